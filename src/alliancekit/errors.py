@@ -1,0 +1,127 @@
+"""The one exception hierarchy of alliancekit.
+
+Every refusal the library makes is an :class:`AlliancekitError`. Messages name the field and the rule that was
+broken and never contain a client's data: no free text, no answers, no scores. Backends translate their native
+errors (``sqlite3.Error``, ``psycopg.Error``) into this hierarchy so that hosts catch one family.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlliancekitError",
+    "ValidationError",
+    "LifecycleError",
+    "ConflictError",
+    "NotFoundError",
+    "StoreError",
+    "NotAnAlliancekitStore",
+    "StoreTooNew",
+    "PluginError",
+    "MeasureError",
+    "UnknownMeasure",
+    "MeasureDefinitionError",
+    "ResponseError",
+    "AccessDenied",
+]
+
+
+class AlliancekitError(Exception):
+    """Base class of every error alliancekit raises on purpose."""
+
+
+class ValidationError(AlliancekitError, ValueError):
+    """Input broke a rule.
+
+    ``field`` is a dotted or JSON-pointer path to the offending field and ``rule`` a short name of the rule
+    (``"required"``, ``"enum"``, ``"maximum"``, ...). The message is built from these two and a fixed
+    description only, so it is safe to log.
+    """
+
+    def __init__(self, field: str, rule: str, detail: str = "") -> None:
+        self.field = field
+        self.rule = rule
+        self.detail = detail
+        message = f"{field}: {rule}"
+        if detail:
+            message = f"{message} ({detail})"
+        super().__init__(message)
+
+
+class LifecycleError(AlliancekitError):
+    """A command is not allowed in the episode's current state.
+
+    The message says, in a clinician's words, what is missing (for example "cannot record a session before
+    a fit decision to proceed"). ``rule`` is a stable identifier a host can switch on.
+    """
+
+    def __init__(self, rule: str, message: str) -> None:
+        self.rule = rule
+        super().__init__(message)
+
+
+class ConflictError(AlliancekitError):
+    """Another writer changed the episode since it was read: the expected stream version is stale.
+
+    Nothing was written. Re-read the episode and decide again (the facade retries a bounded number of times
+    for commands that allow it).
+    """
+
+    def __init__(self, episode_id: str, expected: int, actual: int) -> None:
+        self.episode_id = episode_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"episode {episode_id}: expected version {expected}, found {actual}")
+
+
+class NotFoundError(AlliancekitError, LookupError):
+    """A record (episode, goal, rupture, event, alert, ...) does not exist."""
+
+    def __init__(self, kind: str, ident: str) -> None:
+        self.kind = kind
+        self.ident = ident
+        super().__init__(f"no {kind} with id {ident}")
+
+
+class StoreError(AlliancekitError):
+    """The storage backend failed; the native error is chained as ``__cause__``."""
+
+
+class NotAnAlliancekitStore(StoreError):
+    """The database exists but was not created by alliancekit."""
+
+
+class StoreTooNew(StoreError):
+    """The database was written by a newer alliancekit than this one; refusing to touch it."""
+
+
+class PluginError(AlliancekitError):
+    """A plugin is misconfigured or two plugins claim the same thing."""
+
+
+class MeasureError(AlliancekitError):
+    """Base class of measure errors."""
+
+
+class UnknownMeasure(MeasureError, NotFoundError):
+    """No registered measure has that id (and version)."""
+
+    def __init__(self, measure_id: str, version: str | None = None) -> None:
+        ident = measure_id if version is None else f"{measure_id} version {version}"
+        NotFoundError.__init__(self, "measure", ident)
+
+
+class MeasureDefinitionError(MeasureError, ValidationError):
+    """A measure definition fails the meta-schema or a consistency rule; ``field`` is its JSON path."""
+
+
+class ResponseError(MeasureError, ValidationError):
+    """A measure response fails its schema; ``field`` is the JSON path, the value is never echoed."""
+
+
+class AccessDenied(AlliancekitError, PermissionError):
+    """The access policy refused the actor this action."""
+
+    def __init__(self, action: str, reason: str) -> None:
+        self.action = action
+        self.reason = reason
+        super().__init__(f"{action}: {reason}")
