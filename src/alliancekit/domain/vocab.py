@@ -1,0 +1,172 @@
+"""Closed vocabularies of the domain, one enum each. Values are stable strings stored in events."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CLINICIAN = "clinician"
+    SUPERVISOR = "supervisor"
+    ADMINISTRATOR = "administrator"
+    CLIENT = "client"
+    SYSTEM = "system"
+
+
+class Purpose(StrEnum):
+    """Why an actor is acting (HL7 purpose-of-use, simplified)."""
+
+    TREATMENT = "treatment"
+    CLIENT_ACCESS = "client-access"
+    QUALITY_IMPROVEMENT = "quality-improvement"
+    OPERATIONS = "operations"
+    EMERGENCY = "emergency"
+
+
+class Stage(StrEnum):
+    """Lifecycle state of an episode of care."""
+
+    CONSULTATION = "consultation"
+    GOAL_SETTING = "goal-setting"
+    ACTIVE = "active"
+    ON_HOLD = "on-hold"
+    ENDING = "ending"
+    CLOSED = "closed"
+
+
+class Modality(StrEnum):
+    IN_PERSON = "in-person"
+    VIDEO = "video"
+    PHONE = "phone"
+
+
+class SessionStructure(StrEnum):
+    """The client's preference for how sessions run."""
+
+    CONVERSATIONAL = "conversational"
+    STRUCTURED = "structured"
+    MIXED = "mixed"
+    NO_PREFERENCE = "no-preference"
+
+
+class FitOutcome(StrEnum):
+    PROCEED = "proceed"
+    REFER = "refer"
+    NOT_PROCEED = "not-proceed"
+
+
+class Attendance(StrEnum):
+    ATTENDED = "attended"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no-show"
+
+
+class AdministrationTiming(StrEnum):
+    """When in the session a measure was given: outcome at the start, alliance at the end."""
+
+    START = "start"
+    END = "end"
+
+
+class GoalStatus(StrEnum):
+    """Our goal states; they map onto FHIR Goal.lifecycleStatus."""
+
+    ACTIVE = "active"
+    ON_HOLD = "on-hold"
+    ACHIEVED = "achieved"
+    CANCELLED = "cancelled"
+
+
+class GoalProgress(StrEnum):
+    """Progress towards a goal judged at a review; maps onto FHIR Goal.achievementStatus."""
+
+    IN_PROGRESS = "in-progress"
+    IMPROVING = "improving"
+    WORSENING = "worsening"
+    NO_CHANGE = "no-change"
+    ACHIEVED = "achieved"
+    SUSTAINING = "sustaining"
+    NOT_ACHIEVED = "not-achieved"
+    NO_PROGRESS = "no-progress"
+    NOT_ATTAINABLE = "not-attainable"
+
+
+class ReviewDecision(StrEnum):
+    CONTINUE = "continue"
+    ADJUST_APPROACH = "adjust-approach"
+    REVISIT_GOALS = "revisit-goals"
+    ADD_SUPPORT = "add-support"
+    REFER = "refer"
+    PLAN_ENDING = "plan-ending"
+
+
+class RuptureKind(StrEnum):
+    WITHDRAWAL = "withdrawal"
+    CONFRONTATION = "confrontation"
+
+
+class RuptureMarker(StrEnum):
+    """Markers from the Rupture Resolution Rating System (3RS; Eubanks, Muran & Safran).
+
+    Withdrawal markers first, then confrontation markers.
+    """
+
+    # withdrawal
+    DENIAL = "denial"
+    MINIMAL_RESPONSE = "minimal-response"
+    ABSTRACT_COMMUNICATION = "abstract-communication"
+    AVOIDANT_STORYTELLING = "avoidant-storytelling"
+    TOPIC_SHIFT = "topic-shift"
+    DEFERENTIAL = "deferential"
+    CONTENT_AFFECT_SPLIT = "content-affect-split"
+    SELF_CRITICISM = "self-criticism"
+    # confrontation
+    COMPLAINT_ABOUT_THERAPIST = "complaint-about-therapist"
+    COMPLAINT_ABOUT_ACTIVITIES = "complaint-about-activities"
+    COMPLAINT_ABOUT_PARAMETERS = "complaint-about-parameters"
+    COMPLAINT_ABOUT_PROGRESS = "complaint-about-progress"
+    DEFENDING_AGAINST_THERAPIST = "defending-against-therapist"
+    CONTROLLING_THERAPIST = "controlling-therapist"
+    REJECTING_INTERVENTION = "rejecting-intervention"
+
+
+WITHDRAWAL_MARKERS = frozenset(list(RuptureMarker)[:8])
+CONFRONTATION_MARKERS = frozenset(list(RuptureMarker)[8:])
+
+
+class RuptureCause(StrEnum):
+    GOAL_DISAGREEMENT = "goal-disagreement"
+    TASK_DISAGREEMENT = "task-disagreement"
+    MISUNDERSTANDING = "misunderstanding"
+    TRUST_IN_PROCESS = "trust-in-process"
+    STYLE_MISMATCH = "style-mismatch"
+    OTHER = "other"
+
+
+class RepairStrategy(StrEnum):
+    """Resolution strategies (3RS): immediate first, then exploratory."""
+
+    GIVE_RATIONALE = "give-rationale"
+    CHANGE_TASK_OR_GOAL = "change-task-or-goal"
+    CLARIFY_MISUNDERSTANDING = "clarify-misunderstanding"
+    INVITE_CLIENT_VIEW = "invite-client-view"
+    ACKNOWLEDGE_OWN_PART = "acknowledge-own-part"
+    VALIDATE_DEFENSIVE_POSTURE = "validate-defensive-posture"
+    LINK_TO_PATTERNS = "link-to-patterns"
+
+
+class EndingReason(StrEnum):
+    GOALS_MET = "goals-met"
+    ABLE_TO_CONTINUE_ALONE = "able-to-continue-alone"
+    LIFE_CHANGE = "life-change"
+    REFERRAL = "referral"
+    WITHDRAWAL = "withdrawal"
+    DROPOUT = "dropout"
+
+
+class ClosingReason(StrEnum):
+    """Why a closed episode closed: at the fit decision or at an ending."""
+
+    REFERRED_AT_CONSULTATION = "referred-at-consultation"
+    NOT_PROCEEDING = "not-proceeding"
+    ENDED = "ended"

@@ -1,0 +1,183 @@
+"""The plugin manager: builtin plugins and installed ones, loaded lazily and once.
+
+Builtin plugins are registered exactly like external ones: each is a module named in :data:`BUILTIN_PLUGINS`
+and registered under that name. External plugins come from the ``alliancekit`` entry-point group. Scanning
+entry points is slow on large environments, so it happens on the first call that needs plugins, not at
+import time, and only once per process.
+
+Two environment switches keep installed plugins out of places they should not be (a host's test suite):
+
+``ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD``
+    any non-empty value: load no entry-point plugins at all (builtins still load).
+``ALLIANCEKIT_PLUGINS``
+    a comma-separated allow-list of entry-point names; only those are loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Iterable
+from importlib.metadata import entry_points
+from typing import Any
+
+import attrs
+import pluggy
+
+from alliancekit.errors import PluginError
+from alliancekit.plugins import hookspecs
+
+ENTRY_POINT_GROUP = "alliancekit"
+DISABLE_AUTOLOAD_ENV = "ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD"
+ALLOW_LIST_ENV = "ALLIANCEKIT_PLUGINS"
+
+#: Builtin plugins, registered under these names exactly as external plugins are under theirs.
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "alliancekit.store.memory",
+    "alliancekit.store.sqlite",
+    "alliancekit.measures.builtin",
+)
+
+
+@attrs.frozen
+class PluginInfo:
+    """What ``alliancekit plugins`` prints for one registered plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    hooks: tuple[str, ...]
+
+
+class PluginHost:
+    """A typed facade over a :class:`pluggy.PluginManager`.
+
+    The registries (stores, measures, ...) are built from the hooks on first use and cached; a host that
+    registers a plugin after that should create a new ``PluginHost``.
+    """
+
+    def __init__(
+        self, pm: pluggy.PluginManager, distributions: dict[str, tuple[str, str]] | None = None
+    ) -> None:
+        self.pm = pm
+        #: plugin name -> (distribution name, version) for plugins loaded from entry points
+        self.distributions = dict(distributions or {})
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    # -- registration helpers ------------------------------------------------------------------------
+
+    def call_registration(self, hook_name: str, make_register: Any) -> None:
+        """Call a registration hook plugin by plugin, giving each a ``register`` bound to its name.
+
+        ``make_register(plugin_name)`` returns the callback handed to that plugin, so every registration
+        is attributed to the plugin that made it.
+        """
+        caller = getattr(self.pm.hook, hook_name)
+        # pluggy calls implementations last-registered first; reverse so builtins register first and a
+        # clash is reported against the plugin that came later.
+        for impl in reversed(caller.get_hookimpls()):
+            impl.function(register=make_register(impl.plugin_name))
+
+    def cached(self, key: str, build: Any) -> Any:
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = build()
+            return self._cache[key]
+
+    # -- typed access ----------------------------------------------------------------------------------
+
+    def stores(self) -> Any:
+        """The :class:`~alliancekit.store.registry.StoreRegistry` built from every plugin."""
+        from alliancekit.store.registry import build_store_registry
+
+        return self.cached("stores", lambda: build_store_registry(self))
+
+    def measures(self) -> Any:
+        """The :class:`~alliancekit.measures.registry.MeasureRegistry` built from every plugin."""
+        from alliancekit.measures.registry import build_measure_registry
+
+        return self.cached("measures", lambda: build_measure_registry(self))
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        """Each registered plugin with its distribution and the hooks it implements, sorted by name."""
+        from alliancekit import __version__
+
+        infos = []
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:  # blocked
+                continue
+            hooks = tuple(sorted(h.name for h in self.pm.get_hookcallers(plugin) or ()))
+            dist, version = self.distributions.get(name, ("alliancekit (builtin)", __version__))
+            infos.append(PluginInfo(name, dist, version, hooks))
+        return sorted(infos, key=lambda info: info.name)
+
+
+def _selected_entry_points(allow: Iterable[str] | None) -> list[Any]:
+    eps = list(entry_points(group=ENTRY_POINT_GROUP))
+    if allow is None:
+        return eps
+    wanted = set(allow)
+    return [ep for ep in eps if ep.name in wanted]
+
+
+def make_plugin_host(
+    *,
+    load_entry_points: bool | None = None,
+    allow: Iterable[str] | None = None,
+    extra_plugins: Iterable[object] = (),
+) -> PluginHost:
+    """Build a plugin host with the builtin plugins, installed plugins and ``extra_plugins``.
+
+    :param load_entry_points: load the ``alliancekit`` entry-point group. ``None`` means: unless
+        ``ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD`` is set.
+    :param allow: entry-point names to load; ``None`` means every one, or the names in
+        ``ALLIANCEKIT_PLUGINS`` when that is set.
+    :param extra_plugins: plugin objects (modules or instances) registered after the others; handy in tests
+        and for a host's own in-process plugin.
+    """
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    distributions: dict[str, tuple[str, str]] = {}
+    pm.add_hookspecs(hookspecs)
+    for module_name in BUILTIN_PLUGINS:
+        pm.register(importlib.import_module(module_name), name=module_name)
+    if load_entry_points is None:
+        load_entry_points = not os.environ.get(DISABLE_AUTOLOAD_ENV)
+    if allow is None and os.environ.get(ALLOW_LIST_ENV):
+        allow = [name.strip() for name in os.environ[ALLOW_LIST_ENV].split(",") if name.strip()]
+    if load_entry_points:
+        for ep in _selected_entry_points(allow):
+            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # noqa: BLE001 - report which plugin broke, keep the cause
+                raise PluginError(f"plugin {ep.name!r} failed to load: {type(exc).__name__}") from exc
+            pm.register(plugin, name=ep.name)
+            if ep.dist is not None:
+                distributions[ep.name] = (ep.dist.name, ep.dist.version)
+    for plugin in extra_plugins:
+        pm.register(plugin)
+    pm.check_pending()
+    return PluginHost(pm, distributions)
+
+
+_default_host: PluginHost | None = None
+_default_lock = threading.Lock()
+
+
+def get_plugin_host() -> PluginHost:
+    """The process-wide plugin host, created on first use (never at import time)."""
+    global _default_host
+    with _default_lock:
+        if _default_host is None:
+            _default_host = make_plugin_host()
+        return _default_host
+
+
+def reset_plugin_host() -> None:
+    """Forget the process-wide host so the next call rescans plugins (tests and long-lived hosts)."""
+    global _default_host
+    with _default_lock:
+        _default_host = None
