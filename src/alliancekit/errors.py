@@ -22,6 +22,7 @@ __all__ = [
     "MeasureDefinitionError",
     "ResponseError",
     "AccessDenied",
+    "DuplicateCommand",
 ]
 
 
@@ -125,3 +126,11 @@ class AccessDenied(AlliancekitError, PermissionError):
         self.action = action
         self.reason = reason
         super().__init__(f"{action}: {reason}")
+
+
+class DuplicateCommand(AlliancekitError):
+    """A command with this idempotency key was already applied; nothing was written this time."""
+
+    def __init__(self, idempotency_key: str) -> None:
+        self.idempotency_key = idempotency_key
+        super().__init__("a command with this idempotency key was already applied")

@@ -1,0 +1,199 @@
+"""What a clinician records at each stage of an episode of care, as frozen attrs values.
+
+These are the inputs of commands and the payloads of events. Free text fields hold the client's or the
+clinician's words; they are never logged, never put in an exception and never shown in a repr
+(``repr=False``), because psychotherapy records are among the most sensitive data there is.
+"""
+
+from collections.abc import Mapping
+from datetime import date
+
+import attrs
+
+from alliancekit.domain.checks import record
+
+from alliancekit.domain.vocab import (
+    AdministrationTiming,
+    Attendance,
+    EndingReason,
+    FitOutcome,
+    GoalProgress,
+    GoalStatus,
+    Modality,
+    RepairStrategy,
+    ReviewDecision,
+    RuptureCause,
+    RuptureKind,
+    RuptureMarker,
+    SessionStructure,
+)
+
+#: Free text is kept out of reprs. ``text()`` is the field to use for any client or clinician words.
+
+
+def text(default: str = "") -> str:
+    return attrs.field(default=default, repr=False)
+
+
+def texts() -> tuple[str, ...]:
+    return attrs.field(default=(), repr=False)
+
+
+@record
+class Preferences:
+    """How the client would like therapy to run."""
+
+    session_structure: SessionStructure = SessionStructure.NO_PREFERENCE
+    values_to_include: tuple[str, ...] = texts()
+    """Cultural and personal values the client wants included."""
+    not_ready_topics: tuple[str, ...] = texts()
+    """Topics the client is not yet ready to address."""
+
+
+@record
+class Consent:
+    """What the client consented to at consultation."""
+
+    treatment: bool
+    measures: bool
+    """Routine outcome and alliance measures (feedback-informed care)."""
+    data_sharing: bool = False
+    """Sharing the record with other providers (FHIR export for treatment)."""
+
+
+@record
+class Consultation:
+    """The first conversation: the client's concerns and questions, preferences and consent."""
+
+    held_on: date
+    modality: Modality
+    consent: Consent
+    presenting_concerns: tuple[str, ...] = texts()
+    """In the client's own words."""
+    client_questions: tuple[str, ...] = texts()
+    preferences: Preferences = Preferences()
+
+
+@record
+class FitDecision:
+    """Whether to work together. A referral says to whom and why."""
+
+    outcome: FitOutcome
+    decided_on: date
+    rationale: str = text()
+    referred_to: str | None = attrs.field(default=None, repr=False)
+    referral_reason: str | None = attrs.field(default=None, repr=False)
+
+
+@record
+class GoalDraft:
+    """A goal as agreed with the client: their words, and the tasks agreed to serve it."""
+
+    description: str = text()
+    tasks: tuple[str, ...] = texts()
+
+
+@record
+class GoalRevision:
+    """A change to a goal; the earlier versions stay in the timeline."""
+
+    goal_id: str
+    reason: str = text()
+    description: str | None = attrs.field(default=None, repr=False)
+    tasks: tuple[str, ...] | None = attrs.field(default=None, repr=False)
+    status: GoalStatus | None = None
+
+
+@record
+class Administration:
+    """One measure given in a session: which measure and version, when, and the answers by item key."""
+
+    measure_id: str
+    version: str
+    timing: AdministrationTiming
+    answers: Mapping[str, float | None] = attrs.field(factory=dict, repr=False)
+
+
+@record
+class Session:
+    """A scheduled session and what happened in it."""
+
+    held_on: date
+    modality: Modality
+    attendance: Attendance
+    administrations: tuple[Administration, ...] = attrs.field(default=())
+    helpful: str = text()
+    """What the client found helpful."""
+    not_helpful: str = text()
+
+
+@record
+class GoalProgressNote:
+    goal_id: str
+    progress: GoalProgress
+    note: str = text()
+
+
+@record
+class Review:
+    """A progress check-in: the four questions, progress per goal, and what to do next."""
+
+    held_on: date
+    decision: ReviewDecision
+    progress_towards_goals: str = text()
+    obstacles: str = text()
+    what_helped: str = text()
+    what_did_not_help: str = text()
+    goal_progress: tuple[GoalProgressNote, ...] = attrs.field(default=())
+    decision_note: str = text()
+
+
+@record
+class RuptureNote:
+    """A strain in the alliance, as the clinician noticed it."""
+
+    noted_on: date
+    kind: RuptureKind
+    markers: tuple[RuptureMarker, ...] = attrs.field()
+    likely_cause: RuptureCause
+    salience: int = 3
+    """How prominent the rupture was, 1 (barely) to 5 (dominant), as in the 3RS."""
+    session_id: str | None = None
+    description: str = text()
+    repairs: tuple[RepairStrategy, ...] = attrs.field(default=())
+    resolved: bool = False
+    client_view: str = text()
+
+
+@record
+class RepairAttempt:
+    """A later attempt to repair a rupture, and whether it resolved it."""
+
+    attempted_on: date
+    strategies: tuple[RepairStrategy, ...] = attrs.field()
+    resolved: bool
+    client_view: str = text()
+
+
+@record
+class MaintenancePlan:
+    """How the client keeps the gains: the client gets their own copy."""
+
+    warning_signs: tuple[str, ...] = texts()
+    coping_strategies: tuple[str, ...] = texts()
+    supports: tuple[str, ...] = texts()
+    booster_sessions: tuple[date, ...] = attrs.field(default=())
+    return_plan: str = text()
+    """When and how to come back."""
+
+
+@record
+class Ending:
+    """How therapy ended. A planned ending needs a maintenance plan or a stated reason why none was made."""
+
+    ended_on: date
+    planned: bool
+    reason: EndingReason
+    reflection: str = text()
+    maintenance_plan: MaintenancePlan | None = None
+    no_plan_reason: str | None = attrs.field(default=None, repr=False)

@@ -1,0 +1,92 @@
+"""The private cattrs converter that turns domain values and events into JSON-ready data and back.
+
+Built by a factory (never cattrs' global converter, which a host or another library may configure). Dates
+travel as ISO strings, enums as their values, tuples as lists. Structuring JSON from outside (an import, a
+stored event) gives detailed errors, which :func:`structure_payload` flattens into one
+:class:`~alliancekit.errors.ValidationError` naming the field: never the value.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from enum import Enum
+from functools import cache
+from typing import Any, TypeVar
+
+import cattrs
+from cattrs.errors import ClassValidationError, IterableValidationError
+from cattrs.preconf.json import make_converter as make_json_converter
+
+from alliancekit.errors import ValidationError
+
+T = TypeVar("T")
+
+
+def make_converter() -> cattrs.Converter:
+    """A fresh converter configured for alliancekit values."""
+    conv = make_json_converter(forbid_extra_keys=True, omit_if_default=False)
+    conv.register_unstructure_hook_func(
+        lambda t: isinstance(t, type) and issubclass(t, Enum), lambda member: member.value
+    )
+    conv.register_unstructure_hook(date, date.isoformat)
+    conv.register_structure_hook(date, lambda value, _: _parse_date(value))
+    conv.register_unstructure_hook(datetime, datetime.isoformat)
+    conv.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+    return conv
+
+
+def _parse_date(value: Any) -> date:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise TypeError("expected an ISO date string")
+    return date.fromisoformat(value)
+
+
+@cache
+def converter() -> cattrs.Converter:
+    """The library's converter, built once on first use."""
+    return make_converter()
+
+
+def unstructure(value: Any) -> Any:
+    return converter().unstructure(value)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON of an attrs value (or plain data), as stored."""
+    return json.dumps(unstructure(value), separators=(",", ":"), ensure_ascii=False)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Structure ``data`` into ``cls``; any problem becomes a ValidationError naming the first bad field."""
+    try:
+        return converter().structure(data, cls)
+    except (ClassValidationError, IterableValidationError) as exc:
+        path, rule = _first_error(exc)
+        raise ValidationError(path or cls.__name__, rule) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValidationError(cls.__name__, type(exc).__name__) from None
+
+
+def _first_error(exc: BaseException, path: str = "") -> tuple[str, str]:
+    """Walk cattrs' exception groups to the first leaf; report its field path and the kind of problem."""
+    if isinstance(exc, ClassValidationError | IterableValidationError):
+        with_notes, without_notes = exc.group_exceptions()
+        for sub, note in with_notes:
+            name = getattr(note, "name", None)
+            step = str(name) if name is not None else str(getattr(note, "index", "?"))
+            return _first_error(sub, f"{path}.{step}" if path else step)
+        for sub in without_notes:
+            return _first_error(sub, path)
+        return path, "invalid"
+    if isinstance(exc, ValidationError):
+        return path, exc.rule
+    if isinstance(exc, KeyError):
+        return path, "required"
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return path, "unknown-field"
+    if isinstance(exc, ValueError) and "is not a valid" in str(exc):
+        return path, "enum"
+    return path, type(exc).__name__

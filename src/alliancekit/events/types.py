@@ -1,0 +1,182 @@
+"""Episode events: one frozen attrs class per type, each with a stable name and a schema version.
+
+An event is a fact that happened; it is never changed. A correction is a new event whose envelope points at
+the event it corrects. Each type has a JSON Schema under ``schemas/events/<type>.v<version>.schema.json``
+that integrators may rely on; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any, ClassVar, TypeVar
+
+import attrs
+
+from alliancekit.domain.records import (
+    Consultation,
+    Ending,
+    FitDecision,
+    GoalRevision,
+    RepairAttempt,
+    Review,
+    RuptureNote,
+    Session,
+)
+from alliancekit.domain.vocab import ClosingReason
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+E = TypeVar("E", bound="type[Event]")
+
+
+class Event:
+    """Base of every event payload. ``TYPE`` and ``VERSION`` identify its schema."""
+
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int]
+
+
+def event(name: str, version: int = 1) -> Any:
+    """Class decorator: make a frozen attrs event class and register it under ``name``."""
+
+    def wrap(cls: type) -> type[Event]:
+        cls.TYPE = name  # type: ignore[attr-defined]
+        cls.VERSION = version  # type: ignore[attr-defined]
+        made = attrs.frozen(cls)
+        if name in EVENT_TYPES:  # pragma: no cover - programming error
+            raise RuntimeError(f"event type {name} defined twice")
+        EVENT_TYPES[name] = made
+        return made
+
+    return wrap
+
+
+@attrs.frozen
+class RecordedScore:
+    """A measure's score as computed when it was administered (scores are facts of their time)."""
+
+    measure_id: str
+    version: str
+    total: float
+    subscales: Mapping[str, float] = attrs.field(factory=dict)
+    band: str | None = None
+    clinical: bool | None = None
+    risk_items: tuple[str, ...] = ()
+
+
+@event("episode-opened")
+class EpisodeOpened(Event):
+    client_ref: str
+    """The host's opaque reference for the client: never a name."""
+    clinician_id: str
+    opened_on: date
+
+
+@event("consultation-recorded")
+class ConsultationRecorded(Event):
+    consultation: Consultation
+
+
+@event("fit-decided")
+class FitDecided(Event):
+    decision: FitDecision
+
+
+@event("goal-agreed")
+class GoalAgreed(Event):
+    goal_id: str
+    description: str = attrs.field(repr=False)
+    tasks: tuple[str, ...] = attrs.field(converter=tuple, repr=False)
+    agreed_on: date
+
+
+@event("goal-revised")
+class GoalRevised(Event):
+    revision: GoalRevision
+    revised_on: date
+
+
+@event("session-recorded")
+class SessionRecorded(Event):
+    session_id: str
+    number: int
+    """1-based count of sessions scheduled in this episode, whatever the attendance."""
+    attended_number: int | None
+    """1-based count of attended sessions, or ``None`` when the client did not attend."""
+    session: Session
+    scores: tuple[RecordedScore, ...] = attrs.field(default=(), converter=tuple)
+
+
+@event("session-corrected")
+class SessionCorrected(Event):
+    """Replaces the content of a recorded session; the original stays in the timeline."""
+
+    session_id: str
+    session: Session
+    scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
+    reason: str = attrs.field(repr=False)
+
+
+@event("review-recorded")
+class ReviewRecorded(Event):
+    review_id: str
+    review: Review
+    scheduled: bool
+    """False when no review was due: recorded all the same, as unscheduled."""
+
+
+@event("rupture-noted")
+class RuptureNoted(Event):
+    rupture_id: str
+    note: RuptureNote
+    at_session: int
+    """Number of sessions scheduled when the rupture was noted (for "unresolved after N sessions")."""
+
+
+@event("rupture-repair-recorded")
+class RuptureRepairRecorded(Event):
+    rupture_id: str
+    attempt: RepairAttempt
+
+
+@event("episode-put-on-hold")
+class EpisodePutOnHold(Event):
+    on: date
+    reason: str = attrs.field(repr=False)
+
+
+@event("episode-resumed")
+class EpisodeResumed(Event):
+    on: date
+
+
+@event("clinician-transferred")
+class ClinicianTransferred(Event):
+    from_clinician_id: str
+    to_clinician_id: str
+    on: date
+    reason: str = attrs.field(repr=False)
+
+
+@event("ending-planned")
+class EndingPlanned(Event):
+    on: date
+    target_date: date | None = None
+
+
+@event("episode-closed")
+class EpisodeClosed(Event):
+    closing_reason: ClosingReason
+    on: date
+    ending: Ending | None = None
+    """The ending record; ``None`` when the episode closed at the fit decision."""
+
+
+def event_class(name: str) -> type[Event]:
+    try:
+        return EVENT_TYPES[name]
+    except KeyError:
+        from alliancekit.errors import ValidationError
+
+        raise ValidationError("type", "unknown-event-type") from None

@@ -1,0 +1,110 @@
+"""Commands: what a clinician asks the library to record. Each is decided by :mod:`.rules`."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import attrs
+
+from alliancekit.domain.records import (
+    Consultation,
+    Ending,
+    FitDecision,
+    GoalDraft,
+    GoalRevision,
+    RepairAttempt,
+    Review,
+    RuptureNote,
+    Session,
+)
+from alliancekit.events.types import RecordedScore
+
+
+class Command:
+    """Base of every command."""
+
+
+@attrs.frozen
+class RecordConsultation(Command):
+    consultation: Consultation
+
+
+@attrs.frozen
+class DecideFit(Command):
+    decision: FitDecision
+
+
+@attrs.frozen
+class AgreeGoals(Command):
+    goals: tuple[GoalDraft, ...] = attrs.field(converter=tuple)
+    agreed_on: date
+    goal_ids: tuple[str, ...] = attrs.field(converter=tuple)
+
+
+@attrs.frozen
+class ReviseGoal(Command):
+    revision: GoalRevision
+    revised_on: date
+
+
+@attrs.frozen
+class RecordSession(Command):
+    session_id: str
+    session: Session
+    scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
+
+
+@attrs.frozen
+class CorrectSession(Command):
+    session_id: str
+    session: Session
+    scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
+    reason: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class RecordReview(Command):
+    review_id: str
+    review: Review
+    review_every: int
+
+
+@attrs.frozen
+class NoteRupture(Command):
+    rupture_id: str
+    note: RuptureNote
+
+
+@attrs.frozen
+class RecordRepair(Command):
+    rupture_id: str
+    attempt: RepairAttempt
+
+
+@attrs.frozen
+class PutOnHold(Command):
+    on: date
+    reason: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Resume(Command):
+    on: date
+
+
+@attrs.frozen
+class TransferClinician(Command):
+    to_clinician_id: str
+    on: date
+    reason: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class PlanEnding(Command):
+    on: date
+    target_date: date | None = None
+
+
+@attrs.frozen
+class CloseEpisode(Command):
+    ending: Ending

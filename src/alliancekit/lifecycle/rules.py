@@ -1,0 +1,298 @@
+"""Lifecycle rules as pure functions: (state, command) -> new events, or a refusal in a clinician's words.
+
+:data:`TRANSITIONS` is the table of which command is allowed in which stage and what it leads to; the docs
+print it (``docs/reference/lifecycle.md`` is generated from it, and a test fails if the two drift). Rules that
+are not about the stage (dates in order, goals that exist, a plan at a planned ending) follow in each
+command's decider.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+import attrs
+
+from alliancekit.domain.vocab import (
+    CONFRONTATION_MARKERS,
+    WITHDRAWAL_MARKERS,
+    Attendance,
+    ClosingReason,
+    FitOutcome,
+    RuptureKind,
+    Stage,
+)
+from alliancekit.errors import LifecycleError, NotFoundError
+from alliancekit.events.types import (
+    ClinicianTransferred,
+    ConsultationRecorded,
+    EndingPlanned,
+    EpisodeClosed,
+    EpisodePutOnHold,
+    EpisodeResumed,
+    Event,
+    FitDecided,
+    GoalAgreed,
+    GoalRevised,
+    ReviewRecorded,
+    RuptureNoted,
+    RuptureRepairRecorded,
+    SessionCorrected,
+    SessionRecorded,
+)
+from alliancekit.lifecycle import commands as c
+from alliancekit.lifecycle.state import EpisodeState
+
+OPEN = (Stage.CONSULTATION, Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING)
+TREATING = (Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ENDING)
+
+
+@attrs.frozen
+class Transition:
+    """One row of the transition table."""
+
+    command: type[c.Command]
+    allowed_in: tuple[Stage, ...]
+    leads_to: str
+    """Where the episode goes, in words (some commands branch on their content)."""
+    refusal: str
+    """What a clinician is told when the stage is wrong."""
+
+
+TRANSITIONS: tuple[Transition, ...] = (
+    Transition(c.RecordConsultation, (Stage.CONSULTATION,), "consultation (stays)",
+               "the consultation is already past: a fit decision has been made"),
+    Transition(c.DecideFit, (Stage.CONSULTATION,), "goal-setting (proceed); closed (refer, not proceed)",
+               "a fit decision has already been made for this episode"),
+    Transition(c.AgreeGoals, (Stage.GOAL_SETTING, Stage.ACTIVE), "active",
+               "cannot agree goals before a fit decision to proceed"),
+    Transition(c.ReviseGoal, (Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING), "(stays)",
+               "goals can only be revised once they have been agreed"),
+    Transition(c.RecordSession, TREATING, "(stays)",
+               "cannot record a session before a fit decision to proceed"),
+    Transition(c.CorrectSession, OPEN, "(stays)",
+               "a closed episode cannot be changed"),
+    Transition(c.RecordReview, (Stage.ACTIVE, Stage.ENDING), "(stays)",
+               "a progress review needs agreed goals and an active episode"),
+    Transition(c.NoteRupture, TREATING, "(stays)",
+               "a rupture can only be noted while therapy is under way"),
+    Transition(c.RecordRepair, TREATING + (Stage.ON_HOLD,), "(stays)",
+               "a repair can only be recorded while the episode is open"),
+    Transition(c.PutOnHold, (Stage.GOAL_SETTING, Stage.ACTIVE), "on-hold",
+               "only an episode in goal setting or active therapy can be put on hold"),
+    Transition(c.Resume, (Stage.ON_HOLD,), "the stage it was in before the hold",
+               "the episode is not on hold"),
+    Transition(c.TransferClinician, OPEN, "(stays)",
+               "a closed episode cannot be transferred"),
+    Transition(c.PlanEnding, (Stage.ACTIVE,), "ending",
+               "an ending can only be planned during active therapy"),
+    Transition(c.CloseEpisode, (Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING),
+               "closed", "the episode cannot be closed from this stage"),
+)
+
+_BY_COMMAND = {t.command: t for t in TRANSITIONS}
+
+
+def _refuse(rule: str, message: str) -> LifecycleError:
+    return LifecycleError(rule, message)
+
+
+def _check_stage(state: EpisodeState, command: c.Command) -> None:
+    transition = _BY_COMMAND[type(command)]
+    if state.stage in transition.allowed_in:
+        return
+    if state.stage is Stage.CLOSED:
+        raise _refuse("episode-closed", "the episode is closed: nothing more can be recorded in it")
+    if state.stage is Stage.ON_HOLD and type(command) in (c.RecordSession, c.RecordReview, c.NoteRupture):
+        raise _refuse("episode-on-hold", "the episode is on hold: resume it before recording this")
+    if type(command) is c.CloseEpisode and state.stage is Stage.CONSULTATION:
+        raise _refuse("stage", "an episode still in consultation closes through the fit decision")
+    raise _refuse("stage", transition.refusal)
+
+
+def _not_before(on: date, floor: date | None, what: str, floor_name: str) -> None:
+    if floor is not None and on < floor:
+        raise _refuse("date-order", f"{what} cannot be dated before {floor_name}")
+
+
+def decide(state: EpisodeState, command: c.Command) -> list[Event]:
+    """The events that ``command`` adds to the episode, or a :class:`LifecycleError` saying why not."""
+    _check_stage(state, command)
+    return _DECIDERS[type(command)](state, command)
+
+
+def _consultation(state: EpisodeState, cmd: c.RecordConsultation) -> list[Event]:
+    if state.consultation_on is not None:
+        raise _refuse("consultation-recorded", "the consultation has already been recorded")
+    _not_before(cmd.consultation.held_on, state.opened_on, "the consultation", "the episode was opened")
+    return [ConsultationRecorded(cmd.consultation)]
+
+
+def _fit(state: EpisodeState, cmd: c.DecideFit) -> list[Event]:
+    decision = cmd.decision
+    if state.consultation_on is None:
+        raise _refuse("consultation-missing", "a fit decision needs the consultation recorded first")
+    _not_before(decision.decided_on, state.consultation_on, "the fit decision", "the consultation")
+    if decision.outcome is FitOutcome.PROCEED and not state.treatment_consent:
+        raise _refuse("consent", "a fit decision to proceed needs the client's consent to treatment")
+    if decision.outcome is FitOutcome.REFER and not decision.referred_to:
+        raise _refuse("referral-target", "a referral must say to whom the client is referred")
+    events: list[Event] = [FitDecided(decision)]
+    if decision.outcome is FitOutcome.REFER:
+        events.append(EpisodeClosed(ClosingReason.REFERRED_AT_CONSULTATION, decision.decided_on))
+    elif decision.outcome is FitOutcome.NOT_PROCEED:
+        events.append(EpisodeClosed(ClosingReason.NOT_PROCEEDING, decision.decided_on))
+    return events
+
+
+def _goals(state: EpisodeState, cmd: c.AgreeGoals) -> list[Event]:
+    if not cmd.goals:
+        raise _refuse("goals-empty", "at least one goal must be agreed")
+    _not_before(cmd.agreed_on, state.fit_on, "goals", "the fit decision")
+    for goal in cmd.goals:
+        if not goal.description.strip():
+            raise _refuse("goal-description", "each goal needs a description in the client's words")
+    return [
+        GoalAgreed(goal_id, goal.description, goal.tasks, cmd.agreed_on)
+        for goal_id, goal in zip(cmd.goal_ids, cmd.goals, strict=True)
+    ]
+
+
+def _revise(state: EpisodeState, cmd: c.ReviseGoal) -> list[Event]:
+    if cmd.revision.goal_id not in state.goals:
+        raise NotFoundError("goal", cmd.revision.goal_id)
+    _not_before(cmd.revised_on, state.fit_on, "a goal revision", "the fit decision")
+    return [GoalRevised(cmd.revision, cmd.revised_on)]
+
+
+def _session(state: EpisodeState, cmd: c.RecordSession) -> list[Event]:
+    session = cmd.session
+    _not_before(session.held_on, state.consultation_on, "a session", "the consultation")
+    if session.attendance is not Attendance.ATTENDED and session.administrations:
+        raise _refuse("measures-without-attendance", "measures can only be given in an attended session")
+    attended = session.attendance is Attendance.ATTENDED
+    return [
+        SessionRecorded(
+            session_id=cmd.session_id,
+            number=state.sessions_scheduled + 1,
+            attended_number=state.sessions_attended + 1 if attended else None,
+            session=session,
+            scores=cmd.scores,
+        )
+    ]
+
+
+def _correct(state: EpisodeState, cmd: c.CorrectSession) -> list[Event]:
+    original = state.sessions.get(cmd.session_id)
+    if original is None:
+        raise NotFoundError("session", cmd.session_id)
+    if cmd.session.attendance is not original.attendance:
+        raise _refuse("correction-attendance", "a correction cannot change attendance: record it as a new fact")
+    _not_before(cmd.session.held_on, state.consultation_on, "a session", "the consultation")
+    return [SessionCorrected(cmd.session_id, cmd.session, cmd.scores, cmd.reason)]
+
+
+def _review(state: EpisodeState, cmd: c.RecordReview) -> list[Event]:
+    _not_before(cmd.review.held_on, state.consultation_on, "a review", "the consultation")
+    for note in cmd.review.goal_progress:
+        if note.goal_id not in state.goals:
+            raise NotFoundError("goal", note.goal_id)
+    due = review_due(state, cmd.review_every)
+    return [ReviewRecorded(cmd.review_id, cmd.review, scheduled=due)]
+
+
+def review_due(state: EpisodeState, every: int) -> bool:
+    """A review is due once ``every`` sessions have been held since the last one."""
+    return state.sessions_attended > 0 and state.sessions_scheduled - state.last_review_at_session >= every
+
+
+def _rupture(state: EpisodeState, cmd: c.NoteRupture) -> list[Event]:
+    note = cmd.note
+    _not_before(note.noted_on, state.consultation_on, "a rupture note", "the consultation")
+    if not note.markers:
+        raise _refuse("rupture-markers", "a rupture note needs at least one marker")
+    if not 1 <= note.salience <= 5:
+        raise _refuse("rupture-salience", "rupture salience is rated from 1 to 5")
+    if note.session_id is not None and note.session_id not in state.sessions:
+        raise NotFoundError("session", note.session_id)
+    expected = WITHDRAWAL_MARKERS if note.kind is RuptureKind.WITHDRAWAL else CONFRONTATION_MARKERS
+    if not set(note.markers) <= expected:
+        raise _refuse("rupture-markers", f"the markers do not all belong to a {note.kind.value} rupture")
+    return [RuptureNoted(cmd.rupture_id, note, at_session=state.sessions_scheduled)]
+
+
+def _repair(state: EpisodeState, cmd: c.RecordRepair) -> list[Event]:
+    if cmd.rupture_id not in state.open_ruptures:
+        raise _refuse("rupture-not-open", "that rupture is not open: it was resolved or never noted")
+    if not cmd.attempt.strategies:
+        raise _refuse("repair-strategies", "a repair attempt needs at least one strategy")
+    return [RuptureRepairRecorded(cmd.rupture_id, cmd.attempt)]
+
+
+def _hold(state: EpisodeState, cmd: c.PutOnHold) -> list[Event]:
+    _not_before(cmd.on, state.last_activity_on, "the hold", "the latest entry in the record")
+    return [EpisodePutOnHold(cmd.on, cmd.reason)]
+
+
+def _resume(state: EpisodeState, cmd: c.Resume) -> list[Event]:
+    _not_before(cmd.on, state.last_activity_on, "resuming", "the hold")
+    return [EpisodeResumed(cmd.on)]
+
+
+def _transfer(state: EpisodeState, cmd: c.TransferClinician) -> list[Event]:
+    if cmd.to_clinician_id == state.clinician_id:
+        raise _refuse("transfer-same", "the episode is already with that clinician")
+    if not cmd.to_clinician_id:
+        raise _refuse("transfer-target", "a transfer must name the clinician who takes over")
+    return [ClinicianTransferred(state.clinician_id, cmd.to_clinician_id, cmd.on, cmd.reason)]
+
+
+def _plan_ending(state: EpisodeState, cmd: c.PlanEnding) -> list[Event]:
+    _not_before(cmd.on, state.last_activity_on, "planning the ending", "the latest entry in the record")
+    return [EndingPlanned(cmd.on, cmd.target_date)]
+
+
+def _close(state: EpisodeState, cmd: c.CloseEpisode) -> list[Event]:
+    ending = cmd.ending
+    _not_before(ending.ended_on, state.last_session_on, "the ending", "the last session")
+    _not_before(ending.ended_on, state.consultation_on, "the ending", "the consultation")
+    if ending.planned:
+        if state.stage is not Stage.ENDING:
+            raise _refuse("ending-not-planned", "a planned ending must be planned first (plan the ending)")
+        if ending.maintenance_plan is None and not (ending.no_plan_reason or "").strip():
+            raise _refuse(
+                "maintenance-plan",
+                "an ending needs a maintenance plan or a stated reason why none was made",
+            )
+    return [EpisodeClosed(ClosingReason.ENDED, ending.ended_on, ending)]
+
+
+_DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]] = {
+    c.RecordConsultation: _consultation,
+    c.DecideFit: _fit,
+    c.AgreeGoals: _goals,
+    c.ReviseGoal: _revise,
+    c.RecordSession: _session,
+    c.CorrectSession: _correct,
+    c.RecordReview: _review,
+    c.NoteRupture: _rupture,
+    c.RecordRepair: _repair,
+    c.PutOnHold: _hold,
+    c.Resume: _resume,
+    c.TransferClinician: _transfer,
+    c.PlanEnding: _plan_ending,
+    c.CloseEpisode: _close,
+}
+
+
+def transition_table_markdown() -> str:
+    """The transition table as Markdown, for the docs (a test keeps the docs page in step)."""
+    lines = [
+        "| command | allowed in | leads to | refused elsewhere with |",
+        "|---|---|---|---|",
+    ]
+    for t in TRANSITIONS:
+        stages = ", ".join(stage.value for stage in t.allowed_in)
+        lines.append(f"| `{t.command.__name__}` | {stages} | {t.leads_to} | \"{t.refusal}\" |")
+    return "\n".join(lines) + "\n"

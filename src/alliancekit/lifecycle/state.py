@@ -1,0 +1,273 @@
+"""An episode's current state: a fold over its events, small enough to keep as one snapshot row.
+
+The state holds what the lifecycle rules and the caseload need, not the whole record: the timeline is read
+from the events. ``apply`` is pure and total over every event type; a test checks that the stored snapshot
+always equals the fold of the stored events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import date
+from functools import singledispatch
+
+import attrs
+
+from alliancekit.domain.vocab import (
+    Attendance,
+    ClosingReason,
+    FitOutcome,
+    GoalStatus,
+    Stage,
+)
+from alliancekit.events.types import (
+    ClinicianTransferred,
+    ConsultationRecorded,
+    EndingPlanned,
+    EpisodeClosed,
+    EpisodeOpened,
+    EpisodePutOnHold,
+    EpisodeResumed,
+    Event,
+    FitDecided,
+    GoalAgreed,
+    GoalRevised,
+    RecordedScore,
+    ReviewRecorded,
+    RuptureNoted,
+    RuptureRepairRecorded,
+    SessionCorrected,
+    SessionRecorded,
+)
+
+
+@attrs.frozen
+class GoalState:
+    status: GoalStatus
+    revisions: int = 0
+
+
+@attrs.frozen
+class ScorePoint:
+    """A total at a session, for trend checks."""
+
+    total: float
+    held_on: date
+    session_number: int
+
+
+@attrs.frozen
+class SessionRef:
+    held_on: date
+    attendance: Attendance
+    seq: int
+    """Position of the session-recorded event in the stream (what a correction points at)."""
+
+
+@attrs.frozen
+class EpisodeState:
+    """Where an episode stands. ``version`` is the number of events folded into it."""
+
+    episode_id: str
+    client_ref: str
+    clinic_id: str
+    clinician_id: str
+    opened_on: date
+    stage: Stage = Stage.CONSULTATION
+    version: int = 0
+    closing_reason: ClosingReason | None = None
+    closed_on: date | None = None
+    consultation_on: date | None = None
+    treatment_consent: bool = False
+    fit: FitOutcome | None = None
+    fit_on: date | None = None
+    goals: Mapping[str, GoalState] = attrs.field(factory=dict)
+    sessions: Mapping[str, SessionRef] = attrs.field(factory=dict)
+    sessions_scheduled: int = 0
+    sessions_attended: int = 0
+    consecutive_missed: int = 0
+    last_session_on: date | None = None
+    last_attended_on: date | None = None
+    first_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
+    """Each measure's first score in the episode (intake)."""
+    latest_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
+    previous_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
+    open_ruptures: Mapping[str, int] = attrs.field(factory=dict)
+    """Unresolved ruptures: id -> sessions scheduled when noted."""
+    ruptures_noted: int = 0
+    reviews: int = 0
+    last_review_at_session: int = 0
+    stage_before_hold: Stage | None = None
+    last_activity_on: date | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage is not Stage.CLOSED
+
+
+def start(episode_id: str, clinic_id: str, opened: EpisodeOpened) -> EpisodeState:
+    """The state right after an ``episode-opened`` event."""
+    return EpisodeState(
+        episode_id=episode_id,
+        client_ref=opened.client_ref,
+        clinic_id=clinic_id,
+        clinician_id=opened.clinician_id,
+        opened_on=opened.opened_on,
+        version=1,
+        last_activity_on=opened.opened_on,
+    )
+
+
+def fold(state: EpisodeState, events: Iterable[Event]) -> EpisodeState:
+    for event in events:
+        state = apply(event, state)
+    return state
+
+
+def _touch(state: EpisodeState, on: date, **changes: object) -> EpisodeState:
+    last = state.last_activity_on
+    return attrs.evolve(
+        state, version=state.version + 1, last_activity_on=on if last is None or on > last else last, **changes
+    )
+
+
+@singledispatch
+def apply(event: Event, state: EpisodeState) -> EpisodeState:
+    raise TypeError(f"no fold for event type {type(event).__name__}")  # pragma: no cover
+
+
+@apply.register
+def _(event: EpisodeOpened, state: EpisodeState) -> EpisodeState:
+    raise TypeError("episode-opened only starts a stream")  # pragma: no cover
+
+
+@apply.register
+def _(event: ConsultationRecorded, state: EpisodeState) -> EpisodeState:
+    consultation = event.consultation
+    return _touch(
+        state,
+        consultation.held_on,
+        consultation_on=consultation.held_on,
+        treatment_consent=consultation.consent.treatment,
+    )
+
+
+@apply.register
+def _(event: FitDecided, state: EpisodeState) -> EpisodeState:
+    decision = event.decision
+    stage = Stage.GOAL_SETTING if decision.outcome is FitOutcome.PROCEED else state.stage
+    return _touch(state, decision.decided_on, fit=decision.outcome, fit_on=decision.decided_on, stage=stage)
+
+
+@apply.register
+def _(event: GoalAgreed, state: EpisodeState) -> EpisodeState:
+    goals = {**state.goals, event.goal_id: GoalState(GoalStatus.ACTIVE)}
+    stage = Stage.ACTIVE if state.stage is Stage.GOAL_SETTING else state.stage
+    return _touch(state, event.agreed_on, goals=goals, stage=stage)
+
+
+@apply.register
+def _(event: GoalRevised, state: EpisodeState) -> EpisodeState:
+    revision = event.revision
+    old = state.goals[revision.goal_id]
+    new = GoalState(revision.status or old.status, old.revisions + 1)
+    return _touch(state, event.revised_on, goals={**state.goals, revision.goal_id: new})
+
+
+def _scores_after(
+    state: EpisodeState, scores: Iterable[RecordedScore], point_on: date, number: int
+) -> dict[str, Mapping[str, ScorePoint]]:
+    first, latest, previous = dict(state.first_scores), dict(state.latest_scores), dict(state.previous_scores)
+    for score in scores:
+        point = ScorePoint(score.total, point_on, number)
+        first.setdefault(score.measure_id, point)
+        if score.measure_id in latest:
+            previous[score.measure_id] = latest[score.measure_id]
+        latest[score.measure_id] = point
+    return {"first_scores": first, "latest_scores": latest, "previous_scores": previous}
+
+
+@apply.register
+def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
+    session = event.session
+    attended = session.attendance is Attendance.ATTENDED
+    last = state.last_session_on
+    changes: dict[str, object] = {
+        "sessions": {**state.sessions, event.session_id: SessionRef(session.held_on, session.attendance, state.version + 1)},
+        "sessions_scheduled": state.sessions_scheduled + 1,
+        "last_session_on": session.held_on if last is None or session.held_on > last else last,
+        "consecutive_missed": 0 if attended else state.consecutive_missed + (
+            session.attendance is Attendance.NO_SHOW
+        ),
+    }
+    if attended:
+        changes["sessions_attended"] = state.sessions_attended + 1
+        changes["last_attended_on"] = session.held_on
+        changes.update(_scores_after(state, event.scores, session.held_on, event.number))
+    return _touch(state, session.held_on, **changes)
+
+
+@apply.register
+def _(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
+    # A correction fixes content (answers, notes, modality); the counts of the original stay. Its scores
+    # replace the latest where the corrected session is the latest one scored.
+    old = state.sessions[event.session_id]
+    sessions = {**state.sessions, event.session_id: attrs.evolve(old, held_on=event.session.held_on)}
+    latest = dict(state.latest_scores)
+    for score in event.scores:
+        point = latest.get(score.measure_id)
+        if point is not None and point.held_on == old.held_on:
+            latest[score.measure_id] = attrs.evolve(point, total=score.total)
+    return attrs.evolve(state, version=state.version + 1, sessions=sessions, latest_scores=latest)
+
+
+@apply.register
+def _(event: ReviewRecorded, state: EpisodeState) -> EpisodeState:
+    return _touch(
+        state, event.review.held_on, reviews=state.reviews + 1, last_review_at_session=state.sessions_scheduled
+    )
+
+
+@apply.register
+def _(event: RuptureNoted, state: EpisodeState) -> EpisodeState:
+    open_ruptures = dict(state.open_ruptures)
+    if not event.note.resolved:
+        open_ruptures[event.rupture_id] = event.at_session
+    return _touch(
+        state, event.note.noted_on, open_ruptures=open_ruptures, ruptures_noted=state.ruptures_noted + 1
+    )
+
+
+@apply.register
+def _(event: RuptureRepairRecorded, state: EpisodeState) -> EpisodeState:
+    open_ruptures = dict(state.open_ruptures)
+    if event.attempt.resolved:
+        open_ruptures.pop(event.rupture_id, None)
+    return _touch(state, event.attempt.attempted_on, open_ruptures=open_ruptures)
+
+
+@apply.register
+def _(event: EpisodePutOnHold, state: EpisodeState) -> EpisodeState:
+    return _touch(state, event.on, stage=Stage.ON_HOLD, stage_before_hold=state.stage)
+
+
+@apply.register
+def _(event: EpisodeResumed, state: EpisodeState) -> EpisodeState:
+    return _touch(state, event.on, stage=state.stage_before_hold or Stage.ACTIVE, stage_before_hold=None)
+
+
+@apply.register
+def _(event: ClinicianTransferred, state: EpisodeState) -> EpisodeState:
+    return _touch(state, event.on, clinician_id=event.to_clinician_id)
+
+
+@apply.register
+def _(event: EndingPlanned, state: EpisodeState) -> EpisodeState:
+    return _touch(state, event.on, stage=Stage.ENDING)
+
+
+@apply.register
+def _(event: EpisodeClosed, state: EpisodeState) -> EpisodeState:
+    return _touch(
+        state, event.on, stage=Stage.CLOSED, closing_reason=event.closing_reason, closed_on=event.on
+    )

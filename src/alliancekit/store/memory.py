@@ -1,0 +1,91 @@
+"""The in-memory store: for tests, demos and short-lived hosts. Builtin plugin for the ``memory:`` scheme.
+
+It keeps the same contract as every other store (atomic commits, conflicts, idempotency keys), under one
+lock, so that the contract suite and the property tests can compare it with SQLite.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+from alliancekit.errors import ConflictError, DuplicateCommand
+from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, OutboxRecord, StoredEvent
+from alliancekit.store.registry import StoreRegistrar
+
+
+class MemoryStore:
+    """A store that lives in this process's memory and is gone when it ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: dict[str, list[StoredEvent]] = {}
+        self._snapshots: dict[str, tuple[int, str]] = {}
+        self._caseload: dict[str, CaseloadRow] = {}
+        self._commands: dict[str, tuple[str, int]] = {}
+        self.outbox: list[OutboxRecord] = []
+        self._audit: list[AuditRecord] = []
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(episodes={len(self._events)})"
+
+    def append(self, commit: Commit) -> None:
+        with self._lock:
+            actual = self._snapshots.get(commit.episode_id, (0, ""))[0]
+            if actual != commit.expected_version:
+                raise ConflictError(commit.episode_id, commit.expected_version, actual)
+            if commit.idempotency_key is not None and commit.idempotency_key in self._commands:
+                raise DuplicateCommand(commit.idempotency_key)
+            # Nothing below can fail, so the commit is all-or-nothing.
+            self._events.setdefault(commit.episode_id, []).extend(commit.events)
+            self._snapshots[commit.episode_id] = (commit.new_version, commit.snapshot_json)
+            self._caseload[commit.episode_id] = commit.caseload
+            if commit.idempotency_key is not None:
+                self._commands[commit.idempotency_key] = (commit.episode_id, commit.new_version)
+            self.outbox.extend(commit.outbox)
+            self._audit.extend(commit.audit)
+
+    def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
+        return self._snapshots.get(episode_id)
+
+    def load_events(self, episode_id: str, after: int = 0) -> list[StoredEvent]:
+        with self._lock:
+            return [e for e in self._events.get(episode_id, ()) if e.seq > after]
+
+    def caseload(
+        self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
+    ) -> list[CaseloadRow]:
+        with self._lock:
+            rows = [
+                row
+                for _, row in sorted(self._caseload.items())
+                if (clinic_id is None or row.clinic_id == clinic_id)
+                and (clinician_id is None or row.clinician_id == clinician_id)
+                and (not open_only or row.closed_on is None)
+            ]
+        return rows
+
+    def episode_ids(self) -> Iterator[str]:
+        with self._lock:
+            ids = sorted(self._events)
+        return iter(ids)
+
+    def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
+        return self._commands.get(idempotency_key)
+
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        with self._lock:
+            self._audit.extend(records)
+
+    def audit_records(self) -> list[AuditRecord]:
+        with self._lock:
+            return list(self._audit)
+
+    def close(self) -> None:
+        pass
+
+
+@hookimpl
+def alliancekit_register_stores(register: StoreRegistrar) -> None:
+    register("memory", lambda location: MemoryStore())

@@ -1,0 +1,148 @@
+"""What a storage backend must do: one atomic write per command, and the reads the facade needs.
+
+The write is a :class:`Commit`: the command's new events with the stream version the command was decided
+against, the episode's new snapshot, its caseload projection row, and the outbox and audit rows. A backend
+writes all of it in one transaction or none of it, and raises :class:`~alliancekit.errors.ConflictError`
+when the stream has moved past ``expected_version``. ``alliancekit.testing`` ships the contract suite that
+proves a backend does this.
+
+Payloads and snapshots arrive as JSON text, serialised once by the core, so backends store them as they are
+(TEXT in SQLite, JSONB in PostgreSQL) and the same bytes can be hashed for the audit chain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+
+@attrs.frozen
+class StoredEvent:
+    """An event as stored: its envelope and its payload as JSON text."""
+
+    episode_id: str
+    seq: int
+    """Position in the episode's stream, from 1; the stream version after this event."""
+    event_id: str
+    type: str
+    schema_version: int
+    occurred_at: datetime
+    recorded_at: datetime
+    actor_id: str
+    actor_role: str
+    clinic_id: str
+    payload_json: str = attrs.field(repr=False)
+    corrects: str | None = None
+    """The id of the event this one corrects, if it is a correction."""
+
+
+@attrs.frozen
+class CaseloadRow:
+    """One open or closed episode as the caseload query shows it."""
+
+    episode_id: str
+    clinic_id: str
+    clinician_id: str
+    client_ref: str
+    stage: str
+    version: int
+    opened_on: date
+    last_session_on: date | None
+    sessions_attended: int
+    latest_scores_json: str
+    """``{measure_id: total}`` as JSON."""
+    open_alerts: int
+    next_review_at: int | None
+    """Scheduled-session count at which the next review falls due; ``None`` when none will."""
+    review_due: bool
+    closed_on: date | None
+
+
+@attrs.frozen
+class OutboxRecord:
+    """A notification to deliver after the fact is committed (filled in by the notifications feature)."""
+
+    message_id: str
+    episode_id: str
+    kind: str
+    channel: str
+    body_json: str
+    created_at: datetime
+
+
+@attrs.frozen
+class AuditRecord:
+    """Who did what to which record, when, why, and whether it was allowed."""
+
+    entry_id: str
+    at: datetime
+    actor_id: str
+    actor_role: str
+    clinic_id: str
+    purpose: str
+    action: str
+    record_type: str
+    record_id: str
+    outcome: str
+
+
+@attrs.frozen
+class Commit:
+    """Everything one command writes, atomically."""
+
+    episode_id: str
+    expected_version: int
+    """The stream version the command was decided against (0 for a new episode)."""
+    events: Sequence[StoredEvent]
+    snapshot_json: str = attrs.field(repr=False)
+    caseload: CaseloadRow
+    outbox: Sequence[OutboxRecord] = ()
+    audit: Sequence[AuditRecord] = ()
+    idempotency_key: str | None = None
+    """When set, a second commit with the same key is refused with ``DuplicateCommand``."""
+
+    @property
+    def new_version(self) -> int:
+        return self.expected_version + len(self.events)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """The storage protocol. Implementations must be safe to share between threads of one process."""
+
+    def append(self, commit: Commit) -> None:
+        """Write ``commit`` in one transaction.
+
+        :raises ConflictError: the stream's version is not ``commit.expected_version``; nothing written.
+        :raises DuplicateCommand: ``commit.idempotency_key`` was already used; nothing written.
+        :raises StoreError: the backend failed; nothing written.
+        """
+
+    def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
+        """The episode's stream version and snapshot JSON, or ``None`` if there is no such episode."""
+
+    def load_events(self, episode_id: str, after: int = 0) -> list[StoredEvent]:
+        """The episode's events with ``seq > after``, in order."""
+
+    def caseload(
+        self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
+    ) -> list[CaseloadRow]:
+        """Caseload rows, filtered, ordered by episode id."""
+
+    def episode_ids(self) -> Iterator[str]:
+        """Every episode id, in order (exports and maintenance walk this)."""
+
+    def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
+        """``(episode_id, version)`` written by the command with this key, if any."""
+
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Write audit rows that belong to no commit (reads, refusals), in their own transaction."""
+
+    def audit_records(self) -> list[AuditRecord]:
+        """Every audit row, in the order written."""
+
+    def close(self) -> None:
+        """Release connections and files."""

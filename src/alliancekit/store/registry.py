@@ -1,0 +1,66 @@
+"""Which storage backends exist, and opening one from a location string.
+
+A location is ``scheme:rest``: ``memory:``, ``sqlite:/path/to/clinic.db``, ``postgresql://...``. A bare
+path (no scheme, or a ``pathlib.Path``) means SQLite: the embedded default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from alliancekit.errors import PluginError, ValidationError
+from alliancekit.store.protocol import Store
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.plugins.manager import PluginHost
+
+StoreOpener = Callable[[str], Store]
+StoreRegistrar = Callable[[str, StoreOpener], None]
+
+
+class StoreRegistry:
+    """Store openers by scheme, each remembering the plugin that registered it."""
+
+    def __init__(self) -> None:
+        self._openers: dict[str, tuple[StoreOpener, str]] = {}
+
+    def add(self, scheme: str, opener: StoreOpener, supplier: str) -> None:
+        if scheme in self._openers:
+            raise PluginError(
+                f"store scheme {scheme!r} registered by both {self._openers[scheme][1]!r} and {supplier!r}"
+            )
+        self._openers[scheme] = (opener, supplier)
+
+    def schemes(self) -> dict[str, str]:
+        """Scheme -> the plugin that supplies it."""
+        return {scheme: supplier for scheme, (_, supplier) in sorted(self._openers.items())}
+
+    def open(self, location: str | os.PathLike[str]) -> Store:
+        scheme, _ = split_location(location)
+        try:
+            opener, _supplier = self._openers[scheme]
+        except KeyError:
+            raise ValidationError("location", "unknown-store-scheme", scheme) from None
+        return opener(os.fspath(location))
+
+
+def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:
+    """``(scheme, rest)``; a bare path is ``("sqlite", path)``. Windows drive letters are paths."""
+    text = os.fspath(location)
+    if not isinstance(location, str):
+        return "sqlite", text
+    scheme, sep, rest = text.partition(":")
+    if not sep or len(scheme) <= 1 or not scheme.isidentifier():
+        return "sqlite", text
+    return scheme, rest
+
+
+def build_store_registry(host: PluginHost) -> StoreRegistry:
+    registry = StoreRegistry()
+    host.call_registration(
+        "alliancekit_register_stores",
+        lambda plugin: (lambda scheme, opener: registry.add(scheme, opener, plugin)),
+    )
+    return registry

@@ -1,0 +1,321 @@
+"""The SQLite store: the embedded default. Builtin plugin for the ``sqlite:`` scheme and bare paths.
+
+Durability and concurrency settings, and why:
+
+* WAL journal, so readers never block the writer and a reader sees a consistent snapshot;
+* ``synchronous=FULL``, so a commit that returned survives power loss, not just a process crash;
+* ``busy_timeout``, so a second process waits for the write lock instead of failing at once;
+* write transactions begin ``IMMEDIATE``, so the version check and the insert happen under the write lock
+  and two writers cannot both pass the check (the loser gets a ConflictError, never a lost update).
+
+Each thread gets its own connection (``sqlite3`` connections must not be shared between threads).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from alliancekit.errors import (
+    ConflictError,
+    DuplicateCommand,
+    NotAnAlliancekitStore,
+    StoreError,
+    StoreTooNew,
+)
+from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, StoredEvent
+from alliancekit.store.registry import StoreRegistrar, split_location
+from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
+
+BUSY_TIMEOUT_MS = 10_000
+
+_INSERT_EVENT = (
+    "INSERT INTO events (episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at,"
+    " actor_id, actor_role, clinic_id, corrects, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPSERT_SNAPSHOT = "INSERT OR REPLACE INTO snapshots (episode_id, version, state) VALUES (?,?,?)"
+_UPSERT_CASELOAD = (
+    "INSERT OR REPLACE INTO caseload (episode_id, clinic_id, clinician_id, client_ref, stage, version,"
+    " opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at,"
+    " review_due, closed_on) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_INSERT_OUTBOX = (
+    "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at) VALUES (?,?,?,?,?,?)"
+)
+_INSERT_AUDIT = (
+    "INSERT INTO audit (entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
+    " record_id, outcome) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+_EVENT_COLUMNS = (
+    "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
+    " clinic_id, payload, corrects"
+)
+_CASELOAD_COLUMNS = (
+    "episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on, last_session_on,"
+    " sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on"
+)
+
+
+def _iso(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _event_row(e: StoredEvent) -> tuple[Any, ...]:
+    return (
+        e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at.isoformat(),
+        e.recorded_at.isoformat(), e.actor_id, e.actor_role, e.clinic_id, e.corrects, e.payload_json,
+    )  # fmt: skip
+
+
+def _caseload_row(r: CaseloadRow) -> tuple[Any, ...]:
+    return (
+        r.episode_id, r.clinic_id, r.clinician_id, r.client_ref, r.stage, r.version, r.opened_on.isoformat(),
+        _iso(r.last_session_on), r.sessions_attended, r.latest_scores_json, r.open_alerts, r.next_review_at,
+        int(r.review_due), _iso(r.closed_on),
+    )  # fmt: skip
+
+
+def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
+    return (
+        a.entry_id, a.at.isoformat(), a.actor_id, a.actor_role, a.clinic_id, a.purpose, a.action,
+        a.record_type, a.record_id, a.outcome,
+    )  # fmt: skip
+
+
+def _date(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
+
+
+class SQLiteStore:
+    """A store in one SQLite file. Safe to use from several threads and several processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._prepare()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self.path)!r})"
+
+    # -- connections and schema ------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.DatabaseError as exc:
+            raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database") from exc
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _prepare(self) -> None:
+        """Check the file is ours (or empty) and bring its schema up to date."""
+        conn = self._connect()
+        try:
+            app_id, version = self._identity(conn)
+            if app_id == APPLICATION_ID and version == LATEST_VERSION:
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                app_id, version = self._identity(conn)
+                tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if app_id != APPLICATION_ID and (app_id != 0 or tables):
+                    raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database")
+                if version > LATEST_VERSION:
+                    raise StoreTooNew(
+                        f"{self.path.name} has schema version {version}; this alliancekit knows up to "
+                        f"{LATEST_VERSION}: upgrade alliancekit"
+                    )
+                for number in range(version + 1, LATEST_VERSION + 1):
+                    for statement in _statements(MIGRATIONS[number - 1]):
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {LATEST_VERSION}")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    @staticmethod
+    def _identity(conn: sqlite3.Connection) -> tuple[int, int]:
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        return int(app_id), int(version)
+
+    def schema_version(self) -> int:
+        return self._identity(self._connect())[1]
+
+    # -- writes --------------------------------------------------------------------------------------------
+
+    def append(self, commit: Commit) -> None:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT version FROM snapshots WHERE episode_id = ?", (commit.episode_id,)
+                ).fetchone()
+                actual = 0 if row is None else row[0]
+                if actual != commit.expected_version:
+                    raise ConflictError(commit.episode_id, commit.expected_version, actual)
+                if commit.idempotency_key is not None:
+                    try:
+                        conn.execute(
+                            "INSERT INTO commands (idempotency_key, episode_id, version) VALUES (?,?,?)",
+                            (commit.idempotency_key, commit.episode_id, commit.new_version),
+                        )
+                    except sqlite3.IntegrityError:
+                        raise DuplicateCommand(commit.idempotency_key) from None
+                conn.executemany(_INSERT_EVENT, [_event_row(e) for e in commit.events])
+                conn.execute(_UPSERT_SNAPSHOT, (commit.episode_id, commit.new_version, commit.snapshot_json))
+                conn.execute(_UPSERT_CASELOAD, _caseload_row(commit.caseload))
+                if commit.outbox:
+                    conn.executemany(
+                        _INSERT_OUTBOX,
+                        [
+                            (m.message_id, m.episode_id, m.kind, m.channel, m.body_json, m.created_at.isoformat())
+                            for m in commit.outbox
+                        ],
+                    )
+                if commit.audit:
+                    conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in commit.audit])
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {type(exc).__name__}") from exc
+
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in records])
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite write failed: {type(exc).__name__}") from exc
+
+    # -- reads -----------------------------------------------------------------------------------------------
+
+    def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
+        row = self._read("SELECT version, state FROM snapshots WHERE episode_id = ?", (episode_id,))
+        return None if not row else (row[0][0], row[0][1])
+
+    def load_events(self, episode_id: str, after: int = 0) -> list[StoredEvent]:
+        rows = self._read(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE episode_id = ? AND seq > ? ORDER BY seq",  # noqa: S608
+            (episode_id, after),
+        )
+        return [
+            StoredEvent(
+                episode_id=r[0], seq=r[1], event_id=r[2], type=r[3], schema_version=r[4],
+                occurred_at=datetime.fromisoformat(r[5]), recorded_at=datetime.fromisoformat(r[6]),
+                actor_id=r[7], actor_role=r[8], clinic_id=r[9], payload_json=r[10], corrects=r[11],
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    def caseload(
+        self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
+    ) -> list[CaseloadRow]:
+        clauses, params = [], []
+        if clinic_id is not None:
+            clauses.append("clinic_id = ?")
+            params.append(clinic_id)
+        if clinician_id is not None:
+            clauses.append("clinician_id = ?")
+            params.append(clinician_id)
+        if open_only:
+            clauses.append("closed_on IS NULL")
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            f"SELECT {_CASELOAD_COLUMNS} FROM caseload{where} ORDER BY episode_id",  # noqa: S608
+            tuple(params),
+        )
+        return [
+            CaseloadRow(
+                episode_id=r[0], clinic_id=r[1], clinician_id=r[2], client_ref=r[3], stage=r[4], version=r[5],
+                opened_on=date.fromisoformat(r[6]), last_session_on=_date(r[7]), sessions_attended=r[8],
+                latest_scores_json=r[9], open_alerts=r[10], next_review_at=r[11], review_due=bool(r[12]),
+                closed_on=_date(r[13]),
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    def episode_ids(self) -> Iterator[str]:
+        return iter([r[0] for r in self._read("SELECT episode_id FROM snapshots ORDER BY episode_id", ())])
+
+    def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
+        rows = self._read(
+            "SELECT episode_id, version FROM commands WHERE idempotency_key = ?", (idempotency_key,)
+        )
+        return None if not rows else (rows[0][0], rows[0][1])
+
+    def audit_records(self) -> list[AuditRecord]:
+        rows = self._read(
+            "SELECT entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type, record_id,"
+            " outcome FROM audit ORDER BY seq",
+            (),
+        )
+        return [
+            AuditRecord(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+            for r in rows
+        ]
+
+    def integrity_check(self) -> str:
+        """SQLite's own ``PRAGMA integrity_check`` answer (``"ok"`` when the file is sound)."""
+        return str(self._read("PRAGMA integrity_check", ())[0][0])
+
+    def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        try:
+            return self._connect().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read failed: {type(exc).__name__}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def open_sqlite(location: str) -> SQLiteStore:
+    scheme, rest = split_location(location)
+    return SQLiteStore(rest if scheme == "sqlite" else location)
+
+
+@hookimpl
+def alliancekit_register_stores(register: StoreRegistrar) -> None:
+    register("sqlite", open_sqlite)

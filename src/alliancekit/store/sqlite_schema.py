@@ -1,0 +1,86 @@
+"""The SQLite schema, as forward migrations. Migration *n* takes a database from version n-1 to n.
+
+A database is recognised as alliancekit's by ``PRAGMA application_id``; its schema version is
+``PRAGMA user_version``. Never edit a released migration: add the next one.
+"""
+
+from __future__ import annotations
+
+#: "AkIt" in ASCII: marks a SQLite file as an alliancekit store.
+APPLICATION_ID = 0x416B4974
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: events, snapshots, caseload projection, commands (idempotency), outbox, audit
+    """
+    CREATE TABLE events (
+        episode_id     TEXT    NOT NULL,
+        seq            INTEGER NOT NULL,
+        event_id       TEXT    NOT NULL UNIQUE,
+        type           TEXT    NOT NULL,
+        schema_version INTEGER NOT NULL,
+        occurred_at    TEXT    NOT NULL,
+        recorded_at    TEXT    NOT NULL,
+        actor_id       TEXT    NOT NULL,
+        actor_role     TEXT    NOT NULL,
+        clinic_id      TEXT    NOT NULL,
+        corrects       TEXT,
+        payload        TEXT    NOT NULL,
+        PRIMARY KEY (episode_id, seq)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE snapshots (
+        episode_id TEXT    PRIMARY KEY,
+        version    INTEGER NOT NULL,
+        state      TEXT    NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE caseload (
+        episode_id        TEXT    PRIMARY KEY,
+        clinic_id         TEXT    NOT NULL,
+        clinician_id      TEXT    NOT NULL,
+        client_ref        TEXT    NOT NULL,
+        stage             TEXT    NOT NULL,
+        version           INTEGER NOT NULL,
+        opened_on         TEXT    NOT NULL,
+        last_session_on   TEXT,
+        sessions_attended INTEGER NOT NULL,
+        latest_scores     TEXT    NOT NULL,
+        open_alerts       INTEGER NOT NULL,
+        next_review_at    INTEGER,
+        review_due        INTEGER NOT NULL,
+        closed_on         TEXT
+    ) WITHOUT ROWID;
+    CREATE INDEX caseload_by_clinician ON caseload (clinic_id, clinician_id, closed_on);
+
+    CREATE TABLE commands (
+        idempotency_key TEXT    PRIMARY KEY,
+        episode_id      TEXT    NOT NULL,
+        version         INTEGER NOT NULL
+    ) WITHOUT ROWID;
+
+    CREATE TABLE outbox (
+        message_id TEXT PRIMARY KEY,
+        episode_id TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        channel    TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+
+    CREATE TABLE audit (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        entry_id    TEXT NOT NULL UNIQUE,
+        at          TEXT NOT NULL,
+        actor_id    TEXT NOT NULL,
+        actor_role  TEXT NOT NULL,
+        clinic_id   TEXT NOT NULL,
+        purpose     TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        record_type TEXT NOT NULL,
+        record_id   TEXT NOT NULL,
+        outcome     TEXT NOT NULL
+    );
+    """,
+)
+
+LATEST_VERSION = len(MIGRATIONS)
