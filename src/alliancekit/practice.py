@@ -33,10 +33,10 @@ from alliancekit.domain.records import (
 )
 from alliancekit.errors import ConflictError, DuplicateCommand, NotFoundError, ValidationError
 from alliancekit.events import converter
-from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, event_class
+from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, SessionRecorded, event_class
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
-from alliancekit.lifecycle.state import EpisodeState, fold, start
+from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.projections import caseload_row
 from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, Store, StoredEvent
@@ -45,6 +45,9 @@ from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, Store, 
 DEFAULT_CONFLICT_RETRIES = 5
 #: Sessions between scheduled progress reviews.
 DEFAULT_REVIEW_EVERY = 6
+
+#: Decoded episode states kept per Practice (see ``Practice._load``).
+_STATE_CACHE_SIZE = 4096
 
 _ID_NAMESPACE = uuid.UUID("5d1a8f0e-6a0b-4c61-9d0e-a11a9ce0a11a")
 
@@ -98,6 +101,9 @@ class Practice:
         self._ids = ids or _uuid_ids
         self.review_every = review_every
         self.conflict_retries = conflict_retries
+        # Decoded states by episode, trusted only at the exact stream version they were built for: the
+        # store's version check means one version is one sequence of events, whoever wrote them.
+        self._states: dict[str, EpisodeState] = {}
 
     def __repr__(self) -> str:
         return f"Practice({self.store!r})"
@@ -212,10 +218,12 @@ class Practice:
         """Correct a recorded session. The original stays in the timeline; the correction points at it."""
         _expect(session, Session, "session")
         _check_text("reason", reason, required=True)
+        _check_actor(actor)
         scores = self._score(session.administrations)
-        return self._run(actor, episode_id, c.CorrectSession(session_id, session, scores, reason),
-                         "correct-session", idempotency_key, record_id=session_id,
-                         corrects=lambda state: self._session_event_id(state, session_id))  # fmt: skip
+        original = self._find_session(episode_id, session_id)
+        command = c.CorrectSession(session_id, original, session, scores, reason)
+        return self._run(actor, episode_id, command, "correct-session", idempotency_key, record_id=session_id,
+                         corrects=original.event_id if original else None)  # fmt: skip
 
     def record_review(
         self, actor: Actor, episode_id: str, review: Review, *, idempotency_key: str | None = None
@@ -231,9 +239,11 @@ class Practice:
     ) -> Recorded:
         """Note a rupture in the alliance (kind, markers, likely cause, any repair already tried)."""
         _expect(note, RuptureNote, "note")
+        _check_actor(actor)
         rupture_id = self._new_id("rupture", idempotency_key)
-        return self._run(actor, episode_id, c.NoteRupture(rupture_id, note), "note-rupture", idempotency_key,
-                         record_id=rupture_id)  # fmt: skip
+        found = note.session_id is not None and self._find_session(episode_id, note.session_id) is not None
+        return self._run(actor, episode_id, c.NoteRupture(rupture_id, note, found), "note-rupture",
+                         idempotency_key, record_id=rupture_id)  # fmt: skip
 
     def record_repair(
         self,
@@ -350,17 +360,34 @@ class Practice:
             )
         return tuple(scores)
 
-    def _session_event_id(self, state: EpisodeState, session_id: str) -> str:
-        ref = state.sessions.get(session_id)
-        if ref is None:
-            raise NotFoundError("session", session_id)
-        return self.store.load_events(state.episode_id, after=ref.seq - 1)[0].event_id
+    def _find_session(self, episode_id: str, session_id: str) -> SessionRef | None:
+        """The session as first recorded, read from the stream (rare: corrections, rupture notes)."""
+        for stored in self.store.load_events(episode_id):
+            if stored.type != SessionRecorded.TYPE:
+                continue
+            recorded = _event_of(stored)
+            assert isinstance(recorded, SessionRecorded)  # noqa: S101 - by its type name
+            if recorded.session_id == session_id:
+                s = recorded.session
+                return SessionRef(s.held_on, s.attendance, recorded.number, stored.event_id)
+        return None
 
     def _load(self, episode_id: str) -> EpisodeState:
         found = self.store.load_snapshot(episode_id)
         if found is None:
             raise NotFoundError("episode", episode_id)
-        return converter.structure(json.loads(found[1]), EpisodeState)
+        version, snapshot = found
+        cached = self._states.get(episode_id)
+        if cached is not None and cached.version == version:
+            return cached
+        state = converter.structure(json.loads(snapshot), EpisodeState)
+        self._remember(state)
+        return state
+
+    def _remember(self, state: EpisodeState) -> None:
+        if len(self._states) >= _STATE_CACHE_SIZE:
+            self._states.clear()  # crude but bounded; a busy host re-decodes a few snapshots
+        self._states[state.episode_id] = state
 
     def _run(
         self,
@@ -371,7 +398,7 @@ class Practice:
         idempotency_key: str | None,
         *,
         record_id: str | None = None,
-        corrects: Callable[[EpisodeState], str] | None = None,
+        corrects: str | None = None,
     ) -> Recorded:
         _check_actor(actor)
         if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
@@ -380,9 +407,8 @@ class Practice:
             state = self._load(episode_id)
             events = decide(state, command)
             new_state = fold(state, events)
-            target = corrects(state) if corrects is not None else None
             try:
-                version = self._commit(actor, state, new_state, events, action, idempotency_key, target)
+                version = self._commit(actor, state, new_state, events, action, idempotency_key, corrects)
             except ConflictError:
                 if attempt == self.conflict_retries:
                     raise
@@ -430,6 +456,7 @@ class Practice:
             idempotency_key=idempotency_key,
         )
         self.store.append(commit)
+        self._remember(after)
         return commit.new_version
 
 

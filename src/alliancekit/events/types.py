@@ -113,6 +113,8 @@ class SessionCorrected(Event):
     """Replaces the content of a recorded session; the original stays in the timeline."""
 
     session_id: str
+    number: int
+    """The corrected session's number, as recorded."""
     session: Session
     scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
     reason: str = attrs.field(repr=False)

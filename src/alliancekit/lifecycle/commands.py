@@ -18,6 +18,7 @@ from alliancekit.domain.records import (
     Session,
 )
 from alliancekit.events.types import RecordedScore
+from alliancekit.lifecycle.state import SessionRef
 
 
 class Command:
@@ -57,6 +58,8 @@ class RecordSession(Command):
 @attrs.frozen
 class CorrectSession(Command):
     session_id: str
+    original: SessionRef | None
+    """The session as first recorded, looked up by the caller; ``None`` when there is no such session."""
     session: Session
     scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
     reason: str = attrs.field(repr=False)
@@ -73,6 +76,8 @@ class RecordReview(Command):
 class NoteRupture(Command):
     rupture_id: str
     note: RuptureNote
+    session_found: bool
+    """Whether ``note.session_id`` (if any) names a session of this episode, as looked up by the caller."""
 
 
 @attrs.frozen

@@ -184,13 +184,13 @@ def _session(state: EpisodeState, cmd: c.RecordSession) -> list[Event]:
 
 
 def _correct(state: EpisodeState, cmd: c.CorrectSession) -> list[Event]:
-    original = state.sessions.get(cmd.session_id)
+    original = cmd.original
     if original is None:
         raise NotFoundError("session", cmd.session_id)
     if cmd.session.attendance is not original.attendance:
         raise _refuse("correction-attendance", "a correction cannot change attendance: record it as a new fact")
     _not_before(cmd.session.held_on, state.consultation_on, "a session", "the consultation")
-    return [SessionCorrected(cmd.session_id, cmd.session, cmd.scores, cmd.reason)]
+    return [SessionCorrected(cmd.session_id, original.number, cmd.session, cmd.scores, cmd.reason)]
 
 
 def _review(state: EpisodeState, cmd: c.RecordReview) -> list[Event]:
@@ -214,7 +214,7 @@ def _rupture(state: EpisodeState, cmd: c.NoteRupture) -> list[Event]:
         raise _refuse("rupture-markers", "a rupture note needs at least one marker")
     if not 1 <= note.salience <= 5:
         raise _refuse("rupture-salience", "rupture salience is rated from 1 to 5")
-    if note.session_id is not None and note.session_id not in state.sessions:
+    if note.session_id is not None and not cmd.session_found:
         raise NotFoundError("session", note.session_id)
     expected = WITHDRAWAL_MARKERS if note.kind is RuptureKind.WITHDRAWAL else CONFRONTATION_MARKERS
     if not set(note.markers) <= expected:

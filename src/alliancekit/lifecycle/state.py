@@ -58,10 +58,12 @@ class ScorePoint:
 
 @attrs.frozen
 class SessionRef:
+    """A recorded session as a correction needs it; looked up from the stream, not kept in the state."""
+
     held_on: date
     attendance: Attendance
-    seq: int
-    """Position of the session-recorded event in the stream (what a correction points at)."""
+    number: int
+    event_id: str
 
 
 @attrs.frozen
@@ -82,7 +84,6 @@ class EpisodeState:
     fit: FitOutcome | None = None
     fit_on: date | None = None
     goals: Mapping[str, GoalState] = attrs.field(factory=dict)
-    sessions: Mapping[str, SessionRef] = attrs.field(factory=dict)
     sessions_scheduled: int = 0
     sessions_attended: int = 0
     consecutive_missed: int = 0
@@ -193,7 +194,6 @@ def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
     attended = session.attendance is Attendance.ATTENDED
     last = state.last_session_on
     changes: dict[str, object] = {
-        "sessions": {**state.sessions, event.session_id: SessionRef(session.held_on, session.attendance, state.version + 1)},
         "sessions_scheduled": state.sessions_scheduled + 1,
         "last_session_on": session.held_on if last is None or session.held_on > last else last,
         "consecutive_missed": 0 if attended else state.consecutive_missed + (
@@ -209,16 +209,17 @@ def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
 
 @apply.register
 def _(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
-    # A correction fixes content (answers, notes, modality); the counts of the original stay. Its scores
-    # replace the latest where the corrected session is the latest one scored.
-    old = state.sessions[event.session_id]
-    sessions = {**state.sessions, event.session_id: attrs.evolve(old, held_on=event.session.held_on)}
-    latest = dict(state.latest_scores)
-    for score in event.scores:
-        point = latest.get(score.measure_id)
-        if point is not None and point.held_on == old.held_on:
-            latest[score.measure_id] = attrs.evolve(point, total=score.total)
-    return attrs.evolve(state, version=state.version + 1, sessions=sessions, latest_scores=latest)
+    # A correction fixes content (answers, notes, modality); counts and dates stay as first recorded.
+    # Corrected scores replace the latest and first points that came from the corrected session.
+    changes = {}
+    for name in ("first_scores", "latest_scores", "previous_scores"):
+        points = dict(getattr(state, name))
+        for score in event.scores:
+            point = points.get(score.measure_id)
+            if point is not None and point.session_number == event.number:
+                points[score.measure_id] = attrs.evolve(point, total=score.total)
+        changes[name] = points
+    return attrs.evolve(state, version=state.version + 1, **changes)
 
 
 @apply.register

@@ -38,11 +38,17 @@ _INSERT_EVENT = (
     "INSERT INTO events (episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at,"
     " actor_id, actor_role, clinic_id, corrects, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-_UPSERT_SNAPSHOT = "INSERT OR REPLACE INTO snapshots (episode_id, version, state) VALUES (?,?,?)"
-_UPSERT_CASELOAD = (
-    "INSERT OR REPLACE INTO caseload (episode_id, clinic_id, clinician_id, client_ref, stage, version,"
+# An upsert that updates in place: REPLACE would delete and re-insert, rewriting every index page.
+_UPSERT_EPISODE = (
+    "INSERT INTO episodes (episode_id, clinic_id, clinician_id, client_ref, stage, version,"
     " opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at,"
-    " review_due, closed_on) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " review_due, closed_on, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (episode_id) DO UPDATE SET clinic_id = excluded.clinic_id,"
+    " clinician_id = excluded.clinician_id, client_ref = excluded.client_ref, stage = excluded.stage,"
+    " version = excluded.version, opened_on = excluded.opened_on, last_session_on = excluded.last_session_on,"
+    " sessions_attended = excluded.sessions_attended, latest_scores = excluded.latest_scores,"
+    " open_alerts = excluded.open_alerts, next_review_at = excluded.next_review_at,"
+    " review_due = excluded.review_due, closed_on = excluded.closed_on, state = excluded.state"
 )
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at) VALUES (?,?,?,?,?,?)"
@@ -174,7 +180,7 @@ class SQLiteStore:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute(
-                    "SELECT version FROM snapshots WHERE episode_id = ?", (commit.episode_id,)
+                    "SELECT version FROM episodes WHERE episode_id = ?", (commit.episode_id,)
                 ).fetchone()
                 actual = 0 if row is None else row[0]
                 if actual != commit.expected_version:
@@ -188,8 +194,7 @@ class SQLiteStore:
                     except sqlite3.IntegrityError:
                         raise DuplicateCommand(commit.idempotency_key) from None
                 conn.executemany(_INSERT_EVENT, [_event_row(e) for e in commit.events])
-                conn.execute(_UPSERT_SNAPSHOT, (commit.episode_id, commit.new_version, commit.snapshot_json))
-                conn.execute(_UPSERT_CASELOAD, _caseload_row(commit.caseload))
+                conn.execute(_UPSERT_EPISODE, (*_caseload_row(commit.caseload), commit.snapshot_json))
                 if commit.outbox:
                     conn.executemany(
                         _INSERT_OUTBOX,
@@ -225,7 +230,7 @@ class SQLiteStore:
     # -- reads -----------------------------------------------------------------------------------------------
 
     def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
-        row = self._read("SELECT version, state FROM snapshots WHERE episode_id = ?", (episode_id,))
+        row = self._read("SELECT version, state FROM episodes WHERE episode_id = ?", (episode_id,))
         return None if not row else (row[0][0], row[0][1])
 
     def load_events(self, episode_id: str, after: int = 0) -> list[StoredEvent]:
@@ -256,7 +261,7 @@ class SQLiteStore:
             clauses.append("closed_on IS NULL")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
-            f"SELECT {_CASELOAD_COLUMNS} FROM caseload{where} ORDER BY episode_id",  # noqa: S608
+            f"SELECT {_CASELOAD_COLUMNS} FROM episodes{where} ORDER BY episode_id",  # noqa: S608
             tuple(params),
         )
         return [
@@ -270,7 +275,7 @@ class SQLiteStore:
         ]
 
     def episode_ids(self) -> Iterator[str]:
-        return iter([r[0] for r in self._read("SELECT episode_id FROM snapshots ORDER BY episode_id", ())])
+        return iter([r[0] for r in self._read("SELECT episode_id FROM episodes ORDER BY episode_id", ())])
 
     def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
         rows = self._read(

@@ -10,12 +10,12 @@ from __future__ import annotations
 APPLICATION_ID = 0x416B4974
 
 MIGRATIONS: tuple[str, ...] = (
-    # 1: events, snapshots, caseload projection, commands (idempotency), outbox, audit
+    # 1: events, episodes (snapshot + caseload projection), commands (idempotency), outbox, audit
     """
     CREATE TABLE events (
         episode_id     TEXT    NOT NULL,
         seq            INTEGER NOT NULL,
-        event_id       TEXT    NOT NULL UNIQUE,
+        event_id       TEXT    NOT NULL,
         type           TEXT    NOT NULL,
         schema_version INTEGER NOT NULL,
         occurred_at    TEXT    NOT NULL,
@@ -26,21 +26,20 @@ MIGRATIONS: tuple[str, ...] = (
         corrects       TEXT,
         payload        TEXT    NOT NULL,
         PRIMARY KEY (episode_id, seq)
-    ) WITHOUT ROWID;
+    );
+    -- Rows of a few hundred bytes to a few KB: appended to a rowid table (no page splits in the middle),
+    -- found through a small index on the stream position.
 
-    CREATE TABLE snapshots (
-        episode_id TEXT    PRIMARY KEY,
-        version    INTEGER NOT NULL,
-        state      TEXT    NOT NULL
-    ) WITHOUT ROWID;
-
-    CREATE TABLE caseload (
+    -- One row per episode: its snapshot (the folded state) and its caseload projection, kept together so a
+    -- command touches one row and one set of index pages.
+    CREATE TABLE episodes (
         episode_id        TEXT    PRIMARY KEY,
+        version           INTEGER NOT NULL,
+        state             TEXT    NOT NULL,
         clinic_id         TEXT    NOT NULL,
         clinician_id      TEXT    NOT NULL,
         client_ref        TEXT    NOT NULL,
         stage             TEXT    NOT NULL,
-        version           INTEGER NOT NULL,
         opened_on         TEXT    NOT NULL,
         last_session_on   TEXT,
         sessions_attended INTEGER NOT NULL,
@@ -49,8 +48,8 @@ MIGRATIONS: tuple[str, ...] = (
         next_review_at    INTEGER,
         review_due        INTEGER NOT NULL,
         closed_on         TEXT
-    ) WITHOUT ROWID;
-    CREATE INDEX caseload_by_clinician ON caseload (clinic_id, clinician_id, closed_on);
+    );
+    CREATE INDEX episodes_by_clinician ON episodes (clinic_id, clinician_id, closed_on);
 
     CREATE TABLE commands (
         idempotency_key TEXT    PRIMARY KEY,
@@ -68,8 +67,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
 
     CREATE TABLE audit (
-        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-        entry_id    TEXT NOT NULL UNIQUE,
+        seq         INTEGER PRIMARY KEY,
+        entry_id    TEXT NOT NULL,
         at          TEXT NOT NULL,
         actor_id    TEXT NOT NULL,
         actor_role  TEXT NOT NULL,
