@@ -1,4 +1,4 @@
-"""Sphinx configuration for the alliancekit documentation site (built with ``tox -e docs``, warnings fatal)."""
+"""Sphinx configuration of the alliancekit documentation site (``tox -e docs``; warnings are errors)."""
 
 from __future__ import annotations
 

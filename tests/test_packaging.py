@@ -53,6 +53,12 @@ print(json.dumps({
 """
 
 
+# Build and install with what the test environment already has: no downloads, no build isolation.
+PIP_OFFLINE = ("--quiet", "--no-deps", "--no-index", "--no-build-isolation")
+# The PEP 517 hook pip would call, called directly (pip has no "build an sdist" command).
+BUILD_SDIST = "import sys; from hatchling.build import build_sdist; build_sdist(sys.argv[1])"
+
+
 def _looks_like_source_root(path: Path) -> bool:
     return (
         (path / "pyproject.toml").is_file()
@@ -127,15 +133,11 @@ def _fresh_venv(path: Path) -> Path:
 
 
 def _pip_install(python: Path, *target: str | Path) -> None:
-    _run(
-        [python, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--no-build-isolation",
-         "--ignore-installed", *target]
-    )  # fmt: skip
+    _run([python, "-m", "pip", "install", *PIP_OFFLINE, "--ignore-installed", *target])
 
 
 def _build_wheel(source: Path, out: Path) -> Path:
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-index", "--no-build-isolation",
-          "--wheel-dir", out, source])  # fmt: skip
+    _run([sys.executable, "-m", "pip", "wheel", *PIP_OFFLINE, "--wheel-dir", out, source])
     (wheel,) = out.glob("alliancekit-*.whl")
     return wheel
 
@@ -177,11 +179,7 @@ def test_wheel_built_from_the_sdist_ships_the_schemas(
 ) -> None:
     sdist_dir = tmp_path / "sdist"
     sdist_dir.mkdir()
-    _run(
-        [sys.executable, "-c", "import sys; from hatchling.build import build_sdist; build_sdist(sys.argv[1])",
-         sdist_dir],
-        cwd=source_root,
-    )  # fmt: skip
+    _run([sys.executable, "-c", BUILD_SDIST, sdist_dir], cwd=source_root)
     (sdist,) = sdist_dir.glob("alliancekit-*.tar.gz")
     with tarfile.open(sdist) as archive:
         members = archive.getmembers()
