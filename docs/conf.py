@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from importlib import metadata
+from typing import TYPE_CHECKING
+
+from sphinx.util import logging
+
+if TYPE_CHECKING:
+    from sphinx.application import Sphinx
+    from sphinx.environment import BuildEnvironment
+
+logger = logging.getLogger(__name__)
 
 project = "alliancekit"
 author = "alliancekit contributors"
@@ -39,3 +48,20 @@ napoleon_numpy_docstring = False
 
 html_theme = "furo"
 html_title = f"alliancekit {release}"
+
+
+# Every hook must have its section in reference/hooks.md, under a ``(hook_name)=`` label. A hook without one
+# is a warning, so the -W build fails and names it.
+def _check_every_hook_is_documented(app: Sphinx, env: BuildEnvironment) -> None:
+    from alliancekit.plugins import hookspecs
+
+    hooks = {name for name in vars(hookspecs) if name.startswith("alliancekit_")}
+    labels = env.get_domain("std").labels  # type: ignore[attr-defined]
+    for hook in sorted(hooks):
+        if labels.get(hook, ("",))[0] != "reference/hooks":
+            logger.warning("hook %s has no section labelled (%s)= in reference/hooks.md", hook, hook)
+
+
+def setup(app: Sphinx) -> dict[str, bool]:
+    app.connect("env-check-consistency", _check_every_hook_is_documented)
+    return {"parallel_read_safe": True}
