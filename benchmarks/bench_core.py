@@ -41,7 +41,9 @@ def _active_episode(practice, actor) -> str:  # type: ignore[no-untyped-def]
     start = date(2026, 1, 5)
     ep = practice.start_episode(actor, client_ref="bench-client", clinician_id=actor.id, opened_on=start)
     practice.record_consultation(
-        actor, ep, Consultation(held_on=start, modality="video", consent=Consent(treatment=True, measures=True))
+        actor,
+        ep,
+        Consultation(held_on=start, modality="video", consent=Consent(treatment=True, measures=True)),
     )
     practice.decide_fit(actor, ep, FitDecision(outcome="proceed", decided_on=start))
     practice.agree_goals(actor, ep, [GoalDraft("a goal", ("a task",))], agreed_on=start)
@@ -50,7 +52,7 @@ def _active_episode(practice, actor) -> str:  # type: ignore[no-untyped-def]
 
 def _session(day: date) -> Session:
     ors = {"individually": 5.1, "interpersonally": 6.0, "socially": 4.2, "overall": 5.5}
-    srs = {"relationship": 9.1, "goals": 8.7, "approach": 9.0, "overall": 9.2}
+    srs = {"relationship": 9.1, "goals_topics": 8.7, "approach": 9.0, "overall": 9.2}
     return Session(
         held_on=day,
         modality="in-person",

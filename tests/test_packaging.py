@@ -59,35 +59,6 @@ PIP_OFFLINE = ("--quiet", "--no-deps", "--no-index", "--no-build-isolation")
 BUILD_SDIST = "import sys; from hatchling.build import build_sdist; build_sdist(sys.argv[1])"
 
 
-def _looks_like_source_root(path: Path) -> bool:
-    return (
-        (path / "pyproject.toml").is_file()
-        and (path / "src" / "alliancekit" / "__init__.py").is_file()
-        and (path / "schemas").is_dir()
-    )
-
-
-def _find_source_root() -> Path | None:
-    configured = os.environ.get("ALLIANCEKIT_SOURCE_ROOT")
-    if configured:
-        root = Path(configured).resolve()
-        if not _looks_like_source_root(root):
-            pytest.fail(f"ALLIANCEKIT_SOURCE_ROOT={configured} is not an alliancekit source tree")
-        return root
-    for parent in Path(__file__).resolve().parents:
-        if _looks_like_source_root(parent):
-            return parent
-    return None
-
-
-@pytest.fixture(scope="module")
-def source_root() -> Path:
-    root = _find_source_root()
-    if root is None:
-        pytest.skip("the alliancekit source tree is not available (set ALLIANCEKIT_SOURCE_ROOT)")
-    return root
-
-
 @pytest.fixture(scope="module")
 def committed_schemas(source_root: Path) -> set[str]:
     """The schema files of the source tree, relative to ``schemas/``."""

@@ -10,18 +10,9 @@ from pathlib import Path
 import pytest
 
 
-def _source_root() -> Path:
-    configured = os.environ.get("ALLIANCEKIT_SOURCE_ROOT")
-    candidates = [Path(configured)] if configured else list(Path(__file__).resolve().parents)
-    for candidate in candidates:
-        if (candidate / "tox.ini").is_file() and (candidate / "README.md").is_file():
-            return candidate
-    pytest.skip("the alliancekit source tree is not available (set ALLIANCEKIT_SOURCE_ROOT)")
-
-
 @pytest.fixture(scope="module")
-def root() -> Path:
-    return _source_root()
+def root(source_root: Path) -> Path:
+    return source_root
 
 
 def _quickstart_commands(readme: str) -> list[str]:

@@ -68,7 +68,14 @@ COURSES = (
     "ongoing",
     "ongoing-rupture",
 )
-RANDOM_COURSES = ("improving", "improving", "ongoing", "rupture-repaired", "dropout", "deteriorating-referred")
+RANDOM_COURSES = (
+    "improving",
+    "improving",
+    "ongoing",
+    "rupture-repaired",
+    "dropout",
+    "deteriorating-referred",
+)
 
 Progress = Callable[[int, int], None]
 
@@ -144,7 +151,10 @@ class _Client:
     def consult(self, outcome: FitOutcome = FitOutcome.PROCEED) -> None:
         self.at(self.day)
         self.ep = self.p.start_episode(
-            self.actor, client_ref=f"demo-client-{self.index:03d}", clinician_id=self.clinician, opened_on=self.day
+            self.actor,
+            client_ref=f"demo-client-{self.index:03d}",
+            clinician_id=self.clinician,
+            opened_on=self.day,
         )
         self.p.record_consultation(
             self.actor,
@@ -164,9 +174,12 @@ class _Client:
         )
         if outcome is FitOutcome.REFER:
             decision = FitDecision(
-                outcome=outcome, decided_on=self.day, rationale="synthetic: needs a specialist service",
-                referred_to="synthetic eating-disorder service", referral_reason="synthetic: specialist care",
-            )  # fmt: skip
+                outcome=outcome,
+                decided_on=self.day,
+                rationale="synthetic: needs a specialist service",
+                referred_to="synthetic eating-disorder service",
+                referral_reason="synthetic: specialist care",
+            )
         else:
             decision = FitDecision(outcome=outcome, decided_on=self.day, rationale="synthetic rationale")
         self.p.decide_fit(self.actor, self.ep, decision)
@@ -179,15 +192,19 @@ class _Client:
         ]
         self.goal_ids = self.p.agree_goals(self.actor, self.ep, goals, agreed_on=self.day)
 
-    def session(self, attendance: Attendance = Attendance.ATTENDED, drift: float = 0.03) -> str:
+    def session(
+        self, attendance: Attendance = Attendance.ATTENDED, drift: float = 0.03, symptoms: bool = False
+    ) -> str:
         self.advance(7)
         self.sessions += 1
         administrations: list[Any] = []
         if attendance is Attendance.ATTENDED:
             self.wellbeing = min(0.95, max(0.05, self.wellbeing + drift + self.rng.gauss(0, 0.015)))
             administrations += self.measures(AdministrationTiming.START, ("ors",), self.wellbeing)
-            if self.sessions == 1:
-                administrations += self.measures(AdministrationTiming.START, ("phq-9", "gad-7"), self.wellbeing)
+            if self.sessions == 1 or symptoms:  # at intake and in the session of each review
+                administrations += self.measures(
+                    AdministrationTiming.START, ("phq-9", "gad-7"), self.wellbeing
+                )
             if self.sessions == 3:
                 administrations += self.measures(AdministrationTiming.END, ("wai-sr",), self.alliance)
             administrations += self.measures(AdministrationTiming.END, ("srs",), self.alliance)
@@ -195,10 +212,12 @@ class _Client:
             self.actor,
             self.ep,
             Session(
-                held_on=self.day, modality=Modality.IN_PERSON if self.sessions % 3 else Modality.VIDEO,
-                attendance=attendance, administrations=tuple(administrations),
+                held_on=self.day,
+                modality=Modality.IN_PERSON if self.sessions % 3 else Modality.VIDEO,
+                attendance=attendance,
+                administrations=tuple(administrations),
                 helpful="synthetic: the breathing exercise" if attendance is Attendance.ATTENDED else "",
-            ),  # fmt: skip
+            ),
         )
         self.sim.session_count += 1
         assert recorded.record_id is not None  # noqa: S101 - record_session always names the session
@@ -206,24 +225,25 @@ class _Client:
 
     def sessions_run(self, count: int, drift: float = 0.03) -> None:
         for _ in range(count):
-            self.session(drift=drift)
-            if self.p.episode(self.actor, self.ep).sessions_scheduled % self.p.review_every == 0:
+            review_now = (self.sessions + 1) % self.p.review_every == 0
+            self.session(drift=drift, symptoms=review_now)
+            if review_now:
                 self.review(ReviewDecision.CONTINUE)
 
     def review(self, decision: ReviewDecision) -> None:
-        extra = self.measures(AdministrationTiming.START, ("phq-9", "gad-7"), self.wellbeing)
-        if extra:
-            self.p.record_session  # measures at review are given in the review's session in practice
         progress = GoalProgress.IMPROVING if self.wellbeing > 0.5 else GoalProgress.NO_CHANGE
         self.p.record_review(
             self.actor,
             self.ep,
             Review(
-                held_on=self.day, decision=decision, progress_towards_goals="synthetic: some progress",
-                obstacles="synthetic: work stress", what_helped="synthetic: sleep diary",
+                held_on=self.day,
+                decision=decision,
+                progress_towards_goals="synthetic: some progress",
+                obstacles="synthetic: work stress",
+                what_helped="synthetic: sleep diary",
                 what_did_not_help="synthetic: homework sheets",
                 goal_progress=tuple(GoalProgressNote(g, progress) for g in self.goal_ids),
-            ),  # fmt: skip
+            ),
         )
         self.sim.review_count += 1
 
@@ -246,10 +266,13 @@ class _Client:
             self.actor,
             self.ep,
             Ending(
-                ended_on=self.day, planned=True, reason=EndingReason.GOALS_MET,
-                reflection="synthetic reflection on progress", maintenance_plan=plan,
+                ended_on=self.day,
+                planned=True,
+                reason=EndingReason.GOALS_MET,
+                reflection="synthetic reflection on progress",
+                maintenance_plan=plan,
                 no_plan_reason=None if with_plan else "synthetic: client preferred to write their own",
-            ),  # fmt: skip
+            ),
         )
 
     def rupture(self, kind: RuptureKind, resolve: bool) -> None:
@@ -270,13 +293,16 @@ class _Client:
             self.session(drift=0.0)
             assert recorded.record_id is not None  # noqa: S101
             self.p.record_repair(
-                self.actor, self.ep, recorded.record_id,
+                self.actor,
+                self.ep,
+                recorded.record_id,
                 RepairAttempt(
                     attempted_on=self.day,
                     strategies=(RepairStrategy.INVITE_CLIENT_VIEW, RepairStrategy.ACKNOWLEDGE_OWN_PART),
-                    resolved=True, client_view="synthetic: felt heard",
+                    resolved=True,
+                    client_view="synthetic: felt heard",
                 ),
-            )  # fmt: skip
+            )
             self.alliance = 0.93
 
     # -- courses --------------------------------------------------------------------------------------
@@ -318,10 +344,15 @@ class _Client:
         self.session(Attendance.NO_SHOW)
         self.advance(14)
         self.p.close_episode(
-            self.actor, self.ep,
-            Ending(ended_on=self.day, planned=False, reason=EndingReason.DROPOUT,
-                   reflection="synthetic: client stopped attending after two missed sessions"),
-        )  # fmt: skip
+            self.actor,
+            self.ep,
+            Ending(
+                ended_on=self.day,
+                planned=False,
+                reason=EndingReason.DROPOUT,
+                reflection="synthetic: client stopped attending after two missed sessions",
+            ),
+        )
 
     def course_deteriorating_referred(self) -> None:
         self.consult()
@@ -329,10 +360,15 @@ class _Client:
         self.sessions_run(5, drift=-0.03)
         self.review(ReviewDecision.REFER)
         self.p.close_episode(
-            self.actor, self.ep,
-            Ending(ended_on=self.day, planned=False, reason=EndingReason.REFERRAL,
-                   reflection="synthetic: referred on for a more intensive service"),
-        )  # fmt: skip
+            self.actor,
+            self.ep,
+            Ending(
+                ended_on=self.day,
+                planned=False,
+                reason=EndingReason.REFERRAL,
+                reflection="synthetic: referred on for a more intensive service",
+            ),
+        )
 
     def course_on_hold(self) -> None:
         self.consult()
@@ -353,11 +389,15 @@ class _Client:
         self.actor = Actor(other, Role.CLINICIAN, CLINIC)
         self.clinician = other
         self.p.revise_goal(
-            self.actor, self.ep,
-            GoalRevision(self.goal_ids[0], reason="synthetic: refined with the new clinician",
-                         description="synthetic goal: sleep through five nights a week"),
+            self.actor,
+            self.ep,
+            GoalRevision(
+                self.goal_ids[0],
+                reason="synthetic: refined with the new clinician",
+                description="synthetic goal: sleep through five nights a week",
+            ),
             revised_on=self.day,
-        )  # fmt: skip
+        )
         self.sessions_run(3)
 
     def course_corrected(self) -> None:
@@ -368,16 +408,25 @@ class _Client:
         known = {measure_id for measure_id, _ in registry}
         fixed = tuple(
             administration(registry, m, t, lvl, self.rng)
-            for m, t, lvl in (("ors", AdministrationTiming.START, self.wellbeing),
-                              ("srs", AdministrationTiming.END, self.alliance))
+            for m, t, lvl in (
+                ("ors", AdministrationTiming.START, self.wellbeing),
+                ("srs", AdministrationTiming.END, self.alliance),
+            )
             if m in known
-        )  # fmt: skip
+        )
         self.p.correct_session(
-            self.actor, self.ep, session_id,
-            Session(held_on=self.day, modality=Modality.IN_PERSON, attendance=Attendance.ATTENDED,
-                    administrations=fixed, helpful="synthetic: corrected note"),
+            self.actor,
+            self.ep,
+            session_id,
+            Session(
+                held_on=self.day,
+                modality=Modality.IN_PERSON,
+                attendance=Attendance.ATTENDED,
+                administrations=fixed,
+                helpful="synthetic: corrected note",
+            ),
             reason="synthetic: answers were entered against the wrong session",
-        )  # fmt: skip
+        )
         self.sessions_run(4)
 
     def course_ongoing(self) -> None:
@@ -397,12 +446,17 @@ def note_for(day: date, kind: RuptureKind, markers: tuple[RuptureMarker, ...], s
     from alliancekit.domain import RuptureNote
 
     return RuptureNote(
-        noted_on=day, kind=kind, markers=markers,
-        likely_cause=RuptureCause.TASK_DISAGREEMENT if kind is RuptureKind.CONFRONTATION
+        noted_on=day,
+        kind=kind,
+        markers=markers,
+        likely_cause=RuptureCause.TASK_DISAGREEMENT
+        if kind is RuptureKind.CONFRONTATION
         else RuptureCause.TRUST_IN_PROCESS,
-        salience=3, session_id=session_id, description="synthetic description of the strain",
+        salience=3,
+        session_id=session_id,
+        description="synthetic description of the strain",
         client_view="synthetic: the homework felt pointless",
-    )  # fmt: skip
+    )
 
 
 class _Simulation:
@@ -430,7 +484,7 @@ def simulate_practice(
         from alliancekit.errors import ValidationError
 
         raise ValidationError("clients", "minimum", f"at least {len(COURSES)} so that every stage appears")
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by design
     clock = _Clock()
     practice = open_practice(location, clock=clock, ids=lambda kind: f"{rng.getrandbits(128):032x}")
     sim = _Simulation(practice, rng, clock)
@@ -446,7 +500,10 @@ def simulate_practice(
         reasons: Counter[str] = Counter()
         for row in rows:
             state = practice.episode(admin, row.episode_id)
-            if state.closing_reason is not None:
+            if state.ending_reason is not None:
+                planned = "planned" if state.ending_planned else "unplanned"
+                reasons[f"{state.ending_reason.value} ({planned})"] += 1
+            elif state.closing_reason is not None:
                 reasons[state.closing_reason.value] += 1
     return DemoSummary(
         location=str(location),

@@ -7,9 +7,10 @@ that integrators may rely on; a test keeps the two in step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 import attrs
 
@@ -27,7 +28,7 @@ from alliancekit.domain.vocab import ClosingReason
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
-E = TypeVar("E", bound="type[Event]")
+E = TypeVar("E", bound="Event")
 
 
 class Event:
@@ -37,12 +38,13 @@ class Event:
     VERSION: ClassVar[int]
 
 
-def event(name: str, version: int = 1) -> Any:
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(attrs.field,))
+def event(name: str, version: int = 1) -> Callable[[type[E]], type[E]]:
     """Class decorator: make a frozen attrs event class and register it under ``name``."""
 
-    def wrap(cls: type) -> type[Event]:
-        cls.TYPE = name  # type: ignore[attr-defined]
-        cls.VERSION = version  # type: ignore[attr-defined]
+    def wrap(cls: type[E]) -> type[E]:
+        cls.TYPE = name
+        cls.VERSION = version
         made = attrs.frozen(cls)
         if name in EVENT_TYPES:  # pragma: no cover - programming error
             raise RuntimeError(f"event type {name} defined twice")
@@ -87,7 +89,7 @@ class FitDecided(Event):
 class GoalAgreed(Event):
     goal_id: str
     description: str = attrs.field(repr=False)
-    tasks: tuple[str, ...] = attrs.field(converter=tuple, repr=False)
+    tasks: tuple[str, ...] = attrs.field(repr=False)
     agreed_on: date
 
 
@@ -105,7 +107,7 @@ class SessionRecorded(Event):
     attended_number: int | None
     """1-based count of attended sessions, or ``None`` when the client did not attend."""
     session: Session
-    scores: tuple[RecordedScore, ...] = attrs.field(default=(), converter=tuple)
+    scores: tuple[RecordedScore, ...] = ()
 
 
 @event("session-corrected")
@@ -116,7 +118,7 @@ class SessionCorrected(Event):
     number: int
     """The corrected session's number, as recorded."""
     session: Session
-    scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
+    scores: tuple[RecordedScore, ...] = attrs.field()
     reason: str = attrs.field(repr=False)
 
 

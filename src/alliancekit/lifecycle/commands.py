@@ -37,9 +37,9 @@ class DecideFit(Command):
 
 @attrs.frozen
 class AgreeGoals(Command):
-    goals: tuple[GoalDraft, ...] = attrs.field(converter=tuple)
+    goals: tuple[GoalDraft, ...] = attrs.field()
     agreed_on: date
-    goal_ids: tuple[str, ...] = attrs.field(converter=tuple)
+    goal_ids: tuple[str, ...] = attrs.field()
 
 
 @attrs.frozen
@@ -52,7 +52,7 @@ class ReviseGoal(Command):
 class RecordSession(Command):
     session_id: str
     session: Session
-    scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
+    scores: tuple[RecordedScore, ...] = attrs.field()
 
 
 @attrs.frozen
@@ -61,7 +61,7 @@ class CorrectSession(Command):
     original: SessionRef | None
     """The session as first recorded, looked up by the caller; ``None`` when there is no such session."""
     session: Session
-    scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
+    scores: tuple[RecordedScore, ...] = attrs.field()
     reason: str = attrs.field(repr=False)
 
 

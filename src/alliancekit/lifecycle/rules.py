@@ -61,34 +61,66 @@ class Transition:
 
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition(c.RecordConsultation, (Stage.CONSULTATION,), "consultation (stays)",
-               "the consultation is already past: a fit decision has been made"),
-    Transition(c.DecideFit, (Stage.CONSULTATION,), "goal-setting (proceed); closed (refer, not proceed)",
-               "a fit decision has already been made for this episode"),
-    Transition(c.AgreeGoals, (Stage.GOAL_SETTING, Stage.ACTIVE), "active",
-               "cannot agree goals before a fit decision to proceed"),
-    Transition(c.ReviseGoal, (Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING), "(stays)",
-               "goals can only be revised once they have been agreed"),
-    Transition(c.RecordSession, TREATING, "(stays)",
-               "cannot record a session before a fit decision to proceed"),
-    Transition(c.CorrectSession, OPEN, "(stays)",
-               "a closed episode cannot be changed"),
-    Transition(c.RecordReview, (Stage.ACTIVE, Stage.ENDING), "(stays)",
-               "a progress review needs agreed goals and an active episode"),
-    Transition(c.NoteRupture, TREATING, "(stays)",
-               "a rupture can only be noted while therapy is under way"),
-    Transition(c.RecordRepair, TREATING + (Stage.ON_HOLD,), "(stays)",
-               "a repair can only be recorded while the episode is open"),
-    Transition(c.PutOnHold, (Stage.GOAL_SETTING, Stage.ACTIVE), "on-hold",
-               "only an episode in goal setting or active therapy can be put on hold"),
-    Transition(c.Resume, (Stage.ON_HOLD,), "the stage it was in before the hold",
-               "the episode is not on hold"),
-    Transition(c.TransferClinician, OPEN, "(stays)",
-               "a closed episode cannot be transferred"),
-    Transition(c.PlanEnding, (Stage.ACTIVE,), "ending",
-               "an ending can only be planned during active therapy"),
-    Transition(c.CloseEpisode, (Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING),
-               "closed", "the episode cannot be closed from this stage"),
+    Transition(
+        c.RecordConsultation,
+        (Stage.CONSULTATION,),
+        "consultation (stays)",
+        "the consultation is already past: a fit decision has been made",
+    ),
+    Transition(
+        c.DecideFit,
+        (Stage.CONSULTATION,),
+        "goal-setting (proceed); closed (refer, not proceed)",
+        "a fit decision has already been made for this episode",
+    ),
+    Transition(
+        c.AgreeGoals,
+        (Stage.GOAL_SETTING, Stage.ACTIVE),
+        "active",
+        "cannot agree goals before a fit decision to proceed",
+    ),
+    Transition(
+        c.ReviseGoal,
+        (Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING),
+        "(stays)",
+        "goals can only be revised once they have been agreed",
+    ),
+    Transition(
+        c.RecordSession, TREATING, "(stays)", "cannot record a session before a fit decision to proceed"
+    ),
+    Transition(c.CorrectSession, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(
+        c.RecordReview,
+        (Stage.ACTIVE, Stage.ENDING),
+        "(stays)",
+        "a progress review needs agreed goals and an active episode",
+    ),
+    Transition(c.NoteRupture, TREATING, "(stays)", "a rupture can only be noted while therapy is under way"),
+    Transition(
+        c.RecordRepair,
+        (*TREATING, Stage.ON_HOLD),
+        "(stays)",
+        "a repair can only be recorded while the episode is open",
+    ),
+    Transition(
+        c.PutOnHold,
+        (Stage.GOAL_SETTING, Stage.ACTIVE),
+        "on-hold",
+        "only an episode in goal setting or active therapy can be put on hold",
+    ),
+    Transition(
+        c.Resume, (Stage.ON_HOLD,), "the stage it was in before the hold", "the episode is not on hold"
+    ),
+    Transition(c.TransferClinician, OPEN, "(stays)", "a closed episode cannot be transferred"),
+    Transition(
+        c.PlanEnding, (Stage.ACTIVE,), "ending", "an ending can only be planned during active therapy"
+    ),
+    Transition(
+        c.CloseEpisode,
+        (Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING),
+        "closed",
+        "the episode cannot be closed from this stage",
+    ),
 )
 
 _BY_COMMAND = {t.command: t for t in TRANSITIONS}
@@ -119,7 +151,7 @@ def _not_before(on: date, floor: date | None, what: str, floor_name: str) -> Non
 def decide(state: EpisodeState, command: c.Command) -> list[Event]:
     """The events that ``command`` adds to the episode, or a :class:`LifecycleError` saying why not."""
     _check_stage(state, command)
-    return _DECIDERS[type(command)](state, command)
+    return list(_DECIDERS[type(command)](state, command))
 
 
 def _consultation(state: EpisodeState, cmd: c.RecordConsultation) -> list[Event]:
@@ -188,7 +220,9 @@ def _correct(state: EpisodeState, cmd: c.CorrectSession) -> list[Event]:
     if original is None:
         raise NotFoundError("session", cmd.session_id)
     if cmd.session.attendance is not original.attendance:
-        raise _refuse("correction-attendance", "a correction cannot change attendance: record it as a new fact")
+        raise _refuse(
+            "correction-attendance", "a correction cannot change attendance: record it as a new fact"
+        )
     _not_before(cmd.session.held_on, state.consultation_on, "a session", "the consultation")
     return [SessionCorrected(cmd.session_id, original.number, cmd.session, cmd.scores, cmd.reason)]
 
@@ -294,5 +328,23 @@ def transition_table_markdown() -> str:
     ]
     for t in TRANSITIONS:
         stages = ", ".join(stage.value for stage in t.allowed_in)
-        lines.append(f"| `{t.command.__name__}` | {stages} | {t.leads_to} | \"{t.refusal}\" |")
+        lines.append(f'| `{t.command.__name__}` | {stages} | {t.leads_to} | "{t.refusal}" |')
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - regenerates the docs table
+    import pathlib
+    import re
+
+    page = pathlib.Path("docs/reference/lifecycle.md")
+    text = page.read_text(encoding="utf-8")
+    table = transition_table_markdown()
+    page.write_text(
+        re.sub(
+            r"(<!-- transitions:start -->\n).*?(<!-- transitions:end -->)",
+            rf"\g<1>{table}\g<2>",
+            text,
+            flags=re.S,
+        ),
+        encoding="utf-8",
+    )

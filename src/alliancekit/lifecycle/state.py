@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import singledispatch
+from typing import Any
 
 import attrs
 
 from alliancekit.domain.vocab import (
     Attendance,
     ClosingReason,
+    EndingReason,
     FitOutcome,
     GoalStatus,
     Stage,
@@ -78,6 +80,8 @@ class EpisodeState:
     stage: Stage = Stage.CONSULTATION
     version: int = 0
     closing_reason: ClosingReason | None = None
+    ending_reason: EndingReason | None = None
+    ending_planned: bool | None = None
     closed_on: date | None = None
     consultation_on: date | None = None
     treatment_consent: bool = False
@@ -125,10 +129,13 @@ def fold(state: EpisodeState, events: Iterable[Event]) -> EpisodeState:
     return state
 
 
-def _touch(state: EpisodeState, on: date, **changes: object) -> EpisodeState:
+def _touch(state: EpisodeState, on: date, **changes: Any) -> EpisodeState:
     last = state.last_activity_on
     return attrs.evolve(
-        state, version=state.version + 1, last_activity_on=on if last is None or on > last else last, **changes
+        state,
+        version=state.version + 1,
+        last_activity_on=on if last is None or on > last else last,
+        **changes,
     )
 
 
@@ -193,12 +200,12 @@ def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
     session = event.session
     attended = session.attendance is Attendance.ATTENDED
     last = state.last_session_on
-    changes: dict[str, object] = {
+    changes: dict[str, Any] = {
         "sessions_scheduled": state.sessions_scheduled + 1,
         "last_session_on": session.held_on if last is None or session.held_on > last else last,
-        "consecutive_missed": 0 if attended else state.consecutive_missed + (
-            session.attendance is Attendance.NO_SHOW
-        ),
+        "consecutive_missed": 0
+        if attended
+        else state.consecutive_missed + (session.attendance is Attendance.NO_SHOW),
     }
     if attended:
         changes["sessions_attended"] = state.sessions_attended + 1
@@ -211,7 +218,7 @@ def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
 def _(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
     # A correction fixes content (answers, notes, modality); counts and dates stay as first recorded.
     # Corrected scores replace the latest and first points that came from the corrected session.
-    changes = {}
+    changes: dict[str, Any] = {}
     for name in ("first_scores", "latest_scores", "previous_scores"):
         points = dict(getattr(state, name))
         for score in event.scores:
@@ -225,7 +232,10 @@ def _(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
 @apply.register
 def _(event: ReviewRecorded, state: EpisodeState) -> EpisodeState:
     return _touch(
-        state, event.review.held_on, reviews=state.reviews + 1, last_review_at_session=state.sessions_scheduled
+        state,
+        event.review.held_on,
+        reviews=state.reviews + 1,
+        last_review_at_session=state.sessions_scheduled,
     )
 
 
@@ -269,6 +279,13 @@ def _(event: EndingPlanned, state: EpisodeState) -> EpisodeState:
 
 @apply.register
 def _(event: EpisodeClosed, state: EpisodeState) -> EpisodeState:
+    ending = event.ending
     return _touch(
-        state, event.on, stage=Stage.CLOSED, closing_reason=event.closing_reason, closed_on=event.on
+        state,
+        event.on,
+        stage=Stage.CLOSED,
+        closing_reason=event.closing_reason,
+        ending_reason=None if ending is None else ending.reason,
+        ending_planned=None if ending is None else ending.planned,
+        closed_on=event.on,
     )

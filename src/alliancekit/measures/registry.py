@@ -90,7 +90,5 @@ class MeasureRegistry:
 
 def build_measure_registry(host: PluginHost) -> MeasureRegistry:
     registry = MeasureRegistry()
-    host.call_registration(
-        "alliancekit_register_measures", lambda plugin: (lambda d: registry.add(d, plugin))
-    )
+    host.call_registration("alliancekit_register_measures", lambda plugin: lambda d: registry.add(d, plugin))
     return registry
