@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from alliancekit.errors import PluginError, UnknownMeasure
+from alliancekit.errors import AlliancekitError, MeasureDefinitionError, PluginError, UnknownMeasure
 from alliancekit.measures.definition import Measure, parse_definition
 from alliancekit.measures.scoring import Score, Scorer, compile_scorer
 from alliancekit.measures.validation import (
@@ -37,7 +37,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from alliancekit.plugins.manager import PluginHost
 
-__all__ = ["MeasureRegistrar", "MeasureRegistry", "RegisteredMeasure", "Score", "build_measure_registry"]
+__all__ = [
+    "MeasureRegistrar",
+    "MeasureRegistry",
+    "RegisteredMeasure",
+    "Score",
+    "build_measure_registry",
+    "check_examples",
+]
 
 MeasureRegistrar = Callable[[Mapping[str, Any]], None]
 
@@ -164,3 +171,27 @@ def build_measure_registry(host: PluginHost) -> MeasureRegistry:
     host.call_registration("alliancekit_register_measures", make_register)
     return registry
 
+
+def check_examples(registry: MeasureRegistry, measure: Measure) -> None:
+    """Score each of the definition's examples and compare with what it declares.
+
+    :raises MeasureDefinitionError: at ``$.examples[i]`` naming the first field that differs.
+    """
+    for i, example in enumerate(measure.examples):
+        path = f"$.examples[{i}]"
+        try:
+            score = registry.score(measure.id, measure.version, example.answers)
+        except AlliancekitError as exc:
+            raise MeasureDefinitionError(f"{path}.answers", "example", f"refused: {exc}") from None
+        if abs(score.total - example.total) > 1e-6:
+            raise MeasureDefinitionError(f"{path}.total", "example", "scored total differs")
+        if example.subscales is not None:
+            for key, value in example.subscales.items():
+                if key not in score.subscales or abs(score.subscales[key] - value) > 1e-6:
+                    raise MeasureDefinitionError(f"{path}.subscales.{key}", "example", "scored subscale differs")
+        if "band" in measure.definition["examples"][i] and score.band != example.band:
+            raise MeasureDefinitionError(f"{path}.band", "example", "scored band differs")
+        if "clinical" in measure.definition["examples"][i] and score.clinical != example.clinical:
+            raise MeasureDefinitionError(f"{path}.clinical", "example", "scored clinical status differs")
+        if example.risk_items is not None and set(score.risk_items) != set(example.risk_items):
+            raise MeasureDefinitionError(f"{path}.risk_items", "example", "endorsed risk items differ")
