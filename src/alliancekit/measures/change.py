@@ -61,6 +61,13 @@ def standard_error_of_difference(sd_pre: float, reliability: float) -> float:
     return math.sqrt(2) * sd_pre * math.sqrt(1 - reliability)
 
 
+def standard_error_of_difference_from_sem(sem: float) -> float:
+    """``S_diff = sqrt(2 * SE_m**2)``, for test manuals that publish the standard error of measurement."""
+    if sem <= 0:
+        raise ValueError("sem must be positive")
+    return math.sqrt(2 * sem * sem)
+
+
 def reliable_change_index(pre: float, post: float, s_diff: float) -> float:
     """``RC = (post - pre) / S_diff``; positive when the score rose."""
     return (post - pre) / s_diff

@@ -47,7 +47,8 @@ def measure_registry(*plugins: object, builtins: bool = True) -> MeasureRegistry
     if builtins:
         pm.register(builtin, name=BUILTIN_PLUGIN_NAME)
     for plugin in plugins:
-        pm.register(plugin)
+        # modules register under their import name, as entry-point plugins do under theirs
+        pm.register(plugin, name=getattr(plugin, "__name__", None))
     return build_measure_registry(PluginHost(pm))
 
 
