@@ -12,6 +12,10 @@ from alliancekit.measures.registry import MeasureRegistry
 from alliancekit.testing.measures import measure_registry
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: takes seconds; still part of the normal run")
+
+
 @pytest.fixture(scope="session")
 def registry() -> MeasureRegistry:
     """The builtin measures, registered through the hook."""
