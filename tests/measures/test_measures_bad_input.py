@@ -7,22 +7,32 @@ from typing import Any
 
 import pytest
 
-from alliancekit.errors import AlliancekitError, MeasureDefinitionError, ResponseError, UnknownMeasure
+from alliancekit.errors import (
+    AlliancekitError,
+    MeasureDefinitionError,
+    ResponseError,
+    UnknownMeasure,
+)
 from alliancekit.measures.registry import MeasureRegistry
-from alliancekit.measures.validation import DEFINITION_LIMITS, RESPONSE_LIMITS, load_json
+from alliancekit.measures.validation import (
+    DEFINITION_LIMITS,
+    RESPONSE_LIMITS,
+    load_json,
+)
 
-SECRET = "client-said-something-private"
+CLIENT_TEXT = "client-said-something-private"
 ORS = {"individually": 5, "interpersonally": 5, "socially": 5, "overall": 5}
 
 
 def test_unknown_measure(registry: MeasureRegistry) -> None:
     with pytest.raises(UnknownMeasure) as caught:
         registry.score("oq-45", "1.0", ORS)
-    assert isinstance(caught.value, LookupError) and "oq-45" in str(caught.value)
+    assert isinstance(caught.value, LookupError)
+    assert "oq-45" in str(caught.value)
 
 
 def test_wrong_version(registry: MeasureRegistry) -> None:
-    with pytest.raises(UnknownMeasure, match="ors version 9.9"):
+    with pytest.raises(UnknownMeasure, match=r"ors version 9\.9"):
         registry.score("ors", "9.9", ORS)
     with pytest.raises(UnknownMeasure):
         registry.score("ors", None, ORS)  # type: ignore[arg-type]
@@ -47,23 +57,25 @@ def test_missing_item(registry: MeasureRegistry) -> None:
 
 def test_string_where_a_number_belongs(registry: MeasureRegistry) -> None:
     with pytest.raises(ResponseError) as caught:
-        registry.score("ors", "1.0", ORS | {"overall": SECRET})
+        registry.score("ors", "1.0", ORS | {"overall": CLIENT_TEXT})
     assert (caught.value.field, caught.value.rule) == ("$.answers.overall", "type")
-    assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
+    assert CLIENT_TEXT not in str(caught.value)
+    assert CLIENT_TEXT not in repr(caught.value)
 
 
 def test_string_in_a_json_document_is_not_echoed(registry: MeasureRegistry) -> None:
-    doc = json.dumps({"answers": ORS | {"overall": SECRET}})
+    doc = json.dumps({"answers": ORS | {"overall": CLIENT_TEXT}})
     with pytest.raises(ResponseError) as caught:
         registry.score_json("ors", "1.0", doc)
-    assert SECRET not in str(caught.value)
+    assert CLIENT_TEXT not in str(caught.value)
     assert caught.value.field == "$.answers.overall"
 
 
 def test_unknown_answer_key_is_not_echoed(registry: MeasureRegistry) -> None:
     with pytest.raises(ResponseError) as caught:
-        registry.score("ors", "1.0", ORS | {SECRET: 1})
-    assert caught.value.rule == "additionalProperties" and SECRET not in str(caught.value)
+        registry.score("ors", "1.0", ORS | {CLIENT_TEXT: 1})
+    assert caught.value.rule == "additionalProperties"
+    assert CLIENT_TEXT not in str(caught.value)
 
 
 def test_ten_megabyte_document(registry: MeasureRegistry) -> None:

@@ -18,7 +18,13 @@ from alliancekit.measures.change import (
     standard_error_of_difference,
     standard_error_of_difference_from_sem,
 )
-from alliancekit.measures.definition import Citation, CitedValue, Direction, Norm, Sample
+from alliancekit.measures.definition import (
+    Citation,
+    CitedValue,
+    Direction,
+    Norm,
+    Sample,
+)
 from alliancekit.measures.registry import MeasureRegistry
 
 CITE = Citation("test", "constructed for the test")
@@ -46,7 +52,8 @@ def test_published_worked_example_reliable_change() -> None:
     assert math.isclose(standard_error_of_difference(sd, r), s_diff)
     norm = Norm("children", True, clinical_sample=Sample(50, sd, CITE), reliability=CitedValue(r, CITE))
     result = classify_change(24, 35, norm, Direction.HIGHER_IS_BETTER)
-    assert result.reliable and result.improved
+    assert result.reliable
+    assert result.improved
     assert round(result.threshold, 2) == 8.51
     assert result.change_class is ChangeClass.IMPROVED  # no cutoff: cannot be "recovered"
     # a change of 8 points, under 8.51, is not reliable
@@ -61,7 +68,8 @@ def test_cutoff_c_from_core10_norms_matches_its_published_cutoff(registry: Measu
     norm = core.default_norm
     assert norm is not None
     cut = cutoffs(norm, core.direction)
-    assert cut.c is not None and round(cut.c, 2) == 10.46
+    assert cut.c is not None
+    assert round(cut.c, 2) == 10.46
     assert math.ceil(cut.c) == core.clinical_cutoff == 11
     # higher is worse: a lies below the clinical mean, b above the functional mean
     assert cut.a == pytest.approx(19.7 - 2 * 7.7)
@@ -72,9 +80,7 @@ def test_cutoff_c_from_core10_norms_matches_its_published_cutoff(registry: Measu
 
 
 def test_cutoffs_flip_when_higher_is_better() -> None:
-    norm = Norm(
-        "x", True, clinical_sample=Sample(20, 5, CITE), nonclinical_sample=Sample(30, 4, CITE)
-    )
+    norm = Norm("x", True, clinical_sample=Sample(20, 5, CITE), nonclinical_sample=Sample(30, 4, CITE))
     cut = cutoffs(norm, Direction.HIGHER_IS_BETTER)
     assert (cut.a, cut.b) == (30, 22)
     assert cut.c == pytest.approx((5 * 30 + 4 * 20) / 9)
@@ -97,7 +103,9 @@ def phq_norm(registry: MeasureRegistry) -> Norm:
         (12, 12, ChangeClass.UNCHANGED),
     ],
 )
-def test_published_points_threshold_phq9(registry: MeasureRegistry, pre: int, post: int, klass: ChangeClass) -> None:
+def test_published_points_threshold_phq9(
+    registry: MeasureRegistry, pre: int, post: int, klass: ChangeClass
+) -> None:
     result = classify_change(pre, post, phq_norm(registry), Direction.HIGHER_IS_WORSE)
     assert result.change_class is klass
     assert result.threshold == 6
@@ -131,10 +139,17 @@ def test_cutoff_choice_a_b_c() -> None:
         nonclinical_sample=Sample(10, 6, CITE),
     )
     cut = cutoffs(norm, Direction.HIGHER_IS_WORSE)
-    assert (cut.a, cut.b) == (24, 22) and cut.c == pytest.approx((3 * 10 + 6 * 30) / 9)
+    assert (cut.a, cut.b) == (24, 22)
+    assert cut.c == pytest.approx((3 * 10 + 6 * 30) / 9)
     # 30 -> 23 crosses a (24) but not b (22)
-    assert classify_change(30, 23, norm, Direction.HIGHER_IS_WORSE, cutoff=CutoffKind.A).change_class is ChangeClass.RECOVERED
-    assert classify_change(30, 23, norm, Direction.HIGHER_IS_WORSE, cutoff=CutoffKind.B).change_class is ChangeClass.IMPROVED
+    assert (
+        classify_change(30, 23, norm, Direction.HIGHER_IS_WORSE, cutoff=CutoffKind.A).change_class
+        is ChangeClass.RECOVERED
+    )
+    assert (
+        classify_change(30, 23, norm, Direction.HIGHER_IS_WORSE, cutoff=CutoffKind.B).change_class
+        is ChangeClass.IMPROVED
+    )
 
 
 def test_no_way_to_judge_reliable_change_is_an_error(registry: MeasureRegistry) -> None:

@@ -8,14 +8,20 @@ from typing import Any
 import pytest
 
 from alliancekit.errors import UnknownMeasure
-from alliancekit.measures.commands import check_definition, list_measures, show_measure, validate_response
+from alliancekit.measures.commands import (
+    check_definition,
+    list_measures,
+    show_measure,
+    validate_response,
+)
 from alliancekit.measures.registry import MeasureRegistry
 
 
 def test_list_text_and_json(registry: MeasureRegistry) -> None:
     text = list_measures(registry, as_json=False)
     assert text.splitlines()[0].startswith("ID")
-    assert len(text.splitlines()) == 7 and "Patient Health Questionnaire-9" in text
+    assert len(text.splitlines()) == 7
+    assert "Patient Health Questionnaire-9" in text
     rows = json.loads(list_measures(registry, as_json=True))
     assert [r["id"] for r in rows] == ["core-10", "gad-7", "ors", "phq-9", "srs", "wai-sr"]
     phq = next(r for r in rows if r["id"] == "phq-9")
@@ -35,9 +41,11 @@ def test_show_includes_citations_and_flags_unconfirmed(registry: MeasureRegistry
     text = show_measure(registry, "ors")
     assert "Outcome Rating Scale (ors 1.0)" in text
     assert "clinical if below 25  [openfit-ka01031" in text
-    assert "reliable change: 5 points" in text and "(UNCONFIRMED)" in text
+    assert "reliable change: 5 points" in text
+    assert "(UNCONFIRMED)" in text
     core = show_measure(registry, "core-10")
-    assert "reverse-keyed: q2, q3" in core and "risk item q6" in core
+    assert "reverse-keyed: q2, q3" in core
+    assert "risk item q6" in core
     phq = show_measure(registry, "phq-9")
     assert "Thoughts that you would be better off dead" in phq
     with pytest.raises(UnknownMeasure):
@@ -63,9 +71,21 @@ def test_validate_scores_a_valid_response(registry: MeasureRegistry) -> None:
 @pytest.mark.parametrize(
     ("measure_id", "document", "expected"),
     [
-        ("phq-9", {"answers": {f"q{i}": 1 for i in range(1, 9)}}, "error: $.answers: required (item q9 is missing)"),
-        ("phq-9", {"answers": {f"q{i}": 4 if i == 2 else 0 for i in range(1, 10)}}, "error: $.answers.q2: maximum"),
-        ("ors", {"answers": {"individually": "seven"}}, "error: $.answers: required (item interpersonally is missing)"),
+        (
+            "phq-9",
+            {"answers": {f"q{i}": 1 for i in range(1, 9)}},
+            "error: $.answers: required (item q9 is missing)",
+        ),
+        (
+            "phq-9",
+            {"answers": {f"q{i}": 4 if i == 2 else 0 for i in range(1, 10)}},
+            "error: $.answers.q2: maximum",
+        ),
+        (
+            "ors",
+            {"answers": {"individually": "seven"}},
+            "error: $.answers: required (item interpersonally is missing)",
+        ),
         ("nope", {"answers": {}}, "error: no measure with id nope"),
     ],
 )
@@ -79,7 +99,9 @@ def test_validate_gives_the_precise_error(
 
 def test_validate_refuses_garbage_without_echo(registry: MeasureRegistry) -> None:
     code, text = validate_response(registry, "ors", b"{ not json: secret-words")
-    assert code == 1 and text.startswith("error: $: json") and "secret" not in text
+    assert code == 1
+    assert text.startswith("error: $: json")
+    assert "secret" not in text
 
 
 def test_check_accepts_a_good_definition(definition: Any) -> None:
@@ -97,9 +119,13 @@ def test_check_reports_the_json_path(definition: Any) -> None:
 def test_check_reports_an_example_that_scores_differently(definition: Any) -> None:
     d = definition("gad-7-1.0")
     d["examples"][1]["total"] = 15
-    assert check_definition(json.dumps(d)) == (1, "error: $.examples[1].total: example (scored total differs)")
+    assert check_definition(json.dumps(d)) == (
+        1,
+        "error: $.examples[1].total: example (scored total differs)",
+    )
 
 
 def test_check_refuses_non_json() -> None:
     code, text = check_definition(b"\x00\x01")
-    assert code == 1 and "$: json" in text
+    assert code == 1
+    assert "$: json" in text

@@ -8,7 +8,12 @@ from typing import Any
 import pytest
 
 from alliancekit.errors import MeasureDefinitionError, PluginError, UnknownMeasure
-from alliancekit.measures.definition import ClinicalIf, Direction, MeasureKind, parse_definition
+from alliancekit.measures.definition import (
+    ClinicalIf,
+    Direction,
+    MeasureKind,
+    parse_definition,
+)
 from alliancekit.measures.registry import MeasureRegistry
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.testing.measures import measure_registry
@@ -48,7 +53,9 @@ def test_core_attributes(registry: MeasureRegistry) -> None:
     assert registry.get("ors").norm("child").clinical_cutoff.clinical_if is ClinicalIf.BELOW  # type: ignore[union-attr]
 
 
-def test_every_cutoff_threshold_and_band_is_cited_and_unconfirmed_facts_say_so(registry: MeasureRegistry) -> None:
+def test_every_cutoff_threshold_and_band_is_cited_and_unconfirmed_facts_say_so(
+    registry: MeasureRegistry,
+) -> None:
     for measure_id, version in registry:
         m = registry.get(measure_id, version)
         for norm in m.norms:
@@ -57,10 +64,12 @@ def test_every_cutoff_threshold_and_band_is_cited_and_unconfirmed_facts_say_so(r
                     assert cited.citation.reference
     core = registry.get("core-10")
     norm = core.default_norm
-    assert norm is not None and norm.reliable_change_points is not None
+    assert norm is not None
+    assert norm.reliable_change_points is not None
     assert norm.reliable_change_points.citation.status == "unconfirmed"
     adolescent = registry.get("ors").norm("adolescent")
-    assert adolescent is not None and adolescent.clinical_cutoff is not None
+    assert adolescent is not None
+    assert adolescent.clinical_cutoff is not None
     assert adolescent.clinical_cutoff.citation.status == "unconfirmed"
 
 
@@ -86,7 +95,11 @@ def test_loinc_codes(registry: MeasureRegistry) -> None:
         (lambda d: d["norms"][0]["clinical_cutoff"].pop("cite"), "$.norms[0].clinical_cutoff", "required"),
         (lambda d: d["items"].append(dict(d["items"][0])), "$.items[9].key", "unique"),
         (lambda d: d["items"][1].update(min=3), "$.items[1].max", "range"),
-        (lambda d: d["norms"][0]["clinical_cutoff"]["cite"].update(ref="nowhere"), "$.norms[0].clinical_cutoff.cite.ref", "citation"),
+        (
+            lambda d: d["norms"][0]["clinical_cutoff"]["cite"].update(ref="nowhere"),
+            "$.norms[0].clinical_cutoff.cite.ref",
+            "citation",
+        ),
         (lambda d: d["risk_items"][0].update(item="q10"), "$.risk_items[0].item", "item"),
         (lambda d: d["range"].update(max=30), "$.range", "scoring"),
         (lambda d: d["bands"]["bands"][1].update(min=6), "$.bands.bands[1].min", "gap"),
@@ -95,7 +108,11 @@ def test_loinc_codes(registry: MeasureRegistry) -> None:
         (lambda d: d["licence"].update(item_text=False), "$.items[0].text", "licence"),
         (lambda d: d["norms"][0].update(default=False), "$.norms", "default"),
         (lambda d: d["scoring"].update(reverse_keyed=["q1"]), "$.scoring.reverse_keyed_cite", "required"),
-        (lambda d: d["scoring"]["missing"].update(policy="prorate", max_missing=1), "$.scoring.missing.cite", "required"),
+        (
+            lambda d: d["scoring"]["missing"].update(policy="prorate", max_missing=1),
+            "$.scoring.missing.cite",
+            "required",
+        ),
         (lambda d: d.update(response_schema={"type": 5}), "$.response_schema.type", "anyOf"),
     ],
 )

@@ -20,9 +20,21 @@ def test_phq9_item_9_is_a_risk_whatever_the_total(registry: MeasureRegistry) -> 
     assert registry.score("phq-9", "1.0", phq(q8=3, q7=3)).risk_items == ()
 
 
-@pytest.mark.parametrize(("total", "band"), [(0, "minimal"), (4, "minimal"), (5, "mild"), (9, "mild"), (10, "moderate"),
-                                             (14, "moderate"), (15, "moderately-severe"), (19, "moderately-severe"),
-                                             (20, "severe"), (27, "severe")])
+@pytest.mark.parametrize(
+    ("total", "band"),
+    [
+        (0, "minimal"),
+        (4, "minimal"),
+        (5, "mild"),
+        (9, "mild"),
+        (10, "moderate"),
+        (14, "moderate"),
+        (15, "moderately-severe"),
+        (19, "moderately-severe"),
+        (20, "severe"),
+        (27, "severe"),
+    ],
+)
 def test_phq9_band_edges(registry: MeasureRegistry, total: int, band: str) -> None:
     answers = phq()
     left = total
@@ -30,7 +42,8 @@ def test_phq9_band_edges(registry: MeasureRegistry, total: int, band: str) -> No
         answers[key] = min(3, left)
         left -= answers[key]
     score = registry.score("phq-9", "1.0", answers)
-    assert score.total == total and score.band == band
+    assert score.total == total
+    assert score.band == band
     assert score.clinical is (total >= 10)
 
 
@@ -42,7 +55,9 @@ def test_gad7_bands_and_cutoff(registry: MeasureRegistry) -> None:
 
 
 def test_ors_cutoff_25_is_clinical_below_only(registry: MeasureRegistry) -> None:
-    below = registry.score("ors", "1.0", {"individually": 6, "interpersonally": 6, "socially": 6, "overall": 6.9})
+    below = registry.score(
+        "ors", "1.0", {"individually": 6, "interpersonally": 6, "socially": 6, "overall": 6.9}
+    )
     at = registry.score("ors", "1.0", {"individually": 6, "interpersonally": 6, "socially": 6, "overall": 7})
     assert (below.total, below.clinical) == (24.9, True)
     assert (at.total, at.clinical) == (25, False)
@@ -50,12 +65,16 @@ def test_ors_cutoff_25_is_clinical_below_only(registry: MeasureRegistry) -> None
 
 
 def test_ors_decimal_totals_are_rounded_not_noisy(registry: MeasureRegistry) -> None:
-    score = registry.score("ors", "1.0", {"individually": 4.5, "interpersonally": 5, "socially": 4.2, "overall": 4.1})
+    score = registry.score(
+        "ors", "1.0", {"individually": 4.5, "interpersonally": 5, "socially": 4.2, "overall": 4.1}
+    )
     assert score.total == 17.8
 
 
 def test_srs_below_36_is_an_alliance_concern(registry: MeasureRegistry) -> None:
-    score = registry.score("srs", "1.0", {"relationship": 9, "goals_topics": 9, "approach": 9, "overall": 8.9})
+    score = registry.score(
+        "srs", "1.0", {"relationship": 9, "goals_topics": 9, "approach": 9, "overall": 8.9}
+    )
     assert (score.total, score.clinical) == (35.9, True)
 
 
@@ -64,7 +83,8 @@ def test_wai_sr_subscales(registry: MeasureRegistry) -> None:
     score = registry.score("wai-sr", "1.0", answers)
     assert score.subscales == {"task": 20, "bond": 6, "goal": 4}
     assert score.total == 30
-    assert score.clinical is None and score.band is None
+    assert score.clinical is None
+    assert score.band is None
 
 
 def test_core10_reverse_keys_items_2_and_3(registry: MeasureRegistry) -> None:
@@ -88,9 +108,11 @@ def test_core10_risk_item_and_cutoff(registry: MeasureRegistry) -> None:
 def test_core10_prorates_one_missing_item_but_not_two(registry: MeasureRegistry) -> None:
     answers: dict[str, Any] = {f"q{i}": 2 for i in range(1, 11)}
     full = registry.score("core-10", "1.0", answers)
-    assert full.total == 20 and not full.prorated
+    assert full.total == 20
+    assert not full.prorated
     one_missing = registry.score("core-10", "1.0", answers | {"q10": None})
-    assert one_missing.total == 20 and one_missing.prorated
+    assert one_missing.total == 20
+    assert one_missing.prorated
     absent = dict(answers)
     del absent["q10"]
     assert registry.score("core-10", "1.0", absent).total == 20
@@ -114,4 +136,5 @@ def test_whole_number_items_refuse_fractions_but_accept_integral_floats(registry
 
 def test_score_repr_holds_no_client_data(registry: MeasureRegistry) -> None:
     score = registry.score("phq-9", "1.0", phq(q1=3, q9=2))
-    assert "3" not in repr(score).replace("phq-9", "") and "q9" not in repr(score)
+    assert "3" not in repr(score).replace("phq-9", "")
+    assert "q9" not in repr(score)

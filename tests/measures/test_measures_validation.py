@@ -20,7 +20,14 @@ from alliancekit.measures.validation import (
     reference_validator,
 )
 
-MEASURES = [("ors", "1.0"), ("srs", "1.0"), ("wai-sr", "1.0"), ("phq-9", "1.0"), ("gad-7", "1.0"), ("core-10", "1.0")]
+MEASURES = [
+    ("ors", "1.0"),
+    ("srs", "1.0"),
+    ("wai-sr", "1.0"),
+    ("phq-9", "1.0"),
+    ("gad-7", "1.0"),
+    ("core-10", "1.0"),
+]
 DOCS_PER_EXAMPLE = 50
 EXAMPLES = 220  # 220 x 50 = 11,000 documents
 seen = {"documents": 0, "valid": 0, "invalid": 0}
@@ -49,7 +56,9 @@ def test_no_remote_ref_is_ever_retrieved(definition: Any, registry: MeasureRegis
     fresh = MeasureRegistry()
     fresh.add(d, "test")  # a syntactically valid schema registers ...
     with pytest.raises(ResponseError) as caught:  # ... but the reference never resolves, and is never fetched
-        fresh.score("ors-remote", "1.0", {"individually": 1, "interpersonally": 1, "socially": 1, "overall": 1})
+        fresh.score(
+            "ors-remote", "1.0", {"individually": 1, "interpersonally": 1, "socially": 1, "overall": 1}
+        )
     assert caught.value.rule == "$ref"
     # the local registry knows alliancekit's own schemas only
     assert "https://alliancekit.org/schemas/measure-definition.schema.json" in local_registry()
@@ -117,7 +126,9 @@ def documents(draw: st.DrawFn, registry: MeasureRegistry) -> tuple[str, str, Any
                 value = draw(st.floats(item.min, item.max))
         elif choice == 6:  # just outside, or a fraction on a whole-number item
             value = draw(
-                st.sampled_from([item.min - item.step, item.max + item.step, item.min + 0.5, -0.0, item.max + 1e-9])
+                st.sampled_from(
+                    [item.min - item.step, item.max + item.step, item.min + 0.5, -0.0, item.max + 1e-9]
+                )
             )
         elif choice == 7:
             value = draw(json_values)
@@ -162,7 +173,11 @@ def _reference_accepts(registry: MeasureRegistry, measure_id: str, version: str,
 
 
 @pytest.mark.slow
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=st.data())
 def test_compiled_and_reference_engines_agree(registry: MeasureRegistry, data: st.DataObject) -> None:
     batch = data.draw(st.lists(documents(registry), min_size=DOCS_PER_EXAMPLE, max_size=DOCS_PER_EXAMPLE))
@@ -179,4 +194,5 @@ def test_agreement_covered_enough_documents() -> None:
     if seen["documents"] == 0:
         pytest.skip("the agreement test did not run in this session")
     assert seen["documents"] >= 10_000
-    assert seen["valid"] >= 1_000 and seen["invalid"] >= 1_000
+    assert seen["valid"] >= 1_000
+    assert seen["invalid"] >= 1_000

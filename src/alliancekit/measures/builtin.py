@@ -14,7 +14,14 @@ from typing import Any
 from alliancekit.measures.registry import MeasureRegistrar
 from alliancekit.plugins.hookspecs import hookimpl
 
-BUILTIN_MEASURES: tuple[str, ...] = ("ors-1.0", "srs-1.0", "wai-sr-1.0", "phq-9-1.0", "gad-7-1.0", "core-10-1.0")
+BUILTIN_MEASURES: tuple[str, ...] = (
+    "ors-1.0",
+    "srs-1.0",
+    "wai-sr-1.0",
+    "phq-9-1.0",
+    "gad-7-1.0",
+    "core-10-1.0",
+)
 
 
 def load_builtin_definition(name: str) -> Mapping[str, Any]:

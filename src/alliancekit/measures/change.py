@@ -89,9 +89,7 @@ class Cutoffs:
     c: float | None
 
 
-def cutoffs(
-    norm: Norm, direction: Direction, spread: Spread = Spread.TWO_SD
-) -> Cutoffs:
+def cutoffs(norm: Norm, direction: Direction, spread: Spread = Spread.TWO_SD) -> Cutoffs:
     """Cutoffs a, b and c from the norm's clinical and non-clinical samples (``None`` when not computable)."""
     clin, func = norm.clinical_sample, norm.nonclinical_sample
     k = spread.value
@@ -148,15 +146,25 @@ def classify_change(
         threshold = RC_CRITERION * s_diff
         reliable = abs(rc) > RC_CRITERION
     else:
-        raise ValueError(f"population {norm.population!r} has no reliable-change threshold or SD and reliability")
+        raise ValueError(
+            f"population {norm.population!r} has no reliable-change threshold or SD and reliability"
+        )
 
     value, kind = _pick_cutoff(norm, direction, cutoff, spread)
     crossed = False
     if value is not None:
         if direction is Direction.HIGHER_IS_WORSE:
-            crossed = pre > value >= post if kind is not CutoffKind.PUBLISHED else _published_crossed(norm, pre, post)
+            crossed = (
+                pre > value >= post
+                if kind is not CutoffKind.PUBLISHED
+                else _published_crossed(norm, pre, post)
+            )
         else:
-            crossed = pre < value <= post if kind is not CutoffKind.PUBLISHED else _published_crossed(norm, pre, post)
+            crossed = (
+                pre < value <= post
+                if kind is not CutoffKind.PUBLISHED
+                else _published_crossed(norm, pre, post)
+            )
 
     if reliable and toward_health:
         klass = ChangeClass.RECOVERED if crossed else ChangeClass.IMPROVED
@@ -168,8 +176,8 @@ def classify_change(
 
 
 def _published_crossed(norm: Norm, pre: float, post: float) -> bool:
-    assert norm.clinical_cutoff is not None
-    return norm.clinical_cutoff.is_clinical(pre) and not norm.clinical_cutoff.is_clinical(post)
+    cutoff = norm.clinical_cutoff
+    return cutoff is not None and cutoff.is_clinical(pre) and not cutoff.is_clinical(post)
 
 
 def _pick_cutoff(

@@ -13,7 +13,11 @@ from typing import Any
 from alliancekit.errors import AlliancekitError, MeasureDefinitionError
 from alliancekit.measures.definition import Measure, parse_definition
 from alliancekit.measures.registry import MeasureRegistry, check_examples
-from alliancekit.measures.validation import DEFINITION_LIMITS, generate_response_schema, load_json
+from alliancekit.measures.validation import (
+    DEFINITION_LIMITS,
+    generate_response_schema,
+    load_json,
+)
 
 
 def _summary(registry: MeasureRegistry, measure_id: str, version: str) -> dict[str, Any]:
@@ -40,7 +44,9 @@ def list_measures(registry: MeasureRegistry, as_json: bool = False) -> str:
     width = max((len(r["id"]) for r in rows), default=2)
     lines = [f"{'ID':<{width}}  VERSION  KIND      TITLE  (SUPPLIER)"]
     for r in rows:
-        lines.append(f"{r['id']:<{width}}  {r['version']:<7}  {r['kind']:<8}  {r['title']}  ({r['supplier']})")
+        lines.append(
+            f"{r['id']:<{width}}  {r['version']:<7}  {r['kind']:<8}  {r['title']}  ({r['supplier']})"
+        )
     return "\n".join(lines)
 
 
@@ -75,16 +81,16 @@ def describe(measure: Measure, supplier: str | None = None) -> str:
         lines.append(head)
         if norm.clinical_cutoff is not None:
             cc = norm.clinical_cutoff
-            lines.append(
-                f"  clinical if {cc.clinical_if.value} {_fmt(cc.value)}  [{_cite(cc.citation)}]"
-            )
+            lines.append(f"  clinical if {cc.clinical_if.value} {_fmt(cc.value)}  [{_cite(cc.citation)}]")
         if norm.reliable_change_points is not None:
             rc = norm.reliable_change_points
             lines.append(f"  reliable change: {_fmt(rc.value)} points  [{_cite(rc.citation)}]")
     for band in measure.bands:
         lines.append(f"band {band.key}: {_fmt(band.min)}-{_fmt(band.max)} {band.label}")
     for risk in measure.risk_items:
-        lines.append(f"risk item {risk.item}: endorsed at {_fmt(risk.threshold)} or above  [{_cite(risk.citation)}]")
+        lines.append(
+            f"risk item {risk.item}: endorsed at {_fmt(risk.threshold)} or above  [{_cite(risk.citation)}]"
+        )
     for code in measure.codes:
         target = code.item if code.item else code.target.value
         lines.append(f"code {code.system}|{code.code} ({target})")
@@ -112,7 +118,10 @@ def show_measure(registry: MeasureRegistry, measure_id: str, version: str | None
 def validate_response(
     registry: MeasureRegistry, measure_id: str, document: bytes | str, version: str | None = None
 ) -> tuple[int, str]:
-    """``alliancekit measures validate ID RESPONSE.json``: ``(0, scored result as JSON)`` or ``(1, error)``."""
+    """``alliancekit measures validate ID RESPONSE.json``: ``(0, scored result as JSON)`` or ``(1, error)``.
+
+    ``version`` defaults to the latest.
+    """
     try:
         entry = registry.entry(measure_id, version)
         score = registry.score_json(entry.measure.id, entry.measure.version, document)
@@ -122,7 +131,7 @@ def validate_response(
 
 
 def check_definition(document: bytes | str) -> tuple[int, str]:
-    """``alliancekit measures check DEFINITION.json``: ``(0, summary)`` or ``(1, error with its JSON path)``."""
+    """``alliancekit measures check DEFINITION.json``: ``(0, summary)`` or ``(1, error with JSON path)``."""
     try:
         definition = load_json(document, DEFINITION_LIMITS, MeasureDefinitionError)
         measure = parse_definition(definition)
@@ -132,7 +141,10 @@ def check_definition(document: bytes | str) -> tuple[int, str]:
         check_examples(registry, measure)
     except AlliancekitError as exc:
         return 1, f"error: {exc}"
-    return 0, f"ok: {measure.id} {measure.version} ({len(measure.items)} items, {len(measure.examples)} examples)"
+    return (
+        0,
+        f"ok: {measure.id} {measure.version} ({len(measure.items)} items, {len(measure.examples)} examples)",
+    )
 
 
 def write_response_schemas(registry: MeasureRegistry, directory: Path) -> list[Path]:

@@ -236,7 +236,7 @@ class Measure:
 
     @property
     def reliable_change(self) -> float | None:
-        """The default population's reliable-change threshold in points (published, or computed from SD and r)."""
+        """The default population's reliable-change threshold in points (published, or from SD and r)."""
         from alliancekit.measures.change import reliable_change_threshold
 
         norm = self.default_norm
@@ -365,7 +365,9 @@ def _build(d: Mapping[str, Any]) -> Measure:
             cc = raw["clinical_cutoff"]
             if not rng["min"] <= cc["value"] <= rng["max"]:
                 raise _err(f"{path}.clinical_cutoff.value", "range", "cutoff outside the score range")
-            cutoff = Cutoff(cc["value"], ClinicalIf(cc["clinical_if"]), cite(cc["cite"], f"{path}.clinical_cutoff.cite"))
+            cutoff = Cutoff(
+                cc["value"], ClinicalIf(cc["clinical_if"]), cite(cc["cite"], f"{path}.clinical_cutoff.cite")
+            )
 
         def cited(key: str, raw: Mapping[str, Any] = raw, path: str = path) -> CitedValue | None:
             if key not in raw:
@@ -413,10 +415,12 @@ def _build(d: Mapping[str, Any]) -> Measure:
     for i, raw in enumerate(d.get("codes", [])):
         if "item" in raw:
             known_item(raw["item"], f"$.codes[{i}].item")
-        codes.append(Code(raw["system"], raw["code"], CodeTarget(raw["target"]), raw.get("display"), raw.get("item")))
+        codes.append(
+            Code(raw["system"], raw["code"], CodeTarget(raw["target"]), raw.get("display"), raw.get("item"))
+        )
 
     examples = []
-    for i, raw in enumerate(d.get("examples", [])):
+    for raw in d.get("examples", []):
         examples.append(
             Example(
                 answers=dict(raw["answers"]),
@@ -467,7 +471,9 @@ def check_bands(bands: list[Band] | tuple[Band, ...], lo: float, hi: float, inte
     if bands[0].min != lo:
         raise _err("$.bands.bands[0].min", "coverage", "the first band must start at the range minimum")
     if bands[-1].max != hi:
-        raise _err(f"$.bands.bands[{len(bands) - 1}].max", "coverage", "the last band must end at the range maximum")
+        raise _err(
+            f"$.bands.bands[{len(bands) - 1}].max", "coverage", "the last band must end at the range maximum"
+        )
     step = 1 if integral else 0
     for i, band in enumerate(bands):
         if band.min > band.max:

@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from alliancekit.errors import AlliancekitError, MeasureDefinitionError, PluginError, UnknownMeasure
+from alliancekit.errors import (
+    AlliancekitError,
+    MeasureDefinitionError,
+    PluginError,
+    UnknownMeasure,
+)
 from alliancekit.measures.definition import Measure, parse_definition
 from alliancekit.measures.scoring import Score, Scorer, compile_scorer
 from alliancekit.measures.validation import (
@@ -75,7 +80,7 @@ class MeasureRegistry:
         self._entries: dict[tuple[str, str], RegisteredMeasure] = {}
 
     def add(self, definition: Mapping[str, Any], supplier: str) -> Measure:
-        """Parse, check and compile ``definition``; refuse a second registration of the same id and version."""
+        """Parse, check and compile ``definition``; refuse a second registration of an id and version."""
         measure = parse_definition(definition)
         key = (measure.id, measure.version)
         if key in self._entries:
@@ -137,7 +142,9 @@ class MeasureRegistry:
         except (KeyError, TypeError):
             raise UnknownMeasure(measure_id, version) from None
         if entry.custom_schema:
-            reference_validate(entry.reference, {"answers": dict(answers) if isinstance(answers, Mapping) else answers})
+            reference_validate(
+                entry.reference, {"answers": dict(answers) if isinstance(answers, Mapping) else answers}
+            )
         entry.validate_answers(answers)
         return entry.scorer(answers)
 
@@ -155,7 +162,9 @@ class MeasureRegistry:
     def score_json(self, measure_id: str, version: str, document: bytes | str) -> Score:
         """Parse a response document within :data:`RESPONSE_LIMITS`, validate it and score it."""
         entry = self.entry(measure_id, version)  # unknown measure before parsing anything
-        return self.score_document(entry.measure.id, entry.measure.version, load_json(document, RESPONSE_LIMITS))
+        return self.score_document(
+            entry.measure.id, entry.measure.version, load_json(document, RESPONSE_LIMITS)
+        )
 
 
 def build_measure_registry(host: PluginHost) -> MeasureRegistry:
@@ -188,7 +197,9 @@ def check_examples(registry: MeasureRegistry, measure: Measure) -> None:
         if example.subscales is not None:
             for key, value in example.subscales.items():
                 if key not in score.subscales or abs(score.subscales[key] - value) > 1e-6:
-                    raise MeasureDefinitionError(f"{path}.subscales.{key}", "example", "scored subscale differs")
+                    raise MeasureDefinitionError(
+                        f"{path}.subscales.{key}", "example", "scored subscale differs"
+                    )
         if "band" in measure.definition["examples"][i] and score.band != example.band:
             raise MeasureDefinitionError(f"{path}.band", "example", "scored band differs")
         if "clinical" in measure.definition["examples"][i] and score.clinical != example.clinical:

@@ -62,9 +62,7 @@ def _reject_constant(name: str) -> None:
     raise ValueError("non-finite number")
 
 
-def load_json(
-    document: bytes | str, limits: Limits, error: type[ValidationError] = ResponseError
-) -> Any:
+def load_json(document: bytes | str, limits: Limits, error: type[ValidationError] = ResponseError) -> Any:
     """Parse ``document`` within ``limits``; raise ``error`` (field ``$``) naming the bound that was broken.
 
     Size is checked before anything else is done, and depth before parsing, so that a hostile document costs
@@ -93,7 +91,9 @@ def load_json(
     except (ValueError, RecursionError) as exc:
         # json's message quotes the document around the fault: keep only the position
         pos = getattr(exc, "pos", None)
-        raise error("$", "json", "not valid JSON" + (f" at character {pos}" if pos is not None else "")) from None
+        raise error(
+            "$", "json", "not valid JSON" + (f" at character {pos}" if pos is not None else "")
+        ) from None
     _check_strings(data, limits.max_string, "$", error)
     return data
 
@@ -122,7 +122,9 @@ def _schemas_dir() -> Any:
 @cache
 def meta_schema() -> Mapping[str, Any]:
     """The measure-definition meta-schema shipped in ``schemas/``."""
-    loaded: Mapping[str, Any] = json.loads((_schemas_dir() / "measure-definition.schema.json").read_text("utf-8"))
+    loaded: Mapping[str, Any] = json.loads(
+        (_schemas_dir() / "measure-definition.schema.json").read_text("utf-8")
+    )
     return loaded
 
 
@@ -149,9 +151,13 @@ def _json_path(error: jsonschema.ValidationError) -> str:
     return str(error.json_path)
 
 
-def _first_error(validator: jsonschema.protocols.Validator, instance: Any) -> jsonschema.ValidationError | None:
+def _first_error(
+    validator: jsonschema.protocols.Validator, instance: Any
+) -> jsonschema.ValidationError | None:
     # best_match picks the most relevant of the errors in a stable way; it reads only paths and keywords
-    error: jsonschema.ValidationError | None = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    error: jsonschema.ValidationError | None = jsonschema.exceptions.best_match(
+        validator.iter_errors(instance)
+    )
     return error
 
 
@@ -167,7 +173,9 @@ def check_against_meta_schema(definition: Any) -> None:
         try:
             jsonschema.Draft202012Validator.check_schema(custom)
         except jsonschema.SchemaError as exc:
-            raise MeasureDefinitionError("$.response_schema" + exc.json_path[1:], str(exc.validator)) from None
+            raise MeasureDefinitionError(
+                "$.response_schema" + exc.json_path[1:], str(exc.validator)
+            ) from None
 
 
 # ------------------------------------------------------------------------------------- response schemas
@@ -230,7 +238,9 @@ def reference_validate(validator: jsonschema.protocols.Validator, document: Any)
     try:
         error = _first_error(validator, document)
     except referencing.exceptions.Unresolvable:
-        raise ResponseError("$", "$ref", "the response schema refers to a schema that is not available") from None
+        raise ResponseError(
+            "$", "$ref", "the response schema refers to a schema that is not available"
+        ) from None
     if error is not None:
         raise ResponseError(_json_path(error), str(error.validator))
 

@@ -1,3 +1,4 @@
+# ruff: noqa: S101 - assertions are what a contract suite is made of
 """The measure contract: subclass :class:`MeasureContract` in a plugin's tests to prove a measure is sound.
 
 .. code-block:: python
@@ -27,8 +28,15 @@ import pytest
 from alliancekit.errors import ResponseError
 from alliancekit.measures import builtin
 from alliancekit.measures.definition import Measure, check_bands
-from alliancekit.measures.registry import MeasureRegistry, build_measure_registry, check_examples
-from alliancekit.measures.validation import check_against_meta_schema, reference_validator
+from alliancekit.measures.registry import (
+    MeasureRegistry,
+    build_measure_registry,
+    check_examples,
+)
+from alliancekit.measures.validation import (
+    check_against_meta_schema,
+    reference_validator,
+)
 from alliancekit.plugins import hookspecs
 from alliancekit.plugins.manager import PluginHost
 
@@ -85,7 +93,9 @@ class MeasureContract:
     def _valid_answers(measure: Measure) -> dict[str, Any]:
         if measure.examples:
             return {k: v for k, v in measure.examples[0].answers.items() if v is not None} | {
-                k: measure.items[i].min for i, k in enumerate(measure.item_keys) if measure.examples[0].answers.get(k) is None
+                k: measure.items[i].min
+                for i, k in enumerate(measure.item_keys)
+                if measure.examples[0].answers.get(k) is None
             }
         return {item.key: item.min for item in measure.items}
 
@@ -133,7 +143,8 @@ class MeasureContract:
             # prorating up to the limit gives a total inside the range
             allowed = {k: v for k, v in base.items() if k not in measure.item_keys[: measure.max_missing]}
             score = registry.score(measure.id, measure.version, allowed)
-            assert score.prorated and measure.range_min <= score.total <= measure.range_max
+            assert score.prorated
+            assert measure.range_min <= score.total <= measure.range_max
 
     def test_non_numbers_refused(self, registry: MeasureRegistry, measure: Measure) -> None:
         base = self._valid_answers(measure)
