@@ -185,3 +185,21 @@ def test_versions_and_latest(definition: Any) -> None:
         registry.get("gad-7", "2.0")
     with pytest.raises(UnknownMeasure):
         registry.latest_version("nope")
+
+
+def test_a_registered_definition_cannot_be_changed_by_its_plugin(definition: Any) -> None:
+    d = definition("gad-7-1.0")
+    registry = MeasureRegistry()
+    registry.add(d, "test")
+    d["items"][0]["max"] = 99
+    d["norms"][0]["clinical_cutoff"]["value"] = 0
+    assert registry.get("gad-7").definition["items"][0]["max"] == 3
+    assert registry.get("gad-7").clinical_cutoff == 10
+
+
+def test_non_json_numbers_in_a_definition_are_refused(definition: Any) -> None:
+    d = definition("gad-7-1.0")
+    d["norms"][0]["reliable_change"]["points"] = float("inf")
+    with pytest.raises(MeasureDefinitionError) as caught:
+        MeasureRegistry().add(d, "test")
+    assert (caught.value.field, caught.value.rule) == ("$", "json")

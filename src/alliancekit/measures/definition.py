@@ -9,6 +9,7 @@ is the JSON path of the offending part.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from enum import StrEnum
@@ -174,9 +175,9 @@ class Example:
     description: str | None = None
 
 
-@attrs.frozen(repr=False)
+@attrs.frozen(repr=False, eq=False)
 class Measure:
-    """One registered measure. ``definition`` is the mapping it was parsed from (JSON-ready)."""
+    """One registered measure. ``definition`` is the mapping it was parsed from (a private JSON copy)."""
 
     id: str
     version: str
@@ -266,7 +267,12 @@ def parse_definition(definition: Mapping[str, Any]) -> Measure:
     from alliancekit.measures.validation import check_against_meta_schema
 
     check_against_meta_schema(definition)
-    return _build(definition)
+    try:
+        # a private, JSON-only copy: the plugin cannot change a registered measure behind our back
+        private = json.loads(json.dumps(definition, allow_nan=False))
+    except (TypeError, ValueError):
+        raise MeasureDefinitionError("$", "json", "a definition must be plain JSON data") from None
+    return _build(private)
 
 
 def _err(path: str, rule: str, detail: str = "") -> MeasureDefinitionError:
