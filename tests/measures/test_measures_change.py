@@ -60,6 +60,36 @@ def test_published_worked_example_reliable_change() -> None:
     assert classify_change(24, 32, norm, Direction.HIGHER_IS_BETTER).change_class is ChangeClass.UNCHANGED
 
 
+def test_jacobson_truax_1991_illustration_cutoffs() -> None:
+    """Jacobson & Truax (1991) illustrate the cutoffs with a measure where higher is better: dysfunctional
+    sample M 40, SD 7.5; functional sample M 60, SD 7.5. These inputs are as given in the test
+    "Example from Jacobson et al. (1991)" of the CRAN package clinicalsignificance
+    (tests/testthat/test-calc_cutoff.R, github.com/pedscience/clinicalsignificance). With them
+    a = 40 + 2 * 7.5 = 55, b = 60 - 2 * 7.5 = 45 and c = (7.5 * 40 + 7.5 * 60) / 15 = 50.
+
+    The paper's reliable-change illustration on the same scale (r = .80, a client from 32 to 53:
+    S_diff = 4.74, RC = 4.43) is reproduced from the paper as widely reported; its text was not
+    retrievable from this project's sources, so that half is checked for internal consistency only.
+    """
+    norm = Norm(
+        "illustration",
+        True,
+        reliability=CitedValue(0.80, CITE),
+        clinical_sample=Sample(40, 7.5, CITE),
+        nonclinical_sample=Sample(60, 7.5, CITE),
+    )
+    cut = cutoffs(norm, Direction.HIGHER_IS_BETTER)
+    assert (cut.a, cut.b, cut.c) == (55, 45, 50)
+    s_diff = standard_error_of_difference(7.5, 0.80)
+    assert round(s_diff, 2) == 4.74
+    assert round(reliable_change_index(32, 53, s_diff), 2) == 4.43
+    result = classify_change(32, 53, norm, Direction.HIGHER_IS_BETTER)  # cutoff c by default
+    assert result.change_class is ChangeClass.RECOVERED
+    assert (result.cutoff, result.cutoff_kind) == (50, CutoffKind.C)
+    # reliable but still below c: improved, not recovered
+    assert classify_change(32, 45, norm, Direction.HIGHER_IS_BETTER).change_class is ChangeClass.IMPROVED
+
+
 def test_cutoff_c_from_core10_norms_matches_its_published_cutoff(registry: MeasureRegistry) -> None:
     """CORE-10 norms (Connell & Barkham 2007 as reported by NovoPsych): clinical M 19.7 SD 7.7, general
     population M 4.7 SD 4.8. c = (7.7 * 4.7 + 4.8 * 19.7) / (7.7 + 4.8) = 10.46, so whole-number totals of 11
