@@ -126,3 +126,51 @@ def test_plugins_lists_builtins_with_their_hooks(capsys: pytest.CaptureFixture[s
     infos = {info["name"]: info for info in json.loads(out)}
     assert "alliancekit_register_stores" in infos["alliancekit.store.sqlite"]["hooks"]
     assert infos["alliancekit.store.sqlite"]["distribution"] == "alliancekit (builtin)"
+
+
+def test_measures_list_and_show(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "measures", "list", "--json")
+    assert code == 0
+    ids = {m["id"] for m in json.loads(out)}
+    assert {"ors", "srs", "wai-sr", "phq-9", "gad-7", "core-10"} <= ids
+    code, out, _ = run(capsys, "measures", "show", "phq-9")
+    assert code == 0
+    assert "44249-1" in out  # the LOINC panel code travels with the definition
+
+
+def test_measures_validate_scores_or_names_the_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(
+        json.dumps({"answers": {"individually": 3, "interpersonally": 4.5, "socially": 5, "overall": 6}})
+    )
+    code, out, _ = run(capsys, "measures", "validate", "ors", str(good))
+    assert code == 0
+    assert json.loads(out)["total"] == 18.5
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps({"answers": {"individually": 3, "interpersonally": 4.5, "socially": 5, "overall": 97.25}})
+    )
+    code, out, err = run(capsys, "measures", "validate", "ors", str(bad))
+    assert code == 1
+    assert "$.answers.overall" in err
+    assert "97.25" not in err + out
+    code, _, err = run(capsys, "measures", "validate", "ors", str(tmp_path / "missing.json"))
+    assert code == 1
+
+
+def test_measures_check_definition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from alliancekit.plugins.manager import get_plugin_host
+
+    definition = dict(get_plugin_host().measures().get("gad-7").definition)
+    good = tmp_path / "def.json"
+    good.write_text(json.dumps(definition))
+    code, out, _ = run(capsys, "measures", "check", str(good))
+    assert code == 0
+    assert out.startswith("ok: gad-7")
+    definition["items"] = "not a list"
+    good.write_text(json.dumps(definition))
+    code, _, err = run(capsys, "measures", "check", str(good))
+    assert code == 1
+    assert "$.items" in err
