@@ -142,8 +142,9 @@ class MeasureRegistry:
         except (KeyError, TypeError):
             raise UnknownMeasure(measure_id, version) from None
         if entry.custom_schema:
+            given: Any = answers  # callers outside the type checker may pass anything
             reference_validate(
-                entry.reference, {"answers": dict(answers) if isinstance(answers, Mapping) else answers}
+                entry.reference, {"answers": dict(given) if isinstance(given, Mapping) else given}
             )
         entry.validate_answers(answers)
         return entry.scorer(answers)
