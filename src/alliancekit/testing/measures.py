@@ -160,9 +160,16 @@ class MeasureContract:
             registry.score(measure.id, measure.version, self._valid_answers(measure) | {"not-an-item": 1})
         assert caught.value.rule == "additionalProperties"
 
-    def test_bands_cover_the_range_without_gaps_or_overlaps(self, measure: Measure) -> None:
+    def test_bands_cover_the_range_without_gaps_or_overlaps(
+        self, registry: MeasureRegistry, measure: Measure
+    ) -> None:
         if not measure.bands:
-            pytest.skip("the measure declares no severity bands")
+            # No bands declared (ORS, SRS, WAI-SR): then no score may claim one either.
+            for answers in (self._valid_answers(measure),):
+                assert registry.score(measure.id, measure.version, answers).band is None
+            assert measure.band_for(measure.range_min) is None
+            assert measure.band_for(measure.range_max) is None
+            return
         check_bands(measure.bands, measure.range_min, measure.range_max, measure.integral_total)
         if measure.integral_total:
             for total in range(int(measure.range_min), int(measure.range_max) + 1):
