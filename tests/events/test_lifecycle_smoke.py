@@ -1,0 +1,86 @@
+"""Smoke of the core on SQLite: a whole lifecycle, snapshot == fold, and the version check still guards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from alliancekit import open_practice
+from alliancekit.domain import Actor, Session, Stage
+from alliancekit.errors import ConflictError
+from alliancekit.practice import Practice
+
+
+def test_full_lifecycle_snapshot_equals_fold(
+    sqlite_practice: Practice, actor: Actor, lifecycle: Callable[[Practice, Actor], str],
+    referred: Callable[[Practice, Actor], str],
+) -> None:  # fmt: skip
+    ep = lifecycle(sqlite_practice, actor)
+    other = referred(sqlite_practice, actor)
+    for episode_id in (ep, other):
+        assert sqlite_practice.rebuild_state(episode_id) == sqlite_practice.episode(actor, episode_id)
+    state = sqlite_practice.episode(actor, ep)
+    assert state.stage is Stage.CLOSED
+    assert state.version == len(sqlite_practice.timeline(actor, ep)) == 19
+    assert (state.sessions_scheduled, state.sessions_attended) == (4, 3)
+    assert sqlite_practice.episode(actor, other).stage is Stage.CLOSED
+
+
+def test_fresh_process_view_reads_the_same_state(
+    tmp_path: Path, actor: Actor, lifecycle: Callable[[Practice, Actor], str]
+) -> None:
+    path = tmp_path / "p.sqlite"
+    with open_practice(path) as writer:
+        ep = lifecycle(writer, actor)
+        written = writer.episode(actor, ep)
+    with open_practice(path) as reader:  # no decoded-state cache: decodes the snapshot row
+        assert reader.episode(actor, ep) == written == reader.rebuild_state(ep)
+
+
+def test_two_practices_on_one_file_never_lose_an_update(tmp_path: Path, actor: Actor) -> None:
+    from datetime import date
+
+    path = tmp_path / "p.sqlite"
+    with open_practice(path) as a, open_practice(path) as b:
+        ep = a.start_episode(actor, client_ref="client-9", clinician_id=actor.id, opened_on=date(2026, 1, 1))
+        from alliancekit.domain import Consent, Consultation, FitDecision, GoalDraft
+
+        a.record_consultation(
+            actor, ep, Consultation(held_on=date(2026, 1, 1), modality="video", consent=Consent(True, True))
+        )
+        a.decide_fit(actor, ep, FitDecision(outcome="proceed", decided_on=date(2026, 1, 1)))
+        a.agree_goals(actor, ep, [GoalDraft("g", ())], agreed_on=date(2026, 1, 1))
+        a.episode(actor, ep)  # a's cache now holds version 4
+        session = Session(held_on=date(2026, 1, 8), modality="video", attendance="attended")
+        b.record_session(actor, ep, session)  # b moves the stream on behind a's back
+        a.record_session(actor, ep, session)  # a must see version 5 (its cache is stale), not overwrite it
+        for practice in (a, b):
+            state = practice.episode(actor, ep)
+            assert (state.version, state.sessions_scheduled) == (6, 2)
+            assert practice.rebuild_state(ep) == state
+
+
+def test_stale_commit_is_refused_and_writes_nothing(
+    sqlite_practice: Practice, actor: Actor, lifecycle: Callable[[Practice, Actor], str]
+) -> None:
+    import attrs
+
+    from alliancekit.store.protocol import Commit
+
+    ep = lifecycle(sqlite_practice, actor)
+    store = sqlite_practice.store
+    events = store.load_events(ep)
+    before = (store.load_snapshot(ep), len(events), len(store.audit_records()))
+    replay = events[-1]
+    stale = Commit(
+        episode_id=ep,
+        expected_version=len(events) - 1,
+        events=[attrs.evolve(replay, event_id="x" * 32)],
+        snapshot_json=before[0][1] if before[0] else "{}",
+        caseload=store.caseload(open_only=False)[0],
+    )
+    with pytest.raises(ConflictError):
+        store.append(stale)
+    assert (store.load_snapshot(ep), len(store.load_events(ep)), len(store.audit_records())) == before
