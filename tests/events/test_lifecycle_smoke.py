@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -40,8 +41,6 @@ def test_fresh_process_view_reads_the_same_state(
 
 
 def test_two_practices_on_one_file_never_lose_an_update(tmp_path: Path, actor: Actor) -> None:
-    from datetime import date
-
     path = tmp_path / "p.sqlite"
     with open_practice(path) as a, open_practice(path) as b:
         ep = a.start_episode(actor, client_ref="client-9", clinician_id=actor.id, opened_on=date(2026, 1, 1))
@@ -83,4 +82,17 @@ def test_stale_commit_is_refused_and_writes_nothing(
     )
     with pytest.raises(ConflictError):
         store.append(stale)
+    with pytest.raises(ConflictError):  # a second "new episode" with the same id
+        store.append(attrs.evolve(stale, expected_version=0, events=[attrs.evolve(events[0], event_id="y")]))
     assert (store.load_snapshot(ep), len(store.load_events(ep)), len(store.audit_records())) == before
+
+
+def test_caseload_follows_transfer_and_closing(
+    sqlite_practice: Practice, actor: Actor, lifecycle: Callable[[Practice, Actor], str]
+) -> None:
+    # Transfers and closings change the indexed caseload columns (written by a different UPDATE).
+    ep = lifecycle(sqlite_practice, actor)
+    assert [r.episode_id for r in sqlite_practice.caseload(actor, clinician_id="clinician-2")] == []
+    closed = sqlite_practice.caseload(actor, clinician_id="clinician-2", include_closed=True)
+    assert [(r.episode_id, r.stage, r.closed_on) for r in closed] == [(ep, "closed", date(2026, 5, 11))]
+    assert sqlite_practice.caseload(actor, clinician_id=actor.id, include_closed=True) == []
