@@ -96,3 +96,26 @@ def test_caseload_follows_transfer_and_closing(
     closed = sqlite_practice.caseload(actor, clinician_id="clinician-2", include_closed=True)
     assert [(r.episode_id, r.stage, r.closed_on) for r in closed] == [(ep, "closed", date(2026, 5, 11))]
     assert sqlite_practice.caseload(actor, clinician_id=actor.id, include_closed=True) == []
+
+
+def test_a_stale_cached_state_neither_refuses_nor_uses_up_retries(tmp_path: Path, actor: Actor) -> None:
+    # Commands decide first on the state the Practice last saw; the version check catches a stale one.
+    from alliancekit.domain import Consent, Consultation, FitDecision, GoalDraft
+
+    path = tmp_path / "p.sqlite"
+    with open_practice(path, conflict_retries=0) as a, open_practice(path) as b:
+        ep = a.start_episode(actor, client_ref="client-9", clinician_id=actor.id, opened_on=date(2026, 1, 1))
+        consent = Consent(True, True)
+        a.record_consultation(
+            actor, ep, Consultation(held_on=date(2026, 1, 1), modality="video", consent=consent)
+        )
+        a.decide_fit(actor, ep, FitDecision(outcome="proceed", decided_on=date(2026, 1, 1)))
+        a.agree_goals(actor, ep, [GoalDraft("g", ())], agreed_on=date(2026, 1, 1))
+        a.put_on_hold(actor, ep, on=date(2026, 1, 2), reason="travel")  # a's cache: on hold
+        b.resume(actor, ep, on=date(2026, 1, 9))
+        session = Session(held_on=date(2026, 1, 10), modality="video", attendance="attended")
+        # On a's cached state this would be refused (on hold) and conflict; neither may reach the caller.
+        recorded = a.record_session(actor, ep, session)
+        assert recorded.version == 7
+        assert a.rebuild_state(ep) == a.episode(actor, ep) == b.episode(actor, ep)
+        assert a.episode(actor, ep).stage is Stage.ACTIVE
