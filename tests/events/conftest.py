@@ -27,15 +27,39 @@ from alliancekit.domain import (
     RuptureNote,
     Session,
 )
+from alliancekit.errors import MeasureError
+from alliancekit.plugins import get_plugin_host
 from alliancekit.practice import Practice
 
 DAY0 = date(2026, 3, 2)
 ORS = {"individually": 4.0, "interpersonally": 5.5, "socially": 3.5, "overall": 4.5}
-SRS = {"relationship": 9.0, "goals": 8.5, "approach": 9.5, "overall": 9.0}
 
 
 def day(n: int) -> date:
     return DAY0 + timedelta(days=n)
+
+
+def _latest(measure_id: str) -> str:
+    return str(get_plugin_host().measures().latest_version(measure_id))
+
+
+def _srs_answers() -> dict[str, float | None]:
+    # The SRS goals item is "goals" in the placeholder definitions and "goals_topics" in the measures
+    # rewrite: answer whichever the registry has, so these tests hold on both sides of that merge.
+    registry = get_plugin_host().measures()
+    for goals_key in ("goals_topics", "goals"):
+        answers: dict[str, float | None] = {
+            "relationship": 9.0,
+            goals_key: 8.5,
+            "approach": 9.5,
+            "overall": 9.0,
+        }
+        try:
+            registry.score("srs", _latest("srs"), answers)
+        except MeasureError:
+            continue
+        return answers
+    raise AssertionError("no SRS answer set fits the registered SRS")
 
 
 def attended(n: int, *, measures: bool = True) -> Session:
@@ -44,7 +68,10 @@ def attended(n: int, *, measures: bool = True) -> Session:
         modality="in-person",
         attendance="attended",
         administrations=(
-            (Administration("ors", "1", "start", ORS), Administration("srs", "1", "end", SRS))
+            (
+                Administration("ors", _latest("ors"), "start", ORS),
+                Administration("srs", _latest("srs"), "end", _srs_answers()),
+            )
             if measures
             else ()
         ),
