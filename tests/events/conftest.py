@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -196,9 +196,9 @@ def actor() -> Actor:
 
 
 @pytest.fixture
-def sqlite_practice(tmp_path: Path) -> Practice:
+def sqlite_practice(tmp_path: Path) -> Iterator[Practice]:
     practice = open_practice(tmp_path / "practice.sqlite")
-    yield practice  # type: ignore[misc]
+    yield practice
     practice.close()
 
 
