@@ -46,7 +46,9 @@ def _active_episode(practice, actor) -> str:  # type: ignore[no-untyped-def]
     start = date(2026, 1, 5)
     ep = practice.start_episode(actor, client_ref="bench-client", clinician_id=actor.id, opened_on=start)
     practice.record_consultation(
-        actor, ep, Consultation(held_on=start, modality="video", consent=Consent(treatment=True, measures=True))
+        actor,
+        ep,
+        Consultation(held_on=start, modality="video", consent=Consent(treatment=True, measures=True)),
     )
     practice.decide_fit(actor, ep, FitDecision(outcome="proceed", decided_on=start))
     practice.agree_goals(actor, ep, [GoalDraft("a goal", ("a task",))], agreed_on=start)

@@ -169,8 +169,9 @@ class Practice:
     ) -> Recorded:
         """Record the consultation: concerns, questions, preferences, modality and consent."""
         _expect(consultation, Consultation, "consultation")
-        return self._run(actor, episode_id, c.RecordConsultation(consultation), "record-consultation",
-                         idempotency_key)  # fmt: skip
+        return self._run(
+            actor, episode_id, c.RecordConsultation(consultation), "record-consultation", idempotency_key
+        )
 
     def decide_fit(
         self, actor: Actor, episode_id: str, decision: FitDecision, *, idempotency_key: str | None = None
@@ -188,7 +189,7 @@ class Practice:
         agreed_on: date,
         idempotency_key: str | None = None,
     ) -> list[str]:
-        """Record goals agreed with the client; the first agreement starts active therapy. Returns goal ids."""
+        """Record goals agreed with the client ; the first agreement starts therapy. Returns goal ids."""
         goals = tuple(goals)
         for i, goal in enumerate(goals):
             _expect(goal, GoalDraft, f"goals[{i}]")
@@ -207,7 +208,9 @@ class Practice:
     ) -> Recorded:
         """Revise a goal's wording, tasks or status; earlier versions stay in the timeline."""
         _expect(revision, GoalRevision, "revision")
-        return self._run(actor, episode_id, c.ReviseGoal(revision, revised_on), "revise-goal", idempotency_key)
+        return self._run(
+            actor, episode_id, c.ReviseGoal(revision, revised_on), "revise-goal", idempotency_key
+        )
 
     def record_session(
         self, actor: Actor, episode_id: str, session: Session, *, idempotency_key: str | None = None
@@ -216,8 +219,14 @@ class Practice:
         _expect(session, Session, "session")
         scores = self._score(session.administrations)
         session_id = self._new_id("session", idempotency_key)
-        return self._run(actor, episode_id, c.RecordSession(session_id, session, scores), "record-session",
-                         idempotency_key, record_id=session_id)  # fmt: skip
+        return self._run(
+            actor,
+            episode_id,
+            c.RecordSession(session_id, session, scores),
+            "record-session",
+            idempotency_key,
+            record_id=session_id,
+        )
 
     def correct_session(
         self,
@@ -236,8 +245,15 @@ class Practice:
         scores = self._score(session.administrations)
         original = self._find_session(episode_id, session_id)
         command = c.CorrectSession(session_id, original, session, scores, reason)
-        return self._run(actor, episode_id, command, "correct-session", idempotency_key, record_id=session_id,
-                         corrects=original.event_id if original else None)  # fmt: skip
+        return self._run(
+            actor,
+            episode_id,
+            command,
+            "correct-session",
+            idempotency_key,
+            record_id=session_id,
+            corrects=original.event_id if original else None,
+        )
 
     def record_review(
         self, actor: Actor, episode_id: str, review: Review, *, idempotency_key: str | None = None
@@ -245,8 +261,14 @@ class Practice:
         """Record a progress review. A review when none was due is kept, marked unscheduled."""
         _expect(review, Review, "review")
         review_id = self._new_id("review", idempotency_key)
-        return self._run(actor, episode_id, c.RecordReview(review_id, review, self.review_every),
-                         "record-review", idempotency_key, record_id=review_id)  # fmt: skip
+        return self._run(
+            actor,
+            episode_id,
+            c.RecordReview(review_id, review, self.review_every),
+            "record-review",
+            idempotency_key,
+            record_id=review_id,
+        )
 
     def note_rupture(
         self, actor: Actor, episode_id: str, note: RuptureNote, *, idempotency_key: str | None = None
@@ -256,8 +278,14 @@ class Practice:
         _check_actor(actor)
         rupture_id = self._new_id("rupture", idempotency_key)
         found = note.session_id is not None and self._find_session(episode_id, note.session_id) is not None
-        return self._run(actor, episode_id, c.NoteRupture(rupture_id, note, found), "note-rupture",
-                         idempotency_key, record_id=rupture_id)  # fmt: skip
+        return self._run(
+            actor,
+            episode_id,
+            c.NoteRupture(rupture_id, note, found),
+            "note-rupture",
+            idempotency_key,
+            record_id=rupture_id,
+        )
 
     def record_repair(
         self,
@@ -270,8 +298,14 @@ class Practice:
     ) -> Recorded:
         """Record an attempt to repair an open rupture, and whether it resolved it."""
         _expect(attempt, RepairAttempt, "attempt")
-        return self._run(actor, episode_id, c.RecordRepair(rupture_id, attempt), "record-repair",
-                         idempotency_key, record_id=rupture_id)  # fmt: skip
+        return self._run(
+            actor,
+            episode_id,
+            c.RecordRepair(rupture_id, attempt),
+            "record-repair",
+            idempotency_key,
+            record_id=rupture_id,
+        )
 
     def put_on_hold(
         self, actor: Actor, episode_id: str, *, on: date, reason: str, idempotency_key: str | None = None
@@ -280,7 +314,9 @@ class Practice:
         _check_text("reason", reason, required=True)
         return self._run(actor, episode_id, c.PutOnHold(on, reason), "put-on-hold", idempotency_key)
 
-    def resume(self, actor: Actor, episode_id: str, *, on: date, idempotency_key: str | None = None) -> Recorded:
+    def resume(
+        self, actor: Actor, episode_id: str, *, on: date, idempotency_key: str | None = None
+    ) -> Recorded:
         """Resume an episode on hold, in the stage it was in before."""
         return self._run(actor, episode_id, c.Resume(on), "resume", idempotency_key)
 
@@ -297,8 +333,9 @@ class Practice:
         """Make another clinician the clinician of record."""
         _check_ref("to_clinician_id", to_clinician_id)
         _check_text("reason", reason, required=True)
-        return self._run(actor, episode_id, c.TransferClinician(to_clinician_id, on, reason), "transfer",
-                         idempotency_key)  # fmt: skip
+        return self._run(
+            actor, episode_id, c.TransferClinician(to_clinician_id, on, reason), "transfer", idempotency_key
+        )
 
     def plan_ending(
         self,
@@ -368,9 +405,14 @@ class Practice:
             score = registry.score(admin.measure_id, admin.version, admin.answers)
             scores.append(
                 RecordedScore(
-                    score.measure_id, score.version, score.total, dict(score.subscales), score.band,
-                    score.clinical, tuple(score.risk_items),
-                )  # fmt: skip
+                    score.measure_id,
+                    score.version,
+                    score.total,
+                    dict(score.subscales),
+                    score.band,
+                    score.clinical,
+                    tuple(score.risk_items),
+                )
             )
         return tuple(scores)
 
@@ -465,18 +507,33 @@ class Practice:
         base = 0 if before is None else before.version
         stored = [
             StoredEvent(
-                episode_id=after.episode_id, seq=base + i, event_id=self._ids("event"), type=e.TYPE,
-                schema_version=e.VERSION, occurred_at=now, recorded_at=now, actor_id=actor.id,
-                actor_role=actor.role.value, clinic_id=after.clinic_id, payload_json=converter.dumps(e),
+                episode_id=after.episode_id,
+                seq=base + i,
+                event_id=self._ids("event"),
+                type=e.TYPE,
+                schema_version=e.VERSION,
+                occurred_at=now,
+                recorded_at=now,
+                actor_id=actor.id,
+                actor_role=actor.role.value,
+                clinic_id=after.clinic_id,
+                payload_json=converter.dumps(e),
                 corrects=corrects,
-            )  # fmt: skip
+            )
             for i, e in enumerate(events, start=1)
         ]
         audit = AuditRecord(
-            entry_id=self._ids("audit"), at=now, actor_id=actor.id, actor_role=actor.role.value,
-            clinic_id=actor.clinic_id, purpose=actor.purpose.value, action=action, record_type="episode",
-            record_id=after.episode_id, outcome="allowed",
-        )  # fmt: skip
+            entry_id=self._ids("audit"),
+            at=now,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+            clinic_id=actor.clinic_id,
+            purpose=actor.purpose.value,
+            action=action,
+            record_type="episode",
+            record_id=after.episode_id,
+            outcome="allowed",
+        )
         commit = Commit(
             episode_id=after.episode_id,
             expected_version=base,
@@ -548,7 +605,13 @@ def _event_of(stored: StoredEvent) -> Event:
 
 def _timeline_entry(stored: StoredEvent) -> TimelineEntry:
     return TimelineEntry(
-        seq=stored.seq, event_id=stored.event_id, type=stored.type, occurred_at=stored.occurred_at,
-        recorded_at=stored.recorded_at, actor_id=stored.actor_id, actor_role=stored.actor_role,
-        corrects=stored.corrects, event=_event_of(stored),
-    )  # fmt: skip
+        seq=stored.seq,
+        event_id=stored.event_id,
+        type=stored.type,
+        occurred_at=stored.occurred_at,
+        recorded_at=stored.recorded_at,
+        actor_id=stored.actor_id,
+        actor_role=stored.actor_role,
+        corrects=stored.corrects,
+        event=_event_of(stored),
+    )

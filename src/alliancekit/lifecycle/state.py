@@ -209,9 +209,9 @@ def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
     changes: dict[str, object] = {
         "sessions_scheduled": state.sessions_scheduled + 1,
         "last_session_on": session.held_on if last is None or session.held_on > last else last,
-        "consecutive_missed": 0 if attended else state.consecutive_missed + (
-            session.attendance is Attendance.NO_SHOW
-        ),
+        "consecutive_missed": 0
+        if attended
+        else state.consecutive_missed + (session.attendance is Attendance.NO_SHOW),
     }
     if attended:
         changes["sessions_attended"] = state.sessions_attended + 1
@@ -239,7 +239,10 @@ def _(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
 @apply.register
 def _(event: ReviewRecorded, state: EpisodeState) -> EpisodeState:
     return _touch(
-        state, event.review.held_on, reviews=state.reviews + 1, last_review_at_session=state.sessions_scheduled
+        state,
+        event.review.held_on,
+        reviews=state.reviews + 1,
+        last_review_at_session=state.sessions_scheduled,
     )
 
 

@@ -88,35 +88,73 @@ def _iso(value: date | None) -> str | None:
 
 def _event_row(e: StoredEvent) -> tuple[Any, ...]:
     return (
-        e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at.isoformat(),
-        e.recorded_at.isoformat(), e.actor_id, e.actor_role, e.clinic_id, e.corrects, e.payload_json,
-    )  # fmt: skip
+        e.episode_id,
+        e.seq,
+        e.event_id,
+        e.type,
+        e.schema_version,
+        e.occurred_at.isoformat(),
+        e.recorded_at.isoformat(),
+        e.actor_id,
+        e.actor_role,
+        e.clinic_id,
+        e.corrects,
+        e.payload_json,
+    )
 
 
 def _episode_insert_row(c: Commit) -> tuple[Any, ...]:
     r = c.caseload
     return (
-        r.episode_id, r.clinic_id, r.clinician_id, r.client_ref, r.stage, r.version, r.opened_on.isoformat(),
-        _iso(r.last_session_on), r.sessions_attended, r.latest_scores_json, r.open_alerts, r.next_review_at,
-        int(r.review_due), _iso(r.closed_on), c.snapshot_json,
-    )  # fmt: skip
+        r.episode_id,
+        r.clinic_id,
+        r.clinician_id,
+        r.client_ref,
+        r.stage,
+        r.version,
+        r.opened_on.isoformat(),
+        _iso(r.last_session_on),
+        r.sessions_attended,
+        r.latest_scores_json,
+        r.open_alerts,
+        r.next_review_at,
+        int(r.review_due),
+        _iso(r.closed_on),
+        c.snapshot_json,
+    )
 
 
 def _episode_update_values(c: Commit) -> tuple[Any, ...]:
     """The values both UPDATE statements set first, in their order."""
     r = c.caseload
     return (
-        r.client_ref, r.stage, r.version, r.opened_on.isoformat(), _iso(r.last_session_on),
-        r.sessions_attended, r.latest_scores_json, r.open_alerts, r.next_review_at, int(r.review_due),
+        r.client_ref,
+        r.stage,
+        r.version,
+        r.opened_on.isoformat(),
+        _iso(r.last_session_on),
+        r.sessions_attended,
+        r.latest_scores_json,
+        r.open_alerts,
+        r.next_review_at,
+        int(r.review_due),
         c.snapshot_json,
-    )  # fmt: skip
+    )
 
 
 def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
     return (
-        a.entry_id, a.at.isoformat(), a.actor_id, a.actor_role, a.clinic_id, a.purpose, a.action,
-        a.record_type, a.record_id, a.outcome,
-    )  # fmt: skip
+        a.entry_id,
+        a.at.isoformat(),
+        a.actor_id,
+        a.actor_role,
+        a.clinic_id,
+        a.purpose,
+        a.action,
+        a.record_type,
+        a.record_id,
+        a.outcome,
+    )
 
 
 def _date(value: str | None) -> date | None:
@@ -241,7 +279,14 @@ class SQLiteStore:
                     conn.executemany(
                         _INSERT_OUTBOX,
                         [
-                            (m.message_id, m.episode_id, m.kind, m.channel, m.body_json, m.created_at.isoformat())
+                            (
+                                m.message_id,
+                                m.episode_id,
+                                m.kind,
+                                m.channel,
+                                m.body_json,
+                                m.created_at.isoformat(),
+                            )
                             for m in commit.outbox
                         ],
                     )
@@ -282,10 +327,19 @@ class SQLiteStore:
         )
         return [
             StoredEvent(
-                episode_id=r[0], seq=r[1], event_id=r[2], type=r[3], schema_version=r[4],
-                occurred_at=datetime.fromisoformat(r[5]), recorded_at=datetime.fromisoformat(r[6]),
-                actor_id=r[7], actor_role=r[8], clinic_id=r[9], payload_json=r[10], corrects=r[11],
-            )  # fmt: skip
+                episode_id=r[0],
+                seq=r[1],
+                event_id=r[2],
+                type=r[3],
+                schema_version=r[4],
+                occurred_at=datetime.fromisoformat(r[5]),
+                recorded_at=datetime.fromisoformat(r[6]),
+                actor_id=r[7],
+                actor_role=r[8],
+                clinic_id=r[9],
+                payload_json=r[10],
+                corrects=r[11],
+            )
             for r in rows
         ]
 
@@ -308,11 +362,21 @@ class SQLiteStore:
         )
         return [
             CaseloadRow(
-                episode_id=r[0], clinic_id=r[1], clinician_id=r[2], client_ref=r[3], stage=r[4], version=r[5],
-                opened_on=date.fromisoformat(r[6]), last_session_on=_date(r[7]), sessions_attended=r[8],
-                latest_scores_json=r[9], open_alerts=r[10], next_review_at=r[11], review_due=bool(r[12]),
+                episode_id=r[0],
+                clinic_id=r[1],
+                clinician_id=r[2],
+                client_ref=r[3],
+                stage=r[4],
+                version=r[5],
+                opened_on=date.fromisoformat(r[6]),
+                last_session_on=_date(r[7]),
+                sessions_attended=r[8],
+                latest_scores_json=r[9],
+                open_alerts=r[10],
+                next_review_at=r[11],
+                review_due=bool(r[12]),
                 closed_on=_date(r[13]),
-            )  # fmt: skip
+            )
             for r in rows
         ]
 
