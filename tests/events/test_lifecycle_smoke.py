@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+import attrs
 import pytest
 
 from alliancekit import open_practice
@@ -27,6 +28,17 @@ def test_full_lifecycle_snapshot_equals_fold(
     assert state.version == len(sqlite_practice.timeline(actor, ep)) == 19
     assert (state.sessions_scheduled, state.sessions_attended) == (4, 3)
     assert sqlite_practice.episode(actor, other).stage is Stage.CLOSED
+
+
+def test_full_lifecycle_on_the_memory_store_matches_sqlite(
+    sqlite_practice: Practice, actor: Actor, lifecycle: Callable[[Practice, Actor], str]
+) -> None:
+    with open_practice("memory:") as memory:
+        ep_mem, ep_sql = lifecycle(memory, actor), lifecycle(sqlite_practice, actor)
+        assert memory.rebuild_state(ep_mem) == memory.episode(actor, ep_mem)
+        in_memory = attrs.evolve(memory.episode(actor, ep_mem), episode_id=ep_sql, goals={})
+        on_sqlite = attrs.evolve(sqlite_practice.episode(actor, ep_sql), goals={})  # goal ids are random
+        assert in_memory == on_sqlite
 
 
 def test_fresh_process_view_reads_the_same_state(
@@ -64,8 +76,6 @@ def test_two_practices_on_one_file_never_lose_an_update(tmp_path: Path, actor: A
 def test_stale_commit_is_refused_and_writes_nothing(
     sqlite_practice: Practice, actor: Actor, lifecycle: Callable[[Practice, Actor], str]
 ) -> None:
-    import attrs
-
     from alliancekit.store.protocol import Commit
 
     ep = lifecycle(sqlite_practice, actor)
