@@ -3,6 +3,9 @@
 Both run against files in the same temporary directory with the same durability settings (WAL,
 ``synchronous=FULL``, ``BEGIN IMMEDIATE``), interleaved so that disk noise hits both alike. Also the time
 to load an episode's state after 50 sessions.
+
+Run from the repository root: ``python benchmarks/bench_core.py`` (with alliancekit installed, or with
+``PYTHONPATH=src``). The machine's load moves the figures: compare medians of several runs.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from alliancekit.domain import (
     Session,
 )
 
-ROUNDS = 400
+ROUNDS = 1000
+#: Unmeasured rounds first, on both sides: statement caches, page cache and allocator warm up.
+WARMUP = 50
 
 
 def _raw(path: Path) -> tuple[sqlite3.Connection, int]:
@@ -78,7 +83,7 @@ def run() -> dict[str, float]:
         episodes = [_active_episode(practice, actor) for _ in range(ROUNDS // 50 + 1)]
         raw_times, session_times = [], []
         day = date(2026, 1, 6)
-        for i in range(ROUNDS):
+        for i in range(WARMUP + ROUNDS):
             t0 = time.perf_counter()
             raw.execute("BEGIN IMMEDIATE")
             raw.execute("INSERT INTO t (payload) VALUES (?)", ("x" * 300,))
@@ -88,6 +93,7 @@ def run() -> dict[str, float]:
             t0 = time.perf_counter()
             practice.record_session(actor, episodes[i % len(episodes)], session)
             session_times.append(time.perf_counter() - t0)
+        del raw_times[:WARMUP], session_times[:WARMUP]
         # load after 50 sessions
         ep = _active_episode(practice, actor)
         for i in range(50):

@@ -129,14 +129,23 @@ def fold(state: EpisodeState, events: Iterable[Event]) -> EpisodeState:
     return state
 
 
+#: EpisodeState's fields, looked up once: ``attrs.evolve`` walks the class's fields on every call, and the
+#: fold runs on every command.
+_STATE_FIELDS = tuple(field.name for field in attrs.fields(EpisodeState))
+
+
+def _evolve(state: EpisodeState, changes: dict[str, Any]) -> EpisodeState:
+    """``attrs.evolve`` for EpisodeState (which has no converters or private fields), for less."""
+    values = {name: getattr(state, name) for name in _STATE_FIELDS}
+    values.update(changes)
+    return EpisodeState(**values)
+
+
 def _touch(state: EpisodeState, on: date, **changes: Any) -> EpisodeState:
     last = state.last_activity_on
-    return attrs.evolve(
-        state,
-        version=state.version + 1,
-        last_activity_on=on if last is None or on > last else last,
-        **changes,
-    )
+    changes["version"] = state.version + 1
+    changes["last_activity_on"] = on if last is None or on > last else last
+    return _evolve(state, changes)
 
 
 @singledispatch
@@ -185,10 +194,11 @@ def _(event: GoalRevised, state: EpisodeState) -> EpisodeState:
 def _scores_after(
     state: EpisodeState, scores: Iterable[RecordedScore], point_on: date, number: int
 ) -> dict[str, Mapping[str, ScorePoint]]:
-    first, latest, previous = dict(state.first_scores), dict(state.latest_scores), dict(state.previous_scores)
+    first, latest, previous = state.first_scores, dict(state.latest_scores), dict(state.previous_scores)
     for score in scores:
         point = ScorePoint(score.total, point_on, number)
-        first.setdefault(score.measure_id, point)
+        if score.measure_id not in first:  # first scores change once per measure: copy only then
+            first = {**first, score.measure_id: point}
         if score.measure_id in latest:
             previous[score.measure_id] = latest[score.measure_id]
         latest[score.measure_id] = point
@@ -226,7 +236,8 @@ def _(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
             if point is not None and point.session_number == event.number:
                 points[score.measure_id] = attrs.evolve(point, total=score.total)
         changes[name] = points
-    return attrs.evolve(state, version=state.version + 1, **changes)
+    changes["version"] = state.version + 1
+    return _evolve(state, changes)
 
 
 @apply.register

@@ -38,17 +38,32 @@ _INSERT_EVENT = (
     "INSERT INTO events (episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at,"
     " actor_id, actor_role, clinic_id, corrects, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-# An upsert that updates in place: REPLACE would delete and re-insert, rewriting every index page.
-_UPSERT_EPISODE = (
-    "INSERT INTO episodes (episode_id, clinic_id, clinician_id, client_ref, stage, version,"
-    " opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at,"
-    " review_due, closed_on, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (episode_id) DO UPDATE SET clinic_id = excluded.clinic_id,"
-    " clinician_id = excluded.clinician_id, client_ref = excluded.client_ref, stage = excluded.stage,"
-    " version = excluded.version, opened_on = excluded.opened_on, last_session_on = excluded.last_session_on,"
-    " sessions_attended = excluded.sessions_attended, latest_scores = excluded.latest_scores,"
-    " open_alerts = excluded.open_alerts, next_review_at = excluded.next_review_at,"
-    " review_due = excluded.review_due, closed_on = excluded.closed_on, state = excluded.state"
+# The episodes row is written with the version check folded in: one statement per commit in the common case.
+#
+# * A new episode is an INSERT (its primary key refuses a second writer).
+# * An existing one is an UPDATE in place ``WHERE episode_id = ? AND version = <expected>``: no row updated
+#   means another writer moved the stream on. This runs under the BEGIN IMMEDIATE write lock, so the
+#   version cannot change between the check and the write.
+#
+# Most commands change neither the clinician of record nor the closing date, the columns of the caseload
+# index, and SQLite rewrites an index entry whenever one of its columns is in the SET list, even to the
+# same value. So the common UPDATE leaves them out of SET (and requires them unchanged in WHERE), which
+# saves a WAL page per commit; transfers and closings fall through to the UPDATE that sets everything.
+_INSERT_EPISODE = (
+    "INSERT INTO episodes (episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on,"
+    " last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on,"
+    " state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPDATE_EPISODE = (
+    "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
+    " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
+    " state = ? WHERE episode_id = ? AND version = ?"
+    " AND clinic_id = ? AND clinician_id = ? AND closed_on IS ?"
+)
+_UPDATE_EPISODE_INDEXED = (
+    "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
+    " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
+    " state = ?, clinic_id = ?, clinician_id = ?, closed_on = ? WHERE episode_id = ? AND version = ?"
 )
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at) VALUES (?,?,?,?,?,?)"
@@ -88,7 +103,8 @@ def _event_row(e: StoredEvent) -> tuple[Any, ...]:
     )
 
 
-def _caseload_row(r: CaseloadRow) -> tuple[Any, ...]:
+def _episode_insert_row(c: Commit) -> tuple[Any, ...]:
+    r = c.caseload
     return (
         r.episode_id,
         r.clinic_id,
@@ -104,6 +120,25 @@ def _caseload_row(r: CaseloadRow) -> tuple[Any, ...]:
         r.next_review_at,
         int(r.review_due),
         _iso(r.closed_on),
+        c.snapshot_json,
+    )
+
+
+def _episode_update_values(c: Commit) -> tuple[Any, ...]:
+    """The values both UPDATE statements set first, in their order."""
+    r = c.caseload
+    return (
+        r.client_ref,
+        r.stage,
+        r.version,
+        r.opened_on.isoformat(),
+        _iso(r.last_session_on),
+        r.sessions_attended,
+        r.latest_scores_json,
+        r.open_alerts,
+        r.next_review_at,
+        int(r.review_due),
+        c.snapshot_json,
     )
 
 
@@ -124,6 +159,28 @@ def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
 
 def _date(value: str | None) -> date | None:
     return None if value is None else date.fromisoformat(value)
+
+
+def _write_episode(conn: sqlite3.Connection, commit: Commit) -> None:
+    """Insert or update the episode's row; ConflictError if the stream is not at the expected version."""
+    r = commit.caseload
+    if commit.expected_version == 0:
+        try:
+            conn.execute(_INSERT_EPISODE, _episode_insert_row(commit))
+            return
+        except sqlite3.IntegrityError:
+            exists = conn.execute("SELECT 1 FROM episodes WHERE episode_id = ?", (commit.episode_id,))
+            if exists.fetchone() is None:
+                raise  # not a second writer: a genuine constraint failure
+    else:
+        values, key = _episode_update_values(commit), (commit.episode_id, commit.expected_version)
+        indexed = (r.clinic_id, r.clinician_id, _iso(r.closed_on))
+        if conn.execute(_UPDATE_EPISODE, (*values, *key, *indexed)).rowcount:
+            return
+        if conn.execute(_UPDATE_EPISODE_INDEXED, (*values, *indexed, *key)).rowcount:
+            return
+    row = conn.execute("SELECT version FROM episodes WHERE episode_id = ?", (commit.episode_id,)).fetchone()
+    raise ConflictError(commit.episode_id, commit.expected_version, 0 if row is None else row[0])
 
 
 class SQLiteStore:
@@ -208,12 +265,7 @@ class SQLiteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                row = conn.execute(
-                    "SELECT version FROM episodes WHERE episode_id = ?", (commit.episode_id,)
-                ).fetchone()
-                actual = 0 if row is None else row[0]
-                if actual != commit.expected_version:
-                    raise ConflictError(commit.episode_id, commit.expected_version, actual)
+                _write_episode(conn, commit)
                 if commit.idempotency_key is not None:
                     try:
                         conn.execute(
@@ -223,7 +275,6 @@ class SQLiteStore:
                     except sqlite3.IntegrityError:
                         raise DuplicateCommand(commit.idempotency_key) from None
                 conn.executemany(_INSERT_EVENT, [_event_row(e) for e in commit.events])
-                conn.execute(_UPSERT_EPISODE, (*_caseload_row(commit.caseload), commit.snapshot_json))
                 if commit.outbox:
                     conn.executemany(
                         _INSERT_OUTBOX,
