@@ -135,8 +135,7 @@ class Practice:
         _check_actor(actor)
         _check_ref("client_ref", client_ref)
         _check_ref("clinician_id", clinician_id)
-        if not isinstance(opened_on, date):
-            raise ValidationError("opened_on", "type", "date expected")
+        _check_date("opened_on", opened_on)
         episode_id = self._new_id("episode", idempotency_key)
         if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
             return done[0]
@@ -175,6 +174,7 @@ class Practice:
         idempotency_key: str | None = None,
     ) -> list[str]:
         """Record goals agreed with the client; the first agreement starts active therapy. Returns goal ids."""
+        _check_date("agreed_on", agreed_on)
         goals = tuple(goals)
         for i, goal in enumerate(goals):
             _expect(goal, GoalDraft, f"goals[{i}]")
@@ -193,6 +193,7 @@ class Practice:
     ) -> Recorded:
         """Revise a goal's wording, tasks or status; earlier versions stay in the timeline."""
         _expect(revision, GoalRevision, "revision")
+        _check_date("revised_on", revised_on)
         return self._run(actor, episode_id, c.ReviseGoal(revision, revised_on), "revise-goal", idempotency_key)
 
     def record_session(
@@ -263,11 +264,13 @@ class Practice:
         self, actor: Actor, episode_id: str, *, on: date, reason: str, idempotency_key: str | None = None
     ) -> Recorded:
         """Pause an episode (illness, travel, ...); sessions are refused until it is resumed."""
+        _check_date("on", on)
         _check_text("reason", reason, required=True)
         return self._run(actor, episode_id, c.PutOnHold(on, reason), "put-on-hold", idempotency_key)
 
     def resume(self, actor: Actor, episode_id: str, *, on: date, idempotency_key: str | None = None) -> Recorded:
         """Resume an episode on hold, in the stage it was in before."""
+        _check_date("on", on)
         return self._run(actor, episode_id, c.Resume(on), "resume", idempotency_key)
 
     def transfer(
@@ -282,6 +285,7 @@ class Practice:
     ) -> Recorded:
         """Make another clinician the clinician of record."""
         _check_ref("to_clinician_id", to_clinician_id)
+        _check_date("on", on)
         _check_text("reason", reason, required=True)
         return self._run(actor, episode_id, c.TransferClinician(to_clinician_id, on, reason), "transfer",
                          idempotency_key)  # fmt: skip
@@ -296,6 +300,9 @@ class Practice:
         idempotency_key: str | None = None,
     ) -> Recorded:
         """Begin a planned ending: the episode moves to the ending stage."""
+        _check_date("on", on)
+        if target_date is not None:
+            _check_date("target_date", target_date)
         return self._run(actor, episode_id, c.PlanEnding(on, target_date), "plan-ending", idempotency_key)
 
     def close_episode(
@@ -504,6 +511,13 @@ def _check_text(field: str, value: object, *, required: bool = False) -> None:
         raise ValidationError(field, "required")
     if len(value) > 20_000:
         raise ValidationError(field, "max-length")
+
+
+def _check_date(field: str, value: object) -> None:
+    # Command dates are compared with the episode's dates and stored in events: a string or a datetime
+    # here would fail deep inside (a TypeError) or be written into the stream.
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise ValidationError(field, "type", "date expected")
 
 
 def _expect(value: object, cls: type, field: str) -> None:
