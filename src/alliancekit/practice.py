@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -48,6 +50,10 @@ DEFAULT_REVIEW_EVERY = 6
 
 #: Decoded episode states kept per Practice (see ``Practice._load``).
 _STATE_CACHE_SIZE = 4096
+
+#: First backoff bound after a conflict, doubled on each retry (at most about 0.06 s at the default retries).
+_BACKOFF_SECONDS = 0.002
+_jitter = random.Random()  # noqa: S311 - timing jitter, not security
 
 _ID_NAMESPACE = uuid.UUID("5d1a8f0e-6a0b-4c61-9d0e-a11a9ce0a11a")
 
@@ -419,6 +425,9 @@ class Practice:
             except ConflictError:
                 if attempt == self.conflict_retries:
                     raise
+                # Back off for a random, growing moment: retrying at once lets a writer that never pauses
+                # win every race for the write lock, and this one runs out of retries (starvation).
+                time.sleep(_jitter.uniform(0, _BACKOFF_SECONDS * 2**attempt))
                 continue
             except DuplicateCommand:
                 done = self.store.find_command(idempotency_key or "")
