@@ -7,6 +7,7 @@ item keys from the definition), so these tests do not depend on the placeholder 
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,8 @@ from alliancekit.domain import (
     Role,
     Session,
 )
+from alliancekit.events import converter
+from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.practice import Practice
 
 #: Put into every free-text field of test records: no error message may ever contain it.
@@ -153,6 +156,16 @@ def active_episode(practice: Practice, actor: Actor, **kw: Any) -> tuple[str, li
     ep = goal_setting_episode(practice, actor, **kw)
     goal_ids = practice.agree_goals(actor, ep, goals(2), agreed_on=day(2))
     return ep, goal_ids
+
+
+def stored_snapshot(practice: Practice, episode_id: str) -> EpisodeState:
+    """The snapshot as the store holds it, decoded afresh (``Practice.episode`` may answer from its cache)."""
+    found = practice.store.load_snapshot(episode_id)
+    assert found is not None
+    version, snapshot = found
+    state = converter.structure(json.loads(snapshot), EpisodeState)
+    assert state.version == version
+    return state
 
 
 def footprint(practice: Practice, episode_id: str) -> tuple[Any, ...]:

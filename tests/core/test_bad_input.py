@@ -38,6 +38,7 @@ from conftest import (
     day,
     fixed_clock,
     footprint,
+    stored_snapshot,
     new_episode,
     ors,
     unplanned_ending,
@@ -297,7 +298,7 @@ def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Acto
     events = a.store.load_events(ep)
     assert [e.type for e in events].count("session-recorded") == 1  # only B's
     assert len(a.store.audit_records()) == before_audit + 1
-    assert a.rebuild_state(ep) == a.episode(actor, ep)
+    assert a.rebuild_state(ep) == stored_snapshot(a, ep) == a.episode(actor, ep)
     # With retries: A decides again on the fresh state, and both sessions land.
     interloper.times = 2
     a.conflict_retries = 3
@@ -305,7 +306,7 @@ def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Acto
     st = a.episode(actor, ep)
     assert done.version == st.version == len(a.store.load_events(ep))
     assert st.sessions_scheduled == 4  # B's three and A's one
-    assert a.rebuild_state(ep) == st
+    assert a.rebuild_state(ep) == stored_snapshot(a, ep) == st
 
 
 # ------------------------------------------------------------------------------------------ not our database

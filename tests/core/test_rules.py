@@ -56,6 +56,7 @@ from conftest import (
     consultation,
     day,
     footprint,
+    stored_snapshot,
     goal_setting_episode,
     goals,
     missed,
@@ -710,7 +711,7 @@ def test_whole_lifecycle_through_the_facade(practice: Practice, actor: Any) -> N
     assert st.stage is Stage.CLOSED
     assert st.clinician_id == "clin-2"
     assert st.version == done.version == len(practice.timeline(actor, ep))
-    assert practice.rebuild_state(ep) == st
+    assert practice.rebuild_state(ep) == stored_snapshot(practice, ep) == st
     types = [entry.type for entry in practice.timeline(actor, ep)]
     assert types == [
         "episode-opened", "consultation-recorded", "fit-decided", "goal-agreed", "goal-agreed",
@@ -765,7 +766,7 @@ def test_correction_points_at_the_original_and_keeps_it(practice: Practice, acto
     st = practice.episode(actor, ep)
     assert st.latest_scores["ors"].total == correction.event.scores[0].total
     assert st.sessions_attended == 1
-    assert practice.rebuild_state(ep) == st
+    assert practice.rebuild_state(ep) == stored_snapshot(practice, ep) == st
 
 
 def test_correction_of_unknown_session_through_the_facade(practice: Practice, actor: Any) -> None:

@@ -37,7 +37,18 @@ from alliancekit.domain.vocab import CONFRONTATION_MARKERS, WITHDRAWAL_MARKERS, 
 from alliancekit.errors import AlliancekitError
 from alliancekit.practice import Practice, Recorded
 
-from conftest import CANARY, DAY0, clinician, counter_ids, day, fixed_clock, footprint, ors, srs
+from conftest import (
+    CANARY,
+    DAY0,
+    clinician,
+    counter_ids,
+    day,
+    fixed_clock,
+    footprint,
+    ors,
+    srs,
+    stored_snapshot,
+)
 
 ACTOR = clinician()
 WITHDRAWAL = sorted(WITHDRAWAL_MARKERS)
@@ -364,9 +375,10 @@ class BothStores(RuleBasedStateMachine):
     def snapshots_are_the_fold_and_stores_agree(self) -> None:
         memory, sqlite = self.practices
         for ep in self.episodes:
-            states = [p.episode(ACTOR, ep) for p in self.practices]
+            states = [stored_snapshot(p, ep) for p in self.practices]
             for practice, state in zip(self.practices, states, strict=True):
                 assert state == practice.rebuild_state(ep)
+                assert state == practice.episode(ACTOR, ep)
                 assert state.version == len(practice.store.load_events(ep))
             assert states[0] == states[1]
             timelines = [
