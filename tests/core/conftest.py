@@ -117,9 +117,13 @@ def goals(n: int = 1) -> list[GoalDraft]:
 
 def attended(on: date, *administrations: Administration) -> Session:
     return Session(
-        held_on=on, modality="video", attendance="attended", administrations=administrations,
-        helpful=CANARY, not_helpful=CANARY,
-    )  # fmt: skip
+        held_on=on,
+        modality="video",
+        attendance="attended",
+        administrations=administrations,
+        helpful=CANARY,
+        not_helpful=CANARY,
+    )
 
 
 def missed(on: date, attendance: str = "no-show") -> Session:
@@ -129,9 +133,13 @@ def missed(on: date, attendance: str = "no-show") -> Session:
 def planned_ending(on: date, *, plan: bool = True, no_plan_reason: str | None = None) -> Ending:
     maintenance = MaintenancePlan(warning_signs=(CANARY,), coping_strategies=(CANARY,), return_plan=CANARY)
     return Ending(
-        ended_on=on, planned=True, reason="goals-met", reflection=CANARY,
-        maintenance_plan=maintenance if plan else None, no_plan_reason=no_plan_reason,
-    )  # fmt: skip
+        ended_on=on,
+        planned=True,
+        reason="goals-met",
+        reflection=CANARY,
+        maintenance_plan=maintenance if plan else None,
+        no_plan_reason=no_plan_reason,
+    )
 
 
 def unplanned_ending(on: date) -> Ending:

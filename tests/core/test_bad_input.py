@@ -11,6 +11,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import (
+    CANARY,
+    active_episode,
+    attended,
+    consultation,
+    counter_ids,
+    day,
+    fixed_clock,
+    footprint,
+    new_episode,
+    ors,
+    stored_snapshot,
+    unplanned_ending,
+)
 
 from alliancekit import open_practice
 from alliancekit.domain import Actor, Consultation, GoalRevision, Session
@@ -29,21 +43,6 @@ from alliancekit.store.memory import MemoryStore
 from alliancekit.store.protocol import AuditRecord, Commit, StoredEvent
 from alliancekit.store.sqlite import SQLiteStore
 
-from conftest import (
-    CANARY,
-    active_episode,
-    attended,
-    consultation,
-    counter_ids,
-    day,
-    fixed_clock,
-    footprint,
-    stored_snapshot,
-    new_episode,
-    ors,
-    unplanned_ending,
-)
-
 
 def assert_clean(error: BaseException, *words: str) -> None:
     """The message names what it should and carries no client words."""
@@ -60,13 +59,17 @@ def assert_clean(error: BaseException, *words: str) -> None:
 @pytest.mark.parametrize(
     ("build", "field"),
     [
-        (lambda: Session(held_on=day(3), modality="telepathy", attendance="attended", helpful=CANARY),
-         "Session.modality"),
-        (lambda: Session(held_on=day(3), modality="video", attendance="maybe", helpful=CANARY),
-         "Session.attendance"),
+        (
+            lambda: Session(held_on=day(3), modality="telepathy", attendance="attended", helpful=CANARY),
+            "Session.modality",
+        ),
+        (
+            lambda: Session(held_on=day(3), modality="video", attendance="maybe", helpful=CANARY),
+            "Session.attendance",
+        ),
         (lambda: Actor("clin-1", "wizard", "clinic-1"), "Actor.role"),
     ],
-)  # fmt: skip
+)
 def test_unknown_enum_value_in_a_record(build: Any, field: str) -> None:
     with pytest.raises(ValidationError) as caught:
         build()
@@ -115,21 +118,39 @@ def test_missing_required_field_as_none(practice: Practice, actor: Actor) -> Non
     ("call", "field", "rule"),
     [
         (lambda p, a, ep, g: p.put_on_hold(a, ep, on=day(5), reason="  "), "reason", "required"),
-        (lambda p, a, ep, g: p.transfer(a, ep, to_clinician_id="", on=day(5), reason=CANARY),
-         "to_clinician_id", "reference"),
+        (
+            lambda p, a, ep, g: p.transfer(a, ep, to_clinician_id="", on=day(5), reason=CANARY),
+            "to_clinician_id",
+            "reference",
+        ),
         (lambda p, a, ep, g: p.agree_goals(a, ep, [], agreed_on=None), "agreed_on", "type"),
         (lambda p, a, ep, g: p.resume(a, ep, on=None), "on", "type"),
         (lambda p, a, ep, g: p.plan_ending(a, ep, on=day(5), target_date=CANARY), "target_date", "type"),
-        (lambda p, a, ep, g: p.revise_goal(a, ep, GoalRevision(g[0], reason=CANARY), revised_on="2026-02-01"),
-         "revised_on", "type"),
-        (lambda p, a, ep, g: p.put_on_hold(a, ep, on=datetime(2026, 2, 1, tzinfo=UTC), reason=CANARY),
-         "on", "type"),
-        (lambda p, a, ep, g: p.record_session(a, ep, {"held_on": "2026-01-08", "helpful": CANARY}),
-         "session", "type"),
+        (
+            lambda p, a, ep, g: p.revise_goal(
+                a, ep, GoalRevision(g[0], reason=CANARY), revised_on="2026-02-01"
+            ),
+            "revised_on",
+            "type",
+        ),
+        (
+            lambda p, a, ep, g: p.put_on_hold(a, ep, on=datetime(2026, 2, 1, tzinfo=UTC), reason=CANARY),
+            "on",
+            "type",
+        ),
+        (
+            lambda p, a, ep, g: p.record_session(a, ep, {"held_on": "2026-01-08", "helpful": CANARY}),
+            "session",
+            "type",
+        ),
         (lambda p, a, ep, g: p.record_session(None, ep, attended(day(5))), "actor", "required"),
-        (lambda p, a, ep, g: p.correct_session(a, ep, "s", attended(day(5)), reason=""), "reason", "required"),
+        (
+            lambda p, a, ep, g: p.correct_session(a, ep, "s", attended(day(5)), reason=""),
+            "reason",
+            "required",
+        ),
     ],
-)  # fmt: skip
+)
 def test_missing_or_wrong_required_input_through_the_facade(
     practice: Practice, actor: Actor, call: Any, field: str, rule: str
 ) -> None:
@@ -212,7 +233,7 @@ def test_closed_episode_refuses_and_writes_nothing(practice: Practice, actor: Ac
     assert footprint(practice, ep) == before
 
 
-# ----------------------------------------------------------------------------------------------- stale version
+# ------------------------------------------------------------------------------------------- stale version
 
 
 def _hand_commit(practice: Practice, episode_id: str, expected: int) -> Commit:
@@ -225,18 +246,41 @@ def _hand_commit(practice: Practice, episode_id: str, expected: int) -> Commit:
     after = fold(state, [event])
     at = datetime(2026, 1, 5, tzinfo=UTC)
     stored = StoredEvent(
-        episode_id=episode_id, seq=expected + 1, event_id=f"hand-{expected}", type=event.TYPE,
-        schema_version=event.VERSION, occurred_at=at, recorded_at=at, actor_id="clin-1", actor_role="clinician",
-        clinic_id="clinic-1", payload_json=converter.dumps(event),
-    )  # fmt: skip
-    audit = AuditRecord(f"audit-hand-{expected}", at, "clin-1", "clinician", "clinic-1", "treatment",
-                        "record-consultation", "episode", episode_id, "allowed")  # fmt: skip
+        episode_id=episode_id,
+        seq=expected + 1,
+        event_id=f"hand-{expected}",
+        type=event.TYPE,
+        schema_version=event.VERSION,
+        occurred_at=at,
+        recorded_at=at,
+        actor_id="clin-1",
+        actor_role="clinician",
+        clinic_id="clinic-1",
+        payload_json=converter.dumps(event),
+    )
+    audit = AuditRecord(
+        f"audit-hand-{expected}",
+        at,
+        "clin-1",
+        "clinician",
+        "clinic-1",
+        "treatment",
+        "record-consultation",
+        "episode",
+        episode_id,
+        "allowed",
+    )
     from alliancekit.projections import caseload_row
 
     return Commit(
-        episode_id=episode_id, expected_version=expected, events=[stored], snapshot_json=converter.dumps(after),
-        caseload=caseload_row(after, review_every=6), audit=[audit], idempotency_key=f"key-{expected}",
-    )  # fmt: skip
+        episode_id=episode_id,
+        expected_version=expected,
+        events=[stored],
+        snapshot_json=converter.dumps(after),
+        caseload=caseload_row(after, review_every=6),
+        audit=[audit],
+        idempotency_key=f"key-{expected}",
+    )
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
@@ -249,10 +293,14 @@ def test_stale_version_on_the_store(kind: str, tmp_path: Path, actor: Actor) -> 
         for stale in (0, 2, 7):
             commit = _hand_commit(practice, ep, expected=1)
             commit = Commit(
-                episode_id=commit.episode_id, expected_version=stale, events=commit.events,
-                snapshot_json=commit.snapshot_json, caseload=commit.caseload, audit=commit.audit,
+                episode_id=commit.episode_id,
+                expected_version=stale,
+                events=commit.events,
+                snapshot_json=commit.snapshot_json,
+                caseload=commit.caseload,
+                audit=commit.audit,
                 idempotency_key=f"stale-{stale}",
-            )  # fmt: skip
+            )
             before = footprint(practice, ep)
             with pytest.raises(ConflictError) as caught:
                 store.append(commit)
@@ -322,7 +370,8 @@ def test_random_bytes_file_is_not_ours(tmp_path: Path) -> None:
     before = _snapshot_files(tmp_path)
     with pytest.raises(NotAnAlliancekitStore) as caught:
         open_practice(path)
-    assert isinstance(caught.value, StoreError) and isinstance(caught.value, AlliancekitError)
+    assert isinstance(caught.value, StoreError)
+    assert isinstance(caught.value, AlliancekitError)
     assert "random.sqlite" in str(caught.value)
     assert _snapshot_files(tmp_path) == before
 
@@ -390,5 +439,8 @@ def test_unknown_episode_is_not_found(practice: Practice, actor: Actor) -> None:
 
 def test_consultation_record_repr_hides_free_text() -> None:
     assert CANARY not in repr(consultation())
-    assert CANARY not in repr(Consultation(held_on=day(0), modality="video",
-                                           consent=consultation().consent, presenting_concerns=(CANARY,)))
+    assert CANARY not in repr(
+        Consultation(
+            held_on=day(0), modality="video", consent=consultation().consent, presenting_concerns=(CANARY,)
+        )
+    )

@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import clinician, stored_snapshot
 
 from alliancekit import open_practice
 from alliancekit.store.sqlite import SQLiteStore
-
-from conftest import clinician, stored_snapshot
 
 WRITER = Path(__file__).parent / "scripts" / "writer.py"
 KILLS = 60
@@ -37,8 +36,10 @@ def _run_and_kill(db: Path, seed: int, rng: random.Random) -> list[tuple[str, in
     """Start a writer, kill it at a random moment, return the (episode, version) pairs it reported."""
     proc = subprocess.Popen(
         [sys.executable, str(WRITER), "crash", str(db), str(seed)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_writer_env(),
-    )  # fmt: skip
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_writer_env(),
+    )
     assert proc.stdout is not None
     try:
         if rng.random() < 0.2:
@@ -71,7 +72,8 @@ def _check(db: Path, returned: dict[str, int]) -> int:
         for episode_id, version in returned.items():
             assert episode_id in episodes, f"episode {episode_id} reported written but missing"
             found = store.load_snapshot(episode_id)
-            assert found is not None and found[0] >= version, (episode_id, version, found)
+            assert found is not None
+            assert found[0] >= version, (episode_id, version, found[0])
         for episode_id in episodes:
             events = store.load_events(episode_id)
             snapshot_version = store.load_snapshot(episode_id)[0]  # type: ignore[index]

@@ -6,15 +6,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-
-from alliancekit import open_practice
-from alliancekit.domain import Actor, RuptureNote
-from alliancekit.practice import Practice
-from alliancekit.store import Store
-from alliancekit.store.memory import MemoryStore
-from alliancekit.store.sqlite import SQLiteStore
-from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION
-
 from conftest import (
     CANARY,
     active_episode,
@@ -26,6 +17,14 @@ from conftest import (
     ors,
     srs,
 )
+
+from alliancekit import open_practice
+from alliancekit.domain import Actor, RuptureNote
+from alliancekit.practice import Practice
+from alliancekit.store import Store
+from alliancekit.store.memory import MemoryStore
+from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION
 
 TABLES = {"events", "episodes", "commands", "outbox", "audit"}
 
@@ -52,7 +51,7 @@ def test_migrations_from_an_empty_database(tmp_path: Path, empty: str, actor: Ac
     assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
-    assert TABLES <= _tables(path)
+    assert _tables(path) >= TABLES
     # Opening it again is a no-op that keeps the data.
     with open_practice(path) as practice:
         ep = new_episode(practice, actor)
@@ -101,10 +100,12 @@ def test_open_practice_memory_and_store_object(actor: Actor) -> None:
 
 
 def test_start_episode_with_the_same_key_opens_one(practice: Practice, actor: Actor) -> None:
-    first = practice.start_episode(actor, client_ref="c-1", clinician_id=actor.id, opened_on=day(0),
-                                   idempotency_key="open-1")  # fmt: skip
-    second = practice.start_episode(actor, client_ref="c-1", clinician_id=actor.id, opened_on=day(0),
-                                    idempotency_key="open-1")  # fmt: skip
+    first = practice.start_episode(
+        actor, client_ref="c-1", clinician_id=actor.id, opened_on=day(0), idempotency_key="open-1"
+    )
+    second = practice.start_episode(
+        actor, client_ref="c-1", clinician_id=actor.id, opened_on=day(0), idempotency_key="open-1"
+    )
     assert first == second
     assert list(practice.store.episode_ids()) == [first]
     assert len(practice.store.audit_records()) == 1
@@ -124,7 +125,8 @@ def test_record_session_with_the_same_key_writes_once(practice: Practice, actor:
     assert practice.episode(actor, ep).sessions_attended == 1
     # A different key is a different command.
     third = practice.record_session(actor, ep, attended(day(4)), idempotency_key="session-key-2")
-    assert third.duplicate is False and third.record_id != first.record_id
+    assert third.duplicate is False
+    assert third.record_id != first.record_id
     assert third.version == first.version + 1
 
 
@@ -134,8 +136,13 @@ def test_same_key_from_another_practice_on_the_same_file(tmp_path: Path, actor: 
     ep, goal_ids = active_episode(one, actor)
     again = two.agree_goals(actor, ep, goals(1), agreed_on=day(3), idempotency_key="goals-key")
     assert one.agree_goals(actor, ep, goals(1), agreed_on=day(3), idempotency_key="goals-key") == again
-    note = RuptureNote(noted_on=day(3), kind="confrontation", markers=("complaint-about-progress",),
-                       likely_cause="goal-disagreement", description=CANARY)  # fmt: skip
+    note = RuptureNote(
+        noted_on=day(3),
+        kind="confrontation",
+        markers=("complaint-about-progress",),
+        likely_cause="goal-disagreement",
+        description=CANARY,
+    )
     r1 = one.note_rupture(actor, ep, note, idempotency_key="rupture-key")
     r2 = two.note_rupture(actor, ep, note, idempotency_key="rupture-key")
     assert (r2.duplicate, r2.record_id) == (True, r1.record_id)

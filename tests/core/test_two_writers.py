@@ -13,12 +13,12 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import active_episode, clinician, stored_snapshot
+
 from alliancekit import open_practice
 from alliancekit.events.types import SessionRecorded
 from alliancekit.practice import DEFAULT_CONFLICT_RETRIES
 from alliancekit.store.sqlite import SQLiteStore
-
-from conftest import active_episode, clinician, stored_snapshot
 
 WRITER = Path(__file__).parent / "scripts" / "writer.py"
 N = 40
@@ -33,8 +33,10 @@ def _race(tmp: Path, attempt: int, retries: int) -> tuple[Path, str, list[list[s
     procs = [
         subprocess.Popen(
             [sys.executable, str(WRITER), "race", str(db), episode_id, str(N), str(retries), str(go)],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         for _ in range(2)
     ]
     for proc in procs:  # both warmed up and waiting

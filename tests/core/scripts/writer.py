@@ -62,8 +62,9 @@ def crash(db: str, seed: int) -> None:
     run = 0
     while True:
         run += 1
-        ep = practice.start_episode(ACTOR, client_ref=f"client-{seed}-{run}", clinician_id=ACTOR.id,
-                                    opened_on=START)  # fmt: skip
+        ep = practice.start_episode(
+            ACTOR, client_ref=f"client-{seed}-{run}", clinician_id=ACTOR.id, opened_on=START
+        )
         say(ep, 1)
         consent = Consent(treatment=True, measures=True)
         said(practice.record_consultation(ACTOR, ep, Consultation(START, "video", consent)))
@@ -71,10 +72,13 @@ def crash(db: str, seed: int) -> None:
         practice.agree_goals(ACTOR, ep, [GoalDraft("synthetic goal")], agreed_on=START)
         say(ep, practice.episode(ACTOR, ep).version)
         for n in range(1, 13):
-            session = Session(START + timedelta(days=7 * n), "video", "attended", administrations(practice, n))
+            session = Session(
+                START + timedelta(days=7 * n), "video", "attended", administrations(practice, n)
+            )
             said(practice.record_session(ACTOR, ep, session))
-        ending = Ending(START + timedelta(days=100), planned=False, reason="dropout",
-                        maintenance_plan=MaintenancePlan())  # fmt: skip
+        ending = Ending(
+            START + timedelta(days=100), planned=False, reason="dropout", maintenance_plan=MaintenancePlan()
+        )
         said(practice.close_episode(ACTOR, ep, ending))
 
 
