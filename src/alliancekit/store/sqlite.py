@@ -118,6 +118,10 @@ class SQLiteStore:
             return conn
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            # A missing directory or a path that is a directory: not someone else's database.
+            raise StoreError(f"cannot open {self.path.name}: {type(exc).__name__}") from exc
+        try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             # journal_mode=WAL is set once by _prepare, after the file is known to be ours: it is
             # persistent, and switching someone else's database to WAL would change their file.
