@@ -227,6 +227,7 @@ def _repair(state: EpisodeState, cmd: c.RecordRepair) -> list[Event]:
         raise _refuse("rupture-not-open", "that rupture is not open: it was resolved or never noted")
     if not cmd.attempt.strategies:
         raise _refuse("repair-strategies", "a repair attempt needs at least one strategy")
+    _not_before(cmd.attempt.attempted_on, state.consultation_on, "a repair attempt", "the consultation")
     return [RuptureRepairRecorded(cmd.rupture_id, cmd.attempt)]
 
 
@@ -245,11 +246,14 @@ def _transfer(state: EpisodeState, cmd: c.TransferClinician) -> list[Event]:
         raise _refuse("transfer-same", "the episode is already with that clinician")
     if not cmd.to_clinician_id:
         raise _refuse("transfer-target", "a transfer must name the clinician who takes over")
+    _not_before(cmd.on, state.opened_on, "the transfer", "the episode was opened")
     return [ClinicianTransferred(state.clinician_id, cmd.to_clinician_id, cmd.on, cmd.reason)]
 
 
 def _plan_ending(state: EpisodeState, cmd: c.PlanEnding) -> list[Event]:
     _not_before(cmd.on, state.last_activity_on, "planning the ending", "the latest entry in the record")
+    if cmd.target_date is not None:
+        _not_before(cmd.target_date, cmd.on, "the target ending date", "the day the ending was planned")
     return [EndingPlanned(cmd.on, cmd.target_date)]
 
 
