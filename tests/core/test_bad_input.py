@@ -444,3 +444,13 @@ def test_consultation_record_repr_hides_free_text() -> None:
             held_on=day(0), modality="video", consent=consultation().consent, presenting_concerns=(CANARY,)
         )
     )
+
+
+@pytest.mark.parametrize("where", ["missing-directory", "a-directory"])
+def test_path_that_cannot_be_opened_is_not_called_foreign(tmp_path: Path, where: str) -> None:
+    path = tmp_path / "no-such-dir" / "x.sqlite" if where == "missing-directory" else tmp_path
+    with pytest.raises(StoreError) as caught:
+        open_practice(path)
+    assert not isinstance(caught.value, NotAnAlliancekitStore)
+    assert "cannot open" in str(caught.value)
+    assert not (tmp_path / "no-such-dir").exists()
