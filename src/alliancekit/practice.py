@@ -149,9 +149,12 @@ class Practice:
         state = start(episode_id, actor.clinic_id, opened)
         try:
             self._commit(actor, None, state, [opened], "start-episode", idempotency_key)
-        except DuplicateCommand:
-            done = self.store.find_command(idempotency_key or "")
-            assert done is not None  # noqa: S101 - the store just said the key exists
+        except (DuplicateCommand, ConflictError):
+            # The same keyed command, in flight twice, names the same episode: the second finds the stream
+            # already started (a conflict at version 0) or the key taken. Either way it was done once.
+            done = self.store.find_command(idempotency_key) if idempotency_key is not None else None
+            if done is None:
+                raise
             return done[0]
         return episode_id
 
@@ -414,9 +417,11 @@ class Practice:
         corrects: str | None = None,
     ) -> Recorded:
         _check_actor(actor)
-        if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
-            return Recorded(done[0], done[1], record_id, duplicate=True)
         for attempt in range(self.conflict_retries + 1):
+            # Checked on every attempt: the conflict may have come from the same keyed command in flight
+            # twice, and deciding it again on the newer state would refuse it instead of reporting it done.
+            if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
+                return Recorded(done[0], done[1], record_id, duplicate=True)
             state = self._load(episode_id)
             events = decide(state, command)
             new_state = fold(state, events)
