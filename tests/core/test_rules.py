@@ -902,7 +902,9 @@ def test_repair_before_the_rupture_was_noted_is_refused() -> None:
     assert refusal(st, command).rule == "date-order"
 
 
-@pytest.mark.xfail(strict=True, reason="core gap: closing checks the last session's date, not the latest entry")
+@pytest.mark.xfail(
+    strict=True, reason="core gap: closing checks the last session's date, not the latest entry"
+)
 def test_ending_before_the_ending_was_planned_is_refused() -> None:
     st = state(Stage.ACTIVE)
     st = fold(st, decide(st, c.PlanEnding(day(20))))

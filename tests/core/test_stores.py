@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import (
@@ -16,6 +18,7 @@ from conftest import (
     new_episode,
     ors,
     srs,
+    unplanned_ending,
 )
 
 from alliancekit import open_practice
@@ -163,3 +166,50 @@ def test_duplicate_after_a_refusal_is_still_refused(practice: Practice, actor: A
         with pytest.raises(LifecycleError):
             practice.record_session(actor, ep, attended(day(3)), idempotency_key="refused-key")
     assert practice.store.find_command("refused-key") is None
+
+
+class _SameCommandFirst:
+    """A clock for practice A that, once, lets practice B make a command first (B has its own clock).
+
+    ``Practice._commit`` reads the clock after deciding and before writing: B's write lands exactly between
+    A's read and A's write, as when a host retries a request that is still in flight.
+    """
+
+    def __init__(self, other_call: Any) -> None:
+        self.other_call = other_call
+
+    def __call__(self) -> datetime:
+        call, self.other_call = self.other_call, None
+        if call is not None:
+            call()
+        return datetime(2026, 1, 5, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_same_key_in_flight_twice_closes_once(kind: str, tmp_path: Path, actor: Actor) -> None:
+    shared: Any = MemoryStore() if kind == "memory" else tmp_path / "inflight.sqlite"
+    b = open_practice(shared)
+    ep, _ = active_episode(b, actor)
+    ending = unplanned_ending(day(9))
+    a = open_practice(
+        shared, clock=_SameCommandFirst(lambda: b.close_episode(actor, ep, ending, idempotency_key="k"))
+    )
+    done = a.close_episode(actor, ep, ending, idempotency_key="k")
+    assert done.duplicate is True
+    assert done.version == b.episode(actor, ep).version
+    assert [e.type for e in b.store.load_events(ep)].count("episode-closed") == 1
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_same_key_in_flight_twice_opens_one_episode(kind: str, tmp_path: Path, actor: Actor) -> None:
+    shared: Any = MemoryStore() if kind == "memory" else tmp_path / "inflight-open.sqlite"
+    b = open_practice(shared)
+    opening = {
+        "client_ref": "c-9",
+        "clinician_id": actor.id,
+        "opened_on": day(0),
+        "idempotency_key": "open-k",
+    }
+    a = open_practice(shared, clock=_SameCommandFirst(lambda: b.start_episode(actor, **opening)))
+    assert a.start_episode(actor, **opening) == b.start_episode(actor, **opening)
+    assert len(list(b.store.episode_ids())) == 1
