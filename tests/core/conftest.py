@@ -207,3 +207,18 @@ def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practic
 def memory_practice() -> Iterator[Practice]:
     with open_practice("memory:", ids=counter_ids(), clock=fixed_clock()) as p:
         yield p
+
+
+@pytest.fixture
+def opened() -> Iterator[Callable[..., Practice]]:
+    """``open_practice`` for tests that open several practices: each is closed at teardown."""
+    made: list[Practice] = []
+
+    def open_(*args: Any, **kwargs: Any) -> Practice:
+        practice = open_practice(*args, **kwargs)
+        made.append(practice)
+        return practice
+
+    yield open_
+    for practice in made:
+        practice.close()

@@ -14,18 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import (
-    CANARY,
-    DAY0,
-    clinician,
-    counter_ids,
-    day,
-    fixed_clock,
-    footprint,
-    ors,
-    srs,
-    stored_snapshot,
-)
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -48,6 +36,19 @@ from alliancekit.domain import (
 from alliancekit.domain.vocab import CONFRONTATION_MARKERS, WITHDRAWAL_MARKERS, Stage
 from alliancekit.errors import AlliancekitError
 from alliancekit.practice import Practice, Recorded
+
+from .conftest import (
+    CANARY,
+    DAY0,
+    clinician,
+    counter_ids,
+    day,
+    fixed_clock,
+    footprint,
+    ors,
+    srs,
+    stored_snapshot,
+)
 
 ACTOR = clinician()
 WITHDRAWAL = sorted(WITHDRAWAL_MARKERS)

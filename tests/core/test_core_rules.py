@@ -10,25 +10,6 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import (
-    CANARY,
-    DAY0,
-    active_episode,
-    attended,
-    consultation,
-    day,
-    footprint,
-    goal_setting_episode,
-    goals,
-    missed,
-    new_episode,
-    ors,
-    planned_ending,
-    proceed,
-    srs,
-    stored_snapshot,
-    unplanned_ending,
-)
 
 from alliancekit.domain import (
     Consent,
@@ -66,6 +47,26 @@ from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import TRANSITIONS, decide, transition_table_markdown
 from alliancekit.lifecycle.state import EpisodeState, GoalState, SessionRef, fold
 from alliancekit.practice import Practice
+
+from .conftest import (
+    CANARY,
+    DAY0,
+    active_episode,
+    attended,
+    consultation,
+    day,
+    footprint,
+    goal_setting_episode,
+    goals,
+    missed,
+    new_episode,
+    ors,
+    planned_ending,
+    proceed,
+    srs,
+    stored_snapshot,
+    unplanned_ending,
+)
 
 GOAL = "goal-a"
 RUPTURE = "rupture-a"

@@ -11,20 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
-    CANARY,
-    active_episode,
-    attended,
-    consultation,
-    counter_ids,
-    day,
-    fixed_clock,
-    footprint,
-    new_episode,
-    ors,
-    stored_snapshot,
-    unplanned_ending,
-)
 
 from alliancekit import open_practice
 from alliancekit.domain import Actor, Consultation, GoalRevision, Session
@@ -42,6 +28,22 @@ from alliancekit.practice import Practice
 from alliancekit.store.memory import MemoryStore
 from alliancekit.store.protocol import AuditRecord, Commit, StoredEvent
 from alliancekit.store.sqlite import SQLiteStore
+
+from .conftest import (
+    CANARY,
+    active_episode,
+    attended,
+    consultation,
+    counter_ids,
+    day,
+    fixed_clock,
+    footprint,
+    new_episode,
+    ors,
+    proceed,
+    stored_snapshot,
+    unplanned_ending,
+)
 
 
 def assert_clean(error: BaseException, *words: str) -> None:
@@ -192,8 +194,6 @@ def test_bad_measure_answer_writes_nothing(practice: Practice, actor: Actor) -> 
 def test_session_before_the_consultation(practice: Practice, actor: Actor) -> None:
     ep = new_episode(practice, actor)
     practice.record_consultation(actor, ep, consultation(day(5)))
-    from conftest import proceed
-
     practice.decide_fit(actor, ep, proceed(day(6)))
     before = footprint(practice, ep)
     with pytest.raises(LifecycleError) as caught:
@@ -332,13 +332,13 @@ class _Interloper:
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Actor) -> None:
+def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Actor, opened: Any) -> None:
     shared: Any = MemoryStore() if kind == "memory" else tmp_path / "facade.sqlite"
-    b = open_practice(shared)
+    b = opened(shared)
     ep, _ = active_episode(b, actor)
     interloper = _Interloper(b, actor, ep, times=1)
     # No retries: the conflict reaches the caller and nothing of A's command is written.
-    a = open_practice(shared, clock=interloper, conflict_retries=0)
+    a = opened(shared, clock=interloper, conflict_retries=0)
     before_audit = len(a.store.audit_records())
     with pytest.raises(ConflictError) as caught:
         a.record_session(actor, ep, attended(day(4), ors(a)))

@@ -13,12 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import active_episode, clinician, stored_snapshot
-
 from alliancekit import open_practice
 from alliancekit.events.types import SessionRecorded
 from alliancekit.practice import DEFAULT_CONFLICT_RETRIES
 from alliancekit.store.sqlite import SQLiteStore
+
+from .conftest import active_episode, clinician, stored_snapshot
 
 WRITER = Path(__file__).parent / "scripts" / "writer.py"
 N = 40

@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import clinician, stored_snapshot
 
 from alliancekit import open_practice
 from alliancekit.store.sqlite import SQLiteStore
+
+from .conftest import clinician, stored_snapshot
 
 WRITER = Path(__file__).parent / "scripts" / "writer.py"
 KILLS = 60

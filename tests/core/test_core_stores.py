@@ -8,7 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
+
+from alliancekit import open_practice
+from alliancekit.domain import Actor, RuptureNote
+from alliancekit.practice import Practice
+from alliancekit.store import Store
+from alliancekit.store.memory import MemoryStore
+from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION
+
+from .conftest import (
     CANARY,
     active_episode,
     attended,
@@ -20,14 +29,6 @@ from conftest import (
     srs,
     unplanned_ending,
 )
-
-from alliancekit import open_practice
-from alliancekit.domain import Actor, RuptureNote
-from alliancekit.practice import Practice
-from alliancekit.store import Store
-from alliancekit.store.memory import MemoryStore
-from alliancekit.store.sqlite import SQLiteStore
-from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION
 
 TABLES = {"events", "episodes", "commands", "outbox", "audit"}
 
@@ -133,9 +134,9 @@ def test_record_session_with_the_same_key_writes_once(practice: Practice, actor:
     assert third.version == first.version + 1
 
 
-def test_same_key_from_another_practice_on_the_same_file(tmp_path: Path, actor: Actor) -> None:
+def test_same_key_from_another_practice_on_the_same_file(tmp_path: Path, actor: Actor, opened: Any) -> None:
     path = tmp_path / "idem.sqlite"
-    one, two = open_practice(path), open_practice(path)
+    one, two = opened(path), opened(path)
     ep, goal_ids = active_episode(one, actor)
     again = two.agree_goals(actor, ep, goals(1), agreed_on=day(3), idempotency_key="goals-key")
     assert one.agree_goals(actor, ep, goals(1), agreed_on=day(3), idempotency_key="goals-key") == again
@@ -153,8 +154,6 @@ def test_same_key_from_another_practice_on_the_same_file(tmp_path: Path, actor: 
     assert len(st.goals) == len(goal_ids) + 1
     assert st.ruptures_noted == 1
     assert st.version == len(one.store.load_events(ep))
-    one.close()
-    two.close()
 
 
 def test_duplicate_after_a_refusal_is_still_refused(practice: Practice, actor: Actor) -> None:
@@ -186,12 +185,12 @@ class _SameCommandFirst:
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_same_key_in_flight_twice_closes_once(kind: str, tmp_path: Path, actor: Actor) -> None:
+def test_same_key_in_flight_twice_closes_once(kind: str, tmp_path: Path, actor: Actor, opened: Any) -> None:
     shared: Any = MemoryStore() if kind == "memory" else tmp_path / "inflight.sqlite"
-    b = open_practice(shared)
+    b = opened(shared)
     ep, _ = active_episode(b, actor)
     ending = unplanned_ending(day(9))
-    a = open_practice(
+    a = opened(
         shared, clock=_SameCommandFirst(lambda: b.close_episode(actor, ep, ending, idempotency_key="k"))
     )
     done = a.close_episode(actor, ep, ending, idempotency_key="k")
@@ -201,15 +200,17 @@ def test_same_key_in_flight_twice_closes_once(kind: str, tmp_path: Path, actor: 
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_same_key_in_flight_twice_opens_one_episode(kind: str, tmp_path: Path, actor: Actor) -> None:
+def test_same_key_in_flight_twice_opens_one_episode(
+    kind: str, tmp_path: Path, actor: Actor, opened: Any
+) -> None:
     shared: Any = MemoryStore() if kind == "memory" else tmp_path / "inflight-open.sqlite"
-    b = open_practice(shared)
+    b = opened(shared)
     opening = {
         "client_ref": "c-9",
         "clinician_id": actor.id,
         "opened_on": day(0),
         "idempotency_key": "open-k",
     }
-    a = open_practice(shared, clock=_SameCommandFirst(lambda: b.start_episode(actor, **opening)))
+    a = opened(shared, clock=_SameCommandFirst(lambda: b.start_episode(actor, **opening)))
     assert a.start_episode(actor, **opening) == b.start_episode(actor, **opening)
     assert len(list(b.store.episode_ids())) == 1
