@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -54,6 +56,10 @@ DEFAULT_REVIEW_EVERY = 6
 
 #: Decoded episode states kept per Practice (see ``Practice._load``).
 _STATE_CACHE_SIZE = 4096
+
+#: First backoff bound after a conflict, doubled on each retry (at most about 0.06 s at the default retries).
+_BACKOFF_SECONDS = 0.002
+_jitter = random.Random()  # noqa: S311 - timing jitter, not security
 
 _ID_NAMESPACE = uuid.UUID("5d1a8f0e-6a0b-4c61-9d0e-a11a9ce0a11a")
 
@@ -149,8 +155,7 @@ class Practice:
         _check_actor(actor)
         _check_ref("client_ref", client_ref)
         _check_ref("clinician_id", clinician_id)
-        if not isinstance(opened_on, date):
-            raise ValidationError("opened_on", "type", "date expected")
+        _check_date("opened_on", opened_on)
         episode_id = self._new_id("episode", idempotency_key)
         if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
             return done[0]
@@ -158,9 +163,12 @@ class Practice:
         state = start(episode_id, actor.clinic_id, opened)
         try:
             self._commit(actor, None, state, [opened], "start-episode", idempotency_key)
-        except DuplicateCommand:
-            done = self.store.find_command(idempotency_key or "")
-            assert done is not None  # noqa: S101 - the store just said the key exists
+        except (DuplicateCommand, ConflictError):
+            # The same keyed command, in flight twice, names the same episode: the second finds the stream
+            # already started (a conflict at version 0) or the key taken. Either way it was done once.
+            done = self.store.find_command(idempotency_key) if idempotency_key is not None else None
+            if done is None:
+                raise
             return done[0]
         return episode_id
 
@@ -189,7 +197,8 @@ class Practice:
         agreed_on: date,
         idempotency_key: str | None = None,
     ) -> list[str]:
-        """Record goals agreed with the client ; the first agreement starts therapy. Returns goal ids."""
+        """Record goals agreed with the client; the first agreement starts therapy. Returns goal ids."""
+        _check_date("agreed_on", agreed_on)
         goals = tuple(goals)
         for i, goal in enumerate(goals):
             _expect(goal, GoalDraft, f"goals[{i}]")
@@ -208,6 +217,7 @@ class Practice:
     ) -> Recorded:
         """Revise a goal's wording, tasks or status; earlier versions stay in the timeline."""
         _expect(revision, GoalRevision, "revision")
+        _check_date("revised_on", revised_on)
         return self._run(
             actor, episode_id, c.ReviseGoal(revision, revised_on), "revise-goal", idempotency_key
         )
@@ -311,6 +321,7 @@ class Practice:
         self, actor: Actor, episode_id: str, *, on: date, reason: str, idempotency_key: str | None = None
     ) -> Recorded:
         """Pause an episode (illness, travel, ...); sessions are refused until it is resumed."""
+        _check_date("on", on)
         _check_text("reason", reason, required=True)
         return self._run(actor, episode_id, c.PutOnHold(on, reason), "put-on-hold", idempotency_key)
 
@@ -318,6 +329,7 @@ class Practice:
         self, actor: Actor, episode_id: str, *, on: date, idempotency_key: str | None = None
     ) -> Recorded:
         """Resume an episode on hold, in the stage it was in before."""
+        _check_date("on", on)
         return self._run(actor, episode_id, c.Resume(on), "resume", idempotency_key)
 
     def transfer(
@@ -332,6 +344,7 @@ class Practice:
     ) -> Recorded:
         """Make another clinician the clinician of record."""
         _check_ref("to_clinician_id", to_clinician_id)
+        _check_date("on", on)
         _check_text("reason", reason, required=True)
         return self._run(
             actor, episode_id, c.TransferClinician(to_clinician_id, on, reason), "transfer", idempotency_key
@@ -347,6 +360,9 @@ class Practice:
         idempotency_key: str | None = None,
     ) -> Recorded:
         """Begin a planned ending: the episode moves to the ending stage."""
+        _check_date("on", on)
+        if target_date is not None:
+            _check_date("target_date", target_date)
         return self._run(actor, episode_id, c.PlanEnding(on, target_date), "plan-ending", idempotency_key)
 
     def close_episode(
@@ -457,8 +473,6 @@ class Practice:
         corrects: str | None = None,
     ) -> Recorded:
         _check_actor(actor)
-        if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
-            return Recorded(done[0], done[1], record_id, duplicate=True)
         # The first try decides on the state this Practice last wrote or read, without reading the store.
         # That is safe because the store's version check is the guard: if another writer (another Practice,
         # another process) moved the episode on, the commit is refused with a conflict and nothing is
@@ -467,6 +481,10 @@ class Practice:
         guess = self._states.get(episode_id)
         conflicts = 0
         while True:
+            # Checked on every attempt: the conflict may have come from the same keyed command in flight
+            # twice, and deciding it again on the newer state would refuse it instead of reporting it done.
+            if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
+                return Recorded(done[0], done[1], record_id, duplicate=True)
             if guess is not None:
                 state, guessing, guess = guess, True, None
             else:
@@ -485,6 +503,9 @@ class Practice:
                     continue
                 if conflicts == self.conflict_retries:
                     raise
+                # Back off for a random, growing moment: retrying at once lets a writer that never pauses
+                # win every race for the write lock, and this one runs out of retries (starvation).
+                time.sleep(_jitter.uniform(0, _BACKOFF_SECONDS * 2**conflicts))
                 conflicts += 1
                 continue
             except DuplicateCommand:
@@ -592,6 +613,13 @@ def _check_text(field: str, value: object, *, required: bool = False) -> None:
         raise ValidationError(field, "required")
     if len(value) > 20_000:
         raise ValidationError(field, "max-length")
+
+
+def _check_date(field: str, value: object) -> None:
+    # Command dates are compared with the episode's dates and stored in events: a string or a datetime
+    # here would fail deep inside (a TypeError) or be written into the stream.
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise ValidationError(field, "type", "date expected")
 
 
 def _expect(value: object, cls: type, field: str) -> None:

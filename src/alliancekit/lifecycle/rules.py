@@ -259,8 +259,12 @@ def _rupture(state: EpisodeState, cmd: c.NoteRupture) -> list[Event]:
 def _repair(state: EpisodeState, cmd: c.RecordRepair) -> list[Event]:
     if cmd.rupture_id not in state.open_ruptures:
         raise _refuse("rupture-not-open", "that rupture is not open: it was resolved or never noted")
+    _not_before(
+        cmd.attempt.attempted_on, state.open_rupture_dates.get(cmd.rupture_id), "a repair", "the rupture"
+    )
     if not cmd.attempt.strategies:
         raise _refuse("repair-strategies", "a repair attempt needs at least one strategy")
+    _not_before(cmd.attempt.attempted_on, state.consultation_on, "a repair attempt", "the consultation")
     return [RuptureRepairRecorded(cmd.rupture_id, cmd.attempt)]
 
 
@@ -279,17 +283,21 @@ def _transfer(state: EpisodeState, cmd: c.TransferClinician) -> list[Event]:
         raise _refuse("transfer-same", "the episode is already with that clinician")
     if not cmd.to_clinician_id:
         raise _refuse("transfer-target", "a transfer must name the clinician who takes over")
+    _not_before(cmd.on, state.opened_on, "the transfer", "the episode was opened")
     return [ClinicianTransferred(state.clinician_id, cmd.to_clinician_id, cmd.on, cmd.reason)]
 
 
 def _plan_ending(state: EpisodeState, cmd: c.PlanEnding) -> list[Event]:
     _not_before(cmd.on, state.last_activity_on, "planning the ending", "the latest entry in the record")
+    if cmd.target_date is not None:
+        _not_before(cmd.target_date, cmd.on, "the target ending date", "the day the ending was planned")
     return [EndingPlanned(cmd.on, cmd.target_date)]
 
 
 def _close(state: EpisodeState, cmd: c.CloseEpisode) -> list[Event]:
     ending = cmd.ending
     _not_before(ending.ended_on, state.last_session_on, "the ending", "the last session")
+    _not_before(ending.ended_on, state.last_activity_on, "the ending", "the latest entry in the record")
     _not_before(ending.ended_on, state.consultation_on, "the ending", "the consultation")
     if ending.planned:
         if state.stage is not Stage.ENDING:

@@ -98,6 +98,8 @@ class EpisodeState:
     latest_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
     previous_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
     open_ruptures: Mapping[str, int] = attrs.field(factory=dict)
+    open_rupture_dates: Mapping[str, date] = attrs.field(factory=dict)
+    """Unresolved ruptures: id -> the date each was noted (a repair cannot predate it)."""
     """Unresolved ruptures: id -> sessions scheduled when noted."""
     ruptures_noted: int = 0
     reviews: int = 0
@@ -253,19 +255,27 @@ def _(event: ReviewRecorded, state: EpisodeState) -> EpisodeState:
 @apply.register
 def _(event: RuptureNoted, state: EpisodeState) -> EpisodeState:
     open_ruptures = dict(state.open_ruptures)
+    dates = dict(state.open_rupture_dates)
     if not event.note.resolved:
         open_ruptures[event.rupture_id] = event.at_session
+        dates[event.rupture_id] = event.note.noted_on
     return _touch(
-        state, event.note.noted_on, open_ruptures=open_ruptures, ruptures_noted=state.ruptures_noted + 1
+        state,
+        event.note.noted_on,
+        open_ruptures=open_ruptures,
+        open_rupture_dates=dates,
+        ruptures_noted=state.ruptures_noted + 1,
     )
 
 
 @apply.register
 def _(event: RuptureRepairRecorded, state: EpisodeState) -> EpisodeState:
     open_ruptures = dict(state.open_ruptures)
+    dates = dict(state.open_rupture_dates)
     if event.attempt.resolved:
         open_ruptures.pop(event.rupture_id, None)
-    return _touch(state, event.attempt.attempted_on, open_ruptures=open_ruptures)
+        dates.pop(event.rupture_id, None)
+    return _touch(state, event.attempt.attempted_on, open_ruptures=open_ruptures, open_rupture_dates=dates)
 
 
 @apply.register

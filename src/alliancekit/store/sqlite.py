@@ -204,8 +204,13 @@ class SQLiteStore:
             return conn
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            # A missing directory or a path that is a directory: not someone else's database.
+            raise StoreError(f"cannot open {self.path.name}: {type(exc).__name__}") from exc
+        try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            # journal_mode=WAL is set once by _prepare, after the file is known to be ours: it is
+            # persistent, and switching someone else's database to WAL would change their file.
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
@@ -221,6 +226,7 @@ class SQLiteStore:
         try:
             app_id, version = self._identity(conn)
             if app_id == APPLICATION_ID and version == LATEST_VERSION:
+                conn.execute("PRAGMA journal_mode = WAL")
                 return
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -242,6 +248,7 @@ class SQLiteStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            conn.execute("PRAGMA journal_mode = WAL")  # outside the transaction: SQLite requires it
         except sqlite3.DatabaseError as exc:
             self.close()
             raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database") from exc
