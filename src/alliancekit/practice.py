@@ -21,6 +21,7 @@ from typing import Any
 import attrs
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import MAX_ID, MAX_TEXT
 from alliancekit.domain.records import (
     Administration,
     Consultation,
@@ -602,8 +603,8 @@ def _check_actor(actor: object) -> None:
 
 
 def _check_ref(field: str, value: object) -> None:
-    if not isinstance(value, str) or not value or len(value) > 200 or not value.isprintable():
-        raise ValidationError(field, "reference", "a non-empty printable id of at most 200 characters")
+    if not isinstance(value, str) or not value or len(value) > MAX_ID or not value.isprintable():
+        raise ValidationError(field, "reference", f"a non-empty printable id of at most {MAX_ID} characters")
 
 
 def _check_text(field: str, value: object, *, required: bool = False) -> None:
@@ -611,8 +612,8 @@ def _check_text(field: str, value: object, *, required: bool = False) -> None:
         raise ValidationError(field, "type", "text expected")
     if required and not value.strip():
         raise ValidationError(field, "required")
-    if len(value) > 20_000:
-        raise ValidationError(field, "max-length")
+    if len(value) > MAX_TEXT:
+        raise ValidationError(field, "max-length", f"at most {MAX_TEXT} characters")
 
 
 def _check_date(field: str, value: object) -> None:
