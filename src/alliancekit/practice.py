@@ -809,9 +809,9 @@ class Practice:
         self._require_actor(actor, Action.READ_AUDIT, "audit", client_ref or "(all)")
         decision = self._authorize(actor, Action.READ_AUDIT, "audit", client_ref or "(all)", None)
         self._audit(actor, Action.READ_AUDIT, "audit", client_ref or "(all)", decision.outcome, None)
-        return audit_chain.select(
-            self.store.audit_records(), client_ref=client_ref, actor_id=actor_id, since=since, until=until
-        )
+        # an auditor sees their clinic's entries, and the refusals of calls made without any actor
+        visible = (r for r in self.store.audit_records() if r.clinic_id in (actor.clinic_id, "(none)"))
+        return audit_chain.select(visible, client_ref=client_ref, actor_id=actor_id, since=since, until=until)
 
     def audit_checkpoint(self, actor: Actor) -> AuditCheckpoint | None:
         """Seal the audit log now; returns the checkpoint (``None`` without an audit key).

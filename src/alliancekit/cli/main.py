@@ -10,10 +10,10 @@ import sys
 from collections.abc import Sequence
 
 from alliancekit import __version__
-from alliancekit.cli import caseload, demo, episode, plugins
+from alliancekit.cli import audit, caseload, demo, episode, plugins
 from alliancekit.errors import AlliancekitError
 
-COMMAND_MODULES = (demo, caseload, episode, plugins)
+COMMAND_MODULES = (demo, caseload, episode, plugins, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

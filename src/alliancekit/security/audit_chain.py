@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 
@@ -33,9 +32,12 @@ GENESIS = "0" * 64
 
 
 def entry_hash(record: AuditRecord, position: int, prev_hash: str) -> str:
-    """The hash of ``record`` at ``position`` after ``prev_hash`` (fields in a fixed order, as JSON)."""
-    body = [
-        position,
+    """The hash of ``record`` at ``position`` after ``prev_hash``.
+
+    Every field, in a fixed order, each prefixed with its length, so no two different entries encode alike.
+    """
+    parts = (
+        str(position),
         prev_hash,
         record.entry_id,
         record.at.isoformat(),
@@ -49,8 +51,8 @@ def entry_hash(record: AuditRecord, position: int, prev_hash: str) -> str:
         record.outcome,
         record.client_ref,
         record.detail,
-    ]
-    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    )
+    data = "".join(f"{len(part)}:{part};" for part in parts).encode("utf-8")
     return hashlib.sha256(data).hexdigest()
 
 
