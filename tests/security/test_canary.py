@@ -89,7 +89,7 @@ def _reprs(value: Any, seen: set[int] | None = None) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def canary_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str]]]:
+def canary_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     path = tmp_path_factory.mktemp("canary") / "demo.sqlite"
     patch = pytest.MonkeyPatch()
     for name in dir(Practice):
@@ -107,7 +107,7 @@ def canary_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
         root.removeHandler(handler)
         root.setLevel(old_level)
         patch.undo()
-    yield path, texts + handler.messages
+    return path, texts + handler.messages
 
 
 class _Collect(logging.Handler):
@@ -157,37 +157,35 @@ def _exercise(path: Path) -> list[str]:
         texts += _reprs(practice.process_notes(me, ep))
         texts += _reprs(practice.rebuild_state(system, ep))
         texts.append(repr(practice.timeline(me, ep)))
-        # refusals and rule breaks with canary-laden input
-        bad_calls = [
-            lambda: practice.record_session(
-                sup, ep, Session(held_on=date(2026, 6, 1), modality="video", attendance="attended")
-            ),
-            lambda: practice.break_glass(sup, ep, reason="no emergency purpose"),
-            lambda: practice.record_process_note(sup, ep, written_on=date(2026, 6, 1), text="x"),
-            lambda: practice.put_on_hold(me, ep, on=date(2020, 1, 1), reason="too early"),
-            lambda: practice.attach_disagreement(
-                client, ep, "no-such-event", statement="x", received_on=date(2026, 6, 1)
-            ),
-            lambda: practice.record_session(
-                me,
-                ep,
-                Session(
-                    held_on=date(2026, 6, 1),
-                    modality="video",
-                    attendance="no-show",
-                    helpful="x" * 20_000,
-                ),
-            ),
-        ]
-        for call in bad_calls:
-            with pytest.raises(AlliancekitError) as caught:
-                call()
-            texts += [str(caught.value), repr(caught.value), repr(caught.value.args)]
+        texts += _refusals(practice, sup, me, client, ep)
     texts += _reprs(rows)
     texts += _reprs(practice.store.audit_records())
     texts.append(repr(practice))
     texts.append(repr(practice.store))
     practice.close()
+    return texts
+
+
+def _refusals(practice: Practice, sup: Actor, me: Actor, client: Actor, ep: str) -> list[str]:
+    """Refusals and rule breaks with canary-laden input: their messages and reprs."""
+    texts: list[str] = []
+    day = date(2026, 6, 1)
+    bad_calls = [
+        lambda: practice.record_session(
+            sup, ep, Session(held_on=day, modality="video", attendance="attended")
+        ),
+        lambda: practice.break_glass(sup, ep, reason="no emergency purpose"),
+        lambda: practice.record_process_note(sup, ep, written_on=day, text="x"),
+        lambda: practice.put_on_hold(me, ep, on=date(2020, 1, 1), reason="too early"),
+        lambda: practice.attach_disagreement(client, ep, "no-such-event", statement="x", received_on=day),
+        lambda: practice.record_session(
+            me, ep, Session(held_on=day, modality="video", attendance="no-show", helpful="x" * 20_000)
+        ),
+    ]
+    for call in bad_calls:
+        with pytest.raises(AlliancekitError) as caught:
+            call()
+        texts += [str(caught.value), repr(caught.value), repr(caught.value.args)]
     return texts
 
 
