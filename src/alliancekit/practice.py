@@ -14,7 +14,7 @@ import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
@@ -62,7 +62,7 @@ from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.projections import caseload_row
-from alliancekit.security import audit_chain
+from alliancekit.security import audit_chain, encryption
 from alliancekit.security.lockbox import NEVER_SHARED, active_directives, apply_lockbox
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Action, Decision, policy_for
 from alliancekit.store.protocol import (
@@ -73,9 +73,6 @@ from alliancekit.store.protocol import (
     Store,
     StoredEvent,
 )
-
-if TYPE_CHECKING:  # pragma: no cover
-    from alliancekit.security.encryption import FieldCipher
 
 #: How many times a command is decided again after a concurrent writer moved the episode on.
 DEFAULT_CONFLICT_RETRIES = 5
@@ -206,7 +203,7 @@ class Practice:
         policy: AccessPolicy | None = None,
         audit_key: bytes | None = None,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
-        cipher: FieldCipher | None = None,
+        cipher: encryption.FieldCipher | None = None,
     ) -> None:
         """
         :param policy: decides every call (see :mod:`alliancekit.security.policy`); by default the policy a
@@ -850,9 +847,7 @@ class Practice:
         self._audit(actor, Action.ROTATE_KEYS, "keys", "(all)", decision.outcome, None)
         if self.cipher is None:
             raise ValidationError("cipher", "required", "the practice was opened without a cipher")
-        from alliancekit.security.encryption import rotate
-
-        return rotate(self.store, self.cipher, batch_size=batch_size, progress=progress)
+        return encryption.rotate(self.store, self.cipher, batch_size=batch_size, progress=progress)
 
     # ---------------------------------------------------------------------------------------- internals
 
@@ -984,8 +979,7 @@ class Practice:
     def _decode(self, stored: StoredEvent) -> Event:
         if self.cipher is None:
             return _event_of(stored)
-        event: Event = self.cipher.decode(stored)
-        return event
+        return self.cipher.decode(stored)
 
     def _encode(self, event: Event, event_id: str) -> str:
         if self.cipher is None:
@@ -1204,4 +1198,6 @@ def _expect(value: object, cls: type, field: str) -> None:
 
 
 def _event_of(stored: StoredEvent) -> Event:
+    if encryption.PREFIX in stored.payload_json:
+        return encryption.redact(stored)  # encrypted free text, and this practice holds no key
     return converter.structure(json.loads(stored.payload_json), event_class(stored.type))

@@ -24,6 +24,7 @@ from alliancekit.cli.main import main
 from alliancekit.demo import simulate_practice
 from alliancekit.domain import Actor, Purpose, Role, Session
 from alliancekit.errors import AlliancekitError
+from alliancekit.store.sqlite import SQLiteStore
 
 CANARY = "CANARY-7f3e9b2a-do-not-leak"
 TEXT_ARGUMENTS = ("reason", "text", "statement", "override_reason")
@@ -126,7 +127,7 @@ def _exercise(path: Path) -> list[str]:
     """Process notes, addenda, statements, lockbox, exports and refusals on top of the demo; returns every
     repr and message the facade produced."""
     texts: list[str] = []
-    practice = Practice(__import__("alliancekit.store.sqlite", fromlist=["x"]).SQLiteStore(path))
+    practice = Practice(SQLiteStore(path))
     sup = Actor("sup-dee", Role.SUPERVISOR, "demo-clinic")
     system = Actor("exporter", Role.SYSTEM, "demo-clinic", Purpose.OPERATIONS)
     rows = practice.caseload(sup, include_closed=True)
