@@ -26,6 +26,7 @@ from alliancekit.errors import (
     NotAnAlliancekitStore,
     StoreError,
     StoreTooNew,
+    ValidationError,
 )
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.security.audit_chain import link
@@ -147,6 +148,8 @@ class SQLiteStore:
     """A store in one SQLite file. Safe to use from several threads and several processes."""
 
     def __init__(self, path: str | Path) -> None:
+        if "\x00" in str(path):
+            raise ValidationError("location", "path", "a file path without NUL characters")
         self.path = Path(path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
