@@ -236,3 +236,61 @@ def test_cli_audit_verify_passes_on_the_demo_database(
     copy = _tampered_copy(db, tmp_path / "t.sqlite", "DELETE FROM audit WHERE seq = ?", 10)
     assert main(["audit", "verify", "--db", str(copy)]) == 1
     assert "broken at entry 10" in capsys.readouterr().out
+
+
+def test_concurrent_writers_keep_one_chain(tmp_path: Path) -> None:
+    """Threads with their own practices on one file: the chain is linked under the write lock."""
+    import threading
+
+    path = tmp_path / "busy.sqlite"
+    setup = active_episode(Practice(SQLiteStore(path)))
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        practice = Practice(SQLiteStore(path))
+        try:
+            for _ in range(25):
+                practice.episode(actor("clin_own"), setup.episode_id)
+                practice.timeline(actor("supervisor"), setup.episode_id)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            practice.close()
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    records = SQLiteStore(path).audit_records()
+    assert len(records) >= 200
+    assert verify(records).ok
+
+
+def test_practice_verify_audit_with_an_outside_anchor() -> None:
+    setup = active_episode(Practice(MemoryStore(), audit_key=KEY))
+    p = setup.practice
+    anchor = p.audit_checkpoint(actor("admin"))
+    assert anchor is not None
+    assert p.verify_audit(actor("admin"), expected_head=anchor).ok
+    p.timeline(actor("clin_own"), setup.episode_id)
+    assert p.verify_audit(actor("admin"), expected_head=anchor).ok  # entries after the anchor are fine
+    # cut the tail and the checkpoints back to before the anchor: only the anchor shows it
+    store = p.store
+    assert isinstance(store, MemoryStore)
+    store._audit[:] = store._audit[: anchor.position - 2]
+    store._checkpoints.clear()
+    result = p.verify_audit(actor("admin"), expected_head=anchor)
+    assert result.first_bad == anchor.position - 1
+    assert p.verify_audit(actor("admin")).ok  # without the anchor the cut log looks whole
+
+
+def test_a_call_without_an_actor_is_audited_as_anonymous() -> None:
+    setup = active_episode()
+    from alliancekit.errors import AccessDenied
+
+    with pytest.raises(AccessDenied):
+        setup.practice.episode(None, setup.episode_id)  # type: ignore[arg-type]
+    last = setup.practice.store.audit_records()[-1]
+    assert (last.actor_id, last.outcome, last.record_id) == ("(none)", "refused", setup.episode_id)
