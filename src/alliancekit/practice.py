@@ -534,6 +534,7 @@ class Practice(SecuredFacade):
             return Recorded(done[0], done[1], record_id, duplicate=True)
         for attempt in range(self.conflict_retries + 1):
             state = self._load(episode_id)
+            self._authorize(actor, action, "episode", episode_id, state)  # again, on the state decided on
             events = decide(state, command)
             new_state = fold(state, events)
             try:

@@ -368,3 +368,16 @@ def test_refusal_messages_name_the_action_and_a_fixed_reason() -> None:
     with pytest.raises(AccessDenied) as refused:
         setup.practice.timeline(Actor("clin-b", Role.CLINICIAN, "c1"), setup.episode_id)
     assert str(refused.value) == "read-timeline: the episode is not on this clinician's caseload"
+
+
+def test_a_write_is_checked_again_on_the_state_it_is_decided_on() -> None:
+    """Another process transfers the episode away; this practice's cached state still says it is ours."""
+    setup = active_episode()
+    store = setup.practice.store
+    mine = Practice(store)
+    me = actor("clin_own")
+    mine.episode(me, setup.episode_id)  # cache the state
+    other = Practice(store)
+    other.transfer(me, setup.episode_id, to_clinician_id="clin-b", on=D, reason="leave")
+    with pytest.raises(AccessDenied):
+        mine.record_session(me, setup.episode_id, SESSION)

@@ -62,6 +62,7 @@ class SecuredFacade:
         _since_checkpoint: int
         _ids: Callable[[str], str]
         _clock: Callable[[], datetime]
+        _states: dict[str, EpisodeState]
 
         def _load(self, episode_id: str) -> EpisodeState: ...
         def _new_id(self, kind: str, idempotency_key: str | None, index: int = 0) -> str: ...
@@ -441,10 +442,16 @@ class SecuredFacade:
     def _authorize_episode(
         self, actor: Actor, action: str, episode_id: str, *, audit: bool = False
     ) -> EpisodeState:
-        """Check the actor, read the episode's state, ask the policy; for reads, audit before returning."""
+        """Check the actor, then the policy on the episode's state; for reads, audit before returning.
+
+        A write is checked on the state this practice last saw (no read when it has one); the command is
+        checked again on the state it is decided on (``Practice._run``), so a stale state cannot let a
+        write through.
+        """
         self._require_actor(actor, action, "episode", episode_id)
         _check_ref("episode_id", episode_id)
-        state = self._load(episode_id)
+        cached = None if audit else self._states.get(episode_id)
+        state = cached if cached is not None else self._load(episode_id)
         decision = self._authorize(actor, action, "episode", episode_id, state)
         if audit:
             self._audit(actor, action, "episode", episode_id, decision.outcome, state)
