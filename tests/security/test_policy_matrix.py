@@ -381,3 +381,23 @@ def test_a_write_is_checked_again_on_the_state_it_is_decided_on() -> None:
     other.transfer(me, setup.episode_id, to_clinician_id="clin-b", on=D, reason="leave")
     with pytest.raises(AccessDenied):
         mine.record_session(me, setup.episode_id, SESSION)
+
+
+@pytest.mark.parametrize(
+    ("kind", "allowed"),
+    [
+        ("clin_own", True),
+        ("clin_other", False),
+        ("supervisor", True),
+        ("admin", False),
+        ("client_own", False),
+    ],
+)
+def test_acknowledging_alerts_is_for_the_clinician_and_the_supervisor(kind: str, allowed: bool) -> None:
+    setup = active_episode()
+    who = actor(kind)
+    assert who is not None
+    request = AccessRequest(
+        who, "acknowledge-alert", "alert", "a1", setup.practice.episode(actor("clin_own"), setup.episode_id)
+    )
+    assert DefaultPolicy().decide(request).allowed is allowed

@@ -34,7 +34,8 @@ GENESIS = "0" * 64
 def entry_hash(record: AuditRecord, position: int, prev_hash: str) -> str:
     """The hash of ``record`` at ``position`` after ``prev_hash``.
 
-    Every field, in a fixed order, each prefixed with its length, so no two different entries encode alike.
+    Every field, in a fixed order, as ``<length in characters>:<text>;`` (so no two different entries
+    encode alike), UTF-8 encoded; the time as ``datetime.isoformat()``.
     """
     parts = (
         str(position),

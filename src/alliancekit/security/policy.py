@@ -47,6 +47,8 @@ class Action:
     SET_LOCKBOX = "set-lockbox"
     LIFT_LOCKBOX = "lift-lockbox"
     ANSWER_MEASURES = "answer-measures"
+    ACKNOWLEDGE_ALERT = "acknowledge-alert"
+    """For the alerts feature: the clinician of record, or a supervisor of their team."""
     READ_EPISODE = "read-episode"
     READ_TIMELINE = "read-timeline"
     READ_CASELOAD = "read-caseload"
@@ -219,7 +221,11 @@ class DefaultPolicy:
             return Decision.refuse("a clinician reads their own caseload")
         if action == Action.READ_PROCESS_NOTES:
             return Decision.allow()  # the facade returns only the notes this actor wrote
-        if action in CLINICAL_WRITES or action in CLINICAL_READS or action == Action.ATTACH_DISAGREEMENT:
+        if (
+            action in CLINICAL_WRITES
+            or action in CLINICAL_READS
+            or action in (Action.ATTACH_DISAGREEMENT, Action.ACKNOWLEDGE_ALERT)
+        ):
             if state is not None and state.clinician_id == actor.id:
                 return Decision.allow()
             return Decision.refuse("the episode is not on this clinician's caseload")
@@ -242,7 +248,12 @@ class DefaultPolicy:
             if team is None or (request.clinician_id is not None and request.clinician_id in team):
                 return Decision.allow()
             return Decision.refuse("a supervisor with a team reads one team member's caseload at a time")
-        if action in (Action.READ_EPISODE, Action.READ_TIMELINE, Action.READ_SESSION_HISTORY):
+        if action in (
+            Action.READ_EPISODE,
+            Action.READ_TIMELINE,
+            Action.READ_SESSION_HISTORY,
+            Action.ACKNOWLEDGE_ALERT,
+        ):
             if state is not None and (team is None or state.clinician_id in team):
                 return Decision.allow()
             return Decision.refuse("the episode is not on the supervisor's team")
