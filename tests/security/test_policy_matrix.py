@@ -401,3 +401,18 @@ def test_acknowledging_alerts_is_for_the_clinician_and_the_supervisor(kind: str,
         who, "acknowledge-alert", "alert", "a1", setup.practice.episode(actor("clin_own"), setup.episode_id)
     )
     assert DefaultPolicy().decide(request).allowed is allowed
+
+
+def test_a_missing_actor_is_both_a_refusal_and_invalid_input() -> None:
+    from alliancekit.errors import MissingActor, ValidationError
+
+    setup = active_episode()
+    with pytest.raises(MissingActor) as caught:
+        setup.practice.timeline(None, setup.episode_id)  # type: ignore[arg-type]
+    assert isinstance(caught.value, AccessDenied)
+    assert isinstance(caught.value, ValidationError)
+    assert (caught.value.field, caught.value.rule, caught.value.action) == (
+        "actor",
+        "required",
+        "read-timeline",
+    )

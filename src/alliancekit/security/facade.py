@@ -16,7 +16,7 @@ import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.records import MaintenancePlan
-from alliancekit.errors import AccessDenied, NotFoundError, ValidationError
+from alliancekit.errors import AccessDenied, MissingActor, NotFoundError, ValidationError
 from alliancekit.events.types import (
     DisagreementAttached,
     EpisodeClosed,
@@ -415,7 +415,7 @@ class SecuredFacade:
         )
         self.store.append_audit([anonymous])
         self._audited(1)
-        raise AccessDenied(action, "every call is made by an Actor")
+        raise MissingActor(action)
 
     def _authorize(
         self,
