@@ -222,3 +222,20 @@ def opened() -> Iterator[Callable[..., Practice]]:
     yield open_
     for practice in made:
         practice.close()
+
+
+def maintenance(clinic: str = "clinic-1") -> Actor:
+    """A system actor for maintenance calls (``rebuild_state``), which the default policy allows."""
+    from alliancekit.domain import Purpose
+
+    return Actor("maintenance", Role.SYSTEM, clinic, Purpose.OPERATIONS)
+
+
+class AllowAll:
+    """A policy that allows everything: for tests of storage and the fold across transfers. The access
+    policy itself is tested in tests/security."""
+
+    def decide(self, request: object) -> Any:
+        from alliancekit.security.policy import Decision
+
+        return Decision.allow()

@@ -38,6 +38,7 @@ from .conftest import (
     day,
     fixed_clock,
     footprint,
+    maintenance,
     new_episode,
     ors,
     proceed,
@@ -162,7 +163,15 @@ def test_missing_or_wrong_required_input_through_the_facade(
         call(practice, actor, ep, goal_ids)
     assert (caught.value.field, caught.value.rule) == (field, rule)
     assert_clean(caught.value, field)
-    assert footprint(practice, ep) == before
+    after = footprint(practice, ep)
+    if field == "actor":
+        # A call without an actor is refused before anything is read, and the refusal itself is audited
+        # (DESIGN §8): one audit row, nothing else.
+        assert after[:2] + after[3:] == before[:2] + before[3:]
+        assert after[2] == before[2] + 1
+        assert practice.store.audit_records()[-1].outcome == "refused"
+    else:
+        assert after == before
 
 
 def test_start_episode_without_client_ref_writes_nothing(practice: Practice, actor: Actor) -> None:
@@ -336,7 +345,9 @@ def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Acto
     shared: Any = MemoryStore() if kind == "memory" else tmp_path / "facade.sqlite"
     b = opened(shared)
     ep, _ = active_episode(b, actor)
-    interloper = _Interloper(b, actor, ep, times=1)
+    # Two interferences: A's first try decides on the state A last saw (a guess, re-read silently when it
+    # conflicts); the second, on a fresh read, is the real attempt.
+    interloper = _Interloper(b, actor, ep, times=2)
     # No retries: the conflict reaches the caller and nothing of A's command is written.
     a = opened(shared, clock=interloper, conflict_retries=0)
     before_audit = len(a.store.audit_records())
@@ -344,17 +355,17 @@ def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Acto
         a.record_session(actor, ep, attended(day(4), ors(a)))
     assert_clean(caught.value)
     events = a.store.load_events(ep)
-    assert [e.type for e in events].count("session-recorded") == 1  # only B's
-    assert len(a.store.audit_records()) == before_audit + 1
-    assert a.rebuild_state(ep) == stored_snapshot(a, ep) == a.episode(actor, ep)
+    assert [e.type for e in events].count("session-recorded") == 2  # only B's
+    assert len(a.store.audit_records()) == before_audit + 2  # B's two commands; A wrote nothing
+    assert a.rebuild_state(maintenance(), ep) == stored_snapshot(a, ep) == a.episode(actor, ep)
     # With retries: A decides again on the fresh state, and both sessions land.
-    interloper.times = 2
+    interloper.times = 3
     a.conflict_retries = 3
     done = a.record_session(actor, ep, attended(day(5), ors(a)))
     st = a.episode(actor, ep)
     assert done.version == st.version == len(a.store.load_events(ep))
-    assert st.sessions_scheduled == 4  # B's three and A's one
-    assert a.rebuild_state(ep) == stored_snapshot(a, ep) == st
+    assert st.sessions_scheduled == 6  # B's five and A's one
+    assert a.rebuild_state(maintenance(), ep) == stored_snapshot(a, ep) == st
 
 
 # ------------------------------------------------------------------------------------------ not our database

@@ -21,7 +21,7 @@ import pytest
 from alliancekit import open_practice
 from alliancekit.store.sqlite import SQLiteStore
 
-from .conftest import clinician, stored_snapshot
+from .conftest import clinician, maintenance, stored_snapshot
 
 WRITER = Path(__file__).parent / "scripts" / "writer.py"
 KILLS = 60
@@ -79,7 +79,7 @@ def _check(db: Path, returned: dict[str, int]) -> int:
             events = store.load_events(episode_id)
             snapshot_version = store.load_snapshot(episode_id)[0]  # type: ignore[index]
             assert [e.seq for e in events] == list(range(1, snapshot_version + 1))
-            assert stored_snapshot(practice, episode_id) == practice.rebuild_state(episode_id)
+            assert stored_snapshot(practice, episode_id) == practice.rebuild_state(maintenance(), episode_id)
             assert practice.episode(actor, episode_id).version == snapshot_version
         return len(episodes)
     finally:

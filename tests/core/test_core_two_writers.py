@@ -18,7 +18,7 @@ from alliancekit.events.types import SessionRecorded
 from alliancekit.practice import DEFAULT_CONFLICT_RETRIES
 from alliancekit.store.sqlite import SQLiteStore
 
-from .conftest import active_episode, clinician, stored_snapshot
+from .conftest import active_episode, clinician, maintenance, stored_snapshot
 
 WRITER = Path(__file__).parent / "scripts" / "writer.py"
 N = 40
@@ -58,7 +58,7 @@ def _sessions_in_stream(db: Path, episode_id: str) -> dict[int, str]:
         practice = open_practice(store)
         events = store.load_events(episode_id)
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
-        assert stored_snapshot(practice, episode_id) == practice.rebuild_state(episode_id)
+        assert stored_snapshot(practice, episode_id) == practice.rebuild_state(maintenance(), episode_id)
         assert store.integrity_check() == "ok"
         return {
             entry.seq: entry.event.session_id

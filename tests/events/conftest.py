@@ -30,6 +30,7 @@ from alliancekit.domain import (
 from alliancekit.errors import MeasureError
 from alliancekit.plugins import get_plugin_host
 from alliancekit.practice import Practice
+from alliancekit.security.policy import Decision
 
 DAY0 = date(2026, 3, 2)
 ORS = {"individually": 4.0, "interpersonally": 5.5, "socially": 3.5, "overall": 4.5}
@@ -150,6 +151,17 @@ def full_lifecycle(practice: Practice, actor: Actor) -> str:
     )
     practice.put_on_hold(actor, ep, on=day(30), reason="travel")
     practice.resume(actor, ep, on=day(44))
+    # Record-keeping events (DESIGN §8): a private note, an addendum, a disagreement, a lockbox.
+    practice.record_process_note(actor, ep, written_on=day(44), text="synthetic private note")
+    practice.add_addendum(
+        actor, ep, first.record_id or "", text="synthetic addendum", reason="late detail", added_on=day(44)
+    )
+    practice.attach_disagreement(
+        actor, ep, target_event_id=practice.store.load_events(ep)[0].event_id,
+        statement="synthetic statement", received_on=day(44),
+    )  # fmt: skip
+    lockbox = practice.set_lockbox(actor, ep, scope="class", classes=("ruptures",), on=day(44))
+    practice.lift_lockbox(actor, ep, directive_id=lockbox.record_id or "", on=day(44))
     practice.transfer(actor, ep, to_clinician_id="clinician-2", on=day(45), reason="caseload balance")
     practice.record_session(actor, ep, attended(50))
     practice.plan_ending(actor, ep, on=day(51), target_date=day(70))
@@ -197,7 +209,7 @@ def actor() -> Actor:
 
 @pytest.fixture
 def sqlite_practice(tmp_path: Path) -> Iterator[Practice]:
-    practice = open_practice(tmp_path / "practice.sqlite")
+    practice = open_practice(tmp_path / "practice.sqlite", policy=ALLOW_ALL)
     yield practice
     practice.close()
 
@@ -210,3 +222,13 @@ def lifecycle() -> Callable[[Practice, Actor], str]:
 @pytest.fixture
 def referred() -> Callable[[Practice, Actor], str]:
     return referred_episode
+
+
+class _AllowAll:
+    """These tests are about storage and the fold, across transfers; the policy has tests/security."""
+
+    def decide(self, request: object) -> Decision:
+        return Decision.allow()
+
+
+ALLOW_ALL = _AllowAll()

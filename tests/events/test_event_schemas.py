@@ -63,6 +63,12 @@ _SCORE_MIN = t.RecordedScore("srs", "1", 36.0)
 _SCORE_FULL = t.RecordedScore("ors", "1", 19.5, {"individual": 4.0}, "clinical", True, ("item-3",))
 
 EXAMPLES: list[tuple[str, t.Event]] = [
+    ("process-note", t.ProcessNoteRecorded("note-1", "clinician-1", D, "synthetic")),
+    ("addendum", t.SessionAddendumAdded("s-1", "add-1", D, "synthetic", "synthetic")),
+    ("disagreement", t.DisagreementAttached("st-1", "ev-1", D, "synthetic")),
+    ("lockbox-min", t.LockboxSet("lb-1", "record", (), (), (), D)),
+    ("lockbox-full", t.LockboxSet("lb-2", "class", ("sessions", "ruptures"), (), ("insurer",), D)),
+    ("lockbox-lifted", t.LockboxLifted("lb-1", D)),
     ("opened", t.EpisodeOpened("client-1", "clinician-1", D)),
     ("consultation-min", t.ConsultationRecorded(Consultation(D, "video", Consent(True, False)))),
     (

@@ -10,9 +10,23 @@ import attrs
 import pytest
 
 from alliancekit import open_practice
-from alliancekit.domain import Actor, Session, Stage
+from alliancekit.domain import Actor, Purpose, Role, Session, Stage
 from alliancekit.errors import ConflictError
 from alliancekit.practice import Practice
+from alliancekit.security.policy import Decision
+
+
+class _AllowAll:
+    """Storage and fold tests across transfers; the access policy is tested in tests/security."""
+
+    def decide(self, request: object) -> Decision:
+        return Decision.allow()
+
+
+ALLOW_ALL = _AllowAll()
+
+#: rebuild_state is a maintenance call: the default policy allows it to system actors.
+MAINTENANCE = Actor("maintenance", Role.SYSTEM, "clinic-1", Purpose.OPERATIONS)
 
 
 def test_full_lifecycle_snapshot_equals_fold(
@@ -22,10 +36,12 @@ def test_full_lifecycle_snapshot_equals_fold(
     ep = lifecycle(sqlite_practice, actor)
     other = referred(sqlite_practice, actor)
     for episode_id in (ep, other):
-        assert sqlite_practice.rebuild_state(episode_id) == sqlite_practice.episode(actor, episode_id)
+        assert sqlite_practice.rebuild_state(MAINTENANCE, episode_id) == sqlite_practice.episode(
+            actor, episode_id
+        )
     state = sqlite_practice.episode(actor, ep)
     assert state.stage is Stage.CLOSED
-    assert state.version == len(sqlite_practice.timeline(actor, ep)) == 19
+    assert state.version == len(sqlite_practice.store.load_events(ep)) == 24
     assert (state.sessions_scheduled, state.sessions_attended) == (4, 3)
     assert sqlite_practice.episode(actor, other).stage is Stage.CLOSED
 
@@ -33,9 +49,9 @@ def test_full_lifecycle_snapshot_equals_fold(
 def test_full_lifecycle_on_the_memory_store_matches_sqlite(
     sqlite_practice: Practice, actor: Actor, lifecycle: Callable[[Practice, Actor], str]
 ) -> None:
-    with open_practice("memory:") as memory:
+    with open_practice("memory:", policy=ALLOW_ALL) as memory:
         ep_mem, ep_sql = lifecycle(memory, actor), lifecycle(sqlite_practice, actor)
-        assert memory.rebuild_state(ep_mem) == memory.episode(actor, ep_mem)
+        assert memory.rebuild_state(MAINTENANCE, ep_mem) == memory.episode(actor, ep_mem)
         in_memory = attrs.evolve(memory.episode(actor, ep_mem), episode_id=ep_sql, goals={})
         on_sqlite = attrs.evolve(sqlite_practice.episode(actor, ep_sql), goals={})  # goal ids are random
         assert in_memory == on_sqlite
@@ -45,16 +61,16 @@ def test_fresh_process_view_reads_the_same_state(
     tmp_path: Path, actor: Actor, lifecycle: Callable[[Practice, Actor], str]
 ) -> None:
     path = tmp_path / "p.sqlite"
-    with open_practice(path) as writer:
+    with open_practice(path, policy=ALLOW_ALL) as writer:
         ep = lifecycle(writer, actor)
         written = writer.episode(actor, ep)
-    with open_practice(path) as reader:  # no decoded-state cache: decodes the snapshot row
-        assert reader.episode(actor, ep) == written == reader.rebuild_state(ep)
+    with open_practice(path, policy=ALLOW_ALL) as reader:  # no decoded-state cache: decodes the snapshot row
+        assert reader.episode(actor, ep) == written == reader.rebuild_state(MAINTENANCE, ep)
 
 
 def test_two_practices_on_one_file_never_lose_an_update(tmp_path: Path, actor: Actor) -> None:
     path = tmp_path / "p.sqlite"
-    with open_practice(path) as a, open_practice(path) as b:
+    with open_practice(path, policy=ALLOW_ALL) as a, open_practice(path, policy=ALLOW_ALL) as b:
         ep = a.start_episode(actor, client_ref="client-9", clinician_id=actor.id, opened_on=date(2026, 1, 1))
         from alliancekit.domain import Consent, Consultation, FitDecision, GoalDraft
 
@@ -70,7 +86,7 @@ def test_two_practices_on_one_file_never_lose_an_update(tmp_path: Path, actor: A
         for practice in (a, b):
             state = practice.episode(actor, ep)
             assert (state.version, state.sessions_scheduled) == (6, 2)
-            assert practice.rebuild_state(ep) == state
+            assert practice.rebuild_state(MAINTENANCE, ep) == state
 
 
 def test_stale_commit_is_refused_and_writes_nothing(
@@ -113,7 +129,10 @@ def test_a_stale_cached_state_neither_refuses_nor_uses_up_retries(tmp_path: Path
     from alliancekit.domain import Consent, Consultation, FitDecision, GoalDraft
 
     path = tmp_path / "p.sqlite"
-    with open_practice(path, conflict_retries=0) as a, open_practice(path) as b:
+    with (
+        open_practice(path, conflict_retries=0, policy=ALLOW_ALL) as a,
+        open_practice(path, policy=ALLOW_ALL) as b,
+    ):
         ep = a.start_episode(actor, client_ref="client-9", clinician_id=actor.id, opened_on=date(2026, 1, 1))
         consent = Consent(True, True)
         a.record_consultation(
@@ -127,5 +146,5 @@ def test_a_stale_cached_state_neither_refuses_nor_uses_up_retries(tmp_path: Path
         # On a's cached state this would be refused (on hold) and conflict; neither may reach the caller.
         recorded = a.record_session(actor, ep, session)
         assert recorded.version == 7
-        assert a.rebuild_state(ep) == a.episode(actor, ep) == b.episode(actor, ep)
+        assert a.rebuild_state(MAINTENANCE, ep) == a.episode(actor, ep) == b.episode(actor, ep)
         assert a.episode(actor, ep).stage is Stage.ACTIVE

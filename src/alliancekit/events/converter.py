@@ -109,7 +109,11 @@ def structure(data: Any, cls: type[T]) -> T:
     except (ClassValidationError, IterableValidationError) as exc:
         path, rule = _first_error(exc)
         raise ValidationError(path or cls.__name__, rule) from None
-    except (KeyError, TypeError, ValueError) as exc:
+    except ValidationError:
+        raise
+    # Data from outside can be any JSON shape: a list where an object belongs reaches cattrs' generated
+    # code as an AttributeError, a huge integer for a float as an OverflowError. All are the input's fault.
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
         raise ValidationError(cls.__name__, type(exc).__name__) from None
 
 

@@ -177,6 +177,57 @@ class EpisodeClosed(Event):
     """The ending record; ``None`` when the episode closed at the fit decision."""
 
 
+@event("process-note-recorded")
+class ProcessNoteRecorded(Event):
+    """A therapist's private process note: readable by its author only, never exported or shown elsewhere."""
+
+    note_id: str
+    author_id: str
+    written_on: date
+    text: str = attrs.field(repr=False)
+
+
+@event("session-addendum-added")
+class SessionAddendumAdded(Event):
+    """An addendum to a signed session record; the envelope's ``corrects`` points at the original."""
+
+    session_id: str
+    addendum_id: str
+    added_on: date
+    text: str = attrs.field(repr=False)
+    reason: str = attrs.field(repr=False)
+
+
+@event("disagreement-attached")
+class DisagreementAttached(Event):
+    """The client's statement of disagreement with a record (the envelope's ``corrects`` names it)."""
+
+    statement_id: str
+    target_event_id: str
+    received_on: date
+    statement: str = attrs.field(repr=False)
+
+
+@event("lockbox-set")
+class LockboxSet(Event):
+    """A client's directive to withhold part or all of their record from sharing."""
+
+    directive_id: str
+    scope: str
+    """``record`` (everything), ``class`` (the classes named) or ``item`` (the events named)."""
+    classes: tuple[str, ...]
+    event_ids: tuple[str, ...]
+    recipients: tuple[str, ...]
+    """Withheld from these recipients only; empty means from everyone."""
+    set_on: date
+
+
+@event("lockbox-lifted")
+class LockboxLifted(Event):
+    directive_id: str
+    lifted_on: date
+
+
 def event_class(name: str) -> type[Event]:
     try:
         return EVENT_TYPES[name]

@@ -113,3 +113,47 @@ class PlanEnding(Command):
 @attrs.frozen
 class CloseEpisode(Command):
     ending: Ending
+
+
+@attrs.frozen
+class RecordProcessNote(Command):
+    note_id: str
+    author_id: str
+    written_on: date
+    text: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class AddAddendum(Command):
+    session_id: str
+    original: SessionRef | None
+    addendum_id: str
+    added_on: date
+    text: str = attrs.field(repr=False)
+    reason: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class AttachDisagreement(Command):
+    statement_id: str
+    target_event_id: str
+    target_found: bool
+    received_on: date
+    statement: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class SetLockbox(Command):
+    directive_id: str
+    scope: str
+    classes: tuple[str, ...]
+    event_ids: tuple[str, ...]
+    recipients: tuple[str, ...]
+    set_on: date
+
+
+@attrs.frozen
+class LiftLockbox(Command):
+    directive_id: str
+    known: bool
+    lifted_on: date

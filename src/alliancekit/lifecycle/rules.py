@@ -27,6 +27,7 @@ from alliancekit.errors import LifecycleError, NotFoundError
 from alliancekit.events.types import (
     ClinicianTransferred,
     ConsultationRecorded,
+    DisagreementAttached,
     EndingPlanned,
     EpisodeClosed,
     EpisodePutOnHold,
@@ -35,9 +36,13 @@ from alliancekit.events.types import (
     FitDecided,
     GoalAgreed,
     GoalRevised,
+    LockboxLifted,
+    LockboxSet,
+    ProcessNoteRecorded,
     ReviewRecorded,
     RuptureNoted,
     RuptureRepairRecorded,
+    SessionAddendumAdded,
     SessionCorrected,
     SessionRecorded,
 )
@@ -46,6 +51,7 @@ from alliancekit.lifecycle.state import EpisodeState
 
 OPEN = (Stage.CONSULTATION, Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING)
 TREATING = (Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ENDING)
+ANY = (*OPEN, Stage.CLOSED)
 
 
 @attrs.frozen
@@ -121,6 +127,11 @@ TRANSITIONS: tuple[Transition, ...] = (
         "closed",
         "the episode cannot be closed from this stage",
     ),
+    Transition(c.RecordProcessNote, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(c.AddAddendum, ANY, "(stays)", "never refused by stage"),
+    Transition(c.AttachDisagreement, ANY, "(stays)", "never refused by stage"),
+    Transition(c.SetLockbox, ANY, "(stays)", "never refused by stage"),
+    Transition(c.LiftLockbox, ANY, "(stays)", "never refused by stage"),
 )
 
 _BY_COMMAND = {t.command: t for t in TRANSITIONS}
@@ -310,6 +321,42 @@ def _close(state: EpisodeState, cmd: c.CloseEpisode) -> list[Event]:
     return [EpisodeClosed(ClosingReason.ENDED, ending.ended_on, ending)]
 
 
+def _process_note(state: EpisodeState, cmd: c.RecordProcessNote) -> list[Event]:
+    if not cmd.text.strip():
+        raise _refuse("process-note-empty", "a process note needs some text")
+    return [ProcessNoteRecorded(cmd.note_id, cmd.author_id, cmd.written_on, cmd.text)]
+
+
+def _addendum(state: EpisodeState, cmd: c.AddAddendum) -> list[Event]:
+    if cmd.original is None:
+        raise NotFoundError("session", cmd.session_id)
+    if not cmd.text.strip():
+        raise _refuse("addendum-empty", "an addendum needs some text")
+    _not_before(cmd.added_on, cmd.original.held_on, "an addendum", "the session it adds to")
+    return [SessionAddendumAdded(cmd.session_id, cmd.addendum_id, cmd.added_on, cmd.text, cmd.reason)]
+
+
+def _disagreement(state: EpisodeState, cmd: c.AttachDisagreement) -> list[Event]:
+    if not cmd.target_found:
+        raise NotFoundError("event", cmd.target_event_id)
+    if not cmd.statement.strip():
+        raise _refuse("statement-empty", "a statement of disagreement needs some text")
+    return [DisagreementAttached(cmd.statement_id, cmd.target_event_id, cmd.received_on, cmd.statement)]
+
+
+def _lockbox(state: EpisodeState, cmd: c.SetLockbox) -> list[Event]:
+    from alliancekit.security.lockbox import check_directive
+
+    check_directive(cmd.scope, cmd.classes, cmd.event_ids)
+    return [LockboxSet(cmd.directive_id, cmd.scope, cmd.classes, cmd.event_ids, cmd.recipients, cmd.set_on)]
+
+
+def _lift(state: EpisodeState, cmd: c.LiftLockbox) -> list[Event]:
+    if not cmd.known:
+        raise NotFoundError("lockbox directive", cmd.directive_id)
+    return [LockboxLifted(cmd.directive_id, cmd.lifted_on)]
+
+
 _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]] = {
     c.RecordConsultation: _consultation,
     c.DecideFit: _fit,
@@ -325,6 +372,11 @@ _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]]
     c.TransferClinician: _transfer,
     c.PlanEnding: _plan_ending,
     c.CloseEpisode: _close,
+    c.RecordProcessNote: _process_note,
+    c.AddAddendum: _addendum,
+    c.AttachDisagreement: _disagreement,
+    c.SetLockbox: _lockbox,
+    c.LiftLockbox: _lift,
 }
 
 

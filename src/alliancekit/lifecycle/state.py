@@ -25,6 +25,7 @@ from alliancekit.domain.vocab import (
 from alliancekit.events.types import (
     ClinicianTransferred,
     ConsultationRecorded,
+    DisagreementAttached,
     EndingPlanned,
     EpisodeClosed,
     EpisodeOpened,
@@ -34,10 +35,14 @@ from alliancekit.events.types import (
     FitDecided,
     GoalAgreed,
     GoalRevised,
+    LockboxLifted,
+    LockboxSet,
+    ProcessNoteRecorded,
     RecordedScore,
     ReviewRecorded,
     RuptureNoted,
     RuptureRepairRecorded,
+    SessionAddendumAdded,
     SessionCorrected,
     SessionRecorded,
 )
@@ -310,3 +315,32 @@ def _(event: EpisodeClosed, state: EpisodeState) -> EpisodeState:
         ending_planned=None if ending is None else ending.planned,
         closed_on=event.on,
     )
+
+
+# Process notes, addenda, statements of disagreement and lockbox directives change nothing the rules or the
+# caseload need: they are read from the stream. Only the version moves.
+
+
+@apply.register
+def _(event: ProcessNoteRecorded, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)
+
+
+@apply.register
+def _(event: SessionAddendumAdded, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)
+
+
+@apply.register
+def _(event: DisagreementAttached, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)
+
+
+@apply.register
+def _(event: LockboxSet, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)
+
+
+@apply.register
+def _(event: LockboxLifted, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)

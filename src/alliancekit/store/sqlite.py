@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,11 @@ from alliancekit.errors import (
     NotAnAlliancekitStore,
     StoreError,
     StoreTooNew,
+    ValidationError,
 )
 from alliancekit.plugins.hookspecs import hookimpl
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, StoredEvent
+from alliancekit.security.audit_chain import link
+from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, Commit, StoredEvent
 from alliancekit.store.registry import StoreRegistrar, split_location
 from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
 
@@ -69,8 +71,12 @@ _INSERT_OUTBOX = (
     "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at) VALUES (?,?,?,?,?,?)"
 )
 _INSERT_AUDIT = (
-    "INSERT INTO audit (entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
-    " record_id, outcome) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO audit (seq, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
+    " record_id, outcome, client_ref, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_AUDIT_COLUMNS = (
+    "seq, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type, record_id, outcome,"
+    " client_ref, detail, prev_hash, hash"
 )
 _EVENT_COLUMNS = (
     "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
@@ -144,6 +150,7 @@ def _episode_update_values(c: Commit) -> tuple[Any, ...]:
 
 def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
     return (
+        a.position,
         a.entry_id,
         a.at.isoformat(),
         a.actor_id,
@@ -154,7 +161,18 @@ def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
         a.record_type,
         a.record_id,
         a.outcome,
+        a.client_ref,
+        a.detail,
+        a.prev_hash,
+        a.hash,
     )
+
+
+def _write_audit(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> None:
+    """Chain ``records`` after the last stored entry; the caller holds the write lock (BEGIN IMMEDIATE)."""
+    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    linked = link(records, None if row is None else (int(row[0]), str(row[1])))
+    conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in linked])
 
 
 def _date(value: str | None) -> date | None:
@@ -187,6 +205,8 @@ class SQLiteStore:
     """A store in one SQLite file. Safe to use from several threads and several processes."""
 
     def __init__(self, path: str | Path) -> None:
+        if "\x00" in str(path):
+            raise ValidationError("location", "path", "a file path without NUL characters")
         self.path = Path(path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -298,7 +318,7 @@ class SQLiteStore:
                         ],
                     )
                 if commit.audit:
-                    conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in commit.audit])
+                    _write_audit(conn, commit.audit)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -308,11 +328,30 @@ class SQLiteStore:
             raise StoreError(f"SQLite write failed: {type(exc).__name__}") from exc
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        self._write(lambda conn: _write_audit(conn, records))
+
+    def append_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO audit_checkpoints (position, hash, mac, at) VALUES (?,?,?,?)",
+                (checkpoint.position, checkpoint.hash, checkpoint.mac, checkpoint.at.isoformat()),
+            )
+        )
+
+    def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
+        self._write(
+            lambda conn: conn.executemany(
+                "UPDATE events SET payload = ? WHERE episode_id = ? AND seq = ?",
+                [(payload, episode_id, seq) for episode_id, seq, payload in updates],
+            )
+        )
+
+    def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in records])
+                work(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -397,15 +436,35 @@ class SQLiteStore:
         return None if not rows else (rows[0][0], rows[0][1])
 
     def audit_records(self) -> list[AuditRecord]:
-        rows = self._read(
-            "SELECT entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type, record_id,"
-            " outcome FROM audit ORDER BY seq",
-            (),
-        )
+        rows = self._read(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq", ())  # noqa: S608
         return [
-            AuditRecord(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+            AuditRecord(
+                entry_id=r[1],
+                at=datetime.fromisoformat(r[2]),
+                actor_id=r[3],
+                actor_role=r[4],
+                clinic_id=r[5],
+                purpose=r[6],
+                action=r[7],
+                record_type=r[8],
+                record_id=r[9],
+                outcome=r[10],
+                client_ref=r[11],
+                detail=r[12],
+                position=r[0],
+                prev_hash=r[13],
+                hash=r[14],
+            )
             for r in rows
         ]
+
+    def audit_head(self) -> tuple[int, str] | None:
+        rows = self._read("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", ())
+        return None if not rows else (int(rows[0][0]), str(rows[0][1]))
+
+    def audit_checkpoints(self) -> list[AuditCheckpoint]:
+        rows = self._read("SELECT position, hash, mac, at FROM audit_checkpoints ORDER BY seq", ())
+        return [AuditCheckpoint(r[0], r[1], r[2], datetime.fromisoformat(r[3])) for r in rows]
 
     def integrity_check(self) -> str:
         """SQLite's own ``PRAGMA integrity_check`` answer (``"ok"`` when the file is sound)."""
