@@ -34,17 +34,22 @@ from alliancekit.domain.records import (
 from alliancekit.errors import ConflictError, DuplicateCommand, NotFoundError, ValidationError
 from alliancekit.events import converter
 from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, SessionRecorded, event_class
+from alliancekit.feedback.config import FeedbackConfig
+from alliancekit.feedback.engine import EngineContext, evaluate
+from alliancekit.feedback.expectation import Expectations, Outcome
+from alliancekit.feedback.rules import alert_rules
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
-from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
+from alliancekit.lifecycle.state import AlertState, EpisodeState, SessionRef, fold, start
+from alliancekit.measures.definition import MeasureKind
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.projections import caseload_row
 from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, Store, StoredEvent
 
 #: How many times a command is decided again after a concurrent writer moved the episode on.
 DEFAULT_CONFLICT_RETRIES = 5
-#: Sessions between scheduled progress reviews.
-DEFAULT_REVIEW_EVERY = 6
+#: Attended sessions between scheduled progress reviews (see :class:`FeedbackConfig`).
+DEFAULT_REVIEW_EVERY = FeedbackConfig().review_every
 
 #: Decoded episode states kept per Practice (see ``Practice._load``).
 _STATE_CACHE_SIZE = 4096
@@ -92,15 +97,24 @@ class Practice:
         plugins: PluginHost | None = None,
         clock: Callable[[], datetime] | None = None,
         ids: Callable[[str], str] | None = None,
-        review_every: int = DEFAULT_REVIEW_EVERY,
+        review_every: int | None = None,
         conflict_retries: int = DEFAULT_CONFLICT_RETRIES,
+        feedback: FeedbackConfig | None = None,
     ) -> None:
         self.store = store
         self.plugins = plugins or get_plugin_host()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._ids = ids or _uuid_ids
-        self.review_every = review_every
+        if feedback is not None and not isinstance(feedback, FeedbackConfig):
+            raise ValidationError("feedback", "type", "FeedbackConfig expected")
+        feedback = feedback or FeedbackConfig()
+        if review_every is not None:
+            feedback = attrs.evolve(feedback, review_every=review_every)
+        self.feedback = feedback
+        self.review_every = feedback.review_every
         self.conflict_retries = conflict_retries
+        self.expectations = Expectations(self.plugins, feedback, self._closed_outcomes, self._clock)
+        self._outcome_kind: dict[str, bool] = {}
         # Decoded states by episode, trusted only at the exact stream version they were built for: the
         # store's version check means one version is one sequence of events, whoever wrote them.
         self._states: dict[str, EpisodeState] = {}
@@ -342,7 +356,46 @@ class Practice:
         _expect(ending, Ending, "ending")
         return self._run(actor, episode_id, c.CloseEpisode(ending), "close-episode", idempotency_key)
 
+    def acknowledge_alert(
+        self,
+        actor: Actor,
+        episode_id: str,
+        alert_id: str,
+        *,
+        on: date | None = None,
+        idempotency_key: str | None = None,
+    ) -> Recorded:
+        """Acknowledge an open alert: the clinician of record or a supervisor of the clinic has seen it."""
+        _check_actor(actor)
+        _check_ref("alert_id", alert_id)
+        day = self._day(on)
+        command = c.AcknowledgeAlert(alert_id, day, actor.id, actor.role, actor.clinic_id)
+        return self._run(actor, episode_id, command, "acknowledge-alert", idempotency_key, record_id=alert_id)
+
+    def resolve_alert(
+        self,
+        actor: Actor,
+        episode_id: str,
+        alert_id: str,
+        *,
+        note: str,
+        on: date | None = None,
+        idempotency_key: str | None = None,
+    ) -> Recorded:
+        """Resolve an open alert with a note saying what was done (acknowledged or not)."""
+        _check_actor(actor)
+        _check_ref("alert_id", alert_id)
+        _check_text("note", note)
+        day = self._day(on)
+        command = c.ResolveAlert(alert_id, day, note, actor.id, actor.role, actor.clinic_id)
+        return self._run(actor, episode_id, command, "resolve-alert", idempotency_key, record_id=alert_id)
+
     # ------------------------------------------------------------------------------------------- queries
+
+    def alerts(self, actor: Actor, episode_id: str) -> dict[str, AlertState]:
+        """The episode's open alerts (raised or acknowledged) by id; resolved ones are in the timeline."""
+        _check_actor(actor)
+        return dict(self._load(episode_id).alerts)
 
     def episode(self, actor: Actor, episode_id: str) -> EpisodeState:
         """The episode's current state (one snapshot row)."""
@@ -414,6 +467,51 @@ class Practice:
                 return SessionRef(s.held_on, s.attendance, recorded.number, stored.event_id)
         return None
 
+    def _day(self, on: date | None) -> date:
+        if on is None:
+            return self._clock().date()
+        if not isinstance(on, date):
+            raise ValidationError("on", "type", "date expected")
+        return on
+
+    def _evaluate(
+        self, before: EpisodeState, events: list[Event], after: EpisodeState, idempotency_key: str | None
+    ) -> list[Event]:
+        """The feedback engine's alerts for one command's events (see :mod:`alliancekit.feedback`)."""
+        if not self.feedback.enabled:
+            return []
+        context = EngineContext(
+            config=self.feedback,
+            rules=tuple(alert_rules(self.plugins)),
+            measures=self.plugins.measures(),
+            new_id=lambda i: self._new_id("alert", idempotency_key, i),
+            expectations=self.expectations,
+        )
+        return evaluate(before, events, after, context)
+
+    def _is_outcome(self, measure_id: str) -> bool:
+        known = self._outcome_kind.get(measure_id)
+        if known is None:
+            try:
+                known = self.plugins.measures().get(measure_id).kind is MeasureKind.OUTCOME
+            except LookupError:
+                known = False
+            self._outcome_kind[measure_id] = known
+        return known
+
+    def _closed_outcomes(self) -> list[Outcome]:
+        """Closed episodes' intake and final outcome totals, from the caseload projection (no events)."""
+        return [
+            Outcome(row.outcome_measure, row.first_outcome, row.latest_outcome, row.outcome_sessions)
+            for row in self.store.caseload(open_only=False)
+            if row.closed_on is not None
+            and row.ending_reason is not None
+            and row.outcome_measure is not None
+            and row.first_outcome is not None
+            and row.latest_outcome is not None
+            and row.outcome_sessions is not None
+        ]
+
     def _load(self, episode_id: str) -> EpisodeState:
         found = self.store.load_snapshot(episode_id)
         if found is None:
@@ -449,6 +547,9 @@ class Practice:
             state = self._load(episode_id)
             events = decide(state, command)
             new_state = fold(state, events)
+            alerts = self._evaluate(state, events, new_state, idempotency_key)
+            if alerts:  # the feedback engine's alerts join the same commit
+                events, new_state = [*events, *alerts], fold(new_state, alerts)
             try:
                 version = self._commit(actor, state, new_state, events, action, idempotency_key, corrects)
             except ConflictError:
@@ -508,7 +609,7 @@ class Practice:
             expected_version=base,
             events=stored,
             snapshot_json=converter.dumps(after),
-            caseload=caseload_row(after, review_every=self.review_every),
+            caseload=caseload_row(after, review_every=self.review_every, is_outcome=self._is_outcome),
             audit=[audit],
             idempotency_key=idempotency_key,
         )
@@ -529,7 +630,8 @@ def open_practice(
         location string with a scheme registered by a store plugin (``memory:``, ``sqlite:/path``,
         ``postgresql://...``).
     :param plugins: the plugin host to use; the process-wide one by default.
-    :param options: passed to :class:`Practice` (``clock``, ``ids``, ``review_every``, ``conflict_retries``).
+    :param options: passed to :class:`Practice` (``clock``, ``ids``, ``review_every``, ``conflict_retries``,
+        ``feedback``: a :class:`~alliancekit.feedback.FeedbackConfig` with the alert rules' thresholds).
     """
     host = plugins or get_plugin_host()
     if isinstance(location, str | os.PathLike):

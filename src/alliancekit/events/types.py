@@ -24,7 +24,7 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import ClosingReason
+from alliancekit.domain.vocab import AlertSeverity, ClosingReason
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
@@ -175,6 +175,37 @@ class EpisodeClosed(Event):
     on: date
     ending: Ending | None = None
     """The ending record; ``None`` when the episode closed at the fit decision."""
+
+
+@event("alert-raised")
+class AlertRaised(Event):
+    """A feedback rule fired on a new fact. Its message is fixed text: no client words, no scores."""
+
+    alert_id: str
+    rule_id: str
+    severity: AlertSeverity
+    message: str
+    raised_on: date
+    at_session: int
+    """Sessions scheduled when the alert was raised."""
+    measure_id: str | None = None
+
+
+@event("alert-acknowledged")
+class AlertAcknowledged(Event):
+    """The clinician of record (or a supervisor) has seen the alert."""
+
+    alert_id: str
+    on: date
+
+
+@event("alert-resolved")
+class AlertResolved(Event):
+    """The alert is dealt with; the note says how (free text, never shown in a repr)."""
+
+    alert_id: str
+    on: date
+    note: str = attrs.field(repr=False)
 
 
 def event_class(name: str) -> type[Event]:

@@ -17,6 +17,7 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
+from alliancekit.domain.vocab import Role
 from alliancekit.events.types import RecordedScore
 from alliancekit.lifecycle.state import SessionRef
 
@@ -113,3 +114,22 @@ class PlanEnding(Command):
 @attrs.frozen
 class CloseEpisode(Command):
     ending: Ending
+
+
+@attrs.frozen
+class AcknowledgeAlert(Command):
+    alert_id: str
+    on: date
+    actor_id: str
+    actor_role: Role
+    actor_clinic_id: str
+
+
+@attrs.frozen
+class ResolveAlert(Command):
+    alert_id: str
+    on: date
+    note: str = attrs.field(repr=False)
+    actor_id: str = ""
+    actor_role: Role = Role.CLINICIAN
+    actor_clinic_id: str = ""

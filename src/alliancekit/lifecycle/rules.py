@@ -17,14 +17,18 @@ import attrs
 from alliancekit.domain.vocab import (
     CONFRONTATION_MARKERS,
     WITHDRAWAL_MARKERS,
+    AlertStatus,
     Attendance,
     ClosingReason,
     FitOutcome,
+    Role,
     RuptureKind,
     Stage,
 )
-from alliancekit.errors import LifecycleError, NotFoundError
+from alliancekit.errors import AccessDenied, LifecycleError, NotFoundError
 from alliancekit.events.types import (
+    AlertAcknowledged,
+    AlertResolved,
     ClinicianTransferred,
     ConsultationRecorded,
     EndingPlanned,
@@ -121,6 +125,8 @@ TRANSITIONS: tuple[Transition, ...] = (
         "closed",
         "the episode cannot be closed from this stage",
     ),
+    Transition(c.AcknowledgeAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(c.ResolveAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
 )
 
 _BY_COMMAND = {t.command: t for t in TRANSITIONS}
@@ -237,8 +243,11 @@ def _review(state: EpisodeState, cmd: c.RecordReview) -> list[Event]:
 
 
 def review_due(state: EpisodeState, every: int) -> bool:
-    """A review is due once ``every`` sessions have been held since the last one."""
-    return state.sessions_attended > 0 and state.sessions_scheduled - state.last_review_at_session >= every
+    """A review is due once ``every`` sessions have been attended since the last one, or when a red or
+    urgent alert asked for one (see :mod:`alliancekit.feedback`)."""
+    if state.review_requested:
+        return True
+    return state.sessions_attended > 0 and state.sessions_attended - state.attended_at_last_review >= every
 
 
 def _rupture(state: EpisodeState, cmd: c.NoteRupture) -> list[Event]:
@@ -302,6 +311,38 @@ def _close(state: EpisodeState, cmd: c.CloseEpisode) -> list[Event]:
     return [EpisodeClosed(ClosingReason.ENDED, ending.ended_on, ending)]
 
 
+def _may_handle_alert(state: EpisodeState, actor_id: str, role: Role, clinic_id: str, action: str) -> None:
+    """The clinician of record, or a supervisor of the episode's clinic, handles an episode's alerts.
+
+    Who supervises whom is not modelled yet: any actor with the supervisor role in the same clinic counts
+    as the clinician's supervisor.
+    """
+    if clinic_id != state.clinic_id:
+        raise AccessDenied(action, "the episode belongs to another clinic")
+    if role is Role.SUPERVISOR or (role is Role.CLINICIAN and actor_id == state.clinician_id):
+        return
+    raise AccessDenied(action, "only the clinician of record or a supervisor can handle this alert")
+
+
+def _acknowledge(state: EpisodeState, cmd: c.AcknowledgeAlert) -> list[Event]:
+    _may_handle_alert(state, cmd.actor_id, cmd.actor_role, cmd.actor_clinic_id, "acknowledge-alert")
+    alert = state.alerts.get(cmd.alert_id)
+    if alert is None:
+        raise _refuse("alert-not-open", "that alert is not open: it was resolved or never raised")
+    if alert.status is AlertStatus.ACKNOWLEDGED:
+        raise _refuse("alert-acknowledged", "that alert has already been acknowledged")
+    return [AlertAcknowledged(cmd.alert_id, cmd.on)]
+
+
+def _resolve(state: EpisodeState, cmd: c.ResolveAlert) -> list[Event]:
+    _may_handle_alert(state, cmd.actor_id, cmd.actor_role, cmd.actor_clinic_id, "resolve-alert")
+    if cmd.alert_id not in state.alerts:
+        raise _refuse("alert-not-open", "that alert is not open: it was resolved or never raised")
+    if not cmd.note.strip():
+        raise _refuse("resolution-note", "resolving an alert needs a note saying what was done")
+    return [AlertResolved(cmd.alert_id, cmd.on, cmd.note)]
+
+
 _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]] = {
     c.RecordConsultation: _consultation,
     c.DecideFit: _fit,
@@ -317,6 +358,8 @@ _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]]
     c.TransferClinician: _transfer,
     c.PlanEnding: _plan_ending,
     c.CloseEpisode: _close,
+    c.AcknowledgeAlert: _acknowledge,
+    c.ResolveAlert: _resolve,
 }
 
 

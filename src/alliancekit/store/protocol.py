@@ -56,9 +56,27 @@ class CaseloadRow:
     """``{measure_id: total}`` as JSON."""
     open_alerts: int
     next_review_at: int | None
-    """Scheduled-session count at which the next review falls due; ``None`` when none will."""
+    """Attended-session count at which the next scheduled review falls due; ``None`` when none will."""
     review_due: bool
+    """Every N attended sessions, or when a red or urgent alert asked for a review."""
     closed_on: date | None
+    # -- added by the feedback engine (defaults keep older callers working) ---------------------------
+    open_alerts_json: str = "[]"
+    """The open alerts, most severe first: ``[{"id", "rule", "severity", "status", "measure"?}]``."""
+    highest_severity: str | None = None
+    """The most severe open alert's severity (info, amber, red, urgent), or ``None``."""
+    outcome_measure: str | None = None
+    """The primary outcome measure: the outcome-kind measure scored first in the episode."""
+    first_outcome: float | None = None
+    """Its first (intake) total."""
+    latest_outcome: float | None = None
+    """Its latest total (the final one once the episode is closed)."""
+    outcome_sessions: int | None = None
+    """Session index of the latest total counted from the intake's session (1 = the same session)."""
+    modality: str | None = None
+    """The modality of most attended sessions (in-person, video, phone)."""
+    ending_reason: str | None = None
+    """Why therapy ended (goals-met, dropout, ...), once closed with an ending."""
 
 
 @attrs.frozen

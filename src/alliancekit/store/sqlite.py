@@ -42,13 +42,19 @@ _INSERT_EVENT = (
 _UPSERT_EPISODE = (
     "INSERT INTO episodes (episode_id, clinic_id, clinician_id, client_ref, stage, version,"
     " opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at,"
-    " review_due, closed_on, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " review_due, closed_on, open_alerts_json, highest_severity, outcome_measure, first_outcome,"
+    " latest_outcome, outcome_sessions, modality, ending_reason, state)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     " ON CONFLICT (episode_id) DO UPDATE SET clinic_id = excluded.clinic_id,"
     " clinician_id = excluded.clinician_id, client_ref = excluded.client_ref, stage = excluded.stage,"
     " version = excluded.version, opened_on = excluded.opened_on, last_session_on = excluded.last_session_on,"
     " sessions_attended = excluded.sessions_attended, latest_scores = excluded.latest_scores,"
     " open_alerts = excluded.open_alerts, next_review_at = excluded.next_review_at,"
-    " review_due = excluded.review_due, closed_on = excluded.closed_on, state = excluded.state"
+    " review_due = excluded.review_due, closed_on = excluded.closed_on,"
+    " open_alerts_json = excluded.open_alerts_json, highest_severity = excluded.highest_severity,"
+    " outcome_measure = excluded.outcome_measure, first_outcome = excluded.first_outcome,"
+    " latest_outcome = excluded.latest_outcome, outcome_sessions = excluded.outcome_sessions,"
+    " modality = excluded.modality, ending_reason = excluded.ending_reason, state = excluded.state"
 )
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at) VALUES (?,?,?,?,?,?)"
@@ -63,7 +69,9 @@ _EVENT_COLUMNS = (
 )
 _CASELOAD_COLUMNS = (
     "episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on, last_session_on,"
-    " sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on"
+    " sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on,"
+    " open_alerts_json, highest_severity, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
+    " modality, ending_reason"
 )
 
 
@@ -104,6 +112,14 @@ def _caseload_row(r: CaseloadRow) -> tuple[Any, ...]:
         r.next_review_at,
         int(r.review_due),
         _iso(r.closed_on),
+        r.open_alerts_json,
+        r.highest_severity,
+        r.outcome_measure,
+        r.first_outcome,
+        r.latest_outcome,
+        r.outcome_sessions,
+        r.modality,
+        r.ending_reason,
     )
 
 
@@ -124,6 +140,33 @@ def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
 
 def _date(value: str | None) -> date | None:
     return None if value is None else date.fromisoformat(value)
+
+
+def _caseload_from_row(r: Sequence[Any]) -> CaseloadRow:
+    return CaseloadRow(
+        episode_id=r[0],
+        clinic_id=r[1],
+        clinician_id=r[2],
+        client_ref=r[3],
+        stage=r[4],
+        version=r[5],
+        opened_on=date.fromisoformat(r[6]),
+        last_session_on=_date(r[7]),
+        sessions_attended=r[8],
+        latest_scores_json=r[9],
+        open_alerts=r[10],
+        next_review_at=r[11],
+        review_due=bool(r[12]),
+        closed_on=_date(r[13]),
+        open_alerts_json=r[14],
+        highest_severity=r[15],
+        outcome_measure=r[16],
+        first_outcome=r[17],
+        latest_outcome=r[18],
+        outcome_sessions=r[19],
+        modality=r[20],
+        ending_reason=r[21],
+    )
 
 
 class SQLiteStore:
@@ -295,7 +338,8 @@ class SQLiteStore:
     def caseload(
         self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
     ) -> list[CaseloadRow]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str] = []
         if clinic_id is not None:
             clauses.append("clinic_id = ?")
             params.append(clinic_id)
@@ -309,25 +353,7 @@ class SQLiteStore:
             f"SELECT {_CASELOAD_COLUMNS} FROM episodes{where} ORDER BY episode_id",  # noqa: S608
             tuple(params),
         )
-        return [
-            CaseloadRow(
-                episode_id=r[0],
-                clinic_id=r[1],
-                clinician_id=r[2],
-                client_ref=r[3],
-                stage=r[4],
-                version=r[5],
-                opened_on=date.fromisoformat(r[6]),
-                last_session_on=_date(r[7]),
-                sessions_attended=r[8],
-                latest_scores_json=r[9],
-                open_alerts=r[10],
-                next_review_at=r[11],
-                review_due=bool(r[12]),
-                closed_on=_date(r[13]),
-            )
-            for r in rows
-        ]
+        return [_caseload_from_row(r) for r in rows]
 
     def episode_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT episode_id FROM episodes ORDER BY episode_id", ())])
