@@ -419,6 +419,10 @@ class Practice:
             clinic_id=actor.clinic_id, clinician_id=clinician_id, open_only=not include_closed
         )
 
+    def today(self) -> date:
+        """Today by the practice's clock (reports use it for "days since the last session")."""
+        return self._clock().date()
+
     def rebuild_state(self, episode_id: str) -> EpisodeState:
         """The state folded from the stored events, ignoring the snapshot (checks and repairs)."""
         stored = self.store.load_events(episode_id)

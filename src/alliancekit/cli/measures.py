@@ -26,7 +26,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.add_argument("--version", dest="measure_version", metavar="V", help="default: the latest")
     show.set_defaults(run=run_show)
     validate = msub.add_parser(
-        "validate", help="validate and score a response", description="Validate and score a response document."
+        "validate",
+        help="validate and score a response",
+        description="Validate and score a response document.",
     )
     validate.add_argument("measure_id", metavar="ID")
     validate.add_argument("response", metavar="RESPONSE.json", help="the response document, or - for stdin")
@@ -66,7 +68,9 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     registry = get_plugin_host().measures()
-    return _emit(*commands.validate_response(registry, args.measure_id, _read(args.response), args.measure_version))
+    return _emit(
+        *commands.validate_response(registry, args.measure_id, _read(args.response), args.measure_version)
+    )
 
 
 def run_check(args: argparse.Namespace) -> int:
