@@ -44,7 +44,7 @@ from alliancekit.lifecycle.state import AlertState, EpisodeState, SessionRef, fo
 from alliancekit.measures.definition import MeasureKind
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.projections import caseload_row
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, Store, StoredEvent
+from alliancekit.store.protocol import AuditRecord, CaseloadRow, ClosedOutcome, Commit, Store, StoredEvent
 
 #: How many times a command is decided again after a concurrent writer moved the episode on.
 DEFAULT_CONFLICT_RETRIES = 5
@@ -419,6 +419,11 @@ class Practice:
             clinic_id=actor.clinic_id, clinician_id=clinician_id, open_only=not include_closed
         )
 
+    def closed_outcomes(self, actor: Actor) -> list[ClosedOutcome]:
+        """The outcome columns of the actor's clinic's closed episodes (for the practice-outcomes report)."""
+        _check_actor(actor)
+        return self._closed_rows(actor.clinic_id)
+
     def today(self) -> date:
         """Today by the practice's clock (reports use it for "days since the last session")."""
         return self._clock().date()
@@ -507,13 +512,23 @@ class Practice:
         """Closed episodes' intake and final outcome totals, from the caseload projection (no events)."""
         return [
             Outcome(row.outcome_measure, row.first_outcome, row.latest_outcome, row.outcome_sessions)
-            for row in self.store.caseload(open_only=False)
-            if row.closed_on is not None
-            and row.ending_reason is not None
+            for row in self._closed_rows(None)
+            if row.ending_reason is not None
             and row.outcome_measure is not None
             and row.first_outcome is not None
             and row.latest_outcome is not None
             and row.outcome_sessions is not None
+        ]
+
+    def _closed_rows(self, clinic_id: str | None) -> list[ClosedOutcome]:
+        fast = getattr(self.store, "closed_outcomes", None)
+        if fast is not None:
+            rows: list[ClosedOutcome] = fast(clinic_id=clinic_id)
+            return rows
+        return [
+            ClosedOutcome.of(row)
+            for row in self.store.caseload(clinic_id=clinic_id, open_only=False)
+            if row.closed_on is not None
         ]
 
     def _load(self, episode_id: str) -> EpisodeState:

@@ -14,8 +14,8 @@ from alliancekit.cli.common import existing_practice
 from alliancekit.demo import simulate_practice
 from alliancekit.demo.simulate import CLINIC
 from alliancekit.domain import Actor, Purpose, Role
-from alliancekit.feedback.reports import write_report
 from alliancekit.errors import NotAnAlliancekitStore, ValidationError
+from alliancekit.feedback.reports import write_report
 from alliancekit.store.sqlite import SQLiteStore
 
 

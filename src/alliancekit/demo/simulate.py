@@ -110,8 +110,10 @@ class DemoSummary:
             f"  episodes by stage: {stages}",
             f"  closed because:    {reasons}",
             f"  sessions {self.sessions}, reviews {self.reviews}, ruptures noted {self.ruptures}",
-            f"  alerts raised {sum(self.alerts_by_rule.values())} ({len(self.alerts_by_rule)} rules),"
-            f" resolved {self.alerts_resolved}",
+            (
+                f"  alerts raised {sum(self.alerts_by_rule.values())} ({len(self.alerts_by_rule)} rules),"
+                f" resolved {self.alerts_resolved}"
+            ),
         ]
 
 

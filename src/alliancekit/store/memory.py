@@ -11,7 +11,14 @@ from collections.abc import Iterator, Sequence
 
 from alliancekit.errors import ConflictError, DuplicateCommand
 from alliancekit.plugins.hookspecs import hookimpl
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, OutboxRecord, StoredEvent
+from alliancekit.store.protocol import (
+    AuditRecord,
+    CaseloadRow,
+    ClosedOutcome,
+    Commit,
+    OutboxRecord,
+    StoredEvent,
+)
 from alliancekit.store.registry import StoreRegistrar
 
 
@@ -65,6 +72,14 @@ class MemoryStore:
                 and (not open_only or row.closed_on is None)
             ]
         return rows
+
+    def closed_outcomes(self, *, clinic_id: str | None = None) -> list[ClosedOutcome]:
+        with self._lock:
+            return [
+                ClosedOutcome.of(row)
+                for _, row in sorted(self._caseload.items())
+                if row.closed_on is not None and (clinic_id is None or row.clinic_id == clinic_id)
+            ]
 
     def episode_ids(self) -> Iterator[str]:
         with self._lock:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
@@ -77,6 +77,36 @@ class CaseloadRow:
     """The modality of most attended sessions (in-person, video, phone)."""
     ending_reason: str | None = None
     """Why therapy ended (goals-met, dropout, ...), once closed with an ending."""
+
+
+class ClosedOutcome(NamedTuple):
+    """What the practice-outcomes report and the expectation fit need of one closed episode.
+
+    A plain tuple: the report reads tens of thousands of these at once. Stores may serve them from a
+    covering index through the optional ``closed_outcomes`` method (see :class:`Store`)."""
+
+    clinician_id: str
+    closed_on: date
+    outcome_measure: str | None
+    first_outcome: float | None
+    latest_outcome: float | None
+    outcome_sessions: int | None
+    modality: str | None
+    ending_reason: str | None
+
+    @classmethod
+    def of(cls, row: CaseloadRow) -> ClosedOutcome:
+        assert row.closed_on is not None  # noqa: S101 - only closed rows are converted
+        return cls(
+            row.clinician_id,
+            row.closed_on,
+            row.outcome_measure,
+            row.first_outcome,
+            row.latest_outcome,
+            row.outcome_sessions,
+            row.modality,
+            row.ending_reason,
+        )
 
 
 @attrs.frozen
@@ -152,6 +182,14 @@ class Store(Protocol):
 
     def episode_ids(self) -> Iterator[str]:
         """Every episode id, in order (exports and maintenance walk this)."""
+
+    # Optional, not part of the protocol check: a store may add
+    #
+    #     def closed_outcomes(self, *, clinic_id: str | None = None) -> list[ClosedOutcome]
+    #
+    # returning the closed episodes' outcome columns (ordered by episode id) from a covering index. The
+    # practice-outcomes report and the expectation fit use it when present and fall back to
+    # ``caseload(open_only=False)`` otherwise.
 
     def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
         """``(episode_id, version)`` written by the command with this key, if any."""

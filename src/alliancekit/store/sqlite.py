@@ -28,7 +28,7 @@ from alliancekit.errors import (
     StoreTooNew,
 )
 from alliancekit.plugins.hookspecs import hookimpl
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, StoredEvent
+from alliancekit.store.protocol import AuditRecord, CaseloadRow, ClosedOutcome, Commit, StoredEvent
 from alliancekit.store.registry import StoreRegistrar, split_location
 from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
 
@@ -62,6 +62,10 @@ _INSERT_OUTBOX = (
 _INSERT_AUDIT = (
     "INSERT INTO audit (entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
     " record_id, outcome) VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
+_CLOSED_OUTCOMES = (
+    "SELECT clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
+    " modality, ending_reason FROM episodes INDEXED BY episodes_closed_outcomes WHERE closed_on IS NOT NULL"
 )
 _EVENT_COLUMNS = (
     "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
@@ -354,6 +358,15 @@ class SQLiteStore:
             tuple(params),
         )
         return [_caseload_from_row(r) for r in rows]
+
+    def closed_outcomes(self, *, clinic_id: str | None = None) -> list[ClosedOutcome]:
+        """Closed episodes' outcome columns, from the covering index ``episodes_closed_outcomes``."""
+        if clinic_id is None:
+            rows = self._read(_CLOSED_OUTCOMES + " ORDER BY clinic_id, episode_id", ())
+        else:
+            rows = self._read(_CLOSED_OUTCOMES + " AND clinic_id = ? ORDER BY episode_id", (clinic_id,))
+        fromiso = date.fromisoformat
+        return [ClosedOutcome(r[0], fromiso(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     def episode_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT episode_id FROM episodes ORDER BY episode_id", ())])

@@ -58,8 +58,12 @@ MIGRATIONS: tuple[str, ...] = (
         ending_reason     TEXT
     );
     CREATE INDEX episodes_by_clinician ON episodes (clinic_id, clinician_id, closed_on);
-    -- The practice-outcomes report and the expectation fit read closed episodes only.
-    CREATE INDEX episodes_closed ON episodes (closed_on) WHERE closed_on IS NOT NULL;
+    -- The practice-outcomes report and the expectation fit read closed episodes' outcome columns only: a
+    -- covering partial index, so they never touch the wide rows that hold the snapshots.
+    CREATE INDEX episodes_closed_outcomes ON episodes (
+        clinic_id, episode_id, clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome,
+        outcome_sessions, modality, ending_reason
+    ) WHERE closed_on IS NOT NULL;
 
     CREATE TABLE commands (
         idempotency_key TEXT    PRIMARY KEY,

@@ -9,6 +9,7 @@ why the project draws its own SVG rather than depending on ``vl-convert-python``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -356,7 +357,7 @@ def _frame(out: list[str], axis: _Axis, title: str, ticks: Sequence[float]) -> N
 
 
 def _ticks(lo: float, hi: float) -> list[float]:
-    step = 10.0 if hi - lo > 30 else 5.0 if hi - lo > 12 else 1.0
+    step = 10.0 if hi - lo > 30 else 5.0 if hi - lo > 6 else 1.0
     start = lo if lo % step == 0 else lo + step - lo % step
     ticks = []
     value = start
@@ -438,9 +439,15 @@ def chart_svg(chart: ProgressChart) -> str:
     if chart.alliance is not None:
         s = chart.alliance
         top = height + _GAP
-        axis = _Axis(chart.sessions, top, _ALL_H, s.range_min, s.range_max)
+        # zoom in on the top of the scale, where alliance scores live and a one-point fall matters
+        lowest = min([p.total for p in s.points] + ([s.cutoff] if s.cutoff is not None else []))
+        span = s.range_max - s.range_min
+        lo = max(
+            s.range_min, s.range_max - span * math.ceil((s.range_max - lowest + span / 10) / (span / 4)) / 4
+        )
+        axis = _Axis(chart.sessions, top, _ALL_H, lo, s.range_max)
         x_axis = x_axis or axis
-        _frame(out, axis, f"Alliance: {s.title}", _ticks(s.range_min, s.range_max)[::2])
+        _frame(out, axis, f"Alliance: {s.title}", _ticks(lo, s.range_max))
         _cutoff(out, axis, s.cutoff)
         for mk in chart.markers:
             if mk.kind in ("rupture", "repair"):
@@ -472,13 +479,13 @@ def chart_svg(chart: ProgressChart) -> str:
             f'<text x="{_f(x_axis.x(n))}" y="{_f(height + 16)}" text-anchor="middle" class="s">{n}</text>'
         )
     out.append(
-        f'<text x="{_f((_W - _RIGHT + _LEFT) / 2)}" y="{_f(height + 32)}" text-anchor="middle" class="s">'
+        f'<text x="{_f((_W - _RIGHT + _LEFT) / 2)}" y="{_f(height + 34)}" text-anchor="middle" class="s">'
         "session</text>"
     )
-    height += 40
-    legend = _legend(chart, height)
+    height += 58
+    legend, rows = _legend(chart, height)
     out.append(legend)
-    height += 22
+    height += 18 * rows
     style = "<style>.t{font:600 13px sans-serif;fill:#212121}.s{font:11px sans-serif;fill:#424242}</style>"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_f(height)}"'
@@ -504,17 +511,9 @@ def _markers(out: list[str], chart: ProgressChart, axis: _Axis) -> None:
                 f'<text x="{_f(x)}" y="{_f(bottom - 6)}" text-anchor="middle" font-size="14"'
                 f' fill="#616161">&#215;<title>{escape(mk.label)} (session {mk.session})</title></text>'
             )
-        elif mk.kind == "alert":
-            colour = "#c62828" if mk.label.startswith(("red", "urgent")) else "#ef8f00"
-            if mk.label.startswith("info"):
-                continue
-            out.append(
-                f'<circle cx="{_f(x)}" cy="{_f(axis.top + 6)}" r="3" fill="{colour}">'
-                f"<title>{escape(mk.label)} (session {mk.session})</title></circle>"
-            )
 
 
-def _legend(chart: ProgressChart, y: float) -> str:
+def _legend(chart: ProgressChart, y: float) -> tuple[str, int]:
     entries: list[tuple[str, str]] = []
     if chart.band:
         entries += [("#a5d6a7", "expected band"), ("#c62828", "lower bound")]
@@ -526,11 +525,14 @@ def _legend(chart: ProgressChart, y: float) -> str:
     ]
     if chart.alliance is not None:
         entries += [("#6a1b9a", "▼ rupture"), ("#00897b", "▼ repaired")]
-    parts, x = [], float(_LEFT)
+    parts, x, rows = [], float(_LEFT), 1
     for colour, label in entries:
+        width = 24 + 6.2 * len(label)
+        if x + width > _W - 10:
+            x, y, rows = float(_LEFT), y + 18, rows + 1
         parts.append(
             f'<rect x="{_f(x)}" y="{_f(y - 9)}" width="10" height="10" fill="{colour}"/>'
             f'<text x="{_f(x + 14)}" y="{_f(y)}" class="s">{escape(label)}</text>'
         )
-        x += 24 + 6.2 * len(label)
-    return "".join(parts)
+        x += width
+    return "".join(parts), rows

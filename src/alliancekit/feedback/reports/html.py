@@ -137,9 +137,8 @@ def render_report(
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
         f"<title>alliancekit report: {clinic}</title><style>{_CSS}</style></head><body><main>"
         f"<h1>Feedback report: {clinic}</h1>"
-        f'<p class="muted">Generated {escape(today.isoformat())} by alliancekit {escape(__version__)} from '
-        f"{outcomes.episodes} episode(s). Synthetic or real, this report holds client references: handle it "
-        "as a clinical record.</p>"
+        f'<p class="muted">Generated {escape(today.isoformat())} by alliancekit {escape(__version__)}. '
+        "This report holds client references: handle it as a clinical record.</p>"
         + _attention_section(items, today)
         + _outcomes_section(outcomes)
         + "".join(chart_part)

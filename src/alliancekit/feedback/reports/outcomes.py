@@ -18,9 +18,10 @@ Every rate carries its numerator and denominator, so small numbers stay visible.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
@@ -28,7 +29,7 @@ import attrs
 from alliancekit.domain.actors import Actor
 from alliancekit.measures.change import ChangeClass, classify_change
 from alliancekit.measures.definition import Measure
-from alliancekit.store.protocol import CaseloadRow
+from alliancekit.store.protocol import ClosedOutcome
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -88,8 +89,8 @@ class GroupOutcomes:
 
 @attrs.frozen
 class PracticeOutcomes:
-    episodes: int
-    """Every episode in the projection, open or closed."""
+    has_episodes: bool
+    """Whether the clinic has any episode at all, open or closed."""
     overall: GroupOutcomes
     by_clinician: tuple[GroupOutcomes, ...]
     by_modality: tuple[GroupOutcomes, ...]
@@ -102,7 +103,7 @@ class PracticeOutcomes:
 
     @property
     def summary(self) -> str:
-        if self.episodes == 0:
+        if not self.has_episodes:
             return "This practice has no episodes yet: there is nothing to report."
         if self.empty:
             return "No episode has ended yet: outcomes are reported for closed episodes only."
@@ -114,21 +115,44 @@ class PracticeOutcomes:
         )
 
 
-@attrs.frozen
-class _Ended:
-    row: CaseloadRow
-    change_class: ChangeClass | None
-    clinical_intake: bool
-    saes: float | None
-
-
 def practice_outcomes(practice: Practice, actor: Actor) -> PracticeOutcomes:
-    """Outcomes of the actor's clinic's closed episodes, from the caseload projection."""
-    rows = practice.caseload(actor, include_closed=True)
-    return outcomes_from_rows(practice, rows)
+    """Outcomes of the actor's clinic's closed episodes, from the store's projection (never the events)."""
+    rows = practice.closed_outcomes(actor)
+    has_episodes = bool(rows) or bool(practice.caseload(actor))
+    return outcomes_from_rows(practice, rows, has_episodes=has_episodes)
 
 
-def outcomes_from_rows(practice: Practice, rows: Sequence[CaseloadRow]) -> PracticeOutcomes:
+@attrs.define
+class _Tally:
+    ended: int = 0
+    measured: int = 0
+    improved: int = 0
+    clinical: int = 0
+    recovered: int = 0
+    deteriorated: int = 0
+    dropout: int = 0
+    saes_sum: float = 0.0
+    saes_n: int = 0
+
+    def result(self, dimension: str, key: str) -> GroupOutcomes:
+        return GroupOutcomes(
+            dimension=dimension,
+            key=key,
+            ended=self.ended,
+            measured=self.measured,
+            reliable_improvement=Rate(self.improved, self.measured),
+            recovery=Rate(self.recovered, self.clinical),
+            deterioration=Rate(self.deteriorated, self.measured),
+            dropout=Rate(self.dropout, self.ended),
+            saes=self.saes_sum / self.saes_n if self.saes_n else None,
+            saes_n=self.saes_n,
+        )
+
+
+def outcomes_from_rows(
+    practice: Practice, rows: Sequence[ClosedOutcome], *, has_episodes: bool = True
+) -> PracticeOutcomes:
+    """Outcomes of closed episodes given their projection rows (one pass, classifications memoised)."""
     registry = practice.plugins.measures()
     measures: dict[str, Measure | None] = {}
 
@@ -140,69 +164,83 @@ def outcomes_from_rows(practice: Practice, rows: Sequence[CaseloadRow]) -> Pract
                 measures[measure_id] = None
         return measures[measure_id]
 
-    classified: list[tuple[CaseloadRow, ChangeClass | None, bool, float | None]] = []
+    @functools.lru_cache(maxsize=65_536)
+    def classify(measure_id: str, first: float, latest: float) -> tuple[ChangeClass | None, bool, float]:
+        m = measure(measure_id)
+        assert m is not None  # noqa: S101 - only called for registered measures
+        klass, clinical = None, False
+        norm = m.default_norm
+        if norm is not None:
+            try:
+                klass = classify_change(first, latest, norm, m.direction).change_class
+            except ValueError:
+                klass = None
+            clinical = norm.clinical_cutoff is None or norm.clinical_cutoff.is_clinical(first)
+        return klass, clinical, (latest - first) * (1 if m.higher_is_better else -1)
+
+    ended: list[tuple[ClosedOutcome, ChangeClass | None, bool, float | None]] = []
     gains: dict[str, list[tuple[float, float]]] = defaultdict(list)  # measure -> (intake, gain)
     for row in rows:
-        if row.closed_on is None or row.ending_reason is None:
+        if row.ending_reason is None:
             continue
         klass, clinical, gain = None, False, None
-        m = measure(row.outcome_measure) if row.outcome_measure else None
         if (
-            m is not None
+            row.outcome_measure is not None
             and row.first_outcome is not None
             and row.latest_outcome is not None
             and (row.outcome_sessions or 0) >= 2
+            and measure(row.outcome_measure) is not None
         ):
-            norm = m.default_norm
-            if norm is not None:
-                try:
-                    klass = classify_change(
-                        row.first_outcome, row.latest_outcome, norm, m.direction
-                    ).change_class
-                except ValueError:
-                    klass = None
-                clinical = norm.clinical_cutoff is None or norm.clinical_cutoff.is_clinical(row.first_outcome)
-            gain = (row.latest_outcome - row.first_outcome) * (1 if m.higher_is_better else -1)
+            klass, clinical, gain = classify(row.outcome_measure, row.first_outcome, row.latest_outcome)
             if clinical:
-                gains[m.id].append((row.first_outcome, gain))
-        classified.append((row, klass, clinical, gain))
+                gains[row.outcome_measure].append((row.first_outcome, gain))
+        ended.append((row, klass, clinical, gain))
 
     lines = {measure_id: _fit_line(points) for measure_id, points in gains.items()}
-    ended: list[_Ended] = []
-    for row, klass, clinical, gain in classified:
+    tallies: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+    for row, klass, clinical, gain in ended:
         saes = None
         line = lines.get(row.outcome_measure or "")
         if clinical and gain is not None and line is not None and row.first_outcome is not None:
             a, b, sd = line
             saes = (gain - (a + b * row.first_outcome)) / sd
-        ended.append(_Ended(row, klass, clinical, saes))
+        closed = row.closed_on
+        keys = (
+            ("practice", "all"),
+            ("clinician", row.clinician_id),
+            ("modality", row.modality or "no sessions"),
+            ("period", f"{closed.year}-Q{(closed.month - 1) // 3 + 1}"),
+            ("measure", row.outcome_measure or "no outcome measure"),
+        )
+        for key in keys:
+            t = tallies[key]
+            t.ended += 1
+            t.dropout += row.ending_reason == DROPOUT
+            if klass is not None:
+                t.measured += 1
+                t.improved += klass in (ChangeClass.RECOVERED, ChangeClass.IMPROVED)
+                t.deteriorated += klass is ChangeClass.DETERIORATED
+                if clinical:
+                    t.clinical += 1
+                    t.recovered += klass is ChangeClass.RECOVERED
+            if saes is not None:
+                t.saes_sum += saes
+                t.saes_n += 1
 
-    def groups(dimension: str, key_of: str) -> tuple[GroupOutcomes, ...]:
-        by: dict[str, list[_Ended]] = defaultdict(list)
-        for e in ended:
-            by[_key(e.row, key_of)].append(e)
-        return tuple(_group(dimension, key, members) for key, members in sorted(by.items()))
+    def groups(dimension: str) -> tuple[GroupOutcomes, ...]:
+        return tuple(
+            tally.result(dimension, key) for (dim, key), tally in sorted(tallies.items()) if dim == dimension
+        )
 
+    overall = tallies.get(("practice", "all"), _Tally()).result("practice", "all")
     return PracticeOutcomes(
-        episodes=len(rows),
-        overall=_group("practice", "all", ended),
-        by_clinician=groups("clinician", "clinician"),
-        by_modality=groups("modality", "modality"),
-        by_period=groups("period", "period"),
-        by_measure=groups("measure", "measure"),
+        has_episodes=has_episodes,
+        overall=overall,
+        by_clinician=groups("clinician"),
+        by_modality=groups("modality"),
+        by_period=groups("period"),
+        by_measure=groups("measure"),
     )
-
-
-def _key(row: CaseloadRow, key_of: str) -> str:
-    if key_of == "clinician":
-        return row.clinician_id
-    if key_of == "modality":
-        return row.modality or "no sessions"
-    if key_of == "measure":
-        return row.outcome_measure or "no outcome measure"
-    closed = row.closed_on
-    assert closed is not None  # noqa: S101 - only closed episodes are grouped
-    return f"{closed.year}-Q{(closed.month - 1) // 3 + 1}"
 
 
 def _fit_line(points: list[tuple[float, float]]) -> tuple[float, float, float] | None:
@@ -219,23 +257,3 @@ def _fit_line(points: list[tuple[float, float]]) -> tuple[float, float, float] |
         return None
     b = 0.0 if sxx == 0 else sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
     return mean_y - b * mean_x, b, sd
-
-
-def _group(dimension: str, key: str, members: Iterable[_Ended]) -> GroupOutcomes:
-    members = list(members)
-    measured = [e for e in members if e.change_class is not None]
-    clinical = [e for e in measured if e.clinical_intake]
-    saes = [e.saes for e in members if e.saes is not None]
-    improved = sum(e.change_class in (ChangeClass.RECOVERED, ChangeClass.IMPROVED) for e in measured)
-    return GroupOutcomes(
-        dimension=dimension,
-        key=key,
-        ended=len(members),
-        measured=len(measured),
-        reliable_improvement=Rate(improved, len(measured)),
-        recovery=Rate(sum(e.change_class is ChangeClass.RECOVERED for e in clinical), len(clinical)),
-        deterioration=Rate(sum(e.change_class is ChangeClass.DETERIORATED for e in measured), len(measured)),
-        dropout=Rate(sum(e.row.ending_reason == DROPOUT for e in members), len(members)),
-        saes=sum(saes) / len(saes) if saes else None,
-        saes_n=len(saes),
-    )
