@@ -19,6 +19,7 @@ episodes it creates through the API). Each session event carries an ORS and an S
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -49,7 +50,7 @@ from alliancekit.feedback import FeedbackConfig
 from alliancekit.feedback.reports import attention_list, practice_outcomes
 from alliancekit.store.protocol import CaseloadRow, StoredEvent
 from alliancekit.store.sqlite import _INSERT_EVENT, _UPSERT_EPISODE, SQLiteStore, _caseload_row, _event_row
-from alliancekit.store.sqlite_schema import LATEST_VERSION
+from alliancekit.store.sqlite_schema import MIGRATIONS
 
 FIXTURE_VERSION = 1
 EPISODES = 100_000
@@ -66,10 +67,9 @@ RULES["urgent"] = "risk-item-endorsed"
 
 
 def fixture_path() -> Path:
-    return (
-        Path(tempfile.gettempdir())
-        / f"alliancekit-bench-feedback-v{FIXTURE_VERSION}-s{LATEST_VERSION}.sqlite"
-    )
+    """Keyed by the fixture's version and a hash of the schema, so a schema edit rebuilds it."""
+    schema = hashlib.sha256("".join(MIGRATIONS).encode()).hexdigest()[:10]
+    return Path(tempfile.gettempdir()) / f"alliancekit-bench-feedback-v{FIXTURE_VERSION}-{schema}.sqlite"
 
 
 def _session_template(n: int, ors_total: float, srs_total: float) -> str:
@@ -105,7 +105,6 @@ def build_fixture(path: Path) -> None:
     snapshot_template = json.dumps({"episode_id": "EPISODE-ID", "note": "generated benchmark snapshot"})
     conn = sqlite3.connect(tmp, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
-    day = START.isoformat()
     for first in range(0, EPISODES, BATCH):
         events, rows = [], []
         for i in range(first, min(first + BATCH, EPISODES)):
@@ -194,7 +193,6 @@ def build_fixture(path: Path) -> None:
         conn.executemany(_INSERT_EVENT, events)
         conn.executemany(_UPSERT_EPISODE, rows)
         conn.execute("COMMIT")
-    del day
     conn.execute("ANALYZE")
     conn.close()
     SQLiteStore(tmp).close()

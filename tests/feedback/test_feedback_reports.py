@@ -135,7 +135,8 @@ def test_practice_outcomes_rates_carry_counts_and_groups(tmp_path: Path) -> None
     assert o.saes_n == 4
     assert o.saes == pytest.approx(0.0, abs=1e-9)  # relative to the practice itself
     by_clinician = {g.key: g for g in outcomes.by_clinician}
-    assert by_clinician["clin-ada"].saes is not None and by_clinician["clin-bea"].saes is not None
+    assert by_clinician["clin-ada"].saes is not None
+    assert by_clinician["clin-bea"].saes is not None
     assert by_clinician["clin-ada"].saes > 0 > by_clinician["clin-bea"].saes
     assert {g.key for g in outcomes.by_modality} == {"in-person", "video", "phone", "no sessions"}
     assert [g.key for g in outcomes.by_period] == [f"{c.day.year}-Q{(c.day.month - 1) // 3 + 1}"]
@@ -168,18 +169,23 @@ def test_progress_chart_marks_reviews_ruptures_missed_sessions_and_alerts(clinic
     clinic.session(ep, ors(21), srs(39))
     clinic.p.record_review(clinic.actor, ep, Review(held_on=clinic.day, decision=ReviewDecision.CONTINUE))
     chart = progress_chart(clinic.p, clinic.actor, ep)
-    assert chart.outcome is not None and chart.alliance is not None
+    assert chart.outcome is not None
+    assert chart.alliance is not None
     assert [(p.session, p.total) for p in chart.outcome.points] == [(1, 18.0), (2, 16.0), (4, 21.0)]
     assert [p.zone.value for p in chart.outcome.points] == ["grey", "amber", "green"]
-    assert chart.outcome.cutoff == 25 and chart.alliance.cutoff == 36
+    assert chart.outcome.cutoff == 25
+    assert chart.alliance.cutoff == 36
     assert [b.session for b in chart.band] == [1, 2, 3, 4]
     assert chart.band_source == "norms"
     kinds = {(m.kind, m.session) for m in chart.markers}
     assert {("rupture", 2), ("missed", 3), ("review", 4)} <= kinds
     assert any(k == "alert" for k, _ in kinds)
     svg = chart_svg(chart)
-    assert svg.startswith("<svg") and svg.endswith("</svg>")
-    assert svg.count("<circle") >= 6 and "<polygon" in svg and "cutoff 25" in svg
+    assert svg.startswith("<svg")
+    assert svg.endswith("</svg>")
+    assert svg.count("<circle") >= 6
+    assert "<polygon" in svg
+    assert "cutoff 25" in svg
     spec = chart_vega_lite(chart)
     assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v5")
     assert len(spec["vconcat"]) == 2
@@ -194,11 +200,14 @@ def test_html_report_is_self_contained(tmp_path: Path, capsys: pytest.CaptureFix
     assert "report.html" in capsys.readouterr().out
     page = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>")
-    assert "<svg" in page and "Practice outcomes" in page and "Needs attention today (2026-02-01)" in page
+    assert "<svg" in page
+    assert "Practice outcomes" in page
+    assert "Needs attention today (2026-02-01)" in page
     # nothing fetched from elsewhere: no script sources, stylesheets, images or CSS urls
     assert not re.search(r"<script[^>]+src=|<link |<img |url\(|@import", page)
     scripts = re.findall(r"<script([^>]*)>", page)
-    assert scripts and all('type="application/vnd.vegalite+json"' in s for s in scripts)
+    assert scripts
+    assert all('type="application/vnd.vegalite+json"' in s for s in scripts)
     assert "synthetic" not in page  # no free text from the records
     summary = json.loads((tmp_path / "demo-out" / "summary.json").read_text())
     assert len(summary["alerts_by_rule"]) == 10

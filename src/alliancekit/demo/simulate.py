@@ -82,6 +82,9 @@ RANDOM_COURSES = (
     "deteriorating-referred",
 )
 
+_STAYS_OPEN = frozenset({"on-hold", "transferred", "corrected", "no-change", "ongoing-rupture", "ongoing"})
+_OPEN_LATE = 84
+
 Progress = Callable[[int, int], None]
 
 
@@ -138,7 +141,8 @@ class _Client:
         self.course = course
         self.clinician = CLINICIANS[index % len(CLINICIANS)]
         self.actor = Actor(self.clinician, Role.CLINICIAN, CLINIC)
-        self.day = START + timedelta(days=3 * index)
+        # Courses that stay open start later, so that on the demo's last day they are still being seen.
+        self.day = START + timedelta(days=3 * index + (_OPEN_LATE if course in _STAYS_OPEN else 0))
         self.ep = ""
         self.goal_ids: list[str] = []
         self.wellbeing = self.rng.uniform(0.3, 0.45)
@@ -146,6 +150,8 @@ class _Client:
         self.sessions = 0
         self.risk = False
         """Whether the client endorses the PHQ-9 risk item (item 9) at the next symptom measure."""
+        self.pending = False
+        """The clinician has not yet seen this session's alerts: they wait in the attention list."""
 
     # -- helpers --------------------------------------------------------------------------------------
 
@@ -175,6 +181,8 @@ class _Client:
 
     def handle_alerts(self) -> None:
         """What the clinician does with open alerts after a session (see the module docstring)."""
+        if self.pending:
+            return
         for alert_id, alert in sorted(self.p.alerts(self.actor, self.ep).items()):
             urgent = alert.severity.value in ("red", "urgent")
             if urgent and alert.status.value == "raised":
@@ -514,6 +522,8 @@ class _Client:
         self.sessions_run(2)
         self.rupture(RuptureKind.WITHDRAWAL, resolve=False)
         self.sessions_run(3, drift=0.0)
+        self.pending = True  # the client endorses the risk item in the last session: urgent, not yet seen
+        self.endorse_risk()
 
     def endorse_risk(self) -> None:
         """The client endorses PHQ-9 item 9 in this session: an urgent alert, and a review at once."""
@@ -526,6 +536,8 @@ class _Client:
         self.agree_goals()
         self.wellbeing = 0.7  # starts outside the clinical range and stays there, no reliable change
         self.sessions_run(7, drift=0.0)
+        self.pending = True  # then a sudden slump in the last session: red alerts not yet seen
+        self.session(drift=-0.25, symptoms=True)
 
 
 def note_for(day: date, kind: RuptureKind, markers: tuple[RuptureMarker, ...], session_id: str) -> Any:

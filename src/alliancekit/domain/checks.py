@@ -143,11 +143,11 @@ def _transform(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute
 # words. They are field specifiers of ``record`` so type checkers know they carry a default.
 
 
-def text(*, default: str = "", repr: bool = False) -> str:  # noqa: A002 - mirrors attrs.field
+def text(*, default: str = "", repr: bool = False) -> str:
     return attrs.field(default=default, repr=repr)
 
 
-def texts(*, default: tuple[str, ...] = (), repr: bool = False) -> tuple[str, ...]:  # noqa: A002
+def texts(*, default: tuple[str, ...] = (), repr: bool = False) -> tuple[str, ...]:
     return attrs.field(default=default, repr=repr)
 
 

@@ -142,9 +142,8 @@ class MeasureRegistry:
         except (KeyError, TypeError):
             raise UnknownMeasure(measure_id, version) from None
         if entry.custom_schema:
-            reference_validate(
-                entry.reference, {"answers": dict(answers) if isinstance(answers, Mapping) else answers}
-            )
+            raw: object = answers  # callers may pass anything: the validator names what is wrong
+            reference_validate(entry.reference, {"answers": dict(raw) if isinstance(raw, Mapping) else raw})
         entry.validate_answers(answers)
         return entry.scorer(answers)
 

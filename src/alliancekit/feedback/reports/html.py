@@ -43,7 +43,7 @@ text-align:center}.urgent{background:#6a1b9a}.red{background:#c62828}.amber{back
 def _rate_cells(g: GroupOutcomes) -> str:
     cells = [str(g.ended), str(g.measured)]
     cells += [str(r) for r in (g.reliable_improvement, g.recovery, g.deterioration, g.dropout)]
-    cells.append("-" if g.saes is None else f"{g.saes:+.2f} (n {g.saes_n}; {g.saes_bucket})")
+    cells.append("-" if g.saes is None else f"{round(g.saes, 2) or 0.0:+.2f} (n {g.saes_n}; {g.saes_bucket})")
     return "".join(f'<td class="n">{escape(c)}</td>' for c in cells)
 
 
