@@ -37,7 +37,7 @@ from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, Sessio
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.engine import EngineContext, evaluate
 from alliancekit.feedback.expectation import Expectations, Outcome
-from alliancekit.feedback.rules import alert_rules
+from alliancekit.feedback.rules import AlertRule, alert_rules
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import AlertState, EpisodeState, SessionRef, fold, start
@@ -115,6 +115,8 @@ class Practice:
         self.conflict_retries = conflict_retries
         self.expectations = Expectations(self.plugins, feedback, self._closed_outcomes, self._clock)
         self._outcome_kind: dict[str, bool] = {}
+        self._rules: tuple[AlertRule, ...] | None = None
+        self._measure_cache: dict[object, object] = {}
         # Decoded states by episode, trusted only at the exact stream version they were built for: the
         # store's version check means one version is one sequence of events, whoever wrote them.
         self._states: dict[str, EpisodeState] = {}
@@ -489,12 +491,15 @@ class Practice:
         """The feedback engine's alerts for one command's events (see :mod:`alliancekit.feedback`)."""
         if not self.feedback.enabled:
             return []
+        if self._rules is None:
+            self._rules = tuple(alert_rules(self.plugins))
         context = EngineContext(
             config=self.feedback,
-            rules=tuple(alert_rules(self.plugins)),
+            rules=self._rules,
             measures=self.plugins.measures(),
             new_id=lambda i: self._new_id("alert", idempotency_key, i),
             expectations=self.expectations,
+            measure_cache=self._measure_cache,
         )
         return evaluate(before, events, after, context)
 

@@ -56,28 +56,25 @@ def _alliance_dropped(ctx: RuleContext) -> Iterator[str]:
 
 
 def _outcome_points(ctx: RuleContext) -> Iterator[tuple[Measure, float, float, int]]:
-    """(measure, intake, latest, session index from intake) for outcome measures scored in this command."""
-    seen = set()
-    for _, score in ctx.new_scores():
-        measure = ctx.measure(score.measure_id)
-        if measure is None or measure.id in seen:
-            continue
-        seen.add(measure.id)
-        first, latest = ctx.after.first_scores.get(measure.id), ctx.after.latest_scores.get(measure.id)
-        if first is None or latest is None or latest.session_number <= first.session_number:
-            continue
-        yield measure, first.total, latest.total, latest.session_number - first.session_number + 1
+    """(measure, intake, latest, session index from intake) for measures scored in this command."""
+    for scored in ctx.scored_measures():
+        yield scored.measure, scored.intake, scored.latest, scored.session
+
+
+def _zone(ctx: RuleContext, measure: Measure, intake: float, latest: float, n: int) -> Zone | None:
+    """The latest score's zone against the expected response (shared by the amber and red rules)."""
+    key = ("zone", measure.id)
+    if key not in ctx.memo:
+        expectation = ctx.expectations.expect(measure, intake, n) if ctx.expectations is not None else None
+        ctx.memo[key] = None if expectation is None else expectation.zone(latest)
+    zone: Zone | None = ctx.memo[key]
+    return zone
 
 
 def _zone_checker(zone: Zone) -> Check:
     def check(ctx: RuleContext) -> Iterator[str]:
-        if ctx.expectations is None:
-            return
         for measure, intake, latest, n in _outcome_points(ctx):
-            if measure.kind is not MeasureKind.OUTCOME:
-                continue
-            expectation = ctx.expectations.expect(measure, intake, n)
-            if expectation is not None and expectation.zone(latest) is zone:
+            if measure.kind is MeasureKind.OUTCOME and _zone(ctx, measure, intake, latest, n) is zone:
                 yield measure.id
 
     return check

@@ -38,6 +38,8 @@ class EngineContext:
     new_id: Callable[[int], str] = attrs.field(repr=False)
     """``new_id(i)`` names the i-th alert of this command (derived from the idempotency key if any)."""
     expectations: Expectations | None = None
+    measure_cache: dict[object, object] = attrs.field(factory=dict, repr=False)
+    """Measures by id across evaluations (the practice keeps one per plugin host)."""
 
 
 def evaluate(
@@ -49,30 +51,40 @@ def evaluate(
     out: list[Event] = _resolved_by_review(events, after, context)
     state = fold(after, out) if out else after
     day = after.last_activity_on or after.opened_on
+    active = {alert.key for alert in state.alerts.values()}
+    ever = set(state.alert_keys_raised)
+    memo: dict[object, object] = dict(context.measure_cache)
     for phase in (False, True):
-        ctx = RuleContext(before, events, state, context.config, context.measures, context.expectations)
+        ctx = RuleContext(before, events, state, context.config, context.measures, context.expectations, memo)
         raised: list[Event] = []
         for rule in context.rules:
             if rule.after_alerts is not phase:
                 continue
             for measure_id in _fired(rule, ctx):
                 key = alert_key(rule.id, measure_id)
-                active = {a.key for a in state.alerts.values()}
-                if key in active or (rule.once_per_episode and key in state.alert_keys_raised):
+                if key in active or (rule.once_per_episode and key in ever):
                     continue
-                measure = ctx.measure(measure_id) if measure_id is not None else None
-                alert = AlertRaised(
-                    alert_id=context.new_id(len(out) + len(raised)),
-                    rule_id=rule.id,
-                    severity=rule.severity,
-                    message=rule.message_for(measure),
-                    raised_on=day,
-                    at_session=state.sessions_scheduled,
-                    measure_id=measure_id,
+                raised.append(
+                    AlertRaised(
+                        alert_id=context.new_id(len(out) + len(raised)),
+                        rule_id=rule.id,
+                        severity=rule.severity,
+                        message=rule.message_for(ctx.measure(measure_id) if measure_id is not None else None),
+                        raised_on=day,
+                        at_session=state.sessions_scheduled,
+                        measure_id=measure_id,
+                    )
                 )
-                raised.append(alert)
-                state = fold(state, [alert])
-        out += raised
+                active.add(key)
+                ever.add(key)
+        if raised:
+            # rules checked after the others (review-due) see this phase's alerts folded in
+            state = fold(state, raised)
+            out += raised
+    # measures looked up by id stay valid as long as the registry (built once per plugin host)
+    context.measure_cache.update(
+        (k, v) for k, v in memo.items() if isinstance(k, tuple) and k[0] == "measure"
+    )
     return out
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -32,6 +32,17 @@ _RULE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*)*$
 
 
 @attrs.frozen
+class ScoredMeasure:
+    """A measure scored in this command: intake and latest totals, and the latest's session index."""
+
+    measure: Measure
+    intake: float
+    latest: float
+    session: int
+    """Counted from the intake's session (1 = the intake's own session)."""
+
+
+@attrs.frozen
 class RuleContext:
     """What a rule's ``check`` sees for one command."""
 
@@ -41,13 +52,42 @@ class RuleContext:
     config: FeedbackConfig
     measures: MeasureRegistry
     expectations: Expectations | None = None
+    memo: dict[Any, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    """Per-evaluation cache shared by the rules (and, through the engine, measures looked up by id)."""
 
     def measure(self, measure_id: str) -> Measure | None:
-        try:
-            found: Measure = self.measures.get(measure_id)
-        except LookupError:
-            return None
+        """The registered measure (latest version), or ``None`` for an unknown id."""
+        key = ("measure", measure_id)
+        if key not in self.memo:
+            try:
+                self.memo[key] = self.measures.get(measure_id)
+            except LookupError:
+                self.memo[key] = None
+        found: Measure | None = self.memo[key]
         return found
+
+    def scored_measures(self) -> list[ScoredMeasure]:
+        """Each measure scored in this command with its intake (first) and latest totals in the episode,
+        when the latest comes from a later session than the intake."""
+        if "scored" not in self.memo:
+            found: list[ScoredMeasure] = []
+            seen: set[str] = set()
+            for _, score in self.new_scores():
+                measure = self.measure(score.measure_id)
+                if measure is None or measure.id in seen:
+                    continue
+                seen.add(measure.id)
+                first, latest = (
+                    self.after.first_scores.get(measure.id),
+                    self.after.latest_scores.get(measure.id),
+                )
+                if first is None or latest is None or latest.session_number <= first.session_number:
+                    continue
+                n = latest.session_number - first.session_number + 1
+                found.append(ScoredMeasure(measure, first.total, latest.total, n))
+            self.memo["scored"] = found
+        scored: list[ScoredMeasure] = self.memo["scored"]
+        return scored
 
     def new_scores(self) -> Iterator[tuple[Event, RecordedScore]]:
         """Scores recorded or corrected by this command, with the event that carries each."""
