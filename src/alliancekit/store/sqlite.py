@@ -365,8 +365,15 @@ class SQLiteStore:
             rows = self._read(_CLOSED_OUTCOMES + " ORDER BY clinic_id, episode_id", ())
         else:
             rows = self._read(_CLOSED_OUTCOMES + " AND clinic_id = ? ORDER BY episode_id", (clinic_id,))
-        fromiso = date.fromisoformat
-        return [ClosedOutcome(r[0], fromiso(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+        dates: dict[str, date] = {}  # a few hundred distinct closing dates among many thousand rows
+
+        def day(text: str) -> date:
+            found = dates.get(text)
+            if found is None:
+                found = dates[text] = date.fromisoformat(text)
+            return found
+
+        return [ClosedOutcome(r[0], day(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     def episode_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT episode_id FROM episodes ORDER BY episode_id", ())])

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
+from datetime import date
 from typing import TYPE_CHECKING
 
 import attrs
@@ -197,49 +198,63 @@ def outcomes_from_rows(
         ended.append((row, klass, clinical, gain))
 
     lines = {measure_id: _fit_line(points) for measure_id, points in gains.items()}
-    tallies: dict[tuple[str, str], _Tally] = defaultdict(_Tally)
+    # One small status tuple per episode, then C-level counting of (group key, status) pairs per dimension:
+    # tens of thousands of episodes fall into a few hundred distinct pairs.
+    statuses: list[tuple[ChangeClass | None, bool, bool]] = []
+    saes_values: list[float | None] = []
     for row, klass, clinical, gain in ended:
         saes = None
         line = lines.get(row.outcome_measure or "")
         if clinical and gain is not None and line is not None and row.first_outcome is not None:
             a, b, sd = line
             saes = (gain - (a + b * row.first_outcome)) / sd
-        closed = row.closed_on
-        keys = (
-            ("practice", "all"),
-            ("clinician", row.clinician_id),
-            ("modality", row.modality or "no sessions"),
-            ("period", f"{closed.year}-Q{(closed.month - 1) // 3 + 1}"),
-            ("measure", row.outcome_measure or "no outcome measure"),
-        )
-        for key in keys:
+        statuses.append((klass, clinical, row.ending_reason == DROPOUT))
+        saes_values.append(saes)
+
+    periods: dict[date, str] = {}
+
+    def period(closed: date) -> str:
+        if closed not in periods:
+            periods[closed] = f"{closed.year}-Q{(closed.month - 1) // 3 + 1}"
+        return periods[closed]
+
+    rows_ = [row for row, *_ in ended]
+    dimensions = {
+        "practice": ["all"] * len(rows_),
+        "clinician": [row.clinician_id for row in rows_],
+        "modality": [row.modality or "no sessions" for row in rows_],
+        "period": [period(row.closed_on) for row in rows_],
+        "measure": [row.outcome_measure or "no outcome measure" for row in rows_],
+    }
+    results: dict[str, tuple[GroupOutcomes, ...]] = {}
+    for dimension, keys in dimensions.items():
+        tallies: dict[str, _Tally] = defaultdict(_Tally)
+        for (key, (klass, clinical, dropout)), count in Counter(zip(keys, statuses, strict=True)).items():
             t = tallies[key]
-            t.ended += 1
-            t.dropout += row.ending_reason == DROPOUT
+            t.ended += count
+            t.dropout += count * dropout
             if klass is not None:
-                t.measured += 1
-                t.improved += klass in (ChangeClass.RECOVERED, ChangeClass.IMPROVED)
-                t.deteriorated += klass is ChangeClass.DETERIORATED
+                t.measured += count
+                t.improved += count * (klass in (ChangeClass.RECOVERED, ChangeClass.IMPROVED))
+                t.deteriorated += count * (klass is ChangeClass.DETERIORATED)
                 if clinical:
-                    t.clinical += 1
-                    t.recovered += klass is ChangeClass.RECOVERED
+                    t.clinical += count
+                    t.recovered += count * (klass is ChangeClass.RECOVERED)
+        for key, saes in zip(keys, saes_values, strict=True):
             if saes is not None:
+                t = tallies[key]
                 t.saes_sum += saes
                 t.saes_n += 1
+        results[dimension] = tuple(tallies[key].result(dimension, key) for key in sorted(tallies))
 
-    def groups(dimension: str) -> tuple[GroupOutcomes, ...]:
-        return tuple(
-            tally.result(dimension, key) for (dim, key), tally in sorted(tallies.items()) if dim == dimension
-        )
-
-    overall = tallies.get(("practice", "all"), _Tally()).result("practice", "all")
+    overall = results["practice"][0] if results["practice"] else _Tally().result("practice", "all")
     return PracticeOutcomes(
         has_episodes=has_episodes,
         overall=overall,
-        by_clinician=groups("clinician"),
-        by_modality=groups("modality"),
-        by_period=groups("period"),
-        by_measure=groups("measure"),
+        by_clinician=results["clinician"],
+        by_modality=results["modality"],
+        by_period=results["period"],
+        by_measure=results["measure"],
     )
 
 
