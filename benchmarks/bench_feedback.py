@@ -8,7 +8,9 @@ Run: ``python benchmarks/run.py feedback`` (``tox -e bench`` runs every benchmar
 * ``practice outcomes report (s)``: rates and SAES over every closed episode (70,000), median of 3 runs,
   target <= 2 s;
 * ``record_session p50 with rules / without (ratio)``: what evaluating every rule adds to a durable
-  ``record_session`` on the big file, target <= 1.20; ``rule evaluation p50 (µs)`` is the engine alone.
+  ``record_session`` on the big file, target <= 1.20 (two practices on the same file, alternating which
+  writes first); ``rule evaluation p50 (µs)`` is the engine alone, and its share of ``record_session``
+  without rules is the same question asked without the disk's noise.
 
 The fixture is written once with the store's own SQL (its INSERT and UPSERT statements and row
 functions), in big ``executemany`` transactions with ``synchronous=OFF`` (fine for a benchmark fixture,
@@ -60,6 +62,7 @@ CLINICIANS = 200
 CLINIC = "bench-clinic"
 CLOSED_SHARE = 0.7
 BATCH = 2_000  # episodes per transaction
+ROUNDS = 800  # record_session calls with rules and as many without
 START = date(2024, 1, 1)
 TODAY = START + timedelta(days=900)
 """The benchmark's "today": open episodes were last seen 0 to 35 days before it."""
@@ -274,18 +277,21 @@ def run() -> dict[str, float]:
     t0 = time.perf_counter()
     on.expectations.curves()  # the fit over 70,000 closed episodes, rebuilt at most hourly
     figures["expectation fit over the closed episodes (s)"] = time.perf_counter() - t0
+    # The same big read on the other practice's connection: a connection whose page cache is full must
+    # drop it each time the other connection has written, which would otherwise be charged to the rules.
+    off.expectations.refit()
     day = today
     eps_on = [_active_episode(on, actor, day) for _ in range(8)]
     eps_off = [_active_episode(off, actor, day) for _ in range(8)]
     with_rules, without = [], []
-    for k in range(400):
+    for k in range(ROUNDS):
         session = _session(day + timedelta(days=1 + k // 8), k)
-        t0 = time.perf_counter()
-        on.record_session(actor, eps_on[k % 8], session)
-        with_rules.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        off.record_session(actor, eps_off[k % 8], session)
-        without.append(time.perf_counter() - t0)
+        # alternate which practice writes first, so WAL checkpoints and cache effects fall on both alike
+        pairs = ((on, eps_on, with_rules), (off, eps_off, without))
+        for practice, eps, samples in pairs if k % 2 else reversed(pairs):
+            t0 = time.perf_counter()
+            practice.record_session(actor, eps[k % 8], session)
+            samples.append(time.perf_counter() - t0)
     # the engine alone, on the last command's states
     state = on.episode(actor, eps_on[0])
     from alliancekit.feedback.engine import EngineContext, evaluate
@@ -313,6 +319,9 @@ def run() -> dict[str, float]:
     figures["record_session p50 without rules (µs)"] = p50_off * 1e6
     figures["record_session p50 with rules / without (target <= 1.20)"] = p50_on / p50_off
     figures["rule evaluation p50 (µs)"] = statistics.median(eval_samples) * 1e6
+    figures["rule evaluation p50 / record_session p50 without rules"] = (
+        statistics.median(eval_samples) / p50_off
+    )
     return figures
 
 

@@ -36,6 +36,7 @@ from alliancekit.feedback.reports import (
     render_report,
 )
 from alliancekit.feedback.reports.outcomes import Rate, saes_bucket
+from alliancekit.store.memory import MemoryStore
 
 from .conftest import CLINIC, Clinic, config, make_clinic, ors, phq9, srs
 
@@ -221,3 +222,32 @@ def test_report_command_on_a_missing_or_bad_input(tmp_path: Path, capsys: pytest
     assert "--today" in capsys.readouterr().err
     assert main(["report", "--db", str(tmp_path / "empty.sqlite"), "--out", str(tmp_path / "o")]) == 0
     assert "no episodes yet" in (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
+
+
+class PlainStore:
+    """A store with only the protocol's methods (no ``closed_outcomes`` fast path), over a memory store."""
+
+    def __init__(self, inner: MemoryStore) -> None:
+        self.inner = inner
+        self.append = inner.append
+        self.load_snapshot = inner.load_snapshot
+        self.load_events = inner.load_events
+        self.caseload = inner.caseload
+        self.episode_ids = inner.episode_ids
+        self.find_command = inner.find_command
+        self.append_audit = inner.append_audit
+        self.audit_records = inner.audit_records
+        self.close = inner.close
+
+
+def test_outcomes_are_the_same_without_the_store_fast_path() -> None:
+    inner = MemoryStore()
+    fast = Clinic(open_practice(inner))
+    _closed(fast, [15, 20, 27], EndingReason.GOALS_MET, Modality.IN_PERSON, fast.actor)
+    _closed(fast, [20, 14], EndingReason.DROPOUT, Modality.VIDEO, fast.actor)
+    _closed(fast, [12, 13, 18], EndingReason.GOALS_MET, Modality.VIDEO, fast.actor)
+    plain = open_practice(PlainStore(inner))
+    assert not hasattr(plain.store, "closed_outcomes")
+    assert plain.closed_outcomes(SUPERVISOR) == fast.p.closed_outcomes(SUPERVISOR)
+    assert practice_outcomes(plain, SUPERVISOR) == practice_outcomes(fast.p, SUPERVISOR)
+    assert practice_outcomes(plain, SUPERVISOR).overall.ended == 3
