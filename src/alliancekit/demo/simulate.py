@@ -152,6 +152,8 @@ class _Client:
         """Whether the client endorses the PHQ-9 risk item (item 9) at the next symptom measure."""
         self.pending = False
         """The clinician has not yet seen this session's alerts: they wait in the attention list."""
+        self.modality = (Modality.IN_PERSON, Modality.IN_PERSON, Modality.VIDEO, Modality.PHONE)[index % 4]
+        """How this client mostly meets the clinician (for outcomes by modality)."""
 
     # -- helpers --------------------------------------------------------------------------------------
 
@@ -284,7 +286,7 @@ class _Client:
             self.ep,
             Session(
                 held_on=self.day,
-                modality=Modality.IN_PERSON if self.sessions % 3 else Modality.VIDEO,
+                modality=self.modality if self.sessions % 3 else Modality.VIDEO,
                 attendance=attendance,
                 administrations=tuple(administrations),
                 helpful="synthetic: the breathing exercise" if attendance is Attendance.ATTENDED else "",
