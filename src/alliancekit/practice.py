@@ -36,7 +36,7 @@ from alliancekit.events import converter
 from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, SessionRecorded, event_class
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.engine import EngineContext, evaluate
-from alliancekit.feedback.expectation import Expectations, Outcome
+from alliancekit.feedback.expectation import Expectations, Outcome, scores_against_expectation
 from alliancekit.feedback.rules import AlertRule, alert_rules
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
@@ -263,10 +263,14 @@ class Practice:
         """Record a progress review. A review when none was due is kept, marked unscheduled."""
         _expect(review, Review, "review")
         review_id = self._new_id("review", idempotency_key)
+        _check_actor(actor)
+        scores = scores_against_expectation(
+            self._load(episode_id), self.plugins.measures(), self.expectations
+        )
         return self._run(
             actor,
             episode_id,
-            c.RecordReview(review_id, review, self.review_every),
+            c.RecordReview(review_id, review, self.review_every, scores),
             "record-review",
             idempotency_key,
             record_id=review_id,

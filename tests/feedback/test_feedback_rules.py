@@ -394,3 +394,65 @@ def test_snapshot_with_alerts_equals_the_fold_of_the_events(clinic: Clinic) -> N
     clinic.p.acknowledge_alert(clinic.actor, ep, alert_id)
     clinic.p.resolve_alert(clinic.actor, ep, alert_id, note="done")
     assert clinic.p.rebuild_state(ep) == clinic.p.episode(clinic.actor, ep)
+
+
+def test_review_record_holds_the_scores_against_expectation(clinic: Clinic) -> None:
+    ep = clinic.episode()
+    clinic.session(ep, ors(18), srs(39), phq9(14))
+    clinic.session(ep, ors(16), srs(39), phq9(7))
+    _review(clinic, ep)
+    review = [e for e in clinic.p.timeline(clinic.actor, ep) if e.type == "review-recorded"][-1].event
+    by_measure = {s.measure_id: s for s in review.scores}
+    assert set(by_measure) == {"ors", "srs", "phq-9"}
+    ors_score = by_measure["ors"]
+    assert (ors_score.intake, ors_score.latest, ors_score.session) == (18, 16, 2)
+    assert ors_score.zone == "amber"
+    assert ors_score.low is not None
+    assert ors_score.latest < ors_score.low
+    assert by_measure["phq-9"].change == "recovered"  # a fall of 7 from 14 to below 10
+    assert by_measure["phq-9"].zone is None  # symptom measures get no expected band
+    assert by_measure["srs"].change is None  # no reliable-change figure for the SRS
+
+
+def test_a_repeated_command_does_not_raise_its_alerts_twice(clinic: Clinic) -> None:
+    from alliancekit.domain import Modality, Session
+
+    ep = clinic.episode()
+    session = Session(
+        held_on=clinic.day,
+        modality=Modality.VIDEO,
+        attendance=Attendance.ATTENDED,
+        administrations=(srs(30),),
+    )
+    first = clinic.p.record_session(clinic.actor, ep, session, idempotency_key="host-cmd-1")
+    again = clinic.p.record_session(clinic.actor, ep, session, idempotency_key="host-cmd-1")
+    assert again.duplicate
+    assert not first.duplicate
+    assert clinic.rules_raised(ep) == ["alliance-below-cutoff"]
+
+
+def test_a_concurrent_writer_is_decided_again_without_a_second_alert(tmp_path: Path) -> None:
+    from alliancekit import open_practice
+    from alliancekit.store.protocol import Commit
+    from alliancekit.store.sqlite import SQLiteStore
+
+    a = make_clinic(tmp_path, "shared.sqlite")
+    ep = a.episode()
+
+    class RacingStore(SQLiteStore):
+        """Lets the other practice record a session just before this one's first write."""
+
+        raced = False
+
+        def append(self, commit: Commit) -> None:
+            if not self.raced:
+                self.raced = True
+                a.session(ep, srs(30))  # raises the alliance alert first
+            super().append(commit)
+
+    b = Clinic(open_practice(RacingStore(tmp_path / "shared.sqlite")))
+    b.day = a.day + timedelta(days=7)
+    b.session(ep, srs(30))  # conflicts, is decided again on a's state: the alert is active, not raised again
+    assert a.rules_raised(ep) == ["alliance-below-cutoff"]
+    assert len([e for e in a.p.timeline(a.actor, ep) if e.type == "session-recorded"]) == 2
+    assert b.p.rebuild_state(ep) == b.p.episode(b.actor, ep)

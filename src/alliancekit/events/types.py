@@ -122,12 +122,32 @@ class SessionCorrected(Event):
     reason: str = attrs.field(repr=False)
 
 
+@attrs.frozen
+class ReviewedScore:
+    """A measure as it stood at a review: intake and latest totals against the expected response."""
+
+    measure_id: str
+    intake: float
+    latest: float
+    session: int
+    """The latest score's session index counted from the intake's session (1 = the intake's own)."""
+    expected: float | None = None
+    low: float | None = None
+    high: float | None = None
+    zone: str | None = None
+    """green, amber, red or grey (OpenFIT zones), or ``None`` when no expectation applies."""
+    change: str | None = None
+    """Jacobson-Truax class since intake (recovered, improved, unchanged, deteriorated), when computable."""
+
+
 @event("review-recorded")
 class ReviewRecorded(Event):
     review_id: str
     review: Review
     scheduled: bool
     """False when no review was due: recorded all the same, as unscheduled."""
+    scores: tuple[ReviewedScore, ...] = ()
+    """The scores against expectation when the review was held (computed by the feedback engine)."""
 
 
 @event("rupture-noted")

@@ -31,10 +31,13 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
+from alliancekit.events.types import ReviewedScore
 from alliancekit.feedback.config import FeedbackConfig
-from alliancekit.measures.definition import Measure
+from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.measures.definition import Measure, MeasureKind
 
 if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.measures.registry import MeasureRegistry
     from alliancekit.plugins.manager import PluginHost
 
 #: The session by which the rational expectation reaches one reliable-change threshold.
@@ -276,3 +279,44 @@ def expectation_model_for(host: PluginHost, measure: Measure) -> ExpectationMode
     if key not in models:
         models[key] = host.pm.hook.alliancekit_expectation_model(measure=measure)
     return models[key]
+
+
+def scores_against_expectation(
+    state: EpisodeState, measures: MeasureRegistry, expectations: Expectations
+) -> tuple[ReviewedScore, ...]:
+    """Each scored measure's intake and latest totals, its zone against the expected response and its
+    reliable-change class, for the review record."""
+    from alliancekit.measures.change import classify_change
+
+    found = []
+    for measure_id, first in sorted(state.first_scores.items()):
+        latest = state.latest_scores.get(measure_id, first)
+        try:
+            measure: Measure = measures.get(measure_id)
+        except LookupError:
+            continue
+        n = latest.session_number - first.session_number + 1
+        e = expectations.expect(measure, first.total, n) if measure.kind is MeasureKind.OUTCOME else None
+        change = None
+        norm = measure.default_norm
+        if norm is not None and n > 1:
+            try:
+                change = classify_change(
+                    first.total, latest.total, norm, measure.direction
+                ).change_class.value
+            except ValueError:
+                change = None
+        found.append(
+            ReviewedScore(
+                measure_id=measure_id,
+                intake=first.total,
+                latest=latest.total,
+                session=n,
+                expected=None if e is None else e.expected,
+                low=None if e is None else e.low,
+                high=None if e is None else e.high,
+                zone=None if e is None else e.zone(latest.total).value,
+                change=change,
+            )
+        )
+    return tuple(found)

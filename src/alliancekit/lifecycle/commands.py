@@ -18,7 +18,7 @@ from alliancekit.domain.records import (
     Session,
 )
 from alliancekit.domain.vocab import Role
-from alliancekit.events.types import RecordedScore
+from alliancekit.events.types import RecordedScore, ReviewedScore
 from alliancekit.lifecycle.state import SessionRef
 
 
@@ -71,6 +71,7 @@ class RecordReview(Command):
     review_id: str
     review: Review
     review_every: int
+    scores: tuple[ReviewedScore, ...] = ()
 
 
 @attrs.frozen

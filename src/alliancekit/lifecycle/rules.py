@@ -239,7 +239,7 @@ def _review(state: EpisodeState, cmd: c.RecordReview) -> list[Event]:
         if note.goal_id not in state.goals:
             raise NotFoundError("goal", note.goal_id)
     due = review_due(state, cmd.review_every)
-    return [ReviewRecorded(cmd.review_id, cmd.review, scheduled=due)]
+    return [ReviewRecorded(cmd.review_id, cmd.review, scheduled=due, scores=cmd.scores)]
 
 
 def review_due(state: EpisodeState, every: int) -> bool:
