@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -37,9 +38,11 @@ from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, Sessio
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
+from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
+from alliancekit.notify.outbox import Subscriptions, messages_for
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.projections import caseload_row
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, Store, StoredEvent
+from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, OutboxStatus, Store, StoredEvent
 
 #: How many times a command is decided again after a concurrent writer moved the episode on.
 DEFAULT_CONFLICT_RETRIES = 5
@@ -94,6 +97,8 @@ class Practice:
         ids: Callable[[str], str] | None = None,
         review_every: int = DEFAULT_REVIEW_EVERY,
         conflict_retries: int = DEFAULT_CONFLICT_RETRIES,
+        subscriptions: Subscriptions | None = None,
+        dispatch_policy: DispatchPolicy | None = None,
     ) -> None:
         self.store = store
         self.plugins = plugins or get_plugin_host()
@@ -104,6 +109,10 @@ class Practice:
         # Decoded states by episode, trusted only at the exact stream version they were built for: the
         # store's version check means one version is one sequence of events, whoever wrote them.
         self._states: dict[str, EpisodeState] = {}
+        # Which channels get which message kinds: the host's, or (None) every registered channel's own.
+        self._subscriptions = subscriptions
+        self.dispatch_policy = dispatch_policy or DispatchPolicy()
+        self._dispatcher: Dispatcher | None = None
 
     def __repr__(self) -> str:
         return f"Practice({self.store!r})"
@@ -376,6 +385,44 @@ class Practice:
         state = start(episode_id, first.clinic_id, opened)
         return fold(state, (_event_of(e) for e in rest))
 
+    # ------------------------------------------------------------------------------------- notifications
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        """Which channels receive which message kinds (see :class:`~alliancekit.notify.Subscriptions`)."""
+        if self._subscriptions is None:
+            self._subscriptions = self.plugins.notifiers().default_subscriptions()
+        return self._subscriptions
+
+    def dispatcher(self) -> Dispatcher:
+        """This practice's outbox dispatcher (one per Practice, created on first use)."""
+        if self._dispatcher is None:
+            self._dispatcher = Dispatcher(
+                self.store, self.plugins.notifiers(), policy=self.dispatch_policy, clock=self._clock
+            )
+        return self._dispatcher
+
+    def dispatch_pending(self, *, limit: int | None = None) -> DispatchSummary:
+        """Deliver the outbox messages due now to their channels; returns what happened.
+
+        Safe to call from several processes at once (each message is leased to one dispatcher). A failing
+        or hanging channel only delays its own messages; see :mod:`alliancekit.notify.dispatcher`.
+        """
+        return self.dispatcher().dispatch_pending(limit=limit)
+
+    def run_dispatcher(self, stop_event: threading.Event, poll_interval: float = 5.0) -> DispatchSummary:
+        """Dispatch until ``stop_event`` is set (a host's worker thread or process); returns the totals."""
+        return self.dispatcher().run(stop_event, poll_interval)
+
+    def outbox_status(self) -> OutboxStatus:
+        """Outbox messages by state (pending, delivered, dead) and the oldest pending one's time."""
+        return self.store.outbox_status()
+
+    def retry_message(self, message_id: str) -> bool:
+        """Put a dead message back to pending, due now; False when there is no dead message with that id."""
+        _check_ref("message_id", message_id)
+        return self.store.outbox_requeue(message_id, self._clock())
+
     # ---------------------------------------------------------------------------------------- internals
 
     def _new_id(self, kind: str, idempotency_key: str | None, index: int = 0) -> str:
@@ -503,12 +550,19 @@ class Practice:
             record_id=after.episode_id,
             outcome="allowed",
         )
+        subscriptions = self.subscriptions
+        outbox = (
+            messages_for(list(zip(stored, events, strict=True)), after, subscriptions)
+            if subscriptions
+            else []
+        )
         commit = Commit(
             episode_id=after.episode_id,
             expected_version=base,
             events=stored,
             snapshot_json=converter.dumps(after),
             caseload=caseload_row(after, review_every=self.review_every),
+            outbox=outbox,
             audit=[audit],
             idempotency_key=idempotency_key,
         )
@@ -529,7 +583,8 @@ def open_practice(
         location string with a scheme registered by a store plugin (``memory:``, ``sqlite:/path``,
         ``postgresql://...``).
     :param plugins: the plugin host to use; the process-wide one by default.
-    :param options: passed to :class:`Practice` (``clock``, ``ids``, ``review_every``, ``conflict_retries``).
+    :param options: passed to :class:`Practice` (``clock``, ``ids``, ``review_every``, ``conflict_retries``,
+        ``subscriptions``, ``dispatch_policy``).
     """
     host = plugins or get_plugin_host()
     if isinstance(location, str | os.PathLike):

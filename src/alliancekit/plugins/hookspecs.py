@@ -20,6 +20,7 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from alliancekit.measures.registry import MeasureRegistrar
+    from alliancekit.notify.channels import ChannelRegistrar
     from alliancekit.store.registry import StoreRegistrar
 
 PROJECT = "alliancekit"
@@ -60,5 +61,27 @@ def alliancekit_register_measures(register: MeasureRegistrar) -> None:
         checked against the meta-schema before it is accepted: a wrong definition raises
         :class:`~alliancekit.errors.MeasureDefinitionError` with its JSON path. Registering an id and version
         another plugin already registered raises :class:`~alliancekit.errors.PluginError` naming both.
+    :return: nothing; registrations go through ``register``.
+    """
+
+
+# ------------------------------------------------------------------------------------------ notifications
+
+
+@hookspec
+def alliancekit_register_notifiers(register: ChannelRegistrar) -> None:
+    """Register notification channels (e-mail, webhooks, a host's own pager or chat).
+
+    Called once, when a practice first writes or dispatches outbox messages. A plugin that raises here is
+    left out and reported in ``PluginHost.notifiers().problems``; the other plugins still register and the
+    host's call goes on (a notification plugin never breaks the host).
+
+    :param register: call ``register(channel)`` for each channel. ``channel`` has a ``name`` (``str``: the
+        channel outbox messages are addressed to, e.g. ``"email"``), a method ``deliver(message)`` taking an
+        :class:`alliancekit.notify.Notification`, returning ``None`` once delivered and raising on failure
+        (called from worker threads under a time limit, so thread-safe), and optionally ``kinds``, the
+        message kinds it receives when the host gives no explicit subscriptions
+        (:data:`alliancekit.notify.DEFAULT_KINDS` otherwise). A name already registered by another plugin
+        is refused (reported in ``problems``, the first registration kept).
     :return: nothing; registrations go through ``register``.
     """
