@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -38,8 +39,10 @@ class LocalWebhookReceiver:
     ``rejected`` the reasons of refused ones.
     """
 
-    def __init__(self, secret: str | bytes, *, tolerance: float = 300.0) -> None:
+    def __init__(self, secret: str | bytes, *, tolerance: float = 300.0, delay: float = 0.0) -> None:
         self.secret = secret
+        self.delay = delay
+        """Seconds to wait before answering each request (a slow receiver)."""
         self.tolerance = tolerance
         self.accepted: list[Delivery] = []
         self.processed: dict[str, Delivery] = {}
@@ -73,6 +76,8 @@ class LocalWebhookReceiver:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def receive(self, headers: dict[str, str], body: bytes) -> int:
+        if self.delay:
+            time.sleep(self.delay)
         with self._lock:
             if self.fail_count > 0:
                 self.fail_count -= 1
