@@ -31,10 +31,9 @@ pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SI
 
 KILLS = 20
 MAX_ATTEMPTS = 3
-SECRET = "sigkill-test-secret-0123456789"
+SECRET = "sigkill-test-secret-0123456789"  # noqa: S105 - a test secret
 
-DISPATCHER = (
-    """
+DISPATCHER = """
 import json, sys, threading, time
 from alliancekit import open_practice
 from alliancekit.notify import DispatchPolicy
@@ -47,11 +46,11 @@ class Doomed:
     def deliver(self, message):
         raise RuntimeError("this channel never works")
 
-db, url, secret, mode = sys.argv[1:5]
+db, url, secret, mode, attempts = sys.argv[1:6]
 hook = WebhookChannel(WebhookConfig(url=url, secret=secret, allow_http=True, timeout=5))
 host = make_plugin_host(load_entry_points=False, extra_plugins=[ChannelPlugin(hook, Doomed())])
-policy = DispatchPolicy(max_attempts=%d, base_delay=0, jitter=0, call_timeout=1.0, batch_size=6, workers=3,
-                        lease_margin=0.5)
+policy = DispatchPolicy(max_attempts=int(attempts), base_delay=0, jitter=0, call_timeout=1.0, batch_size=6,
+                        workers=3, lease_margin=0.5)
 practice = open_practice(db, plugins=host, dispatch_policy=policy)
 print("ready", flush=True)
 if mode == "run":
@@ -63,13 +62,11 @@ else:
             time.sleep(0.2)   # leases of killed dispatchers run out (policy.lease_seconds)
     print(json.dumps(practice.outbox_status().pending))
 """
-    % MAX_ATTEMPTS
-)
 
 
 def _spawn(db: Path, url: str, mode: str, env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-c", DISPATCHER, str(db), url, SECRET, mode],
+        [sys.executable, "-c", DISPATCHER, str(db), url, SECRET, mode, str(MAX_ATTEMPTS)],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -26,7 +26,7 @@ from alliancekit_webhook.testing import LocalWebhookReceiver
 from alliancekit.notify import Notification
 from alliancekit.testing.notifier import NotifierContract, NotifierUnderTest, Received
 
-SECRET = "test-secret-0123456789abcdef"
+SECRET = "test-secret-0123456789abcdef"  # noqa: S105 - a test secret
 
 
 def _note(key: str = "e" * 32) -> Notification:
@@ -103,7 +103,7 @@ def test_the_receiver_drops_a_repeated_key(receiver: LocalWebhookReceiver) -> No
 
 def test_a_wrong_secret_is_refused_and_raises(receiver: LocalWebhookReceiver) -> None:
     with pytest.raises(WebhookRejected) as caught:
-        _channel(receiver.url, secret="another-secret-0123456789").deliver(_note())
+        _channel(receiver.url, secret=SECRET[::-1]).deliver(_note())
     assert caught.value.status == 401
     assert receiver.rejected == ["bad-signature"]
     assert receiver.accepted == []
@@ -144,7 +144,7 @@ def _signed(body: bytes, at: int, secret: str = SECRET, key: str | None = None) 
         (_signed(b"{}", 1_000_000), b"{}", "stale-timestamp"),
         (_signed(b"{}", 2_000_000_000 + 301), b"{}", "stale-timestamp"),
         (_signed(b'{"a":1}', 2_000_000_000), b'{"a":2}', "bad-signature"),
-        (_signed(b"{}", 2_000_000_000, secret="not-the-secret-at-all"), b"{}", "bad-signature"),
+        (_signed(b"{}", 2_000_000_000, secret=SECRET.upper()), b"{}", "bad-signature"),
         ({TIMESTAMP_HEADER: "2000000000", SIGNATURE_HEADER: "sha1=abc"}, b"{}", "bad-signature"),
         (
             _signed(b'{"idempotency_key":"k1"}', 2_000_000_000, key="k2"),
@@ -176,7 +176,7 @@ def test_config_refuses_plain_http_short_secrets_and_credentials() -> None:
     with pytest.raises(ValueError, match="https"):
         WebhookConfig(url="http://hooks.clinic.test/x", secret=SECRET)
     with pytest.raises(ValueError, match="secret"):
-        WebhookConfig(url="https://hooks.clinic.test/x", secret="short")
+        WebhookConfig(url="https://hooks.clinic.test/x", secret=SECRET[:5])
     with pytest.raises(ValueError, match="credentials"):
         WebhookConfig(url="https://u:p@hooks.clinic.test/x", secret=SECRET)
     config = WebhookConfig(url="https://hooks.clinic.test/x", secret=SECRET)

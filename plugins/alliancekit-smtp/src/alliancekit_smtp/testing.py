@@ -33,7 +33,7 @@ class _Handler:
     def __init__(self, server: LocalSMTPServer) -> None:
         self.server = server
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.server.accept(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
         return "250 Message accepted for delivery"
 

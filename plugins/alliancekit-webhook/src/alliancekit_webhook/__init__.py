@@ -58,7 +58,7 @@ MIN_SECRET_LENGTH = 16
 ENV_PREFIX = "ALLIANCEKIT_WEBHOOK_"
 
 
-class InvalidSignature(Exception):  # noqa: N818 - reads better at the receiver: `except InvalidSignature`
+class InvalidSignature(Exception):
     """A webhook request that must not be trusted. ``reason`` is one of a few fixed codes."""
 
     def __init__(self, reason: str) -> None:
@@ -66,7 +66,7 @@ class InvalidSignature(Exception):  # noqa: N818 - reads better at the receiver:
         self.reason = reason
 
 
-class WebhookRejected(Exception):  # noqa: N818
+class WebhookRejected(Exception):
     """The receiver answered with something other than 2xx (the status is kept, never the body)."""
 
     def __init__(self, status: int) -> None:
@@ -213,7 +213,7 @@ class WebhookChannel:
         return json.dumps(message.as_dict(), sort_keys=True, separators=(",", ":")).encode()
 
     def deliver(self, message: Notification) -> None:
-        """POST one message; raises :class:`WebhookRejected` on a non-2xx answer, :class:`OSError` if unreachable."""
+        """POST one message; raise :class:`WebhookRejected` on a non-2xx answer, OSError if unreachable."""
         body = self.body(message)
         timestamp = int(time.time())
         headers = {
