@@ -86,8 +86,7 @@ class LocalSMTPServer:
         """Every message received, parsed, in order (duplicates included)."""
         with self._lock:
             raws = list(self.raw)
-        parsed = [email.message_from_bytes(r, policy=email.policy.default) for r in raws]
-        return [m for m in parsed if isinstance(m, EmailMessage)]
+        return [email.message_from_bytes(r, policy=email.policy.default) for r in raws]
 
     def start(self) -> LocalSMTPServer:
         # aiosmtpd 1.4 sets its own deprecated Session.login_data after every successful AUTH; a test run

@@ -73,7 +73,7 @@ class LocalWebhookReceiver:
         self._server.daemon_threads = True
         self.port: int = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/alliancekit/hook"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     def receive(self, headers: dict[str, str], body: bytes) -> int:
         if self.delay:
