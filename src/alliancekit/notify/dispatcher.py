@@ -204,7 +204,12 @@ class Dispatcher:
                 elif self._saturated(record.channel):
                     failures.append((record, "channel-saturated"))
                 else:
-                    thread = self._start(channel, record, results)
+                    try:
+                        message = Notification.from_record(record)
+                    except (ValueError, TypeError, AttributeError):
+                        failures.append((record, "unreadable-message"))
+                        continue
+                    thread = self._start(channel, record, message, results)
                     running[record.message_id] = (record, thread, time.monotonic() + self.policy.call_timeout)
             delivered: list[str] = []
             if running:
@@ -232,10 +237,12 @@ class Dispatcher:
             self._settle(delivered, failures, summary)
 
     def _start(
-        self, channel: Channel, record: OutboxRecord, results: queue.SimpleQueue[tuple[str, str | None]]
+        self,
+        channel: Channel,
+        record: OutboxRecord,
+        message: Notification,
+        results: queue.SimpleQueue[tuple[str, str | None]],
     ) -> threading.Thread:
-        message = Notification.from_record(record)
-
         def call() -> None:
             try:
                 channel.deliver(message)
