@@ -160,6 +160,7 @@ def kit() -> SimpleNamespace:
     return SimpleNamespace(
         actor=ACTOR,
         day=DAY,
+        now=datetime(2026, 2, 2, 8, 0, tzinfo=UTC),
         Raising=RaisingChannel,
         Hanging=HangingChannel,
         Flaky=FlakyChannel,

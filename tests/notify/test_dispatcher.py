@@ -225,3 +225,22 @@ def test_failing_channels_never_stop_clinical_writes(practice_for: Any, kit: Sim
         practice.dispatch_pending()
     assert practice.episode(kit.actor, ep).sessions_scheduled == 3
     assert practice.outbox_status().dead == 3
+
+
+def test_an_unreadable_message_is_a_failed_attempt_not_a_crash(
+    practice_for: Any, kit: SimpleNamespace
+) -> None:
+    import attrs
+
+    from alliancekit.testing.outbox import commit_with_outbox
+
+    channel = RecordingChannel("email")
+    practice = practice_for(channel, base_delay=0, max_attempts=2)
+    commit = commit_with_outbox("ep-bad", 0, [("bad", "email", kit.now), ("good", "email", kit.now)])
+    broken = attrs.evolve(commit.outbox[0], body_json="{not json")
+    practice.store.append(attrs.evolve(commit, outbox=[broken, commit.outbox[1]]))
+    summary = practice.dispatch_pending()
+    assert (summary.delivered, summary.dead) == (1, 1)
+    assert [m.message_id for m in channel.delivered] == ["good"]
+    (dead,) = practice.store.outbox_records(OutboxState.DEAD)
+    assert (dead.message_id, dead.last_error) == ("bad", "unreadable-message")
