@@ -152,3 +152,28 @@ def test_outbox_records_keep_created_at_and_due_now(practice_for: Any, kit: Simp
     assert record.next_attempt_at == record.created_at
     assert record.lease_owner is None
     assert record.last_error is None
+
+
+def test_an_alert_committed_with_its_fact_reaches_the_channel(
+    practice_for: Any, kit: SimpleNamespace
+) -> None:
+    """The commit path the feedback engine will use: an ``alert-raised`` event appended in a commit."""
+    channel = RecordingChannel("email")
+    practice: Practice = practice_for(channel)
+    ep = kit.active_episode(practice)
+    state = practice.episode(kit.actor, ep)
+    alert = StandInAlertRaised("alert-1", "risk-item-endorsed", "urgent")
+    after = attrs.evolve(state, version=state.version + 1)
+    practice._commit(kit.actor, state, after, [alert], "raise-alert", None)  # type: ignore[list-item]
+    (record,) = practice.store.outbox_records()
+    assert (record.kind, record.episode_id) == ("alert-raised", ep)
+    assert practice.store.load_snapshot(ep)[0] == after.version  # type: ignore[index]
+    assert practice.dispatch_pending().delivered == 1
+    (got,) = channel.delivered
+    assert (got.kind, got.rule_id, got.severity, got.alert_id) == (
+        "alert-raised",
+        "risk-item-endorsed",
+        "urgent",
+        "alert-1",
+    )
+    assert CANARY not in repr(got.as_dict())
