@@ -175,3 +175,18 @@ def test_compose_leaves_out_what_a_message_does_not_have() -> None:
     body = compose(_config(25), bare).get_content()
     for absent in ("Severity", "Rule", "Clinician"):
         assert absent not in body
+
+
+def test_a_misconfigured_entry_point_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alliancekit_smtp import plugin
+
+    from alliancekit.plugins.manager import make_plugin_host
+    from alliancekit.testing.notifier import ChannelPlugin, RecordingChannel
+
+    monkeypatch.setenv("ALLIANCEKIT_SMTP_HOST", "127.0.0.1")  # but no sender and no recipients
+    other = RecordingChannel("pager")
+    registry = make_plugin_host(
+        load_entry_points=False, extra_plugins=[plugin, ChannelPlugin(other)]
+    ).notifiers()
+    assert registry.names() == ["pager"]
+    assert [what for _, what in registry.problems] == ["raised ValueError while registering"]
