@@ -15,8 +15,8 @@ feedback engine are covered without this module importing them):
 kind                        event
 ==========================  ==========================================================================
 ``alert-raised``            ``alert-raised`` (rule id, severity, alert id)
-``alert-acknowledged``      ``alert-acknowledged`` (alert id, rule id)
-``alert-resolved``          ``alert-resolved`` (alert id, rule id; never the resolution note)
+``alert-acknowledged``      ``alert-acknowledged`` (alert id; rule id if the event has one)
+``alert-resolved``          ``alert-resolved`` (alert id; never the resolution note)
 ``episode-closed``          ``episode-closed``
 ``rupture-noted``           ``rupture-noted``
 ``session-no-show``         ``session-recorded`` with attendance ``no-show``
