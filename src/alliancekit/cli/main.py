@@ -10,10 +10,10 @@ import sys
 from collections.abc import Sequence
 
 from alliancekit import __version__
-from alliancekit.cli import caseload, demo, episode, measures, plugins
+from alliancekit.cli import caseload, demo, episode, export, measures, plugins
 from alliancekit.errors import AlliancekitError
 
-COMMAND_MODULES = (demo, caseload, episode, measures, plugins)
+COMMAND_MODULES = (demo, caseload, episode, measures, plugins, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
