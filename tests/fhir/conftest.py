@@ -131,7 +131,9 @@ def small_practice(path: Path) -> tuple[Practice, Actor, str]:
 
     practice = open_practice(path)
     actor = Actor("clin-ada", Role.CLINICIAN, CLINIC, Purpose.TREATMENT)
-    ep = practice.start_episode(actor, client_ref="client-7", clinician_id="clin-ada", opened_on=date(2025, 1, 6))
+    ep = practice.start_episode(
+        actor, client_ref="client-7", clinician_id="clin-ada", opened_on=date(2025, 1, 6)
+    )
     practice.record_consultation(
         actor,
         ep,
@@ -144,7 +146,10 @@ def small_practice(path: Path) -> tuple[Practice, Actor, str]:
     )
     practice.decide_fit(actor, ep, FitDecision(FitOutcome.PROCEED, date(2025, 1, 6)))
     practice.agree_goals(
-        actor, ep, [GoalDraft("synthetic goal: walk daily", ("walk after lunch",))], agreed_on=date(2025, 1, 13)
+        actor,
+        ep,
+        [GoalDraft("synthetic goal: walk daily", ("walk after lunch",))],
+        agreed_on=date(2025, 1, 13),
     )
     registry = practice.plugins.measures()
     rng = random.Random(1)

@@ -31,8 +31,20 @@ def test_export_one_episode_as_a_valid_bundle(
     episode = _first_episode(demo_db)[:12]
     out = tmp_path / "b" / "bundle.json"
     code, stdout, _ = run(
-        capsys, "export", "fhir", "--db", str(demo_db), "--episode", episode, "--out", str(out),
-        "--validate", "--type", "transaction", "--identifier-system", "https://clinic.example.org/ids",
+        capsys,
+        "export",
+        "fhir",
+        "--db",
+        str(demo_db),
+        "--episode",
+        episode,
+        "--out",
+        str(out),
+        "--validate",
+        "--type",
+        "transaction",
+        "--identifier-system",
+        "https://clinic.example.org/ids",
     )
     assert code == 0
     assert "valid: every resource passes" in stdout
@@ -45,13 +57,27 @@ def test_export_one_episode_as_a_valid_bundle(
 def test_export_all_as_ndjson(demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bulk"
     code, stdout, _ = run(
-        capsys, "export", "fhir", "--db", str(demo_db), "--all", "--out", str(out), "--validate",
-        "--purpose", "quality-improvement",
+        capsys,
+        "export",
+        "fhir",
+        "--db",
+        str(demo_db),
+        "--all",
+        "--out",
+        str(out),
+        "--validate",
+        "--purpose",
+        "quality-improvement",
     )
     assert code == 0
     assert "of 24 episodes" in stdout
     manifest = json.loads((out / "manifest.json").read_text())
-    assert {o["type"] for o in manifest["output"]} >= {"EpisodeOfCare", "Encounter", "Observation", "Provenance"}
+    assert {o["type"] for o in manifest["output"]} >= {
+        "EpisodeOfCare",
+        "Encounter",
+        "Observation",
+        "Provenance",
+    }
     assert manifest["extension"]["https://alliancekit.dev/fhir/bulk/purpose"] == "quality-improvement"
 
 
@@ -65,18 +91,32 @@ def test_validate_reports_each_error_with_resource_and_path(
     strict.write_text(json.dumps(schema))
     episode = _first_episode(demo_db)
     code, _, err = run(
-        capsys, "export", "fhir", "--db", str(demo_db), "--episode", episode, "--out", str(tmp_path / "b.json"),
-        "--validate", "--schema", str(strict),
+        capsys,
+        "export",
+        "fhir",
+        "--db",
+        str(demo_db),
+        "--episode",
+        episode,
+        "--out",
+        str(tmp_path / "b.json"),
+        "--validate",
+        "--schema",
+        str(strict),
     )
     assert code == 1
     first = err.splitlines()[0]
-    assert first.startswith("invalid: Encounter/") and ".resource.status: " in first
+    assert first.startswith("invalid: Encounter/")
+    assert ".resource.status: " in first
     assert "schema error(s)" in err
 
 
-def test_export_needs_exactly_one_of_episode_and_all(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_needs_exactly_one_of_episode_and_all(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["export", "fhir", "--db", str(demo_db), "--out", "x", "--episode", "a", "--all"])
     assert caught.value.code == 2
     code, _, err = run(capsys, "export", "fhir", "--db", "/nonexistent.sqlite", "--all", "--out", "x")
-    assert code == 1 and "--db" in err
+    assert code == 1
+    assert "--db" in err

@@ -14,19 +14,31 @@ from .conftest import append_raw, by_type, small_practice
 def test_alerts_become_flags_active_and_past(tmp_path: Path, r4_schema: R4Schema) -> None:
     practice, actor, ep = small_practice(tmp_path / "alerts.sqlite")
     with practice:
-        append_raw(practice, ep, "alert-raised", {"alert_id": "a1", "rule": "risk-item", "severity": "urgent",
-                                                 "raised_on": "2025-01-20"})
-        append_raw(practice, ep, "alert-raised", {"alert_id": "a2", "rule": "missed-sessions", "severity": "amber",
-                                                 "raised_on": "2025-01-27"})
+        append_raw(
+            practice,
+            ep,
+            "alert-raised",
+            {"alert_id": "a1", "rule": "risk-item", "severity": "urgent", "raised_on": "2025-01-20"},
+        )
+        append_raw(
+            practice,
+            ep,
+            "alert-raised",
+            {"alert_id": "a2", "rule": "missed-sessions", "severity": "amber", "raised_on": "2025-01-27"},
+        )
         append_raw(practice, ep, "alert-acknowledged", {"alert_id": "a1", "on": "2025-01-21"})
-        append_raw(practice, ep, "alert-resolved", {"alert_id": "a1", "on": "2025-01-22", "note": "synthetic plan"})
+        append_raw(
+            practice, ep, "alert-resolved", {"alert_id": "a1", "on": "2025-01-22", "note": "synthetic plan"}
+        )
         bundle = episode_bundle(practice, actor, ep)
     assert r4_schema.check(bundle) == []
     flags = {f["code"]["coding"][0]["code"]: f for f in by_type(bundle)["Flag"]}
     assert set(flags) == {"risk-item", "missed-sessions"}
     past, current = flags["risk-item"], flags["missed-sessions"]
-    assert past["status"] == "inactive" and past["period"] == {"start": "2025-01-20", "end": "2025-01-22"}
-    assert current["status"] == "active" and current["period"] == {"start": "2025-01-27"}
+    assert past["status"] == "inactive"
+    assert past["period"] == {"start": "2025-01-20", "end": "2025-01-22"}
+    assert current["status"] == "active"
+    assert current["period"] == {"start": "2025-01-27"}
     assert past["code"]["coding"][0]["system"] == ALERT_RULE
     assert {e["url"].rsplit("/", 1)[1] for e in past["extension"]} == {"alert-severity", "alert-acknowledged"}
     assert "synthetic plan" not in str(bundle)  # the resolution note is free text: not exported

@@ -25,7 +25,9 @@ def _practice(db: Path, *plugins: object) -> Any:
     return open_practice(db, plugins=make_plugin_host(load_entry_points=False, extra_plugins=list(plugins)))
 
 
-def test_alliancekit_fhir_identity_default_uses_the_hosts_system(demo_db: Path, exporter_actor: Actor) -> None:
+def test_alliancekit_fhir_identity_default_uses_the_hosts_system(
+    demo_db: Path, exporter_actor: Actor
+) -> None:
     with _practice(demo_db) as practice:
         episode_id = episode_of(practice, exporter_actor, 2)
         options = ExportOptions(identifier_system="https://clinic.example.org/ids")
@@ -35,10 +37,14 @@ def test_alliancekit_fhir_identity_default_uses_the_hosts_system(demo_db: Path, 
         "type": "Patient",
         "identifier": {"system": "https://clinic.example.org/ids/client", "value": "demo-client-002"},
     }
-    assert eoc["managingOrganization"]["identifier"]["system"] == "https://clinic.example.org/ids/organization"
+    assert (
+        eoc["managingOrganization"]["identifier"]["system"] == "https://clinic.example.org/ids/organization"
+    )
 
 
-def test_alliancekit_fhir_identity_a_host_plugin_wins(demo_db: Path, exporter_actor: Actor, r4_schema: R4Schema) -> None:
+def test_alliancekit_fhir_identity_a_host_plugin_wins(
+    demo_db: Path, exporter_actor: Actor, r4_schema: R4Schema
+) -> None:
     class MasterPatientIndex:
         """The host resolves its client references to its own Patient ids."""
 
@@ -65,15 +71,23 @@ def test_alliancekit_fhir_resource_two_implementations_compose(
 ) -> None:
     class Profiles:
         @hookimpl
-        def alliancekit_fhir_resource(self, resource: dict[str, Any], record: Any, context: ExportContext) -> None:
+        def alliancekit_fhir_resource(
+            self, resource: dict[str, Any], record: Any, context: ExportContext
+        ) -> None:
             if resource["resourceType"] == "Encounter":
-                resource.setdefault("meta", {}).setdefault("profile", []).append("https://example.org/Encounter")
+                resource.setdefault("meta", {}).setdefault("profile", []).append(
+                    "https://example.org/Encounter"
+                )
 
     class LocalIds:
         @hookimpl
-        def alliancekit_fhir_resource(self, resource: dict[str, Any], record: Any, context: ExportContext) -> None:
+        def alliancekit_fhir_resource(
+            self, resource: dict[str, Any], record: Any, context: ExportContext
+        ) -> None:
             if isinstance(record, SessionRecord):
-                resource["identifier"].append({"system": "https://example.org/visit", "value": record.session_id})
+                resource["identifier"].append(
+                    {"system": "https://example.org/visit", "value": record.session_id}
+                )
                 resource.setdefault("meta", {}).setdefault("profile", []).append("https://example.org/Visit")
 
     with _practice(demo_db, Profiles(), LocalIds()) as practice:
@@ -84,7 +98,10 @@ def test_alliancekit_fhir_resource_two_implementations_compose(
     consultation = next(e for e in encounters if e["type"][0]["coding"][0]["code"] == "consultation")
     assert sessions
     for encounter in sessions:
-        assert sorted(encounter["meta"]["profile"]) == ["https://example.org/Encounter", "https://example.org/Visit"]
+        assert sorted(encounter["meta"]["profile"]) == [
+            "https://example.org/Encounter",
+            "https://example.org/Visit",
+        ]
         assert encounter["identifier"][1]["system"] == "https://example.org/visit"
     assert consultation["meta"]["profile"] == ["https://example.org/Encounter"]
 
@@ -115,7 +132,9 @@ def test_alliancekit_fhir_mappers_replace_a_kind_and_add_one(demo_db: Path, expo
     assert "my-kind" in registry.kinds()
     assert registry.supplier("goal") == "alliancekit.fhir.builtin"
     with open_practice(demo_db, plugins=host) as practice:
-        resources = by_type(episode_bundle(practice, exporter_actor, episode_of(practice, exporter_actor, RUPTURE_REPAIRED)))
+        resources = by_type(
+            episode_bundle(practice, exporter_actor, episode_of(practice, exporter_actor, RUPTURE_REPAIRED))
+        )
     assert [f["status"] for f in resources["Flag"]] == ["inactive"]
     assert not [o for o in resources["Observation"] if o["code"]["coding"][0]["code"] == "alliance-rupture"]
 
@@ -150,7 +169,8 @@ def test_alliancekit_fhir_export_filter_withholds_and_the_bundle_says_so(
         episode_id = episode_of(practice, exporter_actor, RUPTURE_REPAIRED)
         bundle = episode_bundle(practice, exporter_actor, episode_id)
         transaction = episode_bundle(practice, exporter_actor, episode_id, bundle_type="transaction")
-    assert r4_schema.check(bundle) == [] and r4_schema.check(transaction) == []
+    assert r4_schema.check(bundle) == []
+    assert r4_schema.check(transaction) == []
     resources = by_type(bundle)
     assert not [o for o in resources["Observation"] if o["code"]["coding"][0]["code"] == "alliance-rupture"]
     labels = {c["code"] for c in bundle["meta"]["security"]}
@@ -173,11 +193,14 @@ def test_alliancekit_fhir_export_filter_withholding_a_session_withholds_its_meas
             return Withhold("policy") if record.KIND == "session" else None
 
     with _practice(demo_db, NoSessions()) as practice:
-        bundle = episode_bundle(practice, exporter_actor, episode_of(practice, exporter_actor, RUPTURE_REPAIRED))
+        bundle = episode_bundle(
+            practice, exporter_actor, episode_of(practice, exporter_actor, RUPTURE_REPAIRED)
+        )
     assert r4_schema.check(bundle) == []
     resources = by_type(bundle)
     assert [e["type"][0]["coding"][0]["code"] for e in resources["Encounter"]] == ["consultation"]
-    assert "QuestionnaireResponse" not in resources and "Questionnaire" not in resources
+    assert "QuestionnaireResponse" not in resources
+    assert "Questionnaire" not in resources
     (rupture,) = resources["Observation"]
     assert "encounter" not in rupture  # the reference to the withheld session is gone
     full_urls = {e["fullUrl"] for e in bundle["entry"]}

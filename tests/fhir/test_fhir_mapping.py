@@ -10,7 +10,14 @@ import pytest
 from alliancekit import Practice
 from alliancekit.domain import Actor
 from alliancekit.fhir import episode_bundle
-from alliancekit.fhir.codes import LOINC, MEASURE_BANDS, MEASURE_SCORES, RUPTURE_KIND, RUPTURE_MARKER, V3_ACT_CODE
+from alliancekit.fhir.codes import (
+    LOINC,
+    MEASURE_BANDS,
+    MEASURE_SCORES,
+    RUPTURE_KIND,
+    RUPTURE_MARKER,
+    V3_ACT_CODE,
+)
 from alliancekit.fhir.export import Exporter
 from alliancekit.fhir.validate import R4Schema
 
@@ -18,7 +25,14 @@ from .conftest import by_type, episode_of, small_practice
 
 # demo client index -> course (alliancekit.demo.simulate.COURSES)
 REFERRED, IMPROVING, RUPTURE_REPAIRED, DROPOUT, ON_HOLD, TRANSFERRED, CORRECTED, ONGOING_RUPTURE = (
-    0, 2, 3, 4, 7, 8, 9, 11,
+    0,
+    2,
+    3,
+    4,
+    7,
+    8,
+    9,
+    11,
 )
 
 
@@ -32,9 +46,17 @@ def _codes(concept: dict[str, Any]) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize(
     ("index", "status"),
-    [(REFERRED, "cancelled"), (1, "cancelled"), (IMPROVING, "finished"), (DROPOUT, "finished"), (ON_HOLD, "active")],
+    [
+        (REFERRED, "cancelled"),
+        (1, "cancelled"),
+        (IMPROVING, "finished"),
+        (DROPOUT, "finished"),
+        (ON_HOLD, "active"),
+    ],
 )
-def test_episode_of_care_status_from_the_lifecycle(demo: Practice, exporter_actor: Actor, index: int, status: str) -> None:
+def test_episode_of_care_status_from_the_lifecycle(
+    demo: Practice, exporter_actor: Actor, index: int, status: str
+) -> None:
     (eoc,) = _bundle(demo, exporter_actor, index)["EpisodeOfCare"]
     assert eoc["status"] == status
     assert eoc["patient"]["identifier"]["value"] == f"demo-client-{index:03d}"
@@ -65,11 +87,14 @@ def test_consultation_stage_is_planned_and_phone_is_virtual(tmp_path: Path, r4_s
 
 def test_no_show_is_cancelled_with_attendance_kept(demo: Practice, exporter_actor: Actor) -> None:
     encounters = _bundle(demo, exporter_actor, DROPOUT)["Encounter"]
-    no_shows = [e for e in encounters if e.get("extension", [{}])[0].get("valueCoding", {}).get("code") == "no-show"]
+    no_shows = [
+        e for e in encounters if e.get("extension", [{}])[0].get("valueCoding", {}).get("code") == "no-show"
+    ]
     assert len(no_shows) == 2
     assert {e["status"] for e in no_shows} == {"cancelled"}
     in_person = [e for e in encounters if e["type"][1]["coding"][0]["code"] == "in-person"]
-    assert in_person and {e["class"]["code"] for e in in_person} == {"AMB"}
+    assert in_person
+    assert {e["class"]["code"] for e in in_person} == {"AMB"}
 
 
 def test_goals_of_a_closed_episode_are_completed_with_progress_from_reviews(
@@ -83,13 +108,17 @@ def test_goals_of_a_closed_episode_are_completed_with_progress_from_reviews(
         assert goal["description"]["text"].startswith("synthetic goal")
 
 
-def test_goal_revision_is_a_new_version_with_its_own_provenance(demo: Practice, exporter_actor: Actor) -> None:
+def test_goal_revision_is_a_new_version_with_its_own_provenance(
+    demo: Practice, exporter_actor: Actor
+) -> None:
     exporter = Exporter(demo, exporter_actor)
     exported = exporter.episode(episode_of(demo, exporter_actor, TRANSFERRED))
     goals = [r for r in exported.resources if r["resourceType"] == "Goal"]
     revised = next(g for g in goals if g["meta"]["versionId"] == "2")
     assert revised["description"]["text"] == "synthetic goal: sleep through five nights a week"
-    targets = [t["reference"] for r in exported.resources if r["resourceType"] == "Provenance" for t in r["target"]]
+    targets = [
+        t["reference"] for r in exported.resources if r["resourceType"] == "Provenance" for t in r["target"]
+    ]
     assert f"Goal/{revised['id']}/_history/1" in targets
     assert f"Goal/{revised['id']}/_history/2" in targets
 
@@ -125,7 +154,9 @@ def test_responses_and_score_observations(demo: Practice, exporter_actor: Actor)
     phq = by_code[(LOINC, "44261-6")][0]
     interpretations = {c for i in phq["interpretation"] for c in _codes(i)}
     assert any(system == MEASURE_BANDS and code.startswith("phq-9-") for system, code in interpretations)
-    assert interpretations & {("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", c) for c in "AN"}
+    assert interpretations & {
+        ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", c) for c in "AN"
+    }
 
 
 def test_phq9_answers_are_integers_and_ors_decimals(demo: Practice, exporter_actor: Actor) -> None:
@@ -136,7 +167,9 @@ def test_phq9_answers_are_integers_and_ors_decimals(demo: Practice, exporter_act
     assert [i["linkId"] for i in ors["item"]] == ["individually", "interpersonally", "socially", "overall"]
 
 
-def test_corrected_session_is_amended_and_its_provenance_an_update(demo: Practice, exporter_actor: Actor) -> None:
+def test_corrected_session_is_amended_and_its_provenance_an_update(
+    demo: Practice, exporter_actor: Actor
+) -> None:
     resources = _bundle(demo, exporter_actor, CORRECTED)
     assert "amended" in {r["status"] for r in resources["QuestionnaireResponse"]}
     assert "UPDATE" in {p["activity"]["coding"][0]["code"] for p in resources["Provenance"]}
@@ -171,7 +204,8 @@ def test_maintenance_plan_care_plan(demo: Practice, exporter_actor: Actor) -> No
     goal_urls = {f"urn:uuid:{g['id']}" for g in resources["Goal"]}
     assert {g["reference"] for g in plan["goal"]} == goal_urls
     kinds = [a["detail"]["code"]["coding"][0]["code"] for a in plan["activity"]]
-    assert kinds.count("coping-strategy") == 2 and "booster-session" in kinds
+    assert kinds.count("coping-strategy") == 2
+    assert "booster-session" in kinds
     assert any(n["text"].startswith("Early warning sign") for n in plan["note"])
     assert "CarePlan" not in _bundle(demo, exporter_actor, 5)  # planned ending without a plan
 
@@ -187,7 +221,9 @@ def test_provenance_for_every_exported_event(demo: Practice, exporter_actor: Act
 
 
 def test_transaction_entries_are_conditional_creates(demo: Practice, exporter_actor: Actor) -> None:
-    bundle = episode_bundle(demo, exporter_actor, episode_of(demo, exporter_actor, IMPROVING), bundle_type="transaction")
+    bundle = episode_bundle(
+        demo, exporter_actor, episode_of(demo, exporter_actor, IMPROVING), bundle_type="transaction"
+    )
     for entry in bundle["entry"]:
         request, resource = entry["request"], entry["resource"]
         assert request["method"] == "POST"

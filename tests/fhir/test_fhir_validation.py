@@ -1,4 +1,4 @@
-"""Every resource the demo practice exports is valid under HL7's R4 JSON Schema and parses with fhir.resources."""
+"""Every resource the demo practice exports is valid under HL7's R4 schema and parses with fhir.resources."""
 
 from __future__ import annotations
 
@@ -100,4 +100,6 @@ def test_bulk_ndjson_is_valid_line_by_line(
                 rtype, rid = ref.split("/")[:2]
                 assert rid in ids[rtype], ref
     # each measure's Questionnaire once, however many episodes used it
-    assert len(ids["Questionnaire"]) == next(o["count"] for o in manifest["output"] if o["type"] == "Questionnaire")
+    assert len(ids["Questionnaire"]) == next(
+        o["count"] for o in manifest["output"] if o["type"] == "Questionnaire"
+    )

@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_clinic(fhir)
     which = fhir.add_mutually_exclusive_group(required=True)
     which.add_argument("--episode", metavar="ID", help="one episode (id or unique prefix): a Bundle")
-    which.add_argument("--all", action="store_true", help="every episode: NDJSON files in the --out directory")
+    which.add_argument(
+        "--all", action="store_true", help="every episode: NDJSON files in the --out directory"
+    )
     fhir.add_argument("--out", required=True, metavar="PATH", help="the Bundle file, or the NDJSON directory")
     fhir.add_argument(
         "--purpose",
@@ -41,12 +43,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=Purpose.TREATMENT.value,
         help="why the records are exported (default: treatment)",
     )
-    fhir.add_argument("--type", dest="bundle_type", choices=BUNDLE_TYPES, default="collection", help="Bundle type")
     fhir.add_argument(
-        "--identifier-system", metavar="URL", help="base URL of the host's identifier systems for clients, "
-        "practitioners and the organisation"
+        "--type", dest="bundle_type", choices=BUNDLE_TYPES, default="collection", help="Bundle type"
     )
-    fhir.add_argument("--validate", action="store_true", help="check every resource against the FHIR R4 schema")
+    fhir.add_argument(
+        "--identifier-system",
+        metavar="URL",
+        help="base URL of the host's identifier systems for clients, practitioners and the organisation",
+    )
+    fhir.add_argument(
+        "--validate", action="store_true", help="check every resource against the FHIR R4 schema"
+    )
     fhir.add_argument("--schema", metavar="PATH", help="the FHIR R4 JSON Schema (default: the packaged copy)")
     fhir.set_defaults(run=run_fhir)
 
@@ -66,7 +73,12 @@ def run_fhir(args: argparse.Namespace) -> int:
         if args.episode:
             episode_id = resolve_episode(practice, args.episode)
             bundle = episode_bundle(
-                practice, actor, episode_id, purpose=args.purpose, bundle_type=args.bundle_type, options=options
+                practice,
+                actor,
+                episode_id,
+                purpose=args.purpose,
+                bundle_type=args.bundle_type,
+                options=options,
             )
             check(bundle)
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -13,14 +13,14 @@ from alliancekit.fhir.episode_of_care import map_episode
 from alliancekit.fhir.flag import map_alert
 from alliancekit.fhir.goal import map_goal
 from alliancekit.fhir.identity import DEFAULT_SYSTEM_BASE, FhirIdentity, SystemIdentity
-from alliancekit.fhir.mappers import MapperRegistrar
+from alliancekit.fhir.mappers import Mapper, MapperRegistrar
 from alliancekit.fhir.provenance import map_provenance
 from alliancekit.fhir.questionnaire import map_measure
 from alliancekit.fhir.questionnaire_response import map_administration
 from alliancekit.fhir.rupture import map_rupture
 from alliancekit.plugins.hookspecs import hookimpl
 
-BUILTIN_MAPPERS = {
+BUILTIN_MAPPERS: dict[str, Mapper] = {
     "episode": map_episode,
     "consultation": map_consultation,
     "session": map_session,

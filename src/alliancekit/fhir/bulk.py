@@ -96,7 +96,10 @@ def export_ndjson(
             if exported.withheld:
                 withheld_episodes += 1
                 batch.append(
-                    outcome(ids.resource_id("OperationOutcome", exported.episode_id, "withheld"), exported.withheld)
+                    outcome(
+                        ids.resource_id("OperationOutcome", exported.episode_id, "withheld"),
+                        exported.withheld,
+                    )
                 )
             for resource in batch:
                 if on_resource is not None:
@@ -116,10 +119,16 @@ def export_ndjson(
         "request": "alliancekit export fhir --all",
         "requiresAccessToken": False,
         "output": [
-            {"type": t, "url": f"{t}.ndjson", "count": n} for t, n in counts.items() if t != "OperationOutcome"
+            {"type": t, "url": f"{t}.ndjson", "count": n}
+            for t, n in counts.items()
+            if t != "OperationOutcome"
         ],
         "error": [
-            {"type": "OperationOutcome", "url": "OperationOutcome.ndjson", "count": counts["OperationOutcome"]}
+            {
+                "type": "OperationOutcome",
+                "url": "OperationOutcome.ndjson",
+                "count": counts["OperationOutcome"],
+            }
         ]
         if "OperationOutcome" in counts
         else [],

@@ -79,7 +79,9 @@ def make_bundle(
             entry["request"] = _request(resource)
         entries.append(entry)
     if exported.withheld and bundle_type == "collection":
-        notice = outcome(ids.resource_id("OperationOutcome", exported.episode_id, "withheld"), exported.withheld)
+        notice = outcome(
+            ids.resource_id("OperationOutcome", exported.episode_id, "withheld"), exported.withheld
+        )
         entries.append({"fullUrl": f"urn:uuid:{notice['id']}", "resource": notice})
     if entries:
         bundle["entry"] = entries

@@ -64,11 +64,13 @@ class ExportContext:
         return self.ref("client", self.state.client_ref)
 
 
-def check_purpose(purpose: object) -> Purpose:
+def check_purpose(purpose: Purpose | str) -> Purpose:
     try:
         value = Purpose(purpose)
     except ValueError:
-        raise ValidationError("purpose", "export-purpose", "treatment, client-access or quality-improvement") from None
+        raise ValidationError(
+            "purpose", "export-purpose", "treatment, client-access or quality-improvement"
+        ) from None
     if value not in EXPORT_PURPOSES:
         raise ValidationError("purpose", "export-purpose", "treatment, client-access or quality-improvement")
     return value

@@ -27,7 +27,7 @@ class MapperRegistry:
         self._mappers: dict[str, tuple[Mapper, str]] = {}
 
     def add(self, kind: str, mapper: Mapper, supplier: str) -> None:
-        if not isinstance(kind, str) or not kind or not callable(mapper):
+        if not kind or not callable(mapper):
             raise PluginError(f"plugin {supplier!r} registered an invalid FHIR mapper")
         current = self._mappers.get(kind)
         if current is not None and current[1] != BUILTIN and current[1] != supplier:

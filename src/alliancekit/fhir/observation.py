@@ -20,7 +20,6 @@ from alliancekit.fhir.codes import (
     OBSERVATION_CATEGORY,
     UCUM,
     V3_INTERPRETATION,
-    coding,
     concept,
 )
 from alliancekit.fhir.context import ExportContext
@@ -64,9 +63,7 @@ def quantity(value: float) -> dict[str, Any]:
     return {"value": number, "unit": "score", "system": UCUM, "code": "{score}"}
 
 
-def map_scores(
-    record: AdministrationRecord, ctx: ExportContext, response_id: str
-) -> list[dict[str, Any]]:
+def map_scores(record: AdministrationRecord, ctx: ExportContext, response_id: str) -> list[dict[str, Any]]:
     score = record.score
     if score is None:
         return []

@@ -46,7 +46,10 @@ def map_administration(record: AdministrationRecord, ctx: ExportContext) -> list
         "resourceType": "QuestionnaireResponse",
         "id": rid,
         "extension": [
-            {"url": EXT_ADMINISTRATION_TIMING, "valueCoding": coding(ADMINISTRATION_TIMING, admin.timing.value)}
+            {
+                "url": EXT_ADMINISTRATION_TIMING,
+                "valueCoding": coding(ADMINISTRATION_TIMING, admin.timing.value),
+            }
         ],
         "identifier": ids.identifier(rid),
         "questionnaire": canonical(admin.measure_id, admin.version),

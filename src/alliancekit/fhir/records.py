@@ -395,7 +395,7 @@ def _closed(a: _Assembly, e: EpisodeClosed, env: Envelope) -> None:
 
 
 def closed_status(e: EpisodeClosed) -> str:
-    """A closed episode is ``finished``, unless it closed at the fit decision (never started): ``cancelled``."""
+    """``finished``, or ``cancelled`` when the episode closed at the fit decision (care never started)."""
     return "finished" if e.ending is not None else "cancelled"
 
 
@@ -467,14 +467,21 @@ def _records(a: _Assembly) -> EpisodeRecords:
     ep = a.episode_id
     records: list[Record] = []
     if a.consultation is not None:
-        consultation, entries = a.consultation
-        records.append(ConsultationRecord(ep, tuple(entries), consultation, a.fit, a.clinicians[0][0]))
+        consultation, consulted = a.consultation
+        records.append(ConsultationRecord(ep, tuple(consulted), consultation, a.fit, a.clinicians[0][0]))
     measures: dict[tuple[str, str], None] = {}
     for session_id, s in a.sessions.items():
         entries = tuple(s["entries"])
         records.append(
             SessionRecord(
-                ep, entries, session_id, s["number"], s["session"], s["scores"], s["corrected"], s["clinician"]
+                ep,
+                entries,
+                session_id,
+                s["number"],
+                s["session"],
+                s["scores"],
+                s["corrected"],
+                s["clinician"],
             )
         )
         scores = s["scores"]
@@ -482,7 +489,9 @@ def _records(a: _Assembly) -> EpisodeRecords:
             score = scores[i] if i < len(scores) and scores[i].measure_id == admin.measure_id else None
             measures[(admin.measure_id, admin.version)] = None
             records.append(
-                AdministrationRecord(ep, entries, session_id, i, s["session"].held_on, admin, score, s["corrected"])
+                AdministrationRecord(
+                    ep, entries, session_id, i, s["session"].held_on, admin, score, s["corrected"]
+                )
             )
     closed = a.closed is not None
     for goal_id, g in a.goals.items():
@@ -506,7 +515,13 @@ def _records(a: _Assembly) -> EpisodeRecords:
     for rupture_id, r in a.ruptures.items():
         records.append(
             RuptureRecord(
-                ep, tuple(r["entries"]), rupture_id, r["note"], r["at_session"], tuple(r["repairs"]), r["clinician"]
+                ep,
+                tuple(r["entries"]),
+                rupture_id,
+                r["note"],
+                r["at_session"],
+                tuple(r["repairs"]),
+                r["clinician"],
             )
         )
     for alert_id, al in a.alerts.items():

@@ -36,13 +36,16 @@ def map_rupture(record: RuptureRecord, ctx: ExportContext) -> list[dict[str, Any
     components = [
         _component("marker", valueCodeableConcept=concept(RUPTURE_MARKER, m.value)) for m in note.markers
     ]
-    components.append(_component("likely-cause", valueCodeableConcept=concept(RUPTURE_CAUSE, note.likely_cause.value)))
+    components.append(
+        _component("likely-cause", valueCodeableConcept=concept(RUPTURE_CAUSE, note.likely_cause.value))
+    )
     components.append(_component("salience", valueInteger=note.salience))
     strategies = list(note.repairs)
     for attempt in record.repairs:
         strategies += [s for s in attempt.strategies if s not in strategies]
     components += [
-        _component("repair-strategy", valueCodeableConcept=concept(REPAIR_STRATEGY, s.value)) for s in strategies
+        _component("repair-strategy", valueCodeableConcept=concept(REPAIR_STRATEGY, s.value))
+        for s in strategies
     ]
     components.append(_component("resolved", valueBoolean=record.resolved))
     resource: dict[str, Any] = {
@@ -67,7 +70,11 @@ def map_rupture(record: RuptureRecord, ctx: ExportContext) -> list[dict[str, Any
     if ctx.include_text:
         if note.description:
             notes.append({"text": note.description})
-        notes += [{"text": f"Client's view: {v}"} for v in [note.client_view, *(r.client_view for r in record.repairs)] if v]
+        notes += [
+            {"text": f"Client's view: {v}"}
+            for v in [note.client_view, *(r.client_view for r in record.repairs)]
+            if v
+        ]
     if notes:
         resource["note"] = notes
     resource["component"] = components

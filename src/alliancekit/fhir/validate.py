@@ -65,7 +65,9 @@ class R4Schema:
             definitions = dict(self.definitions)
             if shell:  # entries' resources are validated one by one, with their own type's validator
                 definitions["ResourceList"] = {"type": "object"}
-            found = jsonschema.Draft6Validator({"$ref": f"#/definitions/{type_name}", "definitions": definitions})
+            found = jsonschema.Draft6Validator(
+                {"$ref": f"#/definitions/{type_name}", "definitions": definitions}
+            )
             self._validators[key] = found
         return found
 
@@ -77,8 +79,8 @@ class R4Schema:
             yield SchemaError(name, "$.resourceType", "not a FHIR R4 resource type")
             return
         bundle = rtype == "Bundle"
-        for error in self._validator(rtype, shell=bundle).iter_errors(resource):
-            yield SchemaError(name, _path(error.absolute_path), error.message[:300])
+        for found in self._validator(rtype, shell=bundle).iter_errors(resource):
+            yield SchemaError(name, _path(found.absolute_path), found.message[:300])
         if bundle:
             for i, entry in enumerate(resource.get("entry") or ()):
                 inner = entry.get("resource") if isinstance(entry, Mapping) else None
