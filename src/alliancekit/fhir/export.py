@@ -205,9 +205,6 @@ class Exporter:
         """Export episodes one at a time: every episode of the actor's clinic when ``episode_ids`` is None."""
         if episode_ids is None:
             for episode_id in self.practice.store.episode_ids():
-                found = self.practice.store.load_snapshot(episode_id)
-                if found is None:  # pragma: no cover - deleted meanwhile
-                    continue
                 try:
                     yield self.episode(episode_id)
                 except NotFoundError:
