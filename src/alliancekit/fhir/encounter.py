@@ -1,8 +1,9 @@
 """consultation and each session -> Encounter.
 
 * ``class`` (HL7 v3 ActCode) from the modality: in person -> ``AMB`` (ambulatory); video -> ``VR``
-  (virtual); phone -> ``VR`` too: v3 ActCode defines ``VR`` as an encounter where the client and the
-  clinician are not in the same place, which covers the telephone, and it has no code of its own for it.
+  (virtual); phone -> ``VR`` too: v3 ActCode defines ``VR`` as an encounter where the patient and the
+  practitioner are not in the same place, with telephone conferences among its examples, and has no code
+  of its own for the telephone.
   The exact modality is in ``type``, coded in the project's modality code system.
 * ``status`` from attendance: attended -> ``finished``; cancelled -> ``cancelled``; no-show ->
   ``cancelled`` as well, because R4's Encounter has no no-show status (the appointment never became an
