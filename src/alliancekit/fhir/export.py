@@ -13,6 +13,7 @@ held in memory at a time.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -24,6 +25,7 @@ import attrs
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import NotFoundError, ValidationError
+from alliancekit.events import converter
 from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
 from alliancekit.fhir.identity import FhirIdentity
 from alliancekit.fhir.mappers import MapperRegistry, mapper_registry
@@ -38,6 +40,7 @@ from alliancekit.fhir.records import (
     SessionRecord,
     assemble,
 )
+from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.store.protocol import AuditRecord
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -144,7 +147,12 @@ class Exporter:
 
         :raises NotFoundError: no such episode in the actor's clinic.
         """
-        state = self.practice.episode(self.actor, episode_id)
+        # Read from the store, not through Practice.episode: its decoded-state cache would keep thousands of
+        # states alive during a bulk export. Access decisions are the export filter's (the episode record).
+        found = self.practice.store.load_snapshot(episode_id)
+        if found is None:
+            raise NotFoundError("episode", episode_id)
+        state = converter.structure(json.loads(found[1]), EpisodeState)
         if state.clinic_id != self.actor.clinic_id:
             raise NotFoundError("episode", episode_id)
         ctx = self.context(state.clinic_id, state)
