@@ -19,7 +19,7 @@ def test_fhir_guide_integrator_example_runs(source_root: Path) -> None:
         exec(compile(code, "docs/guides/fhir.md#integrator-hooks", "exec"), {"__name__": "fhir_example"})  # noqa: S102
     promised = [m.strip() for m in re.findall(r"print\(.*\)\s+# (.*)", code)]
     assert out.getvalue().splitlines() == promised
-    assert len(promised) == 4
+    assert len(promised) == 5
 
 
 def test_fhir_guide_names_every_mapped_record_kind(source_root: Path) -> None:

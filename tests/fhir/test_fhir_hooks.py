@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,14 @@ import pytest
 from alliancekit import hookimpl, open_practice
 from alliancekit.domain import Actor
 from alliancekit.errors import PluginError
-from alliancekit.fhir import ExportContext, ExportOptions, SystemIdentity, Withhold, episode_bundle
+from alliancekit.fhir import (
+    ExportContext,
+    ExportOptions,
+    SystemIdentity,
+    Withhold,
+    episode_bundle,
+    export_ndjson,
+)
 from alliancekit.fhir.mappers import MapperRegistrar, mapper_registry
 from alliancekit.fhir.records import RuptureRecord, SessionRecord
 from alliancekit.fhir.validate import R4Schema
@@ -218,3 +226,30 @@ def test_alliancekit_fhir_export_filter_withholding_the_episode_leaves_only_the_
     with _practice(demo_db, Nothing()) as practice:
         bundle = episode_bundle(practice, exporter_actor, episode_of(practice, exporter_actor, 2))
     assert [e["resource"]["resourceType"] for e in bundle["entry"]] == ["OperationOutcome"]
+
+
+def test_alliancekit_fhir_export_filter_in_bulk_lists_the_notices_under_error(
+    demo_db: Path, exporter_actor: Actor, r4_schema: R4Schema, tmp_path: Path
+) -> None:
+    class Lockbox:
+        @hookimpl
+        def alliancekit_fhir_export_filter(self, record: Any, context: ExportContext) -> Withhold | None:
+            return Withhold("lockbox") if record.KIND == "rupture" else None
+
+    with _practice(demo_db, Lockbox()) as practice:
+        result = export_ndjson(practice, exporter_actor, tmp_path / "bulk")
+    assert result.withheld_episodes >= 2  # the demo's rupture courses
+    (error,) = result.manifest["error"]
+    assert error == {
+        "type": "OperationOutcome",
+        "url": "OperationOutcome.ndjson",
+        "count": result.withheld_episodes,
+    }
+    lines = (tmp_path / "bulk" / "OperationOutcome.ndjson").read_text().splitlines()
+    assert len(lines) == result.withheld_episodes
+    for line in lines:
+        notice = json.loads(line)
+        assert r4_schema.check(notice) == []
+        assert notice["issue"][0]["code"] == "suppressed"
+    observations = (tmp_path / "bulk" / "Observation.ndjson").read_text()
+    assert "alliance-rupture" not in observations

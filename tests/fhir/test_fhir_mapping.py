@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from alliancekit import Practice
-from alliancekit.domain import Actor
-from alliancekit.fhir import episode_bundle
+from alliancekit.domain import Actor, GoalProgress, GoalStatus
+from alliancekit.fhir import episode_bundle, goal
 from alliancekit.fhir.codes import (
     LOINC,
     MEASURE_BANDS,
@@ -19,6 +20,7 @@ from alliancekit.fhir.codes import (
     V3_ACT_CODE,
 )
 from alliancekit.fhir.export import Exporter
+from alliancekit.fhir.records import GoalRecord
 from alliancekit.fhir.validate import R4Schema
 
 from .conftest import by_type, episode_of, small_practice
@@ -239,3 +241,26 @@ def test_exports_are_repeatable(demo: Practice, exporter_actor: Actor) -> None:
     first = episode_bundle(demo, exporter_actor, episode_id)
     second = episode_bundle(demo, exporter_actor, episode_id)
     assert first["entry"] == second["entry"]
+
+
+@pytest.mark.parametrize(
+    ("status", "closed", "progress", "lifecycle", "achievement"),
+    [
+        (GoalStatus.ACTIVE, False, None, "active", None),
+        (GoalStatus.ACTIVE, False, GoalProgress.WORSENING, "active", "worsening"),
+        (GoalStatus.ON_HOLD, False, GoalProgress.NO_PROGRESS, "on-hold", "no-progress"),
+        (GoalStatus.ACHIEVED, False, GoalProgress.IMPROVING, "completed", "achieved"),
+        (GoalStatus.CANCELLED, True, None, "cancelled", None),
+        (GoalStatus.ACTIVE, True, GoalProgress.SUSTAINING, "completed", "sustaining"),
+        (GoalStatus.ON_HOLD, True, None, "completed", None),
+    ],
+)
+def test_goal_statuses(
+    status: GoalStatus, closed: bool, progress: GoalProgress | None, lifecycle: str, achievement: str | None
+) -> None:
+    record = GoalRecord(
+        "ep", (), "g1", 1, "x", (), status, date(2025, 1, 1), date(2025, 1, 1), 0, progress, None, closed
+    )
+    assert goal.lifecycle_status(record) == lifecycle
+    found = goal.achievement(record)
+    assert (found.value if found else None) == achievement
