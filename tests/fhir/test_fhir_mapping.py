@@ -10,7 +10,8 @@ import pytest
 
 from alliancekit import Practice
 from alliancekit.domain import Actor, GoalProgress, GoalStatus
-from alliancekit.fhir import episode_bundle, goal
+from alliancekit.fhir import episode_bundle
+from alliancekit.fhir import goal as goal_mapping
 from alliancekit.fhir.codes import (
     LOINC,
     MEASURE_BANDS,
@@ -261,6 +262,6 @@ def test_goal_statuses(
     record = GoalRecord(
         "ep", (), "g1", 1, "x", (), status, date(2025, 1, 1), date(2025, 1, 1), 0, progress, None, closed
     )
-    assert goal.lifecycle_status(record) == lifecycle
-    found = goal.achievement(record)
+    assert goal_mapping.lifecycle_status(record) == lifecycle
+    found = goal_mapping.achievement(record)
     assert (found.value if found else None) == achievement
