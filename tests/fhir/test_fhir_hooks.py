@@ -253,3 +253,25 @@ def test_alliancekit_fhir_export_filter_in_bulk_lists_the_notices_under_error(
         assert notice["issue"][0]["code"] == "suppressed"
     observations = (tmp_path / "bulk" / "Observation.ndjson").read_text()
     assert "alliance-rupture" not in observations
+
+
+def test_alliancekit_fhir_export_filter_sees_each_record_once_with_the_purpose(
+    demo_db: Path, exporter_actor: Actor
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class Recorder:
+        @hookimpl
+        def alliancekit_fhir_export_filter(self, record: Any, context: ExportContext) -> Withhold | None:
+            seen.append((record.KIND, context.purpose.value))
+            return None
+
+    with _practice(demo_db, Recorder()) as practice:
+        bundle = episode_bundle(
+            practice, exporter_actor, episode_of(practice, exporter_actor, 2), purpose="client-access"
+        )
+    kinds = [kind for kind, _ in seen]
+    assert kinds.count("episode") == 1
+    assert kinds.count("provenance") == len(by_type(bundle)["Provenance"])
+    assert {purpose for _, purpose in seen} == {"client-access"}
+    assert {"consultation", "session", "administration", "goal", "maintenance-plan", "measure"} <= set(kinds)

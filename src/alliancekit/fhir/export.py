@@ -163,10 +163,12 @@ class Exporter:
             withheld[reason] += 1
             return EpisodeExport(episode_id, [], (), withheld)
 
-        emitted: list[tuple[Record, list[Resource]]] = []
+        emitted: list[tuple[Record, list[Resource]]] = [
+            (assembled.episode, self.mapped(assembled.episode, ctx))
+        ]
         hidden: set[str] = set()
         withheld_sessions: set[str] = set()
-        for record in (assembled.episode, *assembled.records):
+        for record in assembled.records:
             if isinstance(record, AdministrationRecord) and record.session_id in withheld_sessions:
                 reason = "withheld-session"
             else:
