@@ -120,3 +120,36 @@ def test_export_needs_exactly_one_of_episode_and_all(
     code, _, err = run(capsys, "export", "fhir", "--db", "/nonexistent.sqlite", "--all", "--out", "x")
     assert code == 1
     assert "--db" in err
+
+
+def test_validate_in_bulk_prints_the_first_errors_and_counts_the_rest(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = json.loads((DATA / "fhir.r4.schema.json").read_text(encoding="utf-8"))
+    schema["definitions"]["Provenance"]["required"] = [
+        *schema["definitions"]["Provenance"]["required"],
+        "policy",
+    ]
+    strict = tmp_path / "strict.schema.json"
+    strict.write_text(json.dumps(schema))
+    code, _, err = run(
+        capsys,
+        "export",
+        "fhir",
+        "--db",
+        str(demo_db),
+        "--all",
+        "--out",
+        str(tmp_path / "bulk"),
+        "--validate",
+        "--schema",
+        str(strict),
+    )
+    assert code == 1
+    lines = err.splitlines()
+    assert sum(line.startswith("invalid: Provenance/") for line in lines) == 50
+    assert "'policy' is a required property" in lines[0]
+    more = int(lines[50].split()[2])
+    assert lines[51] == f"alliancekit: {50 + more} schema error(s)"
+    provenance = (tmp_path / "bulk" / "Provenance.ndjson").read_text().splitlines()
+    assert 50 + more == len(provenance)

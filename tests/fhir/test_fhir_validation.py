@@ -60,6 +60,8 @@ def test_every_episode_bundle_is_valid_resource_by_resource(
             for ref in references(resource):
                 assert ref in full_urls, ref
     assert count > 1000
+    # one compiled validator per resource type (and the Bundle shell), however many resources
+    assert len(r4_schema._validators) <= len(types) + 2
     assert {
         "EpisodeOfCare",
         "Encounter",

@@ -60,11 +60,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_fhir(args: argparse.Namespace) -> int:
     schema = R4Schema(args.schema) if args.validate else None
-    errors: list[SchemaError] = []
+    errors: list[SchemaError] = []  # the first MAX_PRINTED_ERRORS; the rest are only counted
+    error_count = 0
 
     def check(resource: dict[str, Any]) -> None:
-        if schema is not None:
-            errors.extend(schema.errors(resource))
+        nonlocal error_count
+        if schema is None:
+            return
+        for error in schema.errors(resource):
+            error_count += 1
+            if len(errors) < MAX_PRINTED_ERRORS:
+                errors.append(error)
 
     options = ExportOptions(identifier_system=args.identifier_system)
     out = Path(args.out)
@@ -93,12 +99,12 @@ def run_fhir(args: argparse.Namespace) -> int:
                 print(f"  {rtype}.ndjson  {count}")
     if schema is None:
         return 0
-    for error in errors[:MAX_PRINTED_ERRORS]:
+    for error in errors:
         print(f"invalid: {error}", file=sys.stderr)
-    if len(errors) > MAX_PRINTED_ERRORS:
-        print(f"... and {len(errors) - MAX_PRINTED_ERRORS} more", file=sys.stderr)
-    if errors:
-        print(f"alliancekit: {len(errors)} schema error(s)", file=sys.stderr)
+    if error_count > len(errors):
+        print(f"... and {error_count - len(errors)} more", file=sys.stderr)
+    if error_count:
+        print(f"alliancekit: {error_count} schema error(s)", file=sys.stderr)
         return 1
     print("valid: every resource passes the FHIR R4 schema")
     return 0
