@@ -41,8 +41,9 @@ def test_schema_catches_a_misspelt_field_with_its_path(r4_schema: R4Schema) -> N
 
 @pytest.mark.parametrize("bundle_type", ["collection", "transaction"])
 def test_every_episode_bundle_is_valid_resource_by_resource(
-    demo: Practice, exporter_actor: Actor, r4_schema: R4Schema, bundle_type: str
+    demo: Practice, exporter_actor: Actor, bundle_type: str
 ) -> None:
+    r4_schema = R4Schema(DATA / "fhir.r4.schema.json")  # its own, to count the validators it compiles
     types: set[str] = set()
     count = 0
     for episode_id in demo.store.episode_ids():
@@ -61,7 +62,7 @@ def test_every_episode_bundle_is_valid_resource_by_resource(
                 assert ref in full_urls, ref
     assert count > 1000
     # one compiled validator per resource type (and the Bundle shell), however many resources
-    assert len(r4_schema._validators) <= len(types) + 2
+    assert set(r4_schema._validators) == types | {"Bundle#shell"}
     assert {
         "EpisodeOfCare",
         "Encounter",
