@@ -19,8 +19,14 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    from typing import Any
+
     from alliancekit.feedback.expectation import ExpectationModel
     from alliancekit.feedback.rules import AlertRuleRegistrar
+    from alliancekit.fhir.context import ExportContext, ExportOptions
+    from alliancekit.fhir.identity import FhirIdentity
+    from alliancekit.fhir.mappers import MapperRegistrar
+    from alliancekit.fhir.privacy import Withhold
     from alliancekit.measures.definition import Measure
     from alliancekit.measures.registry import MeasureRegistrar
     from alliancekit.notify.channels import ChannelRegistrar
@@ -150,4 +156,75 @@ def alliancekit_register_notifiers(register: ChannelRegistrar) -> None:
         (:data:`alliancekit.notify.DEFAULT_KINDS` otherwise). A name already registered by another plugin
         is refused (reported in ``problems``, the first registration kept).
     :return: nothing; registrations go through ``register``.
+    """
+
+
+# ------------------------------------------------------------------------------------------- FHIR export
+
+
+@hookspec(firstresult=True)
+def alliancekit_fhir_identity(clinic_id: str, options: ExportOptions) -> FhirIdentity | None:
+    """Say how the host's client references, clinicians and organisation appear in FHIR.
+
+    Called once per clinic per export. *firstresult*: the first implementation that returns an identity
+    wins; the builtin one (called last) returns :class:`~alliancekit.fhir.identity.SystemIdentity`, which
+    makes logical references by identifier in the system ``options.identifier_system`` (the host's
+    setting). Nothing about a client beyond what this identity returns is ever put in a resource.
+
+    :param clinic_id: the clinic whose records are being exported.
+    :param options: the export's :class:`~alliancekit.fhir.context.ExportOptions`.
+    :return: an object with ``reference(kind, local_id) -> dict`` (a FHIR Reference), where ``kind`` is
+        ``"client"`` (the episode's ``client_ref``), ``"practitioner"``, ``"organization"`` (the clinic id)
+        or ``"device"`` (the system actor); or ``None`` to leave it to the next implementation.
+    """
+
+
+@hookspec
+def alliancekit_fhir_mappers(register: MapperRegistrar) -> None:
+    """Add or replace the FHIR mapping of a record kind.
+
+    Called once, when the first export needs the mappers. The builtin plugin registers the kinds
+    ``episode``, ``consultation``, ``session``, ``administration``, ``goal``, ``rupture``, ``alert``,
+    ``maintenance-plan``, ``measure`` and ``provenance`` (see ``docs/guides/fhir.md``).
+
+    :param register: call ``register(kind, mapper)``; ``mapper(record, context)`` returns the list of
+        resources (JSON-ready dicts) for one record of that kind. Registering a builtin kind replaces the
+        builtin mapping; two plugins registering the same kind raise
+        :class:`~alliancekit.errors.PluginError` naming both.
+    :return: nothing; registrations go through ``register``.
+    """
+
+
+@hookspec
+def alliancekit_fhir_resource(resource: dict[str, Any], record: Any, context: ExportContext) -> None:
+    """Refine every resource before it is emitted: identifiers, ``meta.profile``, extensions, codes.
+
+    Called for each resource of each exported record, after the mapping and before the resource is put
+    in a Bundle or an NDJSON file. Every implementation is called (most recently registered first), each
+    seeing the changes of the ones before, so several integrations compose. Keep the resource valid: the
+    export's ``--validate`` checks it against the FHIR R4 schema afterwards.
+
+    :param resource: the resource as a JSON-ready dict; change it in place.
+    :param record: the record it was made from (``record.KIND`` names its kind; see
+        :mod:`alliancekit.fhir.records`).
+    :param context: the :class:`~alliancekit.fhir.context.ExportContext` (actor, purpose, episode state,
+        identity mapping).
+    :return: nothing; the return value is ignored.
+    """
+
+
+@hookspec
+def alliancekit_fhir_export_filter(record: Any, context: ExportContext) -> Withhold | None:
+    """Decide whether a record may leave in this export: the seam for access policy and lockbox.
+
+    Called once per record before it is mapped (the episode record first: withholding it withholds the
+    whole episode). Every implementation is called; if any returns a
+    :class:`~alliancekit.fhir.privacy.Withhold`, the record is left out and the export says that
+    something was withheld (a ``REDACTED`` security label and an OperationOutcome with the count and the
+    reason codes, never the content).
+
+    :param record: the record about to be mapped (``record.KIND``: ``episode``, ``session``, ...).
+    :param context: the export's context: ``context.purpose`` (treatment, client access, quality
+        improvement), ``context.actor`` and ``context.state`` (the episode).
+    :return: ``Withhold(reason)`` to keep the record out, or ``None`` to allow it.
     """

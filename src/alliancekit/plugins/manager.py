@@ -38,6 +38,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "alliancekit.store.sqlite",
     "alliancekit.measures.builtin",
     "alliancekit.feedback.builtin",
+    "alliancekit.fhir.builtin",
 )
 
 

@@ -1,0 +1,83 @@
+"""Canonical URLs and code systems: HL7's where one fits, the project's own where none exists.
+
+The project's own code systems live under :data:`CANONICAL_BASE`. They cover what no published terminology
+does: scores of measures without LOINC codes (ORS, SRS, WAI-SR, CORE-10), severity bands, rupture kinds,
+markers, causes and repair strategies (3RS), alert rules, attendance, modality and maintenance activities.
+Every code is the value of the matching enum in :mod:`alliancekit.domain.vocab`, so the codes are as stable
+as the stored events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CANONICAL_BASE = "https://alliancekit.dev/fhir"
+
+
+def code_system(name: str) -> str:
+    """The canonical URL of one of the project's code systems."""
+    return f"{CANONICAL_BASE}/CodeSystem/{name}"
+
+
+def extension_url(name: str) -> str:
+    return f"{CANONICAL_BASE}/StructureDefinition/{name}"
+
+
+def questionnaire_url(measure_id: str) -> str:
+    return f"{CANONICAL_BASE}/Questionnaire/{measure_id}"
+
+
+# -- the project's code systems ------------------------------------------------------------------------
+MEASURE_SCORES = code_system("measure-scores")
+"""``<measure>-total`` and ``<measure>-<subscale>``: scores of measures without a LOINC code."""
+MEASURE_BANDS = code_system("measure-bands")
+"""``<measure>-<band>``: severity bands, used in Observation.interpretation."""
+RUPTURE = code_system("rupture")
+RUPTURE_KIND = code_system("rupture-kind")
+RUPTURE_MARKER = code_system("rupture-marker")
+RUPTURE_CAUSE = code_system("rupture-cause")
+REPAIR_STRATEGY = code_system("repair-strategy")
+ALERT_RULE = code_system("alert-rule")
+ALERT_SEVERITY = code_system("alert-severity")
+ATTENDANCE = code_system("attendance")
+MODALITY = code_system("modality")
+ENCOUNTER_KIND = code_system("encounter-kind")
+MAINTENANCE_ACTIVITY = code_system("maintenance-activity")
+EXPORT_NOTICE = code_system("export-notice")
+ADMINISTRATION_TIMING = code_system("administration-timing")
+
+# -- extensions the project defines ---------------------------------------------------------------------
+EXT_ATTENDANCE = extension_url("attendance")
+EXT_ADMINISTRATION_TIMING = extension_url("administration-timing")
+EXT_ALERT_SEVERITY = extension_url("alert-severity")
+EXT_ALERT_ACKNOWLEDGED = extension_url("alert-acknowledged")
+
+# -- published systems ----------------------------------------------------------------------------------
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+V3_ACT_REASON = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+V3_OBSERVATION_VALUE = "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"
+V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+V3_DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
+OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+GOAL_ACHIEVEMENT = "http://terminology.hl7.org/CodeSystem/goal-achievement"
+FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+PROVENANCE_PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
+MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
+RFC3986 = "urn:ietf:rfc:3986"
+
+
+def coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"system": system, "code": code}
+    if display:
+        out["display"] = display
+    return out
+
+
+def concept(system: str, code: str, display: str | None = None, text: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"coding": [coding(system, code, display)]}
+    if text:
+        out["text"] = text
+    return out

@@ -1,0 +1,76 @@
+"""What every mapper, filter and integrator hook is told about the export in progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from alliancekit.domain.actors import Actor
+from alliancekit.domain.vocab import Purpose
+from alliancekit.errors import ValidationError
+from alliancekit.fhir.identity import FhirIdentity
+
+#: The purposes an export may be made for; each is also a purpose-of-use label on the Bundle.
+EXPORT_PURPOSES: dict[Purpose, str] = {
+    Purpose.TREATMENT: "TREAT",
+    Purpose.CLIENT_ACCESS: "PATRQT",
+    Purpose.QUALITY_IMPROVEMENT: "HQUALIMP",
+}
+
+
+@attrs.frozen
+class ExportOptions:
+    """The host's settings for an export.
+
+    :param identifier_system: base URL (or URN) of the host's identifier systems; the default identity
+        makes ``<base>/client``, ``<base>/practitioner``, ``<base>/organization`` and ``<base>/device``.
+    :param include_text: put free text (goal wording, maintenance-plan entries, rupture notes) in the
+        resources. ``None`` means: for treatment and client access, not for quality improvement (minimum
+        necessary).
+    """
+
+    identifier_system: str | None = None
+    include_text: bool | None = None
+
+
+@attrs.frozen
+class ExportContext:
+    """One export: who asked and why, for which clinic and episode, and the host's identity mapping."""
+
+    actor: Actor
+    purpose: Purpose
+    identity: FhirIdentity
+    options: ExportOptions
+    measures: Any
+    """The :class:`~alliancekit.measures.registry.MeasureRegistry` (Questionnaires, LOINC codes)."""
+    clinic_id: str
+    episode_id: str | None = None
+    state: Any = None
+    """The episode's :class:`~alliancekit.lifecycle.state.EpisodeState` while one is being exported."""
+
+    @property
+    def include_text(self) -> bool:
+        if self.options.include_text is not None:
+            return self.options.include_text
+        return self.purpose is not Purpose.QUALITY_IMPROVEMENT
+
+    def ref(self, kind: str, local_id: str) -> dict[str, Any]:
+        """A reference to a party through the host's identity mapping."""
+        return self.identity.reference(kind, local_id)
+
+    @property
+    def client(self) -> dict[str, Any]:
+        return self.ref("client", self.state.client_ref)
+
+
+def check_purpose(purpose: Purpose | str) -> Purpose:
+    try:
+        value = Purpose(purpose)
+    except ValueError:
+        raise ValidationError(
+            "purpose", "export-purpose", "treatment, client-access or quality-improvement"
+        ) from None
+    if value not in EXPORT_PURPOSES:
+        raise ValidationError("purpose", "export-purpose", "treatment, client-access or quality-improvement")
+    return value

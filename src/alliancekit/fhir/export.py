@@ -1,0 +1,288 @@
+"""The export pipeline shared by Bundles and Bulk export: records -> filter -> mapper -> integrator hooks.
+
+For each record of an episode (see :mod:`alliancekit.fhir.records`):
+
+1. ``alliancekit_fhir_export_filter`` may withhold it (the privacy seam, :mod:`alliancekit.fhir.privacy`);
+2. the mapper registered for its kind (``alliancekit_fhir_mappers``) makes its resources;
+3. ``alliancekit_fhir_resource`` receives each resource with the record, and may add identifiers,
+   profiles, extensions or codes (every implementation is called, so they compose).
+
+Provenance comes last, one per exported event, targeting the resources that were emitted. One episode is
+held in memory at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from alliancekit.domain.actors import Actor
+from alliancekit.domain.vocab import Purpose
+from alliancekit.errors import NotFoundError, ValidationError
+from alliancekit.events import converter
+from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
+from alliancekit.fhir.identity import FhirIdentity
+from alliancekit.fhir.mappers import MapperRegistry, mapper_registry
+from alliancekit.fhir.privacy import Withhold
+from alliancekit.fhir.records import (
+    AdministrationRecord,
+    Envelope,
+    GoalRecord,
+    MeasureRecord,
+    ProvenanceRecord,
+    Record,
+    SessionRecord,
+    assemble,
+)
+from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.store.protocol import AuditRecord
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.practice import Practice
+
+Resource = dict[str, Any]
+
+
+@attrs.frozen
+class EpisodeExport:
+    """One episode's resources, in emission order, and what was withheld (reason code -> count)."""
+
+    episode_id: str
+    resources: list[Resource]
+    measures: tuple[tuple[str, str], ...]
+    withheld: Counter[str]
+
+
+class Exporter:
+    """Exports episodes of one practice for one actor and purpose. Cheap to create; not thread-safe."""
+
+    def __init__(
+        self,
+        practice: Practice,
+        actor: Actor,
+        *,
+        purpose: Purpose | str | None = None,
+        options: ExportOptions | None = None,
+    ) -> None:
+        if not isinstance(actor, Actor):
+            raise ValidationError("actor", "required", "every call is made by an Actor")
+        self.practice = practice
+        self.actor = actor
+        self.purpose = check_purpose(actor.purpose if purpose is None else purpose)
+        self.options = options or ExportOptions()
+        self.hook = practice.plugins.pm.hook
+        self.mappers: MapperRegistry = mapper_registry(practice.plugins)
+        self.measures = practice.plugins.measures()
+        self._identities: dict[str, FhirIdentity] = {}
+
+    # -- contexts ---------------------------------------------------------------------------------------
+
+    def identity(self, clinic_id: str) -> FhirIdentity:
+        found = self._identities.get(clinic_id)
+        if found is None:
+            found = self.hook.alliancekit_fhir_identity(clinic_id=clinic_id, options=self.options)
+            if found is None:  # pragma: no cover - the builtin plugin always answers
+                raise ValidationError("identity", "required", "no plugin supplied FHIR identities")
+            self._identities[clinic_id] = found
+        return found
+
+    def context(self, clinic_id: str, state: Any = None) -> ExportContext:
+        return ExportContext(
+            actor=self.actor,
+            purpose=self.purpose,
+            identity=self.identity(clinic_id),
+            options=self.options,
+            measures=self.measures,
+            clinic_id=clinic_id,
+            episode_id=None if state is None else state.episode_id,
+            state=state,
+        )
+
+    # -- one record ---------------------------------------------------------------------------------------
+
+    def withheld_by(self, record: Any, ctx: ExportContext) -> str | None:
+        """The reason code of the first filter that withholds ``record``, or ``None``."""
+        for answer in self.hook.alliancekit_fhir_export_filter(record=record, context=ctx):
+            if isinstance(answer, Withhold):
+                return answer.reason
+        return None
+
+    def mapped(self, record: Any, ctx: ExportContext) -> list[Resource]:
+        mapper = self.mappers.get(record.KIND)
+        return [] if mapper is None else list(mapper(record, ctx))
+
+    def refine(self, resources: Iterable[Resource], record: Any, ctx: ExportContext) -> None:
+        for resource in resources:
+            self.hook.alliancekit_fhir_resource(resource=resource, record=record, context=ctx)
+
+    # -- questionnaires -----------------------------------------------------------------------------------
+
+    def questionnaires(self, keys: Iterable[tuple[str, str]]) -> list[Resource]:
+        """The Questionnaire of each ``(measure_id, version)`` that is registered."""
+        out: list[Resource] = []
+        ctx = self.context(self.actor.clinic_id)
+        for measure_id, version in keys:
+            try:
+                measure = self.measures.get(measure_id, version)
+            except LookupError:
+                continue
+            record = MeasureRecord(measure)
+            if self.withheld_by(record, ctx) is not None:
+                continue
+            resources = self.mapped(record, ctx)
+            self.refine(resources, record, ctx)
+            out += resources
+        return out
+
+    # -- one episode ----------------------------------------------------------------------------------------
+
+    def episode(self, episode_id: str) -> EpisodeExport:
+        """Export one episode of the actor's clinic.
+
+        :raises NotFoundError: no such episode in the actor's clinic.
+        """
+        # Read from the store, not through Practice.episode: its decoded-state cache would keep thousands of
+        # states alive during a bulk export. Access decisions are the export filter's (the episode record).
+        found = self.practice.store.load_snapshot(episode_id)
+        if found is None:
+            raise NotFoundError("episode", episode_id)
+        state = converter.structure(json.loads(found[1]), EpisodeState)
+        if state.clinic_id != self.actor.clinic_id:
+            raise NotFoundError("episode", episode_id)
+        ctx = self.context(state.clinic_id, state)
+        assembled = assemble(state, self.practice.store.load_events(episode_id))
+        withheld: Counter[str] = Counter()
+        reason = self.withheld_by(assembled.episode, ctx)
+        if reason is not None:
+            withheld[reason] += 1
+            return EpisodeExport(episode_id, [], (), withheld)
+
+        emitted: list[tuple[Record, list[Resource]]] = [
+            (assembled.episode, self.mapped(assembled.episode, ctx))
+        ]
+        hidden: set[str] = set()
+        withheld_sessions: set[str] = set()
+        for record in assembled.records:
+            if isinstance(record, AdministrationRecord) and record.session_id in withheld_sessions:
+                reason = "withheld-session"
+            else:
+                reason = self.withheld_by(record, ctx)
+            resources = self.mapped(record, ctx)
+            if reason is not None:
+                withheld[reason] += 1
+                hidden.update(f"{r['resourceType']}/{r['id']}" for r in resources if "id" in r)
+                if isinstance(record, SessionRecord):
+                    withheld_sessions.add(record.session_id)
+                continue
+            emitted.append((record, resources))
+
+        out: list[Resource] = []
+        targets: dict[str, list[str]] = {}
+        envelopes: dict[str, Envelope] = {}
+        for record, resources in emitted:
+            if hidden:
+                for resource in resources:
+                    _prune(resource, hidden)
+            self.refine(resources, record, ctx)
+            out += resources
+            _collect_targets(record, resources, targets, envelopes)
+
+        for event_id, refs in targets.items():
+            env = envelopes[event_id]
+            prov = ProvenanceRecord(episode_id, (env,), tuple(refs))
+            if (reason := self.withheld_by(prov, ctx)) is not None:
+                withheld[reason] += 1
+                continue
+            resources = self.mapped(prov, ctx)
+            self.refine(resources, prov, ctx)
+            out += resources
+        measures = tuple(
+            dict.fromkeys(
+                (r.administration.measure_id, r.administration.version)
+                for r, _ in emitted
+                if isinstance(r, AdministrationRecord)
+            )
+        )
+        return EpisodeExport(episode_id, out, measures, withheld)
+
+    def episodes(self, episode_ids: Iterable[str] | None = None) -> Iterator[EpisodeExport]:
+        """Export episodes one at a time: every episode of the actor's clinic when ``episode_ids`` is None."""
+        if episode_ids is None:
+            for episode_id in self.practice.store.episode_ids():
+                try:
+                    yield self.episode(episode_id)
+                except NotFoundError:
+                    continue  # another clinic's episode
+        else:
+            for episode_id in episode_ids:
+                yield self.episode(episode_id)
+
+    # -- audit --------------------------------------------------------------------------------------------
+
+    def audit(self, episode_ids: Iterable[str], action: str = "export-fhir") -> None:
+        """Record the export, one audit row per episode, in one transaction."""
+        now = datetime.now(UTC)
+        rows = [
+            AuditRecord(
+                entry_id=uuid.uuid4().hex,
+                at=now,
+                actor_id=self.actor.id,
+                actor_role=self.actor.role.value,
+                clinic_id=self.actor.clinic_id,
+                purpose=self.purpose.value,
+                action=action,
+                record_type="episode",
+                record_id=episode_id,
+                outcome="allowed",
+            )
+            for episode_id in episode_ids
+        ]
+        if rows:
+            self.practice.store.append_audit(rows)
+
+
+def _collect_targets(
+    record: Record, resources: list[Resource], targets: dict[str, list[str]], envelopes: dict[str, Envelope]
+) -> None:
+    refs = [f"{r['resourceType']}/{r['id']}" for r in resources if "id" in r]
+    if not refs:
+        return
+    for version, env in enumerate(_goal_versions(record) if isinstance(record, GoalRecord) else (), start=1):
+        envelopes.setdefault(env.event_id, env)
+        targets.setdefault(env.event_id, []).extend(f"{ref}/_history/{version}" for ref in refs)
+    for env in record.entries:
+        if isinstance(record, GoalRecord) and env.type in ("goal-agreed", "goal-revised"):
+            continue
+        envelopes.setdefault(env.event_id, env)
+        found = targets.setdefault(env.event_id, [])
+        found.extend(ref for ref in refs if ref not in found)
+
+
+def _goal_versions(record: GoalRecord) -> list[Envelope]:
+    return [env for env in record.entries if env.type in ("goal-agreed", "goal-revised")]
+
+
+def _prune(node: Any, hidden: set[str]) -> None:
+    """Remove references to withheld resources from ``node`` (in place)."""
+    if isinstance(node, dict):
+        for key in list(node):
+            value = node[key]
+            if isinstance(value, list):
+                value[:] = [item for item in value if not _is_hidden(item, hidden)]
+            if _is_hidden(value, hidden) or value == []:
+                del node[key]  # FHIR has no empty arrays
+            else:
+                _prune(value, hidden)
+    elif isinstance(node, list):
+        for item in node:
+            _prune(item, hidden)
+
+
+def _is_hidden(value: Any, hidden: set[str]) -> bool:
+    return isinstance(value, dict) and value.get("reference") in hidden

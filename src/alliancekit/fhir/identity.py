@@ -1,0 +1,61 @@
+"""The host's identities: how its client reference, clinicians and organisation appear in FHIR.
+
+alliancekit knows a client only by the host's opaque ``client_ref``, and clinicians and clinics by the
+host's ids. The host decides what those become in FHIR through the ``alliancekit_fhir_identity`` hook; the
+default, :class:`SystemIdentity`, makes each a logical reference by identifier in a system URL the host
+configures (``ExportOptions.identifier_system``). Nothing else about a client is ever put in a resource:
+no name, no birth date, no display text.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+#: The kinds of party a resource refers to, and the FHIR resource type of each.
+KINDS: dict[str, str] = {
+    "client": "Patient",
+    "practitioner": "Practitioner",
+    "organization": "Organization",
+    "device": "Device",
+}
+
+#: Used when the host configures no system: a URN that says "the host's own ids", not a global namespace.
+DEFAULT_SYSTEM_BASE = "urn:alliancekit:host"
+
+
+@runtime_checkable
+class FhirIdentity(Protocol):
+    """What an identity hook returns."""
+
+    def reference(self, kind: str, local_id: str) -> dict[str, Any]:
+        """A FHIR Reference for the party ``local_id`` of ``kind`` (a key of :data:`KINDS`)."""
+        ...
+
+
+@attrs.frozen
+class SystemIdentity:
+    """References by identifier: ``{"type": "Patient", "identifier": {"system": f"{base}/client", ...}}``.
+
+    A logical reference needs no Patient or Practitioner resource in the export: the receiving system
+    resolves the identifier against its own master index, which is where the client's identity belongs.
+    """
+
+    base: str = DEFAULT_SYSTEM_BASE
+
+    def system(self, kind: str) -> str:
+        sep = ":" if self.base.startswith("urn:") else "/"
+        return f"{self.base}{sep}{kind}"
+
+    def reference(self, kind: str, local_id: str) -> dict[str, Any]:
+        return {"type": KINDS[kind], "identifier": {"system": self.system(kind), "value": local_id}}
+
+
+def actor_kind(role: str) -> str:
+    """Which kind of party an actor of ``role`` is (Provenance agents)."""
+    if role == "client":
+        return "client"
+    if role == "system":
+        return "device"
+    return "practitioner"

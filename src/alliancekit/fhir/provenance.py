@@ -1,0 +1,52 @@
+"""who recorded what -> Provenance, one per exported event.
+
+``target``: every resource the event produced or changed (a Goal's agreement and revisions target the
+version they made, ``Goal/<id>/_history/<n>``); ``recorded``: when alliancekit stored the event;
+``occurredDateTime``: when it happened; ``activity``: ``CREATE`` for events that create a record,
+``UPDATE`` for the rest (corrections, revisions, reviews, transfers, holds, the ending); ``agent``: the
+actor, through the host's identity mapping (clinicians, supervisors and administrators as Practitioner, a
+client as Patient, the system as Device), with the role ``author``. Provenance has no identifier element,
+so a transaction Bundle creates it unconditionally.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alliancekit.fhir import ids
+from alliancekit.fhir.codes import PROVENANCE_PARTICIPANT, V3_DATA_OPERATION, concept
+from alliancekit.fhir.context import ExportContext
+from alliancekit.fhir.identity import actor_kind
+from alliancekit.fhir.records import ProvenanceRecord
+
+CREATING_EVENTS = frozenset(
+    {
+        "episode-opened",
+        "consultation-recorded",
+        "goal-agreed",
+        "session-recorded",
+        "rupture-noted",
+        "alert-raised",
+    }
+)
+
+
+def map_provenance(record: ProvenanceRecord, ctx: ExportContext) -> list[dict[str, Any]]:
+    (env,) = record.entries
+    activity = "CREATE" if env.type in CREATING_EVENTS else "UPDATE"
+    return [
+        {
+            "resourceType": "Provenance",
+            "id": ids.resource_id("Provenance", record.episode_id, env.event_id),
+            "target": [{"reference": target} for target in record.targets],
+            "occurredDateTime": env.occurred_at.isoformat(),
+            "recorded": env.recorded_at.isoformat(),
+            "activity": concept(V3_DATA_OPERATION, activity),
+            "agent": [
+                {
+                    "type": concept(PROVENANCE_PARTICIPANT, "author", "Author"),
+                    "who": ctx.ref(actor_kind(env.actor_role), env.actor_id),
+                }
+            ],
+        }
+    ]

@@ -1,0 +1,561 @@
+"""The records an export maps: an episode's stored events assembled into what FHIR resources describe.
+
+FHIR resources are not one-to-one with events: a Goal is the agreement plus every revision and review, an
+Encounter is a session as last corrected. :func:`assemble` walks one episode's stored events and builds
+those records.
+
+Privacy by construction: only the event types in :data:`EXPORTED_EVENT_TYPES` are ever decoded. Anything
+else in the stream (a therapist's private process notes, any event type added later) is skipped unread, so
+a new kind of record is not exported until someone decides how to map it. There is no "everything else".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+
+from alliancekit.domain.records import (
+    Administration,
+    Consultation,
+    Ending,
+    FitDecision,
+    MaintenancePlan,
+    RepairAttempt,
+    RuptureNote,
+    Session,
+)
+from alliancekit.domain.vocab import FitOutcome, GoalProgress, GoalStatus
+from alliancekit.events import converter
+from alliancekit.events.types import (
+    EVENT_TYPES,
+    ClinicianTransferred,
+    ConsultationRecorded,
+    EndingPlanned,
+    EpisodeClosed,
+    EpisodeOpened,
+    EpisodePutOnHold,
+    EpisodeResumed,
+    FitDecided,
+    GoalAgreed,
+    GoalRevised,
+    RecordedScore,
+    ReviewRecorded,
+    RuptureNoted,
+    RuptureRepairRecorded,
+    SessionCorrected,
+    SessionRecorded,
+)
+from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.store.protocol import StoredEvent
+
+#: The alert events (added by the alerts feature). Mapped to Flag; until their classes are registered the
+#: payload is read as plain JSON with the field names documented in ``docs/guides/fhir.md``.
+ALERT_EVENT_TYPES = ("alert-raised", "alert-acknowledged", "alert-resolved")
+
+
+@attrs.frozen
+class Envelope:
+    """Who recorded an event and when (what Provenance needs); never the payload."""
+
+    event_id: str
+    type: str
+    seq: int
+    occurred_at: datetime
+    recorded_at: datetime
+    actor_id: str
+    actor_role: str
+    corrects: str | None
+
+    @classmethod
+    def of(cls, stored: StoredEvent) -> Envelope:
+        return cls(
+            stored.event_id,
+            stored.type,
+            stored.seq,
+            stored.occurred_at,
+            stored.recorded_at,
+            stored.actor_id,
+            stored.actor_role,
+            stored.corrects,
+        )
+
+
+@attrs.frozen
+class Record:
+    """Base of every exported record: the episode it belongs to and the events it was built from."""
+
+    KIND = "record"
+    episode_id: str
+    entries: tuple[Envelope, ...]
+
+
+@attrs.frozen
+class StatusPeriod:
+    status: str
+    start: date
+    end: date | None = None
+
+
+@attrs.frozen
+class EpisodeRecord(Record):
+    KIND = "episode"
+    state: EpisodeState
+    history: tuple[StatusPeriod, ...]
+    clinicians: tuple[tuple[str, date], ...]
+    """Each clinician of record with the date they became it."""
+
+
+@attrs.frozen
+class ConsultationRecord(Record):
+    KIND = "consultation"
+    consultation: Consultation = attrs.field(repr=False)
+    fit: FitDecision | None = attrs.field(repr=False)
+    clinician_id: str
+
+
+@attrs.frozen
+class SessionRecord(Record):
+    KIND = "session"
+    session_id: str
+    number: int
+    session: Session = attrs.field(repr=False)
+    scores: tuple[RecordedScore, ...] = attrs.field(repr=False)
+    corrected: bool
+    clinician_id: str
+
+
+@attrs.frozen
+class AdministrationRecord(Record):
+    """One measure given in a session: a QuestionnaireResponse and Observations of its scores."""
+
+    KIND = "administration"
+    session_id: str
+    index: int
+    held_on: date
+    administration: Administration = attrs.field(repr=False)
+    score: RecordedScore | None = attrs.field(repr=False)
+    corrected: bool
+
+
+@attrs.frozen
+class GoalRecord(Record):
+    KIND = "goal"
+    goal_id: str
+    number: int
+    description: str = attrs.field(repr=False)
+    tasks: tuple[str, ...] = attrs.field(repr=False)
+    status: GoalStatus
+    agreed_on: date
+    status_on: date
+    revisions: int
+    progress: GoalProgress | None
+    progress_on: date | None
+    episode_closed: bool
+
+
+@attrs.frozen
+class RuptureRecord(Record):
+    KIND = "rupture"
+    rupture_id: str
+    note: RuptureNote = attrs.field(repr=False)
+    at_session: int
+    repairs: tuple[RepairAttempt, ...] = attrs.field(repr=False)
+    clinician_id: str
+
+    @property
+    def resolved(self) -> bool:
+        return self.note.resolved or any(r.resolved for r in self.repairs)
+
+
+@attrs.frozen
+class MaintenancePlanRecord(Record):
+    KIND = "maintenance-plan"
+    ending: Ending = attrs.field(repr=False)
+    plan: MaintenancePlan = attrs.field(repr=False)
+    goal_ids: tuple[str, ...]
+    clinician_id: str
+
+
+@attrs.frozen
+class AlertRecord(Record):
+    KIND = "alert"
+    alert_id: str
+    rule: str
+    severity: str | None
+    raised_on: date
+    acknowledged_on: date | None = None
+    resolved_on: date | None = None
+
+
+@attrs.frozen
+class MeasureRecord:
+    """A measure definition, exported as a Questionnaire (not part of any episode)."""
+
+    KIND = "measure"
+    measure: Any  # alliancekit.measures.definition.Measure
+    episode_id: None = None
+    entries: tuple[Envelope, ...] = ()
+
+
+@attrs.frozen
+class ProvenanceRecord(Record):
+    """Who recorded one event, and the resources it produced or changed."""
+
+    KIND = "provenance"
+    targets: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class EpisodeRecords:
+    """Everything exportable of one episode, in the order the resources are emitted."""
+
+    episode: EpisodeRecord
+    records: tuple[Record, ...]
+    measures: tuple[tuple[str, str], ...]
+    """``(measure_id, version)`` of every administration, for the Questionnaires."""
+
+
+def decode(stored: StoredEvent) -> Any:
+    """The event's payload: its class when registered, else (alert events only) the plain JSON."""
+    payload = json.loads(stored.payload_json)
+    cls = EVENT_TYPES.get(stored.type)
+    if cls is None:
+        return payload
+    return converter.structure(payload, cls)
+
+
+def field(payload: Any, *names: str) -> Any:
+    """The first of ``names`` the payload has (an attrs event or a JSON mapping)."""
+    for name in names:
+        value = payload.get(name) if isinstance(payload, Mapping) else getattr(payload, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _date(value: Any, fallback: datetime) -> date:
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            pass
+    return fallback.date()
+
+
+class _Assembly:
+    """Mutable working state of :func:`assemble`; one per episode, dropped when it returns."""
+
+    def __init__(self, episode_id: str, state: EpisodeState) -> None:
+        self.episode_id = episode_id
+        self.state = state
+        self.opened: EpisodeOpened | None = None
+        self.opened_entry: Envelope | None = None
+        self.episode_entries: list[Envelope] = []
+        self.history: list[tuple[str, date]] = []
+        self.clinicians: list[tuple[str, date]] = []
+        self.consultation: tuple[Consultation, list[Envelope]] | None = None
+        self.fit: FitDecision | None = None
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.goals: dict[str, dict[str, Any]] = {}
+        self.ruptures: dict[str, dict[str, Any]] = {}
+        self.alerts: dict[str, dict[str, Any]] = {}
+        self.closed: tuple[EpisodeClosed, Envelope] | None = None
+
+    @property
+    def clinician(self) -> str:
+        return self.clinicians[-1][0] if self.clinicians else self.state.clinician_id
+
+
+Handler = Callable[[_Assembly, Any, Envelope], None]
+
+
+def _opened(a: _Assembly, e: EpisodeOpened, env: Envelope) -> None:
+    a.opened, a.opened_entry = e, env
+    a.episode_entries.append(env)
+    a.history.append(("planned", e.opened_on))
+    a.clinicians.append((e.clinician_id, e.opened_on))
+
+
+def _consultation(a: _Assembly, e: ConsultationRecorded, env: Envelope) -> None:
+    a.consultation = (e.consultation, [env])
+
+
+def _fit(a: _Assembly, e: FitDecided, env: Envelope) -> None:
+    a.fit = e.decision
+    if a.consultation is not None:
+        a.consultation[1].append(env)
+    if e.decision.outcome is FitOutcome.PROCEED:
+        a.history.append(("active", e.decision.decided_on))
+        a.episode_entries.append(env)
+
+
+def _goal_agreed(a: _Assembly, e: GoalAgreed, env: Envelope) -> None:
+    a.goals[e.goal_id] = {
+        "number": len(a.goals) + 1,
+        "description": e.description,
+        "tasks": e.tasks,
+        "status": GoalStatus.ACTIVE,
+        "agreed_on": e.agreed_on,
+        "status_on": e.agreed_on,
+        "revisions": 0,
+        "progress": None,
+        "progress_on": None,
+        "entries": [env],
+    }
+
+
+def _goal_revised(a: _Assembly, e: GoalRevised, env: Envelope) -> None:
+    goal = a.goals.get(e.revision.goal_id)
+    if goal is None:  # pragma: no cover - the lifecycle rules refuse revisions of unknown goals
+        return
+    r = e.revision
+    if r.description is not None:
+        goal["description"] = r.description
+    if r.tasks is not None:
+        goal["tasks"] = r.tasks
+    if r.status is not None and r.status is not goal["status"]:
+        goal["status"], goal["status_on"] = r.status, e.revised_on
+    goal["revisions"] += 1
+    goal["entries"].append(env)
+
+
+def _review(a: _Assembly, e: ReviewRecorded, env: Envelope) -> None:
+    for note in e.review.goal_progress:
+        goal = a.goals.get(note.goal_id)
+        if goal is not None:
+            goal["progress"], goal["progress_on"] = note.progress, e.review.held_on
+            goal["entries"].append(env)
+
+
+def _session(a: _Assembly, e: SessionRecorded, env: Envelope) -> None:
+    a.sessions[e.session_id] = {
+        "number": e.number,
+        "session": e.session,
+        "scores": e.scores,
+        "corrected": False,
+        "clinician": a.clinician,
+        "entries": [env],
+    }
+
+
+def _session_corrected(a: _Assembly, e: SessionCorrected, env: Envelope) -> None:
+    found = a.sessions.get(e.session_id)
+    if found is None:  # pragma: no cover - the lifecycle rules refuse corrections of unknown sessions
+        return
+    found.update(session=e.session, scores=e.scores, corrected=True)
+    found["entries"].append(env)
+
+
+def _rupture(a: _Assembly, e: RuptureNoted, env: Envelope) -> None:
+    a.ruptures[e.rupture_id] = {
+        "note": e.note,
+        "at_session": e.at_session,
+        "repairs": [],
+        "clinician": a.clinician,
+        "entries": [env],
+    }
+
+
+def _repair(a: _Assembly, e: RuptureRepairRecorded, env: Envelope) -> None:
+    found = a.ruptures.get(e.rupture_id)
+    if found is not None:
+        found["repairs"].append(e.attempt)
+        found["entries"].append(env)
+
+
+def _on_hold(a: _Assembly, e: EpisodePutOnHold, env: Envelope) -> None:
+    a.history.append(("onhold", e.on))
+    a.episode_entries.append(env)
+
+
+def _resumed(a: _Assembly, e: EpisodeResumed, env: Envelope) -> None:
+    a.history.append(("active", e.on))
+    a.episode_entries.append(env)
+
+
+def _transferred(a: _Assembly, e: ClinicianTransferred, env: Envelope) -> None:
+    a.clinicians.append((e.to_clinician_id, e.on))
+    a.episode_entries.append(env)
+
+
+def _ending_planned(a: _Assembly, e: EndingPlanned, env: Envelope) -> None:
+    a.episode_entries.append(env)
+
+
+def _closed(a: _Assembly, e: EpisodeClosed, env: Envelope) -> None:
+    a.closed = (e, env)
+    a.history.append((closed_status(e), e.on))
+    a.episode_entries.append(env)
+
+
+def closed_status(e: EpisodeClosed) -> str:
+    """``finished``, or ``cancelled`` when the episode closed at the fit decision (care never started)."""
+    return "finished" if e.ending is not None else "cancelled"
+
+
+def _alert(a: _Assembly, payload: Any, env: Envelope) -> None:
+    alert_id = str(field(payload, "alert_id", "id") or env.event_id)
+    found = a.alerts.setdefault(
+        alert_id,
+        {"rule": "unknown", "severity": None, "raised_on": env.occurred_at.date(), "entries": []},
+    )
+    found["entries"].append(env)
+    if env.type == "alert-raised":
+        found["rule"] = str(field(payload, "rule", "rule_id") or "unknown")
+        severity = field(payload, "severity", "level")
+        found["severity"] = None if severity is None else str(getattr(severity, "value", severity))
+        found["raised_on"] = _date(field(payload, "raised_on", "on"), env.occurred_at)
+    elif env.type == "alert-acknowledged":
+        found["acknowledged_on"] = _date(field(payload, "acknowledged_on", "on"), env.occurred_at)
+    elif env.type == "alert-resolved":
+        found["resolved_on"] = _date(field(payload, "resolved_on", "on"), env.occurred_at)
+
+
+#: The allow-list: event type -> how it contributes to the exported records. Nothing else is read.
+ASSEMBLERS: dict[str, Handler] = {
+    EpisodeOpened.TYPE: _opened,
+    ConsultationRecorded.TYPE: _consultation,
+    FitDecided.TYPE: _fit,
+    GoalAgreed.TYPE: _goal_agreed,
+    GoalRevised.TYPE: _goal_revised,
+    ReviewRecorded.TYPE: _review,
+    SessionRecorded.TYPE: _session,
+    SessionCorrected.TYPE: _session_corrected,
+    RuptureNoted.TYPE: _rupture,
+    RuptureRepairRecorded.TYPE: _repair,
+    EpisodePutOnHold.TYPE: _on_hold,
+    EpisodeResumed.TYPE: _resumed,
+    ClinicianTransferred.TYPE: _transferred,
+    EndingPlanned.TYPE: _ending_planned,
+    EpisodeClosed.TYPE: _closed,
+    **dict.fromkeys(ALERT_EVENT_TYPES, _alert),
+}
+EXPORTED_EVENT_TYPES = frozenset(ASSEMBLERS)
+#: Event types decided never to be exported (a test requires every event type to be in one of the sets).
+NOT_EXPORTED_EVENT_TYPES = frozenset(
+    {
+        "process-note-recorded",  # private to its author (DESIGN §8): never exported
+        # Record-keeping about the record: lockbox directives shape what is exported, they are not exported;
+        # addenda and clients' statements of disagreement have no mapping yet (planned: a DocumentReference
+        # or an Observation note pointing at the original).
+        "lockbox-set",
+        "lockbox-lifted",
+        "session-addendum-added",
+        "disagreement-attached",
+    }
+)
+
+
+def assemble(state: EpisodeState, events: Iterable[StoredEvent]) -> EpisodeRecords:
+    """Build the exportable records of one episode from its stored events (allow-listed types only)."""
+    a = _Assembly(state.episode_id, state)
+    for stored in events:
+        handler = ASSEMBLERS.get(stored.type)
+        if handler is None:
+            continue  # not exportable: never decoded
+        handler(a, decode(stored), Envelope.of(stored))
+    return _records(a)
+
+
+def _history(a: _Assembly) -> tuple[StatusPeriod, ...]:
+    periods: list[StatusPeriod] = []
+    for status, start in a.history:
+        if periods and periods[-1].status == status:
+            continue
+        if periods:
+            periods[-1] = attrs.evolve(periods[-1], end=start)
+        periods.append(StatusPeriod(status, start))
+    return tuple(periods)
+
+
+def _records(a: _Assembly) -> EpisodeRecords:
+    ep = a.episode_id
+    records: list[Record] = []
+    if a.consultation is not None:
+        consultation, consulted = a.consultation
+        records.append(ConsultationRecord(ep, tuple(consulted), consultation, a.fit, a.clinicians[0][0]))
+    measures: dict[tuple[str, str], None] = {}
+    for session_id, s in a.sessions.items():
+        entries = tuple(s["entries"])
+        records.append(
+            SessionRecord(
+                ep,
+                entries,
+                session_id,
+                s["number"],
+                s["session"],
+                s["scores"],
+                s["corrected"],
+                s["clinician"],
+            )
+        )
+        scores = s["scores"]
+        for i, admin in enumerate(s["session"].administrations):
+            score = scores[i] if i < len(scores) and scores[i].measure_id == admin.measure_id else None
+            measures[(admin.measure_id, admin.version)] = None
+            records.append(
+                AdministrationRecord(
+                    ep, entries, session_id, i, s["session"].held_on, admin, score, s["corrected"]
+                )
+            )
+    closed = a.closed is not None
+    for goal_id, g in a.goals.items():
+        records.append(
+            GoalRecord(
+                ep,
+                tuple(g["entries"]),
+                goal_id,
+                g["number"],
+                g["description"],
+                tuple(g["tasks"]),
+                g["status"],
+                g["agreed_on"],
+                g["status_on"],
+                g["revisions"],
+                g["progress"],
+                g["progress_on"],
+                closed,
+            )
+        )
+    for rupture_id, r in a.ruptures.items():
+        records.append(
+            RuptureRecord(
+                ep,
+                tuple(r["entries"]),
+                rupture_id,
+                r["note"],
+                r["at_session"],
+                tuple(r["repairs"]),
+                r["clinician"],
+            )
+        )
+    for alert_id, al in a.alerts.items():
+        records.append(
+            AlertRecord(
+                ep,
+                tuple(al["entries"]),
+                alert_id,
+                al["rule"],
+                al["severity"],
+                al["raised_on"],
+                al.get("acknowledged_on"),
+                al.get("resolved_on"),
+            )
+        )
+    if a.closed is not None:
+        event, env = a.closed
+        if event.ending is not None and event.ending.maintenance_plan is not None:
+            goal_ids = tuple(g for g, v in a.goals.items() if v["status"] is not GoalStatus.CANCELLED)
+            records.append(
+                MaintenancePlanRecord(
+                    ep, (env,), event.ending, event.ending.maintenance_plan, goal_ids, a.clinician
+                )
+            )
+    episode = EpisodeRecord(ep, tuple(a.episode_entries), a.state, _history(a), tuple(a.clinicians))
+    return EpisodeRecords(episode, tuple(records), tuple(measures))

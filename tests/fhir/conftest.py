@@ -1,0 +1,176 @@
+"""Shared fixtures: the demo practice on disk, the FHIR R4 schema from the test data, exports of both."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alliancekit import Practice, open_practice
+from alliancekit.demo import simulate_practice
+from alliancekit.domain import Actor, Purpose, Role
+from alliancekit.fhir.validate import R4Schema
+
+DATA = Path(__file__).parent / "data"
+CLINIC = "demo-clinic"
+
+
+@pytest.fixture(scope="session")
+def r4_schema() -> R4Schema:
+    """The schema as an integrator would use it: the copy in the test data, compiled once per type."""
+    return R4Schema(DATA / "fhir.r4.schema.json")
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("fhir-demo") / "demo.sqlite"
+    simulate_practice(path, clients=24, seed=7)
+    return path
+
+
+@pytest.fixture
+def demo(demo_db: Path) -> Iterator[Practice]:
+    with open_practice(demo_db) as practice:
+        yield practice
+
+
+@pytest.fixture
+def exporter_actor() -> Actor:
+    return Actor("exporter", Role.SUPERVISOR, CLINIC, Purpose.TREATMENT)
+
+
+def references(node: Any) -> Iterator[str]:
+    """Every ``reference`` string in a resource."""
+    if isinstance(node, dict):
+        if isinstance(node.get("reference"), str):
+            yield node["reference"]
+        for value in node.values():
+            yield from references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from references(item)
+
+
+def episode_of(practice: Practice, actor: Actor, index: int) -> str:
+    """The demo episode of client ``index`` (the demo's courses come in a fixed order, see COURSES)."""
+    for row in practice.caseload(actor, include_closed=True):
+        if row.client_ref == f"demo-client-{index:03d}":
+            return row.episode_id
+    raise LookupError(index)
+
+
+def by_type(bundle: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for entry in bundle.get("entry", []):
+        out.setdefault(entry["resource"]["resourceType"], []).append(entry["resource"])
+    return out
+
+
+def append_raw(practice: Practice, episode_id: str, event_type: str, payload: dict[str, Any]) -> None:
+    """Write an event of a type this branch may not define yet, straight through the store's commit.
+
+    Stands in for events other features add (process notes, alerts): the export must handle them by type.
+    """
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    import attrs
+
+    from alliancekit.events import converter
+    from alliancekit.lifecycle.state import EpisodeState
+    from alliancekit.projections import caseload_row
+    from alliancekit.store.protocol import Commit, StoredEvent
+
+    version, snapshot = practice.store.load_snapshot(episode_id)  # type: ignore[misc]
+    state = attrs.evolve(converter.structure(json.loads(snapshot), EpisodeState), version=version + 1)
+    now = datetime.now(UTC)
+    event = StoredEvent(
+        episode_id=episode_id,
+        seq=version + 1,
+        event_id=uuid.uuid4().hex,
+        type=event_type,
+        schema_version=1,
+        occurred_at=now,
+        recorded_at=now,
+        actor_id="clin-ada",
+        actor_role="clinician",
+        clinic_id=state.clinic_id,
+        payload_json=json.dumps(payload),
+    )
+    practice.store.append(
+        Commit(
+            episode_id=episode_id,
+            expected_version=version,
+            events=[event],
+            snapshot_json=converter.dumps(state),
+            caseload=caseload_row(state, review_every=practice.review_every),
+        )
+    )
+
+
+def small_practice(path: Path) -> tuple[Practice, Actor, str]:
+    """One episode through the facade: a phone consultation, two goals, sessions with PHQ-9 and ORS."""
+    import random
+    from datetime import date
+
+    from alliancekit.demo.measures import administration
+    from alliancekit.domain import (
+        AdministrationTiming,
+        Attendance,
+        Consent,
+        Consultation,
+        FitDecision,
+        FitOutcome,
+        GoalDraft,
+        Modality,
+        Session,
+    )
+
+    practice = open_practice(path)
+    actor = Actor("clin-ada", Role.CLINICIAN, CLINIC, Purpose.TREATMENT)
+    ep = practice.start_episode(
+        actor, client_ref="client-7", clinician_id="clin-ada", opened_on=date(2025, 1, 6)
+    )
+    practice.record_consultation(
+        actor,
+        ep,
+        Consultation(
+            held_on=date(2025, 1, 6),
+            modality=Modality.PHONE,
+            consent=Consent(treatment=True, measures=True),
+            presenting_concerns=("synthetic concern",),
+        ),
+    )
+    practice.decide_fit(actor, ep, FitDecision(FitOutcome.PROCEED, date(2025, 1, 6)))
+    practice.agree_goals(
+        actor,
+        ep,
+        [GoalDraft("synthetic goal: walk daily", ("walk after lunch",))],
+        agreed_on=date(2025, 1, 13),
+    )
+    registry = practice.plugins.measures()
+    rng = random.Random(1)
+    for day, attendance in ((20, Attendance.ATTENDED), (27, Attendance.NO_SHOW)):
+        admins = (
+            (
+                administration(registry, "phq-9", AdministrationTiming.START, 0.3, rng),
+                administration(registry, "ors", AdministrationTiming.START, 0.3, rng),
+            )
+            if attendance is Attendance.ATTENDED
+            else ()
+        )
+        practice.record_session(
+            actor,
+            ep,
+            Session(
+                held_on=date(2025, 1, day),
+                modality=Modality.PHONE,
+                attendance=attendance,
+                administrations=admins,
+                helpful="synthetic: talking it through",
+            ),
+        )
+    return practice, actor, ep

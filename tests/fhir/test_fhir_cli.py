@@ -1,0 +1,155 @@
+"""``alliancekit export fhir`` in-process, against the demo database on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alliancekit.cli.main import main
+
+from .conftest import DATA
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _first_episode(db: Path) -> str:
+    from alliancekit import open_practice
+
+    with open_practice(db) as practice:
+        return next(iter(practice.store.episode_ids()))
+
+
+def test_export_one_episode_as_a_valid_bundle(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    episode = _first_episode(demo_db)[:12]
+    out = tmp_path / "b" / "bundle.json"
+    code, stdout, _ = run(
+        capsys,
+        "export",
+        "fhir",
+        "--db",
+        str(demo_db),
+        "--episode",
+        episode,
+        "--out",
+        str(out),
+        "--validate",
+        "--type",
+        "transaction",
+        "--identifier-system",
+        "https://clinic.example.org/ids",
+    )
+    assert code == 0
+    assert "valid: every resource passes" in stdout
+    bundle = json.loads(out.read_text())
+    assert bundle["type"] == "transaction"
+    assert bundle["entry"][0]["request"]["method"] == "POST"
+    assert "https://clinic.example.org/ids/client" in out.read_text()
+
+
+def test_export_all_as_ndjson(demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "bulk"
+    code, stdout, _ = run(
+        capsys,
+        "export",
+        "fhir",
+        "--db",
+        str(demo_db),
+        "--all",
+        "--out",
+        str(out),
+        "--validate",
+        "--purpose",
+        "quality-improvement",
+    )
+    assert code == 0
+    assert "of 24 episodes" in stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {o["type"] for o in manifest["output"]} >= {
+        "EpisodeOfCare",
+        "Encounter",
+        "Observation",
+        "Provenance",
+    }
+    assert manifest["extension"]["https://alliancekit.dev/fhir/bulk/purpose"] == "quality-improvement"
+
+
+def test_validate_reports_each_error_with_resource_and_path(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a schema in which no Encounter may be "finished": every attended session is then an error
+    schema = json.loads((DATA / "fhir.r4.schema.json").read_text(encoding="utf-8"))
+    schema["definitions"]["Encounter"]["properties"]["status"]["enum"].remove("finished")
+    strict = tmp_path / "strict.schema.json"
+    strict.write_text(json.dumps(schema))
+    episode = _first_episode(demo_db)
+    code, _, err = run(
+        capsys,
+        "export",
+        "fhir",
+        "--db",
+        str(demo_db),
+        "--episode",
+        episode,
+        "--out",
+        str(tmp_path / "b.json"),
+        "--validate",
+        "--schema",
+        str(strict),
+    )
+    assert code == 1
+    first = err.splitlines()[0]
+    assert first.startswith("invalid: Encounter/")
+    assert ".resource.status: " in first
+    assert "schema error(s)" in err
+
+
+def test_export_needs_exactly_one_of_episode_and_all(
+    demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["export", "fhir", "--db", str(demo_db), "--out", "x", "--episode", "a", "--all"])
+    assert caught.value.code == 2
+    code, _, err = run(capsys, "export", "fhir", "--db", "/nonexistent.sqlite", "--all", "--out", "x")
+    assert code == 1
+    assert "--db" in err
+
+
+def test_validate_in_bulk_prints_the_first_errors_and_counts_the_rest(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = json.loads((DATA / "fhir.r4.schema.json").read_text(encoding="utf-8"))
+    schema["definitions"]["Provenance"]["required"] = [
+        *schema["definitions"]["Provenance"]["required"],
+        "policy",
+    ]
+    strict = tmp_path / "strict.schema.json"
+    strict.write_text(json.dumps(schema))
+    code, _, err = run(
+        capsys,
+        "export",
+        "fhir",
+        "--db",
+        str(demo_db),
+        "--all",
+        "--out",
+        str(tmp_path / "bulk"),
+        "--validate",
+        "--schema",
+        str(strict),
+    )
+    assert code == 1
+    lines = err.splitlines()
+    assert sum(line.startswith("invalid: Provenance/") for line in lines) == 50
+    assert "'policy' is a required property" in lines[0]
+    more = int(lines[50].split()[2])
+    assert lines[51] == f"alliancekit: {50 + more} schema error(s)"
+    provenance = (tmp_path / "bulk" / "Provenance.ndjson").read_text().splitlines()
+    assert 50 + more == len(provenance)

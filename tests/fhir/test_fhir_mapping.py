@@ -1,0 +1,267 @@
+"""What each record becomes: statuses, codes, references, as the mapping table in docs/guides/fhir.md says."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alliancekit import Practice
+from alliancekit.domain import Actor, GoalProgress, GoalStatus
+from alliancekit.fhir import episode_bundle
+from alliancekit.fhir import goal as goal_mapping
+from alliancekit.fhir.codes import (
+    LOINC,
+    MEASURE_BANDS,
+    MEASURE_SCORES,
+    RUPTURE_KIND,
+    RUPTURE_MARKER,
+    V3_ACT_CODE,
+)
+from alliancekit.fhir.export import Exporter
+from alliancekit.fhir.records import GoalRecord
+from alliancekit.fhir.validate import R4Schema
+
+from .conftest import by_type, episode_of, small_practice
+
+# demo client index -> course (alliancekit.demo.simulate.COURSES)
+REFERRED, IMPROVING, RUPTURE_REPAIRED, DROPOUT, ON_HOLD, TRANSFERRED, CORRECTED, ONGOING_RUPTURE = (
+    0,
+    2,
+    3,
+    4,
+    7,
+    8,
+    9,
+    11,
+)
+
+
+def _bundle(demo: Practice, actor: Actor, index: int, **kw: Any) -> dict[str, list[dict[str, Any]]]:
+    return by_type(episode_bundle(demo, actor, episode_of(demo, actor, index), **kw))
+
+
+def _codes(concept: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(c["system"], c["code"]) for c in concept["coding"]}
+
+
+@pytest.mark.parametrize(
+    ("index", "status"),
+    [
+        (REFERRED, "cancelled"),
+        (1, "cancelled"),
+        (IMPROVING, "finished"),
+        (DROPOUT, "finished"),
+        (ON_HOLD, "active"),
+    ],
+)
+def test_episode_of_care_status_from_the_lifecycle(
+    demo: Practice, exporter_actor: Actor, index: int, status: str
+) -> None:
+    (eoc,) = _bundle(demo, exporter_actor, index)["EpisodeOfCare"]
+    assert eoc["status"] == status
+    assert eoc["patient"]["identifier"]["value"] == f"demo-client-{index:03d}"
+
+
+def test_episode_on_hold_and_resumed_keeps_its_status_history(demo: Practice, exporter_actor: Actor) -> None:
+    (eoc,) = _bundle(demo, exporter_actor, ON_HOLD)["EpisodeOfCare"]
+    assert [h["status"] for h in eoc["statusHistory"]] == ["planned", "active", "onhold"]
+    onhold = eoc["statusHistory"][-1]["period"]
+    assert onhold["start"] < onhold["end"]
+
+
+def test_transfer_makes_the_new_clinician_care_manager(demo: Practice, exporter_actor: Actor) -> None:
+    (eoc,) = _bundle(demo, exporter_actor, TRANSFERRED)["EpisodeOfCare"]
+    assert eoc["careManager"]["identifier"]["value"] == "clin-ada"  # client 8 moves from clin-cai to clin-ada
+
+
+def test_consultation_stage_is_planned_and_phone_is_virtual(tmp_path: Path, r4_schema: R4Schema) -> None:
+    practice, actor, ep = small_practice(tmp_path / "p.sqlite")
+    resources = by_type(episode_bundle(practice, actor, ep))
+    consultation, attended, missed = resources["Encounter"]
+    assert consultation["class"] == {"system": V3_ACT_CODE, "code": "VR", "display": "virtual"}
+    assert consultation["type"][1]["coding"][0]["code"] == "phone"
+    assert attended["status"] == "finished"
+    assert missed["status"] == "cancelled"
+    assert missed["extension"][0]["valueCoding"]["code"] == "no-show"
+
+
+def test_no_show_is_cancelled_with_attendance_kept(demo: Practice, exporter_actor: Actor) -> None:
+    encounters = _bundle(demo, exporter_actor, DROPOUT)["Encounter"]
+    no_shows = [
+        e for e in encounters if e.get("extension", [{}])[0].get("valueCoding", {}).get("code") == "no-show"
+    ]
+    assert len(no_shows) == 2
+    assert {e["status"] for e in no_shows} == {"cancelled"}
+    in_person = [e for e in encounters if e["type"][1]["coding"][0]["code"] == "in-person"]
+    assert in_person
+    assert {e["class"]["code"] for e in in_person} == {"AMB"}
+
+
+def test_goals_of_a_closed_episode_are_completed_with_progress_from_reviews(
+    demo: Practice, exporter_actor: Actor
+) -> None:
+    goals = _bundle(demo, exporter_actor, IMPROVING)["Goal"]
+    assert len(goals) == 2
+    for goal in goals:
+        assert goal["lifecycleStatus"] == "completed"
+        assert goal["achievementStatus"]["coding"][0]["code"] in {"improving", "no-change"}
+        assert goal["description"]["text"].startswith("synthetic goal")
+
+
+def test_goal_revision_is_a_new_version_with_its_own_provenance(
+    demo: Practice, exporter_actor: Actor
+) -> None:
+    exporter = Exporter(demo, exporter_actor)
+    exported = exporter.episode(episode_of(demo, exporter_actor, TRANSFERRED))
+    goals = [r for r in exported.resources if r["resourceType"] == "Goal"]
+    revised = next(g for g in goals if g["meta"]["versionId"] == "2")
+    assert revised["description"]["text"] == "synthetic goal: sleep through five nights a week"
+    targets = [
+        t["reference"] for r in exported.resources if r["resourceType"] == "Provenance" for t in r["target"]
+    ]
+    assert f"Goal/{revised['id']}/_history/1" in targets
+    assert f"Goal/{revised['id']}/_history/2" in targets
+
+
+def test_questionnaires_carry_item_text_only_where_licensed(demo: Practice, exporter_actor: Actor) -> None:
+    questionnaires = {q["name"]: q for q in _bundle(demo, exporter_actor, IMPROVING)["Questionnaire"]}
+    registry = demo.plugins.measures()
+    ors, phq = registry.get("ors"), registry.get("phq-9")
+    assert [i["text"] for i in questionnaires["ORS"]["item"]] == [i.label for i in ors.items]
+    assert [i["text"] for i in questionnaires["PHQ9"]["item"]] == [i.text for i in phq.items]
+    assert questionnaires["ORS"]["copyright"] == ors.licence_notice
+    assert questionnaires["PHQ9"]["code"][0]["code"] == "44249-1"
+    assert questionnaires["PHQ9"]["item"][8]["code"][0]["code"] == "44260-8"
+    assert questionnaires["ORS"]["url"] == "https://alliancekit.dev/fhir/Questionnaire/ors"
+
+
+def test_responses_and_score_observations(demo: Practice, exporter_actor: Actor) -> None:
+    resources = _bundle(demo, exporter_actor, IMPROVING)
+    responses = {f"urn:uuid:{r['id']}": r for r in resources["QuestionnaireResponse"]}
+    questionnaires = {f"{q['url']}|{q['version']}" for q in resources["Questionnaire"]}
+    assert {r["questionnaire"] for r in responses.values()} <= questionnaires
+    observations = resources["Observation"]
+    by_code: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for obs in observations:
+        for code in _codes(obs["code"]):
+            by_code.setdefault(code, []).append(obs)
+        (derived,) = obs["derivedFrom"]
+        assert derived["reference"] in responses
+    assert (LOINC, "44261-6") in by_code  # PHQ-9 total
+    assert (LOINC, "70274-6") in by_code  # GAD-7 total
+    assert (MEASURE_SCORES, "ors-total") in by_code
+    assert {(MEASURE_SCORES, f"wai-sr-{k}") for k in ("task", "bond", "goal")} <= set(by_code)
+    phq = by_code[(LOINC, "44261-6")][0]
+    interpretations = {c for i in phq["interpretation"] for c in _codes(i)}
+    assert any(system == MEASURE_BANDS and code.startswith("phq-9-") for system, code in interpretations)
+    assert interpretations & {
+        ("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", c) for c in "AN"
+    }
+
+
+def test_phq9_answers_are_integers_and_ors_decimals(demo: Practice, exporter_actor: Actor) -> None:
+    responses = _bundle(demo, exporter_actor, IMPROVING)["QuestionnaireResponse"]
+    phq = next(r for r in responses if "/phq-9|" in r["questionnaire"])
+    assert all("valueInteger" in i["answer"][0] for i in phq["item"])
+    ors = next(r for r in responses if "/ors|" in r["questionnaire"])
+    assert [i["linkId"] for i in ors["item"]] == ["individually", "interpersonally", "socially", "overall"]
+
+
+def test_corrected_session_is_amended_and_its_provenance_an_update(
+    demo: Practice, exporter_actor: Actor
+) -> None:
+    resources = _bundle(demo, exporter_actor, CORRECTED)
+    assert "amended" in {r["status"] for r in resources["QuestionnaireResponse"]}
+    assert "UPDATE" in {p["activity"]["coding"][0]["code"] for p in resources["Provenance"]}
+
+
+def test_rupture_observation_codes_kind_markers_and_repair(demo: Practice, exporter_actor: Actor) -> None:
+    def rupture(index: int) -> dict[str, Any]:
+        obs = _bundle(demo, exporter_actor, index)["Observation"]
+        (found,) = [o for o in obs if o["code"]["coding"][0]["code"] == "alliance-rupture"]
+        return found
+
+    repaired = rupture(RUPTURE_REPAIRED)
+    assert _codes(repaired["valueCodeableConcept"]) == {(RUPTURE_KIND, "confrontation")}
+    components = {c["code"]["coding"][0]["code"]: c for c in repaired["component"]}
+    markers = {
+        c["valueCodeableConcept"]["coding"][0]["code"]
+        for c in repaired["component"]
+        if c["code"]["coding"][0]["code"] == "marker"
+    }
+    assert markers == {"complaint-about-activities", "rejecting-intervention"}
+    assert repaired["component"][0]["valueCodeableConcept"]["coding"][0]["system"] == RUPTURE_MARKER
+    assert components["resolved"]["valueBoolean"] is True
+    assert components["repair-strategy"]
+    assert repaired["encounter"]["reference"].startswith("urn:uuid:")
+    open_one = {c["code"]["coding"][0]["code"]: c for c in rupture(ONGOING_RUPTURE)["component"]}
+    assert open_one["resolved"]["valueBoolean"] is False
+
+
+def test_maintenance_plan_care_plan(demo: Practice, exporter_actor: Actor) -> None:
+    resources = _bundle(demo, exporter_actor, IMPROVING)
+    (plan,) = resources["CarePlan"]
+    goal_urls = {f"urn:uuid:{g['id']}" for g in resources["Goal"]}
+    assert {g["reference"] for g in plan["goal"]} == goal_urls
+    kinds = [a["detail"]["code"]["coding"][0]["code"] for a in plan["activity"]]
+    assert kinds.count("coping-strategy") == 2
+    assert "booster-session" in kinds
+    assert any(n["text"].startswith("Early warning sign") for n in plan["note"])
+    assert "CarePlan" not in _bundle(demo, exporter_actor, 5)  # planned ending without a plan
+
+
+def test_provenance_for_every_exported_event(demo: Practice, exporter_actor: Actor) -> None:
+    episode_id = episode_of(demo, exporter_actor, IMPROVING)
+    resources = by_type(episode_bundle(demo, exporter_actor, episode_id))
+    events = demo.timeline(exporter_actor, episode_id)
+    assert len(resources["Provenance"]) == len(events)
+    agent = resources["Provenance"][0]["agent"][0]["who"]
+    assert agent["type"] == "Practitioner"
+    assert agent["identifier"]["value"].startswith("clin-")
+
+
+def test_transaction_entries_are_conditional_creates(demo: Practice, exporter_actor: Actor) -> None:
+    bundle = episode_bundle(
+        demo, exporter_actor, episode_of(demo, exporter_actor, IMPROVING), bundle_type="transaction"
+    )
+    for entry in bundle["entry"]:
+        request, resource = entry["request"], entry["resource"]
+        assert request["method"] == "POST"
+        assert request["url"] == resource["resourceType"]
+        if resource["resourceType"] == "Questionnaire":
+            assert request["ifNoneExist"] == f"url={resource['url']}&version={resource['version']}"
+        elif resource["resourceType"] != "Provenance":
+            assert request["ifNoneExist"] == f"identifier=urn:ietf:rfc:3986|{entry['fullUrl']}"
+
+
+def test_exports_are_repeatable(demo: Practice, exporter_actor: Actor) -> None:
+    episode_id = episode_of(demo, exporter_actor, IMPROVING)
+    first = episode_bundle(demo, exporter_actor, episode_id)
+    second = episode_bundle(demo, exporter_actor, episode_id)
+    assert first["entry"] == second["entry"]
+
+
+@pytest.mark.parametrize(
+    ("status", "closed", "progress", "lifecycle", "achievement"),
+    [
+        (GoalStatus.ACTIVE, False, None, "active", None),
+        (GoalStatus.ACTIVE, False, GoalProgress.WORSENING, "active", "worsening"),
+        (GoalStatus.ON_HOLD, False, GoalProgress.NO_PROGRESS, "on-hold", "no-progress"),
+        (GoalStatus.ACHIEVED, False, GoalProgress.IMPROVING, "completed", "achieved"),
+        (GoalStatus.CANCELLED, True, None, "cancelled", None),
+        (GoalStatus.ACTIVE, True, GoalProgress.SUSTAINING, "completed", "sustaining"),
+        (GoalStatus.ON_HOLD, True, None, "completed", None),
+    ],
+)
+def test_goal_statuses(
+    status: GoalStatus, closed: bool, progress: GoalProgress | None, lifecycle: str, achievement: str | None
+) -> None:
+    record = GoalRecord(
+        "ep", (), "g1", 1, "x", (), status, date(2025, 1, 1), date(2025, 1, 1), 0, progress, None, closed
+    )
+    assert goal_mapping.lifecycle_status(record) == lifecycle
+    found = goal_mapping.achievement(record)
+    assert (found.value if found else None) == achievement

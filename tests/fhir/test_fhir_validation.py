@@ -1,0 +1,108 @@
+"""Every resource the demo practice exports is valid under HL7's R4 schema and parses with fhir.resources."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fhir.resources.R4B import get_fhir_model_class
+
+from alliancekit import Practice
+from alliancekit.domain import Actor
+from alliancekit.fhir import episode_bundle, export_ndjson
+from alliancekit.fhir.validate import R4Schema, packaged_schema_path
+
+from .conftest import DATA, references
+
+
+def _parse(resource: dict[str, Any]) -> None:
+    get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+def test_packaged_schema_is_the_test_data_copy() -> None:
+    test_copy = hashlib.sha256((DATA / "fhir.r4.schema.json").read_bytes()).hexdigest()
+    shipped = hashlib.sha256(packaged_schema_path().read_bytes()).hexdigest()
+    assert test_copy == shipped
+
+
+def test_schema_catches_a_misspelt_field_with_its_path(r4_schema: R4Schema) -> None:
+    bad = {"resourceType": "Goal", "id": "g", "lifecycleStatus": "active", "subject": {}, "descripton": {}}
+    errors = r4_schema.check(bad)
+    assert errors, "the schema must refuse unknown fields and missing required ones"
+    assert all(e.resource == "Goal/g" for e in errors)
+    wrong_code = {**bad, "descripton": None}
+    del wrong_code["descripton"]
+    wrong_code.update(description={"text": "x"}, lifecycleStatus="finished")
+    assert [e.path for e in r4_schema.check(wrong_code)] == ["$.lifecycleStatus"]
+
+
+@pytest.mark.parametrize("bundle_type", ["collection", "transaction"])
+def test_every_episode_bundle_is_valid_resource_by_resource(
+    demo: Practice, exporter_actor: Actor, bundle_type: str
+) -> None:
+    r4_schema = R4Schema(DATA / "fhir.r4.schema.json")  # its own, to count the validators it compiles
+    types: set[str] = set()
+    count = 0
+    for episode_id in demo.store.episode_ids():
+        bundle = episode_bundle(demo, exporter_actor, episode_id, bundle_type=bundle_type)
+        assert [str(e) for e in r4_schema.errors(bundle)] == []
+        _parse(bundle)  # fhir.resources parses the Bundle and every entry with its own model
+        full_urls = {entry["fullUrl"] for entry in bundle["entry"]}
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            types.add(resource["resourceType"])
+            _parse(resource)
+            count += 1
+            # every reference to another exported resource resolves inside the Bundle
+            # (parties are logical references by identifier, so they have no "reference")
+            for ref in references(resource):
+                assert ref in full_urls, ref
+    assert count > 1000
+    # one compiled validator per resource type (and the Bundle shell), however many resources
+    assert set(r4_schema._validators) == types | {"Bundle#shell"}
+    assert {
+        "EpisodeOfCare",
+        "Encounter",
+        "Goal",
+        "Questionnaire",
+        "QuestionnaireResponse",
+        "Observation",
+        "CarePlan",
+        "Provenance",
+    } <= types
+
+
+def test_bulk_ndjson_is_valid_line_by_line(
+    demo: Practice, exporter_actor: Actor, r4_schema: R4Schema, tmp_path: Path
+) -> None:
+    result = export_ndjson(demo, exporter_actor, tmp_path / "bulk")
+    manifest = json.loads((tmp_path / "bulk" / "manifest.json").read_text())
+    assert manifest == result.manifest
+    seen = 0
+    ids: dict[str, set[str]] = {}
+    for output in manifest["output"]:
+        lines = (tmp_path / "bulk" / output["url"]).read_text(encoding="utf-8").splitlines()
+        assert len(lines) == output["count"]
+        for line in lines:
+            resource = json.loads(line)
+            assert resource["resourceType"] == output["type"]
+            assert [str(e) for e in r4_schema.errors(resource)] == []
+            _parse(resource)
+            ids.setdefault(output["type"], set()).add(resource["id"])
+            seen += 1
+    assert seen == result.resources
+    assert result.episodes == 24
+    assert manifest["error"] == []
+    # relative references point at resources of the export (Bulk Data: Type/id)
+    for output in manifest["output"]:
+        for line in (tmp_path / "bulk" / output["url"]).read_text(encoding="utf-8").splitlines():
+            for ref in references(json.loads(line)):
+                rtype, rid = ref.split("/")[:2]
+                assert rid in ids[rtype], ref
+    # each measure's Questionnaire once, however many episodes used it
+    assert len(ids["Questionnaire"]) == next(
+        o["count"] for o in manifest["output"] if o["type"] == "Questionnaire"
+    )
