@@ -22,7 +22,9 @@ from typing import Any
 import attrs
 
 from alliancekit.domain.actors import Actor
-from alliancekit.domain.checks import MAX_ID, MAX_TEXT
+from alliancekit.domain.checks import check_date as _check_date
+from alliancekit.domain.checks import check_ref as _check_ref
+from alliancekit.domain.checks import check_text as _check_text
 from alliancekit.domain.records import (
     Administration,
     Consultation,
@@ -887,27 +889,6 @@ def open_practice(
 def _check_actor(actor: object) -> None:
     if not isinstance(actor, Actor):
         raise ValidationError("actor", "required", "every call is made by an Actor")
-
-
-def _check_ref(field: str, value: object) -> None:
-    if not isinstance(value, str) or not value or len(value) > MAX_ID or not value.isprintable():
-        raise ValidationError(field, "reference", f"a non-empty printable id of at most {MAX_ID} characters")
-
-
-def _check_text(field: str, value: object, *, required: bool = False) -> None:
-    if not isinstance(value, str):
-        raise ValidationError(field, "type", "text expected")
-    if required and not value.strip():
-        raise ValidationError(field, "required")
-    if len(value) > MAX_TEXT:
-        raise ValidationError(field, "max-length", f"at most {MAX_TEXT} characters")
-
-
-def _check_date(field: str, value: object) -> None:
-    # Command dates are compared with the episode's dates and stored in events: a string or a datetime
-    # here would fail deep inside (a TypeError) or be written into the stream.
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise ValidationError(field, "type", "date expected")
 
 
 def _expect(value: object, cls: type, field: str) -> None:

@@ -155,3 +155,28 @@ def texts(*, default: tuple[str, ...] = (), repr: bool = False) -> tuple[str, ..
 def record(cls: type[T]) -> type[T]:
     """``attrs.frozen`` with checks derived from the annotations (see the module docstring)."""
     return attrs.frozen(cls, field_transformer=_transform)
+
+
+# -- checks of the facade's plain arguments (ids, reasons, dates), with the same bounds as the records --
+
+
+def check_ref(field: str, value: object) -> None:
+    """An id or reference: non-empty printable text of at most :data:`MAX_ID` characters."""
+    if not isinstance(value, str) or not value or len(value) > MAX_ID or not value.isprintable():
+        raise ValidationError(field, "reference", f"a non-empty printable id of at most {MAX_ID} characters")
+
+
+def check_text(field: str, value: object, *, required: bool = False) -> None:
+    """Free text of at most :data:`MAX_TEXT` characters (never echoed in the error)."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "type", "text expected")
+    if required and not value.strip():
+        raise ValidationError(field, "required")
+    if len(value) > MAX_TEXT:
+        raise ValidationError(field, "max-length", f"at most {MAX_TEXT} characters")
+
+
+def check_date(field: str, value: object) -> None:
+    """A calendar date. A string or a datetime would fail deep inside, or be written into the stream."""
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise ValidationError(field, "type", "date expected")

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_date as _check_date
+from alliancekit.domain.checks import check_ref as _check_ref
+from alliancekit.domain.checks import check_text as _check_text
 from alliancekit.domain.records import MaintenancePlan
 from alliancekit.errors import AccessDenied, MissingActor, NotFoundError, ValidationError
 from alliancekit.events.types import (
@@ -526,25 +529,3 @@ class SecuredFacade:
             if e.type in (LockboxSet.TYPE, LockboxLifted.TYPE)
         ]
         return active_directives(pairs)
-
-
-# The facade's input checks, with the same rules as ``alliancekit.practice``'s (which imports this module).
-
-
-def _check_ref(field: str, value: object) -> None:
-    if not isinstance(value, str) or not value or len(value) > 200 or not value.isprintable():
-        raise ValidationError(field, "reference", "a non-empty printable id of at most 200 characters")
-
-
-def _check_text(field: str, value: object, *, required: bool = False) -> None:
-    if not isinstance(value, str):
-        raise ValidationError(field, "type", "text expected")
-    if required and not value.strip():
-        raise ValidationError(field, "required")
-    if len(value) > 20_000:
-        raise ValidationError(field, "max-length")
-
-
-def _check_date(field: str, value: object) -> None:
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise ValidationError(field, "type", "date expected")
