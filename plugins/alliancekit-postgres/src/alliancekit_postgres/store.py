@@ -1,0 +1,486 @@
+"""The PostgreSQL store: one database for a group practice or many clinics, one clinic per store.
+
+Choosing the clinic
+-------------------
+
+A store acts for exactly one clinic, named when it is opened: ``?clinic=<id>`` in the location, or
+``clinic_id=`` to :class:`PostgresStore`. A host serving many clinics opens one store (one connection pool)
+and takes a view per clinic with :meth:`PostgresStore.for_clinic`; views share the pool and cost nothing.
+Every transaction begins with ``set_config('alliancekit.clinic_id', <clinic>, true)`` (transaction-local,
+so a pooled connection never carries one clinic's setting into the next transaction), and the row-level
+security policies let it see and write that clinic's rows only. A row of another clinic is invisible to
+reads and refused on write (:class:`~alliancekit.errors.AccessDenied`). This protects against a query
+that forgets its clinic filter; it does not protect against code that sets another clinic on purpose
+(the setting is the application's to choose), which is why the clinic is fixed per store object.
+
+Writes
+------
+
+A commit is sent as one pipeline (one network round trip): ``BEGIN``, the clinic setting, the idempotency
+key, a conditional write of the episode row that raises ``AK409`` when the expected stream version is stale,
+the events, outbox and audit rows, ``COMMIT``. Serialization failures and deadlocks (40001, 40P01) are retried
+a bounded number of times with a short back-off, then raised as :class:`~alliancekit.errors.StoreBusy`.
+Parameters are always bound; the schema name is composed with :mod:`psycopg.sql`.
+
+Outbox claiming (``FOR UPDATE SKIP LOCKED``) belongs to the notifications feature, which does not exist yet;
+the outbox rows are written here and claimed there.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from alliancekit.errors import (
+    AccessDenied,
+    ConflictError,
+    DuplicateCommand,
+    StoreBusy,
+    StoreError,
+    ValidationError,
+)
+from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, StoredEvent
+from alliancekit_postgres.schema import (
+    CLINIC_SETTING,
+    LATEST_VERSION,
+    STALE_VERSION_SQLSTATE,
+    current_version,
+    migrate_connection,
+)
+
+T = TypeVar("T")
+
+DEFAULT_SCHEMA = "alliancekit"
+DEFAULT_POOL_MAX = 10
+#: Times a transaction aborted by a serialization failure or deadlock is tried again.
+DEFAULT_RETRIES = 5
+#: Location query parameters the store takes for itself; the rest go to libpq.
+LOCATION_OPTIONS = ("clinic", "schema", "pool_min", "pool_max", "retries")
+
+_RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
+
+_EVENT_COLUMNS = (
+    "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
+    " clinic_id, payload::text, corrects"
+)
+_CASELOAD_COLUMNS = (
+    "episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on, last_session_on,"
+    " sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on"
+)
+_EPISODE_VALUES = (
+    "(clinic_id, episode_id, version, state, clinician_id, client_ref, stage, opened_on, last_session_on,"
+    " sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on)"
+    " VALUES (%s,%s,%s,%s::jsonb,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
+)
+_SQL_TEXT = {
+    "set_clinic": "SELECT set_config('" + CLINIC_SETTING + "', %s, true)",
+    "insert_command": "INSERT INTO {s}.commands (clinic_id, idempotency_key, episode_id, version)"
+    " VALUES (%s,%s,%s,%s)",
+    "insert_episode": "WITH w AS (INSERT INTO {s}.episodes " + _EPISODE_VALUES + " ON CONFLICT DO NOTHING"
+    " RETURNING 1) SELECT {s}.expect_one(count(*)) FROM w",
+    "update_episode": "WITH w AS (UPDATE {s}.episodes SET version = %s, state = %s::jsonb, clinician_id = %s,"
+    " client_ref = %s, stage = %s, opened_on = %s, last_session_on = %s, sessions_attended = %s,"
+    " latest_scores = %s, open_alerts = %s, next_review_at = %s, review_due = %s, closed_on = %s"
+    " WHERE clinic_id = %s AND episode_id = %s AND version = %s RETURNING 1)"
+    " SELECT {s}.expect_one(count(*)) FROM w",
+    "insert_event": "INSERT INTO {s}.events (clinic_id, episode_id, seq, event_id, type, schema_version,"
+    " occurred_at, recorded_at, actor_id, actor_role, corrects, payload)"
+    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb)",
+    "insert_outbox": "INSERT INTO {s}.outbox (clinic_id, message_id, episode_id, kind, channel, body,"
+    " created_at) VALUES (%s,%s,%s,%s,%s,%s::jsonb,%s)",
+    "insert_audit": "INSERT INTO {s}.audit (clinic_id, entry_id, at, actor_id, actor_role, purpose, action,"
+    " record_type, record_id, outcome) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+    "version": "SELECT version FROM {s}.episodes WHERE clinic_id = %s AND episode_id = %s",
+    "snapshot": "SELECT version, state::text FROM {s}.episodes WHERE clinic_id = %s AND episode_id = %s",
+    "events": "SELECT " + _EVENT_COLUMNS + " FROM {s}.events WHERE clinic_id = %s AND episode_id = %s"
+    " AND seq > %s ORDER BY seq",
+    "caseload": "SELECT " + _CASELOAD_COLUMNS + " FROM {s}.episodes WHERE clinic_id = %s"
+    " AND (%s::text IS NULL OR clinician_id = %s) AND (NOT %s OR closed_on IS NULL) ORDER BY episode_id",
+    "episode_ids": "SELECT episode_id FROM {s}.episodes WHERE clinic_id = %s ORDER BY episode_id",
+    "find_command": "SELECT episode_id, version FROM {s}.commands WHERE clinic_id = %s AND idempotency_key = %s",
+    "audit": "SELECT entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type, record_id,"
+    " outcome FROM {s}.audit WHERE clinic_id = %s ORDER BY seq",
+}
+
+
+class _Database:
+    """The pool and the compiled statements, shared by every clinic view of one store."""
+
+    def __init__(self, conninfo: str, schema: str, pool_min: int, pool_max: int, retries: int) -> None:
+        self.schema = schema
+        self.retries = retries
+        ident = sql.Identifier(schema)
+        # Composed once: the schema identifier is quoted by psycopg.sql, never formatted in by hand.
+        self.sql = {
+            name: sql.SQL(text).format(s=ident).as_string(None)  # type: ignore[arg-type]
+            for name, text in _SQL_TEXT.items()
+        }
+        self.closed = False
+        self.pool = ConnectionPool(
+            conninfo,
+            min_size=pool_min,
+            max_size=max(pool_min, pool_max),
+            # No server-side prepared statements: when a pipeline aborts (a conflict is an error by design),
+            # psycopg can believe a statement was prepared that the server never parsed.
+            kwargs={"autocommit": True, "prepare_threshold": None},
+            configure=_configure,
+            open=False,
+            name="alliancekit",
+        )
+
+
+def _configure(conn: psycopg.Connection[Any]) -> None:
+    conn.execute("SET TIME ZONE 'UTC'")
+
+
+class PostgresStore:
+    """A store in one PostgreSQL schema, acting for one clinic. Safe to share between threads.
+
+    :param conninfo: a libpq connection string or URI (without alliancekit's own options).
+    :param clinic_id: the clinic this store reads and writes for.
+    :param schema: the schema holding the tables; created and migrated on open if the role may.
+    :param migrate: run pending migrations on open (default). With ``False`` a schema that is behind is an
+        error: for deployments where an owner role migrates with :func:`migrate` and the application role
+        has data privileges only.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        clinic_id: str,
+        schema: str = DEFAULT_SCHEMA,
+        pool_min: int = 1,
+        pool_max: int = DEFAULT_POOL_MAX,
+        retries: int = DEFAULT_RETRIES,
+        migrate: bool = True,
+        _db: _Database | None = None,
+    ) -> None:
+        _check_clinic(clinic_id)
+        self.clinic_id = clinic_id
+        if _db is not None:
+            self._db, self._owner = _db, False
+            return
+        if not schema or not schema.isidentifier():
+            raise ValidationError("schema", "identifier", "letters, digits and underscores")
+        self._db, self._owner = _Database(conninfo, schema, pool_min, pool_max, retries), True
+        try:
+            self._db.pool.open(wait=True, timeout=30)
+            self._prepare(migrate)
+        except BaseException:
+            self.close()
+            raise
+
+    def __repr__(self) -> str:
+        # No connection string: it may hold a password.
+        return f"PostgresStore(schema={self._db.schema!r}, clinic_id={self.clinic_id!r})"
+
+    @property
+    def schema(self) -> str:
+        return self._db.schema
+
+    def for_clinic(self, clinic_id: str) -> PostgresStore:
+        """A view of the same database acting for ``clinic_id``; it shares this store's pool.
+
+        Closing a view does nothing; closing the store that opened the pool closes every view.
+        """
+        return PostgresStore("", clinic_id=clinic_id, _db=self._db)
+
+    # -- connections and schema ----------------------------------------------------------------------------
+
+    def _prepare(self, migrate: bool) -> None:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
+            ).fetchone()
+            if row is not None and row[0]:
+                raise StoreError(
+                    "the store connected as a superuser or a BYPASSRLS role, which row-level security does not"
+                    " apply to: connect as an ordinary role"
+                )
+            try:
+                version = current_version(conn, self._db.schema)
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL schema check failed: {type(exc).__name__}") from exc
+            if version == LATEST_VERSION:
+                return
+            if not migrate and (version or 0) < LATEST_VERSION:
+                raise StoreError(
+                    f"schema {self._db.schema!r} is at version {version or 0}, this plugin needs "
+                    f"{LATEST_VERSION}: run alliancekit_postgres.migrate() as the schema owner"
+                )
+            try:
+                migrate_connection(conn, self._db.schema)
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL migration failed: {type(exc).__name__}") from exc
+
+    def schema_version(self) -> int:
+        with self._connection() as conn:
+            return current_version(conn, self._db.schema) or 0
+
+    def _connection(self) -> Any:
+        if self._db.closed:
+            raise StoreError("the store is closed")
+        try:
+            return self._db.pool.connection(timeout=30)
+        except PoolTimeout as exc:  # pragma: no cover - raised on enter, see _run
+            raise StoreBusy("no database connection became free") from exc
+
+    def _run(self, what: str, operation: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run ``operation`` on a pooled connection, retrying serialization failures and deadlocks."""
+        for attempt in range(self._db.retries + 1):
+            try:
+                with self._connection() as conn:
+                    try:
+                        return operation(conn)
+                    finally:
+                        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                            conn.execute("ROLLBACK")
+            except _RETRYABLE as exc:
+                if attempt == self._db.retries:
+                    raise StoreBusy(
+                        f"PostgreSQL {what} gave up after {attempt + 1} attempts ({exc.sqlstate})"
+                    ) from exc
+                # Back off a little, with jitter, so that colliding writers do not collide again in step.
+                time.sleep(0.002 * 2**attempt * (0.5 + random.random()))  # noqa: S311 - jitter, not secrets
+            except PoolTimeout as exc:
+                raise StoreBusy("no database connection became free") from exc
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL {what} failed: {type(exc).__name__} ({exc.sqlstate})") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- writes ------------------------------------------------------------------------------------------------
+
+    def append(self, commit: Commit) -> None:
+        clinic = commit.caseload.clinic_id
+        try:
+            self._run("write", lambda conn: self._append(conn, commit))
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, pg_errors.UniqueViolation):
+                if cause.diag.constraint_name == "commands_pkey" and commit.idempotency_key is not None:
+                    raise DuplicateCommand(commit.idempotency_key) from None
+                if cause.diag.constraint_name in ("events_pkey", "episodes_pkey"):
+                    raise self._conflict(commit) from None
+            if isinstance(cause, psycopg.Error) and cause.sqlstate == STALE_VERSION_SQLSTATE:
+                raise self._conflict(commit) from None
+            if isinstance(cause, pg_errors.InsufficientPrivilege) and clinic != self.clinic_id:
+                raise AccessDenied("append", "the commit holds rows of another clinic") from None
+            if isinstance(cause, pg_errors.InsufficientPrivilege):
+                raise AccessDenied("append", "row-level security refused a row of this commit") from None
+            raise
+
+    def _append(self, conn: psycopg.Connection[Any], commit: Commit) -> None:
+        q = self._db.sql
+        row = commit.caseload
+        clinic = row.clinic_id
+        with conn.pipeline(), conn.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute(q["set_clinic"], (self.clinic_id,))
+            if commit.idempotency_key is not None:
+                # First, so that a used key is refused before the version is looked at (see the protocol).
+                cur.execute(
+                    q["insert_command"], (clinic, commit.idempotency_key, commit.episode_id, commit.new_version)
+                )
+            projection = (
+                row.clinician_id, row.client_ref, row.stage, row.opened_on, row.last_session_on,
+                row.sessions_attended, row.latest_scores_json, row.open_alerts, row.next_review_at,
+                row.review_due, row.closed_on,
+            )  # fmt: skip
+            if commit.expected_version == 0:
+                cur.execute(
+                    q["insert_episode"],
+                    (clinic, commit.episode_id, commit.new_version, commit.snapshot_json, *projection),
+                )
+            else:
+                cur.execute(
+                    q["update_episode"],
+                    (commit.new_version, commit.snapshot_json, *projection, clinic, commit.episode_id,
+                     commit.expected_version),
+                )  # fmt: skip
+            cur.executemany(
+                q["insert_event"],
+                [
+                    (e.clinic_id, e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at,
+                     e.recorded_at, e.actor_id, e.actor_role, e.corrects, e.payload_json)
+                    for e in commit.events
+                ],
+            )  # fmt: skip
+            if commit.outbox:
+                cur.executemany(
+                    q["insert_outbox"],
+                    [
+                        (clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body_json, m.created_at)
+                        for m in commit.outbox
+                    ],
+                )
+            if commit.audit:
+                cur.executemany(q["insert_audit"], [_audit_row(a) for a in commit.audit])
+            cur.execute("COMMIT")
+
+    def _conflict(self, commit: Commit) -> ConflictError:
+        rows = self._read("version", (self.clinic_id, commit.episode_id))
+        actual = 0 if not rows else int(rows[0][0])
+        return ConflictError(commit.episode_id, commit.expected_version, actual)
+
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        if not records:
+            return
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            with conn.pipeline(), conn.cursor() as cur:
+                cur.execute("BEGIN")
+                cur.execute(self._db.sql["set_clinic"], (self.clinic_id,))
+                cur.executemany(self._db.sql["insert_audit"], [_audit_row(a) for a in records])
+                cur.execute("COMMIT")
+
+        try:
+            self._run("audit write", write)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, pg_errors.InsufficientPrivilege):
+                raise AccessDenied("append_audit", "row-level security refused an audit row") from None
+            raise
+
+    # -- reads ---------------------------------------------------------------------------------------------------
+
+    def _read(self, name: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        """One read in its own transaction, sent with the clinic setting in one round trip."""
+        query, set_clinic = self._db.sql[name], self._db.sql["set_clinic"]
+        return self._run("read", lambda conn: _pipelined_read(conn, set_clinic, self.clinic_id, query, params))
+
+    def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
+        rows = self._read("snapshot", (self.clinic_id, episode_id))
+        return None if not rows else (int(rows[0][0]), str(rows[0][1]))
+
+    def load_events(self, episode_id: str, after: int = 0) -> list[StoredEvent]:
+        rows = self._read("events", (self.clinic_id, episode_id, after))
+        return [
+            StoredEvent(
+                episode_id=r[0], seq=r[1], event_id=r[2], type=r[3], schema_version=r[4], occurred_at=r[5],
+                recorded_at=r[6], actor_id=r[7], actor_role=r[8], clinic_id=r[9], payload_json=r[10],
+                corrects=r[11],
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    def caseload(
+        self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
+    ) -> list[CaseloadRow]:
+        if clinic_id is not None and clinic_id != self.clinic_id:
+            return []  # another clinic's rows do not exist for this store (row-level security says the same)
+        rows = self._read("caseload", (self.clinic_id, clinician_id, clinician_id, open_only))
+        return [
+            CaseloadRow(
+                episode_id=r[0], clinic_id=r[1], clinician_id=r[2], client_ref=r[3], stage=r[4], version=r[5],
+                opened_on=r[6], last_session_on=r[7], sessions_attended=r[8], latest_scores_json=r[9],
+                open_alerts=r[10], next_review_at=r[11], review_due=r[12], closed_on=r[13],
+            )  # fmt: skip
+            for r in rows
+        ]
+
+    def episode_ids(self) -> Iterator[str]:
+        return iter([r[0] for r in self._read("episode_ids", (self.clinic_id,))])
+
+    def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
+        rows = self._read("find_command", (self.clinic_id, idempotency_key))
+        return None if not rows else (str(rows[0][0]), int(rows[0][1]))
+
+    def audit_records(self) -> list[AuditRecord]:
+        return [AuditRecord(*r) for r in self._read("audit", (self.clinic_id,))]
+
+    def close(self) -> None:
+        """Close the pool (only the store that opened it does; a clinic view's ``close`` does nothing)."""
+        if self._owner and not self._db.closed:
+            self._db.closed = True
+            self._db.pool.close()
+
+
+def _pipelined_read(
+    conn: psycopg.Connection[Any], set_clinic: str, clinic_id: str, query: str, params: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    cur = conn.cursor()
+    try:
+        with conn.pipeline(), conn.cursor() as setter:
+            setter.execute("BEGIN READ ONLY")
+            setter.execute(set_clinic, (clinic_id,))
+            cur.execute(query, params)
+            setter.execute("COMMIT")
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
+    return (a.clinic_id, a.entry_id, a.at, a.actor_id, a.actor_role, a.purpose, a.action, a.record_type,
+            a.record_id, a.outcome)  # fmt: skip
+
+
+def _check_clinic(clinic_id: object) -> None:
+    if not isinstance(clinic_id, str) or not clinic_id or len(clinic_id) > 200 or not clinic_id.isprintable():
+        raise ValidationError("clinic", "reference", "a non-empty printable clinic id of at most 200 characters")
+
+
+# ------------------------------------------------------------------------------------------------ locations
+
+
+def parse_location(location: str) -> tuple[str, dict[str, str]]:
+    """Split ``postgresql://...?clinic=...&schema=...`` into a libpq URI and alliancekit's options.
+
+    The options are removed from the URI (libpq rejects parameters it does not know); everything else,
+    ``sslmode`` and friends included, is passed through.
+    """
+    parts = urlsplit(location)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValidationError("location", "scheme", "postgresql:// or postgres://")
+    ours: dict[str, str] = {}
+    rest: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in LOCATION_OPTIONS:
+            ours[key] = value
+        else:
+            rest.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(rest))), ours
+
+
+def open_postgres(location: str) -> PostgresStore:
+    """Open the store at a ``postgresql://`` location. ``clinic`` is required; see the module docstring.
+
+    ``postgresql://app@db.example/practice?clinic=north&schema=alliancekit&pool_max=20``
+    """
+    conninfo, options = parse_location(location)
+    if "clinic" not in options:
+        raise ValidationError("location", "clinic-required", "add ?clinic=<clinic id> to the location")
+    try:
+        numbers = {k: int(options[k]) for k in ("pool_min", "pool_max", "retries") if k in options}
+    except ValueError:
+        raise ValidationError("location", "integer", "pool_min, pool_max and retries are integers") from None
+    return PostgresStore(
+        conninfo,
+        clinic_id=options["clinic"],
+        schema=options.get("schema", DEFAULT_SCHEMA),
+        pool_min=numbers.get("pool_min", 1),
+        pool_max=numbers.get("pool_max", DEFAULT_POOL_MAX),
+        retries=numbers.get("retries", DEFAULT_RETRIES),
+    )
+
+
+def migrate(conninfo: str, *, schema: str = DEFAULT_SCHEMA, grant_to: str | None = None) -> int:
+    """Create or migrate ``schema`` as the role in ``conninfo`` (the owner); returns the schema version.
+
+    With ``grant_to``, that role gets the data privileges it needs and nothing more (no DDL, so it cannot
+    switch row-level security off): open the application's stores as that role with ``migrate=False``.
+    """
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            return migrate_connection(conn, schema, grant_to=grant_to)
+    except psycopg.Error as exc:
+        raise StoreError(f"PostgreSQL migration failed: {type(exc).__name__}") from exc
+
