@@ -18,7 +18,7 @@ from alliancekit.errors import NotAnAlliancekitStore, StoreTooNew
 
 #: The session setting the policies read; set transaction-locally by the store before every statement.
 CLINIC_SETTING = "alliancekit.clinic_id"
-#: SQLSTATE raised by ``expect_one`` when a commit's expected stream version is stale.
+#: SQLSTATE raised by ``append_commit`` when a commit's expected stream version is stale.
 STALE_VERSION_SQLSTATE = "AK409"
 #: Tables under row-level security.
 CLINIC_TABLES = ("events", "episodes", "commands", "outbox", "audit")
@@ -30,6 +30,54 @@ CREATE POLICY clinic_isolation ON {s}.{t}
     USING (clinic_id = current_setting('alliancekit.clinic_id', true))
     WITH CHECK (clinic_id = current_setting('alliancekit.clinic_id', true));
 """
+
+
+def _reader(name: str, params: str, returns: str, query: str) -> str:
+    """A read as a PL/pgSQL function (its plan is cached, unlike a multi-statement SQL function's)."""
+    return f"""
+    CREATE FUNCTION {{s}}.{name}(p_scope text{params}) RETURNS TABLE ({returns}) LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        RETURN QUERY {query};
+    END
+    $$;
+    """
+
+
+# (name, extra parameters, result columns, query); columns are qualified so that they never resolve to the
+# function's output parameters of the same name.
+_READERS: tuple[tuple[str, str, str, str], ...] = (
+    ("episode_version", ", p_episode text", "version integer",
+     "SELECT e.version FROM {s}.episodes e WHERE e.clinic_id = p_scope AND e.episode_id = p_episode"),
+    ("load_snapshot", ", p_episode text", "version integer, state text",
+     "SELECT e.version, e.state::text FROM {s}.episodes e WHERE e.clinic_id = p_scope"
+     " AND e.episode_id = p_episode"),
+    ("load_events", ", p_episode text, p_after integer",
+     "episode_id text, seq integer, event_id text, type text, schema_version integer, occurred_at timestamptz,"
+     " recorded_at timestamptz, actor_id text, actor_role text, clinic_id text, payload text, corrects text",
+     "SELECT e.episode_id::text, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at, e.recorded_at,"
+     " e.actor_id, e.actor_role, e.clinic_id::text, e.payload::text, e.corrects FROM {s}.events e"
+     " WHERE e.clinic_id = p_scope AND e.episode_id = p_episode AND e.seq > p_after ORDER BY e.seq"),
+    ("caseload", ", p_clinician text, p_open_only boolean",
+     "episode_id text, clinic_id text, clinician_id text, client_ref text, stage text, version integer,"
+     " opened_on date, last_session_on date, sessions_attended integer, latest_scores text,"
+     " open_alerts integer, next_review_at integer, review_due boolean, closed_on date",
+     "SELECT e.episode_id::text, e.clinic_id::text, e.clinician_id::text, e.client_ref, e.stage, e.version,"
+     " e.opened_on, e.last_session_on, e.sessions_attended, e.latest_scores, e.open_alerts, e.next_review_at,"
+     " e.review_due, e.closed_on FROM {s}.episodes e WHERE e.clinic_id = p_scope"
+     " AND (p_clinician IS NULL OR e.clinician_id = p_clinician) AND (NOT p_open_only OR e.closed_on IS NULL)"
+     " ORDER BY e.episode_id"),
+    ("episode_ids", "", "episode_id text",
+     "SELECT e.episode_id::text FROM {s}.episodes e WHERE e.clinic_id = p_scope ORDER BY e.episode_id"),
+    ("find_command", ", p_key text", "episode_id text, version integer",
+     "SELECT c.episode_id, c.version FROM {s}.commands c WHERE c.clinic_id = p_scope"
+     " AND c.idempotency_key = p_key"),
+    ("audit_records", "",
+     "entry_id text, at timestamptz, actor_id text, actor_role text, clinic_id text, purpose text,"
+     " action text, record_type text, record_id text, outcome text",
+     "SELECT a.entry_id, a.at, a.actor_id, a.actor_role, a.clinic_id::text, a.purpose, a.action,"
+     " a.record_type, a.record_id, a.outcome FROM {s}.audit a WHERE a.clinic_id = p_scope ORDER BY a.seq"),
+)  # fmt: skip
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
@@ -106,19 +154,75 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (clinic_id, seq)
     );
 
-    -- Raises a distinct SQLSTATE when the conditional write of the episodes row touched no row, so that
-    -- the whole commit can be sent in one round trip and still be refused on a stale version.
-    CREATE FUNCTION {s}.expect_one(n bigint) RETURNS void LANGUAGE plpgsql AS $$
+    -- The store's statements, one function each, so that every call is one statement and one network round
+    -- trip that sets the clinic for its own transaction and then runs under the row-level security policies.
+    -- Functions run with the caller's rights (SECURITY INVOKER): they grant nothing the caller lacks.
+    CREATE FUNCTION {s}.append_commit(
+        p_scope text, p_clinic text, p_key text, p_episode text, p_expected integer, p_new integer,
+        p_state jsonb, p_clinician text, p_client_ref text, p_stage text, p_opened date, p_last_session date,
+        p_attended integer, p_scores text, p_alerts integer, p_next_review integer, p_review_due boolean,
+        p_closed date, p_events jsonb, p_outbox jsonb, p_audit jsonb
+    ) RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        written integer;
     BEGIN
-        IF n <> 1 THEN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        -- The key first: a used key is refused (unique violation on commands_pkey) whatever the version.
+        IF p_key IS NOT NULL THEN
+            INSERT INTO {s}.commands (clinic_id, idempotency_key, episode_id, version)
+            VALUES (p_clinic, p_key, p_episode, p_new);
+        END IF;
+        IF p_expected = 0 THEN
+            INSERT INTO {s}.episodes (clinic_id, episode_id, version, state, clinician_id, client_ref, stage,
+                opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at,
+                review_due, closed_on)
+            VALUES (p_clinic, p_episode, p_new, p_state, p_clinician, p_client_ref, p_stage, p_opened,
+                p_last_session, p_attended, p_scores, p_alerts, p_next_review, p_review_due, p_closed)
+            ON CONFLICT DO NOTHING;
+        ELSE
+            -- Under READ COMMITTED a concurrent writer's update makes this one wait, then re-check the
+            -- version on the new row: the loser touches no row, never overwrites.
+            UPDATE {s}.episodes SET version = p_new, state = p_state, clinician_id = p_clinician,
+                client_ref = p_client_ref, stage = p_stage, opened_on = p_opened, last_session_on = p_last_session,
+                sessions_attended = p_attended, latest_scores = p_scores, open_alerts = p_alerts,
+                next_review_at = p_next_review, review_due = p_review_due, closed_on = p_closed
+            WHERE clinic_id = p_clinic AND episode_id = p_episode AND version = p_expected;
+        END IF;
+        GET DIAGNOSTICS written = ROW_COUNT;
+        IF written <> 1 THEN
             RAISE EXCEPTION 'stale stream version' USING ERRCODE = 'AK409';
         END IF;
+        INSERT INTO {s}.events (clinic_id, episode_id, seq, event_id, type, schema_version, occurred_at,
+            recorded_at, actor_id, actor_role, corrects, payload)
+        SELECT e.clinic_id, e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at,
+            e.recorded_at, e.actor_id, e.actor_role, e.corrects, e.payload
+        FROM jsonb_to_recordset(p_events) AS e(clinic_id text, episode_id text, seq integer, event_id text,
+            type text, schema_version integer, occurred_at timestamptz, recorded_at timestamptz, actor_id text,
+            actor_role text, corrects text, payload jsonb);
+        INSERT INTO {s}.outbox (clinic_id, message_id, episode_id, kind, channel, body, created_at)
+        SELECT p_clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body, m.created_at
+        FROM jsonb_to_recordset(p_outbox) AS m(message_id text, episode_id text, kind text, channel text,
+            body jsonb, created_at timestamptz);
+        PERFORM {s}.append_audit(p_scope, p_audit);
+    END
+    $$;
+
+    CREATE FUNCTION {s}.append_audit(p_scope text, p_audit jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        INSERT INTO {s}.audit (clinic_id, entry_id, at, actor_id, actor_role, purpose, action, record_type,
+            record_id, outcome)
+        SELECT a.clinic_id, a.entry_id, a.at, a.actor_id, a.actor_role, a.purpose, a.action, a.record_type,
+            a.record_id, a.outcome
+        -- jsonb_to_recordset yields the array in order, so the identity column numbers rows as written.
+        FROM jsonb_to_recordset(p_audit) AS a(clinic_id text, entry_id text, at timestamptz, actor_id text,
+            actor_role text, purpose text, action text, record_type text, record_id text, outcome text);
     END
     $$;
     """
+    + "".join(_reader(*spec) for spec in _READERS)
     + "".join(_POLICY.replace("{t}", table) for table in CLINIC_TABLES),
 )
-
 LATEST_VERSION = len(MIGRATIONS)
 
 _LOCK_NAMESPACE = 0x416B  # "Ak": advisory-lock class for schema migrations

@@ -16,9 +16,11 @@ that forgets its clinic filter; it does not protect against code that sets anoth
 Writes
 ------
 
-A commit is sent as one pipeline (one network round trip): ``BEGIN``, the clinic setting, the idempotency
-key, a conditional write of the episode row that raises ``AK409`` when the expected stream version is stale,
-the events, outbox and audit rows, ``COMMIT``. Serialization failures and deadlocks (40001, 40P01) are retried
+Every operation is one statement calling one of the schema's functions (``append_commit``, ``load_snapshot``,
+...), so it is one network round trip and its own transaction: the function sets the clinic, then writes or
+reads under the row-level security policies. A commit writes, in that order, the idempotency key, the episode
+row (conditionally on the expected version, else SQLSTATE ``AK409``), the events, outbox and audit rows.
+Serialization failures and deadlocks (40001, 40P01) are retried
 a bounded number of times with a short back-off, then raised as :class:`~alliancekit.errors.StoreBusy`.
 Parameters are always bound; the schema name is composed with :mod:`psycopg.sql`.
 
@@ -28,6 +30,7 @@ the outbox rows are written here and claimed there.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -47,9 +50,8 @@ from alliancekit.errors import (
     StoreError,
     ValidationError,
 )
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, StoredEvent
+from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, OutboxRecord, StoredEvent
 from alliancekit_postgres.schema import (
-    CLINIC_SETTING,
     LATEST_VERSION,
     STALE_VERSION_SQLSTATE,
     current_version,
@@ -67,47 +69,18 @@ LOCATION_OPTIONS = ("clinic", "schema", "pool_min", "pool_max", "retries")
 
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
-_EVENT_COLUMNS = (
-    "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
-    " clinic_id, payload::text, corrects"
-)
-_CASELOAD_COLUMNS = (
-    "episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on, last_session_on,"
-    " sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on"
-)
-_EPISODE_VALUES = (
-    "(clinic_id, episode_id, version, state, clinician_id, client_ref, stage, opened_on, last_session_on,"
-    " sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on)"
-    " VALUES (%s,%s,%s,%s::jsonb,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)"
-)
+# Each statement calls one of the schema's functions (see schema.py): one statement, one round trip, with the
+# clinic set inside the same transaction. Only the schema identifier is composed in; values are bound.
 _SQL_TEXT = {
-    "set_clinic": "SELECT set_config('" + CLINIC_SETTING + "', %s, true)",
-    "insert_command": "INSERT INTO {s}.commands (clinic_id, idempotency_key, episode_id, version)"
-    " VALUES (%s,%s,%s,%s)",
-    "insert_episode": "WITH w AS (INSERT INTO {s}.episodes " + _EPISODE_VALUES + " ON CONFLICT DO NOTHING"
-    " RETURNING 1) SELECT {s}.expect_one(count(*)) FROM w",
-    "update_episode": "WITH w AS (UPDATE {s}.episodes SET version = %s, state = %s::jsonb, clinician_id = %s,"
-    " client_ref = %s, stage = %s, opened_on = %s, last_session_on = %s, sessions_attended = %s,"
-    " latest_scores = %s, open_alerts = %s, next_review_at = %s, review_due = %s, closed_on = %s"
-    " WHERE clinic_id = %s AND episode_id = %s AND version = %s RETURNING 1)"
-    " SELECT {s}.expect_one(count(*)) FROM w",
-    "insert_event": "INSERT INTO {s}.events (clinic_id, episode_id, seq, event_id, type, schema_version,"
-    " occurred_at, recorded_at, actor_id, actor_role, corrects, payload)"
-    " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s::jsonb)",
-    "insert_outbox": "INSERT INTO {s}.outbox (clinic_id, message_id, episode_id, kind, channel, body,"
-    " created_at) VALUES (%s,%s,%s,%s,%s,%s::jsonb,%s)",
-    "insert_audit": "INSERT INTO {s}.audit (clinic_id, entry_id, at, actor_id, actor_role, purpose, action,"
-    " record_type, record_id, outcome) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-    "version": "SELECT version FROM {s}.episodes WHERE clinic_id = %s AND episode_id = %s",
-    "snapshot": "SELECT version, state::text FROM {s}.episodes WHERE clinic_id = %s AND episode_id = %s",
-    "events": "SELECT " + _EVENT_COLUMNS + " FROM {s}.events WHERE clinic_id = %s AND episode_id = %s"
-    " AND seq > %s ORDER BY seq",
-    "caseload": "SELECT " + _CASELOAD_COLUMNS + " FROM {s}.episodes WHERE clinic_id = %s"
-    " AND (%s::text IS NULL OR clinician_id = %s) AND (NOT %s OR closed_on IS NULL) ORDER BY episode_id",
-    "episode_ids": "SELECT episode_id FROM {s}.episodes WHERE clinic_id = %s ORDER BY episode_id",
-    "find_command": "SELECT episode_id, version FROM {s}.commands WHERE clinic_id = %s AND idempotency_key = %s",
-    "audit": "SELECT entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type, record_id,"
-    " outcome FROM {s}.audit WHERE clinic_id = %s ORDER BY seq",
+    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 21) + ")",
+    "append_audit": "SELECT {s}.append_audit(%s, %s)",
+    "version": "SELECT * FROM {s}.episode_version(%s, %s)",
+    "snapshot": "SELECT * FROM {s}.load_snapshot(%s, %s)",
+    "events": "SELECT * FROM {s}.load_events(%s, %s, %s)",
+    "caseload": "SELECT * FROM {s}.caseload(%s, %s, %s)",
+    "episode_ids": "SELECT * FROM {s}.episode_ids(%s)",
+    "find_command": "SELECT * FROM {s}.find_command(%s, %s)",
+    "audit": "SELECT * FROM {s}.audit_records(%s)",
 }
 
 
@@ -128,9 +101,8 @@ class _Database:
             conninfo,
             min_size=pool_min,
             max_size=max(pool_min, pool_max),
-            # No server-side prepared statements: when a pipeline aborts (a conflict is an error by design),
-            # psycopg can believe a statement was prepared that the server never parsed.
-            kwargs={"autocommit": True, "prepare_threshold": None},
+            # Autocommit: every operation is one statement, hence its own transaction.
+            kwargs={"autocommit": True},
             configure=_configure,
             open=False,
             name="alliancekit",
@@ -239,11 +211,7 @@ class PostgresStore:
         for attempt in range(self._db.retries + 1):
             try:
                 with self._connection() as conn:
-                    try:
-                        return operation(conn)
-                    finally:
-                        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-                            conn.execute("ROLLBACK")
+                    return operation(conn)
             except _RETRYABLE as exc:
                 if attempt == self._db.retries:
                     raise StoreBusy(
@@ -279,52 +247,20 @@ class PostgresStore:
             raise
 
     def _append(self, conn: psycopg.Connection[Any], commit: Commit) -> None:
-        q = self._db.sql
         row = commit.caseload
         clinic = row.clinic_id
-        with conn.pipeline(), conn.cursor() as cur:
-            cur.execute("BEGIN")
-            cur.execute(q["set_clinic"], (self.clinic_id,))
-            if commit.idempotency_key is not None:
-                # First, so that a used key is refused before the version is looked at (see the protocol).
-                cur.execute(
-                    q["insert_command"], (clinic, commit.idempotency_key, commit.episode_id, commit.new_version)
-                )
-            projection = (
-                row.clinician_id, row.client_ref, row.stage, row.opened_on, row.last_session_on,
-                row.sessions_attended, row.latest_scores_json, row.open_alerts, row.next_review_at,
-                row.review_due, row.closed_on,
-            )  # fmt: skip
-            if commit.expected_version == 0:
-                cur.execute(
-                    q["insert_episode"],
-                    (clinic, commit.episode_id, commit.new_version, commit.snapshot_json, *projection),
-                )
-            else:
-                cur.execute(
-                    q["update_episode"],
-                    (commit.new_version, commit.snapshot_json, *projection, clinic, commit.episode_id,
-                     commit.expected_version),
-                )  # fmt: skip
-            cur.executemany(
-                q["insert_event"],
-                [
-                    (e.clinic_id, e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at,
-                     e.recorded_at, e.actor_id, e.actor_role, e.corrects, e.payload_json)
-                    for e in commit.events
-                ],
-            )  # fmt: skip
-            if commit.outbox:
-                cur.executemany(
-                    q["insert_outbox"],
-                    [
-                        (clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body_json, m.created_at)
-                        for m in commit.outbox
-                    ],
-                )
-            if commit.audit:
-                cur.executemany(q["insert_audit"], [_audit_row(a) for a in commit.audit])
-            cur.execute("COMMIT")
+        conn.execute(
+            self._db.sql["append"],
+            (
+                self.clinic_id, clinic, commit.idempotency_key, commit.episode_id, commit.expected_version,
+                commit.new_version, commit.snapshot_json, row.clinician_id, row.client_ref, row.stage,
+                row.opened_on, row.last_session_on, row.sessions_attended, row.latest_scores_json,
+                row.open_alerts, row.next_review_at, row.review_due, row.closed_on,
+                _json_array(_event_object(e) for e in commit.events),
+                _json_array(_outbox_object(m) for m in commit.outbox),
+                _json_array(_audit_object(a) for a in commit.audit),
+            ),  # fmt: skip
+        )
 
     def _conflict(self, commit: Commit) -> ConflictError:
         rows = self._read("version", (self.clinic_id, commit.episode_id))
@@ -336,11 +272,9 @@ class PostgresStore:
             return
 
         def write(conn: psycopg.Connection[Any]) -> None:
-            with conn.pipeline(), conn.cursor() as cur:
-                cur.execute("BEGIN")
-                cur.execute(self._db.sql["set_clinic"], (self.clinic_id,))
-                cur.executemany(self._db.sql["insert_audit"], [_audit_row(a) for a in records])
-                cur.execute("COMMIT")
+            conn.execute(
+                self._db.sql["append_audit"], (self.clinic_id, _json_array(_audit_object(a) for a in records))
+            )
 
         try:
             self._run("audit write", write)
@@ -352,9 +286,9 @@ class PostgresStore:
     # -- reads ---------------------------------------------------------------------------------------------------
 
     def _read(self, name: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        """One read in its own transaction, sent with the clinic setting in one round trip."""
-        query, set_clinic = self._db.sql[name], self._db.sql["set_clinic"]
-        return self._run("read", lambda conn: _pipelined_read(conn, set_clinic, self.clinic_id, query, params))
+        """One read: a single statement (its own transaction, clinic set inside it), one round trip."""
+        query = self._db.sql[name]
+        return self._run("read", lambda conn: conn.execute(query, params).fetchall())
 
     def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
         rows = self._read("snapshot", (self.clinic_id, episode_id))
@@ -376,7 +310,7 @@ class PostgresStore:
     ) -> list[CaseloadRow]:
         if clinic_id is not None and clinic_id != self.clinic_id:
             return []  # another clinic's rows do not exist for this store (row-level security says the same)
-        rows = self._read("caseload", (self.clinic_id, clinician_id, clinician_id, open_only))
+        rows = self._read("caseload", (self.clinic_id, clinician_id, open_only))
         return [
             CaseloadRow(
                 episode_id=r[0], clinic_id=r[1], clinician_id=r[2], client_ref=r[3], stage=r[4], version=r[5],
@@ -403,24 +337,42 @@ class PostgresStore:
             self._db.pool.close()
 
 
-def _pipelined_read(
-    conn: psycopg.Connection[Any], set_clinic: str, clinic_id: str, query: str, params: tuple[Any, ...]
-) -> list[tuple[Any, ...]]:
-    cur = conn.cursor()
-    try:
-        with conn.pipeline(), conn.cursor() as setter:
-            setter.execute("BEGIN READ ONLY")
-            setter.execute(set_clinic, (clinic_id,))
-            cur.execute(query, params)
-            setter.execute("COMMIT")
-        return cur.fetchall()
-    finally:
-        cur.close()
+def _json_array(objects: Iterator[str]) -> str:
+    return "[" + ",".join(objects) + "]"
 
 
-def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
-    return (a.clinic_id, a.entry_id, a.at, a.actor_id, a.actor_role, a.purpose, a.action, a.record_type,
-            a.record_id, a.outcome)  # fmt: skip
+def _with_raw(envelope: dict[str, Any], key: str, raw_json: str) -> str:
+    """``envelope`` as a JSON object with ``raw_json`` (already JSON text, from the core) spliced in."""
+    return json.dumps(envelope, separators=(",", ":"))[:-1] + f',"{key}":' + raw_json + "}"
+
+
+def _event_object(e: StoredEvent) -> str:
+    envelope = {
+        "clinic_id": e.clinic_id, "episode_id": e.episode_id, "seq": e.seq, "event_id": e.event_id,
+        "type": e.type, "schema_version": e.schema_version, "occurred_at": e.occurred_at.isoformat(),
+        "recorded_at": e.recorded_at.isoformat(), "actor_id": e.actor_id, "actor_role": e.actor_role,
+        "corrects": e.corrects,
+    }  # fmt: skip
+    return _with_raw(envelope, "payload", e.payload_json)
+
+
+def _outbox_object(m: OutboxRecord) -> str:
+    envelope = {
+        "message_id": m.message_id, "episode_id": m.episode_id, "kind": m.kind, "channel": m.channel,
+        "created_at": m.created_at.isoformat(),
+    }  # fmt: skip
+    return _with_raw(envelope, "body", m.body_json)
+
+
+def _audit_object(a: AuditRecord) -> str:
+    return json.dumps(
+        {
+            "clinic_id": a.clinic_id, "entry_id": a.entry_id, "at": a.at.isoformat(), "actor_id": a.actor_id,
+            "actor_role": a.actor_role, "purpose": a.purpose, "action": a.action, "record_type": a.record_type,
+            "record_id": a.record_id, "outcome": a.outcome,
+        },  # fmt: skip
+        separators=(",", ":"),
+    )
 
 
 def _check_clinic(clinic_id: object) -> None:
