@@ -228,7 +228,9 @@ class PostgresStore:
     # -- writes ------------------------------------------------------------------------------------------------
 
     def append(self, commit: Commit) -> None:
-        clinic = commit.caseload.clinic_id
+        if commit.caseload.clinic_id != self.clinic_id:
+            # Said plainly here; row-level security would refuse it anyway (or find no row to update).
+            raise AccessDenied("append", "the episode belongs to another clinic than this store's")
         try:
             self._run("write", lambda conn: self._append(conn, commit))
         except StoreError as exc:
@@ -240,8 +242,6 @@ class PostgresStore:
                     raise self._conflict(commit) from None
             if isinstance(cause, psycopg.Error) and cause.sqlstate == STALE_VERSION_SQLSTATE:
                 raise self._conflict(commit) from None
-            if isinstance(cause, pg_errors.InsufficientPrivilege) and clinic != self.clinic_id:
-                raise AccessDenied("append", "the commit holds rows of another clinic") from None
             if isinstance(cause, pg_errors.InsufficientPrivilege):
                 raise AccessDenied("append", "row-level security refused a row of this commit") from None
             raise
