@@ -78,6 +78,12 @@ class PgServer:
         return f"{self.app_dsn}?clinic={clinic}&schema={schema}{extra}"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "slow: minutes rather than seconds (still run by default and in CI; -m 'not slow' skips)"
+    )
+
+
 @pytest.fixture(scope="session")
 def pg() -> Iterator[PgServer]:
     dsn = os.environ.get("ALLIANCEKIT_TEST_PG_DSN", DEFAULT_DSN)
