@@ -203,7 +203,12 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT p_clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body, m.created_at
         FROM jsonb_to_recordset(p_outbox) AS m(message_id text, episode_id text, kind text, channel text,
             body jsonb, created_at timestamptz);
-        PERFORM {s}.append_audit(p_scope, p_audit);
+        INSERT INTO {s}.audit (clinic_id, entry_id, at, actor_id, actor_role, purpose, action, record_type,
+            record_id, outcome)
+        SELECT a.clinic_id, a.entry_id, a.at, a.actor_id, a.actor_role, a.purpose, a.action, a.record_type,
+            a.record_id, a.outcome
+        FROM jsonb_to_recordset(p_audit) AS a(clinic_id text, entry_id text, at timestamptz, actor_id text,
+            actor_role text, purpose text, action text, record_type text, record_id text, outcome text);
     END
     $$;
 
