@@ -18,6 +18,17 @@ plugin's tests::
 processes against a store that several processes can open by location.
 """
 
-from alliancekit.testing.store import StoreContract
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["StoreContract"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so that alliancekit.testing.concurrency works without pytest installed.
+    if name == "StoreContract":
+        from alliancekit.testing.store import StoreContract
+
+        return StoreContract
+    raise AttributeError(name)

@@ -117,7 +117,9 @@ MIGRATIONS: tuple[str, ...] = (
         review_due        boolean NOT NULL,
         closed_on         date,
         PRIMARY KEY (clinic_id, episode_id)
-    );
+    ) WITH (fillfactor = 70);
+    -- Every command rewrites its episode's row; room left on each page lets PostgreSQL update it in place
+    -- (a HOT update: no new index entries) instead of moving it.
     CREATE INDEX episodes_by_clinician ON {s}.episodes (clinic_id, clinician_id, episode_id);
 
     CREATE TABLE {s}.commands (
