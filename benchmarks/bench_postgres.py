@@ -8,8 +8,8 @@ ordinary role of its own and drops both at the end):
   single-row insert (autocommit, ``synchronous_commit=on``, a ~300-byte JSONB payload) by the same role on
   the same server, interleaved so that noise hits both alike; their ratio (target ≤ 2.0);
 * throughput of 1, 4 and 8 writer processes, each recording sessions on its own episode;
-* caseload query p50 with 100,000 episodes in the table (50 clinics × 20 clinicians × 100 episodes, about
-  a third open), loaded with ``COPY``: one clinician's open caseload, and a whole clinic's.
+* caseload query p50 with 100,000 episodes in the table (50 clinics, 20 clinicians each, 100 episodes a
+  clinician, about a third open), loaded with ``COPY``: one clinician's open caseload, and a whole clinic's.
 
 Run: ``python benchmarks/bench_postgres.py`` (or ``tox -e bench``). Needs ``alliancekit-postgres``.
 """
@@ -54,7 +54,9 @@ def _dsn(base: str, database: str, user: str | None = None) -> str:
 @contextmanager
 def _scratch_database() -> Iterator[tuple[str, str, str]]:
     """(admin DSN, app DSN, app role) for a database and role of this run's own, dropped afterwards."""
-    base = os.environ.get("ALLIANCEKIT_BENCH_PG_DSN") or os.environ.get("ALLIANCEKIT_TEST_PG_DSN") or DEFAULT_DSN
+    base = (
+        os.environ.get("ALLIANCEKIT_BENCH_PG_DSN") or os.environ.get("ALLIANCEKIT_TEST_PG_DSN") or DEFAULT_DSN
+    )
     token = secrets.token_hex(4)
     database, role = f"alliancekit_bench_{token}", f"alliancekit_bench_{token}_app"
     with psycopg.connect(base, autocommit=True) as conn:
@@ -63,8 +65,11 @@ def _scratch_database() -> Iterator[tuple[str, str, str]]:
     try:
         admin = _dsn(base, database)
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(sql.Identifier(database),
-                                                                            sql.Identifier(role)))  # fmt: skip
+            conn.execute(
+                sql.SQL("GRANT CREATE ON DATABASE {} TO {}").format(
+                    sql.Identifier(database), sql.Identifier(role)
+                )
+            )
         yield admin, _dsn(base, database, role), role
     finally:
         with psycopg.connect(base, autocommit=True) as conn:
@@ -73,8 +78,13 @@ def _scratch_database() -> Iterator[tuple[str, str, str]]:
 
 
 def _session(i: int) -> Session:
-    return Session(held_on=_DAY + timedelta(days=i), modality=Modality.IN_PERSON, attendance=Attendance.ATTENDED,
-                   helpful="the breathing exercise", not_helpful="")  # fmt: skip
+    return Session(
+        held_on=_DAY + timedelta(days=i),
+        modality=Modality.IN_PERSON,
+        attendance=Attendance.ATTENDED,
+        helpful="the breathing exercise",
+        not_helpful="",
+    )
 
 
 def _p50_us(samples: list[float]) -> float:
@@ -151,8 +161,10 @@ def _throughput(app: str, processes: int) -> float:
     location = f"{app}?clinic={CLINIC}&pool_max=1"
     ctx = multiprocessing.get_context("spawn")
     start, results = ctx.Barrier(processes + 1), ctx.Queue()
-    workers = [ctx.Process(target=_writer, args=(location, WRITER_COMMANDS, start, results))
-               for _ in range(processes)]  # fmt: skip
+    workers = [
+        ctx.Process(target=_writer, args=(location, WRITER_COMMANDS, start, results))
+        for _ in range(processes)
+    ]
     for p in workers:
         p.start()
     start.wait(timeout=120)
@@ -177,20 +189,37 @@ def _load_episodes(admin: str, schema: str) -> None:
             " last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due,"
             " closed_on)"
         )
-        with conn.cursor() as cur, cur.copy(
-            sql.SQL("COPY {}.episodes {} FROM STDIN").format(sql.Identifier(schema), columns)
-        ) as copy:
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                sql.SQL("COPY {}.episodes {} FROM STDIN").format(sql.Identifier(schema), columns)
+            ) as copy,
+        ):
             per_clinic = EPISODES // CLINICS
             for n in range(EPISODES):
                 clinic = f"clinic-{n // per_clinic:03d}"
                 clinician = f"clin-{n % CLINICIANS:02d}"
                 closed = n % 3 != 0
                 opened = _DAY - timedelta(days=n % 700)
-                copy.write_row((
-                    clinic, f"ep-{n:07d}", 20, '{"stage": "active"}', clinician, f"client-{n}",
-                    "closed" if closed else "active", opened, opened + timedelta(days=60), 12,
-                    '{"ors":24.5,"srs":37.0}', n % 4, 18, False, opened + timedelta(days=90) if closed else None,
-                ))  # fmt: skip
+                copy.write_row(
+                    (
+                        clinic,
+                        f"ep-{n:07d}",
+                        20,
+                        '{"stage": "active"}',
+                        clinician,
+                        f"client-{n}",
+                        "closed" if closed else "active",
+                        opened,
+                        opened + timedelta(days=60),
+                        12,
+                        '{"ors":24.5,"srs":37.0}',
+                        n % 4,
+                        18,
+                        False,
+                        opened + timedelta(days=90) if closed else None,
+                    )
+                )
         conn.execute(sql.SQL("ANALYZE {}.episodes").format(sql.Identifier(schema)))
 
 
@@ -210,7 +239,8 @@ def _caseload(admin: str, app: str) -> dict[str, float]:
             t0 = time.perf_counter()
             everyone = practice.caseload(actor)
             clinic.append(time.perf_counter() - t0)
-        assert len(rows) == 33 and len(everyone) == 667, (len(rows), len(everyone))
+        assert len(rows) == 33, len(rows)
+        assert len(everyone) == 667, len(everyone)
     return {
         "caseload_episodes_in_table": float(EPISODES),
         "caseload_load_100k_rows_s": load_seconds,
@@ -231,4 +261,4 @@ def run() -> dict[str, float]:
 if __name__ == "__main__":
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     for name, value in run().items():
-        print(f"{name:50s} {value:12.2f}")  # noqa: T201
+        print(f"{name:50s} {value:12.2f}")

@@ -13,12 +13,14 @@ COMMANDS_EACH = int(os.environ.get("ALLIANCEKIT_TEST_COMMANDS_EACH", "1000"))
 
 def test_concurrent_processes_on_one_episode_lose_no_update(tmp_path: Path) -> None:
     result = run_concurrent_writers(
-        f"sqlite:{tmp_path / 'shared.sqlite'}", clinic_id="clinic-load", processes=PROCESSES,
+        f"sqlite:{tmp_path / 'shared.sqlite'}",
+        clinic_id="clinic-load",
+        processes=PROCESSES,
         commands_each=COMMANDS_EACH,
-    )  # fmt: skip
+    )
     result.check()
     assert result.stream_length == result.base_version + PROCESSES * COMMANDS_EACH
-    print(  # noqa: T201 - the measured figures, shown with -s
+    print(
         f"\nsqlite: {PROCESSES} processes x {COMMANDS_EACH} commands in {result.seconds:.1f} s"
         f" ({result.commands_per_second:.0f} commands/s, {result.retries} conflicts retried)"
     )

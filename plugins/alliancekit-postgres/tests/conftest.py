@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for the plugin's tests: a database and roles of this run's own, dropped at the end.
+"""A real PostgreSQL server for the plugin's tests: a database and a role of this run's own, dropped after.
 
 ``ALLIANCEKIT_TEST_PG_DSN`` names a superuser connection (default: the local server). Without a reachable
 server the tests skip with a one-line reason, except under ``CI=true``, where that is a failure.
@@ -52,7 +52,9 @@ class PgServer:
 
     def drop(self) -> None:
         with psycopg.connect(self.server_admin_dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database))
+            )
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.app_role)))
 
     def admin(self) -> psycopg.Connection:

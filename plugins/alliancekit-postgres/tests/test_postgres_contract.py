@@ -51,8 +51,10 @@ class TestPostgresStore(StoreContract):
                 ).format(s=s)
             )
             admin.execute(
-                sql.SQL("CREATE TRIGGER contract_fault " + _FAULTS[point] + " FOR EACH ROW"
-                        " EXECUTE FUNCTION {s}.contract_fault()").format(s=s)
+                sql.SQL(
+                    "CREATE TRIGGER contract_fault " + _FAULTS[point] + " FOR EACH ROW"
+                    " EXECUTE FUNCTION {s}.contract_fault()"
+                ).format(s=s)
             )
             try:
                 yield

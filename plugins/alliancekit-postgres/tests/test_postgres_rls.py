@@ -101,8 +101,18 @@ def test_the_store_cannot_write_rows_of_another_clinic(two_clinics) -> None:  # 
         north.append(forged)
     assert north.load_snapshot(ep_north)[0] == north_version
     assert len(north.load_events(ep_north)) == north_version
-    audit = AuditRecord("x", datetime.now(UTC), "n-clin", "clinician", SOUTH, "treatment", "read", "episode",
-                        ep_south, "allowed")  # fmt: skip
+    audit = AuditRecord(
+        "x",
+        datetime.now(UTC),
+        "n-clin",
+        "clinician",
+        SOUTH,
+        "treatment",
+        "read",
+        "episode",
+        ep_south,
+        "allowed",
+    )
     with pytest.raises(AccessDenied):
         north.append_audit([audit])
     assert south.load_snapshot(ep_south)[0] == version
@@ -116,32 +126,40 @@ def test_raw_sql_acting_for_one_clinic_cannot_reach_the_other(pg, two_clinics) -
     s = sql.Identifier(north.schema)
     with _app_connection(pg, NORTH) as conn:
         for table in CLINIC_TABLES:
-            rows = conn.execute(sql.SQL("SELECT DISTINCT clinic_id FROM {}.{}").format(s, sql.Identifier(table)))
+            rows = conn.execute(
+                sql.SQL("SELECT DISTINCT clinic_id FROM {}.{}").format(s, sql.Identifier(table))
+            )
             assert {r[0] for r in rows} <= {NORTH}, table
-        found = conn.execute(sql.SQL("SELECT count(*) FROM {}.events WHERE clinic_id = %s").format(s), (SOUTH,))
+        found = conn.execute(
+            sql.SQL("SELECT count(*) FROM {}.events WHERE clinic_id = %s").format(s), (SOUTH,)
+        )
         assert found.fetchone() == (0,)
         # Updates and deletes of the other clinic's rows touch nothing.
-        cur = conn.execute(sql.SQL("UPDATE {}.episodes SET stage = 'closed' WHERE episode_id = %s").format(s),
-                           (ep_south,))  # fmt: skip
+        cur = conn.execute(
+            sql.SQL("UPDATE {}.episodes SET stage = 'closed' WHERE episode_id = %s").format(s), (ep_south,)
+        )
         assert cur.rowcount == 0
         cur = conn.execute(sql.SQL("DELETE FROM {}.events WHERE episode_id = %s").format(s), (ep_south,))
         assert cur.rowcount == 0
         # Moving one of our own rows into the other clinic is refused.
         with pytest.raises(errors.InsufficientPrivilege):
-            conn.execute(sql.SQL("UPDATE {}.episodes SET clinic_id = %s WHERE episode_id = %s").format(s),
-                         (SOUTH, ep_north))  # fmt: skip
-    with _app_connection(pg, NORTH) as conn:
-        # Inserting a row for the other clinic is refused.
-        with pytest.raises(errors.InsufficientPrivilege):
             conn.execute(
-                sql.SQL("INSERT INTO {}.commands (clinic_id, idempotency_key, episode_id, version)"
-                        " VALUES (%s, 'k', %s, 1)").format(s),
-                (SOUTH, ep_south),
-            )  # fmt: skip
+                sql.SQL("UPDATE {}.episodes SET clinic_id = %s WHERE episode_id = %s").format(s),
+                (SOUTH, ep_north),
+            )
+    # Inserting a row for the other clinic is refused.
+    with _app_connection(pg, NORTH) as conn, pytest.raises(errors.InsufficientPrivilege):
+        conn.execute(
+            sql.SQL(
+                "INSERT INTO {}.commands (clinic_id, idempotency_key, episode_id, version)"
+                " VALUES (%s, 'k', %s, 1)"
+            ).format(s),
+            (SOUTH, ep_south),
+        )
+    # Switching row security off is an error for a role it applies to, not a way round it.
     with _app_connection(pg, NORTH) as conn:
-        # Switching row security off is an error for a role it applies to, not a way round it.
+        conn.execute("SET row_security = off")
         with pytest.raises(errors.InsufficientPrivilege):
-            conn.execute("SET row_security = off")
             conn.execute(sql.SQL("SELECT count(*) FROM {}.events").format(s))
     # The other clinic's rows are all still there.
     with _app_connection(pg, SOUTH) as conn:
@@ -158,9 +176,7 @@ def test_without_a_clinic_nothing_is_visible_or_writable(pg, two_clinics) -> Non
             count = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(s, sql.Identifier(table)))
             assert count.fetchone() == (0,), table
         with pytest.raises(errors.InsufficientPrivilege):
-            conn.execute(
-                sql.SQL("INSERT INTO {}.commands VALUES (%s, 'k', 'e', 1)").format(s), (NORTH,)
-            )
+            conn.execute(sql.SQL("INSERT INTO {}.commands VALUES (%s, 'k', 'e', 1)").format(s), (NORTH,))
 
 
 def test_the_clinic_setting_does_not_outlive_its_transaction(pg, two_clinics) -> None:  # type: ignore[no-untyped-def]
@@ -175,7 +191,7 @@ def test_the_clinic_setting_does_not_outlive_its_transaction(pg, two_clinics) ->
 
 
 def test_superusers_are_refused(pg) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(StoreError, match="superuser or a BYPASSRLS role"):
+    with pytest.raises(StoreError, match=r"superuser or a BYPASSRLS role"):
         PostgresStore(pg.admin_dsn, clinic_id=NORTH, schema=pg.new_schema(owned_by_app=False))
 
 
@@ -205,9 +221,12 @@ def test_owner_migrates_and_the_app_role_cannot_switch_security_off(pg) -> None:
 def test_a_store_behind_the_schema_without_migrate_says_so(pg) -> None:  # type: ignore[no-untyped-def]
     schema = pg.new_schema(owned_by_app=False)
     with pg.admin() as conn:
-        conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sql.Identifier(schema),
-                                                                      sql.Identifier(pg.app_role)))  # fmt: skip
-    with pytest.raises(StoreError, match="alliancekit_postgres.migrate"):
+        conn.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                sql.Identifier(schema), sql.Identifier(pg.app_role)
+            )
+        )
+    with pytest.raises(StoreError, match=r"alliancekit_postgres\.migrate"):
         PostgresStore(pg.app_dsn, clinic_id=NORTH, schema=schema, migrate=False)
 
 
@@ -215,14 +234,19 @@ def test_payloads_are_jsonb(pg, two_clinics) -> None:  # type: ignore[no-untyped
     north, _, ep_north, _ = two_clinics
     with _app_connection(pg, NORTH) as conn:
         row = conn.execute(
-            sql.SQL("SELECT payload->>'clinician_id', jsonb_typeof(payload) FROM {}.events"
-                    " WHERE episode_id = %s AND seq = 1").format(sql.Identifier(north.schema)),
-            (ep_north,),
-        ).fetchone()  # fmt: skip
-        assert row == ("n-clin", "object")
-        state = conn.execute(
-            sql.SQL("SELECT state FROM {}.episodes WHERE episode_id = %s").format(sql.Identifier(north.schema)),
+            sql.SQL(
+                "SELECT payload->>'clinician_id', jsonb_typeof(payload) FROM {}.events"
+                " WHERE episode_id = %s AND seq = 1"
+            ).format(sql.Identifier(north.schema)),
             (ep_north,),
         ).fetchone()
-        assert state is not None and state[0]["stage"] == "active"
+        assert row == ("n-clin", "object")
+        state = conn.execute(
+            sql.SQL("SELECT state FROM {}.episodes WHERE episode_id = %s").format(
+                sql.Identifier(north.schema)
+            ),
+            (ep_north,),
+        ).fetchone()
+        assert state is not None
+        assert state[0]["stage"] == "active"
     assert json.loads(north.load_snapshot(ep_north)[1])["stage"] == "active"

@@ -63,7 +63,8 @@ def test_the_entry_point_registers_both_schemes(pg) -> None:  # type: ignore[no-
 def test_repr_never_shows_the_connection_string(pg) -> None:  # type: ignore[no-untyped-def]
     store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=1)
     try:
-        assert pg.app_role not in repr(store) and "127.0.0.1" not in repr(store)
+        assert pg.app_role not in repr(store)
+        assert "127.0.0.1" not in repr(store)
     finally:
         store.close()
 
@@ -94,7 +95,9 @@ def test_migrations_are_recorded_and_run_once_under_concurrent_opening(pg) -> No
         assert {s.schema_version() for s in stores} == {LATEST_VERSION}
         with pg.admin() as conn:
             rows = conn.execute(
-                sql.SQL("SELECT version FROM {}.schema_migrations ORDER BY version").format(sql.Identifier(schema))
+                sql.SQL("SELECT version FROM {}.schema_migrations ORDER BY version").format(
+                    sql.Identifier(schema)
+                )
             ).fetchall()
         assert rows == [(v,) for v in range(1, LATEST_VERSION + 1)]
     finally:
@@ -140,17 +143,25 @@ def flaky(pg) -> Iterator[tuple[PostgresStore, object]]:  # type: ignore[no-unty
         admin.execute(sql.SQL("DROP TRIGGER IF EXISTS flaky ON {}.audit").format(s))
         admin.execute(sql.SQL("DROP SEQUENCE IF EXISTS {}.attempts").format(s))
         admin.execute(sql.SQL("CREATE SEQUENCE {}.attempts").format(s))
-        admin.execute(sql.SQL("GRANT USAGE ON SEQUENCE {}.attempts TO {}").format(s, sql.Identifier(pg.app_role)))
+        admin.execute(
+            sql.SQL("GRANT USAGE ON SEQUENCE {}.attempts TO {}").format(s, sql.Identifier(pg.app_role))
+        )
         admin.execute(
             sql.SQL(
                 "CREATE OR REPLACE FUNCTION {s}.flaky() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
                 " IF nextval({seq}) <= {times} THEN"
                 " RAISE EXCEPTION 'injected' USING ERRCODE = {code}; END IF; RETURN NEW; END $$"
-            ).format(s=s, seq=sql.Literal(f"{schema}.attempts"), times=sql.Literal(times), code=sql.Literal(sqlstate))
+            ).format(
+                s=s,
+                seq=sql.Literal(f"{schema}.attempts"),
+                times=sql.Literal(times),
+                code=sql.Literal(sqlstate),
+            )
         )
         admin.execute(
-            sql.SQL("CREATE TRIGGER flaky BEFORE INSERT ON {s}.audit FOR EACH ROW EXECUTE FUNCTION {s}.flaky()")
-            .format(s=s)
+            sql.SQL(
+                "CREATE TRIGGER flaky BEFORE INSERT ON {s}.audit FOR EACH ROW EXECUTE FUNCTION {s}.flaky()"
+            ).format(s=s)
         )
 
     def attempts() -> int:

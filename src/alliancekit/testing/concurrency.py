@@ -3,7 +3,7 @@
 Used by the SQLite and PostgreSQL tests, and open to any backend that several processes can open by
 location::
 
-    result = run_concurrent_writers("postgresql://...?clinic=c1", clinic_id="c1", processes=16, commands_each=1000)
+    result = run_concurrent_writers(location, clinic_id="c1", processes=16, commands_each=1000)
     result.check()   # raises AssertionError on a lost or duplicated update
 
 Each process opens its own practice on the location and records ``commands_each`` sessions on the same
@@ -78,7 +78,9 @@ def active_episode(practice: Practice, actor: Actor) -> str:
     """An episode ready for sessions."""
     ep = practice.start_episode(actor, client_ref="load-client", clinician_id=actor.id, opened_on=_DAY)
     consent = Consent(treatment=True, measures=True)
-    practice.record_consultation(actor, ep, Consultation(held_on=_DAY, modality=Modality.VIDEO, consent=consent))
+    practice.record_consultation(
+        actor, ep, Consultation(held_on=_DAY, modality=Modality.VIDEO, consent=consent)
+    )
     practice.decide_fit(actor, ep, FitDecision(FitOutcome.PROCEED, _DAY))
     practice.agree_goals(actor, ep, [GoalDraft("a goal", ("a task",))], agreed_on=_DAY)
     return ep
@@ -91,8 +93,12 @@ def _writer(location: str, clinic_id: str, episode_id: str, writer: int, command
     try:
         start.wait()
         for i in range(commands):
-            session = Session(held_on=_DAY + timedelta(days=1), modality=Modality.IN_PERSON,
-                              attendance=Attendance.ATTENDED, helpful=f"w{writer}-c{i}")  # fmt: skip
+            session = Session(
+                held_on=_DAY + timedelta(days=1),
+                modality=Modality.IN_PERSON,
+                attendance=Attendance.ATTENDED,
+                helpful=f"w{writer}-c{i}",
+            )
             for _ in range(MAX_RETRIES_PER_COMMAND):
                 try:
                     practice.record_session(actor, episode_id, session)

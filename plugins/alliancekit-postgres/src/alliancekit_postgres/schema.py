@@ -10,6 +10,10 @@ Identifiers (the schema name) go through :mod:`psycopg.sql`; nothing else is for
 released migration: add the next one.
 """
 
+# The SQL here is this module's own constant text (DDL and function bodies); the only thing composed into it
+# is the schema name, through psycopg.sql.Identifier. Values are bound when the functions are called.
+# ruff: noqa: S608
+
 from __future__ import annotations
 
 from psycopg import Connection, sql
@@ -34,6 +38,7 @@ CREATE POLICY clinic_isolation ON {s}.{t}
 
 def _reader(name: str, params: str, returns: str, query: str) -> str:
     """A read as a PL/pgSQL function (its plan is cached, unlike a multi-statement SQL function's)."""
+    # Built from this module's constants only; the schema is composed in later with psycopg.sql.
     return f"""
     CREATE FUNCTION {{s}}.{name}(p_scope text{params}) RETURNS TABLE ({returns}) LANGUAGE plpgsql AS $$
     BEGIN
@@ -47,37 +52,68 @@ def _reader(name: str, params: str, returns: str, query: str) -> str:
 # (name, extra parameters, result columns, query); columns are qualified so that they never resolve to the
 # function's output parameters of the same name.
 _READERS: tuple[tuple[str, str, str, str], ...] = (
-    ("episode_version", ", p_episode text", "version integer",
-     "SELECT e.version FROM {s}.episodes e WHERE e.clinic_id = p_scope AND e.episode_id = p_episode"),
-    ("load_snapshot", ", p_episode text", "version integer, state text",
-     "SELECT e.version, e.state::text FROM {s}.episodes e WHERE e.clinic_id = p_scope"
-     " AND e.episode_id = p_episode"),
-    ("load_events", ", p_episode text, p_after integer",
-     "episode_id text, seq integer, event_id text, type text, schema_version integer, occurred_at timestamptz,"
-     " recorded_at timestamptz, actor_id text, actor_role text, clinic_id text, payload text, corrects text",
-     "SELECT e.episode_id::text, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at, e.recorded_at,"
-     " e.actor_id, e.actor_role, e.clinic_id::text, e.payload::text, e.corrects FROM {s}.events e"
-     " WHERE e.clinic_id = p_scope AND e.episode_id = p_episode AND e.seq > p_after ORDER BY e.seq"),
-    ("caseload", ", p_clinician text, p_open_only boolean",
-     "episode_id text, clinic_id text, clinician_id text, client_ref text, stage text, version integer,"
-     " opened_on date, last_session_on date, sessions_attended integer, latest_scores text,"
-     " open_alerts integer, next_review_at integer, review_due boolean, closed_on date",
-     "SELECT e.episode_id::text, e.clinic_id::text, e.clinician_id::text, e.client_ref, e.stage, e.version,"
-     " e.opened_on, e.last_session_on, e.sessions_attended, e.latest_scores, e.open_alerts, e.next_review_at,"
-     " e.review_due, e.closed_on FROM {s}.episodes e WHERE e.clinic_id = p_scope"
-     " AND (p_clinician IS NULL OR e.clinician_id = p_clinician) AND (NOT p_open_only OR e.closed_on IS NULL)"
-     " ORDER BY e.episode_id"),
-    ("episode_ids", "", "episode_id text",
-     "SELECT e.episode_id::text FROM {s}.episodes e WHERE e.clinic_id = p_scope ORDER BY e.episode_id"),
-    ("find_command", ", p_key text", "episode_id text, version integer",
-     "SELECT c.episode_id, c.version FROM {s}.commands c WHERE c.clinic_id = p_scope"
-     " AND c.idempotency_key = p_key"),
-    ("audit_records", "",
-     "entry_id text, at timestamptz, actor_id text, actor_role text, clinic_id text, purpose text,"
-     " action text, record_type text, record_id text, outcome text",
-     "SELECT a.entry_id, a.at, a.actor_id, a.actor_role, a.clinic_id::text, a.purpose, a.action,"
-     " a.record_type, a.record_id, a.outcome FROM {s}.audit a WHERE a.clinic_id = p_scope ORDER BY a.seq"),
-)  # fmt: skip
+    (
+        "episode_version",
+        ", p_episode text",
+        "version integer",
+        "SELECT e.version FROM {s}.episodes e WHERE e.clinic_id = p_scope AND e.episode_id = p_episode",
+    ),
+    (
+        "load_snapshot",
+        ", p_episode text",
+        "version integer, state text",
+        """SELECT e.version, e.state::text FROM {s}.episodes e
+           WHERE e.clinic_id = p_scope AND e.episode_id = p_episode""",
+    ),
+    (
+        "load_events",
+        ", p_episode text, p_after integer",
+        """episode_id text, seq integer, event_id text, type text, schema_version integer,
+           occurred_at timestamptz, recorded_at timestamptz, actor_id text, actor_role text, clinic_id text,
+           payload text, corrects text""",
+        """SELECT e.episode_id::text, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at,
+               e.recorded_at, e.actor_id, e.actor_role, e.clinic_id::text, e.payload::text, e.corrects
+           FROM {s}.events e
+           WHERE e.clinic_id = p_scope AND e.episode_id = p_episode AND e.seq > p_after ORDER BY e.seq""",
+    ),
+    (
+        "caseload",
+        ", p_clinician text, p_open_only boolean",
+        """episode_id text, clinic_id text, clinician_id text, client_ref text, stage text,
+           version integer, opened_on date, last_session_on date, sessions_attended integer,
+           latest_scores text, open_alerts integer, next_review_at integer, review_due boolean,
+           closed_on date""",
+        """SELECT e.episode_id::text, e.clinic_id::text, e.clinician_id::text, e.client_ref, e.stage,
+               e.version, e.opened_on, e.last_session_on, e.sessions_attended, e.latest_scores,
+               e.open_alerts, e.next_review_at, e.review_due, e.closed_on
+           FROM {s}.episodes e
+           WHERE e.clinic_id = p_scope AND (p_clinician IS NULL OR e.clinician_id = p_clinician)
+               AND (NOT p_open_only OR e.closed_on IS NULL)
+           ORDER BY e.episode_id""",
+    ),
+    (
+        "episode_ids",
+        "",
+        "episode_id text",
+        "SELECT e.episode_id::text FROM {s}.episodes e WHERE e.clinic_id = p_scope ORDER BY e.episode_id",
+    ),
+    (
+        "find_command",
+        ", p_key text",
+        "episode_id text, version integer",
+        """SELECT c.episode_id, c.version FROM {s}.commands c
+           WHERE c.clinic_id = p_scope AND c.idempotency_key = p_key""",
+    ),
+    (
+        "audit_records",
+        "",
+        """entry_id text, at timestamptz, actor_id text, actor_role text, clinic_id text, purpose text,
+           action text, record_type text, record_id text, outcome text""",
+        """SELECT a.entry_id, a.at, a.actor_id, a.actor_role, a.clinic_id::text, a.purpose, a.action,
+               a.record_type, a.record_id, a.outcome
+           FROM {s}.audit a WHERE a.clinic_id = p_scope ORDER BY a.seq""",
+    ),
+)
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
@@ -185,7 +221,8 @@ MIGRATIONS: tuple[str, ...] = (
             -- Under READ COMMITTED a concurrent writer's update makes this one wait, then re-check the
             -- version on the new row: the loser touches no row, never overwrites.
             UPDATE {s}.episodes SET version = p_new, state = p_state, clinician_id = p_clinician,
-                client_ref = p_client_ref, stage = p_stage, opened_on = p_opened, last_session_on = p_last_session,
+                client_ref = p_client_ref, stage = p_stage, opened_on = p_opened,
+                last_session_on = p_last_session,
                 sessions_attended = p_attended, latest_scores = p_scores, open_alerts = p_alerts,
                 next_review_at = p_next_review, review_due = p_review_due, closed_on = p_closed
             WHERE clinic_id = p_clinic AND episode_id = p_episode AND version = p_expected;
@@ -199,7 +236,8 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT e.clinic_id, e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at,
             e.recorded_at, e.actor_id, e.actor_role, e.corrects, e.payload
         FROM jsonb_to_recordset(p_events) AS e(clinic_id text, episode_id text, seq integer, event_id text,
-            type text, schema_version integer, occurred_at timestamptz, recorded_at timestamptz, actor_id text,
+            type text, schema_version integer, occurred_at timestamptz, recorded_at timestamptz,
+            actor_id text,
             actor_role text, corrects text, payload jsonb);
         INSERT INTO {s}.outbox (clinic_id, message_id, episode_id, kind, channel, body, created_at)
         SELECT p_clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body, m.created_at
@@ -287,7 +325,7 @@ def migrate_connection(conn: Connection[object], schema: str, *, grant_to: str |
             version = 0
         for number in range(version + 1, LATEST_VERSION + 1):
             # The migration text is this module's constant; only the schema identifier is composed in.
-            conn.execute(sql.SQL(MIGRATIONS[number - 1]).format(s=s))  # type: ignore[arg-type]
+            conn.execute(sql.SQL(MIGRATIONS[number - 1]).format(s=s))
             conn.execute(
                 sql.SQL("INSERT INTO {}.schema_migrations (version) VALUES (%s)").format(s), (number,)
             )
@@ -297,7 +335,9 @@ def migrate_connection(conn: Connection[object], schema: str, *, grant_to: str |
             conn.execute(sql.SQL("GRANT SELECT ON {}.schema_migrations TO {}").format(s, role))
             for table in CLINIC_TABLES:
                 conn.execute(
-                    sql.SQL("GRANT SELECT, INSERT, UPDATE ON {}.{} TO {}").format(s, sql.Identifier(table), role)
+                    sql.SQL("GRANT SELECT, INSERT, UPDATE ON {}.{} TO {}").format(
+                        s, sql.Identifier(table), role
+                    )
                 )
             conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, role))
             conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {} TO {}").format(s, role))

@@ -92,10 +92,7 @@ class _Database:
         self.retries = retries
         ident = sql.Identifier(schema)
         # Composed once: the schema identifier is quoted by psycopg.sql, never formatted in by hand.
-        self.sql = {
-            name: sql.SQL(text).format(s=ident).as_string(None)  # type: ignore[arg-type]
-            for name, text in _SQL_TEXT.items()
-        }
+        self.sql = {name: sql.SQL(text).format(s=ident).as_string(None) for name, text in _SQL_TEXT.items()}
         self.closed = False
         self.pool = ConnectionPool(
             conninfo,
@@ -166,7 +163,7 @@ class PostgresStore:
         """
         return PostgresStore("", clinic_id=clinic_id, _db=self._db)
 
-    # -- connections and schema ----------------------------------------------------------------------------
+    # -- connections and schema -----------------------------------------------------------------------------
 
     def _prepare(self, migrate: bool) -> None:
         with self._connection() as conn:
@@ -175,8 +172,8 @@ class PostgresStore:
             ).fetchone()
             if row is not None and row[0]:
                 raise StoreError(
-                    "the store connected as a superuser or a BYPASSRLS role, which row-level security does not"
-                    " apply to: connect as an ordinary role"
+                    "the store connected as a superuser or a BYPASSRLS role, which row-level security does"
+                    " not apply to: connect as an ordinary role"
                 )
             try:
                 version = current_version(conn, self._db.schema)
@@ -225,7 +222,7 @@ class PostgresStore:
                 raise StoreError(f"PostgreSQL {what} failed: {type(exc).__name__} ({exc.sqlstate})") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    # -- writes ------------------------------------------------------------------------------------------------
+    # -- writes ---------------------------------------------------------------------------------------------
 
     def append(self, commit: Commit) -> None:
         if commit.caseload.clinic_id != self.clinic_id:
@@ -252,14 +249,28 @@ class PostgresStore:
         conn.execute(
             self._db.sql["append"],
             (
-                self.clinic_id, clinic, commit.idempotency_key, commit.episode_id, commit.expected_version,
-                commit.new_version, commit.snapshot_json, row.clinician_id, row.client_ref, row.stage,
-                row.opened_on, row.last_session_on, row.sessions_attended, row.latest_scores_json,
-                row.open_alerts, row.next_review_at, row.review_due, row.closed_on,
+                self.clinic_id,
+                clinic,
+                commit.idempotency_key,
+                commit.episode_id,
+                commit.expected_version,
+                commit.new_version,
+                commit.snapshot_json,
+                row.clinician_id,
+                row.client_ref,
+                row.stage,
+                row.opened_on,
+                row.last_session_on,
+                row.sessions_attended,
+                row.latest_scores_json,
+                row.open_alerts,
+                row.next_review_at,
+                row.review_due,
+                row.closed_on,
                 _json_array(_event_object(e) for e in commit.events),
                 _json_array(_outbox_object(m) for m in commit.outbox),
                 _json_array(_audit_object(a) for a in commit.audit),
-            ),  # fmt: skip
+            ),
         )
 
     def _conflict(self, commit: Commit) -> ConflictError:
@@ -283,7 +294,7 @@ class PostgresStore:
                 raise AccessDenied("append_audit", "row-level security refused an audit row") from None
             raise
 
-    # -- reads ---------------------------------------------------------------------------------------------------
+    # -- reads ----------------------------------------------------------------------------------------------
 
     def _read(self, name: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """One read: a single statement (its own transaction, clinic set inside it), one round trip."""
@@ -298,10 +309,19 @@ class PostgresStore:
         rows = self._read("events", (self.clinic_id, episode_id, after))
         return [
             StoredEvent(
-                episode_id=r[0], seq=r[1], event_id=r[2], type=r[3], schema_version=r[4], occurred_at=r[5],
-                recorded_at=r[6], actor_id=r[7], actor_role=r[8], clinic_id=r[9], payload_json=r[10],
+                episode_id=r[0],
+                seq=r[1],
+                event_id=r[2],
+                type=r[3],
+                schema_version=r[4],
+                occurred_at=r[5],
+                recorded_at=r[6],
+                actor_id=r[7],
+                actor_role=r[8],
+                clinic_id=r[9],
+                payload_json=r[10],
                 corrects=r[11],
-            )  # fmt: skip
+            )
             for r in rows
         ]
 
@@ -313,10 +333,21 @@ class PostgresStore:
         rows = self._read("caseload", (self.clinic_id, clinician_id, open_only))
         return [
             CaseloadRow(
-                episode_id=r[0], clinic_id=r[1], clinician_id=r[2], client_ref=r[3], stage=r[4], version=r[5],
-                opened_on=r[6], last_session_on=r[7], sessions_attended=r[8], latest_scores_json=r[9],
-                open_alerts=r[10], next_review_at=r[11], review_due=r[12], closed_on=r[13],
-            )  # fmt: skip
+                episode_id=r[0],
+                clinic_id=r[1],
+                clinician_id=r[2],
+                client_ref=r[3],
+                stage=r[4],
+                version=r[5],
+                opened_on=r[6],
+                last_session_on=r[7],
+                sessions_attended=r[8],
+                latest_scores_json=r[9],
+                open_alerts=r[10],
+                next_review_at=r[11],
+                review_due=r[12],
+                closed_on=r[13],
+            )
             for r in rows
         ]
 
@@ -348,36 +379,55 @@ def _with_raw(envelope: dict[str, Any], key: str, raw_json: str) -> str:
 
 def _event_object(e: StoredEvent) -> str:
     envelope = {
-        "clinic_id": e.clinic_id, "episode_id": e.episode_id, "seq": e.seq, "event_id": e.event_id,
-        "type": e.type, "schema_version": e.schema_version, "occurred_at": e.occurred_at.isoformat(),
-        "recorded_at": e.recorded_at.isoformat(), "actor_id": e.actor_id, "actor_role": e.actor_role,
+        "clinic_id": e.clinic_id,
+        "episode_id": e.episode_id,
+        "seq": e.seq,
+        "event_id": e.event_id,
+        "type": e.type,
+        "schema_version": e.schema_version,
+        "occurred_at": e.occurred_at.isoformat(),
+        "recorded_at": e.recorded_at.isoformat(),
+        "actor_id": e.actor_id,
+        "actor_role": e.actor_role,
         "corrects": e.corrects,
-    }  # fmt: skip
+    }
     return _with_raw(envelope, "payload", e.payload_json)
 
 
 def _outbox_object(m: OutboxRecord) -> str:
     envelope = {
-        "message_id": m.message_id, "episode_id": m.episode_id, "kind": m.kind, "channel": m.channel,
+        "message_id": m.message_id,
+        "episode_id": m.episode_id,
+        "kind": m.kind,
+        "channel": m.channel,
         "created_at": m.created_at.isoformat(),
-    }  # fmt: skip
+    }
     return _with_raw(envelope, "body", m.body_json)
 
 
 def _audit_object(a: AuditRecord) -> str:
     return json.dumps(
         {
-            "clinic_id": a.clinic_id, "entry_id": a.entry_id, "at": a.at.isoformat(), "actor_id": a.actor_id,
-            "actor_role": a.actor_role, "purpose": a.purpose, "action": a.action, "record_type": a.record_type,
-            "record_id": a.record_id, "outcome": a.outcome,
-        },  # fmt: skip
+            "clinic_id": a.clinic_id,
+            "entry_id": a.entry_id,
+            "at": a.at.isoformat(),
+            "actor_id": a.actor_id,
+            "actor_role": a.actor_role,
+            "purpose": a.purpose,
+            "action": a.action,
+            "record_type": a.record_type,
+            "record_id": a.record_id,
+            "outcome": a.outcome,
+        },
         separators=(",", ":"),
     )
 
 
 def _check_clinic(clinic_id: object) -> None:
     if not isinstance(clinic_id, str) or not clinic_id or len(clinic_id) > 200 or not clinic_id.isprintable():
-        raise ValidationError("clinic", "reference", "a non-empty printable clinic id of at most 200 characters")
+        raise ValidationError(
+            "clinic", "reference", "a non-empty printable clinic id of at most 200 characters"
+        )
 
 
 # ------------------------------------------------------------------------------------------------ locations
@@ -435,4 +485,3 @@ def migrate(conninfo: str, *, schema: str = DEFAULT_SCHEMA, grant_to: str | None
             return migrate_connection(conn, schema, grant_to=grant_to)
     except psycopg.Error as exc:
         raise StoreError(f"PostgreSQL migration failed: {type(exc).__name__}") from exc
-
