@@ -51,8 +51,6 @@ _FAULT_TRIGGERS = {
 
 
 class TestSQLiteStore(StoreContract):
-    same_key_submissions = 300  # one connection (and file descriptors) per thread
-
     def create_store(self) -> Store:
         return SQLiteStore(self.tmp_path / f"store-{len(list(self.tmp_path.iterdir()))}.sqlite")
 
