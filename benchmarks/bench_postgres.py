@@ -33,6 +33,7 @@ from psycopg import sql
 
 from alliancekit import open_practice
 from alliancekit.domain import Actor, Attendance, Modality, Role, Session
+from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.testing.concurrency import active_episode
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -87,6 +88,11 @@ def _session(i: int) -> Session:
     )
 
 
+def _plugins() -> PluginHost:
+    """The builtins and the PostgreSQL plugin, even where autoloading entry points is switched off."""
+    return make_plugin_host(load_entry_points=True, allow=["postgres"])
+
+
 def _p50_us(samples: list[float]) -> float:
     return statistics.median(samples) * 1e6
 
@@ -101,7 +107,7 @@ def _record_session_vs_raw(app: str) -> dict[str, float]:
     raw.execute("CREATE SCHEMA raw_bench")
     raw.execute("CREATE TABLE raw_bench.raw_insert (id bigserial PRIMARY KEY, payload jsonb NOT NULL)")
     payload = '{"note": "' + "x" * 280 + '"}'
-    with open_practice(location) as practice:
+    with open_practice(location, plugins=_plugins()) as practice:
         episodes = [active_episode(practice, actor) for _ in range(ROUNDS // 50 + 1)]
         raw_times, session_times = [], []
         # Where the time goes: the store's two calls timed inside record_session (the rest is the core).
@@ -147,7 +153,7 @@ def _record_session_vs_raw(app: str) -> dict[str, float]:
 def _writer(location: str, commands: int, start: Any, results: Any) -> None:
     try:
         actor = Actor(f"w-{os.getpid()}", Role.CLINICIAN, CLINIC)
-        with open_practice(location) as practice:
+        with open_practice(location, plugins=_plugins()) as practice:
             ep = active_episode(practice, actor)
             start.wait()
             for i in range(commands):
@@ -226,7 +232,7 @@ def _load_episodes(admin: str, schema: str) -> None:
 def _caseload(admin: str, app: str) -> dict[str, float]:
     schema = "caseload_bench"
     location = f"{app}?clinic=clinic-007&schema={schema}&pool_max=1"
-    with open_practice(location) as practice:  # creates the schema
+    with open_practice(location, plugins=_plugins()) as practice:  # creates the schema
         t0 = time.perf_counter()
         _load_episodes(admin, schema)
         load_seconds = time.perf_counter() - t0

@@ -16,7 +16,11 @@ COMMANDS_EACH = int(os.environ.get("ALLIANCEKIT_TEST_COMMANDS_EACH", "1000"))
 def test_concurrent_processes_on_one_episode_lose_no_update(pg) -> None:  # type: ignore[no-untyped-def]
     location = pg.location(pg.new_schema(), "clinic-load", pool_max=1)
     result = run_concurrent_writers(
-        location, clinic_id="clinic-load", processes=PROCESSES, commands_each=COMMANDS_EACH
+        location,
+        clinic_id="clinic-load",
+        processes=PROCESSES,
+        commands_each=COMMANDS_EACH,
+        entry_points=("postgres",),
     )
     result.check()
     assert result.stream_length == result.base_version + PROCESSES * COMMANDS_EACH

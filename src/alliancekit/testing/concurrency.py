@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import time
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -39,6 +40,7 @@ from alliancekit.domain import (
     Session,
 )
 from alliancekit.errors import ConflictError
+from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.practice import Practice, open_practice
 
 _DAY = date(2026, 1, 5)
@@ -86,8 +88,21 @@ def active_episode(practice: Practice, actor: Actor) -> str:
     return ep
 
 
-def _writer(location: str, clinic_id: str, episode_id: str, writer: int, commands: int, start: Any) -> int:
-    practice = open_practice(location, conflict_retries=0)
+def _host(entry_points: Sequence[str] | None) -> PluginHost | None:
+    """Builtins plus the named entry-point plugins, whatever the environment says; ``None``: the defaults."""
+    return None if entry_points is None else make_plugin_host(load_entry_points=True, allow=entry_points)
+
+
+def _writer(
+    location: str,
+    clinic_id: str,
+    episode_id: str,
+    writer: int,
+    commands: int,
+    entry_points: Sequence[str] | None,
+    start: Any,
+) -> int:
+    practice = open_practice(location, plugins=_host(entry_points), conflict_retries=0)
     actor = Actor(f"writer-{writer}", Role.CLINICIAN, clinic_id)
     retries = 0
     try:
@@ -120,10 +135,20 @@ def _writer_main(args: tuple[Any, ...], start: Any, results: Any) -> None:
 
 
 def run_concurrent_writers(
-    location: str, *, clinic_id: str, processes: int, commands_each: int, timeout: float = 1800
+    location: str,
+    *,
+    clinic_id: str,
+    processes: int,
+    commands_each: int,
+    entry_points: Sequence[str] | None = None,
+    timeout: float = 1800,
 ) -> ConcurrencyResult:
-    """Start ``processes`` writers on one new episode at ``location`` and collect what they wrote."""
-    setup = open_practice(location)
+    """Start ``processes`` writers on one new episode at ``location`` and collect what they wrote.
+
+    :param entry_points: entry-point plugins to load by name (``("postgres",)``) in this process and in the
+        writers, even where the environment turns autoloading off (test suites do); ``None``: the defaults.
+    """
+    setup = open_practice(location, plugins=_host(entry_points))
     try:
         actor = Actor("setup", Role.CLINICIAN, clinic_id)
         ep = active_episode(setup, actor)
@@ -134,7 +159,14 @@ def run_concurrent_writers(
     start = ctx.Barrier(processes + 1)
     results = ctx.Queue()
     workers = [
-        ctx.Process(target=_writer_main, args=((location, clinic_id, ep, w, commands_each), start, results))
+        ctx.Process(
+            target=_writer_main,
+            args=(
+                (location, clinic_id, ep, w, commands_each, tuple(entry_points or ()) or None),
+                start,
+                results,
+            ),
+        )
         for w in range(processes)
     ]
     for p in workers:
@@ -148,7 +180,7 @@ def run_concurrent_writers(
     errors = [detail for status, detail in outcomes if status == "error"]
     if errors:
         raise AssertionError(f"{len(errors)} writers failed, first: {errors[0]}")
-    check = open_practice(location)
+    check = open_practice(location, plugins=_host(entry_points))
     try:
         stored = check.store.load_events(ep)
     finally:
