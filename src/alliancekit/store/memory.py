@@ -32,13 +32,11 @@ class MemoryStore:
 
     def append(self, commit: Commit) -> None:
         with self._lock:
-            # A used key is refused first, whatever the version: the command was applied, and a concurrent
-            # resubmission must learn that rather than see a conflict.
-            if commit.idempotency_key is not None and commit.idempotency_key in self._commands:
-                raise DuplicateCommand(commit.idempotency_key)
             actual = self._snapshots.get(commit.episode_id, (0, ""))[0]
             if actual != commit.expected_version:
                 raise ConflictError(commit.episode_id, commit.expected_version, actual)
+            if commit.idempotency_key is not None and commit.idempotency_key in self._commands:
+                raise DuplicateCommand(commit.idempotency_key)
             stream = self._events.setdefault(commit.episode_id, [])
             undo = (len(stream), self._snapshots.get(commit.episode_id),
                     self._caseload.get(commit.episode_id), len(self.outbox), len(self._audit))  # fmt: skip

@@ -121,9 +121,8 @@ class Store(Protocol):
     def append(self, commit: Commit) -> None:
         """Write ``commit`` in one transaction.
 
-        :raises DuplicateCommand: ``commit.idempotency_key`` was already used; nothing written. Checked
-            before the version, so that concurrent resubmissions of one command all learn it was applied.
         :raises ConflictError: the stream's version is not ``commit.expected_version``; nothing written.
+        :raises DuplicateCommand: ``commit.idempotency_key`` was already used; nothing written.
         :raises StoreError: the backend failed; nothing written.
         """
 

@@ -179,8 +179,12 @@ class SQLiteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                # A used key is refused before the version is looked at: the command was applied, and a
-                # concurrent resubmission must learn that rather than see a conflict.
+                row = conn.execute(
+                    "SELECT version FROM episodes WHERE episode_id = ?", (commit.episode_id,)
+                ).fetchone()
+                actual = 0 if row is None else row[0]
+                if actual != commit.expected_version:
+                    raise ConflictError(commit.episode_id, commit.expected_version, actual)
                 if commit.idempotency_key is not None:
                     try:
                         conn.execute(
@@ -189,12 +193,6 @@ class SQLiteStore:
                         )
                     except sqlite3.IntegrityError:
                         raise DuplicateCommand(commit.idempotency_key) from None
-                row = conn.execute(
-                    "SELECT version FROM episodes WHERE episode_id = ?", (commit.episode_id,)
-                ).fetchone()
-                actual = 0 if row is None else row[0]
-                if actual != commit.expected_version:
-                    raise ConflictError(commit.episode_id, commit.expected_version, actual)
                 conn.executemany(_INSERT_EVENT, [_event_row(e) for e in commit.events])
                 conn.execute(_UPSERT_EPISODE, (*_caseload_row(commit.caseload), commit.snapshot_json))
                 if commit.outbox:

@@ -205,11 +205,6 @@ MIGRATIONS: tuple[str, ...] = (
         written integer;
     BEGIN
         PERFORM set_config('alliancekit.clinic_id', p_scope, true);
-        -- The key first: a used key is refused (unique violation on commands_pkey) whatever the version.
-        IF p_key IS NOT NULL THEN
-            INSERT INTO {s}.commands (clinic_id, idempotency_key, episode_id, version)
-            VALUES (p_clinic, p_key, p_episode, p_new);
-        END IF;
         IF p_expected = 0 THEN
             INSERT INTO {s}.episodes (clinic_id, episode_id, version, state, clinician_id, client_ref, stage,
                 opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at,
@@ -230,6 +225,12 @@ MIGRATIONS: tuple[str, ...] = (
         GET DIAGNOSTICS written = ROW_COUNT;
         IF written <> 1 THEN
             RAISE EXCEPTION 'stale stream version' USING ERRCODE = 'AK409';
+        END IF;
+        -- Then the key: a used one is a unique violation on commands_pkey (as in the core stores, a stale
+        -- version is reported before a used key).
+        IF p_key IS NOT NULL THEN
+            INSERT INTO {s}.commands (clinic_id, idempotency_key, episode_id, version)
+            VALUES (p_clinic, p_key, p_episode, p_new);
         END IF;
         INSERT INTO {s}.events (clinic_id, episode_id, seq, event_id, type, schema_version, occurred_at,
             recorded_at, actor_id, actor_role, corrects, payload)

@@ -18,10 +18,10 @@ Writes
 
 Every operation is one statement calling one of the schema's functions (``append_commit``, ``load_snapshot``,
 ...), so it is one network round trip and its own transaction: the function sets the clinic, then writes or
-reads under the row-level security policies. A commit writes, in that order, the idempotency key, the episode
-row (conditionally on the expected version, else SQLSTATE ``AK409``), the events, outbox and audit rows.
-Serialization failures and deadlocks (40001, 40P01) are retried
-a bounded number of times with a short back-off, then raised as :class:`~alliancekit.errors.StoreBusy`.
+reads under the row-level security policies. A commit writes, in that order, the episode row (conditionally
+on the expected version, else SQLSTATE ``AK409``), the idempotency key, the events, outbox and audit rows.
+Serialization failures and deadlocks (40001, 40P01) are retried a bounded number of times with a short
+back-off, then raised as :class:`~alliancekit.errors.StoreBusy`.
 Parameters are always bound; the schema name is composed with :mod:`psycopg.sql`.
 
 Outbox claiming (``FOR UPDATE SKIP LOCKED``) belongs to the notifications feature, which does not exist yet;
