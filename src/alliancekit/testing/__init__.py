@@ -11,7 +11,7 @@ plugin's tests::
             return MyStore(...)          # a store on a fresh, empty database
 
         @contextlib.contextmanager
-        def fail_writes(self, store, after):
+        def fail_writes(self, store, point):
             ...                          # make the backend itself fail mid-commit (see the docstring)
 
 ``alliancekit.testing.concurrency`` has the multi-process writers used to prove "no lost updates" across

@@ -91,7 +91,7 @@ from alliancekit.domain.records import RuptureNote
 from alliancekit.errors import ConflictError, DuplicateCommand, StoreError
 from alliancekit.events import converter
 from alliancekit.events.types import EVENT_TYPES, event_class
-from alliancekit.plugins.manager import make_plugin_host
+from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.practice import Practice
 from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, OutboxRecord, Store, StoredEvent
 
@@ -211,7 +211,7 @@ class StoreContract:
         """The public facade on ``store``, with only builtin plugins and a steady clock."""
         ticks = iter(range(10**9))
         options.setdefault("clock", lambda: _T0 + timedelta(milliseconds=next(ticks)))
-        return Practice(store, plugins=make_plugin_host(load_entry_points=False), **options)
+        return Practice(store, plugins=_builtin_plugins(), **options)
 
     def actor(self, clinic_id: str | None = None, actor_id: str = "clin-1") -> Actor:
         return Actor(actor_id, Role.CLINICIAN, clinic_id or self.CLINIC)
@@ -804,6 +804,18 @@ def _full_lifecycle(practice: Practice, actor: Actor) -> str:
 
 
 # ------------------------------------------------------------------------------------------- threads
+
+_host: PluginHost | None = None
+_host_lock = threading.Lock()
+
+
+def _builtin_plugins() -> PluginHost:
+    """One host with the builtin plugins for every practice the suite makes (registries built once)."""
+    global _host
+    with _host_lock:
+        if _host is None:
+            _host = make_plugin_host(load_entry_points=False)
+        return _host
 
 
 def _retry_on_conflict(command: Callable[[], object], limit: int = 100_000) -> int:
