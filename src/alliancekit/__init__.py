@@ -4,8 +4,8 @@ The public API: :func:`open_practice` returns a :class:`Practice`, the one facad
 values live in :mod:`alliancekit.domain`, errors in :mod:`alliancekit.errors`.
 """
 
-from alliancekit.practice import Practice, Recorded, TimelineEntry, open_practice
 from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.practice import Practice, Recorded, TimelineEntry, open_practice
 
 __version__ = "0.1.0"
 

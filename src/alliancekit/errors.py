@@ -23,6 +23,7 @@ __all__ = [
     "MeasureDefinitionError",
     "ResponseError",
     "AccessDenied",
+    "MissingActor",
     "DuplicateCommand",
 ]
 
@@ -134,6 +135,17 @@ class AccessDenied(AlliancekitError, PermissionError):
         self.action = action
         self.reason = reason
         super().__init__(f"{action}: {reason}")
+
+
+class MissingActor(AccessDenied, ValidationError):
+    """A call was made without an :class:`~alliancekit.domain.Actor`: refused, and audited, before anything
+    is read. Both a refusal (``action``, ``reason``) and invalid input (``field`` ``"actor"``, ``rule``
+    ``"required"``)."""
+
+    def __init__(self, action: str) -> None:
+        ValidationError.__init__(self, "actor", "required", "every call is made by an Actor")
+        self.action = action
+        self.reason = "every call is made by an Actor"
 
 
 class DuplicateCommand(AlliancekitError):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime
@@ -19,6 +21,7 @@ from typing import Any
 import attrs
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import MAX_ID, MAX_TEXT
 from alliancekit.domain.records import (
     Administration,
     Consultation,
@@ -31,7 +34,14 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
-from alliancekit.errors import ConflictError, DuplicateCommand, NotFoundError, ValidationError
+from alliancekit.domain.vocab import Purpose, Role
+from alliancekit.errors import (
+    AlliancekitError,
+    ConflictError,
+    DuplicateCommand,
+    NotFoundError,
+    ValidationError,
+)
 from alliancekit.events import converter
 from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, SessionRecorded, event_class
 from alliancekit.lifecycle import commands as c
@@ -39,6 +49,10 @@ from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.projections import caseload_row
+from alliancekit.security import encryption
+from alliancekit.security.facade import SecuredFacade
+from alliancekit.security.policy import AccessPolicy, Action, policy_for
+from alliancekit.security.views import Timeline
 from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, Store, StoredEvent
 
 #: How many times a command is decided again after a concurrent writer moved the episode on.
@@ -48,6 +62,12 @@ DEFAULT_REVIEW_EVERY = 6
 
 #: Decoded episode states kept per Practice (see ``Practice._load``).
 _STATE_CACHE_SIZE = 4096
+
+#: First backoff bound after a conflict, doubled on each retry (at most about 0.06 s at the default retries).
+_BACKOFF_SECONDS = 0.002
+_jitter = random.Random()  # noqa: S311 - timing jitter, not security
+#: Audit entries between two checkpoints written by one Practice (when it has an audit key).
+DEFAULT_CHECKPOINT_EVERY = 100
 
 _ID_NAMESPACE = uuid.UUID("5d1a8f0e-6a0b-4c61-9d0e-a11a9ce0a11a")
 
@@ -79,10 +99,18 @@ class TimelineEntry:
 
 
 def _uuid_ids(kind: str) -> str:
-    return uuid.uuid4().hex
+    """A random (version 4) UUID as 32 hex digits.
+
+    Same ids as ``uuid.uuid4().hex``, without building a UUID object: a command makes two or three ids,
+    and this is on every write's path.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
-class Practice:
+class Practice(SecuredFacade):
     """One practice's records in one store. Create it with :func:`open_practice`."""
 
     def __init__(
@@ -94,7 +122,19 @@ class Practice:
         ids: Callable[[str], str] | None = None,
         review_every: int = DEFAULT_REVIEW_EVERY,
         conflict_retries: int = DEFAULT_CONFLICT_RETRIES,
+        policy: AccessPolicy | None = None,
+        audit_key: bytes | None = None,
+        checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+        cipher: encryption.FieldCipher | None = None,
     ) -> None:
+        """
+        :param policy: decides every call (see :mod:`alliancekit.security.policy`); by default the policy a
+            plugin supplies through ``alliancekit_access_policy``, else the default policy.
+        :param audit_key: the host-held HMAC key for audit checkpoints (at least 32 bytes); without it no
+            checkpoints are written and cutting the audit log's tail goes unnoticed.
+        :param checkpoint_every: audit entries (written by this Practice) between checkpoints.
+        :param cipher: encrypts free text at rest (:class:`alliancekit.security.encryption.FieldCipher`).
+        """
         self.store = store
         self.plugins = plugins or get_plugin_host()
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -104,6 +144,13 @@ class Practice:
         # Decoded states by episode, trusted only at the exact stream version they were built for: the
         # store's version check means one version is one sequence of events, whoever wrote them.
         self._states: dict[str, EpisodeState] = {}
+        self.policy = policy if policy is not None else policy_for(self.plugins)
+        if audit_key is not None and len(audit_key) < 32:
+            raise ValidationError("audit_key", "min-length", "at least 32 bytes")
+        self._audit_key = audit_key
+        self.checkpoint_every = checkpoint_every
+        self._since_checkpoint = 0
+        self.cipher = cipher
 
     def __repr__(self) -> str:
         return f"Practice({self.store!r})"
@@ -115,6 +162,9 @@ class Practice:
         self.close()
 
     def close(self) -> None:
+        """Seal the audit log with a checkpoint (when there is an audit key) and release the store."""
+        if self._audit_key is not None and self._since_checkpoint:
+            self._checkpoint()
         self.store.close()
 
     # ------------------------------------------------------------------------------------------ commands
@@ -132,11 +182,10 @@ class Practice:
 
         ``client_ref`` is the host's opaque reference for the client (never a name).
         """
-        _check_actor(actor)
+        self._authorize(actor, Action.START_EPISODE, "episode", "(new)", None, clinician_id=clinician_id)
         _check_ref("client_ref", client_ref)
         _check_ref("clinician_id", clinician_id)
-        if not isinstance(opened_on, date):
-            raise ValidationError("opened_on", "type", "date expected")
+        _check_date("opened_on", opened_on)
         episode_id = self._new_id("episode", idempotency_key)
         if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
             return done[0]
@@ -144,9 +193,12 @@ class Practice:
         state = start(episode_id, actor.clinic_id, opened)
         try:
             self._commit(actor, None, state, [opened], "start-episode", idempotency_key)
-        except DuplicateCommand:
-            done = self.store.find_command(idempotency_key or "")
-            assert done is not None  # noqa: S101 - the store just said the key exists
+        except (DuplicateCommand, ConflictError):
+            # The same keyed command, in flight twice, names the same episode: the second finds the stream
+            # already started (a conflict at version 0) or the key taken. Either way it was done once.
+            done = self.store.find_command(idempotency_key) if idempotency_key is not None else None
+            if done is None:
+                raise
             return done[0]
         return episode_id
 
@@ -154,14 +206,17 @@ class Practice:
         self, actor: Actor, episode_id: str, consultation: Consultation, *, idempotency_key: str | None = None
     ) -> Recorded:
         """Record the consultation: concerns, questions, preferences, modality and consent."""
+        self._authorize_episode(actor, Action.RECORD_CONSULTATION, episode_id)
         _expect(consultation, Consultation, "consultation")
-        return self._run(actor, episode_id, c.RecordConsultation(consultation), "record-consultation",
-                         idempotency_key)  # fmt: skip
+        return self._run(
+            actor, episode_id, c.RecordConsultation(consultation), "record-consultation", idempotency_key
+        )
 
     def decide_fit(
         self, actor: Actor, episode_id: str, decision: FitDecision, *, idempotency_key: str | None = None
     ) -> Recorded:
         """Proceed (on to goal setting), refer elsewhere, or not proceed (both close the episode)."""
+        self._authorize_episode(actor, Action.DECIDE_FIT, episode_id)
         _expect(decision, FitDecision, "decision")
         return self._run(actor, episode_id, c.DecideFit(decision), "decide-fit", idempotency_key)
 
@@ -174,7 +229,9 @@ class Practice:
         agreed_on: date,
         idempotency_key: str | None = None,
     ) -> list[str]:
-        """Record goals agreed with the client; the first agreement starts active therapy. Returns goal ids."""
+        """Record goals agreed with the client; the first agreement starts therapy. Returns goal ids."""
+        self._authorize_episode(actor, Action.AGREE_GOALS, episode_id)
+        _check_date("agreed_on", agreed_on)
         goals = tuple(goals)
         for i, goal in enumerate(goals):
             _expect(goal, GoalDraft, f"goals[{i}]")
@@ -192,18 +249,34 @@ class Practice:
         idempotency_key: str | None = None,
     ) -> Recorded:
         """Revise a goal's wording, tasks or status; earlier versions stay in the timeline."""
+        self._authorize_episode(actor, Action.REVISE_GOAL, episode_id)
         _expect(revision, GoalRevision, "revision")
-        return self._run(actor, episode_id, c.ReviseGoal(revision, revised_on), "revise-goal", idempotency_key)
+        _check_date("revised_on", revised_on)
+        return self._run(
+            actor, episode_id, c.ReviseGoal(revision, revised_on), "revise-goal", idempotency_key
+        )
 
     def record_session(
         self, actor: Actor, episode_id: str, session: Session, *, idempotency_key: str | None = None
     ) -> Recorded:
-        """Record a session, with any measures given in it (each validated and scored on the way in)."""
+        """Record a session, with any measures given in it (each validated and scored on the way in).
+
+        The session record is *signed* as recorded (the envelope names who recorded it and when): it never
+        changes. Later changes are corrections (:meth:`correct_session`) and addenda (:meth:`add_addendum`)
+        that point at it, and the client may attach a statement of disagreement.
+        """
+        self._authorize_episode(actor, Action.RECORD_SESSION, episode_id)
         _expect(session, Session, "session")
         scores = self._score(session.administrations)
         session_id = self._new_id("session", idempotency_key)
-        return self._run(actor, episode_id, c.RecordSession(session_id, session, scores), "record-session",
-                         idempotency_key, record_id=session_id)  # fmt: skip
+        return self._run(
+            actor,
+            episode_id,
+            c.RecordSession(session_id, session, scores),
+            "record-session",
+            idempotency_key,
+            record_id=session_id,
+        )
 
     def correct_session(
         self,
@@ -216,34 +289,54 @@ class Practice:
         idempotency_key: str | None = None,
     ) -> Recorded:
         """Correct a recorded session. The original stays in the timeline; the correction points at it."""
+        self._authorize_episode(actor, Action.CORRECT_SESSION, episode_id)
         _expect(session, Session, "session")
         _check_text("reason", reason, required=True)
-        _check_actor(actor)
         scores = self._score(session.administrations)
         original = self._find_session(episode_id, session_id)
         command = c.CorrectSession(session_id, original, session, scores, reason)
-        return self._run(actor, episode_id, command, "correct-session", idempotency_key, record_id=session_id,
-                         corrects=original.event_id if original else None)  # fmt: skip
+        return self._run(
+            actor,
+            episode_id,
+            command,
+            "correct-session",
+            idempotency_key,
+            record_id=session_id,
+            corrects=original.event_id if original else None,
+        )
 
     def record_review(
         self, actor: Actor, episode_id: str, review: Review, *, idempotency_key: str | None = None
     ) -> Recorded:
         """Record a progress review. A review when none was due is kept, marked unscheduled."""
+        self._authorize_episode(actor, Action.RECORD_REVIEW, episode_id)
         _expect(review, Review, "review")
         review_id = self._new_id("review", idempotency_key)
-        return self._run(actor, episode_id, c.RecordReview(review_id, review, self.review_every),
-                         "record-review", idempotency_key, record_id=review_id)  # fmt: skip
+        return self._run(
+            actor,
+            episode_id,
+            c.RecordReview(review_id, review, self.review_every),
+            "record-review",
+            idempotency_key,
+            record_id=review_id,
+        )
 
     def note_rupture(
         self, actor: Actor, episode_id: str, note: RuptureNote, *, idempotency_key: str | None = None
     ) -> Recorded:
         """Note a rupture in the alliance (kind, markers, likely cause, any repair already tried)."""
+        self._authorize_episode(actor, Action.NOTE_RUPTURE, episode_id)
         _expect(note, RuptureNote, "note")
-        _check_actor(actor)
         rupture_id = self._new_id("rupture", idempotency_key)
         found = note.session_id is not None and self._find_session(episode_id, note.session_id) is not None
-        return self._run(actor, episode_id, c.NoteRupture(rupture_id, note, found), "note-rupture",
-                         idempotency_key, record_id=rupture_id)  # fmt: skip
+        return self._run(
+            actor,
+            episode_id,
+            c.NoteRupture(rupture_id, note, found),
+            "note-rupture",
+            idempotency_key,
+            record_id=rupture_id,
+        )
 
     def record_repair(
         self,
@@ -255,19 +348,32 @@ class Practice:
         idempotency_key: str | None = None,
     ) -> Recorded:
         """Record an attempt to repair an open rupture, and whether it resolved it."""
+        self._authorize_episode(actor, Action.RECORD_REPAIR, episode_id)
         _expect(attempt, RepairAttempt, "attempt")
-        return self._run(actor, episode_id, c.RecordRepair(rupture_id, attempt), "record-repair",
-                         idempotency_key, record_id=rupture_id)  # fmt: skip
+        return self._run(
+            actor,
+            episode_id,
+            c.RecordRepair(rupture_id, attempt),
+            "record-repair",
+            idempotency_key,
+            record_id=rupture_id,
+        )
 
     def put_on_hold(
         self, actor: Actor, episode_id: str, *, on: date, reason: str, idempotency_key: str | None = None
     ) -> Recorded:
         """Pause an episode (illness, travel, ...); sessions are refused until it is resumed."""
+        self._authorize_episode(actor, Action.PUT_ON_HOLD, episode_id)
+        _check_date("on", on)
         _check_text("reason", reason, required=True)
         return self._run(actor, episode_id, c.PutOnHold(on, reason), "put-on-hold", idempotency_key)
 
-    def resume(self, actor: Actor, episode_id: str, *, on: date, idempotency_key: str | None = None) -> Recorded:
+    def resume(
+        self, actor: Actor, episode_id: str, *, on: date, idempotency_key: str | None = None
+    ) -> Recorded:
         """Resume an episode on hold, in the stage it was in before."""
+        self._authorize_episode(actor, Action.RESUME, episode_id)
+        _check_date("on", on)
         return self._run(actor, episode_id, c.Resume(on), "resume", idempotency_key)
 
     def transfer(
@@ -281,10 +387,13 @@ class Practice:
         idempotency_key: str | None = None,
     ) -> Recorded:
         """Make another clinician the clinician of record."""
+        self._authorize_episode(actor, Action.TRANSFER, episode_id)
         _check_ref("to_clinician_id", to_clinician_id)
+        _check_date("on", on)
         _check_text("reason", reason, required=True)
-        return self._run(actor, episode_id, c.TransferClinician(to_clinician_id, on, reason), "transfer",
-                         idempotency_key)  # fmt: skip
+        return self._run(
+            actor, episode_id, c.TransferClinician(to_clinician_id, on, reason), "transfer", idempotency_key
+        )
 
     def plan_ending(
         self,
@@ -296,12 +405,17 @@ class Practice:
         idempotency_key: str | None = None,
     ) -> Recorded:
         """Begin a planned ending: the episode moves to the ending stage."""
+        self._authorize_episode(actor, Action.PLAN_ENDING, episode_id)
+        _check_date("on", on)
+        if target_date is not None:
+            _check_date("target_date", target_date)
         return self._run(actor, episode_id, c.PlanEnding(on, target_date), "plan-ending", idempotency_key)
 
     def close_episode(
         self, actor: Actor, episode_id: str, ending: Ending, *, idempotency_key: str | None = None
     ) -> Recorded:
         """Close the episode with its ending (a planned ending needs a maintenance plan or a reason)."""
+        self._authorize_episode(actor, Action.CLOSE_EPISODE, episode_id)
         _expect(ending, Ending, "ending")
         return self._run(actor, episode_id, c.CloseEpisode(ending), "close-episode", idempotency_key)
 
@@ -309,37 +423,77 @@ class Practice:
 
     def episode(self, actor: Actor, episode_id: str) -> EpisodeState:
         """The episode's current state (one snapshot row)."""
-        _check_actor(actor)
-        return self._load(episode_id)
+        return self._authorize_episode(actor, Action.READ_EPISODE, episode_id, audit=True)
 
-    def timeline(self, actor: Actor, episode_id: str) -> list[TimelineEntry]:
-        """Every event of the episode in order, with who recorded it and when."""
-        _check_actor(actor)
-        stored = self.store.load_events(episode_id)
-        if not stored:
-            raise NotFoundError("episode", episode_id)
-        return [_timeline_entry(e) for e in stored]
+    def timeline(self, actor: Actor, episode_id: str) -> Timeline:
+        """Every event of the episode in order, with who recorded it and when.
+
+        Process notes are never in it. For anyone but the clinician of record acting for treatment, the
+        client's lockbox applies, and ``Timeline.withheld`` says that something was left out.
+        """
+        state = self._authorize_episode(actor, Action.READ_TIMELINE, episode_id, audit=True)
+        treating = (
+            actor.role is Role.CLINICIAN
+            and actor.id == state.clinician_id
+            and actor.purpose is Purpose.TREATMENT
+        )
+        return self._timeline(episode_id, None if treating else actor.id, lockbox=not treating)
 
     def caseload(
         self, actor: Actor, *, clinician_id: str | None = None, include_closed: bool = False
     ) -> list[CaseloadRow]:
-        """The caseload of the actor's clinic, optionally one clinician's, from the projection table."""
-        _check_actor(actor)
+        """The caseload of the actor's clinic, optionally one clinician's, from the projection table.
+
+        A clinician's caseload is their own unless they name another clinician (which the default policy
+        refuses).
+        """
+        self._require_actor(actor, Action.READ_CASELOAD, "caseload", clinician_id or "(clinic)")
+        if clinician_id is None and actor.role is Role.CLINICIAN:
+            clinician_id = actor.id
+        record_id = clinician_id or actor.clinic_id
+        decision = self._authorize(
+            actor, Action.READ_CASELOAD, "caseload", record_id, None, clinician_id=clinician_id
+        )
+        self._audit(actor, Action.READ_CASELOAD, "caseload", record_id, decision.outcome, None)
         return self.store.caseload(
             clinic_id=actor.clinic_id, clinician_id=clinician_id, open_only=not include_closed
         )
 
-    def rebuild_state(self, episode_id: str) -> EpisodeState:
+    def rebuild_state(self, actor: Actor, episode_id: str) -> EpisodeState:
         """The state folded from the stored events, ignoring the snapshot (checks and repairs)."""
+        self._authorize_episode(actor, Action.REBUILD_STATE, episode_id, audit=True)
         stored = self.store.load_events(episode_id)
         if not stored:
             raise NotFoundError("episode", episode_id)
         first, rest = stored[0], stored[1:]
         opened = converter.structure(json.loads(first.payload_json), EpisodeOpened)
         state = start(episode_id, first.clinic_id, opened)
-        return fold(state, (_event_of(e) for e in rest))
+        return fold(state, (self._decode(e) for e in rest))
 
     # ---------------------------------------------------------------------------------------- internals
+
+    def _decode(self, stored: StoredEvent) -> Event:
+        if self.cipher is None:
+            return _event_of(stored)
+        return self.cipher.decode(stored)
+
+    def _encode(self, event: Event, event_id: str) -> str:
+        if self.cipher is None:
+            return converter.dumps(event)
+        return self.cipher.encode(event, event_id)
+
+    def _timeline_entry(self, stored: StoredEvent) -> TimelineEntry:
+        return TimelineEntry(
+            seq=stored.seq,
+            event_id=stored.event_id,
+            type=stored.type,
+            occurred_at=stored.occurred_at,
+            recorded_at=stored.recorded_at,
+            actor_id=stored.actor_id,
+            actor_role=stored.actor_role,
+            corrects=stored.corrects,
+            event=self._decode(stored),
+        )
 
     def _new_id(self, kind: str, idempotency_key: str | None, index: int = 0) -> str:
         if idempotency_key is None:
@@ -354,9 +508,14 @@ class Practice:
             score = registry.score(admin.measure_id, admin.version, admin.answers)
             scores.append(
                 RecordedScore(
-                    score.measure_id, score.version, score.total, dict(score.subscales), score.band,
-                    score.clinical, tuple(score.risk_items),
-                )  # fmt: skip
+                    score.measure_id,
+                    score.version,
+                    score.total,
+                    dict(score.subscales),
+                    score.band,
+                    score.clinical,
+                    tuple(score.risk_items),
+                )
             )
         return tuple(scores)
 
@@ -365,7 +524,7 @@ class Practice:
         for stored in self.store.load_events(episode_id):
             if stored.type != SessionRecorded.TYPE:
                 continue
-            recorded = _event_of(stored)
+            recorded = self._decode(stored)
             assert isinstance(recorded, SessionRecorded)  # noqa: S101 - by its type name
             if recorded.session_id == session_id:
                 s = recorded.session
@@ -401,24 +560,50 @@ class Practice:
         corrects: str | None = None,
     ) -> Recorded:
         _check_actor(actor)
-        if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
-            return Recorded(done[0], done[1], record_id, duplicate=True)
-        for attempt in range(self.conflict_retries + 1):
-            state = self._load(episode_id)
-            events = decide(state, command)
+        # The first try decides on the state this Practice last wrote or read, without reading the store.
+        # That is safe because the store's version check is the guard: if another writer (another Practice,
+        # another process) moved the episode on, the commit is refused with a conflict and nothing is
+        # written. Such a try is a guess, so it neither counts as a conflict retry nor may refuse: a
+        # conflict or a refusal on the cached state is decided again on a fresh read of the snapshot.
+        guess = self._states.get(episode_id)
+        conflicts = 0
+        while True:
+            # Checked on every attempt: the conflict may have come from the same keyed command in flight
+            # twice, and deciding it again on the newer state would refuse it instead of reporting it done.
+            if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
+                return Recorded(done[0], done[1], record_id, duplicate=True)
+            if guess is not None:
+                state, guessing, guess = guess, True, None
+            else:
+                state, guessing = self._load(episode_id), False
+            try:
+                if not guessing:
+                    # A guess is the state the public method authorised on entry; a fresh state is
+                    # authorised again, so a writer that lost access meanwhile is refused (and audited).
+                    self._authorize(actor, action, "episode", episode_id, state)
+                events = decide(state, command)
+            except AlliancekitError:
+                if guessing:
+                    continue
+                raise
             new_state = fold(state, events)
             try:
                 version = self._commit(actor, state, new_state, events, action, idempotency_key, corrects)
             except ConflictError:
-                if attempt == self.conflict_retries:
+                if guessing:
+                    continue
+                if conflicts == self.conflict_retries:
                     raise
+                # Back off for a random, growing moment: retrying at once lets a writer that never pauses
+                # win every race for the write lock, and this one runs out of retries (starvation).
+                time.sleep(_jitter.uniform(0, _BACKOFF_SECONDS * 2**conflicts))
+                conflicts += 1
                 continue
             except DuplicateCommand:
                 done = self.store.find_command(idempotency_key or "")
                 assert done is not None  # noqa: S101 - the store just said the key exists
                 return Recorded(done[0], done[1], record_id, duplicate=True)
             return Recorded(episode_id, version, record_id)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _commit(
         self,
@@ -432,20 +617,37 @@ class Practice:
     ) -> int:
         now = self._clock()
         base = 0 if before is None else before.version
+        event_ids = [self._ids("event") for _ in events]
         stored = [
             StoredEvent(
-                episode_id=after.episode_id, seq=base + i, event_id=self._ids("event"), type=e.TYPE,
-                schema_version=e.VERSION, occurred_at=now, recorded_at=now, actor_id=actor.id,
-                actor_role=actor.role.value, clinic_id=after.clinic_id, payload_json=converter.dumps(e),
+                episode_id=after.episode_id,
+                seq=base + i,
+                event_id=event_id,
+                type=e.TYPE,
+                schema_version=e.VERSION,
+                occurred_at=now,
+                recorded_at=now,
+                actor_id=actor.id,
+                actor_role=actor.role.value,
+                clinic_id=after.clinic_id,
+                payload_json=self._encode(e, event_id),
                 corrects=corrects,
-            )  # fmt: skip
-            for i, e in enumerate(events, start=1)
+            )
+            for i, (e, event_id) in enumerate(zip(events, event_ids, strict=True), start=1)
         ]
         audit = AuditRecord(
-            entry_id=self._ids("audit"), at=now, actor_id=actor.id, actor_role=actor.role.value,
-            clinic_id=actor.clinic_id, purpose=actor.purpose.value, action=action, record_type="episode",
-            record_id=after.episode_id, outcome="allowed",
-        )  # fmt: skip
+            entry_id=self._ids("audit"),
+            at=now,
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+            clinic_id=actor.clinic_id,
+            purpose=actor.purpose.value,
+            action=action,
+            record_type="episode",
+            record_id=after.episode_id,
+            outcome="allowed",
+            client_ref=after.client_ref,
+        )
         commit = Commit(
             episode_id=after.episode_id,
             expected_version=base,
@@ -456,6 +658,7 @@ class Practice:
             idempotency_key=idempotency_key,
         )
         self.store.append(commit)
+        self._audited(len(commit.audit))
         self._remember(after)
         return commit.new_version
 
@@ -493,8 +696,8 @@ def _check_actor(actor: object) -> None:
 
 
 def _check_ref(field: str, value: object) -> None:
-    if not isinstance(value, str) or not value or len(value) > 200 or not value.isprintable():
-        raise ValidationError(field, "reference", "a non-empty printable id of at most 200 characters")
+    if not isinstance(value, str) or not value or len(value) > MAX_ID or not value.isprintable():
+        raise ValidationError(field, "reference", f"a non-empty printable id of at most {MAX_ID} characters")
 
 
 def _check_text(field: str, value: object, *, required: bool = False) -> None:
@@ -502,8 +705,15 @@ def _check_text(field: str, value: object, *, required: bool = False) -> None:
         raise ValidationError(field, "type", "text expected")
     if required and not value.strip():
         raise ValidationError(field, "required")
-    if len(value) > 20_000:
-        raise ValidationError(field, "max-length")
+    if len(value) > MAX_TEXT:
+        raise ValidationError(field, "max-length", f"at most {MAX_TEXT} characters")
+
+
+def _check_date(field: str, value: object) -> None:
+    # Command dates are compared with the episode's dates and stored in events: a string or a datetime
+    # here would fail deep inside (a TypeError) or be written into the stream.
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise ValidationError(field, "type", "date expected")
 
 
 def _expect(value: object, cls: type, field: str) -> None:
@@ -512,12 +722,6 @@ def _expect(value: object, cls: type, field: str) -> None:
 
 
 def _event_of(stored: StoredEvent) -> Event:
+    if encryption.PREFIX in stored.payload_json:
+        return encryption.redact(stored)  # encrypted free text, and this practice holds no key
     return converter.structure(json.loads(stored.payload_json), event_class(stored.type))
-
-
-def _timeline_entry(stored: StoredEvent) -> TimelineEntry:
-    return TimelineEntry(
-        seq=stored.seq, event_id=stored.event_id, type=stored.type, occurred_at=stored.occurred_at,
-        recorded_at=stored.recorded_at, actor_id=stored.actor_id, actor_role=stored.actor_role,
-        corrects=stored.corrects, event=_event_of(stored),
-    )  # fmt: skip

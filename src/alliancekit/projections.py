@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
+from alliancekit.events.converter import encode_json
 from alliancekit.lifecycle.rules import review_due
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.store.protocol import CaseloadRow
@@ -22,9 +21,8 @@ def caseload_row(state: EpisodeState, *, review_every: int, open_alerts: int = 0
         opened_on=state.opened_on,
         last_session_on=state.last_session_on,
         sessions_attended=state.sessions_attended,
-        latest_scores_json=json.dumps(
-            {measure: point.total for measure, point in sorted(state.latest_scores.items())},
-            separators=(",", ":"),
+        latest_scores_json=encode_json(
+            {measure: point.total for measure, point in sorted(state.latest_scores.items())}
         ),
         open_alerts=open_alerts,
         next_review_at=state.last_review_at_session + review_every if treating else None,

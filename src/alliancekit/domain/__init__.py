@@ -66,6 +66,7 @@ __all__ = [
     "RuptureCause",
     "RuptureKind",
     "RuptureMarker",
+    "RuptureNote",
     "Session",
     "SessionStructure",
     "Stage",

@@ -1,7 +1,6 @@
 """Who makes a call, in what role, for which clinic, and why."""
 
 from alliancekit.domain.checks import record
-
 from alliancekit.domain.vocab import Purpose, Role
 
 

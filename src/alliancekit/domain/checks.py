@@ -139,6 +139,19 @@ def _transform(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute
     return out
 
 
+# Free text is kept out of reprs: ``text()`` and ``texts()`` are the fields for any client or clinician
+# words. They are field specifiers of ``record`` so type checkers know they carry a default.
+
+
+def text(*, default: str = "", repr: bool = False) -> str:
+    return attrs.field(default=default, repr=repr)
+
+
+def texts(*, default: tuple[str, ...] = (), repr: bool = False) -> tuple[str, ...]:
+    return attrs.field(default=default, repr=repr)
+
+
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(attrs.field, text, texts))
 def record(cls: type[T]) -> type[T]:
     """``attrs.frozen`` with checks derived from the annotations (see the module docstring)."""
     return attrs.frozen(cls, field_transformer=_transform)

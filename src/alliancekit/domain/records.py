@@ -10,8 +10,7 @@ from datetime import date
 
 import attrs
 
-from alliancekit.domain.checks import record
-
+from alliancekit.domain.checks import record, text, texts
 from alliancekit.domain.vocab import (
     AdministrationTiming,
     Attendance,
@@ -28,25 +27,15 @@ from alliancekit.domain.vocab import (
     SessionStructure,
 )
 
-#: Free text is kept out of reprs. ``text()`` is the field to use for any client or clinician words.
-
-
-def text(default: str = "") -> str:
-    return attrs.field(default=default, repr=False)
-
-
-def texts() -> tuple[str, ...]:
-    return attrs.field(default=(), repr=False)
-
 
 @record
 class Preferences:
     """How the client would like therapy to run."""
 
     session_structure: SessionStructure = SessionStructure.NO_PREFERENCE
-    values_to_include: tuple[str, ...] = texts()
+    values_to_include: tuple[str, ...] = texts(default=())
     """Cultural and personal values the client wants included."""
-    not_ready_topics: tuple[str, ...] = texts()
+    not_ready_topics: tuple[str, ...] = texts(default=())
     """Topics the client is not yet ready to address."""
 
 
@@ -68,9 +57,9 @@ class Consultation:
     held_on: date
     modality: Modality
     consent: Consent
-    presenting_concerns: tuple[str, ...] = texts()
+    presenting_concerns: tuple[str, ...] = texts(default=())
     """In the client's own words."""
-    client_questions: tuple[str, ...] = texts()
+    client_questions: tuple[str, ...] = texts(default=())
     preferences: Preferences = Preferences()
 
 
@@ -80,7 +69,7 @@ class FitDecision:
 
     outcome: FitOutcome
     decided_on: date
-    rationale: str = text()
+    rationale: str = text(default="")
     referred_to: str | None = attrs.field(default=None, repr=False)
     referral_reason: str | None = attrs.field(default=None, repr=False)
 
@@ -89,8 +78,8 @@ class FitDecision:
 class GoalDraft:
     """A goal as agreed with the client: their words, and the tasks agreed to serve it."""
 
-    description: str = text()
-    tasks: tuple[str, ...] = texts()
+    description: str = text(default="")
+    tasks: tuple[str, ...] = texts(default=())
 
 
 @record
@@ -98,7 +87,7 @@ class GoalRevision:
     """A change to a goal; the earlier versions stay in the timeline."""
 
     goal_id: str
-    reason: str = text()
+    reason: str = text(default="")
     description: str | None = attrs.field(default=None, repr=False)
     tasks: tuple[str, ...] | None = attrs.field(default=None, repr=False)
     status: GoalStatus | None = None
@@ -122,16 +111,16 @@ class Session:
     modality: Modality
     attendance: Attendance
     administrations: tuple[Administration, ...] = attrs.field(default=())
-    helpful: str = text()
+    helpful: str = text(default="")
     """What the client found helpful."""
-    not_helpful: str = text()
+    not_helpful: str = text(default="")
 
 
 @record
 class GoalProgressNote:
     goal_id: str
     progress: GoalProgress
-    note: str = text()
+    note: str = text(default="")
 
 
 @record
@@ -140,12 +129,12 @@ class Review:
 
     held_on: date
     decision: ReviewDecision
-    progress_towards_goals: str = text()
-    obstacles: str = text()
-    what_helped: str = text()
-    what_did_not_help: str = text()
+    progress_towards_goals: str = text(default="")
+    obstacles: str = text(default="")
+    what_helped: str = text(default="")
+    what_did_not_help: str = text(default="")
     goal_progress: tuple[GoalProgressNote, ...] = attrs.field(default=())
-    decision_note: str = text()
+    decision_note: str = text(default="")
 
 
 @record
@@ -159,10 +148,10 @@ class RuptureNote:
     salience: int = 3
     """How prominent the rupture was, 1 (barely) to 5 (dominant), as in the 3RS."""
     session_id: str | None = None
-    description: str = text()
+    description: str = text(default="")
     repairs: tuple[RepairStrategy, ...] = attrs.field(default=())
     resolved: bool = False
-    client_view: str = text()
+    client_view: str = text(default="")
 
 
 @record
@@ -172,18 +161,18 @@ class RepairAttempt:
     attempted_on: date
     strategies: tuple[RepairStrategy, ...] = attrs.field()
     resolved: bool
-    client_view: str = text()
+    client_view: str = text(default="")
 
 
 @record
 class MaintenancePlan:
     """How the client keeps the gains: the client gets their own copy."""
 
-    warning_signs: tuple[str, ...] = texts()
-    coping_strategies: tuple[str, ...] = texts()
-    supports: tuple[str, ...] = texts()
+    warning_signs: tuple[str, ...] = texts(default=())
+    coping_strategies: tuple[str, ...] = texts(default=())
+    supports: tuple[str, ...] = texts(default=())
     booster_sessions: tuple[date, ...] = attrs.field(default=())
-    return_plan: str = text()
+    return_plan: str = text(default="")
     """When and how to come back."""
 
 
@@ -194,6 +183,6 @@ class Ending:
     ended_on: date
     planned: bool
     reason: EndingReason
-    reflection: str = text()
+    reflection: str = text(default="")
     maintenance_plan: MaintenancePlan | None = None
     no_plan_reason: str | None = attrs.field(default=None, repr=False)

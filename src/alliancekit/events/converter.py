@@ -9,13 +9,16 @@ stored event) gives detailed errors, which :func:`structure_payload` flattens in
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
 from functools import cache
-from typing import Any, TypeVar
+from types import NoneType, UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
 
 import cattrs
 from cattrs.errors import ClassValidationError, IterableValidationError
+from cattrs.fns import identity
 from cattrs.preconf.json import make_converter as make_json_converter
 
 from alliancekit.errors import ValidationError
@@ -33,7 +36,37 @@ def make_converter() -> cattrs.Converter:
     conv.register_structure_hook(date, lambda value, _: _parse_date(value))
     conv.register_unstructure_hook(datetime, datetime.isoformat)
     conv.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+    # Speed, not meaning: every command serialises its events and the episode snapshot, so the hooks for
+    # ``X | None`` matter. cattrs wraps each in a generic function; when X passes through unchanged (text,
+    # numbers, our StrEnums, which json encodes as their values) the optional passes through too, and
+    # cattrs then inlines the attribute in its generated code (and copies ``Mapping[str, float | None]``
+    # with a plain ``dict``). Dates get a direct hook instead of a wrapper around a wrapper.
+    conv.register_unstructure_hook_factory(lambda t: _optional_of(t) is not None, _optional_hook(conv))
     return conv
+
+
+def _optional_of(tp: Any) -> Any:
+    """``X`` if ``tp`` is ``X | None`` (one X), else None."""
+    if get_origin(tp) not in (UnionType, Union):
+        return None
+    args = [a for a in get_args(tp) if a is not NoneType]
+    return args[0] if len(args) == 1 and len(get_args(tp)) == 2 else None
+
+
+def _optional_hook(conv: cattrs.Converter) -> Callable[[Any], Callable[[Any], Any]]:
+    def make(tp: Any) -> Callable[[Any], Any]:
+        inner = conv.get_unstructure_hook(_optional_of(tp))
+        if inner is identity:
+            return identity
+        if _optional_of(tp) is date:
+            return _optional_date
+        return lambda value: None if value is None else inner(value)
+
+    return make
+
+
+def _optional_date(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _parse_date(value: Any) -> date:
@@ -54,9 +87,19 @@ def unstructure(value: Any) -> Any:
     return converter().unstructure(value)
 
 
+#: One encoder for every write: ``json.dumps`` with options builds a new encoder per call. No circularity
+#: check: unstructured attrs values are trees by construction.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False)
+
+
 def dumps(value: Any) -> str:
     """Compact JSON of an attrs value (or plain data), as stored."""
-    return json.dumps(unstructure(value), separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(converter().unstructure(value))
+
+
+def encode_json(data: Any) -> str:
+    """Compact JSON of data that is already JSON-ready (plain dicts, lists, text, numbers)."""
+    return _ENCODER.encode(data)
 
 
 def structure(data: Any, cls: type[T]) -> T:
@@ -66,7 +109,11 @@ def structure(data: Any, cls: type[T]) -> T:
     except (ClassValidationError, IterableValidationError) as exc:
         path, rule = _first_error(exc)
         raise ValidationError(path or cls.__name__, rule) from None
-    except (KeyError, TypeError, ValueError) as exc:
+    except ValidationError:
+        raise
+    # Data from outside can be any JSON shape: a list where an object belongs reaches cattrs' generated
+    # code as an AttributeError, a huge integer for a float as an OverflowError. All are the input's fault.
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as exc:
         raise ValidationError(cls.__name__, type(exc).__name__) from None
 
 

@@ -7,9 +7,10 @@ that integrators may rely on; a test keeps the two in step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import typing
+from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 import attrs
 
@@ -27,7 +28,7 @@ from alliancekit.domain.vocab import ClosingReason
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
-E = TypeVar("E", bound="type[Event]")
+E = TypeVar("E", bound="Event")
 
 
 class Event:
@@ -37,12 +38,13 @@ class Event:
     VERSION: ClassVar[int]
 
 
-def event(name: str, version: int = 1) -> Any:
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(attrs.field,))
+def event(name: str, version: int = 1) -> Callable[[type[E]], type[E]]:
     """Class decorator: make a frozen attrs event class and register it under ``name``."""
 
-    def wrap(cls: type) -> type[Event]:
-        cls.TYPE = name  # type: ignore[attr-defined]
-        cls.VERSION = version  # type: ignore[attr-defined]
+    def wrap(cls: type[E]) -> type[E]:
+        cls.TYPE = name
+        cls.VERSION = version
         made = attrs.frozen(cls)
         if name in EVENT_TYPES:  # pragma: no cover - programming error
             raise RuntimeError(f"event type {name} defined twice")
@@ -87,7 +89,7 @@ class FitDecided(Event):
 class GoalAgreed(Event):
     goal_id: str
     description: str = attrs.field(repr=False)
-    tasks: tuple[str, ...] = attrs.field(converter=tuple, repr=False)
+    tasks: tuple[str, ...] = attrs.field(repr=False)
     agreed_on: date
 
 
@@ -105,7 +107,7 @@ class SessionRecorded(Event):
     attended_number: int | None
     """1-based count of attended sessions, or ``None`` when the client did not attend."""
     session: Session
-    scores: tuple[RecordedScore, ...] = attrs.field(default=(), converter=tuple)
+    scores: tuple[RecordedScore, ...] = ()
 
 
 @event("session-corrected")
@@ -116,7 +118,7 @@ class SessionCorrected(Event):
     number: int
     """The corrected session's number, as recorded."""
     session: Session
-    scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
+    scores: tuple[RecordedScore, ...] = attrs.field()
     reason: str = attrs.field(repr=False)
 
 
@@ -173,6 +175,57 @@ class EpisodeClosed(Event):
     on: date
     ending: Ending | None = None
     """The ending record; ``None`` when the episode closed at the fit decision."""
+
+
+@event("process-note-recorded")
+class ProcessNoteRecorded(Event):
+    """A therapist's private process note: readable by its author only, never exported or shown elsewhere."""
+
+    note_id: str
+    author_id: str
+    written_on: date
+    text: str = attrs.field(repr=False)
+
+
+@event("session-addendum-added")
+class SessionAddendumAdded(Event):
+    """An addendum to a signed session record; the envelope's ``corrects`` points at the original."""
+
+    session_id: str
+    addendum_id: str
+    added_on: date
+    text: str = attrs.field(repr=False)
+    reason: str = attrs.field(repr=False)
+
+
+@event("disagreement-attached")
+class DisagreementAttached(Event):
+    """The client's statement of disagreement with a record (the envelope's ``corrects`` names it)."""
+
+    statement_id: str
+    target_event_id: str
+    received_on: date
+    statement: str = attrs.field(repr=False)
+
+
+@event("lockbox-set")
+class LockboxSet(Event):
+    """A client's directive to withhold part or all of their record from sharing."""
+
+    directive_id: str
+    scope: str
+    """``record`` (everything), ``class`` (the classes named) or ``item`` (the events named)."""
+    classes: tuple[str, ...]
+    event_ids: tuple[str, ...]
+    recipients: tuple[str, ...]
+    """Withheld from these recipients only; empty means from everyone."""
+    set_on: date
+
+
+@event("lockbox-lifted")
+class LockboxLifted(Event):
+    directive_id: str
+    lifted_on: date
 
 
 def event_class(name: str) -> type[Event]:

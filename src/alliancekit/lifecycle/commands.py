@@ -37,9 +37,9 @@ class DecideFit(Command):
 
 @attrs.frozen
 class AgreeGoals(Command):
-    goals: tuple[GoalDraft, ...] = attrs.field(converter=tuple)
+    goals: tuple[GoalDraft, ...] = attrs.field()
     agreed_on: date
-    goal_ids: tuple[str, ...] = attrs.field(converter=tuple)
+    goal_ids: tuple[str, ...] = attrs.field()
 
 
 @attrs.frozen
@@ -52,7 +52,7 @@ class ReviseGoal(Command):
 class RecordSession(Command):
     session_id: str
     session: Session
-    scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
+    scores: tuple[RecordedScore, ...] = attrs.field()
 
 
 @attrs.frozen
@@ -61,7 +61,7 @@ class CorrectSession(Command):
     original: SessionRef | None
     """The session as first recorded, looked up by the caller; ``None`` when there is no such session."""
     session: Session
-    scores: tuple[RecordedScore, ...] = attrs.field(converter=tuple)
+    scores: tuple[RecordedScore, ...] = attrs.field()
     reason: str = attrs.field(repr=False)
 
 
@@ -113,3 +113,47 @@ class PlanEnding(Command):
 @attrs.frozen
 class CloseEpisode(Command):
     ending: Ending
+
+
+@attrs.frozen
+class RecordProcessNote(Command):
+    note_id: str
+    author_id: str
+    written_on: date
+    text: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class AddAddendum(Command):
+    session_id: str
+    original: SessionRef | None
+    addendum_id: str
+    added_on: date
+    text: str = attrs.field(repr=False)
+    reason: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class AttachDisagreement(Command):
+    statement_id: str
+    target_event_id: str
+    target_found: bool
+    received_on: date
+    statement: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class SetLockbox(Command):
+    directive_id: str
+    scope: str
+    classes: tuple[str, ...]
+    event_ids: tuple[str, ...]
+    recipients: tuple[str, ...]
+    set_on: date
+
+
+@attrs.frozen
+class LiftLockbox(Command):
+    directive_id: str
+    known: bool
+    lifted_on: date

@@ -27,6 +27,7 @@ from alliancekit.errors import LifecycleError, NotFoundError
 from alliancekit.events.types import (
     ClinicianTransferred,
     ConsultationRecorded,
+    DisagreementAttached,
     EndingPlanned,
     EpisodeClosed,
     EpisodePutOnHold,
@@ -35,9 +36,13 @@ from alliancekit.events.types import (
     FitDecided,
     GoalAgreed,
     GoalRevised,
+    LockboxLifted,
+    LockboxSet,
+    ProcessNoteRecorded,
     ReviewRecorded,
     RuptureNoted,
     RuptureRepairRecorded,
+    SessionAddendumAdded,
     SessionCorrected,
     SessionRecorded,
 )
@@ -46,6 +51,7 @@ from alliancekit.lifecycle.state import EpisodeState
 
 OPEN = (Stage.CONSULTATION, Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING)
 TREATING = (Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ENDING)
+ANY = (*OPEN, Stage.CLOSED)
 
 
 @attrs.frozen
@@ -61,34 +67,71 @@ class Transition:
 
 
 TRANSITIONS: tuple[Transition, ...] = (
-    Transition(c.RecordConsultation, (Stage.CONSULTATION,), "consultation (stays)",
-               "the consultation is already past: a fit decision has been made"),
-    Transition(c.DecideFit, (Stage.CONSULTATION,), "goal-setting (proceed); closed (refer, not proceed)",
-               "a fit decision has already been made for this episode"),
-    Transition(c.AgreeGoals, (Stage.GOAL_SETTING, Stage.ACTIVE), "active",
-               "cannot agree goals before a fit decision to proceed"),
-    Transition(c.ReviseGoal, (Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING), "(stays)",
-               "goals can only be revised once they have been agreed"),
-    Transition(c.RecordSession, TREATING, "(stays)",
-               "cannot record a session before a fit decision to proceed"),
-    Transition(c.CorrectSession, OPEN, "(stays)",
-               "a closed episode cannot be changed"),
-    Transition(c.RecordReview, (Stage.ACTIVE, Stage.ENDING), "(stays)",
-               "a progress review needs agreed goals and an active episode"),
-    Transition(c.NoteRupture, TREATING, "(stays)",
-               "a rupture can only be noted while therapy is under way"),
-    Transition(c.RecordRepair, TREATING + (Stage.ON_HOLD,), "(stays)",
-               "a repair can only be recorded while the episode is open"),
-    Transition(c.PutOnHold, (Stage.GOAL_SETTING, Stage.ACTIVE), "on-hold",
-               "only an episode in goal setting or active therapy can be put on hold"),
-    Transition(c.Resume, (Stage.ON_HOLD,), "the stage it was in before the hold",
-               "the episode is not on hold"),
-    Transition(c.TransferClinician, OPEN, "(stays)",
-               "a closed episode cannot be transferred"),
-    Transition(c.PlanEnding, (Stage.ACTIVE,), "ending",
-               "an ending can only be planned during active therapy"),
-    Transition(c.CloseEpisode, (Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING),
-               "closed", "the episode cannot be closed from this stage"),
+    Transition(
+        c.RecordConsultation,
+        (Stage.CONSULTATION,),
+        "consultation (stays)",
+        "the consultation is already past: a fit decision has been made",
+    ),
+    Transition(
+        c.DecideFit,
+        (Stage.CONSULTATION,),
+        "goal-setting (proceed); closed (refer, not proceed)",
+        "a fit decision has already been made for this episode",
+    ),
+    Transition(
+        c.AgreeGoals,
+        (Stage.GOAL_SETTING, Stage.ACTIVE),
+        "active",
+        "cannot agree goals before a fit decision to proceed",
+    ),
+    Transition(
+        c.ReviseGoal,
+        (Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING),
+        "(stays)",
+        "goals can only be revised once they have been agreed",
+    ),
+    Transition(
+        c.RecordSession, TREATING, "(stays)", "cannot record a session before a fit decision to proceed"
+    ),
+    Transition(c.CorrectSession, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(
+        c.RecordReview,
+        (Stage.ACTIVE, Stage.ENDING),
+        "(stays)",
+        "a progress review needs agreed goals and an active episode",
+    ),
+    Transition(c.NoteRupture, TREATING, "(stays)", "a rupture can only be noted while therapy is under way"),
+    Transition(
+        c.RecordRepair,
+        (*TREATING, Stage.ON_HOLD),
+        "(stays)",
+        "a repair can only be recorded while the episode is open",
+    ),
+    Transition(
+        c.PutOnHold,
+        (Stage.GOAL_SETTING, Stage.ACTIVE),
+        "on-hold",
+        "only an episode in goal setting or active therapy can be put on hold",
+    ),
+    Transition(
+        c.Resume, (Stage.ON_HOLD,), "the stage it was in before the hold", "the episode is not on hold"
+    ),
+    Transition(c.TransferClinician, OPEN, "(stays)", "a closed episode cannot be transferred"),
+    Transition(
+        c.PlanEnding, (Stage.ACTIVE,), "ending", "an ending can only be planned during active therapy"
+    ),
+    Transition(
+        c.CloseEpisode,
+        (Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING),
+        "closed",
+        "the episode cannot be closed from this stage",
+    ),
+    Transition(c.RecordProcessNote, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(c.AddAddendum, ANY, "(stays)", "never refused by stage"),
+    Transition(c.AttachDisagreement, ANY, "(stays)", "never refused by stage"),
+    Transition(c.SetLockbox, ANY, "(stays)", "never refused by stage"),
+    Transition(c.LiftLockbox, ANY, "(stays)", "never refused by stage"),
 )
 
 _BY_COMMAND = {t.command: t for t in TRANSITIONS}
@@ -119,7 +162,7 @@ def _not_before(on: date, floor: date | None, what: str, floor_name: str) -> Non
 def decide(state: EpisodeState, command: c.Command) -> list[Event]:
     """The events that ``command`` adds to the episode, or a :class:`LifecycleError` saying why not."""
     _check_stage(state, command)
-    return _DECIDERS[type(command)](state, command)
+    return list(_DECIDERS[type(command)](state, command))
 
 
 def _consultation(state: EpisodeState, cmd: c.RecordConsultation) -> list[Event]:
@@ -188,7 +231,9 @@ def _correct(state: EpisodeState, cmd: c.CorrectSession) -> list[Event]:
     if original is None:
         raise NotFoundError("session", cmd.session_id)
     if cmd.session.attendance is not original.attendance:
-        raise _refuse("correction-attendance", "a correction cannot change attendance: record it as a new fact")
+        raise _refuse(
+            "correction-attendance", "a correction cannot change attendance: record it as a new fact"
+        )
     _not_before(cmd.session.held_on, state.consultation_on, "a session", "the consultation")
     return [SessionCorrected(cmd.session_id, original.number, cmd.session, cmd.scores, cmd.reason)]
 
@@ -225,8 +270,12 @@ def _rupture(state: EpisodeState, cmd: c.NoteRupture) -> list[Event]:
 def _repair(state: EpisodeState, cmd: c.RecordRepair) -> list[Event]:
     if cmd.rupture_id not in state.open_ruptures:
         raise _refuse("rupture-not-open", "that rupture is not open: it was resolved or never noted")
+    _not_before(
+        cmd.attempt.attempted_on, state.open_rupture_dates.get(cmd.rupture_id), "a repair", "the rupture"
+    )
     if not cmd.attempt.strategies:
         raise _refuse("repair-strategies", "a repair attempt needs at least one strategy")
+    _not_before(cmd.attempt.attempted_on, state.consultation_on, "a repair attempt", "the consultation")
     return [RuptureRepairRecorded(cmd.rupture_id, cmd.attempt)]
 
 
@@ -245,17 +294,21 @@ def _transfer(state: EpisodeState, cmd: c.TransferClinician) -> list[Event]:
         raise _refuse("transfer-same", "the episode is already with that clinician")
     if not cmd.to_clinician_id:
         raise _refuse("transfer-target", "a transfer must name the clinician who takes over")
+    _not_before(cmd.on, state.opened_on, "the transfer", "the episode was opened")
     return [ClinicianTransferred(state.clinician_id, cmd.to_clinician_id, cmd.on, cmd.reason)]
 
 
 def _plan_ending(state: EpisodeState, cmd: c.PlanEnding) -> list[Event]:
     _not_before(cmd.on, state.last_activity_on, "planning the ending", "the latest entry in the record")
+    if cmd.target_date is not None:
+        _not_before(cmd.target_date, cmd.on, "the target ending date", "the day the ending was planned")
     return [EndingPlanned(cmd.on, cmd.target_date)]
 
 
 def _close(state: EpisodeState, cmd: c.CloseEpisode) -> list[Event]:
     ending = cmd.ending
     _not_before(ending.ended_on, state.last_session_on, "the ending", "the last session")
+    _not_before(ending.ended_on, state.last_activity_on, "the ending", "the latest entry in the record")
     _not_before(ending.ended_on, state.consultation_on, "the ending", "the consultation")
     if ending.planned:
         if state.stage is not Stage.ENDING:
@@ -266,6 +319,42 @@ def _close(state: EpisodeState, cmd: c.CloseEpisode) -> list[Event]:
                 "an ending needs a maintenance plan or a stated reason why none was made",
             )
     return [EpisodeClosed(ClosingReason.ENDED, ending.ended_on, ending)]
+
+
+def _process_note(state: EpisodeState, cmd: c.RecordProcessNote) -> list[Event]:
+    if not cmd.text.strip():
+        raise _refuse("process-note-empty", "a process note needs some text")
+    return [ProcessNoteRecorded(cmd.note_id, cmd.author_id, cmd.written_on, cmd.text)]
+
+
+def _addendum(state: EpisodeState, cmd: c.AddAddendum) -> list[Event]:
+    if cmd.original is None:
+        raise NotFoundError("session", cmd.session_id)
+    if not cmd.text.strip():
+        raise _refuse("addendum-empty", "an addendum needs some text")
+    _not_before(cmd.added_on, cmd.original.held_on, "an addendum", "the session it adds to")
+    return [SessionAddendumAdded(cmd.session_id, cmd.addendum_id, cmd.added_on, cmd.text, cmd.reason)]
+
+
+def _disagreement(state: EpisodeState, cmd: c.AttachDisagreement) -> list[Event]:
+    if not cmd.target_found:
+        raise NotFoundError("event", cmd.target_event_id)
+    if not cmd.statement.strip():
+        raise _refuse("statement-empty", "a statement of disagreement needs some text")
+    return [DisagreementAttached(cmd.statement_id, cmd.target_event_id, cmd.received_on, cmd.statement)]
+
+
+def _lockbox(state: EpisodeState, cmd: c.SetLockbox) -> list[Event]:
+    from alliancekit.security.lockbox import check_directive
+
+    check_directive(cmd.scope, cmd.classes, cmd.event_ids)
+    return [LockboxSet(cmd.directive_id, cmd.scope, cmd.classes, cmd.event_ids, cmd.recipients, cmd.set_on)]
+
+
+def _lift(state: EpisodeState, cmd: c.LiftLockbox) -> list[Event]:
+    if not cmd.known:
+        raise NotFoundError("lockbox directive", cmd.directive_id)
+    return [LockboxLifted(cmd.directive_id, cmd.lifted_on)]
 
 
 _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]] = {
@@ -283,6 +372,11 @@ _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]]
     c.TransferClinician: _transfer,
     c.PlanEnding: _plan_ending,
     c.CloseEpisode: _close,
+    c.RecordProcessNote: _process_note,
+    c.AddAddendum: _addendum,
+    c.AttachDisagreement: _disagreement,
+    c.SetLockbox: _lockbox,
+    c.LiftLockbox: _lift,
 }
 
 
@@ -294,5 +388,23 @@ def transition_table_markdown() -> str:
     ]
     for t in TRANSITIONS:
         stages = ", ".join(stage.value for stage in t.allowed_in)
-        lines.append(f"| `{t.command.__name__}` | {stages} | {t.leads_to} | \"{t.refusal}\" |")
+        lines.append(f'| `{t.command.__name__}` | {stages} | {t.leads_to} | "{t.refusal}" |')
     return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - regenerates the docs table
+    import pathlib
+    import re
+
+    page = pathlib.Path("docs/reference/lifecycle.md")
+    text = page.read_text(encoding="utf-8")
+    table = transition_table_markdown()
+    page.write_text(
+        re.sub(
+            r"(<!-- transitions:start -->\n).*?(<!-- transitions:end -->)",
+            rf"\g<1>{table}\g<2>",
+            text,
+            flags=re.S,
+        ),
+        encoding="utf-8",
+    )

@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import singledispatch
+from typing import Any
 
 import attrs
 
 from alliancekit.domain.vocab import (
     Attendance,
     ClosingReason,
+    EndingReason,
     FitOutcome,
     GoalStatus,
     Stage,
@@ -23,6 +25,7 @@ from alliancekit.domain.vocab import (
 from alliancekit.events.types import (
     ClinicianTransferred,
     ConsultationRecorded,
+    DisagreementAttached,
     EndingPlanned,
     EpisodeClosed,
     EpisodeOpened,
@@ -32,10 +35,14 @@ from alliancekit.events.types import (
     FitDecided,
     GoalAgreed,
     GoalRevised,
+    LockboxLifted,
+    LockboxSet,
+    ProcessNoteRecorded,
     RecordedScore,
     ReviewRecorded,
     RuptureNoted,
     RuptureRepairRecorded,
+    SessionAddendumAdded,
     SessionCorrected,
     SessionRecorded,
 )
@@ -78,6 +85,8 @@ class EpisodeState:
     stage: Stage = Stage.CONSULTATION
     version: int = 0
     closing_reason: ClosingReason | None = None
+    ending_reason: EndingReason | None = None
+    ending_planned: bool | None = None
     closed_on: date | None = None
     consultation_on: date | None = None
     treatment_consent: bool = False
@@ -94,6 +103,8 @@ class EpisodeState:
     latest_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
     previous_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
     open_ruptures: Mapping[str, int] = attrs.field(factory=dict)
+    open_rupture_dates: Mapping[str, date] = attrs.field(factory=dict)
+    """Unresolved ruptures: id -> the date each was noted (a repair cannot predate it)."""
     """Unresolved ruptures: id -> sessions scheduled when noted."""
     ruptures_noted: int = 0
     reviews: int = 0
@@ -125,11 +136,23 @@ def fold(state: EpisodeState, events: Iterable[Event]) -> EpisodeState:
     return state
 
 
-def _touch(state: EpisodeState, on: date, **changes: object) -> EpisodeState:
+#: EpisodeState's fields, looked up once: ``attrs.evolve`` walks the class's fields on every call, and the
+#: fold runs on every command.
+_STATE_FIELDS = tuple(field.name for field in attrs.fields(EpisodeState))
+
+
+def _evolve(state: EpisodeState, changes: dict[str, Any]) -> EpisodeState:
+    """``attrs.evolve`` for EpisodeState (which has no converters or private fields), for less."""
+    values = {name: getattr(state, name) for name in _STATE_FIELDS}
+    values.update(changes)
+    return EpisodeState(**values)
+
+
+def _touch(state: EpisodeState, on: date, **changes: Any) -> EpisodeState:
     last = state.last_activity_on
-    return attrs.evolve(
-        state, version=state.version + 1, last_activity_on=on if last is None or on > last else last, **changes
-    )
+    changes["version"] = state.version + 1
+    changes["last_activity_on"] = on if last is None or on > last else last
+    return _evolve(state, changes)
 
 
 @singledispatch
@@ -178,10 +201,11 @@ def _(event: GoalRevised, state: EpisodeState) -> EpisodeState:
 def _scores_after(
     state: EpisodeState, scores: Iterable[RecordedScore], point_on: date, number: int
 ) -> dict[str, Mapping[str, ScorePoint]]:
-    first, latest, previous = dict(state.first_scores), dict(state.latest_scores), dict(state.previous_scores)
+    first, latest, previous = state.first_scores, dict(state.latest_scores), dict(state.previous_scores)
     for score in scores:
         point = ScorePoint(score.total, point_on, number)
-        first.setdefault(score.measure_id, point)
+        if score.measure_id not in first:  # first scores change once per measure: copy only then
+            first = {**first, score.measure_id: point}
         if score.measure_id in latest:
             previous[score.measure_id] = latest[score.measure_id]
         latest[score.measure_id] = point
@@ -193,12 +217,12 @@ def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
     session = event.session
     attended = session.attendance is Attendance.ATTENDED
     last = state.last_session_on
-    changes: dict[str, object] = {
+    changes: dict[str, Any] = {
         "sessions_scheduled": state.sessions_scheduled + 1,
         "last_session_on": session.held_on if last is None or session.held_on > last else last,
-        "consecutive_missed": 0 if attended else state.consecutive_missed + (
-            session.attendance is Attendance.NO_SHOW
-        ),
+        "consecutive_missed": 0
+        if attended
+        else state.consecutive_missed + (session.attendance is Attendance.NO_SHOW),
     }
     if attended:
         changes["sessions_attended"] = state.sessions_attended + 1
@@ -211,7 +235,7 @@ def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
 def _(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
     # A correction fixes content (answers, notes, modality); counts and dates stay as first recorded.
     # Corrected scores replace the latest and first points that came from the corrected session.
-    changes = {}
+    changes: dict[str, Any] = {}
     for name in ("first_scores", "latest_scores", "previous_scores"):
         points = dict(getattr(state, name))
         for score in event.scores:
@@ -219,32 +243,44 @@ def _(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
             if point is not None and point.session_number == event.number:
                 points[score.measure_id] = attrs.evolve(point, total=score.total)
         changes[name] = points
-    return attrs.evolve(state, version=state.version + 1, **changes)
+    changes["version"] = state.version + 1
+    return _evolve(state, changes)
 
 
 @apply.register
 def _(event: ReviewRecorded, state: EpisodeState) -> EpisodeState:
     return _touch(
-        state, event.review.held_on, reviews=state.reviews + 1, last_review_at_session=state.sessions_scheduled
+        state,
+        event.review.held_on,
+        reviews=state.reviews + 1,
+        last_review_at_session=state.sessions_scheduled,
     )
 
 
 @apply.register
 def _(event: RuptureNoted, state: EpisodeState) -> EpisodeState:
     open_ruptures = dict(state.open_ruptures)
+    dates = dict(state.open_rupture_dates)
     if not event.note.resolved:
         open_ruptures[event.rupture_id] = event.at_session
+        dates[event.rupture_id] = event.note.noted_on
     return _touch(
-        state, event.note.noted_on, open_ruptures=open_ruptures, ruptures_noted=state.ruptures_noted + 1
+        state,
+        event.note.noted_on,
+        open_ruptures=open_ruptures,
+        open_rupture_dates=dates,
+        ruptures_noted=state.ruptures_noted + 1,
     )
 
 
 @apply.register
 def _(event: RuptureRepairRecorded, state: EpisodeState) -> EpisodeState:
     open_ruptures = dict(state.open_ruptures)
+    dates = dict(state.open_rupture_dates)
     if event.attempt.resolved:
         open_ruptures.pop(event.rupture_id, None)
-    return _touch(state, event.attempt.attempted_on, open_ruptures=open_ruptures)
+        dates.pop(event.rupture_id, None)
+    return _touch(state, event.attempt.attempted_on, open_ruptures=open_ruptures, open_rupture_dates=dates)
 
 
 @apply.register
@@ -269,6 +305,42 @@ def _(event: EndingPlanned, state: EpisodeState) -> EpisodeState:
 
 @apply.register
 def _(event: EpisodeClosed, state: EpisodeState) -> EpisodeState:
+    ending = event.ending
     return _touch(
-        state, event.on, stage=Stage.CLOSED, closing_reason=event.closing_reason, closed_on=event.on
+        state,
+        event.on,
+        stage=Stage.CLOSED,
+        closing_reason=event.closing_reason,
+        ending_reason=None if ending is None else ending.reason,
+        ending_planned=None if ending is None else ending.planned,
+        closed_on=event.on,
     )
+
+
+# Process notes, addenda, statements of disagreement and lockbox directives change nothing the rules or the
+# caseload need: they are read from the stream. Only the version moves.
+
+
+@apply.register
+def _(event: ProcessNoteRecorded, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)
+
+
+@apply.register
+def _(event: SessionAddendumAdded, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)
+
+
+@apply.register
+def _(event: DisagreementAttached, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)
+
+
+@apply.register
+def _(event: LockboxSet, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)
+
+
+@apply.register
+def _(event: LockboxLifted, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)

@@ -1,5 +1,41 @@
-"""Outcome, alliance and symptom measures: definitions, validation and scoring."""
+"""Outcome, alliance and symptom measures: definitions, validation, scoring and change."""
 
-from alliancekit.measures.registry import MeasureRegistry, Score
+from alliancekit.measures.change import (
+    ChangeClass,
+    ChangeResult,
+    CutoffKind,
+    Spread,
+    classify_change,
+)
+from alliancekit.measures.definition import (
+    ClinicalIf,
+    Direction,
+    Measure,
+    MeasureKind,
+    Norm,
+    parse_definition,
+)
+from alliancekit.measures.registry import (
+    MeasureRegistrar,
+    MeasureRegistry,
+    build_measure_registry,
+)
+from alliancekit.measures.scoring import Score
 
-__all__ = ["MeasureRegistry", "Score"]
+__all__ = [
+    "ChangeClass",
+    "ChangeResult",
+    "ClinicalIf",
+    "CutoffKind",
+    "Direction",
+    "Measure",
+    "MeasureKind",
+    "MeasureRegistrar",
+    "MeasureRegistry",
+    "Norm",
+    "Score",
+    "Spread",
+    "build_measure_registry",
+    "classify_change",
+    "parse_definition",
+]

@@ -2,9 +2,12 @@
 
 INTERFACE CONTRACT (used by the core): ``MeasureRegistry.score(measure_id, version, answers) -> Score``
 validates and scores one response, raising ``UnknownMeasure`` or ``ResponseError``; ``get(measure_id,
-version=None)`` returns the definition mapping; ``latest_version(measure_id)``; ``supplier(measure_id,
-version)``; iteration yields ``(measure_id, version)`` pairs. ``build_measure_registry(host)`` builds it
-from the ``alliancekit_register_measures`` hook.
+version=None)`` returns the :class:`~alliancekit.measures.definition.Measure` (its ``definition`` is the
+mapping); ``latest_version(measure_id)``; ``supplier(measure_id, version)``; iteration yields
+``(measure_id, version)`` pairs. ``build_measure_registry(host)`` builds it from the
+``alliancekit_register_measures`` hook.
+
+Validators and scorers are compiled once, when a measure is registered.
 """
 
 from __future__ import annotations
@@ -14,83 +17,193 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from alliancekit.errors import PluginError, ResponseError, UnknownMeasure
+from alliancekit.errors import (
+    AlliancekitError,
+    MeasureDefinitionError,
+    PluginError,
+    UnknownMeasure,
+)
+from alliancekit.measures.definition import Measure, parse_definition
+from alliancekit.measures.scoring import Score, Scorer, compile_scorer
+from alliancekit.measures.validation import (
+    RESPONSE_LIMITS,
+    AnswersValidator,
+    DocumentValidator,
+    compile_answers_validator,
+    compile_document_validator,
+    load_json,
+    reference_validate,
+    reference_validator,
+    response_schema,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
+    import jsonschema.protocols
+
     from alliancekit.plugins.manager import PluginHost
+
+__all__ = [
+    "MeasureRegistrar",
+    "MeasureRegistry",
+    "RegisteredMeasure",
+    "Score",
+    "build_measure_registry",
+    "check_examples",
+]
 
 MeasureRegistrar = Callable[[Mapping[str, Any]], None]
 
 
-@attrs.frozen
-class Score:
-    """A scored response. ``clinical`` is for the measure's default population."""
+@attrs.frozen(repr=False)
+class RegisteredMeasure:
+    """A measure with its supplier and its compiled validators and scorer."""
 
-    measure_id: str
-    version: str
-    total: float
-    subscales: Mapping[str, float] = attrs.field(factory=dict)
-    band: str | None = None
-    clinical: bool | None = None
-    risk_items: tuple[str, ...] = ()
+    measure: Measure
+    supplier: str
+    schema: Mapping[str, Any]
+    reference: jsonschema.protocols.Validator
+    validate_answers: AnswersValidator
+    validate_document: DocumentValidator
+    scorer: Scorer
+    #: True when the definition supplies its own response schema (only the reference engine applies)
+    custom_schema: bool
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
 
 
 class MeasureRegistry:
-    def __init__(self) -> None:
-        self._defs: dict[tuple[str, str], Mapping[str, Any]] = {}
-        self._supplier: dict[tuple[str, str], str] = {}
+    """Measures by ``(id, version)``; ``score`` is the hot path and does two dict lookups and two calls."""
 
-    def add(self, definition: Mapping[str, Any], supplier: str) -> None:
-        key = (definition["id"], definition["version"])
-        if key in self._defs:
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], RegisteredMeasure] = {}
+
+    def add(self, definition: Mapping[str, Any], supplier: str) -> Measure:
+        """Parse, check and compile ``definition``; refuse a second registration of an id and version."""
+        measure = parse_definition(definition)
+        key = (measure.id, measure.version)
+        if key in self._entries:
             raise PluginError(
-                f"measure {key[0]} version {key[1]} registered by both {self._supplier[key]!r} and {supplier!r}"
+                f"measure {key[0]} version {key[1]} registered by both "
+                f"{self._entries[key].supplier!r} and {supplier!r}"
             )
-        self._defs[key] = definition
-        self._supplier[key] = supplier
+        schema = response_schema(measure)
+        answers_validator = compile_answers_validator(measure)
+        self._entries[key] = RegisteredMeasure(
+            measure=measure,
+            supplier=supplier,
+            schema=schema,
+            reference=reference_validator(schema),
+            validate_answers=answers_validator,
+            validate_document=compile_document_validator(measure, answers_validator),
+            scorer=compile_scorer(measure),
+            custom_schema="response_schema" in definition,
+        )
+        return measure
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(sorted(self._defs))
+        return iter(sorted(self._entries, key=lambda k: (k[0], _version_key(k[1]))))
 
-    def get(self, measure_id: str, version: str | None = None) -> Mapping[str, Any]:
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def entry(self, measure_id: str, version: str | None = None) -> RegisteredMeasure:
         if version is None:
             version = self.latest_version(measure_id)
         try:
-            return self._defs[(measure_id, version)]
-        except KeyError:
+            return self._entries[(measure_id, version)]
+        except (KeyError, TypeError):
             raise UnknownMeasure(measure_id, version) from None
 
+    def get(self, measure_id: str, version: str | None = None) -> Measure:
+        """The measure; the latest version when ``version`` is ``None``."""
+        return self.entry(measure_id, version).measure
+
     def latest_version(self, measure_id: str) -> str:
-        versions = [v for (m, v) in self._defs if m == measure_id]
+        versions = [v for (m, v) in self._entries if m == measure_id]
         if not versions:
             raise UnknownMeasure(measure_id)
-        return max(versions)
+        return max(versions, key=_version_key)
 
     def supplier(self, measure_id: str, version: str) -> str:
-        self.get(measure_id, version)
-        return self._supplier[(measure_id, version)]
+        return self.entry(measure_id, version).supplier
+
+    def response_schema(self, measure_id: str, version: str) -> Mapping[str, Any]:
+        return self.entry(measure_id, version).schema
 
     def score(self, measure_id: str, version: str, answers: Mapping[str, Any]) -> Score:
-        definition = self.get(measure_id, version)
-        total = 0.0
-        keys = {item["key"] for item in definition["items"]}
-        for extra in set(answers) - keys:
-            raise ResponseError(f"/answers/{extra}", "additionalProperties")
-        for item in definition["items"]:
-            value = answers.get(item["key"])
-            if value is None:
-                raise ResponseError(f"/answers/{item['key']}", "required")
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ResponseError(f"/answers/{item['key']}", "type")
-            if not item["min"] <= value <= item["max"]:
-                raise ResponseError(f"/answers/{item['key']}", "range")
-            total += value
-        return Score(measure_id, version, total)
+        """Validate ``answers`` (item key -> number, or ``None`` for a missing item) and score them."""
+        try:
+            entry = self._entries[(measure_id, version)]
+        except (KeyError, TypeError):
+            raise UnknownMeasure(measure_id, version) from None
+        if entry.custom_schema:
+            given: Any = answers  # callers outside the type checker may pass anything
+            reference_validate(
+                entry.reference, {"answers": dict(given) if isinstance(given, Mapping) else given}
+            )
+        entry.validate_answers(answers)
+        return entry.scorer(answers)
+
+    def score_document(self, measure_id: str, version: str, document: Any) -> Score:
+        """Validate a whole response document ``{"answers": {...}}`` (parsed JSON) and score it."""
+        entry = self.entry(measure_id, version)
+        if entry.custom_schema:
+            reference_validate(entry.reference, document)
+            answers = document["answers"]
+            entry.validate_answers(answers)
+        else:
+            answers = entry.validate_document(document)
+        return entry.scorer(answers)
+
+    def score_json(self, measure_id: str, version: str, document: bytes | str) -> Score:
+        """Parse a response document within :data:`RESPONSE_LIMITS`, validate it and score it."""
+        entry = self.entry(measure_id, version)  # unknown measure before parsing anything
+        return self.score_document(
+            entry.measure.id, entry.measure.version, load_json(document, RESPONSE_LIMITS)
+        )
 
 
 def build_measure_registry(host: PluginHost) -> MeasureRegistry:
+    """Build the registry from every plugin's ``alliancekit_register_measures``."""
     registry = MeasureRegistry()
-    host.call_registration(
-        "alliancekit_register_measures", lambda plugin: (lambda d: registry.add(d, plugin))
-    )
+
+    def make_register(plugin: str) -> MeasureRegistrar:
+        def register(definition: Mapping[str, Any]) -> None:
+            registry.add(definition, plugin)
+
+        return register
+
+    host.call_registration("alliancekit_register_measures", make_register)
     return registry
+
+
+def check_examples(registry: MeasureRegistry, measure: Measure) -> None:
+    """Score each of the definition's examples and compare with what it declares.
+
+    :raises MeasureDefinitionError: at ``$.examples[i]`` naming the first field that differs.
+    """
+    for i, example in enumerate(measure.examples):
+        path = f"$.examples[{i}]"
+        try:
+            score = registry.score(measure.id, measure.version, example.answers)
+        except AlliancekitError as exc:
+            raise MeasureDefinitionError(f"{path}.answers", "example", f"refused: {exc}") from None
+        if abs(score.total - example.total) > 1e-6:
+            raise MeasureDefinitionError(f"{path}.total", "example", "scored total differs")
+        if example.subscales is not None:
+            for key, value in example.subscales.items():
+                if key not in score.subscales or abs(score.subscales[key] - value) > 1e-6:
+                    raise MeasureDefinitionError(
+                        f"{path}.subscales.{key}", "example", "scored subscale differs"
+                    )
+        if "band" in measure.definition["examples"][i] and score.band != example.band:
+            raise MeasureDefinitionError(f"{path}.band", "example", "scored band differs")
+        if "clinical" in measure.definition["examples"][i] and score.clinical != example.clinical:
+            raise MeasureDefinitionError(f"{path}.clinical", "example", "scored clinical status differs")
+        if example.risk_items is not None and set(score.risk_items) != set(example.risk_items):
+            raise MeasureDefinitionError(f"{path}.risk_items", "example", "endorsed risk items differ")

@@ -20,6 +20,7 @@ import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from alliancekit.measures.registry import MeasureRegistrar
+    from alliancekit.security.policy import AccessPolicy
     from alliancekit.store.registry import StoreRegistrar
 
 PROJECT = "alliancekit"
@@ -61,4 +62,25 @@ def alliancekit_register_measures(register: MeasureRegistrar) -> None:
         :class:`~alliancekit.errors.MeasureDefinitionError` with its JSON path. Registering an id and version
         another plugin already registered raises :class:`~alliancekit.errors.PluginError` naming both.
     :return: nothing; registrations go through ``register``.
+    """
+
+
+# ------------------------------------------------------------------------------------------- security
+
+
+@hookspec(firstresult=True)
+def alliancekit_access_policy() -> AccessPolicy | None:
+    """Supply the access policy that decides every call of a :class:`~alliancekit.Practice`.
+
+    Called once per plugin host, the first time a practice is created; *firstresult*: the first plugin
+    that returns a policy wins, and with none the :class:`~alliancekit.security.policy.DefaultPolicy`
+    decides. A host can still pass ``Practice(..., policy=...)``, which takes precedence.
+
+    The hook has no parameters.
+
+    :return: an object with a ``decide(request: AccessRequest) -> Decision`` method
+        (:class:`alliancekit.security.policy.AccessPolicy`), or ``None`` to leave the choice to other
+        plugins. ``decide`` sees the actor, the action, the record's type and id and the episode's state
+        (never free text); a refusal's ``reason`` must be a fixed phrase, as it goes into the exception.
+        Returning something without ``decide`` raises :class:`~alliancekit.errors.PluginError`.
     """

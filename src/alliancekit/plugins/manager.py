@@ -75,9 +75,9 @@ class PluginHost:
         is attributed to the plugin that made it.
         """
         caller = getattr(self.pm.hook, hook_name)
-        # pluggy calls implementations last-registered first; reverse so builtins register first and a
-        # clash is reported against the plugin that came later.
-        for impl in reversed(caller.get_hookimpls()):
+        # get_hookimpls() lists implementations in registration order (builtins first), so a clash is
+        # reported against the plugin that came later.
+        for impl in caller.get_hookimpls():
             impl.function(register=make_register(impl.plugin_name))
 
     def cached(self, key: str, build: Any) -> Any:
@@ -152,15 +152,25 @@ def make_plugin_host(
                 continue
             try:
                 plugin = ep.load()
-            except Exception as exc:  # noqa: BLE001 - report which plugin broke, keep the cause
+            except Exception as exc:
                 raise PluginError(f"plugin {ep.name!r} failed to load: {type(exc).__name__}") from exc
             pm.register(plugin, name=ep.name)
             if ep.dist is not None:
                 distributions[ep.name] = (ep.dist.name, ep.dist.version)
     for plugin in extra_plugins:
-        pm.register(plugin)
+        pm.register(plugin, name=_readable_name(pm, plugin))
     pm.check_pending()
     return PluginHost(pm, distributions)
+
+
+def _readable_name(pm: pluggy.PluginManager, plugin: object) -> str:
+    """A name for an in-process plugin that says where it comes from (pluggy would use its id())."""
+    base = getattr(plugin, "__name__", None) or f"{type(plugin).__module__}.{type(plugin).__qualname__}"
+    name, n = base, 1
+    while pm.has_plugin(name):
+        n += 1
+        name = f"{base}#{n}"
+    return name
 
 
 _default_host: PluginHost | None = None

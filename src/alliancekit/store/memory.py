@@ -9,9 +9,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 
+import attrs
+
 from alliancekit.errors import ConflictError, DuplicateCommand
 from alliancekit.plugins.hookspecs import hookimpl
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, OutboxRecord, StoredEvent
+from alliancekit.security.audit_chain import link
+from alliancekit.store.protocol import (
+    AuditCheckpoint,
+    AuditRecord,
+    CaseloadRow,
+    Commit,
+    OutboxRecord,
+    StoredEvent,
+)
 from alliancekit.store.registry import StoreRegistrar
 
 
@@ -26,6 +36,7 @@ class MemoryStore:
         self._commands: dict[str, tuple[str, int]] = {}
         self.outbox: list[OutboxRecord] = []
         self._audit: list[AuditRecord] = []
+        self._checkpoints: list[AuditCheckpoint] = []
 
     def __repr__(self) -> str:
         return f"MemoryStore(episodes={len(self._events)})"
@@ -38,8 +49,13 @@ class MemoryStore:
             if commit.idempotency_key is not None and commit.idempotency_key in self._commands:
                 raise DuplicateCommand(commit.idempotency_key)
             stream = self._events.setdefault(commit.episode_id, [])
-            undo = (len(stream), self._snapshots.get(commit.episode_id),
-                    self._caseload.get(commit.episode_id), len(self.outbox), len(self._audit))  # fmt: skip
+            undo = (
+                len(stream),
+                self._snapshots.get(commit.episode_id),
+                self._caseload.get(commit.episode_id),
+                len(self.outbox),
+                len(self._audit),
+            )
             try:
                 stream.extend(commit.events)
                 self._snapshots[commit.episode_id] = (commit.new_version, commit.snapshot_json)
@@ -47,7 +63,7 @@ class MemoryStore:
                 if commit.idempotency_key is not None:
                     self._commands[commit.idempotency_key] = (commit.episode_id, commit.new_version)
                 self.outbox.extend(commit.outbox)
-                self._audit.extend(commit.audit)
+                self._audit.extend(link(commit.audit, self._head()))
             except BaseException:
                 self._undo(commit, *undo)
                 raise
@@ -106,9 +122,31 @@ class MemoryStore:
     def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
         return self._commands.get(idempotency_key)
 
+    def _head(self) -> tuple[int, str] | None:
+        return (self._audit[-1].position, self._audit[-1].hash) if self._audit else None
+
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
         with self._lock:
-            self._audit.extend(records)
+            self._audit.extend(link(records, self._head()))
+
+    def audit_head(self) -> tuple[int, str] | None:
+        with self._lock:
+            return self._head()
+
+    def append_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        with self._lock:
+            self._checkpoints.append(checkpoint)
+
+    def audit_checkpoints(self) -> list[AuditCheckpoint]:
+        with self._lock:
+            return list(self._checkpoints)
+
+    def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
+        with self._lock:
+            for episode_id, seq, payload in updates:
+                events = self._events[episode_id]
+                index = next(i for i, e in enumerate(events) if e.seq == seq)
+                events[index] = attrs.evolve(events[index], payload_json=payload)
 
     def audit_records(self) -> list[AuditRecord]:
         with self._lock:

@@ -92,6 +92,24 @@ class AuditRecord:
     record_type: str
     record_id: str
     outcome: str
+    client_ref: str = ""
+    """The host's reference of the client whose record it is, when there is one (for access requests)."""
+    detail: str = attrs.field(default="", repr=False)
+    """A stated reason (break-glass, lockbox override); the actor's words, never shown in a repr."""
+    position: int = 0
+    """1-based place in the log; set by the store, under its write lock, with the two hashes below."""
+    prev_hash: str = ""
+    hash: str = ""
+
+
+@attrs.frozen
+class AuditCheckpoint:
+    """An HMAC seal over an audit position and its hash (see :mod:`alliancekit.security.audit_chain`)."""
+
+    position: int
+    hash: str
+    mac: str
+    at: datetime
 
 
 @attrs.frozen
@@ -144,10 +162,30 @@ class Store(Protocol):
         """``(episode_id, version)`` written by the command with this key, if any."""
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
-        """Write audit rows that belong to no commit (reads, refusals), in their own transaction."""
+        """Write audit rows that belong to no commit (reads, refusals), in their own transaction.
+
+        Here and in :meth:`append`, audit rows are chained with
+        :func:`alliancekit.security.audit_chain.link` inside the write transaction, after the last stored
+        entry read under the write lock.
+        """
 
     def audit_records(self) -> list[AuditRecord]:
         """Every audit row, in the order written."""
+
+    def audit_head(self) -> tuple[int, str] | None:
+        """The last audit entry's position and hash, or ``None`` when the log is empty."""
+
+    def append_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        """Store an audit checkpoint."""
+
+    def audit_checkpoints(self) -> list[AuditCheckpoint]:
+        """Every checkpoint, in the order written."""
+
+    def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
+        """Rewrite the payload JSON of events ``(episode_id, seq, payload_json)`` in one transaction.
+
+        Only for re-encrypting free text under a new key (the plaintext does not change).
+        """
 
     def close(self) -> None:
         """Release connections and files."""

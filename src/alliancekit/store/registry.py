@@ -61,6 +61,6 @@ def build_store_registry(host: PluginHost) -> StoreRegistry:
     registry = StoreRegistry()
     host.call_registration(
         "alliancekit_register_stores",
-        lambda plugin: (lambda scheme, opener: registry.add(scheme, opener, plugin)),
+        lambda plugin: lambda scheme, opener: registry.add(scheme, opener, plugin),
     )
     return registry

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,9 +26,11 @@ from alliancekit.errors import (
     NotAnAlliancekitStore,
     StoreError,
     StoreTooNew,
+    ValidationError,
 )
 from alliancekit.plugins.hookspecs import hookimpl
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, StoredEvent
+from alliancekit.security.audit_chain import link
+from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, Commit, StoredEvent
 from alliancekit.store.registry import StoreRegistrar, split_location
 from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
 
@@ -38,24 +40,43 @@ _INSERT_EVENT = (
     "INSERT INTO events (episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at,"
     " actor_id, actor_role, clinic_id, corrects, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-# An upsert that updates in place: REPLACE would delete and re-insert, rewriting every index page.
-_UPSERT_EPISODE = (
-    "INSERT INTO episodes (episode_id, clinic_id, clinician_id, client_ref, stage, version,"
-    " opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at,"
-    " review_due, closed_on, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-    " ON CONFLICT (episode_id) DO UPDATE SET clinic_id = excluded.clinic_id,"
-    " clinician_id = excluded.clinician_id, client_ref = excluded.client_ref, stage = excluded.stage,"
-    " version = excluded.version, opened_on = excluded.opened_on, last_session_on = excluded.last_session_on,"
-    " sessions_attended = excluded.sessions_attended, latest_scores = excluded.latest_scores,"
-    " open_alerts = excluded.open_alerts, next_review_at = excluded.next_review_at,"
-    " review_due = excluded.review_due, closed_on = excluded.closed_on, state = excluded.state"
+# The episodes row is written with the version check folded in: one statement per commit in the common case.
+#
+# * A new episode is an INSERT (its primary key refuses a second writer).
+# * An existing one is an UPDATE in place ``WHERE episode_id = ? AND version = <expected>``: no row updated
+#   means another writer moved the stream on. This runs under the BEGIN IMMEDIATE write lock, so the
+#   version cannot change between the check and the write.
+#
+# Most commands change neither the clinician of record nor the closing date, the columns of the caseload
+# index, and SQLite rewrites an index entry whenever one of its columns is in the SET list, even to the
+# same value. So the common UPDATE leaves them out of SET (and requires them unchanged in WHERE), which
+# saves a WAL page per commit; transfers and closings fall through to the UPDATE that sets everything.
+_INSERT_EPISODE = (
+    "INSERT INTO episodes (episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on,"
+    " last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on,"
+    " state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_UPDATE_EPISODE = (
+    "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
+    " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
+    " state = ? WHERE episode_id = ? AND version = ?"
+    " AND clinic_id = ? AND clinician_id = ? AND closed_on IS ?"
+)
+_UPDATE_EPISODE_INDEXED = (
+    "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
+    " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
+    " state = ?, clinic_id = ?, clinician_id = ?, closed_on = ? WHERE episode_id = ? AND version = ?"
 )
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at) VALUES (?,?,?,?,?,?)"
 )
 _INSERT_AUDIT = (
-    "INSERT INTO audit (entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
-    " record_id, outcome) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    "INSERT INTO audit (seq, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
+    " record_id, outcome, client_ref, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_AUDIT_COLUMNS = (
+    "seq, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type, record_id, outcome,"
+    " client_ref, detail, prev_hash, hash"
 )
 _EVENT_COLUMNS = (
     "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
@@ -73,34 +94,119 @@ def _iso(value: date | None) -> str | None:
 
 def _event_row(e: StoredEvent) -> tuple[Any, ...]:
     return (
-        e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at.isoformat(),
-        e.recorded_at.isoformat(), e.actor_id, e.actor_role, e.clinic_id, e.corrects, e.payload_json,
-    )  # fmt: skip
+        e.episode_id,
+        e.seq,
+        e.event_id,
+        e.type,
+        e.schema_version,
+        e.occurred_at.isoformat(),
+        e.recorded_at.isoformat(),
+        e.actor_id,
+        e.actor_role,
+        e.clinic_id,
+        e.corrects,
+        e.payload_json,
+    )
 
 
-def _caseload_row(r: CaseloadRow) -> tuple[Any, ...]:
+def _episode_insert_row(c: Commit) -> tuple[Any, ...]:
+    r = c.caseload
     return (
-        r.episode_id, r.clinic_id, r.clinician_id, r.client_ref, r.stage, r.version, r.opened_on.isoformat(),
-        _iso(r.last_session_on), r.sessions_attended, r.latest_scores_json, r.open_alerts, r.next_review_at,
-        int(r.review_due), _iso(r.closed_on),
-    )  # fmt: skip
+        r.episode_id,
+        r.clinic_id,
+        r.clinician_id,
+        r.client_ref,
+        r.stage,
+        r.version,
+        r.opened_on.isoformat(),
+        _iso(r.last_session_on),
+        r.sessions_attended,
+        r.latest_scores_json,
+        r.open_alerts,
+        r.next_review_at,
+        int(r.review_due),
+        _iso(r.closed_on),
+        c.snapshot_json,
+    )
+
+
+def _episode_update_values(c: Commit) -> tuple[Any, ...]:
+    """The values both UPDATE statements set first, in their order."""
+    r = c.caseload
+    return (
+        r.client_ref,
+        r.stage,
+        r.version,
+        r.opened_on.isoformat(),
+        _iso(r.last_session_on),
+        r.sessions_attended,
+        r.latest_scores_json,
+        r.open_alerts,
+        r.next_review_at,
+        int(r.review_due),
+        c.snapshot_json,
+    )
 
 
 def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
     return (
-        a.entry_id, a.at.isoformat(), a.actor_id, a.actor_role, a.clinic_id, a.purpose, a.action,
-        a.record_type, a.record_id, a.outcome,
-    )  # fmt: skip
+        a.position,
+        a.entry_id,
+        a.at.isoformat(),
+        a.actor_id,
+        a.actor_role,
+        a.clinic_id,
+        a.purpose,
+        a.action,
+        a.record_type,
+        a.record_id,
+        a.outcome,
+        a.client_ref,
+        a.detail,
+        a.prev_hash,
+        a.hash,
+    )
+
+
+def _write_audit(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> None:
+    """Chain ``records`` after the last stored entry; the caller holds the write lock (BEGIN IMMEDIATE)."""
+    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+    linked = link(records, None if row is None else (int(row[0]), str(row[1])))
+    conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in linked])
 
 
 def _date(value: str | None) -> date | None:
     return None if value is None else date.fromisoformat(value)
 
 
+def _write_episode(conn: sqlite3.Connection, commit: Commit) -> None:
+    """Insert or update the episode's row; ConflictError if the stream is not at the expected version."""
+    r = commit.caseload
+    if commit.expected_version == 0:
+        try:
+            conn.execute(_INSERT_EPISODE, _episode_insert_row(commit))
+            return
+        except sqlite3.IntegrityError:
+            exists = conn.execute("SELECT 1 FROM episodes WHERE episode_id = ?", (commit.episode_id,))
+            if exists.fetchone() is None:
+                raise  # not a second writer: a genuine constraint failure
+    else:
+        values, key = _episode_update_values(commit), (commit.episode_id, commit.expected_version)
+        indexed = (r.clinic_id, r.clinician_id, _iso(r.closed_on))
+        if conn.execute(_UPDATE_EPISODE, (*values, *key, *indexed)).rowcount:
+            return
+        if conn.execute(_UPDATE_EPISODE_INDEXED, (*values, *indexed, *key)).rowcount:
+            return
+    row = conn.execute("SELECT version FROM episodes WHERE episode_id = ?", (commit.episode_id,)).fetchone()
+    raise ConflictError(commit.episode_id, commit.expected_version, 0 if row is None else row[0])
+
+
 class SQLiteStore:
     """A store in one SQLite file. Safe to use from several threads and several processes."""
 
     def __init__(self, path: str | Path) -> None:
+        if "\x00" in str(path):
+            raise ValidationError("location", "path", "a file path without NUL characters")
         self.path = Path(path)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
@@ -118,8 +224,13 @@ class SQLiteStore:
             return conn
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            # A missing directory or a path that is a directory: not someone else's database.
+            raise StoreError(f"cannot open {self.path.name}: {type(exc).__name__}") from exc
+        try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            # journal_mode=WAL is set once by _prepare, after the file is known to be ours: it is
+            # persistent, and switching someone else's database to WAL would change their file.
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:
@@ -135,6 +246,7 @@ class SQLiteStore:
         try:
             app_id, version = self._identity(conn)
             if app_id == APPLICATION_ID and version == LATEST_VERSION:
+                conn.execute("PRAGMA journal_mode = WAL")
                 return
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -156,6 +268,7 @@ class SQLiteStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            conn.execute("PRAGMA journal_mode = WAL")  # outside the transaction: SQLite requires it
         except sqlite3.DatabaseError as exc:
             self.close()
             raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database") from exc
@@ -179,12 +292,7 @@ class SQLiteStore:
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                row = conn.execute(
-                    "SELECT version FROM episodes WHERE episode_id = ?", (commit.episode_id,)
-                ).fetchone()
-                actual = 0 if row is None else row[0]
-                if actual != commit.expected_version:
-                    raise ConflictError(commit.episode_id, commit.expected_version, actual)
+                _write_episode(conn, commit)
                 if commit.idempotency_key is not None:
                     try:
                         conn.execute(
@@ -194,17 +302,23 @@ class SQLiteStore:
                     except sqlite3.IntegrityError:
                         raise DuplicateCommand(commit.idempotency_key) from None
                 conn.executemany(_INSERT_EVENT, [_event_row(e) for e in commit.events])
-                conn.execute(_UPSERT_EPISODE, (*_caseload_row(commit.caseload), commit.snapshot_json))
                 if commit.outbox:
                     conn.executemany(
                         _INSERT_OUTBOX,
                         [
-                            (m.message_id, m.episode_id, m.kind, m.channel, m.body_json, m.created_at.isoformat())
+                            (
+                                m.message_id,
+                                m.episode_id,
+                                m.kind,
+                                m.channel,
+                                m.body_json,
+                                m.created_at.isoformat(),
+                            )
                             for m in commit.outbox
                         ],
                     )
                 if commit.audit:
-                    conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in commit.audit])
+                    _write_audit(conn, commit.audit)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -214,11 +328,30 @@ class SQLiteStore:
             raise StoreError(f"SQLite write failed: {type(exc).__name__}") from exc
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        self._write(lambda conn: _write_audit(conn, records))
+
+    def append_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO audit_checkpoints (position, hash, mac, at) VALUES (?,?,?,?)",
+                (checkpoint.position, checkpoint.hash, checkpoint.mac, checkpoint.at.isoformat()),
+            )
+        )
+
+    def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
+        self._write(
+            lambda conn: conn.executemany(
+                "UPDATE events SET payload = ? WHERE episode_id = ? AND seq = ?",
+                [(payload, episode_id, seq) for episode_id, seq, payload in updates],
+            )
+        )
+
+    def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in records])
+                work(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -240,10 +373,19 @@ class SQLiteStore:
         )
         return [
             StoredEvent(
-                episode_id=r[0], seq=r[1], event_id=r[2], type=r[3], schema_version=r[4],
-                occurred_at=datetime.fromisoformat(r[5]), recorded_at=datetime.fromisoformat(r[6]),
-                actor_id=r[7], actor_role=r[8], clinic_id=r[9], payload_json=r[10], corrects=r[11],
-            )  # fmt: skip
+                episode_id=r[0],
+                seq=r[1],
+                event_id=r[2],
+                type=r[3],
+                schema_version=r[4],
+                occurred_at=datetime.fromisoformat(r[5]),
+                recorded_at=datetime.fromisoformat(r[6]),
+                actor_id=r[7],
+                actor_role=r[8],
+                clinic_id=r[9],
+                payload_json=r[10],
+                corrects=r[11],
+            )
             for r in rows
         ]
 
@@ -266,11 +408,21 @@ class SQLiteStore:
         )
         return [
             CaseloadRow(
-                episode_id=r[0], clinic_id=r[1], clinician_id=r[2], client_ref=r[3], stage=r[4], version=r[5],
-                opened_on=date.fromisoformat(r[6]), last_session_on=_date(r[7]), sessions_attended=r[8],
-                latest_scores_json=r[9], open_alerts=r[10], next_review_at=r[11], review_due=bool(r[12]),
+                episode_id=r[0],
+                clinic_id=r[1],
+                clinician_id=r[2],
+                client_ref=r[3],
+                stage=r[4],
+                version=r[5],
+                opened_on=date.fromisoformat(r[6]),
+                last_session_on=_date(r[7]),
+                sessions_attended=r[8],
+                latest_scores_json=r[9],
+                open_alerts=r[10],
+                next_review_at=r[11],
+                review_due=bool(r[12]),
                 closed_on=_date(r[13]),
-            )  # fmt: skip
+            )
             for r in rows
         ]
 
@@ -284,15 +436,35 @@ class SQLiteStore:
         return None if not rows else (rows[0][0], rows[0][1])
 
     def audit_records(self) -> list[AuditRecord]:
-        rows = self._read(
-            "SELECT entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type, record_id,"
-            " outcome FROM audit ORDER BY seq",
-            (),
-        )
+        rows = self._read(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq", ())  # noqa: S608
         return [
-            AuditRecord(r[0], datetime.fromisoformat(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+            AuditRecord(
+                entry_id=r[1],
+                at=datetime.fromisoformat(r[2]),
+                actor_id=r[3],
+                actor_role=r[4],
+                clinic_id=r[5],
+                purpose=r[6],
+                action=r[7],
+                record_type=r[8],
+                record_id=r[9],
+                outcome=r[10],
+                client_ref=r[11],
+                detail=r[12],
+                position=r[0],
+                prev_hash=r[13],
+                hash=r[14],
+            )
             for r in rows
         ]
+
+    def audit_head(self) -> tuple[int, str] | None:
+        rows = self._read("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", ())
+        return None if not rows else (int(rows[0][0]), str(rows[0][1]))
+
+    def audit_checkpoints(self) -> list[AuditCheckpoint]:
+        rows = self._read("SELECT position, hash, mac, at FROM audit_checkpoints ORDER BY seq", ())
+        return [AuditCheckpoint(r[0], r[1], r[2], datetime.fromisoformat(r[3])) for r in rows]
 
     def integrity_check(self) -> str:
         """SQLite's own ``PRAGMA integrity_check`` answer (``"ok"`` when the file is sound)."""

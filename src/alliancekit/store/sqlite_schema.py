@@ -11,6 +11,7 @@ APPLICATION_ID = 0x416B4974
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency), outbox, audit
+    # (hash-chained) and its checkpoints
     """
     CREATE TABLE events (
         episode_id     TEXT    NOT NULL,
@@ -77,7 +78,20 @@ MIGRATIONS: tuple[str, ...] = (
         action      TEXT NOT NULL,
         record_type TEXT NOT NULL,
         record_id   TEXT NOT NULL,
-        outcome     TEXT NOT NULL
+        outcome     TEXT NOT NULL,
+        client_ref  TEXT NOT NULL,
+        detail      TEXT NOT NULL,
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL
+    );
+    -- audit.seq is the entry's position in the hash chain (alliancekit.security.audit_chain).
+
+    CREATE TABLE audit_checkpoints (
+        seq      INTEGER PRIMARY KEY,
+        position INTEGER NOT NULL,
+        hash     TEXT    NOT NULL,
+        mac      TEXT    NOT NULL,
+        at       TEXT    NOT NULL
     );
     """,
 )

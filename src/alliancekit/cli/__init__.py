@@ -1,0 +1,1 @@
+"""The ``alliancekit`` command line: one module per command group, wired together in :mod:`.main`."""

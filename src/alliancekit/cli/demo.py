@@ -1,0 +1,78 @@
+"""``alliancekit demo``: build the deterministic demo practice."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import attrs
+
+from alliancekit.demo import simulate_practice
+from alliancekit.errors import NotAnAlliancekitStore, ValidationError
+from alliancekit.store.sqlite import SQLiteStore
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "demo",
+        help="create a simulated practice with synthetic clients",
+        description="Create a deterministic demo practice: synthetic clients through every lifecycle stage.",
+    )
+    parser.add_argument(
+        "--db",
+        default="demo.sqlite",
+        metavar="PATH",
+        help="SQLite file to create (replaced if it "
+        "is an earlier alliancekit database; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--clients", type=int, default=24, metavar="N", help="number of clients (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=7, help="random seed; the same seed gives the same practice"
+    )
+    parser.add_argument("--out", metavar="DIR", help="also write summary.json (and reports) into DIR")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+    parser.set_defaults(run=run)
+
+
+def _replace_earlier_demo(path: Path) -> None:
+    """Remove ``path`` only if it is an alliancekit database: never clobber someone else's file."""
+    if not path.exists():
+        return
+    try:
+        SQLiteStore(path).close()
+    except NotAnAlliancekitStore:
+        raise ValidationError(
+            "--db", "not-ours", f"{path} exists and is not an alliancekit database"
+        ) from None
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.db)
+    _replace_earlier_demo(path)
+    show_progress = not args.quiet and sys.stderr.isatty()
+
+    def progress(done: int, total: int) -> None:
+        if show_progress:
+            sys.stderr.write(f"\rsimulating clients: {done}/{total}")
+            if done == total:
+                sys.stderr.write("\n")
+            sys.stderr.flush()
+
+    summary = simulate_practice(path, clients=args.clients, seed=args.seed, progress=progress)
+    lines = summary.lines()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(
+            json.dumps(attrs.asdict(summary), indent=2) + "\n", encoding="utf-8"
+        )
+        lines.append(f"  wrote {out / 'summary.json'}")
+    lines.append(f"  next: alliancekit caseload --db {path}    alliancekit episode show --db {path} ID")
+    print("\n".join(lines))
+    return 0

@@ -1,0 +1,114 @@
+"""``alliancekit episode show``: an episode's state and timeline, readable or as JSON."""
+
+from __future__ import annotations
+
+import argparse
+
+import attrs
+
+from alliancekit.cli.common import add_clinic, add_db, cli_actor, existing_practice, print_json
+from alliancekit.errors import NotFoundError, ValidationError
+from alliancekit.events import converter
+from alliancekit.events.types import (
+    ClinicianTransferred,
+    EpisodeClosed,
+    EpisodeOpened,
+    Event,
+    FitDecided,
+    GoalRevised,
+    ReviewRecorded,
+    RuptureNoted,
+    RuptureRepairRecorded,
+    SessionCorrected,
+    SessionRecorded,
+)
+from alliancekit.practice import Practice
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("episode", help="inspect one episode", description="Inspect one episode.")
+    episode_sub = parser.add_subparsers(dest="episode_command", required=True, metavar="COMMAND")
+    show = episode_sub.add_parser(
+        "show", help="state and timeline", description="Show an episode's timeline."
+    )
+    add_db(show)
+    add_clinic(show)
+    show.add_argument("episode_id", metavar="ID", help="episode id, or a unique prefix of it")
+    show.add_argument("--json", action="store_true", help="print the full timeline as JSON")
+    show.set_defaults(run=run_show)
+
+
+def resolve_episode(practice: Practice, prefix: str) -> str:
+    matches = [ep for ep in practice.store.episode_ids() if ep.startswith(prefix)]
+    if not matches:
+        raise NotFoundError("episode", prefix)
+    if len(matches) > 1:
+        raise ValidationError("ID", "ambiguous", f"{len(matches)} episodes start with that prefix")
+    return matches[0]
+
+
+def describe(event: Event) -> str:
+    """A one-line description of an event, without any free text."""
+    match event:
+        case EpisodeOpened():
+            return f"episode opened for {event.client_ref} with {event.clinician_id}"
+        case FitDecided():
+            return f"fit decision: {event.decision.outcome.value}"
+        case SessionRecorded() | SessionCorrected():
+            s = event.session
+            scores = ", ".join(f"{sc.measure_id} {sc.total:g}" for sc in event.scores)
+            verb = "session corrected" if isinstance(event, SessionCorrected) else f"session {event.number}"
+            return f"{verb}: {s.attendance.value}, {s.modality.value}" + (f"; {scores}" if scores else "")
+        case ReviewRecorded():
+            kind = "review" if event.scheduled else "unscheduled review"
+            return f"{kind}: decision {event.review.decision.value}"
+        case RuptureNoted():
+            n = event.note
+            return f"rupture noted: {n.kind.value}, {len(n.markers)} marker(s), salience {n.salience}"
+        case RuptureRepairRecorded():
+            outcome = "resolved" if event.attempt.resolved else "not yet resolved"
+            return f"repair: {', '.join(s.value for s in event.attempt.strategies)} ({outcome})"
+        case ClinicianTransferred():
+            return f"transferred from {event.from_clinician_id} to {event.to_clinician_id}"
+        case GoalRevised():
+            status = event.revision.status
+            return "goal revised" + (f": {status.value}" if status else "")
+        case EpisodeClosed():
+            if event.ending is None:
+                return f"closed: {event.closing_reason.value}"
+            e = event.ending
+            plan = "with maintenance plan" if e.maintenance_plan else "no maintenance plan"
+            return f"closed: {'planned' if e.planned else 'unplanned'} ending, {e.reason.value}, {plan}"
+    return event.TYPE.replace("-", " ")
+
+
+def run_show(args: argparse.Namespace) -> int:
+    with existing_practice(args.db) as practice:
+        actor = cli_actor(practice, args)
+        episode_id = resolve_episode(practice, args.episode_id)
+        state = practice.episode(actor, episode_id)
+        timeline = practice.timeline(actor, episode_id)
+    if args.json:
+        print_json(
+            {
+                "state": converter.unstructure(state),
+                "timeline": [
+                    {
+                        **{k: v for k, v in attrs.asdict(e, recurse=False).items() if k != "event"},
+                        "payload": converter.unstructure(e.event),
+                    }
+                    for e in timeline
+                ],
+            }
+        )
+        return 0
+    print(f"episode {episode_id}")
+    print(f"  client {state.client_ref}, clinician {state.clinician_id}, stage {state.stage.value}")
+    print(f"  sessions {state.sessions_scheduled} scheduled, {state.sessions_attended} attended")
+    for entry in timeline:
+        when = entry.occurred_at.date().isoformat()
+        mark = "  (correction)" if entry.corrects else ""
+        print(
+            f"  {entry.seq:>3}  {when}  {describe(entry.event)}  [{entry.actor_role} {entry.actor_id}]{mark}"
+        )
+    return 0

@@ -1,0 +1,74 @@
+"""``alliancekit measures``: list, show, validate a response, check a definition being written."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from alliancekit.errors import ValidationError
+from alliancekit.measures import commands
+from alliancekit.plugins.manager import get_plugin_host
+
+#: Read at most this much of an input file: the measure validators refuse far smaller documents, and
+#: reading a huge file whole just to refuse it would be a denial of service on the host.
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("measures", help="registered measures", description="Registered measures.")
+    msub = parser.add_subparsers(dest="measures_command", required=True, metavar="COMMAND")
+    listing = msub.add_parser("list", help="every registered measure", description="List measures.")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(run=run_list)
+    show = msub.add_parser("show", help="one measure, with citations", description="Show a measure.")
+    show.add_argument("measure_id", metavar="ID")
+    show.add_argument("--version", dest="measure_version", metavar="V", help="default: the latest")
+    show.set_defaults(run=run_show)
+    validate = msub.add_parser(
+        "validate", help="validate and score a response", description="Validate and score a response."
+    )
+    validate.add_argument("measure_id", metavar="ID")
+    validate.add_argument("response", metavar="RESPONSE.json", help="the response document, or - for stdin")
+    validate.add_argument("--version", dest="measure_version", metavar="V", help="default: the latest")
+    validate.set_defaults(run=run_validate)
+    check = msub.add_parser(
+        "check", help="check a measure definition", description="Check a measure definition you are writing."
+    )
+    check.add_argument("definition", metavar="DEFINITION.json", help="the definition, or - for stdin")
+    check.set_defaults(run=run_check)
+
+
+def _read(name: str) -> bytes:
+    if name == "-":
+        return sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+    path = Path(name)
+    if not path.is_file():
+        raise ValidationError(name, "exists", "no such file")
+    with path.open("rb") as handle:
+        return handle.read(MAX_INPUT_BYTES + 1)
+
+
+def _emit(code: int, text: str) -> int:
+    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    return code
+
+
+def run_list(args: argparse.Namespace) -> int:
+    print(commands.list_measures(get_plugin_host().measures(), as_json=args.json))
+    return 0
+
+
+def run_show(args: argparse.Namespace) -> int:
+    print(commands.show_measure(get_plugin_host().measures(), args.measure_id, args.measure_version))
+    return 0
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    registry = get_plugin_host().measures()
+    document = _read(args.response)
+    return _emit(*commands.validate_response(registry, args.measure_id, document, args.measure_version))
+
+
+def run_check(args: argparse.Namespace) -> int:
+    return _emit(*commands.check_definition(_read(args.definition)))

@@ -1,0 +1,517 @@
+"""Simulate a small practice through the public API, deterministically from a seed.
+
+Every client follows one of a handful of courses (a referral at consultation, steady improvement to a
+planned ending, an alliance dip and a rupture that is repaired, a dropout after missed sessions, ...), so
+that the demo database holds every lifecycle stage. All names, ids and words are synthetic.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from alliancekit.demo.measures import administration
+from alliancekit.domain import (
+    Actor,
+    AdministrationTiming,
+    Attendance,
+    Consent,
+    Consultation,
+    Ending,
+    EndingReason,
+    FitDecision,
+    FitOutcome,
+    GoalDraft,
+    GoalProgress,
+    GoalProgressNote,
+    GoalRevision,
+    MaintenancePlan,
+    Modality,
+    Preferences,
+    RepairAttempt,
+    RepairStrategy,
+    Review,
+    ReviewDecision,
+    Role,
+    RuptureCause,
+    RuptureKind,
+    RuptureMarker,
+    Session,
+    SessionStructure,
+)
+from alliancekit.practice import Practice, open_practice
+
+CLINIC = "demo-clinic"
+CLINICIANS = ("clin-ada", "clin-bea", "clin-cai")
+SUPERVISOR = "sup-dee"
+#: The demo's calendar starts here whatever today's date is, so runs are identical.
+START = date(2025, 9, 1)
+
+#: The courses a demo client can follow; the first ones are guaranteed, the rest drawn at random.
+COURSES = (
+    "referred",
+    "not-proceeding",
+    "improving",
+    "rupture-repaired",
+    "dropout",
+    "planned-no-plan",
+    "deteriorating-referred",
+    "on-hold",
+    "transferred",
+    "corrected",
+    "ongoing",
+    "ongoing-rupture",
+)
+RANDOM_COURSES = (
+    "improving",
+    "improving",
+    "ongoing",
+    "rupture-repaired",
+    "dropout",
+    "deteriorating-referred",
+)
+
+Progress = Callable[[int, int], None]
+
+
+@attrs.frozen
+class DemoSummary:
+    """What the demo made and where."""
+
+    location: str
+    clients: int
+    episodes_by_stage: dict[str, int]
+    closing_reasons: dict[str, int]
+    courses: dict[str, int]
+    sessions: int
+    ruptures: int
+    reviews: int
+
+    def lines(self) -> list[str]:
+        stages = ", ".join(f"{k} {v}" for k, v in sorted(self.episodes_by_stage.items()))
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.closing_reasons.items()))
+        return [
+            f"demo practice: {self.clients} synthetic clients in {self.location}",
+            f"  episodes by stage: {stages}",
+            f"  closed because:    {reasons}",
+            f"  sessions {self.sessions}, reviews {self.reviews}, ruptures noted {self.ruptures}",
+        ]
+
+
+class _Clock:
+    """The simulated time: every record is 'recorded' at noon on the day it happened."""
+
+    def __init__(self) -> None:
+        self.today = START
+
+    def __call__(self) -> datetime:
+        return datetime.combine(self.today, time(12, 0), tzinfo=UTC)
+
+
+class _Client:
+    """One synthetic client's course through an episode, made through the public facade."""
+
+    def __init__(self, sim: _Simulation, index: int, course: str) -> None:
+        self.sim = sim
+        self.p = sim.practice
+        self.rng = sim.rng
+        self.index = index
+        self.course = course
+        self.clinician = CLINICIANS[index % len(CLINICIANS)]
+        self.actor = Actor(self.clinician, Role.CLINICIAN, CLINIC)
+        self.day = START + timedelta(days=3 * index)
+        self.ep = ""
+        self.goal_ids: list[str] = []
+        self.wellbeing = self.rng.uniform(0.3, 0.45)
+        self.alliance = self.rng.uniform(0.88, 0.97)
+        self.sessions = 0
+
+    # -- helpers --------------------------------------------------------------------------------------
+
+    def at(self, day: date) -> None:
+        self.day = day
+        self.sim.clock.today = day
+
+    def advance(self, days: int = 7) -> None:
+        self.at(self.day + timedelta(days=days))
+
+    def measures(self, timing: AdministrationTiming, ids: tuple[str, ...], level: float) -> list[Any]:
+        registry = self.p.plugins.measures()
+        known = {measure_id for measure_id, _ in registry}
+        return [administration(registry, m, timing, level, self.rng) for m in ids if m in known]
+
+    # -- stages ---------------------------------------------------------------------------------------
+
+    def consult(self, outcome: FitOutcome = FitOutcome.PROCEED) -> None:
+        self.at(self.day)
+        self.ep = self.p.start_episode(
+            self.actor,
+            client_ref=f"demo-client-{self.index:03d}",
+            clinician_id=self.clinician,
+            opened_on=self.day,
+        )
+        self.p.record_consultation(
+            self.actor,
+            self.ep,
+            Consultation(
+                held_on=self.day,
+                modality=self.rng.choice(list(Modality)),
+                consent=Consent(treatment=outcome is FitOutcome.PROCEED, measures=True),
+                presenting_concerns=("synthetic concern: low mood and poor sleep",),
+                client_questions=("synthetic question: how long does therapy take?",),
+                preferences=Preferences(
+                    session_structure=self.rng.choice(list(SessionStructure)),
+                    values_to_include=("synthetic value: family",),
+                    not_ready_topics=("synthetic topic not yet ready",),
+                ),
+            ),
+        )
+        if outcome is FitOutcome.REFER:
+            decision = FitDecision(
+                outcome=outcome,
+                decided_on=self.day,
+                rationale="synthetic: needs a specialist service",
+                referred_to="synthetic eating-disorder service",
+                referral_reason="synthetic: specialist care",
+            )
+        else:
+            decision = FitDecision(outcome=outcome, decided_on=self.day, rationale="synthetic rationale")
+        self.p.decide_fit(self.actor, self.ep, decision)
+
+    def agree_goals(self) -> None:
+        self.advance(7)
+        goals = [
+            GoalDraft("synthetic goal: sleep through most nights", ("keep a sleep diary",)),
+            GoalDraft("synthetic goal: see friends weekly", ("plan one outing a week",)),
+        ]
+        self.goal_ids = self.p.agree_goals(self.actor, self.ep, goals, agreed_on=self.day)
+
+    def session(
+        self, attendance: Attendance = Attendance.ATTENDED, drift: float = 0.03, symptoms: bool = False
+    ) -> str:
+        self.advance(7)
+        self.sessions += 1
+        administrations: list[Any] = []
+        if attendance is Attendance.ATTENDED:
+            self.wellbeing = min(0.95, max(0.05, self.wellbeing + drift + self.rng.gauss(0, 0.015)))
+            administrations += self.measures(AdministrationTiming.START, ("ors",), self.wellbeing)
+            if self.sessions == 1 or symptoms:  # at intake and in the session of each review
+                administrations += self.measures(
+                    AdministrationTiming.START, ("phq-9", "gad-7"), self.wellbeing
+                )
+            if self.sessions == 3:
+                administrations += self.measures(AdministrationTiming.END, ("wai-sr",), self.alliance)
+            administrations += self.measures(AdministrationTiming.END, ("srs",), self.alliance)
+        recorded = self.p.record_session(
+            self.actor,
+            self.ep,
+            Session(
+                held_on=self.day,
+                modality=Modality.IN_PERSON if self.sessions % 3 else Modality.VIDEO,
+                attendance=attendance,
+                administrations=tuple(administrations),
+                helpful="synthetic: the breathing exercise" if attendance is Attendance.ATTENDED else "",
+            ),
+        )
+        self.sim.session_count += 1
+        assert recorded.record_id is not None  # noqa: S101 - record_session always names the session
+        return recorded.record_id
+
+    def sessions_run(self, count: int, drift: float = 0.03) -> None:
+        for _ in range(count):
+            review_now = (self.sessions + 1) % self.p.review_every == 0
+            self.session(drift=drift, symptoms=review_now)
+            if review_now:
+                self.review(ReviewDecision.CONTINUE)
+
+    def review(self, decision: ReviewDecision) -> None:
+        progress = GoalProgress.IMPROVING if self.wellbeing > 0.5 else GoalProgress.NO_CHANGE
+        self.p.record_review(
+            self.actor,
+            self.ep,
+            Review(
+                held_on=self.day,
+                decision=decision,
+                progress_towards_goals="synthetic: some progress",
+                obstacles="synthetic: work stress",
+                what_helped="synthetic: sleep diary",
+                what_did_not_help="synthetic: homework sheets",
+                goal_progress=tuple(GoalProgressNote(g, progress) for g in self.goal_ids),
+            ),
+        )
+        self.sim.review_count += 1
+
+    def planned_ending(self, with_plan: bool = True) -> None:
+        self.advance(1)
+        self.p.plan_ending(self.actor, self.ep, on=self.day)
+        self.session(drift=0.01)
+        plan = (
+            MaintenancePlan(
+                warning_signs=("synthetic: sleeping badly for a week",),
+                coping_strategies=("synthetic: sleep diary", "synthetic: call a friend"),
+                supports=("synthetic: sibling",),
+                booster_sessions=(self.day + timedelta(days=60),),
+                return_plan="synthetic: book a session through reception if warning signs last two weeks",
+            )
+            if with_plan
+            else None
+        )
+        self.p.close_episode(
+            self.actor,
+            self.ep,
+            Ending(
+                ended_on=self.day,
+                planned=True,
+                reason=EndingReason.GOALS_MET,
+                reflection="synthetic reflection on progress",
+                maintenance_plan=plan,
+                no_plan_reason=None if with_plan else "synthetic: client preferred to write their own",
+            ),
+        )
+
+    def rupture(self, kind: RuptureKind, resolve: bool) -> None:
+        markers = (
+            (RuptureMarker.COMPLAINT_ABOUT_ACTIVITIES, RuptureMarker.REJECTING_INTERVENTION)
+            if kind is RuptureKind.CONFRONTATION
+            else (RuptureMarker.MINIMAL_RESPONSE, RuptureMarker.TOPIC_SHIFT)
+        )
+        self.alliance = 0.7  # the dip that shows on the SRS before the rupture is named
+        session_id = self.session(drift=-0.02)
+        recorded = self.p.note_rupture(
+            self.actor,
+            self.ep,
+            note_for(self.day, kind, markers, session_id),
+        )
+        self.sim.rupture_count += 1
+        if resolve:
+            self.session(drift=0.0)
+            assert recorded.record_id is not None  # noqa: S101
+            self.p.record_repair(
+                self.actor,
+                self.ep,
+                recorded.record_id,
+                RepairAttempt(
+                    attempted_on=self.day,
+                    strategies=(RepairStrategy.INVITE_CLIENT_VIEW, RepairStrategy.ACKNOWLEDGE_OWN_PART),
+                    resolved=True,
+                    client_view="synthetic: felt heard",
+                ),
+            )
+            self.alliance = 0.93
+
+    # -- courses --------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        getattr(self, "course_" + self.course.replace("-", "_"))()
+
+    def course_referred(self) -> None:
+        self.consult(FitOutcome.REFER)
+
+    def course_not_proceeding(self) -> None:
+        self.consult(FitOutcome.NOT_PROCEED)
+
+    def course_improving(self) -> None:
+        self.consult()
+        self.agree_goals()
+        self.sessions_run(self.rng.randint(7, 11), drift=0.045)
+        self.planned_ending()
+
+    def course_planned_no_plan(self) -> None:
+        self.consult()
+        self.agree_goals()
+        self.sessions_run(6, drift=0.05)
+        self.planned_ending(with_plan=False)
+
+    def course_rupture_repaired(self) -> None:
+        self.consult()
+        self.agree_goals()
+        self.sessions_run(3, drift=0.02)
+        self.rupture(RuptureKind.CONFRONTATION, resolve=True)
+        self.sessions_run(4, drift=0.05)
+        self.planned_ending()
+
+    def course_dropout(self) -> None:
+        self.consult()
+        self.agree_goals()
+        self.sessions_run(3, drift=0.0)
+        self.session(Attendance.NO_SHOW)
+        self.session(Attendance.NO_SHOW)
+        self.advance(14)
+        self.p.close_episode(
+            self.actor,
+            self.ep,
+            Ending(
+                ended_on=self.day,
+                planned=False,
+                reason=EndingReason.DROPOUT,
+                reflection="synthetic: client stopped attending after two missed sessions",
+            ),
+        )
+
+    def course_deteriorating_referred(self) -> None:
+        self.consult()
+        self.agree_goals()
+        self.sessions_run(5, drift=-0.03)
+        self.review(ReviewDecision.REFER)
+        self.p.close_episode(
+            self.actor,
+            self.ep,
+            Ending(
+                ended_on=self.day,
+                planned=False,
+                reason=EndingReason.REFERRAL,
+                reflection="synthetic: referred on for a more intensive service",
+            ),
+        )
+
+    def course_on_hold(self) -> None:
+        self.consult()
+        self.agree_goals()
+        self.sessions_run(3)
+        self.advance(2)
+        self.p.put_on_hold(self.actor, self.ep, on=self.day, reason="synthetic: travelling for a month")
+        self.advance(30)
+        self.p.resume(self.actor, self.ep, on=self.day)
+        self.sessions_run(3)
+
+    def course_transferred(self) -> None:
+        self.consult()
+        self.agree_goals()
+        self.sessions_run(2)
+        other = CLINICIANS[(self.index + 1) % len(CLINICIANS)]
+        self.p.transfer(self.actor, self.ep, to_clinician_id=other, on=self.day, reason="synthetic: schedule")
+        self.actor = Actor(other, Role.CLINICIAN, CLINIC)
+        self.clinician = other
+        self.p.revise_goal(
+            self.actor,
+            self.ep,
+            GoalRevision(
+                self.goal_ids[0],
+                reason="synthetic: refined with the new clinician",
+                description="synthetic goal: sleep through five nights a week",
+            ),
+            revised_on=self.day,
+        )
+        self.sessions_run(3)
+
+    def course_corrected(self) -> None:
+        self.consult()
+        self.agree_goals()
+        session_id = self.session()
+        registry = self.p.plugins.measures()
+        known = {measure_id for measure_id, _ in registry}
+        fixed = tuple(
+            administration(registry, m, t, lvl, self.rng)
+            for m, t, lvl in (
+                ("ors", AdministrationTiming.START, self.wellbeing),
+                ("srs", AdministrationTiming.END, self.alliance),
+            )
+            if m in known
+        )
+        self.p.correct_session(
+            self.actor,
+            self.ep,
+            session_id,
+            Session(
+                held_on=self.day,
+                modality=Modality.IN_PERSON,
+                attendance=Attendance.ATTENDED,
+                administrations=fixed,
+                helpful="synthetic: corrected note",
+            ),
+            reason="synthetic: answers were entered against the wrong session",
+        )
+        self.sessions_run(4)
+
+    def course_ongoing(self) -> None:
+        self.consult()
+        self.agree_goals()
+        self.sessions_run(self.rng.randint(2, 8), drift=self.rng.choice((0.04, 0.0, -0.02)))
+
+    def course_ongoing_rupture(self) -> None:
+        self.consult()
+        self.agree_goals()
+        self.sessions_run(2)
+        self.rupture(RuptureKind.WITHDRAWAL, resolve=False)
+        self.sessions_run(2, drift=0.0)
+
+
+def note_for(day: date, kind: RuptureKind, markers: tuple[RuptureMarker, ...], session_id: str) -> Any:
+    from alliancekit.domain import RuptureNote
+
+    return RuptureNote(
+        noted_on=day,
+        kind=kind,
+        markers=markers,
+        likely_cause=RuptureCause.TASK_DISAGREEMENT
+        if kind is RuptureKind.CONFRONTATION
+        else RuptureCause.TRUST_IN_PROCESS,
+        salience=3,
+        session_id=session_id,
+        description="synthetic description of the strain",
+        client_view="synthetic: the homework felt pointless",
+    )
+
+
+class _Simulation:
+    def __init__(self, practice: Practice, rng: random.Random, clock: _Clock) -> None:
+        self.practice = practice
+        self.rng = rng
+        self.clock = clock
+        self.session_count = 0
+        self.review_count = 0
+        self.rupture_count = 0
+
+
+def simulate_practice(
+    location: str | Path,
+    *,
+    clients: int = 24,
+    seed: int = 7,
+    progress: Progress | None = None,
+) -> DemoSummary:
+    """Create a demo practice at ``location`` (an SQLite path, or any store location) and fill it.
+
+    The same ``seed`` and ``clients`` always give the same records, ids and timestamps.
+    """
+    if clients < len(COURSES):
+        from alliancekit.errors import ValidationError
+
+        raise ValidationError("clients", "minimum", f"at least {len(COURSES)} so that every stage appears")
+    rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by design
+    clock = _Clock()
+    practice = open_practice(location, clock=clock, ids=lambda kind: f"{rng.getrandbits(128):032x}")
+    sim = _Simulation(practice, rng, clock)
+    courses = list(COURSES) + [rng.choice(RANDOM_COURSES) for _ in range(clients - len(COURSES))]
+    with practice:
+        for index, course in enumerate(courses):
+            _Client(sim, index, course).run()
+            if progress is not None:
+                progress(index + 1, clients)
+        admin = Actor("demo-admin", Role.SUPERVISOR, CLINIC)
+        rows = practice.caseload(admin, include_closed=True)
+        stages = Counter(row.stage for row in rows)
+        reasons: Counter[str] = Counter()
+        for row in rows:
+            state = practice.episode(admin, row.episode_id)
+            if state.ending_reason is not None:
+                planned = "planned" if state.ending_planned else "unplanned"
+                reasons[f"{state.ending_reason.value} ({planned})"] += 1
+            elif state.closing_reason is not None:
+                reasons[state.closing_reason.value] += 1
+    return DemoSummary(
+        location=str(location),
+        clients=clients,
+        episodes_by_stage=dict(stages),
+        closing_reasons=dict(reasons),
+        courses=dict(Counter(courses)),
+        sessions=sim.session_count,
+        ruptures=sim.rupture_count,
+        reviews=sim.review_count,
+    )

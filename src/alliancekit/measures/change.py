@@ -1,0 +1,193 @@
+"""Reliable change and clinical significance (Jacobson & Truax, 1991).
+
+Jacobson, N. S., & Truax, P. (1991). Clinical significance: a statistical approach to defining meaningful
+change in psychotherapy research. *Journal of Consulting and Clinical Psychology*, 59(1), 12-19.
+
+* ``SE_m = SD_pre * sqrt(1 - r)``, ``S_diff = sqrt(2) * SE_m``, ``RC = (post - pre) / S_diff``;
+  the change is reliable when ``|RC| > 1.96`` (p < .05, two-tailed).
+* Where a measure's norms publish a reliable-change threshold in points (the IAPT conventions for PHQ-9
+  and GAD-7, for example), a change of at least that many points is reliable instead.
+* Cutoffs for returning to the functional range, written for a measure where **higher is worse**
+  (signs flip when higher is better):
+
+  - ``a = M_clin - k * SD_clin`` (beyond the clinical sample's range, toward health)
+  - ``b = M_norm + k * SD_norm`` (within the functional sample's range)
+  - ``c = (SD_clin * M_norm + SD_norm * M_clin) / (SD_clin + SD_norm)`` (the point where the two
+    distributions meet, equally likely either side)
+
+  Jacobson & Truax use ``k = 2``; some implementations use 1.96. :class:`Spread` makes the choice explicit.
+* Classes: **recovered** (reliable improvement and crossed the cutoff), **improved** (reliable improvement
+  only), **unchanged**, **deteriorated** (reliable worsening).
+"""
+
+from __future__ import annotations
+
+import math
+from enum import Enum, StrEnum
+
+import attrs
+
+from alliancekit.measures.definition import Direction, Norm
+
+#: the two-tailed 5% criterion for |RC| (Jacobson & Truax 1991, p. 14)
+RC_CRITERION = 1.96
+
+
+class Spread(float, Enum):
+    """How many SDs from a sample's mean cutoffs *a* and *b* lie."""
+
+    TWO_SD = 2.0  # Jacobson & Truax (1991)
+    Z_196 = 1.96  # a variant some implementations use
+
+
+class ChangeClass(StrEnum):
+    RECOVERED = "recovered"
+    IMPROVED = "improved"
+    UNCHANGED = "unchanged"
+    DETERIORATED = "deteriorated"
+
+
+class CutoffKind(StrEnum):
+    A = "a"
+    B = "b"
+    C = "c"
+    PUBLISHED = "published"  # the norm's clinical cutoff, used when sample statistics are not known
+
+
+def standard_error_of_difference(sd_pre: float, reliability: float) -> float:
+    """``S_diff = sqrt(2) * SD_pre * sqrt(1 - r)``."""
+    if sd_pre <= 0 or not 0 < reliability < 1:
+        raise ValueError("sd_pre must be positive and reliability strictly between 0 and 1")
+    return math.sqrt(2) * sd_pre * math.sqrt(1 - reliability)
+
+
+def standard_error_of_difference_from_sem(sem: float) -> float:
+    """``S_diff = sqrt(2 * SE_m**2)``, for test manuals that publish the standard error of measurement."""
+    if sem <= 0:
+        raise ValueError("sem must be positive")
+    return math.sqrt(2 * sem * sem)
+
+
+def reliable_change_index(pre: float, post: float, s_diff: float) -> float:
+    """``RC = (post - pre) / S_diff``; positive when the score rose."""
+    return (post - pre) / s_diff
+
+
+def reliable_change_threshold(norm: Norm) -> float | None:
+    """Points of change needed to be reliable under ``norm``: published, or ``1.96 * S_diff``, or ``None``."""
+    if norm.reliable_change_points is not None:
+        return norm.reliable_change_points.value
+    if norm.reliability is not None and norm.clinical_sample is not None:
+        return RC_CRITERION * standard_error_of_difference(norm.clinical_sample.sd, norm.reliability.value)
+    return None
+
+
+@attrs.frozen
+class Cutoffs:
+    a: float | None
+    b: float | None
+    c: float | None
+
+
+def cutoffs(norm: Norm, direction: Direction, spread: Spread = Spread.TWO_SD) -> Cutoffs:
+    """Cutoffs a, b and c from the norm's clinical and non-clinical samples (``None`` when not computable)."""
+    clin, func = norm.clinical_sample, norm.nonclinical_sample
+    k = spread.value
+    # toward health is downward when higher is worse, upward when higher is better
+    sign = -1.0 if direction is Direction.HIGHER_IS_WORSE else 1.0
+    a = None if clin is None else clin.mean + sign * k * clin.sd
+    b = None if func is None else func.mean - sign * k * func.sd
+    c = None
+    if clin is not None and func is not None:
+        c = (clin.sd * func.mean + func.sd * clin.mean) / (clin.sd + func.sd)
+    return Cutoffs(a, b, c)
+
+
+@attrs.frozen
+class ChangeResult:
+    change: float
+    rc: float | None  # the reliable change index, when SD and reliability are known
+    threshold: float  # points of change needed to be reliable
+    reliable: bool
+    improved: bool  # the change, reliable or not, is toward health
+    cutoff: float | None
+    cutoff_kind: CutoffKind | None
+    crossed_cutoff: bool  # started on the clinical side, ended on the functional side
+    change_class: ChangeClass
+
+
+def classify_change(
+    pre: float,
+    post: float,
+    norm: Norm,
+    direction: Direction,
+    *,
+    cutoff: CutoffKind = CutoffKind.C,
+    spread: Spread = Spread.TWO_SD,
+) -> ChangeResult:
+    """Classify the change from ``pre`` to ``post`` as recovered, improved, unchanged or deteriorated.
+
+    Reliability uses the norm's published threshold in points when it has one (change of at least that many
+    points), otherwise ``|RC| > 1.96``. ``cutoff`` picks a, b or c; when that one cannot be computed from
+    the norm's samples, c is tried, then the norm's published clinical cutoff.
+
+    :raises ValueError: the norm gives no way to judge reliable change.
+    """
+    change = post - pre
+    toward_health = change < 0 if direction is Direction.HIGHER_IS_WORSE else change > 0
+    rc: float | None = None
+    if norm.reliability is not None and norm.clinical_sample is not None:
+        s_diff = standard_error_of_difference(norm.clinical_sample.sd, norm.reliability.value)
+        rc = reliable_change_index(pre, post, s_diff)
+    if norm.reliable_change_points is not None:
+        threshold = norm.reliable_change_points.value
+        reliable = abs(change) >= threshold
+    elif rc is not None:
+        threshold = RC_CRITERION * s_diff
+        reliable = abs(rc) > RC_CRITERION
+    else:
+        raise ValueError(
+            f"population {norm.population!r} has no reliable-change threshold or SD and reliability"
+        )
+
+    value, kind = _pick_cutoff(norm, direction, cutoff, spread)
+    crossed = False
+    if value is not None:
+        if direction is Direction.HIGHER_IS_WORSE:
+            crossed = (
+                pre > value >= post
+                if kind is not CutoffKind.PUBLISHED
+                else _published_crossed(norm, pre, post)
+            )
+        else:
+            crossed = (
+                pre < value <= post
+                if kind is not CutoffKind.PUBLISHED
+                else _published_crossed(norm, pre, post)
+            )
+
+    if reliable and toward_health:
+        klass = ChangeClass.RECOVERED if crossed else ChangeClass.IMPROVED
+    elif reliable:
+        klass = ChangeClass.DETERIORATED
+    else:
+        klass = ChangeClass.UNCHANGED
+    return ChangeResult(change, rc, threshold, reliable, toward_health, value, kind, crossed, klass)
+
+
+def _published_crossed(norm: Norm, pre: float, post: float) -> bool:
+    cutoff = norm.clinical_cutoff
+    return cutoff is not None and cutoff.is_clinical(pre) and not cutoff.is_clinical(post)
+
+
+def _pick_cutoff(
+    norm: Norm, direction: Direction, wanted: CutoffKind, spread: Spread
+) -> tuple[float | None, CutoffKind | None]:
+    computed = cutoffs(norm, direction, spread)
+    by_kind = {CutoffKind.A: computed.a, CutoffKind.B: computed.b, CutoffKind.C: computed.c}
+    for kind in (wanted, CutoffKind.C):
+        if kind in by_kind and by_kind[kind] is not None:
+            return by_kind[kind], kind
+    if norm.clinical_cutoff is not None:
+        return norm.clinical_cutoff.value, CutoffKind.PUBLISHED
+    return None, None

@@ -1,0 +1,158 @@
+"""What ``alliancekit measures ...`` does, as plain functions the CLI wires up.
+
+Each returns text (and an exit code where the command can fail) so that the CLI stays a thin shell and these
+are tested without a terminal. Error texts come from the library's errors: path and rule, never a value.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from alliancekit.errors import AlliancekitError, MeasureDefinitionError
+from alliancekit.measures.definition import Measure, parse_definition
+from alliancekit.measures.registry import MeasureRegistry, check_examples
+from alliancekit.measures.validation import (
+    DEFINITION_LIMITS,
+    generate_response_schema,
+    load_json,
+)
+
+
+def _summary(registry: MeasureRegistry, measure_id: str, version: str) -> dict[str, Any]:
+    m = registry.get(measure_id, version)
+    return {
+        "id": m.id,
+        "version": m.version,
+        "title": m.title,
+        "kind": m.kind.value,
+        "direction": m.direction.value,
+        "items": len(m.items),
+        "range": [m.range_min, m.range_max],
+        "clinical_cutoff": m.clinical_cutoff,
+        "reliable_change": m.reliable_change,
+        "supplier": registry.supplier(measure_id, version),
+    }
+
+
+def list_measures(registry: MeasureRegistry, as_json: bool = False) -> str:
+    """``alliancekit measures list [--json]``: every registered measure, one line each (or a JSON array)."""
+    rows = [_summary(registry, mid, version) for mid, version in registry]
+    if as_json:
+        return json.dumps(rows, indent=2)
+    width = max((len(r["id"]) for r in rows), default=2)
+    lines = [f"{'ID':<{width}}  VERSION  KIND      TITLE  (SUPPLIER)"]
+    for r in rows:
+        lines.append(
+            f"{r['id']:<{width}}  {r['version']:<7}  {r['kind']:<8}  {r['title']}  ({r['supplier']})"
+        )
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "none"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def describe(measure: Measure, supplier: str | None = None) -> str:
+    """A human-readable description of ``measure`` with every number's citation."""
+    lines = [f"{measure.title} ({measure.id} {measure.version})"]
+    if supplier:
+        lines.append(f"supplied by: {supplier}")
+    lines += [
+        f"kind: {measure.kind.value}; {measure.direction.value.replace('-', ' ')}",
+        f"range: {_fmt(measure.range_min)}-{_fmt(measure.range_max)}; scoring: {measure.method.value}"
+        + (f"; reverse-keyed: {', '.join(sorted(measure.reverse_keyed))}" if measure.reverse_keyed else "")
+        + f"; missing items: {measure.missing_policy.value}"
+        + (f" up to {measure.max_missing}" if measure.max_missing else ""),
+        f"licence: {measure.licence_notice}",
+        f"source: {measure.source.reference}",
+        "items:",
+    ]
+    for item in measure.items:
+        text = f" - {item.text}" if item.text else ""
+        lines.append(f"  {item.key}: {item.label} [{_fmt(item.min)}-{_fmt(item.max)}]{text}")
+    for sub in measure.subscales:
+        lines.append(f"subscale {sub.key}: {', '.join(sub.items)}")
+    for norm in measure.norms:
+        head = f"norms ({norm.population}{', default' if norm.default else ''}):"
+        lines.append(head)
+        if norm.clinical_cutoff is not None:
+            cc = norm.clinical_cutoff
+            lines.append(f"  clinical if {cc.clinical_if.value} {_fmt(cc.value)}  [{_cite(cc.citation)}]")
+        if norm.reliable_change_points is not None:
+            rc = norm.reliable_change_points
+            lines.append(f"  reliable change: {_fmt(rc.value)} points  [{_cite(rc.citation)}]")
+    for band in measure.bands:
+        lines.append(f"band {band.key}: {_fmt(band.min)}-{_fmt(band.max)} {band.label}")
+    for risk in measure.risk_items:
+        lines.append(
+            f"risk item {risk.item}: endorsed at {_fmt(risk.threshold)} or above  [{_cite(risk.citation)}]"
+        )
+    for code in measure.codes:
+        target = code.item if code.item else code.target.value
+        lines.append(f"code {code.system}|{code.code} ({target})")
+    return "\n".join(lines)
+
+
+def _cite(citation: Any) -> str:
+    text = f"{citation.ref}"
+    if citation.detail:
+        text += f": {citation.detail}"
+    if citation.status.value == "unconfirmed":
+        text += " (UNCONFIRMED)"
+    return text
+
+
+def show_measure(registry: MeasureRegistry, measure_id: str, version: str | None = None) -> str:
+    """``alliancekit measures show ID``: the latest version unless ``version`` is given.
+
+    :raises UnknownMeasure: no such measure.
+    """
+    measure = registry.get(measure_id, version)
+    return describe(measure, registry.supplier(measure.id, measure.version))
+
+
+def validate_response(
+    registry: MeasureRegistry, measure_id: str, document: bytes | str, version: str | None = None
+) -> tuple[int, str]:
+    """``alliancekit measures validate ID RESPONSE.json``: ``(0, scored result as JSON)`` or ``(1, error)``.
+
+    ``version`` defaults to the latest.
+    """
+    try:
+        entry = registry.entry(measure_id, version)
+        score = registry.score_json(entry.measure.id, entry.measure.version, document)
+    except AlliancekitError as exc:
+        return 1, f"error: {exc}"
+    return 0, json.dumps(score.to_json(), indent=2)
+
+
+def check_definition(document: bytes | str) -> tuple[int, str]:
+    """``alliancekit measures check DEFINITION.json``: ``(0, summary)`` or ``(1, error with JSON path)``."""
+    try:
+        definition = load_json(document, DEFINITION_LIMITS, MeasureDefinitionError)
+        measure = parse_definition(definition)
+        # the examples are part of the definition's promise: check they score as declared
+        registry = MeasureRegistry()
+        registry.add(definition, "check")
+        check_examples(registry, measure)
+    except AlliancekitError as exc:
+        return 1, f"error: {exc}"
+    return (
+        0,
+        f"ok: {measure.id} {measure.version} ({len(measure.items)} items, {len(measure.examples)} examples)",
+    )
+
+
+def write_response_schemas(registry: MeasureRegistry, directory: Path) -> list[Path]:
+    """Write the generated response schema of every registered measure into ``directory``."""
+    written = []
+    for measure_id, version in registry:
+        measure = registry.get(measure_id, version)
+        path = directory / f"{measure_id}-{version}.response.schema.json"
+        path.write_text(json.dumps(generate_response_schema(measure), indent=2) + "\n", encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,489 @@
+"""A measure definition as typed, frozen values.
+
+A definition arrives as a mapping in the format of ``schemas/measure-definition.schema.json``.
+:func:`parse_definition` checks it against that meta-schema, then checks what JSON Schema cannot say
+(keys unique, referenced items exist, bands contiguous, citations resolve, item text only where the licence
+allows it) and returns a :class:`Measure`. Every error is a :class:`MeasureDefinitionError` whose ``field``
+is the JSON path of the offending part.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any
+
+import attrs
+
+from alliancekit.errors import MeasureDefinitionError
+
+
+class MeasureKind(StrEnum):
+    OUTCOME = "outcome"
+    ALLIANCE = "alliance"
+    SYMPTOM = "symptom"
+
+
+class Direction(StrEnum):
+    """Which way is healthier."""
+
+    HIGHER_IS_BETTER = "higher-is-better"
+    HIGHER_IS_WORSE = "higher-is-worse"
+
+
+class ScoringMethod(StrEnum):
+    SUM = "sum"
+    MEAN = "mean"
+
+
+class MissingPolicy(StrEnum):
+    REFUSE = "refuse"
+    PRORATE = "prorate"
+
+
+class ClinicalIf(StrEnum):
+    """How a total compares with the clinical cutoff to count as clinical (or, for alliance, as a concern)."""
+
+    BELOW = "below"
+    AT_OR_BELOW = "at-or-below"
+    ABOVE = "above"
+    AT_OR_ABOVE = "at-or-above"
+
+    def is_clinical(self, total: float, cutoff: float) -> bool:
+        if self is ClinicalIf.BELOW:
+            return total < cutoff
+        if self is ClinicalIf.AT_OR_BELOW:
+            return total <= cutoff
+        if self is ClinicalIf.ABOVE:
+            return total > cutoff
+        return total >= cutoff
+
+
+class CitationStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    UNCONFIRMED = "unconfirmed"
+
+
+class CodeTarget(StrEnum):
+    PANEL = "panel"
+    TOTAL = "total"
+    ITEM = "item"
+
+
+@attrs.frozen
+class Citation:
+    ref: str
+    reference: str
+    detail: str | None = None
+    status: CitationStatus = CitationStatus.CONFIRMED
+
+
+@attrs.frozen
+class Item:
+    key: str
+    label: str
+    min: float
+    max: float
+    step: float
+    text: str | None = None
+
+    @property
+    def integral(self) -> bool:
+        """Answers must be whole numbers (a step of 1 from a whole minimum)."""
+        return self.step == 1 and float(self.min).is_integer()
+
+
+@attrs.frozen
+class Subscale:
+    key: str
+    label: str
+    items: tuple[str, ...]
+
+
+@attrs.frozen
+class Band:
+    key: str
+    label: str
+    min: float
+    max: float
+
+
+@attrs.frozen
+class RiskItem:
+    item: str
+    threshold: float
+    citation: Citation
+
+
+@attrs.frozen
+class CitedValue:
+    value: float
+    citation: Citation
+
+
+@attrs.frozen
+class Cutoff:
+    value: float
+    clinical_if: ClinicalIf
+    citation: Citation
+
+    def is_clinical(self, total: float) -> bool:
+        return self.clinical_if.is_clinical(total, self.value)
+
+
+@attrs.frozen
+class Sample:
+    mean: float
+    sd: float
+    citation: Citation
+    n: int | None = None
+
+
+@attrs.frozen
+class Norm:
+    """Norms for one population: what counts as clinical and as reliable change there."""
+
+    population: str
+    default: bool
+    label: str | None = None
+    clinical_cutoff: Cutoff | None = None
+    reliable_change_points: CitedValue | None = None
+    reliability: CitedValue | None = None
+    clinical_sample: Sample | None = None
+    nonclinical_sample: Sample | None = None
+
+
+@attrs.frozen
+class Code:
+    system: str
+    code: str
+    target: CodeTarget
+    display: str | None = None
+    item: str | None = None
+
+
+@attrs.frozen
+class Example:
+    answers: Mapping[str, float | None]
+    total: float
+    subscales: Mapping[str, float] | None = None
+    band: str | None = None
+    clinical: bool | None = None
+    risk_items: tuple[str, ...] | None = None
+    description: str | None = None
+
+
+@attrs.frozen(repr=False, eq=False)
+class Measure:
+    """One registered measure. ``definition`` is the mapping it was parsed from (a private JSON copy)."""
+
+    id: str
+    version: str
+    title: str
+    kind: MeasureKind
+    direction: Direction
+    licence_notice: str
+    item_text_allowed: bool
+    items: tuple[Item, ...]
+    method: ScoringMethod
+    reverse_keyed: frozenset[str]
+    missing_policy: MissingPolicy
+    max_missing: int
+    subscales: tuple[Subscale, ...]
+    range_min: float
+    range_max: float
+    norms: tuple[Norm, ...]
+    bands: tuple[Band, ...]
+    risk_items: tuple[RiskItem, ...]
+    codes: tuple[Code, ...]
+    examples: tuple[Example, ...]
+    source: Citation
+    definition: Mapping[str, Any]
+
+    def __repr__(self) -> str:
+        return f"<Measure {self.id} {self.version}>"
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.direction is Direction.HIGHER_IS_BETTER
+
+    @property
+    def item_keys(self) -> tuple[str, ...]:
+        return tuple(item.key for item in self.items)
+
+    @property
+    def default_norm(self) -> Norm | None:
+        for norm in self.norms:
+            if norm.default:
+                return norm
+        return None
+
+    def norm(self, population: str | None = None) -> Norm | None:
+        """The norms for ``population`` (the default population when ``None``)."""
+        if population is None:
+            return self.default_norm
+        for norm in self.norms:
+            if norm.population == population:
+                return norm
+        return None
+
+    @property
+    def clinical_cutoff(self) -> float | None:
+        """The default population's clinical cutoff, or ``None`` when the measure has none."""
+        norm = self.default_norm
+        return None if norm is None or norm.clinical_cutoff is None else norm.clinical_cutoff.value
+
+    @property
+    def reliable_change(self) -> float | None:
+        """The default population's reliable-change threshold in points (published, or from SD and r)."""
+        from alliancekit.measures.change import reliable_change_threshold
+
+        norm = self.default_norm
+        return None if norm is None else reliable_change_threshold(norm)
+
+    @property
+    def integral_total(self) -> bool:
+        """Totals of complete responses are whole numbers, so bands meet at ``max + 1``."""
+        return self.method is ScoringMethod.SUM and all(item.integral for item in self.items)
+
+    def band_for(self, total: float) -> Band | None:
+        """The band whose range holds ``total``; a prorated total between two bands goes to the lower one."""
+        found: Band | None = None
+        for band in self.bands:
+            if band.min <= total:
+                found = band
+            else:
+                break
+        return found
+
+
+# ------------------------------------------------------------------------------------------------ parsing
+
+
+def parse_definition(definition: Mapping[str, Any]) -> Measure:
+    """Validate ``definition`` (meta-schema, then consistency) and build a :class:`Measure`."""
+    from alliancekit.measures.validation import check_against_meta_schema
+
+    check_against_meta_schema(definition)
+    try:
+        # a private, JSON-only copy: the plugin cannot change a registered measure behind our back
+        private = json.loads(json.dumps(definition, allow_nan=False))
+    except (TypeError, ValueError):
+        raise MeasureDefinitionError("$", "json", "a definition must be plain JSON data") from None
+    return _build(private)
+
+
+def _err(path: str, rule: str, detail: str = "") -> MeasureDefinitionError:
+    return MeasureDefinitionError(path, rule, detail)
+
+
+def _build(d: Mapping[str, Any]) -> Measure:
+    references: Mapping[str, str] = d["references"]
+
+    def cite(raw: Mapping[str, Any], path: str) -> Citation:
+        ref = raw["ref"]
+        if ref not in references:
+            raise _err(f"{path}.ref", "citation", "no such key in references")
+        return Citation(
+            ref=ref,
+            reference=references[ref],
+            detail=raw.get("detail"),
+            status=CitationStatus(raw.get("status", "confirmed")),
+        )
+
+    licence = d["licence"]
+    cite(licence["cite"], "$.licence.cite")
+    items: list[Item] = []
+    seen: set[str] = set()
+    for i, raw in enumerate(d["items"]):
+        path = f"$.items[{i}]"
+        if raw["key"] in seen:
+            raise _err(f"{path}.key", "unique", "item keys must be unique")
+        seen.add(raw["key"])
+        if not raw["min"] < raw["max"]:
+            raise _err(f"{path}.max", "range", "max must be greater than min")
+        if "text" in raw and not licence["item_text"]:
+            raise _err(f"{path}.text", "licence", "item text given but licence.item_text is false")
+        for bound in ("min", "max", "step"):
+            if not math.isfinite(raw[bound]):
+                raise _err(f"{path}.{bound}", "finite")
+        items.append(Item(raw["key"], raw["label"], raw["min"], raw["max"], raw["step"], raw.get("text")))
+
+    def known_item(key: str, path: str) -> str:
+        if key not in seen:
+            raise _err(path, "item", "no item with that key")
+        return key
+
+    scoring = d["scoring"]
+    reverse = scoring.get("reverse_keyed", [])
+    for i, key in enumerate(reverse):
+        known_item(key, f"$.scoring.reverse_keyed[{i}]")
+    if reverse and "reverse_keyed_cite" not in scoring:
+        raise _err("$.scoring.reverse_keyed_cite", "required", "reverse-keyed items need a citation")
+    if "reverse_keyed_cite" in scoring:
+        cite(scoring["reverse_keyed_cite"], "$.scoring.reverse_keyed_cite")
+    missing = scoring["missing"]
+    policy = MissingPolicy(missing["policy"])
+    max_missing = missing.get("max_missing", 0)
+    if policy is MissingPolicy.PRORATE:
+        if max_missing < 1 or max_missing >= len(items):
+            raise _err("$.scoring.missing.max_missing", "range", "prorating needs 1 <= max_missing < items")
+        if "cite" not in missing:
+            raise _err("$.scoring.missing.cite", "required", "a prorating rule needs a citation")
+    elif max_missing:
+        raise _err("$.scoring.missing.max_missing", "policy", "max_missing only applies to prorate")
+    if "cite" in missing:
+        cite(missing["cite"], "$.scoring.missing.cite")
+
+    subscales: list[Subscale] = []
+    sub_keys: set[str] = set()
+    for i, raw in enumerate(scoring.get("subscales", [])):
+        path = f"$.scoring.subscales[{i}]"
+        if raw["key"] in sub_keys:
+            raise _err(f"{path}.key", "unique")
+        sub_keys.add(raw["key"])
+        for j, key in enumerate(raw["items"]):
+            known_item(key, f"{path}.items[{j}]")
+        if "cite" in raw:
+            cite(raw["cite"], f"{path}.cite")
+        subscales.append(Subscale(raw["key"], raw["label"], tuple(raw["items"])))
+
+    method = ScoringMethod(d["scoring"]["method"])
+    rng = d["range"]
+    if method is ScoringMethod.SUM:
+        expected = (sum(it.min for it in items), sum(it.max for it in items))
+    else:
+        expected = (min(it.min for it in items), max(it.max for it in items))
+    if (rng["min"], rng["max"]) != expected:
+        raise _err("$.range", "scoring", "range does not match the items and scoring method")
+
+    norms: list[Norm] = []
+    populations: set[str] = set()
+    for i, raw in enumerate(d.get("norms", [])):
+        path = f"$.norms[{i}]"
+        if raw["population"] in populations:
+            raise _err(f"{path}.population", "unique")
+        populations.add(raw["population"])
+        cutoff = None
+        if "clinical_cutoff" in raw:
+            cc = raw["clinical_cutoff"]
+            if not rng["min"] <= cc["value"] <= rng["max"]:
+                raise _err(f"{path}.clinical_cutoff.value", "range", "cutoff outside the score range")
+            cutoff = Cutoff(
+                cc["value"], ClinicalIf(cc["clinical_if"]), cite(cc["cite"], f"{path}.clinical_cutoff.cite")
+            )
+
+        def cited(key: str, raw: Mapping[str, Any] = raw, path: str = path) -> CitedValue | None:
+            if key not in raw:
+                return None
+            field = "points" if key == "reliable_change" else "value"
+            return CitedValue(raw[key][field], cite(raw[key]["cite"], f"{path}.{key}.cite"))
+
+        def sample(key: str, raw: Mapping[str, Any] = raw, path: str = path) -> Sample | None:
+            if key not in raw:
+                return None
+            s = raw[key]
+            return Sample(s["mean"], s["sd"], cite(s["cite"], f"{path}.{key}.cite"), s.get("n"))
+
+        norms.append(
+            Norm(
+                population=raw["population"],
+                default=raw["default"],
+                label=raw.get("label"),
+                clinical_cutoff=cutoff,
+                reliable_change_points=cited("reliable_change"),
+                reliability=cited("reliability"),
+                clinical_sample=sample("clinical_sample"),
+                nonclinical_sample=sample("nonclinical_sample"),
+            )
+        )
+    if norms and sum(n.default for n in norms) != 1:
+        raise _err("$.norms", "default", "exactly one population must be the default")
+
+    bands: list[Band] = []
+    if "bands" in d:
+        cite(d["bands"]["cite"], "$.bands.cite")
+        bands = [Band(b["key"], b["label"], b["min"], b["max"]) for b in d["bands"]["bands"]]
+        integral = method is ScoringMethod.SUM and all(it.integral for it in items)
+        check_bands(bands, rng["min"], rng["max"], integral)
+
+    risk: list[RiskItem] = []
+    for i, raw in enumerate(d.get("risk_items", [])):
+        path = f"$.risk_items[{i}]"
+        item = next(it for it in items if it.key == known_item(raw["item"], f"{path}.item"))
+        if not item.min < raw["threshold"] <= item.max:
+            raise _err(f"{path}.threshold", "range", "threshold must lie above the item's minimum")
+        risk.append(RiskItem(raw["item"], raw["threshold"], cite(raw["cite"], f"{path}.cite")))
+
+    codes: list[Code] = []
+    for i, raw in enumerate(d.get("codes", [])):
+        if "item" in raw:
+            known_item(raw["item"], f"$.codes[{i}].item")
+        codes.append(
+            Code(raw["system"], raw["code"], CodeTarget(raw["target"]), raw.get("display"), raw.get("item"))
+        )
+
+    examples = []
+    for raw in d.get("examples", []):
+        examples.append(
+            Example(
+                answers=dict(raw["answers"]),
+                total=raw["total"],
+                subscales=raw.get("subscales"),
+                band=raw.get("band"),
+                clinical=raw.get("clinical"),
+                risk_items=tuple(raw["risk_items"]) if "risk_items" in raw else None,
+                description=raw.get("description"),
+            )
+        )
+
+    return Measure(
+        id=d["id"],
+        version=d["version"],
+        title=d["title"],
+        kind=MeasureKind(d["kind"]),
+        direction=Direction(d["direction"]),
+        licence_notice=licence["notice"],
+        item_text_allowed=licence["item_text"],
+        items=tuple(items),
+        method=method,
+        reverse_keyed=frozenset(reverse),
+        missing_policy=policy,
+        max_missing=max_missing,
+        subscales=tuple(subscales),
+        range_min=rng["min"],
+        range_max=rng["max"],
+        norms=tuple(norms),
+        bands=tuple(bands),
+        risk_items=tuple(risk),
+        codes=tuple(codes),
+        examples=tuple(examples),
+        source=cite(d["source"], "$.source"),
+        definition=d,
+    )
+
+
+def check_bands(bands: list[Band] | tuple[Band, ...], lo: float, hi: float, integral: bool) -> None:
+    """Bands must run in order from ``lo`` to ``hi`` with no gap and no overlap.
+
+    For whole-number totals the next band starts one above the previous maximum; otherwise bands meet
+    (``next.min == previous.max``) and a total on the boundary belongs to the upper band.
+    """
+    keys = [b.key for b in bands]
+    if len(set(keys)) != len(keys):
+        raise _err("$.bands.bands", "unique", "band keys must be unique")
+    if bands[0].min != lo:
+        raise _err("$.bands.bands[0].min", "coverage", "the first band must start at the range minimum")
+    if bands[-1].max != hi:
+        raise _err(
+            f"$.bands.bands[{len(bands) - 1}].max", "coverage", "the last band must end at the range maximum"
+        )
+    step = 1 if integral else 0
+    for i, band in enumerate(bands):
+        if band.min > band.max:
+            raise _err(f"$.bands.bands[{i}]", "order", "min above max")
+        if i and band.min != bands[i - 1].max + step:
+            rule = "overlap" if band.min < bands[i - 1].max + step else "gap"
+            raise _err(f"$.bands.bands[{i}].min", rule, "bands must meet without gap or overlap")

@@ -1,0 +1,114 @@
+"""Scoring a validated response: total, subscales, band, clinical or not, risk items endorsed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from alliancekit.errors import ResponseError
+from alliancekit.measures.definition import Measure, MissingPolicy, ScoringMethod
+
+
+@attrs.frozen(repr=False)
+class Score:
+    """A scored response. ``clinical`` is for the measure's default population (``None``: no cutoff).
+
+    ``risk_items`` are the keys of risk items endorsed (at or above their threshold), whatever the total.
+    ``prorated`` says the total was scaled up from fewer answers than items.
+    """
+
+    measure_id: str
+    version: str
+    total: float
+    subscales: Mapping[str, float] = attrs.field(factory=dict)
+    band: str | None = None
+    clinical: bool | None = None
+    risk_items: tuple[str, ...] = ()
+    prorated: bool = False
+
+    def __repr__(self) -> str:
+        # scores are client data: keep them out of logs that print objects
+        return f"<Score {self.measure_id} {self.version}>"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "measure": self.measure_id,
+            "version": self.version,
+            "total": self.total,
+            "subscales": dict(self.subscales),
+            "band": self.band,
+            "clinical": self.clinical,
+            "risk_items": list(self.risk_items),
+            "prorated": self.prorated,
+        }
+
+
+Scorer = Callable[[Mapping[str, Any]], Score]
+
+
+def compile_scorer(measure: Measure) -> Scorer:
+    """Build the scoring function of ``measure`` (answers already validated)."""
+    # Reverse-keying maps x to min + max - x, so reverse-keyed items score in the same direction as the rest.
+    item_specs = tuple(
+        (item.key, item.key in measure.reverse_keyed, item.min + item.max) for item in measure.items
+    )
+    n_items = len(item_specs)
+    mean = measure.method is ScoringMethod.MEAN
+    prorate = measure.missing_policy is MissingPolicy.PRORATE
+    max_missing = measure.max_missing
+    subscales = tuple((sub.key, sub.items, len(sub.items)) for sub in measure.subscales)
+    norm = measure.default_norm
+    cutoff = None if norm is None else norm.clinical_cutoff
+    risk = tuple((r.item, r.threshold) for r in measure.risk_items)
+    band_for = measure.band_for
+    has_bands = bool(measure.bands)
+    measure_id, version = measure.id, measure.version
+
+    def score(answers: Mapping[str, Any]) -> Score:
+        values: dict[str, float] = {}
+        total = 0.0
+        for key, reverse, flip in item_specs:
+            value = answers.get(key)
+            if value is None:
+                continue
+            if reverse:
+                value = flip - value
+            values[key] = value
+            total += value
+        answered = len(values)
+        prorated = answered < n_items
+        if prorated:
+            if not prorate or n_items - answered > max_missing:
+                raise ResponseError("$.answers", "maxMissing", f"at most {max_missing} items may be missing")
+            # prorating: the mean of the answered items stands in for the missing ones
+            total = total * n_items / answered
+        if mean:
+            total /= n_items
+        # decimal answers (0.1 steps) accumulate binary noise (17.799999999999997); six places is plenty
+        total = round(total, 6)
+        sub_totals: dict[str, float] = {}
+        for key, keys, size in subscales:
+            got = [values[k] for k in keys if k in values]
+            if len(got) < size:
+                if not got:
+                    continue  # a subscale with no answers has no score
+                sub = sum(got) * size / len(got)
+            else:
+                sub = sum(got)
+            sub_totals[key] = round(sub / size if mean else sub, 6)
+        band = band_for(total) if has_bands else None
+        endorsed = tuple(k for k, threshold in risk if (answers.get(k) or 0) >= threshold)
+        return Score(
+            measure_id,
+            version,
+            total,
+            sub_totals,
+            None if band is None else band.key,
+            None if cutoff is None else cutoff.is_clinical(total),
+            endorsed,
+            prorated,
+        )
+
+    return score

@@ -1,0 +1,335 @@
+"""Validating definitions and responses: bounded JSON, the meta-schema, response schemas, compiled validators.
+
+Two engines validate a response, and a test proves they agree:
+
+* the **reference engine** is ``jsonschema`` (2020-12) over the response schema. It checks definitions
+  against the meta-schema, validates responses to measures that supply their own schema, and is the yardstick;
+* the **compiled engine** is a closure built once per measure from its generated schema's few shapes (an
+  object of known keys, each a number or integer within bounds). It does the same checks in plain Python,
+  about ten times faster than the prebuilt reference validator, with no extra dependency.
+
+``jsonschema-rs`` would be faster still, but a pure-Python closure already meets the target for these small,
+flat documents, so it is not a dependency (see ``docs/guides/writing-a-measure-plugin.md``, "Validation").
+
+Schemas are resolved through a local ``referencing`` registry holding only alliancekit's own schemas; any
+other ``$ref`` fails instead of being fetched. Errors name the JSON path and the rule, never the value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import jsonschema
+import referencing
+import referencing.exceptions
+from referencing.jsonschema import DRAFT202012
+
+from alliancekit.errors import MeasureDefinitionError, ResponseError, ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.measures.definition import Measure
+
+META_SCHEMA_ID = "https://alliancekit.org/schemas/measure-definition.schema.json"
+RESPONSE_SCHEMA_BASE = "https://alliancekit.org/schemas/measures/"
+
+
+@attrs.frozen
+class Limits:
+    """Bounds on a JSON document before and after parsing."""
+
+    max_bytes: int
+    max_depth: int
+    max_string: int
+
+
+#: a response is a handful of numbers; anything much bigger is not a response
+RESPONSE_LIMITS = Limits(max_bytes=64 * 1024, max_depth=16, max_string=1024)
+#: a definition carries references and (for free measures) item text
+DEFINITION_LIMITS = Limits(max_bytes=1024 * 1024, max_depth=32, max_string=8 * 1024)
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError("non-finite number")
+
+
+def load_json(document: bytes | str, limits: Limits, error: type[ValidationError] = ResponseError) -> Any:
+    """Parse ``document`` within ``limits``; raise ``error`` (field ``$``) naming the bound that was broken.
+
+    Size is checked before anything else is done, and depth before parsing, so that a hostile document costs
+    a bounded amount of work and never reaches the recursive parser.
+    """
+    size = len(document.encode("utf-8") if isinstance(document, str) else document)
+    if size > limits.max_bytes:
+        raise error("$", "maxBytes", f"document larger than {limits.max_bytes} bytes")
+    if isinstance(document, bytes):
+        try:
+            text = document.decode("utf-8")
+        except UnicodeDecodeError:
+            raise error("$", "encoding", "not UTF-8") from None
+    else:
+        text = document
+    depth = 0
+    for match in _BRACKET.finditer(_STRING.sub('""', text)):
+        if match.group() in "[{":
+            depth += 1
+            if depth > limits.max_depth:
+                raise error("$", "maxDepth", f"nested deeper than {limits.max_depth}")
+        else:
+            depth -= 1
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        # json's message quotes the document around the fault: keep only the position
+        pos = getattr(exc, "pos", None)
+        raise error(
+            "$", "json", "not valid JSON" + (f" at character {pos}" if pos is not None else "")
+        ) from None
+    _check_strings(data, limits.max_string, "$", error)
+    return data
+
+
+def _check_strings(value: Any, limit: int, path: str, error: type[ValidationError]) -> None:
+    if isinstance(value, str):
+        if len(value) > limit:
+            raise error(path, "maxLength", f"string longer than {limit} characters")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if len(key) > limit:
+                raise error(path, "maxLength", f"key longer than {limit} characters")
+            _check_strings(item, limit, f"{path}.{key}", error)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_strings(item, limit, f"{path}[{i}]", error)
+
+
+# ------------------------------------------------------------------------------------ schemas and registry
+
+
+def _schemas_dir() -> Any:
+    return files("alliancekit") / "schemas"
+
+
+@cache
+def meta_schema() -> Mapping[str, Any]:
+    """The measure-definition meta-schema shipped in ``schemas/``."""
+    loaded: Mapping[str, Any] = json.loads(
+        (_schemas_dir() / "measure-definition.schema.json").read_text("utf-8")
+    )
+    return loaded
+
+
+def _no_remote(uri: str) -> referencing.Resource[Any]:
+    # Never fetch: a definition or response schema may only refer to alliancekit's own schemas.
+    raise referencing.exceptions.NoSuchResource(uri)
+
+
+def local_registry(extra: Iterable[Mapping[str, Any]] = ()) -> referencing.Registry[Any]:
+    """A ``referencing`` registry of alliancekit's schemas (and ``extra``), refusing every other URI."""
+    resources = [meta_schema(), *extra]
+    registry: referencing.Registry[Any] = referencing.Registry(retrieve=_no_remote)  # type: ignore[call-arg]
+    return registry.with_resources(
+        (schema["$id"], DRAFT202012.create_resource(schema)) for schema in resources if "$id" in schema
+    )
+
+
+@cache
+def _meta_validator() -> jsonschema.protocols.Validator:
+    return jsonschema.Draft202012Validator(meta_schema(), registry=local_registry())
+
+
+def _json_path(error: jsonschema.ValidationError) -> str:
+    return str(error.json_path)
+
+
+def _first_error(
+    validator: jsonschema.protocols.Validator, instance: Any
+) -> jsonschema.ValidationError | None:
+    # best_match picks the most relevant of the errors in a stable way; it reads only paths and keywords
+    error: jsonschema.ValidationError | None = jsonschema.exceptions.best_match(
+        validator.iter_errors(instance)
+    )
+    return error
+
+
+def check_against_meta_schema(definition: Any) -> None:
+    """Raise :class:`MeasureDefinitionError` (JSON path, keyword) if ``definition`` fails the meta-schema."""
+    if not isinstance(definition, Mapping):
+        raise MeasureDefinitionError("$", "type", "a definition is a JSON object")
+    error = _first_error(_meta_validator(), definition)
+    if error is not None:
+        raise MeasureDefinitionError(_json_path(error), str(error.validator))
+    custom = definition.get("response_schema")
+    if custom is not None:
+        try:
+            jsonschema.Draft202012Validator.check_schema(custom)
+        except jsonschema.SchemaError as exc:
+            raise MeasureDefinitionError(
+                "$.response_schema" + exc.json_path[1:], str(exc.validator)
+            ) from None
+
+
+# ------------------------------------------------------------------------------------- response schemas
+
+
+def response_schema_id(measure_id: str, version: str) -> str:
+    return f"{RESPONSE_SCHEMA_BASE}{measure_id}-{version}.response.schema.json"
+
+
+def generate_response_schema(measure: Measure) -> dict[str, Any]:
+    """The JSON Schema (2020-12) of one response to ``measure``, generated from its definition."""
+    nullable = measure.max_missing > 0
+    properties: dict[str, Any] = {}
+    for item in measure.items:
+        kind = "integer" if item.integral else "number"
+        prop: dict[str, Any] = {
+            "title": item.label,
+            "type": [kind, "null"] if nullable else kind,
+            "minimum": item.min,
+            "maximum": item.max,
+        }
+        properties[item.key] = prop
+    answers: dict[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": properties,
+        # with prorating an item may be absent or null; the count of missing items is a scoring rule
+        "required": [] if nullable else list(measure.item_keys),
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": response_schema_id(measure.id, measure.version),
+        "title": f"{measure.title} ({measure.id} {measure.version}) response",
+        "description": "Generated from the measure definition by alliancekit; do not edit.",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["answers"],
+        "properties": {
+            "measure": {"const": measure.id},
+            "version": {"const": measure.version},
+            "answers": {"$ref": "#/$defs/answers"},
+        },
+        "$defs": {"answers": answers},
+    }
+
+
+def response_schema(measure: Measure) -> Mapping[str, Any]:
+    """The measure's own response schema if its definition supplies one, else the generated one."""
+    custom: Mapping[str, Any] | None = measure.definition.get("response_schema")
+    return custom if custom is not None else generate_response_schema(measure)
+
+
+def reference_validator(schema: Mapping[str, Any]) -> jsonschema.protocols.Validator:
+    """A prebuilt ``jsonschema`` validator for ``schema``, resolving only local references."""
+    return jsonschema.Draft202012Validator(schema, registry=local_registry([schema]))
+
+
+def reference_validate(validator: jsonschema.protocols.Validator, document: Any) -> None:
+    """Validate with the reference engine; raise :class:`ResponseError` with the path and keyword."""
+    try:
+        error = _first_error(validator, document)
+    except referencing.exceptions.Unresolvable:
+        raise ResponseError(
+            "$", "$ref", "the response schema refers to a schema that is not available"
+        ) from None
+    if error is not None:
+        raise ResponseError(_json_path(error), str(error.validator))
+
+
+# ---------------------------------------------------------------------------------- the compiled engine
+
+AnswersValidator = Callable[[Any], None]
+
+
+def compile_answers_validator(measure: Measure) -> AnswersValidator:
+    """Build the fast validator of an ``answers`` object, equivalent to the generated schema's ``answers``.
+
+    Raises :class:`ResponseError` with the same JSON paths and keywords the reference engine reports.
+    """
+    nullable = measure.max_missing > 0
+    specs = tuple(
+        (item.key, float(item.min), float(item.max), item.integral, f"$.answers.{item.key}")
+        for item in measure.items
+    )
+    keys = frozenset(measure.item_keys)
+    n_items = len(specs)
+
+    def validate(answers: Any) -> None:
+        if type(answers) is not dict and not isinstance(answers, Mapping):
+            raise ResponseError("$.answers", "type", "answers must be an object")
+        if len(answers) != n_items or answers.keys() != keys:
+            if not answers.keys() <= keys:
+                raise ResponseError("$.answers", "additionalProperties", "an answer for an unknown item")
+            if not nullable:
+                missing = next(k for k, *_ in specs if k not in answers)
+                raise ResponseError("$.answers", "required", f"item {missing} is missing")
+        for key, lo, hi, integral, path in specs:
+            value: Any = answers.get(key)
+            kind = type(value)
+            if kind is int or kind is float:
+                if integral and kind is float and not value.is_integer():
+                    raise ResponseError(path, "type", "must be a whole number")
+                if value < lo:
+                    raise ResponseError(path, "minimum")
+                if value > hi:
+                    raise ResponseError(path, "maximum")
+                if kind is float and math.isnan(value):  # NaN passes both bounds; JSON cannot carry it
+                    raise ResponseError(path, "type", "must be a finite number")
+            elif value is None and nullable:
+                continue
+            elif kind is not bool and isinstance(value, int | float):
+                # subclasses of int/float (enums, numpy scalars) are numbers too, checked the slow way
+                check_number(value, lo, hi, integral, path)
+            else:
+                if value is None and key not in answers:
+                    raise ResponseError("$.answers", "required", f"item {key} is missing")
+                raise ResponseError(path, "type", "must be an integer" if integral else "must be a number")
+
+    return validate
+
+
+def check_number(value: float, lo: float, hi: float, integral: bool, path: str) -> None:
+    if not math.isfinite(value):
+        raise ResponseError(path, "type", "must be a finite number")
+    if integral and not float(value).is_integer():
+        raise ResponseError(path, "type", "must be a whole number")
+    if value < lo:
+        raise ResponseError(path, "minimum")
+    if value > hi:
+        raise ResponseError(path, "maximum")
+
+
+DocumentValidator = Callable[[Any], Mapping[str, Any]]
+
+
+def compile_document_validator(measure: Measure, answers_validator: AnswersValidator) -> DocumentValidator:
+    """The fast validator of a whole response document; returns its ``answers``."""
+    allowed = frozenset(("measure", "version", "answers"))
+
+    def validate(document: Any) -> Mapping[str, Any]:
+        if not isinstance(document, dict):
+            raise ResponseError("$", "type", "a response is a JSON object")
+        if not document.keys() <= allowed:
+            raise ResponseError("$", "additionalProperties", "unknown top-level field")
+        if "measure" in document and document["measure"] != measure.id:
+            raise ResponseError("$.measure", "const", "response is for another measure")
+        if "version" in document and document["version"] != measure.version:
+            raise ResponseError("$.version", "const", "response is for another version")
+        if "answers" not in document:
+            raise ResponseError("$", "required", "answers is missing")
+        answers = document["answers"]
+        if type(answers) is not dict:
+            raise ResponseError("$.answers", "type", "answers must be an object")
+        answers_validator(answers)
+        return answers
+
+    return validate

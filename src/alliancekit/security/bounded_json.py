@@ -1,0 +1,94 @@
+"""JSON from outside, read within bounds: size, nesting depth, string length, number size.
+
+Every place JSON enters the library from outside (an import, a measure response, a stored payload of
+unknown origin) reads it with :func:`loads`, so that a hostile document cannot exhaust memory or the stack.
+Nothing is ever fetched: there is no ``$ref`` resolution here, and the schema registries resolve only the
+schemas shipped in the package.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from alliancekit.errors import ValidationError
+
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 32
+MAX_STRING = 20_000
+MAX_NUMBER_CHARS = 40
+"""Longest number literal (digits, sign, point, exponent): big enough for any score, too small to hurt."""
+
+
+def loads(
+    text: str | bytes,
+    *,
+    max_bytes: int = MAX_BYTES,
+    max_depth: int = MAX_DEPTH,
+    max_string: int = MAX_STRING,
+) -> Any:
+    """Parse ``text`` as JSON, refusing anything out of bounds with a :class:`ValidationError`.
+
+    Numbers must be finite; ``NaN`` and ``Infinity`` are refused. The error names the rule broken, never
+    the content.
+    """
+    if isinstance(text, bytes):
+        if len(text) > max_bytes:
+            raise ValidationError("json", "max-size", f"at most {max_bytes} bytes")
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError("json", "encoding", "UTF-8 expected") from None
+    if not isinstance(text, str):
+        raise ValidationError("json", "type", "text expected")
+    if len(text) > max_bytes:
+        raise ValidationError("json", "max-size", f"at most {max_bytes} bytes")
+    try:
+        data = json.loads(
+            text,
+            parse_int=_number(int),
+            parse_float=_number(float),
+            parse_constant=_no_constant,
+        )
+    except RecursionError:
+        raise ValidationError("json", "max-depth", f"at most {max_depth} levels") from None
+    except ValueError as exc:
+        if isinstance(exc, ValidationError):
+            raise
+        raise ValidationError("json", "syntax", "not valid JSON") from None
+    _check(data, max_depth, max_string)
+    return data
+
+
+def _number(kind: type) -> Any:
+    def parse(literal: str) -> Any:
+        if len(literal) > MAX_NUMBER_CHARS:
+            raise ValidationError("json", "max-number", f"number literals of at most {MAX_NUMBER_CHARS}")
+        value = kind(literal)
+        if kind is float and value in (float("inf"), float("-inf")):
+            raise ValidationError("json", "max-number", "finite numbers only")
+        return value
+
+    return parse
+
+
+def _no_constant(name: str) -> Any:
+    raise ValidationError("json", "number", "NaN and Infinity are not JSON")
+
+
+def _check(data: Any, max_depth: int, max_string: int) -> None:
+    """Walk without recursion: depth of containers, length of strings (keys included)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if len(value) > max_string:
+                raise ValidationError("json", "max-length", f"strings of at most {max_string} characters")
+        elif isinstance(value, dict | list):
+            if depth > max_depth:
+                raise ValidationError("json", "max-depth", f"at most {max_depth} levels")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and len(key) > max_string:
+                    raise ValidationError("json", "max-length", f"strings of at most {max_string} characters")
+                stack.append((item, depth + 1))

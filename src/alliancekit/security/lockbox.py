@@ -1,0 +1,159 @@
+"""The lockbox: a client's directives to withhold parts of their record from sharing.
+
+A directive withholds the whole record, one or more classes of items (sessions, ruptures, ...), or named
+items (events by id), from everyone or from named recipients. Reads for any purpose other than the treating
+clinician's, and every export, pass the record through :func:`apply_lockbox`, which drops what is withheld
+(and everything that corrects, adds to or comments on it) and says *that* something was withheld, never
+what. Process notes and the directives themselves are never shared at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from alliancekit.errors import ValidationError
+from alliancekit.events.types import (
+    ClinicianTransferred,
+    ConsultationRecorded,
+    DisagreementAttached,
+    EndingPlanned,
+    EpisodeClosed,
+    EpisodeOpened,
+    EpisodePutOnHold,
+    EpisodeResumed,
+    Event,
+    FitDecided,
+    GoalAgreed,
+    GoalRevised,
+    LockboxLifted,
+    LockboxSet,
+    ProcessNoteRecorded,
+    ReviewRecorded,
+    RuptureNoted,
+    RuptureRepairRecorded,
+    SessionAddendumAdded,
+    SessionCorrected,
+    SessionRecorded,
+)
+
+SCOPES = ("record", "class", "item")
+
+#: The classes of items a directive can name, and the event types in each.
+CLASSES: dict[str, tuple[type[Event], ...]] = {
+    "consultation": (ConsultationRecorded, FitDecided),
+    "goals": (GoalAgreed, GoalRevised),
+    "sessions": (SessionRecorded, SessionCorrected, SessionAddendumAdded),
+    "reviews": (ReviewRecorded,),
+    "ruptures": (RuptureNoted, RuptureRepairRecorded),
+    "ending": (EndingPlanned, EpisodeClosed),
+    "administrative": (EpisodePutOnHold, EpisodeResumed, ClinicianTransferred),
+    "statements": (DisagreementAttached,),
+}
+_CLASS_OF = {cls.TYPE: name for name, types in CLASSES.items() for cls in types}
+
+#: Never shared, whatever the directives say.
+NEVER_SHARED = frozenset({ProcessNoteRecorded.TYPE, LockboxSet.TYPE, LockboxLifted.TYPE})
+#: Always shared unless the whole record is withheld: that there is an episode at all.
+_FRAME = frozenset({EpisodeOpened.TYPE})
+
+
+def check_directive(scope: str, classes: Sequence[str], event_ids: Sequence[str]) -> None:
+    """Refuse a directive that names nothing, or an unknown scope or class."""
+    if scope not in SCOPES:
+        raise ValidationError("scope", "enum", ", ".join(SCOPES))
+    if scope == "class":
+        if not classes:
+            raise ValidationError("classes", "required", "a class directive names at least one class")
+        for i, name in enumerate(classes):
+            if name not in CLASSES:
+                raise ValidationError(f"classes[{i}]", "enum", ", ".join(CLASSES))
+    if scope == "item" and not event_ids:
+        raise ValidationError("event_ids", "required", "an item directive names at least one item")
+
+
+@attrs.frozen
+class Directive:
+    directive_id: str
+    scope: str
+    classes: frozenset[str]
+    event_ids: frozenset[str]
+    recipients: frozenset[str]
+
+    def applies_to(self, recipient: str | None) -> bool:
+        return not self.recipients or (recipient is not None and recipient in self.recipients)
+
+    def covers(self, event_type: str, event_id: str) -> bool:
+        if self.scope == "record":
+            return True
+        if self.scope == "class":
+            return _CLASS_OF.get(event_type) in self.classes
+        return event_id in self.event_ids
+
+
+def active_directives(events: Iterable[tuple[str, Event]]) -> list[Directive]:
+    """The directives set and not lifted, from ``(event_id, event)`` pairs in stream order."""
+    active: dict[str, Directive] = {}
+    for _, event in events:
+        if isinstance(event, LockboxSet):
+            active[event.directive_id] = Directive(
+                event.directive_id,
+                event.scope,
+                frozenset(event.classes),
+                frozenset(event.event_ids),
+                frozenset(event.recipients),
+            )
+        elif isinstance(event, LockboxLifted):
+            active.pop(event.directive_id, None)
+    return list(active.values())
+
+
+def _record_ids(event: Event) -> set[str]:
+    """The ids of the records an event is about (a session, rupture, goal, review)."""
+    ids = set()
+    for name in ("session_id", "rupture_id", "goal_id", "review_id"):
+        value: Any = getattr(event, name, None)
+        if isinstance(value, str):
+            ids.add(value)
+    if isinstance(event, GoalRevised):
+        ids.add(event.revision.goal_id)
+    return ids
+
+
+def apply_lockbox(
+    entries: Sequence[Any], directives: Sequence[Directive], recipient: str | None
+) -> tuple[list[Any], bool]:
+    """The entries that may be shared with ``recipient``, and whether anything was withheld.
+
+    ``entries`` are timeline entries (anything with ``type``, ``event_id``, ``corrects`` and ``event``),
+    in stream order. Whatever corrects, adds to, comments on or continues a withheld item is withheld too.
+    """
+    applying = [d for d in directives if d.applies_to(recipient)]
+    kept: list[Any] = []
+    withheld_events: set[str] = set()
+    withheld_records: set[str] = set()
+    withheld = False
+    for entry in entries:
+        if entry.type in NEVER_SHARED:
+            continue
+        event = entry.event
+        records = _record_ids(event)
+        target = event.target_event_id if isinstance(event, DisagreementAttached) else None
+        hide = any(d.scope == "record" for d in applying) or (
+            entry.type not in _FRAME
+            and (
+                any(d.covers(entry.type, entry.event_id) for d in applying)
+                or (entry.corrects is not None and entry.corrects in withheld_events)
+                or (target is not None and target in withheld_events)
+                or bool(records & withheld_records)
+            )
+        )
+        if hide:
+            withheld = True
+            withheld_events.add(entry.event_id)
+            withheld_records |= records
+            continue
+        kept.append(entry)
+    return kept, withheld

@@ -1,0 +1,287 @@
+"""The access policy: who may do what to which record, and the default policy.
+
+Every public call of :class:`~alliancekit.Practice` asks the policy first, with an :class:`AccessRequest`
+(actor, action, record type and id, the episode's state when there is one). The policy answers with a
+:class:`Decision`. A plugin may supply the policy through the ``alliancekit_access_policy`` hook, a host
+may pass one to ``Practice(..., policy=...)``; otherwise :class:`DefaultPolicy` decides.
+
+A policy sees identifiers and stages, never free text: it decides on who the actor is and whose record it
+is, not on what the record says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
+
+from alliancekit.domain.actors import Actor
+from alliancekit.domain.vocab import Purpose, Role
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.lifecycle.state import EpisodeState
+
+
+class Action:
+    """The actions the facade asks about: one per public call (strings, so plugins can add their own)."""
+
+    START_EPISODE = "start-episode"
+    RECORD_CONSULTATION = "record-consultation"
+    DECIDE_FIT = "decide-fit"
+    AGREE_GOALS = "agree-goals"
+    REVISE_GOAL = "revise-goal"
+    RECORD_SESSION = "record-session"
+    CORRECT_SESSION = "correct-session"
+    ADD_ADDENDUM = "add-addendum"
+    RECORD_REVIEW = "record-review"
+    NOTE_RUPTURE = "note-rupture"
+    RECORD_REPAIR = "record-repair"
+    PUT_ON_HOLD = "put-on-hold"
+    RESUME = "resume"
+    TRANSFER = "transfer"
+    PLAN_ENDING = "plan-ending"
+    CLOSE_EPISODE = "close-episode"
+    RECORD_PROCESS_NOTE = "record-process-note"
+    ATTACH_DISAGREEMENT = "attach-disagreement"
+    SET_LOCKBOX = "set-lockbox"
+    LIFT_LOCKBOX = "lift-lockbox"
+    ANSWER_MEASURES = "answer-measures"
+    ACKNOWLEDGE_ALERT = "acknowledge-alert"
+    """For the alerts feature: the clinician of record, or a supervisor of their team."""
+    READ_EPISODE = "read-episode"
+    READ_TIMELINE = "read-timeline"
+    READ_CASELOAD = "read-caseload"
+    READ_SESSION_HISTORY = "read-session-history"
+    READ_PROCESS_NOTES = "read-process-notes"
+    READ_CLIENT_VIEW = "read-client-view"
+    BREAK_GLASS = "break-glass-read"
+    EXPORT = "export"
+    OVERRIDE_LOCKBOX = "override-lockbox"
+    READ_AUDIT = "read-audit"
+    CHECKPOINT_AUDIT = "checkpoint-audit"
+    ROTATE_KEYS = "rotate-keys"
+    REBUILD_STATE = "rebuild-state"
+
+
+#: Clinical writes to an episode: the treating clinician's work.
+CLINICAL_WRITES = frozenset(
+    {
+        Action.RECORD_CONSULTATION,
+        Action.DECIDE_FIT,
+        Action.AGREE_GOALS,
+        Action.REVISE_GOAL,
+        Action.RECORD_SESSION,
+        Action.CORRECT_SESSION,
+        Action.ADD_ADDENDUM,
+        Action.RECORD_REVIEW,
+        Action.NOTE_RUPTURE,
+        Action.RECORD_REPAIR,
+        Action.PUT_ON_HOLD,
+        Action.RESUME,
+        Action.TRANSFER,
+        Action.PLAN_ENDING,
+        Action.CLOSE_EPISODE,
+        Action.RECORD_PROCESS_NOTE,
+    }
+)
+#: Reads of clinical content (audited before the data is returned).
+CLINICAL_READS = frozenset(
+    {
+        Action.READ_EPISODE,
+        Action.READ_TIMELINE,
+        Action.READ_CASELOAD,
+        Action.READ_SESSION_HISTORY,
+        Action.READ_PROCESS_NOTES,
+        Action.READ_CLIENT_VIEW,
+        Action.BREAK_GLASS,
+        Action.EXPORT,
+        Action.REBUILD_STATE,
+    }
+)
+#: What the client's own record may be touched with by the client.
+CLIENT_ACTIONS = frozenset(
+    {
+        Action.READ_CLIENT_VIEW,
+        Action.ANSWER_MEASURES,
+        Action.ATTACH_DISAGREEMENT,
+        Action.SET_LOCKBOX,
+        Action.LIFT_LOCKBOX,
+    }
+)
+#: Configuration and maintenance: no clinical content is returned.
+ADMIN_ACTIONS = frozenset({Action.READ_AUDIT, Action.CHECKPOINT_AUDIT, Action.ROTATE_KEYS})
+
+
+@attrs.frozen
+class AccessRequest:
+    """What the facade asks the policy. ``episode`` is ``None`` for calls not about one episode."""
+
+    actor: Actor
+    action: str
+    record_type: str
+    record_id: str
+    episode: EpisodeState | None = attrs.field(default=None, repr=False)
+    clinician_id: str | None = None
+    """The clinician a call is about when there is no episode yet (start-episode, a caseload filter)."""
+    reason: str | None = attrs.field(default=None, repr=False)
+    """The stated reason of a break-glass read or a lockbox override."""
+
+
+@attrs.frozen
+class Decision:
+    """The policy's answer. ``reason`` is a fixed phrase (never client data); it goes into the refusal."""
+
+    allowed: bool
+    reason: str = ""
+    outcome: str = ""
+    """How the audit entry names an allowed call; ``allowed`` or ``refused`` when empty."""
+
+    @classmethod
+    def allow(cls, outcome: str = "allowed") -> Decision:
+        return cls(True, "", outcome)
+
+    @classmethod
+    def refuse(cls, reason: str) -> Decision:
+        return cls(False, reason, "refused")
+
+
+@runtime_checkable
+class AccessPolicy(Protocol):
+    """Anything with a ``decide(request) -> Decision`` method."""
+
+    def decide(self, request: AccessRequest) -> Decision: ...
+
+
+@attrs.frozen
+class DefaultPolicy:
+    """The default: each role sees what its work needs.
+
+    * a **clinician** reads and writes the episodes they are the clinician of record for, in their clinic,
+      starts episodes for themselves, reads their own process notes;
+    * a **supervisor** reads the episodes of their team (``teams[supervisor_id]``, or the whole clinic when
+      no teams are configured) and acknowledges alerts; writes nothing clinical;
+    * an **administrator** reads and checkpoints the audit log and rotates keys; sees no clinical content;
+    * a **client** (``actor.id`` is the episode's ``client_ref``) reads their client-facing view, answers
+      measures, attaches a statement of disagreement and sets their lockbox;
+    * a **system** actor exports with a stated purpose other than treatment or client access, and runs
+      maintenance (checkpoints, key rotation, rebuilding a state from its events);
+    * exports (:meth:`~alliancekit.Practice.shared_record`) are also open to the clinician of record, for
+      sharing with another provider; the lockbox applies to every export, and overriding it needs a
+      clinician or supervisor and a reason;
+    * a **break-glass** read needs ``Purpose.EMERGENCY`` and a reason, is open to clinicians and
+      supervisors of the clinic, and is audited as ``break-glass``.
+    """
+
+    teams: Mapping[str, frozenset[str]] | None = None
+
+    def decide(self, request: AccessRequest) -> Decision:
+        actor, action, state = request.actor, request.action, request.episode
+        if state is not None and state.clinic_id != actor.clinic_id:
+            return Decision.refuse("the record belongs to another clinic")
+        role = actor.role
+        if action == Action.BREAK_GLASS:
+            return self._break_glass(request)
+        if action == Action.OVERRIDE_LOCKBOX:
+            if role in (Role.CLINICIAN, Role.SUPERVISOR) and (request.reason or "").strip():
+                return Decision.allow("lockbox-override")
+            return Decision.refuse("overriding a lockbox needs a clinician or supervisor and a reason")
+        if role is Role.CLINICIAN:
+            return self._clinician(request)
+        if role is Role.SUPERVISOR:
+            return self._supervisor(request)
+        if role is Role.ADMINISTRATOR:
+            if action in ADMIN_ACTIONS:
+                return Decision.allow()
+            return Decision.refuse("an administrator sees no clinical content")
+        if role is Role.CLIENT:
+            if action not in CLIENT_ACTIONS:
+                return Decision.refuse("a client reads their client-facing record only")
+            if state is None or state.client_ref != actor.id:
+                return Decision.refuse("a client reaches their own record only")
+            return Decision.allow()
+        # the system actor
+        if action == Action.EXPORT:
+            if actor.purpose in (Purpose.TREATMENT, Purpose.CLIENT_ACCESS, Purpose.EMERGENCY):
+                return Decision.refuse("a system export states a purpose such as operations")
+            return Decision.allow()
+        if action in (Action.CHECKPOINT_AUDIT, Action.ROTATE_KEYS, Action.REBUILD_STATE):
+            return Decision.allow()
+        return Decision.refuse("a system actor only exports and maintains")
+
+    def _clinician(self, request: AccessRequest) -> Decision:
+        actor, action, state = request.actor, request.action, request.episode
+        if action == Action.START_EPISODE:
+            if request.clinician_id == actor.id:
+                return Decision.allow()
+            return Decision.refuse("a clinician opens episodes on their own caseload")
+        if action == Action.READ_CASELOAD:
+            if request.clinician_id == actor.id:
+                return Decision.allow()
+            return Decision.refuse("a clinician reads their own caseload")
+        if action == Action.READ_PROCESS_NOTES:
+            return Decision.allow()  # the facade returns only the notes this actor wrote
+        if (
+            action in CLINICAL_WRITES
+            or action in CLINICAL_READS
+            or action in (Action.ATTACH_DISAGREEMENT, Action.ACKNOWLEDGE_ALERT)
+        ):
+            if state is not None and state.clinician_id == actor.id:
+                return Decision.allow()
+            return Decision.refuse("the episode is not on this clinician's caseload")
+        if action in (Action.SET_LOCKBOX, Action.LIFT_LOCKBOX):
+            # recorded on the client's behalf, by their clinician
+            if state is not None and state.clinician_id == actor.id:
+                return Decision.allow()
+            return Decision.refuse("the episode is not on this clinician's caseload")
+        return Decision.refuse("not a clinician's action")
+
+    def _team(self, supervisor_id: str) -> frozenset[str] | None:
+        if self.teams is None:
+            return None
+        return self.teams.get(supervisor_id, frozenset())
+
+    def _supervisor(self, request: AccessRequest) -> Decision:
+        actor, action, state = request.actor, request.action, request.episode
+        team = self._team(actor.id)
+        if action == Action.READ_CASELOAD:
+            if team is None or (request.clinician_id is not None and request.clinician_id in team):
+                return Decision.allow()
+            return Decision.refuse("a supervisor with a team reads one team member's caseload at a time")
+        if action in (
+            Action.READ_EPISODE,
+            Action.READ_TIMELINE,
+            Action.READ_SESSION_HISTORY,
+            Action.ACKNOWLEDGE_ALERT,
+        ):
+            if state is not None and (team is None or state.clinician_id in team):
+                return Decision.allow()
+            return Decision.refuse("the episode is not on the supervisor's team")
+        return Decision.refuse("a supervisor reads their team's records and writes none")
+
+    def _break_glass(self, request: AccessRequest) -> Decision:
+        actor = request.actor
+        if actor.role not in (Role.CLINICIAN, Role.SUPERVISOR):
+            return Decision.refuse("break-glass access is for clinicians and supervisors")
+        if actor.purpose is not Purpose.EMERGENCY:
+            return Decision.refuse("break-glass access needs the emergency purpose")
+        if not (request.reason or "").strip():
+            return Decision.refuse("break-glass access needs a reason")
+        return Decision.allow("break-glass")
+
+
+def policy_for(host: Any) -> AccessPolicy:
+    """The policy a plugin supplies through ``alliancekit_access_policy``, else :class:`DefaultPolicy`."""
+
+    def build() -> AccessPolicy:
+        supplied = host.pm.hook.alliancekit_access_policy()
+        if supplied is None:
+            return DefaultPolicy()
+        if not isinstance(supplied, AccessPolicy):
+            from alliancekit.errors import PluginError
+
+            raise PluginError("alliancekit_access_policy returned an object without decide(request)")
+        return supplied
+
+    policy: AccessPolicy = host.cached("access-policy", build)
+    return policy

@@ -1,0 +1,84 @@
+"""What the secured reads of a practice return: timelines that may say something was withheld, shared
+records, process notes, a session's history, the client's view."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+import attrs
+
+from alliancekit.domain.records import MaintenancePlan
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.practice import TimelineEntry
+
+
+class Timeline(list["TimelineEntry"]):
+    """A list of timeline entries that also says whether the client's lockbox withheld something."""
+
+    withheld: bool = False
+
+    def __repr__(self) -> str:
+        return f"Timeline({len(self)} entries, withheld={self.withheld})"
+
+
+@attrs.frozen
+class SharedRecord:
+    """An episode's record as shared outside the treating relationship (an export, a break-glass read).
+
+    ``withheld`` says that the client's lockbox kept something back, never what.
+    """
+
+    episode_id: str
+    client_ref: str
+    entries: tuple[TimelineEntry, ...] = attrs.field(repr=False)
+    withheld: bool
+
+
+@attrs.frozen
+class ProcessNote:
+    """A therapist's private process note, as returned to its author."""
+
+    note_id: str
+    written_on: date
+    recorded_at: datetime
+    text: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class SessionHistory:
+    """A signed session record with everything attached to it since: corrections, addenda, statements.
+
+    The original is always readable; nothing here replaces it in the stream.
+    """
+
+    session_id: str
+    original: TimelineEntry
+    corrections: tuple[TimelineEntry, ...] = ()
+    addenda: tuple[TimelineEntry, ...] = ()
+    disagreements: tuple[TimelineEntry, ...] = ()
+
+
+@attrs.frozen
+class ClientGoal:
+    goal_id: str
+    status: str
+    description: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class ClientScore:
+    measure_id: str
+    held_on: date
+    total: float = attrs.field(repr=False)
+
+
+@attrs.frozen
+class ClientView:
+    """The client-facing record: goals, scores and the maintenance plan. No notes of the clinician's."""
+
+    episode_id: str
+    goals: tuple[ClientGoal, ...]
+    scores: tuple[ClientScore, ...]
+    maintenance_plan: MaintenancePlan | None = attrs.field(default=None, repr=False)

@@ -1,0 +1,52 @@
+"""Shared fixtures: the source tree (for tests that read README, docs, schemas), plugin isolation."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Installed third-party plugins must not leak into the library's own tests.
+os.environ.setdefault("ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+
+def _looks_like_source_root(path: Path) -> bool:
+    return (
+        (path / "pyproject.toml").is_file()
+        and (path / "src" / "alliancekit" / "__init__.py").is_file()
+        and (path / "schemas").is_dir()
+    )
+
+
+def find_source_root() -> Path | None:
+    """The source tree: ``ALLIANCEKIT_SOURCE_ROOT`` (tox sets it) or a parent of this file."""
+    configured = os.environ.get("ALLIANCEKIT_SOURCE_ROOT")
+    if configured:
+        root = Path(configured).resolve()
+        if not _looks_like_source_root(root):
+            pytest.fail(f"ALLIANCEKIT_SOURCE_ROOT={configured} is not an alliancekit source tree")
+        return root
+    for parent in Path(__file__).resolve().parents:
+        if _looks_like_source_root(parent):
+            return parent
+    return None
+
+
+@pytest.fixture(scope="session")
+def source_root() -> Path:
+    root = find_source_root()
+    if root is None:
+        pytest.skip("the alliancekit source tree is not available (set ALLIANCEKIT_SOURCE_ROOT)")
+    return root
+
+
+@pytest.fixture
+def fresh_plugin_host() -> Iterator[None]:
+    """Forget the process-wide plugin host before and after a test that changes plugins."""
+    from alliancekit.plugins.manager import reset_plugin_host
+
+    reset_plugin_host()
+    yield
+    reset_plugin_host()

@@ -1,0 +1,467 @@
+"""Bad input through the public facade: the right error class, a message that names the field or rule and
+never the client's words, and nothing written."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alliancekit import open_practice
+from alliancekit.domain import Actor, Consultation, GoalRevision, Session
+from alliancekit.errors import (
+    AlliancekitError,
+    ConflictError,
+    LifecycleError,
+    NotAnAlliancekitStore,
+    StoreError,
+    StoreTooNew,
+    ValidationError,
+)
+from alliancekit.events import converter
+from alliancekit.practice import Practice
+from alliancekit.store.memory import MemoryStore
+from alliancekit.store.protocol import AuditRecord, Commit, StoredEvent
+from alliancekit.store.sqlite import SQLiteStore
+
+from .conftest import (
+    CANARY,
+    active_episode,
+    attended,
+    consultation,
+    counter_ids,
+    day,
+    fixed_clock,
+    footprint,
+    maintenance,
+    new_episode,
+    ors,
+    proceed,
+    stored_snapshot,
+    unplanned_ending,
+)
+
+
+def assert_clean(error: BaseException, *words: str) -> None:
+    """The message names what it should and carries no client words."""
+    message = str(error)
+    assert CANARY not in message
+    assert CANARY not in repr(error)
+    for word in words:
+        assert word in message, (word, message)
+
+
+# ------------------------------------------------------------------------------------- unknown enum value
+
+
+@pytest.mark.parametrize(
+    ("build", "field"),
+    [
+        (
+            lambda: Session(held_on=day(3), modality="telepathy", attendance="attended", helpful=CANARY),
+            "Session.modality",
+        ),
+        (
+            lambda: Session(held_on=day(3), modality="video", attendance="maybe", helpful=CANARY),
+            "Session.attendance",
+        ),
+        (lambda: Actor("clin-1", "wizard", "clinic-1"), "Actor.role"),
+    ],
+)
+def test_unknown_enum_value_in_a_record(build: Any, field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        build()
+    assert (caught.value.field, caught.value.rule) == (field, "enum")
+    assert_clean(caught.value, field, "enum")
+
+
+def test_unknown_enum_value_from_json() -> None:
+    data = {"held_on": "2026-01-08", "modality": "telepathy", "attendance": "attended", "helpful": CANARY}
+    with pytest.raises(ValidationError) as caught:
+        converter.structure(data, Session)
+    assert caught.value.field == "modality"
+    assert caught.value.rule == "enum"
+    assert_clean(caught.value, "modality")
+
+
+def test_unknown_enum_value_writes_nothing(practice: Practice, actor: Actor) -> None:
+    ep, _ = active_episode(practice, actor)
+    before = footprint(practice, ep)
+    with pytest.raises(ValidationError):
+        practice.record_session(
+            actor, ep, Session(held_on=day(3), modality="video", attendance="no-such", helpful=CANARY)
+        )
+    assert footprint(practice, ep) == before
+
+
+# ----------------------------------------------------------------------------------- missing required field
+
+
+def test_missing_required_field_from_json() -> None:
+    data = {"held_on": "2026-01-08", "modality": "video", "helpful": CANARY}
+    with pytest.raises(ValidationError) as caught:
+        converter.structure(data, Session)
+    assert (caught.value.field, caught.value.rule) == ("attendance", "required")
+    assert_clean(caught.value, "attendance", "required")
+
+
+def test_missing_required_field_as_none(practice: Practice, actor: Actor) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Session(held_on=None, modality="video", attendance="attended", helpful=CANARY)  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.rule) == ("Session.held_on", "type")
+    assert_clean(caught.value, "Session.held_on")
+
+
+@pytest.mark.parametrize(
+    ("call", "field", "rule"),
+    [
+        (lambda p, a, ep, g: p.put_on_hold(a, ep, on=day(5), reason="  "), "reason", "required"),
+        (
+            lambda p, a, ep, g: p.transfer(a, ep, to_clinician_id="", on=day(5), reason=CANARY),
+            "to_clinician_id",
+            "reference",
+        ),
+        (lambda p, a, ep, g: p.agree_goals(a, ep, [], agreed_on=None), "agreed_on", "type"),
+        (lambda p, a, ep, g: p.resume(a, ep, on=None), "on", "type"),
+        (lambda p, a, ep, g: p.plan_ending(a, ep, on=day(5), target_date=CANARY), "target_date", "type"),
+        (
+            lambda p, a, ep, g: p.revise_goal(
+                a, ep, GoalRevision(g[0], reason=CANARY), revised_on="2026-02-01"
+            ),
+            "revised_on",
+            "type",
+        ),
+        (
+            lambda p, a, ep, g: p.put_on_hold(a, ep, on=datetime(2026, 2, 1, tzinfo=UTC), reason=CANARY),
+            "on",
+            "type",
+        ),
+        (
+            lambda p, a, ep, g: p.record_session(a, ep, {"held_on": "2026-01-08", "helpful": CANARY}),
+            "session",
+            "type",
+        ),
+        (lambda p, a, ep, g: p.record_session(None, ep, attended(day(5))), "actor", "required"),
+        (
+            lambda p, a, ep, g: p.correct_session(a, ep, "s", attended(day(5)), reason=""),
+            "reason",
+            "required",
+        ),
+    ],
+)
+def test_missing_or_wrong_required_input_through_the_facade(
+    practice: Practice, actor: Actor, call: Any, field: str, rule: str
+) -> None:
+    ep, goal_ids = active_episode(practice, actor)
+    before = footprint(practice, ep)
+    with pytest.raises(ValidationError) as caught:
+        call(practice, actor, ep, goal_ids)
+    assert (caught.value.field, caught.value.rule) == (field, rule)
+    assert_clean(caught.value, field)
+    after = footprint(practice, ep)
+    if field == "actor":
+        # A call without an actor is refused before anything is read, and the refusal itself is audited
+        # (DESIGN §8): one audit row, nothing else.
+        assert after[:2] + after[3:] == before[:2] + before[3:]
+        assert after[2] == before[2] + 1
+        assert practice.store.audit_records()[-1].outcome == "refused"
+    else:
+        assert after == before
+
+
+def test_start_episode_without_client_ref_writes_nothing(practice: Practice, actor: Actor) -> None:
+    with pytest.raises(ValidationError) as caught:
+        practice.start_episode(actor, client_ref="", clinician_id=actor.id, opened_on=day(0))
+    assert caught.value.field == "client_ref"
+    assert list(practice.store.episode_ids()) == []
+    assert practice.store.audit_records() == []
+
+
+def test_bad_measure_answer_writes_nothing(practice: Practice, actor: Actor) -> None:
+    ep, _ = active_episode(practice, actor)
+    good = ors(practice)
+    answers = dict(good.answers)
+    first = next(iter(answers))
+    answers[first] = 1000.0
+    bad = type(good)(good.measure_id, good.version, good.timing, answers)
+    before = footprint(practice, ep)
+    with pytest.raises(ValidationError) as caught:
+        practice.record_session(actor, ep, attended(day(3), bad))
+    assert first in caught.value.field
+    assert "1000" not in str(caught.value)
+    assert footprint(practice, ep) == before
+
+
+# --------------------------------------------------------------------------------------- impossible dates
+
+
+def test_session_before_the_consultation(practice: Practice, actor: Actor) -> None:
+    ep = new_episode(practice, actor)
+    practice.record_consultation(actor, ep, consultation(day(5)))
+    practice.decide_fit(actor, ep, proceed(day(6)))
+    before = footprint(practice, ep)
+    with pytest.raises(LifecycleError) as caught:
+        practice.record_session(actor, ep, attended(day(4)))
+    assert caught.value.rule == "date-order"
+    assert_clean(caught.value, "session", "consultation")
+    assert footprint(practice, ep) == before
+
+
+def test_consultation_before_opening(practice: Practice, actor: Actor) -> None:
+    ep = new_episode(practice, actor)
+    before = footprint(practice, ep)
+    with pytest.raises(LifecycleError) as caught:
+        practice.record_consultation(actor, ep, consultation(day(-3)))
+    assert caught.value.rule == "date-order"
+    assert footprint(practice, ep) == before
+
+
+# --------------------------------------------------------------------------------------------- closed episode
+
+
+def test_closed_episode_refuses_and_writes_nothing(practice: Practice, actor: Actor) -> None:
+    ep, _ = active_episode(practice, actor)
+    practice.close_episode(actor, ep, unplanned_ending(day(10)))
+    before = footprint(practice, ep)
+    for call in (
+        lambda: practice.record_session(actor, ep, attended(day(11))),
+        lambda: practice.put_on_hold(actor, ep, on=day(11), reason=CANARY),
+        lambda: practice.transfer(actor, ep, to_clinician_id="clin-2", on=day(11), reason=CANARY),
+        lambda: practice.close_episode(actor, ep, unplanned_ending(day(12))),
+        lambda: practice.record_consultation(actor, ep, consultation(day(11))),
+    ):
+        with pytest.raises(LifecycleError) as caught:
+            call()
+        assert caught.value.rule == "episode-closed"
+        assert_clean(caught.value, "closed")
+    assert footprint(practice, ep) == before
+
+
+# ------------------------------------------------------------------------------------------- stale version
+
+
+def _hand_commit(practice: Practice, episode_id: str, expected: int) -> Commit:
+    """A commit built by hand: one consultation event at ``expected + 1``."""
+    from alliancekit.events.types import ConsultationRecorded
+    from alliancekit.lifecycle.state import fold
+
+    state = practice.episode(Actor("clin-1", "clinician", "clinic-1"), episode_id)
+    event = ConsultationRecorded(consultation(day(0)))
+    after = fold(state, [event])
+    at = datetime(2026, 1, 5, tzinfo=UTC)
+    stored = StoredEvent(
+        episode_id=episode_id,
+        seq=expected + 1,
+        event_id=f"hand-{expected}",
+        type=event.TYPE,
+        schema_version=event.VERSION,
+        occurred_at=at,
+        recorded_at=at,
+        actor_id="clin-1",
+        actor_role="clinician",
+        clinic_id="clinic-1",
+        payload_json=converter.dumps(event),
+    )
+    audit = AuditRecord(
+        f"audit-hand-{expected}",
+        at,
+        "clin-1",
+        "clinician",
+        "clinic-1",
+        "treatment",
+        "record-consultation",
+        "episode",
+        episode_id,
+        "allowed",
+    )
+    from alliancekit.projections import caseload_row
+
+    return Commit(
+        episode_id=episode_id,
+        expected_version=expected,
+        events=[stored],
+        snapshot_json=converter.dumps(after),
+        caseload=caseload_row(after, review_every=6),
+        audit=[audit],
+        idempotency_key=f"key-{expected}",
+    )
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_stale_version_on_the_store(kind: str, tmp_path: Path, actor: Actor) -> None:
+    store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "stale.sqlite")
+    with open_practice(store, ids=counter_ids(), clock=fixed_clock()) as practice:
+        ep = new_episode(practice, actor)
+        assert store.load_snapshot(ep)[0] == 1  # type: ignore[index]
+        good = _hand_commit(practice, ep, expected=1)
+        for stale in (0, 2, 7):
+            commit = _hand_commit(practice, ep, expected=1)
+            commit = Commit(
+                episode_id=commit.episode_id,
+                expected_version=stale,
+                events=commit.events,
+                snapshot_json=commit.snapshot_json,
+                caseload=commit.caseload,
+                audit=commit.audit,
+                idempotency_key=f"stale-{stale}",
+            )
+            before = footprint(practice, ep)
+            with pytest.raises(ConflictError) as caught:
+                store.append(commit)
+            assert (caught.value.expected, caught.value.actual) == (stale, 1)
+            assert_clean(caught.value, ep)
+            assert footprint(practice, ep) == before
+            assert store.find_command(f"stale-{stale}") is None
+        store.append(good)  # the right version still goes through
+        assert store.load_snapshot(ep)[0] == 2  # type: ignore[index]
+        with pytest.raises(ConflictError):
+            store.append(good)  # and the same version a second time is now stale
+
+
+class _Interloper:
+    """A clock for practice A that, when armed, lets practice B write to the episode first.
+
+    ``Practice._commit`` reads the clock after the rules decided and before the store write, so this puts a
+    real concurrent write exactly in the window the store's version check guards.
+    """
+
+    def __init__(self, other: Practice, actor: Actor, episode_id: str, times: int) -> None:
+        self.other, self.actor, self.episode_id, self.times = other, actor, episode_id, times
+
+    def __call__(self) -> datetime:
+        if self.times > 0:
+            self.times -= 1
+            self.other.record_session(self.actor, self.episode_id, attended(day(3)))
+        return datetime(2026, 1, 5, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Actor, opened: Any) -> None:
+    shared: Any = MemoryStore() if kind == "memory" else tmp_path / "facade.sqlite"
+    b = opened(shared)
+    ep, _ = active_episode(b, actor)
+    # Two interferences: A's first try decides on the state A last saw (a guess, re-read silently when it
+    # conflicts); the second, on a fresh read, is the real attempt.
+    interloper = _Interloper(b, actor, ep, times=2)
+    # No retries: the conflict reaches the caller and nothing of A's command is written.
+    a = opened(shared, clock=interloper, conflict_retries=0)
+    before_audit = len(a.store.audit_records())
+    with pytest.raises(ConflictError) as caught:
+        a.record_session(actor, ep, attended(day(4), ors(a)))
+    assert_clean(caught.value)
+    events = a.store.load_events(ep)
+    assert [e.type for e in events].count("session-recorded") == 2  # only B's
+    assert len(a.store.audit_records()) == before_audit + 2  # B's two commands; A wrote nothing
+    assert a.rebuild_state(maintenance(), ep) == stored_snapshot(a, ep) == a.episode(actor, ep)
+    # With retries: A decides again on the fresh state, and both sessions land.
+    interloper.times = 3
+    a.conflict_retries = 3
+    done = a.record_session(actor, ep, attended(day(5), ors(a)))
+    st = a.episode(actor, ep)
+    assert done.version == st.version == len(a.store.load_events(ep))
+    assert st.sessions_scheduled == 6  # B's five and A's one
+    assert a.rebuild_state(maintenance(), ep) == stored_snapshot(a, ep) == st
+
+
+# ------------------------------------------------------------------------------------------ not our database
+
+
+def _snapshot_files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_random_bytes_file_is_not_ours(tmp_path: Path) -> None:
+    path = tmp_path / "random.sqlite"
+    path.write_bytes(random.Random(7).randbytes(8192))
+    before = _snapshot_files(tmp_path)
+    with pytest.raises(NotAnAlliancekitStore) as caught:
+        open_practice(path)
+    assert isinstance(caught.value, StoreError)
+    assert isinstance(caught.value, AlliancekitError)
+    assert "random.sqlite" in str(caught.value)
+    assert _snapshot_files(tmp_path) == before
+
+
+def test_sqlite_database_of_another_application_is_not_ours(tmp_path: Path) -> None:
+    path = tmp_path / "other.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    conn.execute("INSERT INTO customers (name) VALUES ('someone')")
+    conn.commit()
+    conn.close()
+    before = _snapshot_files(tmp_path)
+    for location in (path, f"sqlite:{path}", str(path)):
+        with pytest.raises(NotAnAlliancekitStore) as caught:
+            open_practice(location)
+        assert "not an alliancekit database" in str(caught.value)
+    assert _snapshot_files(tmp_path) == before, "refusing a foreign database must not change it"
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    assert conn.execute("SELECT name FROM customers").fetchall() == [("someone",)]
+    conn.close()
+
+
+def test_database_newer_than_the_code(tmp_path: Path, actor: Actor) -> None:
+    path = tmp_path / "newer.sqlite"
+    with open_practice(path) as practice:
+        new_episode(practice, actor)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    before = (path.read_bytes(), os.path.getsize(path))
+    with pytest.raises(StoreTooNew) as caught:
+        open_practice(path)
+    assert "999" in str(caught.value)
+    assert "upgrade" in str(caught.value)
+    assert (path.read_bytes(), os.path.getsize(path)) == before
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 999
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+    conn.close()
+
+
+def test_unknown_location_scheme() -> None:
+    with pytest.raises(ValidationError) as caught:
+        open_practice("nosuchstore://somewhere")
+    assert (caught.value.field, caught.value.rule) == ("location", "unknown-store-scheme")
+
+
+def test_location_of_the_wrong_type() -> None:
+    with pytest.raises(ValidationError) as caught:
+        open_practice(42)  # type: ignore[arg-type]
+    assert caught.value.field == "location"
+
+
+def test_unknown_episode_is_not_found(practice: Practice, actor: Actor) -> None:
+    from alliancekit.errors import NotFoundError
+
+    with pytest.raises(NotFoundError) as caught:
+        practice.record_consultation(actor, "no-such-episode", consultation())
+    assert caught.value.kind == "episode"
+    assert practice.store.audit_records() == []
+    with pytest.raises(NotFoundError):
+        practice.timeline(actor, "no-such-episode")
+
+
+def test_consultation_record_repr_hides_free_text() -> None:
+    assert CANARY not in repr(consultation())
+    assert CANARY not in repr(
+        Consultation(
+            held_on=day(0), modality="video", consent=consultation().consent, presenting_concerns=(CANARY,)
+        )
+    )
+
+
+@pytest.mark.parametrize("where", ["missing-directory", "a-directory"])
+def test_path_that_cannot_be_opened_is_not_called_foreign(tmp_path: Path, where: str) -> None:
+    path = tmp_path / "no-such-dir" / "x.sqlite" if where == "missing-directory" else tmp_path
+    with pytest.raises(StoreError) as caught:
+        open_practice(path)
+    assert not isinstance(caught.value, NotAnAlliancekitStore)
+    assert "cannot open" in str(caught.value)
+    assert not (tmp_path / "no-such-dir").exists()

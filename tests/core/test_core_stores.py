@@ -1,0 +1,216 @@
+"""Opening stores (locations, empty files, migrations) and idempotency keys, on both builtin stores."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alliancekit import open_practice
+from alliancekit.domain import Actor, RuptureNote
+from alliancekit.practice import Practice
+from alliancekit.store import Store
+from alliancekit.store.memory import MemoryStore
+from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION
+
+from .conftest import (
+    CANARY,
+    active_episode,
+    attended,
+    day,
+    footprint,
+    goals,
+    new_episode,
+    ors,
+    srs,
+    unplanned_ending,
+)
+
+TABLES = {"events", "episodes", "commands", "outbox", "audit"}
+
+
+def _tables(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("empty", ["missing", "zero-bytes"])
+def test_migrations_from_an_empty_database(tmp_path: Path, empty: str, actor: Actor) -> None:
+    path = tmp_path / "fresh.sqlite"
+    if empty == "zero-bytes":
+        path.write_bytes(b"")
+    store = SQLiteStore(path)
+    assert store.schema_version() == LATEST_VERSION
+    assert store.integrity_check() == "ok"
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == LATEST_VERSION
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+    assert _tables(path) >= TABLES
+    # Opening it again is a no-op that keeps the data.
+    with open_practice(path) as practice:
+        ep = new_episode(practice, actor)
+    with open_practice(path) as practice:
+        assert practice.episode(actor, ep).version == 1
+        assert isinstance(practice.store, SQLiteStore)
+        assert practice.store.schema_version() == LATEST_VERSION
+
+
+def test_sqlite_connection_settings(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "settings.sqlite")
+    conn = store._connect()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] > 0
+    store.close()
+
+
+@pytest.mark.parametrize("form", ["path", "str", "sqlite-scheme"])
+def test_open_practice_sqlite_locations(tmp_path: Path, form: str, actor: Actor) -> None:
+    path = tmp_path / "loc.sqlite"
+    location = {"path": path, "str": str(path), "sqlite-scheme": f"sqlite:{path}"}[form]
+    with open_practice(location) as practice:
+        assert isinstance(practice.store, SQLiteStore)
+        assert practice.store.path == path
+        ep = new_episode(practice, actor)
+    assert path.exists()
+    with open_practice(path) as again:
+        assert again.episode(actor, ep).client_ref == "client-1"
+
+
+def test_open_practice_memory_and_store_object(actor: Actor) -> None:
+    with open_practice("memory:") as practice:
+        assert isinstance(practice.store, MemoryStore)
+        ep = new_episode(practice, actor)
+        assert practice.episode(actor, ep).version == 1
+    with open_practice("memory:") as other:
+        assert list(other.store.episode_ids()) == []  # each memory: location is a new store
+    store = MemoryStore()
+    assert isinstance(store, Store)
+    with open_practice(store) as practice:
+        assert practice.store is store
+
+
+# ----------------------------------------------------------------------------------------------- idempotency
+
+
+def test_start_episode_with_the_same_key_opens_one(practice: Practice, actor: Actor) -> None:
+    first = practice.start_episode(
+        actor, client_ref="c-1", clinician_id=actor.id, opened_on=day(0), idempotency_key="open-1"
+    )
+    second = practice.start_episode(
+        actor, client_ref="c-1", clinician_id=actor.id, opened_on=day(0), idempotency_key="open-1"
+    )
+    assert first == second
+    assert list(practice.store.episode_ids()) == [first]
+    assert len(practice.store.audit_records()) == 1
+
+
+def test_record_session_with_the_same_key_writes_once(practice: Practice, actor: Actor) -> None:
+    ep, _ = active_episode(practice, actor)
+    session = attended(day(3), ors(practice), srs(practice))
+    first = practice.record_session(actor, ep, session, idempotency_key="session-key-1")
+    before = footprint(practice, ep)
+    second = practice.record_session(actor, ep, session, idempotency_key="session-key-1")
+    assert first.duplicate is False
+    assert second.duplicate is True
+    assert second.record_id == first.record_id is not None
+    assert (second.episode_id, second.version) == (first.episode_id, first.version)
+    assert footprint(practice, ep) == before
+    assert practice.episode(actor, ep).sessions_attended == 1
+    # A different key is a different command.
+    third = practice.record_session(actor, ep, attended(day(4)), idempotency_key="session-key-2")
+    assert third.duplicate is False
+    assert third.record_id != first.record_id
+    assert third.version == first.version + 1
+
+
+def test_same_key_from_another_practice_on_the_same_file(tmp_path: Path, actor: Actor, opened: Any) -> None:
+    path = tmp_path / "idem.sqlite"
+    one, two = opened(path), opened(path)
+    ep, goal_ids = active_episode(one, actor)
+    again = two.agree_goals(actor, ep, goals(1), agreed_on=day(3), idempotency_key="goals-key")
+    assert one.agree_goals(actor, ep, goals(1), agreed_on=day(3), idempotency_key="goals-key") == again
+    note = RuptureNote(
+        noted_on=day(3),
+        kind="confrontation",
+        markers=("complaint-about-progress",),
+        likely_cause="goal-disagreement",
+        description=CANARY,
+    )
+    r1 = one.note_rupture(actor, ep, note, idempotency_key="rupture-key")
+    r2 = two.note_rupture(actor, ep, note, idempotency_key="rupture-key")
+    assert (r2.duplicate, r2.record_id) == (True, r1.record_id)
+    st = two.episode(actor, ep)
+    assert len(st.goals) == len(goal_ids) + 1
+    assert st.ruptures_noted == 1
+    assert st.version == len(one.store.load_events(ep))
+
+
+def test_duplicate_after_a_refusal_is_still_refused(practice: Practice, actor: Actor) -> None:
+    """A refused command records nothing under its key, so repeating it is refused again, not 'duplicate'."""
+    from alliancekit.errors import LifecycleError
+
+    ep = new_episode(practice, actor)
+    for _ in range(2):
+        with pytest.raises(LifecycleError):
+            practice.record_session(actor, ep, attended(day(3)), idempotency_key="refused-key")
+    assert practice.store.find_command("refused-key") is None
+
+
+class _SameCommandFirst:
+    """A clock for practice A that, once, lets practice B make a command first (B has its own clock).
+
+    ``Practice._commit`` reads the clock after deciding and before writing: B's write lands exactly between
+    A's read and A's write, as when a host retries a request that is still in flight.
+    """
+
+    def __init__(self, other_call: Any) -> None:
+        self.other_call = other_call
+
+    def __call__(self) -> datetime:
+        call, self.other_call = self.other_call, None
+        if call is not None:
+            call()
+        return datetime(2026, 1, 5, 9, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_same_key_in_flight_twice_closes_once(kind: str, tmp_path: Path, actor: Actor, opened: Any) -> None:
+    shared: Any = MemoryStore() if kind == "memory" else tmp_path / "inflight.sqlite"
+    b = opened(shared)
+    ep, _ = active_episode(b, actor)
+    ending = unplanned_ending(day(9))
+    a = opened(
+        shared, clock=_SameCommandFirst(lambda: b.close_episode(actor, ep, ending, idempotency_key="k"))
+    )
+    done = a.close_episode(actor, ep, ending, idempotency_key="k")
+    assert done.duplicate is True
+    assert done.version == b.episode(actor, ep).version
+    assert [e.type for e in b.store.load_events(ep)].count("episode-closed") == 1
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_same_key_in_flight_twice_opens_one_episode(
+    kind: str, tmp_path: Path, actor: Actor, opened: Any
+) -> None:
+    shared: Any = MemoryStore() if kind == "memory" else tmp_path / "inflight-open.sqlite"
+    b = opened(shared)
+    opening = {
+        "client_ref": "c-9",
+        "clinician_id": actor.id,
+        "opened_on": day(0),
+        "idempotency_key": "open-k",
+    }
+    a = opened(shared, clock=_SameCommandFirst(lambda: b.start_episode(actor, **opening)))
+    assert a.start_episode(actor, **opening) == b.start_episode(actor, **opening)
+    assert len(list(b.store.episode_ids())) == 1

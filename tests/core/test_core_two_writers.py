@@ -1,0 +1,108 @@
+"""Two processes writing to one episode of one SQLite file at the same time.
+
+Without retries one of them must get a ConflictError now and then (the store's version check under
+``BEGIN IMMEDIATE``), and no update is lost: the stream holds exactly the sessions whose calls succeeded.
+With the default retries every command of both processes lands.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from alliancekit import open_practice
+from alliancekit.events.types import SessionRecorded
+from alliancekit.practice import DEFAULT_CONFLICT_RETRIES
+from alliancekit.store.sqlite import SQLiteStore
+
+from .conftest import active_episode, clinician, maintenance, stored_snapshot
+
+WRITER = Path(__file__).parent / "scripts" / "writer.py"
+N = 40
+
+
+def _race(tmp: Path, attempt: int, retries: int) -> tuple[Path, str, list[list[str]]]:
+    """Run two writers against one episode, released at the same moment; return their output lines."""
+    db = tmp / f"race-{attempt}.sqlite"
+    go = tmp / f"go-{attempt}"
+    with open_practice(db) as practice:
+        episode_id, _ = active_episode(practice, clinician())
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WRITER), "race", str(db), episode_id, str(N), str(retries), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        for _ in range(2)
+    ]
+    for proc in procs:  # both warmed up and waiting
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n", proc.stderr.read() if proc.stderr else ""
+    go.touch()
+    outputs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+        outputs.append(out.decode().split("\n")[:-1])
+    return db, episode_id, outputs
+
+
+def _sessions_in_stream(db: Path, episode_id: str) -> dict[int, str]:
+    """seq -> session id of every session-recorded event; also checks the stream is whole."""
+    store = SQLiteStore(db)
+    try:
+        practice = open_practice(store)
+        events = store.load_events(episode_id)
+        assert [e.seq for e in events] == list(range(1, len(events) + 1))
+        assert stored_snapshot(practice, episode_id) == practice.rebuild_state(maintenance(), episode_id)
+        assert store.integrity_check() == "ok"
+        return {
+            entry.seq: entry.event.session_id
+            for entry in practice.timeline(clinician(), episode_id)
+            if isinstance(entry.event, SessionRecorded)
+        }
+    finally:
+        store.close()
+
+
+def test_without_retries_one_gets_a_conflict_and_no_update_is_lost(tmp_path: Path) -> None:
+    conflicts = 0
+    for attempt in range(8):
+        db, episode_id, outputs = _race(tmp_path, attempt, retries=0)
+        succeeded: dict[int, str] = {}
+        for lines in outputs:
+            assert len(lines) == N
+            for line in lines:
+                if line == "conflict":
+                    conflicts += 1
+                    continue
+                _, version, session_id = line.split()
+                assert int(version) not in succeeded, "two writers reported the same stream version"
+                succeeded[int(version)] = session_id
+        # Exactly the successful commands' events, at the versions their calls returned: nothing lost,
+        # nothing written by a refused call.
+        assert _sessions_in_stream(db, episode_id) == succeeded
+        if conflicts and attempt >= 1:
+            break
+    assert conflicts > 0, "two unsynchronised writers never collided in 8 races"
+    print(f"{conflicts} conflicts in {attempt + 1} races of 2 x {N} sessions")
+
+
+def test_with_retries_every_command_of_both_lands(tmp_path: Path) -> None:
+    started = time.monotonic()
+    db, episode_id, outputs = _race(tmp_path, 0, retries=DEFAULT_CONFLICT_RETRIES)
+    reported = [line.split()[2] for lines in outputs for line in lines if line.startswith("ok ")]
+    assert [line for lines in outputs for line in lines if not line.startswith("ok ")] == []
+    sessions = _sessions_in_stream(db, episode_id)
+    assert len(sessions) == 2 * N
+    assert sorted(sessions.values()) == sorted(reported)
+    store = SQLiteStore(db)
+    try:
+        assert store.load_snapshot(episode_id)[0] == len(store.load_events(episode_id)) == 5 + 2 * N  # type: ignore[index]
+    finally:
+        store.close()
+    assert time.monotonic() - started < 60

@@ -1,0 +1,205 @@
+"""Definitions: the meta-schema and consistency rules refuse wrong measures with a JSON path."""
+
+from __future__ import annotations
+
+import types
+from typing import Any
+
+import pytest
+
+from alliancekit.errors import MeasureDefinitionError, PluginError, UnknownMeasure
+from alliancekit.measures.definition import (
+    ClinicalIf,
+    Direction,
+    MeasureKind,
+    parse_definition,
+)
+from alliancekit.measures.registry import MeasureRegistry
+from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.testing.measures import measure_registry
+
+
+def test_all_six_builtin_measures_register_through_the_hook(registry: MeasureRegistry) -> None:
+    assert list(registry) == [
+        ("core-10", "1.0"),
+        ("gad-7", "1.0"),
+        ("ors", "1.0"),
+        ("phq-9", "1.0"),
+        ("srs", "1.0"),
+        ("wai-sr", "1.0"),
+    ]
+    assert {registry.supplier(m, v) for m, v in registry} == {"alliancekit.measures.builtin"}
+
+
+def test_core_attributes(registry: MeasureRegistry) -> None:
+    ors = registry.get("ors")
+    assert (ors.kind, ors.direction, ors.clinical_cutoff, ors.reliable_change) == (
+        MeasureKind.OUTCOME,
+        Direction.HIGHER_IS_BETTER,
+        25,
+        5,
+    )
+    assert (ors.range_min, ors.range_max) == (0, 40)
+    phq = registry.get("phq-9", "1.0")
+    assert (phq.kind, phq.direction, phq.clinical_cutoff, phq.reliable_change) == (
+        MeasureKind.SYMPTOM,
+        Direction.HIGHER_IS_WORSE,
+        10,
+        6,
+    )
+    assert registry.get("srs").kind is MeasureKind.ALLIANCE
+    assert registry.get("wai-sr").clinical_cutoff is None
+    assert registry.get("ors").norm("child").clinical_cutoff.value == 32  # type: ignore[union-attr]
+    assert registry.get("ors").norm("child").clinical_cutoff.clinical_if is ClinicalIf.BELOW  # type: ignore[union-attr]
+
+
+def test_every_cutoff_threshold_and_band_is_cited_and_unconfirmed_facts_say_so(
+    registry: MeasureRegistry,
+) -> None:
+    for measure_id, version in registry:
+        m = registry.get(measure_id, version)
+        for norm in m.norms:
+            for cited in (norm.clinical_cutoff, norm.reliable_change_points, norm.clinical_sample):
+                if cited is not None:
+                    assert cited.citation.reference
+    core = registry.get("core-10")
+    norm = core.default_norm
+    assert norm is not None
+    assert norm.reliable_change_points is not None
+    assert norm.reliable_change_points.citation.status == "unconfirmed"
+    adolescent = registry.get("ors").norm("adolescent")
+    assert adolescent is not None
+    assert adolescent.clinical_cutoff is not None
+    assert adolescent.clinical_cutoff.citation.status == "unconfirmed"
+
+
+def test_copyrighted_measures_ship_no_item_text(registry: MeasureRegistry) -> None:
+    for measure_id in ("ors", "srs", "wai-sr", "core-10"):
+        assert all(item.text is None for item in registry.get(measure_id).items)
+    assert all(item.text for item in registry.get("phq-9").items)
+    assert all(item.text for item in registry.get("gad-7").items)
+
+
+def test_loinc_codes(registry: MeasureRegistry) -> None:
+    codes = {(c.target.value, c.item, c.code) for c in registry.get("phq-9").codes}
+    assert codes == {("panel", None, "44249-1"), ("total", None, "44261-6"), ("item", "q9", "44260-8")}
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "rule"),
+    [
+        (lambda d: d.pop("kind"), "$", "required"),
+        (lambda d: d.update(kind="mood"), "$.kind", "enum"),
+        (lambda d: d["items"][2].update(max="3"), "$.items[2].max", "type"),
+        (lambda d: d["items"][0].update(key="Has Spaces"), "$.items[0].key", "pattern"),
+        (lambda d: d["norms"][0]["clinical_cutoff"].pop("cite"), "$.norms[0].clinical_cutoff", "required"),
+        (lambda d: d["items"].append(dict(d["items"][0])), "$.items[9].key", "unique"),
+        (lambda d: d["items"][1].update(min=3), "$.items[1].max", "range"),
+        (
+            lambda d: d["norms"][0]["clinical_cutoff"]["cite"].update(ref="nowhere"),
+            "$.norms[0].clinical_cutoff.cite.ref",
+            "citation",
+        ),
+        (lambda d: d["risk_items"][0].update(item="q10"), "$.risk_items[0].item", "item"),
+        (lambda d: d["range"].update(max=30), "$.range", "scoring"),
+        (lambda d: d["bands"]["bands"][1].update(min=6), "$.bands.bands[1].min", "gap"),
+        (lambda d: d["bands"]["bands"][1].update(min=4), "$.bands.bands[1].min", "overlap"),
+        (lambda d: d["bands"]["bands"][-1].update(max=26), "$.bands.bands[4].max", "coverage"),
+        (lambda d: d["licence"].update(item_text=False), "$.items[0].text", "licence"),
+        (lambda d: d["norms"][0].update(default=False), "$.norms", "default"),
+        (lambda d: d["scoring"].update(reverse_keyed=["q1"]), "$.scoring.reverse_keyed_cite", "required"),
+        (
+            lambda d: d["scoring"]["missing"].update(policy="prorate", max_missing=1),
+            "$.scoring.missing.cite",
+            "required",
+        ),
+        (lambda d: d.update(response_schema={"type": 5}), "$.response_schema.type", "anyOf"),
+    ],
+)
+def test_malformed_definitions_are_refused_with_path_and_rule(
+    definition: Any, mutate: Any, field: str, rule: str
+) -> None:
+    d = definition("phq-9-1.0")
+    mutate(d)
+    with pytest.raises(MeasureDefinitionError) as caught:
+        MeasureRegistry().add(d, "test")
+    assert (caught.value.field, caught.value.rule) == (field, rule)
+
+
+def test_a_definition_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(MeasureDefinitionError) as caught:
+        parse_definition([1, 2, 3])  # type: ignore[arg-type]
+    assert caught.value.field == "$"
+
+
+def test_errors_do_not_echo_the_offending_value(definition: Any) -> None:
+    d = definition("ors-1.0")
+    d["title"] = "x" * 5000
+    with pytest.raises(MeasureDefinitionError) as caught:
+        parse_definition(d)
+    assert "xxxx" not in str(caught.value)
+    assert caught.value.field == "$.title"
+
+
+def test_two_plugins_registering_the_same_measure_is_an_error_naming_both(definition: Any) -> None:
+    clone = definition("ors-1.0")
+    impostor = types.ModuleType("impostor_plugin")
+
+    @hookimpl
+    def alliancekit_register_measures(register: Any) -> None:
+        register(clone)
+
+    impostor.alliancekit_register_measures = alliancekit_register_measures  # type: ignore[attr-defined]
+    with pytest.raises(PluginError) as caught:
+        measure_registry(impostor)
+    message = str(caught.value)
+    assert "ors version 1.0" in message
+    assert "'alliancekit.measures.builtin'" in message
+    assert "'impostor_plugin'" in message
+
+
+def test_a_bad_definition_from_a_plugin_is_refused_before_it_is_registered(definition: Any) -> None:
+    bad = definition("gad-7-1.0")
+    bad["id"] = "gad-7-bad"
+    bad["items"][0]["max"] = -1
+
+    class Broken:
+        @hookimpl
+        def alliancekit_register_measures(self, register: Any) -> None:
+            register(bad)
+
+    with pytest.raises(MeasureDefinitionError) as caught:
+        measure_registry(Broken())
+    assert caught.value.field == "$.items[0].max"
+
+
+def test_versions_and_latest(definition: Any) -> None:
+    registry = MeasureRegistry()
+    for version in ("1.0", "1.10", "1.9"):
+        d = definition("gad-7-1.0")
+        d["version"] = version
+        registry.add(d, "test")
+    assert registry.latest_version("gad-7") == "1.10"
+    assert registry.get("gad-7").version == "1.10"
+    with pytest.raises(UnknownMeasure):
+        registry.get("gad-7", "2.0")
+    with pytest.raises(UnknownMeasure):
+        registry.latest_version("nope")
+
+
+def test_a_registered_definition_cannot_be_changed_by_its_plugin(definition: Any) -> None:
+    d = definition("gad-7-1.0")
+    registry = MeasureRegistry()
+    registry.add(d, "test")
+    d["items"][0]["max"] = 99
+    d["norms"][0]["clinical_cutoff"]["value"] = 0
+    assert registry.get("gad-7").definition["items"][0]["max"] == 3
+    assert registry.get("gad-7").clinical_cutoff == 10
+
+
+def test_non_json_numbers_in_a_definition_are_refused(definition: Any) -> None:
+    d = definition("gad-7-1.0")
+    d["norms"][0]["reliable_change"]["points"] = float("inf")
+    with pytest.raises(MeasureDefinitionError) as caught:
+        MeasureRegistry().add(d, "test")
+    assert (caught.value.field, caught.value.rule) == ("$", "json")

@@ -1,0 +1,55 @@
+"""Plugin loading: lazy, once, and switchable off by the environment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from alliancekit.plugins import manager
+
+
+def test_importing_alliancekit_scans_no_entry_points() -> None:
+    code = (
+        "import importlib.metadata as md\n"
+        "calls = []\n"
+        "real = md.entry_points\n"
+        "md.entry_points = lambda *a, **k: calls.append(1) or real(*a, **k)\n"
+        "import alliancekit\n"
+        "print(len(calls))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "0"
+
+
+def test_plugin_host_is_built_once(fresh_plugin_host: None) -> None:
+    assert manager.get_plugin_host() is manager.get_plugin_host()
+
+
+def test_disable_switch_loads_no_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
+    scanned: list[str] = []
+    monkeypatch.setattr(manager, "_selected_entry_points", lambda allow: scanned.append("x") or [])
+    monkeypatch.setenv(manager.DISABLE_AUTOLOAD_ENV, "1")
+    manager.make_plugin_host()
+    assert scanned == []
+    monkeypatch.delenv(manager.DISABLE_AUTOLOAD_ENV)
+    manager.make_plugin_host()
+    assert scanned == ["x"]
+
+
+def test_allow_list_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+    monkeypatch.setattr(manager, "_selected_entry_points", lambda allow: seen.append(allow) or [])
+    monkeypatch.delenv(manager.DISABLE_AUTOLOAD_ENV, raising=False)
+    monkeypatch.setenv(manager.ALLOW_LIST_ENV, "one, two")
+    manager.make_plugin_host()
+    assert seen == [["one", "two"]]
+
+
+def test_builtins_are_registered_by_name_like_external_plugins() -> None:
+    host = manager.make_plugin_host(load_entry_points=False)
+    names = {info.name for info in host.plugin_infos()}
+    assert set(manager.BUILTIN_PLUGINS) <= names
+    for info in host.plugin_infos():
+        assert info.hooks, f"{info.name} implements no hook"

@@ -1,0 +1,116 @@
+"""A small practice with one episode in active therapy, made through the public facade."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import attrs
+
+from alliancekit import Practice
+from alliancekit.domain import (
+    Actor,
+    Administration,
+    Consent,
+    Consultation,
+    FitDecision,
+    GoalDraft,
+    Purpose,
+    Role,
+    RuptureNote,
+    Session,
+)
+from alliancekit.domain.vocab import RuptureCause, RuptureKind, RuptureMarker
+from alliancekit.store.memory import MemoryStore
+
+CLINIC = "c1"
+CLIENT = "client-1"
+KEY = b"k" * 32
+
+
+def actor(kind: str) -> Actor | None:
+    return {
+        "clin_own": Actor("clin-a", Role.CLINICIAN, CLINIC),
+        "clin_other": Actor("clin-b", Role.CLINICIAN, CLINIC),
+        "clin_elsewhere": Actor("clin-a", Role.CLINICIAN, "c2"),
+        "clin_emergency": Actor("clin-b", Role.CLINICIAN, CLINIC, Purpose.EMERGENCY),
+        "supervisor": Actor("sup-1", Role.SUPERVISOR, CLINIC),
+        "admin": Actor("adm-1", Role.ADMINISTRATOR, CLINIC, Purpose.OPERATIONS),
+        "client_own": Actor(CLIENT, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS),
+        "client_other": Actor("client-2", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS),
+        "system": Actor("exporter", Role.SYSTEM, CLINIC, Purpose.OPERATIONS),
+        "none": None,
+    }[kind]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@attrs.define
+class Setup:
+    practice: Practice
+    episode_id: str
+    session_id: str
+    session_event_id: str
+    rupture_id: str
+    goal_id: str
+
+
+def ors(level: float = 5.0) -> Administration:
+    return Administration(
+        "ors",
+        "1.0",
+        "start",
+        {"individually": level, "interpersonally": level, "socially": level, "overall": level},
+    )
+
+
+def active_episode(practice: Practice | None = None, text: str = "synthetic text", **options: Any) -> Setup:
+    """An episode of clin-a's for client-1, in active therapy with a session, a rupture and a process note."""
+    p = practice or Practice(MemoryStore(), clock=Clock(), **options)
+    me = Actor("clin-a", Role.CLINICIAN, CLINIC)
+    ep = p.start_episode(me, client_ref=CLIENT, clinician_id="clin-a", opened_on=date(2026, 1, 5))
+    p.record_consultation(
+        me,
+        ep,
+        Consultation(
+            held_on=date(2026, 1, 5),
+            modality="video",
+            consent=Consent(treatment=True, measures=True),
+            presenting_concerns=(text,),
+        ),
+    )
+    p.decide_fit(me, ep, FitDecision(outcome="proceed", decided_on=date(2026, 1, 5), rationale=text))
+    (goal_id,) = p.agree_goals(me, ep, [GoalDraft(text, (text,))], agreed_on=date(2026, 1, 12))
+    recorded = p.record_session(
+        me,
+        ep,
+        Session(
+            held_on=date(2026, 1, 12),
+            modality="video",
+            attendance="attended",
+            administrations=(ors(),),
+            helpful=text,
+        ),
+    )
+    rupture = p.note_rupture(
+        me,
+        ep,
+        RuptureNote(
+            noted_on=date(2026, 1, 12),
+            kind=RuptureKind.WITHDRAWAL,
+            markers=(RuptureMarker.TOPIC_SHIFT,),
+            likely_cause=RuptureCause.OTHER,
+            description=text,
+        ),
+    )
+    p.record_process_note(me, ep, written_on=date(2026, 1, 12), text=text)
+    session_event = next(e for e in p.timeline(me, ep) if e.type == "session-recorded")
+    assert recorded.record_id is not None
+    assert rupture.record_id is not None
+    return Setup(p, ep, recorded.record_id, session_event.event_id, rupture.record_id, goal_id)

@@ -1,0 +1,230 @@
+"""A canary string in every free-text field of the demo practice appears nowhere but the store.
+
+Every free-text field (the ``repr=False`` text of every record handed to the facade, and every free-text
+argument) gets the canary appended on its way into the public API, with logging captured at DEBUG. Then the
+canary is looked for in the logs, in the messages of exceptions raised with canary-laden input, in the
+reprs of every record, state and event object the facade returns, and in the CLI's text output.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sqlite3
+from collections.abc import Iterator, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from alliancekit import Practice
+from alliancekit.cli.main import main
+from alliancekit.demo import simulate_practice
+from alliancekit.domain import Actor, Purpose, Role, Session
+from alliancekit.errors import AlliancekitError
+from alliancekit.store.sqlite import SQLiteStore
+
+CANARY = "CANARY-7f3e9b2a-do-not-leak"
+TEXT_ARGUMENTS = ("reason", "text", "statement", "override_reason")
+
+
+def _inject(value: Any) -> Any:
+    """``value`` with the canary in every free-text field, recursively."""
+    if isinstance(value, tuple | list):
+        return type(value)(_inject(v) for v in value)
+    if not attrs.has(type(value)):
+        return value
+    changes = {}
+    for field in attrs.fields(type(value)):
+        current = getattr(value, field.name)
+        if attrs.has(type(current)) or (
+            isinstance(current, tuple) and current and attrs.has(type(current[0]))
+        ):
+            changes[field.name] = _inject(current)
+        elif field.repr is False and isinstance(current, str):
+            changes[field.name] = f"{current} {CANARY}"
+        elif field.repr is False and isinstance(current, tuple):
+            changes[field.name] = (*(f"{s} {CANARY}" for s in current), CANARY)
+        elif field.repr is False and current is None and field.name != "maintenance_plan":
+            changes[field.name] = (CANARY,) if field.name == "tasks" else CANARY
+    return attrs.evolve(value, **changes)
+
+
+def _canary_everywhere(method: Any) -> Any:
+    @functools.wraps(method)
+    def wrapper(self: Practice, *args: Any, **kwargs: Any) -> Any:
+        args = tuple(_inject(a) for a in args)
+        kwargs = {
+            k: (f"{v} {CANARY}" if k in TEXT_ARGUMENTS and isinstance(v, str) else _inject(v))
+            for k, v in kwargs.items()
+        }
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def _reprs(value: Any, seen: set[int] | None = None) -> Iterator[str]:
+    """The repr of ``value`` and of every attrs value, list and mapping inside it."""
+    seen = set() if seen is None else seen
+    if id(value) in seen or isinstance(value, str | bytes | int | float | date | type(None)):
+        return  # a value is data, not a repr: the repr of the object holding it is what is checked
+    seen.add(id(value))
+    yield repr(value)
+    if attrs.has(type(value)):
+        for field in attrs.fields(type(value)):
+            inner = getattr(value, field.name)
+            hidden_data = field.repr is False and (
+                isinstance(inner, dict | Mapping)
+                or (isinstance(inner, tuple) and not any(attrs.has(type(i)) for i in inner))
+            )
+            if not hidden_data:  # the text a repr=False field holds is data, not a repr
+                yield from _reprs(inner, seen)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _reprs(item, seen)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _reprs(item, seen)
+
+
+@pytest.fixture(scope="module")
+def canary_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    path = tmp_path_factory.mktemp("canary") / "demo.sqlite"
+    patch = pytest.MonkeyPatch()
+    for name in dir(Practice):
+        if not name.startswith("_") and callable(getattr(Practice, name)) and name != "close":
+            patch.setattr(Practice, name, _canary_everywhere(getattr(Practice, name)))
+    handler = _Collect()
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        simulate_practice(path, clients=16, seed=11)
+        texts = _exercise(path)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        patch.undo()
+    return path, texts + handler.messages
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        self.messages.append(repr(record.args))
+        if record.exc_info:
+            self.messages.append(logging.Formatter().formatException(record.exc_info))
+
+
+def _exercise(path: Path) -> list[str]:
+    """Process notes, addenda, statements, lockbox, exports and refusals on top of the demo; returns every
+    repr and message the facade produced."""
+    texts: list[str] = []
+    practice = Practice(SQLiteStore(path))
+    sup = Actor("sup-dee", Role.SUPERVISOR, "demo-clinic")
+    system = Actor("exporter", Role.SYSTEM, "demo-clinic", Purpose.OPERATIONS)
+    rows = practice.caseload(sup, include_closed=True)
+    for row in rows:
+        me = Actor(row.clinician_id, Role.CLINICIAN, "demo-clinic")
+        client = Actor(row.client_ref, Role.CLIENT, "demo-clinic", Purpose.CLIENT_ACCESS)
+        ep = row.episode_id
+        timeline = practice.timeline(me, ep)
+        if row.stage != "closed":
+            practice.record_process_note(me, ep, written_on=date(2026, 6, 1), text="private note")
+        sessions = [e for e in timeline if e.type == "session-recorded"]
+        if sessions:
+            first = sessions[0]
+            practice.add_addendum(
+                me, ep, first.event.session_id, text="addendum", reason="late", added_on=date(2026, 6, 1)
+            )
+            practice.attach_disagreement(
+                client, ep, first.event_id, statement="I disagree", received_on=date(2026, 6, 2)
+            )
+            texts += _reprs(practice.session_history(me, ep, first.event.session_id))
+        practice.set_lockbox(client, ep, scope="class", classes=["ruptures"], on=date(2026, 6, 3))
+        texts += _reprs(practice.episode(me, ep))
+        texts += _reprs(list(practice.timeline(me, ep)))
+        texts += _reprs(list(practice.timeline(sup, ep)))
+        texts += _reprs(practice.shared_record(system, ep, recipient="hospital"))
+        texts += _reprs(practice.shared_record(me, ep, override_reason="court order"))
+        texts += _reprs(practice.client_view(client, ep))
+        texts += _reprs(practice.process_notes(me, ep))
+        texts += _reprs(practice.rebuild_state(system, ep))
+        texts.append(repr(practice.timeline(me, ep)))
+        texts += _refusals(practice, sup, me, client, ep)
+    texts += _reprs(rows)
+    texts += _reprs(practice.store.audit_records())
+    texts.append(repr(practice))
+    texts.append(repr(practice.store))
+    practice.close()
+    return texts
+
+
+def _refusals(practice: Practice, sup: Actor, me: Actor, client: Actor, ep: str) -> list[str]:
+    """Refusals and rule breaks with canary-laden input: their messages and reprs."""
+    texts: list[str] = []
+    day = date(2026, 6, 1)
+    bad_calls = [
+        lambda: practice.record_session(
+            sup, ep, Session(held_on=day, modality="video", attendance="attended")
+        ),
+        lambda: practice.break_glass(sup, ep, reason="no emergency purpose"),
+        lambda: practice.record_process_note(sup, ep, written_on=day, text="x"),
+        lambda: practice.put_on_hold(me, ep, on=date(2020, 1, 1), reason="too early"),
+        lambda: practice.attach_disagreement(client, ep, "no-such-event", statement="x", received_on=day),
+        lambda: practice.record_session(
+            me, ep, Session(held_on=day, modality="video", attendance="no-show", helpful="x" * 20_000)
+        ),
+    ]
+    for call in bad_calls:
+        with pytest.raises(AlliancekitError) as caught:
+            call()
+        texts += [str(caught.value), repr(caught.value), repr(caught.value.args)]
+    return texts
+
+
+def test_the_canary_is_in_the_store(canary_demo: tuple[Path, list[str]]) -> None:
+    path, _ = canary_demo
+    with sqlite3.connect(path) as conn:
+        payloads = [r[0] for r in conn.execute("SELECT payload FROM events")]
+    assert sum(CANARY in p for p in payloads) > 100
+    kinds = {
+        r[0]
+        for r in sqlite3.connect(path).execute(
+            "SELECT type FROM events WHERE payload LIKE ?", (f"%{CANARY}%",)
+        )
+    }
+    assert {"consultation-recorded", "session-recorded", "process-note-recorded", "episode-closed"} <= kinds
+
+
+def test_the_canary_is_nowhere_in_logs_exceptions_or_reprs(canary_demo: tuple[Path, list[str]]) -> None:
+    _, texts = canary_demo
+    assert len(texts) > 1000
+    leaks = [t for t in texts if CANARY in t]
+    assert not leaks, leaks[:3]
+
+
+def test_the_canary_is_not_in_cli_text_output(
+    canary_demo: tuple[Path, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = canary_demo
+    assert main(["caseload", "--db", str(path), "--all"]) == 0
+    episodes = [line.split()[0] for line in capsys.readouterr().out.splitlines()[2:-1]]
+    outputs = []
+    for prefix in episodes:
+        assert main(["episode", "show", "--db", str(path), prefix]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert main(["caseload", "--db", str(path)]) == 0
+    assert main(["audit", "show", "--db", str(path)]) == 0
+    outputs.append(capsys.readouterr().out)
+    text = "\n".join(outputs)
+    assert "session 1" in text
+    assert CANARY not in text
+    assert "process note" not in text  # process notes are not even mentioned in the timeline

@@ -1,0 +1,418 @@
+"""Role x operation x record type: every public call of the facade, allowed or refused as the default
+policy says, every refusal raised as AccessDenied and audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+import pytest
+
+from alliancekit import Practice, hookimpl
+from alliancekit.domain import (
+    Actor,
+    Consultation,
+    Ending,
+    FitDecision,
+    GoalDraft,
+    GoalRevision,
+    RepairAttempt,
+    Review,
+    Role,
+    RuptureNote,
+    Session,
+)
+from alliancekit.domain.vocab import RepairStrategy, RuptureCause, RuptureKind, RuptureMarker
+from alliancekit.errors import AccessDenied, AlliancekitError
+from alliancekit.plugins.manager import make_plugin_host
+from alliancekit.security.policy import AccessRequest, Decision, DefaultPolicy
+from alliancekit.store.memory import MemoryStore
+
+from .helpers import CLIENT, Setup, active_episode, actor
+
+D = date(2026, 1, 19)
+SESSION = Session(held_on=D, modality="video", attendance="attended")
+
+Op = Callable[[Practice, Any, Setup], object]
+
+# operation -> (record type, call, the actor kinds the default policy allows)
+CLIN = {"clin_own"}
+READERS = {"clin_own", "supervisor"}
+OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
+    "start_episode": (
+        "episode",
+        lambda p, a, s: p.start_episode(a, client_ref="client-9", clinician_id="clin-a", opened_on=D),
+        {"clin_own", "clin_elsewhere"},
+    ),
+    "record_consultation": (
+        "episode",
+        lambda p, a, s: p.record_consultation(a, s.episode_id, _consultation()),
+        CLIN,
+    ),
+    "decide_fit": (
+        "episode",
+        lambda p, a, s: p.decide_fit(a, s.episode_id, FitDecision(outcome="proceed", decided_on=D)),
+        CLIN,
+    ),
+    "agree_goals": (
+        "goal",
+        lambda p, a, s: p.agree_goals(a, s.episode_id, [GoalDraft("g")], agreed_on=D),
+        CLIN,
+    ),
+    "revise_goal": (
+        "goal",
+        lambda p, a, s: p.revise_goal(a, s.episode_id, GoalRevision(s.goal_id, reason="r"), revised_on=D),
+        CLIN,
+    ),
+    "record_session": ("session", lambda p, a, s: p.record_session(a, s.episode_id, SESSION), CLIN),
+    "correct_session": (
+        "session",
+        lambda p, a, s: p.correct_session(
+            a,
+            s.episode_id,
+            s.session_id,
+            Session(held_on=date(2026, 1, 12), modality="phone", attendance="attended"),
+            reason="typo",
+        ),
+        CLIN,
+    ),
+    "add_addendum": (
+        "session",
+        lambda p, a, s: p.add_addendum(a, s.episode_id, s.session_id, text="t", reason="r", added_on=D),
+        CLIN,
+    ),
+    "record_review": (
+        "review",
+        lambda p, a, s: p.record_review(a, s.episode_id, Review(held_on=D, decision="continue")),
+        CLIN,
+    ),
+    "note_rupture": (
+        "rupture",
+        lambda p, a, s: p.note_rupture(
+            a,
+            s.episode_id,
+            RuptureNote(
+                noted_on=D,
+                kind=RuptureKind.WITHDRAWAL,
+                markers=(RuptureMarker.DENIAL,),
+                likely_cause=RuptureCause.OTHER,
+            ),
+        ),
+        CLIN,
+    ),
+    "record_repair": (
+        "rupture",
+        lambda p, a, s: p.record_repair(
+            a,
+            s.episode_id,
+            s.rupture_id,
+            RepairAttempt(attempted_on=D, strategies=(RepairStrategy.GIVE_RATIONALE,), resolved=True),
+        ),
+        CLIN,
+    ),
+    "put_on_hold": ("episode", lambda p, a, s: p.put_on_hold(a, s.episode_id, on=D, reason="r"), CLIN),
+    "resume": ("episode", lambda p, a, s: p.resume(a, s.episode_id, on=D), CLIN),
+    "transfer": (
+        "episode",
+        lambda p, a, s: p.transfer(a, s.episode_id, to_clinician_id="clin-c", on=D, reason="r"),
+        CLIN,
+    ),
+    "plan_ending": ("episode", lambda p, a, s: p.plan_ending(a, s.episode_id, on=D), CLIN),
+    "close_episode": (
+        "episode",
+        lambda p, a, s: p.close_episode(a, s.episode_id, Ending(ended_on=D, planned=False, reason="dropout")),
+        CLIN,
+    ),
+    "record_process_note": (
+        "process-note",
+        lambda p, a, s: p.record_process_note(a, s.episode_id, written_on=D, text="t"),
+        CLIN,
+    ),
+    "process_notes": (
+        "process-note",
+        lambda p, a, s: p.process_notes(a, s.episode_id),
+        {"clin_own", "clin_other", "clin_emergency"},
+    ),
+    "attach_disagreement": (
+        "statement",
+        lambda p, a, s: p.attach_disagreement(
+            a, s.episode_id, s.session_event_id, statement="s", received_on=D
+        ),
+        {"clin_own", "client_own"},
+    ),
+    "set_lockbox": (
+        "lockbox",
+        lambda p, a, s: p.set_lockbox(a, s.episode_id, scope="class", classes=["ruptures"], on=D),
+        {"clin_own", "client_own"},
+    ),
+    "lift_lockbox": (
+        "lockbox",
+        lambda p, a, s: p.lift_lockbox(a, s.episode_id, "no-such-directive", on=D),
+        {"clin_own", "client_own"},
+    ),
+    "episode": ("episode", lambda p, a, s: p.episode(a, s.episode_id), READERS),
+    "timeline": ("episode", lambda p, a, s: p.timeline(a, s.episode_id), READERS),
+    "session_history": (
+        "session",
+        lambda p, a, s: p.session_history(a, s.episode_id, s.session_id),
+        READERS,
+    ),
+    "caseload": (
+        "caseload",
+        lambda p, a, s: p.caseload(a),
+        {"clin_own", "clin_other", "clin_elsewhere", "clin_emergency", "supervisor"},
+    ),
+    "caseload_of_another": (
+        "caseload",
+        lambda p, a, s: p.caseload(a, clinician_id="clin-a"),
+        {"clin_own", "clin_elsewhere", "supervisor"},
+    ),
+    "client_view": (
+        "client-view",
+        lambda p, a, s: p.client_view(a, s.episode_id),
+        {"clin_own", "client_own"},
+    ),
+    "shared_record": (
+        "export",
+        lambda p, a, s: p.shared_record(a, s.episode_id, recipient="hospital-x"),
+        {"clin_own", "system"},
+    ),
+    "shared_record_override": (
+        "export",
+        lambda p, a, s: p.shared_record(a, s.episode_id, override_reason="court order"),
+        {"clin_own"},
+    ),
+    "break_glass": (
+        "episode",
+        lambda p, a, s: p.break_glass(a, s.episode_id, reason="client in crisis at the front desk"),
+        {"clin_emergency"},
+    ),
+    "rebuild_state": ("episode", lambda p, a, s: p.rebuild_state(a, s.episode_id), {"clin_own", "system"}),
+    "audit_entries": ("audit", lambda p, a, s: p.audit_entries(a, client_ref=CLIENT), {"admin"}),
+    "verify_audit": ("audit", lambda p, a, s: p.verify_audit(a), {"admin"}),
+    "audit_checkpoint": ("audit", lambda p, a, s: p.audit_checkpoint(a), {"admin", "system"}),
+    "rotate_encryption": ("keys", lambda p, a, s: p.rotate_encryption(a), {"admin", "system"}),
+}
+KINDS = [
+    "clin_own",
+    "clin_other",
+    "clin_elsewhere",
+    "clin_emergency",
+    "supervisor",
+    "admin",
+    "client_own",
+    "client_other",
+    "system",
+    "none",
+]
+
+
+def _consultation() -> Consultation:
+    from alliancekit.domain import Consent
+
+    return Consultation(held_on=D, modality="video", consent=Consent(treatment=True, measures=True))
+
+
+def _refusals(p: Practice) -> list[Any]:
+    return [r for r in p.store.audit_records() if r.outcome == "refused"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_role_operation_matrix(operation: str, kind: str) -> None:
+    record_type, call, allowed = OPERATIONS[operation]
+    setup = active_episode()
+    p = setup.practice
+    before = len(_refusals(p))
+    who = actor(kind)
+    if kind in allowed:
+        try:
+            call(p, who, setup)
+        except AccessDenied:  # pragma: no cover - the failure this test exists for
+            pytest.fail(f"{kind} refused {operation} on a {record_type}")
+        except AlliancekitError:
+            pass  # allowed by the policy, then refused by a lifecycle or input rule
+        assert len(_refusals(p)) == before
+    else:
+        with pytest.raises(AccessDenied) as refused:
+            call(p, who, setup)
+        refusals = _refusals(p)
+        assert len(refusals) == before + 1, f"{kind} refused {operation} without an audit entry"
+        assert refusals[-1].actor_id == (who.id if who is not None else "(none)")
+        assert refusals[-1].action == refused.value.action
+
+
+def test_every_public_call_is_in_the_matrix() -> None:
+    public = {
+        name
+        for name in dir(Practice)
+        if not name.startswith("_") and callable(getattr(Practice, name)) and name != "close"
+    }
+    covered = {name.removesuffix("_of_another").removesuffix("_override") for name in OPERATIONS}
+    assert public <= covered, public - covered
+
+
+def test_allowed_calls_really_succeed_for_the_treating_clinician() -> None:
+    setup = active_episode()
+    p, me = setup.practice, actor("clin_own")
+    assert p.episode(me, setup.episode_id).stage.value == "active"
+    assert len(p.process_notes(me, setup.episode_id)) == 1
+    assert p.process_notes(actor("clin_other"), setup.episode_id) == []
+
+
+def test_a_call_without_an_actor_reads_nothing() -> None:
+    class Spy(MemoryStore):
+        reads = 0
+
+        def load_snapshot(self, episode_id: str) -> Any:
+            Spy.reads += 1
+            return super().load_snapshot(episode_id)
+
+    store = Spy()
+    setup = active_episode(Practice(store))
+    Spy.reads = 0
+    for operation in ("episode", "timeline", "record_session", "client_view"):
+        with pytest.raises(AccessDenied):
+            OPERATIONS[operation][1](setup.practice, None, setup)
+    assert Spy.reads == 0
+
+
+def test_reads_are_audited_before_the_data_is_returned() -> None:
+    setup = active_episode()
+    p, me = setup.practice, actor("clin_own")
+    count = len(p.store.audit_records())
+    p.timeline(me, setup.episode_id)
+    last = p.store.audit_records()[-1]
+    assert len(p.store.audit_records()) == count + 1
+    assert (last.action, last.outcome, last.client_ref) == ("read-timeline", "allowed", CLIENT)
+
+
+def test_a_failed_audit_write_fails_the_read() -> None:
+    from alliancekit.errors import StoreError
+
+    class Broken(MemoryStore):
+        broken = False
+
+        def append_audit(self, records: Any) -> None:
+            if self.broken:
+                raise StoreError("audit unavailable")
+            super().append_audit(records)
+
+    store = Broken()
+    setup = active_episode(Practice(store))
+    store.broken = True
+    with pytest.raises(StoreError):
+        setup.practice.episode(actor("clin_own"), setup.episode_id)
+
+
+def test_break_glass_is_audited_with_its_reason() -> None:
+    setup = active_episode()
+    p = setup.practice
+    p.break_glass(actor("clin_emergency"), setup.episode_id, reason="crisis call")
+    entry = p.store.audit_records()[-1]
+    assert (entry.outcome, entry.detail, entry.actor_id) == ("break-glass", "crisis call", "clin-b")
+    with pytest.raises(AlliancekitError):
+        p.break_glass(actor("clin_emergency"), setup.episode_id, reason="  ")
+
+
+def test_supervisor_team_limits_reads() -> None:
+    policy = DefaultPolicy(teams={"sup-1": frozenset({"clin-b"})})
+    setup = active_episode(policy=policy)
+    with pytest.raises(AccessDenied):
+        setup.practice.episode(actor("supervisor"), setup.episode_id)
+    assert setup.practice.caseload(actor("supervisor"), clinician_id="clin-b") == []
+
+
+class OnlyClientsPolicy:
+    """A plugin's policy: every call is refused except a client's own view."""
+
+    def decide(self, request: AccessRequest) -> Decision:
+        if request.actor.role is Role.CLIENT:
+            return Decision.allow()
+        return Decision.refuse("this clinic's policy refuses it")
+
+
+def test_alliancekit_access_policy_hook_supplies_the_policy() -> None:
+    class Plugin:
+        @hookimpl
+        def alliancekit_access_policy(self) -> OnlyClientsPolicy:
+            return OnlyClientsPolicy()
+
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[Plugin()])
+    setup = active_episode(Practice(MemoryStore(), plugins=make_plugin_host(load_entry_points=False)))
+    p = Practice(setup.practice.store, plugins=host)
+    assert isinstance(p.policy, OnlyClientsPolicy)
+    with pytest.raises(AccessDenied, match="this clinic's policy refuses it"):
+        p.episode(actor("clin_own"), setup.episode_id)
+    assert p.client_view(actor("client_own"), setup.episode_id).episode_id == setup.episode_id
+    # an explicit policy takes precedence over the plugin's
+    explicit = Practice(setup.practice.store, plugins=host, policy=DefaultPolicy())
+    assert explicit.episode(actor("clin_own"), setup.episode_id).client_ref == CLIENT
+
+
+def test_alliancekit_access_policy_without_decide_is_a_plugin_error() -> None:
+    from alliancekit.errors import PluginError
+
+    class Bad:
+        @hookimpl
+        def alliancekit_access_policy(self) -> object:
+            return object()
+
+    with pytest.raises(PluginError):
+        Practice(MemoryStore(), plugins=make_plugin_host(load_entry_points=False, extra_plugins=[Bad()]))
+
+
+def test_refusal_messages_name_the_action_and_a_fixed_reason() -> None:
+    setup = active_episode()
+    with pytest.raises(AccessDenied) as refused:
+        setup.practice.timeline(Actor("clin-b", Role.CLINICIAN, "c1"), setup.episode_id)
+    assert str(refused.value) == "read-timeline: the episode is not on this clinician's caseload"
+
+
+def test_a_write_is_checked_again_on_the_state_it_is_decided_on() -> None:
+    """Another process transfers the episode away; this practice's cached state still says it is ours."""
+    setup = active_episode()
+    store = setup.practice.store
+    mine = Practice(store)
+    me = actor("clin_own")
+    mine.episode(me, setup.episode_id)  # cache the state
+    other = Practice(store)
+    other.transfer(me, setup.episode_id, to_clinician_id="clin-b", on=D, reason="leave")
+    with pytest.raises(AccessDenied):
+        mine.record_session(me, setup.episode_id, SESSION)
+
+
+@pytest.mark.parametrize(
+    ("kind", "allowed"),
+    [
+        ("clin_own", True),
+        ("clin_other", False),
+        ("supervisor", True),
+        ("admin", False),
+        ("client_own", False),
+    ],
+)
+def test_acknowledging_alerts_is_for_the_clinician_and_the_supervisor(kind: str, allowed: bool) -> None:
+    setup = active_episode()
+    who = actor(kind)
+    assert who is not None
+    request = AccessRequest(
+        who, "acknowledge-alert", "alert", "a1", setup.practice.episode(actor("clin_own"), setup.episode_id)
+    )
+    assert DefaultPolicy().decide(request).allowed is allowed
+
+
+def test_a_missing_actor_is_both_a_refusal_and_invalid_input() -> None:
+    from alliancekit.errors import MissingActor, ValidationError
+
+    setup = active_episode()
+    with pytest.raises(MissingActor) as caught:
+        setup.practice.timeline(None, setup.episode_id)  # type: ignore[arg-type]
+    assert isinstance(caught.value, AccessDenied)
+    assert isinstance(caught.value, ValidationError)
+    assert (caught.value.field, caught.value.rule, caught.value.action) == (
+        "actor",
+        "required",
+        "read-timeline",
+    )

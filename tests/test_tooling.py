@@ -1,0 +1,58 @@
+"""The repository's entry points agree with each other: README quickstart, .ci/run, tox.ini."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def root(source_root: Path) -> Path:
+    return source_root
+
+
+def _quickstart_commands(readme: str) -> list[str]:
+    """The commands in the code blocks of the README's Quickstart section."""
+    section = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    return [line.strip() for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def test_quickstart_has_exactly_two_commands(root: Path) -> None:
+    commands = _quickstart_commands((root / "README.md").read_text(encoding="utf-8"))
+    assert len(commands) == 2, commands
+    demo, tests = commands
+    assert "alliancekit demo" in demo
+    assert "tox run" in tests
+
+
+def test_ci_runs_the_readme_test_command_word_for_word(root: Path) -> None:
+    _, test_command = _quickstart_commands((root / "README.md").read_text(encoding="utf-8"))
+    ci = root / ".ci" / "run"
+    lines = [line.strip() for line in ci.read_text(encoding="utf-8").splitlines()]
+    assert test_command in lines
+    assert "set -euo pipefail" in lines
+    assert os.access(ci, os.X_OK), ".ci/run is not executable"
+
+
+def test_readme_test_command_runs_the_default_tox_environments(root: Path) -> None:
+    _, test_command = _quickstart_commands((root / "README.md").read_text(encoding="utf-8"))
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(root / "tox.ini", encoding="utf-8")
+    env_list = {e.strip() for e in tox["tox"]["env_list"].split(",")}
+    match = re.search(r"tox run -e (\S+)", test_command)
+    assert match is not None
+    assert set(match.group(1).split(",")) == env_list
+
+
+def test_tests_run_against_the_installed_package(root: Path) -> None:
+    tox = configparser.ConfigParser(interpolation=None)
+    tox.read(root / "tox.ini", encoding="utf-8")
+    assert tox["testenv"]["package"].strip() == "wheel"
+    pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    assert "--import-mode=importlib" in pyproject
+    assert not re.search(r"^\s*pythonpath\s*=", pyproject, flags=re.MULTILINE), "src must not be on sys.path"
