@@ -44,6 +44,8 @@ from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.practice import Practice, open_practice
 
 _DAY = date(2026, 1, 5)
+#: The clinician of record of the episode, as whom every writer acts (the access policy wants that).
+CLINICIAN = "load-clinician"
 #: Conflicts one command may meet before a writer gives up (a livelock guard, never reached in practice).
 MAX_RETRIES_PER_COMMAND = 10_000
 
@@ -103,7 +105,7 @@ def _writer(
     start: Any,
 ) -> int:
     practice = open_practice(location, plugins=_host(entry_points), conflict_retries=0)
-    actor = Actor(f"writer-{writer}", Role.CLINICIAN, clinic_id)
+    actor = Actor(CLINICIAN, Role.CLINICIAN, clinic_id)  # every writer acts as the clinician of record
     retries = 0
     try:
         start.wait()
@@ -150,7 +152,7 @@ def run_concurrent_writers(
     """
     setup = open_practice(location, plugins=_host(entry_points))
     try:
-        actor = Actor("setup", Role.CLINICIAN, clinic_id)
+        actor = Actor(CLINICIAN, Role.CLINICIAN, clinic_id)
         ep = active_episode(setup, actor)
         base = setup.episode(actor, ep).version
     finally:

@@ -120,6 +120,23 @@ def _json(text: str) -> Any:
     return json.loads(text)
 
 
+def _audit_value(record: AuditRecord) -> dict[str, Any]:
+    """An audit row as its writer gave it: without what the store adds (chain position and hashes)."""
+    value = attrs.asdict(record)
+    for added in ("position", "prev_hash", "hash"):
+        value.pop(added, None)
+    return value
+
+
+def _audit_chain() -> Any:
+    """The audit-chain module when this alliancekit has one (stores chain audit rows since it came)."""
+    try:
+        from alliancekit.security import audit_chain
+    except ImportError:  # pragma: no cover - an alliancekit from before the audit chain
+        return None
+    return audit_chain
+
+
 def _json_numbers_as_floats(text: str) -> Any:
     return json.loads(text, parse_int=float)
 
@@ -339,13 +356,17 @@ class StoreContract:
         assert found is not None
         assert found[0] == len(stored) == last.new_version
         assert _json(found[1]) == _json(last.snapshot_json)
-        assert practice.rebuild_state(ep) == practice.episode(actor, ep)
+        reader = self.actor(actor_id="clin-2")  # the clinician of record since the transfer
+        assert practice.rebuild_state(reader, ep) == practice.episode(reader, ep)
         [row] = store.caseload(clinic_id=self.CLINIC, open_only=False)
         assert _row_value(row) == _row_value(last.caseload)
         # A second practice (no cache) reads the same state from the store alone.
-        assert self.practice(store).episode(actor, ep) == practice.episode(actor, ep)
-        timeline = practice.timeline(actor, ep)
-        assert [t.seq for t in timeline] == list(range(1, len(stored) + 1))
+        assert self.practice(store).episode(reader, ep) == practice.episode(reader, ep)
+        timeline = practice.timeline(reader, ep)
+        seqs = [t.seq for t in timeline]  # the facade leaves some records out (process notes)
+        assert seqs == sorted(set(seqs))
+        assert set(seqs) <= {e.seq for e in stored}
+        assert seqs[0] == 1
 
     def test_event_payloads_keep_their_json_values(self, store: Store) -> None:
         payload = {
@@ -401,12 +422,12 @@ class StoreContract:
         actor = self.actor()
         ep = self.active_episode(practice, actor)
         before = practice.episode(actor, ep)
-        audit_before = len(store.audit_records())
         with self.fail_writes(store, point), pytest.raises(StoreError):
             practice.record_session(actor, ep, _session(1), idempotency_key="session-1")
         assert self.practice(store).episode(actor, ep) == before
         assert len(store.load_events(ep)) == before.version
-        assert len(store.audit_records()) == audit_before
+        # No audit row of the failed command survived (reads may be audited on their own).
+        assert "record-session" not in {r.action for r in store.audit_records()}
         assert store.find_command("session-1") is None
         recorded = practice.record_session(actor, ep, _session(1), idempotency_key="session-1")
         assert recorded.version == before.version + 1 and not recorded.duplicate
@@ -526,10 +547,11 @@ class StoreContract:
     def test_caseload_through_the_facade(self, store: Store) -> None:
         practice = self.practice(store)
         alice, bob = self.actor(actor_id="clin-alice"), self.actor(actor_id="clin-bob")
+        supervisor = Actor("sup-1", Role.SUPERVISOR, self.CLINIC)
         ep_a = self.active_episode(practice, alice, "client-a")
         ep_b = self.active_episode(practice, bob, "client-b")
-        assert {r.episode_id for r in practice.caseload(alice)} == {ep_a, ep_b}
-        assert [r.episode_id for r in practice.caseload(alice, clinician_id="clin-bob")] == [ep_b]
+        assert {r.episode_id for r in practice.caseload(supervisor)} == {ep_a, ep_b}
+        assert [r.episode_id for r in practice.caseload(supervisor, clinician_id="clin-bob")] == [ep_b]
         [row] = practice.caseload(alice, clinician_id="clin-alice")
         assert (row.stage, row.client_ref, row.clinic_id) == ("active", "client-a", self.CLINIC)
         practice.record_session(alice, ep_a, _session(1))
@@ -550,12 +572,8 @@ class StoreContract:
         actor = self.actor()
         ep = self.active_episode(practice, actor)
         rows = store.audit_records()
-        assert [r.action for r in rows] == [
-            "start-episode",
-            "record-consultation",
-            "decide-fit",
-            "agree-goals",
-        ]
+        writes = ["start-episode", "record-consultation", "decide-fit", "agree-goals"]
+        assert [r.action for r in rows if r.action in writes] == writes
         assert {(r.actor_id, r.clinic_id, r.record_id, r.outcome) for r in rows} == {
             (actor.id, self.CLINIC, ep, "allowed")
         }
@@ -578,8 +596,47 @@ class StoreContract:
         store.append(self.commit("ep-x", 0, 1))
         after = store.audit_records()
         assert after[: len(rows)] == rows
-        assert after[len(rows) : len(rows) + 3] == extra
+        assert [_audit_value(r) for r in after[len(rows) : len(rows) + 3]] == [_audit_value(r) for r in extra]
         assert after[-1].entry_id == "ep-x--a1"
+        chain = _audit_chain()
+        if chain is not None:
+            # The store chains every row it writes (positions 1..n, each hash over the one before).
+            assert [r.position for r in after] == list(range(1, len(after) + 1))
+            assert chain.verify(after).ok
+            assert store.audit_head() == (after[-1].position, after[-1].hash)  # type: ignore[attr-defined]
+
+    def test_audit_checkpoints_round_trip(self, store: Store) -> None:
+        chain = _audit_chain()
+        if chain is None or not hasattr(store, "append_checkpoint"):
+            pytest.skip("no audit checkpoints in this alliancekit")
+        assert store.audit_checkpoints() == []
+        assert store.audit_head() is None
+        store.append(self.commit("ep-1", 0, 1))
+        store.append_audit([attrs.evolve(self.commit("ep-1", 0).audit[0], entry_id="read-1")])
+        head = store.audit_head()
+        assert head is not None
+        assert head[0] == 2
+        first = chain.make_checkpoint(b"k" * 32, head, None, _T0)
+        second = chain.make_checkpoint(b"k" * 32, head, first, _T0 + timedelta(seconds=1))
+        store.append_checkpoint(first)
+        store.append_checkpoint(second)
+        assert store.audit_checkpoints() == [first, second]
+        assert chain.verify(store.audit_records(), store.audit_checkpoints(), b"k" * 32).ok
+
+    def test_replace_payloads_rewrites_only_those(self, store: Store) -> None:
+        if not hasattr(store, "replace_payloads"):
+            pytest.skip("no payload rewriting in this alliancekit")
+        store.append(self.commit("ep-1", 0, 3))
+        store.append(self.commit("ep-2", 0, 1))
+        store.replace_payloads(
+            [("ep-1", 2, '{"n": 2, "rewritten": true}'), ("ep-2", 1, '{"n": 1, "x": "y"}')]
+        )
+        assert [_json(e.payload_json) for e in store.load_events("ep-1")] == [
+            {"n": 1, "tag": ""},
+            {"n": 2, "rewritten": True},
+            {"n": 3, "tag": ""},
+        ]
+        assert [_json(e.payload_json) for e in store.load_events("ep-2")] == [{"n": 1, "x": "y"}]
 
     # ------------------------------------------------------------------------------- migrations
 
@@ -640,6 +697,9 @@ class StoreContract:
         assert tags == sorted(f"w{w}-c{i}" for w in range(writers) for i in range(each))
         state = self.practice(store).episode(actor, ep)
         assert state.version == len(events) and state.sessions_attended == writers * each
+        chain = _audit_chain()
+        if chain is not None:
+            assert chain.verify(store.audit_records()).ok, "concurrent writers forked the audit chain"
 
     def test_concurrent_same_key_submissions_apply_once(self, store: Store) -> None:
         setup = self.practice(store)
@@ -780,9 +840,31 @@ def _full_lifecycle(practice: Practice, actor: Actor) -> str:
             resolved=True,
         ),
     )
+    practice.record_process_note(actor, ep, written_on=_DAY + timedelta(days=4), text="my own reflections")
+    practice.add_addendum(
+        actor,
+        ep,
+        first.record_id,
+        text="also mentioned sleep",
+        reason="forgot",
+        added_on=_DAY + timedelta(days=4),
+    )
+    session_event = next(e for e in practice.store.load_events(ep) if e.type == "session-recorded")
+    client = Actor("client-7", Role.CLIENT, actor.clinic_id)
+    practice.attach_disagreement(
+        client,
+        ep,
+        session_event.event_id,
+        statement="I said it differently",
+        received_on=_DAY + timedelta(days=4),
+    )
+    lockbox = practice.set_lockbox(client, ep, scope="record", on=_DAY + timedelta(days=4))
+    assert lockbox.record_id is not None
+    practice.lift_lockbox(client, ep, lockbox.record_id, on=_DAY + timedelta(days=5))
     practice.put_on_hold(actor, ep, on=_DAY + timedelta(days=5), reason="travel")
     practice.resume(actor, ep, on=_DAY + timedelta(days=20))
     practice.transfer(actor, ep, to_clinician_id="clin-2", on=_DAY + timedelta(days=21), reason="caseload")
+    actor = attrs.evolve(actor, id="clin-2")  # the clinician of record from now on
     practice.plan_ending(actor, ep, on=_DAY + timedelta(days=22), target_date=_DAY + timedelta(days=40))
     practice.close_episode(
         actor,

@@ -25,7 +25,7 @@ CLINIC_SETTING = "alliancekit.clinic_id"
 #: SQLSTATE raised by ``append_commit`` when a commit's expected stream version is stale.
 STALE_VERSION_SQLSTATE = "AK409"
 #: Tables under row-level security.
-CLINIC_TABLES = ("events", "episodes", "commands", "outbox", "audit")
+CLINIC_TABLES = ("events", "episodes", "commands", "outbox", "audit", "audit_heads", "audit_checkpoints")
 
 _POLICY = """
 ALTER TABLE {s}.{t} ENABLE ROW LEVEL SECURITY;
@@ -108,10 +108,25 @@ _READERS: tuple[tuple[str, str, str, str], ...] = (
         "audit_records",
         "",
         """entry_id text, at timestamptz, actor_id text, actor_role text, clinic_id text, purpose text,
-           action text, record_type text, record_id text, outcome text""",
+           action text, record_type text, record_id text, outcome text, client_ref text, detail text,
+           "position" bigint, prev_hash text, hash text""",
         """SELECT a.entry_id, a.at, a.actor_id, a.actor_role, a.clinic_id::text, a.purpose, a.action,
-               a.record_type, a.record_id, a.outcome
-           FROM {s}.audit a WHERE a.clinic_id = p_scope ORDER BY a.seq""",
+               a.record_type, a.record_id, a.outcome, a.client_ref, a.detail, a.position, a.prev_hash, a.hash
+           FROM {s}.audit a WHERE a.clinic_id = p_scope ORDER BY a.position""",
+    ),
+    (
+        "audit_head",
+        "",
+        '"position" bigint, hash text',
+        """SELECT h.position, h.hash FROM {s}.audit_heads h
+           WHERE h.clinic_id = p_scope AND h.position > 0""",
+    ),
+    (
+        "audit_checkpoints",
+        "",
+        '"position" bigint, hash text, mac text, at timestamptz',
+        """SELECT c.position, c.hash, c.mac, c.at FROM {s}.audit_checkpoints c
+           WHERE c.clinic_id = p_scope ORDER BY c.seq""",
     ),
 )
 
@@ -177,9 +192,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (clinic_id, message_id)
     );
 
+    -- The audit log: one hash chain per clinic (see alliancekit.security.audit_chain), so that each clinic's
+    -- log can be verified from its own rows, which are all row-level security lets it see.
     CREATE TABLE {s}.audit (
         clinic_id   text COLLATE "C" NOT NULL,
-        seq         bigint GENERATED ALWAYS AS IDENTITY,
+        position    bigint      NOT NULL,
         entry_id    text        NOT NULL,
         at          timestamptz NOT NULL,
         actor_id    text        NOT NULL,
@@ -189,8 +206,93 @@ MIGRATIONS: tuple[str, ...] = (
         record_type text        NOT NULL,
         record_id   text        NOT NULL,
         outcome     text        NOT NULL,
+        client_ref  text        NOT NULL,
+        detail      text        NOT NULL,
+        prev_hash   text        NOT NULL,
+        hash        text        NOT NULL,
+        PRIMARY KEY (clinic_id, position)
+    );
+
+    -- Each clinic's chain head, locked (FOR UPDATE) by every audit write of that clinic: two writers can
+    -- never fork the chain.
+    CREATE TABLE {s}.audit_heads (
+        clinic_id text COLLATE "C" PRIMARY KEY,
+        position  bigint NOT NULL,
+        hash      text   NOT NULL
+    );
+
+    CREATE TABLE {s}.audit_checkpoints (
+        clinic_id text COLLATE "C" NOT NULL,
+        seq       bigint GENERATED ALWAYS AS IDENTITY,
+        position  bigint      NOT NULL,
+        hash      text        NOT NULL,
+        mac       text        NOT NULL,
+        at        timestamptz NOT NULL,
         PRIMARY KEY (clinic_id, seq)
     );
+
+    -- Chains and writes audit rows for the clinic in the setting, after its head, under the head's lock.
+    -- The hash is alliancekit.security.audit_chain.entry_hash: SHA-256 over "<length>:<text>;" of each field
+    -- (lengths in characters); at_iso is the time as Python's isoformat() gives it, in UTC.
+    CREATE FUNCTION {s}.link_audit(p_scope text, p_audit jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        head_position bigint;
+        head_hash text;
+        digest text;
+        a record;
+    BEGIN
+        INSERT INTO {s}.audit_heads (clinic_id, position, hash) VALUES (p_scope, 0, repeat('0', 64))
+        ON CONFLICT DO NOTHING;
+        SELECT h.position, h.hash INTO head_position, head_hash FROM {s}.audit_heads h
+        WHERE h.clinic_id = p_scope FOR UPDATE;
+        FOR a IN SELECT * FROM jsonb_to_recordset(p_audit) AS r(clinic_id text, entry_id text, at timestamptz,
+                at_iso text, actor_id text, actor_role text, purpose text, action text, record_type text,
+                record_id text, outcome text, client_ref text, detail text)
+        LOOP
+            head_position := head_position + 1;
+            digest := encode(sha256(convert_to(
+                length(head_position::text) || ':' || head_position::text || ';'
+                || length(head_hash) || ':' || head_hash || ';'
+                || length(a.entry_id) || ':' || a.entry_id || ';'
+                || length(a.at_iso) || ':' || a.at_iso || ';'
+                || length(a.actor_id) || ':' || a.actor_id || ';'
+                || length(a.actor_role) || ':' || a.actor_role || ';'
+                || length(a.clinic_id) || ':' || a.clinic_id || ';'
+                || length(a.purpose) || ':' || a.purpose || ';'
+                || length(a.action) || ':' || a.action || ';'
+                || length(a.record_type) || ':' || a.record_type || ';'
+                || length(a.record_id) || ':' || a.record_id || ';'
+                || length(a.outcome) || ':' || a.outcome || ';'
+                || length(a.client_ref) || ':' || a.client_ref || ';'
+                || length(a.detail) || ':' || a.detail || ';', 'UTF8')), 'hex');
+            INSERT INTO {s}.audit (clinic_id, position, entry_id, at, actor_id, actor_role, purpose, action,
+                record_type, record_id, outcome, client_ref, detail, prev_hash, hash)
+            VALUES (a.clinic_id, head_position, a.entry_id, a.at, a.actor_id, a.actor_role, a.purpose,
+                a.action, a.record_type, a.record_id, a.outcome, a.client_ref, a.detail, head_hash, digest);
+            head_hash := digest;
+        END LOOP;
+        UPDATE {s}.audit_heads SET position = head_position, hash = head_hash WHERE clinic_id = p_scope;
+    END
+    $$;
+
+    CREATE FUNCTION {s}.append_checkpoint(p_scope text, p_position bigint, p_hash text, p_mac text,
+        p_at timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        INSERT INTO {s}.audit_checkpoints (clinic_id, position, hash, mac, at)
+        VALUES (p_scope, p_position, p_hash, p_mac, p_at);
+    END
+    $$;
+
+    -- Re-encryption of free text under a new key: the payloads change, the plaintext does not.
+    CREATE FUNCTION {s}.replace_payloads(p_scope text, p_updates jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.events e SET payload = u.payload
+        FROM jsonb_to_recordset(p_updates) AS u(episode_id text, seq integer, payload jsonb)
+        WHERE e.clinic_id = p_scope AND e.episode_id = u.episode_id AND e.seq = u.seq;
+    END
+    $$;
 
     -- The store's statements, one function each, so that every call is one statement and one network round
     -- trip that sets the clinic for its own transaction and then runs under the row-level security policies.
@@ -244,25 +346,16 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT p_clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body, m.created_at
         FROM jsonb_to_recordset(p_outbox) AS m(message_id text, episode_id text, kind text, channel text,
             body jsonb, created_at timestamptz);
-        INSERT INTO {s}.audit (clinic_id, entry_id, at, actor_id, actor_role, purpose, action, record_type,
-            record_id, outcome)
-        SELECT a.clinic_id, a.entry_id, a.at, a.actor_id, a.actor_role, a.purpose, a.action, a.record_type,
-            a.record_id, a.outcome
-        FROM jsonb_to_recordset(p_audit) AS a(clinic_id text, entry_id text, at timestamptz, actor_id text,
-            actor_role text, purpose text, action text, record_type text, record_id text, outcome text);
+        IF jsonb_array_length(p_audit) > 0 THEN
+            PERFORM {s}.link_audit(p_scope, p_audit);
+        END IF;
     END
     $$;
 
     CREATE FUNCTION {s}.append_audit(p_scope text, p_audit jsonb) RETURNS void LANGUAGE plpgsql AS $$
     BEGIN
         PERFORM set_config('alliancekit.clinic_id', p_scope, true);
-        INSERT INTO {s}.audit (clinic_id, entry_id, at, actor_id, actor_role, purpose, action, record_type,
-            record_id, outcome)
-        SELECT a.clinic_id, a.entry_id, a.at, a.actor_id, a.actor_role, a.purpose, a.action, a.record_type,
-            a.record_id, a.outcome
-        -- jsonb_to_recordset yields the array in order, so the identity column numbers rows as written.
-        FROM jsonb_to_recordset(p_audit) AS a(clinic_id text, entry_id text, at timestamptz, actor_id text,
-            actor_role text, purpose text, action text, record_type text, record_id text, outcome text);
+        PERFORM {s}.link_audit(p_scope, p_audit);
     END
     $$;
     """

@@ -34,6 +34,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -50,7 +51,14 @@ from alliancekit.errors import (
     StoreError,
     ValidationError,
 )
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, OutboxRecord, StoredEvent
+from alliancekit.store.protocol import (
+    AuditCheckpoint,
+    AuditRecord,
+    CaseloadRow,
+    Commit,
+    OutboxRecord,
+    StoredEvent,
+)
 from alliancekit_postgres.schema import (
     LATEST_VERSION,
     STALE_VERSION_SQLSTATE,
@@ -81,6 +89,10 @@ _SQL_TEXT = {
     "episode_ids": "SELECT * FROM {s}.episode_ids(%s)",
     "find_command": "SELECT * FROM {s}.find_command(%s, %s)",
     "audit": "SELECT * FROM {s}.audit_records(%s)",
+    "audit_head": "SELECT * FROM {s}.audit_head(%s)",
+    "append_checkpoint": "SELECT {s}.append_checkpoint(%s, %s, %s, %s, %s)",
+    "audit_checkpoints": "SELECT * FROM {s}.audit_checkpoints(%s)",
+    "replace_payloads": "SELECT {s}.replace_payloads(%s, %s)",
 }
 
 
@@ -359,7 +371,37 @@ class PostgresStore:
         return None if not rows else (str(rows[0][0]), int(rows[0][1]))
 
     def audit_records(self) -> list[AuditRecord]:
-        return [AuditRecord(*r) for r in self._read("audit", (self.clinic_id,))]
+        """This clinic's audit rows in chain order (each clinic has its own chain)."""
+        return [
+            AuditRecord(
+                *r[:10], client_ref=r[10], detail=r[11], position=int(r[12]), prev_hash=r[13], hash=r[14]
+            )
+            for r in self._read("audit", (self.clinic_id,))
+        ]
+
+    def audit_head(self) -> tuple[int, str] | None:
+        rows = self._read("audit_head", (self.clinic_id,))
+        return None if not rows else (int(rows[0][0]), str(rows[0][1]))
+
+    def append_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        params = (self.clinic_id, checkpoint.position, checkpoint.hash, checkpoint.mac, checkpoint.at)
+        query = self._db.sql["append_checkpoint"]
+        self._run("checkpoint write", lambda conn: conn.execute(query, params))
+
+    def audit_checkpoints(self) -> list[AuditCheckpoint]:
+        return [
+            AuditCheckpoint(position=int(r[0]), hash=r[1], mac=r[2], at=r[3])
+            for r in self._read("audit_checkpoints", (self.clinic_id,))
+        ]
+
+    def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
+        """Rewrite event payloads (re-encryption under a new key) in one transaction."""
+        objects = _json_array(
+            _with_raw({"episode_id": episode_id, "seq": seq}, "payload", payload)
+            for episode_id, seq, payload in updates
+        )
+        query = self._db.sql["replace_payloads"]
+        self._run("payload rewrite", lambda conn: conn.execute(query, (self.clinic_id, objects)))
 
     def close(self) -> None:
         """Close the pool (only the store that opened it does; a clinic view's ``close`` does nothing)."""
@@ -406,11 +448,16 @@ def _outbox_object(m: OutboxRecord) -> str:
 
 
 def _audit_object(a: AuditRecord) -> str:
+    # The chain hashes the time as it will read back: aware, in UTC (a naive time is taken as UTC).
+    at = a.at.replace(tzinfo=UTC) if a.at.tzinfo is None else a.at.astimezone(UTC)
     return json.dumps(
         {
             "clinic_id": a.clinic_id,
             "entry_id": a.entry_id,
-            "at": a.at.isoformat(),
+            "at": at.isoformat(),
+            "at_iso": at.isoformat(),
+            "client_ref": a.client_ref,
+            "detail": a.detail,
             "actor_id": a.actor_id,
             "actor_role": a.actor_role,
             "purpose": a.purpose,
