@@ -102,6 +102,7 @@ def _writer(
     writer: int,
     commands: int,
     entry_points: Sequence[str] | None,
+    *,
     start: Any,
 ) -> int:
     practice = open_practice(location, plugins=_host(entry_points), conflict_retries=0)
@@ -131,7 +132,7 @@ def _writer(
 
 def _writer_main(args: tuple[Any, ...], start: Any, results: Any) -> None:
     try:
-        results.put(("ok", _writer(*args, start)))
+        results.put(("ok", _writer(*args, start=start)))
     except BaseException as exc:  # noqa: BLE001 - sent to the parent, which fails the run
         results.put(("error", f"{type(exc).__name__}: {exc}"))
 

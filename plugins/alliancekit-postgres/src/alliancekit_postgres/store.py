@@ -374,7 +374,21 @@ class PostgresStore:
         """This clinic's audit rows in chain order (each clinic has its own chain)."""
         return [
             AuditRecord(
-                *r[:10], client_ref=r[10], detail=r[11], position=int(r[12]), prev_hash=r[13], hash=r[14]
+                entry_id=r[0],
+                at=r[1],
+                actor_id=r[2],
+                actor_role=r[3],
+                clinic_id=r[4],
+                purpose=r[5],
+                action=r[6],
+                record_type=r[7],
+                record_id=r[8],
+                outcome=r[9],
+                client_ref=r[10],
+                detail=r[11],
+                position=int(r[12]),
+                prev_hash=r[13],
+                hash=r[14],
             )
             for r in self._read("audit", (self.clinic_id,))
         ]
