@@ -241,10 +241,14 @@ MIGRATIONS: tuple[str, ...] = (
         digest text;
         a record;
     BEGIN
-        INSERT INTO {s}.audit_heads (clinic_id, position, hash) VALUES (p_scope, 0, repeat('0', 64))
-        ON CONFLICT DO NOTHING;
         SELECT h.position, h.hash INTO head_position, head_hash FROM {s}.audit_heads h
         WHERE h.clinic_id = p_scope FOR UPDATE;
+        IF NOT FOUND THEN  -- the clinic's first audit row: create its head (once), then lock it
+            INSERT INTO {s}.audit_heads (clinic_id, position, hash) VALUES (p_scope, 0, repeat('0', 64))
+            ON CONFLICT DO NOTHING;
+            SELECT h.position, h.hash INTO head_position, head_hash FROM {s}.audit_heads h
+            WHERE h.clinic_id = p_scope FOR UPDATE;
+        END IF;
         FOR a IN SELECT * FROM jsonb_to_recordset(p_audit) AS r(clinic_id text, entry_id text, at timestamptz,
                 at_iso text, actor_id text, actor_role text, purpose text, action text, record_type text,
                 record_id text, outcome text, client_ref text, detail text)
