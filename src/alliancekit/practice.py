@@ -44,21 +44,26 @@ from alliancekit.errors import (
 )
 from alliancekit.events import converter
 from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, SessionRecorded, event_class
+from alliancekit.feedback.config import FeedbackConfig
+from alliancekit.feedback.engine import EngineContext, evaluate
+from alliancekit.feedback.expectation import Expectations, Outcome, scores_against_expectation
+from alliancekit.feedback.rules import AlertRule, alert_rules
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
-from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
+from alliancekit.lifecycle.state import AlertState, EpisodeState, SessionRef, fold, start
+from alliancekit.measures.definition import MeasureKind
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.projections import caseload_row
 from alliancekit.security import encryption
 from alliancekit.security.facade import SecuredFacade
 from alliancekit.security.policy import AccessPolicy, Action, policy_for
 from alliancekit.security.views import Timeline
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, Store, StoredEvent
+from alliancekit.store.protocol import AuditRecord, CaseloadRow, ClosedOutcome, Commit, Store, StoredEvent
 
 #: How many times a command is decided again after a concurrent writer moved the episode on.
 DEFAULT_CONFLICT_RETRIES = 5
-#: Sessions between scheduled progress reviews.
-DEFAULT_REVIEW_EVERY = 6
+#: Attended sessions between scheduled progress reviews (see :class:`FeedbackConfig`).
+DEFAULT_REVIEW_EVERY = FeedbackConfig().review_every
 
 #: Decoded episode states kept per Practice (see ``Practice._load``).
 _STATE_CACHE_SIZE = 4096
@@ -120,12 +125,13 @@ class Practice(SecuredFacade):
         plugins: PluginHost | None = None,
         clock: Callable[[], datetime] | None = None,
         ids: Callable[[str], str] | None = None,
-        review_every: int = DEFAULT_REVIEW_EVERY,
+        review_every: int | None = None,
         conflict_retries: int = DEFAULT_CONFLICT_RETRIES,
         policy: AccessPolicy | None = None,
         audit_key: bytes | None = None,
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         cipher: encryption.FieldCipher | None = None,
+        feedback: FeedbackConfig | None = None,
     ) -> None:
         """
         :param policy: decides every call (see :mod:`alliancekit.security.policy`); by default the policy a
@@ -139,8 +145,18 @@ class Practice(SecuredFacade):
         self.plugins = plugins or get_plugin_host()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._ids = ids or _uuid_ids
-        self.review_every = review_every
+        if feedback is not None and not isinstance(feedback, FeedbackConfig):
+            raise ValidationError("feedback", "type", "FeedbackConfig expected")
+        feedback = feedback or FeedbackConfig()
+        if review_every is not None:
+            feedback = attrs.evolve(feedback, review_every=review_every)
+        self.feedback = feedback
+        self.review_every = feedback.review_every
         self.conflict_retries = conflict_retries
+        self.expectations = Expectations(self.plugins, feedback, self._closed_outcomes, self._clock)
+        self._outcome_kind: dict[str, bool] = {}
+        self._rules: tuple[AlertRule, ...] | None = None
+        self._measure_cache: dict[object, object] = {}
         # Decoded states by episode, trusted only at the exact stream version they were built for: the
         # store's version check means one version is one sequence of events, whoever wrote them.
         self._states: dict[str, EpisodeState] = {}
@@ -312,10 +328,14 @@ class Practice(SecuredFacade):
         self._authorize_episode(actor, Action.RECORD_REVIEW, episode_id)
         _expect(review, Review, "review")
         review_id = self._new_id("review", idempotency_key)
+        _check_actor(actor)
+        scores = scores_against_expectation(
+            self._load(episode_id), self.plugins.measures(), self.expectations
+        )
         return self._run(
             actor,
             episode_id,
-            c.RecordReview(review_id, review, self.review_every),
+            c.RecordReview(review_id, review, self.review_every, scores),
             "record-review",
             idempotency_key,
             record_id=review_id,
@@ -419,7 +439,45 @@ class Practice(SecuredFacade):
         _expect(ending, Ending, "ending")
         return self._run(actor, episode_id, c.CloseEpisode(ending), "close-episode", idempotency_key)
 
+    def acknowledge_alert(
+        self,
+        actor: Actor,
+        episode_id: str,
+        alert_id: str,
+        *,
+        on: date | None = None,
+        idempotency_key: str | None = None,
+    ) -> Recorded:
+        """Acknowledge an open alert: the clinician of record or a supervisor of the clinic has seen it."""
+        self._authorize_episode(actor, Action.ACKNOWLEDGE_ALERT, episode_id)
+        _check_ref("alert_id", alert_id)
+        day = self._day(on)
+        command = c.AcknowledgeAlert(alert_id, day)
+        return self._run(actor, episode_id, command, "acknowledge-alert", idempotency_key, record_id=alert_id)
+
+    def resolve_alert(
+        self,
+        actor: Actor,
+        episode_id: str,
+        alert_id: str,
+        *,
+        note: str,
+        on: date | None = None,
+        idempotency_key: str | None = None,
+    ) -> Recorded:
+        """Resolve an open alert with a note saying what was done (acknowledged or not)."""
+        self._authorize_episode(actor, Action.RESOLVE_ALERT, episode_id)
+        _check_ref("alert_id", alert_id)
+        _check_text("note", note)
+        day = self._day(on)
+        command = c.ResolveAlert(alert_id, day, note)
+        return self._run(actor, episode_id, command, "resolve-alert", idempotency_key, record_id=alert_id)
+
     # ------------------------------------------------------------------------------------------- queries
+
+    def alerts(self, actor: Actor, episode_id: str) -> dict[str, AlertState]:
+        """The episode's open alerts (raised or acknowledged) by id; resolved ones are in the timeline."""
+        return dict(self._authorize_episode(actor, Action.READ_EPISODE, episode_id, audit=True).alerts)
 
     def episode(self, actor: Actor, episode_id: str) -> EpisodeState:
         """The episode's current state (one snapshot row)."""
@@ -458,6 +516,17 @@ class Practice(SecuredFacade):
         return self.store.caseload(
             clinic_id=actor.clinic_id, clinician_id=clinician_id, open_only=not include_closed
         )
+
+    def closed_outcomes(self, actor: Actor) -> list[ClosedOutcome]:
+        """The outcome columns of the actor's clinic's closed episodes (for the practice-outcomes report)."""
+        self._require_actor(actor, Action.READ_CASELOAD, "practice", "(clinic)")
+        self._authorize(actor, Action.READ_CASELOAD, "practice", actor.clinic_id, None)
+        return self._closed_rows(actor.clinic_id)
+
+    @property
+    def today(self) -> date:
+        """Today by the practice's clock (reports use it for "days since the last session")."""
+        return self._clock().date()
 
     def rebuild_state(self, actor: Actor, episode_id: str) -> EpisodeState:
         """The state folded from the stored events, ignoring the snapshot (checks and repairs)."""
@@ -531,6 +600,64 @@ class Practice(SecuredFacade):
                 return SessionRef(s.held_on, s.attendance, recorded.number, stored.event_id)
         return None
 
+    def _day(self, on: date | None) -> date:
+        if on is None:
+            return self._clock().date()
+        if not isinstance(on, date):
+            raise ValidationError("on", "type", "date expected")
+        return on
+
+    def _evaluate(
+        self, before: EpisodeState, events: list[Event], after: EpisodeState, idempotency_key: str | None
+    ) -> list[Event]:
+        """The feedback engine's alerts for one command's events (see :mod:`alliancekit.feedback`)."""
+        if not self.feedback.enabled:
+            return []
+        if self._rules is None:
+            self._rules = tuple(alert_rules(self.plugins))
+        context = EngineContext(
+            config=self.feedback,
+            rules=self._rules,
+            measures=self.plugins.measures(),
+            new_id=lambda i: self._new_id("alert", idempotency_key, i),
+            expectations=self.expectations,
+            measure_cache=self._measure_cache,
+        )
+        return evaluate(before, events, after, context)
+
+    def _is_outcome(self, measure_id: str) -> bool:
+        known = self._outcome_kind.get(measure_id)
+        if known is None:
+            try:
+                known = self.plugins.measures().get(measure_id).kind is MeasureKind.OUTCOME
+            except LookupError:
+                known = False
+            self._outcome_kind[measure_id] = known
+        return known
+
+    def _closed_outcomes(self) -> list[Outcome]:
+        """Closed episodes' intake and final outcome totals, from the caseload projection (no events)."""
+        return [
+            Outcome(row.outcome_measure, row.first_outcome, row.latest_outcome, row.outcome_sessions)
+            for row in self._closed_rows(None)
+            if row.ending_reason is not None
+            and row.outcome_measure is not None
+            and row.first_outcome is not None
+            and row.latest_outcome is not None
+            and row.outcome_sessions is not None
+        ]
+
+    def _closed_rows(self, clinic_id: str | None) -> list[ClosedOutcome]:
+        fast = getattr(self.store, "closed_outcomes", None)
+        if fast is not None:
+            rows: list[ClosedOutcome] = fast(clinic_id=clinic_id)
+            return rows
+        return [
+            ClosedOutcome.of(row)
+            for row in self.store.caseload(clinic_id=clinic_id, open_only=False)
+            if row.closed_on is not None
+        ]
+
     def _load(self, episode_id: str) -> EpisodeState:
         found = self.store.load_snapshot(episode_id)
         if found is None:
@@ -587,6 +714,9 @@ class Practice(SecuredFacade):
                     continue
                 raise
             new_state = fold(state, events)
+            alerts = self._evaluate(state, events, new_state, idempotency_key)
+            if alerts:  # the feedback engine's alerts join the same commit
+                events, new_state = [*events, *alerts], fold(new_state, alerts)
             try:
                 version = self._commit(actor, state, new_state, events, action, idempotency_key, corrects)
             except ConflictError:
@@ -653,7 +783,7 @@ class Practice(SecuredFacade):
             expected_version=base,
             events=stored,
             snapshot_json=converter.dumps(after),
-            caseload=caseload_row(after, review_every=self.review_every),
+            caseload=caseload_row(after, review_every=self.review_every, is_outcome=self._is_outcome),
             audit=[audit],
             idempotency_key=idempotency_key,
         )
@@ -675,7 +805,8 @@ def open_practice(
         location string with a scheme registered by a store plugin (``memory:``, ``sqlite:/path``,
         ``postgresql://...``).
     :param plugins: the plugin host to use; the process-wide one by default.
-    :param options: passed to :class:`Practice` (``clock``, ``ids``, ``review_every``, ``conflict_retries``).
+    :param options: passed to :class:`Practice` (``clock``, ``ids``, ``review_every``, ``conflict_retries``,
+        ``feedback``: a :class:`~alliancekit.feedback.FeedbackConfig` with the alert rules' thresholds).
     """
     host = plugins or get_plugin_host()
     if isinstance(location, str | os.PathLike):

@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+
 from alliancekit.events.converter import encode_json
 from alliancekit.lifecycle.rules import review_due
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.store.protocol import CaseloadRow
 
 
-def caseload_row(state: EpisodeState, *, review_every: int, open_alerts: int = 0) -> CaseloadRow:
-    """The caseload row for ``state``: what a clinician's list shows without reading events."""
+def _never(measure_id: str) -> bool:
+    return False
+
+
+def primary_outcome(state: EpisodeState, is_outcome: Callable[[str], bool]) -> str | None:
+    """The episode's primary outcome measure: the outcome measure scored first (ties: by id)."""
+    candidates = [
+        (point.session_number, measure_id)
+        for measure_id, point in state.first_scores.items()
+        if is_outcome(measure_id)
+    ]
+    return min(candidates)[1] if candidates else None
+
+
+def caseload_row(
+    state: EpisodeState, *, review_every: int, is_outcome: Callable[[str], bool] = _never
+) -> CaseloadRow:
+    """The caseload row for ``state``: what a clinician's list and the practice reports show without
+    reading events. ``is_outcome(measure_id)`` says which measures are outcome measures."""
     treating = state.is_open and state.fit is not None
+    alerts = sorted(state.alerts.items(), key=lambda item: (-item[1].severity.rank, item[1].rule_id, item[0]))
+    outcome = primary_outcome(state, is_outcome)
+    first = state.first_scores.get(outcome) if outcome else None
+    latest = state.latest_scores.get(outcome) if outcome else None
+    modality = None
+    if state.modality_counts:
+        modality = max(sorted(state.modality_counts.items()), key=lambda item: item[1])[0]
     return CaseloadRow(
         episode_id=state.episode_id,
         clinic_id=state.clinic_id,
@@ -24,8 +51,25 @@ def caseload_row(state: EpisodeState, *, review_every: int, open_alerts: int = 0
         latest_scores_json=encode_json(
             {measure: point.total for measure, point in sorted(state.latest_scores.items())}
         ),
-        open_alerts=open_alerts,
-        next_review_at=state.last_review_at_session + review_every if treating else None,
+        open_alerts=len(alerts),
+        next_review_at=state.attended_at_last_review + review_every if treating else None,
         review_due=treating and review_due(state, review_every),
         closed_on=state.closed_on,
+        open_alerts_json=json.dumps(
+            [
+                {"id": alert_id, "rule": a.rule_id, "severity": a.severity.value, "status": a.status.value}
+                | ({"measure": a.measure_id} if a.measure_id else {})
+                for alert_id, a in alerts
+            ],
+            separators=(",", ":"),
+        ),
+        highest_severity=alerts[0][1].severity.value if alerts else None,
+        outcome_measure=outcome,
+        first_outcome=None if first is None else first.total,
+        latest_outcome=None if latest is None else latest.total,
+        outcome_sessions=None
+        if first is None or latest is None
+        else latest.session_number - first.session_number + 1,
+        modality=modality,
+        ending_reason=None if state.ending_reason is None else state.ending_reason.value,
     )

@@ -161,6 +161,8 @@ SAMPLES: dict[type[c.Command], c.Command] = {
     c.AttachDisagreement: c.AttachDisagreement("st-1", "ev-1", False, day(3), CANARY),
     c.SetLockbox: c.SetLockbox("lb-1", "classes", ("sessions",), (), (), day(3)),
     c.LiftLockbox: c.LiftLockbox("lb-1", False, day(3)),
+    c.AcknowledgeAlert: c.AcknowledgeAlert("alert-1", day(3)),
+    c.ResolveAlert: c.ResolveAlert("alert-1", day(3), CANARY),
 }
 
 

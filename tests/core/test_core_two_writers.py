@@ -83,9 +83,11 @@ def test_without_retries_one_gets_a_conflict_and_no_update_is_lost(tmp_path: Pat
                 _, version, session_id = line.split()
                 assert int(version) not in succeeded, "two writers reported the same stream version"
                 succeeded[int(version)] = session_id
-        # Exactly the successful commands' events, at the versions their calls returned: nothing lost,
-        # nothing written by a refused call.
-        assert _sessions_in_stream(db, episode_id) == succeeded
+        # Exactly the successful commands' sessions, each within the version its call returned (a command's
+        # commit may add alerts after its session): nothing lost, nothing written by a refused call.
+        in_stream = {sid: seq for seq, sid in _sessions_in_stream(db, episode_id).items()}
+        assert sorted(in_stream) == sorted(succeeded.values())
+        assert all(in_stream[sid] <= version for version, sid in succeeded.items())
         if conflicts and attempt >= 1:
             break
     assert conflicts > 0, "two unsynchronised writers never collided in 8 races"
@@ -102,7 +104,9 @@ def test_with_retries_every_command_of_both_lands(tmp_path: Path) -> None:
     assert sorted(sessions.values()) == sorted(reported)
     store = SQLiteStore(db)
     try:
-        assert store.load_snapshot(episode_id)[0] == len(store.load_events(episode_id)) == 5 + 2 * N  # type: ignore[index]
+        events = store.load_events(episode_id)
+        assert store.load_snapshot(episode_id)[0] == len(events)  # type: ignore[index]
+        assert sum(e.type == "session-recorded" for e in events) == 2 * N
     finally:
         store.close()
     assert time.monotonic() - started < 60

@@ -164,6 +164,10 @@ def full_lifecycle(practice: Practice, actor: Actor) -> str:
     practice.lift_lockbox(actor, ep, directive_id=lockbox.record_id or "", on=day(44))
     practice.transfer(actor, ep, to_clinician_id="clinician-2", on=day(45), reason="caseload balance")
     practice.record_session(actor, ep, attended(50))
+    # The feedback engine raised alerts along the way: acknowledge one and resolve it with a note.
+    alert_id = min(practice.alerts(actor, ep).items(), key=lambda item: item[1].rule_id)[0]
+    practice.acknowledge_alert(actor, ep, alert_id, on=day(50))
+    practice.resolve_alert(actor, ep, alert_id, note="discussed in session", on=day(50))
     practice.plan_ending(actor, ep, on=day(51), target_date=day(70))
     practice.close_episode(
         actor,

@@ -63,6 +63,10 @@ _SCORE_MIN = t.RecordedScore("srs", "1", 36.0)
 _SCORE_FULL = t.RecordedScore("ors", "1", 19.5, {"individual": 4.0}, "clinical", True, ("item-3",))
 
 EXAMPLES: list[tuple[str, t.Event]] = [
+    ("alert-min", t.AlertRaised("a-1", "review-due", "info", "A review is due.", D, 6)),
+    ("alert-full", t.AlertRaised("a-2", "risk-item", "urgent", "A risk item was endorsed.", D, 2, "phq-9")),
+    ("alert-acknowledged", t.AlertAcknowledged("a-1", D)),
+    ("alert-resolved", t.AlertResolved("a-1", D, "synthetic")),
     ("process-note", t.ProcessNoteRecorded("note-1", "clinician-1", D, "synthetic")),
     ("addendum", t.SessionAddendumAdded("s-1", "add-1", D, "synthetic", "synthetic")),
     ("disagreement", t.DisagreementAttached("st-1", "ev-1", D, "synthetic")),

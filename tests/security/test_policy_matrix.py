@@ -189,6 +189,19 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         {"clin_emergency"},
     ),
     "rebuild_state": ("episode", lambda p, a, s: p.rebuild_state(a, s.episode_id), {"clin_own", "system"}),
+    # Alerts: an unknown alert id is refused by the lifecycle after the policy has allowed the call.
+    "acknowledge_alert": (
+        "alert",
+        lambda p, a, s: p.acknowledge_alert(a, s.episode_id, "alert-x", on=D),
+        {"clin_own", "supervisor"},
+    ),
+    "resolve_alert": (
+        "alert",
+        lambda p, a, s: p.resolve_alert(a, s.episode_id, "alert-x", note="done", on=D),
+        {"clin_own", "supervisor"},
+    ),
+    "alerts": ("episode", lambda p, a, s: p.alerts(a, s.episode_id), READERS),
+    "closed_outcomes": ("practice", lambda p, a, s: p.closed_outcomes(a), {"supervisor"}),
     "audit_entries": ("audit", lambda p, a, s: p.audit_entries(a, client_ref=CLIENT), {"admin"}),
     "verify_audit": ("audit", lambda p, a, s: p.verify_audit(a), {"admin"}),
     "audit_checkpoint": ("audit", lambda p, a, s: p.audit_checkpoint(a), {"admin", "system"}),

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import date
 from pathlib import Path
 
 import attrs
 
+from alliancekit.cli.common import existing_practice
 from alliancekit.demo import simulate_practice
+from alliancekit.demo.simulate import CLINIC
+from alliancekit.domain import Actor, Purpose, Role
 from alliancekit.errors import NotAnAlliancekitStore, ValidationError
+from alliancekit.feedback.reports import write_report
 from alliancekit.store.sqlite import SQLiteStore
 
 
@@ -52,6 +57,13 @@ def _replace_earlier_demo(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def _write_report(db: Path, out: Path, today: str) -> Path:
+    """The demo's HTML report, as of the simulation's last day."""
+    with existing_practice(str(db)) as practice:
+        actor = Actor("demo-supervisor", Role.SUPERVISOR, CLINIC, Purpose.QUALITY_IMPROVEMENT)
+        return write_report(practice, actor, out, today=date.fromisoformat(today))
+
+
 def run(args: argparse.Namespace) -> int:
     path = Path(args.db)
     _replace_earlier_demo(path)
@@ -73,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             json.dumps(attrs.asdict(summary), indent=2) + "\n", encoding="utf-8"
         )
         lines.append(f"  wrote {out / 'summary.json'}")
+        lines.append(f"  wrote {_write_report(path, out, summary.today)}")
     lines.append(f"  next: alliancekit caseload --db {path}    alliancekit episode show --db {path} ID")
     print("\n".join(lines))
     return 0

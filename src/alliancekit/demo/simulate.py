@@ -1,8 +1,12 @@
 """Simulate a small practice through the public API, deterministically from a seed.
 
 Every client follows one of a handful of courses (a referral at consultation, steady improvement to a
-planned ending, an alliance dip and a rupture that is repaired, a dropout after missed sessions, ...), so
-that the demo database holds every lifecycle stage. All names, ids and words are synthetic.
+planned ending, an alliance dip and a rupture that is repaired, a dropout after missed sessions, a risk item
+endorsed, no reliable change, ...), so that the demo database holds every lifecycle stage and alerts of
+every built-in feedback rule. The clinicians behave like clinicians: they acknowledge urgent and red alerts
+at once, resolve risk alerts the same day with a note, hold a progress review whenever one is due (which red
+and urgent alerts make happen), and talk alliance alerts through at the next session. All names, ids and
+words are synthetic.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from alliancekit.domain import (
     Session,
     SessionStructure,
 )
+from alliancekit.lifecycle.rules import review_due
 from alliancekit.practice import Practice, open_practice
 
 CLINIC = "demo-clinic"
@@ -65,7 +70,7 @@ COURSES = (
     "on-hold",
     "transferred",
     "corrected",
-    "ongoing",
+    "no-change",
     "ongoing-rupture",
 )
 RANDOM_COURSES = (
@@ -76,6 +81,9 @@ RANDOM_COURSES = (
     "dropout",
     "deteriorating-referred",
 )
+
+_STAYS_OPEN = frozenset({"on-hold", "transferred", "corrected", "no-change", "ongoing-rupture", "ongoing"})
+_OPEN_LATE = 84
 
 Progress = Callable[[int, int], None]
 
@@ -92,6 +100,10 @@ class DemoSummary:
     sessions: int
     ruptures: int
     reviews: int
+    alerts_by_rule: dict[str, int] = attrs.field(factory=dict)
+    alerts_resolved: int = 0
+    today: str = ""
+    """The simulation's last day (ISO date): the demo report's "today"."""
 
     def lines(self) -> list[str]:
         stages = ", ".join(f"{k} {v}" for k, v in sorted(self.episodes_by_stage.items()))
@@ -101,6 +113,10 @@ class DemoSummary:
             f"  episodes by stage: {stages}",
             f"  closed because:    {reasons}",
             f"  sessions {self.sessions}, reviews {self.reviews}, ruptures noted {self.ruptures}",
+            (
+                f"  alerts raised {sum(self.alerts_by_rule.values())} ({len(self.alerts_by_rule)} rules),"
+                f" resolved {self.alerts_resolved}"
+            ),
         ]
 
 
@@ -125,18 +141,26 @@ class _Client:
         self.course = course
         self.clinician = CLINICIANS[index % len(CLINICIANS)]
         self.actor = Actor(self.clinician, Role.CLINICIAN, CLINIC)
-        self.day = START + timedelta(days=3 * index)
+        # Courses that stay open start later, so that on the demo's last day they are still being seen.
+        self.day = START + timedelta(days=3 * index + (_OPEN_LATE if course in _STAYS_OPEN else 0))
         self.ep = ""
         self.goal_ids: list[str] = []
         self.wellbeing = self.rng.uniform(0.3, 0.45)
         self.alliance = self.rng.uniform(0.88, 0.97)
         self.sessions = 0
+        self.risk = False
+        """Whether the client endorses the PHQ-9 risk item (item 9) at the next symptom measure."""
+        self.pending = False
+        """The clinician has not yet seen this session's alerts: they wait in the attention list."""
+        self.modality = (Modality.IN_PERSON, Modality.IN_PERSON, Modality.VIDEO, Modality.PHONE)[index % 4]
+        """How this client mostly meets the clinician (for outcomes by modality)."""
 
     # -- helpers --------------------------------------------------------------------------------------
 
     def at(self, day: date) -> None:
         self.day = day
         self.sim.clock.today = day
+        self.sim.last_day = max(self.sim.last_day, day)
 
     def advance(self, days: int = 7) -> None:
         self.at(self.day + timedelta(days=days))
@@ -144,7 +168,54 @@ class _Client:
     def measures(self, timing: AdministrationTiming, ids: tuple[str, ...], level: float) -> list[Any]:
         registry = self.p.plugins.measures()
         known = {measure_id for measure_id, _ in registry}
-        return [administration(registry, m, timing, level, self.rng) for m in ids if m in known]
+        return [
+            self._risk_items(administration(registry, m, timing, level, self.rng)) for m in ids if m in known
+        ]
+
+    def _risk_items(self, admin: Any) -> Any:
+        """Risk items are answered 'not at all' unless this client's course endorses one."""
+        key = {"phq-9": "q9", "core-10": "q6"}.get(admin.measure_id)
+        if key is None:
+            return admin
+        answers = dict(admin.answers)
+        answers[key] = 1 if self.risk else 0
+        return attrs.evolve(admin, answers=answers)
+
+    def handle_alerts(self) -> None:
+        """What the clinician does with open alerts after a session (see the module docstring)."""
+        if self.pending:
+            return
+        for alert_id, alert in sorted(self.p.alerts(self.actor, self.ep).items()):
+            urgent = alert.severity.value in ("red", "urgent")
+            if urgent and alert.status.value == "raised":
+                self.p.acknowledge_alert(self.actor, self.ep, alert_id, on=self.day)
+            if alert.rule_id == "risk-item-endorsed":
+                self.p.resolve_alert(
+                    self.actor,
+                    self.ep,
+                    alert_id,
+                    note="synthetic: risk assessed in session; safety plan reviewed with the client",
+                    on=self.day,
+                )
+                self.sim.resolved_count += 1
+        state = self.p.episode(self.actor, self.ep)
+        if review_due(state, self.p.review_every):
+            self.review(ReviewDecision.ADJUST_APPROACH if state.review_requested else ReviewDecision.CONTINUE)
+
+    def talk_through_alliance_alerts(self) -> None:
+        """At the start of a session, alliance alerts from the last one are talked through (most clients)."""
+        if self.index % 4 == 3:
+            return  # some clinicians leave them open: they show in the attention list
+        for alert_id, alert in sorted(self.p.alerts(self.actor, self.ep).items()):
+            if alert.rule_id in ("alliance-below-cutoff", "alliance-dropped"):
+                self.p.resolve_alert(
+                    self.actor,
+                    self.ep,
+                    alert_id,
+                    note="synthetic: asked about the work together; agreed on changes",
+                    on=self.day,
+                )
+                self.sim.resolved_count += 1
 
     # -- stages ---------------------------------------------------------------------------------------
 
@@ -197,6 +268,8 @@ class _Client:
     ) -> str:
         self.advance(7)
         self.sessions += 1
+        if self.sessions > 1:
+            self.talk_through_alliance_alerts()
         administrations: list[Any] = []
         if attendance is Attendance.ATTENDED:
             self.wellbeing = min(0.95, max(0.05, self.wellbeing + drift + self.rng.gauss(0, 0.015)))
@@ -213,7 +286,7 @@ class _Client:
             self.ep,
             Session(
                 held_on=self.day,
-                modality=Modality.IN_PERSON if self.sessions % 3 else Modality.VIDEO,
+                modality=self.modality if self.sessions % 3 else Modality.VIDEO,
                 attendance=attendance,
                 administrations=tuple(administrations),
                 helpful="synthetic: the breathing exercise" if attendance is Attendance.ATTENDED else "",
@@ -221,16 +294,26 @@ class _Client:
         )
         self.sim.session_count += 1
         assert recorded.record_id is not None  # noqa: S101 - record_session always names the session
+        self.handle_alerts()
         return recorded.record_id
 
     def sessions_run(self, count: int, drift: float = 0.03) -> None:
         for _ in range(count):
             review_now = (self.sessions + 1) % self.p.review_every == 0
             self.session(drift=drift, symptoms=review_now)
-            if review_now:
-                self.review(ReviewDecision.CONTINUE)
 
     def review(self, decision: ReviewDecision) -> None:
+        # red alerts are dealt with at the review: what was decided is the note
+        for alert_id, alert in sorted(self.p.alerts(self.actor, self.ep).items()):
+            if alert.severity.value == "red":
+                self.p.resolve_alert(
+                    self.actor,
+                    self.ep,
+                    alert_id,
+                    note="synthetic: discussed at the progress review; approach adjusted",
+                    on=self.day,
+                )
+                self.sim.resolved_count += 1
         progress = GoalProgress.IMPROVING if self.wellbeing > 0.5 else GoalProgress.NO_CHANGE
         self.p.record_review(
             self.actor,
@@ -357,7 +440,7 @@ class _Client:
     def course_deteriorating_referred(self) -> None:
         self.consult()
         self.agree_goals()
-        self.sessions_run(5, drift=-0.03)
+        self.sessions_run(5, drift=-0.045)
         self.review(ReviewDecision.REFER)
         self.p.close_episode(
             self.actor,
@@ -398,6 +481,7 @@ class _Client:
             ),
             revised_on=self.day,
         )
+        self.endorse_risk()
         self.sessions_run(3)
 
     def course_corrected(self) -> None:
@@ -439,7 +523,23 @@ class _Client:
         self.agree_goals()
         self.sessions_run(2)
         self.rupture(RuptureKind.WITHDRAWAL, resolve=False)
-        self.sessions_run(2, drift=0.0)
+        self.sessions_run(3, drift=0.0)
+        self.pending = True  # the client endorses the risk item in the last session: urgent, not yet seen
+        self.endorse_risk()
+
+    def endorse_risk(self) -> None:
+        """The client endorses PHQ-9 item 9 in this session: an urgent alert, and a review at once."""
+        self.risk = True
+        self.session(drift=-0.02, symptoms=True)
+        self.risk = False
+
+    def course_no_change(self) -> None:
+        self.consult()
+        self.agree_goals()
+        self.wellbeing = 0.7  # starts outside the clinical range and stays there, no reliable change
+        self.sessions_run(7, drift=0.0)
+        self.pending = True  # then a sudden slump in the last session: red alerts not yet seen
+        self.session(drift=-0.25, symptoms=True)
 
 
 def note_for(day: date, kind: RuptureKind, markers: tuple[RuptureMarker, ...], session_id: str) -> Any:
@@ -467,6 +567,8 @@ class _Simulation:
         self.session_count = 0
         self.review_count = 0
         self.rupture_count = 0
+        self.resolved_count = 0
+        self.last_day = START
 
 
 def simulate_practice(
@@ -496,6 +598,11 @@ def simulate_practice(
                 progress(index + 1, clients)
         admin = Actor("demo-admin", Role.SUPERVISOR, CLINIC)
         rows = practice.caseload(admin, include_closed=True)
+        alerts: Counter[str] = Counter()
+        for row in rows:
+            for entry in practice.timeline(admin, row.episode_id):
+                if entry.type == "alert-raised":
+                    alerts[entry.event.rule_id] += 1  # type: ignore[attr-defined]
         stages = Counter(row.stage for row in rows)
         reasons: Counter[str] = Counter()
         for row in rows:
@@ -514,4 +621,7 @@ def simulate_practice(
         sessions=sim.session_count,
         ruptures=sim.rupture_count,
         reviews=sim.review_count,
+        alerts_by_rule=dict(sorted(alerts.items())),
+        alerts_resolved=sim.resolved_count,
+        today=sim.last_day.isoformat(),
     )

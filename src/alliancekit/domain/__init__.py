@@ -19,6 +19,8 @@ from alliancekit.domain.records import (
 )
 from alliancekit.domain.vocab import (
     AdministrationTiming,
+    AlertSeverity,
+    AlertStatus,
     Attendance,
     ClosingReason,
     EndingReason,
@@ -41,6 +43,8 @@ __all__ = [
     "Actor",
     "Administration",
     "AdministrationTiming",
+    "AlertSeverity",
+    "AlertStatus",
     "Attendance",
     "ClosingReason",
     "Consent",

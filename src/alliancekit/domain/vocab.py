@@ -170,3 +170,33 @@ class ClosingReason(StrEnum):
     REFERRED_AT_CONSULTATION = "referred-at-consultation"
     NOT_PROCEEDING = "not-proceeding"
     ENDED = "ended"
+
+
+class AlertSeverity(StrEnum):
+    """How urgently an alert asks for a clinician's attention, lowest first."""
+
+    INFO = "info"
+    AMBER = "amber"
+    RED = "red"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        """0 (info) to 3 (urgent), for ordering."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    AlertSeverity.INFO: 0,
+    AlertSeverity.AMBER: 1,
+    AlertSeverity.RED: 2,
+    AlertSeverity.URGENT: 3,
+}
+
+
+class AlertStatus(StrEnum):
+    """Where an alert stands; a resolved alert leaves the episode's open alerts."""
+
+    RAISED = "raised"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"

@@ -24,7 +24,7 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import ClosingReason
+from alliancekit.domain.vocab import AlertSeverity, ClosingReason
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
@@ -122,12 +122,32 @@ class SessionCorrected(Event):
     reason: str = attrs.field(repr=False)
 
 
+@attrs.frozen
+class ReviewedScore:
+    """A measure as it stood at a review: intake and latest totals against the expected response."""
+
+    measure_id: str
+    intake: float
+    latest: float
+    session: int
+    """The latest score's session index counted from the intake's session (1 = the intake's own)."""
+    expected: float | None = None
+    low: float | None = None
+    high: float | None = None
+    zone: str | None = None
+    """green, amber, red or grey (OpenFIT zones), or ``None`` when no expectation applies."""
+    change: str | None = None
+    """Jacobson-Truax class since intake (recovered, improved, unchanged, deteriorated), when computable."""
+
+
 @event("review-recorded")
 class ReviewRecorded(Event):
     review_id: str
     review: Review
     scheduled: bool
     """False when no review was due: recorded all the same, as unscheduled."""
+    scores: tuple[ReviewedScore, ...] = ()
+    """The scores against expectation when the review was held (computed by the feedback engine)."""
 
 
 @event("rupture-noted")
@@ -226,6 +246,37 @@ class LockboxSet(Event):
 class LockboxLifted(Event):
     directive_id: str
     lifted_on: date
+
+
+@event("alert-raised")
+class AlertRaised(Event):
+    """A feedback rule fired on a new fact. Its message is fixed text: no client words, no scores."""
+
+    alert_id: str
+    rule_id: str
+    severity: AlertSeverity
+    message: str
+    raised_on: date
+    at_session: int
+    """Sessions scheduled when the alert was raised."""
+    measure_id: str | None = None
+
+
+@event("alert-acknowledged")
+class AlertAcknowledged(Event):
+    """The clinician of record (or a supervisor) has seen the alert."""
+
+    alert_id: str
+    on: date
+
+
+@event("alert-resolved")
+class AlertResolved(Event):
+    """The alert is dealt with; the note says how (free text, never shown in a repr)."""
+
+    alert_id: str
+    on: date
+    note: str = attrs.field(repr=False)
 
 
 def event_class(name: str) -> type[Event]:

@@ -17,7 +17,7 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
-from alliancekit.events.types import RecordedScore
+from alliancekit.events.types import RecordedScore, ReviewedScore
 from alliancekit.lifecycle.state import SessionRef
 
 
@@ -70,6 +70,7 @@ class RecordReview(Command):
     review_id: str
     review: Review
     review_every: int
+    scores: tuple[ReviewedScore, ...] = ()
 
 
 @attrs.frozen
@@ -157,3 +158,18 @@ class LiftLockbox(Command):
     directive_id: str
     known: bool
     lifted_on: date
+
+
+@attrs.frozen
+class AcknowledgeAlert(Command):
+    """Who may acknowledge is the access policy's decision (the clinician of record or a supervisor)."""
+
+    alert_id: str
+    on: date
+
+
+@attrs.frozen
+class ResolveAlert(Command):
+    alert_id: str
+    on: date
+    note: str = attrs.field(repr=False)

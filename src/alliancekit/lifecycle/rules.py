@@ -17,6 +17,7 @@ import attrs
 from alliancekit.domain.vocab import (
     CONFRONTATION_MARKERS,
     WITHDRAWAL_MARKERS,
+    AlertStatus,
     Attendance,
     ClosingReason,
     FitOutcome,
@@ -25,6 +26,8 @@ from alliancekit.domain.vocab import (
 )
 from alliancekit.errors import LifecycleError, NotFoundError
 from alliancekit.events.types import (
+    AlertAcknowledged,
+    AlertResolved,
     ClinicianTransferred,
     ConsultationRecorded,
     DisagreementAttached,
@@ -132,6 +135,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(c.AttachDisagreement, ANY, "(stays)", "never refused by stage"),
     Transition(c.SetLockbox, ANY, "(stays)", "never refused by stage"),
     Transition(c.LiftLockbox, ANY, "(stays)", "never refused by stage"),
+    Transition(c.AcknowledgeAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(c.ResolveAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
 )
 
 _BY_COMMAND = {t.command: t for t in TRANSITIONS}
@@ -244,12 +249,15 @@ def _review(state: EpisodeState, cmd: c.RecordReview) -> list[Event]:
         if note.goal_id not in state.goals:
             raise NotFoundError("goal", note.goal_id)
     due = review_due(state, cmd.review_every)
-    return [ReviewRecorded(cmd.review_id, cmd.review, scheduled=due)]
+    return [ReviewRecorded(cmd.review_id, cmd.review, scheduled=due, scores=cmd.scores)]
 
 
 def review_due(state: EpisodeState, every: int) -> bool:
-    """A review is due once ``every`` sessions have been held since the last one."""
-    return state.sessions_attended > 0 and state.sessions_scheduled - state.last_review_at_session >= every
+    """A review is due once ``every`` sessions have been attended since the last one, or when a red or
+    urgent alert asked for one (see :mod:`alliancekit.feedback`)."""
+    if state.review_requested:
+        return True
+    return state.sessions_attended > 0 and state.sessions_attended - state.attended_at_last_review >= every
 
 
 def _rupture(state: EpisodeState, cmd: c.NoteRupture) -> list[Event]:
@@ -357,6 +365,23 @@ def _lift(state: EpisodeState, cmd: c.LiftLockbox) -> list[Event]:
     return [LockboxLifted(cmd.directive_id, cmd.lifted_on)]
 
 
+def _acknowledge(state: EpisodeState, cmd: c.AcknowledgeAlert) -> list[Event]:
+    alert = state.alerts.get(cmd.alert_id)
+    if alert is None:
+        raise _refuse("alert-not-open", "that alert is not open: it was resolved or never raised")
+    if alert.status is AlertStatus.ACKNOWLEDGED:
+        raise _refuse("alert-acknowledged", "that alert has already been acknowledged")
+    return [AlertAcknowledged(cmd.alert_id, cmd.on)]
+
+
+def _resolve(state: EpisodeState, cmd: c.ResolveAlert) -> list[Event]:
+    if cmd.alert_id not in state.alerts:
+        raise _refuse("alert-not-open", "that alert is not open: it was resolved or never raised")
+    if not cmd.note.strip():
+        raise _refuse("resolution-note", "resolving an alert needs a note saying what was done")
+    return [AlertResolved(cmd.alert_id, cmd.on, cmd.note)]
+
+
 _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]] = {
     c.RecordConsultation: _consultation,
     c.DecideFit: _fit,
@@ -377,6 +402,8 @@ _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]]
     c.AttachDisagreement: _disagreement,
     c.SetLockbox: _lockbox,
     c.LiftLockbox: _lift,
+    c.AcknowledgeAlert: _acknowledge,
+    c.ResolveAlert: _resolve,
 }
 
 

@@ -15,6 +15,8 @@ from typing import Any
 import attrs
 
 from alliancekit.domain.vocab import (
+    AlertSeverity,
+    AlertStatus,
     Attendance,
     ClosingReason,
     EndingReason,
@@ -23,6 +25,9 @@ from alliancekit.domain.vocab import (
     Stage,
 )
 from alliancekit.events.types import (
+    AlertAcknowledged,
+    AlertRaised,
+    AlertResolved,
     ClinicianTransferred,
     ConsultationRecorded,
     DisagreementAttached,
@@ -52,6 +57,25 @@ from alliancekit.events.types import (
 class GoalState:
     status: GoalStatus
     revisions: int = 0
+
+
+@attrs.frozen
+class AlertState:
+    """An open alert (raised or acknowledged); resolved alerts leave the state and stay in the timeline."""
+
+    rule_id: str
+    severity: AlertSeverity
+    status: AlertStatus = AlertStatus.RAISED
+    measure_id: str | None = None
+
+    @property
+    def key(self) -> str:
+        return alert_key(self.rule_id, self.measure_id)
+
+
+def alert_key(rule_id: str, measure_id: str | None) -> str:
+    """One active alert per rule and measure: the key the engine checks before raising."""
+    return rule_id if measure_id is None else f"{rule_id}:{measure_id}"
 
 
 @attrs.frozen
@@ -109,6 +133,15 @@ class EpisodeState:
     ruptures_noted: int = 0
     reviews: int = 0
     last_review_at_session: int = 0
+    attended_at_last_review: int = 0
+    review_requested: bool = False
+    """A red or urgent alert asked for a review; the next review clears it."""
+    modality_counts: Mapping[str, int] = attrs.field(factory=dict)
+    """Attended sessions by modality."""
+    alerts: Mapping[str, AlertState] = attrs.field(factory=dict)
+    """Open alerts by id (bounded: at most one active per rule and measure)."""
+    alert_keys_raised: tuple[str, ...] = ()
+    """Every rule-and-measure key that has ever raised an alert here (for once-per-episode rules)."""
     stage_before_hold: Stage | None = None
     last_activity_on: date | None = None
 
@@ -225,6 +258,11 @@ def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
         else state.consecutive_missed + (session.attendance is Attendance.NO_SHOW),
     }
     if attended:
+        modality = session.modality.value
+        changes["modality_counts"] = {
+            **state.modality_counts,
+            modality: state.modality_counts.get(modality, 0) + 1,
+        }
         changes["sessions_attended"] = state.sessions_attended + 1
         changes["last_attended_on"] = session.held_on
         changes.update(_scores_after(state, event.scores, session.held_on, event.number))
@@ -254,6 +292,8 @@ def _(event: ReviewRecorded, state: EpisodeState) -> EpisodeState:
         event.review.held_on,
         reviews=state.reviews + 1,
         last_review_at_session=state.sessions_scheduled,
+        attended_at_last_review=state.sessions_attended,
+        review_requested=False,
     )
 
 
@@ -344,3 +384,31 @@ def _(event: LockboxSet, state: EpisodeState) -> EpisodeState:
 @apply.register
 def _(event: LockboxLifted, state: EpisodeState) -> EpisodeState:
     return attrs.evolve(state, version=state.version + 1)
+
+
+@apply.register
+def _(event: AlertRaised, state: EpisodeState) -> EpisodeState:
+    alert = AlertState(event.rule_id, event.severity, AlertStatus.RAISED, event.measure_id)
+    keys = state.alert_keys_raised
+    return attrs.evolve(
+        state,
+        version=state.version + 1,
+        alerts={**state.alerts, event.alert_id: alert},
+        alert_keys_raised=keys if alert.key in keys else (*keys, alert.key),
+        review_requested=state.review_requested
+        or event.severity in (AlertSeverity.RED, AlertSeverity.URGENT),
+    )
+
+
+@apply.register
+def _(event: AlertAcknowledged, state: EpisodeState) -> EpisodeState:
+    alerts = dict(state.alerts)
+    alerts[event.alert_id] = attrs.evolve(alerts[event.alert_id], status=AlertStatus.ACKNOWLEDGED)
+    return attrs.evolve(state, version=state.version + 1, alerts=alerts)
+
+
+@apply.register
+def _(event: AlertResolved, state: EpisodeState) -> EpisodeState:
+    alerts = dict(state.alerts)
+    alerts.pop(event.alert_id, None)
+    return attrs.evolve(state, version=state.version + 1, alerts=alerts)

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
+    from alliancekit.feedback.expectation import ExpectationModel
+    from alliancekit.feedback.rules import AlertRuleRegistrar
+    from alliancekit.measures.definition import Measure
     from alliancekit.measures.registry import MeasureRegistrar
     from alliancekit.security.policy import AccessPolicy
     from alliancekit.store.registry import StoreRegistrar
@@ -83,4 +86,45 @@ def alliancekit_access_policy() -> AccessPolicy | None:
         plugins. ``decide`` sees the actor, the action, the record's type and id and the episode's state
         (never free text); a refusal's ``reason`` must be a fixed phrase, as it goes into the exception.
         Returning something without ``decide`` raises :class:`~alliancekit.errors.PluginError`.
+    """
+
+
+# -------------------------------------------------------------------------------------------- feedback
+
+
+@hookspec
+def alliancekit_register_alert_rules(register: AlertRuleRegistrar) -> None:
+    """Register alert rules of the feedback engine.
+
+    Called once per plugin host, the first time a command is evaluated for alerts. Rules run after every
+    command, in registration order (builtins first), inside the command's transaction: keep them fast and
+    pure (no I/O), and let them look only at the :class:`~alliancekit.feedback.rules.RuleContext`.
+
+    :param register: call ``register(rule)`` with an :class:`alliancekit.feedback.AlertRule` for each
+        rule: an id (prefix your own, ``myclinic.long-wait``), a severity (info, amber, red, urgent), a fixed
+        plain-language message (``{measure}`` is replaced by the measure's title; never client words or
+        scores) and a ``check(context)`` returning the measure ids it fires for (``None`` for the episode).
+        Registering an id another plugin already registered raises
+        :class:`~alliancekit.errors.PluginError` naming both plugins. A check that raises anything but an
+        :class:`~alliancekit.errors.AlliancekitError` fails the command with a ``PluginError`` naming the
+        rule (nothing is written), so a broken rule cannot silently drop alerts.
+    :return: nothing; registrations go through ``register``.
+    """
+
+
+@hookspec(firstresult=True)
+def alliancekit_expectation_model(measure: Measure) -> ExpectationModel | None:
+    """Supply the expected-treatment-response model for a measure.
+
+    *firstresult*: called once per measure and version per plugin host; the first plugin that returns a
+    model supplies every expectation for that measure (plugins registered later are asked first, as pluggy
+    does). When every plugin returns ``None`` (the default), the practice's own fitted curves are used,
+    with the rational expectation from the measure's norms as the fallback (see
+    :mod:`alliancekit.feedback.expectation`). A model may still answer ``None`` for one client, which
+    falls back the same way.
+
+    :param measure: the registered :class:`~alliancekit.measures.definition.Measure`.
+    :return: an object with ``expect(measure, intake, session) -> Expectation | None``
+        (:class:`~alliancekit.feedback.expectation.ExpectationModel`), or ``None`` to leave the measure to
+        the builtin model.
     """

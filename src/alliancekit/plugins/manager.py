@@ -37,6 +37,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "alliancekit.store.memory",
     "alliancekit.store.sqlite",
     "alliancekit.measures.builtin",
+    "alliancekit.feedback.builtin",
 )
 
 

@@ -48,6 +48,7 @@ class Action:
     LIFT_LOCKBOX = "lift-lockbox"
     ANSWER_MEASURES = "answer-measures"
     ACKNOWLEDGE_ALERT = "acknowledge-alert"
+    RESOLVE_ALERT = "resolve-alert"
     """For the alerts feature: the clinician of record, or a supervisor of their team."""
     READ_EPISODE = "read-episode"
     READ_TIMELINE = "read-timeline"
@@ -224,7 +225,7 @@ class DefaultPolicy:
         if (
             action in CLINICAL_WRITES
             or action in CLINICAL_READS
-            or action in (Action.ATTACH_DISAGREEMENT, Action.ACKNOWLEDGE_ALERT)
+            or action in (Action.ATTACH_DISAGREEMENT, Action.ACKNOWLEDGE_ALERT, Action.RESOLVE_ALERT)
         ):
             if state is not None and state.clinician_id == actor.id:
                 return Decision.allow()
@@ -253,6 +254,7 @@ class DefaultPolicy:
             Action.READ_TIMELINE,
             Action.READ_SESSION_HISTORY,
             Action.ACKNOWLEDGE_ALERT,
+            Action.RESOLVE_ALERT,
         ):
             if state is not None and (team is None or state.clinician_id in team):
                 return Decision.allow()

@@ -18,6 +18,7 @@ from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
     CaseloadRow,
+    ClosedOutcome,
     Commit,
     OutboxRecord,
     StoredEvent,
@@ -113,6 +114,14 @@ class MemoryStore:
                 and (not open_only or row.closed_on is None)
             ]
         return rows
+
+    def closed_outcomes(self, *, clinic_id: str | None = None) -> list[ClosedOutcome]:
+        with self._lock:
+            return [
+                ClosedOutcome.of(row)
+                for _, row in sorted(self._caseload.items())
+                if row.closed_on is not None and (clinic_id is None or row.clinic_id == clinic_id)
+            ]
 
     def episode_ids(self) -> Iterator[str]:
         with self._lock:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
@@ -61,9 +61,57 @@ class CaseloadRow:
     """``{measure_id: total}`` as JSON."""
     open_alerts: int
     next_review_at: int | None
-    """Scheduled-session count at which the next review falls due; ``None`` when none will."""
+    """Attended-session count at which the next scheduled review falls due; ``None`` when none will."""
     review_due: bool
+    """Every N attended sessions, or when a red or urgent alert asked for a review."""
     closed_on: date | None
+    # -- added by the feedback engine (defaults keep older callers working) ---------------------------
+    open_alerts_json: str = "[]"
+    """The open alerts, most severe first: ``[{"id", "rule", "severity", "status", "measure"?}]``."""
+    highest_severity: str | None = None
+    """The most severe open alert's severity (info, amber, red, urgent), or ``None``."""
+    outcome_measure: str | None = None
+    """The primary outcome measure: the outcome-kind measure scored first in the episode."""
+    first_outcome: float | None = None
+    """Its first (intake) total."""
+    latest_outcome: float | None = None
+    """Its latest total (the final one once the episode is closed)."""
+    outcome_sessions: int | None = None
+    """Session index of the latest total counted from the intake's session (1 = the same session)."""
+    modality: str | None = None
+    """The modality of most attended sessions (in-person, video, phone)."""
+    ending_reason: str | None = None
+    """Why therapy ended (goals-met, dropout, ...), once closed with an ending."""
+
+
+class ClosedOutcome(NamedTuple):
+    """What the practice-outcomes report and the expectation fit need of one closed episode.
+
+    A plain tuple: the report reads tens of thousands of these at once. Stores may serve them from a
+    covering index through the optional ``closed_outcomes`` method (see :class:`Store`)."""
+
+    clinician_id: str
+    closed_on: date
+    outcome_measure: str | None
+    first_outcome: float | None
+    latest_outcome: float | None
+    outcome_sessions: int | None
+    modality: str | None
+    ending_reason: str | None
+
+    @classmethod
+    def of(cls, row: CaseloadRow) -> ClosedOutcome:
+        assert row.closed_on is not None  # noqa: S101 - only closed rows are converted
+        return cls(
+            row.clinician_id,
+            row.closed_on,
+            row.outcome_measure,
+            row.first_outcome,
+            row.latest_outcome,
+            row.outcome_sessions,
+            row.modality,
+            row.ending_reason,
+        )
 
 
 @attrs.frozen
@@ -157,6 +205,14 @@ class Store(Protocol):
 
     def episode_ids(self) -> Iterator[str]:
         """Every episode id, in order (exports and maintenance walk this)."""
+
+    # Optional, not part of the protocol check: a store may add
+    #
+    #     def closed_outcomes(self, *, clinic_id: str | None = None) -> list[ClosedOutcome]
+    #
+    # returning the closed episodes' outcome columns (ordered by episode id) from a covering index. The
+    # practice-outcomes report and the expectation fit use it when present and fall back to
+    # ``caseload(open_only=False)`` otherwise.
 
     def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
         """``(episode_id, version)`` written by the command with this key, if any."""

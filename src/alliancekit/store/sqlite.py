@@ -30,7 +30,14 @@ from alliancekit.errors import (
 )
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.security.audit_chain import link
-from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, Commit, StoredEvent
+from alliancekit.store.protocol import (
+    AuditCheckpoint,
+    AuditRecord,
+    CaseloadRow,
+    ClosedOutcome,
+    Commit,
+    StoredEvent,
+)
 from alliancekit.store.registry import StoreRegistrar, split_location
 from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
 
@@ -54,17 +61,22 @@ _INSERT_EVENT = (
 _INSERT_EPISODE = (
     "INSERT INTO episodes (episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on,"
     " last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on,"
-    " state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " open_alerts_json, highest_severity, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
+    " modality, ending_reason, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _UPDATE_EPISODE = (
     "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
     " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
+    " open_alerts_json = ?, highest_severity = ?, outcome_measure = ?, first_outcome = ?, latest_outcome = ?,"
+    " outcome_sessions = ?, modality = ?, ending_reason = ?,"
     " state = ? WHERE episode_id = ? AND version = ?"
     " AND clinic_id = ? AND clinician_id = ? AND closed_on IS ?"
 )
 _UPDATE_EPISODE_INDEXED = (
     "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
     " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
+    " open_alerts_json = ?, highest_severity = ?, outcome_measure = ?, first_outcome = ?, latest_outcome = ?,"
+    " outcome_sessions = ?, modality = ?, ending_reason = ?,"
     " state = ?, clinic_id = ?, clinician_id = ?, closed_on = ? WHERE episode_id = ? AND version = ?"
 )
 _INSERT_OUTBOX = (
@@ -78,13 +90,19 @@ _AUDIT_COLUMNS = (
     "seq, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type, record_id, outcome,"
     " client_ref, detail, prev_hash, hash"
 )
+_CLOSED_OUTCOMES = (
+    "SELECT clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
+    " modality, ending_reason FROM episodes INDEXED BY episodes_closed_outcomes WHERE closed_on IS NOT NULL"
+)
 _EVENT_COLUMNS = (
     "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
     " clinic_id, payload, corrects"
 )
 _CASELOAD_COLUMNS = (
     "episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on, last_session_on,"
-    " sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on"
+    " sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on,"
+    " open_alerts_json, highest_severity, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
+    " modality, ending_reason"
 )
 
 
@@ -126,6 +144,14 @@ def _episode_insert_row(c: Commit) -> tuple[Any, ...]:
         r.next_review_at,
         int(r.review_due),
         _iso(r.closed_on),
+        r.open_alerts_json,
+        r.highest_severity,
+        r.outcome_measure,
+        r.first_outcome,
+        r.latest_outcome,
+        r.outcome_sessions,
+        r.modality,
+        r.ending_reason,
         c.snapshot_json,
     )
 
@@ -144,6 +170,14 @@ def _episode_update_values(c: Commit) -> tuple[Any, ...]:
         r.open_alerts,
         r.next_review_at,
         int(r.review_due),
+        r.open_alerts_json,
+        r.highest_severity,
+        r.outcome_measure,
+        r.first_outcome,
+        r.latest_outcome,
+        r.outcome_sessions,
+        r.modality,
+        r.ending_reason,
         c.snapshot_json,
     )
 
@@ -199,6 +233,33 @@ def _write_episode(conn: sqlite3.Connection, commit: Commit) -> None:
             return
     row = conn.execute("SELECT version FROM episodes WHERE episode_id = ?", (commit.episode_id,)).fetchone()
     raise ConflictError(commit.episode_id, commit.expected_version, 0 if row is None else row[0])
+
+
+def _caseload_from_row(r: Sequence[Any]) -> CaseloadRow:
+    return CaseloadRow(
+        episode_id=r[0],
+        clinic_id=r[1],
+        clinician_id=r[2],
+        client_ref=r[3],
+        stage=r[4],
+        version=r[5],
+        opened_on=date.fromisoformat(r[6]),
+        last_session_on=_date(r[7]),
+        sessions_attended=r[8],
+        latest_scores_json=r[9],
+        open_alerts=r[10],
+        next_review_at=r[11],
+        review_due=bool(r[12]),
+        closed_on=_date(r[13]),
+        open_alerts_json=r[14],
+        highest_severity=r[15],
+        outcome_measure=r[16],
+        first_outcome=r[17],
+        latest_outcome=r[18],
+        outcome_sessions=r[19],
+        modality=r[20],
+        ending_reason=r[21],
+    )
 
 
 class SQLiteStore:
@@ -392,7 +453,8 @@ class SQLiteStore:
     def caseload(
         self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
     ) -> list[CaseloadRow]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str] = []
         if clinic_id is not None:
             clauses.append("clinic_id = ?")
             params.append(clinic_id)
@@ -406,25 +468,23 @@ class SQLiteStore:
             f"SELECT {_CASELOAD_COLUMNS} FROM episodes{where} ORDER BY episode_id",  # noqa: S608
             tuple(params),
         )
-        return [
-            CaseloadRow(
-                episode_id=r[0],
-                clinic_id=r[1],
-                clinician_id=r[2],
-                client_ref=r[3],
-                stage=r[4],
-                version=r[5],
-                opened_on=date.fromisoformat(r[6]),
-                last_session_on=_date(r[7]),
-                sessions_attended=r[8],
-                latest_scores_json=r[9],
-                open_alerts=r[10],
-                next_review_at=r[11],
-                review_due=bool(r[12]),
-                closed_on=_date(r[13]),
-            )
-            for r in rows
-        ]
+        return [_caseload_from_row(r) for r in rows]
+
+    def closed_outcomes(self, *, clinic_id: str | None = None) -> list[ClosedOutcome]:
+        """Closed episodes' outcome columns, from the covering index ``episodes_closed_outcomes``."""
+        if clinic_id is None:
+            rows = self._read(_CLOSED_OUTCOMES + " ORDER BY clinic_id, episode_id", ())
+        else:
+            rows = self._read(_CLOSED_OUTCOMES + " AND clinic_id = ? ORDER BY episode_id", (clinic_id,))
+        dates: dict[str, date] = {}  # a few hundred distinct closing dates among many thousand rows
+
+        def day(text: str) -> date:
+            found = dates.get(text)
+            if found is None:
+                found = dates[text] = date.fromisoformat(text)
+            return found
+
+        return [ClosedOutcome(r[0], day(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     def episode_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT episode_id FROM episodes ORDER BY episode_id", ())])

@@ -48,9 +48,23 @@ MIGRATIONS: tuple[str, ...] = (
         open_alerts       INTEGER NOT NULL,
         next_review_at    INTEGER,
         review_due        INTEGER NOT NULL,
-        closed_on         TEXT
+        closed_on         TEXT,
+        open_alerts_json  TEXT    NOT NULL DEFAULT '[]',
+        highest_severity  TEXT,
+        outcome_measure   TEXT,
+        first_outcome     REAL,
+        latest_outcome    REAL,
+        outcome_sessions  INTEGER,
+        modality          TEXT,
+        ending_reason     TEXT
     );
     CREATE INDEX episodes_by_clinician ON episodes (clinic_id, clinician_id, closed_on);
+    -- The practice-outcomes report and the expectation fit read closed episodes' outcome columns only: a
+    -- covering partial index, so they never touch the wide rows that hold the snapshots.
+    CREATE INDEX episodes_closed_outcomes ON episodes (
+        clinic_id, episode_id, clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome,
+        outcome_sessions, modality, ending_reason
+    ) WHERE closed_on IS NOT NULL;
 
     CREATE TABLE commands (
         idempotency_key TEXT    PRIMARY KEY,

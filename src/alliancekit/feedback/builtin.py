@@ -1,0 +1,218 @@
+"""The built-in alert rules, registered as a builtin plugin exactly as an external rule plugin would be.
+
+Each rule's thresholds come from :class:`~alliancekit.feedback.config.FeedbackConfig` (sources there) and
+the measure's own norms (cutoffs and reliable-change thresholds, cited in the measure definitions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from alliancekit.domain.vocab import AlertSeverity, Attendance
+from alliancekit.events.types import SessionRecorded
+from alliancekit.feedback.expectation import Zone
+from alliancekit.feedback.rules import AlertRule, AlertRuleRegistrar, Check, RuleContext
+from alliancekit.lifecycle.rules import review_due
+from alliancekit.measures.change import ChangeClass, classify_change
+from alliancekit.measures.definition import Measure, MeasureKind
+from alliancekit.plugins.hookspecs import hookimpl
+
+ALLIANCE_BELOW_CUTOFF = "alliance-below-cutoff"
+ALLIANCE_DROPPED = "alliance-dropped"
+OUTCOME_BELOW_EXPECTED = "outcome-below-expected"
+OUTCOME_FAR_BELOW_EXPECTED = "outcome-far-below-expected"
+RELIABLE_DETERIORATION = "reliable-deterioration"
+NO_RELIABLE_CHANGE = "no-reliable-change"
+RISK_ITEM_ENDORSED = "risk-item-endorsed"
+MISSED_SESSIONS = "missed-sessions"
+REVIEW_DUE = "review-due"
+RUPTURE_UNRESOLVED = "rupture-unresolved"
+
+
+def _alliance_below_cutoff(ctx: RuleContext) -> Iterator[str]:
+    for _, score in ctx.new_scores():
+        measure = ctx.measure(score.measure_id)
+        if measure is None or measure.kind is not MeasureKind.ALLIANCE or measure.clinical_cutoff is None:
+            continue
+        if ctx.config.alliance_comparison.concern(score.total, measure.clinical_cutoff):
+            yield measure.id
+
+
+def _alliance_dropped(ctx: RuleContext) -> Iterator[str]:
+    for event, score in ctx.new_scores():
+        measure = ctx.measure(score.measure_id)
+        if (
+            measure is None
+            or measure.kind is not MeasureKind.ALLIANCE
+            or not isinstance(event, SessionRecorded)
+        ):
+            continue
+        previous = ctx.after.previous_scores.get(measure.id)
+        if previous is None:
+            continue
+        fall = previous.total - score.total if measure.higher_is_better else score.total - previous.total
+        if fall >= ctx.config.alliance_drop:
+            yield measure.id
+
+
+def _outcome_points(ctx: RuleContext) -> Iterator[tuple[Measure, float, float, int]]:
+    """(measure, intake, latest, session index from intake) for measures scored in this command."""
+    for scored in ctx.scored_measures():
+        yield scored.measure, scored.intake, scored.latest, scored.session
+
+
+def _zone(ctx: RuleContext, measure: Measure, intake: float, latest: float, n: int) -> Zone | None:
+    """The latest score's zone against the expected response (shared by the amber and red rules)."""
+    key = ("zone", measure.id)
+    if key not in ctx.memo:
+        expectation = ctx.expectations.expect(measure, intake, n) if ctx.expectations is not None else None
+        ctx.memo[key] = None if expectation is None else expectation.zone(latest)
+    zone: Zone | None = ctx.memo[key]
+    return zone
+
+
+def _zone_checker(zone: Zone) -> Check:
+    def check(ctx: RuleContext) -> Iterator[str]:
+        for measure, intake, latest, n in _outcome_points(ctx):
+            if measure.kind is MeasureKind.OUTCOME and _zone(ctx, measure, intake, latest, n) is zone:
+                yield measure.id
+
+    return check
+
+
+def _change_class(measure: Measure, intake: float, latest: float) -> ChangeClass | None:
+    norm = measure.default_norm
+    if norm is None:
+        return None
+    try:
+        return classify_change(intake, latest, norm, measure.direction).change_class
+    except ValueError:  # the norm gives no reliable-change threshold
+        return None
+
+
+def _reliable_deterioration(ctx: RuleContext) -> Iterator[str]:
+    for measure, intake, latest, _ in _outcome_points(ctx):
+        if (
+            measure.kind in (MeasureKind.OUTCOME, MeasureKind.SYMPTOM)
+            and _change_class(measure, intake, latest) is ChangeClass.DETERIORATED
+        ):
+            yield measure.id
+
+
+def _no_reliable_change(ctx: RuleContext) -> Iterator[str]:
+    if ctx.after.sessions_attended < ctx.config.no_change_by_session:
+        return
+    for measure, intake, latest, _ in _outcome_points(ctx):
+        if (
+            measure.kind is MeasureKind.OUTCOME
+            and _change_class(measure, intake, latest) is ChangeClass.UNCHANGED
+        ):
+            yield measure.id
+
+
+def _risk_item_endorsed(ctx: RuleContext) -> Iterator[str]:
+    for _, score in ctx.new_scores():
+        if score.risk_items:
+            yield score.measure_id
+
+
+def _missed_sessions(ctx: RuleContext) -> Iterator[None]:
+    config = ctx.config
+    for event in ctx.sessions():
+        # Fire when the count of no-shows in a row reaches the threshold (not again at every later one).
+        if (
+            event.session.attendance is Attendance.NO_SHOW
+            and ctx.after.consecutive_missed == config.missed_in_a_row
+        ):
+            yield None
+        last = ctx.before.last_session_on
+        if last is not None and (event.session.held_on - last).days > config.gap_days:
+            yield None
+
+
+def _review_due(ctx: RuleContext) -> Iterator[None]:
+    every = ctx.config.review_every
+    if review_due(ctx.after, every) and not review_due(ctx.before, every):
+        yield None
+
+
+def _rupture_unresolved(ctx: RuleContext) -> Iterator[None]:
+    if not any(True for _ in ctx.sessions()):
+        return
+    after = ctx.config.rupture_unresolved_after
+    # Fire when a rupture reaches the threshold: once per rupture, not at every later session.
+    if any(ctx.after.sessions_scheduled - at == after for at in ctx.after.open_ruptures.values()):
+        yield None
+
+
+BUILTIN_RULES: tuple[AlertRule, ...] = (
+    AlertRule(
+        RISK_ITEM_ENDORSED,
+        AlertSeverity.URGENT,
+        "A risk item was endorsed on {measure}: assess risk today.",
+        _risk_item_endorsed,
+    ),
+    AlertRule(
+        RELIABLE_DETERIORATION,
+        AlertSeverity.RED,
+        "{measure} shows reliable deterioration since intake.",
+        _reliable_deterioration,
+    ),
+    AlertRule(
+        OUTCOME_FAR_BELOW_EXPECTED,
+        AlertSeverity.RED,
+        "{measure} is below the lower bound of the expected treatment response.",
+        _zone_checker(Zone.RED),
+    ),
+    AlertRule(
+        OUTCOME_BELOW_EXPECTED,
+        AlertSeverity.AMBER,
+        "{measure} is below the expected treatment response.",
+        _zone_checker(Zone.AMBER),
+    ),
+    AlertRule(
+        NO_RELIABLE_CHANGE,
+        AlertSeverity.AMBER,
+        "No reliable change on {measure} yet: consider discussing progress with the client.",
+        _no_reliable_change,
+        once_per_episode=True,
+    ),
+    AlertRule(
+        ALLIANCE_BELOW_CUTOFF,
+        AlertSeverity.AMBER,
+        "{measure} is below its cutoff: ask the client about the work together.",
+        _alliance_below_cutoff,
+    ),
+    AlertRule(
+        ALLIANCE_DROPPED,
+        AlertSeverity.AMBER,
+        "{measure} fell since the last session: check in about the relationship.",
+        _alliance_dropped,
+    ),
+    AlertRule(
+        RUPTURE_UNRESOLVED,
+        AlertSeverity.AMBER,
+        "A rupture in the alliance is still unresolved after several sessions.",
+        _rupture_unresolved,
+    ),
+    AlertRule(
+        MISSED_SESSIONS,
+        AlertSeverity.AMBER,
+        "Missed sessions or a long gap between sessions: risk of dropout.",
+        _missed_sessions,
+    ),
+    AlertRule(
+        REVIEW_DUE,
+        AlertSeverity.INFO,
+        "A progress review is due.",
+        _review_due,
+        after_alerts=True,
+        resolved_by_review=True,
+    ),
+)
+
+
+@hookimpl
+def alliancekit_register_alert_rules(register: AlertRuleRegistrar) -> None:
+    for rule in BUILTIN_RULES:
+        register(rule)

@@ -1,0 +1,64 @@
+"""The feedback engine's settings: one frozen value passed to ``open_practice(..., feedback=...)``.
+
+Every default is traced to ``shared/domain/measures.md`` (and through it to the measure definitions'
+citations) or marked as the project's own choice, *unconfirmed*, to be set by the practice.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+import attrs
+
+from alliancekit.errors import ValidationError
+
+
+class Comparison(StrEnum):
+    """How an alliance total is compared with the measure's cutoff to count as a concern."""
+
+    BELOW = "below"
+    AT_OR_BELOW = "at-or-below"
+
+    def concern(self, total: float, cutoff: float) -> bool:
+        return total < cutoff if self is Comparison.BELOW else total <= cutoff
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValidationError(f"feedback.{attribute.name}", "positive", "a positive number is required")
+
+
+@attrs.frozen
+class FeedbackConfig:
+    """Thresholds of the built-in alert rules, reviews and the expected treatment response."""
+
+    alliance_comparison: Comparison = attrs.field(default=Comparison.BELOW, converter=Comparison)
+    """SRS < 36 raises the alliance alert (OpenFIT flags below 36; some sources use 36 or below, so it is
+    configurable: measures.md, "Session Rating Scale"). The cutoff itself comes from the measure's norms."""
+    alliance_drop: float = attrs.field(default=1.0, validator=_positive)
+    """A fall of this many points or more since the previous session raises the alliance-drop alert
+    (OpenFIT alert table: one point or more; measures.md, SRS)."""
+    no_change_by_session: int = attrs.field(default=6, validator=_positive)
+    """No reliable change on an outcome measure by this attended session raises an alert (issue 4 default;
+    a project default, *unconfirmed*)."""
+    missed_in_a_row: int = attrs.field(default=2, validator=_positive)
+    """This many consecutive no-shows raise the dropout-risk alert (issue 4)."""
+    gap_days: int = attrs.field(default=21, validator=_positive)
+    """A gap of more than this many days between sessions (or since the last one, in the attention list)
+    is a dropout risk: three missed weekly sessions. A project default, *unconfirmed*."""
+    review_every: int = attrs.field(default=6, validator=_positive)
+    """A progress review falls due after this many attended sessions since the last one (issue 4)."""
+    rupture_unresolved_after: int = attrs.field(default=3, validator=_positive)
+    """A rupture still open this many scheduled sessions after it was noted raises an alert. A project
+    default, *unconfirmed*."""
+    min_episodes_per_band: int = attrs.field(default=30, validator=_positive)
+    """Closed episodes an intake band needs before its fitted curve replaces the rational expectation from
+    the measure's norms. A project default, *unconfirmed* (Lambert's OQ curves used thousands)."""
+    intake_bins: int = attrs.field(default=5, validator=_positive)
+    """Equal-width intake bands for measures that declare no severity bands (ORS)."""
+    refit_after: timedelta = timedelta(hours=1)
+    """The fitted curves are rebuilt from the store at most this often (by the practice's clock)."""
+    enabled: bool = True
+    """False turns rule evaluation off (benchmarks compare the two)."""

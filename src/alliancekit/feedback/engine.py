@@ -1,0 +1,112 @@
+"""Rule evaluation: after a command's events are decided, the facade asks :func:`evaluate` for alerts.
+
+The alerts (and the automatic resolution of review-due alerts when a review is recorded) join the same
+commit as the command's own events: one transaction, so a session is never stored without the alerts its
+scores raise. An active alert (raised or acknowledged) is not raised again by the same rule for the same
+measure; a rule marked ``once_per_episode`` is never raised twice in an episode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import TYPE_CHECKING
+
+import attrs
+
+from alliancekit.errors import AlliancekitError, PluginError
+from alliancekit.events.types import AlertRaised, AlertResolved, Event, ReviewRecorded
+from alliancekit.feedback.config import FeedbackConfig
+from alliancekit.feedback.rules import AlertRule, RuleContext
+from alliancekit.lifecycle.state import EpisodeState, alert_key, fold
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.feedback.expectation import Expectations
+    from alliancekit.measures.registry import MeasureRegistry
+
+#: The note written when a progress review resolves a review-due alert.
+REVIEW_RESOLUTION_NOTE = "Resolved automatically: a progress review was recorded."
+
+
+@attrs.frozen
+class EngineContext:
+    """What evaluation needs besides the states and events: settings, rules, measures, ids."""
+
+    config: FeedbackConfig
+    rules: Sequence[AlertRule]
+    measures: MeasureRegistry
+    new_id: Callable[[int], str] = attrs.field(repr=False)
+    """``new_id(i)`` names the i-th alert of this command (derived from the idempotency key if any)."""
+    expectations: Expectations | None = None
+    measure_cache: dict[object, object] = attrs.field(factory=dict, repr=False)
+    """Measures by id across evaluations (the practice keeps one per plugin host)."""
+
+
+def evaluate(
+    before: EpisodeState, events: Sequence[Event], after: EpisodeState, context: EngineContext
+) -> list[Event]:
+    """Alerts raised by ``events`` (and review-due alerts a recorded review resolves), to append."""
+    if not context.config.enabled or not after.is_open or not events:
+        return []
+    out: list[Event] = _resolved_by_review(events, after, context)
+    state = fold(after, out) if out else after
+    day = after.last_activity_on or after.opened_on
+    active = {alert.key for alert in state.alerts.values()}
+    ever = set(state.alert_keys_raised)
+    memo: dict[object, object] = dict(context.measure_cache)
+    for phase in (False, True):
+        ctx = RuleContext(before, events, state, context.config, context.measures, context.expectations, memo)
+        raised: list[Event] = []
+        for rule in context.rules:
+            if rule.after_alerts is not phase:
+                continue
+            for measure_id in _fired(rule, ctx):
+                key = alert_key(rule.id, measure_id)
+                if key in active or (rule.once_per_episode and key in ever):
+                    continue
+                raised.append(
+                    AlertRaised(
+                        alert_id=context.new_id(len(out) + len(raised)),
+                        rule_id=rule.id,
+                        severity=rule.severity,
+                        message=rule.message_for(ctx.measure(measure_id) if measure_id is not None else None),
+                        raised_on=day,
+                        at_session=state.sessions_scheduled,
+                        measure_id=measure_id,
+                    )
+                )
+                active.add(key)
+                ever.add(key)
+        if raised:
+            # rules checked after the others (review-due) see this phase's alerts folded in
+            state = fold(state, raised)
+            out += raised
+    # measures looked up by id stay valid as long as the registry (built once per plugin host)
+    context.measure_cache.update(
+        (k, v) for k, v in memo.items() if isinstance(k, tuple) and k[0] == "measure"
+    )
+    return out
+
+
+def _fired(rule: AlertRule, ctx: RuleContext) -> list[str | None]:
+    try:
+        fired = list(dict.fromkeys(rule.check(ctx)))
+    except AlliancekitError:
+        raise
+    except Exception as exc:
+        # A broken rule must not silently drop alerts, nor leak client data: name the rule, not the values.
+        raise PluginError(f"alert rule {rule.id} failed: {type(exc).__name__}") from exc
+    return fired
+
+
+def _resolved_by_review(events: Sequence[Event], after: EpisodeState, context: EngineContext) -> list[Event]:
+    reviews = [e for e in events if isinstance(e, ReviewRecorded)]
+    if not reviews:
+        return []
+    by_review = {rule.id for rule in context.rules if rule.resolved_by_review}
+    on: date = reviews[-1].review.held_on
+    return [
+        AlertResolved(alert_id, on, REVIEW_RESOLUTION_NOTE)
+        for alert_id, alert in sorted(after.alerts.items())
+        if alert.rule_id in by_review
+    ]

@@ -1,0 +1,274 @@
+"""Practice outcomes for closed episodes, from the caseload projection (one row per episode, no events).
+
+* **Episodes counted**: closed with an ending (episodes closed at the consultation never started therapy).
+* **Measured**: the primary outcome measure has an intake and a later score.
+* **Reliable improvement, recovery, deterioration**: Jacobson & Truax classes of the change from intake to
+  the final score (:mod:`alliancekit.measures.change`); recovery is counted among clients whose intake was
+  in the clinical range, the others cannot recover.
+* **Dropout**: endings with the reason ``dropout``, among all endings.
+* **Severity-adjusted effect size (SAES)**: for clients whose intake was in the clinical range, the
+  residualised gain (actual change toward health minus the change expected for the intake level, from a
+  least-squares line of change on intake over the practice's own episodes on that measure) divided by the
+  SD of change in that group (measures.md, "SAES"). Averaged by clinician, modality and quarter; the
+  practice's mean is 0 by construction, so a group's SAES says how it compares with the practice. Buckets
+  as ACORN and OpenFIT report them: >= 0.8, 0.5 to 0.8, -0.5 to 0.5, below -0.5.
+
+Every rate carries its numerator and denominator, so small numbers stay visible.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING
+
+import attrs
+
+from alliancekit.domain.actors import Actor
+from alliancekit.measures.change import ChangeClass, classify_change
+from alliancekit.measures.definition import Measure
+from alliancekit.store.protocol import ClosedOutcome
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.practice import Practice
+
+DROPOUT = "dropout"
+#: Fewer clinical-intake episodes than this on a measure and no SAES is computed for it.
+SAES_MINIMUM = 3
+
+
+@attrs.frozen
+class Rate:
+    numerator: int
+    denominator: int
+
+    @property
+    def value(self) -> float | None:
+        return None if self.denominator == 0 else self.numerator / self.denominator
+
+    def __str__(self) -> str:
+        value = self.value
+        if value is None:
+            return "- (0 of 0)"
+        return f"{value:.0%} ({self.numerator} of {self.denominator})"
+
+
+def saes_bucket(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 0.8:
+        return ">= 0.8"
+    if value >= 0.5:
+        return "0.5 to 0.8"
+    if value >= -0.5:
+        return "-0.5 to 0.5"
+    return "below -0.5"
+
+
+@attrs.frozen
+class GroupOutcomes:
+    """Outcomes of one group of closed episodes (a clinician, a modality, a period, or all)."""
+
+    dimension: str
+    key: str
+    ended: int
+    measured: int
+    reliable_improvement: Rate
+    recovery: Rate
+    deterioration: Rate
+    dropout: Rate
+    saes: float | None
+    saes_n: int
+
+    @property
+    def saes_bucket(self) -> str:
+        return saes_bucket(self.saes)
+
+
+@attrs.frozen
+class PracticeOutcomes:
+    has_episodes: bool
+    """Whether the clinic has any episode at all, open or closed."""
+    overall: GroupOutcomes
+    by_clinician: tuple[GroupOutcomes, ...]
+    by_modality: tuple[GroupOutcomes, ...]
+    by_period: tuple[GroupOutcomes, ...]
+    by_measure: tuple[GroupOutcomes, ...]
+
+    @property
+    def empty(self) -> bool:
+        return self.overall.ended == 0
+
+    @property
+    def summary(self) -> str:
+        if not self.has_episodes:
+            return "This practice has no episodes yet: there is nothing to report."
+        if self.empty:
+            return "No episode has ended yet: outcomes are reported for closed episodes only."
+        o = self.overall
+        return (
+            f"{o.ended} ended episodes, {o.measured} with an intake and a final outcome score: "
+            f"reliable improvement {o.reliable_improvement}, recovery {o.recovery}, "
+            f"deterioration {o.deterioration}, dropout {o.dropout}."
+        )
+
+
+def practice_outcomes(practice: Practice, actor: Actor) -> PracticeOutcomes:
+    """Outcomes of the actor's clinic's closed episodes, from the store's projection (never the events)."""
+    rows = practice.closed_outcomes(actor)
+    has_episodes = bool(rows) or bool(practice.caseload(actor))
+    return outcomes_from_rows(practice, rows, has_episodes=has_episodes)
+
+
+@attrs.define
+class _Tally:
+    ended: int = 0
+    measured: int = 0
+    improved: int = 0
+    clinical: int = 0
+    recovered: int = 0
+    deteriorated: int = 0
+    dropout: int = 0
+    saes_sum: float = 0.0
+    saes_n: int = 0
+
+    def result(self, dimension: str, key: str) -> GroupOutcomes:
+        return GroupOutcomes(
+            dimension=dimension,
+            key=key,
+            ended=self.ended,
+            measured=self.measured,
+            reliable_improvement=Rate(self.improved, self.measured),
+            recovery=Rate(self.recovered, self.clinical),
+            deterioration=Rate(self.deteriorated, self.measured),
+            dropout=Rate(self.dropout, self.ended),
+            saes=self.saes_sum / self.saes_n if self.saes_n else None,
+            saes_n=self.saes_n,
+        )
+
+
+def outcomes_from_rows(
+    practice: Practice, rows: Sequence[ClosedOutcome], *, has_episodes: bool = True
+) -> PracticeOutcomes:
+    """Outcomes of closed episodes given their projection rows (one pass, classifications memoised)."""
+    registry = practice.plugins.measures()
+    measures: dict[str, Measure | None] = {}
+
+    def measure(measure_id: str) -> Measure | None:
+        if measure_id not in measures:
+            try:
+                measures[measure_id] = registry.get(measure_id)
+            except LookupError:
+                measures[measure_id] = None
+        return measures[measure_id]
+
+    @functools.lru_cache(maxsize=65_536)
+    def classify(measure_id: str, first: float, latest: float) -> tuple[ChangeClass | None, bool, float]:
+        m = measure(measure_id)
+        assert m is not None  # noqa: S101 - only called for registered measures
+        klass, clinical = None, False
+        norm = m.default_norm
+        if norm is not None:
+            try:
+                klass = classify_change(first, latest, norm, m.direction).change_class
+            except ValueError:
+                klass = None
+            clinical = norm.clinical_cutoff is None or norm.clinical_cutoff.is_clinical(first)
+        return klass, clinical, (latest - first) * (1 if m.higher_is_better else -1)
+
+    ended: list[tuple[ClosedOutcome, ChangeClass | None, bool, float | None]] = []
+    gains: dict[str, list[tuple[float, float]]] = defaultdict(list)  # measure -> (intake, gain)
+    for row in rows:
+        if row.ending_reason is None:
+            continue
+        klass, clinical, gain = None, False, None
+        if (
+            row.outcome_measure is not None
+            and row.first_outcome is not None
+            and row.latest_outcome is not None
+            and (row.outcome_sessions or 0) >= 2
+            and measure(row.outcome_measure) is not None
+        ):
+            klass, clinical, gain = classify(row.outcome_measure, row.first_outcome, row.latest_outcome)
+            if clinical:
+                gains[row.outcome_measure].append((row.first_outcome, gain))
+        ended.append((row, klass, clinical, gain))
+
+    lines = {measure_id: _fit_line(points) for measure_id, points in gains.items()}
+    # One small status tuple per episode, then C-level counting of (group key, status) pairs per dimension:
+    # tens of thousands of episodes fall into a few hundred distinct pairs.
+    statuses: list[tuple[ChangeClass | None, bool, bool]] = []
+    saes_values: list[float | None] = []
+    for row, klass, clinical, gain in ended:
+        saes = None
+        line = lines.get(row.outcome_measure or "")
+        if clinical and gain is not None and line is not None and row.first_outcome is not None:
+            a, b, sd = line
+            saes = (gain - (a + b * row.first_outcome)) / sd
+        statuses.append((klass, clinical, row.ending_reason == DROPOUT))
+        saes_values.append(saes)
+
+    periods: dict[date, str] = {}
+
+    def period(closed: date) -> str:
+        if closed not in periods:
+            periods[closed] = f"{closed.year}-Q{(closed.month - 1) // 3 + 1}"
+        return periods[closed]
+
+    rows_ = [row for row, *_ in ended]
+    dimensions = {
+        "practice": ["all"] * len(rows_),
+        "clinician": [row.clinician_id for row in rows_],
+        "modality": [row.modality or "no sessions" for row in rows_],
+        "period": [period(row.closed_on) for row in rows_],
+        "measure": [row.outcome_measure or "no outcome measure" for row in rows_],
+    }
+    results: dict[str, tuple[GroupOutcomes, ...]] = {}
+    for dimension, keys in dimensions.items():
+        tallies: dict[str, _Tally] = defaultdict(_Tally)
+        for (key, (klass, clinical, dropout)), count in Counter(zip(keys, statuses, strict=True)).items():
+            t = tallies[key]
+            t.ended += count
+            t.dropout += count * dropout
+            if klass is not None:
+                t.measured += count
+                t.improved += count * (klass in (ChangeClass.RECOVERED, ChangeClass.IMPROVED))
+                t.deteriorated += count * (klass is ChangeClass.DETERIORATED)
+                if clinical:
+                    t.clinical += count
+                    t.recovered += count * (klass is ChangeClass.RECOVERED)
+        for key, saes in zip(keys, saes_values, strict=True):
+            if saes is not None:
+                t = tallies[key]
+                t.saes_sum += saes
+                t.saes_n += 1
+        results[dimension] = tuple(tallies[key].result(dimension, key) for key in sorted(tallies))
+
+    overall = results["practice"][0] if results["practice"] else _Tally().result("practice", "all")
+    return PracticeOutcomes(
+        has_episodes=has_episodes,
+        overall=overall,
+        by_clinician=results["clinician"],
+        by_modality=results["modality"],
+        by_period=results["period"],
+        by_measure=results["measure"],
+    )
+
+
+def _fit_line(points: list[tuple[float, float]]) -> tuple[float, float, float] | None:
+    """Least-squares gain = a + b * intake, and the SD of the gains; ``None`` with too few or no spread."""
+    n = len(points)
+    if n < SAES_MINIMUM:
+        return None
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    syy = sum((y - mean_y) ** 2 for _, y in points)
+    sd = math.sqrt(syy / (n - 1))
+    if sd == 0:
+        return None
+    b = 0.0 if sxx == 0 else sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+    return mean_y - b * mean_x, b, sd

@@ -1,0 +1,190 @@
+"""Alert rules: what a rule is, what it sees, and the registry the ``alliancekit_register_alert_rules`` hook
+fills.
+
+A rule has an id, a severity and a fixed plain-language message, and a ``check`` that looks at one
+command's facts (the state before, the new events, the state after) and returns the measures it fires for
+(``None`` for a rule about the episode rather than a measure). The message may name the measure
+(``{measure}`` is replaced by its title); it never holds client words or scores, so it is safe to show in a
+list, send in a notification or write to a log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from alliancekit.domain.vocab import AlertSeverity, Attendance
+from alliancekit.errors import PluginError, ValidationError
+from alliancekit.events.types import Event, RecordedScore, SessionCorrected, SessionRecorded
+from alliancekit.feedback.config import FeedbackConfig
+from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.measures.definition import Measure
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.feedback.expectation import Expectations
+    from alliancekit.measures.registry import MeasureRegistry
+    from alliancekit.plugins.manager import PluginHost
+
+_RULE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*)*$")
+
+
+@attrs.frozen
+class ScoredMeasure:
+    """A measure scored in this command: intake and latest totals, and the latest's session index."""
+
+    measure: Measure
+    intake: float
+    latest: float
+    session: int
+    """Counted from the intake's session (1 = the intake's own session)."""
+
+
+@attrs.frozen
+class RuleContext:
+    """What a rule's ``check`` sees for one command."""
+
+    before: EpisodeState
+    events: Sequence[Event]
+    after: EpisodeState
+    config: FeedbackConfig
+    measures: MeasureRegistry
+    expectations: Expectations | None = None
+    memo: dict[Any, Any] = attrs.field(factory=dict, repr=False, eq=False)
+    """Per-evaluation cache shared by the rules (and, through the engine, measures looked up by id)."""
+
+    def measure(self, measure_id: str) -> Measure | None:
+        """The registered measure (latest version), or ``None`` for an unknown id."""
+        key = ("measure", measure_id)
+        if key not in self.memo:
+            try:
+                self.memo[key] = self.measures.get(measure_id)
+            except LookupError:
+                self.memo[key] = None
+        found: Measure | None = self.memo[key]
+        return found
+
+    def scored_measures(self) -> list[ScoredMeasure]:
+        """Each measure scored in this command with its intake (first) and latest totals in the episode,
+        when the latest comes from a later session than the intake."""
+        if "scored" not in self.memo:
+            found: list[ScoredMeasure] = []
+            seen: set[str] = set()
+            for _, score in self.new_scores():
+                measure = self.measure(score.measure_id)
+                if measure is None or measure.id in seen:
+                    continue
+                seen.add(measure.id)
+                first, latest = (
+                    self.after.first_scores.get(measure.id),
+                    self.after.latest_scores.get(measure.id),
+                )
+                if first is None or latest is None or latest.session_number <= first.session_number:
+                    continue
+                n = latest.session_number - first.session_number + 1
+                found.append(ScoredMeasure(measure, first.total, latest.total, n))
+            self.memo["scored"] = found
+        scored: list[ScoredMeasure] = self.memo["scored"]
+        return scored
+
+    def new_scores(self) -> Iterator[tuple[Event, RecordedScore]]:
+        """Scores recorded or corrected by this command, with the event that carries each."""
+        for event in self.events:
+            if (
+                isinstance(event, SessionRecorded) and event.session.attendance is Attendance.ATTENDED
+            ) or isinstance(event, SessionCorrected):
+                for score in event.scores:
+                    yield event, score
+
+    def sessions(self) -> Iterator[SessionRecorded]:
+        """Sessions (attended or not) recorded by this command."""
+        for event in self.events:
+            if isinstance(event, SessionRecorded):
+                yield event
+
+
+Check = Callable[[RuleContext], Iterable[str | None]]
+
+
+@attrs.frozen
+class AlertRule:
+    """One alert rule. Register it from ``alliancekit_register_alert_rules``."""
+
+    id: str
+    """Lowercase words joined by hyphens; a plugin should prefix its own (``myclinic.long-wait``)."""
+    severity: AlertSeverity = attrs.field(converter=AlertSeverity)
+    message: str
+    """Fixed plain-language text; ``{measure}`` is replaced by the measure's title."""
+    check: Check = attrs.field(repr=False)
+    once_per_episode: bool = False
+    """Raise at most once per episode and measure, even after the alert is resolved."""
+    after_alerts: bool = False
+    """Check after the other rules' alerts of this command are folded in (``review-due`` needs this)."""
+    resolved_by_review: bool = False
+    """Recording a progress review resolves this rule's open alerts (with a fixed note)."""
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _RULE_ID.match(self.id):  # type: ignore[redundant-expr]
+            raise ValidationError("rule.id", "format", "lowercase words joined by hyphens")
+        message: object = self.message
+        if not isinstance(message, str) or not message.strip() or len(message) > 300:
+            raise ValidationError("rule.message", "format", "one plain-language sentence of text")
+        if not callable(self.check):
+            raise ValidationError("rule.check", "type", "a callable")
+
+    def message_for(self, measure: Measure | None) -> str:
+        title = measure.title if measure is not None else "the measure"
+        return self.message.replace("{measure}", title)
+
+
+AlertRuleRegistrar = Callable[[AlertRule], None]
+
+
+class RuleRegistry:
+    """Alert rules by id, in registration order (builtins first), each with the plugin that supplied it."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, tuple[AlertRule, str]] = {}
+
+    def add(self, rule: AlertRule, supplier: str) -> None:
+        if not isinstance(rule, AlertRule):
+            raise PluginError(f"plugin {supplier!r} registered something that is not an AlertRule")
+        if rule.id in self._rules:
+            raise PluginError(
+                f"alert rule {rule.id} registered by both {self._rules[rule.id][1]!r} and {supplier!r}"
+            )
+        self._rules[rule.id] = (rule, supplier)
+
+    def __iter__(self) -> Iterator[AlertRule]:
+        return (rule for rule, _ in self._rules.values())
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def get(self, rule_id: str) -> AlertRule:
+        return self._rules[rule_id][0]
+
+    def supplier(self, rule_id: str) -> str:
+        return self._rules[rule_id][1]
+
+
+def build_rule_registry(host: PluginHost) -> RuleRegistry:
+    """Build the registry from every plugin's ``alliancekit_register_alert_rules``."""
+    registry = RuleRegistry()
+
+    def make_register(plugin: str) -> AlertRuleRegistrar:
+        def register(rule: AlertRule) -> None:
+            registry.add(rule, plugin)
+
+        return register
+
+    host.call_registration("alliancekit_register_alert_rules", make_register)
+    return registry
+
+
+def alert_rules(host: PluginHost) -> RuleRegistry:
+    """The host's rule registry, built once."""
+    registry: RuleRegistry = host.cached("alert-rules", lambda: build_rule_registry(host))
+    return registry
