@@ -59,6 +59,10 @@ class ConcurrencyResult:
     """Conflicts met and retried, over all writers."""
     stream_length: int
     base_version: int
+    alert_events: int
+    """Events the alert rules added on the way (a review falling due, ...)."""
+    other_events: int
+    """Any other event after the setup: there must be none."""
     session_numbers: tuple[int, ...] = attrs.field(repr=False)
     tags: tuple[str, ...] = attrs.field(repr=False)
 
@@ -72,7 +76,13 @@ class ConcurrencyResult:
 
     def check(self) -> None:
         """Exactly one session per command: none lost, none duplicated, numbered 1..N."""
-        assert self.stream_length == self.base_version + self.expected, (self.stream_length, self.expected)
+        # The stream holds the sessions and whatever alert events the rules raised on the way, nothing else.
+        assert self.other_events == 0, self.other_events
+        assert self.stream_length == self.base_version + self.expected + self.alert_events, (
+            self.stream_length,
+            self.expected,
+        )
+        assert len(self.session_numbers) == self.expected
         assert sorted(self.session_numbers) == list(range(1, self.expected + 1)), "lost or repeated numbers"
         wanted = sorted(f"w{w}-c{i}" for w in range(self.processes) for i in range(self.commands_each))
         assert sorted(self.tags) == wanted, "a command was lost or applied twice"
@@ -189,6 +199,8 @@ def run_concurrent_writers(
     finally:
         check.close()
     sessions = [json.loads(e.payload_json) for e in stored if e.type == "session-recorded"]
+    later = stored[base:]
+    alerts = sum(e.type.startswith("alert-") for e in later)
     return ConcurrencyResult(
         processes=processes,
         commands_each=commands_each,
@@ -196,6 +208,8 @@ def run_concurrent_writers(
         retries=sum(int(detail) for _, detail in outcomes),
         stream_length=len(stored),
         base_version=base,
+        alert_events=alerts,
+        other_events=len(later) - len(sessions) - alerts,
         session_numbers=tuple(s["number"] for s in sessions),
         tags=tuple(s["session"]["helpful"] for s in sessions),
     )

@@ -82,13 +82,27 @@ _READERS: tuple[tuple[str, str, str, str], ...] = (
         """episode_id text, clinic_id text, clinician_id text, client_ref text, stage text,
            version integer, opened_on date, last_session_on date, sessions_attended integer,
            latest_scores text, open_alerts integer, next_review_at integer, review_due boolean,
-           closed_on date""",
+           closed_on date, open_alerts_json text, highest_severity text, outcome_measure text,
+           first_outcome double precision, latest_outcome double precision, outcome_sessions integer,
+           modality text, ending_reason text""",
         """SELECT e.episode_id::text, e.clinic_id::text, e.clinician_id::text, e.client_ref, e.stage,
                e.version, e.opened_on, e.last_session_on, e.sessions_attended, e.latest_scores,
-               e.open_alerts, e.next_review_at, e.review_due, e.closed_on
+               e.open_alerts, e.next_review_at, e.review_due, e.closed_on, e.open_alerts_json,
+               e.highest_severity, e.outcome_measure, e.first_outcome, e.latest_outcome, e.outcome_sessions,
+               e.modality, e.ending_reason
            FROM {s}.episodes e
            WHERE e.clinic_id = p_scope AND (p_clinician IS NULL OR e.clinician_id = p_clinician)
                AND (NOT p_open_only OR e.closed_on IS NULL)
+           ORDER BY e.episode_id""",
+    ),
+    (
+        "closed_outcomes",
+        "",
+        """clinician_id text, closed_on date, outcome_measure text, first_outcome double precision,
+           latest_outcome double precision, outcome_sessions integer, modality text, ending_reason text""",
+        """SELECT e.clinician_id::text, e.closed_on, e.outcome_measure, e.first_outcome, e.latest_outcome,
+               e.outcome_sessions, e.modality, e.ending_reason
+           FROM {s}.episodes e WHERE e.clinic_id = p_scope AND e.closed_on IS NOT NULL
            ORDER BY e.episode_id""",
     ),
     (
@@ -167,11 +181,24 @@ MIGRATIONS: tuple[str, ...] = (
         next_review_at    integer,
         review_due        boolean NOT NULL,
         closed_on         date,
+        open_alerts_json  text    NOT NULL,
+        highest_severity  text,
+        outcome_measure   text,
+        first_outcome     double precision,
+        latest_outcome    double precision,
+        outcome_sessions  integer,
+        modality          text,
+        ending_reason     text,
         PRIMARY KEY (clinic_id, episode_id)
     ) WITH (fillfactor = 70);
     -- Every command rewrites its episode's row; room left on each page lets PostgreSQL update it in place
     -- (a HOT update: no new index entries) instead of moving it.
     CREATE INDEX episodes_by_clinician ON {s}.episodes (clinic_id, clinician_id, episode_id);
+    -- The practice-outcomes report reads the closed episodes' outcome columns from this index alone.
+    CREATE INDEX episodes_closed_outcomes ON {s}.episodes (clinic_id, episode_id)
+        INCLUDE (clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,
+                 modality, ending_reason)
+        WHERE closed_on IS NOT NULL;
 
     CREATE TABLE {s}.commands (
         clinic_id       text COLLATE "C" NOT NULL,
@@ -305,7 +332,9 @@ MIGRATIONS: tuple[str, ...] = (
         p_scope text, p_clinic text, p_key text, p_episode text, p_expected integer, p_new integer,
         p_state jsonb, p_clinician text, p_client_ref text, p_stage text, p_opened date, p_last_session date,
         p_attended integer, p_scores text, p_alerts integer, p_next_review integer, p_review_due boolean,
-        p_closed date, p_events jsonb, p_outbox jsonb, p_audit jsonb
+        p_closed date, p_alerts_json text, p_severity text, p_outcome_measure text,
+        p_first_outcome double precision, p_latest_outcome double precision, p_outcome_sessions integer,
+        p_modality text, p_ending_reason text, p_events jsonb, p_outbox jsonb, p_audit jsonb
     ) RETURNS void LANGUAGE plpgsql AS $$
     DECLARE
         written integer;
@@ -314,9 +343,12 @@ MIGRATIONS: tuple[str, ...] = (
         IF p_expected = 0 THEN
             INSERT INTO {s}.episodes (clinic_id, episode_id, version, state, clinician_id, client_ref, stage,
                 opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at,
-                review_due, closed_on)
+                review_due, closed_on, open_alerts_json, highest_severity, outcome_measure, first_outcome,
+                latest_outcome, outcome_sessions, modality, ending_reason)
             VALUES (p_clinic, p_episode, p_new, p_state, p_clinician, p_client_ref, p_stage, p_opened,
-                p_last_session, p_attended, p_scores, p_alerts, p_next_review, p_review_due, p_closed)
+                p_last_session, p_attended, p_scores, p_alerts, p_next_review, p_review_due, p_closed,
+                p_alerts_json, p_severity, p_outcome_measure, p_first_outcome, p_latest_outcome,
+                p_outcome_sessions, p_modality, p_ending_reason)
             ON CONFLICT DO NOTHING;
         ELSE
             -- Under READ COMMITTED a concurrent writer's update makes this one wait, then re-check the
@@ -325,7 +357,11 @@ MIGRATIONS: tuple[str, ...] = (
                 client_ref = p_client_ref, stage = p_stage, opened_on = p_opened,
                 last_session_on = p_last_session,
                 sessions_attended = p_attended, latest_scores = p_scores, open_alerts = p_alerts,
-                next_review_at = p_next_review, review_due = p_review_due, closed_on = p_closed
+                next_review_at = p_next_review, review_due = p_review_due, closed_on = p_closed,
+                open_alerts_json = p_alerts_json, highest_severity = p_severity,
+                outcome_measure = p_outcome_measure, first_outcome = p_first_outcome,
+                latest_outcome = p_latest_outcome, outcome_sessions = p_outcome_sessions,
+                modality = p_modality, ending_reason = p_ending_reason
             WHERE clinic_id = p_clinic AND episode_id = p_episode AND version = p_expected;
         END IF;
         GET DIAGNOSTICS written = ROW_COUNT;

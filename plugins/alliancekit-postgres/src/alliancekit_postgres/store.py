@@ -55,6 +55,7 @@ from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
     CaseloadRow,
+    ClosedOutcome,
     Commit,
     OutboxRecord,
     StoredEvent,
@@ -80,7 +81,8 @@ _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 # Each statement calls one of the schema's functions (see schema.py): one statement, one round trip, with the
 # clinic set inside the same transaction. Only the schema identifier is composed in; values are bound.
 _SQL_TEXT = {
-    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 21) + ")",
+    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 29) + ")",
+    "closed_outcomes": "SELECT * FROM {s}.closed_outcomes(%s)",
     "append_audit": "SELECT {s}.append_audit(%s, %s)",
     "version": "SELECT * FROM {s}.episode_version(%s, %s)",
     "snapshot": "SELECT * FROM {s}.load_snapshot(%s, %s)",
@@ -279,6 +281,14 @@ class PostgresStore:
                 row.next_review_at,
                 row.review_due,
                 row.closed_on,
+                row.open_alerts_json,
+                row.highest_severity,
+                row.outcome_measure,
+                row.first_outcome,
+                row.latest_outcome,
+                row.outcome_sessions,
+                row.modality,
+                row.ending_reason,
                 _json_array(_event_object(e) for e in commit.events),
                 _json_array(_outbox_object(m) for m in commit.outbox),
                 _json_array(_audit_object(a) for a in commit.audit),
@@ -359,9 +369,23 @@ class PostgresStore:
                 next_review_at=r[11],
                 review_due=r[12],
                 closed_on=r[13],
+                open_alerts_json=r[14],
+                highest_severity=r[15],
+                outcome_measure=r[16],
+                first_outcome=r[17],
+                latest_outcome=r[18],
+                outcome_sessions=r[19],
+                modality=r[20],
+                ending_reason=r[21],
             )
             for r in rows
         ]
+
+    def closed_outcomes(self, *, clinic_id: str | None = None) -> list[ClosedOutcome]:
+        """Closed episodes' outcome columns (the practice-outcomes report), from a covering index."""
+        if clinic_id is not None and clinic_id != self.clinic_id:
+            return []
+        return [ClosedOutcome(*r) for r in self._read("closed_outcomes", (self.clinic_id,))]
 
     def episode_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("episode_ids", (self.clinic_id,))])
