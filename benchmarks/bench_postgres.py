@@ -194,7 +194,7 @@ def _load_episodes(admin: str, schema: str) -> None:
         columns = sql.SQL(
             "(clinic_id, episode_id, version, state, clinician_id, client_ref, stage, opened_on,"
             " last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due,"
-            " closed_on)"
+            " closed_on, open_alerts_json)"
         )
         with (
             conn.cursor() as cur,
@@ -225,6 +225,7 @@ def _load_episodes(admin: str, schema: str) -> None:
                         18,
                         False,
                         opened + timedelta(days=90) if closed else None,
+                        "[]",
                     )
                 )
         conn.execute(sql.SQL("ANALYZE {}.episodes").format(sql.Identifier(schema)))
