@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -52,13 +53,23 @@ from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import AlertState, EpisodeState, SessionRef, fold, start
 from alliancekit.measures.definition import MeasureKind
+from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
+from alliancekit.notify.outbox import Subscriptions, messages_for
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.projections import caseload_row
 from alliancekit.security import encryption
 from alliancekit.security.facade import SecuredFacade
 from alliancekit.security.policy import AccessPolicy, Action, policy_for
 from alliancekit.security.views import Timeline
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, ClosedOutcome, Commit, Store, StoredEvent
+from alliancekit.store.protocol import (
+    AuditRecord,
+    CaseloadRow,
+    ClosedOutcome,
+    Commit,
+    OutboxStatus,
+    Store,
+    StoredEvent,
+)
 
 #: How many times a command is decided again after a concurrent writer moved the episode on.
 DEFAULT_CONFLICT_RETRIES = 5
@@ -132,6 +143,8 @@ class Practice(SecuredFacade):
         checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
         cipher: encryption.FieldCipher | None = None,
         feedback: FeedbackConfig | None = None,
+        subscriptions: Subscriptions | None = None,
+        dispatch_policy: DispatchPolicy | None = None,
     ) -> None:
         """
         :param policy: decides every call (see :mod:`alliancekit.security.policy`); by default the policy a
@@ -167,6 +180,10 @@ class Practice(SecuredFacade):
         self.checkpoint_every = checkpoint_every
         self._since_checkpoint = 0
         self.cipher = cipher
+        # Which channels get which message kinds: the host's, or (None) every registered channel's own.
+        self._subscriptions = subscriptions
+        self.dispatch_policy = dispatch_policy or DispatchPolicy()
+        self._dispatcher: Dispatcher | None = None
 
     def __repr__(self) -> str:
         return f"Practice({self.store!r})"
@@ -539,6 +556,44 @@ class Practice(SecuredFacade):
         state = start(episode_id, first.clinic_id, opened)
         return fold(state, (self._decode(e) for e in rest))
 
+    # ------------------------------------------------------------------------------------- notifications
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        """Which channels receive which message kinds (see :class:`~alliancekit.notify.Subscriptions`)."""
+        if self._subscriptions is None:
+            self._subscriptions = self.plugins.notifiers().default_subscriptions()
+        return self._subscriptions
+
+    def dispatcher(self) -> Dispatcher:
+        """This practice's outbox dispatcher (one per Practice, created on first use)."""
+        if self._dispatcher is None:
+            self._dispatcher = Dispatcher(
+                self.store, self.plugins.notifiers(), policy=self.dispatch_policy, clock=self._clock
+            )
+        return self._dispatcher
+
+    def dispatch_pending(self, *, limit: int | None = None) -> DispatchSummary:
+        """Deliver the outbox messages due now to their channels; returns what happened.
+
+        Safe to call from several processes at once (each message is leased to one dispatcher). A failing
+        or hanging channel only delays its own messages; see :mod:`alliancekit.notify.dispatcher`.
+        """
+        return self.dispatcher().dispatch_pending(limit=limit)
+
+    def run_dispatcher(self, stop_event: threading.Event, poll_interval: float = 5.0) -> DispatchSummary:
+        """Dispatch until ``stop_event`` is set (a host's worker thread or process); returns the totals."""
+        return self.dispatcher().run(stop_event, poll_interval)
+
+    def outbox_status(self) -> OutboxStatus:
+        """Outbox messages by state (pending, delivered, dead) and the oldest pending one's time."""
+        return self.store.outbox_status()
+
+    def retry_message(self, message_id: str) -> bool:
+        """Put a dead message back to pending, due now; False when there is no dead message with that id."""
+        _check_ref("message_id", message_id)
+        return self.store.outbox_requeue(message_id, self._clock())
+
     # ---------------------------------------------------------------------------------------- internals
 
     def _decode(self, stored: StoredEvent) -> Event:
@@ -778,12 +833,19 @@ class Practice(SecuredFacade):
             outcome="allowed",
             client_ref=after.client_ref,
         )
+        subscriptions = self.subscriptions
+        outbox = (
+            messages_for(list(zip(stored, events, strict=True)), after, subscriptions)
+            if subscriptions
+            else []
+        )
         commit = Commit(
             episode_id=after.episode_id,
             expected_version=base,
             events=stored,
             snapshot_json=converter.dumps(after),
             caseload=caseload_row(after, review_every=self.review_every, is_outcome=self._is_outcome),
+            outbox=outbox,
             audit=[audit],
             idempotency_key=idempotency_key,
         )
@@ -806,7 +868,8 @@ def open_practice(
         ``postgresql://...``).
     :param plugins: the plugin host to use; the process-wide one by default.
     :param options: passed to :class:`Practice` (``clock``, ``ids``, ``review_every``, ``conflict_retries``,
-        ``feedback``: a :class:`~alliancekit.feedback.FeedbackConfig` with the alert rules' thresholds).
+        ``feedback``: a :class:`~alliancekit.feedback.FeedbackConfig` with the alert rules' thresholds;
+        ``subscriptions``, ``dispatch_policy``).
     """
     host = plugins or get_plugin_host()
     if isinstance(location, str | os.PathLike):

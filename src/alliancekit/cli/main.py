@@ -10,10 +10,10 @@ import sys
 from collections.abc import Sequence
 
 from alliancekit import __version__
-from alliancekit.cli import audit, caseload, demo, episode, measures, plugins, report
+from alliancekit.cli import audit, caseload, demo, episode, measures, outbox, plugins, report
 from alliancekit.errors import AlliancekitError
 
-COMMAND_MODULES = (demo, caseload, episode, measures, plugins, report, audit)
+COMMAND_MODULES = (demo, caseload, episode, measures, plugins, report, outbox, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from alliancekit.feedback.rules import AlertRuleRegistrar
     from alliancekit.measures.definition import Measure
     from alliancekit.measures.registry import MeasureRegistrar
+    from alliancekit.notify.channels import ChannelRegistrar
     from alliancekit.security.policy import AccessPolicy
     from alliancekit.store.registry import StoreRegistrar
 
@@ -127,4 +128,26 @@ def alliancekit_expectation_model(measure: Measure) -> ExpectationModel | None:
     :return: an object with ``expect(measure, intake, session) -> Expectation | None``
         (:class:`~alliancekit.feedback.expectation.ExpectationModel`), or ``None`` to leave the measure to
         the builtin model.
+    """
+
+
+# ------------------------------------------------------------------------------------------ notifications
+
+
+@hookspec
+def alliancekit_register_notifiers(register: ChannelRegistrar) -> None:
+    """Register notification channels (e-mail, webhooks, a host's own pager or chat).
+
+    Called once, when a practice first writes or dispatches outbox messages. A plugin that raises here is
+    left out and reported in ``PluginHost.notifiers().problems``; the other plugins still register and the
+    host's call goes on (a notification plugin never breaks the host).
+
+    :param register: call ``register(channel)`` for each channel. ``channel`` has a ``name`` (``str``: the
+        channel outbox messages are addressed to, e.g. ``"email"``), a method ``deliver(message)`` taking an
+        :class:`alliancekit.notify.Notification`, returning ``None`` once delivered and raising on failure
+        (called from worker threads under a time limit, so thread-safe), and optionally ``kinds``, the
+        message kinds it receives when the host gives no explicit subscriptions
+        (:data:`alliancekit.notify.DEFAULT_KINDS` otherwise). A name already registered by another plugin
+        is refused (reported in ``problems``, the first registration kept).
+    :return: nothing; registrations go through ``register``.
     """

@@ -101,6 +101,12 @@ class PluginHost:
 
         return self.cached("measures", lambda: build_measure_registry(self))
 
+    def notifiers(self) -> Any:
+        """The :class:`~alliancekit.notify.channels.NotifierRegistry` built from every plugin."""
+        from alliancekit.notify.channels import build_notifier_registry
+
+        return self.cached("notifiers", lambda: build_notifier_registry(self))
+
     def plugin_infos(self) -> list[PluginInfo]:
         """Each registered plugin with its distribution and the hooks it implements, sorted by name."""
         from alliancekit import __version__

@@ -5,8 +5,19 @@ from alliancekit.store.protocol import (
     CaseloadRow,
     Commit,
     OutboxRecord,
+    OutboxState,
+    OutboxStatus,
     Store,
     StoredEvent,
 )
 
-__all__ = ["AuditRecord", "CaseloadRow", "Commit", "OutboxRecord", "Store", "StoredEvent"]
+__all__ = [
+    "AuditRecord",
+    "CaseloadRow",
+    "Commit",
+    "OutboxRecord",
+    "OutboxState",
+    "OutboxStatus",
+    "Store",
+    "StoredEvent",
+]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
 
 import attrs
 
@@ -21,6 +23,8 @@ from alliancekit.store.protocol import (
     ClosedOutcome,
     Commit,
     OutboxRecord,
+    OutboxState,
+    OutboxStatus,
     StoredEvent,
 )
 from alliancekit.store.registry import StoreRegistrar
@@ -35,7 +39,9 @@ class MemoryStore:
         self._snapshots: dict[str, tuple[int, str]] = {}
         self._caseload: dict[str, CaseloadRow] = {}
         self._commands: dict[str, tuple[str, int]] = {}
+        #: outbox messages in the order written, each replaced in place as its delivery state changes
         self.outbox: list[OutboxRecord] = []
+        self._outbox_at: dict[str, int] = {}
         self._audit: list[AuditRecord] = []
         self._checkpoints: list[AuditCheckpoint] = []
 
@@ -63,7 +69,11 @@ class MemoryStore:
                 self._caseload[commit.episode_id] = commit.caseload
                 if commit.idempotency_key is not None:
                     self._commands[commit.idempotency_key] = (commit.episode_id, commit.new_version)
-                self.outbox.extend(commit.outbox)
+                for message in commit.outbox:
+                    self._outbox_at[message.message_id] = len(self.outbox)
+                    self.outbox.append(
+                        attrs.evolve(message, next_attempt_at=message.next_attempt_at or message.created_at)
+                    )
                 self._audit.extend(link(commit.audit, self._head()))
             except BaseException:
                 self._undo(commit, *undo)
@@ -92,6 +102,8 @@ class MemoryStore:
             self._caseload[commit.episode_id] = caseload
         if commit.idempotency_key is not None:
             self._commands.pop(commit.idempotency_key, None)
+        for message in self.outbox[outbox:]:
+            self._outbox_at.pop(message.message_id, None)
         del self.outbox[outbox:]
         del self._audit[audit:]
 
@@ -160,6 +172,101 @@ class MemoryStore:
     def audit_records(self) -> list[AuditRecord]:
         with self._lock:
             return list(self._audit)
+
+    # -- outbox delivery (every step under the one lock, so claims are atomic) ------------------------------
+
+    def _message(self, message_id: str) -> tuple[int, OutboxRecord] | None:
+        at = self._outbox_at.get(message_id)
+        if at is None or at >= len(self.outbox) or self.outbox[at].message_id != message_id:
+            return None
+        return at, self.outbox[at]
+
+    def claim_outbox(
+        self, owner: str, channels: Sequence[str], now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxRecord]:
+        wanted = set(channels)
+        with self._lock:
+            due = sorted(
+                (
+                    (m.next_attempt_at or m.created_at, m.message_id, i)
+                    for i, m in enumerate(self.outbox)
+                    if m.state is OutboxState.PENDING
+                    and m.channel in wanted
+                    and (m.next_attempt_at or m.created_at) <= now
+                    and (m.lease_expires_at is None or m.lease_expires_at <= now)
+                ),
+            )[: max(limit, 0)]
+            claimed = []
+            for _, _, i in due:
+                self.outbox[i] = attrs.evolve(self.outbox[i], lease_owner=owner, lease_expires_at=lease_until)
+                claimed.append(self.outbox[i])
+            return claimed
+
+    def outbox_delivered(self, owner: str, message_ids: Sequence[str], at: datetime) -> int:
+        done = 0
+        with self._lock:
+            for message_id in message_ids:
+                found = self._message(message_id)
+                if found is None or found[1].state is not OutboxState.PENDING:
+                    continue
+                i, m = found
+                self.outbox[i] = attrs.evolve(
+                    m,
+                    state=OutboxState.DELIVERED,
+                    attempts=m.attempts + 1,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_error=None,
+                )
+                done += 1
+        return done
+
+    def _fail(self, owner: str, message_id: str, **changes: Any) -> bool:
+        with self._lock:
+            found = self._message(message_id)
+            if found is None:
+                return False
+            i, m = found
+            if m.state is not OutboxState.PENDING or m.lease_owner != owner:
+                return False
+            self.outbox[i] = attrs.evolve(
+                m, attempts=m.attempts + 1, lease_owner=None, lease_expires_at=None, **changes
+            )
+            return True
+
+    def outbox_failed(
+        self, owner: str, message_id: str, *, error: str, next_attempt_at: datetime, at: datetime
+    ) -> bool:
+        return self._fail(owner, message_id, last_error=error, next_attempt_at=next_attempt_at)
+
+    def outbox_dead(self, owner: str, message_id: str, *, error: str, at: datetime) -> bool:
+        return self._fail(owner, message_id, last_error=error, state=OutboxState.DEAD)
+
+    def outbox_requeue(self, message_id: str, now: datetime) -> bool:
+        with self._lock:
+            found = self._message(message_id)
+            if found is None or found[1].state is not OutboxState.DEAD:
+                return False
+            i, m = found
+            self.outbox[i] = attrs.evolve(
+                m, state=OutboxState.PENDING, attempts=0, next_attempt_at=now, last_error=None
+            )
+            return True
+
+    def outbox_status(self) -> OutboxStatus:
+        with self._lock:
+            pending = [m for m in self.outbox if m.state is OutboxState.PENDING]
+            delivered = sum(1 for m in self.outbox if m.state is OutboxState.DELIVERED)
+            return OutboxStatus(
+                pending=len(pending),
+                delivered=delivered,
+                dead=len(self.outbox) - len(pending) - delivered,
+                oldest_pending_at=min((m.created_at for m in pending), default=None),
+            )
+
+    def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
+        with self._lock:
+            return [m for m in self.outbox if state is None or m.state is OutboxState(state)][:limit]
 
     def close(self) -> None:
         pass

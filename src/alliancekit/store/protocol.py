@@ -17,6 +17,7 @@ writes that clinic's rows only, and every query behaves as if the other clinics'
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -114,16 +115,50 @@ class ClosedOutcome(NamedTuple):
         )
 
 
+class OutboxState(enum.StrEnum):
+    """Where an outbox message stands."""
+
+    PENDING = "pending"
+    """Not delivered yet: due at ``next_attempt_at``, unless a dispatcher holds an unexpired lease on it."""
+    DELIVERED = "delivered"
+    DEAD = "dead"
+    """Gave up after the configured number of attempts; ``outbox_requeue`` puts it back to pending."""
+
+
 @attrs.frozen
 class OutboxRecord:
-    """A notification to deliver after the fact is committed (filled in by the notifications feature)."""
+    """A notification for one channel, written in the same commit as the fact it tells of.
+
+    ``message_id`` is unique and doubles as the idempotency key a receiver uses to drop a repeated delivery.
+    ``body_json`` holds the minimum necessary (references and codes, never client words or scores); see
+    :mod:`alliancekit.notify.outbox`. The delivery fields after ``created_at`` are kept by the store: a new
+    record is written pending, with no attempts, due at ``next_attempt_at`` (``created_at`` when ``None``).
+    """
 
     message_id: str
     episode_id: str
     kind: str
     channel: str
-    body_json: str
+    body_json: str = attrs.field(repr=False)
     created_at: datetime
+    state: OutboxState = OutboxState.PENDING
+    attempts: int = 0
+    """Delivery attempts that ended (delivered, failed or timed out); a crash mid-attempt does not count."""
+    next_attempt_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+    last_error: str | None = None
+    """The kind of the last failure (an exception class name, ``timeout``): never a message text."""
+
+
+@attrs.frozen
+class OutboxStatus:
+    """Counts of outbox messages by state, and when the oldest pending one was created."""
+
+    pending: int = 0
+    delivered: int = 0
+    dead: int = 0
+    oldest_pending_at: datetime | None = None
 
 
 @attrs.frozen
@@ -242,6 +277,47 @@ class Store(Protocol):
 
         Only for re-encrypting free text under a new key (the plaintext does not change).
         """
+
+    # -- outbox delivery (used by :mod:`alliancekit.notify.dispatcher`) -----------------------------------
+
+    def claim_outbox(
+        self, owner: str, channels: Sequence[str], now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxRecord]:
+        """Lease up to ``limit`` due messages for ``channels`` to ``owner`` until ``lease_until``.
+
+        Due means: pending, ``next_attempt_at <= now``, and no lease or an expired one
+        (``lease_expires_at <= now``). Oldest due first. The select and the lease are one atomic step, so two
+        dispatchers never lease the same message at once (SQLite: inside ``BEGIN IMMEDIATE``; PostgreSQL:
+        ``SELECT ... FOR UPDATE SKIP LOCKED`` then ``UPDATE`` in one transaction). Returns the leased
+        records, carrying the new lease.
+        """
+
+    def outbox_delivered(self, owner: str, message_ids: Sequence[str], at: datetime) -> int:
+        """Mark messages delivered (attempts + 1, lease cleared), in one transaction; returns how many.
+
+        Applies to messages still pending, whoever holds their lease now: the message *was* delivered, so a
+        dispatcher whose lease had run out still records it and another one will not deliver it again.
+        """
+
+    def outbox_failed(
+        self, owner: str, message_id: str, *, error: str, next_attempt_at: datetime, at: datetime
+    ) -> bool:
+        """Record a failed attempt: attempts + 1, ``last_error``, lease cleared, due at ``next_attempt_at``.
+
+        Only while ``owner`` holds the lease and the message is pending; returns whether it applied.
+        """
+
+    def outbox_dead(self, owner: str, message_id: str, *, error: str, at: datetime) -> bool:
+        """Record a last failed attempt and make the message dead (same conditions as ``outbox_failed``)."""
+
+    def outbox_requeue(self, message_id: str, now: datetime) -> bool:
+        """Put a dead message back to pending, due ``now``, attempts reset; False unless it was dead."""
+
+    def outbox_status(self) -> OutboxStatus:
+        """Counts by state and the oldest pending message's ``created_at``."""
+
+    def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
+        """Outbox messages (in one state, or all), oldest first, at most ``limit``."""
 
     def close(self) -> None:
         """Release connections and files."""

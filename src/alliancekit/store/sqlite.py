@@ -16,9 +16,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alliancekit.errors import (
     ConflictError,
@@ -36,10 +36,15 @@ from alliancekit.store.protocol import (
     CaseloadRow,
     ClosedOutcome,
     Commit,
+    OutboxRecord,
+    OutboxState,
+    OutboxStatus,
     StoredEvent,
 )
 from alliancekit.store.registry import StoreRegistrar, split_location
 from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
+
+T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -80,7 +85,12 @@ _UPDATE_EPISODE_INDEXED = (
     " state = ?, clinic_id = ?, clinician_id = ?, closed_on = ? WHERE episode_id = ? AND version = ?"
 )
 _INSERT_OUTBOX = (
-    "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at) VALUES (?,?,?,?,?,?)"
+    "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at, next_attempt_at)"
+    " VALUES (?,?,?,?,?,?,?)"
+)
+_OUTBOX_COLUMNS = (
+    "message_id, episode_id, kind, channel, body, created_at, state, attempts, next_attempt_at,"
+    " lease_owner, lease_expires_at, last_error"
 )
 _INSERT_AUDIT = (
     "INSERT INTO audit (seq, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
@@ -262,6 +272,38 @@ def _caseload_from_row(r: Sequence[Any]) -> CaseloadRow:
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _micros(value: datetime) -> int:
+    """Microseconds since the epoch; a naive datetime is taken to be UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def _from_micros(value: int | None) -> datetime | None:
+    return None if value is None else _EPOCH + value * _MICROSECOND
+
+
+def _outbox_record(r: Any) -> OutboxRecord:
+    return OutboxRecord(
+        message_id=r[0],
+        episode_id=r[1],
+        kind=r[2],
+        channel=r[3],
+        body_json=r[4],
+        created_at=datetime.fromisoformat(r[5]),
+        state=OutboxState(r[6]),
+        attempts=r[7],
+        next_attempt_at=_from_micros(r[8]),
+        lease_owner=r[9],
+        lease_expires_at=_from_micros(r[10]),
+        last_error=r[11],
+    )
+
+
 class SQLiteStore:
     """A store in one SQLite file. Safe to use from several threads and several processes."""
 
@@ -374,6 +416,7 @@ class SQLiteStore:
                                 m.channel,
                                 m.body_json,
                                 m.created_at.isoformat(),
+                                _micros(m.next_attempt_at or m.created_at),
                             )
                             for m in commit.outbox
                         ],
@@ -407,12 +450,13 @@ class SQLiteStore:
             )
         )
 
-    def _write(self, work: Callable[[sqlite3.Connection], object]) -> None:
+    def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work(conn)`` in a ``BEGIN IMMEDIATE`` transaction and return its result."""
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                work(conn)
+                result = work(conn)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -420,6 +464,129 @@ class SQLiteStore:
                 raise
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite write failed: {type(exc).__name__}") from exc
+        return result
+
+    # -- outbox delivery ----------------------------------------------------------------------------------
+
+    def claim_outbox(
+        self, owner: str, channels: Sequence[str], now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxRecord]:
+        channels = list(dict.fromkeys(channels))
+        if not channels or limit <= 0:
+            return []
+        now_us, until_us = _micros(now), _micros(lease_until)
+        marks = ",".join("?" * len(channels))
+
+        def claim(conn: sqlite3.Connection) -> list[OutboxRecord]:
+            # Under the write lock (BEGIN IMMEDIATE) the select and the lease cannot interleave with
+            # another dispatcher's: the second one sees the first one's lease.
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT message_id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?"  # noqa: S608
+                    f" AND channel IN ({marks}) AND (lease_expires_at IS NULL OR lease_expires_at <= ?)"
+                    " ORDER BY next_attempt_at, message_id LIMIT ?",
+                    (now_us, *channels, now_us, limit),
+                )
+            ]
+            if not ids:
+                return []
+            conn.executemany(
+                "UPDATE outbox SET lease_owner = ?, lease_expires_at = ? WHERE message_id = ?",
+                [(owner, until_us, i) for i in ids],
+            )
+            placeholders = ",".join("?" * len(ids))
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE message_id IN ({placeholders})"  # noqa: S608
+                " ORDER BY next_attempt_at, message_id",
+                ids,
+            ).fetchall()
+            return [_outbox_record(r) for r in rows]
+
+        result: list[OutboxRecord] = self._write(claim)
+        return result
+
+    def outbox_delivered(self, owner: str, message_ids: Sequence[str], at: datetime) -> int:
+        if not message_ids:
+            return 0
+        at_us = _micros(at)
+
+        def mark(conn: sqlite3.Connection) -> int:
+            done = 0
+            for message_id in message_ids:
+                done += conn.execute(
+                    "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, lease_owner = NULL,"
+                    " lease_expires_at = NULL, last_error = NULL, settled_at = ?"
+                    " WHERE message_id = ? AND state = 'pending'",
+                    (at_us, message_id),
+                ).rowcount
+            return done
+
+        result: int = self._write(mark)
+        return result
+
+    def outbox_failed(
+        self, owner: str, message_id: str, *, error: str, next_attempt_at: datetime, at: datetime
+    ) -> bool:
+        return self._settle_failure(
+            owner,
+            message_id,
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
+            " lease_owner = NULL, lease_expires_at = NULL"
+            " WHERE message_id = ? AND state = 'pending' AND lease_owner = ?",
+            (error, _micros(next_attempt_at), message_id, owner),
+        )
+
+    def outbox_dead(self, owner: str, message_id: str, *, error: str, at: datetime) -> bool:
+        return self._settle_failure(
+            owner,
+            message_id,
+            "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?, settled_at = ?,"
+            " lease_owner = NULL, lease_expires_at = NULL"
+            " WHERE message_id = ? AND state = 'pending' AND lease_owner = ?",
+            (error, _micros(at), message_id, owner),
+        )
+
+    def _settle_failure(self, owner: str, message_id: str, sql: str, params: tuple[Any, ...]) -> bool:
+        result: bool = self._write(lambda conn: conn.execute(sql, params).rowcount == 1)
+        return result
+
+    def outbox_requeue(self, message_id: str, now: datetime) -> bool:
+        result: bool = self._write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?,"
+                    " last_error = NULL, settled_at = NULL, lease_owner = NULL, lease_expires_at = NULL"
+                    " WHERE message_id = ? AND state = 'dead'",
+                    (_micros(now), message_id),
+                ).rowcount
+                == 1
+            )
+        )
+        return result
+
+    def outbox_status(self) -> OutboxStatus:
+        counts = dict(self._read("SELECT state, count(*) FROM outbox GROUP BY state", ()))
+        oldest = self._read("SELECT min(created_at) FROM outbox WHERE state = 'pending'", ())[0][0]
+        return OutboxStatus(
+            pending=counts.get("pending", 0),
+            delivered=counts.get("delivered", 0),
+            dead=counts.get("dead", 0),
+            oldest_pending_at=None if oldest is None else datetime.fromisoformat(oldest),
+        )
+
+    def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
+        if state is None:
+            rows = self._read(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY rowid LIMIT ?",  # noqa: S608
+                (limit,),
+            )
+        else:
+            rows = self._read(
+                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state = ? ORDER BY rowid LIMIT ?",  # noqa: S608
+                (OutboxState(state).value, limit),
+            )
+        return [_outbox_record(r) for r in rows]
 
     # -- reads -----------------------------------------------------------------------------------------------
 

@@ -72,14 +72,24 @@ MIGRATIONS: tuple[str, ...] = (
         version         INTEGER NOT NULL
     ) WITHOUT ROWID;
 
+    -- Delivery times are INTEGER microseconds since the epoch (UTC) so that "due" is a numeric comparison.
     CREATE TABLE outbox (
-        message_id TEXT PRIMARY KEY,
-        episode_id TEXT NOT NULL,
-        kind       TEXT NOT NULL,
-        channel    TEXT NOT NULL,
-        body       TEXT NOT NULL,
-        created_at TEXT NOT NULL
+        message_id       TEXT    PRIMARY KEY,
+        episode_id       TEXT    NOT NULL,
+        kind             TEXT    NOT NULL,
+        channel          TEXT    NOT NULL,
+        body             TEXT    NOT NULL,
+        created_at       TEXT    NOT NULL,
+        state            TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL,
+        lease_owner      TEXT,
+        lease_expires_at INTEGER,
+        last_error       TEXT,
+        settled_at       INTEGER
     );
+    -- Only pending rows are indexed, so the index stays as small as the backlog however many were delivered.
+    CREATE INDEX outbox_due ON outbox (next_attempt_at) WHERE state = 'pending';
 
     CREATE TABLE audit (
         seq         INTEGER PRIMARY KEY,

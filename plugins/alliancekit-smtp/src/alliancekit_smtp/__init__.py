@@ -1,0 +1,188 @@
+"""E-mail notifications for alliancekit, sent with the standard library's :mod:`smtplib`.
+
+Each outbox message becomes one short plain-text e-mail: the kind (and for an alert its severity and rule),
+the episode, clinic and clinician references, and an optional link into the host's own application. It
+never carries client words or scores, because alliancekit's messages do not contain any. The message's
+idempotency key is the e-mail's ``Message-ID`` (``<key@domain>``) and its ``X-Alliancekit-Idempotency-Key``
+header, so a mail system or a receiving script can drop a repeated delivery.
+
+Configure it either in code (a host passes the channel itself as a plugin)::
+
+    from alliancekit.plugins.manager import make_plugin_host
+    from alliancekit_smtp import SMTPChannel, SMTPConfig
+
+    channel = SMTPChannel(SMTPConfig(host="smtp.example.org", sender="alerts@example.org",
+                                     recipients=("oncall@example.org",), username="alerts", password="..."))
+    host = make_plugin_host(extra_plugins=[channel])
+
+or from the environment, for the ``alliancekit`` entry point (see :meth:`SMTPConfig.from_env`).
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import ssl
+from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import format_datetime, formatdate
+from typing import Any, Literal
+
+import attrs
+
+from alliancekit import hookimpl
+from alliancekit.notify import DEFAULT_KINDS, Notification
+from alliancekit.notify.channels import ChannelRegistrar
+
+__all__ = ["SMTPChannel", "SMTPConfig", "compose"]
+
+Security = Literal["starttls", "tls", "none"]
+ENV_PREFIX = "ALLIANCEKIT_SMTP_"
+
+
+def _non_empty(instance: object, attribute: Any, value: Any) -> None:
+    if not value:
+        raise ValueError(f"SMTPConfig.{attribute.name} is required")
+
+
+@attrs.frozen
+class SMTPConfig:
+    """Where and how to send. ``password`` never appears in a repr."""
+
+    host: str = attrs.field(validator=_non_empty)
+    sender: str = attrs.field(validator=_non_empty)
+    recipients: tuple[str, ...] = attrs.field(converter=tuple, validator=_non_empty)
+    port: int | None = None
+    """Default: 465 for ``tls``, 587 for ``starttls``, 25 for ``none``."""
+    security: Security = attrs.field(
+        default="starttls", validator=attrs.validators.in_(("starttls", "tls", "none"))
+    )
+    username: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
+    timeout: float = 10.0
+    """Seconds for connecting and for each SMTP reply (keep it below the dispatcher's call limit)."""
+    channel: str = "email"
+    kinds: tuple[str, ...] = attrs.field(default=DEFAULT_KINDS, converter=tuple)
+    message_id_domain: str = "alliancekit.invalid"
+    subject_prefix: str = "[alliancekit]"
+    link: str | None = None
+    """A link template into the host's application, e.g. ``https://ehr.example.org/episodes/{episode_id}``."""
+    ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False, repr=False)
+    """For ``starttls``/``tls``; default: the system's trusted CAs, with host name checks."""
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"tls": 465, "starttls": 587, "none": 25}[self.security]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SMTPConfig | None:
+        """Read ``ALLIANCEKIT_SMTP_*``; ``None`` when ``ALLIANCEKIT_SMTP_HOST`` is not set.
+
+        ``HOST``, ``PORT``, ``FROM``, ``TO`` (comma-separated), ``SECURITY`` (``starttls``, ``tls``,
+        ``none``), ``USERNAME``, ``PASSWORD``, ``TIMEOUT``, ``CHANNEL``, ``KINDS`` (comma-separated),
+        ``CA_FILE`` (a CA bundle to trust instead of the system's), ``LINK``, ``MESSAGE_ID_DOMAIN``.
+        """
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(ENV_PREFIX + name, "").strip()
+            return value or None
+
+        host = get("HOST")
+        if host is None:
+            return None
+        options: dict[str, Any] = {
+            "host": host,
+            "sender": get("FROM") or "",
+            "recipients": tuple(r.strip() for r in (get("TO") or "").split(",") if r.strip()),
+        }
+        if port := get("PORT"):
+            options["port"] = int(port)
+        if timeout := get("TIMEOUT"):
+            options["timeout"] = float(timeout)
+        if kinds := get("KINDS"):
+            options["kinds"] = tuple(k.strip() for k in kinds.split(",") if k.strip())
+        for key, name in (
+            ("security", "SECURITY"),
+            ("username", "USERNAME"),
+            ("password", "PASSWORD"),
+            ("channel", "CHANNEL"),
+            ("link", "LINK"),
+            ("message_id_domain", "MESSAGE_ID_DOMAIN"),
+        ):
+            if (value := get(name)) is not None:
+                options[key] = value
+        if cafile := get("CA_FILE"):
+            options["ssl_context"] = ssl.create_default_context(cafile=cafile)
+        return cls(**options)
+
+
+def compose(config: SMTPConfig, message: Notification) -> EmailMessage:
+    """The e-mail for one notification (references and codes only)."""
+    mail = EmailMessage()
+    mail["From"] = config.sender
+    mail["To"] = ", ".join(config.recipients)
+    mail["Subject"] = f"{config.subject_prefix} {message.summary()}".strip()
+    mail["Message-ID"] = f"<{message.idempotency_key}@{config.message_id_domain}>"
+    mail["X-Alliancekit-Idempotency-Key"] = message.idempotency_key
+    mail["X-Alliancekit-Kind"] = message.kind
+    mail["Auto-Submitted"] = "auto-generated"
+    mail["Date"] = format_datetime(message.occurred_at) if message.occurred_at else formatdate(usegmt=True)
+    lines = [f"Kind:      {message.kind}"]
+    if message.severity:
+        lines.append(f"Severity:  {message.severity}")
+    if message.rule_id:
+        lines.append(f"Rule:      {message.rule_id}")
+    lines += [
+        f"Episode:   {message.episode_id}",
+        f"Clinic:    {message.clinic_id}",
+    ]
+    if message.clinician_id:
+        lines.append(f"Clinician: {message.clinician_id}")
+    if message.occurred_at:
+        lines.append(f"When:      {message.occurred_at.isoformat()}")
+    if config.link:
+        lines += ["", config.link.format(episode_id=message.episode_id, clinic_id=message.clinic_id)]
+    lines += [
+        "",
+        "This notice carries references only. Open the episode in your practice software for details.",
+    ]
+    mail.set_content("\n".join(lines) + "\n")
+    return mail
+
+
+class SMTPChannel:
+    """An alliancekit notification channel that e-mails each message. Also a plugin registering itself."""
+
+    def __init__(self, config: SMTPConfig) -> None:
+        self.config = config
+        self.name = config.channel
+        self.kinds = config.kinds
+
+    def __repr__(self) -> str:
+        return f"SMTPChannel({self.name!r}, {self.config.host}:{self.config.effective_port})"
+
+    def deliver(self, message: Notification) -> None:
+        """Send one e-mail; raises :class:`smtplib.SMTPException` or :class:`OSError` when it was not sent."""
+        config = self.config
+        mail = compose(config, message)
+        context = config.ssl_context or ssl.create_default_context()
+        client: smtplib.SMTP
+        if config.security == "tls":
+            client = smtplib.SMTP_SSL(
+                config.host, config.effective_port, timeout=config.timeout, context=context
+            )
+        else:
+            client = smtplib.SMTP(config.host, config.effective_port, timeout=config.timeout)
+        with client:
+            if config.security == "starttls":
+                client.starttls(context=context)
+            if config.username:
+                client.login(config.username, config.password or "")
+            client.send_message(mail)
+
+    @hookimpl
+    def alliancekit_register_notifiers(self, register: ChannelRegistrar) -> None:
+        register(self)

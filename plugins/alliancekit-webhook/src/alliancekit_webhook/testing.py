@@ -1,0 +1,115 @@
+"""A real webhook receiver on 127.0.0.1 for tests, built on :mod:`http.server`.
+
+It does what a careful receiver does: verifies the signature with :func:`verify_signature` (401 if not
+genuine), answers 200 to a repeated ``Idempotency-Key`` but processes it only once, and keeps what it got.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import attrs
+
+from alliancekit_webhook import IDEMPOTENCY_HEADER, InvalidSignature, verify_signature
+
+__all__ = ["Delivery", "LocalWebhookReceiver"]
+
+MAX_BODY = 64 * 1024
+
+
+@attrs.frozen
+class Delivery:
+    idempotency_key: str
+    body: bytes
+    headers: dict[str, str]
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class LocalWebhookReceiver:
+    """``with LocalWebhookReceiver(secret) as receiver:`` a receiver at ``receiver.url``.
+
+    ``fail_with`` (a status) makes it answer that status, without processing, to the next ``fail_count``
+    requests. ``processed`` holds the first delivery of each key; ``accepted`` every genuine request;
+    ``rejected`` the reasons of refused ones.
+    """
+
+    def __init__(self, secret: str | bytes, *, tolerance: float = 300.0, delay: float = 0.0) -> None:
+        self.secret = secret
+        self.delay = delay
+        """Seconds to wait before answering each request (a slow receiver)."""
+        self.tolerance = tolerance
+        self.accepted: list[Delivery] = []
+        self.processed: dict[str, Delivery] = {}
+        self.rejected: list[str] = []
+        self.fail_with = 500
+        self.fail_count = 0
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_BODY:
+                    self._answer(413)
+                    return
+                body = self.rfile.read(length)
+                self._answer(receiver.receive(dict(self.headers.items()), body))
+
+            def _answer(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # tests keep quiet
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/alliancekit/hook"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+
+    def receive(self, headers: dict[str, str], body: bytes) -> int:
+        if self.delay:
+            time.sleep(self.delay)
+        with self._lock:
+            if self.fail_count > 0:
+                self.fail_count -= 1
+                return self.fail_with
+        try:
+            verify_signature(self.secret, headers, body, self.tolerance)
+        except InvalidSignature as exc:
+            with self._lock:
+                self.rejected.append(exc.reason)
+            return 401
+        key = next((v for k, v in headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), "")
+        delivery = Delivery(key, body, headers)
+        with self._lock:
+            self.accepted.append(delivery)
+            self.processed.setdefault(key, delivery)
+        return 200
+
+    @property
+    def duplicates(self) -> int:
+        with self._lock:
+            return len(self.accepted) - len(self.processed)
+
+    def start(self) -> LocalWebhookReceiver:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LocalWebhookReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

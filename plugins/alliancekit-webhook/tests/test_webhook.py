@@ -1,0 +1,219 @@
+"""The webhook channel against a real http.server receiver on 127.0.0.1, and the signature helper."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from alliancekit_webhook import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    InvalidSignature,
+    WebhookChannel,
+    WebhookConfig,
+    WebhookRejected,
+    sign,
+    verify_signature,
+)
+from alliancekit_webhook.testing import LocalWebhookReceiver
+
+from alliancekit.notify import Notification
+from alliancekit.testing.notifier import NotifierContract, NotifierUnderTest, Received
+
+SECRET = "test-secret-0123456789abcdef"  # noqa: S105 - a test secret
+
+
+def _note(key: str = "e" * 32) -> Notification:
+    return Notification(
+        message_id=key,
+        kind="alert-raised",
+        channel="webhook",
+        episode_id="ep-7",
+        clinic_id="clinic-a",
+        clinician_id="clin-b",
+        occurred_at=datetime(2026, 3, 2, 12, tzinfo=UTC),
+        attempt=1,
+        alert_id="al-1",
+        rule_id="outcome-below-band",
+        severity="amber",
+    )
+
+
+def _channel(url: str, secret: str = SECRET, **options: object) -> WebhookChannel:
+    options.setdefault("timeout", 3.0)
+    return WebhookChannel(WebhookConfig(url=url, secret=secret, allow_http=True, **options))  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def receiver() -> Iterator[LocalWebhookReceiver]:
+    with LocalWebhookReceiver(SECRET) as running:
+        yield running
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class TestWebhookNotifier(NotifierContract):
+    @pytest.fixture
+    def notifier(self, receiver: LocalWebhookReceiver) -> NotifierUnderTest:
+        return NotifierUnderTest(
+            channel=_channel(receiver.url),
+            received=lambda: [Received(d.idempotency_key, d.body) for d in receiver.accepted],
+            broken=_channel(f"http://127.0.0.1:{_closed_port()}/"),
+        )
+
+
+def test_posts_signed_json_with_the_idempotency_key(receiver: LocalWebhookReceiver) -> None:
+    _channel(receiver.url).deliver(_note())
+    (got,) = receiver.accepted
+    assert got.idempotency_key == "e" * 32
+    assert got.json() == {
+        "v": 1,
+        "message_id": "e" * 32,
+        "idempotency_key": "e" * 32,
+        "kind": "alert-raised",
+        "episode_id": "ep-7",
+        "clinic_id": "clinic-a",
+        "clinician_id": "clin-b",
+        "occurred_at": "2026-03-02T12:00:00+00:00",
+        "alert_id": "al-1",
+        "rule_id": "outcome-below-band",
+        "severity": "amber",
+        "attempt": 1,
+    }
+    assert got.headers["Content-Type"] == "application/json"
+    assert receiver.rejected == []
+
+
+def test_the_receiver_drops_a_repeated_key(receiver: LocalWebhookReceiver) -> None:
+    channel = _channel(receiver.url)
+    for key in ("1" * 32, "1" * 32, "2" * 32):
+        channel.deliver(_note(key))
+    assert (len(receiver.accepted), len(receiver.processed), receiver.duplicates) == (3, 2, 1)
+
+
+def test_a_wrong_secret_is_refused_and_raises(receiver: LocalWebhookReceiver) -> None:
+    with pytest.raises(WebhookRejected) as caught:
+        _channel(receiver.url, secret=SECRET[::-1]).deliver(_note())
+    assert caught.value.status == 401
+    assert receiver.rejected == ["bad-signature"]
+    assert receiver.accepted == []
+
+
+def test_a_server_error_raises_and_the_retry_goes_through(receiver: LocalWebhookReceiver) -> None:
+    receiver.fail_count = 1
+    channel = _channel(receiver.url)
+    with pytest.raises(WebhookRejected):
+        channel.deliver(_note())
+    channel.deliver(_note())
+    assert len(receiver.processed) == 1
+
+
+def test_a_receiver_that_never_answers_times_out() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            _channel(f"http://127.0.0.1:{port}/", timeout=0.5).deliver(_note())
+        assert time.monotonic() - started < 5
+
+
+def _signed(body: bytes, at: int, secret: str = SECRET, key: str | None = None) -> dict[str, str]:
+    headers = {TIMESTAMP_HEADER: str(at), SIGNATURE_HEADER: sign(secret, at, body)}
+    if key is not None:
+        headers[IDEMPOTENCY_HEADER] = key
+    return headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "reason"),
+    [
+        ({}, b"{}", "missing-header"),
+        ({TIMESTAMP_HEADER: "soon", SIGNATURE_HEADER: "v1=00"}, b"{}", "bad-timestamp"),
+        (_signed(b"{}", 1_000_000), b"{}", "stale-timestamp"),
+        (_signed(b"{}", 2_000_000_000 + 301), b"{}", "stale-timestamp"),
+        (_signed(b'{"a":1}', 2_000_000_000), b'{"a":2}', "bad-signature"),
+        (_signed(b"{}", 2_000_000_000, secret=SECRET.upper()), b"{}", "bad-signature"),
+        ({TIMESTAMP_HEADER: "2000000000", SIGNATURE_HEADER: "sha1=abc"}, b"{}", "bad-signature"),
+        (
+            _signed(b'{"idempotency_key":"k1"}', 2_000_000_000, key="k2"),
+            b'{"idempotency_key":"k1"}',
+            "key-mismatch",
+        ),
+    ],
+)
+def test_verify_signature_rejects(headers: dict[str, str], body: bytes, reason: str) -> None:
+    with pytest.raises(InvalidSignature) as caught:
+        verify_signature(SECRET, headers, body, 300, now=2_000_000_000)
+    assert caught.value.reason == reason
+
+
+def test_verify_signature_accepts_and_supports_rotation() -> None:
+    body = json.dumps({"idempotency_key": "k1"}).encode()
+    headers = _signed(body, 2_000_000_000, key="k1")
+    verify_signature(SECRET, headers, body, now=2_000_000_100)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    verify_signature(["old-secret-0123456789abc", SECRET], lowered, body, now=2_000_000_000)
+    both = dict(headers)
+    both[SIGNATURE_HEADER] = (
+        f"{sign('new-secret-0123456789abc', 2_000_000_000, body)},{headers[SIGNATURE_HEADER]}"
+    )
+    verify_signature(SECRET, both, body, now=2_000_000_000)
+
+
+def test_config_refuses_plain_http_short_secrets_and_credentials() -> None:
+    with pytest.raises(ValueError, match="https"):
+        WebhookConfig(url="http://hooks.clinic.test/x", secret=SECRET)
+    with pytest.raises(ValueError, match="secret"):
+        WebhookConfig(url="https://hooks.clinic.test/x", secret=SECRET[:5])
+    with pytest.raises(ValueError, match="credentials"):
+        WebhookConfig(url="https://u:p@hooks.clinic.test/x", secret=SECRET)
+    config = WebhookConfig(url="https://hooks.clinic.test/x", secret=SECRET)
+    assert SECRET not in repr(config)
+    assert WebhookConfig.from_env({}) is None
+    from_env = WebhookConfig.from_env(
+        {
+            "ALLIANCEKIT_WEBHOOK_URL": "http://127.0.0.1:9/x",
+            "ALLIANCEKIT_WEBHOOK_SECRET": SECRET,
+            "ALLIANCEKIT_WEBHOOK_ALLOW_HTTP": "1",
+            "ALLIANCEKIT_WEBHOOK_KINDS": "alert-raised,episode-closed",
+        }
+    )
+    assert from_env is not None
+    assert from_env.kinds == ("alert-raised", "episode-closed")
+
+
+def test_entry_point_module_registers_from_env(
+    monkeypatch: pytest.MonkeyPatch, receiver: LocalWebhookReceiver
+) -> None:
+    from alliancekit_webhook import plugin
+
+    from alliancekit.plugins.manager import make_plugin_host
+
+    monkeypatch.setenv("ALLIANCEKIT_WEBHOOK_URL", receiver.url)
+    monkeypatch.setenv("ALLIANCEKIT_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("ALLIANCEKIT_WEBHOOK_ALLOW_HTTP", "1")
+    registry = make_plugin_host(load_entry_points=False, extra_plugins=[plugin]).notifiers()
+    registry.get("webhook").deliver(_note())
+    assert len(receiver.processed) == 1
+
+
+def test_concurrent_deliveries(receiver: LocalWebhookReceiver) -> None:
+    channel = _channel(receiver.url)
+    threads = [threading.Thread(target=channel.deliver, args=(_note(f"{i:032x}"),)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert len(receiver.processed) == 8

@@ -1,0 +1,99 @@
+"""``alliancekit outbox``: the notification outbox of a practice database (status, dispatch, retry)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import attrs
+
+from alliancekit.cli.common import add_db, existing_practice, print_json, table
+from alliancekit.errors import NotFoundError
+from alliancekit.store.protocol import OutboxRecord, OutboxState
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "outbox", help="notification outbox: status, dispatch, retry", description="The notification outbox."
+    )
+    commands = parser.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
+
+    status = commands.add_parser("status", help="messages by state and the oldest pending one")
+    add_db(status)
+    status.add_argument("--dead", action="store_true", help="also list dead messages")
+    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    status.set_defaults(run=run_status)
+
+    dispatch = commands.add_parser(
+        "dispatch", help="deliver due messages now through the installed notification plugins"
+    )
+    add_db(dispatch)
+    dispatch.add_argument("--limit", type=int, metavar="N", help="at most N messages")
+    dispatch.add_argument("--json", action="store_true", help="print JSON instead of text")
+    dispatch.set_defaults(run=run_dispatch)
+
+    retry = commands.add_parser("retry", help="put a dead message back to pending")
+    add_db(retry)
+    retry.add_argument("id", metavar="ID", help="the message id (its idempotency key)")
+    retry.set_defaults(run=run_retry)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    with existing_practice(args.db) as practice:
+        status = practice.outbox_status()
+        dead = practice.store.outbox_records(OutboxState.DEAD) if args.dead else []
+    if args.json:
+        data = attrs.asdict(status)
+        if args.dead:
+            data["dead_messages"] = [_row(m) for m in dead]
+        print_json(data)
+        return 0
+    oldest = status.oldest_pending_at.isoformat() if status.oldest_pending_at else "-"
+    print(f"pending {status.pending}, delivered {status.delivered}, dead {status.dead}")
+    print(f"oldest pending: {oldest}")
+    if args.dead and dead:
+        headers = ["message", "kind", "channel", "episode", "attempts", "last error"]
+        print(table([list(_row(m).values()) for m in dead], headers))
+    return 0
+
+
+def _row(m: OutboxRecord) -> dict[str, str]:
+    return {
+        "message_id": m.message_id,
+        "kind": m.kind,
+        "channel": m.channel,
+        "episode_id": m.episode_id,
+        "attempts": str(m.attempts),
+        "last_error": m.last_error or "-",
+    }
+
+
+def run_dispatch(args: argparse.Namespace) -> int:
+    with existing_practice(args.db) as practice:
+        channels = practice.plugins.notifiers()
+        if not len(channels):
+            print(
+                "alliancekit: no notification channel is registered here (install and configure "
+                "alliancekit-smtp or alliancekit-webhook); nothing dispatched",
+                file=sys.stderr,
+            )
+            return 1
+        summary = practice.dispatch_pending(limit=args.limit)
+        status = practice.outbox_status()
+    if args.json:
+        print_json({"dispatched": attrs.asdict(summary), "status": attrs.asdict(status)})
+        return 0
+    print(
+        f"claimed {summary.claimed}: delivered {summary.delivered}, failed {summary.failed} "
+        f"(timed out {summary.timed_out}), dead {summary.dead}"
+    )
+    print(f"now pending {status.pending}, delivered {status.delivered}, dead {status.dead}")
+    return 0
+
+
+def run_retry(args: argparse.Namespace) -> int:
+    with existing_practice(args.db) as practice:
+        if not practice.retry_message(args.id):
+            raise NotFoundError("dead message", args.id)
+    print(f"message {args.id} is pending again")
+    return 0

@@ -1,0 +1,104 @@
+"""Notification channels: what one is, and the registry the ``alliancekit_register_notifiers`` hook fills.
+
+A channel is any object with a ``name`` (the channel name outbox messages are addressed to) and
+``deliver(message: Notification) -> None`` that returns once the message is handed over and raises when it
+was not. ``deliver`` is called from dispatcher worker threads (several at once) under a time limit, so it must
+be thread-safe and should set its own I/O timeouts. A channel may declare ``kinds`` (the message kinds it
+wants when the host gives no explicit subscriptions).
+
+A plugin that raises while registering is reported in :attr:`NotifierRegistry.problems` and left out; the
+other plugins' channels still register (a notification plugin never breaks the host or the others).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from alliancekit.notify.outbox import ALL_KINDS, DEFAULT_KINDS, Notification, Subscriptions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.plugins.manager import PluginHost
+
+log = logging.getLogger("alliancekit.notify")
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A notification channel (see the module docstring)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def deliver(self, message: Notification) -> None: ...
+
+
+ChannelRegistrar = Callable[[Channel], None]
+
+
+class NotifierRegistry:
+    """Channels by name, each remembering the plugin that registered it."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, tuple[Channel, str]] = {}
+        #: ``(plugin name, what went wrong)`` for registrations that were refused or raised
+        self.problems: list[tuple[str, str]] = []
+
+    def add(self, channel: Channel, supplier: str) -> None:
+        name = getattr(channel, "name", None)
+        if not isinstance(name, str) or not name or not callable(getattr(channel, "deliver", None)):
+            self.report(supplier, "not a channel: needs a non-empty name and a deliver(message) method")
+            return
+        if name in self._channels:
+            self.report(supplier, f"channel {name!r} already registered by {self._channels[name][1]!r}")
+            return
+        self._channels[name] = (channel, supplier)
+
+    def report(self, supplier: str, what: str) -> None:
+        log.warning("notification plugin %s: %s", supplier, what)
+        self.problems.append((supplier, what))
+
+    def get(self, name: str) -> Channel | None:
+        found = self._channels.get(name)
+        return None if found is None else found[0]
+
+    def names(self) -> list[str]:
+        return sorted(self._channels)
+
+    def supplier(self, name: str) -> str:
+        return self._channels[name][1]
+
+    def __iter__(self) -> Iterator[Channel]:
+        return iter([channel for _, (channel, _s) in sorted(self._channels.items())])
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+    def default_subscriptions(self) -> Subscriptions:
+        """Each channel with the kinds it declares (``kinds``), or :data:`DEFAULT_KINDS`."""
+        wanted: dict[str, tuple[str, ...]] = {}
+        for name in self.names():
+            channel = self._channels[name][0]
+            try:
+                kinds = tuple(getattr(channel, "kinds", None) or DEFAULT_KINDS)
+            except Exception:  # noqa: BLE001 - a broken plugin attribute must not break commits
+                self.report(self._channels[name][1], f"channel {name!r}: unreadable kinds")
+                kinds = DEFAULT_KINDS
+            wanted[name] = tuple(k for k in kinds if k in ALL_KINDS)
+        return Subscriptions.of(wanted)
+
+
+def build_notifier_registry(host: PluginHost) -> NotifierRegistry:
+    registry = NotifierRegistry()
+    caller = host.pm.hook.alliancekit_register_notifiers
+    for impl in caller.get_hookimpls():
+
+        def register(channel: Channel, _plugin: str = impl.plugin_name) -> None:
+            registry.add(channel, _plugin)
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
+            registry.report(impl.plugin_name, f"raised {type(exc).__name__} while registering")
+    return registry

@@ -1,0 +1,255 @@
+"""Which facts become outbox messages, and what a message may say.
+
+:func:`messages_for` is called by the facade inside every commit, with the command's new events: it is pure
+(no I/O, no plugin code), so the messages are written in the same transaction as the fact or not at all.
+
+A message carries the minimum necessary for someone to go and look: the kind, references (episode, clinic,
+clinician, alert ids), and for an alert its rule id and severity. Never the client's reference, words,
+answers or scores: a channel is a path out of the clinical record (e-mail, a web hook) and must not become a
+copy of it. Codes taken from an event are checked to be short identifiers; anything else is left out.
+
+Kinds and the events they come from (events are matched by type name, so alert events defined by the
+feedback engine are covered without this module importing them):
+
+==========================  ==========================================================================
+kind                        event
+==========================  ==========================================================================
+``alert-raised``            ``alert-raised`` (rule id, severity, alert id)
+``alert-acknowledged``      ``alert-acknowledged`` (alert id; rule id if the event has one)
+``alert-resolved``          ``alert-resolved`` (alert id; never the resolution note)
+``episode-closed``          ``episode-closed``
+``rupture-noted``           ``rupture-noted``
+``session-no-show``         ``session-recorded`` with attendance ``no-show``
+``clinician-transferred``   ``clinician-transferred``
+==========================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from alliancekit.domain.vocab import Attendance
+from alliancekit.errors import ValidationError
+from alliancekit.store.protocol import OutboxRecord, StoredEvent
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.events.types import Event
+    from alliancekit.lifecycle.state import EpisodeState
+
+#: Kinds a channel receives when it does not say which it wants.
+DEFAULT_KINDS: tuple[str, ...] = ("alert-raised", "episode-closed", "rupture-noted", "session-no-show")
+#: Every kind this version can produce.
+ALL_KINDS: tuple[str, ...] = (
+    *DEFAULT_KINDS,
+    "alert-acknowledged",
+    "alert-resolved",
+    "clinician-transferred",
+)
+
+#: Version of the message body format (``v`` in the body).
+BODY_VERSION = 1
+
+_MESSAGE_NAMESPACE = uuid.UUID("0b7e3c52-3f0e-4d8e-8a57-5b1f0e4a7c11")
+_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
+
+
+def _always(kind: str) -> Callable[[Any], str | None]:
+    return lambda event: kind
+
+
+def _no_show(event: Any) -> str | None:
+    session = getattr(event, "session", None)
+    return "session-no-show" if getattr(session, "attendance", None) is Attendance.NO_SHOW else None
+
+
+#: event type name -> the kind of message it makes (or ``None`` for none)
+_KIND_OF_EVENT: dict[str, Callable[[Any], str | None]] = {
+    "alert-raised": _always("alert-raised"),
+    "alert-acknowledged": _always("alert-acknowledged"),
+    "alert-resolved": _always("alert-resolved"),
+    "episode-closed": _always("episode-closed"),
+    "rupture-noted": _always("rupture-noted"),
+    "session-recorded": _no_show,
+    "clinician-transferred": _always("clinician-transferred"),
+}
+
+#: fields copied from an alert event, when they hold a short code
+_ALERT_FIELDS = ("alert_id", "rule_id", "severity")
+
+
+def _code(value: object) -> str | None:
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, str) and _CODE.fullmatch(value):
+        return value
+    return None
+
+
+@attrs.frozen
+class Subscriptions:
+    """Which channels receive which kinds: ``{kind: (channel name, ...)}``.
+
+    A host passes one to :class:`~alliancekit.Practice` (``subscriptions=``); without it, every registered
+    channel receives the kinds it declares (its ``kinds`` attribute) or :data:`DEFAULT_KINDS`.
+    """
+
+    channels_by_kind: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        for kind, names in self.channels_by_kind.items():
+            channels: Any = names  # checked here because hosts build this by hand
+            if kind not in ALL_KINDS:
+                raise ValidationError("subscriptions", "unknown-kind", f"kinds are: {', '.join(ALL_KINDS)}")
+            if isinstance(channels, str) or not all(isinstance(c, str) and c for c in channels):
+                raise ValidationError("subscriptions", "channels", "a tuple of channel names per kind")
+
+    @classmethod
+    def of(cls, channels: Mapping[str, Iterable[str]]) -> Subscriptions:
+        """From ``{channel name: kinds}``, the way a host usually thinks of it."""
+        by_kind: dict[str, list[str]] = {}
+        for channel, kinds in channels.items():
+            for kind in kinds:
+                by_kind.setdefault(kind, []).append(channel)
+        return cls({kind: tuple(names) for kind, names in by_kind.items()})
+
+    def channels(self, kind: str) -> tuple[str, ...]:
+        return tuple(self.channels_by_kind.get(kind, ()))
+
+    def __bool__(self) -> bool:
+        return any(self.channels_by_kind.values())
+
+
+NO_SUBSCRIPTIONS = Subscriptions()
+
+
+def message_id(event_id: str, kind: str, channel: str) -> str:
+    """The message's id and idempotency key: derived from the event, so it names one delivery forever."""
+    return uuid.uuid5(_MESSAGE_NAMESPACE, f"{event_id}:{kind}:{channel}").hex
+
+
+def messages_for(
+    events: Sequence[tuple[StoredEvent, Event]],
+    state: EpisodeState,
+    subscriptions: Subscriptions,
+) -> list[OutboxRecord]:
+    """The outbox records for a command's new events (stored envelope with its decoded event).
+
+    One record per (event that makes a kind) x (channel subscribed to that kind). ``state`` is the episode's
+    state after the events (for the clinician of record).
+    """
+    if not subscriptions:
+        return []
+    records: list[OutboxRecord] = []
+    for stored, event in events:
+        kind_of = _KIND_OF_EVENT.get(stored.type)
+        if kind_of is None:
+            continue
+        kind = kind_of(event)
+        if kind is None:
+            continue
+        channels = subscriptions.channels(kind)
+        if not channels:
+            continue
+        body: dict[str, Any] = {
+            "v": BODY_VERSION,
+            "kind": kind,
+            "episode_id": stored.episode_id,
+            "clinic_id": state.clinic_id,
+            "clinician_id": state.clinician_id,
+            "occurred_at": stored.occurred_at.isoformat(),
+        }
+        if kind.startswith("alert-"):
+            for name in _ALERT_FIELDS:
+                value = _code(getattr(event, name, None))
+                if value is not None:
+                    body[name] = value
+        for channel in channels:
+            mid = message_id(stored.event_id, kind, channel)
+            records.append(
+                OutboxRecord(
+                    message_id=mid,
+                    episode_id=stored.episode_id,
+                    kind=kind,
+                    channel=channel,
+                    body_json=json.dumps({"message_id": mid, **body}, separators=(",", ":")),
+                    created_at=stored.recorded_at,
+                )
+            )
+    return records
+
+
+@attrs.frozen
+class Notification:
+    """What a channel's ``deliver`` receives: one message for that channel, and which attempt this is."""
+
+    message_id: str
+    kind: str
+    channel: str
+    episode_id: str
+    clinic_id: str
+    clinician_id: str | None
+    occurred_at: datetime | None
+    attempt: int
+    """1 for the first attempt."""
+    alert_id: str | None = None
+    rule_id: str | None = None
+    severity: str | None = None
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key a receiver uses to drop repeated deliveries (equal to ``message_id``)."""
+        return self.message_id
+
+    @classmethod
+    def from_record(cls, record: OutboxRecord) -> Notification:
+        body = json.loads(record.body_json)
+        occurred = body.get("occurred_at")
+        return cls(
+            message_id=record.message_id,
+            kind=record.kind,
+            channel=record.channel,
+            episode_id=record.episode_id,
+            clinic_id=str(body.get("clinic_id", "")),
+            clinician_id=body.get("clinician_id"),
+            occurred_at=datetime.fromisoformat(occurred) if occurred else None,
+            attempt=record.attempts + 1,
+            alert_id=body.get("alert_id"),
+            rule_id=body.get("rule_id"),
+            severity=body.get("severity"),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The message as JSON-ready data (what a webhook posts), without ``None`` fields."""
+        data: dict[str, Any] = {
+            "v": BODY_VERSION,
+            "message_id": self.message_id,
+            "idempotency_key": self.message_id,
+            "kind": self.kind,
+            "episode_id": self.episode_id,
+            "clinic_id": self.clinic_id,
+            "clinician_id": self.clinician_id,
+            "occurred_at": None if self.occurred_at is None else self.occurred_at.isoformat(),
+            "alert_id": self.alert_id,
+            "rule_id": self.rule_id,
+            "severity": self.severity,
+            "attempt": self.attempt,
+        }
+        return {k: v for k, v in data.items() if v is not None}
+
+    def summary(self) -> str:
+        """One line for a subject or a log: kind, severity and rule for alerts, and the episode reference."""
+        parts = [self.kind]
+        if self.severity:
+            parts.append(f"({self.severity})")
+        if self.rule_id:
+            parts.append(self.rule_id)
+        parts.append(f"episode {self.episode_id}")
+        return " ".join(parts)

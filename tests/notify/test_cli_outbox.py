@@ -1,0 +1,94 @@
+"""``alliancekit outbox status | dispatch | retry`` on a real SQLite database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from alliancekit import open_practice
+from alliancekit.cli.main import main
+from alliancekit.notify import Subscriptions
+from alliancekit.plugins import manager
+from alliancekit.plugins.manager import make_plugin_host
+from alliancekit.testing.notifier import ChannelPlugin, RecordingChannel
+
+
+@pytest.fixture
+def db(tmp_path: Path, kit: SimpleNamespace) -> Path:
+    path = tmp_path / "clinic.sqlite"
+    subs = Subscriptions.of({"email": ["session-no-show"], "pager": ["session-no-show"]})
+    practice = open_practice(path, plugins=make_plugin_host(load_entry_points=False), subscriptions=subs)
+    ep = kit.active_episode(practice)
+    kit.no_show(practice, ep)
+    kit.no_show(practice, ep)
+    practice.close()
+    return path
+
+
+def _use_host(monkeypatch: pytest.MonkeyPatch, *channels: object) -> None:
+    """The CLI uses the process-wide plugin host: make it one with these channels."""
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[ChannelPlugin(*channels)])
+    monkeypatch.setattr(manager, "_default_host", host)
+
+
+class Broken:
+    name = "pager"
+
+    def deliver(self, message: object) -> None:
+        raise OSError("down")
+
+
+def test_outbox_status_dispatch_and_retry(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["outbox", "status", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "pending 4, delivered 0, dead 0" in out
+    assert "oldest pending: 2026-" in out
+
+    email = RecordingChannel("email")
+    _use_host(monkeypatch, email, Broken())
+    # the CLI's practice uses the default policy: one failed attempt is not dead yet
+    assert main(["outbox", "dispatch", "--db", str(db), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["dispatched"]["delivered"] == 2
+    assert result["dispatched"]["failed"] == 2
+    assert result["status"]["pending"] == 2
+    assert len(email.delivered) == 2
+
+    # make the pager's messages dead through the store, then retry one from the CLI
+    practice = open_practice(db, plugins=make_plugin_host(load_entry_points=False))
+    for record in practice.store.outbox_records():
+        if record.channel == "pager":
+            practice.store.claim_outbox("t", ["pager"], record.next_attempt_at, record.next_attempt_at, 10)  # type: ignore[arg-type]
+            practice.store.outbox_dead("t", record.message_id, error="OSError", at=record.created_at)
+    dead = [r.message_id for r in practice.store.outbox_records() if r.channel == "pager"]
+    practice.close()
+    assert main(["outbox", "status", "--db", str(db), "--dead", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["dead"] == 2
+    assert {m["message_id"] for m in status["dead_messages"]} == set(dead)
+    assert {m["last_error"] for m in status["dead_messages"]} == {"OSError"}
+
+    assert main(["outbox", "retry", "--db", str(db), dead[0]]) == 0
+    assert "pending again" in capsys.readouterr().out
+    assert main(["outbox", "retry", "--db", str(db), dead[0]]) == 1
+    assert "no dead message with id" in capsys.readouterr().err
+    assert main(["outbox", "status", "--db", str(db)]) == 0
+    assert "pending 1, delivered 2, dead 1" in capsys.readouterr().out
+
+
+def test_outbox_dispatch_without_channels_says_so(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _use_host(monkeypatch)
+    assert main(["outbox", "dispatch", "--db", str(db)]) == 1
+    assert "no notification channel" in capsys.readouterr().err
+
+
+def test_outbox_on_a_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["outbox", "status", "--db", str(tmp_path / "nope.sqlite")]) == 1
+    assert not (tmp_path / "nope.sqlite").exists()

@@ -1,0 +1,74 @@
+"""The alliancekit_register_notifiers hook: registration, attribution, and isolation of broken plugins."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from alliancekit import hookimpl, open_practice
+from alliancekit.notify import DEFAULT_KINDS
+from alliancekit.notify.channels import ChannelRegistrar
+from alliancekit.plugins.manager import make_plugin_host
+from alliancekit.store.memory import MemoryStore
+from alliancekit.testing.notifier import ChannelPlugin, RecordingChannel
+
+
+class Exploding:
+    @hookimpl
+    def alliancekit_register_notifiers(self, register: ChannelRegistrar) -> None:
+        register(RecordingChannel("early"))
+        raise RuntimeError("plugin bug")
+
+
+def test_alliancekit_register_notifiers_registers_and_attributes_channels() -> None:
+    email, pager = RecordingChannel("email"), RecordingChannel("pager", kinds=["alert-raised"])
+    plugin = ChannelPlugin(email, pager)
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin])
+    registry = host.notifiers()
+    assert registry.names() == ["email", "pager"]
+    assert registry.get("email") is email
+    assert registry.supplier("pager") == host.pm.get_name(plugin)
+    subs = registry.default_subscriptions()
+    assert subs.channels("alert-raised") == ("email", "pager")
+    assert subs.channels("session-no-show") == ("email",)
+    assert {k for k in DEFAULT_KINDS if subs.channels(k)} == set(DEFAULT_KINDS)
+
+
+def test_alliancekit_register_notifiers_a_raising_plugin_breaks_nothing(kit: SimpleNamespace) -> None:
+    good = RecordingChannel("email")
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[Exploding(), ChannelPlugin(good)])
+    registry = host.notifiers()
+    # what the broken plugin registered before raising stays; the plugin after it registered too
+    assert registry.names() == ["early", "email"]
+    assert [(who.split(".")[-1], what) for who, what in registry.problems] == [
+        ("Exploding", "raised RuntimeError while registering")
+    ]
+    practice = open_practice(MemoryStore(), plugins=host)
+    ep = kit.active_episode(practice)
+    kit.no_show(practice, ep)
+    assert practice.dispatch_pending().delivered == 2
+    assert len(good.delivered) == 1
+
+
+def test_alliancekit_register_notifiers_clashes_and_non_channels_are_reported() -> None:
+    class NotAChannel:
+        name = "x"
+
+    first, second = RecordingChannel("email"), RecordingChannel("email")
+    host = make_plugin_host(
+        load_entry_points=False, extra_plugins=[ChannelPlugin(first), ChannelPlugin(second, NotAChannel())]
+    )
+    registry = host.notifiers()
+    assert registry.names() == ["email"]
+    assert registry.get("email") is first
+    assert len(registry.problems) == 2
+    assert "already registered" in registry.problems[0][1]
+    assert "not a channel" in registry.problems[1][1]
+
+
+def test_no_channels_means_no_outbox_rows(kit: SimpleNamespace) -> None:
+    practice: Any = open_practice(MemoryStore(), plugins=make_plugin_host(load_entry_points=False))
+    ep = kit.active_episode(practice)
+    kit.no_show(practice, ep)
+    assert practice.outbox_status().pending == 0
+    assert practice.dispatch_pending().claimed == 0
