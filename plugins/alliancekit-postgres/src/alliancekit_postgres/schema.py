@@ -106,6 +106,25 @@ _READERS: tuple[tuple[str, str, str, str], ...] = (
            ORDER BY e.episode_id""",
     ),
     (
+        "outbox_status",
+        "",
+        "pending bigint, delivered bigint, dead bigint, oldest_pending_at timestamptz",
+        """SELECT count(*) FILTER (WHERE o.state = 'pending'), count(*) FILTER (WHERE o.state = 'delivered'),
+               count(*) FILTER (WHERE o.state = 'dead'), min(o.created_at) FILTER (WHERE o.state = 'pending')
+           FROM {s}.outbox o WHERE o.clinic_id = p_scope""",
+    ),
+    (
+        "outbox_records",
+        ", p_state text, p_limit integer",
+        """message_id text, episode_id text, kind text, channel text, body text, created_at timestamptz,
+           state text, attempts integer, next_attempt_at timestamptz, lease_owner text,
+           lease_expires_at timestamptz, last_error text""",
+        """SELECT o.message_id::text, o.episode_id, o.kind, o.channel, o.body, o.created_at, o.state,
+               o.attempts, o.next_attempt_at, o.lease_owner, o.lease_expires_at, o.last_error
+           FROM {s}.outbox o WHERE o.clinic_id = p_scope AND (p_state IS NULL OR o.state = p_state)
+           ORDER BY o.seq LIMIT greatest(p_limit, 0)""",
+    ),
+    (
         "episode_ids",
         "",
         "episode_id text",
@@ -208,16 +227,90 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (clinic_id, idempotency_key)
     );
 
+    -- The body stays text, byte for byte: a signed webhook signs exactly what it sends.
     CREATE TABLE {s}.outbox (
-        clinic_id  text COLLATE "C" NOT NULL,
-        message_id text COLLATE "C" NOT NULL,
-        episode_id text        NOT NULL,
-        kind       text        NOT NULL,
-        channel    text        NOT NULL,
-        body       jsonb       NOT NULL,
-        created_at timestamptz NOT NULL,
+        clinic_id        text COLLATE "C" NOT NULL,
+        message_id       text COLLATE "C" NOT NULL,
+        seq              bigint GENERATED ALWAYS AS IDENTITY,
+        episode_id       text        NOT NULL,
+        kind             text        NOT NULL,
+        channel          text        NOT NULL,
+        body             text        NOT NULL,
+        created_at       timestamptz NOT NULL,
+        state            text        NOT NULL DEFAULT 'pending',
+        attempts         integer     NOT NULL DEFAULT 0,
+        next_attempt_at  timestamptz NOT NULL,
+        lease_owner      text,
+        lease_expires_at timestamptz,
+        last_error       text,
         PRIMARY KEY (clinic_id, message_id)
     );
+    CREATE INDEX outbox_due ON {s}.outbox (clinic_id, next_attempt_at, message_id) WHERE state = 'pending';
+
+    -- Claims a clinic's due messages for one dispatcher: FOR UPDATE SKIP LOCKED, so concurrent dispatchers
+    -- each take different messages and never wait for each other; the lease is set in the same statement.
+    CREATE FUNCTION {s}.claim_outbox(p_scope text, p_owner text, p_channels text[], p_now timestamptz,
+        p_until timestamptz, p_limit integer)
+    RETURNS TABLE (message_id text, episode_id text, kind text, channel text, body text,
+        created_at timestamptz, state text, attempts integer, next_attempt_at timestamptz, lease_owner text,
+        lease_expires_at timestamptz, last_error text)
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        RETURN QUERY
+        WITH due AS (
+            SELECT d.message_id FROM {s}.outbox d
+            WHERE d.clinic_id = p_scope AND d.state = 'pending' AND d.channel = ANY (p_channels)
+                AND d.next_attempt_at <= p_now AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= p_now)
+            ORDER BY d.next_attempt_at, d.message_id
+            LIMIT greatest(p_limit, 0)
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {s}.outbox o SET lease_owner = p_owner, lease_expires_at = p_until
+        FROM due WHERE o.clinic_id = p_scope AND o.message_id = due.message_id
+        RETURNING o.message_id::text, o.episode_id, o.kind, o.channel, o.body, o.created_at, o.state,
+            o.attempts, o.next_attempt_at, o.lease_owner, o.lease_expires_at, o.last_error;
+    END
+    $$;
+
+    CREATE FUNCTION {s}.outbox_delivered(p_scope text, p_ids text[]) RETURNS integer
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        done integer;
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.outbox o SET state = 'delivered', attempts = o.attempts + 1, lease_owner = NULL,
+            lease_expires_at = NULL, last_error = NULL
+        WHERE o.clinic_id = p_scope AND o.message_id = ANY (p_ids) AND o.state = 'pending';
+        GET DIAGNOSTICS done = ROW_COUNT;
+        RETURN done;
+    END
+    $$;
+
+    -- A failed attempt (p_dead: the last one), only by the dispatcher holding the lease.
+    CREATE FUNCTION {s}.outbox_failed(p_scope text, p_owner text, p_id text, p_error text,
+        p_next timestamptz, p_dead boolean) RETURNS boolean LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.outbox o SET attempts = o.attempts + 1, lease_owner = NULL, lease_expires_at = NULL,
+            last_error = p_error,
+            state = CASE WHEN p_dead THEN 'dead' ELSE o.state END,
+            next_attempt_at = CASE WHEN p_dead THEN o.next_attempt_at ELSE p_next END
+        WHERE o.clinic_id = p_scope AND o.message_id = p_id AND o.state = 'pending'
+            AND o.lease_owner = p_owner;
+        RETURN FOUND;
+    END
+    $$;
+
+    CREATE FUNCTION {s}.outbox_requeue(p_scope text, p_id text, p_now timestamptz) RETURNS boolean
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.outbox o SET state = 'pending', attempts = 0, next_attempt_at = p_now, last_error = NULL
+        WHERE o.clinic_id = p_scope AND o.message_id = p_id AND o.state = 'dead';
+        RETURN FOUND;
+    END
+    $$;
 
     -- The audit log: one hash chain per clinic (see alliancekit.security.audit_chain), so that each clinic's
     -- log can be verified from its own rows, which are all row-level security lets it see.
@@ -382,10 +475,12 @@ MIGRATIONS: tuple[str, ...] = (
             type text, schema_version integer, occurred_at timestamptz, recorded_at timestamptz,
             actor_id text,
             actor_role text, corrects text, payload jsonb);
-        INSERT INTO {s}.outbox (clinic_id, message_id, episode_id, kind, channel, body, created_at)
-        SELECT p_clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body, m.created_at
+        INSERT INTO {s}.outbox (clinic_id, message_id, episode_id, kind, channel, body, created_at,
+            next_attempt_at)
+        SELECT p_clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body, m.created_at,
+            coalesce(m.next_attempt_at, m.created_at)
         FROM jsonb_to_recordset(p_outbox) AS m(message_id text, episode_id text, kind text, channel text,
-            body jsonb, created_at timestamptz);
+            body text, created_at timestamptz, next_attempt_at timestamptz);
         IF jsonb_array_length(p_audit) > 0 THEN
             PERFORM {s}.link_audit(p_scope, p_audit);
         END IF;

@@ -24,8 +24,8 @@ Serialization failures and deadlocks (40001, 40P01) are retried a bounded number
 back-off, then raised as :class:`~alliancekit.errors.StoreBusy`.
 Parameters are always bound; the schema name is composed with :mod:`psycopg.sql`.
 
-Outbox claiming (``FOR UPDATE SKIP LOCKED``) belongs to the notifications feature, which does not exist yet;
-the outbox rows are written here and claimed there.
+Outbox claiming is one statement too: ``SELECT ... FOR UPDATE SKIP LOCKED`` of the clinic's due messages and
+the lease ``UPDATE`` in one function, so concurrent dispatchers take different messages.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -58,6 +58,8 @@ from alliancekit.store.protocol import (
     ClosedOutcome,
     Commit,
     OutboxRecord,
+    OutboxState,
+    OutboxStatus,
     StoredEvent,
 )
 from alliancekit_postgres.schema import (
@@ -83,6 +85,12 @@ _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 _SQL_TEXT = {
     "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 29) + ")",
     "closed_outcomes": "SELECT * FROM {s}.closed_outcomes(%s)",
+    "claim_outbox": "SELECT * FROM {s}.claim_outbox(%s, %s, %s, %s, %s, %s)",
+    "outbox_delivered": "SELECT {s}.outbox_delivered(%s, %s)",
+    "outbox_failed": "SELECT {s}.outbox_failed(%s, %s, %s, %s, %s, %s)",
+    "outbox_requeue": "SELECT {s}.outbox_requeue(%s, %s, %s)",
+    "outbox_status": "SELECT * FROM {s}.outbox_status(%s)",
+    "outbox_records": "SELECT * FROM {s}.outbox_records(%s, %s, %s)",
     "append_audit": "SELECT {s}.append_audit(%s, %s)",
     "version": "SELECT * FROM {s}.episode_version(%s, %s)",
     "snapshot": "SELECT * FROM {s}.load_snapshot(%s, %s)",
@@ -441,6 +449,50 @@ class PostgresStore:
         query = self._db.sql["replace_payloads"]
         self._run("payload rewrite", lambda conn: conn.execute(query, (self.clinic_id, objects)))
 
+    # -- outbox delivery (alliancekit.notify.dispatcher) -------------------------------------------------
+
+    def claim_outbox(
+        self, owner: str, channels: Sequence[str], now: datetime, lease_until: datetime, limit: int
+    ) -> list[OutboxRecord]:
+        """Lease this clinic's due messages (``FOR UPDATE SKIP LOCKED``); oldest due first."""
+        params = (self.clinic_id, owner, list(channels), now, lease_until, limit)
+        query = self._db.sql["claim_outbox"]
+        rows = self._run("outbox claim", lambda conn: conn.execute(query, params).fetchall())
+        return sorted((_outbox_record(r) for r in rows), key=lambda m: (m.next_attempt_at, m.message_id))
+
+    def outbox_delivered(self, owner: str, message_ids: Sequence[str], at: datetime) -> int:
+        return int(self._call("outbox_delivered", (self.clinic_id, list(message_ids))))
+
+    def outbox_failed(
+        self, owner: str, message_id: str, *, error: str, next_attempt_at: datetime, at: datetime
+    ) -> bool:
+        params = (self.clinic_id, owner, message_id, error, next_attempt_at, False)
+        return bool(self._call("outbox_failed", params))
+
+    def outbox_dead(self, owner: str, message_id: str, *, error: str, at: datetime) -> bool:
+        return bool(self._call("outbox_failed", (self.clinic_id, owner, message_id, error, at, True)))
+
+    def outbox_requeue(self, message_id: str, now: datetime) -> bool:
+        return bool(self._call("outbox_requeue", (self.clinic_id, message_id, now)))
+
+    def outbox_status(self) -> OutboxStatus:
+        [(pending, delivered, dead, oldest)] = self._read("outbox_status", (self.clinic_id,))
+        return OutboxStatus(int(pending), int(delivered), int(dead), oldest)
+
+    def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
+        wanted = None if state is None else OutboxState(state).value
+        return [_outbox_record(r) for r in self._read("outbox_records", (self.clinic_id, wanted, limit))]
+
+    def _call(self, name: str, params: tuple[Any, ...]) -> Any:
+        """One write statement whose function returns a single value."""
+        query = self._db.sql[name]
+
+        def call(conn: psycopg.Connection[Any]) -> Any:
+            row = conn.execute(query, params).fetchone()
+            return None if row is None else row[0]
+
+        return self._run("outbox write", call)
+
     def close(self) -> None:
         """Close the pool (only the store that opened it does; a clinic view's ``close`` does nothing)."""
         if self._owner and not self._db.closed:
@@ -474,6 +526,23 @@ def _event_object(e: StoredEvent) -> str:
     return _with_raw(envelope, "payload", e.payload_json)
 
 
+def _outbox_record(r: tuple[Any, ...]) -> OutboxRecord:
+    return OutboxRecord(
+        message_id=r[0],
+        episode_id=r[1],
+        kind=r[2],
+        channel=r[3],
+        body_json=r[4],
+        created_at=r[5],
+        state=OutboxState(r[6]),
+        attempts=int(r[7]),
+        next_attempt_at=r[8],
+        lease_owner=r[9],
+        lease_expires_at=r[10],
+        last_error=r[11],
+    )
+
+
 def _outbox_object(m: OutboxRecord) -> str:
     envelope = {
         "message_id": m.message_id,
@@ -481,8 +550,10 @@ def _outbox_object(m: OutboxRecord) -> str:
         "kind": m.kind,
         "channel": m.channel,
         "created_at": m.created_at.isoformat(),
+        "next_attempt_at": None if m.next_attempt_at is None else m.next_attempt_at.isoformat(),
+        "body": m.body_json,  # as a JSON string: stored as the exact text it is
     }
-    return _with_raw(envelope, "body", m.body_json)
+    return json.dumps(envelope, separators=(",", ":"))
 
 
 def _audit_object(a: AuditRecord) -> str:
