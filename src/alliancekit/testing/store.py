@@ -40,8 +40,8 @@ Hooks, and what each must do:
     :attr:`fault_points`.
 
 Everything is exercised through the public protocol (and, for round trips, through the public facade
-:class:`~alliancekit.Practice` on top of the store); outbox rows are written but not read back, since the
-protocol has no outbox read yet.
+:class:`~alliancekit.Practice` on top of the store). Outbox delivery (claims, leases, retries) has its own
+suite, :class:`alliancekit.testing.outbox.OutboxStoreContract`.
 """
 
 # A test suite: assertions are its point.
