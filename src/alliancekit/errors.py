@@ -16,6 +16,7 @@ __all__ = [
     "StoreError",
     "NotAnAlliancekitStore",
     "StoreTooNew",
+    "StoreBusy",
     "PluginError",
     "MeasureError",
     "UnknownMeasure",
@@ -94,6 +95,13 @@ class NotAnAlliancekitStore(StoreError):
 
 class StoreTooNew(StoreError):
     """The database was written by a newer alliancekit than this one; refusing to touch it."""
+
+
+class StoreBusy(StoreError):
+    """The backend kept aborting the transaction (serialization failures, deadlocks) and gave up.
+
+    The store retried a bounded number of times; nothing was written. Retrying later is safe.
+    """
 
 
 class PluginError(AlliancekitError):

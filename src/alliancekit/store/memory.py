@@ -55,18 +55,57 @@ class MemoryStore:
                 raise ConflictError(commit.episode_id, commit.expected_version, actual)
             if commit.idempotency_key is not None and commit.idempotency_key in self._commands:
                 raise DuplicateCommand(commit.idempotency_key)
-            # Nothing below can fail, so the commit is all-or-nothing.
-            self._events.setdefault(commit.episode_id, []).extend(commit.events)
-            self._snapshots[commit.episode_id] = (commit.new_version, commit.snapshot_json)
-            self._caseload[commit.episode_id] = commit.caseload
-            if commit.idempotency_key is not None:
-                self._commands[commit.idempotency_key] = (commit.episode_id, commit.new_version)
-            for message in commit.outbox:
-                self._outbox_at[message.message_id] = len(self.outbox)
-                self.outbox.append(
-                    attrs.evolve(message, next_attempt_at=message.next_attempt_at or message.created_at)
-                )
-            self._audit.extend(link(commit.audit, self._head()))
+            stream = self._events.setdefault(commit.episode_id, [])
+            undo = (
+                len(stream),
+                self._snapshots.get(commit.episode_id),
+                self._caseload.get(commit.episode_id),
+                len(self.outbox),
+                len(self._audit),
+            )
+            try:
+                stream.extend(commit.events)
+                self._snapshots[commit.episode_id] = (commit.new_version, commit.snapshot_json)
+                self._caseload[commit.episode_id] = commit.caseload
+                if commit.idempotency_key is not None:
+                    self._commands[commit.idempotency_key] = (commit.episode_id, commit.new_version)
+                for message in commit.outbox:
+                    self._outbox_at[message.message_id] = len(self.outbox)
+                    self.outbox.append(
+                        attrs.evolve(message, next_attempt_at=message.next_attempt_at or message.created_at)
+                    )
+                self._audit.extend(link(commit.audit, self._head()))
+            except BaseException:
+                self._undo(commit, *undo)
+                raise
+
+    def _undo(
+        self,
+        commit: Commit,
+        events: int,
+        snapshot: tuple[int, str] | None,
+        caseload: CaseloadRow | None,
+        outbox: int,
+        audit: int,
+    ) -> None:
+        """Put everything back as it was before a failed append (all or nothing, even in memory)."""
+        del self._events[commit.episode_id][events:]
+        if not self._events[commit.episode_id]:
+            del self._events[commit.episode_id]
+        if snapshot is None:
+            self._snapshots.pop(commit.episode_id, None)
+        else:
+            self._snapshots[commit.episode_id] = snapshot
+        if caseload is None:
+            self._caseload.pop(commit.episode_id, None)
+        else:
+            self._caseload[commit.episode_id] = caseload
+        if commit.idempotency_key is not None:
+            self._commands.pop(commit.idempotency_key, None)
+        for message in self.outbox[outbox:]:
+            self._outbox_at.pop(message.message_id, None)
+        del self.outbox[outbox:]
+        del self._audit[audit:]
 
     def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
         return self._snapshots.get(episode_id)

@@ -7,7 +7,12 @@ when the stream has moved past ``expected_version``. ``alliancekit.testing`` shi
 proves a backend does this.
 
 Payloads and snapshots arrive as JSON text, serialised once by the core, so backends store them as they are
-(TEXT in SQLite, JSONB in PostgreSQL) and the same bytes can be hashed for the audit chain.
+(TEXT in SQLite, JSONB in PostgreSQL). A backend returns the same JSON *value*, not necessarily the same
+bytes (JSONB normalises spacing and key order), so anything that hashes payloads must hash a canonical
+form, not the stored text.
+
+A backend may be *scoped to one clinic* (the PostgreSQL plugin, under row-level security): it then reads and
+writes that clinic's rows only, and every query behaves as if the other clinics' rows did not exist.
 """
 
 from __future__ import annotations

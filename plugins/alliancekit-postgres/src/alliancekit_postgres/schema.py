@@ -1,0 +1,573 @@
+"""The PostgreSQL schema, as numbered forward migrations recorded in ``<schema>.schema_migrations``.
+
+Every table holding clinical or audit rows carries ``clinic_id`` as the first column of its primary key
+(so that Citus can distribute by it, see the scaling guide) and a row-level security policy that lets a
+transaction see and write only the rows of the clinic named in the ``alliancekit.clinic_id`` setting.
+``FORCE ROW LEVEL SECURITY`` applies the policy to the table owner as well; only superusers and roles with
+``BYPASSRLS`` escape it, and the store refuses to run as one of those.
+
+Identifiers (the schema name) go through :mod:`psycopg.sql`; nothing else is formatted into SQL. Never edit a
+released migration: add the next one.
+"""
+
+# The SQL here is this module's own constant text (DDL and function bodies); the only thing composed into it
+# is the schema name, through psycopg.sql.Identifier. Values are bound when the functions are called.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from psycopg import Connection, sql
+
+from alliancekit.errors import NotAnAlliancekitStore, StoreTooNew
+
+#: The session setting the policies read; set transaction-locally by the store before every statement.
+CLINIC_SETTING = "alliancekit.clinic_id"
+#: SQLSTATE raised by ``append_commit`` when a commit's expected stream version is stale.
+STALE_VERSION_SQLSTATE = "AK409"
+#: Tables under row-level security.
+CLINIC_TABLES = ("events", "episodes", "commands", "outbox", "audit", "audit_heads", "audit_checkpoints")
+
+_POLICY = """
+ALTER TABLE {s}.{t} ENABLE ROW LEVEL SECURITY;
+ALTER TABLE {s}.{t} FORCE ROW LEVEL SECURITY;
+CREATE POLICY clinic_isolation ON {s}.{t}
+    USING (clinic_id = current_setting('alliancekit.clinic_id', true))
+    WITH CHECK (clinic_id = current_setting('alliancekit.clinic_id', true));
+"""
+
+
+def _reader(name: str, params: str, returns: str, query: str) -> str:
+    """A read as a PL/pgSQL function (its plan is cached, unlike a multi-statement SQL function's)."""
+    # Built from this module's constants only; the schema is composed in later with psycopg.sql.
+    return f"""
+    CREATE FUNCTION {{s}}.{name}(p_scope text{params}) RETURNS TABLE ({returns}) LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        RETURN QUERY {query};
+    END
+    $$;
+    """
+
+
+# (name, extra parameters, result columns, query); columns are qualified so that they never resolve to the
+# function's output parameters of the same name.
+_READERS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "episode_version",
+        ", p_episode text",
+        "version integer",
+        "SELECT e.version FROM {s}.episodes e WHERE e.clinic_id = p_scope AND e.episode_id = p_episode",
+    ),
+    (
+        "load_snapshot",
+        ", p_episode text",
+        "version integer, state text",
+        """SELECT e.version, e.state::text FROM {s}.episodes e
+           WHERE e.clinic_id = p_scope AND e.episode_id = p_episode""",
+    ),
+    (
+        "load_events",
+        ", p_episode text, p_after integer",
+        """episode_id text, seq integer, event_id text, type text, schema_version integer,
+           occurred_at timestamptz, recorded_at timestamptz, actor_id text, actor_role text, clinic_id text,
+           payload text, corrects text""",
+        """SELECT e.episode_id::text, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at,
+               e.recorded_at, e.actor_id, e.actor_role, e.clinic_id::text, e.payload::text, e.corrects
+           FROM {s}.events e
+           WHERE e.clinic_id = p_scope AND e.episode_id = p_episode AND e.seq > p_after ORDER BY e.seq""",
+    ),
+    (
+        "caseload",
+        ", p_clinician text, p_open_only boolean",
+        """episode_id text, clinic_id text, clinician_id text, client_ref text, stage text,
+           version integer, opened_on date, last_session_on date, sessions_attended integer,
+           latest_scores text, open_alerts integer, next_review_at integer, review_due boolean,
+           closed_on date, open_alerts_json text, highest_severity text, outcome_measure text,
+           first_outcome double precision, latest_outcome double precision, outcome_sessions integer,
+           modality text, ending_reason text""",
+        """SELECT e.episode_id::text, e.clinic_id::text, e.clinician_id::text, e.client_ref, e.stage,
+               e.version, e.opened_on, e.last_session_on, e.sessions_attended, e.latest_scores,
+               e.open_alerts, e.next_review_at, e.review_due, e.closed_on, e.open_alerts_json,
+               e.highest_severity, e.outcome_measure, e.first_outcome, e.latest_outcome, e.outcome_sessions,
+               e.modality, e.ending_reason
+           FROM {s}.episodes e
+           WHERE e.clinic_id = p_scope AND (p_clinician IS NULL OR e.clinician_id = p_clinician)
+               AND (NOT p_open_only OR e.closed_on IS NULL)
+           ORDER BY e.episode_id""",
+    ),
+    (
+        "closed_outcomes",
+        "",
+        """clinician_id text, closed_on date, outcome_measure text, first_outcome double precision,
+           latest_outcome double precision, outcome_sessions integer, modality text, ending_reason text""",
+        """SELECT e.clinician_id::text, e.closed_on, e.outcome_measure, e.first_outcome, e.latest_outcome,
+               e.outcome_sessions, e.modality, e.ending_reason
+           FROM {s}.episodes e WHERE e.clinic_id = p_scope AND e.closed_on IS NOT NULL
+           ORDER BY e.episode_id""",
+    ),
+    (
+        "outbox_status",
+        "",
+        "pending bigint, delivered bigint, dead bigint, oldest_pending_at timestamptz",
+        """SELECT count(*) FILTER (WHERE o.state = 'pending'), count(*) FILTER (WHERE o.state = 'delivered'),
+               count(*) FILTER (WHERE o.state = 'dead'), min(o.created_at) FILTER (WHERE o.state = 'pending')
+           FROM {s}.outbox o WHERE o.clinic_id = p_scope""",
+    ),
+    (
+        "outbox_records",
+        ", p_state text, p_limit integer",
+        """message_id text, episode_id text, kind text, channel text, body text, created_at timestamptz,
+           state text, attempts integer, next_attempt_at timestamptz, lease_owner text,
+           lease_expires_at timestamptz, last_error text""",
+        """SELECT o.message_id::text, o.episode_id, o.kind, o.channel, o.body, o.created_at, o.state,
+               o.attempts, o.next_attempt_at, o.lease_owner, o.lease_expires_at, o.last_error
+           FROM {s}.outbox o WHERE o.clinic_id = p_scope AND (p_state IS NULL OR o.state = p_state)
+           ORDER BY o.seq LIMIT greatest(p_limit, 0)""",
+    ),
+    (
+        "episode_ids",
+        "",
+        "episode_id text",
+        "SELECT e.episode_id::text FROM {s}.episodes e WHERE e.clinic_id = p_scope ORDER BY e.episode_id",
+    ),
+    (
+        "find_command",
+        ", p_key text",
+        "episode_id text, version integer",
+        """SELECT c.episode_id, c.version FROM {s}.commands c
+           WHERE c.clinic_id = p_scope AND c.idempotency_key = p_key""",
+    ),
+    (
+        "audit_records",
+        "",
+        """entry_id text, at timestamptz, actor_id text, actor_role text, clinic_id text, purpose text,
+           action text, record_type text, record_id text, outcome text, client_ref text, detail text,
+           "position" bigint, prev_hash text, hash text""",
+        """SELECT a.entry_id, a.at, a.actor_id, a.actor_role, a.clinic_id::text, a.purpose, a.action,
+               a.record_type, a.record_id, a.outcome, a.client_ref, a.detail, a.position, a.prev_hash, a.hash
+           FROM {s}.audit a WHERE a.clinic_id = p_scope ORDER BY a.position""",
+    ),
+    (
+        "audit_head",
+        "",
+        '"position" bigint, hash text',
+        """SELECT h.position, h.hash FROM {s}.audit_heads h
+           WHERE h.clinic_id = p_scope AND h.position > 0""",
+    ),
+    (
+        "audit_checkpoints",
+        "",
+        '"position" bigint, hash text, mac text, at timestamptz',
+        """SELECT c.position, c.hash, c.mac, c.at FROM {s}.audit_checkpoints c
+           WHERE c.clinic_id = p_scope ORDER BY c.seq""",
+    ),
+)
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
+    """
+    CREATE TABLE {s}.events (
+        clinic_id      text COLLATE "C" NOT NULL,
+        episode_id     text COLLATE "C" NOT NULL,
+        seq            integer     NOT NULL,
+        event_id       text        NOT NULL,
+        type           text        NOT NULL,
+        schema_version integer     NOT NULL,
+        occurred_at    timestamptz NOT NULL,
+        recorded_at    timestamptz NOT NULL,
+        actor_id       text        NOT NULL,
+        actor_role     text        NOT NULL,
+        corrects       text,
+        payload        jsonb       NOT NULL,
+        PRIMARY KEY (clinic_id, episode_id, seq)
+    );
+
+    -- One row per episode: the snapshot (folded state) and the caseload projection together, so that a
+    -- command reads one row and writes one row.
+    CREATE TABLE {s}.episodes (
+        clinic_id         text COLLATE "C" NOT NULL,
+        episode_id        text COLLATE "C" NOT NULL,
+        version           integer NOT NULL,
+        state             jsonb   NOT NULL,
+        clinician_id      text COLLATE "C" NOT NULL,
+        client_ref        text    NOT NULL,
+        stage             text    NOT NULL,
+        opened_on         date    NOT NULL,
+        last_session_on   date,
+        sessions_attended integer NOT NULL,
+        latest_scores     text    NOT NULL,
+        open_alerts       integer NOT NULL,
+        next_review_at    integer,
+        review_due        boolean NOT NULL,
+        closed_on         date,
+        open_alerts_json  text    NOT NULL,
+        highest_severity  text,
+        outcome_measure   text,
+        first_outcome     double precision,
+        latest_outcome    double precision,
+        outcome_sessions  integer,
+        modality          text,
+        ending_reason     text,
+        PRIMARY KEY (clinic_id, episode_id)
+    ) WITH (fillfactor = 70);
+    -- Every command rewrites its episode's row; room left on each page lets PostgreSQL update it in place
+    -- (a HOT update: no new index entries) instead of moving it.
+    CREATE INDEX episodes_by_clinician ON {s}.episodes (clinic_id, clinician_id, episode_id);
+    -- The practice-outcomes report reads the closed episodes' outcome columns from this index alone.
+    CREATE INDEX episodes_closed_outcomes ON {s}.episodes (clinic_id, episode_id)
+        INCLUDE (clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,
+                 modality, ending_reason)
+        WHERE closed_on IS NOT NULL;
+
+    CREATE TABLE {s}.commands (
+        clinic_id       text COLLATE "C" NOT NULL,
+        idempotency_key text COLLATE "C" NOT NULL,
+        episode_id      text    NOT NULL,
+        version         integer NOT NULL,
+        PRIMARY KEY (clinic_id, idempotency_key)
+    );
+
+    -- The body stays text, byte for byte: a signed webhook signs exactly what it sends.
+    CREATE TABLE {s}.outbox (
+        clinic_id        text COLLATE "C" NOT NULL,
+        message_id       text COLLATE "C" NOT NULL,
+        seq              bigint GENERATED ALWAYS AS IDENTITY,
+        episode_id       text        NOT NULL,
+        kind             text        NOT NULL,
+        channel          text        NOT NULL,
+        body             text        NOT NULL,
+        created_at       timestamptz NOT NULL,
+        state            text        NOT NULL DEFAULT 'pending',
+        attempts         integer     NOT NULL DEFAULT 0,
+        next_attempt_at  timestamptz NOT NULL,
+        lease_owner      text,
+        lease_expires_at timestamptz,
+        last_error       text,
+        PRIMARY KEY (clinic_id, message_id)
+    );
+    CREATE INDEX outbox_due ON {s}.outbox (clinic_id, next_attempt_at, message_id) WHERE state = 'pending';
+
+    -- Claims a clinic's due messages for one dispatcher: FOR UPDATE SKIP LOCKED, so concurrent dispatchers
+    -- each take different messages and never wait for each other; the lease is set in the same statement.
+    CREATE FUNCTION {s}.claim_outbox(p_scope text, p_owner text, p_channels text[], p_now timestamptz,
+        p_until timestamptz, p_limit integer)
+    RETURNS TABLE (message_id text, episode_id text, kind text, channel text, body text,
+        created_at timestamptz, state text, attempts integer, next_attempt_at timestamptz, lease_owner text,
+        lease_expires_at timestamptz, last_error text)
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        RETURN QUERY
+        WITH due AS (
+            SELECT d.message_id FROM {s}.outbox d
+            WHERE d.clinic_id = p_scope AND d.state = 'pending' AND d.channel = ANY (p_channels)
+                AND d.next_attempt_at <= p_now AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= p_now)
+            ORDER BY d.next_attempt_at, d.message_id
+            LIMIT greatest(p_limit, 0)
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {s}.outbox o SET lease_owner = p_owner, lease_expires_at = p_until
+        FROM due WHERE o.clinic_id = p_scope AND o.message_id = due.message_id
+        RETURNING o.message_id::text, o.episode_id, o.kind, o.channel, o.body, o.created_at, o.state,
+            o.attempts, o.next_attempt_at, o.lease_owner, o.lease_expires_at, o.last_error;
+    END
+    $$;
+
+    CREATE FUNCTION {s}.outbox_delivered(p_scope text, p_ids text[]) RETURNS integer
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        done integer;
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.outbox o SET state = 'delivered', attempts = o.attempts + 1, lease_owner = NULL,
+            lease_expires_at = NULL, last_error = NULL
+        WHERE o.clinic_id = p_scope AND o.message_id = ANY (p_ids) AND o.state = 'pending';
+        GET DIAGNOSTICS done = ROW_COUNT;
+        RETURN done;
+    END
+    $$;
+
+    -- A failed attempt (p_dead: the last one), only by the dispatcher holding the lease.
+    CREATE FUNCTION {s}.outbox_failed(p_scope text, p_owner text, p_id text, p_error text,
+        p_next timestamptz, p_dead boolean) RETURNS boolean LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.outbox o SET attempts = o.attempts + 1, lease_owner = NULL, lease_expires_at = NULL,
+            last_error = p_error,
+            state = CASE WHEN p_dead THEN 'dead' ELSE o.state END,
+            next_attempt_at = CASE WHEN p_dead THEN o.next_attempt_at ELSE p_next END
+        WHERE o.clinic_id = p_scope AND o.message_id = p_id AND o.state = 'pending'
+            AND o.lease_owner = p_owner;
+        RETURN FOUND;
+    END
+    $$;
+
+    CREATE FUNCTION {s}.outbox_requeue(p_scope text, p_id text, p_now timestamptz) RETURNS boolean
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.outbox o SET state = 'pending', attempts = 0, next_attempt_at = p_now, last_error = NULL
+        WHERE o.clinic_id = p_scope AND o.message_id = p_id AND o.state = 'dead';
+        RETURN FOUND;
+    END
+    $$;
+
+    -- The audit log: one hash chain per clinic (see alliancekit.security.audit_chain), so that each clinic's
+    -- log can be verified from its own rows, which are all row-level security lets it see.
+    CREATE TABLE {s}.audit (
+        clinic_id   text COLLATE "C" NOT NULL,
+        position    bigint      NOT NULL,
+        entry_id    text        NOT NULL,
+        at          timestamptz NOT NULL,
+        actor_id    text        NOT NULL,
+        actor_role  text        NOT NULL,
+        purpose     text        NOT NULL,
+        action      text        NOT NULL,
+        record_type text        NOT NULL,
+        record_id   text        NOT NULL,
+        outcome     text        NOT NULL,
+        client_ref  text        NOT NULL,
+        detail      text        NOT NULL,
+        prev_hash   text        NOT NULL,
+        hash        text        NOT NULL,
+        PRIMARY KEY (clinic_id, position)
+    );
+
+    -- Each clinic's chain head, locked (FOR UPDATE) by every audit write of that clinic: two writers can
+    -- never fork the chain.
+    CREATE TABLE {s}.audit_heads (
+        clinic_id text COLLATE "C" PRIMARY KEY,
+        position  bigint NOT NULL,
+        hash      text   NOT NULL
+    );
+
+    CREATE TABLE {s}.audit_checkpoints (
+        clinic_id text COLLATE "C" NOT NULL,
+        seq       bigint GENERATED ALWAYS AS IDENTITY,
+        position  bigint      NOT NULL,
+        hash      text        NOT NULL,
+        mac       text        NOT NULL,
+        at        timestamptz NOT NULL,
+        PRIMARY KEY (clinic_id, seq)
+    );
+
+    -- Chains and writes audit rows for the clinic in the setting, after its head, under the head's lock.
+    -- The hash is alliancekit.security.audit_chain.entry_hash: SHA-256 over "<length>:<text>;" of each field
+    -- (lengths in characters); at_iso is the time as Python's isoformat() gives it, in UTC.
+    CREATE FUNCTION {s}.link_audit(p_scope text, p_audit jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        head_position bigint;
+        head_hash text;
+        digest text;
+        a record;
+    BEGIN
+        SELECT h.position, h.hash INTO head_position, head_hash FROM {s}.audit_heads h
+        WHERE h.clinic_id = p_scope FOR UPDATE;
+        IF NOT FOUND THEN  -- the clinic's first audit row: create its head (once), then lock it
+            INSERT INTO {s}.audit_heads (clinic_id, position, hash) VALUES (p_scope, 0, repeat('0', 64))
+            ON CONFLICT DO NOTHING;
+            SELECT h.position, h.hash INTO head_position, head_hash FROM {s}.audit_heads h
+            WHERE h.clinic_id = p_scope FOR UPDATE;
+        END IF;
+        FOR a IN SELECT * FROM jsonb_to_recordset(p_audit) AS r(clinic_id text, entry_id text, at timestamptz,
+                at_iso text, actor_id text, actor_role text, purpose text, action text, record_type text,
+                record_id text, outcome text, client_ref text, detail text)
+        LOOP
+            head_position := head_position + 1;
+            digest := encode(sha256(convert_to(
+                length(head_position::text) || ':' || head_position::text || ';'
+                || length(head_hash) || ':' || head_hash || ';'
+                || length(a.entry_id) || ':' || a.entry_id || ';'
+                || length(a.at_iso) || ':' || a.at_iso || ';'
+                || length(a.actor_id) || ':' || a.actor_id || ';'
+                || length(a.actor_role) || ':' || a.actor_role || ';'
+                || length(a.clinic_id) || ':' || a.clinic_id || ';'
+                || length(a.purpose) || ':' || a.purpose || ';'
+                || length(a.action) || ':' || a.action || ';'
+                || length(a.record_type) || ':' || a.record_type || ';'
+                || length(a.record_id) || ':' || a.record_id || ';'
+                || length(a.outcome) || ':' || a.outcome || ';'
+                || length(a.client_ref) || ':' || a.client_ref || ';'
+                || length(a.detail) || ':' || a.detail || ';', 'UTF8')), 'hex');
+            INSERT INTO {s}.audit (clinic_id, position, entry_id, at, actor_id, actor_role, purpose, action,
+                record_type, record_id, outcome, client_ref, detail, prev_hash, hash)
+            VALUES (a.clinic_id, head_position, a.entry_id, a.at, a.actor_id, a.actor_role, a.purpose,
+                a.action, a.record_type, a.record_id, a.outcome, a.client_ref, a.detail, head_hash, digest);
+            head_hash := digest;
+        END LOOP;
+        UPDATE {s}.audit_heads SET position = head_position, hash = head_hash WHERE clinic_id = p_scope;
+    END
+    $$;
+
+    CREATE FUNCTION {s}.append_checkpoint(p_scope text, p_position bigint, p_hash text, p_mac text,
+        p_at timestamptz) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        INSERT INTO {s}.audit_checkpoints (clinic_id, position, hash, mac, at)
+        VALUES (p_scope, p_position, p_hash, p_mac, p_at);
+    END
+    $$;
+
+    -- Re-encryption of free text under a new key: the payloads change, the plaintext does not.
+    CREATE FUNCTION {s}.replace_payloads(p_scope text, p_updates jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.events e SET payload = u.payload
+        FROM jsonb_to_recordset(p_updates) AS u(episode_id text, seq integer, payload jsonb)
+        WHERE e.clinic_id = p_scope AND e.episode_id = u.episode_id AND e.seq = u.seq;
+    END
+    $$;
+
+    -- The store's statements, one function each, so that every call is one statement and one network round
+    -- trip that sets the clinic for its own transaction and then runs under the row-level security policies.
+    -- Functions run with the caller's rights (SECURITY INVOKER): they grant nothing the caller lacks.
+    CREATE FUNCTION {s}.append_commit(
+        p_scope text, p_clinic text, p_key text, p_episode text, p_expected integer, p_new integer,
+        p_state jsonb, p_clinician text, p_client_ref text, p_stage text, p_opened date, p_last_session date,
+        p_attended integer, p_scores text, p_alerts integer, p_next_review integer, p_review_due boolean,
+        p_closed date, p_alerts_json text, p_severity text, p_outcome_measure text,
+        p_first_outcome double precision, p_latest_outcome double precision, p_outcome_sessions integer,
+        p_modality text, p_ending_reason text, p_events jsonb, p_outbox jsonb, p_audit jsonb
+    ) RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        written integer;
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        IF p_expected = 0 THEN
+            INSERT INTO {s}.episodes (clinic_id, episode_id, version, state, clinician_id, client_ref, stage,
+                opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at,
+                review_due, closed_on, open_alerts_json, highest_severity, outcome_measure, first_outcome,
+                latest_outcome, outcome_sessions, modality, ending_reason)
+            VALUES (p_clinic, p_episode, p_new, p_state, p_clinician, p_client_ref, p_stage, p_opened,
+                p_last_session, p_attended, p_scores, p_alerts, p_next_review, p_review_due, p_closed,
+                p_alerts_json, p_severity, p_outcome_measure, p_first_outcome, p_latest_outcome,
+                p_outcome_sessions, p_modality, p_ending_reason)
+            ON CONFLICT DO NOTHING;
+        ELSE
+            -- Under READ COMMITTED a concurrent writer's update makes this one wait, then re-check the
+            -- version on the new row: the loser touches no row, never overwrites.
+            UPDATE {s}.episodes SET version = p_new, state = p_state, clinician_id = p_clinician,
+                client_ref = p_client_ref, stage = p_stage, opened_on = p_opened,
+                last_session_on = p_last_session,
+                sessions_attended = p_attended, latest_scores = p_scores, open_alerts = p_alerts,
+                next_review_at = p_next_review, review_due = p_review_due, closed_on = p_closed,
+                open_alerts_json = p_alerts_json, highest_severity = p_severity,
+                outcome_measure = p_outcome_measure, first_outcome = p_first_outcome,
+                latest_outcome = p_latest_outcome, outcome_sessions = p_outcome_sessions,
+                modality = p_modality, ending_reason = p_ending_reason
+            WHERE clinic_id = p_clinic AND episode_id = p_episode AND version = p_expected;
+        END IF;
+        GET DIAGNOSTICS written = ROW_COUNT;
+        IF written <> 1 THEN
+            RAISE EXCEPTION 'stale stream version' USING ERRCODE = 'AK409';
+        END IF;
+        -- Then the key: a used one is a unique violation on commands_pkey (as in the core stores, a stale
+        -- version is reported before a used key).
+        IF p_key IS NOT NULL THEN
+            INSERT INTO {s}.commands (clinic_id, idempotency_key, episode_id, version)
+            VALUES (p_clinic, p_key, p_episode, p_new);
+        END IF;
+        INSERT INTO {s}.events (clinic_id, episode_id, seq, event_id, type, schema_version, occurred_at,
+            recorded_at, actor_id, actor_role, corrects, payload)
+        SELECT e.clinic_id, e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at,
+            e.recorded_at, e.actor_id, e.actor_role, e.corrects, e.payload
+        FROM jsonb_to_recordset(p_events) AS e(clinic_id text, episode_id text, seq integer, event_id text,
+            type text, schema_version integer, occurred_at timestamptz, recorded_at timestamptz,
+            actor_id text,
+            actor_role text, corrects text, payload jsonb);
+        INSERT INTO {s}.outbox (clinic_id, message_id, episode_id, kind, channel, body, created_at,
+            next_attempt_at)
+        SELECT p_clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body, m.created_at,
+            coalesce(m.next_attempt_at, m.created_at)
+        FROM jsonb_to_recordset(p_outbox) AS m(message_id text, episode_id text, kind text, channel text,
+            body text, created_at timestamptz, next_attempt_at timestamptz);
+        IF jsonb_array_length(p_audit) > 0 THEN
+            PERFORM {s}.link_audit(p_scope, p_audit);
+        END IF;
+    END
+    $$;
+
+    CREATE FUNCTION {s}.append_audit(p_scope text, p_audit jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        PERFORM {s}.link_audit(p_scope, p_audit);
+    END
+    $$;
+    """
+    + "".join(_reader(*spec) for spec in _READERS)
+    + "".join(_POLICY.replace("{t}", table) for table in CLINIC_TABLES),
+)
+LATEST_VERSION = len(MIGRATIONS)
+
+_LOCK_NAMESPACE = 0x416B  # "Ak": advisory-lock class for schema migrations
+
+
+def current_version(conn: Connection[object], schema: str) -> int | None:
+    """The schema's migration version; ``None`` when the schema has no alliancekit tables at all.
+
+    :raises NotAnAlliancekitStore: the schema holds tables but no migration table.
+    """
+    tables = conn.execute(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relkind IN ('r', 'p')",
+        (schema,),
+    ).fetchall()
+    names = {row[0] for row in tables}  # type: ignore[index]
+    if not names:
+        return None
+    if "schema_migrations" not in names:
+        raise NotAnAlliancekitStore(f"schema {schema!r} holds tables that alliancekit did not create")
+    row = conn.execute(
+        sql.SQL("SELECT coalesce(max(version), 0) FROM {}.schema_migrations").format(sql.Identifier(schema))
+    ).fetchone()
+    return int(row[0]) if row is not None else 0  # type: ignore[index]
+
+
+def migrate_connection(conn: Connection[object], schema: str, *, grant_to: str | None = None) -> int:
+    """Bring ``schema`` up to :data:`LATEST_VERSION` on ``conn`` (autocommit), one transaction per run.
+
+    Concurrent openers serialise on an advisory lock, so exactly one of them migrates. Returns the version.
+
+    :param grant_to: a role to grant the data privileges (and nothing else) to: for deployments where an
+        owner role migrates and the application connects as another role.
+    :raises StoreTooNew: the schema was migrated by a newer alliancekit-postgres.
+    """
+    s = sql.Identifier(schema)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE, schema))
+        version = current_version(conn, schema)
+        if version is not None and version > LATEST_VERSION:
+            raise StoreTooNew(
+                f"schema {schema!r} has version {version}; this alliancekit-postgres knows up to "
+                f"{LATEST_VERSION}: upgrade it"
+            )
+        if version is None:
+            exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+            if exists is None:
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+            conn.execute(
+                sql.SQL(
+                    "CREATE TABLE {}.schema_migrations (version integer PRIMARY KEY,"
+                    " applied_at timestamptz NOT NULL DEFAULT now())"
+                ).format(s)
+            )
+            version = 0
+        for number in range(version + 1, LATEST_VERSION + 1):
+            # The migration text is this module's constant; only the schema identifier is composed in.
+            conn.execute(sql.SQL(MIGRATIONS[number - 1]).format(s=s))
+            conn.execute(
+                sql.SQL("INSERT INTO {}.schema_migrations (version) VALUES (%s)").format(s), (number,)
+            )
+        if grant_to is not None:
+            role = sql.Identifier(grant_to)
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(s, role))
+            conn.execute(sql.SQL("GRANT SELECT ON {}.schema_migrations TO {}").format(s, role))
+            for table in CLINIC_TABLES:
+                conn.execute(
+                    sql.SQL("GRANT SELECT, INSERT, UPDATE ON {}.{} TO {}").format(
+                        s, sql.Identifier(table), role
+                    )
+                )
+            conn.execute(sql.SQL("GRANT USAGE ON ALL SEQUENCES IN SCHEMA {} TO {}").format(s, role))
+            conn.execute(sql.SQL("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA {} TO {}").format(s, role))
+    return LATEST_VERSION

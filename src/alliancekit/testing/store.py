@@ -1,0 +1,927 @@
+"""The store contract: the tests every storage backend passes, the builtin memory and SQLite stores included.
+
+How a plugin author uses it
+---------------------------
+
+Subclass :class:`StoreContract` in a test module and implement :meth:`~StoreContract.create_store`; pytest
+collects the subclass (the base sets ``__test__ = False``; every subclass gets ``__test__ = True`` unless it
+says otherwise, so an intermediate abstract subclass sets ``__test__ = False`` itself)::
+
+    class TestMyStore(StoreContract):
+        def create_store(self) -> Store:
+            return MyStore(self.tmp_path / "db")   # a store on a fresh, empty database
+
+        def open_again(self, store: Store) -> Store:
+            return MyStore(store.path)             # optional: a second store on the same database
+
+        @contextlib.contextmanager
+        def fail_writes(self, store: Store, point: str) -> Iterator[None]:
+            ...                                    # make the backend fail mid-commit, then undo that
+
+Hooks, and what each must do:
+
+``create_store()``
+    A store on a new, empty database (each call a different one), able to write rows of :attr:`CLINIC`.
+    ``self.tmp_path`` is a fresh directory for the test. Stores are closed by the suite.
+``store_for_clinic(store, clinic_id)``
+    A store on the same database acting for ``clinic_id``. Backends without clinic scoping return ``store``
+    (the default); a scoped backend returns its view for that clinic, and the suite then expects every
+    query to see the scope's rows only.
+``open_again(store)``
+    Optional: a second store on the same database (migrations run again on a current schema, data is
+    still there). Return ``None`` (the default) when a backend cannot, and those tests skip.
+``fail_writes(store, point)``
+    A context manager inside which the *backend itself* fails the next ``append`` at ``point``:
+    ``"after-events"`` (the events are written, then writing the snapshot and caseload row fails) or
+    ``"before-audit"`` (everything but the audit rows is written, then writing them fails). Use the
+    backend's own means where it has them (a trigger that raises, a broken connection), so that the test
+    proves the real transaction rolls back. ``append`` must then raise
+    :class:`~alliancekit.errors.StoreError` and leave nothing behind. List what you support in
+    :attr:`fault_points`.
+
+Everything is exercised through the public protocol (and, for round trips, through the public facade
+:class:`~alliancekit.Practice` on top of the store). Outbox delivery (claims, leases, retries) has its own
+suite, :class:`alliancekit.testing.outbox.OutboxStoreContract`.
+"""
+
+# A test suite: assertions are its point.
+# ruff: noqa: S101, PT018
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+
+from alliancekit.domain import (
+    Actor,
+    Attendance,
+    Consent,
+    Consultation,
+    Ending,
+    EndingReason,
+    FitDecision,
+    FitOutcome,
+    GoalDraft,
+    GoalProgress,
+    GoalProgressNote,
+    GoalRevision,
+    GoalStatus,
+    MaintenancePlan,
+    Modality,
+    RepairAttempt,
+    RepairStrategy,
+    Review,
+    ReviewDecision,
+    Role,
+    RuptureCause,
+    RuptureKind,
+    RuptureMarker,
+    Session,
+)
+from alliancekit.domain.records import RuptureNote
+from alliancekit.errors import ConflictError, DuplicateCommand, StoreError
+from alliancekit.events import converter
+from alliancekit.events.types import EVENT_TYPES, event_class
+from alliancekit.plugins.manager import PluginHost, make_plugin_host
+from alliancekit.practice import Practice
+from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, OutboxRecord, Store, StoredEvent
+
+FAULT_POINTS = ("after-events", "before-audit")
+
+_DAY = date(2026, 3, 2)
+_T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+class _Recording:
+    """A store wrapper that remembers every commit the store accepted (for round-trip comparisons)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.commits: list[Commit] = []
+
+    def append(self, commit: Commit) -> None:
+        self.store.append(commit)
+        self.commits.append(commit)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+
+def _json(text: str) -> Any:
+    return json.loads(text)
+
+
+def _audit_value(record: AuditRecord) -> dict[str, Any]:
+    """An audit row as its writer gave it: without what the store adds (chain position and hashes)."""
+    value = attrs.asdict(record)
+    for added in ("position", "prev_hash", "hash"):
+        value.pop(added, None)
+    return value
+
+
+def _audit_chain() -> Any:
+    """The audit-chain module when this alliancekit has one (stores chain audit rows since it came)."""
+    try:
+        from alliancekit.security import audit_chain
+    except ImportError:  # pragma: no cover - an alliancekit from before the audit chain
+        return None
+    return audit_chain
+
+
+def _json_numbers_as_floats(text: str) -> Any:
+    return json.loads(text, parse_int=float)
+
+
+def _row_value(row: CaseloadRow) -> dict[str, Any]:
+    """A caseload row with its JSON column as a value, so backends may store it as JSON or text."""
+    value = attrs.asdict(row)
+    value["latest_scores_json"] = _json(row.latest_scores_json)
+    return value
+
+
+def _event_value(event: StoredEvent) -> dict[str, Any]:
+    value = attrs.asdict(event)
+    value["payload_json"] = _json(event.payload_json)
+    return value
+
+
+class StoreContract:
+    """Abstract contract suite for :class:`~alliancekit.store.Store` backends (see the module docstring)."""
+
+    __test__ = False
+
+    #: The clinic :meth:`create_store` stores write for.
+    CLINIC: ClassVar[str] = "clinic-a"
+    #: A second clinic, reached through :meth:`store_for_clinic`.
+    OTHER_CLINIC: ClassVar[str] = "clinic-b"
+    #: Fault points the backend can inject (see :meth:`fail_writes`).
+    fault_points: ClassVar[tuple[str, ...]] = FAULT_POINTS
+    #: Threads writing one episode at once in the concurrency test, and commands each.
+    concurrent_writers: ClassVar[int] = 8
+    commands_per_writer: ClassVar[int] = 25
+    #: Concurrent submissions of one command under one idempotency key.
+    same_key_submissions: ClassVar[int] = 1000
+
+    tmp_path: Path
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__test__" not in cls.__dict__:
+            cls.__test__ = True
+
+    # ------------------------------------------------------------------------------------------ hooks
+
+    def create_store(self) -> Store:
+        """A store on a new, empty database, writing for :attr:`CLINIC`."""
+        raise NotImplementedError
+
+    def store_for_clinic(self, store: Store, clinic_id: str) -> Store:
+        """A store on the same database acting for ``clinic_id`` (unscoped backends: ``store``)."""
+        return store
+
+    def open_again(self, store: Store) -> Store | None:
+        """A second store on ``store``'s database, or ``None`` when the backend cannot."""
+        return None
+
+    def fail_writes(self, store: Store, point: str) -> contextlib.AbstractContextManager[None]:
+        """Inside the block the backend fails the next ``append`` at ``point`` (one of FAULT_POINTS).
+
+        Implement it with ``@contextlib.contextmanager``.
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------------------------- fixtures
+
+    @pytest.fixture(autouse=True)
+    def _contract_setup(self, tmp_path: Path) -> Iterator[None]:
+        self.tmp_path = tmp_path
+        self._opened: list[Store] = []
+        yield
+        for store in reversed(self._opened):
+            store.close()
+
+    @pytest.fixture
+    def store(self) -> Store:
+        return self._track(self.create_store())
+
+    def _track(self, store: Store) -> Store:
+        self._opened.append(store)
+        return store
+
+    def _other(self, store: Store) -> Store:
+        other = self.store_for_clinic(store, self.OTHER_CLINIC)
+        if other is not store:
+            self._opened.append(other)
+        return other
+
+    # -------------------------------------------------------------------------------------- helpers
+
+    def practice(self, store: Store, **options: Any) -> Practice:
+        """The public facade on ``store``, with only builtin plugins and a steady clock."""
+        ticks = iter(range(10**9))
+        options.setdefault("clock", lambda: _T0 + timedelta(milliseconds=next(ticks)))
+        return Practice(store, plugins=_builtin_plugins(), **options)
+
+    def actor(self, clinic_id: str | None = None, actor_id: str = "clin-1") -> Actor:
+        return Actor(actor_id, Role.CLINICIAN, clinic_id or self.CLINIC)
+
+    def active_episode(self, practice: Practice, actor: Actor, client_ref: str = "client-1") -> str:
+        """An episode in active therapy: opened, consulted, fit to proceed, one goal agreed."""
+        ep = practice.start_episode(actor, client_ref=client_ref, clinician_id=actor.id, opened_on=_DAY)
+        practice.record_consultation(actor, ep, _consultation())
+        practice.decide_fit(actor, ep, FitDecision(FitOutcome.PROCEED, _DAY))
+        practice.agree_goals(
+            actor, ep, [GoalDraft("sleep through the night", ("wind-down routine",))], agreed_on=_DAY
+        )
+        return ep
+
+    def commit(
+        self,
+        episode_id: str,
+        expected: int,
+        count: int = 1,
+        *,
+        clinic_id: str | None = None,
+        key: str | None = None,
+        clinician_id: str = "clin-1",
+        closed_on: date | None = None,
+        tag: str = "",
+    ) -> Commit:
+        """A hand-built commit of ``count`` synthetic events (the store never interprets payloads)."""
+        clinic = clinic_id or self.CLINIC
+        new_version = expected + count
+        events = [
+            StoredEvent(
+                episode_id=episode_id,
+                seq=expected + i,
+                event_id=f"{episode_id}-{tag}-e{expected + i}",
+                type="synthetic",
+                schema_version=1,
+                occurred_at=_T0 + timedelta(seconds=expected + i),
+                recorded_at=_T0 + timedelta(seconds=expected + i, microseconds=1),
+                actor_id="clin-1",
+                actor_role="clinician",
+                clinic_id=clinic,
+                payload_json=json.dumps({"n": expected + i, "tag": tag}),
+            )
+            for i in range(1, count + 1)
+        ]
+        row = CaseloadRow(
+            episode_id=episode_id,
+            clinic_id=clinic,
+            clinician_id=clinician_id,
+            client_ref=f"ref-{episode_id}",
+            stage="closed" if closed_on else "active",
+            version=new_version,
+            opened_on=_DAY,
+            last_session_on=_DAY + timedelta(days=new_version),
+            sessions_attended=new_version,
+            latest_scores_json=json.dumps({"ors": 21.5, "srs": 36.0}),
+            open_alerts=1,
+            next_review_at=6,
+            review_due=False,
+            closed_on=closed_on,
+        )
+        outbox = [
+            OutboxRecord(
+                f"{episode_id}-{tag}-m{new_version}",
+                episode_id,
+                "alert-raised",
+                "email",
+                json.dumps({"ref": episode_id}),
+                _T0,
+            )
+        ]
+        audit = [
+            AuditRecord(
+                f"{episode_id}-{tag}-a{new_version}",
+                _T0,
+                "clin-1",
+                "clinician",
+                clinic,
+                "treatment",
+                "test-write",
+                "episode",
+                episode_id,
+                "allowed",
+            )
+        ]
+        snapshot = json.dumps({"episode_id": episode_id, "version": new_version, "tag": tag})
+        return Commit(episode_id, expected, events, snapshot, row, outbox, audit, key)
+
+    def assert_unchanged(self, store: Store, episode_id: str, version: int, audit_count: int) -> None:
+        """``episode_id`` is still at ``version`` with that many events, and no audit row was added."""
+        events = store.load_events(episode_id)
+        assert [e.seq for e in events] == list(range(1, version + 1))
+        found = store.load_snapshot(episode_id)
+        if version == 0:
+            assert found is None
+            assert episode_id not in list(store.episode_ids())
+            assert all(r.episode_id != episode_id for r in store.caseload(open_only=False))
+        else:
+            assert found is not None and found[0] == version
+            assert _json(found[1])["version"] == version
+            [row] = [r for r in store.caseload(open_only=False) if r.episode_id == episode_id]
+            assert row.version == version
+        assert len(store.audit_records()) == audit_count
+
+    # ------------------------------------------------------------------------------- round trips
+
+    def test_every_event_type_round_trips_through_the_facade(self, store: Store) -> None:
+        recording = _Recording(store)
+        practice = self.practice(recording)
+        actor = self.actor()
+        ep = _full_lifecycle(practice, actor)
+
+        stored = store.load_events(ep)
+        written = [e for c in recording.commits for e in c.events]
+        assert {e.type for e in stored} == set(EVENT_TYPES), "the scenario must cover every event type"
+        assert [_event_value(e) for e in stored] == [_event_value(e) for e in written]
+        for got, sent in zip(stored, written, strict=True):
+            cls = event_class(got.type)
+            assert converter.structure(_json(got.payload_json), cls) == converter.structure(
+                _json(sent.payload_json), cls
+            )
+        # The snapshot, the caseload row and the fold of the stored events all agree with what was written.
+        last = recording.commits[-1]
+        found = store.load_snapshot(ep)
+        assert found is not None
+        assert found[0] == len(stored) == last.new_version
+        assert _json(found[1]) == _json(last.snapshot_json)
+        reader = self.actor(actor_id="clin-2")  # the clinician of record since the transfer
+        assert practice.rebuild_state(reader, ep) == practice.episode(reader, ep)
+        [row] = store.caseload(clinic_id=self.CLINIC, open_only=False)
+        assert _row_value(row) == _row_value(last.caseload)
+        # A second practice (no cache) reads the same state from the store alone.
+        assert self.practice(store).episode(reader, ep) == practice.episode(reader, ep)
+        timeline = practice.timeline(reader, ep)
+        seqs = [t.seq for t in timeline]  # the facade leaves some records out (process notes)
+        assert seqs == sorted(set(seqs))
+        assert set(seqs) <= {e.seq for e in stored}
+        assert seqs[0] == 1
+
+    def test_event_payloads_keep_their_json_values(self, store: Store) -> None:
+        payload = {
+            "floats": [0.1, 0.30000000000000004, 1e-7, 5.0, 1e300, -0.0, 21.5],
+            "ints": [0, -1, 2**53],
+            "text": 'naïve café — 日本語 \u2028 "quoted" \\ back',
+            "nested": {"b": [True, False, None], "a": {}},
+        }
+        commit = self.commit("ep-json", 0)
+        event = attrs.evolve(commit.events[0], payload_json=json.dumps(payload, ensure_ascii=False))
+        store.append(attrs.evolve(commit, events=[event]))
+        [loaded] = store.load_events("ep-json")
+        # Numbers keep their value, not their spelling: JSONB gives 1e300 back as a 301-digit integer.
+        assert _json_numbers_as_floats(loaded.payload_json) == _json_numbers_as_floats(json.dumps(payload))
+        assert _json(loaded.payload_json)["text"] == payload["text"]
+        assert loaded.occurred_at == event.occurred_at and loaded.recorded_at == event.recorded_at
+
+    def test_load_events_after_a_version(self, store: Store) -> None:
+        store.append(self.commit("ep-1", 0, 3))
+        store.append(self.commit("ep-1", 3, 2))
+        assert [e.seq for e in store.load_events("ep-1")] == [1, 2, 3, 4, 5]
+        assert [e.seq for e in store.load_events("ep-1", after=3)] == [4, 5]
+        assert store.load_events("ep-1", after=5) == []
+        assert store.load_events("no-such-episode") == []
+        assert store.load_snapshot("no-such-episode") is None
+
+    # ---------------------------------------------------------------------------------- atomicity
+
+    @pytest.mark.parametrize("point", FAULT_POINTS)
+    def test_a_commit_failing_midway_writes_nothing(self, store: Store, point: str) -> None:
+        if point not in self.fault_points:
+            pytest.skip(f"this backend cannot inject a fault at {point}")
+        store.append(self.commit("ep-1", 0, 2))
+        audit_before = len(store.audit_records())
+        for commit in (self.commit("ep-1", 2, 3, key="k-1"), self.commit("ep-new", 0, 2, key="k-2")):
+            with self.fail_writes(store, point), pytest.raises(StoreError):
+                store.append(commit)
+        self.assert_unchanged(store, "ep-1", 2, audit_before)
+        self.assert_unchanged(store, "ep-new", 0, audit_before)
+        assert store.find_command("k-1") is None and store.find_command("k-2") is None
+        # The store is still usable, and the same commits now go through in full.
+        store.append(self.commit("ep-1", 2, 3, key="k-1"))
+        store.append(self.commit("ep-new", 0, 2, key="k-2"))
+        assert [e.seq for e in store.load_events("ep-1")] == [1, 2, 3, 4, 5]
+        assert store.find_command("k-1") == ("ep-1", 5)
+        assert len(store.audit_records()) == audit_before + 2
+
+    @pytest.mark.parametrize("point", FAULT_POINTS)
+    def test_a_command_failing_midway_leaves_the_episode_as_it_was(self, store: Store, point: str) -> None:
+        if point not in self.fault_points:
+            pytest.skip(f"this backend cannot inject a fault at {point}")
+        practice = self.practice(store)
+        actor = self.actor()
+        ep = self.active_episode(practice, actor)
+        before = practice.episode(actor, ep)
+        with self.fail_writes(store, point), pytest.raises(StoreError):
+            practice.record_session(actor, ep, _session(1), idempotency_key="session-1")
+        assert self.practice(store).episode(actor, ep) == before
+        assert len(store.load_events(ep)) == before.version
+        # No audit row of the failed command survived (reads may be audited on their own).
+        assert "record-session" not in {r.action for r in store.audit_records()}
+        assert store.find_command("session-1") is None
+        recorded = practice.record_session(actor, ep, _session(1), idempotency_key="session-1")
+        assert recorded.version == before.version + 1 and not recorded.duplicate
+
+    # ------------------------------------------------------------------------ conflicts and keys
+
+    def test_a_stale_version_is_a_conflict_and_writes_nothing(self, store: Store) -> None:
+        store.append(self.commit("ep-1", 0, 2))
+        audit_before = len(store.audit_records())
+        for expected in (0, 1, 3, 7):
+            with pytest.raises(ConflictError) as caught:
+                store.append(self.commit("ep-1", expected, 1, tag="stale"))
+            assert (caught.value.episode_id, caught.value.expected, caught.value.actual) == (
+                "ep-1",
+                expected,
+                2,
+            )
+        with pytest.raises(ConflictError):
+            store.append(self.commit("ep-unknown", 4, 1))
+        self.assert_unchanged(store, "ep-1", 2, audit_before)
+        self.assert_unchanged(store, "ep-unknown", 0, audit_before)
+        assert all(_json(e.payload_json)["tag"] == "" for e in store.load_events("ep-1"))
+
+    def test_a_used_idempotency_key_is_a_duplicate_and_writes_nothing(self, store: Store) -> None:
+        store.append(self.commit("ep-1", 0, 2, key="key-1"))
+        assert store.find_command("key-1") == ("ep-1", 2)
+        audit_before = len(store.audit_records())
+        with pytest.raises(DuplicateCommand):
+            store.append(self.commit("ep-1", 2, 1, key="key-1"))
+        # A used key with a stale version: either refusal will do (the core stores report the conflict).
+        with pytest.raises((ConflictError, DuplicateCommand)):
+            store.append(self.commit("ep-1", 0, 1, key="key-1"))
+        with pytest.raises(DuplicateCommand):
+            store.append(self.commit("ep-2", 0, 1, key="key-1"))
+        self.assert_unchanged(store, "ep-1", 2, audit_before)
+        self.assert_unchanged(store, "ep-2", 0, audit_before)
+        assert store.find_command("key-2") is None
+        store.append(self.commit("ep-1", 2, 1, key="key-2"))
+        assert store.find_command("key-2") == ("ep-1", 3)
+
+    def test_a_repeated_command_through_the_facade_is_applied_once(self, store: Store) -> None:
+        practice = self.practice(store)
+        actor = self.actor()
+        ep = self.active_episode(practice, actor)
+        first = practice.record_session(actor, ep, _session(1), idempotency_key="s-1")
+        again = practice.record_session(actor, ep, _session(1), idempotency_key="s-1")
+        assert again.duplicate and (again.episode_id, again.version) == (first.episode_id, first.version)
+        assert again.record_id == first.record_id
+        assert len(store.load_events(ep)) == first.version
+
+    # ------------------------------------------------------------------------------ caseload
+
+    def test_caseload_filters_and_order(self, store: Store) -> None:
+        other = self._other(store)
+        scoped = other is not store
+        a_rows = {
+            "ep-a3": self.commit("ep-a3", 0, 1, clinician_id="clin-1"),
+            "ep-a1": self.commit("ep-a1", 0, 2, clinician_id="clin-2"),
+            "ep-a2": self.commit("ep-a2", 0, 1, clinician_id="clin-1", closed_on=_DAY),
+            "ep-a0": self.commit("ep-a0", 0, 3, clinician_id="clin-1"),
+        }
+        b_rows = {
+            "ep-b1": self.commit("ep-b1", 0, 1, clinic_id=self.OTHER_CLINIC, clinician_id="clin-1"),
+            "ep-b0": self.commit(
+                "ep-b0", 0, 1, clinic_id=self.OTHER_CLINIC, clinician_id="clin-9", closed_on=_DAY
+            ),
+        }
+        for c in a_rows.values():
+            store.append(c)
+        for c in b_rows.values():
+            other.append(c)
+
+        def ids(rows: Sequence[CaseloadRow]) -> list[str]:
+            return [r.episode_id for r in rows]
+
+        assert ids(store.caseload(clinic_id=self.CLINIC)) == ["ep-a0", "ep-a1", "ep-a3"]
+        assert ids(store.caseload(clinic_id=self.CLINIC, open_only=False)) == [
+            "ep-a0",
+            "ep-a1",
+            "ep-a2",
+            "ep-a3",
+        ]
+        assert ids(store.caseload(clinic_id=self.CLINIC, clinician_id="clin-1")) == ["ep-a0", "ep-a3"]
+        assert ids(store.caseload(clinic_id=self.CLINIC, clinician_id="clin-1", open_only=False)) == [
+            "ep-a0",
+            "ep-a2",
+            "ep-a3",
+        ]
+        assert ids(store.caseload(clinic_id=self.CLINIC, clinician_id="nobody")) == []
+        assert ids(other.caseload(clinic_id=self.OTHER_CLINIC, open_only=False)) == ["ep-b0", "ep-b1"]
+        assert ids(other.caseload(clinic_id=self.OTHER_CLINIC)) == ["ep-b1"]
+        if scoped:
+            # A clinic-scoped store sees its own clinic only, whatever it is asked.
+            assert ids(store.caseload(clinic_id=self.OTHER_CLINIC, open_only=False)) == []
+            assert ids(store.caseload(open_only=False)) == ["ep-a0", "ep-a1", "ep-a2", "ep-a3"]
+            assert ids(store.caseload(clinician_id="clin-1")) == ["ep-a0", "ep-a3"]
+            assert list(store.episode_ids()) == ["ep-a0", "ep-a1", "ep-a2", "ep-a3"]
+            assert list(other.episode_ids()) == ["ep-b0", "ep-b1"]
+        else:
+            assert ids(store.caseload(open_only=False)) == [
+                "ep-a0",
+                "ep-a1",
+                "ep-a2",
+                "ep-a3",
+                "ep-b0",
+                "ep-b1",
+            ]
+            assert ids(store.caseload(clinician_id="clin-1")) == ["ep-a0", "ep-a3", "ep-b1"]
+        for row in store.caseload(clinic_id=self.CLINIC, open_only=False):
+            assert _row_value(row) == _row_value(a_rows[row.episode_id].caseload)
+        # The row follows the episode: a later commit replaces it.
+        store.append(self.commit("ep-a0", 3, 1, clinician_id="clin-2", closed_on=_DAY + timedelta(days=9)))
+        assert ids(store.caseload(clinic_id=self.CLINIC, clinician_id="clin-2")) == ["ep-a1"]
+        [row] = [r for r in store.caseload(clinic_id=self.CLINIC, open_only=False) if r.episode_id == "ep-a0"]
+        assert (row.version, row.clinician_id, row.closed_on) == (4, "clin-2", _DAY + timedelta(days=9))
+
+    def test_caseload_through_the_facade(self, store: Store) -> None:
+        practice = self.practice(store)
+        alice, bob = self.actor(actor_id="clin-alice"), self.actor(actor_id="clin-bob")
+        supervisor = Actor("sup-1", Role.SUPERVISOR, self.CLINIC)
+        ep_a = self.active_episode(practice, alice, "client-a")
+        ep_b = self.active_episode(practice, bob, "client-b")
+        assert {r.episode_id for r in practice.caseload(supervisor)} == {ep_a, ep_b}
+        assert [r.episode_id for r in practice.caseload(supervisor, clinician_id="clin-bob")] == [ep_b]
+        [row] = practice.caseload(alice, clinician_id="clin-alice")
+        assert (row.stage, row.client_ref, row.clinic_id) == ("active", "client-a", self.CLINIC)
+        practice.record_session(alice, ep_a, _session(1))
+        [row] = practice.caseload(alice, clinician_id="clin-alice")
+        assert (row.sessions_attended, row.last_session_on) == (1, _DAY + timedelta(days=1))
+
+    def test_episode_ids_in_order(self, store: Store) -> None:
+        assert list(store.episode_ids()) == []
+        for ep in ("ep-m", "ep-a", "ep-z", "ep-b"):
+            store.append(self.commit(ep, 0, 1))
+        store.append(self.commit("ep-a", 1, 1))
+        assert list(store.episode_ids()) == ["ep-a", "ep-b", "ep-m", "ep-z"]
+
+    # ------------------------------------------------------------------------------------ audit
+
+    def test_audit_rows_in_the_order_written(self, store: Store) -> None:
+        practice = self.practice(store)
+        actor = self.actor()
+        ep = self.active_episode(practice, actor)
+        rows = store.audit_records()
+        writes = ["start-episode", "record-consultation", "decide-fit", "agree-goals"]
+        assert [r.action for r in rows if r.action in writes] == writes
+        assert {(r.actor_id, r.clinic_id, r.record_id, r.outcome) for r in rows} == {
+            (actor.id, self.CLINIC, ep, "allowed")
+        }
+        extra = [
+            AuditRecord(
+                f"read-{i}",
+                _T0 + timedelta(seconds=i),
+                actor.id,
+                "clinician",
+                self.CLINIC,
+                "treatment",
+                "read-episode",
+                "episode",
+                ep,
+                "allowed" if i % 2 else "denied",
+            )
+            for i in range(3)
+        ]
+        store.append_audit(extra)
+        store.append(self.commit("ep-x", 0, 1))
+        after = store.audit_records()
+        assert after[: len(rows)] == rows
+        assert [_audit_value(r) for r in after[len(rows) : len(rows) + 3]] == [_audit_value(r) for r in extra]
+        assert after[-1].entry_id == "ep-x--a1"
+        chain = _audit_chain()
+        if chain is not None:
+            # The store chains every row it writes (positions 1..n, each hash over the one before).
+            assert [r.position for r in after] == list(range(1, len(after) + 1))
+            assert chain.verify(after).ok
+            assert store.audit_head() == (after[-1].position, after[-1].hash)
+
+    def test_audit_checkpoints_round_trip(self, store: Store) -> None:
+        chain = _audit_chain()
+        if chain is None or not hasattr(store, "append_checkpoint"):
+            pytest.skip("no audit checkpoints in this alliancekit")
+        assert store.audit_checkpoints() == []
+        assert store.audit_head() is None
+        store.append(self.commit("ep-1", 0, 1))
+        store.append_audit([attrs.evolve(self.commit("ep-1", 0).audit[0], entry_id="read-1")])
+        head = store.audit_head()
+        assert head is not None
+        assert head[0] == 2
+        first = chain.make_checkpoint(b"k" * 32, head, None, _T0)
+        second = chain.make_checkpoint(b"k" * 32, head, first, _T0 + timedelta(seconds=1))
+        store.append_checkpoint(first)
+        store.append_checkpoint(second)
+        assert store.audit_checkpoints() == [first, second]
+        assert chain.verify(store.audit_records(), store.audit_checkpoints(), b"k" * 32).ok
+
+    def test_replace_payloads_rewrites_only_those(self, store: Store) -> None:
+        if not hasattr(store, "replace_payloads"):
+            pytest.skip("no payload rewriting in this alliancekit")
+        store.append(self.commit("ep-1", 0, 3))
+        store.append(self.commit("ep-2", 0, 1))
+        store.replace_payloads(
+            [("ep-1", 2, '{"n": 2, "rewritten": true}'), ("ep-2", 1, '{"n": 1, "x": "y"}')]
+        )
+        assert [_json(e.payload_json) for e in store.load_events("ep-1")] == [
+            {"n": 1, "tag": ""},
+            {"n": 2, "rewritten": True},
+            {"n": 3, "tag": ""},
+        ]
+        assert [_json(e.payload_json) for e in store.load_events("ep-2")] == [{"n": 1, "x": "y"}]
+
+    # ------------------------------------------------------------------------------- migrations
+
+    def test_an_empty_database_is_usable_at_once(self) -> None:
+        store = self._track(self.create_store())
+        assert list(store.episode_ids()) == []
+        assert store.caseload(open_only=False) == []
+        assert store.audit_records() == []
+        assert store.find_command("nothing") is None
+        store.append(self.commit("ep-1", 0, 1, key="k"))
+        assert store.find_command("k") == ("ep-1", 1)
+
+    def test_opening_again_keeps_the_data(self, store: Store) -> None:
+        store.append(self.commit("ep-1", 0, 2, key="k"))
+        again = self.open_again(store)
+        if again is None:
+            pytest.skip("this backend cannot open a second store on the same database")
+        self._track(again)
+        assert [e.seq for e in again.load_events("ep-1")] == [1, 2]
+        assert again.find_command("k") == ("ep-1", 2)
+        again.append(self.commit("ep-1", 2, 1))
+        assert [e.seq for e in store.load_events("ep-1")] == [1, 2, 3]
+        third = self._track(self.open_again(again) or again)
+        assert list(third.episode_ids()) == ["ep-1"]
+
+    # ------------------------------------------------------------------------------ concurrency
+
+    def test_concurrent_writers_on_one_episode_lose_nothing(self, store: Store) -> None:
+        setup = self.practice(store)
+        actor = self.actor()
+        ep = self.active_episode(setup, actor)
+        base = setup.episode(actor, ep).version
+        writers, each = self.concurrent_writers, self.commands_per_writer
+        retries = [0] * writers
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(writers)
+
+        def write(w: int) -> None:
+            practice = self.practice(store, conflict_retries=0)
+            try:
+                barrier.wait()
+                for i in range(each):
+                    retries[w] += _retry_on_conflict(
+                        functools.partial(
+                            practice.record_session, actor, ep, _session(1, helpful=f"w{w}-c{i}")
+                        )
+                    )
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        _run_threads(write, writers)
+        assert not errors, errors
+        events = store.load_events(ep)
+        # Exactly one session per command; the rules may add alert events on the way (a review falls due).
+        assert all(e.type == "session-recorded" or e.type.startswith("alert-") for e in events[base:])
+        sessions = [_json(e.payload_json) for e in events if e.type == "session-recorded"]
+        assert len(sessions) == writers * each
+        assert sorted(s["number"] for s in sessions) == list(range(1, writers * each + 1))
+        tags = sorted(s["session"]["helpful"] for s in sessions)
+        assert tags == sorted(f"w{w}-c{i}" for w in range(writers) for i in range(each))
+        state = self.practice(store).episode(actor, ep)
+        assert state.version == len(events) and state.sessions_attended == writers * each
+        chain = _audit_chain()
+        if chain is not None:
+            assert chain.verify(store.audit_records()).ok, "concurrent writers forked the audit chain"
+
+    def test_concurrent_same_key_submissions_apply_once(self, store: Store) -> None:
+        setup = self.practice(store)
+        actor = self.actor()
+        ep = self.active_episode(setup, actor)
+        before = setup.episode(actor, ep).version
+        n = self.same_key_submissions
+        results: list[Any] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(n)
+
+        def submit(_: int) -> None:
+            practice = self.practice(store, conflict_retries=50)
+            try:
+                barrier.wait()
+                results.append(practice.record_session(actor, ep, _session(1), idempotency_key="once"))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        _run_threads(submit, n)
+        assert not errors, errors[:3]
+        assert len(results) == n
+        assert sum(not r.duplicate for r in results) == 1
+        assert {(r.episode_id, r.version, r.record_id) for r in results} == {
+            (ep, before + 1, results[0].record_id)
+        }
+        events = store.load_events(ep)
+        assert len(events) == before + 1 and events[-1].type == "session-recorded"
+
+    def test_concurrent_same_key_episode_starts_open_one_episode(self, store: Store) -> None:
+        actor = self.actor()
+        n = min(self.same_key_submissions, 200)
+        ids: list[str] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(n)
+
+        def submit(_: int) -> None:
+            practice = self.practice(store)
+            try:
+                barrier.wait()
+                ids.append(
+                    practice.start_episode(
+                        actor,
+                        client_ref="c",
+                        clinician_id="clin-1",
+                        opened_on=_DAY,
+                        idempotency_key="start-once",
+                    )
+                )
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        _run_threads(submit, n)
+        assert not errors, errors[:3]
+        assert len(set(ids)) == 1 and len(ids) == n
+        assert list(store.episode_ids()) == ids[:1]
+        assert len(store.load_events(ids[0])) == 1
+
+
+# ------------------------------------------------------------------------------------------ scenario
+
+
+def _consultation() -> Consultation:
+    return Consultation(
+        held_on=_DAY,
+        modality=Modality.VIDEO,
+        consent=Consent(treatment=True, measures=True, data_sharing=False),
+        presenting_concerns=("trouble sleeping", "worry at work"),
+        client_questions=("how long does therapy take?",),
+    )
+
+
+def _session(day: int, *, attendance: Attendance = Attendance.ATTENDED, helpful: str = "") -> Session:
+    return Session(
+        held_on=_DAY + timedelta(days=day),
+        modality=Modality.IN_PERSON,
+        attendance=attendance,
+        helpful=helpful,
+        not_helpful="homework felt rushed",
+    )
+
+
+def _full_lifecycle(practice: Practice, actor: Actor) -> str:
+    """One episode through every event type, built through the public facade."""
+    ep = practice.start_episode(actor, client_ref="client-7", clinician_id=actor.id, opened_on=_DAY)
+    practice.record_consultation(actor, ep, _consultation())
+    practice.decide_fit(actor, ep, FitDecision(FitOutcome.PROCEED, _DAY, rationale="a good fit"))
+    goals = practice.agree_goals(
+        actor,
+        ep,
+        [GoalDraft("sleep better", ("sleep diary",)), GoalDraft("speak up at work", ())],
+        agreed_on=_DAY,
+    )
+    practice.revise_goal(
+        actor,
+        ep,
+        GoalRevision(
+            goals[1], reason="more concrete", description="one meeting a week", status=GoalStatus.ACTIVE
+        ),
+        revised_on=_DAY,
+    )
+    first = practice.record_session(actor, ep, _session(1, helpful="the diary"))
+    assert first.record_id is not None
+    practice.record_session(actor, ep, _session(2, attendance=Attendance.NO_SHOW))
+    practice.record_session(actor, ep, _session(3, attendance=Attendance.NO_SHOW))  # raises an alert
+    alert_id = next(iter(practice.alerts(actor, ep)))
+    practice.acknowledge_alert(actor, ep, alert_id, on=_DAY + timedelta(days=3))
+    practice.resolve_alert(actor, ep, alert_id, note="called the client", on=_DAY + timedelta(days=3))
+    practice.correct_session(
+        actor, ep, first.record_id, _session(1, helpful="the diary, mostly"), reason="typo"
+    )
+    practice.record_review(
+        actor,
+        ep,
+        Review(
+            held_on=_DAY + timedelta(days=3),
+            decision=ReviewDecision.CONTINUE,
+            progress_towards_goals="some",
+            goal_progress=(GoalProgressNote(goals[0], GoalProgress.IMPROVING, "fewer bad nights"),),
+        ),
+    )
+    rupture = practice.note_rupture(
+        actor,
+        ep,
+        RuptureNote(
+            noted_on=_DAY + timedelta(days=3),
+            kind=RuptureKind.WITHDRAWAL,
+            markers=(RuptureMarker.MINIMAL_RESPONSE, RuptureMarker.TOPIC_SHIFT),
+            likely_cause=RuptureCause.TASK_DISAGREEMENT,
+            session_id=first.record_id,
+            description="went quiet about homework",
+        ),
+    )
+    assert rupture.record_id is not None
+    practice.record_repair(
+        actor,
+        ep,
+        rupture.record_id,
+        RepairAttempt(
+            attempted_on=_DAY + timedelta(days=4),
+            strategies=(RepairStrategy.INVITE_CLIENT_VIEW,),
+            resolved=True,
+        ),
+    )
+    practice.record_process_note(actor, ep, written_on=_DAY + timedelta(days=4), text="my own reflections")
+    practice.add_addendum(
+        actor,
+        ep,
+        first.record_id,
+        text="also mentioned sleep",
+        reason="forgot",
+        added_on=_DAY + timedelta(days=4),
+    )
+    session_event = next(e for e in practice.store.load_events(ep) if e.type == "session-recorded")
+    client = Actor("client-7", Role.CLIENT, actor.clinic_id)
+    practice.attach_disagreement(
+        client,
+        ep,
+        session_event.event_id,
+        statement="I said it differently",
+        received_on=_DAY + timedelta(days=4),
+    )
+    lockbox = practice.set_lockbox(client, ep, scope="record", on=_DAY + timedelta(days=4))
+    assert lockbox.record_id is not None
+    practice.lift_lockbox(client, ep, lockbox.record_id, on=_DAY + timedelta(days=5))
+    practice.put_on_hold(actor, ep, on=_DAY + timedelta(days=5), reason="travel")
+    practice.resume(actor, ep, on=_DAY + timedelta(days=20))
+    practice.transfer(actor, ep, to_clinician_id="clin-2", on=_DAY + timedelta(days=21), reason="caseload")
+    actor = Actor("clin-2", actor.role, actor.clinic_id, actor.purpose)  # the clinician of record now
+    practice.plan_ending(actor, ep, on=_DAY + timedelta(days=22), target_date=_DAY + timedelta(days=40))
+    practice.close_episode(
+        actor,
+        ep,
+        Ending(
+            ended_on=_DAY + timedelta(days=40),
+            planned=True,
+            reason=EndingReason.GOALS_MET,
+            reflection="proud",
+            maintenance_plan=MaintenancePlan(
+                warning_signs=("late nights",),
+                coping_strategies=("diary",),
+                booster_sessions=(_DAY + timedelta(days=100),),
+                return_plan="call us",
+            ),
+        ),
+    )
+    return ep
+
+
+# ------------------------------------------------------------------------------------------- threads
+
+_host: PluginHost | None = None
+_host_lock = threading.Lock()
+
+
+def _builtin_plugins() -> PluginHost:
+    """One host with the builtin plugins for every practice the suite makes (registries built once)."""
+    global _host
+    with _host_lock:
+        if _host is None:
+            _host = make_plugin_host(load_entry_points=False)
+        return _host
+
+
+def _retry_on_conflict(command: Callable[[], object], limit: int = 100_000) -> int:
+    """Run ``command`` until it does not conflict (at most ``limit`` times); the number of retries."""
+    for attempt in range(limit):
+        try:
+            command()
+        except ConflictError:
+            continue
+        return attempt
+    raise AssertionError(f"still conflicting after {limit} attempts")
+
+
+def _run_threads(target: Callable[[int], None], count: int) -> None:
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not any(t.is_alive() for t in threads), "a writer thread hung"

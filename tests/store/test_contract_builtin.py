@@ -1,0 +1,76 @@
+"""The builtin memory and SQLite stores pass the store contract every backend passes."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from alliancekit.errors import StoreError
+from alliancekit.store.memory import MemoryStore
+from alliancekit.store.protocol import Store
+from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.testing import StoreContract
+
+
+class _FailingDict(dict):  # type: ignore[type-arg]
+    """A copy of one of the memory store's tables that fails on the first write."""
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        raise StoreError("injected fault")
+
+
+class _FailingList(list):  # type: ignore[type-arg]
+    def extend(self, values: Any) -> None:
+        raise StoreError("injected fault")
+
+
+class TestMemoryStore(StoreContract):
+    def create_store(self) -> Store:
+        return MemoryStore()
+
+    @contextlib.contextmanager
+    def fail_writes(self, store: Store, point: str) -> Iterator[None]:
+        assert isinstance(store, MemoryStore)
+        name = {"after-events": "_snapshots", "before-audit": "_audit"}[point]
+        real = getattr(store, name)
+        setattr(store, name, _FailingDict(real) if isinstance(real, dict) else _FailingList(real))
+        try:
+            yield
+        finally:
+            setattr(store, name, real)
+
+
+_FAULT_TRIGGERS = {
+    # The upsert of the episodes row (snapshot + caseload) comes right after the events.
+    "after-events": ("BEFORE INSERT ON episodes", "BEFORE UPDATE ON episodes"),
+    # The audit rows are the last thing a commit writes.
+    "before-audit": ("BEFORE INSERT ON audit",),
+}
+
+
+class TestSQLiteStore(StoreContract):
+    def create_store(self) -> Store:
+        return SQLiteStore(self.tmp_path / f"store-{len(list(self.tmp_path.iterdir()))}.sqlite")
+
+    def open_again(self, store: Store) -> Store:
+        assert isinstance(store, SQLiteStore)
+        return SQLiteStore(store.path)
+
+    @contextlib.contextmanager
+    def fail_writes(self, store: Store, point: str) -> Iterator[None]:
+        """Triggers that make SQLite itself abort the write, so the real transaction must roll back."""
+        assert isinstance(store, SQLiteStore)
+        admin = sqlite3.connect(store.path, isolation_level=None)
+        names = [f"contract_fault_{i}" for i in range(len(_FAULT_TRIGGERS[point]))]
+        try:
+            for name, when in zip(names, _FAULT_TRIGGERS[point], strict=True):
+                admin.execute(
+                    f"CREATE TRIGGER {name} {when} BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+                )
+            yield
+        finally:
+            for name in names:
+                admin.execute(f"DROP TRIGGER IF EXISTS {name}")
+            admin.close()

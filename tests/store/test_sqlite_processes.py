@@ -1,0 +1,26 @@
+"""8 processes, 1,000 read-modify-write commands each, on one episode in one SQLite file: nothing lost."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alliancekit.testing.concurrency import run_concurrent_writers
+
+PROCESSES = int(os.environ.get("ALLIANCEKIT_TEST_SQLITE_WRITERS", "8"))
+COMMANDS_EACH = int(os.environ.get("ALLIANCEKIT_TEST_COMMANDS_EACH", "1000"))
+
+
+def test_concurrent_processes_on_one_episode_lose_no_update(tmp_path: Path) -> None:
+    result = run_concurrent_writers(
+        f"sqlite:{tmp_path / 'shared.sqlite'}",
+        clinic_id="clinic-load",
+        processes=PROCESSES,
+        commands_each=COMMANDS_EACH,
+    )
+    result.check()
+    assert result.stream_length == result.base_version + PROCESSES * COMMANDS_EACH + result.alert_events
+    print(
+        f"\nsqlite: {PROCESSES} processes x {COMMANDS_EACH} commands in {result.seconds:.1f} s"
+        f" ({result.commands_per_second:.0f} commands/s, {result.retries} conflicts retried)"
+    )
