@@ -74,14 +74,15 @@ from alliancekit.store.protocol import (
 )
 
 #: How many times a command is decided again after a concurrent writer moved the episode on.
-DEFAULT_CONFLICT_RETRIES = 5
+DEFAULT_CONFLICT_RETRIES = 8
 #: Attended sessions between scheduled progress reviews (see :class:`FeedbackConfig`).
 DEFAULT_REVIEW_EVERY = FeedbackConfig().review_every
 
 #: Decoded episode states kept per Practice (see ``Practice._load``).
 _STATE_CACHE_SIZE = 4096
 
-#: First backoff bound after a conflict, doubled on each retry (at most about 0.06 s at the default retries).
+#: First backoff bound after a conflict, doubled on each retry (at most about 0.5 s in all at the default
+#: retries: enough for two writers hammering one episode on a loaded machine, in the tests).
 _BACKOFF_SECONDS = 0.002
 _jitter = random.Random()  # noqa: S311 - timing jitter, not security
 #: Audit entries between two checkpoints written by one Practice (when it has an audit key).
