@@ -32,6 +32,7 @@ import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 from alliancekit import open_practice
 from alliancekit.domain import (
@@ -52,7 +53,13 @@ from alliancekit.events.types import EpisodeOpened, RecordedScore, SessionRecord
 from alliancekit.feedback import FeedbackConfig
 from alliancekit.feedback.reports import attention_list, practice_outcomes
 from alliancekit.store.protocol import CaseloadRow, StoredEvent
-from alliancekit.store.sqlite import _INSERT_EVENT, _UPSERT_EPISODE, SQLiteStore, _caseload_row, _event_row
+from alliancekit.store.sqlite import (
+    _INSERT_EPISODE,
+    _INSERT_EVENT,
+    SQLiteStore,
+    _episode_insert_row,
+    _event_row,
+)
 from alliancekit.store.sqlite_schema import MIGRATIONS
 
 FIXTURE_VERSION = 2
@@ -200,10 +207,11 @@ def build_fixture(path: Path) -> None:
                 if closed
                 else None,
             )
-            rows.append((*_caseload_row(row), snapshot_template.replace("EPISODE-ID", ep)))
+            snapshot = snapshot_template.replace("EPISODE-ID", ep)
+            rows.append(_episode_insert_row(SimpleNamespace(caseload=row, snapshot_json=snapshot)))  # type: ignore[arg-type]
         conn.execute("BEGIN")
         conn.executemany(_INSERT_EVENT, events)
-        conn.executemany(_UPSERT_EPISODE, rows)
+        conn.executemany(_INSERT_EPISODE, rows)
         conn.execute("COMMIT")
     conn.execute("ANALYZE")
     conn.close()

@@ -17,6 +17,7 @@ Run: ``python benchmarks/run.py fhir``; ``ALLIANCEKIT_BENCH_FHIR_EPISODES`` chan
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -38,6 +39,7 @@ from alliancekit.fhir import export_ndjson
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.projections import caseload_row
 from alliancekit.store.protocol import Commit
+from alliancekit.store.sqlite_schema import MIGRATIONS
 
 EPISODES = int(os.environ.get("ALLIANCEKIT_BENCH_FHIR_EPISODES", "10000"))
 CLINIC = "demo-clinic"
@@ -93,7 +95,9 @@ def build(path: Path, episodes: int) -> None:
 
 
 def practice_path(episodes: int) -> Path:
-    path = Path(tempfile.gettempdir()) / f"alliancekit-bench-fhir-{episodes}-v1.sqlite"
+    # keyed by a hash of the SQLite schema too: a file cached by an older alliancekit is never reused
+    schema = hashlib.sha256("".join(MIGRATIONS).encode()).hexdigest()[:10]
+    path = Path(tempfile.gettempdir()) / f"alliancekit-bench-fhir-{episodes}-v1-{schema}.sqlite"
     if not path.exists():
         started = time.perf_counter()
         build(path, episodes)
