@@ -358,6 +358,10 @@ class _Client:
             ),
         )
 
+    def unplanned_ending(self, reason: EndingReason, reflection: str) -> None:
+        ending = Ending(ended_on=self.day, planned=False, reason=reason, reflection=reflection)
+        self.p.close_episode(self.actor, self.ep, ending)
+
     def rupture(self, kind: RuptureKind, resolve: bool) -> None:
         markers = (
             (RuptureMarker.COMPLAINT_ABOUT_ACTIVITIES, RuptureMarker.REJECTING_INTERVENTION)
@@ -426,15 +430,8 @@ class _Client:
         self.session(Attendance.NO_SHOW)
         self.session(Attendance.NO_SHOW)
         self.advance(14)
-        self.p.close_episode(
-            self.actor,
-            self.ep,
-            Ending(
-                ended_on=self.day,
-                planned=False,
-                reason=EndingReason.DROPOUT,
-                reflection="synthetic: client stopped attending after two missed sessions",
-            ),
+        self.unplanned_ending(
+            EndingReason.DROPOUT, "synthetic: client stopped attending after two missed sessions"
         )
 
     def course_deteriorating_referred(self) -> None:
@@ -442,16 +439,7 @@ class _Client:
         self.agree_goals()
         self.sessions_run(5, drift=-0.045)
         self.review(ReviewDecision.REFER)
-        self.p.close_episode(
-            self.actor,
-            self.ep,
-            Ending(
-                ended_on=self.day,
-                planned=False,
-                reason=EndingReason.REFERRAL,
-                reflection="synthetic: referred on for a more intensive service",
-            ),
-        )
+        self.unplanned_ending(EndingReason.REFERRAL, "synthetic: referred on for a more intensive service")
 
     def course_on_hold(self) -> None:
         self.consult()

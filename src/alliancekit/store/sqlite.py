@@ -63,9 +63,11 @@ _INSERT_EVENT = (
 # index, and SQLite rewrites an index entry whenever one of its columns is in the SET list, even to the
 # same value. So the common UPDATE leaves them out of SET (and requires them unchanged in WHERE), which
 # saves a WAL page per commit; transfers and closings fall through to the UPDATE that sets everything.
+# The INSERT's columns are the key and the indexed columns, then exactly the UPDATEs' SET list, so one
+# tuple of values (``_episode_update_values``) serves all three statements.
 _INSERT_EPISODE = (
-    "INSERT INTO episodes (episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on,"
-    " last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on,"
+    "INSERT INTO episodes (episode_id, clinic_id, clinician_id, closed_on, client_ref, stage, version,"
+    " opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due,"
     " open_alerts_json, highest_severity, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
     " modality, ending_reason, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
@@ -139,31 +141,7 @@ def _event_row(e: StoredEvent) -> tuple[Any, ...]:
 
 def _episode_insert_row(c: Commit) -> tuple[Any, ...]:
     r = c.caseload
-    return (
-        r.episode_id,
-        r.clinic_id,
-        r.clinician_id,
-        r.client_ref,
-        r.stage,
-        r.version,
-        r.opened_on.isoformat(),
-        _iso(r.last_session_on),
-        r.sessions_attended,
-        r.latest_scores_json,
-        r.open_alerts,
-        r.next_review_at,
-        int(r.review_due),
-        _iso(r.closed_on),
-        r.open_alerts_json,
-        r.highest_severity,
-        r.outcome_measure,
-        r.first_outcome,
-        r.latest_outcome,
-        r.outcome_sessions,
-        r.modality,
-        r.ending_reason,
-        c.snapshot_json,
-    )
+    return (r.episode_id, r.clinic_id, r.clinician_id, _iso(r.closed_on), *_episode_update_values(c))
 
 
 def _episode_update_values(c: Commit) -> tuple[Any, ...]:
