@@ -18,7 +18,7 @@ writes that clinic's rows only, and every query behaves as if the other clinics'
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -43,6 +43,35 @@ class StoredEvent:
     payload_json: str = attrs.field(repr=False)
     corrects: str | None = None
     """The id of the event this one corrects, if it is a correction."""
+    prev_hash: str = ""
+    """The hash of the event before this one in its stream (``GENESIS`` for the first); set by the core."""
+    hash: str = ""
+    """:func:`alliancekit.integrity.chain.event_hash` of this event after ``prev_hash``; set by the core."""
+
+
+class Snapshot(NamedTuple):
+    """An episode's snapshot row: the stream version, the folded state as JSON, and the stream head."""
+
+    version: int
+    state_json: str
+    head: str
+    """The hash of the event at ``version`` (the last one)."""
+
+
+@attrs.frozen
+class CommandRecord:
+    """What a keyed command wrote, kept so that repeating it returns the same result.
+
+    The key is scoped to the clinic and the command; ``request_hash`` binds it to the request, so the same
+    key with a different request is refused instead of being taken for a repeat.
+    """
+
+    clinic_id: str
+    command: str
+    key: str
+    request_hash: str
+    episode_id: str
+    version: int
 
 
 @attrs.frozen
@@ -179,18 +208,33 @@ class AuditRecord:
     """The host's reference of the client whose record it is, when there is one (for access requests)."""
     detail: str = attrs.field(default="", repr=False)
     """A stated reason (break-glass, lockbox override); the actor's words, never shown in a repr."""
+    writes: str = ""
+    """``<version>:<head hash>`` of the episode stream the entry's command wrote; empty for reads."""
+    shard: int = 0
+    """Which audit chain the entry belongs to (:func:`alliancekit.integrity.chain.shard_of`)."""
     position: int = 0
-    """1-based place in the log; set by the store, under its write lock, with the two hashes below."""
+    """1-based place in its shard's chain; set by the store, under its write lock, with the two hashes."""
     prev_hash: str = ""
     hash: str = ""
 
 
-@attrs.frozen
-class AuditCheckpoint:
-    """An HMAC seal over an audit position and its hash (see :mod:`alliancekit.security.audit_chain`)."""
+class ShardHead(NamedTuple):
+    """The last entry of one audit shard: its shard, position and hash."""
 
+    shard: int
     position: int
     hash: str
+
+
+@attrs.frozen
+class AuditCheckpoint:
+    """An HMAC seal over every audit shard's head (see :mod:`alliancekit.integrity.chain`)."""
+
+    seq: int
+    """1-based number of the checkpoint; each one's MAC is chained to the one before."""
+    heads: tuple[ShardHead, ...]
+    root: str
+    """The Merkle root of ``heads``."""
     mac: str
     at: datetime
 
@@ -207,8 +251,11 @@ class Commit:
     caseload: CaseloadRow
     outbox: Sequence[OutboxRecord] = ()
     audit: Sequence[AuditRecord] = ()
-    idempotency_key: str | None = None
-    """When set, a second commit with the same key is refused with ``DuplicateCommand``."""
+    command: CommandRecord | None = None
+    """A keyed command's record: a second commit with the same clinic, command and key is refused with
+    ``DuplicateCommand``."""
+    head: str = ""
+    """The stream head after this commit (the last event's hash), kept with the snapshot."""
 
     @property
     def new_version(self) -> int:
@@ -227,8 +274,8 @@ class Store(Protocol):
         :raises StoreError: the backend failed; nothing written.
         """
 
-    def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
-        """The episode's stream version and snapshot JSON, or ``None`` if there is no such episode."""
+    def load_snapshot(self, episode_id: str) -> Snapshot | None:
+        """The episode's snapshot row, or ``None`` if there is no such episode."""
 
     def load_events(self, episode_id: str, after: int = 0) -> list[StoredEvent]:
         """The episode's events with ``seq > after``, in order."""
@@ -249,28 +296,32 @@ class Store(Protocol):
     # practice-outcomes report and the expectation fit use it when present and fall back to
     # ``caseload(open_only=False)`` otherwise.
 
-    def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
-        """``(episode_id, version)`` written by the command with this key, if any."""
+    def find_command(self, clinic_id: str, command: str, key: str) -> CommandRecord | None:
+        """The record of the keyed command, if one was committed."""
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
         """Write audit rows that belong to no commit (reads, refusals), in their own transaction.
 
-        Here and in :meth:`append`, audit rows are chained with
-        :func:`alliancekit.security.audit_chain.link` inside the write transaction, after the last stored
-        entry read under the write lock.
+        Here and in :meth:`append`, audit rows are chained per shard with
+        :func:`alliancekit.integrity.chain.link` inside the write transaction, after the shard's head read
+        under the shard's write lock.
         """
 
     def audit_records(self) -> list[AuditRecord]:
-        """Every audit row, in the order written."""
+        """Every audit row, ordered by shard then position."""
 
-    def audit_head(self) -> tuple[int, str] | None:
-        """The last audit entry's position and hash, or ``None`` when the log is empty."""
+    def audit_heads(self) -> list[ShardHead]:
+        """The head of every shard that has entries, ordered by shard."""
 
-    def append_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
-        """Store an audit checkpoint."""
+    def seal(
+        self, make: Callable[[Sequence[ShardHead], AuditCheckpoint | None], AuditCheckpoint | None]
+    ) -> AuditCheckpoint | None:
+        """Write a checkpoint atomically: read the shard heads and the last checkpoint, call ``make`` with
+        them, and store what it returns (nothing when ``None``), all in one write transaction, so that
+        concurrent sealers (threads or processes) queue and the checkpoints' chain never forks."""
 
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
-        """Every checkpoint, in the order written."""
+        """Every checkpoint, in ``seq`` order."""
 
     def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
         """Rewrite the payload JSON of events ``(episode_id, seq, payload_json)`` in one transaction.

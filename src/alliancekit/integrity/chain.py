@@ -1,0 +1,176 @@
+"""The hashes that make the clinical record tamper-evident: event chains, audit shard chains, seals.
+
+Three layers, each anchoring the one below it:
+
+* **Event chains.** Every episode's events are hash-chained: each event's ``hash`` is SHA-256 over its
+  envelope, its canonical payload and the ``prev_hash`` of the event before it (:data:`GENESIS` for the
+  first). The episode's snapshot row keeps the stream *head* (the last event's hash).
+* **Audit shard chains.** Audit entries are spread over :data:`AUDIT_SHARDS` independent hash chains, so
+  writers of one clinic do not queue behind one chain head. An entry written by a command names the stream
+  head it wrote (``writes``), which ties the audit log to the event chains.
+* **Seals.** A checkpoint is an HMAC, with a key the host holds, over the Merkle root of every shard's head,
+  chained to the checkpoint before it. Stores write one inside a single write transaction
+  (``Store.seal``), so sealers in other threads or processes queue instead of forking the seal chain.
+
+Hashes are computed by the core (events) and by the stores under their write lock (audit positions), with
+the functions here and nothing else, so every backend hashes alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, StoredEvent
+
+GENESIS = "0" * 64
+"""The ``prev_hash`` of a stream's first event and of a shard's first audit entry."""
+
+AUDIT_SHARDS = 16
+"""Independent audit chains per store scope. Commits go to their episode's shard, reads spread out."""
+
+#: The prefix of an encrypted field (kept here to avoid importing the cipher).
+_CIPHERTEXT = "ak:enc:v1:"
+
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True, check_circular=False)
+
+
+def _digest(parts: Iterable[str]) -> str:
+    # "<length>:<text>;" per part, so no two different tuples of parts encode alike.
+    data = "".join(f"{len(part)}:{part};" for part in parts).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
+
+
+def _mask(node: Any) -> Any:
+    if isinstance(node, str):
+        return _CIPHERTEXT if node.startswith(_CIPHERTEXT) else node
+    if isinstance(node, dict):
+        return {k: _mask(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_mask(v) for v in node]
+    return node
+
+
+def canonical_payload(payload_json: str, *, is_canonical: bool = False) -> str:
+    """The payload as hashed: sorted keys, compact, encrypted fields reduced to their prefix.
+
+    Ciphertexts are masked because key rotation rewrites them without changing the record; their own
+    integrity is AES-GCM's, bound to the event id and field. ``is_canonical`` says the text was written by
+    the core's canonical encoder (the write path), which saves a parse when nothing is encrypted.
+    """
+    if is_canonical and _CIPHERTEXT not in payload_json:
+        return payload_json
+    return _CANONICAL.encode(_mask(json.loads(payload_json)))
+
+
+def event_hash(event: StoredEvent, prev_hash: str, *, is_canonical: bool = False) -> str:
+    """The hash of ``event`` following ``prev_hash`` in its episode's stream."""
+    return _digest(
+        (
+            prev_hash,
+            event.episode_id,
+            str(event.seq),
+            event.event_id,
+            event.type,
+            str(event.schema_version),
+            event.occurred_at.isoformat(),
+            event.recorded_at.isoformat(),
+            event.actor_id,
+            event.actor_role,
+            event.clinic_id,
+            event.corrects or "",
+            canonical_payload(event.payload_json, is_canonical=is_canonical),
+        )
+    )
+
+
+def chain_events(events: Sequence[StoredEvent], head: str) -> list[StoredEvent]:
+    """``events`` with ``prev_hash`` and ``hash`` set, continuing the stream after ``head``.
+
+    Called by the core on the events of one commit, whose payloads come from the canonical encoder.
+    """
+    out = []
+    for event in events:
+        digest = event_hash(event, head, is_canonical=True)
+        out.append(attrs.evolve(event, prev_hash=head, hash=digest))
+        head = digest
+    return out
+
+
+def shard_of(key: str) -> int:
+    """The audit shard of ``key`` (an episode id for commits, an entry id for everything else)."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % AUDIT_SHARDS
+
+
+def entry_hash(record: AuditRecord, position: int, prev_hash: str) -> str:
+    """The hash of the audit entry ``record`` at ``position`` of its shard, after ``prev_hash``."""
+    return _digest(
+        (
+            str(record.shard),
+            str(position),
+            prev_hash,
+            record.entry_id,
+            record.at.isoformat(),
+            record.actor_id,
+            record.actor_role,
+            record.clinic_id,
+            record.purpose,
+            record.action,
+            record.record_type,
+            record.record_id,
+            record.outcome,
+            record.client_ref,
+            record.detail,
+            record.writes,
+        )
+    )
+
+
+def link(records: Iterable[AuditRecord], last: ShardHead | None) -> list[AuditRecord]:
+    """``records`` (all of one shard) with positions and hashes, continuing after ``last``.
+
+    Pure: stores call it under the shard's write lock with the shard's stored head.
+    """
+    position, prev = (last.position, last.hash) if last is not None else (0, GENESIS)
+    out = []
+    for record in records:
+        position += 1
+        digest = entry_hash(record, position, prev)
+        out.append(attrs.evolve(record, position=position, prev_hash=prev, hash=digest))
+        prev = digest
+    return out
+
+
+def merkle_root(heads: Sequence[ShardHead]) -> str:
+    """The Merkle root over shard heads (sorted by shard); :data:`GENESIS` when there are none."""
+    level = [_digest(("leaf", str(h.shard), str(h.position), h.hash)) for h in sorted(heads)]
+    if not level:
+        return GENESIS
+    while len(level) > 1:
+        pairs = [level[i : i + 2] for i in range(0, len(level), 2)]
+        level = [_digest(("node", *pair)) if len(pair) == 2 else pair[0] for pair in pairs]
+    return level[0]
+
+
+def seal_mac(key: bytes, seq: int, root: str, previous_mac: str) -> str:
+    """The HMAC-SHA256 over a checkpoint's number and root, chained to the previous checkpoint's MAC."""
+    message = f"alliancekit-seal-v2\x1f{seq}\x1f{root}\x1f{previous_mac}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def make_checkpoint(
+    key: bytes, heads: Sequence[ShardHead], previous: AuditCheckpoint | None, at: datetime
+) -> AuditCheckpoint:
+    """The checkpoint after ``previous`` sealing ``heads``; stores call it inside ``Store.seal``."""
+    seq = previous.seq + 1 if previous is not None else 1
+    ordered = tuple(sorted(heads))
+    root = merkle_root(ordered)
+    mac = seal_mac(key, seq, root, previous.mac if previous is not None else "")
+    return AuditCheckpoint(seq=seq, heads=ordered, root=root, mac=mac, at=at)
