@@ -154,3 +154,22 @@ class DuplicateCommand(AlliancekitError):
     def __init__(self, idempotency_key: str) -> None:
         self.idempotency_key = idempotency_key
         super().__init__("a command with this idempotency key was already applied")
+
+
+class IdempotencyKeyReused(ValidationError):
+    """An idempotency key was used again with a different request (another episode, other values).
+
+    Keys are scoped to the clinic and the command, and bound to a hash of the request they first came with:
+    a repeat of the same request returns the first result, anything else is refused and writes nothing.
+    """
+
+    def __init__(self, command: str) -> None:
+        super().__init__("idempotency_key", "reused", f"the key was first used for a different {command}")
+        self.command = command
+
+
+class PracticeClosed(AlliancekitError):
+    """The Practice was closed; open a new one."""
+
+    def __init__(self) -> None:
+        super().__init__("this Practice is closed")

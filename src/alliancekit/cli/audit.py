@@ -1,21 +1,19 @@
 """``alliancekit audit verify`` and ``alliancekit audit show``: check and read the audit log.
 
-``verify`` reads the database and writes nothing (a tampered copy stays as it was found). ``show`` reads
-through the facade as an administrator, so the read is itself audited.
+``verify`` is :mod:`alliancekit.cli.verify` (read-only). ``show`` reads through the facade as an
+administrator, so the read is itself audited.
 """
 
 from __future__ import annotations
 
 import argparse
 from datetime import date
-from pathlib import Path
 
 import attrs
 
+from alliancekit.cli import verify
 from alliancekit.cli.common import add_clinic, add_db, cli_actor, existing_practice, print_json, table
 from alliancekit.domain import Actor, Purpose, Role
-from alliancekit.errors import ValidationError
-from alliancekit.security.audit_chain import verify
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,13 +21,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit_sub = parser.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     check = audit_sub.add_parser(
         "verify",
-        help="check the hash chain (and checkpoints, with the key)",
-        description="Check the audit log's hash chain and, given the key, its HMAC checkpoints. "
-        "Exit 0 when it checks out, 1 with the first bad entry's position.",
+        help="the same as `alliancekit verify`",
+        description="Check the whole record, the audit log included (the same as `alliancekit verify`).",
     )
-    add_db(check)
-    check.add_argument("--key-file", metavar="F", help="file holding the host's audit checkpoint key")
-    check.set_defaults(run=run_verify)
+    verify.add_verify_arguments(check)
+    check.set_defaults(run=verify.run)
     show = audit_sub.add_parser(
         "show", help="list audit entries", description="List audit entries, filtered."
     )
@@ -48,24 +44,6 @@ def _date(value: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError("expected a date as YYYY-MM-DD") from None
-
-
-def read_key(path: str | None) -> bytes | None:
-    """The key file's bytes (surrounding whitespace removed); at least 32 bytes."""
-    if path is None:
-        return None
-    key = Path(path).read_bytes().strip()
-    if len(key) < 32:
-        raise ValidationError("--key-file", "min-length", "a key of at least 32 bytes")
-    return key
-
-
-def run_verify(args: argparse.Namespace) -> int:
-    key = read_key(args.key_file)
-    with existing_practice(args.db) as practice:
-        result = verify(practice.store.audit_records(), practice.store.audit_checkpoints(), key)
-    print(result.describe())
-    return 0 if result.ok else 1
 
 
 def run_show(args: argparse.Namespace) -> int:

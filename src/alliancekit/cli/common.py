@@ -5,27 +5,34 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from alliancekit.domain import Actor, Purpose, Role
 from alliancekit.errors import ValidationError
+from alliancekit.plugins.manager import get_plugin_host
 from alliancekit.practice import Practice, open_practice
 
 
-def existing_practice(db: str) -> Practice:
-    """Open an existing database; never create one by accident when the user mistypes a path."""
-    path = Path(db)
-    if not path.exists():
-        raise ValidationError("--db", "exists", f"no database at {path}")
-    return open_practice(path)
+def existing_practice(db: str, *, read_only: bool = False, audit_key: bytes | None = None) -> Practice:
+    """Open an existing practice database; never create, migrate or convert one by accident.
+
+    The database is first opened read-only, which refuses a missing, empty or foreign file without
+    touching it; a command that writes (every read of clinical content writes its audit entry) then
+    opens it again for writing.
+    """
+    host = get_plugin_host()
+    probe = host.stores().open(db, read_only=True)
+    if read_only:
+        return Practice(probe, plugins=host, audit_key=audit_key)
+    probe.close()
+    return open_practice(db, plugins=host, audit_key=audit_key)
 
 
 def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:
     """The CLI acts as a supervisor of the clinic named by ``--clinic``, or of the only clinic there is."""
     clinic = getattr(args, "clinic", None)
     if clinic is None:
-        clinics = sorted({row.clinic_id for row in practice.store.caseload(open_only=False)})
+        clinics = practice.clinics()
         if len(clinics) > 1:
             raise ValidationError("--clinic", "required", f"the database holds {len(clinics)} clinics")
         clinic = clinics[0] if clinics else "default"

@@ -7,6 +7,7 @@ import argparse
 import attrs
 
 from alliancekit.cli.common import add_clinic, add_db, cli_actor, existing_practice, print_json
+from alliancekit.domain import Actor
 from alliancekit.errors import NotFoundError, ValidationError
 from alliancekit.events import converter
 from alliancekit.events.types import (
@@ -38,8 +39,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.set_defaults(run=run_show)
 
 
-def resolve_episode(practice: Practice, prefix: str) -> str:
-    matches = [ep for ep in practice.store.episode_ids() if ep.startswith(prefix)]
+def resolve_episode(practice: Practice, actor: Actor, prefix: str) -> str:
+    """The one episode of the actor's clinic whose id starts with ``prefix``."""
+    matches = [ep for ep in practice.episode_ids(actor) if ep.startswith(prefix)]
     if not matches:
         raise NotFoundError("episode", prefix)
     if len(matches) > 1:
@@ -85,7 +87,7 @@ def describe(event: Event) -> str:
 def run_show(args: argparse.Namespace) -> int:
     with existing_practice(args.db) as practice:
         actor = cli_actor(practice, args)
-        episode_id = resolve_episode(practice, args.episode_id)
+        episode_id = resolve_episode(practice, actor, args.episode_id)
         state = practice.episode(actor, episode_id)
         timeline = practice.timeline(actor, episode_id)
     if args.json:
@@ -99,6 +101,7 @@ def run_show(args: argparse.Namespace) -> int:
                     }
                     for e in timeline
                 ],
+                "withheld": timeline.withheld,
             }
         )
         return 0
@@ -111,4 +114,6 @@ def run_show(args: argparse.Namespace) -> int:
         print(
             f"  {entry.seq:>3}  {when}  {describe(entry.event)}  [{entry.actor_role} {entry.actor_id}]{mark}"
         )
+    if timeline.withheld:
+        print("  (the client's lockbox withholds part of this record from this reader)")
     return 0

@@ -10,10 +10,21 @@ import sys
 from collections.abc import Sequence
 
 from alliancekit import __version__
-from alliancekit.cli import audit, caseload, demo, episode, export, measures, outbox, plugins, report
+from alliancekit.cli import (
+    audit,
+    caseload,
+    demo,
+    episode,
+    export,
+    measures,
+    outbox,
+    plugins,
+    report,
+    verify,
+)
 from alliancekit.errors import AlliancekitError
 
-COMMAND_MODULES = (demo, caseload, episode, measures, plugins, report, export, outbox, audit)
+COMMAND_MODULES = (demo, caseload, episode, measures, plugins, report, export, outbox, audit, verify)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run_status(args: argparse.Namespace) -> int:
     with existing_practice(args.db) as practice:
         status = practice.outbox_status()
-        dead = practice.store.outbox_records(OutboxState.DEAD) if args.dead else []
+        dead = practice.outbox_records(OutboxState.DEAD) if args.dead else []
     if args.json:
         data = attrs.asdict(status)
         if args.dead:

@@ -38,18 +38,20 @@ def episode_bundle(
     options: ExportOptions | None = None,
     timestamp: datetime | None = None,
 ) -> dict[str, Any]:
-    """Export one episode as a Bundle (JSON-ready dict), and record the export in the audit log.
+    """Export one episode as a Bundle (JSON-ready dict). The episode is read through the facade
+    (:meth:`~alliancekit.Practice.export_record`): decided by the access policy, the client's lockbox
+    applied, free text decrypted, and audited as ``export-fhir`` with the client and the purpose.
 
     :param purpose: treatment, client-access or quality-improvement; the actor's purpose by default.
     :param bundle_type: ``"collection"`` or ``"transaction"`` (conditional creates).
-    :raises NotFoundError: no such episode in the actor's clinic.
+    :raises NotFoundError: no such episode.
+    :raises AccessDenied: the policy refuses this actor the episode.
     """
     if bundle_type not in BUNDLE_TYPES:
         raise ValidationError("bundle_type", "one-of", "collection or transaction")
     exporter = Exporter(practice, actor, purpose=purpose, options=options)
     exported = exporter.episode(episode_id)
     resources = exporter.questionnaires(exported.measures) + exported.resources
-    exporter.audit([episode_id])
     return make_bundle(exported, resources, exporter.purpose, bundle_type, timestamp)
 
 

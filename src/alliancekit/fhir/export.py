@@ -13,19 +13,15 @@ held in memory at a time.
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose
-from alliancekit.errors import NotFoundError, ValidationError
-from alliancekit.events import converter
+from alliancekit.errors import ValidationError
 from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
 from alliancekit.fhir.identity import FhirIdentity
 from alliancekit.fhir.mappers import MapperRegistry, mapper_registry
@@ -40,8 +36,6 @@ from alliancekit.fhir.records import (
     SessionRecord,
     assemble,
 )
-from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.store.protocol import AuditRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -69,6 +63,7 @@ class Exporter:
         *,
         purpose: Purpose | str | None = None,
         options: ExportOptions | None = None,
+        kind: str = "fhir",
     ) -> None:
         if not isinstance(actor, Actor):
             raise ValidationError("actor", "required", "every call is made by an Actor")
@@ -76,6 +71,8 @@ class Exporter:
         self.actor = actor
         self.purpose = check_purpose(actor.purpose if purpose is None else purpose)
         self.options = options or ExportOptions()
+        self.kind = kind
+        """Named in the audit entry of each episode read: ``export-<kind>``."""
         self.hook = practice.plugins.pm.hook
         self.mappers: MapperRegistry = mapper_registry(practice.plugins)
         self.measures = practice.plugins.measures()
@@ -145,19 +142,21 @@ class Exporter:
     def episode(self, episode_id: str) -> EpisodeExport:
         """Export one episode of the actor's clinic.
 
-        :raises NotFoundError: no such episode in the actor's clinic.
+        The record comes from the facade (:meth:`~alliancekit.Practice.export_record`): the access policy
+        decides, the client's lockbox applies, free text is decrypted with the practice's cipher, and the
+        read is audited with the client's reference and the export's purpose before anything is mapped.
+
+        :raises NotFoundError: no such episode.
+        :raises AccessDenied: the policy refuses this actor the episode.
         """
-        # Read from the store, not through Practice.episode: its decoded-state cache would keep thousands of
-        # states alive during a bulk export. Access decisions are the export filter's (the episode record).
-        found = self.practice.store.load_snapshot(episode_id)
-        if found is None:
-            raise NotFoundError("episode", episode_id)
-        state = converter.structure(json.loads(found[1]), EpisodeState)
-        if state.clinic_id != self.actor.clinic_id:
-            raise NotFoundError("episode", episode_id)
+        shared = self.practice.export_record(self.actor, episode_id, purpose=self.purpose, kind=self.kind)
+        state = shared.state
+        assert state is not None  # noqa: S101 - export records always carry the state
         ctx = self.context(state.clinic_id, state)
-        assembled = assemble(state, self.practice.store.load_events(episode_id))
+        assembled = assemble(state, shared.entries)
         withheld: Counter[str] = Counter()
+        if shared.withheld:
+            withheld["lockbox"] += 1
         reason = self.withheld_by(assembled.episode, ctx)
         if reason is not None:
             withheld[reason] += 1
@@ -213,38 +212,9 @@ class Exporter:
 
     def episodes(self, episode_ids: Iterable[str] | None = None) -> Iterator[EpisodeExport]:
         """Export episodes one at a time: every episode of the actor's clinic when ``episode_ids`` is None."""
-        if episode_ids is None:
-            for episode_id in self.practice.store.episode_ids():
-                try:
-                    yield self.episode(episode_id)
-                except NotFoundError:
-                    continue  # another clinic's episode
-        else:
-            for episode_id in episode_ids:
-                yield self.episode(episode_id)
-
-    # -- audit --------------------------------------------------------------------------------------------
-
-    def audit(self, episode_ids: Iterable[str], action: str = "export-fhir") -> None:
-        """Record the export, one audit row per episode, in one transaction."""
-        now = datetime.now(UTC)
-        rows = [
-            AuditRecord(
-                entry_id=uuid.uuid4().hex,
-                at=now,
-                actor_id=self.actor.id,
-                actor_role=self.actor.role.value,
-                clinic_id=self.actor.clinic_id,
-                purpose=self.purpose.value,
-                action=action,
-                record_type="episode",
-                record_id=episode_id,
-                outcome="allowed",
-            )
-            for episode_id in episode_ids
-        ]
-        if rows:
-            self.practice.store.append_audit(rows)
+        ids = self.practice.episode_ids(self.actor) if episode_ids is None else episode_ids
+        for episode_id in ids:
+            yield self.episode(episode_id)
 
 
 def _collect_targets(

@@ -11,7 +11,6 @@ a new kind of record is not exported until someone decides how to map it. There 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -29,9 +28,8 @@ from alliancekit.domain.records import (
     Session,
 )
 from alliancekit.domain.vocab import FitOutcome, GoalProgress, GoalStatus
-from alliancekit.events import converter
+from alliancekit.events import catalog
 from alliancekit.events.types import (
-    EVENT_TYPES,
     ClinicianTransferred,
     ConsultationRecorded,
     EndingPlanned,
@@ -50,7 +48,7 @@ from alliancekit.events.types import (
     SessionRecorded,
 )
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.store.protocol import StoredEvent
+from alliancekit.security.views import TimelineEntry
 
 #: The alert events (added by the alerts feature). Mapped to Flag; until their classes are registered the
 #: payload is read as plain JSON with the field names documented in ``docs/guides/fhir.md``.
@@ -71,7 +69,7 @@ class Envelope:
     corrects: str | None
 
     @classmethod
-    def of(cls, stored: StoredEvent) -> Envelope:
+    def of(cls, stored: TimelineEntry) -> Envelope:
         return cls(
             stored.event_id,
             stored.type,
@@ -217,15 +215,6 @@ class EpisodeRecords:
     records: tuple[Record, ...]
     measures: tuple[tuple[str, str], ...]
     """``(measure_id, version)`` of every administration, for the Questionnaires."""
-
-
-def decode(stored: StoredEvent) -> Any:
-    """The event's payload: its class when registered, else (alert events only) the plain JSON."""
-    payload = json.loads(stored.payload_json)
-    cls = EVENT_TYPES.get(stored.type)
-    if cls is None:
-        return payload
-    return converter.structure(payload, cls)
 
 
 def field(payload: Any, *names: str) -> Any:
@@ -436,30 +425,25 @@ ASSEMBLERS: dict[str, Handler] = {
     EpisodeClosed.TYPE: _closed,
     **dict.fromkeys(ALERT_EVENT_TYPES, _alert),
 }
-EXPORTED_EVENT_TYPES = frozenset(ASSEMBLERS)
-#: Event types decided never to be exported (a test requires every event type to be in one of the sets).
-NOT_EXPORTED_EVENT_TYPES = frozenset(
-    {
-        "process-note-recorded",  # private to its author (DESIGN §8): never exported
-        # Record-keeping about the record: lockbox directives shape what is exported, they are not exported;
-        # addenda and clients' statements of disagreement have no mapping yet (planned: a DocumentReference
-        # or an Observation note pointing at the original).
-        "lockbox-set",
-        "lockbox-lifted",
-        "session-addendum-added",
-        "disagreement-attached",
-    }
-)
+#: What the export maps, declared in the event catalog (a test requires the assemblers to match it).
+EXPORTED_EVENT_TYPES = catalog.EXPORTED
+#: Event types decided never to be exported (process notes, lockbox directives; addenda and statements of
+#: disagreement until they have a mapping).
+NOT_EXPORTED_EVENT_TYPES = frozenset(catalog.CATALOG) - catalog.EXPORTED
 
 
-def assemble(state: EpisodeState, events: Iterable[StoredEvent]) -> EpisodeRecords:
-    """Build the exportable records of one episode from its stored events (allow-listed types only)."""
+def assemble(state: EpisodeState, entries: Iterable[TimelineEntry]) -> EpisodeRecords:
+    """Build the exportable records of one episode from its shared timeline (allow-listed types only).
+
+    ``entries`` come from the facade (:meth:`~alliancekit.Practice.export_record`): access decided, the
+    lockbox applied, free text decrypted, the read audited.
+    """
     a = _Assembly(state.episode_id, state)
-    for stored in events:
-        handler = ASSEMBLERS.get(stored.type)
+    for entry in entries:
+        handler = ASSEMBLERS.get(entry.type)
         if handler is None:
-            continue  # not exportable: never decoded
-        handler(a, decode(stored), Envelope.of(stored))
+            continue  # not exportable
+        handler(a, entry.event, Envelope.of(entry))
     return _records(a)
 
 

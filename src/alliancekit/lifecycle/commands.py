@@ -173,3 +173,12 @@ class ResolveAlert(Command):
     alert_id: str
     on: date
     note: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class OpenEpisode(Command):
+    """Open an episode: the one command decided without a state (it starts the stream)."""
+
+    client_ref: str
+    clinician_id: str
+    opened_on: date

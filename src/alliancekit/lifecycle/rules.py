@@ -167,7 +167,21 @@ def _not_before(on: date, floor: date | None, what: str, floor_name: str) -> Non
 def decide(state: EpisodeState, command: c.Command) -> list[Event]:
     """The events that ``command`` adds to the episode, or a :class:`LifecycleError` saying why not."""
     _check_stage(state, command)
-    return list(_DECIDERS[type(command)](state, command))
+    return _close_open_alerts(state, list(_DECIDERS[type(command)](state, command)))
+
+
+#: The note on alerts still open when their episode closes.
+CLOSING_NOTE = "resolved when the episode closed"
+
+
+def _close_open_alerts(state: EpisodeState, events: list[Event]) -> list[Event]:
+    """Resolve the open alerts in the closing commit, each with :data:`CLOSING_NOTE`, just before the
+    episode closes: an alert of a closed episode could otherwise never be resolved."""
+    for i, event in enumerate(events):
+        if isinstance(event, EpisodeClosed) and state.alerts:
+            resolved = [AlertResolved(alert_id, event.on, CLOSING_NOTE) for alert_id in state.alerts]
+            return [*events[:i], *resolved, *events[i:]]
+    return events
 
 
 def _consultation(state: EpisodeState, cmd: c.RecordConsultation) -> list[Event]:

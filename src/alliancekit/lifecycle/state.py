@@ -60,6 +60,16 @@ class GoalState:
 
 
 @attrs.frozen
+class LockboxState:
+    """A lockbox directive in force: what it withholds (scope and classes) and from whom (no recipients:
+    everyone). Item directives name events, which only the stream can resolve."""
+
+    scope: str
+    classes: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+
+
+@attrs.frozen
 class AlertState:
     """An open alert (raised or acknowledged); resolved alerts leave the state and stay in the timeline."""
 
@@ -144,6 +154,8 @@ class EpisodeState:
     """Every rule-and-measure key that has ever raised an alert here (for once-per-episode rules)."""
     stage_before_hold: Stage | None = None
     last_activity_on: date | None = None
+    lockbox: Mapping[str, LockboxState] = attrs.field(factory=dict)
+    """The client's lockbox directives in force, by id."""
 
     @property
     def is_open(self) -> bool:
@@ -378,12 +390,16 @@ def _(event: DisagreementAttached, state: EpisodeState) -> EpisodeState:
 
 @apply.register
 def _(event: LockboxSet, state: EpisodeState) -> EpisodeState:
-    return attrs.evolve(state, version=state.version + 1)
+    directive = LockboxState(event.scope, tuple(event.classes), tuple(event.recipients))
+    return attrs.evolve(
+        state, version=state.version + 1, lockbox={**state.lockbox, event.directive_id: directive}
+    )
 
 
 @apply.register
 def _(event: LockboxLifted, state: EpisodeState) -> EpisodeState:
-    return attrs.evolve(state, version=state.version + 1)
+    lockbox = {k: v for k, v in state.lockbox.items() if k != event.directive_id}
+    return attrs.evolve(state, version=state.version + 1, lockbox=lockbox)
 
 
 @apply.register

@@ -21,7 +21,7 @@ import json
 import os
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from typing import Any
 
@@ -30,7 +30,7 @@ import attrs
 from alliancekit.errors import AlliancekitError, ValidationError
 from alliancekit.events import converter
 from alliancekit.events.types import Event, event_class
-from alliancekit.store.protocol import Store, StoredEvent
+from alliancekit.store.protocol import StoredEvent
 
 PREFIX = "ak:enc:v1:"
 #: What a free-text field reads as when its key is not held.
@@ -218,17 +218,20 @@ def redact(stored: StoredEvent) -> Event:
 
 
 def rotate(
-    store: Store,
+    events: Iterable[StoredEvent],
+    replace: Callable[[list[tuple[str, int, str]]], None],
     cipher: FieldCipher,
     *,
     batch_size: int = 200,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Re-encrypt every free-text field not under the primary key (plaintext included) under it.
+    """Re-encrypt every free-text field of ``events`` not under the primary key (plaintext included).
 
-    Each batch of ``batch_size`` events is written in one transaction, then ``progress(fields so far)`` is
-    called. If the run stops (a crash, an exception from ``progress``), running it again carries on: fields
-    already under the primary key are left alone. Returns how many fields this run rewrote.
+    ``replace`` writes one batch of ``(episode_id, seq, payload_json)`` in one transaction (the store's
+    ``replace_payloads``), then ``progress(fields so far)`` is called. If the run stops (a crash, an
+    exception from ``progress``), running it again carries on: fields already under the primary key are
+    left alone. Returns how many fields this run rewrote. The event hashes do not change: they mask
+    ciphertexts (:func:`alliancekit.integrity.chain.canonical_payload`).
     """
     if cipher.keyring is None:
         raise ValidationError("cipher", "no-key", "rotation needs the keys")
@@ -237,31 +240,30 @@ def rotate(
 
     def flush() -> None:
         if batch:
-            store.replace_payloads(list(batch))
+            replace(list(batch))
             batch.clear()
             if progress is not None:
                 progress(rewritten)
 
-    for episode_id in store.episode_ids():
-        for stored in store.load_events(episode_id):
-            changed = 0
+    for stored in events:
+        changed = 0
 
-            def renew(path: str, value: str, stored: StoredEvent = stored) -> str:
-                nonlocal changed
-                if not cipher.needs_rotation(value):
-                    return value
-                if not cipher.holds_key_of(value):
-                    raise DecryptionError(f"event {stored.event_id}: field {path} is under a key not held")
-                plain = cipher.decrypt(stored.event_id, path, value)
-                changed += 1
-                return cipher.encrypt(stored.event_id, path, plain)
+        def renew(path: str, value: str, stored: StoredEvent = stored) -> str:
+            nonlocal changed
+            if not cipher.needs_rotation(value):
+                return value
+            if not cipher.holds_key_of(value):
+                raise DecryptionError(f"event {stored.event_id}: field {path} is under a key not held")
+            plain = cipher.decrypt(stored.event_id, path, value)
+            changed += 1
+            return cipher.encrypt(stored.event_id, path, plain)
 
-            data = _walk(event_class(stored.type), json.loads(stored.payload_json), "", renew)
-            if changed:
-                rewritten += changed
-                payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
-                batch.append((episode_id, stored.seq, payload))
-                if len(batch) >= batch_size:
-                    flush()
+        data = _walk(event_class(stored.type), json.loads(stored.payload_json), "", renew)
+        if changed:
+            rewritten += changed
+            payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+            batch.append((stored.episode_id, stored.seq, payload))
+            if len(batch) >= batch_size:
+                flush()
     flush()
     return rewritten

@@ -15,49 +15,32 @@ from typing import Any
 import attrs
 
 from alliancekit.errors import ValidationError
-from alliancekit.events.types import (
-    ClinicianTransferred,
-    ConsultationRecorded,
-    DisagreementAttached,
-    EndingPlanned,
-    EpisodeClosed,
-    EpisodeOpened,
-    EpisodePutOnHold,
-    EpisodeResumed,
-    Event,
-    FitDecided,
-    GoalAgreed,
-    GoalRevised,
-    LockboxLifted,
-    LockboxSet,
-    ProcessNoteRecorded,
-    ReviewRecorded,
-    RuptureNoted,
-    RuptureRepairRecorded,
-    SessionAddendumAdded,
-    SessionCorrected,
-    SessionRecorded,
-)
+from alliancekit.events.catalog import FRAME, LOCKBOX_CLASSES, NEVER_SHARED
+from alliancekit.events.types import DisagreementAttached, Event, GoalRevised, LockboxLifted, LockboxSet
+from alliancekit.lifecycle.state import EpisodeState
 
 SCOPES = ("record", "class", "item")
 
-#: The classes of items a directive can name, and the event types in each.
-CLASSES: dict[str, tuple[type[Event], ...]] = {
-    "consultation": (ConsultationRecorded, FitDecided),
-    "goals": (GoalAgreed, GoalRevised),
-    "sessions": (SessionRecorded, SessionCorrected, SessionAddendumAdded),
-    "reviews": (ReviewRecorded,),
-    "ruptures": (RuptureNoted, RuptureRepairRecorded),
-    "ending": (EndingPlanned, EpisodeClosed),
-    "administrative": (EpisodePutOnHold, EpisodeResumed, ClinicianTransferred),
-    "statements": (DisagreementAttached,),
-}
-_CLASS_OF = {cls.TYPE: name for name, types in CLASSES.items() for cls in types}
+#: The classes of items a directive can name, and the event types in each (from the event catalog).
+CLASSES = LOCKBOX_CLASSES
+_CLASS_OF = {event_type: name for name, types in CLASSES.items() for event_type in types}
+_FRAME = FRAME
 
-#: Never shared, whatever the directives say.
-NEVER_SHARED = frozenset({ProcessNoteRecorded.TYPE, LockboxSet.TYPE, LockboxLifted.TYPE})
-#: Always shared unless the whole record is withheld: that there is an episode at all.
-_FRAME = frozenset({EpisodeOpened.TYPE})
+__all__ = ["CLASSES", "NEVER_SHARED", "SCOPES", "Directive", "active_directives", "apply_lockbox"]
+
+
+def summary_withheld(state: EpisodeState, recipient: str | None) -> bool:
+    """Whether the directives in force keep the episode's scores and alerts from ``recipient``.
+
+    Summaries (the episode's state, a caseload row) cannot say which session a latest score came from, so
+    any directive on the record, on sessions or on named items withholds them: the safe side.
+    """
+    for directive in state.lockbox.values():
+        if directive.recipients and (recipient is None or recipient not in directive.recipients):
+            continue
+        if directive.scope != "class" or "sessions" in directive.classes:
+            return True
+    return False
 
 
 def check_directive(scope: str, classes: Sequence[str], event_ids: Sequence[str]) -> None:

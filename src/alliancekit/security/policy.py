@@ -253,6 +253,7 @@ class DefaultPolicy:
             Action.READ_EPISODE,
             Action.READ_TIMELINE,
             Action.READ_SESSION_HISTORY,
+            Action.EXPORT,
             Action.ACKNOWLEDGE_ALERT,
             Action.RESOLVE_ALERT,
         ):

@@ -4,14 +4,27 @@ records, process notes, a session's history, the client's view."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING
 
 import attrs
 
 from alliancekit.domain.records import MaintenancePlan
+from alliancekit.events.types import Event
+from alliancekit.lifecycle.state import EpisodeState
 
-if TYPE_CHECKING:  # pragma: no cover
-    from alliancekit.practice import TimelineEntry
+
+@attrs.frozen
+class TimelineEntry:
+    """One event of an episode's timeline, with who recorded it and when."""
+
+    seq: int
+    event_id: str
+    type: str
+    occurred_at: datetime
+    recorded_at: datetime
+    actor_id: str
+    actor_role: str
+    corrects: str | None
+    event: Event = attrs.field(repr=False)
 
 
 class Timeline(list["TimelineEntry"]):
@@ -34,6 +47,8 @@ class SharedRecord:
     client_ref: str
     entries: tuple[TimelineEntry, ...] = attrs.field(repr=False)
     withheld: bool
+    state: EpisodeState | None = attrs.field(default=None, repr=False, eq=False)
+    """The episode's state as the reader may see it (scores and alerts withheld under a lockbox)."""
 
 
 @attrs.frozen

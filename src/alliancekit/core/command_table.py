@@ -1,0 +1,306 @@
+"""Every command of the facade, declared once: its policy action, its inputs and their checks, the
+lifecycle command it builds, and what it returns.
+
+The runner (:mod:`.runner`) does the rest the same way for all of them: guard, idempotency, expected
+version, decide, alert rules, one commit, bounded retry. The role x operation matrix and the lockbox
+matrix in the tests enumerate this table, so a new command cannot be left out of either.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from alliancekit.domain.checks import check_date, check_ref, check_text
+from alliancekit.domain.records import (
+    Consultation,
+    Ending,
+    FitDecision,
+    GoalDraft,
+    GoalRevision,
+    RepairAttempt,
+    Review,
+    RuptureNote,
+    Session,
+)
+from alliancekit.errors import ValidationError
+from alliancekit.lifecycle import commands as c
+from alliancekit.security.policy import Action
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.core.runner import Context
+
+Args = Mapping[str, Any]
+Check = Callable[[str, Any], None]
+
+
+class Returns(enum.Enum):
+    """What a command's facade method returns."""
+
+    RECORDED = "recorded"
+    """:class:`~alliancekit.Recorded`: the episode, its new version, the record made."""
+    EPISODE_ID = "episode-id"
+    GOAL_IDS = "goal-ids"
+
+
+@attrs.frozen
+class CommandSpec:
+    """One command: how its inputs are checked, what it builds, and what it names and returns."""
+
+    name: str
+    """The facade method."""
+    action: str
+    """The access-policy action; also the audit action and the scope of its idempotency keys."""
+    checks: Mapping[str, Check]
+    """Each input argument's check, run in order before anything is read."""
+    build: Callable[[Context, Args], c.Command]
+    record_id: Callable[[Context, Args], str | None] = lambda ctx, a: None
+    corrects: Callable[[Context, Args], str | None] = lambda ctx, a: None
+    returns: Returns = Returns.RECORDED
+
+
+# -- checks --------------------------------------------------------------------------------------------
+
+
+def instance(cls: type) -> Check:
+    def check(field: str, value: Any) -> None:
+        if not isinstance(value, cls):
+            raise ValidationError(field, "type", f"{cls.__name__} expected")
+
+    return check
+
+
+def optional(check: Check) -> Check:
+    return lambda field, value: None if value is None else check(field, value)
+
+
+def required_text(field: str, value: Any) -> None:
+    check_text(field, value, required=True)
+
+
+def optional_text(field: str, value: Any) -> None:
+    check_text(field, value)
+
+
+def refs(field: str, values: Any) -> None:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) > 200:
+        raise ValidationError(field, "type", "a list of at most 200 ids")
+    for i, value in enumerate(values):
+        check_ref(f"{field}[{i}]", value)
+
+
+def goal_drafts(field: str, values: Any) -> None:
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) > 200:
+        raise ValidationError(field, "type", "a list of at most 200 GoalDraft")
+    for i, value in enumerate(values):
+        instance(GoalDraft)(f"{field}[{i}]", value)
+
+
+# -- the table -----------------------------------------------------------------------------------------
+
+
+def _spec(name: str, action: str, checks: Mapping[str, Check], build: Any, **more: Any) -> CommandSpec:
+    return CommandSpec(name, action, checks, build, **more)
+
+
+def _made(kind: str) -> Callable[[Context, Args], str | None]:
+    return lambda ctx, a: ctx.new_id(kind)
+
+
+def _original_event(ctx: Context, a: Args) -> str | None:
+    found = ctx.session(a["session_id"])
+    return found.event_id if found is not None else None
+
+
+COMMANDS: Mapping[str, CommandSpec] = {
+    spec.name: spec
+    for spec in (
+        _spec(
+            "start_episode",
+            Action.START_EPISODE,
+            {"client_ref": check_ref, "clinician_id": check_ref, "opened_on": check_date},
+            lambda ctx, a: c.OpenEpisode(a["client_ref"], a["clinician_id"], a["opened_on"]),
+            returns=Returns.EPISODE_ID,
+        ),
+        _spec(
+            "record_consultation",
+            Action.RECORD_CONSULTATION,
+            {"consultation": instance(Consultation)},
+            lambda ctx, a: c.RecordConsultation(a["consultation"]),
+        ),
+        _spec(
+            "decide_fit",
+            Action.DECIDE_FIT,
+            {"decision": instance(FitDecision)},
+            lambda ctx, a: c.DecideFit(a["decision"]),
+        ),
+        _spec(
+            "agree_goals",
+            Action.AGREE_GOALS,
+            {"goals": goal_drafts, "agreed_on": check_date},
+            lambda ctx, a: c.AgreeGoals(
+                tuple(a["goals"]),
+                a["agreed_on"],
+                tuple(ctx.new_id("goal", i) for i in range(len(a["goals"]))),
+            ),
+            returns=Returns.GOAL_IDS,
+        ),
+        _spec(
+            "revise_goal",
+            Action.REVISE_GOAL,
+            {"revision": instance(GoalRevision), "revised_on": check_date},
+            lambda ctx, a: c.ReviseGoal(a["revision"], a["revised_on"]),
+        ),
+        _spec(
+            "record_session",
+            Action.RECORD_SESSION,
+            {"session": instance(Session)},
+            lambda ctx, a: c.RecordSession(
+                ctx.new_id("session"), a["session"], ctx.score(a["session"].administrations)
+            ),
+            record_id=_made("session"),
+        ),
+        _spec(
+            "correct_session",
+            Action.CORRECT_SESSION,
+            {"session_id": check_ref, "session": instance(Session), "reason": required_text},
+            lambda ctx, a: c.CorrectSession(
+                a["session_id"],
+                ctx.session(a["session_id"]),
+                a["session"],
+                ctx.score(a["session"].administrations),
+                a["reason"],
+            ),
+            record_id=lambda ctx, a: a["session_id"],
+            corrects=_original_event,
+        ),
+        _spec(
+            "record_review",
+            Action.RECORD_REVIEW,
+            {"review": instance(Review)},
+            lambda ctx, a: c.RecordReview(
+                ctx.new_id("review"), a["review"], ctx.review_every, ctx.review_scores()
+            ),
+            record_id=_made("review"),
+        ),
+        _spec(
+            "note_rupture",
+            Action.NOTE_RUPTURE,
+            {"note": instance(RuptureNote)},
+            lambda ctx, a: c.NoteRupture(
+                ctx.new_id("rupture"),
+                a["note"],
+                a["note"].session_id is not None and ctx.session(a["note"].session_id) is not None,
+            ),
+            record_id=_made("rupture"),
+        ),
+        _spec(
+            "record_repair",
+            Action.RECORD_REPAIR,
+            {"rupture_id": check_ref, "attempt": instance(RepairAttempt)},
+            lambda ctx, a: c.RecordRepair(a["rupture_id"], a["attempt"]),
+            record_id=lambda ctx, a: a["rupture_id"],
+        ),
+        _spec(
+            "put_on_hold",
+            Action.PUT_ON_HOLD,
+            {"on": check_date, "reason": required_text},
+            lambda ctx, a: c.PutOnHold(a["on"], a["reason"]),
+        ),
+        _spec("resume", Action.RESUME, {"on": check_date}, lambda ctx, a: c.Resume(a["on"])),
+        _spec(
+            "transfer",
+            Action.TRANSFER,
+            {"to_clinician_id": check_ref, "on": check_date, "reason": required_text},
+            lambda ctx, a: c.TransferClinician(a["to_clinician_id"], a["on"], a["reason"]),
+        ),
+        _spec(
+            "plan_ending",
+            Action.PLAN_ENDING,
+            {"on": check_date, "target_date": optional(check_date)},
+            lambda ctx, a: c.PlanEnding(a["on"], a["target_date"]),
+        ),
+        _spec(
+            "close_episode",
+            Action.CLOSE_EPISODE,
+            {"ending": instance(Ending)},
+            lambda ctx, a: c.CloseEpisode(a["ending"]),
+        ),
+        _spec(
+            "acknowledge_alert",
+            Action.ACKNOWLEDGE_ALERT,
+            {"alert_id": check_ref, "on": optional(check_date)},
+            lambda ctx, a: c.AcknowledgeAlert(a["alert_id"], ctx.day(a["on"])),
+            record_id=lambda ctx, a: a["alert_id"],
+        ),
+        _spec(
+            "resolve_alert",
+            Action.RESOLVE_ALERT,
+            {"alert_id": check_ref, "note": optional_text, "on": optional(check_date)},
+            lambda ctx, a: c.ResolveAlert(a["alert_id"], ctx.day(a["on"]), a["note"]),
+            record_id=lambda ctx, a: a["alert_id"],
+        ),
+        _spec(
+            "record_process_note",
+            Action.RECORD_PROCESS_NOTE,
+            {"written_on": check_date, "text": required_text},
+            lambda ctx, a: c.RecordProcessNote(
+                ctx.new_id("process-note"), ctx.actor.id, a["written_on"], a["text"]
+            ),
+            record_id=_made("process-note"),
+        ),
+        _spec(
+            "add_addendum",
+            Action.ADD_ADDENDUM,
+            {"session_id": check_ref, "text": required_text, "reason": required_text, "added_on": check_date},
+            lambda ctx, a: c.AddAddendum(
+                a["session_id"],
+                ctx.session(a["session_id"]),
+                ctx.new_id("addendum"),
+                a["added_on"],
+                a["text"],
+                a["reason"],
+            ),
+            record_id=_made("addendum"),
+            corrects=_original_event,
+        ),
+        _spec(
+            "attach_disagreement",
+            Action.ATTACH_DISAGREEMENT,
+            {"target_event_id": check_ref, "statement": required_text, "received_on": check_date},
+            lambda ctx, a: c.AttachDisagreement(
+                ctx.new_id("statement"),
+                a["target_event_id"],
+                ctx.shared_event(a["target_event_id"]),
+                a["received_on"],
+                a["statement"],
+            ),
+            record_id=_made("statement"),
+            corrects=lambda ctx, a: a["target_event_id"] if ctx.shared_event(a["target_event_id"]) else None,
+        ),
+        _spec(
+            "set_lockbox",
+            Action.SET_LOCKBOX,
+            {"scope": check_ref, "classes": refs, "event_ids": refs, "recipients": refs, "on": check_date},
+            lambda ctx, a: c.SetLockbox(
+                ctx.new_id("lockbox"),
+                a["scope"],
+                tuple(a["classes"]),
+                tuple(a["event_ids"]),
+                tuple(a["recipients"]),
+                a["on"],
+            ),
+            record_id=_made("lockbox"),
+        ),
+        _spec(
+            "lift_lockbox",
+            Action.LIFT_LOCKBOX,
+            {"directive_id": check_ref, "on": check_date},
+            lambda ctx, a: c.LiftLockbox(a["directive_id"], a["directive_id"] in ctx.state.lockbox, a["on"]),
+            record_id=lambda ctx, a: a["directive_id"],
+        ),
+    )
+}

@@ -1,0 +1,220 @@
+"""The guard: who may do what, what the client's lockbox withholds, and the audit trail of both.
+
+Every public call of the facade, every export, report and CLI command passes here first. It is the only
+place that asks the access policy and the only producer of audit entries and checkpoints, so a refusal,
+a read and a write are audited the same way on every path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from alliancekit.domain.actors import Actor
+from alliancekit.domain.vocab import Purpose, Role
+from alliancekit.errors import AccessDenied, MissingActor
+from alliancekit.integrity.chain import make_checkpoint, shard_of
+from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.security.lockbox import summary_withheld
+from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
+from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
+from alliancekit.store.reader import RecordReader
+
+
+class Guard:
+    """Access decisions, lockbox decisions and the audit log of one practice."""
+
+    def __init__(
+        self,
+        store: Store,
+        reader: RecordReader,
+        policy: AccessPolicy,
+        *,
+        clock: Callable[[], datetime],
+        ids: Callable[[str], str],
+        audit_key: bytes | None,
+        checkpoint_every: int,
+    ) -> None:
+        self._store = store
+        self._reader = reader
+        self.policy = policy
+        self._clock = clock
+        self._ids = ids
+        self._audit_key = audit_key
+        self.checkpoint_every = checkpoint_every
+        self._since_checkpoint = 0
+        self._lock = threading.Lock()
+
+    # -- deciding -------------------------------------------------------------------------------------
+
+    def require_actor(self, actor: object, action: str, record_type: str, record_id: object) -> Actor:
+        """The actor, or a refusal audited (as made by nobody) before anything is read."""
+        if isinstance(actor, Actor):
+            return actor
+        ident = record_id if isinstance(record_id, str) and record_id.isprintable() else "(invalid)"
+        self.record(
+            [
+                AuditRecord(
+                    entry_id=self._ids("audit"),
+                    at=self._clock(),
+                    actor_id="(none)",
+                    actor_role="(none)",
+                    clinic_id="(none)",
+                    purpose="(none)",
+                    action=action,
+                    record_type=record_type,
+                    record_id=ident[:200],
+                    outcome="refused",
+                    shard=shard_of(ident[:200]),
+                )
+            ]
+        )
+        raise MissingActor(action)
+
+    def allow(
+        self,
+        actor: Actor,
+        action: str,
+        record_type: str,
+        record_id: str,
+        episode: EpisodeState | None = None,
+        *,
+        clinician_id: str | None = None,
+        reason: str | None = None,
+        audit_as: str | None = None,
+    ) -> Decision:
+        """Ask the policy; a refusal is audited (as ``audit_as``, by default the action) and raised as
+        :class:`AccessDenied`."""
+        request = AccessRequest(actor, action, record_type, record_id, episode, clinician_id, reason)
+        decision: object = self.policy.decide(request)
+        if not isinstance(decision, Decision):  # a plugin's policy is not type-checked with us
+            decision = Decision.refuse("the access policy gave no decision")
+        if not decision.allowed:
+            self.audit(actor, audit_as or action, record_type, record_id, episode, outcome="refused")
+            raise AccessDenied(action, decision.reason)
+        return decision
+
+    def read_episode(self, actor: Actor, action: str, episode_id: str, *, detail: str = "") -> EpisodeState:
+        """Authorise a read of the episode on its current state and audit it before anything returns."""
+        state, _ = self._reader.state(episode_id)
+        decision = self.allow(actor, action, "episode", episode_id, state, reason=detail or None)
+        self.audit(actor, action, "episode", episode_id, state, outcome=decision.outcome, detail=detail)
+        return state
+
+    @staticmethod
+    def treating(actor: Actor, state: EpisodeState) -> bool:
+        """The clinician of record acting for treatment: the one reader the lockbox does not apply to."""
+        return (
+            actor.role is Role.CLINICIAN
+            and actor.id == state.clinician_id
+            and actor.purpose is Purpose.TREATMENT
+        )
+
+    def summary_withheld(self, actor: Actor, state: EpisodeState) -> bool:
+        """Whether the episode's scores and alerts must be withheld from ``actor`` in a summary."""
+        return not self.treating(actor, state) and summary_withheld(state, actor.id)
+
+    # -- auditing -------------------------------------------------------------------------------------
+
+    def entry(
+        self,
+        actor: Actor,
+        action: str,
+        record_type: str,
+        record_id: str,
+        state: EpisodeState | None = None,
+        *,
+        outcome: str = "allowed",
+        purpose: str | None = None,
+        detail: str = "",
+        writes: str = "",
+    ) -> AuditRecord:
+        """One audit entry (the only constructor of audit entries in the library)."""
+        entry_id = self._ids("audit")
+        return AuditRecord(
+            entry_id=entry_id,
+            at=self._clock(),
+            actor_id=actor.id,
+            actor_role=actor.role.value,
+            clinic_id=actor.clinic_id,
+            purpose=purpose or actor.purpose.value,
+            action=action,
+            record_type=record_type,
+            record_id=record_id,
+            outcome=outcome or "allowed",
+            client_ref=state.client_ref if state is not None else "",
+            detail=detail,
+            writes=writes,
+            # A command's entry goes to its episode's shard (one writer of an episode at a time); reads
+            # spread over every shard, so readers and writers of a clinic do not queue on one chain head.
+            shard=shard_of(record_id if writes else entry_id),
+        )
+
+    def audit(
+        self,
+        actor: Actor,
+        action: str,
+        record_type: str,
+        record_id: str,
+        state: EpisodeState | None = None,
+        *,
+        outcome: str = "allowed",
+        purpose: str | None = None,
+        detail: str = "",
+    ) -> None:
+        """Write one entry on its own (a read, a refusal); a failure here fails the call."""
+        entry = self.entry(
+            actor, action, record_type, record_id, state, outcome=outcome, purpose=purpose, detail=detail
+        )
+        self.record([entry])
+
+    def record(self, entries: Sequence[AuditRecord]) -> None:
+        """Write entries that belong to no commit, in one transaction."""
+        if entries:
+            self._store.append_audit(list(entries))
+            self.committed(len(entries))
+
+    def committed(self, count: int) -> None:
+        """Count entries written (in a commit or alone) and seal every ``checkpoint_every``."""
+        with self._lock:
+            self._since_checkpoint += count
+            due = self._audit_key is not None and self._since_checkpoint >= self.checkpoint_every
+            if due:
+                self._since_checkpoint = 0
+        if due:
+            self.seal()
+
+    def seal(self) -> AuditCheckpoint | None:
+        """Write a checkpoint over every audit shard's head (``None`` without an audit key).
+
+        The store reads the heads and the last checkpoint and writes the new one in one transaction, so
+        sealers in other threads and processes queue rather than fork the checkpoints' chain.
+        """
+        key = self._audit_key
+        if key is None:
+            return None
+        now = self._clock()
+        unchanged: list[AuditCheckpoint] = []
+
+        def make(heads: Sequence[ShardHead], previous: AuditCheckpoint | None) -> AuditCheckpoint | None:
+            if not heads:
+                return None
+            if previous is not None and previous.heads == tuple(sorted(heads)):
+                unchanged.append(previous)  # nothing written since: the last checkpoint still seals it all
+                return None
+            return make_checkpoint(key, heads, previous, now)
+
+        with self._lock:
+            self._since_checkpoint = 0
+        written = self._store.seal(make)
+        return written if written is not None else (unchanged[0] if unchanged else None)
+
+    @property
+    def audit_key(self) -> bytes | None:
+        return self._audit_key
+
+    @property
+    def pending(self) -> int:
+        """Entries written since the last checkpoint this guard made."""
+        return self._since_checkpoint

@@ -1,0 +1,387 @@
+"""The command runner: one path for every command of the facade.
+
+guard -> input checks -> idempotency -> state -> decide -> alert rules -> one commit -> bounded retry.
+
+Idempotency follows payment APIs: a key is scoped to the clinic and the command, the stored result is bound
+to a hash of the request, a repeat of the same request returns the first result (``duplicate=True``) and
+the same key with a different request is refused with :class:`~alliancekit.errors.IdempotencyKeyReused`.
+A host that passes ``expected_version`` (an HTTP ``If-Match``) gets a
+:class:`~alliancekit.errors.ConflictError`
+at once when the episode has moved on, never a silent retry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from alliancekit.core.command_table import CommandSpec, Returns
+from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_ref
+from alliancekit.domain.records import Administration
+from alliancekit.errors import (
+    AlliancekitError,
+    ConflictError,
+    DuplicateCommand,
+    IdempotencyKeyReused,
+    ValidationError,
+)
+from alliancekit.events import converter
+from alliancekit.events.catalog import NEVER_SHARED
+from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, ReviewedScore, SessionRecorded
+from alliancekit.feedback.engine import EngineContext, evaluate
+from alliancekit.feedback.expectation import scores_against_expectation
+from alliancekit.integrity.chain import GENESIS, chain_events
+from alliancekit.lifecycle import commands as c
+from alliancekit.lifecycle.rules import decide
+from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
+from alliancekit.notify.outbox import messages_for
+from alliancekit.projections import caseload_row
+from alliancekit.store.protocol import CommandRecord, Commit, StoredEvent
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.core.services import Services
+
+#: How many times a command is decided again after a concurrent writer moved the episode on.
+DEFAULT_CONFLICT_RETRIES = 8
+#: First backoff bound after a conflict, doubled on each retry (at most about 0.5 s in all at the default
+#: retries: enough for two writers hammering one episode on a loaded machine).
+_BACKOFF_SECONDS = 0.002
+_jitter = random.Random()  # noqa: S311 - timing jitter, not security
+_ID_NAMESPACE = uuid.UUID("5d1a8f0e-6a0b-4c61-9d0e-a11a9ce0a11a")
+
+
+@attrs.frozen
+class Recorded:
+    """What a command wrote: the episode, its new version, and the id of the record it created."""
+
+    episode_id: str
+    version: int
+    record_id: str | None = None
+    duplicate: bool = False
+    """True when an earlier command with the same idempotency key had already written this."""
+
+
+def random_id(kind: str) -> str:
+    """A random (version 4) UUID as 32 hex digits, without building a UUID object (on every write)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
+
+
+class Context:
+    """What a command's builder may ask for: ids, scores, and lookups in the episode's stream."""
+
+    def __init__(self, services: Services, actor: Actor, spec: CommandSpec, episode_id: str, key: str | None):
+        self._services = services
+        self.actor = actor
+        self.spec = spec
+        self.episode_id = episode_id
+        self.key = key
+        self.state: EpisodeState = None  # type: ignore[assignment] # set before each decision
+        self._sessions: dict[str, SessionRef | None] | None = None
+        self._shared: set[str] | None = None
+        self._made: dict[tuple[str, int], str] = {}
+
+    def new_id(self, kind: str, index: int = 0) -> str:
+        """The id of the ``index``-th new record of ``kind``, the same on every ask within the command.
+
+        With an idempotency key it derives from the clinic, command and key, so a repeat names the same
+        records; without one it is random.
+        """
+        made = self._made.get((kind, index))
+        if made is None:
+            if self.key is None:
+                made = self._services.ids(kind)
+            else:
+                scope = f"{self.actor.clinic_id}\x1f{self.spec.action}\x1f{self.key}\x1f{kind}\x1f{index}"
+                made = uuid.uuid5(_ID_NAMESPACE, scope).hex
+            self._made[(kind, index)] = made
+        return made
+
+    def score(self, administrations: Iterable[Administration]) -> tuple[RecordedScore, ...]:
+        return self._services.score(administrations)
+
+    @property
+    def review_every(self) -> int:
+        return self._services.feedback.review_every
+
+    def review_scores(self) -> tuple[ReviewedScore, ...]:
+        s = self._services
+        return scores_against_expectation(self.state, s.plugins.measures(), s.expectations)
+
+    def day(self, on: date | None) -> date:
+        return self._services.clock().date() if on is None else on
+
+    def session(self, session_id: str) -> SessionRef | None:
+        """The session as first recorded, read from the stream (corrections, addenda, rupture notes)."""
+        if self._sessions is None:
+            self._sessions = {}
+            for entry in self._services.reader.entries(self.episode_id, (SessionRecorded.TYPE,)):
+                recorded = entry.event
+                assert isinstance(recorded, SessionRecorded)  # noqa: S101 - by its type name
+                s = recorded.session
+                self._sessions.setdefault(
+                    recorded.session_id, SessionRef(s.held_on, s.attendance, recorded.number, entry.event_id)
+                )
+        return self._sessions.get(session_id)
+
+    def shared_event(self, event_id: str) -> bool:
+        """Whether ``event_id`` is an event of this episode that a statement may point at."""
+        if self._shared is None:
+            self._shared = {
+                e.event_id
+                for e in self._services.reader.stored_events(self.episode_id)
+                if e.type not in NEVER_SHARED
+            }
+        return event_id in self._shared
+
+
+class Runner:
+    """Runs the commands of :data:`~alliancekit.core.command_table.COMMANDS` for one practice."""
+
+    def __init__(self, services: Services, conflict_retries: int = DEFAULT_CONFLICT_RETRIES) -> None:
+        self.s = services
+        self.conflict_retries = conflict_retries
+
+    def run(
+        self,
+        spec: CommandSpec,
+        actor: object,
+        episode_id: object,
+        args: Mapping[str, Any],
+        *,
+        idempotency_key: object = None,
+        expected_version: object = None,
+    ) -> Any:
+        guard = self.s.guard
+        record = "(new)" if spec.returns is Returns.EPISODE_ID else episode_id
+        actor = guard.require_actor(actor, spec.action, "episode", record)
+        if spec.returns is not Returns.EPISODE_ID:
+            _check_id("episode_id", episode_id)
+        for name, check in spec.checks.items():
+            check(name, args[name])
+        if idempotency_key is not None:
+            _check_id("idempotency_key", idempotency_key)
+        if expected_version is not None and (
+            isinstance(expected_version, bool)
+            or not isinstance(expected_version, int)
+            or expected_version < 0
+        ):
+            raise ValidationError("expected_version", "type", "a stream version (a whole number, 0 or more)")
+        key = idempotency_key if isinstance(idempotency_key, str) else None
+        if spec.returns is Returns.EPISODE_ID:
+            return self._start(spec, actor, args, key)
+        assert isinstance(episode_id, str)  # noqa: S101 - checked above
+        ctx = Context(self.s, actor, spec, episode_id, key)
+        result = self._run(spec, ctx, args, request_version(expected_version))
+        if spec.returns is Returns.GOAL_IDS:
+            return [ctx.new_id("goal", i) for i in range(len(args["goals"]))]
+        return result
+
+    # -- one episode's command --------------------------------------------------------------------------
+
+    def _run(
+        self, spec: CommandSpec, ctx: Context, args: Mapping[str, Any], expected_version: int | None
+    ) -> Recorded:
+        guard, reader = self.s.guard, self.s.reader
+        actor, episode_id, key = ctx.actor, ctx.episode_id, ctx.key
+        request = _request_hash(spec.action, episode_id, args)
+        # The first try may decide on the state this Practice last saw, without reading the store: the
+        # store's version check is the guard, so a stale guess is refused with a conflict and nothing is
+        # written. A guess neither counts as a retry nor may refuse: both are decided again on a fresh read.
+        guess = None if expected_version is not None else reader.cached(episode_id)
+        conflicts = 0
+        while True:
+            if key is not None and (done := self._done(actor, spec, key, request)) is not None:
+                return attrs.evolve(done, record_id=spec.record_id(ctx, args))
+            if guess is not None:
+                (state, head), guessing, guess = guess, True, None
+            else:
+                (state, head), guessing = reader.state(episode_id), False
+            if expected_version is not None and state.version != expected_version:
+                raise ConflictError(episode_id, expected_version, state.version)
+            ctx.state = state
+            try:
+                guard.allow(actor, spec.action, "episode", episode_id, state)
+                events = decide(state, spec.build(ctx, args))
+            except AlliancekitError:
+                if guessing:
+                    continue
+                raise
+            try:
+                version = self._commit(ctx, state, head, events, request, spec.corrects(ctx, args))
+            except ConflictError:
+                if guessing:
+                    continue
+                if expected_version is not None or conflicts == self.conflict_retries:
+                    raise
+                # Back off for a random, growing moment: retrying at once lets a writer that never pauses
+                # win every race for the write lock, and this one runs out of retries (starvation).
+                time.sleep(_jitter.uniform(0, _BACKOFF_SECONDS * 2**conflicts))
+                conflicts += 1
+                continue
+            except DuplicateCommand:
+                continue  # the same keyed command landed meanwhile: report it from its record
+            return Recorded(episode_id, version, spec.record_id(ctx, args))
+
+    def _start(self, spec: CommandSpec, actor: Actor, args: Mapping[str, Any], key: str | None) -> str:
+        guard = self.s.guard
+        guard.allow(actor, spec.action, "episode", "(new)", None, clinician_id=args["clinician_id"])
+        request = _request_hash(spec.action, "", args)
+        ctx = Context(self.s, actor, spec, "", key)
+        episode_id = ctx.new_id("episode")
+        command = spec.build(ctx, args)
+        assert isinstance(command, c.OpenEpisode)  # noqa: S101 - by the table
+        opened = EpisodeOpened(command.client_ref, command.clinician_id, command.opened_on)
+        while True:
+            if key is not None and (done := self._done(actor, spec, key, request)) is not None:
+                return done.episode_id
+            state = start(episode_id, actor.clinic_id, opened)
+            try:
+                self._commit(ctx, None, GENESIS, [opened], request, None, new_state=state)
+            except (DuplicateCommand, ConflictError):
+                # The same keyed command, in flight twice, names the same episode: the second finds the
+                # stream already started (a conflict at version 0) or the key taken.
+                if key is None:
+                    raise
+                continue
+            return episode_id
+
+    def _done(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> Recorded | None:
+        found = self.s.reader.find_command(actor.clinic_id, spec.action, key)
+        if found is None:
+            return None
+        if found.request_hash != request:
+            raise IdempotencyKeyReused(spec.action)
+        return Recorded(found.episode_id, found.version, None, duplicate=True)
+
+    # -- the commit ---------------------------------------------------------------------------------------
+
+    def _commit(
+        self,
+        ctx: Context,
+        before: EpisodeState | None,
+        head: str,
+        events: list[Event],
+        request: str,
+        corrects: str | None,
+        *,
+        new_state: EpisodeState | None = None,
+    ) -> int:
+        s, actor, spec, key = self.s, ctx.actor, ctx.spec, ctx.key
+        if before is not None:
+            after = fold(before, events)
+            alerts = self._alerts(before, events, after, ctx)
+            if alerts:  # the feedback engine's alerts join the same commit
+                events, after = [*events, *alerts], fold(after, alerts)
+        else:
+            assert new_state is not None  # noqa: S101 - a new episode
+            after = new_state
+        now = s.clock()
+        base = 0 if before is None else before.version
+        stored = chain_events(
+            [
+                StoredEvent(
+                    episode_id=after.episode_id,
+                    seq=base + i,
+                    event_id=event_id,
+                    type=e.TYPE,
+                    schema_version=e.VERSION,
+                    occurred_at=now,
+                    recorded_at=now,
+                    actor_id=actor.id,
+                    actor_role=actor.role.value,
+                    clinic_id=after.clinic_id,
+                    payload_json=s.codec.encode(e, event_id),
+                    corrects=corrects,
+                )
+                for i, (e, event_id) in enumerate(((e, s.ids("event")) for e in events), start=1)
+            ],
+            head,
+        )
+        new_head = stored[-1].hash
+        version = base + len(stored)
+        audit = s.guard.entry(
+            actor, spec.action, "episode", after.episode_id, after, writes=f"{version}:{new_head}"
+        )
+        subscriptions = s.subscriptions
+        outbox = (
+            messages_for(list(zip(stored, events, strict=True)), after, subscriptions)
+            if subscriptions
+            else []
+        )
+        command = (
+            CommandRecord(actor.clinic_id, spec.action, key, request, after.episode_id, version)
+            if key is not None
+            else None
+        )
+        s.store.append(
+            Commit(
+                episode_id=after.episode_id,
+                expected_version=base,
+                events=stored,
+                snapshot_json=s.codec.encode_state(after),
+                caseload=caseload_row(after, review_every=s.feedback.review_every, is_outcome=s.is_outcome),
+                outbox=outbox,
+                audit=[audit],
+                command=command,
+                head=new_head,
+            )
+        )
+        s.guard.committed(1)
+        s.reader.remember(after, new_head)
+        return version
+
+    def _alerts(
+        self, before: EpisodeState, events: list[Event], after: EpisodeState, ctx: Context
+    ) -> list[Event]:
+        s = self.s
+        if not s.feedback.enabled:
+            return []
+        context = EngineContext(
+            config=s.feedback,
+            rules=s.rules(),
+            measures=s.plugins.measures(),
+            new_id=lambda i: ctx.new_id("alert", i),
+            expectations=s.expectations,
+            measure_cache=s.measure_cache,
+        )
+        return evaluate(before, events, after, context)
+
+
+def _check_id(field: str, value: object) -> None:
+    check_ref(field, value)
+
+
+def request_version(value: object) -> int | None:
+    """``expected_version`` as checked by :meth:`Runner.run`."""
+    return value if isinstance(value, int) else None
+
+
+def _request_hash(action: str, episode_id: str, args: Mapping[str, Any]) -> str:
+    """A hash of what a keyed command asked for: the same key with another request is refused."""
+    data = json.dumps(
+        [action, episode_id, converter.unstructure(dict(args))],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=_plain,
+    )
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return repr(type(value))

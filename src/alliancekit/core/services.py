@@ -1,0 +1,135 @@
+"""What one practice's guarded path is made of, built once by :func:`build_services`.
+
+The facade holds one :class:`Services`; the runner and the views receive it. Nothing here is public.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+import attrs
+
+from alliancekit.core.guard import Guard
+from alliancekit.domain.records import Administration
+from alliancekit.events.codec import Codec
+from alliancekit.events.types import RecordedScore
+from alliancekit.feedback.config import FeedbackConfig
+from alliancekit.feedback.expectation import Expectations, Outcome
+from alliancekit.feedback.rules import AlertRule, alert_rules
+from alliancekit.measures.definition import MeasureKind
+from alliancekit.notify.outbox import Subscriptions
+from alliancekit.plugins.manager import PluginHost
+from alliancekit.security.policy import AccessPolicy
+from alliancekit.store.protocol import Store
+from alliancekit.store.reader import RecordReader
+
+
+@attrs.define
+class Services:
+    """The parts of one practice, shared by its runner and views."""
+
+    store: Store
+    reader: RecordReader
+    codec: Codec
+    guard: Guard
+    plugins: PluginHost
+    clock: Callable[[], datetime]
+    ids: Callable[[str], str]
+    feedback: FeedbackConfig
+    expectations: Expectations = attrs.field(init=False)
+    subscriptions_given: Subscriptions | None = None
+    measure_cache: dict[object, object] = attrs.field(factory=dict)
+    _rules: tuple[AlertRule, ...] | None = None
+    _outcome_kind: dict[str, bool] = attrs.field(factory=dict)
+    _subscriptions: Subscriptions | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self.expectations = Expectations(self.plugins, self.feedback, self.closed_outcomes, self.clock)
+
+    @property
+    def subscriptions(self) -> Subscriptions:
+        if self.subscriptions_given is not None:
+            return self.subscriptions_given
+        if self._subscriptions is None:
+            self._subscriptions = self.plugins.notifiers().default_subscriptions()
+        return self._subscriptions
+
+    def rules(self) -> tuple[AlertRule, ...]:
+        if self._rules is None:
+            self._rules = tuple(alert_rules(self.plugins))
+        return self._rules
+
+    def score(self, administrations: Iterable[Administration]) -> tuple[RecordedScore, ...]:
+        registry = self.plugins.measures()
+        scores = []
+        for admin in administrations:
+            score = registry.score(admin.measure_id, admin.version, admin.answers)
+            scores.append(
+                RecordedScore(
+                    score.measure_id,
+                    score.version,
+                    score.total,
+                    dict(score.subscales),
+                    score.band,
+                    score.clinical,
+                    tuple(score.risk_items),
+                )
+            )
+        return tuple(scores)
+
+    def is_outcome(self, measure_id: str) -> bool:
+        known = self._outcome_kind.get(measure_id)
+        if known is None:
+            try:
+                known = self.plugins.measures().get(measure_id).kind is MeasureKind.OUTCOME
+            except LookupError:
+                known = False
+            self._outcome_kind[measure_id] = known
+        return known
+
+    def closed_outcomes(self) -> list[Outcome]:
+        """Closed episodes' intake and final outcome totals, from the caseload projection (no events).
+
+        Feeds the expected-response fit, which is a statistical model over the practice: its curves carry
+        no record of any one client, so this internal read is not a client read to audit.
+        """
+        return [
+            Outcome(row.outcome_measure, row.first_outcome, row.latest_outcome, row.outcome_sessions)
+            for row in self.reader.closed_outcomes(None)
+            if row.ending_reason is not None
+            and row.outcome_measure is not None
+            and row.first_outcome is not None
+            and row.latest_outcome is not None
+            and row.outcome_sessions is not None
+        ]
+
+
+def build_services(
+    store: Store,
+    *,
+    plugins: PluginHost,
+    clock: Callable[[], datetime],
+    ids: Callable[[str], str],
+    feedback: FeedbackConfig,
+    policy: AccessPolicy,
+    audit_key: bytes | None,
+    checkpoint_every: int,
+    codec: Codec,
+    subscriptions: Subscriptions | None,
+) -> Services:
+    reader = RecordReader(store, codec)
+    guard = Guard(
+        store, reader, policy, clock=clock, ids=ids, audit_key=audit_key, checkpoint_every=checkpoint_every
+    )
+    return Services(
+        store=store,
+        reader=reader,
+        codec=codec,
+        guard=guard,
+        plugins=plugins,
+        clock=clock,
+        ids=ids,
+        feedback=feedback,
+        subscriptions_given=subscriptions,
+    )

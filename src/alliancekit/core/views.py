@@ -1,0 +1,380 @@
+"""The queries of the facade. Each asks the guard first and audits before it returns; for everyone but
+the treating clinician, the client's lockbox applies, in summaries (scores and alerts) as in timelines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from alliancekit.core.services import Services
+from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_date, check_ref, check_text
+from alliancekit.domain.records import MaintenancePlan
+from alliancekit.domain.vocab import Purpose, Role
+from alliancekit.errors import NotFoundError, ValidationError
+from alliancekit.events.catalog import NEVER_SHARED
+from alliancekit.events.types import (
+    DisagreementAttached,
+    EpisodeClosed,
+    GoalAgreed,
+    GoalRevised,
+    LockboxLifted,
+    LockboxSet,
+    ProcessNoteRecorded,
+    SessionAddendumAdded,
+    SessionCorrected,
+    SessionRecorded,
+)
+from alliancekit.integrity.verify import IntegrityReport, verify_record
+from alliancekit.lifecycle.state import AlertState, EpisodeState
+from alliancekit.projections import caseload_row
+from alliancekit.security import audit_chain, encryption
+from alliancekit.security.lockbox import active_directives, apply_lockbox
+from alliancekit.security.policy import Action
+from alliancekit.security.views import (
+    ClientGoal,
+    ClientScore,
+    ClientView,
+    ProcessNote,
+    SessionHistory,
+    SharedRecord,
+    Timeline,
+)
+from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, ClosedOutcome
+from alliancekit.store.scan import scan_record
+
+#: What a caseload row shows of scores and alerts when the lockbox withholds them.
+_WITHHELD_ROW = {
+    "latest_scores_json": "{}",
+    "open_alerts": 0,
+    "open_alerts_json": "[]",
+    "highest_severity": None,
+    "first_outcome": None,
+    "latest_outcome": None,
+    "outcome_measure": None,
+    "outcome_sessions": None,
+}
+
+
+class Views:
+    """The read side of one practice."""
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # -- an episode -----------------------------------------------------------------------------------
+
+    def episode(self, actor: object, episode_id: object) -> EpisodeState:
+        state = self._read(actor, Action.READ_EPISODE, episode_id)
+        return self._summary(actor, state)  # type: ignore[arg-type]
+
+    def alerts(self, actor: object, episode_id: object) -> dict[str, AlertState]:
+        return dict(self.episode(actor, episode_id).alerts)
+
+    def rebuild_state(self, actor: object, episode_id: object) -> EpisodeState:
+        self._read(actor, Action.REBUILD_STATE, episode_id)
+        return self.s.reader.rebuilt(episode_id)  # type: ignore[arg-type]
+
+    def timeline(self, actor: object, episode_id: object) -> Timeline:
+        state = self._read(actor, Action.READ_TIMELINE, episode_id)
+        a: Actor = actor  # type: ignore[assignment]
+        treating = self.s.guard.treating(a, state)
+        return self._timeline(state.episode_id, None if treating else a.id, lockbox=not treating)
+
+    def session_history(self, actor: object, episode_id: object, session_id: object) -> SessionHistory:
+        state = self._read(actor, Action.READ_SESSION_HISTORY, episode_id)
+        check_ref("session_id", session_id)
+        a: Actor = actor  # type: ignore[assignment]
+        treating = self.s.guard.treating(a, state)
+        entries = self._timeline(state.episode_id, None if treating else a.id, lockbox=not treating)
+        original = next(
+            (e for e in entries if isinstance(e.event, SessionRecorded) and e.event.session_id == session_id),
+            None,
+        )
+        if original is None:
+            raise NotFoundError("session", str(session_id))
+        about = {original.event_id}
+        corrections, addenda, disagreements = [], [], []
+        for entry in entries:
+            if entry.corrects not in about:
+                continue
+            if isinstance(entry.event, SessionCorrected):
+                corrections.append(entry)
+                about.add(entry.event_id)
+            elif isinstance(entry.event, SessionAddendumAdded):
+                addenda.append(entry)
+                about.add(entry.event_id)
+            elif isinstance(entry.event, DisagreementAttached):
+                disagreements.append(entry)
+        return SessionHistory(
+            str(session_id), original, tuple(corrections), tuple(addenda), tuple(disagreements)
+        )
+
+    def process_notes(self, actor: object, episode_id: object) -> list[ProcessNote]:
+        state = self._read(actor, Action.READ_PROCESS_NOTES, episode_id)
+        a: Actor = actor  # type: ignore[assignment]
+        notes = []
+        for entry in self.s.reader.entries(state.episode_id, (ProcessNoteRecorded.TYPE,)):
+            event = entry.event
+            assert isinstance(event, ProcessNoteRecorded)  # noqa: S101 - by its type name
+            if event.author_id == a.id:
+                notes.append(ProcessNote(event.note_id, event.written_on, entry.recorded_at, event.text))
+        return notes
+
+    def client_view(self, actor: object, episode_id: object) -> ClientView:
+        state = self._read(actor, Action.READ_CLIENT_VIEW, episode_id)
+        goals: dict[str, ClientGoal] = {}
+        scores: dict[tuple[str, int], ClientScore] = {}
+        plan: MaintenancePlan | None = None
+        for entry in self._timeline(state.episode_id, None, lockbox=False):
+            event = entry.event
+            if isinstance(event, GoalAgreed):
+                goals[event.goal_id] = ClientGoal(event.goal_id, "active", event.description)
+            elif isinstance(event, GoalRevised) and event.revision.goal_id in goals:
+                old, rev = goals[event.revision.goal_id], event.revision
+                goals[rev.goal_id] = ClientGoal(
+                    rev.goal_id,
+                    rev.status.value if rev.status else old.status,
+                    rev.description if rev.description is not None else old.description,
+                )
+            elif isinstance(event, SessionRecorded):
+                for score in event.scores:
+                    scores[(score.measure_id, event.number)] = ClientScore(
+                        score.measure_id, event.session.held_on, score.total
+                    )
+            elif isinstance(event, SessionCorrected):
+                for score in event.scores:
+                    key = (score.measure_id, event.number)
+                    if key in scores:
+                        scores[key] = attrs.evolve(scores[key], total=score.total)
+            elif isinstance(event, EpisodeClosed) and event.ending is not None:
+                plan = event.ending.maintenance_plan
+        ordered = tuple(scores[k] for k in sorted(scores, key=lambda k: (k[1], k[0])))
+        return ClientView(state.episode_id, tuple(goals.values()), ordered, plan)
+
+    def shared_record(
+        self,
+        actor: object,
+        episode_id: object,
+        *,
+        recipient: object = None,
+        override_reason: object = None,
+        action: str = Action.EXPORT,
+        purpose: Purpose | None = None,
+    ) -> SharedRecord:
+        """The record as shared or exported: process notes never, the lockbox honoured for ``recipient``.
+
+        Every export passes here (``action`` names the kind of export in the audit entry, ``purpose`` the
+        purpose the export was made for).
+        """
+        guard = self.s.guard
+        a = guard.require_actor(actor, action, "episode", episode_id)
+        check_ref("episode_id", episode_id)
+        if recipient is not None:
+            check_ref("recipient", recipient)
+        if override_reason is not None:
+            check_text("override_reason", override_reason, required=True)
+        state, _ = self.s.reader.state(episode_id)  # type: ignore[arg-type]
+        decision = guard.allow(a, Action.EXPORT, "episode", state.episode_id, state, audit_as=action)
+        if override_reason is not None:
+            guard.allow(
+                a, Action.OVERRIDE_LOCKBOX, "episode", state.episode_id, state, reason=str(override_reason)
+            )
+        guard.audit(
+            a,
+            action if override_reason is None else Action.OVERRIDE_LOCKBOX,
+            "episode",
+            state.episode_id,
+            state,
+            outcome=decision.outcome,
+            purpose=purpose.value if purpose is not None else None,
+            detail=str(override_reason or ""),
+        )
+        entries = self._timeline(state.episode_id, recipient, lockbox=override_reason is None)  # type: ignore[arg-type]
+        return SharedRecord(
+            state.episode_id,
+            state.client_ref,
+            tuple(entries),
+            entries.withheld,
+            state=self._summary(a, state),
+        )
+
+    def break_glass(self, actor: object, episode_id: object, *, reason: object) -> Timeline:
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.BREAK_GLASS, "episode", episode_id)
+        check_ref("episode_id", episode_id)
+        check_text("reason", reason, required=True)
+        state = guard.read_episode(a, Action.BREAK_GLASS, episode_id, detail=reason)  # type: ignore[arg-type]
+        return self._timeline(state.episode_id, a.id, lockbox=True)
+
+    # -- many episodes --------------------------------------------------------------------------------
+
+    def caseload(
+        self, actor: object, *, clinician_id: object = None, include_closed: object = False
+    ) -> list[CaseloadRow]:
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.READ_CASELOAD, "caseload", clinician_id or "(clinic)")
+        if clinician_id is not None:
+            check_ref("clinician_id", clinician_id)
+        if not isinstance(include_closed, bool):
+            raise ValidationError("include_closed", "type", "True or False")
+        if clinician_id is None and a.role is Role.CLINICIAN:
+            clinician_id = a.id
+        record_id = str(clinician_id or a.clinic_id)
+        decision = guard.allow(
+            a, Action.READ_CASELOAD, "caseload", record_id, None, clinician_id=clinician_id
+        )  # type: ignore[arg-type]
+        guard.audit(a, Action.READ_CASELOAD, "caseload", record_id, outcome=decision.outcome)
+        rows = self.s.reader.caseload(
+            clinic_id=a.clinic_id,
+            clinician_id=clinician_id,
+            open_only=not include_closed,  # type: ignore[arg-type]
+        )
+        return [self._row(a, row) for row in rows]
+
+    def closed_outcomes(self, actor: object) -> list[ClosedOutcome]:
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.READ_CASELOAD, "practice", "(clinic)")
+        decision = guard.allow(a, Action.READ_CASELOAD, "practice", a.clinic_id, None)
+        guard.audit(a, Action.READ_CASELOAD, "practice", a.clinic_id, outcome=decision.outcome)
+        return self.s.reader.closed_outcomes(a.clinic_id)
+
+    def episode_ids(self, actor: object) -> list[str]:
+        """The ids of the actor's clinic's episodes (a supervisor's or an exporter's walk)."""
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.READ_CASELOAD, "caseload", "(clinic)")
+        decision = guard.allow(a, Action.READ_CASELOAD, "caseload", a.clinic_id, None)
+        guard.audit(a, Action.READ_CASELOAD, "caseload", a.clinic_id, outcome=decision.outcome)
+        return [row.episode_id for row in self.s.reader.caseload(clinic_id=a.clinic_id, open_only=False)]
+
+    def clinics(self) -> list[str]:
+        """The clinics that have episodes in the store (no client data: for choosing an actor's clinic)."""
+        return self.s.reader.clinics()
+
+    # -- the audit log --------------------------------------------------------------------------------
+
+    def audit_entries(
+        self,
+        actor: object,
+        *,
+        client_ref: object = None,
+        actor_id: object = None,
+        since: object = None,
+        until: object = None,
+    ) -> list[AuditRecord]:
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.READ_AUDIT, "audit", client_ref or "(all)")
+        for name, value in (("client_ref", client_ref), ("actor_id", actor_id)):
+            if value is not None:
+                check_ref(name, value)
+        for name, value in (("since", since), ("until", until)):
+            if value is not None:
+                check_date(name, value)
+        target = str(client_ref or "(all)")
+        decision = guard.allow(a, Action.READ_AUDIT, "audit", target, None)
+        guard.audit(a, Action.READ_AUDIT, "audit", target, outcome=decision.outcome)
+        # an auditor sees their clinic's entries, and the refusals of calls made without any actor
+        visible = (r for r in self.s.reader.audit_records() if r.clinic_id in (a.clinic_id, "(none)"))
+        entries = audit_chain.select(
+            visible,
+            client_ref=client_ref,
+            actor_id=actor_id,
+            since=since,
+            until=until,  # type: ignore[arg-type]
+        )
+        return sorted(entries, key=lambda r: (r.at, r.shard, r.position))
+
+    def audit_checkpoint(self, actor: object) -> AuditCheckpoint | None:
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.CHECKPOINT_AUDIT, "audit", "(log)")
+        guard.allow(a, Action.CHECKPOINT_AUDIT, "audit", "(log)", None)
+        return guard.seal()
+
+    def verify(self, actor: object, *, expected_head: object = None) -> IntegrityReport:
+        """Check the whole record (see :mod:`alliancekit.integrity.verify`).
+
+        Verification returns no record content and must run on a read-only store, so the policy decides
+        it like an audit read but it writes no audit entry of its own.
+        """
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.READ_AUDIT, "audit", "(record)")
+        if expected_head is not None and not isinstance(expected_head, AuditCheckpoint):
+            raise ValidationError("expected_head", "type", "AuditCheckpoint expected")
+        guard.allow(a, Action.READ_AUDIT, "audit", "(record)", None)
+        episodes, audit, checkpoints = scan_record(self.s.store)
+        codec, reader, s = self.s.codec, self.s.reader, self.s
+
+        def project(state_json: str) -> CaseloadRow:
+            state = codec.decode_state(state_json)
+            if state is None:
+                raise ValidationError("snapshot", "version", "written by an older version")
+            return caseload_row(state, review_every=s.feedback.review_every, is_outcome=s.is_outcome)
+
+        return verify_record(
+            episodes,
+            audit,
+            checkpoints,
+            key=guard.audit_key,
+            expected_head=expected_head,
+            fold=lambda events: codec.encode_state(reader.fold(list(events))),
+            project=project,
+        )
+
+    def rotate_encryption(
+        self, actor: object, *, batch_size: object = 200, progress: Callable[[int], None] | None = None
+    ) -> int:
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.ROTATE_KEYS, "keys", "(all)")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 100_000:
+            raise ValidationError("batch_size", "range", "a whole number from 1 to 100000")
+        decision = guard.allow(a, Action.ROTATE_KEYS, "keys", "(all)", None)
+        guard.audit(a, Action.ROTATE_KEYS, "keys", "(all)", outcome=decision.outcome)
+        cipher = self.s.codec.cipher
+        if cipher is None:
+            raise ValidationError("cipher", "required", "the practice was opened without a cipher")
+        events = (e for ep in self.s.reader.episode_ids() for e in self.s.reader.stored_events(ep))
+        return encryption.rotate(
+            events, self.s.store.replace_payloads, cipher, batch_size=batch_size, progress=progress
+        )
+
+    # -- internals ------------------------------------------------------------------------------------
+
+    def _read(self, actor: object, action: str, episode_id: object) -> EpisodeState:
+        a = self.s.guard.require_actor(actor, action, "episode", episode_id)
+        check_ref("episode_id", episode_id)
+        return self.s.guard.read_episode(a, action, episode_id)  # type: ignore[arg-type]
+
+    def _summary(self, actor: Actor, state: EpisodeState) -> EpisodeState:
+        """``state`` with its scores and alerts withheld when the lockbox keeps them from ``actor``."""
+        if not self.s.guard.summary_withheld(actor, state):
+            return state
+        return attrs.evolve(state, first_scores={}, latest_scores={}, previous_scores={}, alerts={})
+
+    def _row(self, actor: Actor, row: CaseloadRow) -> CaseloadRow:
+        if (
+            actor.role is Role.CLINICIAN
+            and actor.id == row.clinician_id
+            and actor.purpose is Purpose.TREATMENT
+        ):
+            return row
+        state, _ = self.s.reader.state(row.episode_id)
+        if not self.s.guard.summary_withheld(actor, state):
+            return row
+        return attrs.evolve(row, **_WITHHELD_ROW)
+
+    def _timeline(self, episode_id: str, recipient: str | None, *, lockbox: bool) -> Timeline:
+        entries = self.s.reader.entries(episode_id)
+        if not entries:
+            raise NotFoundError("episode", episode_id)
+        out = Timeline()
+        if lockbox:
+            directives = active_directives(
+                (e.event_id, e.event) for e in entries if e.type in (LockboxSet.TYPE, LockboxLifted.TYPE)
+            )
+            kept, out.withheld = apply_lockbox(entries, directives, recipient)
+            out.extend(kept)
+        else:
+            out.extend(e for e in entries if e.type not in NEVER_SHARED)
+        return out

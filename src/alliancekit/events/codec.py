@@ -1,0 +1,80 @@
+"""The one codec between events and snapshots and the JSON a store keeps.
+
+Encoding writes canonical JSON (sorted keys, compact), so the event hash of
+:mod:`alliancekit.integrity.chain` is computed on the text as written. Decoding upcasts payloads written by
+an older schema version, decrypts free text with the practice's cipher, or reads it as
+:data:`~alliancekit.security.encryption.REDACTED` without one. Snapshots carry their own version: one of an
+older shape decodes to ``None`` and the reader folds the episode's events instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from alliancekit.errors import StoreError
+from alliancekit.events import converter
+from alliancekit.events.types import Event, event_class
+from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.security import encryption
+from alliancekit.store.protocol import StoredEvent
+
+#: The shape of :class:`EpisodeState` that snapshots are written in. Raise it when the state gains a field
+#: that older snapshots cannot default correctly (2: the lockbox directives in force).
+SNAPSHOT_VERSION = 2
+_VERSION_KEY = "_v"
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+#: ``(event type, schema version) -> function`` taking that version's payload to the next version's.
+UPCASTERS: Mapping[tuple[str, int], Upcaster] = {}
+
+
+class Codec:
+    """Encodes and decodes one practice's events and snapshots (with its cipher, if any)."""
+
+    def __init__(self, cipher: encryption.FieldCipher | None = None) -> None:
+        self.cipher = cipher
+
+    def encode(self, event: Event, event_id: str) -> str:
+        if self.cipher is None:
+            return converter.dumps(event)
+        return self.cipher.encode(event, event_id)
+
+    def decode(self, stored: StoredEvent) -> Event:
+        cls = event_class(stored.type)
+        if stored.schema_version != cls.VERSION:
+            stored = _upcast(stored, cls.VERSION)
+        if encryption.PREFIX not in stored.payload_json:
+            return converter.structure(json.loads(stored.payload_json), cls)
+        if self.cipher is None:
+            return encryption.redact(stored)
+        return self.cipher.decode(stored)
+
+    @staticmethod
+    def encode_state(state: EpisodeState) -> str:
+        data = converter.unstructure(state)
+        data[_VERSION_KEY] = SNAPSHOT_VERSION
+        return converter.encode_json(data)
+
+    @staticmethod
+    def decode_state(text: str) -> EpisodeState | None:
+        """The state of a snapshot, or ``None`` when it was written in an older shape."""
+        data = json.loads(text)
+        if data.pop(_VERSION_KEY, 1) != SNAPSHOT_VERSION:
+            return None
+        return converter.structure(data, EpisodeState)
+
+
+def _upcast(stored: StoredEvent, target: int) -> StoredEvent:
+    data = json.loads(stored.payload_json)
+    version = stored.schema_version
+    while version < target:
+        step = UPCASTERS.get((stored.type, version))
+        if step is None:
+            raise StoreError(f"event type {stored.type} version {version} has no upcaster")
+        data = step(data)
+        version += 1
+    return attrs.evolve(stored, payload_json=converter.encode_json(data), schema_version=version)

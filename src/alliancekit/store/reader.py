@@ -1,0 +1,155 @@
+"""The one reader of a store: everything outside the backends reads through here, decoded.
+
+The facade's guard and views hold a :class:`RecordReader`; exports, reports and the CLI hold the facade.
+A meta-test fails when any other module calls a store's read methods, so a new capability cannot read
+around the access policy, the lockbox or the audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator
+
+from alliancekit.errors import NotFoundError
+from alliancekit.events.codec import Codec
+from alliancekit.events.types import EpisodeOpened
+from alliancekit.lifecycle.state import EpisodeState, fold, start
+from alliancekit.security.views import TimelineEntry
+from alliancekit.store.protocol import (
+    AuditCheckpoint,
+    AuditRecord,
+    CaseloadRow,
+    ClosedOutcome,
+    CommandRecord,
+    OutboxRecord,
+    OutboxState,
+    OutboxStatus,
+    Store,
+    StoredEvent,
+)
+
+#: Decoded episode states kept per reader.
+_CACHE_SIZE = 4096
+
+
+class RecordReader:
+    """Decoded reads of one store, with a bounded cache of episode states by stream version."""
+
+    def __init__(self, store: Store, codec: Codec) -> None:
+        self.store = store
+        self.codec = codec
+        # (state, head) by episode, trusted only at the exact version they were built for: the store's
+        # version check means one version is one sequence of events, whoever wrote them.
+        self._states: dict[str, tuple[EpisodeState, str]] = {}
+
+    # -- episodes -------------------------------------------------------------------------------------
+
+    def cached(self, episode_id: str) -> tuple[EpisodeState, str] | None:
+        """The state and head this reader last saw for the episode, without reading (may be stale)."""
+        return self._states.get(episode_id)
+
+    def state(self, episode_id: str) -> tuple[EpisodeState, str]:
+        """The episode's current state and stream head.
+
+        :raises NotFoundError: no such episode.
+        """
+        found = self.store.load_snapshot(episode_id)
+        if found is None:
+            raise NotFoundError("episode", episode_id)
+        cached = self._states.get(episode_id)
+        if cached is not None and cached[0].version == found.version and cached[1] == found.head:
+            return cached
+        state = self.codec.decode_state(found.state_json)
+        if state is None:  # an older snapshot shape: fold the stream
+            state = self.fold(self.store.load_events(episode_id))
+        self.remember(state, found.head)
+        return state, found.head
+
+    def remember(self, state: EpisodeState, head: str) -> None:
+        if len(self._states) >= _CACHE_SIZE:
+            self._states.clear()  # crude but bounded; a busy host re-decodes a few snapshots
+        self._states[state.episode_id] = (state, head)
+
+    def fold(self, stored: list[StoredEvent]) -> EpisodeState:
+        """The state folded from stored events (the first must open the episode)."""
+        if not stored:
+            raise NotFoundError("episode", "(empty stream)")
+        first = stored[0]
+        opened = self.codec.decode(first)
+        if not isinstance(opened, EpisodeOpened):
+            raise NotFoundError("episode-opened", first.episode_id)
+        return fold(
+            start(first.episode_id, first.clinic_id, opened), (self.codec.decode(e) for e in stored[1:])
+        )
+
+    def rebuilt(self, episode_id: str) -> EpisodeState:
+        """The state folded from the stored events, ignoring the snapshot."""
+        stored = self.store.load_events(episode_id)
+        if not stored:
+            raise NotFoundError("episode", episode_id)
+        return self.fold(stored)
+
+    def entries(self, episode_id: str, types: Collection[str] | None = None) -> list[TimelineEntry]:
+        """The episode's events in order, decoded (only those of ``types`` when given)."""
+        return [
+            self.entry(stored)
+            for stored in self.store.load_events(episode_id)
+            if types is None or stored.type in types
+        ]
+
+    def entry(self, stored: StoredEvent) -> TimelineEntry:
+        return TimelineEntry(
+            seq=stored.seq,
+            event_id=stored.event_id,
+            type=stored.type,
+            occurred_at=stored.occurred_at,
+            recorded_at=stored.recorded_at,
+            actor_id=stored.actor_id,
+            actor_role=stored.actor_role,
+            corrects=stored.corrects,
+            event=self.codec.decode(stored),
+        )
+
+    def stored_events(self, episode_id: str) -> list[StoredEvent]:
+        """The raw stored events (key rotation and verification only)."""
+        return self.store.load_events(episode_id)
+
+    def episode_ids(self) -> Iterator[str]:
+        return self.store.episode_ids()
+
+    # -- projections ----------------------------------------------------------------------------------
+
+    def caseload(
+        self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
+    ) -> list[CaseloadRow]:
+        return self.store.caseload(clinic_id=clinic_id, clinician_id=clinician_id, open_only=open_only)
+
+    def clinics(self) -> list[str]:
+        return sorted({row.clinic_id for row in self.store.caseload(open_only=False)})
+
+    def closed_outcomes(self, clinic_id: str | None) -> list[ClosedOutcome]:
+        fast = getattr(self.store, "closed_outcomes", None)
+        if fast is not None:
+            rows: list[ClosedOutcome] = fast(clinic_id=clinic_id)
+            return rows
+        return [
+            ClosedOutcome.of(row)
+            for row in self.store.caseload(clinic_id=clinic_id, open_only=False)
+            if row.closed_on is not None
+        ]
+
+    def find_command(self, clinic_id: str, command: str, key: str) -> CommandRecord | None:
+        return self.store.find_command(clinic_id, command, key)
+
+    # -- audit and outbox -----------------------------------------------------------------------------
+
+    def audit_records(self) -> list[AuditRecord]:
+        return self.store.audit_records()
+
+    def audit_checkpoints(self) -> list[AuditCheckpoint]:
+        return self.store.audit_checkpoints()
+
+    def outbox_status(self) -> OutboxStatus:
+        return self.store.outbox_status()
+
+    def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
+        return self.store.outbox_records(state, limit)
