@@ -29,15 +29,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from alliancekit.domain.vocab import Attendance
 from alliancekit.errors import ValidationError
+from alliancekit.events.catalog import NOTIFYING
 from alliancekit.store.protocol import OutboxRecord, StoredEvent
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,26 +60,6 @@ BODY_VERSION = 1
 _MESSAGE_NAMESPACE = uuid.UUID("0b7e3c52-3f0e-4d8e-8a57-5b1f0e4a7c11")
 _CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
 
-
-def _always(kind: str) -> Callable[[Any], str | None]:
-    return lambda event: kind
-
-
-def _no_show(event: Any) -> str | None:
-    session = getattr(event, "session", None)
-    return "session-no-show" if getattr(session, "attendance", None) is Attendance.NO_SHOW else None
-
-
-#: event type name -> the kind of message it makes (or ``None`` for none)
-_KIND_OF_EVENT: dict[str, Callable[[Any], str | None]] = {
-    "alert-raised": _always("alert-raised"),
-    "alert-acknowledged": _always("alert-acknowledged"),
-    "alert-resolved": _always("alert-resolved"),
-    "episode-closed": _always("episode-closed"),
-    "rupture-noted": _always("rupture-noted"),
-    "session-recorded": _no_show,
-    "clinician-transferred": _always("clinician-transferred"),
-}
 
 #: fields copied from an alert event, when they hold a short code
 _ALERT_FIELDS = ("alert_id", "rule_id", "severity")
@@ -149,7 +129,7 @@ def messages_for(
         return []
     records: list[OutboxRecord] = []
     for stored, event in events:
-        kind_of = _KIND_OF_EVENT.get(stored.type)
+        kind_of = NOTIFYING.get(stored.type)
         if kind_of is None:
             continue
         kind = kind_of(event)

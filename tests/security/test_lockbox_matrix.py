@@ -1,0 +1,163 @@
+"""The lockbox over every non-treating read: each reader (supervisor, client, system export, administrator)
+x each read of the facade, export and report, after the client withheld their whole record. Every read is
+either refused or carries none of the record (the canary text, the distinctive scores), and says that
+something was withheld where it can.
+
+The reads are enumerated from the facade: a new public query must be added to READS, or this fails."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from alliancekit import Practice, open_practice
+from alliancekit.core.command_table import COMMANDS
+from alliancekit.domain import Actor, Administration, Purpose, Role, Session
+from alliancekit.errors import AccessDenied, NotFoundError
+from alliancekit.events import converter
+from alliancekit.feedback.reports import attention_list, practice_outcomes, progress_chart, render_report
+from alliancekit.fhir import episode_bundle, export_ndjson
+
+from .helpers import CLINIC, Clock, active_episode
+
+CANARY = "CANARY-lockbox-7c1d"
+LEVEL = 3.7  # ORS items of 3.7: a total of 14.8, found nowhere else in the record
+SCORE = "14.8"
+D = date(2026, 1, 19)
+OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
+
+READERS = {
+    "supervisor": Actor("sup-1", Role.SUPERVISOR, CLINIC),
+    "client": Actor("client-1", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS),
+    "system-export": Actor("exporter", Role.SYSTEM, CLINIC, Purpose.OPERATIONS),
+    "administrator": Actor("adm-1", Role.ADMINISTRATOR, CLINIC, Purpose.OPERATIONS),
+}
+
+Read = Callable[[Practice, Actor, str, Path], object]
+
+#: Every public read of client content: the facade's queries, the exports and the reports.
+READS: dict[str, Read] = {
+    "episode": lambda p, a, ep, tmp: p.episode(a, ep),
+    "alerts": lambda p, a, ep, tmp: p.alerts(a, ep),
+    "timeline": lambda p, a, ep, tmp: p.timeline(a, ep),
+    "session_history": lambda p, a, ep, tmp: p.session_history(a, ep, _session_id(p, ep)),
+    "caseload": lambda p, a, ep, tmp: p.caseload(a, include_closed=True),
+    "closed_outcomes": lambda p, a, ep, tmp: p.closed_outcomes(a),
+    "shared_record": lambda p, a, ep, tmp: p.shared_record(a, ep),
+    "export_record": lambda p, a, ep, tmp: p.export_record(a, ep),
+    "break_glass": lambda p, a, ep, tmp: p.break_glass(
+        attrs.evolve(a, purpose=Purpose.EMERGENCY), ep, reason="r"
+    ),
+    "rebuild_state": lambda p, a, ep, tmp: p.rebuild_state(a, ep),
+    "process_notes": lambda p, a, ep, tmp: p.process_notes(a, ep),
+    "episode_ids": lambda p, a, ep, tmp: p.episode_ids(a),
+    "audit_entries": lambda p, a, ep, tmp: p.audit_entries(a),
+    "fhir_bundle": lambda p, a, ep, tmp: episode_bundle(p, a, ep, purpose="quality-improvement"),
+    "fhir_bulk": lambda p, a, ep, tmp: _bulk(p, a, tmp),
+    "html_report": lambda p, a, ep, tmp: render_report(p, a),
+    "attention_list": lambda p, a, ep, tmp: attention_list(p, a),
+    "practice_outcomes": lambda p, a, ep, tmp: practice_outcomes(p, a),
+    "progress_chart": lambda p, a, ep, tmp: progress_chart(p, a, ep),
+}
+#: Public methods that are not reads of client content, and why.
+NOT_CONTENT = {
+    "client_view": "the client's own view: their lockbox is about sharing with others",
+    "verify": "returns findings about hashes and positions, never content",
+    "verify_audit": "the same as verify",
+    "audit_checkpoint": "returns a seal",
+    "rotate_encryption": "returns a count",
+    "clinics": "clinic ids",
+    "outbox_status": "counts",
+    "outbox_records": "references and codes only",
+    "dispatcher": "the delivery worker",
+    "dispatch_pending": "the delivery worker",
+    "run_dispatcher": "the delivery worker",
+    "retry_message": "the delivery worker",
+    "close": "lifecycle",
+}
+
+
+def _session_id(p: Practice, ep: str) -> str:
+    entry = next(e for e in p.timeline(OWN, ep) if e.type == "session-recorded")
+    return entry.event.session_id  # type: ignore[attr-defined,no-any-return]
+
+
+def _bulk(p: Practice, a: Actor, tmp: Path) -> str:
+    out = tmp / "bulk"
+    export_ndjson(p, a, out, purpose="quality-improvement")
+    return "".join(f.read_text() for f in sorted(out.iterdir()))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(converter.unstructure(_plain(value)), default=str)
+
+
+def _plain(value: Any) -> Any:
+    if attrs.has(type(value)):
+        return {f.name: _plain(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def test_every_public_read_is_in_the_matrix() -> None:
+    public = {
+        name
+        for name, member in inspect.getmembers(Practice, predicate=inspect.isfunction)
+        if not name.startswith("_")
+    }
+    facade_reads = public - set(COMMANDS) - set(NOT_CONTENT)
+    assert facade_reads <= set(READS), facade_reads - set(READS)
+
+
+@pytest.fixture
+def locked(tmp_path: Path) -> tuple[Practice, str]:
+    setup = active_episode(_practice_on(tmp_path), text=CANARY)
+    p, ep = setup.practice, setup.episode_id
+    items = dict.fromkeys(("individually", "interpersonally", "socially", "overall"), LEVEL)
+    p.record_session(
+        OWN,
+        ep,
+        Session(
+            held_on=D,
+            modality="video",
+            attendance="attended",
+            administrations=(Administration("ors", "1.0", "start", items),),
+        ),
+    )
+    p.set_lockbox(OWN, ep, scope="record", on=D)
+    return p, ep
+
+
+def _practice_on(tmp_path: Path) -> Practice:
+    return open_practice(tmp_path / "p.sqlite", clock=Clock())
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+@pytest.mark.parametrize("read", sorted(READS))
+def test_a_locked_record_reaches_no_non_treating_reader(
+    read: str, reader: str, locked: tuple[Practice, str], tmp_path: Path
+) -> None:
+    p, ep = locked
+    # the treating clinician sees the canary and the score: the checks below can fail
+    assert SCORE in _text(p.episode(OWN, ep))
+    assert CANARY in _text(p.timeline(OWN, ep))
+    try:
+        result = READS[read](p, READERS[reader], ep, tmp_path)
+    except (AccessDenied, NotFoundError):
+        return  # refused, or withheld as if absent
+    text = _text(result)
+    assert CANARY not in text
+    assert SCORE not in text
+    p.close()
