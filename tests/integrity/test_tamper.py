@@ -343,3 +343,16 @@ def test_entries_after_the_last_seal_still_verify(record: Record) -> None:
     practice.record_review(clinician(1), ep, Review(held_on=DAY, decision=ReviewDecision.CONTINUE))
     practice.store.close()  # no seal on the way out
     assert record.verify().ok
+
+
+def test_a_whole_episode_removed_is_found_by_the_audit_log(record: Record) -> None:
+    ep = record.episodes["ep2"]
+    record.sql("DELETE FROM events WHERE episode_id = ?", (ep,))
+    record.sql("DELETE FROM episodes WHERE episode_id = ?", (ep,))
+    report = record.verify()
+    assert report.episodes == 2
+    first = min(
+        (a for a in _audit(record) if a.record_id == ep and a.writes), key=lambda a: (a.shard, a.position)
+    )
+    assert _where(report, "references") == f"audit shard {first.shard} entry {first.position}"
+    assert report.finding("references").problem == f"names episode {ep}, which the record does not hold"  # type: ignore[union-attr]

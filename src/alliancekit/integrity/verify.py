@@ -161,7 +161,8 @@ def _check_events(episode: EpisodeRecord, first: _First) -> None:
     count = len(episode.events)
     snapshot = episode.snapshot
     if snapshot is None:
-        first.add("events", f"{where} snapshot", "the episode has events but no snapshot")
+        if count:
+            first.add("events", f"{where} snapshot", "the episode has events but no snapshot")
     elif snapshot.version != count:
         first.add(
             "events", f"{where} snapshot", f"snapshot is at version {snapshot.version}, stream at {count}"
