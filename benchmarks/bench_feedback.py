@@ -208,7 +208,7 @@ def build_fixture(path: Path) -> None:
                 else None,
             )
             snapshot = snapshot_template.replace("EPISODE-ID", ep)
-            rows.append(_episode_insert_row(SimpleNamespace(caseload=row, snapshot_json=snapshot)))  # type: ignore[arg-type]
+            rows.append(_episode_insert_row(SimpleNamespace(caseload=row, snapshot_json=snapshot, head="")))  # type: ignore[arg-type]
         conn.execute("BEGIN")
         conn.executemany(_INSERT_EVENT, events)
         conn.executemany(_INSERT_EPISODE, rows)

@@ -36,6 +36,7 @@ from alliancekit.demo import simulate_practice
 from alliancekit.domain import Actor, Purpose, Role
 from alliancekit.events import converter
 from alliancekit.fhir import export_ndjson
+from alliancekit.integrity.chain import GENESIS, chain_events
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.projections import caseload_row
 from alliancekit.store.protocol import Commit
@@ -56,7 +57,7 @@ def _templates(workdir: Path) -> list[tuple[str, list, EpisodeState]]:  # type: 
             for episode_id in practice.store.episode_ids():
                 found = practice.store.load_snapshot(episode_id)
                 assert found is not None
-                state = converter.structure(json.loads(found[1]), EpisodeState)
+                state = converter.structure(json.loads(found.state_json), EpisodeState)
                 out.append((episode_id, practice.store.load_events(episode_id), state))
     return out
 
@@ -81,6 +82,7 @@ def build(path: Path, episodes: int) -> None:
                     )
                     for e in events
                 ]
+                cloned = chain_events(cloned, GENESIS)
                 new_state = attrs.evolve(state, episode_id=episode_id)
                 practice.store.append(
                     Commit(
@@ -89,6 +91,7 @@ def build(path: Path, episodes: int) -> None:
                         events=cloned,
                         snapshot_json=converter.dumps(new_state),
                         caseload=caseload_row(new_state, review_every=practice.review_every),
+                        head=cloned[-1].hash,
                     )
                 )
     partial.rename(path)  # only a complete practice is ever reused

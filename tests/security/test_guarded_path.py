@@ -295,6 +295,7 @@ def test_a_closed_practice_refuses_every_call() -> None:
         p.outbox_status()
 
 
+@pytest.mark.unclosed_practice
 def test_a_practice_is_a_context_manager_and_warns_when_left_open() -> None:
     with Practice(MemoryStore()) as p:
         assert not p.closed

@@ -92,8 +92,16 @@ class Guard:
             decision = Decision.refuse("the access policy gave no decision")
         if not decision.allowed:
             self.audit(actor, audit_as or action, record_type, record_id, episode, outcome="refused")
-            raise AccessDenied(action, decision.reason)
+            raise AccessDenied(audit_as or action, decision.reason)
         return decision
+
+    def permits(self, actor: Actor, action: str, episode: EpisodeState) -> bool:
+        """The policy's answer on a state that is only a guess: nothing is audited, and a refusal is
+        decided again (and audited) on the fresh state."""
+        decision: object = self.policy.decide(
+            AccessRequest(actor, action, "episode", episode.episode_id, episode)
+        )
+        return isinstance(decision, Decision) and decision.allowed
 
     def read_episode(self, actor: Actor, action: str, episode_id: str, *, detail: str = "") -> EpisodeState:
         """Authorise a read of the episode on its current state and audit it before anything returns."""

@@ -213,7 +213,11 @@ class Runner:
                 raise ConflictError(episode_id, expected_version, state.version)
             ctx.state = state
             try:
-                guard.allow(actor, spec.action, "episode", episode_id, state)
+                if guessing:
+                    if not guard.permits(actor, spec.action, state):
+                        continue
+                else:
+                    guard.allow(actor, spec.action, "episode", episode_id, state)
                 events = decide(state, spec.build(ctx, args))
             except AlliancekitError:
                 if guessing:

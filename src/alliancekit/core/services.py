@@ -5,7 +5,7 @@ The facade holds one :class:`Services`; the runner and the views receive it. Not
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import attrs
@@ -20,8 +20,9 @@ from alliancekit.feedback.rules import AlertRule, alert_rules
 from alliancekit.measures.definition import MeasureKind
 from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.manager import PluginHost
+from alliancekit.projections import caseload_row
 from alliancekit.security.policy import AccessPolicy
-from alliancekit.store.protocol import Store
+from alliancekit.store.protocol import CaseloadRow, Store, StoredEvent
 from alliancekit.store.reader import RecordReader
 
 
@@ -87,6 +88,17 @@ class Services:
                 known = False
             self._outcome_kind[measure_id] = known
         return known
+
+    def fold_json(self, events: Sequence[StoredEvent]) -> str:
+        """The snapshot JSON folded from an episode's stored events (what verification expects)."""
+        return self.codec.encode_state(self.reader.fold(list(events)))
+
+    def project(self, state_json: str) -> CaseloadRow:
+        """The caseload row a snapshot projects to (what verification expects of the stored row)."""
+        state = self.codec.decode_state(state_json)
+        if state is None:
+            state = self.codec.decode_legacy_state(state_json)
+        return caseload_row(state, review_every=self.feedback.review_every, is_outcome=self.is_outcome)
 
     def closed_outcomes(self) -> list[Outcome]:
         """Closed episodes' intake and final outcome totals, from the caseload projection (no events).

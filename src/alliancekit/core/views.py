@@ -29,7 +29,6 @@ from alliancekit.events.types import (
 )
 from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
-from alliancekit.projections import caseload_row
 from alliancekit.security import audit_chain, encryption
 from alliancekit.security.lockbox import active_directives, apply_lockbox
 from alliancekit.security.policy import Action
@@ -245,9 +244,12 @@ class Views:
         """The ids of the actor's clinic's episodes (a supervisor's or an exporter's walk)."""
         guard = self.s.guard
         a = guard.require_actor(actor, Action.READ_CASELOAD, "caseload", "(clinic)")
-        decision = guard.allow(a, Action.READ_CASELOAD, "caseload", a.clinic_id, None)
-        guard.audit(a, Action.READ_CASELOAD, "caseload", a.clinic_id, outcome=decision.outcome)
-        return [row.episode_id for row in self.s.reader.caseload(clinic_id=a.clinic_id, open_only=False)]
+        clinician_id = a.id if a.role is Role.CLINICIAN else None  # a clinician walks their own caseload
+        record_id = clinician_id or a.clinic_id
+        decision = guard.allow(a, Action.READ_CASELOAD, "caseload", record_id, None, clinician_id=clinician_id)
+        guard.audit(a, Action.READ_CASELOAD, "caseload", record_id, outcome=decision.outcome)
+        rows = self.s.reader.caseload(clinic_id=a.clinic_id, clinician_id=clinician_id, open_only=False)
+        return [row.episode_id for row in rows]
 
     def clinics(self) -> list[str]:
         """The clinics that have episodes in the store (no client data: for choosing an actor's clinic)."""
@@ -304,22 +306,14 @@ class Views:
             raise ValidationError("expected_head", "type", "AuditCheckpoint expected")
         guard.allow(a, Action.READ_AUDIT, "audit", "(record)", None)
         episodes, audit, checkpoints = scan_record(self.s.store)
-        codec, reader, s = self.s.codec, self.s.reader, self.s
-
-        def project(state_json: str) -> CaseloadRow:
-            state = codec.decode_state(state_json)
-            if state is None:
-                raise ValidationError("snapshot", "version", "written by an older version")
-            return caseload_row(state, review_every=s.feedback.review_every, is_outcome=s.is_outcome)
-
         return verify_record(
             episodes,
             audit,
             checkpoints,
             key=guard.audit_key,
             expected_head=expected_head,
-            fold=lambda events: codec.encode_state(reader.fold(list(events))),
-            project=project,
+            fold=self.s.fold_json,
+            project=self.s.project,
         )
 
     def rotate_encryption(

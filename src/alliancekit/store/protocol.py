@@ -308,7 +308,8 @@ class Store(Protocol):
         """
 
     def audit_records(self) -> list[AuditRecord]:
-        """Every audit row, ordered by shard then position."""
+        """Every audit row: in the order written where the backend keeps it (memory, SQLite), else by
+        shard then position. Within a shard, always in position order."""
 
     def audit_heads(self) -> list[ShardHead]:
         """The head of every shard that has entries, ordered by shard."""
