@@ -144,6 +144,32 @@ def test_a_file_or_link_in_the_way_is_refused(tmp_path: Path, kind: str) -> None
     assert (caught.value.field, caught.value.rule) == ("directory", "not-a-directory")
 
 
+@pytest.mark.parametrize(
+    ("directory", "rule"),
+    [
+        ("file/bulk", "not-a-directory"),  # a file where a parent should be
+        ("bu\0lk", "path"),
+        ("", "path"),
+        ("bulk\ud800", "encoding"),
+        ("b" * 201, "maximum"),
+        (b"bulk", "type"),
+        (5, "type"),
+        ("/", "not-a-directory"),
+    ],
+)
+def test_a_directory_that_cannot_be_one_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, directory: Any, rule: str
+) -> None:
+    (tmp_path / "file").write_text("x")
+    log = Log()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError) as caught:
+        write_ndjson(directory, episodes(1), audit=log, purpose="treatment")
+    assert (caught.value.field, caught.value.rule) == ("directory", rule)
+    assert log.calls == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 def test_a_refused_audit_publishes_nothing(tmp_path: Path) -> None:
     def refuse(episode_ids: Sequence[str]) -> None:
         raise ValidationError("actor", "denied", "test")

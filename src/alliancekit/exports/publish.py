@@ -62,6 +62,9 @@ PARTIAL = ".partial-"
 REPLACED = ".replaced-"
 
 FIELD = "directory"
+#: The longest name of a target: its hidden siblings (``.<name>.replaced-<16 hex digits>``) must fit in
+#: the filesystem's 255-byte limit on a name.
+MAX_NAME = 200
 
 
 def _fsync_path(path: Path | str, flags: int = os.O_RDONLY) -> None:
@@ -133,6 +136,27 @@ def _make_parents(parent: Path) -> None:
         _fsync_dir(made.parent)
 
 
+def _target_path(target: object) -> Path:
+    """``target`` as an absolute path, or the :class:`ValidationError` that says why it cannot be one."""
+    if not isinstance(target, str | os.PathLike):
+        raise ValidationError(FIELD, "type", "a path (str or os.PathLike)")
+    raw = os.fspath(target)
+    if not isinstance(raw, str):
+        raise ValidationError(FIELD, "type", "a path (str or os.PathLike of str)")
+    if not raw or "\0" in raw:
+        raise ValidationError(FIELD, "path", "a non-empty path without NUL characters")
+    try:
+        os.fsencode(raw)
+    except UnicodeEncodeError as exc:
+        raise ValidationError(FIELD, "encoding", "the path cannot be encoded for the filesystem") from exc
+    path = Path(os.path.abspath(raw))
+    if path.parent == path:
+        raise ValidationError(FIELD, "not-a-directory", "cannot publish to a filesystem root")
+    if len(os.fsencode(path.name)) > MAX_NAME:
+        raise ValidationError(FIELD, "maximum", f"the directory's name is longer than {MAX_NAME} bytes")
+    return path
+
+
 class StagedDirectory:
     """A hidden staging directory next to ``target``, published to ``target`` by one atomic rename.
 
@@ -142,19 +166,27 @@ class StagedDirectory:
         replace; ``None`` lets it replace any directory.
     :raises ValidationError: ``directory: exists`` (not empty and ``replace`` not given),
         ``directory: not-an-export`` (``replace`` given but the target lacks ``replaces``),
-        ``directory: not-a-directory`` (a file or a symbolic link is in the way).
+        ``directory: not-a-directory`` (a file or a symbolic link is in the way, or a filesystem root),
+        ``directory: not-writable`` (its parent cannot be created or written), ``directory: type``,
+        ``path``, ``encoding`` or ``maximum`` (not a usable path).
     """
 
     def __init__(self, target: str | Path, *, replace: bool = False, replaces: str | None = None) -> None:
-        self.target = Path(os.path.abspath(target))
-        if self.target.parent == self.target:
-            raise ValidationError(FIELD, "not-a-directory", "cannot publish to a filesystem root")
+        self.target = _target_path(target)
+        if not isinstance(replace, bool):
+            raise ValidationError("replace", "type", "True or False")
         self.replace = replace
         self.replaces = replaces
         self.check()
-        _make_parents(self.target.parent)
-        _remove_leftovers(self.target)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}{PARTIAL}", dir=self.target.parent))
+        try:
+            _make_parents(self.target.parent)
+            _remove_leftovers(self.target)
+            path = tempfile.mkdtemp(prefix=f".{self.target.name}{PARTIAL}", dir=self.target.parent)
+        except (NotADirectoryError, FileExistsError) as exc:
+            raise ValidationError(FIELD, "not-a-directory", f"a file is in the way: {exc.strerror}") from exc
+        except PermissionError as exc:
+            raise ValidationError(FIELD, "not-writable", f"{self.target.parent}: {exc.strerror}") from exc
+        self.path = Path(path)
         fd = _lock(self.path)
         if fd is None:  # pragma: no cover - nobody else knows the fresh name yet
             raise OSError(errno.EAGAIN, "cannot lock the staging directory", str(self.path))
