@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from alliancekit.cli.main import main
 from alliancekit.domain import Actor, Purpose, Role
 from alliancekit.errors import AlliancekitError, ValidationError
 from alliancekit.exports.publish import StagedDirectory
@@ -232,8 +233,10 @@ def test_of_two_runs_to_one_target_the_second_to_publish_is_refused(tmp_path: Pa
     assert [p.name for p in target.iterdir()] == ["manifest.json"]
 
 
-def test_integration_practice_export_is_published_atomically_and_audited(tmp_path: Path) -> None:
-    """Through a real Practice and the default audit (the lead wires it to the facade's guard).
+def test_integration_practice_export_is_published_atomically_and_audited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through a real Practice and the default audit (the lead wires it to the facade's guard), and the CLI.
 
     Expected to fail on the branch where the store protocol changed and the stores are not adapted yet.
     """
@@ -266,3 +269,10 @@ def test_integration_practice_export_is_published_atomically_and_audited(tmp_pat
 
         export_ndjson(practice, exporter, tmp_path / "other", audit=audit)
         assert seen == [ep]
+
+    cli = ["export", "fhir", "--db", str(tmp_path / "practice.sqlite"), "--all", "--out", str(target)]
+    assert main(cli) == 1
+    assert "directory: exists" in capsys.readouterr().err
+    assert main([*cli, "--replace"]) == 0
+    assert "of 1 episodes" in capsys.readouterr().out
+    assert hidden(tmp_path) == []
