@@ -139,7 +139,8 @@ def write_ndjson(
     :param replace: replace an existing non-empty ``directory``, if it holds a previous export's manifest.
     :param on_resource: called with each resource before it is written (the CLI validates there).
     :raises ValidationError: ``directory: exists`` (not empty, ``replace`` not given), ``directory:
-        not-an-export`` or ``directory: not-a-directory``.
+        not-an-export``, ``directory: not-a-directory``, or another rule of
+        :class:`~alliancekit.exports.publish.StagedDirectory` (a path that cannot be a directory).
     """
     started = datetime.now(UTC)
     exported: list[str] = []
