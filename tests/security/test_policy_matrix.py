@@ -282,11 +282,15 @@ NO_CLIENT_DATA = {"clinics"}
 
 
 def test_every_public_call_is_in_the_matrix() -> None:
-    public = {
-        name
-        for name in dir(Practice)
-        if not name.startswith("_") and callable(getattr(Practice, name)) and name != "close"
-    } - OUTBOX_WORKER_CALLS - NO_CLIENT_DATA
+    public = (
+        {
+            name
+            for name in dir(Practice)
+            if not name.startswith("_") and callable(getattr(Practice, name)) and name != "close"
+        }
+        - OUTBOX_WORKER_CALLS
+        - NO_CLIENT_DATA
+    )
     covered = {name.removesuffix("_of_another").removesuffix("_override") for name in OPERATIONS}
     assert public <= covered, public - covered
 

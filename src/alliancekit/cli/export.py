@@ -36,7 +36,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     which.add_argument(
         "--all", action="store_true", help="every episode: NDJSON files in the --out directory"
     )
-    fhir.add_argument("--out", required=True, metavar="PATH", help="the Bundle file, or the NDJSON directory")
+    fhir.add_argument(
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="the Bundle file, or the NDJSON directory (new or empty; published only once complete)",
+    )
+    fhir.add_argument(
+        "--replace",
+        action="store_true",
+        help="with --all: replace the previous export in a non-empty --out directory",
+    )
     fhir.add_argument(
         "--purpose",
         choices=[p.value for p in EXPORT_PURPOSES],
@@ -77,7 +87,7 @@ def run_fhir(args: argparse.Namespace) -> int:
     with existing_practice(args.db) as practice:
         actor = cli_actor(practice, args)
         if args.episode:
-            episode_id = resolve_episode(practice, args.episode)
+            episode_id = resolve_episode(practice, actor, args.episode)
             bundle = episode_bundle(
                 practice,
                 actor,
@@ -92,7 +102,13 @@ def run_fhir(args: argparse.Namespace) -> int:
             print(f"wrote a {args.bundle_type} Bundle of {len(bundle.get('entry', []))} resources to {out}")
         else:
             result = export_ndjson(
-                practice, actor, out, purpose=args.purpose, options=options, on_resource=check
+                practice,
+                actor,
+                out,
+                purpose=args.purpose,
+                options=options,
+                on_resource=check,
+                replace=args.replace,
             )
             print(f"wrote {result.resources} resources of {result.episodes} episodes to {out}")
             for rtype, count in result.counts.items():

@@ -74,7 +74,7 @@ class Views:
 
     def rebuild_state(self, actor: object, episode_id: object) -> EpisodeState:
         self._read(actor, Action.REBUILD_STATE, episode_id)
-        return self.s.reader.rebuilt(episode_id)  # type: ignore[arg-type]
+        return self._summary(actor, self.s.reader.rebuilt(episode_id))  # type: ignore[arg-type]
 
     def timeline(self, actor: object, episode_id: object) -> Timeline:
         state = self._read(actor, Action.READ_TIMELINE, episode_id)
@@ -178,7 +178,7 @@ class Views:
         state, _ = self.s.reader.state(episode_id)  # type: ignore[arg-type]
         decision = guard.allow(a, Action.EXPORT, "episode", state.episode_id, state, audit_as=action)
         if override_reason is not None:
-            guard.allow(
+            decision = guard.allow(
                 a, Action.OVERRIDE_LOCKBOX, "episode", state.episode_id, state, reason=str(override_reason)
             )
         guard.audit(
@@ -246,7 +246,9 @@ class Views:
         a = guard.require_actor(actor, Action.READ_CASELOAD, "caseload", "(clinic)")
         clinician_id = a.id if a.role is Role.CLINICIAN else None  # a clinician walks their own caseload
         record_id = clinician_id or a.clinic_id
-        decision = guard.allow(a, Action.READ_CASELOAD, "caseload", record_id, None, clinician_id=clinician_id)
+        decision = guard.allow(
+            a, Action.READ_CASELOAD, "caseload", record_id, None, clinician_id=clinician_id
+        )
         guard.audit(a, Action.READ_CASELOAD, "caseload", record_id, outcome=decision.outcome)
         rows = self.s.reader.caseload(clinic_id=a.clinic_id, clinician_id=clinician_id, open_only=False)
         return [row.episode_id for row in rows]

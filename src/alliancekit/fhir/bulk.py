@@ -1,18 +1,25 @@
 """A whole practice as NDJSON files per resource type, in the shape of a FHIR Bulk Data export.
 
-Episodes are exported one at a time and written as they come: memory holds one episode's resources and
-the open file handles, never the practice. The output directory gets ``<ResourceType>.ndjson`` files and a
-``manifest.json`` shaped like the Bulk Data ``$export`` completion response (``transactionTime``,
-``request``, ``requiresAccessToken``, ``output`` with ``type``, ``url`` and ``count``, ``error``). The
-``url`` of each file is its name relative to the manifest, since the files are not served. When records
-were withheld, ``OperationOutcome.ndjson`` holds one outcome per episode concerned (the count and reason
-codes only) and is listed under ``error``, as Bulk Data lists its OperationOutcomes.
+Episodes are exported one at a time and written as they come: memory holds one episode's resources, the
+open file handles and the exported episode ids, never the practice. The output directory gets
+``<ResourceType>.ndjson`` files and a ``manifest.json`` shaped like the Bulk Data ``$export`` completion
+response (``transactionTime``, ``request``, ``requiresAccessToken``, ``output`` with ``type``, ``url`` and
+``count``, ``error``). The ``url`` of each file is its name relative to the manifest, since the files are not
+served. When records were withheld, ``OperationOutcome.ndjson`` holds one outcome per episode concerned (the
+count and reason codes only) and is listed under ``error``, as Bulk Data lists its OperationOutcomes.
+
+The export is crash-safe (:mod:`alliancekit.exports.publish`): every file is written to a hidden temporary
+sibling of the output directory (``.<name>.partial-<random>``), the manifest last; the files are fsynced,
+every exported episode is audited, and only then is the directory published under its name by one atomic
+rename. A killed export leaves nothing under the output directory's name and no published file unaudited;
+the next export to the same directory removes its leftovers. An existing, non-empty output directory is
+refused unless ``replace=True`` (and then only a previous export, one holding a ``manifest.json``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -21,6 +28,7 @@ import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose
+from alliancekit.exports.publish import StagedDirectory
 from alliancekit.fhir import ids
 from alliancekit.fhir.context import ExportOptions
 from alliancekit.fhir.export import Exporter, Resource
@@ -29,7 +37,16 @@ from alliancekit.fhir.privacy import outcome
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
 
+#: The most episode ids handed to one call of the audit callable.
 AUDIT_BATCH = 1000
+#: The file that marks a directory as a bulk export (written last): ``replace=True`` replaces only those.
+MANIFEST = "manifest.json"
+#: The audit action of a bulk export's reads (``Practice.export_record(kind="fhir-bulk")``).
+AUDIT_ACTION = "export-fhir-bulk"
+
+#: Records that the episodes with these ids were exported; returns only once the records are durable.
+#: Called before anything is published, once per batch of at most :data:`AUDIT_BATCH` ids.
+AuditEpisodes = Callable[[Sequence[str]], None]
 
 
 @attrs.frozen
@@ -66,57 +83,10 @@ class _Writer:
             handle.close()
 
 
-def export_ndjson(
-    practice: Practice,
-    actor: Actor,
-    directory: str | Path,
-    *,
-    purpose: Purpose | str | None = None,
-    options: ExportOptions | None = None,
-    episode_ids: Iterable[str] | None = None,
-    on_resource: Callable[[Resource], None] | None = None,
-) -> BulkResult:
-    """Export every episode of the actor's clinic (or ``episode_ids``) as NDJSON files in ``directory``.
-
-    :param on_resource: called with each resource before it is written (the CLI validates there).
-    """
-    out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    exporter = Exporter(practice, actor, purpose=purpose, options=options)
-    started = datetime.now(UTC)
-    writer = _Writer(out)
-    seen_measures: set[tuple[str, str]] = set()
-    audited: list[str] = []
-    episodes = withheld_episodes = 0
-    try:
-        for exported in exporter.episodes(episode_ids):
-            new = [m for m in exported.measures if m not in seen_measures]
-            seen_measures.update(new)
-            batch = exporter.questionnaires(new) + exported.resources
-            if exported.withheld:
-                withheld_episodes += 1
-                batch.append(
-                    outcome(
-                        ids.resource_id("OperationOutcome", exported.episode_id, "withheld"),
-                        exported.withheld,
-                    )
-                )
-            for resource in batch:
-                if on_resource is not None:
-                    on_resource(resource)
-                writer.write(resource)
-            episodes += 1
-            audited.append(exported.episode_id)
-            if len(audited) >= AUDIT_BATCH:
-                exporter.audit(audited, "export-fhir-bulk")
-                audited = []
-        exporter.audit(audited, "export-fhir-bulk")
-    finally:
-        writer.close()
-    counts = dict(sorted(writer.counts.items()))
-    manifest = {
+def _manifest(started: datetime, counts: dict[str, int], purpose: str, request: str) -> dict[str, Any]:
+    return {
         "transactionTime": started.isoformat(timespec="seconds"),
-        "request": "alliancekit export fhir --all",
+        "request": request,
         "requiresAccessToken": False,
         "output": [
             {"type": t, "url": f"{t}.ndjson", "count": n}
@@ -132,7 +102,124 @@ def export_ndjson(
         ]
         if "OperationOutcome" in counts
         else [],
-        "extension": {"https://alliancekit.dev/fhir/bulk/purpose": exporter.purpose.value},
+        "extension": {"https://alliancekit.dev/fhir/bulk/purpose": purpose},
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-    return BulkResult(out, manifest, episodes, sum(counts.values()), counts, withheld_episodes)
+
+
+def write_ndjson(
+    directory: str | Path,
+    episodes: Iterable[tuple[str, Sequence[Resource]]],
+    *,
+    audit: AuditEpisodes,
+    purpose: str,
+    replace: bool = False,
+    on_resource: Callable[[Resource], None] | None = None,
+    request: str = "alliancekit export fhir --all",
+) -> BulkResult:
+    """Write ``episodes`` (each an episode id and its resources) as a Bulk Data export in ``directory``.
+
+    The storage-free half of :func:`export_ndjson`. In order: check ``directory`` (absent or empty, or with
+    ``replace`` a previous export) and remove what killed runs for it left; write every resource to
+    ``<ResourceType>.ndjson`` in a temporary sibling directory, ``manifest.json`` last; fsync the files and
+    the directory; call ``audit`` with every episode id (in batches of at most :data:`AUDIT_BATCH`); publish
+    the directory with one atomic rename; fsync its parent. An episode whose resources include an
+    ``OperationOutcome`` counts as having records withheld.
+
+    If anything raises before the rename (the episodes, ``on_resource``, ``audit``), nothing is published and
+    the temporary directory is removed. If the process is killed, nothing partial is ever visible under
+    ``directory`` and no published file is unaudited; a kill after ``audit`` returned and before the rename
+    leaves audit entries for an export that was never published (over-reporting, which is safe). With
+    ``replace``, the previous export is renamed aside just before the new one is renamed into place and
+    removed after: between those two renames ``directory`` does not exist (see
+    :mod:`alliancekit.exports.publish`).
+
+    :param audit: records the export of the given episode ids; must return only once the records are
+        durable, and raise (an :class:`~alliancekit.errors.AlliancekitError`) to refuse the export.
+    :param purpose: the purpose of use, recorded in the manifest's ``extension``.
+    :param replace: replace an existing non-empty ``directory``, if it holds a previous export's manifest.
+    :param on_resource: called with each resource before it is written (the CLI validates there).
+    :raises ValidationError: ``directory: exists`` (not empty, ``replace`` not given), ``directory:
+        not-an-export``, ``directory: not-a-directory``, or another rule of
+        :class:`~alliancekit.exports.publish.StagedDirectory` (a path that cannot be a directory).
+    """
+    started = datetime.now(UTC)
+    exported: list[str] = []
+    withheld_episodes = 0
+    with StagedDirectory(directory, replace=replace, replaces=MANIFEST) as staged:
+        writer = _Writer(staged.path)
+        try:
+            for episode_id, resources in episodes:
+                for resource in resources:
+                    if on_resource is not None:
+                        on_resource(resource)
+                    writer.write(resource)
+                if any(r.get("resourceType") == "OperationOutcome" for r in resources):
+                    withheld_episodes += 1
+                exported.append(episode_id)
+        finally:
+            writer.close()
+        counts = dict(sorted(writer.counts.items()))
+        manifest = _manifest(started, counts, purpose, request)
+        (staged.path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+        def audit_all() -> None:
+            for start in range(0, len(exported), AUDIT_BATCH):
+                audit(exported[start : start + AUDIT_BATCH])
+
+        staged.publish(audit_all)
+    return BulkResult(
+        Path(directory), manifest, len(exported), sum(counts.values()), counts, withheld_episodes
+    )
+
+
+def export_ndjson(
+    practice: Practice,
+    actor: Actor,
+    directory: str | Path,
+    *,
+    purpose: Purpose | str | None = None,
+    options: ExportOptions | None = None,
+    episode_ids: Iterable[str] | None = None,
+    on_resource: Callable[[Resource], None] | None = None,
+    replace: bool = False,
+) -> BulkResult:
+    """Export every episode of the actor's clinic (or ``episode_ids``) as NDJSON files in ``directory``.
+
+    Crash-safe and audited before it is published: see :func:`write_ndjson`, which does the writing.
+
+    :param on_resource: called with each resource before it is written (the CLI validates there).
+    :param replace: replace an existing non-empty ``directory`` that holds a previous export.
+    :raises ValidationError: ``directory: exists`` when ``directory`` is not empty and ``replace`` is not
+        given (and see :func:`write_ndjson`).
+    """
+    exporter = Exporter(practice, actor, purpose=purpose, options=options, kind="fhir-bulk")
+
+    def episodes() -> Iterable[tuple[str, list[Resource]]]:
+        seen_measures: set[tuple[str, str]] = set()
+        for exported in exporter.episodes(episode_ids):
+            new = [m for m in exported.measures if m not in seen_measures]
+            seen_measures.update(new)
+            batch = exporter.questionnaires(new) + exported.resources
+            if exported.withheld:
+                batch.append(
+                    outcome(
+                        ids.resource_id("OperationOutcome", exported.episode_id, "withheld"),
+                        exported.withheld,
+                    )
+                )
+            yield exported.episode_id, batch
+
+    return write_ndjson(
+        directory,
+        episodes(),
+        # Each episode's read was audited as it was read (``export-fhir-bulk``, with the client and the
+        # purpose, through the facade's guard), so every episode is audited before anything is published.
+        audit=_already_audited,
+        purpose=exporter.purpose.value,
+        replace=replace,
+        on_resource=on_resource,
+    )
+
+
+def _already_audited(episode_ids: Sequence[str]) -> None:
+    """The audit step of a practice's bulk export: its reads were audited one by one as they were made."""
