@@ -654,3 +654,29 @@ def test_records_from_junk_raise_only_validation_errors(data: st.DataObject) -> 
     except AlliancekitError as error:  # pragma: no cover - the failure message says which
         pytest.fail(f"{cls.__name__}: {type(error).__name__}, not a ValidationError")
     converter.dumps(built).encode("utf-8")  # whatever a record holds can be stored
+
+
+# ------------------------------------------------------------------------------------- JSON from outside
+
+
+@pytest.mark.parametrize(
+    ("document", "rule"),
+    [
+        ('{"note": "a\\u0000b"}', "control-character"),
+        ('{"a\\u0000": 1}', "control-character"),
+        ('{"note": "\\ud800"}', "unicode"),
+        ('["ok", {"deep": ["\\udfff"]}]', "unicode"),
+        ('{"\\ud800": 1}', "unicode"),
+        ('{"note": "raw \ud800"}', "unicode"),
+    ],
+)
+def test_bounded_json_refuses_unstorable_strings(document: str, rule: str) -> None:
+    from alliancekit.security import bounded_json
+
+    refused(lambda: bounded_json.loads(document), "json", rule)
+
+
+def test_bounded_json_keeps_ordinary_escapes() -> None:
+    from alliancekit.security import bounded_json
+
+    assert bounded_json.loads('["tab\\there", "\\ud83d\\ude00", "line\\n"]') == ["tab\there", "😀", "line\n"]
