@@ -8,7 +8,8 @@ huge strings, ``None``, bytes, unknown ids, plain objects). Two properties hold 
 
 * nothing escapes but an :class:`~alliancekit.errors.AlliancekitError`;
 * a refusal writes nothing: the store's tables (events, episodes, commands, outbox: every table but the audit
-  log's, where refusals are recorded on purpose) are the same before and after.
+  log's, where refusals are recorded on purpose) are the same before and after;
+* no NUL reaches any table, the audit log included (SQLite would keep it, PostgreSQL refuses it).
 
 A parameter whose annotation this module cannot generate fails the test with the member's name: nothing is
 skipped silently. Each member gets its own practice (an SQLite file in a temporary folder, with three
@@ -88,6 +89,7 @@ class World:
     observer: sqlite3.Connection
     ids: dict[str, list[str]]
     measures: dict[str, tuple[str, list[tuple[str, float, float]]]]
+    nul_found: bool = False
 
     def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         """Every table but the audit log's, row by row (the tables are small: a few hundred rows at most)."""
@@ -99,6 +101,27 @@ class World:
             rows = self.observer.execute(f'SELECT * FROM "{table}"').fetchall()  # noqa: S608 - table names
             out.append((table, len(rows), hash(tuple(rows))))
         return tuple(out)
+
+    def holds_nul(self) -> str | None:
+        """The first table (audit log included) with a NUL in a text value, raw or JSON-escaped: SQLite keeps
+        it, PostgreSQL refuses it (in text and in jsonb), so it is a call that works on one store only."""
+        tables = self.observer.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        for (table,) in tables.fetchall():
+            if table.startswith("sqlite_"):
+                continue
+            columns = [
+                name
+                for _, name, kind, *_ in self.observer.execute(f'PRAGMA table_info("{table}")')
+                if kind.upper() in ("", "TEXT") or "CHAR" in kind.upper()
+            ]
+            if not columns:
+                continue
+            where = " OR ".join(
+                f'instr("{c}", char(0)) > 0 OR instr("{c}", \'\\u0000\') > 0' for c in columns
+            )
+            if self.observer.execute(f'SELECT 1 FROM "{table}" WHERE {where} LIMIT 1').fetchone():  # noqa: S608
+                return str(table)
+        return None
 
 
 def _actor(kind: str) -> Actor:
@@ -180,11 +203,14 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str],
 _SURROGATES = st.text(st.characters(categories=["Cs"], codec=None), min_size=1, max_size=3)
 _CONTROLS = st.text(st.characters(categories=["Cc"]), min_size=1, max_size=3)
 
-JUNK_TEXT = st.one_of(
-    st.sampled_from(
-        ["", " ", "\x00", "a\x00b", "\ud800", "ep\udfff", "no-such-id", "\u2028", "\x1b[2J", HUGE]
-    ),
+#: Text no store keeps the same way: NUL (PostgreSQL refuses it), lone surrogates (nothing can encode them).
+UNSTORABLE_TEXT = st.one_of(
+    st.sampled_from(["\x00", "a\x00b", "key\x00", "\ud800", "ep\udfff", "x\udc00y"]),
     st.tuples(st.text(max_size=5), _SURROGATES | _CONTROLS, st.text(max_size=5)).map("".join),
+)
+JUNK_TEXT = st.one_of(
+    UNSTORABLE_TEXT,
+    st.sampled_from(["", " ", "no-such-id", "\u2028", "\x1b[2J", HUGE]),
     st.text(max_size=40),
 )
 NOT_TEXT = st.sampled_from([5, 2**70, -1, None, b"x", 1.5, ("a",), object()])
@@ -382,7 +408,7 @@ def _valid_fields(world: World, cls: type) -> None:
 def _junk_for(tp: Any) -> st.SearchStrategy[Any]:
     """Junk, with more broken text where text belongs."""
     text_like = tp is str or _optional_inner(tp) is str
-    return JUNK_TEXT | NOT_TEXT | JUNK if text_like else JUNK
+    return UNSTORABLE_TEXT | JUNK_TEXT | NOT_TEXT | JUNK if text_like else JUNK
 
 
 # -------------------------------------------------------------------------------------- members and calls
@@ -481,6 +507,9 @@ def test_public_member_with_arbitrary_arguments(
             _problem(member, f"refused ({type(refusal).__name__}) yet wrote to the store [{junk}]")
     except Exception as exc:  # noqa: BLE001 - the point of the test
         _problem(member, f"{type(exc).__name__} outside alliancekit.errors [{junk}]")
+    if not world.nul_found and (table := world.holds_nul()) is not None:
+        world.nul_found = True  # reported once: it stays in the table
+        _problem(member, f"a NUL reached the {table} table [{junk}]")
 
 
 # ------------------------------------------------------------------------------ the fingerprint, checked
@@ -498,6 +527,14 @@ def test_the_fingerprint_sees_writes_and_not_audit_rows(tmp_path: Path) -> None:
         assert world.fingerprint() == before
         world.practice.record_process_note(me, episode_id, written_on=D, text="note")
         assert world.fingerprint() != before
+        assert world.holds_nul() is None
+        with sqlite3.connect(world.path) as probe:
+            probe.execute("CREATE TABLE probe (payload TEXT)")
+            probe.execute('INSERT INTO probe VALUES (\'{"a": "\\u0000"}\')')
+        assert world.holds_nul() == "probe"
+        with sqlite3.connect(world.path) as probe:
+            probe.execute("UPDATE probe SET payload = 'raw' || char(0)")
+        assert world.holds_nul() == "probe"
     finally:
         world.observer.close()
         world.practice.close()
@@ -562,6 +599,12 @@ def test_nul_is_refused_in_texts_and_ids(world: World) -> None:
         "control-character",
     )
     _refused(world, lambda: p.timeline(me, ep + "\x00"), "episode_id", "control-character")
+    _refused(
+        world,
+        lambda: p.record_process_note(me, ep, written_on=D, text="t", idempotency_key="key\x00"),
+        "idempotency_key",
+        "control-character",
+    )
 
 
 def test_caseload_with_a_number_for_clinician_id(world: World) -> None:
