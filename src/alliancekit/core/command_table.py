@@ -9,12 +9,20 @@ matrix in the tests enumerate this table, so a new command cannot be left out of
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from alliancekit.domain.checks import check_date, check_ref, check_text
+from alliancekit.domain.checks import (
+    check_date,
+    check_instance,
+    check_optional_text,
+    check_ref,
+    check_refs,
+    check_sequence_of,
+    check_text,
+)
 from alliancekit.domain.records import (
     Consultation,
     Ending,
@@ -26,7 +34,6 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
-from alliancekit.errors import ValidationError
 from alliancekit.lifecycle import commands as c
 from alliancekit.security.policy import Action
 
@@ -34,7 +41,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.core.runner import Context
 
 Args = Mapping[str, Any]
-Check = Callable[[str, Any], None]
+Check = Callable[[str, Any], Any]
 
 
 class Returns(enum.Enum):
@@ -62,41 +69,23 @@ class CommandSpec:
     returns: Returns = Returns.RECORDED
 
 
-# -- checks --------------------------------------------------------------------------------------------
+# -- checks: each returns the checked (normalised) value ---------------------------------------------
 
 
 def instance(cls: type) -> Check:
-    def check(field: str, value: Any) -> None:
-        if not isinstance(value, cls):
-            raise ValidationError(field, "type", f"{cls.__name__} expected")
-
-    return check
+    return lambda field, value: check_instance(field, value, cls)
 
 
 def optional(check: Check) -> Check:
     return lambda field, value: None if value is None else check(field, value)
 
 
-def required_text(field: str, value: Any) -> None:
-    check_text(field, value, required=True)
+def required_text(field: str, value: Any) -> str:
+    return check_text(field, value, required=True)
 
 
-def optional_text(field: str, value: Any) -> None:
-    check_text(field, value)
-
-
-def refs(field: str, values: Any) -> None:
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) > 200:
-        raise ValidationError(field, "type", "a list of at most 200 ids")
-    for i, value in enumerate(values):
-        check_ref(f"{field}[{i}]", value)
-
-
-def goal_drafts(field: str, values: Any) -> None:
-    if isinstance(values, str | bytes) or not isinstance(values, Sequence) or len(values) > 200:
-        raise ValidationError(field, "type", "a list of at most 200 GoalDraft")
-    for i, value in enumerate(values):
-        instance(GoalDraft)(f"{field}[{i}]", value)
+def goal_drafts(field: str, values: Any) -> tuple[GoalDraft, ...]:
+    return check_sequence_of(field, values, GoalDraft)
 
 
 # -- the table -----------------------------------------------------------------------------------------
@@ -239,7 +228,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
         _spec(
             "resolve_alert",
             Action.RESOLVE_ALERT,
-            {"alert_id": check_ref, "note": optional_text, "on": optional(check_date)},
+            {"alert_id": check_ref, "note": check_optional_text, "on": optional(check_date)},
             lambda ctx, a: c.ResolveAlert(a["alert_id"], ctx.day(a["on"]), a["note"]),
             record_id=lambda ctx, a: a["alert_id"],
         ),
@@ -284,7 +273,13 @@ COMMANDS: Mapping[str, CommandSpec] = {
         _spec(
             "set_lockbox",
             Action.SET_LOCKBOX,
-            {"scope": check_ref, "classes": refs, "event_ids": refs, "recipients": refs, "on": check_date},
+            {
+                "scope": check_ref,
+                "classes": check_refs,
+                "event_ids": check_refs,
+                "recipients": check_refs,
+                "on": check_date,
+            },
             lambda ctx, a: c.SetLockbox(
                 ctx.new_id("lockbox"),
                 a["scope"],

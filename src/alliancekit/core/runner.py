@@ -26,14 +26,13 @@ import attrs
 
 from alliancekit.core.command_table import CommandSpec, Returns
 from alliancekit.domain.actors import Actor
-from alliancekit.domain.checks import check_ref
+from alliancekit.domain.checks import check_optional_int, check_optional_ref, check_ref
 from alliancekit.domain.records import Administration
 from alliancekit.errors import (
     AlliancekitError,
     ConflictError,
     DuplicateCommand,
     IdempotencyKeyReused,
-    ValidationError,
 )
 from alliancekit.events import converter
 from alliancekit.events.catalog import NEVER_SHARED
@@ -167,26 +166,17 @@ class Runner:
         guard = self.s.guard
         record = "(new)" if spec.returns is Returns.EPISODE_ID else episode_id
         actor = guard.require_actor(actor, spec.action, "episode", record)
-        if spec.returns is not Returns.EPISODE_ID:
-            _check_id("episode_id", episode_id)
-        for name, check in spec.checks.items():
-            check(name, args[name])
-        if idempotency_key is not None:
-            _check_id("idempotency_key", idempotency_key)
-        if expected_version is not None and (
-            isinstance(expected_version, bool)
-            or not isinstance(expected_version, int)
-            or expected_version < 0
-        ):
-            raise ValidationError("expected_version", "type", "a stream version (a whole number, 0 or more)")
-        key = idempotency_key if isinstance(idempotency_key, str) else None
+        episode = None if spec.returns is Returns.EPISODE_ID else check_ref("episode_id", episode_id)
+        checked = {name: check(name, args[name]) for name, check in spec.checks.items()}
+        key = check_optional_ref("idempotency_key", idempotency_key)
+        expected = check_optional_int("expected_version", expected_version, lo=0)
         if spec.returns is Returns.EPISODE_ID:
-            return self._start(spec, actor, args, key)
-        assert isinstance(episode_id, str)  # noqa: S101 - checked above
-        ctx = Context(self.s, actor, spec, episode_id, key)
-        result = self._run(spec, ctx, args, request_version(expected_version))
+            return self._start(spec, actor, checked, key)
+        assert episode is not None  # noqa: S101 - every other command names its episode
+        ctx = Context(self.s, actor, spec, episode, key)
+        result = self._run(spec, ctx, checked, expected)
         if spec.returns is Returns.GOAL_IDS:
-            return [ctx.new_id("goal", i) for i in range(len(args["goals"]))]
+            return [ctx.new_id("goal", i) for i in range(len(checked["goals"]))]
         return result
 
     # -- one episode's command --------------------------------------------------------------------------
@@ -362,15 +352,6 @@ class Runner:
             measure_cache=s.measure_cache,
         )
         return evaluate(before, events, after, context)
-
-
-def _check_id(field: str, value: object) -> None:
-    check_ref(field, value)
-
-
-def request_version(value: object) -> int | None:
-    """``expected_version`` as checked by :meth:`Runner.run`."""
-    return value if isinstance(value, int) else None
 
 
 def _request_hash(action: str, episode_id: str, args: Mapping[str, Any]) -> str:

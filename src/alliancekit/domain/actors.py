@@ -1,6 +1,6 @@
 """Who makes a call, in what role, for which clinic, and why."""
 
-from alliancekit.domain.checks import record
+from alliancekit.domain.checks import record, ref
 from alliancekit.domain.vocab import Purpose, Role
 
 
@@ -8,7 +8,7 @@ from alliancekit.domain.vocab import Purpose, Role
 class Actor:
     """The person or system making a call. The host authenticates; alliancekit records and checks."""
 
-    id: str
+    id: str = ref()
     role: Role
-    clinic_id: str
+    clinic_id: str = ref()
     purpose: Purpose = Purpose.TREATMENT

@@ -1,146 +1,412 @@
-"""Construction-time checks for domain records, derived from their type annotations.
+"""The one set of input checks: every domain record at construction and every facade argument.
 
-``@record`` is ``attrs.frozen`` plus a field transformer that gives every field a validator (and, for
-enums, a converter accepting the enum's string value), so that a wrong type, an unknown enum value or an
-oversized text is refused the moment a record is built, with a :class:`ValidationError` naming the class
-and field and never the value. Records must use real (not string) annotations for this to work.
+Each check refuses with a :class:`~alliancekit.errors.ValidationError` whose message names the field and the
+rule broken, and never the value (which may be a client's words). The rules, shared by every check:
+
+``type``
+    The wrong kind of value (``bool`` is not a whole number; a ``datetime`` is not a date; a ``str``
+    subclass is text, and is returned as a plain ``str``).
+``unicode``
+    Text holding a lone surrogate (``"\\ud800"``): it cannot be encoded as UTF-8, so no store can keep it.
+``control-character``
+    NUL anywhere (SQLite keeps it, PostgreSQL refuses it: refused here so every store behaves the same), any
+    control character in an id, and in free text any C0 control but tab, line feed and carriage return
+    (which FHIR strings and XML cannot carry).
+``reference``
+    An id that is empty, longer than :data:`MAX_ID` or holds non-printable characters.
+``required``, ``max-length``, ``max-items``, ``range``, ``enum``
+    Blank where text is required; too long; too many items; a number or date outside its bounds; a value
+    outside a closed vocabulary.
+
+``@record`` is ``attrs.frozen`` plus a field transformer that gives every field of a domain record the check
+of its annotation (and, for enums, a converter accepting the enum's string value), so an invalid record
+cannot exist. Records must use real (not string) annotations for this to work. String fields are free text
+unless declared with :func:`ref` (an id).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import attrs
 
 from alliancekit.errors import ValidationError
 
+__all__ = [
+    "MAX_ANSWER",
+    "MAX_ID",
+    "MAX_INT",
+    "MAX_ITEMS",
+    "MAX_TEXT",
+    "MIN_DATE",
+    "MAX_DATE",
+    "MIN_INT",
+    "check_bool",
+    "check_bytes",
+    "check_choice",
+    "check_date",
+    "check_instance",
+    "check_int",
+    "check_number",
+    "check_optional_bytes",
+    "check_optional_choice",
+    "check_optional_date",
+    "check_optional_instance",
+    "check_optional_int",
+    "check_optional_ref",
+    "check_optional_text",
+    "check_ref",
+    "check_refs",
+    "check_sequence_of",
+    "check_text",
+    "record",
+    "ref",
+    "text",
+    "texts",
+]
+
 #: Bounds on free text and lists in a record: generous for clinical writing, small enough to stop abuse.
 MAX_TEXT = 20_000
 MAX_ITEMS = 200
 MAX_ID = 200
+#: Whole numbers fit a signed 32-bit column on every store.
+MIN_INT = -(2**31)
+MAX_INT = 2**31 - 1
+#: A measure answer's magnitude (far beyond any scale; keeps float conversion and arithmetic safe).
+MAX_ANSWER = 1e9
+#: Dates a clinical record can hold: wide, but away from ``date.min``/``date.max``, where date arithmetic
+#: (due dates, day counts) would overflow.
+MIN_DATE = date(1900, 1, 1)
+MAX_DATE = date(2199, 12, 31)
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Enum)
+
+#: What free text may not hold: NUL, the C0 controls but tab, line feed and carriage return, lone surrogates.
+_TEXT_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ID_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
-def _validator_for(owner: str, name: str, tp: Any) -> tuple[Callable[[Any], Any] | None, Any]:
-    """A (converter, validator) pair for a field of type ``tp``."""
-    where = f"{owner}.{name}"
+# ------------------------------------------------------------------------------------------------ values
+
+
+def _plain(field: str, value: object) -> str:
+    """``value`` as a plain ``str``; anything but text is refused by its type.
+
+    ``str.__str__`` copies a subclass's characters into a plain str, so an overridden ``__len__``,
+    ``encode`` or ``__eq__`` of a subclass can neither get past the checks nor reach a store.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(field, "type", "text expected")
+    return str.__str__(value)
+
+
+def _refuse_characters(field: str, found: str) -> typing.NoReturn:
+    if "\ud800" <= found <= "\udfff":
+        raise ValidationError(field, "unicode", "text with a lone surrogate cannot be stored")
+    raise ValidationError(field, "control-character", "no NUL or control characters but tab and newline")
+
+
+def check_text(field: str, value: object, *, required: bool = False, max_len: int = MAX_TEXT) -> str:
+    """Free text of at most ``max_len`` characters (never echoed in the error); returns it as a plain str.
+
+    Line breaks and tabs are allowed; NUL, other C0 controls and lone surrogates are not. ``required``
+    refuses blank text.
+    """
+    plain = _plain(field, value)
+    if len(plain) > max_len:
+        raise ValidationError(field, "max-length", f"at most {max_len} characters")
+    if (bad := _TEXT_REFUSED.search(plain)) is not None:
+        _refuse_characters(field, bad.group())
+    if required and not plain.strip():
+        raise ValidationError(field, "required")
+    return plain
+
+
+def check_ref(field: str, value: object) -> str:
+    """An id or reference: non-empty printable text of at most :data:`MAX_ID` characters; returns it."""
+    plain = _plain(field, value)
+    if 0 < len(plain) <= MAX_ID and plain.isprintable():
+        return plain
+    if _SURROGATE.search(plain):
+        raise ValidationError(field, "unicode", "text with a lone surrogate cannot be stored")
+    if _ID_CONTROL.search(plain):
+        raise ValidationError(field, "control-character", "no NUL or control characters in an id")
+    raise ValidationError(field, "reference", f"a non-empty printable id of at most {MAX_ID} characters")
+
+
+def check_bool(field: str, value: object) -> bool:
+    """``True`` or ``False`` (not 0, 1 or a string)."""
+    if not isinstance(value, bool):
+        raise ValidationError(field, "type", "true or false expected")
+    return value
+
+
+def check_int(field: str, value: object, *, lo: int = MIN_INT, hi: int = MAX_INT) -> int:
+    """A whole number from ``lo`` to ``hi`` inclusive (``bool`` refused); returns it as a plain int.
+
+    Use ``lo=0`` for counts. Never an ``OverflowError``: a huge number is refused by its range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field, "type", "whole number expected")
+    plain = int.__index__(value)
+    if not lo <= plain <= hi:
+        raise ValidationError(field, "range", f"from {lo} to {hi}")
+    return plain
+
+
+def check_number(
+    field: str, value: object, *, lo: float = -MAX_ANSWER, hi: float = MAX_ANSWER
+) -> float | int:
+    """A finite number (int or float, not ``bool``) from ``lo`` to ``hi`` inclusive; returns it."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(field, "type", "number expected")
+    if isinstance(value, float):
+        plain: float | int = float.__float__(value)
+        if not math.isfinite(plain):
+            raise ValidationError(field, "range", "a finite number")
+    else:
+        plain = int.__index__(value)
+    if not lo <= plain <= hi:  # int against float compares exactly, without converting (no overflow)
+        raise ValidationError(field, "range", f"from {lo:g} to {hi:g}")
+    return plain
+
+
+def check_bytes(field: str, value: object, *, min_len: int = 0, max_len: int = 1_000_000) -> bytes:
+    """``bytes``, ``bytearray`` or ``memoryview`` of ``min_len`` to ``max_len`` bytes; returns bytes."""
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise ValidationError(field, "type", "bytes expected")
+    plain = bytes(value)
+    if len(plain) < min_len:
+        raise ValidationError(field, "min-length", f"at least {min_len} bytes")
+    if len(plain) > max_len:
+        raise ValidationError(field, "max-length", f"at most {max_len} bytes")
+    return plain
+
+
+def check_date(field: str, value: object) -> date:
+    """A calendar date from :data:`MIN_DATE` to :data:`MAX_DATE`. A string or a datetime would fail deep
+    inside, or be written into the stream."""
+    if isinstance(value, datetime) or not isinstance(value, date):
+        raise ValidationError(field, "type", "date expected")
+    if not MIN_DATE <= value <= MAX_DATE:
+        raise ValidationError(field, "range", f"from {MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}")
+    return date(value.year, value.month, value.day)
+
+
+def check_choice(field: str, value: object, enum: type[E]) -> E:
+    """A member of ``enum``, given as the member or its value (``"video"`` for ``Modality.VIDEO``)."""
+    if isinstance(value, enum):
+        return value
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise ValidationError(field, "type", f"one of {_choices(enum)}")
+    try:
+        return enum(value)
+    except (ValueError, TypeError):
+        raise ValidationError(field, "enum", f"one of {_choices(enum)}") from None
+
+
+def _choices(enum: type[Enum]) -> str:
+    return ", ".join(str(m.value) for m in enum)
+
+
+def check_instance(field: str, value: object, cls: type[T]) -> T:
+    """An instance of ``cls`` (a record, a checkpoint, ...): anything else is refused by its type."""
+    if not isinstance(value, cls):
+        raise ValidationError(field, "type", f"{cls.__name__} expected")
+    return value
+
+
+def check_sequence_of(
+    field: str,
+    values: object,
+    cls: type[T],
+    max_len: int = MAX_ITEMS,
+    *,
+    each: Callable[[str, object], T] | None = None,
+) -> tuple[T, ...]:
+    """A list (any iterable but text, bytes and mappings) of at most ``max_len`` items of type ``cls``.
+
+    ``each`` checks every item instead of ``isinstance`` (``check_sequence_of(f, v, str, each=check_ref)``);
+    items are named ``field[i]``. Returns the items as a tuple. At most ``max_len + 1`` items are ever read,
+    so an endless iterator is refused, not followed.
+    """
+    if isinstance(values, str | bytes | bytearray | memoryview | Mapping) or not isinstance(values, Iterable):
+        raise ValidationError(field, "type", "a list expected")
+    items = tuple(itertools.islice(values, max_len + 1))
+    if len(items) > max_len:
+        raise ValidationError(field, "max-items", f"at most {max_len}")
+    if each is not None:
+        return tuple(each(f"{field}[{i}]", item) for i, item in enumerate(items))
+    for i, item in enumerate(items):
+        check_instance(f"{field}[{i}]", item, cls)
+    return items
+
+
+def check_refs(field: str, values: object, max_len: int = MAX_ITEMS) -> tuple[str, ...]:
+    """A list of at most ``max_len`` ids (see :func:`check_ref`)."""
+    return check_sequence_of(field, values, str, max_len, each=check_ref)
+
+
+# -- optional variants: None passes, anything else is checked --
+
+
+def check_optional_text(
+    field: str, value: object, *, required: bool = False, max_len: int = MAX_TEXT
+) -> str | None:
+    return None if value is None else check_text(field, value, required=required, max_len=max_len)
+
+
+def check_optional_ref(field: str, value: object) -> str | None:
+    return None if value is None else check_ref(field, value)
+
+
+def check_optional_date(field: str, value: object) -> date | None:
+    return None if value is None else check_date(field, value)
+
+
+def check_optional_int(field: str, value: object, *, lo: int = MIN_INT, hi: int = MAX_INT) -> int | None:
+    return None if value is None else check_int(field, value, lo=lo, hi=hi)
+
+
+def check_optional_bytes(
+    field: str, value: object, *, min_len: int = 0, max_len: int = 1_000_000
+) -> bytes | None:
+    return None if value is None else check_bytes(field, value, min_len=min_len, max_len=max_len)
+
+
+def check_optional_choice(field: str, value: object, enum: type[E]) -> E | None:
+    return None if value is None else check_choice(field, value, enum)
+
+
+def check_optional_instance(field: str, value: object, cls: type[T]) -> T | None:
+    return None if value is None else check_instance(field, value, cls)
+
+
+# ------------------------------------------------------------------------------------------------ records
+
+_KIND = "alliancekit.kind"
+_REF = "ref"
+
+_Check = Callable[[str, Any], Any]
+
+
+def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
+    """The check of a field of type ``tp`` (``kind`` from its metadata), and whether it converts.
+
+    A converting check returns the value to keep (an enum member for its string value, a tuple for a list,
+    a plain ``str`` for a ``str`` subclass); the others only refuse.
+    """
     origin = typing.get_origin(tp)
     if origin in (types.UnionType, typing.Union):
         options = [a for a in typing.get_args(tp) if a is not type(None)]
-        inner_conv, inner_check = _validator_for(owner, name, options[0])
+        inner, converts = _check_for(options[0], kind)
 
-        def conv_optional(value: Any) -> Any:
-            return value if value is None or inner_conv is None else inner_conv(value)
+        def check_optional(where: str, value: Any) -> Any:
+            return None if value is None else inner(where, value)
 
-        def check_optional(_i: Any, _a: Any, value: Any) -> None:
-            if value is not None:
-                inner_check(_i, _a, value)
-
-        return conv_optional, check_optional
+        return check_optional, converts
     if isinstance(tp, type) and issubclass(tp, Enum):
         enum_type = tp
 
-        def to_enum(value: Any) -> Any:
+        def check_enum(where: str, value: Any) -> Any:
             if isinstance(value, enum_type):
                 return value
             try:
                 return enum_type(value)
-            except ValueError:
-                return value  # the validator refuses it with a proper error
+            except (ValueError, TypeError):
+                raise ValidationError(where, "enum", f"one of {_choices(enum_type)}") from None
 
-        def check_enum(_i: Any, _a: Any, value: Any) -> None:
-            if not isinstance(value, enum_type):
-                raise ValidationError(where, "enum", f"one of {', '.join(m.value for m in enum_type)}")
-
-        return to_enum, check_enum
+        return check_enum, True
     if tp is str:
-
-        def check_str(_i: Any, _a: Any, value: Any) -> None:
-            if not isinstance(value, str):
-                raise ValidationError(where, "type", "text expected")
-            if len(value) > MAX_TEXT:
-                raise ValidationError(where, "max-length", f"at most {MAX_TEXT} characters")
-
-        return None, check_str
+        return (check_ref if kind == _REF else check_text), True
     if tp is bool:
-
-        def check_bool(_i: Any, _a: Any, value: Any) -> None:
-            if not isinstance(value, bool):
-                raise ValidationError(where, "type", "true or false expected")
-
-        return None, check_bool
+        return check_bool, False
     if tp is int:
-
-        def check_int(_i: Any, _a: Any, value: Any) -> None:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise ValidationError(where, "type", "whole number expected")
-
-        return None, check_int
+        return check_int, True
     if tp is date:
-
-        def check_date(_i: Any, _a: Any, value: Any) -> None:
-            if isinstance(value, datetime) or not isinstance(value, date):
-                raise ValidationError(where, "type", "date expected")
-
-        return None, check_date
+        return check_date, False
     if origin is tuple:
-        item_conv, item_check = _validator_for(owner, name, typing.get_args(tp)[0])
+        item_check, _ = _check_for(typing.get_args(tp)[0], None)
 
-        def to_tuple(value: Any) -> Any:
-            if isinstance(value, str | bytes | Mapping) or not isinstance(value, typing.Iterable):
-                return value
-            items = tuple(value)
-            return items if item_conv is None else tuple(item_conv(v) for v in items)
-
-        def check_tuple(_i: Any, _a: Any, value: Any) -> None:
-            if not isinstance(value, tuple):
+        def check_tuple(where: str, value: Any) -> Any:
+            if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
                 raise ValidationError(where, "type", "list expected")
-            if len(value) > MAX_ITEMS:
+            items = tuple(itertools.islice(value, MAX_ITEMS + 1))
+            if len(items) > MAX_ITEMS:
                 raise ValidationError(where, "max-items", f"at most {MAX_ITEMS}")
-            for item in value:
-                item_check(_i, _a, item)
+            return tuple(item_check(where, item) for item in items)
 
-        return to_tuple, check_tuple
+        return check_tuple, True
     if origin in (Mapping, dict, typing.Mapping):
-
-        def check_mapping(_i: Any, _a: Any, value: Any) -> None:
-            if not isinstance(value, Mapping):
-                raise ValidationError(where, "type", "mapping expected")
-            if len(value) > MAX_ITEMS:
-                raise ValidationError(where, "max-items", f"at most {MAX_ITEMS}")
-
-        return None, check_mapping
+        return _check_answers, True
     if attrs.has(tp):
         record_type = tp
 
-        def check_record(_i: Any, _a: Any, value: Any) -> None:
+        def check_record(where: str, value: Any) -> Any:
             if not isinstance(value, record_type):
                 raise ValidationError(where, "type", f"{record_type.__name__} expected")
+            return value
 
-        return None, check_record
-    raise TypeError(f"no check for {where}: {tp!r}")  # pragma: no cover - programming error
+        return check_record, False
+    raise TypeError(f"no check for {tp!r}")  # pragma: no cover - programming error
+
+
+def _check_answers(where: str, value: Any) -> dict[str, float | int | None]:
+    """Measure answers by item key: ids to finite numbers or None. Kept as a plain dict copy."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(where, "type", "mapping expected")
+    if len(value) > MAX_ITEMS:
+        raise ValidationError(where, "max-items", f"at most {MAX_ITEMS}")
+    out: dict[str, float | int | None] = {}
+    for key, answer in value.items():
+        # The item keys come from a measure definition, but the error names neither key nor answer.
+        key = check_ref(where, key)
+        out[key] = None if answer is None else check_number(where, answer)
+    return out
 
 
 def _transform(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:  # type: ignore[type-arg]
     hints = typing.get_type_hints(cls)
     out = []
     for field in fields:
-        conv, check = _validator_for(cls.__name__, field.name, hints[field.name])
-        changes: dict[str, Any] = {"validator": check}
-        if conv is not None and field.converter is None:
-            changes["converter"] = conv
+        where = f"{cls.__name__}.{field.name}"
+        check, converts = _check_for(hints[field.name], field.metadata.get(_KIND))
+        changes: dict[str, Any] = {}
+        if converts and field.converter is None:
+            changes["converter"] = _converter(where, check)
+        else:
+            changes["validator"] = _validator(where, check)
         out.append(field.evolve(**changes))
     return out
 
 
+def _converter(where: str, check: _Check) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        return check(where, value)
+
+    return convert
+
+
+def _validator(where: str, check: _Check) -> Callable[[Any, Any, Any], None]:
+    def validate(_instance: Any, _attribute: Any, value: Any) -> None:
+        check(where, value)
+
+    return validate
+
+
 # Free text is kept out of reprs: ``text()`` and ``texts()`` are the fields for any client or clinician
-# words. They are field specifiers of ``record`` so type checkers know they carry a default.
+# words. They are field specifiers of ``record`` so type checkers know they carry a default. ``ref()``
+# marks an id: printable, at most MAX_ID characters, no control characters.
 
 
 def text(*, default: str = "", repr: bool = False) -> str:
@@ -151,32 +417,15 @@ def texts(*, default: tuple[str, ...] = (), repr: bool = False) -> tuple[str, ..
     return attrs.field(default=default, repr=repr)
 
 
-@typing.dataclass_transform(frozen_default=True, field_specifiers=(attrs.field, text, texts))
+@overload
+def ref() -> str: ...
+@overload
+def ref(*, default: None) -> str | None: ...
+def ref(*, default: Any = attrs.NOTHING) -> Any:
+    return attrs.field(default=default, metadata={_KIND: _REF})
+
+
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(attrs.field, text, texts, ref))
 def record(cls: type[T]) -> type[T]:
     """``attrs.frozen`` with checks derived from the annotations (see the module docstring)."""
     return attrs.frozen(cls, field_transformer=_transform)
-
-
-# -- checks of the facade's plain arguments (ids, reasons, dates), with the same bounds as the records --
-
-
-def check_ref(field: str, value: object) -> None:
-    """An id or reference: non-empty printable text of at most :data:`MAX_ID` characters."""
-    if not isinstance(value, str) or not value or len(value) > MAX_ID or not value.isprintable():
-        raise ValidationError(field, "reference", f"a non-empty printable id of at most {MAX_ID} characters")
-
-
-def check_text(field: str, value: object, *, required: bool = False) -> None:
-    """Free text of at most :data:`MAX_TEXT` characters (never echoed in the error)."""
-    if not isinstance(value, str):
-        raise ValidationError(field, "type", "text expected")
-    if required and not value.strip():
-        raise ValidationError(field, "required")
-    if len(value) > MAX_TEXT:
-        raise ValidationError(field, "max-length", f"at most {MAX_TEXT} characters")
-
-
-def check_date(field: str, value: object) -> None:
-    """A calendar date. A string or a datetime would fail deep inside, or be written into the stream."""
-    if isinstance(value, datetime) or not isinstance(value, date):
-        raise ValidationError(field, "type", "date expected")

@@ -10,7 +10,7 @@ from datetime import date
 
 import attrs
 
-from alliancekit.domain.checks import record, text, texts
+from alliancekit.domain.checks import record, ref, text, texts
 from alliancekit.domain.vocab import (
     AdministrationTiming,
     Attendance,
@@ -86,7 +86,7 @@ class GoalDraft:
 class GoalRevision:
     """A change to a goal; the earlier versions stay in the timeline."""
 
-    goal_id: str
+    goal_id: str = ref()
     reason: str = text(default="")
     description: str | None = attrs.field(default=None, repr=False)
     tasks: tuple[str, ...] | None = attrs.field(default=None, repr=False)
@@ -97,8 +97,8 @@ class GoalRevision:
 class Administration:
     """One measure given in a session: which measure and version, when, and the answers by item key."""
 
-    measure_id: str
-    version: str
+    measure_id: str = ref()
+    version: str = ref()
     timing: AdministrationTiming
     answers: Mapping[str, float | None] = attrs.field(factory=dict, repr=False)
 
@@ -118,7 +118,7 @@ class Session:
 
 @record
 class GoalProgressNote:
-    goal_id: str
+    goal_id: str = ref()
     progress: GoalProgress
     note: str = text(default="")
 
@@ -147,7 +147,7 @@ class RuptureNote:
     likely_cause: RuptureCause
     salience: int = 3
     """How prominent the rupture was, 1 (barely) to 5 (dominant), as in the 3RS."""
-    session_id: str | None = None
+    session_id: str | None = ref(default=None)
     description: str = text(default="")
     repairs: tuple[RepairStrategy, ...] = attrs.field(default=())
     resolved: bool = False

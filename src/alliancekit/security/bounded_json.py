@@ -9,6 +9,7 @@ schemas shipped in the package.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from alliancekit.errors import ValidationError
@@ -18,6 +19,10 @@ MAX_DEPTH = 32
 MAX_STRING = 20_000
 MAX_NUMBER_CHARS = 40
 """Longest number literal (digits, sign, point, exponent): big enough for any score, too small to hurt."""
+
+#: NUL and lone surrogates (``"\\u0000"``, ``"\\ud800"`` in the JSON): no store keeps them the same way, and
+#: a lone surrogate cannot even be encoded to write a log line. Refused in every string and key.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def loads(
@@ -29,8 +34,8 @@ def loads(
 ) -> Any:
     """Parse ``text`` as JSON, refusing anything out of bounds with a :class:`ValidationError`.
 
-    Numbers must be finite; ``NaN`` and ``Infinity`` are refused. The error names the rule broken, never
-    the content.
+    Numbers must be finite; ``NaN`` and ``Infinity`` are refused; strings and keys may hold neither NUL nor
+    a lone surrogate. The error names the rule broken, never the content.
     """
     if isinstance(text, bytes):
         if len(text) > max_bytes:
@@ -77,18 +82,28 @@ def _no_constant(name: str) -> Any:
 
 
 def _check(data: Any, max_depth: int, max_string: int) -> None:
-    """Walk without recursion: depth of containers, length of strings (keys included)."""
+    """Walk without recursion: depth of containers, length and characters of strings (keys included)."""
     stack: list[tuple[Any, int]] = [(data, 1)]
     while stack:
         value, depth = stack.pop()
         if isinstance(value, str):
-            if len(value) > max_string:
-                raise ValidationError("json", "max-length", f"strings of at most {max_string} characters")
+            _check_string(value, max_string)
         elif isinstance(value, dict | list):
             if depth > max_depth:
                 raise ValidationError("json", "max-depth", f"at most {max_depth} levels")
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
-                if isinstance(key, str) and len(key) > max_string:
-                    raise ValidationError("json", "max-length", f"strings of at most {max_string} characters")
+                if isinstance(key, str):
+                    _check_string(key, max_string)
                 stack.append((item, depth + 1))
+
+
+def _check_string(value: str, max_string: int) -> None:
+    if len(value) > max_string:
+        raise ValidationError("json", "max-length", f"strings of at most {max_string} characters")
+    found = _UNSTORABLE.search(value)
+    if found is None:
+        return
+    if found.group() == "\x00":
+        raise ValidationError("json", "control-character", "no NUL in strings")
+    raise ValidationError("json", "unicode", "no lone surrogates in strings")
