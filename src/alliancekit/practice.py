@@ -21,7 +21,7 @@ from alliancekit.core.runner import DEFAULT_CONFLICT_RETRIES, Recorded, Runner, 
 from alliancekit.core.services import Services, build_services
 from alliancekit.core.views import Views
 from alliancekit.domain.actors import Actor
-from alliancekit.domain.checks import check_ref
+from alliancekit.domain.checks import check_int, check_ref
 from alliancekit.domain.records import (
     Consultation,
     Ending,
@@ -223,6 +223,15 @@ class Practice:
     @property
     def review_every(self) -> int:
         return self._s.feedback.review_every
+
+    @property
+    def conflict_retries(self) -> int:
+        """How many times a command is decided again after a concurrent writer moved its episode on."""
+        return self._runner.conflict_retries
+
+    @conflict_retries.setter
+    def conflict_retries(self, value: int) -> None:
+        self._runner.conflict_retries = check_int("conflict_retries", value, lo=0, hi=100)
 
     @property
     def policy(self) -> AccessPolicy:

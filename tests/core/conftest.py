@@ -7,7 +7,6 @@ item keys from the definition), so these tests do not depend on the placeholder 
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,7 @@ from alliancekit.domain import (
     Role,
     Session,
 )
-from alliancekit.events import converter
+from alliancekit.events.codec import Codec
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.practice import Practice
 
@@ -171,7 +170,8 @@ def stored_snapshot(practice: Practice, episode_id: str) -> EpisodeState:
     found = practice.store.load_snapshot(episode_id)
     assert found is not None
     version, snapshot = found.version, found.state_json
-    state = converter.structure(json.loads(snapshot), EpisodeState)
+    state = Codec.decode_state(snapshot)
+    assert state is not None
     assert state.version == version
     return state
 

@@ -79,14 +79,15 @@ def append_raw(practice: Practice, episode_id: str, event_type: str, payload: di
 
     import attrs
 
-    from alliancekit.events import converter
+    from alliancekit.events.codec import Codec
     from alliancekit.integrity.chain import chain_events
-    from alliancekit.lifecycle.state import EpisodeState
     from alliancekit.projections import caseload_row
     from alliancekit.store.protocol import Commit, StoredEvent
 
     version, snapshot, head = practice.store.load_snapshot(episode_id)  # type: ignore[misc]
-    state = attrs.evolve(converter.structure(json.loads(snapshot), EpisodeState), version=version + 1)
+    decoded = Codec.decode_state(snapshot)
+    assert decoded is not None
+    state = attrs.evolve(decoded, version=version + 1)
     now = datetime.now(UTC)
     event = StoredEvent(
         episode_id=episode_id,
@@ -107,7 +108,7 @@ def append_raw(practice: Practice, episode_id: str, event_type: str, payload: di
             episode_id=episode_id,
             expected_version=version,
             events=[event],
-            snapshot_json=converter.dumps(state),
+            snapshot_json=Codec.encode_state(state),
             caseload=caseload_row(state, review_every=practice.review_every),
             head=event.hash,
         )

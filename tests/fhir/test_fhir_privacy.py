@@ -6,11 +6,12 @@ import json
 import sqlite3
 from pathlib import Path
 
+import attrs
 import pytest
 
 from alliancekit import open_practice
 from alliancekit.domain import Actor, Purpose, Role
-from alliancekit.errors import NotFoundError, ValidationError
+from alliancekit.errors import AccessDenied, ValidationError
 from alliancekit.events.types import EVENT_TYPES
 from alliancekit.fhir import episode_bundle, export_ndjson
 from alliancekit.fhir.records import EXPORTED_EVENT_TYPES, NOT_EXPORTED_EVENT_TYPES
@@ -41,12 +42,17 @@ def test_process_note_canary_never_appears_in_any_export(
     with open_practice(db) as practice:
         episode_ids = list(practice.store.episode_ids())
         for episode_id in episode_ids:
-            # the security feature's process-note event (or a stand-in with its name, if not merged yet)
+            # a process note as the facade writes it
             append_raw(
                 practice,
                 episode_id,
                 "process-note-recorded",
-                {"note": f"{CANARY} countertransference", "session_id": None, "recorded_on": "2025-10-01"},
+                {
+                    "note_id": f"note-{episode_id[:8]}",
+                    "author_id": "clin-ada",
+                    "written_on": "2025-10-01",
+                    "text": f"{CANARY} countertransference",
+                },
             )
         for episode_id in episode_ids:
             assert practice.store.load_events(episode_id)[-1].type == "process-note-recorded"
@@ -95,16 +101,20 @@ def test_export_purpose_must_be_one_of_three(demo_db: Path, exporter_actor: Acto
         with pytest.raises(ValidationError) as caught:
             episode_bundle(practice, exporter_actor, episode_id, purpose=Purpose.OPERATIONS)
         assert caught.value.field == "purpose"
-        client = Actor("client-2", Role.CLIENT, "demo-clinic", Purpose.CLIENT_ACCESS)
+        # a client exports their own record (the right of access), never another client's
+        own = practice.episode(exporter_actor, episode_id).client_ref
+        client = Actor(own, Role.CLIENT, "demo-clinic", Purpose.CLIENT_ACCESS)
         bundle = episode_bundle(practice, client, episode_id)
         assert bundle["meta"]["security"][0]["code"] == "PATRQT"
+        with pytest.raises(AccessDenied):
+            episode_bundle(practice, attrs.evolve(client, id="demo-client-999"), episode_id)
 
 
-def test_another_clinics_episode_is_not_found(demo_db: Path, exporter_actor: Actor, tmp_path: Path) -> None:
+def test_another_clinics_episode_is_refused(demo_db: Path, exporter_actor: Actor, tmp_path: Path) -> None:
     with open_practice(demo_db) as practice:
         episode_id = episode_of(practice, exporter_actor, 2)
         stranger = Actor("sup-x", Role.SUPERVISOR, "other-clinic", Purpose.TREATMENT)
-        with pytest.raises(NotFoundError):
+        with pytest.raises(AccessDenied, match="another clinic"):
             episode_bundle(practice, stranger, episode_id)
         assert export_ndjson(practice, stranger, tmp_path / "none").episodes == 0
 

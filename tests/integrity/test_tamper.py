@@ -160,8 +160,8 @@ def test_a_cut_tail_with_a_matching_snapshot_is_found_at_the_entry_that_wrote_it
     try:
         events = practice.store.load_events(ep)
         # what the core would have written for these events: a forger with the library can compute it
-        state_json = practice._s.fold_json(events)  # noqa: SLF001
-        row = practice._s.project(state_json)  # noqa: SLF001
+        state_json = practice._s.fold_json(events)
+        row = practice._s.project(state_json)
     finally:
         practice.close()
     record.sql(

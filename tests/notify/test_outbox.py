@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import attrs
 import pytest
 
+from alliancekit.domain import Administration, Session
+from alliancekit.domain.vocab import AdministrationTiming
 from alliancekit.errors import StoreError, ValidationError
 from alliancekit.notify import Subscriptions, messages_for
 from alliancekit.notify.outbox import ALL_KINDS, message_id
@@ -157,23 +159,26 @@ def test_outbox_records_keep_created_at_and_due_now(practice_for: Any, kit: Simp
 def test_an_alert_committed_with_its_fact_reaches_the_channel(
     practice_for: Any, kit: SimpleNamespace
 ) -> None:
-    """The commit path the feedback engine will use: an ``alert-raised`` event appended in a commit."""
+    """The feedback engine's alert, raised in the commit of the session that caused it, reaches a channel
+    in the same commit: PHQ-9 item 9 endorsed raises an urgent risk alert."""
     channel = RecordingChannel("email")
     practice: Practice = practice_for(channel, kinds=ALL_KINDS)
     ep = kit.active_episode(practice)
-    state = practice.episode(kit.actor, ep)
-    alert = StandInAlertRaised("alert-1", "risk-item-endorsed", "urgent")
-    after = attrs.evolve(state, version=state.version + 1)
-    practice._commit(kit.actor, state, after, [alert], "raise-alert", None)  # type: ignore[list-item]
-    (record,) = practice.store.outbox_records()
-    assert (record.kind, record.episode_id) == ("alert-raised", ep)
-    assert practice.store.load_snapshot(ep)[0] == after.version  # type: ignore[index]
-    assert practice.dispatch_pending().delivered == 1
-    (got,) = channel.delivered
-    assert (got.kind, got.rule_id, got.severity, got.alert_id) == (
-        "alert-raised",
-        "risk-item-endorsed",
-        "urgent",
-        "alert-1",
+    answers = {f"q{i}": 1 for i in range(1, 10)}
+    session = Session(
+        held_on=date(2026, 2, 2),
+        modality="video",
+        attendance="attended",
+        administrations=(Administration("phq-9", "1.0", AdministrationTiming.START, answers),),
     )
+    recorded = practice.record_session(kit.actor, ep, session)
+    alerts = practice.alerts(kit.actor, ep)
+    (alert_id,) = [i for i, a in alerts.items() if a.rule_id == "risk-item-endorsed"]
+    raised = [r for r in practice.store.outbox_records() if r.kind == "alert-raised"]
+    assert len(raised) == len(alerts)
+    assert {r.episode_id for r in raised} == {ep}
+    assert practice.store.load_snapshot(ep).version == recorded.version  # type: ignore[union-attr]
+    assert practice.dispatch_pending().delivered == len(practice.store.outbox_records())
+    (got,) = [m for m in channel.delivered if m.alert_id == alert_id]
+    assert (got.kind, got.rule_id, got.severity) == ("alert-raised", "risk-item-endorsed", "urgent")
     assert CANARY not in repr(got.as_dict())

@@ -348,6 +348,9 @@ def _valid(world: World, name: str, tp: Any) -> st.SearchStrategy[Any]:
         return _administration(world)
     if isinstance(tp, type) and attrs.has(tp):
         return _record(world, tp)
+    if isinstance(tp, type) and issubclass(tp, tuple) and hasattr(tp, "_fields"):  # a NamedTuple
+        fields = typing.get_type_hints(tp)
+        return st.tuples(*(_valid(world, f, fields[f]) for f in tp._fields)).map(lambda t: tp(*t))
     if origin in (collections.abc.Sequence, list, tuple, collections.abc.Iterable):
         args = typing.get_args(tp)
         item = _valid(world, name, args[0])

@@ -17,7 +17,6 @@ import attrs
 from alliancekit.domain.checks import (
     check_date,
     check_instance,
-    check_optional_text,
     check_ref,
     check_refs,
     check_sequence_of,
@@ -82,6 +81,11 @@ def optional(check: Check) -> Check:
 
 def required_text(field: str, value: Any) -> str:
     return check_text(field, value, required=True)
+
+
+def any_text(field: str, value: Any) -> str:
+    """Text, blank allowed (the lifecycle rule that needs words says so with its own rule)."""
+    return check_text(field, value)
 
 
 def goal_drafts(field: str, values: Any) -> tuple[GoalDraft, ...]:
@@ -228,7 +232,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
         _spec(
             "resolve_alert",
             Action.RESOLVE_ALERT,
-            {"alert_id": check_ref, "note": check_optional_text, "on": optional(check_date)},
+            {"alert_id": check_ref, "note": any_text, "on": optional(check_date)},
             lambda ctx, a: c.ResolveAlert(a["alert_id"], ctx.day(a["on"]), a["note"]),
             record_id=lambda ctx, a: a["alert_id"],
         ),

@@ -119,9 +119,16 @@ class Guard:
             and actor.purpose is Purpose.TREATMENT
         )
 
+    @staticmethod
+    def own_record(actor: Actor, state: EpisodeState) -> bool:
+        """The client reading their own record: their lockbox is about sharing it with others."""
+        return actor.role is Role.CLIENT and actor.id == state.client_ref
+
     def summary_withheld(self, actor: Actor, state: EpisodeState) -> bool:
         """Whether the episode's scores and alerts must be withheld from ``actor`` in a summary."""
-        return not self.treating(actor, state) and summary_withheld(state, actor.id)
+        if self.treating(actor, state) or self.own_record(actor, state):
+            return False
+        return summary_withheld(state, actor.id)
 
     # -- auditing -------------------------------------------------------------------------------------
 

@@ -191,7 +191,8 @@ class Views:
             purpose=purpose.value if purpose is not None else None,
             detail=str(override_reason or ""),
         )
-        entries = self._timeline(state.episode_id, recipient, lockbox=override_reason is None)  # type: ignore[arg-type]
+        lockbox = override_reason is None and not guard.own_record(a, state)
+        entries = self._timeline(state.episode_id, recipient, lockbox=lockbox)  # type: ignore[arg-type]
         return SharedRecord(
             state.episode_id,
             state.client_ref,

@@ -212,6 +212,8 @@ def _check_audit(audit: Sequence[AuditRecord], first: _First) -> dict[int, list[
     for record in audit:
         shards.setdefault(record.shard, []).append(record)
     for shard in sorted(shards):
+        # a chain's order is its positions (a backend may list entries in the order written instead)
+        shards[shard].sort(key=lambda r: r.position)
         prev = GENESIS
         for index, record in enumerate(shards[shard], start=1):
             at = f"audit shard {shard} entry {index}"

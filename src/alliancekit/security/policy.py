@@ -104,6 +104,7 @@ CLINICAL_READS = frozenset(
 CLIENT_ACTIONS = frozenset(
     {
         Action.READ_CLIENT_VIEW,
+        Action.EXPORT,  # their own record: the right of access
         Action.ANSWER_MEASURES,
         Action.ATTACH_DISAGREEMENT,
         Action.SET_LOCKBOX,
