@@ -35,7 +35,9 @@ OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
 
 READERS = {
     "supervisor": Actor("sup-1", Role.SUPERVISOR, CLINIC),
-    "client": Actor("client-1", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS),
+    # another client: the record's own client is not withheld their own record by their own directive
+    # (the right of access; see test_the_client_reads_their_own_record_despite_their_lockbox)
+    "client": Actor("client-2", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS),
     "system-export": Actor("exporter", Role.SYSTEM, CLINIC, Purpose.OPERATIONS),
     "administrator": Actor("adm-1", Role.ADMINISTRATOR, CLINIC, Purpose.OPERATIONS),
 }
@@ -161,3 +163,15 @@ def test_a_locked_record_reaches_no_non_treating_reader(
     assert CANARY not in text
     assert SCORE not in text
     p.close()
+
+
+def test_the_client_reads_their_own_record_despite_their_lockbox(locked: tuple[Practice, str]) -> None:
+    """A directive withholds the record from others; the client's own access (their view, their export)
+    is not withheld by it. Process notes stay out of it all the same."""
+    p, ep = locked
+    own = Actor("client-1", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)
+    exported = p.export_record(own, ep)
+    assert exported.withheld is False
+    assert CANARY in _text(exported)
+    assert all(e.type != "process-note-recorded" for e in exported.entries)
+    assert SCORE in _text(p.client_view(own, ep))

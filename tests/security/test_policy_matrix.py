@@ -176,7 +176,7 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
     "shared_record": (
         "export",
         lambda p, a, s: p.shared_record(a, s.episode_id, recipient="hospital-x"),
-        {"clin_own", "supervisor", "system"},
+        {"clin_own", "supervisor", "system", "client_own"},
     ),
     "shared_record_override": (
         "export",
@@ -186,7 +186,7 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
     "export_record": (
         "export",
         lambda p, a, s: p.export_record(a, s.episode_id),
-        {"clin_own", "supervisor", "system"},
+        {"clin_own", "supervisor", "system", "client_own"},
     ),
     "episode_ids": (
         "caseload",

@@ -966,7 +966,8 @@ class StoreContract:
             assert report.ok, f"round {round_}: {report.describe()}"
         checkpoints = store.audit_checkpoints()
         assert [c.seq for c in checkpoints] == list(range(1, len(checkpoints) + 1))
-        assert len(checkpoints) >= self.seal_thread_rounds * self.concurrent_writers
+        # every round sealed something; a sealer that finds nothing new since the last seal writes none
+        assert len(checkpoints) >= self.seal_thread_rounds
 
     def test_concurrent_sealing_in_processes_keeps_the_record_verifiable(self, store: Store) -> None:
         """6 processes, each with its own Practice on one database, writing and sealing at once."""
@@ -986,7 +987,8 @@ class StoreContract:
                 assert report.ok, f"round {round_}: {report.describe()}"
         checkpoints = store.audit_checkpoints()
         assert [c.seq for c in checkpoints] == list(range(1, len(checkpoints) + 1))
-        assert len(checkpoints) >= self.seal_process_rounds * self.seal_processes
+        # every round sealed something; a sealer that finds nothing new since the last seal writes none
+        assert len(checkpoints) >= self.seal_process_rounds
 
 
 #: The seal key of the sealing-race tests.
