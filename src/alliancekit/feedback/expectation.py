@@ -34,6 +34,7 @@ import attrs
 from alliancekit.events.types import ReviewedScore
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.measures.change import classify_change
 from alliancekit.measures.definition import Measure, MeasureKind
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -286,8 +287,6 @@ def scores_against_expectation(
 ) -> tuple[ReviewedScore, ...]:
     """Each scored measure's intake and latest totals, its zone against the expected response and its
     reliable-change class, for the review record."""
-    from alliancekit.measures.change import classify_change
-
     found = []
     for measure_id, first in sorted(state.first_scores.items()):
         latest = state.latest_scores.get(measure_id, first)

@@ -11,7 +11,7 @@ a new kind of record is not exported until someone decides how to map it. There 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -30,6 +30,9 @@ from alliancekit.domain.records import (
 from alliancekit.domain.vocab import FitOutcome, GoalProgress, GoalStatus
 from alliancekit.events import catalog
 from alliancekit.events.types import (
+    AlertAcknowledged,
+    AlertRaised,
+    AlertResolved,
     ClinicianTransferred,
     ConsultationRecorded,
     EndingPlanned,
@@ -50,8 +53,7 @@ from alliancekit.events.types import (
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security.views import TimelineEntry
 
-#: The alert events (added by the alerts feature). Mapped to Flag; until their classes are registered the
-#: payload is read as plain JSON with the field names documented in ``docs/guides/fhir.md``.
+#: The alert events, mapped to Flag.
 ALERT_EVENT_TYPES = ("alert-raised", "alert-acknowledged", "alert-resolved")
 
 
@@ -217,26 +219,6 @@ class EpisodeRecords:
     """``(measure_id, version)`` of every administration, for the Questionnaires."""
 
 
-def field(payload: Any, *names: str) -> Any:
-    """The first of ``names`` the payload has (an attrs event or a JSON mapping)."""
-    for name in names:
-        value = payload.get(name) if isinstance(payload, Mapping) else getattr(payload, name, None)
-        if value is not None:
-            return value
-    return None
-
-
-def _date(value: Any, fallback: datetime) -> date:
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            pass
-    return fallback.date()
-
-
 class _Assembly:
     """Mutable working state of :func:`assemble`; one per episode, dropped when it returns."""
 
@@ -388,22 +370,25 @@ def closed_status(e: EpisodeClosed) -> str:
     return "finished" if e.ending is not None else "cancelled"
 
 
-def _alert(a: _Assembly, payload: Any, env: Envelope) -> None:
-    alert_id = str(field(payload, "alert_id", "id") or env.event_id)
+def _alert_entry(a: _Assembly, alert_id: str, env: Envelope) -> dict[str, Any]:
     found = a.alerts.setdefault(
-        alert_id,
-        {"rule": "unknown", "severity": None, "raised_on": env.occurred_at.date(), "entries": []},
+        alert_id, {"rule": "unknown", "severity": None, "raised_on": env.occurred_at.date(), "entries": []}
     )
     found["entries"].append(env)
-    if env.type == "alert-raised":
-        found["rule"] = str(field(payload, "rule", "rule_id") or "unknown")
-        severity = field(payload, "severity", "level")
-        found["severity"] = None if severity is None else str(getattr(severity, "value", severity))
-        found["raised_on"] = _date(field(payload, "raised_on", "on"), env.occurred_at)
-    elif env.type == "alert-acknowledged":
-        found["acknowledged_on"] = _date(field(payload, "acknowledged_on", "on"), env.occurred_at)
-    elif env.type == "alert-resolved":
-        found["resolved_on"] = _date(field(payload, "resolved_on", "on"), env.occurred_at)
+    return found
+
+
+def _alert_raised(a: _Assembly, e: AlertRaised, env: Envelope) -> None:
+    found = _alert_entry(a, e.alert_id, env)
+    found.update(rule=e.rule_id, severity=e.severity.value, raised_on=e.raised_on)
+
+
+def _alert_acknowledged(a: _Assembly, e: AlertAcknowledged, env: Envelope) -> None:
+    _alert_entry(a, e.alert_id, env)["acknowledged_on"] = e.on
+
+
+def _alert_resolved(a: _Assembly, e: AlertResolved, env: Envelope) -> None:
+    _alert_entry(a, e.alert_id, env)["resolved_on"] = e.on
 
 
 #: The allow-list: event type -> how it contributes to the exported records. Nothing else is read.
@@ -423,7 +408,9 @@ ASSEMBLERS: dict[str, Handler] = {
     ClinicianTransferred.TYPE: _transferred,
     EndingPlanned.TYPE: _ending_planned,
     EpisodeClosed.TYPE: _closed,
-    **dict.fromkeys(ALERT_EVENT_TYPES, _alert),
+    AlertRaised.TYPE: _alert_raised,
+    AlertAcknowledged.TYPE: _alert_acknowledged,
+    AlertResolved.TYPE: _alert_resolved,
 }
 #: What the export maps, declared in the event catalog (a test requires the assemblers to match it).
 EXPORTED_EVENT_TYPES = catalog.EXPORTED

@@ -27,7 +27,7 @@ from enum import Enum, StrEnum
 
 import attrs
 
-from alliancekit.measures.definition import Direction, Norm
+from alliancekit.measures.norms import Direction, Norm
 
 #: the two-tailed 5% criterion for |RC| (Jacobson & Truax 1991, p. 14)
 RC_CRITERION = 1.96

@@ -18,19 +18,48 @@ from typing import Any
 import attrs
 
 from alliancekit.errors import MeasureDefinitionError
+from alliancekit.measures.change import reliable_change_threshold
+from alliancekit.measures.norms import (
+    Citation,
+    CitationStatus,
+    CitedValue,
+    ClinicalIf,
+    Cutoff,
+    Direction,
+    Norm,
+    Sample,
+)
+from alliancekit.measures.validation import check_against_meta_schema
+
+__all__ = [
+    "Band",
+    "Citation",
+    "CitationStatus",
+    "CitedValue",
+    "ClinicalIf",
+    "Code",
+    "CodeTarget",
+    "Cutoff",
+    "Direction",
+    "Example",
+    "Item",
+    "Measure",
+    "MeasureKind",
+    "MissingPolicy",
+    "Norm",
+    "RiskItem",
+    "Sample",
+    "ScoringMethod",
+    "Subscale",
+    "check_bands",
+    "parse_definition",
+]
 
 
 class MeasureKind(StrEnum):
     OUTCOME = "outcome"
     ALLIANCE = "alliance"
     SYMPTOM = "symptom"
-
-
-class Direction(StrEnum):
-    """Which way is healthier."""
-
-    HIGHER_IS_BETTER = "higher-is-better"
-    HIGHER_IS_WORSE = "higher-is-worse"
 
 
 class ScoringMethod(StrEnum):
@@ -43,41 +72,10 @@ class MissingPolicy(StrEnum):
     PRORATE = "prorate"
 
 
-class ClinicalIf(StrEnum):
-    """How a total compares with the clinical cutoff to count as clinical (or, for alliance, as a concern)."""
-
-    BELOW = "below"
-    AT_OR_BELOW = "at-or-below"
-    ABOVE = "above"
-    AT_OR_ABOVE = "at-or-above"
-
-    def is_clinical(self, total: float, cutoff: float) -> bool:
-        if self is ClinicalIf.BELOW:
-            return total < cutoff
-        if self is ClinicalIf.AT_OR_BELOW:
-            return total <= cutoff
-        if self is ClinicalIf.ABOVE:
-            return total > cutoff
-        return total >= cutoff
-
-
-class CitationStatus(StrEnum):
-    CONFIRMED = "confirmed"
-    UNCONFIRMED = "unconfirmed"
-
-
 class CodeTarget(StrEnum):
     PANEL = "panel"
     TOTAL = "total"
     ITEM = "item"
-
-
-@attrs.frozen
-class Citation:
-    ref: str
-    reference: str
-    detail: str | None = None
-    status: CitationStatus = CitationStatus.CONFIRMED
 
 
 @attrs.frozen
@@ -115,44 +113,6 @@ class RiskItem:
     item: str
     threshold: float
     citation: Citation
-
-
-@attrs.frozen
-class CitedValue:
-    value: float
-    citation: Citation
-
-
-@attrs.frozen
-class Cutoff:
-    value: float
-    clinical_if: ClinicalIf
-    citation: Citation
-
-    def is_clinical(self, total: float) -> bool:
-        return self.clinical_if.is_clinical(total, self.value)
-
-
-@attrs.frozen
-class Sample:
-    mean: float
-    sd: float
-    citation: Citation
-    n: int | None = None
-
-
-@attrs.frozen
-class Norm:
-    """Norms for one population: what counts as clinical and as reliable change there."""
-
-    population: str
-    default: bool
-    label: str | None = None
-    clinical_cutoff: Cutoff | None = None
-    reliable_change_points: CitedValue | None = None
-    reliability: CitedValue | None = None
-    clinical_sample: Sample | None = None
-    nonclinical_sample: Sample | None = None
 
 
 @attrs.frozen
@@ -238,8 +198,6 @@ class Measure:
     @property
     def reliable_change(self) -> float | None:
         """The default population's reliable-change threshold in points (published, or from SD and r)."""
-        from alliancekit.measures.change import reliable_change_threshold
-
         norm = self.default_norm
         return None if norm is None else reliable_change_threshold(norm)
 
@@ -264,8 +222,6 @@ class Measure:
 
 def parse_definition(definition: Mapping[str, Any]) -> Measure:
     """Validate ``definition`` (meta-schema, then consistency) and build a :class:`Measure`."""
-    from alliancekit.measures.validation import check_against_meta_schema
-
     check_against_meta_schema(definition)
     try:
         # a private, JSON-only copy: the plugin cannot change a registered measure behind our back
