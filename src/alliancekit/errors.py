@@ -7,6 +7,8 @@ errors (``sqlite3.Error``, ``psycopg.Error``) into this hierarchy so that hosts 
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AlliancekitError",
     "ValidationError",
@@ -30,7 +32,23 @@ __all__ = [
 
 
 class AlliancekitError(Exception):
-    """Base class of every error alliancekit raises on purpose."""
+    """Base class of every error alliancekit raises on purpose.
+
+    Errors pickle with their attributes (``field``, ``rule``, ...), so they cross process boundaries
+    (``multiprocessing``, task queues) as themselves.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default rebuilds an exception by calling its class with ``args``, which our constructors
+        # (with their own parameters) do not take.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[AlliancekitError], args: tuple[Any, ...], state: dict[str, Any]) -> AlliancekitError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ValidationError(AlliancekitError, ValueError):

@@ -11,17 +11,22 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
-import attrs
-
 from alliancekit.core.command_table import COMMANDS
-from alliancekit.core.runner import DEFAULT_CONFLICT_RETRIES, Recorded, Runner, random_id
+from alliancekit.core.runner import DEFAULT_CONFLICT_RETRIES, Recorded, Runner
 from alliancekit.core.services import Services, build_services
 from alliancekit.core.views import Views
 from alliancekit.domain.actors import Actor
-from alliancekit.domain.checks import check_int, check_ref
+from alliancekit.domain.checks import (
+    check_instance,
+    check_int,
+    check_number,
+    check_optional_choice,
+    check_optional_int,
+    check_ref,
+)
 from alliancekit.domain.records import (
     Consultation,
     Ending,
@@ -35,7 +40,6 @@ from alliancekit.domain.records import (
 )
 from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import PracticeClosed, ValidationError
-from alliancekit.events.codec import Codec
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.lifecycle.state import AlertState, EpisodeState
@@ -43,7 +47,7 @@ from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSu
 from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.security import encryption
-from alliancekit.security.policy import AccessPolicy, policy_for
+from alliancekit.security.policy import AccessPolicy
 from alliancekit.security.views import (
     ClientView,
     ProcessNote,
@@ -105,47 +109,20 @@ class Practice:
         :param cipher: encrypts free text at rest (:class:`alliancekit.security.encryption.FieldCipher`).
         """
         self._closed = True  # until fully built: a failed constructor leaves nothing to warn about
-        host = plugins or get_plugin_host()
-        if feedback is not None and not isinstance(feedback, FeedbackConfig):
-            raise ValidationError("feedback", "type", "FeedbackConfig expected")
-        feedback = feedback or FeedbackConfig()
-        if review_every is not None:
-            if (
-                isinstance(review_every, bool)
-                or not isinstance(review_every, int)
-                or not 1 <= review_every <= 1000
-            ):
-                raise ValidationError("review_every", "range", "a whole number from 1 to 1000")
-            feedback = attrs.evolve(feedback, review_every=review_every)
-        if audit_key is not None and (not isinstance(audit_key, bytes) or len(audit_key) < 32):
-            raise ValidationError("audit_key", "min-length", "bytes, at least 32 of them")
-        if (
-            isinstance(checkpoint_every, bool)
-            or not isinstance(checkpoint_every, int)
-            or checkpoint_every < 1
-        ):
-            raise ValidationError("checkpoint_every", "range", "a whole number, 1 or more")
-        if (
-            isinstance(conflict_retries, bool)
-            or not isinstance(conflict_retries, int)
-            or not 0 <= conflict_retries <= 100
-        ):
-            raise ValidationError("conflict_retries", "range", "a whole number from 0 to 100")
-        if cipher is not None and not isinstance(cipher, encryption.FieldCipher):
-            raise ValidationError("cipher", "type", "FieldCipher expected")
         self._s: Services = build_services(
             store,
-            plugins=host,
-            clock=clock or (lambda: datetime.now(UTC)),
-            ids=ids or random_id,
+            plugins=plugins or get_plugin_host(),
+            clock=clock,
+            ids=ids,
+            review_every=review_every,
             feedback=feedback,
-            policy=policy if policy is not None else policy_for(host),
+            policy=policy,
             audit_key=audit_key,
             checkpoint_every=checkpoint_every,
-            codec=Codec(cipher),
+            cipher=cipher,
             subscriptions=subscriptions,
         )
-        self._runner = Runner(self._s, conflict_retries)
+        self._runner = Runner(self._s, check_int("conflict_retries", conflict_retries, lo=0, hi=100))
         self._views = Views(self._s)
         self.dispatch_policy = dispatch_policy or DispatchPolicy()
         self._dispatcher: Dispatcher | None = None
@@ -899,22 +876,13 @@ class Practice:
         Safe to call from several processes at once (each message is leased to one dispatcher). A failing
         or hanging channel only delays its own messages; see :mod:`alliancekit.notify.dispatcher`.
         """
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1_000_000
-        ):
-            raise ValidationError("limit", "range", "a whole number from 1 to 1000000")
+        limit = check_optional_int("limit", limit, lo=1, hi=1_000_000)
         return self.dispatcher().dispatch_pending(limit=limit)
 
     def run_dispatcher(self, stop_event: threading.Event, poll_interval: float = 5.0) -> DispatchSummary:
         """Dispatch until ``stop_event`` is set (a host's worker thread or process); returns the totals."""
-        if not isinstance(stop_event, threading.Event):
-            raise ValidationError("stop_event", "type", "threading.Event expected")
-        if (
-            isinstance(poll_interval, bool)
-            or not isinstance(poll_interval, int | float)
-            or not 0 < poll_interval <= 3600
-        ):
-            raise ValidationError("poll_interval", "range", "seconds, more than 0 and at most 3600")
+        stop_event = check_instance("stop_event", stop_event, threading.Event)
+        poll_interval = check_number("poll_interval", poll_interval, lo=0.001, hi=3600)
         return self.dispatcher().run(stop_event, poll_interval)
 
     def outbox_status(self) -> OutboxStatus:
@@ -923,10 +891,8 @@ class Practice:
 
     def outbox_records(self, state: OutboxState | None = None, *, limit: int = 1000) -> list[OutboxRecord]:
         """Outbox messages (in one state, or all), oldest first: references and codes only."""
-        if state is not None and not isinstance(state, OutboxState):
-            raise ValidationError("state", "type", "OutboxState expected")
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1_000_000:
-            raise ValidationError("limit", "range", "a whole number from 1 to 1000000")
+        state = check_optional_choice("state", state, OutboxState)
+        limit = check_int("limit", limit, lo=1, hi=1_000_000)
         return self._open().reader.outbox_records(state, limit)
 
     def retry_message(self, message_id: str) -> bool:

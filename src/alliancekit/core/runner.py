@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
 import time
 import uuid
@@ -68,14 +67,6 @@ class Recorded:
     record_id: str | None = None
     duplicate: bool = False
     """True when an earlier command with the same idempotency key had already written this."""
-
-
-def random_id(kind: str) -> str:
-    """A random (version 4) UUID as 32 hex digits, without building a UUID object (on every write)."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40  # version 4
-    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
-    return raw.hex()
 
 
 class Context:

@@ -5,13 +5,21 @@ The facade holds one :class:`Services`; the runner and the views receive it. Not
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import attrs
 
 from alliancekit.core.guard import Guard
+from alliancekit.domain.checks import (
+    check_instance,
+    check_int,
+    check_optional_bytes,
+    check_optional_instance,
+)
 from alliancekit.domain.records import Administration
+from alliancekit.errors import ValidationError
 from alliancekit.events.codec import Codec
 from alliancekit.events.types import RecordedScore
 from alliancekit.feedback.config import FeedbackConfig
@@ -21,9 +29,18 @@ from alliancekit.measures.definition import MeasureKind
 from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.manager import PluginHost
 from alliancekit.projections import caseload_row
-from alliancekit.security.policy import AccessPolicy
+from alliancekit.security.encryption import FieldCipher
+from alliancekit.security.policy import AccessPolicy, policy_for
 from alliancekit.store.protocol import CaseloadRow, Store, StoredEvent
 from alliancekit.store.reader import RecordReader
+
+
+def random_id(kind: str) -> str:
+    """A random (version 4) UUID as 32 hex digits, without building a UUID object (on every write)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 @attrs.define
@@ -118,21 +135,39 @@ class Services:
 
 
 def build_services(
-    store: Store,
+    store: object,
     *,
     plugins: PluginHost,
-    clock: Callable[[], datetime],
-    ids: Callable[[str], str],
-    feedback: FeedbackConfig,
-    policy: AccessPolicy,
-    audit_key: bytes | None,
-    checkpoint_every: int,
-    codec: Codec,
-    subscriptions: Subscriptions | None,
+    clock: Callable[[], datetime] | None,
+    ids: Callable[[str], str] | None,
+    review_every: object,
+    feedback: object,
+    policy: AccessPolicy | None,
+    audit_key: object,
+    checkpoint_every: object,
+    cipher: object,
+    subscriptions: object,
 ) -> Services:
+    """The parts of one practice, from the options a host passed to :class:`~alliancekit.Practice` (each
+    checked here: a wrong option is a :class:`~alliancekit.errors.ValidationError` naming it)."""
+    store = check_instance("store", store, Store)  # type: ignore[type-abstract]
+    config = check_optional_instance("feedback", feedback, FeedbackConfig) or FeedbackConfig()
+    if review_every is not None:
+        config = attrs.evolve(config, review_every=check_int("review_every", review_every, lo=1, hi=1000))
+    key = check_optional_bytes("audit_key", audit_key, min_len=32, max_len=4096)
+    every = check_int("checkpoint_every", checkpoint_every, lo=1, hi=1_000_000)
+    codec = Codec(check_optional_instance("cipher", cipher, FieldCipher))
     reader = RecordReader(store, codec)
+    clock = _utc(clock) if clock is not None else (lambda: datetime.now(UTC))
+    ids = ids or random_id
     guard = Guard(
-        store, reader, policy, clock=clock, ids=ids, audit_key=audit_key, checkpoint_every=checkpoint_every
+        store,
+        reader,
+        policy if policy is not None else policy_for(plugins),
+        clock=clock,
+        ids=ids,
+        audit_key=key,
+        checkpoint_every=every,
     )
     return Services(
         store=store,
@@ -142,6 +177,19 @@ def build_services(
         plugins=plugins,
         clock=clock,
         ids=ids,
-        feedback=feedback,
-        subscriptions_given=subscriptions,
+        feedback=config,
+        subscriptions_given=check_optional_instance("subscriptions", subscriptions, Subscriptions),
     )
+
+
+def _utc(clock: Callable[[], datetime]) -> Callable[[], datetime]:
+    """The host's clock, in UTC: event and audit times are hashed as ISO text, and a store may return them
+    in another zone (PostgreSQL gives UTC), so they are kept in one."""
+
+    def now() -> datetime:
+        value: object = clock()
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValidationError("clock", "type", "the clock returns timezone-aware datetimes")
+        return value.astimezone(UTC)
+
+    return now

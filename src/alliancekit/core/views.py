@@ -10,7 +10,13 @@ import attrs
 
 from alliancekit.core.services import Services
 from alliancekit.domain.actors import Actor
-from alliancekit.domain.checks import check_date, check_ref, check_text
+from alliancekit.domain.checks import (
+    check_bool,
+    check_optional_date,
+    check_optional_ref,
+    check_ref,
+    check_text,
+)
 from alliancekit.domain.records import MaintenancePlan
 from alliancekit.domain.vocab import Purpose, Role
 from alliancekit.errors import NotFoundError, ValidationError
@@ -29,7 +35,7 @@ from alliancekit.events.types import (
 )
 from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
-from alliancekit.security import audit_chain, encryption
+from alliancekit.security import encryption
 from alliancekit.security.lockbox import active_directives, apply_lockbox
 from alliancekit.security.policy import Action
 from alliancekit.security.views import (
@@ -43,18 +49,6 @@ from alliancekit.security.views import (
 )
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, ClosedOutcome
 from alliancekit.store.scan import scan_record
-
-#: What a caseload row shows of scores and alerts when the lockbox withholds them.
-_WITHHELD_ROW = {
-    "latest_scores_json": "{}",
-    "open_alerts": 0,
-    "open_alerts_json": "[]",
-    "highest_severity": None,
-    "first_outcome": None,
-    "latest_outcome": None,
-    "outcome_measure": None,
-    "outcome_sessions": None,
-}
 
 
 class Views:
@@ -216,22 +210,14 @@ class Views:
     ) -> list[CaseloadRow]:
         guard = self.s.guard
         a = guard.require_actor(actor, Action.READ_CASELOAD, "caseload", clinician_id or "(clinic)")
-        if clinician_id is not None:
-            check_ref("clinician_id", clinician_id)
-        if not isinstance(include_closed, bool):
-            raise ValidationError("include_closed", "type", "True or False")
-        if clinician_id is None and a.role is Role.CLINICIAN:
-            clinician_id = a.id
-        record_id = str(clinician_id or a.clinic_id)
-        decision = guard.allow(
-            a, Action.READ_CASELOAD, "caseload", record_id, None, clinician_id=clinician_id
-        )  # type: ignore[arg-type]
+        clinician = check_optional_ref("clinician_id", clinician_id)
+        closed_too = check_bool("include_closed", include_closed)
+        if clinician is None and a.role is Role.CLINICIAN:
+            clinician = a.id  # a clinician's caseload is their own unless they name another
+        record_id = clinician or a.clinic_id
+        decision = guard.allow(a, Action.READ_CASELOAD, "caseload", record_id, None, clinician_id=clinician)
         guard.audit(a, Action.READ_CASELOAD, "caseload", record_id, outcome=decision.outcome)
-        rows = self.s.reader.caseload(
-            clinic_id=a.clinic_id,
-            clinician_id=clinician_id,
-            open_only=not include_closed,  # type: ignore[arg-type]
-        )
+        rows = self.s.reader.caseload(clinic_id=a.clinic_id, clinician_id=clinician, open_only=not closed_too)
         return [self._row(a, row) for row in rows]
 
     def closed_outcomes(self, actor: object) -> list[ClosedOutcome]:
@@ -271,24 +257,22 @@ class Views:
     ) -> list[AuditRecord]:
         guard = self.s.guard
         a = guard.require_actor(actor, Action.READ_AUDIT, "audit", client_ref or "(all)")
-        for name, value in (("client_ref", client_ref), ("actor_id", actor_id)):
-            if value is not None:
-                check_ref(name, value)
-        for name, value in (("since", since), ("until", until)):
-            if value is not None:
-                check_date(name, value)
-        target = str(client_ref or "(all)")
+        about = check_optional_ref("client_ref", client_ref)
+        by = check_optional_ref("actor_id", actor_id)
+        first, last = check_optional_date("since", since), check_optional_date("until", until)
+        target = about or "(all)"
         decision = guard.allow(a, Action.READ_AUDIT, "audit", target, None)
         guard.audit(a, Action.READ_AUDIT, "audit", target, outcome=decision.outcome)
         # an auditor sees their clinic's entries, and the refusals of calls made without any actor
-        visible = (r for r in self.s.reader.audit_records() if r.clinic_id in (a.clinic_id, "(none)"))
-        entries = audit_chain.select(
-            visible,
-            client_ref=client_ref,
-            actor_id=actor_id,
-            since=since,
-            until=until,  # type: ignore[arg-type]
-        )
+        entries = [
+            r
+            for r in self.s.reader.audit_records()
+            if r.clinic_id in (a.clinic_id, "(none)")
+            and (about is None or r.client_ref == about)
+            and (by is None or r.actor_id == by)
+            and (first is None or r.at.date() >= first)
+            and (last is None or r.at.date() <= last)
+        ]
         return sorted(entries, key=lambda r: (r.at, r.shard, r.position))
 
     def audit_checkpoint(self, actor: object) -> AuditCheckpoint | None:
@@ -359,7 +343,17 @@ class Views:
         state, _ = self.s.reader.state(row.episode_id)
         if not self.s.guard.summary_withheld(actor, state):
             return row
-        return attrs.evolve(row, **_WITHHELD_ROW)
+        return attrs.evolve(
+            row,
+            latest_scores_json="{}",
+            open_alerts=0,
+            open_alerts_json="[]",
+            highest_severity=None,
+            first_outcome=None,
+            latest_outcome=None,
+            outcome_measure=None,
+            outcome_sessions=None,
+        )
 
     def _timeline(self, episode_id: str, recipient: str | None, *, lockbox: bool) -> Timeline:
         entries = self.s.reader.entries(episode_id)

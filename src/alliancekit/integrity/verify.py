@@ -89,6 +89,10 @@ class IntegrityReport:
         """The finding of ``check``, if it failed."""
         return next((f for f in self.findings if f.check == check), None)
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the counts, whether the seals were checked, and each finding."""
+        return attrs.asdict(self)
+
     def describe(self) -> str:
         """Human text; the first line starts ``record ok:`` or ``record broken:``."""
         counts = (
