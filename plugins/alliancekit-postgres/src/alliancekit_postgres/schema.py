@@ -26,6 +26,8 @@ CLINIC_SETTING = "alliancekit.clinic_id"
 STALE_VERSION_SQLSTATE = "AK409"
 #: Tables under row-level security (after the latest migration; the legacy audit tables are too).
 CLINIC_TABLES = ("events", "episodes", "commands", "outbox", "audit", "audit_heads", "audit_checkpoints")
+#: Version 1's audit chain and checkpoints, kept read-only by migration 2 (still under row-level security).
+LEGACY_TABLES = ("audit_v1", "audit_checkpoints_v1")
 #: The tables migration 1 created (frozen: that migration's text must never change).
 _V1_TABLES = ("events", "episodes", "commands", "outbox", "audit", "audit_heads", "audit_checkpoints")
 
