@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import attrs
+import psycopg
 import pytest
 from alliancekit_postgres import PostgresStore, open_postgres
 from alliancekit_postgres.schema import LATEST_VERSION, MIGRATIONS
@@ -670,3 +671,51 @@ def test_lookups_with_unstorable_text_find_nothing(store: PostgresStore, key: st
     assert store.load_events(key) == []
     assert store.find_command(CLINIC, "c", key) is None
     assert store.caseload(clinician_id=key) == []
+
+
+# ------------------------------------------------------------------------------- writers do not queue
+
+
+def _episode_in_shard(shard: int, *, not_: bool = False) -> str:
+    return next(ep for ep in (f"ep-{i}" for i in range(10_000)) if (chain.shard_of(ep) == shard) is not not_)
+
+
+def test_a_held_shard_head_stops_only_the_writers_of_that_shard(pg, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
+    """One transaction holds shard 3's head (uncommitted): a commit to another shard goes through at
+    once; a commit to shard 3 waits for it, then goes through, chained after it."""
+    held = psycopg.connect(pg.app_dsn)  # not autocommit: the transaction stays open
+    try:
+        entry = {
+            "clinic_id": CLINIC, "shard": 3, "entry_id": "held", "at": _T0.isoformat(),
+            "at_iso": _T0.isoformat(), "actor_id": "a", "actor_role": "r", "purpose": "p", "action": "a",
+            "record_type": "t", "record_id": "i", "outcome": "o", "client_ref": "", "detail": "",
+            "writes": "",
+        }  # fmt: skip
+        held.execute(store._db.sql["append_audit"], (CLINIC, json.dumps([entry])))
+        other, same = _episode_in_shard(3, not_=True), _episode_in_shard(3)
+        t0 = time.perf_counter()
+        store.append(commit(other, 0))
+        assert time.perf_counter() - t0 < 5.0
+        done = threading.Event()
+        failures: list[BaseException] = []
+
+        def write_same() -> None:
+            try:
+                store.append(commit(same, 0))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+            done.set()
+
+        writer = threading.Thread(target=write_same)
+        writer.start()
+        assert not done.wait(1.0)  # queued behind the held head
+        held.commit()
+        assert done.wait(30.0)
+        writer.join()
+        assert not failures
+    finally:
+        held.close()
+    records = store.audit_records()
+    check_audit(records)
+    shard3 = [r.entry_id for r in records if r.shard == 3]
+    assert shard3 == ["held", f"{same}-a1"]
