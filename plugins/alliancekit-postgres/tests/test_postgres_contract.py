@@ -39,6 +39,16 @@ class TestPostgresStore(StoreContract):
         assert isinstance(store, PostgresStore)
         return PostgresStore(self.pg.app_dsn, clinic_id=store.clinic_id, schema=store.schema, pool_max=2)
 
+    def open_read_only(self, store: Store) -> Store:
+        assert isinstance(store, PostgresStore)
+        return PostgresStore(
+            self.pg.app_dsn, clinic_id=store.clinic_id, schema=store.schema, pool_max=2, read_only=True
+        )
+
+    def shared_location(self, store: Store) -> str:
+        assert isinstance(store, PostgresStore)
+        return str(self.pg.location(store.schema, store.clinic_id, pool_max=2))
+
     @contextlib.contextmanager
     def fail_writes(self, store: Store, point: str) -> Iterator[None]:
         assert isinstance(store, PostgresStore)
