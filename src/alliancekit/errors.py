@@ -16,6 +16,7 @@ __all__ = [
     "StoreError",
     "NotAnAlliancekitStore",
     "StoreTooNew",
+    "StoreNeedsMigration",
     "StoreBusy",
     "PluginError",
     "MeasureError",
@@ -95,6 +96,13 @@ class NotAnAlliancekitStore(StoreError):
 
 class StoreTooNew(StoreError):
     """The database was written by a newer alliancekit than this one; refusing to touch it."""
+
+
+class StoreNeedsMigration(StoreError):
+    """The database's schema is older than this alliancekit's, and it was opened read-only.
+
+    Opening it for writing once (which migrates it) makes it readable again.
+    """
 
 
 class StoreBusy(StoreError):

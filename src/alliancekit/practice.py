@@ -9,6 +9,7 @@ number of times.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -51,6 +52,7 @@ from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.engine import EngineContext, evaluate
 from alliancekit.feedback.expectation import Expectations, Outcome, scores_against_expectation
 from alliancekit.feedback.rules import AlertRule, alert_rules
+from alliancekit.integrity import chain
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import AlertState, EpisodeState, SessionRef, fold, start
@@ -67,6 +69,7 @@ from alliancekit.store.protocol import (
     AuditRecord,
     CaseloadRow,
     ClosedOutcome,
+    CommandRecord,
     Commit,
     OutboxStatus,
     Store,
@@ -176,6 +179,8 @@ class Practice(SecuredFacade):
         # Decoded states by episode, trusted only at the exact stream version they were built for: the
         # store's version check means one version is one sequence of events, whoever wrote them.
         self._states: dict[str, EpisodeState] = {}
+        # The stream head (last event's hash) at the version of each cached state: (version, head).
+        self._heads: dict[str, tuple[int, str]] = {}
         self.policy = policy if policy is not None else policy_for(self.plugins)
         if audit_key is not None and len(audit_key) < 32:
             raise ValidationError("audit_key", "min-length", "at least 32 bytes")
@@ -223,19 +228,26 @@ class Practice(SecuredFacade):
         _check_ref("clinician_id", clinician_id)
         _check_date("opened_on", opened_on)
         episode_id = self._new_id("episode", idempotency_key)
-        if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
-            return done[0]
+        action = "start-episode"
+        if idempotency_key is not None and (
+            done := self.store.find_command(actor.clinic_id, action, idempotency_key)
+        ):
+            return done.episode_id
         opened = EpisodeOpened(client_ref, clinician_id, opened_on)
         state = start(episode_id, actor.clinic_id, opened)
         try:
-            self._commit(actor, None, state, [opened], "start-episode", idempotency_key)
+            self._commit(actor, None, state, [opened], action, idempotency_key, request=opened)
         except (DuplicateCommand, ConflictError):
             # The same keyed command, in flight twice, names the same episode: the second finds the stream
             # already started (a conflict at version 0) or the key taken. Either way it was done once.
-            done = self.store.find_command(idempotency_key) if idempotency_key is not None else None
+            done = (
+                self.store.find_command(actor.clinic_id, action, idempotency_key)
+                if idempotency_key is not None
+                else None
+            )
             if done is None:
                 raise
-            return done[0]
+            return done.episode_id
         return episode_id
 
     def record_consultation(
@@ -606,7 +618,7 @@ class Practice(SecuredFacade):
 
     def _encode(self, event: Event, event_id: str) -> str:
         if self.cipher is None:
-            return converter.dumps(event)
+            return converter.dumps_payload(event)
         return self.cipher.encode(event, event_id)
 
     def _timeline_entry(self, stored: StoredEvent) -> TimelineEntry:
@@ -716,22 +728,48 @@ class Practice(SecuredFacade):
             if row.closed_on is not None
         ]
 
+    def _fold_stored(self, events: Sequence[StoredEvent]) -> str:
+        """The state JSON folded from an episode's stored events (verification compares the snapshot)."""
+        first, rest = events[0], events[1:]
+        opened = converter.structure(json.loads(first.payload_json), EpisodeOpened)
+        state = start(first.episode_id, first.clinic_id, opened)
+        return converter.dumps(fold(state, (self._decode(e) for e in rest)))
+
+    def _project_snapshot(self, state_json: str) -> CaseloadRow:
+        """The caseload row a snapshot projects to (verification compares the stored row)."""
+        state = converter.structure(json.loads(state_json), EpisodeState)
+        return caseload_row(state, review_every=self.review_every, is_outcome=self._is_outcome)
+
     def _load(self, episode_id: str) -> EpisodeState:
         found = self.store.load_snapshot(episode_id)
         if found is None:
             raise NotFoundError("episode", episode_id)
-        version, snapshot = found
+        version, snapshot, head = found
         cached = self._states.get(episode_id)
         if cached is not None and cached.version == version:
+            self._heads[episode_id] = (version, head)
             return cached
         state = converter.structure(json.loads(snapshot), EpisodeState)
-        self._remember(state)
+        self._remember(state, head)
         return state
 
-    def _remember(self, state: EpisodeState) -> None:
+    def _remember(self, state: EpisodeState, head: str) -> None:
         if len(self._states) >= _STATE_CACHE_SIZE:
             self._states.clear()  # crude but bounded; a busy host re-decodes a few snapshots
+            self._heads.clear()
         self._states[state.episode_id] = state
+        self._heads[state.episode_id] = (state.version, head)
+
+    def _head(self, before: EpisodeState) -> str:
+        """The stream head at ``before.version``: remembered with the state, or read from the snapshot."""
+        known = self._heads.get(before.episode_id)
+        if known is not None and known[0] == before.version:
+            return known[1]
+        found = self.store.load_snapshot(before.episode_id)
+        actual = 0 if found is None else found.version
+        if found is None or actual != before.version:
+            raise ConflictError(before.episode_id, before.version, actual)
+        return found.head
 
     def _run(
         self,
@@ -755,8 +793,10 @@ class Practice(SecuredFacade):
         while True:
             # Checked on every attempt: the conflict may have come from the same keyed command in flight
             # twice, and deciding it again on the newer state would refuse it instead of reporting it done.
-            if idempotency_key is not None and (done := self.store.find_command(idempotency_key)):
-                return Recorded(done[0], done[1], record_id, duplicate=True)
+            if idempotency_key is not None and (
+                done := self.store.find_command(actor.clinic_id, action, idempotency_key)
+            ):
+                return Recorded(done.episode_id, done.version, record_id, duplicate=True)
             if guess is not None:
                 state, guessing, guess = guess, True, None
             else:
@@ -776,7 +816,9 @@ class Practice(SecuredFacade):
             if alerts:  # the feedback engine's alerts join the same commit
                 events, new_state = [*events, *alerts], fold(new_state, alerts)
             try:
-                version = self._commit(actor, state, new_state, events, action, idempotency_key, corrects)
+                version = self._commit(
+                    actor, state, new_state, events, action, idempotency_key, corrects, request=command
+                )
             except ConflictError:
                 if guessing:
                     continue
@@ -788,9 +830,9 @@ class Practice(SecuredFacade):
                 conflicts += 1
                 continue
             except DuplicateCommand:
-                done = self.store.find_command(idempotency_key or "")
+                done = self.store.find_command(actor.clinic_id, action, idempotency_key or "")
                 assert done is not None  # noqa: S101 - the store just said the key exists
-                return Recorded(done[0], done[1], record_id, duplicate=True)
+                return Recorded(done.episode_id, done.version, record_id, duplicate=True)
             return Recorded(episode_id, version, record_id)
 
     def _commit(
@@ -802,9 +844,12 @@ class Practice(SecuredFacade):
         action: str,
         idempotency_key: str | None,
         corrects: str | None = None,
+        *,
+        request: object = None,
     ) -> int:
         now = self._clock()
         base = 0 if before is None else before.version
+        head = chain.GENESIS if before is None else self._head(before)
         event_ids = [self._ids("event") for _ in events]
         stored = [
             StoredEvent(
@@ -823,6 +868,9 @@ class Practice(SecuredFacade):
             )
             for i, (e, event_id) in enumerate(zip(events, event_ids, strict=True), start=1)
         ]
+        stored = chain.chain_events(stored, head)
+        new_head = stored[-1].hash if stored else head
+        new_version = base + len(stored)
         audit = AuditRecord(
             entry_id=self._ids("audit"),
             at=now,
@@ -835,7 +883,20 @@ class Practice(SecuredFacade):
             record_id=after.episode_id,
             outcome="allowed",
             client_ref=after.client_ref,
+            writes=f"{new_version}:{new_head}",
+            shard=chain.shard_of(after.episode_id),
         )
+        command = None
+        if idempotency_key is not None:
+            # Minimal binding of the key to the request (the facade rewrite replaces it).
+            request_hash = hashlib.sha256(
+                f"{action}\x1f{after.episode_id}\x1f{converter.dumps(request)}".encode(
+                    "utf-8", "surrogatepass"
+                )
+            ).hexdigest()
+            command = CommandRecord(
+                actor.clinic_id, action, idempotency_key, request_hash, after.episode_id, new_version
+            )
         subscriptions = self.subscriptions
         outbox = (
             messages_for(list(zip(stored, events, strict=True)), after, subscriptions)
@@ -850,11 +911,12 @@ class Practice(SecuredFacade):
             caseload=caseload_row(after, review_every=self.review_every, is_outcome=self._is_outcome),
             outbox=outbox,
             audit=[audit],
-            idempotency_key=idempotency_key,
+            command=command,
+            head=new_head,
         )
         self.store.append(commit)
         self._audited(len(commit.audit))
-        self._remember(after)
+        self._remember(after, new_head)
         return commit.new_version
 
 

@@ -170,7 +170,7 @@ def stored_snapshot(practice: Practice, episode_id: str) -> EpisodeState:
     """The snapshot as the store holds it, decoded afresh (``Practice.episode`` may answer from its cache)."""
     found = practice.store.load_snapshot(episode_id)
     assert found is not None
-    version, snapshot = found
+    version, snapshot = found.version, found.state_json
     state = converter.structure(json.loads(snapshot), EpisodeState)
     assert state.version == version
     return state

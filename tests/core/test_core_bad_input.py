@@ -26,7 +26,7 @@ from alliancekit.errors import (
 from alliancekit.events import converter
 from alliancekit.practice import Practice
 from alliancekit.store.memory import MemoryStore
-from alliancekit.store.protocol import AuditRecord, Commit, StoredEvent
+from alliancekit.store.protocol import AuditRecord, CommandRecord, Commit, StoredEvent
 from alliancekit.store.sqlite import SQLiteStore
 
 from .conftest import (
@@ -288,7 +288,9 @@ def _hand_commit(practice: Practice, episode_id: str, expected: int) -> Commit:
         snapshot_json=converter.dumps(after),
         caseload=caseload_row(after, review_every=6),
         audit=[audit],
-        idempotency_key=f"key-{expected}",
+        command=CommandRecord(
+            "clinic-1", "record-consultation", f"key-{expected}", "", episode_id, expected + 1
+        ),
     )
 
 
@@ -308,7 +310,7 @@ def test_stale_version_on_the_store(kind: str, tmp_path: Path, actor: Actor) -> 
                 snapshot_json=commit.snapshot_json,
                 caseload=commit.caseload,
                 audit=commit.audit,
-                idempotency_key=f"stale-{stale}",
+                command=CommandRecord("clinic-1", "record-consultation", f"stale-{stale}", "", ep, 2),
             )
             before = footprint(practice, ep)
             with pytest.raises(ConflictError) as caught:
@@ -316,7 +318,7 @@ def test_stale_version_on_the_store(kind: str, tmp_path: Path, actor: Actor) -> 
             assert (caught.value.expected, caught.value.actual) == (stale, 1)
             assert_clean(caught.value, ep)
             assert footprint(practice, ep) == before
-            assert store.find_command(f"stale-{stale}") is None
+            assert store.find_command("clinic-1", "record-consultation", f"stale-{stale}") is None
         store.append(good)  # the right version still goes through
         assert store.load_snapshot(ep)[0] == 2  # type: ignore[index]
         with pytest.raises(ConflictError):

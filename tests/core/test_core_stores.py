@@ -164,7 +164,7 @@ def test_duplicate_after_a_refusal_is_still_refused(practice: Practice, actor: A
     for _ in range(2):
         with pytest.raises(LifecycleError):
             practice.record_session(actor, ep, attended(day(3)), idempotency_key="refused-key")
-    assert practice.store.find_command("refused-key") is None
+    assert practice.store.find_command(actor.clinic_id, "record-session", "refused-key") is None
 
 
 class _SameCommandFirst:

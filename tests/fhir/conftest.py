@@ -80,11 +80,12 @@ def append_raw(practice: Practice, episode_id: str, event_type: str, payload: di
     import attrs
 
     from alliancekit.events import converter
+    from alliancekit.integrity.chain import chain_events
     from alliancekit.lifecycle.state import EpisodeState
     from alliancekit.projections import caseload_row
     from alliancekit.store.protocol import Commit, StoredEvent
 
-    version, snapshot = practice.store.load_snapshot(episode_id)  # type: ignore[misc]
+    version, snapshot, head = practice.store.load_snapshot(episode_id)  # type: ignore[misc]
     state = attrs.evolve(converter.structure(json.loads(snapshot), EpisodeState), version=version + 1)
     now = datetime.now(UTC)
     event = StoredEvent(
@@ -98,8 +99,9 @@ def append_raw(practice: Practice, episode_id: str, event_type: str, payload: di
         actor_id="clin-ada",
         actor_role="clinician",
         clinic_id=state.clinic_id,
-        payload_json=json.dumps(payload),
+        payload_json=json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
     )
+    [event] = chain_events([event], head)
     practice.store.append(
         Commit(
             episode_id=episode_id,
@@ -107,6 +109,7 @@ def append_raw(practice: Practice, episode_id: str, event_type: str, payload: di
             events=[event],
             snapshot_json=converter.dumps(state),
             caseload=caseload_row(state, review_every=practice.review_every),
+            head=event.hash,
         )
     )
 

@@ -21,7 +21,7 @@ class ScratchStorePlugin:
 
     @hookimpl
     def alliancekit_register_stores(self, register: StoreRegistrar) -> None:
-        def opener(location: str) -> MemoryStore:
+        def opener(location: str, *, read_only: bool = False) -> MemoryStore:
             self.opened.append(location)
             return MemoryStore()
 

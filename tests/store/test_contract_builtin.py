@@ -10,7 +10,7 @@ from typing import Any
 from alliancekit.errors import StoreError
 from alliancekit.store.memory import MemoryStore
 from alliancekit.store.protocol import Store
-from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.store.sqlite import SQLiteStore, open_sqlite
 from alliancekit.testing import StoreContract
 
 
@@ -57,6 +57,14 @@ class TestSQLiteStore(StoreContract):
     def open_again(self, store: Store) -> Store:
         assert isinstance(store, SQLiteStore)
         return SQLiteStore(store.path)
+
+    def open_read_only(self, store: Store) -> Store:
+        assert isinstance(store, SQLiteStore)
+        return open_sqlite(f"sqlite:{store.path}", read_only=True)
+
+    def shared_location(self, store: Store) -> str:
+        assert isinstance(store, SQLiteStore)
+        return f"sqlite:{store.path}"
 
     @contextlib.contextmanager
     def fail_writes(self, store: Store, point: str) -> Iterator[None]:

@@ -1,7 +1,8 @@
 """``alliancekit audit verify`` and ``alliancekit audit show``: check and read the audit log.
 
-``verify`` reads the database and writes nothing (a tampered copy stays as it was found). ``show`` reads
-through the facade as an administrator, so the read is itself audited.
+``verify`` opens the database read-only (never creating, migrating or switching its journal) and checks
+the whole record (:mod:`alliancekit.integrity.verify`). ``show`` reads through the facade as an
+administrator, so the read is itself audited.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import attrs
 from alliancekit.cli.common import add_clinic, add_db, cli_actor, existing_practice, print_json, table
 from alliancekit.domain import Actor, Purpose, Role
 from alliancekit.errors import ValidationError
-from alliancekit.security.audit_chain import verify
+from alliancekit.integrity.verify import verify_record
+from alliancekit.plugins.manager import get_plugin_host
+from alliancekit.practice import Practice
+from alliancekit.store.scan import scan_record
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,9 +27,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     audit_sub = parser.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
     check = audit_sub.add_parser(
         "verify",
-        help="check the hash chain (and checkpoints, with the key)",
-        description="Check the audit log's hash chain and, given the key, its HMAC checkpoints. "
-        "Exit 0 when it checks out, 1 with the first bad entry's position.",
+        help="check the record's hash chains (and seals, with the key)",
+        description="Check the event chains, snapshots, caseload projections, audit shards, the audit "
+        "log's references to the streams and, given the key, the HMAC seals. Opens the database "
+        "read-only. Exit 0 when it checks out, 1 with the first bad entry of each failed check.",
     )
     add_db(check)
     check.add_argument("--key-file", metavar="F", help="file holding the host's audit checkpoint key")
@@ -62,8 +67,18 @@ def read_key(path: str | None) -> bytes | None:
 
 def run_verify(args: argparse.Namespace) -> int:
     key = read_key(args.key_file)
-    with existing_practice(args.db) as practice:
-        result = verify(practice.store.audit_records(), practice.store.audit_checkpoints(), key)
+    host = get_plugin_host()
+    store = host.stores().open(Path(args.db), read_only=True)
+    with Practice(store, plugins=host) as practice:
+        episodes, audit, checkpoints = scan_record(store)
+        result = verify_record(
+            episodes,
+            audit,
+            checkpoints,
+            key=key,
+            fold=practice._fold_stored,  # noqa: SLF001 - minimal port; the facade rewrite exposes it
+            project=practice._project_snapshot,  # noqa: SLF001
+        )
     print(result.describe())
     return 0 if result.ok else 1
 

@@ -97,6 +97,21 @@ def dumps(value: Any) -> str:
     return _ENCODER.encode(converter().unstructure(value))
 
 
+#: The encoder of event payloads: sorted keys as well, so the text the core hashes when it chains an event
+#: (:func:`alliancekit.integrity.chain.event_hash`) is the canonical form verification recomputes.
+_CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True, check_circular=False)
+
+
+def dumps_payload(value: Any) -> str:
+    """Canonical JSON of an event (sorted keys, compact, not ASCII-escaped): its stored payload."""
+    return _CANONICAL.encode(converter().unstructure(value))
+
+
+def encode_payload(data: Any) -> str:
+    """Canonical JSON of payload data that is already JSON-ready (see :func:`dumps_payload`)."""
+    return _CANONICAL.encode(data)
+
+
 def encode_json(data: Any) -> str:
     """Compact JSON of data that is already JSON-ready (plain dicts, lists, text, numbers)."""
     return _ENCODER.encode(data)

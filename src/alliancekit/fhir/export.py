@@ -40,6 +40,7 @@ from alliancekit.fhir.records import (
     SessionRecord,
     assemble,
 )
+from alliancekit.integrity.chain import shard_of
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.store.protocol import AuditRecord
 
@@ -152,7 +153,7 @@ class Exporter:
         found = self.practice.store.load_snapshot(episode_id)
         if found is None:
             raise NotFoundError("episode", episode_id)
-        state = converter.structure(json.loads(found[1]), EpisodeState)
+        state = converter.structure(json.loads(found.state_json), EpisodeState)
         if state.clinic_id != self.actor.clinic_id:
             raise NotFoundError("episode", episode_id)
         ctx = self.context(state.clinic_id, state)
@@ -230,7 +231,7 @@ class Exporter:
         now = datetime.now(UTC)
         rows = [
             AuditRecord(
-                entry_id=uuid.uuid4().hex,
+                entry_id=entry_id,
                 at=now,
                 actor_id=self.actor.id,
                 actor_role=self.actor.role.value,
@@ -240,8 +241,9 @@ class Exporter:
                 record_type="episode",
                 record_id=episode_id,
                 outcome="allowed",
+                shard=shard_of(entry_id),
             )
-            for episode_id in episode_ids
+            for episode_id, entry_id in ((e, uuid.uuid4().hex) for e in episode_ids)
         ]
         if rows:
             self.practice.store.append_audit(rows)

@@ -183,7 +183,7 @@ class FieldCipher:
     def encode(self, event: Event, event_id: str) -> str:
         """The payload JSON of ``event`` with its free text encrypted."""
         data = _walk(type(event), converter.unstructure(event), "", lambda p, t: self.encrypt(event_id, p, t))
-        return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        return converter.encode_payload(data)
 
     def decode(self, stored: StoredEvent) -> Event:
         """The event of a stored row, its free text decrypted (or :data:`REDACTED` without the key)."""
@@ -259,7 +259,7 @@ def rotate(
             data = _walk(event_class(stored.type), json.loads(stored.payload_json), "", renew)
             if changed:
                 rewritten += changed
-                payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+                payload = converter.encode_payload(data)
                 batch.append((episode_id, stored.seq, payload))
                 if len(batch) >= batch_size:
                     flush()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -33,6 +33,8 @@ from alliancekit.events.types import (
     SessionCorrected,
     SessionRecorded,
 )
+from alliancekit.integrity import chain
+from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.state import EpisodeState, SessionRef
 from alliancekit.security import audit_chain, encryption
@@ -47,7 +49,8 @@ from alliancekit.security.views import (
     SharedRecord,
     Timeline,
 )
-from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, Store, StoredEvent
+from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, Store, StoredEvent
+from alliancekit.store.scan import scan_record
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Recorded, TimelineEntry
@@ -68,6 +71,8 @@ class SecuredFacade:
         _states: dict[str, EpisodeState]
 
         def _load(self, episode_id: str) -> EpisodeState: ...
+        def _fold_stored(self, events: Sequence[StoredEvent]) -> str: ...
+        def _project_snapshot(self, state_json: str) -> CaseloadRow: ...
         def _new_id(self, kind: str, idempotency_key: str | None, index: int = 0) -> str: ...
         def _find_session(self, episode_id: str, session_id: str) -> SessionRef | None: ...
         def _decode(self, stored: StoredEvent) -> Event: ...
@@ -362,24 +367,29 @@ class SecuredFacade:
         """Seal the audit log now; returns the checkpoint (``None`` without an audit key).
 
         Keep the returned checkpoint outside the database to detect a tail cut together with its
-        checkpoints (pass it to :func:`alliancekit.security.audit_chain.verify` as ``expected_head``).
+        checkpoints (pass it to :meth:`verify_audit` as ``expected_head``).
         """
         self._require_actor(actor, Action.CHECKPOINT_AUDIT, "audit", "(log)")
         self._authorize(actor, Action.CHECKPOINT_AUDIT, "audit", "(log)", None)
         return self._checkpoint()
 
-    def verify_audit(self, actor: Actor, *, expected_head: AuditCheckpoint | None = None) -> Any:
-        """Verify the audit chain and, with this Practice's audit key, its checkpoints.
+    def verify_audit(self, actor: Actor, *, expected_head: AuditCheckpoint | None = None) -> IntegrityReport:
+        """Verify the whole record: event chains, snapshots, projections, the audit shards, the audit
+        log's references to the streams, and, with this Practice's audit key, the seals.
 
-        Returns a :class:`~alliancekit.security.audit_chain.Verification`; nothing is written.
+        Returns an :class:`~alliancekit.integrity.verify.IntegrityReport`; nothing is written.
         """
         self._require_actor(actor, Action.READ_AUDIT, "audit", "(log)")
         self._authorize(actor, Action.READ_AUDIT, "audit", "(log)", None)
-        return audit_chain.verify(
-            self.store.audit_records(),
-            self.store.audit_checkpoints(),
-            self._audit_key,
+        episodes, audit, checkpoints = scan_record(self.store)
+        return verify_record(
+            episodes,
+            audit,
+            checkpoints,
+            key=self._audit_key,
             expected_head=expected_head,
+            fold=self._fold_stored,
+            project=self._project_snapshot,
         )
 
     def rotate_encryption(
@@ -404,8 +414,9 @@ class SecuredFacade:
         if isinstance(actor, Actor):
             return
         ident = record_id if isinstance(record_id, str) and record_id.isprintable() else "(invalid)"
+        entry_id = self._ids("audit")
         anonymous = AuditRecord(
-            entry_id=self._ids("audit"),
+            entry_id=entry_id,
             at=self._clock(),
             actor_id="(none)",
             actor_role="(none)",
@@ -415,6 +426,7 @@ class SecuredFacade:
             record_type=record_type,
             record_id=ident[:200],
             outcome="refused",
+            shard=chain.shard_of(entry_id),
         )
         self.store.append_audit([anonymous])
         self._audited(1)
@@ -472,8 +484,9 @@ class SecuredFacade:
         detail: str = "",
     ) -> None:
         """Write one audit entry on its own (reads, refusals); a failure here fails the call."""
+        entry_id = self._ids("audit")
         entry = AuditRecord(
-            entry_id=self._ids("audit"),
+            entry_id=entry_id,
             at=self._clock(),
             actor_id=actor.id,
             actor_role=actor.role.value,
@@ -485,6 +498,7 @@ class SecuredFacade:
             outcome=outcome or "allowed",
             client_ref=state.client_ref if state is not None else "",
             detail=detail,
+            shard=chain.shard_of(entry_id),
         )
         self.store.append_audit([entry])
         self._audited(1)
@@ -497,14 +511,10 @@ class SecuredFacade:
     def _checkpoint(self) -> AuditCheckpoint | None:
         if self._audit_key is None:
             return None
-        head = self.store.audit_head()
-        if head is None:
-            return None
-        previous = self.store.audit_checkpoints()
-        checkpoint = audit_chain.make_checkpoint(
-            self._audit_key, head, previous[-1] if previous else None, self._clock()
+        key, now = self._audit_key, self._clock()
+        checkpoint = self.store.seal(
+            lambda heads, previous: chain.make_checkpoint(key, heads, previous, now) if heads else None
         )
-        self.store.append_checkpoint(checkpoint)
         self._since_checkpoint = 0
         return checkpoint
 

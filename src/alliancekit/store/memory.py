@@ -7,86 +7,117 @@ lock, so that the contract suite and the property tests can compare it with SQLi
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 
-from alliancekit.errors import ConflictError, DuplicateCommand
+from alliancekit.errors import ConflictError, DuplicateCommand, StoreError
+from alliancekit.integrity.chain import link
 from alliancekit.plugins.hookspecs import hookimpl
-from alliancekit.security.audit_chain import link
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
     CaseloadRow,
     ClosedOutcome,
+    CommandRecord,
     Commit,
     OutboxRecord,
     OutboxState,
     OutboxStatus,
+    ShardHead,
+    Snapshot,
     StoredEvent,
 )
 from alliancekit.store.registry import StoreRegistrar
 
 
 class MemoryStore:
-    """A store that lives in this process's memory and is gone when it ends."""
+    """A store that lives in this process's memory and is gone when it ends.
 
-    def __init__(self) -> None:
+    ``read_only=True`` only means "no writes": every write method raises :class:`StoreError`.
+    """
+
+    def __init__(self, *, read_only: bool = False) -> None:
+        self.read_only = read_only
         self._lock = threading.Lock()
         self._events: dict[str, list[StoredEvent]] = {}
-        self._snapshots: dict[str, tuple[int, str]] = {}
+        self._snapshots: dict[str, Snapshot] = {}
         self._caseload: dict[str, CaseloadRow] = {}
-        self._commands: dict[str, tuple[str, int]] = {}
+        self._commands: dict[tuple[str, str, str], CommandRecord] = {}
         #: outbox messages in the order written, each replaced in place as its delivery state changes
         self.outbox: list[OutboxRecord] = []
         self._outbox_at: dict[str, int] = {}
+        #: audit entries in the order written (every shard), and each shard's last entry
         self._audit: list[AuditRecord] = []
+        self._heads: dict[int, ShardHead] = {}
         self._checkpoints: list[AuditCheckpoint] = []
 
     def __repr__(self) -> str:
         return f"MemoryStore(episodes={len(self._events)})"
 
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError("the store was opened read-only: writes are refused")
+
     def append(self, commit: Commit) -> None:
+        self._writable()
         with self._lock:
-            actual = self._snapshots.get(commit.episode_id, (0, ""))[0]
+            found = self._snapshots.get(commit.episode_id)
+            actual = 0 if found is None else found.version
             if actual != commit.expected_version:
                 raise ConflictError(commit.episode_id, commit.expected_version, actual)
-            if commit.idempotency_key is not None and commit.idempotency_key in self._commands:
-                raise DuplicateCommand(commit.idempotency_key)
+            command = commit.command
+            key = None if command is None else (command.clinic_id, command.command, command.key)
+            if key is not None and key in self._commands:
+                raise DuplicateCommand(key[2])
             stream = self._events.setdefault(commit.episode_id, [])
             undo = (
                 len(stream),
-                self._snapshots.get(commit.episode_id),
+                found,
                 self._caseload.get(commit.episode_id),
                 len(self.outbox),
                 len(self._audit),
+                dict(self._heads),
             )
             try:
                 stream.extend(commit.events)
-                self._snapshots[commit.episode_id] = (commit.new_version, commit.snapshot_json)
+                self._snapshots[commit.episode_id] = Snapshot(
+                    commit.new_version, commit.snapshot_json, commit.head
+                )
                 self._caseload[commit.episode_id] = commit.caseload
-                if commit.idempotency_key is not None:
-                    self._commands[commit.idempotency_key] = (commit.episode_id, commit.new_version)
+                if key is not None and command is not None:
+                    self._commands[key] = command
                 for message in commit.outbox:
                     self._outbox_at[message.message_id] = len(self.outbox)
                     self.outbox.append(
                         attrs.evolve(message, next_attempt_at=message.next_attempt_at or message.created_at)
                     )
-                self._audit.extend(link(commit.audit, self._head()))
+                self._write_audit(commit.audit)
             except BaseException:
-                self._undo(commit, *undo)
+                self._undo(commit, key, *undo)
                 raise
+
+    def _write_audit(self, records: Sequence[AuditRecord]) -> None:
+        """Chain ``records`` shard by shard after each shard's head; the caller holds the lock."""
+        linked: list[AuditRecord] = []
+        for shard, group in _by_shard(records):
+            linked.extend(link(group, self._heads.get(shard)))
+        self._audit.extend(linked)
+        for record in linked:
+            self._heads[record.shard] = ShardHead(record.shard, record.position, record.hash)
 
     def _undo(
         self,
         commit: Commit,
+        key: tuple[str, str, str] | None,
         events: int,
-        snapshot: tuple[int, str] | None,
+        snapshot: Snapshot | None,
         caseload: CaseloadRow | None,
         outbox: int,
         audit: int,
+        heads: dict[int, ShardHead],
     ) -> None:
         """Put everything back as it was before a failed append (all or nothing, even in memory)."""
         del self._events[commit.episode_id][events:]
@@ -100,15 +131,17 @@ class MemoryStore:
             self._caseload.pop(commit.episode_id, None)
         else:
             self._caseload[commit.episode_id] = caseload
-        if commit.idempotency_key is not None:
-            self._commands.pop(commit.idempotency_key, None)
+        if key is not None:
+            self._commands.pop(key, None)
         for message in self.outbox[outbox:]:
             self._outbox_at.pop(message.message_id, None)
         del self.outbox[outbox:]
         del self._audit[audit:]
+        self._heads = heads
 
-    def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
-        return self._snapshots.get(episode_id)
+    def load_snapshot(self, episode_id: str) -> Snapshot | None:
+        with self._lock:
+            return self._snapshots.get(episode_id)
 
     def load_events(self, episode_id: str, after: int = 0) -> list[StoredEvent]:
         with self._lock:
@@ -140,29 +173,43 @@ class MemoryStore:
             ids = sorted(self._events)
         return iter(ids)
 
-    def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
-        return self._commands.get(idempotency_key)
-
-    def _head(self) -> tuple[int, str] | None:
-        return (self._audit[-1].position, self._audit[-1].hash) if self._audit else None
+    def find_command(self, clinic_id: str, command: str, key: str) -> CommandRecord | None:
+        with self._lock:
+            return self._commands.get((clinic_id, command, key))
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        self._writable()
         with self._lock:
-            self._audit.extend(link(records, self._head()))
+            heads = dict(self._heads)
+            size = len(self._audit)
+            try:
+                self._write_audit(records)
+            except BaseException:
+                del self._audit[size:]
+                self._heads = heads
+                raise
 
-    def audit_head(self) -> tuple[int, str] | None:
+    def audit_heads(self) -> list[ShardHead]:
         with self._lock:
-            return self._head()
+            return [self._heads[shard] for shard in sorted(self._heads)]
 
-    def append_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+    def seal(
+        self, make: Callable[[Sequence[ShardHead], AuditCheckpoint | None], AuditCheckpoint | None]
+    ) -> AuditCheckpoint | None:
+        self._writable()
         with self._lock:
-            self._checkpoints.append(checkpoint)
+            heads = [self._heads[shard] for shard in sorted(self._heads)]
+            checkpoint = make(heads, self._checkpoints[-1] if self._checkpoints else None)
+            if checkpoint is not None:
+                self._checkpoints.append(checkpoint)
+            return checkpoint
 
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
         with self._lock:
             return list(self._checkpoints)
 
     def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
+        self._writable()
         with self._lock:
             for episode_id, seq, payload in updates:
                 events = self._events[episode_id]
@@ -171,7 +218,7 @@ class MemoryStore:
 
     def audit_records(self) -> list[AuditRecord]:
         with self._lock:
-            return list(self._audit)
+            return sorted(self._audit, key=lambda r: (r.shard, r.position))
 
     # -- outbox delivery (every step under the one lock, so claims are atomic) ------------------------------
 
@@ -184,6 +231,7 @@ class MemoryStore:
     def claim_outbox(
         self, owner: str, channels: Sequence[str], now: datetime, lease_until: datetime, limit: int
     ) -> list[OutboxRecord]:
+        self._writable()
         wanted = set(channels)
         with self._lock:
             due = sorted(
@@ -203,6 +251,7 @@ class MemoryStore:
             return claimed
 
     def outbox_delivered(self, owner: str, message_ids: Sequence[str], at: datetime) -> int:
+        self._writable()
         done = 0
         with self._lock:
             for message_id in message_ids:
@@ -222,6 +271,7 @@ class MemoryStore:
         return done
 
     def _fail(self, owner: str, message_id: str, **changes: Any) -> bool:
+        self._writable()
         with self._lock:
             found = self._message(message_id)
             if found is None:
@@ -243,6 +293,7 @@ class MemoryStore:
         return self._fail(owner, message_id, last_error=error, state=OutboxState.DEAD)
 
     def outbox_requeue(self, message_id: str, now: datetime) -> bool:
+        self._writable()
         with self._lock:
             found = self._message(message_id)
             if found is None or found[1].state is not OutboxState.DEAD:
@@ -272,6 +323,18 @@ class MemoryStore:
         pass
 
 
+def _by_shard(records: Sequence[AuditRecord]) -> list[tuple[int, list[AuditRecord]]]:
+    """``records`` grouped by shard (shards in order, each group in the order given)."""
+    groups: dict[int, list[AuditRecord]] = {}
+    for record in records:
+        groups.setdefault(record.shard, []).append(record)
+    return sorted(groups.items())
+
+
+def open_memory(location: str, *, read_only: bool = False) -> MemoryStore:
+    return MemoryStore(read_only=read_only)
+
+
 @hookimpl
 def alliancekit_register_stores(register: StoreRegistrar) -> None:
-    register("memory", lambda location: MemoryStore())
+    register("memory", open_memory)

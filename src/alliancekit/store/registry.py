@@ -7,8 +7,7 @@ path (no scheme, or a ``pathlib.Path``) means SQLite: the embedded default.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from alliancekit.errors import PluginError, ValidationError
 from alliancekit.store.protocol import Store
@@ -16,8 +15,21 @@ from alliancekit.store.protocol import Store
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.plugins.manager import PluginHost
 
-StoreOpener = Callable[[str], Store]
-StoreRegistrar = Callable[[str, StoreOpener], None]
+
+class StoreOpener(Protocol):
+    """Opens a store at ``location`` (the whole location string, scheme included).
+
+    With ``read_only=True`` the opener must not create, migrate or change anything: a missing, empty or
+    foreign database, or one whose schema is older or newer than the code, is an error from
+    :mod:`alliancekit.errors`, and every write method of the store it returns raises
+    :class:`~alliancekit.errors.StoreError`.
+    """
+
+    def __call__(self, location: str, *, read_only: bool = False) -> Store: ...
+
+
+class StoreRegistrar(Protocol):
+    def __call__(self, scheme: str, opener: StoreOpener, /) -> None: ...
 
 
 class StoreRegistry:
@@ -37,13 +49,14 @@ class StoreRegistry:
         """Scheme -> the plugin that supplies it."""
         return {scheme: supplier for scheme, (_, supplier) in sorted(self._openers.items())}
 
-    def open(self, location: str | os.PathLike[str]) -> Store:
+    def open(self, location: str | os.PathLike[str], *, read_only: bool = False) -> Store:
+        """The store at ``location``; ``read_only`` opens it for reading only (see :class:`StoreOpener`)."""
         scheme, _ = split_location(location)
         try:
             opener, _supplier = self._openers[scheme]
         except KeyError:
             raise ValidationError("location", "unknown-store-scheme", scheme) from None
-        return opener(os.fspath(location))
+        return opener(os.fspath(location), read_only=bool(read_only))
 
 
 def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:

@@ -6,15 +6,22 @@ Durability and concurrency settings, and why:
 * ``synchronous=FULL``, so a commit that returned survives power loss, not just a process crash;
 * ``busy_timeout``, so a second process waits for the write lock instead of failing at once;
 * write transactions begin ``IMMEDIATE``, so the version check and the insert happen under the write lock
-  and two writers cannot both pass the check (the loser gets a ConflictError, never a lost update).
+  and two writers cannot both pass the check (the loser gets a ConflictError, never a lost update); the
+  audit shard heads are read and moved, and checkpoints sealed (``seal``), under the same lock.
+
+Opened read-only (``SQLiteStore(path, read_only=True)``), the file is opened with ``mode=ro``: nothing is
+created, migrated or switched (no ``journal_mode`` write), and every write method raises ``StoreError``.
 
 Each thread gets its own connection (``sqlite3`` connections must not be shared between threads).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import sqlite3
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -25,20 +32,24 @@ from alliancekit.errors import (
     DuplicateCommand,
     NotAnAlliancekitStore,
     StoreError,
+    StoreNeedsMigration,
     StoreTooNew,
     ValidationError,
 )
+from alliancekit.integrity import chain
 from alliancekit.plugins.hookspecs import hookimpl
-from alliancekit.security.audit_chain import link
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
     CaseloadRow,
     ClosedOutcome,
+    CommandRecord,
     Commit,
     OutboxRecord,
     OutboxState,
     OutboxStatus,
+    ShardHead,
+    Snapshot,
     StoredEvent,
 )
 from alliancekit.store.registry import StoreRegistrar, split_location
@@ -50,7 +61,8 @@ BUSY_TIMEOUT_MS = 10_000
 
 _INSERT_EVENT = (
     "INSERT INTO events (episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at,"
-    " actor_id, actor_role, clinic_id, corrects, payload) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " actor_id, actor_role, clinic_id, corrects, payload, prev_hash, hash)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 # The episodes row is written with the version check folded in: one statement per commit in the common case.
 #
@@ -69,13 +81,13 @@ _INSERT_EPISODE = (
     "INSERT INTO episodes (episode_id, clinic_id, clinician_id, closed_on, client_ref, stage, version,"
     " opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due,"
     " open_alerts_json, highest_severity, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
-    " modality, ending_reason, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " modality, ending_reason, head, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _UPDATE_EPISODE = (
     "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
     " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
     " open_alerts_json = ?, highest_severity = ?, outcome_measure = ?, first_outcome = ?, latest_outcome = ?,"
-    " outcome_sessions = ?, modality = ?, ending_reason = ?,"
+    " outcome_sessions = ?, modality = ?, ending_reason = ?, head = ?,"
     " state = ? WHERE episode_id = ? AND version = ?"
     " AND clinic_id = ? AND clinician_id = ? AND closed_on IS ?"
 )
@@ -83,7 +95,7 @@ _UPDATE_EPISODE_INDEXED = (
     "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
     " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
     " open_alerts_json = ?, highest_severity = ?, outcome_measure = ?, first_outcome = ?, latest_outcome = ?,"
-    " outcome_sessions = ?, modality = ?, ending_reason = ?,"
+    " outcome_sessions = ?, modality = ?, ending_reason = ?, head = ?,"
     " state = ?, clinic_id = ?, clinician_id = ?, closed_on = ? WHERE episode_id = ? AND version = ?"
 )
 _INSERT_OUTBOX = (
@@ -94,13 +106,13 @@ _OUTBOX_COLUMNS = (
     "message_id, episode_id, kind, channel, body, created_at, state, attempts, next_attempt_at,"
     " lease_owner, lease_expires_at, last_error"
 )
-_INSERT_AUDIT = (
-    "INSERT INTO audit (seq, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
-    " record_id, outcome, client_ref, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
 _AUDIT_COLUMNS = (
-    "seq, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type, record_id, outcome,"
-    " client_ref, detail, prev_hash, hash"
+    "shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
+    " record_id, outcome, client_ref, detail, writes, prev_hash, hash"
+)
+_INSERT_AUDIT = f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
+_INSERT_COMMAND = (
+    "INSERT INTO commands (clinic_id, command, key, request_hash, episode_id, version) VALUES (?,?,?,?,?,?)"
 )
 _CLOSED_OUTCOMES = (
     "SELECT clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
@@ -108,7 +120,7 @@ _CLOSED_OUTCOMES = (
 )
 _EVENT_COLUMNS = (
     "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
-    " clinic_id, payload, corrects"
+    " clinic_id, payload, corrects, prev_hash, hash"
 )
 _CASELOAD_COLUMNS = (
     "episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on, last_session_on,"
@@ -136,6 +148,8 @@ def _event_row(e: StoredEvent) -> tuple[Any, ...]:
         e.clinic_id,
         e.corrects,
         e.payload_json,
+        e.prev_hash,
+        e.hash,
     )
 
 
@@ -166,12 +180,14 @@ def _episode_update_values(c: Commit) -> tuple[Any, ...]:
         r.outcome_sessions,
         r.modality,
         r.ending_reason,
+        c.head,
         c.snapshot_json,
     )
 
 
 def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
     return (
+        a.shard,
         a.position,
         a.entry_id,
         a.at.isoformat(),
@@ -185,16 +201,137 @@ def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
         a.outcome,
         a.client_ref,
         a.detail,
+        a.writes,
         a.prev_hash,
         a.hash,
     )
 
 
+def _audit_from_row(r: Sequence[Any]) -> AuditRecord:
+    return AuditRecord(
+        shard=r[0],
+        position=r[1],
+        entry_id=r[2],
+        at=datetime.fromisoformat(r[3]),
+        actor_id=r[4],
+        actor_role=r[5],
+        clinic_id=r[6],
+        purpose=r[7],
+        action=r[8],
+        record_type=r[9],
+        record_id=r[10],
+        outcome=r[11],
+        client_ref=r[12],
+        detail=r[13],
+        writes=r[14],
+        prev_hash=r[15],
+        hash=r[16],
+    )
+
+
+def _event_from_row(r: Sequence[Any]) -> StoredEvent:
+    return StoredEvent(
+        episode_id=r[0],
+        seq=r[1],
+        event_id=r[2],
+        type=r[3],
+        schema_version=r[4],
+        occurred_at=datetime.fromisoformat(r[5]),
+        recorded_at=datetime.fromisoformat(r[6]),
+        actor_id=r[7],
+        actor_role=r[8],
+        clinic_id=r[9],
+        payload_json=r[10],
+        corrects=r[11],
+        prev_hash=r[12],
+        hash=r[13],
+    )
+
+
 def _write_audit(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> None:
-    """Chain ``records`` after the last stored entry; the caller holds the write lock (BEGIN IMMEDIATE)."""
-    row = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
-    linked = link(records, None if row is None else (int(row[0]), str(row[1])))
-    conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in linked])
+    """Chain ``records`` shard by shard after each shard's head; the caller holds the write lock."""
+    groups: dict[int, list[AuditRecord]] = {}
+    for record in records:
+        groups.setdefault(record.shard, []).append(record)
+    for shard, group in sorted(groups.items()):
+        row = conn.execute("SELECT position, hash FROM audit_heads WHERE shard = ?", (shard,)).fetchone()
+        linked = chain.link(group, None if row is None else ShardHead(shard, int(row[0]), str(row[1])))
+        conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in linked])
+        last = linked[-1]
+        conn.execute(
+            "INSERT INTO audit_heads (shard, position, hash) VALUES (?,?,?)"
+            " ON CONFLICT (shard) DO UPDATE SET position = excluded.position, hash = excluded.hash",
+            (shard, last.position, last.hash),
+        )
+
+
+def _checkpoint_row(c: AuditCheckpoint) -> tuple[Any, ...]:
+    heads = json.dumps([[h.shard, h.position, h.hash] for h in c.heads], separators=(",", ":"))
+    return (c.seq, heads, c.root, c.mac, c.at.isoformat())
+
+
+def _checkpoint_from_row(r: Sequence[Any]) -> AuditCheckpoint:
+    heads = tuple(ShardHead(int(s), int(p), str(h)) for s, p, h in json.loads(r[1]))
+    return AuditCheckpoint(seq=r[0], heads=heads, root=r[2], mac=r[3], at=datetime.fromisoformat(r[4]))
+
+
+def _backfill_2(conn: sqlite3.Connection) -> None:
+    """Give the rows of a version-1 database what migration 2 expects of them, inside its transaction.
+
+    Events are hash-chained as they stand and each episode's head kept on its row; the version-1 audit
+    rows (moved to shard 0) are re-linked with the version-2 entry hash; and one ``migrate-schema`` entry
+    per episode names the head it adopted, so every head is referenced from the audit log. Tamper evidence
+    starts here: what was changed before the migration cannot be told apart.
+    """
+    now = datetime.now(UTC)
+    adopted: list[AuditRecord] = []
+    episodes = conn.execute(
+        "SELECT episode_id, clinic_id, client_ref FROM episodes ORDER BY episode_id"
+    ).fetchall()
+    for episode_id, clinic_id, client_ref in episodes:
+        rows = conn.execute(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE episode_id = ? ORDER BY seq",  # noqa: S608
+            (episode_id,),
+        ).fetchall()
+        head = chain.GENESIS
+        updates = []
+        for row in rows:
+            event = _event_from_row(row)
+            digest = chain.event_hash(event, head)
+            updates.append((head, digest, event.episode_id, event.seq))
+            head = digest
+        conn.executemany(
+            "UPDATE events SET prev_hash = ?, hash = ? WHERE episode_id = ? AND seq = ?", updates
+        )
+        conn.execute("UPDATE episodes SET head = ? WHERE episode_id = ?", (head, episode_id))
+        adopted.append(
+            AuditRecord(
+                entry_id=f"migration-2-{episode_id}",
+                at=now,
+                actor_id="alliancekit",
+                actor_role="system",
+                clinic_id=clinic_id,
+                purpose="operations",
+                action="migrate-schema",
+                record_type="episode",
+                record_id=episode_id,
+                outcome="allowed",
+                client_ref=client_ref,
+                writes=f"{len(rows)}:{head}",
+                shard=chain.shard_of(episode_id),
+            )
+        )
+    old = [
+        _audit_from_row(r)
+        for r in conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY shard, position")  # noqa: S608
+    ]
+    conn.execute("DELETE FROM audit")
+    _write_audit(conn, old)
+    _write_audit(conn, adopted)
+
+
+#: Python steps run right after a migration's SQL, in the same transaction.
+_BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _backfill_2}
 
 
 def _date(value: str | None) -> date | None:
@@ -285,14 +422,18 @@ def _outbox_record(r: Any) -> OutboxRecord:
 class SQLiteStore:
     """A store in one SQLite file. Safe to use from several threads and several processes."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         if "\x00" in str(path):
             raise ValidationError("location", "path", "a file path without NUL characters")
         self.path = Path(path)
+        self.read_only = bool(read_only)
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._prepare()
+        if self.read_only:
+            self._check_readable()
+        else:
+            self._prepare()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -304,7 +445,11 @@ class SQLiteStore:
         if conn is not None:
             return conn
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            if self.read_only:
+                uri = f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             # A missing directory or a path that is a directory: not someone else's database.
             raise StoreError(f"cannot open {self.path.name}: {type(exc).__name__}") from exc
@@ -314,12 +459,51 @@ class SQLiteStore:
             # persistent, and switching someone else's database to WAL would change their file.
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA foreign_keys = ON")
+            if self.read_only:
+                conn.execute("PRAGMA query_only = ON")
         except sqlite3.DatabaseError as exc:
             raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database") from exc
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
         return conn
+
+    def _check_readable(self) -> None:
+        """For a read-only store: the file exists, is a non-empty alliancekit database at this schema."""
+        name = self.path.name
+        if not self.path.is_file():
+            raise StoreError(f"{name}: no database file there (a read-only open never creates one)")
+        if self.path.stat().st_size == 0:
+            raise NotAnAlliancekitStore(f"{name} is empty, not an alliancekit database")
+        try:
+            conn = self._connect()
+            app_id, version = self._identity(conn)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise NotAnAlliancekitStore(f"{name} is not an alliancekit database") from exc
+        except BaseException:
+            self.close()
+            raise
+        problem: StoreError | None = None
+        if app_id != APPLICATION_ID:
+            problem = NotAnAlliancekitStore(f"{name} is not an alliancekit database")
+        elif version > LATEST_VERSION:
+            problem = StoreTooNew(
+                f"{name} has schema version {version}; this alliancekit knows up to {LATEST_VERSION}: "
+                "upgrade alliancekit"
+            )
+        elif version < LATEST_VERSION:
+            problem = StoreNeedsMigration(
+                f"{name} has schema version {version}, older than this alliancekit's {LATEST_VERSION}: open "
+                "it for writing once to migrate it (a read-only open never migrates)"
+            )
+        if problem is not None:
+            self.close()
+            raise problem
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.path.name} was opened read-only: writes are refused")
 
     def _prepare(self) -> None:
         """Check the file is ours (or empty) and bring its schema up to date."""
@@ -343,6 +527,8 @@ class SQLiteStore:
                 for number in range(version + 1, LATEST_VERSION + 1):
                     for statement in _statements(MIGRATIONS[number - 1]):
                         conn.execute(statement)
+                    if number in _BACKFILLS:
+                        _BACKFILLS[number](conn)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version = {LATEST_VERSION}")
                 conn.execute("COMMIT")
@@ -369,19 +555,28 @@ class SQLiteStore:
     # -- writes --------------------------------------------------------------------------------------------
 
     def append(self, commit: Commit) -> None:
+        self._writable()
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 _write_episode(conn, commit)
-                if commit.idempotency_key is not None:
+                command = commit.command
+                if command is not None:
                     try:
                         conn.execute(
-                            "INSERT INTO commands (idempotency_key, episode_id, version) VALUES (?,?,?)",
-                            (commit.idempotency_key, commit.episode_id, commit.new_version),
+                            _INSERT_COMMAND,
+                            (
+                                command.clinic_id,
+                                command.command,
+                                command.key,
+                                command.request_hash,
+                                command.episode_id,
+                                command.version,
+                            ),
                         )
                     except sqlite3.IntegrityError:
-                        raise DuplicateCommand(commit.idempotency_key) from None
+                        raise DuplicateCommand(command.key) from None
                 conn.executemany(_INSERT_EVENT, [_event_row(e) for e in commit.events])
                 if commit.outbox:
                     conn.executemany(
@@ -410,15 +605,33 @@ class SQLiteStore:
             raise StoreError(f"SQLite write failed: {type(exc).__name__}") from exc
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
-        self._write(lambda conn: _write_audit(conn, records))
+        if records:
+            self._write(lambda conn: _write_audit(conn, records))
 
-    def append_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
-        self._write(
-            lambda conn: conn.execute(
-                "INSERT INTO audit_checkpoints (position, hash, mac, at) VALUES (?,?,?,?)",
-                (checkpoint.position, checkpoint.hash, checkpoint.mac, checkpoint.at.isoformat()),
-            )
-        )
+    def seal(
+        self, make: Callable[[Sequence[ShardHead], AuditCheckpoint | None], AuditCheckpoint | None]
+    ) -> AuditCheckpoint | None:
+        """Read the heads and the last checkpoint, call ``make``, insert its checkpoint: under one
+        ``BEGIN IMMEDIATE``, so sealers in other threads and processes queue behind this one."""
+
+        def work(conn: sqlite3.Connection) -> AuditCheckpoint | None:
+            heads = [
+                ShardHead(int(r[0]), int(r[1]), str(r[2]))
+                for r in conn.execute("SELECT shard, position, hash FROM audit_heads ORDER BY shard")
+            ]
+            row = conn.execute(
+                "SELECT seq, heads, root, mac, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            checkpoint = make(heads, None if row is None else _checkpoint_from_row(row))
+            if checkpoint is not None:
+                conn.execute(
+                    "INSERT INTO audit_checkpoints (seq, heads, root, mac, at) VALUES (?,?,?,?,?)",
+                    _checkpoint_row(checkpoint),
+                )
+            return checkpoint
+
+        result: AuditCheckpoint | None = self._write(work)
+        return result
 
     def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
         self._write(
@@ -430,6 +643,7 @@ class SQLiteStore:
 
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(conn)`` in a ``BEGIN IMMEDIATE`` transaction and return its result."""
+        self._writable()
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -568,32 +782,16 @@ class SQLiteStore:
 
     # -- reads -----------------------------------------------------------------------------------------------
 
-    def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
-        row = self._read("SELECT version, state FROM episodes WHERE episode_id = ?", (episode_id,))
-        return None if not row else (row[0][0], row[0][1])
+    def load_snapshot(self, episode_id: str) -> Snapshot | None:
+        row = self._read("SELECT version, state, head FROM episodes WHERE episode_id = ?", (episode_id,))
+        return None if not row else Snapshot(row[0][0], row[0][1], row[0][2])
 
     def load_events(self, episode_id: str, after: int = 0) -> list[StoredEvent]:
         rows = self._read(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE episode_id = ? AND seq > ? ORDER BY seq",  # noqa: S608
             (episode_id, after),
         )
-        return [
-            StoredEvent(
-                episode_id=r[0],
-                seq=r[1],
-                event_id=r[2],
-                type=r[3],
-                schema_version=r[4],
-                occurred_at=datetime.fromisoformat(r[5]),
-                recorded_at=datetime.fromisoformat(r[6]),
-                actor_id=r[7],
-                actor_role=r[8],
-                clinic_id=r[9],
-                payload_json=r[10],
-                corrects=r[11],
-            )
-            for r in rows
-        ]
+        return [_event_from_row(r) for r in rows]
 
     def caseload(
         self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
@@ -634,42 +832,41 @@ class SQLiteStore:
     def episode_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT episode_id FROM episodes ORDER BY episode_id", ())])
 
-    def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
+    def find_command(self, clinic_id: str, command: str, key: str) -> CommandRecord | None:
         rows = self._read(
-            "SELECT episode_id, version FROM commands WHERE idempotency_key = ?", (idempotency_key,)
+            "SELECT request_hash, episode_id, version FROM commands"
+            " WHERE clinic_id = ? AND command = ? AND key = ?",
+            (clinic_id, command, key),
         )
-        return None if not rows else (rows[0][0], rows[0][1])
+        if not rows:
+            return None
+        return CommandRecord(clinic_id, command, key, rows[0][0], rows[0][1], rows[0][2])
 
     def audit_records(self) -> list[AuditRecord]:
-        rows = self._read(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY seq", ())  # noqa: S608
-        return [
-            AuditRecord(
-                entry_id=r[1],
-                at=datetime.fromisoformat(r[2]),
-                actor_id=r[3],
-                actor_role=r[4],
-                clinic_id=r[5],
-                purpose=r[6],
-                action=r[7],
-                record_type=r[8],
-                record_id=r[9],
-                outcome=r[10],
-                client_ref=r[11],
-                detail=r[12],
-                position=r[0],
-                prev_hash=r[13],
-                hash=r[14],
-            )
-            for r in rows
-        ]
+        rows = self._read(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY shard, position", ())  # noqa: S608
+        return [_audit_from_row(r) for r in rows]
 
-    def audit_head(self) -> tuple[int, str] | None:
-        rows = self._read("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", ())
-        return None if not rows else (int(rows[0][0]), str(rows[0][1]))
+    def audit_heads(self) -> list[ShardHead]:
+        rows = self._read("SELECT shard, position, hash FROM audit_heads ORDER BY shard", ())
+        return [ShardHead(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
-        rows = self._read("SELECT position, hash, mac, at FROM audit_checkpoints ORDER BY seq", ())
-        return [AuditCheckpoint(r[0], r[1], r[2], datetime.fromisoformat(r[3])) for r in rows]
+        rows = self._read("SELECT seq, heads, root, mac, at FROM audit_checkpoints ORDER BY seq", ())
+        return [_checkpoint_from_row(r) for r in rows]
+
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """Reads of this thread inside the block see one snapshot of the database (a deferred ``BEGIN``)."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite read failed: {type(exc).__name__}") from exc
+        try:
+            yield
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
 
     def integrity_check(self) -> str:
         """SQLite's own ``PRAGMA integrity_check`` answer (``"ok"`` when the file is sound)."""
@@ -693,9 +890,9 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-def open_sqlite(location: str) -> SQLiteStore:
+def open_sqlite(location: str, *, read_only: bool = False) -> SQLiteStore:
     scheme, rest = split_location(location)
-    return SQLiteStore(rest if scheme == "sqlite" else location)
+    return SQLiteStore(rest if scheme == "sqlite" else location, read_only=read_only)
 
 
 @hookimpl

@@ -118,6 +118,72 @@ MIGRATIONS: tuple[str, ...] = (
         at       TEXT    NOT NULL
     );
     """,
+    # 2: tamper evidence over the whole record (alliancekit.integrity.chain): hash-chained events with the
+    # stream head on the episodes row; idempotency scoped to (clinic, command, key) and bound to a hash of
+    # the request; audit entries in independent shard chains (position per shard, the head of each shard
+    # in audit_heads) naming the stream head they wrote; checkpoints that seal every shard's head at once.
+    # Rows written under version 1 get their hashes in ``backfill_2`` (same transaction).
+    """
+    ALTER TABLE events ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+    ALTER TABLE episodes ADD COLUMN head TEXT NOT NULL DEFAULT '';
+
+    -- Version-1 keys were global and not bound to a request: they cannot be scoped afterwards, so they go.
+    DROP TABLE commands;
+    CREATE TABLE commands (
+        clinic_id    TEXT    NOT NULL,
+        command      TEXT    NOT NULL,
+        key          TEXT    NOT NULL,
+        request_hash TEXT    NOT NULL,
+        episode_id   TEXT    NOT NULL,
+        version      INTEGER NOT NULL,
+        PRIMARY KEY (clinic_id, command, key)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE audit_v2 (
+        shard       INTEGER NOT NULL,
+        position    INTEGER NOT NULL,
+        entry_id    TEXT NOT NULL,
+        at          TEXT NOT NULL,
+        actor_id    TEXT NOT NULL,
+        actor_role  TEXT NOT NULL,
+        clinic_id   TEXT NOT NULL,
+        purpose     TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        record_type TEXT NOT NULL,
+        record_id   TEXT NOT NULL,
+        outcome     TEXT NOT NULL,
+        client_ref  TEXT NOT NULL,
+        detail      TEXT NOT NULL,
+        writes      TEXT NOT NULL DEFAULT '',
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        UNIQUE (shard, position)
+    );
+    INSERT INTO audit_v2 (shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose, action,
+                          record_type, record_id, outcome, client_ref, detail, prev_hash, hash)
+        SELECT 0, seq, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,
+               record_id, outcome, client_ref, detail, prev_hash, hash FROM audit ORDER BY seq;
+    DROP TABLE audit;
+    ALTER TABLE audit_v2 RENAME TO audit;
+
+    -- The last entry of each shard, read and moved under the write lock.
+    CREATE TABLE audit_heads (
+        shard    INTEGER PRIMARY KEY,
+        position INTEGER NOT NULL,
+        hash     TEXT    NOT NULL
+    );
+
+    -- Version-1 checkpoints sealed one chain with another MAC message: kept for the record, not verified.
+    ALTER TABLE audit_checkpoints RENAME TO audit_checkpoints_v1;
+    CREATE TABLE audit_checkpoints (
+        seq   INTEGER PRIMARY KEY,
+        heads TEXT    NOT NULL,
+        root  TEXT    NOT NULL,
+        mac   TEXT    NOT NULL,
+        at    TEXT    NOT NULL
+    );
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

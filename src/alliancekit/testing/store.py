@@ -30,6 +30,12 @@ Hooks, and what each must do:
 ``open_again(store)``
     Optional: a second store on the same database (migrations run again on a current schema, data is
     still there). Return ``None`` (the default) when a backend cannot, and those tests skip.
+``open_read_only(store)``
+    Optional: a read-only store on ``store``'s database (the opener called with ``read_only=True``), or
+    ``None`` (the default) to skip the read-only tests.
+``shared_location(store)``
+    Optional: a location string other processes can open (``sqlite:/path``, a PostgreSQL URL) for the
+    multi-process sealing test, or ``None`` (the default) to skip it.
 ``fail_writes(store, point)``
     A context manager inside which the *backend itself* fails the next ``append`` at ``point``:
     ``"after-events"`` (the events are written, then writing the snapshot and caseload row fails) or
@@ -53,6 +59,7 @@ import contextlib
 import functools
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -91,9 +98,20 @@ from alliancekit.domain.records import RuptureNote
 from alliancekit.errors import ConflictError, DuplicateCommand, StoreError
 from alliancekit.events import converter
 from alliancekit.events.types import EVENT_TYPES, event_class
+from alliancekit.integrity import chain
 from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.practice import Practice
-from alliancekit.store.protocol import AuditRecord, CaseloadRow, Commit, OutboxRecord, Store, StoredEvent
+from alliancekit.store.protocol import (
+    AuditCheckpoint,
+    AuditRecord,
+    CaseloadRow,
+    CommandRecord,
+    Commit,
+    OutboxRecord,
+    ShardHead,
+    Store,
+    StoredEvent,
+)
 
 FAULT_POINTS = ("after-events", "before-audit")
 
@@ -128,13 +146,23 @@ def _audit_value(record: AuditRecord) -> dict[str, Any]:
     return value
 
 
-def _audit_chain() -> Any:
-    """The audit-chain module when this alliancekit has one (stores chain audit rows since it came)."""
-    try:
-        from alliancekit.security import audit_chain
-    except ImportError:  # pragma: no cover - an alliancekit from before the audit chain
-        return None
-    return audit_chain
+def _shard_chains_problem(records: Sequence[AuditRecord]) -> str | None:
+    """Where the audit shards stop being chains (positions 1..n, linked, hashes recompute), or None."""
+    heads: dict[int, tuple[int, str]] = {}
+    for r in records:
+        position, prev = heads.get(r.shard, (0, chain.GENESIS))
+        if (
+            r.position != position + 1
+            or r.prev_hash != prev
+            or chain.entry_hash(r, r.position, prev) != r.hash
+        ):
+            return f"shard {r.shard} entry {position + 1}"
+        heads[r.shard] = (r.position, r.hash)
+    return None
+
+
+#: The command name of the contract's hand-built keyed commits.
+COMMAND = "test-write"
 
 
 def _json_numbers_as_floats(text: str) -> Any:
@@ -190,6 +218,14 @@ class StoreContract:
 
     def open_again(self, store: Store) -> Store | None:
         """A second store on ``store``'s database, or ``None`` when the backend cannot."""
+        return None
+
+    def open_read_only(self, store: Store) -> Store | None:
+        """A read-only store on ``store``'s database, or ``None`` when the backend cannot."""
+        return None
+
+    def shared_location(self, store: Store) -> str | None:
+        """A location other processes open ``store``'s database with, or ``None``."""
         return None
 
     def fail_writes(self, store: Store, point: str) -> contextlib.AbstractContextManager[None]:
@@ -255,8 +291,14 @@ class StoreContract:
         clinician_id: str = "clin-1",
         closed_on: date | None = None,
         tag: str = "",
+        head: str | None = None,
+        command: str = COMMAND,
+        shards: Sequence[int] = (0,),
     ) -> Commit:
-        """A hand-built commit of ``count`` synthetic events (the store never interprets payloads)."""
+        """A hand-built commit of ``count`` synthetic events (the store never interprets payloads).
+
+        The events are chained after ``head`` (GENESIS for a new stream, a stand-in hash otherwise); the
+        commit carries one audit entry per shard in ``shards``."""
         clinic = clinic_id or self.CLINIC
         new_version = expected + count
         events = [
@@ -275,6 +317,9 @@ class StoreContract:
             )
             for i in range(1, count + 1)
         ]
+        start = head if head is not None else chain.GENESIS if expected == 0 else "f" * 64
+        events = chain.chain_events(events, start)
+        new_head = events[-1].hash if events else start
         row = CaseloadRow(
             episode_id=episode_id,
             clinic_id=clinic,
@@ -303,7 +348,7 @@ class StoreContract:
         ]
         audit = [
             AuditRecord(
-                f"{episode_id}-{tag}-a{new_version}",
+                f"{episode_id}-{tag}-a{new_version}" + (f"-s{shard}" if len(shards) > 1 else ""),
                 _T0,
                 "clin-1",
                 "clinician",
@@ -313,10 +358,25 @@ class StoreContract:
                 "episode",
                 episode_id,
                 "allowed",
+                writes=f"{new_version}:{new_head}",
+                shard=shard,
             )
+            for shard in shards
         ]
         snapshot = json.dumps({"episode_id": episode_id, "version": new_version, "tag": tag})
-        return Commit(episode_id, expected, events, snapshot, row, outbox, audit, key)
+        record = (
+            None
+            if key is None
+            else CommandRecord(clinic, command, key, f"request-of-{key}", episode_id, new_version)
+        )
+        return Commit(
+            episode_id, expected, events, snapshot, row, outbox, audit, command=record, head=new_head
+        )
+
+    def find(self, store: Store, key: str, *, clinic_id: str | None = None) -> tuple[str, int] | None:
+        """``(episode_id, version)`` of the contract's keyed command ``key``, or None."""
+        found = store.find_command(clinic_id or self.CLINIC, COMMAND, key)
+        return None if found is None else (found.episode_id, found.version)
 
     def assert_unchanged(self, store: Store, episode_id: str, version: int, audit_count: int) -> None:
         """``episode_id`` is still at ``version`` with that many events, and no audit row was added."""
@@ -328,8 +388,8 @@ class StoreContract:
             assert episode_id not in list(store.episode_ids())
             assert all(r.episode_id != episode_id for r in store.caseload(open_only=False))
         else:
-            assert found is not None and found[0] == version
-            assert _json(found[1])["version"] == version
+            assert found is not None and found.version == version
+            assert _json(found.state_json)["version"] == version
             [row] = [r for r in store.caseload(open_only=False) if r.episode_id == episode_id]
             assert row.version == version
         assert len(store.audit_records()) == audit_count
@@ -355,8 +415,10 @@ class StoreContract:
         last = recording.commits[-1]
         found = store.load_snapshot(ep)
         assert found is not None
-        assert found[0] == len(stored) == last.new_version
-        assert _json(found[1]) == _json(last.snapshot_json)
+        assert found.version == len(stored) == last.new_version
+        assert _json(found.state_json) == _json(last.snapshot_json)
+        assert found.head == last.head == stored[-1].hash
+        assert [e.prev_hash for e in stored] == [chain.GENESIS, *[e.hash for e in stored[:-1]]]
         reader = self.actor(actor_id="clin-2")  # the clinician of record since the transfer
         assert practice.rebuild_state(reader, ep) == practice.episode(reader, ep)
         [row] = store.caseload(clinic_id=self.CLINIC, open_only=False)
@@ -407,12 +469,12 @@ class StoreContract:
                 store.append(commit)
         self.assert_unchanged(store, "ep-1", 2, audit_before)
         self.assert_unchanged(store, "ep-new", 0, audit_before)
-        assert store.find_command("k-1") is None and store.find_command("k-2") is None
+        assert self.find(store, "k-1") is None and self.find(store, "k-2") is None
         # The store is still usable, and the same commits now go through in full.
         store.append(self.commit("ep-1", 2, 3, key="k-1"))
         store.append(self.commit("ep-new", 0, 2, key="k-2"))
         assert [e.seq for e in store.load_events("ep-1")] == [1, 2, 3, 4, 5]
-        assert store.find_command("k-1") == ("ep-1", 5)
+        assert self.find(store, "k-1") == ("ep-1", 5)
         assert len(store.audit_records()) == audit_before + 2
 
     @pytest.mark.parametrize("point", FAULT_POINTS)
@@ -429,7 +491,7 @@ class StoreContract:
         assert len(store.load_events(ep)) == before.version
         # No audit row of the failed command survived (reads may be audited on their own).
         assert "record-session" not in {r.action for r in store.audit_records()}
-        assert store.find_command("session-1") is None
+        assert store.find_command(self.CLINIC, "record-session", "session-1") is None
         recorded = practice.record_session(actor, ep, _session(1), idempotency_key="session-1")
         assert recorded.version == before.version + 1 and not recorded.duplicate
 
@@ -454,7 +516,7 @@ class StoreContract:
 
     def test_a_used_idempotency_key_is_a_duplicate_and_writes_nothing(self, store: Store) -> None:
         store.append(self.commit("ep-1", 0, 2, key="key-1"))
-        assert store.find_command("key-1") == ("ep-1", 2)
+        assert self.find(store, "key-1") == ("ep-1", 2)
         audit_before = len(store.audit_records())
         with pytest.raises(DuplicateCommand):
             store.append(self.commit("ep-1", 2, 1, key="key-1"))
@@ -465,9 +527,31 @@ class StoreContract:
             store.append(self.commit("ep-2", 0, 1, key="key-1"))
         self.assert_unchanged(store, "ep-1", 2, audit_before)
         self.assert_unchanged(store, "ep-2", 0, audit_before)
-        assert store.find_command("key-2") is None
+        assert self.find(store, "key-2") is None
         store.append(self.commit("ep-1", 2, 1, key="key-2"))
-        assert store.find_command("key-2") == ("ep-1", 3)
+        assert self.find(store, "key-2") == ("ep-1", 3)
+        assert store.find_command(self.CLINIC, COMMAND, "key-2") == CommandRecord(
+            self.CLINIC, COMMAND, "key-2", "request-of-key-2", "ep-1", 3
+        )
+
+    def test_idempotency_keys_are_scoped_to_clinic_and_command(self, store: Store) -> None:
+        other = self._other(store)
+        store.append(self.commit("ep-1", 0, 1, key="k"))
+        # Same key, other clinic or other command: not found, and free to use.
+        assert store.find_command(self.OTHER_CLINIC, COMMAND, "k") is None
+        assert store.find_command(self.CLINIC, "other-command", "k") is None
+        assert store.find_command(self.CLINIC, COMMAND, "K") is None
+        store.append(self.commit("ep-1", 1, 1, key="k", command="other-command"))
+        other.append(self.commit("ep-b", 0, 1, key="k", clinic_id=self.OTHER_CLINIC))
+        assert self.find(store, "k") == ("ep-1", 1)
+        found = store.find_command(self.CLINIC, "other-command", "k")
+        assert found is not None and (found.episode_id, found.version) == ("ep-1", 2)
+        assert self.find(other, "k", clinic_id=self.OTHER_CLINIC) == ("ep-b", 1)
+        # The same triple again is a duplicate, and writes nothing.
+        audit_before = len(store.audit_records())
+        with pytest.raises(DuplicateCommand):
+            store.append(self.commit("ep-1", 2, 1, key="k", command="other-command"))
+        self.assert_unchanged(store, "ep-1", 2, audit_before)
 
     def test_a_repeated_command_through_the_facade_is_applied_once(self, store: Store) -> None:
         practice = self.practice(store)
@@ -596,33 +680,115 @@ class StoreContract:
         store.append_audit(extra)
         store.append(self.commit("ep-x", 0, 1))
         after = store.audit_records()
-        assert after[: len(rows)] == rows
-        assert [_audit_value(r) for r in after[len(rows) : len(rows) + 3]] == [_audit_value(r) for r in extra]
-        assert after[-1].entry_id == "ep-x--a1"
-        chain = _audit_chain()
-        if chain is not None:
-            # The store chains every row it writes (positions 1..n, each hash over the one before).
-            assert [r.position for r in after] == list(range(1, len(after) + 1))
-            assert chain.verify(after).ok
-            assert store.audit_head() == (after[-1].position, after[-1].hash)
+        assert set(rows) <= set(after)
+        # Within a shard (all of these went to shard 0), entries are listed in the order written.
+        added = [r for r in after if r not in rows]
+        assert [_audit_value(r) for r in added] == [
+            _audit_value(r) for r in (*extra, *self.commit("ep-x", 0, 1).audit)
+        ]
+        # The store chains every row it writes, per shard (positions 1..n, each hash over the one before),
+        # and lists them by shard, then position.
+        assert [(r.shard, r.position) for r in after] == sorted((r.shard, r.position) for r in after)
+        assert _shard_chains_problem(after) is None
+        last: dict[int, ShardHead] = {r.shard: ShardHead(r.shard, r.position, r.hash) for r in after}
+        assert store.audit_heads() == [last[s] for s in sorted(last)]
 
-    def test_audit_checkpoints_round_trip(self, store: Store) -> None:
-        chain = _audit_chain()
-        if chain is None or not hasattr(store, "append_checkpoint"):
-            pytest.skip("no audit checkpoints in this alliancekit")
+    def test_audit_entries_of_one_commit_in_several_shards(self, store: Store) -> None:
+        assert store.audit_heads() == []
+        store.append(self.commit("ep-1", 0, 1, shards=(3, 0, 3)))
+        store.append_audit(
+            [
+                attrs.evolve(self.commit("ep-1", 0).audit[0], entry_id=f"read-{i}", shard=s, writes="")
+                for i, s in enumerate((chain.AUDIT_SHARDS - 1, 3))
+            ]
+        )
+        rows = store.audit_records()
+        assert [(r.shard, r.position) for r in rows] == [
+            (0, 1),
+            (3, 1),
+            (3, 2),
+            (3, 3),
+            (chain.AUDIT_SHARDS - 1, 1),
+        ]
+        assert [r.entry_id for r in rows if r.shard == 3] == ["ep-1--a1-s3", "ep-1--a1-s3", "read-1"]
+        assert rows[0].prev_hash == rows[1].prev_hash == chain.GENESIS
+        assert rows[2].prev_hash == rows[1].hash
+        assert _shard_chains_problem(rows) is None
+        assert [h.shard for h in store.audit_heads()] == [0, 3, chain.AUDIT_SHARDS - 1]
+        assert store.audit_heads()[1] == ShardHead(3, 3, rows[3].hash)
+
+    def test_seal_reads_heads_and_writes_the_checkpoint(self, store: Store) -> None:
+        key = b"k" * 32
+        seen: list[tuple[list[ShardHead], AuditCheckpoint | None]] = []
+
+        def make(heads: Sequence[ShardHead], previous: AuditCheckpoint | None) -> AuditCheckpoint | None:
+            seen.append((list(heads), previous))
+            return chain.make_checkpoint(key, heads, previous, _T0) if heads else None
+
         assert store.audit_checkpoints() == []
-        assert store.audit_head() is None
-        store.append(self.commit("ep-1", 0, 1))
-        store.append_audit([attrs.evolve(self.commit("ep-1", 0).audit[0], entry_id="read-1")])
-        head = store.audit_head()
-        assert head is not None
-        assert head[0] == 2
-        first = chain.make_checkpoint(b"k" * 32, head, None, _T0)
-        second = chain.make_checkpoint(b"k" * 32, head, first, _T0 + timedelta(seconds=1))
-        store.append_checkpoint(first)
-        store.append_checkpoint(second)
+        assert store.seal(make) is None  # nothing to seal: make said so, nothing written
+        assert seen == [([], None)] and store.audit_checkpoints() == []
+        store.append(self.commit("ep-1", 0, 1, shards=(2,)))
+        store.append_audit([attrs.evolve(self.commit("ep-1", 0).audit[0], entry_id="read-1", shard=7)])
+        first = store.seal(make)
+        assert first is not None and first.seq == 1
+        heads, previous = seen[-1]
+        assert heads == store.audit_heads() and previous is None
+        assert [h.shard for h in first.heads] == [2, 7]
+        second = store.seal(make)
+        assert second is not None and second.seq == 2
+        assert seen[-1][1] == first
         assert store.audit_checkpoints() == [first, second]
-        assert chain.verify(store.audit_records(), store.audit_checkpoints(), b"k" * 32).ok
+        assert second.mac == chain.seal_mac(key, 2, second.root, first.mac)
+
+        def broken(heads: Sequence[ShardHead], previous: AuditCheckpoint | None) -> AuditCheckpoint | None:
+            raise StoreError("the sealer failed")
+
+        with pytest.raises(StoreError):
+            store.seal(broken)
+        assert store.audit_checkpoints() == [first, second]
+
+    def test_snapshot_keeps_the_stream_head(self, store: Store) -> None:
+        first = self.commit("ep-1", 0, 2)
+        store.append(first)
+        second = self.commit("ep-1", 2, 1, head=first.head)
+        store.append(second)
+        found = store.load_snapshot("ep-1")
+        assert found is not None and (found.version, found.head) == (3, second.head)
+        events = store.load_events("ep-1")
+        assert [(e.prev_hash, e.hash) for e in events] == [
+            (e.prev_hash, e.hash) for e in (*first.events, *second.events)
+        ]
+        assert events[2].prev_hash == events[1].hash == first.head
+
+    # ------------------------------------------------------------------------------- read-only
+
+    def test_a_read_only_store_reads_and_refuses_every_write(self, store: Store) -> None:
+        store.append(self.commit("ep-1", 0, 2, key="k"))
+        reader = self.open_read_only(store)
+        if reader is None:
+            pytest.skip("this backend cannot open a read-only store on the same database")
+        self._track(reader)
+        assert [e.seq for e in reader.load_events("ep-1")] == [1, 2]
+        assert reader.load_snapshot("ep-1") == store.load_snapshot("ep-1")
+        assert reader.audit_records() == store.audit_records()
+        before = (store.audit_records(), store.audit_checkpoints(), store.outbox_records())
+        writes: list[Callable[[], object]] = [
+            lambda: reader.append(self.commit("ep-1", 2, 1)),
+            lambda: reader.append(self.commit("ep-2", 0, 1)),
+            lambda: reader.append_audit(store.audit_records()[:1]),
+            lambda: reader.seal(lambda heads, prev: chain.make_checkpoint(b"k" * 32, heads, prev, _T0)),
+            lambda: reader.replace_payloads([("ep-1", 1, "{}")]),
+            lambda: reader.claim_outbox("o", ["email"], _T0 + timedelta(days=1), _T0 + timedelta(days=2), 5),
+            lambda: reader.outbox_requeue("ep-1--m2", _T0),
+        ]
+        for write in writes:
+            with pytest.raises(StoreError):
+                write()
+        self.assert_unchanged(store, "ep-1", 2, len(before[0]))
+        assert self.find(store, "k") == ("ep-1", 2)
+        assert (store.audit_records(), store.audit_checkpoints(), store.outbox_records()) == before
+        assert [_json(e.payload_json)["n"] for e in store.load_events("ep-1")] == [1, 2]
 
     def test_replace_payloads_rewrites_only_those(self, store: Store) -> None:
         if not hasattr(store, "replace_payloads"):
@@ -646,9 +812,10 @@ class StoreContract:
         assert list(store.episode_ids()) == []
         assert store.caseload(open_only=False) == []
         assert store.audit_records() == []
-        assert store.find_command("nothing") is None
+        assert store.audit_heads() == [] and store.audit_checkpoints() == []
+        assert self.find(store, "nothing") is None
         store.append(self.commit("ep-1", 0, 1, key="k"))
-        assert store.find_command("k") == ("ep-1", 1)
+        assert self.find(store, "k") == ("ep-1", 1)
 
     def test_opening_again_keeps_the_data(self, store: Store) -> None:
         store.append(self.commit("ep-1", 0, 2, key="k"))
@@ -657,7 +824,7 @@ class StoreContract:
             pytest.skip("this backend cannot open a second store on the same database")
         self._track(again)
         assert [e.seq for e in again.load_events("ep-1")] == [1, 2]
-        assert again.find_command("k") == ("ep-1", 2)
+        assert self.find(again, "k") == ("ep-1", 2)
         again.append(self.commit("ep-1", 2, 1))
         assert [e.seq for e in store.load_events("ep-1")] == [1, 2, 3]
         third = self._track(self.open_again(again) or again)
@@ -700,9 +867,7 @@ class StoreContract:
         assert tags == sorted(f"w{w}-c{i}" for w in range(writers) for i in range(each))
         state = self.practice(store).episode(actor, ep)
         assert state.version == len(events) and state.sessions_attended == writers * each
-        chain = _audit_chain()
-        if chain is not None:
-            assert chain.verify(store.audit_records()).ok, "concurrent writers forked the audit chain"
+        assert _shard_chains_problem(store.audit_records()) is None, "concurrent writers forked a shard"
 
     def test_concurrent_same_key_submissions_apply_once(self, store: Store) -> None:
         setup = self.practice(store)
@@ -760,6 +925,91 @@ class StoreContract:
         assert len(set(ids)) == 1 and len(ids) == n
         assert list(store.episode_ids()) == ids[:1]
         assert len(store.load_events(ids[0])) == 1
+
+    # -------------------------------------------------------------------------------- sealing races
+
+    #: Rounds of the sealing-race tests (threads, processes), and commands per writer per round.
+    seal_thread_rounds: ClassVar[int] = 12
+    seal_process_rounds: ClassVar[int] = 8
+    seal_processes: ClassVar[int] = 6
+
+    def _verify(self, store: Store) -> Any:
+        checker = self.practice(store, audit_key=SEAL_KEY)
+        return checker.verify_audit(Actor("auditor", Role.ADMINISTRATOR, self.CLINIC))
+
+    def test_concurrent_sealing_in_threads_keeps_the_record_verifiable(self, store: Store) -> None:
+        """8 threads on one Practice with an audit key, sealing every 5 entries and on demand."""
+        practice = self.practice(store, audit_key=SEAL_KEY, checkpoint_every=5)
+        admin = Actor("admin-1", Role.ADMINISTRATOR, self.CLINIC)
+        errors: list[BaseException] = []
+        for round_ in range(self.seal_thread_rounds):
+            barrier = threading.Barrier(self.concurrent_writers)
+
+            def work(w: int, round_: int = round_, barrier: threading.Barrier = barrier) -> None:
+                actor = self.actor(actor_id=f"clin-{w}")
+                try:
+                    barrier.wait()
+                    ep = practice.start_episode(
+                        actor, client_ref=f"c-{round_}-{w}", clinician_id=actor.id, opened_on=_DAY
+                    )
+                    practice.record_consultation(actor, ep, _consultation())
+                    practice.episode(actor, ep)
+                    practice.audit_checkpoint(admin)
+                except BaseException as exc:  # noqa: BLE001 - reported below
+                    errors.append(exc)
+
+            _run_threads(work, self.concurrent_writers)
+            assert not errors, errors[:3]
+            report = self._verify(store)
+            assert report.ok, f"round {round_}: {report.describe()}"
+        checkpoints = store.audit_checkpoints()
+        assert [c.seq for c in checkpoints] == list(range(1, len(checkpoints) + 1))
+        assert len(checkpoints) >= self.seal_thread_rounds * self.concurrent_writers
+
+    def test_concurrent_sealing_in_processes_keeps_the_record_verifiable(self, store: Store) -> None:
+        """6 processes, each with its own Practice on one database, writing and sealing at once."""
+        location = self.shared_location(store)
+        if location is None:
+            pytest.skip("this backend has no location other processes can open")
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(self.seal_processes) as pool:
+            for round_ in range(self.seal_process_rounds):
+                start_at = time.time() + 0.3
+                jobs = [(location, self.CLINIC, round_, w, start_at) for w in range(self.seal_processes)]
+                results = pool.map(_sealing_worker, jobs, chunksize=1)
+                assert all(r == "ok" for r in results), results
+                report = self._verify(store)
+                assert report.ok, f"round {round_}: {report.describe()}"
+        checkpoints = store.audit_checkpoints()
+        assert [c.seq for c in checkpoints] == list(range(1, len(checkpoints) + 1))
+        assert len(checkpoints) >= self.seal_process_rounds * self.seal_processes
+
+
+#: The seal key of the sealing-race tests.
+SEAL_KEY = b"contract-seal-key-" + b"x" * 14
+
+
+def _sealing_worker(job: tuple[str, str, int, int, float]) -> str:
+    """One process of the sealing race: open a Practice, write, read, seal, close (which seals again)."""
+    location, clinic, round_, w, start_at = job
+    from alliancekit.practice import open_practice
+
+    practice = open_practice(location, plugins=_builtin_plugins(), audit_key=SEAL_KEY, checkpoint_every=5)
+    actor = Actor(f"clin-p{w}", Role.CLINICIAN, clinic)
+    admin = Actor("admin-1", Role.ADMINISTRATOR, clinic)
+    time.sleep(max(0.0, start_at - time.time()))
+    try:
+        ep = practice.start_episode(
+            actor, client_ref=f"p-{round_}-{w}", clinician_id=actor.id, opened_on=_DAY
+        )
+        practice.record_consultation(actor, ep, _consultation())
+        practice.episode(actor, ep)
+        practice.audit_checkpoint(admin)
+    finally:
+        practice.close()
+    return "ok"
 
 
 # ------------------------------------------------------------------------------------------ scenario

@@ -1,0 +1,1 @@
+"""Tamper evidence: the hashes and seals (:mod:`.chain`) and the verification of a record (:mod:`.verify`)."""

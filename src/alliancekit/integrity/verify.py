@@ -1,0 +1,355 @@
+"""Verification of the whole record: event chains, snapshots, projections, audit shards, references, seals.
+
+Pure: :func:`verify_record` reads nothing from a store. :func:`alliancekit.store.scan.scan_record` is the
+one place that reads a store for it; the caller supplies ``fold`` (the state JSON folded from an episode's
+stored events) and ``project`` (the caseload row derived from a snapshot's JSON), because both belong to
+the core, not to this module.
+
+What a check failing means, from the bottom up:
+
+* **events**: an episode's stream is not a consecutive, hash-linked chain from :data:`~.chain.GENESIS`
+  whose hashes recompute, or its snapshot does not name the last event (version and head);
+* **snapshots**: the snapshot is not what the events fold into;
+* **projections**: the caseload row is not what the snapshot projects to;
+* **audit**: a shard is not a consecutive, hash-linked chain whose hashes recompute;
+* **references**: an audit entry names a stream head (``writes``) that the episode no longer has, or an
+  episode's current head is named by no entry;
+* **seals**: a checkpoint's MAC chain or Merkle root is wrong, or the entries differ from (or stop before)
+  the heads a checkpoint sealed, or the host's ``expected_head`` is not among the checkpoints.
+
+Each check reports its first bad entry only: what comes after a break cannot be trusted either.
+
+What stays possible for someone who can write the database, and what the host does about it: entries
+appended after the last seal are covered by the hash chains only (anyone can extend a chain), so seal
+often; cutting the log back to an earlier seal *together with* the later checkpoints is caught only when
+the host keeps the latest checkpoint outside the database and passes it as ``expected_head``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from alliancekit.errors import ValidationError
+from alliancekit.integrity.chain import GENESIS, entry_hash, event_hash, merkle_root, seal_mac
+from alliancekit.store.protocol import (
+    AuditCheckpoint,
+    AuditRecord,
+    CaseloadRow,
+    Snapshot,
+    StoredEvent,
+)
+
+CHECKS = ("events", "snapshots", "projections", "audit", "references", "seals")
+
+#: Caseload columns that hold JSON text: compared as values (a backend may store them as JSON).
+_JSON_COLUMNS = ("latest_scores_json", "open_alerts_json")
+
+
+@attrs.frozen
+class EpisodeRecord:
+    """What a scan of the store yields per episode."""
+
+    episode_id: str
+    snapshot: Snapshot | None
+    caseload: CaseloadRow | None
+    events: Sequence[StoredEvent]
+
+
+@attrs.frozen
+class Finding:
+    """The first bad entry one check found."""
+
+    check: str
+    """One of :data:`CHECKS`."""
+    where: str
+    """Which entry: ``episode <id> event 4``, ``audit shard 5 entry 17``, ``checkpoint 3``."""
+    problem: str
+    """Plain words, never record content."""
+
+
+@attrs.frozen
+class IntegrityReport:
+    """What :func:`verify_record` found."""
+
+    ok: bool
+    episodes: int
+    events: int
+    audit_entries: int
+    checkpoints: int
+    seals_checked: bool
+    findings: tuple[Finding, ...] = ()
+    """The first bad entry of each check that failed, in the order of :data:`CHECKS`."""
+
+    def finding(self, check: str) -> Finding | None:
+        """The finding of ``check``, if it failed."""
+        return next((f for f in self.findings if f.check == check), None)
+
+    def describe(self) -> str:
+        """Human text; the first line starts ``record ok:`` or ``record broken:``."""
+        counts = (
+            f"{self.episodes} episodes, {self.events} events, {self.audit_entries} audit entries, "
+            f"{self.checkpoints} checkpoints"
+        )
+        seals = "seals verified" if self.seals_checked else "seals not checked (no key)"
+        if self.ok:
+            return f"record ok: {counts}; {seals}"
+        failed = ", ".join(f.check for f in self.findings)
+        lines = [f"record broken: {failed} ({counts}; {seals})"]
+        lines += [f"  {f.check}: {f.where}: {f.problem}" for f in self.findings]
+        return "\n".join(lines)
+
+
+class _First:
+    """The first finding per check."""
+
+    def __init__(self) -> None:
+        self.found: dict[str, Finding] = {}
+
+    def add(self, check: str, where: str, problem: str) -> None:
+        self.found.setdefault(check, Finding(check, where, problem))
+
+    def has(self, check: str) -> bool:
+        return check in self.found
+
+
+def _json_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return _Unparsable(text)
+
+
+@attrs.frozen
+class _Unparsable:
+    text: str
+
+
+def _row_value(row: CaseloadRow) -> dict[str, Any]:
+    value = attrs.asdict(row)
+    for column in _JSON_COLUMNS:
+        value[column] = _json_value(value[column])
+    return value
+
+
+def _parse_writes(writes: str) -> tuple[int, str] | None:
+    version, sep, head = writes.partition(":")
+    if not sep or not version.isdigit() or len(head) != len(GENESIS):
+        return None
+    return int(version), head
+
+
+def _check_events(episode: EpisodeRecord, first: _First) -> None:
+    where = f"episode {episode.episode_id}"
+    prev = GENESIS
+    for index, event in enumerate(episode.events, start=1):
+        at = f"{where} event {index}"
+        if event.seq != index or event.episode_id != episode.episode_id:
+            first.add("events", at, "event out of place (deleted, inserted or moved)")
+            return
+        if event.prev_hash != prev:
+            first.add("events", at, "does not follow the event before it")
+            return
+        if event_hash(event, prev) != event.hash:
+            first.add("events", at, "content does not match its hash")
+            return
+        prev = event.hash
+    count = len(episode.events)
+    snapshot = episode.snapshot
+    if snapshot is None:
+        first.add("events", f"{where} snapshot", "the episode has events but no snapshot")
+    elif snapshot.version != count:
+        first.add(
+            "events", f"{where} snapshot", f"snapshot is at version {snapshot.version}, stream at {count}"
+        )
+    elif snapshot.head != prev:
+        first.add("events", f"{where} snapshot", "snapshot head is not the last event's hash")
+
+
+def _check_state(
+    episode: EpisodeRecord,
+    first: _First,
+    fold: Callable[[Sequence[StoredEvent]], str],
+    project: Callable[[str], CaseloadRow],
+) -> None:
+    where = f"episode {episode.episode_id}"
+    snapshot = episode.snapshot
+    if snapshot is not None and not first.has("snapshots"):
+        try:
+            folded: Any = json.loads(fold(episode.events)) if episode.events else None
+        except Exception:  # noqa: BLE001 - any failure to fold is a finding, not a crash
+            folded = _Unparsable("")
+        if folded != _json_value(snapshot.state_json):
+            first.add(
+                "snapshots", f"{where} snapshot", "snapshot differs from the state folded from the events"
+            )
+    if first.has("projections"):
+        return
+    if episode.caseload is None:
+        if snapshot is not None:
+            first.add("projections", f"{where} caseload row", "the caseload row is missing")
+        return
+    if snapshot is None:
+        first.add("projections", f"{where} caseload row", "a caseload row without a snapshot")
+        return
+    try:
+        expected: dict[str, Any] | None = _row_value(project(snapshot.state_json))
+    except Exception:  # noqa: BLE001 - an unreadable snapshot projects to nothing
+        expected = None
+    if expected != _row_value(episode.caseload):
+        first.add(
+            "projections", f"{where} caseload row", "caseload row differs from the snapshot's projection"
+        )
+
+
+def _check_audit(audit: Sequence[AuditRecord], first: _First) -> dict[int, list[AuditRecord]]:
+    shards: dict[int, list[AuditRecord]] = {}
+    for record in audit:
+        shards.setdefault(record.shard, []).append(record)
+    for shard in sorted(shards):
+        prev = GENESIS
+        for index, record in enumerate(shards[shard], start=1):
+            at = f"audit shard {shard} entry {index}"
+            if record.position != index:
+                first.add("audit", at, "entry out of place (deleted, inserted or moved)")
+                break
+            if record.prev_hash != prev:
+                first.add("audit", at, "does not follow the entry before it")
+                break
+            if entry_hash(record, index, prev) != record.hash:
+                first.add("audit", at, "content does not match its hash")
+                break
+            prev = record.hash
+    return shards
+
+
+def _check_seals(
+    shards: dict[int, list[AuditRecord]],
+    checkpoints: Sequence[AuditCheckpoint],
+    key: bytes | None,
+    expected_head: AuditCheckpoint | None,
+    first: _First,
+) -> None:
+    if key is not None:
+        previous_mac = ""
+        for index, cp in enumerate(checkpoints, start=1):
+            at = f"checkpoint {index}"
+            if cp.seq != index:
+                first.add("seals", at, "checkpoint out of place (deleted, inserted or moved)")
+                return
+            if cp.root != merkle_root(cp.heads):
+                first.add("seals", at, "its root does not match the heads it lists")
+                return
+            if not hmac.compare_digest(cp.mac, seal_mac(key, cp.seq, cp.root, previous_mac)):
+                first.add("seals", at, "seal is not valid")
+                return
+            previous_mac = cp.mac
+    claims = list(checkpoints) if expected_head is None else [*checkpoints, expected_head]
+    for cp in claims:
+        for head in cp.heads:
+            entries = shards.get(head.shard, [])
+            if head.position > len(entries):
+                first.add(
+                    "seals",
+                    f"audit shard {head.shard} entry {len(entries) + 1}",
+                    f"entries after shard {head.shard} position {len(entries)} are missing"
+                    f" (checkpoint {cp.seq} sealed {head.position})",
+                )
+                return
+            if head.position < 1 or entries[head.position - 1].hash != head.hash:
+                first.add(
+                    "seals",
+                    f"audit shard {head.shard} entry {head.position}",
+                    f"entries differ from what checkpoint {cp.seq} sealed",
+                )
+                return
+    if expected_head is not None and not any(
+        cp.seq == expected_head.seq and hmac.compare_digest(cp.mac, expected_head.mac) for cp in checkpoints
+    ):
+        first.add("seals", f"checkpoint {expected_head.seq}", "the expected checkpoint is missing")
+
+
+def verify_record(
+    episodes: Iterable[EpisodeRecord],
+    audit: Sequence[AuditRecord],
+    checkpoints: Sequence[AuditCheckpoint],
+    *,
+    key: bytes | None,
+    expected_head: AuditCheckpoint | None = None,
+    fold: Callable[[Sequence[StoredEvent]], str],
+    project: Callable[[str], CaseloadRow],
+) -> IntegrityReport:
+    """Check the whole record (see the module docstring); reads nothing but its arguments.
+
+    :param audit: every audit entry, ordered by shard then position (``Store.audit_records()``).
+    :param key: the host's seal key; without it the seals' MACs are not checked (``seals_checked`` false),
+        only what the checkpoints claim about the entries.
+    :param expected_head: the latest checkpoint as the host kept it outside the database.
+    """
+    if key is not None and not isinstance(key, bytes):
+        raise ValidationError("key", "type", "bytes expected")
+    if expected_head is not None and not isinstance(expected_head, AuditCheckpoint):
+        raise ValidationError("expected_head", "type", "an AuditCheckpoint expected")
+    first = _First()
+    shards = _check_audit(audit, first)
+    # What the audit entries say each command wrote: (episode, version) -> [(head, entry location)].
+    named: dict[str, dict[int, list[tuple[str, tuple[int, int]]]]] = {}
+    bad_refs: list[tuple[tuple[int, int], str]] = []
+    for record in audit:
+        if not record.writes or record.record_type != "episode":
+            continue
+        spot = (record.shard, record.position)
+        parsed = _parse_writes(record.writes)
+        if parsed is None:
+            bad_refs.append((spot, "its record of what it wrote is malformed"))
+            continue
+        named.setdefault(record.record_id, {}).setdefault(parsed[0], []).append((parsed[1], spot))
+    episode_count = event_count = 0
+    unreferenced: str | None = None
+    for episode in episodes:
+        episode_count += 1
+        event_count += len(episode.events)
+        _check_events(episode, first)
+        _check_state(episode, first, fold, project)
+        hashes = {e.seq: e.hash for e in episode.events}
+        writes = named.pop(episode.episode_id, {})
+        for version, claims in writes.items():
+            for head, spot in claims:
+                if hashes.get(version) != head:
+                    problem = (
+                        f"names version {version} of episode {episode.episode_id}, which the stream does"
+                        " not hold as written (cut, changed or replaced)"
+                    )
+                    bad_refs.append((spot, problem))
+        current = (len(episode.events), episode.events[-1].hash if episode.events else GENESIS)
+        if (
+            episode.events
+            and unreferenced is None
+            and current[1] not in {h for h, _ in writes.get(current[0], [])}
+        ):
+            unreferenced = episode.episode_id
+    for episode_id, writes in named.items():
+        for claims in writes.values():
+            bad_refs.extend(
+                (spot, f"names episode {episode_id}, which the record does not hold") for _, spot in claims
+            )
+    if bad_refs:
+        (shard, position), problem = min(bad_refs)
+        first.add("references", f"audit shard {shard} entry {position}", problem)
+    elif unreferenced is not None:
+        first.add("references", f"episode {unreferenced}", "its latest write is named by no audit entry")
+    _check_seals(shards, checkpoints, key, expected_head, first)
+    findings = tuple(first.found[c] for c in CHECKS if c in first.found)
+    return IntegrityReport(
+        ok=not findings,
+        episodes=episode_count,
+        events=event_count,
+        audit_entries=len(audit),
+        checkpoints=len(checkpoints),
+        seals_checked=key is not None,
+        findings=findings,
+    )

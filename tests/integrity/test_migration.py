@@ -1,0 +1,72 @@
+"""A version-1 SQLite database migrates to version 2, and its record then verifies."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from alliancekit.integrity import chain
+from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.store.sqlite_schema import APPLICATION_ID, MIGRATIONS
+
+from .conftest import ADMIN, KEY, build_record, clinician, practice_on, verify_path
+
+_V1_EVENTS = (
+    "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
+    " clinic_id, corrects, payload"
+)
+_V1_AUDIT = (
+    "entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type, record_id, outcome,"
+    " client_ref, detail"
+)
+
+
+def _as_version_1(source: Path, target: Path) -> None:
+    """``target``: the rows of ``source`` as alliancekit 1 would have stored them (schema version 1)."""
+    old = sqlite3.connect(target, isolation_level=None)
+    old.executescript(MIGRATIONS[0])
+    old.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    old.execute("PRAGMA user_version = 1")
+    old.execute("ATTACH DATABASE ? AS new", (str(source),))
+    old.execute(f"INSERT INTO events SELECT {_V1_EVENTS} FROM new.events")  # noqa: S608
+    columns = [r[1] for r in old.execute("PRAGMA table_info(episodes)")]
+    old.execute(f"INSERT INTO episodes SELECT {', '.join(columns)} FROM new.episodes")  # noqa: S608
+    old.execute("INSERT INTO commands SELECT key, episode_id, version FROM new.commands")
+    # One chain in write order, hashed the old way (the migration re-links it).
+    old.execute(
+        f"INSERT INTO audit (seq, {_V1_AUDIT}, prev_hash, hash)"  # noqa: S608
+        f" SELECT row_number() OVER (ORDER BY at, shard, position), {_V1_AUDIT}, '', '' FROM new.audit"
+    )
+    old.execute("DETACH DATABASE new")
+    old.close()
+
+
+def test_a_version_1_database_migrates_and_verifies(tmp_path: Path) -> None:
+    source = tmp_path / "v2.sqlite"
+    episodes = build_record(source)
+    path = tmp_path / "v1.sqlite"
+    _as_version_1(source, path)
+    store = SQLiteStore(path)  # migrates
+    assert store.schema_version() == 2
+    events = store.load_events(episodes["ep1"])
+    assert events[0].prev_hash == chain.GENESIS
+    assert all(e.hash for e in events)
+    snapshot = store.load_snapshot(episodes["ep1"])
+    assert snapshot is not None
+    assert snapshot.head == events[-1].hash
+    adopted = [a for a in store.audit_records() if a.action == "migrate-schema"]
+    assert sorted(a.record_id for a in adopted) == sorted(episodes.values())
+    store.close()
+    report = verify_path(path)
+    assert report.ok, report.describe()
+    assert not report.checkpoints  # version-1 seals are kept aside, not verified
+    # The migrated database takes new writes, seals and still verifies.
+    practice = practice_on(path, audit_key=KEY, checkpoint_every=3)
+    practice.episode(clinician(1), episodes["ep1"])
+    practice.audit_checkpoint(ADMIN)
+    practice.close()
+    assert verify_path(path).ok
+    conn = sqlite3.connect(path)
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    assert {"audit_heads", "audit_checkpoints_v1", "commands"} <= tables
