@@ -67,6 +67,7 @@ from alliancekit.errors import (
     NotAnAlliancekitStore,
     StoreBusy,
     StoreError,
+    StoreNeedsMigration,
     StoreTooNew,
     ValidationError,
 )
@@ -105,7 +106,8 @@ _SEAL_NAMESPACE = 0x416C
 
 #: SQLSTATEs of values PostgreSQL cannot store or take: untranslatable character (a JSON ``\u0000``), bad
 #: text representation (a lone surrogate escaped in JSON), character not in repertoire, out of range.
-_UNSTORABLE = {"22P05": "nul", "22021": "unicode", "22P02": "unicode", "22003": "range"}
+#: The rule names are the core's (``alliancekit.domain.checks``), which refuses such text first.
+_UNSTORABLE = {"22P05": "control-character", "22021": "unicode", "22P02": "unicode", "22003": "range"}
 
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
@@ -294,7 +296,7 @@ class PostgresStore:
                 f"schema {schema!r} has version {version}; this alliancekit-postgres knows up to "
                 f"{LATEST_VERSION}: upgrade it"
             )
-        raise StoreError(
+        raise StoreNeedsMigration(
             f"schema {schema!r} is at version {version}, this plugin needs {LATEST_VERSION}; a read-only "
             "store never migrates: open it writable once, or run alliancekit_postgres.migrate()"
         )
@@ -781,16 +783,18 @@ def _audit_object(a: AuditRecord) -> str:
 def _unstorable(exc: psycopg.DataError) -> ValidationError:
     """The error for a value PostgreSQL refused to store; the message names the rule, never the value."""
     if exc.sqlstate is None:  # refused by psycopg before sending: NUL in a text parameter, ...
-        rule = "nul" if "NUL" in str(exc) else "value"
+        rule = "control-character" if "NUL" in str(exc) else "value"
     else:
         rule = _UNSTORABLE.get(exc.sqlstate, "value")
     details = {
-        "nul": "text cannot contain NUL characters",
+        "control-character": "text cannot contain NUL characters",
         "unicode": "text must be valid Unicode (no lone surrogates)",
         "range": "a number is out of range",
         "value": "a value cannot be stored",
     }
-    return ValidationError("text" if rule in ("nul", "unicode") else "value", rule, details[rule])
+    return ValidationError(
+        "text" if rule in ("control-character", "unicode") else "value", rule, details[rule]
+    )
 
 
 def _check_clinic(clinic_id: object) -> None:
