@@ -12,7 +12,9 @@ ordinary role of its own and drops both at the end):
   three ways side by side: ``record_session`` through the facade; the store's ``append`` alone with commits
   built beforehand (each audit entry in its episode's shard, as the core writes them); and the same commits
   with every audit entry in shard 0, which is the old design's single audit head per clinic (every writer
-  of the clinic queues on one row lock held through the commit);
+  of the clinic queues on one row lock held through the commit); with each, the share of active writers
+  found waiting for a lock (``pg_stat_activity`` sampled every 5 ms), which shows the queueing directly
+  where throughput is capped by the machine's cores;
 * caseload query p50 with 100,000 episodes in the table (50 clinics, 20 clinicians each, 100 episodes a
   clinician, about a third open), loaded with ``COPY``: one clinician's open caseload, and a whole clinic's.
 
@@ -32,6 +34,7 @@ import os
 import secrets
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -259,7 +262,49 @@ def _store_writer(
         results.put(f"{type(exc).__name__}: {exc}")
 
 
-def _timed(processes: int, target: Callable[..., None], args: Callable[[int], tuple[Any, ...]]) -> float:
+class _LockWaits:
+    """Samples ``pg_stat_activity`` while the writers run: the share of active writer backends that are
+    waiting for a lock (a row lock on an audit head, mostly). It does not depend on how much CPU the
+    machine has to spare, unlike throughput: it says directly how much the writers queue on each other.
+    """
+
+    def __init__(self, app: str) -> None:
+        self.app = app
+        self.waiting = self.active = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> _LockWaits:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        with psycopg.connect(self.app, autocommit=True) as conn:
+            while not self._stop.wait(0.005):
+                row = conn.execute(
+                    "SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'"
+                ).fetchone()
+                if row is not None:
+                    self.waiting += int(row[0])
+                    self.active += int(row[1])
+
+    @property
+    def share(self) -> float:
+        return self.waiting / self.active if self.active else 0.0
+
+
+#: The lock-wait share of the last :func:`_timed` run (see :class:`_LockWaits`).
+_last_lock_share = [0.0]
+
+
+def _timed(
+    processes: int, target: Callable[..., None], args: Callable[[int], tuple[Any, ...]], app: str
+) -> float:
     """Commands/s of ``processes`` writers released together once all have warmed up.
 
     Each writer reports when its timed commands began and ended (``perf_counter`` is the system's monotonic
@@ -271,8 +316,10 @@ def _timed(processes: int, target: Callable[..., None], args: Callable[[int], tu
     workers = [ctx.Process(target=target, args=(*args(n), start, results)) for n in range(processes)]
     for p in workers:
         p.start()
-    start.wait(timeout=300)
-    reports: list[Any] = [results.get(timeout=900) for _ in workers]
+    with _LockWaits(app) as waits:
+        start.wait(timeout=300)
+        reports: list[Any] = [results.get(timeout=900) for _ in workers]
+    _last_lock_share[0] = waits.share
     for p in workers:
         p.join()
     errors = [r for r in reports if isinstance(r, str)]
@@ -291,13 +338,13 @@ def _scaling(app: str, only: tuple[str, ...] = ()) -> dict[str, float]:
         schema = f"facade_{processes}_{repeat}"
         location = f"{app}?clinic={CLINIC}&schema={schema}&pool_max=1"
         PostgresStore(app, clinic_id=CLINIC, schema=schema, pool_max=1).close()  # migrate before the race
-        return _timed(processes, _facade_writer, lambda n: (location, WRITER_COMMANDS))
+        return _timed(processes, _facade_writer, lambda n: (location, WRITER_COMMANDS), app)
 
     def store(sharded: bool) -> Callable[[int, int], float]:
         def measure(processes: int, repeat: int) -> float:
             schema = f"store_{'sharded' if sharded else 'one_head'}_{processes}_{repeat}"
             PostgresStore(app, clinic_id=CLINIC, schema=schema, pool_max=1).close()
-            return _timed(processes, _store_writer, lambda n: (app, schema, n, WRITER_COMMANDS, sharded))
+            return _timed(processes, _store_writer, lambda n: (app, schema, n, WRITER_COMMANDS, sharded), app)
 
         return measure
 
@@ -306,18 +353,23 @@ def _scaling(app: str, only: tuple[str, ...] = ()) -> dict[str, float]:
     modes["store_append_one_head"] = store(False)
     chosen = {mode: measure for mode, measure in modes.items() if not only or mode in only}
     rates: dict[tuple[str, int], list[float]] = {}
+    lock_shares: dict[tuple[str, int], list[float]] = {}
     # Interleaved (every way and writer count once per repeat) so that load from elsewhere on the machine
     # spreads over all of them rather than landing on one.
     for repeat in range(REPEATS):
         for processes in WRITER_COUNTS:
             for mode, measure in chosen.items():
                 rates.setdefault((mode, processes), []).append(measure(processes, repeat))
+                lock_shares.setdefault((mode, processes), []).append(_last_lock_share[0])
     for mode in chosen:
         one = statistics.median(rates[mode, 1])
         for processes in WRITER_COUNTS:
             rate = statistics.median(rates[mode, processes])
             figures[f"{mode}_{processes}_writers_commands_per_s"] = rate
             figures[f"{mode}_{processes}_writers_ratio_to_1"] = rate / one
+            figures[f"{mode}_{processes}_writers_lock_wait_share"] = statistics.median(
+                lock_shares[mode, processes]
+            )
     return figures
 
 
@@ -408,7 +460,8 @@ def run_scaling(only: tuple[str, ...] = ()) -> dict[str, float]:
 
 
 def _print_scaling(figures: dict[str, float]) -> None:
-    """The throughput figures side by side: one line per writer count, commands/s (ratio to 1 writer)."""
+    """The throughput figures side by side: one line per writer count, commands/s, the ratio to 1 writer and
+    the share of active writers waiting for a lock."""
     modes = sorted({name.split("_1_writers")[0] for name in figures if "_1_writers_commands" in name})
     print(f"{'writers':>8s}" + "".join(f"{mode:>32s}" for mode in modes))
     for processes in WRITER_COUNTS:
@@ -416,7 +469,10 @@ def _print_scaling(figures: dict[str, float]) -> None:
         for mode in modes:
             rate = figures.get(f"{mode}_{processes}_writers_commands_per_s")
             ratio = figures.get(f"{mode}_{processes}_writers_ratio_to_1")
-            cells.append("-" if rate is None or ratio is None else f"{rate:,.0f}/s ({ratio:.2f}x)")
+            waits = figures.get(f"{mode}_{processes}_writers_lock_wait_share", 0.0)
+            cells.append(
+                "-" if rate is None or ratio is None else f"{rate:,.0f}/s {ratio:.2f}x {waits:.0%} lock"
+            )
         print(f"{processes:>8d}" + "".join(f"{cell:>32s}" for cell in cells))
 
 
