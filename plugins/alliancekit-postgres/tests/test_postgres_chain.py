@@ -43,6 +43,7 @@ from alliancekit.store.protocol import (
     ShardHead,
     StoredEvent,
 )
+from alliancekit.store.scan import scan_record
 
 CLINIC = "clinic-a"
 KEY = b"k" * 32
@@ -618,6 +619,15 @@ def test_a_version_1_schema_with_rows_migrates_and_keeps_its_rows(pg, admin) -> 
         )
         owner.execute(
             sql.SQL(
+                "INSERT INTO {}.episodes (clinic_id, episode_id, version, state, clinician_id, client_ref,"
+                " stage, opened_on, sessions_attended, latest_scores, open_alerts, review_due,"
+                " open_alerts_json) VALUES (%s, 'old-ep', 1, '{{\"v\": 1}}', 'clin-1', 'ref-old', 'active',"
+                " '2026-01-05', 0, '{{}}', 0, false, '[]')"
+            ).format(s),
+            (CLINIC,),
+        )
+        owner.execute(
+            sql.SQL(
                 "INSERT INTO {}.audit VALUES (%s, 1, 'old-entry', now(), 'clin-1', 'clinician', 'treatment',"
                 " 'test', 'episode', 'old-ep', 'allowed', '', '', %s, 'old-hash')"
             ).format(s),
@@ -626,15 +636,50 @@ def test_a_version_1_schema_with_rows_migrates_and_keeps_its_rows(pg, admin) -> 
     store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=2)
     try:
         assert store.schema_version() == LATEST_VERSION == 2
+        # Events are chained as they stood, and the episode row keeps the head.
         [event] = store.load_events("old-ep")
-        assert (event.event_id, event.prev_hash, event.hash) == ("ev-1", "", "")
+        assert event.event_id == "ev-1"
+        assert event.prev_hash == chain.GENESIS
+        assert event.hash == chain.event_hash(event, chain.GENESIS)
+        snapshot = store.load_snapshot("old-ep")
+        assert snapshot is not None
+        assert snapshot.head == event.hash
         # The old key is kept with an empty command: it matches no command of the new scheme.
         assert store.find_command(CLINIC, "record-session", "old-key") is None
-        # The old single chain is kept under its legacy name; the shards start afresh.
-        assert store.audit_records() == []
-        assert store.audit_heads() == []
-        legacy = admin.execute(sql.SQL("SELECT entry_id FROM {}.audit_v1").format(s)).fetchall()
-        assert legacy == [("old-entry",)]
+        # The old entry is re-linked into shard 0; one migrate-schema entry adopts the episode's head.
+        records = store.audit_records()
+        assert [(r.shard, r.position, r.entry_id) for r in records if r.shard == 0][:1] == [
+            (0, 1, "old-entry")
+        ]
+        [adopted] = [r for r in records if r.action == "migrate-schema"]
+        assert (adopted.record_id, adopted.shard, adopted.writes) == (
+            "old-ep",
+            chain.shard_of("old-ep"),
+            f"1:{event.hash}",
+        )
+        check_audit(records)
+        # The originals stay as they were, under their legacy name.
+        legacy = admin.execute(sql.SQL("SELECT entry_id, hash FROM {}.audit_v1").format(s)).fetchall()
+        assert legacy == [("old-entry", "old-hash")]
+        # Row-level security is forced again on every table.
+        forced = admin.execute(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname <> 'schema_migrations'"
+            " AND NOT c.relforcerowsecurity",
+            (schema,),
+        ).fetchone()
+        assert forced == (0,)
+        # The whole record verifies (fold and projection taken as stored: this checks chains and references).
+        episodes, audit, checkpoints = scan_record(store)
+        report = verify_record(
+            list(episodes),
+            audit,
+            checkpoints,
+            key=None,
+            fold=lambda events: snapshot.state_json,
+            project=lambda state: store.caseload(open_only=False)[0],
+        )
+        assert report.ok, report.describe()
         store.append(commit("ep-1", 0))
         check_audit(store.audit_records())
     finally:

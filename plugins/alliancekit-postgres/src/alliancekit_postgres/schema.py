@@ -16,9 +16,16 @@ released migration: add the next one.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
 from psycopg import Connection, sql
 
 from alliancekit.errors import NotAnAlliancekitStore, StoreTooNew
+from alliancekit.integrity import chain
+from alliancekit.store.protocol import AuditRecord, StoredEvent
 
 #: The session setting the policies read; set transaction-locally by the store before every statement.
 CLINIC_SETTING = "alliancekit.clinic_id"
@@ -228,8 +235,7 @@ _MIGRATION_2 = (
     -- 2: tamper evidence over the whole record, scoped idempotency keys, audit chains per shard, seals.
     --
     -- Events carry their chain hashes and each episode row its stream head (both computed by the core).
-    -- Rows written before this migration have empty hashes: verification reports them (the core cannot
-    -- vouch for what was written without a chain).
+    -- Rows written before this migration get theirs from backfill_2 (Python, same transaction).
     ALTER TABLE {s}.events ADD COLUMN prev_hash text NOT NULL DEFAULT '',
         ADD COLUMN hash text NOT NULL DEFAULT '';
     ALTER TABLE {s}.episodes ADD COLUMN head text NOT NULL DEFAULT '';
@@ -243,7 +249,8 @@ _MIGRATION_2 = (
     ALTER TABLE {s}.commands ADD CONSTRAINT commands_pkey PRIMARY KEY (clinic_id, command, key);
 
     -- The single per-clinic audit chain (and its checkpoints) is kept, read-only, under a legacy name:
-    -- its hashes follow the old entry format. New entries go to AUDIT_SHARDS chains per clinic.
+    -- its hashes follow the old entry format. New entries go to AUDIT_SHARDS chains per clinic; backfill_2
+    -- re-links the old entries into shard 0.
     DROP FUNCTION {s}.append_commit;
     DROP FUNCTION {s}.append_audit;
     DROP FUNCTION {s}.link_audit;
@@ -784,6 +791,129 @@ MIGRATIONS: tuple[str, ...] = (
 )
 LATEST_VERSION = len(MIGRATIONS)
 
+
+def utc(at: datetime) -> datetime:
+    """``at`` as an aware UTC time (a naive one is taken as UTC), as PostgreSQL gives it back."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def audit_object(a: AuditRecord) -> str:
+    """One audit record as ``link_audit`` takes it (a JSON object; ``at_iso`` is what the hash covers)."""
+    # The chain hashes the time as it will read back: aware, in UTC (a naive time is taken as UTC).
+    at = utc(a.at).isoformat()
+    return json.dumps(
+        {
+            "clinic_id": a.clinic_id,
+            "shard": a.shard,
+            "writes": a.writes,
+            "entry_id": a.entry_id,
+            "at": at,
+            "at_iso": at,
+            "client_ref": a.client_ref,
+            "detail": a.detail,
+            "actor_id": a.actor_id,
+            "actor_role": a.actor_role,
+            "purpose": a.purpose,
+            "action": a.action,
+            "record_type": a.record_type,
+            "record_id": a.record_id,
+            "outcome": a.outcome,
+        },
+        separators=(",", ":"),
+    )
+
+
+def audit_array(records: Iterable[AuditRecord]) -> str:
+    return "[" + ",".join(audit_object(a) for a in records) + "]"
+
+
+def _backfill_2(conn: Connection[object], schema: str) -> None:
+    """Give the rows of a version-1 schema what migration 2 expects of them, inside its transaction.
+
+    As the SQLite store does: every episode's events are hash-chained as they stand and the head kept on
+    its row; the version-1 audit entries are re-linked, in their order, into shard 0 with the version-2
+    entry hash (the originals stay in ``audit_v1``); and one ``migrate-schema`` entry per episode, in the
+    episode's shard, names the head it adopted, so every head is referenced from the audit log. Tamper
+    evidence starts here: what was changed before the migration cannot be told apart.
+
+    The owner runs it for every clinic: row-level security is not forced on these tables for the length of
+    the transaction (DDL is transactional; no other session sees them unforced), then forced again.
+    """
+    s = sql.Identifier(schema)
+    tables = ("events", "episodes", "audit_v1", "audit", "audit_heads")
+    for table in tables:
+        conn.execute(
+            sql.SQL("ALTER TABLE {}.{} NO FORCE ROW LEVEL SECURITY").format(s, sql.Identifier(table))
+        )
+    conn.execute("SET LOCAL TIME ZONE 'UTC'")  # times read back as the store reads them, so hashes match
+    now = datetime.now(UTC)
+    entries: dict[str, list[AuditRecord]] = {}
+    old: list[Any] = conn.execute(
+        sql.SQL(
+            "SELECT entry_id, at, actor_id, actor_role, clinic_id::text, purpose, action, record_type,"
+            " record_id, outcome, client_ref, detail FROM {}.audit_v1 ORDER BY clinic_id, position"
+        ).format(s)
+    ).fetchall()
+    for r in old:
+        entries.setdefault(r[4], []).append(AuditRecord(*r))
+    episodes: list[Any] = conn.execute(
+        sql.SQL("SELECT clinic_id::text, episode_id::text, client_ref FROM {}.episodes ORDER BY 1, 2").format(
+            s
+        )
+    ).fetchall()
+    for clinic_id, episode_id, client_ref in episodes:
+        rows: list[Any] = conn.execute(
+            sql.SQL(
+                "SELECT episode_id::text, seq, event_id, type, schema_version, occurred_at, recorded_at,"
+                " actor_id, actor_role, clinic_id::text, payload::text, corrects FROM {}.events"
+                " WHERE clinic_id = %s AND episode_id = %s ORDER BY seq"
+            ).format(s),
+            (clinic_id, episode_id),
+        ).fetchall()
+        head = chain.GENESIS
+        updates = []
+        for row in rows:
+            event = StoredEvent(*row)
+            digest = chain.event_hash(event, head)
+            updates.append((head, digest, clinic_id, episode_id, event.seq))
+            head = digest
+        with conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL(
+                    "UPDATE {}.events SET prev_hash = %s, hash = %s"
+                    " WHERE clinic_id = %s AND episode_id = %s AND seq = %s"
+                ).format(s),
+                updates,
+            )
+        conn.execute(
+            sql.SQL("UPDATE {}.episodes SET head = %s WHERE clinic_id = %s AND episode_id = %s").format(s),
+            (head, clinic_id, episode_id),
+        )
+        entries.setdefault(clinic_id, []).append(
+            AuditRecord(
+                entry_id=f"migration-2-{episode_id}",
+                at=now,
+                actor_id="alliancekit",
+                actor_role="system",
+                clinic_id=clinic_id,
+                purpose="operations",
+                action="migrate-schema",
+                record_type="episode",
+                record_id=episode_id,
+                outcome="allowed",
+                client_ref=client_ref,
+                writes=f"{len(rows)}:{head}",
+                shard=chain.shard_of(episode_id),
+            )
+        )
+    for clinic_id, records in sorted(entries.items()):
+        # link_audit takes the entries grouped by shard in shard order (the old ones are shard 0).
+        ordered = sorted(records, key=lambda r: r.shard)
+        conn.execute(sql.SQL("SELECT {}.link_audit(%s, %s)").format(s), (clinic_id, audit_array(ordered)))
+    for table in tables:
+        conn.execute(sql.SQL("ALTER TABLE {}.{} FORCE ROW LEVEL SECURITY").format(s, sql.Identifier(table)))
+
+
 _LOCK_NAMESPACE = 0x416B  # "Ak": advisory-lock class for schema migrations
 
 
@@ -840,6 +970,8 @@ def migrate_connection(conn: Connection[object], schema: str, *, grant_to: str |
         for number in range(version + 1, LATEST_VERSION + 1):
             # The migration text is this module's constant; only the schema identifier is composed in.
             conn.execute(sql.SQL(MIGRATIONS[number - 1]).format(s=s))
+            if number == 2:
+                _backfill_2(conn, schema)
             conn.execute(
                 sql.SQL("INSERT INTO {}.schema_migrations (version) VALUES (%s)").format(s), (number,)
             )

@@ -50,7 +50,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -89,8 +89,10 @@ from alliancekit.store.protocol import (
 from alliancekit_postgres.schema import (
     LATEST_VERSION,
     STALE_VERSION_SQLSTATE,
+    audit_array,
     current_version,
     migrate_connection,
+    utc,
 )
 
 T = TypeVar("T")
@@ -408,7 +410,7 @@ class PostgresStore:
                 row.ending_reason,
                 _json_array(_event_object(e) for e in commit.events),
                 _json_array(_outbox_object(m) for m in commit.outbox),
-                _json_array(_audit_object(a) for a in audit),
+                audit_array(audit),
             ),
         )
 
@@ -421,7 +423,7 @@ class PostgresStore:
         self._writable("append_audit")
         if not records:
             return
-        payload = _json_array(_audit_object(a) for a in _by_shard(records))
+        payload = audit_array(_by_shard(records))
 
         def write(conn: psycopg.Connection[Any]) -> None:
             conn.execute(self._db.sql["append_audit"], (self.clinic_id, payload))
@@ -678,12 +680,7 @@ def _stored_checkpoint(made: object, last: AuditCheckpoint | None) -> AuditCheck
         raise ValidationError("checkpoint.seq", "sequence", "a checkpoint follows the last one")
     if not isinstance(made.at, datetime):
         raise ValidationError("checkpoint.at", "type", "datetime expected")
-    return attrs.evolve(made, at=_utc(made.at), heads=tuple(sorted(made.heads)))
-
-
-def _utc(at: datetime) -> datetime:
-    """``at`` as an aware UTC time (a naive one is taken as UTC), as PostgreSQL gives it back."""
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return attrs.evolve(made, at=utc(made.at), heads=tuple(sorted(made.heads)))
 
 
 def _by_shard(records: Sequence[AuditRecord]) -> list[AuditRecord]:
@@ -753,31 +750,6 @@ def _outbox_object(m: OutboxRecord) -> str:
         "body": m.body_json,  # as a JSON string: stored as the exact text it is
     }
     return json.dumps(envelope, separators=(",", ":"))
-
-
-def _audit_object(a: AuditRecord) -> str:
-    # The chain hashes the time as it will read back: aware, in UTC (a naive time is taken as UTC).
-    at = _utc(a.at)
-    return json.dumps(
-        {
-            "clinic_id": a.clinic_id,
-            "shard": a.shard,
-            "writes": a.writes,
-            "entry_id": a.entry_id,
-            "at": at.isoformat(),
-            "at_iso": at.isoformat(),
-            "client_ref": a.client_ref,
-            "detail": a.detail,
-            "actor_id": a.actor_id,
-            "actor_role": a.actor_role,
-            "purpose": a.purpose,
-            "action": a.action,
-            "record_type": a.record_type,
-            "record_id": a.record_id,
-            "outcome": a.outcome,
-        },
-        separators=(",", ":"),
-    )
 
 
 def _unstorable(exc: psycopg.DataError) -> ValidationError:
