@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -54,7 +54,7 @@ _DAY = date(2026, 3, 2)
 # --------------------------------------------------------------------------------------------- builders
 
 
-def audit_entry(entry_id: str, shard: int, *, clinic: str = CLINIC, **fields: object) -> AuditRecord:
+def audit_entry(entry_id: str, shard: int, *, clinic: str = CLINIC, **fields: Any) -> AuditRecord:
     record = AuditRecord(
         entry_id,
         _T0,
@@ -386,7 +386,12 @@ def test_audit_rows_of_another_clinic_are_refused(store: PostgresStore) -> None:
 
 def test_seal_writes_the_checkpoint_make_returns(store: PostgresStore) -> None:
     seen: list[tuple[list[ShardHead], AuditCheckpoint | None]] = []
-    assert store.seal(lambda heads, last: seen.append((list(heads), last))) is None  # type: ignore[func-returns-value]
+
+    def look(heads: Sequence[ShardHead], last: AuditCheckpoint | None) -> AuditCheckpoint | None:
+        seen.append((list(heads), last))
+        return None
+
+    assert store.seal(look) is None
     assert seen == [([], None)]
     assert store.audit_checkpoints() == []
     store.append_audit([audit_entry("r-0", 2)])
@@ -517,7 +522,7 @@ def test_read_only_reads_and_refuses_every_write(pg) -> None:  # type: ignore[no
         assert len(reader.load_events("ep-1")) == 2
         assert len(reader.audit_records()) == 1
         assert len(reader.audit_checkpoints()) == 1
-        writes = [
+        writes: list[Callable[[], object]] = [
             lambda: reader.append(commit("ep-2", 0)),
             lambda: reader.append_audit([audit_entry("r", 1)]),
             lambda: seal_now(reader),

@@ -13,7 +13,7 @@ from alliancekit_postgres import PostgresStore
 from psycopg import sql
 
 from alliancekit.store.protocol import Store
-from alliancekit.testing import StoreContract
+from alliancekit.testing.store import StoreContract
 
 # The fault is raised by the server itself, from a trigger, so the real transaction has to roll back.
 _FAULTS = {

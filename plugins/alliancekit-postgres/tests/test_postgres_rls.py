@@ -77,7 +77,7 @@ def test_the_store_cannot_write_rows_of_another_clinic(two_clinics) -> None:  # 
     from alliancekit.domain import Attendance, Modality, Session
 
     session = Session(held_on=date(2026, 1, 9), modality=Modality.VIDEO, attendance=Attendance.ATTENDED)
-    Practice(Capture(), plugins=south_practice.plugins).record_session(  # type: ignore[arg-type]
+    Practice(Capture(), plugins=south_practice.plugins).record_session(
         Actor("s-clin", Role.CLINICIAN, SOUTH), ep_south, session
     )
     [commit] = captured
@@ -163,8 +163,8 @@ def test_raw_sql_acting_for_one_clinic_cannot_reach_the_other(pg, two_clinics) -
             conn.execute(sql.SQL("SELECT count(*) FROM {}.events").format(s))
     # The other clinic's rows are all still there.
     with _app_connection(pg, SOUTH) as conn:
-        found = conn.execute(sql.SQL("SELECT count(*), max(stage) FROM {}.episodes").format(s)).fetchone()
-        assert found == (1, "active")
+        left = conn.execute(sql.SQL("SELECT count(*), max(stage) FROM {}.episodes").format(s)).fetchone()
+        assert left == (1, "active")
         assert conn.execute(sql.SQL("SELECT count(*) FROM {}.events").format(s)).fetchone() == (4,)
 
 
