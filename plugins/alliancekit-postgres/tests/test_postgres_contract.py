@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +13,7 @@ from alliancekit_postgres import PostgresStore
 from psycopg import sql
 
 from alliancekit.store.protocol import Store
-from alliancekit.testing import StoreContract
+from alliancekit.testing.store import StoreContract
 
 # The fault is raised by the server itself, from a trigger, so the real transaction has to roll back.
 _FAULTS = {
@@ -21,8 +24,38 @@ _FAULTS = {
 }
 
 
+# One process of the sealing race: its own Practice (with the PostgreSQL plugin loaded, which the suite's
+# own worker cannot: it builds a host of the builtins only), released with the others, then ROUNDS times:
+# start an episode, record a consultation, read it, seal; closing seals once more.
+_SEALER = """
+import sys, time
+from pathlib import Path
+from alliancekit import open_practice
+from alliancekit.domain import Actor, Role
+from alliancekit.plugins.manager import make_plugin_host
+from alliancekit.testing.store import SEAL_KEY, _consultation, _DAY
+
+location, clinic, w, rounds, start = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+host = make_plugin_host(load_entry_points=True, allow=["postgres"])
+practice = open_practice(location, plugins=host, audit_key=SEAL_KEY, checkpoint_every=5)
+actor, admin = Actor(f"clin-p{w}", Role.CLINICIAN, clinic), Actor("admin-1", Role.ADMINISTRATOR, clinic)
+while not Path(start).exists():
+    time.sleep(0.005)
+try:
+    for round_ in range(rounds):
+        ref = f"p-{round_}-{w}"
+        ep = practice.start_episode(actor, client_ref=ref, clinician_id=actor.id, opened_on=_DAY)
+        practice.record_consultation(actor, ep, _consultation())
+        practice.episode(actor, ep)
+        practice.audit_checkpoint(admin)
+finally:
+    practice.close()
+"""
+
+
 class TestPostgresStore(StoreContract):
     same_key_submissions = 1000
+    seal_process_rounds = 20
 
     @pytest.fixture(autouse=True)
     def _server(self, pg) -> None:  # type: ignore[no-untyped-def]
@@ -38,6 +71,50 @@ class TestPostgresStore(StoreContract):
     def open_again(self, store: Store) -> Store:
         assert isinstance(store, PostgresStore)
         return PostgresStore(self.pg.app_dsn, clinic_id=store.clinic_id, schema=store.schema, pool_max=2)
+
+    def open_read_only(self, store: Store) -> Store:
+        assert isinstance(store, PostgresStore)
+        return PostgresStore(
+            self.pg.app_dsn, clinic_id=store.clinic_id, schema=store.schema, pool_max=2, read_only=True
+        )
+
+    def shared_location(self, store: Store) -> str:
+        assert isinstance(store, PostgresStore)
+        return str(self.pg.location(store.schema, store.clinic_id, pool_max=2))
+
+    @pytest.mark.slow
+    def test_concurrent_sealing_in_processes_keeps_the_record_verifiable(self, store: Store) -> None:
+        """6 processes, each with its own Practice on one schema, 20 rounds of writing and sealing at once.
+
+        Overrides the suite's version, whose workers load the builtin plugins only (no ``postgresql``
+        scheme); the scenario and the checks are the same, each process running its rounds back to back.
+        """
+        location = self.shared_location(store)
+        start = self.tmp_path / "start"
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _SEALER,
+                    location,
+                    self.CLINIC,
+                    str(w),
+                    str(self.seal_process_rounds),
+                    str(start),
+                ]
+            )
+            for w in range(self.seal_processes)
+        ]
+        time.sleep(1.0)
+        start.touch()
+        assert [p.wait(timeout=600) for p in procs] == [0] * self.seal_processes
+        report = self._verify(store)
+        assert report.ok, report.describe()
+        assert report.seals_checked
+        checkpoints = store.audit_checkpoints()
+        assert [c.seq for c in checkpoints] == list(range(1, len(checkpoints) + 1))
+        assert len(checkpoints) >= self.seal_process_rounds * self.seal_processes
 
     @contextlib.contextmanager
     def fail_writes(self, store: Store, point: str) -> Iterator[None]:

@@ -13,7 +13,7 @@ import attrs
 import psycopg
 import pytest
 from alliancekit_postgres import PostgresStore, migrate
-from alliancekit_postgres.schema import CLINIC_TABLES
+from alliancekit_postgres.schema import CLINIC_TABLES, LATEST_VERSION, LEGACY_TABLES
 from psycopg import errors, sql
 
 from alliancekit import Practice
@@ -77,7 +77,7 @@ def test_the_store_cannot_write_rows_of_another_clinic(two_clinics) -> None:  # 
     from alliancekit.domain import Attendance, Modality, Session
 
     session = Session(held_on=date(2026, 1, 9), modality=Modality.VIDEO, attendance=Attendance.ATTENDED)
-    Practice(Capture(), plugins=south_practice.plugins).record_session(  # type: ignore[arg-type]
+    Practice(Capture(), plugins=south_practice.plugins).record_session(
         Actor("s-clin", Role.CLINICIAN, SOUTH), ep_south, session
     )
     [commit] = captured
@@ -151,8 +151,8 @@ def test_raw_sql_acting_for_one_clinic_cannot_reach_the_other(pg, two_clinics) -
     with _app_connection(pg, NORTH) as conn, pytest.raises(errors.InsufficientPrivilege):
         conn.execute(
             sql.SQL(
-                "INSERT INTO {}.commands (clinic_id, idempotency_key, episode_id, version)"
-                " VALUES (%s, 'k', %s, 1)"
+                "INSERT INTO {}.commands (clinic_id, command, key, request_hash, episode_id, version)"
+                " VALUES (%s, 'c', 'k', 'h', %s, 1)"
             ).format(s),
             (SOUTH, ep_south),
         )
@@ -163,8 +163,8 @@ def test_raw_sql_acting_for_one_clinic_cannot_reach_the_other(pg, two_clinics) -
             conn.execute(sql.SQL("SELECT count(*) FROM {}.events").format(s))
     # The other clinic's rows are all still there.
     with _app_connection(pg, SOUTH) as conn:
-        found = conn.execute(sql.SQL("SELECT count(*), max(stage) FROM {}.episodes").format(s)).fetchone()
-        assert found == (1, "active")
+        left = conn.execute(sql.SQL("SELECT count(*), max(stage) FROM {}.episodes").format(s)).fetchone()
+        assert left == (1, "active")
         assert conn.execute(sql.SQL("SELECT count(*) FROM {}.events").format(s)).fetchone() == (4,)
 
 
@@ -172,7 +172,7 @@ def test_without_a_clinic_nothing_is_visible_or_writable(pg, two_clinics) -> Non
     north, *_ = two_clinics
     s = sql.Identifier(north.schema)
     with _app_connection(pg, None) as conn:
-        for table in CLINIC_TABLES:
+        for table in CLINIC_TABLES + LEGACY_TABLES:
             count = conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(s, sql.Identifier(table)))
             assert count.fetchone() == (0,), table
         with pytest.raises(errors.InsufficientPrivilege):
@@ -198,7 +198,7 @@ def test_superusers_are_refused(pg) -> None:  # type: ignore[no-untyped-def]
 def test_owner_migrates_and_the_app_role_cannot_switch_security_off(pg) -> None:  # type: ignore[no-untyped-def]
     """The hardened deployment: the owner migrates and grants data privileges; the app role has no DDL."""
     schema = pg.new_schema(owned_by_app=False)
-    assert migrate(pg.admin_dsn, schema=schema, grant_to=pg.app_role) == 1
+    assert migrate(pg.admin_dsn, schema=schema, grant_to=pg.app_role) == LATEST_VERSION
     store = PostgresStore(pg.app_dsn, clinic_id=NORTH, schema=schema, migrate=False, pool_max=2)
     try:
         practice = Practice(store, plugins=make_plugin_host(load_entry_points=False))

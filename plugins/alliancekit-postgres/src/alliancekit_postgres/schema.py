@@ -16,16 +16,27 @@ released migration: add the next one.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
 from psycopg import Connection, sql
 
 from alliancekit.errors import NotAnAlliancekitStore, StoreTooNew
+from alliancekit.integrity import chain
+from alliancekit.store.protocol import AuditRecord, StoredEvent
 
 #: The session setting the policies read; set transaction-locally by the store before every statement.
 CLINIC_SETTING = "alliancekit.clinic_id"
 #: SQLSTATE raised by ``append_commit`` when a commit's expected stream version is stale.
 STALE_VERSION_SQLSTATE = "AK409"
-#: Tables under row-level security.
+#: Tables under row-level security (after the latest migration; the legacy audit tables are too).
 CLINIC_TABLES = ("events", "episodes", "commands", "outbox", "audit", "audit_heads", "audit_checkpoints")
+#: Version 1's audit chain and checkpoints, kept read-only by migration 2 (still under row-level security).
+LEGACY_TABLES = ("audit_v1", "audit_checkpoints_v1")
+#: The tables migration 1 created (frozen: that migration's text must never change).
+_V1_TABLES = ("events", "episodes", "commands", "outbox", "audit", "audit_heads", "audit_checkpoints")
 
 _POLICY = """
 ALTER TABLE {s}.{t} ENABLE ROW LEVEL SECURITY;
@@ -50,8 +61,8 @@ def _reader(name: str, params: str, returns: str, query: str) -> str:
 
 
 # (name, extra parameters, result columns, query); columns are qualified so that they never resolve to the
-# function's output parameters of the same name.
-_READERS: tuple[tuple[str, str, str, str], ...] = (
+# function's output parameters of the same name. Migration 1's readers (frozen).
+_READERS_V1: tuple[tuple[str, str, str, str], ...] = (
     (
         "episode_version",
         ", p_episode text",
@@ -161,6 +172,286 @@ _READERS: tuple[tuple[str, str, str, str], ...] = (
         """SELECT c.position, c.hash, c.mac, c.at FROM {s}.audit_checkpoints c
            WHERE c.clinic_id = p_scope ORDER BY c.seq""",
     ),
+)
+
+# Migration 2's readers: the snapshot with its stream head, events with their hashes, scoped command keys,
+# audit entries by shard, shard heads and checkpoints in the sealed shape.
+_READERS_V2: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "load_snapshot",
+        ", p_episode text",
+        "version integer, state text, head text",
+        """SELECT e.version, e.state::text, e.head FROM {s}.episodes e
+           WHERE e.clinic_id = p_scope AND e.episode_id = p_episode""",
+    ),
+    (
+        "load_events",
+        ", p_episode text, p_after integer",
+        """episode_id text, seq integer, event_id text, type text, schema_version integer,
+           occurred_at timestamptz, recorded_at timestamptz, actor_id text, actor_role text, clinic_id text,
+           payload text, corrects text, prev_hash text, hash text""",
+        """SELECT e.episode_id::text, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at,
+               e.recorded_at, e.actor_id, e.actor_role, e.clinic_id::text, e.payload::text, e.corrects,
+               e.prev_hash, e.hash
+           FROM {s}.events e
+           WHERE e.clinic_id = p_scope AND e.episode_id = p_episode AND e.seq > p_after ORDER BY e.seq""",
+    ),
+    (
+        "find_command",
+        ", p_command text, p_key text",
+        "request_hash text, episode_id text, version integer",
+        """SELECT c.request_hash, c.episode_id, c.version FROM {s}.commands c
+           WHERE c.clinic_id = p_scope AND c.command = p_command AND c.key = p_key""",
+    ),
+    (
+        "audit_records",
+        "",
+        """entry_id text, at timestamptz, actor_id text, actor_role text, clinic_id text, purpose text,
+           action text, record_type text, record_id text, outcome text, client_ref text, detail text,
+           writes text, shard integer, "position" bigint, prev_hash text, hash text""",
+        """SELECT a.entry_id, a.at, a.actor_id, a.actor_role, a.clinic_id::text, a.purpose, a.action,
+               a.record_type, a.record_id, a.outcome, a.client_ref, a.detail, a.writes, a.shard, a.position,
+               a.prev_hash, a.hash
+           FROM {s}.audit a WHERE a.clinic_id = p_scope ORDER BY a.shard, a.position""",
+    ),
+    (
+        "audit_heads",
+        "",
+        'shard integer, "position" bigint, hash text',
+        """SELECT h.shard, h.position, h.hash FROM {s}.audit_heads h
+           WHERE h.clinic_id = p_scope AND h.position > 0 ORDER BY h.shard""",
+    ),
+    (
+        "audit_checkpoints",
+        "",
+        "seq bigint, heads text, root text, mac text, at timestamptz",
+        """SELECT c.seq, c.heads::text, c.root, c.mac, c.at FROM {s}.audit_checkpoints c
+           WHERE c.clinic_id = p_scope ORDER BY c.seq""",
+    ),
+)
+
+_MIGRATION_2 = (
+    """
+    -- 2: tamper evidence over the whole record, scoped idempotency keys, audit chains per shard, seals.
+    --
+    -- Events carry their chain hashes and each episode row its stream head (both computed by the core).
+    -- Rows written before this migration get theirs from backfill_2 (Python, same transaction).
+    ALTER TABLE {s}.events ADD COLUMN prev_hash text NOT NULL DEFAULT '',
+        ADD COLUMN hash text NOT NULL DEFAULT '';
+    ALTER TABLE {s}.episodes ADD COLUMN head text NOT NULL DEFAULT '';
+
+    -- Idempotency keys are scoped to (clinic, command, key) and bound to the request's hash. Keys written
+    -- before keep an empty command, so they match no new command.
+    ALTER TABLE {s}.commands RENAME COLUMN idempotency_key TO key;
+    ALTER TABLE {s}.commands ADD COLUMN command text COLLATE "C" NOT NULL DEFAULT '',
+        ADD COLUMN request_hash text NOT NULL DEFAULT '';
+    ALTER TABLE {s}.commands DROP CONSTRAINT commands_pkey;
+    ALTER TABLE {s}.commands ADD CONSTRAINT commands_pkey PRIMARY KEY (clinic_id, command, key);
+
+    -- The single per-clinic audit chain (and its checkpoints) is kept, read-only, under a legacy name:
+    -- its hashes follow the old entry format. New entries go to AUDIT_SHARDS chains per clinic; backfill_2
+    -- re-links the old entries into shard 0.
+    DROP FUNCTION {s}.append_commit;
+    DROP FUNCTION {s}.append_audit;
+    DROP FUNCTION {s}.link_audit;
+    DROP FUNCTION {s}.append_checkpoint;
+    DROP FUNCTION {s}.load_snapshot;
+    DROP FUNCTION {s}.load_events;
+    DROP FUNCTION {s}.find_command;
+    DROP FUNCTION {s}.audit_records;
+    DROP FUNCTION {s}.audit_head;
+    DROP FUNCTION {s}.audit_checkpoints;
+    ALTER TABLE {s}.audit RENAME TO audit_v1;
+    ALTER INDEX {s}.audit_pkey RENAME TO audit_v1_pkey;
+    ALTER TABLE {s}.audit_checkpoints RENAME TO audit_checkpoints_v1;
+    ALTER INDEX {s}.audit_checkpoints_pkey RENAME TO audit_checkpoints_v1_pkey;
+    DROP TABLE {s}.audit_heads;
+
+    CREATE TABLE {s}.audit (
+        clinic_id   text COLLATE "C" NOT NULL,
+        shard       integer     NOT NULL,
+        position    bigint      NOT NULL,
+        entry_id    text        NOT NULL,
+        at          timestamptz NOT NULL,
+        actor_id    text        NOT NULL,
+        actor_role  text        NOT NULL,
+        purpose     text        NOT NULL,
+        action      text        NOT NULL,
+        record_type text        NOT NULL,
+        record_id   text        NOT NULL,
+        outcome     text        NOT NULL,
+        client_ref  text        NOT NULL,
+        detail      text        NOT NULL,
+        writes      text        NOT NULL,
+        prev_hash   text        NOT NULL,
+        hash        text        NOT NULL,
+        PRIMARY KEY (clinic_id, shard, position)
+    );
+
+    -- One head per (clinic, shard). A write locks (FOR UPDATE) only the heads of the shards it appends to,
+    -- in shard order, as its last step: writers of one clinic on episodes of different shards never wait
+    -- for each other.
+    CREATE TABLE {s}.audit_heads (
+        clinic_id text COLLATE "C" NOT NULL,
+        shard     integer NOT NULL,
+        position  bigint  NOT NULL,
+        hash      text    NOT NULL,
+        PRIMARY KEY (clinic_id, shard)
+    );
+
+    -- A seal over every shard's head: heads as [[shard, position, hash], ...], their Merkle root, and the
+    -- HMAC chained to the previous checkpoint. The primary key refuses a second checkpoint with one number.
+    CREATE TABLE {s}.audit_checkpoints (
+        clinic_id text COLLATE "C" NOT NULL,
+        seq       bigint      NOT NULL,
+        heads     jsonb       NOT NULL,
+        root      text        NOT NULL,
+        mac       text        NOT NULL,
+        at        timestamptz NOT NULL,
+        PRIMARY KEY (clinic_id, seq)
+    );
+
+    -- Chains and writes audit entries for the clinic in the setting. p_audit is sorted by shard (entries of
+    -- one shard in their order); each shard's head is locked, then its entries are linked after it.
+    -- The hash is alliancekit.integrity.chain.entry_hash: SHA-256 over "<length>:<text>;" of each field,
+    -- lengths in characters (the database is UTF8: checked when the store opens); at_iso is the time as
+    -- Python's isoformat() gives it, in UTC. A test proves byte-equality with the Python function.
+    CREATE FUNCTION {s}.link_audit(p_scope text, p_audit jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        cur_shard integer := -1;
+        head_position bigint;
+        head_hash text;
+        digest text;
+        a record;
+    BEGIN
+        FOR a IN SELECT * FROM jsonb_to_recordset(p_audit) AS r(clinic_id text, shard integer,
+                entry_id text, at timestamptz, at_iso text, actor_id text, actor_role text, purpose text,
+                action text, record_type text, record_id text, outcome text, client_ref text, detail text,
+                writes text)
+        LOOP
+            IF a.shard <> cur_shard THEN
+                IF cur_shard >= 0 THEN
+                    UPDATE {s}.audit_heads SET position = head_position, hash = head_hash
+                    WHERE clinic_id = p_scope AND shard = cur_shard;
+                END IF;
+                cur_shard := a.shard;
+                SELECT h.position, h.hash INTO head_position, head_hash FROM {s}.audit_heads h
+                WHERE h.clinic_id = p_scope AND h.shard = cur_shard FOR UPDATE;
+                IF NOT FOUND THEN  -- the shard's first entry in this clinic: create its head (once), lock it
+                    INSERT INTO {s}.audit_heads (clinic_id, shard, position, hash)
+                    VALUES (p_scope, cur_shard, 0, repeat('0', 64)) ON CONFLICT DO NOTHING;
+                    SELECT h.position, h.hash INTO head_position, head_hash FROM {s}.audit_heads h
+                    WHERE h.clinic_id = p_scope AND h.shard = cur_shard FOR UPDATE;
+                END IF;
+            END IF;
+            head_position := head_position + 1;
+            digest := encode(sha256(convert_to(
+                length(cur_shard::text) || ':' || cur_shard::text || ';'
+                || length(head_position::text) || ':' || head_position::text || ';'
+                || length(head_hash) || ':' || head_hash || ';'
+                || length(a.entry_id) || ':' || a.entry_id || ';'
+                || length(a.at_iso) || ':' || a.at_iso || ';'
+                || length(a.actor_id) || ':' || a.actor_id || ';'
+                || length(a.actor_role) || ':' || a.actor_role || ';'
+                || length(a.clinic_id) || ':' || a.clinic_id || ';'
+                || length(a.purpose) || ':' || a.purpose || ';'
+                || length(a.action) || ':' || a.action || ';'
+                || length(a.record_type) || ':' || a.record_type || ';'
+                || length(a.record_id) || ':' || a.record_id || ';'
+                || length(a.outcome) || ':' || a.outcome || ';'
+                || length(a.client_ref) || ':' || a.client_ref || ';'
+                || length(a.detail) || ':' || a.detail || ';'
+                || length(a.writes) || ':' || a.writes || ';', 'UTF8')), 'hex');
+            INSERT INTO {s}.audit (clinic_id, shard, position, entry_id, at, actor_id, actor_role, purpose,
+                action, record_type, record_id, outcome, client_ref, detail, writes, prev_hash, hash)
+            VALUES (a.clinic_id, cur_shard, head_position, a.entry_id, a.at, a.actor_id, a.actor_role,
+                a.purpose, a.action, a.record_type, a.record_id, a.outcome, a.client_ref, a.detail, a.writes,
+                head_hash, digest);
+            head_hash := digest;
+        END LOOP;
+        IF cur_shard >= 0 THEN
+            UPDATE {s}.audit_heads SET position = head_position, hash = head_hash
+            WHERE clinic_id = p_scope AND shard = cur_shard;
+        END IF;
+    END
+    $$;
+
+    -- One command's writes, in this order: the episode row (conditionally on the expected version, else
+    -- SQLSTATE AK409), the command's key (a used one is a unique violation on commands_pkey), the events,
+    -- the outbox, and last the audit entries, so that a shard head is locked for as short a time as can be.
+    CREATE FUNCTION {s}.append_commit(
+        p_scope text, p_clinic text, p_command text, p_key text, p_request_hash text, p_command_episode text,
+        p_command_version integer, p_episode text, p_expected integer, p_new integer, p_head text,
+        p_state jsonb, p_clinician text, p_client_ref text, p_stage text, p_opened date, p_last_session date,
+        p_attended integer, p_scores text, p_alerts integer, p_next_review integer, p_review_due boolean,
+        p_closed date, p_alerts_json text, p_severity text, p_outcome_measure text,
+        p_first_outcome double precision, p_latest_outcome double precision, p_outcome_sessions integer,
+        p_modality text, p_ending_reason text, p_events jsonb, p_outbox jsonb, p_audit jsonb
+    ) RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        written integer;
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        IF p_expected = 0 THEN
+            INSERT INTO {s}.episodes (clinic_id, episode_id, version, head, state, clinician_id, client_ref,
+                stage, opened_on, last_session_on, sessions_attended, latest_scores, open_alerts,
+                next_review_at, review_due, closed_on, open_alerts_json, highest_severity, outcome_measure,
+                first_outcome, latest_outcome, outcome_sessions, modality, ending_reason)
+            VALUES (p_clinic, p_episode, p_new, p_head, p_state, p_clinician, p_client_ref, p_stage,
+                p_opened, p_last_session, p_attended, p_scores, p_alerts, p_next_review, p_review_due,
+                p_closed, p_alerts_json, p_severity, p_outcome_measure, p_first_outcome, p_latest_outcome,
+                p_outcome_sessions, p_modality, p_ending_reason)
+            ON CONFLICT DO NOTHING;
+        ELSE
+            -- Under READ COMMITTED a concurrent writer's update makes this one wait, then re-check the
+            -- version on the new row: the loser touches no row, never overwrites.
+            UPDATE {s}.episodes SET version = p_new, head = p_head, state = p_state,
+                clinician_id = p_clinician, client_ref = p_client_ref, stage = p_stage, opened_on = p_opened,
+                last_session_on = p_last_session,
+                sessions_attended = p_attended, latest_scores = p_scores, open_alerts = p_alerts,
+                next_review_at = p_next_review, review_due = p_review_due, closed_on = p_closed,
+                open_alerts_json = p_alerts_json, highest_severity = p_severity,
+                outcome_measure = p_outcome_measure, first_outcome = p_first_outcome,
+                latest_outcome = p_latest_outcome, outcome_sessions = p_outcome_sessions,
+                modality = p_modality, ending_reason = p_ending_reason
+            WHERE clinic_id = p_clinic AND episode_id = p_episode AND version = p_expected;
+        END IF;
+        GET DIAGNOSTICS written = ROW_COUNT;
+        IF written <> 1 THEN
+            RAISE EXCEPTION 'stale stream version' USING ERRCODE = 'AK409';
+        END IF;
+        IF p_key IS NOT NULL THEN
+            INSERT INTO {s}.commands (clinic_id, command, key, request_hash, episode_id, version)
+            VALUES (p_clinic, p_command, p_key, p_request_hash, p_command_episode, p_command_version);
+        END IF;
+        INSERT INTO {s}.events (clinic_id, episode_id, seq, event_id, type, schema_version, occurred_at,
+            recorded_at, actor_id, actor_role, corrects, payload, prev_hash, hash)
+        SELECT e.clinic_id, e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at,
+            e.recorded_at, e.actor_id, e.actor_role, e.corrects, e.payload, e.prev_hash, e.hash
+        FROM jsonb_to_recordset(p_events) AS e(clinic_id text, episode_id text, seq integer, event_id text,
+            type text, schema_version integer, occurred_at timestamptz, recorded_at timestamptz,
+            actor_id text, actor_role text, corrects text, payload jsonb, prev_hash text, hash text);
+        INSERT INTO {s}.outbox (clinic_id, message_id, episode_id, kind, channel, body, created_at,
+            next_attempt_at)
+        SELECT p_clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body, m.created_at,
+            coalesce(m.next_attempt_at, m.created_at)
+        FROM jsonb_to_recordset(p_outbox) AS m(message_id text, episode_id text, kind text, channel text,
+            body text, created_at timestamptz, next_attempt_at timestamptz);
+        IF jsonb_array_length(p_audit) > 0 THEN
+            PERFORM {s}.link_audit(p_scope, p_audit);
+        END IF;
+    END
+    $$;
+
+    CREATE FUNCTION {s}.append_audit(p_scope text, p_audit jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        PERFORM {s}.link_audit(p_scope, p_audit);
+    END
+    $$;
+    """
+    + "".join(_reader(*spec) for spec in _READERS_V2)
+    + "".join(_POLICY.replace("{t}", table) for table in ("audit", "audit_heads", "audit_checkpoints"))
 )
 
 MIGRATIONS: tuple[str, ...] = (
@@ -494,10 +785,134 @@ MIGRATIONS: tuple[str, ...] = (
     END
     $$;
     """
-    + "".join(_reader(*spec) for spec in _READERS)
-    + "".join(_POLICY.replace("{t}", table) for table in CLINIC_TABLES),
+    + "".join(_reader(*spec) for spec in _READERS_V1)
+    + "".join(_POLICY.replace("{t}", table) for table in _V1_TABLES),
+    _MIGRATION_2,
 )
 LATEST_VERSION = len(MIGRATIONS)
+
+
+def utc(at: datetime) -> datetime:
+    """``at`` as an aware UTC time (a naive one is taken as UTC), as PostgreSQL gives it back."""
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def audit_object(a: AuditRecord) -> str:
+    """One audit record as ``link_audit`` takes it (a JSON object; ``at_iso`` is what the hash covers)."""
+    # The chain hashes the time as it will read back: aware, in UTC (a naive time is taken as UTC).
+    at = utc(a.at).isoformat()
+    return json.dumps(
+        {
+            "clinic_id": a.clinic_id,
+            "shard": a.shard,
+            "writes": a.writes,
+            "entry_id": a.entry_id,
+            "at": at,
+            "at_iso": at,
+            "client_ref": a.client_ref,
+            "detail": a.detail,
+            "actor_id": a.actor_id,
+            "actor_role": a.actor_role,
+            "purpose": a.purpose,
+            "action": a.action,
+            "record_type": a.record_type,
+            "record_id": a.record_id,
+            "outcome": a.outcome,
+        },
+        separators=(",", ":"),
+    )
+
+
+def audit_array(records: Iterable[AuditRecord]) -> str:
+    return "[" + ",".join(audit_object(a) for a in records) + "]"
+
+
+def _backfill_2(conn: Connection[object], schema: str) -> None:
+    """Give the rows of a version-1 schema what migration 2 expects of them, inside its transaction.
+
+    As the SQLite store does: every episode's events are hash-chained as they stand and the head kept on
+    its row; the version-1 audit entries are re-linked, in their order, into shard 0 with the version-2
+    entry hash (the originals stay in ``audit_v1``); and one ``migrate-schema`` entry per episode, in the
+    episode's shard, names the head it adopted, so every head is referenced from the audit log. Tamper
+    evidence starts here: what was changed before the migration cannot be told apart.
+
+    The owner runs it for every clinic: row-level security is not forced on these tables for the length of
+    the transaction (DDL is transactional; no other session sees them unforced), then forced again.
+    """
+    s = sql.Identifier(schema)
+    tables = ("events", "episodes", "audit_v1", "audit", "audit_heads")
+    for table in tables:
+        conn.execute(
+            sql.SQL("ALTER TABLE {}.{} NO FORCE ROW LEVEL SECURITY").format(s, sql.Identifier(table))
+        )
+    conn.execute("SET LOCAL TIME ZONE 'UTC'")  # times read back as the store reads them, so hashes match
+    now = datetime.now(UTC)
+    entries: dict[str, list[AuditRecord]] = {}
+    old: list[Any] = conn.execute(
+        sql.SQL(
+            "SELECT entry_id, at, actor_id, actor_role, clinic_id::text, purpose, action, record_type,"
+            " record_id, outcome, client_ref, detail FROM {}.audit_v1 ORDER BY clinic_id, position"
+        ).format(s)
+    ).fetchall()
+    for r in old:
+        entries.setdefault(r[4], []).append(AuditRecord(*r))
+    episodes: list[Any] = conn.execute(
+        sql.SQL("SELECT clinic_id::text, episode_id::text, client_ref FROM {}.episodes ORDER BY 1, 2").format(
+            s
+        )
+    ).fetchall()
+    for clinic_id, episode_id, client_ref in episodes:
+        rows: list[Any] = conn.execute(
+            sql.SQL(
+                "SELECT episode_id::text, seq, event_id, type, schema_version, occurred_at, recorded_at,"
+                " actor_id, actor_role, clinic_id::text, payload::text, corrects FROM {}.events"
+                " WHERE clinic_id = %s AND episode_id = %s ORDER BY seq"
+            ).format(s),
+            (clinic_id, episode_id),
+        ).fetchall()
+        head = chain.GENESIS
+        updates = []
+        for row in rows:
+            event = StoredEvent(*row)
+            digest = chain.event_hash(event, head)
+            updates.append((head, digest, clinic_id, episode_id, event.seq))
+            head = digest
+        with conn.cursor() as cur:
+            cur.executemany(
+                sql.SQL(
+                    "UPDATE {}.events SET prev_hash = %s, hash = %s"
+                    " WHERE clinic_id = %s AND episode_id = %s AND seq = %s"
+                ).format(s),
+                updates,
+            )
+        conn.execute(
+            sql.SQL("UPDATE {}.episodes SET head = %s WHERE clinic_id = %s AND episode_id = %s").format(s),
+            (head, clinic_id, episode_id),
+        )
+        entries.setdefault(clinic_id, []).append(
+            AuditRecord(
+                entry_id=f"migration-2-{episode_id}",
+                at=now,
+                actor_id="alliancekit",
+                actor_role="system",
+                clinic_id=clinic_id,
+                purpose="operations",
+                action="migrate-schema",
+                record_type="episode",
+                record_id=episode_id,
+                outcome="allowed",
+                client_ref=client_ref,
+                writes=f"{len(rows)}:{head}",
+                shard=chain.shard_of(episode_id),
+            )
+        )
+    for clinic_id, records in sorted(entries.items()):
+        # link_audit takes the entries grouped by shard in shard order (the old ones are shard 0).
+        ordered = sorted(records, key=lambda r: r.shard)
+        conn.execute(sql.SQL("SELECT {}.link_audit(%s, %s)").format(s), (clinic_id, audit_array(ordered)))
+    for table in tables:
+        conn.execute(sql.SQL("ALTER TABLE {}.{} FORCE ROW LEVEL SECURITY").format(s, sql.Identifier(table)))
+
 
 _LOCK_NAMESPACE = 0x416B  # "Ak": advisory-lock class for schema migrations
 
@@ -555,6 +970,8 @@ def migrate_connection(conn: Connection[object], schema: str, *, grant_to: str |
         for number in range(version + 1, LATEST_VERSION + 1):
             # The migration text is this module's constant; only the schema identifier is composed in.
             conn.execute(sql.SQL(MIGRATIONS[number - 1]).format(s=s))
+            if number == 2:
+                _backfill_2(conn, schema)
             conn.execute(
                 sql.SQL("INSERT INTO {}.schema_migrations (version) VALUES (%s)").format(s), (number,)
             )

@@ -24,6 +24,22 @@ Serialization failures and deadlocks (40001, 40P01) are retried a bounded number
 back-off, then raised as :class:`~alliancekit.errors.StoreBusy`.
 Parameters are always bound; the schema name is composed with :mod:`psycopg.sql`.
 
+Audit entries are chained per shard (:data:`~alliancekit.integrity.chain.AUDIT_SHARDS` chains per clinic):
+a commit's entry goes to its episode's shard, and the write locks (``FOR UPDATE``) only the heads of the
+shards it appends to, in shard order, as the commit's last step. Writers of one clinic on episodes of
+different shards do not queue behind one head. The hashes are computed by the ``link_audit`` function in SQL,
+byte for byte :func:`alliancekit.integrity.chain.entry_hash` (the tests prove it), so a commit stays one
+round trip.
+
+Sealing (:meth:`PostgresStore.seal`) takes a transaction-scoped advisory lock on the clinic, reads the shard
+heads and the last checkpoint, calls ``make`` and inserts what it returns, in one transaction: concurrent
+sealers, in threads or processes, queue and the checkpoints' MAC chain never forks. Writers do not take that
+lock, so sealing never stops them.
+
+Read-only stores (``read_only=True``) run every transaction in read-only mode
+(``default_transaction_read_only``), never create or migrate the schema, and refuse every write method with
+:class:`~alliancekit.errors.StoreError`.
+
 Outbox claiming is one statement too: ``SELECT ... FOR UPDATE SKIP LOCKED`` of the clinic's due messages and
 the lease ``UPDATE`` in one function, so concurrent dispatchers take different messages.
 """
@@ -34,10 +50,11 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import attrs
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
@@ -47,26 +64,35 @@ from alliancekit.errors import (
     AccessDenied,
     ConflictError,
     DuplicateCommand,
+    NotAnAlliancekitStore,
     StoreBusy,
     StoreError,
+    StoreNeedsMigration,
+    StoreTooNew,
     ValidationError,
 )
+from alliancekit.integrity.chain import AUDIT_SHARDS
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
     CaseloadRow,
     ClosedOutcome,
+    CommandRecord,
     Commit,
     OutboxRecord,
     OutboxState,
     OutboxStatus,
+    ShardHead,
+    Snapshot,
     StoredEvent,
 )
 from alliancekit_postgres.schema import (
     LATEST_VERSION,
     STALE_VERSION_SQLSTATE,
+    audit_array,
     current_version,
     migrate_connection,
+    utc,
 )
 
 T = TypeVar("T")
@@ -77,13 +103,20 @@ DEFAULT_POOL_MAX = 10
 DEFAULT_RETRIES = 5
 #: Location query parameters the store takes for itself; the rest go to libpq.
 LOCATION_OPTIONS = ("clinic", "schema", "pool_min", "pool_max", "retries")
+#: Advisory-lock class of the per-clinic seal lock (the migration lock is 0x416B).
+_SEAL_NAMESPACE = 0x416C
+
+#: SQLSTATEs of values PostgreSQL cannot store or take: untranslatable character (a JSON ``\u0000``), bad
+#: text representation (a lone surrogate escaped in JSON), character not in repertoire, out of range.
+#: The rule names are the core's (``alliancekit.domain.checks``), which refuses such text first.
+_UNSTORABLE = {"22P05": "control-character", "22021": "unicode", "22P02": "unicode", "22003": "range"}
 
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
 # Each statement calls one of the schema's functions (see schema.py): one statement, one round trip, with the
 # clinic set inside the same transaction. Only the schema identifier is composed in; values are bound.
 _SQL_TEXT = {
-    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 29) + ")",
+    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 34) + ")",
     "closed_outcomes": "SELECT * FROM {s}.closed_outcomes(%s)",
     "claim_outbox": "SELECT * FROM {s}.claim_outbox(%s, %s, %s, %s, %s, %s)",
     "outbox_delivered": "SELECT {s}.outbox_delivered(%s, %s)",
@@ -97,11 +130,19 @@ _SQL_TEXT = {
     "events": "SELECT * FROM {s}.load_events(%s, %s, %s)",
     "caseload": "SELECT * FROM {s}.caseload(%s, %s, %s)",
     "episode_ids": "SELECT * FROM {s}.episode_ids(%s)",
-    "find_command": "SELECT * FROM {s}.find_command(%s, %s)",
+    "find_command": "SELECT * FROM {s}.find_command(%s, %s, %s)",
     "audit": "SELECT * FROM {s}.audit_records(%s)",
-    "audit_head": "SELECT * FROM {s}.audit_head(%s)",
-    "append_checkpoint": "SELECT {s}.append_checkpoint(%s, %s, %s, %s, %s)",
+    "audit_heads": "SELECT * FROM {s}.audit_heads(%s)",
     "audit_checkpoints": "SELECT * FROM {s}.audit_checkpoints(%s)",
+    # The seal's statements, in one transaction (see PostgresStore.seal).
+    "seal_lock": "SELECT set_config('alliancekit.clinic_id', %s, true),"
+    " pg_advisory_xact_lock(%s, hashtext(%s))",
+    "seal_heads": "SELECT h.shard, h.position, h.hash FROM {s}.audit_heads h"
+    " WHERE h.clinic_id = %s AND h.position > 0 ORDER BY h.shard",
+    "seal_last": "SELECT c.seq, c.heads::text, c.root, c.mac, c.at FROM {s}.audit_checkpoints c"
+    " WHERE c.clinic_id = %s ORDER BY c.seq DESC LIMIT 1",
+    "seal_insert": "INSERT INTO {s}.audit_checkpoints (clinic_id, seq, heads, root, mac, at)"
+    " VALUES (%s, %s, %s, %s, %s, %s)",
     "replace_payloads": "SELECT {s}.replace_payloads(%s, %s)",
 }
 
@@ -109,9 +150,12 @@ _SQL_TEXT = {
 class _Database:
     """The pool and the compiled statements, shared by every clinic view of one store."""
 
-    def __init__(self, conninfo: str, schema: str, pool_min: int, pool_max: int, retries: int) -> None:
+    def __init__(
+        self, conninfo: str, schema: str, pool_min: int, pool_max: int, retries: int, read_only: bool
+    ) -> None:
         self.schema = schema
         self.retries = retries
+        self.read_only = read_only
         ident = sql.Identifier(schema)
         # Composed once: the schema identifier is quoted by psycopg.sql, never formatted in by hand.
         self.sql = {name: sql.SQL(text).format(s=ident).as_string(None) for name, text in _SQL_TEXT.items()}
@@ -122,7 +166,7 @@ class _Database:
             max_size=max(pool_min, pool_max),
             # Autocommit: every operation is one statement, hence its own transaction.
             kwargs={"autocommit": True},
-            configure=_configure,
+            configure=_configure_read_only if read_only else _configure,
             open=False,
             name="alliancekit",
         )
@@ -130,6 +174,12 @@ class _Database:
 
 def _configure(conn: psycopg.Connection[Any]) -> None:
     conn.execute("SET TIME ZONE 'UTC'")
+
+
+def _configure_read_only(conn: psycopg.Connection[Any]) -> None:
+    # Every transaction on these connections is READ ONLY: the server refuses any write (SQLSTATE 25006).
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.execute("SET default_transaction_read_only = on")
 
 
 class PostgresStore:
@@ -141,6 +191,9 @@ class PostgresStore:
     :param migrate: run pending migrations on open (default). With ``False`` a schema that is behind is an
         error: for deployments where an owner role migrates with :func:`migrate` and the application role
         has data privileges only.
+    :param read_only: open for reading only (verification, reports): every transaction is read-only, the
+        schema is never created or migrated (a missing, foreign, older or newer schema is an error), and
+        every write method raises :class:`~alliancekit.errors.StoreError`.
     """
 
     def __init__(
@@ -153,6 +206,7 @@ class PostgresStore:
         pool_max: int = DEFAULT_POOL_MAX,
         retries: int = DEFAULT_RETRIES,
         migrate: bool = True,
+        read_only: bool = False,
         _db: _Database | None = None,
     ) -> None:
         _check_clinic(clinic_id)
@@ -160,23 +214,37 @@ class PostgresStore:
         if _db is not None:
             self._db, self._owner = _db, False
             return
-        if not schema or not schema.isidentifier():
+        if not schema or not schema.isidentifier() or not schema.isascii():
             raise ValidationError("schema", "identifier", "letters, digits and underscores")
-        self._db, self._owner = _Database(conninfo, schema, pool_min, pool_max, retries), True
+        self._db, self._owner = _Database(conninfo, schema, pool_min, pool_max, retries, read_only), True
         try:
-            self._db.pool.open(wait=True, timeout=30)
-            self._prepare(migrate)
+            try:
+                self._db.pool.open(wait=True, timeout=30)
+                self._prepare(migrate and not read_only)
+            except PoolTimeout as exc:
+                raise StoreError("could not connect to PostgreSQL within 30 s") from exc
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL open failed: {type(exc).__name__} ({exc.sqlstate})") from exc
         except BaseException:
             self.close()
             raise
 
     def __repr__(self) -> str:
         # No connection string: it may hold a password.
-        return f"PostgresStore(schema={self._db.schema!r}, clinic_id={self.clinic_id!r})"
+        mode = ", read_only=True" if self._db.read_only else ""
+        return f"PostgresStore(schema={self._db.schema!r}, clinic_id={self.clinic_id!r}{mode})"
 
     @property
     def schema(self) -> str:
         return self._db.schema
+
+    @property
+    def read_only(self) -> bool:
+        return self._db.read_only
+
+    def _writable(self, what: str) -> None:
+        if self._db.read_only:
+            raise StoreError(f"{what}: the store was opened read-only")
 
     def for_clinic(self, clinic_id: str) -> PostgresStore:
         """A view of the same database acting for ``clinic_id``; it shares this store's pool.
@@ -197,12 +265,18 @@ class PostgresStore:
                     "the store connected as a superuser or a BYPASSRLS role, which row-level security does"
                     " not apply to: connect as an ordinary role"
                 )
+            encoding = conn.execute("SELECT current_setting('server_encoding')").fetchone()
+            if encoding is None or encoding[0] != "UTF8":
+                # The audit chain is hashed in SQL over characters: it must see the same text as Python.
+                raise StoreError("the database's encoding is not UTF8: create it with ENCODING 'UTF8'")
             try:
                 version = current_version(conn, self._db.schema)
             except psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL schema check failed: {type(exc).__name__}") from exc
             if version == LATEST_VERSION:
                 return
+            if self._db.read_only:
+                self._refuse_read_only(version)
             if not migrate and (version or 0) < LATEST_VERSION:
                 raise StoreError(
                     f"schema {self._db.schema!r} is at version {version or 0}, this plugin needs "
@@ -212,6 +286,22 @@ class PostgresStore:
                 migrate_connection(conn, self._db.schema)
             except psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL migration failed: {type(exc).__name__}") from exc
+
+    def _refuse_read_only(self, version: int | None) -> None:
+        schema = self._db.schema
+        if version is None:
+            raise NotAnAlliancekitStore(
+                f"schema {schema!r} holds no alliancekit store; a read-only store never creates one"
+            )
+        if version > LATEST_VERSION:
+            raise StoreTooNew(
+                f"schema {schema!r} has version {version}; this alliancekit-postgres knows up to "
+                f"{LATEST_VERSION}: upgrade it"
+            )
+        raise StoreNeedsMigration(
+            f"schema {schema!r} is at version {version}, this plugin needs {LATEST_VERSION}; a read-only "
+            "store never migrates: open it writable once, or run alliancekit_postgres.migrate()"
+        )
 
     def schema_version(self) -> int:
         with self._connection() as conn:
@@ -240,6 +330,16 @@ class PostgresStore:
                 time.sleep(0.002 * 2**attempt * (0.5 + random.random()))  # noqa: S311 - jitter, not secrets
             except PoolTimeout as exc:
                 raise StoreBusy("no database connection became free") from exc
+            except UnicodeEncodeError:
+                # A lone surrogate: it has no UTF-8 form, so no PostgreSQL text can hold it. Not chained: the
+                # codec's message quotes the text.
+                raise ValidationError("text", "unicode", "a lone surrogate cannot be stored") from None
+            except psycopg.DataError as exc:
+                # A value PostgreSQL cannot hold (NUL in text, JSON \u0000, ...): refused like bad input.
+                # Not chained either: the server's message and context quote the offending value.
+                raise _unstorable(exc) from None
+            except pg_errors.ReadOnlySqlTransaction as exc:
+                raise StoreError(f"PostgreSQL {what} refused: the store was opened read-only") from exc
             except psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL {what} failed: {type(exc).__name__} ({exc.sqlstate})") from exc
         raise AssertionError("unreachable")  # pragma: no cover
@@ -247,16 +347,21 @@ class PostgresStore:
     # -- writes ---------------------------------------------------------------------------------------------
 
     def append(self, commit: Commit) -> None:
-        if commit.caseload.clinic_id != self.clinic_id:
+        self._writable("append")
+        command = commit.command
+        if commit.caseload.clinic_id != self.clinic_id or (
+            command is not None and command.clinic_id != self.clinic_id
+        ):
             # Said plainly here; row-level security would refuse it anyway (or find no row to update).
             raise AccessDenied("append", "the episode belongs to another clinic than this store's")
+        audit = _by_shard(commit.audit)
         try:
-            self._run("write", lambda conn: self._append(conn, commit))
+            self._run("write", lambda conn: self._append(conn, commit, audit))
         except StoreError as exc:
             cause = exc.__cause__
             if isinstance(cause, pg_errors.UniqueViolation):
-                if cause.diag.constraint_name == "commands_pkey" and commit.idempotency_key is not None:
-                    raise DuplicateCommand(commit.idempotency_key) from None
+                if cause.diag.constraint_name == "commands_pkey" and command is not None:
+                    raise DuplicateCommand(command.key) from None
                 if cause.diag.constraint_name in ("events_pkey", "episodes_pkey"):
                     raise self._conflict(commit) from None
             if isinstance(cause, psycopg.Error) and cause.sqlstate == STALE_VERSION_SQLSTATE:
@@ -265,18 +370,24 @@ class PostgresStore:
                 raise AccessDenied("append", "row-level security refused a row of this commit") from None
             raise
 
-    def _append(self, conn: psycopg.Connection[Any], commit: Commit) -> None:
+    def _append(self, conn: psycopg.Connection[Any], commit: Commit, audit: Sequence[AuditRecord]) -> None:
         row = commit.caseload
         clinic = row.clinic_id
+        command = commit.command
         conn.execute(
             self._db.sql["append"],
             (
                 self.clinic_id,
                 clinic,
-                commit.idempotency_key,
+                None if command is None else command.command,
+                None if command is None else command.key,
+                None if command is None else command.request_hash,
+                None if command is None else command.episode_id,
+                None if command is None else command.version,
                 commit.episode_id,
                 commit.expected_version,
                 commit.new_version,
+                commit.head,
                 commit.snapshot_json,
                 row.clinician_id,
                 row.client_ref,
@@ -299,7 +410,7 @@ class PostgresStore:
                 row.ending_reason,
                 _json_array(_event_object(e) for e in commit.events),
                 _json_array(_outbox_object(m) for m in commit.outbox),
-                _json_array(_audit_object(a) for a in commit.audit),
+                audit_array(audit),
             ),
         )
 
@@ -309,13 +420,13 @@ class PostgresStore:
         return ConflictError(commit.episode_id, commit.expected_version, actual)
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        self._writable("append_audit")
         if not records:
             return
+        payload = audit_array(_by_shard(records))
 
         def write(conn: psycopg.Connection[Any]) -> None:
-            conn.execute(
-                self._db.sql["append_audit"], (self.clinic_id, _json_array(_audit_object(a) for a in records))
-            )
+            conn.execute(self._db.sql["append_audit"], (self.clinic_id, payload))
 
         try:
             self._run("audit write", write)
@@ -328,12 +439,20 @@ class PostgresStore:
 
     def _read(self, name: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         """One read: a single statement (its own transaction, clinic set inside it), one round trip."""
+        if any(isinstance(p, str) and "\x00" in p for p in params):
+            # No stored text holds a NUL (PostgreSQL cannot store one), so nothing matches such a key.
+            return []
         query = self._db.sql[name]
-        return self._run("read", lambda conn: conn.execute(query, params).fetchall())
+        try:
+            return self._run("read", lambda conn: conn.execute(query, params).fetchall())
+        except ValidationError as exc:
+            if exc.rule == "unicode":  # a lone surrogate in a key: nothing stored can match it either
+                return []
+            raise
 
-    def load_snapshot(self, episode_id: str) -> tuple[int, str] | None:
+    def load_snapshot(self, episode_id: str) -> Snapshot | None:
         rows = self._read("snapshot", (self.clinic_id, episode_id))
-        return None if not rows else (int(rows[0][0]), str(rows[0][1]))
+        return None if not rows else Snapshot(int(rows[0][0]), str(rows[0][1]), str(rows[0][2]))
 
     def load_events(self, episode_id: str, after: int = 0) -> list[StoredEvent]:
         rows = self._read("events", (self.clinic_id, episode_id, after))
@@ -351,6 +470,8 @@ class PostgresStore:
                 clinic_id=r[9],
                 payload_json=r[10],
                 corrects=r[11],
+                prev_hash=r[12],
+                hash=r[13],
             )
             for r in rows
         ]
@@ -398,12 +519,17 @@ class PostgresStore:
     def episode_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("episode_ids", (self.clinic_id,))])
 
-    def find_command(self, idempotency_key: str) -> tuple[str, int] | None:
-        rows = self._read("find_command", (self.clinic_id, idempotency_key))
-        return None if not rows else (str(rows[0][0]), int(rows[0][1]))
+    def find_command(self, clinic_id: str, command: str, key: str) -> CommandRecord | None:
+        if clinic_id != self.clinic_id:
+            return None  # another clinic's keys do not exist for this store
+        rows = self._read("find_command", (self.clinic_id, command, key))
+        if not rows:
+            return None
+        request_hash, episode_id, version = rows[0]
+        return CommandRecord(clinic_id, command, key, str(request_hash), str(episode_id), int(version))
 
     def audit_records(self) -> list[AuditRecord]:
-        """This clinic's audit rows in chain order (each clinic has its own chain)."""
+        """This clinic's audit entries, by shard then position (each clinic has its own shard chains)."""
         return [
             AuditRecord(
                 entry_id=r[0],
@@ -418,30 +544,68 @@ class PostgresStore:
                 outcome=r[9],
                 client_ref=r[10],
                 detail=r[11],
-                position=int(r[12]),
-                prev_hash=r[13],
-                hash=r[14],
+                writes=r[12],
+                shard=int(r[13]),
+                position=int(r[14]),
+                prev_hash=r[15],
+                hash=r[16],
             )
             for r in self._read("audit", (self.clinic_id,))
         ]
 
-    def audit_head(self) -> tuple[int, str] | None:
-        rows = self._read("audit_head", (self.clinic_id,))
-        return None if not rows else (int(rows[0][0]), str(rows[0][1]))
+    def audit_heads(self) -> list[ShardHead]:
+        return [
+            ShardHead(int(r[0]), int(r[1]), str(r[2])) for r in self._read("audit_heads", (self.clinic_id,))
+        ]
 
-    def append_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
-        params = (self.clinic_id, checkpoint.position, checkpoint.hash, checkpoint.mac, checkpoint.at)
-        query = self._db.sql["append_checkpoint"]
-        self._run("checkpoint write", lambda conn: conn.execute(query, params))
+    def seal(
+        self, make: Callable[[Sequence[ShardHead], AuditCheckpoint | None], AuditCheckpoint | None]
+    ) -> AuditCheckpoint | None:
+        """Write a checkpoint atomically for this clinic.
+
+        One transaction: a transaction-scoped advisory lock on (schema, clinic), so that sealers in any
+        thread or process queue here; the committed shard heads and the last checkpoint; ``make``; the
+        insert. A checkpoint must be numbered right after the last one (the primary key refuses a repeat).
+        """
+        self._writable("seal")
+        sql_ = self._db.sql
+        scope = self.clinic_id
+        lock_key = f"{self._db.schema}/{scope}"
+
+        def run(conn: psycopg.Connection[Any]) -> AuditCheckpoint | None:
+            with conn.transaction():
+                conn.execute(sql_["seal_lock"], (scope, _SEAL_NAMESPACE, lock_key))
+                heads = [
+                    ShardHead(int(r[0]), int(r[1]), str(r[2]))
+                    for r in conn.execute(sql_["seal_heads"], (scope,)).fetchall()
+                ]
+                row = conn.execute(sql_["seal_last"], (scope,)).fetchone()
+                last = None if row is None else _checkpoint(row)
+                made = make(heads, last)
+                if made is None:
+                    return None
+                checkpoint = _stored_checkpoint(made, last)
+                conn.execute(
+                    sql_["seal_insert"],
+                    (
+                        scope,
+                        checkpoint.seq,
+                        json.dumps([list(h) for h in checkpoint.heads]),
+                        checkpoint.root,
+                        checkpoint.mac,
+                        checkpoint.at,
+                    ),
+                )
+                return checkpoint
+
+        return self._run("seal", run)
 
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
-        return [
-            AuditCheckpoint(position=int(r[0]), hash=r[1], mac=r[2], at=r[3])
-            for r in self._read("audit_checkpoints", (self.clinic_id,))
-        ]
+        return [_checkpoint(r) for r in self._read("audit_checkpoints", (self.clinic_id,))]
 
     def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
         """Rewrite event payloads (re-encryption under a new key) in one transaction."""
+        self._writable("replace_payloads")
         objects = _json_array(
             _with_raw({"episode_id": episode_id, "seq": seq}, "payload", payload)
             for episode_id, seq, payload in updates
@@ -455,6 +619,7 @@ class PostgresStore:
         self, owner: str, channels: Sequence[str], now: datetime, lease_until: datetime, limit: int
     ) -> list[OutboxRecord]:
         """Lease this clinic's due messages (``FOR UPDATE SKIP LOCKED``); oldest due first."""
+        self._writable("claim_outbox")
         params = (self.clinic_id, owner, list(channels), now, lease_until, limit)
         query = self._db.sql["claim_outbox"]
         rows = self._run("outbox claim", lambda conn: conn.execute(query, params).fetchall())
@@ -485,6 +650,7 @@ class PostgresStore:
 
     def _call(self, name: str, params: tuple[Any, ...]) -> Any:
         """One write statement whose function returns a single value."""
+        self._writable(name)
         query = self._db.sql[name]
 
         def call(conn: psycopg.Connection[Any]) -> Any:
@@ -500,6 +666,34 @@ class PostgresStore:
             self._db.pool.close()
 
 
+def _checkpoint(r: tuple[Any, ...]) -> AuditCheckpoint:
+    heads = tuple(ShardHead(int(h[0]), int(h[1]), str(h[2])) for h in json.loads(r[1]))
+    return AuditCheckpoint(seq=int(r[0]), heads=heads, root=str(r[2]), mac=str(r[3]), at=r[4])
+
+
+def _stored_checkpoint(made: object, last: AuditCheckpoint | None) -> AuditCheckpoint:
+    """``made`` checked to be the checkpoint right after ``last``, its time in UTC (as it will read back)."""
+    if not isinstance(made, AuditCheckpoint):
+        raise ValidationError("checkpoint", "type", "seal's make returns an AuditCheckpoint or None")
+    expected = 1 if last is None else last.seq + 1
+    if made.seq != expected:
+        raise ValidationError("checkpoint.seq", "sequence", "a checkpoint follows the last one")
+    if not isinstance(made.at, datetime):
+        raise ValidationError("checkpoint.at", "type", "datetime expected")
+    return attrs.evolve(made, at=utc(made.at), heads=tuple(sorted(made.heads)))
+
+
+def _by_shard(records: Sequence[AuditRecord]) -> list[AuditRecord]:
+    """Audit records grouped by shard in shard order (each shard's in their order), shards checked.
+
+    ``link_audit`` locks the shard heads in this order, so two writers never wait for each other in a cycle.
+    """
+    for record in records:
+        if not 0 <= record.shard < AUDIT_SHARDS:
+            raise ValidationError("audit.shard", "range", f"0 to {AUDIT_SHARDS - 1}")
+    return sorted(records, key=lambda r: r.shard)  # stable: a shard's records keep their order
+
+
 def _json_array(objects: Iterator[str]) -> str:
     return "[" + ",".join(objects) + "]"
 
@@ -510,7 +704,7 @@ def _with_raw(envelope: dict[str, Any], key: str, raw_json: str) -> str:
 
 
 def _event_object(e: StoredEvent) -> str:
-    envelope = {
+    envelope: dict[str, Any] = {
         "clinic_id": e.clinic_id,
         "episode_id": e.episode_id,
         "seq": e.seq,
@@ -522,6 +716,8 @@ def _event_object(e: StoredEvent) -> str:
         "actor_id": e.actor_id,
         "actor_role": e.actor_role,
         "corrects": e.corrects,
+        "prev_hash": e.prev_hash,
+        "hash": e.hash,
     }
     return _with_raw(envelope, "payload", e.payload_json)
 
@@ -556,26 +752,20 @@ def _outbox_object(m: OutboxRecord) -> str:
     return json.dumps(envelope, separators=(",", ":"))
 
 
-def _audit_object(a: AuditRecord) -> str:
-    # The chain hashes the time as it will read back: aware, in UTC (a naive time is taken as UTC).
-    at = a.at.replace(tzinfo=UTC) if a.at.tzinfo is None else a.at.astimezone(UTC)
-    return json.dumps(
-        {
-            "clinic_id": a.clinic_id,
-            "entry_id": a.entry_id,
-            "at": at.isoformat(),
-            "at_iso": at.isoformat(),
-            "client_ref": a.client_ref,
-            "detail": a.detail,
-            "actor_id": a.actor_id,
-            "actor_role": a.actor_role,
-            "purpose": a.purpose,
-            "action": a.action,
-            "record_type": a.record_type,
-            "record_id": a.record_id,
-            "outcome": a.outcome,
-        },
-        separators=(",", ":"),
+def _unstorable(exc: psycopg.DataError) -> ValidationError:
+    """The error for a value PostgreSQL refused to store; the message names the rule, never the value."""
+    if exc.sqlstate is None:  # refused by psycopg before sending: NUL in a text parameter, ...
+        rule = "control-character" if "NUL" in str(exc) else "value"
+    else:
+        rule = _UNSTORABLE.get(exc.sqlstate, "value")
+    details = {
+        "control-character": "text cannot contain NUL characters",
+        "unicode": "text must be valid Unicode (no lone surrogates)",
+        "range": "a number is out of range",
+        "value": "a value cannot be stored",
+    }
+    return ValidationError(
+        "text" if rule in ("control-character", "unicode") else "value", rule, details[rule]
     )
 
 
@@ -608,8 +798,10 @@ def parse_location(location: str) -> tuple[str, dict[str, str]]:
     return urlunsplit(parts._replace(query=urlencode(rest))), ours
 
 
-def open_postgres(location: str) -> PostgresStore:
+def open_postgres(location: str, *, read_only: bool = False) -> PostgresStore:
     """Open the store at a ``postgresql://`` location. ``clinic`` is required; see the module docstring.
+
+    With ``read_only`` the store never creates or migrates the schema and refuses every write.
 
     ``postgresql://app@db.example/practice?clinic=north&schema=alliancekit&pool_max=20``
     """
@@ -627,6 +819,7 @@ def open_postgres(location: str) -> PostgresStore:
         pool_min=numbers.get("pool_min", 1),
         pool_max=numbers.get("pool_max", DEFAULT_POOL_MAX),
         retries=numbers.get("retries", DEFAULT_RETRIES),
+        read_only=read_only,
     )
 
 
