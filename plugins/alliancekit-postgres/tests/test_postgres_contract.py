@@ -114,7 +114,8 @@ class TestPostgresStore(StoreContract):
         assert report.seals_checked
         checkpoints = store.audit_checkpoints()
         assert [c.seq for c in checkpoints] == list(range(1, len(checkpoints) + 1))
-        assert len(checkpoints) >= self.seal_process_rounds * self.seal_processes
+        # every round sealed something; a sealer that finds nothing new since the last seal writes none
+        assert len(checkpoints) >= self.seal_process_rounds
 
     @contextlib.contextmanager
     def fail_writes(self, store: Store, point: str) -> Iterator[None]:
