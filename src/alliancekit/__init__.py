@@ -1,12 +1,113 @@
 """alliancekit: feedback-informed psychotherapy care for practice-management software.
 
-The public API: :func:`open_practice` returns a :class:`Practice`, the one facade a host calls. Domain
-values live in :mod:`alliancekit.domain`, errors in :mod:`alliancekit.errors`.
+The public face: :func:`open_practice` returns a :class:`Practice`, the one facade a host calls, and every
+type its methods take or return is importable from here. Errors live in :mod:`alliancekit.errors`, the
+domain's vocabularies in :mod:`alliancekit.domain`; everything under ``alliancekit.core`` is internal.
 """
 
+from alliancekit.core.runner import Recorded
+from alliancekit.domain import (
+    Actor,
+    Administration,
+    Consent,
+    Consultation,
+    Ending,
+    FitDecision,
+    GoalDraft,
+    GoalProgressNote,
+    GoalRevision,
+    MaintenancePlan,
+    Preferences,
+    Purpose,
+    RepairAttempt,
+    Review,
+    Role,
+    RuptureNote,
+    Session,
+)
+from alliancekit.feedback.config import FeedbackConfig
+from alliancekit.integrity.verify import Finding, IntegrityReport
+from alliancekit.lifecycle.state import AlertState, EpisodeState
+from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
+from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.hookspecs import hookimpl
-from alliancekit.practice import Practice, Recorded, TimelineEntry, open_practice
+from alliancekit.plugins.manager import PluginHost
+from alliancekit.practice import Practice, open_practice
+from alliancekit.security.encryption import FieldCipher, Keyring
+from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
+from alliancekit.security.views import (
+    ClientView,
+    ProcessNote,
+    SessionHistory,
+    SharedRecord,
+    Timeline,
+    TimelineEntry,
+)
+from alliancekit.store.protocol import (
+    AuditCheckpoint,
+    AuditRecord,
+    CaseloadRow,
+    ClosedOutcome,
+    OutboxRecord,
+    OutboxState,
+    OutboxStatus,
+    ShardHead,
+    Store,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["Practice", "Recorded", "TimelineEntry", "__version__", "hookimpl", "open_practice"]
+__all__ = [
+    "AccessPolicy",
+    "AccessRequest",
+    "Actor",
+    "Administration",
+    "AlertState",
+    "AuditCheckpoint",
+    "AuditRecord",
+    "CaseloadRow",
+    "ClientView",
+    "ClosedOutcome",
+    "Consent",
+    "Consultation",
+    "Decision",
+    "DispatchPolicy",
+    "DispatchSummary",
+    "Dispatcher",
+    "Ending",
+    "EpisodeState",
+    "FeedbackConfig",
+    "FieldCipher",
+    "Finding",
+    "FitDecision",
+    "GoalDraft",
+    "GoalProgressNote",
+    "GoalRevision",
+    "IntegrityReport",
+    "Keyring",
+    "MaintenancePlan",
+    "OutboxRecord",
+    "OutboxState",
+    "OutboxStatus",
+    "PluginHost",
+    "Practice",
+    "Preferences",
+    "ProcessNote",
+    "Purpose",
+    "Recorded",
+    "RepairAttempt",
+    "Review",
+    "Role",
+    "RuptureNote",
+    "Session",
+    "SessionHistory",
+    "ShardHead",
+    "SharedRecord",
+    "Store",
+    "Subscriptions",
+    "Timeline",
+    "TimelineEntry",
+    "__version__",
+    "hookimpl",
+    "open_practice",
+]
