@@ -170,6 +170,8 @@ class Views:
         if override_reason is not None:
             check_text("override_reason", override_reason, required=True)
         state, _ = self.s.reader.state(episode_id)  # type: ignore[arg-type]
+        # The policy decides on the purpose the record is shared for, which an export states.
+        a = attrs.evolve(a, purpose=purpose) if purpose is not None else a
         decision = guard.allow(a, Action.EXPORT, "episode", state.episode_id, state, audit_as=action)
         if override_reason is not None:
             decision = guard.allow(
@@ -182,7 +184,6 @@ class Views:
             state.episode_id,
             state,
             outcome=decision.outcome,
-            purpose=purpose.value if purpose is not None else None,
             detail=str(override_reason or ""),
         )
         lockbox = override_reason is None and not guard.own_record(a, state)

@@ -65,11 +65,11 @@ class Exporter:
         options: ExportOptions | None = None,
         kind: str = "fhir",
     ) -> None:
-        if not isinstance(actor, Actor):
-            raise ValidationError("actor", "required", "every call is made by an Actor")
         self.practice = practice
+        # Not checked here: the facade refuses (and audits) a call without an actor on the first read.
         self.actor = actor
-        self.purpose = check_purpose(actor.purpose if purpose is None else purpose)
+        stated = getattr(actor, "purpose", Purpose.TREATMENT) if purpose is None else purpose
+        self.purpose = check_purpose(stated)
         self.options = options or ExportOptions()
         self.kind = kind
         """Named in the audit entry of each episode read: ``export-<kind>``."""
