@@ -171,7 +171,7 @@ class Views:
             check_text("override_reason", override_reason, required=True)
         state, _ = self.s.reader.state(episode_id)  # type: ignore[arg-type]
         # The policy decides on the purpose the record is shared for, which an export states.
-        a = attrs.evolve(a, purpose=purpose) if purpose is not None else a
+        a = Actor(a.id, a.role, a.clinic_id, purpose) if purpose is not None else a
         decision = guard.allow(a, Action.EXPORT, "episode", state.episode_id, state, audit_as=action)
         if override_reason is not None:
             decision = guard.allow(
