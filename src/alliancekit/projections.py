@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from alliancekit.events.converter import encode_json
+from alliancekit.events.converter import encode_json, encode_payload, unstructure
 from alliancekit.lifecycle.rules import review_due
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.store.protocol import CaseloadRow
@@ -72,4 +72,12 @@ def caseload_row(
         else latest.session_number - first.session_number + 1,
         modality=modality,
         ending_reason=None if state.ending_reason is None else state.ending_reason.value,
+        lockbox_json=lockbox_json(state),
     )
+
+
+def lockbox_json(state: EpisodeState) -> str:
+    """The directives in force as the projection keeps them (canonical JSON; ``{}`` for none)."""
+    if not state.lockbox:
+        return "{}"
+    return encode_payload(unstructure(dict(state.lockbox)))

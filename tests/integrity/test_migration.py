@@ -9,7 +9,7 @@ from alliancekit.integrity import chain
 from alliancekit.store.sqlite import SQLiteStore
 from alliancekit.store.sqlite_schema import APPLICATION_ID, MIGRATIONS
 
-from .conftest import ADMIN, KEY, build_record, clinician, practice_on, verify_path
+from .conftest import ADMIN, DAY, KEY, build_record, clinician, practice_on, verify_path
 
 _V1_EVENTS = (
     "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
@@ -31,6 +31,8 @@ def _as_version_1(source: Path, target: Path) -> None:
     old.execute(f"INSERT INTO events SELECT {_V1_EVENTS} FROM new.events")  # noqa: S608
     columns = [r[1] for r in old.execute("PRAGMA table_info(episodes)")]
     old.execute(f"INSERT INTO episodes SELECT {', '.join(columns)} FROM new.episodes")  # noqa: S608
+    # Version-1 snapshots had no lockbox in the state and no shape marker.
+    old.execute("UPDATE episodes SET state = json_remove(state, '$._v', '$.lockbox')")
     old.execute("INSERT INTO commands SELECT key, episode_id, version FROM new.commands")
     # One chain in write order, hashed the old way (the migration re-links it).
     old.execute(
@@ -44,6 +46,8 @@ def _as_version_1(source: Path, target: Path) -> None:
 def test_a_version_1_database_migrates_and_verifies(tmp_path: Path) -> None:
     source = tmp_path / "v2.sqlite"
     episodes = build_record(source)
+    with practice_on(source) as practice:  # a client's directive, which version 1 kept in events only
+        practice.set_lockbox(clinician(1), episodes["ep1"], scope="class", classes=["sessions"], on=DAY)
     path = tmp_path / "v1.sqlite"
     _as_version_1(source, path)
     store = SQLiteStore(path)  # migrates
@@ -54,6 +58,9 @@ def test_a_version_1_database_migrates_and_verifies(tmp_path: Path) -> None:
     snapshot = store.load_snapshot(episodes["ep1"])
     assert snapshot is not None
     assert snapshot.head == events[-1].hash
+    (row,) = [r for r in store.caseload(open_only=False) if r.episode_id == episodes["ep1"]]
+    assert '"classes":["sessions"]' in row.lockbox_json  # the projection knows the directive again
+    assert '"_v":2' in snapshot.state_json.replace(" ", "")
     adopted = [a for a in store.audit_records() if a.action == "migrate-schema"]
     assert sorted(a.record_id for a in adopted) == sorted(episodes.values())
     store.close()

@@ -16,7 +16,7 @@ from alliancekit.domain.vocab import Purpose, Role
 from alliancekit.errors import AccessDenied, MissingActor
 from alliancekit.integrity.chain import make_checkpoint, shard_of
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.security.lockbox import summary_withheld
+from alliancekit.security.lockbox import directives_of, summary_withheld
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
 from alliancekit.store.reader import RecordReader
@@ -128,7 +128,18 @@ class Guard:
         """Whether the episode's scores and alerts must be withheld from ``actor`` in a summary."""
         if self.treating(actor, state) or self.own_record(actor, state):
             return False
-        return summary_withheld(state, actor.id)
+        return summary_withheld(state.lockbox, actor.id)
+
+    @staticmethod
+    def row_withheld(actor: Actor, clinician_id: str, client_ref: str, lockbox_json: str) -> bool:
+        """:meth:`summary_withheld` for a projection row (a caseload row, a closed outcome)."""
+        if lockbox_json == "{}":
+            return False
+        if actor.role is Role.CLINICIAN and actor.id == clinician_id and actor.purpose is Purpose.TREATMENT:
+            return False
+        if actor.role is Role.CLIENT and actor.id == client_ref:
+            return False
+        return summary_withheld(directives_of(lockbox_json), actor.id)
 
     # -- auditing -------------------------------------------------------------------------------------
 

@@ -226,7 +226,12 @@ class Views:
         a = guard.require_actor(actor, Action.READ_CASELOAD, "practice", "(clinic)")
         decision = guard.allow(a, Action.READ_CASELOAD, "practice", a.clinic_id, None)
         guard.audit(a, Action.READ_CASELOAD, "practice", a.clinic_id, outcome=decision.outcome)
-        return self.s.reader.closed_outcomes(a.clinic_id)
+        # closed outcomes carry no client reference: a client's own directive cannot be waived here
+        return [
+            row
+            for row in self.s.reader.closed_outcomes(a.clinic_id)
+            if not guard.row_withheld(a, row.clinician_id, "", row.lockbox_json)
+        ]
 
     def episode_ids(self, actor: object) -> list[str]:
         """The ids of the actor's clinic's episodes (a supervisor's or an exporter's walk)."""
@@ -335,14 +340,7 @@ class Views:
         return attrs.evolve(state, first_scores={}, latest_scores={}, previous_scores={}, alerts={})
 
     def _row(self, actor: Actor, row: CaseloadRow) -> CaseloadRow:
-        if (
-            actor.role is Role.CLINICIAN
-            and actor.id == row.clinician_id
-            and actor.purpose is Purpose.TREATMENT
-        ):
-            return row
-        state, _ = self.s.reader.state(row.episode_id)
-        if not self.s.guard.summary_withheld(actor, state):
+        if not self.s.guard.row_withheld(actor, row.clinician_id, row.client_ref, row.lockbox_json):
             return row
         return attrs.evolve(
             row,

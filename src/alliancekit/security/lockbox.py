@@ -9,7 +9,8 @@ what. Process notes and the directives themselves are never shared at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -17,7 +18,7 @@ import attrs
 from alliancekit.errors import ValidationError
 from alliancekit.events.catalog import FRAME, LOCKBOX_CLASSES, NEVER_SHARED
 from alliancekit.events.types import DisagreementAttached, Event, GoalRevised, LockboxLifted, LockboxSet
-from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.lifecycle.state import LockboxState
 
 SCOPES = ("record", "class", "item")
 
@@ -29,18 +30,28 @@ _FRAME = FRAME
 __all__ = ["CLASSES", "NEVER_SHARED", "SCOPES", "Directive", "active_directives", "apply_lockbox"]
 
 
-def summary_withheld(state: EpisodeState, recipient: str | None) -> bool:
-    """Whether the directives in force keep the episode's scores and alerts from ``recipient``.
+def summary_withheld(directives: Mapping[str, LockboxState], recipient: str | None) -> bool:
+    """Whether the directives in force keep an episode's scores and alerts from ``recipient``.
 
-    Summaries (the episode's state, a caseload row) cannot say which session a latest score came from, so
-    any directive on the record, on sessions or on named items withholds them: the safe side.
+    Summaries (the episode's state, a caseload row, a closed outcome) cannot say which session a score came
+    from, so any directive on the record, on sessions or on named items withholds them: the safe side.
     """
-    for directive in state.lockbox.values():
+    for directive in directives.values():
         if directive.recipients and (recipient is None or recipient not in directive.recipients):
             continue
         if directive.scope != "class" or "sessions" in directive.classes:
             return True
     return False
+
+
+def directives_of(lockbox_json: str) -> Mapping[str, LockboxState]:
+    """The directives a projection row keeps (see :func:`alliancekit.projections.lockbox_json`)."""
+    if lockbox_json == "{}":
+        return {}
+    return {
+        key: LockboxState(d["scope"], tuple(d.get("classes", ())), tuple(d.get("recipients", ())))
+        for key, d in json.loads(lockbox_json).items()
+    }
 
 
 def check_directive(scope: str, classes: Sequence[str], event_ids: Sequence[str]) -> None:

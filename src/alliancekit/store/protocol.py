@@ -112,6 +112,9 @@ class CaseloadRow:
     """The modality of most attended sessions (in-person, video, phone)."""
     ending_reason: str | None = None
     """Why therapy ended (goals-met, dropout, ...), once closed with an ending."""
+    lockbox_json: str = "{}"
+    """The client's lockbox directives in force: ``{id: {"scope", "classes", "recipients"}}`` (canonical
+    JSON), so a reader's summary can be decided without the snapshot."""
 
 
 class ClosedOutcome(NamedTuple):
@@ -128,6 +131,8 @@ class ClosedOutcome(NamedTuple):
     outcome_sessions: int | None
     modality: str | None
     ending_reason: str | None
+    lockbox_json: str = "{}"
+    """As in :class:`CaseloadRow`: the report leaves out what a directive withholds from its reader."""
 
     @classmethod
     def of(cls, row: CaseloadRow) -> ClosedOutcome:
@@ -141,6 +146,7 @@ class ClosedOutcome(NamedTuple):
             row.outcome_sessions,
             row.modality,
             row.ending_reason,
+            row.lockbox_json,
         )
 
 

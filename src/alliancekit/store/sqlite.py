@@ -54,6 +54,7 @@ from alliancekit.store.protocol import (
 )
 from alliancekit.store.registry import StoreRegistrar, split_location
 from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
+from alliancekit.store.upgrade import snapshot_v2
 
 T = TypeVar("T")
 
@@ -81,13 +82,14 @@ _INSERT_EPISODE = (
     "INSERT INTO episodes (episode_id, clinic_id, clinician_id, closed_on, client_ref, stage, version,"
     " opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due,"
     " open_alerts_json, highest_severity, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
-    " modality, ending_reason, head, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " modality, ending_reason, lockbox, head, state)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _UPDATE_EPISODE = (
     "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
     " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
     " open_alerts_json = ?, highest_severity = ?, outcome_measure = ?, first_outcome = ?, latest_outcome = ?,"
-    " outcome_sessions = ?, modality = ?, ending_reason = ?, head = ?,"
+    " outcome_sessions = ?, modality = ?, ending_reason = ?, lockbox = ?, head = ?,"
     " state = ? WHERE episode_id = ? AND version = ?"
     " AND clinic_id = ? AND clinician_id = ? AND closed_on IS ?"
 )
@@ -95,7 +97,7 @@ _UPDATE_EPISODE_INDEXED = (
     "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
     " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
     " open_alerts_json = ?, highest_severity = ?, outcome_measure = ?, first_outcome = ?, latest_outcome = ?,"
-    " outcome_sessions = ?, modality = ?, ending_reason = ?, head = ?,"
+    " outcome_sessions = ?, modality = ?, ending_reason = ?, lockbox = ?, head = ?,"
     " state = ?, clinic_id = ?, clinician_id = ?, closed_on = ? WHERE episode_id = ? AND version = ?"
 )
 _INSERT_OUTBOX = (
@@ -116,7 +118,8 @@ _INSERT_COMMAND = (
 )
 _CLOSED_OUTCOMES = (
     "SELECT clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
-    " modality, ending_reason FROM episodes INDEXED BY episodes_closed_outcomes WHERE closed_on IS NOT NULL"
+    " modality, ending_reason, lockbox FROM episodes INDEXED BY episodes_closed_outcomes"
+    " WHERE closed_on IS NOT NULL"
 )
 _EVENT_COLUMNS = (
     "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
@@ -126,7 +129,7 @@ _CASELOAD_COLUMNS = (
     "episode_id, clinic_id, clinician_id, client_ref, stage, version, opened_on, last_session_on,"
     " sessions_attended, latest_scores, open_alerts, next_review_at, review_due, closed_on,"
     " open_alerts_json, highest_severity, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
-    " modality, ending_reason"
+    " modality, ending_reason, lockbox"
 )
 
 
@@ -180,6 +183,7 @@ def _episode_update_values(c: Commit) -> tuple[Any, ...]:
         r.outcome_sessions,
         r.modality,
         r.ending_reason,
+        r.lockbox_json,
         c.head,
         c.snapshot_json,
     )
@@ -278,7 +282,8 @@ def _checkpoint_from_row(r: Sequence[Any]) -> AuditCheckpoint:
 def _backfill_2(conn: sqlite3.Connection) -> None:
     """Give the rows of a version-1 database what migration 2 expects of them, inside its transaction.
 
-    Events are hash-chained as they stand and each episode's head kept on its row; the version-1 audit
+    Events are hash-chained as they stand and each episode's head kept on its row; its snapshot gains the
+    lockbox directives in force (:func:`alliancekit.store.upgrade.snapshot_v2`); the version-1 audit
     rows (moved to shard 0) are re-linked with the version-2 entry hash; and one ``migrate-schema`` entry
     per episode names the head it adopted, so every head is referenced from the audit log. Tamper evidence
     starts here: what was changed before the migration cannot be told apart.
@@ -286,24 +291,28 @@ def _backfill_2(conn: sqlite3.Connection) -> None:
     now = datetime.now(UTC)
     adopted: list[AuditRecord] = []
     episodes = conn.execute(
-        "SELECT episode_id, clinic_id, client_ref FROM episodes ORDER BY episode_id"
+        "SELECT episode_id, clinic_id, client_ref, state FROM episodes ORDER BY episode_id"
     ).fetchall()
-    for episode_id, clinic_id, client_ref in episodes:
+    for episode_id, clinic_id, client_ref, state_json in episodes:
         rows = conn.execute(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE episode_id = ? ORDER BY seq",  # noqa: S608
             (episode_id,),
         ).fetchall()
         head = chain.GENESIS
         updates = []
-        for row in rows:
-            event = _event_from_row(row)
+        events = [_event_from_row(row) for row in rows]
+        for event in events:
             digest = chain.event_hash(event, head)
             updates.append((head, digest, event.episode_id, event.seq))
             head = digest
         conn.executemany(
             "UPDATE events SET prev_hash = ?, hash = ? WHERE episode_id = ? AND seq = ?", updates
         )
-        conn.execute("UPDATE episodes SET head = ? WHERE episode_id = ?", (head, episode_id))
+        snapshot, lockbox = snapshot_v2(state_json, events)
+        conn.execute(
+            "UPDATE episodes SET head = ?, state = ?, lockbox = ? WHERE episode_id = ?",
+            (head, snapshot, lockbox, episode_id),
+        )
         adopted.append(
             AuditRecord(
                 entry_id=f"migration-2-{episode_id}",
@@ -384,6 +393,7 @@ def _caseload_from_row(r: Sequence[Any]) -> CaseloadRow:
         outcome_sessions=r[19],
         modality=r[20],
         ending_reason=r[21],
+        lockbox_json=r[22],
     )
 
 
@@ -827,7 +837,7 @@ class SQLiteStore:
                 found = dates[text] = date.fromisoformat(text)
             return found
 
-        return [ClosedOutcome(r[0], day(r[1]), r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
+        return [ClosedOutcome(r[0], day(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
 
     def episode_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT episode_id FROM episodes ORDER BY episode_id", ())])

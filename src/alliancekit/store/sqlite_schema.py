@@ -183,6 +183,16 @@ MIGRATIONS: tuple[str, ...] = (
         mac   TEXT    NOT NULL,
         at    TEXT    NOT NULL
     );
+
+    -- The lockbox directives in force, kept with the caseload projection so that the summary a reader
+    -- may see (a caseload row, a closed outcome) is decided without reading the snapshot. The covering
+    -- index of closed outcomes carries them too.
+    ALTER TABLE episodes ADD COLUMN lockbox TEXT NOT NULL DEFAULT '{}';
+    DROP INDEX episodes_closed_outcomes;
+    CREATE INDEX episodes_closed_outcomes ON episodes (
+        clinic_id, episode_id, clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome,
+        outcome_sessions, modality, ending_reason, lockbox
+    ) WHERE closed_on IS NOT NULL;
     """,
 )
 

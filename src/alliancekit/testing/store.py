@@ -565,6 +565,24 @@ class StoreContract:
 
     # ------------------------------------------------------------------------------ caseload
 
+    def test_the_lockbox_projection_round_trips(self, store: Store) -> None:
+        """The directives in force travel with the caseload row and the closed outcome (readers decide a
+        summary on them without the snapshot)."""
+        lockbox = '{"d1":{"classes":["sessions"],"recipients":[],"scope":"class"}}'
+        plain = self.commit("ep-1", 0, 1)
+        store.append(attrs.evolve(plain, caseload=attrs.evolve(plain.caseload, lockbox_json=lockbox)))
+        closed = self.commit("ep-2", 0, 1, closed_on=_DAY)
+        store.append(closed)
+        rows = {r.episode_id: r for r in store.caseload(clinic_id=self.CLINIC, open_only=False)}
+        assert rows["ep-1"].lockbox_json == lockbox
+        assert rows["ep-2"].lockbox_json == "{}"
+        closer = self.commit("ep-1", 1, 1, closed_on=_DAY)
+        store.append(attrs.evolve(closer, caseload=attrs.evolve(closer.caseload, lockbox_json=lockbox)))
+        fast = getattr(store, "closed_outcomes", None)
+        if fast is not None:
+            outcomes = fast(clinic_id=self.CLINIC)
+            assert sorted(o.lockbox_json for o in outcomes) == sorted([lockbox, "{}"])
+
     def test_caseload_filters_and_order(self, store: Store) -> None:
         other = self._other(store)
         scoped = other is not store

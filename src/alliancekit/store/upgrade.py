@@ -1,0 +1,39 @@
+"""What schema migration 2 does to a version-1 episode, for every backend alike.
+
+Version-1 snapshots predate the lockbox directives in the episode's state (snapshot shape 2 of
+:mod:`alliancekit.events.codec`). The migration reads the directives from the episode's lockbox events
+(ids and codes only: nothing there is ever encrypted), adds them to the snapshot and marks it shape 2, and
+returns them as the projection keeps them, so the snapshot is again what its events fold into.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from alliancekit.events.converter import encode_json, encode_payload
+from alliancekit.store.protocol import StoredEvent
+
+#: The snapshot shape migration 2 writes (``alliancekit.events.codec.SNAPSHOT_VERSION`` when it was made;
+#: a migration is history, so the number is written out).
+SNAPSHOT_SHAPE_2 = 2
+
+
+def snapshot_v2(state_json: str, events: Iterable[StoredEvent]) -> tuple[str, str]:
+    """``(snapshot JSON of shape 2, lockbox JSON of the projection)`` for a version-1 snapshot."""
+    directives: dict[str, Any] = {}
+    for event in events:
+        if event.type == "lockbox-set":
+            d = json.loads(event.payload_json)
+            directives[d["directive_id"]] = {
+                "scope": d["scope"],
+                "classes": list(d.get("classes", ())),
+                "recipients": list(d.get("recipients", ())),
+            }
+        elif event.type == "lockbox-lifted":
+            directives.pop(json.loads(event.payload_json)["directive_id"], None)
+    state = json.loads(state_json)
+    state["lockbox"] = directives
+    state["_v"] = SNAPSHOT_SHAPE_2
+    return encode_json(state), (encode_payload(directives) if directives else "{}")
