@@ -76,4 +76,4 @@ def test_a_version_1_database_migrates_and_verifies(tmp_path: Path) -> None:
     conn = sqlite3.connect(path)
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
-    assert {"audit_heads", "audit_checkpoints_v1", "commands"} <= tables
+    assert {"audit_checkpoints_v1", "commands"} <= tables

@@ -177,7 +177,7 @@ class Runner:
     ) -> Recorded:
         guard, reader = self.s.guard, self.s.reader
         actor, episode_id, key = ctx.actor, ctx.episode_id, ctx.key
-        request = _request_hash(spec.action, episode_id, args)
+        request = _request_hash(spec.action, episode_id, args) if key is not None else ""
         # The first try may decide on the state this Practice last saw, without reading the store: the
         # store's version check is the guard, so a stale guess is refused with a conflict and nothing is
         # written. A guess neither counts as a retry nor may refuse: both are decided again on a fresh read.
@@ -223,7 +223,7 @@ class Runner:
     def _start(self, spec: CommandSpec, actor: Actor, args: Mapping[str, Any], key: str | None) -> str:
         guard = self.s.guard
         guard.allow(actor, spec.action, "episode", "(new)", None, clinician_id=args["clinician_id"])
-        request = _request_hash(spec.action, "", args)
+        request = _request_hash(spec.action, "", args) if key is not None else ""
         ctx = Context(self.s, actor, spec, "", key)
         episode_id = ctx.new_id("episode")
         command = spec.build(ctx, args)

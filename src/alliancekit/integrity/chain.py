@@ -26,8 +26,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-import attrs
-
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, StoredEvent
 
 GENESIS = "0" * 64
@@ -44,7 +42,7 @@ _CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_ke
 
 def _digest(parts: Iterable[str]) -> str:
     # "<length>:<text>;" per part, so no two different tuples of parts encode alike.
-    data = "".join(f"{len(part)}:{part};" for part in parts).encode("utf-8", "surrogatepass")
+    data = "".join([f"{len(part)}:{part};" for part in parts]).encode("utf-8", "surrogatepass")
     return hashlib.sha256(data).hexdigest()
 
 
@@ -70,36 +68,48 @@ def canonical_payload(payload_json: str, *, is_canonical: bool = False) -> str:
     return _CANONICAL.encode(_mask(json.loads(payload_json)))
 
 
-def event_hash(event: StoredEvent, prev_hash: str, *, is_canonical: bool = False) -> str:
-    """The hash of ``event`` following ``prev_hash`` in its episode's stream."""
+def _event_digest(prev_hash: str, e: StoredEvent, occurred: str, recorded: str, payload: str) -> str:
+    """The one definition of an event's hash (times as ISO text, the payload canonical)."""
     return _digest(
         (
-            prev_hash,
-            event.episode_id,
-            str(event.seq),
-            event.event_id,
-            event.type,
-            str(event.schema_version),
-            event.occurred_at.isoformat(),
-            event.recorded_at.isoformat(),
-            event.actor_id,
-            event.actor_role,
-            event.clinic_id,
-            event.corrects or "",
-            canonical_payload(event.payload_json, is_canonical=is_canonical),
+            prev_hash, e.episode_id, str(e.seq), e.event_id, e.type, str(e.schema_version), occurred,
+            recorded, e.actor_id, e.actor_role, e.clinic_id, e.corrects or "", payload,
         )
+    )  # fmt: skip
+
+
+def event_hash(event: StoredEvent, prev_hash: str, *, is_canonical: bool = False) -> str:
+    """The hash of ``event`` following ``prev_hash`` in its episode's stream."""
+    return _event_digest(
+        prev_hash,
+        event,
+        event.occurred_at.isoformat(),
+        event.recorded_at.isoformat(),
+        canonical_payload(event.payload_json, is_canonical=is_canonical),
     )
 
 
 def chain_events(events: Sequence[StoredEvent], head: str) -> list[StoredEvent]:
     """``events`` with ``prev_hash`` and ``hash`` set, continuing the stream after ``head``.
 
-    Called by the core on the events of one commit, whose payloads come from the canonical encoder.
+    Called by the core on the events of one command, whose payloads come from the canonical encoder and
+    which share one time (so it is formatted once).
     """
     out = []
-    for event in events:
-        digest = event_hash(event, head, is_canonical=True)
-        out.append(attrs.evolve(event, prev_hash=head, hash=digest))
+    times: dict[object, str] = {}
+    for e in events:
+        occurred = times.get(e.occurred_at) or times.setdefault(e.occurred_at, e.occurred_at.isoformat())
+        recorded = times.get(e.recorded_at) or times.setdefault(e.recorded_at, e.recorded_at.isoformat())
+        digest = _event_digest(
+            head, e, occurred, recorded, canonical_payload(e.payload_json, is_canonical=True)
+        )
+        # built field by field: attrs.evolve's generic path costs more than the hash (on every write)
+        out.append(
+            StoredEvent(
+                e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at, e.recorded_at,
+                e.actor_id, e.actor_role, e.clinic_id, e.payload_json, e.corrects, head, digest,
+            )
+        )  # fmt: skip
         head = digest
     return out
 
@@ -140,10 +150,15 @@ def link(records: Iterable[AuditRecord], last: ShardHead | None) -> list[AuditRe
     """
     position, prev = (last.position, last.hash) if last is not None else (0, GENESIS)
     out = []
-    for record in records:
+    for r in records:
         position += 1
-        digest = entry_hash(record, position, prev)
-        out.append(attrs.evolve(record, position=position, prev_hash=prev, hash=digest))
+        digest = entry_hash(r, position, prev)
+        out.append(
+            AuditRecord(
+                r.entry_id, r.at, r.actor_id, r.actor_role, r.clinic_id, r.purpose, r.action, r.record_type,
+                r.record_id, r.outcome, r.client_ref, r.detail, r.writes, r.shard, position, prev, digest,
+            )
+        )  # fmt: skip
         prev = digest
     return out
 

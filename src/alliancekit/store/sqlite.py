@@ -116,6 +116,9 @@ _INSERT_AUDIT = f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?
 _INSERT_COMMAND = (
     "INSERT INTO commands (clinic_id, command, key, request_hash, episode_id, version) VALUES (?,?,?,?,?,?)"
 )
+#: A shard's last entry, and every shard's (SQLite returns the bare columns of the row holding the max).
+_SHARD_HEAD = "SELECT position, hash FROM audit WHERE shard = ? ORDER BY position DESC LIMIT 1"
+_SHARD_HEADS = "SELECT shard, max(position), hash FROM audit GROUP BY shard ORDER BY shard"
 _CLOSED_OUTCOMES = (
     "SELECT clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
     " modality, ending_reason, lockbox FROM episodes INDEXED BY episodes_closed_outcomes"
@@ -258,15 +261,9 @@ def _write_audit(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> No
     for record in records:
         groups.setdefault(record.shard, []).append(record)
     for shard, group in sorted(groups.items()):
-        row = conn.execute("SELECT position, hash FROM audit_heads WHERE shard = ?", (shard,)).fetchone()
+        row = conn.execute(_SHARD_HEAD, (shard,)).fetchone()
         linked = chain.link(group, None if row is None else ShardHead(shard, int(row[0]), str(row[1])))
         conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in linked])
-        last = linked[-1]
-        conn.execute(
-            "INSERT INTO audit_heads (shard, position, hash) VALUES (?,?,?)"
-            " ON CONFLICT (shard) DO UPDATE SET position = excluded.position, hash = excluded.hash",
-            (shard, last.position, last.hash),
-        )
 
 
 def _checkpoint_row(c: AuditCheckpoint) -> tuple[Any, ...]:
@@ -625,10 +622,7 @@ class SQLiteStore:
         ``BEGIN IMMEDIATE``, so sealers in other threads and processes queue behind this one."""
 
         def work(conn: sqlite3.Connection) -> AuditCheckpoint | None:
-            heads = [
-                ShardHead(int(r[0]), int(r[1]), str(r[2]))
-                for r in conn.execute("SELECT shard, position, hash FROM audit_heads ORDER BY shard")
-            ]
+            heads = [ShardHead(int(r[0]), int(r[1]), str(r[2])) for r in conn.execute(_SHARD_HEADS)]
             row = conn.execute(
                 "SELECT seq, heads, root, mac, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
             ).fetchone()
@@ -857,7 +851,7 @@ class SQLiteStore:
         return [_audit_from_row(r) for r in rows]
 
     def audit_heads(self) -> list[ShardHead]:
-        rows = self._read("SELECT shard, position, hash FROM audit_heads ORDER BY shard", ())
+        rows = self._read(_SHARD_HEADS, ())
         return [ShardHead(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 
     def audit_checkpoints(self) -> list[AuditCheckpoint]:

@@ -121,7 +121,7 @@ MIGRATIONS: tuple[str, ...] = (
     # 2: tamper evidence over the whole record (alliancekit.integrity.chain): hash-chained events with the
     # stream head on the episodes row; idempotency scoped to (clinic, command, key) and bound to a hash of
     # the request; audit entries in independent shard chains (position per shard, the head of each shard
-    # in audit_heads) naming the stream head they wrote; checkpoints that seal every shard's head at once.
+    # read through their index) naming the stream head they wrote; checkpoints sealing every shard head.
     # Rows written under version 1 get their hashes in ``backfill_2`` (same transaction).
     """
     ALTER TABLE events ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
@@ -167,12 +167,8 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE audit;
     ALTER TABLE audit_v2 RENAME TO audit;
 
-    -- The last entry of each shard, read and moved under the write lock.
-    CREATE TABLE audit_heads (
-        shard    INTEGER PRIMARY KEY,
-        position INTEGER NOT NULL,
-        hash     TEXT    NOT NULL
-    );
+    -- The last entry of a shard is found through the (shard, position) index, under the write lock: no
+    -- table of heads to rewrite on every commit.
 
     -- Version-1 checkpoints sealed one chain with another MAC message: kept for the record, not verified.
     ALTER TABLE audit_checkpoints RENAME TO audit_checkpoints_v1;
