@@ -2,7 +2,9 @@
 
 Both run against files in the same temporary directory with the same durability settings (WAL,
 ``synchronous=FULL``, ``BEGIN IMMEDIATE``), interleaved so that disk noise hits both alike. Also the time
-to load an episode's state after 50 sessions.
+to load an episode's state after 50 sessions, and ``record_session``'s CPU time with the disk taken out
+(``synchronous=NORMAL``) against an ideal one-transaction write of the same event, snapshot and a
+hash-chained audit row with the JSON already encoded, interleaved in the same run.
 
 Run from the repository root: ``python benchmarks/bench_core.py`` (with alliancekit installed, or with
 ``PYTHONPATH=src``). The machine's load moves the figures: compare medians of several runs.
@@ -10,6 +12,7 @@ Run from the repository root: ``python benchmarks/bench_core.py`` (with alliance
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import statistics
 import tempfile
@@ -113,6 +116,82 @@ def _eventsourcing(path: Path) -> Callable[[int, Session], None] | None:
     return save
 
 
+def _ideal(path: Path, event_json: str, snapshot_json: str, audit_json: str) -> Callable[[int], None]:
+    """The least a durable command can do: in one transaction, insert the event row, update the snapshot
+    row under a version check, and append an audit row hash-chained onto the last one, with JSON already
+    encoded (of the sizes alliancekit writes). The yardstick of the guarded path's CPU cost."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.executescript(
+        "CREATE TABLE e (stream TEXT, seq INTEGER, payload TEXT, hash TEXT, PRIMARY KEY (stream, seq));"
+        "CREATE TABLE s (stream TEXT PRIMARY KEY, version INTEGER, state TEXT);"
+        "CREATE TABLE a (position INTEGER PRIMARY KEY, entry TEXT, prev TEXT, hash TEXT);"
+    )
+    streams = 21
+    for i in range(streams):
+        conn.execute("INSERT INTO s VALUES (?, 0, ?)", (f"s{i}", snapshot_json))
+    versions = [0] * streams
+    head = ["0" * 64]
+
+    def write(i: int) -> None:
+        k = i % streams
+        conn.execute("BEGIN IMMEDIATE")
+        digest = hashlib.sha256(f"{head[0]}{event_json}".encode()).hexdigest()
+        conn.execute("INSERT INTO e VALUES (?,?,?,?)", (f"s{k}", versions[k] + 1, event_json, digest))
+        updated = conn.execute(
+            "UPDATE s SET version = ?, state = ? WHERE stream = ? AND version = ?",
+            (versions[k] + 1, snapshot_json, f"s{k}", versions[k]),
+        ).rowcount
+        assert updated == 1
+        last = conn.execute("SELECT position, hash FROM a ORDER BY position DESC LIMIT 1").fetchone()
+        prev = last[1] if last else "0" * 64
+        entry_hash = hashlib.sha256(f"{prev}{audit_json}".encode()).hexdigest()
+        conn.execute("INSERT INTO a (entry, prev, hash) VALUES (?,?,?)", (audit_json, prev, entry_hash))
+        conn.execute("COMMIT")
+        versions[k] += 1
+        head[0] = digest
+
+    return write
+
+
+def _cpu_side_by_side(tmp: Path, actor: Actor) -> dict[str, float]:
+    """``record_session`` CPU on a database whose disk is taken out (``synchronous=NORMAL``) against the
+    ideal one-transaction write, interleaved, in one process."""
+    practice = open_practice(tmp / "cpu.sqlite")
+    conn = practice.store._connect()  # type: ignore[attr-defined] # noqa: SLF001 - the benchmark's own knob
+    conn.execute("PRAGMA synchronous = NORMAL")
+    episodes = [_active_episode(practice, actor) for _ in range(21)]
+    day = date(2026, 1, 6)
+    sessions = [_session(day + timedelta(days=i // len(episodes))) for i in range(WARMUP + ROUNDS)]
+    practice.record_session(actor, episodes[0], sessions[0])
+    stored = practice.store.load_events(episodes[0])[-1]
+    snapshot = practice.store.load_snapshot(episodes[0])
+    audit = practice.store.audit_records()[-1]
+    ideal = _ideal(
+        tmp / "ideal.sqlite",
+        stored.payload_json,
+        snapshot.state_json if snapshot else "{}",
+        "x" * len(repr(audit)),
+    )
+    ours, theirs = [], []
+    for i in range(1, WARMUP + ROUNDS):
+        t0 = time.thread_time()
+        practice.record_session(actor, episodes[i % len(episodes)], sessions[i])
+        ours.append(time.thread_time() - t0)
+        t0 = time.thread_time()
+        ideal(i)
+        theirs.append(time.thread_time() - t0)
+    practice.close()
+    del ours[:WARMUP], theirs[:WARMUP]
+    ours_us, theirs_us = statistics.median(ours) * 1e6, statistics.median(theirs) * 1e6
+    return {
+        "record_session CPU, disk taken out, p50 (µs)": ours_us,
+        "ideal one-transaction write CPU p50 (µs)": theirs_us,
+        "record_session CPU / ideal write": ours_us / theirs_us,
+    }
+
+
 def run() -> dict[str, float]:
     actor = Actor("bench-clinician", Role.CLINICIAN, "bench-clinic")
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,6 +227,7 @@ def run() -> dict[str, float]:
             loads.append(time.perf_counter() - t0)
         practice.close()
         raw.close()
+        cpu = _cpu_side_by_side(Path(tmp), actor)
     raw_p50 = statistics.median(raw_times) * 1e6
     session_p50 = statistics.median(session_times) * 1e6
     figures = {
@@ -156,6 +236,7 @@ def run() -> dict[str, float]:
         "record_session / raw commit (target ≤ 2.0)": session_p50 / raw_p50,
         "load state after 50 sessions p50 (µs)": statistics.median(loads) * 1e6,
     }
+    figures.update(cpu)
     if es_times:
         es_p50 = statistics.median(es_times) * 1e6
         figures["eventsourcing save of the same event p50 (µs)"] = es_p50
