@@ -596,6 +596,15 @@ def test_read_only_never_creates_or_migrates(pg, admin) -> None:  # type: ignore
 
 # -------------------------------------------------------------------------------- migration from v1
 
+_V1_DIRECTIVE_D1 = (
+    '{"directive_id": "d1", "scope": "class", "classes": ["sessions"], "event_ids": [], "recipients": [],'
+    ' "set_on": "2026-01-06"}'
+)
+_V1_DIRECTIVE_D2 = (
+    '{"directive_id": "d2", "scope": "record", "classes": [], "event_ids": [], "recipients": ["insurer"],'
+    ' "set_on": "2026-01-07"}'
+)
+
 
 def test_a_version_1_schema_with_rows_migrates_and_keeps_its_rows(pg, admin) -> None:  # type: ignore[no-untyped-def]
     schema = pg.new_schema()
@@ -631,6 +640,30 @@ def test_a_version_1_schema_with_rows_migrates_and_keeps_its_rows(pg, admin) -> 
             ).format(s),
             (CLINIC,),
         )
+        # A closed version-1 episode whose client set two lockbox directives and lifted one. Version 1 kept
+        # them in its events only: the snapshot has neither a "lockbox" nor a "_v" (shape) key.
+        for seq, kind, payload in (
+            (1, "lockbox-set", _V1_DIRECTIVE_D1),
+            (2, "lockbox-set", _V1_DIRECTIVE_D2),
+            (3, "lockbox-lifted", '{"directive_id": "d2", "lifted_on": "2026-01-08"}'),
+        ):
+            owner.execute(
+                sql.SQL(
+                    "INSERT INTO {}.events VALUES (%s, 'old-lb', %s, %s, %s, 1, now(), now(), 'clin-1',"
+                    " 'clinician', NULL, %s)"
+                ).format(s),
+                (CLINIC, seq, f"ev-lb-{seq}", kind, payload),
+            )
+        owner.execute(
+            sql.SQL(
+                "INSERT INTO {}.episodes (clinic_id, episode_id, version, state, clinician_id, client_ref,"
+                " stage, opened_on, sessions_attended, latest_scores, open_alerts, review_due,"
+                " open_alerts_json, closed_on, outcome_measure) VALUES (%s, 'old-lb', 3, '{{\"v\": 3}}',"
+                " 'clin-1', 'ref-lb', 'closed', '2026-01-05', 0, '{{}}', 0, false, '[]', '2026-01-09',"
+                " 'PHQ-9')"
+            ).format(s),
+            (CLINIC,),
+        )
         owner.execute(
             sql.SQL(
                 "INSERT INTO {}.audit VALUES (%s, 1, 'old-entry', now(), 'clin-1', 'clinician', 'treatment',"
@@ -656,13 +689,33 @@ def test_a_version_1_schema_with_rows_migrates_and_keeps_its_rows(pg, admin) -> 
         assert [(r.shard, r.position, r.entry_id) for r in records if r.shard == 0][:1] == [
             (0, 1, "old-entry")
         ]
-        [adopted] = [r for r in records if r.action == "migrate-schema"]
+        [adopted] = [r for r in records if r.action == "migrate-schema" and r.record_id == "old-ep"]
         assert (adopted.record_id, adopted.shard, adopted.writes) == (
             "old-ep",
             chain.shard_of("old-ep"),
             f"1:{event.hash}",
         )
+        assert sorted(r.record_id for r in records if r.action == "migrate-schema") == ["old-ep", "old-lb"]
         check_audit(records)
+        # Snapshots are upgraded to shape 2 with the directives in force, which the row keeps in "lockbox"
+        # (returned by the caseload and by the closed outcomes, read from their covering index).
+        in_force = '{"d1":{"classes":["sessions"],"recipients":[],"scope":"class"}}'
+        assert json.loads(snapshot.state_json) == {"v": 1, "lockbox": {}, "_v": 2}
+        locked = store.load_snapshot("old-lb")
+        assert locked is not None
+        assert json.loads(locked.state_json) == {"v": 3, "lockbox": json.loads(in_force), "_v": 2}
+        rows = {r.episode_id: r for r in store.caseload(open_only=False)}
+        assert (rows["old-ep"].lockbox_json, rows["old-lb"].lockbox_json) == ("{}", in_force)
+        [outcome] = store.closed_outcomes()
+        assert (outcome.closed_on, outcome.outcome_measure, outcome.lockbox_json) == (
+            date(2026, 1, 9),
+            "PHQ-9",
+            in_force,
+        )
+        stored = admin.execute(
+            sql.SQL("SELECT episode_id::text, lockbox FROM {}.episodes ORDER BY 1").format(s)
+        ).fetchall()
+        assert stored == [("old-ep", "{}"), ("old-lb", in_force)]
         # The originals stay as they were, under their legacy name.
         legacy = admin.execute(sql.SQL("SELECT entry_id, hash FROM {}.audit_v1").format(s)).fetchall()
         assert legacy == [("old-entry", "old-hash")]
@@ -676,13 +729,15 @@ def test_a_version_1_schema_with_rows_migrates_and_keeps_its_rows(pg, admin) -> 
         assert forced == (0,)
         # The whole record verifies (fold and projection taken as stored: this checks chains and references).
         episodes, audit, checkpoints = scan_record(store)
+        states = {e: v.state_json for e in rows if (v := store.load_snapshot(e)) is not None}
+        by_state = {json.dumps(json.loads(v)): rows[e] for e, v in states.items()}
         report = verify_record(
             list(episodes),
             audit,
             checkpoints,
             key=None,
-            fold=lambda events: snapshot.state_json,
-            project=lambda state: store.caseload(open_only=False)[0],
+            fold=lambda events: states[events[0].episode_id],
+            project=lambda state: by_state[json.dumps(json.loads(state))],
         )
         assert report.ok, report.describe()
         store.append(commit("ep-1", 0))

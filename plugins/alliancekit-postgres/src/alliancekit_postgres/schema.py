@@ -26,6 +26,7 @@ from psycopg import Connection, sql
 from alliancekit.errors import NotAnAlliancekitStore, StoreTooNew
 from alliancekit.integrity import chain
 from alliancekit.store.protocol import AuditRecord, StoredEvent
+from alliancekit.store.upgrade import snapshot_v2
 
 #: The session setting the policies read; set transaction-locally by the store before every statement.
 CLINIC_SETTING = "alliancekit.clinic_id"
@@ -174,8 +175,9 @@ _READERS_V1: tuple[tuple[str, str, str, str], ...] = (
     ),
 )
 
-# Migration 2's readers: the snapshot with its stream head, events with their hashes, scoped command keys,
-# audit entries by shard, shard heads and checkpoints in the sealed shape.
+# Migration 2's readers: the snapshot with its stream head, events with their hashes, the caseload and closed
+# outcomes with the lockbox directives in force, scoped command keys, audit entries by shard, shard heads and
+# checkpoints in the sealed shape.
 _READERS_V2: tuple[tuple[str, str, str, str], ...] = (
     (
         "load_snapshot",
@@ -195,6 +197,36 @@ _READERS_V2: tuple[tuple[str, str, str, str], ...] = (
                e.prev_hash, e.hash
            FROM {s}.events e
            WHERE e.clinic_id = p_scope AND e.episode_id = p_episode AND e.seq > p_after ORDER BY e.seq""",
+    ),
+    (
+        "caseload",
+        ", p_clinician text, p_open_only boolean",
+        """episode_id text, clinic_id text, clinician_id text, client_ref text, stage text,
+           version integer, opened_on date, last_session_on date, sessions_attended integer,
+           latest_scores text, open_alerts integer, next_review_at integer, review_due boolean,
+           closed_on date, open_alerts_json text, highest_severity text, outcome_measure text,
+           first_outcome double precision, latest_outcome double precision, outcome_sessions integer,
+           modality text, ending_reason text, lockbox text""",
+        """SELECT e.episode_id::text, e.clinic_id::text, e.clinician_id::text, e.client_ref, e.stage,
+               e.version, e.opened_on, e.last_session_on, e.sessions_attended, e.latest_scores,
+               e.open_alerts, e.next_review_at, e.review_due, e.closed_on, e.open_alerts_json,
+               e.highest_severity, e.outcome_measure, e.first_outcome, e.latest_outcome, e.outcome_sessions,
+               e.modality, e.ending_reason, e.lockbox
+           FROM {s}.episodes e
+           WHERE e.clinic_id = p_scope AND (p_clinician IS NULL OR e.clinician_id = p_clinician)
+               AND (NOT p_open_only OR e.closed_on IS NULL)
+           ORDER BY e.episode_id""",
+    ),
+    (
+        "closed_outcomes",
+        "",
+        """clinician_id text, closed_on date, outcome_measure text, first_outcome double precision,
+           latest_outcome double precision, outcome_sessions integer, modality text, ending_reason text,
+           lockbox text""",
+        """SELECT e.clinician_id::text, e.closed_on, e.outcome_measure, e.first_outcome, e.latest_outcome,
+               e.outcome_sessions, e.modality, e.ending_reason, e.lockbox
+           FROM {s}.episodes e WHERE e.clinic_id = p_scope AND e.closed_on IS NOT NULL
+           ORDER BY e.episode_id""",
     ),
     (
         "find_command",
@@ -240,6 +272,17 @@ _MIGRATION_2 = (
         ADD COLUMN hash text NOT NULL DEFAULT '';
     ALTER TABLE {s}.episodes ADD COLUMN head text NOT NULL DEFAULT '';
 
+    -- The lockbox directives in force (canonical JSON, kept as text byte for byte), with the caseload
+    -- projection, so that the summary a reader may see (a caseload row, a closed outcome) is decided without
+    -- reading the snapshot. The covering index of closed outcomes carries them too. Rows written before
+    -- this migration get theirs from backfill_2, which also upgrades their snapshots to shape 2.
+    ALTER TABLE {s}.episodes ADD COLUMN lockbox text NOT NULL DEFAULT '{{}}';
+    DROP INDEX {s}.episodes_closed_outcomes;
+    CREATE INDEX episodes_closed_outcomes ON {s}.episodes (clinic_id, episode_id)
+        INCLUDE (clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,
+                 modality, ending_reason, lockbox)
+        WHERE closed_on IS NOT NULL;
+
     -- Idempotency keys are scoped to (clinic, command, key) and bound to the request's hash. Keys written
     -- before keep an empty command, so they match no new command.
     ALTER TABLE {s}.commands RENAME COLUMN idempotency_key TO key;
@@ -257,6 +300,8 @@ _MIGRATION_2 = (
     DROP FUNCTION {s}.append_checkpoint;
     DROP FUNCTION {s}.load_snapshot;
     DROP FUNCTION {s}.load_events;
+    DROP FUNCTION {s}.caseload;
+    DROP FUNCTION {s}.closed_outcomes;
     DROP FUNCTION {s}.find_command;
     DROP FUNCTION {s}.audit_records;
     DROP FUNCTION {s}.audit_head;
@@ -386,7 +431,8 @@ _MIGRATION_2 = (
         p_attended integer, p_scores text, p_alerts integer, p_next_review integer, p_review_due boolean,
         p_closed date, p_alerts_json text, p_severity text, p_outcome_measure text,
         p_first_outcome double precision, p_latest_outcome double precision, p_outcome_sessions integer,
-        p_modality text, p_ending_reason text, p_events jsonb, p_outbox jsonb, p_audit jsonb
+        p_modality text, p_ending_reason text, p_lockbox text, p_events jsonb, p_outbox jsonb,
+        p_audit jsonb
     ) RETURNS void LANGUAGE plpgsql AS $$
     DECLARE
         written integer;
@@ -396,11 +442,11 @@ _MIGRATION_2 = (
             INSERT INTO {s}.episodes (clinic_id, episode_id, version, head, state, clinician_id, client_ref,
                 stage, opened_on, last_session_on, sessions_attended, latest_scores, open_alerts,
                 next_review_at, review_due, closed_on, open_alerts_json, highest_severity, outcome_measure,
-                first_outcome, latest_outcome, outcome_sessions, modality, ending_reason)
+                first_outcome, latest_outcome, outcome_sessions, modality, ending_reason, lockbox)
             VALUES (p_clinic, p_episode, p_new, p_head, p_state, p_clinician, p_client_ref, p_stage,
                 p_opened, p_last_session, p_attended, p_scores, p_alerts, p_next_review, p_review_due,
                 p_closed, p_alerts_json, p_severity, p_outcome_measure, p_first_outcome, p_latest_outcome,
-                p_outcome_sessions, p_modality, p_ending_reason)
+                p_outcome_sessions, p_modality, p_ending_reason, p_lockbox)
             ON CONFLICT DO NOTHING;
         ELSE
             -- Under READ COMMITTED a concurrent writer's update makes this one wait, then re-check the
@@ -413,7 +459,7 @@ _MIGRATION_2 = (
                 open_alerts_json = p_alerts_json, highest_severity = p_severity,
                 outcome_measure = p_outcome_measure, first_outcome = p_first_outcome,
                 latest_outcome = p_latest_outcome, outcome_sessions = p_outcome_sessions,
-                modality = p_modality, ending_reason = p_ending_reason
+                modality = p_modality, ending_reason = p_ending_reason, lockbox = p_lockbox
             WHERE clinic_id = p_clinic AND episode_id = p_episode AND version = p_expected;
         END IF;
         GET DIAGNOSTICS written = ROW_COUNT;
@@ -831,10 +877,12 @@ def _backfill_2(conn: Connection[object], schema: str) -> None:
     """Give the rows of a version-1 schema what migration 2 expects of them, inside its transaction.
 
     As the SQLite store does: every episode's events are hash-chained as they stand and the head kept on
-    its row; the version-1 audit entries are re-linked, in their order, into shard 0 with the version-2
-    entry hash (the originals stay in ``audit_v1``); and one ``migrate-schema`` entry per episode, in the
-    episode's shard, names the head it adopted, so every head is referenced from the audit log. Tamper
-    evidence starts here: what was changed before the migration cannot be told apart.
+    its row; its snapshot gains the lockbox directives in force, which its row keeps in ``lockbox``
+    (:func:`alliancekit.store.upgrade.snapshot_v2`); the version-1 audit entries are re-linked, in their
+    order, into shard 0 with the version-2 entry hash (the originals stay in ``audit_v1``); and one
+    ``migrate-schema`` entry per episode, in the episode's shard, names the head it adopted, so every head
+    is referenced from the audit log. Tamper evidence starts here: what was changed before the migration
+    cannot be told apart.
 
     The owner runs it for every clinic: row-level security is not forced on these tables for the length of
     the transaction (DDL is transactional; no other session sees them unforced), then forced again.
@@ -857,11 +905,11 @@ def _backfill_2(conn: Connection[object], schema: str) -> None:
     for r in old:
         entries.setdefault(r[4], []).append(AuditRecord(*r))
     episodes: list[Any] = conn.execute(
-        sql.SQL("SELECT clinic_id::text, episode_id::text, client_ref FROM {}.episodes ORDER BY 1, 2").format(
-            s
-        )
+        sql.SQL(
+            "SELECT clinic_id::text, episode_id::text, client_ref, state::text FROM {}.episodes ORDER BY 1, 2"
+        ).format(s)
     ).fetchall()
-    for clinic_id, episode_id, client_ref in episodes:
+    for clinic_id, episode_id, client_ref, state_json in episodes:
         rows: list[Any] = conn.execute(
             sql.SQL(
                 "SELECT episode_id::text, seq, event_id, type, schema_version, occurred_at, recorded_at,"
@@ -872,8 +920,8 @@ def _backfill_2(conn: Connection[object], schema: str) -> None:
         ).fetchall()
         head = chain.GENESIS
         updates = []
-        for row in rows:
-            event = StoredEvent(*row)
+        events = [StoredEvent(*row) for row in rows]
+        for event in events:
             digest = chain.event_hash(event, head)
             updates.append((head, digest, clinic_id, episode_id, event.seq))
             head = digest
@@ -885,9 +933,13 @@ def _backfill_2(conn: Connection[object], schema: str) -> None:
                 ).format(s),
                 updates,
             )
+        snapshot, lockbox = snapshot_v2(state_json, events)
         conn.execute(
-            sql.SQL("UPDATE {}.episodes SET head = %s WHERE clinic_id = %s AND episode_id = %s").format(s),
-            (head, clinic_id, episode_id),
+            sql.SQL(
+                "UPDATE {}.episodes SET head = %s, state = %s, lockbox = %s"
+                " WHERE clinic_id = %s AND episode_id = %s"
+            ).format(s),
+            (head, snapshot, lockbox, clinic_id, episode_id),
         )
         entries.setdefault(clinic_id, []).append(
             AuditRecord(

@@ -116,7 +116,7 @@ _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 # Each statement calls one of the schema's functions (see schema.py): one statement, one round trip, with the
 # clinic set inside the same transaction. Only the schema identifier is composed in; values are bound.
 _SQL_TEXT = {
-    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 34) + ")",
+    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 35) + ")",
     "closed_outcomes": "SELECT * FROM {s}.closed_outcomes(%s)",
     "claim_outbox": "SELECT * FROM {s}.claim_outbox(%s, %s, %s, %s, %s, %s)",
     "outbox_delivered": "SELECT {s}.outbox_delivered(%s, %s)",
@@ -408,6 +408,7 @@ class PostgresStore:
                 row.outcome_sessions,
                 row.modality,
                 row.ending_reason,
+                row.lockbox_json,
                 _json_array(_event_object(e) for e in commit.events),
                 _json_array(_outbox_object(m) for m in commit.outbox),
                 audit_array(audit),
@@ -506,6 +507,7 @@ class PostgresStore:
                 outcome_sessions=r[19],
                 modality=r[20],
                 ending_reason=r[21],
+                lockbox_json=r[22],
             )
             for r in rows
         ]
