@@ -152,11 +152,11 @@ class Guard:
         state: EpisodeState | None = None,
         *,
         outcome: str = "allowed",
-        purpose: str | None = None,
         detail: str = "",
         writes: str = "",
     ) -> AuditRecord:
-        """One audit entry (the only constructor of audit entries in the library)."""
+        """One audit entry: the only constructor of the entries of a practice's calls (a schema migration
+        records its own adoption of the streams, :func:`alliancekit.store.upgrade.adoption_entry`)."""
         entry_id = self._ids("audit")
         return AuditRecord(
             entry_id=entry_id,
@@ -164,7 +164,7 @@ class Guard:
             actor_id=actor.id,
             actor_role=actor.role.value,
             clinic_id=actor.clinic_id,
-            purpose=purpose or actor.purpose.value,
+            purpose=actor.purpose.value,
             action=action,
             record_type=record_type,
             record_id=record_id,
@@ -186,13 +186,10 @@ class Guard:
         state: EpisodeState | None = None,
         *,
         outcome: str = "allowed",
-        purpose: str | None = None,
         detail: str = "",
     ) -> None:
         """Write one entry on its own (a read, a refusal); a failure here fails the call."""
-        entry = self.entry(
-            actor, action, record_type, record_id, state, outcome=outcome, purpose=purpose, detail=detail
-        )
+        entry = self.entry(actor, action, record_type, record_id, state, outcome=outcome, detail=detail)
         self.record([entry])
 
     def record(self, entries: Sequence[AuditRecord]) -> None:

@@ -54,7 +54,7 @@ from alliancekit.store.protocol import (
 )
 from alliancekit.store.registry import StoreRegistrar, split_location
 from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
-from alliancekit.store.upgrade import snapshot_v2
+from alliancekit.store.upgrade import adoption_entry, snapshot_v2
 
 T = TypeVar("T")
 
@@ -310,23 +310,7 @@ def _backfill_2(conn: sqlite3.Connection) -> None:
             "UPDATE episodes SET head = ?, state = ?, lockbox = ? WHERE episode_id = ?",
             (head, snapshot, lockbox, episode_id),
         )
-        adopted.append(
-            AuditRecord(
-                entry_id=f"migration-2-{episode_id}",
-                at=now,
-                actor_id="alliancekit",
-                actor_role="system",
-                clinic_id=clinic_id,
-                purpose="operations",
-                action="migrate-schema",
-                record_type="episode",
-                record_id=episode_id,
-                outcome="allowed",
-                client_ref=client_ref,
-                writes=f"{len(rows)}:{head}",
-                shard=chain.shard_of(episode_id),
-            )
-        )
+        adopted.append(adoption_entry(episode_id, clinic_id, client_ref, len(rows), head, now))
     old = [
         _audit_from_row(r)
         for r in conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY shard, position")  # noqa: S608

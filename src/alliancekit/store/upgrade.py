@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from alliancekit.events.converter import encode_json, encode_payload
-from alliancekit.store.protocol import StoredEvent
+from alliancekit.integrity.chain import shard_of
+from alliancekit.store.protocol import AuditRecord, StoredEvent
 
 #: The snapshot shape migration 2 writes (``alliancekit.events.codec.SNAPSHOT_VERSION`` when it was made;
 #: a migration is history, so the number is written out).
@@ -37,3 +39,25 @@ def snapshot_v2(state_json: str, events: Iterable[StoredEvent]) -> tuple[str, st
     state["lockbox"] = directives
     state["_v"] = SNAPSHOT_SHAPE_2
     return encode_json(state), (encode_payload(directives) if directives else "{}")
+
+
+def adoption_entry(
+    episode_id: str, clinic_id: str, client_ref: str, version: int, head: str, at: datetime
+) -> AuditRecord:
+    """The audit entry by which migration 2 adopts an episode's stream head: every head is then named by
+    an entry, as verification requires. Tamper evidence starts here."""
+    return AuditRecord(
+        entry_id=f"migration-2-{episode_id}",
+        at=at,
+        actor_id="alliancekit",
+        actor_role="system",
+        clinic_id=clinic_id,
+        purpose="operations",
+        action="migrate-schema",
+        record_type="episode",
+        record_id=episode_id,
+        outcome="allowed",
+        client_ref=client_ref,
+        writes=f"{version}:{head}",
+        shard=shard_of(episode_id),
+    )

@@ -949,8 +949,8 @@ class StoreContract:
     # -------------------------------------------------------------------------------- sealing races
 
     #: Rounds of the sealing-race tests (threads, processes), and commands per writer per round.
-    seal_thread_rounds: ClassVar[int] = 12
-    seal_process_rounds: ClassVar[int] = 10
+    seal_thread_rounds: ClassVar[int] = 20
+    seal_process_rounds: ClassVar[int] = 20
     seal_processes: ClassVar[int] = 6
 
     def _verify(self, store: Store) -> Any:

@@ -26,7 +26,7 @@ from psycopg import Connection, sql
 from alliancekit.errors import NotAnAlliancekitStore, StoreTooNew
 from alliancekit.integrity import chain
 from alliancekit.store.protocol import AuditRecord, StoredEvent
-from alliancekit.store.upgrade import snapshot_v2
+from alliancekit.store.upgrade import adoption_entry, snapshot_v2
 
 #: The session setting the policies read; set transaction-locally by the store before every statement.
 CLINIC_SETTING = "alliancekit.clinic_id"
@@ -942,21 +942,7 @@ def _backfill_2(conn: Connection[object], schema: str) -> None:
             (head, snapshot, lockbox, clinic_id, episode_id),
         )
         entries.setdefault(clinic_id, []).append(
-            AuditRecord(
-                entry_id=f"migration-2-{episode_id}",
-                at=now,
-                actor_id="alliancekit",
-                actor_role="system",
-                clinic_id=clinic_id,
-                purpose="operations",
-                action="migrate-schema",
-                record_type="episode",
-                record_id=episode_id,
-                outcome="allowed",
-                client_ref=client_ref,
-                writes=f"{len(rows)}:{head}",
-                shard=chain.shard_of(episode_id),
-            )
+            adoption_entry(episode_id, clinic_id, client_ref, len(rows), head, now)
         )
     for clinic_id, records in sorted(entries.items()):
         # link_audit takes the entries grouped by shard in shard order (the old ones are shard 0).
