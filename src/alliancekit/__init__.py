@@ -26,6 +26,7 @@ from alliancekit.domain import (
     Session,
 )
 from alliancekit.feedback.config import FeedbackConfig
+from alliancekit.feedback.expectation import Expectations
 from alliancekit.integrity.verify import Finding, IntegrityReport
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
@@ -76,6 +77,7 @@ __all__ = [
     "Dispatcher",
     "Ending",
     "EpisodeState",
+    "Expectations",
     "FeedbackConfig",
     "FieldCipher",
     "Finding",

@@ -41,6 +41,7 @@ from alliancekit.domain.records import (
 from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import PracticeClosed, ValidationError
 from alliancekit.feedback.config import FeedbackConfig
+from alliancekit.feedback.expectation import Expectations
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
@@ -219,8 +220,8 @@ class Practice:
         return self._s.codec.cipher
 
     @property
-    def expectations(self) -> Any:
-        """The expected-response service (:class:`~alliancekit.feedback.expectation.Expectations`)."""
+    def expectations(self) -> Expectations:
+        """The expected-response service of this practice."""
         return self._s.expectations
 
     @property

@@ -5,9 +5,8 @@ guard -> input checks -> idempotency -> state -> decide -> alert rules -> one co
 Idempotency follows payment APIs: a key is scoped to the clinic and the command, the stored result is bound
 to a hash of the request, a repeat of the same request returns the first result (``duplicate=True``) and
 the same key with a different request is refused with :class:`~alliancekit.errors.IdempotencyKeyReused`.
-A host that passes ``expected_version`` (an HTTP ``If-Match``) gets a
-:class:`~alliancekit.errors.ConflictError`
-at once when the episode has moved on, never a silent retry.
+With ``expected_version`` (an HTTP ``If-Match``) a host gets
+:class:`~alliancekit.errors.ConflictError` at once when the episode has moved on, never a silent retry.
 """
 
 from __future__ import annotations
