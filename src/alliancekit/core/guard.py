@@ -154,13 +154,14 @@ class Guard:
         outcome: str = "allowed",
         detail: str = "",
         writes: str = "",
+        at: datetime | None = None,
     ) -> AuditRecord:
         """One audit entry: the only constructor of the entries of a practice's calls (a schema migration
         records its own adoption of the streams, :func:`alliancekit.store.upgrade.adoption_entry`)."""
         entry_id = self._ids("audit")
         return AuditRecord(
             entry_id=entry_id,
-            at=self._clock(),
+            at=self._clock() if at is None else at,
             actor_id=actor.id,
             actor_role=actor.role.value,
             clinic_id=actor.clinic_id,
@@ -200,9 +201,11 @@ class Guard:
 
     def committed(self, count: int) -> None:
         """Count entries written (in a commit or alone) and seal every ``checkpoint_every``."""
+        if self._audit_key is None:
+            return  # nothing to seal with: no count to keep
         with self._lock:
             self._since_checkpoint += count
-            due = self._audit_key is not None and self._since_checkpoint >= self.checkpoint_every
+            due = self._since_checkpoint >= self.checkpoint_every
             if due:
                 self._since_checkpoint = 0
         if due:
@@ -239,5 +242,5 @@ class Guard:
 
     @property
     def pending(self) -> int:
-        """Entries written since the last checkpoint this guard made."""
+        """Entries written since the last checkpoint this guard made (counted with an audit key only)."""
         return self._since_checkpoint

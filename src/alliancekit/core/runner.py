@@ -16,7 +16,7 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -37,13 +37,13 @@ from alliancekit.events.catalog import NEVER_SHARED
 from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, ReviewedScore, SessionRecorded
 from alliancekit.feedback.engine import EngineContext, evaluate
 from alliancekit.feedback.expectation import scores_against_expectation
-from alliancekit.integrity.chain import GENESIS, chain_events
+from alliancekit.integrity.chain import GENESIS, NewEvent, new_events
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.notify.outbox import messages_for
 from alliancekit.projections import caseload_row
-from alliancekit.store.protocol import CommandRecord, Commit, StoredEvent
+from alliancekit.store.protocol import CommandRecord, Commit
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.core.services import Services
@@ -272,32 +272,26 @@ class Runner:
         else:
             assert new_state is not None  # noqa: S101 - a new episode
             after = new_state
-        now = s.clock()
         base = 0 if before is None else before.version
-        stored = chain_events(
-            [
-                StoredEvent(
-                    episode_id=after.episode_id,
-                    seq=base + i,
-                    event_id=event_id,
-                    type=e.TYPE,
-                    schema_version=e.VERSION,
-                    occurred_at=now,
-                    recorded_at=now,
-                    actor_id=actor.id,
-                    actor_role=actor.role.value,
-                    clinic_id=after.clinic_id,
-                    payload_json=s.codec.encode(e, event_id),
-                    corrects=corrects,
-                )
-                for i, (e, event_id) in enumerate(((e, s.ids("event")) for e in events), start=1)
-            ],
+        now = s.clock()
+        stored = new_events(
+            after.episode_id,
+            after.clinic_id,
+            actor.id,
+            actor.role.value,
+            now,
+            corrects,
+            base,
             head,
+            [
+                NewEvent(i, e.TYPE, e.VERSION, s.codec.encode(e, i))
+                for e, i in ((e, s.ids("event")) for e in events)
+            ],
         )
         new_head = stored[-1].hash
         version = base + len(stored)
         audit = s.guard.entry(
-            actor, spec.action, "episode", after.episode_id, after, writes=f"{version}:{new_head}"
+            actor, spec.action, "episode", after.episode_id, after, writes=f"{version}:{new_head}", at=now
         )
         subscriptions = s.subscriptions
         outbox = (
@@ -342,6 +336,10 @@ class Runner:
             measure_cache=s.measure_cache,
         )
         return evaluate(before, events, after, context)
+
+
+def _with_ids(events: list[Event], ids: Callable[[str], str]) -> list[tuple[Event, str]]:
+    return [(e, ids("event")) for e in events]
 
 
 def _request_hash(action: str, episode_id: str, args: Mapping[str, Any]) -> str:

@@ -24,7 +24,7 @@ import json
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, StoredEvent
 
@@ -68,46 +68,82 @@ def canonical_payload(payload_json: str, *, is_canonical: bool = False) -> str:
     return _CANONICAL.encode(_mask(json.loads(payload_json)))
 
 
-def _event_digest(prev_hash: str, e: StoredEvent, occurred: str, recorded: str, payload: str) -> str:
+def _event_digest(
+    prev_hash: str, episode_id: str, seq: int, event_id: str, event_type: str, schema_version: int,
+    occurred: str, recorded: str, actor_id: str, actor_role: str, clinic_id: str, corrects: str | None,
+    payload: str,
+) -> str:  # fmt: skip
     """The one definition of an event's hash (times as ISO text, the payload canonical)."""
     return _digest(
         (
-            prev_hash, e.episode_id, str(e.seq), e.event_id, e.type, str(e.schema_version), occurred,
-            recorded, e.actor_id, e.actor_role, e.clinic_id, e.corrects or "", payload,
+            prev_hash, episode_id, str(seq), event_id, event_type, str(schema_version), occurred, recorded,
+            actor_id, actor_role, clinic_id, corrects or "", payload,
         )
     )  # fmt: skip
 
 
 def event_hash(event: StoredEvent, prev_hash: str, *, is_canonical: bool = False) -> str:
     """The hash of ``event`` following ``prev_hash`` in its episode's stream."""
+    e = event
     return _event_digest(
-        prev_hash,
-        event,
-        event.occurred_at.isoformat(),
-        event.recorded_at.isoformat(),
-        canonical_payload(event.payload_json, is_canonical=is_canonical),
-    )
+        prev_hash, e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at.isoformat(),
+        e.recorded_at.isoformat(), e.actor_id, e.actor_role, e.clinic_id, e.corrects,
+        canonical_payload(e.payload_json, is_canonical=is_canonical),
+    )  # fmt: skip
 
 
 def chain_events(events: Sequence[StoredEvent], head: str) -> list[StoredEvent]:
-    """``events`` with ``prev_hash`` and ``hash`` set, continuing the stream after ``head``.
-
-    Called by the core on the events of one command, whose payloads come from the canonical encoder and
-    which share one time (so it is formatted once).
-    """
+    """``events`` with ``prev_hash`` and ``hash`` set, continuing the stream after ``head``."""
     out = []
-    times: dict[object, str] = {}
     for e in events:
-        occurred = times.get(e.occurred_at) or times.setdefault(e.occurred_at, e.occurred_at.isoformat())
-        recorded = times.get(e.recorded_at) or times.setdefault(e.recorded_at, e.recorded_at.isoformat())
-        digest = _event_digest(
-            head, e, occurred, recorded, canonical_payload(e.payload_json, is_canonical=True)
-        )
-        # built field by field: attrs.evolve's generic path costs more than the hash (on every write)
+        digest = event_hash(e, head)
         out.append(
             StoredEvent(
                 e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at, e.recorded_at,
                 e.actor_id, e.actor_role, e.clinic_id, e.payload_json, e.corrects, head, digest,
+            )
+        )  # fmt: skip
+        head = digest
+    return out
+
+
+class NewEvent(NamedTuple):
+    """An event of a command about to be committed: its id, type, schema version and canonical payload."""
+
+    event_id: str
+    type: str
+    schema_version: int
+    payload_json: str
+
+
+def new_events(
+    episode_id: str,
+    clinic_id: str,
+    actor_id: str,
+    actor_role: str,
+    at: datetime,
+    corrects: str | None,
+    after_seq: int,
+    head: str,
+    events: Sequence[NewEvent],
+) -> list[StoredEvent]:
+    """One command's events as stored, hash-chained after ``head``, in one pass (the write path).
+
+    A command's events share one actor, one time (formatted once) and one correction link; their payloads
+    come from the canonical encoder.
+    """
+    iso = at.isoformat()
+    out = []
+    for seq, e in enumerate(events, start=after_seq + 1):
+        payload = canonical_payload(e.payload_json, is_canonical=True)
+        digest = _event_digest(
+            head, episode_id, seq, e.event_id, e.type, e.schema_version, iso, iso, actor_id, actor_role,
+            clinic_id, corrects, payload,
+        )  # fmt: skip
+        out.append(
+            StoredEvent(
+                episode_id, seq, e.event_id, e.type, e.schema_version, at, at, actor_id, actor_role,
+                clinic_id, e.payload_json, corrects, head, digest,
             )
         )  # fmt: skip
         head = digest
