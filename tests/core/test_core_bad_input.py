@@ -347,8 +347,7 @@ def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Acto
     shared: Any = MemoryStore() if kind == "memory" else tmp_path / "facade.sqlite"
     b = opened(shared)
     ep, _ = active_episode(b, actor)
-    # Two interferences: A's first try decides on the state A last saw (a guess, re-read silently when it
-    # conflicts); the second, on a fresh read, is the real attempt.
+    # A reads the clock once per attempt, between deciding and writing: each reading lets B write first.
     interloper = _Interloper(b, actor, ep, times=2)
     # No retries: the conflict reaches the caller and nothing of A's command is written.
     a = opened(shared, clock=interloper, conflict_retries=0)
@@ -356,17 +355,22 @@ def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Acto
     with pytest.raises(ConflictError) as caught:
         a.record_session(actor, ep, attended(day(4), ors(a)))
     assert_clean(caught.value)
+    interfered = 2 - interloper.times  # one: A's only attempt (it had no state to guess on)
+    assert interfered == 1
+    interloper.times = 0  # disarmed: A's audited reads below read the clock too
     events = a.store.load_events(ep)
-    assert [e.type for e in events].count("session-recorded") == 2  # only B's
-    assert len(a.store.audit_records()) == before_audit + 2  # B's two commands; A wrote nothing
+    assert [e.type for e in events].count("session-recorded") == interfered  # only B's
+    assert len(a.store.audit_records()) == before_audit + interfered  # B's commands; A wrote nothing
     assert a.rebuild_state(maintenance(), ep) == stored_snapshot(a, ep) == a.episode(actor, ep)
     # With retries: A decides again on the fresh state, and both sessions land.
+    # (three interferences: the guess on A's stale state, then two fresh attempts; the third lands)
     interloper.times = 3
     a.conflict_retries = 3
     done = a.record_session(actor, ep, attended(day(5), ors(a)))
+    assert interloper.times == 0
     st = a.episode(actor, ep)
     assert done.version == st.version == len(a.store.load_events(ep))
-    assert st.sessions_scheduled == 6  # B's five and A's one
+    assert st.sessions_scheduled == interfered + 3 + 1  # B's four and A's one
     assert a.rebuild_state(maintenance(), ep) == stored_snapshot(a, ep) == st
 
 

@@ -217,3 +217,24 @@ def test_concurrent_deliveries(receiver: LocalWebhookReceiver) -> None:
     for t in threads:
         t.join(10)
     assert len(receiver.processed) == 8
+
+
+def test_a_request_cut_short_by_a_dying_sender_is_dropped_not_rejected(
+    receiver: LocalWebhookReceiver,
+) -> None:
+    """A dispatcher killed between sending the headers and the body (http.client sends them apart) leaves
+    an incomplete request: the receiver drops it, as an HTTP server does; it is neither a delivery nor a
+    bad signature (the cause of a once-flaky SIGKILL test)."""
+    body = b'{"idempotency_key":"' + b"k" * 32 + b'"}'
+    with socket.create_connection(("127.0.0.1", receiver.port)) as raw:
+        raw.sendall(
+            b"POST /alliancekit/hook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[: len(body) // 2]
+        )
+    deadline = time.monotonic() + 5
+    while receiver.aborted == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert receiver.aborted == 1
+    assert receiver.rejected == []
+    assert receiver.accepted == []

@@ -47,6 +47,8 @@ class LocalWebhookReceiver:
         self.accepted: list[Delivery] = []
         self.processed: dict[str, Delivery] = {}
         self.rejected: list[str] = []
+        self.aborted = 0
+        """Requests whose sender went away before the whole body arrived (dropped, not processed)."""
         self.fail_with = 500
         self.fail_count = 0
         self._lock = threading.Lock()
@@ -59,6 +61,14 @@ class LocalWebhookReceiver:
                     self._answer(413)
                     return
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-request (a killed dispatcher: http.client sends the headers
+                    # and the body separately). An incomplete request is not a delivery, and not a forgery:
+                    # drop it, as any HTTP server does, and let the sender's retry deliver it.
+                    with receiver._lock:
+                        receiver.aborted += 1
+                    self.close_connection = True
+                    return
                 self._answer(receiver.receive(dict(self.headers.items()), body))
 
             def _answer(self, status: int) -> None:
