@@ -177,4 +177,11 @@ def test_concurrent_practices_on_one_file_keep_every_shard_a_chain(tmp_path: Pat
     report = verify_path(path)
     assert report.ok, report.describe()
     assert report.audit_entries >= 200
-    assert report.checkpoints >= 20
+    # Sealers that race may find a seal already covering their entries and write none, so the count of
+    # checkpoints varies; what must hold is that, every practice closed, the last seal covers every entry.
+    assert report.checkpoints >= 1
+    store = SQLiteStore(path, read_only=True)
+    try:
+        assert store.audit_checkpoints()[-1].heads == tuple(store.audit_heads())
+    finally:
+        store.close()
