@@ -12,7 +12,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.core.runner import DEFAULT_CONFLICT_RETRIES, Recorded, Runner
@@ -172,6 +172,15 @@ class Practice:
         self._open()
         return self._views
 
+    def _recorded(self, name: str, actor: object, episode_id: object, /, **args: Any) -> Recorded:
+        return cast(Recorded, self._run(name, actor, episode_id, **args))
+
+    def _started(self, name: str, actor: object, episode_id: object, /, **args: Any) -> str:
+        return cast(str, self._run(name, actor, episode_id, **args))
+
+    def _goal_ids(self, name: str, actor: object, episode_id: object, /, **args: Any) -> list[str]:
+        return cast(list[str], self._run(name, actor, episode_id, **args))
+
     def _run(self, name: str, actor: object, episode_id: object, /, **args: Any) -> Any:
         self._open()
         key, expected = args.pop("idempotency_key", None), args.pop("expected_version", None)
@@ -249,7 +258,7 @@ class Practice:
 
         ``client_ref`` is the host's opaque reference for the client (never a name).
         """
-        return self._run(  # type: ignore[no-any-return]
+        return self._started(
             "start_episode",
             actor,
             None,
@@ -269,7 +278,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Record the consultation: concerns, questions, preferences, modality and consent."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "record_consultation",
             actor,
             episode_id,
@@ -288,7 +297,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Proceed (on to goal setting), refer elsewhere, or not proceed (both close the episode)."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "decide_fit",
             actor,
             episode_id,
@@ -308,7 +317,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> list[str]:
         """Record goals agreed with the client; the first agreement starts therapy. Returns goal ids."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._goal_ids(
             "agree_goals",
             actor,
             episode_id,
@@ -329,7 +338,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Revise a goal's wording, tasks or status; earlier versions stay in the timeline."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "revise_goal",
             actor,
             episode_id,
@@ -354,7 +363,7 @@ class Practice:
         (:meth:`correct_session`) and addenda (:meth:`add_addendum`) that point at it, and the client may
         attach a statement of disagreement.
         """
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "record_session",
             actor,
             episode_id,
@@ -375,7 +384,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Correct a recorded session. The original stays in the timeline; the correction points at it."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "correct_session",
             actor,
             episode_id,
@@ -396,7 +405,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Record a progress review. A review when none was due is kept, marked unscheduled."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "record_review",
             actor,
             episode_id,
@@ -415,7 +424,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Note a rupture in the alliance (kind, markers, likely cause, any repair already tried)."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "note_rupture",
             actor,
             episode_id,
@@ -435,7 +444,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Record an attempt to repair an open rupture, and whether it resolved it."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "record_repair",
             actor,
             episode_id,
@@ -456,7 +465,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Pause an episode (illness, travel, ...); sessions are refused until it is resumed."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "put_on_hold",
             actor,
             episode_id,
@@ -476,7 +485,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Resume an episode on hold, in the stage it was in before."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "resume",
             actor,
             episode_id,
@@ -497,7 +506,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Make another clinician the clinician of record."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "transfer",
             actor,
             episode_id,
@@ -519,7 +528,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Begin a planned ending: the episode moves to the ending stage."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "plan_ending",
             actor,
             episode_id,
@@ -543,7 +552,7 @@ class Practice:
         Alerts still open are resolved in the same commit, each with the note "resolved when the episode
         closed" (:data:`alliancekit.lifecycle.rules.CLOSING_NOTE`): a closed episode has no open alerts.
         """
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "close_episode",
             actor,
             episode_id,
@@ -563,7 +572,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Acknowledge an open alert: the clinician of record or a supervisor of the clinic has seen it."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "acknowledge_alert",
             actor,
             episode_id,
@@ -585,7 +594,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Resolve an open alert with a note saying what was done (acknowledged or not)."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "resolve_alert",
             actor,
             episode_id,
@@ -608,7 +617,7 @@ class Practice:
     ) -> Recorded:
         """Record a private process note: readable by its author only (:meth:`process_notes`), never in the
         timeline, an export, a report, a notification, the caseload or the client's view."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "record_process_note",
             actor,
             episode_id,
@@ -631,7 +640,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Add to a signed session record without changing it: the addendum points at the original."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "add_addendum",
             actor,
             episode_id,
@@ -658,7 +667,7 @@ class Practice:
 
         The client may do this themselves, or their clinician on their behalf. The record is not changed.
         """
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "attach_disagreement",
             actor,
             episode_id,
@@ -684,7 +693,7 @@ class Practice:
     ) -> Recorded:
         """Record the client's directive to withhold the ``record``, some ``class`` es or some ``item`` s
         (event ids) from sharing: from everyone, or only from ``recipients``. Returns the directive's id."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "set_lockbox",
             actor,
             episode_id,
@@ -708,7 +717,7 @@ class Practice:
         expected_version: int | None = None,
     ) -> Recorded:
         """Lift a lockbox directive: what it withheld is shared again from now on."""
-        return self._run(  # type: ignore[no-any-return]
+        return self._recorded(
             "lift_lockbox",
             actor,
             episode_id,

@@ -60,26 +60,24 @@ class Views:
     # -- an episode -----------------------------------------------------------------------------------
 
     def episode(self, actor: object, episode_id: object) -> EpisodeState:
-        state = self._read(actor, Action.READ_EPISODE, episode_id)
-        return self._summary(actor, state)  # type: ignore[arg-type]
+        a, state = self._read(actor, Action.READ_EPISODE, episode_id)
+        return self._summary(a, state)
 
     def alerts(self, actor: object, episode_id: object) -> dict[str, AlertState]:
         return dict(self.episode(actor, episode_id).alerts)
 
     def rebuild_state(self, actor: object, episode_id: object) -> EpisodeState:
-        self._read(actor, Action.REBUILD_STATE, episode_id)
-        return self._summary(actor, self.s.reader.rebuilt(episode_id))  # type: ignore[arg-type]
+        a, state = self._read(actor, Action.REBUILD_STATE, episode_id)
+        return self._summary(a, self.s.reader.rebuilt(state.episode_id))
 
     def timeline(self, actor: object, episode_id: object) -> Timeline:
-        state = self._read(actor, Action.READ_TIMELINE, episode_id)
-        a: Actor = actor  # type: ignore[assignment]
+        a, state = self._read(actor, Action.READ_TIMELINE, episode_id)
         treating = self.s.guard.treating(a, state)
         return self._timeline(state.episode_id, None if treating else a.id, lockbox=not treating)
 
     def session_history(self, actor: object, episode_id: object, session_id: object) -> SessionHistory:
-        state = self._read(actor, Action.READ_SESSION_HISTORY, episode_id)
-        check_ref("session_id", session_id)
-        a: Actor = actor  # type: ignore[assignment]
+        a, state = self._read(actor, Action.READ_SESSION_HISTORY, episode_id)
+        session_id = check_ref("session_id", session_id)
         treating = self.s.guard.treating(a, state)
         entries = self._timeline(state.episode_id, None if treating else a.id, lockbox=not treating)
         original = next(
@@ -106,8 +104,7 @@ class Views:
         )
 
     def process_notes(self, actor: object, episode_id: object) -> list[ProcessNote]:
-        state = self._read(actor, Action.READ_PROCESS_NOTES, episode_id)
-        a: Actor = actor  # type: ignore[assignment]
+        a, state = self._read(actor, Action.READ_PROCESS_NOTES, episode_id)
         notes = []
         for entry in self.s.reader.entries(state.episode_id, (ProcessNoteRecorded.TYPE,)):
             event = entry.event
@@ -117,7 +114,7 @@ class Views:
         return notes
 
     def client_view(self, actor: object, episode_id: object) -> ClientView:
-        state = self._read(actor, Action.READ_CLIENT_VIEW, episode_id)
+        _, state = self._read(actor, Action.READ_CLIENT_VIEW, episode_id)
         goals: dict[str, ClientGoal] = {}
         scores: dict[tuple[str, int], ClientScore] = {}
         plan: MaintenancePlan | None = None
@@ -164,30 +161,30 @@ class Views:
         """
         guard = self.s.guard
         a = guard.require_actor(actor, action, "episode", episode_id)
-        check_ref("episode_id", episode_id)
-        if recipient is not None:
-            check_ref("recipient", recipient)
-        if override_reason is not None:
-            check_text("override_reason", override_reason, required=True)
-        state, _ = self.s.reader.state(episode_id)  # type: ignore[arg-type]
+        ep = check_ref("episode_id", episode_id)
+        to = check_optional_ref("recipient", recipient)
+        reason = (
+            None if override_reason is None else check_text("override_reason", override_reason, required=True)
+        )
+        state, _ = self.s.reader.state(ep)
         # The policy decides on the purpose the record is shared for, which an export states.
         a = Actor(a.id, a.role, a.clinic_id, purpose) if purpose is not None else a
         decision = guard.allow(a, Action.EXPORT, "episode", state.episode_id, state, audit_as=action)
-        if override_reason is not None:
+        if reason is not None:
             decision = guard.allow(
-                a, Action.OVERRIDE_LOCKBOX, "episode", state.episode_id, state, reason=str(override_reason)
+                a, Action.OVERRIDE_LOCKBOX, "episode", state.episode_id, state, reason=reason
             )
         guard.audit(
             a,
-            action if override_reason is None else Action.OVERRIDE_LOCKBOX,
+            action if reason is None else Action.OVERRIDE_LOCKBOX,
             "episode",
             state.episode_id,
             state,
             outcome=decision.outcome,
-            detail=str(override_reason or ""),
+            detail=reason or "",
         )
-        lockbox = override_reason is None and not guard.own_record(a, state)
-        entries = self._timeline(state.episode_id, recipient, lockbox=lockbox)  # type: ignore[arg-type]
+        lockbox = reason is None and not guard.own_record(a, state)
+        entries = self._timeline(state.episode_id, to, lockbox=lockbox)
         return SharedRecord(
             state.episode_id,
             state.client_ref,
@@ -199,9 +196,9 @@ class Views:
     def break_glass(self, actor: object, episode_id: object, *, reason: object) -> Timeline:
         guard = self.s.guard
         a = guard.require_actor(actor, Action.BREAK_GLASS, "episode", episode_id)
-        check_ref("episode_id", episode_id)
-        check_text("reason", reason, required=True)
-        state = guard.read_episode(a, Action.BREAK_GLASS, episode_id, detail=reason)  # type: ignore[arg-type]
+        ep = check_ref("episode_id", episode_id)
+        why = check_text("reason", reason, required=True)
+        state = guard.read_episode(a, Action.BREAK_GLASS, ep, detail=why)
         return self._timeline(state.episode_id, a.id, lockbox=True)
 
     # -- many episodes --------------------------------------------------------------------------------
@@ -328,10 +325,10 @@ class Views:
 
     # -- internals ------------------------------------------------------------------------------------
 
-    def _read(self, actor: object, action: str, episode_id: object) -> EpisodeState:
+    def _read(self, actor: object, action: str, episode_id: object) -> tuple[Actor, EpisodeState]:
+        """The checked actor and the episode's state, the read decided and audited."""
         a = self.s.guard.require_actor(actor, action, "episode", episode_id)
-        check_ref("episode_id", episode_id)
-        return self.s.guard.read_episode(a, action, episode_id)  # type: ignore[arg-type]
+        return a, self.s.guard.read_episode(a, action, check_ref("episode_id", episode_id))
 
     def _summary(self, actor: Actor, state: EpisodeState) -> EpisodeState:
         """``state`` with its scores and alerts withheld when the lockbox keeps them from ``actor``."""
