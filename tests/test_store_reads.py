@@ -71,3 +71,44 @@ def test_the_check_finds_a_read_when_there_is_one(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("def f(practice):\n    return practice.store.load_events('e')\n", encoding="utf-8")
     assert _reads(sample, tmp_path) == ["sample.py:2 .load_events()"]
+
+
+#: The consumers of the facade: they hold a Practice, never a store.
+CONSUMERS = ("cli/", "fhir/", "feedback/", "demo/", "exports/")
+
+
+def _backend(module: str) -> bool:
+    return module.startswith("alliancekit.store.") and not module.endswith(".protocol")
+
+
+def _store_handles(path: Path, base: Path = ROOT.parent) -> list[str]:
+    """Attribute reads of ``.store``, calls of ``stores()``, and imports of a store backend."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr in ("store", "stores"):
+            found.append(f"{path.relative_to(base)}:{node.lineno} .{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and _backend(node.module or ""):
+            found.append(f"{path.relative_to(base)}:{node.lineno} import {node.module}")
+    return found
+
+
+def test_the_store_handle_check_finds_one(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "from alliancekit.store.sqlite import SQLiteStore\nfrom alliancekit.store.protocol import Store\n"
+        "def f(practice):\n    return practice.store\n",
+        encoding="utf-8",
+    )
+    assert _store_handles(sample, tmp_path) == [
+        "sample.py:1 import alliancekit.store.sqlite",
+        "sample.py:4 .store",
+    ]
+
+
+def test_exports_reports_the_cli_and_the_demo_hold_no_store() -> None:
+    offenders = []
+    for path in sorted(ROOT.rglob("*.py")):
+        if path.relative_to(ROOT).as_posix().startswith(CONSUMERS):
+            offenders += _store_handles(path)
+    assert offenders == []

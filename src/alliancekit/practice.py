@@ -20,6 +20,7 @@ from alliancekit.core.services import Services, build_services
 from alliancekit.core.views import Views
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import (
+    check_bool,
     check_instance,
     check_int,
     check_number,
@@ -916,6 +917,7 @@ def open_practice(
     location: str | os.PathLike[str] | Store,
     *,
     plugins: PluginHost | None = None,
+    read_only: bool = False,
     **options: Any,
 ) -> Practice:
     """Open a practice on a store.
@@ -924,11 +926,13 @@ def open_practice(
         location string with a scheme registered by a store plugin (``memory:``, ``sqlite:/path``,
         ``postgresql://...``).
     :param plugins: the plugin host to use; the process-wide one by default.
+    :param read_only: open an existing store without ever creating, migrating or changing it (a missing,
+        empty or foreign database is an error; every write is refused). For verification and inspection.
     :param options: passed to :class:`Practice`.
     """
     host = plugins or get_plugin_host()
     if isinstance(location, str | os.PathLike):
-        store = host.stores().open(location)
+        store = host.stores().open(location, read_only=check_bool("read_only", read_only))
     elif isinstance(location, Store):
         store = location
     else:

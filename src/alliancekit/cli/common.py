@@ -9,7 +9,6 @@ from typing import Any
 
 from alliancekit.domain import Actor, Purpose, Role
 from alliancekit.errors import ValidationError
-from alliancekit.plugins.manager import get_plugin_host
 from alliancekit.practice import Practice, open_practice
 
 
@@ -20,12 +19,11 @@ def existing_practice(db: str, *, read_only: bool = False, audit_key: bytes | No
     touching it; a command that writes (every read of clinical content writes its audit entry) then
     opens it again for writing.
     """
-    host = get_plugin_host()
-    probe = host.stores().open(db, read_only=True)
+    probe = open_practice(db, read_only=True, audit_key=audit_key)
     if read_only:
-        return Practice(probe, plugins=host, audit_key=audit_key)
+        return probe
     probe.close()
-    return open_practice(db, plugins=host, audit_key=audit_key)
+    return open_practice(db, audit_key=audit_key)
 
 
 def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:

@@ -14,9 +14,9 @@ from alliancekit.cli.common import existing_practice
 from alliancekit.demo import simulate_practice
 from alliancekit.demo.simulate import CLINIC
 from alliancekit.domain import Actor, Purpose, Role
-from alliancekit.errors import NotAnAlliancekitStore, ValidationError
+from alliancekit.errors import NotAnAlliancekitStore, StoreNeedsMigration, StoreTooNew, ValidationError
 from alliancekit.feedback.reports import write_report
-from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.practice import open_practice
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -48,7 +48,10 @@ def _replace_earlier_demo(path: Path) -> None:
     if not path.exists():
         return
     try:
-        SQLiteStore(path).close()
+        if path.stat().st_size:  # an empty file holds nothing to protect
+            open_practice(path, read_only=True).close()
+    except (StoreNeedsMigration, StoreTooNew):
+        pass  # an alliancekit database of another version: ours to replace
     except NotAnAlliancekitStore:
         raise ValidationError(
             "--db", "not-ours", f"{path} exists and is not an alliancekit database"

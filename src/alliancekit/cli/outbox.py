@@ -7,9 +7,9 @@ import sys
 
 import attrs
 
+from alliancekit import OutboxRecord, OutboxState
 from alliancekit.cli.common import add_db, existing_practice, print_json, table
 from alliancekit.errors import NotFoundError
-from alliancekit.store.protocol import OutboxRecord, OutboxState
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -113,31 +113,23 @@ class Guard:
     @staticmethod
     def treating(actor: Actor, state: EpisodeState) -> bool:
         """The clinician of record acting for treatment: the one reader the lockbox does not apply to."""
-        return (
-            actor.role is Role.CLINICIAN
-            and actor.id == state.clinician_id
-            and actor.purpose is Purpose.TREATMENT
-        )
+        return _treating(actor, state.clinician_id)
 
     @staticmethod
     def own_record(actor: Actor, state: EpisodeState) -> bool:
         """The client reading their own record: their lockbox is about sharing it with others."""
-        return actor.role is Role.CLIENT and actor.id == state.client_ref
+        return _own_record(actor, state.client_ref)
 
     def summary_withheld(self, actor: Actor, state: EpisodeState) -> bool:
         """Whether the episode's scores and alerts must be withheld from ``actor`` in a summary."""
-        if self.treating(actor, state) or self.own_record(actor, state):
+        if _treating(actor, state.clinician_id) or _own_record(actor, state.client_ref):
             return False
         return summary_withheld(state.lockbox, actor.id)
 
     @staticmethod
     def row_withheld(actor: Actor, clinician_id: str, client_ref: str, lockbox_json: str) -> bool:
         """:meth:`summary_withheld` for a projection row (a caseload row, a closed outcome)."""
-        if lockbox_json == "{}":
-            return False
-        if actor.role is Role.CLINICIAN and actor.id == clinician_id and actor.purpose is Purpose.TREATMENT:
-            return False
-        if actor.role is Role.CLIENT and actor.id == client_ref:
+        if lockbox_json == "{}" or _treating(actor, clinician_id) or _own_record(actor, client_ref):
             return False
         return summary_withheld(directives_of(lockbox_json), actor.id)
 
@@ -244,3 +236,11 @@ class Guard:
     def pending(self) -> int:
         """Entries written since the last checkpoint this guard made (counted with an audit key only)."""
         return self._since_checkpoint
+
+
+def _treating(actor: Actor, clinician_id: str) -> bool:
+    return actor.role is Role.CLINICIAN and actor.id == clinician_id and actor.purpose is Purpose.TREATMENT
+
+
+def _own_record(actor: Actor, client_ref: str) -> bool:
+    return actor.role is Role.CLIENT and actor.id == client_ref

@@ -41,8 +41,6 @@ if TYPE_CHECKING:  # pragma: no cover
 AUDIT_BATCH = 1000
 #: The file that marks a directory as a bulk export (written last): ``replace=True`` replaces only those.
 MANIFEST = "manifest.json"
-#: The audit action of a bulk export's reads (``Practice.export_record(kind="fhir-bulk")``).
-AUDIT_ACTION = "export-fhir-bulk"
 
 #: Records that the episodes with these ids were exported; returns only once the records are durable.
 #: Called before anything is published, once per batch of at most :data:`AUDIT_BATCH` ids.

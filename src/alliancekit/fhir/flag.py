@@ -1,10 +1,10 @@
 """alert -> Flag (active and past alerts).
 
-Built from the alert events ``alert-raised``, ``alert-acknowledged`` and ``alert-resolved`` (see
-``records.ALERT_EVENT_TYPES``). ``status`` is ``active`` until the alert is resolved, then ``inactive``;
-``period`` runs from raised to resolved. ``code`` is the alert rule in the project's ``alert-rule`` code
-system; the severity and the acknowledgement date are extensions (Flag has no element for either). The
-category is ``clinical``. The resolution note is free text and is not exported.
+Built from the alert events ``alert-raised``, ``alert-acknowledged`` and ``alert-resolved``. ``status`` is
+``active`` until the alert is resolved, then ``inactive``; ``period`` runs from raised to resolved.
+``code`` is the alert rule in the project's ``alert-rule`` code system; the severity and the
+acknowledgement date are extensions (Flag has no element for either). The category is ``clinical``. The
+resolution note is free text and is not exported.
 """
 
 from __future__ import annotations

@@ -53,9 +53,6 @@ from alliancekit.events.types import (
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security.views import TimelineEntry
 
-#: The alert events, mapped to Flag.
-ALERT_EVENT_TYPES = ("alert-raised", "alert-acknowledged", "alert-resolved")
-
 
 @attrs.frozen
 class Envelope:

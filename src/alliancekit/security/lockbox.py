@@ -25,7 +25,6 @@ SCOPES = ("record", "class", "item")
 #: The classes of items a directive can name, and the event types in each (from the event catalog).
 CLASSES = LOCKBOX_CLASSES
 _CLASS_OF = {event_type: name for name, types in CLASSES.items() for event_type in types}
-_FRAME = FRAME
 
 __all__ = ["CLASSES", "NEVER_SHARED", "SCOPES", "Directive", "active_directives", "apply_lockbox"]
 
@@ -136,7 +135,7 @@ def apply_lockbox(
         records = _record_ids(event)
         target = event.target_event_id if isinstance(event, DisagreementAttached) else None
         hide = any(d.scope == "record" for d in applying) or (
-            entry.type not in _FRAME
+            entry.type not in FRAME
             and (
                 any(d.covers(entry.type, entry.event_id) for d in applying)
                 or (entry.corrects is not None and entry.corrects in withheld_events)

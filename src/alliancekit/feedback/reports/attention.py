@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from alliancekit import CaseloadRow
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import AlertSeverity, Stage
 from alliancekit.feedback.builtin import REVIEW_DUE
 from alliancekit.feedback.rules import alert_rules
-from alliancekit.store.protocol import CaseloadRow
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice

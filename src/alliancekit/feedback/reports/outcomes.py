@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from alliancekit import ClosedOutcome
 from alliancekit.domain.actors import Actor
 from alliancekit.measures.change import ChangeClass, classify_change
 from alliancekit.measures.definition import Measure
-from alliancekit.store.protocol import ClosedOutcome
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
