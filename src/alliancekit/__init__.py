@@ -5,6 +5,8 @@ type its methods take or return is importable from here. Errors live in :mod:`al
 domain's vocabularies in :mod:`alliancekit.domain`; everything under ``alliancekit.core`` is internal.
 """
 
+import logging
+
 from alliancekit.core.runner import Recorded
 from alliancekit.domain import (
     Actor,
@@ -55,6 +57,10 @@ from alliancekit.store.protocol import (
     ShardHead,
     Store,
 )
+
+# A library leaves logging to its host: without this, Python's last-resort handler prints the library's
+# warnings to the stderr of a host that configured no logging.
+logging.getLogger("alliancekit").addHandler(logging.NullHandler())
 
 __version__ = "0.1.0"
 

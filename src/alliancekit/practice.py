@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.core.runner import DEFAULT_CONFLICT_RETRIES, Recorded, Runner
@@ -101,6 +102,8 @@ class Practice:
         feedback: FeedbackConfig | None = None,
         subscriptions: Subscriptions | None = None,
         dispatch_policy: DispatchPolicy | None = None,
+        time_zone: str | ZoneInfo = "UTC",
+        clinic_time_zones: Mapping[str, str | ZoneInfo] | None = None,
     ) -> None:
         """
         :param policy: decides every call (see :mod:`alliancekit.security.policy`); by default the policy a
@@ -109,6 +112,11 @@ class Practice:
             checkpoints are written and cutting the audit log's tail goes unnoticed.
         :param checkpoint_every: audit entries (written by this Practice) between checkpoints.
         :param cipher: encrypts free text at rest (:class:`alliancekit.security.encryption.FieldCipher`).
+        :param clock: returns the current time as a timezone-aware ``datetime`` (a naive one is refused).
+        :param time_zone: the IANA time zone (``"Europe/Berlin"``) of the practice's clinics: a clinic's
+            "today" (the default date of a command, days since a session, the report's date) and the days
+            of an audit query are its calendar days. Times are stored in UTC whatever the zone.
+        :param clinic_time_zones: a clinic's own zone by clinic id, where it differs from ``time_zone``.
         """
         self._closed = True  # until fully built: a failed constructor leaves nothing to warn about
         self._s: Services = build_services(
@@ -123,6 +131,8 @@ class Practice:
             checkpoint_every=checkpoint_every,
             cipher=cipher,
             subscriptions=subscriptions,
+            time_zone=time_zone,
+            clinic_time_zones=clinic_time_zones,
         )
         self._runner = Runner(self._s, check_int("conflict_retries", conflict_retries, lo=0, hi=100))
         self._views = Views(self._s)
@@ -241,8 +251,13 @@ class Practice:
 
     @property
     def today(self) -> date:
-        """Today by the practice's clock (reports use it for "days since the last session")."""
-        return self._s.clock().date()
+        """Today by the practice's clock, in the practice's ``time_zone``."""
+        return self._s.today(None)
+
+    def clinic_today(self, clinic_id: str) -> date:
+        """Today by the practice's clock in the clinic's time zone (reports use it for "days since the last
+        session"; commands for a date not given)."""
+        return self._s.today(clinic_id)
 
     # -- commands: each one row of alliancekit.core.command_table ---------------------------------------
 

@@ -11,6 +11,7 @@ from alliancekit.domain import Actor
 from alliancekit.errors import NotFoundError, ValidationError
 from alliancekit.events import converter
 from alliancekit.events.types import (
+    AlertRaised,
     ClinicianTransferred,
     EpisodeClosed,
     EpisodeOpened,
@@ -70,6 +71,9 @@ def describe(event: Event) -> str:
         case RuptureRepairRecorded():
             outcome = "resolved" if event.attempt.resolved else "not yet resolved"
             return f"repair: {', '.join(s.value for s in event.attempt.strategies)} ({outcome})"
+        case AlertRaised():
+            on = f" on {event.measure_id}" if event.measure_id else ""
+            return f"alert raised: {event.rule_id}{on} ({event.severity.value})"
         case ClinicianTransferred():
             return f"transferred from {event.from_clinician_id} to {event.to_clinician_id}"
         case GoalRevised():

@@ -110,7 +110,7 @@ class Context:
         return scores_against_expectation(self.state, s.plugins.measures(), s.expectations)
 
     def day(self, on: date | None) -> date:
-        return self._services.clock().date() if on is None else on
+        return self._services.today(self.actor.clinic_id) if on is None else on
 
     def session(self, session_id: str) -> SessionRef | None:
         """The session as first recorded, read from the stream (corrections, addenda, rupture notes)."""

@@ -6,17 +6,21 @@ The facade holds one :class:`Services`; the runner and the views receive it. Not
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import attrs
 
 from alliancekit.core.guard import Guard
 from alliancekit.domain.checks import (
+    check_aware_datetime,
     check_instance,
     check_int,
     check_optional_bytes,
     check_optional_instance,
+    check_ref,
+    check_time_zone,
 )
 from alliancekit.domain.records import Administration
 from alliancekit.errors import ValidationError
@@ -55,6 +59,8 @@ class Services:
     clock: Callable[[], datetime]
     ids: Callable[[str], str]
     feedback: FeedbackConfig
+    time_zone: ZoneInfo = attrs.field(factory=lambda: ZoneInfo("UTC"))
+    clinic_time_zones: Mapping[str, ZoneInfo] = attrs.field(factory=dict)
     expectations: Expectations = attrs.field(init=False)
     subscriptions_given: Subscriptions | None = None
     measure_cache: dict[object, object] = attrs.field(factory=dict)
@@ -64,6 +70,15 @@ class Services:
 
     def __attrs_post_init__(self) -> None:
         self.expectations = Expectations(self.plugins, self.feedback, self.closed_outcomes, self.clock)
+
+    def zone(self, clinic_id: str | None) -> ZoneInfo:
+        """The clinic's time zone: its own, else the practice's (``None``: the practice's)."""
+        own = None if clinic_id is None else self.clinic_time_zones.get(clinic_id)
+        return own or self.time_zone
+
+    def today(self, clinic_id: str | None) -> date:
+        """The clinic's calendar date now (a day ends at the clinic's midnight, not UTC's)."""
+        return self.clock().astimezone(self.zone(clinic_id)).date()
 
     @property
     def subscriptions(self) -> Subscriptions:
@@ -147,6 +162,8 @@ def build_services(
     checkpoint_every: object,
     cipher: object,
     subscriptions: object,
+    time_zone: object = "UTC",
+    clinic_time_zones: object = None,
 ) -> Services:
     """The parts of one practice, from the options a host passed to :class:`~alliancekit.Practice` (each
     checked here: a wrong option is a :class:`~alliancekit.errors.ValidationError` naming it)."""
@@ -178,8 +195,21 @@ def build_services(
         clock=clock,
         ids=ids,
         feedback=config,
+        time_zone=check_time_zone("time_zone", time_zone),
+        clinic_time_zones=_clinic_zones(clinic_time_zones),
         subscriptions_given=check_optional_instance("subscriptions", subscriptions, Subscriptions),
     )
+
+
+def _clinic_zones(value: object) -> dict[str, ZoneInfo]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError("clinic_time_zones", "type", "a mapping of clinic id to IANA time zone name")
+    return {
+        check_ref("clinic_time_zones", clinic): check_time_zone(f"clinic_time_zones.{clinic}", zone)
+        for clinic, zone in value.items()
+    }
 
 
 def _utc(clock: Callable[[], datetime]) -> Callable[[], datetime]:
@@ -187,9 +217,6 @@ def _utc(clock: Callable[[], datetime]) -> Callable[[], datetime]:
     in another zone (PostgreSQL gives UTC), so they are kept in one."""
 
     def now() -> datetime:
-        value: object = clock()
-        if not isinstance(value, datetime) or value.tzinfo is None:
-            raise ValidationError("clock", "type", "the clock returns timezone-aware datetimes")
-        return value.astimezone(UTC)
+        return check_aware_datetime("clock", clock()).astimezone(UTC)
 
     return now

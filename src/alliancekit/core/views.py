@@ -266,15 +266,17 @@ class Views:
         target = about or "(all)"
         decision = guard.allow(a, Action.READ_AUDIT, "audit", target, None)
         guard.audit(a, Action.READ_AUDIT, "audit", target, outcome=decision.outcome)
-        # an auditor sees their clinic's entries, and the refusals of calls made without any actor
+        # an auditor sees their clinic's entries, and the refusals of calls made without any actor; the
+        # days of since/until are the clinic's calendar days
+        zone = self.s.zone(a.clinic_id)
         entries = [
             r
             for r in self.s.reader.audit_records()
             if r.clinic_id in (a.clinic_id, "(none)")
             and (about is None or r.client_ref == about)
             and (by is None or r.actor_id == by)
-            and (first is None or r.at.date() >= first)
-            and (last is None or r.at.date() <= last)
+            and (first is None or r.at.astimezone(zone).date() >= first)
+            and (last is None or r.at.astimezone(zone).date() <= last)
         ]
         return sorted(entries, key=lambda r: (r.at, r.shard, r.position))
 
@@ -304,6 +306,7 @@ class Views:
             expected_head=expected_head,
             fold=self.s.fold_json,
             project=self.s.project,
+            upcast=self.s.codec.upcast_state,
         )
 
     def rotate_encryption(

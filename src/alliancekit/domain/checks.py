@@ -14,6 +14,10 @@ rule broken, and never the value (which may be a client's words). The rules, sha
     (which FHIR strings and XML cannot carry).
 ``reference``
     An id that is empty, longer than :data:`MAX_ID` or holds non-printable characters.
+``timezone-aware``
+    A ``datetime`` without a time zone (naive): which instant it names depends on the machine it runs on.
+``time-zone``
+    A time zone that is not an IANA name known to :mod:`zoneinfo` (``"Pacific/Auckland"``).
 ``required``, ``max-length``, ``max-items``, ``range``, ``enum``
     Blank where text is required; too long; too many items; a number or date outside its bounds; a value
     outside a closed vocabulary.
@@ -35,6 +39,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from enum import Enum
 from typing import Any, TypeVar, overload
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
@@ -52,6 +57,7 @@ __all__ = [
     "check_bool",
     "check_bytes",
     "check_choice",
+    "check_aware_datetime",
     "check_date",
     "check_instance",
     "check_int",
@@ -67,6 +73,7 @@ __all__ = [
     "check_refs",
     "check_sequence_of",
     "check_text",
+    "check_time_zone",
     "record",
     "ref",
     "text",
@@ -201,6 +208,27 @@ def check_date(field: str, value: object) -> date:
     if not MIN_DATE <= value <= MAX_DATE:
         raise ValidationError(field, "range", f"from {MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}")
     return date(value.year, value.month, value.day)
+
+
+def check_aware_datetime(field: str, value: object) -> datetime:
+    """A timezone-aware ``datetime``: a naive one names a different instant on every machine."""
+    if not isinstance(value, datetime):
+        raise ValidationError(field, "type", "datetime expected")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError(field, "timezone-aware", "a datetime with a time zone (tzinfo) expected")
+    return value
+
+
+def check_time_zone(field: str, value: object) -> ZoneInfo:
+    """An IANA time zone, given by name (``"America/Los_Angeles"``) or as a :class:`zoneinfo.ZoneInfo`."""
+    if isinstance(value, ZoneInfo):
+        return value
+    if not isinstance(value, str):
+        raise ValidationError(field, "type", "an IANA time zone name expected")
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValidationError(field, "time-zone", "an IANA time zone name known to zoneinfo") from None
 
 
 def check_choice(field: str, value: object, enum: type[E]) -> E:

@@ -4,13 +4,14 @@ Encoding writes canonical JSON (sorted keys, compact), so the event hash of
 :mod:`alliancekit.integrity.chain` is computed on the text as written. Decoding upcasts payloads written by
 an older schema version, decrypts free text with the practice's cipher, or reads it as
 :data:`~alliancekit.security.encryption.REDACTED` without one. Snapshots carry their own version: one of an
-older shape decodes to ``None`` and the reader folds the episode's events instead.
+older shape decodes to ``None`` and the reader folds the episode's events instead; verification compares
+the fold with the stored snapshot brought to the current shape by :data:`SNAPSHOT_UPCASTERS`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -23,13 +24,33 @@ from alliancekit.security import encryption
 from alliancekit.store.protocol import StoredEvent
 
 #: The shape of :class:`EpisodeState` that snapshots are written in. Raise it when the state gains a field
-#: that older snapshots cannot default correctly (2: the lockbox directives in force).
-SNAPSHOT_VERSION = 2
+#: that older snapshots cannot default correctly (2: the lockbox directives in force; 3: each open alert's
+#: raised date and message).
+SNAPSHOT_VERSION = 3
 _VERSION_KEY = "_v"
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 #: ``(event type, schema version) -> function`` taking that version's payload to the next version's.
 UPCASTERS: Mapping[tuple[str, int], Upcaster] = {}
+
+
+def _alerts_raised_on(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, Any]:
+    """Shape 2 to 3: each open alert gains the day and message of the event that raised it."""
+    raised = {}
+    for event in events:
+        if event.type == "alert-raised":  # ids, codes and fixed text only: never encrypted
+            payload = json.loads(event.payload_json)
+            raised[payload["alert_id"]] = payload
+    for alert_id, alert in state.get("alerts", {}).items():
+        found = raised.get(alert_id, {})
+        alert["raised_on"], alert["message"] = found.get("raised_on"), found.get("message")
+    return state
+
+
+SnapshotUpcaster = Callable[[dict[str, Any], Sequence[StoredEvent]], dict[str, Any]]
+#: ``shape -> function`` taking a snapshot of that shape (and the episode's stored events) to the next
+#: shape. Shape 1 has none: schema migration 2 rewrote those snapshots (:mod:`alliancekit.store.upgrade`).
+SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {2: _alerts_raised_on}
 
 
 class Codec:
@@ -66,6 +87,20 @@ class Codec:
         if data.pop(_VERSION_KEY, 1) != SNAPSHOT_VERSION:
             return None
         return converter.structure(data, EpisodeState)
+
+    @staticmethod
+    def upcast_state(text: str, events: Sequence[StoredEvent]) -> str:
+        """The snapshot ``text`` in the current shape, as far as :data:`SNAPSHOT_UPCASTERS` reach (a shape
+        without an upcaster is returned as it is)."""
+        data = json.loads(text)
+        shape = data.get(_VERSION_KEY, 1)
+        if shape == SNAPSHOT_VERSION or shape not in SNAPSHOT_UPCASTERS:
+            return text
+        while shape in SNAPSHOT_UPCASTERS and shape < SNAPSHOT_VERSION:
+            data = SNAPSHOT_UPCASTERS[shape](data, events)
+            shape += 1
+            data[_VERSION_KEY] = shape
+        return converter.encode_json(data)
 
     @staticmethod
     def decode_legacy_state(text: str) -> EpisodeState:

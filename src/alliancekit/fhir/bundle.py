@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_aware_datetime
 from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import ValidationError
 from alliancekit.fhir import ids
@@ -49,6 +50,8 @@ def episode_bundle(
     """
     if bundle_type not in BUNDLE_TYPES:
         raise ValidationError("bundle_type", "one-of", "collection or transaction")
+    if timestamp is not None:
+        check_aware_datetime("timestamp", timestamp)
     exporter = Exporter(practice, actor, purpose=purpose, options=options)
     exported = exporter.episode(episode_id)
     resources = exporter.questionnaires(exported.measures) + exported.resources

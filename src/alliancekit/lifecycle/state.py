@@ -71,12 +71,19 @@ class LockboxState:
 
 @attrs.frozen
 class AlertState:
-    """An open alert (raised or acknowledged); resolved alerts leave the state and stay in the timeline."""
+    """An open alert (raised or acknowledged); resolved alerts leave the state and stay in the timeline.
+
+    ``raised_on`` is the day the alert was raised (the day of the session or review that raised it) and
+    ``message`` the rule's fixed text (no client words, no scores); ``None`` only in a snapshot written
+    before they were kept (an older shape, which the library folds from the events instead).
+    """
 
     rule_id: str
     severity: AlertSeverity
     status: AlertStatus = AlertStatus.RAISED
     measure_id: str | None = None
+    raised_on: date | None = None
+    message: str | None = None
 
     @property
     def key(self) -> str:
@@ -404,7 +411,9 @@ def _(event: LockboxLifted, state: EpisodeState) -> EpisodeState:
 
 @apply.register
 def _(event: AlertRaised, state: EpisodeState) -> EpisodeState:
-    alert = AlertState(event.rule_id, event.severity, AlertStatus.RAISED, event.measure_id)
+    alert = AlertState(
+        event.rule_id, event.severity, AlertStatus.RAISED, event.measure_id, event.raised_on, event.message
+    )
     keys = state.alert_keys_raised
     return attrs.evolve(
         state,

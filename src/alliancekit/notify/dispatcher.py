@@ -38,6 +38,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.checks import check_aware_datetime
 from alliancekit.errors import AlliancekitError, ValidationError
 from alliancekit.notify.channels import Channel, NotifierRegistry
 from alliancekit.notify.outbox import Notification
@@ -142,6 +143,10 @@ class Dispatcher:
     def __repr__(self) -> str:
         return f"Dispatcher(owner={self.owner!r}, channels={self.channels.names()!r})"
 
+    def _now(self) -> datetime:
+        # lease and back-off times are compared with the store's aware times: a naive clock is refused
+        return check_aware_datetime("clock", self.clock())
+
     # -------------------------------------------------------------------------------------------- public
 
     def dispatch_pending(self, *, limit: int | None = None) -> DispatchSummary:
@@ -160,7 +165,7 @@ class Dispatcher:
                 if limit is None
                 else min(self.policy.batch_size, limit - summary.claimed)
             )
-            now = self.clock()
+            now = self._now()
             batch = self.store.claim_outbox(
                 self.owner, names, now, now + timedelta(seconds=self.policy.lease_seconds), size
             )
@@ -268,7 +273,7 @@ class Dispatcher:
     def _settle(
         self, delivered: list[str], failures: list[tuple[OutboxRecord, str]], summary: DispatchSummary
     ) -> None:
-        now = self.clock()
+        now = self._now()
         if delivered:
             summary.delivered += self.store.outbox_delivered(self.owner, delivered, now)
         for record, error in failures:

@@ -52,10 +52,10 @@ class AttentionItem:
 def attention_list(
     practice: Practice, actor: Actor, *, clinician_id: str | None = None, today: date | None = None
 ) -> list[AttentionItem]:
-    """The open episodes that need attention on ``today`` (the practice's clock by default), most urgent
-    first; episodes with nothing to attend to are left out."""
+    """The open episodes that need attention on ``today`` (by default, today in the actor's clinic's time
+    zone), most urgent first; episodes with nothing to attend to are left out."""
     rows = practice.caseload(actor, clinician_id=clinician_id)
-    return attention_from_rows(practice, rows, today or practice.today)
+    return attention_from_rows(practice, rows, today or practice.clinic_today(actor.clinic_id))
 
 
 def attention_from_rows(practice: Practice, rows: list[CaseloadRow], today: date) -> list[AttentionItem]:

@@ -109,7 +109,7 @@ def render_report(
     practice: Practice, actor: Actor, *, today: date | None = None, max_charts: int = DEFAULT_MAX_CHARTS
 ) -> str:
     """The report as one HTML document (see the module docstring)."""
-    today = today or practice.today
+    today = today or practice.clinic_today(actor.clinic_id)
     outcomes = practice_outcomes(practice, actor)
     items = attention_list(practice, actor, today=today)
     open_rows = [row for row in practice.caseload(actor) if row.sessions_attended > 0]
