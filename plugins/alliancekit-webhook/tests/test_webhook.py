@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from alliancekit_webhook import (
@@ -153,23 +155,30 @@ def _signed(body: bytes, at: int, secret: str = SECRET, key: str | None = None) 
         ),
     ],
 )
-def test_verify_signature_rejects(headers: dict[str, str], body: bytes, reason: str) -> None:
-    with pytest.raises(InvalidSignature) as caught:
+def test_the_deprecated_format_is_still_checked(headers: dict[str, str], body: bytes, reason: str) -> None:
+    with pytest.raises(InvalidSignature) as caught, _deprecated_unless(not headers):
         verify_signature(SECRET, headers, body, 300, now=2_000_000_000)
     assert caught.value.reason == reason
 
 
-def test_verify_signature_accepts_and_supports_rotation() -> None:
+def _deprecated_unless(absent: bool) -> Any:
+    return contextlib.nullcontext() if absent else pytest.warns(DeprecationWarning, match="Standard Webhooks")
+
+
+def test_the_deprecated_format_is_accepted_with_a_warning_and_supports_rotation() -> None:
     body = json.dumps({"idempotency_key": "k1"}).encode()
     headers = _signed(body, 2_000_000_000, key="k1")
-    verify_signature(SECRET, headers, body, now=2_000_000_100)
+    with pytest.warns(DeprecationWarning, match="Standard Webhooks"):
+        verify_signature(SECRET, headers, body, now=2_000_000_100)
     lowered = {k.lower(): v for k, v in headers.items()}
-    verify_signature(["old-secret-0123456789abc", SECRET], lowered, body, now=2_000_000_000)
+    with pytest.warns(DeprecationWarning, match="Standard Webhooks"):
+        verify_signature(["old-secret-0123456789abc", SECRET], lowered, body, now=2_000_000_000)
     both = dict(headers)
     both[SIGNATURE_HEADER] = (
         f"{sign('new-secret-0123456789abc', 2_000_000_000, body)},{headers[SIGNATURE_HEADER]}"
     )
-    verify_signature(SECRET, both, body, now=2_000_000_000)
+    with pytest.warns(DeprecationWarning, match="Standard Webhooks"):
+        verify_signature(SECRET, both, body, now=2_000_000_000)
 
 
 def test_config_refuses_plain_http_short_secrets_and_credentials() -> None:

@@ -1,16 +1,26 @@
-"""Signed webhook notifications for alliancekit.
+"""Signed webhook notifications for alliancekit, in the Standard Webhooks format.
 
 Each outbox message is POSTed as a small JSON document (:meth:`alliancekit.notify.Notification.as_dict`:
-kind, references, an alert's rule id and severity; never client words or scores) with three headers:
+kind, references, an alert's rule id and severity; never client words or scores), signed as the Standard
+Webhooks specification says (https://www.standardwebhooks.com/), so a receiver may check it with any of
+that project's libraries or with :func:`verify_signature`:
 
-``Alliancekit-Timestamp``
+``webhook-id``
+    The message id: the idempotency key (also ``idempotency_key`` in the body). alliancekit delivers at
+    least once, so a receiver drops an id it has already processed.
+``webhook-timestamp``
     Unix time, in seconds, when the request was signed.
-``Alliancekit-Signature``
-    ``v1=`` and the hex HMAC-SHA256, keyed with the shared secret, of ``<timestamp>.`` followed by the raw
-    body bytes. Several comma-separated ``v1=`` values may appear while a secret is being rotated.
+``webhook-signature``
+    ``v1,`` and the base64 HMAC-SHA256 of ``<webhook-id>.<webhook-timestamp>.<raw body>``, keyed with the
+    secret: a ``whsec_`` secret is base64 of the key (24 to 64 random bytes, :func:`generate_secret`); any
+    other secret is used as its UTF-8 bytes. Several space-separated signatures may appear.
 ``Idempotency-Key``
-    The message id (also in the body as ``idempotency_key``); a receiver drops a key it has already seen,
-    because alliancekit delivers at least once.
+    The message id again, for receivers of the first release.
+
+**Deprecated, removed in the next release:** the first release's own format, ``Alliancekit-Timestamp``
+and ``Alliancekit-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">``. This release still sends
+those two headers beside the standard ones and :func:`verify_signature` still accepts a request that has
+only them (with a :class:`DeprecationWarning`), so senders and receivers can be upgraded in any order.
 
 Receivers check a request with :func:`verify_signature`, which rejects a missing, malformed or wrong
 signature, a timestamp outside the tolerance (a replay), and an ``Idempotency-Key`` header that does not
@@ -20,14 +30,18 @@ alliancekit retries later.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import http.client
 import json
 import os
+import secrets
 import ssl
 import time
 import urllib.parse
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,20 +55,35 @@ __all__ = [
     "IDEMPOTENCY_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
+    "WEBHOOK_ID_HEADER",
+    "WEBHOOK_SIGNATURE_HEADER",
+    "WEBHOOK_TIMESTAMP_HEADER",
     "InvalidSignature",
     "WebhookChannel",
     "WebhookConfig",
     "WebhookRejected",
+    "generate_secret",
     "sign",
+    "sign_webhook",
     "verify_signature",
 ]
 
+#: The Standard Webhooks headers.
+WEBHOOK_ID_HEADER = "webhook-id"
+WEBHOOK_TIMESTAMP_HEADER = "webhook-timestamp"
+WEBHOOK_SIGNATURE_HEADER = "webhook-signature"
+#: The first release's headers (deprecated: sent and accepted for one more release).
 TIMESTAMP_HEADER = "Alliancekit-Timestamp"
 SIGNATURE_HEADER = "Alliancekit-Signature"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-#: Default tolerance, in seconds, between the signing time and the receiver's clock.
+#: Default tolerance, in seconds, between the signing time and the receiver's clock (the specification's
+#: libraries allow five minutes).
 DEFAULT_TOLERANCE = 300.0
 MIN_SECRET_LENGTH = 16
+#: A ``whsec_`` key is 24 to 64 bytes (the Standard Webhooks specification: "at least 24 bytes (192 bits,
+#: 512 maximum)").
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix of a secret, not one
+MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64
 ENV_PREFIX = "ALLIANCEKIT_WEBHOOK_"
 
 
@@ -74,14 +103,57 @@ class WebhookRejected(Exception):
         self.status = status
 
 
+def generate_secret() -> str:
+    """A new Standard Webhooks secret: ``whsec_`` and base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def _key(secret: str | bytes) -> bytes:
+    """The HMAC key of a secret: a ``whsec_`` secret's decoded bytes, else the secret's own bytes."""
+    if isinstance(secret, str) and secret.startswith(SECRET_PREFIX):
+        try:
+            return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+        except binascii.Error:
+            raise ValueError("a whsec_ secret must be base64") from None
     return secret.encode() if isinstance(secret, str) else secret
 
 
+def _legacy_key(secret: str | bytes) -> bytes:
+    # the first release keyed its HMAC with the secret's bytes as configured, whatever they were
+    return secret.encode() if isinstance(secret, str) else secret
+
+
+def sign_webhook(secret: str | bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value (``v1,<base64>``) for ``body`` sent as ``webhook_id`` at
+    ``timestamp``."""
+    signed = f"{webhook_id}.{int(timestamp)}.".encode() + body
+    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
 def sign(secret: str | bytes, timestamp: int, body: bytes) -> str:
-    """The ``Alliancekit-Signature`` value for ``body`` signed at ``timestamp``."""
-    digest = hmac.new(_key(secret), str(int(timestamp)).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"v1={digest}"
+    """The first release's ``Alliancekit-Signature`` value (deprecated: use :func:`sign_webhook`)."""
+    signed = str(int(timestamp)).encode() + b"." + body
+    return "v1=" + hmac.new(_legacy_key(secret), signed, hashlib.sha256).hexdigest()
+
+
+def _any_matches(offered: Sequence[str], expected: Sequence[str]) -> bool:
+    # compare every pair in constant time, and do not stop at the first match (no timing hint)
+    matched = False
+    for candidate in offered:
+        for wanted in expected:
+            matched |= hmac.compare_digest(candidate.encode(), wanted.encode())
+    return matched
+
+
+def _timestamp(stamp: str, tolerance: float, now: float | None) -> int:
+    if not stamp.isdigit() or len(stamp) > 12:
+        raise InvalidSignature("bad-timestamp")
+    timestamp = int(stamp)
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance:
+        raise InvalidSignature("stale-timestamp")
+    return timestamp
 
 
 def verify_signature(
@@ -94,6 +166,9 @@ def verify_signature(
 ) -> None:
     """Check a received webhook request; return ``None`` when it is genuine, raise otherwise.
 
+    A request with the Standard Webhooks headers is checked by them; one with only the first release's
+    headers is checked by those, with a :class:`DeprecationWarning` (accepted for this release only).
+
     :param secret: the shared secret, or several (any may match) while rotating secrets.
     :param headers: the request headers (any mapping; names compared case-insensitively, so
         ``http.server`` and WSGI/ASGI header objects work).
@@ -103,24 +178,29 @@ def verify_signature(
         ``bad-signature`` or ``key-mismatch``.
     """
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
-    stamp, signatures = lowered.get(TIMESTAMP_HEADER.lower()), lowered.get(SIGNATURE_HEADER.lower())
-    if not stamp or not signatures:
-        raise InvalidSignature("missing-header")
-    if not stamp.isdigit() or len(stamp) > 12:
-        raise InvalidSignature("bad-timestamp")
-    timestamp = int(stamp)
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance:
-        raise InvalidSignature("stale-timestamp")
-    secrets = [secret] if isinstance(secret, str | bytes) else list(secret)
-    offered = [s.strip() for s in signatures.split(",") if s.strip().startswith("v1=")]
-    expected = [sign(s, timestamp, body) for s in secrets]
-    # compare every pair in constant time, and do not stop at the first match (no timing hint)
-    matched = False
-    for candidate in offered:
-        for wanted in expected:
-            matched |= hmac.compare_digest(candidate.encode(), wanted.encode())
-    if not matched:
+    secrets_ = [secret] if isinstance(secret, str | bytes) else list(secret)
+    webhook_id = lowered.get(WEBHOOK_ID_HEADER)
+    stamp, signatures = lowered.get(WEBHOOK_TIMESTAMP_HEADER), lowered.get(WEBHOOK_SIGNATURE_HEADER)
+    if webhook_id or stamp or signatures:
+        if not webhook_id or not stamp or not signatures:
+            raise InvalidSignature("missing-header")
+        timestamp = _timestamp(stamp, tolerance, now)
+        offered = [s for s in signatures.split() if s.startswith("v1,")]
+        expected = [sign_webhook(s, webhook_id, timestamp, body) for s in secrets_]
+    else:
+        stamp, signatures = lowered.get(TIMESTAMP_HEADER.lower()), lowered.get(SIGNATURE_HEADER.lower())
+        if not stamp or not signatures:
+            raise InvalidSignature("missing-header")
+        warnings.warn(
+            "the Alliancekit-Signature format is deprecated and will not be accepted after this release: "
+            "upgrade the sender to the Standard Webhooks headers",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        timestamp = _timestamp(stamp, tolerance, now)
+        offered = [s.strip() for s in signatures.split(",") if s.strip().startswith("v1=")]
+        expected = [sign(s, timestamp, body) for s in secrets_]
+    if not _any_matches(offered, expected):
         raise InvalidSignature("bad-signature")
     key = lowered.get(IDEMPOTENCY_HEADER.lower())
     if key is not None:
@@ -143,7 +223,12 @@ def _check_url(instance: WebhookConfig, attribute: Any, value: str) -> None:
 
 
 def _check_secret(instance: object, attribute: Any, value: str | bytes) -> None:
-    if len(value) < MIN_SECRET_LENGTH:
+    if isinstance(value, str) and value.startswith(SECRET_PREFIX):
+        if not MIN_KEY_BYTES <= len(_key(value)) <= MAX_KEY_BYTES:
+            raise ValueError(
+                f"WebhookConfig.secret: a whsec_ secret is base64 of {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes"
+            )
+    elif len(value) < MIN_SECRET_LENGTH:
         raise ValueError(f"WebhookConfig.secret must be at least {MIN_SECRET_LENGTH} characters")
 
 
@@ -219,9 +304,15 @@ class WebhookChannel:
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "alliancekit-webhook/0.1",
+            WEBHOOK_ID_HEADER: message.idempotency_key,
+            WEBHOOK_TIMESTAMP_HEADER: str(timestamp),
+            WEBHOOK_SIGNATURE_HEADER: sign_webhook(
+                self.config.secret, message.idempotency_key, timestamp, body
+            ),
+            IDEMPOTENCY_HEADER: message.idempotency_key,
+            # the first release's headers, for receivers not yet upgraded (deprecated: one release more)
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(self.config.secret, timestamp, body),
-            IDEMPOTENCY_HEADER: message.idempotency_key,
         }
         connection: http.client.HTTPConnection
         if self._https:

@@ -1,7 +1,7 @@
 """A real webhook receiver on 127.0.0.1 for tests, built on :mod:`http.server`.
 
 It does what a careful receiver does: verifies the signature with :func:`verify_signature` (401 if not
-genuine), answers 200 to a repeated ``Idempotency-Key`` but processes it only once, and keeps what it got.
+genuine), answers 200 to a repeated ``webhook-id`` but processes it only once, and keeps what it got.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from alliancekit_webhook import IDEMPOTENCY_HEADER, InvalidSignature, verify_signature
+from alliancekit_webhook import WEBHOOK_ID_HEADER, InvalidSignature, verify_signature
 
 __all__ = ["Delivery", "LocalWebhookReceiver"]
 
@@ -98,7 +98,7 @@ class LocalWebhookReceiver:
             with self._lock:
                 self.rejected.append(exc.reason)
             return 401
-        key = next((v for k, v in headers.items() if k.lower() == IDEMPOTENCY_HEADER.lower()), "")
+        key = next((v for k, v in headers.items() if k.lower() == WEBHOOK_ID_HEADER), "")
         delivery = Delivery(key, body, headers)
         with self._lock:
             self.accepted.append(delivery)
