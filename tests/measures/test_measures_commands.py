@@ -65,6 +65,7 @@ def test_validate_scores_a_valid_response(registry: MeasureRegistry) -> None:
         "clinical": False,
         "risk_items": ["q9"],
         "prorated": False,
+        "not_applicable": [],
     }
 
 

@@ -8,6 +8,7 @@ from alliancekit.measures.change import (
     classify_change,
 )
 from alliancekit.measures.definition import (
+    NOT_APPLICABLE,
     ClinicalIf,
     Direction,
     Measure,
@@ -32,6 +33,7 @@ __all__ = [
     "MeasureKind",
     "MeasureRegistrar",
     "MeasureRegistry",
+    "NOT_APPLICABLE",
     "Norm",
     "Score",
     "Spread",

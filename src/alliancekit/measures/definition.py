@@ -3,8 +3,9 @@
 A definition arrives as a mapping in the format of ``schemas/measure-definition.schema.json``.
 :func:`parse_definition` checks it against that meta-schema, then checks what JSON Schema cannot say
 (keys unique, referenced items exist, bands contiguous, citations resolve, item text only where the licence
-allows it) and returns a :class:`Measure`. Every error is a :class:`MeasureDefinitionError` whose ``field``
-is the JSON path of the offending part.
+allows it, "not applicable" only where the missing-data rule can score without the item) and returns a
+:class:`Measure`. Every error is a :class:`MeasureDefinitionError` whose ``field`` is the JSON path of the
+offending part.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from alliancekit.measures.norms import (
     Norm,
     Sample,
 )
-from alliancekit.measures.validation import check_against_meta_schema
+from alliancekit.measures.validation import NOT_APPLICABLE, check_against_meta_schema
 
 __all__ = [
     "Band",
@@ -46,6 +47,7 @@ __all__ = [
     "Measure",
     "MeasureKind",
     "MissingPolicy",
+    "NOT_APPLICABLE",
     "Norm",
     "RiskItem",
     "Sample",
@@ -86,6 +88,8 @@ class Item:
     max: float
     step: float
     text: str | None = None
+    allows_na: bool = False
+    """The item may be answered :data:`NOT_APPLICABLE`."""
 
     @property
     def integral(self) -> bool:
@@ -126,7 +130,7 @@ class Code:
 
 @attrs.frozen
 class Example:
-    answers: Mapping[str, float | None]
+    answers: Mapping[str, float | str | None]
     total: float
     subscales: Mapping[str, float] | None = None
     band: str | None = None
@@ -172,6 +176,11 @@ class Measure:
     @property
     def item_keys(self) -> tuple[str, ...]:
         return tuple(item.key for item in self.items)
+
+    @property
+    def na_items(self) -> frozenset[str]:
+        """Keys of the items that allow :data:`NOT_APPLICABLE`."""
+        return frozenset(item.key for item in self.items if item.allows_na)
 
     @property
     def default_norm(self) -> Norm | None:
@@ -265,7 +274,17 @@ def _build(d: Mapping[str, Any]) -> Measure:
         for bound in ("min", "max", "step"):
             if not math.isfinite(raw[bound]):
                 raise _err(f"{path}.{bound}", "finite")
-        items.append(Item(raw["key"], raw["label"], raw["min"], raw["max"], raw["step"], raw.get("text")))
+        items.append(
+            Item(
+                raw["key"],
+                raw["label"],
+                raw["min"],
+                raw["max"],
+                raw["step"],
+                raw.get("text"),
+                raw.get("allows_na", False),
+            )
+        )
 
     def known_item(key: str, path: str) -> str:
         if key not in seen:
@@ -290,6 +309,10 @@ def _build(d: Mapping[str, Any]) -> Measure:
             raise _err("$.scoring.missing.cite", "required", "a prorating rule needs a citation")
     elif max_missing:
         raise _err("$.scoring.missing.max_missing", "policy", "max_missing only applies to prorate")
+    for i, item in enumerate(items):
+        # an N/A item is scored as the missing-data rule scores a missing one: that rule must allow it
+        if item.allows_na and policy is not MissingPolicy.PRORATE:
+            raise _err(f"$.items[{i}].allows_na", "missing-policy", "N/A items need a prorating missing rule")
     if "cite" in missing:
         cite(missing["cite"], "$.scoring.missing.cite")
 
@@ -369,6 +392,8 @@ def _build(d: Mapping[str, Any]) -> Measure:
     for i, raw in enumerate(d.get("risk_items", [])):
         path = f"$.risk_items[{i}]"
         item = next(it for it in items if it.key == known_item(raw["item"], f"{path}.item"))
+        if item.allows_na:
+            raise _err(f"{path}.item", "not-applicable", "a risk item must be answered: it cannot allow N/A")
         if not item.min < raw["threshold"] <= item.max:
             raise _err(f"{path}.threshold", "range", "threshold must lie above the item's minimum")
         risk.append(RiskItem(raw["item"], raw["threshold"], cite(raw["cite"], f"{path}.cite")))

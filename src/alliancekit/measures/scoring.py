@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from alliancekit.errors import ResponseError
-from alliancekit.measures.definition import Measure, MissingPolicy, ScoringMethod
+from alliancekit.measures.definition import NOT_APPLICABLE, Measure, MissingPolicy, ScoringMethod
 
 
 @attrs.frozen(repr=False)
@@ -16,7 +16,9 @@ class Score:
     """A scored response. ``clinical`` is for the measure's default population (``None``: no cutoff).
 
     ``risk_items`` are the keys of risk items endorsed (at or above their threshold), whatever the total.
-    ``prorated`` says the total was scaled up from fewer answers than items.
+    ``prorated`` says the total was scaled up from fewer answers than items. ``not_applicable`` lists the
+    items answered "not applicable" (:data:`~alliancekit.measures.NOT_APPLICABLE`): left out of the total
+    as the measure's missing-data rule leaves out a missing item, but recorded apart from missing ones.
     """
 
     measure_id: str
@@ -27,6 +29,7 @@ class Score:
     clinical: bool | None = None
     risk_items: tuple[str, ...] = ()
     prorated: bool = False
+    not_applicable: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # scores are client data: keep them out of logs that print objects
@@ -42,6 +45,7 @@ class Score:
             "clinical": self.clinical,
             "risk_items": list(self.risk_items),
             "prorated": self.prorated,
+            "not_applicable": list(self.not_applicable),
         }
 
 
@@ -65,13 +69,14 @@ def compile_scorer(measure: Measure) -> Scorer:
     band_for = measure.band_for
     has_bands = bool(measure.bands)
     measure_id, version = measure.id, measure.version
+    na_items = tuple(item.key for item in measure.items if item.allows_na)
 
     def score(answers: Mapping[str, Any]) -> Score:
         values: dict[str, float] = {}
         total = 0.0
         for key, reverse, flip in item_specs:
             value = answers.get(key)
-            if value is None:
+            if value is None or value == NOT_APPLICABLE:  # both left to the missing-data rule
                 continue
             if reverse:
                 value = flip - value
@@ -109,6 +114,7 @@ def compile_scorer(measure: Measure) -> Scorer:
             None if cutoff is None else cutoff.is_clinical(total),
             endorsed,
             prorated,
+            tuple(k for k in na_items if answers.get(k) == NOT_APPLICABLE),
         )
 
     return score

@@ -36,6 +36,10 @@ from alliancekit.errors import MeasureDefinitionError, ResponseError, Validation
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.measures.definition import Measure
 
+#: The answer that marks an item "not applicable" to this client, where the item allows it
+#: (``"allows_na": true``). It is not a missing answer: scores list such items in ``not_applicable``.
+NOT_APPLICABLE = "na"
+
 META_SCHEMA_ID = "https://alliancekit.org/schemas/measure-definition.schema.json"
 RESPONSE_SCHEMA_BASE = "https://alliancekit.org/schemas/measures/"
 
@@ -197,6 +201,9 @@ def generate_response_schema(measure: Measure) -> dict[str, Any]:
             "minimum": item.min,
             "maximum": item.max,
         }
+        if item.allows_na:  # a number in range, null (missing), or the one string "na"
+            prop["type"] = [kind, "null", "string"]
+            prop["if"], prop["then"] = {"type": "string"}, {"const": NOT_APPLICABLE}
         properties[item.key] = prop
     answers: dict[str, Any] = {
         "type": "object",
@@ -257,7 +264,7 @@ def compile_answers_validator(measure: Measure) -> AnswersValidator:
     """
     nullable = measure.max_missing > 0
     specs = tuple(
-        (item.key, float(item.min), float(item.max), item.integral, f"$.answers.{item.key}")
+        (item.key, float(item.min), float(item.max), item.integral, f"$.answers.{item.key}", item.allows_na)
         for item in measure.items
     )
     keys = frozenset(measure.item_keys)
@@ -272,7 +279,7 @@ def compile_answers_validator(measure: Measure) -> AnswersValidator:
             if not nullable:
                 missing = next(k for k, *_ in specs if k not in answers)
                 raise ResponseError("$.answers", "required", f"item {missing} is missing")
-        for key, lo, hi, integral, path in specs:
+        for key, lo, hi, integral, path, allows_na in specs:
             value: Any = answers.get(key)
             kind = type(value)
             if kind is int or kind is float:
@@ -289,10 +296,16 @@ def compile_answers_validator(measure: Measure) -> AnswersValidator:
             elif kind is not bool and isinstance(value, int | float):
                 # subclasses of int/float (enums, numpy scalars) are numbers too, checked the slow way
                 check_number(value, lo, hi, integral, path)
+            elif allows_na and isinstance(value, str):
+                if value != NOT_APPLICABLE:
+                    raise ResponseError(path, "const", f'a number or "{NOT_APPLICABLE}" (not applicable)')
             else:
                 if value is None and key not in answers:
                     raise ResponseError("$.answers", "required", f"item {key} is missing")
-                raise ResponseError(path, "type", "must be an integer" if integral else "must be a number")
+                expected = "must be an integer" if integral else "must be a number"
+                if value == NOT_APPLICABLE:
+                    expected += " (this item does not allow N/A)"
+                raise ResponseError(path, "type", expected)
 
     return validate
 

@@ -27,7 +27,7 @@ import pytest
 
 from alliancekit.errors import ResponseError
 from alliancekit.measures import builtin
-from alliancekit.measures.definition import Measure, check_bands
+from alliancekit.measures.definition import NOT_APPLICABLE, Measure, check_bands
 from alliancekit.measures.registry import (
     MeasureRegistry,
     build_measure_registry,
@@ -154,6 +154,23 @@ class MeasureContract:
                 registry.score(measure.id, measure.version, base | {key: bad})
             assert caught.value.field == f"$.answers.{key}"
             assert repr(bad) not in str(caught.value)
+
+    def test_not_applicable_only_where_allowed(self, registry: MeasureRegistry, measure: Measure) -> None:
+        valid = self._valid_answers(measure)
+        base = {
+            item.key: item.min if valid[item.key] == NOT_APPLICABLE else valid[item.key]
+            for item in measure.items
+        }
+        for item in measure.items:
+            answers = base | {item.key: NOT_APPLICABLE}
+            if item.allows_na:  # scored by the missing-data rule, recorded as N/A
+                score = registry.score(measure.id, measure.version, answers)
+                assert score.not_applicable == (item.key,)
+                assert measure.range_min <= score.total <= measure.range_max
+            else:
+                with pytest.raises(ResponseError) as caught:
+                    registry.score(measure.id, measure.version, answers)
+                assert (caught.value.field, caught.value.rule) == (f"$.answers.{item.key}", "type")
 
     def test_unknown_items_refused(self, registry: MeasureRegistry, measure: Measure) -> None:
         with pytest.raises(ResponseError) as caught:
