@@ -106,6 +106,11 @@ def test_loinc_codes(registry: MeasureRegistry) -> None:
         (lambda d: d["bands"]["bands"][1].update(min=4), "$.bands.bands[1].min", "overlap"),
         (lambda d: d["bands"]["bands"][-1].update(max=26), "$.bands.bands[4].max", "coverage"),
         (lambda d: d["licence"].update(item_text=False), "$.items[0].text", "licence"),
+        (  # the stem is wording too
+            lambda d: [item.pop("text") for item in d["items"]] and d["licence"].update(item_text=False),
+            "$.stem",
+            "licence",
+        ),
         (lambda d: d["norms"][0].update(default=False), "$.norms", "default"),
         (lambda d: d["scoring"].update(reverse_keyed=["q1"]), "$.scoring.reverse_keyed_cite", "required"),
         (

@@ -286,6 +286,9 @@ def _build(d: Mapping[str, Any]) -> Measure:
             )
         )
 
+    if "stem" in d and not licence["item_text"]:  # the instruction before the items is wording too
+        raise _err("$.stem", "licence", "a stem given but licence.item_text is false")
+
     def known_item(key: str, path: str) -> str:
         if key not in seen:
             raise _err(path, "item", "no item with that key")
