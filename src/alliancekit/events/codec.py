@@ -94,9 +94,9 @@ class Codec:
         without an upcaster is returned as it is)."""
         data = json.loads(text)
         shape = data.get(_VERSION_KEY, 1)
-        if shape == SNAPSHOT_VERSION or shape not in SNAPSHOT_UPCASTERS:
+        if shape not in SNAPSHOT_UPCASTERS:  # the current shape, or one no upcaster reads
             return text
-        while shape in SNAPSHOT_UPCASTERS and shape < SNAPSHOT_VERSION:
+        while shape in SNAPSHOT_UPCASTERS:
             data = SNAPSHOT_UPCASTERS[shape](data, events)
             shape += 1
             data[_VERSION_KEY] = shape

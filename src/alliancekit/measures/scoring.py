@@ -76,7 +76,7 @@ def compile_scorer(measure: Measure) -> Scorer:
         total = 0.0
         for key, reverse, flip in item_specs:
             value = answers.get(key)
-            if value is None or value == NOT_APPLICABLE:  # both left to the missing-data rule
+            if value is None or (na_items and value == NOT_APPLICABLE):  # both left to the missing rule
                 continue
             if reverse:
                 value = flip - value
@@ -114,7 +114,7 @@ def compile_scorer(measure: Measure) -> Scorer:
             None if cutoff is None else cutoff.is_clinical(total),
             endorsed,
             prorated,
-            tuple(k for k in na_items if answers.get(k) == NOT_APPLICABLE),
+            tuple(k for k in na_items if answers.get(k) == NOT_APPLICABLE) if na_items else (),
         )
 
     return score
