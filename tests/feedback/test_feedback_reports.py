@@ -174,7 +174,8 @@ def test_progress_chart_marks_reviews_ruptures_missed_sessions_and_alerts(clinic
     assert chart.outcome is not None
     assert chart.alliance is not None
     assert [(p.session, p.total) for p in chart.outcome.points] == [(1, 18.0), (2, 16.0), (4, 21.0)]
-    assert [p.zone.value for p in chart.outcome.points] == ["grey", "amber", "green"]
+    # 21 is inside the drawn band but below the predicted 18 + 5 ln 4 / ln 6 = 21.87: amber (OpenFIT zones)
+    assert [p.zone.value for p in chart.outcome.points] == ["grey", "amber", "amber"]
     assert chart.outcome.cutoff == 25
     assert chart.alliance.cutoff == 36
     assert [b.session for b in chart.band] == [1, 2, 3, 4]
