@@ -8,6 +8,7 @@ from alliancekit.measures.change import (
     classify_change,
 )
 from alliancekit.measures.definition import (
+    AnswerConvention,
     ClinicalIf,
     Direction,
     Measure,
@@ -20,9 +21,10 @@ from alliancekit.measures.registry import (
     MeasureRegistry,
     build_measure_registry,
 )
-from alliancekit.measures.scoring import Score
+from alliancekit.measures.scoring import Score, positions_from_item_scores
 
 __all__ = [
+    "AnswerConvention",
     "ChangeClass",
     "ChangeResult",
     "ClinicalIf",
@@ -38,4 +40,5 @@ __all__ = [
     "build_measure_registry",
     "classify_change",
     "parse_definition",
+    "positions_from_item_scores",
 ]

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from alliancekit.errors import ResponseError
-from alliancekit.measures.definition import Measure, MissingPolicy, ScoringMethod
+from alliancekit.measures.definition import AnswerConvention, Measure, MissingPolicy, ScoringMethod
 from alliancekit.measures.exact import SCALE, divide, points, units
 
 
@@ -49,14 +49,35 @@ class Score:
 Scorer = Callable[[Mapping[str, Any]], Score]
 
 
+def positions_from_item_scores(
+    measure: Measure, item_scores: Mapping[str, float | None]
+) -> dict[str, float | None]:
+    """Turn item scores as printed on a paper form into the answers ``measure`` takes.
+
+    For a measure whose answers are response positions (:attr:`AnswerConvention.RESPONSE_POSITION`), a
+    reverse-keyed item's printed score ``s`` is the position ``min + max - s`` (the CORE-10 form prints
+    items 2 and 3 scored 4..0): transcribe the form's numbers, convert them here, and submit the result.
+    For a measure that takes item scores, the scores are returned as they are.
+    """
+    if measure.answers is AnswerConvention.ITEM_SCORE:
+        return dict(item_scores)
+    bounds = {item.key: item.min + item.max for item in measure.items}
+    return {
+        key: value
+        if value is None or key not in measure.reverse_keyed
+        else points(units(bounds[key]) - units(value))
+        for key, value in item_scores.items()
+    }
+
+
 def compile_scorer(measure: Measure) -> Scorer:
     """Build the scoring function of ``measure`` (answers already validated)."""
     # Reverse-keying maps x to min + max - x, so reverse-keyed items score in the same direction as the rest.
     # Totals are summed in whole micro-points (measures.exact) and divided once, so a total is the float
     # nearest its decimal value whatever order the answers arrive in.
+    reversed_here = measure.reverse_keyed if measure.answers is AnswerConvention.RESPONSE_POSITION else ()
     item_specs = tuple(
-        (item.key, item.key in measure.reverse_keyed, units(item.min) + units(item.max))
-        for item in measure.items
+        (item.key, item.key in reversed_here, units(item.min) + units(item.max)) for item in measure.items
     )
     n_items = len(item_specs)
     mean = measure.method is ScoringMethod.MEAN
