@@ -147,8 +147,10 @@ def test_practice_outcomes_rates_carry_counts_and_groups(tmp_path: Path) -> None
     assert o.saes_bucket == "effective (0.5 to below 0.8)"  # 0.747
     assert by_clinician["clin-bea"].saes_bucket == "below 0.5 (no published label)"  # 0.304
     assert outcomes.notes == (
-        "1 ended episode(s) have no intake and later score on an outcome measure: they are counted as "
-        "ended but not in change rates or SAES.",
+        (
+            "1 ended episode(s) have no intake and later score on an outcome measure: they are counted as "
+            "ended but not in change rates or SAES."
+        ),
     )
     assert {g.key for g in outcomes.by_modality} == {"in-person", "video", "phone", "no sessions"}
     assert [g.key for g in outcomes.by_period] == [f"{c.day.year}-Q{(c.day.month - 1) // 3 + 1}"]

@@ -354,6 +354,17 @@ class Expectations:
             return curve.expect(measure, intake, session)
         return rational_expectation(measure, intake, session)
 
+    def unavailable(self, measure: Measure, intake: float, session: int) -> str | None:
+        """Why :meth:`expect` gives no expectation (so no zone), in plain words; ``None`` when it does."""
+        if self.expect(measure, intake, session) is not None:
+            return None
+        if session < 1:
+            return "the session index counts from 1 (the intake's session)"
+        return (
+            f"{measure.title} has no expected response: no plugin model or fitted curve covers it and its "
+            "norms give no reliable-change threshold to build one from"
+        )
+
 
 def expectation_model_for(host: PluginHost, measure: Measure) -> ExpectationModel | None:
     """The plugin model for ``measure`` (``alliancekit_expectation_model``, first answer wins), cached."""
