@@ -29,13 +29,14 @@ change in psychotherapy research. *Journal of Consulting and Clinical Psychology
 
 from __future__ import annotations
 
+import functools
 import math
 from enum import Enum, StrEnum
 from fractions import Fraction
 
 import attrs
 
-from alliancekit.measures.exact import at_least, exact
+from alliancekit.measures.exact import SCALE, at_least, exact, units
 from alliancekit.measures.exact import change as exact_change
 from alliancekit.measures.norms import Direction, Norm, Sample
 
@@ -99,6 +100,7 @@ class Cutoffs:
     c: float | None
 
 
+@functools.lru_cache(maxsize=256)
 def cutoffs(norm: Norm, direction: Direction, spread: Spread = Spread.TWO_SD) -> Cutoffs:
     """Cutoffs a, b and c from the norm's clinical and non-clinical samples (``None`` when not computable)."""
     clin, func = norm.clinical_sample, norm.nonclinical_sample
@@ -165,9 +167,11 @@ def classify_change(
     if kind is CutoffKind.PUBLISHED:
         crossed = _published_crossed(norm, pre, post)
     elif kind is CutoffKind.C:
-        # strictly closer to the dysfunctional mean before, strictly closer to the functional mean after
-        c, before, after = _exact_c(norm), exact(pre), exact(post)
-        crossed = before > c > after if direction is Direction.HIGHER_IS_WORSE else before < c < after
+        # strictly closer to the dysfunctional mean before, strictly closer to the functional mean after;
+        # c = num / den micro-points, compared in integers
+        num, den = _c_units(norm)
+        before, after = units(pre) * den, units(post) * den
+        crossed = before > num > after if direction is Direction.HIGHER_IS_WORSE else before < num < after
     elif value is not None:
         crossed = pre > value >= post if direction is Direction.HIGHER_IS_WORSE else pre < value <= post
 
@@ -180,15 +184,19 @@ def classify_change(
     return ChangeResult(change, rc, threshold, reliable, toward_health, value, kind, crossed, klass)
 
 
-def _exact_c(norm: Norm) -> Fraction:
-    """Cutoff c as an exact fraction of the samples' published decimals."""
+@functools.lru_cache(maxsize=256)
+def _c_units(norm: Norm) -> tuple[int, int]:
+    """Cutoff c in micro-points as an exact ratio of integers (numerator, positive denominator)."""
     clin, func = norm.clinical_sample, norm.nonclinical_sample
     if clin is None or func is None:  # pragma: no cover - only called when c was computed
         raise ValueError("cutoff c needs both samples")
-    return _weighted(clin, func)
+    c = _weighted(clin, func) * SCALE
+    return c.numerator, c.denominator
 
 
+@functools.lru_cache(maxsize=256)
 def _weighted(clin: Sample, func: Sample) -> Fraction:
+    """``(SD_clin * M_norm + SD_norm * M_clin) / (SD_clin + SD_norm)`` exactly, from published decimals."""
     sd_c, sd_f = exact(clin.sd), exact(func.sd)
     return (sd_c * exact(func.mean) + sd_f * exact(clin.mean)) / (sd_c + sd_f)
 
