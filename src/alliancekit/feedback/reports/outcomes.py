@@ -178,10 +178,14 @@ def outcomes_from_rows(
         return measures[measure_id]
 
     @functools.lru_cache(maxsize=65_536)
-    def classify(measure_id: str, first: float, latest: float) -> tuple[ChangeClass | None, bool, float]:
+    def classify(
+        measure_id: str, first: float, latest: float
+    ) -> tuple[ChangeClass | None, bool, float, bool | None]:
+        """Change class, clinical for recovery, change toward health, and whether the intake is in the
+        clinical range the SAES counts (``None`` without a published cutoff)."""
         m = measure(measure_id)
         assert m is not None  # noqa: S101 - only called for registered measures
-        klass, clinical = None, False
+        klass, clinical, in_range = None, False, None
         norm = m.default_norm
         if norm is not None:
             try:
@@ -189,23 +193,17 @@ def outcomes_from_rows(
             except ValueError:
                 klass = None
             clinical = norm.clinical_cutoff is None or norm.clinical_cutoff.is_clinical(first)
-        return klass, clinical, change(first, latest) if m.higher_is_better else change(latest, first)
+            in_range = None if norm.clinical_cutoff is None else norm.clinical_cutoff.is_clinical(first)
+        gain = change(first, latest) if m.higher_is_better else change(latest, first)
+        return klass, clinical, gain, in_range
 
-    def saes_clinical(measure_id: str, first: float) -> bool | None:
-        """Intake in the clinical range by the published cutoff; ``None`` when there is none."""
-        m = measure(measure_id)
-        norm = None if m is None else m.default_norm
-        if norm is None or norm.clinical_cutoff is None:
-            return None
-        return norm.clinical_cutoff.is_clinical(first)
-
-    ended: list[tuple[ClosedOutcome, ChangeClass | None, bool, float | None]] = []
+    ended: list[tuple[ClosedOutcome, ChangeClass | None, bool, float | None, bool]] = []
     gains: dict[str, list[tuple[float, float]]] = defaultdict(list)  # measure -> (intake, gain)
     no_baseline, no_cutoff, no_norms = 0, Counter[str](), Counter[str]()
     for row in rows:
         if row.ending_reason is None:
             continue
-        klass, clinical, gain = None, False, None
+        klass, clinical, gain, in_range = None, False, None, None
         if (
             row.outcome_measure is not None
             and row.first_outcome is not None
@@ -213,17 +211,18 @@ def outcomes_from_rows(
             and (row.outcome_sessions or 0) >= 2
             and measure(row.outcome_measure) is not None
         ):
-            klass, clinical, gain = classify(row.outcome_measure, row.first_outcome, row.latest_outcome)
+            klass, clinical, gain, in_range = classify(
+                row.outcome_measure, row.first_outcome, row.latest_outcome
+            )
             if klass is None:
                 no_norms[row.outcome_measure] += 1
-            in_range = saes_clinical(row.outcome_measure, row.first_outcome)
             if in_range is None:
                 no_cutoff[row.outcome_measure] += 1
             elif in_range:
                 gains[row.outcome_measure].append((row.first_outcome, gain))
         else:
             no_baseline += 1
-        ended.append((row, klass, clinical, gain))
+        ended.append((row, klass, clinical, gain, in_range is True))
 
     lines = {measure_id: _fit_line(points) for measure_id, points in gains.items()}
     notes = _notes(len(ended), no_baseline, no_norms, no_cutoff, lines)
@@ -231,15 +230,10 @@ def outcomes_from_rows(
     # tens of thousands of episodes fall into a few hundred distinct pairs.
     statuses: list[tuple[ChangeClass | None, bool, bool]] = []
     saes_values: list[float | None] = []
-    for row, klass, clinical, gain in ended:
+    for row, klass, clinical, gain, counted in ended:
         saes = None
         line = lines.get(row.outcome_measure or "")
-        if (
-            isinstance(line, _Line)
-            and gain is not None
-            and row.first_outcome is not None
-            and saes_clinical(row.outcome_measure or "", row.first_outcome)
-        ):
+        if counted and isinstance(line, _Line) and gain is not None and row.first_outcome is not None:
             saes = line.saes(row.first_outcome, gain)
         statuses.append((klass, clinical, row.ending_reason == DROPOUT))
         saes_values.append(saes)
