@@ -245,3 +245,29 @@ def test_jacobson_truax_exactly_at_c_is_not_recovered(direction: Direction) -> N
     from_c = classify_change(15, 15 + sign * 4, norm, direction)
     assert from_c.reliable
     assert from_c.change_class is ChangeClass.IMPROVED
+
+
+def risk_cases() -> Iterator[Any]:
+    for m in MEASURES:
+        for risk in m.risk_items:
+            item = next(i for i in m.items if i.key == risk.item)
+            for value in (
+                dec(risk.threshold) - dec(item.step),
+                dec(risk.threshold),
+                dec(risk.threshold) + dec(item.step),
+            ):
+                if dec(item.min) <= value <= dec(item.max):
+                    yield pytest.param(
+                        m,
+                        risk.item,
+                        value,
+                        value >= dec(risk.threshold),
+                        id=f"{m.id}-{risk.item}-{float(value):g}",
+                    )
+
+
+@pytest.mark.parametrize(("measure", "key", "value", "endorsed"), list(risk_cases()))
+def test_risk_items_at_their_threshold(measure: Measure, key: str, value: Fraction, endorsed: bool) -> None:
+    answers = {item.key: item.min for item in measure.items} | {key: float(value)}
+    score = REGISTRY.score(measure.id, measure.version, answers)
+    assert (key in score.risk_items) is endorsed
