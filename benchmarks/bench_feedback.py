@@ -283,7 +283,7 @@ def run() -> dict[str, float]:
     off = open_practice(path, feedback=FeedbackConfig(enabled=False))
     actor = Actor("bench-new-clinician", Role.CLINICIAN, CLINIC)
     t0 = time.perf_counter()
-    on.expectations.curves()  # the fit over 70,000 closed episodes, rebuilt at most hourly
+    on.expectations.refit()  # the fit over 70,000 closed episodes (refit_expectations, off the write path)
     figures["expectation fit over the closed episodes (s)"] = time.perf_counter() - t0
     # The same big read on the other practice's connection: a connection whose page cache is full must
     # drop it each time the other connection has written, which would otherwise be charged to the rules.

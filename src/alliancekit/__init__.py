@@ -28,7 +28,7 @@ from alliancekit.domain import (
     Session,
 )
 from alliancekit.feedback.config import FeedbackConfig
-from alliancekit.feedback.expectation import Expectations
+from alliancekit.feedback.expectation import BandFit, ExpectationFit, Expectations
 from alliancekit.integrity.verify import Finding, IntegrityReport
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
@@ -72,6 +72,7 @@ __all__ = [
     "AlertState",
     "AuditCheckpoint",
     "AuditRecord",
+    "BandFit",
     "CaseloadRow",
     "ClientView",
     "ClosedOutcome",
@@ -83,6 +84,7 @@ __all__ = [
     "Dispatcher",
     "Ending",
     "EpisodeState",
+    "ExpectationFit",
     "Expectations",
     "FeedbackConfig",
     "FieldCipher",

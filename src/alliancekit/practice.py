@@ -43,7 +43,7 @@ from alliancekit.domain.records import (
 from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import PracticeClosed, ValidationError
 from alliancekit.feedback.config import FeedbackConfig
-from alliancekit.feedback.expectation import Expectations
+from alliancekit.feedback.expectation import ExpectationFit, Expectations
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
@@ -854,6 +854,11 @@ class Practice:
         return self._read.audit_entries(
             actor, client_ref=client_ref, actor_id=actor_id, since=since, until=until
         )
+
+    def refit_expectations(self, actor: Actor) -> ExpectationFit:
+        """Fit the expected-response curves from the closed episodes now (an administrator or the system
+        actor, at start-up and on a schedule); recording a session never refits. Returns the fit's report."""
+        return self._read.refit_expectations(actor)
 
     def audit_checkpoint(self, actor: Actor) -> AuditCheckpoint | None:
         """Seal the audit log now; returns the checkpoint (``None`` without an audit key).

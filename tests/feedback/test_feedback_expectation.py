@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from alliancekit import open_practice
-from alliancekit.domain import Ending, EndingReason
+from alliancekit.domain import Actor, Ending, EndingReason, Role
+from alliancekit.errors import AccessDenied
 from alliancekit.feedback import FeedbackConfig, Zone
 from alliancekit.feedback.expectation import (
     Outcome,
@@ -25,7 +26,7 @@ from alliancekit.feedback.expectation import (
 )
 from alliancekit.plugins.manager import get_plugin_host
 
-from .conftest import Clinic, ors
+from .conftest import CLINIC, CLINICIAN, Clinic, ors
 
 Z10, Z25 = 1.2816, 0.6745
 TRUE_CURVES = {  # ORS intake bin -> (mean slope, sd of slope) in points per log-session
@@ -132,19 +133,45 @@ def test_practice_uses_fitted_curves_once_a_band_has_enough_closed_episodes() ->
     assert fewer.expectations.expect(measure, 12.0, 4).source == "norms"  # type: ignore[union-attr]
 
 
-def test_fitted_curves_are_refitted_after_the_configured_interval() -> None:
-    now = [date(2026, 1, 1)]
-    from datetime import UTC, datetime
-
-    practice = open_practice(
-        "memory:", clock=lambda: datetime.combine(now[0], datetime.min.time(), tzinfo=UTC)
-    )
-    calls = []
+def test_the_write_path_never_fits_and_an_explicit_refit_reports_the_fit() -> None:
+    practice = open_practice("memory:", feedback=FeedbackConfig(min_episodes_per_band=12))
+    clinic = Clinic(practice)
+    calls: list[int] = []
     original = practice.expectations._load_outcomes
-    practice.expectations._load_outcomes = lambda: calls.append(1) or original()
-    practice.expectations.curves()
-    practice.expectations.curves()
-    assert len(calls) == 1
-    now[0] = date(2026, 1, 2)
-    practice.expectations.curves()
-    assert len(calls) == 2
+    practice.expectations._load_outcomes = lambda: calls.append(1) or original()  # type: ignore[method-assign]
+    for i in range(12):
+        ep = clinic.episode()
+        for n in range(1, 7):
+            clinic.session(ep, ors(round(12 + (3.0 + 0.1 * i) * math.log(n), 1)))
+        clinic.day += timedelta(days=1)
+        practice.close_episode(
+            clinic.actor, ep, Ending(ended_on=clinic.day, planned=False, reason=EndingReason.LIFE_CHANGE)
+        )
+    assert calls == []  # seventy-two commands, not one scan of the practice
+    measure = practice.plugins.measures().get("ors")
+    before = practice.expectations.fit
+    assert before.fitted_at is None
+    assert before.bands == ()
+    assert before.stale(datetime.now(UTC), timedelta(hours=1))
+    assert practice.expectations.expect(measure, 12.0, 4).source == "norms"  # type: ignore[union-attr]
+
+    admin = Actor("admin-1", Role.ADMINISTRATOR, CLINIC)
+    fit = practice.refit_expectations(admin)
+    assert calls == [1]
+    assert practice.expectations.fit is fit
+    (band,) = fit.bands
+    assert (band.measure_id, band.episodes) == ("ors", 12)
+    assert band.residual_sd is not None
+    assert band.residual_sd > 0
+    assert fit.summary() == [
+        {
+            "measure": "ors",
+            "band": band.band,
+            "episodes": 12,
+            "residual_sd": band.residual_sd,
+            "source": "fitted",
+        }
+    ]
+    assert practice.expectations.expect(measure, 12.0, 4).source == "fitted"  # type: ignore[union-attr]
+    with pytest.raises(AccessDenied):
+        practice.refit_expectations(CLINICIAN)

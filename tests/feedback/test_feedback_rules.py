@@ -115,12 +115,19 @@ def test_outcome_below_lower_bound_is_red_and_asks_for_a_review(clinic: Clinic) 
     assert clinic.p.caseload(clinic.actor)[0].review_due
 
 
-@pytest.mark.parametrize("second", [18.0, 20.0, 26.0])
-def test_outcome_within_or_above_band_is_quiet(clinic: Clinic, second: float) -> None:
+@pytest.mark.parametrize("second", [20.0, 26.0])
+def test_outcome_at_or_above_the_predicted_score_is_quiet(clinic: Clinic, second: float) -> None:
     ep = clinic.episode()
     clinic.session(ep, ors(18))
-    clinic.session(ep, ors(second))
+    clinic.session(ep, ors(second))  # the prediction is 19.93
     assert clinic.rules_raised(ep) == []
+
+
+def test_outcome_inside_the_drawn_band_but_below_the_prediction_is_amber(clinic: Clinic) -> None:
+    ep = clinic.episode()
+    clinic.session(ep, ors(18))
+    clinic.session(ep, ors(18))  # inside 17.43..22.43 but below 19.93: OpenFIT's orange zone
+    assert clinic.rules_raised(ep) == ["outcome-below-expected"]
 
 
 def test_outcome_rules_need_two_scores(clinic: Clinic) -> None:

@@ -75,6 +75,7 @@ NOT_CONTENT = {
     "verify_audit": "the same as verify",
     "audit_checkpoint": "returns a seal",
     "rotate_encryption": "returns a count",
+    "refit_expectations": "returns per-band counts and spreads over the whole practice, no client's record",
     "clinics": "clinic ids",
     "outbox_status": "counts",
     "outbox_records": "references and codes only",

@@ -221,6 +221,11 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
     "verify_audit": ("audit", lambda p, a, s: p.verify_audit(a), {"admin"}),
     "audit_checkpoint": ("audit", lambda p, a, s: p.audit_checkpoint(a), {"admin", "system"}),
     "rotate_encryption": ("keys", lambda p, a, s: p.rotate_encryption(a), {"admin", "system"}),
+    "refit_expectations": (
+        "expectation-model",
+        lambda p, a, s: p.refit_expectations(a),
+        {"admin", "system"},
+    ),
 }
 #: Exports and reports read through the facade: the same policy decides them.
 OPERATIONS.update(

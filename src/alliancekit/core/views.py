@@ -33,6 +33,7 @@ from alliancekit.events.types import (
     SessionCorrected,
     SessionRecorded,
 )
+from alliancekit.feedback.expectation import ExpectationFit
 from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.security import encryption
@@ -285,6 +286,14 @@ class Views:
         a = guard.require_actor(actor, Action.CHECKPOINT_AUDIT, "audit", "(log)")
         guard.allow(a, Action.CHECKPOINT_AUDIT, "audit", "(log)", None)
         return guard.seal()
+
+    def refit_expectations(self, actor: object) -> ExpectationFit:
+        """Fit the expected-response model from the closed episodes, outside any command."""
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)")
+        decision = guard.allow(a, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)", None)
+        guard.audit(a, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)", outcome=decision.outcome)
+        return self.s.expectations.refit()
 
     def verify(self, actor: object, *, expected_head: object = None) -> IntegrityReport:
         """Check the whole record (see :mod:`alliancekit.integrity.verify`).

@@ -1,14 +1,16 @@
 """Feedback-informed care: alert rules, the expected treatment response, reviews due, and reports."""
 
 from alliancekit.feedback.config import Comparison, FeedbackConfig
-from alliancekit.feedback.expectation import Expectation, ExpectationModel, Zone
+from alliancekit.feedback.expectation import BandFit, Expectation, ExpectationFit, ExpectationModel, Zone
 from alliancekit.feedback.rules import AlertRule, AlertRuleRegistrar, RuleContext
 
 __all__ = [
     "AlertRule",
     "AlertRuleRegistrar",
+    "BandFit",
     "Comparison",
     "Expectation",
+    "ExpectationFit",
     "ExpectationModel",
     "FeedbackConfig",
     "RuleContext",

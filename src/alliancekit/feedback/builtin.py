@@ -15,6 +15,7 @@ from alliancekit.feedback.rules import AlertRule, AlertRuleRegistrar, Check, Rul
 from alliancekit.lifecycle.rules import review_due
 from alliancekit.measures.change import ChangeClass, classify_change
 from alliancekit.measures.definition import Measure, MeasureKind
+from alliancekit.measures.exact import at_least, change
 from alliancekit.plugins.hookspecs import hookimpl
 
 ALLIANCE_BELOW_CUTOFF = "alliance-below-cutoff"
@@ -50,8 +51,12 @@ def _alliance_dropped(ctx: RuleContext) -> Iterator[str]:
         previous = ctx.after.previous_scores.get(measure.id)
         if previous is None:
             continue
-        fall = previous.total - score.total if measure.higher_is_better else score.total - previous.total
-        if fall >= ctx.config.alliance_drop:
+        fall = (
+            change(score.total, previous.total)
+            if measure.higher_is_better
+            else change(previous.total, score.total)
+        )
+        if at_least(fall, ctx.config.alliance_drop):
             yield measure.id
 
 

@@ -59,6 +59,8 @@ class FeedbackConfig:
     intake_bins: int = attrs.field(default=5, validator=_positive)
     """Equal-width intake bands for measures that declare no severity bands (ORS)."""
     refit_after: timedelta = timedelta(hours=1)
-    """The fitted curves are rebuilt from the store at most this often (by the practice's clock)."""
+    """How often a host should call ``Practice.refit_expectations`` (a scheduled job): recording a session
+    never refits. ``ExpectationFit.stale`` compares the last
+    fit's age with it."""
     enabled: bool = True
     """False turns rule evaluation off (benchmarks compare the two)."""

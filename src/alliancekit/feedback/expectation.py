@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -36,6 +36,7 @@ from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.measures.change import classify_change
 from alliancekit.measures.definition import Measure, MeasureKind
+from alliancekit.measures.exact import points, units
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.measures.registry import MeasureRegistry
@@ -46,7 +47,14 @@ RATIONAL_HORIZON = 6
 
 
 class Zone(StrEnum):
-    """OpenFIT dashboard zones (measures.md): within or above the band, below it, below the lower bound."""
+    """OpenFIT's dashboard zones for the latest score against the expected treatment response.
+
+    OpenFIT, "Overview of the home page dashboard alerts" (support.openfit.care, article 204000069702):
+    green when the score is at or above the session's predicted score (``TargetSessionScore``), orange
+    (here amber) below it but at or above the lower bound (``nTargetSession``), red below the lower bound,
+    grey with one measurement or none. "Above" means toward health: for a measure where higher is worse the
+    comparisons are mirrored (an alliancekit reading; OpenFIT's table is written for the ORS).
+    """
 
     GREEN = "green"
     AMBER = "amber"
@@ -57,15 +65,22 @@ class Zone(StrEnum):
 
 @attrs.frozen
 class Expectation:
-    """The expected total at one session, with its tolerance band and the bound below which it is red."""
+    """The expected total at one session, the tolerance band drawn around it and the red bound.
+
+    Values are carried to six decimal places (:mod:`alliancekit.measures.exact`), so a score exactly at the
+    predicted score or at the bound compares as equal.
+    """
 
     session: int
     """Session index counted from the intake score (1 = intake)."""
     expected: float
+    """The predicted score: at or beyond it (toward health) is green."""
     low: float
     high: float
+    """``low``..``high`` is the tolerance band drawn around the prediction (display only, not the zone)."""
     limit: float
-    """The red bound on the worse side (below ``low`` when higher is better, above ``high`` otherwise)."""
+    """The lower bound, on the worse side (below ``expected`` when higher is better, above it otherwise):
+    beyond it is red."""
     higher_is_better: bool
     source: str
     """``"fitted"``, ``"norms"`` or the plugin's model name."""
@@ -73,13 +88,14 @@ class Expectation:
     """Closed episodes behind a fitted curve."""
 
     def zone(self, total: float) -> Zone:
+        """The OpenFIT zone of ``total`` (see :class:`Zone`)."""
         if self.session <= 1:
             return Zone.GREY
         if self.higher_is_better:
-            if total >= self.low:
+            if total >= self.expected:
                 return Zone.GREEN
             return Zone.AMBER if total >= self.limit else Zone.RED
-        if total <= self.high:
+        if total <= self.expected:
             return Zone.GREEN
         return Zone.AMBER if total <= self.limit else Zone.RED
 
@@ -94,7 +110,8 @@ class ExpectationModel(Protocol):
 
 
 def _clamp(measure: Measure, value: float) -> float:
-    return min(measure.range_max, max(measure.range_min, value))
+    """``value`` within the measure's range, to six places (so a score exactly at it compares equal)."""
+    return points(units(min(measure.range_max, max(measure.range_min, value))))
 
 
 def rational_expectation(measure: Measure, intake: float, session: int) -> Expectation | None:
@@ -188,7 +205,28 @@ def fit_curves(
     measures: Callable[[str], Measure | None], outcomes: Iterable[Outcome], bins: int
 ) -> dict[tuple[str, str], BandCurve]:
     """Fit a :class:`BandCurve` per (measure, intake band) from closed episodes' outcomes."""
-    slopes: dict[tuple[str, str], list[float]] = {}
+    return {key: band.curve for key, band in _fit(measures, outcomes, bins).items()}
+
+
+@attrs.frozen
+class BandFit:
+    """How one (measure, intake band) was fitted: its curve, sample size and residual SD."""
+
+    measure_id: str
+    band: str
+    curve: BandCurve
+    residual_sd: float | None
+    """SD (n - 1) of the final scores around the band's median curve; ``None`` below two episodes."""
+
+    @property
+    def episodes(self) -> int:
+        return self.curve.episodes
+
+
+def _fit(
+    measures: Callable[[str], Measure | None], outcomes: Iterable[Outcome], bins: int
+) -> dict[tuple[str, str], BandFit]:
+    courses: dict[tuple[str, str], list[Outcome]] = {}
     for outcome in outcomes:
         if outcome.sessions < 2:
             continue
@@ -196,11 +234,11 @@ def fit_curves(
         if measure is None:
             continue
         key = (outcome.measure_id, intake_band(measure, outcome.intake, bins))
-        slopes.setdefault(key, []).append((outcome.final - outcome.intake) / math.log(outcome.sessions))
-    curves = {}
-    for key, values in slopes.items():
-        values.sort()
-        curves[key] = BandCurve(
+        courses.setdefault(key, []).append(outcome)
+    fits = {}
+    for key, band in courses.items():
+        values = sorted((o.final - o.intake) / math.log(o.sessions) for o in band)
+        curve = BandCurve(
             quantile(values, 0.10),
             quantile(values, 0.25),
             quantile(values, 0.50),
@@ -208,14 +246,59 @@ def fit_curves(
             quantile(values, 0.90),
             len(values),
         )
-    return curves
+        residuals = [o.final - (o.intake + curve.q50 * math.log(o.sessions)) for o in band]
+        sd = None
+        if len(residuals) > 1:
+            mean = sum(residuals) / len(residuals)
+            sd = math.sqrt(sum((r - mean) ** 2 for r in residuals) / (len(residuals) - 1))
+        fits[key] = BandFit(key[0], key[1], curve, sd)
+    return fits
+
+
+@attrs.frozen
+class ExpectationFit:
+    """The practice's fitted expected-response model and how well it fits.
+
+    ``fitted_at`` is ``None`` until :meth:`Expectations.refit` (``Practice.refit_expectations``) has run:
+    until then every measure without a plugin model uses the norms.
+    """
+
+    fitted_at: datetime | None
+    bands: tuple[BandFit, ...]
+    min_episodes_per_band: int
+
+    def stale(self, now: datetime, refit_after: timedelta) -> bool:
+        """Never fitted, or fitted ``refit_after`` or longer before ``now``."""
+        return self.fitted_at is None or now - self.fitted_at >= refit_after
+
+    def source(self, measure_id: str, band: str) -> str:
+        """``"fitted"`` when the band has enough closed episodes, else ``"norms"`` (the fallback)."""
+        for fit in self.bands:
+            if (fit.measure_id, fit.band) == (measure_id, band):
+                return "fitted" if fit.episodes >= self.min_episodes_per_band else "norms"
+        return "norms"
+
+    def summary(self) -> list[dict[str, object]]:
+        """One plain row per fitted band: measure, band, episodes, residual SD and the source in use."""
+        return [
+            {
+                "measure": fit.measure_id,
+                "band": fit.band,
+                "episodes": fit.episodes,
+                "residual_sd": fit.residual_sd,
+                "source": self.source(fit.measure_id, fit.band),
+            }
+            for fit in self.bands
+        ]
 
 
 class Expectations:
     """The expected-response service of one practice: plugin model, fitted curves, or the norms.
 
     The fitted curves come from ``load_outcomes()`` (the closed episodes in the store's caseload
-    projection) and are rebuilt at most every ``config.refit_after`` by ``clock``, or by :meth:`refit`.
+    projection). They are fitted only by :meth:`refit` (``Practice.refit_expectations``, which a host
+    calls at start-up and on a schedule, every ``config.refit_after`` for example): recording a session
+    never scans the practice. Until the first refit the norms stand in.
     """
 
     def __init__(
@@ -230,8 +313,8 @@ class Expectations:
         self._load_outcomes = load_outcomes
         self._clock = clock
         self._lock = threading.Lock()
-        self._curves: Mapping[tuple[str, str], BandCurve] | None = None
-        self._fitted_at: datetime | None = None
+        self._fit = ExpectationFit(None, (), config.min_episodes_per_band)
+        self._curves: Mapping[tuple[str, str], BandCurve] = {}
 
     def _measure(self, measure_id: str) -> Measure | None:
         try:
@@ -240,25 +323,24 @@ class Expectations:
             return None
         return measure
 
-    def refit(self) -> Mapping[tuple[str, str], BandCurve]:
-        """Rebuild the fitted curves from the store now."""
-        curves = fit_curves(self._measure, self._load_outcomes(), self._config.intake_bins)
+    def refit(self) -> ExpectationFit:
+        """Fit the curves from the store's closed episodes now, and return the fit's report."""
+        fits = _fit(self._measure, self._load_outcomes(), self._config.intake_bins)
+        fit = ExpectationFit(
+            self._clock(), tuple(fits[key] for key in sorted(fits)), self._config.min_episodes_per_band
+        )
         with self._lock:
-            self._curves, self._fitted_at = curves, self._clock()
-        return curves
+            self._fit, self._curves = fit, {key: band.curve for key, band in fits.items()}
+        return fit
+
+    @property
+    def fit(self) -> ExpectationFit:
+        """The last fit (``fitted_at`` is ``None`` before the first :meth:`refit`)."""
+        return self._fit
 
     def curves(self) -> Mapping[tuple[str, str], BandCurve]:
-        now = self._clock()
-        with self._lock:
-            curves, fitted_at = self._curves, self._fitted_at
-        if (
-            curves is None
-            or fitted_at is None
-            or now - fitted_at >= self._config.refit_after
-            or now < fitted_at
-        ):
-            curves = self.refit()
-        return curves
+        """The fitted curves of the last :meth:`refit` (empty before it); never fits."""
+        return self._curves
 
     def expect(self, measure: Measure, intake: float, session: int) -> Expectation | None:
         """The expectation for a client of ``measure`` who started at ``intake``, at ``session``."""
@@ -267,10 +349,21 @@ class Expectations:
             found = plugin_model.expect(measure, intake, session)
             if found is not None:
                 return found
-        curve = self.curves().get((measure.id, intake_band(measure, intake, self._config.intake_bins)))
+        curve = self._curves.get((measure.id, intake_band(measure, intake, self._config.intake_bins)))
         if curve is not None and curve.episodes >= self._config.min_episodes_per_band:
             return curve.expect(measure, intake, session)
         return rational_expectation(measure, intake, session)
+
+    def unavailable(self, measure: Measure, intake: float, session: int) -> str | None:
+        """Why :meth:`expect` gives no expectation (so no zone), in plain words; ``None`` when it does."""
+        if self.expect(measure, intake, session) is not None:
+            return None
+        if session < 1:
+            return "the session index counts from 1 (the intake's session)"
+        return (
+            f"{measure.title} has no expected response: no plugin model or fitted curve covers it and its "
+            "norms give no reliable-change threshold to build one from"
+        )
 
 
 def expectation_model_for(host: PluginHost, measure: Measure) -> ExpectationModel | None:

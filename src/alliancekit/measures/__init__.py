@@ -9,6 +9,7 @@ from alliancekit.measures.change import (
 )
 from alliancekit.measures.definition import (
     NOT_APPLICABLE,
+    AnswerConvention,
     ClinicalIf,
     Direction,
     Measure,
@@ -21,9 +22,10 @@ from alliancekit.measures.registry import (
     MeasureRegistry,
     build_measure_registry,
 )
-from alliancekit.measures.scoring import Score
+from alliancekit.measures.scoring import Score, positions_from_item_scores
 
 __all__ = [
+    "AnswerConvention",
     "ChangeClass",
     "ChangeResult",
     "ClinicalIf",
@@ -40,4 +42,5 @@ __all__ = [
     "build_measure_registry",
     "classify_change",
     "parse_definition",
+    "positions_from_item_scores",
 ]

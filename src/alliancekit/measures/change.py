@@ -16,18 +16,29 @@ change in psychotherapy research. *Journal of Consulting and Clinical Psychology
     distributions meet, equally likely either side)
 
   Jacobson & Truax use ``k = 2``; some implementations use 1.96. :class:`Spread` makes the choice explicit.
+* **Exactly at c.** Criterion c asks that the post score lie closer to the functional mean than to the
+  dysfunctional one (in standard-deviation units; Jacobson & Truax 1991, p. 13). A score exactly at ``c``
+  is equally close to both, so it is on neither side: a client starting or ending exactly at ``c`` has
+  not crossed it. Criteria a and b ("beyond" or "within" two SDs) count a post score exactly at the
+  cutoff as having reached it, and the published clinical cutoff keeps its declared comparison.
+* **Exact arithmetic.** Changes are computed on the decimals the scores stand for (:mod:`.exact`), and
+  ``c`` is compared as an exact fraction, so a change of exactly the threshold counts.
 * Classes: **recovered** (reliable improvement and crossed the cutoff), **improved** (reliable improvement
   only), **unchanged**, **deteriorated** (reliable worsening).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from enum import Enum, StrEnum
+from fractions import Fraction
 
 import attrs
 
-from alliancekit.measures.norms import Direction, Norm
+from alliancekit.measures.exact import SCALE, at_least, exact, units
+from alliancekit.measures.exact import change as exact_change
+from alliancekit.measures.norms import Direction, Norm, Sample
 
 #: the two-tailed 5% criterion for |RC| (Jacobson & Truax 1991, p. 14)
 RC_CRITERION = 1.96
@@ -70,7 +81,7 @@ def standard_error_of_difference_from_sem(sem: float) -> float:
 
 def reliable_change_index(pre: float, post: float, s_diff: float) -> float:
     """``RC = (post - pre) / S_diff``; positive when the score rose."""
-    return (post - pre) / s_diff
+    return exact_change(pre, post) / s_diff
 
 
 def reliable_change_threshold(norm: Norm) -> float | None:
@@ -89,6 +100,7 @@ class Cutoffs:
     c: float | None
 
 
+@functools.lru_cache(maxsize=256)
 def cutoffs(norm: Norm, direction: Direction, spread: Spread = Spread.TWO_SD) -> Cutoffs:
     """Cutoffs a, b and c from the norm's clinical and non-clinical samples (``None`` when not computable)."""
     clin, func = norm.clinical_sample, norm.nonclinical_sample
@@ -99,7 +111,7 @@ def cutoffs(norm: Norm, direction: Direction, spread: Spread = Spread.TWO_SD) ->
     b = None if func is None else func.mean - sign * k * func.sd
     c = None
     if clin is not None and func is not None:
-        c = (clin.sd * func.mean + func.sd * clin.mean) / (clin.sd + func.sd)
+        c = float(_weighted(clin, func))
     return Cutoffs(a, b, c)
 
 
@@ -133,15 +145,15 @@ def classify_change(
 
     :raises ValueError: the norm gives no way to judge reliable change.
     """
-    change = post - pre
+    change = exact_change(pre, post)
     toward_health = change < 0 if direction is Direction.HIGHER_IS_WORSE else change > 0
     rc: float | None = None
     if norm.reliability is not None and norm.clinical_sample is not None:
         s_diff = standard_error_of_difference(norm.clinical_sample.sd, norm.reliability.value)
-        rc = reliable_change_index(pre, post, s_diff)
+        rc = change / s_diff  # reliable_change_index on the exact change
     if norm.reliable_change_points is not None:
         threshold = norm.reliable_change_points.value
-        reliable = abs(change) >= threshold
+        reliable = at_least(abs(change), threshold)
     elif rc is not None:
         threshold = RC_CRITERION * s_diff
         reliable = abs(rc) > RC_CRITERION
@@ -152,19 +164,16 @@ def classify_change(
 
     value, kind = _pick_cutoff(norm, direction, cutoff, spread)
     crossed = False
-    if value is not None:
-        if direction is Direction.HIGHER_IS_WORSE:
-            crossed = (
-                pre > value >= post
-                if kind is not CutoffKind.PUBLISHED
-                else _published_crossed(norm, pre, post)
-            )
-        else:
-            crossed = (
-                pre < value <= post
-                if kind is not CutoffKind.PUBLISHED
-                else _published_crossed(norm, pre, post)
-            )
+    if kind is CutoffKind.PUBLISHED:
+        crossed = _published_crossed(norm, pre, post)
+    elif kind is CutoffKind.C:
+        # strictly closer to the dysfunctional mean before, strictly closer to the functional mean after;
+        # c = num / den micro-points, compared in integers
+        num, den = _c_units(norm)
+        before, after = units(pre) * den, units(post) * den
+        crossed = before > num > after if direction is Direction.HIGHER_IS_WORSE else before < num < after
+    elif value is not None:
+        crossed = pre > value >= post if direction is Direction.HIGHER_IS_WORSE else pre < value <= post
 
     if reliable and toward_health:
         klass = ChangeClass.RECOVERED if crossed else ChangeClass.IMPROVED
@@ -173,6 +182,23 @@ def classify_change(
     else:
         klass = ChangeClass.UNCHANGED
     return ChangeResult(change, rc, threshold, reliable, toward_health, value, kind, crossed, klass)
+
+
+@functools.lru_cache(maxsize=256)
+def _c_units(norm: Norm) -> tuple[int, int]:
+    """Cutoff c in micro-points as an exact ratio of integers (numerator, positive denominator)."""
+    clin, func = norm.clinical_sample, norm.nonclinical_sample
+    if clin is None or func is None:  # pragma: no cover - only called when c was computed
+        raise ValueError("cutoff c needs both samples")
+    c = _weighted(clin, func) * SCALE
+    return c.numerator, c.denominator
+
+
+@functools.lru_cache(maxsize=256)
+def _weighted(clin: Sample, func: Sample) -> Fraction:
+    """``(SD_clin * M_norm + SD_norm * M_clin) / (SD_clin + SD_norm)`` exactly, from published decimals."""
+    sd_c, sd_f = exact(clin.sd), exact(func.sd)
+    return (sd_c * exact(func.mean) + sd_f * exact(clin.mean)) / (sd_c + sd_f)
 
 
 def _published_crossed(norm: Norm, pre: float, post: float) -> bool:

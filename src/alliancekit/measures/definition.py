@@ -33,6 +33,7 @@ from alliancekit.measures.norms import (
 from alliancekit.measures.validation import NOT_APPLICABLE, check_against_meta_schema
 
 __all__ = [
+    "AnswerConvention",
     "Band",
     "Citation",
     "CitationStatus",
@@ -72,6 +73,16 @@ class ScoringMethod(StrEnum):
 class MissingPolicy(StrEnum):
     REFUSE = "refuse"
     PRORATE = "prorate"
+
+
+class AnswerConvention(StrEnum):
+    """What a submitted answer is (``scoring.answers`` in a definition)."""
+
+    RESPONSE_POSITION = "response-position"
+    """The response's position on the form, counted from the first option; reverse-keyed items are
+    reversed when scored (``min + max - answer``)."""
+    ITEM_SCORE = "item-score"
+    """The item's score as already keyed; nothing is reversed."""
 
 
 class CodeTarget(StrEnum):
@@ -165,6 +176,8 @@ class Measure:
     examples: tuple[Example, ...]
     source: Citation
     definition: Mapping[str, Any]
+    answers: AnswerConvention = AnswerConvention.RESPONSE_POSITION
+    """What a submitted answer is; see :class:`AnswerConvention`."""
 
     def __repr__(self) -> str:
         return f"<Measure {self.id} {self.version}>"
@@ -446,6 +459,7 @@ def _build(d: Mapping[str, Any]) -> Measure:
         examples=tuple(examples),
         source=cite(d["source"], "$.source"),
         definition=d,
+        answers=AnswerConvention(scoring.get("answers", AnswerConvention.RESPONSE_POSITION)),
     )
 
 

@@ -39,7 +39,7 @@ class CitationStatus(StrEnum):
     UNCONFIRMED = "unconfirmed"
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)  # hashed on every change classification (lru caches)
 class Citation:
     ref: str
     reference: str
@@ -47,13 +47,13 @@ class Citation:
     status: CitationStatus = CitationStatus.CONFIRMED
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class CitedValue:
     value: float
     citation: Citation
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Cutoff:
     value: float
     clinical_if: ClinicalIf
@@ -63,7 +63,7 @@ class Cutoff:
         return self.clinical_if.is_clinical(total, self.value)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Sample:
     mean: float
     sd: float
@@ -71,7 +71,7 @@ class Sample:
     n: int | None = None
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Norm:
     """Norms for one population: what counts as clinical and as reliable change there."""
 

@@ -8,7 +8,14 @@ from typing import Any
 import attrs
 
 from alliancekit.errors import ResponseError
-from alliancekit.measures.definition import NOT_APPLICABLE, Measure, MissingPolicy, ScoringMethod
+from alliancekit.measures.definition import (
+    NOT_APPLICABLE,
+    AnswerConvention,
+    Measure,
+    MissingPolicy,
+    ScoringMethod,
+)
+from alliancekit.measures.exact import SCALE, divide, points, units
 
 
 @attrs.frozen(repr=False)
@@ -52,11 +59,35 @@ class Score:
 Scorer = Callable[[Mapping[str, Any]], Score]
 
 
+def positions_from_item_scores(
+    measure: Measure, item_scores: Mapping[str, float | None]
+) -> dict[str, float | None]:
+    """Turn item scores as printed on a paper form into the answers ``measure`` takes.
+
+    For a measure whose answers are response positions (:attr:`AnswerConvention.RESPONSE_POSITION`), a
+    reverse-keyed item's printed score ``s`` is the position ``min + max - s`` (the CORE-10 form prints
+    items 2 and 3 scored 4..0): transcribe the form's numbers, convert them here, and submit the result.
+    For a measure that takes item scores, the scores are returned as they are.
+    """
+    if measure.answers is AnswerConvention.ITEM_SCORE:
+        return dict(item_scores)
+    bounds = {item.key: item.min + item.max for item in measure.items}
+    return {
+        key: value
+        if value is None or key not in measure.reverse_keyed
+        else points(units(bounds[key]) - units(value))
+        for key, value in item_scores.items()
+    }
+
+
 def compile_scorer(measure: Measure) -> Scorer:
     """Build the scoring function of ``measure`` (answers already validated)."""
     # Reverse-keying maps x to min + max - x, so reverse-keyed items score in the same direction as the rest.
+    # Totals are summed in whole micro-points (measures.exact) and divided once, so a total is the float
+    # nearest its decimal value whatever order the answers arrive in.
+    reversed_here = measure.reverse_keyed if measure.answers is AnswerConvention.RESPONSE_POSITION else ()
     item_specs = tuple(
-        (item.key, item.key in measure.reverse_keyed, item.min + item.max) for item in measure.items
+        (item.key, item.key in reversed_here, units(item.min) + units(item.max)) for item in measure.items
     )
     n_items = len(item_specs)
     mean = measure.method is ScoringMethod.MEAN
@@ -65,46 +96,39 @@ def compile_scorer(measure: Measure) -> Scorer:
     subscales = tuple((sub.key, sub.items, len(sub.items)) for sub in measure.subscales)
     norm = measure.default_norm
     cutoff = None if norm is None else norm.clinical_cutoff
-    risk = tuple((r.item, r.threshold) for r in measure.risk_items)
+    risk = tuple((r.item, units(r.threshold)) for r in measure.risk_items)
     band_for = measure.band_for
     has_bands = bool(measure.bands)
     measure_id, version = measure.id, measure.version
     na_items = tuple(item.key for item in measure.items if item.allows_na)
 
     def score(answers: Mapping[str, Any]) -> Score:
-        values: dict[str, float] = {}
-        total = 0.0
+        values: dict[str, int] = {}
+        total_units = 0
         for key, reverse, flip in item_specs:
             value = answers.get(key)
             if value is None or (na_items and value == NOT_APPLICABLE):  # both left to the missing rule
                 continue
+            micro = round(value * SCALE)
             if reverse:
-                value = flip - value
-            values[key] = value
-            total += value
+                micro = flip - micro
+            values[key] = micro
+            total_units += micro
         answered = len(values)
         prorated = answered < n_items
-        if prorated:
-            if not prorate or n_items - answered > max_missing:
-                raise ResponseError("$.answers", "maxMissing", f"at most {max_missing} items may be missing")
-            # prorating: the mean of the answered items stands in for the missing ones
-            total = total * n_items / answered
-        if mean:
-            total /= n_items
-        # decimal answers (0.1 steps) accumulate binary noise (17.799999999999997); six places is plenty
-        total = round(total, 6)
+        if prorated and (not prorate or n_items - answered > max_missing):
+            raise ResponseError("$.answers", "maxMissing", f"at most {max_missing} items may be missing")
+        # prorating: the mean of the answered items stands in for the missing ones (sum * n / answered);
+        # a mean score divides the prorated sum by n again
+        total = points(divide(total_units * (1 if mean else n_items), answered))
         sub_totals: dict[str, float] = {}
         for key, keys, size in subscales:
             got = [values[k] for k in keys if k in values]
-            if len(got) < size:
-                if not got:
-                    continue  # a subscale with no answers has no score
-                sub = sum(got) * size / len(got)
-            else:
-                sub = sum(got)
-            sub_totals[key] = round(sub / size if mean else sub, 6)
+            if not got:
+                continue  # a subscale with no answers has no score
+            sub_totals[key] = points(divide(sum(got) * (1 if mean else size), len(got)))
         band = band_for(total) if has_bands else None
-        endorsed = tuple(k for k, threshold in risk if (answers.get(k) or 0) >= threshold)
+        endorsed = tuple(k for k, threshold in risk if round((answers.get(k) or 0) * SCALE) >= threshold)
         return Score(
             measure_id,
             version,

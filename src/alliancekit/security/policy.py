@@ -63,6 +63,8 @@ class Action:
     CHECKPOINT_AUDIT = "checkpoint-audit"
     ROTATE_KEYS = "rotate-keys"
     REBUILD_STATE = "rebuild-state"
+    REFIT_EXPECTATIONS = "refit-expectations"
+    """Fit the practice's expected-response model (statistics over closed episodes, no client record)."""
 
 
 #: Clinical writes to an episode: the treating clinician's work.
@@ -112,7 +114,9 @@ CLIENT_ACTIONS = frozenset(
     }
 )
 #: Configuration and maintenance: no clinical content is returned.
-ADMIN_ACTIONS = frozenset({Action.READ_AUDIT, Action.CHECKPOINT_AUDIT, Action.ROTATE_KEYS})
+ADMIN_ACTIONS = frozenset(
+    {Action.READ_AUDIT, Action.CHECKPOINT_AUDIT, Action.ROTATE_KEYS, Action.REFIT_EXPECTATIONS}
+)
 
 
 @attrs.frozen
@@ -207,7 +211,12 @@ class DefaultPolicy:
             if actor.purpose in (Purpose.TREATMENT, Purpose.CLIENT_ACCESS, Purpose.EMERGENCY):
                 return Decision.refuse("a system export states a purpose such as operations")
             return Decision.allow()
-        if action in (Action.CHECKPOINT_AUDIT, Action.ROTATE_KEYS, Action.REBUILD_STATE):
+        if action in (
+            Action.CHECKPOINT_AUDIT,
+            Action.ROTATE_KEYS,
+            Action.REBUILD_STATE,
+            Action.REFIT_EXPECTATIONS,
+        ):
             return Decision.allow()
         return Decision.refuse("a system actor only exports and maintains")
 

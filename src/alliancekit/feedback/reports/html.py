@@ -65,9 +65,11 @@ def _outcomes_section(outcomes: PracticeOutcomes) -> str:
         return "".join(parts)
     parts.append(
         '<p class="muted">Closed episodes with an ending. Rates show the count and the denominator; recovery '
-        "counts clients whose intake was in the clinical range. SAES: change beyond what the practice's "
-        "clients with the same intake level achieved, in SDs of change (0 = the practice's average).</p>"
+        "counts clients whose intake was in the clinical range. SAES (ACORN's severity-adjusted effect "
+        "size): the practice's mean change plus each client's change beyond what their intake level "
+        "predicts, in SDs of intake scores, over clinical-range intakes.</p>"
     )
+    parts.extend(f'<p class="muted">{escape(note)}</p>' for note in outcomes.notes)
     parts.append(_outcomes_table("practice", [outcomes.overall]))
     parts.append("<h3>By clinician</h3>" + _outcomes_table("clinician", outcomes.by_clinician))
     parts.append("<h3>By modality</h3>" + _outcomes_table("modality", outcomes.by_modality))

@@ -6,12 +6,18 @@
   the final score (:mod:`alliancekit.measures.change`); recovery is counted among clients whose intake was
   in the clinical range, the others cannot recover.
 * **Dropout**: endings with the reason ``dropout``, among all endings.
-* **Severity-adjusted effect size (SAES)**: for clients whose intake was in the clinical range, the
-  residualised gain (actual change toward health minus the change expected for the intake level, from a
-  least-squares line of change on intake over the practice's own episodes on that measure) divided by the
-  SD of change in that group (measures.md, "SAES"). Averaged by clinician, modality and quarter; the
-  practice's mean is 0 by construction, so a group's SAES says how it compares with the practice. Buckets
-  as ACORN and OpenFIT report them: >= 0.8, 0.5 to 0.8, -0.5 to 0.5, below -0.5.
+* **Severity-adjusted effect size (SAES)**, as ACORN publishes it (psychoutcomes.org, "Severity Adjusted
+  Effect Size" and "ACE Treatment Outcomes Evaluation Method"): only clients whose intake was in the
+  clinical range (the measure's published clinical cutoff). Over that reference sample, a least-squares
+  line predicts each client's change from their intake score; a client's SAES is the reference sample's
+  mean change plus the client's residual (actual minus predicted change), divided by the SD of the
+  reference sample's intake scores. A group's SAES is the mean over its clients. The reference sample here
+  is this practice's closed episodes on the same measure (ACORN uses its whole database, and its model also
+  adjusts for diagnosis, the session of the first assessment and questionnaire type, which this record
+  does not carry). The SD is the sample SD (n - 1): the sources do not say which. Bands: 0.8 and above
+  "highly effective", 0.5 to below 0.8 "effective" (ACE); the sources give no label below 0.5.
+
+What cannot be computed is said in :attr:`PracticeOutcomes.notes`, never reported as zero.
 
 Every rate carries its numerator and denominator, so small numbers stay visible.
 """
@@ -31,6 +37,7 @@ from alliancekit import ClosedOutcome
 from alliancekit.domain.actors import Actor
 from alliancekit.measures.change import ChangeClass, classify_change
 from alliancekit.measures.definition import Measure
+from alliancekit.measures.exact import change
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -56,16 +63,19 @@ class Rate:
         return f"{value:.0%} ({self.numerator} of {self.denominator})"
 
 
+#: ACE's benchmarks for a clinician's or practice's SAES (ACORN's effect-size page: "0.8 or larger").
+HIGHLY_EFFECTIVE, EFFECTIVE = 0.8, 0.5
+
+
 def saes_bucket(value: float | None) -> str:
+    """ACE's label for a group's SAES; below 0.5 the sources publish none."""
     if value is None:
         return "-"
-    if value >= 0.8:
-        return ">= 0.8"
-    if value >= 0.5:
-        return "0.5 to 0.8"
-    if value >= -0.5:
-        return "-0.5 to 0.5"
-    return "below -0.5"
+    if value >= HIGHLY_EFFECTIVE:
+        return "highly effective (0.8 and above)"
+    if value >= EFFECTIVE:
+        return "effective (0.5 to below 0.8)"
+    return "below 0.5 (no published label)"
 
 
 @attrs.frozen
@@ -97,6 +107,8 @@ class PracticeOutcomes:
     by_modality: tuple[GroupOutcomes, ...]
     by_period: tuple[GroupOutcomes, ...]
     by_measure: tuple[GroupOutcomes, ...]
+    notes: tuple[str, ...] = ()
+    """What could not be computed, and why (no baseline, no norms, too few clinical intakes)."""
 
     @property
     def empty(self) -> bool:
@@ -166,10 +178,14 @@ def outcomes_from_rows(
         return measures[measure_id]
 
     @functools.lru_cache(maxsize=65_536)
-    def classify(measure_id: str, first: float, latest: float) -> tuple[ChangeClass | None, bool, float]:
+    def classify(
+        measure_id: str, first: float, latest: float
+    ) -> tuple[ChangeClass | None, bool, float, bool | None]:
+        """Change class, clinical for recovery, change toward health, and whether the intake is in the
+        clinical range the SAES counts (``None`` without a published cutoff)."""
         m = measure(measure_id)
         assert m is not None  # noqa: S101 - only called for registered measures
-        klass, clinical = None, False
+        klass, clinical, in_range = None, False, None
         norm = m.default_norm
         if norm is not None:
             try:
@@ -177,14 +193,17 @@ def outcomes_from_rows(
             except ValueError:
                 klass = None
             clinical = norm.clinical_cutoff is None or norm.clinical_cutoff.is_clinical(first)
-        return klass, clinical, (latest - first) * (1 if m.higher_is_better else -1)
+            in_range = None if norm.clinical_cutoff is None else norm.clinical_cutoff.is_clinical(first)
+        gain = change(first, latest) if m.higher_is_better else change(latest, first)
+        return klass, clinical, gain, in_range
 
-    ended: list[tuple[ClosedOutcome, ChangeClass | None, bool, float | None]] = []
+    ended: list[tuple[ClosedOutcome, ChangeClass | None, bool, float | None, bool]] = []
     gains: dict[str, list[tuple[float, float]]] = defaultdict(list)  # measure -> (intake, gain)
+    no_baseline, no_cutoff, no_norms = 0, Counter[str](), Counter[str]()
     for row in rows:
         if row.ending_reason is None:
             continue
-        klass, clinical, gain = None, False, None
+        klass, clinical, gain, in_range = None, False, None, None
         if (
             row.outcome_measure is not None
             and row.first_outcome is not None
@@ -192,22 +211,30 @@ def outcomes_from_rows(
             and (row.outcome_sessions or 0) >= 2
             and measure(row.outcome_measure) is not None
         ):
-            klass, clinical, gain = classify(row.outcome_measure, row.first_outcome, row.latest_outcome)
-            if clinical:
+            klass, clinical, gain, in_range = classify(
+                row.outcome_measure, row.first_outcome, row.latest_outcome
+            )
+            if klass is None:
+                no_norms[row.outcome_measure] += 1
+            if in_range is None:
+                no_cutoff[row.outcome_measure] += 1
+            elif in_range:
                 gains[row.outcome_measure].append((row.first_outcome, gain))
-        ended.append((row, klass, clinical, gain))
+        else:
+            no_baseline += 1
+        ended.append((row, klass, clinical, gain, in_range is True))
 
     lines = {measure_id: _fit_line(points) for measure_id, points in gains.items()}
+    notes = _notes(len(ended), no_baseline, no_norms, no_cutoff, lines)
     # One small status tuple per episode, then C-level counting of (group key, status) pairs per dimension:
     # tens of thousands of episodes fall into a few hundred distinct pairs.
     statuses: list[tuple[ChangeClass | None, bool, bool]] = []
     saes_values: list[float | None] = []
-    for row, klass, clinical, gain in ended:
+    for row, klass, clinical, gain, counted in ended:
         saes = None
         line = lines.get(row.outcome_measure or "")
-        if clinical and gain is not None and line is not None and row.first_outcome is not None:
-            a, b, sd = line
-            saes = (gain - (a + b * row.first_outcome)) / sd
+        if counted and isinstance(line, _Line) and gain is not None and row.first_outcome is not None:
+            saes = line.saes(row.first_outcome, gain)
         statuses.append((klass, clinical, row.ending_reason == DROPOUT))
         saes_values.append(saes)
 
@@ -255,20 +282,69 @@ def outcomes_from_rows(
         by_modality=results["modality"],
         by_period=results["period"],
         by_measure=results["measure"],
+        notes=notes,
     )
 
 
-def _fit_line(points: list[tuple[float, float]]) -> tuple[float, float, float] | None:
-    """Least-squares gain = a + b * intake, and the SD of the gains; ``None`` with too few or no spread."""
+@attrs.frozen
+class _Line:
+    """The reference regression of one measure: change = a + b * intake over clinical-range intakes."""
+
+    a: float
+    b: float
+    mean_change: float
+    sd_intake: float
+
+    def saes(self, intake: float, gain: float) -> float:
+        """(reference mean change + residual) / SD of reference intakes (ACORN's SAES)."""
+        residual = gain - (self.a + self.b * intake)
+        return (self.mean_change + residual) / self.sd_intake
+
+
+def _fit_line(points: list[tuple[float, float]]) -> _Line | str:
+    """The reference regression over (intake, change) points, or why it cannot be fitted."""
     n = len(points)
     if n < SAES_MINIMUM:
-        return None
+        return (
+            f"{n} closed episode(s) with a clinical-range intake and a later score, "
+            f"at least {SAES_MINIMUM} needed"
+        )
     mean_x = sum(x for x, _ in points) / n
     mean_y = sum(y for _, y in points) / n
     sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    syy = sum((y - mean_y) ** 2 for _, y in points)
-    sd = math.sqrt(syy / (n - 1))
-    if sd == 0:
-        return None
-    b = 0.0 if sxx == 0 else sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
-    return mean_y - b * mean_x, b, sd
+    if sxx == 0:
+        return "every clinical-range intake is the same score, so the SD of intake scores is 0"
+    b = sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+    return _Line(mean_y - b * mean_x, b, mean_y, math.sqrt(sxx / (n - 1)))
+
+
+def _notes(
+    ended: int,
+    no_baseline: int,
+    no_norms: Counter[str],
+    no_cutoff: Counter[str],
+    lines: dict[str, _Line | str],
+) -> tuple[str, ...]:
+    """Plain statements of what could not be computed and why."""
+    notes = []
+    if ended == 0:
+        notes.append("No closed episode: no change rates and no SAES can be computed.")
+    if no_baseline:
+        notes.append(
+            f"{no_baseline} ended episode(s) have no intake and later score on an outcome measure: they are "
+            "counted as ended but not in change rates or SAES."
+        )
+    for measure_id, count in sorted(no_norms.items()):
+        notes.append(
+            f"{measure_id}: no reliable-change classes for {count} episode(s): the measure's norms give no "
+            "reliable-change threshold."
+        )
+    for measure_id, count in sorted(no_cutoff.items()):
+        notes.append(
+            f"{measure_id}: SAES not computed for {count} episode(s): the measure's norms give no clinical "
+            "cutoff, so the clinical range the SAES is computed over cannot be decided."
+        )
+    for measure_id, line in sorted(lines.items()):
+        if isinstance(line, str):
+            notes.append(f"{measure_id}: SAES not computed: {line}.")
+    return tuple(notes)
