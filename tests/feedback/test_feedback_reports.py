@@ -185,9 +185,10 @@ def test_progress_chart_marks_reviews_ruptures_missed_sessions_and_alerts(clinic
     svg = chart_svg(chart)
     assert svg.startswith("<svg")
     assert svg.endswith("</svg>")
-    assert svg.count("<circle") >= 6
-    assert "<polygon" in svg
-    assert "cutoff 25" in svg
+    # three outcome points (intake, amber, green) and three alliance points, each one mark
+    assert len(re.findall(r'data-mark="(zone-[a-z]+|alliance(?:-low)?)"', svg)) == 6
+    assert 'data-mark="band"' in svg
+    assert "ORS clinical cutoff (25)" in svg
     spec = chart_vega_lite(chart)
     assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v5")
     assert len(spec["vconcat"]) == 2
