@@ -15,13 +15,13 @@ def axe_source() -> str:
 
 
 @pytest.fixture(scope="session")
-def browser(axe_source: str) -> Iterator[Browser]:
+def browser() -> Iterator[Browser]:
     chromium, chromedriver = find_chromium()
     try:
         import selenium  # noqa: F401 - only to know it is installed
     except ImportError:
         unavailable("selenium is not installed (it is in the test extra)")
-    session = Browser(chromium, chromedriver, axe_source)
+    session = Browser(chromium, chromedriver)
     try:
         yield session
     finally:

@@ -102,7 +102,7 @@ axe.run(document, {resultTypes: ['violations']})
 class Browser:
     """One headless Chromium; :meth:`open` loads a page at a given screen width."""
 
-    def __init__(self, chromium: str, chromedriver: str, axe_source: str) -> None:
+    def __init__(self, chromium: str, chromedriver: str) -> None:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -122,7 +122,6 @@ class Browser:
             options.add_argument(argument)
         self.driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
         self.driver.set_script_timeout(120)
-        self.axe_source = axe_source
 
     def close(self) -> None:
         self.driver.quit()
@@ -157,10 +156,11 @@ class Browser:
         found: list[list[Any]] = self.script(_SMALL_TEXT_JS, minimum_px)
         return found
 
-    def axe_violations(self) -> list[dict[str, Any]]:
-        """Every axe-core violation on the page (all rules axe runs by default)."""
+    def axe_violations(self, axe_source: str) -> list[dict[str, Any]]:
+        """Every axe-core violation on the page (all the rules axe runs by default); ``axe_source`` is the
+        script (the ``axe_source`` fixture)."""
         if not self.script("return typeof window.axe !== 'undefined';"):
-            self.script(self.axe_source)
+            self.script(axe_source)
         found: list[dict[str, Any]] = self.driver.execute_async_script(_AXE_RUN_JS)
         return found
 

@@ -52,7 +52,7 @@ def _css() -> str:
         "h3{font-size:1rem;margin:0 0 6px}"
         f"a{{color:{p.LINK}}}.muted{{color:{p.MUTED}}}"
         f".empty{{padding:12px;background:{p.NOTICE}}}"
-        ".scroll{overflow-x:auto;margin:6px 0 12px}"
+        ".scroll{overflow-x:auto;margin:6px 0 12px}.scroll table{min-width:40rem}td.why{min-width:16rem}"
         f"table{{border-collapse:collapse;background:{p.SURFACE};width:100%;font-size:0.9375rem}}"
         f"caption{{text-align:left;font-weight:600;padding:4px 0}}"
         f"th,td{{border:1px solid {p.BORDER};padding:4px 8px;text-align:left;vertical-align:top}}"
@@ -75,7 +75,8 @@ def _rate_cells(g: GroupOutcomes) -> str:
 
 
 def _scroll(label: str, table: str) -> str:
-    """A wide table in its own scrolling region, so the page itself never scrolls sideways on a phone."""
+    """A wide table in its own scrolling region: on a phone the table keeps readable columns and scrolls
+    inside the region, and the page itself never scrolls sideways."""
     return f'<div class="scroll" role="region" aria-label="{escape(label)}" tabindex="0">{table}</div>'
 
 
@@ -121,8 +122,8 @@ def _attention_section(items: Sequence[AttentionItem], today: date) -> str:
         return "".join(parts)
     rows = [
         (
-            "<tr><th>urgency</th><th>client</th><th>clinician</th><th>stage</th><th>sessions</th>"
-            "<th>last session</th><th>why</th></tr>"
+            "<tr><th>urgency</th><th>client</th><th>clinician</th><th>why</th><th>stage</th>"
+            "<th>sessions</th><th>last session</th></tr>"
         )
     ]
     for item in items:
@@ -130,9 +131,9 @@ def _attention_section(items: Sequence[AttentionItem], today: date) -> str:
         rows.append(
             f"<tr><td>{_badge(item.severity)}</td>"
             f'<td><a href="#ep-{escape(item.episode_id)}">{escape(item.client_ref)}</a></td>'
-            f"<td>{escape(item.clinician_id)}</td><td>{escape(item.stage)}</td>"
-            f'<td class="n">{item.sessions_attended}</td>'
-            f"<td>{escape(str(item.last_session_on or '-'))}</td><td><ul class=r>{reasons}</ul></td></tr>"
+            f"<td>{escape(item.clinician_id)}</td><td class='why'><ul class=r>{reasons}</ul></td>"
+            f'<td>{escape(item.stage)}</td><td class="n">{item.sessions_attended}</td>'
+            f"<td>{escape(str(item.last_session_on or '-'))}</td></tr>"
         )
     caption = f"<caption>{len(items)} client(s), most urgent first, across the practice</caption>"
     parts.append(
@@ -150,8 +151,8 @@ def _scores_table(chart: ProgressChart) -> str:
         f'<tr><td class="n">{n}</td><td>{escape(outcome)}</td><td>{escape(alliance)}</td></tr>'
         for n, outcome, alliance in rows
     )
-    table = _scroll("scores", f"<table>{head}{body}</table>")
-    return f"<details><summary>Scores as a table</summary>{table}</details>"
+    # three columns of words wrap to any width: no scrolling region needed
+    return f"<details><summary>Scores as a table</summary><table>{head}{body}</table></details>"
 
 
 def _chart_section(practice: Practice, actor: Actor, row: CaseloadRow) -> str:
