@@ -212,6 +212,12 @@ def test_html_report_is_self_contained(tmp_path: Path, capsys: pytest.CaptureFix
     assert scripts
     assert all('type="application/vnd.vegalite+json"' in s for s in scripts)
     assert "synthetic" not in page  # no free text from the records
+    # every chart of the demo practice has a legend of exactly the marks it draws
+    svgs = re.findall(r"<svg .*?</svg>", page, flags=re.DOTALL)
+    assert svgs
+    for svg in svgs:
+        drawn = set(re.findall(r'data-mark="([^"]+)"', svg))
+        assert drawn == set(re.findall(r'data-legend="([^"]+)"', svg))
     summary = json.loads((tmp_path / "demo-out" / "summary.json").read_text())
     assert len(summary["alerts_by_rule"]) == 10
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from alliancekit.domain import Actor, Role
+from alliancekit.feedback.builtin import ALLIANCE_BELOW_CUTOFF
 from alliancekit.feedback.expectation import Zone
 from alliancekit.feedback.reports import chart_svg, chart_vega_lite, palette, progress_chart, render_report
 from alliancekit.feedback.reports.chart import ProgressChart
@@ -241,3 +242,31 @@ def test_attention_list_is_one_list_for_the_practice_most_urgent_first(tmp_path:
     ]
     assert [re.search(r'href="#ep-(\w+)"', row).group(1) for row in rows] == [urgent, red, amber]  # type: ignore[union-attr]
     assert f'id="ep-{urgent}"' in page  # the link has its chart
+
+
+@pytest.mark.parametrize(
+    ("comparison", "at_cutoff"),
+    [("below", "at or above its cutoff of 36"), ("at-or-below", "at or below its cutoff of 36")],
+)
+def test_alliance_points_say_what_the_alliance_alert_says_at_the_cutoff(
+    tmp_path: Path, comparison: str, at_cutoff: str
+) -> None:
+    clinic = make_clinic(tmp_path, feedback=config(alliance_comparison=comparison))
+    ep = clinic.episode()
+    for total in (36.1, 36, 35.9):
+        clinic.session(ep, srs(total))
+    raised = [e.event for e in clinic.p.timeline(clinic.actor, ep) if e.type == "alert-raised"]
+    first_alert = min(a.at_session for a in raised if a.rule_id == ALLIANCE_BELOW_CUTOFF)  # type: ignore[attr-defined]
+    root = _svg(progress_chart(clinic.p, clinic.actor, ep))
+    points = [el for el in root.iter() if el.attrib.get("data-mark", "").startswith("alliance")]
+    titles = [el.findtext(f"{SVG}title") for el in points]
+    low = "at or below" if comparison == "at-or-below" else "below"
+    high = "above" if comparison == "at-or-below" else "at or above"
+    assert titles == [
+        f"Session 1: SRS 36.1, {high} its cutoff of 36",
+        f"Session 2: SRS 36, {at_cutoff}",
+        f"Session 3: SRS 35.9, {low} its cutoff of 36",
+    ]
+    # squares (below the cutoff) start where the alliance alert was raised, and go on while it would be
+    squares = [i + 1 for i, el in enumerate(points) if el.attrib["data-mark"] == "alliance-low"]
+    assert squares == list(range(first_alert, 4))

@@ -26,6 +26,7 @@ from alliancekit.events.types import (
     SessionCorrected,
     SessionRecorded,
 )
+from alliancekit.feedback.config import Comparison
 from alliancekit.feedback.expectation import Zone
 from alliancekit.feedback.reports import palette
 from alliancekit.feedback.reports.palette import ZONE_STYLES
@@ -71,6 +72,15 @@ class Series:
     higher_is_better: bool
     cutoff: float | None
     points: tuple[Point, ...]
+    concern_at_cutoff: bool = False
+    """For alliance: whether a total equal to the cutoff is a concern (the practice's
+    ``FeedbackConfig.alliance_comparison``), so the chart says what the alliance alert says."""
+
+    def below_cutoff(self, total: float) -> bool:
+        """Whether ``total`` is on the concern side of the cutoff (``False`` without a cutoff)."""
+        if self.cutoff is None:
+            return False
+        return total <= self.cutoff if self.concern_at_cutoff else total < self.cutoff
 
 
 @attrs.frozen
@@ -157,7 +167,10 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
     if alliance_ids:
         m = measure(alliance_ids[0])
         assert m is not None  # noqa: S101 - filtered above
-        alliance = _series(m, tuple(Point(n, t) for n, t in sorted(scores[m.id].items())))
+        alliance = attrs.evolve(
+            _series(m, tuple(Point(n, t) for n, t in sorted(scores[m.id].items()))),
+            concern_at_cutoff=practice.feedback.alliance_comparison is Comparison.AT_OR_BELOW,
+        )
     return ProgressChart(
         episode_id=episode_id,
         client_ref=state.client_ref,
@@ -190,13 +203,18 @@ def _bound_word(series: Series) -> str:
     return "lower bound" if series.higher_is_better else "upper bound"
 
 
+def _cutoff_side(series: Series, low: bool) -> str:
+    """``below its cutoff``, ``at or above its cutoff`` (or the other way round at the cutoff itself)."""
+    at = series.concern_at_cutoff
+    if low:
+        return f"{'at or below' if at else 'below'} its cutoff"
+    return f"{'above' if at else 'at or above'} its cutoff"
+
+
 def _alliance_status(series: Series, total: float) -> str:
     if series.cutoff is None:
         return ""
-    below = total < series.cutoff
-    return (
-        f"below its cutoff of {series.cutoff:g}" if below else f"at or above its cutoff of {series.cutoff:g}"
-    )
+    return f"{_cutoff_side(series, series.below_cutoff(total))} of {series.cutoff:g}"
 
 
 def _alliance_text(series: Series, total: float) -> str:
@@ -705,16 +723,12 @@ def _alliance(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
             )
         )
         for p in s.points:
-            low = s.cutoff is not None and p.total < s.cutoff
+            low = s.below_cutoff(p.total)
             key, shape = ("alliance-low", "square") if low else ("alliance", "circle")
-            label = {
-                "alliance": "alliance at or above its cutoff",
-                "alliance-low": "alliance below its cutoff",
-            }
             c.mark(
                 key,
                 key,
-                label[key] if s.cutoff is not None else "alliance score",
+                f"alliance {_cutoff_side(s, low)}" if s.cutoff is not None else "alliance score",
                 _shape(
                     shape,
                     axis.x(p.session),

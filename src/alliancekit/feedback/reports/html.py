@@ -49,7 +49,7 @@ def _css() -> str:
         "@media (min-width:700px){main{padding:24px}}"
         "h1{font-size:1.5rem;margin:0 0 4px}"
         f"h2{{font-size:1.25rem;margin:32px 0 8px;border-bottom:2px solid {p.BORDER}}}"
-        "h3{font-size:1rem;margin:0 0 6px}"
+        "h3{font-size:1rem;margin:20px 0 6px}.chart h3{margin:0 0 6px}"
         f"a{{color:{p.LINK}}}.muted{{color:{p.MUTED}}}"
         f".empty{{padding:12px;background:{p.NOTICE}}}"
         ".scroll{overflow-x:auto;margin:6px 0 12px}.scroll table{min-width:40rem}td.why{min-width:16rem}"
