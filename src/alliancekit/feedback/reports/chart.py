@@ -9,6 +9,7 @@ why the project draws its own SVG rather than depending on ``vl-convert-python``
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from html import escape
@@ -420,7 +421,7 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
                             "type": "nominal",
                             "scale": {
                                 "domain": ["rupture", "repair"],
-                                "range": [palette.RUPTURE, palette.REPAIR],
+                                "range": [_MARK_SHAPES[k][1] for k in ("rupture", "repair")],
                             },
                         },
                         "shape": {
@@ -428,7 +429,7 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
                             "type": "nominal",
                             "scale": {
                                 "domain": ["rupture", "repair"],
-                                "range": ["triangle-down", "triangle-up"],
+                                "range": [_MARK_SHAPES[k][0] for k in ("rupture", "repair")],
                             },
                         },
                         "tooltip": [{"field": "label"}, {"field": "session"}],
@@ -458,7 +459,10 @@ def _vega_cutoff(y: dict[str, Any], cutoff: float) -> dict[str, Any]:
 
 def _vega_zone_labels() -> str:
     """A Vega expression naming each zone by its meaning in the legend."""
-    cases = " : ".join(f"datum.label === '{z.value}' ? '{style.label}'" for z, style in ZONE_STYLES.items())
+    cases = " : ".join(
+        f"datum.label === {json.dumps(z.value)} ? {json.dumps(style.label)}"
+        for z, style in ZONE_STYLES.items()
+    )
     return f"{cases} : datum.label"
 
 
@@ -477,6 +481,15 @@ _SVG_STYLE = (
     f"<style>.t{{font:600 14px sans-serif;fill:{palette.TEXT}}}"
     f".s{{font:13px sans-serif;fill:{palette.MUTED}}}</style>"
 )
+
+
+#: The shape and colour of the alliance panel's marks (zones have theirs in ``palette.ZONE_STYLES``).
+_MARK_SHAPES = {
+    "alliance": ("circle", palette.ALLIANCE),
+    "alliance-low": ("square", palette.ALLIANCE),
+    "rupture": ("triangle-down", palette.RUPTURE),
+    "repair": ("triangle-up", palette.REPAIR),
+}
 
 
 def _f(value: float) -> str:
@@ -698,11 +711,7 @@ def _alliance(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
     _cutoff(c, axis, s)
     for mk in chart.markers:
         if mk.kind in ("rupture", "repair"):
-            shape, colour = (
-                ("triangle-down", palette.RUPTURE)
-                if mk.kind == "rupture"
-                else ("triangle-up", palette.REPAIR)
-            )
+            shape, colour = _MARK_SHAPES[mk.kind]
             c.mark(
                 mk.kind,
                 mk.kind,
@@ -724,7 +733,8 @@ def _alliance(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
         )
         for p in s.points:
             low = s.below_cutoff(p.total)
-            key, shape = ("alliance-low", "square") if low else ("alliance", "circle")
+            key = "alliance-low" if low else "alliance"
+            shape = _MARK_SHAPES[key][0]
             c.mark(
                 key,
                 key,
@@ -776,12 +786,7 @@ def _swatch(kind: str, x: float, y: float) -> str:
     if kind.startswith("zone-"):
         style = ZONE_STYLES[Zone(kind.removeprefix("zone-"))]
         return _shape(style.shape, cx, y, style.colour, "", "")
-    shape, colour = {
-        "rupture": ("triangle-down", palette.RUPTURE),
-        "repair": ("triangle-up", palette.REPAIR),
-        "alliance": ("circle", palette.ALLIANCE),
-        "alliance-low": ("square", palette.ALLIANCE),
-    }[kind]
+    shape, colour = _MARK_SHAPES[kind]
     return _shape(shape, cx, y, colour, "", "")
 
 
