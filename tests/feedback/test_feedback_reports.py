@@ -198,9 +198,10 @@ def test_progress_chart_marks_reviews_ruptures_missed_sessions_and_alerts(clinic
     svg = chart_svg(chart)
     assert svg.startswith("<svg")
     assert svg.endswith("</svg>")
-    assert svg.count("<circle") >= 6
-    assert "<polygon" in svg
-    assert "cutoff 25" in svg
+    # three outcome points (intake, amber, green) and three alliance points, each one mark
+    assert len(re.findall(r'data-mark="(zone-[a-z]+|alliance(?:-low)?)"', svg)) == 6
+    assert 'data-mark="band"' in svg
+    assert "ORS clinical cutoff (25)" in svg
     spec = chart_vega_lite(chart)
     assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v5")
     assert len(spec["vconcat"]) == 2
@@ -224,6 +225,12 @@ def test_html_report_is_self_contained(tmp_path: Path, capsys: pytest.CaptureFix
     assert scripts
     assert all('type="application/vnd.vegalite+json"' in s for s in scripts)
     assert "synthetic" not in page  # no free text from the records
+    # every chart of the demo practice has a legend of exactly the marks it draws
+    svgs = re.findall(r"<svg .*?</svg>", page, flags=re.DOTALL)
+    assert svgs
+    for svg in svgs:
+        drawn = set(re.findall(r'data-mark="([^"]+)"', svg))
+        assert drawn == set(re.findall(r'data-legend="([^"]+)"', svg))
     summary = json.loads((tmp_path / "demo-out" / "summary.json").read_text())
     assert len(summary["alerts_by_rule"]) == 10
 

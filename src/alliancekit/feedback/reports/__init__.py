@@ -6,7 +6,14 @@ never the events); a progress chart reads the events of its one episode.
 """
 
 from alliancekit.feedback.reports.attention import AttentionItem, Reason, attention_list
-from alliancekit.feedback.reports.chart import ProgressChart, chart_svg, chart_vega_lite, progress_chart
+from alliancekit.feedback.reports.chart import (
+    ProgressChart,
+    chart_rows,
+    chart_summary,
+    chart_svg,
+    chart_vega_lite,
+    progress_chart,
+)
 from alliancekit.feedback.reports.html import render_report, write_report
 from alliancekit.feedback.reports.outcomes import GroupOutcomes, PracticeOutcomes, Rate, practice_outcomes
 
@@ -18,6 +25,8 @@ __all__ = [
     "Rate",
     "Reason",
     "attention_list",
+    "chart_rows",
+    "chart_summary",
     "chart_svg",
     "chart_vega_lite",
     "practice_outcomes",

@@ -9,6 +9,7 @@ why the project draws its own SVG rather than depending on ``vl-convert-python``
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from html import escape
@@ -26,7 +27,10 @@ from alliancekit.events.types import (
     SessionCorrected,
     SessionRecorded,
 )
+from alliancekit.feedback.config import Comparison
 from alliancekit.feedback.expectation import Zone
+from alliancekit.feedback.reports import palette
+from alliancekit.feedback.reports.palette import ZONE_STYLES
 from alliancekit.measures.definition import Measure, MeasureKind
 from alliancekit.projections import primary_outcome
 
@@ -69,6 +73,15 @@ class Series:
     higher_is_better: bool
     cutoff: float | None
     points: tuple[Point, ...]
+    concern_at_cutoff: bool = False
+    """For alliance: whether a total equal to the cutoff is a concern (the practice's
+    ``FeedbackConfig.alliance_comparison``), so the chart says what the alliance alert says."""
+
+    def below_cutoff(self, total: float) -> bool:
+        """Whether ``total`` is on the concern side of the cutoff (``False`` without a cutoff)."""
+        if self.cutoff is None:
+            return False
+        return total <= self.cutoff if self.concern_at_cutoff else total < self.cutoff
 
 
 @attrs.frozen
@@ -155,7 +168,10 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
     if alliance_ids:
         m = measure(alliance_ids[0])
         assert m is not None  # noqa: S101 - filtered above
-        alliance = _series(m, tuple(Point(n, t) for n, t in sorted(scores[m.id].items())))
+        alliance = attrs.evolve(
+            _series(m, tuple(Point(n, t) for n, t in sorted(scores[m.id].items()))),
+            concern_at_cutoff=practice.feedback.alliance_comparison is Comparison.AT_OR_BELOW,
+        )
     return ProgressChart(
         episode_id=episode_id,
         client_ref=state.client_ref,
@@ -172,20 +188,97 @@ def _series(m: Measure, points: tuple[Point, ...]) -> Series:
     return Series(m.id, m.title, m.range_min, m.range_max, m.higher_is_better, m.clinical_cutoff, points)
 
 
-# ------------------------------------------------------------------------------------------- Vega-Lite
+# ------------------------------------------------------------------------------------- words and shapes
 
-_ZONE_COLOURS = {Zone.GREEN: "#2e7d32", Zone.AMBER: "#ef8f00", Zone.RED: "#c62828", Zone.GREY: "#757575"}
-_MARKER_COLOURS = {
-    "review": "#1565c0",
-    "rupture": "#6a1b9a",
-    "repair": "#00897b",
-    "missed": "#616161",
-    "alert": "#c62828",
-}
+
+def _num(value: float) -> str:
+    return f"{round(value, 1):g}"
+
+
+def _short(series: Series) -> str:
+    """The measure's short name (its id, as clinicians write it: ORS, PHQ-9, CORE-10)."""
+    return series.measure_id.upper()
+
+
+def _bound_word(series: Series) -> str:
+    return "lower bound" if series.higher_is_better else "upper bound"
+
+
+def _cutoff_side(series: Series, low: bool) -> str:
+    """``below its cutoff``, ``at or above its cutoff`` (or the other way round at the cutoff itself)."""
+    at = series.concern_at_cutoff
+    if low:
+        return f"{'at or below' if at else 'below'} its cutoff"
+    return f"{'above' if at else 'at or above'} its cutoff"
+
+
+def _alliance_status(series: Series, total: float) -> str:
+    if series.cutoff is None:
+        return ""
+    return f"{_cutoff_side(series, series.below_cutoff(total))} of {series.cutoff:g}"
+
+
+def _alliance_text(series: Series, total: float) -> str:
+    """A score and what it means, e.g. ``SRS 34, below its cutoff of 36``."""
+    status = _alliance_status(series, total)
+    return f"{_short(series)} {total:g}" + (f", {status}" if status else "")
+
+
+def _outcome_text(series: Series, point: Point, band: BandPoint | None) -> str:
+    """A score and what it means, e.g. ``ORS 21, on track (expected 19.5, lower bound 14)``."""
+    text = f"{_short(series)} {point.total:g}, {ZONE_STYLES[point.zone].label}"
+    if band is not None and point.zone is not Zone.GREY:
+        text += f" (expected {_num(band.expected)}, {_bound_word(series)} {_num(band.limit)})"
+    return text
+
+
+def chart_summary(chart: ProgressChart) -> str:
+    """The chart in one or two sentences of plain words: the latest scores and what they mean."""
+    if chart.empty:
+        return "No scores recorded yet."
+    parts = []
+    by_n = {b.session: b for b in chart.band}
+    if chart.outcome is not None and chart.outcome.points:
+        last = chart.outcome.points[-1]
+        text = _outcome_text(chart.outcome, last, by_n.get(last.session))
+        parts.append(f"Latest outcome, session {last.session}: {text}.")
+    if chart.alliance is not None and chart.alliance.points:
+        last = chart.alliance.points[-1]
+        parts.append(
+            f"Latest alliance, session {last.session}: {_alliance_text(chart.alliance, last.total)}."
+        )
+    counts = [
+        (sum(mk.kind == kind for mk in chart.markers), word)
+        for kind, word in (("missed", "missed session"), ("review", "review"), ("rupture", "rupture noted"))
+    ]
+    noted = [f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts if n]
+    if noted:
+        parts.append("Also: " + ", ".join(noted) + ".")
+    return " ".join(parts)
+
+
+def chart_rows(chart: ProgressChart) -> list[tuple[int, str, str]]:
+    """The chart's scores as rows of text, one per session with a score: (session, outcome, alliance)."""
+    by_n = {b.session: b for b in chart.band}
+    outcome: dict[int, str] = {}
+    alliance: dict[int, str] = {}
+    if chart.outcome is not None:
+        s = chart.outcome
+        for p in s.points:
+            outcome[p.session] = _outcome_text(s, p, by_n.get(p.session))
+    if chart.alliance is not None:
+        for p in chart.alliance.points:
+            alliance[p.session] = _alliance_text(chart.alliance, p.total)
+    return [(n, outcome.get(n, "-"), alliance.get(n, "-")) for n in sorted(outcome.keys() | alliance.keys())]
+
+
+# ------------------------------------------------------------------------------------------- Vega-Lite
 
 
 def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
-    """A Vega-Lite v5 specification of the chart, data inline: outcome panel above, alliance below."""
+    """A Vega-Lite v5 specification of the chart, data inline: outcome panel above, alliance below. Both
+    panels have the session axis; the y scales are the measures' full ranges; zones are told by colour,
+    shape and a status in the tooltip."""
     x = {
         "field": "session",
         "type": "quantitative",
@@ -203,7 +296,7 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
             layers += [
                 {
                     "data": {"values": band_values},
-                    "mark": {"type": "area", "opacity": 0.25, "color": "#66bb6a"},
+                    "mark": {"type": "area", "color": palette.BAND},
                     "encoding": {
                         "x": x,
                         "y": {**y, "field": "low", "title": s.title},
@@ -212,28 +305,32 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
                 },
                 {
                     "data": {"values": band_values},
-                    "mark": {"type": "line", "strokeDash": [4, 3], "color": "#2e7d32"},
+                    "mark": {"type": "line", "strokeDash": [4, 3], "color": palette.EXPECTED_LINE},
                     "encoding": {"x": x, "y": {**y, "field": "expected"}},
                 },
                 {
                     "data": {"values": band_values},
-                    "mark": {"type": "line", "strokeDash": [2, 2], "color": "#c62828"},
+                    "mark": {"type": "line", "strokeDash": [2, 2], "color": palette.LIMIT_LINE},
                     "encoding": {"x": x, "y": {**y, "field": "limit"}},
                 },
             ]
         if s.cutoff is not None:
-            layers.append(
-                {
-                    "data": {"values": [{"cutoff": s.cutoff}]},
-                    "mark": {"type": "rule", "strokeDash": [6, 4], "color": "#9e9e9e"},
-                    "encoding": {"y": {**y, "field": "cutoff"}},
-                }
-            )
-        values = [{"session": p.session, "total": p.total, "zone": p.zone.value} for p in s.points]
+            layers.append(_vega_cutoff(y, s.cutoff))
+        by_n = {b.session: b for b in chart.band}
+        values = [
+            {
+                "session": p.session,
+                "total": p.total,
+                "zone": p.zone.value,
+                "status": _outcome_text(s, p, by_n.get(p.session)),
+            }
+            for p in s.points
+        ]
+        zones = list(ZONE_STYLES)
         layers += [
             {
                 "data": {"values": values},
-                "mark": {"type": "line", "color": "#37474f"},
+                "mark": {"type": "line", "color": palette.OUTCOME_LINE},
                 "encoding": {"x": x, "y": {**y, "field": "total", "title": s.title}},
             },
             {
@@ -245,12 +342,23 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
                     "color": {
                         "field": "zone",
                         "type": "nominal",
+                        "title": "status",
                         "scale": {
-                            "domain": [z.value for z in _ZONE_COLOURS],
-                            "range": list(_ZONE_COLOURS.values()),
+                            "domain": [z.value for z in zones],
+                            "range": [ZONE_STYLES[z].colour for z in zones],
                         },
+                        "legend": {"labelExpr": _vega_zone_labels()},
                     },
-                    "tooltip": [{"field": "session"}, {"field": "total"}, {"field": "zone"}],
+                    "shape": {
+                        "field": "zone",
+                        "type": "nominal",
+                        "scale": {
+                            "domain": [z.value for z in zones],
+                            "range": [ZONE_STYLES[z].shape for z in zones],
+                        },
+                        "legend": None,
+                    },
+                    "tooltip": [{"field": "status", "title": "point"}],
                 },
             },
         ]
@@ -266,11 +374,11 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
                             "field": "kind",
                             "type": "nominal",
                             "scale": {
-                                "domain": list(_MARKER_COLOURS),
-                                "range": list(_MARKER_COLOURS.values()),
+                                "domain": ["review", "missed"],
+                                "range": [palette.REVIEW, palette.MISSED],
                             },
                         },
-                        "tooltip": [{"field": "label"}],
+                        "tooltip": [{"field": "label"}, {"field": "session"}],
                     },
                 }
             )
@@ -278,33 +386,53 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
     if chart.alliance is not None:
         s = chart.alliance
         y = {"type": "quantitative", "scale": {"domain": [s.range_min, s.range_max]}}
-        values = [{"session": p.session, "total": p.total} for p in s.points]
+        values = [
+            {
+                "session": p.session,
+                "total": p.total,
+                "status": _alliance_status(s, p.total) or "alliance score",
+            }
+            for p in s.points
+        ]
         layers = [
             {
                 "data": {"values": values},
-                "mark": {"type": "line", "point": True, "color": "#5e35b1"},
-                "encoding": {"x": x, "y": {**y, "field": "total", "title": s.title}},
+                "mark": {"type": "line", "point": True, "color": palette.ALLIANCE},
+                "encoding": {
+                    "x": x,
+                    "y": {**y, "field": "total", "title": s.title},
+                    "tooltip": [{"field": "session"}, {"field": "total"}, {"field": "status"}],
+                },
             }
         ]
         if s.cutoff is not None:
-            layers.append(
-                {
-                    "data": {"values": [{"cutoff": s.cutoff}]},
-                    "mark": {"type": "rule", "strokeDash": [6, 4], "color": "#9e9e9e"},
-                    "encoding": {"y": {**y, "field": "cutoff"}},
-                }
-            )
+            layers.append(_vega_cutoff(y, s.cutoff))
         ruptures = [attrs.asdict(mk) for mk in chart.markers if mk.kind in ("rupture", "repair")]
         if ruptures:
             layers.append(
                 {
                     "data": {"values": ruptures},
-                    "mark": {"type": "point", "shape": "triangle-down", "size": 90, "filled": True},
+                    "mark": {"type": "point", "size": 90, "filled": True},
                     "encoding": {
                         "x": x,
                         "y": {"datum": s.range_max, "type": "quantitative"},
-                        "color": {"field": "kind", "type": "nominal"},
-                        "tooltip": [{"field": "label"}],
+                        "color": {
+                            "field": "kind",
+                            "type": "nominal",
+                            "scale": {
+                                "domain": ["rupture", "repair"],
+                                "range": [_MARK_SHAPES[k][1] for k in ("rupture", "repair")],
+                            },
+                        },
+                        "shape": {
+                            "field": "kind",
+                            "type": "nominal",
+                            "scale": {
+                                "domain": ["rupture", "repair"],
+                                "range": [_MARK_SHAPES[k][0] for k in ("rupture", "repair")],
+                            },
+                        },
+                        "tooltip": [{"field": "label"}, {"field": "session"}],
                     },
                 }
             )
@@ -314,15 +442,54 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
         "description": f"Progress of episode {chart.episode_id}",
         "width": 560,
         "vconcat": panels,
-        "resolve": {"scale": {"color": "independent"}},
+        "resolve": {"scale": {"color": "independent", "shape": "independent"}},
     }
 
 
-# ------------------------------------------------------------------------------------------------ SVG
+def _vega_cutoff(y: dict[str, Any], cutoff: float) -> dict[str, Any]:
+    return {
+        "data": {"values": [{"cutoff": cutoff}]},
+        "mark": {"type": "rule", "strokeDash": [6, 4], "color": palette.CUTOFF_LINE},
+        "encoding": {
+            "y": {**y, "field": "cutoff"},
+            "tooltip": [{"field": "cutoff", "title": "clinical cutoff"}],
+        },
+    }
 
-_W, _LEFT, _RIGHT = 720, 56, 150
-_OUT_TOP, _OUT_H = 34, 210
-_GAP, _ALL_H = 46, 96
+
+def _vega_zone_labels() -> str:
+    """A Vega expression naming each zone by its meaning in the legend."""
+    cases = " : ".join(
+        f"datum.label === {json.dumps(z.value)} ? {json.dumps(style.label)}"
+        for z, style in ZONE_STYLES.items()
+    )
+    return f"{cases} : datum.label"
+
+
+# ------------------------------------------------------------------------------------------------ SVG
+#
+# Drawn for a narrow screen first: the viewBox is 340 units wide and the SVG is as wide as its container, so
+# on a 375 px phone one unit is about one CSS pixel and the 13-unit labels read at about 13 px; the report
+# lays charts out in columns at least that wide on larger screens. Each drawn mark carries
+# ``data-mark="<key>"`` and the legend lists exactly the keys drawn (``data-legend``).
+
+_W, _LEFT, _RIGHT = 340, 38, 10
+_TITLE_H, _AXIS_H = 24, 42
+_OUT_H, _ALL_H = 170, 96
+_X_LABEL_GAP, _Y_LABEL_GAP = 26, 20
+_SVG_STYLE = (
+    f"<style>.t{{font:600 14px sans-serif;fill:{palette.TEXT}}}"
+    f".s{{font:13px sans-serif;fill:{palette.MUTED}}}</style>"
+)
+
+
+#: The shape and colour of the alliance panel's marks (zones have theirs in ``palette.ZONE_STYLES``).
+_MARK_SHAPES = {
+    "alliance": ("circle", palette.ALLIANCE),
+    "alliance-low": ("square", palette.ALLIANCE),
+    "rupture": ("triangle-down", palette.RUPTURE),
+    "repair": ("triangle-up", palette.REPAIR),
+}
 
 
 def _f(value: float) -> str:
@@ -330,209 +497,345 @@ def _f(value: float) -> str:
 
 
 class _Axis:
+    """Sessions 1..n across (half a session of margin each side), a measure's full range up."""
+
     def __init__(self, sessions: int, top: float, height: float, lo: float, hi: float) -> None:
-        self.sessions = max(sessions, 2)
+        self.sessions = max(sessions, 1)
         self.top, self.height, self.lo, self.hi = top, height, lo, hi
+        self.width = _W - _LEFT - _RIGHT
+
+    @property
+    def bottom(self) -> float:
+        return self.top + self.height
 
     def x(self, session: float) -> float:
-        return _LEFT + (session - 1) / (self.sessions - 1) * (_W - _LEFT - _RIGHT)
+        return _LEFT + (session - 0.5) / self.sessions * self.width
 
     def y(self, value: float) -> float:
         return self.top + (self.hi - value) / (self.hi - self.lo) * self.height
 
 
-def _frame(out: list[str], axis: _Axis, title: str, ticks: Sequence[float]) -> None:
-    right = _W - _RIGHT
-    out.append(
-        f'<text x="{_LEFT}" y="{_f(axis.top - 10)}" class="t">{escape(title)}</text>'
-        f'<rect x="{_LEFT}" y="{_f(axis.top)}" width="{_f(right - _LEFT)}" height="{_f(axis.height)}"'
-        ' fill="#fff" stroke="#bdbdbd"/>'
-    )
-    for tick in ticks:
-        y = axis.y(tick)
-        out.append(
-            f'<line x1="{_LEFT}" x2="{_f(right)}" y1="{_f(y)}" y2="{_f(y)}" stroke="#eeeeee"/>'
-            f'<text x="{_LEFT - 6}" y="{_f(y + 4)}" text-anchor="end" class="s">{tick:g}</text>'
-        )
+_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000)
 
 
-def _ticks(lo: float, hi: float) -> list[float]:
-    step = 10.0 if hi - lo > 30 else 5.0 if hi - lo > 6 else 1.0
-    start = lo if lo % step == 0 else lo + step - lo % step
-    ticks = []
-    value = start
-    while value <= hi:
-        ticks.append(value)
-        value += step
-    return ticks
+def _step(span: float, length: float, gap: float) -> int:
+    """The smallest round step that leaves at least ``gap`` units between labels."""
+    return next((s for s in _STEPS if length * s / span >= gap), _STEPS[-1])
 
 
-def _cutoff(out: list[str], axis: _Axis, cutoff: float | None) -> None:
-    if cutoff is None:
-        return
-    y = axis.y(cutoff)
-    out.append(
-        f'<line x1="{_LEFT}" x2="{_f(_W - _RIGHT)}" y1="{_f(y)}" y2="{_f(y)}" stroke="#757575"'
-        ' stroke-dasharray="6 4"/>'
-        f'<text x="{_f(_W - _RIGHT + 6)}" y="{_f(y + 4)}" class="s">cutoff {cutoff:g}</text>'
-    )
+def _y_ticks(lo: float, hi: float, height: float) -> list[float]:
+    step = _step(hi - lo, height, _Y_LABEL_GAP)
+    first = math.ceil(lo / step) * step
+    return [float(v) for v in range(int(first), math.floor(hi) + 1, step)]
 
 
-def _polyline(points: Sequence[tuple[float, float]], stroke: str, extra: str = "") -> str:
+def _x_ticks(sessions: int, width: float) -> list[int]:
+    step = _step(max(sessions, 1), width, _X_LABEL_GAP)
+    return [1] + [n for n in range(step, sessions + 1, step) if n != 1]
+
+
+class _Canvas:
+    """The SVG being drawn, and the legend entry of every kind of mark drawn on it."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.drawn: dict[str, tuple[str, str]] = {}
+        """mark key -> (swatch kind, label)."""
+
+    def add(self, svg: str) -> None:
+        self.parts.append(svg)
+
+    def mark(self, key: str, swatch: str, label: str, svg: str) -> None:
+        """Draw ``svg`` (an element carrying ``data-mark="key"``) and put its key in the legend."""
+        self.drawn.setdefault(key, (swatch, label))
+        self.parts.append(svg)
+
+
+def _title(text: str) -> str:
+    return f"<title>{escape(text)}</title>"
+
+
+def _shape(shape: str, x: float, y: float, colour: str, attributes: str, inner: str) -> str:
+    """A filled marker of one of the five shapes, centred on (x, y), with a white outline."""
+    common = f'fill="{colour}" stroke="{palette.SURFACE}" stroke-width="1" {attributes}'
+    if shape == "circle":
+        return f'<circle cx="{_f(x)}" cy="{_f(y)}" r="5.5" {common}>{inner}</circle>'
+    if shape == "square":
+        return f'<rect x="{_f(x - 5)}" y="{_f(y - 5)}" width="10" height="10" {common}>{inner}</rect>'
+    points = {
+        "diamond": ((0, -7), (7, 0), (0, 7), (-7, 0)),
+        "triangle-up": ((0, -7), (6.5, 5), (-6.5, 5)),
+        "triangle-down": ((0, 7), (6.5, -5), (-6.5, -5)),
+    }[shape]
+    coords = " ".join(f"{_f(x + dx)},{_f(y + dy)}" for dx, dy in points)
+    return f'<polygon points="{coords}" {common}>{inner}</polygon>'
+
+
+def _polyline(points: Sequence[tuple[float, float]], stroke: str, extra: str, inner: str = "") -> str:
     coords = " ".join(f"{_f(x)},{_f(y)}" for x, y in points)
-    return f'<polyline points="{coords}" fill="none" stroke="{stroke}" {extra}/>'
+    return f'<polyline points="{coords}" fill="none" stroke="{stroke}" {extra}>{inner}</polyline>'
 
 
-def chart_svg(chart: ProgressChart) -> str:
-    """The chart as a standalone SVG document (inline in HTML as it is)."""
-    out: list[str] = []
-    height = 12.0
-    if chart.empty:
-        return (
-            '<svg xmlns="http://www.w3.org/2000/svg" width="720" height="40" role="img">'
-            '<text x="10" y="24" font-family="sans-serif" font-size="13">No scores recorded yet.</text></svg>'
+def _panel(c: _Canvas, top: float, height: float, title: str, series: Series, sessions: int) -> _Axis:
+    """A panel's title, frame, y scale (the measure's whole range) and its own session axis."""
+    axis = _Axis(sessions, top + _TITLE_H, height, series.range_min, series.range_max)
+    c.add(f'<text x="2" y="{_f(top + 15)}" class="t">{escape(title)}</text>')
+    c.add(
+        f'<rect x="{_LEFT}" y="{_f(axis.top)}" width="{_f(axis.width)}" height="{_f(height)}"'
+        f' fill="{palette.SURFACE}" stroke="{palette.BORDER}"/>'
+    )
+    for tick in _y_ticks(series.range_min, series.range_max, height):
+        y = axis.y(tick)
+        c.add(
+            f'<line x1="{_LEFT}" x2="{_f(_LEFT + axis.width)}" y1="{_f(y)}" y2="{_f(y)}"'
+            f' stroke="{palette.GRID}"/>'
+            f'<text x="{_LEFT - 5}" y="{_f(y + 4.5)}" text-anchor="end" class="s">{tick:g}</text>'
         )
-    x_axis: _Axis | None = None
-    if chart.outcome is not None:
-        s = chart.outcome
-        axis = _Axis(chart.sessions, _OUT_TOP, _OUT_H, s.range_min, s.range_max)
-        x_axis = axis
-        source = {"fitted": "fitted from this practice", "norms": "from the measure's norms"}.get(
-            chart.band_source or "", chart.band_source or ""
+    for n in _x_ticks(axis.sessions, axis.width):
+        c.add(
+            f'<text x="{_f(axis.x(n))}" y="{_f(axis.bottom + 16)}" text-anchor="middle" class="s">{n}</text>'
         )
-        title = f"{s.title}: expected response ({source})" if chart.band else s.title
-        _frame(out, axis, title, _ticks(s.range_min, s.range_max))
-        if chart.band:
-            upper = [(axis.x(b.session), axis.y(b.high)) for b in chart.band]
-            lower = [(axis.x(b.session), axis.y(b.low)) for b in reversed(chart.band)]
-            coords = " ".join(f"{_f(x)},{_f(y)}" for x, y in upper + lower)
-            out.append(f'<polygon points="{coords}" fill="#a5d6a7" fill-opacity="0.45" stroke="none"/>')
-            out.append(
-                _polyline(
-                    [(axis.x(b.session), axis.y(b.expected)) for b in chart.band],
-                    "#2e7d32",
-                    'stroke-dasharray="5 3" stroke-width="1.5"',
-                )
-            )
-            out.append(
-                _polyline(
-                    [(axis.x(b.session), axis.y(b.limit)) for b in chart.band],
-                    "#c62828",
-                    'stroke-dasharray="2 3" stroke-width="1.2"',
-                )
-            )
-        _cutoff(out, axis, s.cutoff)
-        _markers(out, chart, axis)
-        if s.points:
-            out.append(
-                _polyline(
-                    [(axis.x(p.session), axis.y(p.total)) for p in s.points], "#37474f", 'stroke-width="2"'
-                )
-            )
-            for p in s.points:
-                out.append(
-                    f'<circle cx="{_f(axis.x(p.session))}" cy="{_f(axis.y(p.total))}" r="4.5"'
-                    f' fill="{_ZONE_COLOURS[p.zone]}" stroke="#fff"><title>session {p.session}: {p.total:g}'
-                    f" ({p.zone.value})</title></circle>"
-                )
-        height = _OUT_TOP + _OUT_H
-    if chart.alliance is not None:
-        s = chart.alliance
-        top = height + _GAP
-        # zoom in on the top of the scale, where alliance scores live and a one-point fall matters
-        lowest = min([p.total for p in s.points] + ([s.cutoff] if s.cutoff is not None else []))
-        span = s.range_max - s.range_min
-        lo = max(
-            s.range_min, s.range_max - span * math.ceil((s.range_max - lowest + span / 10) / (span / 4)) / 4
-        )
-        axis = _Axis(chart.sessions, top, _ALL_H, lo, s.range_max)
-        x_axis = x_axis or axis
-        _frame(out, axis, f"Alliance: {s.title}", _ticks(lo, s.range_max))
-        _cutoff(out, axis, s.cutoff)
-        for mk in chart.markers:
-            if mk.kind in ("rupture", "repair"):
-                x = axis.x(mk.session)
-                colour = _MARKER_COLOURS[mk.kind]
-                out.append(
-                    f'<path d="M{_f(x - 6)},{_f(top + 2)} L{_f(x + 6)},{_f(top + 2)}'
-                    f' L{_f(x)},{_f(top + 12)} Z"'
-                    f' fill="{colour}"><title>{escape(mk.label)} (session {mk.session})</title></path>'
-                )
-        if s.points:
-            out.append(
-                _polyline(
-                    [(axis.x(p.session), axis.y(p.total)) for p in s.points], "#5e35b1", 'stroke-width="2"'
-                )
-            )
-            for p in s.points:
-                out.append(
-                    f'<circle cx="{_f(axis.x(p.session))}" cy="{_f(axis.y(p.total))}" r="3.5" fill="#5e35b1">'
-                    f"<title>session {p.session}: {p.total:g}</title></circle>"
-                )
-        height = top + _ALL_H
-    assert x_axis is not None  # noqa: S101 - one panel at least (not empty)
-    # the shared session axis
-    for n in range(1, x_axis.sessions + 1):
-        if x_axis.sessions > 20 and n % 5 and n != 1:
-            continue
-        out.append(
-            f'<text x="{_f(x_axis.x(n))}" y="{_f(height + 16)}" text-anchor="middle" class="s">{n}</text>'
-        )
-    out.append(
-        f'<text x="{_f((_W - _RIGHT + _LEFT) / 2)}" y="{_f(height + 34)}" text-anchor="middle" class="s">'
+    c.add(
+        f'<text x="{_f(_LEFT + axis.width / 2)}" y="{_f(axis.bottom + 34)}" text-anchor="middle" class="s">'
         "session</text>"
     )
-    height += 58
-    legend, rows = _legend(chart, height)
-    out.append(legend)
-    height += 18 * rows
-    style = "<style>.t{font:600 13px sans-serif;fill:#212121}.s{font:11px sans-serif;fill:#424242}</style>"
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{_W}" height="{_f(height)}"'
-        f' viewBox="0 0 {_W} {_f(height)}" role="img"><title>Progress of {escape(chart.client_ref)}</title>'
-        + style
-        + "".join(out)
-        + "</svg>"
+    return axis
+
+
+def _cutoff(c: _Canvas, axis: _Axis, series: Series) -> None:
+    """The clinical cutoff: its value is in the legend (a label in the plot would cover points near it)."""
+    if series.cutoff is None:
+        return
+    y = axis.y(series.cutoff)
+    key = f"cutoff-{series.measure_id}"
+    c.mark(
+        key,
+        "line-cutoff",
+        f"{_short(series)} clinical cutoff ({series.cutoff:g})",
+        f'<line data-mark="{key}" x1="{_LEFT}" x2="{_f(_LEFT + axis.width)}" y1="{_f(y)}" y2="{_f(y)}"'
+        f' stroke="{palette.CUTOFF_LINE}" stroke-width="1.5" stroke-dasharray="6 4">'
+        f"{_title(f'{_short(series)} clinical cutoff: {series.cutoff:g}')}</line>",
     )
 
 
-def _markers(out: list[str], chart: ProgressChart, axis: _Axis) -> None:
-    bottom = axis.top + axis.height
+def _outcome(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
+    axis = _panel(c, top, _OUT_H, f"{_short(s)} score, session by session", s, chart.sessions)
+    if chart.band:
+        upper = [(axis.x(b.session), axis.y(b.high)) for b in chart.band]
+        lower = [(axis.x(b.session), axis.y(b.low)) for b in reversed(chart.band)]
+        coords = " ".join(f"{_f(x)},{_f(y)}" for x, y in upper + lower)
+        c.mark(
+            "band",
+            "area",
+            "expected range",
+            f'<polygon data-mark="band" points="{coords}" fill="{palette.BAND}" stroke="none">'
+            f"{_title('expected range: where most clients who started alike score')}</polygon>",
+        )
+        c.mark(
+            "expected",
+            "line-expected",
+            "expected score",
+            _polyline(
+                [(axis.x(b.session), axis.y(b.expected)) for b in chart.band],
+                palette.EXPECTED_LINE,
+                'data-mark="expected" stroke-dasharray="5 3" stroke-width="2"',
+                _title("expected score at each session"),
+            ),
+        )
+        bound = _bound_word(s)
+        c.mark(
+            "limit",
+            "line-limit",
+            bound,
+            _polyline(
+                [(axis.x(b.session), axis.y(b.limit)) for b in chart.band],
+                palette.LIMIT_LINE,
+                'data-mark="limit" stroke-dasharray="2 3" stroke-width="2"',
+                _title(f"{bound}: past it the client is off track"),
+            ),
+        )
+    _cutoff(c, axis, s)
     for mk in chart.markers:
         x = axis.x(mk.session)
         if mk.kind == "review":
-            out.append(
-                f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(axis.top)}" y2="{_f(bottom)}" stroke="#1565c0"'
-                f' stroke-dasharray="3 3"><title>{escape(mk.label)} (session {mk.session})</title></line>'
-                f'<text x="{_f(x + 3)}" y="{_f(axis.top + 12)}" class="s" fill="#1565c0">R</text>'
+            c.mark(
+                "review",
+                "review",
+                "review",
+                f'<g data-mark="review">{_title(f"{mk.label}, session {mk.session}")}'
+                f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(axis.top)}" y2="{_f(axis.bottom)}"'
+                f' stroke="{palette.REVIEW}" stroke-width="1.5" stroke-dasharray="3 3"/>'
+                f'<text x="{_f(x + 3)}" y="{_f(axis.top + 13)}" class="s"'
+                f' style="fill:{palette.REVIEW}">R</text></g>',
             )
         elif mk.kind == "missed":
-            out.append(
-                f'<text x="{_f(x)}" y="{_f(bottom - 6)}" text-anchor="middle" font-size="14"'
-                f' fill="#616161">&#215;<title>{escape(mk.label)} (session {mk.session})</title></text>'
+            c.mark(
+                "missed",
+                "missed",
+                "missed session",
+                f'<text data-mark="missed" x="{_f(x)}" y="{_f(axis.bottom - 5)}" text-anchor="middle"'
+                f' font-size="16" font-family="sans-serif" fill="{palette.MISSED}">&#215;'
+                f"{_title(f'session {mk.session} missed: {mk.label}')}</text>",
             )
+    if s.points:
+        c.add(
+            _polyline(
+                [(axis.x(p.session), axis.y(p.total)) for p in s.points],
+                palette.OUTCOME_LINE,
+                'stroke-width="2"',
+            )
+        )
+        by_n = {b.session: b for b in chart.band}
+        for p in s.points:
+            style = ZONE_STYLES[p.zone]
+            key = f"zone-{p.zone.value}"
+            text = f"Session {p.session}: {_outcome_text(s, p, by_n.get(p.session))}"
+            c.mark(
+                key,
+                key,
+                style.label,
+                _shape(
+                    style.shape,
+                    axis.x(p.session),
+                    axis.y(p.total),
+                    style.colour,
+                    f'data-mark="{key}"',
+                    _title(text),
+                ),
+            )
+    return axis.bottom + _AXIS_H
 
 
-def _legend(chart: ProgressChart, y: float) -> tuple[str, int]:
-    entries: list[tuple[str, str]] = []
-    if chart.band:
-        entries += [("#a5d6a7", "expected band"), ("#c62828", "lower bound")]
-    entries += [(_ZONE_COLOURS[Zone.GREEN], "on track"), (_ZONE_COLOURS[Zone.AMBER], "below band")]
-    entries += [
-        (_ZONE_COLOURS[Zone.RED], "below lower bound"),
-        ("#1565c0", "R review"),
-        ("#616161", "\u00d7 missed"),
-    ]
-    if chart.alliance is not None:
-        entries += [("#6a1b9a", "▼ rupture"), ("#00897b", "▼ repaired")]
-    parts, x, rows = [], float(_LEFT), 1
-    for colour, label in entries:
-        width = 24 + 6.2 * len(label)
-        if x + width > _W - 10:
-            x, y, rows = float(_LEFT), y + 18, rows + 1
-        parts.append(
-            f'<rect x="{_f(x)}" y="{_f(y - 9)}" width="10" height="10" fill="{colour}"/>'
-            f'<text x="{_f(x + 14)}" y="{_f(y)}" class="s">{escape(label)}</text>'
+def _alliance(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
+    axis = _panel(c, top, _ALL_H, f"Alliance: {_short(s)}", s, chart.sessions)
+    _cutoff(c, axis, s)
+    for mk in chart.markers:
+        if mk.kind in ("rupture", "repair"):
+            shape, colour = _MARK_SHAPES[mk.kind]
+            c.mark(
+                mk.kind,
+                mk.kind,
+                "rupture noted" if mk.kind == "rupture" else "rupture repaired",
+                _shape(
+                    shape,
+                    axis.x(mk.session),
+                    axis.top + 8,
+                    colour,
+                    f'data-mark="{mk.kind}"',
+                    _title(f"{mk.label}, session {mk.session}"),
+                ),
+            )
+    if s.points:
+        c.add(
+            _polyline(
+                [(axis.x(p.session), axis.y(p.total)) for p in s.points], palette.ALLIANCE, 'stroke-width="2"'
+            )
+        )
+        for p in s.points:
+            low = s.below_cutoff(p.total)
+            key = "alliance-low" if low else "alliance"
+            shape = _MARK_SHAPES[key][0]
+            c.mark(
+                key,
+                key,
+                f"alliance {_cutoff_side(s, low)}" if s.cutoff is not None else "alliance score",
+                _shape(
+                    shape,
+                    axis.x(p.session),
+                    axis.y(p.total),
+                    palette.ALLIANCE,
+                    f'data-mark="{key}"',
+                    _title(f"Session {p.session}: {_alliance_text(s, p.total)}"),
+                ),
+            )
+    return axis.bottom + _AXIS_H
+
+
+_SWATCHES_FIRST = ("band", "expected", "limit")
+
+
+def _swatch(kind: str, x: float, y: float) -> str:
+    """The legend's picture of one kind of mark, drawn as the chart draws it, centred at (x + 8, y)."""
+    cx = x + 8
+    lines = {
+        "line-expected": (palette.EXPECTED_LINE, "5 3"),
+        "line-limit": (palette.LIMIT_LINE, "2 3"),
+        "line-cutoff": (palette.CUTOFF_LINE, "6 4"),
+    }
+    if kind in lines:
+        colour, dash = lines[kind]
+        return (
+            f'<line x1="{_f(x)}" x2="{_f(x + 16)}" y1="{_f(y)}" y2="{_f(y)}" stroke="{colour}"'
+            f' stroke-width="2" stroke-dasharray="{dash}"/>'
+        )
+    if kind == "area":
+        return (
+            f'<rect x="{_f(x)}" y="{_f(y - 6)}" width="16" height="12" fill="{palette.BAND}"'
+            f' stroke="{palette.BORDER}"/>'
+        )
+    if kind == "review":
+        return (
+            f'<text x="{_f(cx)}" y="{_f(y + 4.5)}" text-anchor="middle" class="s"'
+            f' style="fill:{palette.REVIEW}">R</text>'
+        )
+    if kind == "missed":
+        return (
+            f'<text x="{_f(cx)}" y="{_f(y + 5)}" text-anchor="middle" font-size="16" font-family="sans-serif"'
+            f' fill="{palette.MISSED}">&#215;</text>'
+        )
+    if kind.startswith("zone-"):
+        style = ZONE_STYLES[Zone(kind.removeprefix("zone-"))]
+        return _shape(style.shape, cx, y, style.colour, "", "")
+    shape, colour = _MARK_SHAPES[kind]
+    return _shape(shape, cx, y, colour, "", "")
+
+
+def _legend_order(key: str) -> tuple[int, str]:
+    if key in _SWATCHES_FIRST:
+        return (_SWATCHES_FIRST.index(key), "")
+    if key.startswith("cutoff-"):
+        return (5, key)
+    if key.startswith("zone-"):
+        return (10 + list(ZONE_STYLES).index(Zone(key.removeprefix("zone-"))), "")
+    return (20, key)
+
+
+def _legend(c: _Canvas, top: float) -> float:
+    """Every kind of mark drawn, and nothing else, flowed into rows; returns the bottom."""
+    x, y = 2.0, top + 10
+    c.add('<g class="legend">')
+    for key in sorted(c.drawn, key=_legend_order):
+        kind, label = c.drawn[key]
+        width = 24 + 7.4 * len(label) + 14
+        if x > 2 and x + width > _W:
+            x, y = 2.0, y + 22
+        c.add(
+            f'<g data-legend="{key}">{_swatch(kind, x, y)}'
+            f'<text x="{_f(x + 22)}" y="{_f(y + 4.5)}" class="s">{escape(label)}</text></g>'
         )
         x += width
-    return "".join(parts), rows
+    c.add("</g>")
+    return y + 14
+
+
+def chart_svg(chart: ProgressChart) -> str:
+    """The chart as a standalone SVG document (inline in HTML as it is): as wide as its container, drawn to
+    be read on a phone, with a legend of exactly the marks it draws."""
+
+    def head(height: float) -> str:
+        return (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="100%" viewBox="0 0 {_W} {_f(height)}" role="img"'
+            f' preserveAspectRatio="xMinYMin meet"><title>Progress of {escape(chart.client_ref)}</title>'
+            f"<desc>{escape(chart_summary(chart))}</desc>{_SVG_STYLE}"
+        )
+
+    if chart.empty:
+        return head(30) + '<text x="2" y="20" class="s">No scores recorded yet.</text></svg>'
+    c = _Canvas()
+    height = 0.0
+    if chart.outcome is not None:
+        height = _outcome(c, chart, chart.outcome, height)
+    if chart.alliance is not None:
+        height = _alliance(c, chart, chart.alliance, height)
+    height = _legend(c, height)
+    return head(height) + "".join(c.parts) + "</svg>"

@@ -6,17 +6,25 @@ for hosts that render charts themselves."""
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from alliancekit import __version__
+from alliancekit import CaseloadRow, __version__
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.vocab import AlertSeverity
+from alliancekit.feedback.reports import palette
 from alliancekit.feedback.reports.attention import AttentionItem, attention_list
-from alliancekit.feedback.reports.chart import chart_svg, chart_vega_lite, progress_chart
+from alliancekit.feedback.reports.chart import (
+    ProgressChart,
+    chart_rows,
+    chart_summary,
+    chart_svg,
+    chart_vega_lite,
+    progress_chart,
+)
 from alliancekit.feedback.reports.outcomes import GroupOutcomes, PracticeOutcomes, practice_outcomes
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -25,19 +33,38 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Progress charts in one report at most (each reads its episode's events); the rest are counted.
 DEFAULT_MAX_CHARTS = 200
 
-_CSS = """
-body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#212121;margin:0;background:#fafafa}
-main{max-width:1040px;margin:0 auto;padding:24px}
-h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bottom:2px solid #e0e0e0}
-h3{font-size:15px;margin:20px 0 6px}.muted{color:#616161}.empty{padding:12px;background:#fff3e0}
-table{border-collapse:collapse;background:#fff;margin:6px 0 12px;width:100%}
-th,td{border:1px solid #e0e0e0;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#f5f5f5;font-weight:600}td.n{text-align:right;white-space:nowrap}
-.sev{display:inline-block;min-width:56px;padding:1px 6px;border-radius:3px;color:#fff;font-size:12px;
-text-align:center}.urgent{background:#6a1b9a}.red{background:#c62828}.amber{background:#ef8f00}
-.info{background:#1565c0}ul.r{margin:0;padding-left:18px}
-.chart{background:#fff;border:1px solid #e0e0e0;padding:8px 12px;margin:12px 0}
-"""
+
+def _css() -> str:
+    """The report's style sheet, from the palette. Narrow screens first: tables scroll inside their own
+    region, charts fill the width and sit in columns of at least 22rem on wider screens."""
+    p = palette
+    badges = "".join(
+        f".sev.{severity.value}{{background:{b.background};color:{b.text}}}"
+        for severity, b in p.SEVERITY_BADGES.items()
+    )
+    return (
+        f"body{{font:16px/1.5 system-ui,-apple-system,'Segoe UI',sans-serif;color:{p.TEXT};margin:0;"
+        f"background:{p.PAGE}}}"
+        "main{max-width:1200px;margin:0 auto;padding:12px}"
+        "@media (min-width:700px){main{padding:24px}}"
+        "h1{font-size:1.5rem;margin:0 0 4px}"
+        f"h2{{font-size:1.25rem;margin:32px 0 8px;border-bottom:2px solid {p.BORDER}}}"
+        "h3{font-size:1rem;margin:20px 0 6px}.chart h3{margin:0 0 6px}"
+        f"a{{color:{p.LINK}}}.muted{{color:{p.MUTED}}}"
+        f".empty{{padding:12px;background:{p.NOTICE}}}"
+        ".scroll{overflow-x:auto;margin:6px 0 12px}.scroll table{min-width:40rem}td.why{min-width:16rem}"
+        f"table{{border-collapse:collapse;background:{p.SURFACE};width:100%;font-size:0.9375rem}}"
+        f"caption{{text-align:left;font-weight:600;padding:4px 0}}"
+        f"th,td{{border:1px solid {p.BORDER};padding:4px 8px;text-align:left;vertical-align:top}}"
+        f"th{{background:{p.TABLE_HEAD};font-weight:600}}td.n{{text-align:right;white-space:nowrap}}"
+        ".sev{display:inline-block;min-width:4.5em;padding:1px 6px;border-radius:3px;font-size:0.875rem;"
+        f"font-weight:600;text-align:center}}{badges}"
+        "ul.r{margin:0;padding-left:18px}"
+        ".charts{display:grid;gap:16px;grid-template-columns:repeat(auto-fill,minmax(min(100%,22rem),1fr))}"
+        f".chart{{background:{p.SURFACE};border:1px solid {p.BORDER};padding:8px;min-width:0}}"
+        ".chart svg{display:block;width:100%;height:auto}"
+        ".chart p{margin:6px 0;font-size:0.9375rem}"
+    )
 
 
 def _rate_cells(g: GroupOutcomes) -> str:
@@ -45,6 +72,12 @@ def _rate_cells(g: GroupOutcomes) -> str:
     cells += [str(r) for r in (g.reliable_improvement, g.recovery, g.deterioration, g.dropout)]
     cells.append("-" if g.saes is None else f"{round(g.saes, 2) or 0.0:+.2f} (n {g.saes_n}; {g.saes_bucket})")
     return "".join(f'<td class="n">{escape(c)}</td>' for c in cells)
+
+
+def _scroll(label: str, table: str) -> str:
+    """A wide table in its own scrolling region: on a phone the table keeps readable columns and scrolls
+    inside the region, and the page itself never scrolls sideways."""
+    return f'<div class="scroll" role="region" aria-label="{escape(label)}" tabindex="0">{table}</div>'
 
 
 def _outcomes_table(title: str, groups: Sequence[GroupOutcomes]) -> str:
@@ -55,7 +88,7 @@ def _outcomes_table(title: str, groups: Sequence[GroupOutcomes]) -> str:
         "<th>recovery</th><th>deterioration</th><th>dropout</th><th>SAES</th></tr>"
     )
     rows = "".join(f"<tr><td>{escape(g.key)}</td>{_rate_cells(g)}</tr>" for g in groups)
-    return f"<table>{head}{rows}</table>"
+    return _scroll(f"outcomes by {title}", f"<table>{head}{rows}</table>")
 
 
 def _outcomes_section(outcomes: PracticeOutcomes) -> str:
@@ -78,33 +111,64 @@ def _outcomes_section(outcomes: PracticeOutcomes) -> str:
     return "".join(parts)
 
 
+def _badge(severity: AlertSeverity) -> str:
+    return f'<span class="sev {severity.value}">{severity.value}</span>'
+
+
 def _attention_section(items: Sequence[AttentionItem], today: date) -> str:
+    """One table for the whole practice, most urgent first (the attention list's order), the clinician on
+    every row: an urgent client never waits behind another clinician's list."""
     parts = [f"<h2>Needs attention today ({escape(today.isoformat())})</h2>"]
     if not items:
         parts.append('<p class="empty">No open episode needs attention today.</p>')
         return "".join(parts)
-    by_clinician: dict[str, list[AttentionItem]] = defaultdict(list)
-    for item in items:
-        by_clinician[item.clinician_id].append(item)
-    for clinician, group in sorted(by_clinician.items()):
-        parts.append(f"<h3>{escape(clinician)}: {len(group)} client(s)</h3><table>")
-        parts.append(
-            "<tr><th>urgency</th><th>client</th><th>stage</th><th>sessions</th><th>last session</th>"
-            "<th>why</th></tr>"
+    rows = [
+        (
+            "<tr><th>urgency</th><th>client</th><th>clinician</th><th>why</th><th>stage</th>"
+            "<th>sessions</th><th>last session</th></tr>"
         )
-        for item in group:
-            reasons = "".join(
-                f'<li><span class="sev {r.severity.value}">{r.severity.value}</span> {escape(r.text)}</li>'
-                for r in item.reasons
-            )
-            parts.append(
-                f'<tr><td><span class="sev {item.severity.value}">{item.severity.value}</span></td>'
-                f'<td><a href="#ep-{escape(item.episode_id)}">{escape(item.client_ref)}</a></td>'
-                f"<td>{escape(item.stage)}</td><td class=n>{item.sessions_attended}</td>"
-                f"<td>{escape(str(item.last_session_on or '-'))}</td><td><ul class=r>{reasons}</ul></td></tr>"
-            )
-        parts.append("</table>")
+    ]
+    for item in items:
+        reasons = "".join(f"<li>{_badge(r.severity)} {escape(r.text)}</li>" for r in item.reasons)
+        rows.append(
+            f"<tr><td>{_badge(item.severity)}</td>"
+            f'<td><a href="#ep-{escape(item.episode_id)}">{escape(item.client_ref)}</a></td>'
+            f"<td>{escape(item.clinician_id)}</td><td class='why'><ul class=r>{reasons}</ul></td>"
+            f'<td>{escape(item.stage)}</td><td class="n">{item.sessions_attended}</td>'
+            f"<td>{escape(str(item.last_session_on or '-'))}</td></tr>"
+        )
+    caption = f"<caption>{len(items)} client(s), most urgent first, across the practice</caption>"
+    parts.append(
+        _scroll("clients who need attention", f'<table id="attention">{caption}{"".join(rows)}</table>')
+    )
     return "".join(parts)
+
+
+def _scores_table(chart: ProgressChart) -> str:
+    rows = chart_rows(chart)
+    if not rows:
+        return ""
+    head = "<tr><th>session</th><th>outcome</th><th>alliance</th></tr>"
+    body = "".join(
+        f'<tr><td class="n">{n}</td><td>{escape(outcome)}</td><td>{escape(alliance)}</td></tr>'
+        for n, outcome, alliance in rows
+    )
+    # three columns of words wrap to any width: no scrolling region needed
+    return f"<details><summary>Scores as a table</summary><table>{head}{body}</table></details>"
+
+
+def _chart_section(practice: Practice, actor: Actor, row: CaseloadRow) -> str:
+    chart = progress_chart(practice, actor, row.episode_id)
+    spec = json.dumps(chart_vega_lite(chart), separators=(",", ":")).replace("</", "<\\/")
+    anchor = f"ep-{escape(row.episode_id)}"
+    return (
+        f'<section class="chart" id="{anchor}" aria-labelledby="{anchor}-h">'
+        f'<h3 id="{anchor}-h">{escape(row.client_ref)}</h3>'
+        f'<p class="muted">{escape(row.clinician_id)} · {escape(row.stage)} · '
+        f"{row.sessions_attended} sessions attended</p>{chart_svg(chart)}"
+        f"<p>{escape(chart_summary(chart))}</p>{_scores_table(chart)}"
+        f'<script type="application/vnd.vegalite+json">{spec}</script></section>'
+    )
 
 
 def render_report(
@@ -118,26 +182,19 @@ def render_report(
     # charts for the clients who need attention first, in the attention order, then the others
     order = {item.episode_id: i for i, item in enumerate(items)}
     open_rows.sort(key=lambda row: (order.get(row.episode_id, len(order)), row.clinician_id, row.client_ref))
-    charts = []
-    for row in open_rows[:max_charts]:
-        chart = progress_chart(practice, actor, row.episode_id)
-        spec = json.dumps(chart_vega_lite(chart), separators=(",", ":")).replace("</", "<\\/")
-        charts.append(
-            f'<section class="chart" id="ep-{escape(row.episode_id)}"><h3>{escape(row.client_ref)} '
-            f'<span class="muted">{escape(row.clinician_id)} · {escape(row.stage)} · '
-            f"{row.sessions_attended} sessions attended</span></h3>{chart_svg(chart)}"
-            f'<script type="application/vnd.vegalite+json">{spec}</script></section>'
-        )
     chart_part = ["<h2>Progress of open episodes</h2>"]
-    if not charts:
+    if not open_rows:
         chart_part.append('<p class="empty">No open episode has a recorded session yet.</p>')
-    chart_part += charts
+    else:
+        charts = "".join(_chart_section(practice, actor, row) for row in open_rows[:max_charts])
+        chart_part.append(f'<div class="charts">{charts}</div>')
     if len(open_rows) > max_charts:
         chart_part.append(f"<p class=muted>{len(open_rows) - max_charts} more open episodes not charted.</p>")
     clinic = escape(actor.clinic_id)
     return (
-        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
-        f"<title>alliancekit report: {clinic}</title><style>{_CSS}</style></head><body><main>"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>alliancekit report: {clinic}</title><style>{_css()}</style></head><body><main>"
         f"<h1>Feedback report: {clinic}</h1>"
         f'<p class="muted">Generated {escape(today.isoformat())} by alliancekit {escape(__version__)}. '
         "This report holds client references: handle it as a clinical record.</p>"
