@@ -18,6 +18,8 @@ from alliancekit.domain.actors import Actor
 from alliancekit.feedback.reports.attention import AttentionItem, attention_list
 from alliancekit.feedback.reports.chart import chart_svg, chart_vega_lite, progress_chart
 from alliancekit.feedback.reports.outcomes import GroupOutcomes, PracticeOutcomes, practice_outcomes
+from alliancekit.feedback.reports.quality import quality_reports
+from alliancekit.feedback.reports.quality.html import quality_section
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -141,6 +143,7 @@ def render_report(
         "This report holds client references: handle it as a clinical record.</p>"
         + _attention_section(items, today)
         + _outcomes_section(outcomes)
+        + quality_section(quality_reports(practice, actor, today=today))
         + "".join(chart_part)
         + "</main></body></html>\n"
     )
