@@ -28,7 +28,7 @@ from alliancekit.feedback.reports.quality.records import (
     ScoreRecord,
     add_months,
 )
-from alliancekit.feedback.reports.quality.talking_therapies import CourseOutcome, at_caseness, course_outcome
+from alliancekit.feedback.reports.quality.talking_therapies import CourseOutcome, at_caseness
 
 
 def client(
@@ -308,19 +308,11 @@ def test_talking_therapies_says_what_it_could_not_compute() -> None:
     only_open = talking_therapies([client("A", phq(12, date(2025, 1, 1)), phq(5, date(2025, 2, 1)))])
     assert "no finished course of treatment" in only_open.unavailable[0].reason
     assert only_open.recovery.value is None
-    withheld = attrs.evolve(
-        client(
-            "B",
-            phq(12, date(2025, 1, 1)),
-            phq(5, date(2025, 2, 1)),
-            closed=date(2025, 2, 1),
-            ending="goals-met",
-        ),
-        withheld=True,
-    )
-    outcome = course_outcome(withheld)
-    assert not isinstance(outcome, CourseOutcome)
-    assert "withheld by the client's lockbox" in outcome.reason
+    withheld = attrs.evolve(client("B", closed=date(2025, 2, 1), ending="goals-met"), withheld=True)
+    notes = talking_therapies([withheld]).unavailable
+    assert [u.subject for u in notes] == ["ep-B", "practice"]
+    assert "withheld by the client's lockbox" in notes[0].reason
+    assert "no finished course of treatment" in notes[1].reason
 
 
 # -- the measurement-based-care summary -------------------------------------------------------------

@@ -5,10 +5,11 @@ planned ending, an alliance dip and a rupture that is repaired, a dropout after 
 endorsed, no reliable change, ...), so that the demo database holds every lifecycle stage and alerts of
 every built-in feedback rule. With more clients than guaranteed courses, the last client is seen for a year
 (weekly, then monthly maintenance sessions with a PHQ-9 each time), starting before the others, so that the
-twelve-month and four-to-eight-month quality measures (CMS159, HEDIS DRR-E) have a follow-up to find. The clinicians behave like clinicians: they acknowledge urgent and red alerts
-at once, resolve risk alerts the same day with a note, hold a progress review whenever one is due (which red
-and urgent alerts make happen), and talk alliance alerts through at the next session. All names, ids and
-words are synthetic.
+twelve-month and four-to-eight-month quality measures (CMS159, HEDIS DRR-E) have a follow-up to find.
+The clinicians behave like clinicians: they acknowledge urgent and red alerts at once, resolve risk
+alerts the same day with a note, hold a progress review whenever one is due (which red and urgent alerts
+make happen), and talk alliance alerts through at the next session. All names, ids and words are
+synthetic.
 """
 
 from __future__ import annotations

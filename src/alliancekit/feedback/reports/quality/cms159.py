@@ -36,6 +36,7 @@ from alliancekit.feedback.reports.quality.records import (
     add_months,
     rate_json,
     window_json,
+    withheld_notes,
 )
 
 SPECIFICATION = "CMS159v12/v13/v14 (eCQI Resource Center; MIPS Quality ID 370; CBE 0710e)"
@@ -139,6 +140,7 @@ def cms159(
     """
     exclusions = exclusions or {}
     first, last = identification_period(year)
+    episodes = list(episodes)
     by_client: dict[str, list[ScoreRecord]] = defaultdict(list)
     for episode in episodes:
         by_client[episode.client_ref].extend(episode.scores_of(PHQ9))
@@ -189,4 +191,5 @@ def cms159(
         )
     denominator = [c for c in clients if c.status != Cms159Status.EXCLUDED]
     remission = Rate(sum(c.status == Cms159Status.REMISSION for c in denominator), len(denominator))
-    return Cms159Result(year, first, last, remission, tuple(clients), tuple(unavailable))
+    notes = withheld_notes(episodes) + unavailable
+    return Cms159Result(year, first, last, remission, tuple(clients), tuple(notes))

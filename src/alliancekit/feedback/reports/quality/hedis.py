@@ -37,6 +37,7 @@ from alliancekit.feedback.reports.quality.records import (
     add_months,
     rate_json,
     window_json,
+    withheld_notes,
 )
 
 DRR_SPECIFICATION = "HEDIS MY 2025/2026 DRR-E (NCQA, ECDS)"
@@ -143,6 +144,7 @@ def drr_e(
     """DRR-E over the clients of ``episodes`` whose first elevated PHQ-9 falls in ``intake`` (inclusive)."""
     exclusions = exclusions or {}
     intake_start, intake_end = intake
+    episodes = list(episodes)
     by_client = _phq9_by_client(episodes)
     unavailable = _no_data(by_client)
     clients: list[DrrClient] = []
@@ -186,7 +188,7 @@ def drr_e(
         remission=Rate(sum(c.remission for c in counted), n),
         response=Rate(sum(c.response for c in counted), n),
         clients=tuple(clients),
-        unavailable=tuple(unavailable),
+        unavailable=tuple(withheld_notes(episodes) + unavailable),
     )
 
 
@@ -246,7 +248,7 @@ def dms(
     )
     if not unavailable and total.denominator == 0:
         unavailable.append(Unavailable("practice", f"no client attended a session in {year}"))
-    return DmsResult(year, tuple(periods), total, tuple(unavailable))
+    return DmsResult(year, tuple(periods), total, tuple(withheld_notes(episodes) + unavailable))
 
 
 def rolling_intake(today: date) -> tuple[date, date]:

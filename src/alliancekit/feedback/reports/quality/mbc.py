@@ -23,7 +23,7 @@ from typing import Any
 import attrs
 
 from alliancekit.feedback.reports.outcomes import Rate
-from alliancekit.feedback.reports.quality.records import EpisodeRecord, Unavailable, rate_json
+from alliancekit.feedback.reports.quality.records import EpisodeRecord, Unavailable, rate_json, withheld_notes
 
 SPECIFICATION = (
     "The Joint Commission, Behavioral Health Care and Human Services, standard CTS.03.01.09 (EPs 1-3, 2018)"
@@ -154,11 +154,7 @@ def mbc_summary(episodes: Iterable[EpisodeRecord]) -> MbcSummary:
         unavailable.append(Unavailable("practice", "no episodes: there is nothing to summarise"))
     elif not treated:
         unavailable.append(Unavailable("practice", "no episode has an attended session yet"))
-    for e in episodes:
-        if e.withheld:
-            unavailable.append(
-                Unavailable(e.episode_id, "part of the record is withheld by the client's lockbox")
-            )
+    unavailable += withheld_notes(episodes)
     rows = tuple(episode_mbc(e) for e in treated)
     raised = sum(r.alerts_raised for r in rows)
     return MbcSummary(

@@ -9,6 +9,7 @@ reason, never a silent zero.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -123,6 +124,14 @@ class Unavailable:
 
     subject: str
     reason: str
+
+
+WITHHELD = "part of the record is withheld by the client's lockbox from this reader: it may be missing here"
+
+
+def withheld_notes(episodes: Iterable[EpisodeRecord]) -> list[Unavailable]:
+    """One statement per episode the client's lockbox kept (partly) from this reader."""
+    return [Unavailable(e.episode_id, WITHHELD) for e in episodes if e.withheld]
 
 
 def rate_json(rate: Rate) -> dict[str, Any]:

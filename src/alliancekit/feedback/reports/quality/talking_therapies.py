@@ -32,6 +32,7 @@ from alliancekit.feedback.reports.quality.records import (
     EpisodeRecord,
     Unavailable,
     rate_json,
+    withheld_notes,
 )
 
 SPECIFICATION = (
@@ -148,9 +149,8 @@ def course_outcome(episode: EpisodeRecord) -> CourseOutcome | Unavailable:
     for measure_id in (PHQ9, GAD7):
         scores = episode.scores_of(measure_id)
         if len(scores) < 2:
-            why = "withheld by the client's lockbox or " if episode.withheld else ""
             return Unavailable(
-                episode.episode_id, f"no paired {measure_id.upper()} scores ({why}fewer than two recorded)"
+                episode.episode_id, f"no paired {measure_id.upper()} scores (fewer than two recorded)"
             )
         pairs.append((scores[0].total, scores[-1].total))
     return CourseOutcome(episode.episode_id, pairs[0], pairs[1])
@@ -188,5 +188,5 @@ def talking_therapies(episodes: Iterable[EpisodeRecord]) -> TalkingTherapiesResu
         reliable_recovery=Rate(sum(c.reliable_recovery for c in cases), len(cases)),
         reliable_deterioration=Rate(sum(c.reliable_deterioration for c in courses), len(courses)),
         courses=tuple(courses),
-        unavailable=tuple(unavailable),
+        unavailable=tuple(withheld_notes(episodes) + unavailable),
     )
