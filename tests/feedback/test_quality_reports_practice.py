@@ -160,3 +160,16 @@ def test_the_demo_practice_shows_every_quality_report(tmp_path: Path) -> None:
     assert q.dms.total.denominator >= 1
     assert q.mbc.reviewed.numerator >= 1
     assert "CMS159: depression remission at twelve months" in page
+
+
+def test_the_html_table_of_episodes_is_bounded_and_says_how_many_more(
+    clinic: Clinic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import alliancekit.feedback.reports.quality.html as quality_html
+
+    for _ in range(2):
+        clinic.session(clinic.episode(), phq9(12))
+    monkeypatch.setattr(quality_html, "MAX_EPISODE_ROWS", 1)
+    page = render_report(clinic.p, SUPERVISOR, today=date(2026, 6, 1))
+    assert page.count("<td>client-x</td>") == 1
+    assert "1 more episodes: see <code>alliancekit quality --json</code>." in page

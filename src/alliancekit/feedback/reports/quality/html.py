@@ -10,6 +10,9 @@ from alliancekit.feedback.reports.outcomes import Rate
 from alliancekit.feedback.reports.quality.collect import QualityReports
 from alliancekit.feedback.reports.quality.records import Unavailable
 
+#: Episodes listed in the measurement-based-care table at most; the rest are counted (all are in --json).
+MAX_EPISODE_ROWS = 200
+
 
 def _rows(rows: Sequence[tuple[str, Rate]]) -> str:
     body = "".join(
@@ -108,8 +111,13 @@ def quality_section(q: QualityReports) -> str:
             + f"</td><td class=n>{e.reviews} ({e.reviews_with_scores})</td>"
             f"<td class=n>{e.alerts_raised} / {e.alerts_acknowledged}</td>"
             f"<td>{escape('; '.join(e.plan_changes) or '-')}</td></tr>"
-            for e in b.episodes
+            for e in b.episodes[:MAX_EPISODE_ROWS]
         )
         parts.append(f"<table>{head}{body}</table>")
+        if len(b.episodes) > MAX_EPISODE_ROWS:
+            more = len(b.episodes) - MAX_EPISODE_ROWS
+            parts.append(
+                f"<p class=muted>{more} more episodes: see <code>alliancekit quality --json</code>.</p>"
+            )
     parts.append(_unavailable(b.unavailable))
     return "".join(parts)

@@ -155,7 +155,8 @@ def mbc_summary(episodes: Iterable[EpisodeRecord]) -> MbcSummary:
     elif not treated:
         unavailable.append(Unavailable("practice", "no episode has an attended session yet"))
     unavailable += withheld_notes(episodes)
-    rows = tuple(episode_mbc(e) for e in treated)
+    order = sorted(treated, key=lambda e: (e.clinician_id, e.client_ref, e.opened_on, e.episode_id))
+    rows = tuple(episode_mbc(e) for e in order)
     raised = sum(r.alerts_raised for r in rows)
     return MbcSummary(
         episodes=rows,
