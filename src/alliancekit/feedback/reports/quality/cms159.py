@@ -20,7 +20,6 @@ PHQ-9M, a PHQ-9 taken up to 7 days before the encounter) is listed in docs/guide
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
@@ -29,11 +28,11 @@ import attrs
 
 from alliancekit.feedback.reports.outcomes import Rate
 from alliancekit.feedback.reports.quality.records import (
-    PHQ9,
     EpisodeRecord,
-    ScoreRecord,
     Unavailable,
     add_months,
+    no_phq9,
+    phq9_by_client,
     rate_json,
     window_json,
     withheld_notes,
@@ -141,17 +140,10 @@ def cms159(
     exclusions = exclusions or {}
     first, last = identification_period(year)
     episodes = list(episodes)
-    by_client: dict[str, list[ScoreRecord]] = defaultdict(list)
-    for episode in episodes:
-        by_client[episode.client_ref].extend(episode.scores_of(PHQ9))
-    unavailable: list[Unavailable] = []
-    if not by_client:
-        unavailable.append(Unavailable("practice", "no episodes: there is nothing to measure"))
-    elif not any(by_client.values()):
-        unavailable.append(Unavailable("practice", "no PHQ-9 is recorded: CMS159 needs PHQ-9 totals"))
+    by_client = phq9_by_client(episodes)
+    unavailable = no_phq9(by_client)
     clients: list[Cms159Client] = []
     for client_ref, scores in sorted(by_client.items()):
-        scores.sort(key=lambda s: (s.on, s.session))
         index = next((s for s in scores if first <= s.on <= last and s.total > INDEX_ABOVE), None)
         if index is None:
             continue
@@ -181,7 +173,7 @@ def cms159(
                 exclusion=exclusions.get(client_ref),
             )
         )
-    if by_client and any(by_client.values()) and not clients:
+    if not unavailable and not clients:
         unavailable.append(
             Unavailable(
                 "practice",

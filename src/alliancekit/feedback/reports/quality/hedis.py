@@ -30,11 +30,11 @@ import attrs
 
 from alliancekit.feedback.reports.outcomes import Rate
 from alliancekit.feedback.reports.quality.records import (
-    PHQ9,
     EpisodeRecord,
-    ScoreRecord,
     Unavailable,
     add_months,
+    no_phq9,
+    phq9_by_client,
     rate_json,
     window_json,
     withheld_notes,
@@ -117,23 +117,6 @@ class DrrResult:
         }
 
 
-def _phq9_by_client(episodes: Iterable[EpisodeRecord]) -> dict[str, list[ScoreRecord]]:
-    by_client: dict[str, list[ScoreRecord]] = defaultdict(list)
-    for episode in episodes:
-        by_client[episode.client_ref].extend(episode.scores_of(PHQ9))
-    for scores in by_client.values():
-        scores.sort(key=lambda s: (s.on, s.session))
-    return by_client
-
-
-def _no_data(by_client: Mapping[str, list[ScoreRecord]]) -> list[Unavailable]:
-    if not by_client:
-        return [Unavailable("practice", "no episodes: there is nothing to measure")]
-    if not any(by_client.values()):
-        return [Unavailable("practice", "no PHQ-9 is recorded: the measure needs PHQ-9 totals")]
-    return []
-
-
 def drr_e(
     episodes: Iterable[EpisodeRecord],
     *,
@@ -145,8 +128,8 @@ def drr_e(
     exclusions = exclusions or {}
     intake_start, intake_end = intake
     episodes = list(episodes)
-    by_client = _phq9_by_client(episodes)
-    unavailable = _no_data(by_client)
+    by_client = phq9_by_client(episodes)
+    unavailable = no_phq9(by_client)
     clients: list[DrrClient] = []
     for client_ref, scores in sorted(by_client.items()):
         index = next(
@@ -236,8 +219,8 @@ def dms(
     seen: dict[str, list[date]] = defaultdict(list)
     for episode in episodes:
         seen[episode.client_ref].extend(episode.attended)
-    by_client = _phq9_by_client(episodes)
-    unavailable = _no_data(by_client)
+    by_client = phq9_by_client(episodes)
+    unavailable = no_phq9(by_client)
     periods = []
     for start, end in assessment_periods(year):
         eligible = {c for c, days in seen.items() if any(start <= d <= end for d in days)}

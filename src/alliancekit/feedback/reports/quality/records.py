@@ -9,8 +9,9 @@ reason, never a silent zero.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterable
-from datetime import date, timedelta
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -134,12 +135,28 @@ def withheld_notes(episodes: Iterable[EpisodeRecord]) -> list[Unavailable]:
     return [Unavailable(e.episode_id, WITHHELD) for e in episodes if e.withheld]
 
 
+def phq9_by_client(episodes: Iterable[EpisodeRecord]) -> dict[str, list[ScoreRecord]]:
+    """Every client's PHQ-9 totals over all their episodes, in time order (clients without one too)."""
+    by_client: dict[str, list[ScoreRecord]] = defaultdict(list)
+    for episode in episodes:
+        by_client[episode.client_ref].extend(episode.scores_of(PHQ9))
+    for scores in by_client.values():
+        scores.sort(key=_when)
+    return by_client
+
+
+def no_phq9(by_client: Mapping[str, list[ScoreRecord]]) -> list[Unavailable]:
+    """Why a PHQ-9 measure has nothing to compute on: no episodes, or no PHQ-9 at all."""
+    if not by_client:
+        return [Unavailable("practice", "no episodes: there is nothing to measure")]
+    if not any(by_client.values()):
+        return [Unavailable("practice", "no PHQ-9 is recorded: the measure needs PHQ-9 totals")]
+    return []
+
+
 def rate_json(rate: Rate) -> dict[str, Any]:
     return {"numerator": rate.numerator, "denominator": rate.denominator, "value": rate.value}
 
 
 def window_json(start: date, end: date) -> dict[str, str]:
     return {"start": start.isoformat(), "end": end.isoformat()}
-
-
-ONE_DAY = timedelta(days=1)
