@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, Argv]] = {
     "caseload": ("audited", lambda db, tmp, ep: ["--db", str(db), "--all"]),
     "episode show": ("audited", lambda db, tmp, ep: ["--db", str(db), ep[:10], "--json"]),
     "report": ("audited", lambda db, tmp, ep: ["--db", str(db), "--out", str(tmp / "report")]),
+    "quality": ("audited", lambda db, tmp, ep: ["--db", str(db), "--json"]),
     "export fhir": ("audited", lambda db, tmp, ep: ["--db", str(db), "--all", "--out", str(tmp / "bulk")]),
     "audit show": ("audited", lambda db, tmp, ep: ["--db", str(db), "--json"]),
     "audit verify": ("read-only", lambda db, tmp, ep: ["--db", str(db)]),

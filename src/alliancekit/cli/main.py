@@ -19,12 +19,13 @@ from alliancekit.cli import (
     measures,
     outbox,
     plugins,
+    quality,
     report,
     verify,
 )
 from alliancekit.errors import AlliancekitError
 
-COMMAND_MODULES = (demo, caseload, episode, measures, plugins, report, export, outbox, audit, verify)
+COMMAND_MODULES = (demo, caseload, episode, measures, plugins, report, quality, export, outbox, audit, verify)
 
 
 def build_parser() -> argparse.ArgumentParser:

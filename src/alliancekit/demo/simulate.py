@@ -3,10 +3,13 @@
 Every client follows one of a handful of courses (a referral at consultation, steady improvement to a
 planned ending, an alliance dip and a rupture that is repaired, a dropout after missed sessions, a risk item
 endorsed, no reliable change, ...), so that the demo database holds every lifecycle stage and alerts of
-every built-in feedback rule. The clinicians behave like clinicians: they acknowledge urgent and red alerts
-at once, resolve risk alerts the same day with a note, hold a progress review whenever one is due (which red
-and urgent alerts make happen), and talk alliance alerts through at the next session. All names, ids and
-words are synthetic.
+every built-in feedback rule. With more clients than guaranteed courses, the last client is seen for a year
+(weekly, then monthly maintenance sessions with a PHQ-9 each time), starting before the others, so that the
+twelve-month and four-to-eight-month quality measures (CMS159, HEDIS DRR-E) have a follow-up to find.
+The clinicians behave like clinicians: they acknowledge urgent and red alerts at once, resolve risk
+alerts the same day with a note, hold a progress review whenever one is due (which red and urgent alerts
+make happen), and talk alliance alerts through at the next session. All names, ids and words are
+synthetic.
 """
 
 from __future__ import annotations
@@ -84,6 +87,9 @@ RANDOM_COURSES = (
 
 _STAYS_OPEN = frozenset({"on-hold", "transferred", "corrected", "no-change", "ongoing-rupture", "ongoing"})
 _OPEN_LATE = 84
+#: The year-long course starts this many days before START: its index PHQ-9 falls in the denominator
+#: identification period of the demo's last year and its 12-month window closes before the demo's last day.
+_YEAR_EARLIER = 301
 
 Progress = Callable[[int, int], None]
 
@@ -143,6 +149,8 @@ class _Client:
         self.actor = Actor(self.clinician, Role.CLINICIAN, CLINIC)
         # Courses that stay open start later, so that on the demo's last day they are still being seen.
         self.day = START + timedelta(days=3 * index + (_OPEN_LATE if course in _STAYS_OPEN else 0))
+        if course == "maintenance":
+            self.day = START - timedelta(days=_YEAR_EARLIER)
         self.ep = ""
         self.goal_ids: list[str] = []
         self.wellbeing = self.rng.uniform(0.3, 0.45)
@@ -264,9 +272,13 @@ class _Client:
         self.goal_ids = self.p.agree_goals(self.actor, self.ep, goals, agreed_on=self.day)
 
     def session(
-        self, attendance: Attendance = Attendance.ATTENDED, drift: float = 0.03, symptoms: bool = False
+        self,
+        attendance: Attendance = Attendance.ATTENDED,
+        drift: float = 0.03,
+        symptoms: bool = False,
+        days: int = 7,
     ) -> str:
-        self.advance(7)
+        self.advance(days)
         self.sessions += 1
         if self.sessions > 1:
             self.talk_through_alliance_alerts()
@@ -407,6 +419,15 @@ class _Client:
         self.consult()
         self.agree_goals()
         self.sessions_run(self.rng.randint(7, 11), drift=0.045)
+        self.planned_ending()
+
+    def course_maintenance(self) -> None:
+        """Weekly sessions, then a year of monthly maintenance sessions, a PHQ-9 and GAD-7 at each."""
+        self.consult()
+        self.agree_goals()
+        self.sessions_run(8, drift=0.045)
+        for _ in range(11):
+            self.session(drift=0.01, symptoms=True, days=30)
         self.planned_ending()
 
     def course_planned_no_plan(self) -> None:
@@ -579,6 +600,8 @@ def simulate_practice(
     practice = open_practice(location, clock=clock, ids=lambda kind: f"{rng.getrandbits(128):032x}")
     sim = _Simulation(practice, rng, clock)
     courses = list(COURSES) + [rng.choice(RANDOM_COURSES) for _ in range(clients - len(COURSES))]
+    if clients > len(COURSES):
+        courses[-1] = "maintenance"  # drawn all the same, so the other clients' records do not change
     with practice:
         for index, course in enumerate(courses):
             _Client(sim, index, course).run()

@@ -26,6 +26,8 @@ from alliancekit.feedback.reports.chart import (
     progress_chart,
 )
 from alliancekit.feedback.reports.outcomes import GroupOutcomes, PracticeOutcomes, practice_outcomes
+from alliancekit.feedback.reports.quality import quality_reports
+from alliancekit.feedback.reports.quality.html import quality_section
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -200,6 +202,7 @@ def render_report(
         "This report holds client references: handle it as a clinical record.</p>"
         + _attention_section(items, today)
         + _outcomes_section(outcomes)
+        + quality_section(quality_reports(practice, actor, today=today))
         + "".join(chart_part)
         + "</main></body></html>\n"
     )

@@ -1,0 +1,90 @@
+"""``alliancekit quality``: the quality-measure reports (CMS159, HEDIS DRR-E and DMS, NHS Talking
+Therapies, the measurement-based-care summary) as a table, or as JSON with ``--json``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from alliancekit.cli.common import add_clinic, add_db, cli_actor, existing_practice, print_json, table
+from alliancekit.cli.report import _today
+from alliancekit.errors import ValidationError
+from alliancekit.feedback.reports.quality import QualityReports, quality_reports
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "quality",
+        help="print the quality-measure reports",
+        description="Print CMS159, HEDIS DRR-E and DMS, NHS Talking Therapies outcomes and the "
+        "measurement-based-care summary; what could not be computed is said, with why.",
+    )
+    add_db(parser)
+    add_clinic(parser)
+    parser.add_argument("--today", metavar="YYYY-MM-DD", help="the report date (default: today)")
+    parser.add_argument(
+        "--year", type=int, metavar="YYYY", help="CMS159/DMS measurement year (default: --today's)"
+    )
+    parser.add_argument(
+        "--exclusions",
+        metavar="FILE",
+        help="JSON object: client reference -> denominator exclusion the host's record shows",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(run=run)
+
+
+def _exclusions(path: str | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ValidationError("--exclusions", "json-file", "a readable JSON file expected") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise ValidationError("--exclusions", "json-object", "an object of strings to strings expected")
+    return data
+
+
+def _lines(q: QualityReports) -> list[str]:
+    c, d, m, t, b = q.cms159, q.drr_e, q.dms, q.talking_therapies, q.mbc
+    rows = [
+        ["CMS159", f"remission {c.year}" + (" (provisional)" if c.pending else ""), str(c.remission)],
+        ["DRR-E", "follow-up PHQ-9", str(d.follow_up)],
+        ["DRR-E", "remission", str(d.remission)],
+        ["DRR-E", "response", str(d.response)],
+        ["DMS", f"PHQ-9 utilisation {m.year}", str(m.total)],
+        ["Talking Therapies", "recovery", str(t.recovery)],
+        ["Talking Therapies", "reliable improvement", str(t.reliable_improvement)],
+        ["Talking Therapies", "reliable recovery", str(t.reliable_recovery)],
+        ["Talking Therapies", "reliable deterioration", str(t.reliable_deterioration)],
+        ["MBC", "episodes measured more than once", str(b.monitored)],
+        ["MBC", "episodes with a progress review", str(b.reviewed)],
+    ]
+    lines = [table(rows, ["report", "rate", "value"])]
+    for name, items in (
+        ("CMS159", c.unavailable),
+        ("DRR-E", d.unavailable),
+        ("DMS", m.unavailable),
+        ("Talking Therapies", t.unavailable),
+        ("MBC", b.unavailable),
+        ("all", q.unreadable),
+    ):
+        lines += [f"not computed ({name}): {u.subject}: {u.reason}" for u in items]
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    today = _today(args.today)
+    exclusions = _exclusions(args.exclusions)
+    with existing_practice(args.db) as practice:
+        actor = cli_actor(practice, args)
+        reports = quality_reports(practice, actor, today=today, year=args.year, exclusions=exclusions)
+    if args.json:
+        print_json(reports.to_json())
+    else:
+        print("\n".join(_lines(reports)))
+    return 0
