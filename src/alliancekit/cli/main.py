@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Feedback-informed psychotherapy care: inspect and exercise an alliancekit practice.",
         epilog="Exit codes: 0 done, 1 a finding (such as a failed verification), 2 a usage or input error.",
     )
-    parser.add_argument("--version", action="version", version=f"alliancekit {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"alliancekit {__version__}", help="print the version and exit"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)

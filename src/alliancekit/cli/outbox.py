@@ -19,21 +19,32 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     commands = parser.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
 
-    status = commands.add_parser("status", help="messages by state and the oldest pending one")
+    status = commands.add_parser(
+        "status",
+        help="messages by state and the oldest pending one",
+        description="Count the outbox's messages by state and show when the oldest pending one was written.",
+    )
     add_db(status)
     status.add_argument("--dead", action="store_true", help="also list dead messages")
     add_json(status)
     status.set_defaults(run=run_status)
 
     dispatch = commands.add_parser(
-        "dispatch", help="deliver due messages now through the installed notification plugins"
+        "dispatch",
+        help="deliver due messages now through the installed notification plugins",
+        description="Deliver the messages that are due now through the installed notification plugins "
+        "(alliancekit-smtp, alliancekit-webhook); without one, nothing is dispatched (exit 2).",
     )
     add_db(dispatch)
     dispatch.add_argument("--limit", type=int, metavar="N", help="at most N messages")
     add_json(dispatch)
     dispatch.set_defaults(run=run_dispatch)
 
-    retry = commands.add_parser("retry", help="put a dead message back to pending")
+    retry = commands.add_parser(
+        "retry",
+        help="put a dead message back to pending",
+        description="Put a dead message back to pending, so that the next dispatch tries it again.",
+    )
     add_db(retry)
     retry.add_argument("id", metavar="ID", help="the message id (its idempotency key)")
     retry.set_defaults(run=run_retry)
