@@ -31,6 +31,10 @@ DB_ENV = "ALLIANCEKIT_DB"
 STDOUT = "-"
 
 
+#: Query parameters of a store URL that may hold a secret: never shown in a message.
+SECRET_PARAMETERS = ("password=", "sslpassword=", "sslkey=")
+
+
 class UsageError(Exception):
     """A mistake in how the command was called, found after parsing (exit 2, no traceback)."""
 
@@ -53,14 +57,14 @@ def location_of(args: argparse.Namespace) -> str:
 
 
 def shown(location: str) -> str:
-    """The location as messages show it: a URL without its password or query (which may hold secrets)."""
+    """The location as messages show it: a URL without its password (in the user part or the query)."""
     if "://" not in location:
         return location
     parts = urlsplit(location)
-    netloc = parts.netloc.rpartition("@")
-    user = netloc[0].partition(":")[0]
-    host = f"{user}@{netloc[2]}" if user else netloc[2]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+    user, at, host = parts.netloc.rpartition("@")
+    netloc = f"{user.partition(':')[0]}{at}{host}"
+    query = "&".join(p for p in parts.query.split("&") if not p.lower().startswith(SECRET_PARAMETERS))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def existing_practice(

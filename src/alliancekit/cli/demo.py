@@ -20,7 +20,7 @@ from alliancekit import Actor, Purpose, Role, open_practice
 from alliancekit.cli.common import STDOUT, UsageError, add_json, note, shown
 from alliancekit.demo import simulate_practice
 from alliancekit.demo.simulate import CLINIC, MIN_CLIENTS
-from alliancekit.errors import NotAnAlliancekitStore, StoreError
+from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
 from alliancekit.feedback.reports import write_report
 from alliancekit.store.registry import sqlite_file
 
@@ -88,8 +88,10 @@ def _replaceable(location: str, force: bool) -> Path | None:
         raise UsageError(
             f"--db {location}: not an alliancekit database; the demo never replaces other files"
         ) from None
-    except StoreError as exc:  # another version of alliancekit, or a store that cannot be opened
+    except (StoreNeedsMigration, StoreTooNew) as exc:  # another version's: whose, it cannot say
         clinics, why = None, str(exc)
+    except StoreError as exc:
+        raise UsageError(f"--db {shown(location)}: {exc}") from None
     else:
         why = f"it holds the clinics {', '.join(clinics)}" if clinics else "it holds no episodes"
     if path is None:
@@ -133,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.flush()
 
     summary = simulate_practice(location, clients=args.clients, seed=args.seed, progress=progress)
+    summary = attrs.evolve(summary, location=shown(location))
     text = json.dumps(attrs.asdict(summary), indent=2) + "\n"
     lines = summary.lines()
     if args.out not in (None, STDOUT):
@@ -141,9 +144,8 @@ def run(args: argparse.Namespace) -> int:
         (directory / "summary.json").write_text(text, encoding="utf-8")
         lines.append(f"  wrote {directory / 'summary.json'}")
         lines.append(f"  wrote {_write_report(location, directory, summary.today)}")
-    lines.append(
-        f"  next: alliancekit caseload --db {location}    alliancekit episode show --db {location} ID"
-    )
+    db = shown(location)
+    lines.append(f"  next: alliancekit caseload --db {db}    alliancekit episode show --db {db} ID")
     if json_on_stdout:
         sys.stdout.write(text)
     if not (args.quiet and json_on_stdout):

@@ -15,7 +15,7 @@ from alliancekit.cli.main import build_parser
 INTRO = """\
 # Command line
 
-<!-- Generated from the parser by `python -m alliancekit.cli.reference docs/reference/cli.md`: do not edit. -->
+<!-- Generated from the parser: python -m alliancekit.cli.reference docs/reference/cli.md (do not edit) -->
 
 `alliancekit` (or `python -m alliancekit`) inspects and exercises a practice. Every command reads and writes
 through the same guarded path as the library: reads of clinical content are audited, and the client's lockbox
@@ -52,15 +52,24 @@ or one that is not alliancekit's is refused.
 
 The same for every command:
 
-| Code | Meaning |
-| ---- | ------- |
-| 0 | Done. |
-| 1 | A finding: the command ran and found the problem it looks for (verification found a broken record, exported resources fail the FHIR schema, a measure response or definition is invalid). |
-| 2 | A usage or input error: wrong arguments, a practice that is missing or not alliancekit's, an unknown clinic, episode or measure, a file that cannot be read or written, or the library refusing an input. Nothing was done; the message names what is wrong, in one line, without a traceback. |
-| 130 | Interrupted. |
+- **0**: done.
+- **1**: a finding: the command ran and found the problem it looks for (verification found a broken record,
+  exported resources fail the FHIR schema, a measure response or definition is invalid).
+- **2**: a usage or input error: wrong arguments, a practice that is missing or not alliancekit's, an unknown
+  clinic, episode or measure, a file that cannot be read or written, or the library refusing an input.
+  Nothing was done; the message names what is wrong, in one line, without a traceback.
+- **130**: interrupted.
 
 ## Commands
 """
+
+
+def _actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return parser._actions  # noqa: SLF001 - argparse has no public way to list a parser's arguments
+
+
+def _is_subcommands(action: argparse.Action) -> bool:
+    return isinstance(action, argparse._SubParsersAction)  # noqa: SLF001 - as above
 
 
 def commands(
@@ -69,8 +78,9 @@ def commands(
     """Every command the parser runs (``"audit show"``, ...) and its own parser, in the parser's order."""
     parser = parser or build_parser()
     found: dict[str, argparse.ArgumentParser] = {}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
+    for action in _actions(parser):
+        if _is_subcommands(action):
+            assert isinstance(action.choices, dict)  # noqa: S101 - a subparsers action maps names to parsers
             for name, sub in action.choices.items():
                 path = f"{prefix} {name}".strip()
                 found.update(commands(sub, path) or {path: sub})
@@ -97,7 +107,7 @@ def _name(action: argparse.Action) -> str:
 
 def documented_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     """The arguments a command's page documents: all but ``--help``."""
-    return [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    return [a for a in _actions(parser) if a.nargs != 0 or a.option_strings != ["-h", "--help"]]
 
 
 def markdown() -> str:
@@ -105,7 +115,7 @@ def markdown() -> str:
     root = build_parser()
     parts = [INTRO, "\nOptions of `alliancekit` itself:\n\n"]
     for action in documented_actions(root):
-        if not isinstance(action, argparse._SubParsersAction):
+        if not _is_subcommands(action):
             parts.append(f"- {_name(action)}: {_help(action)}\n")
     for path, parser in commands(root).items():
         parts.append(f"\n### `alliancekit {path}`\n\n{parser.description or ''}\n\n")
