@@ -534,3 +534,15 @@ def test_errors_exit_with_their_kinds_code_in_one_line(
     assert "Traceback" not in err
     if expected == 2:  # one line says what is wrong (argparse's usage lines aside)
         assert len([line for line in err.splitlines() if "error:" in line]) == 1
+
+
+@pytest.mark.parametrize("store", ["postgresql"], indirect=True)
+def test_the_demo_fills_only_an_empty_postgresql_store(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, before, _ = run(capsys, ["caseload", "--db", store.location, "--all", "--json"])
+    code, _, err = run(capsys, ["demo", "--db", store.location, "--clients", "12", "--force"])
+    assert code == 2
+    assert "the store already holds a practice (it holds the clinics demo-clinic)" in err
+    _, after, _ = run(capsys, ["caseload", "--db", store.location, "--all", "--json"])
+    assert json.loads(after) == json.loads(before)
