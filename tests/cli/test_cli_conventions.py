@@ -546,3 +546,17 @@ def test_the_demo_fills_only_an_empty_postgresql_store(
     assert "the store already holds a practice (it holds the clinics demo-clinic)" in err
     _, after, _ = run(capsys, ["caseload", "--db", store.location, "--all", "--json"])
     assert json.loads(after) == json.loads(before)
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+def test_sqlite_urls_name_the_file(store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from urllib.parse import quote
+
+    spaced = tmp_path / "a folder" / "the practice.sqlite"
+    spaced.parent.mkdir()
+    spaced.write_bytes(Path(store.location).read_bytes())
+    expected = json.loads(run(capsys, ["caseload", "--db", store.location, "--all", "--json"])[1])
+    for location in (f"sqlite://{quote(str(spaced))}", f"sqlite:{spaced}", str(spaced)):
+        code, out, err = run(capsys, ["caseload", "--db", location, "--all", "--json"])
+        assert code == 0, err
+        assert [r["episode_id"] for r in json.loads(out)] == [r["episode_id"] for r in expected]

@@ -22,7 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
-from alliancekit.errors import NotAnAlliancekitStore, StoreError
+from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
+from alliancekit.store.registry import sqlite_file
 
 #: The environment variable that names the practice when ``--db`` is not given.
 DB_ENV = "ALLIANCEKIT_DB"
@@ -80,13 +81,27 @@ def existing_practice(
     try:
         probe = open_practice(location, read_only=True, audit_key=audit_key)
     except NotAnAlliancekitStore as exc:
-        raise UsageError(f"no alliancekit database at {shown(location)} ({exc})") from None
-    except StoreError as exc:
+        raise UsageError(f"no alliancekit database at {shown(location)} ({_why(location, exc)})") from None
+    except (StoreError, ValidationError) as exc:
         raise UsageError(f"--db {shown(location)}: {exc}") from None
     if read_only:
         return probe
     probe.close()
     return open_practice(location, audit_key=audit_key)
+
+
+def _why(location: str, refusal: NotAnAlliancekitStore) -> str:
+    """Why there is no practice at ``location``, in plain words for a file, else the store's words."""
+    path = sqlite_file(location)
+    if path is None:
+        return str(refusal)
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return "it is a directory"
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    return "the file is something else"
 
 
 def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:
