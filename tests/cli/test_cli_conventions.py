@@ -244,15 +244,26 @@ def test_commands_without_a_practice_work(
 
 @pytest.mark.parametrize("store", ["sqlite"], indirect=True)
 def test_python_dash_m_alliancekit_is_the_command(store: Store, tmp_path: Path) -> None:
+    # Data on stdout is UTF-8 whatever the locale says (here: ASCII).
+    ascii_locale = {**os.environ, "PYTHONIOENCODING": "ascii"}
     done = subprocess.run(
         [sys.executable, "-m", "alliancekit", "report", "--db", store.location, "--out", "-"],
         capture_output=True,
         check=False,
+        env=ascii_locale,
     )
     assert done.returncode == 0, done.stderr
     html = done.stdout.decode("utf-8")
     assert html.startswith("<!DOCTYPE html>")
     assert html.rstrip().endswith("</html>")
+    measure = subprocess.run(
+        [sys.executable, "-m", "alliancekit", "measures", "show", "ors", "--json"],
+        capture_output=True,
+        check=False,
+        env=ascii_locale,
+    )
+    assert measure.returncode == 0, measure.stderr
+    assert "\u00a9" in json.dumps(json.loads(measure.stdout.decode("utf-8")), ensure_ascii=False)
     version = subprocess.run(
         [sys.executable, "-m", "alliancekit", "--version"], capture_output=True, text=True, check=False
     )

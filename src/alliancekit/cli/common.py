@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import enum
+import io
 import json
 import os
 import sys
@@ -155,44 +156,51 @@ def json_value(value: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=json_value)
-    sys.stdout.write("\n")
+    with output(STDOUT) as out:
+        json.dump(data, out, indent=2, ensure_ascii=False, default=json_value)
+        out.write("\n")
 
 
 def print_ndjson(items: Iterable[Any]) -> None:
     """One JSON value per line, written as each is produced (nothing is collected first)."""
-    for item in items:
-        sys.stdout.write(json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=json_value))
-        sys.stdout.write("\n")
+    with output(STDOUT) as out:
+        for item in items:
+            out.write(json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=json_value))
+            out.write("\n")
 
 
 def print_json_array(items: Iterable[Any]) -> None:
     """A JSON array written element by element: its first elements go out before the last are made."""
-    out = sys.stdout
-    out.write("[")
-    for n, item in enumerate(items):
-        out.write(",\n  " if n else "\n  ")
-        out.write(json.dumps(item, ensure_ascii=False, default=json_value))
-    out.write("\n]\n")
+    with output(STDOUT) as out:
+        out.write("[")
+        for n, item in enumerate(items):
+            out.write(",\n  " if n else "\n  ")
+            out.write(json.dumps(item, ensure_ascii=False, default=json_value))
+        out.write("\n]\n")
 
 
 @contextlib.contextmanager
-def output(name: str, *, binary: bool = False) -> Iterator[IO[Any]]:
-    """The file ``name`` opened for writing (its directory created), or standard output for ``-``.
+def output(name: str) -> Iterator[IO[str]]:
+    """The file ``name`` opened for writing text (its directory created), or standard output for ``-``.
 
-    Standard output is never closed; text goes out as UTF-8 whatever the terminal's locale.
+    Both take UTF-8 whatever the locale (the HTML report and JSON say they are UTF-8); standard output is
+    flushed, never closed.
     """
+    if name == STDOUT and not hasattr(sys.stdout, "buffer"):  # a text-only stand-in (a host's StringIO)
+        yield sys.stdout
+        return
     if name == STDOUT:
-        if binary:
-            yield sys.stdout.buffer
-            sys.stdout.buffer.flush()
-        else:
-            yield sys.stdout
-            sys.stdout.flush()
+        sys.stdout.flush()
+        stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+        try:
+            yield stream
+        finally:
+            stream.flush()
+            stream.detach()  # leaves sys.stdout's buffer open
         return
     path = Path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb") if binary else path.open("w", encoding="utf-8") as handle:
+    with path.open("w", encoding="utf-8") as handle:
         yield handle
 
 

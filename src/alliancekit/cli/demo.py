@@ -17,7 +17,7 @@ from pathlib import Path
 import attrs
 
 from alliancekit import Actor, Purpose, Role, open_practice
-from alliancekit.cli.common import STDOUT, UsageError, add_json, note, shown
+from alliancekit.cli.common import STDOUT, UsageError, add_json, note, output, shown
 from alliancekit.demo import simulate_practice
 from alliancekit.demo.simulate import CLINIC, MIN_CLIENTS
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
@@ -147,7 +147,8 @@ def run(args: argparse.Namespace) -> int:
     db = shown(location)
     lines.append(f"  next: alliancekit caseload --db {db}    alliancekit episode show --db {db} ID")
     if json_on_stdout:
-        sys.stdout.write(text)
+        with output(STDOUT) as handle:
+            handle.write(text)
     if not (args.quiet and json_on_stdout):
         note("\n".join(lines), to_stderr=json_on_stdout)
     return 0

@@ -89,9 +89,10 @@ def _bulk_to_stdout(
         result = export_ndjson(
             practice, actor, Path(tmp) / "export", purpose=purpose, options=options, on_resource=check
         )
-        for rtype in result.counts:
-            with (result.directory / f"{rtype}.ndjson").open(encoding="utf-8") as lines:
-                shutil.copyfileobj(lines, sys.stdout)
+        with output(STDOUT) as out:
+            for rtype in result.counts:
+                with (result.directory / f"{rtype}.ndjson").open(encoding="utf-8") as lines:
+                    shutil.copyfileobj(lines, out)
     return result
 
 

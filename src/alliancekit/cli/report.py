@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from alliancekit.cli.common import STDOUT, add_clinic, add_db, cli_actor, existing_practice, iso_date
+from alliancekit.cli.common import STDOUT, add_clinic, add_db, cli_actor, existing_practice, iso_date, output
 from alliancekit.feedback.reports import render_report, write_report
 
 
@@ -41,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.out == STDOUT:
-            sys.stdout.write(render_report(practice, actor, today=args.today, max_charts=args.max_charts))
+            with output(STDOUT) as handle:
+                handle.write(render_report(practice, actor, today=args.today, max_charts=args.max_charts))
             return 0
         path = write_report(practice, actor, args.out, today=args.today, max_charts=args.max_charts)
     print(f"wrote {path}")
