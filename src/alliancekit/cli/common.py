@@ -161,11 +161,15 @@ def print_json(data: Any) -> None:
         out.write("\n")
 
 
+#: One encoder for streamed items (``json.dumps`` with options builds a new one per call).
+_ITEM = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_value)
+
+
 def print_ndjson(items: Iterable[Any]) -> None:
     """One JSON value per line, written as each is produced (nothing is collected first)."""
     with output(STDOUT) as out:
         for item in items:
-            out.write(json.dumps(item, ensure_ascii=False, separators=(",", ":"), default=json_value))
+            out.write(_ITEM.encode(item))
             out.write("\n")
 
 
@@ -175,7 +179,7 @@ def print_json_array(items: Iterable[Any]) -> None:
         out.write("[")
         for n, item in enumerate(items):
             out.write(",\n  " if n else "\n  ")
-            out.write(json.dumps(item, ensure_ascii=False, default=json_value))
+            out.write(_ITEM.encode(item))
         out.write("\n]\n")
 
 
