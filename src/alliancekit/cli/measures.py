@@ -73,9 +73,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_validate(args: argparse.Namespace) -> int:
     registry = get_plugin_host().measures()
-    registry.entry(
-        args.measure_id, args.measure_version
-    )  # an unknown measure is a usage error, not a finding
+    # An unknown measure is a usage error (exit 2); an invalid response is the finding (exit 1).
+    registry.entry(args.measure_id, args.measure_version)
     document = _read(args.response)
     return _emit(*commands.validate_response(registry, args.measure_id, document, args.measure_version))
 
