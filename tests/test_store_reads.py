@@ -78,7 +78,9 @@ CONSUMERS = ("cli/", "fhir/", "feedback/", "demo/", "exports/")
 
 
 def _backend(module: str) -> bool:
-    return module.startswith("alliancekit.store.") and not module.endswith(".protocol")
+    # The protocol's types and the registry's location names (which file an SQLite location is) hold no
+    # store; a practice is opened only through open_practice.
+    return module.startswith("alliancekit.store.") and not module.endswith((".protocol", ".registry"))
 
 
 def _store_handles(path: Path, base: Path = ROOT.parent) -> list[str]:

@@ -58,15 +58,15 @@ def test_demo_replaces_its_own_database_but_not_other_files(
     precious = tmp_path / "notes.sqlite"
     precious.write_bytes(b"someone else's file")
     code, _, err = run(capsys, "demo", "--db", str(precious), "--quiet")
-    assert code == 1
+    assert code == 2
     assert "not an alliancekit database" in err
     assert precious.read_bytes() == b"someone else's file"
 
 
 def test_demo_refuses_too_few_clients(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "demo", "--db", str(tmp_path / "d.sqlite"), "--clients", "3")
-    assert code == 1
-    assert "clients: minimum" in err
+    assert code == 2
+    assert "--clients: at least 12" in err
 
 
 def test_caseload_table_and_json(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -97,7 +97,7 @@ def test_episode_show_by_prefix(demo_db: Path, capsys: pytest.CaptureFixture[str
 
 def test_episode_show_unknown_id(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "episode", "show", "--db", str(demo_db), "zzzz")
-    assert code == 1
+    assert code == 2
     assert "no episode" in err
 
 
@@ -106,18 +106,18 @@ def test_reading_a_missing_database_creates_nothing(
 ) -> None:
     missing = tmp_path / "typo.sqlite"
     code, _, err = run(capsys, "caseload", "--db", str(missing))
-    assert code == 1
-    assert "no database" in err
+    assert code == 2
+    assert f"no alliancekit database at {missing}" in err
     assert not missing.exists()
 
 
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(SystemExit) as exited:
         main(["no-such-command"])
     assert exited.value.code == 2
-    with pytest.raises(SystemExit) as exited:
-        main(["caseload"])
-    assert exited.value.code == 2
+    monkeypatch.delenv("ALLIANCEKIT_DB", raising=False)
+    assert main(["caseload"]) == 2
+    assert "--db: name the practice" in capsys.readouterr().err
 
 
 def test_plugins_lists_builtins_with_their_hooks(capsys: pytest.CaptureFixture[str]) -> None:
@@ -157,7 +157,7 @@ def test_measures_validate_scores_or_names_the_error(
     assert "$.answers.overall" in err
     assert "97.25" not in err + out
     code, _, err = run(capsys, "measures", "validate", "ors", str(tmp_path / "missing.json"))
-    assert code == 1
+    assert code == 2
 
 
 def test_measures_check_definition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,7 +12,7 @@ from psycopg import sql
 
 from alliancekit import open_practice
 from alliancekit.domain import Actor, Role
-from alliancekit.errors import NotAnAlliancekitStore, StoreBusy, StoreTooNew, ValidationError
+from alliancekit.errors import NotAnAlliancekitStore, StoreBusy, StoreError, StoreTooNew, ValidationError
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.testing.concurrency import active_episode
 from alliancekit.testing.store import StoreContract
@@ -29,6 +29,54 @@ def test_location_options_are_taken_out_and_the_rest_goes_to_libpq() -> None:
     )
     assert conninfo == "postgresql://app:s3cret@db.example:5433/practice?sslmode=require"
     assert options == {"clinic": "north", "schema": "ak", "pool_max": "4"}
+
+
+@pytest.mark.parametrize(
+    ("query", "passed_on"),
+    [
+        # a space, written as %20 or as + in the location, reaches libpq as %20: libpq takes + literally
+        ("options=-c%20statement_timeout%3D5000", "options=-c%20statement_timeout%3D5000"),
+        ("options=-c+statement_timeout%3D5000", "options=-c%20statement_timeout%3D5000"),
+        # a literal plus stays a plus
+        ("application_name=a%2Bb", "application_name=a%2Bb"),
+    ],
+)
+def test_options_reach_libpq_percent_encoded(query: str, passed_on: str) -> None:
+    conninfo, options = parse_location(f"postgresql://app@db/practice?clinic=north&{query}")
+    assert conninfo == f"postgresql://app@db/practice?{passed_on}"
+    assert options == {"clinic": "north"}
+
+
+def test_options_with_a_space_work_against_the_server(pg) -> None:  # type: ignore[no-untyped-def]
+    location = pg.location(pg.new_schema(), CLINIC) + "&options=-c%20statement_timeout%3D4321"
+    store = open_postgres(location)
+    try:
+        with store._connection() as conn:
+            row = conn.execute("SHOW statement_timeout").fetchone()
+    finally:
+        store.close()
+    assert row is not None
+    assert row[0] == "4321ms"
+
+
+def test_a_connection_that_cannot_succeed_fails_at_once_with_the_servers_reason(pg) -> None:  # type: ignore[no-untyped-def]
+    # Before the fix the pool retried such a connection in the background until its 30 s open timeout and
+    # then said only that it could not connect: the server's reason is what only the first attempt reports.
+    location = pg.location(pg.new_schema(), CLINIC) + "&options=-c%20no_such_setting%3D1"
+    with pytest.raises(StoreError) as caught:
+        open_postgres(location)
+    assert 'unrecognized configuration parameter "no_such_setting"' in str(caught.value)
+    assert "within 30 s" not in str(caught.value)
+
+
+def test_a_connect_timeout_is_set_unless_the_location_sets_one() -> None:
+    from alliancekit_postgres.store import DEFAULT_CONNECT_TIMEOUT, _with_connect_timeout
+    from psycopg.conninfo import conninfo_to_dict
+
+    default = conninfo_to_dict(_with_connect_timeout("postgresql://app@db/practice"))
+    assert default["connect_timeout"] == str(DEFAULT_CONNECT_TIMEOUT)
+    own = conninfo_to_dict(_with_connect_timeout("postgresql://app@db/practice?connect_timeout=3"))
+    assert own["connect_timeout"] == "3"
 
 
 @pytest.mark.parametrize(

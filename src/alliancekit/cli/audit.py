@@ -1,19 +1,30 @@
 """``alliancekit audit verify`` and ``alliancekit audit show``: check and read the audit log.
 
 ``verify`` is :mod:`alliancekit.cli.verify` (read-only). ``show`` reads through the facade as an
-administrator, so the read is itself audited.
+administrator, so the read is itself audited. Its JSON is streamed entry by entry: a large log is never
+built into one document in memory (``--ndjson`` writes one object per line).
 """
 
 from __future__ import annotations
 
 import argparse
-from datetime import date
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
+from alliancekit import Actor, AuditRecord, Purpose, Role
 from alliancekit.cli import verify
-from alliancekit.cli.common import add_clinic, add_db, cli_actor, existing_practice, print_json, table
-from alliancekit.domain import Actor, Purpose, Role
+from alliancekit.cli.common import (
+    add_clinic,
+    add_db,
+    cli_actor,
+    existing_practice,
+    iso_date,
+    print_json_array,
+    print_ndjson,
+    table,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -32,29 +43,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_db(show)
     show.add_argument("--client", metavar="REF", help="only entries about this client reference")
     show.add_argument("--actor", metavar="ID", help="only entries by this actor")
-    show.add_argument("--since", metavar="DATE", type=_date, help="from this date (YYYY-MM-DD)")
-    show.add_argument("--until", metavar="DATE", type=_date, help="up to this date, inclusive")
+    show.add_argument("--since", metavar="DATE", type=iso_date, help="from this date (YYYY-MM-DD)")
+    show.add_argument("--until", metavar="DATE", type=iso_date, help="up to this date, inclusive")
     add_clinic(show)
-    show.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    form = show.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="print a JSON array, streamed entry by entry")
+    form.add_argument("--ndjson", action="store_true", help="print one JSON object per line (NDJSON)")
     show.set_defaults(run=run_show)
 
 
-def _date(value: str) -> date:
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a date as YYYY-MM-DD") from None
+#: An entry's fields, once: ``attrs.asdict`` per entry costs more than the JSON encoding of a large log.
+_FIELDS = tuple(f.name for f in attrs.fields(AuditRecord))
+
+
+def _objects(entries: Iterable[AuditRecord]) -> Iterable[dict[str, Any]]:
+    for e in entries:
+        item = {name: getattr(e, name) for name in _FIELDS}
+        item["at"] = e.at.isoformat()
+        yield item
 
 
 def run_show(args: argparse.Namespace) -> int:
-    with existing_practice(args.db) as practice:
+    with existing_practice(args) as practice:
         clinic = cli_actor(practice, args).clinic_id
         auditor = Actor("alliancekit-cli", Role.ADMINISTRATOR, clinic, Purpose.OPERATIONS)
         entries = practice.audit_entries(
             auditor, client_ref=args.client, actor_id=args.actor, since=args.since, until=args.until
         )
+    if args.ndjson:
+        print_ndjson(_objects(entries))
+        return 0
     if args.json:
-        print_json([attrs.asdict(e) for e in entries])
+        print_json_array(_objects(entries))
         return 0
     rows = [
         [

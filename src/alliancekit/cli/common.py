@@ -1,53 +1,216 @@
-"""Helpers shared by CLI commands: opening a database for reading, the CLI's actor, output."""
+"""Helpers shared by CLI commands: naming and opening a practice, the CLI's actor, output.
+
+A practice is named the same way by every command: ``--db`` takes a path (an SQLite file) or a store URL
+(``sqlite:///path``, ``postgresql://...?clinic=north``, any scheme a store plugin registers); without
+``--db`` the ``ALLIANCEKIT_DB`` environment variable names it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import enum
+import io
 import json
+import os
 import sys
-from typing import Any
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
 
-from alliancekit.domain import Actor, Purpose, Role
-from alliancekit.errors import ValidationError
-from alliancekit.practice import Practice, open_practice
+import attrs
+
+from alliancekit import Actor, Practice, Purpose, Role, open_practice
+from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
+from alliancekit.store.registry import sqlite_file
+
+#: The environment variable that names the practice when ``--db`` is not given.
+DB_ENV = "ALLIANCEKIT_DB"
+
+#: What ``--out -`` means: standard output.
+STDOUT = "-"
 
 
-def existing_practice(db: str, *, read_only: bool = False, audit_key: bytes | None = None) -> Practice:
-    """Open an existing practice database; never create, migrate or convert one by accident.
+#: Query parameters of a store URL that may hold a secret: never shown in a message.
+SECRET_PARAMETERS = ("password=", "sslpassword=", "sslkey=")
 
-    The database is first opened read-only, which refuses a missing, empty or foreign file without
-    touching it; a command that writes (every read of clinical content writes its audit entry) then
-    opens it again for writing.
+
+class UsageError(Exception):
+    """A mistake in how the command was called, found after parsing (exit 2, no traceback)."""
+
+
+def add_db(parser: argparse.ArgumentParser, help: str = "the practice") -> None:
+    parser.add_argument(
+        "--db",
+        metavar="LOCATION",
+        help=f"{help}: an SQLite file path or a store URL (sqlite:///path, postgresql://...?clinic=ID); "
+        f"default: ${DB_ENV}",
+    )
+
+
+def location_of(args: argparse.Namespace) -> str:
+    """The practice's location: ``--db``, else ``$ALLIANCEKIT_DB``."""
+    location = args.db or os.environ.get(DB_ENV)
+    if not location:
+        raise UsageError(f"--db: name the practice (a file path or a store URL), or set {DB_ENV}")
+    return str(location)
+
+
+def shown(location: str) -> str:
+    """The location as messages show it: a URL without its password (in the user part or the query)."""
+    if "://" not in location:
+        return location
+    parts = urlsplit(location)
+    user, at, host = parts.netloc.rpartition("@")
+    netloc = f"{user.partition(':')[0]}{at}{host}"
+    query = "&".join(p for p in parts.query.split("&") if not p.lower().startswith(SECRET_PARAMETERS))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def existing_practice(
+    args: argparse.Namespace, *, read_only: bool = False, audit_key: bytes | None = None
+) -> Practice:
+    """Open the existing practice the command names; never create, migrate or convert one by accident.
+
+    The practice is first opened read-only, which refuses a missing, empty or foreign database without
+    touching it; a command that writes (every read of clinical content writes its audit entry) then opens
+    it again for writing.
     """
-    probe = open_practice(db, read_only=True, audit_key=audit_key)
+    location = location_of(args)
+    try:
+        probe = open_practice(location, read_only=True, audit_key=audit_key)
+    except NotAnAlliancekitStore as exc:
+        raise UsageError(f"no alliancekit database at {shown(location)} ({_why(location, exc)})") from None
+    except (StoreError, ValidationError) as exc:
+        raise UsageError(f"--db {shown(location)}: {exc}") from None
     if read_only:
         return probe
     probe.close()
-    return open_practice(db, audit_key=audit_key)
+    return open_practice(location, audit_key=audit_key)
+
+
+def _why(location: str, refusal: NotAnAlliancekitStore) -> str:
+    """Why there is no practice at ``location``, in plain words for a file, else the store's words."""
+    path = sqlite_file(location)
+    if path is None:
+        return str(refusal)
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return "it is a directory"
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    return "the file is something else"
 
 
 def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:
-    """The CLI acts as a supervisor of the clinic named by ``--clinic``, or of the only clinic there is."""
+    """The CLI acts as a supervisor of the clinic named by ``--clinic``, or of the only clinic there is.
+
+    A ``--clinic`` the practice does not hold is a mistake (most likely a typo), not an empty clinic.
+    """
+    clinics = practice.clinics()
     clinic = getattr(args, "clinic", None)
     if clinic is None:
-        clinics = practice.clinics()
         if len(clinics) > 1:
-            raise ValidationError("--clinic", "required", f"the database holds {len(clinics)} clinics")
+            raise UsageError(
+                f"--clinic: the practice holds {len(clinics)} clinics ({', '.join(clinics)}); name one"
+            )
         clinic = clinics[0] if clinics else "default"
+    elif clinic not in clinics:
+        known = ", ".join(clinics) or "none yet"
+        raise UsageError(f"--clinic {clinic}: no such clinic in this practice (it holds: {known})")
     return Actor("alliancekit-cli", Role.SUPERVISOR, clinic, Purpose.OPERATIONS)
 
 
-def add_db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", required=True, metavar="PATH", help="the practice's SQLite database")
-
-
 def add_clinic(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--clinic", metavar="ID", help="clinic id (needed when the database holds several)")
+    parser.add_argument("--clinic", metavar="ID", help="clinic id (needed when the practice holds several)")
+
+
+def add_json(parser: argparse.ArgumentParser, what: str = "print JSON instead of text") -> None:
+    parser.add_argument("--json", action="store_true", help=what)
+
+
+def iso_date(value: str) -> date:
+    """An argparse type: a date as YYYY-MM-DD (a wrong one is a usage error, found before anything opens)."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a date as YYYY-MM-DD") from None
+
+
+def json_value(value: Any) -> Any:
+    """``json.dump``'s fallback: ISO 8601 times, records as objects; anything else is a bug, not a str()."""
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if attrs.has(type(value)):
+        return attrs.asdict(value, recurse=False)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
-    sys.stdout.write("\n")
+    with output(STDOUT) as out:
+        json.dump(data, out, indent=2, ensure_ascii=False, default=json_value)
+        out.write("\n")
+
+
+#: One encoder for streamed items (``json.dumps`` with options builds a new one per call).
+_ITEM = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_value)
+
+
+def print_ndjson(items: Iterable[Any]) -> None:
+    """One JSON value per line, written as each is produced (nothing is collected first)."""
+    with output(STDOUT) as out:
+        for item in items:
+            out.write(_ITEM.encode(item))
+            out.write("\n")
+
+
+def print_json_array(items: Iterable[Any]) -> None:
+    """A JSON array written element by element: its first elements go out before the last are made."""
+    with output(STDOUT) as out:
+        out.write("[")
+        for n, item in enumerate(items):
+            out.write(",\n  " if n else "\n  ")
+            out.write(_ITEM.encode(item))
+        out.write("\n]\n")
+
+
+@contextlib.contextmanager
+def output(name: str) -> Iterator[IO[str]]:
+    """The file ``name`` opened for writing text (its directory created), or standard output for ``-``.
+
+    Both take UTF-8 whatever the locale (the HTML report and JSON say they are UTF-8); standard output is
+    flushed, never closed.
+    """
+    if name == STDOUT and not hasattr(sys.stdout, "buffer"):  # a text-only stand-in (a host's StringIO)
+        yield sys.stdout
+        return
+    if name == STDOUT:
+        sys.stdout.flush()
+        stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+        try:
+            yield stream
+        finally:
+            stream.flush()
+            stream.detach()  # leaves sys.stdout's buffer open
+        return
+    path = Path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        yield handle
+
+
+def note(text: str, *, to_stderr: bool) -> None:
+    """A message for the person at the terminal: on stderr when stdout carries the command's data."""
+    print(text, file=sys.stderr if to_stderr else sys.stdout)
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:

@@ -1,4 +1,10 @@
-"""``alliancekit demo``: build the deterministic demo practice."""
+"""``alliancekit demo``: build the deterministic demo practice.
+
+The demo never destroys a practice it did not make. Before touching any file it checks its arguments and
+what is at ``--db``: nothing (or an empty file) is filled; an SQLite database the demo made (its only clinic
+is the demo's) is replaced; any other alliancekit database needs ``--force``; a file that is not an
+alliancekit database is never replaced. At a store URL (PostgreSQL) the demo fills an empty store only.
+"""
 
 from __future__ import annotations
 
@@ -10,66 +16,115 @@ from pathlib import Path
 
 import attrs
 
-from alliancekit.cli.common import existing_practice
+from alliancekit import Actor, Purpose, Role, open_practice
+from alliancekit.cli.common import STDOUT, UsageError, add_json, note, output, shown
 from alliancekit.demo import simulate_practice
-from alliancekit.demo.simulate import CLINIC
-from alliancekit.domain import Actor, Purpose, Role
-from alliancekit.errors import NotAnAlliancekitStore, StoreNeedsMigration, StoreTooNew, ValidationError
+from alliancekit.demo.simulate import CLINIC, MIN_CLIENTS
+from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
 from alliancekit.feedback.reports import write_report
-from alliancekit.practice import open_practice
+from alliancekit.store.registry import sqlite_file
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "demo",
         help="create a simulated practice with synthetic clients",
-        description="Create a deterministic demo practice: synthetic clients through every lifecycle stage.",
+        description="Create a deterministic demo practice: synthetic clients through every lifecycle stage. "
+        "An earlier demo database at --db is replaced; any other practice is refused unless --force "
+        "is given, and a file that is not an alliancekit database is never replaced.",
     )
     parser.add_argument(
         "--db",
         default="demo.sqlite",
-        metavar="PATH",
-        help="SQLite file to create (replaced if it "
-        "is an earlier alliancekit database; default: %(default)s)",
+        metavar="LOCATION",
+        help="SQLite file (or empty store URL) to create; never $ALLIANCEKIT_DB (default: %(default)s)",
     )
     parser.add_argument(
-        "--clients", type=int, default=24, metavar="N", help="number of clients (default: %(default)s)"
+        "--force",
+        action="store_true",
+        help="replace an alliancekit SQLite database at --db even if the demo did not make it",
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=24,
+        metavar="N",
+        help=f"number of clients, at least {MIN_CLIENTS} (default: %(default)s)",
     )
     parser.add_argument(
         "--seed", type=int, default=7, help="random seed; the same seed gives the same practice"
     )
-    parser.add_argument("--out", metavar="DIR", help="also write summary.json (and reports) into DIR")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="also write summary.json and report.html into DIR (- prints summary.json)",
+    )
+    add_json(parser, "print the summary as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     parser.set_defaults(run=run)
 
 
-def _replace_earlier_demo(path: Path) -> None:
-    """Remove ``path`` only if it is an alliancekit database: never clobber someone else's file."""
-    if not path.exists():
+def _check_out(out: str | None) -> None:
+    if out is None or out == STDOUT:
         return
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory")
+
+
+def _replaceable(location: str, force: bool) -> Path | None:
+    """The SQLite file to remove before the demo writes (``None``: nothing to remove); refuses the rest."""
+    path = sqlite_file(location)
+    if path is not None and (not path.exists() or (path.is_file() and path.stat().st_size == 0)):
+        return None  # nothing there, or an empty file: nothing to protect
+    if path is not None and not path.is_file():
+        raise UsageError(f"--db {location}: not a file")
     try:
-        if path.stat().st_size:  # an empty file holds nothing to protect
-            open_practice(path, read_only=True).close()
-    except (StoreNeedsMigration, StoreTooNew):
-        pass  # an alliancekit database of another version: ours to replace
+        with open_practice(location, read_only=True) as existing:
+            clinics = existing.clinics()
     except NotAnAlliancekitStore:
-        raise ValidationError(
-            "--db", "not-ours", f"{path} exists and is not an alliancekit database"
+        if path is None:
+            return None  # an empty store: the demo creates its schema
+        raise UsageError(
+            f"--db {location}: not an alliancekit database; the demo never replaces other files"
         ) from None
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    except (StoreNeedsMigration, StoreTooNew) as exc:  # another version's: whose, it cannot say
+        clinics, why = None, str(exc)
+    except StoreError as exc:
+        raise UsageError(f"--db {shown(location)}: {exc}") from None
+    else:
+        why = f"it holds the clinics {', '.join(clinics)}" if clinics else "it holds no episodes"
+    if path is None:
+        raise UsageError(
+            f"--db {shown(location)}: the store already holds a practice ({why}); the demo fills only an "
+            "empty store"
+        )
+    if clinics == [CLINIC] or force:
+        return path
+    raise UsageError(
+        f"--db {location}: an alliancekit practice the demo did not make ({why}); it is left as it is. "
+        "Pass --force to replace it"
+    )
 
 
-def _write_report(db: Path, out: Path, today: str) -> Path:
+def _write_report(location: str, out: Path, today: str) -> Path:
     """The demo's HTML report, as of the simulation's last day."""
-    with existing_practice(str(db)) as practice:
+    with open_practice(location) as practice:
         actor = Actor("demo-supervisor", Role.SUPERVISOR, CLINIC, Purpose.QUALITY_IMPROVEMENT)
         return write_report(practice, actor, out, today=date.fromisoformat(today))
 
 
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.db)
-    _replace_earlier_demo(path)
+    location = str(args.db)
+    # Every argument is checked, and what is at --db judged, before any file is touched.
+    if args.clients < MIN_CLIENTS:
+        raise UsageError(f"--clients: at least {MIN_CLIENTS}, so that every lifecycle stage appears")
+    _check_out(args.out)
+    doomed = _replaceable(location, args.force)
+    if doomed is not None:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{doomed}{suffix}").unlink(missing_ok=True)
+    json_on_stdout = args.json or args.out == STDOUT
     show_progress = not args.quiet and sys.stderr.isatty()
 
     def progress(done: int, total: int) -> None:
@@ -79,16 +134,21 @@ def run(args: argparse.Namespace) -> int:
                 sys.stderr.write("\n")
             sys.stderr.flush()
 
-    summary = simulate_practice(path, clients=args.clients, seed=args.seed, progress=progress)
+    summary = simulate_practice(location, clients=args.clients, seed=args.seed, progress=progress)
+    summary = attrs.evolve(summary, location=shown(location))
+    text = json.dumps(attrs.asdict(summary), indent=2) + "\n"
     lines = summary.lines()
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "summary.json").write_text(
-            json.dumps(attrs.asdict(summary), indent=2) + "\n", encoding="utf-8"
-        )
-        lines.append(f"  wrote {out / 'summary.json'}")
-        lines.append(f"  wrote {_write_report(path, out, summary.today)}")
-    lines.append(f"  next: alliancekit caseload --db {path}    alliancekit episode show --db {path} ID")
-    print("\n".join(lines))
+    if args.out not in (None, STDOUT):
+        directory = Path(args.out)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "summary.json").write_text(text, encoding="utf-8")
+        lines.append(f"  wrote {directory / 'summary.json'}")
+        lines.append(f"  wrote {_write_report(location, directory, summary.today)}")
+    db = shown(location)
+    lines.append(f"  next: alliancekit caseload --db {db}    alliancekit episode show --db {db} ID")
+    if json_on_stdout:
+        with output(STDOUT) as handle:
+            handle.write(text)
+    if not (args.quiet and json_on_stdout):
+        note("\n".join(lines), to_stderr=json_on_stdout)
     return 0

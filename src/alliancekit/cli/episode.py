@@ -6,7 +6,7 @@ import argparse
 
 import attrs
 
-from alliancekit.cli.common import add_clinic, add_db, cli_actor, existing_practice, print_json
+from alliancekit.cli.common import add_clinic, add_db, add_json, cli_actor, existing_practice, print_json
 from alliancekit.domain import Actor
 from alliancekit.errors import NotFoundError, ValidationError
 from alliancekit.events import converter
@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_db(show)
     add_clinic(show)
     show.add_argument("episode_id", metavar="ID", help="episode id, or a unique prefix of it")
-    show.add_argument("--json", action="store_true", help="print the full timeline as JSON")
+    add_json(show, "print the state and the full timeline as JSON")
     show.set_defaults(run=run_show)
 
 
@@ -89,7 +89,7 @@ def describe(event: Event) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    with existing_practice(args.db) as practice:
+    with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         episode_id = resolve_episode(practice, actor, args.episode_id)
         state = practice.episode(actor, episode_id)

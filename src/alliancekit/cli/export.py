@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from alliancekit.cli.common import add_clinic, add_db, cli_actor, existing_practice
+from alliancekit import Actor, Practice
+from alliancekit.cli.common import STDOUT, add_clinic, add_db, cli_actor, existing_practice, note, output
 from alliancekit.cli.episode import resolve_episode
 from alliancekit.domain import Purpose
-from alliancekit.fhir.bulk import export_ndjson
+from alliancekit.fhir.bulk import BulkResult, export_ndjson
 from alliancekit.fhir.bundle import BUNDLE_TYPES, episode_bundle
 from alliancekit.fhir.context import EXPORT_PURPOSES, ExportOptions
 from alliancekit.fhir.validate import R4Schema, SchemaError
@@ -40,7 +44,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--out",
         required=True,
         metavar="PATH",
-        help="the Bundle file, or the NDJSON directory (new or empty; published only once complete)",
+        help="the Bundle file, or the NDJSON directory (new or empty; published only once complete); "
+        "- writes the Bundle, or every resource as NDJSON lines, to stdout",
     )
     fhir.add_argument(
         "--replace",
@@ -68,6 +73,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fhir.set_defaults(run=run_fhir)
 
 
+def _bulk_to_stdout(
+    practice: Practice,
+    actor: Actor,
+    purpose: str,
+    options: ExportOptions,
+    check: Callable[[dict[str, Any]], None],
+) -> BulkResult:
+    """The bulk export as one NDJSON stream on stdout, resource type after resource type.
+
+    The export is made as always (crash-safe, audited) in a temporary directory, then copied out line by
+    line: there is one way to export, and stdout gets exactly what the files hold.
+    """
+    with tempfile.TemporaryDirectory(prefix="alliancekit-export-") as tmp:
+        result = export_ndjson(
+            practice, actor, Path(tmp) / "export", purpose=purpose, options=options, on_resource=check
+        )
+        with output(STDOUT) as out:
+            for rtype in result.counts:
+                with (result.directory / f"{rtype}.ndjson").open(encoding="utf-8") as lines:
+                    shutil.copyfileobj(lines, out)
+    return result
+
+
 def run_fhir(args: argparse.Namespace) -> int:
     schema = R4Schema(args.schema) if args.validate else None
     errors: list[SchemaError] = []  # the first MAX_PRINTED_ERRORS; the rest are only counted
@@ -83,8 +111,8 @@ def run_fhir(args: argparse.Namespace) -> int:
                 errors.append(error)
 
     options = ExportOptions(identifier_system=args.identifier_system)
-    out = Path(args.out)
-    with existing_practice(args.db) as practice:
+    to_stdout = args.out == STDOUT
+    with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.episode:
             episode_id = resolve_episode(practice, actor, args.episode)
@@ -97,20 +125,26 @@ def run_fhir(args: argparse.Namespace) -> int:
                 options=options,
             )
             check(bundle)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            print(f"wrote a {args.bundle_type} Bundle of {len(bundle.get('entry', []))} resources to {out}")
+            with output(args.out) as handle:
+                handle.write(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
+            entries = len(bundle.get("entry", []))
+            note(
+                f"wrote a {args.bundle_type} Bundle of {entries} resources to {args.out}", to_stderr=to_stdout
+            )
+        elif to_stdout:
+            result = _bulk_to_stdout(practice, actor, args.purpose, options, check)
+            note(f"wrote {result.resources} resources of {result.episodes} episodes", to_stderr=True)
         else:
             result = export_ndjson(
                 practice,
                 actor,
-                out,
+                args.out,
                 purpose=args.purpose,
                 options=options,
                 on_resource=check,
                 replace=args.replace,
             )
-            print(f"wrote {result.resources} resources of {result.episodes} episodes to {out}")
+            print(f"wrote {result.resources} resources of {result.episodes} episodes to {args.out}")
             for rtype, count in result.counts.items():
                 print(f"  {rtype}.ndjson  {count}")
     if schema is None:
@@ -122,5 +156,5 @@ def run_fhir(args: argparse.Namespace) -> int:
     if error_count:
         print(f"alliancekit: {error_count} schema error(s)", file=sys.stderr)
         return 1
-    print("valid: every resource passes the FHIR R4 schema")
+    note("valid: every resource passes the FHIR R4 schema", to_stderr=to_stdout)
     return 0

@@ -1,11 +1,23 @@
-"""Entry point of the ``alliancekit`` command.
+"""Entry point of the ``alliancekit`` command (also ``python -m alliancekit``).
 
-Exit codes: 0 success, 1 the library refused (its message names the field and rule), 2 wrong usage.
+Exit codes, the same for every command:
+
+* 0: done.
+* 1: a finding: the command ran and found a problem it was asked to look for (verification found a broken
+  record, exported resources fail the FHIR schema, a measure response or definition is invalid).
+* 2: a usage or input error: wrong arguments, an unknown clinic or episode, a database that is missing or
+  not alliancekit's, a file that cannot be read or written, or the library refusing an input (its message
+  names the field and rule). Nothing was done.
+* 130: interrupted.
+
+A user's mistake is reported in one line on standard error, never with a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -23,21 +35,35 @@ from alliancekit.cli import (
     report,
     verify,
 )
+from alliancekit.cli.common import UsageError
 from alliancekit.errors import AlliancekitError
 
 COMMAND_MODULES = (demo, caseload, episode, measures, plugins, report, quality, export, outbox, audit, verify)
+
+EXIT_OK = 0
+EXIT_FINDING = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alliancekit",
         description="Feedback-informed psychotherapy care: inspect and exercise an alliancekit practice.",
+        epilog="Exit codes: 0 done, 1 a finding (such as a failed verification), 2 a usage or input error.",
     )
-    parser.add_argument("--version", action="version", version=f"alliancekit {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"alliancekit {__version__}", help="print the version and exit"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)
     return parser
+
+
+def _fail(message: str) -> int:
+    print(f"alliancekit: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,14 +71,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
-    except AlliancekitError as exc:
-        print(f"alliancekit: error: {exc}", file=sys.stderr)
-        return 1
+    except (UsageError, AlliancekitError) as exc:
+        return _fail(str(exc))
+    except BrokenPipeError:
+        # The reader went away (``| head``): stop quietly, and keep Python from complaining at exit.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as exc:
+        # A file the user named cannot be read or written: the system's reason, no traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or type(exc).__name__}")
     except KeyboardInterrupt:
         print("alliancekit: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return 0
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

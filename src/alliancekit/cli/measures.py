@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from alliancekit.cli.common import add_json, print_json
 from alliancekit.errors import ValidationError
 from alliancekit.measures import commands
 from alliancekit.plugins.manager import get_plugin_host
@@ -19,16 +20,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("measures", help="registered measures", description="Registered measures.")
     msub = parser.add_subparsers(dest="measures_command", required=True, metavar="COMMAND")
     listing = msub.add_parser("list", help="every registered measure", description="List measures.")
-    listing.add_argument("--json", action="store_true", help="print JSON")
+    add_json(listing)
     listing.set_defaults(run=run_list)
     show = msub.add_parser("show", help="one measure, with citations", description="Show a measure.")
-    show.add_argument("measure_id", metavar="ID")
+    show.add_argument("measure_id", metavar="ID", help="the measure's id (see `measures list`)")
     show.add_argument("--version", dest="measure_version", metavar="V", help="default: the latest")
+    add_json(show, "print the measure's definition (JSON)")
     show.set_defaults(run=run_show)
     validate = msub.add_parser(
         "validate", help="validate and score a response", description="Validate and score a response."
     )
-    validate.add_argument("measure_id", metavar="ID")
+    validate.add_argument("measure_id", metavar="ID", help="the measure's id (see `measures list`)")
     validate.add_argument("response", metavar="RESPONSE.json", help="the response document, or - for stdin")
     validate.add_argument("--version", dest="measure_version", metavar="V", help="default: the latest")
     validate.set_defaults(run=run_validate)
@@ -60,12 +62,19 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    print(commands.show_measure(get_plugin_host().measures(), args.measure_id, args.measure_version))
+    registry = get_plugin_host().measures()
+    if args.json:
+        measure = registry.get(args.measure_id, args.measure_version)
+        print_json(measure.definition)
+        return 0
+    print(commands.show_measure(registry, args.measure_id, args.measure_version))
     return 0
 
 
 def run_validate(args: argparse.Namespace) -> int:
     registry = get_plugin_host().measures()
+    # An unknown measure is a usage error (exit 2); an invalid response is the finding (exit 1).
+    registry.entry(args.measure_id, args.measure_version)
     document = _read(args.response)
     return _emit(*commands.validate_response(registry, args.measure_id, document, args.measure_version))
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import sys
+import json
+from typing import Any
 
 import attrs
 
 from alliancekit import OutboxRecord, OutboxState
-from alliancekit.cli.common import add_db, existing_practice, print_json, table
+from alliancekit.cli.common import UsageError, add_db, add_json, existing_practice, print_json, table
 from alliancekit.errors import NotFoundError
 
 
@@ -18,34 +19,45 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     commands = parser.add_subparsers(dest="outbox_command", required=True, metavar="ACTION")
 
-    status = commands.add_parser("status", help="messages by state and the oldest pending one")
+    status = commands.add_parser(
+        "status",
+        help="messages by state and the oldest pending one",
+        description="Count the outbox's messages by state and show when the oldest pending one was written.",
+    )
     add_db(status)
     status.add_argument("--dead", action="store_true", help="also list dead messages")
-    status.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_json(status)
     status.set_defaults(run=run_status)
 
     dispatch = commands.add_parser(
-        "dispatch", help="deliver due messages now through the installed notification plugins"
+        "dispatch",
+        help="deliver due messages now through the installed notification plugins",
+        description="Deliver the messages that are due now through the installed notification plugins "
+        "(alliancekit-smtp, alliancekit-webhook); without one, nothing is dispatched (exit 2).",
     )
     add_db(dispatch)
     dispatch.add_argument("--limit", type=int, metavar="N", help="at most N messages")
-    dispatch.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_json(dispatch)
     dispatch.set_defaults(run=run_dispatch)
 
-    retry = commands.add_parser("retry", help="put a dead message back to pending")
+    retry = commands.add_parser(
+        "retry",
+        help="put a dead message back to pending",
+        description="Put a dead message back to pending, so that the next dispatch tries it again.",
+    )
     add_db(retry)
     retry.add_argument("id", metavar="ID", help="the message id (its idempotency key)")
     retry.set_defaults(run=run_retry)
 
 
 def run_status(args: argparse.Namespace) -> int:
-    with existing_practice(args.db) as practice:
+    with existing_practice(args) as practice:
         status = practice.outbox_status()
         dead = practice.outbox_records(OutboxState.DEAD) if args.dead else []
     if args.json:
         data = attrs.asdict(status)
         if args.dead:
-            data["dead_messages"] = [_row(m) for m in dead]
+            data["dead_messages"] = [_as_json(m) for m in dead]
         print_json(data)
         return 0
     oldest = status.oldest_pending_at.isoformat() if status.oldest_pending_at else "-"
@@ -55,6 +67,13 @@ def run_status(args: argparse.Namespace) -> int:
         headers = ["message", "kind", "channel", "episode", "attempts", "last error"]
         print(table([list(_row(m).values()) for m in dead], headers))
     return 0
+
+
+def _as_json(m: OutboxRecord) -> dict[str, Any]:
+    """A message as a JSON object; its body decoded (references and codes only), not a string of JSON."""
+    data = attrs.asdict(m)
+    data["body"] = json.loads(data.pop("body_json"))
+    return data
 
 
 def _row(m: OutboxRecord) -> dict[str, str]:
@@ -69,15 +88,13 @@ def _row(m: OutboxRecord) -> dict[str, str]:
 
 
 def run_dispatch(args: argparse.Namespace) -> int:
-    with existing_practice(args.db) as practice:
+    with existing_practice(args) as practice:
         channels = practice.plugins.notifiers()
         if not len(channels):
-            print(
-                "alliancekit: no notification channel is registered here (install and configure "
-                "alliancekit-smtp or alliancekit-webhook); nothing dispatched",
-                file=sys.stderr,
+            raise UsageError(
+                "no notification channel is registered here (install and configure alliancekit-smtp or "
+                "alliancekit-webhook); nothing dispatched"
             )
-            return 1
         summary = practice.dispatch_pending(limit=args.limit)
         status = practice.outbox_status()
     if args.json:
@@ -92,7 +109,7 @@ def run_dispatch(args: argparse.Namespace) -> int:
 
 
 def run_retry(args: argparse.Namespace) -> int:
-    with existing_practice(args.db) as practice:
+    with existing_practice(args) as practice:
         if not practice.retry_message(args.id):
             raise NotFoundError("dead message", args.id)
     print(f"message {args.id} is pending again")

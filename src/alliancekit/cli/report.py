@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 
-from alliancekit.cli.common import add_clinic, add_db, cli_actor, existing_practice
-from alliancekit.errors import ValidationError
-from alliancekit.feedback.reports import write_report
+from alliancekit.cli.common import STDOUT, add_clinic, add_db, cli_actor, existing_practice, iso_date, output
+from alliancekit.feedback.reports import render_report, write_report
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,9 +17,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_db(parser)
     add_clinic(parser)
-    parser.add_argument("--out", required=True, metavar="DIR", help="directory to write report.html into")
     parser.add_argument(
-        "--today", metavar="YYYY-MM-DD", help="the date the attention list is for (default: today)"
+        "--out", required=True, metavar="DIR", help="directory to write report.html into, or - for stdout"
+    )
+    parser.add_argument(
+        "--today",
+        metavar="YYYY-MM-DD",
+        type=iso_date,
+        help="the date the attention list is for (default: today)",
     )
     parser.add_argument(
         "--max-charts",
@@ -33,19 +36,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(run=run)
 
 
-def _today(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError("--today", "date", "YYYY-MM-DD expected") from None
-
-
 def run(args: argparse.Namespace) -> int:
-    today = _today(args.today)
-    with existing_practice(args.db) as practice:
+    with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
-        path = write_report(practice, actor, args.out, today=today, max_charts=args.max_charts)
+        if args.out == STDOUT:
+            with output(STDOUT) as handle:
+                handle.write(render_report(practice, actor, today=args.today, max_charts=args.max_charts))
+            return 0
+        path = write_report(practice, actor, args.out, today=args.today, max_charts=args.max_charts)
     print(f"wrote {path}")
     return 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from alliancekit.cli.common import add_db, existing_practice, print_json
+from alliancekit.cli.common import add_db, add_json, existing_practice, print_json
 from alliancekit.domain import Actor, Purpose, Role
 from alliancekit.errors import ValidationError
 
@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
     parser.add_argument("--key-file", metavar="F", help="file holding the host's audit checkpoint key")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json(parser, "print the report as JSON")
 
 
 def read_key(path: str | None) -> bytes | None:
@@ -47,7 +47,7 @@ def read_key(path: str | None) -> bytes | None:
 
 def run(args: argparse.Namespace) -> int:
     key = read_key(args.key_file)
-    with existing_practice(args.db, read_only=True, audit_key=key) as practice:
+    with existing_practice(args, read_only=True, audit_key=key) as practice:
         clinics = practice.clinics()
         verifier = Actor(
             "alliancekit-cli", Role.ADMINISTRATOR, clinics[0] if clinics else "default", Purpose.OPERATIONS

@@ -76,6 +76,9 @@ COURSES = (
     "no-change",
     "ongoing-rupture",
 )
+#: The fewest clients a demo has: one per guaranteed course.
+MIN_CLIENTS = len(COURSES)
+
 RANDOM_COURSES = (
     "improving",
     "improving",
@@ -591,10 +594,10 @@ def simulate_practice(
 
     The same ``seed`` and ``clients`` always give the same records, ids and timestamps.
     """
-    if clients < len(COURSES):
+    if clients < MIN_CLIENTS:
         from alliancekit.errors import ValidationError
 
-        raise ValidationError("clients", "minimum", f"at least {len(COURSES)} so that every stage appears")
+        raise ValidationError("clients", "minimum", f"at least {MIN_CLIENTS} so that every stage appears")
     rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by design
     clock = _Clock()
     practice = open_practice(location, clock=clock, ids=lambda kind: f"{rng.getrandbits(128):032x}")

@@ -1,13 +1,16 @@
 """Which storage backends exist, and opening one from a location string.
 
 A location is ``scheme:rest``: ``memory:``, ``sqlite:/path/to/clinic.db``, ``postgresql://...``. A bare
-path (no scheme, or a ``pathlib.Path``) means SQLite: the embedded default.
+path (no scheme, or a ``pathlib.Path``) means SQLite: the embedded default. An SQLite location may also be
+written as a file URL, ``sqlite:///abs/path/clinic.db`` (percent-encoded, no host).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+from urllib.parse import unquote, urlsplit
 
 from alliancekit.errors import PluginError, ValidationError
 from alliancekit.store.protocol import Store
@@ -77,3 +80,20 @@ def build_store_registry(host: PluginHost) -> StoreRegistry:
         lambda plugin: lambda scheme, opener: registry.add(scheme, opener, plugin),
     )
     return registry
+
+
+def sqlite_file(location: str | os.PathLike[str]) -> Path | None:
+    """The file an SQLite location names (a bare path, ``sqlite:path`` or ``sqlite:///abs/path``); ``None``
+    for a location of another scheme."""
+    scheme, rest = split_location(location)
+    if scheme != "sqlite":
+        return None
+    text = os.fspath(location)
+    if not text.startswith("sqlite:"):
+        return Path(text)
+    if rest.startswith("//"):  # a file URL: an empty (or localhost) authority, then the percent-encoded path
+        parts = urlsplit(text)
+        if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
+            raise ValidationError("location", "sqlite-url", "sqlite:///absolute/path, with no host or query")
+        return Path(unquote(parts.path))
+    return Path(rest)

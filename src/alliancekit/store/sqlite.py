@@ -52,7 +52,7 @@ from alliancekit.store.protocol import (
     Snapshot,
     StoredEvent,
 )
-from alliancekit.store.registry import StoreRegistrar, split_location
+from alliancekit.store.registry import StoreRegistrar, sqlite_file
 from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
 from alliancekit.store.upgrade import adoption_entry, snapshot_v2
 
@@ -463,7 +463,7 @@ class SQLiteStore:
         """For a read-only store: the file exists, is a non-empty alliancekit database at this schema."""
         name = self.path.name
         if not self.path.is_file():
-            raise StoreError(f"{name}: no database file there (a read-only open never creates one)")
+            raise NotAnAlliancekitStore(f"{name}: no such file (a read-only open never creates one)")
         if self.path.stat().st_size == 0:
             raise NotAnAlliancekitStore(f"{name} is empty, not an alliancekit database")
         try:
@@ -879,8 +879,9 @@ def _statements(script: str) -> list[str]:
 
 
 def open_sqlite(location: str, *, read_only: bool = False) -> SQLiteStore:
-    scheme, rest = split_location(location)
-    return SQLiteStore(rest if scheme == "sqlite" else location, read_only=read_only)
+    path = sqlite_file(location)
+    assert path is not None  # noqa: S101 - the registry calls this opener for sqlite locations only
+    return SQLiteStore(path, read_only=read_only)
 
 
 @hookimpl

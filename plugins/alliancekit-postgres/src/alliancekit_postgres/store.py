@@ -52,12 +52,13 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import attrs
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from alliancekit.errors import (
@@ -103,6 +104,8 @@ DEFAULT_POOL_MAX = 10
 DEFAULT_RETRIES = 5
 #: Location query parameters the store takes for itself; the rest go to libpq.
 LOCATION_OPTIONS = ("clinic", "schema", "pool_min", "pool_max", "retries")
+#: Seconds libpq waits for a connection to be made, unless the location sets ``connect_timeout`` itself.
+DEFAULT_CONNECT_TIMEOUT = 10
 #: Advisory-lock class of the per-clinic seal lock (the migration lock is 0x416B).
 _SEAL_NAMESPACE = 0x416C
 
@@ -216,6 +219,8 @@ class PostgresStore:
             return
         if not schema or not schema.isidentifier() or not schema.isascii():
             raise ValidationError("schema", "identifier", "letters, digits and underscores")
+        conninfo = _with_connect_timeout(conninfo)
+        _check_connection(conninfo)
         self._db, self._owner = _Database(conninfo, schema, pool_min, pool_max, retries, read_only), True
         try:
             try:
@@ -781,6 +786,27 @@ def _check_clinic(clinic_id: object) -> None:
 # ------------------------------------------------------------------------------------------------ locations
 
 
+def _with_connect_timeout(conninfo: str) -> str:
+    """``conninfo`` with :data:`DEFAULT_CONNECT_TIMEOUT` unless it sets its own ``connect_timeout``."""
+    if "connect_timeout" in conninfo_to_dict(conninfo):
+        return conninfo
+    return make_conninfo(conninfo, connect_timeout=DEFAULT_CONNECT_TIMEOUT)
+
+
+def _check_connection(conninfo: str) -> None:
+    """Connect once, so that a connection that can never succeed fails at once with the server's reason.
+
+    The pool retries failed connections in the background until its open timeout: a wrong password, an
+    unknown database or an option libpq or the server rejects would otherwise wait out those 30 seconds
+    and say only that no connection was made.
+    """
+    try:
+        psycopg.connect(conninfo, autocommit=True).close()
+    except psycopg.OperationalError as exc:
+        reason = " ".join(str(exc).split())  # libpq's message names the host and the cause, never a password
+        raise StoreError(f"could not connect to PostgreSQL: {reason}") from None
+
+
 def parse_location(location: str) -> tuple[str, dict[str, str]]:
     """Split ``postgresql://...?clinic=...&schema=...`` into a libpq URI and alliancekit's options.
 
@@ -797,7 +823,8 @@ def parse_location(location: str) -> tuple[str, dict[str, str]]:
             ours[key] = value
         else:
             rest.append((key, value))
-    return urlunsplit(parts._replace(query=urlencode(rest))), ours
+    # Percent-encoded (a space as %20): libpq decodes %XX in a URI, but takes + literally.
+    return urlunsplit(parts._replace(query=urlencode(rest, quote_via=quote))), ours
 
 
 def open_postgres(location: str, *, read_only: bool = False) -> PostgresStore:

@@ -1,0 +1,138 @@
+"""The CLI reference page, generated from the parser: ``python -m alliancekit.cli.reference PATH``.
+
+``docs/reference/cli.md`` is this module's output; a test fails when the page is stale, so a command or
+option cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from alliancekit.cli.main import build_parser
+
+INTRO = """\
+# Command line
+
+<!-- Generated from the parser: python -m alliancekit.cli.reference docs/reference/cli.md (do not edit) -->
+
+`alliancekit` (or `python -m alliancekit`) inspects and exercises a practice. Every command reads and writes
+through the same guarded path as the library: reads of clinical content are audited, and the client's lockbox
+applies (the CLI acts as a supervisor of the clinic, for operations).
+
+## Naming the practice
+
+`--db` takes a path to an SQLite file, or a store URL:
+
+- `clinic.sqlite`, `sqlite:relative/clinic.sqlite`, `sqlite:///absolute/path/clinic.sqlite` (a file URL:
+  percent-encoded, no host);
+- `postgresql://app@db.example/practice?clinic=north` with the alliancekit-postgres plugin installed
+  (`clinic` is required; `schema`, `pool_min`, `pool_max` and `retries` are the plugin's own options, and
+  every other parameter, such as `sslmode` or `options=-c%20statement_timeout%3D5000`, goes to libpq);
+- any scheme another store plugin registers.
+
+Without `--db`, the `ALLIANCEKIT_DB` environment variable names the practice. `alliancekit demo` is the
+exception: it never uses `ALLIANCEKIT_DB` (which names a real practice), and writes `demo.sqlite` unless told
+otherwise. A command that reads never creates, migrates or converts a database: a missing file, an empty one
+or one that is not alliancekit's is refused.
+
+## Output
+
+- `--out -` writes to standard output, for every command that has `--out`: the HTML report, a FHIR Bundle,
+  a bulk FHIR export as NDJSON lines (every resource, one type after the other), the demo's summary. Messages
+  meant for a person then go to standard error.
+- `--json` prints data as JSON: times and dates in ISO 8601, no JSON inside strings (caseload rows carry
+  `latest_scores`, `alerts` and `lockbox` as objects), counts as numbers. Every command that prints data has
+  it; `measures validate` always prints the scored result as JSON.
+- Large outputs are streamed: `audit show --json` writes its array entry by entry, and `audit show --ndjson`
+  writes one JSON object per line (NDJSON), for `jq -c` or a log shipper.
+
+## Exit codes
+
+The same for every command:
+
+- **0**: done.
+- **1**: a finding: the command ran and found the problem it looks for (verification found a broken record,
+  exported resources fail the FHIR schema, a measure response or definition is invalid).
+- **2**: a usage or input error: wrong arguments, a practice that is missing or not alliancekit's, an unknown
+  clinic, episode or measure, a file that cannot be read or written, or the library refusing an input.
+  Nothing was done; the message names what is wrong, in one line, without a traceback.
+- **130**: interrupted.
+
+## Commands
+"""
+
+
+def _actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return parser._actions  # noqa: SLF001 - argparse has no public way to list a parser's arguments
+
+
+def _is_subcommands(action: argparse.Action) -> bool:
+    return isinstance(action, argparse._SubParsersAction)  # noqa: SLF001 - as above
+
+
+def commands(
+    parser: argparse.ArgumentParser | None = None, prefix: str = ""
+) -> dict[str, argparse.ArgumentParser]:
+    """Every command the parser runs (``"audit show"``, ...) and its own parser, in the parser's order."""
+    parser = parser or build_parser()
+    found: dict[str, argparse.ArgumentParser] = {}
+    for action in _actions(parser):
+        if _is_subcommands(action):
+            assert isinstance(action.choices, dict)  # noqa: S101 - a subparsers action maps names to parsers
+            for name, sub in action.choices.items():
+                path = f"{prefix} {name}".strip()
+                found.update(commands(sub, path) or {path: sub})
+    return found
+
+
+def _help(action: argparse.Action) -> str:
+    """The action's help with ``%(default)s`` and friends filled in, as argparse does."""
+    if not action.help or action.help == argparse.SUPPRESS:
+        return ""
+    return action.help % {**vars(action), "default": action.default}
+
+
+def _name(action: argparse.Action) -> str:
+    if not action.option_strings:
+        return f"`{action.metavar or action.dest}`"
+    names = ", ".join(action.option_strings)
+    if action.nargs == 0:
+        return f"`{names}`"
+    if action.choices is not None:
+        return f"`{names} {{{','.join(map(str, action.choices))}}}`"
+    return f"`{names} {action.metavar or action.dest.upper()}`"
+
+
+def documented_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """The arguments a command's page documents: all but ``--help``."""
+    return [a for a in _actions(parser) if a.nargs != 0 or a.option_strings != ["-h", "--help"]]
+
+
+def markdown() -> str:
+    """The reference page."""
+    root = build_parser()
+    parts = [INTRO, "\nOptions of `alliancekit` itself:\n\n"]
+    for action in documented_actions(root):
+        if not _is_subcommands(action):
+            parts.append(f"- {_name(action)}: {_help(action)}\n")
+    for path, parser in commands(root).items():
+        parts.append(f"\n### `alliancekit {path}`\n\n{parser.description or ''}\n\n")
+        for action in documented_actions(parser):
+            required = " (required)" if action.required and action.option_strings else ""
+            parts.append(f"- {_name(action)}{required}: {_help(action)}\n")
+    return "".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    if len(args) != 1:
+        print("usage: python -m alliancekit.cli.reference PATH", file=sys.stderr)
+        return 2
+    Path(args[0]).write_text(markdown(), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
