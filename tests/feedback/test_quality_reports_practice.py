@@ -134,7 +134,7 @@ def test_quality_command_prints_a_table_or_json(tmp_path: Path, capsys: pytest.C
     assert "CMS159" in out
     assert "- (0 of 0)" in out.splitlines()[2]  # the one client excluded: nothing left to measure
     exclusions.write_text("[1, 2]", encoding="utf-8")
-    assert main(args) == 1
+    assert main(args) == 2  # a usage error: the file named is not what the option takes
     err = capsys.readouterr().err
     assert "--exclusions" in err
 

@@ -7,9 +7,17 @@ import argparse
 import json
 from pathlib import Path
 
-from alliancekit.cli.common import add_clinic, add_db, cli_actor, existing_practice, print_json, table
-from alliancekit.cli.report import _today
-from alliancekit.errors import ValidationError
+from alliancekit.cli.common import (
+    UsageError,
+    add_clinic,
+    add_db,
+    add_json,
+    cli_actor,
+    existing_practice,
+    iso_date,
+    print_json,
+    table,
+)
 from alliancekit.feedback.reports.quality import QualityReports, quality_reports
 
 
@@ -22,7 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_db(parser)
     add_clinic(parser)
-    parser.add_argument("--today", metavar="YYYY-MM-DD", help="the report date (default: today)")
+    parser.add_argument(
+        "--today", metavar="YYYY-MM-DD", type=iso_date, help="the report date (default: today)"
+    )
     parser.add_argument(
         "--year", type=int, metavar="YYYY", help="CMS159/DMS measurement year (default: --today's)"
     )
@@ -31,7 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="FILE",
         help="JSON object: client reference -> denominator exclusion the host's record shows",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json(parser, "print JSON instead of a table")
     parser.set_defaults(run=run)
 
 
@@ -40,12 +50,14 @@ def _exclusions(path: str | None) -> dict[str, str] | None:
         return None
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise ValidationError("--exclusions", "json-file", "a readable JSON file expected") from None
+    except OSError as exc:
+        raise UsageError(f"--exclusions {path}: {exc.strerror or 'cannot be read'}") from None
+    except ValueError:
+        raise UsageError(f"--exclusions {path}: the file is not JSON") from None
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):
-        raise ValidationError("--exclusions", "json-object", "an object of strings to strings expected")
+        raise UsageError(f"--exclusions {path}: expected an object mapping client references to reasons")
     return data
 
 
@@ -78,11 +90,10 @@ def _lines(q: QualityReports) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    today = _today(args.today)
     exclusions = _exclusions(args.exclusions)
-    with existing_practice(args.db) as practice:
+    with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
-        reports = quality_reports(practice, actor, today=today, year=args.year, exclusions=exclusions)
+        reports = quality_reports(practice, actor, today=args.today, year=args.year, exclusions=exclusions)
     if args.json:
         print_json(reports.to_json())
     else:

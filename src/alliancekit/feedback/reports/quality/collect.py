@@ -91,7 +91,7 @@ def quality_reports(
     year of ``today``), DRR-E over :func:`~.hedis.rolling_intake`, NHS Talking Therapies outcomes and the
     measurement-based-care summary. ``exclusions`` maps client references to the denominator exclusion
     the host's own record shows (a diagnosis, death, hospice care: facts a therapy record does not hold)."""
-    today = today or practice.today
+    today = today or practice.clinic_today(actor.clinic_id)
     year = today.year if year is None else year
     episodes, unreadable = episode_records(practice, actor)
     return QualityReports(
