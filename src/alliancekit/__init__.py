@@ -5,7 +5,7 @@ type its methods take or return is importable from here. Errors live in :mod:`al
 domain's vocabularies in :mod:`alliancekit.domain`; everything under ``alliancekit.core`` is internal.
 """
 
-from alliancekit.core.runner import Recorded
+from alliancekit.core.runner import Recorded, RecordedWithId
 from alliancekit.domain import (
     Actor,
     Administration,
@@ -97,6 +97,7 @@ __all__ = [
     "ProcessNote",
     "Purpose",
     "Recorded",
+    "RecordedWithId",
     "RepairAttempt",
     "Review",
     "Role",
