@@ -45,3 +45,76 @@ def test_hook_is_documented_with_parameters_and_return(hook: str) -> None:
     doc = getattr(hookspecs, hook).__doc__ or ""
     assert ":return:" in doc
     assert ":param" in doc or "no parameters" in doc.lower()
+
+
+# -- the API reference: one page per public module, every exported name documented ----------------------
+
+#: Modules documented elsewhere or not at all: the guarded path (internal), the CLI (its own reference
+#: page, generated from the parser), the caseload projection the store writes.
+INTERNAL_MODULES = {"core", "cli", "projections", "schemas", "__main__"}
+_AUTOMODULE = re.compile(r"^\.\. automodule:: (\S+)\n((?:   :.*\n)*)", re.M)
+_DATA = re.compile(r"^\.\. py:data:: (\S+)$", re.M)
+
+
+def _public_modules() -> list[str]:
+    import pkgutil
+
+    import alliancekit
+
+    return sorted(
+        m.name for m in pkgutil.iter_modules(alliancekit.__path__) if m.name not in INTERNAL_MODULES
+    )
+
+
+def _reference(source_root: Path) -> dict[str, str]:
+    folder = source_root / "docs" / "reference" / "api"
+    return {page.stem: page.read_text(encoding="utf-8") for page in sorted(folder.glob("*.md"))}
+
+
+def test_every_public_module_has_a_reference_page_in_the_toctree(source_root: Path) -> None:
+    pages = _reference(source_root)
+    index = (source_root / "docs" / "reference" / "api.md").read_text(encoding="utf-8")
+    for module in ["alliancekit", *_public_modules()]:
+        assert module in pages, f"no docs/reference/api/{module}.md"
+        name = module if module == "alliancekit" else f"alliancekit.{module}"
+        assert f".. automodule:: {name}\n" in pages[module], f"{module}.md does not document {name}"
+        assert f"api/{module}\n" in index, f"api/{module} is not in the toctree of docs/reference/api.md"
+
+
+def test_every_name_in_all_is_documented_in_the_reference(source_root: Path) -> None:
+    import importlib
+
+    import alliancekit
+
+    # (module, its name, the members listed (None: all), whether members without a docstring are included)
+    documented: list[tuple[object, str, set[str] | None, bool]] = []
+    data = set()
+    for text in _reference(source_root).values():
+        data |= set(_DATA.findall(text))
+        for module_name, options in _AUTOMODULE.findall(text):
+            members = re.search(r":members:(.*)", options)
+            if members is None:
+                continue
+            listed = {m.strip() for m in members.group(1).split(",") if m.strip()} or None
+            undocumented_too = ":undoc-members:" in options
+            documented.append((importlib.import_module(module_name), module_name, listed, undocumented_too))
+    missing = []
+    for name in alliancekit.__all__:
+        obj = getattr(alliancekit, name)
+        if f"alliancekit.{name}" in data:
+            continue
+        found = any(
+            getattr(module, name, None) is obj
+            and (
+                (listed is not None and name in listed)
+                or (
+                    listed is None
+                    and getattr(obj, "__module__", None) == module_name
+                    and (undocumented_too or obj.__doc__)
+                )
+            )
+            for module, module_name, listed, undocumented_too in documented
+        )
+        if not found:
+            missing.append(name)
+    assert missing == []

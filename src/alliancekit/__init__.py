@@ -7,7 +7,7 @@ domain's vocabularies in :mod:`alliancekit.domain`; everything under ``alliancek
 
 import logging
 
-from alliancekit.core.runner import Recorded
+from alliancekit.core.runner import Recorded, RecordedWithId
 from alliancekit.domain import (
     Actor,
     Administration,
@@ -105,6 +105,7 @@ __all__ = [
     "ProcessNote",
     "Purpose",
     "Recorded",
+    "RecordedWithId",
     "RepairAttempt",
     "Review",
     "Role",

@@ -16,7 +16,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from alliancekit.core.command_table import COMMANDS
-from alliancekit.core.runner import DEFAULT_CONFLICT_RETRIES, Recorded, Runner
+from alliancekit.core.runner import DEFAULT_CONFLICT_RETRIES, Recorded, RecordedWithId, Runner
 from alliancekit.core.services import Services, build_services
 from alliancekit.core.views import Views
 from alliancekit.domain.actors import Actor
@@ -70,7 +70,14 @@ from alliancekit.store.protocol import (
     Store,
 )
 
-__all__ = ["DEFAULT_CONFLICT_RETRIES", "Practice", "Recorded", "TimelineEntry", "open_practice"]
+__all__ = [
+    "DEFAULT_CONFLICT_RETRIES",
+    "Practice",
+    "Recorded",
+    "RecordedWithId",
+    "TimelineEntry",
+    "open_practice",
+]
 
 #: Audit entries between two checkpoints written by one Practice (when it has an audit key).
 DEFAULT_CHECKPOINT_EVERY = 100
@@ -185,6 +192,9 @@ class Practice:
 
     def _recorded(self, name: str, actor: object, episode_id: object, /, **args: Any) -> Recorded:
         return cast(Recorded, self._run(name, actor, episode_id, **args))
+
+    def _named(self, name: str, actor: object, episode_id: object, /, **args: Any) -> RecordedWithId:
+        return cast(RecordedWithId, self._run(name, actor, episode_id, **args))
 
     def _started(self, name: str, actor: object, episode_id: object, /, **args: Any) -> str:
         return cast(str, self._run(name, actor, episode_id, **args))
@@ -372,14 +382,14 @@ class Practice:
         *,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Record a session, with any measures given in it (each validated and scored on the way in).
 
         The session record is *signed* as recorded: it never changes. Later changes are corrections
         (:meth:`correct_session`) and addenda (:meth:`add_addendum`) that point at it, and the client may
         attach a statement of disagreement.
         """
-        return self._recorded(
+        return self._named(
             "record_session",
             actor,
             episode_id,
@@ -398,9 +408,9 @@ class Practice:
         reason: str,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Correct a recorded session. The original stays in the timeline; the correction points at it."""
-        return self._recorded(
+        return self._named(
             "correct_session",
             actor,
             episode_id,
@@ -419,9 +429,9 @@ class Practice:
         *,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Record a progress review. A review when none was due is kept, marked unscheduled."""
-        return self._recorded(
+        return self._named(
             "record_review",
             actor,
             episode_id,
@@ -438,9 +448,9 @@ class Practice:
         *,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Note a rupture in the alliance (kind, markers, likely cause, any repair already tried)."""
-        return self._recorded(
+        return self._named(
             "note_rupture",
             actor,
             episode_id,
@@ -458,9 +468,9 @@ class Practice:
         *,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Record an attempt to repair an open rupture, and whether it resolved it."""
-        return self._recorded(
+        return self._named(
             "record_repair",
             actor,
             episode_id,
@@ -586,9 +596,9 @@ class Practice:
         on: date | None = None,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Acknowledge an open alert: the clinician of record or a supervisor of the clinic has seen it."""
-        return self._recorded(
+        return self._named(
             "acknowledge_alert",
             actor,
             episode_id,
@@ -608,9 +618,9 @@ class Practice:
         on: date | None = None,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Resolve an open alert with a note saying what was done (acknowledged or not)."""
-        return self._recorded(
+        return self._named(
             "resolve_alert",
             actor,
             episode_id,
@@ -630,10 +640,10 @@ class Practice:
         text: str,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Record a private process note: readable by its author only (:meth:`process_notes`), never in the
         timeline, an export, a report, a notification, the caseload or the client's view."""
-        return self._recorded(
+        return self._named(
             "record_process_note",
             actor,
             episode_id,
@@ -654,9 +664,9 @@ class Practice:
         added_on: date,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Add to a signed session record without changing it: the addendum points at the original."""
-        return self._recorded(
+        return self._named(
             "add_addendum",
             actor,
             episode_id,
@@ -678,12 +688,12 @@ class Practice:
         received_on: date,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Attach the client's statement of disagreement to a record (an event of the episode's timeline).
 
         The client may do this themselves, or their clinician on their behalf. The record is not changed.
         """
-        return self._recorded(
+        return self._named(
             "attach_disagreement",
             actor,
             episode_id,
@@ -706,10 +716,10 @@ class Practice:
         on: date,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Record the client's directive to withhold the ``record``, some ``class`` es or some ``item`` s
         (event ids) from sharing: from everyone, or only from ``recipients``. Returns the directive's id."""
-        return self._recorded(
+        return self._named(
             "set_lockbox",
             actor,
             episode_id,
@@ -731,9 +741,9 @@ class Practice:
         on: date,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
-    ) -> Recorded:
+    ) -> RecordedWithId:
         """Lift a lockbox directive: what it withheld is shared again from now on."""
-        return self._recorded(
+        return self._named(
             "lift_lockbox",
             actor,
             episode_id,

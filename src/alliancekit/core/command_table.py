@@ -63,7 +63,9 @@ class CommandSpec:
     checks: Mapping[str, Check]
     """Each input argument's check, run in order before anything is read."""
     build: Callable[[Context, Args], c.Command]
-    record_id: Callable[[Context, Args], str | None] = lambda ctx, a: None
+    record_id: Callable[[Context, Args], str] | None = None
+    """The id of the record the command names (made or acted on); with it the facade returns a
+    :class:`~alliancekit.RecordedWithId`."""
     corrects: Callable[[Context, Args], str | None] = lambda ctx, a: None
     returns: Returns = Returns.RECORDED
 
@@ -99,7 +101,7 @@ def _spec(name: str, action: str, checks: Mapping[str, Check], build: Any, **mor
     return CommandSpec(name, action, checks, build, **more)
 
 
-def _made(kind: str) -> Callable[[Context, Args], str | None]:
+def _made(kind: str) -> Callable[[Context, Args], str]:
     return lambda ctx, a: ctx.new_id(kind)
 
 

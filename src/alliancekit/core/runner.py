@@ -68,6 +68,14 @@ class Recorded:
     """True when an earlier command with the same idempotency key had already written this."""
 
 
+@attrs.frozen
+class RecordedWithId(Recorded):
+    """What a command that names a record wrote (a session, a review, a rupture and its repairs, an
+    alert, a note, a lockbox directive): ``record_id`` is always that record's id."""
+
+    record_id: str = attrs.field(kw_only=True)
+
+
 class Context:
     """What a command's builder may ask for: ids, scores, and lookups in the episode's stream."""
 
@@ -184,7 +192,7 @@ class Runner:
         conflicts = 0
         while True:
             if key is not None and (done := self._done(actor, spec, key, request)) is not None:
-                return attrs.evolve(done, record_id=spec.record_id(ctx, args))
+                return _recorded(spec, ctx, args, done.episode_id, done.version, duplicate=True)
             if guess is not None:
                 (state, head), guessing, guess = guess, True, None
             else:
@@ -217,7 +225,7 @@ class Runner:
                 continue
             except DuplicateCommand:
                 continue  # the same keyed command landed meanwhile: report it from its record
-            return Recorded(episode_id, version, spec.record_id(ctx, args))
+            return _recorded(spec, ctx, args, episode_id, version)
 
     def _start(self, spec: CommandSpec, actor: Actor, args: Mapping[str, Any], key: str | None) -> str:
         guard = self.s.guard
@@ -242,13 +250,13 @@ class Runner:
                 continue
             return episode_id
 
-    def _done(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> Recorded | None:
+    def _done(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> CommandRecord | None:
         found = self.s.reader.find_command(actor.clinic_id, spec.action, key)
         if found is None:
             return None
         if found.request_hash != request:
             raise IdempotencyKeyReused(spec.action)
-        return Recorded(found.episode_id, found.version, None, duplicate=True)
+        return found
 
     # -- the commit ---------------------------------------------------------------------------------------
 
@@ -336,6 +344,19 @@ class Runner:
             measure_cache=s.measure_cache,
         )
         return evaluate(before, events, after, context)
+
+
+def _recorded(
+    spec: CommandSpec,
+    ctx: Context,
+    args: Mapping[str, Any],
+    episode_id: str,
+    version: int,
+    duplicate: bool = False,
+) -> Recorded:
+    if spec.record_id is None:
+        return Recorded(episode_id, version, duplicate=duplicate)
+    return RecordedWithId(episode_id, version, duplicate=duplicate, record_id=spec.record_id(ctx, args))
 
 
 def _with_ids(events: list[Event], ids: Callable[[str], str]) -> list[tuple[Event, str]]:

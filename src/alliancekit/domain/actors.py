@@ -1,5 +1,8 @@
 """Who makes a call, in what role, for which clinic, and why."""
 
+import attrs
+
+from alliancekit.domain import inputs
 from alliancekit.domain.checks import record, ref
 from alliancekit.domain.vocab import Purpose, Role
 
@@ -9,6 +12,6 @@ class Actor:
     """The person or system making a call. The host authenticates; alliancekit records and checks."""
 
     id: str = ref()
-    role: Role
+    role: Role = attrs.field(converter=inputs.role)
     clinic_id: str = ref()
-    purpose: Purpose = Purpose.TREATMENT
+    purpose: Purpose = attrs.field(default=Purpose.TREATMENT, converter=inputs.purpose)

@@ -26,10 +26,16 @@ rule broken, and never the value (which may be a client's words). The rules, sha
 of its annotation (and, for enums, a converter accepting the enum's string value), so an invalid record
 cannot exist. Records must use real (not string) annotations for this to work. String fields are free text
 unless declared with :func:`ref` (an id).
+
+What a field accepts (``"video"`` as well as ``Modality.VIDEO``, a list where a tuple is kept) is declared by
+the typed converter it names (:mod:`alliancekit.domain.inputs`): mypy's attrs plugin types the ``__init__``
+parameter by it, and the transformer gives the generated ``__init__`` the same annotation (so ``help()``
+shows it), while the check that runs is still the one derived from the annotation, naming the field.
 """
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 import re
@@ -38,7 +44,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -408,20 +414,32 @@ def _transform(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute
     out = []
     for field in fields:
         where = f"{cls.__name__}.{field.name}"
-        check, converts = _check_for(hints[field.name], field.metadata.get(_KIND))
+        hint = hints[field.name]
+        check, converts = _check_for(hint, field.metadata.get(_KIND))
         changes: dict[str, Any] = {}
-        if converts and field.converter is None:
-            changes["converter"] = _converter(where, check)
+        if converts or field.converter is not None:
+            changes["converter"] = _converter(where, check, _accepted(field.converter, hint), hint)
         else:
             changes["validator"] = _validator(where, check)
         out.append(field.evolve(**changes))
     return out
 
 
-def _converter(where: str, check: _Check) -> Callable[[Any], Any]:
+def _accepted(declared: Any, hint: Any) -> Any:
+    """What a field accepts: the first parameter's type of its declared converter, else its own type."""
+    if declared is None:
+        return hint
+    function: Callable[..., Any] = getattr(declared, "converter", declared)  # attrs.Converter wraps one
+    first = next(iter(inspect.signature(function).parameters))
+    return typing.get_type_hints(function)[first]
+
+
+def _converter(where: str, check: _Check, accepts: Any, returns: Any) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
         return check(where, value)
 
+    # attrs annotates the generated __init__ with the converter's parameter type: help() shows it.
+    convert.__annotations__ = {"value": accepts, "return": returns}
     return convert
 
 
@@ -433,8 +451,8 @@ def _validator(where: str, check: _Check) -> Callable[[Any, Any, Any], None]:
 
 
 # Free text is kept out of reprs: ``text()`` and ``texts()`` are the fields for any client or clinician
-# words. They are field specifiers of ``record`` so type checkers know they carry a default. ``ref()``
-# marks an id: printable, at most MAX_ID characters, no control characters.
+# words; a list of texts that a caller may pass as a list names a converter instead (see the module
+# docstring). ``ref()`` marks an id: printable, at most MAX_ID characters, no control characters.
 
 
 def text(*, default: str = "", repr: bool = False) -> str:
@@ -446,14 +464,23 @@ def texts(*, default: tuple[str, ...] = (), repr: bool = False) -> tuple[str, ..
 
 
 @overload
-def ref() -> str: ...
+def _ref() -> str: ...
 @overload
-def ref(*, default: None) -> str | None: ...
-def ref(*, default: Any = attrs.NOTHING) -> Any:
+def _ref(*, default: None) -> str | None: ...
+def _ref(*, default: Any = attrs.NOTHING) -> Any:
     return attrs.field(default=default, metadata={_KIND: _REF})
 
 
-@typing.dataclass_transform(frozen_default=True, field_specifiers=(attrs.field, text, texts, ref))
-def record(cls: type[T]) -> type[T]:
+def _record(cls: type[T]) -> type[T]:
     """``attrs.frozen`` with checks derived from the annotations (see the module docstring)."""
     return attrs.frozen(cls, field_transformer=_transform)
+
+
+if TYPE_CHECKING:
+    # Type checkers see attrs' own decorator and field, so mypy's attrs plugin types each __init__
+    # parameter by the field's converter (dataclass_transform cannot: PEP 712 was withdrawn). At run time
+    # they are the same calls plus the checks and the id marker.
+    from attrs import field as ref
+    from attrs import frozen as record
+else:
+    ref, record = _ref, _record

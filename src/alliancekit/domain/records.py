@@ -5,12 +5,13 @@ clinician's words; they are never logged, never put in an exception and never sh
 (``repr=False``), because psychotherapy records are among the most sensitive data there is.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import attrs
 
-from alliancekit.domain.checks import record, ref, text, texts
+from alliancekit.domain import inputs
+from alliancekit.domain.checks import check_sequence_of, record, ref, text
 from alliancekit.domain.vocab import (
     AdministrationTiming,
     Attendance,
@@ -32,10 +33,12 @@ from alliancekit.domain.vocab import (
 class Preferences:
     """How the client would like therapy to run."""
 
-    session_structure: SessionStructure = SessionStructure.NO_PREFERENCE
-    values_to_include: tuple[str, ...] = texts(default=())
+    session_structure: SessionStructure = attrs.field(
+        default=SessionStructure.NO_PREFERENCE, converter=inputs.session_structure
+    )
+    values_to_include: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
     """Cultural and personal values the client wants included."""
-    not_ready_topics: tuple[str, ...] = texts(default=())
+    not_ready_topics: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
     """Topics the client is not yet ready to address."""
 
 
@@ -55,11 +58,11 @@ class Consultation:
     """The first conversation: the client's concerns and questions, preferences and consent."""
 
     held_on: date
-    modality: Modality
+    modality: Modality = attrs.field(converter=inputs.modality)
     consent: Consent
-    presenting_concerns: tuple[str, ...] = texts(default=())
+    presenting_concerns: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
     """In the client's own words."""
-    client_questions: tuple[str, ...] = texts(default=())
+    client_questions: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
     preferences: Preferences = Preferences()
 
 
@@ -67,7 +70,7 @@ class Consultation:
 class FitDecision:
     """Whether to work together. A referral says to whom and why."""
 
-    outcome: FitOutcome
+    outcome: FitOutcome = attrs.field(converter=inputs.fit_outcome)
     decided_on: date
     rationale: str = text(default="")
     referred_to: str | None = attrs.field(default=None, repr=False)
@@ -79,7 +82,7 @@ class GoalDraft:
     """A goal as agreed with the client: their words, and the tasks agreed to serve it."""
 
     description: str = text(default="")
-    tasks: tuple[str, ...] = texts(default=())
+    tasks: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
 
 
 @record
@@ -89,8 +92,12 @@ class GoalRevision:
     goal_id: str = ref()
     reason: str = text(default="")
     description: str | None = attrs.field(default=None, repr=False)
-    tasks: tuple[str, ...] | None = attrs.field(default=None, repr=False)
-    status: GoalStatus | None = None
+    tasks: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(inputs.texts), repr=False
+    )
+    status: GoalStatus | None = attrs.field(
+        default=None, converter=attrs.converters.optional(inputs.goal_status)
+    )
 
 
 @record
@@ -99,8 +106,12 @@ class Administration:
 
     measure_id: str = ref()
     version: str = ref()
-    timing: AdministrationTiming
+    timing: AdministrationTiming = attrs.field(converter=inputs.timing)
     answers: Mapping[str, float | None] = attrs.field(factory=dict, repr=False)
+
+
+def _administrations(values: Sequence[Administration]) -> tuple[Administration, ...]:
+    return check_sequence_of("administrations", values, Administration)
 
 
 @record
@@ -108,9 +119,9 @@ class Session:
     """A scheduled session and what happened in it."""
 
     held_on: date
-    modality: Modality
-    attendance: Attendance
-    administrations: tuple[Administration, ...] = attrs.field(default=())
+    modality: Modality = attrs.field(converter=inputs.modality)
+    attendance: Attendance = attrs.field(converter=inputs.attendance)
+    administrations: tuple[Administration, ...] = attrs.field(default=(), converter=_administrations)
     helpful: str = text(default="")
     """What the client found helpful."""
     not_helpful: str = text(default="")
@@ -118,9 +129,15 @@ class Session:
 
 @record
 class GoalProgressNote:
+    """Progress towards one goal, as judged at a review."""
+
     goal_id: str = ref()
-    progress: GoalProgress
+    progress: GoalProgress = attrs.field(converter=inputs.goal_progress)
     note: str = text(default="")
+
+
+def _progress_notes(values: Sequence[GoalProgressNote]) -> tuple[GoalProgressNote, ...]:
+    return check_sequence_of("goal_progress", values, GoalProgressNote)
 
 
 @record
@@ -128,12 +145,12 @@ class Review:
     """A progress check-in: the four questions, progress per goal, and what to do next."""
 
     held_on: date
-    decision: ReviewDecision
+    decision: ReviewDecision = attrs.field(converter=inputs.review_decision)
     progress_towards_goals: str = text(default="")
     obstacles: str = text(default="")
     what_helped: str = text(default="")
     what_did_not_help: str = text(default="")
-    goal_progress: tuple[GoalProgressNote, ...] = attrs.field(default=())
+    goal_progress: tuple[GoalProgressNote, ...] = attrs.field(default=(), converter=_progress_notes)
     decision_note: str = text(default="")
 
 
@@ -142,14 +159,14 @@ class RuptureNote:
     """A strain in the alliance, as the clinician noticed it."""
 
     noted_on: date
-    kind: RuptureKind
-    markers: tuple[RuptureMarker, ...] = attrs.field()
-    likely_cause: RuptureCause
+    kind: RuptureKind = attrs.field(converter=inputs.rupture_kind)
+    markers: tuple[RuptureMarker, ...] = attrs.field(converter=inputs.markers)
+    likely_cause: RuptureCause = attrs.field(converter=inputs.rupture_cause)
     salience: int = 3
     """How prominent the rupture was, 1 (barely) to 5 (dominant), as in the 3RS."""
     session_id: str | None = ref(default=None)
     description: str = text(default="")
-    repairs: tuple[RepairStrategy, ...] = attrs.field(default=())
+    repairs: tuple[RepairStrategy, ...] = attrs.field(default=(), converter=inputs.strategies)
     resolved: bool = False
     client_view: str = text(default="")
 
@@ -159,7 +176,7 @@ class RepairAttempt:
     """A later attempt to repair a rupture, and whether it resolved it."""
 
     attempted_on: date
-    strategies: tuple[RepairStrategy, ...] = attrs.field()
+    strategies: tuple[RepairStrategy, ...] = attrs.field(converter=inputs.strategies)
     resolved: bool
     client_view: str = text(default="")
 
@@ -168,10 +185,10 @@ class RepairAttempt:
 class MaintenancePlan:
     """How the client keeps the gains: the client gets their own copy."""
 
-    warning_signs: tuple[str, ...] = texts(default=())
-    coping_strategies: tuple[str, ...] = texts(default=())
-    supports: tuple[str, ...] = texts(default=())
-    booster_sessions: tuple[date, ...] = attrs.field(default=())
+    warning_signs: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
+    coping_strategies: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
+    supports: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
+    booster_sessions: tuple[date, ...] = attrs.field(default=(), converter=inputs.dates)
     return_plan: str = text(default="")
     """When and how to come back."""
 
@@ -182,7 +199,7 @@ class Ending:
 
     ended_on: date
     planned: bool
-    reason: EndingReason
+    reason: EndingReason = attrs.field(converter=inputs.ending_reason)
     reflection: str = text(default="")
     maintenance_plan: MaintenancePlan | None = None
     no_plan_reason: str | None = attrs.field(default=None, repr=False)

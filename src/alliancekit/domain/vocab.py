@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Literal
 
 
 class Role(StrEnum):
@@ -13,6 +14,10 @@ class Role(StrEnum):
     SYSTEM = "system"
 
 
+RoleValue = Literal["clinician", "supervisor", "administrator", "client", "system"]
+"""The values of :class:`Role`, as a type checker sees them."""
+
+
 class Purpose(StrEnum):
     """Why an actor is acting (HL7 purpose-of-use, simplified)."""
 
@@ -21,6 +26,10 @@ class Purpose(StrEnum):
     QUALITY_IMPROVEMENT = "quality-improvement"
     OPERATIONS = "operations"
     EMERGENCY = "emergency"
+
+
+PurposeValue = Literal["treatment", "client-access", "quality-improvement", "operations", "emergency"]
+"""The values of :class:`Purpose`, as a type checker sees them."""
 
 
 class Stage(StrEnum):
@@ -40,6 +49,10 @@ class Modality(StrEnum):
     PHONE = "phone"
 
 
+ModalityValue = Literal["in-person", "video", "phone"]
+"""The values of :class:`Modality`, as a type checker sees them."""
+
+
 class SessionStructure(StrEnum):
     """The client's preference for how sessions run."""
 
@@ -49,16 +62,28 @@ class SessionStructure(StrEnum):
     NO_PREFERENCE = "no-preference"
 
 
+SessionStructureValue = Literal["conversational", "structured", "mixed", "no-preference"]
+"""The values of :class:`SessionStructure`, as a type checker sees them."""
+
+
 class FitOutcome(StrEnum):
     PROCEED = "proceed"
     REFER = "refer"
     NOT_PROCEED = "not-proceed"
 
 
+FitOutcomeValue = Literal["proceed", "refer", "not-proceed"]
+"""The values of :class:`FitOutcome`, as a type checker sees them."""
+
+
 class Attendance(StrEnum):
     ATTENDED = "attended"
     CANCELLED = "cancelled"
     NO_SHOW = "no-show"
+
+
+AttendanceValue = Literal["attended", "cancelled", "no-show"]
+"""The values of :class:`Attendance`, as a type checker sees them."""
 
 
 class AdministrationTiming(StrEnum):
@@ -68,6 +93,10 @@ class AdministrationTiming(StrEnum):
     END = "end"
 
 
+AdministrationTimingValue = Literal["start", "end"]
+"""The values of :class:`AdministrationTiming`, as a type checker sees them."""
+
+
 class GoalStatus(StrEnum):
     """Our goal states; they map onto FHIR Goal.lifecycleStatus."""
 
@@ -75,6 +104,10 @@ class GoalStatus(StrEnum):
     ON_HOLD = "on-hold"
     ACHIEVED = "achieved"
     CANCELLED = "cancelled"
+
+
+GoalStatusValue = Literal["active", "on-hold", "achieved", "cancelled"]
+"""The values of :class:`GoalStatus`, as a type checker sees them."""
 
 
 class GoalProgress(StrEnum):
@@ -91,6 +124,20 @@ class GoalProgress(StrEnum):
     NOT_ATTAINABLE = "not-attainable"
 
 
+GoalProgressValue = Literal[
+    "in-progress",
+    "improving",
+    "worsening",
+    "no-change",
+    "achieved",
+    "sustaining",
+    "not-achieved",
+    "no-progress",
+    "not-attainable",
+]
+"""The values of :class:`GoalProgress`, as a type checker sees them."""
+
+
 class ReviewDecision(StrEnum):
     CONTINUE = "continue"
     ADJUST_APPROACH = "adjust-approach"
@@ -100,9 +147,24 @@ class ReviewDecision(StrEnum):
     PLAN_ENDING = "plan-ending"
 
 
+ReviewDecisionValue = Literal[
+    "continue",
+    "adjust-approach",
+    "revisit-goals",
+    "add-support",
+    "refer",
+    "plan-ending",
+]
+"""The values of :class:`ReviewDecision`, as a type checker sees them."""
+
+
 class RuptureKind(StrEnum):
     WITHDRAWAL = "withdrawal"
     CONFRONTATION = "confrontation"
+
+
+RuptureKindValue = Literal["withdrawal", "confrontation"]
+"""The values of :class:`RuptureKind`, as a type checker sees them."""
 
 
 class RuptureMarker(StrEnum):
@@ -130,6 +192,26 @@ class RuptureMarker(StrEnum):
     REJECTING_INTERVENTION = "rejecting-intervention"
 
 
+RuptureMarkerValue = Literal[
+    "denial",
+    "minimal-response",
+    "abstract-communication",
+    "avoidant-storytelling",
+    "topic-shift",
+    "deferential",
+    "content-affect-split",
+    "self-criticism",
+    "complaint-about-therapist",
+    "complaint-about-activities",
+    "complaint-about-parameters",
+    "complaint-about-progress",
+    "defending-against-therapist",
+    "controlling-therapist",
+    "rejecting-intervention",
+]
+"""The values of :class:`RuptureMarker`, as a type checker sees them."""
+
+
 WITHDRAWAL_MARKERS = frozenset(list(RuptureMarker)[:8])
 CONFRONTATION_MARKERS = frozenset(list(RuptureMarker)[8:])
 
@@ -141,6 +223,17 @@ class RuptureCause(StrEnum):
     TRUST_IN_PROCESS = "trust-in-process"
     STYLE_MISMATCH = "style-mismatch"
     OTHER = "other"
+
+
+RuptureCauseValue = Literal[
+    "goal-disagreement",
+    "task-disagreement",
+    "misunderstanding",
+    "trust-in-process",
+    "style-mismatch",
+    "other",
+]
+"""The values of :class:`RuptureCause`, as a type checker sees them."""
 
 
 class RepairStrategy(StrEnum):
@@ -155,6 +248,18 @@ class RepairStrategy(StrEnum):
     LINK_TO_PATTERNS = "link-to-patterns"
 
 
+RepairStrategyValue = Literal[
+    "give-rationale",
+    "change-task-or-goal",
+    "clarify-misunderstanding",
+    "invite-client-view",
+    "acknowledge-own-part",
+    "validate-defensive-posture",
+    "link-to-patterns",
+]
+"""The values of :class:`RepairStrategy`, as a type checker sees them."""
+
+
 class EndingReason(StrEnum):
     GOALS_MET = "goals-met"
     ABLE_TO_CONTINUE_ALONE = "able-to-continue-alone"
@@ -162,6 +267,17 @@ class EndingReason(StrEnum):
     REFERRAL = "referral"
     WITHDRAWAL = "withdrawal"
     DROPOUT = "dropout"
+
+
+EndingReasonValue = Literal[
+    "goals-met",
+    "able-to-continue-alone",
+    "life-change",
+    "referral",
+    "withdrawal",
+    "dropout",
+]
+"""The values of :class:`EndingReason`, as a type checker sees them."""
 
 
 class ClosingReason(StrEnum):
