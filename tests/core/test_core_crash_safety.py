@@ -33,8 +33,9 @@ def _writer_env() -> dict[str, str]:
     return {**os.environ, "PYTHONUNBUFFERED": "1"}
 
 
-def _run_and_kill(db: Path, seed: int, rng: random.Random) -> list[tuple[str, int]]:
-    """Start a writer, kill it at a random moment, return the (episode, version) pairs it reported."""
+def _run_and_kill(db: Path, seed: int, rng: random.Random) -> tuple[list[tuple[str, int]], bool]:
+    """Start a writer, kill it at a random moment; return the (episode, version) pairs it reported and
+    whether the kill came after its first report (then at least that report was read)."""
     proc = subprocess.Popen(
         [sys.executable, str(WRITER), "crash", str(db), str(seed)],
         stdout=subprocess.PIPE,
@@ -42,8 +43,9 @@ def _run_and_kill(db: Path, seed: int, rng: random.Random) -> list[tuple[str, in
         env=_writer_env(),
     )
     assert proc.stdout is not None
+    late = rng.random() >= 0.2
     try:
-        if rng.random() < 0.2:
+        if not late:
             # Sometimes kill early: during start-up, opening or migrating the file, the first commit.
             time.sleep(rng.uniform(0.0, 0.3))
         else:
@@ -60,7 +62,7 @@ def _run_and_kill(db: Path, seed: int, rng: random.Random) -> list[tuple[str, in
         if line.endswith("\n"):  # a line cut by the kill is not a report
             episode_id, version = line.split()
             reported.append((episode_id, int(version)))
-    return reported
+    return reported, late
 
 
 def _check(db: Path, returned: dict[str, int]) -> int:
@@ -91,10 +93,13 @@ def test_sigkill_at_random_moments_loses_no_returned_command(tmp_path: Path) -> 
     seed = int(os.environ.get("CRASH_SEED", random.SystemRandom().randrange(1 << 30)))
     rng = random.Random(seed)
     returned: dict[str, int] = {}
-    reports = 0
+    reports = late_kills = 0
     started = time.monotonic()
     for kill in range(KILLS):
-        for episode_id, version in _run_and_kill(db, kill, rng):
+        reported, late = _run_and_kill(db, kill, rng)
+        late_kills += late
+        assert reported or not late, "a kill after the first report lost the report"
+        for episode_id, version in reported:
             returned[episode_id] = max(version, returned.get(episode_id, 0))
             reports += 1
         try:
@@ -102,6 +107,7 @@ def test_sigkill_at_random_moments_loses_no_returned_command(tmp_path: Path) -> 
         except AssertionError as failure:
             raise AssertionError(f"after kill {kill + 1} (CRASH_SEED={seed}): {failure}") from None
     elapsed = time.monotonic() - started
-    assert reports > KILLS, "most kills should land after some writes returned"
-    assert len(returned) >= KILLS // 2
+    # how many writes return before a kill depends on the machine's load; that some did, after every
+    # late kill, does not (a count such as "more reports than kills" failed on a loaded machine)
+    assert late_kills >= 1 and reports >= late_kills
     print(f"{KILLS} kills, {reports} returned commands checked, {elapsed:.1f} s (CRASH_SEED={seed})")
