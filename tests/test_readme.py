@@ -102,16 +102,21 @@ def test_every_python_example_passes_mypy_strict(source_root: Path, tmp_path: Pa
         module.write_text(example.code, encoding="utf-8")
         where[module.name] = example
     assert len(where) >= 10
-    done = subprocess.run(  # noqa: S603 - our interpreter, our files
-        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir", str(tmp_path / ".c")]
-        + sorted(where),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    errors = [
-        re.sub(r"^(example_\d+\.py):(\d+)", lambda m: f"{where[m[1]].page}:{where[m[1]].line + int(m[2])}", line)
-        for line in done.stdout.splitlines()
+    command = [
+        sys.executable,
+        "-m",
+        "mypy",
+        "--strict",
+        "--no-error-summary",
+        "--cache-dir",
+        str(tmp_path / ".c"),
     ]
+    done = subprocess.run(
+        [*command, *sorted(where)], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+
+    def located(m: re.Match[str]) -> str:
+        return f"{where[m[1]].page}:{where[m[1]].line + int(m[2])}"
+
+    errors = [re.sub(r"^(example_\d+\.py):(\d+)", located, line) for line in done.stdout.splitlines()]
     assert (errors, done.returncode) == ([], 0), done.stderr
