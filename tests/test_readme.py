@@ -102,7 +102,7 @@ def test_every_python_example_passes_mypy_strict(source_root: Path, tmp_path: Pa
         module.write_text(example.code, encoding="utf-8")
         where[module.name] = example
     assert len(where) >= 10
-    mypy = [
+    command = [
         sys.executable,
         "-m",
         "mypy",
@@ -112,11 +112,7 @@ def test_every_python_example_passes_mypy_strict(source_root: Path, tmp_path: Pa
         str(tmp_path / ".c"),
     ]
     done = subprocess.run(
-        [*mypy, *sorted(where)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
+        [*command, *sorted(where)], cwd=tmp_path, capture_output=True, text=True, check=False
     )
 
     def located(m: re.Match[str]) -> str:

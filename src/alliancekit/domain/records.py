@@ -129,8 +129,6 @@ class Session:
 
 @record
 class GoalProgressNote:
-    """Progress towards one goal, as judged at a review."""
-
     goal_id: str = ref()
     progress: GoalProgress = attrs.field(converter=inputs.goal_progress)
     note: str = text(default="")
