@@ -76,6 +76,7 @@ NOT_CONTENT = {
     "audit_checkpoint": "returns a seal",
     "rotate_encryption": "returns a count",
     "clinics": "clinic ids",
+    "clinic_today": "a date: the clock in the clinic's configured time zone",
     "outbox_status": "counts",
     "outbox_records": "references and codes only",
     "dispatcher": "the delivery worker",
