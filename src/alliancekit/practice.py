@@ -267,7 +267,7 @@ class Practice:
     def clinic_today(self, clinic_id: str) -> date:
         """Today by the practice's clock in the clinic's time zone (reports use it for "days since the last
         session"; commands for a date not given)."""
-        return self._s.today(clinic_id)
+        return self._s.today(check_ref("clinic_id", clinic_id))
 
     # -- commands: each one row of alliancekit.core.command_table ---------------------------------------
 

@@ -77,6 +77,7 @@ NOT_CONTENT = {
     "rotate_encryption": "returns a count",
     "refit_expectations": "returns per-band counts and spreads over the whole practice, no client's record",
     "clinics": "clinic ids",
+    "clinic_today": "a date: the clock in the clinic's configured time zone",
     "outbox_status": "counts",
     "outbox_records": "references and codes only",
     "dispatcher": "the delivery worker",

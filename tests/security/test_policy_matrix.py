@@ -319,8 +319,9 @@ OUTBOX_WORKER_CALLS = {
     "outbox_records",
     "retry_message",
 }
-#: Calls that read nothing of any client: the clinic ids in the store (a CLI chooses its clinic by them).
-NO_CLIENT_DATA = {"clinics"}
+#: Calls that read nothing of any client: the clinic ids in the store (a CLI chooses its clinic by them),
+#: and a clinic's date now (the clock in the clinic's configured time zone).
+NO_CLIENT_DATA = {"clinics", "clinic_today"}
 
 
 def test_every_public_call_is_in_the_matrix() -> None:

@@ -108,6 +108,11 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
+def _legacy_key(secret: str | bytes) -> bytes:
+    # the first release keyed its HMAC with the secret's bytes as configured, whatever they were
+    return secret.encode() if isinstance(secret, str) else secret
+
+
 def _key(secret: str | bytes) -> bytes:
     """The HMAC key of a secret: a ``whsec_`` secret's decoded bytes, else the secret's own bytes."""
     if isinstance(secret, str) and secret.startswith(SECRET_PREFIX):
@@ -115,12 +120,7 @@ def _key(secret: str | bytes) -> bytes:
             return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
         except binascii.Error:
             raise ValueError("a whsec_ secret must be base64") from None
-    return secret.encode() if isinstance(secret, str) else secret
-
-
-def _legacy_key(secret: str | bytes) -> bytes:
-    # the first release keyed its HMAC with the secret's bytes as configured, whatever they were
-    return secret.encode() if isinstance(secret, str) else secret
+    return _legacy_key(secret)
 
 
 def sign_webhook(secret: str | bytes, webhook_id: str, timestamp: int, body: bytes) -> str:

@@ -177,8 +177,8 @@ def render_report(
     practice: Practice, actor: Actor, *, today: date | None = None, max_charts: int = DEFAULT_MAX_CHARTS
 ) -> str:
     """The report as one HTML document (see the module docstring)."""
+    outcomes = practice_outcomes(practice, actor)  # the guarded read first: it refuses a missing actor
     today = today or practice.clinic_today(actor.clinic_id)
-    outcomes = practice_outcomes(practice, actor)
     items = attention_list(practice, actor, today=today)
     open_rows = [row for row in practice.caseload(actor) if row.sessions_attended > 0]
     # charts for the clients who need attention first, in the attention order, then the others
