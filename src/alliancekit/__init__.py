@@ -44,6 +44,7 @@ from alliancekit.security.views import (
     Timeline,
     TimelineEntry,
 )
+from alliancekit.store.group_commit import AuditBatch
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
@@ -64,6 +65,7 @@ __all__ = [
     "Actor",
     "Administration",
     "AlertState",
+    "AuditBatch",
     "AuditCheckpoint",
     "AuditRecord",
     "CaseloadRow",

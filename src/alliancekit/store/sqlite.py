@@ -25,6 +25,7 @@ import contextlib
 import json
 import os
 import sqlite3
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -61,10 +62,8 @@ from alliancekit.store.registry import StoreRegistrar, split_location
 from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
 from alliancekit.store.upgrade import adoption_entry, snapshot_v2
 
-try:  # POSIX: writers of every process queue on one file lock (elsewhere, on SQLite's busy handler)
+if sys.platform != "win32":  # POSIX: writers of every process queue on one file lock
     import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 T = TypeVar("T")
 
@@ -553,7 +552,7 @@ class SQLiteStore:
         """Hold the writers' lock: this store's threads, then every process's (an ``flock`` on
         ``<name>-writer``), so writers queue in the kernel rather than poll SQLite's write lock."""
         with self._writer:
-            if fcntl is None:  # pragma: no cover - Windows: the busy handler queues the writers
+            if sys.platform == "win32":  # pragma: no cover - there the busy handler queues the writers
                 yield
                 return
             if self._writer_fd is None:

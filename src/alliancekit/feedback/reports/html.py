@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from alliancekit import __version__
 from alliancekit.domain.actors import Actor
 from alliancekit.feedback.reports.attention import AttentionItem, attention_list
+from alliancekit.feedback.reports.batched import batched_reads
 from alliancekit.feedback.reports.chart import chart_svg, chart_vega_lite, progress_chart
 from alliancekit.feedback.reports.outcomes import GroupOutcomes, PracticeOutcomes, practice_outcomes
 
@@ -105,6 +106,7 @@ def _attention_section(items: Sequence[AttentionItem], today: date) -> str:
     return "".join(parts)
 
 
+@batched_reads
 def render_report(
     practice: Practice, actor: Actor, *, today: date | None = None, max_charts: int = DEFAULT_MAX_CHARTS
 ) -> str:
