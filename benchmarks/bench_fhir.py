@@ -138,7 +138,6 @@ def _measure(practice, actor, tmp: Path) -> dict[str, float]:  # type: ignore[no
     small, large = max(1, EPISODES // 100), max(1, EPISODES // 10)
     export_ndjson(practice, actor, Path(tmp) / "warm-up", episode_ids=ids[:small])
     out = Path(tmp) / "bulk"
-    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     result = export_ndjson(practice, actor, out)
     elapsed = time.perf_counter() - started
@@ -146,8 +145,6 @@ def _measure(practice, actor, tmp: Path) -> dict[str, float]:  # type: ignore[no
     # everything built once per process (registries, compiled mappers) is already built by the warm-up
     figures = {
         "layout: clinics (one exporter, no writer)": 1.0,
-        "load average 1 min before the export": load_before,
-        "load average 1 min after the export": os.getloadavg()[0],
         "episodes": float(result.episodes),
         "resources": float(result.resources),
         "ndjson_seconds": elapsed,

@@ -91,7 +91,6 @@ def run() -> dict[str, float]:
             figures[f"ratio to 1 writer ({layout})"] = rate / one
             figures[f"latency p50 ms ({layout})"] = statistics.median(latencies) * 1e3
             figures[f"latency p99 ms ({layout})"] = q[98] * 1e3
-    figures["load average 1 min (at the end)"] = os.getloadavg()[0]
     return figures
 
 
