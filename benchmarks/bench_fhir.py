@@ -10,7 +10,9 @@ episodes is a template's events committed again under a new episode id through t
 * ``peak_traced_mb_<k>_episodes``: the largest Python allocation (tracemalloc) while exporting the first
   ``k`` episodes, for two sizes ten times apart (1% and 10% of the practice, as tracemalloc slows the run):
   flat when the export streams, ten times larger if it held the practice;
-* ``maxrss_mb``: the process's peak resident memory at the end (everything the run did, the build included).
+* ``maxrss_mb``: the process's peak resident memory at the end (everything the run did, the build included);
+* ``html report audit transactions``: the audit transactions ``render_report`` writes for this practice
+  (its reads are batched: at most one per 1,000 entries), and the entries they hold.
 
 Layout: one clinic, one reader (the exporter), no writer. The cached practice is never changed: each run
 exports from a copy of it (an export writes its audit entries), after a warm-up export of 1% of it.
@@ -30,6 +32,7 @@ import tempfile
 import time
 import tracemalloc
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -38,11 +41,13 @@ from alliancekit import open_practice
 from alliancekit.demo import simulate_practice
 from alliancekit.domain import Actor, Purpose, Role
 from alliancekit.events.codec import Codec
+from alliancekit.feedback.reports import render_report
 from alliancekit.fhir import export_ndjson
 from alliancekit.integrity.chain import GENESIS, chain_events
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.projections import caseload_row
-from alliancekit.store.protocol import Commit
+from alliancekit.store.protocol import AuditRecord, Commit
+from alliancekit.store.sqlite import SQLiteStore
 from alliancekit.store.sqlite_schema import MIGRATIONS
 
 EPISODES = int(os.environ.get("ALLIANCEKIT_BENCH_FHIR_EPISODES", "10000"))
@@ -71,7 +76,7 @@ def build(path: Path, episodes: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         templates = _templates(Path(tmp))
         partial = path.with_suffix(".partial")
-        for stale in (partial, Path(f"{partial}-wal"), Path(f"{partial}-shm")):
+        for stale in (partial, *(Path(f"{partial}-{end}") for end in ("wal", "shm", "writer"))):
             stale.unlink(missing_ok=True)
         with open_practice(partial) as practice:
             for n, (_, events, state) in zip(range(episodes), itertools.cycle(templates), strict=False):
@@ -99,6 +104,7 @@ def build(path: Path, episodes: int) -> None:
                     )
                 )
     partial.rename(path)  # only a complete practice is ever reused
+    Path(f"{partial}-writer").unlink(missing_ok=True)
 
 
 def practice_path(episodes: int) -> Path:
@@ -130,7 +136,25 @@ def run() -> dict[str, float]:
         path = Path(tmp) / "practice.sqlite"
         shutil.copyfile(cached, path)  # the export audits into the copy: the cached fixture stays as built
         with open_practice(path) as practice:
-            return _measure(practice, actor, Path(tmp))
+            figures = _measure(practice, actor, Path(tmp))
+        store = _CountingStore(path)
+        with open_practice(store) as practice:
+            render_report(practice, actor)
+        figures["html report audit transactions"] = float(len(store.transactions))
+        figures["html report audit entries"] = float(sum(store.transactions))
+        return figures
+
+
+class _CountingStore(SQLiteStore):
+    """The SQLite store, counting the entries of each audit transaction written outside a command."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.transactions: list[int] = []
+
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        super().append_audit(records)
+        self.transactions.append(len(records))
 
 
 def _measure(practice, actor, tmp: Path) -> dict[str, float]:  # type: ignore[no-untyped-def]
