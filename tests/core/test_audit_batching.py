@@ -30,12 +30,13 @@ class CountingStore(SQLiteStore):
         self.hold_first.set()
         self.in_first = threading.Event()
         self.fail = False
+        self.refuse_record: str | None = None
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
         if not self.transactions:
             self.in_first.set()
             self.hold_first.wait(timeout=60)
-        if self.fail:
+        if self.fail or any(r.record_id == self.refuse_record for r in records):
             raise StoreError("the disk is full")
         super().append_audit(records)
         self.transactions.append([r.entry_id for r in records])
@@ -178,3 +179,41 @@ def test_a_failed_group_write_fails_every_reader_of_the_group(
         t.join(timeout=60)
     assert errors == ["failed"] * 3
     assert _read_entries(store.path) == []
+
+
+def test_an_entry_refused_in_a_group_fails_its_own_reader_only(
+    counted: tuple[Practice, CountingStore, Actor, str],
+) -> None:
+    """A group's transaction that fails is tried again reader by reader: the others' reads succeed."""
+    practice, store, actor, ep = counted
+    other = new_episode(practice, actor, client="client-2")
+    store.transactions.clear()
+    store.hold_first.clear()
+    outcomes: dict[str, str] = {}
+
+    def read(name: str, episode_id: str) -> None:
+        try:
+            practice.episode(actor, episode_id)
+            outcomes[name] = "ok"
+        except StoreError:
+            outcomes[name] = "failed"
+
+    first = threading.Thread(target=read, args=("first", ep))
+    first.start()
+    assert store.in_first.wait(timeout=60)
+    store.refuse_record = other
+    group = practice._open().guard._group
+    good = threading.Thread(target=read, args=("good", ep))
+    good.start()
+    while group.queued < 1:
+        threading.Event().wait(0.005)
+    refused = threading.Thread(target=read, args=("refused", other))
+    refused.start()
+    while group.queued < 2:
+        threading.Event().wait(0.005)
+    store.hold_first.set()
+    for t in (first, good, refused):
+        t.join(timeout=60)
+    assert outcomes == {"first": "ok", "good": "ok", "refused": "failed"}
+    assert [len(t) for t in store.transactions] == [1, 1]
+    assert len(_read_entries(store.path)) == 2

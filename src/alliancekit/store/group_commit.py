@@ -43,18 +43,20 @@ class AuditBatch:
 
 
 class _Group:
-    __slots__ = ("done", "entries", "error")
+    __slots__ = ("done", "errors", "parts")
 
     def __init__(self) -> None:
-        self.entries: list[AuditRecord] = []
+        self.parts: list[Sequence[AuditRecord]] = []
         self.done = False
-        self.error: BaseException | None = None
+        self.errors: dict[int, BaseException] = {}
 
 
 class GroupCommit:
     """Group commit of audit entries: callers that arrive while a write is under way queue their entries,
     and the first of them writes the whole queue in one transaction when that write ends. Every caller
-    returns once its own entries are durable (or raises what their transaction raised)."""
+    returns once its own entries are durable, or raises what writing them raised: when a group's
+    transaction fails, each caller's entries are tried again on their own, so one caller's refused entry
+    (a store's row-level security, say) fails that caller only."""
 
     def __init__(self, write: Callable[[Sequence[AuditRecord]], None]) -> None:
         self._write = write
@@ -65,7 +67,8 @@ class GroupCommit:
     def write(self, entries: Sequence[AuditRecord]) -> None:
         with self._cond:
             group = self._open
-            group.entries += entries
+            mine = len(group.parts)
+            group.parts.append(entries)
             while not group.done:
                 if self._writing:
                     self._cond.wait()
@@ -75,19 +78,32 @@ class GroupCommit:
                 self._open = _Group()
                 self._cond.release()
                 try:
-                    self._write(group.entries)
-                except BaseException as exc:  # noqa: BLE001 - raised again in every caller of the group
-                    group.error = exc
+                    self._write_group(group)
                 finally:
                     self._cond.acquire()
                     group.done = True
                     self._writing = False
                     self._cond.notify_all()
-        if group.error is not None:
-            raise group.error
+        error = group.errors.get(mine)
+        if error is not None:
+            raise error
+
+    def _write_group(self, group: _Group) -> None:
+        try:
+            self._write([entry for part in group.parts for entry in part])
+            return
+        except BaseException as exc:  # noqa: BLE001 - handed to the callers, each its own
+            if len(group.parts) == 1:
+                group.errors[0] = exc
+                return
+        for i, part in enumerate(group.parts):
+            try:
+                self._write(part)
+            except BaseException as exc:  # noqa: BLE001 - raised again in its own caller
+                group.errors[i] = exc
 
     @property
     def queued(self) -> int:
         """Entries waiting for the next write (for tests)."""
         with self._cond:
-            return len(self._open.entries)
+            return sum(map(len, self._open.parts))
