@@ -76,6 +76,7 @@ NOT_CONTENT = {
     "audit_checkpoint": "returns a seal",
     "rotate_encryption": "returns a count",
     "clinics": "clinic ids",
+    "batched_reads": "a scope: the reads made in it are decided and withheld as everywhere else",
     "outbox_status": "counts",
     "outbox_records": "references and codes only",
     "dispatcher": "the delivery worker",

@@ -314,8 +314,9 @@ OUTBOX_WORKER_CALLS = {
     "outbox_records",
     "retry_message",
 }
-#: Calls that read nothing of any client: the clinic ids in the store (a CLI chooses its clinic by them).
-NO_CLIENT_DATA = {"clinics"}
+#: Calls that read nothing of any client: the clinic ids in the store (a CLI chooses its clinic by them),
+#: and the scope whose reads are audited in batches (each read in it is decided as everywhere else).
+NO_CLIENT_DATA = {"clinics", "batched_reads"}
 
 
 def test_every_public_call_is_in_the_matrix() -> None:
