@@ -5,6 +5,10 @@ Each module exposes ``run() -> dict[str, float]``: figure name to value, the uni
 other, is what makes the ratios between them meaningful. This is not a timed test: it prints figures, and
 fails only when a benchmark raises or returns something that is not a mapping of floats.
 
+The machine's load average (1 minute) is taken before and after each benchmark and printed beside its
+figures: on a shared machine it says how far the figures can be trusted (2 cores here: a load above 2
+means the benchmark shared the CPU).
+
 Usage: ``python benchmarks/run.py [NAME ...] [--json PATH]`` where NAME selects modules (``sqlite`` runs
 ``bench_sqlite.py``). ``tox -e bench`` runs it.
 """
@@ -16,6 +20,7 @@ import datetime
 import importlib
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -44,6 +49,7 @@ def discover(selected: list[str]) -> list[str]:
 def run_one(name: str) -> dict[str, float]:
     module = importlib.import_module(name)
     run: Callable[[], Mapping[str, Any]] = module.run
+    load_before = os.getloadavg()[0]
     figures = run()
     if not isinstance(figures, Mapping):
         raise TypeError(f"{name}.run() returned {type(figures).__name__}, not a mapping")
@@ -52,6 +58,8 @@ def run_one(name: str) -> dict[str, float]:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise TypeError(f"{name}.run()[{key!r}] is {type(value).__name__}, not a number")
         result[str(key)] = float(value)
+    result["load average 1 min, before"] = load_before
+    result["load average 1 min, after"] = os.getloadavg()[0]
     return result
 
 

@@ -46,6 +46,7 @@ from alliancekit.security.views import (
     Timeline,
     TimelineEntry,
 )
+from alliancekit.store.group_commit import AuditBatch
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
@@ -70,6 +71,7 @@ __all__ = [
     "Actor",
     "Administration",
     "AlertState",
+    "AuditBatch",
     "AuditCheckpoint",
     "AuditRecord",
     "BandFit",

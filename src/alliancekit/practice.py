@@ -7,10 +7,11 @@ bounded retry), and every query is a view that asks the same guard and audits be
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -59,6 +60,7 @@ from alliancekit.security.views import (
     Timeline,
     TimelineEntry,
 )
+from alliancekit.store.group_commit import AuditBatch
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
@@ -848,6 +850,19 @@ class Practice:
     def closed_outcomes(self, actor: Actor) -> list[ClosedOutcome]:
         """The outcome columns of the actor's clinic's closed episodes (for the practice-outcomes report)."""
         return self._read.closed_outcomes(actor)
+
+    @contextlib.contextmanager
+    def batched_reads(self) -> Iterator[AuditBatch]:
+        """A block whose reads (by this thread) are audited in one transaction per 1,000 entries.
+
+        Each read is decided and its entry made as always, but the entries are held and written when 1,000
+        are held, by ``flush()`` of the batch yielded, and when the block ends, which returns (or raises)
+        only once every entry is durable. Reports and exports read through one: what they build leaves the
+        library only after the block, so no data leaves before its audit entry is durable. A host that
+        hands data out from inside the block gives that up.
+        """
+        with self._open().guard.batched() as batch:
+            yield batch
 
     # -- the audit log and the record's integrity ---------------------------------------------------------
 

@@ -18,7 +18,12 @@ from .conftest import KEY, build_record, verify_path
 
 
 def _side_files(path: Path) -> list[Path]:
-    return [p for p in path.parent.iterdir() if p.name != path.name and p.name.startswith(path.name)]
+    """SQLite's journal files beside ``path`` (not the writers' lock file its building left)."""
+    return [
+        p
+        for p in path.parent.iterdir()
+        if p.name not in (path.name, f"{path.name}-writer") and p.name.startswith(path.name)
+    ]
 
 
 def _journal_mode_byte(path: Path) -> int:

@@ -78,6 +78,7 @@ NOT_CONTENT = {
     "refit_expectations": "returns per-band counts and spreads over the whole practice, no client's record",
     "clinics": "clinic ids",
     "clinic_today": "a date: the clock in the clinic's configured time zone",
+    "batched_reads": "a scope: the reads made in it are decided and withheld as everywhere else",
     "outbox_status": "counts",
     "outbox_records": "references and codes only",
     "dispatcher": "the delivery worker",

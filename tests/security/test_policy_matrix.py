@@ -320,8 +320,9 @@ OUTBOX_WORKER_CALLS = {
     "retry_message",
 }
 #: Calls that read nothing of any client: the clinic ids in the store (a CLI chooses its clinic by them),
-#: and a clinic's date now (the clock in the clinic's configured time zone).
-NO_CLIENT_DATA = {"clinics", "clinic_today"}
+#: a clinic's date now (the clock in the clinic's configured time zone), and the scope whose reads are
+#: audited in batches (each read in it is decided as everywhere else).
+NO_CLIENT_DATA = {"clinics", "clinic_today", "batched_reads"}
 
 
 def test_every_public_call_is_in_the_matrix() -> None:

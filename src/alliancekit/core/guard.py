@@ -7,8 +7,9 @@ a read and a write are audited the same way on every path.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from alliancekit.domain.actors import Actor
@@ -18,6 +19,7 @@ from alliancekit.integrity.chain import make_checkpoint, shard_of
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security.lockbox import directives_of, summary_withheld
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
+from alliancekit.store.group_commit import AuditBatch, GroupCommit
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
 from alliancekit.store.reader import RecordReader
 
@@ -45,6 +47,8 @@ class Guard:
         self.checkpoint_every = checkpoint_every
         self._since_checkpoint = 0
         self._lock = threading.Lock()
+        self._group = GroupCommit(store.append_audit)
+        self._local = threading.local()
 
     # -- deciding -------------------------------------------------------------------------------------
 
@@ -186,10 +190,40 @@ class Guard:
         self.record([entry])
 
     def record(self, entries: Sequence[AuditRecord]) -> None:
-        """Write entries that belong to no commit, in one transaction."""
-        if entries:
-            self._store.append_audit(list(entries))
-            self.committed(len(entries))
+        """Write entries that belong to no commit; return once they are durable.
+
+        Concurrent callers share one transaction (:class:`GroupCommit`); inside :meth:`batched` this
+        thread's entries are held for the batch's next write instead.
+        """
+        if not entries:
+            return
+        batch: AuditBatch | None = getattr(self._local, "batch", None)
+        if batch is not None:
+            batch.add(entries)
+            return
+        self._group.write(entries)
+        self.committed(len(entries))
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[AuditBatch]:
+        """Hold this thread's audit entries and write them in one transaction per ``AUDIT_BATCH``,
+        the rest when the block ends (also when it raises): the block returns only once every entry is
+        durable. Only for a report or an export that hands nothing to anyone before the block ends."""
+        outer: AuditBatch | None = getattr(self._local, "batch", None)
+        if outer is not None:  # nested: the outer block writes them
+            yield outer
+            return
+        batch = AuditBatch(self._write_batch)
+        self._local.batch = batch
+        try:
+            yield batch
+        finally:
+            self._local.batch = None
+            batch.flush()
+
+    def _write_batch(self, entries: Sequence[AuditRecord]) -> None:
+        self._group.write(entries)
+        self.committed(len(entries))
 
     def committed(self, count: int) -> None:
         """Count entries written (in a commit or alone) and seal every ``checkpoint_every``."""

@@ -85,21 +85,28 @@ def _zone_checker(zone: Zone) -> Check:
     return check
 
 
-def _change_class(measure: Measure, intake: float, latest: float) -> ChangeClass | None:
+def _change_class(ctx: RuleContext, measure: Measure, intake: float, latest: float) -> ChangeClass | None:
+    """The change class of intake to latest (shared by the deterioration and no-change rules)."""
+    key = ("change", measure.id)
+    if key in ctx.memo:
+        known: ChangeClass | None = ctx.memo[key]
+        return known
     norm = measure.default_norm
-    if norm is None:
-        return None
-    try:
-        return classify_change(intake, latest, norm, measure.direction).change_class
-    except ValueError:  # the norm gives no reliable-change threshold
-        return None
+    found = None
+    if norm is not None:
+        try:
+            found = classify_change(intake, latest, norm, measure.direction).change_class
+        except ValueError:  # the norm gives no reliable-change threshold
+            found = None
+    ctx.memo[key] = found
+    return found
 
 
 def _reliable_deterioration(ctx: RuleContext) -> Iterator[str]:
     for measure, intake, latest, _ in _outcome_points(ctx):
         if (
             measure.kind in (MeasureKind.OUTCOME, MeasureKind.SYMPTOM)
-            and _change_class(measure, intake, latest) is ChangeClass.DETERIORATED
+            and _change_class(ctx, measure, intake, latest) is ChangeClass.DETERIORATED
         ):
             yield measure.id
 
@@ -110,7 +117,7 @@ def _no_reliable_change(ctx: RuleContext) -> Iterator[str]:
     for measure, intake, latest, _ in _outcome_points(ctx):
         if (
             measure.kind is MeasureKind.OUTCOME
-            and _change_class(measure, intake, latest) is ChangeClass.UNCHANGED
+            and _change_class(ctx, measure, intake, latest) is ChangeClass.UNCHANGED
         ):
             yield measure.id
 

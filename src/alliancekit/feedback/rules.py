@@ -91,12 +91,16 @@ class RuleContext:
 
     def new_scores(self) -> Iterator[tuple[Event, RecordedScore]]:
         """Scores recorded or corrected by this command, with the event that carries each."""
-        for event in self.events:
-            if (
-                isinstance(event, SessionRecorded) and event.session.attendance is Attendance.ATTENDED
-            ) or isinstance(event, SessionCorrected):
-                for score in event.scores:
-                    yield event, score
+        found: tuple[tuple[Event, RecordedScore], ...] | None = self.memo.get("new-scores")
+        if found is None:  # worked out once per evaluation: most rules ask
+            found = self.memo["new-scores"] = tuple(
+                (event, score)
+                for event in self.events
+                if (isinstance(event, SessionRecorded) and event.session.attendance is Attendance.ATTENDED)
+                or isinstance(event, SessionCorrected)
+                for score in event.scores
+            )
+        return iter(found)
 
     def sessions(self) -> Iterator[SessionRecorded]:
         """Sessions (attended or not) recorded by this command."""

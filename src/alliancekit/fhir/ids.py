@@ -8,16 +8,30 @@ rewrites them to its entries' ``urn:uuid:`` full URLs.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from functools import lru_cache
 from typing import Any
 
 from alliancekit.fhir.codes import RFC3986
 
 _NAMESPACE = uuid.UUID("0f6d1c2e-3b7a-5c4d-8e9f-a11a9cef1e80")
+_NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
 def resource_id(resource_type: str, *parts: object) -> str:
-    return str(uuid.uuid5(_NAMESPACE, "/".join((resource_type, *map(str, parts)))))
+    return _uuid5("/".join((resource_type, *map(str, parts))))
+
+
+@lru_cache(maxsize=4096)
+def _uuid5(name: str) -> str:
+    """``str(uuid.uuid5(_NAMESPACE, name))``, the same characters at a third of the cost (no UUID object);
+    cached because an export names each resource again in every reference to it."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def ref(resource_type: str, rid: str) -> dict[str, Any]:

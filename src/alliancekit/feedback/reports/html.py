@@ -17,6 +17,7 @@ from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import AlertSeverity
 from alliancekit.feedback.reports import palette
 from alliancekit.feedback.reports.attention import AttentionItem, attention_list
+from alliancekit.feedback.reports.batched import batched_reads
 from alliancekit.feedback.reports.chart import (
     ProgressChart,
     chart_rows,
@@ -173,6 +174,8 @@ def _chart_section(practice: Practice, actor: Actor, row: CaseloadRow) -> str:
     )
 
 
+
+@batched_reads
 def render_report(
     practice: Practice, actor: Actor, *, today: date | None = None, max_charts: int = DEFAULT_MAX_CHARTS
 ) -> str:

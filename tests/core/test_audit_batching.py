@@ -1,0 +1,219 @@
+"""Audited reads, group-committed: a batch of reads writes one audit transaction per 1,000 entries and
+returns only once every entry is durable; concurrent reads share one transaction."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from alliancekit import open_practice
+from alliancekit.domain import Actor
+from alliancekit.errors import AccessDenied, StoreError
+from alliancekit.practice import Practice
+from alliancekit.store.group_commit import AUDIT_BATCH
+from alliancekit.store.protocol import AuditRecord
+from alliancekit.store.sqlite import SQLiteStore
+
+from .conftest import clinician, new_episode
+
+
+class CountingStore(SQLiteStore):
+    """The SQLite store, keeping each audit transaction's entries (and optionally pausing in the first)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self.transactions: list[list[str]] = []
+        self.hold_first = threading.Event()
+        self.hold_first.set()
+        self.in_first = threading.Event()
+        self.fail = False
+        self.refuse_record: str | None = None
+
+    def append_audit(self, records: Sequence[AuditRecord]) -> None:
+        if not self.transactions:
+            self.in_first.set()
+            self.hold_first.wait(timeout=60)
+        if self.fail or any(r.record_id == self.refuse_record for r in records):
+            raise StoreError("the disk is full")
+        super().append_audit(records)
+        self.transactions.append([r.entry_id for r in records])
+
+
+@pytest.fixture
+def counted(tmp_path: Path) -> Iterator[tuple[Practice, CountingStore, Actor, str]]:
+    store = CountingStore(tmp_path / "p.sqlite")
+    practice = open_practice(store)
+    actor = clinician()
+    ep = new_episode(practice, actor)
+    store.transactions.clear()
+    yield practice, store, actor, ep
+    practice.close()
+
+
+def _read_entries(path: Path) -> list[AuditRecord]:
+    other = SQLiteStore(path, read_only=True)
+    try:
+        return [r for r in other.audit_records() if r.action == "read-episode"]
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize(("reads", "transactions"), [(AUDIT_BATCH, 1), (AUDIT_BATCH + 1, 2), (1, 1)])
+def test_a_batch_writes_one_transaction_per_1000_entries(
+    counted: tuple[Practice, CountingStore, Actor, str], reads: int, transactions: int
+) -> None:
+    practice, store, actor, ep = counted
+    with practice.batched_reads() as batch:
+        for _ in range(reads):
+            practice.episode(actor, ep)
+        assert batch.pending == reads % AUDIT_BATCH  # a full thousand is written at once
+    assert len(store.transactions) == transactions
+    assert sum(map(len, store.transactions)) == reads
+    assert len(_read_entries(store.path)) == reads  # durable, seen by another connection
+
+
+def test_reads_outside_a_batch_are_durable_before_they_return(
+    counted: tuple[Practice, CountingStore, Actor, str],
+) -> None:
+    practice, store, actor, ep = counted
+    practice.episode(actor, ep)
+    practice.episode(actor, ep)
+    assert len(store.transactions) == 2
+    assert len(_read_entries(store.path)) == 2
+
+
+def test_a_batch_that_raises_still_writes_its_entries(
+    counted: tuple[Practice, CountingStore, Actor, str],
+) -> None:
+    practice, store, actor, ep = counted
+    stranger = Actor("someone-else", actor.role, actor.clinic_id)
+
+    def report() -> None:
+        with practice.batched_reads():
+            practice.episode(actor, ep)
+            practice.episode(stranger, ep)  # refused: its refusal is audited too
+
+    with pytest.raises(AccessDenied):
+        report()
+    outcomes = sorted(r.outcome for r in practice.store.audit_records() if r.record_id == ep and not r.writes)
+    assert outcomes == ["allowed", "refused"]
+    assert len(store.transactions) == 1
+
+
+def test_a_failed_batch_write_fails_the_block(counted: tuple[Practice, CountingStore, Actor, str]) -> None:
+    practice, store, actor, ep = counted
+    store.fail = True
+    with pytest.raises(StoreError), practice.batched_reads():
+        practice.episode(actor, ep)
+
+
+def test_nested_batches_write_once_at_the_outer_end(
+    counted: tuple[Practice, CountingStore, Actor, str],
+) -> None:
+    practice, store, actor, ep = counted
+    with practice.batched_reads():
+        with practice.batched_reads():
+            practice.episode(actor, ep)
+        assert store.transactions == []
+        practice.episode(actor, ep)
+    assert [len(t) for t in store.transactions] == [2]
+
+
+def test_concurrent_reads_share_one_durable_write(
+    counted: tuple[Practice, CountingStore, Actor, str],
+) -> None:
+    """While one read's entry is being written, the reads that arrive queue and are written together,
+    and none of them returns before its own entry is durable."""
+    practice, store, actor, ep = counted
+    store.hold_first.clear()
+    returned: list[str] = []
+    first = threading.Thread(target=lambda: (practice.episode(actor, ep), returned.append("first")))
+    first.start()
+    assert store.in_first.wait(timeout=60)
+    group = practice._open().guard._group
+    others = [
+        threading.Thread(target=lambda: (practice.episode(actor, ep), returned.append("other")))
+        for _ in range(3)
+    ]
+    for t in others:
+        t.start()
+    while group.queued < 3:
+        threading.Event().wait(0.005)
+    assert returned == []  # the first is still writing, the others wait for the next write
+    store.hold_first.set()
+    for t in [first, *others]:
+        t.join(timeout=60)
+    assert sorted(returned) == ["first", "other", "other", "other"]
+    assert [len(t) for t in store.transactions] == [1, 3]
+    assert len(_read_entries(store.path)) == 4
+
+
+def test_a_failed_group_write_fails_every_reader_of_the_group(
+    counted: tuple[Practice, CountingStore, Actor, str],
+) -> None:
+    practice, store, actor, ep = counted
+    store.hold_first.clear()
+    errors: list[str] = []
+
+    def read() -> None:
+        try:
+            practice.episode(actor, ep)
+        except StoreError:
+            errors.append("failed")
+
+    first = threading.Thread(target=read)
+    first.start()
+    assert store.in_first.wait(timeout=60)
+    store.fail = True
+    others = [threading.Thread(target=read) for _ in range(2)]
+    for t in others:
+        t.start()
+    group = practice._open().guard._group
+    while group.queued < 2:
+        threading.Event().wait(0.005)
+    store.hold_first.set()
+    for t in [first, *others]:
+        t.join(timeout=60)
+    assert errors == ["failed"] * 3
+    assert _read_entries(store.path) == []
+
+
+def test_an_entry_refused_in_a_group_fails_its_own_reader_only(
+    counted: tuple[Practice, CountingStore, Actor, str],
+) -> None:
+    """A group's transaction that fails is tried again reader by reader: the others' reads succeed."""
+    practice, store, actor, ep = counted
+    other = new_episode(practice, actor, client="client-2")
+    store.transactions.clear()
+    store.hold_first.clear()
+    outcomes: dict[str, str] = {}
+
+    def read(name: str, episode_id: str) -> None:
+        try:
+            practice.episode(actor, episode_id)
+            outcomes[name] = "ok"
+        except StoreError:
+            outcomes[name] = "failed"
+
+    first = threading.Thread(target=read, args=("first", ep))
+    first.start()
+    assert store.in_first.wait(timeout=60)
+    store.refuse_record = other
+    group = practice._open().guard._group
+    good = threading.Thread(target=read, args=("good", ep))
+    good.start()
+    while group.queued < 1:
+        threading.Event().wait(0.005)
+    refused = threading.Thread(target=read, args=("refused", other))
+    refused.start()
+    while group.queued < 2:
+        threading.Event().wait(0.005)
+    store.hold_first.set()
+    for t in (first, good, refused):
+        t.join(timeout=60)
+    assert outcomes == {"first": "ok", "good": "ok", "refused": "failed"}
+    assert [len(t) for t in store.transactions] == [1, 1]
+    assert len(_read_entries(store.path)) == 2
