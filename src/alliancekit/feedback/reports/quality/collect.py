@@ -27,6 +27,7 @@ from alliancekit.events.types import (
     SessionCorrected,
     SessionRecorded,
 )
+from alliancekit.feedback.reports.batched import batched_reads
 from alliancekit.feedback.reports.quality.cms159 import Cms159Result, cms159
 from alliancekit.feedback.reports.quality.hedis import DmsResult, DrrResult, dms, drr_e, rolling_intake
 from alliancekit.feedback.reports.quality.mbc import MbcSummary, mbc_summary
@@ -79,6 +80,7 @@ class QualityReports:
         }
 
 
+@batched_reads
 def quality_reports(
     practice: Practice,
     actor: Actor,
