@@ -236,10 +236,11 @@ def test_html_report_is_self_contained(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_report_command_on_a_missing_or_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["report", "--db", str(tmp_path / "nope.sqlite"), "--out", str(tmp_path)]) == 1
+    assert main(["report", "--db", str(tmp_path / "nope.sqlite"), "--out", str(tmp_path)]) == 2
     open_practice(tmp_path / "empty.sqlite").close()
-    code = main(["report", "--db", str(tmp_path / "empty.sqlite"), "--out", str(tmp_path), "--today", "x"])
-    assert code == 1
+    with pytest.raises(SystemExit) as exited:  # a wrong date is a usage error, found before anything opens
+        main(["report", "--db", str(tmp_path / "empty.sqlite"), "--out", str(tmp_path), "--today", "x"])
+    assert exited.value.code == 2
     assert "--today" in capsys.readouterr().err
     assert main(["report", "--db", str(tmp_path / "empty.sqlite"), "--out", str(tmp_path / "o")]) == 0
     assert "no episodes yet" in (tmp_path / "o" / "report.html").read_text(encoding="utf-8")

@@ -265,7 +265,7 @@ def test_integration_practice_export_is_published_atomically_and_audited(
         assert {e.purpose for e in reads} == {"treatment"}
 
     cli = ["export", "fhir", "--db", str(tmp_path / "practice.sqlite"), "--all", "--out", str(target)]
-    assert main(cli) == 1
+    assert main(cli) == 2  # an input error: the directory is not empty
     assert "directory: exists" in capsys.readouterr().err
     assert main([*cli, "--replace"]) == 0
     assert "of 1 episodes" in capsys.readouterr().out

@@ -118,8 +118,8 @@ def test_export_needs_exactly_one_of_episode_and_all(
         main(["export", "fhir", "--db", str(demo_db), "--out", "x", "--episode", "a", "--all"])
     assert caught.value.code == 2
     code, _, err = run(capsys, "export", "fhir", "--db", "/nonexistent.sqlite", "--all", "--out", "x")
-    assert code == 1
-    assert "--db" in err
+    assert code == 2
+    assert "no alliancekit database at /nonexistent.sqlite" in err
 
 
 def test_validate_in_bulk_prints_the_first_errors_and_counts_the_rest(

@@ -75,7 +75,7 @@ def test_outbox_status_dispatch_and_retry(
 
     assert main(["outbox", "retry", "--db", str(db), dead[0]]) == 0
     assert "pending again" in capsys.readouterr().out
-    assert main(["outbox", "retry", "--db", str(db), dead[0]]) == 1
+    assert main(["outbox", "retry", "--db", str(db), dead[0]]) == 2
     assert "no dead message with id" in capsys.readouterr().err
     assert main(["outbox", "status", "--db", str(db)]) == 0
     assert "pending 1, delivered 2, dead 1" in capsys.readouterr().out
@@ -85,10 +85,10 @@ def test_outbox_dispatch_without_channels_says_so(
     db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _use_host(monkeypatch)
-    assert main(["outbox", "dispatch", "--db", str(db)]) == 1
+    assert main(["outbox", "dispatch", "--db", str(db)]) == 2
     assert "no notification channel" in capsys.readouterr().err
 
 
 def test_outbox_on_a_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["outbox", "status", "--db", str(tmp_path / "nope.sqlite")]) == 1
+    assert main(["outbox", "status", "--db", str(tmp_path / "nope.sqlite")]) == 2
     assert not (tmp_path / "nope.sqlite").exists()
