@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def test_demo_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture[str
     for name in ("a", "b"):
         db = tmp_path / f"{name}.sqlite"
         assert main(["demo", "--db", str(db), "--clients", "14", "--seed", "3", "--quiet"]) == 0
-        with sqlite3.connect(db) as conn:
+        with closing(sqlite3.connect(db)) as conn, conn:
             dumps.append(conn.execute("SELECT * FROM events ORDER BY episode_id, seq").fetchall())
     capsys.readouterr()
     assert dumps[0] == dumps[1]

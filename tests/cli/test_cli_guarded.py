@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 from collections.abc import Callable
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def _files(tmp: Path) -> str:
 def _audit_rows(db: Path) -> int:
     import sqlite3
 
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn, conn:
         return int(
             conn.execute("SELECT count(*) FROM audit WHERE actor_id = 'alliancekit-cli'").fetchone()[0]
         )

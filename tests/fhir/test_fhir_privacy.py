@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import attrs
@@ -23,7 +24,7 @@ CANARY = "CANARY-7f3e-process-note-never-leaves"
 
 
 def _copy(src: Path, dst: Path) -> Path:
-    with sqlite3.connect(src) as source, sqlite3.connect(dst) as target:
+    with closing(sqlite3.connect(src)) as source, closing(sqlite3.connect(dst)) as target, source, target:
         source.backup(target)
     return dst
 

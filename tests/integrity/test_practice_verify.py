@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import attrs
@@ -119,7 +120,7 @@ def test_cli_audit_verify_passes_then_names_the_first_bad_entry(
     ep = record.episodes["ep1"]
     copy = tmp_path / "tampered.sqlite"
     shutil.copy(record.path, copy)
-    with sqlite3.connect(copy) as conn:
+    with closing(sqlite3.connect(copy)) as conn, conn:
         conn.execute("UPDATE events SET actor_id = 'x' WHERE episode_id = ? AND seq = 2", (ep,))
     assert main(["audit", "verify", "--db", str(copy), "--key-file", str(key_file)]) == 1
     out = capsys.readouterr().out

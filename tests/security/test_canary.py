@@ -12,6 +12,7 @@ import functools
 import logging
 import sqlite3
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -192,7 +193,7 @@ def _refusals(practice: Practice, sup: Actor, me: Actor, client: Actor, ep: str)
 
 def test_the_canary_is_in_the_store(canary_demo: tuple[Path, list[str]]) -> None:
     path, _ = canary_demo
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         payloads = [r[0] for r in conn.execute("SELECT payload FROM events")]
     assert sum(CANARY in p for p in payloads) > 100
     kinds = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from datetime import date
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def _practice(path: Path, cipher: FieldCipher | None) -> Practice:
 
 
 def _payloads(path: Path) -> list[tuple[str, int, str, str]]:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         return list(conn.execute("SELECT episode_id, seq, type, payload FROM events ORDER BY rowid"))
 
 
@@ -88,7 +89,7 @@ def test_swapped_ciphertexts_are_refused(tmp_path: Path) -> None:
     session_text = json.loads(session[3])["session"]["helpful"]
     moved = json.loads(note[3])
     moved["text"] = session_text  # another row's ciphertext
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(
             "UPDATE events SET payload = ? WHERE episode_id = ? AND seq = ?",
             (json.dumps(moved), note[0], note[1]),
@@ -103,7 +104,7 @@ def test_swapped_ciphertexts_are_refused(tmp_path: Path) -> None:
     fit = next(r for r in rows if r[2] == "fit-decided")
     data = json.loads(fit[3])
     data["decision"]["rationale"] = json.loads(consultation[3])["consultation"]["presenting_concerns"][0]
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute(
             "UPDATE events SET payload = ? WHERE episode_id = ? AND seq = ?",
             (json.dumps(data), fit[0], fit[1]),

@@ -33,6 +33,7 @@ import threading
 import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import closing
 from datetime import UTC, date, datetime
 from enum import Enum
 from pathlib import Path
@@ -531,11 +532,11 @@ def test_the_fingerprint_sees_writes_and_not_audit_rows(tmp_path: Path) -> None:
         world.practice.record_process_note(me, episode_id, written_on=D, text="note")
         assert world.fingerprint() != before
         assert world.holds_nul() is None
-        with sqlite3.connect(world.path) as probe:
+        with closing(sqlite3.connect(world.path)) as probe, probe:
             probe.execute("CREATE TABLE probe (payload TEXT)")
             probe.execute('INSERT INTO probe VALUES (\'{"a": "\\u0000"}\')')
         assert world.holds_nul() == "probe"
-        with sqlite3.connect(world.path) as probe:
+        with closing(sqlite3.connect(world.path)) as probe, probe:
             probe.execute("UPDATE probe SET payload = 'raw' || char(0)")
         assert world.holds_nul() == "probe"
     finally:
