@@ -5,6 +5,7 @@ type its methods take or return is importable from here. Errors live in :mod:`al
 domain's vocabularies in :mod:`alliancekit.domain`; everything under ``alliancekit.core`` is internal.
 """
 
+from alliancekit.core.groups import GroupSessionRecorded
 from alliancekit.core.runner import Recorded
 from alliancekit.domain import (
     Actor,
@@ -16,9 +17,14 @@ from alliancekit.domain import (
     GoalDraft,
     GoalProgressNote,
     GoalRevision,
+    GroupSession,
     MaintenancePlan,
+    MemberAttendance,
+    Participant,
+    ParticipantRole,
     Preferences,
     Purpose,
+    Rater,
     RepairAttempt,
     Review,
     Role,
@@ -85,17 +91,23 @@ __all__ = [
     "GoalDraft",
     "GoalProgressNote",
     "GoalRevision",
+    "GroupSession",
+    "GroupSessionRecorded",
     "IntegrityReport",
     "Keyring",
     "MaintenancePlan",
+    "MemberAttendance",
     "OutboxRecord",
     "OutboxState",
     "OutboxStatus",
+    "Participant",
+    "ParticipantRole",
     "PluginHost",
     "Practice",
     "Preferences",
     "ProcessNote",
     "Purpose",
+    "Rater",
     "Recorded",
     "RepairAttempt",
     "Review",

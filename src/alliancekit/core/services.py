@@ -81,8 +81,15 @@ class Services:
     def score(self, administrations: Iterable[Administration]) -> tuple[RecordedScore, ...]:
         registry = self.plugins.measures()
         scores = []
-        for admin in administrations:
+        for i, admin in enumerate(administrations):
             score = registry.score(admin.measure_id, admin.version, admin.answers)
+            allowed = registry.get(admin.measure_id, admin.version).raters
+            if admin.rater not in allowed:
+                raise ValidationError(
+                    f"session.administrations[{i}].rater",
+                    "rater-not-allowed",
+                    "this measure is completed by: " + ", ".join(sorted(allowed)),
+                )
             scores.append(
                 RecordedScore(
                     score.measure_id,
@@ -92,6 +99,8 @@ class Services:
                     score.band,
                     score.clinical,
                     tuple(score.risk_items),
+                    admin.about,
+                    admin.rater,
                 )
             )
         return tuple(scores)

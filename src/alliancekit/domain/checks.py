@@ -336,7 +336,7 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
     if tp is date:
         return check_date, False
     if origin is tuple:
-        item_check, _ = _check_for(typing.get_args(tp)[0], None)
+        item_check, _ = _check_for(typing.get_args(tp)[0], kind)
 
         def check_tuple(where: str, value: Any) -> Any:
             if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
@@ -425,7 +425,12 @@ def ref(*, default: Any = attrs.NOTHING) -> Any:
     return attrs.field(default=default, metadata={_KIND: _REF})
 
 
-@typing.dataclass_transform(frozen_default=True, field_specifiers=(attrs.field, text, texts, ref))
+def refs(*, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """A tuple of ids, each checked as :func:`ref` is."""
+    return attrs.field(default=default, metadata={_KIND: _REF})
+
+
+@typing.dataclass_transform(frozen_default=True, field_specifiers=(attrs.field, text, texts, ref, refs))
 def record(cls: type[T]) -> type[T]:
     """``attrs.frozen`` with checks derived from the annotations (see the module docstring)."""
     return attrs.frozen(cls, field_transformer=_transform)

@@ -10,7 +10,6 @@ older shape decodes to ``None`` and the reader folds the episode's events instea
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -18,6 +17,7 @@ import attrs
 from alliancekit.errors import StoreError
 from alliancekit.events import converter
 from alliancekit.events.types import Event, event_class
+from alliancekit.events.upcasters import UPCASTERS
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security import encryption
 from alliancekit.store.protocol import StoredEvent
@@ -26,10 +26,6 @@ from alliancekit.store.protocol import StoredEvent
 #: that older snapshots cannot default correctly (2: the lockbox directives in force).
 SNAPSHOT_VERSION = 2
 _VERSION_KEY = "_v"
-
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-#: ``(event type, schema version) -> function`` taking that version's payload to the next version's.
-UPCASTERS: Mapping[tuple[str, int], Upcaster] = {}
 
 
 class Codec:
