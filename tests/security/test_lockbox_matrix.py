@@ -83,6 +83,7 @@ NOT_CONTENT = {
     "run_dispatcher": "the delivery worker",
     "retry_message": "the delivery worker",
     "close": "lifecycle",
+    "record_group_session": "a write: each member's part is the record_session command",
 }
 
 

@@ -78,7 +78,11 @@ class Services:
             self._rules = tuple(alert_rules(self.plugins))
         return self._rules
 
-    def score(self, administrations: Iterable[Administration]) -> tuple[RecordedScore, ...]:
+    def score(
+        self, administrations: Iterable[Administration], client_ref: str | None = None
+    ) -> tuple[RecordedScore, ...]:
+        """Each administration scored, its rater checked against the measure; a score about the identified
+        client (``client_ref``) is recorded as about ``None``, as a single-client episode records it."""
         registry = self.plugins.measures()
         scores = []
         for i, admin in enumerate(administrations):
@@ -99,7 +103,7 @@ class Services:
                     score.band,
                     score.clinical,
                     tuple(score.risk_items),
-                    admin.about,
+                    None if admin.about == client_ref else admin.about,
                     admin.rater,
                 )
             )
