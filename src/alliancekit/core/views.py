@@ -121,7 +121,7 @@ class Views:
         plan: MaintenancePlan | None = None
         reader = participant_reader(a.role, a.id, state)
         if reader is not None:
-            entries, _ = visible_entries(self._timeline(state.episode_id, None, lockbox=False), state, reader)
+            entries, _ = visible_entries(self.s.reader.entries(state.episode_id), state, reader)
         else:
             entries = self._timeline(state.episode_id, None, lockbox=False)
         for entry in entries:
@@ -192,9 +192,7 @@ class Views:
         reader = participant_reader(a.role, a.id, state) if reason is None else None
         if reader is not None:
             # a participant's right of access: the shared record, without what is another participant's
-            kept, withheld = visible_entries(
-                self._timeline(state.episode_id, None, lockbox=False), state, reader
-            )
+            kept, withheld = visible_entries(self.s.reader.entries(state.episode_id), state, reader)
             entries = Timeline(kept)
             entries.withheld = withheld
         else:

@@ -124,8 +124,9 @@ def summary_for(state: EpisodeState, reader: str) -> EpisodeState:
         or (identified and alert.participant is None and alert.rule_id not in SHARED_RULES)
     }
     tracks = {k: t for k, t in state.tracks.items() if t.about == reader and t.rater is Rater.CLIENT}
+    # the keys of alerts ever raised name other participants' alerts too: only the visible ones remain
+    keys = tuple(dict.fromkeys(alert.key for alert in alerts.values()))
+    mine = {"alerts": alerts, "tracks": tracks, "alert_keys_raised": keys}
     if identified:
-        return attrs.evolve(state, alerts=alerts, tracks=tracks)
-    return attrs.evolve(
-        state, first_scores={}, latest_scores={}, previous_scores={}, alerts=alerts, tracks=tracks
-    )
+        return attrs.evolve(state, **mine)
+    return attrs.evolve(state, first_scores={}, latest_scores={}, previous_scores={}, **mine)
