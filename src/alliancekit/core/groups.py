@@ -2,10 +2,11 @@
 
 A group (one or two facilitators, several clients) has no stream of its own: each member's episode records
 that it joined the group (``join_group``), and a group session is one ``record_session`` per member, each
-through the guarded path like any other. Membership is checked for every member before anything is
-written, so attendance for someone outside the group writes nothing. The members' parts are separate
-commits (one per episode, as every command is); with an idempotency key each part has its own key derived
-from it, so repeating the call after an interruption completes the parts still missing and returns the
+through the guarded path like any other. Every member's part is checked and decided (access, membership,
+measures, the lifecycle rules) before anything is written, so attendance for someone outside the group, or
+any other refusal, writes nothing. The members' parts are then separate commits (one per episode, as every
+command is): a writer racing in between could still refuse a later part. With an idempotency key each part
+has its own key derived from it, so repeating the call completes the parts still missing and returns the
 same records.
 """
 
@@ -18,8 +19,10 @@ import attrs
 
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.domain.checks import check_instance, check_optional_ref, check_ref
-from alliancekit.domain.records import GroupSession, Session
+from alliancekit.domain.records import GroupSession, MemberAttendance, Session
 from alliancekit.errors import ValidationError
+from alliancekit.lifecycle import commands as c
+from alliancekit.lifecycle.rules import decide
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.core.runner import Recorded, Runner
@@ -47,8 +50,12 @@ def record_group_session(
     group = check_ref("group_id", group_id)
     checked = check_instance("session", session, GroupSession)
     key = check_optional_ref("idempotency_key", idempotency_key)
+    scope = f"{a.clinic_id}\x1f{group}\x1f{key}"
+    group_session_id = s.ids("group-session") if key is None else _derived(scope, "")
+    parts = [_part(checked, member, group_session_id) for member in checked.members]
+    # Every member's part is decided before any is written: one refused writes nothing for anyone.
     seen: set[str] = set()
-    for i, member in enumerate(checked.members):
+    for i, (member, part) in enumerate(zip(checked.members, parts, strict=True)):
         where = f"session.members[{i}].episode_id"
         if member.episode_id in seen:
             raise ValidationError(where, "unique", "each member once")
@@ -57,27 +64,29 @@ def record_group_session(
         s.guard.allow(a, spec.action, "episode", state.episode_id, state)
         if state.group_id != group:
             raise ValidationError(where, NOT_A_MEMBER)
-    scope = f"{a.clinic_id}\x1f{group}\x1f{key}"
-    group_session_id = s.ids("group-session") if key is None else _derived(scope, "")
-    parts = []
-    for member in checked.members:
-        part = Session(
-            held_on=checked.held_on,
-            modality=checked.modality,
-            attendance=member.attendance,
-            administrations=member.administrations,
-            group_session_id=group_session_id,
+        decide(state, c.RecordSession("", part, s.score(part.administrations, state.client_ref)))
+    recorded = tuple(
+        runner.run(
+            spec,
+            a,
+            member.episode_id,
+            {"session": part},
+            idempotency_key=None if key is None else _derived(scope, member.episode_id),
         )
-        parts.append(
-            runner.run(
-                spec,
-                a,
-                member.episode_id,
-                {"session": part},
-                idempotency_key=None if key is None else _derived(scope, member.episode_id),
-            )
-        )
-    return GroupSessionRecorded(group_session_id, tuple(parts))
+        for member, part in zip(checked.members, parts, strict=True)
+    )
+    return GroupSessionRecorded(group_session_id, recorded)
+
+
+def _part(session: GroupSession, member: MemberAttendance, group_session_id: str) -> Session:
+    """One member's part of a group session, as their episode records it."""
+    return Session(
+        held_on=session.held_on,
+        modality=session.modality,
+        attendance=member.attendance,
+        administrations=member.administrations,
+        group_session_id=group_session_id,
+    )
 
 
 def _derived(scope: str, part: str) -> str:
