@@ -10,7 +10,6 @@ older shape decodes to ``None`` and the reader folds the episode's events instea
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import attrs
 

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alliancekit.fhir import ids
 from alliancekit.domain.vocab import Rater
+from alliancekit.fhir import ids
 from alliancekit.fhir.codes import (
     ADMINISTRATION_TIMING,
     EXT_ADMINISTRATION_TIMING,

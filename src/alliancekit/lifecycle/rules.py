@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.records import Session
 from alliancekit.domain.vocab import (
     CONFRONTATION_MARKERS,
     WITHDRAWAL_MARKERS,
@@ -42,8 +43,8 @@ from alliancekit.events.types import (
     GoalRevised,
     GroupJoined,
     LockboxLifted,
-    ParticipantAdded,
     LockboxSet,
+    ParticipantAdded,
     ProcessNoteRecorded,
     ReviewRecorded,
     RuptureNoted,
@@ -53,7 +54,6 @@ from alliancekit.events.types import (
     SessionRecorded,
 )
 from alliancekit.lifecycle import commands as c
-from alliancekit.domain.records import Session
 from alliancekit.lifecycle.state import EpisodeState
 
 OPEN = (Stage.CONSULTATION, Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING)

@@ -28,11 +28,11 @@ from alliancekit.events.types import (
     SessionRecorded,
 )
 from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.security.lockbox import Directive, active_directives, apply_lockbox
 
 #: Alerts about the participants together (they compare one participant's ratings with another's): shown
 #: to no participant.
 SHARED_RULES = frozenset({"split-alliance"})
-from alliancekit.security.lockbox import Directive, active_directives, apply_lockbox
 
 
 def several(state: EpisodeState) -> bool:
@@ -126,7 +126,7 @@ def summary_for(state: EpisodeState, reader: str) -> EpisodeState:
     tracks = {k: t for k, t in state.tracks.items() if t.about == reader and t.rater is Rater.CLIENT}
     # the keys of alerts ever raised name other participants' alerts too: only the visible ones remain
     keys = tuple(dict.fromkeys(alert.key for alert in alerts.values()))
-    mine = {"alerts": alerts, "tracks": tracks, "alert_keys_raised": keys}
+    mine = attrs.evolve(state, alerts=alerts, tracks=tracks, alert_keys_raised=keys)
     if identified:
-        return attrs.evolve(state, **mine)
-    return attrs.evolve(state, first_scores={}, latest_scores={}, previous_scores={}, **mine)
+        return mine
+    return attrs.evolve(mine, first_scores={}, latest_scores={}, previous_scores={})
