@@ -126,9 +126,9 @@ class TrackedScores:
     previous: ScorePoint | None = None
 
 
-def track_key(measure_id: str, about: str, rater: Rater) -> str:
-    """The key of a :class:`TrackedScores` in :attr:`EpisodeState.tracks`."""
-    return f"{measure_id}|{about}|{rater.value}"
+def track_key(measure_id: str, about: str, rater: Rater | str) -> str:
+    """The key of a :class:`TrackedScores` in :attr:`EpisodeState.tracks`: ``measure|about|rater``."""
+    return f"{measure_id}|{about}|{Rater(rater).value}"
 
 
 @attrs.frozen
