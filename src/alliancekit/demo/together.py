@@ -6,13 +6,12 @@ like the individual clients of :mod:`.simulate`. All names, ids and words are sy
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
-
-import attrs
+from typing import TYPE_CHECKING
 
 from alliancekit.demo.measures import administration
 from alliancekit.domain import (
     Actor,
+    Administration,
     AdministrationTiming,
     Attendance,
     Consent,
@@ -69,11 +68,7 @@ def family(client: _Client) -> None:
     for week in range(7):
         seen_by_parent = min(0.9, 0.3 + 0.06 * week)
         client.others = lambda w=seen_by_parent: [  # type: ignore[misc]
-            attrs.evolve(
-                _about(client, "cors", AdministrationTiming.START, w, None),
-                rater=Rater.PARENT,
-                rater_ref=parent,
-            ),
+            _about(client, "cors", AdministrationTiming.START, w, None, Rater.PARENT, parent),
             _about(client, "srs", AdministrationTiming.END, 0.92, parent),
         ]
         client.session(drift=0.05)
@@ -82,10 +77,17 @@ def family(client: _Client) -> None:
 
 
 def _about(
-    client: _Client, measure_id: str, timing: AdministrationTiming, level: float, about: str | None
-) -> Any:
+    client: _Client,
+    measure_id: str,
+    timing: AdministrationTiming,
+    level: float,
+    about: str | None,
+    rater: Rater = Rater.CLIENT,
+    rater_ref: str | None = None,
+) -> Administration:
+    """Synthetic answers about ``about`` (``None``: the identified client), rated by ``rater``."""
     made = administration(client.p.plugins.measures(), measure_id, timing, level, client.rng)
-    return made if about is None else attrs.evolve(made, about=about)
+    return Administration(made.measure_id, made.version, made.timing, made.answers, rater, about, rater_ref)
 
 
 def group(sim: _Simulation, members: list[_Client]) -> None:

@@ -20,6 +20,7 @@ from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Attendance
 from alliancekit.events.types import (
     AlertRaised,
+    RecordedScore,
     ReviewRecorded,
     RuptureNoted,
     RuptureRepairRecorded,
@@ -69,6 +70,8 @@ class Series:
     higher_is_better: bool
     cutoff: float | None
     points: tuple[Point, ...]
+    who: str = ""
+    """Whose ratings, in an episode with several participants or raters (empty: the client's own)."""
 
 
 @attrs.frozen
@@ -81,6 +84,8 @@ class ProgressChart:
     band: tuple[BandPoint, ...]
     band_source: str | None
     markers: tuple[Marker, ...]
+    others: tuple[Series, ...] = ()
+    """The other participants' own ratings and collateral reports, each on the panel of its measure."""
 
     @property
     def empty(self) -> bool:
@@ -92,20 +97,28 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
     state = practice.episode(actor, episode_id)
     registry = practice.plugins.measures()
     scores: dict[str, dict[int, float]] = {}
+    tracked: dict[tuple[str, str | None, str], dict[int, float]] = {}
     markers: list[Marker] = []
     scheduled = 0
+
+    def keep(score: RecordedScore, number: int) -> None:
+        if score.own:
+            scores.setdefault(score.measure_id, {})[number] = score.total
+        else:
+            tracked.setdefault((score.measure_id, score.about, score.rater.value), {})[number] = score.total
+
     for entry in practice.timeline(actor, episode_id):
         event = entry.event
         if isinstance(event, SessionRecorded):
             scheduled = event.number
             if event.session.attendance is Attendance.ATTENDED:
                 for score in event.scores:
-                    scores.setdefault(score.measure_id, {})[event.number] = score.total
+                    keep(score, event.number)
             else:
                 markers.append(Marker(event.number, "missed", event.session.attendance.value))
         elif isinstance(event, SessionCorrected):
             for score in event.scores:
-                scores.setdefault(score.measure_id, {})[event.number] = score.total
+                keep(score, event.number)
         elif isinstance(event, ReviewRecorded):
             markers.append(Marker(scheduled, "review", "review" if event.scheduled else "unscheduled review"))
         elif isinstance(event, RuptureNoted):
@@ -156,6 +169,16 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         m = measure(alliance_ids[0])
         assert m is not None  # noqa: S101 - filtered above
         alliance = _series(m, tuple(Point(n, t) for n, t in sorted(scores[m.id].items())))
+    panels = {s.measure_id for s in (outcome, alliance) if s is not None}
+    others = tuple(
+        attrs.evolve(
+            _series(m, tuple(Point(n, t) for n, t in sorted(points.items()))), who=_who(state, about, rater)
+        )
+        for (measure_id, about, rater), points in sorted(
+            tracked.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2])
+        )
+        if measure_id in panels and (m := measure(measure_id)) is not None
+    )
     return ProgressChart(
         episode_id=episode_id,
         client_ref=state.client_ref,
@@ -165,7 +188,26 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         band=tuple(band),
         band_source=band_source,
         markers=tuple(markers),
+        others=others,
     )
+
+
+def _who(state: Any, about: str | None, rater: str) -> str:
+    """Whose ratings a series shows, by host references (never names)."""
+    subject = about or state.client_ref
+    return subject if rater == "client" else f"{subject}, rated by {rater}"
+
+
+#: The lines of other participants and raters, in turn.
+_OTHER_COLOURS = ("#00838f", "#ad1457", "#6d4c41", "#558b2f")
+
+
+def _others_of(chart: ProgressChart, measure_id: str) -> list[tuple[Series, str]]:
+    return [
+        (s, _OTHER_COLOURS[i % len(_OTHER_COLOURS)])
+        for i, s in enumerate(chart.others)
+        if s.measure_id == measure_id
+    ]
 
 
 def _series(m: Measure, points: tuple[Point, ...]) -> Series:
@@ -254,6 +296,7 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
                 },
             },
         ]
+        layers += _vega_others(chart, s, x, y)
         events = [attrs.asdict(mk) for mk in chart.markers if mk.kind in ("review", "missed")]
         if events:
             layers.append(
@@ -294,6 +337,7 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
                     "encoding": {"y": {**y, "field": "cutoff"}},
                 }
             )
+        layers += _vega_others(chart, s, x, y)
         ruptures = [attrs.asdict(mk) for mk in chart.markers if mk.kind in ("rupture", "repair")]
         if ruptures:
             layers.append(
@@ -316,6 +360,21 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
         "vconcat": panels,
         "resolve": {"scale": {"color": "independent"}},
     }
+
+
+def _vega_others(chart: ProgressChart, panel: Series, x: Any, y: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "data": {"values": [{"session": p.session, "total": p.total, "who": s.who} for p in s.points]},
+            "mark": {"type": "line", "point": True, "strokeDash": [6, 2], "color": colour},
+            "encoding": {
+                "x": x,
+                "y": {**y, "field": "total"},
+                "tooltip": [{"field": "who"}, {"field": "total"}],
+            },
+        }
+        for s, colour in _others_of(chart, panel.measure_id)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ SVG
@@ -423,6 +482,7 @@ def chart_svg(chart: ProgressChart) -> str:
             )
         _cutoff(out, axis, s.cutoff)
         _markers(out, chart, axis)
+        _svg_others(out, chart, s, axis)
         if s.points:
             out.append(
                 _polyline(
@@ -440,7 +500,10 @@ def chart_svg(chart: ProgressChart) -> str:
         s = chart.alliance
         top = height + _GAP
         # zoom in on the top of the scale, where alliance scores live and a one-point fall matters
-        lowest = min([p.total for p in s.points] + ([s.cutoff] if s.cutoff is not None else []))
+        every = [p.total for p in s.points] + [
+            p.total for o, _ in _others_of(chart, s.measure_id) for p in o.points
+        ]
+        lowest = min(every + ([s.cutoff] if s.cutoff is not None else []))
         span = s.range_max - s.range_min
         lo = max(
             s.range_min, s.range_max - span * math.ceil((s.range_max - lowest + span / 10) / (span / 4)) / 4
@@ -458,6 +521,7 @@ def chart_svg(chart: ProgressChart) -> str:
                     f' L{_f(x)},{_f(top + 12)} Z"'
                     f' fill="{colour}"><title>{escape(mk.label)} (session {mk.session})</title></path>'
                 )
+        _svg_others(out, chart, s, axis)
         if s.points:
             out.append(
                 _polyline(
@@ -496,6 +560,23 @@ def chart_svg(chart: ProgressChart) -> str:
     )
 
 
+def _svg_others(out: list[str], chart: ProgressChart, panel: Series, axis: _Axis) -> None:
+    """Another participant's or rater's line: dashed, in its own colour, named in the legend."""
+    for s, colour in _others_of(chart, panel.measure_id):
+        out.append(
+            _polyline(
+                [(axis.x(p.session), axis.y(p.total)) for p in s.points],
+                colour,
+                'stroke-width="1.6" stroke-dasharray="6 2"',
+            )
+        )
+        for p in s.points:
+            out.append(
+                f'<circle cx="{_f(axis.x(p.session))}" cy="{_f(axis.y(p.total))}" r="3" fill="{colour}">'
+                f"<title>{escape(s.who)}: session {p.session}: {p.total:g}</title></circle>"
+            )
+
+
 def _markers(out: list[str], chart: ProgressChart, axis: _Axis) -> None:
     bottom = axis.top + axis.height
     for mk in chart.markers:
@@ -525,6 +606,10 @@ def _legend(chart: ProgressChart, y: float) -> tuple[str, int]:
     ]
     if chart.alliance is not None:
         entries += [("#6a1b9a", "▼ rupture"), ("#00897b", "▼ repaired")]
+    panels = [s for s in (chart.outcome, chart.alliance) if s is not None]
+    entries += [
+        (colour, f"{o.title}: {o.who}") for s in panels for o, colour in _others_of(chart, s.measure_id)
+    ]
     parts, x, rows = [], float(_LEFT), 1
     for colour, label in entries:
         width = 24 + 6.2 * len(label)
