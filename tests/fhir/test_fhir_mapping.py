@@ -272,7 +272,7 @@ def test_goal_statuses(
 
 # -- several participants, collateral raters, a group (the demo's clients seen together) ------------------
 
-COUPLE, FAMILY, GROUP_MEMBER = 24, 25, 26
+COUPLE, FAMILY, GROUP_MEMBER = 24, 25, 28
 
 
 def _valid(r4_schema: R4Schema, resources: list[dict[str, Any]]) -> None:

@@ -95,7 +95,7 @@ def test_bulk_ndjson_is_valid_line_by_line(
             ids.setdefault(output["type"], set()).add(resource["id"])
             seen += 1
     assert seen == result.resources
-    assert result.episodes == 30  # 24 clients seen alone, a couple, a family and a group of four
+    assert result.episodes == 32  # 24 clients seen alone, two couples, two families, a group of four
     assert manifest["error"] == []
     # relative references point at resources of the export (Bulk Data: Type/id)
     for output in manifest["output"]:

@@ -84,10 +84,21 @@ RANDOM_COURSES = (
 )
 
 #: Clients seen together, and the size of the demo's group (see :mod:`.together`).
-TOGETHER = ("couple", "family")
+TOGETHER = ("couple", "family", "couple-ongoing", "family-ongoing")
 GROUP_SIZE = 4
 
-_STAYS_OPEN = frozenset({"on-hold", "transferred", "corrected", "no-change", "ongoing-rupture", "ongoing"})
+_STAYS_OPEN = frozenset(
+    {
+        "couple-ongoing",
+        "family-ongoing",
+        "on-hold",
+        "transferred",
+        "corrected",
+        "no-change",
+        "ongoing-rupture",
+        "ongoing",
+    }
+)
 _OPEN_LATE = 84
 
 Progress = Callable[[int, int], None]
@@ -414,6 +425,12 @@ class _Client:
 
     def course_family(self) -> None:
         together.family(self)
+
+    def course_couple_ongoing(self) -> None:
+        together.couple(self, end=False)
+
+    def course_family_ongoing(self) -> None:
+        together.family(self, end=False)
 
     def course_referred(self) -> None:
         self.consult(FitOutcome.REFER)

@@ -34,7 +34,7 @@ GROUP_ID = "demo-group-1"
 CONSENTED = Consent(treatment=True, measures=True)
 
 
-def couple(client: _Client) -> None:
+def couple(client: _Client, *, end: bool = True) -> None:
     """Partners seen together: each rates their own outcome (ORS) and the alliance (SRS). The partner's
     alliance dips for a few sessions, a split alliance the clinician talks through, then recovers."""
     partner = f"demo-partner-{client.index:03d}"
@@ -52,10 +52,11 @@ def couple(client: _Client) -> None:
         ]
         client.session(drift=0.045, symptoms=(week + 1) % client.p.review_every == 0)
     client.others = list
-    client.planned_ending()
+    if end:
+        client.planned_ending()
 
 
-def family(client: _Client) -> None:
+def family(client: _Client, *, end: bool = True) -> None:
     """A child (6-12) and a parent: the child rates the Child ORS, the parent rates the child on it too (a
     collateral report), and the parent rates the alliance (SRS)."""
     parent = f"demo-parent-{client.index:03d}"
@@ -73,7 +74,8 @@ def family(client: _Client) -> None:
         ]
         client.session(drift=0.05)
     client.others = list
-    client.planned_ending()
+    if end:
+        client.planned_ending()
 
 
 def _about(
@@ -93,7 +95,8 @@ def _about(
 def group(sim: _Simulation, members: list[_Client]) -> None:
     """A group of four, each with their own episode, co-facilitated by two clinicians; eight weekly group
     sessions recorded once each (ORS at the start, the Group SRS at the end). One member stops coming after
-    week four and the episode ends as a dropout; the others end as planned."""
+    week four and the episode ends as a dropout; one stays on for the next cohort (open, in the report); the
+    others end as planned."""
     lead = members[0].actor
     co = Actor(_co_facilitator(lead.id), Role.CLINICIAN, lead.clinic_id)
     for member in members:
@@ -141,6 +144,8 @@ def group(sim: _Simulation, members: list[_Client]) -> None:
         if i == len(members) - 1:
             member.unplanned_ending(EndingReason.DROPOUT, "synthetic: stopped coming to the group")
             continue
+        if i == len(members) - 2:
+            continue  # stays on for the next cohort
         practice.plan_ending(member.actor, member.ep, on=member.day)
         practice.close_episode(
             member.actor,
