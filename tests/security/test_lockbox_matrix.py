@@ -208,7 +208,15 @@ def _srs(level: float, about: str | None = None) -> Administration:
 @pytest.fixture
 def couple(tmp_path: Path) -> tuple[Practice, str, dict[str, str]]:
     """A couple: A (identified) and B, each with their own ORS and SRS, statement and lockbox choice."""
-    from alliancekit.domain import Consent, Consultation, FitDecision, Participant, RuptureNote
+    from alliancekit.domain import (
+        Consent,
+        Consultation,
+        FitDecision,
+        GoalDraft,
+        Participant,
+        Review,
+        RuptureNote,
+    )
 
     p = _practice_on(tmp_path)
     ep = p.start_episode(OWN, client_ref=A_REF, clinician_id=OWN.id, opened_on=date(2026, 1, 5))
@@ -216,6 +224,7 @@ def couple(tmp_path: Path) -> tuple[Practice, str, dict[str, str]]:
     p.record_consultation(OWN, ep, Consultation(held_on=date(2026, 1, 5), modality="video", consent=consent))
     p.add_participant(OWN, ep, Participant(B_REF, "partner", consent), added_on=date(2026, 1, 5))
     p.decide_fit(OWN, ep, FitDecision(outcome="proceed", decided_on=date(2026, 1, 5)))
+    p.agree_goals(OWN, ep, [GoalDraft("a goal of both")], agreed_on=date(2026, 1, 5))
     p.record_session(
         OWN,
         ep,
@@ -238,6 +247,18 @@ def couple(tmp_path: Path) -> tuple[Practice, str, dict[str, str]]:
         ),
     )
     p.record_process_note(OWN, ep, written_on=D, text=NOTE)
+    # a second session and a review: the review's scores against expectation are A's own
+    p.record_session(
+        OWN,
+        ep,
+        Session(
+            held_on=D,
+            modality="in-person",
+            attendance="attended",
+            administrations=(_ors(3.1), _ors(2.7, B_REF)),
+        ),
+    )
+    p.record_review(OWN, ep, Review(held_on=D, decision="continue"))
     a, b = (Actor(ref, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS) for ref in (A_REF, B_REF))
     session_event = next(e for e in p.timeline(OWN, ep) if e.type == "session-recorded").event_id
     p.attach_disagreement(a, ep, session_event, statement=A_STATEMENT, received_on=D)

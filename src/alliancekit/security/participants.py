@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.records import Administration
 from alliancekit.domain.vocab import Rater, Role
 from alliancekit.events.types import (
     AlertAcknowledged,
@@ -24,6 +25,8 @@ from alliancekit.events.types import (
     DisagreementAttached,
     LockboxLifted,
     LockboxSet,
+    RecordedScore,
+    ReviewRecorded,
     SessionCorrected,
     SessionRecorded,
 )
@@ -51,11 +54,10 @@ def _subject(about: str | None, state: EpisodeState) -> str:
     return about if about is not None else state.client_ref
 
 
-def _own_rating(admin: Any, score: Any, state: EpisodeState, reader: str) -> bool:
+def _own_rating(admin: Administration, score: RecordedScore, state: EpisodeState, reader: str) -> bool:
     """A measure is the reader's when they rated themselves, or they are the collateral rater named."""
-    rater_ref = getattr(admin, "rater_ref", None)
-    if rater_ref is not None:
-        return bool(rater_ref == reader)
+    if admin.rater_ref is not None:
+        return admin.rater_ref == reader
     return score.rater is Rater.CLIENT and _subject(score.about, state) == reader
 
 
@@ -98,6 +100,13 @@ def visible_entries(entries: Sequence[Any], state: EpisodeState, reader: str) ->
         if isinstance(event, SessionRecorded | SessionCorrected):
             trimmed = _session_for(event, state, reader)
             out.append(entry if trimmed is event else attrs.evolve(entry, event=trimmed))
+        elif isinstance(event, ReviewRecorded):
+            # a review's scores against expectation are the identified client's own
+            if reader == state.client_ref or not event.scores:
+                out.append(entry)
+            else:
+                unscored = ReviewRecorded(event.review_id, event.review, event.scheduled)
+                out.append(attrs.evolve(entry, event=unscored))
         elif isinstance(event, AlertRaised):
             if _alert_visible(event, state, reader):
                 out.append(entry)
