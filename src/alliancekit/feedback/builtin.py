@@ -136,9 +136,7 @@ def _risk_item_endorsed(ctx: RuleContext) -> Iterator[Target]:
     # whoever rated it (a parent's report too): a risk item is about the participant, and urgent
     for _, score in ctx.new_scores():
         if score.risk_items:
-            yield Target(
-                score.measure_id, None if score.about in (None, ctx.after.client_ref) else score.about
-            )
+            yield Target(score.measure_id, score.about)  # ``about`` is None for the identified client
 
 
 def _missed_sessions(ctx: RuleContext) -> Iterator[None]:
