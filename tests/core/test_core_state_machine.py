@@ -381,12 +381,16 @@ class BothStores(RuleBasedStateMachine):
                 self.both(ep, lambda p: p.put_on_hold(ACTOR, ep, on=day(self.cursor), reason=CANARY))
                 return
 
+            # each participant who consented to measures rates the session too
+            others = sorted(ref for ref, joined in state.participants.items() if joined.measures_consent)
+
             def call(p: Practice) -> Recorded:
+                theirs = tuple(attrs.evolve(srs(p, 0.6 + 0.1 * i), about=ref) for i, ref in enumerate(others))
                 session = Session(
                     held_on=day(self.cursor),
                     modality="video",
                     attendance="attended",
-                    administrations=(ors(p), srs(p)),
+                    administrations=(ors(p), srs(p), *theirs),
                 )
                 return p.record_session(ACTOR, ep, session)
 
@@ -445,7 +449,9 @@ class BothStores(RuleBasedStateMachine):
         """A session with several participants: each one's own measures, a parent's collateral ORS, and
         (rarely) someone outside the episode or a rater the measure does not allow: refused, nothing
         written."""
-        ep, on = self.episode(data), self.when(data)
+        with_others = [e for e in self.episodes if self.participants.get(e)]
+        ep = data.draw(st.sampled_from(with_others), label="episode") if with_others else self.episode(data)
+        on = self.when(data)
         others = sorted(self.participants.get(ep, ()))
         about = (
             "stranger-1"
@@ -494,7 +500,10 @@ class BothStores(RuleBasedStateMachine):
     @rule(data=st.data(), key=KEYS)
     def record_group_session(self, data: st.DataObject, key: str | None) -> None:
         on = self.when(data)
-        members = sorted(self.group_members)
+        group = sorted(self.group_members)
+        members = (
+            data.draw(st.lists(st.sampled_from(group), unique=True, min_size=1), label="m") if group else []
+        )
         if not members or self.rarely(data, "attendance-outside-the-group"):
             members = [*members, self.episode(data)]
 
