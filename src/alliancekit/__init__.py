@@ -7,6 +7,7 @@ domain's vocabularies in :mod:`alliancekit.domain`; everything under ``alliancek
 
 import logging
 
+from alliancekit.core.groups import GroupSessionRecorded
 from alliancekit.core.runner import Recorded, RecordedWithId
 from alliancekit.domain import (
     Actor,
@@ -18,9 +19,14 @@ from alliancekit.domain import (
     GoalDraft,
     GoalProgressNote,
     GoalRevision,
+    GroupSession,
     MaintenancePlan,
+    MemberAttendance,
+    Participant,
+    ParticipantRole,
     Preferences,
     Purpose,
+    Rater,
     RepairAttempt,
     Review,
     Role,
@@ -95,17 +101,23 @@ __all__ = [
     "GoalDraft",
     "GoalProgressNote",
     "GoalRevision",
+    "GroupSession",
+    "GroupSessionRecorded",
     "IntegrityReport",
     "Keyring",
     "MaintenancePlan",
+    "MemberAttendance",
     "OutboxRecord",
     "OutboxState",
     "OutboxStatus",
+    "Participant",
+    "ParticipantRole",
     "PluginHost",
     "Practice",
     "Preferences",
     "ProcessNote",
     "Purpose",
+    "Rater",
     "Recorded",
     "RecordedWithId",
     "RepairAttempt",

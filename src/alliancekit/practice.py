@@ -17,6 +17,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from alliancekit.core.command_table import COMMANDS
+from alliancekit.core.groups import GroupSessionRecorded, record_group_session
 from alliancekit.core.runner import DEFAULT_CONFLICT_RETRIES, Recorded, RecordedWithId, Runner
 from alliancekit.core.services import Services, build_services
 from alliancekit.core.views import Views
@@ -36,6 +37,8 @@ from alliancekit.domain.records import (
     FitDecision,
     GoalDraft,
     GoalRevision,
+    GroupSession,
+    Participant,
     RepairAttempt,
     Review,
     RuptureNote,
@@ -191,6 +194,10 @@ class Practice:
     def _read(self) -> Views:
         self._open()
         return self._views
+
+    def _runner_open(self) -> Runner:
+        self._open()
+        return self._runner
 
     def _recorded(self, name: str, actor: object, episode_id: object, /, **args: Any) -> Recorded:
         return cast(Recorded, self._run(name, actor, episode_id, **args))
@@ -632,6 +639,59 @@ class Practice:
             idempotency_key=idempotency_key,
             expected_version=expected_version,
         )
+
+    def add_participant(
+        self,
+        actor: Actor,
+        episode_id: str,
+        participant: Participant,
+        *,
+        added_on: date,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Recorded:
+        """Add a client to the episode (a partner, a parent, a child), with their own host reference, role
+        and consent. The client the episode was opened for stays its identified client."""
+        return self._recorded(
+            "add_participant",
+            actor,
+            episode_id,
+            participant=participant,
+            added_on=added_on,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+
+    def join_group(
+        self,
+        actor: Actor,
+        episode_id: str,
+        *,
+        group_id: str,
+        facilitator_ids: Sequence[str],
+        joined_on: date,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Recorded:
+        """Record that the episode's client joined a therapy group run by one or two facilitators (who
+        may then record the group's sessions in this episode)."""
+        return self._recorded(
+            "join_group",
+            actor,
+            episode_id,
+            group_id=group_id,
+            facilitator_ids=facilitator_ids,
+            joined_on=joined_on,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+
+    def record_group_session(
+        self, actor: Actor, group_id: str, session: GroupSession, *, idempotency_key: str | None = None
+    ) -> GroupSessionRecorded:
+        """Record a group session once: each member's episode gets its part (attendance, measures), after
+        every member is checked to belong to the group (see :mod:`alliancekit.core.groups`)."""
+        return record_group_session(self._runner_open(), actor, group_id, session, idempotency_key)
 
     def record_process_note(
         self,

@@ -59,6 +59,7 @@ def caseload_row(
             [
                 {"id": alert_id, "rule": a.rule_id, "severity": a.severity.value, "status": a.status.value}
                 | ({"measure": a.measure_id} if a.measure_id else {})
+                | ({"participant": a.participant} if a.participant else {})
                 for alert_id, a in alerts
             ],
             separators=(",", ":"),

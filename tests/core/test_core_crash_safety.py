@@ -109,5 +109,6 @@ def test_sigkill_at_random_moments_loses_no_returned_command(tmp_path: Path) -> 
     elapsed = time.monotonic() - started
     # how many writes return before a kill depends on the machine's load; that some did, after every
     # late kill, does not (a count such as "more reports than kills" failed on a loaded machine)
-    assert late_kills >= 1 and reports >= late_kills
+    assert late_kills >= 1
+    assert reports >= late_kills
     print(f"{KILLS} kills, {reports} returned commands checked, {elapsed:.1f} s (CRASH_SEED={seed})")

@@ -19,6 +19,8 @@ from alliancekit.domain import (
     GoalDraft,
     GoalProgressNote,
     GoalRevision,
+    Participant,
+    ParticipantRole,
     RepairAttempt,
     Review,
     RuptureNote,
@@ -163,6 +165,10 @@ SAMPLES: dict[type[c.Command], c.Command] = {
     c.LiftLockbox: c.LiftLockbox("lb-1", False, day(3)),
     c.AcknowledgeAlert: c.AcknowledgeAlert("alert-1", day(3)),
     c.ResolveAlert: c.ResolveAlert("alert-1", day(3), CANARY),
+    c.AddParticipant: c.AddParticipant(
+        Participant("client-2", ParticipantRole.PARTNER, Consent(treatment=True, measures=True)), day(3)
+    ),
+    c.JoinGroup: c.JoinGroup("group-1", ("clin-1",), day(3)),
 }
 
 

@@ -14,12 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from alliancekit import open_practice
 from alliancekit.domain import (
+    Administration,
     Consent,
     Consultation,
     Ending,
@@ -27,7 +29,10 @@ from alliancekit.domain import (
     GoalDraft,
     GoalProgressNote,
     GoalRevision,
+    GroupSession,
     MaintenancePlan,
+    MemberAttendance,
+    Participant,
     RepairAttempt,
     Review,
     RuptureNote,
@@ -55,6 +60,7 @@ from .conftest import (
 ACTOR = clinician()
 WITHDRAWAL = sorted(WITHDRAWAL_MARKERS)
 CONFRONTATION = sorted(CONFRONTATION_MARKERS)
+GSRS_ITEMS = ("relationship", "goals_topics", "approach", "overall")
 KEYS = st.one_of(st.none(), st.none(), st.none(), st.sampled_from(["key-a", "key-b", "key-c"]))
 
 
@@ -70,6 +76,8 @@ class BothStores(RuleBasedStateMachine):
         self.sessions: list[tuple[str, str, str]] = []  # (episode, session id, attendance)
         self.ruptures: list[tuple[str, str]] = []
         self.goals: list[tuple[str, str]] = []
+        self.participants: dict[str, set[str]] = {}  # episode -> participants besides the client
+        self.group_members: set[str] = set()
         self.cursor = 0  # days after DAY0: dates mostly move forwards, sometimes back
 
     def teardown(self) -> None:
@@ -373,12 +381,16 @@ class BothStores(RuleBasedStateMachine):
                 self.both(ep, lambda p: p.put_on_hold(ACTOR, ep, on=day(self.cursor), reason=CANARY))
                 return
 
+            # each participant who consented to measures rates the session too
+            others = sorted(ref for ref, joined in state.participants.items() if joined.measures_consent)
+
             def call(p: Practice) -> Recorded:
+                theirs = tuple(attrs.evolve(srs(p, 0.6 + 0.1 * i), about=ref) for i, ref in enumerate(others))
                 session = Session(
                     held_on=day(self.cursor),
                     modality="video",
                     attendance="attended",
-                    administrations=(ors(p), srs(p)),
+                    administrations=(ors(p), srs(p), *theirs),
                 )
                 return p.record_session(ACTOR, ep, session)
 
@@ -405,6 +417,112 @@ class BothStores(RuleBasedStateMachine):
     @rule(data=st.data())
     def advance_more(self, data: st.DataObject) -> None:
         self._advance(data)
+
+    # -- several participants, raters, groups --------------------------------------------------------------
+
+    @precondition(lambda self: self.episodes)
+    @rule(data=st.data(), key=KEYS)
+    def add_participant(self, data: st.DataObject, key: str | None) -> None:
+        ep, on = self.episode(data), self.when(data)
+        # an existing participant, the identified client or a second identified client: refused
+        ref = data.draw(
+            st.sampled_from(["partner-a", "child-b", f"client-{self.episodes.index(ep)}"]), label="ref"
+        )
+        role = (
+            "client"
+            if self.rarely(data, "second-identified-client")
+            else data.draw(st.sampled_from(["partner", "child", "parent"]), label="role")
+        )
+        consent = Consent(treatment=True, measures=not self.rarely(data, "no-measures-consent"))
+        done = self.both(
+            ep,
+            lambda p: p.add_participant(
+                ACTOR, ep, Participant(ref, role, consent), added_on=on, idempotency_key=key
+            ),
+        )
+        if done is not None:
+            self.participants.setdefault(ep, set()).add(ref)
+
+    @precondition(lambda self: self.episodes)
+    @rule(data=st.data())
+    def record_family_session(self, data: st.DataObject) -> None:
+        """A session with several participants: each one's own measures, a parent's collateral ORS, and
+        (rarely) someone outside the episode or a rater the measure does not allow: refused, nothing
+        written."""
+        with_others = [e for e in self.episodes if self.participants.get(e)]
+        ep = data.draw(st.sampled_from(with_others), label="episode") if with_others else self.episode(data)
+        on = self.when(data)
+        others = sorted(self.participants.get(ep, ()))
+        about = (
+            "stranger-1"
+            if not others or self.rarely(data, "participant-not-in-episode")
+            else data.draw(st.sampled_from(others), label="about")
+        )
+        srs_rater = "parent" if self.rarely(data, "rater-not-allowed") else "client"
+        present = (about, "stranger-2") if self.rarely(data, "stranger-present") else (about,)
+
+        def call(p: Practice) -> Recorded:
+            given = (
+                ors(p),
+                attrs.evolve(ors(p, 0.3), about=about),
+                attrs.evolve(ors(p, 0.6), about=about, rater="parent"),
+                attrs.evolve(srs(p, 0.7), about=about, rater=srs_rater),
+                srs(p),
+            )
+            session = Session(
+                held_on=on,
+                modality="in-person",
+                attendance="attended",
+                administrations=given,
+                attended_by=present,
+            )
+            return p.record_session(ACTOR, ep, session)
+
+        done = self.both(ep, call)
+        if done is not None:
+            self.sessions.append((ep, str(done.record_id), "attended"))
+
+    @precondition(lambda self: self.episodes)
+    @rule(data=st.data())
+    def join_group(self, data: st.DataObject) -> None:
+        ep, on = self.episode(data), self.when(data)
+        facilitators = (ACTOR.id, "clinician-2") if self.rarely(data, "co-facilitated") else (ACTOR.id,)
+        if self.rarely(data, "three-facilitators"):
+            facilitators = (ACTOR.id, "clinician-2", "clinician-3")
+        done = self.both(
+            ep,
+            lambda p: p.join_group(ACTOR, ep, group_id="group-1", facilitator_ids=facilitators, joined_on=on),
+        )
+        if done is not None:
+            self.group_members.add(ep)
+
+    @precondition(lambda self: self.episodes)
+    @rule(data=st.data(), key=KEYS)
+    def record_group_session(self, data: st.DataObject, key: str | None) -> None:
+        on = self.when(data)
+        group = sorted(self.group_members)
+        members = (
+            data.draw(st.lists(st.sampled_from(group), unique=True, min_size=1), label="m") if group else []
+        )
+        if not members or self.rarely(data, "attendance-outside-the-group"):
+            members = [*members, self.episode(data)]
+
+        def call(p: Practice) -> Any:
+            session = GroupSession(
+                held_on=on,
+                modality="in-person",
+                members=tuple(
+                    MemberAttendance(
+                        ep,
+                        "attended",
+                        (Administration("gsrs", "1.0", "end", dict.fromkeys(GSRS_ITEMS, 9.0)),),
+                    )
+                    for ep in members
+                ),
+            )
+            return p.record_group_session(ACTOR, "group-1", session, idempotency_key=key)
+
+        self.both(None, call)
 
     @precondition(lambda self: self.episodes)
     @rule(data=st.data())

@@ -20,6 +20,7 @@ from alliancekit.domain import (
     GoalProgressNote,
     GoalRevision,
     MaintenancePlan,
+    Participant,
     Preferences,
     RepairAttempt,
     Review,
@@ -97,6 +98,14 @@ def full_lifecycle(practice: Practice, actor: Actor) -> str:
         ),
     )
     practice.decide_fit(actor, ep, FitDecision(outcome="proceed", decided_on=day(2), rationale="good fit"))
+    # A second participant (a partner) and the client's group: the events of several participants.
+    practice.add_participant(
+        actor,
+        ep,
+        Participant("client-0003", "partner", Consent(treatment=True, measures=True)),
+        added_on=day(2),
+    )
+    practice.join_group(actor, ep, group_id="group-1", facilitator_ids=(actor.id,), joined_on=day(2))
     goal_a, _goal_b = practice.agree_goals(
         actor,
         ep,

@@ -22,13 +22,14 @@ from alliancekit.domain import (
     GoalProgressNote,
     GoalRevision,
     MaintenancePlan,
+    Participant,
     Preferences,
     RepairAttempt,
     Review,
     RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import ClosingReason
+from alliancekit.domain.vocab import ClosingReason, Rater
 from alliancekit.errors import NotFoundError, ValidationError
 from alliancekit.events import converter
 from alliancekit.events import schemas as gen
@@ -55,17 +56,32 @@ _SESSION_FULL = Session(
     held_on=D,
     modality="in-person",
     attendance="attended",
-    administrations=(Administration("ors", "1", "start", {"overall": 4.5, "socially": None}),),
+    administrations=(
+        Administration("ors", "1", "start", {"overall": 4.5, "socially": None}),
+        Administration("ors", "1", "start", {"overall": 6.0}, "parent", "client-2", "client-3"),
+    ),
     helpful="synthetic",
     not_helpful="synthetic",
+    attended_by=("client-1", "client-2"),
+    group_session_id=None,
 )
 _SCORE_MIN = t.RecordedScore("srs", "1", 36.0)
 _SCORE_FULL = t.RecordedScore("ors", "1", 19.5, {"individual": 4.0}, "clinical", True, ("item-3",))
+_SCORE_COLLATERAL = t.RecordedScore("ors", "1", 24.0, about="client-2", rater=Rater.PARENT)
 
 EXAMPLES: list[tuple[str, t.Event]] = [
     ("alert-min", t.AlertRaised("a-1", "review-due", "info", "A review is due.", D, 6)),
     ("alert-full", t.AlertRaised("a-2", "risk-item", "urgent", "A risk item was endorsed.", D, 2, "phq-9")),
+    (
+        "alert-participant",
+        t.AlertRaised("a-3", "split-alliance", "amber", "Split.", D, 2, "srs", participant="client-2"),
+    ),
     ("alert-acknowledged", t.AlertAcknowledged("a-1", D)),
+    (
+        "participant-added",
+        t.ParticipantAdded(Participant("client-2", "partner", Consent(True, True)), D),
+    ),
+    ("group-joined", t.GroupJoined("group-1", ("clinician-1", "clinician-2"), D)),
     ("alert-resolved", t.AlertResolved("a-1", D, "synthetic")),
     ("process-note", t.ProcessNoteRecorded("note-1", "clinician-1", D, "synthetic")),
     ("addendum", t.SessionAddendumAdded("s-1", "add-1", D, "synthetic", "synthetic")),
@@ -98,7 +114,7 @@ EXAMPLES: list[tuple[str, t.Event]] = [
         t.GoalRevised(GoalRevision("g1", "clearer", "sleep 7h", ("no screens",), "achieved"), D),
     ),
     ("session-min", t.SessionRecorded("s1", 2, None, _SESSION_MIN)),
-    ("session-full", t.SessionRecorded("s1", 1, 1, _SESSION_FULL, (_SCORE_FULL, _SCORE_MIN))),
+    ("session-full", t.SessionRecorded("s1", 1, 1, _SESSION_FULL, (_SCORE_FULL, _SCORE_COLLATERAL))),
     ("session-corrected-min", t.SessionCorrected("s1", 2, _SESSION_MIN, (), "typo")),
     (
         "session-corrected-full",
@@ -289,7 +305,7 @@ def _broken(change: Callable[[Any], None]) -> Any:
     ],
 )
 def test_wrong_payload_fails(label: str, data: Any) -> None:
-    assert not validator("session-recorded", 1).is_valid(data), label
+    assert not validator("session-recorded", t.SessionRecorded.VERSION).is_valid(data), label
 
 
 def test_converter_refuses_what_the_schema_refuses() -> None:

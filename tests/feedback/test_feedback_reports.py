@@ -8,6 +8,7 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import attrs
 import pytest
 
 from alliancekit import open_practice
@@ -15,9 +16,11 @@ from alliancekit.cli.main import main
 from alliancekit.domain import (
     Actor,
     Attendance,
+    Consent,
     Ending,
     EndingReason,
     Modality,
+    Participant,
     Review,
     ReviewDecision,
     Role,
@@ -232,7 +235,7 @@ def test_html_report_is_self_contained(tmp_path: Path, capsys: pytest.CaptureFix
         drawn = set(re.findall(r'data-mark="([^"]+)"', svg))
         assert drawn == set(re.findall(r'data-legend="([^"]+)"', svg))
     summary = json.loads((tmp_path / "demo-out" / "summary.json").read_text())
-    assert len(summary["alerts_by_rule"]) == 10
+    assert len(summary["alerts_by_rule"]) == 11  # the split alliance of the demo's couple among them
 
 
 def test_report_command_on_a_missing_or_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -268,3 +271,38 @@ def test_outcomes_are_the_same_without_the_store_fast_path() -> None:
     assert plain.closed_outcomes(SUPERVISOR) == fast.p.closed_outcomes(SUPERVISOR)
     assert practice_outcomes(plain, SUPERVISOR) == practice_outcomes(fast.p, SUPERVISOR)
     assert practice_outcomes(plain, SUPERVISOR).overall.ended == 3
+
+
+def test_progress_chart_and_report_show_each_participant_and_rater(clinic: Clinic) -> None:
+    """A couple with a partner's own ratings and a parent-style collateral report: each is its own line on
+    the panel of its measure, named by host reference and rater; the identified client's line is unchanged."""
+    ep = clinic.episode()
+    partner = "client-partner-1"
+    consent = Consent(treatment=True, measures=True)
+    clinic.p.add_participant(clinic.actor, ep, Participant(partner, "partner", consent), added_on=clinic.day)
+    for own, theirs, seen in ((18, 15, 20), (21, 17, 22)):
+        clinic.session(
+            ep,
+            ors(own),
+            attrs.evolve(ors(theirs), about=partner),
+            attrs.evolve(ors(seen), about=partner, rater="partner", rater_ref="client-x"),
+            srs(38),
+            attrs.evolve(srs(31), about=partner),
+        )
+    chart = progress_chart(clinic.p, clinic.actor, ep)
+    assert chart.outcome is not None
+    assert [p.total for p in chart.outcome.points] == [18.0, 21.0]
+    lines = {(s.measure_id, s.who): [p.total for p in s.points] for s in chart.others}
+    assert lines == {
+        ("ors", partner): [15.0, 17.0],
+        ("ors", f"{partner}, rated by partner"): [20.0, 22.0],
+        ("srs", partner): [31.0, 31.0],
+    }
+    svg = chart_svg(chart)
+    assert f"Outcome Rating Scale: {partner}, rated by partner" in svg
+    assert f"Session Rating Scale: {partner}" in svg
+    spec = json.dumps(chart_vega_lite(chart))
+    assert f"{partner}, rated by partner" in spec
+    items = attention_list(clinic.p, clinic.actor, today=clinic.day)
+    reasons = [r.text for item in items for r in item.reasons]
+    assert any(f"(participant {partner})" in text for text in reasons)  # the partner's SRS is below 36

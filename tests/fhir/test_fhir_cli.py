@@ -70,7 +70,7 @@ def test_export_all_as_ndjson(demo_db: Path, tmp_path: Path, capsys: pytest.Capt
         "quality-improvement",
     )
     assert code == 0
-    assert "of 24 episodes" in stdout
+    assert "of 32 episodes" in stdout  # 24 clients seen alone, two couples, two families, a group of four
     manifest = json.loads((out / "manifest.json").read_text())
     assert {o["type"] for o in manifest["output"]} >= {
         "EpisodeOfCare",

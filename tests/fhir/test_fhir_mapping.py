@@ -16,9 +16,12 @@ from alliancekit.fhir.codes import (
     LOINC,
     MEASURE_BANDS,
     MEASURE_SCORES,
+    RATER,
     RUPTURE_KIND,
     RUPTURE_MARKER,
     V3_ACT_CODE,
+    extension_url,
+    questionnaire_url,
 )
 from alliancekit.fhir.export import Exporter
 from alliancekit.fhir.records import GoalRecord
@@ -265,3 +268,93 @@ def test_goal_statuses(
     assert goal_mapping.lifecycle_status(record) == lifecycle
     found = goal_mapping.achievement(record)
     assert (found.value if found else None) == achievement
+
+
+# -- several participants, collateral raters, a group (the demo's clients seen together) ------------------
+
+COUPLE, FAMILY, GROUP_MEMBER = 24, 25, 28
+
+
+def _valid(r4_schema: R4Schema, resources: list[dict[str, Any]]) -> None:
+    for resource in resources:
+        assert [str(e) for e in r4_schema.check(resource)] == []
+
+
+def _values(ref: dict[str, Any]) -> tuple[str, str]:
+    return ref["type"], ref["identifier"]["value"]
+
+
+def test_a_couple_are_participants_of_the_episode_and_its_encounters(
+    demo: Practice, exporter_actor: Actor, r4_schema: R4Schema
+) -> None:
+    found = _bundle(demo, exporter_actor, COUPLE)
+    (eoc,) = found["EpisodeOfCare"]
+    (team,) = eoc["contained"]
+    assert eoc["team"] == [{"reference": f"#{team['id']}"}]
+    members = {_values(p["member"]): p["role"][0]["coding"][0]["code"] for p in team["participant"]}
+    assert members == {
+        ("Patient", "demo-client-024"): "client",
+        ("RelatedPerson", "demo-partner-024"): "partner",
+    }
+    sessions = [e for e in found["Encounter"] if any(t["coding"][0]["code"] == "session" for t in e["type"])]
+    for encounter in sessions:
+        parts = {
+            _values(p["individual"]): p.get("type", [{}])[0].get("coding", [{}])[0].get("code")
+            for p in encounter["participant"]
+        }
+        assert parts[("RelatedPerson", "demo-partner-024")] == "PART"
+    # each partner's measures are about them, answered by them
+    about = {
+        (_values(r["subject"]), _values(r["source"]), _values(r["author"]))
+        for r in found["QuestionnaireResponse"]
+    }
+    partner = ("RelatedPerson", "demo-partner-024")
+    assert (partner, partner, partner) in about
+    assert (("Patient", "demo-client-024"),) * 3 in about
+    _valid(r4_schema, [eoc, *sessions, *found["QuestionnaireResponse"], *found["Observation"]])
+
+
+def test_a_parents_collateral_report_names_the_parent_as_author_and_the_child_as_subject(
+    demo: Practice, exporter_actor: Actor, r4_schema: R4Schema
+) -> None:
+    found = _bundle(demo, exporter_actor, FAMILY)
+    collateral = [
+        r
+        for r in found["QuestionnaireResponse"]
+        if {"url": extension_url("rater"), "valueCoding": {"system": RATER, "code": "parent"}}
+        in r["extension"]
+    ]
+    assert collateral
+    for response in collateral:
+        assert response["questionnaire"].startswith(questionnaire_url("cors"))
+        assert _values(response["subject"]) == ("Patient", "demo-client-025")
+        assert (
+            _values(response["author"]) == _values(response["source"]) == ("RelatedPerson", "demo-parent-025")
+        )
+    _valid(r4_schema, collateral)
+
+
+def test_a_group_session_names_its_co_facilitator_and_the_group_session(
+    demo: Practice, exporter_actor: Actor, r4_schema: R4Schema
+) -> None:
+    found = _bundle(demo, exporter_actor, GROUP_MEMBER)
+    (eoc,) = found["EpisodeOfCare"]
+    roles = [p["role"][0]["coding"][0]["code"] for p in eoc["contained"][0]["participant"]]
+    assert roles == ["client", "facilitator", "facilitator"]  # the other members are never named
+    sessions = [
+        e
+        for e in found["Encounter"]
+        if any(x["url"] == extension_url("group-session") for x in e.get("extension", ()))
+    ]
+    assert len(sessions) == 8
+    for encounter in sessions:
+        performers = [
+            p
+            for p in encounter["participant"]
+            if p.get("type", [{}])[0].get("coding", [{}])[0].get("code") == "SPRF"
+        ]
+        assert len(performers) == 1
+    assert all(
+        r["questionnaire"].split("|")[0] != questionnaire_url("srs") for r in found["QuestionnaireResponse"]
+    )
+    _valid(r4_schema, [eoc, *sessions, *found["QuestionnaireResponse"]])

@@ -20,10 +20,10 @@ from alliancekit.measures.registry import MeasureRegistry
 def test_list_text_and_json(registry: MeasureRegistry) -> None:
     text = list_measures(registry, as_json=False)
     assert text.splitlines()[0].startswith("ID")
-    assert len(text.splitlines()) == 7
+    assert len(text.splitlines()) == 9
     assert "Patient Health Questionnaire-9" in text
     rows = json.loads(list_measures(registry, as_json=True))
-    assert [r["id"] for r in rows] == ["core-10", "gad-7", "ors", "phq-9", "srs", "wai-sr"]
+    assert [r["id"] for r in rows] == ["core-10", "cors", "gad-7", "gsrs", "ors", "phq-9", "srs", "wai-sr"]
     phq = next(r for r in rows if r["id"] == "phq-9")
     assert phq | {"supplier": None} == phq | {
         "version": "1.0",

@@ -19,10 +19,12 @@ from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.testing.measures import measure_registry
 
 
-def test_all_six_builtin_measures_register_through_the_hook(registry: MeasureRegistry) -> None:
+def test_all_eight_builtin_measures_register_through_the_hook(registry: MeasureRegistry) -> None:
     assert list(registry) == [
         ("core-10", "1.0"),
+        ("cors", "1.0"),
         ("gad-7", "1.0"),
+        ("gsrs", "1.0"),
         ("ors", "1.0"),
         ("phq-9", "1.0"),
         ("srs", "1.0"),

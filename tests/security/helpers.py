@@ -25,6 +25,8 @@ from alliancekit.store.memory import MemoryStore
 
 CLINIC = "c1"
 CLIENT = "client-1"
+PARTNER = "client-3"
+"""Another participant of the episode (added by the tests that need one)."""
 KEY = b"k" * 32
 
 
@@ -38,6 +40,7 @@ def actor(kind: str) -> Actor | None:
         "admin": Actor("adm-1", Role.ADMINISTRATOR, CLINIC, Purpose.OPERATIONS),
         "client_own": Actor(CLIENT, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS),
         "client_other": Actor("client-2", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS),
+        "client_partner": Actor(PARTNER, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS),
         "system": Actor("exporter", Role.SYSTEM, CLINIC, Purpose.OPERATIONS),
         "none": None,
     }[kind]

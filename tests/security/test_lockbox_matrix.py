@@ -86,6 +86,7 @@ NOT_CONTENT = {
     "run_dispatcher": "the delivery worker",
     "retry_message": "the delivery worker",
     "close": "lifecycle",
+    "record_group_session": "a write: each member's part is the record_session command",
 }
 
 
@@ -178,3 +179,141 @@ def test_the_client_reads_their_own_record_despite_their_lockbox(locked: tuple[P
     assert CANARY in _text(exported)
     assert all(e.type != "process-note-recorded" for e in exported.entries)
     assert SCORE in _text(p.client_view(own, ep))
+
+
+# -- between the participants of one episode -----------------------------------------------------------------
+
+A_STATEMENT = "CANARY-statement-of-A-3e1f"
+B_STATEMENT = "CANARY-statement-of-B-9a0c"
+NOTE = "CANARY-process-note-51aa"
+RUPTURE_TEXT = "CANARY-rupture-withheld-by-B-77d2"
+A_REF, B_REF = "client-1", "client-3"
+
+#: What a participant of the episode can read at all: their view and their right-of-access exports.
+PARTICIPANT_READS: dict[str, Read] = {
+    "client_view": lambda p, a, ep, tmp: p.client_view(a, ep),
+    "shared_record": lambda p, a, ep, tmp: p.shared_record(a, ep),
+    "export_record": lambda p, a, ep, tmp: p.export_record(a, ep),
+    "fhir_bundle": lambda p, a, ep, tmp: episode_bundle(p, a, ep, purpose="client-access"),
+}
+
+
+def _ors(level: float, about: str | None = None) -> Administration:
+    items = {"individually": level, "interpersonally": 5.0, "socially": 5.0, "overall": 5.0}
+    return Administration("ors", "1.0", "start", items, about=about)
+
+
+def _srs(level: float, about: str | None = None) -> Administration:
+    items = {"relationship": level, "goals_topics": 9.0, "approach": 9.0, "overall": 9.0}
+    return Administration("srs", "1.0", "end", items, about=about)
+
+
+@pytest.fixture
+def couple(tmp_path: Path) -> tuple[Practice, str, dict[str, str]]:
+    """A couple: A (identified) and B, each with their own ORS and SRS, statement and lockbox choice."""
+    from alliancekit.domain import (
+        Consent,
+        Consultation,
+        FitDecision,
+        GoalDraft,
+        Participant,
+        Review,
+        RuptureNote,
+    )
+
+    p = _practice_on(tmp_path)
+    ep = p.start_episode(OWN, client_ref=A_REF, clinician_id=OWN.id, opened_on=date(2026, 1, 5))
+    consent = Consent(treatment=True, measures=True)
+    p.record_consultation(OWN, ep, Consultation(held_on=date(2026, 1, 5), modality="video", consent=consent))
+    p.add_participant(OWN, ep, Participant(B_REF, "partner", consent), added_on=date(2026, 1, 5))
+    p.decide_fit(OWN, ep, FitDecision(outcome="proceed", decided_on=date(2026, 1, 5)))
+    p.agree_goals(OWN, ep, [GoalDraft("a goal of both")], agreed_on=date(2026, 1, 5))
+    p.record_session(
+        OWN,
+        ep,
+        Session(
+            held_on=D,
+            modality="in-person",
+            attendance="attended",
+            administrations=(_ors(3.1), _ors(2.7, B_REF), _srs(4.3), _srs(9.7, B_REF)),
+        ),
+    )
+    p.note_rupture(
+        OWN,
+        ep,
+        RuptureNote(
+            noted_on=D,
+            kind="withdrawal",
+            markers=("topic-shift",),
+            likely_cause="other",
+            description=RUPTURE_TEXT,
+        ),
+    )
+    p.record_process_note(OWN, ep, written_on=D, text=NOTE)
+    # a second session and a review: the review's scores against expectation are A's own
+    p.record_session(
+        OWN,
+        ep,
+        Session(
+            held_on=D,
+            modality="in-person",
+            attendance="attended",
+            administrations=(_ors(3.1), _ors(2.7, B_REF)),
+        ),
+    )
+    p.record_review(OWN, ep, Review(held_on=D, decision="continue"))
+    a, b = (Actor(ref, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS) for ref in (A_REF, B_REF))
+    session_event = next(e for e in p.timeline(OWN, ep) if e.type == "session-recorded").event_id
+    p.attach_disagreement(a, ep, session_event, statement=A_STATEMENT, received_on=D)
+    p.attach_disagreement(b, ep, session_event, statement=B_STATEMENT, received_on=D)
+    p.set_lockbox(b, ep, scope="class", classes=["ruptures"], on=D)  # B's choice binds A too
+    state = p.episode(OWN, ep)
+    totals = {
+        "A-ors": str(state.latest_scores["ors"].total),
+        "A-srs": str(state.latest_scores["srs"].total),
+        "B-ors": str(state.tracks[f"ors|{B_REF}|client"].latest.total),
+        "B-srs": str(state.tracks[f"srs|{B_REF}|client"].latest.total),
+    }
+    assert len(set(totals.values())) == 4
+    return p, ep, totals
+
+
+@pytest.mark.parametrize("reader", [A_REF, B_REF])
+@pytest.mark.parametrize("read", sorted(PARTICIPANT_READS))
+def test_a_participant_reads_nothing_that_is_another_participants(
+    read: str, reader: str, couple: tuple[Practice, str, dict[str, str]], tmp_path: Path
+) -> None:
+    p, ep, totals = couple
+    treating = _text(p.timeline(OWN, ep)) + _text(p.episode(OWN, ep))
+    for value in (*totals.values(), A_STATEMENT, B_STATEMENT, RUPTURE_TEXT):
+        assert value in treating  # the clinician sees it all: the checks below can fail
+    me, other = ("A", "B") if reader == A_REF else ("B", "A")
+    text = _text(
+        PARTICIPANT_READS[read](p, Actor(reader, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS), ep, tmp_path)
+    )
+    assert totals[f"{me}-ors"] in text  # their own measures reach them
+    assert totals[f"{other}-ors"] not in text
+    assert totals[f"{other}-srs"] not in text
+    assert NOTE not in text
+    assert (B_STATEMENT if reader == A_REF else A_STATEMENT) not in text
+    if reader == A_REF:
+        assert RUPTURE_TEXT not in text  # withheld by B's lockbox
+    assert "split-alliance" not in text  # about both of them: shown to neither
+    p.close()
+
+
+def test_a_participants_own_lockbox_choice_does_not_bind_them(
+    couple: tuple[Practice, str, dict[str, str]],
+) -> None:
+    p, ep, _ = couple
+    b = Actor(B_REF, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)
+    assert RUPTURE_TEXT in _text(p.export_record(b, ep))
+    assert p.export_record(Actor(A_REF, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS), ep).withheld is True
+
+
+def test_someone_outside_the_episode_reads_nothing(couple: tuple[Practice, str, dict[str, str]]) -> None:
+    p, ep, _ = couple
+    stranger = Actor("client-9", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)
+    for read in PARTICIPANT_READS.values():
+        with pytest.raises(AccessDenied):
+            read(p, stranger, ep, Path())

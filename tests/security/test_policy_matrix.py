@@ -14,11 +14,15 @@ import pytest
 from alliancekit import Practice, hookimpl
 from alliancekit.domain import (
     Actor,
+    Consent,
     Consultation,
     Ending,
     FitDecision,
     GoalDraft,
     GoalRevision,
+    GroupSession,
+    MemberAttendance,
+    Participant,
     RepairAttempt,
     Review,
     Role,
@@ -33,7 +37,7 @@ from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.security.policy import AccessRequest, Decision, DefaultPolicy
 from alliancekit.store.memory import MemoryStore
 
-from .helpers import CLIENT, Setup, active_episode, actor
+from .helpers import CLIENT, PARTNER, Setup, active_episode, actor
 
 D = date(2026, 1, 19)
 SESSION = Session(held_on=D, modality="video", attendance="attended")
@@ -126,6 +130,28 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
     "close_episode": (
         "episode",
         lambda p, a, s: p.close_episode(a, s.episode_id, Ending(ended_on=D, planned=False, reason="dropout")),
+        CLIN,
+    ),
+    "add_participant": (
+        "episode",
+        lambda p, a, s: p.add_participant(
+            a, s.episode_id, Participant("client-4", "parent", Consent(True, True)), added_on=D
+        ),
+        CLIN,
+    ),
+    "join_group": (
+        "episode",
+        lambda p, a, s: p.join_group(
+            a, s.episode_id, group_id="g-1", facilitator_ids=("clin-a",), joined_on=D
+        ),
+        CLIN,
+    ),
+    # The episode is in no group: the policy allows its clinician, then the membership check refuses.
+    "record_group_session": (
+        "session",
+        lambda p, a, s: p.record_group_session(
+            a, "g-1", GroupSession(D, "in-person", (MemberAttendance(s.episode_id, "attended"),))
+        ),
         CLIN,
     ),
     "record_process_note": (
@@ -260,6 +286,13 @@ EXPORTS_AND_REPORTS = {
     "progress_chart",
 }
 
+# Another participant of the episode (a partner) may do what its identified client may: every call is
+# decided on the same record, and what the two may see of each other is the participant matrix's business
+# (test_lockbox_matrix.py).
+for _record_type, _call, _allowed in OPERATIONS.values():
+    if "client_own" in _allowed:
+        _allowed.add("client_partner")
+
 KINDS = [
     "clin_own",
     "clin_other",
@@ -269,13 +302,13 @@ KINDS = [
     "admin",
     "client_own",
     "client_other",
+    "client_partner",
     "system",
     "none",
 ]
 
 
 def _consultation() -> Consultation:
-    from alliancekit.domain import Consent
 
     return Consultation(held_on=D, modality="video", consent=Consent(treatment=True, measures=True))
 
@@ -290,6 +323,9 @@ def test_role_operation_matrix(operation: str, kind: str) -> None:
     record_type, call, allowed = OPERATIONS[operation]
     setup = active_episode()
     p = setup.practice
+    if kind == "client_partner":
+        partner = Participant(PARTNER, "partner", Consent(treatment=True, measures=True))
+        p.add_participant(actor("clin_own"), setup.episode_id, partner, added_on=D)
     before = len(_refusals(p))
     who = actor(kind)
     if kind in allowed:

@@ -28,6 +28,7 @@ from alliancekit.domain.records import (
     FitDecision,
     GoalDraft,
     GoalRevision,
+    Participant,
     RepairAttempt,
     Review,
     RuptureNote,
@@ -237,6 +238,18 @@ COMMANDS: Mapping[str, CommandSpec] = {
             {"alert_id": check_ref, "note": any_text, "on": optional(check_date)},
             lambda ctx, a: c.ResolveAlert(a["alert_id"], ctx.day(a["on"]), a["note"]),
             record_id=lambda ctx, a: a["alert_id"],
+        ),
+        _spec(
+            "add_participant",
+            Action.ADD_PARTICIPANT,
+            {"participant": instance(Participant), "added_on": check_date},
+            lambda ctx, a: c.AddParticipant(a["participant"], a["added_on"]),
+        ),
+        _spec(
+            "join_group",
+            Action.JOIN_GROUP,
+            {"group_id": check_ref, "facilitator_ids": check_refs, "joined_on": check_date},
+            lambda ctx, a: c.JoinGroup(a["group_id"], tuple(a["facilitator_ids"]), a["joined_on"]),
         ),
         _spec(
             "record_process_note",

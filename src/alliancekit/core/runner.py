@@ -107,7 +107,7 @@ class Context:
         return made
 
     def score(self, administrations: Iterable[Administration]) -> tuple[RecordedScore, ...]:
-        return self._services.score(administrations)
+        return self._services.score(administrations, self.state.client_ref)
 
     @property
     def review_every(self) -> int:

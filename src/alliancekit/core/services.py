@@ -93,11 +93,22 @@ class Services:
             self._rules = tuple(alert_rules(self.plugins))
         return self._rules
 
-    def score(self, administrations: Iterable[Administration]) -> tuple[RecordedScore, ...]:
+    def score(
+        self, administrations: Iterable[Administration], client_ref: str | None = None
+    ) -> tuple[RecordedScore, ...]:
+        """Each administration scored, its rater checked against the measure; a score about the identified
+        client (``client_ref``) is recorded as about ``None``, as a single-client episode records it."""
         registry = self.plugins.measures()
         scores = []
-        for admin in administrations:
+        for i, admin in enumerate(administrations):
             score = registry.score(admin.measure_id, admin.version, admin.answers)
+            allowed = registry.get(admin.measure_id, admin.version).raters
+            if admin.rater not in allowed:
+                raise ValidationError(
+                    f"session.administrations[{i}].rater",
+                    "rater-not-allowed",
+                    "this measure is completed by: " + ", ".join(sorted(allowed)),
+                )
             scores.append(
                 RecordedScore(
                     score.measure_id,
@@ -107,6 +118,8 @@ class Services:
                     score.band,
                     score.clinical,
                     tuple(score.risk_items),
+                    None if admin.about == client_ref else admin.about,
+                    admin.rater,
                 )
             )
         return tuple(scores)

@@ -38,6 +38,7 @@ from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.security import encryption
 from alliancekit.security.lockbox import active_directives, apply_lockbox
+from alliancekit.security.participants import participant_reader, summary_for, visible_entries
 from alliancekit.security.policy import Action
 from alliancekit.security.views import (
     ClientGoal,
@@ -115,11 +116,16 @@ class Views:
         return notes
 
     def client_view(self, actor: object, episode_id: object) -> ClientView:
-        _, state = self._read(actor, Action.READ_CLIENT_VIEW, episode_id)
+        a, state = self._read(actor, Action.READ_CLIENT_VIEW, episode_id)
         goals: dict[str, ClientGoal] = {}
         scores: dict[tuple[str, int], ClientScore] = {}
         plan: MaintenancePlan | None = None
-        for entry in self._timeline(state.episode_id, None, lockbox=False):
+        reader = participant_reader(a.role, a.id, state)
+        if reader is not None:
+            entries, _ = visible_entries(self.s.reader.entries(state.episode_id), state, reader)
+        else:
+            entries = self._timeline(state.episode_id, None, lockbox=False)
+        for entry in entries:
             event = entry.event
             if isinstance(event, GoalAgreed):
                 goals[event.goal_id] = ClientGoal(event.goal_id, "active", event.description)
@@ -184,8 +190,15 @@ class Views:
             outcome=decision.outcome,
             detail=reason or "",
         )
-        lockbox = reason is None and not guard.own_record(a, state)
-        entries = self._timeline(state.episode_id, to, lockbox=lockbox)
+        reader = participant_reader(a.role, a.id, state) if reason is None else None
+        if reader is not None:
+            # a participant's right of access: the shared record, without what is another participant's
+            kept, withheld = visible_entries(self.s.reader.entries(state.episode_id), state, reader)
+            entries = Timeline(kept)
+            entries.withheld = withheld
+        else:
+            lockbox = reason is None and not guard.own_record(a, state)
+            entries = self._timeline(state.episode_id, to, lockbox=lockbox)
         return SharedRecord(
             state.episode_id,
             state.client_ref,
@@ -343,10 +356,16 @@ class Views:
         return a, self.s.guard.read_episode(a, action, check_ref("episode_id", episode_id))
 
     def _summary(self, actor: Actor, state: EpisodeState) -> EpisodeState:
-        """``state`` with its scores and alerts withheld when the lockbox keeps them from ``actor``."""
+        """``state`` with its scores and alerts withheld when the lockbox keeps them from ``actor`` (and, for
+        a participant of an episode with several, what is another participant's)."""
+        reader = participant_reader(actor.role, actor.id, state)
+        if reader is not None:
+            return summary_for(state, reader)
         if not self.s.guard.summary_withheld(actor, state):
             return state
-        return attrs.evolve(state, first_scores={}, latest_scores={}, previous_scores={}, alerts={})
+        return attrs.evolve(
+            state, first_scores={}, latest_scores={}, previous_scores={}, alerts={}, tracks={}
+        )
 
     def _row(self, actor: Actor, row: CaseloadRow) -> CaseloadRow:
         if not self.s.guard.row_withheld(actor, row.clinician_id, row.client_ref, row.lockbox_json):

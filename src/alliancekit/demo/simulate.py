@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.demo import together
 from alliancekit.demo.measures import administration
 from alliancekit.domain import (
     Actor,
@@ -88,7 +89,22 @@ RANDOM_COURSES = (
     "deteriorating-referred",
 )
 
-_STAYS_OPEN = frozenset({"on-hold", "transferred", "corrected", "no-change", "ongoing-rupture", "ongoing"})
+#: Clients seen together, and the size of the demo's group (see :mod:`.together`).
+TOGETHER = ("couple", "family", "couple-ongoing", "family-ongoing")
+GROUP_SIZE = 4
+
+_STAYS_OPEN = frozenset(
+    {
+        "couple-ongoing",
+        "family-ongoing",
+        "on-hold",
+        "transferred",
+        "corrected",
+        "no-change",
+        "ongoing-rupture",
+        "ongoing",
+    }
+)
 _OPEN_LATE = 84
 #: The year-long course starts this many days before START: its index PHQ-9 falls in the denominator
 #: identification period of the demo's last year and its 12-month window closes before the demo's last day.
@@ -165,6 +181,10 @@ class _Client:
         """The clinician has not yet seen this session's alerts: they wait in the attention list."""
         self.modality = (Modality.IN_PERSON, Modality.IN_PERSON, Modality.VIDEO, Modality.PHONE)[index % 4]
         """How this client mostly meets the clinician (for outcomes by modality)."""
+        self.outcome_measure = "ors"
+        """The client's own outcome measure (a child rates the Child ORS)."""
+        self.others: Callable[[], list[Any]] = list
+        """The measures other participants complete in the next session (couples and families)."""
 
     # -- helpers --------------------------------------------------------------------------------------
 
@@ -218,7 +238,7 @@ class _Client:
         if self.index % 4 == 3:
             return  # some clinicians leave them open: they show in the attention list
         for alert_id, alert in sorted(self.p.alerts(self.actor, self.ep).items()):
-            if alert.rule_id in ("alliance-below-cutoff", "alliance-dropped"):
+            if alert.rule_id in ("alliance-below-cutoff", "alliance-dropped", "split-alliance"):
                 self.p.resolve_alert(
                     self.actor,
                     self.ep,
@@ -288,7 +308,9 @@ class _Client:
         administrations: list[Any] = []
         if attendance is Attendance.ATTENDED:
             self.wellbeing = min(0.95, max(0.05, self.wellbeing + drift + self.rng.gauss(0, 0.015)))
-            administrations += self.measures(AdministrationTiming.START, ("ors",), self.wellbeing)
+            administrations += self.measures(
+                AdministrationTiming.START, (self.outcome_measure,), self.wellbeing
+            )
             if self.sessions == 1 or symptoms:  # at intake and in the session of each review
                 administrations += self.measures(
                     AdministrationTiming.START, ("phq-9", "gad-7"), self.wellbeing
@@ -296,6 +318,7 @@ class _Client:
             if self.sessions == 3:
                 administrations += self.measures(AdministrationTiming.END, ("wai-sr",), self.alliance)
             administrations += self.measures(AdministrationTiming.END, ("srs",), self.alliance)
+            administrations += self.others()
         recorded = self.p.record_session(
             self.actor,
             self.ep,
@@ -411,6 +434,18 @@ class _Client:
 
     def run(self) -> None:
         getattr(self, "course_" + self.course.replace("-", "_"))()
+
+    def course_couple(self) -> None:
+        together.couple(self)
+
+    def course_family(self) -> None:
+        together.family(self)
+
+    def course_couple_ongoing(self) -> None:
+        together.couple(self, end=False)
+
+    def course_family_ongoing(self) -> None:
+        together.family(self, end=False)
 
     def course_referred(self) -> None:
         self.consult(FitOutcome.REFER)
@@ -610,6 +645,12 @@ def simulate_practice(
             _Client(sim, index, course).run()
             if progress is not None:
                 progress(index + 1, clients)
+        # Clients seen together, after the individual ones (their references follow on).
+        for offset, course in enumerate(TOGETHER):
+            _Client(sim, clients + offset, course).run()
+        members = [_Client(sim, clients + len(TOGETHER) + i, "group") for i in range(GROUP_SIZE)]
+        together.group(sim, members)
+        courses += [*TOGETHER, *["group"] * GROUP_SIZE]
         admin = Actor("demo-admin", Role.SUPERVISOR, CLINIC)
         rows = practice.caseload(admin, include_closed=True)
         alerts: Counter[str] = Counter()

@@ -370,7 +370,7 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
     if tp is date:
         return check_date, False
     if origin is tuple:
-        item_check, _ = _check_for(typing.get_args(tp)[0], None)
+        item_check, _ = _check_for(typing.get_args(tp)[0], kind)
 
         def check_tuple(where: str, value: Any) -> Any:
             if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
@@ -468,6 +468,11 @@ def _ref() -> str: ...
 @overload
 def _ref(*, default: None) -> str | None: ...
 def _ref(*, default: Any = attrs.NOTHING) -> Any:
+    return attrs.field(default=default, metadata={_KIND: _REF})
+
+
+def refs(*, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """A tuple of ids, each checked as :func:`ref` is."""
     return attrs.field(default=default, metadata={_KIND: _REF})
 
 

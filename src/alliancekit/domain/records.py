@@ -11,7 +11,7 @@ from datetime import date
 import attrs
 
 from alliancekit.domain import inputs
-from alliancekit.domain.checks import check_sequence_of, record, ref, text
+from alliancekit.domain.checks import check_sequence_of, record, ref, refs, text
 from alliancekit.domain.vocab import (
     AdministrationTiming,
     Attendance,
@@ -20,6 +20,8 @@ from alliancekit.domain.vocab import (
     GoalProgress,
     GoalStatus,
     Modality,
+    ParticipantRole,
+    Rater,
     RepairStrategy,
     ReviewDecision,
     RuptureCause,
@@ -108,6 +110,12 @@ class Administration:
     version: str = ref()
     timing: AdministrationTiming = attrs.field(converter=inputs.timing)
     answers: Mapping[str, float | None] = attrs.field(factory=dict, repr=False)
+    rater: Rater = Rater.CLIENT
+    """Who completed it: the participant themselves, or a collateral rater (a parent, a teacher, ...)."""
+    about: str | None = ref(default=None)
+    """The participant it is about (their host reference); ``None``: the episode's identified client."""
+    rater_ref: str | None = ref(default=None)
+    """The host's reference for a collateral rater, when it has one (a parent taking part, say)."""
 
 
 def _administrations(values: Sequence[Administration]) -> tuple[Administration, ...]:
@@ -125,6 +133,38 @@ class Session:
     helpful: str = text(default="")
     """What the client found helpful."""
     not_helpful: str = text(default="")
+    attended_by: tuple[str, ...] = refs(default=())
+    """The participants present (host references); empty: every participant of the episode."""
+    group_session_id: str | None = ref(default=None)
+    """The group session this record is one member's part of, when it is one."""
+
+
+@record
+class Participant:
+    """A client taking part in an episode with others (a partner, a parent, a child), with their own
+    host reference, role and consent."""
+
+    client_ref: str = ref()
+    role: ParticipantRole
+    consent: Consent
+
+
+@record
+class MemberAttendance:
+    """One member's part in a group session: whether they came, and the measures they completed."""
+
+    episode_id: str = ref()
+    attendance: Attendance
+    administrations: tuple[Administration, ...] = attrs.field(default=())
+
+
+@record
+class GroupSession:
+    """A group session, recorded once for all its members (each member's episode gets its part)."""
+
+    held_on: date
+    modality: Modality
+    members: tuple[MemberAttendance, ...] = attrs.field()
 
 
 @record

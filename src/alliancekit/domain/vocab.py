@@ -316,3 +316,27 @@ class AlertStatus(StrEnum):
     RAISED = "raised"
     ACKNOWLEDGED = "acknowledged"
     RESOLVED = "resolved"
+
+
+class ParticipantRole(StrEnum):
+    """A client's place in an episode with several clients (a couple, a family)."""
+
+    CLIENT = "client"
+    """The identified client: the one the episode was opened for (every episode has exactly one)."""
+    PARTNER = "partner"
+    PARENT = "parent"
+    CHILD = "child"
+    SIBLING = "sibling"
+    FAMILY_MEMBER = "family-member"
+
+
+class Rater(StrEnum):
+    """Who completed a measure: the person it is about, or someone rating them (a collateral report)."""
+
+    CLIENT = "client"
+    """The participant rated themselves."""
+    PARENT = "parent"
+    """A parent or caretaker rating a child."""
+    PARTNER = "partner"
+    TEACHER = "teacher"
+    CLINICIAN = "clinician"

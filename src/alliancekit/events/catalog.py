@@ -79,6 +79,9 @@ _DECLARED: dict[str, tuple[Sharing, str | None, bool, Callable[[Any], str | None
     "alert-raised": _classed("sessions", notifies=_always("alert-raised")),
     "alert-acknowledged": _classed("sessions", notifies=_always("alert-acknowledged")),
     "alert-resolved": _classed("sessions", notifies=_always("alert-resolved")),
+    # Who takes part: a FRAME fact (the episode's shape), mapped to FHIR as participants.
+    "participant-added": (Sharing.FRAME, None, True, None),
+    "group-joined": (Sharing.FRAME, None, True, None),
     "process-note-recorded": (Sharing.NEVER, None, False, None),
     "lockbox-set": (Sharing.NEVER, None, False, None),
     "lockbox-lifted": (Sharing.NEVER, None, False, None),

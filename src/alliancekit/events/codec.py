@@ -19,6 +19,7 @@ import attrs
 from alliancekit.errors import StoreError
 from alliancekit.events import converter
 from alliancekit.events.types import Event, event_class
+from alliancekit.events.upcasters import UPCASTERS
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security import encryption
 from alliancekit.store.protocol import StoredEvent
@@ -28,10 +29,6 @@ from alliancekit.store.protocol import StoredEvent
 #: raised date and message).
 SNAPSHOT_VERSION = 3
 _VERSION_KEY = "_v"
-
-Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-#: ``(event type, schema version) -> function`` taking that version's payload to the next version's.
-UPCASTERS: Mapping[tuple[str, int], Upcaster] = {}
 
 
 def _alerts_raised_on(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, Any]:

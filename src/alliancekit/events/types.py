@@ -19,12 +19,13 @@ from alliancekit.domain.records import (
     Ending,
     FitDecision,
     GoalRevision,
+    Participant,
     RepairAttempt,
     Review,
     RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import AlertSeverity, ClosingReason
+from alliancekit.domain.vocab import AlertSeverity, ClosingReason, Rater
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
@@ -65,6 +66,15 @@ class RecordedScore:
     band: str | None = None
     clinical: bool | None = None
     risk_items: tuple[str, ...] = ()
+    about: str | None = None
+    """The participant the score is about; ``None``: the episode's identified client."""
+    rater: Rater = Rater.CLIENT
+    """Who rated: the participant themselves or a collateral rater."""
+
+    @property
+    def own(self) -> bool:
+        """The identified client's own rating: what the single-client feedback has always tracked."""
+        return self.about is None and self.rater is Rater.CLIENT
 
 
 @event("episode-opened")
@@ -99,7 +109,7 @@ class GoalRevised(Event):
     revised_on: date
 
 
-@event("session-recorded")
+@event("session-recorded", version=2)
 class SessionRecorded(Event):
     session_id: str
     number: int
@@ -110,7 +120,7 @@ class SessionRecorded(Event):
     scores: tuple[RecordedScore, ...] = ()
 
 
-@event("session-corrected")
+@event("session-corrected", version=2)
 class SessionCorrected(Event):
     """Replaces the content of a recorded session; the original stays in the timeline."""
 
@@ -248,7 +258,7 @@ class LockboxLifted(Event):
     lifted_on: date
 
 
-@event("alert-raised")
+@event("alert-raised", version=2)
 class AlertRaised(Event):
     """A feedback rule fired on a new fact. Its message is fixed text: no client words, no scores."""
 
@@ -260,6 +270,9 @@ class AlertRaised(Event):
     at_session: int
     """Sessions scheduled when the alert was raised."""
     measure_id: str | None = None
+    participant: str | None = None
+    """The participant the alert is about, in an episode with several; ``None``: the identified client
+    (or the episode as a whole)."""
 
 
 @event("alert-acknowledged")
@@ -277,6 +290,23 @@ class AlertResolved(Event):
     alert_id: str
     on: date
     note: str = attrs.field(repr=False)
+
+
+@event("participant-added")
+class ParticipantAdded(Event):
+    """Another client joins the episode (a partner, a parent, a child), with their own consent."""
+
+    participant: Participant
+    added_on: date
+
+
+@event("group-joined")
+class GroupJoined(Event):
+    """The episode's client joins a therapy group, run by one or two facilitators."""
+
+    group_id: str
+    facilitator_ids: tuple[str, ...]
+    joined_on: date
 
 
 def event_class(name: str) -> type[Event]:

@@ -2,7 +2,7 @@
 
 from alliancekit.feedback.config import Comparison, FeedbackConfig
 from alliancekit.feedback.expectation import BandFit, Expectation, ExpectationFit, ExpectationModel, Zone
-from alliancekit.feedback.rules import AlertRule, AlertRuleRegistrar, RuleContext
+from alliancekit.feedback.rules import AlertRule, AlertRuleRegistrar, RuleContext, Target
 
 __all__ = [
     "AlertRule",
@@ -14,5 +14,6 @@ __all__ = [
     "ExpectationModel",
     "FeedbackConfig",
     "RuleContext",
+    "Target",
     "Zone",
 ]

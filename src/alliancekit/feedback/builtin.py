@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from alliancekit.domain.vocab import AlertSeverity, Attendance
-from alliancekit.events.types import SessionRecorded
+from alliancekit.domain.vocab import AlertSeverity, Attendance, Rater
+from alliancekit.events.types import Event, RecordedScore, SessionRecorded
 from alliancekit.feedback.expectation import Zone
-from alliancekit.feedback.rules import AlertRule, AlertRuleRegistrar, Check, RuleContext
+from alliancekit.feedback.rules import (
+    AlertRule,
+    AlertRuleRegistrar,
+    Check,
+    RuleContext,
+    ScoredMeasure,
+    Target,
+)
 from alliancekit.lifecycle.rules import review_due
 from alliancekit.measures.change import ChangeClass, classify_change
 from alliancekit.measures.definition import Measure, MeasureKind
@@ -28,27 +35,33 @@ RISK_ITEM_ENDORSED = "risk-item-endorsed"
 MISSED_SESSIONS = "missed-sessions"
 REVIEW_DUE = "review-due"
 RUPTURE_UNRESOLVED = "rupture-unresolved"
+SPLIT_ALLIANCE = "split-alliance"
 
 
-def _alliance_below_cutoff(ctx: RuleContext) -> Iterator[str]:
-    for _, score in ctx.new_scores():
-        measure = ctx.measure(score.measure_id)
-        if measure is None or measure.kind is not MeasureKind.ALLIANCE or measure.clinical_cutoff is None:
-            continue
-        if ctx.config.alliance_comparison.concern(score.total, measure.clinical_cutoff):
-            yield measure.id
+def _target(measure: Measure, score: RecordedScore) -> Target:
+    """An alert about the participant the score is about (``None``: the identified client)."""
+    return Target(measure.id, None if score.own else score.about)
 
 
-def _alliance_dropped(ctx: RuleContext) -> Iterator[str]:
+def _alliance_scores(ctx: RuleContext) -> Iterator[tuple[Event, RecordedScore, Measure]]:
     for event, score in ctx.new_scores():
         measure = ctx.measure(score.measure_id)
-        if (
-            measure is None
-            or measure.kind is not MeasureKind.ALLIANCE
-            or not isinstance(event, SessionRecorded)
-        ):
+        if measure is not None and measure.kind is MeasureKind.ALLIANCE:
+            yield event, score, measure
+
+
+def _alliance_below_cutoff(ctx: RuleContext) -> Iterator[Target]:
+    for _, score, measure in _alliance_scores(ctx):
+        cutoff = measure.clinical_cutoff
+        if cutoff is not None and ctx.config.alliance_comparison.concern(score.total, cutoff):
+            yield _target(measure, score)
+
+
+def _alliance_dropped(ctx: RuleContext) -> Iterator[Target]:
+    for event, score, measure in _alliance_scores(ctx):
+        if not isinstance(event, SessionRecorded):
             continue
-        previous = ctx.after.previous_scores.get(measure.id)
+        previous = ctx.previous(score)
         if previous is None:
             continue
         fall = (
@@ -57,75 +70,82 @@ def _alliance_dropped(ctx: RuleContext) -> Iterator[str]:
             else change(previous.total, score.total)
         )
         if at_least(fall, ctx.config.alliance_drop):
-            yield measure.id
+            yield _target(measure, score)
 
 
-def _outcome_points(ctx: RuleContext) -> Iterator[tuple[Measure, float, float, int]]:
-    """(measure, intake, latest, session index from intake) for measures scored in this command."""
-    for scored in ctx.scored_measures():
-        yield scored.measure, scored.intake, scored.latest, scored.session
+def _split_alliance(ctx: RuleContext) -> Iterator[str]:
+    """Participants' own alliance ratings of one session that lie ``split_alliance_gap`` or more apart."""
+    by_measure: dict[str, list[float]] = {}
+    for event, score, measure in _alliance_scores(ctx):
+        if isinstance(event, SessionRecorded) and score.rater is Rater.CLIENT:
+            by_measure.setdefault(measure.id, []).append(score.total)
+    for measure_id, totals in by_measure.items():
+        if len(totals) > 1 and at_least(change(min(totals), max(totals)), ctx.config.split_alliance_gap):
+            yield measure_id
 
 
-def _zone(ctx: RuleContext, measure: Measure, intake: float, latest: float, n: int) -> Zone | None:
+def _zone(ctx: RuleContext, scored: ScoredMeasure) -> Zone | None:
     """The latest score's zone against the expected response (shared by the amber and red rules)."""
-    key = ("zone", measure.id)
+    key = ("zone", scored.measure.id, scored.participant)
     if key not in ctx.memo:
-        expectation = ctx.expectations.expect(measure, intake, n) if ctx.expectations is not None else None
-        ctx.memo[key] = None if expectation is None else expectation.zone(latest)
+        expectation = (
+            ctx.expectations.expect(scored.measure, scored.intake, scored.session)
+            if ctx.expectations is not None
+            else None
+        )
+        ctx.memo[key] = None if expectation is None else expectation.zone(scored.latest)
     zone: Zone | None = ctx.memo[key]
     return zone
 
 
 def _zone_checker(zone: Zone) -> Check:
-    def check(ctx: RuleContext) -> Iterator[str]:
-        for measure, intake, latest, n in _outcome_points(ctx):
-            if measure.kind is MeasureKind.OUTCOME and _zone(ctx, measure, intake, latest, n) is zone:
-                yield measure.id
+    def check(ctx: RuleContext) -> Iterator[Target]:
+        for scored in ctx.scored_measures():
+            if scored.measure.kind is MeasureKind.OUTCOME and _zone(ctx, scored) is zone:
+                yield scored.target
 
     return check
 
 
-def _change_class(ctx: RuleContext, measure: Measure, intake: float, latest: float) -> ChangeClass | None:
+def _change_class(ctx: RuleContext, scored: ScoredMeasure) -> ChangeClass | None:
     """The change class of intake to latest (shared by the deterioration and no-change rules)."""
-    key = ("change", measure.id)
+    key = ("change", scored.measure.id, scored.participant)
     if key in ctx.memo:
         known: ChangeClass | None = ctx.memo[key]
         return known
-    norm = measure.default_norm
+    norm = scored.measure.default_norm
     found = None
     if norm is not None:
         try:
-            found = classify_change(intake, latest, norm, measure.direction).change_class
+            found = classify_change(scored.intake, scored.latest, norm, scored.measure.direction).change_class
         except ValueError:  # the norm gives no reliable-change threshold
             found = None
     ctx.memo[key] = found
     return found
 
 
-def _reliable_deterioration(ctx: RuleContext) -> Iterator[str]:
-    for measure, intake, latest, _ in _outcome_points(ctx):
+def _reliable_deterioration(ctx: RuleContext) -> Iterator[Target]:
+    for s in ctx.scored_measures():
         if (
-            measure.kind in (MeasureKind.OUTCOME, MeasureKind.SYMPTOM)
-            and _change_class(ctx, measure, intake, latest) is ChangeClass.DETERIORATED
+            s.measure.kind in (MeasureKind.OUTCOME, MeasureKind.SYMPTOM)
+            and _change_class(ctx, s) is ChangeClass.DETERIORATED
         ):
-            yield measure.id
+            yield s.target
 
 
-def _no_reliable_change(ctx: RuleContext) -> Iterator[str]:
+def _no_reliable_change(ctx: RuleContext) -> Iterator[Target]:
     if ctx.after.sessions_attended < ctx.config.no_change_by_session:
         return
-    for measure, intake, latest, _ in _outcome_points(ctx):
-        if (
-            measure.kind is MeasureKind.OUTCOME
-            and _change_class(ctx, measure, intake, latest) is ChangeClass.UNCHANGED
-        ):
-            yield measure.id
+    for s in ctx.scored_measures():
+        if s.measure.kind is MeasureKind.OUTCOME and _change_class(ctx, s) is ChangeClass.UNCHANGED:
+            yield s.target
 
 
-def _risk_item_endorsed(ctx: RuleContext) -> Iterator[str]:
+def _risk_item_endorsed(ctx: RuleContext) -> Iterator[Target]:
+    # whoever rated it (a parent's report too): a risk item is about the participant, and urgent
     for _, score in ctx.new_scores():
         if score.risk_items:
-            yield score.measure_id
+            yield Target(score.measure_id, score.about)  # ``about`` is None for the identified client
 
 
 def _missed_sessions(ctx: RuleContext) -> Iterator[None]:
@@ -200,6 +220,13 @@ BUILTIN_RULES: tuple[AlertRule, ...] = (
         AlertSeverity.AMBER,
         "{measure} fell since the last session: check in about the relationship.",
         _alliance_dropped,
+    ),
+    AlertRule(
+        SPLIT_ALLIANCE,
+        AlertSeverity.AMBER,
+        "Participants rated {measure} far apart: a split alliance, which predicts dropout in couple and "
+        "family therapy. Check in with each.",
+        _split_alliance,
     ),
     AlertRule(
         RUPTURE_UNRESOLVED,

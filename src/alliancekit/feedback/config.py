@@ -50,6 +50,11 @@ class FeedbackConfig:
     is a dropout risk: three missed weekly sessions. A project default, *unconfirmed*."""
     review_every: int = attrs.field(default=6, validator=_positive)
     """A progress review falls due after this many attended sessions since the last one (issue 4)."""
+    split_alliance_gap: float = attrs.field(default=4.0, validator=_positive)
+    """Participants' own alliance ratings of one session this many points apart or more raise the
+    split-alliance alert. Split alliances predict dropout in couple and family therapy (Friedlander et al.
+    2011; Muñiz de la Peña, Friedlander & Escudero 2009), but no threshold on the SRS or GSRS is published:
+    four points (one point per item on average) is a project default, *unconfirmed*."""
     rupture_unresolved_after: int = attrs.field(default=3, validator=_positive)
     """A rupture still open this many scheduled sessions after it was noted raises an alert. A project
     default, *unconfirmed*."""

@@ -17,7 +17,7 @@ import attrs
 from alliancekit.errors import AlliancekitError, PluginError
 from alliancekit.events.types import AlertRaised, AlertResolved, Event, ReviewRecorded
 from alliancekit.feedback.config import FeedbackConfig
-from alliancekit.feedback.rules import AlertRule, RuleContext
+from alliancekit.feedback.rules import AlertRule, RuleContext, Target
 from alliancekit.lifecycle.state import EpisodeState, alert_key, fold
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -60,8 +60,8 @@ def evaluate(
         for rule in context.rules:
             if rule.after_alerts is not phase:
                 continue
-            for measure_id in _fired(rule, ctx):
-                key = alert_key(rule.id, measure_id)
+            for measure_id, participant in _fired(rule, ctx):
+                key = alert_key(rule.id, measure_id, participant)
                 if key in active or (rule.once_per_episode and key in ever):
                     continue
                 raised.append(
@@ -73,6 +73,7 @@ def evaluate(
                         raised_on=day,
                         at_session=state.sessions_scheduled,
                         measure_id=measure_id,
+                        participant=participant,
                     )
                 )
                 active.add(key)
@@ -88,9 +89,14 @@ def evaluate(
     return out
 
 
-def _fired(rule: AlertRule, ctx: RuleContext) -> list[str | None]:
+def _fired(rule: AlertRule, ctx: RuleContext) -> list[tuple[str | None, str | None]]:
+    """What the rule fires for, as (measure, participant) pairs, each once."""
     try:
-        fired = list(dict.fromkeys(rule.check(ctx)))
+        fired = list(
+            dict.fromkeys(
+                (t.measure_id, t.participant) if isinstance(t, Target) else (t, None) for t in rule.check(ctx)
+            )
+        )
     except AlliancekitError:
         raise
     except Exception as exc:

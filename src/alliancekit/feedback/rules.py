@@ -3,7 +3,8 @@ fills.
 
 A rule has an id, a severity and a fixed plain-language message, and a ``check`` that looks at one
 command's facts (the state before, the new events, the state after) and returns the measures it fires for
-(``None`` for a rule about the episode rather than a measure). The message may name the measure
+(``None`` for a rule about the episode rather than a measure), or a :class:`Target` naming the participant
+as well, in an episode with several. The message may name the measure
 (``{measure}`` is replaced by its title); it never holds client words or scores, so it is safe to show in a
 list, send in a notification or write to a log.
 """
@@ -16,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from alliancekit.domain.vocab import AlertSeverity, Attendance
+from alliancekit.domain.vocab import AlertSeverity, Attendance, Rater
 from alliancekit.errors import PluginError, ValidationError
 from alliancekit.events.types import Event, RecordedScore, SessionCorrected, SessionRecorded
 from alliancekit.feedback.config import FeedbackConfig
-from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.lifecycle.state import EpisodeState, ScorePoint, track_key
 from alliancekit.measures.definition import Measure
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,6 +33,15 @@ _RULE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*)*$
 
 
 @attrs.frozen
+class Target:
+    """What a rule fires for when it is about one participant of an episode with several."""
+
+    measure_id: str | None
+    participant: str | None = None
+    """The participant's host reference; ``None``: the identified client (or the episode as a whole)."""
+
+
+@attrs.frozen
 class ScoredMeasure:
     """A measure scored in this command: intake and latest totals, and the latest's session index."""
 
@@ -40,6 +50,12 @@ class ScoredMeasure:
     latest: float
     session: int
     """Counted from the intake's session (1 = the intake's own session)."""
+    participant: str | None = None
+    """Whose self-ratings these are, when not the identified client's."""
+
+    @property
+    def target(self) -> Target:
+        return Target(self.measure.id, self.participant)
 
 
 @attrs.frozen
@@ -68,26 +84,45 @@ class RuleContext:
 
     def scored_measures(self) -> list[ScoredMeasure]:
         """Each measure scored in this command with its intake (first) and latest totals in the episode,
-        when the latest comes from a later session than the intake."""
+        when the latest comes from a later session than the intake: the identified client's, and each other
+        participant's own ratings (collateral ratings are not compared with expected responses: see the
+        guide on couples, families and groups)."""
         if "scored" not in self.memo:
             found: list[ScoredMeasure] = []
-            seen: set[str] = set()
+            seen: set[tuple[str, str | None]] = set()
             for _, score in self.new_scores():
                 measure = self.measure(score.measure_id)
-                if measure is None or measure.id in seen:
+                if measure is None or score.rater is not Rater.CLIENT:
                     continue
-                seen.add(measure.id)
-                first, latest = (
-                    self.after.first_scores.get(measure.id),
-                    self.after.latest_scores.get(measure.id),
-                )
+                participant = None if score.own else score.about
+                if (measure.id, participant) in seen:
+                    continue
+                seen.add((measure.id, participant))
+                first, latest = self.points(measure.id, participant)
                 if first is None or latest is None or latest.session_number <= first.session_number:
                     continue
                 n = latest.session_number - first.session_number + 1
-                found.append(ScoredMeasure(measure, first.total, latest.total, n))
+                found.append(ScoredMeasure(measure, first.total, latest.total, n, participant))
             self.memo["scored"] = found
         scored: list[ScoredMeasure] = self.memo["scored"]
         return scored
+
+    def points(
+        self, measure_id: str, participant: str | None, rater: Rater = Rater.CLIENT
+    ) -> tuple[ScorePoint | None, ScorePoint | None]:
+        """(first, latest) of a measure for a participant (``None``: the identified client's own)."""
+        if participant is None and rater is Rater.CLIENT:
+            return self.after.first_scores.get(measure_id), self.after.latest_scores.get(measure_id)
+        track = self.after.tracks.get(track_key(measure_id, participant or self.after.client_ref, rater))
+        return (None, None) if track is None else (track.first, track.latest)
+
+    def previous(self, score: RecordedScore) -> ScorePoint | None:
+        """The point before the latest of the measure, rater and participant of ``score``."""
+        if score.own:
+            return self.after.previous_scores.get(score.measure_id)
+        about = score.about or self.after.client_ref
+        track = self.after.tracks.get(track_key(score.measure_id, about, score.rater))
+        return None if track is None else track.previous
 
     def new_scores(self) -> Iterator[tuple[Event, RecordedScore]]:
         """Scores recorded or corrected by this command, with the event that carries each."""
@@ -109,7 +144,7 @@ class RuleContext:
                 yield event
 
 
-Check = Callable[[RuleContext], Iterable[str | None]]
+Check = Callable[[RuleContext], Iterable[str | Target | None]]
 
 
 @attrs.frozen

@@ -45,12 +45,18 @@ ENCOUNTER_KIND = code_system("encounter-kind")
 MAINTENANCE_ACTIVITY = code_system("maintenance-activity")
 EXPORT_NOTICE = code_system("export-notice")
 ADMINISTRATION_TIMING = code_system("administration-timing")
+PARTICIPANT_ROLE = code_system("participant-role")
+"""A participant's role in an episode with several clients (``ParticipantRole``), and ``facilitator``."""
+RATER = code_system("rater")
+"""Who completed a measure (``Rater``): the client, a parent, a partner, a teacher, the clinician."""
 
 # -- extensions the project defines ---------------------------------------------------------------------
 EXT_ATTENDANCE = extension_url("attendance")
 EXT_ADMINISTRATION_TIMING = extension_url("administration-timing")
 EXT_ALERT_SEVERITY = extension_url("alert-severity")
 EXT_ALERT_ACKNOWLEDGED = extension_url("alert-acknowledged")
+EXT_RATER = extension_url("rater")
+EXT_GROUP_SESSION = extension_url("group-session")
 
 # -- published systems ----------------------------------------------------------------------------------
 LOINC = "http://loinc.org"
@@ -64,6 +70,7 @@ OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-catego
 GOAL_ACHIEVEMENT = "http://terminology.hl7.org/CodeSystem/goal-achievement"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
 PROVENANCE_PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
+V3_PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 RFC3986 = "urn:ietf:rfc:3986"

@@ -63,6 +63,13 @@ class ExportContext:
     def client(self) -> dict[str, Any]:
         return self.ref("client", self.state.client_ref)
 
+    def party(self, client_ref: str | None) -> dict[str, Any]:
+        """The identified client (``None`` or their reference) as the Patient, anyone else of the episode
+        (another participant, a collateral rater) as a RelatedPerson."""
+        if client_ref is None or client_ref == self.state.client_ref:
+            return self.client
+        return self.ref("participant", client_ref)
+
 
 def check_purpose(purpose: Purpose | str) -> Purpose:
     try:

@@ -10,6 +10,10 @@
   encounter; ``entered-in-error`` and ``unknown`` would both be false). What happened is kept exactly in
   the attendance extension (``.../StructureDefinition/attendance``), so no-shows stay countable.
 * ``type`` also says whether it was the consultation or a session.
+* ``participant``: the clinician of record; in an episode with several clients, the others present
+  (``PART``, as RelatedPerson: the identified client is the ``subject``); in a group session, the
+  co-facilitator (``SPRF``). A group session's id is in the group-session extension, the same in every
+  member's export.
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from alliancekit.fhir.codes import (
     ATTENDANCE,
     ENCOUNTER_KIND,
     EXT_ATTENDANCE,
+    EXT_GROUP_SESSION,
     MODALITY,
     V3_ACT_CODE,
+    V3_PARTICIPATION_TYPE,
     coding,
     concept,
 )
@@ -53,6 +59,7 @@ def _encounter(
     clinician_id: str,
     ctx: ExportContext,
     extension: list[dict[str, Any]] | None = None,
+    others: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     code, display = MODALITY_CLASS[modality]
     resource: dict[str, Any] = {"resourceType": "Encounter", "id": rid}
@@ -66,7 +73,7 @@ def _encounter(
             "type": [concept(ENCOUNTER_KIND, kind), concept(MODALITY, modality.value)],
             "subject": ctx.client,
             "episodeOfCare": [ids.ref("EpisodeOfCare", ids.episode_of_care_id(ctx.state.episode_id))],
-            "participant": [{"individual": ctx.ref("practitioner", clinician_id)}],
+            "participant": [{"individual": ctx.ref("practitioner", clinician_id)}, *(others or ())],
             "period": {"start": on, "end": on},
             "serviceProvider": ctx.ref("organization", ctx.state.clinic_id),
         }
@@ -94,6 +101,9 @@ def map_session(record: SessionRecord, ctx: ExportContext) -> list[dict[str, Any
     s = record.session
     rid = ids.encounter_id(record.episode_id, record.session_id)
     attendance = {"url": EXT_ATTENDANCE, "valueCoding": coding(ATTENDANCE, s.attendance.value)}
+    extension = [attendance]
+    if s.group_session_id is not None:
+        extension.append({"url": EXT_GROUP_SESSION, "valueString": s.group_session_id})
     return [
         _encounter(
             rid,
@@ -103,6 +113,25 @@ def map_session(record: SessionRecord, ctx: ExportContext) -> list[dict[str, Any
             on=s.held_on.isoformat(),
             clinician_id=record.clinician_id,
             ctx=ctx,
-            extension=[attendance],
+            extension=extension,
+            others=_others(record, ctx),
         )
     ]
+
+
+def _others(record: SessionRecord, ctx: ExportContext) -> list[dict[str, Any]]:
+    """The other participants present (``PART``) and a group's co-facilitator (``SPRF``, secondary
+    performer), besides the clinician of record."""
+    out = [
+        {"type": [concept(V3_PARTICIPATION_TYPE, "PART", "Participation")], "individual": ctx.party(ref)}
+        for ref in record.present
+    ]
+    out += [
+        {
+            "type": [concept(V3_PARTICIPATION_TYPE, "SPRF", "secondary performer")],
+            "individual": ctx.ref("practitioner", facilitator),
+        }
+        for facilitator in record.facilitators
+        if facilitator != record.clinician_id
+    ]
+    return out

@@ -4,14 +4,20 @@ Status from the lifecycle stage: consultation -> ``planned``; goal setting, acti
 on hold -> ``onhold``; closed -> ``finished``, or ``cancelled`` when the episode closed at the fit decision
 (referred elsewhere, or not proceeding: care never started). ``statusHistory`` holds the earlier statuses
 with their periods. The care manager is the clinician of record (after any transfer).
+
+R4's EpisodeOfCare has no participant element: an episode with several clients, or a member of a group,
+carries a contained CareTeam (``team``) listing the identified client (the Patient), each other participant
+(a RelatedPerson, with their role) and the group's facilitators. Another member of the same group is
+never named in one member's export.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from alliancekit.domain.vocab import Stage
+from alliancekit.domain.vocab import ParticipantRole, Stage
 from alliancekit.fhir import ids
+from alliancekit.fhir.codes import PARTICIPANT_ROLE, concept
 from alliancekit.fhir.context import ExportContext
 from alliancekit.fhir.records import EpisodeRecord
 
@@ -37,12 +43,11 @@ def map_episode(record: EpisodeRecord, ctx: ExportContext) -> list[dict[str, Any
     period: dict[str, Any] = {"start": state.opened_on.isoformat()}
     if state.closed_on is not None:
         period["end"] = state.closed_on.isoformat()
-    resource: dict[str, Any] = {
-        "resourceType": "EpisodeOfCare",
-        "id": rid,
-        "identifier": [ids.identifier(rid)],
-        "status": status_of(record),
-    }
+    resource: dict[str, Any] = {"resourceType": "EpisodeOfCare", "id": rid}
+    team = _care_team(record, ctx)
+    if team is not None:
+        resource["contained"] = [team]
+    resource.update({"identifier": [ids.identifier(rid)], "status": status_of(record)})
     history = [
         {"status": p.status, "period": {"start": p.start.isoformat(), "end": p.end.isoformat()}}
         for p in record.history[:-1]
@@ -58,4 +63,28 @@ def map_episode(record: EpisodeRecord, ctx: ExportContext) -> list[dict[str, Any
             "careManager": ctx.ref("practitioner", state.clinician_id),
         }
     )
+    if team is not None:
+        resource["team"] = [{"reference": f"#{team['id']}"}]
     return [resource]
+
+
+def _care_team(record: EpisodeRecord, ctx: ExportContext) -> dict[str, Any] | None:
+    state = record.state
+    if not state.participants and not state.facilitator_ids:
+        return None
+    members = [{"role": [concept(PARTICIPANT_ROLE, ParticipantRole.CLIENT.value)], "member": ctx.client}]
+    members += [
+        {"role": [concept(PARTICIPANT_ROLE, p.role.value)], "member": ctx.party(ref)}
+        for ref, p in state.participants.items()
+    ]
+    members += [
+        {"role": [concept(PARTICIPANT_ROLE, "facilitator")], "member": ctx.ref("practitioner", f)}
+        for f in state.facilitator_ids
+    ]
+    return {
+        "resourceType": "CareTeam",
+        "id": "participants",
+        "status": "active",
+        "subject": ctx.client,
+        "participant": members,
+    }

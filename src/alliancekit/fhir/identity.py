@@ -19,7 +19,10 @@ KINDS: dict[str, str] = {
     "practitioner": "Practitioner",
     "organization": "Organization",
     "device": "Device",
+    "participant": "RelatedPerson",
 }
+"""``participant``: another client of an episode with several (a partner, a parent) or a collateral rater,
+related to the identified client (FHIR R4 lets a RelatedPerson, not a Patient, take part in an Encounter)."""
 
 #: Used when the host configures no system: a URN that says "the host's own ids", not a global namespace.
 DEFAULT_SYSTEM_BASE = "urn:alliancekit:host"

@@ -79,7 +79,7 @@ def map_scores(record: AdministrationRecord, ctx: ExportContext, response_id: st
             "status": status,
             "category": [concept(OBSERVATION_CATEGORY, "survey", "Survey")],
             "code": code,
-            "subject": ctx.client,
+            "subject": ctx.party(score.about),
             "encounter": ids.ref("Encounter", ids.encounter_id(record.episode_id, record.session_id)),
             "effectiveDateTime": record.held_on.isoformat(),
             "valueQuantity": quantity(value),

@@ -3,15 +3,28 @@
 ``questionnaire`` is the Questionnaire's canonical URL with its version (``...|1.0``); each answer's
 ``linkId`` is the item key. Whole-number items answer ``valueInteger``, others (ORS and SRS read off a
 line to one decimal) ``valueDecimal``; an item left unanswered has no answer. ``status`` is ``completed``,
-or ``amended`` when the session was corrected. The answering party (``source``) is the client.
+or ``amended`` when the session was corrected.
+
+``subject`` is whom the measure is about (the identified client as the Patient, another participant as a
+RelatedPerson); who rated is in the rater extension (client, parent, partner, teacher, clinician) and in
+``author`` and ``source``: the participant themselves, the collateral rater the host named (a
+RelatedPerson), or the clinician of record (a Practitioner). A collateral rater the host did not name has
+no ``author``/``source``: the extension still says what kind of rater it was.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from alliancekit.domain.vocab import Rater
 from alliancekit.fhir import ids
-from alliancekit.fhir.codes import ADMINISTRATION_TIMING, EXT_ADMINISTRATION_TIMING, coding
+from alliancekit.fhir.codes import (
+    ADMINISTRATION_TIMING,
+    EXT_ADMINISTRATION_TIMING,
+    EXT_RATER,
+    RATER,
+    coding,
+)
 from alliancekit.fhir.context import ExportContext
 from alliancekit.fhir.observation import _measure, map_scores
 from alliancekit.fhir.questionnaire import canonical
@@ -41,7 +54,8 @@ def map_administration(record: AdministrationRecord, ctx: ExportContext) -> list
             item["answer"] = [_answer(value, integral.get(key, False))]
         items.append(item)
     rid = response_id(record)
-    client = ctx.client
+    subject = ctx.party(admin.about)
+    rater = _rater(record, ctx, subject)
     resource: dict[str, Any] = {
         "resourceType": "QuestionnaireResponse",
         "id": rid,
@@ -49,15 +63,29 @@ def map_administration(record: AdministrationRecord, ctx: ExportContext) -> list
             {
                 "url": EXT_ADMINISTRATION_TIMING,
                 "valueCoding": coding(ADMINISTRATION_TIMING, admin.timing.value),
-            }
+            },
+            {"url": EXT_RATER, "valueCoding": coding(RATER, admin.rater.value)},
         ],
         "identifier": ids.identifier(rid),
         "questionnaire": canonical(admin.measure_id, admin.version),
         "status": "amended" if record.corrected else "completed",
-        "subject": client,
+        "subject": subject,
         "encounter": ids.ref("Encounter", ids.encounter_id(record.episode_id, record.session_id)),
         "authored": record.held_on.isoformat(),
-        "source": client,
-        "item": items,
     }
+    if rater is not None:
+        resource["author"] = rater
+        resource["source"] = rater
+    resource["item"] = items
     return [resource, *map_scores(record, ctx, rid)]
+
+
+def _rater(
+    record: AdministrationRecord, ctx: ExportContext, subject: dict[str, Any]
+) -> dict[str, Any] | None:
+    admin = record.administration
+    if admin.rater is Rater.CLINICIAN:
+        return ctx.ref("practitioner", admin.rater_ref or record.clinician_id)
+    if admin.rater_ref is not None:
+        return ctx.party(admin.rater_ref)
+    return subject if admin.rater is Rater.CLIENT else None

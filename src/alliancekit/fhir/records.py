@@ -43,6 +43,8 @@ from alliancekit.events.types import (
     FitDecided,
     GoalAgreed,
     GoalRevised,
+    GroupJoined,
+    ParticipantAdded,
     RecordedScore,
     ReviewRecorded,
     RuptureNoted,
@@ -123,6 +125,16 @@ class SessionRecord(Record):
     scores: tuple[RecordedScore, ...] = attrs.field(repr=False)
     corrected: bool
     clinician_id: str
+    participants: tuple[str, ...] = ()
+    """The episode's other participants when the session was held (host references)."""
+    facilitators: tuple[str, ...] = ()
+    """The group's facilitators, for a group session."""
+
+    @property
+    def present(self) -> tuple[str, ...]:
+        """The other participants who were there (all of them when the session names none)."""
+        named = self.session.attended_by
+        return tuple(p for p in named if p in self.participants) if named else self.participants
 
 
 @attrs.frozen
@@ -136,6 +148,7 @@ class AdministrationRecord(Record):
     administration: Administration = attrs.field(repr=False)
     score: RecordedScore | None = attrs.field(repr=False)
     corrected: bool
+    clinician_id: str = ""
 
 
 @attrs.frozen
@@ -234,6 +247,8 @@ class _Assembly:
         self.ruptures: dict[str, dict[str, Any]] = {}
         self.alerts: dict[str, dict[str, Any]] = {}
         self.closed: tuple[EpisodeClosed, Envelope] | None = None
+        self.participants: list[str] = []
+        self.facilitators: tuple[str, ...] = ()
 
     @property
     def clinician(self) -> str:
@@ -248,6 +263,16 @@ def _opened(a: _Assembly, e: EpisodeOpened, env: Envelope) -> None:
     a.episode_entries.append(env)
     a.history.append(("planned", e.opened_on))
     a.clinicians.append((e.clinician_id, e.opened_on))
+
+
+def _participant_added(a: _Assembly, e: ParticipantAdded, env: Envelope) -> None:
+    a.participants.append(e.participant.client_ref)
+    a.episode_entries.append(env)
+
+
+def _group_joined(a: _Assembly, e: GroupJoined, env: Envelope) -> None:
+    a.facilitators = tuple(e.facilitator_ids)
+    a.episode_entries.append(env)
 
 
 def _consultation(a: _Assembly, e: ConsultationRecorded, env: Envelope) -> None:
@@ -308,6 +333,8 @@ def _session(a: _Assembly, e: SessionRecorded, env: Envelope) -> None:
         "scores": e.scores,
         "corrected": False,
         "clinician": a.clinician,
+        "participants": tuple(a.participants),
+        "facilitators": a.facilitators if e.session.group_session_id is not None else (),
         "entries": [env],
     }
 
@@ -391,6 +418,8 @@ def _alert_resolved(a: _Assembly, e: AlertResolved, env: Envelope) -> None:
 #: The allow-list: event type -> how it contributes to the exported records. Nothing else is read.
 ASSEMBLERS: dict[str, Handler] = {
     EpisodeOpened.TYPE: _opened,
+    ParticipantAdded.TYPE: _participant_added,
+    GroupJoined.TYPE: _group_joined,
     ConsultationRecorded.TYPE: _consultation,
     FitDecided.TYPE: _fit,
     GoalAgreed.TYPE: _goal_agreed,
@@ -461,6 +490,8 @@ def _records(a: _Assembly) -> EpisodeRecords:
                 s["scores"],
                 s["corrected"],
                 s["clinician"],
+                s["participants"],
+                s["facilitators"],
             )
         )
         scores = s["scores"]
@@ -469,7 +500,15 @@ def _records(a: _Assembly) -> EpisodeRecords:
             measures[(admin.measure_id, admin.version)] = None
             records.append(
                 AdministrationRecord(
-                    ep, entries, session_id, i, s["session"].held_on, admin, score, s["corrected"]
+                    ep,
+                    entries,
+                    session_id,
+                    i,
+                    s["session"].held_on,
+                    admin,
+                    score,
+                    s["corrected"],
+                    s["clinician"],
                 )
             )
     closed = a.closed is not None

@@ -12,6 +12,7 @@ from alliancekit.domain.records import (
     FitDecision,
     GoalDraft,
     GoalRevision,
+    Participant,
     RepairAttempt,
     Review,
     RuptureNote,
@@ -173,6 +174,19 @@ class ResolveAlert(Command):
     alert_id: str
     on: date
     note: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class AddParticipant(Command):
+    participant: Participant
+    added_on: date
+
+
+@attrs.frozen
+class JoinGroup(Command):
+    group_id: str
+    facilitator_ids: tuple[str, ...]
+    joined_on: date
 
 
 @attrs.frozen

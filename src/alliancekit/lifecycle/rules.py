@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.records import Session
 from alliancekit.domain.vocab import (
     CONFRONTATION_MARKERS,
     WITHDRAWAL_MARKERS,
@@ -21,10 +22,11 @@ from alliancekit.domain.vocab import (
     Attendance,
     ClosingReason,
     FitOutcome,
+    ParticipantRole,
     RuptureKind,
     Stage,
 )
-from alliancekit.errors import LifecycleError, NotFoundError
+from alliancekit.errors import LifecycleError, NotFoundError, ValidationError
 from alliancekit.events.types import (
     AlertAcknowledged,
     AlertResolved,
@@ -39,8 +41,10 @@ from alliancekit.events.types import (
     FitDecided,
     GoalAgreed,
     GoalRevised,
+    GroupJoined,
     LockboxLifted,
     LockboxSet,
+    ParticipantAdded,
     ProcessNoteRecorded,
     ReviewRecorded,
     RuptureNoted,
@@ -130,6 +134,8 @@ TRANSITIONS: tuple[Transition, ...] = (
         "closed",
         "the episode cannot be closed from this stage",
     ),
+    Transition(c.AddParticipant, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(c.JoinGroup, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.RecordProcessNote, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.AddAddendum, ANY, "(stays)", "never refused by stage"),
     Transition(c.AttachDisagreement, ANY, "(stays)", "never refused by stage"),
@@ -228,9 +234,33 @@ def _revise(state: EpisodeState, cmd: c.ReviseGoal) -> list[Event]:
     return [GoalRevised(cmd.revision, cmd.revised_on)]
 
 
+#: The rule of a reference to someone who does not take part in the episode.
+NOT_A_PARTICIPANT = "participant-not-in-episode"
+
+
+def check_participants(state: EpisodeState, session: Session) -> None:
+    """Everyone a session names (present, rated, rating) takes part in the episode, and everyone a measure
+    is about consented to measures."""
+    for i, ref in enumerate(session.attended_by):
+        if not state.has_participant(ref):
+            raise ValidationError(f"session.attended_by[{i}]", NOT_A_PARTICIPANT)
+    for i, admin in enumerate(session.administrations):
+        about = admin.about
+        if about is None:
+            continue
+        if not state.has_participant(about):
+            raise ValidationError(f"session.administrations[{i}].about", NOT_A_PARTICIPANT)
+        joined = state.participants.get(about)
+        if joined is not None and not joined.measures_consent:
+            raise _refuse("consent-measures", "that participant has not consented to measures")
+
+
 def _session(state: EpisodeState, cmd: c.RecordSession) -> list[Event]:
     session = cmd.session
     _not_before(session.held_on, state.consultation_on, "a session", "the consultation")
+    check_participants(state, session)
+    if session.group_session_id is not None and state.group_id is None:
+        raise _refuse("group-member", "a group session is recorded for members of a group only")
     if session.attendance is not Attendance.ATTENDED and session.administrations:
         raise _refuse("measures-without-attendance", "measures can only be given in an attended session")
     attended = session.attendance is Attendance.ATTENDED
@@ -254,6 +284,7 @@ def _correct(state: EpisodeState, cmd: c.CorrectSession) -> list[Event]:
             "correction-attendance", "a correction cannot change attendance: record it as a new fact"
         )
     _not_before(cmd.session.held_on, state.consultation_on, "a session", "the consultation")
+    check_participants(state, cmd.session)
     return [SessionCorrected(cmd.session_id, original.number, cmd.session, cmd.scores, cmd.reason)]
 
 
@@ -343,6 +374,31 @@ def _close(state: EpisodeState, cmd: c.CloseEpisode) -> list[Event]:
     return [EpisodeClosed(ClosingReason.ENDED, ending.ended_on, ending)]
 
 
+def _add_participant(state: EpisodeState, cmd: c.AddParticipant) -> list[Event]:
+    participant = cmd.participant
+    if state.has_participant(participant.client_ref):
+        raise _refuse("participant-present", "that client already takes part in this episode")
+    if participant.role is ParticipantRole.CLIENT:
+        raise _refuse("participant-role", "an episode has one identified client: give the others their role")
+    _not_before(cmd.added_on, state.opened_on, "a participant", "the episode was opened")
+    return [ParticipantAdded(participant, cmd.added_on)]
+
+
+#: A group is run by one facilitator or two (co-therapists).
+MAX_FACILITATORS = 2
+
+
+def _join_group(state: EpisodeState, cmd: c.JoinGroup) -> list[Event]:
+    if state.group_id is not None:
+        raise _refuse("group-member", "the client already belongs to a group in this episode")
+    if not 1 <= len(cmd.facilitator_ids) <= MAX_FACILITATORS or len(set(cmd.facilitator_ids)) != len(
+        cmd.facilitator_ids
+    ):
+        raise ValidationError("facilitator_ids", "range", "one or two different clinicians")
+    _not_before(cmd.joined_on, state.opened_on, "joining a group", "the episode was opened")
+    return [GroupJoined(cmd.group_id, cmd.facilitator_ids, cmd.joined_on)]
+
+
 def _process_note(state: EpisodeState, cmd: c.RecordProcessNote) -> list[Event]:
     if not cmd.text.strip():
         raise _refuse("process-note-empty", "a process note needs some text")
@@ -411,6 +467,8 @@ _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]]
     c.TransferClinician: _transfer,
     c.PlanEnding: _plan_ending,
     c.CloseEpisode: _close,
+    c.AddParticipant: _add_participant,
+    c.JoinGroup: _join_group,
     c.RecordProcessNote: _process_note,
     c.AddAddendum: _addendum,
     c.AttachDisagreement: _disagreement,

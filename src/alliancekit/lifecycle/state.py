@@ -22,6 +22,8 @@ from alliancekit.domain.vocab import (
     EndingReason,
     FitOutcome,
     GoalStatus,
+    ParticipantRole,
+    Rater,
     Stage,
 )
 from alliancekit.events.types import (
@@ -40,8 +42,10 @@ from alliancekit.events.types import (
     FitDecided,
     GoalAgreed,
     GoalRevised,
+    GroupJoined,
     LockboxLifted,
     LockboxSet,
+    ParticipantAdded,
     ProcessNoteRecorded,
     RecordedScore,
     ReviewRecorded,
@@ -84,15 +88,18 @@ class AlertState:
     measure_id: str | None = None
     raised_on: date | None = None
     message: str | None = None
+    participant: str | None = None
+    """The participant the alert is about, in an episode with several (``None``: the identified client)."""
 
     @property
     def key(self) -> str:
-        return alert_key(self.rule_id, self.measure_id)
+        return alert_key(self.rule_id, self.measure_id, self.participant)
 
 
-def alert_key(rule_id: str, measure_id: str | None) -> str:
-    """One active alert per rule and measure: the key the engine checks before raising."""
-    return rule_id if measure_id is None else f"{rule_id}:{measure_id}"
+def alert_key(rule_id: str, measure_id: str | None, participant: str | None = None) -> str:
+    """One active alert per rule, measure and participant: the key the engine checks before raising."""
+    key = rule_id if measure_id is None else f"{rule_id}:{measure_id}"
+    return key if participant is None else f"{key}@{participant}"
 
 
 @attrs.frozen
@@ -102,6 +109,33 @@ class ScorePoint:
     total: float
     held_on: date
     session_number: int
+
+
+@attrs.frozen
+class ParticipantState:
+    """A participant other than the identified client: their role and whether they consented to measures."""
+
+    role: ParticipantRole
+    measures_consent: bool
+
+
+@attrs.frozen
+class TrackedScores:
+    """One measure as rated by one rater about one participant (anything but the identified client's own
+    ratings, which ``first_scores``/``latest_scores`` keep as they always have)."""
+
+    measure_id: str
+    about: str
+    """The participant it is about (host reference)."""
+    rater: Rater
+    first: ScorePoint
+    latest: ScorePoint
+    previous: ScorePoint | None = None
+
+
+def track_key(measure_id: str, about: str, rater: Rater | str) -> str:
+    """The key of a :class:`TrackedScores` in :attr:`EpisodeState.tracks`: ``measure|about|rater``."""
+    return f"{measure_id}|{about}|{Rater(rater).value}"
 
 
 @attrs.frozen
@@ -163,10 +197,26 @@ class EpisodeState:
     last_activity_on: date | None = None
     lockbox: Mapping[str, LockboxState] = attrs.field(factory=dict)
     """The client's lockbox directives in force, by id."""
+    participants: Mapping[str, ParticipantState] = attrs.field(factory=dict)
+    """Clients taking part besides the identified client, by host reference (empty: a single client)."""
+    tracks: Mapping[str, TrackedScores] = attrs.field(factory=dict)
+    """Scores of the other participants and of collateral raters, by :func:`track_key`."""
+    group_id: str | None = None
+    """The therapy group the client belongs to, if any."""
+    facilitator_ids: tuple[str, ...] = ()
+    """The group's facilitators (one or two clinicians)."""
 
     @property
     def is_open(self) -> bool:
         return self.stage is not Stage.CLOSED
+
+    @property
+    def participant_refs(self) -> tuple[str, ...]:
+        """Every participant's host reference, the identified client first."""
+        return (self.client_ref, *self.participants)
+
+    def has_participant(self, client_ref: str) -> bool:
+        return client_ref == self.client_ref or client_ref in self.participants
 
 
 def start(episode_id: str, clinic_id: str, opened: EpisodeOpened) -> EpisodeState:
@@ -252,16 +302,31 @@ def _(event: GoalRevised, state: EpisodeState) -> EpisodeState:
 
 def _scores_after(
     state: EpisodeState, scores: Iterable[RecordedScore], point_on: date, number: int
-) -> dict[str, Mapping[str, ScorePoint]]:
+) -> dict[str, Any]:
     first, latest, previous = state.first_scores, dict(state.latest_scores), dict(state.previous_scores)
+    tracks: dict[str, TrackedScores] | None = None
     for score in scores:
         point = ScorePoint(score.total, point_on, number)
+        if not score.own:
+            tracks = dict(state.tracks) if tracks is None else tracks
+            about = score.about or state.client_ref
+            key = track_key(score.measure_id, about, score.rater)
+            old = tracks.get(key)
+            tracks[key] = (
+                TrackedScores(score.measure_id, about, score.rater, point, point)
+                if old is None
+                else attrs.evolve(old, latest=point, previous=old.latest)
+            )
+            continue
         if score.measure_id not in first:  # first scores change once per measure: copy only then
             first = {**first, score.measure_id: point}
         if score.measure_id in latest:
             previous[score.measure_id] = latest[score.measure_id]
         latest[score.measure_id] = point
-    return {"first_scores": first, "latest_scores": latest, "previous_scores": previous}
+    changes: dict[str, Any] = {"first_scores": first, "latest_scores": latest, "previous_scores": previous}
+    if tracks is not None:
+        changes["tracks"] = tracks
+    return changes
 
 
 @apply.register
@@ -293,15 +358,36 @@ def _(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
     # A correction fixes content (answers, notes, modality); counts and dates stay as first recorded.
     # Corrected scores replace the latest and first points that came from the corrected session.
     changes: dict[str, Any] = {}
+    own = [score for score in event.scores if score.own]
     for name in ("first_scores", "latest_scores", "previous_scores"):
         points = dict(getattr(state, name))
-        for score in event.scores:
+        for score in own:
             point = points.get(score.measure_id)
             if point is not None and point.session_number == event.number:
                 points[score.measure_id] = attrs.evolve(point, total=score.total)
         changes[name] = points
+    if len(own) < len(event.scores):
+        changes["tracks"] = _corrected_tracks(state, event)
     changes["version"] = state.version + 1
     return _evolve(state, changes)
+
+
+def _corrected_tracks(state: EpisodeState, event: SessionCorrected) -> dict[str, TrackedScores]:
+    tracks = dict(state.tracks)
+    for score in event.scores:
+        if score.own:
+            continue
+        key = track_key(score.measure_id, score.about or state.client_ref, score.rater)
+        track = tracks.get(key)
+        if track is None:
+            continue
+        fixed = {
+            name: attrs.evolve(point, total=score.total)
+            for name in ("first", "latest", "previous")
+            if (point := getattr(track, name)) is not None and point.session_number == event.number
+        }
+        tracks[key] = attrs.evolve(track, **fixed)
+    return tracks
 
 
 @apply.register
@@ -376,6 +462,20 @@ def _(event: EpisodeClosed, state: EpisodeState) -> EpisodeState:
     )
 
 
+@apply.register
+def _(event: ParticipantAdded, state: EpisodeState) -> EpisodeState:
+    p = event.participant
+    joined = ParticipantState(p.role, p.consent.measures)
+    return _touch(state, event.added_on, participants={**state.participants, p.client_ref: joined})
+
+
+@apply.register
+def _(event: GroupJoined, state: EpisodeState) -> EpisodeState:
+    return _touch(
+        state, event.joined_on, group_id=event.group_id, facilitator_ids=tuple(event.facilitator_ids)
+    )
+
+
 # Process notes, addenda, statements of disagreement and lockbox directives change nothing the rules or the
 # caseload need: they are read from the stream. Only the version moves.
 
@@ -412,7 +512,13 @@ def _(event: LockboxLifted, state: EpisodeState) -> EpisodeState:
 @apply.register
 def _(event: AlertRaised, state: EpisodeState) -> EpisodeState:
     alert = AlertState(
-        event.rule_id, event.severity, AlertStatus.RAISED, event.measure_id, event.raised_on, event.message
+        event.rule_id,
+        event.severity,
+        AlertStatus.RAISED,
+        event.measure_id,
+        event.raised_on,
+        event.message,
+        event.participant,
     )
     keys = state.alert_keys_raised
     return attrs.evolve(

@@ -1,4 +1,4 @@
-"""The builtin measures plugin: ORS, SRS, WAI-SR, PHQ-9, GAD-7 and CORE-10.
+"""The builtin measures plugin: ORS, SRS, WAI-SR, PHQ-9, GAD-7, CORE-10, the Child ORS and the Group SRS.
 
 Registered by the plugin manager exactly like an external plugin. The definitions are data files in
 ``alliancekit/measures/definitions/``, validated against the meta-schema when they are registered.
@@ -21,6 +21,8 @@ BUILTIN_MEASURES: tuple[str, ...] = (
     "phq-9-1.0",
     "gad-7-1.0",
     "core-10-1.0",
+    "cors-1.0",
+    "gsrs-1.0",
 )
 
 

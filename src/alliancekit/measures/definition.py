@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.vocab import Rater
 from alliancekit.errors import MeasureDefinitionError
 from alliancekit.measures.change import reliable_change_threshold
 from alliancekit.measures.norms import (
@@ -178,6 +179,8 @@ class Measure:
     definition: Mapping[str, Any]
     answers: AnswerConvention = AnswerConvention.RESPONSE_POSITION
     """What a submitted answer is; see :class:`AnswerConvention`."""
+    raters: frozenset[Rater] = frozenset({Rater.CLIENT})
+    """Who may complete it: the client about themselves unless the definition names collateral raters."""
 
     def __repr__(self) -> str:
         return f"<Measure {self.id} {self.version}>"
@@ -460,7 +463,17 @@ def _build(d: Mapping[str, Any]) -> Measure:
         source=cite(d["source"], "$.source"),
         definition=d,
         answers=AnswerConvention(scoring.get("answers", AnswerConvention.RESPONSE_POSITION)),
+        raters=_raters(d, cite),
     )
+
+
+def _raters(d: Mapping[str, Any], cite: Any) -> frozenset[Rater]:
+    """The raters a definition allows; any besides the client needs a citation for that use."""
+    raw = d.get("raters")
+    if raw is None:
+        return frozenset({Rater.CLIENT})
+    cite(raw["cite"], "$.raters.cite")
+    return frozenset(Rater(r) for r in raw["allowed"])
 
 
 def check_bands(bands: list[Band] | tuple[Band, ...], lo: float, hi: float, integral: bool) -> None:

@@ -110,7 +110,9 @@ def alliancekit_register_alert_rules(register: AlertRuleRegistrar) -> None:
     :param register: call ``register(rule)`` with an :class:`alliancekit.feedback.AlertRule` for each
         rule: an id (prefix your own, ``myclinic.long-wait``), a severity (info, amber, red, urgent), a fixed
         plain-language message (``{measure}`` is replaced by the measure's title; never client words or
-        scores) and a ``check(context)`` returning the measure ids it fires for (``None`` for the episode).
+        scores) and a ``check(context)`` returning the measure ids it fires for (``None`` for the episode),
+        or :class:`alliancekit.feedback.Target` values naming the participant too, in an episode with several
+        (see the guide on couples, families and groups).
         Registering an id another plugin already registered raises
         :class:`~alliancekit.errors.PluginError` naming both plugins. A check that raises anything but an
         :class:`~alliancekit.errors.AlliancekitError` fails the command with a ``PluginError`` naming the

@@ -43,6 +43,8 @@ class Action:
     PLAN_ENDING = "plan-ending"
     CLOSE_EPISODE = "close-episode"
     RECORD_PROCESS_NOTE = "record-process-note"
+    ADD_PARTICIPANT = "add-participant"
+    JOIN_GROUP = "join-group"
     ATTACH_DISAGREEMENT = "attach-disagreement"
     SET_LOCKBOX = "set-lockbox"
     LIFT_LOCKBOX = "lift-lockbox"
@@ -86,8 +88,12 @@ CLINICAL_WRITES = frozenset(
         Action.PLAN_ENDING,
         Action.CLOSE_EPISODE,
         Action.RECORD_PROCESS_NOTE,
+        Action.ADD_PARTICIPANT,
+        Action.JOIN_GROUP,
     }
 )
+#: What a group's co-facilitator may do in a member's episode besides its clinician of record.
+GROUP_WRITES = frozenset({Action.RECORD_SESSION, Action.CORRECT_SESSION})
 #: Reads of clinical content (audited before the data is returned).
 CLINICAL_READS = frozenset(
     {
@@ -164,12 +170,14 @@ class DefaultPolicy:
     """The default: each role sees what its work needs.
 
     * a **clinician** reads and writes the episodes they are the clinician of record for, in their clinic,
-      starts episodes for themselves, reads their own process notes;
+      starts episodes for themselves, reads their own process notes; a group's co-facilitator records
+      (and corrects) the group's sessions in its members' episodes;
     * a **supervisor** reads the episodes of their team (``teams[supervisor_id]``, or the whole clinic when
       no teams are configured) and acknowledges alerts; writes nothing clinical;
     * an **administrator** reads and checkpoints the audit log and rotates keys; sees no clinical content;
-    * a **client** (``actor.id`` is the episode's ``client_ref``) reads their client-facing view, answers
-      measures, attaches a statement of disagreement and sets their lockbox;
+    * a **client** (``actor.id`` is the episode's ``client_ref``, or another participant's) reads their
+      client-facing view, answers measures, attaches a statement of disagreement and sets their lockbox
+      (what one participant may see of another's is decided in :mod:`.participants`);
     * a **system** actor exports with a stated purpose other than treatment or client access, and runs
       maintenance (checkpoints, key rotation, rebuilding a state from its events);
     * exports (:meth:`~alliancekit.Practice.shared_record`) are also open to the clinician of record, for
@@ -203,7 +211,7 @@ class DefaultPolicy:
         if role is Role.CLIENT:
             if action not in CLIENT_ACTIONS:
                 return Decision.refuse("a client reads their client-facing record only")
-            if state is None or state.client_ref != actor.id:
+            if state is None or not state.has_participant(actor.id):
                 return Decision.refuse("a client reaches their own record only")
             return Decision.allow()
         # the system actor
@@ -239,6 +247,8 @@ class DefaultPolicy:
         ):
             if state is not None and state.clinician_id == actor.id:
                 return Decision.allow()
+            if action in GROUP_WRITES and state is not None and actor.id in state.facilitator_ids:
+                return Decision.allow()  # a co-facilitator records the group's sessions
             return Decision.refuse("the episode is not on this clinician's caseload")
         if action in (Action.SET_LOCKBOX, Action.LIFT_LOCKBOX):
             # recorded on the client's behalf, by their clinician

@@ -84,6 +84,8 @@ from alliancekit.domain import (
     GoalStatus,
     MaintenancePlan,
     Modality,
+    Participant,
+    ParticipantRole,
     RepairAttempt,
     RepairStrategy,
     Review,
@@ -1062,6 +1064,10 @@ def _full_lifecycle(practice: Practice, actor: Actor) -> str:
     ep = practice.start_episode(actor, client_ref="client-7", clinician_id=actor.id, opened_on=_DAY)
     practice.record_consultation(actor, ep, _consultation())
     practice.decide_fit(actor, ep, FitDecision(FitOutcome.PROCEED, _DAY, rationale="a good fit"))
+    # a partner taking part, and a group the client joins: the events of several participants
+    partner = Participant("client-8", ParticipantRole.PARTNER, Consent(treatment=True, measures=True))
+    practice.add_participant(actor, ep, partner, added_on=_DAY)
+    practice.join_group(actor, ep, group_id="group-1", facilitator_ids=(actor.id,), joined_on=_DAY)
     goals = practice.agree_goals(
         actor,
         ep,

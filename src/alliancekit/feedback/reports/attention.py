@@ -85,6 +85,8 @@ def attention_from_rows(practice: Practice, rows: list[CaseloadRow], today: date
         if row.open_alerts:
             for alert in json.loads(row.open_alerts_json):
                 text = message(alert["rule"], alert.get("measure"))
+                if "participant" in alert:  # an episode with several clients: whose alert it is
+                    text += f" (participant {alert['participant']})"
                 if alert["status"] == "acknowledged":
                     text += " (acknowledged)"
                 reasons.append(Reason(AlertSeverity(alert["severity"]), text, alert["id"], alert["rule"]))

@@ -21,6 +21,7 @@ from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Attendance
 from alliancekit.events.types import (
     AlertRaised,
+    RecordedScore,
     ReviewRecorded,
     RuptureNoted,
     RuptureRepairRecorded,
@@ -76,6 +77,8 @@ class Series:
     concern_at_cutoff: bool = False
     """For alliance: whether a total equal to the cutoff is a concern (the practice's
     ``FeedbackConfig.alliance_comparison``), so the chart says what the alliance alert says."""
+    who: str = ""
+    """Whose ratings, in an episode with several participants or raters (empty: the client's own)."""
 
     def below_cutoff(self, total: float) -> bool:
         """Whether ``total`` is on the concern side of the cutoff (``False`` without a cutoff)."""
@@ -94,6 +97,8 @@ class ProgressChart:
     band: tuple[BandPoint, ...]
     band_source: str | None
     markers: tuple[Marker, ...]
+    others: tuple[Series, ...] = ()
+    """The other participants' own ratings and collateral reports, each on the panel of its measure."""
 
     @property
     def empty(self) -> bool:
@@ -105,20 +110,28 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
     state = practice.episode(actor, episode_id)
     registry = practice.plugins.measures()
     scores: dict[str, dict[int, float]] = {}
+    tracked: dict[tuple[str, str | None, str], dict[int, float]] = {}
     markers: list[Marker] = []
     scheduled = 0
+
+    def keep(score: RecordedScore, number: int) -> None:
+        if score.own:
+            scores.setdefault(score.measure_id, {})[number] = score.total
+        else:
+            tracked.setdefault((score.measure_id, score.about, score.rater.value), {})[number] = score.total
+
     for entry in practice.timeline(actor, episode_id):
         event = entry.event
         if isinstance(event, SessionRecorded):
             scheduled = event.number
             if event.session.attendance is Attendance.ATTENDED:
                 for score in event.scores:
-                    scores.setdefault(score.measure_id, {})[event.number] = score.total
+                    keep(score, event.number)
             else:
                 markers.append(Marker(event.number, "missed", event.session.attendance.value))
         elif isinstance(event, SessionCorrected):
             for score in event.scores:
-                scores.setdefault(score.measure_id, {})[event.number] = score.total
+                keep(score, event.number)
         elif isinstance(event, ReviewRecorded):
             markers.append(Marker(scheduled, "review", "review" if event.scheduled else "unscheduled review"))
         elif isinstance(event, RuptureNoted):
@@ -172,6 +185,18 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
             _series(m, tuple(Point(n, t) for n, t in sorted(scores[m.id].items()))),
             concern_at_cutoff=practice.feedback.alliance_comparison is Comparison.AT_OR_BELOW,
         )
+    panels = {s.measure_id: s for s in (outcome, alliance) if s is not None}
+    others = tuple(
+        attrs.evolve(
+            panels[measure_id],
+            points=tuple(Point(n, t) for n, t in sorted(points.items())),
+            who=_who(state.client_ref, about, rater),
+        )
+        for (measure_id, about, rater), points in sorted(
+            tracked.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2])
+        )
+        if measure_id in panels
+    )
     return ProgressChart(
         episode_id=episode_id,
         client_ref=state.client_ref,
@@ -181,7 +206,23 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         band=tuple(band),
         band_source=band_source,
         markers=tuple(markers),
+        others=others,
     )
+
+
+def _who(client_ref: str, about: str | None, rater: str) -> str:
+    """Whose ratings a series shows, by host references (never names)."""
+    subject = about or client_ref
+    return subject if rater == "client" else f"{subject}, rated by {rater}"
+
+
+def _others_of(chart: ProgressChart, measure_id: str) -> list[tuple[Series, str, str]]:
+    """The other series drawn on one panel, each with its colour and marker shape, in turn."""
+    return [
+        (s, *palette.OTHER_SERIES[i % len(palette.OTHER_SERIES)])
+        for i, s in enumerate(chart.others)
+        if s.measure_id == measure_id
+    ]
 
 
 def _series(m: Measure, points: tuple[Point, ...]) -> Series:
@@ -382,6 +423,7 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
                     },
                 }
             )
+        layers += _vega_others(chart, s, x, y)
         panels.append({"title": f"{s.title} against the expected response", "height": 220, "layer": layers})
     if chart.alliance is not None:
         s = chart.alliance
@@ -436,6 +478,7 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
                     },
                 }
             )
+        layers += _vega_others(chart, s, x, y)
         panels.append({"title": f"Alliance: {s.title}", "height": 110, "layer": layers})
     return {
         "$schema": VEGA_LITE_SCHEMA,
@@ -444,6 +487,22 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
         "vconcat": panels,
         "resolve": {"scale": {"color": "independent", "shape": "independent"}},
     }
+
+
+def _vega_others(chart: ProgressChart, panel: Series, x: Any, y: Any) -> list[dict[str, Any]]:
+    """Each other participant's or rater's series: a dashed line with its own colour and point shape."""
+    return [
+        {
+            "data": {"values": [{"session": p.session, "total": p.total, "who": s.who} for p in s.points]},
+            "mark": {"type": "line", "strokeDash": [6, 2], "color": colour, "point": {"shape": shape}},
+            "encoding": {
+                "x": x,
+                "y": {**y, "field": "total"},
+                "tooltip": [{"field": "who", "title": "rated by"}, {"field": "total"}],
+            },
+        }
+        for s, colour, shape in _others_of(chart, panel.measure_id)
+    ]
 
 
 def _vega_cutoff(y: dict[str, Any], cutoff: float) -> dict[str, Any]:
@@ -655,6 +714,7 @@ def _outcome(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
             ),
         )
     _cutoff(c, axis, s)
+    _others(c, chart, s, axis)
     for mk in chart.markers:
         x = axis.x(mk.session)
         if mk.kind == "review":
@@ -706,9 +766,38 @@ def _outcome(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
     return axis.bottom + _AXIS_H
 
 
+def _others(c: _Canvas, chart: ProgressChart, panel: Series, axis: _Axis) -> None:
+    """Each other participant's or rater's series: dashed, in its own colour and marker shape, named in the
+    legend and in every point's tooltip."""
+    for i, (s, colour, shape) in enumerate(_others_of(chart, panel.measure_id)):
+        key = f"other-{panel.measure_id}-{i}"
+        c.add(
+            _polyline(
+                [(axis.x(p.session), axis.y(p.total)) for p in s.points],
+                colour,
+                'stroke-width="2" stroke-dasharray="6 2"',
+            )
+        )
+        for p in s.points:
+            c.mark(
+                key,
+                f"other:{colour}:{shape}",
+                f"{_short(s)}: {s.who}",
+                _shape(
+                    shape,
+                    axis.x(p.session),
+                    axis.y(p.total),
+                    colour,
+                    f'data-mark="{key}"',
+                    _title(f"Session {p.session}: {s.who}, {_short(s)} {_num(p.total)}"),
+                ),
+            )
+
+
 def _alliance(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
     axis = _panel(c, top, _ALL_H, f"Alliance: {_short(s)}", s, chart.sessions)
     _cutoff(c, axis, s)
+    _others(c, chart, s, axis)
     for mk in chart.markers:
         if mk.kind in ("rupture", "repair"):
             shape, colour = _MARK_SHAPES[mk.kind]
@@ -786,6 +875,9 @@ def _swatch(kind: str, x: float, y: float) -> str:
     if kind.startswith("zone-"):
         style = ZONE_STYLES[Zone(kind.removeprefix("zone-"))]
         return _shape(style.shape, cx, y, style.colour, "", "")
+    if kind.startswith("other:"):
+        _, colour, shape = kind.split(":")
+        return _shape(shape, cx, y, colour, "", "")
     shape, colour = _MARK_SHAPES[kind]
     return _shape(shape, cx, y, colour, "", "")
 

@@ -174,7 +174,6 @@ def _chart_section(practice: Practice, actor: Actor, row: CaseloadRow) -> str:
     )
 
 
-
 @batched_reads
 def render_report(
     practice: Practice, actor: Actor, *, today: date | None = None, max_charts: int = DEFAULT_MAX_CHARTS

@@ -97,6 +97,15 @@ ZONE_STYLES: Mapping[Zone, ZoneStyle] = MappingProxyType(
     }
 )
 
+#: Another participant's or a collateral rater's series, in turn: (colour, marker shape). Dashed lines, and
+#: named in the legend and in each point's tooltip, so the colour is never the only cue.
+OTHER_SERIES: tuple[tuple[str, str], ...] = (
+    ("#00796b", "triangle-down"),
+    ("#ad1457", "square"),
+    ("#6d4c41", "diamond"),
+    ("#1b5e20", "circle"),
+)
+
 #: Marks drawn on chart surfaces (they need 3:1 against each of these).
 CHART_SURFACES = (SURFACE, BAND)
 CHART_MARKS: tuple[str, ...] = (
@@ -110,6 +119,7 @@ CHART_MARKS: tuple[str, ...] = (
     RUPTURE,
     REPAIR,
     *(style.colour for style in ZONE_STYLES.values()),
+    *(colour for colour, _ in OTHER_SERIES),
 )
 #: Text in a chart (labels, the review letter, the missed-session cross): 4.5:1 on every chart surface.
 CHART_TEXT: tuple[str, ...] = (TEXT, MUTED, REVIEW, MISSED)

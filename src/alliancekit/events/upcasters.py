@@ -1,0 +1,48 @@
+"""Upcasters: each takes a stored payload of one schema version to the next, so a database written before
+a type changed still loads unchanged (the stored text, and so its hash, never changes: the upcast happens
+as the event is decoded).
+
+Version 2 of ``session-recorded``, ``session-corrected`` and ``alert-raised`` came with episodes of several
+participants: a version-1 payload is an episode with one participant, so every new field takes the value
+that means "the identified client" (no named participant, rated by the client, every participant present).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Payload = dict[str, Any]
+Upcaster = Callable[[Payload], Payload]
+
+
+def _administration_v1(data: Payload) -> Payload:
+    return {**data, "rater": "client", "about": None, "rater_ref": None}
+
+
+def _score_v1(data: Payload) -> Payload:
+    return {**data, "about": None, "rater": "client"}
+
+
+def _session_v1(data: Payload) -> Payload:
+    administrations = [_administration_v1(a) for a in data.get("administrations", ())]
+    return {**data, "administrations": administrations, "attended_by": [], "group_session_id": None}
+
+
+def session_event_v1(data: Payload) -> Payload:
+    """``session-recorded`` / ``session-corrected`` v1 -> v2: the identified client's own session."""
+    scores = [_score_v1(s) for s in data.get("scores", ())]
+    return {**data, "session": _session_v1(data["session"]), "scores": scores}
+
+
+def alert_raised_v1(data: Payload) -> Payload:
+    """``alert-raised`` v1 -> v2: an alert about the identified client (or the episode)."""
+    return {**data, "participant": None}
+
+
+#: ``(event type, schema version) -> function`` taking that version's payload to the next version's.
+UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
+    ("session-recorded", 1): session_event_v1,
+    ("session-corrected", 1): session_event_v1,
+    ("alert-raised", 1): alert_raised_v1,
+}
