@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 #: Distributions the docs may install from PyPI by name (tools, not our own).
-FROM_PYPI = {"tox", "pytest"}
+FROM_PYPI = {"tox", "pytest", "standardwebhooks"}
 _PIP = re.compile(r"pip install ([^`\n]*)")
 _EXTRAS = re.compile(r"^(.*?)(?:\[([\w,-]+)\])?$")
 

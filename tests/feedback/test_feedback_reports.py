@@ -299,8 +299,9 @@ def test_progress_chart_and_report_show_each_participant_and_rater(clinic: Clini
         ("srs", partner): [31.0, 31.0],
     }
     svg = chart_svg(chart)
-    assert f"Outcome Rating Scale: {partner}, rated by partner" in svg
-    assert f"Session Rating Scale: {partner}" in svg
+    # each in the legend, by the measure's short name
+    for label in (f"ORS: {partner}, rated by partner", f"ORS: {partner}", f"SRS: {partner}"):
+        assert f'class="s">{label}</text></g>' in svg, label
     spec = json.dumps(chart_vega_lite(chart))
     assert f"{partner}, rated by partner" in spec
     items = attention_list(clinic.p, clinic.actor, today=clinic.day)

@@ -26,6 +26,7 @@ from alliancekit.feedback.reports.chart import (
     chart_vega_lite,
     progress_chart,
 )
+from alliancekit.feedback.reports.markup import scroll_region
 from alliancekit.feedback.reports.outcomes import GroupOutcomes, PracticeOutcomes, practice_outcomes
 from alliancekit.feedback.reports.quality import quality_reports
 from alliancekit.feedback.reports.quality.html import quality_section
@@ -77,12 +78,6 @@ def _rate_cells(g: GroupOutcomes) -> str:
     return "".join(f'<td class="n">{escape(c)}</td>' for c in cells)
 
 
-def _scroll(label: str, table: str) -> str:
-    """A wide table in its own scrolling region: on a phone the table keeps readable columns and scrolls
-    inside the region, and the page itself never scrolls sideways."""
-    return f'<div class="scroll" role="region" aria-label="{escape(label)}" tabindex="0">{table}</div>'
-
-
 def _outcomes_table(title: str, groups: Sequence[GroupOutcomes]) -> str:
     if not groups:
         return ""
@@ -91,7 +86,7 @@ def _outcomes_table(title: str, groups: Sequence[GroupOutcomes]) -> str:
         "<th>recovery</th><th>deterioration</th><th>dropout</th><th>SAES</th></tr>"
     )
     rows = "".join(f"<tr><td>{escape(g.key)}</td>{_rate_cells(g)}</tr>" for g in groups)
-    return _scroll(f"outcomes by {title}", f"<table>{head}{rows}</table>")
+    return scroll_region(f"outcomes by {title}", f"<table>{head}{rows}</table>")
 
 
 def _outcomes_section(outcomes: PracticeOutcomes) -> str:
@@ -142,7 +137,7 @@ def _attention_section(items: Sequence[AttentionItem], today: date) -> str:
         )
     caption = f"<caption>{len(items)} client(s), most urgent first, across the practice</caption>"
     parts.append(
-        _scroll("clients who need attention", f'<table id="attention">{caption}{"".join(rows)}</table>')
+        scroll_region("clients who need attention", f'<table id="attention">{caption}{"".join(rows)}</table>')
     )
     return "".join(parts)
 

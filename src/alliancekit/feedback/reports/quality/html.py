@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from alliancekit.feedback.reports.markup import scroll_region
 from alliancekit.feedback.reports.outcomes import Rate
 from alliancekit.feedback.reports.quality.collect import QualityReports
 from alliancekit.feedback.reports.quality.records import Unavailable
@@ -113,7 +114,7 @@ def quality_section(q: QualityReports) -> str:
             f"<td>{escape('; '.join(e.plan_changes) or '-')}</td></tr>"
             for e in b.episodes[:MAX_EPISODE_ROWS]
         )
-        parts.append(f"<table>{head}{body}</table>")
+        parts.append(scroll_region("measurement-based care by episode", f"<table>{head}{body}</table>"))
         if len(b.episodes) > MAX_EPISODE_ROWS:
             more = len(b.episodes) - MAX_EPISODE_ROWS
             parts.append(
