@@ -471,9 +471,9 @@ def _ref(*, default: Any = attrs.NOTHING) -> Any:
     return attrs.field(default=default, metadata={_KIND: _REF})
 
 
-def refs(*, default: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """A tuple of ids, each checked as :func:`ref` is."""
-    return attrs.field(default=default, metadata={_KIND: _REF})
+#: The metadata of a field holding a tuple of ids: each item is checked as :func:`ref` checks an id (the
+#: field names a converter too, for what it accepts: ``attrs.field(converter=inputs.refs, metadata=...)``).
+ID_ITEMS: Mapping[str, str] = types.MappingProxyType({_KIND: _REF})
 
 
 def _record(cls: type[T]) -> type[T]:

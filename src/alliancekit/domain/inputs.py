@@ -11,7 +11,7 @@ called directly, each function here runs the same check under its own name. Anno
 from collections.abc import Sequence
 from datetime import date
 
-from alliancekit.domain.checks import check_choice, check_date, check_sequence_of, check_text
+from alliancekit.domain.checks import check_choice, check_date, check_refs, check_sequence_of, check_text
 from alliancekit.domain.vocab import (
     AdministrationTiming,
     AdministrationTimingValue,
@@ -27,8 +27,12 @@ from alliancekit.domain.vocab import (
     GoalStatusValue,
     Modality,
     ModalityValue,
+    ParticipantRole,
+    ParticipantRoleValue,
     Purpose,
     PurposeValue,
+    Rater,
+    RaterValue,
     RepairStrategy,
     RepairStrategyValue,
     ReviewDecision,
@@ -108,6 +112,18 @@ def strategies(values: Sequence[RepairStrategy | RepairStrategyValue]) -> tuple[
     return check_sequence_of(
         "strategies", values, RepairStrategy, each=lambda where, v: check_choice(where, v, RepairStrategy)
     )
+
+
+def rater(value: Rater | RaterValue) -> Rater:
+    return check_choice("rater", value, Rater)
+
+
+def participant_role(value: ParticipantRole | ParticipantRoleValue) -> ParticipantRole:
+    return check_choice("role", value, ParticipantRole)
+
+
+def refs(values: Sequence[str]) -> tuple[str, ...]:
+    return check_refs("refs", values)
 
 
 def texts(values: Sequence[str]) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from datetime import date
 import attrs
 
 from alliancekit.domain import inputs
-from alliancekit.domain.checks import check_sequence_of, record, ref, refs, text
+from alliancekit.domain.checks import ID_ITEMS, check_sequence_of, record, ref, text
 from alliancekit.domain.vocab import (
     AdministrationTiming,
     Attendance,
@@ -110,7 +110,7 @@ class Administration:
     version: str = ref()
     timing: AdministrationTiming = attrs.field(converter=inputs.timing)
     answers: Mapping[str, float | None] = attrs.field(factory=dict, repr=False)
-    rater: Rater = Rater.CLIENT
+    rater: Rater = attrs.field(default=Rater.CLIENT, converter=inputs.rater)
     """Who completed it: the participant themselves, or a collateral rater (a parent, a teacher, ...)."""
     about: str | None = ref(default=None)
     """The participant it is about (their host reference); ``None``: the episode's identified client."""
@@ -133,7 +133,7 @@ class Session:
     helpful: str = text(default="")
     """What the client found helpful."""
     not_helpful: str = text(default="")
-    attended_by: tuple[str, ...] = refs(default=())
+    attended_by: tuple[str, ...] = attrs.field(default=(), converter=inputs.refs, metadata=ID_ITEMS)
     """The participants present (host references); empty: every participant of the episode."""
     group_session_id: str | None = ref(default=None)
     """The group session this record is one member's part of, when it is one."""
@@ -145,7 +145,7 @@ class Participant:
     host reference, role and consent."""
 
     client_ref: str = ref()
-    role: ParticipantRole
+    role: ParticipantRole = attrs.field(converter=inputs.participant_role)
     consent: Consent
 
 
@@ -154,8 +154,12 @@ class MemberAttendance:
     """One member's part in a group session: whether they came, and the measures they completed."""
 
     episode_id: str = ref()
-    attendance: Attendance
-    administrations: tuple[Administration, ...] = attrs.field(default=())
+    attendance: Attendance = attrs.field(converter=inputs.attendance)
+    administrations: tuple[Administration, ...] = attrs.field(default=(), converter=_administrations)
+
+
+def _members(values: Sequence[MemberAttendance]) -> tuple[MemberAttendance, ...]:
+    return check_sequence_of("members", values, MemberAttendance)
 
 
 @record
@@ -163,8 +167,8 @@ class GroupSession:
     """A group session, recorded once for all its members (each member's episode gets its part)."""
 
     held_on: date
-    modality: Modality
-    members: tuple[MemberAttendance, ...] = attrs.field()
+    modality: Modality = attrs.field(converter=inputs.modality)
+    members: tuple[MemberAttendance, ...] = attrs.field(converter=_members)
 
 
 @record

@@ -318,6 +318,9 @@ class AlertStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+ParticipantRoleValue = Literal["client", "partner", "parent", "child", "sibling", "family-member"]
+
+
 class ParticipantRole(StrEnum):
     """A client's place in an episode with several clients (a couple, a family)."""
 
@@ -328,6 +331,9 @@ class ParticipantRole(StrEnum):
     CHILD = "child"
     SIBLING = "sibling"
     FAMILY_MEMBER = "family-member"
+
+
+RaterValue = Literal["client", "parent", "partner", "teacher", "clinician"]
 
 
 class Rater(StrEnum):
