@@ -323,7 +323,7 @@ class ExpectationFit:
             )
             fitted_at = None if data["fitted_at"] is None else datetime.fromisoformat(data["fitted_at"])
             return cls(fitted_at, bands, min_episodes_per_band, int(data["intake_bins"]))
-        except (KeyError, TypeError) as exc:
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"not a stored expectation fit ({type(exc).__name__})") from None
 
     def stale(self, now: datetime, refit_after: timedelta) -> bool:
