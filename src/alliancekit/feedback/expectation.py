@@ -310,20 +310,26 @@ class ExpectationFit:
         """A fit from :meth:`to_json`'s text. :raises ValueError: not a stored fit of this format."""
         try:
             data = json.loads(text)
-            if data["format"] != FIT_FORMAT:
-                raise ValueError(f"stored expectation fit format {data['format']!r}, expected {FIT_FORMAT}")
+            stored_format = data["format"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a stored expectation fit ({type(exc).__name__})") from None
+        if stored_format != FIT_FORMAT:
+            raise ValueError(
+                f"stored expectation fit of format {stored_format!r}, this one reads {FIT_FORMAT}"
+            )
+        try:
             bands = tuple(
                 BandFit(
                     str(b["measure"]),
                     str(b["band"]),
-                    BandCurve(*(float(q) for q in b["slopes"]), int(b["episodes"])),
+                    BandCurve(*_slopes(b["slopes"]), episodes=int(b["episodes"])),
                     None if b["residual_sd"] is None else float(b["residual_sd"]),
                 )
                 for b in data["bands"]
             )
             fitted_at = None if data["fitted_at"] is None else datetime.fromisoformat(data["fitted_at"])
             return cls(fitted_at, bands, min_episodes_per_band, int(data["intake_bins"]))
-        except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a stored expectation fit ({type(exc).__name__})") from None
 
     def stale(self, now: datetime, refit_after: timedelta) -> bool:
@@ -349,6 +355,12 @@ class ExpectationFit:
             }
             for fit in self.bands
         ]
+
+
+def _slopes(stored: list[float]) -> tuple[float, float, float, float, float]:
+    """The five stored percentile slopes (10th, 25th, 50th, 75th, 90th)."""
+    q10, q25, q50, q75, q90 = (float(q) for q in stored)
+    return q10, q25, q50, q75, q90
 
 
 class Expectations:

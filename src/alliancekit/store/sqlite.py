@@ -14,7 +14,9 @@ Durability and concurrency settings, and why:
   audit shard heads are read and moved, and checkpoints sealed (``seal``), under the same lock.
 
 Opened read-only (``SQLiteStore(path, read_only=True)``), the file is opened with ``mode=ro``: nothing is
-created, migrated or switched (no ``journal_mode`` write), and every write method raises ``StoreError``.
+created, migrated or switched (no ``journal_mode`` write), and every write method raises ``StoreError``. It
+reads a database from ``READABLE_FROM`` on as it is: a version-2 file has no practice metadata yet, so
+``load_meta`` returns ``None`` there.
 
 Each thread gets its own connection (``sqlite3`` connections must not be shared between threads).
 """
@@ -512,7 +514,8 @@ class SQLiteStore:
         return conn
 
     def _check_readable(self) -> None:
-        """For a read-only store: the file exists, is a non-empty alliancekit database at this schema."""
+        """For a read-only store: the file exists, is a non-empty alliancekit database at a schema this
+        alliancekit reads (``READABLE_FROM`` to the latest)."""
         name = self.path.name
         if not self.path.is_file():
             raise NotAnAlliancekitStore(f"{name}: no such file (a read-only open never creates one)")
