@@ -363,6 +363,10 @@ def _slopes(stored: list[float]) -> tuple[float, float, float, float, float]:
     return q10, q25, q50, q75, q90
 
 
+def _curves_of(fit: ExpectationFit) -> dict[tuple[str, str], BandCurve]:
+    return {(band.measure_id, band.band): band.curve for band in fit.bands}
+
+
 class Expectations:
     """The expected-response service of one practice: plugin model, fitted curves, or the norms.
 
@@ -409,7 +413,7 @@ class Expectations:
 
     def use(self, fit: ExpectationFit) -> None:
         """Answer from ``fit`` from now on (the stored fit is no longer read)."""
-        curves = {(band.measure_id, band.band): band.curve for band in fit.bands}
+        curves = _curves_of(fit)
         with self._lock:
             self._fit, self._curves, self._loaded = fit, curves, True
 
@@ -442,7 +446,7 @@ class Expectations:
                 self._config.intake_bins,
             )
             return
-        curves = {(band.measure_id, band.band): band.curve for band in fit.bands}
+        curves = _curves_of(fit)
         with self._lock:
             if self._fit.fitted_at is None:  # a refit in this process meanwhile wins
                 self._fit, self._curves = fit, curves
