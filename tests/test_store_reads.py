@@ -26,6 +26,7 @@ READ_METHODS = frozenset(
         "audit_checkpoints",
         "outbox_status",
         "outbox_records",
+        "load_meta",
     }
 )
 

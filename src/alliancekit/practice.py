@@ -945,6 +945,16 @@ class Practice:
         actor, at start-up and on a schedule); recording a session never refits. Returns the fit's report."""
         return self._read.refit_expectations(actor)
 
+    def mark_demo(self, actor: Actor) -> None:
+        """Mark this practice as a demo (an administrator or the system actor): ``alliancekit demo``
+        replaces only a database that carries the mark. Audited."""
+        self._read.mark_demo(actor)
+
+    def is_demo(self) -> bool:
+        """Whether :meth:`mark_demo` marked this practice (no client data; not audited, like :meth:`clinics`;
+        ``False`` on a read-only open of a database from before practice metadata was kept)."""
+        return self._read.is_demo()
+
     def audit_checkpoint(self, actor: Actor) -> AuditCheckpoint | None:
         """Seal the audit log now; returns the checkpoint (``None`` without an audit key).
 

@@ -12,6 +12,8 @@ from alliancekit import Actor, Role, open_practice
 from alliancekit.cli.main import main
 
 D = date(2026, 1, 19)
+_SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, "demo-clinic")
+_ADMIN = Actor("adm-1", Role.ADMINISTRATOR, "demo-clinic")
 
 
 def _digest(path: Path) -> str:
@@ -71,6 +73,42 @@ def test_an_earlier_demo_is_replaced_without_force(
     assert _digest(db) != first
     with open_practice(db, read_only=True) as practice:
         assert practice.clinics() == ["demo-clinic"]
+
+
+def test_a_real_practice_whose_clinic_is_called_demo_clinic_is_refused_without_force(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "clinic.sqlite"
+    with open_practice(db) as practice:  # the demo's clinic id, but not made by the demo: no mark
+        practice.start_episode(
+            Actor("clin-a", Role.CLINICIAN, "demo-clinic"),
+            client_ref="c-1",
+            clinician_id="clin-a",
+            opened_on=D,
+        )
+    before = _digest(db)
+    code, err = run(capsys, "demo", "--db", str(db), "--clients", "12", "--quiet")
+    assert code == 2
+    assert "the demo did not make (it holds the clinics demo-clinic)" in err
+    assert _digest(db) == before
+    with open_practice(db, read_only=True) as practice:
+        assert not practice.is_demo()
+    code, err = run(capsys, "demo", "--db", str(db), "--clients", "12", "--quiet", "--force")
+    assert code == 0, err
+    with open_practice(db) as practice:
+        assert practice.is_demo()
+        assert "c-1" not in {row.client_ref for row in practice.caseload(_SUPERVISOR, include_closed=True)}
+
+
+def test_the_demo_marks_what_it_made_and_the_mark_is_audited(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "demo.sqlite"
+    assert run(capsys, "demo", "--db", str(db), "--clients", "12", "-q")[0] == 0
+    with open_practice(db) as practice:
+        assert practice.is_demo()
+        marks = [e for e in practice.audit_entries(_ADMIN) if e.action == "mark-demo"]
+    assert [(e.actor_id, e.outcome) for e in marks] == [("demo-admin", "allowed")]
 
 
 def test_a_file_that_is_not_alliancekits_is_never_replaced(

@@ -1,15 +1,18 @@
-"""A version-1 SQLite database migrates to version 2, and its record then verifies."""
+"""Older SQLite databases migrate to the latest version, and their record then verifies; a read-only open
+reads a version-2 database as it is (migration 3 only added the practice metadata)."""
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from pathlib import Path
 
+from alliancekit import Practice
 from alliancekit.integrity import chain
 from alliancekit.store.sqlite import SQLiteStore
-from alliancekit.store.sqlite_schema import APPLICATION_ID, MIGRATIONS
+from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
 
-from .conftest import ADMIN, DAY, KEY, build_record, clinician, practice_on, verify_path
+from .conftest import ADMIN, CLINIC, DAY, HOST, KEY, build_record, clinician, practice_on, verify_path
 
 _V1_EVENTS = (
     "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
@@ -51,7 +54,7 @@ def test_a_version_1_database_migrates_and_verifies(tmp_path: Path) -> None:
     path = tmp_path / "v1.sqlite"
     _as_version_1(source, path)
     store = SQLiteStore(path)  # migrates
-    assert store.schema_version() == 2
+    assert store.schema_version() == LATEST_VERSION == 3
     events = store.load_events(episodes["ep1"])
     assert events[0].prev_hash == chain.GENESIS
     assert all(e.hash for e in events)
@@ -77,3 +80,57 @@ def test_a_version_1_database_migrates_and_verifies(tmp_path: Path) -> None:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     conn.close()
     assert {"audit_checkpoints_v1", "commands"} <= tables
+
+
+def _as_version_2(source: Path, target: Path) -> None:
+    """``target``: ``source`` as alliancekit stored it at schema version 2 (before practice metadata)."""
+    shutil.copyfile(source, target)
+    conn = sqlite3.connect(target, isolation_level=None)
+    conn.execute("DROP TABLE practice_meta")
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+
+
+def _tables(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+
+
+def test_a_version_2_database_is_read_as_it_is_by_a_read_only_open(tmp_path: Path) -> None:
+    source = tmp_path / "v3.sqlite"
+    episodes = build_record(source)
+    path = tmp_path / "v2.sqlite"
+    _as_version_2(source, path)
+    before = path.read_bytes()
+    store = SQLiteStore(path, read_only=True)
+    with Practice(store, plugins=HOST, audit_key=KEY) as practice:
+        assert store.schema_version() == 2
+        assert store.load_meta("demo") is None  # no metadata table yet: absent, not an error
+        assert practice.is_demo() is False
+        assert practice.expectations.fit.fitted_at is None  # the norms stand in
+        assert practice.clinics() == [CLINIC]
+        report = practice.verify(ADMIN)
+        assert report.ok, report.describe()
+        assert report.episodes == len(episodes)
+    assert path.read_bytes() == before
+    assert "practice_meta" not in _tables(path)
+
+
+def test_a_version_2_database_migrates_and_keeps_its_record(tmp_path: Path) -> None:
+    source = tmp_path / "v3.sqlite"
+    episodes = build_record(source)
+    path = tmp_path / "v2.sqlite"
+    _as_version_2(source, path)
+    store = SQLiteStore(path)  # migrates
+    assert store.schema_version() == LATEST_VERSION
+    assert store.load_meta("demo") is None
+    store.save_meta("demo", '{"demo": true}')
+    assert store.load_meta("demo") == '{"demo": true}'
+    assert sorted(store.episode_ids()) == sorted(episodes.values())
+    store.close()
+    assert "practice_meta" in _tables(path)
+    report = verify_path(path)
+    assert report.ok, report.describe()

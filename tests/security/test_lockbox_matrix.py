@@ -77,6 +77,8 @@ NOT_CONTENT = {
     "rotate_encryption": "returns a count",
     "refit_expectations": "returns per-band counts and spreads over the whole practice, no client's record",
     "clinics": "clinic ids",
+    "mark_demo": "a write of the demo mark, no record",
+    "is_demo": "whether the demo mark is there",
     "clinic_today": "a date: the clock in the clinic's configured time zone",
     "batched_reads": "a scope: the reads made in it are decided and withheld as everywhere else",
     "outbox_status": "counts",

@@ -252,6 +252,7 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         lambda p, a, s: p.refit_expectations(a),
         {"admin", "system"},
     ),
+    "mark_demo": ("practice-meta", lambda p, a, s: p.mark_demo(a), {"admin", "system"}),
 }
 #: Exports and reports read through the facade: the same policy decides them.
 OPERATIONS.update(
@@ -356,9 +357,9 @@ OUTBOX_WORKER_CALLS = {
     "retry_message",
 }
 #: Calls that read nothing of any client: the clinic ids in the store (a CLI chooses its clinic by them),
-#: a clinic's date now (the clock in the clinic's configured time zone), and the scope whose reads are
-#: audited in batches (each read in it is decided as everywhere else).
-NO_CLIENT_DATA = {"clinics", "clinic_today", "batched_reads"}
+#: a clinic's date now (the clock in the clinic's configured time zone), the scope whose reads are
+#: audited in batches (each read in it is decided as everywhere else), and whether the demo mark is there.
+NO_CLIENT_DATA = {"clinics", "clinic_today", "batched_reads", "is_demo"}
 
 
 def test_every_public_call_is_in_the_matrix() -> None:

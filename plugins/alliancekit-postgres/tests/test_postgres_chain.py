@@ -22,6 +22,8 @@ from alliancekit_postgres import PostgresStore, open_postgres
 from alliancekit_postgres.schema import LATEST_VERSION, MIGRATIONS
 from psycopg import sql
 
+from alliancekit import Practice
+from alliancekit.domain import Actor, Role
 from alliancekit.errors import (
     AccessDenied,
     AlliancekitError,
@@ -34,6 +36,7 @@ from alliancekit.errors import (
 )
 from alliancekit.integrity import chain
 from alliancekit.integrity.verify import verify_record
+from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
@@ -673,7 +676,7 @@ def test_a_version_1_schema_with_rows_migrates_and_keeps_its_rows(pg, admin) -> 
         )
     store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=2)
     try:
-        assert store.schema_version() == LATEST_VERSION == 2
+        assert store.schema_version() == LATEST_VERSION == 3
         # Events are chained as they stood, and the episode row keeps the head.
         [event] = store.load_events("old-ep")
         assert event.event_id == "ev-1"
@@ -836,3 +839,61 @@ def test_a_held_shard_head_stops_only_the_writers_of_that_shard(pg, store: Postg
     check_audit(records)
     shard3 = [r.entry_id for r in records if r.shard == 3]
     assert shard3 == ["held", f"{same}-a1"]
+
+
+# -------------------------------------------------------------------------------- version 2 (no metadata)
+
+
+def _version_2_schema(pg, admin) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """A schema at version 2 holding one episode: migration 3 (practice metadata) undone by hand."""
+    schema = pg.new_schema()
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1)
+    try:
+        practice = Practice(store, plugins=make_plugin_host(load_entry_points=False))
+        actor = Actor("clin-1", Role.CLINICIAN, CLINIC)
+        episode = practice.start_episode(actor, client_ref="ref-1", clinician_id="clin-1", opened_on=_DAY)
+    finally:
+        store.close()
+    s = sql.Identifier(schema)
+    admin.execute(sql.SQL("DROP TABLE {}.practice_meta").format(s))
+    admin.execute(sql.SQL("DROP FUNCTION {}.save_meta, {}.load_meta").format(s, s))
+    admin.execute(sql.SQL("DELETE FROM {}.schema_migrations WHERE version = 3").format(s))
+    return schema, episode
+
+
+def test_read_only_reads_a_version_2_schema_without_metadata(pg, admin) -> None:  # type: ignore[no-untyped-def]
+    schema, episode = _version_2_schema(pg, admin)
+    reader = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1, read_only=True)
+    try:
+        assert reader.schema_version() == 2
+        assert [e.seq for e in reader.load_events(episode)] == [1]
+        assert reader.load_meta("demo") is None
+        with pytest.raises(StoreError):
+            reader.save_meta("demo", "{}")
+        with Practice(reader, plugins=make_plugin_host(load_entry_points=False)) as practice:
+            assert practice.is_demo() is False
+            assert practice.clinics() == [CLINIC]
+    finally:
+        reader.close()
+    versions = admin.execute(
+        sql.SQL("SELECT max(version) FROM {}.schema_migrations").format(sql.Identifier(schema))
+    )
+    assert versions.fetchone() == (2,)
+
+
+def test_a_version_2_schema_migrates_to_keep_metadata(pg, admin) -> None:  # type: ignore[no-untyped-def]
+    schema, episode = _version_2_schema(pg, admin)
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1)
+    try:
+        assert store.schema_version() == LATEST_VERSION == 3
+        assert [e.seq for e in store.load_events(episode)] == [1]
+        assert store.load_meta("demo") is None
+        store.save_meta("demo", '{"demo":true}')
+        assert store.load_meta("demo") == '{"demo":true}'
+        assert store.for_clinic("elsewhere").load_meta("demo") is None
+    finally:
+        store.close()
+    rows = admin.execute(
+        sql.SQL("SELECT clinic_id, key FROM {}.practice_meta").format(sql.Identifier(schema))
+    )
+    assert rows.fetchall() == [(CLINIC, "demo")]

@@ -1,9 +1,10 @@
 """``alliancekit demo``: build the deterministic demo practice.
 
 The demo never destroys a practice it did not make. Before touching any file it checks its arguments and
-what is at ``--db``: nothing (or an empty file) is filled; an SQLite database the demo made (its only clinic
-is the demo's) is replaced; any other alliancekit database needs ``--force``; a file that is not an
-alliancekit database is never replaced. At a store URL (PostgreSQL) the demo fills an empty store only.
+what is at ``--db``: nothing (or an empty file) is filled; an SQLite database the demo made (it carries the
+demo mark, ``Practice.mark_demo``) is replaced; any other alliancekit database needs ``--force``, even one
+whose clinic is called ``demo-clinic``; a file that is not an alliancekit database is never replaced. At a
+store URL (PostgreSQL) the demo fills an empty store only.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def _replaceable(location: str, force: bool) -> Path | None:
         raise UsageError(f"--db {location}: not a file")
     try:
         with open_practice(location, read_only=True) as existing:
-            clinics = existing.clinics()
+            clinics, demo = existing.clinics(), existing.is_demo()
     except NotAnAlliancekitStore:
         if path is None:
             return None  # an empty store: the demo creates its schema
@@ -89,7 +90,7 @@ def _replaceable(location: str, force: bool) -> Path | None:
             f"--db {location}: not an alliancekit database; the demo never replaces other files"
         ) from None
     except (StoreNeedsMigration, StoreTooNew) as exc:  # another version's: whose, it cannot say
-        clinics, why = None, str(exc)
+        demo, why = False, str(exc)
     except StoreError as exc:
         raise UsageError(f"--db {shown(location)}: {exc}") from None
     else:
@@ -99,7 +100,7 @@ def _replaceable(location: str, force: bool) -> Path | None:
             f"--db {shown(location)}: the store already holds a practice ({why}); the demo fills only an "
             "empty store"
         )
-    if clinics == [CLINIC] or force:
+    if demo or force:
         return path
     raise UsageError(
         f"--db {location}: an alliancekit practice the demo did not make ({why}); it is left as it is. "

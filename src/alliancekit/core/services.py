@@ -27,7 +27,7 @@ from alliancekit.errors import ValidationError
 from alliancekit.events.codec import Codec
 from alliancekit.events.types import RecordedScore
 from alliancekit.feedback.config import FeedbackConfig
-from alliancekit.feedback.expectation import Expectations, Outcome
+from alliancekit.feedback.expectation import FIT_KEY, Expectations, Outcome
 from alliancekit.feedback.rules import AlertRule, alert_rules
 from alliancekit.measures.definition import MeasureKind
 from alliancekit.notify.outbox import Subscriptions
@@ -69,7 +69,13 @@ class Services:
     _subscriptions: Subscriptions | None = None
 
     def __attrs_post_init__(self) -> None:
-        self.expectations = Expectations(self.plugins, self.feedback, self.closed_outcomes, self.clock)
+        self.expectations = Expectations(
+            self.plugins,
+            self.feedback,
+            self.closed_outcomes,
+            self.clock,
+            lambda: self.reader.load_meta(FIT_KEY),
+        )
 
     def zone(self, clinic_id: str | None) -> ZoneInfo:
         """The clinic's time zone: its own, else the practice's (``None``: the practice's)."""

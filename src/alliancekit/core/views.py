@@ -33,7 +33,7 @@ from alliancekit.events.types import (
     SessionCorrected,
     SessionRecorded,
 )
-from alliancekit.feedback.expectation import ExpectationFit
+from alliancekit.feedback.expectation import FIT_KEY, ExpectationFit
 from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.security import encryption
@@ -51,6 +51,9 @@ from alliancekit.security.views import (
 )
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, ClosedOutcome
 from alliancekit.store.scan import scan_record
+
+#: The practice-metadata key of the demo mark.
+DEMO_KEY = "demo"
 
 
 class Views:
@@ -306,7 +309,23 @@ class Views:
         a = guard.require_actor(actor, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)")
         decision = guard.allow(a, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)", None)
         guard.audit(a, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)", outcome=decision.outcome)
-        return self.s.expectations.refit()
+        # Stored before it is put in use: a practice opened later (any process) reads this fit.
+        fit = self.s.expectations.fit_now()
+        self.s.store.save_meta(FIT_KEY, fit.to_json())
+        self.s.expectations.use(fit)
+        return fit
+
+    def mark_demo(self, actor: object) -> None:
+        """Mark the practice as a demo (``alliancekit demo`` replaces only a practice so marked)."""
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.MARK_DEMO, "practice-meta", DEMO_KEY)
+        decision = guard.allow(a, Action.MARK_DEMO, "practice-meta", DEMO_KEY, None)
+        guard.audit(a, Action.MARK_DEMO, "practice-meta", DEMO_KEY, outcome=decision.outcome)
+        self.s.store.save_meta(DEMO_KEY, '{"demo": true}')
+
+    def is_demo(self) -> bool:
+        """Whether the practice carries the demo mark (a metadata read: nothing of a client, unaudited)."""
+        return self.s.reader.load_meta(DEMO_KEY) is not None
 
     def verify(self, actor: object, *, expected_head: object = None) -> IntegrityReport:
         """Check the whole record (see :mod:`alliancekit.integrity.verify`).

@@ -641,6 +641,8 @@ def simulate_practice(
     if clients > len(COURSES):
         courses[-1] = "maintenance"  # drawn all the same, so the other clients' records do not change
     with practice:
+        # Marked first, so that a demo cut short is still known as the demo's to replace.
+        practice.mark_demo(Actor("demo-admin", Role.ADMINISTRATOR, CLINIC))
         for index, course in enumerate(courses):
             _Client(sim, index, course).run()
             if progress is not None:

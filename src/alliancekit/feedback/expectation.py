@@ -15,6 +15,10 @@ Three sources, tried in this order for a measure:
    is a documented project default, *unconfirmed*: it is a starting point until the practice's own data
    take over, not a published curve.
 
+The fit is made only by ``Practice.refit_expectations`` and kept in the store's practice metadata (under
+:data:`FIT_KEY`), so a practice opened later, in any process, reads the last fit once on first use instead
+of falling back to the norms until its host refits.
+
 Limits: the fit uses each episode's first and last score only (kept in the caseload projection), so it
 recovers the typical log-curve slope of a band, not a full mixed model; bands with few episodes fall back
 to the rational rule; episodes with one score say nothing about change and are left out.
@@ -22,6 +26,8 @@ to the rational rule; episodes with one score say nothing about change and are l
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -44,6 +50,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: The session by which the rational expectation reaches one reliable-change threshold.
 RATIONAL_HORIZON = 6
+#: The practice-metadata key the fitted model is stored under.
+FIT_KEY = "expectation-fit"
+#: The shape of the stored fit; a stored fit of another shape is ignored (the norms stand in until a refit).
+FIT_FORMAT = 1
+
+_log = logging.getLogger(__name__)
 
 
 class Zone(StrEnum):
@@ -260,12 +272,65 @@ class ExpectationFit:
     """The practice's fitted expected-response model and how well it fits.
 
     ``fitted_at`` is ``None`` until :meth:`Expectations.refit` (``Practice.refit_expectations``) has run:
-    until then every measure without a plugin model uses the norms.
+    until then every measure without a plugin model uses the norms. A fit loaded from the store keeps the
+    time it was fitted at.
     """
 
     fitted_at: datetime | None
+    """When the curves were fitted (by this process or the one that stored them); ``None``: never."""
     bands: tuple[BandFit, ...]
     min_episodes_per_band: int
+    intake_bins: int = 0
+    """The number of equal-width intake bins the bands were cut with (``FeedbackConfig.intake_bins``)."""
+
+    def to_json(self) -> str:
+        """The fit as the JSON text the store keeps (floats written exactly, so they read back equal)."""
+        return json.dumps(
+            {
+                "format": FIT_FORMAT,
+                "fitted_at": None if self.fitted_at is None else self.fitted_at.isoformat(),
+                "intake_bins": self.intake_bins,
+                "bands": [
+                    {
+                        "measure": fit.measure_id,
+                        "band": fit.band,
+                        "slopes": [fit.curve.q10, fit.curve.q25, fit.curve.q50, fit.curve.q75, fit.curve.q90],
+                        "episodes": fit.episodes,
+                        "residual_sd": fit.residual_sd,
+                    }
+                    for fit in self.bands
+                ],
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str, min_episodes_per_band: int) -> ExpectationFit:
+        """A fit from :meth:`to_json`'s text. :raises ValueError: not a stored fit of this format."""
+        try:
+            data = json.loads(text)
+            stored_format = data["format"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a stored expectation fit ({type(exc).__name__})") from None
+        if stored_format != FIT_FORMAT:
+            raise ValueError(
+                f"stored expectation fit of format {stored_format!r}, this one reads {FIT_FORMAT}"
+            )
+        try:
+            bands = tuple(
+                BandFit(
+                    str(b["measure"]),
+                    str(b["band"]),
+                    BandCurve(*_slopes(b["slopes"]), episodes=int(b["episodes"])),
+                    None if b["residual_sd"] is None else float(b["residual_sd"]),
+                )
+                for b in data["bands"]
+            )
+            fitted_at = None if data["fitted_at"] is None else datetime.fromisoformat(data["fitted_at"])
+            return cls(fitted_at, bands, min_episodes_per_band, int(data["intake_bins"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a stored expectation fit ({type(exc).__name__})") from None
 
     def stale(self, now: datetime, refit_after: timedelta) -> bool:
         """Never fitted, or fitted ``refit_after`` or longer before ``now``."""
@@ -292,6 +357,16 @@ class ExpectationFit:
         ]
 
 
+def _slopes(stored: list[float]) -> tuple[float, float, float, float, float]:
+    """The five stored percentile slopes (10th, 25th, 50th, 75th, 90th)."""
+    q10, q25, q50, q75, q90 = (float(q) for q in stored)
+    return q10, q25, q50, q75, q90
+
+
+def _curves_of(fit: ExpectationFit) -> dict[tuple[str, str], BandCurve]:
+    return {(band.measure_id, band.band): band.curve for band in fit.bands}
+
+
 class Expectations:
     """The expected-response service of one practice: plugin model, fitted curves, or the norms.
 
@@ -307,14 +382,17 @@ class Expectations:
         config: FeedbackConfig,
         load_outcomes: Callable[[], Iterable[Outcome]],
         clock: Callable[[], datetime],
+        load_stored: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._host = host
         self._config = config
         self._load_outcomes = load_outcomes
         self._clock = clock
+        self._load_stored = load_stored
         self._lock = threading.Lock()
-        self._fit = ExpectationFit(None, (), config.min_episodes_per_band)
+        self._fit = ExpectationFit(None, (), config.min_episodes_per_band, config.intake_bins)
         self._curves: Mapping[tuple[str, str], BandCurve] = {}
+        self._loaded = False
 
     def _measure(self, measure_id: str) -> Measure | None:
         try:
@@ -323,23 +401,68 @@ class Expectations:
             return None
         return measure
 
-    def refit(self) -> ExpectationFit:
-        """Fit the curves from the store's closed episodes now, and return the fit's report."""
+    def fit_now(self) -> ExpectationFit:
+        """Fit the curves from the store's closed episodes now, without putting them in use."""
         fits = _fit(self._measure, self._load_outcomes(), self._config.intake_bins)
-        fit = ExpectationFit(
-            self._clock(), tuple(fits[key] for key in sorted(fits)), self._config.min_episodes_per_band
+        return ExpectationFit(
+            self._clock(),
+            tuple(fits[key] for key in sorted(fits)),
+            self._config.min_episodes_per_band,
+            self._config.intake_bins,
         )
+
+    def use(self, fit: ExpectationFit) -> None:
+        """Answer from ``fit`` from now on (the stored fit is no longer read)."""
+        curves = _curves_of(fit)
         with self._lock:
-            self._fit, self._curves = fit, {key: band.curve for key, band in fits.items()}
+            self._fit, self._curves, self._loaded = fit, curves, True
+
+    def refit(self) -> ExpectationFit:
+        """Fit the curves now, put them in use and return the fit's report (the store is not written:
+        ``Practice.refit_expectations`` stores the fit)."""
+        fit = self.fit_now()
+        self.use(fit)
         return fit
+
+    def _load(self) -> None:
+        """Read the stored fit once (a practice opened after a refit elsewhere); never fits."""
+        with self._lock:
+            if self._loaded:
+                return
+            text = self._load_stored()
+            self._loaded = True
+        if text is None:
+            return
+        try:
+            fit = ExpectationFit.from_json(text, self._config.min_episodes_per_band)
+        except ValueError as exc:
+            _log.warning("the stored expectation fit is ignored until the next refit: %s", exc)
+            return
+        if fit.intake_bins != self._config.intake_bins:
+            _log.warning(
+                "the stored expectation fit was cut into %d intake bins, this practice uses %d: it is "
+                "ignored until the next refit",
+                fit.intake_bins,
+                self._config.intake_bins,
+            )
+            return
+        curves = _curves_of(fit)
+        with self._lock:
+            if self._fit.fitted_at is None:  # a refit in this process meanwhile wins
+                self._fit, self._curves = fit, curves
 
     @property
     def fit(self) -> ExpectationFit:
-        """The last fit (``fitted_at`` is ``None`` before the first :meth:`refit`)."""
+        """The fit in use: this process's last :meth:`refit`, else the stored one (``fitted_at`` is
+        ``None`` when there is neither)."""
+        if not self._loaded:
+            self._load()
         return self._fit
 
     def curves(self) -> Mapping[tuple[str, str], BandCurve]:
-        """The fitted curves of the last :meth:`refit` (empty before it); never fits."""
+        """The fitted curves in use (empty before any fit); never fits."""
+        if not self._loaded:
+            self._load()
         return self._curves
 
     def expect(self, measure: Measure, intake: float, session: int) -> Expectation | None:
@@ -349,7 +472,7 @@ class Expectations:
             found = plugin_model.expect(measure, intake, session)
             if found is not None:
                 return found
-        curve = self._curves.get((measure.id, intake_band(measure, intake, self._config.intake_bins)))
+        curve = self.curves().get((measure.id, intake_band(measure, intake, self._config.intake_bins)))
         if curve is not None and curve.episodes >= self._config.min_episodes_per_band:
             return curve.expect(measure, intake, session)
         return rational_expectation(measure, intake, session)

@@ -67,6 +67,8 @@ class Action:
     REBUILD_STATE = "rebuild-state"
     REFIT_EXPECTATIONS = "refit-expectations"
     """Fit the practice's expected-response model (statistics over closed episodes, no client record)."""
+    MARK_DEMO = "mark-demo"
+    """Mark the practice as a demo that ``alliancekit demo`` made (and may replace)."""
 
 
 #: Clinical writes to an episode: the treating clinician's work.
@@ -121,7 +123,13 @@ CLIENT_ACTIONS = frozenset(
 )
 #: Configuration and maintenance: no clinical content is returned.
 ADMIN_ACTIONS = frozenset(
-    {Action.READ_AUDIT, Action.CHECKPOINT_AUDIT, Action.ROTATE_KEYS, Action.REFIT_EXPECTATIONS}
+    {
+        Action.READ_AUDIT,
+        Action.CHECKPOINT_AUDIT,
+        Action.ROTATE_KEYS,
+        Action.REFIT_EXPECTATIONS,
+        Action.MARK_DEMO,
+    }
 )
 
 
@@ -224,6 +232,7 @@ class DefaultPolicy:
             Action.ROTATE_KEYS,
             Action.REBUILD_STATE,
             Action.REFIT_EXPECTATIONS,
+            Action.MARK_DEMO,
         ):
             return Decision.allow()
         return Decision.refuse("a system actor only exports and maintains")

@@ -53,6 +53,7 @@ class MemoryStore:
         self._audit: list[AuditRecord] = []
         self._heads: dict[int, ShardHead] = {}
         self._checkpoints: list[AuditCheckpoint] = []
+        self._meta: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(episodes={len(self._events)})"
@@ -318,6 +319,15 @@ class MemoryStore:
     def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
         with self._lock:
             return [m for m in self.outbox if state is None or m.state is OutboxState(state)][:limit]
+
+    def load_meta(self, key: str) -> str | None:
+        with self._lock:
+            return self._meta.get(key)
+
+    def save_meta(self, key: str, value_json: str) -> None:
+        self._writable()
+        with self._lock:
+            self._meta[key] = value_json
 
     def close(self) -> None:
         pass

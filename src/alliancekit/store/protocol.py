@@ -377,5 +377,21 @@ class Store(Protocol):
     def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
         """Outbox messages (in one state, or all), oldest first, at most ``limit``."""
 
+    # -- practice metadata --------------------------------------------------------------------------------
+
+    def load_meta(self, key: str) -> str | None:
+        """The JSON text saved under ``key`` for this practice, or ``None`` (never saved, or a read-only
+        store on a schema from before metadata was kept).
+
+        Metadata is a few small records *about* the practice (the fitted expectation model, the demo mark),
+        never client data. A clinic-scoped backend keeps them per clinic (the clinic is part of the key).
+        """
+
+    def save_meta(self, key: str, value_json: str) -> None:
+        """Save ``value_json`` under ``key``, replacing what was there, in its own transaction.
+
+        :raises StoreError: the store was opened read-only, or the backend failed; nothing written.
+        """
+
     def close(self) -> None:
         """Release connections and files."""

@@ -151,5 +151,10 @@ class RecordReader:
     def outbox_status(self) -> OutboxStatus:
         return self.store.outbox_status()
 
+    # -- practice metadata ----------------------------------------------------------------------------
+
+    def load_meta(self, key: str) -> str | None:
+        return self.store.load_meta(key)
+
     def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
         return self.store.outbox_records(state, limit)

@@ -14,7 +14,9 @@ Durability and concurrency settings, and why:
   audit shard heads are read and moved, and checkpoints sealed (``seal``), under the same lock.
 
 Opened read-only (``SQLiteStore(path, read_only=True)``), the file is opened with ``mode=ro``: nothing is
-created, migrated or switched (no ``journal_mode`` write), and every write method raises ``StoreError``.
+created, migrated or switched (no ``journal_mode`` write), and every write method raises ``StoreError``. It
+reads a database from ``READABLE_FROM`` on as it is: a version-2 file has no practice metadata yet, so
+``load_meta`` returns ``None`` there.
 
 Each thread gets its own connection (``sqlite3`` connections must not be shared between threads).
 """
@@ -59,7 +61,7 @@ from alliancekit.store.protocol import (
     StoredEvent,
 )
 from alliancekit.store.registry import StoreRegistrar, sqlite_file
-from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
+from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS, READABLE_FROM
 from alliancekit.store.upgrade import adoption_entry, snapshot_v2
 
 if sys.platform != "win32":  # POSIX: writers of every process queue on one file lock
@@ -472,6 +474,7 @@ class SQLiteStore:
         self._lock = threading.Lock()
         self._writer = threading.Lock()  # one writer of this store's threads at a time
         self._writer_fd: int | None = None
+        self._version = LATEST_VERSION
         if self.read_only:
             self._check_readable()
         else:
@@ -511,7 +514,8 @@ class SQLiteStore:
         return conn
 
     def _check_readable(self) -> None:
-        """For a read-only store: the file exists, is a non-empty alliancekit database at this schema."""
+        """For a read-only store: the file exists, is a non-empty alliancekit database at a schema this
+        alliancekit reads (``READABLE_FROM`` to the latest)."""
         name = self.path.name
         if not self.path.is_file():
             raise NotAnAlliancekitStore(f"{name}: no such file (a read-only open never creates one)")
@@ -534,7 +538,7 @@ class SQLiteStore:
                 f"{name} has schema version {version}; this alliancekit knows up to {LATEST_VERSION}: "
                 "upgrade alliancekit"
             )
-        elif version < LATEST_VERSION:
+        elif version < READABLE_FROM:
             problem = StoreNeedsMigration(
                 f"{name} has schema version {version}, older than this alliancekit's {LATEST_VERSION}: open "
                 "it for writing once to migrate it (a read-only open never migrates)"
@@ -542,6 +546,7 @@ class SQLiteStore:
         if problem is not None:
             self.close()
             raise problem
+        self._version = version
 
     def _writable(self) -> None:
         if self.read_only:
@@ -867,6 +872,21 @@ class SQLiteStore:
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
         rows = self._read("SELECT seq, heads, root, mac, at FROM audit_checkpoints ORDER BY seq", ())
         return [_checkpoint_from_row(r) for r in rows]
+
+    def load_meta(self, key: str) -> str | None:
+        if self._version < 3:  # a read-only open of a version-2 database: no metadata table yet
+            return None
+        rows = self._read("SELECT value FROM practice_meta WHERE key = ?", (key,))
+        return str(rows[0][0]) if rows else None
+
+    def save_meta(self, key: str, value_json: str) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "INSERT INTO practice_meta (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value_json),
+            )
+        )
 
     @contextlib.contextmanager
     def read_transaction(self) -> Iterator[None]:

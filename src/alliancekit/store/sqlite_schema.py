@@ -190,6 +190,18 @@ MIGRATIONS: tuple[str, ...] = (
         outcome_sessions, modality, ending_reason, lockbox
     ) WHERE closed_on IS NOT NULL;
     """,
+    # 3: practice metadata, a few small JSON records about the practice (the fitted expectation model, the
+    # demo mark), read and written through Store.load_meta and Store.save_meta. No client data.
+    """
+    CREATE TABLE practice_meta (
+        key   TEXT NOT NULL PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
+
+#: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
+#: as empty on a version-2 database (a read-only open never migrates).
+READABLE_FROM = 2

@@ -100,6 +100,7 @@ from alliancekit.domain.records import RuptureNote
 from alliancekit.errors import ConflictError, DuplicateCommand, StoreError
 from alliancekit.events import converter
 from alliancekit.events.types import EVENT_TYPES, event_class
+from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.integrity import chain
 from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.practice import Practice
@@ -803,6 +804,7 @@ class StoreContract:
             lambda: reader.replace_payloads([("ep-1", 1, "{}")]),
             lambda: reader.claim_outbox("o", ["email"], _T0 + timedelta(days=1), _T0 + timedelta(days=2), 5),
             lambda: reader.outbox_requeue("ep-1--m2", _T0),
+            lambda: reader.save_meta("demo", '{"demo": true}'),
         ]
         for write in writes:
             with pytest.raises(StoreError):
@@ -811,6 +813,7 @@ class StoreContract:
         assert self.find(store, "k") == ("ep-1", 2)
         assert (store.audit_records(), store.audit_checkpoints(), store.outbox_records()) == before
         assert [_json(e.payload_json)["n"] for e in store.load_events("ep-1")] == [1, 2]
+        assert store.load_meta("demo") is None
 
     def test_replace_payloads_rewrites_only_those(self, store: Store) -> None:
         if not hasattr(store, "replace_payloads"):
@@ -826,6 +829,72 @@ class StoreContract:
             {"n": 3, "tag": ""},
         ]
         assert [_json(e.payload_json) for e in store.load_events("ep-2")] == [{"n": 1, "x": "y"}]
+
+    # ---------------------------------------------------------------------------- practice metadata
+
+    def test_practice_metadata_round_trips_and_is_replaced(self, store: Store) -> None:
+        assert store.load_meta("expectation-fit") is None
+        value = '{"slopes":[-1.8204921640625003,0.1],"note":"\u00e9t\u00e9 \u2013 ok"}'
+        store.save_meta("expectation-fit", value)
+        store.save_meta("demo", '{"demo":true}')
+        assert store.load_meta("expectation-fit") == value  # the same text: floats read back exactly
+        store.save_meta("expectation-fit", "{}")
+        assert (store.load_meta("expectation-fit"), store.load_meta("demo")) == ("{}", '{"demo":true}')
+        assert store.load_meta("Demo") is None and store.load_meta("demo ") is None
+
+    def test_practice_metadata_is_kept_per_clinic_in_a_clinic_scoped_store(self, store: Store) -> None:
+        other = self._other(store)
+        if other is store:
+            pytest.skip("this backend holds the whole practice, not one clinic of it")
+        store.save_meta("demo", '{"demo":true}')
+        assert other.load_meta("demo") is None
+        other.save_meta("demo", '{"demo":false}')
+        assert (store.load_meta("demo"), other.load_meta("demo")) == ('{"demo":true}', '{"demo":false}')
+
+    def test_practice_metadata_survives_opening_again(self, store: Store) -> None:
+        store.save_meta("demo", '{"demo":true}')
+        again = self.open_again(store)
+        if again is None:
+            pytest.skip("this backend cannot open a second store on the same database")
+        self._track(again)
+        assert again.load_meta("demo") == '{"demo":true}'
+        again.save_meta("demo", "{}")
+        assert store.load_meta("demo") == "{}"
+
+    def test_the_expectation_fit_is_stored_and_read_by_a_practice_opened_later(self, store: Store) -> None:
+        # Three closed PHQ-9 episodes from the same intake band: one fitted band, in use at 3 episodes.
+        for n, (final, sessions) in enumerate([(10.0, 6), (12.0, 8), (7.0, 5)]):
+            commit = self.commit(f"ep-{n}", 0, 1, closed_on=_DAY)
+            row = attrs.evolve(
+                commit.caseload,
+                outcome_measure="phq-9",
+                first_outcome=20.0,
+                latest_outcome=final,
+                outcome_sessions=sessions,
+                ending_reason="goals-met",
+            )
+            store.append(attrs.evolve(commit, caseload=row))
+        config = FeedbackConfig(min_episodes_per_band=3)
+        admin = Actor("admin-1", Role.ADMINISTRATOR, self.CLINIC)
+        first = self.practice(store, feedback=config)
+        assert first.expectations.fit.fitted_at is None  # nothing stored yet: the norms
+        fit = first.refit_expectations(admin)
+        assert fit.fitted_at is not None and [b.episodes for b in fit.bands] == [3]
+        assert [e.action for e in store.audit_records()][-1] == "refit-expectations"
+        again = self.open_again(store)
+        if again is None:
+            pytest.skip("this backend cannot open a second store on the same database")
+        later = self.practice(self._track(again), feedback=config)
+        assert later.expectations.fit == fit  # the same curves, and when they were fitted
+        measure = later.plugins.measures().get("phq-9")
+        expected = later.expectations.expect(measure, 20.0, 6)
+        assert expected is not None and expected.source == "fitted" and expected.episodes == 3
+        assert expected == first.expectations.expect(measure, 20.0, 6)
+        # Cut into other intake bins, the stored bands do not apply: the norms stand in until a refit.
+        other = self.practice(
+            self._track(self.open_again(store) or again), feedback=FeedbackConfig(intake_bins=4)
+        )
+        assert other.expectations.fit.fitted_at is None
 
     # ------------------------------------------------------------------------------- migrations
 

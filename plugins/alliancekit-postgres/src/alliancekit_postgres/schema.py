@@ -33,7 +33,16 @@ CLINIC_SETTING = "alliancekit.clinic_id"
 #: SQLSTATE raised by ``append_commit`` when a commit's expected stream version is stale.
 STALE_VERSION_SQLSTATE = "AK409"
 #: Tables under row-level security (after the latest migration; the legacy audit tables are too).
-CLINIC_TABLES = ("events", "episodes", "commands", "outbox", "audit", "audit_heads", "audit_checkpoints")
+CLINIC_TABLES = (
+    "events",
+    "episodes",
+    "commands",
+    "outbox",
+    "audit",
+    "audit_heads",
+    "audit_checkpoints",
+    "practice_meta",
+)
 #: Version 1's audit chain and checkpoints, kept read-only by migration 2 (still under row-level security).
 LEGACY_TABLES = ("audit_v1", "audit_checkpoints_v1")
 #: The tables migration 1 created (frozen: that migration's text must never change).
@@ -500,6 +509,34 @@ _MIGRATION_2 = (
     + "".join(_POLICY.replace("{t}", table) for table in ("audit", "audit_heads", "audit_checkpoints"))
 )
 
+# 3: practice metadata, per clinic (the fitted expectation model, the demo mark): small JSON texts about the
+# practice, never client data. Kept as text, so a value reads back byte for byte.
+_MIGRATION_3 = (
+    """
+    CREATE TABLE {s}.practice_meta (
+        clinic_id text COLLATE "C" NOT NULL,
+        key       text COLLATE "C" NOT NULL,
+        value     text NOT NULL,
+        PRIMARY KEY (clinic_id, key)
+    );
+
+    CREATE FUNCTION {s}.save_meta(p_scope text, p_key text, p_value text) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        INSERT INTO {s}.practice_meta (clinic_id, key, value) VALUES (p_scope, p_key, p_value)
+        ON CONFLICT (clinic_id, key) DO UPDATE SET value = excluded.value;
+    END
+    $$;
+    """
+    + _reader(
+        "load_meta",
+        ", p_key text",
+        "value text",
+        "SELECT m.value FROM {s}.practice_meta m WHERE m.clinic_id = p_scope AND m.key = p_key",
+    )
+    + _POLICY.replace("{t}", "practice_meta")
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
     """
@@ -834,8 +871,12 @@ MIGRATIONS: tuple[str, ...] = (
     + "".join(_reader(*spec) for spec in _READERS_V1)
     + "".join(_POLICY.replace("{t}", table) for table in _V1_TABLES),
     _MIGRATION_2,
+    _MIGRATION_3,
 )
 LATEST_VERSION = len(MIGRATIONS)
+#: The oldest schema version a read-only store reads: migration 3 only added ``practice_meta``, which reads
+#: as empty before it (a read-only store never migrates).
+READABLE_FROM = 2
 
 
 def utc(at: datetime) -> datetime:

@@ -38,7 +38,8 @@ lock, so sealing never stops them.
 
 Read-only stores (``read_only=True``) run every transaction in read-only mode
 (``default_transaction_read_only``), never create or migrate the schema, and refuse every write method with
-:class:`~alliancekit.errors.StoreError`.
+:class:`~alliancekit.errors.StoreError`. They read a schema one version behind (from ``READABLE_FROM``): its
+practice metadata reads as absent.
 
 Outbox claiming is one statement too: ``SELECT ... FOR UPDATE SKIP LOCKED`` of the clinic's due messages and
 the lease ``UPDATE`` in one function, so concurrent dispatchers take different messages.
@@ -89,6 +90,7 @@ from alliancekit.store.protocol import (
 )
 from alliancekit_postgres.schema import (
     LATEST_VERSION,
+    READABLE_FROM,
     STALE_VERSION_SQLSTATE,
     audit_array,
     current_version,
@@ -147,6 +149,8 @@ _SQL_TEXT = {
     "seal_insert": "INSERT INTO {s}.audit_checkpoints (clinic_id, seq, heads, root, mac, at)"
     " VALUES (%s, %s, %s, %s, %s, %s)",
     "replace_payloads": "SELECT {s}.replace_payloads(%s, %s)",
+    "load_meta": "SELECT * FROM {s}.load_meta(%s, %s)",
+    "save_meta": "SELECT {s}.save_meta(%s, %s, %s)",
 }
 
 
@@ -163,6 +167,8 @@ class _Database:
         # Composed once: the schema identifier is quoted by psycopg.sql, never formatted in by hand.
         self.sql = {name: sql.SQL(text).format(s=ident).as_string(None) for name, text in _SQL_TEXT.items()}
         self.closed = False
+        #: The schema version found on opening (below the latest only for a read-only store).
+        self.version = LATEST_VERSION
         self.pool = ConnectionPool(
             conninfo,
             min_size=pool_min,
@@ -281,6 +287,9 @@ class PostgresStore:
             if version == LATEST_VERSION:
                 return
             if self._db.read_only:
+                if version is not None and READABLE_FROM <= version < LATEST_VERSION:
+                    self._db.version = version
+                    return
                 self._refuse_read_only(version)
             if not migrate and (version or 0) < LATEST_VERSION:
                 raise StoreError(
@@ -665,6 +674,19 @@ class PostgresStore:
             return None if row is None else row[0]
 
         return self._run("outbox write", call)
+
+    # -- practice metadata ----------------------------------------------------------------------------------
+
+    def load_meta(self, key: str) -> str | None:
+        if self._db.version < 3:  # a read-only store on a version-2 schema: no metadata table yet
+            return None
+        rows = self._read("load_meta", (self.clinic_id, key))
+        return str(rows[0][0]) if rows else None
+
+    def save_meta(self, key: str, value_json: str) -> None:
+        self._writable("save_meta")
+        query = self._db.sql["save_meta"]
+        self._run("metadata write", lambda conn: conn.execute(query, (self.clinic_id, key, value_json)))
 
     def close(self) -> None:
         """Close the pool (only the store that opened it does; a clinic view's ``close`` does nothing)."""
