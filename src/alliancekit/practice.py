@@ -1049,7 +1049,11 @@ def open_practice(
     if isinstance(location, str | os.PathLike):
         store = host.stores().open(location, read_only=check_bool("read_only", read_only))
     elif isinstance(location, Store):
-        store = location
+        return Practice(location, plugins=host, **options)
     else:
         raise ValidationError("location", "type", "a path, a location string or a Store")
-    return Practice(store, plugins=host, **options)
+    try:
+        return Practice(store, plugins=host, **options)
+    except BaseException:
+        store.close()  # opened here for a practice that was refused (a bad option): not left open
+        raise

@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -451,7 +452,7 @@ def test_no_db_and_no_ALLIANCEKIT_DB_is_a_usage_error(
 def _tampered(store: Store, tmp_path: Path) -> str:
     copy = tmp_path / "tampered.sqlite"
     copy.write_bytes(Path(store.location).read_bytes())
-    with sqlite3.connect(copy) as conn:
+    with closing(sqlite3.connect(copy)) as conn, conn:  # the connection's ``with`` commits, never closes
         conn.execute("UPDATE events SET actor_id = 'someone-else' WHERE seq = 2")
     return str(copy)
 

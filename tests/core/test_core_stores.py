@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 from alliancekit import open_practice
 from alliancekit.domain import Actor, RuptureNote
+from alliancekit.errors import NotAnAlliancekitStore, ValidationError
 from alliancekit.practice import Practice
 from alliancekit.store import Store
 from alliancekit.store.memory import MemoryStore
@@ -98,6 +101,45 @@ def test_open_practice_memory_and_store_object(actor: Actor) -> None:
     assert isinstance(store, Store)
     with open_practice(store) as practice:
         assert practice.store is store
+
+
+def _open_files_on(path: Path) -> list[str]:
+    """This process's open files that are ``path`` or its SQLite companions (``-wal``, ``-shm``)."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            target = os.readlink(fd)
+            if target.startswith(str(path)):
+                found.append(target)
+    return found
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="lists open files through /proc")
+
+
+@needs_proc
+@pytest.mark.parametrize("read_only", [False, True])
+def test_a_foreign_file_is_refused_without_leaving_it_open(tmp_path: Path, read_only: bool) -> None:
+    path = tmp_path / "notes.db"
+    path.write_bytes(b"plain text, not an SQLite database\n" * 200)
+    with pytest.raises(NotAnAlliancekitStore) as caught:
+        open_practice(path, read_only=read_only)
+    # ``caught`` keeps the traceback, so its frames and the connection they made are still alive:
+    # only a close releases the file here (Python 3.13 warns about a connection collected unclosed).
+    assert caught.value is not None
+    assert _open_files_on(path) == []
+
+
+@needs_proc
+def test_a_refused_option_leaves_the_store_closed(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite"
+    with open_practice(path) as practice:  # control: an open practice does hold the file
+        assert _open_files_on(path)
+        assert practice.store.schema_version() == LATEST_VERSION
+    with pytest.raises(ValidationError) as caught:
+        open_practice(path, time_zone="Mars/Olympus_Mons")
+    assert caught.value.field == "time_zone"
+    assert _open_files_on(path) == []
 
 
 # ----------------------------------------------------------------------------------------------- idempotency

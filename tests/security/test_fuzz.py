@@ -26,7 +26,7 @@ from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.security import bounded_json
 
-from .helpers import active_episode, actor
+from .helpers import Setup, active_episode, actor
 
 JSON = st.recursive(
     st.none()
@@ -111,10 +111,18 @@ def test_random_location_strings(scratch_dir: Path, prefix: str, rest: str) -> N
     practice.close()
 
 
+@pytest.fixture(scope="module")
+def fuzzed_episode() -> Iterator[Setup]:
+    """One episode every example writes to, made once and closed when the module is done (not left open)."""
+    setup = active_episode()
+    yield setup
+    setup.practice.close()
+
+
 @settings(max_examples=1000, deadline=None)
 @given(data=st.data())
-def test_random_records_through_the_facade(data: st.DataObject) -> None:
-    setup = _SETUP
+def test_random_records_through_the_facade(fuzzed_episode: Setup, data: st.DataObject) -> None:
+    setup = fuzzed_episode
     p, ep, me = setup.practice, setup.episode_id, actor("clin_own")
     calls = {
         "record_session": (records.Session, lambda r: p.record_session(me, ep, r)),
@@ -133,6 +141,3 @@ def test_random_records_through_the_facade(data: st.DataObject) -> None:
         call(value)
     except AlliancekitError:
         pass
-
-
-_SETUP = active_episode()

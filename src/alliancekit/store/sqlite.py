@@ -506,8 +506,11 @@ class SQLiteStore:
             conn.execute("PRAGMA foreign_keys = ON")
             if self.read_only:
                 conn.execute("PRAGMA query_only = ON")
-        except sqlite3.DatabaseError as exc:
-            raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database") from exc
+        except BaseException as exc:
+            conn.close()  # not yet among this store's connections: close() would not find it
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database") from exc
+            raise
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)

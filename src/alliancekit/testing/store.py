@@ -137,6 +137,16 @@ class _Recording:
         return getattr(self.store, name)
 
 
+def _forward(name: str) -> property:
+    return property(lambda self: getattr(self.store, name))
+
+
+# Python 3.12+ checks a runtime protocol with ``getattr_static``, which never calls ``__getattr__``: the
+# wrapper declares every member of the protocol itself, so that it still is a ``Store``.
+for _name in [n for n in dir(Store) if not n.startswith("_") and n not in vars(_Recording)]:
+    setattr(_Recording, _name, _forward(_name))
+
+
 def _json(text: str) -> Any:
     return json.loads(text)
 
