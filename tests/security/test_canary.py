@@ -195,13 +195,9 @@ def test_the_canary_is_in_the_store(canary_demo: tuple[Path, list[str]]) -> None
     path, _ = canary_demo
     with closing(sqlite3.connect(path)) as conn, conn:
         payloads = [r[0] for r in conn.execute("SELECT payload FROM events")]
+        query = "SELECT type FROM events WHERE payload LIKE ?"
+        kinds = {r[0] for r in conn.execute(query, (f"%{CANARY}%",))}
     assert sum(CANARY in p for p in payloads) > 100
-    kinds = {
-        r[0]
-        for r in sqlite3.connect(path).execute(
-            "SELECT type FROM events WHERE payload LIKE ?", (f"%{CANARY}%",)
-        )
-    }
     assert {"consultation-recorded", "session-recorded", "process-note-recorded", "episode-closed"} <= kinds
 
 
