@@ -79,9 +79,9 @@ CONSUMERS = ("cli/", "fhir/", "feedback/", "demo/", "exports/")
 
 
 def _backend(module: str) -> bool:
-    # The protocol's types and the registry's location names (which file an SQLite location is) hold no
-    # store; a practice is opened only through open_practice.
-    return module.startswith("alliancekit.store.") and not module.endswith((".protocol", ".registry"))
+    # The protocol's types hold no store; a practice is opened only through open_practice, and which file
+    # an SQLite location names is asked of the facade (practice_file).
+    return module.startswith("alliancekit.store.") and not module.endswith(".protocol")
 
 
 def _store_handles(path: Path, base: Path = ROOT.parent) -> list[str]:

@@ -13,6 +13,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -74,6 +75,7 @@ from alliancekit.store.protocol import (
     OutboxStatus,
     Store,
 )
+from alliancekit.store.registry import sqlite_file
 
 __all__ = [
     "DEFAULT_CONFLICT_RETRIES",
@@ -1026,6 +1028,12 @@ class Practice:
         s = self._open()
         check_ref("message_id", message_id)
         return s.store.outbox_requeue(message_id, s.clock())
+
+
+def practice_file(location: str | os.PathLike[str]) -> Path | None:
+    """The file an SQLite practice location names (a path, ``sqlite:path`` or ``sqlite:///abs/path``);
+    ``None`` for a location of another scheme. Names a file only: it opens nothing."""
+    return sqlite_file(location)
 
 
 def open_practice(

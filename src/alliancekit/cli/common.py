@@ -24,7 +24,7 @@ import attrs
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
-from alliancekit.store.registry import sqlite_file
+from alliancekit.practice import practice_file
 
 #: The environment variable that names the practice when ``--db`` is not given.
 DB_ENV = "ALLIANCEKIT_DB"
@@ -93,7 +93,7 @@ def existing_practice(
 
 def _why(location: str, refusal: NotAnAlliancekitStore) -> str:
     """Why there is no practice at ``location``, in plain words for a file, else the store's words."""
-    path = sqlite_file(location)
+    path = practice_file(location)
     if path is None:
         return str(refusal)
     if not path.exists():

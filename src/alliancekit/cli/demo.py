@@ -23,7 +23,7 @@ from alliancekit.demo import simulate_practice
 from alliancekit.demo.simulate import CLINIC, MIN_CLIENTS
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
 from alliancekit.feedback.reports import write_report
-from alliancekit.store.registry import sqlite_file
+from alliancekit.practice import practice_file
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,7 +75,7 @@ def _check_out(out: str | None) -> None:
 
 def _replaceable(location: str, force: bool) -> Path | None:
     """The SQLite file to remove before the demo writes (``None``: nothing to remove); refuses the rest."""
-    path = sqlite_file(location)
+    path = practice_file(location)
     if path is not None and (not path.exists() or (path.is_file() and path.stat().st_size == 0)):
         return None  # nothing there, or an empty file: nothing to protect
     if path is not None and not path.is_file():

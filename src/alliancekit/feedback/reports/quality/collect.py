@@ -45,8 +45,8 @@ from alliancekit.feedback.reports.quality.records import (
 from alliancekit.feedback.reports.quality.talking_therapies import TalkingTherapiesResult, talking_therapies
 
 if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit import CaseloadRow
     from alliancekit.practice import Practice
-    from alliancekit.store.protocol import CaseloadRow
 
 #: The integer-scored measures the specifications compare (every measure counts for the MBC summary).
 _WHOLE_POINT_MEASURES = frozenset({PHQ9, GAD7})
