@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gettext as _gettext
+from collections.abc import Iterable
 from pathlib import Path
 
 DOMAIN = "alliancekit"
@@ -28,6 +29,17 @@ def catalogue(language: str | None = None, locale_dir: str | None = None) -> _ge
     tag = language.replace("-", "_")
     candidates = [tag, tag.split("_")[0]] if "_" in tag else [tag]
     return _gettext.translation(DOMAIN, locale_dir or str(LOCALE_DIR), languages=candidates, fallback=True)
+
+
+def best_language(requested: str | None, available: Iterable[str]) -> str | None:
+    """The tag in ``available`` that serves a client asking for ``requested`` (BCP 47): the same tag
+    (case-insensitive), else the tag equal to its primary subtag (``es-MX`` is served by ``es``); ``None``
+    when none does, so the caller falls back to its own default."""
+    if not requested:
+        return None
+    tags = {tag.lower(): tag for tag in available}
+    wanted = requested.strip().replace("_", "-").lower()
+    return tags.get(wanted) or tags.get(wanted.split("-")[0])
 
 
 def translate(message: str, language: str | None = None) -> str:
