@@ -161,3 +161,46 @@ def test_lhc_forms_computes_alliancekits_total(browser: Browser, form_page: str,
         assert {k: v for k, v in back.items() if v is not None} == {
             k: v for k, v in answers.items() if v is not None
         }
+
+
+_SHOW_JS = """
+const [questionnaire, done] = arguments;
+const ready = () => window.LForms && LForms.Util && LForms.FHIR;
+const poll = (left) => ready() ? LForms.Util.addFormToPage(questionnaire, 'form', {fhirVersion: 'R4'})
+    .then(() => done('shown')).catch(e => done(String(e)))
+  : left ? setTimeout(() => poll(left - 1), 100) : done('LHC-Forms did not load');
+poll(200);
+"""
+
+_TOTAL_JS = """
+const response = LForms.Util.getFormFHIRData('QuestionnaireResponse', 'R4', document.getElementById('form'));
+const total = (response.item || []).find(item => item.linkId === arguments[0]);
+return total && total.answer ? (total.answer[0].valueInteger ?? total.answer[0].valueDecimal) : null;
+"""
+
+
+@pytest.mark.parametrize("name", ["phq-9-1.0", "core-10-1.0", "ors-1.0"])
+def test_filling_the_form_in_the_page_updates_the_total(browser: Browser, form_page: str, name: str) -> None:
+    """As a client would: click the radio buttons (reverse-keyed CORE-10 items among them) and type the
+    visual-analogue marks; the read-only total follows each change and ends at alliancekit's score."""
+    from selenium.webdriver.common.by import By
+
+    measure = _measure(name)
+    score = compile_scorer(measure)
+    answers = generated_responses(measure)[-2]  # a seeded response: every item answered
+    browser.open(form_page, 1280)
+    assert browser.driver.execute_async_script(_SHOW_JS, sdc_questionnaire(measure)) == "shown"
+    assert browser.script(_TOTAL_JS, total_link_id(measure)) is None  # nothing answered: no total
+    for item in measure.items:
+        value = answers[item.key]
+        assert value is not None
+        if item.integral:
+            radios = browser.driver.find_elements(By.NAME, f"radiogroup_{item.key}/1")
+            assert len(radios) == int(item.max - item.min) + 1
+            browser.script("arguments[0].click();", radios[int(value - item.min)])
+        else:
+            field = browser.driver.find_element(By.ID, f"{item.key}/1")
+            field.send_keys(str(value))
+            field.send_keys("\t")
+    computed = browser.script(_TOTAL_JS, total_link_id(measure))
+    assert computed == pytest.approx(score(answers).total, abs=1e-9)

@@ -65,6 +65,8 @@ ORDINAL_VALUE = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
 ITEM_WEIGHT = "http://hl7.org/fhir/StructureDefinition/itemWeight"
 MAX_DECIMAL_PLACES = "http://hl7.org/fhir/StructureDefinition/maxDecimalPlaces"
 VARIABLE = "http://hl7.org/fhir/StructureDefinition/variable"
+ITEM_CONTROL = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
+ITEM_CONTROL_SYSTEM = "http://hl7.org/fhir/questionnaire-item-control"
 CALCULATED_EXPRESSION = (
     "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression"
 )
@@ -213,6 +215,9 @@ def sdc_questionnaire(measure: Measure, *, language: str | None = None) -> dict[
         entry["text"] = text.text(item.key) or text.label(item.key)
         entry["required"] = _required(measure)
         if _choice(item):
+            # every option shown at once (radio buttons), as on the paper form, not in a drop-down
+            control = {"coding": [coding(ITEM_CONTROL_SYSTEM, "radio-button", "Radio Button")]}
+            entry["extension"] = [{"url": ITEM_CONTROL, "valueCodeableConcept": control}]
             entry["type"] = "choice"
             entry["answerOption"] = _options(measure, item, labels, text.language)
         else:
