@@ -204,3 +204,25 @@ def test_filling_the_form_in_the_page_updates_the_total(browser: Browser, form_p
             field.send_keys("\t")
     computed = browser.script(_TOTAL_JS, total_link_id(measure))
     assert computed == pytest.approx(score(answers).total, abs=1e-9)
+
+
+def test_the_renderer_scores_by_the_ordinal_values(browser: Browser, form_page: str) -> None:
+    """The check can fail: a form whose CORE-10 item 2 weighs its positions forward, not reversed, gets a
+    total from LHC-Forms that is not alliancekit's."""
+    measure = _measure("core-10-1.0")
+    questionnaire = sdc_questionnaire(measure)
+    (item,) = (entry for entry in questionnaire["item"] if entry["linkId"] == "q2")
+    for option in item["answerOption"]:
+        forward = float(option["valueCoding"]["code"])
+        for holder in (option, option["valueCoding"]):
+            for extension in holder["extension"]:
+                if "valueDecimal" in extension:
+                    extension["valueDecimal"] = forward
+    answers: dict[str, float | None] = dict.fromkeys(measure.item_keys, 0)
+    browser.open(form_page, 1280)
+    returned = json.loads(
+        browser.driver.execute_async_script(_RENDER_JS, questionnaire, sdc_response(measure, answers))
+    )
+    (total,) = (entry["answer"][0] for entry in returned["item"] if entry["linkId"] == "total")
+    assert compile_scorer(measure)(answers).total == 8  # items 2 and 3 at position 0 score 4 each
+    assert total["valueDecimal"] == 4  # item 2 now weighs position 0 as 0
