@@ -20,6 +20,7 @@ import attrs
 
 from alliancekit.domain.vocab import Rater
 from alliancekit.errors import MeasureDefinitionError
+from alliancekit.i18n import best_language
 from alliancekit.measures.change import reliable_change_threshold
 from alliancekit.measures.norms import (
     Citation,
@@ -251,8 +252,6 @@ class Measure:
         """The measure's text in ``language`` (BCP 47): that tag, else its primary subtag (``es-MX`` falls
         back to ``es``), else the definition's own language. Parts a translation leaves out are the
         definition's own text."""
-        from alliancekit.i18n import best_language  # i18n imports nothing from measures
-
         picked = best_language(language, self.languages) or self.language
         labels = {item.key: item.label for item in self.items}
         texts = {item.key: item.text if self.item_text_allowed else None for item in self.items}
