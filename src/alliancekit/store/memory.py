@@ -106,6 +106,19 @@ class MemoryStore:
                 raise
             if request is not None:
                 self._requests[(request.clinic_id, request.request_id)] = request
+                self._cancel(commit.request.cancel_messages if commit.request else ())
+
+    def _cancel(self, message_ids: Sequence[str]) -> None:
+        for message_id in message_ids:
+            found = self._message(message_id)
+            if found is not None and found[1].state is OutboxState.PENDING:
+                self.outbox[found[0]] = attrs.evolve(
+                    found[1],
+                    state=OutboxState.DELIVERED,
+                    last_error="cancelled",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
 
     def _request_after(self, write: RequestWrite) -> RequestRecord:
         """The request row as ``write`` leaves it; refuses what the SQL stores refuse."""
@@ -155,31 +168,6 @@ class MemoryStore:
                     self._requests[key] = redeemed = attrs.evolve(r, token_hash=token_hash)
                     return redeemed
             return None
-
-    def due_reminders(self, now: datetime, limit: int) -> list[RequestRecord]:
-        with self._lock:
-            due = [
-                r
-                for r in self._requests.values()
-                if r.remind_at is not None and r.remind_at <= now and r.reminded_at is None and r.live(now)
-            ]
-        return sorted(due, key=lambda r: (r.remind_at, r.clinic_id, r.request_id))[:limit]
-
-    def mark_reminded(
-        self, clinic_id: str, request_id: str, at: datetime, outbox: Sequence[OutboxRecord]
-    ) -> bool:
-        self._writable()
-        with self._lock:
-            r = self._requests.get((clinic_id, request_id))
-            if r is None or r.reminded_at is not None or not r.live(at):
-                return False
-            self._requests[(clinic_id, request_id)] = attrs.evolve(r, reminded_at=at)
-            for message in outbox:
-                self._outbox_at[message.message_id] = len(self.outbox)
-                self.outbox.append(
-                    attrs.evolve(message, next_attempt_at=message.next_attempt_at or message.created_at)
-                )
-            return True
 
     def count_failure(self, clinic_id: str, source: str, window: datetime) -> int:
         self._writable()

@@ -268,7 +268,7 @@ class RequestRecord:
     session_id: str | None = None
     language: str | None = None
     remind_at: datetime | None = None
-    reminded_at: datetime | None = None
+    """When the reminder message is due (it waits in the outbox until then); ``None``: no reminder."""
     revoked_at: datetime | None = None
     used_at: datetime | None = None
 
@@ -292,6 +292,9 @@ class RequestWrite:
     request_id: str
     at: datetime
     record: RequestRecord | None = None
+    cancel_messages: tuple[str, ...] = ()
+    """Outbox messages still pending (the request's reminder) that a consume or revoke settles unsent: they
+    are marked delivered with ``last_error`` ``cancelled`` (the outbox has no cancelled state)."""
 
 
 @attrs.frozen
@@ -468,15 +471,6 @@ class RequestStore(Protocol):
     ) -> RequestRecord | None:
         """Atomically give the live, unredeemed kiosk code ``code_hash`` its one-use token; ``None`` when no
         such code is live at ``at`` (unknown, redeemed, used, revoked or expired)."""
-
-    def due_reminders(self, now: datetime, limit: int) -> list[RequestRecord]:
-        """Live requests whose ``remind_at <= now`` and that were not reminded yet, oldest first."""
-
-    def mark_reminded(
-        self, clinic_id: str, request_id: str, at: datetime, outbox: Sequence[OutboxRecord]
-    ) -> bool:
-        """Mark the request reminded and write its reminder messages, in one transaction, unless it was
-        reminded already or is no longer live (then nothing is written and this returns ``False``)."""
 
     def count_failure(self, clinic_id: str, source: str, window: datetime) -> int:
         """Add one failed kiosk attempt by ``source`` in the window starting at ``window``; returns the

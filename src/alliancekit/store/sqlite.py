@@ -309,7 +309,7 @@ def _write_commit(conn: sqlite3.Connection, commit: Commit) -> None:
 
 _REQUEST_COLUMNS = (
     "clinic_id, request_id, episode_id, measure_id, version, point, session_id, language, token_hash,"
-    " code_hash, created_at, expires_at, remind_at, reminded_at, revoked_at, used_at"
+    " code_hash, created_at, expires_at, remind_at, revoked_at, used_at"
 )
 
 
@@ -331,7 +331,6 @@ def _request_row(r: RequestRecord) -> tuple[Any, ...]:
         _micros(r.created_at),
         _micros(r.expires_at),
         at(r.remind_at),
-        at(r.reminded_at),
         at(r.revoked_at),
         at(r.used_at),
     )
@@ -352,9 +351,8 @@ def _request_from_row(r: Sequence[Any]) -> RequestRecord:
         created_at=_EPOCH + r[10] * _MICROSECOND,
         expires_at=_EPOCH + r[11] * _MICROSECOND,
         remind_at=_from_micros(r[12]),
-        reminded_at=_from_micros(r[13]),
-        revoked_at=_from_micros(r[14]),
-        used_at=_from_micros(r[15]),
+        revoked_at=_from_micros(r[13]),
+        used_at=_from_micros(r[14]),
     )
 
 
@@ -364,10 +362,11 @@ def _write_request(conn: sqlite3.Connection, write: RequestWrite) -> None:
     if write.action == "create":
         assert write.record is not None  # noqa: S101 - a create carries its record
         conn.execute(
-            f"INSERT INTO administration_requests ({_REQUEST_COLUMNS}) VALUES ({', '.join('?' * 16)})",  # noqa: S608
+            f"INSERT INTO administration_requests ({_REQUEST_COLUMNS}) VALUES ({', '.join('?' * 15)})",  # noqa: S608
             _request_row(write.record),
         )
-    elif write.action == "revoke":
+        return
+    if write.action == "revoke":
         conn.execute(
             "UPDATE administration_requests SET revoked_at = ? WHERE clinic_id = ? AND request_id = ?"
             " AND used_at IS NULL AND revoked_at IS NULL",
@@ -382,6 +381,12 @@ def _write_request(conn: sqlite3.Connection, write: RequestWrite) -> None:
         ).rowcount
         if done != 1:
             raise InvalidToken()
+    if write.cancel_messages:
+        conn.executemany(
+            "UPDATE outbox SET state = 'delivered', last_error = 'cancelled', lease_owner = NULL,"
+            " lease_expires_at = NULL, settled_at = ? WHERE message_id = ? AND state = 'pending'",
+            [(_micros(write.at), m) for m in write.cancel_messages],
+        )
 
 
 def _write_outbox(conn: sqlite3.Connection, outbox: Sequence[OutboxRecord]) -> None:
@@ -993,33 +998,6 @@ class SQLiteStore:
             return None if row is None else _request_from_row(row)
 
         result: RequestRecord | None = self._write(redeem)
-        return result
-
-    def due_reminders(self, now: datetime, limit: int) -> list[RequestRecord]:
-        at = _micros(now)
-        return self._requests(
-            "remind_at IS NOT NULL AND remind_at <= ? AND reminded_at IS NULL AND used_at IS NULL"
-            " AND revoked_at IS NULL AND expires_at > ? ORDER BY remind_at, clinic_id, request_id LIMIT ?",
-            (at, at, limit),
-        )
-
-    def mark_reminded(
-        self, clinic_id: str, request_id: str, at: datetime, outbox: Sequence[OutboxRecord]
-    ) -> bool:
-        now = _micros(at)
-
-        def mark(conn: sqlite3.Connection) -> bool:
-            done = conn.execute(
-                "UPDATE administration_requests SET reminded_at = ? WHERE clinic_id = ? AND request_id = ?"
-                " AND reminded_at IS NULL AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
-                (now, clinic_id, request_id, now),
-            ).rowcount
-            if done != 1:
-                return False
-            _write_outbox(conn, outbox)
-            return True
-
-        result: bool = self._write(mark)
         return result
 
     def count_failure(self, clinic_id: str, source: str, window: datetime) -> int:

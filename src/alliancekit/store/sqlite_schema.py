@@ -216,7 +216,6 @@ MIGRATIONS: tuple[str, ...] = (
         created_at  INTEGER NOT NULL,
         expires_at  INTEGER NOT NULL,
         remind_at   INTEGER,
-        reminded_at INTEGER,
         revoked_at  INTEGER,
         used_at     INTEGER,
         PRIMARY KEY (clinic_id, request_id)
@@ -226,8 +225,6 @@ MIGRATIONS: tuple[str, ...] = (
         ON administration_requests (token_hash, clinic_id) WHERE token_hash IS NOT NULL;
     CREATE UNIQUE INDEX administration_requests_code
         ON administration_requests (clinic_id, code_hash) WHERE code_hash IS NOT NULL;
-    CREATE INDEX administration_requests_reminders
-        ON administration_requests (remind_at) WHERE remind_at IS NOT NULL AND reminded_at IS NULL;
 
     CREATE TABLE kiosk_failures (
         clinic_id    TEXT    NOT NULL,

@@ -541,11 +541,11 @@ _MIGRATION_3 = (
 
 _REQUEST_COLUMNS = """clinic_id text, request_id text, episode_id text, measure_id text, version text,
            point text, session_id text, language text, token_hash text, code_hash text,
-           created_at timestamptz, expires_at timestamptz, remind_at timestamptz, reminded_at timestamptz,
-           revoked_at timestamptz, used_at timestamptz"""
+           created_at timestamptz, expires_at timestamptz, remind_at timestamptz, revoked_at timestamptz,
+           used_at timestamptz"""
 _REQUEST_SELECT = """r.clinic_id::text, r.request_id::text, r.episode_id, r.measure_id, r.version, r.point,
                r.session_id, r.language, r.token_hash::text, r.code_hash::text, r.created_at, r.expires_at,
-               r.remind_at, r.reminded_at, r.revoked_at, r.used_at"""
+               r.remind_at, r.revoked_at, r.used_at"""
 
 # 4: administration requests (links and kiosk codes a client fills a measure in with) and failed kiosk
 # attempts per clinic, source and window. Only SHA-256 hashes of tokens and codes are kept.
@@ -565,15 +565,12 @@ _MIGRATION_4 = (
         created_at  timestamptz NOT NULL,
         expires_at  timestamptz NOT NULL,
         remind_at   timestamptz,
-        reminded_at timestamptz,
         revoked_at  timestamptz,
         used_at     timestamptz,
         PRIMARY KEY (clinic_id, request_id),
         UNIQUE (clinic_id, token_hash),
         UNIQUE (clinic_id, code_hash)
     );
-    CREATE INDEX administration_requests_reminders ON {s}.administration_requests (clinic_id, remind_at)
-        WHERE remind_at IS NOT NULL AND reminded_at IS NULL;
 
     CREATE TABLE {s}.kiosk_failures (
         clinic_id    text COLLATE "C" NOT NULL,
@@ -586,7 +583,7 @@ _MIGRATION_4 = (
     -- A command's change to a request, run in the transaction of its append_commit. A consume that finds
     -- no live request raises AK410: the whole commit rolls back.
     CREATE FUNCTION {s}.write_request(p_scope text, p_action text, p_request text, p_at timestamptz,
-        p_record jsonb) RETURNS void LANGUAGE plpgsql AS $$
+        p_record jsonb, p_cancel text[]) RETURNS void LANGUAGE plpgsql AS $$
     BEGIN
         PERFORM set_config('alliancekit.clinic_id', p_scope, true);
         IF p_action = 'create' THEN
@@ -609,6 +606,10 @@ _MIGRATION_4 = (
                 RAISE EXCEPTION 'request not live' USING ERRCODE = 'AK410';
             END IF;
         END IF;
+        -- A reminder still waiting is settled unsent (the outbox has no cancelled state).
+        UPDATE {s}.outbox o SET state = 'delivered', last_error = 'cancelled', lease_owner = NULL,
+            lease_expires_at = NULL
+        WHERE o.clinic_id = p_scope AND o.message_id = ANY (p_cancel) AND o.state = 'pending';
     END
     $$;
 
@@ -624,26 +625,6 @@ _MIGRATION_4 = (
             RETURNING """
     + _REQUEST_SELECT
     + """;
-    END
-    $$;
-
-    CREATE FUNCTION {s}.mark_reminded(p_scope text, p_request text, p_at timestamptz, p_outbox jsonb)
-    RETURNS boolean LANGUAGE plpgsql AS $$
-    BEGIN
-        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
-        UPDATE {s}.administration_requests r SET reminded_at = p_at
-        WHERE r.clinic_id = p_scope AND r.request_id = p_request AND r.reminded_at IS NULL
-            AND r.used_at IS NULL AND r.revoked_at IS NULL AND r.expires_at > p_at;
-        IF NOT FOUND THEN
-            RETURN false;
-        END IF;
-        INSERT INTO {s}.outbox (clinic_id, message_id, episode_id, kind, channel, body, created_at,
-            next_attempt_at)
-        SELECT p_scope, m.message_id, m.episode_id, m.kind, m.channel, m.body, m.created_at,
-            coalesce(m.next_attempt_at, m.created_at)
-        FROM jsonb_to_recordset(p_outbox) AS m(message_id text, episode_id text, kind text, channel text,
-            body text, created_at timestamptz, next_attempt_at timestamptz);
-        RETURN true;
     END
     $$;
 
@@ -674,15 +655,6 @@ _MIGRATION_4 = (
         _REQUEST_COLUMNS,
         "SELECT " + _REQUEST_SELECT + " FROM {s}.administration_requests r"
         " WHERE r.clinic_id = p_scope AND r.request_id = p_request",
-    )
-    + _reader(
-        "due_reminders",
-        ", p_now timestamptz, p_limit integer",
-        _REQUEST_COLUMNS,
-        "SELECT " + _REQUEST_SELECT + " FROM {s}.administration_requests r"
-        " WHERE r.clinic_id = p_scope AND r.remind_at IS NOT NULL AND r.remind_at <= p_now"
-        " AND r.reminded_at IS NULL AND r.used_at IS NULL AND r.revoked_at IS NULL AND r.expires_at > p_now"
-        " ORDER BY r.remind_at, r.request_id LIMIT p_limit",
     )
     + _reader(
         "kiosk_failures",

@@ -153,12 +153,10 @@ _SQL_TEXT = {
     "replace_payloads": "SELECT {s}.replace_payloads(%s, %s)",
     "load_meta": "SELECT * FROM {s}.load_meta(%s, %s)",
     "save_meta": "SELECT {s}.save_meta(%s, %s, %s)",
-    "write_request": "SELECT {s}.write_request(%s, %s, %s, %s, %s)",
+    "write_request": "SELECT {s}.write_request(%s, %s, %s, %s, %s, %s)",
     "find_request": "SELECT * FROM {s}.find_request(%s, %s)",
     "get_request": "SELECT * FROM {s}.get_request(%s, %s)",
     "redeem_code": "SELECT * FROM {s}.redeem_code(%s, %s, %s, %s)",
-    "due_reminders": "SELECT * FROM {s}.due_reminders(%s, %s, %s)",
-    "mark_reminded": "SELECT {s}.mark_reminded(%s, %s, %s, %s)",
     "count_failure": "SELECT {s}.count_failure(%s, %s, %s)",
     "kiosk_failures": "SELECT * FROM {s}.kiosk_failures(%s, %s, %s)",
 }
@@ -415,6 +413,7 @@ class PostgresStore:
                     request.request_id,
                     request.at,
                     None if record is None else _request_object(record),
+                    list(request.cancel_messages),
                 ),
             )
 
@@ -741,17 +740,6 @@ class PostgresStore:
         )
         return _request_record(rows[0]) if rows else None
 
-    def due_reminders(self, now: datetime, limit: int) -> list[RequestRecord]:
-        return self._requests("due_reminders", (now, limit))
-
-    def mark_reminded(
-        self, clinic_id: str, request_id: str, at: datetime, outbox: Sequence[OutboxRecord]
-    ) -> bool:
-        if clinic_id != self.clinic_id:
-            return False
-        payload = _json_array(_outbox_object(m) for m in outbox)
-        return bool(self._call("mark_reminded", (clinic_id, request_id, at, payload)))
-
     def count_failure(self, clinic_id: str, source: str, window: datetime) -> int:
         if clinic_id != self.clinic_id:
             raise AccessDenied("count_failure", "another clinic than this store's")
@@ -892,9 +880,8 @@ def _request_record(r: tuple[Any, ...]) -> RequestRecord:
         created_at=r[10],
         expires_at=r[11],
         remind_at=r[12],
-        reminded_at=r[13],
-        revoked_at=r[14],
-        used_at=r[15],
+        revoked_at=r[13],
+        used_at=r[14],
     )
 
 
