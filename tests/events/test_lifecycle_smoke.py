@@ -48,7 +48,7 @@ def test_full_lifecycle_snapshot_equals_fold(
     # one answered by the client), and the alert still open at the ending resolved in the closing commit
     assert state.version == len(sqlite_practice.store.load_events(ep)) == 35
     resolved = [e for e in sqlite_practice.timeline(actor, ep) if e.type == "alert-resolved"]
-    assert resolved[-1].seq == 30
+    assert resolved[-1].seq == 34
     assert not state.alerts
     assert (state.sessions_scheduled, state.sessions_attended) == (4, 3)
     assert sqlite_practice.episode(actor, other).stage is Stage.CLOSED
