@@ -81,13 +81,18 @@ def test_fresh_process_view_reads_the_same_state(
     with open_practice(path, policy=ALLOW_ALL, clock=steady) as writer:
         ep = lifecycle(writer, actor)
         written = writer.episode(actor, ep)
-    with open_practice(path, policy=ALLOW_ALL, clock=steady) as reader:  # no decoded-state cache: decodes the snapshot row
+    with open_practice(
+        path, policy=ALLOW_ALL, clock=steady
+    ) as reader:  # no decoded-state cache: decodes the snapshot row
         assert reader.episode(actor, ep) == written == reader.rebuild_state(MAINTENANCE, ep)
 
 
 def test_two_practices_on_one_file_never_lose_an_update(tmp_path: Path, actor: Actor) -> None:
     path = tmp_path / "p.sqlite"
-    with open_practice(path, policy=ALLOW_ALL, clock=steady) as a, open_practice(path, policy=ALLOW_ALL, clock=steady) as b:
+    with (
+        open_practice(path, policy=ALLOW_ALL, clock=steady) as a,
+        open_practice(path, policy=ALLOW_ALL, clock=steady) as b,
+    ):
         ep = a.start_episode(actor, client_ref="client-9", clinician_id=actor.id, opened_on=date(2026, 1, 1))
         from alliancekit.domain import Consent, Consultation, FitDecision, GoalDraft
 

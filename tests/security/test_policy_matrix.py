@@ -287,6 +287,8 @@ def _submit_as(p: Practice, a: Any, s: Setup) -> object:
         {"request": record, "administration": answers},
         private={"now": p._s.clock()},  # noqa: SLF001
     )
+
+
 #: Exports and reports read through the facade: the same policy decides them.
 OPERATIONS.update(
     {
