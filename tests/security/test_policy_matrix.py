@@ -280,12 +280,12 @@ def _submit_as(p: Practice, a: Any, s: Setup) -> object:
 
     record = p.store.get_request(CLINIC, _requested(p, s).request_id)  # type: ignore[attr-defined]
     answers = Administration("phq-9", "1.0", "start", {f"q{i}": 1 for i in range(1, 10)})
-    return p._runner.run(  # noqa: SLF001 - the command itself, as any actor
+    return p._runner.run(
         COMMANDS["submit_response"],
         a,
         s.episode_id,
         {"request": record, "administration": answers},
-        private={"now": p._s.clock()},  # noqa: SLF001
+        private={"now": p._s.clock()},
     )
 
 
