@@ -42,6 +42,7 @@ from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.plugins.manager import PluginHost
 from alliancekit.practice import Practice, open_practice
+from alliancekit.protocols import DueMeasure, MeasurementProtocol, ScheduleEntry
 from alliancekit.security.encryption import FieldCipher, Keyring
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
 from alliancekit.security.views import (
@@ -90,6 +91,7 @@ __all__ = [
     "DispatchPolicy",
     "DispatchSummary",
     "Dispatcher",
+    "DueMeasure",
     "Ending",
     "EpisodeState",
     "ExpectationFit",
@@ -106,6 +108,7 @@ __all__ = [
     "IntegrityReport",
     "Keyring",
     "MaintenancePlan",
+    "MeasurementProtocol",
     "MemberAttendance",
     "OutboxRecord",
     "OutboxState",
@@ -124,6 +127,7 @@ __all__ = [
     "Review",
     "Role",
     "RuptureNote",
+    "ScheduleEntry",
     "Session",
     "SessionHistory",
     "ShardHead",

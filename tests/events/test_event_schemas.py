@@ -35,6 +35,7 @@ from alliancekit.events import converter
 from alliancekit.events import schemas as gen
 from alliancekit.events import types as t
 from alliancekit.practice import Practice
+from alliancekit.protocols import MeasurementProtocol, ScheduleEntry
 
 REGENERATE = "regenerate them with: python -m alliancekit.events.schemas --write (and commit schemas/events)"
 D = date(2026, 4, 1)
@@ -89,6 +90,17 @@ EXAMPLES: list[tuple[str, t.Event]] = [
     ("lockbox-min", t.LockboxSet("lb-1", "record", (), (), (), D)),
     ("lockbox-full", t.LockboxSet("lb-2", "class", ("sessions", "ruptures"), (), ("insurer",), D)),
     ("lockbox-lifted", t.LockboxLifted("lb-1", D)),
+    ("protocol-cleared", t.ProtocolSet(None, D)),
+    (
+        "protocol-set",
+        t.ProtocolSet(
+            MeasurementProtocol(
+                "intake-weekly",
+                (ScheduleEntry("phq-9", "intake"), ScheduleEntry("gad-7", "every-weeks", 2)),
+            ),
+            D,
+        ),
+    ),
     ("opened", t.EpisodeOpened("client-1", "clinician-1", D)),
     ("consultation-min", t.ConsultationRecorded(Consultation(D, "video", Consent(True, False)))),
     (

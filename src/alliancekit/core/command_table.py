@@ -34,7 +34,9 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
+from alliancekit.errors import ValidationError
 from alliancekit.lifecycle import commands as c
+from alliancekit.protocols.definition import MeasurementProtocol
 from alliancekit.security.policy import Action
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -89,6 +91,15 @@ def required_text(field: str, value: Any) -> str:
 def any_text(field: str, value: Any) -> str:
     """Text, blank allowed (the lifecycle rule that needs words says so with its own rule)."""
     return check_text(field, value)
+
+
+def protocol_choice(field: str, value: Any) -> Any:
+    """A measurement protocol, the name of a registered one, or ``None`` (resolved by the builder)."""
+    if value is None or isinstance(value, MeasurementProtocol):
+        return value
+    if isinstance(value, str):
+        return check_ref(field, value)
+    raise ValidationError(field, "type", "a MeasurementProtocol, the name of a registered one, or None")
 
 
 def goal_drafts(field: str, values: Any) -> tuple[GoalDraft, ...]:
@@ -315,6 +326,12 @@ COMMANDS: Mapping[str, CommandSpec] = {
             {"directive_id": check_ref, "on": check_date},
             lambda ctx, a: c.LiftLockbox(a["directive_id"], a["directive_id"] in ctx.state.lockbox, a["on"]),
             record_id=lambda ctx, a: a["directive_id"],
+        ),
+        _spec(
+            "set_protocol",
+            Action.SET_PROTOCOL,
+            {"protocol": protocol_choice, "on": check_date},
+            lambda ctx, a: c.SetProtocol(ctx.protocol(a["protocol"]), a["on"]),
         ),
     )
 }

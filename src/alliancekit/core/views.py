@@ -36,6 +36,8 @@ from alliancekit.events.types import (
 from alliancekit.feedback.expectation import FIT_KEY, ExpectationFit
 from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
+from alliancekit.protocols.definition import DueMeasure
+from alliancekit.protocols.schedule import due_measures
 from alliancekit.security import encryption
 from alliancekit.security.lockbox import active_directives, apply_lockbox
 from alliancekit.security.participants import participant_reader, summary_for, visible_entries
@@ -70,6 +72,19 @@ class Views:
 
     def alerts(self, actor: object, episode_id: object) -> dict[str, AlertState]:
         return dict(self.episode(actor, episode_id).alerts)
+
+    def due_measures(
+        self, actor: object, episode_id: object, *, for_next_session: object = False
+    ) -> tuple[DueMeasure, ...]:
+        next_session = check_bool("for_next_session", for_next_session)
+        _, state = self._read(actor, Action.READ_DUE_MEASURES, episode_id)
+        return due_measures(
+            self.s.protocol_for(state),
+            state,
+            self.s.today(state.clinic_id),
+            review_every=self.s.feedback.review_every,
+            for_next_session=next_session,
+        )
 
     def rebuild_state(self, actor: object, episode_id: object) -> EpisodeState:
         a, state = self._read(actor, Action.REBUILD_STATE, episode_id)
@@ -399,6 +414,7 @@ class Views:
             latest_outcome=None,
             outcome_measure=None,
             outcome_sessions=None,
+            missed_measures_json="[]",
         )
 
     def _timeline(self, episode_id: str, recipient: str | None, *, lockbox: bool) -> Timeline:

@@ -82,6 +82,10 @@ _DECLARED: dict[str, tuple[Sharing, str | None, bool, Callable[[Any], str | None
     # Who takes part: a FRAME fact (the episode's shape), mapped to FHIR as participants.
     "participant-added": (Sharing.FRAME, None, True, None),
     "group-joined": (Sharing.FRAME, None, True, None),
+    # Which measures are scheduled, and when: the care plan's administration, withheld with the other
+    # administrative facts. Not exported: it says nothing about the client that the exported
+    # QuestionnaireResponses and Observations do not (a CarePlan activity could map it later).
+    "protocol-set": _classed("administrative", exported=False),
     "process-note-recorded": (Sharing.NEVER, None, False, None),
     "lockbox-set": (Sharing.NEVER, None, False, None),
     "lockbox-lifted": (Sharing.NEVER, None, False, None),

@@ -20,6 +20,7 @@ from alliancekit.domain.records import (
 )
 from alliancekit.events.types import RecordedScore, ReviewedScore
 from alliancekit.lifecycle.state import SessionRef
+from alliancekit.protocols.definition import MeasurementProtocol
 
 
 class Command:
@@ -196,3 +197,11 @@ class OpenEpisode(Command):
     client_ref: str
     clinician_id: str
     opened_on: date
+
+
+@attrs.frozen
+class SetProtocol(Command):
+    """Give the episode its own measurement protocol (``None``: back to its clinic's)."""
+
+    protocol: MeasurementProtocol | None
+    on: date

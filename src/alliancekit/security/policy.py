@@ -69,6 +69,10 @@ class Action:
     """Fit the practice's expected-response model (statistics over closed episodes, no client record)."""
     MARK_DEMO = "mark-demo"
     """Mark the practice as a demo that ``alliancekit demo`` made (and may replace)."""
+    SET_PROTOCOL = "set-protocol"
+    """Give an episode its own measurement protocol (the treating clinician's decision)."""
+    READ_DUE_MEASURES = "read-due-measures"
+    """Which measures an episode's protocol makes due, and which it missed."""
 
 
 #: Clinical writes to an episode: the treating clinician's work.
@@ -92,6 +96,7 @@ CLINICAL_WRITES = frozenset(
         Action.RECORD_PROCESS_NOTE,
         Action.ADD_PARTICIPANT,
         Action.JOIN_GROUP,
+        Action.SET_PROTOCOL,
     }
 )
 #: What a group's co-facilitator may do in a member's episode besides its clinician of record.
@@ -108,6 +113,7 @@ CLINICAL_READS = frozenset(
         Action.BREAK_GLASS,
         Action.EXPORT,
         Action.REBUILD_STATE,
+        Action.READ_DUE_MEASURES,
     }
 )
 #: What the client's own record may be touched with by the client.
@@ -282,6 +288,7 @@ class DefaultPolicy:
             Action.READ_EPISODE,
             Action.READ_TIMELINE,
             Action.READ_SESSION_HISTORY,
+            Action.READ_DUE_MEASURES,
             Action.EXPORT,
             Action.ACKNOWLEDGE_ALERT,
             Action.RESOLVE_ALERT,
