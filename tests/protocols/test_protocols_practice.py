@@ -26,6 +26,7 @@ from alliancekit.domain import (
     Session,
 )
 from alliancekit.errors import LifecycleError, PluginError, ValidationError
+from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.protocols import When
 from alliancekit.protocols.registry import ProtocolRegistrar
@@ -364,3 +365,30 @@ def test_alliancekit_register_protocols_refuses_what_is_not_a_protocol() -> None
     host = make_plugin_host(load_entry_points=False, extra_plugins=[Wrong()])
     with pytest.raises(PluginError):
         host.protocols()
+
+
+# -- the optional alert ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_the_measure_missed_alert_is_raised_only_when_configured(enabled: bool) -> None:
+    config = FeedbackConfig(missed_measure_alert=enabled)
+    with Practice(MemoryStore(), feedback=config, default_protocol="fit") as p:
+        ep = _episode(p)
+        p.record_session(ME, ep, _session(DAY + timedelta(days=7), "ors", "srs"))
+        assert [a.rule_id for a in p.alerts(ME, ep).values()] == []
+        p.record_session(ME, ep, _session(DAY + timedelta(days=14), "ors"))
+        missed = [
+            (a.rule_id, a.measure_id) for a in p.alerts(ME, ep).values() if a.rule_id == "measure-missed"
+        ]
+        assert missed == ([("measure-missed", "srs")] if enabled else [])
+        # still missed at the next session: not raised again while open
+        p.record_session(ME, ep, _session(DAY + timedelta(days=21), "ors"))
+        again = [a for a in p.alerts(ME, ep).values() if a.rule_id == "measure-missed"]
+        assert len(again) == (1 if enabled else 0)
+
+
+def test_the_measure_missed_switch_must_be_true_or_false() -> None:
+    with pytest.raises(ValidationError) as refused:
+        FeedbackConfig(missed_measure_alert=1)  # type: ignore[arg-type]
+    assert (refused.value.field, refused.value.rule) == ("feedback.missed_measure_alert", "type")

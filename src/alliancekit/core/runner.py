@@ -354,6 +354,7 @@ class Runner:
             new_id=lambda i: ctx.new_id("alert", i),
             expectations=s.expectations,
             measure_cache=s.measure_cache,
+            protocol=s.protocol_for(after),
         )
         return evaluate(before, events, after, context)
 
