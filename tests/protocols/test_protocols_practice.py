@@ -392,3 +392,15 @@ def test_the_measure_missed_switch_must_be_true_or_false() -> None:
     with pytest.raises(ValidationError) as refused:
         FeedbackConfig(missed_measure_alert=1)  # type: ignore[arg-type]
     assert (refused.value.field, refused.value.rule) == ("feedback.missed_measure_alert", "type")
+
+
+def test_a_practice_verifies_without_its_protocol_configuration(tmp_path: Path) -> None:
+    """Verification (the CLI's has no protocols) leaves the configuration-dependent missed measures out."""
+    path = tmp_path / "p.sqlite"
+    with open_practice(path, protocols={CLINIC: "fit"}) as p:
+        ep = _episode(p)
+        p.record_session(ME, ep, _session(DAY + timedelta(days=7), "ors"))
+        assert _missed(p, ep) == ("srs",)
+    with open_practice(path) as p:
+        report = p.verify(ADMIN)
+        assert report.ok, report.describe()
