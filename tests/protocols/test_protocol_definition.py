@@ -32,7 +32,6 @@ def test_a_valid_protocol_keeps_its_entries_and_points() -> None:
         ),
     )
     assert [e.when for e in protocol.entries][:2] == [When.SESSION_START, When.SESSION_END]
-    assert [e.point for e in protocol.entries] == ["start", "end", "start", "start"]
     assert protocol.measures == ("ors", "srs", "phq-9")
 
 

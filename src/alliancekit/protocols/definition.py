@@ -72,11 +72,6 @@ class ScheduleEntry:
         elif self.every is not None:
             raise ValidationError("every", "not-allowed", f"{self.when.value} takes no interval")
 
-    @property
-    def point(self) -> str:
-        """Where in a session it is given: ``end`` for ``session-end``, else ``start``."""
-        return "end" if self.when is When.SESSION_END else "start"
-
 
 def _entries(value: Any) -> tuple[ScheduleEntry, ...]:
     if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
@@ -125,6 +120,7 @@ class DueMeasure:
     when: When
     """The schedule entry that makes it due."""
     point: str
-    """``start`` or ``end`` of the session (what an administration request names)."""
+    """``start`` or ``end`` of the session (what an administration request names): ``end`` for
+    ``session-end``, else ``start``."""
     overdue: bool = False
     """An occasion already passed without it: it was missed at least once."""

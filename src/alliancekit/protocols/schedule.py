@@ -53,9 +53,8 @@ def due_measures(
         if entry.when in _SESSION_BOUND and not for_next_session:
             continue
         if _is_due(entry, state, today, review_every):
-            due.append(
-                DueMeasure(entry.measure, entry.when, entry.point, _is_missed(entry, state, review_every))
-            )
+            point = "end" if entry.when is When.SESSION_END else "start"
+            due.append(DueMeasure(entry.measure, entry.when, point, _is_missed(entry, state, review_every)))
     return tuple(due)
 
 
