@@ -404,3 +404,16 @@ def test_a_practice_verifies_without_its_protocol_configuration(tmp_path: Path) 
     with open_practice(path) as p:
         report = p.verify(ADMIN)
         assert report.ok, report.describe()
+
+
+def test_what_was_missed_is_withheld_with_the_scores_under_a_lockbox() -> None:
+    supervisor = Actor("sup-1", Role.SUPERVISOR, CLINIC)
+    with Practice(MemoryStore(), default_protocol="fit") as p:
+        ep = _episode(p)
+        p.record_session(ME, ep, _session(DAY + timedelta(days=7), "ors"))
+        p.set_lockbox(ME, ep, scope="class", classes=["sessions"], on=DAY + timedelta(days=7))
+        assert _due(p, ep) == [("ors", False), ("srs", True)]  # the treating clinician sees it
+        seen = [(d.measure, d.overdue) for d in p.due_measures(supervisor, ep, for_next_session=True)]
+        assert seen == [("ors", False), ("srs", False)]
+        [row] = p.caseload(supervisor)
+        assert row.missed_measures == ()

@@ -76,15 +76,20 @@ class Views:
     def due_measures(
         self, actor: object, episode_id: object, *, for_next_session: object = False
     ) -> tuple[DueMeasure, ...]:
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.READ_DUE_MEASURES, "episode", episode_id)
         next_session = check_bool("for_next_session", for_next_session)
-        _, state = self._read(actor, Action.READ_DUE_MEASURES, episode_id)
-        return due_measures(
+        state = guard.read_episode(a, Action.READ_DUE_MEASURES, check_ref("episode_id", episode_id))
+        due = due_measures(
             self.s.protocol_for(state),
             state,
             self.s.today(state.clinic_id),
             review_every=self.s.feedback.review_every,
             for_next_session=next_session,
         )
+        if guard.summary_withheld(a, state):  # what was missed is withheld with the scores, as in a row
+            due = tuple(attrs.evolve(d, overdue=False) for d in due)
+        return due
 
     def rebuild_state(self, actor: object, episode_id: object) -> EpisodeState:
         a, state = self._read(actor, Action.REBUILD_STATE, episode_id)
