@@ -81,7 +81,9 @@ def caseload_row(
         modality=modality,
         ending_reason=None if state.ending_reason is None else state.ending_reason.value,
         lockbox_json=lockbox_json(state),
-        missed_measures_json=encode_json(list(missed_measures(protocol, state, review_every=review_every))),
+        missed_measures_json="[]"
+        if protocol is None
+        else encode_json(list(missed_measures(protocol, state, review_every=review_every))),
     )
 
 
