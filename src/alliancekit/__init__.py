@@ -43,6 +43,7 @@ from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.plugins.manager import PluginHost
 from alliancekit.practice import Practice, open_practice
+from alliancekit.protocols import DueMeasure, MeasurementProtocol, ScheduleEntry
 from alliancekit.requests import AdministrationRequest, KioskCode, RequestConfig, RequestForm, Submission
 from alliancekit.security.encryption import FieldCipher, Keyring
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
@@ -93,6 +94,7 @@ __all__ = [
     "DispatchPolicy",
     "DispatchSummary",
     "Dispatcher",
+    "DueMeasure",
     "Ending",
     "EpisodeState",
     "ExpectationFit",
@@ -110,6 +112,7 @@ __all__ = [
     "Keyring",
     "KioskCode",
     "MaintenancePlan",
+    "MeasurementProtocol",
     "MemberAttendance",
     "OutboxRecord",
     "OutboxState",
@@ -131,6 +134,7 @@ __all__ = [
     "Review",
     "Role",
     "RuptureNote",
+    "ScheduleEntry",
     "Session",
     "SessionHistory",
     "ShardHead",

@@ -55,6 +55,7 @@ from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
 from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
+from alliancekit.protocols import DueMeasure, MeasurementProtocol
 from alliancekit.requests import AdministrationRequest, KioskCode, RequestConfig, RequestForm, Submission
 from alliancekit.security import encryption
 from alliancekit.security.policy import AccessPolicy
@@ -121,6 +122,8 @@ class Practice:
         time_zone: str | ZoneInfo = "UTC",
         clinic_time_zones: Mapping[str, str | ZoneInfo] | None = None,
         requests: RequestConfig | None = None,
+        protocols: Mapping[str, MeasurementProtocol | str] | None = None,
+        default_protocol: MeasurementProtocol | str | None = None,
     ) -> None:
         """
         :param policy: decides every call (see :mod:`alliancekit.security.policy`); by default the policy a
@@ -137,6 +140,11 @@ class Practice:
         :param requests: how administration requests and kiosk codes are made (link template, expiry,
             reminder, kiosk limits, each clinic's crisis information); see
             :class:`~alliancekit.requests.RequestConfig`.
+        :param protocols: each clinic's measurement protocol by clinic id: a
+            :class:`~alliancekit.protocols.MeasurementProtocol` or the name of one a plugin registered
+            (``"fit"``); an episode may have its own (:meth:`set_protocol`).
+        :param default_protocol: the protocol of the clinics ``protocols`` does not name (none by default:
+            nothing is due and nothing missed).
         """
         self._closed = True  # until fully built: a failed constructor leaves nothing to warn about
         self._s: Services = build_services(
@@ -154,6 +162,8 @@ class Practice:
             time_zone=time_zone,
             clinic_time_zones=clinic_time_zones,
             requests=requests,
+            protocols=protocols,
+            default_protocol=default_protocol,
         )
         self._runner = Runner(self._s, check_int("conflict_retries", conflict_retries, lo=0, hi=100))
         self._flows = RequestFlows(self._s, self._runner)
@@ -830,6 +840,28 @@ class Practice:
             expected_version=expected_version,
         )
 
+    def set_protocol(
+        self,
+        actor: Actor,
+        episode_id: str,
+        protocol: MeasurementProtocol | str | None,
+        *,
+        on: date,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Recorded:
+        """Give the episode its own measurement protocol (a protocol or a registered name) in place of its
+        clinic's, from now on; ``None`` returns it to the clinic's."""
+        return self._recorded(
+            "set_protocol",
+            actor,
+            episode_id,
+            protocol=protocol,
+            on=on,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+
     # -- queries: each a view of alliancekit.core.views --------------------------------------------------
 
     # -- measures the client fills in (alliancekit.core.requests) ---------------------------------------
@@ -925,6 +957,14 @@ class Practice:
     def alerts(self, actor: Actor, episode_id: str) -> dict[str, AlertState]:
         """The episode's open alerts (raised or acknowledged) by id; resolved ones are in the timeline."""
         return self._read.alerts(actor, episode_id)
+
+    def due_measures(
+        self, actor: Actor, episode_id: str, *, for_next_session: bool = False
+    ) -> tuple[DueMeasure, ...]:
+        """The measures the episode's measurement protocol makes due on the clinic's day (``now``), or at
+        its next session; each says whether an earlier occasion was missed (see
+        :mod:`alliancekit.protocols.schedule`)."""
+        return self._read.due_measures(actor, episode_id, for_next_session=for_next_session)
 
     def timeline(self, actor: Actor, episode_id: str) -> Timeline:
         """Every event of the episode in order, with who recorded it and when.

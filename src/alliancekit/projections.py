@@ -8,6 +8,8 @@ from collections.abc import Callable
 from alliancekit.events.converter import encode_json, encode_payload, unstructure
 from alliancekit.lifecycle.rules import review_due
 from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.protocols.definition import MeasurementProtocol
+from alliancekit.protocols.schedule import missed_measures
 from alliancekit.store.protocol import CaseloadRow
 
 
@@ -26,10 +28,15 @@ def primary_outcome(state: EpisodeState, is_outcome: Callable[[str], bool]) -> s
 
 
 def caseload_row(
-    state: EpisodeState, *, review_every: int, is_outcome: Callable[[str], bool] = _never
+    state: EpisodeState,
+    *,
+    review_every: int,
+    is_outcome: Callable[[str], bool] = _never,
+    protocol: MeasurementProtocol | None = None,
 ) -> CaseloadRow:
     """The caseload row for ``state``: what a clinician's list and the practice reports show without
-    reading events. ``is_outcome(measure_id)`` says which measures are outcome measures."""
+    reading events. ``is_outcome(measure_id)`` says which measures are outcome measures; ``protocol`` is
+    the measurement protocol the episode follows (its missed administrations are listed)."""
     treating = state.is_open and state.fit is not None
     alerts = sorted(state.alerts.items(), key=lambda item: (-item[1].severity.rank, item[1].rule_id, item[0]))
     outcome = primary_outcome(state, is_outcome)
@@ -74,6 +81,9 @@ def caseload_row(
         modality=modality,
         ending_reason=None if state.ending_reason is None else state.ending_reason.value,
         lockbox_json=lockbox_json(state),
+        missed_measures_json="[]"
+        if protocol is None
+        else encode_json(list(missed_measures(protocol, state, review_every=review_every))),
     )
 
 

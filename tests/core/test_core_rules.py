@@ -169,6 +169,7 @@ SAMPLES: dict[type[c.Command], c.Command] = {
         Participant("client-2", ParticipantRole.PARTNER, Consent(treatment=True, measures=True)), day(3)
     ),
     c.JoinGroup: c.JoinGroup("group-1", ("clin-1",), day(3)),
+    c.SetProtocol: c.SetProtocol(None, day(3)),
 }
 
 

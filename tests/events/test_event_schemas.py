@@ -35,6 +35,7 @@ from alliancekit.events import converter
 from alliancekit.events import schemas as gen
 from alliancekit.events import types as t
 from alliancekit.practice import Practice
+from alliancekit.protocols import MeasurementProtocol, ScheduleEntry
 
 REGENERATE = "regenerate them with: python -m alliancekit.events.schemas --write (and commit schemas/events)"
 D = date(2026, 4, 1)
@@ -112,6 +113,17 @@ EXAMPLES: list[tuple[str, t.Event]] = [
             Administration("phq-9", "1.0", "end", {"q1": 1, "q9": 0}),
             (_SCORE_MIN,),
             "s-1",
+        ),
+    ),
+    ("protocol-cleared", t.ProtocolSet(None, D)),
+    (
+        "protocol-set",
+        t.ProtocolSet(
+            MeasurementProtocol(
+                "intake-weekly",
+                (ScheduleEntry("phq-9", "intake"), ScheduleEntry("gad-7", "every-weeks", 2)),
+            ),
+            D,
         ),
     ),
     ("opened", t.EpisodeOpened("client-1", "clinician-1", D)),

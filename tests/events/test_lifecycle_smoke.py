@@ -49,6 +49,11 @@ def test_full_lifecycle_snapshot_equals_fold(
     assert state.version == len(sqlite_practice.store.load_events(ep)) == 35
     resolved = [e for e in sqlite_practice.timeline(actor, ep) if e.type == "alert-resolved"]
     assert resolved[-1].seq == 34
+    # 31 events of the lifecycle (a partner, a group and a protocol among them), and the alert still open
+    # at the ending resolved in the closing commit
+    assert state.version == len(sqlite_practice.store.load_events(ep)) == 32
+    resolved = [e for e in sqlite_practice.timeline(actor, ep) if e.type == "alert-resolved"]
+    assert resolved[-1].seq == 31
     assert not state.alerts
     assert (state.sessions_scheduled, state.sessions_attended) == (4, 3)
     assert sqlite_practice.episode(actor, other).stage is Stage.CLOSED

@@ -48,6 +48,7 @@ Read = Callable[[Practice, Actor, str, Path], object]
 READS: dict[str, Read] = {
     "episode": lambda p, a, ep, tmp: p.episode(a, ep),
     "alerts": lambda p, a, ep, tmp: p.alerts(a, ep),
+    "due_measures": lambda p, a, ep, tmp: p.due_measures(a, ep, for_next_session=True),
     "timeline": lambda p, a, ep, tmp: p.timeline(a, ep),
     "session_history": lambda p, a, ep, tmp: p.session_history(a, ep, _session_id(p, ep)),
     "caseload": lambda p, a, ep, tmp: p.caseload(a, include_closed=True),
@@ -151,7 +152,7 @@ def locked(tmp_path: Path) -> tuple[Practice, str]:
 
 
 def _practice_on(tmp_path: Path) -> Practice:
-    return open_practice(tmp_path / "p.sqlite", clock=Clock())
+    return open_practice(tmp_path / "p.sqlite", clock=Clock(), default_protocol="fit")
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))

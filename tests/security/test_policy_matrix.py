@@ -182,6 +182,8 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         lambda p, a, s: p.lift_lockbox(a, s.episode_id, "no-such-directive", on=D),
         {"clin_own", "client_own"},
     ),
+    "set_protocol": ("episode", lambda p, a, s: p.set_protocol(a, s.episode_id, "fit", on=D), CLIN),
+    "due_measures": ("episode", lambda p, a, s: p.due_measures(a, s.episode_id), READERS),
     "episode": ("episode", lambda p, a, s: p.episode(a, s.episode_id), READERS),
     "timeline": ("episode", lambda p, a, s: p.timeline(a, s.episode_id), READERS),
     "session_history": (

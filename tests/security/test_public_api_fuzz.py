@@ -396,6 +396,10 @@ def _valid(world: World, name: str, tp: Any) -> st.SearchStrategy[Any]:
         return values | values.map(tuple)
     if origin in (collections.abc.Callable,):
         return st.sampled_from([_ignore, None])
+    if origin in (types.UnionType, typing.Union):  # a union of several: any of them
+        return st.one_of(*(_valid(world, name, a) for a in typing.get_args(tp)))
+    if tp is type(None):
+        return st.none()
     raise CannotGenerate(f"{name}: {tp!r}")
 
 

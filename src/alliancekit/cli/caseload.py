@@ -24,6 +24,7 @@ _JSON_FIELDS = {
     "latest_scores_json": "latest_scores",
     "open_alerts_json": "alerts",
     "lockbox_json": "lockbox",
+    "missed_measures_json": "missed_measures",
 }
 
 

@@ -43,7 +43,9 @@ from alliancekit.domain.records import (
     Session,
 )
 from alliancekit.domain.vocab import RequestPoint
+from alliancekit.errors import ValidationError
 from alliancekit.lifecycle import commands as c
+from alliancekit.protocols.definition import MeasurementProtocol
 from alliancekit.requests.config import check_duration
 from alliancekit.security.policy import Action
 from alliancekit.store.protocol import RequestRecord
@@ -103,6 +105,15 @@ def required_text(field: str, value: Any) -> str:
 def any_text(field: str, value: Any) -> str:
     """Text, blank allowed (the lifecycle rule that needs words says so with its own rule)."""
     return check_text(field, value)
+
+
+def protocol_choice(field: str, value: Any) -> Any:
+    """A measurement protocol, the name of a registered one, or ``None`` (resolved by the builder)."""
+    if value is None or isinstance(value, MeasurementProtocol):
+        return value
+    if isinstance(value, str):
+        return check_ref(field, value)
+    raise ValidationError(field, "type", "a MeasurementProtocol, the name of a registered one, or None")
 
 
 def goal_drafts(field: str, values: Any) -> tuple[GoalDraft, ...]:
@@ -378,6 +389,12 @@ COMMANDS: Mapping[str, CommandSpec] = {
             build_response,
             record_id=lambda ctx, a: a["request"].request_id,
             returns=Returns.OWN,
+        ),
+        _spec(
+            "set_protocol",
+            Action.SET_PROTOCOL,
+            {"protocol": protocol_choice, "on": check_date},
+            lambda ctx, a: c.SetProtocol(ctx.protocol(a["protocol"]), a["on"]),
         ),
     )
 }

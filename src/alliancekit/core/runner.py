@@ -43,6 +43,8 @@ from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.notify.outbox import messages_for
 from alliancekit.projections import caseload_row
+from alliancekit.protocols.definition import MeasurementProtocol
+from alliancekit.protocols.registry import resolve_protocol
 from alliancekit.store.protocol import CommandRecord, Commit, OutboxRecord, RequestWrite
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -126,6 +128,11 @@ class Context:
     def review_scores(self) -> tuple[ReviewedScore, ...]:
         s = self._services
         return scores_against_expectation(self.state, s.plugins.measures(), s.expectations)
+
+    def protocol(self, value: object) -> MeasurementProtocol | None:
+        """A measurement protocol given by value or by a registered name, its measures known (``None``
+        passes: the clinic's protocol again)."""
+        return None if value is None else resolve_protocol("protocol", value, self._services.plugins)
 
     def day(self, on: date | None) -> date:
         return self._services.today(self.actor.clinic_id) if on is None else on
@@ -333,7 +340,12 @@ class Runner:
                 expected_version=base,
                 events=stored,
                 snapshot_json=s.codec.encode_state(after),
-                caseload=caseload_row(after, review_every=s.feedback.review_every, is_outcome=s.is_outcome),
+                caseload=caseload_row(
+                    after,
+                    review_every=s.feedback.review_every,
+                    is_outcome=s.is_outcome,
+                    protocol=s.protocol_for(after),
+                ),
                 outbox=outbox,
                 audit=[audit],
                 command=command,
@@ -358,6 +370,7 @@ class Runner:
             new_id=lambda i: ctx.new_id("alert", i),
             expectations=s.expectations,
             measure_cache=s.measure_cache,
+            protocol=s.protocol_for(after),
         )
         return evaluate(before, events, after, context)
 

@@ -29,10 +29,13 @@ from alliancekit.events.types import RecordedScore
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.expectation import FIT_KEY, Expectations, Outcome
 from alliancekit.feedback.rules import AlertRule, alert_rules
+from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.measures.definition import MeasureKind
 from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.manager import PluginHost
 from alliancekit.projections import caseload_row
+from alliancekit.protocols.definition import MeasurementProtocol
+from alliancekit.protocols.registry import resolve_protocol
 from alliancekit.requests.config import RequestConfig
 from alliancekit.security.encryption import FieldCipher
 from alliancekit.security.policy import AccessPolicy, policy_for
@@ -70,6 +73,8 @@ class Services:
     _rules: tuple[AlertRule, ...] | None = None
     _outcome_kind: dict[str, bool] = attrs.field(factory=dict)
     _subscriptions: Subscriptions | None = None
+    clinic_protocols: Mapping[str, MeasurementProtocol] = attrs.field(factory=dict)
+    default_protocol: MeasurementProtocol | None = None
 
     def __attrs_post_init__(self) -> None:
         self.expectations = Expectations(
@@ -143,6 +148,12 @@ class Services:
             self._outcome_kind[measure_id] = known
         return known
 
+    def protocol_for(self, state: EpisodeState) -> MeasurementProtocol | None:
+        """The measurement protocol the episode follows: its own, else its clinic's, else the default."""
+        if state.protocol is not None:
+            return state.protocol
+        return self.clinic_protocols.get(state.clinic_id, self.default_protocol)
+
     def fold_json(self, events: Sequence[StoredEvent]) -> str:
         """The snapshot JSON folded from an episode's stored events (what verification expects)."""
         return self.codec.encode_state(self.reader.fold(list(events)))
@@ -152,6 +163,8 @@ class Services:
         state = self.codec.decode_state(state_json)
         if state is None:
             state = self.codec.decode_legacy_state(state_json)
+        # without the protocol: the missed measures depend on the host's configuration, and verification
+        # leaves them out of its comparison (alliancekit.integrity.verify)
         return caseload_row(state, review_every=self.feedback.review_every, is_outcome=self.is_outcome)
 
     def closed_outcomes(self) -> list[Outcome]:
@@ -187,6 +200,8 @@ def build_services(
     time_zone: object = "UTC",
     clinic_time_zones: object = None,
     requests: object = None,
+    protocols: object = None,
+    default_protocol: object = None,
 ) -> Services:
     """The parts of one practice, from the options a host passed to :class:`~alliancekit.Practice` (each
     checked here: a wrong option is a :class:`~alliancekit.errors.ValidationError` naming it)."""
@@ -222,7 +237,22 @@ def build_services(
         clinic_time_zones=_clinic_zones(clinic_time_zones),
         subscriptions_given=check_optional_instance("subscriptions", subscriptions, Subscriptions),
         requests=check_optional_instance("requests", requests, RequestConfig) or RequestConfig(),
+        clinic_protocols=_clinic_protocols(protocols, plugins),
+        default_protocol=None
+        if default_protocol is None
+        else resolve_protocol("default_protocol", default_protocol, plugins),
     )
+
+
+def _clinic_protocols(value: object, plugins: PluginHost) -> dict[str, MeasurementProtocol]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValidationError("protocols", "type", "a mapping of clinic id to a protocol or its name")
+    return {
+        check_ref("protocols", clinic): resolve_protocol(f"protocols.{clinic}", protocol, plugins)
+        for clinic, protocol in value.items()
+    }
 
 
 def _clinic_zones(value: object) -> dict[str, ZoneInfo]:

@@ -36,6 +36,8 @@ from alliancekit.events.types import (
 from alliancekit.feedback.expectation import FIT_KEY, ExpectationFit
 from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
+from alliancekit.protocols.definition import DueMeasure
+from alliancekit.protocols.schedule import due_measures
 from alliancekit.security import encryption
 from alliancekit.security.lockbox import active_directives, apply_lockbox
 from alliancekit.security.participants import participant_reader, summary_for, visible_entries
@@ -70,6 +72,24 @@ class Views:
 
     def alerts(self, actor: object, episode_id: object) -> dict[str, AlertState]:
         return dict(self.episode(actor, episode_id).alerts)
+
+    def due_measures(
+        self, actor: object, episode_id: object, *, for_next_session: object = False
+    ) -> tuple[DueMeasure, ...]:
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.READ_DUE_MEASURES, "episode", episode_id)
+        next_session = check_bool("for_next_session", for_next_session)
+        state = guard.read_episode(a, Action.READ_DUE_MEASURES, check_ref("episode_id", episode_id))
+        due = due_measures(
+            self.s.protocol_for(state),
+            state,
+            self.s.today(state.clinic_id),
+            review_every=self.s.feedback.review_every,
+            for_next_session=next_session,
+        )
+        if guard.summary_withheld(a, state):  # what was missed is withheld with the scores, as in a row
+            due = tuple(attrs.evolve(d, overdue=False) for d in due)
+        return due
 
     def rebuild_state(self, actor: object, episode_id: object) -> EpisodeState:
         a, state = self._read(actor, Action.REBUILD_STATE, episode_id)
@@ -399,6 +419,7 @@ class Views:
             latest_outcome=None,
             outcome_measure=None,
             outcome_sessions=None,
+            missed_measures_json="[]",
         )
 
     def _timeline(self, episode_id: str, recipient: str | None, *, lockbox: bool) -> Timeline:

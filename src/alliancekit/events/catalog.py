@@ -87,6 +87,10 @@ _DECLARED: dict[str, tuple[Sharing, str | None, bool, Callable[[Any], str | None
     "administration-requested": _classed("sessions", exported=False),
     "administration-request-revoked": _classed("sessions", exported=False),
     "client-response-recorded": _classed("sessions", exported=False),
+    # Which measures are scheduled, and when: the care plan's administration, withheld with the other
+    # administrative facts. Not exported: it says nothing about the client that the exported
+    # QuestionnaireResponses and Observations do not (a CarePlan activity could map it later).
+    "protocol-set": _classed("administrative", exported=False),
     "process-note-recorded": (Sharing.NEVER, None, False, None),
     "lockbox-set": (Sharing.NEVER, None, False, None),
     "lockbox-lifted": (Sharing.NEVER, None, False, None),

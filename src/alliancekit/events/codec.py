@@ -26,8 +26,9 @@ from alliancekit.store.protocol import StoredEvent
 
 #: The shape of :class:`EpisodeState` that snapshots are written in. Raise it when the state gains a field
 #: that older snapshots cannot default correctly (2: the lockbox directives in force; 3: each open alert's
-#: raised date and message).
-SNAPSHOT_VERSION = 3
+#: raised date and message; 4: what a measurement protocol counts from: each measure's last administration,
+#: the day the ending was planned, the episode's own protocol).
+SNAPSHOT_VERSION = 4
 _VERSION_KEY = "_v"
 
 
@@ -44,10 +45,33 @@ def _alerts_raised_on(state: dict[str, Any], events: Sequence[StoredEvent]) -> d
     return state
 
 
+def _administrations(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, Any]:
+    """Shape 3 to 4: each measure's last own administration (by attended count) and the day the ending was
+    planned, from the episode's session and ending events (their numbers, measure ids, raters and dates are
+    never encrypted). No episode of shape 3 has a protocol of its own: that event came with shape 4."""
+    administered: dict[str, int] = {}
+    planned = None
+    for event in events:
+        if event.type == "session-recorded":
+            payload = json.loads(event.payload_json)
+            attended = payload.get("attended_number")
+            for score in payload.get("scores", ()):
+                own = score.get("about") is None and score.get("rater", "client") == "client"
+                if attended is not None and own:
+                    administered[score["measure_id"]] = attended
+        elif event.type == "ending-planned":
+            planned = json.loads(event.payload_json)["on"]
+    state["administered_at"] = administered
+    state["ending_planned_on"] = planned
+    state["protocol"] = None
+    state["protocol_from"] = 0
+    return state
+
+
 SnapshotUpcaster = Callable[[dict[str, Any], Sequence[StoredEvent]], dict[str, Any]]
 #: ``shape -> function`` taking a snapshot of that shape (and the episode's stored events) to the next
 #: shape. Shape 1 has none: schema migration 2 rewrote those snapshots (:mod:`alliancekit.store.upgrade`).
-SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {2: _alerts_raised_on}
+SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {2: _alerts_raised_on, 3: _administrations}
 
 
 class Codec:

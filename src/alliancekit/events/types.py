@@ -27,6 +27,7 @@ from alliancekit.domain.records import (
     Session,
 )
 from alliancekit.domain.vocab import AlertSeverity, ClosingReason, Rater, RequestPoint
+from alliancekit.protocols.definition import MeasurementProtocol
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
@@ -349,6 +350,16 @@ class ClientResponseRecorded(Event):
     administration: Administration
     scores: tuple[RecordedScore, ...] = ()
     session_id: str | None = None
+
+
+@event("protocol-set")
+class ProtocolSet(Event):
+    """The episode's own measurement protocol, in place of its clinic's from ``set_on`` (``None``: back to
+    the clinic's). The protocol is stored whole, so the record says what was scheduled even if the named
+    protocol changes later."""
+
+    protocol: MeasurementProtocol | None
+    set_on: date
 
 
 def event_class(name: str) -> type[Event]:

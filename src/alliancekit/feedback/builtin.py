@@ -25,6 +25,7 @@ from alliancekit.measures.change import ChangeClass, classify_change
 from alliancekit.measures.definition import Measure, MeasureKind
 from alliancekit.measures.exact import at_least, change
 from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.protocols.schedule import missed_measures
 
 ALLIANCE_BELOW_CUTOFF = "alliance-below-cutoff"
 ALLIANCE_DROPPED = "alliance-dropped"
@@ -37,6 +38,18 @@ MISSED_SESSIONS = "missed-sessions"
 REVIEW_DUE = "review-due"
 RUPTURE_UNRESOLVED = "rupture-unresolved"
 SPLIT_ALLIANCE = "split-alliance"
+MEASURE_MISSED = "measure-missed"
+
+
+def _measure_missed(ctx: RuleContext) -> Iterator[str]:
+    """Each measure this command made missed under the episode's protocol (when the practice asks)."""
+    if not ctx.config.missed_measure_alert or ctx.protocol is None:
+        return
+    every = ctx.config.review_every
+    before = set(missed_measures(ctx.protocol, ctx.before, review_every=every))
+    for measure_id in missed_measures(ctx.protocol, ctx.after, review_every=every):
+        if measure_id not in before:
+            yield measure_id
 
 
 def _target(measure: Measure, score: RecordedScore) -> Target:
@@ -242,6 +255,12 @@ BUILTIN_RULES: tuple[AlertRule, ...] = (
         AlertSeverity.AMBER,
         N_("Missed sessions or a long gap between sessions: risk of dropout."),
         _missed_sessions,
+    ),
+    AlertRule(
+        MEASURE_MISSED,
+        AlertSeverity.INFO,
+        "{measure} was due under the measurement protocol and not given.",
+        _measure_missed,
     ),
     AlertRule(
         REVIEW_DUE,

@@ -30,6 +30,11 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: object) 
         raise ValidationError(f"feedback.{attribute.name}", "positive", "a positive number is required")
 
 
+def _flag(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValidationError(f"feedback.{attribute.name}", "type", "true or false expected")
+
+
 @attrs.frozen
 class FeedbackConfig:
     """Thresholds of the built-in alert rules, reviews and the expected treatment response."""
@@ -69,3 +74,8 @@ class FeedbackConfig:
     fit's age with it."""
     enabled: bool = True
     """False turns rule evaluation off (benchmarks compare the two)."""
+    missed_measure_alert: bool = attrs.field(default=False, validator=_flag)
+    """True raises the info alert ``measure-missed`` for each measure a command makes missed under the
+    episode's measurement protocol: its threshold is one occasion (a session, a review, the ending) passed
+    without it (see :mod:`alliancekit.protocols.schedule`). Off by default, as the caseload row lists missed
+    measures either way; a project default, *unconfirmed*."""

@@ -19,6 +19,7 @@ from alliancekit.events.types import AlertRaised, AlertResolved, Event, ReviewRe
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.rules import AlertRule, RuleContext, Target
 from alliancekit.lifecycle.state import EpisodeState, alert_key, fold
+from alliancekit.protocols.definition import MeasurementProtocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.feedback.expectation import Expectations
@@ -40,6 +41,8 @@ class EngineContext:
     expectations: Expectations | None = None
     measure_cache: dict[object, object] = attrs.field(factory=dict, repr=False)
     """Measures by id across evaluations (the practice keeps one per plugin host)."""
+    protocol: MeasurementProtocol | None = None
+    """The measurement protocol the episode follows, for rules about missed measures."""
 
 
 def evaluate(
@@ -55,7 +58,16 @@ def evaluate(
     ever = set(state.alert_keys_raised)
     memo: dict[object, object] = dict(context.measure_cache)
     for phase in (False, True):
-        ctx = RuleContext(before, events, state, context.config, context.measures, context.expectations, memo)
+        ctx = RuleContext(
+            before,
+            events,
+            state,
+            context.config,
+            context.measures,
+            context.expectations,
+            memo,
+            protocol=context.protocol,
+        )
         raised: list[Event] = []
         for rule in context.rules:
             if rule.after_alerts is not phase:

@@ -30,6 +30,7 @@ from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.i18n import N_, translate
 from alliancekit.lifecycle.state import EpisodeState, ScorePoint, track_key
 from alliancekit.measures.definition import Measure
+from alliancekit.protocols.definition import MeasurementProtocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.feedback.expectation import Expectations
@@ -78,6 +79,8 @@ class RuleContext:
     expectations: Expectations | None = None
     memo: dict[Any, Any] = attrs.field(factory=dict, repr=False, eq=False)
     """Per-evaluation cache shared by the rules (and, through the engine, measures looked up by id)."""
+    protocol: MeasurementProtocol | None = None
+    """The measurement protocol the episode follows (its own, else its clinic's), if any."""
 
     def measure(self, measure_id: str) -> Measure | None:
         """The registered measure (latest version), or ``None`` for an unknown id."""

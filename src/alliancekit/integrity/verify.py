@@ -135,6 +135,10 @@ class _Unparsable:
 
 def _row_value(row: CaseloadRow) -> dict[str, Any]:
     value = attrs.asdict(row)
+    # The missed measures depend on the protocols the host configured (not on the record alone): a
+    # verification run without that configuration (the CLI's) could not recompute them. Each command
+    # rewrites them, and they carry no clinical content.
+    value.pop("missed_measures_json", None)
     for column in _JSON_COLUMNS:
         value[column] = _json_value(value[column])
     return value

@@ -22,6 +22,7 @@ from alliancekit.domain.records import (
 from alliancekit.domain.vocab import RequestPoint
 from alliancekit.events.types import RecordedScore, ReviewedScore
 from alliancekit.lifecycle.state import SessionRef
+from alliancekit.protocols.definition import MeasurementProtocol
 
 
 class Command:
@@ -231,3 +232,11 @@ class RecordClientResponse(Command):
     administration: Administration
     scores: tuple[RecordedScore, ...]
     session_id: str | None
+
+
+@attrs.frozen
+class SetProtocol(Command):
+    """Give the episode its own measurement protocol (``None``: back to its clinic's)."""
+
+    protocol: MeasurementProtocol | None
+    on: date

@@ -49,6 +49,7 @@ from alliancekit.events.types import (
     LockboxSet,
     ParticipantAdded,
     ProcessNoteRecorded,
+    ProtocolSet,
     ReviewRecorded,
     RuptureNoted,
     RuptureRepairRecorded,
@@ -149,6 +150,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(c.RecordClientResponse, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.AcknowledgeAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.ResolveAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(c.SetProtocol, OPEN, "(stays)", "a closed episode cannot be changed"),
 )
 
 _BY_COMMAND = {t.command: t for t in TRANSITIONS}
@@ -441,6 +443,11 @@ def _lift(state: EpisodeState, cmd: c.LiftLockbox) -> list[Event]:
     return [LockboxLifted(cmd.directive_id, cmd.lifted_on)]
 
 
+def _protocol(state: EpisodeState, cmd: c.SetProtocol) -> list[Event]:
+    _not_before(cmd.on, state.opened_on, "a measurement protocol", "the episode was opened")
+    return [ProtocolSet(cmd.protocol, cmd.on)]
+
+
 def _acknowledge(state: EpisodeState, cmd: c.AcknowledgeAlert) -> list[Event]:
     alert = state.alerts.get(cmd.alert_id)
     if alert is None:
@@ -518,6 +525,7 @@ _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]]
     c.SetLockbox: _lockbox,
     c.LiftLockbox: _lift,
     c.AcknowledgeAlert: _acknowledge,
+    c.SetProtocol: _protocol,
     c.ResolveAlert: _resolve,
     c.RequestAdministration: _request,
     c.RevokeRequest: _revoke_request,

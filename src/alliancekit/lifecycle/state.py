@@ -50,6 +50,7 @@ from alliancekit.events.types import (
     LockboxSet,
     ParticipantAdded,
     ProcessNoteRecorded,
+    ProtocolSet,
     RecordedScore,
     ReviewRecorded,
     RuptureNoted,
@@ -58,6 +59,7 @@ from alliancekit.events.types import (
     SessionCorrected,
     SessionRecorded,
 )
+from alliancekit.protocols.definition import MeasurementProtocol
 
 
 @attrs.frozen
@@ -208,6 +210,15 @@ class EpisodeState:
     """The therapy group the client belongs to, if any."""
     facilitator_ids: tuple[str, ...] = ()
     """The group's facilitators (one or two clinicians)."""
+    administered_at: Mapping[str, int] = attrs.field(factory=dict)
+    """Each measure's last administration (the client's own rating) by the attended-session count it was
+    given at: what the measurement protocol's schedule counts from."""
+    ending_planned_on: date | None = None
+    """The day the ending was planned (the last time, if planned again)."""
+    protocol: MeasurementProtocol | None = None
+    """The episode's own measurement protocol (the ``protocol-set`` event); ``None``: its clinic's."""
+    protocol_from: int = 0
+    """Attended sessions when the episode's protocol was last set: occasions before it are not missed."""
 
     @property
     def is_open(self) -> bool:
@@ -353,6 +364,12 @@ def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
         changes["sessions_attended"] = state.sessions_attended + 1
         changes["last_attended_on"] = session.held_on
         changes.update(_scores_after(state, event.scores, session.held_on, event.number))
+        own = [score.measure_id for score in event.scores if score.own]
+        if own:
+            changes["administered_at"] = {
+                **state.administered_at,
+                **dict.fromkeys(own, state.sessions_attended + 1),
+            }
     return _touch(state, session.held_on, **changes)
 
 
@@ -454,7 +471,7 @@ def _(event: ClinicianTransferred, state: EpisodeState) -> EpisodeState:
 
 @apply.register
 def _(event: EndingPlanned, state: EpisodeState) -> EpisodeState:
-    return _touch(state, event.on, stage=Stage.ENDING)
+    return _touch(state, event.on, stage=Stage.ENDING, ending_planned_on=event.on)
 
 
 @apply.register
@@ -562,3 +579,12 @@ def _(event: AlertResolved, state: EpisodeState) -> EpisodeState:
     alerts = dict(state.alerts)
     alerts.pop(event.alert_id, None)
     return attrs.evolve(state, version=state.version + 1, alerts=alerts)
+
+
+@apply.register
+def _(event: ProtocolSet, state: EpisodeState) -> EpisodeState:
+    # a schedule, not clinical activity: the day of last activity stays
+    return _evolve(
+        state,
+        {"version": state.version + 1, "protocol": event.protocol, "protocol_from": state.sessions_attended},
+    )

@@ -1,5 +1,6 @@
 """The norms a measure is read against: populations, clinical cutoffs, reliable change, and the citations
-that every number carries. Plain values: :mod:`.change` computes with them, :mod:`.definition` holds them.
+that every number carries. Plain values: :mod:`.change` computes with them,
+:mod:`alliancekit.measures.definition` holds them.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover - imports for annotations only
     from alliancekit.measures.definition import Measure
     from alliancekit.measures.registry import MeasureRegistrar
     from alliancekit.notify.channels import ChannelRegistrar
+    from alliancekit.protocols.registry import ProtocolRegistrar
     from alliancekit.security.policy import AccessPolicy
     from alliancekit.store.registry import StoreRegistrar
 
@@ -71,6 +72,24 @@ def alliancekit_register_measures(register: MeasureRegistrar) -> None:
         checked against the meta-schema before it is accepted: a wrong definition raises
         :class:`~alliancekit.errors.MeasureDefinitionError` with its JSON path. Registering an id and version
         another plugin already registered raises :class:`~alliancekit.errors.PluginError` naming both.
+    :return: nothing; registrations go through ``register``.
+    """
+
+
+@hookspec
+def alliancekit_register_protocols(register: ProtocolRegistrar) -> None:
+    """Register named measurement protocols: which measure is due when.
+
+    Called once per plugin host, the first time a protocol is looked up by name (a practice opened with
+    ``protocols=`` or ``default_protocol=`` naming one, or :meth:`~alliancekit.Practice.set_protocol`).
+    A clinic picks a registered protocol by its name; the builtin plugin registers ``fit`` (the ORS at the
+    start and the SRS at the end of every session).
+
+    :param register: call ``register(protocol)`` with an :class:`alliancekit.protocols.MeasurementProtocol`
+        for each protocol (prefix your own names, ``myclinic.intake-and-review``). Its measures are checked
+        against the registered measures when a practice uses it (an unknown measure is a
+        :class:`~alliancekit.errors.ValidationError`). Registering a name another plugin already
+        registered raises :class:`~alliancekit.errors.PluginError` naming both plugins.
     :return: nothing; registrations go through ``register``.
     """
 

@@ -39,6 +39,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "alliancekit.measures.builtin",
     "alliancekit.feedback.builtin",
     "alliancekit.fhir.builtin",
+    "alliancekit.protocols.builtin",
 )
 
 
@@ -107,6 +108,12 @@ class PluginHost:
         from alliancekit.notify.channels import build_notifier_registry
 
         return self.cached("notifiers", lambda: build_notifier_registry(self))
+
+    def protocols(self) -> Any:
+        """The :class:`~alliancekit.protocols.registry.ProtocolRegistry` built from every plugin."""
+        from alliancekit.protocols.registry import build_protocol_registry
+
+        return self.cached("protocols", lambda: build_protocol_registry(self))
 
     def plugin_infos(self) -> list[PluginInfo]:
         """Each registered plugin with its distribution and the hooks it implements, sorted by name."""

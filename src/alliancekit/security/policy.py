@@ -78,6 +78,10 @@ class Action:
     """The client opens a request's questionnaire (through its token: nothing clinical is returned)."""
     REDEEM_KIOSK_CODE = "redeem-kiosk-code"
     """A kiosk code entered on a tablet, exchanged for a one-use token (the client of the request)."""
+    SET_PROTOCOL = "set-protocol"
+    """Give an episode its own measurement protocol (the treating clinician's decision)."""
+    READ_DUE_MEASURES = "read-due-measures"
+    """Which measures an episode's protocol makes due, and which it missed."""
 
 
 #: Clinical writes to an episode: the treating clinician's work.
@@ -104,6 +108,7 @@ CLINICAL_WRITES = frozenset(
         Action.REQUEST_ADMINISTRATION,
         Action.MAKE_KIOSK_CODE,
         Action.REVOKE_REQUEST,
+        Action.SET_PROTOCOL,
     }
 )
 #: What a group's co-facilitator may do in a member's episode besides its clinician of record.
@@ -120,6 +125,7 @@ CLINICAL_READS = frozenset(
         Action.BREAK_GLASS,
         Action.EXPORT,
         Action.REBUILD_STATE,
+        Action.READ_DUE_MEASURES,
     }
 )
 #: What the client's own record may be touched with by the client.
@@ -298,6 +304,7 @@ class DefaultPolicy:
             Action.READ_EPISODE,
             Action.READ_TIMELINE,
             Action.READ_SESSION_HISTORY,
+            Action.READ_DUE_MEASURES,
             Action.EXPORT,
             Action.ACKNOWLEDGE_ALERT,
             Action.RESOLVE_ALERT,

@@ -18,6 +18,7 @@ writes that clinic's rows only, and every query behaves as if the other clinics'
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import NamedTuple, Protocol, runtime_checkable
@@ -115,6 +116,14 @@ class CaseloadRow:
     lockbox_json: str = "{}"
     """The client's lockbox directives in force: ``{id: {"scope", "classes", "recipients"}}`` (canonical
     JSON), so a reader's summary can be decided without the snapshot."""
+    missed_measures_json: str = "[]"
+    """The measures whose last occasion under the episode's measurement protocol passed without them
+    (sorted ids, JSON; see :mod:`alliancekit.protocols.schedule`)."""
+
+    @property
+    def missed_measures(self) -> tuple[str, ...]:
+        """:attr:`missed_measures_json` as ids."""
+        return tuple(json.loads(self.missed_measures_json))
 
 
 class ClosedOutcome(NamedTuple):

@@ -64,7 +64,13 @@ from alliancekit.store.protocol import (
     StoredEvent,
 )
 from alliancekit.store.registry import StoreRegistrar, sqlite_file
-from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS, READABLE_FROM
+from alliancekit.store.sqlite_schema import (
+    APPLICATION_ID,
+    LATEST_VERSION,
+    MIGRATIONS,
+    MISSED_MEASURES_FROM,
+    READABLE_FROM,
+)
 from alliancekit.store.upgrade import adoption_entry, snapshot_v2
 
 if sys.platform != "win32":  # POSIX: writers of every process queue on one file lock
@@ -96,14 +102,14 @@ _INSERT_EPISODE = (
     "INSERT INTO episodes (episode_id, clinic_id, clinician_id, closed_on, client_ref, stage, version,"
     " opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due,"
     " open_alerts_json, highest_severity, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
-    " modality, ending_reason, lockbox, head, state)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " modality, ending_reason, lockbox, missed_measures, head, state)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _UPDATE_EPISODE = (
     "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
     " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
     " open_alerts_json = ?, highest_severity = ?, outcome_measure = ?, first_outcome = ?, latest_outcome = ?,"
-    " outcome_sessions = ?, modality = ?, ending_reason = ?, lockbox = ?, head = ?,"
+    " outcome_sessions = ?, modality = ?, ending_reason = ?, lockbox = ?, missed_measures = ?, head = ?,"
     " state = ? WHERE episode_id = ? AND version = ?"
     " AND clinic_id = ? AND clinician_id = ? AND closed_on IS ?"
 )
@@ -111,7 +117,7 @@ _UPDATE_EPISODE_INDEXED = (
     "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
     " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
     " open_alerts_json = ?, highest_severity = ?, outcome_measure = ?, first_outcome = ?, latest_outcome = ?,"
-    " outcome_sessions = ?, modality = ?, ending_reason = ?, lockbox = ?, head = ?,"
+    " outcome_sessions = ?, modality = ?, ending_reason = ?, lockbox = ?, missed_measures = ?, head = ?,"
     " state = ?, clinic_id = ?, clinician_id = ?, closed_on = ? WHERE episode_id = ? AND version = ?"
 )
 _INSERT_OUTBOX = (
@@ -148,6 +154,9 @@ _CASELOAD_COLUMNS = (
     " open_alerts_json, highest_severity, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
     " modality, ending_reason, lockbox"
 )
+#: The caseload's last column: ``missed_measures``, or none missed on a database from before it.
+_MISSED_COLUMN = ", missed_measures"
+_NONE_MISSED = ", '[]'"
 
 
 def _iso(value: date | None) -> str | None:
@@ -201,6 +210,7 @@ def _episode_update_values(c: Commit) -> tuple[Any, ...]:
         r.modality,
         r.ending_reason,
         r.lockbox_json,
+        r.missed_measures_json,
         c.head,
         c.snapshot_json,
     )
@@ -517,6 +527,7 @@ def _caseload_from_row(r: Sequence[Any]) -> CaseloadRow:
         modality=r[20],
         ending_reason=r[21],
         lockbox_json=r[22],
+        missed_measures_json=r[23],
     )
 
 
@@ -921,7 +932,8 @@ class SQLiteStore:
             clauses.append("closed_on IS NULL")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
-            f"SELECT {_CASELOAD_COLUMNS} FROM episodes{where} ORDER BY episode_id",  # noqa: S608
+            f"SELECT {_CASELOAD_COLUMNS}{self._missed} FROM episodes{where}"  # noqa: S608
+            " ORDER BY episode_id",
             tuple(params),
         )
         return [_caseload_from_row(r) for r in rows]
@@ -1021,6 +1033,11 @@ class SQLiteStore:
             (clinic_id, source, _micros(window)),
         )
         return int(rows[0][0]) if rows else 0
+
+    @property
+    def _missed(self) -> str:
+        # a read-only open of a database from before the column: none missed
+        return _MISSED_COLUMN if self._version >= MISSED_MEASURES_FROM else _NONE_MISSED
 
     def load_meta(self, key: str) -> str | None:
         if self._version < 3:  # a read-only open of a version-2 database: no metadata table yet

@@ -234,9 +234,17 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (clinic_id, source, window_start)
     ) WITHOUT ROWID;
     """,
+    # 5: the measures an episode missed under its measurement protocol (a JSON list of measure ids), kept
+    # with the caseload projection. Rows written before read as none missed until their next command.
+    """
+    ALTER TABLE episodes ADD COLUMN missed_measures TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
+#: The schema version that added ``episodes.missed_measures`` (found by content, not by number: migrations of
+#: other work may be ordered before it); a read-only open of an older database reads none missed.
+MISSED_MEASURES_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "missed_measures" in m)
 
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).

@@ -596,6 +596,20 @@ class StoreContract:
             outcomes = fast(clinic_id=self.CLINIC)
             assert sorted(o.lockbox_json for o in outcomes) == sorted([lockbox, "{}"])
 
+    def test_the_missed_measures_projection_round_trips(self, store: Store) -> None:
+        """The measures an episode missed under its protocol travel with the caseload row, and change with
+        the next commit (the ``missed_measures`` column of migration 5)."""
+        first = self.commit("ep-1", 0, 1)
+        missed = '["ors","srs"]'
+        store.append(attrs.evolve(first, caseload=attrs.evolve(first.caseload, missed_measures_json=missed)))
+        store.append(self.commit("ep-2", 0, 1))
+        rows = {r.episode_id: r for r in store.caseload(clinic_id=self.CLINIC)}
+        assert rows["ep-1"].missed_measures == ("ors", "srs")
+        assert rows["ep-2"].missed_measures == ()
+        store.append(self.commit("ep-1", 1, 1))
+        (row,) = [r for r in store.caseload(clinic_id=self.CLINIC) if r.episode_id == "ep-1"]
+        assert row.missed_measures_json == "[]"
+
     def test_caseload_filters_and_order(self, store: Store) -> None:
         other = self._other(store)
         scoped = other is not store
@@ -1161,6 +1175,7 @@ def _full_lifecycle(practice: Practice, actor: Actor) -> str:
         ),
         revised_on=_DAY,
     )
+    practice.set_protocol(actor, ep, "fit", on=_DAY)
     first = practice.record_session(actor, ep, _session(1, helpful="the diary"))
     assert first.record_id is not None
     practice.record_session(actor, ep, _session(2, attendance=Attendance.NO_SHOW))

@@ -123,7 +123,7 @@ _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 # Each statement calls one of the schema's functions (see schema.py): one statement, one round trip, with the
 # clinic set inside the same transaction. Only the schema identifier is composed in; values are bound.
 _SQL_TEXT = {
-    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 35) + ")",
+    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 36) + ")",
     "closed_outcomes": "SELECT * FROM {s}.closed_outcomes(%s)",
     "claim_outbox": "SELECT * FROM {s}.claim_outbox(%s, %s, %s, %s, %s, %s)",
     "outbox_delivered": "SELECT {s}.outbox_delivered(%s, %s)",
@@ -461,6 +461,7 @@ class PostgresStore:
                 _json_array(_event_object(e) for e in commit.events),
                 _json_array(_outbox_object(m) for m in commit.outbox),
                 audit_array(audit),
+                row.missed_measures_json,
             ),
         )
 
@@ -557,6 +558,8 @@ class PostgresStore:
                 modality=r[20],
                 ending_reason=r[21],
                 lockbox_json=r[22],
+                # a read-only store on a schema from before the column: none missed
+                missed_measures_json=r[23] if len(r) > 23 else "[]",
             )
             for r in rows
         ]
