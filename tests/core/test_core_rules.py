@@ -6,12 +6,14 @@ paths that involve the store (corrections, the timeline) go through the facade o
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 import pytest
 
 from alliancekit.domain import (
+    Administration,
     Consent,
     Consultation,
     Ending,
@@ -26,7 +28,7 @@ from alliancekit.domain import (
     RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import Attendance, ClosingReason, FitOutcome, GoalStatus, Stage
+from alliancekit.domain.vocab import Attendance, ClosingReason, FitOutcome, GoalStatus, RequestPoint, Stage
 from alliancekit.errors import LifecycleError, NotFoundError, ValidationError
 from alliancekit.events.types import (
     ClinicianTransferred,
@@ -170,6 +172,21 @@ SAMPLES: dict[type[c.Command], c.Command] = {
     ),
     c.JoinGroup: c.JoinGroup("group-1", ("clin-1",), day(3)),
     c.SetProtocol: c.SetProtocol(None, day(3)),
+    c.RequestAdministration: c.RequestAdministration(
+        "request-1",
+        "phq-9",
+        "1.0",
+        RequestPoint.START,
+        "link",
+        day(3),
+        datetime(2026, 1, 9, tzinfo=UTC),
+        None,
+        True,
+    ),
+    c.RevokeRequest: c.RevokeRequest("request-1", day(3), True),
+    c.RecordClientResponse: c.RecordClientResponse(
+        "request-1", RequestPoint.BETWEEN, 1, day(3), Administration("phq-9", "1.0", "end", {}), (), None
+    ),
 }
 
 

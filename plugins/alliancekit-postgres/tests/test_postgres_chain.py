@@ -845,7 +845,8 @@ def test_a_held_shard_head_stops_only_the_writers_of_that_shard(pg, store: Postg
 
 
 def _version_2_schema(pg, admin) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """A schema at version 2 holding one episode: migration 3 (practice metadata) undone by hand."""
+    """A schema at version 2 holding one episode: migrations 4 (administration requests) and 3 (practice
+    metadata) undone by hand."""
     schema = pg.new_schema()
     store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1)
     try:
@@ -855,6 +856,14 @@ def _version_2_schema(pg, admin) -> tuple[str, str]:  # type: ignore[no-untyped-
     finally:
         store.close()
     s = sql.Identifier(schema)
+    admin.execute(sql.SQL("DROP TABLE {}.administration_requests, {}.kiosk_failures").format(s, s))
+    admin.execute(
+        sql.SQL(
+            "DROP FUNCTION {}.write_request, {}.redeem_code, {}.count_failure, {}.find_request,"
+            " {}.get_request, {}.kiosk_failures"
+        ).format(s, s, s, s, s, s)
+    )
+    admin.execute(sql.SQL("DELETE FROM {}.schema_migrations WHERE version = 4").format(s))
     admin.execute(sql.SQL("DROP TABLE {}.practice_meta").format(s))
     admin.execute(sql.SQL("DROP FUNCTION {}.save_meta, {}.load_meta").format(s, s))
     # the later migrations' records too: they run again (the missed-measures one is safe to rerun)

@@ -211,11 +211,13 @@ class RequestFlows:
         language: str | None,
     ) -> Submission:
         # The commit's own events: the response and any alerts it raised (the alert rules run in its commit).
+        # (A commit writes the response and at most one alert per rule, so the last 64 events hold it all.)
         written = [
             e.event
             for e in self.s.reader.entries(
                 made.episode_id, (ClientResponseRecorded.TYPE, AlertRaised.TYPE), after=made.version - 64
             )
+            if e.seq <= made.version
         ]
         response = next(
             e

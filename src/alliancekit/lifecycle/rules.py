@@ -146,7 +146,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(c.SetLockbox, ANY, "(stays)", "never refused by stage"),
     Transition(c.LiftLockbox, ANY, "(stays)", "never refused by stage"),
     Transition(c.RequestAdministration, OPEN, "(stays)", "a closed episode cannot be changed"),
-    Transition(c.RevokeRequest, ANY, "(stays)", "never refused by stage"),
+    Transition(c.RevokeRequest, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.RecordClientResponse, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.AcknowledgeAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.ResolveAlert, OPEN, "(stays)", "a closed episode cannot be changed"),

@@ -11,22 +11,22 @@ copy of it. Codes taken from an event are checked to be short identifiers; anyth
 Kinds and the events they come from (events are matched by type name, so alert events defined by the
 feedback engine are covered without this module importing them):
 
-==========================  ==========================================================================
-kind                        event
-==========================  ==========================================================================
-``alert-raised``            ``alert-raised`` (rule id, severity, alert id)
-``alert-acknowledged``      ``alert-acknowledged`` (alert id; rule id if the event has one)
-``alert-resolved``          ``alert-resolved`` (alert id; never the resolution note)
-``episode-closed``          ``episode-closed``
-``rupture-noted``           ``rupture-noted``
-``session-no-show``         ``session-recorded`` with attendance ``no-show``
-``clinician-transferred``   ``clinician-transferred``
-``administration-request``  a request for the client to fill a measure in (the link, request id,
-                            expiry; nothing clinical, not even the measure); not a default kind: a host
-                            subscribes the channel that reaches clients
-``administration-reminder`` the same, due at the request's reminder time; settled unsent if the
-                            request is used or revoked first
-==========================  ==========================================================================
+============================  ========================================================================
+kind                          event
+============================  ========================================================================
+``alert-raised``              ``alert-raised`` (rule id, severity, alert id)
+``alert-acknowledged``        ``alert-acknowledged`` (alert id; rule id if the event has one)
+``alert-resolved``            ``alert-resolved`` (alert id; never the resolution note)
+``episode-closed``            ``episode-closed``
+``rupture-noted``             ``rupture-noted``
+``session-no-show``           ``session-recorded`` with attendance ``no-show``
+``clinician-transferred``     ``clinician-transferred``
+``administration-request``    a request for the client to fill a measure in, made by
+                              ``request_administration`` (link, request id, expiry; nothing clinical,
+                              not even the measure); not a default kind
+``administration-reminder``   the same, due at the request's reminder time; settled unsent when the
+                              request is used or revoked first
+============================  ========================================================================
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from alliancekit.measures.definition import Measure
 from alliancekit.measures.validation import NOT_APPLICABLE, RESPONSE_LIMITS
 from alliancekit.security import bounded_json
 
-#: The largest body a submission may carry (text or data): a response is a handful of numbers.
+#: The largest body a submission may carry, as text or as data. A response is a handful of numbers.
 MAX_BODY_BYTES = RESPONSE_LIMITS.max_bytes
 _VALUE_KEYS = ("valueInteger", "valueDecimal", "valueCoding", "valueString")
 

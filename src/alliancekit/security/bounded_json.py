@@ -18,7 +18,8 @@ MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
 MAX_STRING = 20_000
 MAX_NUMBER_CHARS = 40
-"""Longest number literal (digits, sign, point, exponent): big enough for any score, too small to hurt."""
+"""Longest number literal, counting digits, sign, point and exponent. Big enough for any score, too small
+to hurt."""
 
 #: NUL and lone surrogates (``"\\u0000"``, ``"\\ud800"`` in the JSON): no store keeps them the same way, and
 #: a lone surrogate cannot even be encoded to write a log line. Refused in every string and key.
