@@ -24,6 +24,7 @@ from alliancekit.domain.vocab import (
     GoalStatus,
     ParticipantRole,
     Rater,
+    RequestPoint,
     Stage,
 )
 from alliancekit.events.types import (
@@ -413,7 +414,17 @@ def _corrected_tracks(state: EpisodeState, event: SessionCorrected) -> dict[str,
 @apply.register
 def _(event: ClientResponseRecorded, state: EpisodeState) -> EpisodeState:
     on = event.responded_on
-    return _touch(state, on, **_scores_after(state, event.scores, on, event.at_session))
+    changes = _scores_after(state, event.scores, on, event.at_session)
+    own = [score.measure_id for score in event.scores if score.own]
+    if own:
+        # A protocol counts administrations by attended session: a response before a session that is
+        # not yet recorded counts at that session, any other at the last one attended.
+        upcoming = event.point is RequestPoint.START and event.session_id is None
+        changes["administered_at"] = {
+            **state.administered_at,
+            **dict.fromkeys(own, state.sessions_attended + upcoming),
+        }
+    return _touch(state, on, **changes)
 
 
 @apply.register
