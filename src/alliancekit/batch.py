@@ -15,7 +15,9 @@ from alliancekit.core.batch import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, BatchRunn
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.core.runner import Runner
 from alliancekit.domain.checks import check_int
+from alliancekit.domain.actors import Actor
 from alliancekit.errors import BatchClosed, ValidationError
+from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.practice import Practice
 
 __all__ = ["DEFAULT_BATCH_SIZE", "MAX_BATCH_SIZE", "Batch"]
@@ -79,6 +81,18 @@ class Batch:
         return self._open().run(
             COMMANDS[name], actor, episode_id, args, idempotency_key=key, expected_version=expected
         )
+
+    # -- reads of the batch's state --------------------------------------------------------------------
+
+    def episode(self, actor: Actor, episode_id: str) -> EpisodeState:
+        """The episode's state as this batch's commands left it (held or committed), decided and with the
+        lockbox applied as :meth:`Practice.episode <alliancekit.Practice.episode>` does; audited in the
+        batch's transaction."""
+        return self._open().episode(actor, episode_id)
+
+    def alerts(self, actor: Actor, episode_id: str) -> dict[str, AlertState]:
+        """The episode's open alerts as this batch's commands left them (see :meth:`episode`)."""
+        return dict(self.episode(actor, episode_id).alerts)
 
     _recorded = Practice._recorded  # noqa: SLF001 - the facade's own helpers, on self._run
     _named = Practice._named  # noqa: SLF001 - the facade's own helpers, on self._run

@@ -60,7 +60,7 @@ def test_a_batch_has_every_command_of_the_table_as_the_facade_has_it() -> None:
     for name in COMMANDS:
         assert getattr(Batch, name) is getattr(Practice, name), name
     commands = {n for n, f in vars(Batch).items() if inspect.isfunction(f) and not n.startswith("_")}
-    assert commands - {"flush"} == set(COMMANDS)
+    assert commands - {"flush", "episode", "alerts"} == set(COMMANDS)
 
 
 @pytest.mark.parametrize(
@@ -247,3 +247,35 @@ def test_the_largest_size_is_allowed_and_on_commit_must_be_callable(memory_pract
     with pytest.raises(ValidationError) as bad:
         memory_practice.batch(on_commit="print")  # type: ignore[arg-type]
     assert bad.value.field == "on_commit"
+
+
+def test_a_read_in_a_batch_sees_the_held_state_and_is_audited_with_the_batch(
+    practice: Practice, actor: Actor
+) -> None:
+    with practice.batch(size=100) as batch:
+        ep = _episode(batch, actor, "client-1")
+        batch.record_session(actor, ep, attended(day(3), ors(practice, 0.1), srs(practice, 0.2)))
+        seen = batch.episode(actor, ep)
+        assert seen.version == batch.episode(actor, ep).version > 4
+        assert batch.alerts(actor, ep) == dict(seen.alerts)
+        assert seen.alerts  # a low SRS raises an alert, decided in the batch
+        with pytest.raises(AccessDenied):
+            batch.episode(clinician(ident="someone-else"), ep)
+        # A refusal is written at once (nothing was handed out); the allowed reads wait for the batch.
+        reads_before = [a.outcome for a in practice.store.audit_records() if a.action == "read-episode"]
+        assert reads_before == ["refused"]
+    reads = [a for a in practice.store.audit_records() if a.action == "read-episode"]
+    assert sorted((a.record_id, a.outcome) for a in reads) == [(ep, "allowed")] * 3 + [(ep, "refused")]
+    assert practice.episode(actor, ep) == seen
+
+
+def test_reads_alone_are_audited_when_the_block_ends_even_with_an_error(
+    practice: Practice, actor: Actor
+) -> None:
+    ep = _episode(practice, actor, "client-1")
+    with pytest.raises(RuntimeError), practice.batch() as batch:  # noqa: PT012 - the whole block is what fails
+        batch.episode(actor, ep)
+        batch.record_session(actor, ep, attended(day(3)))
+        raise RuntimeError("the host's own failure")
+    assert [a.record_id for a in practice.store.audit_records() if a.action == "read-episode"] == [ep]
+    assert practice.episode(actor, ep).version == 4

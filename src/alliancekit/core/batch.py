@@ -14,9 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
+
 from alliancekit.core.command_table import CommandSpec, Returns
 from alliancekit.core.runner import Context, Runner, _recorded, _request_hash
+from alliancekit.core.views import Views
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_ref
 from alliancekit.errors import ConflictError, IdempotencyKeyReused
 from alliancekit.events.catalog import NEVER_SHARED
 from alliancekit.events.types import EpisodeOpened, Event, SessionRecorded
@@ -24,7 +28,8 @@ from alliancekit.integrity.chain import GENESIS
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, start
-from alliancekit.store.protocol import Commit, StoredEvent
+from alliancekit.security.policy import Action
+from alliancekit.store.protocol import AuditRecord, Commit, StoredEvent
 
 #: Commands per store transaction when the host does not say.
 DEFAULT_BATCH_SIZE = 500
@@ -44,6 +49,7 @@ class _Held:
         self.events: dict[str, list[tuple[StoredEvent, Event | None]]] = {}
         self.keys: dict[tuple[str, str, str], tuple[str, Any]] = {}
         self.results: list[Any] = []
+        self.reads: list[AuditRecord] = []
 
 
 class _BatchContext(Context):
@@ -79,6 +85,7 @@ class BatchRunner:
         self.size = size
         self.on_commit = on_commit
         self._held = _Held()
+        self._views = Views(runner.s)
 
     @property
     def pending(self) -> int:
@@ -194,22 +201,50 @@ class BatchRunner:
             first = result if isinstance(result, str) else (after.episode_id, commit.new_version)
             held.keys[(ctx.actor.clinic_id, ctx.spec.action, key)] = (request, first)
 
+    def episode(self, actor: object, episode_id: object) -> EpisodeState:
+        """The episode as this batch's commands left it, decided and summarised like ``Practice.episode``.
+
+        Its audit entry is held with the batch and written in its transaction (alone when the batch holds
+        no command, or when its commit fails): a read of what the batch has not written yet is audited no
+        earlier than that is written.
+        """
+        guard, action = self.s.guard, Action.READ_EPISODE
+        a = guard.require_actor(actor, action, "episode", episode_id)
+        checked = check_ref("episode_id", episode_id)
+        held = self._held.states.get(checked)
+        state = held[0] if held is not None else self.s.reader.state(checked)[0]
+        decision = guard.allow(a, action, "episode", checked, state)
+        self._held.reads.append(guard.entry(a, action, "episode", checked, state, outcome=decision.outcome))
+        return self._views._summary(a, state)  # noqa: SLF001 - the facade's own lockbox summary
+
     def flush(self) -> None:
         """Commit what is held in one transaction, then acknowledge it; nothing held, nothing written.
 
         On a failure nothing of the batch is written, the held commands are dropped and the error raised.
         """
         held, self._held = self._held, _Held()
-        if not held.results:
-            return
-        if held.commits:
-            self.s.store.append_batch(held.commits)
-            self.s.guard.committed(sum(len(commit.audit) for commit in held.commits))
+        commits, reads = held.commits, held.reads
+        if not commits:
+            self.s.guard.record(reads)
+        else:
+            if reads:  # the batch's reads join its last commit (one transaction)
+                last = commits[-1]
+                commits = [*commits[:-1], attrs.evolve(last, audit=[*last.audit, *reads])]
+            try:
+                self.s.store.append_batch(commits)
+            except BaseException:
+                self.s.guard.record(reads)  # what was read was read: its entries are written alone
+                raise
+            self.s.guard.committed(sum(len(commit.audit) for commit in commits))
             for state, head in held.states.values():
                 self.s.reader.remember(state, head)
+        if not held.results:
+            return
         if self.on_commit is not None:
             self.on_commit(held.results)
 
     def discard(self) -> None:
-        """Drop what is held, writing nothing (the block ended with an error)."""
-        self._held = _Held()
+        """Drop the commands held, writing none of them (the block ended with an error); the entries of
+        reads made are written all the same."""
+        held, self._held = self._held, _Held()
+        self.s.guard.record(held.reads)
