@@ -14,8 +14,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from alliancekit.core.batch import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, BatchRunner, OnCommit
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.core.runner import Runner
-from alliancekit.domain.checks import check_int
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_int
 from alliancekit.errors import BatchClosed, ValidationError
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.practice import Practice
