@@ -224,3 +224,10 @@ class TooManyAttempts(AlliancekitError):
 
     def __init__(self) -> None:
         super().__init__(self.MESSAGE)
+
+
+class BatchClosed(AlliancekitError):
+    """A command was given to a batch whose block has ended; open a new one with ``Practice.batch()``."""
+
+    def __init__(self) -> None:
+        super().__init__("this batch is closed")

@@ -69,49 +69,27 @@ class MemoryStore:
     def append(self, commit: Commit) -> None:
         self._writable()
         with self._lock:
-            found = self._snapshots.get(commit.episode_id)
-            actual = 0 if found is None else found.version
-            if actual != commit.expected_version:
-                raise ConflictError(commit.episode_id, commit.expected_version, actual)
-            command = commit.command
-            key = None if command is None else (command.clinic_id, command.command, command.key)
-            if key is not None and key in self._commands:
-                raise DuplicateCommand(key[2])
-            request = None if commit.request is None else self._request_after(commit.request)
-            stream = self._events.setdefault(commit.episode_id, [])
-            undo = (
-                len(stream),
-                found,
-                self._caseload.get(commit.episode_id),
-                len(self.outbox),
-                len(self._audit),
-                dict(self._heads),
-            )
-            try:
-                stream.extend(commit.events)
-                self._snapshots[commit.episode_id] = Snapshot(
-                    commit.new_version, commit.snapshot_json, commit.head
-                )
-                self._caseload[commit.episode_id] = commit.caseload
-                if key is not None and command is not None:
-                    self._commands[key] = command
-                for message in commit.outbox:
-                    self._outbox_at[message.message_id] = len(self.outbox)
-                    self.outbox.append(
-                        attrs.evolve(message, next_attempt_at=message.next_attempt_at or message.created_at)
-                    )
-                self._write_audit(commit.audit)
-            except BaseException:
-                self._undo(commit, key, *undo)
-                raise
-            if request is not None:
-                self._requests[(request.clinic_id, request.request_id)] = request
-                self._cancel(commit.request.cancel_messages if commit.request else ())
+            self._apply(commit)
 
-    def _cancel(self, message_ids: Sequence[str]) -> None:
+    def append_batch(self, commits: Sequence[Commit]) -> None:
+        self._writable()
+        with self._lock:
+            undo: list[Callable[[], None]] = []
+            try:
+                for commit in commits:
+                    undo.append(self._apply(commit))
+            except BaseException:
+                for step in reversed(undo):
+                    step()
+                raise
+
+    def _cancel(self, message_ids: Sequence[str]) -> Callable[[], None]:
+        """Settle pending ``message_ids`` unsent; returns what puts them back."""
+        before: list[tuple[int, OutboxRecord]] = []
         for message_id in message_ids:
             found = self._message(message_id)
             if found is not None and found[1].state is OutboxState.PENDING:
+                before.append(found)
                 self.outbox[found[0]] = attrs.evolve(
                     found[1],
                     state=OutboxState.DELIVERED,
@@ -119,6 +97,12 @@ class MemoryStore:
                     lease_owner=None,
                     lease_expires_at=None,
                 )
+
+        def restore() -> None:
+            for index, message in before:
+                self.outbox[index] = message
+
+        return restore
 
     def _request_after(self, write: RequestWrite) -> RequestRecord:
         """The request row as ``write`` leaves it; refuses what the SQL stores refuse."""
@@ -179,6 +163,61 @@ class MemoryStore:
     def failures(self, clinic_id: str, source: str, window: datetime) -> int:
         with self._lock:
             return self._failures.get((clinic_id, source, window), 0)
+
+    def _apply(self, commit: Commit) -> Callable[[], None]:
+        """Write one commit (all of it or, raising, none of it); returns what puts it back. Under the lock."""
+        found = self._snapshots.get(commit.episode_id)
+        actual = 0 if found is None else found.version
+        if actual != commit.expected_version:
+            raise ConflictError(commit.episode_id, commit.expected_version, actual)
+        command = commit.command
+        key = None if command is None else (command.clinic_id, command.command, command.key)
+        if key is not None and key in self._commands:
+            raise DuplicateCommand(key[2])
+        write = commit.request
+        request = None if write is None else self._request_after(write)
+        stream = self._events.setdefault(commit.episode_id, [])
+        undo = (
+            len(stream),
+            found,
+            self._caseload.get(commit.episode_id),
+            len(self.outbox),
+            len(self._audit),
+            dict(self._heads),
+        )
+        try:
+            stream.extend(commit.events)
+            self._snapshots[commit.episode_id] = Snapshot(
+                commit.new_version, commit.snapshot_json, commit.head
+            )
+            self._caseload[commit.episode_id] = commit.caseload
+            if key is not None and command is not None:
+                self._commands[key] = command
+            for message in commit.outbox:
+                self._outbox_at[message.message_id] = len(self.outbox)
+                self.outbox.append(
+                    attrs.evolve(message, next_attempt_at=message.next_attempt_at or message.created_at)
+                )
+            self._write_audit(commit.audit)
+        except BaseException:
+            self._undo(commit, key, *undo)
+            raise
+        if write is None or request is None:
+            return lambda: self._undo(commit, key, *undo)
+        request_key = (request.clinic_id, request.request_id)
+        previous = self._requests.get(request_key)
+        self._requests[request_key] = request
+        uncancel = self._cancel(write.cancel_messages)
+
+        def undo_all() -> None:
+            uncancel()
+            if previous is None:
+                self._requests.pop(request_key, None)
+            else:
+                self._requests[request_key] = previous
+            self._undo(commit, key, *undo)
+
+        return undo_all
 
     def _write_audit(self, records: Sequence[AuditRecord]) -> None:
         """Chain ``records`` shard by shard after each shard's head; the caller holds the lock."""
