@@ -101,6 +101,21 @@ def episode_bundles(
     return split_bundle(bundle, max_entries)
 
 
+def missing_questionnaires(bundles: list[dict[str, Any]]) -> list[str]:
+    """The Questionnaire canonicals (``url|version``) the Bundles' responses name but none of them contains:
+    the measure's definition is no longer registered (a plugin removed), so the export is incomplete."""
+    named: dict[str, None] = {}
+    present: set[str] = set()
+    for bundle in bundles:
+        for entry in bundle.get("entry", ()):
+            resource = entry["resource"]
+            if resource["resourceType"] == "QuestionnaireResponse":
+                named[resource["questionnaire"]] = None
+            elif resource["resourceType"] == "Questionnaire":
+                present.add(f"{resource['url']}|{resource['version']}")
+    return [c for c in named if c not in present]
+
+
 def split_bundle(bundle: dict[str, Any], max_entries: int | None) -> list[dict[str, Any]]:
     """A transaction Bundle as transactions of at most ``max_entries`` entries, in order (ids ``<id>``,
     ``<id>-2``, ...); any other Bundle, or one that fits, unchanged."""
