@@ -85,9 +85,8 @@ def episode_bundles(
     :param max_entries: 1 to 10,000, or ``None`` for one Bundle.
     :raises ValidationError: ``max_entries: range``, and see :func:`episode_bundle`.
     """
-    if max_entries is not None and (
-        isinstance(max_entries, bool) or not isinstance(max_entries, int) or not 1 <= max_entries <= 10_000
-    ):
+    size: object = max_entries  # checked as what a caller may really pass
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10_000):
         raise ValidationError("max_entries", "range", "a whole number from 1 to 10000, or None")
     bundle = episode_bundle(
         practice,
