@@ -1,4 +1,5 @@
-"""``alliancekit export fhir``: an episode as a FHIR R4 Bundle, or the practice as Bulk Data NDJSON."""
+"""``alliancekit export fhir``: an episode as a FHIR R4 Bundle, or the practice as Bulk Data NDJSON;
+``alliancekit export csv``: research and service tables (:mod:`alliancekit.exports.research`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from alliancekit.cli.common import STDOUT, add_clinic, add_db, cli_actor, existi
 from alliancekit.cli.episode import resolve_episode
 from alliancekit.domain import Purpose
 from alliancekit.errors import ValidationError
+from alliancekit.exports.research import FORMATS, KEY_ENV, export_research, load_key, parquet_available
 from alliancekit.fhir.bulk import BulkResult, check_base_url, export_ndjson
 from alliancekit.fhir.bundle import BUNDLE_TYPES, episode_bundles, missing_questionnaires
 from alliancekit.fhir.context import EXPORT_PURPOSES, ExportOptions
@@ -101,6 +103,103 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     fhir.add_argument("--schema", metavar="PATH", help="the FHIR R4 JSON Schema (default: the packaged copy)")
     fhir.set_defaults(run=run_fhir)
+    register_csv(esub)
+
+
+def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    table = esub.add_parser(
+        "csv",
+        help="research and service tables: a row per administration and per episode, de-identified",
+        description="Export one row per administration and one per episode, with a data dictionary, "
+        "de-identified by default: no free text, no dates (days from the episode's opening), and the "
+        "client, episode and clinician replaced by HMAC-SHA256 pseudonyms under a key the host provides "
+        f"(--key-file, or the environment variable {KEY_ENV}).",
+    )
+    add_db(table)
+    add_clinic(table)
+    table.add_argument(
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="the directory (new or empty; published only once complete); - writes one table (--table) "
+        "as CSV to stdout",
+    )
+    table.add_argument(
+        "--key-file", metavar="F", help=f"file holding the pseudonym key (default: ${KEY_ENV})"
+    )
+    table.add_argument(
+        "--identified",
+        action="store_true",
+        help="the host's references and dates instead of pseudonyms (for the practice's own use; no key)",
+    )
+    table.add_argument("--format", choices=FORMATS, default="csv", help="csv, or parquet (the parquet extra)")
+    table.add_argument(
+        "--table",
+        choices=("administrations", "episodes"),
+        default="administrations",
+        help="with --out -: which table to write (default: administrations)",
+    )
+    table.add_argument(
+        "--purpose",
+        choices=[p.value for p in EXPORT_PURPOSES],
+        default=Purpose.QUALITY_IMPROVEMENT.value,
+        help="why the records are exported (default: quality-improvement)",
+    )
+    table.add_argument(
+        "--replace", action="store_true", help="replace the previous export in a non-empty --out directory"
+    )
+    table.set_defaults(run=run_csv)
+
+
+def run_csv(args: argparse.Namespace) -> int:
+    to_stdout = args.out == STDOUT
+    if to_stdout and args.format != "csv":
+        raise ValidationError("format", "stdout", "--out - writes CSV only")
+    # the key, the format's dependency and the target are checked before the practice is opened
+    key = None if args.identified else load_key(args.key_file)
+    if args.format == "parquet" and not parquet_available():
+        raise ValidationError(
+            "format", "missing-dependency", "parquet needs pyarrow: pip install 'alliancekit[parquet]'"
+        )
+    with existing_practice(args) as practice:
+        actor = cli_actor(practice, args)
+        purpose = Purpose(args.purpose)
+        if to_stdout:
+            with tempfile.TemporaryDirectory(prefix="alliancekit-export-") as tmp:
+                result = export_research(
+                    practice,
+                    actor,
+                    Path(tmp) / "export",
+                    key=key,
+                    identified=args.identified,
+                    purpose=purpose,
+                )
+                with (
+                    (result.directory / f"{args.table}.csv").open(encoding="utf-8") as rows,
+                    output(STDOUT) as out,
+                ):
+                    shutil.copyfileobj(rows, out)
+        else:
+            result = export_research(
+                practice,
+                actor,
+                args.out,
+                key=key,
+                identified=args.identified,
+                purpose=purpose,
+                file_format=args.format,
+                replace=args.replace,
+            )
+    kind = "identified" if result.identified else "de-identified"
+    counts = f"{result.administrations} administrations of {result.episodes} episodes"
+    note(
+        f"wrote {counts} ({kind}) to {args.out}",
+        to_stderr=to_stdout,
+    )
+    if not to_stdout:
+        for name in result.files:
+            print(f"  {name}")
+    return 0
 
 
 def _bulk_to_stdout(
