@@ -19,7 +19,12 @@ from alliancekit.domain import Purpose
 from alliancekit.errors import ValidationError
 from alliancekit.exports.research import FORMATS, KEY_ENV, export_research, load_key, parquet_available
 from alliancekit.fhir.bulk import BulkResult, check_base_url, export_ndjson
-from alliancekit.fhir.bundle import BUNDLE_TYPES, episode_bundles, missing_questionnaires
+from alliancekit.fhir.bundle import (
+    BUNDLE_TYPES,
+    check_max_entries,
+    episode_bundles,
+    missing_questionnaires,
+)
 from alliancekit.fhir.context import EXPORT_PURPOSES, ExportOptions
 from alliancekit.fhir.records import NOT_EXPORTED_REASONS
 from alliancekit.fhir.validate import R4Schema, SchemaError
@@ -244,8 +249,7 @@ def run_fhir(args: argparse.Namespace) -> int:
     # checked before the practice is opened: bad input writes nothing, not even an audit entry
     if args.max_entries is not None and args.bundle_type != "transaction":
         raise ValidationError("max_entries", "transaction-only", "--max-entries splits transactions only")
-    if args.max_entries is not None and not 1 <= args.max_entries <= 10_000:
-        raise ValidationError("max_entries", "range", "a whole number from 1 to 10000")
+    check_max_entries(args.max_entries)
     if args.base_url is not None:
         check_base_url("base_url", args.base_url)
     if args.request_url is not None:

@@ -85,9 +85,7 @@ def episode_bundles(
     :param max_entries: 1 to 10,000, or ``None`` for one Bundle.
     :raises ValidationError: ``max_entries: range``, and see :func:`episode_bundle`.
     """
-    size: object = max_entries  # checked as what a caller may really pass
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10_000):
-        raise ValidationError("max_entries", "range", "a whole number from 1 to 10000, or None")
+    check_max_entries(max_entries)
     bundle = episode_bundle(
         practice,
         actor,
@@ -98,6 +96,13 @@ def episode_bundles(
         timestamp=timestamp,
     )
     return split_bundle(bundle, max_entries)
+
+
+def check_max_entries(max_entries: object) -> None:
+    """Refuse a ``max_entries`` that is not ``None`` or a whole number from 1 to 10,000."""
+    size = max_entries
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10_000):
+        raise ValidationError("max_entries", "range", "a whole number from 1 to 10000, or None")
 
 
 def missing_questionnaires(bundles: list[dict[str, Any]]) -> list[str]:
