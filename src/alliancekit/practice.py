@@ -99,7 +99,7 @@ DEFAULT_REVIEW_EVERY = FeedbackConfig().review_every
 
 _C = COMMANDS
 #: The exports :meth:`Practice.export_record` serves (each audited as ``export-<kind>``).
-EXPORT_KINDS = ("fhir", "fhir-bulk")
+EXPORT_KINDS = ("fhir", "fhir-bulk", "csv")
 
 
 class Practice:

@@ -59,6 +59,7 @@ DB_COMMANDS: dict[str, Case] = {
     "report": Case(lambda s, tmp: ["--out", str(tmp / "report"), "--today", "2026-01-31"]),
     "quality": Case(lambda s, tmp: ["--today", "2026-01-31"]),
     "export fhir": Case(lambda s, tmp: ["--all", "--out", str(tmp / "bulk")]),
+    "export csv": Case(lambda s, tmp: ["--identified", "--out", str(tmp / "tables")]),
     "outbox status": Case(lambda s, tmp: ["--dead"]),
     "outbox dispatch": Case(lambda s, tmp: ["--limit", "5"]),
     "outbox retry": Case(lambda s, tmp: ["0" * 32], 2, "no dead message"),
@@ -302,6 +303,12 @@ def _ndjson_resources(out: str) -> None:
     assert {"EpisodeOfCare", "Observation"} <= types
 
 
+def _csv_rows(out: str) -> None:
+    lines = out.splitlines()
+    assert lines[0].startswith("client,episode,clinician,session_number,")
+    assert len(lines) > 1
+
+
 def _summary(out: str) -> None:
     assert json.loads(out)["clients"] == 12
 
@@ -317,6 +324,10 @@ OUT_CASES = {
         _ndjson_resources,
     ),
     "demo": (lambda s, tmp: ["demo", "--db", s.fresh(tmp), "--clients", "12", "--out", "-"], _summary),
+    "export csv": (
+        lambda s, tmp: ["export", "csv", "--db", s.location, "--identified", "--out", "-"],
+        _csv_rows,
+    ),
 }
 
 

@@ -50,7 +50,8 @@ def test_export_one_episode_as_a_valid_bundle(
     assert "valid: every resource passes" in stdout
     bundle = json.loads(out.read_text())
     assert bundle["type"] == "transaction"
-    assert bundle["entry"][0]["request"]["method"] == "POST"
+    first = bundle["entry"][0]
+    assert first["request"] == {"method": "PUT", "url": f"Questionnaire/{first['resource']['id']}"}
     assert "https://clinic.example.org/ids/client" in out.read_text()
 
 
@@ -153,3 +154,51 @@ def test_validate_in_bulk_prints_the_first_errors_and_counts_the_rest(
     assert lines[51] == f"alliancekit: {50 + more} schema error(s)"
     provenance = (tmp_path / "bulk" / "Provenance.ndjson").read_text().splitlines()
     assert 50 + more == len(provenance)
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--all", "--base-url", "exports/2026"], "base_url: absolute-url"),
+        (["--all", "--base-url", "file:///srv/exports"], "base_url: absolute-url"),
+        (["--all", "--request", "$export"], "request: absolute-url"),
+        (["--all", "--max-entries", "8"], "max_entries: transaction-only"),
+        (["--all", "--type", "transaction", "--max-entries", "0"], "max_entries: range"),
+        (["--all", "--type", "transaction", "--max-entries", "10001"], "max_entries: range"),
+    ],
+)
+def test_bad_export_options_exit_2_and_write_nothing(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], says: str
+) -> None:
+    before = demo_db.stat().st_mtime_ns
+    code, _, err = run(capsys, "export", "fhir", "--db", str(demo_db), "--out", str(tmp_path / "out"), *extra)
+    assert code == 2
+    assert says in err
+    assert not (tmp_path / "out").exists()
+    assert demo_db.stat().st_mtime_ns == before  # not even an audit entry
+
+
+def test_transactions_split_with_max_entries_are_ndjson_bundles(
+    demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "t.ndjson"
+    episode = _first_episode(demo_db)
+    code, _, err = run(
+        capsys,
+        "export",
+        "fhir",
+        "--db",
+        str(demo_db),
+        "--episode",
+        episode,
+        "--type",
+        "transaction",
+        "--max-entries",
+        "8",
+        "--out",
+        str(out),
+    )
+    assert code == 0, err
+    bundles = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(bundles) > 1
+    assert all(b["type"] == "transaction" and 1 <= len(b["entry"]) <= 8 for b in bundles)

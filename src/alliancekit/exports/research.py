@@ -1,0 +1,422 @@
+"""Research and service exports: one row per administration and one per episode, de-identified by default.
+
+Rows are built from the records the FHIR export maps (:func:`alliancekit.fhir.records.assemble`: the
+allow-listed event types only, corrections applied), read through the facade
+(:meth:`~alliancekit.Practice.export_record`, audited as ``export-csv`` with the client and the purpose, in
+batches of at most 1,000 entries a transaction), and published crash-safe like a Bulk export
+(:mod:`alliancekit.exports.publish`): ``administrations.csv``, ``episodes.csv`` and ``data-dictionary.csv``
+(or ``.parquet`` files with the ``parquet`` extra).
+
+De-identified (the default):
+
+- **no free text**: no column holds anything a person wrote;
+- **keyed pseudonyms**: the client reference, the episode id and the clinician id are replaced by
+  HMAC-SHA256 of the value under a key the host provides (:func:`load_key`), so the same client has the
+  same pseudonym in every export made with that key, and nobody without the key can link it back or test a
+  guess. An export is refused without a key;
+- **no dates**: days since the episode opened, and the year it opened, instead.
+
+``identified=True`` (``--identified``) writes the host's own references and the dates instead, for the
+practice's own service evaluation; it needs no key. Free text is never written either way.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import importlib
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, cast
+
+import attrs
+
+from alliancekit.domain.actors import Actor
+from alliancekit.domain.vocab import Purpose
+from alliancekit.errors import ValidationError
+from alliancekit.exports.publish import StagedDirectory
+from alliancekit.fhir.records import AdministrationRecord, SessionRecord, assemble
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.practice import Practice
+
+__all__ = [
+    "DICTIONARY",
+    "KEY_ENV",
+    "MIN_KEY_BYTES",
+    "Column",
+    "ResearchExport",
+    "export_research",
+    "load_key",
+    "pseudonym",
+]
+
+#: The environment variable :func:`load_key` reads when no key file is given.
+KEY_ENV = "ALLIANCEKIT_EXPORT_KEY"
+#: The shortest key accepted (HMAC-SHA256 keys should hold at least 128 bits; 32 random bytes are best).
+MIN_KEY_BYTES = 16
+#: The file that marks a directory as a research export (written last): ``replace=True`` replaces only those.
+DICTIONARY_FILE = "data-dictionary"
+FORMATS = ("csv", "parquet")
+
+
+@attrs.frozen
+class Column:
+    """One column of the data dictionary."""
+
+    file: str
+    name: str
+    type: str
+    description: str
+    identifying: bool = False
+    """Pseudonymised or coarsened unless the export is identified."""
+
+
+def _c(file: str, name: str, kind: str, description: str, identifying: bool = False) -> Column:
+    return Column(file, name, kind, description, identifying)
+
+
+_A, _E = "administrations", "episodes"
+#: Every column of every file, in order: what ``data-dictionary.csv`` holds and the docs show.
+DICTIONARY: tuple[Column, ...] = (
+    _c(_A, "client", "string", "the client: HMAC-SHA256 pseudonym (identified: the host's client_ref)", True),
+    _c(_A, "episode", "string", "the episode: pseudonym (identified: the episode id)", True),
+    _c(_A, "clinician", "string", "the clinician of record then: pseudonym (identified: their id)", True),
+    _c(_A, "session_number", "integer", "the session's number in the episode (1, 2, ...)"),
+    _c(_A, "day", "integer", "days from the episode's opening to the session"),
+    _c(_A, "held_on", "date", "the session's date (identified only; empty when de-identified)", True),
+    _c(_A, "modality", "string", "in-person, video or phone"),
+    _c(_A, "measure", "string", "the measure's id (phq-9, gad-7, ors, srs, ...)"),
+    _c(_A, "version", "string", "the measure definition's version"),
+    _c(_A, "timing", "string", "start or end of the session"),
+    _c(_A, "rater", "string", "who rated: client, parent, partner, teacher, clinician, ..."),
+    _c(_A, "about_client", "boolean", "true when the administration is about the episode's client"),
+    _c(_A, "total", "number", "the total score as computed when administered (empty: not scored)"),
+    _c(_A, "band", "string", "the severity band of the total, where the measure defines bands"),
+    _c(_A, "clinical", "boolean", "at or beyond the measure's clinical cutoff"),
+    _c(_A, "corrected", "boolean", "the session was corrected after it was first recorded"),
+    _c(_E, "client", "string", "the client: pseudonym (identified: the host's client_ref)", True),
+    _c(_E, "episode", "string", "the episode: pseudonym (identified: the episode id)", True),
+    _c(_E, "clinician", "string", "the clinician of record: pseudonym (identified: their id)", True),
+    _c(_E, "opened_year", "integer", "the year the episode opened"),
+    _c(_E, "opened_on", "date", "the date it opened (identified only)", True),
+    _c(_E, "stage", "string", "consultation, goal-setting, active, on-hold, ending or closed"),
+    _c(_E, "days_open", "integer", "days from opening to closing, or to the last activity if open"),
+    _c(_E, "closing_reason", "string", "why it closed (empty while open)"),
+    _c(_E, "ending_reason", "string", "how treatment ended, when it ended with an ending"),
+    _c(_E, "sessions_scheduled", "integer", "sessions recorded (attended, cancelled or missed)"),
+    _c(_E, "sessions_attended", "integer", "sessions attended"),
+    _c(_E, "goals", "integer", "goals agreed"),
+    _c(_E, "ruptures", "integer", "alliance ruptures noted"),
+    _c(_E, "alerts", "integer", "alerts raised"),
+    _c(_E, "outcome_measure", "string", "the outcome measure first given (start of session)"),
+    _c(_E, "first_total", "number", "its first total"),
+    _c(_E, "latest_total", "number", "its latest total"),
+)
+
+
+def load_key(path: str | os.PathLike[str] | None = None, *, environ: dict[str, str] | None = None) -> bytes:
+    """The pseudonym key: the bytes of the file at ``path`` (one trailing newline removed), else the value
+    of :data:`KEY_ENV`.
+
+    :raises ValidationError: ``key: required`` (neither given), ``key: unreadable`` (the file cannot be
+        read), ``key: too-short`` (fewer than :data:`MIN_KEY_BYTES` bytes). The key is never in a message.
+    """
+    if path is not None:
+        try:
+            key = Path(path).read_bytes()
+        except OSError as exc:
+            raise ValidationError(
+                "key", "unreadable", f"the key file cannot be read ({exc.strerror})"
+            ) from exc
+        key = key.removesuffix(b"\n").removesuffix(b"\r")
+    else:
+        value = (os.environ if environ is None else environ).get(KEY_ENV)
+        if not value:
+            raise ValidationError(
+                "key",
+                "required",
+                f"a de-identified export needs a pseudonym key: a key file (--key-file) or {KEY_ENV}",
+            )
+        key = value.encode()
+    if len(key) < MIN_KEY_BYTES:
+        raise ValidationError(
+            "key", "too-short", f"at least {MIN_KEY_BYTES} bytes (32 random bytes are best)"
+        )
+    return key
+
+
+def pseudonym(key: bytes, kind: str, value: str) -> str:
+    """HMAC-SHA256 of ``value`` under ``key``, in the domain ``kind`` (a client and a clinician with the same
+    reference get different pseudonyms); 32 hex digits (128 bits)."""
+    return hmac.new(key, f"{kind}\0{value}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@attrs.frozen
+class ResearchExport:
+    """What a research export wrote."""
+
+    directory: Path
+    files: tuple[str, ...]
+    episodes: int
+    administrations: int
+    identified: bool
+
+
+Row = dict[str, Any]
+
+
+class _Rows:
+    """Builds the rows of one episode (one per administration, one for the episode)."""
+
+    def __init__(self, key: bytes | None) -> None:
+        self.key = key
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def ref(self, kind: str, value: str) -> str:
+        if self.key is None:
+            return value
+        found = self._cache.get((kind, value))
+        if found is None:
+            if len(self._cache) > 100_000:  # bounded: memory stays flat on any practice
+                self._cache.clear()
+            found = self._cache[(kind, value)] = pseudonym(self.key, kind, value)
+        return found
+
+    def episode(self, shared: Any) -> tuple[list[Row], Row]:
+        state = shared.state
+        identified = self.key is None
+        records = assemble(state, shared.entries).records
+        sessions = {r.session_id: r for r in records if isinstance(r, SessionRecord)}
+        client, episode = self.ref("client", state.client_ref), self.ref("episode", state.episode_id)
+        admins: list[Row] = []
+        outcome: tuple[str, float | None] | None = None
+        latest: float | None = None
+        for record in records:
+            if not isinstance(record, AdministrationRecord):
+                continue
+            session = sessions[record.session_id]
+            a, score = record.administration, record.score
+            total = None if score is None else score.total
+            if a.timing.value == "start" and a.about is None:
+                if outcome is None:
+                    outcome = (a.measure_id, total)
+                if outcome[0] == a.measure_id:
+                    latest = total
+            admins.append(
+                {
+                    "client": client,
+                    "episode": episode,
+                    "clinician": self.ref("clinician", record.clinician_id),
+                    "session_number": session.number,
+                    "day": (record.held_on - state.opened_on).days,
+                    "held_on": record.held_on.isoformat() if identified else "",
+                    "modality": session.session.modality.value,
+                    "measure": a.measure_id,
+                    "version": a.version,
+                    "timing": a.timing.value,
+                    "rater": a.rater.value,
+                    "about_client": a.about is None,
+                    "total": total,
+                    "band": None if score is None else score.band,
+                    "clinical": None if score is None else score.clinical,
+                    "corrected": record.corrected,
+                }
+            )
+        end = state.closed_on or state.last_activity_on or state.opened_on
+        row: Row = {
+            "client": client,
+            "episode": episode,
+            "clinician": self.ref("clinician", state.clinician_id),
+            "opened_year": state.opened_on.year,
+            "opened_on": state.opened_on.isoformat() if identified else "",
+            "stage": state.stage.value,
+            "days_open": (end - state.opened_on).days,
+            "closing_reason": _value(state.closing_reason),
+            "ending_reason": _value(state.ending_reason),
+            "sessions_scheduled": state.sessions_scheduled,
+            "sessions_attended": state.sessions_attended,
+            "goals": len(state.goals),
+            "ruptures": state.ruptures_noted,
+            "alerts": len(state.alerts),
+            "outcome_measure": None if outcome is None else outcome[0],
+            "first_total": None if outcome is None else outcome[1],
+            "latest_total": latest,
+        }
+        return admins, row
+
+
+def _value(member: Any) -> str | None:
+    return None if member is None else str(member.value)
+
+
+def _columns(file: str) -> list[str]:
+    return [c.name for c in DICTIONARY if c.file == file]
+
+
+class _CsvSink:
+    def __init__(self, directory: Path) -> None:
+        self.handles: list[IO[str]] = []
+        self.writers = {name: self._open(directory, name) for name in (_A, _E)}
+
+    def _open(self, directory: Path, name: str) -> Any:
+        handle = (directory / f"{name}.csv").open("w", encoding="utf-8", newline="")
+        self.handles.append(handle)
+        writer = csv.DictWriter(handle, fieldnames=_columns(name), lineterminator="\n")
+        writer.writeheader()
+        return writer
+
+    def write(self, name: str, rows: Sequence[Row]) -> None:
+        self.writers[name].writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.close()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
+class _ParquetSink:
+    """Row groups of up to 10,000 rows per file: memory stays flat."""
+
+    GROUP = 10_000
+
+    def __init__(self, directory: Path) -> None:
+        # imported by name: the optional dependency (the parquet extra) has no type stubs
+        pa = importlib.import_module("pyarrow")
+        pq = importlib.import_module("pyarrow.parquet")
+
+        self.pa, self.pq = pa, pq
+        types = {"string": pa.string(), "integer": pa.int64(), "number": pa.float64(), "boolean": pa.bool_()}
+        types["date"] = pa.string()
+        self.schemas = {
+            name: pa.schema([(c.name, types[c.type]) for c in DICTIONARY if c.file == name])
+            for name in (_A, _E)
+        }
+        self.writers = {n: pq.ParquetWriter(directory / f"{n}.parquet", s) for n, s in self.schemas.items()}
+        self.pending: dict[str, list[Row]] = {_A: [], _E: []}
+
+    def write(self, name: str, rows: Sequence[Row]) -> None:
+        pending = self.pending[name]
+        pending.extend({k: (None if v == "" else v) for k, v in row.items()} for row in rows)
+        if len(pending) >= self.GROUP:
+            self._flush(name)
+
+    def _flush(self, name: str) -> None:
+        if self.pending[name]:
+            table = self.pa.Table.from_pylist(self.pending[name], schema=self.schemas[name])
+            self.writers[name].write_table(table)
+            self.pending[name] = []
+
+    def close(self) -> None:
+        for name, writer in self.writers.items():
+            self._flush(name)
+            writer.close()
+
+
+def parquet_available() -> bool:
+    """Whether ``pyarrow`` (the ``parquet`` extra: ``pip install 'alliancekit[parquet]'``) is installed."""
+    try:
+        importlib.import_module("pyarrow.parquet")
+    except ImportError:
+        return False
+    return True
+
+
+def _write_dictionary(directory: Path) -> None:
+    with (directory / f"{DICTIONARY_FILE}.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["file", "column", "type", "identifying", "description"])
+        for c in DICTIONARY:
+            writer.writerow([c.file, c.name, c.type, "true" if c.identifying else "false", c.description])
+
+
+def export_research(
+    practice: Practice,
+    actor: Actor,
+    directory: str | Path,
+    *,
+    key: bytes | None = None,
+    identified: bool = False,
+    purpose: Purpose = Purpose.QUALITY_IMPROVEMENT,
+    file_format: str = "csv",
+    episode_ids: Iterable[str] | None = None,
+    replace: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ResearchExport:
+    """Export every episode of the actor's clinic (or ``episode_ids``) as research/service tables.
+
+    :param key: the pseudonym key (:func:`load_key`); required unless ``identified``.
+    :param identified: write the host's references and dates instead of pseudonyms and day offsets.
+    :param purpose: the purpose the export is made for (the access policy decides on it; audited).
+    :param file_format: ``"csv"`` or ``"parquet"`` (needs the ``parquet`` extra).
+    :param progress: called with the number of episodes exported so far, after each.
+    :raises ValidationError: ``key: required`` (no key and not identified), ``key: type``, ``identified:
+        type``, ``format: one-of``, ``format: missing-dependency`` (parquet without pyarrow), and the
+        ``directory`` rules of :class:`~alliancekit.exports.publish.StagedDirectory`; all before anything is
+        read or written.
+    :raises AccessDenied: the policy refuses the actor an episode (nothing is published).
+    """
+    if not isinstance(identified, bool):
+        raise ValidationError("identified", "type", "True or False")
+    if identified:
+        key = None
+    elif key is None:
+        raise ValidationError("key", "required", "a de-identified export needs a pseudonym key")
+    elif not isinstance(raw_key := cast(object, key), bytes) or len(raw_key) < MIN_KEY_BYTES:
+        raise ValidationError("key", "type", f"bytes, at least {MIN_KEY_BYTES} of them")
+    if not isinstance(purpose, Purpose):
+        raise ValidationError("purpose", "type", "Purpose expected")
+    if file_format not in FORMATS:
+        raise ValidationError("format", "one-of", "csv or parquet")
+    if file_format == "parquet" and not parquet_available():
+        raise ValidationError(
+            "format", "missing-dependency", "parquet needs pyarrow: pip install 'alliancekit[parquet]'"
+        )
+    rows = _Rows(key)
+    done = admins = 0
+    with StagedDirectory(directory, replace=replace, replaces=f"{DICTIONARY_FILE}.csv") as staged:
+        sink: _CsvSink | _ParquetSink = (
+            _CsvSink(staged.path) if file_format == "csv" else _ParquetSink(staged.path)
+        )
+        # every read audited as it is made (export-csv), one transaction per 1,000 entries, the rest when
+        # the block ends: all durable before the directory is published
+        with practice.batched_reads():
+            try:
+                for episode_id in _ids(practice, actor, episode_ids):
+                    shared = practice.export_record(actor, episode_id, purpose=purpose, kind="csv")
+                    episode_rows, episode_row = rows.episode(shared)
+                    sink.write(_A, episode_rows)
+                    sink.write(_E, [episode_row])
+                    done += 1
+                    admins += len(episode_rows)
+                    if progress is not None:
+                        progress(done)
+            finally:
+                sink.close()
+        _write_dictionary(staged.path)  # last: it marks a complete export
+        staged.publish(lambda: None)  # the reads were audited (and made durable) by the block above
+        files = tuple(sorted(p.name for p in staged.path.iterdir()))
+    return ResearchExport(Path(directory), files, done, admins, identified)
+
+
+def _ids(practice: Practice, actor: Actor, episode_ids: Iterable[str] | None) -> Iterator[str]:
+    yield from (practice.episode_ids(actor) if episode_ids is None else episode_ids)
+
+
+def dictionary_markdown() -> str:
+    """The data dictionary as the Markdown tables the guide shows (a test keeps the two the same)."""
+    out = []
+    for name in (_A, _E):
+        out += [f"`{name}`", "", "| column | type | description |", "|---|---|---|"]
+        out += [f"| `{c.name}` | {c.type} | {c.description} |" for c in DICTIONARY if c.file == name]
+        out.append("")
+    return "\n".join(out)

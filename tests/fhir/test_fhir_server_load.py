@@ -1,0 +1,200 @@
+"""The export loads into a real FHIR server, twice, without duplicates: Medplum's FHIR router over its
+in-memory repository (``@medplum/fhir-router``, pinned in ``.ci/run``), served on 127.0.0.1 by
+``server/medplum_server.cjs``.
+
+Without Node or the package the tests skip and say how to install it; under ``CI=true`` that is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alliancekit import Practice
+from alliancekit.domain import Actor
+from alliancekit.fhir import episode_bundle, episode_bundles
+
+ROOT = Path(__file__).resolve().parents[2]
+MODULES = ROOT / ".cache" / "npm" / "node_modules"
+SERVER = Path(__file__).parent / "server" / "medplum_server.cjs"
+#: What .ci/run installs (Node 20 runs the 4.x line; 5.x needs Node 22).
+PACKAGE = "@medplum/fhir-router@4.5.2"
+STARTUP_SECONDS = 120
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the FHIR server load test must run)", pytrace=False)
+    pytest.skip(f"{reason}; install: npm install --prefix .cache/npm {PACKAGE}")
+
+
+@pytest.fixture
+def medplum() -> Iterator[str]:
+    """A fresh server (empty repository) for one test; its base URL."""
+    node = shutil.which("node")
+    if node is None:
+        _unavailable("node is not installed")
+    if not (MODULES / "@medplum" / "fhir-router").is_dir():
+        _unavailable(f"{PACKAGE} is not installed in .cache/npm")
+    env = {**os.environ, "NODE_PATH": str(MODULES)}
+    proc = subprocess.Popen(
+        [str(node), str(SERVER), "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # the server prints its port once it listens
+        if not line.startswith("listening "):
+            assert proc.stderr is not None
+            pytest.fail(f"the FHIR server did not start: {line}{proc.stderr.read()[-2000:]}")
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - it stops on SIGTERM
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _call(base: str, method: str, path: str, body: Any = None) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(  # noqa: S310 - a loopback http URL we built
+        f"{base}/{path}", data=data, method=method, headers={"content-type": "application/fhir+json"}
+    )
+    with urllib.request.urlopen(request, timeout=600) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def _load(base: str, bundles: list[dict[str, Any]]) -> Counter[str]:
+    """POST each Bundle; every entry must succeed. Returns the entries' statuses counted."""
+    statuses: Counter[str] = Counter()
+    for bundle in bundles:
+        answer = _call(base, "POST", "", bundle)
+        assert answer["type"] == f"{bundle['type']}-response", answer
+        for entry in answer["entry"]:
+            status = entry["response"]["status"]
+            assert status in ("200", "201"), entry["response"]
+            statuses[status] += 1
+    return statuses
+
+
+def _stored(base: str, types: set[str]) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    for rtype in sorted(types):
+        found = _call(base, "GET", f"{rtype}?_count=1000")
+        out[rtype] = [e["resource"] for e in found.get("entry", [])]
+        assert len(out[rtype]) < 1000, "raise _count: the search was cut"
+    return out
+
+
+def _references(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str):
+            yield ref
+        for value in node.values():
+            yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
+
+
+def _expected(bundles: list[dict[str, Any]]) -> Counter[str]:
+    """Resources the export holds, each once (every episode's Bundle repeats its Questionnaires)."""
+    seen = {(e["resource"]["resourceType"], e["resource"]["id"]) for b in bundles for e in b["entry"]}
+    return Counter(rtype for rtype, _ in seen)
+
+
+def _check_server_holds(base: str, expected: Counter[str]) -> None:
+    stored = _stored(base, set(expected))
+    assert Counter({t: len(rs) for t, rs in stored.items()}) == expected
+    known = {f"{r['resourceType']}/{r['id']}" for rs in stored.values() for r in rs}
+    for resources in stored.values():
+        for resource in resources:
+            contained = {f"#{c['id']}" for c in resource.get("contained", ())}
+            for ref in _references(resource):
+                assert ref in known or ref in contained, f"{resource['resourceType']}: dangling {ref}"
+    # the identifiers survived the load as exported (no server rewrote them)
+    for resources in stored.values():
+        for resource in resources:
+            if resource["resourceType"] in ("Provenance", "Questionnaire"):
+                continue
+            own = resource["identifier"]
+            own = own[0] if isinstance(own, list) else own
+            assert own["value"]
+            assert not own["value"].startswith("urn:uuid:")
+
+
+#: Episodes loaded (the demo's first): the in-memory repository matches each conditional create by scanning
+#: every resource of its type with FHIRPath, so a load grows with the square of its size (109 entries onto
+#: 109 took 5 s on a busy machine); the whole demo would take many minutes.
+EPISODES = 4
+
+
+def _episodes(demo: Practice, actor: Actor) -> list[str]:
+    return demo.episode_ids(actor)[:EPISODES]
+
+
+def test_batch_bundles_load_twice_without_duplicates(
+    medplum: str, demo: Practice, exporter_actor: Actor
+) -> None:
+    bundles = [
+        episode_bundle(demo, exporter_actor, ep, bundle_type="batch")
+        for ep in _episodes(demo, exporter_actor)
+    ]
+    expected = _expected(bundles)
+    assert sum(expected.values()) > 100
+    first = _load(medplum, bundles)
+    assert first["201"] >= sum(expected.values()) - expected["Provenance"]  # created, each once
+    _check_server_holds(medplum, expected)
+    second = _load(medplum, bundles)
+    assert second["201"] == 0  # nothing created again...
+    _check_server_holds(medplum, expected)  # ...and nothing twice
+
+
+def test_transactions_load_twice_without_duplicates(
+    medplum: str, demo: Practice, exporter_actor: Actor
+) -> None:
+    bundles = [
+        part
+        for ep in _episodes(demo, exporter_actor)
+        for part in episode_bundles(demo, exporter_actor, ep, bundle_type="transaction")
+    ]
+    assert all(len(b["entry"]) <= 50 for b in bundles)
+    assert len(bundles) > len(_episodes(demo, exporter_actor))  # some episodes were split
+    expected = _expected(bundles)
+    _load(medplum, bundles)
+    _check_server_holds(medplum, expected)
+    _load(medplum, bundles)
+    _check_server_holds(medplum, expected)
+
+
+def test_the_server_refuses_a_transaction_of_conditional_creates_over_its_bound(
+    medplum: str, demo: Practice, exporter_actor: Actor
+) -> None:
+    """Why transactions are updates by id: Medplum refuses more than 8 conditional entries in one."""
+    batch = max(
+        (
+            episode_bundle(demo, exporter_actor, ep, bundle_type="batch")
+            for ep in _episodes(demo, exporter_actor)
+        ),
+        key=lambda b: len(b["entry"]),
+    )
+    conditional = [e for e in batch["entry"] if "ifNoneExist" in e["request"]]
+    assert len(conditional) > 8
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _call(medplum, "POST", "", {**batch, "type": "transaction", "entry": conditional[:9]})
+    assert refused.value.code == 400
+    refused.value.close()
