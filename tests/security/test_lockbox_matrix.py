@@ -79,6 +79,8 @@ NOT_CONTENT = {
     "clinics": "clinic ids",
     "mark_demo": "a write of the demo mark, no record",
     "is_demo": "whether the demo mark is there",
+    "import_checkpoint": "a source row and a key: where an import got to",
+    "save_import_checkpoint": "a write of where an import got to, no record",
     "clinic_today": "a date: the clock in the clinic's configured time zone",
     "batched_reads": "a scope: the reads made in it are decided and withheld as everywhere else",
     "outbox_status": "counts",

@@ -33,6 +33,7 @@ from alliancekit.domain.vocab import RepairStrategy, RuptureCause, RuptureKind, 
 from alliancekit.errors import AccessDenied, AlliancekitError
 from alliancekit.feedback.reports import attention_list, practice_outcomes, progress_chart, render_report
 from alliancekit.fhir import episode_bundle, export_ndjson
+from alliancekit.imports import ImportCheckpoint
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.security.policy import AccessRequest, Decision, DefaultPolicy
 from alliancekit.store.memory import MemoryStore
@@ -253,6 +254,16 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         {"admin", "system"},
     ),
     "mark_demo": ("practice-meta", lambda p, a, s: p.mark_demo(a), {"admin", "system"}),
+    "import_checkpoint": (
+        "import-checkpoint",
+        lambda p, a, s: p.import_checkpoint(a, "history.csv"),
+        {"admin", "system"},
+    ),
+    "save_import_checkpoint": (
+        "import-checkpoint",
+        lambda p, a, s: p.save_import_checkpoint(a, "history.csv", ImportCheckpoint(12, "import-key")),
+        {"admin", "system"},
+    ),
 }
 #: Exports and reports read through the facade: the same policy decides them.
 OPERATIONS.update(

@@ -69,6 +69,8 @@ class Action:
     """Fit the practice's expected-response model (statistics over closed episodes, no client record)."""
     MARK_DEMO = "mark-demo"
     """Mark the practice as a demo that ``alliancekit demo`` made (and may replace)."""
+    IMPORT = "import"
+    """Read and save where an import got to (its checkpoint: a source row, no client data)."""
 
 
 #: Clinical writes to an episode: the treating clinician's work.
@@ -129,6 +131,7 @@ ADMIN_ACTIONS = frozenset(
         Action.ROTATE_KEYS,
         Action.REFIT_EXPECTATIONS,
         Action.MARK_DEMO,
+        Action.IMPORT,
     }
 )
 
@@ -233,6 +236,7 @@ class DefaultPolicy:
             Action.REBUILD_STATE,
             Action.REFIT_EXPECTATIONS,
             Action.MARK_DEMO,
+            Action.IMPORT,
         ):
             return Decision.allow()
         return Decision.refuse("a system actor only exports and maintains")
