@@ -7,6 +7,7 @@ domain's vocabularies in :mod:`alliancekit.domain`; everything under ``alliancek
 
 import logging
 
+from alliancekit.batch import Batch
 from alliancekit.core.groups import GroupSessionRecorded
 from alliancekit.core.runner import Recorded, RecordedWithId
 from alliancekit.domain import (
@@ -78,6 +79,7 @@ __all__ = [
     "Administration",
     "AlertState",
     "AuditBatch",
+    "Batch",
     "AuditCheckpoint",
     "AuditRecord",
     "BandFit",

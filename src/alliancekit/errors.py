@@ -199,3 +199,10 @@ class PracticeClosed(AlliancekitError):
 
     def __init__(self) -> None:
         super().__init__("this Practice is closed")
+
+
+class BatchClosed(AlliancekitError):
+    """A command was given to a batch whose block has ended; open a new one with ``Practice.batch()``."""
+
+    def __init__(self) -> None:
+        super().__init__("this batch is closed")

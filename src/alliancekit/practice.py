@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
 from alliancekit.core.command_table import COMMANDS
@@ -77,6 +77,9 @@ from alliancekit.store.protocol import (
     Store,
 )
 from alliancekit.store.registry import sqlite_file
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.batch import Batch
 
 __all__ = [
     "DEFAULT_CONFLICT_RETRIES",
@@ -926,6 +929,19 @@ class Practice:
         """
         with self._open().guard.batched() as batch:
             yield batch
+
+    def batch(self, *, size: int = 500, on_commit: Callable[[list[Any]], None] | None = None) -> Batch:
+        """A block whose commands are committed together, one store transaction per ``size`` commands.
+
+        Use it as ``with practice.batch() as batch:`` and call the facade's command methods on ``batch``:
+        each is decided, scored, alerted on and audited as here, on the episode's state as the batch's
+        earlier commands left it, and raises at the call when refused (holding nothing). Each transaction is
+        all or nothing, and ``on_commit`` is called with its results in order once it is durable; the rest
+        is committed when the block ends (nothing more when it ends with an error). See the embedding guide.
+        """
+        from alliancekit.batch import Batch  # the batch reuses this class's methods: imported late
+
+        return Batch(self._runner_open(), size=size, on_commit=on_commit)
 
     # -- the audit log and the record's integrity ---------------------------------------------------------
 

@@ -161,13 +161,9 @@ class Runner:
         idempotency_key: object = None,
         expected_version: object = None,
     ) -> Any:
-        guard = self.s.guard
-        record = "(new)" if spec.returns is Returns.EPISODE_ID else episode_id
-        actor = guard.require_actor(actor, spec.action, "episode", record)
-        episode = None if spec.returns is Returns.EPISODE_ID else check_ref("episode_id", episode_id)
-        checked = {name: check(name, args[name]) for name, check in spec.checks.items()}
-        key = check_optional_ref("idempotency_key", idempotency_key)
-        expected = check_optional_int("expected_version", expected_version, lo=0)
+        actor, episode, checked, key, expected = self.checked(
+            spec, actor, episode_id, args, idempotency_key, expected_version
+        )
         if spec.returns is Returns.EPISODE_ID:
             return self._start(spec, actor, checked, key)
         assert episode is not None  # noqa: S101 - every other command names its episode
@@ -176,6 +172,25 @@ class Runner:
         if spec.returns is Returns.GOAL_IDS:
             return [ctx.new_id("goal", i) for i in range(len(checked["goals"]))]
         return result
+
+    def checked(
+        self,
+        spec: CommandSpec,
+        actor: object,
+        episode_id: object,
+        args: Mapping[str, Any],
+        idempotency_key: object,
+        expected_version: object,
+    ) -> tuple[Actor, str | None, dict[str, Any], str | None, int | None]:
+        """The actor (or a refusal audited), the episode id, the checked inputs, the key and the expected
+        version: every check of a command that reads nothing."""
+        record = "(new)" if spec.returns is Returns.EPISODE_ID else episode_id
+        checked_actor = self.s.guard.require_actor(actor, spec.action, "episode", record)
+        episode = None if spec.returns is Returns.EPISODE_ID else check_ref("episode_id", episode_id)
+        checked = {name: check(name, args[name]) for name, check in spec.checks.items()}
+        key = check_optional_ref("idempotency_key", idempotency_key)
+        expected = check_optional_int("expected_version", expected_version, lo=0)
+        return checked_actor, episode, checked, key, expected
 
     # -- one episode's command --------------------------------------------------------------------------
 
@@ -271,6 +286,25 @@ class Runner:
         *,
         new_state: EpisodeState | None = None,
     ) -> int:
+        commit, after = self.prepare(ctx, before, head, events, request, corrects, new_state=new_state)
+        self.s.store.append(commit)
+        self.s.guard.committed(1)
+        self.s.reader.remember(after, commit.head)
+        return commit.new_version
+
+    def prepare(
+        self,
+        ctx: Context,
+        before: EpisodeState | None,
+        head: str,
+        events: list[Event],
+        request: str,
+        corrects: str | None,
+        *,
+        new_state: EpisodeState | None = None,
+    ) -> tuple[Commit, EpisodeState]:
+        """Everything one command writes (its events with the alerts they raise, chained and encoded, the
+        snapshot, caseload row, outbox and audit entry), and the state after it; nothing is written."""
         s, actor, spec, key = self.s, ctx.actor, ctx.spec, ctx.key
         if before is not None:
             after = fold(before, events)
@@ -312,22 +346,18 @@ class Runner:
             if key is not None
             else None
         )
-        s.store.append(
-            Commit(
-                episode_id=after.episode_id,
-                expected_version=base,
-                events=stored,
-                snapshot_json=s.codec.encode_state(after),
-                caseload=caseload_row(after, review_every=s.feedback.review_every, is_outcome=s.is_outcome),
-                outbox=outbox,
-                audit=[audit],
-                command=command,
-                head=new_head,
-            )
+        commit = Commit(
+            episode_id=after.episode_id,
+            expected_version=base,
+            events=stored,
+            snapshot_json=s.codec.encode_state(after),
+            caseload=caseload_row(after, review_every=s.feedback.review_every, is_outcome=s.is_outcome),
+            outbox=outbox,
+            audit=[audit],
+            command=command,
+            head=new_head,
         )
-        s.guard.committed(1)
-        s.reader.remember(after, new_head)
-        return version
+        return commit, after
 
     def _alerts(
         self, before: EpisodeState, events: list[Event], after: EpisodeState, ctx: Context

@@ -65,40 +65,57 @@ class MemoryStore:
     def append(self, commit: Commit) -> None:
         self._writable()
         with self._lock:
-            found = self._snapshots.get(commit.episode_id)
-            actual = 0 if found is None else found.version
-            if actual != commit.expected_version:
-                raise ConflictError(commit.episode_id, commit.expected_version, actual)
-            command = commit.command
-            key = None if command is None else (command.clinic_id, command.command, command.key)
-            if key is not None and key in self._commands:
-                raise DuplicateCommand(key[2])
-            stream = self._events.setdefault(commit.episode_id, [])
-            undo = (
-                len(stream),
-                found,
-                self._caseload.get(commit.episode_id),
-                len(self.outbox),
-                len(self._audit),
-                dict(self._heads),
-            )
+            self._apply(commit)
+
+    def append_batch(self, commits: Sequence[Commit]) -> None:
+        self._writable()
+        with self._lock:
+            undo: list[Callable[[], None]] = []
             try:
-                stream.extend(commit.events)
-                self._snapshots[commit.episode_id] = Snapshot(
-                    commit.new_version, commit.snapshot_json, commit.head
-                )
-                self._caseload[commit.episode_id] = commit.caseload
-                if key is not None and command is not None:
-                    self._commands[key] = command
-                for message in commit.outbox:
-                    self._outbox_at[message.message_id] = len(self.outbox)
-                    self.outbox.append(
-                        attrs.evolve(message, next_attempt_at=message.next_attempt_at or message.created_at)
-                    )
-                self._write_audit(commit.audit)
+                for commit in commits:
+                    undo.append(self._apply(commit))
             except BaseException:
-                self._undo(commit, key, *undo)
+                for step in reversed(undo):
+                    step()
                 raise
+
+    def _apply(self, commit: Commit) -> Callable[[], None]:
+        """Write one commit (all of it or, raising, none of it); returns what puts it back. Under the lock."""
+        found = self._snapshots.get(commit.episode_id)
+        actual = 0 if found is None else found.version
+        if actual != commit.expected_version:
+            raise ConflictError(commit.episode_id, commit.expected_version, actual)
+        command = commit.command
+        key = None if command is None else (command.clinic_id, command.command, command.key)
+        if key is not None and key in self._commands:
+            raise DuplicateCommand(key[2])
+        stream = self._events.setdefault(commit.episode_id, [])
+        undo = (
+            len(stream),
+            found,
+            self._caseload.get(commit.episode_id),
+            len(self.outbox),
+            len(self._audit),
+            dict(self._heads),
+        )
+        try:
+            stream.extend(commit.events)
+            self._snapshots[commit.episode_id] = Snapshot(
+                commit.new_version, commit.snapshot_json, commit.head
+            )
+            self._caseload[commit.episode_id] = commit.caseload
+            if key is not None and command is not None:
+                self._commands[key] = command
+            for message in commit.outbox:
+                self._outbox_at[message.message_id] = len(self.outbox)
+                self.outbox.append(
+                    attrs.evolve(message, next_attempt_at=message.next_attempt_at or message.created_at)
+                )
+            self._write_audit(commit.audit)
+        except BaseException:
+            self._undo(commit, key, *undo)
+            raise
+        return lambda: self._undo(commit, key, *undo)
 
     def _write_audit(self, records: Sequence[AuditRecord]) -> None:
         """Chain ``records`` shard by shard after each shard's head; the caller holds the lock."""

@@ -280,6 +280,17 @@ class Store(Protocol):
         :raises StoreError: the backend failed; nothing written.
         """
 
+    def append_batch(self, commits: Sequence[Commit]) -> None:
+        """Write ``commits`` in order in one transaction, as :meth:`append` would one by one: all or none.
+
+        Several commits may follow one another on an episode (each ``expected_version`` the one before's
+        new version); only the last one's snapshot and caseload row need stand at the end.
+
+        :raises ConflictError: a stream's version is not the commit's ``expected_version``; nothing written.
+        :raises DuplicateCommand: a commit's key was already used (also within ``commits``); nothing written.
+        :raises StoreError: the backend failed; nothing written.
+        """
+
     def load_snapshot(self, episode_id: str) -> Snapshot | None:
         """The episode's snapshot row, or ``None`` if there is no such episode."""
 

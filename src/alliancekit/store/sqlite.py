@@ -628,6 +628,14 @@ class SQLiteStore:
     def append(self, commit: Commit) -> None:
         self._write(lambda conn: _write_commit(conn, commit))
 
+    def append_batch(self, commits: Sequence[Commit]) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            for commit in commits:
+                _write_commit(conn, commit)
+
+        if commits:
+            self._write(work)
+
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
         if records:
             self._write(lambda conn: _write_audit(conn, records))

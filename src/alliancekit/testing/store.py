@@ -578,6 +578,101 @@ class StoreContract:
 
     # ------------------------------------------------------------------------------ caseload
 
+    # ----------------------------------------------------------------------------- batches of commits
+
+    def test_a_batch_of_commits_is_written_in_order(self, store: Store) -> None:
+        store.append(self.commit("ep-1", 0, 2))
+        audit_before = len(store.audit_records())
+        first = self.commit("ep-1", 2, 1, key="b-1", tag="b")
+        second = self.commit("ep-1", 3, 2, key="b-2", tag="b", head=first.head)
+        store.append_batch([first, self.commit("ep-2", 0, 1, tag="b"), second])
+        assert [e.seq for e in store.load_events("ep-1")] == [1, 2, 3, 4, 5]
+        assert [e.hash for e in store.load_events("ep-1")][-1] == second.head
+        found = store.load_snapshot("ep-1")
+        assert found is not None and (found.version, found.head) == (5, second.head)
+        assert {r.episode_id: r.version for r in store.caseload(open_only=False)} == {"ep-1": 5, "ep-2": 1}
+        assert self.find(store, "b-1") == ("ep-1", 3) and self.find(store, "b-2") == ("ep-1", 5)
+        assert len(store.audit_records()) == audit_before + 3
+        assert _shard_chains_problem(store.audit_records()) is None
+        store.append_batch([])  # nothing to write: nothing written, no error
+        assert len(store.audit_records()) == audit_before + 3
+
+    def test_a_batch_with_a_stale_commit_last_writes_nothing(self, store: Store) -> None:
+        store.append(self.commit("ep-1", 0, 2))
+        audit_before = len(store.audit_records())
+        good = [self.commit("ep-new", 0, 2, key="n-1"), self.commit("ep-1", 2, 1, key="n-2")]
+        with pytest.raises(ConflictError) as caught:
+            store.append_batch([*good, self.commit("ep-1", 2, 1, tag="stale")])
+        assert (caught.value.episode_id, caught.value.expected) == ("ep-1", 2)
+        self.assert_unchanged(store, "ep-1", 2, audit_before)
+        self.assert_unchanged(store, "ep-new", 0, audit_before)
+        assert self.find(store, "n-1") is None and self.find(store, "n-2") is None
+        store.append_batch(good)  # the same commits without the stale one go through
+        assert [e.seq for e in store.load_events("ep-1")] == [1, 2, 3]
+
+    def test_a_batch_with_a_used_key_writes_nothing(self, store: Store) -> None:
+        store.append(self.commit("ep-1", 0, 1, key="used"))
+        audit_before = len(store.audit_records())
+        for batch in (
+            [self.commit("ep-2", 0, 1), self.commit("ep-1", 1, 1, key="used")],
+            [self.commit("ep-2", 0, 1, key="twice"), self.commit("ep-3", 0, 1, key="twice")],
+        ):
+            with pytest.raises(DuplicateCommand):
+                store.append_batch(batch)
+            self.assert_unchanged(store, "ep-1", 1, audit_before)
+            self.assert_unchanged(store, "ep-2", 0, audit_before)
+            self.assert_unchanged(store, "ep-3", 0, audit_before)
+        assert self.find(store, "twice") is None
+
+    @pytest.mark.parametrize("point", FAULT_POINTS)
+    def test_a_batch_failing_midway_writes_nothing(self, store: Store, point: str) -> None:
+        if point not in self.fault_points:
+            pytest.skip(f"this backend cannot inject a fault at {point}")
+        store.append(self.commit("ep-1", 0, 2))
+        audit_before = len(store.audit_records())
+        batch = [self.commit("ep-new", 0, 2, key="f-1"), self.commit("ep-1", 2, 3, key="f-2")]
+        with self.fail_writes(store, point), pytest.raises(StoreError):
+            store.append_batch(batch)
+        self.assert_unchanged(store, "ep-1", 2, audit_before)
+        self.assert_unchanged(store, "ep-new", 0, audit_before)
+        assert self.find(store, "f-1") is None and self.find(store, "f-2") is None
+        store.append_batch(batch)
+        assert [e.seq for e in store.load_events("ep-1")] == [1, 2, 3, 4, 5]
+
+    def test_a_batch_through_the_facade_writes_what_one_by_one_writes(self, store: Store) -> None:
+        """The same commands through ``Practice.batch`` and one by one, on two stores with the same ids
+        and clock: the same events, snapshots, caseload rows and audit actions."""
+        written = []
+        for batched, target_store in ((False, store), (True, self._track(self.create_store()))):
+            ticks, ids = iter(range(10**9)), iter(range(10**9))
+            practice = self.practice(
+                target_store,
+                clock=lambda ticks=ticks: _T0 + timedelta(milliseconds=next(ticks)),
+                ids=lambda kind, ids=ids: f"{kind}-{next(ids)}",
+            )
+            actor = self.actor()
+            with contextlib.ExitStack() as stack:
+                target: Any = stack.enter_context(practice.batch(size=3)) if batched else practice
+                ep = self.active_episode(target, actor)
+                for n in range(1, 5):
+                    target.record_session(actor, ep, _session(n), idempotency_key=f"s-{n}")
+                again = target.record_session(actor, ep, _session(4), idempotency_key="s-4")
+                assert again.duplicate and again.version == 8
+            found = target_store.load_snapshot(ep)
+            assert found is not None
+            written.append(
+                [
+                    found.version,
+                    found.head,
+                    _json(found.state_json),
+                    [_event_value(e) for e in target_store.load_events(ep)],
+                    [_row_value(r) for r in target_store.caseload(open_only=False)],
+                    [(a.action, a.record_id, a.writes) for a in target_store.audit_records()],
+                ]
+            )
+        assert written[0] == written[1]
+        assert written[0][0] == 8
+
     def test_the_lockbox_projection_round_trips(self, store: Store) -> None:
         """The directives in force travel with the caseload row and the closed outcome (readers decide a
         summary on them without the snapshot)."""

@@ -361,25 +361,43 @@ class PostgresStore:
     # -- writes ---------------------------------------------------------------------------------------------
 
     def append(self, commit: Commit) -> None:
+        self.append_batch([commit])
+
+    def append_batch(self, commits: Sequence[Commit]) -> None:
         self._writable("append")
-        command = commit.command
-        if commit.caseload.clinic_id != self.clinic_id or (
-            command is not None and command.clinic_id != self.clinic_id
-        ):
-            # Said plainly here; row-level security would refuse it anyway (or find no row to update).
-            raise AccessDenied("append", "the episode belongs to another clinic than this store's")
-        audit = _by_shard(commit.audit)
+        if not commits:
+            return
+        for commit in commits:
+            command = commit.command
+            if commit.caseload.clinic_id != self.clinic_id or (
+                command is not None and command.clinic_id != self.clinic_id
+            ):
+                # Said plainly here; row-level security would refuse it anyway (or find no row to update).
+                raise AccessDenied("append", "the episode belongs to another clinic than this store's")
+        audits = [_by_shard(commit.audit) for commit in commits]
+        at = [0]  # the commit being written when the transaction failed
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            if len(commits) == 1:  # one statement: its own transaction on the autocommit connection
+                self._append(conn, commits[0], audits[0])
+                return
+            with conn.transaction():
+                for i, (commit, audit) in enumerate(zip(commits, audits, strict=True)):
+                    at[0] = i
+                    self._append(conn, commit, audit)
+
         try:
-            self._run("write", lambda conn: self._append(conn, commit, audit))
+            self._run("write", write)
         except StoreError as exc:
-            cause = exc.__cause__
+            failed = commits[at[0]]
+            cause, command = exc.__cause__, failed.command
             if isinstance(cause, pg_errors.UniqueViolation):
                 if cause.diag.constraint_name == "commands_pkey" and command is not None:
                     raise DuplicateCommand(command.key) from None
                 if cause.diag.constraint_name in ("events_pkey", "episodes_pkey"):
-                    raise self._conflict(commit) from None
+                    raise self._conflict(failed) from None
             if isinstance(cause, psycopg.Error) and cause.sqlstate == STALE_VERSION_SQLSTATE:
-                raise self._conflict(commit) from None
+                raise self._conflict(failed) from None
             if isinstance(cause, pg_errors.InsufficientPrivilege):
                 raise AccessDenied("append", "row-level security refused a row of this commit") from None
             raise

@@ -1,0 +1,250 @@
+"""The batch path: many commands through the runner's steps, committed one store transaction per batch.
+
+Each command is guarded, checked, decided, scored, run through the alert rules and audited exactly as the
+runner does it (the runner's own :meth:`~.runner.Runner.checked` and :meth:`~.runner.Runner.prepare`), but
+its commit is held: the state of its episode is carried in memory to the next command of the batch, and the
+held commits are written by one :meth:`~alliancekit.store.Store.append_batch` when ``size`` commands are
+held, on :meth:`BatchRunner.flush`, and when the block ends. A batch is all or nothing: a store failure
+(or another writer having moved one of its episodes on) writes none of it. A command that fails its checks
+raises at its call and holds nothing. Results are acknowledged (``on_commit``) only once durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from alliancekit.core.command_table import CommandSpec, Returns
+from alliancekit.core.runner import Context, Runner, _recorded, _request_hash
+from alliancekit.core.views import Views
+from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_ref
+from alliancekit.errors import ConflictError, IdempotencyKeyReused
+from alliancekit.events.catalog import NEVER_SHARED
+from alliancekit.events.types import EpisodeOpened, Event, SessionRecorded
+from alliancekit.integrity.chain import GENESIS
+from alliancekit.lifecycle import commands as c
+from alliancekit.lifecycle.rules import decide
+from alliancekit.lifecycle.state import EpisodeState, SessionRef, start
+from alliancekit.security.policy import Action
+from alliancekit.store.protocol import AuditRecord, Commit, StoredEvent
+
+#: Commands per store transaction when the host does not say.
+DEFAULT_BATCH_SIZE = 500
+#: The most commands one transaction may hold (a bound on memory held between commits).
+MAX_BATCH_SIZE = 100_000
+
+OnCommit = Callable[[list[Any]], None]
+
+
+class _Held:
+    """What a batch holds until its commit: the commits, each episode's state after them, the events
+    decided per episode (for lookups in the stream), the keys used and the results in order."""
+
+    def __init__(self) -> None:
+        self.commits: list[Commit] = []
+        self.states: dict[str, tuple[EpisodeState, str]] = {}
+        self.events: dict[str, list[tuple[StoredEvent, Event | None]]] = {}
+        self.keys: dict[tuple[str, str, str], tuple[str, Any]] = {}
+        self.results: list[Any] = []
+        self.reads: list[AuditRecord] = []
+
+
+class _BatchContext(Context):
+    """A command's context that also sees the events its episode holds in the batch."""
+
+    def __init__(self, held: _Held, *args: Any) -> None:
+        super().__init__(*args)
+        self._held = held
+
+    def session(self, session_id: str) -> SessionRef | None:
+        found = super().session(session_id)
+        if found is not None:
+            return found
+        for stored, event in self._held.events.get(self.episode_id, ()):
+            if isinstance(event, SessionRecorded) and event.session_id == session_id:
+                s = event.session
+                return SessionRef(s.held_on, s.attendance, event.number, stored.event_id)
+        return None
+
+    def shared_event(self, event_id: str) -> bool:
+        return super().shared_event(event_id) or any(
+            stored.event_id == event_id and stored.type not in NEVER_SHARED
+            for stored, _ in self._held.events.get(self.episode_id, ())
+        )
+
+
+class BatchRunner:
+    """Runs commands of :data:`~alliancekit.core.command_table.COMMANDS` for one batch (one thread)."""
+
+    def __init__(self, runner: Runner, size: int, on_commit: OnCommit | None) -> None:
+        self.runner = runner
+        self.s = runner.s
+        self.size = size
+        self.on_commit = on_commit
+        self._held = _Held()
+        self._views = Views(runner.s)
+
+    @property
+    def pending(self) -> int:
+        """Commands held for the next commit."""
+        return len(self._held.results)
+
+    def run(
+        self,
+        spec: CommandSpec,
+        actor: object,
+        episode_id: object,
+        args: Mapping[str, Any],
+        *,
+        idempotency_key: object = None,
+        expected_version: object = None,
+    ) -> Any:
+        """Decide one command on the batch's state and hold its commit; returns what the facade would."""
+        checked_actor, episode, checked, key, expected = self.runner.checked(
+            spec, actor, episode_id, args, idempotency_key, expected_version
+        )
+        if spec.returns is Returns.EPISODE_ID:
+            result: Any = self._start(spec, checked_actor, checked, key)
+        else:
+            assert episode is not None  # noqa: S101 - every other command names its episode
+            ctx = _BatchContext(self._held, self.s, checked_actor, spec, episode, key)
+            result = self._decide(spec, ctx, checked, expected)
+            if spec.returns is Returns.GOAL_IDS:
+                result = [ctx.new_id("goal", i) for i in range(len(checked["goals"]))]
+        self._held.results.append(result)
+        if len(self._held.results) >= self.size:
+            self.flush()
+        return result
+
+    def _start(self, spec: CommandSpec, actor: Actor, args: Mapping[str, Any], key: str | None) -> str:
+        self.s.guard.allow(actor, spec.action, "episode", "(new)", None, clinician_id=args["clinician_id"])
+        request = _request_hash(spec.action, "", args) if key is not None else ""
+        ctx = _BatchContext(self._held, self.s, actor, spec, "", key)
+        done = self._done(actor, spec, key, request)
+        if done is not None:
+            return str(done)
+        episode_id = ctx.new_id("episode")
+        command = spec.build(ctx, args)
+        assert isinstance(command, c.OpenEpisode)  # noqa: S101 - by the table
+        opened = EpisodeOpened(command.client_ref, command.clinician_id, command.opened_on)
+        state = start(episode_id, actor.clinic_id, opened)
+        commit, after = self.runner.prepare(ctx, None, GENESIS, [opened], request, None, new_state=state)
+        self._hold(ctx, key, request, commit, after, [opened], episode_id)
+        return episode_id
+
+    def _decide(self, spec: CommandSpec, ctx: Context, args: Mapping[str, Any], expected: int | None) -> Any:
+        actor, episode_id, key = ctx.actor, ctx.episode_id, ctx.key
+        request = _request_hash(spec.action, episode_id, args) if key is not None else ""
+        done = self._done(actor, spec, key, request, ctx, args)
+        if done is not None:
+            return done
+        held = self._held.states.get(episode_id)
+        state, head = held if held is not None else self.s.reader.state(episode_id)
+        if expected is not None and state.version != expected:
+            raise ConflictError(episode_id, expected, state.version)
+        ctx.state = state
+        self.s.guard.allow(actor, spec.action, "episode", episode_id, state)
+        events = decide(state, spec.build(ctx, args))
+        commit, after = self.runner.prepare(ctx, state, head, events, request, spec.corrects(ctx, args))
+        result = _recorded(spec, ctx, args, episode_id, commit.new_version)
+        self._hold(ctx, key, request, commit, after, events, result)
+        return result
+
+    def _done(
+        self,
+        actor: Actor,
+        spec: CommandSpec,
+        key: str | None,
+        request: str,
+        ctx: Context | None = None,
+        args: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """The result of an earlier command with the same key (held in this batch or committed), or
+        ``None``; the same key with another request is refused."""
+        if key is None:
+            return None
+        held = self._held.keys.get((actor.clinic_id, spec.action, key))
+        if held is not None:
+            if held[0] != request:
+                raise IdempotencyKeyReused(spec.action)
+            first = held[1]
+            return first if ctx is None else _recorded(spec, ctx, args or {}, first[0], first[1], True)
+        found = self.runner._done(actor, spec, key, request)  # noqa: SLF001 - the runner's own step
+        if found is None:
+            return None
+        if ctx is None:
+            return found.episode_id
+        return _recorded(spec, ctx, args or {}, found.episode_id, found.version, duplicate=True)
+
+    def _hold(
+        self,
+        ctx: Context,
+        key: str | None,
+        request: str,
+        commit: Commit,
+        after: EpisodeState,
+        events: Sequence[Event],
+        result: Any,
+    ) -> None:
+        held = self._held
+        held.commits.append(commit)
+        held.states[after.episode_id] = (after, commit.head)
+        decided = held.events.setdefault(after.episode_id, [])
+        # The alerts the rules raised follow the command's own events (those are all a lookup decodes).
+        decided.extend(
+            zip(commit.events, [*events, *[None] * (len(commit.events) - len(events))], strict=True)
+        )
+        if key is not None:
+            first = result if isinstance(result, str) else (after.episode_id, commit.new_version)
+            held.keys[(ctx.actor.clinic_id, ctx.spec.action, key)] = (request, first)
+
+    def episode(self, actor: object, episode_id: object) -> EpisodeState:
+        """The episode as this batch's commands left it, decided and summarised like ``Practice.episode``.
+
+        Its audit entry is held with the batch and written in its transaction (alone when the batch holds
+        no command, or when its commit fails): a read of what the batch has not written yet is audited no
+        earlier than that is written.
+        """
+        guard, action = self.s.guard, Action.READ_EPISODE
+        a = guard.require_actor(actor, action, "episode", episode_id)
+        checked = check_ref("episode_id", episode_id)
+        held = self._held.states.get(checked)
+        state = held[0] if held is not None else self.s.reader.state(checked)[0]
+        decision = guard.allow(a, action, "episode", checked, state)
+        self._held.reads.append(guard.entry(a, action, "episode", checked, state, outcome=decision.outcome))
+        return self._views._summary(a, state)  # noqa: SLF001 - the facade's own lockbox summary
+
+    def flush(self) -> None:
+        """Commit what is held in one transaction, then acknowledge it; nothing held, nothing written.
+
+        On a failure nothing of the batch is written, the held commands are dropped and the error raised.
+        """
+        held, self._held = self._held, _Held()
+        commits, reads = held.commits, held.reads
+        if not commits:
+            self.s.guard.record(reads)
+        else:
+            if reads:  # the batch's reads join its last commit (one transaction)
+                last = commits[-1]
+                commits = [*commits[:-1], attrs.evolve(last, audit=[*last.audit, *reads])]
+            try:
+                self.s.store.append_batch(commits)
+            except BaseException:
+                self.s.guard.record(reads)  # what was read was read: its entries are written alone
+                raise
+            self.s.guard.committed(sum(len(commit.audit) for commit in commits))
+            for state, head in held.states.values():
+                self.s.reader.remember(state, head)
+        if not held.results:
+            return
+        if self.on_commit is not None:
+            self.on_commit(held.results)
+
+    def discard(self) -> None:
+        """Drop the commands held, writing none of them (the block ended with an error); the entries of
+        reads made are written all the same."""
+        held, self._held = self._held, _Held()
+        self.s.guard.record(held.reads)

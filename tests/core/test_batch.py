@@ -1,0 +1,281 @@
+"""The batch path (``Practice.batch``): boundaries of ``size``, refusals at the call, failures at commit,
+idempotency within and across batches, acknowledgement. Run on memory and an SQLite file (the PostgreSQL
+plugin runs the contract suite's batch tests)."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alliancekit import open_practice
+from alliancekit.batch import Batch
+from alliancekit.core.command_table import COMMANDS
+from alliancekit.domain import Actor
+from alliancekit.errors import (
+    AccessDenied,
+    BatchClosed,
+    ConflictError,
+    IdempotencyKeyReused,
+    LifecycleError,
+    NotFoundError,
+    StoreError,
+    ValidationError,
+)
+from alliancekit.practice import Practice
+from alliancekit.store.sqlite import SQLiteStore
+
+from .conftest import (
+    CANARY,
+    DAY0,
+    attended,
+    clinician,
+    consultation,
+    counter_ids,
+    day,
+    fixed_clock,
+    goals,
+    ors,
+    proceed,
+    srs,
+)
+
+
+def _episode(target: Any, actor: Actor, client: str) -> str:
+    """Four commands: open, consult, proceed, agree goals."""
+    ep: str = target.start_episode(actor, client_ref=client, clinician_id=actor.id, opened_on=DAY0)
+    target.record_consultation(actor, ep, consultation(day(0)))
+    target.decide_fit(actor, ep, proceed(day(1)))
+    target.agree_goals(actor, ep, goals(1), agreed_on=day(2))
+    return ep
+
+
+def _writes(practice: Practice) -> int:
+    return sum(len(practice.store.load_events(ep)) for ep in practice.store.episode_ids())
+
+
+def test_a_batch_has_every_command_of_the_table_as_the_facade_has_it() -> None:
+    for name in COMMANDS:
+        assert getattr(Batch, name) is getattr(Practice, name), name
+    commands = {n for n, f in vars(Batch).items() if inspect.isfunction(f) and not n.startswith("_")}
+    assert commands - {"flush", "episode", "alerts"} == set(COMMANDS)
+
+
+@pytest.mark.parametrize(
+    ("commands", "commits"), [(4, [4]), (5, [5]), (6, [5, 1]), (10, [5, 5]), (11, [5, 5, 1])]
+)
+def test_one_transaction_per_size_commands(
+    practice: Practice, actor: Actor, commands: int, commits: list[int]
+) -> None:
+    size = 5
+    acknowledged: list[list[Any]] = []
+    with practice.batch(size=size, on_commit=acknowledged.append) as batch:
+        ep = _episode(batch, actor, "client-1")
+        for n in range(commands - 4):
+            batch.record_session(actor, ep, attended(day(3 + n), ors(practice), srs(practice)))
+        # What has been acknowledged is durable; the rest is held, not written.
+        assert _writes(practice) >= sum(len(a) for a in acknowledged)
+        assert batch.pending == commands % size
+    assert [len(a) for a in acknowledged] == commits
+    assert acknowledged[0][0] == ep
+    last = acknowledged[-1][-1]
+    assert practice.episode(actor, ep).version == (last.version if commands > 4 else 4)
+
+
+def test_acknowledged_results_are_what_the_calls_returned_in_order(practice: Practice, actor: Actor) -> None:
+    returned: list[Any] = []
+    acknowledged: list[Any] = []
+    with practice.batch(size=3, on_commit=acknowledged.extend) as batch:
+        returned.append(
+            ep := batch.start_episode(actor, client_ref="c", clinician_id=actor.id, opened_on=DAY0)
+        )
+        returned.append(batch.record_consultation(actor, ep, consultation(day(0))))
+        returned.append(batch.decide_fit(actor, ep, proceed(day(1))))
+        returned.append(batch.agree_goals(actor, ep, goals(2), agreed_on=day(2)))
+        returned.append(batch.record_session(actor, ep, attended(day(3), ors(practice))))
+    assert acknowledged == returned
+    assert returned[-1].version == practice.episode(actor, ep).version
+    assert returned[-1].record_id
+
+
+def test_a_refused_command_mid_batch_raises_at_the_call_and_holds_nothing(
+    practice: Practice, actor: Actor
+) -> None:
+    with practice.batch(size=100) as batch:
+        ep = _episode(batch, actor, "client-1")
+        with pytest.raises(NotFoundError):
+            batch.agree_goals(actor, "no-such-episode", goals(1), agreed_on=day(2))
+        with pytest.raises(ValidationError) as bad:
+            batch.record_session(actor, ep, "not a session")  # type: ignore[arg-type]
+        assert CANARY not in str(bad.value)
+        with pytest.raises(AccessDenied):
+            batch.record_session(clinician(ident="someone-else"), ep, attended(day(3)))
+        with pytest.raises(LifecycleError):
+            batch.decide_fit(actor, ep, proceed(day(1)))  # already decided within this batch
+        assert batch.pending == 4
+        recorded = batch.record_session(actor, ep, attended(day(3), ors(practice)))
+    assert practice.episode(actor, ep).version == recorded.version
+    assert [e.type for e in practice.store.load_events(ep)][4] == "session-recorded"
+
+
+class _FailingSQLite(SQLiteStore):
+    fail = False
+
+    def append_batch(self, commits: Any) -> None:
+        if self.fail:  # the real store, a real transaction: a trigger-free failure inside it
+
+            def work(conn: Any) -> None:
+                from alliancekit.store.sqlite import _write_commit
+
+                for commit in commits:
+                    _write_commit(conn, commit)
+                conn.execute("SELECT * FROM no_such_table")
+
+            self._write(work)
+        super().append_batch(commits)
+
+
+def test_a_store_failure_at_commit_writes_nothing_of_the_batch(tmp_path: Path, actor: Actor) -> None:
+    store = _FailingSQLite(tmp_path / "p.sqlite")
+    acknowledged: list[Any] = []
+    with open_practice(store, ids=counter_ids(), clock=fixed_clock()) as practice:
+        with practice.batch(size=100, on_commit=acknowledged.append) as batch:
+            kept = _episode(batch, actor, "client-kept")
+        audit_before = len(store.audit_records())
+        store.fail = True
+        with pytest.raises(StoreError), practice.batch(size=100, on_commit=acknowledged.append) as batch:  # noqa: PT012 - the whole block is what fails
+            lost = _episode(batch, actor, "client-lost")
+            batch.record_session(actor, kept, attended(day(3), ors(practice)))
+        store.fail = False
+        assert store.load_snapshot(lost) is None
+        assert practice.episode(actor, kept).version == 4
+        assert len(acknowledged) == 1
+        assert "record-session" not in {a.action for a in store.audit_records()[audit_before:]}
+        # The store is usable, and the same commands go through now.
+        with practice.batch() as batch:
+            batch.record_session(actor, kept, attended(day(3), ors(practice)))
+        assert practice.episode(actor, kept).version == 5
+
+
+def test_a_block_ending_with_an_error_writes_nothing_it_held(practice: Practice, actor: Actor) -> None:
+    with pytest.raises(RuntimeError), practice.batch(size=3) as batch:  # noqa: PT012 - the whole block is what fails
+        committed = _episode(batch, actor, "client-1")  # 3 committed, 1 held
+        raise RuntimeError("the host's own failure")
+    assert practice.episode(actor, committed).version == 3
+    with pytest.raises(BatchClosed):
+        batch.record_session(actor, committed, attended(day(3)))
+    with pytest.raises(BatchClosed):
+        batch.flush()
+
+
+def test_idempotency_keys_within_a_batch_and_across_batches(practice: Practice, actor: Actor) -> None:
+    session = attended(day(3), ors(practice))
+    with practice.batch(size=100) as batch:
+        ep = _episode(batch, actor, "client-1")
+        first = batch.record_session(actor, ep, session, idempotency_key="s-1")
+        again = batch.record_session(actor, ep, session, idempotency_key="s-1")
+        assert again == type(first)(ep, first.version, duplicate=True, record_id=first.record_id)
+        with pytest.raises(IdempotencyKeyReused):
+            batch.record_session(actor, ep, attended(day(4)), idempotency_key="s-1")
+        started = batch.start_episode(
+            actor, client_ref="c2", clinician_id=actor.id, opened_on=DAY0, idempotency_key="e-1"
+        )
+        assert (
+            batch.start_episode(
+                actor, client_ref="c2", clinician_id=actor.id, opened_on=DAY0, idempotency_key="e-1"
+            )
+            == started
+        )
+    with practice.batch() as batch:  # committed now: the facade and a new batch see the key
+        assert batch.record_session(actor, ep, session, idempotency_key="s-1").duplicate
+        assert (
+            batch.start_episode(
+                actor, client_ref="c2", clinician_id=actor.id, opened_on=DAY0, idempotency_key="e-1"
+            )
+            == started
+        )
+    assert practice.record_session(actor, ep, session, idempotency_key="s-1").duplicate
+    assert practice.episode(actor, ep).version == 5
+    assert len(list(practice.store.episode_ids())) == 2
+
+
+def test_a_correction_and_an_addendum_find_a_session_recorded_in_the_same_batch(
+    practice: Practice, actor: Actor
+) -> None:
+    with practice.batch() as batch:
+        ep = _episode(batch, actor, "client-1")
+        recorded = batch.record_session(actor, ep, attended(day(3), ors(practice)))
+        batch.correct_session(
+            actor, ep, recorded.record_id, attended(day(3), ors(practice, 0.2)), reason="typo"
+        )
+        batch.add_addendum(actor, ep, recorded.record_id, text="later", reason="context", added_on=day(4))
+    history = practice.session_history(actor, ep, recorded.record_id)
+    assert len(history.corrections) == 1
+    assert len(history.addenda) == 1
+
+
+def test_expected_version_is_checked_against_the_batch_state(practice: Practice, actor: Actor) -> None:
+    with practice.batch() as batch:
+        ep = _episode(batch, actor, "client-1")
+        with pytest.raises(ConflictError):
+            batch.record_session(actor, ep, attended(day(3)), expected_version=3)
+        assert batch.record_session(actor, ep, attended(day(3)), expected_version=4).version == 5
+
+
+def test_another_writer_moving_an_episode_on_fails_the_whole_batch(practice: Practice, actor: Actor) -> None:
+    ep = _episode(practice, actor, "client-1")
+    with pytest.raises(ConflictError), practice.batch() as batch:  # noqa: PT012 - the whole block is what fails
+        other = batch.start_episode(actor, client_ref="c2", clinician_id=actor.id, opened_on=DAY0)
+        batch.record_session(actor, ep, attended(day(3)))
+        practice.record_session(actor, ep, attended(day(4)))  # lands first
+    assert practice.store.load_snapshot(other) is None
+    assert practice.episode(actor, ep).version == 5
+
+
+@pytest.mark.parametrize(("size", "rule"), [(0, "min"), (100_001, "max"), ("5", "type")])
+def test_a_bad_size_is_refused(memory_practice: Practice, size: object, rule: str) -> None:
+    with pytest.raises(ValidationError) as bad:
+        memory_practice.batch(size=size)  # type: ignore[arg-type]
+    assert bad.value.field == "size"
+
+
+def test_the_largest_size_is_allowed_and_on_commit_must_be_callable(memory_practice: Practice) -> None:
+    assert memory_practice.batch(size=100_000).pending == 0
+    assert memory_practice.batch(size=1).pending == 0
+    with pytest.raises(ValidationError) as bad:
+        memory_practice.batch(on_commit="print")  # type: ignore[arg-type]
+    assert bad.value.field == "on_commit"
+
+
+def test_a_read_in_a_batch_sees_the_held_state_and_is_audited_with_the_batch(
+    practice: Practice, actor: Actor
+) -> None:
+    with practice.batch(size=100) as batch:
+        ep = _episode(batch, actor, "client-1")
+        batch.record_session(actor, ep, attended(day(3), ors(practice, 0.1), srs(practice, 0.2)))
+        seen = batch.episode(actor, ep)
+        assert seen.version == batch.episode(actor, ep).version > 4
+        assert batch.alerts(actor, ep) == dict(seen.alerts)
+        assert seen.alerts  # a low SRS raises an alert, decided in the batch
+        with pytest.raises(AccessDenied):
+            batch.episode(clinician(ident="someone-else"), ep)
+        # A refusal is written at once (nothing was handed out); the allowed reads wait for the batch.
+        reads_before = [a.outcome for a in practice.store.audit_records() if a.action == "read-episode"]
+        assert reads_before == ["refused"]
+    reads = [a for a in practice.store.audit_records() if a.action == "read-episode"]
+    assert sorted((a.record_id, a.outcome) for a in reads) == [(ep, "allowed")] * 3 + [(ep, "refused")]
+    assert practice.episode(actor, ep) == seen
+
+
+def test_reads_alone_are_audited_when_the_block_ends_even_with_an_error(
+    practice: Practice, actor: Actor
+) -> None:
+    ep = _episode(practice, actor, "client-1")
+    with pytest.raises(RuntimeError), practice.batch() as batch:  # noqa: PT012 - the whole block is what fails
+        batch.episode(actor, ep)
+        batch.record_session(actor, ep, attended(day(3)))
+        raise RuntimeError("the host's own failure")
+    assert [a.record_id for a in practice.store.audit_records() if a.action == "read-episode"] == [ep]
+    assert practice.episode(actor, ep).version == 4
