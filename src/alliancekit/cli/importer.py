@@ -25,7 +25,13 @@ from alliancekit.cli.common import (
 from alliancekit.errors import StoreError, ValidationError
 from alliancekit.imports.csv_source import CsvSource
 from alliancekit.imports.mapping import load_mapping
-from alliancekit.imports.writer import DEFAULT_BATCH_SIZE, ImportProgress, ImportResult, run_import
+from alliancekit.imports.writer import (
+    DEFAULT_BATCH_SIZE,
+    MAX_UNITS_PER_BATCH,
+    ImportProgress,
+    ImportResult,
+    run_import,
+)
 
 #: Row errors printed before the rest are only counted.
 MAX_PRINTED_ERRORS = 50
@@ -129,8 +135,8 @@ def _clinic(practice: Any, args: argparse.Namespace) -> str:
 
 
 def _run(args: argparse.Namespace, make_source: Any) -> int:
-    if not 1 <= args.batch_size <= 100_000:
-        raise UsageError("--batch-size: from 1 to 100000")
+    if not 1 <= args.batch_size <= MAX_UNITS_PER_BATCH:
+        raise UsageError(f"--batch-size: from 1 to {MAX_UNITS_PER_BATCH}")
     path = Path(args.source)
     if not path.exists():
         raise UsageError(f"{args.source}: no such file")
@@ -167,6 +173,8 @@ def _report(result: ImportResult, as_json: bool) -> int:
             f"{verb} {result.units} units: {result.written} written, {result.skipped} already imported"
             + ("" if result.dry_run else f"; checkpoint at row {result.checkpoint}")
         )
+        for line in result.notes:
+            print(f"note: {line}", file=sys.stderr)
         for error in result.errors[:MAX_PRINTED_ERRORS]:
             print(f"error: {error}", file=sys.stderr)
         if len(result.errors) > MAX_PRINTED_ERRORS:

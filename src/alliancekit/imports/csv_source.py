@@ -250,6 +250,10 @@ class CsvSource:
             made = self._administration(number, cells, spec)
             if isinstance(made, Administration):
                 administrations.append(made)
+        if administrations and attendance not in (None, Attendance.ATTENDED):
+            self.errors.append(
+                RowError(number, self._cell(cells, "attendance")[0], "measures-without-attendance")
+            )
         if len(self.errors) > before or held_on is None or modality is None or attendance is None:
             return None
         ref = EpisodeRef(str(client), episode or DEFAULT_EPISODE, str(clinician), held_on, modality)

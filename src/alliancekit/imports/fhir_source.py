@@ -107,6 +107,8 @@ class FhirSource:
         self.registry = registry
         self.errors: list[RowError] = []
         self._full_urls: dict[str, tuple[str, str]] = {}
+        self.notes: list[str] = []
+        """Episodes read but not imported, and why."""
         self.ignored: dict[str, int] = defaultdict(int)
         """Resources of types the import does not read, by type (for the report)."""
 
@@ -179,6 +181,7 @@ class FhirSource:
         """One unit per episode, in the order of the ``EpisodeOfCare`` resources; none when any resource
         has a problem (every problem is in ``errors``)."""
         self.errors.clear()
+        self.notes.clear()
         episodes: list[_Resource] = []
         encounters: dict[str, list[_Resource]] = defaultdict(list)
         responses: dict[str, list[_Resource]] = defaultdict(list)
@@ -231,6 +234,11 @@ class FhirSource:
         totals: Mapping[str, float],
     ) -> Unit | None:
         data = res.data
+        if data.get("team"):
+            self.notes.append(
+                f"{res.file} line {res.line}: an episode with several participants: not imported"
+            )
+            return None
         client = _identifier(data.get("patient"))
         clinician = _identifier(data.get("careManager"))
         period = data.get("period") or {}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from alliancekit.batch import MAX_BATCH_SIZE
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.records import Consent, Consultation, FitDecision
 from alliancekit.domain.vocab import FitOutcome, Purpose, Role
@@ -25,8 +26,10 @@ from alliancekit.imports.units import EpisodeRef, RowError, Unit
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
 
-#: Units between two checkpoints (one commit each on the batch path).
+#: Units between two checkpoints: each batch of them is one store transaction (``Practice.batch``).
 DEFAULT_BATCH_SIZE = 500
+#: The most units one commit may hold (a bound on the memory a batch holds until its commit).
+MAX_UNITS_PER_BATCH = 10_000
 #: The id the importer's maintenance actor (checkpoints) is audited under.
 IMPORT_ACTOR_ID = "alliancekit-import"
 #: What the consultation and fit decision of an imported episode say (no client words are invented).
@@ -83,6 +86,8 @@ class ImportResult:
     checkpoint: int
     """The last source row committed (0: none)."""
     dry_run: bool
+    notes: tuple[str, ...] = ()
+    """What the source held that was not imported, and why (no client data)."""
 
     @property
     def complete(self) -> bool:
@@ -96,6 +101,7 @@ class ImportResult:
             "checkpoint": self.checkpoint,
             "dry_run": self.dry_run,
             "errors": [e.to_json() for e in self.errors],
+            "notes": list(self.notes),
         }
 
 
@@ -144,6 +150,9 @@ class _Episodes:
             )
         self._ids[(ref.client_ref, ref.episode_ref)] = episode_id
         return episode_id
+
+    def forget(self) -> None:
+        self._ids.clear()
 
 
 def _write(target: Any, episodes: _Episodes, unit: Unit) -> None:
@@ -195,20 +204,24 @@ class _Run:
             )
 
     def commit(self) -> None:
-        """Write the pending units, then save the checkpoint of the last one written."""
-        done: list[Unit] = []
-        for unit in self.pending:
-            try:
-                _write(self.practice, self.episodes, unit)
-            except AlliancekitError as exc:
-                self.refused.append(_refused(unit, exc))
-                break
-            done.append(unit)
-        self.pending.clear()
-        if not done:
+        """Write the pending units in one batch (one store transaction), then, once it is acknowledged, save
+        the checkpoint of its last unit. A unit the library refuses discards the whole batch: nothing of it
+        is written (no unit half-written), and the import stops there."""
+        units, self.pending = self.pending, []
+        if not units:
             return
-        self.written += len(done)
-        tail = done[-1]
+        unit = units[0]
+        try:
+            # one commit per call (the size only bounds memory): a batch never splits a unit
+            with self.practice.batch(size=MAX_BATCH_SIZE) as batch:
+                for unit in units:
+                    _write(batch, self.episodes, unit)
+        except AlliancekitError as exc:
+            self.refused.append(_refused(unit, exc))
+            self.episodes.forget()  # ids made in the discarded batch were never written
+            return
+        self.written += len(units)
+        tail = units[-1]
         self.last = ImportCheckpoint(tail.last_row, tail.key, self.written + self.skipped)
         self.practice.save_import_checkpoint(self.system, self.source_id, self.last)
         self._report(tail.last_row)
@@ -241,6 +254,7 @@ class _Run:
             tuple(sorted([*errors, *self.refused], key=lambda e: e.row)),
             0 if self.last is None else self.last.row,
             self.dry_run,
+            tuple(getattr(self.source, "notes", ())),
         )
 
 
