@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,6 @@ class _Progress:
         self.shown_at = 0.0
 
     def __call__(self, p: ImportProgress) -> None:
-        import time
-
         if not self.enabled:
             return
         now = time.monotonic()
