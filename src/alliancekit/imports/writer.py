@@ -155,19 +155,30 @@ class _Episodes:
         self._ids.clear()
 
 
+class _Refused(Exception):
+    """A command of a unit the library refused: which command, and the library's error."""
+
+    def __init__(self, command: str, error: AlliancekitError) -> None:
+        super().__init__(command)
+        self.command, self.error = command, error
+
+    def row_error(self, unit: Unit) -> RowError:
+        """As a row error: the unit's first row, the field the library named (else the command), the rule."""
+        field = str(getattr(self.error, "field", "")) or self.command
+        rule = str(getattr(self.error, "rule", type(self.error).__name__))
+        return RowError(unit.first_row, field, rule, "refused by the library")
+
+
 def _write(target: Any, episodes: _Episodes, unit: Unit) -> None:
-    episode_id = episodes.ensure(target, unit.episode, consulted=unit.consulted, proceed=unit.proceed)
-    actor = episodes.actor(unit.episode)
-    for step in unit.steps:
-        getattr(target, step.method)(actor, episode_id, **step.args, idempotency_key=step.key)
-
-
-def _refused(unit: Unit, exc: AlliancekitError) -> RowError:
-    """A unit the library refused, as a row error: its first row, the record kind, the rule."""
-    field = str(getattr(exc, "field", "")) or (unit.steps[-1].method if unit.steps else "episode")
-    return RowError(
-        unit.first_row, field, str(getattr(exc, "rule", type(exc).__name__)), "refused by the library"
-    )
+    command = "start_episode"
+    try:
+        episode_id = episodes.ensure(target, unit.episode, consulted=unit.consulted, proceed=unit.proceed)
+        actor = episodes.actor(unit.episode)
+        for step in unit.steps:
+            command = step.method
+            getattr(target, step.method)(actor, episode_id, **step.args, idempotency_key=step.key)
+    except AlliancekitError as exc:
+        raise _Refused(command, exc) from exc
 
 
 class _Run:
@@ -216,8 +227,8 @@ class _Run:
             with self.practice.batch(size=MAX_BATCH_SIZE) as batch:
                 for unit in units:
                     _write(batch, self.episodes, unit)
-        except AlliancekitError as exc:
-            self.refused.append(_refused(unit, exc))
+        except _Refused as refused:
+            self.refused.append(refused.row_error(unit))
             self.episodes.forget()  # ids made in the discarded batch were never written
             return
         self.written += len(units)
