@@ -50,7 +50,8 @@ def test_export_one_episode_as_a_valid_bundle(
     assert "valid: every resource passes" in stdout
     bundle = json.loads(out.read_text())
     assert bundle["type"] == "transaction"
-    assert bundle["entry"][0]["request"]["method"] == "POST"
+    first = bundle["entry"][0]
+    assert first["request"] == {"method": "PUT", "url": f"Questionnaire/{first['resource']['id']}"}
     assert "https://clinic.example.org/ids/client" in out.read_text()
 
 

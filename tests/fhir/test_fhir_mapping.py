@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -9,14 +10,16 @@ from typing import Any
 import pytest
 
 from alliancekit import Practice
-from alliancekit.domain import Actor, GoalProgress, GoalStatus
-from alliancekit.fhir import episode_bundle
+from alliancekit.domain import Actor, GoalProgress, GoalStatus, Role
+from alliancekit.errors import ValidationError
+from alliancekit.fhir import episode_bundle, episode_bundles
 from alliancekit.fhir import goal as goal_mapping
 from alliancekit.fhir.codes import (
     LOINC,
     MEASURE_BANDS,
     MEASURE_SCORES,
     RATER,
+    RESOURCE_ID_SYSTEM,
     RUPTURE_KIND,
     RUPTURE_MARKER,
     V3_ACT_CODE,
@@ -226,18 +229,87 @@ def test_provenance_for_every_exported_event(demo: Practice, exporter_actor: Act
     assert agent["identifier"]["value"].startswith("clin-")
 
 
-def test_transaction_entries_are_conditional_creates(demo: Practice, exporter_actor: Actor) -> None:
+def test_batch_entries_are_conditional_creates_on_identifiers_that_are_not_full_urls(
+    demo: Practice, exporter_actor: Actor
+) -> None:
+    bundle = episode_bundle(
+        demo, exporter_actor, episode_of(demo, exporter_actor, IMPROVING), bundle_type="batch"
+    )
+    kinds = set()
+    for entry in bundle["entry"]:
+        request, resource = entry["request"], entry["resource"]
+        kinds.add(resource["resourceType"])
+        if resource["resourceType"] == "Questionnaire":
+            assert request == {
+                "method": "POST",
+                "url": "Questionnaire",
+                "ifNoneExist": f"url={resource['url']}&version={resource['version']}",
+            }
+        elif resource["resourceType"] == "Provenance":
+            assert request == {"method": "PUT", "url": f"Provenance/{resource['id']}"}
+        else:
+            own = (
+                resource["identifier"]
+                if isinstance(resource["identifier"], dict)
+                else resource["identifier"][0]
+            )
+            assert own == {"system": RESOURCE_ID_SYSTEM, "value": resource["id"]}
+            assert own["value"] != entry["fullUrl"]
+            assert "urn:uuid" not in json.dumps(resource.get("identifier"))
+            assert request == {
+                "method": "POST",
+                "url": resource["resourceType"],
+                "ifNoneExist": f"identifier={RESOURCE_ID_SYSTEM}|{resource['id']}",
+            }
+    assert {"Questionnaire", "Provenance", "Encounter", "QuestionnaireResponse"} <= kinds
+
+
+def test_transaction_entries_are_updates_by_id_with_relative_references(
+    demo: Practice, exporter_actor: Actor
+) -> None:
     bundle = episode_bundle(
         demo, exporter_actor, episode_of(demo, exporter_actor, IMPROVING), bundle_type="transaction"
     )
     for entry in bundle["entry"]:
-        request, resource = entry["request"], entry["resource"]
-        assert request["method"] == "POST"
-        assert request["url"] == resource["resourceType"]
-        if resource["resourceType"] == "Questionnaire":
-            assert request["ifNoneExist"] == f"url={resource['url']}&version={resource['version']}"
-        elif resource["resourceType"] != "Provenance":
-            assert request["ifNoneExist"] == f"identifier=urn:ietf:rfc:3986|{entry['fullUrl']}"
+        resource = entry["resource"]
+        assert entry["request"] == {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+    assert "urn:uuid:" not in json.dumps([e["resource"] for e in bundle["entry"]])
+
+
+@pytest.mark.parametrize("size", [1, 7, 8, 50])
+def test_transactions_are_split_at_max_entries_in_order(
+    demo: Practice, exporter_actor: Actor, size: int
+) -> None:
+    episode_id = episode_of(demo, exporter_actor, IMPROVING)
+    whole = episode_bundle(demo, exporter_actor, episode_id, bundle_type="transaction")
+    parts = episode_bundles(demo, exporter_actor, episode_id, max_entries=size)
+    assert all(len(p["entry"]) <= size for p in parts)
+    assert all(len(p["entry"]) == size for p in parts[:-1])
+    assert [e for p in parts for e in p["entry"]] == whole["entry"]
+    assert len({p["id"] for p in parts}) == len(parts)
+    assert len(parts) == -(-len(whole["entry"]) // size)
+
+
+def test_a_bundle_that_fits_is_not_split(demo: Practice, exporter_actor: Actor) -> None:
+    episode_id = episode_of(demo, exporter_actor, IMPROVING)
+    whole = episode_bundle(demo, exporter_actor, episode_id, bundle_type="transaction")
+    n = len(whole["entry"])
+    assert len(episode_bundles(demo, exporter_actor, episode_id, max_entries=n)) == 1
+    assert len(episode_bundles(demo, exporter_actor, episode_id, max_entries=n - 1)) == 2
+    assert len(episode_bundles(demo, exporter_actor, episode_id, bundle_type="batch", max_entries=1)) == 1
+
+
+@pytest.mark.parametrize("bad", [0, 10_001, -1, True, 2.0, "8"])
+def test_max_entries_out_of_range_is_refused_before_reading(
+    demo: Practice, exporter_actor: Actor, bad: object
+) -> None:
+    episode_id = episode_of(demo, exporter_actor, IMPROVING)
+    before = len(demo.audit_entries(Actor("admin", Role.ADMINISTRATOR, exporter_actor.clinic_id)))
+    with pytest.raises(ValidationError) as caught:
+        episode_bundles(demo, exporter_actor, episode_id, max_entries=bad)  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.rule) == ("max_entries", "range")
+    after = demo.audit_entries(Actor("admin", Role.ADMINISTRATOR, exporter_actor.clinic_id))
+    assert len(after) == before + 1  # only the auditor's own read
 
 
 def test_exports_are_repeatable(demo: Practice, exporter_actor: Actor) -> None:

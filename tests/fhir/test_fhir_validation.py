@@ -39,7 +39,7 @@ def test_schema_catches_a_misspelt_field_with_its_path(r4_schema: R4Schema) -> N
     assert [e.path for e in r4_schema.check(wrong_code)] == ["$.lifecycleStatus"]
 
 
-@pytest.mark.parametrize("bundle_type", ["collection", "transaction"])
+@pytest.mark.parametrize("bundle_type", ["collection", "batch", "transaction"])
 def test_every_episode_bundle_is_valid_resource_by_resource(
     demo: Practice, exporter_actor: Actor, bundle_type: str
 ) -> None:
@@ -51,6 +51,8 @@ def test_every_episode_bundle_is_valid_resource_by_resource(
         assert [str(e) for e in r4_schema.errors(bundle)] == []
         _parse(bundle)  # fhir.resources parses the Bundle and every entry with its own model
         full_urls = {entry["fullUrl"] for entry in bundle["entry"]}
+        if bundle_type == "transaction":  # relative references, to the entries' own ids
+            full_urls = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
         for entry in bundle["entry"]:
             resource = entry["resource"]
             types.add(resource["resourceType"])

@@ -9,7 +9,7 @@ Mappings, one module per resource: :mod:`~alliancekit.fhir.episode_of_care`,
 """
 
 from alliancekit.fhir.bulk import BulkResult, export_ndjson
-from alliancekit.fhir.bundle import episode_bundle
+from alliancekit.fhir.bundle import episode_bundle, episode_bundles
 from alliancekit.fhir.context import ExportContext, ExportOptions
 from alliancekit.fhir.identity import FhirIdentity, SystemIdentity
 from alliancekit.fhir.privacy import Withhold
@@ -22,5 +22,6 @@ __all__ = [
     "SystemIdentity",
     "Withhold",
     "episode_bundle",
+    "episode_bundles",
     "export_ndjson",
 ]

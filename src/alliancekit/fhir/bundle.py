@@ -1,11 +1,18 @@
-"""An episode as one FHIR Bundle: ``collection`` (to hand over) or ``transaction`` (to load into a server).
+"""An episode as FHIR Bundles: ``collection`` (to hand over), ``batch`` or ``transaction`` (to load into a
+server, again and again without duplicates).
 
-Every entry's ``fullUrl`` is ``urn:uuid:<resource id>`` and references between entries are rewritten to
-those URLs, as FHIR asks of Bundles whose resources have no server yet. In a ``transaction`` each entry is
-a conditional create: ``POST <type>`` with ``ifNoneExist`` on the resource's own identifier
-(``identifier=urn:ietf:rfc:3986|urn:uuid:<id>``; for a Questionnaire, its canonical ``url`` and
-``version``), so loading the same export twice creates nothing twice. Provenance has no identifier, so it
-is created unconditionally.
+- **collection** and **batch**: every entry's ``fullUrl`` is ``urn:uuid:<resource id>`` and references
+  between entries are rewritten to those URLs, as FHIR asks of Bundles whose resources have no server yet.
+- **batch** entries are conditional creates: ``POST <type>`` with ``ifNoneExist`` on the resource's own
+  identifier (``identifier=<RESOURCE_ID_SYSTEM>|<id>``; a Questionnaire on its canonical ``url`` and
+  ``version``), so loading the same export twice creates nothing twice. The identifier's value is the
+  resource id, never the ``urn:uuid:`` full URL (a server rewrites those to the ids it assigns). Provenance
+  has no identifier element: it is ``PUT Provenance/<id>`` (update as create with its own id).
+- **transaction** entries are ``PUT <type>/<id>``: update as create with the export's own, stable ids, so a
+  second load updates in place. A transaction with conditional entries needs the server's strict isolation,
+  which servers bound (Medplum refuses more than 8 such entries); plain updates need none, so an episode is
+  split into transactions of at most ``max_entries`` entries (:data:`TRANSACTION_MAX_ENTRIES` by default)
+  whose references stay relative (``Encounter/<id>``) and therefore hold across them. Load them in order.
 """
 
 from __future__ import annotations
@@ -26,7 +33,9 @@ from alliancekit.fhir.privacy import REDACTED, outcome
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
 
-BUNDLE_TYPES = ("collection", "transaction")
+BUNDLE_TYPES = ("collection", "batch", "transaction")
+#: Entries per transaction Bundle by default: Medplum refuses a transaction of more than 50 updates.
+TRANSACTION_MAX_ENTRIES = 50
 
 
 def episode_bundle(
@@ -44,18 +53,67 @@ def episode_bundle(
     applied, free text decrypted, and audited as ``export-fhir`` with the client and the purpose.
 
     :param purpose: treatment, client-access or quality-improvement; the actor's purpose by default.
-    :param bundle_type: ``"collection"`` or ``"transaction"`` (conditional creates).
+    :param bundle_type: ``"collection"``, ``"batch"`` (conditional creates) or ``"transaction"`` (updates
+        by id, the whole episode in one Bundle; :func:`episode_bundles` splits it).
     :raises NotFoundError: no such episode.
     :raises AccessDenied: the policy refuses this actor the episode.
     """
     if bundle_type not in BUNDLE_TYPES:
-        raise ValidationError("bundle_type", "one-of", "collection or transaction")
+        raise ValidationError("bundle_type", "one-of", "collection, batch or transaction")
     if timestamp is not None:
         check_aware_datetime("timestamp", timestamp)
     exporter = Exporter(practice, actor, purpose=purpose, options=options)
     exported = exporter.episode(episode_id)
     resources = exporter.questionnaires(exported.measures) + exported.resources
     return make_bundle(exported, resources, exporter.purpose, bundle_type, timestamp)
+
+
+def episode_bundles(
+    practice: Practice,
+    actor: Actor,
+    episode_id: str,
+    *,
+    purpose: Purpose | str | None = None,
+    bundle_type: str = "transaction",
+    max_entries: int | None = TRANSACTION_MAX_ENTRIES,
+    options: ExportOptions | None = None,
+    timestamp: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """One episode as Bundles of at most ``max_entries`` entries each (only transactions are split: a
+    collection or batch Bundle is one, whatever its size). Load them in the order given.
+
+    :param max_entries: 1 to 10,000, or ``None`` for one Bundle.
+    :raises ValidationError: ``max_entries: range``, and see :func:`episode_bundle`.
+    """
+    if max_entries is not None and (
+        isinstance(max_entries, bool) or not isinstance(max_entries, int) or not 1 <= max_entries <= 10_000
+    ):
+        raise ValidationError("max_entries", "range", "a whole number from 1 to 10000, or None")
+    bundle = episode_bundle(
+        practice,
+        actor,
+        episode_id,
+        purpose=purpose,
+        bundle_type=bundle_type,
+        options=options,
+        timestamp=timestamp,
+    )
+    return split_bundle(bundle, max_entries)
+
+
+def split_bundle(bundle: dict[str, Any], max_entries: int | None) -> list[dict[str, Any]]:
+    """A transaction Bundle as transactions of at most ``max_entries`` entries, in order (ids ``<id>``,
+    ``<id>-2``, ...); any other Bundle, or one that fits, unchanged."""
+    entries = bundle.get("entry", [])
+    if bundle["type"] != "transaction" or max_entries is None or len(entries) <= max_entries:
+        return [bundle]
+    parts = []
+    for n, start in enumerate(range(0, len(entries), max_entries), start=1):
+        part = {**bundle, "entry": entries[start : start + max_entries]}
+        if n > 1:
+            part["id"] = f"{bundle['id']}-{n}"
+        parts.append(part)
+    return parts
 
 
 def make_bundle(
@@ -65,7 +123,16 @@ def make_bundle(
     bundle_type: str = "collection",
     timestamp: datetime | None = None,
 ) -> dict[str, Any]:
-    local = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{r['id']}" for r in resources if "id" in r}
+    # A transaction keeps relative references (they hold across the transactions it is split into); every
+    # Bundle drops the version of a versioned reference (a server numbers versions its own way).
+    by_url = bundle_type != "transaction"
+    local = {
+        f"{r['resourceType']}/{r['id']}": f"urn:uuid:{r['id']}"
+        if by_url
+        else f"{r['resourceType']}/{r['id']}"
+        for r in resources
+        if "id" in r
+    }
     security = [coding(V3_ACT_REASON, EXPORT_PURPOSES[purpose])]
     if exported.withheld:
         security.append(REDACTED)
@@ -80,8 +147,10 @@ def make_bundle(
     for resource in resources:
         _rewrite(resource, local)
         entry: dict[str, Any] = {"fullUrl": f"urn:uuid:{resource['id']}", "resource": resource}
-        if bundle_type == "transaction":
-            entry["request"] = _request(resource)
+        if bundle_type == "batch":
+            entry["request"] = conditional_create(resource)
+        elif bundle_type == "transaction":
+            entry["request"] = {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
         entries.append(entry)
     if exported.withheld and bundle_type == "collection":
         notice = outcome(
@@ -93,8 +162,12 @@ def make_bundle(
     return bundle
 
 
-def _request(resource: Resource) -> dict[str, Any]:
+def conditional_create(resource: Resource) -> dict[str, Any]:
+    """The request of a batch entry: a create that matches what an earlier load created, so a reload
+    creates nothing twice (Provenance, which has no identifier, is an update by its own id)."""
     rtype = resource["resourceType"]
+    if rtype == "Provenance":
+        return {"method": "PUT", "url": f"Provenance/{resource['id']}"}
     request: dict[str, Any] = {"method": "POST", "url": rtype}
     if rtype == "Questionnaire":
         request["ifNoneExist"] = f"url={resource['url']}&version={resource['version']}"

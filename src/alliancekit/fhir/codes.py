@@ -27,6 +27,11 @@ def questionnaire_url(measure_id: str) -> str:
     return f"{CANONICAL_BASE}/Questionnaire/{measure_id}"
 
 
+RESOURCE_ID_SYSTEM = f"{CANONICAL_BASE}/NamingSystem/resource-id"
+"""The system of every exported resource's own identifier; its value is the resource's (UUID) id, never a
+Bundle's ``urn:uuid:`` full URL, which servers rewrite to the id they assign."""
+
+
 # -- the project's code systems ------------------------------------------------------------------------
 MEASURE_SCORES = code_system("measure-scores")
 """``<measure>-total`` and ``<measure>-<subscale>``: scores of measures without a LOINC code."""

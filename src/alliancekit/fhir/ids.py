@@ -13,7 +13,7 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-from alliancekit.fhir.codes import RFC3986
+from alliancekit.fhir.codes import RESOURCE_ID_SYSTEM
 
 _NAMESPACE = uuid.UUID("0f6d1c2e-3b7a-5c4d-8e9f-a11a9cef1e80")
 _NAMESPACE_BYTES = _NAMESPACE.bytes
@@ -39,8 +39,11 @@ def ref(resource_type: str, rid: str) -> dict[str, Any]:
 
 
 def identifier(rid: str) -> dict[str, Any]:
-    """The resource's own identifier (what a transaction's conditional create matches on)."""
-    return {"system": RFC3986, "value": f"urn:uuid:{rid}"}
+    """The resource's own identifier (what a conditional create matches on): the resource id in
+    :data:`~alliancekit.fhir.codes.RESOURCE_ID_SYSTEM`. Not the ``urn:uuid:`` full URL a Bundle gives the
+    entry: a server loading a Bundle rewrites every string equal to a full URL to the id it assigned, so an
+    identifier holding one would no longer match when the same export is loaded again."""
+    return {"system": RESOURCE_ID_SYSTEM, "value": rid}
 
 
 def episode_of_care_id(episode_id: str) -> str:
