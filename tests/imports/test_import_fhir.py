@@ -343,3 +343,22 @@ def test_a_refused_episode_discards_its_whole_batch_and_the_fixed_source_resumes
     code, out, err = run(capsys, *argv)
     assert code == 0, err
     assert len(sessions(db, DEMO_CLINIC)) == len(episodes)
+
+
+@pytest.mark.parametrize("bundle_type", ["collection", "batch", "transaction"])
+def test_every_bundle_type_the_export_writes_imports(
+    bundle_type: str, demo_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alliancekit.fhir import episode_bundle
+
+    with open_practice(demo_export.parent / "demo.sqlite") as practice:
+        actor = _actor(DEMO_CLINIC)
+        row = next(r for r in practice.caseload(actor, include_closed=True) if r.sessions_attended > 2)
+        bundle = episode_bundle(practice, actor, row.episode_id, purpose="treatment", bundle_type=bundle_type)
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    db = tmp_path / "p.sqlite"
+    code, _, err = run(capsys, "import", "fhir", "--db", str(db), "--create", "--clinic", CLINIC, str(path))
+    assert code == 0, err
+    held = sessions(db)[row.client_ref]
+    assert sum(1 for s in held if s[1] == "attended") == row.sessions_attended
