@@ -1,6 +1,7 @@
-"""Writing import units through the facade, with a checkpoint after each acknowledged batch of units.
+"""Writing import units through the facade's batch path, with a checkpoint after each acknowledged batch.
 
-Every write is an ordinary facade command (guard, checks, scoring, alert rules, audit) made as the
+Every write is an ordinary facade command (guard, checks, scoring, alert rules, audit) run in a
+:meth:`Practice.batch <alliancekit.Practice.batch>` (one store transaction per batch of units), made as the
 episode's clinician, with an idempotency key derived from the source record: a unit written twice (after a
 crash between its commit and the checkpoint) is a duplicate the runner recognises, never a second record.
 The checkpoint is saved after the batch of units it covers is committed, so a re-run resumes after it.
@@ -28,8 +29,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: Units between two checkpoints: each batch of them is one store transaction (``Practice.batch``).
 DEFAULT_BATCH_SIZE = 500
-#: The most units one commit may hold (a bound on the memory a batch holds until its commit).
-MAX_UNITS_PER_BATCH = 10_000
+#: The most units one commit may hold: a bound on the memory a batch holds until its commit, and low enough
+#: that a batch of the largest units (a FHIR episode of some 50 commands) stays under the batch path's
+#: MAX_BATCH_SIZE commands, so that one commit never splits a unit.
+MAX_UNITS_PER_BATCH = 2_000
 #: The id the importer's maintenance actor (checkpoints) is audited under.
 IMPORT_ACTOR_ID = "alliancekit-import"
 #: What the consultation and fit decision of an imported episode say (no client words are invented).
