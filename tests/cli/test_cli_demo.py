@@ -162,3 +162,49 @@ def test_a_directory_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code, err = run(capsys, "demo", "--db", str(tmp_path), "-q")
     assert code == 2
     assert "not a file" in err
+
+
+def test_the_demo_is_the_year_before_its_today_and_nothing_after(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "demo.sqlite"
+    code, err = run(capsys, "demo", "--db", str(db), "--clients", "40", "--today", "2026-03-15", "-q")
+    assert code == 0, err
+    today = date(2026, 3, 15)
+    with open_practice(db) as practice:
+        rows = practice.caseload(_SUPERVISOR, include_closed=True)
+        long_course = [r for r in rows if r.opened_on < date(2025, 3, 15)]
+        # One client (the year-long course, for the twelve-month quality measures) starts before the year.
+        assert len(long_course) == 1
+        assert all(r.opened_on <= today for r in rows)
+        assert all(r.last_session_on is None or r.last_session_on <= today for r in rows)
+        assert all(r.closed_on is None or r.closed_on <= today for r in rows)
+        open_rows = [r for r in rows if r.closed_on is None and r.last_session_on is not None]
+        assert open_rows
+        assert max((today - r.last_session_on).days for r in open_rows if r.last_session_on) < 200
+        for row in rows:
+            for entry in practice.timeline(_SUPERVISOR, row.episode_id):
+                held_on = getattr(getattr(entry.event, "session", None), "held_on", None)
+                assert held_on is None or held_on <= today
+                reviewed_on = getattr(getattr(entry.event, "review", None), "held_on", None)
+                assert reviewed_on is None or reviewed_on <= today
+
+
+def test_the_same_seed_and_today_make_the_same_practice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    made = []
+    for name in ("a.sqlite", "b.sqlite"):
+        db = tmp_path / name
+        assert run(capsys, "demo", "--db", str(db), "--clients", "14", "--today", "2026-03-15", "-q")[0] == 0
+        with open_practice(db) as practice:
+            made.append(practice.caseload(_SUPERVISOR, include_closed=True))
+    assert made[0] == made[1]
+
+
+def test_a_bad_today_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--db", str(tmp_path / "d.sqlite"), "--today", "2026-13-01"])
+    assert exited.value.code == 2
+    assert "--today" in capsys.readouterr().err
+    assert not (tmp_path / "d.sqlite").exists()

@@ -18,6 +18,7 @@ import attrs
 import pytest
 
 from alliancekit import open_practice
+from alliancekit.batch import Batch
 from alliancekit.demo import simulate_practice
 from alliancekit.notify import ALL_KINDS
 from alliancekit.plugins import manager
@@ -91,6 +92,7 @@ def canary_everywhere(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(Practice, name, wrapper)
+        monkeypatch.setattr(Batch, name, wrapper)  # the demo's clients go through a batch
     return seen
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import attrs
 
 from alliancekit import Actor, Purpose, Role, open_practice
-from alliancekit.cli.common import STDOUT, UsageError, add_json, note, output, shown
+from alliancekit.cli.common import STDOUT, UsageError, add_json, iso_date, note, output, shown
+from alliancekit.cli.progress import Progress
 from alliancekit.demo import simulate_practice
 from alliancekit.demo.simulate import CLINIC, MIN_CLIENTS
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
@@ -54,6 +55,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--seed", type=int, default=7, help="random seed; the same seed gives the same practice"
+    )
+    parser.add_argument(
+        "--today",
+        metavar="YYYY-MM-DD",
+        type=iso_date,
+        help="the clinic's today: intakes fall over the twelve months before it, nothing after it "
+        "(default: today)",
     )
     parser.add_argument(
         "--out",
@@ -126,16 +134,10 @@ def run(args: argparse.Namespace) -> int:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{doomed}{suffix}").unlink(missing_ok=True)
     json_on_stdout = args.json or args.out == STDOUT
-    show_progress = not args.quiet and sys.stderr.isatty()
-
-    def progress(done: int, total: int) -> None:
-        if show_progress:
-            sys.stderr.write(f"\rsimulating clients: {done}/{total}")
-            if done == total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-
-    summary = simulate_practice(location, clients=args.clients, seed=args.seed, progress=progress)
+    progress = Progress("simulating clients", unit="clients", stream=sys.stderr, enabled=not args.quiet)
+    summary = simulate_practice(
+        location, clients=args.clients, seed=args.seed, progress=progress, today=args.today
+    )
     summary = attrs.evolve(summary, location=shown(location))
     text = json.dumps(attrs.asdict(summary), indent=2) + "\n"
     lines = summary.lines()

@@ -131,7 +131,9 @@ class BatchRunner:
         assert isinstance(command, c.OpenEpisode)  # noqa: S101 - by the table
         opened = EpisodeOpened(command.client_ref, command.clinician_id, command.opened_on)
         state = start(episode_id, actor.clinic_id, opened)
-        commit, after = self.runner.prepare(ctx, None, GENESIS, [opened], request, None, new_state=state)
+        commit, after = self.runner.prepare(
+            ctx, None, GENESIS, [opened], request, None, new_state=state, project=False
+        )
         self._hold(ctx, key, request, commit, after, [opened], episode_id)
         return episode_id
 
@@ -148,7 +150,8 @@ class BatchRunner:
         ctx.state = state
         self.s.guard.allow(actor, spec.action, "episode", episode_id, state)
         events = decide(state, spec.build(ctx, args))
-        commit, after = self.runner.prepare(ctx, state, head, events, request, spec.corrects(ctx, args))
+        corrects = spec.corrects(ctx, args)
+        commit, after = self.runner.prepare(ctx, state, head, events, request, corrects, project=False)
         result = _recorded(spec, ctx, args, episode_id, commit.new_version)
         self._hold(ctx, key, request, commit, after, events, result)
         return result
@@ -223,7 +226,7 @@ class BatchRunner:
         On a failure nothing of the batch is written, the held commands are dropped and the error raised.
         """
         held, self._held = self._held, _Held()
-        commits, reads = held.commits, held.reads
+        commits, reads = self._projected(held), held.reads
         if not commits:
             self.s.guard.record(reads)
         else:
@@ -235,13 +238,24 @@ class BatchRunner:
             except BaseException:
                 self.s.guard.record(reads)  # what was read was read: its entries are written alone
                 raise
+            # The states are not kept past the batch (the reader's cache is for the facade's next command):
+            # a long import holds one batch's worth of states, whatever its length.
             self.s.guard.committed(sum(len(commit.audit) for commit in commits))
-            for state, head in held.states.values():
-                self.s.reader.remember(state, head)
         if not held.results:
             return
         if self.on_commit is not None:
             self.on_commit(held.results)
+
+    def _projected(self, held: _Held) -> list[Commit]:
+        """The held commits, each episode's last one carrying its snapshot and caseload row (the others
+        carry placeholders, which the store overwrites in the same transaction): each episode's state is
+        encoded and projected once per batch, not once per command."""
+        last = {commit.episode_id: i for i, commit in enumerate(held.commits)}
+        commits = list(held.commits)
+        for episode_id, i in last.items():
+            snapshot_json, caseload = self.runner.project(held.states[episode_id][0])
+            commits[i] = attrs.evolve(commits[i], snapshot_json=snapshot_json, caseload=caseload)
+        return commits
 
     def discard(self) -> None:
         """Drop the commands held, writing none of them (the block ended with an error); the entries of

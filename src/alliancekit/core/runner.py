@@ -43,7 +43,7 @@ from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.notify.outbox import messages_for
 from alliancekit.projections import caseload_row
-from alliancekit.store.protocol import CommandRecord, Commit
+from alliancekit.store.protocol import CaseloadRow, CommandRecord, Commit
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.core.services import Services
@@ -302,9 +302,13 @@ class Runner:
         corrects: str | None,
         *,
         new_state: EpisodeState | None = None,
+        project: bool = True,
     ) -> tuple[Commit, EpisodeState]:
         """Everything one command writes (its events with the alerts they raise, chained and encoded, the
-        snapshot, caseload row, outbox and audit entry), and the state after it; nothing is written."""
+        snapshot, caseload row, outbox and audit entry), and the state after it; nothing is written.
+
+        Without ``project`` the snapshot and caseload row are placeholders (:func:`placeholder_row`), for
+        a batch that projects only an episode's last commit (:meth:`project`)."""
         s, actor, spec, key = self.s, ctx.actor, ctx.spec, ctx.key
         if before is not None:
             after = fold(before, events)
@@ -346,18 +350,27 @@ class Runner:
             if key is not None
             else None
         )
+        snapshot_json, caseload = self.project(after) if project else ("{}", placeholder_row(after))
         commit = Commit(
             episode_id=after.episode_id,
             expected_version=base,
             events=stored,
-            snapshot_json=s.codec.encode_state(after),
-            caseload=caseload_row(after, review_every=s.feedback.review_every, is_outcome=s.is_outcome),
+            snapshot_json=snapshot_json,
+            caseload=caseload,
             outbox=outbox,
             audit=[audit],
             command=command,
             head=new_head,
         )
         return commit, after
+
+    def project(self, state: EpisodeState) -> tuple[str, CaseloadRow]:
+        """The snapshot JSON and caseload row an episode's state is stored as."""
+        s = self.s
+        return (
+            s.codec.encode_state(state),
+            caseload_row(state, review_every=s.feedback.review_every, is_outcome=s.is_outcome),
+        )
 
     def _alerts(
         self, before: EpisodeState, events: list[Event], after: EpisodeState, ctx: Context
@@ -374,6 +387,27 @@ class Runner:
             measure_cache=s.measure_cache,
         )
         return evaluate(before, events, after, context)
+
+
+def placeholder_row(state: EpisodeState) -> CaseloadRow:
+    """A caseload row that stands for an episode's row between two commits of one batch (only its ids and
+    version mean anything): the batch's last commit of the episode carries the real one."""
+    return CaseloadRow(
+        state.episode_id,
+        state.clinic_id,
+        state.clinician_id,
+        state.client_ref,
+        state.stage.value,
+        state.version,
+        state.opened_on,
+        None,
+        0,
+        "{}",
+        0,
+        None,
+        False,
+        None,
+    )
 
 
 def _recorded(

@@ -1,11 +1,14 @@
-"""Simulate a small practice through the public API, deterministically from a seed.
+"""Simulate a practice through the public API's batch path, deterministically from a seed and a date.
 
 Every client follows one of a handful of courses (a referral at consultation, steady improvement to a
 planned ending, an alliance dip and a rupture that is repaired, a dropout after missed sessions, a risk item
 endorsed, no reliable change, ...), so that the demo database holds every lifecycle stage and alerts of
-every built-in feedback rule. With more clients than guaranteed courses, the last client is seen for a year
-(weekly, then monthly maintenance sessions with a PHQ-9 each time), starting before the others, so that the
-twelve-month and four-to-eight-month quality measures (CMS159, HEDIS DRR-E) have a follow-up to find.
+every built-in feedback rule. The calendar is the clinic's year before ``today``: intakes fall over the
+twelve months before it, and nothing is recorded after it, so a course that would go on past ``today`` is
+still under way (clients who came recently are in therapy now). With more clients than guaranteed courses,
+the last client is seen for more than a year (weekly, then monthly maintenance sessions with a PHQ-9 each
+time), the one intake before the twelve months, so that the twelve-month and four-to-eight-month quality
+measures (CMS159, HEDIS DRR-E) have a closed follow-up window to show.
 The clinicians behave like clinicians: they acknowledge urgent and red alerts at once, resolve risk
 alerts the same day with a note, hold a progress review whenever one is due (which red and urgent alerts
 make happen), and talk alliance alerts through at the next session. All names, ids and words are
@@ -14,6 +17,7 @@ synthetic.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +27,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.batch import Batch
 from alliancekit.demo import together
 from alliancekit.demo.measures import administration
 from alliancekit.domain import (
@@ -59,8 +64,10 @@ from alliancekit.practice import Practice, open_practice
 CLINIC = "demo-clinic"
 CLINICIANS = ("clin-ada", "clin-bea", "clin-cai")
 SUPERVISOR = "sup-dee"
-#: The demo's calendar starts here whatever today's date is, so runs are identical.
-START = date(2025, 9, 1)
+#: Commands per store transaction of the demo's batch.
+BATCH_SIZE = 500
+#: Intakes fall over this many days before today.
+YEAR = 365
 
 #: The courses a demo client can follow; the first ones are guaranteed, the rest drawn at random.
 COURSES = (
@@ -105,10 +112,16 @@ _STAYS_OPEN = frozenset(
         "ongoing",
     }
 )
-_OPEN_LATE = 84
-#: The year-long course starts this many days before START: its index PHQ-9 falls in the denominator
-#: identification period of the demo's last year and its 12-month window closes before the demo's last day.
-_YEAR_EARLIER = 301
+#: Days before today that a guaranteed course starts: those that end start early enough to end; those that
+#: stay open start late enough to have been seen lately (their longest course, on hold, takes 81 days).
+_GUARANTEED_ENDING_START = 300
+_GUARANTEED_OPEN_START = 95
+#: The year-long course starts this many days before today: its 12-month window (index + 12 months + 60
+#: days, CMS159) closes before today.
+_LONG_COURSE_START = 450
+#: Clients seen together start this many days before today (open ones later, so they are seen lately).
+_TOGETHER_START = 110
+_TOGETHER_OPEN_START = 70
 
 Progress = Callable[[int, int], None]
 
@@ -128,7 +141,8 @@ class DemoSummary:
     alerts_by_rule: dict[str, int] = attrs.field(factory=dict)
     alerts_resolved: int = 0
     today: str = ""
-    """The simulation's last day (ISO date): the demo report's "today"."""
+    """The clinic's today the demo was made for (ISO date): nothing is recorded after it; the report's
+    "today"."""
 
     def lines(self) -> list[str]:
         stages = ", ".join(f"{k} {v}" for k, v in sorted(self.episodes_by_stage.items()))
@@ -148,28 +162,29 @@ class DemoSummary:
 class _Clock:
     """The simulated time: every record is 'recorded' at noon on the day it happened."""
 
-    def __init__(self) -> None:
-        self.today = START
+    def __init__(self, today: date) -> None:
+        self.today = today
 
     def __call__(self) -> datetime:
         return datetime.combine(self.today, time(12, 0), tzinfo=UTC)
 
 
-class _Client:
-    """One synthetic client's course through an episode, made through the public facade."""
+class _Today(Exception):
+    """The course reached the clinic's today: what would come next has not happened yet."""
 
-    def __init__(self, sim: _Simulation, index: int, course: str) -> None:
+
+class _Client:
+    """One synthetic client's course through an episode, made through the public facade (or a batch)."""
+
+    def __init__(self, sim: _Simulation, index: int, course: str, intake: date) -> None:
         self.sim = sim
-        self.p = sim.practice
+        self.p: Practice | Batch = sim.target
         self.rng = sim.rng
         self.index = index
         self.course = course
         self.clinician = CLINICIANS[index % len(CLINICIANS)]
         self.actor = Actor(self.clinician, Role.CLINICIAN, CLINIC)
-        # Courses that stay open start later, so that on the demo's last day they are still being seen.
-        self.day = START + timedelta(days=3 * index + (_OPEN_LATE if course in _STAYS_OPEN else 0))
-        if course == "maintenance":
-            self.day = START - timedelta(days=_YEAR_EARLIER)
+        self.day = intake
         self.ep = ""
         self.goal_ids: list[str] = []
         self.wellbeing = self.rng.uniform(0.3, 0.45)
@@ -189,15 +204,16 @@ class _Client:
     # -- helpers --------------------------------------------------------------------------------------
 
     def at(self, day: date) -> None:
+        if day > self.sim.today:
+            raise _Today
         self.day = day
         self.sim.clock.today = day
-        self.sim.last_day = max(self.sim.last_day, day)
 
     def advance(self, days: int = 7) -> None:
         self.at(self.day + timedelta(days=days))
 
     def measures(self, timing: AdministrationTiming, ids: tuple[str, ...], level: float) -> list[Any]:
-        registry = self.p.plugins.measures()
+        registry = self.sim.practice.plugins.measures()
         known = {measure_id for measure_id, _ in registry}
         return [
             self._risk_items(administration(registry, m, timing, level, self.rng)) for m in ids if m in known
@@ -230,7 +246,7 @@ class _Client:
                 )
                 self.sim.resolved_count += 1
         state = self.p.episode(self.actor, self.ep)
-        if review_due(state, self.p.review_every):
+        if review_due(state, self.sim.practice.review_every):
             self.review(ReviewDecision.ADJUST_APPROACH if state.review_requested else ReviewDecision.CONTINUE)
 
     def talk_through_alliance_alerts(self) -> None:
@@ -337,7 +353,7 @@ class _Client:
 
     def sessions_run(self, count: int, drift: float = 0.03) -> None:
         for _ in range(count):
-            review_now = (self.sessions + 1) % self.p.review_every == 0
+            review_now = (self.sessions + 1) % self.sim.practice.review_every == 0
             self.session(drift=drift, symptoms=review_now)
 
     def review(self, decision: ReviewDecision) -> None:
@@ -433,7 +449,8 @@ class _Client:
     # -- courses --------------------------------------------------------------------------------------
 
     def run(self) -> None:
-        getattr(self, "course_" + self.course.replace("-", "_"))()
+        with contextlib.suppress(_Today):  # a course that reaches today is still under way
+            getattr(self, "course_" + self.course.replace("-", "_"))()
 
     def course_couple(self) -> None:
         together.couple(self)
@@ -460,12 +477,12 @@ class _Client:
         self.planned_ending()
 
     def course_maintenance(self) -> None:
-        """Weekly sessions, then a year of monthly maintenance sessions, a PHQ-9 and GAD-7 at each."""
+        """Weekly sessions, then a year of four-weekly maintenance sessions, a PHQ-9 and GAD-7 at each."""
         self.consult()
         self.agree_goals()
         self.sessions_run(8, drift=0.045)
-        for _ in range(11):
-            self.session(drift=0.01, symptoms=True, days=30)
+        for _ in range(13):
+            self.session(drift=0.01, symptoms=True, days=28)
         self.planned_ending()
 
     def course_planned_no_plan(self) -> None:
@@ -535,7 +552,7 @@ class _Client:
         self.consult()
         self.agree_goals()
         session_id = self.session()
-        registry = self.p.plugins.measures()
+        registry = self.sim.practice.plugins.measures()
         known = {measure_id for measure_id, _ in registry}
         fixed = tuple(
             administration(registry, m, t, lvl, self.rng)
@@ -609,13 +626,34 @@ def note_for(day: date, kind: RuptureKind, markers: tuple[RuptureMarker, ...], s
 class _Simulation:
     def __init__(self, practice: Practice, rng: random.Random, clock: _Clock) -> None:
         self.practice = practice
+        self.target: Practice | Batch = practice
+        """Where commands (and the reads between them) go: the demo's batch, or the facade."""
         self.rng = rng
         self.clock = clock
+        self.today = clock.today
         self.session_count = 0
         self.review_count = 0
         self.rupture_count = 0
         self.resolved_count = 0
-        self.last_day = START
+
+    def intake(self, index: int, course: str) -> date:
+        """The day a client's course starts (see the module docstring)."""
+        if course == "maintenance":
+            days = _LONG_COURSE_START
+        elif index < MIN_CLIENTS:
+            days = (
+                _GUARANTEED_OPEN_START - index
+                if course in _STAYS_OPEN
+                else _GUARANTEED_ENDING_START - 7 * index
+            )
+        elif course == "ongoing":  # seen until lately: started within the last three months
+            days = self.rng.randint(21, 90)
+        else:
+            days = self.rng.randint(1, YEAR)
+        return self.today - timedelta(days=days)
+
+    def client(self, index: int, course: str, intake: date | None = None) -> _Client:
+        return _Client(self, index, course, intake or self.intake(index, course))
 
 
 def simulate_practice(
@@ -624,17 +662,21 @@ def simulate_practice(
     clients: int = 24,
     seed: int = 7,
     progress: Progress | None = None,
+    today: date | None = None,
 ) -> DemoSummary:
     """Create a demo practice at ``location`` (an SQLite path, or any store location) and fill it.
 
-    The same ``seed`` and ``clients`` always give the same records, ids and timestamps.
+    ``today`` is the clinic's today the demo is made for (by default today's date in UTC): intakes fall
+    over the twelve months before it and nothing is recorded after it. The same ``seed``, ``clients`` and
+    ``today`` always give the same records, ids and timestamps. The individual clients' commands go
+    through one batch (:meth:`Practice.batch`), one transaction per :data:`BATCH_SIZE` commands.
     """
     if clients < MIN_CLIENTS:
         from alliancekit.errors import ValidationError
 
         raise ValidationError("clients", "minimum", f"at least {MIN_CLIENTS} so that every stage appears")
     rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by design
-    clock = _Clock()
+    clock = _Clock(today or datetime.now(UTC).date())
     practice = open_practice(location, clock=clock, ids=lambda kind: f"{rng.getrandbits(128):032x}")
     sim = _Simulation(practice, rng, clock)
     courses = list(COURSES) + [rng.choice(RANDOM_COURSES) for _ in range(clients - len(COURSES))]
@@ -643,32 +685,40 @@ def simulate_practice(
     with practice:
         # Marked first, so that a demo cut short is still known as the demo's to replace.
         practice.mark_demo(Actor("demo-admin", Role.ADMINISTRATOR, CLINIC))
-        for index, course in enumerate(courses):
-            _Client(sim, index, course).run()
-            if progress is not None:
-                progress(index + 1, clients)
-        # Clients seen together, after the individual ones (their references follow on).
+        with practice.batch(size=BATCH_SIZE) as batch:
+            sim.target = batch
+            for index, course in enumerate(courses):
+                sim.client(index, course).run()
+                if progress is not None:
+                    progress(index + 1, clients)
+        sim.target = practice
+        # Clients seen together, after the individual ones (their references follow on); through the
+        # facade, which records a group session.
         for offset, course in enumerate(TOGETHER):
-            _Client(sim, clients + offset, course).run()
-        members = [_Client(sim, clients + len(TOGETHER) + i, "group") for i in range(GROUP_SIZE)]
+            start = _TOGETHER_OPEN_START if course in _STAYS_OPEN else _TOGETHER_START
+            sim.client(clients + offset, course, sim.today - timedelta(days=start + offset)).run()
+        members = [
+            sim.client(clients + len(TOGETHER) + i, "group", sim.today - timedelta(days=_TOGETHER_START))
+            for i in range(GROUP_SIZE)
+        ]
         together.group(sim, members)
         courses += [*TOGETHER, *["group"] * GROUP_SIZE]
         admin = Actor("demo-admin", Role.SUPERVISOR, CLINIC)
-        rows = practice.caseload(admin, include_closed=True)
         alerts: Counter[str] = Counter()
-        for row in rows:
-            for entry in practice.timeline(admin, row.episode_id):
-                if entry.type == "alert-raised":
-                    alerts[entry.event.rule_id] += 1  # type: ignore[attr-defined]
-        stages = Counter(row.stage for row in rows)
         reasons: Counter[str] = Counter()
-        for row in rows:
-            state = practice.episode(admin, row.episode_id)
-            if state.ending_reason is not None:
-                planned = "planned" if state.ending_planned else "unplanned"
-                reasons[f"{state.ending_reason.value} ({planned})"] += 1
-            elif state.closing_reason is not None:
-                reasons[state.closing_reason.value] += 1
+        with practice.batched_reads():  # a summary read of every episode: audited in a few transactions
+            rows = practice.caseload(admin, include_closed=True)
+            for row in rows:
+                for entry in practice.timeline(admin, row.episode_id):
+                    if entry.type == "alert-raised":
+                        alerts[entry.event.rule_id] += 1  # type: ignore[attr-defined]
+                state = practice.episode(admin, row.episode_id)
+                if state.ending_reason is not None:
+                    planned = "planned" if state.ending_planned else "unplanned"
+                    reasons[f"{state.ending_reason.value} ({planned})"] += 1
+                elif state.closing_reason is not None:
+                    reasons[state.closing_reason.value] += 1
+        stages = Counter(row.stage for row in rows)
     return DemoSummary(
         location=str(location),
         clients=clients,
@@ -680,5 +730,5 @@ def simulate_practice(
         reviews=sim.review_count,
         alerts_by_rule=dict(sorted(alerts.items())),
         alerts_resolved=sim.resolved_count,
-        today=sim.last_day.isoformat(),
+        today=sim.today.isoformat(),
     )

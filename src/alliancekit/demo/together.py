@@ -50,7 +50,7 @@ def couple(client: _Client, *, end: bool = True) -> None:
             _about(client, "ors", AdministrationTiming.START, w, partner),
             _about(client, "srs", AdministrationTiming.END, a, partner),
         ]
-        client.session(drift=0.045, symptoms=(week + 1) % client.p.review_every == 0)
+        client.session(drift=0.045, symptoms=(week + 1) % client.sim.practice.review_every == 0)
     client.others = list
     if end:
         client.planned_ending()
@@ -88,7 +88,7 @@ def _about(
     rater_ref: str | None = None,
 ) -> Administration:
     """Synthetic answers about ``about`` (``None``: the identified client), rated by ``rater``."""
-    made = administration(client.p.plugins.measures(), measure_id, timing, level, client.rng)
+    made = administration(client.sim.practice.plugins.measures(), measure_id, timing, level, client.rng)
     return Administration(made.measure_id, made.version, made.timing, made.answers, rater, about, rater_ref)
 
 

@@ -284,7 +284,9 @@ class Store(Protocol):
         """Write ``commits`` in order in one transaction, as :meth:`append` would one by one: all or none.
 
         Several commits may follow one another on an episode (each ``expected_version`` the one before's
-        new version); only the last one's snapshot and caseload row need stand at the end.
+        new version). Only the episode's last commit in ``commits`` carries its real snapshot and caseload
+        row; the others may carry placeholders (``"{}"`` and a row whose ids and version alone mean
+        anything), which a backend may write and overwrite or skip: only the last one's must stand.
 
         :raises ConflictError: a stream's version is not the commit's ``expected_version``; nothing written.
         :raises DuplicateCommand: a commit's key was already used (also within ``commits``); nothing written.

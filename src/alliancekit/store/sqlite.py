@@ -35,6 +35,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import attrs
+
 from alliancekit.errors import (
     ConflictError,
     DuplicateCommand,
@@ -298,23 +300,61 @@ def _write_commit(conn: sqlite3.Connection, commit: Commit) -> None:
             raise DuplicateCommand(command.key) from None
     conn.executemany(_INSERT_EVENT, [_event_row(e) for e in commit.events])
     if commit.outbox:
-        conn.executemany(
-            _INSERT_OUTBOX,
-            [
-                (
-                    m.message_id,
-                    m.episode_id,
-                    m.kind,
-                    m.channel,
-                    m.body_json,
-                    m.created_at.isoformat(),
-                    _micros(m.next_attempt_at or m.created_at),
-                )
-                for m in commit.outbox
-            ],
-        )
+        conn.executemany(_INSERT_OUTBOX, [_outbox_row(m) for m in commit.outbox])
     if commit.audit:
         _write_audit(conn, commit.audit)
+
+
+def _write_batch(conn: sqlite3.Connection, commits: Sequence[Commit]) -> None:
+    """Every row of a batch of commits; the caller holds the write transaction.
+
+    As :func:`_write_commit` one by one, but an episode's row is written once, at its first commit's
+    expected version with its last commit's snapshot and caseload row, and each table's rows go in with
+    one ``executemany``."""
+    firsts: dict[str, Commit] = {}
+    lasts: dict[str, Commit] = {}
+    for commit in commits:
+        episode_id = commit.episode_id
+        before = lasts.get(episode_id)
+        if before is not None and commit.expected_version != before.new_version:
+            raise ConflictError(episode_id, commit.expected_version, before.new_version)
+        firsts.setdefault(episode_id, commit)
+        lasts[episode_id] = commit
+    for episode_id, first in firsts.items():
+        last = lasts[episode_id]
+        _write_episode(conn, attrs.evolve(last, expected_version=first.expected_version, events=()))
+    for commit in commits:
+        command = commit.command
+        if command is not None:
+            try:
+                conn.execute(
+                    _INSERT_COMMAND,
+                    (
+                        command.clinic_id,
+                        command.command,
+                        command.key,
+                        command.request_hash,
+                        command.episode_id,
+                        command.version,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateCommand(command.key) from None
+    conn.executemany(_INSERT_EVENT, [_event_row(e) for commit in commits for e in commit.events])
+    conn.executemany(_INSERT_OUTBOX, [_outbox_row(m) for commit in commits for m in commit.outbox])
+    _write_audit(conn, [a for commit in commits for a in commit.audit])
+
+
+def _outbox_row(m: OutboxRecord) -> tuple[Any, ...]:
+    return (
+        m.message_id,
+        m.episode_id,
+        m.kind,
+        m.channel,
+        m.body_json,
+        m.created_at.isoformat(),
+        _micros(m.next_attempt_at or m.created_at),
+    )
 
 
 def _checkpoint_row(c: AuditCheckpoint) -> tuple[Any, ...]:
@@ -629,12 +669,8 @@ class SQLiteStore:
         self._write(lambda conn: _write_commit(conn, commit))
 
     def append_batch(self, commits: Sequence[Commit]) -> None:
-        def work(conn: sqlite3.Connection) -> None:
-            for commit in commits:
-                _write_commit(conn, commit)
-
         if commits:
-            self._write(work)
+            self._write(lambda conn: _write_batch(conn, commits))
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
         if records:

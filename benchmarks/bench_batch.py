@@ -1,0 +1,158 @@
+"""The batch path against raw ``executemany``: an import of a practice's history, side by side in one run.
+
+Layout: one clinic, one SQLite file (WAL, ``synchronous=FULL``), ``CLIENTS`` clients each opened, consulted,
+decided, given a goal and ``SESSIONS`` sessions with an ORS and an SRS, through ``Practice.batch`` (500
+commands per transaction): validated, scored, alert rules run, audited, hash-chained. Then the very rows the
+batch wrote (events, episodes, audit, commands, outbox) are inserted into a fresh database of the same
+schema with plain ``executemany`` (one transaction per 500 commands' worth of rows): the floor any import
+through SQLite has. Figures: both rates in commands/s and their ratio (target, issue 14: batch >= 0.5 x
+raw), and the traced memory peak of imports of two sizes (a long import must stay flat: the ratio of the
+peaks should be near 1, not near the ratio of the sizes).
+
+Run: ``python benchmarks/run.py batch``; ``ALLIANCEKIT_BENCH_BATCH_CLIENTS`` changes the size (issue 14
+names 10,000 clients x 20 sessions; the default is smaller, for a shared machine).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+import time
+import tracemalloc
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+CLIENTS = int(os.environ.get("ALLIANCEKIT_BENCH_BATCH_CLIENTS", "500"))
+SESSIONS = 20
+BATCH = 500
+CLINIC = "bench-clinic"
+#: The two import sizes (clients) whose memory peaks are compared.
+MEMORY_SIZES = (100, 400)
+_TABLES = ("episodes", "events", "audit", "commands", "outbox")
+
+
+def _import(location: str, clients: int) -> int:
+    """The import through the batch path; returns the commands run."""
+    from alliancekit import open_practice
+    from alliancekit.domain import (
+        Actor,
+        Administration,
+        Attendance,
+        Consent,
+        Consultation,
+        FitDecision,
+        FitOutcome,
+        GoalDraft,
+        Modality,
+        Role,
+        Session,
+    )
+
+    start = datetime(2024, 1, 8, 9, tzinfo=UTC)
+    actor = Actor("bench-clinician", Role.CLINICIAN, CLINIC)
+    commands = 0
+    with open_practice(location, clock=lambda: start) as practice:
+        registry = practice.plugins.measures()
+        ors = registry.get("ors", str(registry.latest_version("ors")))
+        srs = registry.get("srs", str(registry.latest_version("srs")))
+        ors_keys = [item.key for item in ors.items]
+        srs_keys = [item.key for item in srs.items]
+        with practice.batch(size=BATCH) as batch:
+            for client in range(clients):
+                day = date(2024, 1, 8) + timedelta(days=client % 300)
+                ep = batch.start_episode(
+                    actor, client_ref=f"bench-client-{client}", clinician_id=actor.id, opened_on=day
+                )
+                batch.record_consultation(
+                    actor, ep, Consultation(day, Modality.IN_PERSON, Consent(treatment=True, measures=True))
+                )
+                batch.decide_fit(actor, ep, FitDecision(FitOutcome.PROCEED, day))
+                batch.agree_goals(actor, ep, [GoalDraft("synthetic goal")], agreed_on=day)
+                commands += 4
+                for n in range(1, SESSIONS + 1):
+                    level = min(9.5, 3.0 + n * 0.25)
+                    session = Session(
+                        held_on=day + timedelta(days=7 * n),
+                        modality=Modality.IN_PERSON,
+                        attendance=Attendance.ATTENDED,
+                        administrations=(
+                            Administration(ors.id, ors.version, "start", dict.fromkeys(ors_keys, level)),
+                            Administration(srs.id, srs.version, "end", dict.fromkeys(srs_keys, 9.0)),
+                        ),
+                    )
+                    batch.record_session(actor, ep, session)
+                    commands += 1
+    return commands
+
+
+def _rows(path: Path) -> dict[str, tuple[str, list[tuple[Any, ...]]]]:
+    """Every row the import wrote, by table, with the INSERT that puts it back."""
+    with sqlite3.connect(path) as conn:
+        found = {}
+        for table in _TABLES:
+            columns = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            rows = conn.execute(f"SELECT {', '.join(columns)} FROM {table}").fetchall()  # noqa: S608
+            marks = ", ".join("?" * len(columns))
+            found[table] = (f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608
+    return found
+
+
+def _raw(path: Path, rows: dict[str, tuple[str, list[tuple[Any, ...]]]], transactions: int) -> float:
+    """Seconds to insert ``rows`` with executemany, in ``transactions`` transactions."""
+    from alliancekit.store.sqlite import SQLiteStore
+
+    SQLiteStore(path).close()  # the same schema, pragmas and indexes, empty
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    began = time.perf_counter()
+    for part in range(transactions):
+        conn.execute("BEGIN IMMEDIATE")
+        for sql, table_rows in rows.values():
+            size = -(-len(table_rows) // transactions)
+            conn.executemany(sql, table_rows[part * size : (part + 1) * size])
+        conn.execute("COMMIT")
+    seconds = time.perf_counter() - began
+    conn.close()
+    return seconds
+
+
+def _peak(directory: Path, clients: int) -> float:
+    """The traced memory peak (MiB) of an import of ``clients`` clients."""
+    tracemalloc.start()
+    try:
+        _import(str(directory / f"memory-{clients}.sqlite"), clients)
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def run() -> dict[str, float]:
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        batch_db = directory / "batch.sqlite"
+        began = time.perf_counter()
+        commands = _import(str(batch_db), CLIENTS)
+        batch_seconds = time.perf_counter() - began
+        raw_seconds = _raw(directory / "raw.sqlite", _rows(batch_db), max(1, commands // BATCH))
+        layout = f"{CLIENTS} clients x {SESSIONS} sessions, 1 SQLite file, {BATCH} commands/transaction"
+        figures[f"batch path commands/s ({layout})"] = commands / batch_seconds
+        figures["raw executemany commands/s (the same rows)"] = commands / raw_seconds
+        figures["batch / raw executemany (target >= 0.5)"] = raw_seconds / batch_seconds
+        small, large = (_peak(directory, n) for n in MEMORY_SIZES)
+        figures[f"memory peak MiB ({MEMORY_SIZES[0]} clients)"] = small
+        figures[f"memory peak MiB ({MEMORY_SIZES[1]} clients)"] = large
+        figures[f"memory peak ratio ({MEMORY_SIZES[1]} / {MEMORY_SIZES[0]} clients; flat: near 1)"] = (
+            large / small
+        )
+    return figures
+
+
+if __name__ == "__main__":
+    print(f"load average before: {os.getloadavg()}")
+    for name, value in run().items():
+        print(f"{name:75s} {value:10.2f}")
+    print(f"load average after: {os.getloadavg()}")

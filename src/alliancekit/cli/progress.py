@@ -1,0 +1,60 @@
+"""Progress on a terminal for the CLI's long commands: done of total, the rate and an ETA on one line of
+stderr, refreshed a few times a second; nothing at all when stderr is not a terminal (a pipe, a log, CI)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+#: Seconds between two refreshes of the line.
+REFRESH_SECONDS = 0.2
+
+
+def _clock_text(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Progress:
+    """``progress(done, total)``: a callback for work counted in units (clients, rows) that reports it."""
+
+    def __init__(
+        self,
+        label: str,
+        *,
+        unit: str = "",
+        stream: TextIO | None = None,
+        enabled: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.label = label
+        self.unit = unit
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled and self.stream.isatty()
+        self._clock = clock
+        self._started = clock()
+        self._shown = float("-inf")
+
+    def line(self, done: int, total: int) -> str:
+        """The line shown after ``done`` of ``total`` units."""
+        elapsed = self._clock() - self._started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        per = f"{self.unit}/s" if self.unit else "/s"
+        text = f"{self.label}: {done:,}/{total:,} ({100 * done // max(total, 1)}%)  {rate:,.1f} {per}"
+        if done >= total:
+            return text + f"  done in {_clock_text(elapsed)}"
+        eta = (total - done) / rate if rate > 0 else None
+        return text + ("  ETA --:--" if eta is None else f"  ETA {_clock_text(eta)}")
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        now = self._clock()
+        if done < total and now - self._shown < REFRESH_SECONDS:
+            return
+        self._shown = now
+        self.stream.write("\r\x1b[K" + self.line(done, total) + ("\n" if done >= total else ""))
+        self.stream.flush()
