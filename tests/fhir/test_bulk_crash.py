@@ -79,7 +79,8 @@ def published_run(target: Path, log: Path) -> int | None:
     assert "manifest.json" in names, f"published without a manifest: {sorted(names)}"
     manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
     listed = {
-        entry["url"]: (entry["type"], entry["count"]) for entry in manifest["output"] + manifest["error"]
+        entry["url"].rsplit("/", 1)[1]: (entry["type"], entry["count"])
+        for entry in manifest["output"] + manifest["error"]
     }
     assert names == set(listed) | {"manifest.json"}, "files and manifest disagree"
     assert {e["type"] for e in manifest["error"]} == {"OperationOutcome"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,17 @@ def test_publishes_every_file_with_its_manifest_and_audits_every_episode(tmp_pat
     assert log.ids == [episode_id(0, i) for i in range(12)]
     manifest = json.loads((target / "manifest.json").read_text())
     assert manifest == result.manifest
-    assert manifest["error"] == [{"type": "OperationOutcome", "url": "OperationOutcome.ndjson", "count": 3}]
+    base = target.as_uri()  # no base URL given: the published files' file: URLs
+    assert manifest["error"] == [
+        {"type": "OperationOutcome", "url": f"{base}/OperationOutcome.ndjson", "count": 3}
+    ]
     assert manifest["extension"] == {"https://alliancekit.dev/fhir/bulk/purpose": "treatment"}
+    assert manifest["request"] == f"{base}/$export"
+    assert manifest["requiresAccessToken"] is False
     for entry in manifest["output"] + manifest["error"]:
-        assert len((target / entry["url"]).read_text().splitlines()) == entry["count"]
+        assert entry["url"].startswith(f"{base}/")
+        name = entry["url"].rsplit("/", 1)[1]
+        assert len((target / name).read_text().splitlines()) == entry["count"]
     assert hidden(target.parent) == []
     assert (target.stat().st_mode & 0o777) == 0o700  # clinical records: the owner's only
 
@@ -75,12 +83,66 @@ def test_audit_is_called_before_publication_with_every_file_and_the_manifest_wri
         (staging,) = [p for p in tmp_path.iterdir() if p.name.startswith(".bulk.partial-")]
         manifest = json.loads((staging / "manifest.json").read_text())
         for entry in manifest["output"]:
-            assert len((staging / entry["url"]).read_text().splitlines()) == entry["count"]
+            name = entry["url"].rsplit("/", 1)[1]
+            assert len((staging / name).read_text().splitlines()) == entry["count"]
         seen.extend(episode_ids)
 
     write_ndjson(target, episodes(4), audit=audit, purpose="treatment")
     assert seen == [episode_id(0, i) for i in range(4)]
     assert target.is_dir()
+
+
+def test_the_manifest_is_what_the_bulk_data_ig_requires(tmp_path: Path) -> None:
+    result = write_ndjson(
+        tmp_path / "bulk",
+        episodes(6),
+        audit=Log(),
+        purpose="treatment",
+        base_url="https://files.clinic.example.org/exports/2026-11/",
+        request="https://fhir.clinic.example.org/r4/$export?_type=Encounter",
+        requires_access_token=True,
+    )
+    manifest = result.manifest
+    # transactionTime is a FHIR instant (seconds and a time zone)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", manifest["transactionTime"])
+    assert manifest["request"] == "https://fhir.clinic.example.org/r4/$export?_type=Encounter"
+    assert manifest["requiresAccessToken"] is True
+    urls = [e["url"] for e in manifest["output"] + manifest["error"]]
+    assert urls
+    assert all(u.startswith("https://files.clinic.example.org/exports/2026-11/") for u in urls)
+    assert "https://files.clinic.example.org/exports/2026-11/OperationOutcome.ndjson" in urls
+    assert not any("//" in u.split("://", 1)[1] for u in urls)
+    default = write_ndjson(
+        tmp_path / "again", [], audit=Log(), purpose="treatment", base_url="http://127.0.0.1:8080/x"
+    )
+    assert default.manifest["request"] == "http://127.0.0.1:8080/x/$export"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("base_url", "exports/2026"),  # relative
+        ("base_url", "/srv/exports"),  # a path, not a URL
+        ("base_url", "ftp://files.example.org/x"),
+        ("base_url", "https://"),  # no host
+        ("base_url", "https://files.example.org/x?y=1"),  # a query: the file names cannot follow it
+        ("base_url", "https://files.example.org/x#y"),
+        ("base_url", "https://files.example.org/a b"),
+        ("base_url", 42),
+        ("request", "$export"),
+        ("request", "https://fhir.example.org/$export#x"),
+    ],
+)
+def test_a_base_url_or_request_that_is_not_an_absolute_url_is_refused_and_nothing_written(
+    tmp_path: Path, field: str, value: object
+) -> None:
+    log = Log()
+    with pytest.raises(ValidationError) as caught:
+        write_ndjson(tmp_path / "bulk", episodes(2), audit=log, purpose="treatment", **{field: value})
+    assert caught.value.field == field
+    assert caught.value.rule in ("absolute-url", "type")
+    assert list(tmp_path.iterdir()) == []
+    assert log.calls == []
 
 
 def test_audit_comes_in_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -244,7 +244,7 @@ def test_alliancekit_fhir_export_filter_in_bulk_lists_the_notices_under_error(
     (error,) = result.manifest["error"]
     assert error == {
         "type": "OperationOutcome",
-        "url": "OperationOutcome.ndjson",
+        "url": (tmp_path / "bulk").as_uri() + "/OperationOutcome.ndjson",
         "count": result.withheld_episodes,
     }
     lines = (tmp_path / "bulk" / "OperationOutcome.ndjson").read_text().splitlines()

@@ -15,9 +15,11 @@ from alliancekit import Actor, Practice
 from alliancekit.cli.common import STDOUT, add_clinic, add_db, cli_actor, existing_practice, note, output
 from alliancekit.cli.episode import resolve_episode
 from alliancekit.domain import Purpose
-from alliancekit.fhir.bulk import BulkResult, export_ndjson
-from alliancekit.fhir.bundle import BUNDLE_TYPES, episode_bundle
+from alliancekit.errors import ValidationError
+from alliancekit.fhir.bulk import BulkResult, check_base_url, export_ndjson
+from alliancekit.fhir.bundle import BUNDLE_TYPES, episode_bundles, missing_questionnaires
 from alliancekit.fhir.context import EXPORT_PURPOSES, ExportOptions
+from alliancekit.fhir.records import NOT_EXPORTED_REASONS
 from alliancekit.fhir.validate import R4Schema, SchemaError
 
 #: Errors printed before the rest are only counted.
@@ -59,7 +61,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="why the records are exported (default: treatment)",
     )
     fhir.add_argument(
-        "--type", dest="bundle_type", choices=BUNDLE_TYPES, default="collection", help="Bundle type"
+        "--type",
+        dest="bundle_type",
+        choices=BUNDLE_TYPES,
+        default="collection",
+        help="Bundle type: collection, batch (conditional creates) or transaction (updates by id)",
+    )
+    fhir.add_argument(
+        "--max-entries",
+        type=int,
+        metavar="N",
+        help="with --type transaction: split the episode into transactions of at most N entries, written "
+        "as NDJSON (one Bundle a line, to load in order)",
+    )
+    fhir.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="with --all: the absolute URL the directory will be served at (the manifest's file URLs; "
+        "default: the files' file: URLs)",
+    )
+    fhir.add_argument(
+        "--request",
+        dest="request_url",
+        metavar="URL",
+        help="with --all: the kick-off request URL for the manifest (default: BASE-URL/$export)",
+    )
+    fhir.add_argument(
+        "--requires-access-token",
+        action="store_true",
+        help="with --all: the manifest says the files need an access token",
     )
     fhir.add_argument(
         "--identifier-system",
@@ -88,7 +118,7 @@ def _bulk_to_stdout(
     with tempfile.TemporaryDirectory(prefix="alliancekit-export-") as tmp:
         result = export_ndjson(
             practice, actor, Path(tmp) / "export", purpose=purpose, options=options, on_resource=check
-        )
+        )  # no manifest on stdout: its URLs do not matter
         with output(STDOUT) as out:
             for rtype in result.counts:
                 with (result.directory / f"{rtype}.ndjson").open(encoding="utf-8") as lines:
@@ -112,25 +142,42 @@ def run_fhir(args: argparse.Namespace) -> int:
 
     options = ExportOptions(identifier_system=args.identifier_system)
     to_stdout = args.out == STDOUT
+    # checked before the practice is opened: bad input writes nothing, not even an audit entry
+    if args.max_entries is not None and args.bundle_type != "transaction":
+        raise ValidationError("max_entries", "transaction-only", "--max-entries splits transactions only")
+    if args.max_entries is not None and not 1 <= args.max_entries <= 10_000:
+        raise ValidationError("max_entries", "range", "a whole number from 1 to 10000")
+    if args.base_url is not None:
+        check_base_url("base_url", args.base_url)
+    if args.request_url is not None:
+        check_base_url("request", args.request_url, query=True)
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.episode:
             episode_id = resolve_episode(practice, actor, args.episode)
-            bundle = episode_bundle(
+            bundles = episode_bundles(
                 practice,
                 actor,
                 episode_id,
                 purpose=args.purpose,
                 bundle_type=args.bundle_type,
+                max_entries=args.max_entries,
                 options=options,
             )
-            check(bundle)
+            for bundle in bundles:
+                check(bundle)
             with output(args.out) as handle:
-                handle.write(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
-            entries = len(bundle.get("entry", []))
-            note(
-                f"wrote a {args.bundle_type} Bundle of {entries} resources to {args.out}", to_stderr=to_stdout
+                if args.max_entries is None:
+                    handle.write(json.dumps(bundles[0], indent=2, ensure_ascii=False) + "\n")
+                else:
+                    for bundle in bundles:
+                        handle.write(json.dumps(bundle, ensure_ascii=False, separators=(",", ":")) + "\n")
+            entries = sum(len(b.get("entry", [])) for b in bundles)
+            what = (
+                f"a {args.bundle_type} Bundle" if len(bundles) == 1 else f"{len(bundles)} {args.bundle_type}s"
             )
+            note(f"wrote {what} of {entries} resources to {args.out}", to_stderr=to_stdout)
+            missing = missing_questionnaires(bundles)
         elif to_stdout:
             result = _bulk_to_stdout(practice, actor, args.purpose, options, check)
             note(f"wrote {result.resources} resources of {result.episodes} episodes", to_stderr=True)
@@ -143,12 +190,28 @@ def run_fhir(args: argparse.Namespace) -> int:
                 options=options,
                 on_resource=check,
                 replace=args.replace,
+                base_url=args.base_url,
+                request=args.request_url,
+                requires_access_token=args.requires_access_token,
             )
             print(f"wrote {result.resources} resources of {result.episodes} episodes to {args.out}")
             for rtype, count in result.counts.items():
                 print(f"  {rtype}.ndjson  {count}")
+        if not args.episode:
+            _report_not_exported(result.not_exported)
+            missing = list(result.missing_questionnaires)
+    for canonical in missing:
+        print(
+            f"alliancekit: warning: the export names Questionnaire {canonical} but cannot contain it: that "
+            "measure's definition is not registered (was its plugin removed?)",
+            file=sys.stderr,
+        )
+    if missing:
+        print(
+            "alliancekit: the export is incomplete (exit 1); reinstall the measure's plugin", file=sys.stderr
+        )
     if schema is None:
-        return 0
+        return 1 if missing else 0
     for error in errors:
         print(f"invalid: {error}", file=sys.stderr)
     if error_count > len(errors):
@@ -157,4 +220,11 @@ def run_fhir(args: argparse.Namespace) -> int:
         print(f"alliancekit: {error_count} schema error(s)", file=sys.stderr)
         return 1
     note("valid: every resource passes the FHIR R4 schema", to_stderr=to_stdout)
-    return 0
+    return 1 if missing else 0
+
+
+def _report_not_exported(counts: dict[str, int]) -> None:
+    """What the export left out and why (on stderr: stdout may be the export itself)."""
+    for event_type, count in counts.items():
+        reason = NOT_EXPORTED_REASONS.get(event_type, "no mapping")
+        print(f"not exported: {count} {event_type}: {reason}", file=sys.stderr)

@@ -4,9 +4,11 @@ Episodes are exported one at a time and written as they come: memory holds one e
 open file handles and the exported episode ids, never the practice. The output directory gets
 ``<ResourceType>.ndjson`` files and a ``manifest.json`` shaped like the Bulk Data ``$export`` completion
 response (``transactionTime``, ``request``, ``requiresAccessToken``, ``output`` with ``type``, ``url`` and
-``count``, ``error``). The ``url`` of each file is its name relative to the manifest, since the files are not
-served. When records were withheld, ``OperationOutcome.ndjson`` holds one outcome per episode concerned (the
-count and reason codes only) and is listed under ``error``, as Bulk Data lists its OperationOutcomes.
+``count``, ``error``), as the Bulk Data IG requires: every ``url`` absolute, ``<base_url>/<file name>`` where
+the host serves the directory (``base_url``, ``--base-url``), else the ``file:`` URL of the published file;
+``request`` the kick-off request's URL (``<base_url>/$export`` unless given). When records were withheld,
+``OperationOutcome.ndjson`` holds one outcome per episode concerned (the count and reason codes only) and
+is listed under ``error``, as Bulk Data lists its OperationOutcomes.
 
 The export is crash-safe (:mod:`alliancekit.exports.publish`): every file is written to a hidden temporary
 sibling of the output directory (``.<name>.partial-<random>``), the manifest last; the files are fsynced,
@@ -19,20 +21,24 @@ refused unless ``replace=True`` (and then only a previous export, one holding a 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose
+from alliancekit.errors import ValidationError
 from alliancekit.exports.publish import StagedDirectory
 from alliancekit.fhir import ids
 from alliancekit.fhir.context import ExportOptions
 from alliancekit.fhir.export import Exporter, Resource
 from alliancekit.fhir.privacy import outcome
+from alliancekit.fhir.questionnaire import canonical
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -57,6 +63,12 @@ class BulkResult:
     resources: int
     counts: dict[str, int]
     withheld_episodes: int
+    not_exported: dict[str, int] = attrs.field(factory=dict)
+    """Records no mapping exports, by event type (why: ``alliancekit.fhir.records.NOT_EXPORTED_REASONS``)."""
+    missing_questionnaires: tuple[str, ...] = ()
+    """Canonicals (``url|version``) that exported QuestionnaireResponses name but the export lacks, because
+    the measure's definition is no longer registered (a plugin removed). Not empty: the export is
+    incomplete (``alliancekit export fhir`` warns and exits 1)."""
 
 
 class _Writer:
@@ -81,20 +93,46 @@ class _Writer:
             handle.close()
 
 
-def _manifest(started: datetime, counts: dict[str, int], purpose: str, request: str) -> dict[str, Any]:
+def check_base_url(field: str, value: object, *, query: bool = False) -> str:
+    """An absolute ``http``/``https`` URL without fragment (nor query, unless ``query``), without its
+    trailing ``/``."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "type", "an absolute http or https URL")
+    parts = urlsplit(value)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.fragment
+        or (parts.query and not query)
+        or any(ch.isspace() for ch in value)
+    ):
+        rule = "an absolute http or https URL" + ("" if query else " without query") + " or fragment"
+        raise ValidationError(field, "absolute-url", rule)
+    return value if query else value.rstrip("/")
+
+
+def _manifest(
+    started: datetime,
+    counts: dict[str, int],
+    purpose: str,
+    *,
+    base: str,
+    request: str,
+    requires_access_token: bool,
+) -> dict[str, Any]:
     return {
-        "transactionTime": started.isoformat(timespec="seconds"),
+        "transactionTime": started.isoformat(timespec="milliseconds"),
         "request": request,
-        "requiresAccessToken": False,
+        "requiresAccessToken": requires_access_token,
         "output": [
-            {"type": t, "url": f"{t}.ndjson", "count": n}
+            {"type": t, "url": f"{base}/{t}.ndjson", "count": n}
             for t, n in counts.items()
             if t != "OperationOutcome"
         ],
         "error": [
             {
                 "type": "OperationOutcome",
-                "url": "OperationOutcome.ndjson",
+                "url": f"{base}/OperationOutcome.ndjson",
                 "count": counts["OperationOutcome"],
             }
         ]
@@ -112,7 +150,9 @@ def write_ndjson(
     purpose: str,
     replace: bool = False,
     on_resource: Callable[[Resource], None] | None = None,
-    request: str = "alliancekit export fhir --all",
+    base_url: str | None = None,
+    request: str | None = None,
+    requires_access_token: bool = False,
 ) -> BulkResult:
     """Write ``episodes`` (each an episode id and its resources) as a Bulk Data export in ``directory``.
 
@@ -136,10 +176,19 @@ def write_ndjson(
     :param purpose: the purpose of use, recorded in the manifest's ``extension``.
     :param replace: replace an existing non-empty ``directory``, if it holds a previous export's manifest.
     :param on_resource: called with each resource before it is written (the CLI validates there).
-    :raises ValidationError: ``directory: exists`` (not empty, ``replace`` not given), ``directory:
+    :param base_url: the absolute URL the directory will be served at: the manifest's file URLs start
+        with it (without it, the ``file:`` URLs of the published files).
+    :param request: the kick-off request's URL (default ``<base_url>/$export``).
+    :param requires_access_token: what the manifest says of the server that will serve the files.
+    :raises ValidationError: ``base_url: absolute-url``, ``request: absolute-url``, ``directory: exists``
+        (not empty, ``replace`` not given), ``directory:
         not-an-export``, ``directory: not-a-directory``, or another rule of
         :class:`~alliancekit.exports.publish.StagedDirectory` (a path that cannot be a directory).
     """
+    base = None if base_url is None else check_base_url("base_url", base_url)
+    kickoff = None if request is None else check_base_url("request", request, query=True)
+    if not isinstance(requires_access_token, bool):
+        raise ValidationError("requires_access_token", "type", "True or False")
     started = datetime.now(UTC)
     exported: list[str] = []
     withheld_episodes = 0
@@ -157,7 +206,15 @@ def write_ndjson(
         finally:
             writer.close()
         counts = dict(sorted(writer.counts.items()))
-        manifest = _manifest(started, counts, purpose, request)
+        served = base or staged.target.as_uri()
+        manifest = _manifest(
+            started,
+            counts,
+            purpose,
+            base=served,
+            request=kickoff or f"{served}/$export",
+            requires_access_token=requires_access_token,
+        )
         (staged.path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
         def audit_all() -> None:
@@ -180,6 +237,9 @@ def export_ndjson(
     episode_ids: Iterable[str] | None = None,
     on_resource: Callable[[Resource], None] | None = None,
     replace: bool = False,
+    base_url: str | None = None,
+    request: str | None = None,
+    requires_access_token: bool = False,
 ) -> BulkResult:
     """Export every episode of the actor's clinic (or ``episode_ids``) as NDJSON files in ``directory``.
 
@@ -187,14 +247,20 @@ def export_ndjson(
 
     :param on_resource: called with each resource before it is written (the CLI validates there).
     :param replace: replace an existing non-empty ``directory`` that holds a previous export.
-    :raises ValidationError: ``directory: exists`` when ``directory`` is not empty and ``replace`` is not
+    :param base_url: where the directory will be served (the manifest's absolute file URLs).
+    :param request: the kick-off request's URL for the manifest (default ``<base_url>/$export``).
+    :raises ValidationError: ``base_url: absolute-url`` or ``request: absolute-url`` (checked before anything
+        is read), ``directory: exists`` when ``directory`` is not empty and ``replace`` is not
         given (and see :func:`write_ndjson`).
     """
     exporter = Exporter(practice, actor, purpose=purpose, options=options, kind="fhir-bulk")
 
+    not_exported: Counter[str] = Counter()
+
     def episodes() -> Iterable[tuple[str, list[Resource]]]:
         seen_measures: set[tuple[str, str]] = set()
         for exported in exporter.episodes(episode_ids):
+            not_exported.update(exported.not_exported)
             new = [m for m in exported.measures if m not in seen_measures]
             seen_measures.update(new)
             batch = exporter.questionnaires(new) + exported.resources
@@ -211,11 +277,19 @@ def export_ndjson(
     # through the facade's guard), in a batch: one transaction per 1,000 entries, the rest written by the
     # audit step, so every entry is durable before anything is published.
     with practice.batched_reads() as audit:
-        return write_ndjson(
+        result = write_ndjson(
             directory,
             episodes(),
             audit=lambda _: audit.flush(),
             purpose=exporter.purpose.value,
             replace=replace,
             on_resource=on_resource,
+            base_url=base_url,
+            request=request,
+            requires_access_token=requires_access_token,
         )
+    return attrs.evolve(
+        result,
+        not_exported=dict(sorted(not_exported.items())),
+        missing_questionnaires=tuple(canonical(m, v) for m, v in exporter.missing),
+    )

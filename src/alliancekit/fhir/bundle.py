@@ -85,9 +85,8 @@ def episode_bundles(
     :param max_entries: 1 to 10,000, or ``None`` for one Bundle.
     :raises ValidationError: ``max_entries: range``, and see :func:`episode_bundle`.
     """
-    if max_entries is not None and (
-        isinstance(max_entries, bool) or not isinstance(max_entries, int) or not 1 <= max_entries <= 10_000
-    ):
+    size: object = max_entries  # checked as what a caller may really pass
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10_000):
         raise ValidationError("max_entries", "range", "a whole number from 1 to 10000, or None")
     bundle = episode_bundle(
         practice,
@@ -99,6 +98,21 @@ def episode_bundles(
         timestamp=timestamp,
     )
     return split_bundle(bundle, max_entries)
+
+
+def missing_questionnaires(bundles: list[dict[str, Any]]) -> list[str]:
+    """The Questionnaire canonicals (``url|version``) the Bundles' responses name but none of them contains:
+    the measure's definition is no longer registered (a plugin removed), so the export is incomplete."""
+    named: dict[str, None] = {}
+    present: set[str] = set()
+    for bundle in bundles:
+        for entry in bundle.get("entry", ()):
+            resource = entry["resource"]
+            if resource["resourceType"] == "QuestionnaireResponse":
+                named[resource["questionnaire"]] = None
+            elif resource["resourceType"] == "Questionnaire":
+                present.add(f"{resource['url']}|{resource['version']}")
+    return [c for c in named if c not in present]
 
 
 def split_bundle(bundle: dict[str, Any], max_entries: int | None) -> list[dict[str, Any]]:

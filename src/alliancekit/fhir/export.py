@@ -27,6 +27,7 @@ from alliancekit.fhir.identity import FhirIdentity
 from alliancekit.fhir.mappers import MapperRegistry, mapper_registry
 from alliancekit.fhir.privacy import Withhold
 from alliancekit.fhir.records import (
+    NOT_EXPORTED_EVENT_TYPES,
     AdministrationRecord,
     Envelope,
     GoalRecord,
@@ -51,6 +52,8 @@ class EpisodeExport:
     resources: list[Resource]
     measures: tuple[tuple[str, str], ...]
     withheld: Counter[str]
+    not_exported: Counter[str] = attrs.field(factory=Counter)
+    """Records of the episode that no mapping exports, by event type (see ``NOT_EXPORTED_REASONS``)."""
 
 
 class Exporter:
@@ -77,6 +80,9 @@ class Exporter:
         self.mappers: MapperRegistry = mapper_registry(practice.plugins)
         self.measures = practice.plugins.measures()
         self._identities: dict[str, FhirIdentity] = {}
+        self.missing: dict[tuple[str, str], None] = {}
+        """``(measure_id, version)`` of administrations whose definition is not registered (a plugin
+        removed): their QuestionnaireResponses name a Questionnaire the export cannot contain."""
 
     # -- contexts ---------------------------------------------------------------------------------------
 
@@ -128,6 +134,7 @@ class Exporter:
             try:
                 measure = self.measures.get(measure_id, version)
             except LookupError:
+                self.missing[(measure_id, version)] = None
                 continue
             record = MeasureRecord(measure)
             if self.withheld_by(record, ctx) is not None:
@@ -154,13 +161,14 @@ class Exporter:
         assert state is not None  # noqa: S101 - export records always carry the state
         ctx = self.context(state.clinic_id, state)
         assembled = assemble(state, shared.entries)
+        not_exported = Counter(e.type for e in shared.entries if e.type in NOT_EXPORTED_EVENT_TYPES)
         withheld: Counter[str] = Counter()
         if shared.withheld:
             withheld["lockbox"] += 1
         reason = self.withheld_by(assembled.episode, ctx)
         if reason is not None:
             withheld[reason] += 1
-            return EpisodeExport(episode_id, [], (), withheld)
+            return EpisodeExport(episode_id, [], (), withheld, not_exported)
 
         emitted: list[tuple[Record, list[Resource]]] = [
             (assembled.episode, self.mapped(assembled.episode, ctx))
@@ -208,7 +216,7 @@ class Exporter:
                 if isinstance(r, AdministrationRecord)
             )
         )
-        return EpisodeExport(episode_id, out, measures, withheld)
+        return EpisodeExport(episode_id, out, measures, withheld, not_exported)
 
     def episodes(self, episode_ids: Iterable[str] | None = None) -> Iterator[EpisodeExport]:
         """Export episodes one at a time: every episode of the actor's clinic when ``episode_ids`` is None."""

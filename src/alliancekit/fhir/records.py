@@ -443,6 +443,19 @@ EXPORTED_EVENT_TYPES = catalog.EXPORTED
 #: Event types decided never to be exported (process notes, lockbox directives; addenda and statements of
 #: disagreement until they have a mapping).
 NOT_EXPORTED_EVENT_TYPES = frozenset(catalog.CATALOG) - catalog.EXPORTED
+#: Why each event type that is not exported is not (an export's report lists them; a test requires one
+#: reason for every type in :data:`NOT_EXPORTED_EVENT_TYPES`).
+NOT_EXPORTED_REASONS: dict[str, str] = {
+    "session-addendum-added": "free text a clinician adds to a session after it; not mapped yet (it would be "
+    "a DocumentReference about the Encounter): the session's corrected content is exported",
+    "disagreement-attached": "the client's statement of disagreement (free text); not mapped yet (it would "
+    "be a DocumentReference about the Encounter): disclose it with the record (Practice.shared_record) "
+    "wherever the disputed session is disclosed",
+    "lockbox-set": "the client's directive says who may see what: the export applies it (what it withholds "
+    "is counted in OperationOutcome) and does not disclose the directive itself",
+    "lockbox-lifted": "as lockbox-set: the directives are applied, never exported",
+    "process-note-recorded": "a therapist's private process notes are never shared or exported",
+}
 
 
 def assemble(state: EpisodeState, entries: Iterable[TimelineEntry]) -> EpisodeRecords:

@@ -1,0 +1,98 @@
+"""An export says what it leaves out: Questionnaires it cannot contain (a measure plugin removed) and the
+records no mapping exports (addenda, statements of disagreement, lockbox directives), with the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+from alliancekit import open_practice
+from alliancekit.demo.measures import administration
+from alliancekit.domain import Actor, AdministrationTiming, Attendance, Modality, Purpose, Role, Session
+from alliancekit.events.types import SessionRecorded
+from alliancekit.fhir import export_ndjson
+from alliancekit.fhir.records import NOT_EXPORTED_EVENT_TYPES, NOT_EXPORTED_REASONS
+from alliancekit.plugins.manager import make_plugin_host
+
+from .conftest import CLINIC, small_practice
+
+K10 = make_plugin_host(load_entry_points=True, allow=["k10"])
+
+
+def test_every_type_not_exported_has_its_reason() -> None:
+    assert set(NOT_EXPORTED_REASONS) == set(NOT_EXPORTED_EVENT_TYPES)
+    assert all(reason.strip() for reason in NOT_EXPORTED_REASONS.values())
+
+
+def _with_k10_and_an_addendum(path: Path) -> str:
+    first_open, actor, ep = small_practice(path)
+    first_open.close()
+    with open_practice(path, plugins=K10) as practice:
+        registry = practice.plugins.measures()
+        k10 = administration(registry, "k10", AdministrationTiming.START, 0.5, random.Random(3))
+        practice.record_session(
+            actor,
+            ep,
+            Session(
+                held_on=date(2025, 2, 3),
+                modality=Modality.PHONE,
+                attendance=Attendance.ATTENDED,
+                administrations=(k10,),
+            ),
+        )
+        first = next(e.event for e in practice.timeline(actor, ep) if isinstance(e.event, SessionRecorded))
+        assert isinstance(first, SessionRecorded)
+        practice.add_addendum(
+            actor,
+            ep,
+            first.session_id,
+            text="synthetic addendum",
+            reason="late detail",
+            added_on=date(2025, 2, 4),
+        )
+    return ep
+
+
+def _cli(*args: str, autoload: bool) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD", None)
+    env["ALLIANCEKIT_PLUGINS"] = "k10"
+    if not autoload:
+        env["ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # as if every measure plugin were uninstalled
+    return subprocess.run(
+        [sys.executable, "-m", "alliancekit", *args], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def test_an_export_naming_a_questionnaire_it_cannot_contain_warns_and_exits_1(tmp_path: Path) -> None:
+    db = tmp_path / "practice.sqlite"
+    _with_k10_and_an_addendum(db)
+    common = ("export", "fhir", "--db", str(db), "--clinic", CLINIC, "--all")
+    whole = _cli(*common, "--out", str(tmp_path / "with"), autoload=True)
+    assert whole.returncode == 0, whole.stderr
+    assert "warning" not in whole.stderr
+    assert "not exported: 1 session-addendum-added: " in whole.stderr
+    without = _cli(*common, "--out", str(tmp_path / "without"), autoload=False)
+    assert without.returncode == 1
+    assert "Questionnaire https://alliancekit.dev/fhir/Questionnaire/k10|1.0 but cannot contain it" in (
+        without.stderr
+    )
+    assert "synthetic" not in without.stderr + without.stdout  # never client data
+    lines = (tmp_path / "without" / "QuestionnaireResponse.ndjson").read_text().splitlines()
+    assert "https://alliancekit.dev/fhir/Questionnaire/k10|1.0" in {
+        json.loads(n)["questionnaire"] for n in lines
+    }
+
+
+def test_the_bulk_result_lists_what_was_not_exported(tmp_path: Path) -> None:
+    _with_k10_and_an_addendum(tmp_path / "p.sqlite")
+    actor = Actor("records", Role.SUPERVISOR, CLINIC, Purpose.TREATMENT)
+    with open_practice(tmp_path / "p.sqlite", plugins=K10) as practice:
+        result = export_ndjson(practice, actor, tmp_path / "bulk")
+    assert result.not_exported == {"session-addendum-added": 1}
+    assert result.missing_questionnaires == ()
