@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from alliancekit.cli.common import (
     print_json,
     shown,
 )
+from alliancekit.cli.progress import Progress
 from alliancekit.errors import StoreError, ValidationError
 from alliancekit.imports.csv_source import CsvSource
 from alliancekit.imports.mapping import load_mapping
@@ -36,8 +36,6 @@ from alliancekit.imports.writer import (
 
 #: Row errors printed before the rest are only counted.
 MAX_PRINTED_ERRORS = 50
-#: Seconds between two progress lines on a terminal.
-PROGRESS_EVERY = 0.5
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,34 +90,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 class _Progress:
-    """Rows done, the rate and an ETA on stderr: rewritten in place on a terminal (at most twice a
-    second), one line per checkpoint with ``--progress`` elsewhere, nothing otherwise."""
+    """On a terminal, the CLI's progress line (:mod:`alliancekit.cli.progress`: rows done of about how many,
+    the rate and an ETA, counted from where this run resumed); with ``--progress`` elsewhere, one plain line
+    per checkpoint (what a log or a test reads); nothing otherwise."""
 
     def __init__(self, forced: bool) -> None:
-        self.tty = sys.stderr.isatty()
-        self.enabled = self.tty or forced
-        self.shown_at = 0.0
+        self.terminal = Progress("import", unit="rows")
+        self.lines = forced and not self.terminal.enabled
+        self.shown = False
 
     def __call__(self, p: ImportProgress) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if self.tty and now - self.shown_at < PROGRESS_EVERY:
-            return
-        self.shown_at = now
-        eta = p.eta_seconds
-        left = "" if eta is None else f"  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
-        share = f" of ~{p.total_rows:,}" if p.total_rows else ""
-        line = f"imported up to row {p.rows:,}{share}  {p.rate:,.0f} rows/s{left}"
-        if self.tty:
-            sys.stderr.write("\r" + line.ljust(72))
-        else:
-            sys.stderr.write(line + "\n")
-        sys.stderr.flush()
+        if self.terminal.enabled and p.total_rows:
+            done = p.rows - p.resumed_after
+            self.terminal(done, max(p.total_rows - p.resumed_after, done))
+            self.shown = True
+        elif self.lines:
+            eta = p.eta_seconds
+            left = "" if eta is None else f"  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+            share = f" of ~{p.total_rows:,}" if p.total_rows else ""
+            print(
+                f"imported up to row {p.rows:,}{share}  {p.rate:,.0f} rows/s{left}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def done(self) -> None:
-        if self.tty and self.shown_at:
-            sys.stderr.write("\n")
+        if self.shown:
+            print(file=sys.stderr)
 
 
 def _clinic(practice: Any, args: argparse.Namespace) -> str:

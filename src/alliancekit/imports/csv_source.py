@@ -47,12 +47,12 @@ def _encoding(head: bytes, declared: str) -> tuple[str, str]:
 
 
 def count_rows(path: Path) -> int:
-    """About how many data rows the file holds (its line breaks less the header), for progress."""
+    """About the number of the file's last row (its line breaks; the header is row 1), for progress."""
     lines = 0
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             lines += chunk.count(b"\n")
-    return max(lines - 1, 0)
+    return lines
 
 
 class _Bad:

@@ -113,7 +113,13 @@ class FhirSource:
         """Resources of types the import does not read, by type (for the report)."""
 
     def estimated_rows(self) -> int:
-        return 0
+        """The episodes of an NDJSON source (the lines of its EpisodeOfCare file), for progress; 0 for a
+        Bundle (read whole anyway)."""
+        path = self.path / "EpisodeOfCare.ndjson" if self.path.is_dir() else self.path
+        if path.suffix != ".ndjson" or not path.exists():
+            return 0
+        with path.open("rb") as f:
+            return sum(1 for line in f if line.strip())
 
     # -- reading -----------------------------------------------------------------------------------------
 
