@@ -83,6 +83,7 @@ NOT_CONTENT = {
     "save_import_checkpoint": "a write of where an import got to, no record",
     "clinic_today": "a date: the clock in the clinic's configured time zone",
     "batched_reads": "a scope: the reads made in it are decided and withheld as everywhere else",
+    "batch": "a scope: the commands made in it are decided as on the facade",
     "outbox_status": "counts",
     "outbox_records": "references and codes only",
     "dispatcher": "the delivery worker",

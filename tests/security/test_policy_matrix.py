@@ -369,8 +369,9 @@ OUTBOX_WORKER_CALLS = {
 }
 #: Calls that read nothing of any client: the clinic ids in the store (a CLI chooses its clinic by them),
 #: a clinic's date now (the clock in the clinic's configured time zone), the scope whose reads are
-#: audited in batches (each read in it is decided as everywhere else), and whether the demo mark is there.
-NO_CLIENT_DATA = {"clinics", "clinic_today", "batched_reads", "is_demo"}
+#: audited in batches (each read in it is decided as everywhere else), and whether the demo mark is there;
+#: the batch path's scope (each command in it is decided as on the facade: the batch tests check it).
+NO_CLIENT_DATA = {"clinics", "clinic_today", "batched_reads", "is_demo", "batch"}
 
 
 def test_every_public_call_is_in_the_matrix() -> None:
