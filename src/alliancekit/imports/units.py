@@ -36,14 +36,6 @@ class RowError:
         return {"row": self.row, "field": self.field, "rule": self.rule, "message": self.message}
 
 
-class ImportStopped(Exception):
-    """The source has rows that cannot be imported: the units before them are written, nothing after."""
-
-    def __init__(self, errors: list[RowError]) -> None:
-        super().__init__(f"{len(errors)} row error(s)")
-        self.errors = errors
-
-
 @attrs.frozen
 class EpisodeRef:
     """An episode as the source knows it: the client, the source's episode reference, who treats."""

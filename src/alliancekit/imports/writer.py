@@ -92,10 +92,6 @@ class ImportResult:
     notes: tuple[str, ...] = ()
     """What the source held that was not imported, and why (no client data)."""
 
-    @property
-    def complete(self) -> bool:
-        return not self.errors
-
     def to_json(self) -> dict[str, Any]:
         return {
             "units": self.units,
