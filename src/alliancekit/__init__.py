@@ -37,6 +37,7 @@ from alliancekit.domain import (
 )
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.expectation import BandFit, ExpectationFit, Expectations
+from alliancekit.imports import ImportCheckpoint
 from alliancekit.integrity.verify import Finding, IntegrityReport
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
@@ -110,6 +111,7 @@ __all__ = [
     "GoalRevision",
     "GroupSession",
     "GroupSessionRecorded",
+    "ImportCheckpoint",
     "IntegrityReport",
     "Keyring",
     "KioskCode",

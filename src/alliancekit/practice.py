@@ -50,6 +50,7 @@ from alliancekit.domain.vocab import Purpose, RequestPoint, RequestPointValue
 from alliancekit.errors import PracticeClosed, ValidationError
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.expectation import ExpectationFit, Expectations
+from alliancekit.imports.checkpoint import ImportCheckpoint
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
@@ -1105,6 +1106,15 @@ class Practice:
         """Mark this practice as a demo (an administrator or the system actor): ``alliancekit demo``
         replaces only a database that carries the mark. Audited."""
         self._read.mark_demo(actor)
+
+    def import_checkpoint(self, actor: Actor, source: str) -> ImportCheckpoint | None:
+        """Where the last import of ``source`` into the actor's clinic got to (an administrator or the system
+        actor; see ``alliancekit import``); ``None`` before its first committed unit."""
+        return self._read.import_checkpoint(actor, source)
+
+    def save_import_checkpoint(self, actor: Actor, source: str, checkpoint: ImportCheckpoint) -> None:
+        """Save where an import of ``source`` got to, after the unit it names is committed. Audited."""
+        self._read.save_import_checkpoint(actor, source, checkpoint)
 
     def is_demo(self) -> bool:
         """Whether :meth:`mark_demo` marked this practice (no client data; not audited, like :meth:`clinics`;

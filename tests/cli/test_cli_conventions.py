@@ -29,6 +29,8 @@ from alliancekit.cli.reference import commands
 from alliancekit.plugins.manager import ALLOW_LIST_ENV, DISABLE_AUTOLOAD_ENV, reset_plugin_host
 
 DEMO_CLINIC = "demo-clinic"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "imports"
+IMPORT_DATA = Path(__file__).parents[1] / "imports" / "data"
 BACKENDS = ("sqlite", "postgresql")
 WEBHOOK_SECRET = "cli-conventions-secret-0123456789abcdef"  # noqa: S105 - a test receiver's
 
@@ -66,6 +68,15 @@ DB_COMMANDS: dict[str, Case] = {
     "audit show": Case(lambda s, tmp: ["--since", "2025-01-01"]),
     "audit verify": Case(lambda s, tmp: []),
     "verify": Case(lambda s, tmp: []),
+    "import csv": Case(
+        lambda s, tmp: [
+            "--dry-run",
+            "--mapping",
+            str(EXAMPLES / "openfit-style.toml"),
+            str(EXAMPLES / "openfit-style.csv"),
+        ]
+    ),
+    "import fhir": Case(lambda s, tmp: ["--dry-run", str(IMPORT_DATA / "episode-bundle.json")]),
 }
 
 #: Commands that open no practice.
@@ -92,6 +103,8 @@ DATA_COMMANDS = {
     "audit show",
     "audit verify",
     "verify",
+    "import csv",
+    "import fhir",
 }
 
 

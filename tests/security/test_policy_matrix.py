@@ -34,6 +34,7 @@ from alliancekit.domain.vocab import RepairStrategy, RuptureCause, RuptureKind, 
 from alliancekit.errors import AccessDenied, AlliancekitError
 from alliancekit.feedback.reports import attention_list, practice_outcomes, progress_chart, render_report
 from alliancekit.fhir import episode_bundle, export_ndjson
+from alliancekit.imports import ImportCheckpoint
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.security.policy import AccessRequest, Decision, DefaultPolicy
 from alliancekit.store.memory import MemoryStore
@@ -270,6 +271,16 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
     # The facade's submit_response runs this command as the request's client; here it runs as each actor,
     # so least privilege is tested: only the episode's own client (or a participant) may answer.
     "submit_response": ("episode", lambda p, a, s: _submit_as(p, a, s), {"client_own"}),
+    "import_checkpoint": (
+        "import-checkpoint",
+        lambda p, a, s: p.import_checkpoint(a, "history.csv"),
+        {"admin", "system"},
+    ),
+    "save_import_checkpoint": (
+        "import-checkpoint",
+        lambda p, a, s: p.save_import_checkpoint(a, "history.csv", ImportCheckpoint(12, "import-key")),
+        {"admin", "system"},
+    ),
 }
 
 
@@ -395,8 +406,9 @@ OUTBOX_WORKER_CALLS = {
 }
 #: Calls that read nothing of any client: the clinic ids in the store (a CLI chooses its clinic by them),
 #: a clinic's date now (the clock in the clinic's configured time zone), the scope whose reads are
-#: audited in batches (each read in it is decided as everywhere else), and whether the demo mark is there.
-NO_CLIENT_DATA = {"clinics", "clinic_today", "batched_reads", "is_demo"}
+#: audited in batches (each read in it is decided as everywhere else), and whether the demo mark is there;
+#: the batch path's scope (each command in it is decided as on the facade: the batch tests check it).
+NO_CLIENT_DATA = {"clinics", "clinic_today", "batched_reads", "is_demo", "batch"}
 #: The client's calls through a token or a kiosk code take no actor: the token names the request and the
 #: library acts as its client (submit_response is in the matrix as its command, run as every actor).
 TOKEN_CALLS = {"open_request", "redeem_kiosk_code"}

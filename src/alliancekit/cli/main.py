@@ -28,6 +28,7 @@ from alliancekit.cli import (
     demo,
     episode,
     export,
+    importer,
     measures,
     outbox,
     plugins,
@@ -38,7 +39,20 @@ from alliancekit.cli import (
 from alliancekit.cli.common import UsageError
 from alliancekit.errors import AlliancekitError
 
-COMMAND_MODULES = (demo, caseload, episode, measures, plugins, report, quality, export, outbox, audit, verify)
+COMMAND_MODULES = (
+    demo,
+    caseload,
+    episode,
+    measures,
+    plugins,
+    report,
+    quality,
+    export,
+    outbox,
+    audit,
+    verify,
+    importer,
+)
 
 EXIT_OK = 0
 EXIT_FINDING = 1

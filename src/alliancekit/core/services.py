@@ -115,7 +115,16 @@ class Services:
         registry = self.plugins.measures()
         scores = []
         for i, admin in enumerate(administrations):
-            score = registry.score(admin.measure_id, admin.version, admin.answers)
+            if admin.total is None:
+                score = registry.score(admin.measure_id, admin.version, admin.answers)
+            elif admin.answers:
+                raise ValidationError(
+                    f"session.administrations[{i}].total",
+                    "total-or-answers",
+                    "a total-only administration has no answers (give the answers or the total)",
+                )
+            else:
+                score = registry.score_total(admin.measure_id, admin.version, admin.total)
             allowed = registry.get(admin.measure_id, admin.version).raters
             if admin.rater not in allowed:
                 raise ValidationError(

@@ -34,6 +34,8 @@ from alliancekit.events.types import (
     SessionRecorded,
 )
 from alliancekit.feedback.expectation import FIT_KEY, ExpectationFit
+from alliancekit.imports.checkpoint import ImportCheckpoint
+from alliancekit.imports.checkpoint import meta_key as checkpoint_key
 from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.protocols.definition import DueMeasure
@@ -322,6 +324,26 @@ class Views:
         a = guard.require_actor(actor, Action.CHECKPOINT_AUDIT, "audit", "(log)")
         guard.allow(a, Action.CHECKPOINT_AUDIT, "audit", "(log)", None)
         return guard.seal()
+
+    def import_checkpoint(self, actor: object, source: object) -> ImportCheckpoint | None:
+        """Where the last import of ``source`` got to in the actor's clinic (metadata, no client data)."""
+        guard = self.s.guard
+        name = check_ref("source", source)
+        a = guard.require_actor(actor, Action.IMPORT, "import-checkpoint", name)
+        guard.allow(a, Action.IMPORT, "import-checkpoint", name, None)
+        text = self.s.reader.load_meta(checkpoint_key(a.clinic_id, name))
+        return None if text is None else ImportCheckpoint.from_json(text)
+
+    def save_import_checkpoint(self, actor: object, source: object, checkpoint: object) -> None:
+        """Save where an import of ``source`` got to (after a unit of it is committed). Audited."""
+        guard = self.s.guard
+        name = check_ref("source", source)
+        if not isinstance(checkpoint, ImportCheckpoint):
+            raise ValidationError("checkpoint", "type", "ImportCheckpoint expected")
+        a = guard.require_actor(actor, Action.IMPORT, "import-checkpoint", name)
+        decision = guard.allow(a, Action.IMPORT, "import-checkpoint", name, None)
+        guard.audit(a, Action.IMPORT, "import-checkpoint", name, outcome=decision.outcome)
+        self.s.store.save_meta(checkpoint_key(a.clinic_id, name), checkpoint.to_json())
 
     def refit_expectations(self, actor: object) -> ExpectationFit:
         """Fit the expected-response model from the closed episodes, outside any command."""

@@ -367,6 +367,8 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
         return check_bool, False
     if tp is int:
         return check_int, True
+    if tp is float:
+        return check_number, True
     if tp is date:
         return check_date, False
     if origin is tuple:

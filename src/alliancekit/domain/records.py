@@ -104,7 +104,8 @@ class GoalRevision:
 
 @record
 class Administration:
-    """One measure given in a session: which measure and version, when, and the answers by item key."""
+    """One measure given in a session: which measure and version, when, and the answers by item key (or,
+    for a total-only administration, its ``total``)."""
 
     measure_id: str = ref()
     version: str = ref()
@@ -116,6 +117,11 @@ class Administration:
     """The participant it is about (their host reference); ``None``: the episode's identified client."""
     rater_ref: str | None = ref(default=None)
     """The host's reference for a collateral rater, when it has one (a parent taking part, say)."""
+    total: float | None = attrs.field(default=None, repr=False)
+    """A total recorded without its items (a history imported from a system that kept only totals):
+    ``answers`` is then empty. The total is checked against the measure's range and scored for its band and
+    cutoff; subscales and risk items cannot be known from a total, so none are recorded (items are never
+    invented)."""
 
 
 def _administrations(values: Sequence[Administration]) -> tuple[Administration, ...]:

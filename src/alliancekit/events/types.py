@@ -111,7 +111,7 @@ class GoalRevised(Event):
     revised_on: date
 
 
-@event("session-recorded", version=2)
+@event("session-recorded", version=3)
 class SessionRecorded(Event):
     session_id: str
     number: int
@@ -122,7 +122,7 @@ class SessionRecorded(Event):
     scores: tuple[RecordedScore, ...] = ()
 
 
-@event("session-corrected", version=2)
+@event("session-corrected", version=3)
 class SessionCorrected(Event):
     """Replaces the content of a recorded session; the original stays in the timeline."""
 

@@ -5,6 +5,7 @@ as the event is decoded).
 Version 2 of ``session-recorded``, ``session-corrected`` and ``alert-raised`` came with episodes of several
 participants: a version-1 payload is an episode with one participant, so every new field takes the value
 that means "the identified client" (no named participant, rated by the client, every participant present).
+Version 3 of the two session events came with total-only administrations (imported histories).
 """
 
 from __future__ import annotations
@@ -40,9 +41,19 @@ def alert_raised_v1(data: Payload) -> Payload:
     return {**data, "participant": None}
 
 
+def session_event_v2(data: Payload) -> Payload:
+    """``session-recorded`` / ``session-corrected`` v2 -> v3: every administration had its answers (none was
+    recorded as a total only)."""
+    session = data["session"]
+    administrations = [{**a, "total": None} for a in session.get("administrations", ())]
+    return {**data, "session": {**session, "administrations": administrations}}
+
+
 #: ``(event type, schema version) -> function`` taking that version's payload to the next version's.
 UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("session-recorded", 1): session_event_v1,
     ("session-corrected", 1): session_event_v1,
     ("alert-raised", 1): alert_raised_v1,
+    ("session-recorded", 2): session_event_v2,
+    ("session-corrected", 2): session_event_v2,
 }

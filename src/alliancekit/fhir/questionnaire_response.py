@@ -45,7 +45,8 @@ def map_administration(record: AdministrationRecord, ctx: ExportContext) -> list
     admin = record.administration
     measure = _measure(ctx, admin.measure_id, admin.version)
     integral = {item.key: item.integral for item in measure.items} if measure is not None else {}
-    order = list(integral) or sorted(admin.answers)
+    # a total-only administration has no answers to list: its total is the score Observation's
+    order = [] if admin.total is not None else list(integral) or sorted(admin.answers)
     items = []
     for key in order:
         value = admin.answers.get(key)

@@ -24,7 +24,7 @@ from alliancekit.errors import (
     UnknownMeasure,
 )
 from alliancekit.measures.definition import Measure, parse_definition
-from alliancekit.measures.scoring import Score, Scorer, compile_scorer
+from alliancekit.measures.scoring import Score, Scorer, TotalScorer, compile_scorer, compile_total_scorer
 from alliancekit.measures.validation import (
     RESPONSE_LIMITS,
     AnswersValidator,
@@ -67,6 +67,8 @@ class RegisteredMeasure:
     scorer: Scorer
     #: True when the definition supplies its own response schema (only the reference engine applies)
     custom_schema: bool
+    total_scorer: TotalScorer
+    """Scores a total recorded without its items."""
 
 
 def _version_key(version: str) -> tuple[int, ...]:
@@ -99,6 +101,7 @@ class MeasureRegistry:
             validate_document=compile_document_validator(measure, answers_validator),
             scorer=compile_scorer(measure),
             custom_schema="response_schema" in definition,
+            total_scorer=compile_total_scorer(measure),
         )
         return measure
 
@@ -148,6 +151,15 @@ class MeasureRegistry:
             )
         entry.validate_answers(answers)
         return entry.scorer(answers)
+
+    def score_total(self, measure_id: str, version: str, total: Any) -> Score:
+        """Check a total recorded without its items against the measure's range and score it (band, cutoff;
+        no subscales or risk items: a total cannot tell them)."""
+        try:
+            entry = self._entries[(measure_id, version)]
+        except (KeyError, TypeError):
+            raise UnknownMeasure(measure_id, version) from None
+        return entry.total_scorer(total)
 
     def score_document(self, measure_id: str, version: str, document: Any) -> Score:
         """Validate a whole response document ``{"answers": {...}}`` (parsed JSON) and score it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -139,6 +140,46 @@ def compile_scorer(measure: Measure) -> Scorer:
             endorsed,
             prorated,
             tuple(k for k in na_items if answers.get(k) == NOT_APPLICABLE) if na_items else (),
+        )
+
+    return score
+
+
+TotalScorer = Callable[[Any], Score]
+
+
+def compile_total_scorer(measure: Measure) -> TotalScorer:
+    """Build the scoring function of a total recorded without its items (a total-only administration).
+
+    The total must be a finite number in the measure's range, and a whole number where every total of the
+    measure is one (a sum of whole-number items). Band and clinical status follow from the total; subscales
+    and risk items cannot, so the score has none.
+    """
+    lo, hi, whole = measure.range_min, measure.range_max, measure.integral_total
+    norm = measure.default_norm
+    cutoff = None if norm is None else norm.clinical_cutoff
+    band_for, has_bands = measure.band_for, bool(measure.bands)
+    measure_id, version = measure.id, measure.version
+
+    def score(total: Any) -> Score:
+        if isinstance(total, bool) or not isinstance(total, int | float):
+            raise ResponseError("$.total", "type", "must be a number")
+        if not math.isfinite(total):
+            raise ResponseError("$.total", "type", "must be a finite number")
+        if whole and not float(total).is_integer():
+            raise ResponseError("$.total", "type", "must be a whole number")
+        if total < lo:
+            raise ResponseError("$.total", "minimum", f"below the measure's range ({lo:g}-{hi:g})")
+        if total > hi:
+            raise ResponseError("$.total", "maximum", f"above the measure's range ({lo:g}-{hi:g})")
+        value = float(total)
+        band = band_for(value) if has_bands else None
+        return Score(
+            measure_id,
+            version,
+            value,
+            band=None if band is None else band.key,
+            clinical=None if cutoff is None else cutoff.is_clinical(value),
         )
 
     return score

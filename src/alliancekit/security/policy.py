@@ -82,6 +82,8 @@ class Action:
     """Give an episode its own measurement protocol (the treating clinician's decision)."""
     READ_DUE_MEASURES = "read-due-measures"
     """Which measures an episode's protocol makes due, and which it missed."""
+    IMPORT = "import"
+    """Read and save where an import got to (its checkpoint: a source row, no client data)."""
 
 
 #: Clinical writes to an episode: the treating clinician's work.
@@ -149,6 +151,7 @@ ADMIN_ACTIONS = frozenset(
         Action.ROTATE_KEYS,
         Action.REFIT_EXPECTATIONS,
         Action.MARK_DEMO,
+        Action.IMPORT,
     }
 )
 
@@ -255,6 +258,7 @@ class DefaultPolicy:
             Action.REBUILD_STATE,
             Action.REFIT_EXPECTATIONS,
             Action.MARK_DEMO,
+            Action.IMPORT,
         ):
             return Decision.allow()
         return Decision.refuse("a system actor only exports and maintains")

@@ -1,0 +1,196 @@
+"""``alliancekit import csv|fhir``: load a practice's history from another system's CSV export (with a
+column mapping) or from FHIR (NDJSON files or Bundles in the shape ``alliancekit export fhir`` writes).
+
+Resumable (a checkpoint of the last committed source row), idempotent (re-running writes nothing twice),
+``--dry-run`` reports every row error (row, field, rule; never a value). Exit 1 when rows have errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from alliancekit import open_practice
+from alliancekit.cli.common import (
+    UsageError,
+    add_db,
+    add_json,
+    existing_practice,
+    location_of,
+    print_json,
+    shown,
+)
+from alliancekit.cli.progress import Progress
+from alliancekit.errors import StoreError, ValidationError
+from alliancekit.imports.csv_source import CsvSource
+from alliancekit.imports.mapping import load_mapping
+from alliancekit.imports.writer import (
+    DEFAULT_BATCH_SIZE,
+    MAX_UNITS_PER_BATCH,
+    ImportProgress,
+    ImportResult,
+    run_import,
+)
+
+#: Row errors printed before the rest are only counted.
+MAX_PRINTED_ERRORS = 50
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "import", help="import a history", description="Import a practice's history from another system."
+    )
+    isub = parser.add_subparsers(dest="import_command", required=True, metavar="FORMAT")
+    csv_parser = isub.add_parser(
+        "csv",
+        help="a CSV export, with a column mapping",
+        description="Import sessions and scores from a CSV export, with a column-mapping file (TOML or JSON; "
+        "see the importing guide).",
+    )
+    csv_parser.add_argument("--mapping", required=True, metavar="FILE", help="the column-mapping file")
+    fhir_parser = isub.add_parser(
+        "fhir",
+        help="FHIR R4 NDJSON files or Bundles, as alliancekit exports them",
+        description="Import episodes, sessions, goals and scores from FHIR R4: a Bulk Data directory (or one "
+        "NDJSON file), or a Bundle file, in the shape alliancekit export fhir writes.",
+    )
+    for p in (csv_parser, fhir_parser):
+        add_db(p, "the practice to import into")
+        p.add_argument(
+            "--create",
+            action="store_true",
+            help="create the practice when --db names none yet (otherwise a missing one is an error)",
+        )
+        p.add_argument("--clinic", metavar="ID", help="the clinic to import into (default: the only one)")
+        p.add_argument("source", metavar="SOURCE", help="the file (or, for FHIR, directory) to import")
+        p.add_argument(
+            "--source-id",
+            metavar="NAME",
+            help="the name the checkpoint is kept under (default: the source's file name)",
+        )
+        p.add_argument("--dry-run", action="store_true", help="check every row and write nothing")
+        p.add_argument(
+            "--batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            metavar="N",
+            help="units (sessions, or FHIR episodes) per commit and checkpoint "
+            f"(default {DEFAULT_BATCH_SIZE})",
+        )
+        p.add_argument(
+            "--progress",
+            action="store_true",
+            help="report progress on stderr even when it is not a terminal (one line per checkpoint)",
+        )
+        add_json(p, "print the result and the row errors as JSON")
+    csv_parser.set_defaults(run=run_csv)
+    fhir_parser.set_defaults(run=run_fhir)
+
+
+class _Progress:
+    """On a terminal, the CLI's progress line (:mod:`alliancekit.cli.progress`: rows done of about how many,
+    the rate and an ETA, counted from where this run resumed); with ``--progress`` elsewhere, one plain line
+    per checkpoint (what a log or a test reads); nothing otherwise."""
+
+    def __init__(self, forced: bool) -> None:
+        self.terminal = Progress("import", unit="rows")
+        self.lines = forced and not self.terminal.enabled
+        self.shown = False
+
+    def __call__(self, p: ImportProgress) -> None:
+        if self.terminal.enabled and p.total_rows:
+            done = p.rows - p.resumed_after
+            self.terminal(done, max(p.total_rows - p.resumed_after, done))
+            self.shown = True
+        elif self.lines:
+            eta = p.eta_seconds
+            left = "" if eta is None else f"  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+            share = f" of ~{p.total_rows:,}" if p.total_rows else ""
+            print(
+                f"imported up to row {p.rows:,}{share}  {p.rate:,.0f} rows/s{left}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def done(self) -> None:
+        if self.shown:
+            print(file=sys.stderr)
+
+
+def _clinic(practice: Any, args: argparse.Namespace) -> str:
+    if args.clinic:
+        return str(args.clinic)
+    clinics = practice.clinics()
+    if len(clinics) > 1:
+        raise UsageError(
+            f"--clinic: the practice holds {len(clinics)} clinics ({', '.join(clinics)}); name one"
+        )
+    return str(clinics[0]) if clinics else "default"
+
+
+def _run(args: argparse.Namespace, make_source: Any) -> int:
+    if not 1 <= args.batch_size <= MAX_UNITS_PER_BATCH:
+        raise UsageError(f"--batch-size: from 1 to {MAX_UNITS_PER_BATCH}")
+    path = Path(args.source)
+    if not path.exists():
+        raise UsageError(f"{args.source}: no such file")
+    if args.create:
+        location = location_of(args)
+        try:
+            practice = open_practice(location)
+        except (StoreError, ValidationError) as exc:
+            raise UsageError(f"--db {shown(location)}: {exc}") from None
+    else:
+        practice = existing_practice(args)
+    progress = _Progress(args.progress)
+    with practice:
+        source = make_source(practice)
+        result = run_import(
+            practice,
+            source,
+            clinic_id=_clinic(practice, args),
+            source_id=args.source_id or path.name,
+            dry_run=args.dry_run,
+            batch_size=args.batch_size,
+            progress=progress,
+        )
+    progress.done()
+    return _report(result, args.json)
+
+
+def _report(result: ImportResult, as_json: bool) -> int:
+    if as_json:
+        print_json(result.to_json())
+    else:
+        verb = "checked" if result.dry_run else "imported"
+        print(
+            f"{verb} {result.units} units: {result.written} written, {result.skipped} already imported"
+            + ("" if result.dry_run else f"; checkpoint at row {result.checkpoint}")
+        )
+        for line in result.notes:
+            print(f"note: {line}", file=sys.stderr)
+        for error in result.errors[:MAX_PRINTED_ERRORS]:
+            print(f"error: {error}", file=sys.stderr)
+        if len(result.errors) > MAX_PRINTED_ERRORS:
+            print(f"... and {len(result.errors) - MAX_PRINTED_ERRORS} more", file=sys.stderr)
+    if result.errors:
+        if not result.dry_run:
+            print(
+                "alliancekit: stopped at the first row with an error; fix the file and run again to resume",
+                file=sys.stderr,
+            )
+        return 1
+    return 0
+
+
+def run_csv(args: argparse.Namespace) -> int:
+    mapping = load_mapping(args.mapping)
+    return _run(args, lambda practice: CsvSource(args.source, mapping, practice.plugins.measures()))
+
+
+def run_fhir(args: argparse.Namespace) -> int:
+    from alliancekit.imports.fhir_source import FhirSource
+
+    return _run(args, lambda practice: FhirSource(args.source, practice.plugins.measures()))

@@ -1,0 +1,349 @@
+"""Reading a CSV export row by row into import units, with row-level errors (row, column, rule).
+
+Encodings: the mapping declares one (``utf-8`` by default); a byte-order mark wins over it (a UTF-8 BOM is
+skipped, a UTF-16 BOM selects UTF-16). A row that does not decode is a row error, not a crash. Delimiters:
+declared, or ``auto`` (the one the header holds most of). Consecutive rows of the same client, episode and
+date are one session; a session dated before one already read for its episode is out of order, and one on
+the same date as an earlier, separate group of rows is a duplicate.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import math
+import re
+from collections.abc import Iterator, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+
+from alliancekit.domain.checks import check_ref
+from alliancekit.domain.records import Administration, Session
+from alliancekit.domain.vocab import Attendance, Modality
+from alliancekit.errors import AlliancekitError, ValidationError
+from alliancekit.imports.mapping import DELIMITERS, ImportMapping, MeasureColumns
+from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
+from alliancekit.measures.registry import MeasureRegistry
+
+#: The episode reference of a client's rows when the mapping names no episode column or default.
+DEFAULT_EPISODE = "1"
+#: What an undecodable byte becomes when read with ``surrogateescape``.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _encoding(head: bytes, declared: str) -> tuple[str, str]:
+    """The codec to read with and the errors handler, from the file's first bytes and the declaration."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig", "surrogateescape"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", "strict"
+    if declared == "utf-16":
+        raise ValidationError("source", "encoding", "a UTF-16 file starts with its byte-order mark")
+    return declared, "surrogateescape"
+
+
+def count_rows(path: Path) -> int:
+    """About the number of the file's last row (its line breaks; the header is row 1), for progress."""
+    lines = 0
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            lines += chunk.count(b"\n")
+    return lines
+
+
+class _Bad:
+    """A cell that held no number (its error is recorded)."""
+
+
+BAD = _Bad()
+
+
+@attrs.frozen
+class _Row:
+    number: int
+    episode: EpisodeRef
+    held_on: date
+    modality: Modality
+    attendance: Attendance
+    administrations: tuple[Administration, ...]
+    measures: tuple[tuple[str, str], ...]
+    """(measure, timing) of each administration: a second one in the same session is a duplicate row."""
+
+
+class CsvSource:
+    """The units of a CSV file under a mapping; the errors found go to ``errors`` as rows are read."""
+
+    def __init__(self, path: str | Path, mapping: ImportMapping, registry: MeasureRegistry) -> None:
+        self.path = Path(path)
+        self.mapping = mapping
+        self.registry = registry
+        self.errors: list[RowError] = []
+        self._versions: dict[str, str] = {}
+
+    def estimated_rows(self) -> int:
+        return count_rows(self.path)
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def _open(self) -> IO[str]:
+        with self.path.open("rb") as f:
+            head = f.read(4)
+        encoding, errors = _encoding(head, self.mapping.encoding)
+        return self.path.open(encoding=encoding, errors=errors, newline="")
+
+    def _records(self) -> Iterator[tuple[int, dict[str, str]]]:
+        """``(row number, cells by column)``; the header is row 1. Header problems stop the file."""
+        with self._open() as handle:
+            header_line = handle.readline()
+            delimiter = self.mapping.delimiter
+            if delimiter == "auto":
+                delimiter = max(DELIMITERS, key=header_line.count)
+            rest = csv.reader(io.StringIO(header_line), delimiter=delimiter)
+            header = [h.strip() for h in next(rest, [])]
+            missing = [c for c in self.mapping.required_columns if c not in header]
+            if missing:
+                self.errors += [RowError(1, c, "missing-column", "the mapping names it") for c in missing]
+                return
+            doubled = [c for c in self.mapping.required_columns if header.count(c) > 1]
+            if doubled:
+                self.errors += [
+                    RowError(1, c, "duplicate-column", "named twice in the header") for c in doubled
+                ]
+                return
+            reader = csv.reader(handle, delimiter=delimiter)
+            number = 1
+            for cells in reader:
+                number += 1
+                if not any(cell.strip() for cell in cells):
+                    continue  # a blank line
+                if len(cells) != len(header):
+                    rule = "missing-cells" if len(cells) < len(header) else "extra-cells"
+                    self.errors.append(RowError(number, "row", rule, f"{len(header)} cells expected"))
+                    continue
+                yield number, dict(zip(header, cells, strict=True))
+
+    # -- one row -----------------------------------------------------------------------------------------
+
+    def _cell(self, cells: Mapping[str, str], field: str) -> tuple[str, str | None]:
+        """(the column, its value mapped through [values]) of a session field, or its default."""
+        column = self.mapping.columns.get(field)
+        if column is None:
+            return f"defaults.{field}", self.mapping.defaults.get(field)
+        raw = cells[column].strip()
+        if not raw:
+            return column, self.mapping.defaults.get(field)
+        return column, self.mapping.values.get(field, {}).get(raw, raw)
+
+    def _date(self, number: int, column: str, raw: str) -> date | None:
+        for fmt in self.mapping.date_formats:
+            try:
+                return datetime.strptime(raw.strip(), fmt).date()  # noqa: DTZ007 - a calendar date, no time zone
+            except ValueError:
+                continue
+        self.errors.append(
+            RowError(number, column, "date-format", "expected " + " or ".join(self.mapping.date_formats))
+        )
+        return None
+
+    def _number(self, number: int, column: str, raw: str) -> float | _Bad | None:
+        """The cell's number, ``None`` when blank, :data:`BAD` after recording an error."""
+        text = raw.strip()
+        if not text:
+            return None
+        if "," in text and "." not in text:
+            text = text.replace(",", ".")  # a decimal comma (files delimited by semicolons use it)
+        try:
+            value = float(text)
+        except ValueError:
+            self.errors.append(RowError(number, column, "number", "a number expected"))
+            return BAD
+        if not math.isfinite(value):
+            self.errors.append(RowError(number, column, "number", "a finite number expected"))
+            return BAD
+        return int(value) if value.is_integer() else value
+
+    def _version(self, measure: str) -> str:
+        if measure not in self._versions:
+            self._versions[measure] = self.registry.latest_version(measure)
+        return self._versions[measure]
+
+    def _administration(
+        self, number: int, cells: Mapping[str, str], spec: MeasureColumns
+    ) -> Administration | bool | None:
+        """The administration a row holds for ``spec`` (``None``: its cells are blank; ``False``: errors)."""
+        read = {key: self._number(number, column, cells[column]) for key, column in spec.items.items()}
+        read_total = self._number(number, spec.total, cells[spec.total]) if spec.total else None
+        answers = {k: v for k, v in read.items() if not isinstance(v, _Bad)}
+        if isinstance(read_total, _Bad) or len(answers) < len(read):
+            return False
+        total = read_total
+        given = {k: v for k, v in answers.items() if v is not None}
+        if not given and total is None:
+            return None
+        try:
+            version = spec.version or self._version(spec.measure)
+            if given:
+                score = self.registry.score(spec.measure, version, dict(answers))
+                if total is not None and abs(score.total - float(total)) > 1e-6:
+                    self.errors.append(
+                        RowError(number, str(spec.total), "total-mismatch", "differs from the items' score")
+                    )
+                    return False
+                return Administration(spec.measure, version, spec.timing, dict(answers))
+            self.registry.score_total(spec.measure, version, total)
+            return Administration(spec.measure, version, spec.timing, total=total)
+        except AlliancekitError as exc:
+            self.errors.append(RowError(number, self._where(spec, exc), exc_rule(exc), exc_message(exc)))
+            return False
+
+    @staticmethod
+    def _where(spec: MeasureColumns, exc: AlliancekitError) -> str:
+        field = str(getattr(exc, "field", ""))
+        if field == "$.total" and spec.total:
+            return spec.total
+        key = field.removeprefix("$.answers.")
+        if key in spec.items:
+            return spec.items[key]
+        return f"{spec.measure} items"
+
+    def _row(self, number: int, cells: Mapping[str, str]) -> _Row | None:
+        before = len(self.errors)
+        for column in self.mapping.required_columns:
+            if _UNDECODABLE.search(cells[column]):
+                self.errors.append(
+                    RowError(
+                        number, column, "encoding", f"not {self.mapping.encoding}: declare [source] encoding"
+                    )
+                )
+        if len(self.errors) > before:
+            return None
+        client_column, client = self._cell(cells, "client")
+        if not client:
+            self.errors.append(RowError(number, client_column, "required", "the client's reference"))
+        else:
+            try:
+                check_ref(client_column, client)
+            except ValidationError as exc:
+                self.errors.append(RowError(number, client_column, exc.rule))
+        _, episode = self._cell(cells, "episode")
+        clinician_column, clinician = self._cell(cells, "clinician")
+        if not clinician:
+            self.errors.append(RowError(number, clinician_column, "required", "the clinician's id"))
+        date_column = self.mapping.columns["session_date"]
+        held_on = self._date(number, date_column, cells[date_column]) if cells[date_column].strip() else None
+        if held_on is None and not cells[date_column].strip():
+            self.errors.append(RowError(number, date_column, "required", "the session's date"))
+        modality = self._choice(number, cells, "modality", Modality, Modality.IN_PERSON)
+        attendance = self._choice(number, cells, "attendance", Attendance, Attendance.ATTENDED)
+        specs = self.mapping.measures
+        if "measure" in self.mapping.columns:
+            measure_column, measure = self._cell(cells, "measure")
+            specs = tuple(s for s in specs if s.measure == measure)
+            if not specs:
+                self.errors.append(RowError(number, measure_column, "unknown-measure", "not in [[measures]]"))
+        administrations = []
+        for spec in specs:
+            made = self._administration(number, cells, spec)
+            if isinstance(made, Administration):
+                administrations.append(made)
+        if administrations and attendance not in (None, Attendance.ATTENDED):
+            self.errors.append(
+                RowError(number, self._cell(cells, "attendance")[0], "measures-without-attendance")
+            )
+        if len(self.errors) > before or held_on is None or modality is None or attendance is None:
+            return None
+        ref = EpisodeRef(str(client), episode or DEFAULT_EPISODE, str(clinician), held_on, modality)
+        return _Row(
+            number,
+            ref,
+            held_on,
+            modality,
+            attendance,
+            tuple(administrations),
+            tuple((a.measure_id, a.timing.value) for a in administrations),
+        )
+
+    def _choice(self, number: int, cells: Mapping[str, str], field: str, enum: Any, default: Any) -> Any:
+        column, value = self._cell(cells, field)
+        if value is None:
+            return default
+        try:
+            return enum(value)
+        except ValueError:
+            self.errors.append(RowError(number, column, "enum", f"one of {', '.join(e.value for e in enum)}"))
+            return None
+
+    # -- units -------------------------------------------------------------------------------------------
+
+    def units(self) -> Iterator[Unit]:
+        """The sessions of the file in order, each with the row numbers it spans.
+
+        Rows with errors are left out (their errors are in ``errors``); so are duplicates and rows out of
+        order. A caller that must not skip rows stops at the first new error.
+        """
+        self.errors.clear()  # a second pass (a restart) reports afresh
+        first_dates: dict[tuple[str, str], date] = {}
+        last_dates: dict[tuple[str, str], date] = {}
+        group: list[_Row] = []
+        for number, cells in self._records():
+            row = self._row(number, cells)
+            if row is None:
+                continue
+            ep = (row.episode.client_ref, row.episode.episode_ref)
+            if group and (group[0].episode.client_ref, group[0].episode.episode_ref, group[0].held_on) == (
+                *ep,
+                row.held_on,
+            ):
+                seen = {m for r in group for m in r.measures}
+                if seen & set(row.measures) or not row.measures:
+                    self.errors.append(RowError(number, "row", "duplicate", f"of row {group[0].number}"))
+                    continue
+                group.append(row)
+                continue
+            last = last_dates.get(ep)
+            if last is not None and row.held_on < last:
+                self.errors.append(
+                    RowError(
+                        number, self.mapping.columns["session_date"], "order", "before a session read earlier"
+                    )
+                )
+                continue
+            if last is not None and row.held_on == last:
+                self.errors.append(
+                    RowError(number, "row", "duplicate", "a session on this date was read earlier")
+                )
+                continue
+            if group:
+                yield self._unit(group, first_dates)
+            group = [row]
+            last_dates[ep] = row.held_on
+            first_dates.setdefault(ep, row.held_on)
+        if group:
+            yield self._unit(group, first_dates)
+
+    def _unit(self, rows: list[_Row], first_dates: Mapping[tuple[str, str], date]) -> Unit:
+        head = rows[0]
+        ep = head.episode
+        episode = attrs.evolve(ep, opened_on=first_dates[(ep.client_ref, ep.episode_ref)])
+        session = Session(
+            head.held_on,
+            head.modality,
+            head.attendance,
+            tuple(a for r in rows for a in r.administrations),
+        )
+        step = Step(
+            "record_session", {"session": session}, episode.key(f"session:{head.held_on.isoformat()}")
+        )
+        return Unit(head.number, rows[-1].number, episode, (step,))
+
+
+def exc_rule(exc: AlliancekitError) -> str:
+    return str(getattr(exc, "rule", type(exc).__name__))
+
+
+def exc_message(exc: AlliancekitError) -> str:
+    return str(getattr(exc, "detail", "") or "")

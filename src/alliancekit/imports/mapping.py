@@ -1,0 +1,181 @@
+"""The column-mapping file of ``alliancekit import csv``: which source column holds what.
+
+A mapping is TOML (read with the standard library's ``tomllib``) or JSON of the same shape; see
+``docs/guides/importing.md`` for every key and ``examples/imports/`` for an OpenFIT-style and a
+NovoPsych-style mapping. A mistake in a mapping names the key and the rule, like any bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from alliancekit.domain.vocab import AdministrationTiming, Attendance, Modality
+from alliancekit.errors import ValidationError
+
+#: The encodings a source file may declare (a UTF-8 BOM is skipped; UTF-16 needs its BOM).
+ENCODINGS = ("utf-8", "utf-16", "latin-1", "cp1252")
+#: The delimiters a source file may declare; ``auto`` picks the one of these the header line holds most of.
+DELIMITERS = (",", ";", "\t", "|")
+#: Date formats tried when a mapping names none: ISO 8601 only (day-first and month-first are ambiguous).
+DEFAULT_DATE_FORMATS = ("%Y-%m-%d",)
+#: The session columns a mapping names; ``client`` and ``session_date`` are required.
+SESSION_COLUMNS = ("client", "episode", "session_date", "clinician", "modality", "attendance", "measure")
+
+
+@attrs.frozen
+class MeasureColumns:
+    """Where one measure's administration is in a row: its items (item key -> column) or its total."""
+
+    measure: str
+    timing: AdministrationTiming
+    version: str | None = None
+    """``None``: the latest version registered."""
+    items: Mapping[str, str] = attrs.field(factory=dict)
+    total: str | None = None
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.items.values(), *((self.total,) if self.total else ()))
+
+
+@attrs.frozen
+class ImportMapping:
+    """A parsed, checked column mapping."""
+
+    columns: Mapping[str, str]
+    """Session field (one of :data:`SESSION_COLUMNS`) -> source column."""
+    measures: tuple[MeasureColumns, ...]
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
+    defaults: Mapping[str, str] = attrs.field(factory=dict)
+    """Values for the session fields no column holds (``clinician``, ``modality``, ``attendance``,
+    ``episode``)."""
+    values: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict)
+    """Per session field, source value -> alliancekit value (``"DNA"`` -> ``"did-not-attend"``)."""
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        """Every column the mapping names: a source file must have each in its header."""
+        named = [*self.columns.values()]
+        for m in self.measures:
+            named += m.columns
+        return tuple(dict.fromkeys(named))
+
+
+def load_mapping(path: str | Path) -> ImportMapping:
+    """Read and check a mapping file (``.toml``, or ``.json``)."""
+    raw = Path(path).read_bytes()
+    try:
+        if str(path).endswith(".json"):
+            data = json.loads(raw.decode("utf-8"))
+        else:
+            data = tomllib.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        kind = "json" if str(path).endswith(".json") else "toml"
+        line = getattr(exc, "lineno", None)
+        raise ValidationError(
+            "mapping", kind, f"not valid {kind.upper()}" + (f" (line {line})" if line else "")
+        ) from None
+    return parse_mapping(data)
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"mapping.{key}", "type", "a table")
+    return value
+
+
+def _text(where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValidationError(where, "type", "a non-empty string")
+    return value
+
+
+def _known(where: str, table: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ValidationError(f"{where}.{key}", "unknown-key", "one of " + ", ".join(allowed))
+
+
+def parse_mapping(data: Any) -> ImportMapping:
+    """Check a mapping already parsed from TOML or JSON."""
+    if not isinstance(data, Mapping):
+        raise ValidationError("mapping", "type", "a table")
+    _known("mapping", data, ("format", "source", "columns", "defaults", "values", "measures"))
+    source = _table(data, "source")
+    _known("mapping.source", source, ("encoding", "delimiter", "date_formats"))
+    encoding = source.get("encoding", "utf-8")
+    if encoding not in ENCODINGS:
+        raise ValidationError("mapping.source.encoding", "enum", "one of " + ", ".join(ENCODINGS))
+    delimiter = source.get("delimiter", ",")
+    if delimiter != "auto" and delimiter not in DELIMITERS:
+        raise ValidationError("mapping.source.delimiter", "enum", 'one of , ; | a tab, or "auto"')
+    formats = source.get("date_formats", list(DEFAULT_DATE_FORMATS))
+    if (
+        not isinstance(formats, list)
+        or not formats
+        or not all(isinstance(f, str) and "%" in f for f in formats)
+    ):
+        raise ValidationError("mapping.source.date_formats", "type", "a list of strptime formats")
+    columns = {k: _text(f"mapping.columns.{k}", v) for k, v in _table(data, "columns").items()}
+    _known("mapping.columns", columns, SESSION_COLUMNS)
+    for required in ("client", "session_date"):
+        if required not in columns:
+            raise ValidationError(f"mapping.columns.{required}", "required", "the column that holds it")
+    defaults = {k: _text(f"mapping.defaults.{k}", v) for k, v in _table(data, "defaults").items()}
+    _known("mapping.defaults", defaults, ("episode", "clinician", "modality", "attendance"))
+    if "clinician" not in columns and "clinician" not in defaults:
+        raise ValidationError("mapping.defaults.clinician", "required", "a clinician column or a default")
+    values: dict[str, dict[str, str]] = {}
+    for field, table in _table(data, "values").items():
+        if field not in ("modality", "attendance", "measure"):
+            raise ValidationError(f"mapping.values.{field}", "unknown-key", "modality, attendance or measure")
+        if not isinstance(table, Mapping):
+            raise ValidationError(f"mapping.values.{field}", "type", "a table")
+        values[field] = {str(k): _text(f"mapping.values.{field}", v) for k, v in table.items()}
+    for field, enum in (("modality", Modality), ("attendance", Attendance)):
+        for where, value in [(f"mapping.defaults.{field}", defaults.get(field))] + [
+            (f"mapping.values.{field}", v) for v in values.get(field, {}).values()
+        ]:
+            if value is not None and value not in {e.value for e in enum}:
+                raise ValidationError(where, "enum", "one of " + ", ".join(e.value for e in enum))
+    measures = data.get("measures", [])
+    if not isinstance(measures, list) or not measures:
+        raise ValidationError("mapping.measures", "required", "at least one [[measures]] table")
+    return ImportMapping(
+        columns=columns,
+        measures=tuple(_measure(f"mapping.measures[{i}]", m) for i, m in enumerate(measures)),
+        encoding=encoding,
+        delimiter=delimiter,
+        date_formats=tuple(formats),
+        defaults=defaults,
+        values=values,
+    )
+
+
+def _measure(where: str, data: Any) -> MeasureColumns:
+    if not isinstance(data, Mapping):
+        raise ValidationError(where, "type", "a table")
+    _known(where, data, ("measure", "version", "timing", "items", "total"))
+    timing = data.get("timing", "start")
+    if timing not in {t.value for t in AdministrationTiming}:
+        raise ValidationError(f"{where}.timing", "enum", "start or end")
+    items = _table(data, "items")
+    total = data.get("total")
+    if not items and total is None:
+        raise ValidationError(where, "required", "items (item key -> column) or a total column")
+    return MeasureColumns(
+        measure=_text(f"{where}.measure", data.get("measure")),
+        timing=AdministrationTiming(timing),
+        version=None if data.get("version") is None else _text(f"{where}.version", data["version"]),
+        items={k: _text(f"{where}.items.{k}", v) for k, v in items.items()},
+        total=None if total is None else _text(f"{where}.total", total),
+    )

@@ -1,0 +1,293 @@
+"""Writing import units through the facade's batch path, with a checkpoint after each acknowledged batch.
+
+Every write is an ordinary facade command (guard, checks, scoring, alert rules, audit) run in a
+:meth:`Practice.batch <alliancekit.Practice.batch>` (one store transaction per batch of units), made as the
+episode's clinician, with an idempotency key derived from the source record: a unit written twice (after a
+crash between its commit and the checkpoint) is a duplicate the runner recognises, never a second record.
+The checkpoint is saved after the batch of units it covers is committed, so a re-run resumes after it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import date
+from typing import TYPE_CHECKING, Any, Protocol
+
+import attrs
+
+from alliancekit.batch import MAX_BATCH_SIZE
+from alliancekit.domain.actors import Actor
+from alliancekit.domain.records import Consent, Consultation, FitDecision
+from alliancekit.domain.vocab import FitOutcome, Purpose, Role
+from alliancekit.errors import AlliancekitError
+from alliancekit.imports.checkpoint import ImportCheckpoint
+from alliancekit.imports.units import EpisodeRef, RowError, Unit
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.practice import Practice
+
+#: Units between two checkpoints: each batch of them is one store transaction (``Practice.batch``).
+DEFAULT_BATCH_SIZE = 500
+#: The most units one commit may hold: a bound on the memory a batch holds until its commit, and low enough
+#: that a batch of the largest units (a FHIR episode of some 50 commands) stays under the batch path's
+#: MAX_BATCH_SIZE commands, so that one commit never splits a unit.
+MAX_UNITS_PER_BATCH = 2_000
+#: The id the importer's maintenance actor (checkpoints) is audited under.
+IMPORT_ACTOR_ID = "alliancekit-import"
+#: What the consultation and fit decision of an imported episode say (no client words are invented).
+IMPORTED_RATIONALE = "imported history"
+
+
+class Source(Protocol):
+    """What the writer reads: units in source order, and the row errors found while reading them."""
+
+    errors: list[RowError]
+
+    def units(self) -> Iterator[Unit]: ...
+
+    def estimated_rows(self) -> int: ...
+
+
+@attrs.frozen
+class ImportProgress:
+    """How far an import is: source rows done of about how many, and since when."""
+
+    rows: int
+    total_rows: int
+    units: int
+    started: float
+    """``time.monotonic()`` at the start."""
+    resumed_after: int = 0
+    """The row the run resumed after (rows up to it were committed by an earlier run)."""
+
+    @property
+    def rate(self) -> float:
+        """Rows per second written by this run."""
+        elapsed = time.monotonic() - self.started
+        return (self.rows - self.resumed_after) / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate
+        if rate <= 0 or self.total_rows <= self.rows:
+            return None
+        return (self.total_rows - self.rows) / rate
+
+
+@attrs.frozen
+class ImportResult:
+    """What an import (or a dry run) did."""
+
+    units: int
+    """Units read (sessions of a CSV file, episodes of a FHIR export), written or not."""
+    written: int
+    """Units written by this run (including any a crashed run had written before its checkpoint)."""
+    skipped: int
+    """Units before the checkpoint of an earlier run: not written again."""
+    errors: tuple[RowError, ...]
+    checkpoint: int
+    """The last source row committed (0: none)."""
+    dry_run: bool
+    notes: tuple[str, ...] = ()
+    """What the source held that was not imported, and why (no client data)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "units": self.units,
+            "written": self.written,
+            "skipped": self.skipped,
+            "checkpoint": self.checkpoint,
+            "dry_run": self.dry_run,
+            "errors": [e.to_json() for e in self.errors],
+            "notes": list(self.notes),
+        }
+
+
+def import_actor(clinic_id: str) -> Actor:
+    """The actor that reads and saves an import's checkpoint (the system actor, for operations)."""
+    return Actor(IMPORT_ACTOR_ID, Role.SYSTEM, clinic_id, Purpose.OPERATIONS)
+
+
+class _Episodes:
+    """Opens each source episode once (start, consultation, fit to proceed), all with idempotency keys, and
+    remembers its id: on a re-run the keys return the episode made before."""
+
+    def __init__(self, clinic_id: str) -> None:
+        self.clinic_id = clinic_id
+        self._ids: dict[tuple[str, str], str] = {}
+
+    def actor(self, ref: EpisodeRef) -> Actor:
+        return Actor(ref.clinician_id, Role.CLINICIAN, self.clinic_id, Purpose.TREATMENT)
+
+    def ensure(self, target: Any, ref: EpisodeRef, *, consulted: bool, proceed: bool) -> str:
+        known = self._ids.get((ref.client_ref, ref.episode_ref))
+        if known is not None:
+            return known
+        actor = self.actor(ref)
+        opened: date = ref.opened_on
+        episode_id: str = target.start_episode(
+            actor,
+            client_ref=ref.client_ref,
+            clinician_id=ref.clinician_id,
+            opened_on=opened,
+            idempotency_key=ref.key("episode"),
+        )
+        if consulted:
+            target.record_consultation(
+                actor,
+                episode_id,
+                Consultation(opened, ref.modality, Consent(treatment=True, measures=True)),
+                idempotency_key=ref.key("consultation"),
+            )
+        if proceed:
+            target.decide_fit(
+                actor,
+                episode_id,
+                FitDecision(FitOutcome.PROCEED, opened, rationale=IMPORTED_RATIONALE),
+                idempotency_key=ref.key("fit"),
+            )
+        self._ids[(ref.client_ref, ref.episode_ref)] = episode_id
+        return episode_id
+
+    def forget(self) -> None:
+        self._ids.clear()
+
+
+class _Refused(Exception):
+    """A command of a unit the library refused: which command, and the library's error."""
+
+    def __init__(self, command: str, error: AlliancekitError) -> None:
+        super().__init__(command)
+        self.command, self.error = command, error
+
+    def row_error(self, unit: Unit) -> RowError:
+        """As a row error: the unit's first row, the field the library named (else the command), the rule."""
+        field = str(getattr(self.error, "field", "")) or self.command
+        rule = str(getattr(self.error, "rule", type(self.error).__name__))
+        return RowError(unit.first_row, field, rule, "refused by the library")
+
+
+def _write(target: Any, episodes: _Episodes, unit: Unit) -> None:
+    command = "start_episode"
+    try:
+        episode_id = episodes.ensure(target, unit.episode, consulted=unit.consulted, proceed=unit.proceed)
+        actor = episodes.actor(unit.episode)
+        for step in unit.steps:
+            command = step.method
+            getattr(target, step.method)(actor, episode_id, **step.args, idempotency_key=step.key)
+    except AlliancekitError as exc:
+        raise _Refused(command, exc) from exc
+
+
+class _Run:
+    """One pass over a source; ``restart`` is set when the source changed before the checkpoint."""
+
+    def __init__(
+        self,
+        practice: Practice,
+        source: Source,
+        clinic_id: str,
+        source_id: str,
+        batch_size: int,
+        progress: Callable[[ImportProgress], None] | None,
+        dry_run: bool,
+    ) -> None:
+        self.practice, self.source, self.source_id = practice, source, source_id
+        self.batch_size, self.progress, self.dry_run = batch_size, progress, dry_run
+        self.system = import_actor(clinic_id)
+        self.episodes = _Episodes(clinic_id)
+        self.saved = None if dry_run else practice.import_checkpoint(self.system, source_id)
+        self.after = 0 if self.saved is None else self.saved.row
+        self.last = self.saved
+        self.started = time.monotonic()
+        self.total_rows = source.estimated_rows()
+        self.units = self.written = self.skipped = 0
+        self.pending: list[Unit] = []
+        self.refused: list[RowError] = []
+        self.restart = False
+
+    def _report(self, row: int) -> None:
+        if self.progress is not None:
+            self.progress(
+                ImportProgress(row, self.total_rows, self.written + self.skipped, self.started, self.after)
+            )
+
+    def commit(self) -> None:
+        """Write the pending units in one batch (one store transaction), then, once it is acknowledged, save
+        the checkpoint of its last unit. A unit the library refuses discards the whole batch: nothing of it
+        is written (no unit half-written), and the import stops there."""
+        units, self.pending = self.pending, []
+        if not units:
+            return
+        unit = units[0]
+        try:
+            # one commit per call (the size only bounds memory): a batch never splits a unit
+            with self.practice.batch(size=MAX_BATCH_SIZE) as batch:
+                for unit in units:
+                    _write(batch, self.episodes, unit)
+        except _Refused as refused:
+            self.refused.append(refused.row_error(unit))
+            self.episodes.forget()  # ids made in the discarded batch were never written
+            return
+        self.written += len(units)
+        tail = units[-1]
+        self.last = ImportCheckpoint(tail.last_row, tail.key, self.written + self.skipped)
+        self.practice.save_import_checkpoint(self.system, self.source_id, self.last)
+        self._report(tail.last_row)
+
+    def run(self) -> ImportResult:
+        errors = self.source.errors
+        for unit in self.source.units():
+            if (errors and not self.dry_run and errors[0].row <= unit.last_row) or self.refused:
+                break  # a row of this unit or before it is wrong: stop, keep what is before it
+            self.units += 1
+            if unit.last_row <= self.after:
+                self.skipped += 1
+                if self.saved is not None and unit.last_row == self.after and unit.key != self.saved.key:
+                    self.restart = True
+                    break
+                continue
+            if self.dry_run:
+                if self.units % self.batch_size == 0:
+                    self._report(unit.last_row)
+                continue
+            self.pending.append(unit)
+            if len(self.pending) >= self.batch_size:
+                self.commit()
+        if not self.dry_run and not self.restart:
+            self.commit()
+        return ImportResult(
+            self.units,
+            self.written,
+            self.skipped,
+            tuple(sorted([*errors, *self.refused], key=lambda e: e.row)),
+            0 if self.last is None else self.last.row,
+            self.dry_run,
+            tuple(getattr(self.source, "notes", ())),
+        )
+
+
+def run_import(
+    practice: Practice,
+    source: Source,
+    *,
+    clinic_id: str,
+    source_id: str,
+    dry_run: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Callable[[ImportProgress], None] | None = None,
+) -> ImportResult:
+    """Import ``source`` into ``clinic_id``'s records, resuming after the checkpoint of ``source_id``.
+
+    Stops at the first source row with an error: the units before it are committed (and checkpointed),
+    none after. A dry run reads the whole source, writes nothing and reports every error (row, field,
+    rule). When the source changed before the checkpoint (the unit there is another record), it is read
+    again from its start: every write is idempotent, so what is already stored is recognised, not doubled.
+    """
+    run = _Run(practice, source, clinic_id, source_id, batch_size, progress, dry_run)
+    result = run.run()
+    if run.restart:
+        practice.save_import_checkpoint(run.system, source_id, ImportCheckpoint(0, ""))
+        result = _Run(practice, source, clinic_id, source_id, batch_size, progress, dry_run).run()
+    return result

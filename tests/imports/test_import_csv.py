@@ -1,0 +1,316 @@
+"""``alliancekit import csv`` on sound and malformed files: each bad row named by row, column and rule
+(never its value), nothing after the first bad row written, and a re-run after the fix resuming."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+
+import pytest
+
+from alliancekit import Actor, Purpose, Role, open_practice
+from alliancekit.imports import ImportCheckpoint
+
+from .conftest import CLINIC, HEADER, import_csv, row, sessions, write_csv, write_mapping
+
+GOOD = [
+    row("c-001", "08/01/2024", phq9="14"),
+    row("c-001", "15/01/2024", gad=["1", "2", "0", "1", "2", "1", "0"]),
+    row("c-001", "22/01/2024", came="N"),
+    row("c-002", "2024-01-09", phq9="20", gad=["3", "3", "2", "2", "1", "1", "1"]),
+    row("c-002", "2024-01-16", phq9="18"),
+]
+
+
+def _errors(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.startswith("error: ")]
+
+
+def test_a_sound_file_imports_once_and_a_rerun_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, mapping, source = tmp_path / "p.sqlite", write_mapping(tmp_path), write_csv(tmp_path, GOOD)
+    code, out, err = import_csv(capsys, db, mapping, source)
+    assert code == 0, err
+    assert "5 written" in out
+    held = sessions(db)
+    assert held == {
+        "c-001": [
+            ("2024-01-08", "attended", (("phq-9", 14.0),)),
+            ("2024-01-15", "attended", (("gad-7", 7.0),)),
+            ("2024-01-22", "no-show", ()),
+        ],
+        "c-002": [
+            ("2024-01-09", "attended", (("gad-7", 13.0), ("phq-9", 20.0))),
+            ("2024-01-16", "attended", (("phq-9", 18.0),)),
+        ],
+    }
+    # again: the checkpoint skips every row
+    assert import_csv(capsys, db, mapping, source)[1].startswith("imported 5 units: 0 written, 5 already")
+    # under another checkpoint name every row is read and written again: the idempotency keys recognise each
+    code, out, _ = import_csv(capsys, db, mapping, source, "--source-id", "a-copy")
+    assert code == 0
+    assert "5 written" in out
+    assert sessions(db) == held
+
+
+def test_a_total_only_row_is_recorded_as_a_total_and_no_items_are_invented(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "p.sqlite"
+    assert import_csv(capsys, db, write_mapping(tmp_path), write_csv(tmp_path, GOOD[:2]))[0] == 0
+    with open_practice(db) as practice:
+        actor = Actor("sup", Role.SUPERVISOR, CLINIC, Purpose.OPERATIONS)
+        episode = practice.caseload(actor)[0].episode_id
+        recorded = [e.event for e in practice.timeline(actor, episode) if e.type == "session-recorded"]
+    total_only = recorded[0].session.administrations[0]  # type: ignore[attr-defined]
+    with_items = recorded[1].session.administrations[0]  # type: ignore[attr-defined]
+    assert (total_only.measure_id, total_only.total, dict(total_only.answers)) == ("phq-9", 14, {})
+    assert recorded[0].scores[0].subscales == {}  # type: ignore[attr-defined]
+    assert recorded[0].scores[0].risk_items == ()  # type: ignore[attr-defined]
+    assert with_items.total is None
+    assert len(with_items.answers) == 7
+
+
+@pytest.mark.parametrize(
+    ("encoding", "declared", "bom"),
+    [
+        ("latin-1", "latin-1", b""),
+        ("cp1252", "cp1252", b""),
+        ("utf-16-le", "utf-8", codecs.BOM_UTF16_LE),  # the BOM wins over the declaration
+        ("utf-16-be", "utf-16", codecs.BOM_UTF16_BE),
+        ("utf-8", "utf-8", codecs.BOM_UTF8),
+        ("utf-8", "latin-1", codecs.BOM_UTF8),
+    ],
+)
+def test_other_encodings_and_byte_order_marks(
+    encoding: str, declared: str, bom: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row("cl\u00e9ment-7", "08/01/2024", phq9="9"), row("cl\u00e9ment-7", "15/01/2024", phq9="8")]
+    source = write_csv(tmp_path, rows, encoding=encoding)
+    source.write_bytes(bom + source.read_bytes())
+    db = tmp_path / "p.sqlite"
+    code, _, err = import_csv(capsys, db, write_mapping(tmp_path, encoding=declared), source)
+    assert code == 0, err
+    assert [s[0] for s in sessions(db)["cl\u00e9ment-7"]] == ["2024-01-08", "2024-01-15"]
+
+
+def test_bytes_not_in_the_declared_encoding_are_a_row_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row("ok-1", "08/01/2024", phq9="9"), row("cl\u00e9ment-7", "08/01/2024", phq9="9")]
+    source = write_csv(tmp_path, rows, encoding="latin-1")
+    db = tmp_path / "p.sqlite"
+    code, _, err = import_csv(capsys, db, write_mapping(tmp_path, encoding="utf-8"), source)
+    assert code == 1
+    assert _errors(err) == ["error: row 3, Client: encoding (not utf-8: declare [source] encoding)"]
+    assert "cl" not in err.replace("alliancekit", "").replace("declare", "")  # no part of the value
+    assert set(sessions(db)) == {"ok-1"}  # the row before it is written
+
+
+def test_a_utf16_declaration_without_a_bom_is_an_input_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_csv(tmp_path, GOOD, encoding="utf-16-le")
+    code, _, err = import_csv(
+        capsys, tmp_path / "p.sqlite", write_mapping(tmp_path, encoding="utf-16"), source
+    )
+    assert code == 2
+    assert "source: encoding" in err
+
+
+@pytest.mark.parametrize(
+    ("delimiter", "declared"), [(";", ";"), ("\t", "\t"), ("|", "|"), (";", "auto"), ("\t", "auto")]
+)
+def test_other_delimiters(
+    delimiter: str, declared: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_csv(tmp_path, GOOD, delimiter=delimiter)
+    db = tmp_path / "p.sqlite"
+    code, _, err = import_csv(capsys, db, write_mapping(tmp_path, delimiter=declared), source)
+    assert code == 0, err
+    assert sum(len(v) for v in sessions(db).values()) == 5
+
+
+def test_a_semicolon_file_may_use_decimal_commas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mapping = tmp_path / "ors.toml"
+    mapping.write_text(
+        '[source]\ndelimiter = ";"\n[columns]\nclient = "C"\nsession_date = "D"\n'
+        '[defaults]\nclinician = "x"\n[[measures]]\nmeasure = "ors"\ntotal = "ORS"\n',
+        encoding="utf-8",
+    )
+    source = write_csv(tmp_path, [["c-1", "2024-01-08", "21,4"]], header=["C", "D", "ORS"], delimiter=";")
+    db = tmp_path / "p.sqlite"
+    assert import_csv(capsys, db, mapping, source)[0] == 0
+    assert sessions(db)["c-1"][0][2] == (("ors", 21.4),)
+
+
+def test_a_missing_column_stops_the_file_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = [h for h in HEADER if h != "PHQ9"]
+    rows = [[c for h, c in zip(HEADER, r, strict=True) if h != "PHQ9"] for r in GOOD]
+    db = tmp_path / "p.sqlite"
+    code, _, err = import_csv(capsys, db, write_mapping(tmp_path), write_csv(tmp_path, rows, header=header))
+    assert code == 1
+    assert _errors(err) == ["error: row 1, PHQ9: missing-column (the mapping names it)"]
+    assert sessions(db) == {}
+
+
+def test_extra_columns_are_ignored_and_extra_or_missing_cells_are_row_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [*GOOD[:2], [*GOOD[2], "one too many"], GOOD[3][:-2]]
+    db = tmp_path / "p.sqlite"
+    code, _, err = import_csv(capsys, db, write_mapping(tmp_path), write_csv(tmp_path, rows), "--dry-run")
+    assert code == 1
+    assert _errors(err) == [
+        "error: row 4, row: extra-cells (13 cells expected)",
+        "error: row 5, row: missing-cells (13 cells expected)",
+    ]
+    assert sessions(db) == {}  # a dry run writes nothing
+
+
+def test_several_date_formats_and_a_date_in_none_of_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        row("c-1", "08/01/2024", phq9="5"),
+        row("c-1", "2024-01-15", phq9="5"),
+        row("c-1", "2024/01/22", phq9="5"),
+    ]
+    db = tmp_path / "p.sqlite"
+    code, _, err = import_csv(capsys, db, write_mapping(tmp_path), write_csv(tmp_path, rows))
+    assert code == 1
+    assert _errors(err) == ["error: row 4, Date: date-format (expected %d/%m/%Y or %Y-%m-%d)"]
+    assert [s[0] for s in sessions(db)["c-1"]] == ["2024-01-08", "2024-01-15"]
+
+
+def test_duplicate_rows_and_rows_out_of_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rows = [
+        row("c-1", "08/01/2024", phq9="5"),
+        row("c-1", "08/01/2024", phq9="5"),  # the same row again
+        row("c-1", "15/01/2024", phq9="6"),
+        row("c-2", "15/01/2024", phq9="6"),
+        row("c-1", "15/01/2024", phq9="7"),  # c-1 on a date already read, after another client
+        row("c-1", "01/01/2024", phq9="7"),  # before c-1's sessions read so far
+    ]
+    code, _, err = import_csv(
+        capsys, tmp_path / "p.sqlite", write_mapping(tmp_path), write_csv(tmp_path, rows), "--dry-run"
+    )
+    assert code == 1
+    assert _errors(err) == [
+        "error: row 3, row: duplicate (of row 2)",
+        "error: row 6, row: duplicate (a session on this date was read earlier)",
+        "error: row 7, Date: order (before a session read earlier)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("phq9", "rule"),
+    [("0", None), ("27", None), ("28", "maximum"), ("-1", "minimum"), ("3.5", "type"), ("many", "number")],
+)
+def test_totals_at_and_beyond_the_measure_range(
+    phq9: str, rule: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = import_csv(
+        capsys,
+        tmp_path / "p.sqlite",
+        write_mapping(tmp_path),
+        write_csv(tmp_path, [row("c-1", "08/01/2024", phq9=phq9)]),
+    )
+    if rule is None:
+        assert code == 0, err
+        return
+    assert code == 1
+    [error] = _errors(err)
+    assert error.startswith(f"error: row 2, PHQ9: {rule}")
+    assert phq9 not in error.split(":", 2)[-1].replace("-27", "")  # the value is never shown
+
+
+@pytest.mark.parametrize(("item", "rule"), [("3", None), ("4", "maximum"), ("-1", "minimum")])
+def test_items_at_and_beyond_their_range_name_the_items_column(
+    item: str, rule: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row("c-1", "08/01/2024", gad=["1", "1", item, "1", "1", "1", "1"])]
+    code, _, err = import_csv(
+        capsys, tmp_path / "p.sqlite", write_mapping(tmp_path), write_csv(tmp_path, rows)
+    )
+    if rule is None:
+        assert code == 0, err
+    else:
+        assert (code, _errors(err)) == (1, [f"error: row 2, G3: {rule}"])
+
+
+def test_within_a_batch_nothing_is_half_written_and_the_fixed_file_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row(f"c-{i}", "08/01/2024", phq9=str(i)) for i in range(1, 9)]
+    rows[5] = row("c-6", "08/01/2024", phq9="99")  # row 7 of the file
+    db, mapping = tmp_path / "p.sqlite", write_mapping(tmp_path)
+    source = write_csv(tmp_path, rows)
+    code, out, err = import_csv(capsys, db, mapping, source, "--batch-size", "2")
+    assert code == 1
+    assert _errors(err) == ["error: row 7, PHQ9: maximum (above the measure's range (0-27))"]
+    assert "checkpoint at row 6" in out
+    assert sorted(sessions(db)) == ["c-1", "c-2", "c-3", "c-4", "c-5"]
+    with open_practice(db) as practice:
+        system = Actor("alliancekit-import", Role.SYSTEM, CLINIC, Purpose.OPERATIONS)
+        saved = practice.import_checkpoint(system, "history.csv")
+    assert isinstance(saved, ImportCheckpoint)
+    assert saved.row == 6
+    rows[5] = row("c-6", "08/01/2024", phq9="6")
+    write_csv(tmp_path, rows)
+    code, out, _ = import_csv(capsys, db, mapping, source, "--batch-size", "2")
+    assert code == 0
+    assert out.startswith("imported 8 units: 3 written, 5 already imported")
+    assert {c: s[0][2] for c, s in sessions(db).items()} == {
+        f"c-{i}": (("phq-9", float(i)),) for i in range(1, 9)
+    }
+
+
+def test_a_file_changed_before_its_checkpoint_is_read_again_and_nothing_is_doubled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, mapping = tmp_path / "p.sqlite", write_mapping(tmp_path)
+    first = [row("c-1", "08/01/2024", phq9="3"), row("c-2", "08/01/2024", phq9="4")]
+    assert import_csv(capsys, db, mapping, write_csv(tmp_path, first))[0] == 0
+    changed = [row("c-0", "01/01/2024", phq9="2"), *first, row("c-3", "08/01/2024", phq9="5")]
+    code, out, _ = import_csv(capsys, db, mapping, write_csv(tmp_path, changed))
+    assert code == 0
+    assert out.startswith("imported 4 units: 4 written")
+    assert {c: len(s) for c, s in sessions(db).items()} == {"c-0": 1, "c-1": 1, "c-2": 1, "c-3": 1}
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("[columns]\nclient = 'C'\n", "mapping.columns.session_date"),
+        ("[columns]\nclient = 'C'\nsession_date = 'D'\n[defaults]\nclinician = 'x'\n", "mapping.measures"),
+        ("[source]\nencoding = 'ebcdic'\n", "mapping.source.encoding"),
+        ("[columns]\nclient = 'C'\nsession_date = 'D'\nshoe_size = 'S'\n", "mapping.columns.shoe_size"),
+        ("[columns\n", "mapping"),
+    ],
+)
+def test_a_bad_mapping_names_its_key(
+    text: str, field: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mapping = tmp_path / "bad.toml"
+    mapping.write_text(text, encoding="utf-8")
+    code, _, err = import_csv(capsys, tmp_path / "p.sqlite", mapping, write_csv(tmp_path, GOOD))
+    assert code == 2
+    assert f"alliancekit: error: {field}:" in err
+    assert not (tmp_path / "p.sqlite").exists()
+
+
+def test_the_example_mappings_import_their_sample_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = Path(__file__).parents[2] / "examples" / "imports"
+    db = tmp_path / "p.sqlite"
+    for name in ("openfit-style", "novopsych-style"):
+        code, _, err = import_csv(capsys, db, examples / f"{name}.toml", examples / f"{name}.csv", "--json")
+        assert code == 0, err
+    held = sessions(db)
+    assert len(held) == 11
+    assert all(scores for s in held["NP001"] for scores in [s[2]])

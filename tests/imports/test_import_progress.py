@@ -1,0 +1,80 @@
+"""Progress of ``alliancekit import``: rows, a rate and an ETA on stderr when it is a terminal, nothing when
+it is not (unless ``--progress``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import CLINIC, row, write_csv, write_mapping
+
+
+def _argv(tmp_path: Path, *more: str) -> list[str]:
+    rows = [row(f"p-{i:03d}", "08/01/2024", phq9=str(i % 28)) for i in range(40)]
+    source, mapping = write_csv(tmp_path, rows), write_mapping(tmp_path)
+    db = tmp_path / "p.sqlite"
+    return [
+        sys.executable,
+        "-m",
+        "alliancekit",
+        "import",
+        "csv",
+        "--db",
+        str(db),
+        "--create",
+        "--clinic",
+        CLINIC,
+        "--mapping",
+        str(mapping),
+        "--batch-size",
+        "5",
+        *more,
+        str(source),
+    ]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX")
+def test_a_terminal_shows_rows_rate_and_eta(tmp_path: Path) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            _argv(tmp_path), stderr=follower, stdout=subprocess.PIPE, timeout=300, check=False
+        )
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    assert done.returncode == 0
+    text = shown.decode()
+    assert "import: 6/41 (14%)" in text  # up to row 6 of 41: the first checkpoint, shown at once
+    assert "rows/s" in text
+    assert "ETA " in text
+
+
+def test_no_progress_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
+    quiet = subprocess.run(_argv(tmp_path), capture_output=True, text=True, timeout=300, check=False)
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""
+    forced = subprocess.run(
+        _argv(tmp_path / "", "--progress", "--source-id", "again"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert forced.returncode == 0
+    assert forced.stderr.count("imported up to row") == 8
