@@ -1,0 +1,256 @@
+"""The reference web app (examples/webapp) end to end in headless Chromium, served by uvicorn on 127.0.0.1
+over an SQLite file made here: a client fills in PHQ-9 in Spanish from a link on a 375x667 phone with the
+keyboard only, the clinician's page shows the score and the alert, a kiosk code flow, the refusal page,
+the crisis page; axe-core finds no serious or critical violation on any page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alliancekit import open_practice
+
+from .harness import Browser, blocking
+from .webapp_server import CLINICIAN, PASSPHRASE, Server, app_module, seed, serve
+
+PHONE = (375, 667)
+DESKTOP = (1280, 900)
+
+
+@pytest.fixture(scope="module")
+def webapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str, Path]]:
+    """The app over a practice with one episode in therapy: (server, episode id, database path)."""
+    module = app_module()
+    if not module.library.supports_requests():
+        pytest.skip("this alliancekit has no administration requests yet (issue 13, the tokens branch)")
+    path = tmp_path_factory.mktemp("webapp") / "practice.sqlite"
+    episode_id = seed(path)
+    with serve(path) as server:
+        yield server, episode_id, path
+
+
+def _by(kind: str) -> Any:
+    from selenium.webdriver.common.by import By
+
+    return getattr(By, kind)
+
+
+def wait_for(browser: Browser, selector: str) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(browser.driver, 60).until(lambda d: d.find_elements(_by("CSS_SELECTOR"), selector))[
+        0
+    ]
+
+
+def heading(browser: Browser) -> str:
+    text: str = browser.driver.find_element(_by("TAG_NAME"), "h1").text
+    return text
+
+
+def check_page(browser: Browser, axe_source: str, width: int) -> None:
+    """The page is laid out for the screen (no sideways scrolling) and axe-core finds nothing serious."""
+    layout = browser.layout()
+    assert layout["innerWidth"] == width, layout
+    assert layout["scrollWidth"] <= width, f"the page scrolls sideways at {width} px: {layout}"
+    problems = blocking(browser.axe_violations(axe_source))
+    assert problems == [], "\n".join(
+        f"{v['impact']} {v['id']}: {v['help']} at {v['targets']}" for v in problems
+    )
+
+
+def sign_in(browser: Browser, server: Server) -> None:
+    browser.open(f"{server.url}/clinician/sign-in", *DESKTOP)
+    browser.driver.delete_all_cookies()
+    browser.open(f"{server.url}/clinician/sign-in", *DESKTOP)
+    browser.driver.find_element(_by("ID"), "user").send_keys(CLINICIAN.id)
+    browser.driver.find_element(_by("ID"), "passphrase").send_keys(PASSPHRASE)
+    browser.driver.find_element(_by("CSS_SELECTOR"), "main button[type=submit]").click()
+    wait_for(browser, "h1")
+    assert heading(browser) == f"Attention list for {CLINICIAN.id}"
+
+
+def create_link(browser: Browser, server: Server, episode_id: str, measure: str, language: str) -> str:
+    """Through the clinician's episode page: a link for the client, read off the page that shows it once."""
+    from selenium.webdriver.support.ui import Select
+
+    browser.open(f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
+    Select(browser.driver.find_element(_by("ID"), "measure")).select_by_value(measure)
+    Select(browser.driver.find_element(_by("ID"), "language")).select_by_value(language)
+    browser.driver.find_element(_by("CSS_SELECTOR"), "form[action$='/requests'] button").click()
+    link: str = wait_for(browser, "#link").text
+    assert link.startswith(f"{server.url}/r/")
+    return link
+
+
+def press(browser: Browser, *keys: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    chain = ActionChains(browser.driver)
+    for key in keys:
+        chain.send_keys(key)
+    chain.perform()
+
+
+def active(browser: Browser) -> dict[str, str]:
+    found: dict[str, str] = browser.script(
+        "const e = document.activeElement; const s = getComputedStyle(e);"
+        "return {id: e.id, tag: e.tagName, type: e.type || '', outline: s.outlineStyle,"
+        " width: s.outlineWidth, checked: String(!!e.checked)};"
+    )
+    return found
+
+
+def tab_to(browser: Browser, element_id: str, most: int = 5) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    for _ in range(most):
+        press(browser, Keys.TAB)
+        if active(browser)["id"] == element_id:
+            return
+    raise AssertionError(f"Tab never reached #{element_id}; focus is on {active(browser)}")
+
+
+def answer_by_keyboard(browser: Browser, choices: list[int]) -> None:
+    """Answer question n with option ``choices[n]``, keys only: Tab into each radio group, Space picks the
+    first option, the down arrow moves the choice; focus is visible on every radio reached."""
+    from selenium.webdriver.common.keys import Keys
+
+    for n, choice in enumerate(choices, start=1):
+        tab_to(browser, f"item-{n}-0")
+        state = active(browser)
+        assert (state["outline"], state["width"]) == ("solid", "3px"), state  # visible focus
+        press(browser, Keys.SPACE, *[Keys.ARROW_DOWN] * choice)
+        state = active(browser)
+        assert (state["id"], state["checked"]) == (f"item-{n}-{choice}", "true")
+
+
+def test_spanish_phq9_from_a_link_on_a_phone_by_keyboard_then_the_clinician_sees_score_and_alert(
+    browser: Browser, axe_source: str, webapp: tuple[Server, str, Path]
+) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    server, episode_id, _ = webapp
+    sign_in(browser, server)
+    check_page(browser, axe_source, DESKTOP[0])
+    link = create_link(browser, server, episode_id, "phq-9", "es")
+    check_page(browser, axe_source, DESKTOP[0])
+
+    browser.open(link, *PHONE)
+    assert browser.script("return document.documentElement.lang;") == "es"
+    legends = browser.script(
+        "return [...document.querySelectorAll('fieldset > legend')].map(l => l.textContent);"
+    )
+    assert len(legends) == 9
+    assert browser.script("return document.querySelectorAll('fieldset input[type=radio]').length;") == 9 * 4
+    # every radio button has a visible label of its own
+    assert browser.script(
+        "return [...document.querySelectorAll('input[type=radio]')].every(i => i.labels.length === 1"
+        " && i.labels[0].getBoundingClientRect().width > 0);"
+    )
+    check_page(browser, axe_source, PHONE[0])
+
+    # sending it empty: the error summary comes first, focused, with a link to each question
+    tab_to(browser, "item-1-0", most=3)
+    for _ in range(9):
+        press(browser, Keys.TAB)
+    assert active(browser)["tag"] == "BUTTON"
+    press(browser, Keys.ENTER)
+    summary = wait_for(browser, ".error-summary")
+    assert browser.driver.switch_to.active_element == summary
+    links = summary.find_elements(_by("TAG_NAME"), "a")
+    assert [a.get_attribute("href").split("#")[1] for a in links] == [f"item-{n}-0" for n in range(1, 10)]
+    assert browser.script("return document.documentElement.lang;") == "es"
+    check_page(browser, axe_source, PHONE[0])
+
+    # follow the first error link with the keyboard, then answer everything: item 9 endorsed
+    choices = [2, 2, 1, 2, 1, 1, 2, 1, 1]  # total 13, item 9 ("pensamientos ...") answered 1
+    press(browser, Keys.TAB, Keys.ENTER)
+    assert active(browser)["id"] == "item-1-0"
+    press(browser, Keys.SHIFT + Keys.TAB)
+    answer_by_keyboard(browser, choices)
+    press(browser, Keys.TAB)
+    assert active(browser)["tag"] == "BUTTON"
+    press(browser, Keys.ENTER)
+    wait_for(browser, ".crisis")
+    assert browser.script("return document.documentElement.lang;") == "es"
+    assert heading(browser).startswith("Sus respuestas se han enviado")
+    check_page(browser, axe_source, PHONE[0])
+
+    # the clinician's pages: the score and the alert the submission raised
+    browser.open(f"{server.url}/clinician", *DESKTOP)
+    check_page(browser, axe_source, DESKTOP[0])
+    row = browser.driver.find_element(
+        _by("XPATH"), f"//a[@href='/clinician/episodes/{episode_id}']/ancestor::tr"
+    )
+    assert "Urgent" in row.text
+    browser.open(f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
+    assert f"PHQ-9 {sum(choices)}" in browser.driver.find_element(_by("TAG_NAME"), "main").text
+    alerts = browser.driver.find_element(_by("CSS_SELECTOR"), "ul.alerts").text
+    assert "Urgent" in alerts
+    # the chart image loads (served by the app, allowed by its CSP) and says the same in words
+    assert browser.script(
+        "const i = document.querySelector('.chart img'); return i.complete && i.naturalWidth > 0;"
+    )
+    check_page(browser, axe_source, DESKTOP[0])
+    browser.open_all_details()
+    check_page(browser, axe_source, DESKTOP[0])
+
+    # the link works once: opened again, it is refused like any other
+    browser.open(link, *PHONE)
+    assert heading(browser) == "This link or code cannot be used"
+
+
+def test_kiosk_code_flow_on_a_phone(
+    browser: Browser, axe_source: str, webapp: tuple[Server, str, Path]
+) -> None:
+    server, episode_id, _ = webapp
+    sign_in(browser, server)
+    browser.open(f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
+    browser.driver.find_element(_by("CSS_SELECTOR"), "form[action$='/kiosk-code'] button").click()
+    code = wait_for(browser, "#kiosk-code").text
+    check_page(browser, axe_source, DESKTOP[0])
+
+    browser.open(f"{server.url}/kiosk", *PHONE)
+    check_page(browser, axe_source, PHONE[0])
+    browser.driver.find_element(_by("CSS_SELECTOR"), "main button").click()  # no code: an error, linked
+    wait_for(browser, ".error-summary")
+    check_page(browser, axe_source, PHONE[0])
+    browser.driver.find_element(_by("ID"), "code").send_keys(code)
+    browser.driver.find_element(_by("CSS_SELECTOR"), "main button").click()
+    wait_for(browser, "fieldset")
+    # the one-use token travels in the form, never in the address
+    assert browser.driver.current_url == f"{server.url}/kiosk"
+    count = browser.script("return document.querySelectorAll('fieldset').length;")
+    assert count > 0
+    check_page(browser, axe_source, PHONE[0])
+    for n in range(1, count + 1):  # by touch this time: the first answer of each (no risk endorsed)
+        browser.driver.find_element(_by("CSS_SELECTOR"), f"label[for='item-{n}-0']").click()
+    browser.driver.find_element(_by("CSS_SELECTOR"), "form button[type=submit]").click()
+    wait_for(browser, "h1")
+    assert heading(browser) == "Thank you"
+    assert browser.driver.find_element(_by("CSS_SELECTOR"), "main a").get_attribute("href").endswith("/kiosk")
+    check_page(browser, axe_source, PHONE[0])
+
+
+def test_refusals_look_the_same(browser: Browser, axe_source: str, webapp: tuple[Server, str, Path]) -> None:
+    """A forged link, a revoked one and a wrong kiosk code: one neutral page, nothing said about which."""
+    server, episode_id, path = webapp
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="gad-7")
+        practice.revoke_request(CLINICIAN, episode_id, made.request_id)
+    pages = []
+    for url in (f"{server.url}/r/forged-token-0000000000000000", f"{server.url}/r/{made.token}"):
+        browser.open(url, *PHONE)
+        pages.append(browser.driver.find_element(_by("TAG_NAME"), "main").text)
+        check_page(browser, axe_source, PHONE[0])
+    browser.open(f"{server.url}/kiosk", *PHONE)
+    browser.driver.find_element(_by("ID"), "code").send_keys("ZZZZZZ")
+    browser.driver.find_element(_by("CSS_SELECTOR"), "main button").click()
+    wait_for(browser, "h1")
+    pages.append(browser.driver.find_element(_by("TAG_NAME"), "main").text)
+    assert pages[0].startswith("This link or code cannot be used")
+    assert pages == [pages[0]] * 3
