@@ -21,15 +21,21 @@ DESKTOP = (1280, 900)
 
 
 @pytest.fixture(scope="module")
-def webapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str, Path]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str, Path]]:
     """The app over a practice with one episode in therapy: (server, episode id, database path)."""
-    module = app_module()
-    if not module.library.supports_requests():
-        pytest.skip("this alliancekit has no administration requests yet (issue 13, the tokens branch)")
+    app_module()
     path = tmp_path_factory.mktemp("webapp") / "practice.sqlite"
     episode_id = seed(path)
     with serve(path) as server:
         yield server, episode_id, path
+
+
+@pytest.fixture
+def webapp(served: tuple[Server, str, Path]) -> tuple[Server, str, Path]:
+    """The same, for the client's pages (which need administration requests)."""
+    if not app_module().library.supports_requests():
+        pytest.skip("this alliancekit has no administration requests yet (issue 13, the tokens branch)")
+    return served
 
 
 def _by(kind: str) -> Any:
@@ -44,6 +50,26 @@ def wait_for(browser: Browser, selector: str) -> Any:
     return WebDriverWait(browser.driver, 60).until(lambda d: d.find_elements(_by("CSS_SELECTOR"), selector))[
         0
     ]
+
+
+def click_through(browser: Browser, css: str) -> None:
+    """Click the element and wait for the page it leads to (the old page goes stale)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.driver.find_element(_by("TAG_NAME"), "html")
+    browser.driver.find_element(_by("CSS_SELECTOR"), css).click()
+    WebDriverWait(browser.driver, 60).until(expected_conditions.staleness_of(old))
+
+
+def keyed_through(browser: Browser, *keys: str) -> None:
+    """Press the keys (the last one submits) and wait for the next page."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = browser.driver.find_element(_by("TAG_NAME"), "html")
+    press(browser, *keys)
+    WebDriverWait(browser.driver, 60).until(expected_conditions.staleness_of(old))
 
 
 def heading(browser: Browser) -> str:
@@ -68,8 +94,7 @@ def sign_in(browser: Browser, server: Server) -> None:
     browser.open(f"{server.url}/clinician/sign-in", *DESKTOP)
     browser.driver.find_element(_by("ID"), "user").send_keys(CLINICIAN.id)
     browser.driver.find_element(_by("ID"), "passphrase").send_keys(PASSPHRASE)
-    browser.driver.find_element(_by("CSS_SELECTOR"), "main button[type=submit]").click()
-    wait_for(browser, "h1")
+    click_through(browser, "main button[type=submit]")
     assert heading(browser) == f"Attention list for {CLINICIAN.id}"
 
 
@@ -80,8 +105,8 @@ def create_link(browser: Browser, server: Server, episode_id: str, measure: str,
     browser.open(f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
     Select(browser.driver.find_element(_by("ID"), "measure")).select_by_value(measure)
     Select(browser.driver.find_element(_by("ID"), "language")).select_by_value(language)
-    browser.driver.find_element(_by("CSS_SELECTOR"), "form[action$='/requests'] button").click()
-    link: str = wait_for(browser, "#link").text
+    click_through(browser, "form[action$='/requests'] button")
+    link: str = browser.driver.find_element(_by("ID"), "link").text
     assert link.startswith(f"{server.url}/r/")
     return link
 
@@ -158,8 +183,8 @@ def test_spanish_phq9_from_a_link_on_a_phone_by_keyboard_then_the_clinician_sees
     for _ in range(9):
         press(browser, Keys.TAB)
     assert active(browser)["tag"] == "BUTTON"
-    press(browser, Keys.ENTER)
-    summary = wait_for(browser, ".error-summary")
+    keyed_through(browser, Keys.ENTER)
+    summary = browser.driver.find_element(_by("CSS_SELECTOR"), ".error-summary")
     assert browser.driver.switch_to.active_element == summary
     links = summary.find_elements(_by("TAG_NAME"), "a")
     assert [a.get_attribute("href").split("#")[1] for a in links] == [f"item-{n}-0" for n in range(1, 10)]
@@ -174,8 +199,8 @@ def test_spanish_phq9_from_a_link_on_a_phone_by_keyboard_then_the_clinician_sees
     answer_by_keyboard(browser, choices)
     press(browser, Keys.TAB)
     assert active(browser)["tag"] == "BUTTON"
-    press(browser, Keys.ENTER)
-    wait_for(browser, ".crisis")
+    keyed_through(browser, Keys.ENTER)
+    assert browser.driver.find_elements(_by("CSS_SELECTOR"), ".crisis")
     assert browser.script("return document.documentElement.lang;") == "es"
     assert heading(browser).startswith("Sus respuestas se han enviado")
     check_page(browser, axe_source, PHONE[0])
@@ -210,18 +235,17 @@ def test_kiosk_code_flow_on_a_phone(
     server, episode_id, _ = webapp
     sign_in(browser, server)
     browser.open(f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
-    browser.driver.find_element(_by("CSS_SELECTOR"), "form[action$='/kiosk-code'] button").click()
-    code = wait_for(browser, "#kiosk-code").text
+    click_through(browser, "form[action$='/kiosk-code'] button")
+    code = browser.driver.find_element(_by("ID"), "kiosk-code").text
     check_page(browser, axe_source, DESKTOP[0])
 
     browser.open(f"{server.url}/kiosk", *PHONE)
     check_page(browser, axe_source, PHONE[0])
-    browser.driver.find_element(_by("CSS_SELECTOR"), "main button").click()  # no code: an error, linked
-    wait_for(browser, ".error-summary")
+    click_through(browser, "main button")  # no code: an error, linked
+    assert browser.driver.find_elements(_by("CSS_SELECTOR"), ".error-summary")
     check_page(browser, axe_source, PHONE[0])
     browser.driver.find_element(_by("ID"), "code").send_keys(code)
-    browser.driver.find_element(_by("CSS_SELECTOR"), "main button").click()
-    wait_for(browser, "fieldset")
+    click_through(browser, "main button")
     # the one-use token travels in the form, never in the address
     assert browser.driver.current_url == f"{server.url}/kiosk"
     count = browser.script("return document.querySelectorAll('fieldset').length;")
@@ -229,8 +253,7 @@ def test_kiosk_code_flow_on_a_phone(
     check_page(browser, axe_source, PHONE[0])
     for n in range(1, count + 1):  # by touch this time: the first answer of each (no risk endorsed)
         browser.driver.find_element(_by("CSS_SELECTOR"), f"label[for='item-{n}-0']").click()
-    browser.driver.find_element(_by("CSS_SELECTOR"), "form button[type=submit]").click()
-    wait_for(browser, "h1")
+    click_through(browser, "form button[type=submit]")
     assert heading(browser) == "Thank you"
     assert browser.driver.find_element(_by("CSS_SELECTOR"), "main a").get_attribute("href").endswith("/kiosk")
     check_page(browser, axe_source, PHONE[0])
@@ -249,8 +272,28 @@ def test_refusals_look_the_same(browser: Browser, axe_source: str, webapp: tuple
         check_page(browser, axe_source, PHONE[0])
     browser.open(f"{server.url}/kiosk", *PHONE)
     browser.driver.find_element(_by("ID"), "code").send_keys("ZZZZZZ")
-    browser.driver.find_element(_by("CSS_SELECTOR"), "main button").click()
-    wait_for(browser, "h1")
+    click_through(browser, "main button")
     pages.append(browser.driver.find_element(_by("TAG_NAME"), "main").text)
     assert pages[0].startswith("This link or code cannot be used")
     assert pages == [pages[0]] * 3
+
+
+@pytest.mark.parametrize("size", [PHONE, DESKTOP])
+def test_clinician_pages_are_accessible(
+    browser: Browser, axe_source: str, served: tuple[Server, str, Path], size: tuple[int, int]
+) -> None:
+    server, episode_id, _ = served
+    sign_in(browser, server)
+    for url in (f"{server.url}/clinician", f"{server.url}/clinician/episodes/{episode_id}"):
+        browser.open(url, *size)
+        browser.open_all_details()
+        check_page(browser, axe_source, size[0])
+    # the episode page: the latest score in words, and the chart image served under the page's CSP
+    assert "PHQ-9 12" in browser.driver.find_element(_by("TAG_NAME"), "main").text
+    assert browser.script(
+        "const i = document.querySelector('.chart img'); return i.complete && i.naturalWidth > 0;"
+    )
+    click_through(browser, "nav button")  # sign out
+    browser.open(f"{server.url}/clinician", *size)
+    assert heading(browser) == "Clinician sign-in"
+    check_page(browser, axe_source, size[0])
