@@ -134,6 +134,14 @@ def test_oversized_and_non_form_bodies_are_refused_unread(webapp: tuple[Server, 
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert reply.status == 404
+    many = "&".join(f"f{n}=1" for n in range(201)).encode()  # small, but more fields than any form has
+    reply = call(
+        f"{server.url}/kiosk",
+        method="POST",
+        body=many,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert reply.status == 404
     reply = call(
         f"{server.url}/respond", method="POST", body=b"{}", headers={"content-type": "application/json"}
     )

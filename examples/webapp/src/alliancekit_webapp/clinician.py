@@ -148,13 +148,13 @@ def _scores(row: CaseloadRow) -> str:
 
 
 def _attention_table(items: list[AttentionItem]) -> str:
+    """Two columns, so it fits a phone: who (with the highest severity and the last session), and why."""
     if not items:
         return "<p>No episode needs attention today.</p>"
     out = [
         (
             '<div class="table-wrap"><table><caption class="visually-hidden">Episodes that need attention'
-            '</caption><thead><tr><th scope="col">Client</th><th scope="col">Severity</th>'
-            '<th scope="col">Why</th><th scope="col">Last session</th></tr></thead><tbody>'
+            '</caption><thead><tr><th scope="col">Client</th><th scope="col">Why</th></tr></thead><tbody>'
         )
     ]
     for item in items:
@@ -162,9 +162,10 @@ def _attention_table(items: list[AttentionItem]) -> str:
         last = item.last_session_on.isoformat() if item.last_session_on else "none"
         out.append(
             f'<tr><td><a href="/clinician/episodes/{escape(item.episode_id)}">'
-            f"{escape(item.client_ref)}</a></td>"
-            f'<td class="severity">{escape(_severity(item.severity))}</td>'
-            f'<td><ul class="reasons">{reasons}</ul></td><td>{escape(last)}</td></tr>'
+            f"{escape(item.client_ref)}</a>"
+            f'<br><span class="severity">{escape(_severity(item.severity))}</span>'
+            f'<br><span class="muted">Last session: {escape(last)}</span></td>'
+            f'<td><ul class="reasons">{reasons}</ul></td></tr>'
         )
     out.append("</tbody></table></div>")
     return "".join(out)

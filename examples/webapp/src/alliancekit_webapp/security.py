@@ -94,7 +94,10 @@ async def read_form(request: Request) -> dict[str, str]:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise FormTooLarge("not UTF-8") from error
-    return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=200))
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=200))
+    except ValueError as error:  # more fields than any form of ours has
+        raise FormTooLarge("too many fields") from error
 
 
 class Signer:
