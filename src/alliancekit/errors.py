@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alliancekit.i18n import N_
+
 __all__ = [
     "AlliancekitError",
     "ValidationError",
@@ -28,6 +30,8 @@ __all__ = [
     "AccessDenied",
     "MissingActor",
     "DuplicateCommand",
+    "InvalidToken",
+    "TooManyAttempts",
 ]
 
 
@@ -199,3 +203,24 @@ class PracticeClosed(AlliancekitError):
 
     def __init__(self) -> None:
         super().__init__("this Practice is closed")
+
+
+class InvalidToken(AlliancekitError):
+    """An administration link or token that cannot be used: forged, expired, revoked or already used.
+
+    One error and one message for all four, so that whoever holds a token learns nothing about which.
+    """
+
+    MESSAGE = N_("This link cannot be used. Ask your clinic for a new one.")
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)
+
+
+class TooManyAttempts(AlliancekitError):
+    """Too many wrong kiosk codes from one source: wait before trying again."""
+
+    MESSAGE = N_("Too many attempts. Please wait a few minutes and try again, or ask at the desk.")
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)

@@ -12,13 +12,14 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.core.groups import GroupSessionRecorded, record_group_session
+from alliancekit.core.requests import RequestFlows
 from alliancekit.core.runner import DEFAULT_CONFLICT_RETRIES, Recorded, RecordedWithId, Runner
 from alliancekit.core.services import Services, build_services
 from alliancekit.core.views import Views
@@ -45,7 +46,7 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import Purpose
+from alliancekit.domain.vocab import Purpose, RequestPoint, RequestPointValue
 from alliancekit.errors import PracticeClosed, ValidationError
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.expectation import ExpectationFit, Expectations
@@ -54,6 +55,7 @@ from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
 from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
+from alliancekit.requests import AdministrationRequest, KioskCode, RequestConfig, RequestForm, Submission
 from alliancekit.security import encryption
 from alliancekit.security.policy import AccessPolicy
 from alliancekit.security.views import (
@@ -118,6 +120,7 @@ class Practice:
         dispatch_policy: DispatchPolicy | None = None,
         time_zone: str | ZoneInfo = "UTC",
         clinic_time_zones: Mapping[str, str | ZoneInfo] | None = None,
+        requests: RequestConfig | None = None,
     ) -> None:
         """
         :param policy: decides every call (see :mod:`alliancekit.security.policy`); by default the policy a
@@ -131,6 +134,9 @@ class Practice:
             "today" (the default date of a command, days since a session, the report's date) and the days
             of an audit query are its calendar days. Times are stored in UTC whatever the zone.
         :param clinic_time_zones: a clinic's own zone by clinic id, where it differs from ``time_zone``.
+        :param requests: how administration requests and kiosk codes are made (link template, expiry,
+            reminder, kiosk limits, each clinic's crisis information); see
+            :class:`~alliancekit.requests.RequestConfig`.
         """
         self._closed = True  # until fully built: a failed constructor leaves nothing to warn about
         self._s: Services = build_services(
@@ -147,8 +153,10 @@ class Practice:
             subscriptions=subscriptions,
             time_zone=time_zone,
             clinic_time_zones=clinic_time_zones,
+            requests=requests,
         )
         self._runner = Runner(self._s, check_int("conflict_retries", conflict_retries, lo=0, hi=100))
+        self._flows = RequestFlows(self._s, self._runner)
         self._views = Views(self._s)
         self.dispatch_policy = dispatch_policy or DispatchPolicy()
         self._dispatcher: Dispatcher | None = None
@@ -279,6 +287,11 @@ class Practice:
         """Today by the practice's clock in the clinic's time zone (reports use it for "days since the last
         session"; commands for a date not given)."""
         return self._s.today(check_ref("clinic_id", clinic_id))
+
+    @property
+    def _requests(self) -> RequestFlows:
+        self._open()
+        return self._flows
 
     # -- commands: each one row of alliancekit.core.command_table ---------------------------------------
 
@@ -818,6 +831,91 @@ class Practice:
         )
 
     # -- queries: each a view of alliancekit.core.views --------------------------------------------------
+
+    # -- measures the client fills in (alliancekit.core.requests) ---------------------------------------
+
+    def request_administration(
+        self,
+        actor: Actor,
+        episode_id: str,
+        *,
+        measure: str,
+        point: RequestPointValue | RequestPoint = "start",
+        session_id: str | None = None,
+        language: str | None = None,
+        expires_in: timedelta | None = None,
+        remind_after: timedelta | None = None,
+        key: str | None = None,
+    ) -> AdministrationRequest:
+        """Ask the episode's client to fill ``measure`` in themselves, through a single-use link that
+        expires (by default after 4 days, with a reminder after 2); the link goes out through the outbox
+        (kinds ``administration-request`` and ``administration-reminder``) when the practice has a link
+        template. The token is returned once and stored only as a hash."""
+        return self._requests.request(
+            actor,
+            episode_id,
+            key,
+            measure=measure,
+            point=point,
+            session_id=session_id,
+            language=language,
+            expires_in=expires_in,
+            remind_after=remind_after,
+        )
+
+    def kiosk_code(
+        self,
+        actor: Actor,
+        episode_id: str,
+        *,
+        measure: str,
+        point: RequestPointValue | RequestPoint = "start",
+        session_id: str | None = None,
+        language: str | None = None,
+    ) -> KioskCode:
+        """A short code the client enters on a clinic tablet to fill ``measure`` in, valid today (the
+        clinic's day) only, once."""
+        return self._requests.kiosk_code(
+            actor, episode_id, None, measure=measure, point=point, session_id=session_id, language=language
+        )
+
+    def revoke_request(
+        self, actor: Actor, episode_id: str, request_id: str, *, idempotency_key: str | None = None
+    ) -> RecordedWithId:
+        """Make a request (or kiosk code) unusable; its pending reminder is not sent."""
+        return self._named(
+            "revoke_request", actor, episode_id, request_id=request_id, idempotency_key=idempotency_key
+        )
+
+    def open_request(self, token: str, *, language: str | None = None) -> RequestForm:
+        """The questionnaire a request's token opens, in ``language`` (else the request's). Audited as the
+        client's; a forged, expired, revoked or used token is :class:`~alliancekit.errors.InvalidToken`."""
+        return self._requests.open(token, language)
+
+    def redeem_kiosk_code(
+        self, clinic_id: str, code: str, *, source: str, language: str | None = None
+    ) -> RequestForm:
+        """Exchange a kiosk code entered on a tablet for the request's form with a one-use ``token``.
+
+        ``source`` names where the attempt came from (the tablet, its address): wrong codes are counted per
+        clinic and source and audited; past the limit it is :class:`~alliancekit.errors.TooManyAttempts`.
+        """
+        return self._requests.redeem(clinic_id, code, source, language)
+
+    def submit_response(
+        self,
+        token: str,
+        *,
+        answers: Mapping[str, Any] | str | None = None,
+        questionnaire_response: Mapping[str, Any] | str | None = None,
+        language: str | None = None,
+    ) -> Submission:
+        """Record the client's answers (plain answers or a FHIR QuestionnaireResponse, data or JSON text)
+        through a request's token: validated, scored, recorded in the episode with any alerts, and the token
+        used up, all in one commit. The client is the actor. When a risk item is endorsed the clinician is
+        notified at once (an urgent alert through the outbox) and the result asks the host to show the
+        clinic's crisis information."""
+        return self._requests.submit(token, answers, questionnaire_response, language)
 
     def episode(self, actor: Actor, episode_id: str) -> EpisodeState:
         """The episode's current state (one snapshot row); scores and alerts withheld under a lockbox for

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from alliancekit.core.request_commands import (
+    build_request,
+    build_response,
+    build_revoke,
+    check_language,
+)
 from alliancekit.domain.checks import (
+    check_choice,
     check_date,
     check_instance,
     check_ref,
@@ -23,6 +30,7 @@ from alliancekit.domain.checks import (
     check_text,
 )
 from alliancekit.domain.records import (
+    Administration,
     Consultation,
     Ending,
     FitDecision,
@@ -34,8 +42,11 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
+from alliancekit.domain.vocab import RequestPoint
 from alliancekit.lifecycle import commands as c
+from alliancekit.requests.config import check_duration
 from alliancekit.security.policy import Action
+from alliancekit.store.protocol import RequestRecord
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.core.runner import Context
@@ -49,6 +60,9 @@ class Returns(enum.Enum):
 
     RECORDED = "recorded"
     """:class:`~alliancekit.Recorded`: the episode, its new version, the record made."""
+    OWN = "own"
+    """The facade method wraps the :class:`~alliancekit.RecordedWithId` in a result of its own (a request,
+    a kiosk code, a submission)."""
     EPISODE_ID = "episode-id"
     GOAL_IDS = "goal-ids"
 
@@ -93,6 +107,22 @@ def any_text(field: str, value: Any) -> str:
 
 def goal_drafts(field: str, values: Any) -> tuple[GoalDraft, ...]:
     return check_sequence_of(field, values, GoalDraft)
+
+
+def request_point(field: str, value: Any) -> RequestPoint:
+    return check_choice(field, value, RequestPoint)
+
+
+def duration(field: str, value: Any) -> Any:
+    return check_duration(field, value)
+
+
+_REQUEST_CHECKS: Mapping[str, Check] = {
+    "measure": check_ref,
+    "point": request_point,
+    "session_id": optional(check_ref),
+    "language": optional(check_language),
+}
 
 
 # -- the table -----------------------------------------------------------------------------------------
@@ -315,6 +345,39 @@ COMMANDS: Mapping[str, CommandSpec] = {
             {"directive_id": check_ref, "on": check_date},
             lambda ctx, a: c.LiftLockbox(a["directive_id"], a["directive_id"] in ctx.state.lockbox, a["on"]),
             record_id=lambda ctx, a: a["directive_id"],
+        ),
+        _spec(
+            "request_administration",
+            Action.REQUEST_ADMINISTRATION,
+            {**_REQUEST_CHECKS, "expires_in": optional(duration), "remind_after": optional(duration)},
+            build_request("link"),
+            record_id=_made("request"),
+            returns=Returns.OWN,
+        ),
+        _spec(
+            "kiosk_code",
+            Action.MAKE_KIOSK_CODE,
+            _REQUEST_CHECKS,
+            build_request("kiosk"),
+            record_id=_made("request"),
+            returns=Returns.OWN,
+        ),
+        _spec(
+            "revoke_request",
+            Action.REVOKE_REQUEST,
+            {"request_id": check_ref},
+            build_revoke,
+            record_id=lambda ctx, a: a["request_id"],
+        ),
+        # The client's answers through a request's token: run by Practice.submit_response as the request's
+        # client (the token names the episode and the request; the actor is not the host's to choose).
+        _spec(
+            "submit_response",
+            Action.ANSWER_MEASURES,
+            {"request": instance(RequestRecord), "administration": instance(Administration)},
+            build_response,
+            record_id=lambda ctx, a: a["request"].request_id,
+            returns=Returns.OWN,
         ),
     )
 }

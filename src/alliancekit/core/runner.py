@@ -43,7 +43,7 @@ from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.notify.outbox import messages_for
 from alliancekit.projections import caseload_row
-from alliancekit.store.protocol import CommandRecord, Commit
+from alliancekit.store.protocol import CommandRecord, Commit, OutboxRecord, RequestWrite
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.core.services import Services
@@ -89,6 +89,16 @@ class Context:
         self._sessions: dict[str, SessionRef | None] | None = None
         self._shared: set[str] | None = None
         self._made: dict[tuple[str, int], str] = {}
+        self.private: Mapping[str, Any] = {}
+        """What the caller gave the builder outside the idempotency hash (a new secret, the time)."""
+        self.request: RequestWrite | None = None
+        """Set by a builder: the administration request its command creates, revokes or consumes."""
+        self.messages: list[OutboxRecord] = []
+        """Set by a builder: outbox messages of its own (a request's link), besides those of its events."""
+
+    @property
+    def services(self) -> Services:
+        return self._services
 
     def new_id(self, kind: str, index: int = 0) -> str:
         """The id of the ``index``-th new record of ``kind``, the same on every ask within the command.
@@ -160,6 +170,7 @@ class Runner:
         *,
         idempotency_key: object = None,
         expected_version: object = None,
+        private: Mapping[str, Any] | None = None,
     ) -> Any:
         guard = self.s.guard
         record = "(new)" if spec.returns is Returns.EPISODE_ID else episode_id
@@ -172,6 +183,7 @@ class Runner:
             return self._start(spec, actor, checked, key)
         assert episode is not None  # noqa: S101 - every other command names its episode
         ctx = Context(self.s, actor, spec, episode, key)
+        ctx.private = private or {}
         result = self._run(spec, ctx, checked, expected)
         if spec.returns is Returns.GOAL_IDS:
             return [ctx.new_id("goal", i) for i in range(len(checked["goals"]))]
@@ -206,6 +218,7 @@ class Runner:
                         continue
                 else:
                     guard.allow(actor, spec.action, "episode", episode_id, state)
+                ctx.request, ctx.messages = None, []
                 events = decide(state, spec.build(ctx, args))
             except AlliancekitError:
                 if guessing:
@@ -307,6 +320,8 @@ class Runner:
             if subscriptions
             else []
         )
+        if ctx.messages:
+            outbox = [*outbox, *ctx.messages]
         command = (
             CommandRecord(actor.clinic_id, spec.action, key, request, after.episode_id, version)
             if key is not None
@@ -323,6 +338,7 @@ class Runner:
                 audit=[audit],
                 command=command,
                 head=new_head,
+                request=ctx.request,
             )
         )
         s.guard.committed(1)

@@ -33,6 +33,7 @@ from alliancekit.measures.definition import MeasureKind
 from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.manager import PluginHost
 from alliancekit.projections import caseload_row
+from alliancekit.requests.config import RequestConfig
 from alliancekit.security.encryption import FieldCipher
 from alliancekit.security.policy import AccessPolicy, policy_for
 from alliancekit.store.protocol import CaseloadRow, Store, StoredEvent
@@ -63,6 +64,8 @@ class Services:
     clinic_time_zones: Mapping[str, ZoneInfo] = attrs.field(factory=dict)
     expectations: Expectations = attrs.field(init=False)
     subscriptions_given: Subscriptions | None = None
+    requests: RequestConfig = attrs.field(factory=RequestConfig)
+    """How administration requests and kiosk codes are made (expiry, reminder, link, limits)."""
     measure_cache: dict[object, object] = attrs.field(factory=dict)
     _rules: tuple[AlertRule, ...] | None = None
     _outcome_kind: dict[str, bool] = attrs.field(factory=dict)
@@ -183,6 +186,7 @@ def build_services(
     subscriptions: object,
     time_zone: object = "UTC",
     clinic_time_zones: object = None,
+    requests: object = None,
 ) -> Services:
     """The parts of one practice, from the options a host passed to :class:`~alliancekit.Practice` (each
     checked here: a wrong option is a :class:`~alliancekit.errors.ValidationError` naming it)."""
@@ -217,6 +221,7 @@ def build_services(
         time_zone=check_time_zone("time_zone", time_zone),
         clinic_time_zones=_clinic_zones(clinic_time_zones),
         subscriptions_given=check_optional_instance("subscriptions", subscriptions, Subscriptions),
+        requests=check_optional_instance("requests", requests, RequestConfig) or RequestConfig(),
     )
 
 

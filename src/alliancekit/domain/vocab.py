@@ -97,6 +97,18 @@ AdministrationTimingValue = Literal["start", "end"]
 """The values of :class:`AdministrationTiming`, as a type checker sees them."""
 
 
+class RequestPoint(StrEnum):
+    """When a requested measure is to be filled in: at the start or end of a session, or between sessions."""
+
+    START = "start"
+    END = "end"
+    BETWEEN = "between"
+
+
+RequestPointValue = Literal["start", "end", "between"]
+"""The values of :class:`RequestPoint`, as a type checker sees them."""
+
+
 class GoalStatus(StrEnum):
     """Our goal states; they map onto FHIR Goal.lifecycleStatus."""
 

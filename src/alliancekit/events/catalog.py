@@ -82,6 +82,11 @@ _DECLARED: dict[str, tuple[Sharing, str | None, bool, Callable[[Any], str | None
     # Who takes part: a FRAME fact (the episode's shape), mapped to FHIR as participants.
     "participant-added": (Sharing.FRAME, None, True, None),
     "group-joined": (Sharing.FRAME, None, True, None),
+    # Requests and the client's own answers are about scores: withheld with the sessions. Not exported yet
+    # (planned: a ServiceRequest for a request, a QuestionnaireResponse and Observation for an answer).
+    "administration-requested": _classed("sessions", exported=False),
+    "administration-request-revoked": _classed("sessions", exported=False),
+    "client-response-recorded": _classed("sessions", exported=False),
     "process-note-recorded": (Sharing.NEVER, None, False, None),
     "lockbox-set": (Sharing.NEVER, None, False, None),
     "lockbox-lifted": (Sharing.NEVER, None, False, None),

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import date, datetime
 from typing import ClassVar, TypeVar
 
 import attrs
 
 from alliancekit.domain.records import (
+    Administration,
     Consultation,
     Ending,
     FitDecision,
@@ -25,7 +26,7 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import AlertSeverity, ClosingReason, Rater
+from alliancekit.domain.vocab import AlertSeverity, ClosingReason, Rater, RequestPoint
 
 EVENT_TYPES: dict[str, type[Event]] = {}
 
@@ -307,6 +308,47 @@ class GroupJoined(Event):
     group_id: str
     facilitator_ids: tuple[str, ...]
     joined_on: date
+
+
+@event("administration-requested")
+class AdministrationRequested(Event):
+    """The clinician asked the client to fill a measure in themselves, by a link or a kiosk code. The link's
+    token and the code are secrets and never part of the record."""
+
+    request_id: str
+    measure_id: str
+    version: str
+    point: RequestPoint
+    channel: str
+    """``link`` (sent through the notification channels) or ``kiosk`` (a code for a clinic tablet)."""
+    requested_on: date
+    expires_at: datetime
+    session_id: str | None = None
+    """The session the answers belong to, when the request names one."""
+
+
+@event("administration-request-revoked")
+class AdministrationRequestRevoked(Event):
+    """The request can no longer be used."""
+
+    request_id: str
+    revoked_on: date
+
+
+@event("client-response-recorded")
+class ClientResponseRecorded(Event):
+    """A measure the client filled in through a request, scored on the way in: in the session the request
+    names, or between sessions."""
+
+    request_id: str
+    point: RequestPoint
+    at_session: int
+    """The session the score counts at: the named session's number, else the next session's at the start
+    of one, else the last session's (0 before any)."""
+    responded_on: date
+    administration: Administration
+    scores: tuple[RecordedScore, ...] = ()
+    session_id: str | None = None
 
 
 def event_class(name: str) -> type[Event]:

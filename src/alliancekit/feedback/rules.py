@@ -19,7 +19,13 @@ import attrs
 
 from alliancekit.domain.vocab import AlertSeverity, Attendance, Rater
 from alliancekit.errors import PluginError, ValidationError
-from alliancekit.events.types import Event, RecordedScore, SessionCorrected, SessionRecorded
+from alliancekit.events.types import (
+    ClientResponseRecorded,
+    Event,
+    RecordedScore,
+    SessionCorrected,
+    SessionRecorded,
+)
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.lifecycle.state import EpisodeState, ScorePoint, track_key
 from alliancekit.measures.definition import Measure
@@ -132,7 +138,7 @@ class RuleContext:
                 (event, score)
                 for event in self.events
                 if (isinstance(event, SessionRecorded) and event.session.attendance is Attendance.ATTENDED)
-                or isinstance(event, SessionCorrected)
+                or isinstance(event, SessionCorrected | ClientResponseRecorded)
                 for score in event.scores
             )
         return iter(found)

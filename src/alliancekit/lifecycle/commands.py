@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import attrs
 
 from alliancekit.domain.records import (
+    Administration,
     Consultation,
     Ending,
     FitDecision,
@@ -18,6 +19,7 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
+from alliancekit.domain.vocab import RequestPoint
 from alliancekit.events.types import RecordedScore, ReviewedScore
 from alliancekit.lifecycle.state import SessionRef
 
@@ -196,3 +198,36 @@ class OpenEpisode(Command):
     client_ref: str
     clinician_id: str
     opened_on: date
+
+
+@attrs.frozen
+class RequestAdministration(Command):
+    request_id: str
+    measure_id: str
+    version: str
+    point: RequestPoint
+    channel: str
+    requested_on: date
+    expires_at: datetime
+    session_id: str | None
+    session_known: bool
+    """Whether ``session_id`` (when given) names a session recorded in the episode."""
+
+
+@attrs.frozen
+class RevokeRequest(Command):
+    request_id: str
+    revoked_on: date
+    revocable: bool
+    """The request exists in this episode and is neither used nor revoked."""
+
+
+@attrs.frozen
+class RecordClientResponse(Command):
+    request_id: str
+    point: RequestPoint
+    at_session: int
+    responded_on: date
+    administration: Administration
+    scores: tuple[RecordedScore, ...]
+    session_id: str | None

@@ -28,8 +28,11 @@ from alliancekit.domain.vocab import (
 )
 from alliancekit.errors import LifecycleError, NotFoundError, ValidationError
 from alliancekit.events.types import (
+    AdministrationRequested,
+    AdministrationRequestRevoked,
     AlertAcknowledged,
     AlertResolved,
+    ClientResponseRecorded,
     ClinicianTransferred,
     ConsultationRecorded,
     DisagreementAttached,
@@ -141,6 +144,9 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(c.AttachDisagreement, ANY, "(stays)", "never refused by stage"),
     Transition(c.SetLockbox, ANY, "(stays)", "never refused by stage"),
     Transition(c.LiftLockbox, ANY, "(stays)", "never refused by stage"),
+    Transition(c.RequestAdministration, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(c.RevokeRequest, ANY, "(stays)", "never refused by stage"),
+    Transition(c.RecordClientResponse, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.AcknowledgeAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.ResolveAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
 )
@@ -452,6 +458,43 @@ def _resolve(state: EpisodeState, cmd: c.ResolveAlert) -> list[Event]:
     return [AlertResolved(cmd.alert_id, cmd.on, cmd.note)]
 
 
+def _request(state: EpisodeState, cmd: c.RequestAdministration) -> list[Event]:
+    if cmd.session_id is not None and not cmd.session_known:
+        raise NotFoundError("session", cmd.session_id)
+    return [
+        AdministrationRequested(
+            cmd.request_id,
+            cmd.measure_id,
+            cmd.version,
+            cmd.point,
+            cmd.channel,
+            cmd.requested_on,
+            cmd.expires_at,
+            cmd.session_id,
+        )
+    ]
+
+
+def _revoke_request(state: EpisodeState, cmd: c.RevokeRequest) -> list[Event]:
+    if not cmd.revocable:
+        raise _refuse("request-not-open", "that request is not open: it was used, revoked or never made")
+    return [AdministrationRequestRevoked(cmd.request_id, cmd.revoked_on)]
+
+
+def _client_response(state: EpisodeState, cmd: c.RecordClientResponse) -> list[Event]:
+    return [
+        ClientResponseRecorded(
+            cmd.request_id,
+            cmd.point,
+            cmd.at_session,
+            cmd.responded_on,
+            cmd.administration,
+            cmd.scores,
+            cmd.session_id,
+        )
+    ]
+
+
 _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]] = {
     c.RecordConsultation: _consultation,
     c.DecideFit: _fit,
@@ -476,6 +519,9 @@ _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]]
     c.LiftLockbox: _lift,
     c.AcknowledgeAlert: _acknowledge,
     c.ResolveAlert: _resolve,
+    c.RequestAdministration: _request,
+    c.RevokeRequest: _revoke_request,
+    c.RecordClientResponse: _client_response,
 }
 
 

@@ -27,9 +27,12 @@ from alliancekit.domain.vocab import (
     Stage,
 )
 from alliancekit.events.types import (
+    AdministrationRequested,
+    AdministrationRequestRevoked,
     AlertAcknowledged,
     AlertRaised,
     AlertResolved,
+    ClientResponseRecorded,
     ClinicianTransferred,
     ConsultationRecorded,
     DisagreementAttached,
@@ -391,6 +394,12 @@ def _corrected_tracks(state: EpisodeState, event: SessionCorrected) -> dict[str,
 
 
 @apply.register
+def _(event: ClientResponseRecorded, state: EpisodeState) -> EpisodeState:
+    on = event.responded_on
+    return _touch(state, on, **_scores_after(state, event.scores, on, event.at_session))
+
+
+@apply.register
 def _(event: ReviewRecorded, state: EpisodeState) -> EpisodeState:
     return _touch(
         state,
@@ -478,6 +487,16 @@ def _(event: GroupJoined, state: EpisodeState) -> EpisodeState:
 
 # Process notes, addenda, statements of disagreement and lockbox directives change nothing the rules or the
 # caseload need: they are read from the stream. Only the version moves.
+
+
+@apply.register
+def _(event: AdministrationRequested, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)
+
+
+@apply.register
+def _(event: AdministrationRequestRevoked, state: EpisodeState) -> EpisodeState:
+    return attrs.evolve(state, version=state.version + 1)
 
 
 @apply.register

@@ -21,6 +21,11 @@ kind                        event
 ``rupture-noted``           ``rupture-noted``
 ``session-no-show``         ``session-recorded`` with attendance ``no-show``
 ``clinician-transferred``   ``clinician-transferred``
+``administration-request``  a request for the client to fill a measure in (the link, request id,
+                            expiry; nothing clinical, not even the measure); not a default kind: a host
+                            subscribes the channel that reaches clients
+``administration-reminder`` the same, due at the request's reminder time; settled unsent if the
+                            request is used or revoked first
 ==========================  ==========================================================================
 """
 
@@ -52,6 +57,8 @@ ALL_KINDS: tuple[str, ...] = (
     "alert-acknowledged",
     "alert-resolved",
     "clinician-transferred",
+    "administration-request",
+    "administration-reminder",
 )
 
 #: Version of the message body format (``v`` in the body).
@@ -182,6 +189,11 @@ class Notification:
     alert_id: str | None = None
     rule_id: str | None = None
     severity: str | None = None
+    request_id: str | None = None
+    """For an administration request or reminder: the request."""
+    link: str | None = attrs.field(default=None, repr=False)
+    """For an administration request or reminder: the link the client opens (a secret: never logged)."""
+    expires_at: datetime | None = None
 
     @property
     def idempotency_key(self) -> str:
@@ -204,6 +216,9 @@ class Notification:
             alert_id=body.get("alert_id"),
             rule_id=body.get("rule_id"),
             severity=body.get("severity"),
+            request_id=body.get("request_id"),
+            link=body.get("link"),
+            expires_at=datetime.fromisoformat(body["expires_at"]) if body.get("expires_at") else None,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -220,6 +235,9 @@ class Notification:
             "alert_id": self.alert_id,
             "rule_id": self.rule_id,
             "severity": self.severity,
+            "request_id": self.request_id,
+            "link": self.link,
+            "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
             "attempt": self.attempt,
         }
         return {k: v for k, v in data.items() if v is not None}

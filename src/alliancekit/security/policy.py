@@ -69,6 +69,15 @@ class Action:
     """Fit the practice's expected-response model (statistics over closed episodes, no client record)."""
     MARK_DEMO = "mark-demo"
     """Mark the practice as a demo that ``alliancekit demo`` made (and may replace)."""
+    REQUEST_ADMINISTRATION = "request-administration"
+    """Ask the client to fill a measure in themselves, by a link (the clinician of record)."""
+    MAKE_KIOSK_CODE = "make-kiosk-code"
+    """A short code for today's session on a clinic tablet (the clinician of record)."""
+    REVOKE_REQUEST = "revoke-request"
+    OPEN_REQUEST = "open-request"
+    """The client opens a request's questionnaire (through its token: nothing clinical is returned)."""
+    REDEEM_KIOSK_CODE = "redeem-kiosk-code"
+    """A kiosk code entered on a tablet, exchanged for a one-use token (the client of the request)."""
 
 
 #: Clinical writes to an episode: the treating clinician's work.
@@ -92,6 +101,9 @@ CLINICAL_WRITES = frozenset(
         Action.RECORD_PROCESS_NOTE,
         Action.ADD_PARTICIPANT,
         Action.JOIN_GROUP,
+        Action.REQUEST_ADMINISTRATION,
+        Action.MAKE_KIOSK_CODE,
+        Action.REVOKE_REQUEST,
     }
 )
 #: What a group's co-facilitator may do in a member's episode besides its clinician of record.
@@ -116,6 +128,8 @@ CLIENT_ACTIONS = frozenset(
         Action.READ_CLIENT_VIEW,
         Action.EXPORT,  # their own record: the right of access
         Action.ANSWER_MEASURES,
+        Action.OPEN_REQUEST,
+        Action.REDEEM_KIOSK_CODE,
         Action.ATTACH_DISAGREEMENT,
         Action.SET_LOCKBOX,
         Action.LIFT_LOCKBOX,
@@ -184,7 +198,9 @@ class DefaultPolicy:
       no teams are configured) and acknowledges alerts; writes nothing clinical;
     * an **administrator** reads and checkpoints the audit log and rotates keys; sees no clinical content;
     * a **client** (``actor.id`` is the episode's ``client_ref``, or another participant's) reads their
-      client-facing view, answers measures, attaches a statement of disagreement and sets their lockbox
+      client-facing view, answers measures (through a request's token, the library acts as the request's
+      client and for nothing else: it opens that request, redeems its kiosk code and submits its answers),
+      attaches a statement of disagreement and sets their lockbox
       (what one participant may see of another's is decided in :mod:`.participants`);
     * a **system** actor exports with a stated purpose other than treatment or client access, and runs
       maintenance (checkpoints, key rotation, rebuilding a state from its events);

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 
-from alliancekit.errors import ConflictError, DuplicateCommand, StoreError
+from alliancekit.errors import ConflictError, DuplicateCommand, InvalidToken, StoreError
 from alliancekit.integrity.chain import link
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.store.protocol import (
@@ -26,6 +26,8 @@ from alliancekit.store.protocol import (
     OutboxRecord,
     OutboxState,
     OutboxStatus,
+    RequestRecord,
+    RequestWrite,
     ShardHead,
     Snapshot,
     StoredEvent,
@@ -54,6 +56,8 @@ class MemoryStore:
         self._heads: dict[int, ShardHead] = {}
         self._checkpoints: list[AuditCheckpoint] = []
         self._meta: dict[str, str] = {}
+        self._requests: dict[tuple[str, str], RequestRecord] = {}
+        self._failures: dict[tuple[str, str, datetime], int] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(episodes={len(self._events)})"
@@ -73,6 +77,7 @@ class MemoryStore:
             key = None if command is None else (command.clinic_id, command.command, command.key)
             if key is not None and key in self._commands:
                 raise DuplicateCommand(key[2])
+            request = None if commit.request is None else self._request_after(commit.request)
             stream = self._events.setdefault(commit.episode_id, [])
             undo = (
                 len(stream),
@@ -99,6 +104,81 @@ class MemoryStore:
             except BaseException:
                 self._undo(commit, key, *undo)
                 raise
+            if request is not None:
+                self._requests[(request.clinic_id, request.request_id)] = request
+                self._cancel(commit.request.cancel_messages if commit.request else ())
+
+    def _cancel(self, message_ids: Sequence[str]) -> None:
+        for message_id in message_ids:
+            found = self._message(message_id)
+            if found is not None and found[1].state is OutboxState.PENDING:
+                self.outbox[found[0]] = attrs.evolve(
+                    found[1],
+                    state=OutboxState.DELIVERED,
+                    last_error="cancelled",
+                    lease_owner=None,
+                    lease_expires_at=None,
+                )
+
+    def _request_after(self, write: RequestWrite) -> RequestRecord:
+        """The request row as ``write`` leaves it; refuses what the SQL stores refuse."""
+        found = self._requests.get((write.clinic_id, write.request_id))
+        if write.action == "create":
+            if found is not None or write.record is None:
+                raise StoreError("memory write failed: request exists")
+            for other in self._requests.values():
+                if other.clinic_id == write.clinic_id and (
+                    (other.code_hash is not None and other.code_hash == write.record.code_hash)
+                    or (other.token_hash is not None and other.token_hash == write.record.token_hash)
+                ):
+                    raise StoreError("memory write failed: unique request secret")
+            return write.record
+        if found is None:
+            raise (
+                InvalidToken() if write.action == "consume" else StoreError("memory write failed: no request")
+            )
+        if write.action == "revoke":
+            return found if found.used_at or found.revoked_at else attrs.evolve(found, revoked_at=write.at)
+        if found.token_hash is None or not found.live(write.at):
+            raise InvalidToken()
+        return attrs.evolve(found, used_at=write.at)
+
+    # -- administration requests ----------------------------------------------------------------------------
+
+    def find_request(self, token_hash: str) -> RequestRecord | None:
+        with self._lock:
+            return next((r for r in self._requests.values() if r.token_hash == token_hash), None)
+
+    def get_request(self, clinic_id: str, request_id: str) -> RequestRecord | None:
+        with self._lock:
+            return self._requests.get((clinic_id, request_id))
+
+    def redeem_code(
+        self, clinic_id: str, code_hash: str, token_hash: str, at: datetime
+    ) -> RequestRecord | None:
+        self._writable()
+        with self._lock:
+            for key, r in self._requests.items():
+                if (
+                    r.clinic_id == clinic_id
+                    and r.code_hash == code_hash
+                    and r.token_hash is None
+                    and r.live(at)
+                ):
+                    self._requests[key] = redeemed = attrs.evolve(r, token_hash=token_hash)
+                    return redeemed
+            return None
+
+    def count_failure(self, clinic_id: str, source: str, window: datetime) -> int:
+        self._writable()
+        with self._lock:
+            key = (clinic_id, source, window)
+            self._failures[key] = count = self._failures.get(key, 0) + 1
+            return count
+
+    def failures(self, clinic_id: str, source: str, window: datetime) -> int:
+        with self._lock:
+            return self._failures.get((clinic_id, source, window), 0)
 
     def _write_audit(self, records: Sequence[AuditRecord]) -> None:
         """Chain ``records`` shard by shard after each shard's head; the caller holds the lock."""

@@ -246,6 +246,58 @@ class AuditCheckpoint:
 
 
 @attrs.frozen
+class RequestRecord:
+    """An administration request (a link or a kiosk code) as stored: bound to one episode, measure and
+    point, single-use and expiring. Only hashes of its secrets are kept, never the token or code."""
+
+    clinic_id: str
+    request_id: str
+    episode_id: str
+    measure_id: str
+    version: str
+    point: str
+    """``start`` or ``end`` of a session, or ``between`` sessions."""
+    created_at: datetime
+    expires_at: datetime
+    """Refused from this instant on (a request is live while ``now < expires_at``)."""
+    token_hash: str | None = attrs.field(default=None, repr=False)
+    """SHA-256 of the link's token; for a kiosk code, of the one-use token it was redeemed for (``None``
+    until then)."""
+    code_hash: str | None = attrs.field(default=None, repr=False)
+    """For a kiosk code: SHA-256 of the clinic and the code."""
+    session_id: str | None = None
+    language: str | None = None
+    remind_at: datetime | None = None
+    """When the reminder message is due (it waits in the outbox until then); ``None``: no reminder."""
+    revoked_at: datetime | None = None
+    used_at: datetime | None = None
+
+    def live(self, now: datetime) -> bool:
+        """Not used, not revoked and not expired at ``now``."""
+        return self.used_at is None and self.revoked_at is None and now < self.expires_at
+
+
+@attrs.frozen
+class RequestWrite:
+    """What a command does to an administration request, in the same transaction as its events.
+
+    ``create`` inserts ``record``; ``revoke`` marks the request revoked; ``consume`` marks it used, and the
+    store refuses the whole commit with :class:`~alliancekit.errors.InvalidToken` unless the request was
+    still live at ``at`` (not used, not revoked, ``at < expires_at``, and holding a token): two submissions
+    of one token can never both commit.
+    """
+
+    action: str
+    clinic_id: str
+    request_id: str
+    at: datetime
+    record: RequestRecord | None = None
+    cancel_messages: tuple[str, ...] = ()
+    """Outbox messages still pending (the request's reminder) that a consume or revoke settles unsent: they
+    are marked delivered with ``last_error`` ``cancelled`` (the outbox has no cancelled state)."""
+
+
+@attrs.frozen
 class Commit:
     """Everything one command writes, atomically."""
 
@@ -262,6 +314,8 @@ class Commit:
     ``DuplicateCommand``."""
     head: str = ""
     """The stream head after this commit (the last event's hash), kept with the snapshot."""
+    request: RequestWrite | None = None
+    """An administration request created, revoked or consumed by this command (see :class:`RequestWrite`)."""
 
     @property
     def new_version(self) -> int:
@@ -395,3 +449,32 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Release connections and files."""
+
+
+@runtime_checkable
+class RequestStore(Protocol):
+    """What a store adds to keep administration requests (links and kiosk codes).
+
+    Separate from :class:`Store` so that a store without it still opens; every builtin store and the
+    PostgreSQL plugin have it, and :class:`alliancekit.testing.requests.RequestStoreContract` proves it.
+    Request rows are written by :meth:`Store.append` (``Commit.request``); these are the other steps.
+    """
+
+    def find_request(self, token_hash: str) -> RequestRecord | None:
+        """The request whose token hashes to ``token_hash`` (a clinic-scoped store: in its clinic only)."""
+
+    def get_request(self, clinic_id: str, request_id: str) -> RequestRecord | None:
+        """The request by its id."""
+
+    def redeem_code(
+        self, clinic_id: str, code_hash: str, token_hash: str, at: datetime
+    ) -> RequestRecord | None:
+        """Atomically give the live, unredeemed kiosk code ``code_hash`` its one-use token; ``None`` when no
+        such code is live at ``at`` (unknown, redeemed, used, revoked or expired)."""
+
+    def count_failure(self, clinic_id: str, source: str, window: datetime) -> int:
+        """Add one failed kiosk attempt by ``source`` in the window starting at ``window``; returns the
+        window's count after it (atomic: concurrent processes each see their own increment)."""
+
+    def failures(self, clinic_id: str, source: str, window: datetime) -> int:
+        """Failed kiosk attempts by ``source`` in the window starting at ``window``."""

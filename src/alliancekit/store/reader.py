@@ -8,8 +8,9 @@ around the access policy, the lockbox or the audit.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
+from datetime import datetime
 
-from alliancekit.errors import NotFoundError
+from alliancekit.errors import NotFoundError, StoreError
 from alliancekit.events.codec import Codec
 from alliancekit.events.types import EpisodeOpened
 from alliancekit.lifecycle.state import EpisodeState, fold, start
@@ -23,6 +24,8 @@ from alliancekit.store.protocol import (
     OutboxRecord,
     OutboxState,
     OutboxStatus,
+    RequestRecord,
+    RequestStore,
     Store,
     StoredEvent,
 )
@@ -88,11 +91,14 @@ class RecordReader:
             raise NotFoundError("episode", episode_id)
         return self.fold(stored)
 
-    def entries(self, episode_id: str, types: Collection[str] | None = None) -> list[TimelineEntry]:
-        """The episode's events in order, decoded (only those of ``types`` when given)."""
+    def entries(
+        self, episode_id: str, types: Collection[str] | None = None, *, after: int = 0
+    ) -> list[TimelineEntry]:
+        """The episode's events in order (those after version ``after``), decoded (only those of ``types``
+        when given)."""
         return [
             self.entry(stored)
-            for stored in self.store.load_events(episode_id)
+            for stored in self.store.load_events(episode_id, after)
             if types is None or stored.type in types
         ]
 
@@ -158,3 +164,21 @@ class RecordReader:
 
     def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
         return self.store.outbox_records(state, limit)
+
+    # -- administration requests ------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> RequestStore:
+        """The store's request methods; a store without them cannot keep administration requests."""
+        if not isinstance(self.store, RequestStore):
+            raise StoreError("this store does not keep administration requests")
+        return self.store
+
+    def request(self, clinic_id: str, request_id: str) -> RequestRecord | None:
+        return self.requests.get_request(clinic_id, request_id)
+
+    def request_by_token(self, token_hash: str) -> RequestRecord | None:
+        return self.requests.find_request(token_hash)
+
+    def kiosk_failures(self, clinic_id: str, source: str, window: datetime) -> int:
+        return self.requests.failures(clinic_id, source, window)

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 from alliancekit.errors import (
     ConflictError,
     DuplicateCommand,
+    InvalidToken,
     NotAnAlliancekitStore,
     StoreError,
     StoreNeedsMigration,
@@ -56,6 +57,8 @@ from alliancekit.store.protocol import (
     OutboxRecord,
     OutboxState,
     OutboxStatus,
+    RequestRecord,
+    RequestWrite,
     ShardHead,
     Snapshot,
     StoredEvent,
@@ -297,7 +300,97 @@ def _write_commit(conn: sqlite3.Connection, commit: Commit) -> None:
         except sqlite3.IntegrityError:
             raise DuplicateCommand(command.key) from None
     conn.executemany(_INSERT_EVENT, [_event_row(e) for e in commit.events])
-    if commit.outbox:
+    _write_outbox(conn, commit.outbox)
+    if commit.audit:
+        _write_audit(conn, commit.audit)
+    if commit.request is not None:
+        _write_request(conn, commit.request)
+
+
+_REQUEST_COLUMNS = (
+    "clinic_id, request_id, episode_id, measure_id, version, point, session_id, language, token_hash,"
+    " code_hash, created_at, expires_at, remind_at, revoked_at, used_at"
+)
+
+
+def _request_row(r: RequestRecord) -> tuple[Any, ...]:
+    def at(value: datetime | None) -> int | None:
+        return None if value is None else _micros(value)
+
+    return (
+        r.clinic_id,
+        r.request_id,
+        r.episode_id,
+        r.measure_id,
+        r.version,
+        r.point,
+        r.session_id,
+        r.language,
+        r.token_hash,
+        r.code_hash,
+        _micros(r.created_at),
+        _micros(r.expires_at),
+        at(r.remind_at),
+        at(r.revoked_at),
+        at(r.used_at),
+    )
+
+
+def _request_from_row(r: Sequence[Any]) -> RequestRecord:
+    return RequestRecord(
+        clinic_id=r[0],
+        request_id=r[1],
+        episode_id=r[2],
+        measure_id=r[3],
+        version=r[4],
+        point=r[5],
+        session_id=r[6],
+        language=r[7],
+        token_hash=r[8],
+        code_hash=r[9],
+        created_at=_EPOCH + r[10] * _MICROSECOND,
+        expires_at=_EPOCH + r[11] * _MICROSECOND,
+        remind_at=_from_micros(r[12]),
+        revoked_at=_from_micros(r[13]),
+        used_at=_from_micros(r[14]),
+    )
+
+
+def _write_request(conn: sqlite3.Connection, write: RequestWrite) -> None:
+    """A command's change to a request, in its commit; a consume that finds no live request refuses it."""
+    key = (write.clinic_id, write.request_id)
+    if write.action == "create":
+        assert write.record is not None  # noqa: S101 - a create carries its record
+        conn.execute(
+            f"INSERT INTO administration_requests ({_REQUEST_COLUMNS}) VALUES ({', '.join('?' * 15)})",  # noqa: S608
+            _request_row(write.record),
+        )
+        return
+    if write.action == "revoke":
+        conn.execute(
+            "UPDATE administration_requests SET revoked_at = ? WHERE clinic_id = ? AND request_id = ?"
+            " AND used_at IS NULL AND revoked_at IS NULL",
+            (_micros(write.at), *key),
+        )
+    else:
+        at = _micros(write.at)
+        done = conn.execute(
+            "UPDATE administration_requests SET used_at = ? WHERE clinic_id = ? AND request_id = ?"
+            " AND used_at IS NULL AND revoked_at IS NULL AND token_hash IS NOT NULL AND expires_at > ?",
+            (at, *key, at),
+        ).rowcount
+        if done != 1:
+            raise InvalidToken()
+    if write.cancel_messages:
+        conn.executemany(
+            "UPDATE outbox SET state = 'delivered', last_error = 'cancelled', lease_owner = NULL,"
+            " lease_expires_at = NULL, settled_at = ? WHERE message_id = ? AND state = 'pending'",
+            [(_micros(write.at), m) for m in write.cancel_messages],
+        )
+
+
+def _write_outbox(conn: sqlite3.Connection, outbox: Sequence[OutboxRecord]) -> None:
+    if outbox:
         conn.executemany(
             _INSERT_OUTBOX,
             [
@@ -310,11 +403,9 @@ def _write_commit(conn: sqlite3.Connection, commit: Commit) -> None:
                     m.created_at.isoformat(),
                     _micros(m.next_attempt_at or m.created_at),
                 )
-                for m in commit.outbox
+                for m in outbox
             ],
         )
-    if commit.audit:
-        _write_audit(conn, commit.audit)
 
 
 def _checkpoint_row(c: AuditCheckpoint) -> tuple[Any, ...]:
@@ -875,6 +966,61 @@ class SQLiteStore:
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
         rows = self._read("SELECT seq, heads, root, mac, at FROM audit_checkpoints ORDER BY seq", ())
         return [_checkpoint_from_row(r) for r in rows]
+
+    # -- administration requests ----------------------------------------------------------------------------
+
+    def _requests(self, where: str, params: tuple[Any, ...]) -> list[RequestRecord]:
+        if self._version < 4:  # a read-only open of an older database: no requests table yet
+            return []
+        rows = self._read(f"SELECT {_REQUEST_COLUMNS} FROM administration_requests WHERE {where}", params)  # noqa: S608
+        return [_request_from_row(r) for r in rows]
+
+    def find_request(self, token_hash: str) -> RequestRecord | None:
+        found = self._requests("token_hash = ?", (token_hash,))
+        return found[0] if found else None
+
+    def get_request(self, clinic_id: str, request_id: str) -> RequestRecord | None:
+        found = self._requests("clinic_id = ? AND request_id = ?", (clinic_id, request_id))
+        return found[0] if found else None
+
+    def redeem_code(
+        self, clinic_id: str, code_hash: str, token_hash: str, at: datetime
+    ) -> RequestRecord | None:
+        now = _micros(at)
+
+        def redeem(conn: sqlite3.Connection) -> RequestRecord | None:
+            row = conn.execute(
+                f"UPDATE administration_requests SET token_hash = ? WHERE clinic_id = ? AND code_hash = ?"  # noqa: S608
+                " AND token_hash IS NULL AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?"
+                f" RETURNING {_REQUEST_COLUMNS}",
+                (token_hash, clinic_id, code_hash, now),
+            ).fetchone()
+            return None if row is None else _request_from_row(row)
+
+        result: RequestRecord | None = self._write(redeem)
+        return result
+
+    def count_failure(self, clinic_id: str, source: str, window: datetime) -> int:
+        def count(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "INSERT INTO kiosk_failures (clinic_id, source, window_start, failures) VALUES (?, ?, ?, 1)"
+                " ON CONFLICT (clinic_id, source, window_start) DO UPDATE SET failures = failures + 1"
+                " RETURNING failures",
+                (clinic_id, source, _micros(window)),
+            ).fetchone()
+            return int(row[0])
+
+        result: int = self._write(count)
+        return result
+
+    def failures(self, clinic_id: str, source: str, window: datetime) -> int:
+        if self._version < 4:
+            return 0
+        rows = self._read(
+            "SELECT failures FROM kiosk_failures WHERE clinic_id = ? AND source = ? AND window_start = ?",
+            (clinic_id, source, _micros(window)),
+        )
+        return int(rows[0][0]) if rows else 0
 
     def load_meta(self, key: str) -> str | None:
         if self._version < 3:  # a read-only open of a version-2 database: no metadata table yet

@@ -198,6 +198,42 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 4: administration requests (links and kiosk codes a client fills a measure in with) and failed kiosk
+    # attempts per clinic, source and window. Only SHA-256 hashes of tokens and codes are kept. Times are
+    # microseconds since the epoch (compared in SQL, as in the outbox).
+    """
+    CREATE TABLE administration_requests (
+        clinic_id   TEXT    NOT NULL,
+        request_id  TEXT    NOT NULL,
+        episode_id  TEXT    NOT NULL,
+        measure_id  TEXT    NOT NULL,
+        version     TEXT    NOT NULL,
+        point       TEXT    NOT NULL,
+        session_id  TEXT,
+        language    TEXT,
+        token_hash  TEXT,
+        code_hash   TEXT,
+        created_at  INTEGER NOT NULL,
+        expires_at  INTEGER NOT NULL,
+        remind_at   INTEGER,
+        revoked_at  INTEGER,
+        used_at     INTEGER,
+        PRIMARY KEY (clinic_id, request_id)
+    ) WITHOUT ROWID;
+    -- A token is looked up by its hash alone (it names its clinic), a kiosk code by clinic and hash.
+    CREATE UNIQUE INDEX administration_requests_token
+        ON administration_requests (token_hash, clinic_id) WHERE token_hash IS NOT NULL;
+    CREATE UNIQUE INDEX administration_requests_code
+        ON administration_requests (clinic_id, code_hash) WHERE code_hash IS NOT NULL;
+
+    CREATE TABLE kiosk_failures (
+        clinic_id    TEXT    NOT NULL,
+        source       TEXT    NOT NULL,
+        window_start INTEGER NOT NULL,
+        failures     INTEGER NOT NULL,
+        PRIMARY KEY (clinic_id, source, window_start)
+    ) WITHOUT ROWID;
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)

@@ -42,6 +42,8 @@ CLINIC_TABLES = (
     "audit_heads",
     "audit_checkpoints",
     "practice_meta",
+    "administration_requests",
+    "kiosk_failures",
 )
 #: Version 1's audit chain and checkpoints, kept read-only by migration 2 (still under row-level security).
 LEGACY_TABLES = ("audit_v1", "audit_checkpoints_v1")
@@ -537,6 +539,133 @@ _MIGRATION_3 = (
     + _POLICY.replace("{t}", "practice_meta")
 )
 
+_REQUEST_COLUMNS = """clinic_id text, request_id text, episode_id text, measure_id text, version text,
+           point text, session_id text, language text, token_hash text, code_hash text,
+           created_at timestamptz, expires_at timestamptz, remind_at timestamptz, revoked_at timestamptz,
+           used_at timestamptz"""
+_REQUEST_SELECT = """r.clinic_id::text, r.request_id::text, r.episode_id, r.measure_id, r.version, r.point,
+               r.session_id, r.language, r.token_hash::text, r.code_hash::text, r.created_at, r.expires_at,
+               r.remind_at, r.revoked_at, r.used_at"""
+
+# 4: administration requests (links and kiosk codes a client fills a measure in with) and failed kiosk
+# attempts per clinic, source and window. Only SHA-256 hashes of tokens and codes are kept.
+_MIGRATION_4 = (
+    """
+    CREATE TABLE {s}.administration_requests (
+        clinic_id   text COLLATE "C" NOT NULL,
+        request_id  text COLLATE "C" NOT NULL,
+        episode_id  text        NOT NULL,
+        measure_id  text        NOT NULL,
+        version     text        NOT NULL,
+        point       text        NOT NULL,
+        session_id  text,
+        language    text,
+        token_hash  text COLLATE "C",
+        code_hash   text COLLATE "C",
+        created_at  timestamptz NOT NULL,
+        expires_at  timestamptz NOT NULL,
+        remind_at   timestamptz,
+        revoked_at  timestamptz,
+        used_at     timestamptz,
+        PRIMARY KEY (clinic_id, request_id),
+        UNIQUE (clinic_id, token_hash),
+        UNIQUE (clinic_id, code_hash)
+    );
+
+    CREATE TABLE {s}.kiosk_failures (
+        clinic_id    text COLLATE "C" NOT NULL,
+        source       text COLLATE "C" NOT NULL,
+        window_start timestamptz NOT NULL,
+        failures     integer     NOT NULL,
+        PRIMARY KEY (clinic_id, source, window_start)
+    );
+
+    -- A command's change to a request, run in the transaction of its append_commit. A consume that finds
+    -- no live request raises AK410: the whole commit rolls back.
+    CREATE FUNCTION {s}.write_request(p_scope text, p_action text, p_request text, p_at timestamptz,
+        p_record jsonb, p_cancel text[]) RETURNS void LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        IF p_action = 'create' THEN
+            INSERT INTO {s}.administration_requests (clinic_id, request_id, episode_id, measure_id, version,
+                point, session_id, language, token_hash, code_hash, created_at, expires_at, remind_at)
+            SELECT p_scope, p_request, r.episode_id, r.measure_id, r.version, r.point, r.session_id,
+                r.language, r.token_hash, r.code_hash, r.created_at, r.expires_at, r.remind_at
+            FROM jsonb_to_record(p_record) AS r(episode_id text, measure_id text, version text, point text,
+                session_id text, language text, token_hash text, code_hash text, created_at timestamptz,
+                expires_at timestamptz, remind_at timestamptz);
+        ELSIF p_action = 'revoke' THEN
+            UPDATE {s}.administration_requests r SET revoked_at = p_at
+            WHERE r.clinic_id = p_scope AND r.request_id = p_request AND r.used_at IS NULL
+                AND r.revoked_at IS NULL;
+        ELSE
+            UPDATE {s}.administration_requests r SET used_at = p_at
+            WHERE r.clinic_id = p_scope AND r.request_id = p_request AND r.used_at IS NULL
+                AND r.revoked_at IS NULL AND r.token_hash IS NOT NULL AND r.expires_at > p_at;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'request not live' USING ERRCODE = 'AK410';
+            END IF;
+        END IF;
+        -- A reminder still waiting is settled unsent (the outbox has no cancelled state).
+        UPDATE {s}.outbox o SET state = 'delivered', last_error = 'cancelled', lease_owner = NULL,
+            lease_expires_at = NULL
+        WHERE o.clinic_id = p_scope AND o.message_id = ANY (p_cancel) AND o.state = 'pending';
+    END
+    $$;
+
+    CREATE FUNCTION {s}.redeem_code(p_scope text, p_code text, p_token text, p_at timestamptz)
+    RETURNS TABLE ("""
+    + _REQUEST_COLUMNS
+    + """) LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        RETURN QUERY UPDATE {s}.administration_requests r SET token_hash = p_token
+            WHERE r.clinic_id = p_scope AND r.code_hash = p_code AND r.token_hash IS NULL
+                AND r.used_at IS NULL AND r.revoked_at IS NULL AND r.expires_at > p_at
+            RETURNING """
+    + _REQUEST_SELECT
+    + """;
+    END
+    $$;
+
+    CREATE FUNCTION {s}.count_failure(p_scope text, p_source text, p_window timestamptz) RETURNS integer
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        counted integer;
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        INSERT INTO {s}.kiosk_failures AS k (clinic_id, source, window_start, failures)
+        VALUES (p_scope, p_source, p_window, 1)
+        ON CONFLICT (clinic_id, source, window_start) DO UPDATE SET failures = k.failures + 1
+        RETURNING k.failures INTO counted;
+        RETURN counted;
+    END
+    $$;
+    """
+    + _reader(
+        "find_request",
+        ", p_token text",
+        _REQUEST_COLUMNS,
+        "SELECT " + _REQUEST_SELECT + " FROM {s}.administration_requests r"
+        " WHERE r.clinic_id = p_scope AND r.token_hash = p_token",
+    )
+    + _reader(
+        "get_request",
+        ", p_request text",
+        _REQUEST_COLUMNS,
+        "SELECT " + _REQUEST_SELECT + " FROM {s}.administration_requests r"
+        " WHERE r.clinic_id = p_scope AND r.request_id = p_request",
+    )
+    + _reader(
+        "kiosk_failures",
+        ", p_source text, p_window timestamptz",
+        "failures integer",
+        "SELECT k.failures FROM {s}.kiosk_failures k"
+        " WHERE k.clinic_id = p_scope AND k.source = p_source AND k.window_start = p_window",
+    )
+    + "".join(_POLICY.replace("{t}", table) for table in ("administration_requests", "kiosk_failures"))
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
     """
@@ -872,6 +1001,7 @@ MIGRATIONS: tuple[str, ...] = (
     + "".join(_POLICY.replace("{t}", table) for table in _V1_TABLES),
     _MIGRATION_2,
     _MIGRATION_3,
+    _MIGRATION_4,
 )
 LATEST_VERSION = len(MIGRATIONS)
 #: The oldest schema version a read-only store reads: migration 3 only added ``practice_meta``, which reads

@@ -66,6 +66,7 @@ from alliancekit.errors import (
     AccessDenied,
     ConflictError,
     DuplicateCommand,
+    InvalidToken,
     NotAnAlliancekitStore,
     StoreBusy,
     StoreError,
@@ -84,6 +85,7 @@ from alliancekit.store.protocol import (
     OutboxRecord,
     OutboxState,
     OutboxStatus,
+    RequestRecord,
     ShardHead,
     Snapshot,
     StoredEvent,
@@ -151,7 +153,15 @@ _SQL_TEXT = {
     "replace_payloads": "SELECT {s}.replace_payloads(%s, %s)",
     "load_meta": "SELECT * FROM {s}.load_meta(%s, %s)",
     "save_meta": "SELECT {s}.save_meta(%s, %s, %s)",
+    "write_request": "SELECT {s}.write_request(%s, %s, %s, %s, %s, %s)",
+    "find_request": "SELECT * FROM {s}.find_request(%s, %s)",
+    "get_request": "SELECT * FROM {s}.get_request(%s, %s)",
+    "redeem_code": "SELECT * FROM {s}.redeem_code(%s, %s, %s, %s)",
+    "count_failure": "SELECT {s}.count_failure(%s, %s, %s)",
+    "kiosk_failures": "SELECT * FROM {s}.kiosk_failures(%s, %s, %s)",
 }
+#: SQLSTATE raised by ``write_request`` when a consumed request was not live: the commit is refused.
+_NOT_LIVE_SQLSTATE = "AK410"
 
 
 class _Database:
@@ -373,6 +383,8 @@ class PostgresStore:
             self._run("write", lambda conn: self._append(conn, commit, audit))
         except StoreError as exc:
             cause = exc.__cause__
+            if isinstance(cause, psycopg.Error) and cause.sqlstate == _NOT_LIVE_SQLSTATE:
+                raise InvalidToken() from None
             if isinstance(cause, pg_errors.UniqueViolation):
                 if cause.diag.constraint_name == "commands_pkey" and command is not None:
                     raise DuplicateCommand(command.key) from None
@@ -385,6 +397,29 @@ class PostgresStore:
             raise
 
     def _append(self, conn: psycopg.Connection[Any], commit: Commit, audit: Sequence[AuditRecord]) -> None:
+        request = commit.request
+        if request is None:
+            self._append_commit(conn, commit, audit)
+            return
+        # The request's change joins the commit's transaction: both or neither.
+        with conn.transaction():
+            self._append_commit(conn, commit, audit)
+            record = request.record
+            conn.execute(
+                self._db.sql["write_request"],
+                (
+                    self.clinic_id,
+                    request.action,
+                    request.request_id,
+                    request.at,
+                    None if record is None else _request_object(record),
+                    list(request.cancel_messages),
+                ),
+            )
+
+    def _append_commit(
+        self, conn: psycopg.Connection[Any], commit: Commit, audit: Sequence[AuditRecord]
+    ) -> None:
         row = commit.caseload
         clinic = row.clinic_id
         command = commit.command
@@ -675,6 +710,47 @@ class PostgresStore:
 
         return self._run("outbox write", call)
 
+    # -- administration requests ----------------------------------------------------------------------------
+
+    def _requests(self, name: str, params: tuple[Any, ...]) -> list[RequestRecord]:
+        if self._db.version < 4:  # a read-only store on an older schema: no requests table yet
+            return []
+        return [_request_record(r) for r in self._read(name, (self.clinic_id, *params))]
+
+    def find_request(self, token_hash: str) -> RequestRecord | None:
+        found = self._requests("find_request", (token_hash,))
+        return found[0] if found else None
+
+    def get_request(self, clinic_id: str, request_id: str) -> RequestRecord | None:
+        if clinic_id != self.clinic_id:
+            return None
+        found = self._requests("get_request", (request_id,))
+        return found[0] if found else None
+
+    def redeem_code(
+        self, clinic_id: str, code_hash: str, token_hash: str, at: datetime
+    ) -> RequestRecord | None:
+        self._writable("redeem_code")
+        if clinic_id != self.clinic_id:
+            return None
+        query = self._db.sql["redeem_code"]
+        rows = self._run(
+            "request write",
+            lambda conn: conn.execute(query, (clinic_id, code_hash, token_hash, at)).fetchall(),
+        )
+        return _request_record(rows[0]) if rows else None
+
+    def count_failure(self, clinic_id: str, source: str, window: datetime) -> int:
+        if clinic_id != self.clinic_id:
+            raise AccessDenied("count_failure", "another clinic than this store's")
+        return int(self._call("count_failure", (clinic_id, source, window)))
+
+    def failures(self, clinic_id: str, source: str, window: datetime) -> int:
+        if clinic_id != self.clinic_id or self._db.version < 4:
+            return 0
+        rows = self._read("kiosk_failures", (clinic_id, source, window))
+        return int(rows[0][0]) if rows else 0
+
     # -- practice metadata ----------------------------------------------------------------------------------
 
     def load_meta(self, key: str) -> str | None:
@@ -765,6 +841,47 @@ def _outbox_record(r: tuple[Any, ...]) -> OutboxRecord:
         lease_owner=r[9],
         lease_expires_at=r[10],
         last_error=r[11],
+    )
+
+
+def _request_object(r: RequestRecord) -> str:
+    def at(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return json.dumps(
+        {
+            "episode_id": r.episode_id,
+            "measure_id": r.measure_id,
+            "version": r.version,
+            "point": r.point,
+            "session_id": r.session_id,
+            "language": r.language,
+            "token_hash": r.token_hash,
+            "code_hash": r.code_hash,
+            "created_at": at(r.created_at),
+            "expires_at": at(r.expires_at),
+            "remind_at": at(r.remind_at),
+        }
+    )
+
+
+def _request_record(r: tuple[Any, ...]) -> RequestRecord:
+    return RequestRecord(
+        clinic_id=r[0],
+        request_id=r[1],
+        episode_id=r[2],
+        measure_id=r[3],
+        version=r[4],
+        point=r[5],
+        session_id=r[6],
+        language=r[7],
+        token_hash=r[8],
+        code_hash=r[9],
+        created_at=r[10],
+        expires_at=r[11],
+        remind_at=r[12],
+        revoked_at=r[13],
+        used_at=r[14],
     )
 
 

@@ -1,0 +1,242 @@
+"""The flows of measures the client fills in, on the guarded path: making requests and kiosk codes (commands
+of the table, as the clinician), opening a request, redeeming a kiosk code and submitting answers (as the
+request's client: the token names the episode and the request, so the actor is the library's to make).
+
+Every refusal of a token is the one :class:`~alliancekit.errors.InvalidToken`, whatever the reason, and
+writes nothing. A wrong kiosk code is audited and counted against its clinic and source, in the store, so
+the limit holds across processes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from alliancekit.core.command_table import COMMANDS
+from alliancekit.core.request_commands import check_language, link_for
+from alliancekit.core.runner import RecordedWithId, Runner
+from alliancekit.core.services import Services
+from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_ref, check_text
+from alliancekit.domain.records import Administration
+from alliancekit.domain.vocab import AdministrationTiming, Purpose, RequestPoint, Role
+from alliancekit.errors import AccessDenied, InvalidToken, LifecycleError, TooManyAttempts
+from alliancekit.events.types import AlertRaised, ClientResponseRecorded
+from alliancekit.i18n import translate
+from alliancekit.requests.answers import questionnaire_for, submitted_answers
+from alliancekit.requests.config import DEFAULT_CRISIS_INFORMATION
+from alliancekit.requests.tokens import (
+    code_hash,
+    new_kiosk_code,
+    new_token,
+    normalise_code,
+    source_key,
+    token_hash,
+    token_shaped,
+)
+from alliancekit.requests.types import AdministrationRequest, KioskCode, RequestForm, Submission
+from alliancekit.security.policy import Action
+from alliancekit.store.protocol import RequestRecord
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class RequestFlows:
+    """The request flows of one practice, over its services and runner."""
+
+    def __init__(self, services: Services, runner: Runner) -> None:
+        self.s = services
+        self.runner = runner
+
+    # -- the clinician's side: commands of the table ------------------------------------------------------
+
+    def request(self, actor: object, episode_id: object, key: object, **args: Any) -> AdministrationRequest:
+        token, now = new_token(), self.s.clock()
+        made = self._run("request_administration", actor, episode_id, key, args, token=token, now=now)
+        record = self._made(made)
+        fresh = not made.duplicate
+        return AdministrationRequest(
+            request_id=record.request_id,
+            episode_id=record.episode_id,
+            measure=record.measure_id,
+            version=record.version,
+            point=RequestPoint(record.point),
+            expires_at=record.expires_at,
+            remind_at=record.remind_at,
+            session_id=record.session_id,
+            language=record.language,
+            token=token if fresh else None,
+            link=link_for(self.s.requests.link_template, token) if fresh else None,
+            duplicate=made.duplicate,
+        )
+
+    def kiosk_code(self, actor: object, episode_id: object, key: object, **args: Any) -> KioskCode:
+        code, now = new_kiosk_code(self.s.requests.kiosk_code_length), self.s.clock()
+        made = self._run("kiosk_code", actor, episode_id, key, args, code=code, now=now)
+        if made.duplicate:  # the code was shown once; a repeat cannot show it again
+            raise InvalidToken()
+        record = self._made(made)
+        return KioskCode(
+            request_id=record.request_id,
+            episode_id=record.episode_id,
+            code=code,
+            valid_on=now.astimezone(self.s.zone(record.clinic_id)).date(),
+            expires_at=record.expires_at,
+            measure=record.measure_id,
+            version=record.version,
+        )
+
+    def _run(
+        self, name: str, actor: object, episode_id: object, key: object, args: dict[str, Any], **private: Any
+    ) -> RecordedWithId:
+        result: RecordedWithId = self.runner.run(
+            COMMANDS[name], actor, episode_id, args, idempotency_key=key, private=private
+        )
+        return result
+
+    def _made(self, made: RecordedWithId) -> RequestRecord:
+        found = self.s.reader.request(self._clinic_of(made), made.record_id)
+        assert found is not None  # noqa: S101 - written by the commit that just returned
+        return found
+
+    def _clinic_of(self, made: RecordedWithId) -> str:
+        state, _ = self.s.reader.state(made.episode_id)
+        return state.clinic_id
+
+    # -- the client's side: through a token or a kiosk code -------------------------------------------------
+
+    def _live(self, token: object) -> RequestRecord:
+        """The live request ``token`` names, or the one refusal for every reason."""
+        if not token_shaped(token):
+            raise InvalidToken()
+        assert isinstance(token, str)  # noqa: S101 - by its shape
+        found = self.s.reader.request_by_token(token_hash(token))
+        if found is None or not found.live(self.s.clock()):
+            raise InvalidToken()
+        return found
+
+    def _client(self, record: RequestRecord) -> Actor:
+        """The request's client, as the actor of what is done through its token."""
+        state, _ = self.s.reader.state(record.episode_id)
+        return Actor(state.client_ref, Role.CLIENT, clinic_id=record.clinic_id, purpose=Purpose.CLIENT_ACCESS)
+
+    def _form(self, record: RequestRecord, language: object, token: str | None = None) -> RequestForm:
+        lang = None if language is None else check_language("language", language)
+        lang = lang or record.language
+        measure = self.s.plugins.measures().get(record.measure_id, record.version)
+        return RequestForm(
+            request_id=record.request_id,
+            measure=record.measure_id,
+            version=record.version,
+            point=RequestPoint(record.point),
+            language=lang,
+            questionnaire=questionnaire_for(measure, lang),
+            expires_at=record.expires_at,
+            token=token,
+        )
+
+    def open(self, token: object, language: object) -> RequestForm:
+        record = self._live(token)
+        form = self._form(record, language)
+        guard = self.s.guard
+        actor = self._client(record)
+        state, _ = self.s.reader.state(record.episode_id)
+        guard.allow(actor, Action.OPEN_REQUEST, "request", record.request_id, state)
+        guard.audit(actor, Action.OPEN_REQUEST, "request", record.request_id, state)
+        return form
+
+    def redeem(self, clinic_id: object, code: object, source: object, language: object) -> RequestForm:
+        clinic = check_ref("clinic_id", clinic_id)
+        who = source_key(check_text("source", source, required=True, max_len=200))
+        s = self.s
+        now = s.clock()
+        window = _window(now, s.requests.kiosk_window)
+        kiosk = Actor(f"kiosk-{who[:16]}", Role.CLIENT, clinic_id=clinic, purpose=Purpose.CLIENT_ACCESS)
+        if s.reader.kiosk_failures(clinic, who, window) >= s.requests.kiosk_attempts:
+            s.guard.audit(kiosk, Action.REDEEM_KIOSK_CODE, "kiosk", clinic, outcome="refused", detail="limit")
+            raise TooManyAttempts()
+        typed = normalise_code(code)
+        token = new_token()
+        record = (
+            None
+            if typed is None
+            else s.reader.requests.redeem_code(clinic, code_hash(clinic, typed), token_hash(token), now)
+        )
+        if record is None:
+            s.reader.requests.count_failure(clinic, who, window)
+            s.guard.audit(kiosk, Action.REDEEM_KIOSK_CODE, "kiosk", clinic, outcome="refused")
+            raise InvalidToken()
+        actor = self._client(record)
+        state, _ = s.reader.state(record.episode_id)
+        s.guard.allow(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
+        s.guard.audit(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
+        return self._form(record, language, token)
+
+    def submit(
+        self, token: object, answers: object, questionnaire_response: object, language: object
+    ) -> Submission:
+        record = self._live(token)
+        lang = record.language if language is None else check_language("language", language)
+        measure = self.s.plugins.measures().get(record.measure_id, record.version)
+        given = submitted_answers(measure, answers, questionnaire_response)
+        timing = AdministrationTiming.START if record.point == "start" else AdministrationTiming.END
+        administration = Administration(measure.id, measure.version, timing, given)
+        now = self.s.clock()
+        try:
+            made: RecordedWithId = self.runner.run(
+                COMMANDS["submit_response"],
+                self._client(record),
+                record.episode_id,
+                {"request": record, "administration": administration},
+                private={"now": now},
+            )
+        except (LifecycleError, AccessDenied):
+            # The episode closed, or its client changed, since the request was made: the link is no
+            # longer usable, and saying why would tell whoever holds it about the record.
+            raise InvalidToken() from None
+        return self._submission(record, made, administration, lang)
+
+    def _submission(
+        self,
+        record: RequestRecord,
+        made: RecordedWithId,
+        administration: Administration,
+        language: str | None,
+    ) -> Submission:
+        # The commit's own events: the response and any alerts it raised (the alert rules run in its commit).
+        written = [
+            e.event
+            for e in self.s.reader.entries(
+                made.episode_id, (ClientResponseRecorded.TYPE, AlertRaised.TYPE), after=made.version - 64
+            )
+        ]
+        response = next(
+            e
+            for e in reversed(written)
+            if isinstance(e, ClientResponseRecorded) and e.request_id == record.request_id
+        )
+        assert isinstance(response, ClientResponseRecorded)  # noqa: S101 - by its type
+        start = written.index(response)
+        raised = [e for e in written[start + 1 :] if isinstance(e, AlertRaised)]
+        [score] = response.scores
+        crisis = bool(score.risk_items)
+        text = None
+        if crisis:
+            own = self.s.requests.crisis_information.get(record.clinic_id)
+            text = own if own is not None else translate(DEFAULT_CRISIS_INFORMATION, language)
+        return Submission(
+            episode_id=made.episode_id,
+            version=made.version,
+            request_id=record.request_id,
+            administration=administration,
+            total=score.total,
+            band=score.band,
+            show_crisis_information=crisis,
+            crisis_information=text,
+            alerts=tuple(a.alert_id for a in raised),
+        )
+
+
+def _window(now: datetime, width: timedelta) -> datetime:
+    """The start of the fixed window ``now`` falls in (windows of ``width`` from the epoch)."""
+    return _EPOCH + ((now - _EPOCH) // width) * width

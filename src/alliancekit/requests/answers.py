@@ -1,0 +1,161 @@
+"""A client's answers as submitted: plain answers or a FHIR QuestionnaireResponse, bounded and checked against
+the measure's items before the measure's own validation and scoring.
+
+Errors name the field and the rule (``questionnaire_response.item[2].linkId: unknown-link-id``), never a
+value the client sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from alliancekit.errors import ValidationError
+from alliancekit.fhir.codes import questionnaire_url
+from alliancekit.fhir.questionnaire import canonical
+from alliancekit.measures.definition import Measure
+from alliancekit.measures.validation import NOT_APPLICABLE, RESPONSE_LIMITS
+from alliancekit.security import bounded_json
+
+#: The largest body a submission may carry (text or data): a response is a handful of numbers.
+MAX_BODY_BYTES = RESPONSE_LIMITS.max_bytes
+_VALUE_KEYS = ("valueInteger", "valueDecimal", "valueCoding", "valueString")
+
+
+def submitted_answers(measure: Measure, answers: object, questionnaire_response: object) -> dict[str, Any]:
+    """The answers by item key, from exactly one of ``answers`` and ``questionnaire_response``."""
+    if (answers is None) == (questionnaire_response is None):
+        raise ValidationError("answers", "one-of", "give answers or a questionnaire_response, not both")
+    if answers is not None:
+        data = _bounded("answers", answers)
+        if not isinstance(data, Mapping):
+            raise ValidationError("answers", "type", "an object of answers by item key")
+        return dict(data)
+    return _from_response(measure, _bounded("questionnaire_response", questionnaire_response))
+
+
+def _bounded(field: str, value: object) -> Any:
+    """Parse JSON text with bounds, or bound data already parsed by its serialised size."""
+    if isinstance(value, str | bytes):
+        try:
+            return bounded_json.loads(value, max_bytes=MAX_BODY_BYTES, max_depth=16, max_string=1024)
+        except ValidationError as exc:
+            raise ValidationError(field, exc.rule, exc.detail) from None
+    try:
+        size = len(json.dumps(value, allow_nan=False, default=_refuse).encode("utf-8", "surrogatepass"))
+    except (TypeError, ValueError, RecursionError):
+        raise ValidationError(field, "type", "JSON data (objects, arrays, numbers, text)") from None
+    if size > MAX_BODY_BYTES:
+        raise ValidationError(field, "max-size", f"at most {MAX_BODY_BYTES} bytes")
+    return value
+
+
+def _refuse(value: object) -> Any:
+    raise TypeError("not JSON")
+
+
+def _from_response(measure: Measure, qr: Any) -> dict[str, Any]:
+    field = "questionnaire_response"
+    if not isinstance(qr, Mapping) or qr.get("resourceType") != "QuestionnaireResponse":
+        raise ValidationError(f"{field}.resourceType", "value", "a FHIR QuestionnaireResponse")
+    named = qr.get("questionnaire")
+    if named is not None and named not in (
+        canonical(measure.id, measure.version),
+        canonical(measure.id, "")[:-1],
+    ):
+        raise ValidationError(
+            f"{field}.questionnaire", "mismatch", "the Questionnaire of the request's measure"
+        )
+    keys = set(measure.item_keys)
+    answers: dict[str, Any] = {}
+    _collect(qr.get("item", []), f"{field}.item", keys, answers)
+    return answers
+
+
+def _collect(items: Any, path: str, keys: set[str], answers: dict[str, Any]) -> None:
+    if not isinstance(items, list):
+        raise ValidationError(path, "type", "an array of items")
+    for i, item in enumerate(items):
+        here = f"{path}[{i}]"
+        if not isinstance(item, Mapping) or not isinstance(item.get("linkId"), str):
+            raise ValidationError(f"{here}.linkId", "required", "every item has a linkId")
+        if "item" in item:  # a group: its answers are in its items
+            _collect(item["item"], f"{here}.item", keys, answers)
+        if "answer" not in item:
+            continue
+        link = item["linkId"]
+        if link not in keys:
+            raise ValidationError(f"{here}.linkId", "unknown-link-id", "not an item of this questionnaire")
+        if link in answers:
+            raise ValidationError(f"{here}.linkId", "duplicate", "each item is answered once")
+        given = item["answer"]
+        if not isinstance(given, list) or len(given) != 1 or not isinstance(given[0], Mapping):
+            raise ValidationError(f"{here}.answer", "answer-count", "exactly one answer")
+        answers[link] = _value(given[0], f"{here}.answer[0]")
+
+
+def _value(answer: Mapping[str, Any], path: str) -> Any:
+    present = [k for k in _VALUE_KEYS if k in answer]
+    if len(present) != 1:
+        raise ValidationError(path, "answer-type", "one of valueInteger, valueDecimal or valueCoding")
+    kind = present[0]
+    value = answer[kind]
+    if kind == "valueInteger" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "valueDecimal" and isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    if kind == "valueCoding" and isinstance(value, Mapping):
+        return _coded(value, path)
+    raise ValidationError(f"{path}.{kind}", "answer-type", "an integer, a decimal or a coding")
+
+
+def _coded(coding: Mapping[str, Any], path: str) -> Any:
+    """An answer option's value: its ordinal value extension, else its code as a number (or ``na``)."""
+    for extension in coding.get("extension", []) if isinstance(coding.get("extension"), list) else []:
+        if isinstance(extension, Mapping) and str(extension.get("url", "")).endswith("ordinalValue"):
+            value = extension.get("valueDecimal")
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return value
+    code = coding.get("code")
+    if code == NOT_APPLICABLE:
+        return code
+    if isinstance(code, str):
+        try:
+            number = float(code)
+        except ValueError:
+            pass
+        else:
+            return int(number) if number.is_integer() else number
+    raise ValidationError(
+        f"{path}.valueCoding", "answer-type", "a coding of one of the item's answer options"
+    )
+
+
+def questionnaire_for(measure: Measure, language: str | None) -> dict[str, Any]:
+    """The measure's SDC Questionnaire in ``language`` when the library has the SDC builder, else a plain
+    Questionnaire of its items (labels only where the wording is licensed)."""
+    try:
+        from alliancekit.fhir.questionnaire import sdc_questionnaire  # type: ignore[attr-defined]
+    except ImportError:
+        sdc_questionnaire = None
+    if sdc_questionnaire is not None:
+        built: dict[str, Any] = sdc_questionnaire(measure, language=language)
+        return built
+    return {
+        "resourceType": "Questionnaire",
+        "url": questionnaire_url(measure.id),
+        "version": measure.version,
+        "title": measure.title,
+        "status": "active",
+        "copyright": measure.licence_notice,
+        "item": [
+            {
+                "linkId": item.key,
+                "text": item.text if measure.item_text_allowed and item.text else item.label,
+                "type": "integer" if item.integral else "decimal",
+                "required": True,
+            }
+            for item in measure.items
+        ],
+    }
