@@ -14,28 +14,28 @@ import pytest
 from alliancekit import open_practice
 
 from .harness import Browser, blocking
-from .webapp_server import CLINICIAN, PASSPHRASE, Server, app_module, seed, serve
+from .webapp_server import CLINICIAN, CRISIS_INFORMATION, PASSPHRASE, Server, app_module, seed, serve
 
 PHONE = (375, 667)
 DESKTOP = (1280, 900)
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str, Path]]:
-    """The app over a practice with one episode in therapy: (server, episode id, database path)."""
+def webapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
+    """The app over a practice (its SQLite file made here): (server, database path). Each test seeds its
+    own episode, so no test sees another's answers."""
     app_module()
     path = tmp_path_factory.mktemp("webapp") / "practice.sqlite"
-    episode_id = seed(path)
     with serve(path) as server:
-        yield server, episode_id, path
+        yield server, path
 
 
-@pytest.fixture
-def webapp(served: tuple[Server, str, Path]) -> tuple[Server, str, Path]:
-    """The same, for the client's pages (which need administration requests)."""
-    if not app_module().library.supports_requests():
-        pytest.skip("this alliancekit has no administration requests yet (issue 13, the tokens branch)")
-    return served
+def needs_sdc() -> None:
+    """The Spanish PHQ-9 with its answer options comes with the SDC Questionnaires (issue 13, part 3)."""
+    try:
+        import alliancekit.fhir.sdc  # noqa: F401
+    except ImportError:
+        pytest.skip("this alliancekit has no SDC Questionnaires yet (issue 13, the sdc branch)")
 
 
 def _by(kind: str) -> Any:
@@ -52,13 +52,34 @@ def wait_for(browser: Browser, selector: str) -> Any:
     ]
 
 
+def visit(browser: Browser, url: str, width: int, height: int) -> None:
+    """Open ``url`` at that screen size, from a blank page: changing the emulated device under a loaded page
+    makes chromedriver lose track of that page's nodes now and then."""
+    browser.driver.get("about:blank")
+    browser.open(url, width, height)
+
+
+def click(browser: Browser, css: str) -> None:
+    """Click the element ``css`` finds. Chromedriver now and then loses a node it has just found, right after
+    the device emulation changed ("does not belong to the document"); the element is then found again."""
+    from selenium.common.exceptions import WebDriverException
+
+    for attempt in range(3):
+        try:
+            browser.driver.find_element(_by("CSS_SELECTOR"), css).click()
+            return
+        except WebDriverException as error:
+            if "does not belong to the document" not in str(error) or attempt == 2:
+                raise
+
+
 def click_through(browser: Browser, css: str) -> None:
     """Click the element and wait for the page it leads to (the old page goes stale)."""
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
 
     old = browser.driver.find_element(_by("TAG_NAME"), "html")
-    browser.driver.find_element(_by("CSS_SELECTOR"), css).click()
+    click(browser, css)
     WebDriverWait(browser.driver, 60).until(expected_conditions.staleness_of(old))
 
 
@@ -89,9 +110,9 @@ def check_page(browser: Browser, axe_source: str, width: int) -> None:
 
 
 def sign_in(browser: Browser, server: Server) -> None:
-    browser.open(f"{server.url}/clinician/sign-in", *DESKTOP)
+    visit(browser, f"{server.url}/clinician/sign-in", *DESKTOP)
     browser.driver.delete_all_cookies()
-    browser.open(f"{server.url}/clinician/sign-in", *DESKTOP)
+    visit(browser, f"{server.url}/clinician/sign-in", *DESKTOP)
     browser.driver.find_element(_by("ID"), "user").send_keys(CLINICIAN.id)
     browser.driver.find_element(_by("ID"), "passphrase").send_keys(PASSPHRASE)
     click_through(browser, "main button[type=submit]")
@@ -102,9 +123,9 @@ def create_link(browser: Browser, server: Server, episode_id: str, measure: str,
     """Through the clinician's episode page: a link for the client, read off the page that shows it once."""
     from selenium.webdriver.support.ui import Select
 
-    browser.open(f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
-    Select(browser.driver.find_element(_by("ID"), "measure")).select_by_value(measure)
-    Select(browser.driver.find_element(_by("ID"), "language")).select_by_value(language)
+    visit(browser, f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
+    Select(browser.driver.find_element(_by("ID"), "link-measure")).select_by_value(measure)
+    Select(browser.driver.find_element(_by("ID"), "link-language")).select_by_value(language)
     click_through(browser, "form[action$='/requests'] button")
     link: str = browser.driver.find_element(_by("ID"), "link").text
     assert link.startswith(f"{server.url}/r/")
@@ -154,17 +175,19 @@ def answer_by_keyboard(browser: Browser, choices: list[int]) -> None:
 
 
 def test_spanish_phq9_from_a_link_on_a_phone_by_keyboard_then_the_clinician_sees_score_and_alert(
-    browser: Browser, axe_source: str, webapp: tuple[Server, str, Path]
+    browser: Browser, axe_source: str, webapp: tuple[Server, Path]
 ) -> None:
+    needs_sdc()
     from selenium.webdriver.common.keys import Keys
 
-    server, episode_id, _ = webapp
+    server, path = webapp
+    episode_id = seed(path)
     sign_in(browser, server)
     check_page(browser, axe_source, DESKTOP[0])
     link = create_link(browser, server, episode_id, "phq-9", "es")
     check_page(browser, axe_source, DESKTOP[0])
 
-    browser.open(link, *PHONE)
+    visit(browser, link, *PHONE)
     assert browser.script("return document.documentElement.lang;") == "es"
     legends = browser.script(
         "return [...document.querySelectorAll('fieldset > legend')].map(l => l.textContent);"
@@ -203,16 +226,17 @@ def test_spanish_phq9_from_a_link_on_a_phone_by_keyboard_then_the_clinician_sees
     assert browser.driver.find_elements(_by("CSS_SELECTOR"), ".crisis")
     assert browser.script("return document.documentElement.lang;") == "es"
     assert heading(browser).startswith("Sus respuestas se han enviado")
+    assert browser.driver.find_element(_by("CSS_SELECTOR"), ".crisis-info").text == CRISIS_INFORMATION
     check_page(browser, axe_source, PHONE[0])
 
     # the clinician's pages: the score and the alert the submission raised
-    browser.open(f"{server.url}/clinician", *DESKTOP)
+    visit(browser, f"{server.url}/clinician", *DESKTOP)
     check_page(browser, axe_source, DESKTOP[0])
     row = browser.driver.find_element(
         _by("XPATH"), f"//a[@href='/clinician/episodes/{episode_id}']/ancestor::tr"
     )
     assert "Urgent" in row.text
-    browser.open(f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
+    visit(browser, f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
     assert f"PHQ-9 {sum(choices)}" in browser.driver.find_element(_by("TAG_NAME"), "main").text
     alerts = browser.driver.find_element(_by("CSS_SELECTOR"), "ul.alerts").text
     assert "Urgent" in alerts
@@ -225,21 +249,20 @@ def test_spanish_phq9_from_a_link_on_a_phone_by_keyboard_then_the_clinician_sees
     check_page(browser, axe_source, DESKTOP[0])
 
     # the link works once: opened again, it is refused like any other
-    browser.open(link, *PHONE)
+    visit(browser, link, *PHONE)
     assert heading(browser) == "This link or code cannot be used"
 
 
-def test_kiosk_code_flow_on_a_phone(
-    browser: Browser, axe_source: str, webapp: tuple[Server, str, Path]
-) -> None:
-    server, episode_id, _ = webapp
+def test_kiosk_code_flow_on_a_phone(browser: Browser, axe_source: str, webapp: tuple[Server, Path]) -> None:
+    server, path = webapp
+    episode_id = seed(path)
     sign_in(browser, server)
-    browser.open(f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
+    visit(browser, f"{server.url}/clinician/episodes/{episode_id}", *DESKTOP)
     click_through(browser, "form[action$='/kiosk-code'] button")
     code = browser.driver.find_element(_by("ID"), "kiosk-code").text
     check_page(browser, axe_source, DESKTOP[0])
 
-    browser.open(f"{server.url}/kiosk", *PHONE)
+    visit(browser, f"{server.url}/kiosk", *PHONE)
     check_page(browser, axe_source, PHONE[0])
     click_through(browser, "main button")  # no code: an error, linked
     assert browser.driver.find_elements(_by("CSS_SELECTOR"), ".error-summary")
@@ -251,26 +274,31 @@ def test_kiosk_code_flow_on_a_phone(
     count = browser.script("return document.querySelectorAll('fieldset').length;")
     assert count > 0
     check_page(browser, axe_source, PHONE[0])
-    for n in range(1, count + 1):  # by touch this time: the first answer of each (no risk endorsed)
-        browser.driver.find_element(_by("CSS_SELECTOR"), f"label[for='item-{n}-0']").click()
+    for n in range(1, count + 1):  # by touch this time: the lowest answer of each (no risk endorsed)
+        if browser.driver.find_elements(_by("CSS_SELECTOR"), f"label[for='item-{n}-0']"):
+            click(browser, f"label[for='item-{n}-0']")
+        else:  # a number item
+            box = browser.driver.find_element(_by("ID"), f"item-{n}")
+            box.send_keys(box.get_attribute("min") or "0")
     click_through(browser, "form button[type=submit]")
     assert heading(browser) == "Thank you"
     assert browser.driver.find_element(_by("CSS_SELECTOR"), "main a").get_attribute("href").endswith("/kiosk")
     check_page(browser, axe_source, PHONE[0])
 
 
-def test_refusals_look_the_same(browser: Browser, axe_source: str, webapp: tuple[Server, str, Path]) -> None:
+def test_refusals_look_the_same(browser: Browser, axe_source: str, webapp: tuple[Server, Path]) -> None:
     """A forged link, a revoked one and a wrong kiosk code: one neutral page, nothing said about which."""
-    server, episode_id, path = webapp
+    server, path = webapp
+    episode_id = seed(path)
     with open_practice(path) as practice:
         made = practice.request_administration(CLINICIAN, episode_id, measure="gad-7")
         practice.revoke_request(CLINICIAN, episode_id, made.request_id)
     pages = []
     for url in (f"{server.url}/r/forged-token-0000000000000000", f"{server.url}/r/{made.token}"):
-        browser.open(url, *PHONE)
+        visit(browser, url, *PHONE)
         pages.append(browser.driver.find_element(_by("TAG_NAME"), "main").text)
         check_page(browser, axe_source, PHONE[0])
-    browser.open(f"{server.url}/kiosk", *PHONE)
+    visit(browser, f"{server.url}/kiosk", *PHONE)
     browser.driver.find_element(_by("ID"), "code").send_keys("ZZZZZZ")
     click_through(browser, "main button")
     pages.append(browser.driver.find_element(_by("TAG_NAME"), "main").text)
@@ -280,12 +308,13 @@ def test_refusals_look_the_same(browser: Browser, axe_source: str, webapp: tuple
 
 @pytest.mark.parametrize("size", [PHONE, DESKTOP])
 def test_clinician_pages_are_accessible(
-    browser: Browser, axe_source: str, served: tuple[Server, str, Path], size: tuple[int, int]
+    browser: Browser, axe_source: str, webapp: tuple[Server, Path], size: tuple[int, int]
 ) -> None:
-    server, episode_id, _ = served
+    server, path = webapp
+    episode_id = seed(path)
     sign_in(browser, server)
     for url in (f"{server.url}/clinician", f"{server.url}/clinician/episodes/{episode_id}"):
-        browser.open(url, *size)
+        visit(browser, url, *size)
         browser.open_all_details()
         check_page(browser, axe_source, size[0])
     # the episode page: the latest score in words, and the chart image served under the page's CSP
@@ -294,6 +323,6 @@ def test_clinician_pages_are_accessible(
         "const i = document.querySelector('.chart img'); return i.complete && i.naturalWidth > 0;"
     )
     click_through(browser, "nav button")  # sign out
-    browser.open(f"{server.url}/clinician", *size)
+    visit(browser, f"{server.url}/clinician", *size)
     assert heading(browser) == "Clinician sign-in"
     check_page(browser, axe_source, size[0])

@@ -11,20 +11,14 @@ import pytest
 
 from alliancekit import open_practice
 
-from .webapp_server import CLINICIAN, PASSPHRASE, Reply, Server, app_module, call, seed, serve
+from .webapp_server import CLINICIAN, PASSPHRASE, Reply, Server, call, seed, serve
 
 
 @pytest.fixture(scope="module")
-def webapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str, Path]]:
+def webapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
     path = tmp_path_factory.mktemp("webapp-http") / "practice.sqlite"
-    episode_id = seed(path)
     with serve(path) as server:
-        yield server, episode_id, path
-
-
-def needs_requests() -> None:
-    if not app_module().library.supports_requests():
-        pytest.skip("this alliancekit has no administration requests yet (issue 13, the tokens branch)")
+        yield server, path
 
 
 def csrf_of(reply: Reply) -> str:
@@ -47,8 +41,9 @@ def signed_in(server: Server) -> str:
     return f"ak_csrf={csrf_cookie}; ak_session={reply.cookies['ak_session']}"
 
 
-def test_every_page_carries_the_security_headers(webapp: tuple[Server, str, Path]) -> None:
-    server, episode_id, _ = webapp
+def test_every_page_carries_the_security_headers(webapp: tuple[Server, Path]) -> None:
+    server, path = webapp
+    episode_id = seed(path)
     cookie = signed_in(server)
     for url, headers in (
         ("/kiosk", {}),
@@ -72,8 +67,9 @@ def test_every_page_carries_the_security_headers(webapp: tuple[Server, str, Path
     assert call(server.url + "/static/app.css").headers["cache-control"].startswith("public")
 
 
-def test_clinician_pages_need_a_signed_in_clinician(webapp: tuple[Server, str, Path]) -> None:
-    server, episode_id, _ = webapp
+def test_clinician_pages_need_a_signed_in_clinician(webapp: tuple[Server, Path]) -> None:
+    server, path = webapp
+    episode_id = seed(path)
     for url in ("/clinician", f"/clinician/episodes/{episode_id}"):
         reply = call(server.url + url)
         assert (reply.status, reply.headers["location"]) == (303, "/clinician/sign-in")
@@ -84,9 +80,9 @@ def test_clinician_pages_need_a_signed_in_clinician(webapp: tuple[Server, str, P
 
 
 def test_sign_in_refuses_a_wrong_passphrase_and_a_missing_csrf_field(
-    webapp: tuple[Server, str, Path],
+    webapp: tuple[Server, Path],
 ) -> None:
-    server, _, _ = webapp
+    server, _ = webapp
     page = call(f"{server.url}/clinician/sign-in")
     csrf_cookie = page.cookies["ak_csrf"]
     jar = {"cookie": f"ak_csrf={csrf_cookie}"}
@@ -108,8 +104,8 @@ def test_sign_in_refuses_a_wrong_passphrase_and_a_missing_csrf_field(
     assert "ak_session" not in reply.cookies
 
 
-def test_a_clinician_sees_only_their_own_episodes(webapp: tuple[Server, str, Path]) -> None:
-    server, _, path = webapp
+def test_a_clinician_sees_only_their_own_episodes(webapp: tuple[Server, Path]) -> None:
+    server, path = webapp
     with open_practice(path) as practice:
         other = practice.start_episode(
             CLINICIAN.__class__("clin-web-2", CLINICIAN.role, CLINICIAN.clinic_id),
@@ -124,8 +120,8 @@ def test_a_clinician_sees_only_their_own_episodes(webapp: tuple[Server, str, Pat
     assert "client-web-other" not in call(f"{server.url}/clinician", headers={"cookie": cookie}).body
 
 
-def test_oversized_and_non_form_bodies_are_refused_unread(webapp: tuple[Server, str, Path]) -> None:
-    server, _, _ = webapp
+def test_oversized_and_non_form_bodies_are_refused_unread(webapp: tuple[Server, Path]) -> None:
+    server, _ = webapp
     big = b"code=" + b"A" * (17 * 1024)
     reply = call(
         f"{server.url}/kiosk",
@@ -148,9 +144,9 @@ def test_oversized_and_non_form_bodies_are_refused_unread(webapp: tuple[Server, 
     assert reply.status == 404
 
 
-def test_a_link_page_is_never_cached_and_leaks_no_referrer(webapp: tuple[Server, str, Path]) -> None:
-    needs_requests()
-    server, episode_id, path = webapp
+def test_a_link_page_is_never_cached_and_leaks_no_referrer(webapp: tuple[Server, Path]) -> None:
+    server, path = webapp
+    episode_id = seed(path)
     with open_practice(path) as practice:
         made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="es")
     reply = call(f"{server.url}/r/{made.token}")
@@ -160,9 +156,9 @@ def test_a_link_page_is_never_cached_and_leaks_no_referrer(webapp: tuple[Server,
     assert '<html lang="es">' in reply.body
 
 
-def test_every_refusal_has_one_status_and_one_page(webapp: tuple[Server, str, Path]) -> None:
-    needs_requests()
-    server, episode_id, path = webapp
+def test_every_refusal_has_one_status_and_one_page(webapp: tuple[Server, Path]) -> None:
+    server, path = webapp
+    episode_id = seed(path)
     with open_practice(path) as practice:
         revoked = practice.request_administration(CLINICIAN, episode_id, measure="phq-9")
         practice.revoke_request(CLINICIAN, episode_id, revoked.request_id)
@@ -172,9 +168,9 @@ def test_every_refusal_has_one_status_and_one_page(webapp: tuple[Server, str, Pa
     assert forged.body == gone.body
 
 
-def test_a_response_without_its_csrf_field_records_nothing(webapp: tuple[Server, str, Path]) -> None:
-    needs_requests()
-    server, episode_id, path = webapp
+def test_a_response_without_its_csrf_field_records_nothing(webapp: tuple[Server, Path]) -> None:
+    server, path = webapp
+    episode_id = seed(path)
     with open_practice(path) as practice:
         made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9")
     form = {f"item-{n}": "0" for n in range(1, 10)} | {"token": made.token, "mode": "link"}

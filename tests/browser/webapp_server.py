@@ -26,6 +26,7 @@ from alliancekit import (
     open_practice,
 )
 from alliancekit.domain import AdministrationTiming, Attendance, FitOutcome, Modality
+from alliancekit.requests import RequestConfig
 
 from .harness import unavailable
 
@@ -33,6 +34,8 @@ CLINIC = "clinic-web"
 CLINICIAN = Actor("clin-web-1", Role.CLINICIAN, CLINIC)
 PASSPHRASE = "synthetic passphrase for the tests"  # noqa: S105 - a test fixture's, never a real one
 SECRET_KEY = bytes(range(32))
+#: The clinic's crisis information (synthetic: no real service or number).
+CRISIS_INFORMATION = "Synthetic crisis line: call 000-0000 (test clinic, open every day)."
 
 
 def app_module() -> Any:
@@ -112,7 +115,7 @@ class Server:
 
 
 @contextmanager
-def serve(path: Path) -> Iterator[Server]:
+def serve(path: Path, request_options: Mapping[str, Any] | None = None) -> Iterator[Server]:
     """The app over the practice at ``path``, with :data:`CLINICIAN` able to sign in."""
     module = app_module()
     from alliancekit_webapp.security import hash_passphrase
@@ -120,7 +123,8 @@ def serve(path: Path) -> Iterator[Server]:
     settings = module.Settings(
         clinic_id=CLINIC, secret_key=SECRET_KEY, clinicians={CLINICIAN.id: hash_passphrase(PASSPHRASE)}
     )
-    server = Server(module.create_app(path, settings))
+    requests = RequestConfig(crisis_information={CLINIC: CRISIS_INFORMATION}, **(request_options or {}))
+    server = Server(module.create_app(path, settings, requests=requests))
     try:
         yield server
     finally:

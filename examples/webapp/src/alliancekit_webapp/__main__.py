@@ -13,6 +13,7 @@ import sys
 
 import uvicorn
 
+from alliancekit.requests import RequestConfig
 from alliancekit_webapp.app import create_app
 from alliancekit_webapp.security import hash_passphrase
 from alliancekit_webapp.state import Settings
@@ -23,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", required=True, help="the practice's SQLite file (or a store location)")
     parser.add_argument("--clinic", required=True, help="the clinic this app serves (kiosk codes, sign-in)")
     parser.add_argument("--clinician", action="append", default=[], help="a clinician who may sign in")
+    parser.add_argument(
+        "--crisis-information", help="what a client who endorses a risk item is shown (phone numbers, hours)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args(argv)
@@ -36,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(
         clinic_id=args.clinic, secret_key=key, clinicians=dict.fromkeys(args.clinician, stored)
     )
+    crisis = {args.clinic: args.crisis_information} if args.crisis_information else {}
+    app = create_app(args.db, settings, requests=RequestConfig(crisis_information=crisis))
     # access_log=False: a link's address holds its token, a secret that must never reach a log
-    uvicorn.run(create_app(args.db, settings), host=args.host, port=args.port, access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False)
     return 0
 
 

@@ -7,6 +7,7 @@ import contextlib
 import os
 from collections.abc import AsyncIterator
 from importlib import resources
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -26,13 +27,15 @@ async def stylesheet(request: Request) -> Response:
     return Response(STYLESHEET, media_type="text/css")
 
 
-def create_app(location: str | os.PathLike[str], settings: Settings) -> Starlette:
-    """The app over the practice at ``location`` (an SQLite file, or any location ``open_practice`` takes)."""
+def create_app(location: str | os.PathLike[str], settings: Settings, **practice_options: Any) -> Starlette:
+    """The app over the practice at ``location`` (an SQLite file, or any location ``open_practice`` takes),
+    opened with ``practice_options`` (``requests=RequestConfig(...)`` for the clinic's crisis information,
+    link expiry and kiosk limits)."""
     signer = Signer(settings.secret_key)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        with open_practice(location) as practice:
+        with open_practice(location, **practice_options) as practice:
             app.state.alliancekit = AppState(settings, signer, practice)
             yield
 

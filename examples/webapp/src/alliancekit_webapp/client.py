@@ -11,8 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from alliancekit.errors import ValidationError
-from alliancekit_webapp import library
+from alliancekit.errors import InvalidToken, TooManyAttempts, ValidationError
 from alliancekit_webapp.pages import crisis_page, kiosk_page, questionnaire_page, refused_page, thanks_page
 from alliancekit_webapp.questionnaire import form_parts, questionnaire_response, read_answers
 from alliancekit_webapp.security import CSRF_COOKIE, FormTooLarge, read_form, set_cookie
@@ -21,6 +20,8 @@ from alliancekit_webapp.text import words
 
 #: The status of every refusal: the same whatever the reason, so a guesser learns nothing from it.
 REFUSED_STATUS = 404
+#: What the library raises for a token or code that cannot be used (and for a form it cannot take).
+REFUSALS = (InvalidToken, TooManyAttempts, ValidationError)
 
 
 def refused(language: str | None = None) -> HTMLResponse:
@@ -64,8 +65,8 @@ async def link(request: Request) -> Response:
     token = request.path_params["token"]
     language = request.query_params.get("lang") or None
     try:
-        form = await run_in_threadpool(library.open_request, app.practice, token, language)
-    except (*library.REFUSALS, ValidationError):
+        form = await run_in_threadpool(lambda: app.practice.open_request(token, language=language))
+    except REFUSALS:
         return refused(language)
     return _form_response(request, app, token, form, kiosk=False)
 
@@ -97,9 +98,9 @@ async def kiosk_code(request: Request) -> Response:
     source = request.client.host if request.client else "unknown"
     try:
         form = await run_in_threadpool(
-            library.redeem_kiosk_code, app.practice, app.settings.clinic_id, code, source
+            lambda: app.practice.redeem_kiosk_code(app.settings.clinic_id, code, source=source)
         )
-    except (*library.REFUSALS, ValidationError):
+    except REFUSALS:
         return refused()
     return _form_response(request, app, form.token, form, kiosk=True)
 
@@ -117,8 +118,8 @@ async def respond(request: Request) -> Response:
     if not token:
         return refused()
     try:
-        form = await run_in_threadpool(library.open_request, app.practice, token, None)
-    except (*library.REFUSALS, ValidationError):
+        form = await run_in_threadpool(lambda: app.practice.open_request(token))
+    except REFUSALS:
         return refused()
     language = form.language or None
     if not app.signer.csrf_ok(request, posted):
@@ -135,8 +136,10 @@ async def respond(request: Request) -> Response:
         return _form_response(request, app, token, form, kiosk=kiosk, answered=answered, status=422)
     response = questionnaire_response(form.questionnaire, answered)
     try:
-        submission = await run_in_threadpool(library.submit_response, app.practice, token, response, language)
-    except (*library.REFUSALS, ValidationError):
+        submission = await run_in_threadpool(
+            lambda: app.practice.submit_response(token, questionnaire_response=response, language=language)
+        )
+    except REFUSALS:
         return refused(language)
     if submission.show_crisis_information:
         return HTMLResponse(crisis_page(language, submission.crisis_information, kiosk=kiosk))

@@ -14,7 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from alliancekit import Actor, AlertState, CaseloadRow, Role
-from alliancekit.errors import AccessDenied, NotFoundError, ValidationError
+from alliancekit.errors import AccessDenied, LifecycleError, NotFoundError, ValidationError
 from alliancekit.feedback.reports import (
     AttentionItem,
     ProgressChart,
@@ -246,21 +246,30 @@ def _chart(base: str, chart: ProgressChart) -> str:
 
 
 def _send_forms(base: str, field: str, settings: Settings) -> str:
-    measures = "".join(f'<option value="{escape(m)}">{escape(m.upper())}</option>' for m in settings.measures)
-    languages = "".join(
-        f'<option value="{escape(tag)}" lang="{escape(tag)}">{escape(name)}</option>'
-        for tag, name in settings.languages
-    )
+    """Two ways to ask the client for a measure, each with its measure and language: a link, or a kiosk
+    code for today's session."""
+
+    def choices(form: str) -> str:
+        measures = "".join(
+            f'<option value="{escape(m)}">{escape(m.upper())}</option>' for m in settings.measures
+        )
+        languages = "".join(
+            f'<option value="{escape(tag)}" lang="{escape(tag)}">{escape(name)}</option>'
+            for tag, name in settings.languages
+        )
+        return (
+            f'<div class="form-row"><label class="field" for="{form}-measure">Measure</label>'
+            f'<select id="{form}-measure" name="measure">{measures}</select></div>'
+            f'<div class="form-row"><label class="field" for="{form}-language">Language</label>'
+            f'<select id="{form}-language" name="language">{languages}</select></div>'
+        )
+
     return (
-        "<h2>Ask the client to fill in a measure</h2>"
-        f'<form method="post" action="{base}/requests">{csrf_input(field)}'
-        '<div class="form-row"><label class="field" for="measure">Measure</label>'
-        f'<select id="measure" name="measure">{measures}</select></div>'
-        '<div class="form-row"><label class="field" for="language">Language</label>'
-        f'<select id="language" name="language">{languages}</select></div>'
+        "<h2>Send the client a link</h2>"
+        f'<form method="post" action="{base}/requests">{csrf_input(field)}{choices("link")}'
         '<button type="submit">Create a link</button></form>'
         "<h2>Kiosk code for today's session</h2>"
-        f'<form method="post" action="{base}/kiosk-code">{csrf_input(field)}'
+        f'<form method="post" action="{base}/kiosk-code">{csrf_input(field)}{choices("kiosk")}'
         '<button type="submit">Create a kiosk code</button></form>'
     )
 
@@ -315,7 +324,8 @@ async def chart_image(request: Request) -> Response:
     )
 
 
-async def _posted(request: Request, app: AppState) -> tuple[Actor, dict[str, str]] | Response:
+async def _posted_choice(request: Request, app: AppState) -> tuple[Actor, str, str, str] | Response:
+    """The signed-in clinician, the episode, and the measure and language chosen (from the lists offered)."""
     actor = _actor(request, app)
     if actor is None:
         return _signed_out()
@@ -325,35 +335,34 @@ async def _posted(request: Request, app: AppState) -> tuple[Actor, dict[str, str
         return _page(request, app, "Not found", NOT_FOUND, actor, 404)
     if not app.signer.csrf_ok(request, posted):
         return _page(request, app, "Not found", NOT_FOUND, actor, 403)
-    return actor, posted
+    measure, language = posted.get("measure", ""), posted.get("language", "")
+    if measure not in app.settings.measures or language not in dict(app.settings.languages):
+        return _page(request, app, "Not found", NOT_FOUND, actor, 404)
+    return actor, request.path_params["episode_id"], measure, language
+
+
+def _back(episode_id: str) -> str:
+    return f'<p><a href="/clinician/episodes/{escape(episode_id)}">Back to the client</a></p>'
 
 
 async def create_request(request: Request) -> Response:
     """POST .../requests: a link for the client, shown once (the library keeps only its hash)."""
     app = state(request)
-    checked = await _posted(request, app)
+    checked = await _posted_choice(request, app)
     if isinstance(checked, Response):
         return checked
-    actor, posted = checked
-    episode_id = request.path_params["episode_id"]
-    measure = posted.get("measure", "")
-    language = posted.get("language", "")
-    if measure not in app.settings.measures or language not in dict(app.settings.languages):
-        return _page(request, app, "Not found", NOT_FOUND, actor, 404)
+    actor, episode_id, measure, language = checked
     try:
         made = await run_in_threadpool(
-            lambda: app.practice.request_administration(
-                actor, episode_id, measure=measure, point="start", language=language
-            )
+            lambda: app.practice.request_administration(actor, episode_id, measure=measure, language=language)
         )
-    except (AccessDenied, NotFoundError, ValidationError):
+    except (AccessDenied, NotFoundError, ValidationError, LifecycleError):
         return _page(request, app, "Not found", NOT_FOUND, actor, 404)
     url = f"{str(request.base_url).rstrip('/')}/r/{made.token}"
     body = (
         "<h1>Link for the client</h1><p>Send this link to the client. It is shown only once, works once, and "
-        f"expires {escape(str(made.expires_at))}.</p>"
-        f'<p class="secret" id="link">{escape(url)}</p>'
-        f'<p><a href="/clinician/episodes/{escape(episode_id)}">Back to the client</a></p>'
+        f"expires {escape(made.expires_at.isoformat(timespec='minutes'))}.</p>"
+        f'<p class="secret" id="link">{escape(url)}</p>{_back(episode_id)}'
     )
     return _page(request, app, "Link for the client", body, actor)
 
@@ -361,20 +370,20 @@ async def create_request(request: Request) -> Response:
 async def create_kiosk_code(request: Request) -> Response:
     """POST .../kiosk-code: a short code the client types on the clinic's tablet today."""
     app = state(request)
-    checked = await _posted(request, app)
+    checked = await _posted_choice(request, app)
     if isinstance(checked, Response):
         return checked
-    actor, _ = checked
-    episode_id = request.path_params["episode_id"]
+    actor, episode_id, measure, language = checked
     try:
-        made = await run_in_threadpool(lambda: app.practice.kiosk_code(actor, episode_id))
-    except (AccessDenied, NotFoundError, ValidationError):
+        made = await run_in_threadpool(
+            lambda: app.practice.kiosk_code(actor, episode_id, measure=measure, language=language)
+        )
+    except (AccessDenied, NotFoundError, ValidationError, LifecycleError):
         return _page(request, app, "Not found", NOT_FOUND, actor, 404)
     body = (
         "<h1>Kiosk code</h1><p>The client types this code on the clinic's tablet (the kiosk page)."
-        f" It is valid on {escape(str(made.valid_on))} only.</p>"
-        f'<p class="secret" id="kiosk-code">{escape(made.code)}</p>'
-        f'<p><a href="/clinician/episodes/{escape(episode_id)}">Back to the client</a></p>'
+        f" It is valid on {escape(made.valid_on.isoformat())} only, once.</p>"
+        f'<p class="secret" id="kiosk-code">{escape(made.code)}</p>{_back(episode_id)}'
     )
     return _page(request, app, "Kiosk code", body, actor)
 
