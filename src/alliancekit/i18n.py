@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gettext as _gettext
+from collections.abc import Iterable
 from pathlib import Path
 
 DOMAIN = "alliancekit"
@@ -20,14 +21,45 @@ def N_(message: str) -> str:  # the conventional name extraction tools look for
     return message
 
 
+_HOST_DIRS: list[str] = []
+
+
+def add_locale_dir(path: str | Path) -> None:
+    """Look for catalogues in ``path`` (``<language>/LC_MESSAGES/alliancekit.mo``) before alliancekit's own:
+    how a host or plugin ships a language without writing into the installed package."""
+    folder = str(path)
+    if folder not in _HOST_DIRS:
+        _HOST_DIRS.insert(0, folder)
+    catalogue.cache_clear()
+
+
 @functools.cache
 def catalogue(language: str | None = None, locale_dir: str | None = None) -> _gettext.NullTranslations:
-    """The translations for ``language`` (falling back to its primary subtag, then to English)."""
+    """The translations for ``language`` (falling back to its primary subtag, then to English), from
+    ``locale_dir`` alone when given, else from the host's folders (:func:`add_locale_dir`) then
+    :data:`LOCALE_DIR`."""
     if not language:
         return _gettext.NullTranslations()
-    tag = language.replace("-", "_")
+    tag = language.strip().replace("-", "_")
     candidates = [tag, tag.split("_")[0]] if "_" in tag else [tag]
-    return _gettext.translation(DOMAIN, locale_dir or str(LOCALE_DIR), languages=candidates, fallback=True)
+    found = _gettext.NullTranslations()
+    for folder in reversed([locale_dir] if locale_dir else [*_HOST_DIRS, str(LOCALE_DIR)]):
+        inner = _gettext.translation(DOMAIN, folder, languages=candidates, fallback=True)
+        if type(inner) is not _gettext.NullTranslations:
+            inner.add_fallback(found)
+            found = inner
+    return found
+
+
+def best_language(requested: str | None, available: Iterable[str]) -> str | None:
+    """The tag in ``available`` that serves a client asking for ``requested`` (BCP 47): the same tag
+    (case-insensitive), else the tag equal to its primary subtag (``es-MX`` is served by ``es``); ``None``
+    when none does, so the caller falls back to its own default."""
+    if not requested:
+        return None
+    tags = {tag.lower(): tag for tag in available}
+    wanted = requested.strip().replace("_", "-").lower()
+    return tags.get(wanted) or tags.get(wanted.split("-")[0])
 
 
 def translate(message: str, language: str | None = None) -> str:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from .harness import Browser, find_axe, find_chromium, unavailable
+from .harness import Browser, find_axe, find_chromium, find_lforms, unavailable
 
 
 @pytest.fixture(scope="session")
 def axe_source() -> str:
     return find_axe()
+
+
+@pytest.fixture(scope="session")
+def lforms_dir() -> Path:
+    return find_lforms()
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,8 @@ Where the tools come from (``.ci/run`` installs them on a fresh machine):
   never looks for or downloads a browser or driver.
 - axe-core: ``npm install --prefix .cache/npm axe-core`` in the source tree, or the ``axe.min.js`` named by
   ``ALLIANCEKIT_TEST_AXE``.
+- LHC-Forms (the SDC renderer, published on the npm registry as ``lforms``): ``npm install --prefix
+  .cache/npm lforms``, or the built ``dist/lforms`` folder named by ``ALLIANCEKIT_TEST_LFORMS``.
 
 Without them the tests skip with the reason, except under ``CI=true``, where that is a failure. The browser
 resolves no host names but localhost: a page that tries to fetch anything from elsewhere gets nothing.
@@ -26,6 +28,7 @@ import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 AXE_DEFAULT = REPOSITORY / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
+LFORMS_DEFAULT = REPOSITORY / ".cache" / "npm" / "node_modules" / "lforms" / "dist" / "lforms"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 #: axe-core impacts that fail a page.
@@ -63,6 +66,14 @@ def find_axe() -> str:
     if not path.is_file():
         unavailable(f"axe-core not found at {path} (npm install --prefix .cache/npm axe-core)")
     return path.read_text(encoding="utf-8")
+
+
+def find_lforms() -> Path:
+    """The built LHC-Forms files (``webcomponent/`` and ``fhir/``), or the test is skipped (failed in CI)."""
+    path = Path(os.environ.get("ALLIANCEKIT_TEST_LFORMS", LFORMS_DEFAULT))
+    if not (path / "webcomponent" / "lhc-forms.js").is_file():
+        unavailable(f"LHC-Forms not found at {path} (npm install --prefix .cache/npm lforms)")
+    return path
 
 
 # Measured in the page: effective text size is the computed font size times the zoom of its SVG (a chart

@@ -83,8 +83,40 @@ def test_copyrighted_measures_ship_no_item_text(registry: MeasureRegistry) -> No
 
 
 def test_loinc_codes(registry: MeasureRegistry) -> None:
+    # PHQ-9 items: US Core's PHQ-9 example Questionnaire (hl7.org/fhir/us/core Questionnaire-phq-9-example)
     codes = {(c.target.value, c.item, c.code) for c in registry.get("phq-9").codes}
-    assert codes == {("panel", None, "44249-1"), ("total", None, "44261-6"), ("item", "q9", "44260-8")}
+    assert codes == {
+        ("panel", None, "44249-1"),
+        ("total", None, "44261-6"),
+        *(
+            ("item", f"q{n}", code)
+            for n, code in enumerate(
+                (
+                    "44250-9",
+                    "44255-8",
+                    "44259-0",
+                    "44254-1",
+                    "44251-7",
+                    "44258-2",
+                    "44252-5",
+                    "44253-3",
+                    "44260-8",
+                ),
+                start=1,
+            )
+        ),
+    }
+    # GAD-7: only the item codes confirmed at a source (LOINC's GAD-7 panel 69737-5 listing)
+    codes = {(c.target.value, c.item, c.code) for c in registry.get("gad-7").codes}
+    assert codes == {
+        ("panel", None, "69737-5"),
+        ("total", None, "70274-6"),
+        ("item", "q3", "69733-4"),
+        ("item", "q4", "69734-2"),
+        ("item", "q5", "69735-9"),
+        ("item", "q6", "69689-8"),
+        ("item", "q7", "69736-7"),
+    }
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from alliancekit.feedback.rules import (
     ScoredMeasure,
     Target,
 )
+from alliancekit.i18n import N_
 from alliancekit.lifecycle.rules import review_due
 from alliancekit.measures.change import ChangeClass, classify_change
 from alliancekit.measures.definition import Measure, MeasureKind
@@ -181,69 +182,71 @@ BUILTIN_RULES: tuple[AlertRule, ...] = (
     AlertRule(
         RISK_ITEM_ENDORSED,
         AlertSeverity.URGENT,
-        "A risk item was endorsed on {measure}: assess risk today.",
+        N_("A risk item was endorsed on {measure}: assess risk today."),
         _risk_item_endorsed,
     ),
     AlertRule(
         RELIABLE_DETERIORATION,
         AlertSeverity.RED,
-        "{measure} shows reliable deterioration since intake.",
+        N_("{measure} shows reliable deterioration since intake."),
         _reliable_deterioration,
     ),
     AlertRule(
         OUTCOME_FAR_BELOW_EXPECTED,
         AlertSeverity.RED,
-        "{measure} is below the lower bound of the expected treatment response.",
+        N_("{measure} is below the lower bound of the expected treatment response."),
         _zone_checker(Zone.RED),
     ),
     AlertRule(
         OUTCOME_BELOW_EXPECTED,
         AlertSeverity.AMBER,
-        "{measure} is below the expected treatment response.",
+        N_("{measure} is below the expected treatment response."),
         _zone_checker(Zone.AMBER),
     ),
     AlertRule(
         NO_RELIABLE_CHANGE,
         AlertSeverity.AMBER,
-        "No reliable change on {measure} yet: consider discussing progress with the client.",
+        N_("No reliable change on {measure} yet: consider discussing progress with the client."),
         _no_reliable_change,
         once_per_episode=True,
     ),
     AlertRule(
         ALLIANCE_BELOW_CUTOFF,
         AlertSeverity.AMBER,
-        "{measure} is below its cutoff: ask the client about the work together.",
+        N_("{measure} is below its cutoff: ask the client about the work together."),
         _alliance_below_cutoff,
     ),
     AlertRule(
         ALLIANCE_DROPPED,
         AlertSeverity.AMBER,
-        "{measure} fell since the last session: check in about the relationship.",
+        N_("{measure} fell since the last session: check in about the relationship."),
         _alliance_dropped,
     ),
     AlertRule(
         SPLIT_ALLIANCE,
         AlertSeverity.AMBER,
-        "Participants rated {measure} far apart: a split alliance, which predicts dropout in couple and "
-        "family therapy. Check in with each.",
+        N_(
+            "Participants rated {measure} far apart: a split alliance, which predicts dropout in couple and "
+            "family therapy. Check in with each."
+        ),
         _split_alliance,
     ),
     AlertRule(
         RUPTURE_UNRESOLVED,
         AlertSeverity.AMBER,
-        "A rupture in the alliance is still unresolved after several sessions.",
+        N_("A rupture in the alliance is still unresolved after several sessions."),
         _rupture_unresolved,
     ),
     AlertRule(
         MISSED_SESSIONS,
         AlertSeverity.AMBER,
-        "Missed sessions or a long gap between sessions: risk of dropout.",
+        N_("Missed sessions or a long gap between sessions: risk of dropout."),
         _missed_sessions,
     ),
     AlertRule(
         REVIEW_DUE,
         AlertSeverity.INFO,
-        "A progress review is due.",
+        N_("A progress review is due."),
         _review_due,
         after_alerts=True,
         resolved_by_review=True,

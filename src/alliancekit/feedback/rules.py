@@ -27,6 +27,7 @@ from alliancekit.events.types import (
     SessionRecorded,
 )
 from alliancekit.feedback.config import FeedbackConfig
+from alliancekit.i18n import N_, translate
 from alliancekit.lifecycle.state import EpisodeState, ScorePoint, track_key
 from alliancekit.measures.definition import Measure
 
@@ -35,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.measures.registry import MeasureRegistry
     from alliancekit.plugins.manager import PluginHost
 
+_THE_MEASURE = N_("the measure")
 _RULE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*)*$")
 
 
@@ -161,7 +163,8 @@ class AlertRule:
     """Lowercase words joined by hyphens; a plugin should prefix its own (``myclinic.long-wait``)."""
     severity: AlertSeverity = attrs.field(converter=AlertSeverity)
     message: str
-    """Fixed plain-language text; ``{measure}`` is replaced by the measure's title."""
+    """Fixed plain-language English text; ``{measure}`` is replaced by the measure's title. It is the message
+    id in the gettext catalogue (mark it with :func:`alliancekit.i18n.N_` so the template picks it up)."""
     check: Check = attrs.field(repr=False)
     once_per_episode: bool = False
     """Raise at most once per episode and measure, even after the alert is resolved."""
@@ -179,9 +182,14 @@ class AlertRule:
         if not callable(self.check):
             raise ValidationError("rule.check", "type", "a callable")
 
-    def message_for(self, measure: Measure | None) -> str:
-        title = measure.title if measure is not None else "the measure"
-        return self.message.replace("{measure}", title)
+    def message_for(self, measure: Measure | None, language: str | None = None) -> str:
+        """The message about ``measure`` in ``language`` (BCP 47; English, the message id, when ``None`` or
+        when no catalogue has it), with the measure's title in that language where its definition has one."""
+        if measure is None:
+            title = translate(_THE_MEASURE, language)
+        else:
+            title = measure.text_for(language).title if language else measure.title
+        return translate(self.message, language).replace("{measure}", title)
 
 
 AlertRuleRegistrar = Callable[[AlertRule], None]

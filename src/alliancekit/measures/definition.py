@@ -20,6 +20,7 @@ import attrs
 
 from alliancekit.domain.vocab import Rater
 from alliancekit.errors import MeasureDefinitionError
+from alliancekit.i18n import best_language
 from alliancekit.measures.change import reliable_change_threshold
 from alliancekit.measures.norms import (
     Citation,
@@ -35,6 +36,7 @@ from alliancekit.measures.validation import NOT_APPLICABLE, check_against_meta_s
 
 __all__ = [
     "AnswerConvention",
+    "AnswerOption",
     "Band",
     "Citation",
     "CitationStatus",
@@ -48,6 +50,7 @@ __all__ = [
     "Item",
     "Measure",
     "MeasureKind",
+    "MeasureText",
     "MissingPolicy",
     "NOT_APPLICABLE",
     "Norm",
@@ -55,6 +58,7 @@ __all__ = [
     "Sample",
     "ScoringMethod",
     "Subscale",
+    "Translation",
     "check_bands",
     "parse_definition",
 ]
@@ -141,6 +145,52 @@ class Code:
 
 
 @attrs.frozen
+class AnswerOption:
+    """One response on the form: its position ``value`` (what is submitted), label and LOINC answer code."""
+
+    value: float
+    label: str
+    loinc: str | None = None
+
+
+@attrs.frozen
+class Translation:
+    """The definition's text in one other language (``translations`` in a definition), with its source."""
+
+    language: str
+    source: Citation
+    title: str | None = None
+    stem: str | None = None
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+    texts: Mapping[str, str] = attrs.field(factory=dict)
+    answer_labels: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class MeasureText:
+    """A measure's text as shown in one language: what :meth:`Measure.text_for` picked.
+
+    Whatever the translation leaves out is the definition's own text. ``source`` cites the translation
+    (``None`` for the definition's own language).
+    """
+
+    language: str
+    title: str
+    stem: str | None
+    labels: Mapping[str, str]
+    texts: Mapping[str, str | None]
+    answer_labels: tuple[str, ...]
+    source: Citation | None = None
+
+    def label(self, key: str) -> str:
+        return self.labels[key]
+
+    def text(self, key: str) -> str | None:
+        """The item's wording (``None`` when the licence keeps it out: show the label)."""
+        return self.texts.get(key)
+
+
+@attrs.frozen
 class Example:
     answers: Mapping[str, float | str | None]
     total: float
@@ -181,9 +231,45 @@ class Measure:
     """What a submitted answer is; see :class:`AnswerConvention`."""
     raters: frozenset[Rater] = frozenset({Rater.CLIENT})
     """Who may complete it: the client about themselves unless the definition names collateral raters."""
+    answer_options: tuple[AnswerOption, ...] = ()
+    """The labelled responses shared by every item (PHQ-9's "Not at all" ...); empty: numbered positions."""
+    stem: str | None = None
+    """The instruction before the items, where the licence allows its wording."""
+    language: str = "en"
+    """The BCP 47 tag of the definition's own text."""
+    translations: Mapping[str, Translation] = attrs.field(factory=dict)
+    """The definition's text in other languages, keyed by BCP 47 tag."""
 
     def __repr__(self) -> str:
         return f"<Measure {self.id} {self.version}>"
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """The languages the measure's text is available in: its own first, then its translations."""
+        return (self.language, *self.translations)
+
+    def text_for(self, language: str | None = None) -> MeasureText:
+        """The measure's text in ``language`` (BCP 47): that tag, else its primary subtag (``es-MX`` falls
+        back to ``es``), else the definition's own language. Parts a translation leaves out are the
+        definition's own text."""
+        picked = best_language(language, self.languages) or self.language
+        labels = {item.key: item.label for item in self.items}
+        texts = {item.key: item.text if self.item_text_allowed else None for item in self.items}
+        answers = tuple(option.label for option in self.answer_options)
+        translation = self.translations.get(picked)
+        if translation is None:
+            return MeasureText(self.language, self.title, self.stem, labels, texts, answers)
+        labels.update(translation.labels)
+        texts.update(translation.texts)
+        return MeasureText(
+            picked,
+            translation.title or self.title,
+            translation.stem or self.stem,
+            labels,
+            texts,
+            translation.answer_labels or answers,
+            translation.source,
+        )
 
     @property
     def higher_is_better(self) -> bool:
@@ -425,6 +511,10 @@ def _build(d: Mapping[str, Any]) -> Measure:
             Code(raw["system"], raw["code"], CodeTarget(raw["target"]), raw.get("display"), raw.get("item"))
         )
 
+    options = tuple(
+        AnswerOption(raw["value"], raw["label"], raw.get("loinc")) for raw in d.get("answer_options", [])
+    )
+
     examples = []
     for raw in d.get("examples", []):
         examples.append(
@@ -464,7 +554,52 @@ def _build(d: Mapping[str, Any]) -> Measure:
         definition=d,
         answers=AnswerConvention(scoring.get("answers", AnswerConvention.RESPONSE_POSITION)),
         raters=_raters(d, cite),
+        answer_options=options,
+        stem=d.get("stem"),
+        language=d.get("language", "en"),
+        translations=_translations(d, cite, seen, len(options)),
     )
+
+
+def _translations(
+    d: Mapping[str, Any], cite: Any, item_keys: set[str], n_options: int
+) -> dict[str, Translation]:
+    """The ``translations`` of a definition; publisher wording only where the licence allows item text."""
+    own = d.get("language", "en")
+    text_allowed = d["licence"]["item_text"]
+    found: dict[str, Translation] = {}
+    for tag, raw in d.get("translations", {}).items():
+        path = f"$.translations.{tag}"
+        if tag.lower() == own.lower():
+            raise _err(path, "language", "a translation into the definition's own language")
+        if tag.lower() in (known.lower() for known in found):
+            raise _err(path, "unique", "two translations for one language tag")
+        labels: dict[str, str] = {}
+        texts: dict[str, str] = {}
+        for key, item in raw.get("items", {}).items():
+            if key not in item_keys:
+                raise _err(f"{path}.items.{key}", "item", "no item with that key")
+            if "text" in item:
+                if not text_allowed:
+                    raise _err(f"{path}.items.{key}.text", "licence", "item text but item_text is false")
+                texts[key] = item["text"]
+            if "label" in item:
+                labels[key] = item["label"]
+        if "stem" in raw and not text_allowed:
+            raise _err(f"{path}.stem", "licence", "a stem given but licence.item_text is false")
+        answers = tuple(raw.get("answer_options", ()))
+        if answers and len(answers) != n_options:
+            raise _err(f"{path}.answer_options", "count", "one label for each of answer_options, in order")
+        found[tag] = Translation(
+            tag,
+            cite(raw["source"], f"{path}.source"),
+            raw.get("title"),
+            raw.get("stem"),
+            labels,
+            texts,
+            answers,
+        )
+    return found
 
 
 def _raters(d: Mapping[str, Any], cite: Any) -> frozenset[Rater]:
