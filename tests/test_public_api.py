@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import inspect
 import typing
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import alliancekit
 from alliancekit import Practice
 
 #: Not ours to export.
-BUILTIN = (str, int, float, bool, bytes, date, datetime, type(None), object)
+BUILTIN = (str, int, float, bool, bytes, date, datetime, timedelta, type(None), object)
 
 
 def _named_types(tp: Any) -> set[type]:

@@ -28,6 +28,7 @@ from alliancekit.domain import (
     Purpose,
     Rater,
     RepairAttempt,
+    RequestPoint,
     Review,
     Role,
     RuptureNote,
@@ -42,6 +43,7 @@ from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.plugins.manager import PluginHost
 from alliancekit.practice import Practice, open_practice
+from alliancekit.requests import AdministrationRequest, KioskCode, RequestConfig, RequestForm, Submission
 from alliancekit.security.encryption import FieldCipher, Keyring
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
 from alliancekit.security.views import (
@@ -76,6 +78,7 @@ __all__ = [
     "AccessRequest",
     "Actor",
     "Administration",
+    "AdministrationRequest",
     "AlertState",
     "AuditBatch",
     "AuditCheckpoint",
@@ -105,6 +108,7 @@ __all__ = [
     "GroupSessionRecorded",
     "IntegrityReport",
     "Keyring",
+    "KioskCode",
     "MaintenancePlan",
     "MemberAttendance",
     "OutboxRecord",
@@ -121,6 +125,9 @@ __all__ = [
     "Recorded",
     "RecordedWithId",
     "RepairAttempt",
+    "RequestConfig",
+    "RequestForm",
+    "RequestPoint",
     "Review",
     "Role",
     "RuptureNote",
@@ -129,6 +136,7 @@ __all__ = [
     "ShardHead",
     "SharedRecord",
     "Store",
+    "Submission",
     "Subscriptions",
     "Timeline",
     "TimelineEntry",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,11 @@ from alliancekit.security.policy import Decision
 
 DAY0 = date(2026, 3, 2)
 ORS = {"individually": 4.0, "interpersonally": 5.5, "socially": 3.5, "overall": 4.5}
+
+
+def steady() -> datetime:
+    """The practices' clock: the lifecycle's first day (a client's answers through a link are dated by it)."""
+    return datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def day(n: int) -> date:
@@ -171,6 +176,12 @@ def full_lifecycle(practice: Practice, actor: Actor) -> str:
     )  # fmt: skip
     lockbox = practice.set_lockbox(actor, ep, scope="class", classes=("ruptures",), on=day(44))
     practice.lift_lockbox(actor, ep, directive_id=lockbox.record_id or "", on=day(44))
+    # The client fills a measure in through a request's link (and a revoked request beside it).
+    revoked = practice.request_administration(actor, ep, measure="phq-9")
+    practice.revoke_request(actor, ep, revoked.request_id)
+    link = practice.request_administration(actor, ep, measure="phq-9", point="between")
+    assert link.token is not None
+    practice.submit_response(link.token, answers={**{f"q{i}": 1 for i in range(1, 9)}, "q9": 0})
     practice.transfer(actor, ep, to_clinician_id="clinician-2", on=day(45), reason="caseload balance")
     practice.record_session(actor, ep, attended(50))
     # The feedback engine raised alerts along the way: acknowledge one and resolve it with a note.
@@ -222,7 +233,7 @@ def actor() -> Actor:
 
 @pytest.fixture
 def sqlite_practice(tmp_path: Path) -> Iterator[Practice]:
-    practice = open_practice(tmp_path / "practice.sqlite", policy=ALLOW_ALL)
+    practice = open_practice(tmp_path / "practice.sqlite", policy=ALLOW_ALL, clock=steady)
     yield practice
     practice.close()
 

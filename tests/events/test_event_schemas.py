@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from alliancekit.domain import (
     RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import ClosingReason, Rater
+from alliancekit.domain.vocab import ClosingReason, Rater, RequestPoint
 from alliancekit.errors import NotFoundError, ValidationError
 from alliancekit.events import converter
 from alliancekit.events import schemas as gen
@@ -89,6 +89,31 @@ EXAMPLES: list[tuple[str, t.Event]] = [
     ("lockbox-min", t.LockboxSet("lb-1", "record", (), (), (), D)),
     ("lockbox-full", t.LockboxSet("lb-2", "class", ("sessions", "ruptures"), (), ("insurer",), D)),
     ("lockbox-lifted", t.LockboxLifted("lb-1", D)),
+    (
+        "requested-min",
+        t.AdministrationRequested(
+            "rq-1", "phq-9", "1.0", RequestPoint.START, "link", D, datetime(2026, 1, 9, tzinfo=UTC)
+        ),
+    ),
+    (
+        "requested-full",
+        t.AdministrationRequested(
+            "rq-2", "phq-9", "1.0", RequestPoint.END, "kiosk", D, datetime(2026, 1, 6, tzinfo=UTC), "s-1"
+        ),
+    ),
+    ("request-revoked", t.AdministrationRequestRevoked("rq-1", D)),
+    (
+        "client-response",
+        t.ClientResponseRecorded(
+            "rq-2",
+            RequestPoint.BETWEEN,
+            3,
+            D,
+            Administration("phq-9", "1.0", "end", {"q1": 1, "q9": 0}),
+            (_SCORE_MIN,),
+            "s-1",
+        ),
+    ),
     ("opened", t.EpisodeOpened("client-1", "clinician-1", D)),
     ("consultation-min", t.ConsultationRecorded(Consultation(D, "video", Consent(True, False)))),
     (

@@ -16,6 +16,8 @@ from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.practice import Practice
 from alliancekit.security.policy import Decision
 
+from .conftest import steady
+
 
 class _AllowAll:
     """Storage and fold tests across transfers; the access policy is tested in tests/security."""
@@ -42,11 +44,11 @@ def test_full_lifecycle_snapshot_equals_fold(
         )
     state = sqlite_practice.episode(actor, ep)
     assert state.stage is Stage.CLOSED
-    # 30 events of the lifecycle (a partner and a group among them), and the alert still open at the
-    # ending resolved in the closing commit
-    assert state.version == len(sqlite_practice.store.load_events(ep)) == 31
+    # 34 events of the lifecycle (a partner and a group among them, two requests of which one revoked and
+    # one answered by the client), and the alert still open at the ending resolved in the closing commit
+    assert state.version == len(sqlite_practice.store.load_events(ep)) == 35
     resolved = [e for e in sqlite_practice.timeline(actor, ep) if e.type == "alert-resolved"]
-    assert resolved[-1].seq == 30
+    assert resolved[-1].seq == 34
     assert not state.alerts
     assert (state.sessions_scheduled, state.sessions_attended) == (4, 3)
     assert sqlite_practice.episode(actor, other).stage is Stage.CLOSED
@@ -55,7 +57,7 @@ def test_full_lifecycle_snapshot_equals_fold(
 def test_full_lifecycle_on_the_memory_store_matches_sqlite(
     sqlite_practice: Practice, actor: Actor, lifecycle: Callable[[Practice, Actor], str]
 ) -> None:
-    with open_practice("memory:", policy=ALLOW_ALL) as memory:
+    with open_practice("memory:", policy=ALLOW_ALL, clock=steady) as memory:
         ep_mem, ep_sql = lifecycle(memory, actor), lifecycle(sqlite_practice, actor)
         assert memory.rebuild_state(MAINTENANCE, ep_mem) == memory.episode(actor, ep_mem)
 
@@ -76,16 +78,21 @@ def test_fresh_process_view_reads_the_same_state(
     tmp_path: Path, actor: Actor, lifecycle: Callable[[Practice, Actor], str]
 ) -> None:
     path = tmp_path / "p.sqlite"
-    with open_practice(path, policy=ALLOW_ALL) as writer:
+    with open_practice(path, policy=ALLOW_ALL, clock=steady) as writer:
         ep = lifecycle(writer, actor)
         written = writer.episode(actor, ep)
-    with open_practice(path, policy=ALLOW_ALL) as reader:  # no decoded-state cache: decodes the snapshot row
+    with open_practice(
+        path, policy=ALLOW_ALL, clock=steady
+    ) as reader:  # no decoded-state cache: decodes the snapshot row
         assert reader.episode(actor, ep) == written == reader.rebuild_state(MAINTENANCE, ep)
 
 
 def test_two_practices_on_one_file_never_lose_an_update(tmp_path: Path, actor: Actor) -> None:
     path = tmp_path / "p.sqlite"
-    with open_practice(path, policy=ALLOW_ALL) as a, open_practice(path, policy=ALLOW_ALL) as b:
+    with (
+        open_practice(path, policy=ALLOW_ALL, clock=steady) as a,
+        open_practice(path, policy=ALLOW_ALL, clock=steady) as b,
+    ):
         ep = a.start_episode(actor, client_ref="client-9", clinician_id=actor.id, opened_on=date(2026, 1, 1))
         from alliancekit.domain import Consent, Consultation, FitDecision, GoalDraft
 
@@ -145,8 +152,8 @@ def test_a_stale_cached_state_neither_refuses_nor_uses_up_retries(tmp_path: Path
 
     path = tmp_path / "p.sqlite"
     with (
-        open_practice(path, conflict_retries=0, policy=ALLOW_ALL) as a,
-        open_practice(path, policy=ALLOW_ALL) as b,
+        open_practice(path, conflict_retries=0, policy=ALLOW_ALL, clock=steady) as a,
+        open_practice(path, policy=ALLOW_ALL, clock=steady) as b,
     ):
         ep = a.start_episode(actor, client_ref="client-9", clinician_id=actor.id, opened_on=date(2026, 1, 1))
         consent = Consent(True, True)

@@ -89,6 +89,8 @@ NOT_CONTENT = {
     "retry_message": "the delivery worker",
     "close": "lifecycle",
     "record_group_session": "a write: each member's part is the record_session command",
+    "open_request": "the questionnaire of a measure (its items), no record",
+    "redeem_kiosk_code": "the questionnaire of a measure and a one-use token, no record",
 }
 
 

@@ -14,6 +14,7 @@ import pytest
 from alliancekit import Practice, hookimpl
 from alliancekit.domain import (
     Actor,
+    Administration,
     Consent,
     Consultation,
     Ending,
@@ -37,7 +38,7 @@ from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.security.policy import AccessRequest, Decision, DefaultPolicy
 from alliancekit.store.memory import MemoryStore
 
-from .helpers import CLIENT, PARTNER, Setup, active_episode, actor
+from .helpers import CLIENT, CLINIC, PARTNER, Setup, active_episode, actor
 
 D = date(2026, 1, 19)
 SESSION = Session(held_on=D, modality="video", attendance="attended")
@@ -253,7 +254,41 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         {"admin", "system"},
     ),
     "mark_demo": ("practice-meta", lambda p, a, s: p.mark_demo(a), {"admin", "system"}),
+    "request_administration": (
+        "episode",
+        lambda p, a, s: p.request_administration(a, s.episode_id, measure="phq-9"),
+        CLIN,
+    ),
+    "kiosk_code": ("episode", lambda p, a, s: p.kiosk_code(a, s.episode_id, measure="phq-9"), CLIN),
+    "revoke_request": (
+        "episode",
+        lambda p, a, s: p.revoke_request(a, s.episode_id, _requested(p, s).request_id),
+        CLIN,
+    ),
+    # The facade's submit_response runs this command as the request's client; here it runs as each actor,
+    # so least privilege is tested: only the episode's own client (or a participant) may answer.
+    "submit_response": ("episode", lambda p, a, s: _submit_as(p, a, s), {"client_own"}),
 }
+
+
+def _requested(p: Practice, s: Setup) -> Any:
+    return p.request_administration(actor("clin_own"), s.episode_id, measure="phq-9")
+
+
+def _submit_as(p: Practice, a: Any, s: Setup) -> object:
+    from alliancekit.core.command_table import COMMANDS
+
+    record = p.store.get_request(CLINIC, _requested(p, s).request_id)  # type: ignore[attr-defined]
+    answers = Administration("phq-9", "1.0", "start", {f"q{i}": 1 for i in range(1, 10)})
+    return p._runner.run(
+        COMMANDS["submit_response"],
+        a,
+        s.episode_id,
+        {"request": record, "administration": answers},
+        private={"now": p._s.clock()},
+    )
+
+
 #: Exports and reports read through the facade: the same policy decides them.
 OPERATIONS.update(
     {
@@ -360,6 +395,9 @@ OUTBOX_WORKER_CALLS = {
 #: a clinic's date now (the clock in the clinic's configured time zone), the scope whose reads are
 #: audited in batches (each read in it is decided as everywhere else), and whether the demo mark is there.
 NO_CLIENT_DATA = {"clinics", "clinic_today", "batched_reads", "is_demo"}
+#: The client's calls through a token or a kiosk code take no actor: the token names the request and the
+#: library acts as its client (submit_response is in the matrix as its command, run as every actor).
+TOKEN_CALLS = {"open_request", "redeem_kiosk_code"}
 
 
 def test_every_public_call_is_in_the_matrix() -> None:
@@ -371,6 +409,7 @@ def test_every_public_call_is_in_the_matrix() -> None:
         }
         - OUTBOX_WORKER_CALLS
         - NO_CLIENT_DATA
+        - TOKEN_CALLS
     )
     covered = {name.removesuffix("_of_another").removesuffix("_override") for name in OPERATIONS}
     covered -= EXPORTS_AND_REPORTS

@@ -23,6 +23,7 @@ from alliancekit.domain.vocab import AdministrationTiming, Purpose, RequestPoint
 from alliancekit.errors import AccessDenied, InvalidToken, LifecycleError, TooManyAttempts
 from alliancekit.events.types import AlertRaised, ClientResponseRecorded
 from alliancekit.i18n import translate
+from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.requests.answers import questionnaire_for, submitted_answers
 from alliancekit.requests.config import DEFAULT_CRISIS_INFORMATION
 from alliancekit.requests.tokens import (
@@ -115,10 +116,16 @@ class RequestFlows:
             raise InvalidToken()
         return found
 
-    def _client(self, record: RequestRecord) -> Actor:
-        """The request's client, as the actor of what is done through its token."""
+    def _client(self, record: RequestRecord) -> tuple[Actor, EpisodeState]:
+        """The request's client, as the actor of what is done through its token, and the episode (a closed
+        episode's requests cannot be used: the same refusal as any other)."""
         state, _ = self.s.reader.state(record.episode_id)
-        return Actor(state.client_ref, Role.CLIENT, clinic_id=record.clinic_id, purpose=Purpose.CLIENT_ACCESS)
+        if not state.is_open:
+            raise InvalidToken()
+        actor = Actor(
+            state.client_ref, Role.CLIENT, clinic_id=record.clinic_id, purpose=Purpose.CLIENT_ACCESS
+        )
+        return actor, state
 
     def _form(self, record: RequestRecord, language: object, token: str | None = None) -> RequestForm:
         lang = None if language is None else check_language("language", language)
@@ -139,8 +146,7 @@ class RequestFlows:
         record = self._live(token)
         form = self._form(record, language)
         guard = self.s.guard
-        actor = self._client(record)
-        state, _ = self.s.reader.state(record.episode_id)
+        actor, state = self._client(record)
         guard.allow(actor, Action.OPEN_REQUEST, "request", record.request_id, state)
         guard.audit(actor, Action.OPEN_REQUEST, "request", record.request_id, state)
         return form
@@ -166,8 +172,7 @@ class RequestFlows:
             s.reader.requests.count_failure(clinic, who, window)
             s.guard.audit(kiosk, Action.REDEEM_KIOSK_CODE, "kiosk", clinic, outcome="refused")
             raise InvalidToken()
-        actor = self._client(record)
-        state, _ = s.reader.state(record.episode_id)
+        actor, state = self._client(record)
         s.guard.allow(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
         s.guard.audit(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
         return self._form(record, language, token)
@@ -185,7 +190,7 @@ class RequestFlows:
         try:
             made: RecordedWithId = self.runner.run(
                 COMMANDS["submit_response"],
-                self._client(record),
+                self._client(record)[0],
                 record.episode_id,
                 {"request": record, "administration": administration},
                 private={"now": now},

@@ -23,7 +23,7 @@ from typing import Any
 
 import attrs
 
-from alliancekit.demo import together
+from alliancekit.demo import client_submissions, together
 from alliancekit.demo.measures import administration
 from alliancekit.domain import (
     Actor,
@@ -129,6 +129,8 @@ class DemoSummary:
     alerts_resolved: int = 0
     today: str = ""
     """The simulation's last day (ISO date): the demo report's "today"."""
+    client_submissions: int = 0
+    """Measures clients filled in themselves (through a link or the kiosk tablet)."""
 
     def lines(self) -> list[str]:
         stages = ", ".join(f"{k} {v}" for k, v in sorted(self.episodes_by_stage.items()))
@@ -653,6 +655,8 @@ def simulate_practice(
         members = [_Client(sim, clients + len(TOGETHER) + i, "group") for i in range(GROUP_SIZE)]
         together.group(sim, members)
         courses += [*TOGETHER, *["group"] * GROUP_SIZE]
+        # Measures the clients fill in themselves: by link, and one on the kiosk tablet.
+        submitted = client_submissions.add_client_submissions(practice, CLINIC, clock, sim.last_day)
         admin = Actor("demo-admin", Role.SUPERVISOR, CLINIC)
         rows = practice.caseload(admin, include_closed=True)
         alerts: Counter[str] = Counter()
@@ -681,4 +685,5 @@ def simulate_practice(
         alerts_by_rule=dict(sorted(alerts.items())),
         alerts_resolved=sim.resolved_count,
         today=sim.last_day.isoformat(),
+        client_submissions=submitted.by_link + submitted.by_kiosk,
     )

@@ -1227,6 +1227,12 @@ def _full_lifecycle(practice: Practice, actor: Actor) -> str:
     practice.lift_lockbox(client, ep, lockbox.record_id, on=_DAY + timedelta(days=5))
     practice.put_on_hold(actor, ep, on=_DAY + timedelta(days=5), reason="travel")
     practice.resume(actor, ep, on=_DAY + timedelta(days=20))
+    # The client fills a measure in through a request's link (and a revoked request beside it).
+    revoked = practice.request_administration(actor, ep, measure="phq-9")
+    practice.revoke_request(actor, ep, revoked.request_id)
+    link = practice.request_administration(actor, ep, measure="phq-9", point="between")
+    assert link.token is not None
+    practice.submit_response(link.token, answers={f"q{i}": 1 for i in range(1, 10)})
     practice.transfer(actor, ep, to_clinician_id="clin-2", on=_DAY + timedelta(days=21), reason="caseload")
     actor = Actor("clin-2", actor.role, actor.clinic_id, actor.purpose)  # the clinician of record now
     practice.plan_ending(actor, ep, on=_DAY + timedelta(days=22), target_date=_DAY + timedelta(days=40))
