@@ -178,3 +178,29 @@ def test_a_response_without_its_csrf_field_records_nothing(webapp: tuple[Server,
     assert reply.status == 403
     # the link still works: nothing was submitted
     assert call(f"{server.url}/r/{made.token}").status == 200
+
+
+def _kiosk_attempt(server: Server, code: str) -> Reply:
+    page = call(f"{server.url}/kiosk")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    return call(f"{server.url}/kiosk", method="POST", form={"csrf": csrf_of(page), "code": code}, headers=jar)
+
+
+@pytest.mark.parametrize("wrong", [1, 2])
+def test_kiosk_guessing_is_refused_past_the_limit_with_the_same_page(tmp_path: Path, wrong: int) -> None:
+    """With a limit of 2 wrong codes per source: after 1 the right code still opens the form; after 2 it
+    is refused, with the very page a wrong code gets."""
+    path = tmp_path / "practice.sqlite"
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        code = practice.kiosk_code(CLINICIAN, episode_id, measure="gad-7").code
+    with serve(path, {"kiosk_attempts": 2}) as server:
+        refusals = [_kiosk_attempt(server, "WRONG000") for _ in range(wrong)]
+        right = _kiosk_attempt(server, code)
+    assert {r.status for r in refusals} == {404}
+    if wrong < 2:
+        assert right.status == 200
+        assert right.body.count("<fieldset") == 7  # GAD-7
+    else:
+        assert right.status == 404
+        assert right.body == refusals[0].body
