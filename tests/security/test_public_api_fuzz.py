@@ -34,7 +34,7 @@ import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,8 @@ class World:
         for (table,) in tables.fetchall():
             if table.startswith(("sqlite_", "audit")) or "checkpoint" in table or "seal" in table:
                 continue
+            if table == "kiosk_failures":
+                continue  # a wrong kiosk code is counted on purpose (the rate limit), like its audit entry
             rows = self.observer.execute(f'SELECT * FROM "{table}"').fetchall()  # noqa: S608 - table names
             out.append((table, len(rows), hash(tuple(rows))))
         return tuple(out)
@@ -177,6 +179,11 @@ def _make_world(folder: Path) -> World:
         definition: Mapping[str, Any] = getattr(found, "definition", found)
         items = [(i["key"], float(i.get("min", 0)), float(i.get("max", 10))) for i in definition["items"]]
         measures[measure_id] = (version, items)
+    # Requests of the active episode: links (a submission uses one up) and kiosk codes.
+    links = [practice.request_administration(me, active.episode_id, measure="phq-9") for _ in range(8)]
+    ids["token"] = [made.token or "" for made in links]
+    ids["request"] = [made.request_id for made in links]
+    ids["code"] = [practice.kiosk_code(me, active.episode_id, measure="phq-9").code for _ in range(4)]
     observer = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     return World(practice, path, observer, ids, measures)
 
@@ -252,6 +259,9 @@ _ID_KINDS = {
     "event_ids": "event",
     "classes": None,
     "clinic_id": "clinic",
+    "request_id": "request",
+    "token": "token",
+    "code": "code",
 }
 _FREE_TEXT = st.sampled_from(["why", "synthetic words", "line\nbreak", "émoji 🙂", "CANARY-fuzz"]) | st.text(
     st.characters(codec="utf-8", exclude_categories=["Cc", "Cs"]), max_size=30
@@ -273,6 +283,15 @@ def _text_for(world: World, name: str) -> st.SearchStrategy[str]:
         return st.sampled_from(["1.0", "2", "9.9"])
     if name == "message_id":
         return st.sampled_from(["message-1", "no-such-message"])
+    if name == "measure":
+        return st.sampled_from([*world.measures, "no-such-measure"])
+    if name == "language":
+        return st.sampled_from(["es", "fr", "en-GB", "xx"])
+    if name == "source":
+        return st.sampled_from(["tablet-1", "10.0.0.7"])
+    if name in ("token", "code"):
+        forged = "A" * 43 if name == "token" else "ABCDEFGH"
+        return st.sampled_from([*world.ids[name], forged])
     kind = _ID_KINDS.get(name)
     if kind is None and name.endswith("_id"):
         kind = "event"
@@ -323,6 +342,24 @@ def _valid(world: World, name: str, tp: Any) -> st.SearchStrategy[Any]:
     if inner is not None:
         return st.none() | _valid(world, name, inner)
     origin = typing.get_origin(tp)
+    if tp is type(None):
+        return st.none()
+    if origin is typing.Literal:
+        return st.sampled_from(typing.get_args(tp))
+    if origin in (types.UnionType, typing.Union):
+        return st.one_of(*(_valid(world, name, arg) for arg in typing.get_args(tp)))
+    if tp is timedelta:
+        return st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=40))
+    if origin in (Mapping, collections.abc.Mapping) and name == "answers":
+        return st.one_of(*(_answers(world, m) for m in world.measures))
+    if origin in (Mapping, collections.abc.Mapping) and name == "questionnaire_response":
+        items = st.lists(
+            st.fixed_dictionaries(
+                {"linkId": st.sampled_from(["q1", "q9", "nope"]), "answer": st.just([{"valueInteger": 1}])}
+            ),
+            max_size=10,
+        )
+        return st.fixed_dictionaries({"resourceType": st.just("QuestionnaireResponse"), "item": items})
     if tp is Actor:
         return st.sampled_from(ACTOR_KINDS).map(_actor)
     if tp is str:

@@ -127,9 +127,8 @@ class RequestFlows:
         )
         return actor, state
 
-    def _form(self, record: RequestRecord, language: object, token: str | None = None) -> RequestForm:
-        lang = None if language is None else check_language("language", language)
-        lang = lang or record.language
+    def _form(self, record: RequestRecord, language: str | None, token: str | None = None) -> RequestForm:
+        lang = language or record.language
         measure = self.s.plugins.measures().get(record.measure_id, record.version)
         return RequestForm(
             request_id=record.request_id,
@@ -143,8 +142,9 @@ class RequestFlows:
         )
 
     def open(self, token: object, language: object) -> RequestForm:
+        lang = None if language is None else check_language("language", language)
         record = self._live(token)
-        form = self._form(record, language)
+        form = self._form(record, lang)
         guard = self.s.guard
         actor, state = self._client(record)
         guard.allow(actor, Action.OPEN_REQUEST, "request", record.request_id, state)
@@ -154,6 +154,7 @@ class RequestFlows:
     def redeem(self, clinic_id: object, code: object, source: object, language: object) -> RequestForm:
         clinic = check_ref("clinic_id", clinic_id)
         who = source_key(check_text("source", source, required=True, max_len=200))
+        lang = None if language is None else check_language("language", language)
         s = self.s
         now = s.clock()
         window = _window(now, s.requests.kiosk_window)
@@ -175,13 +176,14 @@ class RequestFlows:
         actor, state = self._client(record)
         s.guard.allow(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
         s.guard.audit(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
-        return self._form(record, language, token)
+        return self._form(record, lang, token)
 
     def submit(
         self, token: object, answers: object, questionnaire_response: object, language: object
     ) -> Submission:
+        lang = None if language is None else check_language("language", language)
         record = self._live(token)
-        lang = record.language if language is None else check_language("language", language)
+        lang = lang or record.language
         measure = self.s.plugins.measures().get(record.measure_id, record.version)
         given = submitted_answers(measure, answers, questionnaire_response)
         timing = AdministrationTiming.START if record.point == "start" else AdministrationTiming.END
