@@ -44,14 +44,6 @@ def _by(kind: str) -> Any:
     return getattr(By, kind)
 
 
-def wait_for(browser: Browser, selector: str) -> Any:
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(browser.driver, 60).until(lambda d: d.find_elements(_by("CSS_SELECTOR"), selector))[
-        0
-    ]
-
-
 def visit(browser: Browser, url: str, width: int, height: int) -> None:
     """Open ``url`` at that screen size, from a blank page: changing the emulated device under a loaded page
     makes chromedriver lose track of that page's nodes now and then."""

@@ -4,16 +4,15 @@ posted back, then the thank-you or crisis page. Every refusal is the same page w
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from alliancekit.errors import InvalidToken, TooManyAttempts, ValidationError
+from alliancekit.requests import RequestForm
 from alliancekit_webapp.pages import crisis_page, kiosk_page, questionnaire_page, refused_page, thanks_page
-from alliancekit_webapp.questionnaire import form_parts, questionnaire_response, read_answers
+from alliancekit_webapp.questionnaire import Answered, form_parts, questionnaire_response, read_answers
 from alliancekit_webapp.security import CSRF_COOKIE, FormTooLarge, read_form, set_cookie
 from alliancekit_webapp.state import AppState, state
 from alliancekit_webapp.text import words
@@ -32,16 +31,16 @@ def _form_response(
     request: Request,
     app: AppState,
     token: str,
-    form: Any,
+    form: RequestForm,
     *,
     kiosk: bool,
-    answered: Any = None,
+    answered: Answered | None = None,
     notice: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
     csrf, new = app.signer.csrf_cookie(request)
     questionnaire = form.questionnaire
-    language = form.language or None
+    language = form.language or questionnaire.get("language")
     title = str(questionnaire.get("title") or form.measure)
     hidden = {"csrf": app.signer.csrf_field(csrf), "token": token, "mode": "kiosk" if kiosk else "link"}
     html = questionnaire_page(
@@ -101,6 +100,8 @@ async def kiosk_code(request: Request) -> Response:
             lambda: app.practice.redeem_kiosk_code(app.settings.clinic_id, code, source=source)
         )
     except REFUSALS:
+        return refused()
+    if form.token is None:  # a redeemed code always carries its one-use token
         return refused()
     return _form_response(request, app, form.token, form, kiosk=True)
 
