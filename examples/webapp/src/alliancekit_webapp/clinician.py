@@ -24,7 +24,7 @@ from alliancekit.feedback.reports import (
     chart_svg,
     progress_chart,
 )
-from alliancekit_webapp.pages import csrf_input, page
+from alliancekit_webapp.pages import csrf_input, error_summary, page
 from alliancekit_webapp.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
@@ -74,13 +74,8 @@ def _page(
 
 
 def _sign_in_form(field: str, failed: bool) -> str:
-    error = (
-        '<div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1"'
-        ' autofocus><h2 id="error-summary-title">There is a problem</h2><ul><li><a href="#user">'
-        "The clinician id or passphrase is not right</a></li></ul></div>"
-        if failed
-        else ""
-    )
+    problem = [("user", "The clinician id or passphrase is not right")]
+    error = error_summary("There is a problem", problem) if failed else ""
     return (
         f"<h1>Clinician sign-in</h1>{error}"
         '<p class="muted">The example\'s own sign-in: a host signs its staff in its own way.</p>'

@@ -40,6 +40,19 @@ def page(
     )
 
 
+def error_summary(title: str, links: list[tuple[str, str]], notice: str | None = None) -> str:
+    """The error summary at the top of a form sent back: focused when the page loads, announced, one link
+    per problem to the field it is about (``(target id, message)``)."""
+    items = "".join(
+        f'<li><a href="#{escape(target)}">{escape(message)}</a></li>' for target, message in links
+    )
+    extra = f"<p>{escape(notice)}</p>" if notice else ""
+    return (
+        '<div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1"'
+        f' autofocus><h2 id="error-summary-title">{escape(title)}</h2>{extra}<ul>{items}</ul></div>'
+    )
+
+
 def csrf_input(token: str) -> str:
     return f'<input type="hidden" name="csrf" value="{escape(token)}">'
 
@@ -62,17 +75,8 @@ def questionnaire_page(
     # the page's own words fall back to English; the measure's title and form keep their language
     out = [f'<h1 lang="{escape(language)}">{escape(title)}</h1>']
     if errors or notice:
-        links = "".join(
-            f'<li><a href="#{first_input_id(q)}">{escape(errors[q.field])}</a></li>'
-            for q in questions(parts)
-            if q.field in errors
-        )
-        extra = f"<p>{escape(notice)}</p>" if notice else ""
-        out.append(
-            '<div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1"'
-            f' autofocus><h2 id="error-summary-title">{escape(text["errors_title"])}</h2>{extra}'
-            f"<ul>{links}</ul></div>"
-        )
+        links = [(first_input_id(q), errors[q.field]) for q in questions(parts) if q.field in errors]
+        out.append(error_summary(text["errors_title"], links, notice))
     out.append(f'<p class="muted">{escape(text["intro"])}</p>')
     fields = "".join(
         f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in hidden.items()
@@ -129,11 +133,7 @@ def kiosk_page(csrf: str, language: str | None = None, *, missing: bool = False)
     error = ""
     described = "kiosk-hint"
     if missing:
-        error = (
-            '<div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1"'
-            f' autofocus><h2 id="error-summary-title">{escape(text["errors_title"])}</h2>'
-            f'<ul><li><a href="#code">{escape(text["kiosk_missing"])}</a></li></ul></div>'
-        )
+        error = error_summary(text["errors_title"], [("code", text["kiosk_missing"])])
         described = "kiosk-hint code-error"
     field_error = (
         f'<p class="field-error" id="code-error">{escape(text["kiosk_missing"])}</p>' if missing else ""
