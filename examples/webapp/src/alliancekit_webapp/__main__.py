@@ -20,7 +20,9 @@ from alliancekit_webapp.state import Settings
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="alliancekit-webapp", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="alliancekit-webapp", description="Run the alliancekit reference web app with uvicorn."
+    )
     parser.add_argument("--db", required=True, help="the practice's SQLite file (or a store location)")
     parser.add_argument("--clinic", required=True, help="the clinic this app serves (kiosk codes, sign-in)")
     parser.add_argument("--clinician", action="append", default=[], help="a clinician who may sign in")
