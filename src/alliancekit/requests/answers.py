@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from alliancekit.errors import ValidationError
-from alliancekit.fhir.codes import questionnaire_url
 from alliancekit.fhir.questionnaire import canonical
+from alliancekit.fhir.sdc import sdc_questionnaire
 from alliancekit.measures.definition import Measure
 from alliancekit.measures.validation import NOT_APPLICABLE, RESPONSE_LIMITS
 from alliancekit.security import bounded_json
@@ -133,29 +133,5 @@ def _coded(coding: Mapping[str, Any], path: str) -> Any:
 
 
 def questionnaire_for(measure: Measure, language: str | None) -> dict[str, Any]:
-    """The measure's SDC Questionnaire in ``language`` when the library has the SDC builder, else a plain
-    Questionnaire of its items (labels only where the wording is licensed)."""
-    try:
-        from alliancekit.fhir.questionnaire import sdc_questionnaire  # type: ignore[attr-defined]
-    except ImportError:
-        sdc_questionnaire = None
-    if sdc_questionnaire is not None:
-        built: dict[str, Any] = sdc_questionnaire(measure, language=language)
-        return built
-    return {
-        "resourceType": "Questionnaire",
-        "url": questionnaire_url(measure.id),
-        "version": measure.version,
-        "title": measure.title,
-        "status": "active",
-        "copyright": measure.licence_notice,
-        "item": [
-            {
-                "linkId": item.key,
-                "text": item.text if measure.item_text_allowed and item.text else item.label,
-                "type": "integer" if item.integral else "decimal",
-                "required": True,
-            }
-            for item in measure.items
-        ],
-    }
+    """The measure's SDC Questionnaire in ``language`` (:func:`alliancekit.fhir.sdc.sdc_questionnaire`)."""
+    return sdc_questionnaire(measure, language=language)

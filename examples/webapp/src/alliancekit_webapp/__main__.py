@@ -1,0 +1,53 @@
+"""``python -m alliancekit_webapp --db practice.sqlite --clinic CLINIC --clinician ID``: run the app with
+uvicorn on 127.0.0.1. The passphrase comes from ``ALLIANCEKIT_WEBAPP_PASSPHRASE`` (one passphrase for the
+clinicians named, the example's sign-in); the secret key from ``ALLIANCEKIT_WEBAPP_SECRET`` (hex, 32 bytes
+or more) or a new random one each start (signing everyone out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+
+import uvicorn
+
+from alliancekit.requests import RequestConfig
+from alliancekit_webapp.app import create_app
+from alliancekit_webapp.security import hash_passphrase
+from alliancekit_webapp.state import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="alliancekit-webapp", description="Run the alliancekit reference web app with uvicorn."
+    )
+    parser.add_argument("--db", required=True, help="the practice's SQLite file (or a store location)")
+    parser.add_argument("--clinic", required=True, help="the clinic this app serves (kiosk codes, sign-in)")
+    parser.add_argument("--clinician", action="append", default=[], help="a clinician who may sign in")
+    parser.add_argument(
+        "--crisis-information", help="what a client who endorses a risk item is shown (phone numbers, hours)"
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    passphrase = os.environ.get("ALLIANCEKIT_WEBAPP_PASSPHRASE", "")
+    if args.clinician and not passphrase:
+        print("set ALLIANCEKIT_WEBAPP_PASSPHRASE for the clinicians' sign-in", file=sys.stderr)  # noqa: T201
+        return 2
+    secret = os.environ.get("ALLIANCEKIT_WEBAPP_SECRET")
+    key = bytes.fromhex(secret) if secret else secrets.token_bytes(32)
+    stored = hash_passphrase(passphrase) if passphrase else ""
+    settings = Settings(
+        clinic_id=args.clinic, secret_key=key, clinicians=dict.fromkeys(args.clinician, stored)
+    )
+    crisis = {args.clinic: args.crisis_information} if args.crisis_information else {}
+    app = create_app(args.db, settings, requests=RequestConfig(crisis_information=crisis))
+    # access_log=False: a link's address holds its token, a secret that must never reach a log
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,160 @@
+"""The client's pages: a measure opened from a link (``/r/<token>``) or a kiosk code (``/kiosk``), its form
+posted back, then the thank-you or crisis page. Every refusal is the same page with the same status.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from alliancekit.errors import InvalidToken, TooManyAttempts, ValidationError
+from alliancekit.requests import RequestForm
+from alliancekit_webapp.pages import crisis_page, kiosk_page, questionnaire_page, refused_page, thanks_page
+from alliancekit_webapp.questionnaire import Answered, form_parts, questionnaire_response, read_answers
+from alliancekit_webapp.security import CSRF_COOKIE, FormTooLarge, read_form, set_cookie
+from alliancekit_webapp.state import AppState, state
+from alliancekit_webapp.text import words
+
+#: The status of every refusal: the same whatever the reason, so a guesser learns nothing from it.
+REFUSED_STATUS = 404
+#: What the library raises for a token or code that cannot be used (and for a form it cannot take).
+REFUSALS = (InvalidToken, TooManyAttempts, ValidationError)
+
+
+def refused(language: str | None = None) -> HTMLResponse:
+    return HTMLResponse(refused_page(language), status_code=REFUSED_STATUS)
+
+
+def _form_response(
+    request: Request,
+    app: AppState,
+    token: str,
+    form: RequestForm,
+    *,
+    kiosk: bool,
+    answered: Answered | None = None,
+    notice: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    csrf, new = app.signer.csrf_cookie(request)
+    questionnaire = form.questionnaire
+    language = form.language or questionnaire.get("language")
+    title = str(questionnaire.get("title") or form.measure)
+    hidden = {"csrf": app.signer.csrf_field(csrf), "token": token, "mode": "kiosk" if kiosk else "link"}
+    html = questionnaire_page(
+        title=title,
+        language=language or "en",
+        parts=form_parts(questionnaire),
+        action="/respond",
+        hidden=hidden,
+        answered=answered,
+        notice=notice,
+    )
+    response = HTMLResponse(html, status_code=status)
+    if new:
+        set_cookie(response, request, CSRF_COOKIE, csrf, None)
+    return response
+
+
+async def link(request: Request) -> Response:
+    """GET /r/<token>: the measure in the language the request was made for (or ``?lang=``)."""
+    app = state(request)
+    token = request.path_params["token"]
+    language = request.query_params.get("lang") or None
+    try:
+        form = await run_in_threadpool(lambda: app.practice.open_request(token, language=language))
+    except REFUSALS:
+        return refused(language)
+    return _form_response(request, app, token, form, kiosk=False)
+
+
+async def kiosk(request: Request) -> Response:
+    """GET /kiosk: the code form shown on the clinic's tablet."""
+    app = state(request)
+    csrf, new = app.signer.csrf_cookie(request)
+    response = HTMLResponse(kiosk_page(app.signer.csrf_field(csrf), request.query_params.get("lang")))
+    if new:
+        set_cookie(response, request, CSRF_COOKIE, csrf, None)
+    return response
+
+
+async def kiosk_code(request: Request) -> Response:
+    """POST /kiosk: redeem the code (rate-limited by the library per clinic and source address) and show
+    the measure; its one-use token travels in the form, never in an address."""
+    app = state(request)
+    try:
+        posted = await read_form(request)
+    except FormTooLarge:
+        return refused()
+    if not app.signer.csrf_ok(request, posted):
+        return refused()
+    code = posted.get("code", "").strip()
+    if not code:
+        csrf, _ = app.signer.csrf_cookie(request)
+        return HTMLResponse(kiosk_page(app.signer.csrf_field(csrf), missing=True), status_code=422)
+    source = request.client.host if request.client else "unknown"
+    try:
+        form = await run_in_threadpool(
+            lambda: app.practice.redeem_kiosk_code(app.settings.clinic_id, code, source=source)
+        )
+    except REFUSALS:
+        return refused()
+    if form.token is None:  # a redeemed code always carries its one-use token
+        return refused()
+    return _form_response(request, app, form.token, form, kiosk=True)
+
+
+async def respond(request: Request) -> Response:
+    """POST /respond: check the form, then submit it; the library validates, scores and records it, raises
+    alerts and consumes the token in one commit."""
+    app = state(request)
+    try:
+        posted = await read_form(request)
+    except FormTooLarge:
+        return refused()
+    token = posted.get("token", "")
+    kiosk = posted.get("mode") == "kiosk"
+    if not token:
+        return refused()
+    try:
+        form = await run_in_threadpool(lambda: app.practice.open_request(token))
+    except REFUSALS:
+        return refused()
+    language = form.language or None
+    if not app.signer.csrf_ok(request, posted):
+        # a stale or foreign form: show it again with a fresh CSRF field rather than losing the answers
+        parts = form_parts(form.questionnaire)
+        answered = read_answers(parts, posted)
+        notice = words(language)["form_expired"]
+        return _form_response(
+            request, app, token, form, kiosk=kiosk, answered=answered, notice=notice, status=403
+        )
+    parts = form_parts(form.questionnaire)
+    answered = read_answers(parts, posted)
+    if answered.errors:
+        return _form_response(request, app, token, form, kiosk=kiosk, answered=answered, status=422)
+    response = questionnaire_response(form.questionnaire, answered)
+    try:
+        submission = await run_in_threadpool(
+            lambda: app.practice.submit_response(token, questionnaire_response=response, language=language)
+        )
+    except REFUSALS:
+        return refused(language)
+    if submission.show_crisis_information:
+        return HTMLResponse(crisis_page(language, submission.crisis_information, kiosk=kiosk))
+    return HTMLResponse(thanks_page(language, kiosk=kiosk))
+
+
+async def home(request: Request) -> Response:
+    return RedirectResponse("/kiosk", status_code=303)
+
+
+routes = [
+    Route("/", home),
+    Route("/r/{token}", link, methods=["GET"]),
+    Route("/kiosk", kiosk, methods=["GET"]),
+    Route("/kiosk", kiosk_code, methods=["POST"]),
+    Route("/respond", respond, methods=["POST"]),
+]

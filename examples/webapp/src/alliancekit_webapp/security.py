@@ -1,0 +1,194 @@
+"""The app's web security: response headers, CSRF tokens, the clinician's signed session cookie, passphrase
+hashing and a size-capped form reader. Standard library only (hmac, hashlib, secrets).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+#: No inline script or style anywhere: the pages load one stylesheet from the app; the chart is an image.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+#: The chart SVG draws with its own <style>; it is an image, so it runs nothing and loads nothing.
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+
+HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    # a token in the address never leaves in a Referer header (the pages link nowhere else anyway)
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "cross-origin-opener-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+
+#: A form is small: a measure's answers and two hidden fields. Anything larger is refused unread.
+MAX_FORM_BYTES = 16 * 1024
+
+CSRF_COOKIE = "ak_csrf"
+SESSION_COOKIE = "ak_session"
+SESSION_SECONDS = 8 * 3600
+
+
+class SecurityHeaders:
+    """ASGI middleware: the headers above on every response, and ``Cache-Control: no-store`` on everything
+    but the stylesheet (the pages hold tokens, answers or clinical data; none may be kept by a cache)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                present = {k.lower() for k, _ in headers}
+                for name, value in HEADERS.items():
+                    if name.encode() not in present:
+                        headers.append((name.encode(), value.encode()))
+                static = scope["path"].startswith("/static/")
+                cache = "public, max-age=3600" if static else "no-store"
+                headers.append((b"cache-control", cache.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class FormTooLarge(Exception):
+    """A posted body over :data:`MAX_FORM_BYTES`, or not a urlencoded form."""
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """The posted ``application/x-www-form-urlencoded`` fields (the last value of a repeated name), reading
+    no more than :data:`MAX_FORM_BYTES`."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        raise FormTooLarge("not a urlencoded form")
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
+        raise FormTooLarge("body too large")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_FORM_BYTES:
+            raise FormTooLarge("body too large")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FormTooLarge("not UTF-8") from error
+    try:
+        return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=200))
+    except ValueError as error:  # more fields than any form of ours has
+        raise FormTooLarge("too many fields") from error
+
+
+class Signer:
+    """HMAC-SHA256 with the app's secret key: CSRF tokens and the session cookie."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < 32:
+            raise ValueError("the secret key must be at least 32 bytes")
+        self._key = key
+
+    def __repr__(self) -> str:
+        return "Signer(<secret>)"
+
+    def mac(self, purpose: str, value: str) -> str:
+        digest = hmac.new(self._key, f"{purpose}\0{value}".encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    # -- CSRF: a random cookie (SameSite=Strict, HttpOnly) and, in each form, its MAC ----------------------
+
+    def csrf_cookie(self, request: Request) -> tuple[str, bool]:
+        """The request's CSRF cookie value, or a new one (then ``True``: set it on the response); the same
+        for every call while handling one request."""
+        made: tuple[str, bool] | None = getattr(request.state, "csrf_cookie", None)
+        if made is None:
+            current = request.cookies.get(CSRF_COOKIE, "")
+            made = (current, False) if len(current) >= 32 else (secrets.token_urlsafe(32), True)
+            request.state.csrf_cookie = made
+        return made
+
+    def csrf_field(self, cookie: str) -> str:
+        return self.mac("csrf", cookie)
+
+    def csrf_ok(self, request: Request, posted: Mapping[str, str]) -> bool:
+        """The form carries the MAC of the request's own CSRF cookie, and any Origin header is this
+        server's: a page elsewhere can neither read the cookie nor forge the field."""
+        origin = request.headers.get("origin")
+        # under Referrer-Policy: no-referrer a browser sends "Origin: null" even for its own forms, so
+        # "null" proves nothing either way; the signed field (and the SameSite=Strict cookie) decide
+        if origin not in (None, "null") and origin != f"{request.url.scheme}://{request.url.netloc}":
+            return False
+        cookie = request.cookies.get(CSRF_COOKIE, "")
+        field = posted.get("csrf", "")
+        return len(cookie) >= 32 and hmac.compare_digest(field, self.csrf_field(cookie))
+
+    # -- the clinician's session: {"u": user, "x": expiry} signed ------------------------------------------
+
+    def session_cookie(self, user: str, now: float | None = None) -> str:
+        payload = json.dumps({"u": user, "x": int((now or time.time()) + SESSION_SECONDS)})
+        data = base64.urlsafe_b64encode(payload.encode()).decode()
+        return f"{data}.{self.mac('session', data)}"
+
+    def session_user(self, request: Request, now: float | None = None) -> str | None:
+        raw = request.cookies.get(SESSION_COOKIE, "")
+        data, _, mac = raw.partition(".")
+        if not data or not hmac.compare_digest(mac, self.mac("session", data)):
+            return None
+        try:
+            payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(data.encode()))
+        except ValueError:
+            return None
+        if payload.get("x", 0) < (now or time.time()):
+            return None
+        user = payload.get("u")
+        return user if isinstance(user, str) else None
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+
+
+# -- passphrases: scrypt, compared in constant time --------------------------------------------------------
+
+
+def hash_passphrase(passphrase: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(passphrase.encode(), salt=salt, n=2**14, r=8, p=1)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def check_passphrase(passphrase: str, stored: str) -> bool:
+    scheme, _, rest = stored.partition("$")
+    salt_hex, _, digest_hex = rest.partition("$")
+    if scheme != "scrypt" or not salt_hex or not digest_hex:
+        return False
+    digest = hashlib.scrypt(passphrase.encode(), salt=bytes.fromhex(salt_hex), n=2**14, r=8, p=1)
+    return hmac.compare_digest(digest.hex(), digest_hex)

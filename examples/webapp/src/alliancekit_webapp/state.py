@@ -1,0 +1,41 @@
+"""What the app's handlers share: the settings, the open practice and the signer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from alliancekit import Practice
+from alliancekit_webapp.security import Signer
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How one clinic runs the app.
+
+    ``clinicians`` maps each clinician's id (as the practice knows them) to a passphrase hash
+    (:func:`alliancekit_webapp.security.hash_passphrase`). That is the example's sign-in, and only that: a
+    real host signs its staff in with its own identity provider and builds the ``Actor`` from it.
+    """
+
+    clinic_id: str
+    secret_key: bytes = field(repr=False)
+    clinicians: Mapping[str, str] = field(default_factory=dict, repr=False)
+    measures: tuple[str, ...] = ("phq-9", "gad-7")
+    """The measures a clinician can send from the episode page."""
+    languages: tuple[tuple[str, str], ...] = (("en", "English"), ("es", "Español"), ("fr", "Français"))
+    """The languages offered for a request: (BCP 47 tag, its name in that language)."""
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    signer: Signer
+    practice: Practice
+
+
+def state(request: Request) -> AppState:
+    found: AppState = request.app.state.alliancekit
+    return found

@@ -1,0 +1,63 @@
+"""The reference web app's form (examples/webapp, alliancekit_webapp.questionnaire) against the library's
+SDC Questionnaires: for every built-in measure in every language it has, the form asks every question the
+measure has and nothing else, and what it posts reads back (alliancekit.fhir.sdc.answers_from_response) as
+exactly the answers chosen. No browser, no server."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from alliancekit.fhir.sdc import answers_from_response, sdc_questionnaire
+from alliancekit.measures.definition import NOT_APPLICABLE
+from alliancekit.plugins.manager import get_plugin_host
+
+from .webapp_server import app_module
+
+MEASURES = sorted({measure_id for measure_id, _ in get_plugin_host().measures()})
+
+
+@pytest.mark.parametrize("measure_id", MEASURES)
+def test_the_form_posts_back_the_answers_chosen(measure_id: str) -> None:
+    app_module()
+    from alliancekit_webapp.questionnaire import form_parts, questionnaire_response, questions, read_answers
+
+    measure = get_plugin_host().measures().get(measure_id)
+    rng = random.Random(measure_id)
+    for language in measure.languages:
+        questionnaire = sdc_questionnaire(measure, language=language)
+        asked = questions(form_parts(questionnaire))
+        assert [q.link_id for q in asked] == list(measure.item_keys)
+        for _ in range(20):
+            posted: dict[str, str] = {}
+            expected: dict[str, float | str | None] = {}
+            for q, item in zip(asked, measure.items, strict=True):
+                if q.options:  # the k-th radio button is the k-th response position (then "not applicable")
+                    k = rng.randrange(len(q.options))
+                    posted[q.field] = str(k)
+                    positions = int(item.max - item.min) + 1
+                    expected[item.key] = int(item.min) + k if k < positions else NOT_APPLICABLE
+                else:
+                    value = round(rng.uniform(item.min, item.max), 1)
+                    posted[q.field] = str(value)
+                    expected[item.key] = value
+            answered = read_answers(form_parts(questionnaire), posted)
+            assert answered.errors == []
+            got = answers_from_response(measure, questionnaire_response(questionnaire, answered))
+            assert got == expected
+
+
+def test_a_required_question_left_out_or_a_number_out_of_range_is_an_error_by_its_question() -> None:
+    app_module()
+    from alliancekit_webapp.questionnaire import form_parts, questions, read_answers
+
+    measure = get_plugin_host().measures().get("ors")
+    parts = form_parts(sdc_questionnaire(measure))
+    first, second = questions(parts)[:2]
+    assert (first.low, first.high) == (measure.items[0].min, measure.items[0].max)
+    posted = {first.field: str(first.high), second.field: str((second.high or 0) + 0.1)}
+    errors = read_answers(parts, posted).errors
+    assert [(q.field, kind) for q, kind in errors][:1] == [(second.field, "number")]
+    assert all(kind == "missing" for _, kind in errors[1:])
+    assert len(errors) == len(questions(parts)) - 1
