@@ -93,13 +93,17 @@ def evaluate(
 
 def _phases(rules: Sequence[AlertRule]) -> tuple[tuple[AlertRule, ...], tuple[AlertRule, ...]]:
     """The rules checked first, and those checked after the first ones' alerts are folded in (kept by the
-    identity of the rule sequence: a practice asks with the same one every time)."""
-    return _phased.get(
-        rules,
-        lambda r: (
-            tuple(rule for rule in rules if not rule.after_alerts),
-            tuple(rule for rule in rules if rule.after_alerts),
-        ),
+    identity of a tuple of rules: a practice asks with the same one every time; a list may change)."""
+    if type(rules) is tuple:
+        return _phased.get(rules, _split)
+    return _split(rules)
+
+
+def _split(rules: object) -> tuple[tuple[AlertRule, ...], tuple[AlertRule, ...]]:
+    assert isinstance(rules, Sequence)  # noqa: S101 - EngineContext.rules
+    return (
+        tuple(rule for rule in rules if not rule.after_alerts),
+        tuple(rule for rule in rules if rule.after_alerts),
     )
 
 
