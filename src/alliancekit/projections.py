@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from alliancekit.events.converter import encode_json, encode_payload, unstructure
+from alliancekit.events.identity_cache import IdentityCache
 from alliancekit.lifecycle.rules import review_due
-from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.protocols.definition import MeasurementProtocol
 from alliancekit.protocols.schedule import missed_measures
 from alliancekit.store.protocol import CaseloadRow
@@ -38,7 +39,7 @@ def caseload_row(
     reading events. ``is_outcome(measure_id)`` says which measures are outcome measures; ``protocol`` is
     the measurement protocol the episode follows (its missed administrations are listed)."""
     treating = state.is_open and state.fit is not None
-    alerts = sorted(state.alerts.items(), key=lambda item: (-item[1].severity.rank, item[1].rule_id, item[0]))
+    open_alerts, open_alerts_json, highest = _alerts.get(state.alerts, _open_alerts)
     outcome = primary_outcome(state, is_outcome)
     first = state.first_scores.get(outcome) if outcome else None
     latest = state.latest_scores.get(outcome) if outcome else None
@@ -58,20 +59,12 @@ def caseload_row(
         latest_scores_json=encode_json(
             {measure: point.total for measure, point in sorted(state.latest_scores.items())}
         ),
-        open_alerts=len(alerts),
+        open_alerts=open_alerts,
         next_review_at=state.attended_at_last_review + review_every if treating else None,
         review_due=treating and review_due(state, review_every),
         closed_on=state.closed_on,
-        open_alerts_json=json.dumps(
-            [
-                {"id": alert_id, "rule": a.rule_id, "severity": a.severity.value, "status": a.status.value}
-                | ({"measure": a.measure_id} if a.measure_id else {})
-                | ({"participant": a.participant} if a.participant else {})
-                for alert_id, a in alerts
-            ],
-            separators=(",", ":"),
-        ),
-        highest_severity=alerts[0][1].severity.value if alerts else None,
+        open_alerts_json=open_alerts_json,
+        highest_severity=highest,
         outcome_measure=outcome,
         first_outcome=None if first is None else first.total,
         latest_outcome=None if latest is None else latest.total,
@@ -85,6 +78,28 @@ def caseload_row(
         if protocol is None
         else encode_json(list(missed_measures(protocol, state, review_every=review_every))),
     )
+
+
+def _open_alerts(value: object) -> tuple[int, str, str | None]:
+    """How many open alerts, their JSON (most severe first) and the highest severity."""
+    assert isinstance(value, Mapping)  # noqa: S101 - EpisodeState.alerts
+    alerts: list[tuple[str, AlertState]] = sorted(
+        value.items(), key=lambda item: (-item[1].severity.rank, item[1].rule_id, item[0])
+    )
+    text = json.dumps(
+        [
+            {"id": alert_id, "rule": a.rule_id, "severity": a.severity.value, "status": a.status.value}
+            | ({"measure": a.measure_id} if a.measure_id else {})
+            | ({"participant": a.participant} if a.participant else {})
+            for alert_id, a in alerts
+        ],
+        separators=(",", ":"),
+    )
+    return len(alerts), text, alerts[0][1].severity.value if alerts else None
+
+
+#: The open-alerts part of the row by the identity of the state's alerts map: most commands leave it alone.
+_alerts: IdentityCache[tuple[int, str, str | None]] = IdentityCache(8192)
 
 
 def lockbox_json(state: EpisodeState) -> str:

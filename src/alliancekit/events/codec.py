@@ -18,6 +18,7 @@ import attrs
 
 from alliancekit.errors import StoreError
 from alliancekit.events import converter
+from alliancekit.events.state_json import state_json
 from alliancekit.events.types import Event, event_class
 from alliancekit.events.upcasters import UPCASTERS
 from alliancekit.lifecycle.state import EpisodeState
@@ -97,9 +98,7 @@ class Codec:
 
     @staticmethod
     def encode_state(state: EpisodeState) -> str:
-        data = converter.unstructure(state)
-        data[_VERSION_KEY] = SNAPSHOT_VERSION
-        return converter.encode_json(data)
+        return state_json(state, SNAPSHOT_VERSION, _VERSION_KEY)
 
     @staticmethod
     def decode_state(text: str) -> EpisodeState | None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from alliancekit.errors import AlliancekitError, PluginError
+from alliancekit.events.identity_cache import IdentityCache
 from alliancekit.events.types import AlertRaised, AlertResolved, Event, ReviewRecorded
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.rules import AlertRule, RuleContext, Target
@@ -57,21 +58,19 @@ def evaluate(
     active = {alert.key for alert in state.alerts.values()}
     ever = set(state.alert_keys_raised)
     memo: dict[object, object] = dict(context.measure_cache)
-    for phase in (False, True):
-        ctx = RuleContext(
-            before,
-            events,
-            state,
-            context.config,
-            context.measures,
-            context.expectations,
-            memo,
-            protocol=context.protocol,
+    config, measures, expectations = context.config, context.measures, context.expectations
+
+    def rule_context() -> RuleContext:
+        return RuleContext(
+            before, events, state, config, measures, expectations, memo, protocol=context.protocol
         )
+
+    ctx = rule_context()
+    for rules in _phases(context.rules):
+        if ctx.after is not state:  # the phase before raised alerts: later rules see them folded in
+            ctx = rule_context()
         raised: list[Event] = []
-        for rule in context.rules:
-            if rule.after_alerts is not phase:
-                continue
+        for rule in rules:
             for measure_id, participant in _fired(rule, ctx):
                 key = alert_key(rule.id, measure_id, participant)
                 if key in active or (rule.once_per_episode and key in ever):
@@ -101,14 +100,33 @@ def evaluate(
     return out
 
 
+def _phases(rules: Sequence[AlertRule]) -> tuple[tuple[AlertRule, ...], tuple[AlertRule, ...]]:
+    """The rules checked first, and those checked after the first ones' alerts are folded in (kept by the
+    identity of a tuple of rules: a practice asks with the same one every time; a list may change)."""
+    if type(rules) is tuple:
+        return _phased.get(rules, _split)
+    return _split(rules)
+
+
+def _split(rules: object) -> tuple[tuple[AlertRule, ...], tuple[AlertRule, ...]]:
+    assert isinstance(rules, Sequence)  # noqa: S101 - EngineContext.rules
+    return (
+        tuple(rule for rule in rules if not rule.after_alerts),
+        tuple(rule for rule in rules if rule.after_alerts),
+    )
+
+
+_phased: IdentityCache[tuple[tuple[AlertRule, ...], tuple[AlertRule, ...]]] = IdentityCache(64)
+
+
 def _fired(rule: AlertRule, ctx: RuleContext) -> list[tuple[str | None, str | None]]:
     """What the rule fires for, as (measure, participant) pairs, each once."""
     try:
-        fired = list(
-            dict.fromkeys(
-                (t.measure_id, t.participant) if isinstance(t, Target) else (t, None) for t in rule.check(ctx)
-            )
-        )
+        fired: list[tuple[str | None, str | None]] = []
+        for t in rule.check(ctx):
+            pair = (t.measure_id, t.participant) if isinstance(t, Target) else (t, None)
+            if pair not in fired:  # a rule fires for a handful of measures at most
+                fired.append(pair)
     except AlliancekitError:
         raise
     except Exception as exc:

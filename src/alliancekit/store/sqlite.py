@@ -9,6 +9,8 @@ Durability and concurrency settings, and why:
   in the kernel and is woken when the lock is free, where SQLite's busy handler polls with growing sleeps
   (p99 49 ms at 4 writer processes before, single-digit milliseconds with the lock). ``busy_timeout`` stays
   for writers that do not take it (a migration, an older alliancekit);
+* WAL checkpoints run on a thread beside the writers (:mod:`alliancekit.store.sqlite_checkpoint`), not
+  inside the commit that crosses SQLite's threshold while every other writer waits on its lock;
 * write transactions begin ``IMMEDIATE``, so the version check and the insert happen under the write lock
   and two writers cannot both pass the check (the loser gets a ConflictError, never a lost update); the
   audit shard heads are read and moved, and checkpoints sealed (``seal``), under the same lock.
@@ -66,6 +68,7 @@ from alliancekit.store.protocol import (
     StoredEvent,
 )
 from alliancekit.store.registry import StoreRegistrar, sqlite_file
+from alliancekit.store.sqlite_checkpoint import WalCheckpointer
 from alliancekit.store.sqlite_schema import (
     APPLICATION_ID,
     LATEST_VERSION,
@@ -616,10 +619,13 @@ class SQLiteStore:
         self._writer = threading.Lock()  # one writer of this store's threads at a time
         self._writer_fd: int | None = None
         self._version = LATEST_VERSION
+        self._checkpointer: WalCheckpointer | None = None
         if self.read_only:
             self._check_readable()
         else:
             self._prepare()
+            page_size = int(self._connect().execute("PRAGMA page_size").fetchone()[0])
+            self._checkpointer = WalCheckpointer(self.path, page_size)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"
@@ -647,6 +653,8 @@ class SQLiteStore:
             conn.execute("PRAGMA foreign_keys = ON")
             if self.read_only:
                 conn.execute("PRAGMA query_only = ON")
+            else:  # checkpoints run beside the writers (sqlite_checkpoint), not inside a commit
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
         except BaseException as exc:
             conn.close()  # not yet among this store's connections: close() would not find it
             if isinstance(exc, sqlite3.DatabaseError):
@@ -823,6 +831,8 @@ class SQLiteStore:
                     raise
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite write failed: {type(exc).__name__}") from exc
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
         return result
 
     # -- outbox delivery ----------------------------------------------------------------------------------
@@ -1122,6 +1132,8 @@ class SQLiteStore:
             raise StoreError(f"SQLite read failed: {type(exc).__name__}") from exc
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.close()
         with self._lock:
             for conn in self._connections:
                 conn.close()
