@@ -20,7 +20,11 @@ from alliancekit.errors import BatchClosed, ValidationError
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.practice import Practice
 
-__all__ = ["DEFAULT_BATCH_SIZE", "MAX_BATCH_SIZE", "Batch"]
+__all__ = ["DEFAULT_BATCH_SIZE", "FACADE_ONLY", "MAX_BATCH_SIZE", "Batch"]
+
+#: Commands of the table a batch does not take: each hands a secret to its caller (a link token, a kiosk
+#: code) or takes one in (a client's submission), so it must be durable before the call returns.
+FACADE_ONLY = frozenset({"request_administration", "kiosk_code", "submit_response"})
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -125,3 +129,5 @@ class Batch:
     attach_disagreement = _same_as(Practice.attach_disagreement)
     set_lockbox = _same_as(Practice.set_lockbox)
     lift_lockbox = _same_as(Practice.lift_lockbox)
+    set_protocol = _same_as(Practice.set_protocol)
+    revoke_request = _same_as(Practice.revoke_request)

@@ -18,6 +18,7 @@ from alliancekit.cli.main import build_parser, main
 from alliancekit.domain import Administration
 
 CANARY = "CANARY-cli-4b2e"
+IMPORTS = Path(__file__).parents[2] / "examples" / "imports"
 LEVEL = 3.7
 SCORE = "14.8"
 D = date(2026, 1, 19)
@@ -33,6 +34,21 @@ COMMANDS: dict[str, tuple[str, Argv]] = {
     "report": ("audited", lambda db, tmp, ep: ["--db", str(db), "--out", str(tmp / "report")]),
     "quality": ("audited", lambda db, tmp, ep: ["--db", str(db), "--json"]),
     "export fhir": ("audited", lambda db, tmp, ep: ["--db", str(db), "--all", "--out", str(tmp / "bulk")]),
+    "export csv": (
+        "audited",
+        lambda db, tmp, ep: ["--db", str(db), "--out", str(tmp / "csv"), "--key-file", str(tmp / "key")],
+    ),
+    "import csv": (
+        "writes",
+        lambda db, tmp, ep: [
+            "--db",
+            str(db),
+            "--mapping",
+            str(IMPORTS / "openfit-style.toml"),
+            str(IMPORTS / "openfit-style.csv"),
+        ],
+    ),
+    "import fhir": ("writes", lambda db, tmp, ep: ["--db", str(db), "--dry-run", str(tmp / "answers.json")]),
     "audit show": ("audited", lambda db, tmp, ep: ["--db", str(db), "--json"]),
     "audit verify": ("read-only", lambda db, tmp, ep: ["--db", str(db)]),
     "verify": ("read-only", lambda db, tmp, ep: ["--db", str(db), "--json"]),
@@ -123,6 +139,7 @@ def test_cli_command_on_a_locked_record(
         '{"individually": 5, "interpersonally": 5, "socially": 5, "overall": 5}'
     )
     (tmp_path / "definition.json").write_text("{}")
+    (tmp_path / "key").write_bytes(b"a synthetic pseudonym key for the test")
     before_bytes = hashlib.sha256(db.read_bytes()).hexdigest()
     before_audit = _audit_rows(db)
     main([*command.split(), *argv(db, tmp_path, locked[1])])

@@ -441,6 +441,7 @@ def valid(cls: type) -> dict[str, Any]:
             "rater": "parent",
             "about": "client-2",
             "rater_ref": "client-3",
+            "total": None,
         },
         Session: {
             "held_on": D,
@@ -605,6 +606,13 @@ def test_every_field_refuses_bad_values(cls: type, name: str) -> None:
     if attrs.has(kind):
         refused(build({"a": 1}), where, "type")
         refused(build(wrong_type), where, "type")
+        return
+    if (cls, name) == (Administration, "total"):  # a number within the answers' bounds, or None
+        refused(build("12"), where, "type")
+        refused(build(True), where, "type")
+        refused(build(float("nan")), where, "range")
+        refused(build(ck.MAX_ANSWER * 10), where, "range")
+        assert cls(**{**valid(cls), "answers": {}, name: ck.MAX_ANSWER}).total == ck.MAX_ANSWER
         return
     assert (cls, name) == (Administration, "answers"), f"no bad values for {where}"
     refused(build([1, 2]), where, "type")

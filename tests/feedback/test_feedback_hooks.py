@@ -37,7 +37,7 @@ def test_alliancekit_register_alert_rules_adds_a_rule_attributed_to_its_plugin(t
     registry = alert_rules(host)
     assert registry.supplier("myclinic.every-session") == host.pm.get_name(plugin)
     assert registry.supplier("risk-item-endorsed") == "alliancekit.feedback.builtin"
-    assert len(registry) == 12  # ten builtins, the split alliance and the plugin's
+    assert len(registry) == 13  # ten builtins, the split alliance, the missed measure and the plugin's
     c = make_clinic(tmp_path, plugins=host)
     ep = c.episode()
     c.session(ep, ors(30))

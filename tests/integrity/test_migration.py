@@ -87,6 +87,8 @@ def _as_version_2(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
     conn = sqlite3.connect(target, isolation_level=None)
     conn.execute("DROP TABLE practice_meta")
+    conn.execute("DROP TABLE administration_requests")
+    conn.execute("DROP TABLE kiosk_failures")
     conn.execute("ALTER TABLE episodes DROP COLUMN missed_measures")
     conn.execute("PRAGMA user_version = 2")
     conn.close()

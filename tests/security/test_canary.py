@@ -29,6 +29,8 @@ from alliancekit.store.sqlite import SQLiteStore
 
 CANARY = "CANARY-7f3e9b2a-do-not-leak"
 TEXT_ARGUMENTS = ("reason", "text", "statement", "override_reason")
+#: Hidden fields (kept out of reprs) that hold no free text: a record or a number.
+NOT_TEXT = {"maintenance_plan", "total"}
 
 
 def _inject(value: Any) -> Any:
@@ -48,7 +50,7 @@ def _inject(value: Any) -> Any:
             changes[field.name] = f"{current} {CANARY}"
         elif field.repr is False and isinstance(current, tuple):
             changes[field.name] = (*(f"{s} {CANARY}" for s in current), CANARY)
-        elif field.repr is False and current is None and field.name != "maintenance_plan":
+        elif field.repr is False and current is None and field.name not in NOT_TEXT:
             changes[field.name] = (CANARY,) if field.name == "tasks" else CANARY
     return attrs.evolve(value, **changes)
 

@@ -259,7 +259,7 @@ BUILTIN_RULES: tuple[AlertRule, ...] = (
     AlertRule(
         MEASURE_MISSED,
         AlertSeverity.INFO,
-        "{measure} was due under the measurement protocol and not given.",
+        N_("{measure} was due under the measurement protocol and not given."),
         _measure_missed,
     ),
     AlertRule(

@@ -455,6 +455,14 @@ NOT_EXPORTED_REASONS: dict[str, str] = {
     "is counted in OperationOutcome) and does not disclose the directive itself",
     "lockbox-lifted": "as lockbox-set: the directives are applied, never exported",
     "process-note-recorded": "a therapist's private process notes are never shared or exported",
+    "administration-requested": "a request that the client fill a measure in (a link or a kiosk code) is "
+    "workflow, not clinical content; what the client answered is its own event",
+    "administration-request-revoked": "as administration-requested: workflow, not clinical content",
+    "client-response-recorded": "a measure the client filled in through a request; not mapped yet (it would "
+    "be a QuestionnaireResponse authored by the Patient with its Observations, outside any Encounter when "
+    "given between sessions): its scores are in the reports, the caseload and the timeline",
+    "protocol-set": "the episode's measurement protocol (which measures are scheduled) is administrative; not "
+    "mapped (a CarePlan activity could carry it)",
 }
 
 
