@@ -461,8 +461,8 @@ NOT_EXPORTED_REASONS: dict[str, str] = {
     "client-response-recorded": "a measure the client filled in through a request; not mapped yet (it would "
     "be a QuestionnaireResponse authored by the Patient with its Observations, outside any Encounter when "
     "given between sessions): its scores are in the reports, the caseload and the timeline",
-    "protocol-set": "the episode's measurement protocol (which measures are scheduled) is administrative; not "
-    "mapped (a CarePlan activity could carry it)",
+    "protocol-set": "the episode's measurement protocol (which measures are scheduled) is administrative; "
+    "not mapped (a CarePlan activity could carry it)",
 }
 
 
