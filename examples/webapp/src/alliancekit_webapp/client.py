@@ -40,12 +40,14 @@ def _form_response(
 ) -> HTMLResponse:
     csrf, new = app.signer.csrf_cookie(request)
     questionnaire = form.questionnaire
-    language = form.language or questionnaire.get("language")
+    content_language = str(questionnaire.get("language") or form.language or "en")
+    language = form.language or content_language
     title = str(questionnaire.get("title") or form.measure)
     hidden = {"csrf": app.signer.csrf_field(csrf), "token": token, "mode": "kiosk" if kiosk else "link"}
     html = questionnaire_page(
         title=title,
-        language=language or "en",
+        language=language,
+        content_language=content_language,
         parts=form_parts(questionnaire),
         action="/respond",
         hidden=hidden,

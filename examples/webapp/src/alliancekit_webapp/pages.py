@@ -61,6 +61,7 @@ def questionnaire_page(
     *,
     title: str,
     language: str,
+    content_language: str,
     parts: list[Part],
     action: str,
     hidden: Mapping[str, str],
@@ -68,12 +69,15 @@ def questionnaire_page(
     notice: str | None = None,
 ) -> str:
     """The measure as a form: an error summary linked to each question left wrong (focused on load), then
-    the stem and questions in the Questionnaire's language."""
+    the stem and questions. The page's own words are in the client's ``language``; the measure's title and
+    questions are marked with the language the Questionnaire is written in (``content_language``), which
+    differs when the measure has no text in the client's language, so assistive technology reads each part
+    in its own language."""
     text = words(language)
     chosen = answered.chosen if answered else {}
     errors = {q.field: error_message(q, kind, text) for q, kind in (answered.errors if answered else [])}
     # the page's own words fall back to English; the measure's title and form keep their language
-    out = [f'<h1 lang="{escape(language)}">{escape(title)}</h1>']
+    out = [f'<h1 lang="{escape(content_language)}">{escape(title)}</h1>']
     if errors or notice:
         links = [(first_input_id(q), errors[q.field]) for q in questions(parts) if q.field in errors]
         out.append(error_summary(text["errors_title"], links, notice))
@@ -81,7 +85,8 @@ def questionnaire_page(
     fields = "".join(
         f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in hidden.items()
     )
-    out.append(f'<form method="post" action="{escape(action)}" novalidate lang="{escape(language)}">{fields}')
+    form_tag = f'<form method="post" action="{escape(action)}" novalidate lang="{escape(content_language)}">'
+    out.append(form_tag + fields)
     for part in parts:
         if part.kind == "heading":
             out.append(f"<h2>{escape(part.text)}</h2>")
