@@ -158,6 +158,7 @@ class DemoSummary:
                 f"  alerts raised {sum(self.alerts_by_rule.values())} ({len(self.alerts_by_rule)} rules),"
                 f" resolved {self.alerts_resolved}"
             ),
+            f"  measures clients filled in themselves (by link or kiosk): {self.client_submissions}",
         ]
 
 
