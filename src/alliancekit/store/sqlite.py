@@ -295,25 +295,29 @@ def _write_audit(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> No
         conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in linked])
 
 
+def _insert_command(conn: sqlite3.Connection, command: CommandRecord) -> None:
+    """A keyed command's record; a key already used is :class:`DuplicateCommand`."""
+    try:
+        conn.execute(
+            _INSERT_COMMAND,
+            (
+                command.clinic_id,
+                command.command,
+                command.key,
+                command.request_hash,
+                command.episode_id,
+                command.version,
+            ),
+        )
+    except sqlite3.IntegrityError:
+        raise DuplicateCommand(command.key) from None
+
+
 def _write_commit(conn: sqlite3.Connection, commit: Commit) -> None:
     """Every row of one command's commit; the caller holds the write transaction."""
     _write_episode(conn, commit)
-    command = commit.command
-    if command is not None:
-        try:
-            conn.execute(
-                _INSERT_COMMAND,
-                (
-                    command.clinic_id,
-                    command.command,
-                    command.key,
-                    command.request_hash,
-                    command.episode_id,
-                    command.version,
-                ),
-            )
-        except sqlite3.IntegrityError:
-            raise DuplicateCommand(command.key) from None
+    if commit.command is not None:
+        _insert_command(conn, commit.command)
     conn.executemany(_INSERT_EVENT, [_event_row(e) for e in commit.events])
     if commit.outbox:
         conn.executemany(_INSERT_OUTBOX, [_outbox_row(m) for m in commit.outbox])
@@ -424,22 +428,8 @@ def _write_batch(conn: sqlite3.Connection, commits: Sequence[Commit]) -> None:
         last = lasts[episode_id]
         _write_episode(conn, attrs.evolve(last, expected_version=first.expected_version, events=()))
     for commit in commits:
-        command = commit.command
-        if command is not None:
-            try:
-                conn.execute(
-                    _INSERT_COMMAND,
-                    (
-                        command.clinic_id,
-                        command.command,
-                        command.key,
-                        command.request_hash,
-                        command.episode_id,
-                        command.version,
-                    ),
-                )
-            except sqlite3.IntegrityError:
-                raise DuplicateCommand(command.key) from None
+        if commit.command is not None:
+            _insert_command(conn, commit.command)
     conn.executemany(_INSERT_EVENT, [_event_row(e) for commit in commits for e in commit.events])
     conn.executemany(_INSERT_OUTBOX, [_outbox_row(m) for commit in commits for m in commit.outbox])
     _write_audit(conn, [a for commit in commits for a in commit.audit])
