@@ -7,6 +7,7 @@ the crisis page; axe-core finds no serious or critical violation on any page."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,24 +78,42 @@ def click(browser: Browser, css: str) -> None:
                 raise
 
 
-def click_through(browser: Browser, css: str) -> None:
-    """Click the element and wait for the page it leads to (the old page goes stale)."""
-    from selenium.webdriver.support import expected_conditions
+def _mark_page(browser: Browser) -> str:
+    """Mark the loaded document with a fresh value (a script variable: no node handle involved)."""
+    mark = secrets.token_hex(8)
+    browser.driver.execute_script("window.__testPage = arguments[0];", mark)
+    return mark
+
+
+def _wait_for_next_page(browser: Browser, mark: str) -> None:
+    """Wait until a new document, fully loaded, replaced the one marked ``mark``.
+
+    Asked by script rather than by polling an element of the old page: while the old document is being
+    replaced, chromedriver may answer about such an element with an inspector error ("does not belong to
+    the document") instead of the stale-element error Selenium's ``staleness_of`` expects; a script runs
+    in whichever document is current. Errors during the switch are part of the wait."""
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    old = browser.driver.find_element(_by("TAG_NAME"), "html")
+    def replaced(driver: Any) -> bool:
+        state = driver.execute_script("return [window.__testPage || null, document.readyState];")
+        return bool(state[0] != mark and state[1] == "complete")
+
+    WebDriverWait(browser.driver, 60, ignored_exceptions=(WebDriverException,)).until(replaced)
+
+
+def click_through(browser: Browser, css: str) -> None:
+    """Click the element and wait for the page it leads to."""
+    mark = _mark_page(browser)
     click(browser, css)
-    WebDriverWait(browser.driver, 60).until(expected_conditions.staleness_of(old))
+    _wait_for_next_page(browser, mark)
 
 
 def keyed_through(browser: Browser, *keys: str) -> None:
     """Press the keys (the last one submits) and wait for the next page."""
-    from selenium.webdriver.support import expected_conditions
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    old = browser.driver.find_element(_by("TAG_NAME"), "html")
+    mark = _mark_page(browser)
     press(browser, *keys)
-    WebDriverWait(browser.driver, 60).until(expected_conditions.staleness_of(old))
+    _wait_for_next_page(browser, mark)
 
 
 def heading(browser: Browser) -> str:
