@@ -68,6 +68,7 @@ from alliancekit.store.protocol import (
     StoredEvent,
 )
 from alliancekit.store.registry import StoreRegistrar, sqlite_file
+from alliancekit.store.request_rows import REQUEST_COLUMNS, request_fields, request_from_row
 from alliancekit.store.sqlite_checkpoint import WalCheckpointer
 from alliancekit.store.sqlite_schema import (
     APPLICATION_ID,
@@ -327,53 +328,11 @@ def _write_commit(conn: sqlite3.Connection, commit: Commit) -> None:
         _write_request(conn, commit.request)
 
 
-_REQUEST_COLUMNS = (
-    "clinic_id, request_id, episode_id, measure_id, version, point, session_id, language, token_hash,"
-    " code_hash, created_at, expires_at, remind_at, revoked_at, used_at"
-)
+_REQUEST_COLUMNS = ", ".join(REQUEST_COLUMNS)
 
 
-def _request_row(r: RequestRecord) -> tuple[Any, ...]:
-    def at(value: datetime | None) -> int | None:
-        return None if value is None else _micros(value)
-
-    return (
-        r.clinic_id,
-        r.request_id,
-        r.episode_id,
-        r.measure_id,
-        r.version,
-        r.point,
-        r.session_id,
-        r.language,
-        r.token_hash,
-        r.code_hash,
-        _micros(r.created_at),
-        _micros(r.expires_at),
-        at(r.remind_at),
-        at(r.revoked_at),
-        at(r.used_at),
-    )
-
-
-def _request_from_row(r: Sequence[Any]) -> RequestRecord:
-    return RequestRecord(
-        clinic_id=r[0],
-        request_id=r[1],
-        episode_id=r[2],
-        measure_id=r[3],
-        version=r[4],
-        point=r[5],
-        session_id=r[6],
-        language=r[7],
-        token_hash=r[8],
-        code_hash=r[9],
-        created_at=_EPOCH + r[10] * _MICROSECOND,
-        expires_at=_EPOCH + r[11] * _MICROSECOND,
-        remind_at=_from_micros(r[12]),
-        revoked_at=_from_micros(r[13]),
-        used_at=_from_micros(r[14]),
-    )
+def _request_from_row(row: Sequence[Any]) -> RequestRecord:
+    return request_from_row(row, lambda us: _EPOCH + us * _MICROSECOND)
 
 
 def _write_request(conn: sqlite3.Connection, write: RequestWrite) -> None:
@@ -382,8 +341,9 @@ def _write_request(conn: sqlite3.Connection, write: RequestWrite) -> None:
     if write.action == "create":
         assert write.record is not None  # noqa: S101 - a create carries its record
         conn.execute(
-            f"INSERT INTO administration_requests ({_REQUEST_COLUMNS}) VALUES ({', '.join('?' * 15)})",  # noqa: S608
-            _request_row(write.record),
+            f"INSERT INTO administration_requests ({_REQUEST_COLUMNS})"  # noqa: S608
+            f" VALUES ({', '.join('?' * len(REQUEST_COLUMNS))})",
+            tuple(request_fields(write.record, _micros).values()),
         )
         return
     if write.action == "revoke":

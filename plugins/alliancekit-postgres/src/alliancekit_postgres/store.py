@@ -90,6 +90,7 @@ from alliancekit.store.protocol import (
     Snapshot,
     StoredEvent,
 )
+from alliancekit.store.request_rows import request_fields, request_from_row
 from alliancekit_postgres.schema import (
     LATEST_VERSION,
     READABLE_FROM,
@@ -736,7 +737,7 @@ class PostgresStore:
     def _requests(self, name: str, params: tuple[Any, ...]) -> list[RequestRecord]:
         if self._db.version < 4:  # a read-only store on an older schema: no requests table yet
             return []
-        return [_request_record(r) for r in self._read(name, (self.clinic_id, *params))]
+        return [request_from_row(r) for r in self._read(name, (self.clinic_id, *params))]
 
     def find_request(self, token_hash: str) -> RequestRecord | None:
         found = self._requests("find_request", (token_hash,))
@@ -759,7 +760,7 @@ class PostgresStore:
             "request write",
             lambda conn: conn.execute(query, (clinic_id, code_hash, token_hash, at)).fetchall(),
         )
-        return _request_record(rows[0]) if rows else None
+        return request_from_row(rows[0]) if rows else None
 
     def count_failure(self, clinic_id: str, source: str, window: datetime) -> int:
         if clinic_id != self.clinic_id:
@@ -865,45 +866,14 @@ def _outbox_record(r: tuple[Any, ...]) -> OutboxRecord:
     )
 
 
+#: Columns ``write_request`` does not read from a created request's object: it takes the clinic and the
+#: request id as arguments, and a request is created neither revoked nor used.
+_NOT_IN_REQUEST_OBJECT = frozenset({"clinic_id", "request_id", "revoked_at", "used_at"})
+
+
 def _request_object(r: RequestRecord) -> str:
-    def at(value: datetime | None) -> str | None:
-        return None if value is None else value.isoformat()
-
-    return json.dumps(
-        {
-            "episode_id": r.episode_id,
-            "measure_id": r.measure_id,
-            "version": r.version,
-            "point": r.point,
-            "session_id": r.session_id,
-            "language": r.language,
-            "token_hash": r.token_hash,
-            "code_hash": r.code_hash,
-            "created_at": at(r.created_at),
-            "expires_at": at(r.expires_at),
-            "remind_at": at(r.remind_at),
-        }
-    )
-
-
-def _request_record(r: tuple[Any, ...]) -> RequestRecord:
-    return RequestRecord(
-        clinic_id=r[0],
-        request_id=r[1],
-        episode_id=r[2],
-        measure_id=r[3],
-        version=r[4],
-        point=r[5],
-        session_id=r[6],
-        language=r[7],
-        token_hash=r[8],
-        code_hash=r[9],
-        created_at=r[10],
-        expires_at=r[11],
-        remind_at=r[12],
-        revoked_at=r[13],
-        used_at=r[14],
-    )
+    fields = request_fields(r, datetime.isoformat)
+    return json.dumps({name: value for name, value in fields.items() if name not in _NOT_IN_REQUEST_OBJECT})
 
 
 def _outbox_object(m: OutboxRecord) -> str:
