@@ -204,3 +204,34 @@ def test_kiosk_guessing_is_refused_past_the_limit_with_the_same_page(tmp_path: P
     else:
         assert right.status == 404
         assert right.body == refusals[0].body
+
+
+@pytest.mark.parametrize(("form", "shown"), [("requests", 'id="link"'), ("kiosk-code", 'id="kiosk-code"')])
+def test_a_link_or_kiosk_code_is_made_only_for_the_clinicians_own_episode(
+    webapp: tuple[Server, Path], form: str, shown: str
+) -> None:
+    server, path = webapp
+    mine = seed(path)
+    with open_practice(path) as practice:
+        other = practice.start_episode(
+            CLINICIAN.__class__("clin-web-2", CLINICIAN.role, CLINICIAN.clinic_id),
+            client_ref="client-web-other",
+            clinician_id="clin-web-2",
+            opened_on=practice.clinic_today(CLINICIAN.clinic_id),
+        )
+    cookie = signed_in(server)
+    csrf = csrf_of(call(f"{server.url}/clinician/episodes/{mine}", headers={"cookie": cookie}))
+    choice = {"csrf": csrf, "measure": "phq-9", "language": "en"}
+
+    def post(episode_id: str) -> Reply:
+        url = f"{server.url}/clinician/episodes/{episode_id}/{form}"
+        return call(url, method="POST", form=choice, headers={"cookie": cookie})
+
+    made = post(mine)
+    assert made.status == 200
+    assert shown in made.body
+    assert f'href="/clinician/episodes/{mine}"' in made.body
+    refused = post(other)
+    assert refused.status == 404
+    assert shown not in refused.body
+    assert "Not found" in refused.body

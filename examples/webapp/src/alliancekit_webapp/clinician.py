@@ -6,14 +6,16 @@ shown once, or a kiosk code). Everything is read through the facade as the signe
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from html import escape
+from typing import TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from alliancekit import Actor, AlertState, CaseloadRow, Role
+from alliancekit import Actor, AdministrationRequest, AlertState, CaseloadRow, KioskCode, Practice, Role
 from alliancekit.errors import AccessDenied, LifecycleError, NotFoundError, ValidationError
 from alliancekit.feedback.reports import (
     AttentionItem,
@@ -36,6 +38,8 @@ from alliancekit_webapp.security import (
     set_cookie,
 )
 from alliancekit_webapp.state import AppState, Settings, state
+
+T = TypeVar("T")
 
 #: An unknown episode, one outside the clinician's caseload, and a bad form all get this page.
 NOT_FOUND = "<h1>Not found</h1><p>There is no such page, or it is not yours to see.</p>"
@@ -340,47 +344,65 @@ def _back(episode_id: str) -> str:
     return f'<p><a href="/clinician/episodes/{escape(episode_id)}">Back to the client</a></p>'
 
 
-async def create_request(request: Request) -> Response:
-    """POST .../requests: a link for the client, shown once (the library keeps only its hash)."""
+async def _issue(
+    request: Request,
+    issue: Callable[[Practice, Actor, str, str, str], T],
+    title: str,
+    shown: Callable[[T], str],
+) -> Response:
+    """What the link and the kiosk-code form share: the posted choice checked, ``issue`` run through the
+    facade (anything it refuses is a 404), and a page titled ``title`` showing ``shown`` of what it made."""
     app = state(request)
     checked = await _posted_choice(request, app)
     if isinstance(checked, Response):
         return checked
     actor, episode_id, measure, language = checked
     try:
-        made = await run_in_threadpool(
-            lambda: app.practice.request_administration(actor, episode_id, measure=measure, language=language)
-        )
+        made = await run_in_threadpool(lambda: issue(app.practice, actor, episode_id, measure, language))
     except (AccessDenied, NotFoundError, ValidationError, LifecycleError):
         return _page(request, app, "Not found", NOT_FOUND, actor, 404)
-    url = f"{str(request.base_url).rstrip('/')}/r/{made.token}"
-    body = (
-        "<h1>Link for the client</h1><p>Send this link to the client. It is shown only once, works once, and "
-        f"expires {escape(made.expires_at.isoformat(timespec='minutes'))}.</p>"
-        f'<p class="secret" id="link">{escape(url)}</p>{_back(episode_id)}'
+    return _page(request, app, title, f"<h1>{title}</h1>{shown(made)}{_back(episode_id)}", actor)
+
+
+async def create_request(request: Request) -> Response:
+    """POST .../requests: a link for the client, shown once (the library keeps only its hash)."""
+
+    def shown(made: AdministrationRequest) -> str:
+        url = f"{str(request.base_url).rstrip('/')}/r/{made.token}"
+        return (
+            "<p>Send this link to the client. It is shown only once, works once, and "
+            f"expires {escape(made.expires_at.isoformat(timespec='minutes'))}.</p>"
+            f'<p class="secret" id="link">{escape(url)}</p>'
+        )
+
+    return await _issue(
+        request,
+        lambda practice, actor, episode_id, measure, language: practice.request_administration(
+            actor, episode_id, measure=measure, language=language
+        ),
+        "Link for the client",
+        shown,
     )
-    return _page(request, app, "Link for the client", body, actor)
 
 
 async def create_kiosk_code(request: Request) -> Response:
     """POST .../kiosk-code: a short code the client types on the clinic's tablet today."""
-    app = state(request)
-    checked = await _posted_choice(request, app)
-    if isinstance(checked, Response):
-        return checked
-    actor, episode_id, measure, language = checked
-    try:
-        made = await run_in_threadpool(
-            lambda: app.practice.kiosk_code(actor, episode_id, measure=measure, language=language)
+
+    def shown(made: KioskCode) -> str:
+        return (
+            "<p>The client types this code on the clinic's tablet (the kiosk page)."
+            f" It is valid on {escape(made.valid_on.isoformat())} only, once.</p>"
+            f'<p class="secret" id="kiosk-code">{escape(made.code)}</p>'
         )
-    except (AccessDenied, NotFoundError, ValidationError, LifecycleError):
-        return _page(request, app, "Not found", NOT_FOUND, actor, 404)
-    body = (
-        "<h1>Kiosk code</h1><p>The client types this code on the clinic's tablet (the kiosk page)."
-        f" It is valid on {escape(made.valid_on.isoformat())} only, once.</p>"
-        f'<p class="secret" id="kiosk-code">{escape(made.code)}</p>{_back(episode_id)}'
+
+    return await _issue(
+        request,
+        lambda practice, actor, episode_id, measure, language: practice.kiosk_code(
+            actor, episode_id, measure=measure, language=language
+        ),
+        "Kiosk code",
+        shown,
     )
-    return _page(request, app, "Kiosk code", body, actor)
 
 
 routes = [
