@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,28 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def export_fhir(
+    capsys: pytest.CaptureFixture[str],
+    db: Path | str,
+    *options: str,
+    out: Path | str,
+    episode: str | None = None,
+) -> tuple[int, str, str]:
+    """``alliancekit export fhir --db DB [--episode EPISODE] --out OUT OPTIONS``: the exit code, stdout and
+    stderr."""
+    one = () if episode is None else ("--episode", episode)
+    return run(capsys, "export", "fhir", "--db", str(db), *one, "--out", str(out), *options)
+
+
+def strict_schema(tmp_path: Path, tighten: Callable[[dict[str, Any]], None]) -> Path:
+    """The FHIR R4 schema with ``tighten`` applied to its definitions, written to a file of the test's."""
+    schema = json.loads((DATA / "fhir.r4.schema.json").read_text(encoding="utf-8"))
+    tighten(schema["definitions"])
+    path = tmp_path / "strict.schema.json"
+    path.write_text(json.dumps(schema))
+    return path
+
+
 def _first_episode(db: Path) -> str:
     from alliancekit import open_practice
 
@@ -30,21 +54,16 @@ def test_export_one_episode_as_a_valid_bundle(
 ) -> None:
     episode = _first_episode(demo_db)[:12]
     out = tmp_path / "b" / "bundle.json"
-    code, stdout, _ = run(
+    code, stdout, _ = export_fhir(
         capsys,
-        "export",
-        "fhir",
-        "--db",
-        str(demo_db),
-        "--episode",
-        episode,
-        "--out",
-        str(out),
+        demo_db,
         "--validate",
         "--type",
         "transaction",
         "--identifier-system",
         "https://clinic.example.org/ids",
+        episode=episode,
+        out=out,
     )
     assert code == 0
     assert "valid: every resource passes" in stdout
@@ -57,18 +76,8 @@ def test_export_one_episode_as_a_valid_bundle(
 
 def test_export_all_as_ndjson(demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "bulk"
-    code, stdout, _ = run(
-        capsys,
-        "export",
-        "fhir",
-        "--db",
-        str(demo_db),
-        "--all",
-        "--out",
-        str(out),
-        "--validate",
-        "--purpose",
-        "quality-improvement",
+    code, stdout, _ = export_fhir(
+        capsys, demo_db, "--all", "--validate", "--purpose", "quality-improvement", out=out
     )
     assert code == 0
     assert "of 32 episodes" in stdout  # 24 clients seen alone, two couples, two families, a group of four
@@ -86,24 +95,12 @@ def test_validate_reports_each_error_with_resource_and_path(
     demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # a schema in which no Encounter may be "finished": every attended session is then an error
-    schema = json.loads((DATA / "fhir.r4.schema.json").read_text(encoding="utf-8"))
-    schema["definitions"]["Encounter"]["properties"]["status"]["enum"].remove("finished")
-    strict = tmp_path / "strict.schema.json"
-    strict.write_text(json.dumps(schema))
+    strict = strict_schema(
+        tmp_path, lambda d: d["Encounter"]["properties"]["status"]["enum"].remove("finished")
+    )
     episode = _first_episode(demo_db)
-    code, _, err = run(
-        capsys,
-        "export",
-        "fhir",
-        "--db",
-        str(demo_db),
-        "--episode",
-        episode,
-        "--out",
-        str(tmp_path / "b.json"),
-        "--validate",
-        "--schema",
-        str(strict),
+    code, _, err = export_fhir(
+        capsys, demo_db, "--validate", "--schema", str(strict), episode=episode, out=tmp_path / "b.json"
     )
     assert code == 1
     first = err.splitlines()[0]
@@ -118,7 +115,7 @@ def test_export_needs_exactly_one_of_episode_and_all(
     with pytest.raises(SystemExit) as caught:
         main(["export", "fhir", "--db", str(demo_db), "--out", "x", "--episode", "a", "--all"])
     assert caught.value.code == 2
-    code, _, err = run(capsys, "export", "fhir", "--db", "/nonexistent.sqlite", "--all", "--out", "x")
+    code, _, err = export_fhir(capsys, "/nonexistent.sqlite", "--all", out="x")
     assert code == 2
     assert "no alliancekit database at /nonexistent.sqlite" in err
 
@@ -126,25 +123,9 @@ def test_export_needs_exactly_one_of_episode_and_all(
 def test_validate_in_bulk_prints_the_first_errors_and_counts_the_rest(
     demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    schema = json.loads((DATA / "fhir.r4.schema.json").read_text(encoding="utf-8"))
-    schema["definitions"]["Provenance"]["required"] = [
-        *schema["definitions"]["Provenance"]["required"],
-        "policy",
-    ]
-    strict = tmp_path / "strict.schema.json"
-    strict.write_text(json.dumps(schema))
-    code, _, err = run(
-        capsys,
-        "export",
-        "fhir",
-        "--db",
-        str(demo_db),
-        "--all",
-        "--out",
-        str(tmp_path / "bulk"),
-        "--validate",
-        "--schema",
-        str(strict),
+    strict = strict_schema(tmp_path, lambda d: d["Provenance"]["required"].append("policy"))
+    code, _, err = export_fhir(
+        capsys, demo_db, "--all", "--validate", "--schema", str(strict), out=tmp_path / "bulk"
     )
     assert code == 1
     # the report of records no mapping exports (the demo's client requests, say) comes apart from errors
@@ -172,7 +153,7 @@ def test_bad_export_options_exit_2_and_write_nothing(
     demo_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], says: str
 ) -> None:
     before = demo_db.stat().st_mtime_ns
-    code, _, err = run(capsys, "export", "fhir", "--db", str(demo_db), "--out", str(tmp_path / "out"), *extra)
+    code, _, err = export_fhir(capsys, demo_db, *extra, out=tmp_path / "out")
     assert code == 2
     assert says in err
     assert not (tmp_path / "out").exists()
@@ -184,20 +165,8 @@ def test_transactions_split_with_max_entries_are_ndjson_bundles(
 ) -> None:
     out = tmp_path / "t.ndjson"
     episode = _first_episode(demo_db)
-    code, _, err = run(
-        capsys,
-        "export",
-        "fhir",
-        "--db",
-        str(demo_db),
-        "--episode",
-        episode,
-        "--type",
-        "transaction",
-        "--max-entries",
-        "8",
-        "--out",
-        str(out),
+    code, _, err = export_fhir(
+        capsys, demo_db, "--type", "transaction", "--max-entries", "8", episode=episode, out=out
     )
     assert code == 0, err
     bundles = [json.loads(line) for line in out.read_text().splitlines()]
