@@ -39,6 +39,7 @@ from alliancekit.measures.validation import (
 )
 from alliancekit.plugins import hookspecs
 from alliancekit.plugins.manager import PluginHost
+from alliancekit.testing.suite import ContractSuite
 
 __all__ = ["MeasureContract", "measure_registry"]
 
@@ -60,7 +61,7 @@ def measure_registry(*plugins: object, builtins: bool = True) -> MeasureRegistry
     return build_measure_registry(PluginHost(pm))
 
 
-class MeasureContract:
+class MeasureContract(ContractSuite):
     """Checks every measure must pass. Set ``plugin``, ``measure_id`` and ``version`` in the subclass."""
 
     __test__ = False
@@ -70,11 +71,6 @@ class MeasureContract:
     plugin: ClassVar[object | None] = None
     measure_id: ClassVar[str]
     version: ClassVar[str]
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "__test__" not in cls.__dict__:
-            cls.__test__ = True  # concrete subclasses are collected
 
     # -- fixtures ------------------------------------------------------------------------------------
 

@@ -59,6 +59,7 @@ from alliancekit.notify.channels import Channel, ChannelRegistrar
 from alliancekit.notify.dispatcher import DispatchPolicy
 from alliancekit.notify.outbox import ALL_KINDS, Notification, Subscriptions
 from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.testing.suite import ContractSuite
 
 __all__ = [
     "CANARY",
@@ -204,18 +205,13 @@ def _sample(message_id: str = "0123456789abcdef0123456789abcdef", channel: str =
     )
 
 
-class NotifierContract:
+class NotifierContract(ContractSuite):
     """Checks every notification channel must pass. Provide the ``notifier`` fixture in the subclass."""
 
     __test__ = False
 
     #: seconds a broken channel may take to raise (its own timeouts should be shorter)
     failure_time_limit: ClassVar[float] = 20.0
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "__test__" not in cls.__dict__:
-            cls.__test__ = True
 
     @pytest.fixture
     def notifier(self) -> NotifierUnderTest:  # pragma: no cover - the subclass provides it

@@ -30,7 +30,6 @@ import json
 import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -43,6 +42,7 @@ from alliancekit.store.protocol import (
     Store,
     StoredEvent,
 )
+from alliancekit.testing.suite import ContractSuite
 
 __all__ = ["OutboxStoreContract", "commit_with_outbox"]
 
@@ -106,15 +106,10 @@ def commit_with_outbox(
     return Commit(episode_id, expected, [event], snapshot, row, outbox)
 
 
-class OutboxStoreContract:
+class OutboxStoreContract(ContractSuite):
     """Outbox behaviour every store must have. Provide ``outbox_store`` (and optionally its twin)."""
 
     __test__ = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "__test__" not in cls.__dict__:
-            cls.__test__ = True
 
     @pytest.fixture
     def outbox_store(self) -> Store:  # pragma: no cover - the subclass provides it

@@ -29,18 +29,17 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
 
 from alliancekit.domain import Actor, Consent, Consultation, FitDecision, GoalDraft, Role
 from alliancekit.errors import InvalidToken
 from alliancekit.notify.outbox import Subscriptions
-from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.practice import Practice
 from alliancekit.requests import RequestConfig
 from alliancekit.requests.tokens import code_hash, token_hash
 from alliancekit.store.protocol import OutboxState, RequestStore, Store
+from alliancekit.testing.suite import ContractSuite, builtin_plugins
 
 __all__ = ["CLINIC", "RequestStoreContract"]
 
@@ -49,17 +48,6 @@ CLINIC = "clinic-requests"
 T0 = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 _DAY = date(2026, 5, 4)
 _ANSWERS = {f"q{i}": 1 for i in range(1, 10)} | {"q9": 0}
-
-_host: PluginHost | None = None
-_host_lock = threading.Lock()
-
-
-def _plugins() -> PluginHost:
-    global _host
-    with _host_lock:
-        if _host is None:
-            _host = make_plugin_host(load_entry_points=False)
-        return _host
 
 
 class Clock:
@@ -72,15 +60,10 @@ class Clock:
         return self.now
 
 
-class RequestStoreContract:
+class RequestStoreContract(ContractSuite):
     """Administration-request behaviour every store must have. Provide ``request_store`` (and its twin)."""
 
     __test__ = False
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "__test__" not in cls.__dict__:
-            cls.__test__ = True
 
     @pytest.fixture
     def request_store(self) -> Store:  # pragma: no cover - the subclass provides it
@@ -98,7 +81,7 @@ class RequestStoreContract:
     def practice(self, store: Store, clock: Clock | None = None) -> Practice:
         return Practice(
             store,
-            plugins=_plugins(),
+            plugins=builtin_plugins(),
             clock=clock or Clock(),
             requests=RequestConfig(link_template="https://clinic.example/m/{token}"),
             subscriptions=Subscriptions.of(
@@ -195,7 +178,7 @@ class RequestStoreContract:
         assert made.token is not None
         ticks = iter([made.expires_at - timedelta(microseconds=1)])
         clock_calls: Callable[[], datetime] = lambda: next(ticks, made.expires_at)  # noqa: E731
-        p2 = Practice(request_store, plugins=_plugins(), clock=clock_calls)
+        p2 = Practice(request_store, plugins=builtin_plugins(), clock=clock_calls)
         before = self.written(p, ep)
         with pytest.raises(InvalidToken):
             p2.submit_response(made.token, answers=_ANSWERS)
