@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from html import escape
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -40,6 +40,7 @@ from alliancekit_webapp.security import (
 from alliancekit_webapp.state import AppState, Settings, state
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 #: An unknown episode, one outside the clinician's caseload, and a bad form all get this page.
 NOT_FOUND = "<h1>Not found</h1><p>There is no such page, or it is not yours to see.</p>"
@@ -344,9 +345,17 @@ def _back(episode_id: str) -> str:
     return f'<p><a href="/clinician/episodes/{escape(episode_id)}">Back to the client</a></p>'
 
 
+class _Issue(Protocol[T_co]):
+    """A facade method that makes a request for an episode's client: a link or a kiosk code."""
+
+    def __call__(
+        self, practice: Practice, actor: Actor, episode_id: str, /, *, measure: str, language: str | None
+    ) -> T_co: ...
+
+
 async def _issue(
     request: Request,
-    issue: Callable[[Practice, Actor, str, str, str], T],
+    issue: _Issue[T],
     title: str,
     shown: Callable[[T], str],
 ) -> Response:
@@ -358,7 +367,9 @@ async def _issue(
         return checked
     actor, episode_id, measure, language = checked
     try:
-        made = await run_in_threadpool(lambda: issue(app.practice, actor, episode_id, measure, language))
+        made = await run_in_threadpool(
+            lambda: issue(app.practice, actor, episode_id, measure=measure, language=language)
+        )
     except (AccessDenied, NotFoundError, ValidationError, LifecycleError):
         return _page(request, app, "Not found", NOT_FOUND, actor, 404)
     return _page(request, app, title, f"<h1>{title}</h1>{shown(made)}{_back(episode_id)}", actor)
@@ -375,14 +386,7 @@ async def create_request(request: Request) -> Response:
             f'<p class="secret" id="link">{escape(url)}</p>'
         )
 
-    return await _issue(
-        request,
-        lambda practice, actor, episode_id, measure, language: practice.request_administration(
-            actor, episode_id, measure=measure, language=language
-        ),
-        "Link for the client",
-        shown,
-    )
+    return await _issue(request, Practice.request_administration, "Link for the client", shown)
 
 
 async def create_kiosk_code(request: Request) -> Response:
@@ -395,14 +399,7 @@ async def create_kiosk_code(request: Request) -> Response:
             f'<p class="secret" id="kiosk-code">{escape(made.code)}</p>'
         )
 
-    return await _issue(
-        request,
-        lambda practice, actor, episode_id, measure, language: practice.kiosk_code(
-            actor, episode_id, measure=measure, language=language
-        ),
-        "Kiosk code",
-        shown,
-    )
+    return await _issue(request, Practice.kiosk_code, "Kiosk code", shown)
 
 
 routes = [
