@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
@@ -21,8 +22,23 @@ from .conftest import CLINIC, import_csv, run, sessions
 
 DEMO_CLINIC = "demo-clinic"
 EXAMPLES = Path(__file__).parents[2] / "examples" / "imports"
-#: FHIR status of each stage: what the export can tell apart (goal setting and therapy are both active).
-SAME_STATUS = {"goal-setting": "active", "active": "active", "ending": "active"}
+#: Fields of the state that a measure the client filled in through a request moves (its scores, the
+#: protocol's count, the day of last activity): client responses are not exported yet (their mapping is
+#: another change), so in an episode that has any these are left out of the comparison.
+CLIENT_RESPONSE_FIELDS = (
+    "first_scores",
+    "latest_scores",
+    "previous_scores",
+    "tracks",
+    "administered_at",
+    "last_activity_on",
+)
+#: Fields of the state that a session's first recording set and its correction left as they were: the
+#: export carries the session as corrected (its first version is in alliancekit's timeline only), so the
+#: import records that version, and in an episode with a correction these are left out of the comparison.
+CORRECTION_FIELDS = ("first_scores", "latest_scores", "previous_scores", "tracks", "administered_at")
+#: What is left out of the comparison, by the kind of event an episode holds.
+LEFT_OUT = {"client-response-recorded": CLIENT_RESPONSE_FIELDS, "session-corrected": CORRECTION_FIELDS}
 
 
 def _actor(clinic: str) -> Actor:
@@ -59,7 +75,7 @@ def _content(folder: Path) -> dict[str, Any]:
     """What must survive the round trip, per client, without ids (an import makes new ones): the episode's
     status, period and clinician; each session's date, modality and attendance with its responses (measure,
     timing, rater, answers) and score values."""
-    episodes = {e["id"]: e for e in _lines(folder, "EpisodeOfCare") if not e.get("team")}
+    episodes = {e["id"]: e for e in _lines(folder, "EpisodeOfCare")}
     encounters = {e["id"]: e for e in _lines(folder, "Encounter")}
     responses: dict[str, list[Any]] = defaultdict(list)
     for r in _lines(folder, "QuestionnaireResponse"):
@@ -99,6 +115,58 @@ def _content(folder: Path) -> dict[str, Any]:
     return content
 
 
+#: Every kind of clinical record the round trip carries, which the demo practice holds.
+COVERED = {
+    "consultation-recorded",
+    "fit-decided",
+    "participant-added",
+    "group-joined",
+    "goal-agreed",
+    "goal-revised",
+    "session-recorded",
+    "review-recorded",
+    "rupture-noted",
+    "rupture-repair-recorded",
+    "alert-acknowledged",
+    "alert-resolved",
+    "episode-put-on-hold",
+    "episode-resumed",
+    "clinician-transferred",
+    "ending-planned",
+    "episode-closed",
+}
+
+
+def _normalised(state: Any) -> dict[str, Any]:
+    """The lifecycle state without what an import makes anew (the episode's id and version, and the ids
+    that key goals, ruptures and alerts): every other field, as it is."""
+    view = attrs.asdict(state, recurse=False)
+    del view["episode_id"], view["version"]
+    for keyed in ("goals", "open_ruptures", "open_rupture_dates", "alerts", "lockbox"):
+        view[keyed] = sorted(map(repr, view[keyed].values()))
+    return view
+
+
+def _left_out(practice: Practice) -> dict[str, set[str]]:
+    """The fields left out of each client's comparison (:data:`LEFT_OUT`), from the source's timeline."""
+    actor = _actor(DEMO_CLINIC)
+    out: dict[str, set[str]] = {}
+    for row in practice.caseload(actor, include_closed=True):
+        types = {e.type for e in practice.timeline(actor, row.episode_id)}
+        out[row.client_ref] = {name for kind, names in LEFT_OUT.items() if kind in types for name in names}
+    return out
+
+
+def _states(practice: Practice, left_out: dict[str, set[str]]) -> dict[str, dict[str, Any]]:
+    """Each client's episode, normalised, without the fields ``left_out`` names for it."""
+    actor = _actor(DEMO_CLINIC)
+    out = {}
+    for row in practice.caseload(actor, include_closed=True):
+        view = _normalised(practice.episode(actor, row.episode_id))
+        out[row.client_ref] = {k: v for k, v in view.items() if k not in left_out[row.client_ref]}
+    return out
+
+
 @pytest.fixture(scope="module")
 def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("fhir-round-trip")
@@ -107,36 +175,47 @@ def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return _export(practice, DEMO_CLINIC, folder / "export")
 
 
-def test_the_round_trip_reproduces_episodes_states_sessions_and_scores(
-    demo_export: Path, tmp_path: Path
-) -> None:
+def test_the_round_trip_reproduces_every_episode_exactly(demo_export: Path, tmp_path: Path) -> None:
+    with open_practice(demo_export.parent / "demo.sqlite") as source:
+        left_out = _left_out(source)
+        before = _states(source, left_out)
+        actor = _actor(DEMO_CLINIC)
+        held = {
+            e.type
+            for r in source.caseload(actor, include_closed=True)
+            for e in source.timeline(actor, r.episode_id)
+        }
     with open_practice(tmp_path / "imported.sqlite") as practice:
         result = _import(practice, demo_export, DEMO_CLINIC)
         assert result.errors == ()
         assert result.written > 0
+        after = _states(practice, left_out)
         again = _export(practice, DEMO_CLINIC, tmp_path / "again")
-        states = {r.client_ref: r for r in practice.caseload(_actor(DEMO_CLINIC), include_closed=True)}
+    assert result.notes == ()  # every episode is imported, those with several participants too
+    # what the demo holds is what the comparison covers: not a vacuous equality
+    assert held >= COVERED
+    assert any(v["open_ruptures"] for v in before.values())
+    assert any(v["alerts"] for v in before.values())
+    assert sum(1 for names in left_out.values() if not names) > len(before) // 2  # most are compared whole
+    assert set(after) == set(before)
+    for client, view in before.items():
+        assert after[client] == view, client
     original, imported = _content(demo_export), _content(again)
-    assert set(imported) == set(original)
-    for client in original:
-        assert imported[client] == original[client], client
-    with open_practice(demo_export.parent / "demo.sqlite") as source:
-        before = {r.client_ref: r for r in source.caseload(_actor(DEMO_CLINIC), include_closed=True)}
-    for client, row in states.items():
-        was = before[client]
-        assert (row.clinician_id, row.opened_on, row.sessions_attended) == (
-            was.clinician_id,
-            was.opened_on,
-            was.sessions_attended,
-        )
-        assert SAME_STATUS.get(row.stage, row.stage) == SAME_STATUS.get(was.stage, was.stage)
-    # the episodes with several participants are listed as not imported, and nothing else is left out
-    assert len(result.notes) == len(before) - len(states)
+    assert imported == original
+
+
+def _versions(practice: Practice) -> dict[str, int]:
+    actor = _actor(DEMO_CLINIC)
+    return {
+        row.client_ref: practice.episode(actor, row.episode_id).version
+        for row in practice.caseload(actor, include_closed=True)
+    }
 
 
 def test_a_second_import_writes_nothing(demo_export: Path, tmp_path: Path) -> None:
     with open_practice(tmp_path / "imported.sqlite") as practice:
         first = _import(practice, demo_export, DEMO_CLINIC)
+        written = _versions(practice)
         second = _import(practice, demo_export, DEMO_CLINIC)
         third = _import(practice, demo_export, DEMO_CLINIC, batch_size=1)
         assert (second.written, second.skipped) == (0, first.written)
@@ -149,6 +228,8 @@ def test_a_second_import_writes_nothing(demo_export: Path, tmp_path: Path) -> No
             source_id="another-name",
         )
         assert forgotten.written == first.written
+        assert forgotten.errors == ()
+        assert _versions(practice) == written  # no episode has one event more
         again = _export(practice, DEMO_CLINIC, tmp_path / "again")
     assert _content(again) == _content(demo_export)
 
@@ -305,7 +386,7 @@ def test_resources_the_import_does_not_read_are_left_alone(small_export: Path, t
 def test_a_refused_episode_discards_its_whole_batch_and_the_fixed_source_resumes(
     small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    episodes = [e for e in _lines(small_export, "EpisodeOfCare") if not e.get("team")]
+    episodes = list(_lines(small_export, "EpisodeOfCare"))
     second = episodes[1]["id"]
     encounters = list(_lines(small_export, "Encounter"))
     mine = [

@@ -27,7 +27,7 @@ from alliancekit.fhir.records import AlertRecord
 
 def map_alert(record: AlertRecord, ctx: ExportContext) -> list[dict[str, Any]]:
     rid = ids.resource_id("Flag", record.episode_id, record.alert_id)
-    extension = []
+    extension = [ids.episode_extension(record.episode_id)]
     if record.severity:
         extension.append({"url": EXT_ALERT_SEVERITY, "valueCoding": coding(ALERT_SEVERITY, record.severity)})
     if record.acknowledged_on is not None:

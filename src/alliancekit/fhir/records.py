@@ -11,7 +11,7 @@ a new kind of record is not exported until someone decides how to map it. There 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -19,11 +19,13 @@ import attrs
 
 from alliancekit.domain.records import (
     Administration,
+    Consent,
     Consultation,
     Ending,
     FitDecision,
     MaintenancePlan,
     RepairAttempt,
+    Review,
     RuptureNote,
     Session,
 )
@@ -106,6 +108,13 @@ class EpisodeRecord(Record):
     history: tuple[StatusPeriod, ...]
     clinicians: tuple[tuple[str, date], ...]
     """Each clinician of record with the date they became it."""
+    ending_plan: tuple[date, date | None] | None = None
+    """The day the ending was (last) planned and its target date, if it was planned."""
+    ending: Ending | None = attrs.field(default=None, repr=False)
+    """How the episode ended (``None`` while open, or when it closed at the fit decision)."""
+    joined: Mapping[str, tuple[date, Consent]] = attrs.field(factory=dict, repr=False)
+    """Each other participant's day of joining the episode and their consent, by host reference."""
+    group_joined_on: date | None = None
 
 
 @attrs.frozen
@@ -165,6 +174,16 @@ class GoalRecord(Record):
     progress: GoalProgress | None
     progress_on: date | None
     episode_closed: bool
+
+
+@attrs.frozen
+class ReviewRecord(Record):
+    """A review: an Encounter, and an Observation of each goal's progress judged at it."""
+
+    KIND = "review"
+    review_id: str
+    review: Review = attrs.field(repr=False)
+    clinician_id: str
 
 
 @attrs.frozen
@@ -246,9 +265,13 @@ class _Assembly:
         self.goals: dict[str, dict[str, Any]] = {}
         self.ruptures: dict[str, dict[str, Any]] = {}
         self.alerts: dict[str, dict[str, Any]] = {}
+        self.reviews: list[ReviewRecord] = []
+        self.ending_plan: tuple[date, date | None] | None = None
         self.closed: tuple[EpisodeClosed, Envelope] | None = None
         self.participants: list[str] = []
+        self.joined: dict[str, tuple[date, Consent]] = {}
         self.facilitators: tuple[str, ...] = ()
+        self.group_joined_on: date | None = None
 
     @property
     def clinician(self) -> str:
@@ -267,11 +290,13 @@ def _opened(a: _Assembly, e: EpisodeOpened, env: Envelope) -> None:
 
 def _participant_added(a: _Assembly, e: ParticipantAdded, env: Envelope) -> None:
     a.participants.append(e.participant.client_ref)
+    a.joined[e.participant.client_ref] = (e.added_on, e.participant.consent)
     a.episode_entries.append(env)
 
 
 def _group_joined(a: _Assembly, e: GroupJoined, env: Envelope) -> None:
     a.facilitators = tuple(e.facilitator_ids)
+    a.group_joined_on = e.joined_on
     a.episode_entries.append(env)
 
 
@@ -319,6 +344,7 @@ def _goal_revised(a: _Assembly, e: GoalRevised, env: Envelope) -> None:
 
 
 def _review(a: _Assembly, e: ReviewRecorded, env: Envelope) -> None:
+    a.reviews.append(ReviewRecord(a.episode_id, (env,), e.review_id, e.review, a.clinician))
     for note in e.review.goal_progress:
         goal = a.goals.get(note.goal_id)
         if goal is not None:
@@ -380,6 +406,7 @@ def _transferred(a: _Assembly, e: ClinicianTransferred, env: Envelope) -> None:
 
 
 def _ending_planned(a: _Assembly, e: EndingPlanned, env: Envelope) -> None:
+    a.ending_plan = (e.on, e.target_date)
     a.episode_entries.append(env)
 
 
@@ -551,6 +578,7 @@ def _records(a: _Assembly) -> EpisodeRecords:
                 closed,
             )
         )
+    records += a.reviews
     for rupture_id, r in a.ruptures.items():
         records.append(
             RuptureRecord(
@@ -585,5 +613,16 @@ def _records(a: _Assembly) -> EpisodeRecords:
                     ep, (env,), event.ending, event.ending.maintenance_plan, goal_ids, a.clinician
                 )
             )
-    episode = EpisodeRecord(ep, tuple(a.episode_entries), a.state, _history(a), tuple(a.clinicians))
+    ending = None if a.closed is None else a.closed[0].ending
+    episode = EpisodeRecord(
+        ep,
+        tuple(a.episode_entries),
+        a.state,
+        _history(a),
+        tuple(a.clinicians),
+        a.ending_plan,
+        ending,
+        dict(a.joined),
+        a.group_joined_on,
+    )
     return EpisodeRecords(episode, tuple(records), tuple(measures))
