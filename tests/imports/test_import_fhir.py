@@ -357,6 +357,172 @@ BAD_FHIR = {
 }
 
 
+def _code(resource: Any) -> str:
+    return str(resource.get("code", {}).get("coding", [{}])[0].get("code"))
+
+
+def _without_component(name: str) -> Any:
+    return lambda r: {**r, "component": [c for c in r["component"] if _code(c) != name]}
+
+
+def _ext(url_tail: str, change: Any) -> Any:
+    """A change to the extension whose URL ends with ``url_tail``."""
+    return lambda r: {
+        **r,
+        "extension": [change(e) if e["url"].endswith(url_tail) else e for e in r["extension"]],
+    }
+
+
+def _parts(change: dict[str, Any]) -> Any:
+    """A change to some parts of a complex extension."""
+    return lambda e: {
+        **e,
+        "extension": [{**p, **change[p["url"]]} if p["url"] in change else p for p in e["extension"]],
+    }
+
+
+def _has_ext(url_tail: str, part: str | None = None) -> Any:
+    def found(r: Any) -> bool:
+        for e in r.get("extension", []):
+            if e["url"].endswith(url_tail) and (
+                part is None or any(p["url"] == part for p in e["extension"])
+            ):
+                return True
+        return False
+
+    return found
+
+
+#: The clinical records the round trip carries, each spoiled: the kind of resource, which one, the change,
+#: and the path and rule the error must name.
+BAD_RECORDS: dict[str, tuple[str, Any, Any, str, str]] = {
+    "a goal without its start date": (
+        "Goal",
+        lambda r: True,
+        lambda r: {k: v for k, v in r.items() if k != "startDate"},
+        "Goal.startDate",
+        "date",
+    ),
+    "a goal status alliancekit does not have": (
+        "Goal",
+        lambda r: True,
+        _ext("goal-status", lambda e: {**e, "valueCoding": {**e["valueCoding"], "code": "paused"}}),
+        "Goal.extension[goal-status]",
+        "enum",
+    ),
+    "a goal of an episode not in the source": (
+        "Goal",
+        lambda r: True,
+        _ext(
+            "workflow-episodeOfCare", lambda e: {**e, "valueReference": {"reference": "EpisodeOfCare/gone"}}
+        ),
+        "Goal.extension[workflow-episodeOfCare]",
+        "reference",
+    ),
+    "a review decision alliancekit does not have": (
+        "Observation",
+        lambda r: _code(r) == "review",
+        lambda r: {
+            **r,
+            "valueCodeableConcept": {"coding": [{**r["valueCodeableConcept"]["coding"][0], "code": "x"}]},
+        },
+        "Observation.valueCodeableConcept",
+        "enum",
+    ),
+    "a goal's progress about no goal": (
+        "Observation",
+        lambda r: _code(r) == "goal-progress",
+        lambda r: {**r, "focus": [{"reference": "Goal/gone"}]},
+        "Observation.focus",
+        "reference",
+    ),
+    "a rupture without its salience": (
+        "Observation",
+        lambda r: _code(r) == "alliance-rupture",
+        _without_component("salience"),
+        "Observation.component[salience]",
+        "required",
+    ),
+    "a repair attempt without its outcome": (
+        "Observation",
+        lambda r: _code(r) == "repair-attempt",
+        _without_component("resolved"),
+        "Observation.component[resolved]",
+        "required",
+    ),
+    "an alert of no alliancekit rule": (
+        "Flag",
+        lambda r: True,
+        lambda r: {**r, "code": {"coding": [{"system": "http://elsewhere.example/rules", "code": "x"}]}},
+        "Flag.code",
+        "required",
+    ),
+    "an ending reason alliancekit does not have": (
+        "EpisodeOfCare",
+        _has_ext("/ending", "reason"),
+        _ext("/ending", _parts({"reason": {"valueCoding": {"system": "x", "code": "bored"}}})),
+        "EpisodeOfCare.extension[ending].reason",
+        "enum",
+    ),
+    "an ending plan on no date": (
+        "EpisodeOfCare",
+        _has_ext("/ending", "planned-on"),
+        _ext("/ending", _parts({"planned-on": {"valueDate": "soon"}})),
+        "EpisodeOfCare.extension[ending].planned-on",
+        "date",
+    ),
+    "a clinician of record without an id": (
+        "EpisodeOfCare",
+        _has_ext("clinician-of-record"),
+        _ext("clinician-of-record", _parts({"clinician": {"valueReference": {"display": "someone"}}})),
+        "EpisodeOfCare.extension[clinician-of-record].clinician",
+        "required",
+    ),
+    "a consent that is not yes or no": (
+        "Encounter",
+        _has_ext("/consent"),
+        _ext("/consent", _parts({"treatment": {"valueBoolean": "yes"}})),
+        "Encounter.extension[consent].treatment",
+        "required",
+    ),
+    "a participant of a role alliancekit does not have": (
+        "EpisodeOfCare",
+        lambda r: bool(r.get("contained")),
+        lambda r: {
+            **r,
+            "contained": [
+                {
+                    **r["contained"][0],
+                    "participant": [
+                        r["contained"][0]["participant"][0],
+                        {
+                            **r["contained"][0]["participant"][1],
+                            "role": [{"coding": [{"system": "x", "code": "y"}]}],
+                        },
+                        *r["contained"][0]["participant"][2:],
+                    ],
+                }
+            ],
+        },
+        "EpisodeOfCare.contained.participant[1].role",
+        "enum",
+    ),
+}
+
+
+def _spoiled(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """Import ``folder`` by the CLI: the error lines (after checking that it failed, named no client and
+    wrote nothing)."""
+    db = tmp_path / "p.sqlite"
+    code, _, err = run(
+        capsys, "import", "fhir", "--db", str(db), "--create", "--clinic", DEMO_CLINIC, str(folder)
+    )
+    assert code == 1
+    assert "demo-client" not in err
+    assert sessions(db, DEMO_CLINIC) == {}
+    return [line for line in err.splitlines() if line.startswith("error: ")]
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FHIR))
 def test_invalid_fhir_and_fhir_of_other_systems_are_named_and_nothing_is_written(
     case: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -364,15 +530,21 @@ def test_invalid_fhir_and_fhir_of_other_systems_are_named_and_nothing_is_written
     rtype, change, field, rule = BAD_FHIR[case]
     index = _first_answered(list(_lines(small_export, rtype))) if rtype == "QuestionnaireResponse" else 0
     _spoil(small_export, rtype, change, index)
-    db = tmp_path / "p.sqlite"
-    code, _, err = run(
-        capsys, "import", "fhir", "--db", str(db), "--create", "--clinic", DEMO_CLINIC, str(small_export)
-    )
-    assert code == 1
-    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    errors = _spoiled(small_export, tmp_path, capsys)
     assert any(f", {field}" in line and f": {rule}" in line for line in errors), errors
-    assert "demo-client" not in err
-    assert sessions(db, DEMO_CLINIC) == {}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RECORDS))
+def test_a_malformed_clinical_record_is_named_by_file_line_path_and_rule_and_nothing_is_written(
+    case: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rtype, pick, change, field, rule = BAD_RECORDS[case]
+    resources = list(_lines(small_export, rtype))
+    index = next(i for i, r in enumerate(resources) if pick(r))
+    _spoil(small_export, rtype, change, index)
+    errors = _spoiled(small_export, tmp_path, capsys)
+    where = f"{rtype}.ndjson line {index + 1}"
+    assert any(f", {field}: {rule} ({where}" in line for line in errors), errors
 
 
 def test_resources_the_import_does_not_read_are_left_alone(small_export: Path, tmp_path: Path) -> None:

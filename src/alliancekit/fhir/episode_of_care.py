@@ -92,7 +92,7 @@ def map_episode(record: EpisodeRecord, ctx: ExportContext) -> list[dict[str, Any
 
 
 def _extensions(record: EpisodeRecord, ctx: ExportContext) -> list[dict[str, Any]]:
-    out = [
+    out: list[dict[str, Any]] = [
         {
             "url": EXT_CLINICIAN_OF_RECORD,
             "extension": [

@@ -49,6 +49,11 @@ def identifier_of(reference: Any) -> str | None:
     return None
 
 
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
 def sub_extensions(resource: Mapping[str, Any], url: str) -> list[dict[str, Any]]:
     """The parts (``url`` -> the extension) of each complex extension ``url`` of ``resource``, in order."""
     found = []

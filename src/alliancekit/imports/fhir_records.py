@@ -57,7 +57,7 @@ from alliancekit.fhir.codes import (
     RUPTURE_KIND,
     RUPTURE_MARKER,
 )
-from alliancekit.imports.fhir_json import Resource, coding_of, extension_value, notes, sub_extensions
+from alliancekit.imports.fhir_json import Resource, as_dict, coding_of, extension_value, notes, sub_extensions
 from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, Step
 
 #: A required text the source does not carry (a hold's or a transfer's reason, a goal whose wording was
@@ -139,7 +139,7 @@ class EpisodeReader:
 
     # -- values ------------------------------------------------------------------------------------------
 
-    def date(self, res: Resource, field: str, value: Any) -> date | None:
+    def day(self, res: Resource, field: str, value: Any) -> date | None:
         try:
             return date.fromisoformat(str(value)[:10])
         except ValueError:
@@ -185,8 +185,8 @@ class EpisodeReader:
         days: dict[date, list[tuple[Resource, GoalDraft]]] = {}
         for res in self.linked.goals:
             data = res.data
-            start = self.date(res, "Goal.startDate", data.get("startDate"))
-            description = data.get("description") if isinstance(data.get("description"), dict) else {}
+            start = self.day(res, "Goal.startDate", data.get("startDate"))
+            description = as_dict(data.get("description"))
             masked = extension_value(description, DATA_ABSENT_REASON) is not None
             text = description.get("text")
             if not masked and not (isinstance(text, str) and text.strip()):
@@ -231,7 +231,7 @@ class EpisodeReader:
         out = []
         last = int(version)
         for n in range(2, last + 1):
-            on = self.date(res, "Goal.statusDate", dated.get(n, fallback))
+            on = self.day(res, "Goal.statusDate", dated.get(n, fallback))
             if on is None:
                 return []
             final = n == last and status is not GoalStatus.ACTIVE
@@ -241,10 +241,10 @@ class EpisodeReader:
         return out
 
     def reviews(self) -> list[Dated]:
-        out = []
+        out: list[Dated] = []
         for res in self.linked.reviews:
             data = res.data
-            held_on = self.date(res, "Observation.effectiveDateTime", data.get("effectiveDateTime"))
+            held_on = self.day(res, "Observation.effectiveDateTime", data.get("effectiveDateTime"))
             code = coding_of(data.get("valueCodeableConcept"), REVIEW_DECISION)
             decision = self.enum(res, "Observation.valueCodeableConcept", ReviewDecision, code)
             progress = []
@@ -291,7 +291,7 @@ class EpisodeReader:
             repairs.setdefault(self.target(focus, "Observation") or "", []).append(res)
         for res in self.linked.ruptures:
             data = res.data
-            noted_on = self.date(res, "Observation.effectiveDateTime", data.get("effectiveDateTime"))
+            noted_on = self.day(res, "Observation.effectiveDateTime", data.get("effectiveDateTime"))
             parts = self.components(res)
             kind = self.enum(
                 res,
@@ -327,7 +327,7 @@ class EpisodeReader:
             views = [t.removeprefix("Client's view: ") for t in texts if t.startswith("Client's view: ")]
             description = "\n".join(t for t in texts if not t.startswith("Client's view: "))
             encounter = self.target(data.get("encounter"), "Encounter")
-            session = Ref(sessions[encounter]) if encounter in sessions else None
+            session = None if encounter not in sessions else Ref(sessions[str(encounter)])
             note = Build(
                 RuptureNote,
                 {
@@ -356,7 +356,7 @@ class EpisodeReader:
 
     def repair(self, res: Resource) -> tuple[str, RepairAttempt] | None:
         parts = self.components(res)
-        on = self.date(res, "Observation.effectiveDateTime", res.data.get("effectiveDateTime"))
+        on = self.day(res, "Observation.effectiveDateTime", res.data.get("effectiveDateTime"))
         strategies, resolved = self.strategies(res, parts), self.resolved(res, parts)
         if on is None or strategies is None or resolved is None:
             return None
@@ -371,8 +371,8 @@ class EpisodeReader:
         for res in self.linked.flags:
             data = res.data
             rule = coding_of(data.get("code"), ALERT_RULE)
-            period = data.get("period") if isinstance(data.get("period"), dict) else {}
-            raised = self.date(res, "Flag.period.start", period.get("start"))
+            period = as_dict(data.get("period"))
+            raised = self.day(res, "Flag.period.start", period.get("start"))
             if rule is None:
                 self.error(res, "Flag.code", "required", "an alliancekit alert rule")
                 continue
@@ -380,9 +380,9 @@ class EpisodeReader:
             ack_on = (
                 None
                 if acknowledged is None
-                else self.date(res, "Flag.extension[alert-acknowledged]", acknowledged)
+                else self.day(res, "Flag.extension[alert-acknowledged]", acknowledged)
             )
-            end = None if period.get("end") is None else self.date(res, "Flag.period.end", period.get("end"))
+            end = None if period.get("end") is None else self.day(res, "Flag.period.end", period.get("end"))
             if (
                 raised is None
                 or (acknowledged is not None and ack_on is None)
@@ -407,9 +407,9 @@ class EpisodeReader:
         out: list[Dated] = []
         field = "EpisodeOfCare.extension[ending]"
         if "planned-on" in parts:
-            on = self.date(episode, f"{field}.planned-on", parts["planned-on"].get("valueDate"))
+            on = self.day(episode, f"{field}.planned-on", parts["planned-on"].get("valueDate"))
             target = parts.get("target", {}).get("valueDate")
-            target_on = None if target is None else self.date(episode, f"{field}.target", target)
+            target_on = None if target is None else self.day(episode, f"{field}.target", target)
             if on is not None:
                 args = {"on": on, "target_date": target_on}
                 out.append(Dated(on, Step("plan_ending", args, self.ref.key("plan-ending"))))
@@ -440,7 +440,7 @@ class EpisodeReader:
                 continue
             kind = coding_of(detail.get("code"), MAINTENANCE_ACTIVITY)
             if kind == "booster-session":
-                on = self.date(res, "CarePlan.activity.detail.scheduledString", detail.get("scheduledString"))
+                on = self.day(res, "CarePlan.activity.detail.scheduledString", detail.get("scheduledString"))
                 if on is not None:
                     boosters.append(on)
             elif kind is not None and isinstance(detail.get("description"), str):

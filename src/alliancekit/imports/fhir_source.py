@@ -2,21 +2,30 @@
 
 The source is a Bulk Data directory (``*.ndjson``, one resource type per file), one NDJSON file, or a Bundle
 (JSON). An episode's resources live in several files and refer to each other, so the whole source is read
-and joined in memory before anything is written; every problem found is reported (file, line, path, rule)
-and, when there is any, nothing is written. What is imported, per ``EpisodeOfCare``:
+and joined in memory before anything is written; every problem found is reported (file, line, path, rule;
+never the value) and, when there is any, nothing is written. Each ``EpisodeOfCare`` becomes one unit: the
+episode rebuilt through the facade's commands, in the order its records happened (see
+:mod:`~alliancekit.imports.fhir_records` for the records besides the sessions):
 
-* the episode (client and clinician from the identifiers, opened on ``period.start``), its consultation
-  (the consultation ``Encounter``'s date and modality) and, unless it is still ``planned``, a fit decision;
-* each session ``Encounter`` (date, modality, attendance) with its ``QuestionnaireResponse`` s as
-  administrations (measure and version from ``questionnaire``, timing and rater from the extensions, the
-  answers by ``linkId``); one with no answers is total-only, its total read from the score ``Observation``
-  derived from it; scores are computed again by the library (the same definitions give the same scores);
-* the state: ``onhold`` puts it on hold, ``finished`` closes it, ``cancelled`` closes it at the fit decision.
+* the episode (client from ``patient``, opened on ``period.start`` by its first clinician of record), its
+  consultation (date, modality, consent) and fit decision (on the day ``statusHistory`` says care began;
+  refer or not proceed from the ``fit-outcome`` extension when ``cancelled``), each transfer, the other
+  participants and the group of its contained CareTeam;
+* each session ``Encounter`` (date, modality, attendance, who was there, group session) with its
+  ``QuestionnaireResponse`` s as administrations (measure and version from ``questionnaire``, timing and
+  rater from the extensions, whom it is about from ``subject``, a named rater from ``author``, the answers
+  by ``linkId``); one with no answers is total-only, its total read from the score ``Observation`` derived
+  from it; scores are computed again by the library (the same definitions give the same scores);
+* goals and revisions, reviews, ruptures and repairs, the handling of alerts (the rules raise the alerts
+  again), holds, the ending planned and the ending with its maintenance plan.
 
-Not carried (the export has no element for them, or the record is not the importer's to make again): the
-ending's reason and reflection, goals and reviews, ruptures, process notes, addenda, statements of
-disagreement, lockbox directives, alerts (the feedback rules raise them again from the sessions), corrections
-(an amended response is imported as it reads now), other participants, and the audit log.
+Required words the source lacks are :data:`~alliancekit.imports.fhir_records.IMPORTED_NOTE` (a hold's or a
+transfer's reason, an alert's resolution note, a goal exported without its wording, a referral's target, why
+a planned ending has no maintenance plan); nothing else is invented. Not carried (the export has no element
+for them, or the record is not the importer's to make again): client responses (not exported yet), the
+first version of a corrected session (it is imported as it reads now, so the scores it set and the
+correction left can differ), earlier wordings of a revised goal, a review's narrative, process notes,
+addenda, statements of disagreement, lockbox directives, the measurement protocol, and the audit log.
 """
 
 from __future__ import annotations
@@ -74,9 +83,9 @@ from alliancekit.fhir.codes import (
     questionnaire_url,
 )
 from alliancekit.imports.fhir_json import Resource as _Resource
+from alliancekit.imports.fhir_json import as_dict, extension_value, sub_extensions
 from alliancekit.imports.fhir_json import coding_of as _coding
 from alliancekit.imports.fhir_json import extension_of as _extension
-from alliancekit.imports.fhir_json import extension_value, sub_extensions
 from alliancekit.imports.fhir_json import identifier_of as _identifier
 from alliancekit.imports.fhir_json import ref_id as _ref_id
 from alliancekit.imports.fhir_records import IMPORTED_NOTE, RANK, Dated, EpisodeReader, Linked, in_order
@@ -224,9 +233,8 @@ class FhirSource:
             if episode_id not in known:
                 first = next(iter([*linked.goals, *linked.reviews, *linked.ruptures, *linked.flags]), None)
                 if first is not None:
-                    self._error(
-                        first, "extension[workflow-episodeOfCare]", "reference", "no such EpisodeOfCare"
-                    )
+                    field = f"{first.data['resourceType']}.extension[workflow-episodeOfCare]"
+                    self._error(first, field, "reference", "no such EpisodeOfCare in the source")
         if self.errors:
             return
         yield from (unit for unit in made if unit is not None)
@@ -477,9 +485,10 @@ class FhirSource:
 
     def _consent(self, res: _Resource, node: Mapping[str, Any], field: str) -> Consent | None:
         """The consent extension of ``node``; consent to treatment and measures when it has none."""
-        parts = (sub_extensions(node, EXT_CONSENT) or [None])[0]
+        found = sub_extensions(node, EXT_CONSENT)
+        parts = found[0] if found else {}
         given = {"treatment": True, "measures": True, "data-sharing": False}
-        for name in given if parts is not None else ():
+        for name in given if found else ():
             value = parts.get(name, {}).get("valueBoolean")
             if not isinstance(value, bool):
                 self._error(res, f"{field}.{name}", "required", "a boolean")
@@ -516,8 +525,8 @@ class FhirSource:
     def _history(self, res: _Resource) -> list[tuple[str, date, date | None]] | None:
         out = []
         for i, item in enumerate(res.data.get("statusHistory") or []):
-            item = item if isinstance(item, dict) else {}
-            period = item.get("period") if isinstance(item.get("period"), dict) else {}
+            item = as_dict(item)
+            period = as_dict(item.get("period"))
             start = self._date(res, f"EpisodeOfCare.statusHistory[{i}].period.start", period.get("start"))
             end = period.get("end")
             until = (
@@ -625,11 +634,12 @@ class FhirSource:
         rater_ref = _identifier(author)
         if rater_ref == _identifier(subject) or (rater is Rater.CLINICIAN and rater_ref == clinician):
             rater_ref = None  # the rater is the one rated, or the clinician of record: no one to name
-        who = {"rater": rater, "about": about, "rater_ref": rater_ref}
         try:
             if any(v is not None for v in answers.values()):
                 self.registry.score(measure, version, answers)
-                return Administration(measure, version, timing, answers, **who)
+                return Administration(
+                    measure, version, timing, answers, rater=rater, about=about, rater_ref=rater_ref
+                )
             total = totals.get(data["id"])
             if total is None:
                 self._error(
@@ -637,7 +647,9 @@ class FhirSource:
                 )
                 return None
             self.registry.score_total(measure, version, total)
-            return Administration(measure, version, timing, total=total, **who)
+            return Administration(
+                measure, version, timing, rater=rater, about=about, rater_ref=rater_ref, total=total
+            )
         except (AlliancekitError, ValidationError) as exc:
             field = str(getattr(exc, "field", "")).replace("$.answers.", "QuestionnaireResponse.item:")
             self._error(res, field or "QuestionnaireResponse", str(getattr(exc, "rule", "invalid")))
