@@ -33,10 +33,19 @@ CLIENT_RESPONSE_FIELDS = (
     "administered_at",
     "last_activity_on",
 )
-#: Fields of the state that a session's first recording set and its correction left as they were: the
-#: export carries the session as corrected (its first version is in alliancekit's timeline only), so the
-#: import records that version, and in an episode with a correction these are left out of the comparison.
-CORRECTION_FIELDS = ("first_scores", "latest_scores", "previous_scores", "tracks", "administered_at")
+#: Fields of the state that a session's first recording set and its correction left as they were (its
+#: scores, and the alerts those scores raised): the export carries the session as corrected (its first
+#: version is in alliancekit's timeline only), so the import records that version, and in an episode with a
+#: correction these are left out of the comparison.
+CORRECTION_FIELDS = (
+    "first_scores",
+    "latest_scores",
+    "previous_scores",
+    "tracks",
+    "administered_at",
+    "alerts",
+    "alert_keys_raised",
+)
 #: What is left out of the comparison, by the kind of event an episode holds.
 LEFT_OUT = {"client-response-recorded": CLIENT_RESPONSE_FIELDS, "session-corrected": CORRECTION_FIELDS}
 

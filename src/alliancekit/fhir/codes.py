@@ -69,6 +69,11 @@ EXT_ATTENDANCE = extension_url("attendance")
 EXT_ADMINISTRATION_TIMING = extension_url("administration-timing")
 EXT_ALERT_SEVERITY = extension_url("alert-severity")
 EXT_ALERT_ACKNOWLEDGED = extension_url("alert-acknowledged")
+EXT_ALERT_MEASURE = extension_url("alert-measure")
+"""On Flag: the measure whose scores raised the alert (``valueCanonical``, its Questionnaire's URL)."""
+EXT_ALERT_ABOUT = extension_url("alert-about")
+"""On Flag: the other participant the alert is about (``valueReference``, a RelatedPerson); the Flag's
+``subject`` stays the identified client, whose record it is in."""
 EXT_RATER = extension_url("rater")
 EXT_GROUP_SESSION = extension_url("group-session")
 EXT_GOAL_STATUS = extension_url("goal-status")

@@ -218,6 +218,10 @@ class AlertRecord(Record):
     raised_on: date
     acknowledged_on: date | None = None
     resolved_on: date | None = None
+    measure_id: str | None = None
+    """The measure whose scores raised it, if one did."""
+    participant: str | None = None
+    """The other participant it is about (``None``: the identified client, or the episode)."""
 
 
 @attrs.frozen
@@ -431,7 +435,13 @@ def _alert_entry(a: _Assembly, alert_id: str, env: Envelope) -> dict[str, Any]:
 
 def _alert_raised(a: _Assembly, e: AlertRaised, env: Envelope) -> None:
     found = _alert_entry(a, e.alert_id, env)
-    found.update(rule=e.rule_id, severity=e.severity.value, raised_on=e.raised_on)
+    found.update(
+        rule=e.rule_id,
+        severity=e.severity.value,
+        raised_on=e.raised_on,
+        measure_id=e.measure_id,
+        participant=e.participant,
+    )
 
 
 def _alert_acknowledged(a: _Assembly, e: AlertAcknowledged, env: Envelope) -> None:
@@ -602,6 +612,8 @@ def _records(a: _Assembly) -> EpisodeRecords:
                 al["raised_on"],
                 al.get("acknowledged_on"),
                 al.get("resolved_on"),
+                al.get("measure_id"),
+                al.get("participant"),
             )
         )
     if a.closed is not None:

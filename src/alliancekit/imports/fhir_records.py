@@ -44,7 +44,9 @@ from alliancekit.fhir.codes import (
     ALERT_RULE,
     DATA_ABSENT_REASON,
     ENDING_REASON,
+    EXT_ALERT_ABOUT,
     EXT_ALERT_ACKNOWLEDGED,
+    EXT_ALERT_MEASURE,
     EXT_ENDING,
     EXT_GOAL_STATUS,
     GOAL_ACHIEVEMENT,
@@ -57,15 +59,25 @@ from alliancekit.fhir.codes import (
     RUPTURE_KIND,
     RUPTURE_MARKER,
 )
-from alliancekit.imports.fhir_json import Resource, as_dict, coding_of, extension_value, notes, sub_extensions
+from alliancekit.imports.fhir_json import (
+    Resource,
+    as_dict,
+    coding_of,
+    extension_value,
+    identifier_of,
+    notes,
+    sub_extensions,
+)
 from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, Step
 
 #: A required text the source does not carry (a hold's or a transfer's reason, a goal whose wording was
 #: not exported, a resolution note): never the client's words, which are not invented.
 IMPORTED_NOTE = "imported: the source does not say"
 #: How one day's commands are ordered: a resumption opens the day, goals are agreed before the session,
-#: what is noted about a session follows it, a review, revisions and the alerts' handling come after, and
-#: a transfer, a hold, planning the ending and the ending close it.
+#: what is noted about a session follows it, a review, revisions and the handling of that day's alerts
+#: come after, and a transfer, a hold, planning the ending and the ending close it. An alert raised on an
+#: earlier day is handled first (:data:`EARLIER_ALERT`): it was open when the day began, and had it been
+#: resolved after the day's session, that session could not have raised the same alert again.
 RANK = {
     "add_participant": 0,
     "join_group": 0,
@@ -84,6 +96,8 @@ RANK = {
     "close_episode": 12,
     "decide_fit": 12,
 }
+#: Where the acknowledgement or resolution of an alert raised on an earlier day falls in its day.
+EARLIER_ALERT = 0
 #: What ``Goal.lifecycleStatus`` says of a goal when the goal-status extension is absent.
 LIFECYCLE_STATUS = {
     "active": GoalStatus.ACTIVE,
@@ -103,10 +117,12 @@ class Dated:
 
     on: date
     step: Step
+    rank: int | None = None
+    """Where it falls in its day, when not where :data:`RANK` puts its command."""
 
     @property
     def order(self) -> tuple[date, int]:
-        return (self.on, RANK.get(self.step.method, 5))
+        return (self.on, RANK.get(self.step.method, 5) if self.rank is None else self.rank)
 
 
 @attrs.define
@@ -389,16 +405,21 @@ class EpisodeReader:
                 or (period.get("end") and end is None)
             ):
                 continue
+            canonical = extension_value(data, EXT_ALERT_MEASURE)
+            measure = str(canonical).rsplit("/", 1)[-1] if isinstance(canonical, str) else None
+            about = identifier_of(extension_value(data, EXT_ALERT_ABOUT))
             if ack_on is not None:
-                args = {"alert_id": OpenAlert(rule, raised), "on": ack_on}
-                out.append(Dated(ack_on, Step("acknowledge_alert", args, self.ref.key(f"ack:{data['id']}"))))
+                args = {"alert_id": OpenAlert(rule, raised, measure, about), "on": ack_on}
+                step = Step("acknowledge_alert", args, self.ref.key(f"ack:{data['id']}"))
+                out.append(Dated(ack_on, step, EARLIER_ALERT if raised < ack_on else None))
             if end is not None:
                 args = {
-                    "alert_id": OpenAlert(rule, raised, acknowledged=True),
+                    "alert_id": OpenAlert(rule, raised, measure, about, acknowledged=True),
                     "note": IMPORTED_NOTE,
                     "on": end,
                 }
-                out.append(Dated(end, Step("resolve_alert", args, self.ref.key(f"resolve:{data['id']}"))))
+                step = Step("resolve_alert", args, self.ref.key(f"resolve:{data['id']}"))
+                out.append(Dated(end, step, EARLIER_ALERT if raised < end else None))
         return out
 
     def ending(self, episode: Resource, ended_on: date | None) -> tuple[list[Dated], Ending | None]:

@@ -24,7 +24,7 @@ transfer's reason, an alert's resolution note, a goal exported without its wordi
 a planned ending has no maintenance plan); nothing else is invented. Not carried (the export has no element
 for them, or the record is not the importer's to make again): client responses (not exported yet), the
 first version of a corrected session (it is imported as it reads now, so the scores it set and the
-correction left can differ), earlier wordings of a revised goal, a review's narrative, process notes,
+correction left, and the alerts they raised, can differ), earlier wordings of a revised goal, a review's narrative, process notes,
 addenda, statements of disagreement, lockbox directives, the measurement protocol, and the audit log.
 """
 
@@ -338,8 +338,47 @@ class FhirSource:
         status = data.get("status")
         if status not in ("planned", "active", "onhold", "finished", "cancelled"):
             self._error(res, "EpisodeOfCare.status", "enum", "planned, active, onhold, finished or cancelled")
+        consulted, held, sessions = self._encounters(res, joined)
+        history = self._history(res)
+        if len(self.errors) > before or opened is None or client is None or not clinicians or history is None:
+            return None
+        modality = Modality.IN_PERSON if held is None else held.modality
+        ref = EpisodeRef(client, data["id"], clinicians[0][0], opened, modality)
+        keys = {eid: ref.key(f"session:{eid}") for eid, _ in sessions}
+        dated = [Dated(s.held_on, Step("record_session", {"session": s}, keys[eid])) for eid, s in sessions]
+        reader = EpisodeReader(
+            ref, joined.linked[data["id"]], joined.observations, joined.versions, self._error, self._target
+        )
+        dated += self._team(res, ref)
+        dated += reader.goals() + reader.reviews() + reader.ruptures(keys) + reader.alerts()
+        end = self._date(res, "EpisodeOfCare.period.end", period.get("end")) if period.get("end") else None
+        planning, ending = reader.ending(res, end)
+        dated += planning + self._transfers(ref, clinicians) + self._holds(ref, history)
+        if len(self.errors) > before:
+            return None
+        last_day = max([opened, *(d.on for d in dated)])
+        dated += self._outcome(res, ref, status, history, end or last_day, ending)
+        steps = tuple(_by(d.step, d.order, clinicians) for d in in_order(dated))
+        proceed = status in ("active", "onhold", "finished")
+        fit_on = next((until for was, _, until in history if was == "planned" and until is not None), None)
+        return Unit(
+            res.line,
+            res.line,
+            ref,
+            steps,
+            proceed=proceed,
+            consulted=consulted or status != "planned",
+            consultation=held,
+            fit_on=fit_on,
+        )
+
+    def _encounters(
+        self, res: _Resource, joined: _Joined
+    ) -> tuple[bool, Consultation | None, list[tuple[str, Session]]]:
+        """Whether the episode's consultation is in the source, what it says, and each session by its
+        Encounter's id, in date order."""
         mine = sorted(
-            joined.encounters.get(data["id"], []),
+            joined.encounters.get(res.data["id"], []),
             key=lambda r: str((r.data.get("period") or {}).get("start")),
         )
         consultation = next(
@@ -357,19 +396,11 @@ class FhirSource:
                 self._error(
                     enc, "Encounter.type", "unknown-kind", "not an alliancekit consultation or session"
                 )
-        history = self._history(res)
-        if len(self.errors) > before or opened is None or client is None or not clinicians or history is None:
-            return None
-        modality = Modality.IN_PERSON if held is None else held.modality
-        ref = EpisodeRef(client, data["id"], clinicians[0][0], opened, modality)
-        keys = {eid: ref.key(f"session:{eid}") for eid, _ in sessions}
-        dated = [Dated(s.held_on, Step("record_session", {"session": s}, keys[eid])) for eid, s in sessions]
-        reader = EpisodeReader(
-            ref, joined.linked[data["id"]], joined.observations, joined.versions, self._error, self._target
-        )
-        dated += self._team(res, ref)
-        dated += reader.goals() + reader.reviews() + reader.ruptures(keys) + reader.alerts()
-        dated += [
+        return consultation is not None, held, sessions
+
+    @staticmethod
+    def _transfers(ref: EpisodeRef, clinicians: list[tuple[str, date]]) -> list[Dated]:
+        return [
             Dated(
                 on,
                 Step(
@@ -380,52 +411,55 @@ class FhirSource:
             )
             for to, on in clinicians[1:]
         ]
-        end = self._date(res, "EpisodeOfCare.period.end", period.get("end")) if period.get("end") else None
-        last_day = max([opened, *(d.on for d in dated)])
-        fit_on = next((end for status_, _, end in history if status_ == "planned" and end is not None), None)
-        for status_, start, until in history:
-            if status_ == "onhold":
-                dated.append(
-                    Dated(
-                        start,
-                        Step("put_on_hold", {"on": start, "reason": IMPORTED_NOTE}, ref.key(f"hold:{start}")),
-                    )
+
+    @staticmethod
+    def _holds(ref: EpisodeRef, history: list[tuple[str, date, date | None]]) -> list[Dated]:
+        """Each earlier hold (a ``statusHistory`` period ``onhold``) and its resumption."""
+        out = []
+        for status, start, until in history:
+            if status != "onhold":
+                continue
+            out.append(
+                Dated(
+                    start,
+                    Step("put_on_hold", {"on": start, "reason": IMPORTED_NOTE}, ref.key(f"hold:{start}")),
                 )
-                if until is not None:
-                    dated.append(Dated(until, Step("resume", {"on": until}, ref.key(f"resume:{until}"))))
-        planning, ending = reader.ending(res, end)
-        dated += planning
-        if len(self.errors) > before:
-            return None
-        since = history[-1][2] if history and history[-1][2] is not None else last_day
+            )
+            if until is not None:
+                # resumed the day it was put on hold: after the hold, not at the start of the day
+                rank = RANK["put_on_hold"] if until == start else None
+                out.append(Dated(until, Step("resume", {"on": until}, ref.key(f"resume:{until}")), rank))
+        return out
+
+    def _outcome(
+        self,
+        res: _Resource,
+        ref: EpisodeRef,
+        status: Any,
+        history: list[tuple[str, date, date | None]],
+        end: date,
+        ending: Ending | None,
+    ) -> list[Dated]:
+        """Where the episode stands now: on hold (since its last status change), closed after an ending
+        (an unplanned withdrawal when the export does not say how it ended), or closed at the fit
+        decision."""
         if status == "onhold":
-            dated.append(
+            since = history[-1][2] if history and history[-1][2] is not None else end
+            return [
                 Dated(since, Step("put_on_hold", {"on": since, "reason": IMPORTED_NOTE}, ref.key("hold")))
-            )
-        elif status == "finished":
+            ]
+        if status == "finished":
             ending = ending or Ending(
-                end or last_day, planned=False, reason=EndingReason.WITHDRAWAL, reflection=IMPORTED_NOTE
+                end, planned=False, reason=EndingReason.WITHDRAWAL, reflection=IMPORTED_NOTE
             )
-            dated.append(Dated(ending.ended_on, Step("close_episode", {"ending": ending}, ref.key("close"))))
-        elif status == "cancelled":
+            return [Dated(ending.ended_on, Step("close_episode", {"ending": ending}, ref.key("close")))]
+        if status == "cancelled":
             outcome = self._fit_outcome(res)
-            on = end or opened
+            on = end if res.data.get("period", {}).get("end") else ref.opened_on
             referred = IMPORTED_NOTE if outcome is FitOutcome.REFER else None
             fit = FitDecision(outcome, on, rationale=IMPORTED_NOTE, referred_to=referred)
-            dated.append(Dated(on, Step("decide_fit", {"decision": fit}, ref.key("fit"))))
-        steps = tuple(_by(d.step, d.order, clinicians) for d in in_order(dated))
-        proceed = status in ("active", "onhold", "finished")
-        consulted = consultation is not None or status != "planned"
-        return Unit(
-            res.line,
-            res.line,
-            ref,
-            steps,
-            proceed=proceed,
-            consulted=consulted,
-            consultation=held,
-            fit_on=fit_on,
-        )
+            return [Dated(on, Step("decide_fit", {"decision": fit}, ref.key("fit")))]
+        return []
 
     def _team(self, res: _Resource, ref: EpisodeRef) -> list[Dated]:
         """The other participants (``add_participant``) and the group (``join_group``) of the contained
@@ -518,8 +552,7 @@ class FhirSource:
                 found.append((clinician, since))
         manager = _identifier(res.data.get("careManager"))
         if not found and manager is not None:
-            opened = (res.data.get("period") or {}).get("start")
-            found.append((manager, date.min if opened is None else date.fromisoformat(str(opened)[:10])))
+            found.append((manager, date.min))  # the first clinician's day is the opening's: never compared
         return found
 
     def _history(self, res: _Resource) -> list[tuple[str, date, date | None]] | None:

@@ -70,12 +70,14 @@ class Build:
 
 @attrs.frozen
 class OpenAlert:
-    """The open alert the feedback rules raised again on the import (alerts are never imported): the
-    first one of ``rule_id`` raised on ``raised_on``. A step that names one that is no longer open (the
-    episode's closing resolved it, or an earlier run did) is left out."""
+    """The open alert the feedback rules raised again on the import (alerts are never imported): the one
+    of ``rule_id`` raised on ``raised_on`` about ``measure_id`` and ``participant``. A step that names one
+    that is no longer open (the episode's closing resolved it, or an earlier run did) is left out."""
 
     rule_id: str
     raised_on: date
+    measure_id: str | None = None
+    participant: str | None = None
     acknowledged: bool = False
     """Look for one already acknowledged (to resolve it) as well as one only raised."""
 

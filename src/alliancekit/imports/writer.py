@@ -184,11 +184,10 @@ def _resolved(value: Any, made: dict[str, Any], alerts: Callable[[], Any]) -> An
         wanted = (
             (AlertStatus.RAISED, AlertStatus.ACKNOWLEDGED) if value.acknowledged else (AlertStatus.RAISED,)
         )
+        wanted_one = (value.rule_id, value.raised_on, value.measure_id, value.participant)
         for alert_id, alert in alerts().items():
-            if (alert.rule_id, alert.raised_on) == (
-                value.rule_id,
-                value.raised_on,
-            ) and alert.status in wanted:
+            found = (alert.rule_id, alert.raised_on, alert.measure_id, alert.participant)
+            if found == wanted_one and alert.status in wanted:
                 return alert_id
         raise _Missing()
     if isinstance(value, tuple):
