@@ -54,5 +54,9 @@ def test_alerts_become_flags_active_and_past(tmp_path: Path, r4_schema: R4Schema
     assert current["status"] == "active"
     assert current["period"] == {"start": "2025-01-27"}
     assert past["code"]["coding"][0]["system"] == ALERT_RULE
-    assert {e["url"].rsplit("/", 1)[1] for e in past["extension"]} == {"alert-severity", "alert-acknowledged"}
+    assert {e["url"].rsplit("/", 1)[1] for e in past["extension"]} == {
+        "workflow-episodeOfCare",
+        "alert-severity",
+        "alert-acknowledged",
+    }
     assert "synthetic plan" not in str(bundle)  # the resolution note is free text: not exported

@@ -211,7 +211,7 @@ def test_alliancekit_fhir_export_filter_withholding_a_session_withholds_its_meas
     assert [e["type"][0]["coding"][0]["code"] for e in resources["Encounter"]] == ["consultation"]
     assert "QuestionnaireResponse" not in resources
     assert "Questionnaire" not in resources
-    (rupture,) = resources["Observation"]
+    (rupture,) = [o for o in resources["Observation"] if o["code"]["coding"][0]["code"] == "alliance-rupture"]
     assert "encounter" not in rupture  # the reference to the withheld session is gone
     full_urls = {e["fullUrl"] for e in bundle["entry"]}
     assert all(ref in full_urls for e in bundle["entry"] for ref in references(e["resource"]))

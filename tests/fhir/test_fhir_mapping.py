@@ -19,6 +19,7 @@ from alliancekit.fhir.codes import (
     MEASURE_BANDS,
     MEASURE_SCORES,
     RATER,
+    REPAIR_STRATEGY,
     RESOURCE_ID_SYSTEM,
     RUPTURE_KIND,
     RUPTURE_MARKER,
@@ -149,7 +150,7 @@ def test_responses_and_score_observations(demo: Practice, exporter_actor: Actor)
     responses = {f"urn:uuid:{r['id']}": r for r in resources["QuestionnaireResponse"]}
     questionnaires = {f"{q['url']}|{q['version']}" for q in resources["Questionnaire"]}
     assert {r["questionnaire"] for r in responses.values()} <= questionnaires
-    observations = resources["Observation"]
+    observations = [o for o in resources["Observation"] if "valueQuantity" in o]  # scores, not reviews
     by_code: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for obs in observations:
         for code in _codes(obs["code"]):
@@ -185,9 +186,9 @@ def test_corrected_session_is_amended_and_its_provenance_an_update(
 
 
 def test_rupture_observation_codes_kind_markers_and_repair(demo: Practice, exporter_actor: Actor) -> None:
-    def rupture(index: int) -> dict[str, Any]:
+    def rupture(index: int, code: str = "alliance-rupture") -> dict[str, Any]:
         obs = _bundle(demo, exporter_actor, index)["Observation"]
-        (found,) = [o for o in obs if o["code"]["coding"][0]["code"] == "alliance-rupture"]
+        (found,) = [o for o in obs if o["code"]["coding"][0]["code"] == code]
         return found
 
     repaired = rupture(RUPTURE_REPAIRED)
@@ -201,7 +202,12 @@ def test_rupture_observation_codes_kind_markers_and_repair(demo: Practice, expor
     assert markers == {"complaint-about-activities", "rejecting-intervention"}
     assert repaired["component"][0]["valueCodeableConcept"]["coding"][0]["system"] == RUPTURE_MARKER
     assert components["resolved"]["valueBoolean"] is True
-    assert components["repair-strategy"]
+    # the repair tried later is an Observation of its own, about the rupture
+    repair = rupture(RUPTURE_REPAIRED, "repair-attempt")
+    assert repair["focus"] == [{"reference": f"urn:uuid:{repaired['id']}"}]
+    done = {c["code"]["coding"][0]["code"]: c for c in repair["component"]}
+    assert done["repair-strategy"]["valueCodeableConcept"]["coding"][0]["system"] == REPAIR_STRATEGY
+    assert done["resolved"]["valueBoolean"] is True
     assert repaired["encounter"]["reference"].startswith("urn:uuid:")
     open_one = {c["code"]["coding"][0]["code"]: c for c in rupture(ONGOING_RUPTURE)["component"]}
     assert open_one["resolved"]["valueBoolean"] is False

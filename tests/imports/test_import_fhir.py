@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
@@ -21,8 +22,32 @@ from .conftest import CLINIC, import_csv, run, sessions
 
 DEMO_CLINIC = "demo-clinic"
 EXAMPLES = Path(__file__).parents[2] / "examples" / "imports"
-#: FHIR status of each stage: what the export can tell apart (goal setting and therapy are both active).
-SAME_STATUS = {"goal-setting": "active", "active": "active", "ending": "active"}
+#: Fields of the state that a measure the client filled in through a request moves (its scores, the
+#: protocol's count, the day of last activity): client responses are not exported yet (their mapping is
+#: another change), so in an episode that has any these are left out of the comparison.
+CLIENT_RESPONSE_FIELDS = (
+    "first_scores",
+    "latest_scores",
+    "previous_scores",
+    "tracks",
+    "administered_at",
+    "last_activity_on",
+)
+#: Fields of the state that a session's first recording set and its correction left as they were (its
+#: scores, and the alerts those scores raised): the export carries the session as corrected (its first
+#: version is in alliancekit's timeline only), so the import records that version, and in an episode with a
+#: correction these are left out of the comparison.
+CORRECTION_FIELDS = (
+    "first_scores",
+    "latest_scores",
+    "previous_scores",
+    "tracks",
+    "administered_at",
+    "alerts",
+    "alert_keys_raised",
+)
+#: What is left out of the comparison, by the kind of event an episode holds.
+LEFT_OUT = {"client-response-recorded": CLIENT_RESPONSE_FIELDS, "session-corrected": CORRECTION_FIELDS}
 
 
 def _actor(clinic: str) -> Actor:
@@ -59,7 +84,7 @@ def _content(folder: Path) -> dict[str, Any]:
     """What must survive the round trip, per client, without ids (an import makes new ones): the episode's
     status, period and clinician; each session's date, modality and attendance with its responses (measure,
     timing, rater, answers) and score values."""
-    episodes = {e["id"]: e for e in _lines(folder, "EpisodeOfCare") if not e.get("team")}
+    episodes = {e["id"]: e for e in _lines(folder, "EpisodeOfCare")}
     encounters = {e["id"]: e for e in _lines(folder, "Encounter")}
     responses: dict[str, list[Any]] = defaultdict(list)
     for r in _lines(folder, "QuestionnaireResponse"):
@@ -99,6 +124,58 @@ def _content(folder: Path) -> dict[str, Any]:
     return content
 
 
+#: Every kind of clinical record the round trip carries, which the demo practice holds.
+COVERED = {
+    "consultation-recorded",
+    "fit-decided",
+    "participant-added",
+    "group-joined",
+    "goal-agreed",
+    "goal-revised",
+    "session-recorded",
+    "review-recorded",
+    "rupture-noted",
+    "rupture-repair-recorded",
+    "alert-acknowledged",
+    "alert-resolved",
+    "episode-put-on-hold",
+    "episode-resumed",
+    "clinician-transferred",
+    "ending-planned",
+    "episode-closed",
+}
+
+
+def _normalised(state: Any) -> dict[str, Any]:
+    """The lifecycle state without what an import makes anew (the episode's id and version, and the ids
+    that key goals, ruptures and alerts): every other field, as it is."""
+    view = attrs.asdict(state, recurse=False)
+    del view["episode_id"], view["version"]
+    for keyed in ("goals", "open_ruptures", "open_rupture_dates", "alerts", "lockbox"):
+        view[keyed] = sorted(map(repr, view[keyed].values()))
+    return view
+
+
+def _left_out(practice: Practice) -> dict[str, set[str]]:
+    """The fields left out of each client's comparison (:data:`LEFT_OUT`), from the source's timeline."""
+    actor = _actor(DEMO_CLINIC)
+    out: dict[str, set[str]] = {}
+    for row in practice.caseload(actor, include_closed=True):
+        types = {e.type for e in practice.timeline(actor, row.episode_id)}
+        out[row.client_ref] = {name for kind, names in LEFT_OUT.items() if kind in types for name in names}
+    return out
+
+
+def _states(practice: Practice, left_out: dict[str, set[str]]) -> dict[str, dict[str, Any]]:
+    """Each client's episode, normalised, without the fields ``left_out`` names for it."""
+    actor = _actor(DEMO_CLINIC)
+    out = {}
+    for row in practice.caseload(actor, include_closed=True):
+        view = _normalised(practice.episode(actor, row.episode_id))
+        out[row.client_ref] = {k: v for k, v in view.items() if k not in left_out[row.client_ref]}
+    return out
+
+
 @pytest.fixture(scope="module")
 def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("fhir-round-trip")
@@ -107,36 +184,47 @@ def demo_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return _export(practice, DEMO_CLINIC, folder / "export")
 
 
-def test_the_round_trip_reproduces_episodes_states_sessions_and_scores(
-    demo_export: Path, tmp_path: Path
-) -> None:
+def test_the_round_trip_reproduces_every_episode_exactly(demo_export: Path, tmp_path: Path) -> None:
+    with open_practice(demo_export.parent / "demo.sqlite") as source:
+        left_out = _left_out(source)
+        before = _states(source, left_out)
+        actor = _actor(DEMO_CLINIC)
+        held = {
+            e.type
+            for r in source.caseload(actor, include_closed=True)
+            for e in source.timeline(actor, r.episode_id)
+        }
     with open_practice(tmp_path / "imported.sqlite") as practice:
         result = _import(practice, demo_export, DEMO_CLINIC)
         assert result.errors == ()
         assert result.written > 0
+        after = _states(practice, left_out)
         again = _export(practice, DEMO_CLINIC, tmp_path / "again")
-        states = {r.client_ref: r for r in practice.caseload(_actor(DEMO_CLINIC), include_closed=True)}
+    assert result.notes == ()  # every episode is imported, those with several participants too
+    # what the demo holds is what the comparison covers: not a vacuous equality
+    assert held >= COVERED
+    assert any(v["open_ruptures"] for v in before.values())
+    assert any(v["alerts"] for v in before.values())
+    assert sum(1 for names in left_out.values() if not names) > len(before) // 2  # most are compared whole
+    assert set(after) == set(before)
+    for client, view in before.items():
+        assert after[client] == view, client
     original, imported = _content(demo_export), _content(again)
-    assert set(imported) == set(original)
-    for client in original:
-        assert imported[client] == original[client], client
-    with open_practice(demo_export.parent / "demo.sqlite") as source:
-        before = {r.client_ref: r for r in source.caseload(_actor(DEMO_CLINIC), include_closed=True)}
-    for client, row in states.items():
-        was = before[client]
-        assert (row.clinician_id, row.opened_on, row.sessions_attended) == (
-            was.clinician_id,
-            was.opened_on,
-            was.sessions_attended,
-        )
-        assert SAME_STATUS.get(row.stage, row.stage) == SAME_STATUS.get(was.stage, was.stage)
-    # the episodes with several participants are listed as not imported, and nothing else is left out
-    assert len(result.notes) == len(before) - len(states)
+    assert imported == original
+
+
+def _versions(practice: Practice) -> dict[str, int]:
+    actor = _actor(DEMO_CLINIC)
+    return {
+        row.client_ref: practice.episode(actor, row.episode_id).version
+        for row in practice.caseload(actor, include_closed=True)
+    }
 
 
 def test_a_second_import_writes_nothing(demo_export: Path, tmp_path: Path) -> None:
     with open_practice(tmp_path / "imported.sqlite") as practice:
         first = _import(practice, demo_export, DEMO_CLINIC)
+        written = _versions(practice)
         second = _import(practice, demo_export, DEMO_CLINIC)
         third = _import(practice, demo_export, DEMO_CLINIC, batch_size=1)
         assert (second.written, second.skipped) == (0, first.written)
@@ -149,6 +237,8 @@ def test_a_second_import_writes_nothing(demo_export: Path, tmp_path: Path) -> No
             source_id="another-name",
         )
         assert forgotten.written == first.written
+        assert forgotten.errors == ()
+        assert _versions(practice) == written  # no episode has one event more
         again = _export(practice, DEMO_CLINIC, tmp_path / "again")
     assert _content(again) == _content(demo_export)
 
@@ -276,6 +366,172 @@ BAD_FHIR = {
 }
 
 
+def _code(resource: Any) -> str:
+    return str(resource.get("code", {}).get("coding", [{}])[0].get("code"))
+
+
+def _without_component(name: str) -> Any:
+    return lambda r: {**r, "component": [c for c in r["component"] if _code(c) != name]}
+
+
+def _ext(url_tail: str, change: Any) -> Any:
+    """A change to the extension whose URL ends with ``url_tail``."""
+    return lambda r: {
+        **r,
+        "extension": [change(e) if e["url"].endswith(url_tail) else e for e in r["extension"]],
+    }
+
+
+def _parts(change: dict[str, Any]) -> Any:
+    """A change to some parts of a complex extension."""
+    return lambda e: {
+        **e,
+        "extension": [{**p, **change[p["url"]]} if p["url"] in change else p for p in e["extension"]],
+    }
+
+
+def _has_ext(url_tail: str, part: str | None = None) -> Any:
+    def found(r: Any) -> bool:
+        for e in r.get("extension", []):
+            if e["url"].endswith(url_tail) and (
+                part is None or any(p["url"] == part for p in e["extension"])
+            ):
+                return True
+        return False
+
+    return found
+
+
+#: The clinical records the round trip carries, each spoiled: the kind of resource, which one, the change,
+#: and the path and rule the error must name.
+BAD_RECORDS: dict[str, tuple[str, Any, Any, str, str]] = {
+    "a goal without its start date": (
+        "Goal",
+        lambda r: True,
+        lambda r: {k: v for k, v in r.items() if k != "startDate"},
+        "Goal.startDate",
+        "date",
+    ),
+    "a goal status alliancekit does not have": (
+        "Goal",
+        lambda r: True,
+        _ext("goal-status", lambda e: {**e, "valueCoding": {**e["valueCoding"], "code": "paused"}}),
+        "Goal.extension[goal-status]",
+        "enum",
+    ),
+    "a goal of an episode not in the source": (
+        "Goal",
+        lambda r: True,
+        _ext(
+            "workflow-episodeOfCare", lambda e: {**e, "valueReference": {"reference": "EpisodeOfCare/gone"}}
+        ),
+        "Goal.extension[workflow-episodeOfCare]",
+        "reference",
+    ),
+    "a review decision alliancekit does not have": (
+        "Observation",
+        lambda r: _code(r) == "review",
+        lambda r: {
+            **r,
+            "valueCodeableConcept": {"coding": [{**r["valueCodeableConcept"]["coding"][0], "code": "x"}]},
+        },
+        "Observation.valueCodeableConcept",
+        "enum",
+    ),
+    "a goal's progress about no goal": (
+        "Observation",
+        lambda r: _code(r) == "goal-progress",
+        lambda r: {**r, "focus": [{"reference": "Goal/gone"}]},
+        "Observation.focus",
+        "reference",
+    ),
+    "a rupture without its salience": (
+        "Observation",
+        lambda r: _code(r) == "alliance-rupture",
+        _without_component("salience"),
+        "Observation.component[salience]",
+        "required",
+    ),
+    "a repair attempt without its outcome": (
+        "Observation",
+        lambda r: _code(r) == "repair-attempt",
+        _without_component("resolved"),
+        "Observation.component[resolved]",
+        "required",
+    ),
+    "an alert of no alliancekit rule": (
+        "Flag",
+        lambda r: True,
+        lambda r: {**r, "code": {"coding": [{"system": "http://elsewhere.example/rules", "code": "x"}]}},
+        "Flag.code",
+        "required",
+    ),
+    "an ending reason alliancekit does not have": (
+        "EpisodeOfCare",
+        _has_ext("/ending", "reason"),
+        _ext("/ending", _parts({"reason": {"valueCoding": {"system": "x", "code": "bored"}}})),
+        "EpisodeOfCare.extension[ending].reason",
+        "enum",
+    ),
+    "an ending plan on no date": (
+        "EpisodeOfCare",
+        _has_ext("/ending", "planned-on"),
+        _ext("/ending", _parts({"planned-on": {"valueDate": "soon"}})),
+        "EpisodeOfCare.extension[ending].planned-on",
+        "date",
+    ),
+    "a clinician of record without an id": (
+        "EpisodeOfCare",
+        _has_ext("clinician-of-record"),
+        _ext("clinician-of-record", _parts({"clinician": {"valueReference": {"display": "someone"}}})),
+        "EpisodeOfCare.extension[clinician-of-record].clinician",
+        "required",
+    ),
+    "a consent that is not yes or no": (
+        "Encounter",
+        _has_ext("/consent"),
+        _ext("/consent", _parts({"treatment": {"valueBoolean": "yes"}})),
+        "Encounter.extension[consent].treatment",
+        "required",
+    ),
+    "a participant of a role alliancekit does not have": (
+        "EpisodeOfCare",
+        lambda r: bool(r.get("contained")),
+        lambda r: {
+            **r,
+            "contained": [
+                {
+                    **r["contained"][0],
+                    "participant": [
+                        r["contained"][0]["participant"][0],
+                        {
+                            **r["contained"][0]["participant"][1],
+                            "role": [{"coding": [{"system": "x", "code": "y"}]}],
+                        },
+                        *r["contained"][0]["participant"][2:],
+                    ],
+                }
+            ],
+        },
+        "EpisodeOfCare.contained.participant[1].role",
+        "enum",
+    ),
+}
+
+
+def _spoiled(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """Import ``folder`` by the CLI: the error lines (after checking that it failed, named no client and
+    wrote nothing)."""
+    db = tmp_path / "p.sqlite"
+    code, _, err = run(
+        capsys, "import", "fhir", "--db", str(db), "--create", "--clinic", DEMO_CLINIC, str(folder)
+    )
+    assert code == 1
+    assert "demo-client" not in err
+    assert sessions(db, DEMO_CLINIC) == {}
+    return [line for line in err.splitlines() if line.startswith("error: ")]
+
+
 @pytest.mark.parametrize("case", sorted(BAD_FHIR))
 def test_invalid_fhir_and_fhir_of_other_systems_are_named_and_nothing_is_written(
     case: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -283,15 +539,21 @@ def test_invalid_fhir_and_fhir_of_other_systems_are_named_and_nothing_is_written
     rtype, change, field, rule = BAD_FHIR[case]
     index = _first_answered(list(_lines(small_export, rtype))) if rtype == "QuestionnaireResponse" else 0
     _spoil(small_export, rtype, change, index)
-    db = tmp_path / "p.sqlite"
-    code, _, err = run(
-        capsys, "import", "fhir", "--db", str(db), "--create", "--clinic", DEMO_CLINIC, str(small_export)
-    )
-    assert code == 1
-    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    errors = _spoiled(small_export, tmp_path, capsys)
     assert any(f", {field}" in line and f": {rule}" in line for line in errors), errors
-    assert "demo-client" not in err
-    assert sessions(db, DEMO_CLINIC) == {}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RECORDS))
+def test_a_malformed_clinical_record_is_named_by_file_line_path_and_rule_and_nothing_is_written(
+    case: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rtype, pick, change, field, rule = BAD_RECORDS[case]
+    resources = list(_lines(small_export, rtype))
+    index = next(i for i, r in enumerate(resources) if pick(r))
+    _spoil(small_export, rtype, change, index)
+    errors = _spoiled(small_export, tmp_path, capsys)
+    where = f"{rtype}.ndjson line {index + 1}"
+    assert any(f", {field}: {rule} ({where}" in line for line in errors), errors
 
 
 def test_resources_the_import_does_not_read_are_left_alone(small_export: Path, tmp_path: Path) -> None:
@@ -305,7 +567,7 @@ def test_resources_the_import_does_not_read_are_left_alone(small_export: Path, t
 def test_a_refused_episode_discards_its_whole_batch_and_the_fixed_source_resumes(
     small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    episodes = [e for e in _lines(small_export, "EpisodeOfCare") if not e.get("team")]
+    episodes = list(_lines(small_export, "EpisodeOfCare"))
     second = episodes[1]["id"]
     encounters = list(_lines(small_export, "Encounter"))
     mine = [

@@ -17,6 +17,7 @@ from alliancekit.fhir.mappers import Mapper, MapperRegistrar
 from alliancekit.fhir.provenance import map_provenance
 from alliancekit.fhir.questionnaire import map_measure
 from alliancekit.fhir.questionnaire_response import map_administration
+from alliancekit.fhir.review import map_review
 from alliancekit.fhir.rupture import map_rupture
 from alliancekit.plugins.hookspecs import hookimpl
 
@@ -26,6 +27,7 @@ BUILTIN_MAPPERS: dict[str, Mapper] = {
     "session": map_session,
     "administration": map_administration,
     "goal": map_goal,
+    "review": map_review,
     "rupture": map_rupture,
     "alert": map_alert,
     "maintenance-plan": map_maintenance_plan,

@@ -27,6 +27,8 @@ def questionnaire_url(measure_id: str) -> str:
     return f"{CANONICAL_BASE}/Questionnaire/{measure_id}"
 
 
+GROUP_ID_SYSTEM = f"{CANONICAL_BASE}/NamingSystem/group"
+"""The system of a therapy group's id (the identifier of a group member's CareTeam)."""
 RESOURCE_ID_SYSTEM = f"{CANONICAL_BASE}/NamingSystem/resource-id"
 """The system of every exported resource's own identifier; its value is the resource's (UUID) id, never a
 Bundle's ``urn:uuid:`` full URL, which servers rewrite to the id they assign."""
@@ -54,14 +56,44 @@ PARTICIPANT_ROLE = code_system("participant-role")
 """A participant's role in an episode with several clients (``ParticipantRole``), and ``facilitator``."""
 RATER = code_system("rater")
 """Who completed a measure (``Rater``): the client, a parent, a partner, a teacher, the clinician."""
+GOAL_STATUS = code_system("goal-status")
+"""A goal's own status (``GoalStatus``): FHIR's lifecycle says ``completed`` once the episode has ended."""
+ENDING_REASON = code_system("ending-reason")
+FIT_OUTCOME = code_system("fit-outcome")
+REVIEW = code_system("review")
+"""``goal-progress``: a goal's progress judged at a review (an Observation about the Goal)."""
+REVIEW_DECISION = code_system("review-decision")
 
 # -- extensions the project defines ---------------------------------------------------------------------
 EXT_ATTENDANCE = extension_url("attendance")
 EXT_ADMINISTRATION_TIMING = extension_url("administration-timing")
 EXT_ALERT_SEVERITY = extension_url("alert-severity")
 EXT_ALERT_ACKNOWLEDGED = extension_url("alert-acknowledged")
+EXT_ALERT_MEASURE = extension_url("alert-measure")
+"""On Flag: the measure whose scores raised the alert (``valueCanonical``, its Questionnaire's URL)."""
+EXT_ALERT_ABOUT = extension_url("alert-about")
+"""On Flag: the other participant the alert is about (``valueReference``, a RelatedPerson); the Flag's
+``subject`` stays the identified client, whose record it is in."""
 EXT_RATER = extension_url("rater")
 EXT_GROUP_SESSION = extension_url("group-session")
+EXT_GOAL_STATUS = extension_url("goal-status")
+"""On Goal: the goal's own status, which ``lifecycleStatus`` cannot keep once the episode has closed."""
+EXT_ENDING = extension_url("ending")
+"""On EpisodeOfCare (which has no element for it): how the episode ended or is planned to end. Complex:
+``planned-on`` and ``target`` (valueDate, the ending plan), ``reason`` (valueCoding, ``ending-reason``),
+``planned`` (valueBoolean), ``reflection`` and ``no-plan-reason`` (valueString, free text only)."""
+EXT_FIT_OUTCOME = extension_url("fit-outcome")
+"""On EpisodeOfCare: the fit decision's outcome (``cancelled`` does not say referred or not proceeding)."""
+EXT_CLINICIAN_OF_RECORD = extension_url("clinician-of-record")
+"""On EpisodeOfCare, one per clinician of record in order (``careManager`` is only the current one).
+Complex: ``clinician`` (valueReference) and ``start`` (valueDate: the opening or the transfer)."""
+EXT_CONSENT = extension_url("consent")
+"""On the consultation Encounter (the client's) and on a CareTeam participant (another participant's): the
+consent given. Complex: ``treatment``, ``measures``, ``data-sharing`` (valueBoolean)."""
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
+WORKFLOW_EPISODE_OF_CARE = "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare"
+"""HL7's extension naming the EpisodeOfCare a resource belongs to: on a Goal, a review's or a rupture's
+Observations and a Flag, none of which has an element for it in R4."""
 
 # -- published systems ----------------------------------------------------------------------------------
 LOINC = "http://loinc.org"
@@ -79,6 +111,16 @@ V3_PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationT
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 RFC3986 = "urn:ietf:rfc:3986"
+
+
+def consent_extension(consent: Any) -> dict[str, Any]:
+    """The consent extension of a :class:`~alliancekit.domain.records.Consent`."""
+    given = {
+        "treatment": consent.treatment,
+        "measures": consent.measures,
+        "data-sharing": consent.data_sharing,
+    }
+    return {"url": EXT_CONSENT, "extension": [{"url": k, "valueBoolean": v} for k, v in given.items()]}
 
 
 def coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:

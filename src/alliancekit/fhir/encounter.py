@@ -9,7 +9,8 @@
   ``cancelled`` as well, because R4's Encounter has no no-show status (the appointment never became an
   encounter; ``entered-in-error`` and ``unknown`` would both be false). What happened is kept exactly in
   the attendance extension (``.../StructureDefinition/attendance``), so no-shows stay countable.
-* ``type`` also says whether it was the consultation or a session.
+* ``type`` also says whether it was the consultation or a session. The consent given at the consultation
+  is in the consent extension (treatment, measures, data sharing).
 * ``participant``: the clinician of record; in an episode with several clients, the others present
   (``PART``, as RelatedPerson: the identified client is the ``subject``); in a group session, the
   co-facilitator (``SPRF``). A group session's id is in the group-session extension, the same in every
@@ -32,6 +33,7 @@ from alliancekit.fhir.codes import (
     V3_PARTICIPATION_TYPE,
     coding,
     concept,
+    consent_extension,
 )
 from alliancekit.fhir.context import ExportContext
 from alliancekit.fhir.records import ConsultationRecord, SessionRecord
@@ -84,6 +86,7 @@ def _encounter(
 def map_consultation(record: ConsultationRecord, ctx: ExportContext) -> list[dict[str, Any]]:
     c = record.consultation
     rid = ids.encounter_id(record.episode_id, "consultation")
+    consent = consent_extension(c.consent)
     return [
         _encounter(
             rid,
@@ -93,6 +96,7 @@ def map_consultation(record: ConsultationRecord, ctx: ExportContext) -> list[dic
             on=c.held_on.isoformat(),
             clinician_id=record.clinician_id,
             ctx=ctx,
+            extension=[consent],
         )
     ]
 

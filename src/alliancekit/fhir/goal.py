@@ -9,8 +9,11 @@
   the number of versions (1 + revisions), and each agreement and revision has its own Provenance whose
   target is the versioned reference ``Goal/<id>/_history/<n>``. Earlier wordings stay in alliancekit's
   timeline; they are not re-exported.
+* The goal's own status is also in the goal-status extension: once the episode has closed,
+  ``lifecycleStatus`` no longer tells an active goal from an achieved one.
 * The description is the client's own words, included only when the export includes free text;
-  otherwise ``Goal <n>``. Agreed tasks go in ``note``, under the same rule.
+  otherwise ``Goal <n>``, marked with the data-absent-reason extension (``masked``) so that no reader
+  takes it for the client's words. Agreed tasks go in ``note``, under the same rule.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from typing import Any
 
 from alliancekit.domain.vocab import GoalProgress, GoalStatus
 from alliancekit.fhir import ids
-from alliancekit.fhir.codes import GOAL_ACHIEVEMENT, concept
+from alliancekit.fhir.codes import (
+    DATA_ABSENT_REASON,
+    EXT_GOAL_STATUS,
+    GOAL_ACHIEVEMENT,
+    GOAL_STATUS,
+    coding,
+    concept,
+)
 from alliancekit.fhir.context import ExportContext
 from alliancekit.fhir.records import GoalRecord
 
@@ -46,11 +56,18 @@ def achievement(record: GoalRecord) -> GoalProgress | None:
 
 def map_goal(record: GoalRecord, ctx: ExportContext) -> list[dict[str, Any]]:
     rid = ids.goal_id(record.episode_id, record.goal_id)
-    text = record.description if ctx.include_text and record.description else f"Goal {record.number}"
+    description: dict[str, Any] = {"text": record.description}
+    if not (ctx.include_text and record.description):
+        masked = {"url": DATA_ABSENT_REASON, "valueCode": "masked"}
+        description = {"extension": [masked], "text": f"Goal {record.number}"}
     resource: dict[str, Any] = {
         "resourceType": "Goal",
         "id": rid,
         "meta": {"versionId": str(1 + record.revisions)},
+        "extension": [
+            ids.episode_extension(record.episode_id),
+            {"url": EXT_GOAL_STATUS, "valueCoding": coding(GOAL_STATUS, record.status.value)},
+        ],
         "identifier": [ids.identifier(rid)],
         "lifecycleStatus": lifecycle_status(record),
     }
@@ -59,7 +76,7 @@ def map_goal(record: GoalRecord, ctx: ExportContext) -> list[dict[str, Any]]:
         resource["achievementStatus"] = concept(GOAL_ACHIEVEMENT, progress.value)
     resource.update(
         {
-            "description": {"text": text},
+            "description": description,
             "subject": ctx.client,
             "startDate": record.agreed_on.isoformat(),
             "statusDate": max(record.status_on, record.progress_on or record.status_on).isoformat(),

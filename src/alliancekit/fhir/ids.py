@@ -13,7 +13,7 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-from alliancekit.fhir.codes import RESOURCE_ID_SYSTEM
+from alliancekit.fhir.codes import RESOURCE_ID_SYSTEM, WORKFLOW_EPISODE_OF_CARE
 
 _NAMESPACE = uuid.UUID("0f6d1c2e-3b7a-5c4d-8e9f-a11a9cef1e80")
 _NAMESPACE_BYTES = _NAMESPACE.bytes
@@ -44,6 +44,12 @@ def identifier(rid: str) -> dict[str, Any]:
     entry: a server loading a Bundle rewrites every string equal to a full URL to the id it assigned, so an
     identifier holding one would no longer match when the same export is loaded again."""
     return {"system": RESOURCE_ID_SYSTEM, "value": rid}
+
+
+def episode_extension(episode_id: str) -> dict[str, Any]:
+    """HL7's ``workflow-episodeOfCare`` extension: the episode a Goal, Observation or Flag belongs to."""
+    episode = ref("EpisodeOfCare", episode_of_care_id(episode_id))
+    return {"url": WORKFLOW_EPISODE_OF_CARE, "valueReference": episode}
 
 
 def episode_of_care_id(episode_id: str) -> str:

@@ -11,7 +11,7 @@ a new kind of record is not exported until someone decides how to map it. There 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -19,11 +19,13 @@ import attrs
 
 from alliancekit.domain.records import (
     Administration,
+    Consent,
     Consultation,
     Ending,
     FitDecision,
     MaintenancePlan,
     RepairAttempt,
+    Review,
     RuptureNote,
     Session,
 )
@@ -106,6 +108,13 @@ class EpisodeRecord(Record):
     history: tuple[StatusPeriod, ...]
     clinicians: tuple[tuple[str, date], ...]
     """Each clinician of record with the date they became it."""
+    ending_plan: tuple[date, date | None] | None = None
+    """The day the ending was (last) planned and its target date, if it was planned."""
+    ending: Ending | None = attrs.field(default=None, repr=False)
+    """How the episode ended (``None`` while open, or when it closed at the fit decision)."""
+    joined: Mapping[str, tuple[date, Consent]] = attrs.field(factory=dict, repr=False)
+    """Each other participant's day of joining the episode and their consent, by host reference."""
+    group_joined_on: date | None = None
 
 
 @attrs.frozen
@@ -168,6 +177,16 @@ class GoalRecord(Record):
 
 
 @attrs.frozen
+class ReviewRecord(Record):
+    """A review: an Encounter, and an Observation of each goal's progress judged at it."""
+
+    KIND = "review"
+    review_id: str
+    review: Review = attrs.field(repr=False)
+    clinician_id: str
+
+
+@attrs.frozen
 class RuptureRecord(Record):
     KIND = "rupture"
     rupture_id: str
@@ -199,6 +218,10 @@ class AlertRecord(Record):
     raised_on: date
     acknowledged_on: date | None = None
     resolved_on: date | None = None
+    measure_id: str | None = None
+    """The measure whose scores raised it, if one did."""
+    participant: str | None = None
+    """The other participant it is about (``None``: the identified client, or the episode)."""
 
 
 @attrs.frozen
@@ -246,9 +269,13 @@ class _Assembly:
         self.goals: dict[str, dict[str, Any]] = {}
         self.ruptures: dict[str, dict[str, Any]] = {}
         self.alerts: dict[str, dict[str, Any]] = {}
+        self.reviews: list[ReviewRecord] = []
+        self.ending_plan: tuple[date, date | None] | None = None
         self.closed: tuple[EpisodeClosed, Envelope] | None = None
         self.participants: list[str] = []
+        self.joined: dict[str, tuple[date, Consent]] = {}
         self.facilitators: tuple[str, ...] = ()
+        self.group_joined_on: date | None = None
 
     @property
     def clinician(self) -> str:
@@ -267,11 +294,13 @@ def _opened(a: _Assembly, e: EpisodeOpened, env: Envelope) -> None:
 
 def _participant_added(a: _Assembly, e: ParticipantAdded, env: Envelope) -> None:
     a.participants.append(e.participant.client_ref)
+    a.joined[e.participant.client_ref] = (e.added_on, e.participant.consent)
     a.episode_entries.append(env)
 
 
 def _group_joined(a: _Assembly, e: GroupJoined, env: Envelope) -> None:
     a.facilitators = tuple(e.facilitator_ids)
+    a.group_joined_on = e.joined_on
     a.episode_entries.append(env)
 
 
@@ -319,6 +348,7 @@ def _goal_revised(a: _Assembly, e: GoalRevised, env: Envelope) -> None:
 
 
 def _review(a: _Assembly, e: ReviewRecorded, env: Envelope) -> None:
+    a.reviews.append(ReviewRecord(a.episode_id, (env,), e.review_id, e.review, a.clinician))
     for note in e.review.goal_progress:
         goal = a.goals.get(note.goal_id)
         if goal is not None:
@@ -380,6 +410,7 @@ def _transferred(a: _Assembly, e: ClinicianTransferred, env: Envelope) -> None:
 
 
 def _ending_planned(a: _Assembly, e: EndingPlanned, env: Envelope) -> None:
+    a.ending_plan = (e.on, e.target_date)
     a.episode_entries.append(env)
 
 
@@ -404,7 +435,13 @@ def _alert_entry(a: _Assembly, alert_id: str, env: Envelope) -> dict[str, Any]:
 
 def _alert_raised(a: _Assembly, e: AlertRaised, env: Envelope) -> None:
     found = _alert_entry(a, e.alert_id, env)
-    found.update(rule=e.rule_id, severity=e.severity.value, raised_on=e.raised_on)
+    found.update(
+        rule=e.rule_id,
+        severity=e.severity.value,
+        raised_on=e.raised_on,
+        measure_id=e.measure_id,
+        participant=e.participant,
+    )
 
 
 def _alert_acknowledged(a: _Assembly, e: AlertAcknowledged, env: Envelope) -> None:
@@ -551,6 +588,7 @@ def _records(a: _Assembly) -> EpisodeRecords:
                 closed,
             )
         )
+    records += a.reviews
     for rupture_id, r in a.ruptures.items():
         records.append(
             RuptureRecord(
@@ -574,6 +612,8 @@ def _records(a: _Assembly) -> EpisodeRecords:
                 al["raised_on"],
                 al.get("acknowledged_on"),
                 al.get("resolved_on"),
+                al.get("measure_id"),
+                al.get("participant"),
             )
         )
     if a.closed is not None:
@@ -585,5 +625,16 @@ def _records(a: _Assembly) -> EpisodeRecords:
                     ep, (env,), event.ending, event.ending.maintenance_plan, goal_ids, a.clinician
                 )
             )
-    episode = EpisodeRecord(ep, tuple(a.episode_entries), a.state, _history(a), tuple(a.clinicians))
+    ending = None if a.closed is None else a.closed[0].ending
+    episode = EpisodeRecord(
+        ep,
+        tuple(a.episode_entries),
+        a.state,
+        _history(a),
+        tuple(a.clinicians),
+        a.ending_plan,
+        ending,
+        dict(a.joined),
+        a.group_joined_on,
+    )
     return EpisodeRecords(episode, tuple(records), tuple(measures))

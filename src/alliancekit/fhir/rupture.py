@@ -2,10 +2,14 @@
 
 ``code`` ``alliance-rupture`` (``.../CodeSystem/rupture``); ``valueCodeableConcept`` the kind
 (withdrawal or confrontation, ``rupture-kind``); ``component`` per marker (``rupture-marker``), the likely
-cause (``rupture-cause``), the salience (1-5, ``valueInteger``), each repair strategy tried, at noting or
-later (``repair-strategy``), and whether it resolved (``valueBoolean``). ``category`` ``therapy``.
+cause (``rupture-cause``), the salience (1-5, ``valueInteger``), each repair strategy tried when it was
+noted (``repair-strategy``), and whether it is resolved now (``valueBoolean``). ``category`` ``therapy``.
 ``encounter`` is the session it was noted in. The clinician's description and the client's view are
 ``note`` entries, with free text only.
+
+Each later repair attempt is an Observation of its own (``code`` ``repair-attempt``, ``focus`` the
+rupture's Observation, ``effectiveDateTime`` the day it was tried): a ``repair-strategy`` component per
+strategy and ``resolved``; the client's view of it is a ``note``, with free text only.
 """
 
 from __future__ import annotations
@@ -40,17 +44,12 @@ def map_rupture(record: RuptureRecord, ctx: ExportContext) -> list[dict[str, Any
         _component("likely-cause", valueCodeableConcept=concept(RUPTURE_CAUSE, note.likely_cause.value))
     )
     components.append(_component("salience", valueInteger=note.salience))
-    strategies = list(note.repairs)
-    for attempt in record.repairs:
-        strategies += [s for s in attempt.strategies if s not in strategies]
-    components += [
-        _component("repair-strategy", valueCodeableConcept=concept(REPAIR_STRATEGY, s.value))
-        for s in strategies
-    ]
+    components += _strategies(note.repairs)
     components.append(_component("resolved", valueBoolean=record.resolved))
     resource: dict[str, Any] = {
         "resourceType": "Observation",
         "id": rid,
+        "extension": [ids.episode_extension(record.episode_id)],
         "identifier": [ids.identifier(rid)],
         "status": "final",
         "category": [concept(OBSERVATION_CATEGORY, "therapy", "Therapy")],
@@ -70,12 +69,41 @@ def map_rupture(record: RuptureRecord, ctx: ExportContext) -> list[dict[str, Any
     if ctx.include_text:
         if note.description:
             notes.append({"text": note.description})
-        notes += [
-            {"text": f"Client's view: {v}"}
-            for v in [note.client_view, *(r.client_view for r in record.repairs)]
-            if v
-        ]
+        if note.client_view:
+            notes.append({"text": f"Client's view: {note.client_view}"})
     if notes:
         resource["note"] = notes
     resource["component"] = components
-    return [resource]
+    return [resource, *(_repair(record, i, ctx, rid) for i in range(len(record.repairs)))]
+
+
+def _strategies(strategies: Any) -> list[dict[str, Any]]:
+    return [
+        _component("repair-strategy", valueCodeableConcept=concept(REPAIR_STRATEGY, s.value))
+        for s in strategies
+    ]
+
+
+def _repair(record: RuptureRecord, index: int, ctx: ExportContext, rupture: str) -> dict[str, Any]:
+    attempt = record.repairs[index]
+    rid = ids.resource_id("Observation", record.episode_id, "rupture", record.rupture_id, index)
+    resource: dict[str, Any] = {
+        "resourceType": "Observation",
+        "id": rid,
+        "extension": [ids.episode_extension(record.episode_id)],
+        "identifier": [ids.identifier(rid)],
+        "status": "final",
+        "category": [concept(OBSERVATION_CATEGORY, "therapy", "Therapy")],
+        "code": concept(RUPTURE, "repair-attempt", "Alliance rupture repair attempt"),
+        "subject": ctx.client,
+        "focus": [ids.ref("Observation", rupture)],
+        "effectiveDateTime": attempt.attempted_on.isoformat(),
+        "performer": [ctx.ref("practitioner", record.clinician_id)],
+    }
+    if ctx.include_text and attempt.client_view:
+        resource["note"] = [{"text": f"Client's view: {attempt.client_view}"}]
+    resource["component"] = [
+        *_strategies(attempt.strategies),
+        _component("resolved", valueBoolean=attempt.resolved),
+    ]
+    return resource

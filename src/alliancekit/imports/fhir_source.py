@@ -2,21 +2,30 @@
 
 The source is a Bulk Data directory (``*.ndjson``, one resource type per file), one NDJSON file, or a Bundle
 (JSON). An episode's resources live in several files and refer to each other, so the whole source is read
-and joined in memory before anything is written; every problem found is reported (file, line, path, rule)
-and, when there is any, nothing is written. What is imported, per ``EpisodeOfCare``:
+and joined in memory before anything is written; every problem found is reported (file, line, path, rule;
+never the value) and, when there is any, nothing is written. Each ``EpisodeOfCare`` becomes one unit: the
+episode rebuilt through the facade's commands, in the order its records happened (see
+:mod:`~alliancekit.imports.fhir_records` for the records besides the sessions):
 
-* the episode (client and clinician from the identifiers, opened on ``period.start``), its consultation
-  (the consultation ``Encounter``'s date and modality) and, unless it is still ``planned``, a fit decision;
-* each session ``Encounter`` (date, modality, attendance) with its ``QuestionnaireResponse`` s as
-  administrations (measure and version from ``questionnaire``, timing and rater from the extensions, the
-  answers by ``linkId``); one with no answers is total-only, its total read from the score ``Observation``
-  derived from it; scores are computed again by the library (the same definitions give the same scores);
-* the state: ``onhold`` puts it on hold, ``finished`` closes it, ``cancelled`` closes it at the fit decision.
+* the episode (client from ``patient``, opened on ``period.start`` by its first clinician of record), its
+  consultation (date, modality, consent) and fit decision (on the day ``statusHistory`` says care began;
+  refer or not proceed from the ``fit-outcome`` extension when ``cancelled``), each transfer, the other
+  participants and the group of its contained CareTeam;
+* each session ``Encounter`` (date, modality, attendance, who was there, group session) with its
+  ``QuestionnaireResponse`` s as administrations (measure and version from ``questionnaire``, timing and
+  rater from the extensions, whom it is about from ``subject``, a named rater from ``author``, the answers
+  by ``linkId``); one with no answers is total-only, its total read from the score ``Observation`` derived
+  from it; scores are computed again by the library (the same definitions give the same scores);
+* goals and revisions, reviews, ruptures and repairs, the handling of alerts (the rules raise the alerts
+  again), holds, the ending planned and the ending with its maintenance plan.
 
-Not carried (the export has no element for them, or the record is not the importer's to make again): the
-ending's reason and reflection, goals and reviews, ruptures, process notes, addenda, statements of
-disagreement, lockbox directives, alerts (the feedback rules raise them again from the sessions), corrections
-(an amended response is imported as it reads now), other participants, and the audit log.
+Required words the source lacks are :data:`~alliancekit.imports.fhir_records.IMPORTED_NOTE` (a hold's or a
+transfer's reason, an alert's resolution note, a goal exported without its wording, a referral's target, why
+a planned ending has no maintenance plan); nothing else is invented. Not carried (the export has no element
+for them, or the record is not the importer's to make again): client responses (not exported yet), the
+first version of a corrected session (it is imported as it reads now, so the scores it set and the
+correction left, and the alerts they raised, can differ), earlier wordings of a revised goal, a review's narrative, process notes,
+addenda, statements of disagreement, lockbox directives, the measurement protocol, and the audit log.
 """
 
 from __future__ import annotations
@@ -28,13 +37,24 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from alliancekit.domain.records import Administration, Ending, FitDecision, Session
+import attrs
+
+from alliancekit.domain.records import (
+    Administration,
+    Consent,
+    Consultation,
+    Ending,
+    FitDecision,
+    Participant,
+    Session,
+)
 from alliancekit.domain.vocab import (
     AdministrationTiming,
     Attendance,
     EndingReason,
     FitOutcome,
     Modality,
+    ParticipantRole,
     Rater,
 )
 from alliancekit.errors import AlliancekitError, ValidationError
@@ -44,59 +64,69 @@ from alliancekit.fhir.codes import (
     ENCOUNTER_KIND,
     EXT_ADMINISTRATION_TIMING,
     EXT_ATTENDANCE,
+    EXT_CLINICIAN_OF_RECORD,
+    EXT_CONSENT,
+    EXT_FIT_OUTCOME,
+    EXT_GROUP_SESSION,
     EXT_RATER,
+    FIT_OUTCOME,
+    GROUP_ID_SYSTEM,
+    MAINTENANCE_ACTIVITY,
     MEASURE_SCORES,
     MODALITY,
+    PARTICIPANT_ROLE,
     RATER,
+    REVIEW,
+    RUPTURE,
+    V3_PARTICIPATION_TYPE,
+    WORKFLOW_EPISODE_OF_CARE,
     questionnaire_url,
 )
+from alliancekit.imports.fhir_json import Resource as _Resource
+from alliancekit.imports.fhir_json import as_dict, extension_value, sub_extensions
+from alliancekit.imports.fhir_json import coding_of as _coding
+from alliancekit.imports.fhir_json import extension_of as _extension
+from alliancekit.imports.fhir_json import identifier_of as _identifier
+from alliancekit.imports.fhir_json import ref_id as _ref_id
+from alliancekit.imports.fhir_records import IMPORTED_NOTE, RANK, Dated, EpisodeReader, Linked, in_order
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
 
 #: The resource types an import reads; others (from other systems, or not imported) are counted only.
-READ_TYPES = ("EpisodeOfCare", "Encounter", "QuestionnaireResponse", "Observation")
-#: What the state steps of an imported episode say (no client words are invented).
-IMPORTED_NOTE = "imported: the source does not say"
+READ_TYPES = (
+    "EpisodeOfCare",
+    "Encounter",
+    "QuestionnaireResponse",
+    "Observation",
+    "Goal",
+    "Flag",
+    "CarePlan",
+    "Provenance",
+)
 
 
-class _Resource:
-    __slots__ = ("data", "file", "line")
+@attrs.define
+class _Joined:
+    """The source's resources, joined to the episode they belong to."""
 
-    def __init__(self, data: dict[str, Any], file: str, line: int) -> None:
-        self.data, self.file, self.line = data, file, line
-
-
-def _coding(concepts: Any, system: str) -> str | None:
-    for concept in concepts if isinstance(concepts, list) else [concepts]:
-        for coding in (concept or {}).get("coding", []) if isinstance(concept, dict) else []:
-            if isinstance(coding, dict) and coding.get("system") == system:
-                return str(coding.get("code"))
-    return None
-
-
-def _extension(resource: Mapping[str, Any], url: str, system: str) -> str | None:
-    for ext in resource.get("extension", []):
-        if isinstance(ext, dict) and ext.get("url") == url:
-            return _coding({"coding": [ext.get("valueCoding")]}, system)
-    return None
+    episodes: list[_Resource] = attrs.Factory(list)
+    encounters: defaultdict[str, list[_Resource]] = attrs.Factory(lambda: defaultdict(list))
+    responses: defaultdict[str, list[_Resource]] = attrs.Factory(lambda: defaultdict(list))
+    totals: dict[str, float] = attrs.Factory(dict)
+    observations: dict[str, _Resource] = attrs.Factory(dict)
+    linked: defaultdict[str, Linked] = attrs.Factory(lambda: defaultdict(Linked))
+    versions: defaultdict[str, list[tuple[int, str]]] = attrs.Factory(lambda: defaultdict(list))
+    unnamed: list[tuple[_Resource, str]] = attrs.Factory(list)
+    """Resources that name no episode, and the kind of record each is."""
 
 
-def _ref_id(reference: Any, rtype: str, full_urls: Mapping[str, tuple[str, str]]) -> str | None:
-    """The id a reference names: ``Type/id`` (NDJSON), or a Bundle entry's ``fullUrl``."""
-    if isinstance(reference, dict):
-        ref = reference.get("reference")
-        if isinstance(ref, str) and ref.startswith(f"{rtype}/"):
-            return ref.split("/", 1)[1]
-        if isinstance(ref, str) and ref in full_urls and full_urls[ref][0] == rtype:
-            return full_urls[ref][1]
-    return None
-
-
-def _identifier(reference: Any) -> str | None:
-    if isinstance(reference, dict) and isinstance(reference.get("identifier"), dict):
-        value = reference["identifier"].get("value")
-        return value if isinstance(value, str) and value else None
-    return None
+def _by(step: Step, order: tuple[date, int], clinicians: list[tuple[str, date]]) -> Step:
+    """``step`` made by the clinician of record on its day (a transfer by the one handing over)."""
+    current = clinicians[0][0]
+    for clinician, since in clinicians[1:]:
+        if (since, RANK["transfer"]) < order:
+            current = clinician
+    return step if current == clinicians[0][0] else attrs.evolve(step, by=current)
 
 
 class FhirSource:
@@ -188,114 +218,371 @@ class FhirSource:
         has a problem (every problem is in ``errors``)."""
         self.errors.clear()
         self.notes.clear()
-        episodes: list[_Resource] = []
-        encounters: dict[str, list[_Resource]] = defaultdict(list)
-        responses: dict[str, list[_Resource]] = defaultdict(list)
-        totals: dict[str, float] = {}
+        joined = _Joined()
         for res in self._read():
-            data = res.data
-            kind = data["resourceType"]
-            if kind == "EpisodeOfCare":
-                episodes.append(res)
-            elif kind == "Encounter":
-                episode = _ref_id((data.get("episodeOfCare") or [None])[0], "EpisodeOfCare", self._full_urls)
-                if episode is None:
-                    self._error(res, "Encounter.episodeOfCare", "reference", "not an alliancekit episode's")
-                    continue
-                encounters[episode].append(res)
-            elif kind == "QuestionnaireResponse":
-                encounter = _ref_id(data.get("encounter"), "Encounter", self._full_urls)
-                if encounter is None:
-                    self._error(res, "QuestionnaireResponse.encounter", "reference", "no Encounter")
-                    continue
-                responses[encounter].append(res)
-            elif kind == "Observation":
-                derived = data.get("derivedFrom") or [None]
-                response = _ref_id(derived[0], "QuestionnaireResponse", self._full_urls)
-                code = _coding(data.get("code"), MEASURE_SCORES)
-                value = (data.get("valueQuantity") or {}).get("value")
-                if (
-                    response is not None
-                    and code
-                    and code.endswith("-total")
-                    and isinstance(value, int | float)
-                ):
-                    totals[response] = float(value)
-        made = [self._unit(res, encounters, responses, totals) for res in episodes]
-        known = {res.data["id"] for res in episodes}
-        for episode_id, found in encounters.items():
+            self._join(res, joined)
+        self._link_unnamed(joined)
+        made = [self._unit(res, joined) for res in joined.episodes]
+        known = {res.data["id"] for res in joined.episodes}
+        for episode_id, found in joined.encounters.items():
             if episode_id not in known:
                 self._error(
                     found[0], "Encounter.episodeOfCare", "reference", "no such EpisodeOfCare in the source"
                 )
+        for episode_id, linked in joined.linked.items():
+            if episode_id not in known:
+                first = next(iter([*linked.goals, *linked.reviews, *linked.ruptures, *linked.flags]), None)
+                if first is not None:
+                    field = f"{first.data['resourceType']}.extension[workflow-episodeOfCare]"
+                    self._error(first, field, "reference", "no such EpisodeOfCare in the source")
         if self.errors:
             return
         yield from (unit for unit in made if unit is not None)
 
-    def _unit(
-        self,
-        res: _Resource,
-        encounters: Mapping[str, list[_Resource]],
-        responses: Mapping[str, list[_Resource]],
-        totals: Mapping[str, float],
-    ) -> Unit | None:
-        data = res.data
-        if data.get("team"):
-            self.notes.append(
-                f"{res.file} line {res.line}: an episode with several participants: not imported"
+    def _target(self, reference: Any, rtype: str) -> str | None:
+        return _ref_id(reference, rtype, self._full_urls)
+
+    def _link(self, res: _Resource, joined: _Joined, bucket: str) -> None:
+        """File a Goal, Flag, review or rupture under the episode its workflow-episodeOfCare extension
+        names; one without the extension (an export written before it had one) waits for
+        :meth:`_link_unnamed`."""
+        named = extension_value(res.data, WORKFLOW_EPISODE_OF_CARE)
+        if named is None:
+            joined.unnamed.append((res, bucket))
+            return
+        episode = self._target(named, "EpisodeOfCare")
+        if episode is None:
+            kind = res.data["resourceType"]
+            self._error(
+                res, f"{kind}.extension[workflow-episodeOfCare]", "reference", "not an alliancekit episode's"
             )
-            return None
+            return
+        getattr(joined.linked[episode], bucket).append(res)
+
+    def _link_unnamed(self, joined: _Joined) -> None:
+        """A resource that names no episode belongs to its subject's episode when the source has one only;
+        otherwise it is not imported (and the report says so)."""
+        episodes: dict[str | None, list[str]] = defaultdict(list)
+        for res in joined.episodes:
+            episodes[_identifier(res.data.get("patient"))].append(res.data["id"])
+        for res, bucket in joined.unnamed:
+            found = episodes.get(_identifier(res.data.get("subject")), [])
+            if len(found) == 1:
+                getattr(joined.linked[found[0]], bucket).append(res)
+            else:
+                kind = res.data["resourceType"]
+                self.notes.append(f"{res.file} line {res.line}: a {kind} of no one episode: not imported")
+
+    def _join(self, res: _Resource, joined: _Joined) -> None:
+        data = res.data
+        kind = data["resourceType"]
+        if kind == "EpisodeOfCare":
+            joined.episodes.append(res)
+        elif kind == "Encounter":
+            episode = self._target((data.get("episodeOfCare") or [None])[0], "EpisodeOfCare")
+            if episode is None:
+                self._error(res, "Encounter.episodeOfCare", "reference", "not an alliancekit episode's")
+                return
+            joined.encounters[episode].append(res)
+        elif kind == "QuestionnaireResponse":
+            encounter = self._target(data.get("encounter"), "Encounter")
+            if encounter is None:
+                self._error(res, "QuestionnaireResponse.encounter", "reference", "no Encounter")
+                return
+            joined.responses[encounter].append(res)
+        elif kind == "Observation":
+            self._observation(res, joined)
+        elif kind in ("Goal", "Flag"):
+            self._link(res, joined, "goals" if kind == "Goal" else "flags")
+        elif kind == "CarePlan":
+            episode = self._target((data.get("supportingInfo") or [None])[0], "EpisodeOfCare")
+            if (
+                episode is not None
+                and _coding(data.get("category"), MAINTENANCE_ACTIVITY) == "maintenance-plan"
+            ):
+                joined.linked[episode].care_plans.append(res)
+        elif kind == "Provenance":
+            for target in data.get("target") or []:
+                ref = target.get("reference") if isinstance(target, dict) else None
+                parts = ref.split("/") if isinstance(ref, str) else []
+                if len(parts) == 4 and parts[0] == "Goal" and parts[2] == "_history" and parts[3].isdigit():
+                    joined.versions[parts[1]].append((int(parts[3]), str(data.get("occurredDateTime"))))
+
+    def _observation(self, res: _Resource, joined: _Joined) -> None:
+        data = res.data
+        joined.observations[data["id"]] = res
+        review = _coding(data.get("code"), REVIEW)
+        rupture = _coding(data.get("code"), RUPTURE)
+        if review == "review" or rupture in ("alliance-rupture", "repair-attempt"):
+            buckets = {"review": "reviews", "alliance-rupture": "ruptures", "repair-attempt": "repairs"}
+            self._link(res, joined, buckets[review or str(rupture)])
+            return
+        derived = data.get("derivedFrom") or [None]
+        response = self._target(derived[0], "QuestionnaireResponse")
+        code = _coding(data.get("code"), MEASURE_SCORES)
+        value = (data.get("valueQuantity") or {}).get("value")
+        if response is not None and code and code.endswith("-total") and isinstance(value, int | float):
+            joined.totals[response] = float(value)
+
+    def _unit(self, res: _Resource, joined: _Joined) -> Unit | None:
+        data = res.data
         client = _identifier(data.get("patient"))
-        clinician = _identifier(data.get("careManager"))
+        clinicians = self._clinicians(res)
         period = data.get("period") or {}
         before = len(self.errors)
         if client is None:
             self._error(res, "EpisodeOfCare.patient.identifier", "required", "the client's reference")
-        if clinician is None:
+        if not clinicians:
             self._error(res, "EpisodeOfCare.careManager.identifier", "required", "the clinician's id")
         opened = self._date(res, "EpisodeOfCare.period.start", period.get("start"))
         status = data.get("status")
         if status not in ("planned", "active", "onhold", "finished", "cancelled"):
             self._error(res, "EpisodeOfCare.status", "enum", "planned, active, onhold, finished or cancelled")
+        consulted, held, sessions = self._encounters(res, joined)
+        history = self._history(res)
+        if len(self.errors) > before or opened is None or client is None or not clinicians or history is None:
+            return None
+        modality = Modality.IN_PERSON if held is None else held.modality
+        ref = EpisodeRef(client, data["id"], clinicians[0][0], opened, modality)
+        keys = {eid: ref.key(f"session:{eid}") for eid, _ in sessions}
+        dated = [Dated(s.held_on, Step("record_session", {"session": s}, keys[eid])) for eid, s in sessions]
+        reader = EpisodeReader(
+            ref, joined.linked[data["id"]], joined.observations, joined.versions, self._error, self._target
+        )
+        dated += self._team(res, ref)
+        dated += reader.goals() + reader.reviews() + reader.ruptures(keys) + reader.alerts()
+        end = self._date(res, "EpisodeOfCare.period.end", period.get("end")) if period.get("end") else None
+        planning, ending = reader.ending(res, end)
+        dated += planning + self._transfers(ref, clinicians) + self._holds(ref, history)
+        if len(self.errors) > before:
+            return None
+        last_day = max([opened, *(d.on for d in dated)])
+        dated += self._outcome(res, ref, status, history, end or last_day, ending)
+        steps = tuple(_by(d.step, d.order, clinicians) for d in in_order(dated))
+        proceed = status in ("active", "onhold", "finished")
+        fit_on = next((until for was, _, until in history if was == "planned" and until is not None), None)
+        return Unit(
+            res.line,
+            res.line,
+            ref,
+            steps,
+            proceed=proceed,
+            consulted=consulted or status != "planned",
+            consultation=held,
+            fit_on=fit_on,
+        )
+
+    def _encounters(
+        self, res: _Resource, joined: _Joined
+    ) -> tuple[bool, Consultation | None, list[tuple[str, Session]]]:
+        """Whether the episode's consultation is in the source, what it says, and each session by its
+        Encounter's id, in date order."""
         mine = sorted(
-            encounters.get(data["id"], []), key=lambda r: str((r.data.get("period") or {}).get("start"))
+            joined.encounters.get(res.data["id"], []),
+            key=lambda r: str((r.data.get("period") or {}).get("start")),
         )
         consultation = next(
             (r for r in mine if _coding(r.data.get("type"), ENCOUNTER_KIND) == "consultation"), None
         )
-        modality = Modality.IN_PERSON
-        if consultation is not None:
-            modality = self._modality(consultation) or modality
+        held = None if consultation is None else self._consultation(consultation)
         sessions = []
         for enc in mine:
             kind = _coding(enc.data.get("type"), ENCOUNTER_KIND)
             if kind == "session":
-                session = self._session(enc, responses.get(enc.data["id"], []), totals)
+                session = self._session(enc, joined.responses.get(enc.data["id"], []), joined.totals)
                 if session is not None:
                     sessions.append((enc.data["id"], session))
             elif kind != "consultation":
                 self._error(
                     enc, "Encounter.type", "unknown-kind", "not an alliancekit consultation or session"
                 )
-        if len(self.errors) > before or opened is None or client is None or clinician is None:
-            return None
-        ref = EpisodeRef(client, data["id"], clinician, opened, modality)
-        steps = [Step("record_session", {"session": s}, ref.key(f"session:{eid}")) for eid, s in sessions]
-        end = self._date(res, "EpisodeOfCare.period.end", period.get("end")) if period.get("end") else None
-        last_day = max([opened, *(s.held_on for _, s in sessions)])
-        if status == "onhold":
-            steps.append(Step("put_on_hold", {"on": last_day, "reason": IMPORTED_NOTE}, ref.key("hold")))
-        elif status == "finished":
-            ending = Ending(
-                end or last_day, planned=False, reason=EndingReason.WITHDRAWAL, reflection=IMPORTED_NOTE
+        return consultation is not None, held, sessions
+
+    @staticmethod
+    def _transfers(ref: EpisodeRef, clinicians: list[tuple[str, date]]) -> list[Dated]:
+        return [
+            Dated(
+                on,
+                Step(
+                    "transfer",
+                    {"to_clinician_id": to, "on": on, "reason": IMPORTED_NOTE},
+                    ref.key(f"transfer:{on}:{to}"),
+                ),
             )
-            steps.append(Step("close_episode", {"ending": ending}, ref.key("close")))
-        elif status == "cancelled":
-            fit = FitDecision(FitOutcome.NOT_PROCEED, end or opened, rationale=IMPORTED_NOTE)
-            steps.append(Step("decide_fit", {"decision": fit}, ref.key("fit")))
-        proceed = status in ("active", "onhold", "finished")
-        consulted = consultation is not None or status != "planned"
-        return Unit(res.line, res.line, ref, tuple(steps), proceed=proceed, consulted=consulted)
+            for to, on in clinicians[1:]
+        ]
+
+    @staticmethod
+    def _holds(ref: EpisodeRef, history: list[tuple[str, date, date | None]]) -> list[Dated]:
+        """Each earlier hold (a ``statusHistory`` period ``onhold``) and its resumption."""
+        out = []
+        for status, start, until in history:
+            if status != "onhold":
+                continue
+            out.append(
+                Dated(
+                    start,
+                    Step("put_on_hold", {"on": start, "reason": IMPORTED_NOTE}, ref.key(f"hold:{start}")),
+                )
+            )
+            if until is not None:
+                # resumed the day it was put on hold: after the hold, not at the start of the day
+                rank = RANK["put_on_hold"] if until == start else None
+                out.append(Dated(until, Step("resume", {"on": until}, ref.key(f"resume:{until}")), rank))
+        return out
+
+    def _outcome(
+        self,
+        res: _Resource,
+        ref: EpisodeRef,
+        status: Any,
+        history: list[tuple[str, date, date | None]],
+        end: date,
+        ending: Ending | None,
+    ) -> list[Dated]:
+        """Where the episode stands now: on hold (since its last status change), closed after an ending
+        (an unplanned withdrawal when the export does not say how it ended), or closed at the fit
+        decision."""
+        if status == "onhold":
+            since = history[-1][2] if history and history[-1][2] is not None else end
+            return [
+                Dated(since, Step("put_on_hold", {"on": since, "reason": IMPORTED_NOTE}, ref.key("hold")))
+            ]
+        if status == "finished":
+            ending = ending or Ending(
+                end, planned=False, reason=EndingReason.WITHDRAWAL, reflection=IMPORTED_NOTE
+            )
+            return [Dated(ending.ended_on, Step("close_episode", {"ending": ending}, ref.key("close")))]
+        if status == "cancelled":
+            outcome = self._fit_outcome(res)
+            on = end if res.data.get("period", {}).get("end") else ref.opened_on
+            referred = IMPORTED_NOTE if outcome is FitOutcome.REFER else None
+            fit = FitDecision(outcome, on, rationale=IMPORTED_NOTE, referred_to=referred)
+            return [Dated(on, Step("decide_fit", {"decision": fit}, ref.key("fit")))]
+        return []
+
+    def _team(self, res: _Resource, ref: EpisodeRef) -> list[Dated]:
+        """The other participants (``add_participant``) and the group (``join_group``) of the contained
+        CareTeam the episode's ``team`` names."""
+        team_ref = ((res.data.get("team") or [{}])[0] or {}).get("reference")
+        team = next(
+            (
+                c
+                for c in res.data.get("contained") or []
+                if isinstance(c, dict) and isinstance(team_ref, str) and f"#{c.get('id')}" == team_ref
+            ),
+            None,
+        )
+        if team is None:
+            return []
+        out: list[Dated] = []
+        facilitators: list[str] = []
+        group_on = None
+        for i, member in enumerate(team.get("participant") or []):
+            field = f"EpisodeOfCare.contained.participant[{i}]"
+            role = _coding(member.get("role"), PARTICIPANT_ROLE)
+            who = _identifier(member.get("member"))
+            since = (member.get("period") or {}).get("start")
+            on = None if since is None else self._date(res, f"{field}.period.start", since)
+            if role == ParticipantRole.CLIENT.value:
+                continue
+            if who is None or on is None:
+                self._error(res, f"{field}.member" if who is None else f"{field}.period.start", "required")
+                continue
+            if role == "facilitator":
+                facilitators.append(who)
+                group_on = on
+                continue
+            kind = ParticipantRole(role) if role in set(ParticipantRole) else None
+            consent = self._consent(res, member, f"{field}.extension[consent]")
+            if kind is None:
+                self._error(res, f"{field}.role", "enum", "an alliancekit participant role")
+                continue
+            if consent is None:
+                continue
+            participant = Participant(who, kind, consent)
+            step = Step(
+                "add_participant", {"participant": participant, "added_on": on}, ref.key(f"joined:{who}")
+            )
+            out.append(Dated(on, step))
+        if facilitators and group_on is not None:
+            group = next(
+                (i.get("value") for i in team.get("identifier") or [] if i.get("system") == GROUP_ID_SYSTEM),
+                None,
+            )
+            if not isinstance(group, str):
+                self._error(res, "EpisodeOfCare.contained.identifier", "required", "the group's id")
+                return out
+            args = {"group_id": group, "facilitator_ids": tuple(facilitators), "joined_on": group_on}
+            out.append(Dated(group_on, Step("join_group", args, ref.key(f"group:{group}"))))
+        return out
+
+    def _consent(self, res: _Resource, node: Mapping[str, Any], field: str) -> Consent | None:
+        """The consent extension of ``node``; consent to treatment and measures when it has none."""
+        found = sub_extensions(node, EXT_CONSENT)
+        parts = found[0] if found else {}
+        given = {"treatment": True, "measures": True, "data-sharing": False}
+        for name in given if found else ():
+            value = parts.get(name, {}).get("valueBoolean")
+            if not isinstance(value, bool):
+                self._error(res, f"{field}.{name}", "required", "a boolean")
+                return None
+            given[name] = value
+        return Consent(given["treatment"], given["measures"], given["data-sharing"])
+
+    def _clinicians(self, res: _Resource) -> list[tuple[str, date]]:
+        """Each clinician of record and the day they became it (else the care manager, from the opening)."""
+        found = []
+        for parts in sub_extensions(res.data, EXT_CLINICIAN_OF_RECORD):
+            clinician = _identifier(parts.get("clinician", {}).get("valueReference"))
+            since = self._date(
+                res,
+                "EpisodeOfCare.extension[clinician-of-record].start",
+                parts.get("start", {}).get("valueDate"),
+            )
+            if clinician is None:
+                self._error(
+                    res,
+                    "EpisodeOfCare.extension[clinician-of-record].clinician",
+                    "required",
+                    "the clinician's id",
+                )
+                return []
+            if since is not None:
+                found.append((clinician, since))
+        manager = _identifier(res.data.get("careManager"))
+        if not found and manager is not None:
+            found.append((manager, date.min))  # the first clinician's day is the opening's: never compared
+        return found
+
+    def _history(self, res: _Resource) -> list[tuple[str, date, date | None]] | None:
+        out = []
+        for i, item in enumerate(res.data.get("statusHistory") or []):
+            item = as_dict(item)
+            period = as_dict(item.get("period"))
+            start = self._date(res, f"EpisodeOfCare.statusHistory[{i}].period.start", period.get("start"))
+            end = period.get("end")
+            until = (
+                None if end is None else self._date(res, f"EpisodeOfCare.statusHistory[{i}].period.end", end)
+            )
+            if start is None or (end is not None and until is None):
+                return None
+            out.append((str(item.get("status")), start, until))
+        return out
+
+    def _fit_outcome(self, res: _Resource) -> FitOutcome:
+        code = _coding({"coding": [extension_value(res.data, EXT_FIT_OUTCOME)]}, FIT_OUTCOME)
+        if code == FitOutcome.REFER.value:
+            return FitOutcome.REFER
+        return FitOutcome.NOT_PROCEED
+
+    def _consultation(self, enc: _Resource) -> Consultation | None:
+        held_on = self._date(enc, "Encounter.period.start", (enc.data.get("period") or {}).get("start"))
+        modality = self._modality(enc)
+        consent = self._consent(enc, enc.data, "Encounter.extension[consent]")
+        if held_on is None or modality is None or consent is None:
+            return None
+        return Consultation(held_on, modality, consent)
 
     def _date(self, res: _Resource, field: str, value: Any) -> date | None:
         try:
@@ -322,12 +609,30 @@ class FhirSource:
             attendance = Attendance(code or "")
         except ValueError:
             self._error(enc, "Encounter.extension[attendance]", "required", "alliancekit's attendance")
-        administrations = [self._administration(r, totals) for r in found]
+        others = enc.data.get("participant") or []
+        clinician = next((_identifier(p.get("individual")) for p in others if not p.get("type")), None)
+        present = tuple(
+            ref
+            for p in others
+            if _coding(p.get("type"), V3_PARTICIPATION_TYPE) == "PART"
+            and (ref := _identifier(p.get("individual"))) is not None
+        )
+        group = extension_value(enc.data, EXT_GROUP_SESSION)
+        administrations = [self._administration(r, totals, clinician) for r in found]
         if len(self.errors) > before or held_on is None or modality is None or attendance is None:
             return None
-        return Session(held_on, modality, attendance, tuple(a for a in administrations if a is not None))
+        return Session(
+            held_on,
+            modality,
+            attendance,
+            tuple(a for a in administrations if a is not None),
+            attended_by=present,
+            group_session_id=group if isinstance(group, str) else None,
+        )
 
-    def _administration(self, res: _Resource, totals: Mapping[str, float]) -> Administration | None:
+    def _administration(
+        self, res: _Resource, totals: Mapping[str, float], clinician: str | None = None
+    ) -> Administration | None:
         data = res.data
         canonical = str(data.get("questionnaire", ""))
         url, _, version = canonical.partition("|")
@@ -357,10 +662,17 @@ class FhirSource:
                 self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a number")
                 return None
             answers[link] = value
+        subject, author = data.get("subject") or {}, data.get("author") or {}
+        about = _identifier(subject) if subject.get("type") == "RelatedPerson" else None
+        rater_ref = _identifier(author)
+        if rater_ref == _identifier(subject) or (rater is Rater.CLINICIAN and rater_ref == clinician):
+            rater_ref = None  # the rater is the one rated, or the clinician of record: no one to name
         try:
             if any(v is not None for v in answers.values()):
                 self.registry.score(measure, version, answers)
-                return Administration(measure, version, timing, answers, rater=rater)
+                return Administration(
+                    measure, version, timing, answers, rater=rater, about=about, rater_ref=rater_ref
+                )
             total = totals.get(data["id"])
             if total is None:
                 self._error(
@@ -368,7 +680,9 @@ class FhirSource:
                 )
                 return None
             self.registry.score_total(measure, version, total)
-            return Administration(measure, version, timing, rater=rater, total=total)
+            return Administration(
+                measure, version, timing, rater=rater, about=about, rater_ref=rater_ref, total=total
+            )
         except (AlliancekitError, ValidationError) as exc:
             field = str(getattr(exc, "field", "")).replace("$.answers.", "QuestionnaireResponse.item:")
             self._error(res, field or "QuestionnaireResponse", str(getattr(exc, "rule", "invalid")))

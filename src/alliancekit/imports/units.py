@@ -51,13 +51,50 @@ class EpisodeRef:
 
 
 @attrs.frozen
+class Ref:
+    """An id only the write knows: what the unit's step with idempotency key ``key`` returned (its record
+    id, or its ``index``-th goal id). The source's ids are not the library's: a rupture's repair names the
+    rupture the import made, not the one the source had."""
+
+    key: str
+    index: int | None = None
+
+
+@attrs.frozen
+class Build:
+    """A record to make at write time, because a field of it is a :class:`Ref`."""
+
+    kind: type
+    fields: Mapping[str, Any]
+
+
+@attrs.frozen
+class OpenAlert:
+    """The open alert the feedback rules raised again on the import (alerts are never imported): the one
+    of ``rule_id`` raised on ``raised_on`` about ``measure_id`` and ``participant``. A step that names one
+    that is no longer open (the episode's closing resolved it, or an earlier run did) is left out."""
+
+    rule_id: str
+    raised_on: date
+    measure_id: str | None = None
+    participant: str | None = None
+    acknowledged: bool = False
+    """Look for one already acknowledged (to resolve it) as well as one only raised."""
+
+
+@attrs.frozen
 class Step:
-    """One facade command of a unit, run on the unit's episode: ``method(actor, episode_id, **args)``."""
+    """One facade command of a unit, run on the unit's episode: ``method(actor, episode_id, **args)``.
+
+    Argument values may be :class:`Ref`, :class:`Build` or :class:`OpenAlert`: the writer resolves them
+    against what the unit's earlier steps returned and the episode's state."""
 
     method: str
     args: Mapping[str, Any] = attrs.field(repr=False)
     key: str
     """The idempotency key: the same source record always gives the same key."""
+    by: str | None = None
+    """The clinician who makes it, when not the episode's first clinician of record (after a transfer)."""
 
 
 @attrs.frozen
@@ -72,6 +109,11 @@ class Unit:
     """Whether the episode's fit decision is to proceed (an episode still in consultation has none)."""
     consulted: bool = True
     """Whether the episode's consultation is recorded (an episode just opened has none yet)."""
+    consultation: Any = None
+    """The consultation as the source has it (a :class:`~alliancekit.Consultation`); ``None``: on the day
+    the episode opened, in its modality, with consent to treatment and measures."""
+    fit_on: date | None = None
+    """The day care was agreed (``None``: the day the episode opened)."""
 
     @property
     def key(self) -> str:

@@ -19,10 +19,10 @@ import attrs
 from alliancekit.batch import MAX_BATCH_SIZE
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.records import Consent, Consultation, FitDecision
-from alliancekit.domain.vocab import FitOutcome, Purpose, Role
+from alliancekit.domain.vocab import AlertStatus, FitOutcome, Purpose, Role
 from alliancekit.errors import AlliancekitError
 from alliancekit.imports.checkpoint import ImportCheckpoint
-from alliancekit.imports.units import EpisodeRef, RowError, Unit
+from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, RowError, Step, Unit
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -117,10 +117,11 @@ class _Episodes:
         self.clinic_id = clinic_id
         self._ids: dict[tuple[str, str], str] = {}
 
-    def actor(self, ref: EpisodeRef) -> Actor:
-        return Actor(ref.clinician_id, Role.CLINICIAN, self.clinic_id, Purpose.TREATMENT)
+    def actor(self, ref: EpisodeRef, clinician_id: str | None = None) -> Actor:
+        return Actor(clinician_id or ref.clinician_id, Role.CLINICIAN, self.clinic_id, Purpose.TREATMENT)
 
-    def ensure(self, target: Any, ref: EpisodeRef, *, consulted: bool, proceed: bool) -> str:
+    def ensure(self, target: Any, unit: Unit) -> str:
+        ref = unit.episode
         known = self._ids.get((ref.client_ref, ref.episode_ref))
         if known is not None:
             return known
@@ -133,18 +134,18 @@ class _Episodes:
             opened_on=opened,
             idempotency_key=ref.key("episode"),
         )
-        if consulted:
-            target.record_consultation(
-                actor,
-                episode_id,
-                Consultation(opened, ref.modality, Consent(treatment=True, measures=True)),
-                idempotency_key=ref.key("consultation"),
+        if unit.consulted:
+            consultation = unit.consultation or Consultation(
+                opened, ref.modality, Consent(treatment=True, measures=True)
             )
-        if proceed:
+            target.record_consultation(
+                actor, episode_id, consultation, idempotency_key=ref.key("consultation")
+            )
+        if unit.proceed:
             target.decide_fit(
                 actor,
                 episode_id,
-                FitDecision(FitOutcome.PROCEED, opened, rationale=IMPORTED_RATIONALE),
+                FitDecision(FitOutcome.PROCEED, unit.fit_on or opened, rationale=IMPORTED_RATIONALE),
                 idempotency_key=ref.key("fit"),
             )
         self._ids[(ref.client_ref, ref.episode_ref)] = episode_id
@@ -168,14 +169,54 @@ class _Refused(Exception):
         return RowError(unit.first_row, field, rule, "refused by the library")
 
 
+class _Missing(Exception):
+    """An :class:`OpenAlert` that is not open: its step has nothing left to do."""
+
+
+def _resolved(value: Any, made: dict[str, Any], alerts: Callable[[], Any]) -> Any:
+    """``value`` with every :class:`Ref`, :class:`Build` and :class:`OpenAlert` in it resolved."""
+    if isinstance(value, Ref):
+        found = made[value.key]
+        return found[value.index] if value.index is not None else found.record_id
+    if isinstance(value, Build):
+        return value.kind(**{k: _resolved(v, made, alerts) for k, v in value.fields.items()})
+    if isinstance(value, OpenAlert):
+        wanted = (
+            (AlertStatus.RAISED, AlertStatus.ACKNOWLEDGED) if value.acknowledged else (AlertStatus.RAISED,)
+        )
+        wanted_one = (value.rule_id, value.raised_on, value.measure_id, value.participant)
+        for alert_id, alert in alerts().items():
+            found = (alert.rule_id, alert.raised_on, alert.measure_id, alert.participant)
+            if found == wanted_one and alert.status in wanted:
+                return alert_id
+        raise _Missing()
+    if isinstance(value, tuple):
+        return tuple(_resolved(v, made, alerts) for v in value)
+    return value
+
+
+def _run_step(
+    target: Any, episodes: _Episodes, unit: Unit, episode_id: str, step: Step, made: dict[str, Any]
+) -> None:
+    actor = episodes.actor(unit.episode, step.by)
+    try:
+        args = {
+            k: _resolved(v, made, lambda: target.episode(actor, episode_id).alerts)
+            for k, v in step.args.items()
+        }
+    except _Missing:
+        return
+    made[step.key] = getattr(target, step.method)(actor, episode_id, **args, idempotency_key=step.key)
+
+
 def _write(target: Any, episodes: _Episodes, unit: Unit) -> None:
     command = "start_episode"
     try:
-        episode_id = episodes.ensure(target, unit.episode, consulted=unit.consulted, proceed=unit.proceed)
-        actor = episodes.actor(unit.episode)
+        episode_id = episodes.ensure(target, unit)
+        made: dict[str, Any] = {}
         for step in unit.steps:
             command = step.method
-            getattr(target, step.method)(actor, episode_id, **step.args, idempotency_key=step.key)
+            _run_step(target, episodes, unit, episode_id, step, made)
     except AlliancekitError as exc:
         raise _Refused(command, exc) from exc
 

@@ -1,0 +1,82 @@
+"""Reading values out of FHIR JSON as alliancekit's export writes it, tolerant of anything else (a value
+that is not there, or not in the expected shape, reads as ``None``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+class Resource:
+    """One resource of the source, and where it was read (for row errors)."""
+
+    __slots__ = ("data", "file", "line")
+
+    def __init__(self, data: dict[str, Any], file: str, line: int) -> None:
+        self.data, self.file, self.line = data, file, line
+
+
+def coding_of(concepts: Any, system: str) -> str | None:
+    for concept in concepts if isinstance(concepts, list) else [concepts]:
+        for coding in (concept or {}).get("coding", []) if isinstance(concept, dict) else []:
+            if isinstance(coding, dict) and coding.get("system") == system:
+                return str(coding.get("code"))
+    return None
+
+
+def extension_of(resource: Mapping[str, Any], url: str, system: str) -> str | None:
+    for ext in resource.get("extension", []):
+        if isinstance(ext, dict) and ext.get("url") == url:
+            return coding_of({"coding": [ext.get("valueCoding")]}, system)
+    return None
+
+
+def ref_id(reference: Any, rtype: str, full_urls: Mapping[str, tuple[str, str]]) -> str | None:
+    """The id a reference names: ``Type/id`` (NDJSON), or a Bundle entry's ``fullUrl``."""
+    if isinstance(reference, dict):
+        ref = reference.get("reference")
+        if isinstance(ref, str) and ref.startswith(f"{rtype}/"):
+            return ref.split("/", 1)[1]
+        if isinstance(ref, str) and ref in full_urls and full_urls[ref][0] == rtype:
+            return full_urls[ref][1]
+    return None
+
+
+def identifier_of(reference: Any) -> str | None:
+    if isinstance(reference, dict) and isinstance(reference.get("identifier"), dict):
+        value = reference["identifier"].get("value")
+        return value if isinstance(value, str) and value else None
+    return None
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one."""
+    return value if isinstance(value, dict) else {}
+
+
+def sub_extensions(resource: Mapping[str, Any], url: str) -> list[dict[str, Any]]:
+    """The parts (``url`` -> the extension) of each complex extension ``url`` of ``resource``, in order."""
+    found = []
+    for ext in resource.get("extension", []) if isinstance(resource.get("extension"), list) else []:
+        if isinstance(ext, dict) and ext.get("url") == url:
+            parts = ext.get("extension")
+            found.append(
+                {p["url"]: p for p in parts if isinstance(p, dict) and isinstance(p.get("url"), str)}
+                if isinstance(parts, list)
+                else {}
+            )
+    return found
+
+
+def extension_value(resource: Mapping[str, Any], url: str) -> Any:
+    """The ``value[x]`` of the first extension ``url`` of ``resource``."""
+    for ext in resource.get("extension", []) if isinstance(resource.get("extension"), list) else []:
+        if isinstance(ext, dict) and ext.get("url") == url:
+            return next((v for k, v in ext.items() if k.startswith("value")), None)
+    return None
+
+
+def notes(resource: Mapping[str, Any]) -> list[str]:
+    """The texts of ``note``."""
+    found = resource.get("note")
+    return [n["text"] for n in found or [] if isinstance(n, dict) and isinstance(n.get("text"), str)]

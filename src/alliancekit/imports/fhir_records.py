@@ -1,0 +1,486 @@
+"""An episode's clinical records read back from FHIR as dated facade commands, in the order they happened.
+
+:mod:`~alliancekit.imports.fhir_source` joins the source and reads the episode, its consultation and its
+sessions; this module reads the rest of what the export writes about the episode: the clinicians of record
+(transfers), holds and resumptions (``statusHistory``), goals and their revisions (Goal, and the Provenance
+of each version), reviews with each goal's progress, ruptures and their repair attempts, alerts acknowledged
+and resolved (Flag), the ending planned and the ending itself with its maintenance plan (CarePlan).
+
+Each command is dated, and one day's commands run in the order a clinician's day runs (see :data:`RANK`):
+the source has no finer order than the day. Ids are the library's, not the source's: a repair names the
+rupture as the import made it (:class:`~alliancekit.imports.units.Ref`), an alert is the one the feedback
+rules raised again from the imported sessions (:class:`~alliancekit.imports.units.OpenAlert`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import Any
+
+import attrs
+
+from alliancekit.domain.records import (
+    Ending,
+    GoalDraft,
+    GoalProgressNote,
+    GoalRevision,
+    MaintenancePlan,
+    RepairAttempt,
+    Review,
+    RuptureNote,
+)
+from alliancekit.domain.vocab import (
+    EndingReason,
+    GoalProgress,
+    GoalStatus,
+    RepairStrategy,
+    ReviewDecision,
+    RuptureCause,
+    RuptureKind,
+    RuptureMarker,
+)
+from alliancekit.fhir.codes import (
+    ALERT_RULE,
+    DATA_ABSENT_REASON,
+    ENDING_REASON,
+    EXT_ALERT_ABOUT,
+    EXT_ALERT_ACKNOWLEDGED,
+    EXT_ALERT_MEASURE,
+    EXT_ENDING,
+    EXT_GOAL_STATUS,
+    GOAL_ACHIEVEMENT,
+    GOAL_STATUS,
+    MAINTENANCE_ACTIVITY,
+    REPAIR_STRATEGY,
+    REVIEW_DECISION,
+    RUPTURE,
+    RUPTURE_CAUSE,
+    RUPTURE_KIND,
+    RUPTURE_MARKER,
+)
+from alliancekit.imports.fhir_json import (
+    Resource,
+    as_dict,
+    coding_of,
+    extension_value,
+    identifier_of,
+    notes,
+    sub_extensions,
+)
+from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, Step
+
+#: A required text the source does not carry (a hold's or a transfer's reason, a goal whose wording was
+#: not exported, a resolution note): never the client's words, which are not invented.
+IMPORTED_NOTE = "imported: the source does not say"
+#: How one day's commands are ordered: a resumption opens the day, goals are agreed before the session,
+#: what is noted about a session follows it, a review, revisions and the handling of that day's alerts
+#: come after, and a transfer, a hold, planning the ending and the ending close it. An alert raised on an
+#: earlier day is handled first (:data:`EARLIER_ALERT`): it was open when the day began, and had it been
+#: resolved after the day's session, that session could not have raised the same alert again.
+RANK = {
+    "add_participant": 0,
+    "join_group": 0,
+    "resume": 0,
+    "agree_goals": 1,
+    "record_session": 2,
+    "note_rupture": 3,
+    "record_repair": 4,
+    "record_review": 5,
+    "revise_goal": 6,
+    "acknowledge_alert": 7,
+    "resolve_alert": 8,
+    "transfer": 9,
+    "put_on_hold": 10,
+    "plan_ending": 11,
+    "close_episode": 12,
+    "decide_fit": 12,
+}
+#: Where the acknowledgement or resolution of an alert raised on an earlier day falls in its day.
+EARLIER_ALERT = 0
+#: What ``Goal.lifecycleStatus`` says of a goal when the goal-status extension is absent.
+LIFECYCLE_STATUS = {
+    "active": GoalStatus.ACTIVE,
+    "on-hold": GoalStatus.ON_HOLD,
+    "completed": GoalStatus.ACHIEVED,
+    "cancelled": GoalStatus.CANCELLED,
+}
+
+Error = Callable[[Resource, str, str, str], None]
+Target = Callable[[Any, str], "str | None"]
+"""The id of the resource of a type a reference names (``Type/id``, or a Bundle entry's full URL)."""
+
+
+@attrs.frozen
+class Dated:
+    """A command and the day it happened."""
+
+    on: date
+    step: Step
+    rank: int | None = None
+    """Where it falls in its day, when not where :data:`RANK` puts its command."""
+
+    @property
+    def order(self) -> tuple[date, int]:
+        return (self.on, RANK.get(self.step.method, 5) if self.rank is None else self.rank)
+
+
+@attrs.define
+class Linked:
+    """Everything of one episode besides its encounters, as the source joined it."""
+
+    goals: list[Resource] = attrs.Factory(list)
+    reviews: list[Resource] = attrs.Factory(list)
+    ruptures: list[Resource] = attrs.Factory(list)
+    repairs: list[Resource] = attrs.Factory(list)
+    flags: list[Resource] = attrs.Factory(list)
+    care_plans: list[Resource] = attrs.Factory(list)
+
+
+class EpisodeReader:
+    """Reads one episode's clinical records into dated steps; problems go to ``error``."""
+
+    def __init__(
+        self,
+        ref: EpisodeRef,
+        linked: Linked,
+        observations: Mapping[str, Resource],
+        versions: Mapping[str, list[tuple[int, str]]],
+        error: Error,
+        target: Target,
+    ) -> None:
+        self.ref, self.linked, self.observations, self.versions = ref, linked, observations, versions
+        self.error, self.target = error, target
+        self.goal_refs: dict[str, Ref] = {}
+
+    # -- values ------------------------------------------------------------------------------------------
+
+    def day(self, res: Resource, field: str, value: Any) -> date | None:
+        try:
+            return date.fromisoformat(str(value)[:10])
+        except ValueError:
+            self.error(res, field, "date", "a date expected")
+            return None
+
+    def enum(self, res: Resource, field: str, kind: Any, code: str | None) -> Any:
+        try:
+            return kind(code or "")
+        except ValueError:
+            self.error(res, field, "enum", f"a code of {kind.__name__}")
+            return None
+
+    def components(self, res: Resource) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for part in res.data.get("component") or []:
+            code = coding_of(part.get("code"), RUPTURE) if isinstance(part, dict) else None
+            if code is not None:
+                found.setdefault(code, []).append(part)
+        return found
+
+    def strategies(self, res: Resource, parts: Mapping[str, list[dict[str, Any]]]) -> tuple[Any, ...] | None:
+        out = []
+        for part in parts.get("repair-strategy", []):
+            code = coding_of(part.get("valueCodeableConcept"), REPAIR_STRATEGY)
+            strategy = self.enum(res, "Observation.component[repair-strategy]", RepairStrategy, code)
+            if strategy is None:
+                return None
+            out.append(strategy)
+        return tuple(out)
+
+    def resolved(self, res: Resource, parts: Mapping[str, list[dict[str, Any]]]) -> bool | None:
+        value = (parts.get("resolved") or [{}])[0].get("valueBoolean")
+        if not isinstance(value, bool):
+            self.error(res, "Observation.component[resolved]", "required", "a boolean")
+            return None
+        return value
+
+    # -- the records ---------------------------------------------------------------------------------------
+
+    def goals(self) -> list[Dated]:
+        """One ``agree_goals`` per day goals were agreed, then each revision the Provenance dates."""
+        days: dict[date, list[tuple[Resource, GoalDraft]]] = {}
+        for res in self.linked.goals:
+            data = res.data
+            start = self.day(res, "Goal.startDate", data.get("startDate"))
+            description = as_dict(data.get("description"))
+            masked = extension_value(description, DATA_ABSENT_REASON) is not None
+            text = description.get("text")
+            if not masked and not (isinstance(text, str) and text.strip()):
+                self.error(res, "Goal.description.text", "required", "the goal's wording, or masked")
+                continue
+            tasks = tuple(
+                n.removeprefix("Agreed task: ") for n in notes(data) if n.startswith("Agreed task: ")
+            )
+            if start is not None:
+                draft = GoalDraft(IMPORTED_NOTE if masked else str(text), tasks)
+                days.setdefault(start, []).append((res, draft))
+        out: list[Dated] = []
+        for day, agreed in days.items():
+            key = self.ref.key(f"goals:{day.isoformat()}")
+            out.append(
+                Dated(day, Step("agree_goals", {"goals": [d for _, d in agreed], "agreed_on": day}, key))
+            )
+            for i, (res, _) in enumerate(agreed):
+                self.goal_refs[res.data["id"]] = Ref(key, i)
+                out += self.revisions(res, Ref(key, i))
+        return out
+
+    def revisions(self, res: Resource, goal: Ref) -> list[Dated]:
+        data = res.data
+        status_code = coding_of({"coding": [extension_value(data, EXT_GOAL_STATUS)]}, GOAL_STATUS)
+        if status_code is not None:
+            status = self.enum(res, "Goal.extension[goal-status]", GoalStatus, status_code)
+        else:
+            status = self.enum(
+                res,
+                "Goal.lifecycleStatus",
+                GoalStatus,
+                LIFECYCLE_STATUS.get(str(data.get("lifecycleStatus"))),
+            )
+        version = str((data.get("meta") or {}).get("versionId") or "1")
+        if status is None or not version.isdigit() or int(version) < 1:
+            if status is not None:
+                self.error(res, "Goal.meta.versionId", "type", "a version number")
+            return []
+        dated = dict(self.versions.get(data["id"], []))
+        fallback = data.get("statusDate") or data.get("startDate")
+        out = []
+        last = int(version)
+        for n in range(2, last + 1):
+            on = self.day(res, "Goal.statusDate", dated.get(n, fallback))
+            if on is None:
+                return []
+            final = n == last and status is not GoalStatus.ACTIVE
+            revision = Build(GoalRevision, {"goal_id": goal, "status": status if final else None})
+            key = self.ref.key(f"goal:{data['id']}:{n}")
+            out.append(Dated(on, Step("revise_goal", {"revision": revision, "revised_on": on}, key)))
+        return out
+
+    def reviews(self) -> list[Dated]:
+        out: list[Dated] = []
+        for res in self.linked.reviews:
+            data = res.data
+            held_on = self.day(res, "Observation.effectiveDateTime", data.get("effectiveDateTime"))
+            code = coding_of(data.get("valueCodeableConcept"), REVIEW_DECISION)
+            decision = self.enum(res, "Observation.valueCodeableConcept", ReviewDecision, code)
+            progress = []
+            for i, member in enumerate(data.get("hasMember") or []):
+                note = self.progress(res, i, member)
+                if note is None:
+                    return out
+                progress.append(note)
+            if held_on is None or decision is None:
+                continue
+            review = Build(
+                Review, {"held_on": held_on, "decision": decision, "goal_progress": tuple(progress)}
+            )
+            key = self.ref.key(f"review:{data['id']}")
+            out.append(Dated(held_on, Step("record_review", {"review": review}, key)))
+        return out
+
+    def progress(self, review: Resource, index: int, member: Any) -> Build | None:
+        field = f"Observation.hasMember[{index}]"
+        found = self.target(member, "Observation")
+        res = None if found is None else self.observations.get(found)
+        if res is None:
+            self.error(review, field, "reference", "no goal-progress Observation in the source")
+            return None
+        focus = (res.data.get("focus") or [{}])[0]
+        goal = self.goal_refs.get(self.target(focus, "Goal") or "")
+        if goal is None:
+            self.error(res, "Observation.focus", "reference", "no Goal of the episode in the source")
+            return None
+        code = coding_of(res.data.get("valueCodeableConcept"), GOAL_ACHIEVEMENT)
+        progress = self.enum(res, "Observation.valueCodeableConcept", GoalProgress, code)
+        if progress is None:
+            return None
+        return Build(
+            GoalProgressNote, {"goal_id": goal, "progress": progress, "note": "\n".join(notes(res.data))}
+        )
+
+    def ruptures(self, sessions: Mapping[str, str]) -> list[Dated]:
+        """Each rupture (naming the imported session it was noted in) and its repair attempts."""
+        out = []
+        repairs: dict[str, list[Resource]] = {}
+        for res in self.linked.repairs:
+            focus = (res.data.get("focus") or [{}])[0]
+            repairs.setdefault(self.target(focus, "Observation") or "", []).append(res)
+        for res in self.linked.ruptures:
+            data = res.data
+            noted_on = self.day(res, "Observation.effectiveDateTime", data.get("effectiveDateTime"))
+            parts = self.components(res)
+            kind = self.enum(
+                res,
+                "Observation.valueCodeableConcept",
+                RuptureKind,
+                coding_of(data.get("valueCodeableConcept"), RUPTURE_KIND),
+            )
+            markers = [
+                self.enum(
+                    res,
+                    "Observation.component[marker]",
+                    RuptureMarker,
+                    coding_of(p.get("valueCodeableConcept"), RUPTURE_MARKER),
+                )
+                for p in parts.get("marker", [])
+            ]
+            cause = self.enum(
+                res,
+                "Observation.component[likely-cause]",
+                RuptureCause,
+                coding_of((parts.get("likely-cause") or [{}])[0].get("valueCodeableConcept"), RUPTURE_CAUSE),
+            )
+            salience = (parts.get("salience") or [{}])[0].get("valueInteger")
+            if not isinstance(salience, int) or isinstance(salience, bool):
+                self.error(res, "Observation.component[salience]", "required", "a whole number")
+                continue
+            strategies, resolved = self.strategies(res, parts), self.resolved(res, parts)
+            attempts = [self.repair(r) for r in repairs.get(data["id"], [])]
+            if None in (noted_on, kind, cause, strategies, resolved) or None in markers or None in attempts:
+                continue
+            assert noted_on is not None  # noqa: S101 - checked just above
+            texts = notes(data)
+            views = [t.removeprefix("Client's view: ") for t in texts if t.startswith("Client's view: ")]
+            description = "\n".join(t for t in texts if not t.startswith("Client's view: "))
+            encounter = self.target(data.get("encounter"), "Encounter")
+            session = None if encounter not in sessions else Ref(sessions[str(encounter)])
+            note = Build(
+                RuptureNote,
+                {
+                    "noted_on": noted_on,
+                    "kind": kind,
+                    "markers": tuple(markers),
+                    "likely_cause": cause,
+                    "salience": salience,
+                    "session_id": session,
+                    "description": description,
+                    "repairs": strategies,
+                    "resolved": bool(resolved) and not any(a[1].resolved for a in attempts if a),
+                    "client_view": views[0] if views else "",
+                },
+            )
+            key = self.ref.key(f"rupture:{data['id']}")
+            out.append(Dated(noted_on, Step("note_rupture", {"note": note}, key)))
+            for res_id, attempt in (a for a in attempts if a is not None):
+                step = Step(
+                    "record_repair",
+                    {"rupture_id": Ref(key), "attempt": attempt},
+                    self.ref.key(f"repair:{res_id}"),
+                )
+                out.append(Dated(attempt.attempted_on, step))
+        return out
+
+    def repair(self, res: Resource) -> tuple[str, RepairAttempt] | None:
+        parts = self.components(res)
+        on = self.day(res, "Observation.effectiveDateTime", res.data.get("effectiveDateTime"))
+        strategies, resolved = self.strategies(res, parts), self.resolved(res, parts)
+        if on is None or strategies is None or resolved is None:
+            return None
+        views = [
+            t.removeprefix("Client's view: ") for t in notes(res.data) if t.startswith("Client's view: ")
+        ]
+        return res.data["id"], RepairAttempt(on, strategies, resolved, views[0] if views else "")
+
+    def alerts(self) -> list[Dated]:
+        """The acknowledgement and resolution of each alert (raised again by the rules, never imported)."""
+        out = []
+        for res in self.linked.flags:
+            data = res.data
+            rule = coding_of(data.get("code"), ALERT_RULE)
+            period = as_dict(data.get("period"))
+            raised = self.day(res, "Flag.period.start", period.get("start"))
+            if rule is None:
+                self.error(res, "Flag.code", "required", "an alliancekit alert rule")
+                continue
+            acknowledged = extension_value(data, EXT_ALERT_ACKNOWLEDGED)
+            ack_on = (
+                None
+                if acknowledged is None
+                else self.day(res, "Flag.extension[alert-acknowledged]", acknowledged)
+            )
+            end = None if period.get("end") is None else self.day(res, "Flag.period.end", period.get("end"))
+            if (
+                raised is None
+                or (acknowledged is not None and ack_on is None)
+                or (period.get("end") and end is None)
+            ):
+                continue
+            canonical = extension_value(data, EXT_ALERT_MEASURE)
+            measure = str(canonical).rsplit("/", 1)[-1] if isinstance(canonical, str) else None
+            about = identifier_of(extension_value(data, EXT_ALERT_ABOUT))
+            if ack_on is not None:
+                args = {"alert_id": OpenAlert(rule, raised, measure, about), "on": ack_on}
+                step = Step("acknowledge_alert", args, self.ref.key(f"ack:{data['id']}"))
+                out.append(Dated(ack_on, step, EARLIER_ALERT if raised < ack_on else None))
+            if end is not None:
+                args = {
+                    "alert_id": OpenAlert(rule, raised, measure, about, acknowledged=True),
+                    "note": IMPORTED_NOTE,
+                    "on": end,
+                }
+                step = Step("resolve_alert", args, self.ref.key(f"resolve:{data['id']}"))
+                out.append(Dated(end, step, EARLIER_ALERT if raised < end else None))
+        return out
+
+    def ending(self, episode: Resource, ended_on: date | None) -> tuple[list[Dated], Ending | None]:
+        """Planning the ending, and the ending (``None``: the export did not say how the episode ended)."""
+        parts = (sub_extensions(episode.data, EXT_ENDING) or [{}])[0]
+        out: list[Dated] = []
+        field = "EpisodeOfCare.extension[ending]"
+        if "planned-on" in parts:
+            on = self.day(episode, f"{field}.planned-on", parts["planned-on"].get("valueDate"))
+            target = parts.get("target", {}).get("valueDate")
+            target_on = None if target is None else self.day(episode, f"{field}.target", target)
+            if on is not None:
+                args = {"on": on, "target_date": target_on}
+                out.append(Dated(on, Step("plan_ending", args, self.ref.key("plan-ending"))))
+        if "reason" not in parts or ended_on is None:
+            return out, None
+        code = coding_of({"coding": [parts["reason"].get("valueCoding")]}, ENDING_REASON)
+        reason = self.enum(episode, f"{field}.reason", EndingReason, code)
+        planned = parts.get("planned", {}).get("valueBoolean")
+        if not isinstance(planned, bool):
+            self.error(episode, f"{field}.planned", "required", "a boolean")
+            return out, None
+        if reason is None:
+            return out, None
+        texts = {name: parts.get(name, {}).get("valueString") for name in ("reflection", "no-plan-reason")}
+        plan = self.maintenance_plan()
+        no_plan = texts["no-plan-reason"] or (IMPORTED_NOTE if planned and plan is None else None)
+        return out, Ending(ended_on, planned, reason, texts["reflection"] or "", plan, no_plan)
+
+    def maintenance_plan(self) -> MaintenancePlan | None:
+        if not self.linked.care_plans:
+            return None
+        res = self.linked.care_plans[0]
+        kinds: dict[str, list[str]] = {}
+        boosters = []
+        for activity in res.data.get("activity") or []:
+            detail = activity.get("detail") if isinstance(activity, dict) else None
+            if not isinstance(detail, dict):
+                continue
+            kind = coding_of(detail.get("code"), MAINTENANCE_ACTIVITY)
+            if kind == "booster-session":
+                on = self.day(res, "CarePlan.activity.detail.scheduledString", detail.get("scheduledString"))
+                if on is not None:
+                    boosters.append(on)
+            elif kind is not None and isinstance(detail.get("description"), str):
+                kinds.setdefault(kind, []).append(detail["description"])
+        texts = notes(res.data)
+        signs = [
+            t.removeprefix("Early warning sign: ") for t in texts if t.startswith("Early warning sign: ")
+        ]
+        back = "When and how to come back: "
+        return_plan = next((t.removeprefix(back) for t in texts if t.startswith(back)), "")
+        return MaintenancePlan(
+            tuple(signs),
+            tuple(kinds.get("coping-strategy", [])),
+            tuple(kinds.get("support", [])),
+            tuple(boosters),
+            return_plan,
+        )
+
+
+def in_order(dated: list[Dated]) -> list[Dated]:
+    """The commands in the order they happened (the day, then :data:`RANK`; stable otherwise)."""
+    return sorted(dated, key=lambda d: d.order)
