@@ -27,6 +27,7 @@ READ_METHODS = frozenset(
         "outbox_status",
         "outbox_records",
         "load_meta",
+        "measure_definitions",
     }
 )
 
