@@ -115,6 +115,7 @@ from alliancekit.store.protocol import (
     Store,
     StoredEvent,
 )
+from alliancekit.testing.definitions import DefinitionStoreTests
 
 FAULT_POINTS = ("after-events", "before-audit")
 
@@ -195,7 +196,7 @@ def _event_value(event: StoredEvent) -> dict[str, Any]:
     return value
 
 
-class StoreContract:
+class StoreContract(DefinitionStoreTests):
     """Abstract contract suite for :class:`~alliancekit.store.Store` backends (see the module docstring)."""
 
     __test__ = False
