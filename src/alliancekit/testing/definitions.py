@@ -20,7 +20,7 @@ import pytest
 
 from alliancekit.demo.measures import administration
 from alliancekit.domain import AdministrationTiming, Attendance, Modality, Session
-from alliancekit.errors import MeasureDefinitionChanged
+from alliancekit.errors import MeasureDefinitionChanged, StoreError
 from alliancekit.measures.builtin import load_builtin_definition
 from alliancekit.measures.definition import parse_definition
 from alliancekit.store.definitions import stored_definition
@@ -121,6 +121,22 @@ class DefinitionStoreTests:
         assert self._keeps(other).measure_definitions() == []
         other.save_definitions([_changed(phq9)])  # another clinic's own: not a change of this one's
         assert self._keeps(store).measure_definitions() == [phq9]
+
+    def test_definitions_survive_opening_again_and_read_only(self: Any, store: Store) -> None:
+        phq9 = _definition("phq-9")
+        self._keeps(store).save_definitions([phq9])
+        again = self.open_again(store)
+        if again is None:
+            pytest.skip("this backend cannot open a second store on the same database")
+        assert self._keeps(self._track(again)).measure_definitions() == [phq9]
+        reader = self.open_read_only(store)
+        if reader is None:
+            pytest.skip("this backend cannot open a read-only store on the same database")
+        kept = self._keeps(self._track(reader))
+        assert kept.measure_definitions() == [phq9]
+        with pytest.raises(StoreError):
+            kept.save_definitions([_definition("gad-7")])
+        assert kept.measure_definitions() == [phq9]
 
     def test_a_practice_stores_what_its_administrations_used(self: Any, store: Store) -> None:
         practice = self.practice(store)

@@ -110,6 +110,7 @@ from alliancekit.store.protocol import (
     CaseloadRow,
     CommandRecord,
     Commit,
+    DefinitionStore,
     OutboxRecord,
     ShardHead,
     Store,
@@ -144,7 +145,9 @@ def _forward(name: str) -> property:
 
 # Python 3.12+ checks a runtime protocol with ``getattr_static``, which never calls ``__getattr__``: the
 # wrapper declares every member of the protocol itself, so that it still is a ``Store``.
-for _name in [n for n in dir(Store) if not n.startswith("_") and n not in vars(_Recording)]:
+for _name in [
+    n for n in {*dir(Store), *dir(DefinitionStore)} if not n.startswith("_") and n not in vars(_Recording)
+]:
     setattr(_Recording, _name, _forward(_name))
 
 
