@@ -1027,9 +1027,10 @@ class Practice:
     def measure_definitions(
         self, actor: Actor, *, purpose: Purpose | None = None, kind: str = "fhir"
     ) -> list[Measure]:
-        """The measure definitions stored with the data (every one an administration used), as measures:
-        what an export describes a measure by once its plugin is removed. Audited as ``export-<kind>``
-        with ``purpose``; they hold no client data.
+        """The measure definitions stored with the data, as measures: what an export describes a measure by
+        once its plugin is removed. Every definition an administration used since the store kept them (an
+        upgraded store also holds those registered when it was upgraded). Audited as ``export-<kind>`` with
+        ``purpose``; they hold no client data.
         """
         return self._read.measure_definitions(actor, action=_export_action(kind, purpose), purpose=purpose)
 
