@@ -40,6 +40,7 @@ from alliancekit.feedback.expectation import BandFit, ExpectationFit, Expectatio
 from alliancekit.imports import ImportCheckpoint
 from alliancekit.integrity.verify import Finding, IntegrityReport
 from alliancekit.lifecycle.state import AlertState, EpisodeState
+from alliancekit.measures.definition import Measure
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
 from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.hookspecs import hookimpl
@@ -116,6 +117,7 @@ __all__ = [
     "Keyring",
     "KioskCode",
     "MaintenancePlan",
+    "Measure",
     "MeasurementProtocol",
     "MemberAttendance",
     "OutboxRecord",

@@ -26,6 +26,7 @@ __all__ = [
     "MeasureError",
     "UnknownMeasure",
     "MeasureDefinitionError",
+    "MeasureDefinitionChanged",
     "ResponseError",
     "AccessDenied",
     "MissingActor",
@@ -152,6 +153,22 @@ class UnknownMeasure(MeasureError, NotFoundError):
 
 class MeasureDefinitionError(MeasureError, ValidationError):
     """A measure definition fails the meta-schema or a consistency rule; ``field`` is its JSON path."""
+
+
+class MeasureDefinitionChanged(MeasureDefinitionError):
+    """A measure's definition differs from the one stored under the same id and version: a plugin changed a
+    published definition without a new version. Nothing was written."""
+
+    def __init__(self, measure_id: str, version: str) -> None:
+        self.measure_id = measure_id
+        self.version = version
+        MeasureDefinitionError.__init__(
+            self,
+            "$.version",
+            "changed",
+            f"measure {measure_id} version {version} is stored with other content: give the changed "
+            "definition a new version",
+        )
 
 
 class ResponseError(MeasureError, ValidationError):

@@ -53,6 +53,7 @@ from alliancekit.feedback.expectation import ExpectationFit, Expectations
 from alliancekit.imports.checkpoint import ImportCheckpoint
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.lifecycle.state import AlertState, EpisodeState
+from alliancekit.measures.definition import Measure
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
 from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
@@ -1019,11 +1020,19 @@ class Practice:
 
         The FHIR export (:mod:`alliancekit.fhir`) reads every episode through here.
         """
-        if kind not in EXPORT_KINDS:
-            raise ValidationError("kind", "enum", ", ".join(EXPORT_KINDS))
-        if purpose is not None and not isinstance(purpose, Purpose):
-            raise ValidationError("purpose", "type", "Purpose expected")
-        return self._read.shared_record(actor, episode_id, action=f"export-{kind}", purpose=purpose)
+        return self._read.shared_record(
+            actor, episode_id, action=_export_action(kind, purpose), purpose=purpose
+        )
+
+    def measure_definitions(
+        self, actor: Actor, *, purpose: Purpose | None = None, kind: str = "fhir"
+    ) -> list[Measure]:
+        """The measure definitions stored with the data, as measures: what an export describes a measure by
+        once its plugin is removed. Every definition an administration used since the store kept them (an
+        upgraded store also holds those registered when it was upgraded). Audited as ``export-<kind>`` with
+        ``purpose``; they hold no client data.
+        """
+        return self._read.measure_definitions(actor, action=_export_action(kind, purpose), purpose=purpose)
 
     def clinics(self) -> list[str]:
         """The ids of the clinics with episodes in the store (no client data; for choosing a clinic)."""
@@ -1198,6 +1207,15 @@ def practice_file(location: str | os.PathLike[str]) -> Path | None:
     """The file an SQLite practice location names (a path, ``sqlite:path`` or ``sqlite:///abs/path``);
     ``None`` for a location of another scheme. Names a file only: it opens nothing."""
     return sqlite_file(location)
+
+
+def _export_action(kind: str, purpose: Purpose | None) -> str:
+    """The audit action of a read made for an export of ``kind`` (its inputs checked)."""
+    if kind not in EXPORT_KINDS:
+        raise ValidationError("kind", "enum", ", ".join(EXPORT_KINDS))
+    if purpose is not None and not isinstance(purpose, Purpose):
+        raise ValidationError("purpose", "type", "Purpose expected")
+    return f"export-{kind}"
 
 
 def open_practice(

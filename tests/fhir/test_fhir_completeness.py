@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -72,6 +73,9 @@ def _cli(*args: str, autoload: bool) -> subprocess.CompletedProcess[str]:
 def test_an_export_naming_a_questionnaire_it_cannot_contain_warns_and_exits_1(tmp_path: Path) -> None:
     db = tmp_path / "practice.sqlite"
     _with_k10_and_an_addendum(db)
+    # As a store from before definitions were kept, whose K10 plugin was gone when it was upgraded.
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM measure_definitions WHERE measure_id = 'k10'")
     common = ("export", "fhir", "--db", str(db), "--clinic", CLINIC, "--all")
     whole = _cli(*common, "--out", str(tmp_path / "with"), autoload=True)
     assert whole.returncode == 0, whole.stderr

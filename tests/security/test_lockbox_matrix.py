@@ -83,6 +83,7 @@ NOT_CONTENT = {
     "clinics": "clinic ids",
     "mark_demo": "a write of the demo mark, no record",
     "is_demo": "whether the demo mark is there",
+    "measure_definitions": "published measure definitions kept with the data, no record",
     "import_checkpoint": "a source row and a key: where an import got to",
     "save_import_checkpoint": "a write of where an import got to, no record",
     "clinic_today": "a date: the clock in the clinic's configured time zone",

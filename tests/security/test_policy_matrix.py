@@ -257,6 +257,22 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         {"admin", "system"},
     ),
     "mark_demo": ("practice-meta", lambda p, a, s: p.mark_demo(a), {"admin", "system"}),
+    # Published measure definitions, no client data: any actor reads them (audited); only no actor is refused.
+    "measure_definitions": (
+        "measure-definitions",
+        lambda p, a, s: p.measure_definitions(a),
+        {
+            "clin_own",
+            "clin_other",
+            "clin_elsewhere",
+            "clin_emergency",
+            "supervisor",
+            "admin",
+            "client_own",
+            "client_other",
+            "system",
+        },
+    ),
     "request_administration": (
         "episode",
         lambda p, a, s: p.request_administration(a, s.episode_id, measure="phq-9"),

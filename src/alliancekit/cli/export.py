@@ -306,7 +306,8 @@ def run_fhir(args: argparse.Namespace) -> int:
     for canonical in missing:
         print(
             f"alliancekit: warning: the export names Questionnaire {canonical} but cannot contain it: that "
-            "measure's definition is not registered (was its plugin removed?)",
+            "measure's definition is neither registered nor stored with the data (was its plugin removed "
+            "before the store kept definitions?)",
             file=sys.stderr,
         )
     if missing:

@@ -29,6 +29,7 @@ from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, start
 from alliancekit.security.policy import Action
+from alliancekit.store.definitions import of_commits
 from alliancekit.store.protocol import AuditRecord, Commit, StoredEvent
 
 #: Commands per store transaction when the host does not say.
@@ -238,6 +239,7 @@ class BatchRunner:
             except BaseException:
                 self.s.guard.record(reads)  # what was read was read: its entries are written alone
                 raise
+            self.runner.definitions.stored(of_commits(commits))
             # The states are not kept past the batch (the reader's cache is for the facade's next command):
             # a long import holds one batch's worth of states, whatever its length.
             self.s.guard.committed(sum(len(commit.audit) for commit in commits))

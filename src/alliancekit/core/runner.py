@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from alliancekit.core.command_table import CommandSpec, Returns
+from alliancekit.core.definitions import DefinitionLedger, record_registered
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import check_optional_int, check_optional_ref, check_ref
 from alliancekit.domain.records import Administration
@@ -167,6 +168,9 @@ class Runner:
     def __init__(self, services: Services, conflict_retries: int = DEFAULT_CONFLICT_RETRIES) -> None:
         self.s = services
         self.conflict_retries = conflict_retries
+        self.definitions = DefinitionLedger(services.plugins.measures(), services.reader)
+        """The measure definitions this runner's commits still carry to the store."""
+        record_registered(services.store, services.reader, services.plugins.measures())
 
     def run(
         self,
@@ -308,6 +312,7 @@ class Runner:
     ) -> int:
         commit, after = self.prepare(ctx, before, head, events, request, corrects, new_state=new_state)
         self.s.store.append(commit)
+        self.definitions.stored(commit.definitions)
         self.s.guard.committed(1)
         self.s.reader.remember(after, commit.head)
         return commit.new_version
@@ -384,6 +389,7 @@ class Runner:
             command=command,
             head=new_head,
             request=ctx.request,
+            definitions=self.definitions.pending(events),
         )
         return commit, after
 

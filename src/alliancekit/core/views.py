@@ -38,6 +38,7 @@ from alliancekit.imports.checkpoint import ImportCheckpoint
 from alliancekit.imports.checkpoint import meta_key as checkpoint_key
 from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
+from alliancekit.measures.definition import Measure
 from alliancekit.protocols.definition import DueMeasure
 from alliancekit.protocols.schedule import due_measures
 from alliancekit.security import encryption
@@ -53,6 +54,7 @@ from alliancekit.security.views import (
     SharedRecord,
     Timeline,
 )
+from alliancekit.store.definitions import load_stored
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, ClosedOutcome
 from alliancekit.store.scan import scan_record
 
@@ -281,6 +283,20 @@ class Views:
         guard.audit(a, Action.READ_CASELOAD, "caseload", record_id, outcome=decision.outcome)
         rows = self.s.reader.caseload(clinic_id=a.clinic_id, clinician_id=clinician_id, open_only=False)
         return [row.episode_id for row in rows]
+
+    def measure_definitions(
+        self, actor: object, *, action: str = Action.EXPORT, purpose: Purpose | None = None
+    ) -> list[Measure]:
+        """The measure definitions stored with the data, loaded as the registry loads a plugin's.
+
+        Published instruments, not client data: any actor may read them, and the read is audited (as part
+        of an export: its kind and purpose), like every read.
+        """
+        guard = self.s.guard
+        a = guard.require_actor(actor, action, "measure-definitions", "(stored)")
+        a = Actor(a.id, a.role, a.clinic_id, purpose) if purpose is not None else a
+        guard.audit(a, action, "measure-definitions", "(stored)")
+        return [load_stored(stored) for stored in self.s.reader.measure_definitions()]
 
     def clinics(self) -> list[str]:
         """The clinics that have episodes in the store (no client data: for choosing an actor's clinic)."""

@@ -67,7 +67,7 @@ class BulkResult:
     """Records no mapping exports, by event type (why: ``alliancekit.fhir.records.NOT_EXPORTED_REASONS``)."""
     missing_questionnaires: tuple[str, ...] = ()
     """Canonicals (``url|version``) that exported QuestionnaireResponses name but the export lacks, because
-    the measure's definition is no longer registered (a plugin removed). Not empty: the export is
+    the measure's definition is neither registered nor stored with the data. Not empty: the export is
     incomplete (``alliancekit export fhir`` warns and exits 1)."""
 
 

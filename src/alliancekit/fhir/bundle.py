@@ -107,7 +107,7 @@ def check_max_entries(max_entries: object) -> None:
 
 def missing_questionnaires(bundles: list[dict[str, Any]]) -> list[str]:
     """The Questionnaire canonicals (``url|version``) the Bundles' responses name but none of them contains:
-    the measure's definition is no longer registered (a plugin removed), so the export is incomplete."""
+    the measure's definition is neither registered nor stored with the data, so the export is incomplete."""
     named: dict[str, None] = {}
     present: set[str] = set()
     for bundle in bundles:

@@ -37,6 +37,7 @@ from alliancekit.fhir.records import (
     SessionRecord,
     assemble,
 )
+from alliancekit.fhir.stored_measures import ExportMeasures
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -78,11 +79,16 @@ class Exporter:
         """Named in the audit entry of each episode read: ``export-<kind>``."""
         self.hook = practice.plugins.pm.hook
         self.mappers: MapperRegistry = mapper_registry(practice.plugins)
-        self.measures = practice.plugins.measures()
+        self.measures = ExportMeasures(
+            practice.plugins.measures(),
+            lambda: practice.measure_definitions(actor, purpose=self.purpose, kind=kind),
+        )
+        """The registered measures, then those stored with the data (a plugin removed)."""
         self._identities: dict[str, FhirIdentity] = {}
         self.missing: dict[tuple[str, str], None] = {}
-        """``(measure_id, version)`` of administrations whose definition is not registered (a plugin
-        removed): their QuestionnaireResponses name a Questionnaire the export cannot contain."""
+        """``(measure_id, version)`` of administrations whose definition is neither registered nor stored
+        (a plugin removed before its definition was kept): their QuestionnaireResponses name a
+        Questionnaire the export cannot contain."""
 
     # -- contexts ---------------------------------------------------------------------------------------
 
@@ -127,7 +133,7 @@ class Exporter:
     # -- questionnaires -----------------------------------------------------------------------------------
 
     def questionnaires(self, keys: Iterable[tuple[str, str]]) -> list[Resource]:
-        """The Questionnaire of each ``(measure_id, version)`` that is registered."""
+        """The Questionnaire of each ``(measure_id, version)`` that is registered or stored."""
         out: list[Resource] = []
         ctx = self.context(self.actor.clinic_id)
         for measure_id, version in keys:

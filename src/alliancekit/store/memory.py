@@ -16,6 +16,7 @@ import attrs
 from alliancekit.errors import ConflictError, DuplicateCommand, InvalidToken, StoreError
 from alliancekit.integrity.chain import link
 from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.store.definitions import absent, in_order
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
@@ -30,6 +31,7 @@ from alliancekit.store.protocol import (
     RequestWrite,
     ShardHead,
     Snapshot,
+    StoredDefinition,
     StoredEvent,
 )
 from alliancekit.store.registry import StoreRegistrar
@@ -58,6 +60,7 @@ class MemoryStore:
         self._meta: dict[str, str] = {}
         self._requests: dict[tuple[str, str], RequestRecord] = {}
         self._failures: dict[tuple[str, str, datetime], int] = {}
+        self._definitions: dict[tuple[str, str], StoredDefinition] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(episodes={len(self._events)})"
@@ -176,6 +179,7 @@ class MemoryStore:
             raise DuplicateCommand(key[2])
         write = commit.request
         request = None if write is None else self._request_after(write)
+        definitions = self._new_definitions(commit.definitions)
         stream = self._events.setdefault(commit.episode_id, [])
         undo = (
             len(stream),
@@ -202,14 +206,21 @@ class MemoryStore:
         except BaseException:
             self._undo(commit, key, *undo)
             raise
+        forget = self._add_definitions(definitions)
         if write is None or request is None:
-            return lambda: self._undo(commit, key, *undo)
+
+            def undo_commit() -> None:
+                forget()
+                self._undo(commit, key, *undo)
+
+            return undo_commit
         request_key = (request.clinic_id, request.request_id)
         previous = self._requests.get(request_key)
         self._requests[request_key] = request
         uncancel = self._cancel(write.cancel_messages)
 
         def undo_all() -> None:
+            forget()
             uncancel()
             if previous is None:
                 self._requests.pop(request_key, None)
@@ -218,6 +229,32 @@ class MemoryStore:
             self._undo(commit, key, *undo)
 
         return undo_all
+
+    def _new_definitions(self, definitions: Sequence[StoredDefinition]) -> list[StoredDefinition]:
+        """The absent ones of ``definitions``; a changed one refuses (before anything is written)."""
+        if not definitions:
+            return []
+        return absent({k: d.sha256 for k, d in self._definitions.items()}, definitions)
+
+    def _add_definitions(self, definitions: Sequence[StoredDefinition]) -> Callable[[], None]:
+        """Keep ``definitions`` (checked absent); returns what removes them again."""
+        keys = [(d.measure_id, d.version) for d in definitions]
+        self._definitions.update(zip(keys, definitions, strict=True))
+
+        def forget() -> None:
+            for key in keys:
+                self._definitions.pop(key, None)
+
+        return forget
+
+    def measure_definitions(self) -> list[StoredDefinition]:
+        with self._lock:
+            return in_order(self._definitions.values())
+
+    def save_definitions(self, definitions: Sequence[StoredDefinition]) -> None:
+        self._writable()
+        with self._lock:
+            self._add_definitions(self._new_definitions(definitions))
 
     def _write_audit(self, records: Sequence[AuditRecord]) -> None:
         """Chain ``records`` shard by shard after each shard's head; the caller holds the lock."""

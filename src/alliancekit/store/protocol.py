@@ -307,6 +307,19 @@ class RequestWrite:
 
 
 @attrs.frozen
+class StoredDefinition:
+    """A measure definition kept with the data: the exact JSON document the registry loaded (canonical
+    text, see :mod:`alliancekit.store.definitions`) and its SHA-256, so that an export can still describe
+    an administration after the measure's plugin is gone. Published instruments, never client data."""
+
+    measure_id: str
+    version: str
+    sha256: str
+    """Hex SHA-256 of ``definition_json`` (UTF-8)."""
+    definition_json: str = attrs.field(repr=False)
+
+
+@attrs.frozen
 class Commit:
     """Everything one command writes, atomically."""
 
@@ -325,6 +338,11 @@ class Commit:
     """The stream head after this commit (the last event's hash), kept with the snapshot."""
     request: RequestWrite | None = None
     """An administration request created, revoked or consumed by this command (see :class:`RequestWrite`)."""
+    definitions: Sequence[StoredDefinition] = ()
+    """Definitions of measures this commit's administrations used that the store may not hold yet. A store
+    keeping them (:class:`DefinitionStore`) inserts each one that is absent; one already stored under the
+    same id and version with another SHA-256 refuses the whole commit with
+    :class:`~alliancekit.errors.MeasureDefinitionChanged`."""
 
     @property
     def new_version(self) -> int:
@@ -500,3 +518,23 @@ class RequestStore(Protocol):
 
     def failures(self, clinic_id: str, source: str, window: datetime) -> int:
         """Failed kiosk attempts by ``source`` in the window starting at ``window``."""
+
+
+@runtime_checkable
+class DefinitionStore(Protocol):
+    """What a store adds to keep measure definitions with the data (``Commit.definitions``).
+
+    Separate from :class:`Store` so that a store without it still opens (its exports then need every
+    measure's plugin); every builtin store and the PostgreSQL plugin have it, and the store contract suite
+    proves it. A clinic-scoped backend keeps them per clinic.
+    """
+
+    def measure_definitions(self) -> list[StoredDefinition]:
+        """Every stored definition, ordered by measure id then version text."""
+
+    def save_definitions(self, definitions: Sequence[StoredDefinition]) -> None:
+        """Insert the absent ones in one transaction (recording an upgraded store's registered measures).
+
+        :raises MeasureDefinitionChanged: one is stored with other content; nothing written.
+        :raises StoreError: read-only, or the backend failed; nothing written.
+        """

@@ -21,12 +21,14 @@ from alliancekit.store.protocol import (
     CaseloadRow,
     ClosedOutcome,
     CommandRecord,
+    DefinitionStore,
     OutboxRecord,
     OutboxState,
     OutboxStatus,
     RequestRecord,
     RequestStore,
     Store,
+    StoredDefinition,
     StoredEvent,
 )
 
@@ -164,6 +166,19 @@ class RecordReader:
 
     def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
         return self.store.outbox_records(state, limit)
+
+    # -- measure definitions kept with the data --------------------------------------------------------
+
+    @property
+    def keeps_definitions(self) -> bool:
+        """Whether the store keeps measure definitions (``Commit.definitions``)."""
+        return isinstance(self.store, DefinitionStore)
+
+    def measure_definitions(self) -> list[StoredDefinition]:
+        """The stored measure definitions; none from a store that does not keep them."""
+        if not isinstance(self.store, DefinitionStore):
+            return []
+        return self.store.measure_definitions()
 
     # -- administration requests ------------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from alliancekit.errors import (
 )
 from alliancekit.integrity import chain
 from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.store.definitions import absent, of_commits
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
@@ -65,6 +66,7 @@ from alliancekit.store.protocol import (
     RequestWrite,
     ShardHead,
     Snapshot,
+    StoredDefinition,
     StoredEvent,
 )
 from alliancekit.store.registry import StoreRegistrar, sqlite_file
@@ -72,6 +74,7 @@ from alliancekit.store.request_rows import REQUEST_COLUMNS, request_fields, requ
 from alliancekit.store.sqlite_checkpoint import WalCheckpointer
 from alliancekit.store.sqlite_schema import (
     APPLICATION_ID,
+    DEFINITIONS_FROM,
     LATEST_VERSION,
     MIGRATIONS,
     MISSED_MEASURES_FROM,
@@ -314,8 +317,27 @@ def _insert_command(conn: sqlite3.Connection, command: CommandRecord) -> None:
         raise DuplicateCommand(command.key) from None
 
 
+def _write_definitions(conn: sqlite3.Connection, definitions: Sequence[StoredDefinition]) -> None:
+    """Insert the absent ones; a changed one raises before anything of it is written (the caller holds the
+    write transaction, which then rolls back)."""
+    if not definitions:
+        return
+    stored = {}
+    for key in {(d.measure_id, d.version) for d in definitions}:
+        row = conn.execute(
+            "SELECT sha256 FROM measure_definitions WHERE measure_id = ? AND version = ?", key
+        ).fetchone()
+        if row is not None:
+            stored[key] = str(row[0])
+    conn.executemany(
+        "INSERT INTO measure_definitions (measure_id, version, sha256, definition) VALUES (?,?,?,?)",
+        [(d.measure_id, d.version, d.sha256, d.definition_json) for d in absent(stored, definitions)],
+    )
+
+
 def _write_commit(conn: sqlite3.Connection, commit: Commit) -> None:
     """Every row of one command's commit; the caller holds the write transaction."""
+    _write_definitions(conn, commit.definitions)
     _write_episode(conn, commit)
     if commit.command is not None:
         _insert_command(conn, commit.command)
@@ -384,6 +406,7 @@ def _write_batch(conn: sqlite3.Connection, commits: Sequence[Commit]) -> None:
             raise ConflictError(episode_id, commit.expected_version, before.new_version)
         firsts.setdefault(episode_id, commit)
         lasts[episode_id] = commit
+    _write_definitions(conn, of_commits(commits))
     for episode_id, first in firsts.items():
         last = lasts[episode_id]
         _write_episode(conn, attrs.evolve(last, expected_version=first.expected_version, events=()))
@@ -1047,6 +1070,19 @@ class SQLiteStore:
             return None
         rows = self._read("SELECT value FROM practice_meta WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
+
+    def measure_definitions(self) -> list[StoredDefinition]:
+        if self._version < DEFINITIONS_FROM:  # a read-only open of an older database: none stored
+            return []
+        rows = self._read(
+            "SELECT measure_id, version, sha256, definition FROM measure_definitions"
+            " ORDER BY measure_id, version",
+            (),
+        )
+        return [StoredDefinition(*row) for row in rows]
+
+    def save_definitions(self, definitions: Sequence[StoredDefinition]) -> None:
+        self._write(lambda conn: _write_definitions(conn, definitions))
 
     def save_meta(self, key: str, value_json: str) -> None:
         self._write(

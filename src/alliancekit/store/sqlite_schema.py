@@ -239,12 +239,33 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE episodes ADD COLUMN missed_measures TEXT NOT NULL DEFAULT '[]';
     """,
+    # 6: the measure definitions that administrations used, kept with the data so that an export can still
+    # describe them once a plugin is removed (alliancekit.store.definitions). One row per measure and
+    # version: the canonical JSON the registry loaded and its SHA-256. Published instruments, no client data.
+    # A store upgraded to this version holds none for its older administrations until a practice opened on
+    # it records the registered ones (alliancekit.core.definitions).
+    """
+    CREATE TABLE measure_definitions (
+        measure_id TEXT NOT NULL,
+        version    TEXT NOT NULL,
+        sha256     TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        PRIMARY KEY (measure_id, version)
+    ) WITHOUT ROWID;
+    -- A store that already held data is marked for the first writable practice to record the definitions
+    -- of the measures still registered.
+    INSERT INTO practice_meta (key, value)
+        SELECT 'measure-definitions-backfill', '"pending"' WHERE EXISTS (SELECT 1 FROM events);
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
 #: The schema version that added ``episodes.missed_measures`` (found by content, not by number: migrations of
 #: other work may be ordered before it); a read-only open of an older database reads none missed.
 MISSED_MEASURES_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "missed_measures" in m)
+#: The schema version that added ``measure_definitions`` (found by content, as above); a read-only open of an
+#: older database reads none stored.
+DEFINITIONS_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "CREATE TABLE measure_definitions" in m)
 
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).

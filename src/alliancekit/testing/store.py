@@ -110,11 +110,13 @@ from alliancekit.store.protocol import (
     CaseloadRow,
     CommandRecord,
     Commit,
+    DefinitionStore,
     OutboxRecord,
     ShardHead,
     Store,
     StoredEvent,
 )
+from alliancekit.testing.definitions import DefinitionStoreTests
 
 FAULT_POINTS = ("after-events", "before-audit")
 
@@ -143,7 +145,9 @@ def _forward(name: str) -> property:
 
 # Python 3.12+ checks a runtime protocol with ``getattr_static``, which never calls ``__getattr__``: the
 # wrapper declares every member of the protocol itself, so that it still is a ``Store``.
-for _name in [n for n in dir(Store) if not n.startswith("_") and n not in vars(_Recording)]:
+for _name in [
+    n for n in {*dir(Store), *dir(DefinitionStore)} if not n.startswith("_") and n not in vars(_Recording)
+]:
     setattr(_Recording, _name, _forward(_name))
 
 
@@ -195,7 +199,7 @@ def _event_value(event: StoredEvent) -> dict[str, Any]:
     return value
 
 
-class StoreContract:
+class StoreContract(DefinitionStoreTests):
     """Abstract contract suite for :class:`~alliancekit.store.Store` backends (see the module docstring)."""
 
     __test__ = False

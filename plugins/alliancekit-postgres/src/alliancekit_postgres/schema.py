@@ -44,6 +44,7 @@ CLINIC_TABLES = (
     "practice_meta",
     "administration_requests",
     "kiosk_failures",
+    "measure_definitions",
 )
 #: Version 1's audit chain and checkpoints, kept read-only by migration 2 (still under row-level security).
 LEGACY_TABLES = ("audit_v1", "audit_checkpoints_v1")
@@ -765,6 +766,80 @@ _MIGRATION_MISSED = """
            ORDER BY e.episode_id""",
 )
 
+#: SQLSTATE raised by ``save_definitions`` when a definition is stored under its id and version with another
+#: SHA-256 (a plugin changed a published definition without a new version): the whole commit rolls back.
+DEFINITION_CHANGED_SQLSTATE = "AK412"
+
+# 6: the measure definitions that administrations used, kept with the data so that an export can still
+# describe them once a plugin is removed (alliancekit.store.definitions): the canonical JSON text the
+# registry loaded and its SHA-256. Per clinic, like every table here: not client data, but which measures a
+# clinic uses (and its own in-house ones) are the clinic's business, one clinic's plugins never refuse
+# another's commits, and the rows stay under the same policy and distribution column as the rest. A clinic
+# that already held episodes is marked in practice_meta for its first writable practice to record the
+# measures still registered (alliancekit.core.definitions): the owner writes those marks for every clinic,
+# so row-level security is not forced for this transaction (as in migration 2). Safe to run again.
+_MIGRATION_DEFINITIONS = (
+    """
+    CREATE TABLE IF NOT EXISTS {s}.measure_definitions (
+        clinic_id  text COLLATE "C" NOT NULL,
+        measure_id text COLLATE "C" NOT NULL,
+        version    text COLLATE "C" NOT NULL,
+        sha256     text NOT NULL,
+        definition text NOT NULL,
+        PRIMARY KEY (clinic_id, measure_id, version)
+    );
+
+    -- Insert the absent ones; one stored with another hash raises AK412 (nothing of the commit stays).
+    CREATE OR REPLACE FUNCTION {s}.save_definitions(p_scope text, p_definitions jsonb) RETURNS void
+    LANGUAGE plpgsql AS $$
+    DECLARE
+        changed text;
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        SELECT d.measure_id INTO changed
+        FROM jsonb_to_recordset(p_definitions) AS d(measure_id text, version text, sha256 text)
+        JOIN {s}.measure_definitions m
+            ON m.clinic_id = p_scope AND m.measure_id = d.measure_id AND m.version = d.version
+        WHERE m.sha256 <> d.sha256
+        LIMIT 1;
+        IF changed IS NOT NULL THEN
+            RAISE EXCEPTION 'measure definition changed' USING ERRCODE = 'AK412';
+        END IF;
+        INSERT INTO {s}.measure_definitions (clinic_id, measure_id, version, sha256, definition)
+        SELECT p_scope, d.measure_id, d.version, d.sha256, d.definition
+        FROM jsonb_to_recordset(p_definitions) AS d(measure_id text, version text, sha256 text,
+            definition text)
+        ON CONFLICT (clinic_id, measure_id, version) DO NOTHING;
+    END
+    $$;
+
+    DROP FUNCTION IF EXISTS {s}.measure_definitions(text);
+    """
+    + _reader(
+        "measure_definitions",
+        "",
+        "measure_id text, version text, sha256 text, definition text",
+        "SELECT m.measure_id::text, m.version::text, m.sha256, m.definition FROM {s}.measure_definitions m"
+        " WHERE m.clinic_id = p_scope ORDER BY m.measure_id, m.version",
+    )
+    + """
+    ALTER TABLE {s}.measure_definitions ENABLE ROW LEVEL SECURITY;
+    ALTER TABLE {s}.measure_definitions FORCE ROW LEVEL SECURITY;
+    DROP POLICY IF EXISTS clinic_isolation ON {s}.measure_definitions;
+    CREATE POLICY clinic_isolation ON {s}.measure_definitions
+        USING (clinic_id = current_setting('alliancekit.clinic_id', true))
+        WITH CHECK (clinic_id = current_setting('alliancekit.clinic_id', true));
+
+    ALTER TABLE {s}.episodes NO FORCE ROW LEVEL SECURITY;
+    ALTER TABLE {s}.practice_meta NO FORCE ROW LEVEL SECURITY;
+    INSERT INTO {s}.practice_meta (clinic_id, key, value)
+        SELECT DISTINCT e.clinic_id, 'measure-definitions-backfill', '"pending"' FROM {s}.episodes e
+        ON CONFLICT (clinic_id, key) DO NOTHING;
+    ALTER TABLE {s}.episodes FORCE ROW LEVEL SECURITY;
+    ALTER TABLE {s}.practice_meta FORCE ROW LEVEL SECURITY;
+    """
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
     """
@@ -1102,11 +1177,14 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_3,
     _MIGRATION_4,
     _MIGRATION_MISSED,
+    _MIGRATION_DEFINITIONS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 #: The oldest schema version a read-only store reads: migration 3 only added ``practice_meta``, which reads
 #: as empty before it (a read-only store never migrates).
 READABLE_FROM = 2
+#: The schema version that added ``measure_definitions``; a read-only store on an older one reads none.
+DEFINITIONS_FROM = MIGRATIONS.index(_MIGRATION_DEFINITIONS) + 1
 
 
 def utc(at: datetime) -> datetime:

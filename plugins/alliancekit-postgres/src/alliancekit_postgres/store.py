@@ -67,6 +67,7 @@ from alliancekit.errors import (
     ConflictError,
     DuplicateCommand,
     InvalidToken,
+    MeasureDefinitionChanged,
     NotAnAlliancekitStore,
     StoreBusy,
     StoreError,
@@ -75,6 +76,7 @@ from alliancekit.errors import (
     ValidationError,
 )
 from alliancekit.integrity.chain import AUDIT_SHARDS
+from alliancekit.store.definitions import absent
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
@@ -88,10 +90,13 @@ from alliancekit.store.protocol import (
     RequestRecord,
     ShardHead,
     Snapshot,
+    StoredDefinition,
     StoredEvent,
 )
 from alliancekit.store.request_rows import request_fields, request_from_row
 from alliancekit_postgres.schema import (
+    DEFINITION_CHANGED_SQLSTATE,
+    DEFINITIONS_FROM,
     LATEST_VERSION,
     READABLE_FROM,
     STALE_VERSION_SQLSTATE,
@@ -160,6 +165,8 @@ _SQL_TEXT = {
     "redeem_code": "SELECT * FROM {s}.redeem_code(%s, %s, %s, %s)",
     "count_failure": "SELECT {s}.count_failure(%s, %s, %s)",
     "kiosk_failures": "SELECT * FROM {s}.kiosk_failures(%s, %s, %s)",
+    "save_definitions": "SELECT {s}.save_definitions(%s, %s)",
+    "measure_definitions": "SELECT * FROM {s}.measure_definitions(%s)",
 }
 #: SQLSTATE raised by ``write_request`` when a consumed request was not live: the commit is refused.
 _NOT_LIVE_SQLSTATE = "AK410"
@@ -404,6 +411,8 @@ class PostgresStore:
             cause, command = exc.__cause__, failed.command
             if isinstance(cause, psycopg.Error) and cause.sqlstate == _NOT_LIVE_SQLSTATE:
                 raise InvalidToken() from None
+            if isinstance(cause, psycopg.Error) and cause.sqlstate == DEFINITION_CHANGED_SQLSTATE:
+                raise self._changed(failed.definitions) from None
             if isinstance(cause, pg_errors.UniqueViolation):
                 if cause.diag.constraint_name == "commands_pkey" and command is not None:
                     raise DuplicateCommand(command.key) from None
@@ -417,12 +426,16 @@ class PostgresStore:
 
     def _append(self, conn: psycopg.Connection[Any], commit: Commit, audit: Sequence[AuditRecord]) -> None:
         request = commit.request
-        if request is None:
+        if request is None and not commit.definitions:
             self._append_commit(conn, commit, audit)
             return
-        # The request's change joins the commit's transaction: both or neither.
+        # The definitions and the request's change join the commit's transaction: all or nothing.
         with conn.transaction():
+            if commit.definitions:
+                self._save_definitions(conn, commit.definitions)
             self._append_commit(conn, commit, audit)
+            if request is None:
+                return
             record = request.record
             conn.execute(
                 self._db.sql["write_request"],
@@ -483,6 +496,33 @@ class PostgresStore:
                 row.missed_measures_json,
             ),
         )
+
+    def _save_definitions(
+        self, conn: psycopg.Connection[Any], definitions: Sequence[StoredDefinition]
+    ) -> None:
+        # Two of one commit or batch that disagree are refused here: one INSERT would keep the first.
+        payload = json.dumps(
+            [
+                {
+                    "measure_id": d.measure_id,
+                    "version": d.version,
+                    "sha256": d.sha256,
+                    "definition": d.definition_json,
+                }
+                for d in absent({}, definitions)
+            ]
+        )
+        conn.execute(self._db.sql["save_definitions"], (self.clinic_id, payload))
+
+    def _changed(self, definitions: Sequence[StoredDefinition]) -> MeasureDefinitionChanged:
+        """The error naming the definition the database refused as changed (or, if a batch's own two
+        definitions disagree, the second of them)."""
+        try:
+            absent({(d.measure_id, d.version): d.sha256 for d in self.measure_definitions()}, definitions)
+        except MeasureDefinitionChanged as exc:
+            return exc
+        first = definitions[0]
+        return MeasureDefinitionChanged(first.measure_id, first.version)
 
     def _conflict(self, commit: Commit) -> ConflictError:
         rows = self._read("version", (self.clinic_id, commit.episode_id))
@@ -780,6 +820,23 @@ class PostgresStore:
             return None
         rows = self._read("load_meta", (self.clinic_id, key))
         return str(rows[0][0]) if rows else None
+
+    def measure_definitions(self) -> list[StoredDefinition]:
+        if self._db.version < DEFINITIONS_FROM:  # a read-only store on an older schema: none stored
+            return []
+        return [StoredDefinition(*row) for row in self._read("measure_definitions", (self.clinic_id,))]
+
+    def save_definitions(self, definitions: Sequence[StoredDefinition]) -> None:
+        self._writable("save_definitions")
+        if not definitions:
+            return
+        try:
+            self._run("definitions write", lambda conn: self._save_definitions(conn, definitions))
+        except StoreError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, psycopg.Error) and cause.sqlstate == DEFINITION_CHANGED_SQLSTATE:
+                raise self._changed(definitions) from None
+            raise
 
     def save_meta(self, key: str, value_json: str) -> None:
         self._writable("save_meta")

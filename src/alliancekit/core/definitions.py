@@ -1,0 +1,80 @@
+"""Which measure definitions a commit carries to its store, so that the data stays describable without its
+plugins (see :mod:`alliancekit.store.definitions`).
+
+A runner remembers the (measure, version) pairs whose definitions a commit of its own has stored: a
+command's scores are then checked with one set lookup each, and only the first commit of a process that
+uses a measure carries its definition (the store inserts it if absent, refuses it if changed). A pair is
+remembered after its commit is written, never before: a commit that fails leaves it to the next one.
+
+A store migrated to keep definitions marks itself (practice metadata ``measure-definitions-backfill``) when
+it already held data: its older administrations name measures it holds no definition of. The first
+writable practice opened on it records the definitions of every measure still registered, then clears the
+mark. A measure whose plugin was removed before that cannot be recovered; its export still says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from alliancekit.events.types import Event, RecordedScore
+from alliancekit.measures.registry import MeasureRegistry
+from alliancekit.store.definitions import stored_definition
+from alliancekit.store.protocol import DefinitionStore, Store, StoredDefinition
+from alliancekit.store.reader import RecordReader
+
+#: The practice-metadata key a migration sets on a store that held data before definitions were kept.
+BACKFILL_KEY = "measure-definitions-backfill"
+BACKFILL_PENDING = '"pending"'
+BACKFILL_DONE = '"done"'
+
+
+class DefinitionLedger:
+    """The definitions one runner's commits still have to carry. Safe to share between threads: a race
+    only makes two commits carry the same definition, which the store takes once."""
+
+    def __init__(self, measures: MeasureRegistry, reader: RecordReader) -> None:
+        self._measures = measures
+        self._on = reader.keeps_definitions
+        self._stored: set[tuple[str, str]] = set()
+
+    def pending(self, events: Iterable[Event]) -> tuple[StoredDefinition, ...]:
+        """The definitions of the measures ``events`` scored that no commit of this runner has stored."""
+        if not self._on:
+            return ()
+        new: dict[tuple[str, str], StoredDefinition] = {}
+        for event in events:
+            for score in getattr(event, "scores", ()):
+                if not isinstance(score, RecordedScore):
+                    continue
+                key = (score.measure_id, score.version)
+                if key in self._stored or key in new:
+                    continue
+                try:
+                    new[key] = stored_definition(self._measures.get(*key))
+                except LookupError:  # not registered (cannot happen to a score just made): nothing to keep
+                    continue
+        return tuple(new.values())
+
+    def stored(self, definitions: Iterable[StoredDefinition]) -> None:
+        """Remember definitions a written commit carried."""
+        self._stored.update((d.measure_id, d.version) for d in definitions)
+
+
+def record_registered(store: Store, reader: RecordReader, measures: MeasureRegistry) -> None:
+    """On a store marked by its migration, record every registered measure's definition it lacks.
+
+    Nothing happens on a read-only store, a store that keeps no definitions, or one not marked. A
+    registered definition that differs from the stored one is left out here: the first command that uses
+    it is refused (:class:`~alliancekit.errors.MeasureDefinitionChanged`).
+    """
+    if getattr(store, "read_only", False) or not isinstance(store, DefinitionStore):
+        return
+    if reader.load_meta(BACKFILL_KEY) != BACKFILL_PENDING:
+        return
+    stored = {(d.measure_id, d.version) for d in reader.measure_definitions()}
+    store.save_definitions(_registered(measures, stored))
+    store.save_meta(BACKFILL_KEY, BACKFILL_DONE)
+
+
+def _registered(measures: MeasureRegistry, stored: set[tuple[str, str]]) -> Sequence[StoredDefinition]:
+    return [stored_definition(measures.get(*key)) for key in measures if key not in stored]
