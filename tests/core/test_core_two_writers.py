@@ -2,7 +2,8 @@
 
 Without retries one of them must get a ConflictError now and then (the store's version check under
 ``BEGIN IMMEDIATE``), and no update is lost: the stream holds exactly the sessions whose calls succeeded.
-With the default retries every command of both processes lands.
+With the default retries every command of both processes lands; so it does with one retry, however busy
+the machine: a retry runs under the store's writers' lock (``SQLiteStore.exclusive``) and cannot lose again.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+import pytest
 
 from alliancekit import open_practice
 from alliancekit.events.types import SessionRecorded
@@ -94,9 +96,9 @@ def test_without_retries_one_gets_a_conflict_and_no_update_is_lost(tmp_path: Pat
     print(f"{conflicts} conflicts in {attempt + 1} races of 2 x {N} sessions")
 
 
-def test_with_retries_every_command_of_both_lands(tmp_path: Path) -> None:
-    started = time.monotonic()
-    db, episode_id, outputs = _race(tmp_path, 0, retries=DEFAULT_CONFLICT_RETRIES)
+@pytest.mark.parametrize("retries", [DEFAULT_CONFLICT_RETRIES, 1])
+def test_with_retries_every_command_of_both_lands(tmp_path: Path, retries: int) -> None:
+    db, episode_id, outputs = _race(tmp_path, 0, retries=retries)
     reported = [line.split()[2] for lines in outputs for line in lines if line.startswith("ok ")]
     assert [line for lines in outputs for line in lines if not line.startswith("ok ")] == []
     sessions = _sessions_in_stream(db, episode_id)
@@ -109,4 +111,3 @@ def test_with_retries_every_command_of_both_lands(tmp_path: Path) -> None:
         assert sum(e.type == "session-recorded" for e in events) == 2 * N
     finally:
         store.close()
-    assert time.monotonic() - started < 60

@@ -11,6 +11,7 @@ With ``expected_version`` (an HTTP ``If-Match``) a host gets
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import random
@@ -229,42 +230,49 @@ class Runner:
         guess = None if expected_version is not None else reader.cached(episode_id)
         conflicts = 0
         while True:
-            if key is not None and (done := self._done(actor, spec, key, request)) is not None:
-                return _recorded(spec, ctx, args, done.episode_id, done.version, duplicate=True)
-            if guess is not None:
-                (state, head), guessing, guess = guess, True, None
-            else:
-                (state, head), guessing = reader.state(episode_id), False
-            if expected_version is not None and state.version != expected_version:
-                raise ConflictError(episode_id, expected_version, state.version)
-            ctx.state = state
-            try:
-                if guessing:
-                    if not guard.permits(actor, spec.action, state):
-                        continue
+            with self._after_conflict(conflicts):
+                if key is not None and (done := self._done(actor, spec, key, request)) is not None:
+                    return _recorded(spec, ctx, args, done.episode_id, done.version, duplicate=True)
+                if guess is not None:
+                    (state, head), guessing, guess = guess, True, None
                 else:
-                    guard.allow(actor, spec.action, "episode", episode_id, state)
-                ctx.request, ctx.messages = None, []
-                events = decide(state, spec.build(ctx, args))
-            except AlliancekitError:
-                if guessing:
-                    continue
-                raise
-            try:
-                version = self._commit(ctx, state, head, events, request, spec.corrects(ctx, args))
-            except ConflictError:
-                if guessing:
-                    continue
-                if expected_version is not None or conflicts == self.conflict_retries:
+                    (state, head), guessing = reader.state(episode_id), False
+                if expected_version is not None and state.version != expected_version:
+                    raise ConflictError(episode_id, expected_version, state.version)
+                ctx.state = state
+                try:
+                    if guessing:
+                        if not guard.permits(actor, spec.action, state):
+                            continue
+                    else:
+                        guard.allow(actor, spec.action, "episode", episode_id, state)
+                    ctx.request, ctx.messages = None, []
+                    events = decide(state, spec.build(ctx, args))
+                except AlliancekitError:
+                    if guessing:
+                        continue
                     raise
-                # Back off for a random, growing moment: retrying at once lets a writer that never pauses
-                # win every race for the write lock, and this one runs out of retries (starvation).
-                time.sleep(_jitter.uniform(0, _BACKOFF_SECONDS * 2**conflicts))
-                conflicts += 1
-                continue
-            except DuplicateCommand:
-                continue  # the same keyed command landed meanwhile: report it from its record
-            return _recorded(spec, ctx, args, episode_id, version)
+                try:
+                    version = self._commit(ctx, state, head, events, request, spec.corrects(ctx, args))
+                except ConflictError:
+                    if guessing:
+                        continue
+                    if expected_version is not None or conflicts == self.conflict_retries:
+                        raise
+                    # Back off for a random, growing moment (a store without ``exclusive`` has only this
+                    # against a writer that never pauses winning every race: starvation).
+                    time.sleep(_jitter.uniform(0, _BACKOFF_SECONDS * 2**conflicts))
+                    conflicts += 1
+                    continue
+                except DuplicateCommand:
+                    continue  # the same keyed command landed meanwhile: report it from its record
+                return _recorded(spec, ctx, args, episode_id, version)
+
+    def _after_conflict(self, conflicts: int) -> contextlib.AbstractContextManager[None]:
+        """Where a try runs: after a lost race, under the store's writers' lock if it has one
+        (``exclusive``), so the retry cannot lose again however busy the other writers are."""
+        exclusive = getattr(self.s.store, "exclusive", None) if conflicts else None
+        return contextlib.nullcontext() if exclusive is None else exclusive()
 
     def _start(self, spec: CommandSpec, actor: Actor, args: Mapping[str, Any], key: str | None) -> str:
         guard = self.s.guard

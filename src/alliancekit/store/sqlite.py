@@ -788,12 +788,31 @@ class SQLiteStore:
             )
         )
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the writers' lock across what this thread reads, decides and writes in the block.
+
+        The runner retries a command that lost a race for an episode in here: optimistic writes alone let
+        a writer that never pauses win every race, and the other run out of retries (starvation); under
+        the lock its second try cannot lose. The writes in the block commit one by one, as outside it."""
+        self._writable()
+        if getattr(self._local, "exclusive", False):
+            yield
+            return
+        with self._write_lock():
+            self._local.exclusive = True
+            try:
+                yield
+            finally:
+                self._local.exclusive = False
+
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(conn)`` in a ``BEGIN IMMEDIATE`` transaction and return its result."""
         self._writable()
         conn = self._connect()
+        held = getattr(self._local, "exclusive", False)  # the lock is this thread's already
         try:
-            with self._write_lock():
+            with contextlib.nullcontext() if held else self._write_lock():
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(conn)
