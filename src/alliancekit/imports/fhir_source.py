@@ -50,6 +50,7 @@ from alliancekit.fhir.codes import (
     RATER,
     questionnaire_url,
 )
+from alliancekit.imports.fhir_client_responses import ClientResponseReading, is_client_response
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
 
@@ -99,7 +100,7 @@ def _identifier(reference: Any) -> str | None:
     return None
 
 
-class FhirSource:
+class FhirSource(ClientResponseReading):
     """The units of a FHIR source; problems found while reading it go to ``errors``."""
 
     def __init__(self, path: str | Path, registry: MeasureRegistry) -> None:
@@ -111,6 +112,8 @@ class FhirSource:
         """Episodes read but not imported, and why."""
         self.ignored: dict[str, int] = defaultdict(int)
         """Resources of types the import does not read, by type (for the report)."""
+        self._client_responses: dict[str, list[_Resource]] = defaultdict(list)
+        """The client responses of each EpisodeOfCare (see :mod:`.fhir_client_responses`)."""
 
     def estimated_rows(self) -> int:
         """The episodes of an NDJSON source (the lines of its EpisodeOfCare file), for progress; 0 for a
@@ -192,6 +195,7 @@ class FhirSource:
         encounters: dict[str, list[_Resource]] = defaultdict(list)
         responses: dict[str, list[_Resource]] = defaultdict(list)
         totals: dict[str, float] = {}
+        self._client_responses.clear()
         for res in self._read():
             data = res.data
             kind = data["resourceType"]
@@ -203,6 +207,9 @@ class FhirSource:
                     self._error(res, "Encounter.episodeOfCare", "reference", "not an alliancekit episode's")
                     continue
                 encounters[episode].append(res)
+            elif kind == "QuestionnaireResponse" and is_client_response(data):
+                if (episode := self._response_episode(res)) is not None:
+                    self._client_responses[episode].append(res)
             elif kind == "QuestionnaireResponse":
                 encounter = _ref_id(data.get("encounter"), "Encounter", self._full_urls)
                 if encounter is None:
@@ -223,6 +230,11 @@ class FhirSource:
                     totals[response] = float(value)
         made = [self._unit(res, encounters, responses, totals) for res in episodes]
         known = {res.data["id"] for res in episodes}
+        for episode_id, found in self._client_responses.items():
+            if episode_id not in known:
+                self._error(
+                    found[0], "QuestionnaireResponse.extension[episodeOfCare]", "reference", "no such episode"
+                )
         for episode_id, found in encounters.items():
             if episode_id not in known:
                 self._error(
@@ -280,7 +292,12 @@ class FhirSource:
         if len(self.errors) > before or opened is None or client is None or clinician is None:
             return None
         ref = EpisodeRef(client, data["id"], clinician, opened, modality)
-        steps = [Step("record_session", {"session": s}, ref.key(f"session:{eid}")) for eid, s in sessions]
+        session_steps = [
+            (eid, Step("record_session", {"session": s}, ref.key(f"session:{eid}"))) for eid, s in sessions
+        ]
+        steps = self._with_client_responses(ref, session_steps, self._client_responses[data["id"]], totals)
+        if len(self.errors) > before:
+            return None
         end = self._date(res, "EpisodeOfCare.period.end", period.get("end")) if period.get("end") else None
         last_day = max([opened, *(s.held_on for _, s in sessions)])
         if status == "onhold":

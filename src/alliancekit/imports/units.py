@@ -51,6 +51,15 @@ class EpisodeRef:
 
 
 @attrs.frozen
+class MadeBy:
+    """A step argument naming the record an earlier step of the same unit made (the session a client
+    response was given in): the writer passes that step's ``record_id``, known only once it has run."""
+
+    key: str
+    """The earlier step's idempotency key."""
+
+
+@attrs.frozen
 class Step:
     """One facade command of a unit, run on the unit's episode: ``method(actor, episode_id, **args)``."""
 

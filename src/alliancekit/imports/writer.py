@@ -22,7 +22,7 @@ from alliancekit.domain.records import Consent, Consultation, FitDecision
 from alliancekit.domain.vocab import FitOutcome, Purpose, Role
 from alliancekit.errors import AlliancekitError
 from alliancekit.imports.checkpoint import ImportCheckpoint
-from alliancekit.imports.units import EpisodeRef, RowError, Unit
+from alliancekit.imports.units import EpisodeRef, MadeBy, RowError, Unit
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -173,9 +173,11 @@ def _write(target: Any, episodes: _Episodes, unit: Unit) -> None:
     try:
         episode_id = episodes.ensure(target, unit.episode, consulted=unit.consulted, proceed=unit.proceed)
         actor = episodes.actor(unit.episode)
+        made: dict[str, Any] = {}
         for step in unit.steps:
             command = step.method
-            getattr(target, step.method)(actor, episode_id, **step.args, idempotency_key=step.key)
+            args = {k: made[v.key].record_id if isinstance(v, MadeBy) else v for k, v in step.args.items()}
+            made[step.key] = getattr(target, step.method)(actor, episode_id, **args, idempotency_key=step.key)
     except AlliancekitError as exc:
         raise _Refused(command, exc) from exc
 
