@@ -66,7 +66,9 @@ def _content(folder: Path) -> dict[str, Any]:
         answers = {
             i["linkId"]: next(iter(i["answer"][0].values())) for i in r.get("item", []) if i.get("answer")
         }
-        timing = [e["valueCoding"]["code"] for e in r["extension"]]
+        if "encounter" not in r:
+            continue  # a client's own response between sessions (see test_import_client_responses.py)
+        timing = [e["valueCoding"]["code"] for e in r["extension"] if "valueCoding" in e]
         responses[r["encounter"]["reference"].split("/")[1]].append((r["questionnaire"], timing, answers))
     scores: dict[str, list[Any]] = defaultdict(list)
     for o in _lines(folder, "Observation"):

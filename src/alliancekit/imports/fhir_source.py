@@ -11,6 +11,7 @@ and, when there is any, nothing is written. What is imported, per ``EpisodeOfCar
   administrations (measure and version from ``questionnaire``, timing and rater from the extensions, the
   answers by ``linkId``); one with no answers is total-only, its total read from the score ``Observation``
   derived from it; scores are computed again by the library (the same definitions give the same scores);
+* each measure the client filled in themselves, as a client response (:mod:`.fhir_client_responses`);
 * the state: ``onhold`` puts it on hold, ``finished`` closes it, ``cancelled`` closes it at the fit decision.
 
 Not carried (the export has no element for them, or the record is not the importer's to make again): the
