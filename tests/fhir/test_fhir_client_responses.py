@@ -26,21 +26,27 @@ ON_PAPER = datetime(2026, 6, 1, 9, 15, tzinfo=UTC)
 ANSWERS = {f"q{i}": 1 for i in range(1, 9)} | {"q9": 0}
 
 
+def _episode_with_responses(p: Practice) -> tuple[str, str]:
+    """An episode with a session, a PHQ-9 the client filled in on paper for it (recorded by the clinician)
+    and one answered through a link between sessions."""
+    ep = p.start_episode(ME, client_ref="client-1", clinician_id=ME.id, opened_on=DAY)
+    p.record_consultation(ME, ep, Consultation(DAY, "video", Consent(True, True)))
+    p.decide_fit(ME, ep, FitDecision("proceed", DAY))
+    session_id = p.record_session(ME, ep, Session(DAY, "video", "attended")).record_id
+    assert session_id is not None
+    paper = Administration("phq-9", "1.0", "start", ANSWERS)
+    p.record_client_response(ME, ep, paper, responded_at=ON_PAPER, session_id=session_id)
+    made = p.request_administration(ME, ep, measure="phq-9", point="between")
+    assert made.token is not None
+    p.submit_response(made.token, answers=ANSWERS)
+    return ep, session_id
+
+
 @pytest.fixture
 def exported(tmp_path: Path) -> tuple[dict[str, list[dict[str, Any]]], str, str]:
-    """An episode with a session, a PHQ-9 the client filled in on paper for it (recorded by the clinician)
-    and one answered through a link between sessions; its Bulk export, by resource type."""
+    """The episode of :func:`_episode_with_responses` and its Bulk export, by resource type."""
     with Practice(SQLiteStore(tmp_path / "p.sqlite"), clock=lambda: NOW) as p:
-        ep = p.start_episode(ME, client_ref="client-1", clinician_id=ME.id, opened_on=DAY)
-        p.record_consultation(ME, ep, Consultation(DAY, "video", Consent(True, True)))
-        p.decide_fit(ME, ep, FitDecision("proceed", DAY))
-        session_id = p.record_session(ME, ep, Session(DAY, "video", "attended")).record_id
-        assert session_id is not None
-        paper = Administration("phq-9", "1.0", "start", ANSWERS)
-        p.record_client_response(ME, ep, paper, responded_at=ON_PAPER, session_id=session_id)
-        made = p.request_administration(ME, ep, measure="phq-9", point="between")
-        assert made.token is not None
-        p.submit_response(made.token, answers=ANSWERS)
+        ep, session_id = _episode_with_responses(p)
         export_ndjson(p, Actor("sup", "supervisor", CLINIC), tmp_path / "bulk", purpose="treatment")
     out: dict[str, list[dict[str, Any]]] = {}
     for file in (tmp_path / "bulk").glob("*.ndjson"):
@@ -104,3 +110,22 @@ def test_provenance_names_who_recorded_each_response(
         kinds[_ext(response, EXT_REQUEST_POINT)["code"]] = prov["agent"][0]["who"]["type"]
     # on paper: recorded by the clinician; through the link: by the client themselves
     assert kinds == {"start": "Practitioner", "between": "Patient"}
+
+
+def test_a_lockbox_on_sessions_withholds_the_clients_responses(tmp_path: Path) -> None:
+    reader = Actor("sup", "supervisor", CLINIC)
+    with Practice(SQLiteStore(tmp_path / "p.sqlite"), clock=lambda: NOW) as p:
+        ep, _ = _episode_with_responses(p)
+        export_ndjson(p, reader, tmp_path / "before", purpose="treatment")
+        p.set_lockbox(ME, ep, scope="class", classes=["sessions"], on=DAY)
+        export_ndjson(p, reader, tmp_path / "after", purpose="treatment")
+    before = (tmp_path / "before" / "QuestionnaireResponse.ndjson").read_text(encoding="utf-8").splitlines()
+    assert len(before) == 2  # both responses, until the client's directive (the checks below can fail)
+    assert not (tmp_path / "after" / "QuestionnaireResponse.ndjson").exists()
+    assert not (tmp_path / "after" / "Observation.ndjson").exists()
+    assert (tmp_path / "after" / "EpisodeOfCare.ndjson").exists()  # the episode itself is not withheld
+    [outcome] = [
+        json.loads(line)
+        for line in (tmp_path / "after" / "OperationOutcome.ndjson").read_text(encoding="utf-8").splitlines()
+    ]
+    assert "lockbox" in outcome["issue"][0]["details"]["text"]
