@@ -131,3 +131,4 @@ class Batch:
     lift_lockbox = _same_as(Practice.lift_lockbox)
     set_protocol = _same_as(Practice.set_protocol)
     revoke_request = _same_as(Practice.revoke_request)
+    record_client_response = _same_as(Practice.record_client_response)

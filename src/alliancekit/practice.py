@@ -34,6 +34,7 @@ from alliancekit.domain.checks import (
     check_ref,
 )
 from alliancekit.domain.records import (
+    Administration,
     Consultation,
     Ending,
     FitDecision,
@@ -953,6 +954,34 @@ class Practice:
         notified at once (an urgent alert through the outbox) and the result asks the host to show the
         clinic's crisis information."""
         return self._requests.submit(token, answers, questionnaire_response, language)
+
+    def record_client_response(
+        self,
+        actor: Actor,
+        episode_id: str,
+        administration: Administration,
+        *,
+        responded_at: datetime,
+        session_id: str | None = None,
+        point: RequestPointValue | RequestPoint | None = None,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Recorded:
+        """Record a measure the client filled in elsewhere (on paper, in another system) at
+        ``responded_at``, in ``session_id`` or between sessions: scored, and treated by alerts, due measures
+        and reports like one they answered through a link. ``point`` defaults from the timing (``start``;
+        ``end`` in a session, ``between`` outside one)."""
+        return self._recorded(
+            "record_client_response",
+            actor,
+            episode_id,
+            administration=administration,
+            responded_at=responded_at,
+            session_id=session_id,
+            point=point,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
 
     def episode(self, actor: Actor, episode_id: str) -> EpisodeState:
         """The episode's current state (one snapshot row); scores and alerts withheld under a lockbox for

@@ -22,17 +22,6 @@ from .conftest import CLINIC, import_csv, run, sessions
 
 DEMO_CLINIC = "demo-clinic"
 EXAMPLES = Path(__file__).parents[2] / "examples" / "imports"
-#: Fields of the state that a measure the client filled in through a request moves (its scores, the
-#: protocol's count, the day of last activity): client responses are not exported yet (their mapping is
-#: another change), so in an episode that has any these are left out of the comparison.
-CLIENT_RESPONSE_FIELDS = (
-    "first_scores",
-    "latest_scores",
-    "previous_scores",
-    "tracks",
-    "administered_at",
-    "last_activity_on",
-)
 #: Fields of the state that a session's first recording set and its correction left as they were (its
 #: scores, and the alerts those scores raised): the export carries the session as corrected (its first
 #: version is in alliancekit's timeline only), so the import records that version, and in an episode with a
@@ -47,7 +36,7 @@ CORRECTION_FIELDS = (
     "alert_keys_raised",
 )
 #: What is left out of the comparison, by the kind of event an episode holds.
-LEFT_OUT = {"client-response-recorded": CLIENT_RESPONSE_FIELDS, "session-corrected": CORRECTION_FIELDS}
+LEFT_OUT = {"session-corrected": CORRECTION_FIELDS}
 
 
 def _actor(clinic: str) -> Actor:
@@ -91,7 +80,9 @@ def _content(folder: Path) -> dict[str, Any]:
         answers = {
             i["linkId"]: next(iter(i["answer"][0].values())) for i in r.get("item", []) if i.get("answer")
         }
-        timing = [e["valueCoding"]["code"] for e in r["extension"]]
+        if "encounter" not in r:
+            continue  # a client's own response between sessions (see test_import_client_responses.py)
+        timing = [e["valueCoding"]["code"] for e in r["extension"] if "valueCoding" in e]
         responses[r["encounter"]["reference"].split("/")[1]].append((r["questionnaire"], timing, answers))
     scores: dict[str, list[Any]] = defaultdict(list)
     for o in _lines(folder, "Observation"):

@@ -11,7 +11,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,9 @@ def locked(tmp_path: Path) -> tuple[Practice, str]:
             administrations=(Administration("ors", "1.0", "start", items),),
         ),
     )
+    # and the same distinctive answers filled in by the client themselves, between sessions
+    answered = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    p.record_client_response(OWN, ep, Administration("ors", "1.0", "end", items), responded_at=answered)
     p.set_lockbox(OWN, ep, scope="record", on=D)
     return p, ep
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +282,16 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
     "revoke_request": (
         "episode",
         lambda p, a, s: p.revoke_request(a, s.episode_id, _requested(p, s).request_id),
+        CLIN,
+    ),
+    "record_client_response": (
+        "episode",
+        lambda p, a, s: p.record_client_response(
+            a,
+            s.episode_id,
+            Administration("phq-9", "1.0", "start", {f"q{i}": 1 for i in range(1, 10)}),
+            responded_at=datetime(2026, 1, 5, 9, 30, tzinfo=UTC),
+        ),
         CLIN,
     ),
     # The facade's submit_response runs this command as the request's client; here it runs as each actor,

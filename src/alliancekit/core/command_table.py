@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from alliancekit.core.request_commands import (
+    build_recorded_response,
     build_request,
     build_response,
     build_revoke,
     check_language,
 )
 from alliancekit.domain.checks import (
+    check_aware_datetime,
     check_choice,
     check_date,
     check_instance,
@@ -389,6 +391,18 @@ COMMANDS: Mapping[str, CommandSpec] = {
             build_response,
             record_id=lambda ctx, a: a["request"].request_id,
             returns=Returns.OWN,
+        ),
+        # What the client filled in elsewhere (on paper, in another system), recorded by their clinician.
+        _spec(
+            "record_client_response",
+            Action.RECORD_CLIENT_RESPONSE,
+            {
+                "administration": instance(Administration),
+                "responded_at": check_aware_datetime,
+                "session_id": optional(check_ref),
+                "point": optional(request_point),
+            },
+            build_recorded_response,
         ),
         _spec(
             "set_protocol",

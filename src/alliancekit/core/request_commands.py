@@ -11,7 +11,8 @@ from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from alliancekit.domain.checks import check_text
-from alliancekit.domain.vocab import Rater, RequestPoint
+from alliancekit.domain.records import Administration
+from alliancekit.domain.vocab import AdministrationTiming, Rater, RequestPoint
 from alliancekit.errors import ValidationError
 from alliancekit.lifecycle import commands as c
 from alliancekit.notify.outbox import BODY_VERSION, message_id
@@ -147,17 +148,20 @@ def build_revoke(ctx: Context, a: Mapping[str, Any]) -> c.Command:
     return c.RevokeRequest(a["request_id"], now.astimezone(s.zone(clinic)).date(), revocable)
 
 
+def _at_session(ctx: Context, point: RequestPoint, session_id: str | None) -> int:
+    """The session a response counts at: the named session's, else the next one's for the start of a
+    session, else the last one's (0 before any)."""
+    bound = None if session_id is None else ctx.session(session_id)
+    if bound is not None:
+        return bound.number
+    return ctx.state.sessions_scheduled + (1 if point is RequestPoint.START else 0)
+
+
 def build_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
     s = ctx.services
     request: RequestRecord = a["request"]
     now: datetime = ctx.private["now"]
     point = RequestPoint(request.point)
-    state = ctx.state
-    bound = None if request.session_id is None else ctx.session(request.session_id)
-    if bound is not None:
-        at_session = bound.number
-    else:
-        at_session = state.sessions_scheduled + (1 if point is RequestPoint.START else 0)
     ctx.request = RequestWrite(
         "consume",
         request.clinic_id,
@@ -169,9 +173,50 @@ def build_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
     return c.RecordClientResponse(
         request.request_id,
         point,
-        at_session,
+        _at_session(ctx, point, request.session_id),
         now.astimezone(s.zone(request.clinic_id)).date(),
         administration,
         ctx.score([administration]),
         request.session_id,
+        now,
+    )
+
+
+def build_recorded_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
+    """A measure the client filled in elsewhere (on paper, in another system), recorded for them by a
+    clinician: the same event as an answer through a request, so scores, alerts and due measures treat it
+    the same. Checked here: it is the client's own answers, to a measure clients complete, given no later
+    than the clinic's today, in a session of this episode when one is named, at a point its timing allows."""
+    s = ctx.services
+    administration: Administration = a["administration"]
+    if administration.rater is not Rater.CLIENT or administration.about is not None:
+        raise ValidationError(
+            "administration.rater", "not-the-client", "only the client's own answers about themselves"
+        )
+    measure = s.plugins.measures().get(administration.measure_id, administration.version)
+    if Rater.CLIENT not in measure.raters:
+        raise ValidationError("measure", "rater-not-allowed", "the client does not complete this measure")
+    responded_at: datetime = a["responded_at"]
+    zone = s.zone(ctx.actor.clinic_id)
+    responded_on = responded_at.astimezone(zone).date()
+    if responded_on > s.clock().astimezone(zone).date():
+        raise ValidationError("responded_at", "future", "when the client filled it in: not after today")
+    session_id = a["session_id"]
+    if session_id is not None and ctx.session(session_id) is None:
+        raise ValidationError("session_id", "unknown-session", "a session recorded in this episode")
+    start = administration.timing is AdministrationTiming.START
+    point = a["point"] or (
+        RequestPoint.START if start else RequestPoint.END if session_id is not None else RequestPoint.BETWEEN
+    )
+    if (point is RequestPoint.START) != start:
+        raise ValidationError("point", "timing-mismatch", "start for a start-of-session administration")
+    return c.RecordClientResponse(
+        None,
+        point,
+        _at_session(ctx, point, session_id),
+        responded_on,
+        administration,
+        ctx.score([administration]),
+        session_id,
+        responded_at,
     )

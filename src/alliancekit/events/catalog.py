@@ -82,11 +82,11 @@ _DECLARED: dict[str, tuple[Sharing, str | None, bool, Callable[[Any], str | None
     # Who takes part: a FRAME fact (the episode's shape), mapped to FHIR as participants.
     "participant-added": (Sharing.FRAME, None, True, None),
     "group-joined": (Sharing.FRAME, None, True, None),
-    # Requests and the client's own answers are about scores: withheld with the sessions. Not exported yet
-    # (planned: a ServiceRequest for a request, a QuestionnaireResponse and Observation for an answer).
+    # Requests and the client's own answers are about scores: withheld with the sessions. A request is not
+    # exported (workflow; a ServiceRequest could map it); an answer is a QuestionnaireResponse by the Patient.
     "administration-requested": _classed("sessions", exported=False),
     "administration-request-revoked": _classed("sessions", exported=False),
-    "client-response-recorded": _classed("sessions", exported=False),
+    "client-response-recorded": _classed("sessions"),
     # Which measures are scheduled, and when: the care plan's administration, withheld with the other
     # administrative facts. Not exported: it says nothing about the client that the exported
     # QuestionnaireResponses and Observations do not (a CarePlan activity could map it later).

@@ -336,12 +336,13 @@ class AdministrationRequestRevoked(Event):
     revoked_on: date
 
 
-@event("client-response-recorded")
+@event("client-response-recorded", version=2)
 class ClientResponseRecorded(Event):
-    """A measure the client filled in through a request, scored on the way in: in the session the request
-    names, or between sessions."""
+    """A measure the client filled in themselves, scored on the way in: in the session it names, or between
+    sessions. Through a request (a link or a kiosk code), or on paper or in another system and recorded
+    for them by a clinician (``request_id`` is then ``None``)."""
 
-    request_id: str
+    request_id: str | None
     point: RequestPoint
     at_session: int
     """The session the score counts at: the named session's number, else the next session's at the start
@@ -350,6 +351,8 @@ class ClientResponseRecorded(Event):
     administration: Administration
     scores: tuple[RecordedScore, ...] = ()
     session_id: str | None = None
+    responded_at: datetime | None = None
+    """When the client filled it in (``None`` in version 1: when it was recorded, the event's own time)."""
 
 
 @event("protocol-set")

@@ -5,7 +5,9 @@ as the event is decoded).
 Version 2 of ``session-recorded``, ``session-corrected`` and ``alert-raised`` came with episodes of several
 participants: a version-1 payload is an episode with one participant, so every new field takes the value
 that means "the identified client" (no named participant, rated by the client, every participant present).
-Version 3 of the two session events came with total-only administrations (imported histories).
+Version 3 of the two session events came with total-only administrations (imported histories). Version 2
+of ``client-response-recorded`` came with responses a clinician records for the client (no request; the
+time the client filled the measure in, which may be before it was recorded).
 """
 
 from __future__ import annotations
@@ -49,6 +51,12 @@ def session_event_v2(data: Payload) -> Payload:
     return {**data, "session": {**session, "administrations": administrations}}
 
 
+def client_response_v1(data: Payload) -> Payload:
+    """``client-response-recorded`` v1 -> v2: every response came through a request, and was filled in when it
+    was recorded (the event's own time)."""
+    return {**data, "responded_at": None}
+
+
 #: ``(event type, schema version) -> function`` taking that version's payload to the next version's.
 UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("session-recorded", 1): session_event_v1,
@@ -56,4 +64,5 @@ UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("alert-raised", 1): alert_raised_v1,
     ("session-recorded", 2): session_event_v2,
     ("session-corrected", 2): session_event_v2,
+    ("client-response-recorded", 1): client_response_v1,
 }

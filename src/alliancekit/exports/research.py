@@ -37,7 +37,7 @@ from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import ValidationError
 from alliancekit.exports.publish import StagedDirectory
-from alliancekit.fhir.records import AdministrationRecord, SessionRecord, assemble
+from alliancekit.fhir.records import AdministrationRecord, ClientResponseRecord, SessionRecord, assemble
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -84,10 +84,22 @@ DICTIONARY: tuple[Column, ...] = (
     _c(_A, "client", "string", "the client: HMAC-SHA256 pseudonym (identified: the host's client_ref)", True),
     _c(_A, "episode", "string", "the episode: pseudonym (identified: the episode id)", True),
     _c(_A, "clinician", "string", "the clinician of record then: pseudonym (identified: their id)", True),
-    _c(_A, "session_number", "integer", "the session's number in the episode (1, 2, ...)"),
-    _c(_A, "day", "integer", "days from the episode's opening to the session"),
-    _c(_A, "held_on", "date", "the session's date (identified only; empty when de-identified)", True),
-    _c(_A, "modality", "string", "in-person, video or phone"),
+    _c(
+        _A,
+        "session_number",
+        "integer",
+        "the session's number in the episode (1, 2, ...); for a measure the "
+        "client filled in themselves, the session its score counts at (0: before any)",
+    ),
+    _c(_A, "day", "integer", "days from the episode's opening to the session (or to the client's response)"),
+    _c(
+        _A,
+        "held_on",
+        "date",
+        "the session's or response's date (identified only; empty when de-identified)",
+        True,
+    ),
+    _c(_A, "modality", "string", "in-person, video or phone (empty for a response given between sessions)"),
     _c(_A, "measure", "string", "the measure's id (phq-9, gad-7, ors, srs, ...)"),
     _c(_A, "version", "string", "the measure definition's version"),
     _c(_A, "timing", "string", "start or end of the session"),
@@ -97,6 +109,13 @@ DICTIONARY: tuple[Column, ...] = (
     _c(_A, "band", "string", "the severity band of the total, where the measure defines bands"),
     _c(_A, "clinical", "boolean", "at or beyond the measure's clinical cutoff"),
     _c(_A, "corrected", "boolean", "the session was corrected after it was first recorded"),
+    _c(
+        _A,
+        "client_reported",
+        "boolean",
+        "the client filled it in themselves (a link, a kiosk code, or on "
+        "paper recorded by their clinician), in a session or between sessions",
+    ),
     _c(_E, "client", "string", "the client: pseudonym (identified: the host's client_ref)", True),
     _c(_E, "episode", "string", "the episode: pseudonym (identified: the episode id)", True),
     _c(_E, "clinician", "string", "the clinician of record: pseudonym (identified: their id)", True),
@@ -189,15 +208,23 @@ class _Rows:
         state = shared.state
         identified = self.key is None
         records = assemble(state, shared.entries).records
-        sessions = {r.session_id: r for r in records if isinstance(r, SessionRecord)}
+        sessions: dict[str | None, SessionRecord] = {
+            r.session_id: r for r in records if isinstance(r, SessionRecord)
+        }
         client, episode = self.ref("client", state.client_ref), self.ref("episode", state.episode_id)
         admins: list[Row] = []
         outcome: tuple[str, float | None] | None = None
         latest: float | None = None
-        for record in records:
-            if not isinstance(record, AdministrationRecord):
-                continue
-            session = sessions[record.session_id]
+        # in the order they were given: a client's own response among the sessions, where its score counts
+        given = sorted((r for r in records if isinstance(r, AdministrationRecord)), key=_when_given)
+        for record in given:
+            session = sessions.get(record.session_id)
+            client_reported = isinstance(record, ClientResponseRecord)
+            number = (
+                record.at_session
+                if isinstance(record, ClientResponseRecord)
+                else sessions[record.session_id].number
+            )
             a, score = record.administration, record.score
             total = None if score is None else score.total
             if a.timing.value == "start" and a.about is None:
@@ -210,10 +237,10 @@ class _Rows:
                     "client": client,
                     "episode": episode,
                     "clinician": self.ref("clinician", record.clinician_id),
-                    "session_number": session.number,
+                    "session_number": number,
                     "day": (record.held_on - state.opened_on).days,
                     "held_on": record.held_on.isoformat() if identified else "",
-                    "modality": session.session.modality.value,
+                    "modality": None if session is None else session.session.modality.value,
                     "measure": a.measure_id,
                     "version": a.version,
                     "timing": a.timing.value,
@@ -223,6 +250,7 @@ class _Rows:
                     "band": None if score is None else score.band,
                     "clinical": None if score is None else score.clinical,
                     "corrected": record.corrected,
+                    "client_reported": client_reported,
                 }
             )
         end = state.closed_on or state.last_activity_on or state.opened_on
@@ -246,6 +274,13 @@ class _Rows:
             "latest_total": latest,
         }
         return admins, row
+
+
+def _when_given(record: AdministrationRecord) -> tuple[object, ...]:
+    """Date first; on one day a response to the start of a session before the sessions, any other after."""
+    if isinstance(record, ClientResponseRecord):
+        return (record.held_on, 0 if record.point.value == "start" else 2)
+    return (record.held_on, 1)
 
 
 def _value(member: Any) -> str | None:

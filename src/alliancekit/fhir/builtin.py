@@ -7,6 +7,7 @@ Registered by the plugin manager like any external plugin, so a host's plugin ca
 from __future__ import annotations
 
 from alliancekit.fhir.care_plan import map_maintenance_plan
+from alliancekit.fhir.client_response import map_client_response
 from alliancekit.fhir.context import ExportOptions
 from alliancekit.fhir.encounter import map_consultation, map_session
 from alliancekit.fhir.episode_of_care import map_episode
@@ -26,6 +27,7 @@ BUILTIN_MAPPERS: dict[str, Mapper] = {
     "consultation": map_consultation,
     "session": map_session,
     "administration": map_administration,
+    "client-response": map_client_response,
     "goal": map_goal,
     "review": map_review,
     "rupture": map_rupture,

@@ -63,15 +63,23 @@ def quantity(value: float) -> dict[str, Any]:
     return {"value": number, "unit": "score", "system": UCUM, "code": "{score}"}
 
 
+def encounter_of(record: AdministrationRecord) -> dict[str, Any]:
+    """``{"encounter": ...}`` for an administration given in a session; empty for one given between."""
+    if record.session_id is None:
+        return {}
+    return {"encounter": ids.ref("Encounter", ids.encounter_id(record.episode_id, record.session_id))}
+
+
 def map_scores(record: AdministrationRecord, ctx: ExportContext, response_id: str) -> list[dict[str, Any]]:
     score = record.score
     if score is None:
         return []
     measure = _measure(ctx, score.measure_id, score.version)
     status = "amended" if record.corrected else "final"
+    encounter = encounter_of(record)
 
     def observation(key: str, code: dict[str, Any], value: float) -> dict[str, Any]:
-        rid = ids.resource_id("Observation", record.episode_id, record.session_id, record.index, key)
+        rid = ids.resource_id("Observation", record.episode_id, *record.key, key)
         return {
             "resourceType": "Observation",
             "id": rid,
@@ -80,8 +88,8 @@ def map_scores(record: AdministrationRecord, ctx: ExportContext, response_id: st
             "category": [concept(OBSERVATION_CATEGORY, "survey", "Survey")],
             "code": code,
             "subject": ctx.party(score.about),
-            "encounter": ids.ref("Encounter", ids.encounter_id(record.episode_id, record.session_id)),
-            "effectiveDateTime": record.held_on.isoformat(),
+            **encounter,
+            "effectiveDateTime": record.authored,
             "valueQuantity": quantity(value),
         }
 

@@ -25,6 +25,7 @@ CREATING_EVENTS = frozenset(
         "consultation-recorded",
         "goal-agreed",
         "session-recorded",
+        "client-response-recorded",
         "rupture-noted",
         "alert-raised",
     }

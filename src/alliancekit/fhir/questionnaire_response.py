@@ -26,13 +26,13 @@ from alliancekit.fhir.codes import (
     coding,
 )
 from alliancekit.fhir.context import ExportContext
-from alliancekit.fhir.observation import _measure, map_scores
+from alliancekit.fhir.observation import _measure, encounter_of, map_scores
 from alliancekit.fhir.questionnaire import canonical
 from alliancekit.fhir.records import AdministrationRecord
 
 
 def response_id(record: AdministrationRecord) -> str:
-    return ids.resource_id("QuestionnaireResponse", record.episode_id, record.session_id, record.index)
+    return ids.resource_id("QuestionnaireResponse", record.episode_id, *record.key)
 
 
 def _answer(value: float, integral: bool) -> dict[str, Any]:
@@ -71,8 +71,8 @@ def map_administration(record: AdministrationRecord, ctx: ExportContext) -> list
         "questionnaire": canonical(admin.measure_id, admin.version),
         "status": "amended" if record.corrected else "completed",
         "subject": subject,
-        "encounter": ids.ref("Encounter", ids.encounter_id(record.episode_id, record.session_id)),
-        "authored": record.held_on.isoformat(),
+        **encounter_of(record),
+        "authored": record.authored,
     }
     if rater is not None:
         resource["author"] = rater

@@ -29,12 +29,13 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import FitOutcome, GoalProgress, GoalStatus
+from alliancekit.domain.vocab import FitOutcome, GoalProgress, GoalStatus, RequestPoint
 from alliancekit.events import catalog
 from alliancekit.events.types import (
     AlertAcknowledged,
     AlertRaised,
     AlertResolved,
+    ClientResponseRecorded,
     ClinicianTransferred,
     ConsultationRecorded,
     EndingPlanned,
@@ -151,13 +152,43 @@ class AdministrationRecord(Record):
     """One measure given in a session: a QuestionnaireResponse and Observations of its scores."""
 
     KIND = "administration"
-    session_id: str
+    session_id: str | None
+    """The session it was given in (``None``: a client response given between sessions)."""
     index: int
     held_on: date
     administration: Administration = attrs.field(repr=False)
     score: RecordedScore | None = attrs.field(repr=False)
     corrected: bool
     clinician_id: str = ""
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        """What its resources' ids derive from: the session and the administration's place in it."""
+        return (self.session_id, self.index)
+
+    @property
+    def authored(self) -> str:
+        """When it was completed, as FHIR writes it."""
+        return self.held_on.isoformat()
+
+
+@attrs.frozen
+class ClientResponseRecord(AdministrationRecord):
+    """A measure the client filled in themselves (through a request, or recorded for them by a clinician):
+    a QuestionnaireResponse authored by the Patient, in its session's Encounter or in none."""
+
+    KIND = "client-response"
+    point: RequestPoint = RequestPoint.START
+    at_session: int = 0
+    responded_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[object, ...]:
+        return ("client-response", self.entries[0].event_id)
+
+    @property
+    def authored(self) -> str:
+        return self.responded_at.isoformat() if self.responded_at is not None else super().authored
 
 
 @attrs.frozen
@@ -276,6 +307,7 @@ class _Assembly:
         self.joined: dict[str, tuple[date, Consent]] = {}
         self.facilitators: tuple[str, ...] = ()
         self.group_joined_on: date | None = None
+        self.responses: list[tuple[ClientResponseRecorded, Envelope, str]] = []
 
     @property
     def clinician(self) -> str:
@@ -377,6 +409,10 @@ def _session_corrected(a: _Assembly, e: SessionCorrected, env: Envelope) -> None
     found["entries"].append(env)
 
 
+def _client_response(a: _Assembly, e: ClientResponseRecorded, env: Envelope) -> None:
+    a.responses.append((e, env, a.clinician))
+
+
 def _rupture(a: _Assembly, e: RuptureNoted, env: Envelope) -> None:
     a.ruptures[e.rupture_id] = {
         "note": e.note,
@@ -464,6 +500,7 @@ ASSEMBLERS: dict[str, Handler] = {
     ReviewRecorded.TYPE: _review,
     SessionRecorded.TYPE: _session,
     SessionCorrected.TYPE: _session_corrected,
+    ClientResponseRecorded.TYPE: _client_response,
     RuptureNoted.TYPE: _rupture,
     RuptureRepairRecorded.TYPE: _repair,
     EpisodePutOnHold.TYPE: _on_hold,
@@ -495,9 +532,6 @@ NOT_EXPORTED_REASONS: dict[str, str] = {
     "administration-requested": "a request that the client fill a measure in (a link or a kiosk code) is "
     "workflow, not clinical content; what the client answered is its own event",
     "administration-request-revoked": "as administration-requested: workflow, not clinical content",
-    "client-response-recorded": "a measure the client filled in through a request; not mapped yet (it would "
-    "be a QuestionnaireResponse authored by the Patient with its Observations, outside any Encounter when "
-    "given between sessions): its scores are in the reports, the caseload and the timeline",
     "protocol-set": "the episode's measurement protocol (which measures are scheduled) is administrative; "
     "not mapped (a CarePlan activity could carry it)",
 }
@@ -569,6 +603,25 @@ def _records(a: _Assembly) -> EpisodeRecords:
                     s["clinician"],
                 )
             )
+    for response, env, clinician in a.responses:
+        admin = response.administration
+        measures[(admin.measure_id, admin.version)] = None
+        records.append(
+            ClientResponseRecord(
+                ep,
+                (env,),
+                response.session_id,
+                0,
+                response.responded_on,
+                admin,
+                response.scores[0] if response.scores else None,
+                False,
+                clinician,
+                response.point,
+                response.at_session,
+                response.responded_at or env.occurred_at,
+            )
+        )
     closed = a.closed is not None
     for goal_id, g in a.goals.items():
         records.append(

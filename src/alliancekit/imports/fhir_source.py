@@ -16,16 +16,18 @@ episode rebuilt through the facade's commands, in the order its records happened
   rater from the extensions, whom it is about from ``subject``, a named rater from ``author``, the answers
   by ``linkId``); one with no answers is total-only, its total read from the score ``Observation`` derived
   from it; scores are computed again by the library (the same definitions give the same scores);
+* each measure the client filled in themselves, as a client response (:mod:`.fhir_client_responses`);
 * goals and revisions, reviews, ruptures and repairs, the handling of alerts (the rules raise the alerts
   again), holds, the ending planned and the ending with its maintenance plan.
 
 Required words the source lacks are :data:`~alliancekit.imports.fhir_records.IMPORTED_NOTE` (a hold's or a
 transfer's reason, an alert's resolution note, a goal exported without its wording, a referral's target, why
 a planned ending has no maintenance plan); nothing else is invented. Not carried (the export has no element
-for them, or the record is not the importer's to make again): client responses (not exported yet), the
-first version of a corrected session (it is imported as it reads now, so the scores it set and the
-correction left, and the alerts they raised, can differ), earlier wordings of a revised goal, a review's narrative, process notes,
-addenda, statements of disagreement, lockbox directives, the measurement protocol, and the audit log.
+for them, or the record is not the importer's to make again): which request a client response answered,
+the first version of a corrected session (it is imported as it reads now, so the scores it set and the
+correction left, and the alerts they raised, can differ), earlier wordings of a revised goal, a review's
+narrative, process notes, addenda, statements of disagreement, lockbox directives, the measurement
+protocol, and the audit log.
 """
 
 from __future__ import annotations
@@ -82,6 +84,7 @@ from alliancekit.fhir.codes import (
     WORKFLOW_EPISODE_OF_CARE,
     questionnaire_url,
 )
+from alliancekit.imports.fhir_client_responses import ClientResponseReading, is_client_response
 from alliancekit.imports.fhir_json import Resource as _Resource
 from alliancekit.imports.fhir_json import as_dict, extension_value, sub_extensions
 from alliancekit.imports.fhir_json import coding_of as _coding
@@ -113,6 +116,8 @@ class _Joined:
     encounters: defaultdict[str, list[_Resource]] = attrs.Factory(lambda: defaultdict(list))
     responses: defaultdict[str, list[_Resource]] = attrs.Factory(lambda: defaultdict(list))
     totals: dict[str, float] = attrs.Factory(dict)
+    client_responses: defaultdict[str, list[_Resource]] = attrs.Factory(lambda: defaultdict(list))
+    """The measures a client filled in themselves, by EpisodeOfCare (:mod:`.fhir_client_responses`)."""
     observations: dict[str, _Resource] = attrs.Factory(dict)
     linked: defaultdict[str, Linked] = attrs.Factory(lambda: defaultdict(Linked))
     versions: defaultdict[str, list[tuple[int, str]]] = attrs.Factory(lambda: defaultdict(list))
@@ -129,7 +134,7 @@ def _by(step: Step, order: tuple[date, int], clinicians: list[tuple[str, date]])
     return step if current == clinicians[0][0] else attrs.evolve(step, by=current)
 
 
-class FhirSource:
+class FhirSource(ClientResponseReading):
     """The units of a FHIR source; problems found while reading it go to ``errors``."""
 
     def __init__(self, path: str | Path, registry: MeasureRegistry) -> None:
@@ -224,6 +229,11 @@ class FhirSource:
         self._link_unnamed(joined)
         made = [self._unit(res, joined) for res in joined.episodes]
         known = {res.data["id"] for res in joined.episodes}
+        for episode_id, found in joined.client_responses.items():
+            if episode_id not in known:
+                self._error(
+                    found[0], "QuestionnaireResponse.extension[episodeOfCare]", "reference", "no such episode"
+                )
         for episode_id, found in joined.encounters.items():
             if episode_id not in known:
                 self._error(
@@ -284,6 +294,9 @@ class FhirSource:
                 self._error(res, "Encounter.episodeOfCare", "reference", "not an alliancekit episode's")
                 return
             joined.encounters[episode].append(res)
+        elif kind == "QuestionnaireResponse" and is_client_response(data):
+            if (episode := self._response_episode(res)) is not None:
+                joined.client_responses[episode].append(res)
         elif kind == "QuestionnaireResponse":
             encounter = self._target(data.get("encounter"), "Encounter")
             if encounter is None:
@@ -346,6 +359,8 @@ class FhirSource:
         ref = EpisodeRef(client, data["id"], clinicians[0][0], opened, modality)
         keys = {eid: ref.key(f"session:{eid}") for eid, _ in sessions}
         dated = [Dated(s.held_on, Step("record_session", {"session": s}, keys[eid])) for eid, s in sessions]
+        responses = joined.client_responses[data["id"]]
+        dated += self._client_responses(ref, sessions, keys, responses, joined.totals)
         reader = EpisodeReader(
             ref, joined.linked[data["id"]], joined.observations, joined.versions, self._error, self._target
         )

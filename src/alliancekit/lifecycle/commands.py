@@ -225,13 +225,15 @@ class RevokeRequest(Command):
 
 @attrs.frozen
 class RecordClientResponse(Command):
-    request_id: str
+    request_id: str | None
+    """The request answered; ``None`` when a clinician records what the client filled in elsewhere."""
     point: RequestPoint
     at_session: int
     responded_on: date
     administration: Administration
     scores: tuple[RecordedScore, ...]
     session_id: str | None
+    responded_at: datetime | None = None
 
 
 @attrs.frozen

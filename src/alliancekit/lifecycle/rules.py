@@ -498,6 +498,7 @@ def _client_response(state: EpisodeState, cmd: c.RecordClientResponse) -> list[E
             cmd.administration,
             cmd.scores,
             cmd.session_id,
+            cmd.responded_at,
         )
     ]
 

@@ -49,6 +49,8 @@ class Action:
     SET_LOCKBOX = "set-lockbox"
     LIFT_LOCKBOX = "lift-lockbox"
     ANSWER_MEASURES = "answer-measures"
+    RECORD_CLIENT_RESPONSE = "record-client-response"
+    """Record a measure the client filled in elsewhere (on paper, in another system), for them."""
     ACKNOWLEDGE_ALERT = "acknowledge-alert"
     RESOLVE_ALERT = "resolve-alert"
     """For the alerts feature: the clinician of record, or a supervisor of their team."""
@@ -110,6 +112,7 @@ CLINICAL_WRITES = frozenset(
         Action.REQUEST_ADMINISTRATION,
         Action.MAKE_KIOSK_CODE,
         Action.REVOKE_REQUEST,
+        Action.RECORD_CLIENT_RESPONSE,
         Action.SET_PROTOCOL,
     }
 )
