@@ -3,9 +3,11 @@ never the client's words, and nothing written."""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -329,16 +331,29 @@ class _Interloper:
     """A clock for practice A that, when armed, lets practice B write to the episode first.
 
     ``Practice._commit`` reads the clock after the rules decided and before the store write, so this puts a
-    real concurrent write exactly in the window the store's version check guards.
+    real concurrent write exactly in the window the store's version check guards. From the ``waiting``-th
+    reading on, B writes from a thread of its own and is not waited for: a store that holds its writers'
+    lock over a retry (``SQLiteStore.exclusive``) makes B wait for A's commit.
     """
 
     def __init__(self, other: Practice, actor: Actor, episode_id: str, times: int) -> None:
         self.other, self.actor, self.episode_id, self.times = other, actor, episode_id, times
+        self.waiting: int | None = None
+        self.threads: list[threading.Thread] = []
 
     def __call__(self) -> datetime:
         if self.times > 0:
             self.times -= 1
-            self.other.record_session(self.actor, self.episode_id, attended(day(3)))
+            write = functools.partial(
+                self.other.record_session, self.actor, self.episode_id, attended(day(3))
+            )
+            if self.waiting is not None and self.waiting <= 1:
+                self.threads.append(threading.Thread(target=write))
+                self.threads[-1].start()
+            else:
+                write()
+            if self.waiting is not None:
+                self.waiting -= 1
         return datetime(2026, 1, 5, 9, tzinfo=UTC)
 
 
@@ -362,15 +377,26 @@ def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Acto
     assert [e.type for e in events].count("session-recorded") == interfered  # only B's
     assert len(a.store.audit_records()) == before_audit + interfered  # B's commands; A wrote nothing
     assert a.rebuild_state(maintenance(), ep) == stored_snapshot(a, ep) == a.episode(actor, ep)
-    # With retries: A decides again on the fresh state, and both sessions land.
-    # (three interferences: the guess on A's stale state, then two fresh attempts; the third lands)
+    # With retries: A decides again on the fresh state, and both sessions land. The interferences: the
+    # guess on A's stale state, then a fresh attempt; the retry after that lost race runs under SQLite's
+    # writers' lock, so B's third write waits for A's commit (the memory store has no such lock: there B
+    # interferes once more, synchronously, and A's third fresh attempt lands).
     interloper.times = 3
+    if kind == "sqlite":
+        interloper.waiting = 3
     a.conflict_retries = 3
     done = a.record_session(actor, ep, attended(day(5), ors(a)))
+    for thread in interloper.threads:
+        thread.join()
     assert interloper.times == 0
     st = a.episode(actor, ep)
-    assert done.version == st.version == len(a.store.load_events(ep))
-    assert st.sessions_scheduled == interfered + 3 + 1  # B's four and A's one
+    events = a.store.load_events(ep)
+    assert st.version == len(events)
+    sessions = [e.seq for e in events if e.type == "session-recorded"]
+    assert len(sessions) == st.sessions_scheduled == interfered + 3 + 1  # B's four and A's one
+    # A's session is the last one on the memory store; on SQLite B's waiting write lands after it
+    assert (sessions[-1] if kind == "memory" else sessions[-2]) <= done.version
+    assert (kind == "memory") == (done.version == st.version)
     assert a.rebuild_state(maintenance(), ep) == stored_snapshot(a, ep) == st
 
 
