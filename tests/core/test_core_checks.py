@@ -716,3 +716,11 @@ def test_bounded_json_keeps_ordinary_escapes() -> None:
     from alliancekit.security import bounded_json
 
     assert bounded_json.loads('["tab\\there", "\\ud83d\\ude00", "line\\n"]') == ["tab\there", "😀", "line\n"]
+
+
+@pytest.mark.parametrize("item", ["a\x00", "\ud800", "a\x07"])
+def test_a_list_of_text_refuses_what_text_refuses(item: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        ck.check_sequence_of("field", ["fine", item], str)
+    assert caught.value.field == "field[1]"
+    assert ck.check_sequence_of("field", ["fine", "a\tb\nc"], str) == ("fine", "a\tb\nc")

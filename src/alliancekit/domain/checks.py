@@ -271,14 +271,17 @@ def check_sequence_of(
     """A list (any iterable but text, bytes and mappings) of at most ``max_len`` items of type ``cls``.
 
     ``each`` checks every item instead of ``isinstance`` (``check_sequence_of(f, v, str, each=check_ref)``);
-    items are named ``field[i]``. Returns the items as a tuple. At most ``max_len + 1`` items are ever read,
-    so an endless iterator is refused, not followed.
+    text items are checked with :func:`check_text` when ``each`` is not given. Items are named ``field[i]``.
+    Returns the items as a tuple. At most ``max_len + 1`` items are ever read, so an endless iterator is
+    refused, not followed.
     """
     if isinstance(values, str | bytes | bytearray | memoryview | Mapping) or not isinstance(values, Iterable):
         raise ValidationError(field, "type", "a list expected")
     items = tuple(itertools.islice(values, max_len + 1))
     if len(items) > max_len:
         raise ValidationError(field, "max-items", f"at most {max_len}")
+    if each is None and cls is str:  # text is stored: an isinstance check would let NUL and surrogates in
+        each = check_text  # type: ignore[assignment]
     if each is not None:
         return tuple(each(f"{field}[{i}]", item) for i, item in enumerate(items))
     for i, item in enumerate(items):
