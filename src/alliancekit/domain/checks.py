@@ -35,7 +35,6 @@ shows it), while the check that runs is still the one derived from the annotatio
 
 from __future__ import annotations
 
-import functools
 import inspect
 import itertools
 import math
@@ -438,12 +437,11 @@ def _accepted(declared: Any, hint: Any) -> Any:
 
 
 def _converter(where: str, check: _Check, accepts: Any, returns: Any) -> Callable[[Any], Any]:
-    # A partial, not a closure: every field of every record constructed calls it, and a partial calls the
-    # check without a Python frame of its own.
-    convert = functools.partial(check, where)
+    def convert(value: Any) -> Any:
+        return check(where, value)
+
     # attrs annotates the generated __init__ with the converter's parameter type: help() shows it.
-    parameter = inspect.Parameter("value", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=accepts)
-    convert.__signature__ = inspect.Signature([parameter], return_annotation=returns)  # type: ignore[attr-defined]
+    convert.__annotations__ = {"value": accepts, "return": returns}
     return convert
 
 
