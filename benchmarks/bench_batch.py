@@ -9,12 +9,19 @@ through SQLite has. Figures: both rates in commands/s and their ratio (target, i
 raw), and the traced memory peak of imports of two sizes (a long import must stay flat: the ratio of the
 peaks should be near 1, not near the ratio of the sizes).
 
+The importer, side by side in the same run: a synthetic OpenFIT-style CSV (``examples/imports``, ORS and
+SRS totals, ``IMPORT_SESSIONS`` sessions per client) through ``alliancekit import csv``'s own
+``run_import`` (reading, mapping, idempotency keys, checkpoints, on the batch path), against
+``executemany`` of the rows it wrote (one transaction per batch of units the importer commits).
+
 Run: ``python benchmarks/run.py batch``; ``ALLIANCEKIT_BENCH_BATCH_CLIENTS`` changes the size (issue 14
-names 10,000 clients x 20 sessions; the default is smaller, for a shared machine).
+names 10,000 clients x 20 sessions; the default is smaller, for a shared machine), and
+``ALLIANCEKIT_BENCH_IMPORT_CLIENTS`` the import's (issue 14: 10,000 clients x 3 sessions).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sqlite3
 import tempfile
@@ -28,6 +35,9 @@ CLIENTS = int(os.environ.get("ALLIANCEKIT_BENCH_BATCH_CLIENTS", "500"))
 SESSIONS = 20
 BATCH = 500
 CLINIC = "bench-clinic"
+IMPORT_CLIENTS = int(os.environ.get("ALLIANCEKIT_BENCH_IMPORT_CLIENTS", "1000"))
+IMPORT_SESSIONS = 3
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "imports"
 #: The two import sizes (clients) whose memory peaks are compared.
 MEMORY_SIZES = (100, 400)
 _TABLES = ("episodes", "events", "audit", "commands", "outbox")
@@ -87,6 +97,35 @@ def _import(location: str, clients: int) -> int:
     return commands
 
 
+def _history(path: Path, clients: int, sessions: int) -> None:
+    """Write the synthetic CSV history of ``examples/imports/make_history.py`` (its own generator)."""
+    spec = importlib.util.spec_from_file_location("make_history", EXAMPLES / "make_history.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(clients, sessions, str(path))
+
+
+def _import_csv(location: str, source: Path) -> tuple[int, int]:
+    """``source`` imported as ``alliancekit import csv`` does; returns the commands run and the batches
+    (store transactions) they were committed in."""
+    from alliancekit import open_practice
+    from alliancekit.imports.csv_source import CsvSource
+    from alliancekit.imports.mapping import load_mapping
+    from alliancekit.imports.writer import DEFAULT_BATCH_SIZE, run_import
+
+    mapping = load_mapping(EXAMPLES / "openfit-style.toml")
+    with open_practice(location) as practice:
+        csv = CsvSource(source, mapping, practice.plugins.measures())
+        result = run_import(practice, csv, clinic_id=CLINIC, source_id="bench-history")
+    assert not result.errors, result.to_json()
+    assert result.written == result.units, result.to_json()
+    with sqlite3.connect(location) as conn:
+        commands = conn.execute("SELECT count(*) FROM commands").fetchone()[0]  # every write is keyed
+    return commands, -(-result.units // DEFAULT_BATCH_SIZE)
+
+
 def _rows(path: Path) -> dict[str, tuple[str, list[tuple[Any, ...]]]]:
     """Every row the import wrote, by table, with the INSERT that puts it back."""
     with sqlite3.connect(path) as conn:
@@ -129,6 +168,23 @@ def _peak(directory: Path, clients: int) -> float:
         tracemalloc.stop()
 
 
+def _import_side_by_side(directory: Path) -> dict[str, float]:
+    """The importer's rate against raw ``executemany`` of the rows it wrote, in commands/s."""
+    source = directory / "history.csv"
+    _history(source, IMPORT_CLIENTS, IMPORT_SESSIONS)
+    imported = directory / "import.sqlite"
+    began = time.perf_counter()
+    commands, transactions = _import_csv(str(imported), source)
+    import_seconds = time.perf_counter() - began
+    raw_seconds = _raw(directory / "import-raw.sqlite", _rows(imported), transactions)
+    layout = f"{IMPORT_CLIENTS} clients x {IMPORT_SESSIONS} sessions CSV"
+    return {
+        f"import csv commands/s ({layout})": commands / import_seconds,
+        "raw executemany commands/s (the import's rows)": commands / raw_seconds,
+        "import / raw executemany (target >= 0.5)": raw_seconds / import_seconds,
+    }
+
+
 def run() -> dict[str, float]:
     figures: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -142,6 +198,7 @@ def run() -> dict[str, float]:
         figures[f"batch path commands/s ({layout})"] = commands / batch_seconds
         figures["raw executemany commands/s (the same rows)"] = commands / raw_seconds
         figures["batch / raw executemany (target >= 0.5)"] = raw_seconds / batch_seconds
+        figures.update(_import_side_by_side(directory))
         small, large = (_peak(directory, n) for n in MEMORY_SIZES)
         figures[f"memory peak MiB ({MEMORY_SIZES[0]} clients)"] = small
         figures[f"memory peak MiB ({MEMORY_SIZES[1]} clients)"] = large

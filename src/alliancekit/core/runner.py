@@ -470,19 +470,18 @@ def _with_ids(events: list[Event], ids: Callable[[str], str]) -> list[tuple[Even
     return [(e, ids("event")) for e in events]
 
 
-def _request_hash(action: str, episode_id: str, args: Mapping[str, Any]) -> str:
-    """A hash of what a keyed command asked for: the same key with another request is refused."""
-    data = json.dumps(
-        [action, episode_id, converter.unstructure(dict(args))],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        default=_plain,
-    )
-    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _plain(value: object) -> object:
     if isinstance(value, date | datetime):
         return value.isoformat()
     return repr(type(value))
+
+
+#: The encoder of request hashes, built once: ``json.dumps`` with options builds one per call (per keyed
+#: command: an import keys every one).
+_REQUEST_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_plain)
+
+
+def _request_hash(action: str, episode_id: str, args: Mapping[str, Any]) -> str:
+    """A hash of what a keyed command asked for: the same key with another request is refused."""
+    data = _REQUEST_ENCODER.encode([action, episode_id, converter.unstructure(dict(args))])
+    return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()

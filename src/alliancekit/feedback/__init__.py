@@ -2,9 +2,18 @@
 
 from alliancekit.feedback.config import Comparison, FeedbackConfig
 from alliancekit.feedback.expectation import BandFit, Expectation, ExpectationFit, ExpectationModel, Zone
-from alliancekit.feedback.rules import AlertRule, AlertRuleRegistrar, RuleContext, Target
+from alliancekit.feedback.rules import (
+    SCORED_EVENTS,
+    SESSION_EVENTS,
+    AlertRule,
+    AlertRuleRegistrar,
+    RuleContext,
+    Target,
+)
 
 __all__ = [
+    "SCORED_EVENTS",
+    "SESSION_EVENTS",
     "AlertRule",
     "AlertRuleRegistrar",
     "BandFit",

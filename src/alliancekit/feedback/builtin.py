@@ -12,6 +12,8 @@ from alliancekit.domain.vocab import AlertSeverity, Attendance, Rater
 from alliancekit.events.types import Event, RecordedScore, SessionRecorded
 from alliancekit.feedback.expectation import Zone
 from alliancekit.feedback.rules import (
+    SCORED_EVENTS,
+    SESSION_EVENTS,
     AlertRule,
     AlertRuleRegistrar,
     Check,
@@ -197,24 +199,28 @@ BUILTIN_RULES: tuple[AlertRule, ...] = (
         AlertSeverity.URGENT,
         N_("A risk item was endorsed on {measure}: assess risk today."),
         _risk_item_endorsed,
+        reads=SCORED_EVENTS,
     ),
     AlertRule(
         RELIABLE_DETERIORATION,
         AlertSeverity.RED,
         N_("{measure} shows reliable deterioration since intake."),
         _reliable_deterioration,
+        reads=SCORED_EVENTS,
     ),
     AlertRule(
         OUTCOME_FAR_BELOW_EXPECTED,
         AlertSeverity.RED,
         N_("{measure} is below the lower bound of the expected treatment response."),
         _zone_checker(Zone.RED),
+        reads=SCORED_EVENTS,
     ),
     AlertRule(
         OUTCOME_BELOW_EXPECTED,
         AlertSeverity.AMBER,
         N_("{measure} is below the expected treatment response."),
         _zone_checker(Zone.AMBER),
+        reads=SCORED_EVENTS,
     ),
     AlertRule(
         NO_RELIABLE_CHANGE,
@@ -222,18 +228,21 @@ BUILTIN_RULES: tuple[AlertRule, ...] = (
         N_("No reliable change on {measure} yet: consider discussing progress with the client."),
         _no_reliable_change,
         once_per_episode=True,
+        reads=SCORED_EVENTS,
     ),
     AlertRule(
         ALLIANCE_BELOW_CUTOFF,
         AlertSeverity.AMBER,
         N_("{measure} is below its cutoff: ask the client about the work together."),
         _alliance_below_cutoff,
+        reads=SCORED_EVENTS,
     ),
     AlertRule(
         ALLIANCE_DROPPED,
         AlertSeverity.AMBER,
         N_("{measure} fell since the last session: check in about the relationship."),
         _alliance_dropped,
+        reads=SCORED_EVENTS,
     ),
     AlertRule(
         SPLIT_ALLIANCE,
@@ -243,18 +252,21 @@ BUILTIN_RULES: tuple[AlertRule, ...] = (
             "family therapy. Check in with each."
         ),
         _split_alliance,
+        reads=SCORED_EVENTS,
     ),
     AlertRule(
         RUPTURE_UNRESOLVED,
         AlertSeverity.AMBER,
         N_("A rupture in the alliance is still unresolved after several sessions."),
         _rupture_unresolved,
+        reads=SESSION_EVENTS,
     ),
     AlertRule(
         MISSED_SESSIONS,
         AlertSeverity.AMBER,
         N_("Missed sessions or a long gap between sessions: risk of dropout."),
         _missed_sessions,
+        reads=SESSION_EVENTS,
     ),
     AlertRule(
         MEASURE_MISSED,

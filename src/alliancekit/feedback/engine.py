@@ -66,7 +66,7 @@ def evaluate(
         )
 
     ctx = rule_context()
-    for rules in _phases(context.rules):
+    for rules in _phases(context.rules, frozenset([event.TYPE for event in events])):
         if ctx.after is not state:  # the phase before raised alerts: later rules see them folded in
             ctx = rule_context()
         raised: list[Event] = []
@@ -100,23 +100,32 @@ def evaluate(
     return out
 
 
-def _phases(rules: Sequence[AlertRule]) -> tuple[tuple[AlertRule, ...], tuple[AlertRule, ...]]:
-    """The rules checked first, and those checked after the first ones' alerts are folded in (kept by the
-    identity of a tuple of rules: a practice asks with the same one every time; a list may change)."""
-    if type(rules) is tuple:
-        return _phased.get(rules, _split)
-    return _split(rules)
+_Phases = tuple[tuple[AlertRule, ...], tuple[AlertRule, ...]]
 
 
-def _split(rules: object) -> tuple[tuple[AlertRule, ...], tuple[AlertRule, ...]]:
-    assert isinstance(rules, Sequence)  # noqa: S101 - EngineContext.rules
+def _phases(rules: Sequence[AlertRule], kinds: frozenset[str]) -> _Phases:
+    """The rules to check after a command whose events are of ``kinds`` (those that read none of them are
+    skipped: they cannot fire), as those checked first and those checked after the first ones' alerts are
+    folded in. Kept by the identity of a tuple of rules (a practice asks with the same one every time; a
+    list may change) and the kinds: the split is worked out once per kind of command, not per command."""
+    if type(rules) is not tuple:
+        return _split(rules, kinds)
+    by_kinds = _phased.get(rules, lambda _: {})
+    found = by_kinds.get(kinds)
+    if found is None:
+        found = by_kinds[kinds] = _split(rules, kinds)
+    return found
+
+
+def _split(rules: Sequence[AlertRule], kinds: frozenset[str]) -> _Phases:
+    relevant = [rule for rule in rules if rule.reads is None or not rule.reads.isdisjoint(kinds)]
     return (
-        tuple(rule for rule in rules if not rule.after_alerts),
-        tuple(rule for rule in rules if rule.after_alerts),
+        tuple(rule for rule in relevant if not rule.after_alerts),
+        tuple(rule for rule in relevant if rule.after_alerts),
     )
 
 
-_phased: IdentityCache[tuple[tuple[AlertRule, ...], tuple[AlertRule, ...]]] = IdentityCache(64)
+_phased: IdentityCache[dict[frozenset[str], _Phases]] = IdentityCache(64)
 
 
 def _fired(rule: AlertRule, ctx: RuleContext) -> list[tuple[str | None, str | None]]:

@@ -136,7 +136,8 @@ class RuleContext:
         return None if track is None else track.previous
 
     def new_scores(self) -> Iterator[tuple[Event, RecordedScore]]:
-        """Scores recorded or corrected by this command, with the event that carries each."""
+        """Scores recorded or corrected by this command, with the event that carries each (events of the
+        :data:`SCORED_EVENTS` types)."""
         found: tuple[tuple[Event, RecordedScore], ...] | None = self.memo.get("new-scores")
         if found is None:  # worked out once per evaluation: most rules ask
             found = self.memo["new-scores"] = tuple(
@@ -149,11 +150,16 @@ class RuleContext:
         return iter(found)
 
     def sessions(self) -> Iterator[SessionRecorded]:
-        """Sessions (attended or not) recorded by this command."""
+        """Sessions (attended or not) recorded by this command (events of the :data:`SESSION_EVENTS` type)."""
         for event in self.events:
             if isinstance(event, SessionRecorded):
                 yield event
 
+
+#: The event types :meth:`RuleContext.new_scores` (and so ``scored_measures``) reads.
+SCORED_EVENTS = frozenset({SessionRecorded.TYPE, SessionCorrected.TYPE, ClientResponseRecorded.TYPE})
+#: The event type :meth:`RuleContext.sessions` reads.
+SESSION_EVENTS = frozenset({SessionRecorded.TYPE})
 
 Check = Callable[[RuleContext], Iterable[str | Target | None]]
 
@@ -175,6 +181,10 @@ class AlertRule:
     """Check after the other rules' alerts of this command are folded in (``review-due`` needs this)."""
     resolved_by_review: bool = False
     """Recording a progress review resolves this rule's open alerts (with a fixed note)."""
+    reads: frozenset[str] | None = None
+    """The event types without which ``check`` cannot fire (it looks only at this command's events of those
+    types): the engine skips the rule for a command with none of them. ``None``: checked after every
+    command (a rule that compares the states before and after, whatever changed them)."""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.id, str) or not _RULE_ID.match(self.id):  # type: ignore[redundant-expr]

@@ -84,6 +84,9 @@ class PluginHost:
             impl.function(register=make_register(impl.plugin_name))
 
     def cached(self, key: str, build: Any) -> Any:
+        found = self._cache.get(key)
+        if found is not None:  # built: a dict read needs no lock (every command asks for the measures)
+            return found
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = build()
