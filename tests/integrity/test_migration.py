@@ -90,6 +90,7 @@ def _as_version_2(source: Path, target: Path) -> None:
     conn.execute("DROP TABLE administration_requests")
     conn.execute("DROP TABLE kiosk_failures")
     conn.execute("ALTER TABLE episodes DROP COLUMN missed_measures")
+    conn.execute("DROP TABLE measure_definitions")
     conn.execute("PRAGMA user_version = 2")
     conn.close()
 

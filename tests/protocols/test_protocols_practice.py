@@ -32,6 +32,7 @@ from alliancekit.protocols import When
 from alliancekit.protocols.registry import ProtocolRegistrar
 from alliancekit.store.memory import MemoryStore
 from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.store.sqlite_schema import MISSED_MEASURES_FROM
 
 CLINIC = "clinic-1"
 OTHER = "clinic-2"
@@ -307,10 +308,10 @@ def test_a_read_only_open_of_a_database_before_the_column_reads_none_missed(tmp_
         ep = _episode(p)
         p.record_session(ME, ep, _session(DAY + timedelta(days=7)))
         assert _missed(p, ep) == ("ors", "srs")
-    conn = sqlite3.connect(path, isolation_level=None)
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn = sqlite3.connect(path, isolation_level=None)  # the database as it was before the column's migration
     conn.execute("ALTER TABLE episodes DROP COLUMN missed_measures")
-    conn.execute(f"PRAGMA user_version = {version - 1}")
+    conn.execute("DROP TABLE measure_definitions")  # added by a later migration
+    conn.execute(f"PRAGMA user_version = {MISSED_MEASURES_FROM - 1}")
     conn.close()
     store = SQLiteStore(path, read_only=True)  # a store read: a read-only practice cannot audit its reads
     try:
