@@ -102,7 +102,6 @@ from alliancekit.events import converter
 from alliancekit.events.types import EVENT_TYPES, event_class
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.integrity import chain
-from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.practice import Practice
 from alliancekit.store.protocol import (
     AuditCheckpoint,
@@ -117,6 +116,7 @@ from alliancekit.store.protocol import (
     StoredEvent,
 )
 from alliancekit.testing.definitions import DefinitionStoreTests
+from alliancekit.testing.suite import ContractSuite, builtin_plugins
 
 FAULT_POINTS = ("after-events", "before-audit")
 
@@ -199,7 +199,7 @@ def _event_value(event: StoredEvent) -> dict[str, Any]:
     return value
 
 
-class StoreContract(DefinitionStoreTests):
+class StoreContract(ContractSuite, DefinitionStoreTests):
     """Abstract contract suite for :class:`~alliancekit.store.Store` backends (see the module docstring)."""
 
     __test__ = False
@@ -217,11 +217,6 @@ class StoreContract(DefinitionStoreTests):
     same_key_submissions: ClassVar[int] = 1000
 
     tmp_path: Path
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if "__test__" not in cls.__dict__:
-            cls.__test__ = True
 
     # ------------------------------------------------------------------------------------------ hooks
 
@@ -282,7 +277,7 @@ class StoreContract(DefinitionStoreTests):
         """The public facade on ``store``, with only builtin plugins and a steady clock."""
         ticks = iter(range(10**9))
         options.setdefault("clock", lambda: _T0 + timedelta(milliseconds=next(ticks)))
-        return Practice(store, plugins=_builtin_plugins(), **options)
+        return Practice(store, plugins=builtin_plugins(), **options)
 
     def actor(self, clinic_id: str | None = None, actor_id: str = "clin-1") -> Actor:
         return Actor(actor_id, Role.CLINICIAN, clinic_id or self.CLINIC)
@@ -1212,7 +1207,7 @@ def _sealing_worker(job: tuple[str, str, int, int, float]) -> str:
     location, clinic, round_, w, start_at = job
     from alliancekit.practice import open_practice
 
-    practice = open_practice(location, plugins=_builtin_plugins(), audit_key=SEAL_KEY, checkpoint_every=5)
+    practice = open_practice(location, plugins=builtin_plugins(), audit_key=SEAL_KEY, checkpoint_every=5)
     actor = Actor(f"clin-p{w}", Role.CLINICIAN, clinic)
     admin = Actor("admin-1", Role.ADMINISTRATOR, clinic)
     time.sleep(max(0.0, start_at - time.time()))
@@ -1370,18 +1365,6 @@ def _full_lifecycle(practice: Practice, actor: Actor) -> str:
 
 
 # ------------------------------------------------------------------------------------------- threads
-
-_host: PluginHost | None = None
-_host_lock = threading.Lock()
-
-
-def _builtin_plugins() -> PluginHost:
-    """One host with the builtin plugins for every practice the suite makes (registries built once)."""
-    global _host
-    with _host_lock:
-        if _host is None:
-            _host = make_plugin_host(load_entry_points=False)
-        return _host
 
 
 def _retry_on_conflict(command: Callable[[], object], limit: int = 100_000) -> int:
