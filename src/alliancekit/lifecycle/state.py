@@ -521,28 +521,12 @@ def _(event: GroupJoined, state: EpisodeState) -> EpisodeState:
 # caseload need: they are read from the stream. Only the version moves.
 
 
-@apply.register
-def _(event: AdministrationRequested, state: EpisodeState) -> EpisodeState:
-    return _evolve(state, {"version": state.version + 1})
-
-
-@apply.register
-def _(event: AdministrationRequestRevoked, state: EpisodeState) -> EpisodeState:
-    return _evolve(state, {"version": state.version + 1})
-
-
-@apply.register
-def _(event: ProcessNoteRecorded, state: EpisodeState) -> EpisodeState:
-    return _evolve(state, {"version": state.version + 1})
-
-
-@apply.register
-def _(event: SessionAddendumAdded, state: EpisodeState) -> EpisodeState:
-    return _evolve(state, {"version": state.version + 1})
-
-
-@apply.register
-def _(event: DisagreementAttached, state: EpisodeState) -> EpisodeState:
+@apply.register(AdministrationRequested)
+@apply.register(AdministrationRequestRevoked)
+@apply.register(ProcessNoteRecorded)
+@apply.register(SessionAddendumAdded)
+@apply.register(DisagreementAttached)
+def _only_the_version_moves(event: Event, state: EpisodeState) -> EpisodeState:
     return _evolve(state, {"version": state.version + 1})
 
 
