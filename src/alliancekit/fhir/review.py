@@ -14,9 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from alliancekit.fhir import ids
-from alliancekit.fhir.codes import GOAL_ACHIEVEMENT, OBSERVATION_CATEGORY, REVIEW, REVIEW_DECISION, concept
+from alliancekit.fhir.codes import GOAL_ACHIEVEMENT, REVIEW, REVIEW_DECISION, concept
 from alliancekit.fhir.context import ExportContext
 from alliancekit.fhir.records import ReviewRecord
+from alliancekit.fhir.therapy import therapy_observation
 
 
 def map_review(record: ReviewRecord, ctx: ExportContext) -> list[dict[str, Any]]:
@@ -25,14 +26,7 @@ def map_review(record: ReviewRecord, ctx: ExportContext) -> list[dict[str, Any]]
 
     def observation(oid: str, code: str, value: dict[str, Any]) -> dict[str, Any]:
         return {
-            "resourceType": "Observation",
-            "id": oid,
-            "extension": [ids.episode_extension(record.episode_id)],
-            "identifier": [ids.identifier(oid)],
-            "status": "final",
-            "category": [concept(OBSERVATION_CATEGORY, "therapy", "Therapy")],
-            "code": concept(REVIEW, code),
-            "subject": ctx.client,
+            **therapy_observation(oid, record.episode_id, concept(REVIEW, code), ctx),
             "effectiveDateTime": review.held_on.isoformat(),
             "performer": [ctx.ref("practitioner", record.clinician_id)],
             "valueCodeableConcept": value,

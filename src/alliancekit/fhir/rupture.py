@@ -18,7 +18,6 @@ from typing import Any
 
 from alliancekit.fhir import ids
 from alliancekit.fhir.codes import (
-    OBSERVATION_CATEGORY,
     REPAIR_STRATEGY,
     RUPTURE,
     RUPTURE_CAUSE,
@@ -28,6 +27,7 @@ from alliancekit.fhir.codes import (
 )
 from alliancekit.fhir.context import ExportContext
 from alliancekit.fhir.records import RuptureRecord
+from alliancekit.fhir.therapy import therapy_observation
 
 
 def _component(code: str, **value: Any) -> dict[str, Any]:
@@ -46,16 +46,9 @@ def map_rupture(record: RuptureRecord, ctx: ExportContext) -> list[dict[str, Any
     components.append(_component("salience", valueInteger=note.salience))
     components += _strategies(note.repairs)
     components.append(_component("resolved", valueBoolean=record.resolved))
-    resource: dict[str, Any] = {
-        "resourceType": "Observation",
-        "id": rid,
-        "extension": [ids.episode_extension(record.episode_id)],
-        "identifier": [ids.identifier(rid)],
-        "status": "final",
-        "category": [concept(OBSERVATION_CATEGORY, "therapy", "Therapy")],
-        "code": concept(RUPTURE, "alliance-rupture", "Alliance rupture"),
-        "subject": ctx.client,
-    }
+    resource = therapy_observation(
+        rid, record.episode_id, concept(RUPTURE, "alliance-rupture", "Alliance rupture"), ctx
+    )
     if note.session_id is not None:
         resource["encounter"] = ids.ref("Encounter", ids.encounter_id(record.episode_id, note.session_id))
     resource.update(
@@ -88,14 +81,9 @@ def _repair(record: RuptureRecord, index: int, ctx: ExportContext, rupture: str)
     attempt = record.repairs[index]
     rid = ids.resource_id("Observation", record.episode_id, "rupture", record.rupture_id, index)
     resource: dict[str, Any] = {
-        "resourceType": "Observation",
-        "id": rid,
-        "extension": [ids.episode_extension(record.episode_id)],
-        "identifier": [ids.identifier(rid)],
-        "status": "final",
-        "category": [concept(OBSERVATION_CATEGORY, "therapy", "Therapy")],
-        "code": concept(RUPTURE, "repair-attempt", "Alliance rupture repair attempt"),
-        "subject": ctx.client,
+        **therapy_observation(
+            rid, record.episode_id, concept(RUPTURE, "repair-attempt", "Alliance rupture repair attempt"), ctx
+        ),
         "focus": [ids.ref("Observation", rupture)],
         "effectiveDateTime": attempt.attempted_on.isoformat(),
         "performer": [ctx.ref("practitioner", record.clinician_id)],
