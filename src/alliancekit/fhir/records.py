@@ -209,7 +209,7 @@ class GoalRecord(Record):
 
 @attrs.frozen
 class ReviewRecord(Record):
-    """A review: an Encounter, and an Observation of each goal's progress judged at it."""
+    """A review: an Observation of its decision, with one of each goal's progress judged at it."""
 
     KIND = "review"
     review_id: str
