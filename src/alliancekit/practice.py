@@ -868,8 +868,6 @@ class Practice:
             expected_version=expected_version,
         )
 
-    # -- queries: each a view of alliancekit.core.views --------------------------------------------------
-
     # -- measures the client fills in (alliancekit.core.requests) ---------------------------------------
 
     def request_administration(
@@ -982,6 +980,8 @@ class Practice:
             idempotency_key=idempotency_key,
             expected_version=expected_version,
         )
+
+    # -- queries: each a view of alliancekit.core.views --------------------------------------------------
 
     def episode(self, actor: Actor, episode_id: str) -> EpisodeState:
         """The episode's current state (one snapshot row); scores and alerts withheld under a lockbox for

@@ -61,12 +61,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="with --all: replace the previous export in a non-empty --out directory",
     )
-    fhir.add_argument(
-        "--purpose",
-        choices=[p.value for p in EXPORT_PURPOSES],
-        default=Purpose.TREATMENT.value,
-        help="why the records are exported (default: treatment)",
-    )
+    _add_purpose(fhir, Purpose.TREATMENT)
     fhir.add_argument(
         "--type",
         dest="bundle_type",
@@ -111,6 +106,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     register_csv(esub)
 
 
+def _add_purpose(parser: argparse.ArgumentParser, default: Purpose) -> None:
+    parser.add_argument(
+        "--purpose",
+        choices=[p.value for p in EXPORT_PURPOSES],
+        default=default.value,
+        help=f"why the records are exported (default: {default.value})",
+    )
+
+
 def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     table = esub.add_parser(
         "csv",
@@ -144,12 +148,7 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         default="administrations",
         help="with --out -: which table to write (default: administrations)",
     )
-    table.add_argument(
-        "--purpose",
-        choices=[p.value for p in EXPORT_PURPOSES],
-        default=Purpose.QUALITY_IMPROVEMENT.value,
-        help="why the records are exported (default: quality-improvement)",
-    )
+    _add_purpose(table, Purpose.QUALITY_IMPROVEMENT)
     table.add_argument(
         "--replace", action="store_true", help="replace the previous export in a non-empty --out directory"
     )
