@@ -485,6 +485,13 @@ BAD_RECORDS: dict[str, tuple[str, Any, Any, str, str]] = {
         "Encounter.extension[consent].treatment",
         "required",
     ),
+    "a Provenance recorded at no instant": (
+        "Provenance",
+        lambda r: True,
+        lambda r: {**r, "recorded": "2026-03-02"},
+        "Provenance.recorded",
+        "datetime",
+    ),
     "a participant of a role alliancekit does not have": (
         "EpisodeOfCare",
         lambda r: bool(r.get("contained")),

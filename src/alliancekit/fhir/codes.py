@@ -2,7 +2,8 @@
 
 The project's own code systems live under :data:`CANONICAL_BASE`. They cover what no published terminology
 does: scores of measures without LOINC codes (ORS, SRS, WAI-SR, CORE-10), severity bands, rupture kinds,
-markers, causes and repair strategies (3RS), alert rules, attendance, modality and maintenance activities.
+markers, causes and repair strategies (3RS), alert rules, attendance, modality, maintenance activities and
+the types of the stored events (a Provenance's).
 Every code is the value of the matching enum in :mod:`alliancekit.domain.vocab`, so the codes are as stable
 as the stored events.
 """
@@ -63,6 +64,9 @@ FIT_OUTCOME = code_system("fit-outcome")
 REVIEW = code_system("review")
 """``goal-progress``: a goal's progress judged at a review (an Observation about the Goal)."""
 REVIEW_DECISION = code_system("review-decision")
+EVENT_TYPE = code_system("event-type")
+"""The type of the stored event a Provenance describes (``episode-put-on-hold``, ``goal-revised``, ...): the
+second coding of its ``activity``, which tells apart the events that target one resource."""
 
 # -- extensions the project defines ---------------------------------------------------------------------
 EXT_ATTENDANCE = extension_url("attendance")

@@ -3,7 +3,9 @@
 ``target``: every resource the event produced or changed (a Goal's agreement and revisions target the
 version they made, ``Goal/<id>/_history/<n>``); ``recorded``: when alliancekit stored the event;
 ``occurredDateTime``: when it happened; ``activity``: ``CREATE`` for events that create a record,
-``UPDATE`` for the rest (corrections, revisions, reviews, transfers, holds, the ending); ``agent``: the
+``UPDATE`` for the rest (corrections, revisions, reviews, transfers, holds, the ending), and the event's
+type (which of the events that target one resource it is: ``alliancekit import fhir`` replays a day's
+records in the order they were recorded); ``agent``: the
 actor, through the host's identity mapping (clinicians, supervisors and administrators as Practitioner, a
 client as Patient, the system as Device), with the role ``author``. Provenance has no identifier element,
 so a transaction Bundle creates it unconditionally.
@@ -14,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from alliancekit.fhir import ids
-from alliancekit.fhir.codes import PROVENANCE_PARTICIPANT, V3_DATA_OPERATION, concept
+from alliancekit.fhir.codes import EVENT_TYPE, PROVENANCE_PARTICIPANT, V3_DATA_OPERATION, coding, concept
 from alliancekit.fhir.context import ExportContext
 from alliancekit.fhir.identity import actor_kind
 from alliancekit.fhir.records import ProvenanceRecord
@@ -34,7 +36,8 @@ CREATING_EVENTS = frozenset(
 
 def map_provenance(record: ProvenanceRecord, ctx: ExportContext) -> list[dict[str, Any]]:
     (env,) = record.entries
-    activity = "CREATE" if env.type in CREATING_EVENTS else "UPDATE"
+    activity = concept(V3_DATA_OPERATION, "CREATE" if env.type in CREATING_EVENTS else "UPDATE")
+    activity["coding"].append(coding(EVENT_TYPE, env.type))
     return [
         {
             "resourceType": "Provenance",
@@ -42,7 +45,7 @@ def map_provenance(record: ProvenanceRecord, ctx: ExportContext) -> list[dict[st
             "target": [{"reference": target} for target in record.targets],
             "occurredDateTime": env.occurred_at.isoformat(),
             "recorded": env.recorded_at.isoformat(),
-            "activity": concept(V3_DATA_OPERATION, activity),
+            "activity": activity,
             "agent": [
                 {
                     "type": concept(PROVENANCE_PARTICIPANT, "author", "Author"),

@@ -23,6 +23,7 @@ from alliancekit.fhir.client_response import (
 from alliancekit.fhir.codes import WORKFLOW_EPISODE_OF_CARE
 from alliancekit.imports.fhir_json import Resource as _Resource
 from alliancekit.imports.fhir_json import coding_of, extension_value, ref_id
+from alliancekit.imports.fhir_provenance import RecordedAt
 from alliancekit.imports.fhir_records import RANK, Dated
 from alliancekit.imports.units import EpisodeRef, Ref, Step
 
@@ -61,11 +62,13 @@ class ClientResponseReading:
         keys: Mapping[str, str],
         found: Sequence[_Resource],
         totals: Mapping[str, float],
+        recorded: RecordedAt,
     ) -> list[Dated]:
         """A dated step for each client response in ``found``, falling among the unit's ``sessions``
         (``(encounter id, session)`` in order, each made by the step keyed ``keys[encounter id]``) where it
         stood: after the session it names, else on its day but no earlier than the session before it and no
-        later than the session its score counts at (before that session on that session's day)."""
+        later than the session its score counts at (before that session on that session's day); within that
+        day, where ``recorded`` says it was stored."""
         places = {eid: (i, keys[eid]) for i, (eid, _) in enumerate(sessions)}
         days = [session.held_on for _, session in sessions]
         dated: list[Dated] = []
@@ -80,7 +83,8 @@ class ClientResponseReading:
                 on = max(on, days[position - 1])
             if position < len(days) and on >= days[position]:
                 on, rank = days[position], RANK["record_session"] - 1  # before the session it counts at
-            dated.append(Dated(on, step, rank))
+            at = recorded.at(f"QuestionnaireResponse/{res.data['id']}", "client-response-recorded")
+            dated.append(Dated(on, step, rank, at))
         return dated
 
     def _client_response(

@@ -6,8 +6,10 @@ sessions; this module reads the rest of what the export writes about the episode
 of each version), reviews with each goal's progress, ruptures and their repair attempts, alerts acknowledged
 and resolved (Flag), the ending planned and the ending itself with its maintenance plan (CarePlan).
 
-Each command is dated, and one day's commands run in the order a clinician's day runs (see :data:`RANK`):
-the source has no finer order than the day. Ids are the library's, not the source's: a repair names the
+Each command is dated, and one day's commands run in the order they were stored, which the Provenance of
+the event that made each record says (``recorded``, :mod:`.fhir_provenance`); where the source does not say
+it for every command of a day (another system's, or an older export), in the order a clinician's day runs
+(:data:`RANK`). Ids are the library's, not the source's: a repair names the
 rupture as the import made it (:class:`~alliancekit.imports.units.Ref`), an alert is the one the feedback
 rules raised again from the imported sessions (:class:`~alliancekit.imports.units.OpenAlert`).
 """
@@ -15,7 +17,7 @@ rules raised again from the imported sessions (:class:`~alliancekit.imports.unit
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import attrs
@@ -68,12 +70,14 @@ from alliancekit.imports.fhir_json import (
     notes,
     sub_extensions,
 )
+from alliancekit.imports.fhir_provenance import RecordedAt
 from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, Step
 
 #: A required text the source does not carry (a hold's or a transfer's reason, a goal whose wording was
 #: not exported, a resolution note): never the client's words, which are not invented.
 IMPORTED_NOTE = "imported: the source does not say"
-#: How one day's commands are ordered: a resumption opens the day, goals are agreed before the session,
+#: How one day's commands are ordered when the source does not say when each was stored (and among those
+#: stored at the same instant): a resumption opens the day, goals are agreed before the session,
 #: what is noted about a session follows it, a review, revisions and the handling of that day's alerts
 #: come after, and a transfer, a hold, planning the ending and the ending close it. An alert raised on an
 #: earlier day is handled first (:data:`EARLIER_ALERT`): it was open when the day began, and had it been
@@ -119,10 +123,13 @@ class Dated:
     step: Step
     rank: int | None = None
     """Where it falls in its day, when not where :data:`RANK` puts its command."""
+    at: datetime | None = None
+    """When the event that made its record was stored (``None``: the source does not say)."""
 
     @property
-    def order(self) -> tuple[date, int]:
-        return (self.on, RANK.get(self.step.method, 5) if self.rank is None else self.rank)
+    def ranked(self) -> int:
+        """Where it falls in a working day (:data:`RANK`)."""
+        return RANK.get(self.step.method, 5) if self.rank is None else self.rank
 
 
 @attrs.define
@@ -146,10 +153,12 @@ class EpisodeReader:
         linked: Linked,
         observations: Mapping[str, Resource],
         versions: Mapping[str, list[tuple[int, str]]],
+        recorded: RecordedAt,
         error: Error,
         target: Target,
     ) -> None:
         self.ref, self.linked, self.observations, self.versions = ref, linked, observations, versions
+        self.recorded = recorded
         self.error, self.target = error, target
         self.goal_refs: dict[str, Ref] = {}
 
@@ -217,9 +226,10 @@ class EpisodeReader:
         out: list[Dated] = []
         for day, agreed in days.items():
             key = self.ref.key(f"goals:{day.isoformat()}")
-            out.append(
-                Dated(day, Step("agree_goals", {"goals": [d for _, d in agreed], "agreed_on": day}, key))
-            )
+            step = Step("agree_goals", {"goals": [d for _, d in agreed], "agreed_on": day}, key)
+            # goals agreed on one day in several commands are agreed together, when the first was
+            instants = [self.recorded.at(f"Goal/{r.data['id']}", "goal-agreed") for r, _ in agreed]
+            out.append(Dated(day, step, at=None if None in instants else min(filter(None, instants))))
             for i, (res, _) in enumerate(agreed):
                 self.goal_refs[res.data["id"]] = Ref(key, i)
                 out += self.revisions(res, Ref(key, i))
@@ -253,7 +263,9 @@ class EpisodeReader:
             final = n == last and status is not GoalStatus.ACTIVE
             revision = Build(GoalRevision, {"goal_id": goal, "status": status if final else None})
             key = self.ref.key(f"goal:{data['id']}:{n}")
-            out.append(Dated(on, Step("revise_goal", {"revision": revision, "revised_on": on}, key)))
+            step = Step("revise_goal", {"revision": revision, "revised_on": on}, key)
+            at = self.recorded.at(f"Goal/{data['id']}", "goal-revised", n - 2)  # made version n
+            out.append(Dated(on, step, at=at))
         return out
 
     def reviews(self) -> list[Dated]:
@@ -275,7 +287,8 @@ class EpisodeReader:
                 Review, {"held_on": held_on, "decision": decision, "goal_progress": tuple(progress)}
             )
             key = self.ref.key(f"review:{data['id']}")
-            out.append(Dated(held_on, Step("record_review", {"review": review}, key)))
+            at = self.recorded.at(f"Observation/{data['id']}", "review-recorded")
+            out.append(Dated(held_on, Step("record_review", {"review": review}, key), at=at))
         return out
 
     def progress(self, review: Resource, index: int, member: Any) -> Build | None:
@@ -360,14 +373,24 @@ class EpisodeReader:
                 },
             )
             key = self.ref.key(f"rupture:{data['id']}")
-            out.append(Dated(noted_on, Step("note_rupture", {"note": note}, key)))
-            for res_id, attempt in (a for a in attempts if a is not None):
+            noted = f"Observation/{data['id']}"
+            out.append(
+                Dated(
+                    noted_on,
+                    Step("note_rupture", {"note": note}, key),
+                    at=self.recorded.at(noted, "rupture-noted"),
+                )
+            )
+            # each attempt's event targets the rupture's Observation: the n-th attempt (in the source's
+            # order, which is the export's) is the n-th such event stored
+            for n, (res_id, attempt) in enumerate(a for a in attempts if a is not None):
                 step = Step(
                     "record_repair",
                     {"rupture_id": Ref(key), "attempt": attempt},
                     self.ref.key(f"repair:{res_id}"),
                 )
-                out.append(Dated(attempt.attempted_on, step))
+                at = self.recorded.at(noted, "rupture-repair-recorded", n)
+                out.append(Dated(attempt.attempted_on, step, at=at))
         return out
 
     def repair(self, res: Resource) -> tuple[str, RepairAttempt] | None:
@@ -411,7 +434,8 @@ class EpisodeReader:
             if ack_on is not None:
                 args = {"alert_id": OpenAlert(rule, raised, measure, about), "on": ack_on}
                 step = Step("acknowledge_alert", args, self.ref.key(f"ack:{data['id']}"))
-                out.append(Dated(ack_on, step, EARLIER_ALERT if raised < ack_on else None))
+                at = self.recorded.at(f"Flag/{data['id']}", "alert-acknowledged")
+                out.append(Dated(ack_on, step, EARLIER_ALERT if raised < ack_on else None, at))
             if end is not None:
                 args = {
                     "alert_id": OpenAlert(rule, raised, measure, about, acknowledged=True),
@@ -419,7 +443,8 @@ class EpisodeReader:
                     "on": end,
                 }
                 step = Step("resolve_alert", args, self.ref.key(f"resolve:{data['id']}"))
-                out.append(Dated(end, step, EARLIER_ALERT if raised < end else None))
+                at = self.recorded.at(f"Flag/{data['id']}", "alert-resolved")
+                out.append(Dated(end, step, EARLIER_ALERT if raised < end else None, at))
         return out
 
     def ending(self, episode: Resource, ended_on: date | None) -> tuple[list[Dated], Ending | None]:
@@ -433,7 +458,9 @@ class EpisodeReader:
             target_on = None if target is None else self.day(episode, f"{field}.target", target)
             if on is not None:
                 args = {"on": on, "target_date": target_on}
-                out.append(Dated(on, Step("plan_ending", args, self.ref.key("plan-ending"))))
+                # planned again: the export carries the last plan, made by the last such event
+                at = self.recorded.at(f"EpisodeOfCare/{episode.data['id']}", "ending-planned", -1)
+                out.append(Dated(on, Step("plan_ending", args, self.ref.key("plan-ending")), at=at))
         if "reason" not in parts or ended_on is None:
             return out, None
         code = coding_of({"coding": [parts["reason"].get("valueCoding")]}, ENDING_REASON)
@@ -481,6 +508,12 @@ class EpisodeReader:
         )
 
 
+#: Where a command falls among those of a day not every command of which says when it was stored.
+UNTIMED = datetime.min.replace(tzinfo=UTC)
+
+
 def in_order(dated: list[Dated]) -> list[Dated]:
-    """The commands in the order they happened (the day, then :data:`RANK`; stable otherwise)."""
-    return sorted(dated, key=lambda d: d.order)
+    """The commands in the order they happened: by day; within a day, by when each was stored when the
+    source says it for all of them, then by :data:`RANK` (stable otherwise)."""
+    untimed = {d.on for d in dated if d.at is None}
+    return sorted(dated, key=lambda d: (d.on, UNTIMED if d.on in untimed or d.at is None else d.at, d.ranked))

@@ -91,6 +91,7 @@ from alliancekit.imports.fhir_json import coding_of as _coding
 from alliancekit.imports.fhir_json import extension_of as _extension
 from alliancekit.imports.fhir_json import identifier_of as _identifier
 from alliancekit.imports.fhir_json import ref_id as _ref_id
+from alliancekit.imports.fhir_provenance import EpisodeEvents, RecordedAt
 from alliancekit.imports.fhir_records import IMPORTED_NOTE, RANK, Dated, EpisodeReader, Linked, in_order
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
@@ -121,17 +122,21 @@ class _Joined:
     observations: dict[str, _Resource] = attrs.Factory(dict)
     linked: defaultdict[str, Linked] = attrs.Factory(lambda: defaultdict(Linked))
     versions: defaultdict[str, list[tuple[int, str]]] = attrs.Factory(lambda: defaultdict(list))
+    recorded: RecordedAt = attrs.Factory(RecordedAt)
     unnamed: list[tuple[_Resource, str]] = attrs.Factory(list)
     """Resources that name no episode, and the kind of record each is."""
 
 
-def _by(step: Step, order: tuple[date, int], clinicians: list[tuple[str, date]]) -> Step:
-    """``step`` made by the clinician of record on its day (a transfer by the one handing over)."""
-    current = clinicians[0][0]
-    for clinician, since in clinicians[1:]:
-        if (since, RANK["transfer"]) < order:
-            current = clinician
-    return step if current == clinicians[0][0] else attrs.evolve(step, by=current)
+def _by_clinician_of_record(steps: list[Step], first: str) -> tuple[Step, ...]:
+    """``steps`` (in order) each made by the clinician of record when it runs: ``first``, then the one each
+    transfer hands over to (a transfer is made by the one handing over)."""
+    out = []
+    current = first
+    for step in steps:
+        out.append(step if current == first else attrs.evolve(step, by=current))
+        if step.method == "transfer":
+            current = step.args["to_clinician_id"]
+    return tuple(out)
 
 
 class FhirSource(ClientResponseReading):
@@ -226,6 +231,7 @@ class FhirSource(ClientResponseReading):
         joined = _Joined()
         for res in self._read():
             self._join(res, joined)
+        joined.recorded.resolve(self._full_urls)
         self._link_unnamed(joined)
         made = [self._unit(res, joined) for res in joined.episodes]
         known = {res.data["id"] for res in joined.episodes}
@@ -315,6 +321,7 @@ class FhirSource(ClientResponseReading):
             ):
                 joined.linked[episode].care_plans.append(res)
         elif kind == "Provenance":
+            joined.recorded.add(res, self._error)
             for target in data.get("target") or []:
                 ref = target.get("reference") if isinstance(target, dict) else None
                 parts = ref.split("/") if isinstance(ref, str) else []
@@ -358,22 +365,37 @@ class FhirSource(ClientResponseReading):
         modality = Modality.IN_PERSON if held is None else held.modality
         ref = EpisodeRef(client, data["id"], clinicians[0][0], opened, modality)
         keys = {eid: ref.key(f"session:{eid}") for eid, _ in sessions}
-        dated = [Dated(s.held_on, Step("record_session", {"session": s}, keys[eid])) for eid, s in sessions]
+        recorded = joined.recorded
+        dated = [
+            Dated(
+                s.held_on,
+                Step("record_session", {"session": s}, keys[eid]),
+                at=recorded.at(f"Encounter/{eid}", "session-recorded"),
+            )
+            for eid, s in sessions
+        ]
         responses = joined.client_responses[data["id"]]
-        dated += self._client_responses(ref, sessions, keys, responses, joined.totals)
+        dated += self._client_responses(ref, sessions, keys, responses, joined.totals, recorded)
         reader = EpisodeReader(
-            ref, joined.linked[data["id"]], joined.observations, joined.versions, self._error, self._target
+            ref,
+            joined.linked[data["id"]],
+            joined.observations,
+            joined.versions,
+            recorded,
+            self._error,
+            self._target,
         )
-        dated += self._team(res, ref)
+        episode = EpisodeEvents(recorded, f"EpisodeOfCare/{data['id']}")
+        dated += self._team(res, ref, episode)
         dated += reader.goals() + reader.reviews() + reader.ruptures(keys) + reader.alerts()
         end = self._date(res, "EpisodeOfCare.period.end", period.get("end")) if period.get("end") else None
         planning, ending = reader.ending(res, end)
-        dated += planning + self._transfers(ref, clinicians) + self._holds(ref, history)
+        dated += planning + self._transfers(ref, clinicians, episode) + self._holds(ref, history, episode)
         if len(self.errors) > before:
             return None
         last_day = max([opened, *(d.on for d in dated)])
-        dated += self._outcome(res, ref, status, history, end or last_day, ending)
-        steps = tuple(_by(d.step, d.order, clinicians) for d in in_order(dated))
+        dated += self._outcome(res, ref, status, history, end or last_day, ending, episode)
+        steps = _by_clinician_of_record([d.step for d in in_order(dated)], clinicians[0][0])
         proceed = status in ("active", "onhold", "finished")
         fit_on = next((until for was, _, until in history if was == "planned" and until is not None), None)
         return Unit(
@@ -414,7 +436,9 @@ class FhirSource(ClientResponseReading):
         return consultation is not None, held, sessions
 
     @staticmethod
-    def _transfers(ref: EpisodeRef, clinicians: list[tuple[str, date]]) -> list[Dated]:
+    def _transfers(
+        ref: EpisodeRef, clinicians: list[tuple[str, date]], episode: EpisodeEvents
+    ) -> list[Dated]:
         return [
             Dated(
                 on,
@@ -423,27 +447,26 @@ class FhirSource(ClientResponseReading):
                     {"to_clinician_id": to, "on": on, "reason": IMPORTED_NOTE},
                     ref.key(f"transfer:{on}:{to}"),
                 ),
+                at=episode.at("clinician-transferred", i),
             )
-            for to, on in clinicians[1:]
+            for i, (to, on) in enumerate(clinicians[1:])
         ]
 
     @staticmethod
-    def _holds(ref: EpisodeRef, history: list[tuple[str, date, date | None]]) -> list[Dated]:
+    def _holds(
+        ref: EpisodeRef, history: list[tuple[str, date, date | None]], episode: EpisodeEvents
+    ) -> list[Dated]:
         """Each earlier hold (a ``statusHistory`` period ``onhold``) and its resumption."""
         out = []
-        for status, start, until in history:
-            if status != "onhold":
-                continue
-            out.append(
-                Dated(
-                    start,
-                    Step("put_on_hold", {"on": start, "reason": IMPORTED_NOTE}, ref.key(f"hold:{start}")),
-                )
-            )
+        holds = [(start, until) for status, start, until in history if status == "onhold"]
+        for i, (start, until) in enumerate(holds):
+            step = Step("put_on_hold", {"on": start, "reason": IMPORTED_NOTE}, ref.key(f"hold:{start}"))
+            out.append(Dated(start, step, at=episode.at("episode-put-on-hold", i)))
             if until is not None:
                 # resumed the day it was put on hold: after the hold, not at the start of the day
                 rank = RANK["put_on_hold"] if until == start else None
-                out.append(Dated(until, Step("resume", {"on": until}, ref.key(f"resume:{until}")), rank))
+                step = Step("resume", {"on": until}, ref.key(f"resume:{until}"))
+                out.append(Dated(until, step, rank, episode.at("episode-resumed", i)))
         return out
 
     def _outcome(
@@ -454,20 +477,21 @@ class FhirSource(ClientResponseReading):
         history: list[tuple[str, date, date | None]],
         end: date,
         ending: Ending | None,
+        episode: EpisodeEvents,
     ) -> list[Dated]:
         """Where the episode stands now: on hold (since its last status change), closed after an ending
         (an unplanned withdrawal when the export does not say how it ended), or closed at the fit
         decision."""
         if status == "onhold":
             since = history[-1][2] if history and history[-1][2] is not None else end
-            return [
-                Dated(since, Step("put_on_hold", {"on": since, "reason": IMPORTED_NOTE}, ref.key("hold")))
-            ]
+            step = Step("put_on_hold", {"on": since, "reason": IMPORTED_NOTE}, ref.key("hold"))
+            return [Dated(since, step, at=episode.at("episode-put-on-hold", -1))]
         if status == "finished":
             ending = ending or Ending(
                 end, planned=False, reason=EndingReason.WITHDRAWAL, reflection=IMPORTED_NOTE
             )
-            return [Dated(ending.ended_on, Step("close_episode", {"ending": ending}, ref.key("close")))]
+            step = Step("close_episode", {"ending": ending}, ref.key("close"))
+            return [Dated(ending.ended_on, step, at=episode.at("episode-closed"))]
         if status == "cancelled":
             outcome = self._fit_outcome(res)
             on = end if res.data.get("period", {}).get("end") else ref.opened_on
@@ -476,7 +500,7 @@ class FhirSource(ClientResponseReading):
             return [Dated(on, Step("decide_fit", {"decision": fit}, ref.key("fit")))]
         return []
 
-    def _team(self, res: _Resource, ref: EpisodeRef) -> list[Dated]:
+    def _team(self, res: _Resource, ref: EpisodeRef, episode: EpisodeEvents) -> list[Dated]:
         """The other participants (``add_participant``) and the group (``join_group``) of the contained
         CareTeam the episode's ``team`` names."""
         team_ref = ((res.data.get("team") or [{}])[0] or {}).get("reference")
@@ -519,7 +543,7 @@ class FhirSource(ClientResponseReading):
             step = Step(
                 "add_participant", {"participant": participant, "added_on": on}, ref.key(f"joined:{who}")
             )
-            out.append(Dated(on, step))
+            out.append(Dated(on, step, at=episode.at("participant-added", len(out))))
         if facilitators and group_on is not None:
             group = next(
                 (i.get("value") for i in team.get("identifier") or [] if i.get("system") == GROUP_ID_SYSTEM),
@@ -529,7 +553,8 @@ class FhirSource(ClientResponseReading):
                 self._error(res, "EpisodeOfCare.contained.identifier", "required", "the group's id")
                 return out
             args = {"group_id": group, "facilitator_ids": tuple(facilitators), "joined_on": group_on}
-            out.append(Dated(group_on, Step("join_group", args, ref.key(f"group:{group}"))))
+            step = Step("join_group", args, ref.key(f"group:{group}"))
+            out.append(Dated(group_on, step, at=episode.at("group-joined")))
         return out
 
     def _consent(self, res: _Resource, node: Mapping[str, Any], field: str) -> Consent | None:

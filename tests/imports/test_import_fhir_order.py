@@ -1,0 +1,258 @@
+"""``import fhir`` replays one day's records in the order they were stored (each event's Provenance
+``recorded``), not a fixed working-day order: a practice whose clock advances does, within one day, what
+:data:`~alliancekit.imports.fhir_records.RANK` would put the other way round; after export (NDJSON or a
+Bundle) and import into an empty store, the episode's state is the same field by field, and so is what
+happened in it. Without the instants (FHIR of another system), a day runs in working-day order; the demo's
+round trip holds with a clock that moves on within each day too."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import alliancekit.demo.simulate
+from alliancekit import Actor, Practice, Purpose, Role, open_practice
+from alliancekit.demo import simulate_practice
+from alliancekit.domain import (
+    Attendance,
+    Consent,
+    Consultation,
+    FitDecision,
+    FitOutcome,
+    GoalDraft,
+    GoalProgress,
+    GoalProgressNote,
+    GoalRevision,
+    GoalStatus,
+    Modality,
+    RepairAttempt,
+    RepairStrategy,
+    Review,
+    ReviewDecision,
+    RuptureCause,
+    RuptureKind,
+    RuptureMarker,
+    RuptureNote,
+)
+from alliancekit.domain.records import Session
+from alliancekit.fhir import episode_bundle, export_ndjson
+from alliancekit.imports.fhir_source import FhirSource
+from alliancekit.imports.writer import run_import
+
+from .test_import_fhir import DEMO_CLINIC, _export, _import, _left_out, _normalised, _states
+
+CLINIC = "north"
+ME = Actor("clin-1", Role.CLINICIAN, CLINIC)
+OTHER = Actor("clin-2", Role.CLINICIAN, CLINIC)
+READER = Actor("exporter", Role.SUPERVISOR, CLINIC, Purpose.OPERATIONS)
+OPENED = date(2026, 3, 2)
+
+
+class Clock:
+    """A clock that moves on a minute every time it is read: each command is stored after the last."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(minutes=1)
+        return self.now
+
+    def to(self, day: date) -> None:
+        """Move on to the morning of ``day`` (a goal's revision is dated by when it was stored)."""
+        self.now = max(self.now, datetime.combine(day, time(8, 0), UTC))
+
+
+def _day(n: int) -> date:
+    return OPENED + timedelta(days=n)
+
+
+def _session(p: Practice, ep: str, on: date, actor: Actor = ME) -> str:
+    recorded = p.record_session(actor, ep, Session(on, Modality.VIDEO, Attendance.ATTENDED))
+    assert recorded.record_id is not None
+    return recorded.record_id
+
+
+def _rupture(p: Practice, ep: str, on: date, session: str) -> str:
+    note = RuptureNote(
+        noted_on=on,
+        kind=RuptureKind.WITHDRAWAL,
+        markers=(RuptureMarker.MINIMAL_RESPONSE,),
+        likely_cause=RuptureCause.TRUST_IN_PROCESS,
+        session_id=session,
+    )
+    recorded = p.note_rupture(ME, ep, note)
+    assert recorded.record_id is not None
+    return recorded.record_id
+
+
+def _hold_and_resume_then_a_session(p: Practice, ep: str, clock: Clock) -> None:
+    _session(p, ep, _day(7))
+    p.put_on_hold(ME, ep, on=_day(14), reason="synthetic")
+    p.resume(ME, ep, on=_day(14))
+    _session(p, ep, _day(14))
+
+
+def _a_review_before_the_session(p: Practice, ep: str, clock: Clock) -> None:
+    _session(p, ep, _day(7))
+    p.record_review(ME, ep, Review(held_on=_day(14), decision=ReviewDecision.CONTINUE))
+    _session(p, ep, _day(14))
+
+
+def _a_transfer_then_the_new_clinicians_session(p: Practice, ep: str, clock: Clock) -> None:
+    _session(p, ep, _day(7))
+    p.transfer(ME, ep, to_clinician_id=OTHER.id, on=_day(14), reason="synthetic")
+    _session(p, ep, _day(14), OTHER)
+
+
+def _a_repair_before_the_session(p: Practice, ep: str, clock: Clock) -> None:
+    first = _session(p, ep, _day(7))
+    rupture = _rupture(p, ep, _day(7), first)
+    _session(p, ep, _day(14))
+    _session(p, ep, _day(21))
+    attempt = RepairAttempt(_day(28), (RepairStrategy.INVITE_CLIENT_VIEW,), resolved=True)
+    p.record_repair(ME, ep, rupture, attempt)
+    _session(p, ep, _day(28))
+    _session(p, ep, _day(35))
+
+
+def _the_ending_planned_before_that_days_session(p: Practice, ep: str, clock: Clock) -> None:
+    _session(p, ep, _day(7))
+    p.plan_ending(ME, ep, on=_day(14), target_date=_day(42))
+    _session(p, ep, _day(14))
+
+
+def _goals_after_that_days_session(p: Practice, ep: str, clock: Clock) -> None:
+    _session(p, ep, _day(7))
+    p.agree_goals(ME, ep, [GoalDraft("another synthetic goal")], agreed_on=_day(7))
+
+
+def _a_goal_revised_before_that_days_review(p: Practice, ep: str, clock: Clock) -> None:
+    _session(p, ep, _day(7))
+    clock.to(_day(14))
+    _session(p, ep, _day(14))
+    goal = next(iter(p.episode(ME, ep).goals))
+    p.revise_goal(ME, ep, GoalRevision(goal, status=GoalStatus.ACHIEVED), revised_on=_day(14))
+    progress = (GoalProgressNote(goal, GoalProgress.ACHIEVED),)
+    p.record_review(
+        ME, ep, Review(held_on=_day(14), decision=ReviewDecision.CONTINUE, goal_progress=progress)
+    )
+
+
+def _a_hold_then_a_transfer(p: Practice, ep: str, clock: Clock) -> None:
+    _session(p, ep, _day(7))
+    p.put_on_hold(ME, ep, on=_day(14), reason="synthetic")
+    p.transfer(ME, ep, to_clinician_id=OTHER.id, on=_day(14), reason="synthetic")
+    p.resume(OTHER, ep, on=_day(21))
+    _session(p, ep, _day(21), OTHER)
+
+
+#: Within one day, records in an order :data:`RANK` does not give (what each does, after the same start).
+CASES: dict[str, Callable[[Practice, str, Clock], None]] = {
+    "a hold and its resumption, then that day's session": _hold_and_resume_then_a_session,
+    "a review before that day's session": _a_review_before_the_session,
+    "a transfer, then the new clinician's session": _a_transfer_then_the_new_clinicians_session,
+    "a repair attempt before that day's session": _a_repair_before_the_session,
+    "a hold, then a transfer": _a_hold_then_a_transfer,
+    "the ending planned before that day's session": _the_ending_planned_before_that_days_session,
+    "goals agreed after that day's session": _goals_after_that_days_session,
+    "a goal revised before that day's review": _a_goal_revised_before_that_days_review,
+}
+
+
+def _episode(p: Practice) -> str:
+    ep = p.start_episode(ME, client_ref="client-1", clinician_id=ME.id, opened_on=OPENED)
+    p.record_consultation(ME, ep, Consultation(OPENED, Modality.VIDEO, Consent(True, True)))
+    p.decide_fit(ME, ep, FitDecision(FitOutcome.PROCEED, OPENED))
+    p.agree_goals(ME, ep, [GoalDraft("a synthetic goal")], agreed_on=OPENED)
+    return ep
+
+
+def _held(p: Practice) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The episode's state (without what an import makes anew) and what happened in it: each event's type
+    and who recorded it, in order."""
+    (row,) = p.caseload(READER, include_closed=True)
+    timeline = [(e.type, e.actor_id) for e in p.timeline(READER, row.episode_id)]
+    return _normalised(p.episode(READER, row.episode_id)), timeline
+
+
+def _exported(p: Practice, folder: Path, form: str) -> Path:
+    """The practice's export: a Bulk Data directory, or its one episode as a Bundle (references by full
+    URL, a Goal's versions not kept)."""
+    if form == "ndjson":
+        export_ndjson(p, READER, folder, purpose="treatment")
+        return folder
+    (row,) = p.caseload(READER, include_closed=True)
+    path = folder.with_suffix(".json")
+    path.write_text(json.dumps(episode_bundle(p, READER, row.episode_id, purpose="treatment")), "utf-8")
+    return path
+
+
+def _imported(source: Path, folder: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    with open_practice(folder / "imported.sqlite", clock=Clock()) as practice:
+        found = FhirSource(source, practice.plugins.measures())
+        result = run_import(practice, found, clinic_id=CLINIC, source_id=source.name)
+        assert result.errors == ()
+        return _held(practice)
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_days_records_come_back_in_the_order_they_were_stored(case: str, form: str, tmp_path: Path) -> None:
+    clock = Clock()
+    with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
+        CASES[case](source, _episode(source), clock)
+        before = _held(source)
+        exported = _exported(source, tmp_path / "export", form)
+    after = _imported(exported, tmp_path)
+    assert after[0] == before[0]
+    assert after[1][4:] == before[1][4:]  # after the opening, the consultation, the fit and the goals
+
+
+def test_without_the_provenance_a_days_records_run_in_working_day_order(tmp_path: Path) -> None:
+    """FHIR of another system (no Provenance, or none saying when each record was stored): by RANK."""
+    clock = Clock()
+    with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
+        _a_review_before_the_session(source, _episode(source), clock)
+        exported = _exported(source, tmp_path / "export", "ndjson")
+        stored = _held(source)[1]
+    provenance = exported / "Provenance.ndjson"
+    lines = provenance.read_text("utf-8").splitlines()
+    review = next(line for line in lines if "review-recorded" in line)
+    provenance.write_text("\n".join(line for line in lines if line != review) + "\n", "utf-8")
+    state, timeline = _imported(exported, tmp_path)
+    # that day's review has no instant: the whole day runs in working-day order, the session first
+    assert [t for t, _ in stored[-2:]] == ["review-recorded", "session-recorded"]
+    assert [t for t, _ in timeline[-2:]] == ["session-recorded", "review-recorded"]
+    assert state["last_review_at_session"] == 2
+
+
+def test_the_demo_round_trip_holds_when_each_record_is_stored_at_its_own_instant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo stores a day's records all at noon (so a day runs in working-day order); here its clock
+    moves on a second at every read, so that every day of every episode (alerts, client responses, groups,
+    corrections, endings) is replayed by the instants alone."""
+    noon = alliancekit.demo.simulate._Clock.__call__
+    ticks = iter(range(10**9))
+    monkeypatch.setattr(
+        alliancekit.demo.simulate._Clock, "__call__", lambda c: noon(c) + timedelta(seconds=next(ticks))
+    )
+    simulate_practice(tmp_path / "demo.sqlite", clients=12, seed=7)
+    with open_practice(tmp_path / "demo.sqlite") as source:
+        left_out = _left_out(source)
+        before = _states(source, left_out)
+        exported = _export(source, DEMO_CLINIC, tmp_path / "export")
+    with open_practice(tmp_path / "imported.sqlite") as practice:
+        result = _import(practice, exported, DEMO_CLINIC)
+        assert (result.errors, result.notes) == ((), ())
+        after = _states(practice, left_out)
+    lines = (exported / "Provenance.ndjson").read_text("utf-8").splitlines()
+    recorded = {json.loads(line)["recorded"] for line in lines}
+    assert len(recorded) > 2 * len({r[:10] for r in recorded})  # days of several instants, not one noon
+    assert after == before
