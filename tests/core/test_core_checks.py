@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import types
 import typing
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
@@ -248,6 +249,46 @@ def test_number_accepts_finite_numbers(value: float) -> None:
 )
 def test_number_refusals(value: object, rule: str) -> None:
     refused(lambda: ck.check_number("answer", value), "answer", rule)
+
+
+def test_number_bounds_are_inclusive_for_floats_and_ints() -> None:
+    for value in (ck.MAX_ANSWER, -ck.MAX_ANSWER, float(ck.MAX_ANSWER), -float(ck.MAX_ANSWER)):
+        assert ck.check_number("answer", value) == value
+    for value in (ck.MAX_ANSWER + 1, -ck.MAX_ANSWER - 1, ck.MAX_ANSWER * 1.000001):
+        refused(lambda value=value: ck.check_number("answer", value), "answer", "range")
+    refused(lambda: ck.check_number("answer", 5, lo=0, hi=4), "answer", "range")
+
+
+def test_number_subclasses_come_back_plain() -> None:
+    class Weird(float):
+        def __le__(self, other: object) -> bool:
+            return True
+
+    refused(lambda: ck.check_number("answer", Weird(1e12)), "answer", "range")
+    refused(lambda: ck.check_number("answer", Weird(math.nan)), "answer", "range")
+    assert type(ck.check_number("answer", Weird(3.5))) is float
+
+
+def test_ref_returns_a_subclass_plain_and_a_str_as_it_is() -> None:
+    plain = "client-7"
+    assert ck.check_ref("ref", plain) is plain
+    sneaky = ck.check_ref("ref", Sneaky("client-7"))
+    assert type(sneaky) is str
+    assert sneaky == "client-7"
+
+
+def test_record_lists_and_answers_of_any_plain_or_abstract_shape() -> None:
+    answers = types.MappingProxyType({"q1": 1, "q2": 2.5})
+    admin = Administration("ors", "1.0", AdministrationTiming.START, answers)
+    assert type(admin.answers) is dict
+    assert admin.answers == {"q1": 1, "q2": 2.5}
+    for listed in (["p1", "p2"], ("p1", "p2"), iter(["p1", "p2"])):
+        session = Session(D, Modality.VIDEO, Attendance.ATTENDED, attended_by=listed)
+        assert session.attended_by == ("p1", "p2")
+    for wrong in ("p1", {"p1": 1}, b"p1"):
+        with pytest.raises(ValidationError) as caught:
+            Session(D, Modality.VIDEO, Attendance.ATTENDED, attended_by=wrong)  # type: ignore[arg-type]
+        assert caught.value.rule == "type"
 
 
 def test_bool() -> None:

@@ -36,6 +36,10 @@ class DefinitionLedger:
         self._measures = measures
         self._on = reader.keeps_definitions
         self._stored: set[tuple[str, str]] = set()
+        # Each registered measure's stored form, made once: until a commit is written, every command that
+        # scores a measure carries its definition (a batch's first transaction, hundreds of them), and the
+        # canonical JSON and SHA-256 of a whole definition cost more than the rest of the command.
+        self._made: dict[tuple[str, str], StoredDefinition] = {}
 
     def pending(self, events: Iterable[Event]) -> tuple[StoredDefinition, ...]:
         """The definitions of the measures ``events`` scored that no commit of this runner has stored."""
@@ -50,10 +54,16 @@ class DefinitionLedger:
                 if key in self._stored or key in new:
                     continue
                 try:
-                    new[key] = stored_definition(self._measures.get(*key))
+                    new[key] = self._definition(key)
                 except LookupError:  # not registered (cannot happen to a score just made): nothing to keep
                     continue
         return tuple(new.values())
+
+    def _definition(self, key: tuple[str, str]) -> StoredDefinition:
+        made = self._made.get(key)
+        if made is None:  # at most one per registered measure: the registry is fixed for the runner
+            made = self._made[key] = stored_definition(self._measures.get(*key))
+        return made
 
     def stored(self, definitions: Iterable[StoredDefinition]) -> None:
         """Remember definitions a written commit carried."""

@@ -118,6 +118,8 @@ def _plain(field: str, value: object) -> str:
     ``str.__str__`` copies a subclass's characters into a plain str, so an overridden ``__len__``,
     ``encode`` or ``__eq__`` of a subclass can neither get past the checks nor reach a store.
     """
+    if type(value) is str:  # already plain (the common case: every record's ids and texts)
+        return value
     if not isinstance(value, str):
         raise ValidationError(field, "type", "text expected")
     return str.__str__(value)
@@ -147,7 +149,7 @@ def check_text(field: str, value: object, *, required: bool = False, max_len: in
 
 def check_ref(field: str, value: object) -> str:
     """An id or reference: non-empty printable text of at most :data:`MAX_ID` characters; returns it."""
-    plain = _plain(field, value)
+    plain = value if type(value) is str else _plain(field, value)  # a call saved: records hold many ids
     if 0 < len(plain) <= MAX_ID and plain.isprintable():
         return plain
     if _SURROGATE.search(plain):
@@ -181,6 +183,8 @@ def check_number(
     field: str, value: object, *, lo: float = -MAX_ANSWER, hi: float = MAX_ANSWER
 ) -> float | int:
     """A finite number (int or float, not ``bool``) from ``lo`` to ``hi`` inclusive; returns it."""
+    if (type(value) is float or type(value) is int) and lo <= value <= hi:
+        return value  # already plain and in range (NaN and the infinities fail the range: checked below)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(field, "type", "number expected")
     if isinstance(value, float):
@@ -378,7 +382,9 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
         item_check, _ = _check_for(typing.get_args(tp)[0], kind)
 
         def check_tuple(where: str, value: Any) -> Any:
-            if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+            # a tuple or list is a list: the ABC checks (for anything else) cost more than the rest
+            plain = type(value) is tuple or type(value) is list
+            if not plain and (isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable)):
                 raise ValidationError(where, "type", "list expected")
             items = tuple(itertools.islice(value, MAX_ITEMS + 1))
             if len(items) > MAX_ITEMS:
@@ -402,7 +408,7 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
 
 def _check_answers(where: str, value: Any) -> dict[str, float | int | None]:
     """Measure answers by item key: ids to finite numbers or None. Kept as a plain dict copy."""
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # a dict is one: no ABC check
         raise ValidationError(where, "type", "mapping expected")
     if len(value) > MAX_ITEMS:
         raise ValidationError(where, "max-items", f"at most {MAX_ITEMS}")

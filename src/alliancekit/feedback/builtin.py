@@ -59,11 +59,17 @@ def _target(measure: Measure, score: RecordedScore) -> Target:
     return Target(measure.id, None if score.own else score.about)
 
 
-def _alliance_scores(ctx: RuleContext) -> Iterator[tuple[Event, RecordedScore, Measure]]:
-    for event, score in ctx.new_scores():
-        measure = ctx.measure(score.measure_id)
-        if measure is not None and measure.kind is MeasureKind.ALLIANCE:
-            yield event, score, measure
+def _alliance_scores(ctx: RuleContext) -> tuple[tuple[Event, RecordedScore, Measure], ...]:
+    """This command's new scores of alliance measures, with their measures (three rules ask: worked out
+    once per evaluation)."""
+    found: tuple[tuple[Event, RecordedScore, Measure], ...] | None = ctx.memo.get("alliance-scores")
+    if found is None:
+        found = ctx.memo["alliance-scores"] = tuple(
+            (event, score, measure)
+            for event, score in ctx.new_scores()
+            if (measure := ctx.measure(score.measure_id)) is not None and measure.kind is MeasureKind.ALLIANCE
+        )
+    return found
 
 
 def _alliance_below_cutoff(ctx: RuleContext) -> Iterator[Target]:

@@ -52,7 +52,8 @@ def evaluate(
     """Alerts raised by ``events`` (and review-due alerts a recorded review resolves), to append."""
     if not context.config.enabled or not after.is_open or not events:
         return []
-    out: list[Event] = _resolved_by_review(events, after, context)
+    kinds = frozenset([event.TYPE for event in events])
+    out: list[Event] = _resolved_by_review(events, after, context) if ReviewRecorded.TYPE in kinds else []
     state = fold(after, out) if out else after
     day = after.last_activity_on or after.opened_on
     active = {alert.key for alert in state.alerts.values()}
@@ -66,7 +67,7 @@ def evaluate(
         )
 
     ctx = rule_context()
-    for rules in _phases(context.rules, frozenset([event.TYPE for event in events])):
+    for rules in _phases(context.rules, kinds):
         if ctx.after is not state:  # the phase before raised alerts: later rules see them folded in
             ctx = rule_context()
         raised: list[Event] = []

@@ -38,6 +38,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.plugins.manager import PluginHost
 
 _THE_MEASURE = N_("the measure")
+#: What the memo gives for a measure not looked up yet (``None`` is an unknown measure's entry).
+_UNLOOKED: Any = object()
 _RULE_ID = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*(\.[a-z0-9]+(-[a-z0-9]+)*)*$")
 
 
@@ -85,12 +87,13 @@ class RuleContext:
     def measure(self, measure_id: str) -> Measure | None:
         """The registered measure (latest version), or ``None`` for an unknown id."""
         key = ("measure", measure_id)
-        if key not in self.memo:
+        found: Measure | None = self.memo.get(key, _UNLOOKED)
+        if found is _UNLOOKED:
             try:
-                self.memo[key] = self.measures.get(measure_id)
+                found = self.measures.get(measure_id)
             except LookupError:
-                self.memo[key] = None
-        found: Measure | None = self.memo[key]
+                found = None
+            self.memo[key] = found
         return found
 
     def scored_measures(self) -> list[ScoredMeasure]:

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from alliancekit.events.identity_cache import IdentityCache
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, StoredEvent
 
 GENESIS = "0" * 64
@@ -38,6 +39,23 @@ AUDIT_SHARDS = 16
 _CIPHERTEXT = "ak:enc:v1:"
 
 _CANONICAL = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True, check_circular=False)
+
+
+def time_text(at: datetime) -> str:
+    """``at`` as ISO text, as times are hashed and stored.
+
+    A command's time is formatted for its events' hash, its audit entry's hash and the rows of both; the
+    text is made once per time object (formatting an aware datetime costs more than hashing its text).
+    """
+    return _times.get(at, _isoformat)
+
+
+def _isoformat(at: Any) -> str:
+    text: str = at.isoformat()
+    return text
+
+
+_times: IdentityCache[str] = IdentityCache(256)
 
 
 def _digest(parts: Iterable[str]) -> str:
@@ -86,8 +104,8 @@ def event_hash(event: StoredEvent, prev_hash: str, *, is_canonical: bool = False
     """The hash of ``event`` following ``prev_hash`` in its episode's stream."""
     e = event
     return _event_digest(
-        prev_hash, e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at.isoformat(),
-        e.recorded_at.isoformat(), e.actor_id, e.actor_role, e.clinic_id, e.corrects,
+        prev_hash, e.episode_id, e.seq, e.event_id, e.type, e.schema_version, time_text(e.occurred_at),
+        time_text(e.recorded_at), e.actor_id, e.actor_role, e.clinic_id, e.corrects,
         canonical_payload(e.payload_json, is_canonical=is_canonical),
     )  # fmt: skip
 
@@ -132,7 +150,7 @@ def new_events(
     A command's events share one actor, one time (formatted once) and one correction link; their payloads
     come from the canonical encoder.
     """
-    iso = at.isoformat()
+    iso = time_text(at)
     out = []
     for seq, e in enumerate(events, start=after_seq + 1):
         payload = canonical_payload(e.payload_json, is_canonical=True)
@@ -163,7 +181,7 @@ def entry_hash(record: AuditRecord, position: int, prev_hash: str) -> str:
             str(position),
             prev_hash,
             record.entry_id,
-            record.at.isoformat(),
+            time_text(record.at),
             record.actor_id,
             record.actor_role,
             record.clinic_id,

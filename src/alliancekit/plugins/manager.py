@@ -102,9 +102,14 @@ class PluginHost:
 
     def measures(self) -> Any:
         """The :class:`~alliancekit.measures.registry.MeasureRegistry` built from every plugin."""
+        # Every command asks (scoring, alert rules): the import statement runs only when building, as
+        # importing even a loaded module costs more than the cached lookup itself.
+        return self.cached("measures", self._build_measures)
+
+    def _build_measures(self) -> Any:
         from alliancekit.measures.registry import build_measure_registry
 
-        return self.cached("measures", lambda: build_measure_registry(self))
+        return build_measure_registry(self)
 
     def notifiers(self) -> Any:
         """The :class:`~alliancekit.notify.channels.NotifierRegistry` built from every plugin."""
