@@ -1,10 +1,12 @@
-"""Shared fixtures: the source tree (for tests that read README, docs, schemas), plugin isolation."""
+"""Shared fixtures: the source tree (for tests that read README, docs, schemas), plugin isolation, a
+PostgreSQL server of the run's own (for the tests that run on every store)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,3 +52,13 @@ def fresh_plugin_host() -> Iterator[None]:
     reset_plugin_host()
     yield
     reset_plugin_host()
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[Any]:
+    """The run's database and ordinary role on the PostgreSQL server (see alliancekit_postgres.testing)."""
+    if os.environ.get("CI") != "true":
+        pytest.importorskip("alliancekit_postgres", reason="alliancekit-postgres is not installed")
+    from alliancekit_postgres.testing import test_server
+
+    yield from test_server()

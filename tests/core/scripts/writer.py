@@ -6,7 +6,8 @@ this process.
 
 ``writer.py race DB EPISODE N RETRIES GO_FILE``: wait for GO_FILE to appear, then record N sessions in
 EPISODE as fast as possible with ``conflict_retries=RETRIES``; print ``ready`` once, then ``ok version
-session_id`` or ``conflict`` for each.
+session_id`` or ``conflict`` for each. DB is an SQLite path or a ``postgresql://`` location (its plugin
+enabled by the environment).
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ from alliancekit.domain import (
     Session,
 )
 from alliancekit.errors import ConflictError
+from alliancekit.plugins.manager import get_plugin_host
 from alliancekit.practice import Practice, Recorded
+from alliancekit.store.protocol import Store
 
 ACTOR = Actor("clin-1", Role.CLINICIAN, "clinic-1")
 START = date(2026, 1, 5)
@@ -83,7 +86,15 @@ def crash(db: str, seed: int) -> None:
 
 
 def race(db: str, episode_id: str, n: int, retries: int, go_file: str) -> None:
-    open_practice(Path(db)).episode(ACTOR, episode_id)  # warm up: plugins loaded, schema checked
+    # PostgreSQL: one pool for the process, as a host has, and a clinic view of it per command (closing a
+    # view leaves the pool open). Opening a pool per command would space the commands out.
+    pool = get_plugin_host().stores().open(db) if "://" in db else None
+
+    def store() -> Store | str:
+        return db if pool is None else pool.for_clinic(ACTOR.clinic_id)
+
+    with open_practice(store()) as warm:  # warm up: plugins loaded, schema checked
+        warm.episode(ACTOR, episode_id)
     say("ready")
     while not Path(go_file).exists():
         time.sleep(0.001)
@@ -92,7 +103,7 @@ def race(db: str, episode_id: str, n: int, retries: int, go_file: str) -> None:
         # A Practice per command: each one reads the episode and then writes, as independent requests
         # of a host do. (A long-lived Practice first tries its last-seen state, and a conflict on that
         # guess is re-read silently, so it would hide the race this test is about.)
-        practice = open_practice(Path(db), conflict_retries=retries)
+        practice = open_practice(store(), conflict_retries=retries)
         try:
             done = practice.record_session(ACTOR, episode_id, session)
         except ConflictError:
@@ -101,6 +112,8 @@ def race(db: str, episode_id: str, n: int, retries: int, go_file: str) -> None:
             say("ok", done.version, done.record_id)
         finally:
             practice.close()
+    if pool is not None:
+        pool.close()
 
 
 if __name__ == "__main__":

@@ -36,6 +36,14 @@ heads and the last checkpoint, calls ``make`` and inserts what it returns, in on
 sealers, in threads or processes, queue and the checkpoints' MAC chain never forks. Writers do not take that
 lock, so sealing never stops them.
 
+Fair retries (:meth:`PostgresStore.exclusive`): every commit takes a second advisory lock on (schema, clinic),
+the writers' lock, shared and for its transaction, before it touches a row; writers never wait for each other
+on it. ``exclusive`` takes it exclusive for a session, on a connection it pins to the calling thread until the
+block ends: commits in flight finish first, later ones wait, and the thread's own operations in the block run
+on that session (its commits take the shared lock the session holds already). The runner retries a command
+that lost a race in there, so the retry cannot lose again. The seal lock is another key: neither waits for
+the other.
+
 Read-only stores (``read_only=True``) run every transaction in read-only mode
 (``default_transaction_read_only``), never create or migrate the schema, and refuse every write method with
 :class:`~alliancekit.errors.StoreError`. They read a schema one version behind (from ``READABLE_FROM``): its
@@ -47,8 +55,10 @@ the lease ``UPDATE`` in one function, so concurrent dispatchers take different m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -118,6 +128,9 @@ LOCATION_OPTIONS = ("clinic", "schema", "pool_min", "pool_max", "retries")
 DEFAULT_CONNECT_TIMEOUT = 10
 #: Advisory-lock class of the per-clinic seal lock (the migration lock is 0x416B).
 _SEAL_NAMESPACE = 0x416C
+#: Advisory-lock class of the per-clinic writers' lock: every commit takes it shared for its transaction,
+#: :meth:`PostgresStore.exclusive` takes it exclusive for its session.
+_WRITERS_NAMESPACE = 0x416D
 
 #: SQLSTATEs of values PostgreSQL cannot store or take: untranslatable character (a JSON ``\u0000``), bad
 #: text representation (a lone surrogate escaped in JSON), character not in repertoire, out of range.
@@ -129,7 +142,13 @@ _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 # Each statement calls one of the schema's functions (see schema.py): one statement, one round trip, with the
 # clinic set inside the same transaction. Only the schema identifier is composed in; values are bound.
 _SQL_TEXT = {
-    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 36) + ")",
+    # The writers' lock (shared) is taken before append_commit touches a row: the function in FROM runs
+    # before the target list is computed. See PostgresStore.exclusive.
+    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 36) + ")"  # noqa: S608 - placeholders only
+    " FROM pg_advisory_xact_lock_shared(%s, hashtext(%s))",
+    "writers_shared": "SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))",
+    "writers_exclusive": "SELECT pg_advisory_lock(%s, hashtext(%s))",
+    "writers_release": "SELECT pg_advisory_unlock(%s, hashtext(%s))",
     "closed_outcomes": "SELECT * FROM {s}.closed_outcomes(%s)",
     "claim_outbox": "SELECT * FROM {s}.claim_outbox(%s, %s, %s, %s, %s, %s)",
     "outbox_delivered": "SELECT {s}.outbox_delivered(%s, %s)",
@@ -172,6 +191,15 @@ _SQL_TEXT = {
 _NOT_LIVE_SQLSTATE = "AK410"
 
 
+class _Pinned(threading.local):
+    """A thread's connection while it holds writers' locks (:meth:`PostgresStore.exclusive`), per pool."""
+
+    def __init__(self) -> None:
+        self.conn: psycopg.Connection[Any] | None = None
+        #: The lock keys (schema/clinic) this thread holds exclusive on ``conn``.
+        self.held: set[str] = set()
+
+
 class _Database:
     """The pool and the compiled statements, shared by every clinic view of one store."""
 
@@ -185,6 +213,8 @@ class _Database:
         # Composed once: the schema identifier is quoted by psycopg.sql, never formatted in by hand.
         self.sql = {name: sql.SQL(text).format(s=ident).as_string(None) for name, text in _SQL_TEXT.items()}
         self.closed = False
+        #: Per thread: the connection every operation of a thread inside ``exclusive`` runs on.
+        self.pinned = _Pinned()
         #: The schema version found on opening (below the latest only for a read-only store).
         self.version = LATEST_VERSION
         self.pool = ConnectionPool(
@@ -342,6 +372,9 @@ class PostgresStore:
     def _connection(self) -> Any:
         if self._db.closed:
             raise StoreError("the store is closed")
+        pinned = self._db.pinned.conn
+        if pinned is not None:  # inside exclusive: on the session holding the lock, never waiting on it
+            return contextlib.nullcontext(pinned)
         try:
             return self._db.pool.connection(timeout=30)
         except PoolTimeout as exc:  # pragma: no cover - raised on enter, see _run
@@ -424,6 +457,78 @@ class PostgresStore:
                 raise AccessDenied("append", "row-level security refused a row of this commit") from None
             raise
 
+    @property
+    def _writers_key(self) -> str:
+        return f"{self._db.schema}/{self.clinic_id}"
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold this clinic's writers' lock across what this thread reads, decides and writes in the block.
+
+        The runner retries a command that lost a race for an episode in here: optimistic writes alone let
+        a writer that never pauses win every race, and the other run out of retries (starvation); under
+        the lock its second try cannot lose. Every commit takes the lock shared for its transaction, so
+        writers do not wait for each other, only for a holder of ``exclusive``; this takes it exclusive
+        for a session (``pg_advisory_lock``), once the commits in flight are done. The thread's operations
+        in the block run on that session, one by one as outside it: its reads see the latest commits, and
+        its commits take the shared lock the session holds already instead of waiting for themselves."""
+        self._writable("exclusive")
+        pinned, key = self._db.pinned, self._writers_key
+        if key in pinned.held:
+            yield
+            return
+        with contextlib.ExitStack() as stack:
+            if pinned.conn is None:
+                stack.enter_context(self._pin())
+            params = (_WRITERS_NAMESPACE, key)
+            try:
+                self._run("writers' lock", lambda c: c.execute(self._db.sql["writers_exclusive"], params))
+            except BaseException:
+                self._end_session()  # an interrupted wait may have been granted the lock all the same
+                raise
+            pinned.held.add(key)
+            try:
+                yield
+            finally:
+                pinned.held.discard(key)
+                self._release(params)
+
+    @contextlib.contextmanager
+    def _pin(self) -> Iterator[None]:
+        """Take a connection from the pool for this thread's operations until the block ends."""
+        if self._db.closed:
+            raise StoreError("the store is closed")
+        try:
+            conn = self._db.pool.getconn(timeout=30)
+        except PoolTimeout as exc:
+            raise StoreBusy("no database connection became free") from exc
+        self._db.pinned.conn = conn
+        try:
+            yield
+        finally:
+            self._db.pinned.conn = None
+            self._db.pool.putconn(conn)  # a closed one (see _release) is discarded, not reused
+
+    def _release(self, params: tuple[int, str]) -> None:
+        conn = self._db.pinned.conn
+        assert conn is not None  # noqa: S101 - pinned by exclusive
+        try:
+            released = conn.execute(self._db.sql["writers_release"], params).fetchone()
+        except psycopg.Error:  # a broken connection: its session, and so its lock, is gone or going
+            released = None
+        except BaseException:
+            self._end_session()
+            raise
+        if released is None or released[0] is not True:
+            self._end_session()
+
+    def _end_session(self) -> None:
+        """Close the pinned connection: its session's end releases its locks, which a connection going back
+        to the pool must never carry (the pool discards a closed one)."""
+        conn = self._db.pinned.conn
+        if conn is not None:
+            conn.close()
+
     def _append(self, conn: psycopg.Connection[Any], commit: Commit, audit: Sequence[AuditRecord]) -> None:
         request = commit.request
         if request is None and not commit.definitions:
@@ -432,6 +537,8 @@ class PostgresStore:
         # The definitions and the request's change join the commit's transaction: all or nothing.
         with conn.transaction():
             if commit.definitions:
+                # The writers' lock first, as append_commit takes it: never wait for it holding a row.
+                conn.execute(self._db.sql["writers_shared"], (_WRITERS_NAMESPACE, self._writers_key))
                 self._save_definitions(conn, commit.definitions)
             self._append_commit(conn, commit, audit)
             if request is None:
@@ -494,6 +601,8 @@ class PostgresStore:
                 _json_array(_outbox_object(m) for m in commit.outbox),
                 audit_array(audit),
                 row.missed_measures_json,
+                _WRITERS_NAMESPACE,
+                self._writers_key,
             ),
         )
 
