@@ -217,3 +217,30 @@ def test_an_entry_refused_in_a_group_fails_its_own_reader_only(
     assert outcomes == {"first": "ok", "good": "ok", "refused": "failed"}
     assert [len(t) for t in store.transactions] == [1, 1]
     assert len(_read_entries(store.path)) == 2
+
+
+def test_an_entry_under_the_writers_lock_does_not_wait_for_a_group_that_waits_for_that_lock(
+    counted: tuple[Practice, CountingStore, Actor, str],
+) -> None:
+    """A retry after a lost race runs under the store's writers' lock (``Guard.exclusive``). An entry it
+    writes meanwhile (a read, a refusal) must not queue behind a group whose writer, in another thread,
+    waits for that lock: each would wait for the other for ever. It is written on its own instead."""
+    practice, store, actor, ep = counted
+    guard = practice._open().guard
+    outcome: list[str] = []
+
+    def under_the_lock() -> None:
+        with guard.exclusive():
+            reader = threading.Thread(target=practice.episode, args=(actor, ep), daemon=True)
+            reader.start()  # leads a group, whose write waits for the writers' lock this thread holds
+            assert store.in_first.wait(timeout=60)
+            practice.episode(actor, ep)  # audited under the lock
+            outcome.append("read under the lock")
+        reader.join()
+        outcome.append("group written")
+
+    holder = threading.Thread(target=under_the_lock, daemon=True)  # a deadlock must fail, not hang
+    holder.start()
+    holder.join(timeout=120)
+    assert outcome == ["read under the lock", "group written"]
+    assert len(_read_entries(store.path)) == 2

@@ -201,8 +201,28 @@ class Guard:
         if batch is not None:
             batch.add(entries)
             return
-        self._group.write(entries)
-        self.committed(len(entries))
+        self._write(entries)
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the store's writers' lock for this thread across the block, where the store has one
+        (``exclusive``): the runner retries a command that lost a race in here, so it cannot lose again.
+
+        This thread's entries are written on their own meanwhile, not through the group: the writer of a
+        group, in another thread, may be waiting for this very lock, and would never finish the group this
+        thread waited on.
+        """
+        exclusive = getattr(self._store, "exclusive", None)
+        if exclusive is None:
+            yield
+            return
+        outer = getattr(self._local, "alone", False)
+        with exclusive():
+            self._local.alone = True
+            try:
+                yield
+            finally:
+                self._local.alone = outer
 
     @contextlib.contextmanager
     def batched(self) -> Iterator[AuditBatch]:
@@ -213,7 +233,7 @@ class Guard:
         if outer is not None:  # nested: the outer block writes them
             yield outer
             return
-        batch = AuditBatch(self._write_batch)
+        batch = AuditBatch(self._write)
         self._local.batch = batch
         try:
             yield batch
@@ -221,8 +241,11 @@ class Guard:
             self._local.batch = None
             batch.flush()
 
-    def _write_batch(self, entries: Sequence[AuditRecord]) -> None:
-        self._group.write(entries)
+    def _write(self, entries: Sequence[AuditRecord]) -> None:
+        if getattr(self._local, "alone", False):
+            self._store.append_audit(entries)
+        else:
+            self._group.write(entries)
         self.committed(len(entries))
 
     def committed(self, count: int) -> None:

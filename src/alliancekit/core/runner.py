@@ -270,9 +270,8 @@ class Runner:
 
     def _after_conflict(self, conflicts: int) -> contextlib.AbstractContextManager[None]:
         """Where a try runs: after a lost race, under the store's writers' lock if it has one
-        (``exclusive``), so the retry cannot lose again however busy the other writers are."""
-        exclusive = getattr(self.s.store, "exclusive", None) if conflicts else None
-        return contextlib.nullcontext() if exclusive is None else exclusive()
+        (:meth:`Guard.exclusive`), so the retry cannot lose again however busy the other writers are."""
+        return self.s.guard.exclusive() if conflicts else contextlib.nullcontext()
 
     def _start(self, spec: CommandSpec, actor: Actor, args: Mapping[str, Any], key: str | None) -> str:
         guard = self.s.guard

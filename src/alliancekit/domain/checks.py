@@ -184,7 +184,7 @@ def check_number(
 ) -> float | int:
     """A finite number (int or float, not ``bool``) from ``lo`` to ``hi`` inclusive; returns it."""
     if (type(value) is float or type(value) is int) and lo <= value <= hi:
-        return value  # already plain and in range (NaN and the infinities fail the range: checked below)
+        return value  # plain and in range (NaN and the infinities fail the finite bounds: checked below)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(field, "type", "number expected")
     if isinstance(value, float):
