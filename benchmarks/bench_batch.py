@@ -46,8 +46,11 @@ CLINIC = "bench-clinic"
 IMPORT_CLIENTS = int(os.environ.get("ALLIANCEKIT_BENCH_IMPORT_CLIENTS", "1000"))
 IMPORT_SESSIONS = 3
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "imports"
-#: The two import sizes (clients) whose memory peaks are compared.
-MEMORY_SIZES = (100, 400)
+#: The two import sizes (clients) whose memory peaks are compared. Past a few thousand clients: the caches
+#: kept by identity (the state's JSON texts, the caseload's alert columns; 8,192 entries each) hold values
+#: of recent episodes and fill up over the first thousands, so a long import's peak grows until they are
+#: full and is flat after (measured 2026-11-30: 7.8 MiB at 1,600 clients, 9.9 at 3,200, 10.8 at 6,400).
+MEMORY_SIZES = (3200, 6400)
 _TABLES = ("episodes", "events", "audit", "commands", "outbox")
 
 
