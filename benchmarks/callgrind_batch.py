@@ -13,12 +13,12 @@ Run from the repository root (needs ``valgrind``): ``python benchmarks/callgrind
 
 from __future__ import annotations
 
-import re
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+import callgrind
 
 SMALL, LARGE = 10, 30
 HERE = Path(__file__).resolve().parent
@@ -51,14 +51,7 @@ def _drive(path: str, clients: int) -> None:
 
 
 def _instructions(path: str, clients: int, out: Path) -> int:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/{path}-{clients}.out",  # noqa: S607
-         sys.executable, __file__, "--drive", path, str(clients)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    assert found, done.stderr[-2000:]
-    return int(found.group(1))
+    return callgrind.instructions(__file__, path, clients, out)
 
 
 def main(keep: Path | None) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 # The benchmark drives bench_core's own helpers.
 # ruff: noqa: SLF001
-import re
-import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from pathlib import Path
+
+import callgrind
 
 WARMUP = 40
 EPISODES = 21
@@ -59,14 +59,7 @@ def _drive(mode: str, n: int) -> None:
 
 
 def _instructions(mode: str, n: int, out: Path) -> int:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
-        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/{mode}-{n}.out",  # noqa: S607
-         sys.executable, __file__, "--drive", mode, str(n)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    assert found, done.stderr[-2000:]
-    return int(found.group(1))
+    return callgrind.instructions(__file__, mode, n, out)
 
 
 def main() -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,3 +181,16 @@ def small_practice(path: Path) -> tuple[Practice, Actor, str]:
             ),
         )
     return practice, actor, ep
+
+
+def cli_with_k10(*args: str, autoload: bool) -> subprocess.CompletedProcess[str]:
+    """``alliancekit ARGS`` in a process of its own with the K10 plugin named, and (``autoload=False``)
+    every measure plugin switched off, as if uninstalled."""
+    env = dict(os.environ)
+    env.pop("ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD", None)
+    env["ALLIANCEKIT_PLUGINS"] = "k10"
+    if not autoload:
+        env["ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    return subprocess.run(
+        [sys.executable, "-m", "alliancekit", *args], capture_output=True, text=True, env=env, check=False
+    )

@@ -4,11 +4,8 @@ records no mapping exports (addenda, statements of disagreement, lockbox directi
 from __future__ import annotations
 
 import json
-import os
 import random
 import sqlite3
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -20,7 +17,7 @@ from alliancekit.fhir import export_ndjson
 from alliancekit.fhir.records import NOT_EXPORTED_EVENT_TYPES, NOT_EXPORTED_REASONS
 from alliancekit.plugins.manager import make_plugin_host
 
-from .conftest import CLINIC, small_practice
+from .conftest import CLINIC, cli_with_k10, small_practice
 
 K10 = make_plugin_host(load_entry_points=True, allow=["k10"])
 
@@ -59,17 +56,6 @@ def _with_k10_and_an_addendum(path: Path) -> str:
     return ep
 
 
-def _cli(*args: str, autoload: bool) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD", None)
-    env["ALLIANCEKIT_PLUGINS"] = "k10"
-    if not autoload:
-        env["ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # as if every measure plugin were uninstalled
-    return subprocess.run(
-        [sys.executable, "-m", "alliancekit", *args], capture_output=True, text=True, env=env, check=False
-    )
-
-
 def test_an_export_naming_a_questionnaire_it_cannot_contain_warns_and_exits_1(tmp_path: Path) -> None:
     db = tmp_path / "practice.sqlite"
     _with_k10_and_an_addendum(db)
@@ -77,11 +63,11 @@ def test_an_export_naming_a_questionnaire_it_cannot_contain_warns_and_exits_1(tm
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM measure_definitions WHERE measure_id = 'k10'")
     common = ("export", "fhir", "--db", str(db), "--clinic", CLINIC, "--all")
-    whole = _cli(*common, "--out", str(tmp_path / "with"), autoload=True)
+    whole = cli_with_k10(*common, "--out", str(tmp_path / "with"), autoload=True)
     assert whole.returncode == 0, whole.stderr
     assert "warning" not in whole.stderr
     assert "not exported: 1 session-addendum-added: " in whole.stderr
-    without = _cli(*common, "--out", str(tmp_path / "without"), autoload=False)
+    without = cli_with_k10(*common, "--out", str(tmp_path / "without"), autoload=False)
     assert without.returncode == 1
     assert "Questionnaire https://alliancekit.dev/fhir/Questionnaire/k10|1.0 but cannot contain it" in (
         without.stderr

@@ -4,10 +4,7 @@ the Questionnaire (and the Observations' codes) come from the stored definition,
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -18,7 +15,7 @@ from alliancekit.domain import Actor, AdministrationTiming, Attendance, Modality
 from alliancekit.fhir import episode_bundle
 from alliancekit.plugins.manager import make_plugin_host
 
-from .conftest import CLINIC, small_practice
+from .conftest import CLINIC, cli_with_k10, small_practice
 
 K10 = make_plugin_host(load_entry_points=True, allow=["k10"])
 WITHOUT_K10 = make_plugin_host(load_entry_points=False)
@@ -44,17 +41,6 @@ def _with_k10(path: Path) -> str:
                 ),
             )
     return ep
-
-
-def _cli(*args: str, autoload: bool) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env.pop("ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD", None)
-    env["ALLIANCEKIT_PLUGINS"] = "k10"
-    if not autoload:
-        env["ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # as if every measure plugin were uninstalled
-    return subprocess.run(
-        [sys.executable, "-m", "alliancekit", *args], capture_output=True, text=True, env=env, check=False
-    )
 
 
 def _questionnaires(directory: Path) -> dict[str, dict[str, Any]]:
@@ -94,9 +80,9 @@ def test_an_export_without_the_plugin_is_complete_and_equal(tmp_path: Path) -> N
     db = tmp_path / "practice.sqlite"
     _with_k10(db)
     common = ("export", "fhir", "--db", str(db), "--clinic", CLINIC, "--all")
-    whole = _cli(*common, "--out", str(tmp_path / "with"), autoload=True)
+    whole = cli_with_k10(*common, "--out", str(tmp_path / "with"), autoload=True)
     assert whole.returncode == 0, whole.stderr
-    without = _cli(*common, "--out", str(tmp_path / "without"), autoload=False)
+    without = cli_with_k10(*common, "--out", str(tmp_path / "without"), autoload=False)
     assert without.returncode == 0, without.stderr
     assert "warning" not in without.stderr
     assert "incomplete" not in without.stderr
