@@ -7,7 +7,9 @@ batch wrote (events, episodes, audit, commands, outbox) are inserted into a fres
 schema with plain ``executemany`` (one transaction per 500 commands' worth of rows): the floor any import
 through SQLite has. Figures: both rates in commands/s and their ratio (target, issue 14: batch >= 0.5 x
 raw), and the traced memory peak of imports of two sizes (a long import must stay flat: the ratio of the
-peaks should be near 1, not near the ratio of the sizes).
+peaks should be near 1, not near the ratio of the sizes). Beside them, the same layout for a fifth of the
+clients through the facade one command per durable commit (what a host without the batch path does), and
+the batch path's rate over it.
 
 The ceiling, in the same run: the least work a command of any import that keeps the record tamper-evident
 must do in Python, timed over the very rows the batch wrote with the library's own functions: the
@@ -35,6 +37,7 @@ import sqlite3
 import tempfile
 import time
 import tracemalloc
+from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -51,11 +54,14 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "imports"
 #: of recent episodes and fill up over the first thousands, so a long import's peak grows until they are
 #: full and is flat after (measured 2026-11-30: 7.8 MiB at 1,600 clients, 9.9 at 3,200, 10.8 at 6,400).
 MEMORY_SIZES = (3200, 6400)
+#: The clients imported one command per durable commit, beside the batch path (a fifth: that path is slower).
+ONE_BY_ONE_CLIENTS = max(1, CLIENTS // 5)
 _TABLES = ("episodes", "events", "audit", "commands", "outbox")
 
 
-def _import(location: str, clients: int) -> int:
-    """The import through the batch path; returns the commands run."""
+def _import(location: str, clients: int, *, batched: bool = True) -> int:
+    """The import through the batch path (or, with ``batched=False``, one command per commit through the
+    facade, as a host without the batch path would); returns the commands run."""
     from alliancekit import open_practice
     from alliancekit.domain import (
         Actor,
@@ -80,7 +86,7 @@ def _import(location: str, clients: int) -> int:
         srs = registry.get("srs", str(registry.latest_version("srs")))
         ors_keys = [item.key for item in ors.items]
         srs_keys = [item.key for item in srs.items]
-        with practice.batch(size=BATCH) as batch:
+        with practice.batch(size=BATCH) if batched else nullcontext(practice) as batch:
             for client in range(clients):
                 day = date(2024, 1, 8) + timedelta(days=client % 300)
                 ep = batch.start_episode(
@@ -253,6 +259,11 @@ def run() -> dict[str, float]:
         figures["raw executemany commands/s (the same rows)"] = commands / raw_seconds
         figures["batch / raw executemany (target >= 0.5)"] = raw_seconds / batch_seconds
         figures.update(_budget("batch", commands, batch_seconds, raw_seconds, floor_seconds))
+        began = time.perf_counter()
+        single = _import(str(directory / "one-by-one.sqlite"), ONE_BY_ONE_CLIENTS, batched=False)
+        single_rate = single / (time.perf_counter() - began)
+        figures[f"one-command path commands/s ({ONE_BY_ONE_CLIENTS} clients, a commit each)"] = single_rate
+        figures["batch / one-command path"] = commands / batch_seconds / single_rate
         figures.update(_import_side_by_side(directory))
         small, large = (_peak(directory, n) for n in MEMORY_SIZES)
         figures[f"memory peak MiB ({MEMORY_SIZES[0]} clients)"] = small
