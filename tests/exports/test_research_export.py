@@ -117,6 +117,56 @@ def test_the_rows_match_the_records(practice_copy: Path, tmp_path: Path) -> None
     assert {r["timing"] for r in admins} == {"start", "end"}
 
 
+def test_the_alerts_column_counts_every_alert_raised_not_only_the_open_ones(
+    practice_copy: Path, tmp_path: Path
+) -> None:
+    with open_practice(practice_copy) as practice:
+        export_research(practice, actor(), tmp_path / "out", identified=True)
+        raised = {
+            ep: sum(1 for e in practice.timeline(actor(), ep) if e.type == "alert-raised")
+            for ep in practice.episode_ids(actor())
+        }
+    episodes = rows(tmp_path / "out" / "episodes.csv")
+    assert {r["episode"]: int(r["alerts"]) for r in episodes} == raised
+    assert any(r["stage"] == "closed" and int(r["alerts"]) for r in episodes)  # closing resolves them
+
+
+def test_what_the_lockbox_withholds_is_neither_written_nor_counted_and_the_episode_says_so(
+    practice_copy: Path, tmp_path: Path
+) -> None:
+    with open_practice(practice_copy) as practice:
+        ids = practice.episode_ids(actor())
+        states = {ep: practice.episode(actor(), ep) for ep in ids}
+        closed = [
+            ep for ep in ids if states[ep].ending_reason and states[ep].goals and states[ep].alerts == {}
+        ]
+        whole, sessions, goals = closed[:3]
+        for ep, scope, classes in (
+            (whole, "record", ()),
+            (sessions, "class", ("sessions",)),
+            (goals, "class", ("goals", "ending")),
+        ):
+            clinician = Actor(states[ep].clinician_id, Role.CLINICIAN, CLINIC, Purpose.TREATMENT)
+            practice.set_lockbox(clinician, ep, scope=scope, classes=classes, on=states[ep].opened_on)
+        export_research(practice, actor(), tmp_path / "out", identified=True)
+    episodes = {r["episode"]: r for r in rows(tmp_path / "out" / "episodes.csv")}
+    administered = {r["episode"] for r in rows(tmp_path / "out" / "administrations.csv")}
+    for ep in (whole, sessions):
+        assert ep not in administered
+        row = episodes[ep]
+        counted = (row["sessions_scheduled"], row["sessions_attended"], row["alerts"], row["first_total"])
+        assert counted == ("0", "0", "0", "")
+    assert (episodes[whole]["goals"], episodes[whole]["ending_reason"]) == ("0", "")
+    assert episodes[sessions]["goals"] == str(len(states[sessions].goals))  # what is shared still counts
+    assert (episodes[goals]["goals"], episodes[goals]["ending_reason"]) == ("0", "")
+    assert episodes[goals]["sessions_attended"] == str(states[goals].sessions_attended)
+    assert goals in administered
+    assert {ep: r["withheld"] for ep, r in episodes.items() if r["withheld"] == "true"} == dict.fromkeys(
+        (whole, sessions, goals), "true"
+    )
+    assert {r["withheld"] for r in episodes.values()} == {"true", "false"}
+
+
 def test_the_data_dictionary_is_beside_the_files_and_in_the_docs(practice_copy: Path, tmp_path: Path) -> None:
     with open_practice(practice_copy) as practice:
         export_research(practice, actor(), tmp_path / "out", key=KEY)

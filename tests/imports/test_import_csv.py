@@ -98,14 +98,16 @@ def test_other_encodings_and_byte_order_marks(
 def test_bytes_not_in_the_declared_encoding_are_a_row_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = [row("ok-1", "08/01/2024", phq9="9"), row("cl\u00e9ment-7", "08/01/2024", phq9="9")]
+    rows = [row(f"ok-{i}", "08/01/2024", phq9="9") for i in (1, 2)]
+    rows.append(row("cl\u00e9ment-7", "08/01/2024", phq9="9"))
     source = write_csv(tmp_path, rows, encoding="latin-1")
     db = tmp_path / "p.sqlite"
     code, _, err = import_csv(capsys, db, write_mapping(tmp_path, encoding="utf-8"), source)
     assert code == 1
-    assert _errors(err) == ["error: row 3, Client: encoding (not utf-8: declare [source] encoding)"]
+    assert _errors(err) == ["error: row 4, Client: encoding (not utf-8: declare [source] encoding)"]
     assert "cl" not in err.replace("alliancekit", "").replace("declare", "")  # no part of the value
-    assert set(sessions(db)) == {"ok-1"}  # the row before it is written
+    # the sessions before it are written, but for the one still open when it was read (it may be part of it)
+    assert set(sessions(db)) == {"ok-1"}
 
 
 def test_a_utf16_declaration_without_a_bom_is_an_input_error(
@@ -117,6 +119,7 @@ def test_a_utf16_declaration_without_a_bom_is_an_input_error(
     )
     assert code == 2
     assert "source: encoding" in err
+    assert not (tmp_path / "p.sqlite").exists()  # found before --create made the practice
 
 
 @pytest.mark.parametrize(
@@ -183,7 +186,8 @@ def test_several_date_formats_and_a_date_in_none_of_them(
     code, _, err = import_csv(capsys, db, write_mapping(tmp_path), write_csv(tmp_path, rows))
     assert code == 1
     assert _errors(err) == ["error: row 4, Date: date-format (expected %d/%m/%Y or %Y-%m-%d)"]
-    assert [s[0] for s in sessions(db)["c-1"]] == ["2024-01-08", "2024-01-15"]
+    # row 3's session waits for the fix: row 4, fixed, could be part of it
+    assert [s[0] for s in sessions(db)["c-1"]] == ["2024-01-08"]
 
 
 def test_duplicate_rows_and_rows_out_of_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -252,18 +256,18 @@ def test_within_a_batch_nothing_is_half_written_and_the_fixed_file_resumes(
     code, out, err = import_csv(capsys, db, mapping, source, "--batch-size", "2")
     assert code == 1
     assert _errors(err) == ["error: row 7, PHQ9: maximum (above the measure's range (0-27))"]
-    assert "checkpoint at row 6" in out
-    assert sorted(sessions(db)) == ["c-1", "c-2", "c-3", "c-4", "c-5"]
+    assert "checkpoint at row 5" in out  # c-5 (row 6) was still open when row 7 was read
+    assert sorted(sessions(db)) == ["c-1", "c-2", "c-3", "c-4"]
     with open_practice(db) as practice:
         system = Actor("alliancekit-import", Role.SYSTEM, CLINIC, Purpose.OPERATIONS)
         saved = practice.import_checkpoint(system, "history.csv")
     assert isinstance(saved, ImportCheckpoint)
-    assert saved.row == 6
+    assert saved.row == 5
     rows[5] = row("c-6", "08/01/2024", phq9="6")
     write_csv(tmp_path, rows)
     code, out, _ = import_csv(capsys, db, mapping, source, "--batch-size", "2")
     assert code == 0
-    assert out.startswith("imported 8 units: 3 written, 5 already imported")
+    assert out.startswith("imported 8 units: 4 written, 4 already imported")
     assert {c: s[0][2] for c, s in sessions(db).items()} == {
         f"c-{i}": (("phq-9", float(i)),) for i in range(1, 9)
     }
@@ -282,6 +286,10 @@ def test_a_file_changed_before_its_checkpoint_is_read_again_and_nothing_is_doubl
     assert {c: len(s) for c, s in sessions(db).items()} == {"c-0": 1, "c-1": 1, "c-2": 1, "c-3": 1}
 
 
+_SOUND = "[columns]\nclient = 'Client'\nsession_date = 'Date'\n[defaults]\nclinician = 'x'\n"
+_PHQ9 = "[[measures]]\nmeasure = 'phq-9'\ntotal = 'PHQ9'\n"
+
+
 @pytest.mark.parametrize(
     ("text", "field"),
     [
@@ -290,6 +298,21 @@ def test_a_file_changed_before_its_checkpoint_is_read_again_and_nothing_is_doubl
         ("[source]\nencoding = 'ebcdic'\n", "mapping.source.encoding"),
         ("[columns]\nclient = 'C'\nsession_date = 'D'\nshoe_size = 'S'\n", "mapping.columns.shoe_size"),
         ("[columns\n", "mapping"),
+        (
+            f"{_SOUND}[[measures]]\nmeasure = 'no-such-measure'\ntotal = 'PHQ9'\n",
+            "mapping.measures[0].measure",
+        ),
+        (
+            f"{_SOUND}[[measures]]\nmeasure = 'phq-9'\nversion = '9.9'\ntotal = 'PHQ9'\n",
+            "mapping.measures[0].version",
+        ),
+        (
+            f"{_SOUND}[[measures]]\nmeasure = 'gad-7'\nitems = {{ q1 = 'G1', q8 = 'G2' }}\n",
+            "mapping.measures[0].items.q8",
+        ),
+        (f"{_SOUND}[[measures]]\nmeasure = 'gad-7'\nitems = 'G1'\n", "mapping.measures[0].items"),
+        (f"[source]\ndate_formats = ['%d.%m.%Y', '%Q']\n{_SOUND}{_PHQ9}", "mapping.source.date_formats[1]"),
+        (f"{_SOUND}{_PHQ9}{_PHQ9.replace('PHQ9', 'Other')}", "mapping.measures[1]"),
     ],
 )
 def test_a_bad_mapping_names_its_key(
@@ -314,3 +337,116 @@ def test_the_example_mappings_import_their_sample_files(
     held = sessions(db)
     assert len(held) == 11
     assert all(scores for s in held["NP001"] for scores in [s[2]])
+
+
+def test_a_bad_row_of_a_session_holds_the_whole_session_back_and_the_fix_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        row("c-1", "08/01/2024", phq9="5"),
+        row("c-1", "15/01/2024", phq9="6"),  # rows 3 and 4 are one session: a PHQ-9 row, then a GAD-7 row
+        row("c-1", "15/01/2024", gad=["1", "1", "9", "1", "1", "1", "1"]),
+        row("c-2", "08/01/2024", phq9="7"),
+    ]
+    db, mapping, source = tmp_path / "p.sqlite", write_mapping(tmp_path), write_csv(tmp_path, rows)
+    code, out, err = import_csv(capsys, db, mapping, source, "--batch-size", "1")
+    assert code == 1
+    assert _errors(err) == ["error: row 4, G3: maximum"]
+    assert "checkpoint at row 2" in out  # not row 3: the session of rows 3 and 4 is not written in part
+    assert sessions(db) == {"c-1": [("2024-01-08", "attended", (("phq-9", 5.0),))]}
+    rows[2] = row("c-1", "15/01/2024", gad=["1", "1", "2", "1", "1", "1", "1"])
+    write_csv(tmp_path, rows)
+    code, out, err = import_csv(capsys, db, mapping, source, "--batch-size", "1")
+    assert code == 0, err
+    assert out.startswith("imported 3 units: 2 written, 1 already imported")
+    assert sessions(db)["c-1"][1] == ("2024-01-15", "attended", (("gad-7", 8.0), ("phq-9", 6.0)))
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        (b"\x7fELF" + b"\x01" * 200_000, 1),  # not CSV at all: no line break, one field of 200,000 bytes
+        (",".join(HEADER).encode() + b'\r\nc-1,1,08/01/2024,Y,5,,,,,,,,"unclosed' + b" x" * 70_000, 2),
+    ],
+)
+def test_a_field_longer_than_the_reader_takes_is_a_row_error(
+    content: bytes, where: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "history.csv"
+    source.write_bytes(content)
+    code, _, err = import_csv(capsys, tmp_path / "p.sqlite", write_mapping(tmp_path), source, "--dry-run")
+    assert code == 1
+    assert _errors(err) == [f"error: row {where}, row: not-csv (a field of more than 131,072 characters)"]
+
+
+@pytest.mark.parametrize(
+    ("day", "rule"),
+    [("01/01/1900", None), ("31/12/1899", "range"), ("31/12/2199", None), ("01/01/2200", "range")],
+)
+def test_dates_at_and_beyond_the_range_the_library_stores(
+    day: str, rule: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row("c-1", day, phq9="5"), row("c-2", "2024-01-0x", phq9="5")]  # and a later row's error
+    db, source = tmp_path / "p.sqlite", write_csv(tmp_path, rows)
+    code, _, err = import_csv(capsys, db, write_mapping(tmp_path), source, "--dry-run")
+    assert code == 1
+    later = "error: row 3, Date: date-format (expected %d/%m/%Y or %Y-%m-%d)"
+    if rule is None:
+        assert _errors(err) == [later]
+    else:
+        assert _errors(err) == ["error: row 2, Date: range (from 1900-01-01 to 2199-12-31)", later]
+
+
+def test_a_clinician_the_library_would_refuse_is_a_row_error_of_the_dry_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mapping = tmp_path / "m.toml"
+    mapping.write_text(
+        '[columns]\nclient = "C"\nsession_date = "D"\nclinician = "Clinician"\n'
+        '[[measures]]\nmeasure = "ors"\ntotal = "ORS"\n',
+        encoding="utf-8",
+    )
+    rows = [["c-1", "2024-01-08", "clin-a", "20"], ["c-2", "2024-01-08", "k" * 300, "20"]]
+    source = write_csv(tmp_path, rows, header=["C", "D", "Clinician", "ORS"])
+    code, _, err = import_csv(capsys, tmp_path / "p.sqlite", mapping, source, "--dry-run")
+    assert code == 1
+    assert _errors(err) == ["error: row 3, Clinician: reference"]
+
+
+def test_a_header_not_in_the_declared_encoding_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    header = [h if h != "Came" else "Pr\u00e9sent" for h in HEADER]
+    mapping = write_mapping(tmp_path)
+    mapping.write_text(mapping.read_text(encoding="utf-8").replace('"Came"', '"Pr\u00e9sent"'), "utf-8")
+    source = write_csv(tmp_path, GOOD, header=header, encoding="cp1252")
+    code, _, err = import_csv(capsys, tmp_path / "p.sqlite", mapping, source, "--dry-run")
+    assert code == 1
+    assert _errors(err) == ["error: row 1, header: encoding (not utf-8: declare [source] encoding)"]
+
+
+def test_a_dry_run_creates_nothing_and_changes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db, mapping = tmp_path / "store" / "p.sqlite", write_mapping(tmp_path)
+    db.parent.mkdir()
+    code, out, _ = import_csv(capsys, db, mapping, write_csv(tmp_path, GOOD[:2]), "--dry-run")
+    assert (code, out) == (0, "checked 2 units: 0 written, 0 already imported\n")
+    assert list(db.parent.iterdir()) == []  # --create made no practice for a dry run
+    assert import_csv(capsys, db, mapping, write_csv(tmp_path, GOOD[:2]))[0] == 0
+    before = db.read_bytes()
+    code, out, _ = import_csv(capsys, db, mapping, write_csv(tmp_path, GOOD), "--dry-run")
+    assert (code, out) == (0, "checked 5 units: 0 written, 0 already imported\n")
+    assert db.read_bytes() == before  # opened read-only (an older store is not even migrated)
+
+
+def test_a_source_that_is_a_directory_is_an_input_error_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    db = tmp_path / "p.sqlite"
+    code, _, err = import_csv(capsys, db, write_mapping(tmp_path), folder)
+    assert code == 2
+    assert "exports: not a file" in err
+    assert not db.exists()

@@ -37,15 +37,13 @@ def _argv(tmp_path: Path, *more: str) -> list[str]:
     ]
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX")
-def test_a_terminal_shows_rows_rate_and_eta(tmp_path: Path) -> None:
+def _on_a_terminal(argv: list[str]) -> tuple[int, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal: the exit code and what the terminal showed."""
     import pty
 
     leader, follower = pty.openpty()
     try:
-        done = subprocess.run(
-            _argv(tmp_path), stderr=follower, stdout=subprocess.PIPE, timeout=300, check=False
-        )
+        done = subprocess.run(argv, stderr=follower, stdout=subprocess.PIPE, timeout=300, check=False)
         os.close(follower)
         shown = b""
         while True:
@@ -58,11 +56,29 @@ def test_a_terminal_shows_rows_rate_and_eta(tmp_path: Path) -> None:
             shown += chunk
     finally:
         os.close(leader)
-    assert done.returncode == 0
-    text = shown.decode()
+    return done.returncode, shown.decode()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX")
+def test_a_terminal_shows_rows_rate_and_eta(tmp_path: Path) -> None:
+    code, text = _on_a_terminal(_argv(tmp_path))
+    assert code == 0
     assert "import: 6/41 (14%)" in text  # up to row 6 of 41: the first checkpoint, shown at once
     assert "rows/s" in text
     assert "ETA " in text
+    assert "done in" in text.rstrip("\r\n").rsplit("\r", 1)[-1]
+    assert not text.endswith("\r\n\r\n")  # the finished line is not followed by a blank one
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX")
+@pytest.mark.parametrize("batch", ["5", "7"])
+def test_a_dry_run_on_a_terminal_ends_at_its_last_row(tmp_path: Path, batch: str) -> None:
+    code, text = _on_a_terminal([*_argv(tmp_path, "--dry-run"), "--batch-size", batch])
+    assert code == 0
+    last = text.rstrip("\r\n").rsplit("\r", 1)[-1]
+    assert last.startswith("\x1b[Kimport: 41/41 (100%)")
+    assert "done in" in last
+    assert not text.endswith("\r\n\r\n")
 
 
 def test_no_progress_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from alliancekit.cli.common import (
     shown,
 )
 from alliancekit.cli.progress import Progress
-from alliancekit.errors import StoreError, ValidationError
+from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
 from alliancekit.imports.csv_source import CsvSource
 from alliancekit.imports.mapping import load_mapping
 from alliancekit.imports.writer import (
@@ -33,6 +33,8 @@ from alliancekit.imports.writer import (
     ImportResult,
     run_import,
 )
+from alliancekit.plugins.manager import get_plugin_host
+from alliancekit.practice import practice_file
 
 #: Row errors printed before the rest are only counted.
 MAX_PRINTED_ERRORS = 50
@@ -97,13 +99,15 @@ class _Progress:
     def __init__(self, forced: bool) -> None:
         self.terminal = Progress("import", unit="rows")
         self.lines = forced and not self.terminal.enabled
-        self.shown = False
+        self.unfinished = False
+        """Whether the terminal's line is shown and not yet ended (the last one ends itself)."""
 
     def __call__(self, p: ImportProgress) -> None:
         if self.terminal.enabled and p.total_rows:
             done = p.rows - p.resumed_after
-            self.terminal(done, max(p.total_rows - p.resumed_after, done))
-            self.shown = True
+            total = max(p.total_rows - p.resumed_after, done)
+            self.terminal(done, total)
+            self.unfinished = done < total
         elif self.lines:
             eta = p.eta_seconds
             left = "" if eta is None else f"  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
@@ -115,7 +119,7 @@ class _Progress:
             )
 
     def done(self) -> None:
-        if self.shown:
+        if self.unfinished:
             print(file=sys.stderr)
 
 
@@ -130,23 +134,47 @@ def _clinic(practice: Any, args: argparse.Namespace) -> str:
     return str(clinics[0]) if clinics else "default"
 
 
+def _creatable(location: str) -> bool:
+    """Whether ``--create`` would make a new practice at ``location``: nothing there, or an empty store."""
+    path = practice_file(location)
+    if path is not None:
+        return not path.exists() or (path.is_file() and path.stat().st_size == 0)
+    try:
+        open_practice(location, read_only=True).close()
+    except NotAnAlliancekitStore:
+        return True
+    except (StoreError, ValidationError):
+        return False
+    return False
+
+
+def _open_practice(args: argparse.Namespace) -> Any:
+    """The practice to import into. A dry run creates and changes nothing: it opens the practice read-only,
+    or, with ``--create`` and no practice there yet, checks against an empty one in memory."""
+    if args.dry_run:
+        if args.create and _creatable(location_of(args)):
+            return open_practice("memory:")
+        return existing_practice(args, read_only=True)
+    if not args.create:
+        return existing_practice(args)
+    location = location_of(args)
+    try:
+        return open_practice(location)
+    except (StoreError, ValidationError) as exc:
+        raise UsageError(f"--db {shown(location)}: {exc}") from None
+
+
 def _run(args: argparse.Namespace, make_source: Any) -> int:
     if not 1 <= args.batch_size <= MAX_UNITS_PER_BATCH:
         raise UsageError(f"--batch-size: from 1 to {MAX_UNITS_PER_BATCH}")
     path = Path(args.source)
     if not path.exists():
         raise UsageError(f"{args.source}: no such file")
-    if args.create:
-        location = location_of(args)
-        try:
-            practice = open_practice(location)
-        except (StoreError, ValidationError) as exc:
-            raise UsageError(f"--db {shown(location)}: {exc}") from None
-    else:
-        practice = existing_practice(args)
+    # made (and its mapping checked against the measures) before the practice is opened: a source that
+    # cannot be read is a usage error that creates nothing; the CLI's practice uses the same plugins
+    source = make_source(get_plugin_host().measures())
     progress = _Progress(args.progress)
-    with practice:
-        source = make_source(practice)
+    with _open_practice(args) as practice:
         result = run_import(
             practice,
             source,
@@ -187,10 +215,16 @@ def _report(result: ImportResult, as_json: bool) -> int:
 
 def run_csv(args: argparse.Namespace) -> int:
     mapping = load_mapping(args.mapping)
-    return _run(args, lambda practice: CsvSource(args.source, mapping, practice.plugins.measures()))
+
+    def source(registry: Any) -> CsvSource:
+        made = CsvSource(args.source, mapping, registry)
+        made.check()
+        return made
+
+    return _run(args, source)
 
 
 def run_fhir(args: argparse.Namespace) -> int:
     from alliancekit.imports.fhir_source import FhirSource
 
-    return _run(args, lambda practice: FhirSource(args.source, practice.plugins.measures()))
+    return _run(args, lambda registry: FhirSource(args.source, registry))

@@ -34,10 +34,18 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import attrs
 
 from alliancekit.domain.actors import Actor
-from alliancekit.domain.vocab import Purpose
+from alliancekit.domain.vocab import Attendance, Purpose
 from alliancekit.errors import ValidationError
 from alliancekit.exports.publish import StagedDirectory
-from alliancekit.fhir.records import AdministrationRecord, ClientResponseRecord, SessionRecord, assemble
+from alliancekit.fhir.records import (
+    AdministrationRecord,
+    AlertRecord,
+    ClientResponseRecord,
+    GoalRecord,
+    RuptureRecord,
+    SessionRecord,
+    assemble,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -133,6 +141,13 @@ DICTIONARY: tuple[Column, ...] = (
     _c(_E, "outcome_measure", "string", "the outcome measure first given (start of session)"),
     _c(_E, "first_total", "number", "its first total"),
     _c(_E, "latest_total", "number", "its latest total"),
+    _c(
+        _E,
+        "withheld",
+        "boolean",
+        "the client's lockbox withheld part of the record: the episode's rows, counts, ending and totals "
+        "are of what was shared",
+    ),
 )
 
 
@@ -207,7 +222,9 @@ class _Rows:
     def episode(self, shared: Any) -> tuple[list[Row], Row]:
         state = shared.state
         identified = self.key is None
-        records = assemble(state, shared.entries).records
+        # what the lockbox shares: the rows and the counts say nothing of what it withholds
+        assembled = assemble(state, shared.entries)
+        records = assembled.records
         sessions: dict[str | None, SessionRecord] = {
             r.session_id: r for r in records if isinstance(r, SessionRecord)
         }
@@ -254,6 +271,7 @@ class _Rows:
                 }
             )
         end = state.closed_on or state.last_activity_on or state.opened_on
+        ending = assembled.episode.ending
         row: Row = {
             "client": client,
             "episode": episode,
@@ -263,15 +281,18 @@ class _Rows:
             "stage": state.stage.value,
             "days_open": (end - state.opened_on).days,
             "closing_reason": _value(state.closing_reason),
-            "ending_reason": _value(state.ending_reason),
-            "sessions_scheduled": state.sessions_scheduled,
-            "sessions_attended": state.sessions_attended,
-            "goals": len(state.goals),
-            "ruptures": state.ruptures_noted,
-            "alerts": len(state.alerts),
+            "ending_reason": None if ending is None else _value(ending.reason),
+            "sessions_scheduled": len(sessions),
+            "sessions_attended": sum(
+                1 for r in sessions.values() if r.session.attendance is Attendance.ATTENDED
+            ),
+            "goals": _count(records, GoalRecord),
+            "ruptures": _count(records, RuptureRecord),
+            "alerts": _count(records, AlertRecord),  # every alert raised (the state keeps the open ones)
             "outcome_measure": None if outcome is None else outcome[0],
             "first_total": None if outcome is None else outcome[1],
             "latest_total": latest,
+            "withheld": shared.withheld,
         }
         return admins, row
 
@@ -281,6 +302,10 @@ def _when_given(record: AdministrationRecord) -> tuple[object, ...]:
     if isinstance(record, ClientResponseRecord):
         return (record.held_on, 0 if record.point.value == "start" else 2)
     return (record.held_on, 1)
+
+
+def _count(records: Iterable[object], kind: type) -> int:
+    return sum(1 for r in records if isinstance(r, kind))
 
 
 def _value(member: Any) -> str | None:

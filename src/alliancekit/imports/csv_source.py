@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import io
 import math
 import re
@@ -21,11 +22,11 @@ from typing import IO, Any
 
 import attrs
 
-from alliancekit.domain.checks import check_ref
+from alliancekit.domain.checks import check_date, check_ref
 from alliancekit.domain.records import Administration, Session
 from alliancekit.domain.vocab import Attendance, Modality
 from alliancekit.errors import AlliancekitError, ValidationError
-from alliancekit.imports.mapping import DELIMITERS, ImportMapping, MeasureColumns
+from alliancekit.imports.mapping import DELIMITERS, ImportMapping, MeasureColumns, check_measures
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
 
@@ -33,6 +34,8 @@ from alliancekit.measures.registry import MeasureRegistry
 DEFAULT_EPISODE = "1"
 #: What an undecodable byte becomes when read with ``surrogateescape``.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+#: Why the CSV reader stopped: its only error on a file read without ``strict``.
+_TOO_LONG = f"a field of more than {csv.field_size_limit():,} characters"
 
 
 def _encoding(head: bytes, declared: str) -> tuple[str, str]:
@@ -78,6 +81,8 @@ class CsvSource:
     """The units of a CSV file under a mapping; the errors found go to ``errors`` as rows are read."""
 
     def __init__(self, path: str | Path, mapping: ImportMapping, registry: MeasureRegistry) -> None:
+        """:raises ValidationError: the mapping names a measure, version or item ``registry`` lacks."""
+        check_measures(mapping, registry)
         self.path = Path(path)
         self.mapping = mapping
         self.registry = registry
@@ -86,6 +91,17 @@ class CsvSource:
 
     def estimated_rows(self) -> int:
         return count_rows(self.path)
+
+    def check(self) -> None:
+        """Open the file as :meth:`units` will, so that a source that cannot be read at all is found before
+        anything is written.
+
+        :raises OSError: not a file, or not readable.
+        :raises ValidationError: ``source: encoding`` (UTF-16 declared, no byte-order mark).
+        """
+        if self.path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "not a file", str(self.path))
+        self._open().close()
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -96,15 +112,24 @@ class CsvSource:
         return self.path.open(encoding=encoding, errors=errors, newline="")
 
     def _records(self) -> Iterator[tuple[int, dict[str, str]]]:
-        """``(row number, cells by column)``; the header is row 1. Header problems stop the file."""
+        """``(row number, cells by column)``; the header is row 1. Header problems stop the file, and so does
+        a row the CSV reader cannot read (a field past its limit: an unclosed quote, or not CSV at all)."""
         with self._open() as handle:
             header_line = handle.readline()
             delimiter = self.mapping.delimiter
             if delimiter == "auto":
                 delimiter = max(DELIMITERS, key=header_line.count)
-            rest = csv.reader(io.StringIO(header_line), delimiter=delimiter)
-            header = [h.strip() for h in next(rest, [])]
+            try:
+                cells = next(csv.reader(io.StringIO(header_line), delimiter=delimiter), [])
+            except csv.Error:
+                self.errors.append(RowError(1, "row", "not-csv", _TOO_LONG))
+                return
+            header = [h.strip() for h in cells]
             missing = [c for c in self.mapping.required_columns if c not in header]
+            if missing and ("\x00" in header_line or _UNDECODABLE.search(header_line)):
+                # not a missing column: the header itself is in another encoding (or UTF-16 without its BOM)
+                self.errors.append(RowError(1, "header", "encoding", self._not_encoding()))
+                return
             if missing:
                 self.errors += [RowError(1, c, "missing-column", "the mapping names it") for c in missing]
                 return
@@ -116,7 +141,14 @@ class CsvSource:
                 return
             reader = csv.reader(handle, delimiter=delimiter)
             number = 1
-            for cells in reader:
+            while True:
+                try:
+                    cells = next(reader)
+                except StopIteration:
+                    return
+                except csv.Error:
+                    self.errors.append(RowError(number + 1, "row", "not-csv", _TOO_LONG))
+                    return
                 number += 1
                 if not any(cell.strip() for cell in cells):
                     continue  # a blank line
@@ -125,6 +157,9 @@ class CsvSource:
                     self.errors.append(RowError(number, "row", rule, f"{len(header)} cells expected"))
                     continue
                 yield number, dict(zip(header, cells, strict=True))
+
+    def _not_encoding(self) -> str:
+        return f"not {self.mapping.encoding}: declare [source] encoding"
 
     # -- one row -----------------------------------------------------------------------------------------
 
@@ -141,9 +176,14 @@ class CsvSource:
     def _date(self, number: int, column: str, raw: str) -> date | None:
         for fmt in self.mapping.date_formats:
             try:
-                return datetime.strptime(raw.strip(), fmt).date()  # noqa: DTZ007 - a calendar date, no time zone
+                held_on = datetime.strptime(raw.strip(), fmt).date()  # noqa: DTZ007 - a calendar date, no zone
             except ValueError:
                 continue
+            try:
+                return check_date(column, held_on)  # the dates the library stores
+            except ValidationError as exc:
+                self.errors.append(RowError(number, column, exc.rule, exc.detail))
+                return None
         self.errors.append(
             RowError(number, column, "date-format", "expected " + " or ".join(self.mapping.date_formats))
         )
@@ -214,25 +254,12 @@ class CsvSource:
         before = len(self.errors)
         for column in self.mapping.required_columns:
             if _UNDECODABLE.search(cells[column]):
-                self.errors.append(
-                    RowError(
-                        number, column, "encoding", f"not {self.mapping.encoding}: declare [source] encoding"
-                    )
-                )
+                self.errors.append(RowError(number, column, "encoding", self._not_encoding()))
         if len(self.errors) > before:
             return None
-        client_column, client = self._cell(cells, "client")
-        if not client:
-            self.errors.append(RowError(number, client_column, "required", "the client's reference"))
-        else:
-            try:
-                check_ref(client_column, client)
-            except ValidationError as exc:
-                self.errors.append(RowError(number, client_column, exc.rule))
+        client = self._ref(number, cells, "client", "the client's reference")
         _, episode = self._cell(cells, "episode")
-        clinician_column, clinician = self._cell(cells, "clinician")
-        if not clinician:
-            self.errors.append(RowError(number, clinician_column, "required", "the clinician's id"))
+        clinician = self._ref(number, cells, "clinician", "the clinician's id")
         date_column = self.mapping.columns["session_date"]
         held_on = self._date(number, date_column, cells[date_column]) if cells[date_column].strip() else None
         if held_on is None and not cells[date_column].strip():
@@ -267,6 +294,18 @@ class CsvSource:
             tuple((a.measure_id, a.timing.value) for a in administrations),
         )
 
+    def _ref(self, number: int, cells: Mapping[str, str], field: str, what: str) -> str | None:
+        """A reference the library will take (the client's, the clinician's), or ``None`` after an error."""
+        column, value = self._cell(cells, field)
+        if not value:
+            self.errors.append(RowError(number, column, "required", what))
+            return None
+        try:
+            return check_ref(column, value)
+        except ValidationError as exc:
+            self.errors.append(RowError(number, column, exc.rule))
+            return None
+
     def _choice(self, number: int, cells: Mapping[str, str], field: str, enum: Any, default: Any) -> Any:
         column, value = self._cell(cells, field)
         if value is None:
@@ -283,12 +322,16 @@ class CsvSource:
         """The sessions of the file in order, each with the row numbers it spans.
 
         Rows with errors are left out (their errors are in ``errors``); so are duplicates and rows out of
-        order. A caller that must not skip rows stops at the first new error.
+        order. A caller that must not skip rows stops at the first error at or before a unit's last row.
+        A row with an error read while a session is open may be part of it (once fixed, it could join it), so
+        that session's unit spans it too: a caller that stops there never writes a session in part, which a
+        re-run of the fixed file could not complete (its idempotency key is taken).
         """
         self.errors.clear()  # a second pass (a restart) reports afresh
         first_dates: dict[tuple[str, str], date] = {}
         last_dates: dict[tuple[str, str], date] = {}
         group: list[_Row] = []
+        errors_before = 0  # the errors found before the open session began
         for number, cells in self._records():
             row = self._row(number, cells)
             if row is None:
@@ -318,14 +361,16 @@ class CsvSource:
                 )
                 continue
             if group:
-                yield self._unit(group, first_dates)
-            group = [row]
+                yield self._unit(group, first_dates, errors_before)
+            group, errors_before = [row], len(self.errors)
             last_dates[ep] = row.held_on
             first_dates.setdefault(ep, row.held_on)
         if group:
-            yield self._unit(group, first_dates)
+            yield self._unit(group, first_dates, errors_before)
 
-    def _unit(self, rows: list[_Row], first_dates: Mapping[tuple[str, str], date]) -> Unit:
+    def _unit(
+        self, rows: list[_Row], first_dates: Mapping[tuple[str, str], date], errors_before: int
+    ) -> Unit:
         head = rows[0]
         ep = head.episode
         episode = attrs.evolve(ep, opened_on=first_dates[(ep.client_ref, ep.episode_ref)])
@@ -338,7 +383,8 @@ class CsvSource:
         step = Step(
             "record_session", {"session": session}, episode.key(f"session:{head.held_on.isoformat()}")
         )
-        return Unit(head.number, rows[-1].number, episode, (step,))
+        last_row = max([rows[-1].number, *(e.row for e in self.errors[errors_before:])])
+        return Unit(head.number, last_row, episode, (step,))
 
 
 def exc_rule(exc: AlliancekitError) -> str:

@@ -8,15 +8,19 @@ NovoPsych-style mapping. A mistake in a mapping names the key and the rule, like
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from alliancekit.domain.vocab import AdministrationTiming, Attendance, Modality
 from alliancekit.errors import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.measures.registry import MeasureRegistry
 
 #: The encodings a source file may declare (a UTF-8 BOM is skipped; UTF-16 needs its BOM).
 ENCODINGS = ("utf-8", "utf-16", "latin-1", "cp1252")
@@ -26,6 +30,9 @@ DELIMITERS = (",", ";", "\t", "|")
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d",)
 #: The session columns a mapping names; ``client`` and ``session_date`` are required.
 SESSION_COLUMNS = ("client", "episode", "session_date", "clinician", "modality", "attendance", "measure")
+#: The directives of Python's ``strptime`` (a format with any other would fail every row's date).
+_DIRECTIVE = re.compile(r"%(.?)")
+_STRPTIME_DIRECTIVES = frozenset("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
 
 
 @attrs.frozen
@@ -86,10 +93,10 @@ def load_mapping(path: str | Path) -> ImportMapping:
     return parse_mapping(data)
 
 
-def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+def _table(data: Mapping[str, Any], key: str, where: str = "mapping") -> Mapping[str, Any]:
     value = data.get(key, {})
     if not isinstance(value, Mapping):
-        raise ValidationError(f"mapping.{key}", "type", "a table")
+        raise ValidationError(f"{where}.{key}", "type", "a table")
     return value
 
 
@@ -125,6 +132,9 @@ def parse_mapping(data: Any) -> ImportMapping:
         or not all(isinstance(f, str) and "%" in f for f in formats)
     ):
         raise ValidationError("mapping.source.date_formats", "type", "a list of strptime formats")
+    for i, fmt in enumerate(formats):
+        if any(d not in _STRPTIME_DIRECTIVES for d in _DIRECTIVE.findall(fmt)):
+            raise ValidationError(f"mapping.source.date_formats[{i}]", "format", "strptime directives only")
     columns = {k: _text(f"mapping.columns.{k}", v) for k, v in _table(data, "columns").items()}
     _known("mapping.columns", columns, SESSION_COLUMNS)
     for required in ("client", "session_date"):
@@ -150,9 +160,16 @@ def parse_mapping(data: Any) -> ImportMapping:
     measures = data.get("measures", [])
     if not isinstance(measures, list) or not measures:
         raise ValidationError("mapping.measures", "required", "at least one [[measures]] table")
+    specs = tuple(_measure(f"mapping.measures[{i}]", m) for i, m in enumerate(measures))
+    first: dict[tuple[str, AdministrationTiming], int] = {}
+    for i, spec in enumerate(specs):
+        # a row would give the measure twice at the same point of one session
+        j = first.setdefault((spec.measure, spec.timing), i)
+        if j != i:
+            raise ValidationError(f"mapping.measures[{i}]", "duplicate", f"the measure and timing of [{j}]")
     return ImportMapping(
         columns=columns,
-        measures=tuple(_measure(f"mapping.measures[{i}]", m) for i, m in enumerate(measures)),
+        measures=specs,
         encoding=encoding,
         delimiter=delimiter,
         date_formats=tuple(formats),
@@ -168,7 +185,7 @@ def _measure(where: str, data: Any) -> MeasureColumns:
     timing = data.get("timing", "start")
     if timing not in {t.value for t in AdministrationTiming}:
         raise ValidationError(f"{where}.timing", "enum", "start or end")
-    items = _table(data, "items")
+    items = _table(data, "items", where)
     total = data.get("total")
     if not items and total is None:
         raise ValidationError(where, "required", "items (item key -> column) or a total column")
@@ -179,3 +196,19 @@ def _measure(where: str, data: Any) -> MeasureColumns:
         items={k: _text(f"{where}.items.{k}", v) for k, v in items.items()},
         total=None if total is None else _text(f"{where}.total", total),
     )
+
+
+def check_measures(mapping: ImportMapping, registry: MeasureRegistry) -> None:
+    """Refuse a mapping whose ``[[measures]]`` name a measure or version no plugin registers, or an item the
+    measure does not have: a mistake of the mapping, found before any row is read."""
+    known = {measure_id for measure_id, _ in registry}
+    for i, spec in enumerate(mapping.measures):
+        where = f"mapping.measures[{i}]"
+        if spec.measure not in known:
+            raise ValidationError(f"{where}.measure", "unknown-measure", "see alliancekit measures list")
+        if spec.version is not None and (spec.measure, spec.version) not in registry:
+            raise ValidationError(f"{where}.version", "unknown-version", "see alliancekit measures list")
+        items = registry.get(spec.measure, spec.version).item_keys
+        for key in spec.items:
+            if key not in items:
+                raise ValidationError(f"{where}.items.{key}", "unknown-item", "not an item of the measure")

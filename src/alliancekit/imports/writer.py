@@ -279,10 +279,12 @@ class _Run:
 
     def run(self) -> ImportResult:
         errors = self.source.errors
+        read = 0  # the last row of the last unit read
         for unit in self.source.units():
             if (errors and not self.dry_run and errors[0].row <= unit.last_row) or self.refused:
                 break  # a row of this unit or before it is wrong: stop, keep what is before it
             self.units += 1
+            read = unit.last_row
             if unit.last_row <= self.after:
                 self.skipped += 1
                 if self.saved is not None and unit.last_row == self.after and unit.key != self.saved.key:
@@ -298,6 +300,8 @@ class _Run:
                 self.commit()
         if not self.dry_run and not self.restart:
             self.commit()
+        elif self.dry_run and self.units % self.batch_size:
+            self._report(read)  # the last rows read, as a run's last commit reports them
         return ImportResult(
             self.units,
             self.written,
