@@ -356,6 +356,26 @@ def test_cli_with_an_unreadable_key_file_exits_2(
     assert "key: unreadable" in err
 
 
+@pytest.mark.parametrize("order", ["identified-first", "key-file-first"])
+def test_cli_refuses_identified_with_a_key_file(
+    order: str, practice_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_bytes(KEY)
+    options = ["--identified", "--key-file", str(key_file)]
+    if order == "key-file-first":
+        options = [*options[1:], options[0]]
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as exited:  # argparse's own usage error
+        main(["export", "csv", "--db", str(practice_copy), "--out", str(out), *options])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "--identified" in err
+    assert "--key-file" in err
+    assert "not allowed with" in err
+    assert not out.exists()
+
+
 def test_cli_with_a_key_from_the_environment_and_stdout(
     practice_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -133,13 +133,16 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="the directory (new or empty; published only once complete); - writes one table (--table) "
         "as CSV to stdout",
     )
-    table.add_argument(
+    # an identified export takes no key: both given is a usage error, not a key silently ignored
+    naming = table.add_mutually_exclusive_group()
+    naming.add_argument(
         "--key-file", metavar="F", help=f"file holding the pseudonym key (default: ${KEY_ENV})"
     )
-    table.add_argument(
+    naming.add_argument(
         "--identified",
         action="store_true",
-        help="the host's references and dates instead of pseudonyms (for the practice's own use; no key)",
+        help="the host's references and dates instead of pseudonyms (for the practice's own use; no key, "
+        "so not with --key-file)",
     )
     table.add_argument("--format", choices=FORMATS, default="csv", help="csv, or parquet (the parquet extra)")
     table.add_argument(
