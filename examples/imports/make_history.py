@@ -5,13 +5,15 @@
         --mapping examples/imports/openfit-style.toml history.csv
 
 CLIENTS clients with SESSIONS weekly sessions each, ORS and SRS totals; every value is made up.
+``main(clients, sessions, path)`` is the same from Python (``benchmarks/bench_batch.py`` calls it).
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import random
-import sys
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 
@@ -42,5 +44,32 @@ def main(clients: int, sessions: int, path: str) -> None:
                 day += timedelta(days=7)
 
 
+def _at_least_one(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("at least 1")
+    return value
+
+
+def cli(argv: Sequence[str] | None = None) -> None:
+    """The command line, ``CLIENTS SESSIONS PATH``: a mistake exits 2 with a usage line, no traceback."""
+    parser = argparse.ArgumentParser(
+        prog="make_history.py",
+        description="Write a synthetic OpenFIT-style CSV history (every value made up) to try "
+        "alliancekit import csv with examples/imports/openfit-style.toml.",
+    )
+    parser.add_argument("clients", metavar="CLIENTS", type=_at_least_one, help="how many clients")
+    parser.add_argument("sessions", metavar="SESSIONS", type=_at_least_one, help="weekly sessions per client")
+    parser.add_argument("path", metavar="PATH", help="the CSV file to write (replaced if it exists)")
+    args = parser.parse_args(argv)
+    try:
+        main(args.clients, args.sessions, args.path)
+    except OSError as exc:
+        parser.exit(2, f"{parser.prog}: error: {args.path}: {exc.strerror}\n")
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+    cli()
