@@ -135,17 +135,113 @@ def test_other_delimiters(
     assert sum(len(v) for v in sessions(db).values()) == 5
 
 
-def test_a_semicolon_file_may_use_decimal_commas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    mapping = tmp_path / "ors.toml"
+def _ors_mapping(folder: Path, decimal: str | None = None, delimiter: str = ",") -> Path:
+    """A mapping of one ORS total (decimals allowed, 0 to 40), with ``decimal`` declared or not."""
+    mapping = folder / "ors.toml"
+    declared = "" if decimal is None else f'decimal = "{decimal}"\n'
     mapping.write_text(
-        '[source]\ndelimiter = ";"\n[columns]\nclient = "C"\nsession_date = "D"\n'
+        f'[source]\ndelimiter = "{delimiter}"\n{declared}[columns]\nclient = "C"\nsession_date = "D"\n'
         '[defaults]\nclinician = "x"\n[[measures]]\nmeasure = "ors"\ntotal = "ORS"\n',
         encoding="utf-8",
     )
+    return mapping
+
+
+def test_a_semicolon_file_may_use_decimal_commas(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mapping = _ors_mapping(tmp_path, decimal=",", delimiter=";")
     source = write_csv(tmp_path, [["c-1", "2024-01-08", "21,4"]], header=["C", "D", "ORS"], delimiter=";")
     db = tmp_path / "p.sqlite"
     assert import_csv(capsys, db, mapping, source)[0] == 0
     assert sessions(db)["c-1"][0][2] == (("ors", 21.4),)
+
+
+@pytest.mark.parametrize(
+    ("decimal", "cell", "total"),
+    [
+        (None, "21", 21.0),
+        (None, "21.4", 21.4),
+        (None, "+21.4", 21.4),
+        (None, "007", 7.0),
+        (None, "0", 0.0),
+        (None, "-0", 0.0),
+        (None, " 21.4 ", 21.4),  # spaces around a number are not part of it
+        (None, ".5", 0.5),
+        (None, "21.", 21.0),
+        (".", "40.0", 40.0),
+        (",", "21,4", 21.4),
+        (",", "+21,4", 21.4),
+        (",", ",5", 0.5),
+        (",", "1,234", 1.234),  # a decimal comma: never a thousands separator
+        (",", "21", 21.0),
+    ],
+)
+def test_the_numbers_a_cell_may_hold(
+    decimal: str | None, cell: str, total: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_csv(tmp_path, [["c-1", "2024-01-08", cell]], header=["C", "D", "ORS"])
+    db = tmp_path / "p.sqlite"
+    code, _, err = import_csv(capsys, db, _ors_mapping(tmp_path, decimal), source)
+    assert code == 0, err
+    assert sessions(db)["c-1"][0][2] == (("ors", total),)
+
+
+@pytest.mark.parametrize(
+    ("decimal", "cell"),
+    [
+        (None, "1_0"),  # Python's digit grouping
+        (None, "1e1"),  # an exponent
+        (None, "1.5E0"),
+        (None, " nan"),
+        (None, "NaN"),
+        (None, "inf"),
+        (None, "infinity"),
+        (None, "-Infinity"),
+        (None, "\u0663"),  # ARABIC-INDIC DIGIT THREE
+        (None, "\u06f3"),  # EXTENDED ARABIC-INDIC DIGIT THREE
+        (None, "\uff13"),  # FULLWIDTH DIGIT THREE
+        (None, "0x1A"),
+        (None, "21,4"),  # a decimal comma, not declared
+        (None, "1,234"),  # a thousands separator (or an undeclared decimal comma)
+        (None, "1,234.5"),
+        (None, "1 234"),
+        (None, "1\u00a0234"),  # a no-break space between digit groups
+        (None, "1.2.3"),
+        (None, "+-1"),
+        (None, "--1"),
+        (None, "+"),
+        (None, "."),
+        (None, "9" * 400),  # beyond a float: infinite
+        (",", "21.4"),  # a decimal point, where a comma is declared
+        (",", "1.234,5"),
+        (",", "1,2,3"),
+    ],
+)
+def test_anything_else_in_a_number_cell_is_a_row_error(
+    decimal: str | None, cell: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_csv(tmp_path, [["c-1", "2024-01-08", cell]], header=["C", "D", "ORS"])
+    db = tmp_path / "p.sqlite"
+    code, out, err = import_csv(capsys, db, _ors_mapping(tmp_path, decimal), source)
+    assert code == 1
+    separator = "comma" if decimal == "," else "point"
+    assert _errors(err) == [
+        f"error: row 2, ORS: number (digits 0-9, an optional sign and a decimal {separator})"
+    ]  # the whole report: the cell is never echoed
+    assert cell.strip() not in out
+    assert sessions(db) == {}
+
+
+def test_an_item_cell_follows_the_same_number_syntax(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row("c-1", "08/01/2024", gad=["1", "1", "\u0662", "1", "1", "1", "1"])]
+    code, _, err = import_csv(
+        capsys, tmp_path / "p.sqlite", write_mapping(tmp_path), write_csv(tmp_path, rows), "--dry-run"
+    )
+    assert (code, _errors(err)) == (
+        1,
+        ["error: row 2, G3: number (digits 0-9, an optional sign and a decimal point)"],
+    )
 
 
 def test_a_missing_column_stops_the_file_and_writes_nothing(
@@ -313,6 +409,7 @@ _PHQ9 = "[[measures]]\nmeasure = 'phq-9'\ntotal = 'PHQ9'\n"
         (f"{_SOUND}[[measures]]\nmeasure = 'gad-7'\nitems = 'G1'\n", "mapping.measures[0].items"),
         (f"[source]\ndate_formats = ['%d.%m.%Y', '%Q']\n{_SOUND}{_PHQ9}", "mapping.source.date_formats[1]"),
         (f"{_SOUND}{_PHQ9}{_PHQ9.replace('PHQ9', 'Other')}", "mapping.measures[1]"),
+        (f"[source]\ndecimal = ';'\n{_SOUND}{_PHQ9}", "mapping.source.decimal"),
     ],
 )
 def test_a_bad_mapping_names_its_key(

@@ -1,5 +1,11 @@
 """Reading a CSV export row by row into import units, with row-level errors (row, column, rule).
 
+Numbers: an optional sign, ASCII digits and at most one decimal separator (the mapping's: a point by
+default, or a comma), with a digit on at least one side of it; spaces around are ignored. Nothing else:
+Python's ``float`` would also take ``1_0``, ``1e1``, ``nan``, ``infinity`` and other scripts' digits, and
+the other separator would be a thousands separator, so ``1,234`` is an error unless a comma is declared,
+and then it is 1.234.
+
 Encodings: the mapping declares one (``utf-8`` by default); a byte-order mark wins over it (a UTF-8 BOM is
 skipped, a UTF-16 BOM selects UTF-16). A row that does not decode is a row error, not a crash. Delimiters:
 declared, or ``auto`` (the one the header holds most of). Consecutive rows of the same client, episode and
@@ -26,7 +32,7 @@ from alliancekit.domain.checks import check_date, check_ref
 from alliancekit.domain.records import Administration, Session
 from alliancekit.domain.vocab import Attendance, Modality
 from alliancekit.errors import AlliancekitError, ValidationError
-from alliancekit.imports.mapping import DELIMITERS, ImportMapping, MeasureColumns, check_measures
+from alliancekit.imports.mapping import DECIMALS, DELIMITERS, ImportMapping, MeasureColumns, check_measures
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
 
@@ -34,6 +40,11 @@ from alliancekit.measures.registry import MeasureRegistry
 DEFAULT_EPISODE = "1"
 #: What an undecodable byte becomes when read with ``surrogateescape``.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+#: A number cell, per decimal separator: ASCII digits only (``\d`` would take any script's digits).
+_NUMBER = {
+    sep: re.compile(rf"[+-]?(?:[0-9]+(?:{re.escape(sep)}[0-9]*)?|{re.escape(sep)}[0-9]+)") for sep in DECIMALS
+}
+_SEPARATOR_NAME = {".": "point", ",": "comma"}
 #: Why the CSV reader stopped: its only error on a file read without ``strict``.
 _TOO_LONG = f"a field of more than {csv.field_size_limit():,} characters"
 
@@ -190,19 +201,16 @@ class CsvSource:
         return None
 
     def _number(self, number: int, column: str, raw: str) -> float | _Bad | None:
-        """The cell's number, ``None`` when blank, :data:`BAD` after recording an error."""
+        """The cell's number (the syntax of :data:`_NUMBER`), ``None`` when blank, :data:`BAD` after
+        recording an error."""
         text = raw.strip()
         if not text:
             return None
-        if "," in text and "." not in text:
-            text = text.replace(",", ".")  # a decimal comma (files delimited by semicolons use it)
-        try:
-            value = float(text)
-        except ValueError:
-            self.errors.append(RowError(number, column, "number", "a number expected"))
-            return BAD
-        if not math.isfinite(value):
-            self.errors.append(RowError(number, column, "number", "a finite number expected"))
+        sep = self.mapping.decimal
+        value = float(text.replace(sep, ".")) if _NUMBER[sep].fullmatch(text) else None
+        if value is None or not math.isfinite(value):  # not the syntax, or more digits than a float holds
+            what = f"digits 0-9, an optional sign and a decimal {_SEPARATOR_NAME[sep]}"
+            self.errors.append(RowError(number, column, "number", what))
             return BAD
         return int(value) if value.is_integer() else value
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 ENCODINGS = ("utf-8", "utf-16", "latin-1", "cp1252")
 #: The delimiters a source file may declare; ``auto`` picks the one of these the header line holds most of.
 DELIMITERS = (",", ";", "\t", "|")
+#: The decimal separators a source file may declare: a point (the default) or a comma, never both.
+DECIMALS = (".", ",")
 #: Date formats tried when a mapping names none: ISO 8601 only (day-first and month-first are ambiguous).
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d",)
 #: The session columns a mapping names; ``client`` and ``session_date`` are required.
@@ -60,6 +62,9 @@ class ImportMapping:
     measures: tuple[MeasureColumns, ...]
     encoding: str = "utf-8"
     delimiter: str = ","
+    decimal: str = "."
+    """The decimal separator of the number cells (the other one of :data:`DECIMALS` is never accepted: no
+    thousands separators)."""
     date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
     defaults: Mapping[str, str] = attrs.field(factory=dict)
     """Values for the session fields no column holds (``clinician``, ``modality``, ``attendance``,
@@ -118,13 +123,16 @@ def parse_mapping(data: Any) -> ImportMapping:
         raise ValidationError("mapping", "type", "a table")
     _known("mapping", data, ("format", "source", "columns", "defaults", "values", "measures"))
     source = _table(data, "source")
-    _known("mapping.source", source, ("encoding", "delimiter", "date_formats"))
+    _known("mapping.source", source, ("encoding", "delimiter", "decimal", "date_formats"))
     encoding = source.get("encoding", "utf-8")
     if encoding not in ENCODINGS:
         raise ValidationError("mapping.source.encoding", "enum", "one of " + ", ".join(ENCODINGS))
     delimiter = source.get("delimiter", ",")
     if delimiter != "auto" and delimiter not in DELIMITERS:
         raise ValidationError("mapping.source.delimiter", "enum", 'one of , ; | a tab, or "auto"')
+    decimal = source.get("decimal", ".")
+    if decimal not in DECIMALS:
+        raise ValidationError("mapping.source.decimal", "enum", '"." or ","')
     formats = source.get("date_formats", list(DEFAULT_DATE_FORMATS))
     if (
         not isinstance(formats, list)
@@ -172,6 +180,7 @@ def parse_mapping(data: Any) -> ImportMapping:
         measures=specs,
         encoding=encoding,
         delimiter=delimiter,
+        decimal=decimal,
         date_formats=tuple(formats),
         defaults=defaults,
         values=values,
