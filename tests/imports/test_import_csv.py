@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import codecs
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -528,13 +530,57 @@ def test_a_dry_run_creates_nothing_and_changes_nothing(
     db, mapping = tmp_path / "store" / "p.sqlite", write_mapping(tmp_path)
     db.parent.mkdir()
     code, out, _ = import_csv(capsys, db, mapping, write_csv(tmp_path, GOOD[:2]), "--dry-run")
-    assert (code, out) == (0, "checked 2 units: 0 written, 0 already imported\n")
+    assert (code, out) == (0, "checked 2 units: 2 to write, 0 already imported; checkpoint at row 0\n")
     assert list(db.parent.iterdir()) == []  # --create made no practice for a dry run
     assert import_csv(capsys, db, mapping, write_csv(tmp_path, GOOD[:2]))[0] == 0
     before = db.read_bytes()
     code, out, _ = import_csv(capsys, db, mapping, write_csv(tmp_path, GOOD), "--dry-run")
-    assert (code, out) == (0, "checked 5 units: 0 written, 0 already imported\n")
+    assert (code, out) == (0, "checked 5 units: 3 to write, 2 already imported; checkpoint at row 3\n")
     assert db.read_bytes() == before  # opened read-only (an older store is not even migrated)
+
+
+def _json(capsys: pytest.CaptureFixture[str], db: Path, source: Path, *more: str) -> dict[str, Any]:
+    """The import's result as ``--json`` prints it, with its exit code as ``code``."""
+    code, out, _ = import_csv(capsys, db, write_mapping(source.parent), source, "--json", *more)
+    result: dict[str, Any] = json.loads(out)
+    return {**result, "code": code}
+
+
+_EIGHT = [row(f"c-{i}", "08/01/2024", phq9=str(i)) for i in range(1, 9)]
+
+
+@pytest.mark.parametrize(
+    ("before", "now", "expected"),
+    [
+        ([], _EIGHT, (0, 8, 0)),  # nothing imported yet
+        (_EIGHT[:3], _EIGHT, (4, 5, 3)),  # resumed after the checkpoint (row 4)
+        (_EIGHT, _EIGHT, (9, 0, 8)),  # everything imported already
+        # a bad row 7: the import would write row 5 and stop (row 6's session waits for the fix)
+        (_EIGHT[:3], [*_EIGHT[:5], row("c-6", "08/01/2024", phq9="99"), *_EIGHT[6:]], (4, 1, 3)),
+        # changed before the checkpoint: read again from the start, every key recognised
+        (_EIGHT[:3], [row("c-0", "01/01/2024", phq9="1"), *_EIGHT], (0, 9, 0)),
+    ],
+    ids=["fresh", "resumed", "done", "bad-row", "changed"],
+)
+def test_a_dry_run_reports_what_the_import_would_do_from_the_checkpoint(
+    before: list[list[str]],
+    now: list[list[str]],
+    expected: tuple[int, int, int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    db = tmp_path / "p.sqlite"
+    if before:
+        assert _json(capsys, db, write_csv(tmp_path, before))["code"] == 0
+    source = write_csv(tmp_path, now)
+    stored = db.read_bytes() if db.exists() else None
+    dry = _json(capsys, db, source, "--dry-run", "--batch-size", "2")
+    assert (db.read_bytes() if db.exists() else None) == stored  # a dry run writes nothing
+    assert (dry["dry_run"], dry["written"]) == (True, 0)
+    assert (dry["checkpoint"], dry["to_write"], dry["skipped"]) == expected  # resumes after, writes, skips
+    real = _json(capsys, db, source, "--batch-size", "2")
+    assert (dry["to_write"], dry["skipped"]) == (real["written"], real["skipped"])  # as the import did
+    assert (dry["code"], dry["errors"]) == (real["code"], real["errors"])  # one error at most here
 
 
 def test_a_source_that_is_a_directory_is_an_input_error_and_creates_nothing(

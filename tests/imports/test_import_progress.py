@@ -76,7 +76,8 @@ def test_a_dry_run_on_a_terminal_ends_at_its_last_row(tmp_path: Path, batch: str
     code, text = _on_a_terminal([*_argv(tmp_path, "--dry-run"), "--batch-size", batch])
     assert code == 0
     last = text.rstrip("\r\n").rsplit("\r", 1)[-1]
-    assert last.startswith("\x1b[Kimport: 41/41 (100%)")
+    assert last.startswith("\x1b[Kcheck: 41/41 (100%)")  # a dry run checks, it imports nothing
+    assert "import:" not in text
     assert "done in" in last
     assert not text.endswith("\r\n\r\n")
 
@@ -94,3 +95,18 @@ def test_no_progress_when_stderr_is_not_a_terminal(tmp_path: Path) -> None:
     )
     assert forced.returncode == 0
     assert forced.stderr.count("imported up to row") == 8
+
+
+def test_the_progress_of_a_dry_run_says_checked_and_counts_from_the_checkpoint(tmp_path: Path) -> None:
+    argv = _argv(tmp_path, "--progress")
+    rows = [row(f"p-{i:03d}", "08/01/2024", phq9=str(i % 28)) for i in range(40)]
+    write_csv(tmp_path, rows[:20])  # the same source, its first 20 rows imported
+    assert subprocess.run(argv, capture_output=True, timeout=300, check=False).returncode == 0
+    write_csv(tmp_path, rows)
+    dry = subprocess.run([*argv, "--dry-run"], capture_output=True, text=True, timeout=300, check=False)
+    assert dry.returncode == 0
+    lines = dry.stderr.splitlines()
+    assert [line.split("  ")[0] for line in lines] == [
+        f"checked up to row {n} of ~41" for n in (26, 31, 36, 41)
+    ]  # four batches of five after the checkpoint at row 21, as the import would commit them
+    assert dry.stdout == "checked 40 units: 20 to write, 20 already imported; checkpoint at row 21\n"

@@ -72,7 +72,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             metavar="NAME",
             help="the name the checkpoint is kept under (default: the source's file name)",
         )
-        p.add_argument("--dry-run", action="store_true", help="check every row and write nothing")
+        p.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="check every row and write nothing; say what the import would write from its checkpoint",
+        )
         p.add_argument(
             "--batch-size",
             type=int,
@@ -94,10 +98,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 class _Progress:
     """On a terminal, the CLI's progress line (:mod:`alliancekit.cli.progress`: rows done of about how many,
     the rate and an ETA, counted from where this run resumed); with ``--progress`` elsewhere, one plain line
-    per checkpoint (what a log or a test reads); nothing otherwise."""
+    per checkpoint (what a log or a test reads); nothing otherwise. A dry run's says it checks."""
 
-    def __init__(self, forced: bool) -> None:
-        self.terminal = Progress("import", unit="rows")
+    def __init__(self, forced: bool, dry_run: bool) -> None:
+        self.terminal = Progress("check" if dry_run else "import", unit="rows")
+        self.verb = "checked" if dry_run else "imported"
         self.lines = forced and not self.terminal.enabled
         self.unfinished = False
         """Whether the terminal's line is shown and not yet ended (the last one ends itself)."""
@@ -113,7 +118,7 @@ class _Progress:
             left = "" if eta is None else f"  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
             share = f" of ~{p.total_rows:,}" if p.total_rows else ""
             print(
-                f"imported up to row {p.rows:,}{share}  {p.rate:,.0f} rows/s{left}",
+                f"{self.verb} up to row {p.rows:,}{share}  {p.rate:,.0f} rows/s{left}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -173,7 +178,7 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
     # made (and its mapping checked against the measures) before the practice is opened: a source that
     # cannot be read is a usage error that creates nothing; the CLI's practice uses the same plugins
     source = make_source(get_plugin_host().measures())
-    progress = _Progress(args.progress)
+    progress = _Progress(args.progress, args.dry_run)
     with _open_practice(args) as practice:
         result = run_import(
             practice,
@@ -192,10 +197,11 @@ def _report(result: ImportResult, as_json: bool) -> int:
     if as_json:
         print_json(result.to_json())
     else:
-        verb = "checked" if result.dry_run else "imported"
+        # a dry run says what the import would do from the checkpoint, in the words of its report
+        done = f"{result.to_write} to write" if result.dry_run else f"{result.written} written"
         print(
-            f"{verb} {result.units} units: {result.written} written, {result.skipped} already imported"
-            + ("" if result.dry_run else f"; checkpoint at row {result.checkpoint}")
+            f"{'checked' if result.dry_run else 'imported'} {result.units} units: {done}, "
+            f"{result.skipped} already imported; checkpoint at row {result.checkpoint}"
         )
         for line in result.notes:
             print(f"note: {line}", file=sys.stderr)

@@ -87,15 +87,19 @@ class ImportResult:
     """Units before the checkpoint of an earlier run: not written again."""
     errors: tuple[RowError, ...]
     checkpoint: int
-    """The last source row committed (0: none)."""
+    """The last source row committed (0: none); a dry run's is where the import would resume after."""
     dry_run: bool
     notes: tuple[str, ...] = ()
     """What the source held that was not imported, and why (no client data)."""
+    to_write: int = 0
+    """A dry run: the units the import would write now (after the checkpoint and before the first row with
+    an error, where it would stop), counted as :attr:`written` counts them. 0 for an import."""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "units": self.units,
             "written": self.written,
+            "to_write": self.to_write,
             "skipped": self.skipped,
             "checkpoint": self.checkpoint,
             "dry_run": self.dry_run,
@@ -233,26 +237,32 @@ class _Run:
         batch_size: int,
         progress: Callable[[ImportProgress], None] | None,
         dry_run: bool,
+        from_start: bool = False,
     ) -> None:
         self.practice, self.source, self.source_id = practice, source, source_id
         self.batch_size, self.progress, self.dry_run = batch_size, progress, dry_run
         self.system = import_actor(clinic_id)
         self.episodes = _Episodes(clinic_id)
-        self.saved = None if dry_run else practice.import_checkpoint(self.system, source_id)
+        # a dry run reads the checkpoint too (a read of metadata, unaudited): it reports what the import
+        # would do from there
+        self.saved = None if from_start else practice.import_checkpoint(self.system, source_id)
         self.after = 0 if self.saved is None else self.saved.row
         self.last = self.saved
         self.started = time.monotonic()
         self.total_rows = source.estimated_rows()
         self.units = self.written = self.skipped = 0
+        self.to_write = self.checked = 0
+        """A dry run's units the import would write, and units read after the checkpoint."""
+        self.stopped = False
+        """A dry run: the import would have stopped at an error by now."""
         self.pending: list[Unit] = []
         self.refused: list[RowError] = []
         self.restart = False
 
     def _report(self, row: int) -> None:
         if self.progress is not None:
-            self.progress(
-                ImportProgress(row, self.total_rows, self.written + self.skipped, self.started, self.after)
-            )
+            done = self.to_write if self.dry_run else self.written
+            self.progress(ImportProgress(row, self.total_rows, done + self.skipped, self.started, self.after))
 
     def commit(self) -> None:
         """Write the pending units in one batch (one store transaction), then, once it is acknowledged, save
@@ -281,7 +291,7 @@ class _Run:
         errors = self.source.errors
         read = 0  # the last row of the last unit read
         for unit in self.source.units():
-            if (errors and not self.dry_run and errors[0].row <= unit.last_row) or self.refused:
+            if (not self.dry_run and self._stops_at(unit)) or self.refused:
                 break  # a row of this unit or before it is wrong: stop, keep what is before it
             self.units += 1
             read = unit.last_row
@@ -292,15 +302,14 @@ class _Run:
                     break
                 continue
             if self.dry_run:
-                if self.units % self.batch_size == 0:
-                    self._report(unit.last_row)
+                self._check(unit)
                 continue
             self.pending.append(unit)
             if len(self.pending) >= self.batch_size:
                 self.commit()
         if not self.dry_run and not self.restart:
             self.commit()
-        elif self.dry_run and self.units % self.batch_size:
+        elif self.dry_run and not self.restart and self.checked % self.batch_size:
             self._report(read)  # the last rows read, as a run's last commit reports them
         return ImportResult(
             self.units,
@@ -310,7 +319,24 @@ class _Run:
             0 if self.last is None else self.last.row,
             self.dry_run,
             tuple(getattr(self.source, "notes", ())),
+            self.to_write,
         )
+
+    def _stops_at(self, unit: Unit) -> bool:
+        """Whether the import stops before ``unit``: an error was read at or before its last row."""
+        errors = self.source.errors
+        return bool(errors) and errors[0].row <= unit.last_row
+
+    def _check(self, unit: Unit) -> None:
+        """A dry run's unit after the checkpoint: counted as the import would write it, unless the import
+        would have stopped at an error by then (the dry run reads on, to report every error); progress per
+        batch of units read, as the import reports per commit."""
+        self.stopped = self.stopped or self._stops_at(unit)
+        if not self.stopped:
+            self.to_write += 1
+        self.checked += 1
+        if self.checked % self.batch_size == 0:
+            self._report(unit.last_row)
 
 
 def run_import(
@@ -327,12 +353,15 @@ def run_import(
 
     Stops at the first source row with an error: the units before it are committed (and checkpointed),
     none after. A dry run reads the whole source, writes nothing and reports every error (row, field,
-    rule). When the source changed before the checkpoint (the unit there is another record), it is read
-    again from its start: every write is idempotent, so what is already stored is recognised, not doubled.
+    rule), and what the import would do from the checkpoint (``skipped``, ``to_write``); it does not run
+    the library's rules, so the import may still stop at a unit the library refuses. When the source
+    changed before the checkpoint (the unit there is another record), it is read again from its start:
+    every write is idempotent, so what is already stored is recognised, not doubled.
     """
     run = _Run(practice, source, clinic_id, source_id, batch_size, progress, dry_run)
     result = run.run()
     if run.restart:
-        practice.save_import_checkpoint(run.system, source_id, ImportCheckpoint(0, ""))
-        result = _Run(practice, source, clinic_id, source_id, batch_size, progress, dry_run).run()
+        if not dry_run:
+            practice.save_import_checkpoint(run.system, source_id, ImportCheckpoint(0, ""))
+        result = _Run(practice, source, clinic_id, source_id, batch_size, progress, dry_run, True).run()
     return result
