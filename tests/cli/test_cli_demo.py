@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -171,6 +171,7 @@ def test_the_demo_is_the_year_before_its_today_and_nothing_after(
     code, err = run(capsys, "demo", "--db", str(db), "--clients", "40", "--today", "2026-03-15", "-q")
     assert code == 0, err
     today = date(2026, 3, 15)
+    first_moment = datetime(2026, 3, 15, tzinfo=UTC)
     with open_practice(db) as practice:
         rows = practice.caseload(_SUPERVISOR, include_closed=True)
         long_course = [r for r in rows if r.opened_on < date(2025, 3, 15)]
@@ -188,6 +189,12 @@ def test_the_demo_is_the_year_before_its_today_and_nothing_after(
                 assert held_on is None or held_on <= today
                 reviewed_on = getattr(getattr(entry.event, "review", None), "held_on", None)
                 assert reviewed_on is None or reviewed_on <= today
+                # stored no later than today's first moment: a demo made for today, at any hour, records
+                # nothing after what the practice records next by the real clock
+                assert entry.recorded_at <= first_moment
+        assert max(e.recorded_at for r in rows for e in practice.timeline(_SUPERVISOR, r.episode_id)) == (
+            first_moment
+        )
 
 
 def test_the_same_seed_and_today_make_the_same_practice(

@@ -163,13 +163,21 @@ class DemoSummary:
 
 
 class _Clock:
-    """The simulated time: every record is 'recorded' at noon on the day it happened."""
+    """The simulated time: a record is 'recorded' at noon on the day it happened, and one of the clinic's
+    today at its first moment (00:00 UTC), since a demo made for today runs at any hour of it: nothing it
+    records may come after what the practice records next, by the real clock."""
 
     def __init__(self, today: date) -> None:
+        self.clinic_today = today
         self.today = today
+        """The simulated day, moved on as the courses run."""
 
     def __call__(self) -> datetime:
-        return datetime.combine(self.today, time(12, 0), tzinfo=UTC)
+        at = _START_OF_DAY if self.today >= self.clinic_today else _NOON
+        return datetime.combine(self.today, at, tzinfo=UTC)
+
+
+_NOON, _START_OF_DAY = time(12, 0), time(0, 0)
 
 
 class _Today(Exception):
