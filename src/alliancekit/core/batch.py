@@ -141,15 +141,16 @@ class BatchRunner:
     def _decide(self, spec: CommandSpec, ctx: Context, args: Mapping[str, Any], expected: int | None) -> Any:
         actor, episode_id, key = ctx.actor, ctx.episode_id, ctx.key
         request = _request_hash(spec.action, episode_id, args) if key is not None else ""
+        held = self._held.states.get(episode_id)
+        state, head = held if held is not None else self.s.reader.state(episode_id)
+        # access first, as the runner decides it: a stored result and the version are answers too
+        self.s.guard.allow(actor, spec.action, "episode", episode_id, state)
         done = self._done(actor, spec, key, request, ctx, args)
         if done is not None:
             return done
-        held = self._held.states.get(episode_id)
-        state, head = held if held is not None else self.s.reader.state(episode_id)
         if expected is not None and state.version != expected:
             raise ConflictError(episode_id, expected, state.version)
         ctx.state = state
-        self.s.guard.allow(actor, spec.action, "episode", episode_id, state)
         events = decide(state, spec.build(ctx, args))
         corrects = spec.corrects(ctx, args)
         commit, after = self.runner.prepare(ctx, state, head, events, request, corrects, project=False)
