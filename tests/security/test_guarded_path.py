@@ -160,6 +160,21 @@ def test_supervisor_summaries_withhold_scores_and_alerts_under_a_lockbox() -> No
     assert json.loads(own_row.latest_scores_json)
 
 
+def test_a_withheld_row_shows_a_review_due_by_the_sessions_attended_not_one_an_alert_asked_for() -> None:
+    p, ep = _episode_with_an_alert()  # a red alert asked for a review two sessions in
+    _lockbox_whole_record(p, ep)
+
+    def due(who: Actor) -> bool:
+        return next(r for r in p.caseload(who) if r.episode_id == ep).review_due
+
+    assert due(OWN)
+    assert not due(SUPERVISOR)
+    attended = next(r for r in p.caseload(OWN) if r.episode_id == ep).sessions_attended
+    for _ in range(p.review_every - attended):
+        p.record_session(OWN, ep, Session(held_on=D, modality="video", attendance="attended"))
+    assert due(SUPERVISOR)  # the scheduled review: a count of sessions, which the row shows anyway
+
+
 def test_supervisor_session_history_is_withheld_under_a_lockbox() -> None:
     setup = active_episode()
     p, ep = setup.practice, setup.episode_id
