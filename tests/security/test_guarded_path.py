@@ -297,6 +297,28 @@ def test_a_keyed_repeat_by_someone_who_may_not_write_the_episode_is_refused_not_
     assert _events(p, ep) == before
 
 
+@pytest.mark.parametrize("path", ["facade", "batch", "held-in-a-batch"])
+def test_a_keyed_repeat_by_whoever_made_the_command_is_answered_after_they_lost_access(path: str) -> None:
+    """They were answered once: a transfer since does not undo it (an import run again replays history
+    as its clinicians). Another request under the key is refused like any command of theirs now."""
+    setup = active_episode()
+    p, ep = setup.practice, setup.episode_id
+    session = Session(held_on=D, modality="video", attendance="attended")
+    with _on(p, path.removeprefix("held-in-a-")) as where:
+        first = where.record_session(OWN, ep, session, idempotency_key="k-1")
+        if path == "batch":
+            where.flush()  # committed before the repeat; "held-in-a-batch" repeats it while still held
+        where.transfer(OWN, ep, to_clinician_id="clin-b", on=D, reason="leave")
+        again = where.record_session(OWN, ep, session, idempotency_key="k-1")
+    assert again.duplicate
+    assert (again.episode_id, again.version, again.record_id) == (ep, first.version, first.record_id)
+    assert _refused_by(p, OWN) == []
+    other = Session(held_on=D, modality="phone", attendance="attended")
+    with pytest.raises(AccessDenied), _on(p, path.removeprefix("held-in-a-")) as where:
+        where.record_session(OWN, ep, other, idempotency_key="k-1")
+    assert _refused_by(p, OWN) == ["record-session"]
+
+
 @pytest.mark.parametrize("path", ["facade", "batch"])
 def test_an_expected_version_from_another_clinic_is_refused_before_it_is_compared(path: str) -> None:
     setup = active_episode()

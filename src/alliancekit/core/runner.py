@@ -236,11 +236,14 @@ class Runner:
                 else:
                     (state, head), guessing = reader.state(episode_id), False
                 # Access first: a key's stored result and the episode's version are answers about the
-                # record, for those the policy lets make the command only (a refusal is audited).
+                # record, for those the policy lets make the command only (a refusal is audited), and
+                # for whoever made it (they were answered once: a transfer since does not undo that).
                 if guessing:
                     if not guard.permits(actor, spec.action, state):
                         continue
-                else:
+                elif not guard.permits(actor, spec.action, state):
+                    if key is not None and (mine := self.repeat(actor, spec, key, request)) is not None:
+                        return _recorded(spec, ctx, args, mine.episode_id, mine.version, duplicate=True)
                     guard.allow(actor, spec.action, "episode", episode_id, state)
                 if key is not None and (done := self._done(actor, spec, key, request)) is not None:
                     return _recorded(spec, ctx, args, done.episode_id, done.version, duplicate=True)
@@ -297,6 +300,15 @@ class Runner:
                     raise
                 continue
             return episode_id
+
+    def repeat(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> CommandRecord | None:
+        """The stored result of this very request under ``key`` when ``actor`` made it; ``None`` otherwise,
+        saying nothing of the key (for an actor the policy refuses)."""
+        found = self.s.reader.find_command(actor.clinic_id, spec.action, key)
+        if found is None or found.request_hash != request:
+            return None
+        made_by = self.s.reader.written_by(found.episode_id, found.version)
+        return found if made_by == (actor.id, actor.role.value) else None
 
     def _done(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> CommandRecord | None:
         found = self.s.reader.find_command(actor.clinic_id, spec.action, key)
