@@ -229,3 +229,48 @@ def test_the_canary_is_not_in_cli_text_output(
     assert "session 1" in text
     assert CANARY not in text
     assert "process note" not in text  # process notes are not even mentioned in the timeline
+
+
+# -- scores: client data too, kept out of every repr ---------------------------------------------------------
+
+SCORE = "14.8"  # ORS items of 3.7: a total found nowhere else in the record
+
+
+def test_no_score_or_risk_item_is_in_the_reprs_of_what_the_facade_returns() -> None:
+    from alliancekit.domain import Administration, Ending, Review
+    from alliancekit.feedback.reports import progress_chart
+
+    from .helpers import CLINIC, active_episode
+
+    me, sup = Actor("clin-a", Role.CLINICIAN, CLINIC), Actor("sup-1", Role.SUPERVISOR, CLINIC)
+    setup = active_episode()
+    p, ep, day = setup.practice, setup.episode_id, date(2026, 1, 19)
+    ors = Administration("ors", "1.0", "start", dict.fromkeys(_ORS_ITEMS, 3.7))
+    phq9 = Administration("phq-9", "1.0", "start", {**{f"q{i}": 1 for i in range(1, 9)}, "q9": 2})
+    p.record_session(
+        me, ep, Session(held_on=day, modality="video", attendance="attended", administrations=(ors, phq9))
+    )
+    p.record_review(me, ep, Review(held_on=day, decision="continue"))
+    request = p.request_administration(me, ep, measure="ors")
+    assert request.token is not None
+    submission = p.submit_response(request.token, answers=dict.fromkeys(_ORS_ITEMS, 3.7))
+    assert submission.total == 14.8
+    p.close_episode(me, ep, Ending(ended_on=day, planned=False, reason="dropout"))
+    returned = [
+        submission,
+        p.episode(me, ep),
+        p.rebuild_state(me, ep),
+        list(p.timeline(me, ep)),
+        p.session_history(me, ep, setup.session_id),
+        p.shared_record(me, ep),
+        p.caseload(me, include_closed=True),
+        p.closed_outcomes(sup),
+        progress_chart(p, me, ep),
+    ]
+    assert SCORE in str(p.episode(me, ep).latest_scores["ors"].total)  # the check below can fail
+    texts = [text for value in returned for text in _reprs(value)]
+    leaks = [t for t in texts if SCORE in t or "'q9'" in t]
+    assert not leaks, leaks[:3]
+
+
+_ORS_ITEMS = ("individually", "interpersonally", "socially", "overall")

@@ -3,11 +3,14 @@ closing with open alerts, and a Practice's own lifecycle (issue: one guarded pat
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import warnings
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,6 +160,21 @@ def test_supervisor_summaries_withhold_scores_and_alerts_under_a_lockbox() -> No
     assert json.loads(own_row.latest_scores_json)
 
 
+def test_a_withheld_row_shows_a_review_due_by_the_sessions_attended_not_one_an_alert_asked_for() -> None:
+    p, ep = _episode_with_an_alert()  # a red alert asked for a review two sessions in
+    _lockbox_whole_record(p, ep)
+
+    def due(who: Actor) -> bool:
+        return next(r for r in p.caseload(who) if r.episode_id == ep).review_due
+
+    assert due(OWN)
+    assert not due(SUPERVISOR)
+    attended = next(r for r in p.caseload(OWN) if r.episode_id == ep).sessions_attended
+    for _ in range(p.review_every - attended):
+        p.record_session(OWN, ep, Session(held_on=D, modality="video", attendance="attended"))
+    assert due(SUPERVISOR)  # the scheduled review: a count of sessions, which the row shows anyway
+
+
 def test_supervisor_session_history_is_withheld_under_a_lockbox() -> None:
     setup = active_episode()
     p, ep = setup.practice, setup.episode_id
@@ -241,6 +259,76 @@ def test_the_same_key_with_another_request_is_refused() -> None:
     assert repeat.episode_id == ep
     assert repeat.version == version
     assert p.episode(OWN, ep).version == version
+
+
+@contextlib.contextmanager
+def _on(p: Practice, path: str) -> Iterator[Any]:
+    """The facade, or a batch of it: what is refused at a call must be refused the same on both."""
+    if path == "facade":
+        yield p
+        return
+    with p.batch() as batch:
+        yield batch
+
+
+def _refused_by(p: Practice, who: Actor) -> list[str]:
+    return [r.action for r in p.store.audit_records() if r.outcome == "refused" and r.actor_id == who.id]
+
+
+@pytest.mark.parametrize("path", ["facade", "batch"])
+@pytest.mark.parametrize(
+    "who",
+    [Actor("clin-b", Role.CLINICIAN, CLINIC), Actor("client-2", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)],
+    ids=["another-clinician", "another-client"],
+)
+def test_a_keyed_repeat_by_someone_who_may_not_write_the_episode_is_refused_not_answered(
+    who: Actor, path: str
+) -> None:
+    """The stored result of a key (the episode's version, the record's id) is an answer about the record:
+    it is given only to whoever the policy lets make the command, and a refusal is audited."""
+    setup = active_episode()
+    p, ep = setup.practice, setup.episode_id
+    session = Session(held_on=D, modality="video", attendance="attended")
+    p.record_session(OWN, ep, session, idempotency_key="k-1")
+    before = _events(p, ep)
+    with pytest.raises(AccessDenied), _on(p, path) as where:
+        where.record_session(who, ep, session, idempotency_key="k-1")
+    assert _refused_by(p, who) == ["record-session"]
+    assert _events(p, ep) == before
+
+
+@pytest.mark.parametrize("path", ["facade", "batch", "held-in-a-batch"])
+def test_a_keyed_repeat_by_whoever_made_the_command_is_answered_after_they_lost_access(path: str) -> None:
+    """They were answered once: a transfer since does not undo it (an import run again replays history
+    as its clinicians). Another request under the key is refused like any command of theirs now."""
+    setup = active_episode()
+    p, ep = setup.practice, setup.episode_id
+    session = Session(held_on=D, modality="video", attendance="attended")
+    with _on(p, path.removeprefix("held-in-a-")) as where:
+        first = where.record_session(OWN, ep, session, idempotency_key="k-1")
+        if path == "batch":
+            where.flush()  # committed before the repeat; "held-in-a-batch" repeats it while still held
+        where.transfer(OWN, ep, to_clinician_id="clin-b", on=D, reason="leave")
+        again = where.record_session(OWN, ep, session, idempotency_key="k-1")
+    assert again.duplicate
+    assert (again.episode_id, again.version, again.record_id) == (ep, first.version, first.record_id)
+    assert _refused_by(p, OWN) == []
+    other = Session(held_on=D, modality="phone", attendance="attended")
+    with pytest.raises(AccessDenied), _on(p, path.removeprefix("held-in-a-")) as where:
+        where.record_session(OWN, ep, other, idempotency_key="k-1")
+    assert _refused_by(p, OWN) == ["record-session"]
+
+
+@pytest.mark.parametrize("path", ["facade", "batch"])
+def test_an_expected_version_from_another_clinic_is_refused_before_it_is_compared(path: str) -> None:
+    setup = active_episode()
+    p, ep = setup.practice, setup.episode_id
+    elsewhere = Actor("clin-a", Role.CLINICIAN, "c2")
+    session = Session(held_on=D, modality="video", attendance="attended")
+    with pytest.raises(AccessDenied) as refused, _on(p, path) as where:
+        where.record_session(elsewhere, ep, session, expected_version=0)
+    assert "version" not in str(refused.value)
+    assert _refused_by(p, elsewhere) == ["record-session"]
 
 
 def test_the_same_key_on_another_command_is_another_command() -> None:

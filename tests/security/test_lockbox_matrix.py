@@ -33,6 +33,9 @@ LEVEL = 3.7  # ORS items of 3.7: a total of 14.8, found nowhere else in the reco
 #: A date and time as the exports write them, milliseconds and offset included.
 _INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?")
 SCORE = "14.8"
+#: The alert a risk item endorsed raises, and the review it asks for: about the scores, withheld with them.
+ALERT = "risk-item-endorsed"
+ALERT_MARKS = (ALERT, '"review_requested": true', '"review_due": true')
 D = date(2026, 1, 19)
 OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
 
@@ -154,6 +157,11 @@ def locked(tmp_path: Path) -> tuple[Practice, str]:
             administrations=(Administration("ors", "1.0", "start", items),),
         ),
     )
+    # a PHQ-9 with its risk item endorsed: an urgent alert, which asks for a review (only 3 sessions in)
+    phq9 = Administration("phq-9", "1.0", "start", {**{f"q{i}": 1 for i in range(1, 9)}, "q9": 2})
+    p.record_session(
+        OWN, ep, Session(held_on=D, modality="video", attendance="attended", administrations=(phq9,))
+    )
     # and the same distinctive answers filled in by the client themselves, between sessions
     answered = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
     p.record_client_response(OWN, ep, Administration("ors", "1.0", "end", items), responded_at=answered)
@@ -174,6 +182,8 @@ def test_a_locked_record_reaches_no_non_treating_reader(
     # the treating clinician sees the canary and the score: the checks below can fail
     assert SCORE in _text(p.episode(OWN, ep))
     assert CANARY in _text(p.timeline(OWN, ep))
+    assert all(mark in _text(p.episode(OWN, ep)) for mark in ALERT_MARKS[:2])
+    assert ALERT_MARKS[2] in _text(p.caseload(OWN))
     try:
         result = READS[read](p, READERS[reader], ep, tmp_path)
     except (AccessDenied, NotFoundError):
@@ -182,6 +192,46 @@ def test_a_locked_record_reaches_no_non_treating_reader(
     text = _INSTANT.sub("<instant>", _text(result))
     assert CANARY not in text
     assert SCORE not in text
+    assert [mark for mark in ALERT_MARKS if mark in text] == []
+    p.close()
+
+
+#: The reads that share the record: the lockbox applies to them whoever shares, the treating clinician too
+#: (their own reads are not shares), in the entries and in the summary that travels with them.
+SHARES: dict[str, Read] = {
+    "shared_record": lambda p, a, ep, tmp: p.shared_record(a, ep),
+    "shared_record_to_a_recipient": lambda p, a, ep, tmp: p.shared_record(a, ep, recipient="hospital-x"),
+    "export_record": lambda p, a, ep, tmp: p.export_record(a, ep),
+    "fhir_bundle": READS["fhir_bundle"],
+    "fhir_bulk": READS["fhir_bulk"],
+}
+
+
+@pytest.mark.parametrize("share", sorted(SHARES))
+def test_a_locked_record_is_not_shared_by_its_treating_clinician_either(
+    share: str, locked: tuple[Practice, str], tmp_path: Path
+) -> None:
+    p, ep = locked
+    text = _INSTANT.sub("<instant>", _text(SHARES[share](p, OWN, ep, tmp_path)))
+    assert CANARY not in text
+    assert SCORE not in text
+    assert [mark for mark in ALERT_MARKS if mark in text] == []
+    p.close()
+
+
+def test_a_directive_for_one_recipient_withholds_the_summary_from_that_recipient_only(tmp_path: Path) -> None:
+    setup = active_episode(_practice_on(tmp_path), text=CANARY)
+    p, ep = setup.practice, setup.episode_id
+    p.set_lockbox(OWN, ep, scope="record", recipients=["hospital-x"], on=D)
+    supervisor = READERS["supervisor"]
+    withheld = p.shared_record(supervisor, ep, recipient="hospital-x")
+    assert withheld.withheld
+    assert withheld.state is not None
+    assert not withheld.state.latest_scores
+    shared = p.shared_record(supervisor, ep, recipient="hospital-y")
+    assert not shared.withheld
+    assert shared.state is not None
+    assert shared.state.latest_scores
     p.close()
 
 

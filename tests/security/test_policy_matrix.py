@@ -418,6 +418,9 @@ def test_role_operation_matrix(operation: str, kind: str) -> None:
         assert len(refusals) == before + 1, f"{kind} refused {operation} without an audit entry"
         assert refusals[-1].actor_id == (who.id if who is not None else "(none)")
         assert refusals[-1].action == refused.value.action
+        if who is not None and who.clinic_id != CLINIC:
+            # filed in the actor's clinic's log, which must not name this clinic's client
+            assert refusals[-1].client_ref == ""
 
 
 #: The outbox worker's calls take no actor: they run in the host's delivery worker, read and write only outbox

@@ -48,7 +48,7 @@ class _Held:
         self.commits: list[Commit] = []
         self.states: dict[str, tuple[EpisodeState, str]] = {}
         self.events: dict[str, list[tuple[StoredEvent, Event | None]]] = {}
-        self.keys: dict[tuple[str, str, str], tuple[str, Any]] = {}
+        self.keys: dict[tuple[str, str, str], tuple[str, Any, tuple[str, str]]] = {}
         self.results: list[Any] = []
         self.reads: list[AuditRecord] = []
 
@@ -141,15 +141,21 @@ class BatchRunner:
     def _decide(self, spec: CommandSpec, ctx: Context, args: Mapping[str, Any], expected: int | None) -> Any:
         actor, episode_id, key = ctx.actor, ctx.episode_id, ctx.key
         request = _request_hash(spec.action, episode_id, args) if key is not None else ""
+        held = self._held.states.get(episode_id)
+        state, head = held if held is not None else self.s.reader.state(episode_id)
+        # access first, as the runner decides it: a stored result and the version are answers too, for
+        # those the policy allows and for whoever made the command
+        if not self.s.guard.permits(actor, spec.action, state):
+            mine = self._repeat(actor, spec, key, request, ctx, args)
+            if mine is not None:
+                return mine
+            self.s.guard.allow(actor, spec.action, "episode", episode_id, state)
         done = self._done(actor, spec, key, request, ctx, args)
         if done is not None:
             return done
-        held = self._held.states.get(episode_id)
-        state, head = held if held is not None else self.s.reader.state(episode_id)
         if expected is not None and state.version != expected:
             raise ConflictError(episode_id, expected, state.version)
         ctx.state = state
-        self.s.guard.allow(actor, spec.action, "episode", episode_id, state)
         events = decide(state, spec.build(ctx, args))
         corrects = spec.corrects(ctx, args)
         commit, after = self.runner.prepare(ctx, state, head, events, request, corrects, project=False)
@@ -183,6 +189,27 @@ class BatchRunner:
             return found.episode_id
         return _recorded(spec, ctx, args or {}, found.episode_id, found.version, duplicate=True)
 
+    def _repeat(
+        self,
+        actor: Actor,
+        spec: CommandSpec,
+        key: str | None,
+        request: str,
+        ctx: Context,
+        args: Mapping[str, Any],
+    ) -> Any:
+        """The result of this very request under ``key`` when ``actor`` made it (held in this batch or
+        committed), as :meth:`Runner.repeat` finds it; ``None`` otherwise, saying nothing of the key."""
+        if key is None:
+            return None
+        held = self._held.keys.get((actor.clinic_id, spec.action, key))
+        if held is not None:
+            if held[0] != request or held[2] != (actor.id, actor.role.value):
+                return None
+            return _recorded(spec, ctx, args, held[1][0], held[1][1], True)
+        found = self.runner.repeat(actor, spec, key, request)
+        return None if found is None else _recorded(spec, ctx, args, found.episode_id, found.version, True)
+
     def _hold(
         self,
         ctx: Context,
@@ -203,7 +230,8 @@ class BatchRunner:
         )
         if key is not None:
             first = result if isinstance(result, str) else (after.episode_id, commit.new_version)
-            held.keys[(ctx.actor.clinic_id, ctx.spec.action, key)] = (request, first)
+            maker = (ctx.actor.id, ctx.actor.role.value)
+            held.keys[(ctx.actor.clinic_id, ctx.spec.action, key)] = (request, first, maker)
 
     def episode(self, actor: object, episode_id: object) -> EpisodeState:
         """The episode as this batch's commands left it, decided and summarised like ``Practice.episode``.

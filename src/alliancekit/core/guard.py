@@ -166,7 +166,9 @@ class Guard:
             record_type=record_type,
             record_id=record_id,
             outcome=outcome or "allowed",
-            client_ref=state.client_ref if state is not None else "",
+            # an entry is filed in the actor's clinic: another clinic's client (a refused reach across
+            # clinics) is not named in this clinic's log
+            client_ref=state.client_ref if state is not None and state.clinic_id == actor.clinic_id else "",
             detail=detail,
             writes=writes,
             # A command's entry goes to its episode's shard (one writer of an episode at a time); reads

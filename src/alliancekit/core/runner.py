@@ -1,6 +1,6 @@
 """The command runner: one path for every command of the facade.
 
-guard -> input checks -> idempotency -> state -> decide -> alert rules -> one commit -> bounded retry.
+actor -> input checks -> state -> access -> idempotency -> decide -> alert rules -> one commit -> retry.
 
 Idempotency follows payment APIs: a key is scoped to the clinic and the command, the stored result is bound
 to a hash of the request, a repeat of the same request returns the first result (``duplicate=True``) and
@@ -231,21 +231,26 @@ class Runner:
         conflicts = 0
         while True:
             with self._after_conflict(conflicts):
-                if key is not None and (done := self._done(actor, spec, key, request)) is not None:
-                    return _recorded(spec, ctx, args, done.episode_id, done.version, duplicate=True)
                 if guess is not None:
                     (state, head), guessing, guess = guess, True, None
                 else:
                     (state, head), guessing = reader.state(episode_id), False
+                # Access first: a key's stored result and the episode's version are answers about the
+                # record, for those the policy lets make the command only (a refusal is audited), and
+                # for whoever made it (they were answered once: a transfer since does not undo that).
+                if guessing:
+                    if not guard.permits(actor, spec.action, state):
+                        continue
+                elif not guard.permits(actor, spec.action, state):
+                    if key is not None and (mine := self.repeat(actor, spec, key, request)) is not None:
+                        return _recorded(spec, ctx, args, mine.episode_id, mine.version, duplicate=True)
+                    guard.allow(actor, spec.action, "episode", episode_id, state)
+                if key is not None and (done := self._done(actor, spec, key, request)) is not None:
+                    return _recorded(spec, ctx, args, done.episode_id, done.version, duplicate=True)
                 if expected_version is not None and state.version != expected_version:
                     raise ConflictError(episode_id, expected_version, state.version)
                 ctx.state = state
                 try:
-                    if guessing:
-                        if not guard.permits(actor, spec.action, state):
-                            continue
-                    else:
-                        guard.allow(actor, spec.action, "episode", episode_id, state)
                     ctx.request, ctx.messages = None, []
                     events = decide(state, spec.build(ctx, args))
                 except AlliancekitError:
@@ -295,6 +300,15 @@ class Runner:
                     raise
                 continue
             return episode_id
+
+    def repeat(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> CommandRecord | None:
+        """The stored result of this very request under ``key`` when ``actor`` made it; ``None`` otherwise,
+        saying nothing of the key (for an actor the policy refuses)."""
+        found = self.s.reader.find_command(actor.clinic_id, spec.action, key)
+        if found is None or found.request_hash != request:
+            return None
+        made_by = self.s.reader.written_by(found.episode_id, found.version)
+        return found if made_by == (actor.id, actor.role.value) else None
 
     def _done(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> CommandRecord | None:
         found = self.s.reader.find_command(actor.clinic_id, spec.action, key)

@@ -42,7 +42,7 @@ from alliancekit.measures.definition import Measure
 from alliancekit.protocols.definition import DueMeasure
 from alliancekit.protocols.schedule import due_measures
 from alliancekit.security import encryption
-from alliancekit.security.lockbox import active_directives, apply_lockbox
+from alliancekit.security.lockbox import active_directives, apply_lockbox, summary_withheld
 from alliancekit.security.participants import participant_reader, summary_for, visible_entries
 from alliancekit.security.policy import Action
 from alliancekit.security.views import (
@@ -223,15 +223,16 @@ class Views:
             kept, withheld = visible_entries(self.s.reader.entries(state.episode_id), state, reader)
             entries = Timeline(kept)
             entries.withheld = withheld
+            summary = summary_for(state, reader)
         else:
             lockbox = reason is None and not guard.own_record(a, state)
             entries = self._timeline(state.episode_id, to, lockbox=lockbox)
+            # the summary is shared as the entries are: for the recipient, whoever shares (the treating
+            # clinician's own reads are not shares)
+            withhold = lockbox and summary_withheld(state.lockbox, to)
+            summary = _withheld_summary(state) if withhold else state
         return SharedRecord(
-            state.episode_id,
-            state.client_ref,
-            tuple(entries),
-            entries.withheld,
-            state=self._summary(a, state),
+            state.episode_id, state.client_ref, tuple(entries), entries.withheld, state=summary
         )
 
     def break_glass(self, actor: object, episode_id: object, *, reason: object) -> Timeline:
@@ -440,9 +441,7 @@ class Views:
             return summary_for(state, reader)
         if not self.s.guard.summary_withheld(actor, state):
             return state
-        return attrs.evolve(
-            state, first_scores={}, latest_scores={}, previous_scores={}, alerts={}, tracks={}
-        )
+        return _withheld_summary(state)
 
     def _row(self, actor: Actor, row: CaseloadRow) -> CaseloadRow:
         if not self.s.guard.row_withheld(actor, row.clinician_id, row.client_ref, row.lockbox_json):
@@ -458,6 +457,8 @@ class Views:
             outcome_measure=None,
             outcome_sessions=None,
             missed_measures_json="[]",
+            # due by the sessions attended only: a review a red or urgent alert asked for tells of the alert
+            review_due=row.next_review_at is not None and row.sessions_attended >= row.next_review_at,
         )
 
     def _timeline(self, episode_id: str, recipient: str | None, *, lockbox: bool) -> Timeline:
@@ -474,3 +475,19 @@ class Views:
         else:
             out.extend(e for e in entries if e.type not in NEVER_SHARED)
         return out
+
+
+def _withheld_summary(state: EpisodeState) -> EpisodeState:
+    """``state`` without its scores and alerts, nor what they leave behind: the alerts ever raised, the
+    review a red or urgent one asked for, and which measures were given when."""
+    return attrs.evolve(
+        state,
+        first_scores={},
+        latest_scores={},
+        previous_scores={},
+        alerts={},
+        tracks={},
+        alert_keys_raised=(),
+        review_requested=False,
+        administered_at={},
+    )

@@ -63,11 +63,12 @@ class RecordedScore:
 
     measure_id: str
     version: str
-    total: float
-    subscales: Mapping[str, float] = attrs.field(factory=dict)
-    band: str | None = None
-    clinical: bool | None = None
-    risk_items: tuple[str, ...] = ()
+    # scores are client data: kept out of the repr (and of logs that print objects), as Score does
+    total: float = attrs.field(repr=False)
+    subscales: Mapping[str, float] = attrs.field(factory=dict, repr=False)
+    band: str | None = attrs.field(default=None, repr=False)
+    clinical: bool | None = attrs.field(default=None, repr=False)
+    risk_items: tuple[str, ...] = attrs.field(default=(), repr=False)
     about: str | None = None
     """The participant the score is about; ``None``: the episode's identified client."""
     rater: Rater = Rater.CLIENT
@@ -139,16 +140,16 @@ class ReviewedScore:
     """A measure as it stood at a review: intake and latest totals against the expected response."""
 
     measure_id: str
-    intake: float
-    latest: float
+    intake: float = attrs.field(repr=False)  # scores: kept out of the repr
+    latest: float = attrs.field(repr=False)
     session: int
     """The latest score's session index counted from the intake's session (1 = the intake's own)."""
-    expected: float | None = None
-    low: float | None = None
-    high: float | None = None
-    zone: str | None = None
+    expected: float | None = attrs.field(default=None, repr=False)
+    low: float | None = attrs.field(default=None, repr=False)
+    high: float | None = attrs.field(default=None, repr=False)
+    zone: str | None = attrs.field(default=None, repr=False)
     """green, amber, red or grey (OpenFIT zones), or ``None`` when no expectation applies."""
-    change: str | None = None
+    change: str | None = attrs.field(default=None, repr=False)
     """Jacobson-Truax class since intake (recovered, improved, unchanged, deteriorated), when computable."""
 
 

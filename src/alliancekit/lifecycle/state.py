@@ -113,7 +113,7 @@ def alert_key(rule_id: str, measure_id: str | None, participant: str | None = No
 class ScorePoint:
     """A total at a session, for trend checks."""
 
-    total: float
+    total: float = attrs.field(repr=False)  # a score: kept out of the repr
     held_on: date
     session_number: int
 

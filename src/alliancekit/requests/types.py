@@ -70,9 +70,10 @@ class Submission:
     version: int
     request_id: str
     administration: Administration
-    total: float
-    band: str | None
-    show_crisis_information: bool
+    # the score and whether a risk item was endorsed are client data: kept out of the repr
+    total: float = attrs.field(repr=False)
+    band: str | None = attrs.field(repr=False)
+    show_crisis_information: bool = attrs.field(repr=False)
     """A risk item was endorsed: show ``crisis_information`` now (the clinician is notified as urgent)."""
     crisis_information: str | None
     """The clinic's crisis information in the client's language, when ``show_crisis_information``."""

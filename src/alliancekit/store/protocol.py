@@ -88,7 +88,7 @@ class CaseloadRow:
     opened_on: date
     last_session_on: date | None
     sessions_attended: int
-    latest_scores_json: str
+    latest_scores_json: str = attrs.field(repr=False)  # scores: kept out of the repr
     """``{measure_id: total}`` as JSON."""
     open_alerts: int
     next_review_at: int | None
@@ -103,9 +103,9 @@ class CaseloadRow:
     """The most severe open alert's severity (info, amber, red, urgent), or ``None``."""
     outcome_measure: str | None = None
     """The primary outcome measure: the outcome-kind measure scored first in the episode."""
-    first_outcome: float | None = None
+    first_outcome: float | None = attrs.field(default=None, repr=False)
     """Its first (intake) total."""
-    latest_outcome: float | None = None
+    latest_outcome: float | None = attrs.field(default=None, repr=False)
     """Its latest total (the final one once the episode is closed)."""
     outcome_sessions: int | None = None
     """Session index of the latest total counted from the intake's session (1 = the same session)."""
@@ -157,6 +157,10 @@ class ClosedOutcome(NamedTuple):
             row.ending_reason,
             row.lockbox_json,
         )
+
+    def __repr__(self) -> str:
+        # the outcome totals are client data, as in CaseloadRow's repr
+        return f"ClosedOutcome(clinician_id={self.clinician_id!r}, closed_on={self.closed_on!r})"
 
 
 class OutboxState(enum.StrEnum):

@@ -86,6 +86,13 @@ class RecordReader:
             start(first.episode_id, first.clinic_id, opened), (self.codec.decode(e) for e in stored[1:])
         )
 
+    def written_by(self, episode_id: str, version: int) -> tuple[str, str] | None:
+        """The actor (id and role) of the command that brought the stream to ``version``: who wrote the
+        event at it; ``None`` when there is none."""
+        for stored in self.store.load_events(episode_id, version - 1):
+            return (stored.actor_id, stored.actor_role) if stored.seq == version else None
+        return None
+
     def rebuilt(self, episode_id: str) -> EpisodeState:
         """The state folded from the stored events, ignoring the snapshot."""
         stored = self.store.load_events(episode_id)

@@ -44,7 +44,7 @@ VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 @attrs.frozen
 class Point:
     session: int
-    total: float
+    total: float = attrs.field(repr=False)  # a score: kept out of the repr
     zone: Zone = Zone.GREY
 
 

@@ -1,0 +1,129 @@
+"""Tamper evidence on PostgreSQL, end to end: a record made through the facade, changed behind its back by
+someone who can write the database, and verified as ``alliancekit verify`` does (read-only, through the
+facade). Each change is found, by the check that names it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+import psycopg
+import pytest
+from alliancekit_postgres import PostgresStore
+from psycopg import sql
+
+from alliancekit import Practice
+from alliancekit.domain import Actor, Role, Session
+from alliancekit.integrity.verify import IntegrityReport
+from alliancekit.plugins.manager import make_plugin_host
+from alliancekit.testing.concurrency import active_episode
+
+CLINIC = "clinic-a"
+KEY = b"postgres-tamper-test-seal-key-" + b"k" * 8
+ADMIN = Actor("adm-1", Role.ADMINISTRATOR, CLINIC)
+HOST = make_plugin_host(load_entry_points=False)
+_T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+Change = Callable[[psycopg.Connection, sql.Identifier, str], None]
+
+
+def _record(pg, schema: str) -> str:  # type: ignore[no-untyped-def]
+    """Two episodes with sessions and a read, sealed every 5 entries and on close; returns the first's id."""
+    ticks = iter(range(10**9))
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=2)
+    with Practice(
+        store,
+        plugins=HOST,
+        audit_key=KEY,
+        checkpoint_every=5,
+        clock=lambda: _T0 + timedelta(seconds=next(ticks)),
+    ) as practice:
+        episodes = []
+        for n in (1, 2):
+            me = Actor(f"clin-{n}", Role.CLINICIAN, CLINIC)
+            ep = active_episode(practice, me)
+            for day in (1, 8):
+                practice.record_session(
+                    me, ep, Session(held_on=date(2026, 3, day), modality="video", attendance="attended")
+                )
+            practice.episode(me, ep)
+            episodes.append(ep)
+    return episodes[0]
+
+
+def _verify(pg, schema: str) -> IntegrityReport:  # type: ignore[no-untyped-def]
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1, read_only=True)
+    with Practice(store, plugins=HOST, audit_key=KEY) as practice:
+        return practice.verify(ADMIN)
+
+
+def _one(conn: psycopg.Connection, statement: str, s: sql.Identifier, *params: object) -> None:
+    changed = conn.execute(sql.SQL(statement).format(s=s), params).rowcount
+    assert changed >= 1, "the change must change something, or the test proves nothing"
+
+
+#: change -> (what it does to the database, the checks that must fail)
+CHANGES: dict[str, tuple[Change, set[str]]] = {
+    "edited event payload": (
+        lambda c, s, ep: _one(
+            c,
+            "UPDATE {s}.events SET payload = payload || '{{\"edited\": 1}}'"
+            " WHERE episode_id = %s AND seq = 5",
+            s,
+            ep,
+        ),
+        {"events"},
+    ),
+    "deleted event": (
+        lambda c, s, ep: _one(c, "DELETE FROM {s}.events WHERE episode_id = %s AND seq = 3", s, ep),
+        {"events"},
+    ),
+    "reordered events": (
+        lambda c, s, ep: (
+            _one(c, "UPDATE {s}.events SET seq = 1011 - seq WHERE episode_id = %s AND seq IN (5, 6)", s, ep),
+            _one(c, "UPDATE {s}.events SET seq = seq - 1000 WHERE episode_id = %s AND seq > 1000", s, ep),
+        ),
+        {"events"},
+    ),
+    "edited audit entry": (
+        lambda c, s, ep: _one(
+            c,
+            "UPDATE {s}.audit SET outcome = 'refused'"
+            " WHERE (shard, position) = (SELECT shard, position FROM {s}.audit"
+            " ORDER BY shard, position LIMIT 1)",
+            s,
+        ),
+        {"audit"},
+    ),
+    "cut audit tail": (
+        lambda c, s, ep: (
+            _one(
+                c,
+                "DELETE FROM {s}.audit WHERE (shard, position) IN (SELECT shard, max(position) FROM {s}.audit"
+                " GROUP BY shard)",
+                s,
+            ),
+            _one(
+                c,
+                "UPDATE {s}.audit_heads h SET position = a.position, hash = a.hash FROM (SELECT DISTINCT ON"
+                " (shard) shard, position, hash FROM {s}.audit ORDER BY shard, position DESC) a"
+                " WHERE h.shard = a.shard",
+                s,
+            ),
+        ),
+        {"seals"},
+    ),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_change_behind_the_facades_back_is_found(pg, change: str) -> None:  # type: ignore[no-untyped-def]
+    schema = pg.new_schema()
+    episode = _record(pg, schema)
+    assert _verify(pg, schema).ok
+    do, checks = CHANGES[change]
+    with pg.admin() as conn:
+        do(conn, sql.Identifier(schema), episode)
+    report = _verify(pg, schema)
+    assert not report.ok
+    assert checks <= {finding.check for finding in report.findings}, report.describe()
