@@ -13,6 +13,7 @@ from alliancekit.cli.main import main
 from alliancekit.notify import Subscriptions
 from alliancekit.plugins import manager
 from alliancekit.plugins.manager import make_plugin_host
+from alliancekit.requests import RequestConfig
 from alliancekit.testing.notifier import ChannelPlugin, RecordingChannel
 
 
@@ -92,3 +93,35 @@ def test_outbox_dispatch_without_channels_says_so(
 def test_outbox_on_a_missing_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["outbox", "status", "--db", str(tmp_path / "nope.sqlite")]) == 2
     assert not (tmp_path / "nope.sqlite").exists()
+
+
+def test_a_dead_requests_link_is_never_printed(
+    tmp_path: Path, kit: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A request's link carries the client's token (whoever holds it may answer as the client): a dead
+    message's body is shown without it, in JSON and in the table alike."""
+    path = tmp_path / "clinic.sqlite"
+    subs = Subscriptions.of({"client-sms": ["administration-request"]})
+    practice = open_practice(
+        path,
+        plugins=make_plugin_host(load_entry_points=False),
+        subscriptions=subs,
+        requests=RequestConfig(link_template="https://clinic.example/m/{token}"),
+    )
+    ep = kit.active_episode(practice)
+    token = practice.request_administration(kit.actor, ep, measure="phq-9").token
+    assert token
+    (record,) = practice.store.outbox_records()
+    assert token in record.body_json  # the channel still gets the link to send
+    practice.store.claim_outbox("t", ["client-sms"], record.next_attempt_at, record.next_attempt_at, 10)  # type: ignore[arg-type]
+    practice.store.outbox_dead("t", record.message_id, error="OSError", at=record.created_at)
+    practice.close()
+
+    assert main(["outbox", "status", "--db", str(path), "--dead", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert token not in out
+    (message,) = json.loads(out)["dead_messages"]
+    assert message["body"]["link"] == "(withheld: it holds the client's token)"
+    assert message["body"]["request_id"]
+    assert main(["outbox", "status", "--db", str(path), "--dead"]) == 0
+    assert token not in capsys.readouterr().out

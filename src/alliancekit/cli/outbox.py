@@ -25,7 +25,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Count the outbox's messages by state and show when the oldest pending one was written.",
     )
     add_db(status)
-    status.add_argument("--dead", action="store_true", help="also list dead messages")
+    status.add_argument(
+        "--dead", action="store_true", help="also list dead messages (a request's link is never shown)"
+    )
     add_json(status)
     status.set_defaults(run=run_status)
 
@@ -69,10 +71,18 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What a dead request's link is shown as: the link holds the client's token, a bearer secret (whoever has
+#: it may answer as the client), which the channel needs and an operator does not.
+LINK_WITHHELD = "(withheld: it holds the client's token)"
+
+
 def _as_json(m: OutboxRecord) -> dict[str, Any]:
     """A message as a JSON object; its body decoded (references and codes only), not a string of JSON."""
     data = attrs.asdict(m)
-    data["body"] = json.loads(data.pop("body_json"))
+    body = json.loads(data.pop("body_json"))
+    if body.get("link") is not None:
+        body["link"] = LINK_WITHHELD
+    data["body"] = body
     return data
 
 
