@@ -492,6 +492,13 @@ BAD_RECORDS: dict[str, tuple[str, Any, Any, str, str]] = {
         "Provenance.recorded",
         "datetime",
     ),
+    "a Provenance that occurred on no day": (
+        "Provenance",
+        lambda r: True,
+        lambda r: {**r, "occurredDateTime": "soon"},
+        "Provenance.occurredDateTime",
+        "date",
+    ),
     "a participant of a role alliancekit does not have": (
         "EpisodeOfCare",
         lambda r: bool(r.get("contained")),

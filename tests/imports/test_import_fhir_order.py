@@ -64,7 +64,7 @@ class Clock:
         return self.now
 
     def to(self, day: date) -> None:
-        """Move on to the morning of ``day`` (a goal's revision is dated by when it was stored)."""
+        """Move on to the morning of ``day``."""
         self.now = max(self.now, datetime.combine(day, time(8, 0), UTC))
 
 
@@ -134,7 +134,6 @@ def _goals_after_that_days_session(p: Practice, ep: str, clock: Clock) -> None:
 
 def _a_goal_revised_before_that_days_review(p: Practice, ep: str, clock: Clock) -> None:
     _session(p, ep, _day(7))
-    clock.to(_day(14))
     _session(p, ep, _day(14))
     goal = next(iter(p.episode(ME, ep).goals))
     p.revise_goal(ME, ep, GoalRevision(goal, status=GoalStatus.ACHIEVED), revised_on=_day(14))

@@ -152,12 +152,11 @@ class EpisodeReader:
         ref: EpisodeRef,
         linked: Linked,
         observations: Mapping[str, Resource],
-        versions: Mapping[str, list[tuple[int, str]]],
         recorded: RecordedAt,
         error: Error,
         target: Target,
     ) -> None:
-        self.ref, self.linked, self.observations, self.versions = ref, linked, observations, versions
+        self.ref, self.linked, self.observations = ref, linked, observations
         self.recorded = recorded
         self.error, self.target = error, target
         self.goal_refs: dict[str, Ref] = {}
@@ -252,20 +251,20 @@ class EpisodeReader:
             if status is not None:
                 self.error(res, "Goal.meta.versionId", "type", "a version number")
             return []
-        dated = dict(self.versions.get(data["id"], []))
-        fallback = data.get("statusDate") or data.get("startDate")
         out = []
         last = int(version)
         for n in range(2, last + 1):
-            on = self.day(res, "Goal.statusDate", dated.get(n, fallback))
-            if on is None:
-                return []
+            stored = self.recorded.event(f"Goal/{data['id']}", "goal-revised", n - 2)  # made version n
+            on = None if stored is None else stored.on
+            if on is None:  # the source does not date this version: the day the goal's status last changed
+                on = self.day(res, "Goal.statusDate", data.get("statusDate") or data.get("startDate"))
+                if on is None:
+                    return []
             final = n == last and status is not GoalStatus.ACTIVE
             revision = Build(GoalRevision, {"goal_id": goal, "status": status if final else None})
             key = self.ref.key(f"goal:{data['id']}:{n}")
             step = Step("revise_goal", {"revision": revision, "revised_on": on}, key)
-            at = self.recorded.at(f"Goal/{data['id']}", "goal-revised", n - 2)  # made version n
-            out.append(Dated(on, step, at=at))
+            out.append(Dated(on, step, at=None if stored is None else stored.at))
         return out
 
     def reviews(self) -> list[Dated]:

@@ -121,7 +121,6 @@ class _Joined:
     """The measures a client filled in themselves, by EpisodeOfCare (:mod:`.fhir_client_responses`)."""
     observations: dict[str, _Resource] = attrs.Factory(dict)
     linked: defaultdict[str, Linked] = attrs.Factory(lambda: defaultdict(Linked))
-    versions: defaultdict[str, list[tuple[int, str]]] = attrs.Factory(lambda: defaultdict(list))
     recorded: RecordedAt = attrs.Factory(RecordedAt)
     unnamed: list[tuple[_Resource, str]] = attrs.Factory(list)
     """Resources that name no episode, and the kind of record each is."""
@@ -322,11 +321,6 @@ class FhirSource(ClientResponseReading):
                 joined.linked[episode].care_plans.append(res)
         elif kind == "Provenance":
             joined.recorded.add(res, self._error)
-            for target in data.get("target") or []:
-                ref = target.get("reference") if isinstance(target, dict) else None
-                parts = ref.split("/") if isinstance(ref, str) else []
-                if len(parts) == 4 and parts[0] == "Goal" and parts[2] == "_history" and parts[3].isdigit():
-                    joined.versions[parts[1]].append((int(parts[3]), str(data.get("occurredDateTime"))))
 
     def _observation(self, res: _Resource, joined: _Joined) -> None:
         data = res.data
@@ -380,7 +374,6 @@ class FhirSource(ClientResponseReading):
             ref,
             joined.linked[data["id"]],
             joined.observations,
-            joined.versions,
             recorded,
             self._error,
             self._target,
