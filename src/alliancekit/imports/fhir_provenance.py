@@ -1,5 +1,5 @@
 """When alliancekit stored each event of the source, and the day it names, from its Provenance: what orders
-one day's records, and what dates a goal's revisions.
+the records, and what dates a goal's revisions.
 
 The export writes one Provenance per event, with ``recorded`` (the instant the event was stored), ``target``
 (the resources it made or changed), the event's type in ``activity``
@@ -10,8 +10,8 @@ rupture's repair attempts, a goal's revisions), so an event is looked up by the 
 and which of those events it is, in the order they were stored: the n-th revision of a goal made its
 version n + 1 (``Goal/<id>/_history/<n + 1>`` in NDJSON; a Bundle's references do not keep the version).
 A Provenance without an event type (another system's, or an export written before it had one) or without
-``recorded`` dates nothing: the day's records keep their working-day order, and a goal's revisions fall
-back to the Goal's ``statusDate``.
+``recorded`` dates nothing: the records run by day, its day in working-day order, and a goal's revisions
+fall back to the Goal's ``statusDate``.
 """
 
 from __future__ import annotations
