@@ -23,9 +23,10 @@ from .conftest import CLINIC, import_csv, run, sessions
 DEMO_CLINIC = "demo-clinic"
 EXAMPLES = Path(__file__).parents[2] / "examples" / "imports"
 #: Fields of the state that a session's first recording set and its correction left as they were (its
-#: scores, and the alerts those scores raised): the export carries the session as corrected (its first
-#: version is in alliancekit's timeline only), so the import records that version, and in an episode with a
-#: correction these are left out of the comparison.
+#: scores, the alerts those scores raised and the review a red alert asked for; its modality and day, which
+#: counts and dates keep as first recorded): the export carries the session as corrected (its first
+#: version is in alliancekit's timeline only), so the import records that version, and in an episode with
+#: a correction these are left out of the comparison.
 CORRECTION_FIELDS = (
     "first_scores",
     "latest_scores",
@@ -34,6 +35,11 @@ CORRECTION_FIELDS = (
     "administered_at",
     "alerts",
     "alert_keys_raised",
+    "review_requested",
+    "modality_counts",
+    "last_session_on",
+    "last_attended_on",
+    "last_activity_on",
 )
 #: What is left out of the comparison, by the kind of event an episode holds.
 LEFT_OUT = {"session-corrected": CORRECTION_FIELDS}
@@ -491,6 +497,13 @@ BAD_RECORDS: dict[str, tuple[str, Any, Any, str, str]] = {
         lambda r: {**r, "recorded": "2026-03-02"},
         "Provenance.recorded",
         "datetime",
+    ),
+    "a Provenance that occurred on no day": (
+        "Provenance",
+        lambda r: True,
+        lambda r: {**r, "occurredDateTime": "soon"},
+        "Provenance.occurredDateTime",
+        "date",
     ),
     "a participant of a role alliancekit does not have": (
         "EpisodeOfCare",

@@ -64,7 +64,7 @@ class Clock:
         return self.now
 
     def to(self, day: date) -> None:
-        """Move on to the morning of ``day`` (a goal's revision is dated by when it was stored)."""
+        """Move on to the morning of ``day``."""
         self.now = max(self.now, datetime.combine(day, time(8, 0), UTC))
 
 
@@ -132,9 +132,13 @@ def _goals_after_that_days_session(p: Practice, ep: str, clock: Clock) -> None:
     p.agree_goals(ME, ep, [GoalDraft("another synthetic goal")], agreed_on=_day(7))
 
 
+def _goals_agreed_again_after_the_first_days_session(p: Practice, ep: str, clock: Clock) -> None:
+    _session(p, ep, OPENED)
+    p.agree_goals(ME, ep, [GoalDraft("another synthetic goal")], agreed_on=OPENED)
+
+
 def _a_goal_revised_before_that_days_review(p: Practice, ep: str, clock: Clock) -> None:
     _session(p, ep, _day(7))
-    clock.to(_day(14))
     _session(p, ep, _day(14))
     goal = next(iter(p.episode(ME, ep).goals))
     p.revise_goal(ME, ep, GoalRevision(goal, status=GoalStatus.ACHIEVED), revised_on=_day(14))
@@ -161,6 +165,9 @@ CASES: dict[str, Callable[[Practice, str, Clock], None]] = {
     "a hold, then a transfer": _a_hold_then_a_transfer,
     "the ending planned before that day's session": _the_ending_planned_before_that_days_session,
     "goals agreed after that day's session": _goals_after_that_days_session,
+    "goals agreed again, in another command, after that day's session": (
+        _goals_agreed_again_after_the_first_days_session
+    ),
     "a goal revised before that day's review": _a_goal_revised_before_that_days_review,
 }
 

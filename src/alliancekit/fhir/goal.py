@@ -7,8 +7,8 @@
   goal-achievement codes); ``achieved`` whenever the goal was marked achieved.
 * Revisions are history, not overwrites: the resource carries the current wording, ``meta.versionId`` is
   the number of versions (1 + revisions), and each agreement and revision has its own Provenance whose
-  target is the versioned reference ``Goal/<id>/_history/<n>``. Earlier wordings stay in alliancekit's
-  timeline; they are not re-exported.
+  target is the versioned reference ``Goal/<id>/_history/<n>`` and whose ``occurredDateTime`` is the day
+  it names. Earlier wordings stay in alliancekit's timeline; they are not re-exported.
 * The goal's own status is also in the goal-status extension: once the episode has closed,
   ``lifecycleStatus`` no longer tells an active goal from an achieved one.
 * The description is the client's own words, included only when the export includes free text;

@@ -71,6 +71,9 @@ class Envelope:
     actor_id: str
     actor_role: str
     corrects: str | None
+    on: date | None = None
+    """The day the event names, where no resource keeps it: a goal's agreement and each revision (a Goal
+    is its current version only), for its Provenance's ``occurredDateTime``."""
 
     @classmethod
     def of(cls, stored: TimelineEntry) -> Envelope:
@@ -360,7 +363,7 @@ def _goal_agreed(a: _Assembly, e: GoalAgreed, env: Envelope) -> None:
         "revisions": 0,
         "progress": None,
         "progress_on": None,
-        "entries": [env],
+        "entries": [attrs.evolve(env, on=e.agreed_on)],
     }
 
 
@@ -376,7 +379,7 @@ def _goal_revised(a: _Assembly, e: GoalRevised, env: Envelope) -> None:
     if r.status is not None and r.status is not goal["status"]:
         goal["status"], goal["status_on"] = r.status, e.revised_on
     goal["revisions"] += 1
-    goal["entries"].append(env)
+    goal["entries"].append(attrs.evolve(env, on=e.revised_on))
 
 
 def _review(a: _Assembly, e: ReviewRecorded, env: Envelope) -> None:

@@ -1,14 +1,17 @@
-"""When alliancekit stored each event of the source, from its Provenance: what orders one day's records.
+"""When alliancekit stored each event of the source, and the day it names, from its Provenance: what orders
+the records, and what dates a goal's revisions.
 
 The export writes one Provenance per event, with ``recorded`` (the instant the event was stored), ``target``
-(the resources it made or changed) and the event's type in ``activity``
-(:data:`~alliancekit.fhir.codes.EVENT_TYPE`). Several events can target one resource (an episode's holds,
-resumptions and transfers, a Flag's acknowledgement and resolution, a rupture's repair attempts, a goal's
-revisions), so an instant is looked up by the resource, the event's type and which of those events it is,
-in the order they were stored: the n-th revision of a goal made its version n + 1 (``Goal/<id>/_history/``
-``<n + 1>``, a version a Bundle's references do not keep). A Provenance without an event type (another
-system's, or an export written before it had one) or without ``recorded`` dates nothing: the day's records
-keep their working-day order.
+(the resources it made or changed), the event's type in ``activity``
+(:data:`~alliancekit.fhir.codes.EVENT_TYPE`) and ``occurredDateTime`` (for a goal's agreement and
+revisions, the day the event names; the Goal is its current version only). Several events can target one
+resource (an episode's holds, resumptions and transfers, a Flag's acknowledgement and resolution, a
+rupture's repair attempts, a goal's revisions), so an event is looked up by the resource, the event's type
+and which of those events it is, in the order they were stored: the n-th revision of a goal made its
+version n + 1 (``Goal/<id>/_history/<n + 1>`` in NDJSON; a Bundle's references do not keep the version).
+A Provenance without an event type (another system's, or an export written before it had one) or without
+``recorded`` dates nothing: the records run by day, its day in working-day order, and a goal's revisions
+fall back to the Goal's ``statusDate``.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from __future__ import annotations
 from bisect import insort
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import date, datetime
+from typing import NamedTuple
 
 from alliancekit.fhir.codes import EVENT_TYPE
 from alliancekit.imports.fhir_json import Resource, coding_of
@@ -24,14 +28,28 @@ from alliancekit.imports.fhir_json import Resource, coding_of
 Error = Callable[[Resource, str, str, str], None]
 
 
+class Stored(NamedTuple):
+    """One event as its Provenance tells it."""
+
+    at: datetime
+    """When it was stored (``recorded``)."""
+    on: date | None
+    """The day ``occurredDateTime`` names (``None``: it names none)."""
+
+
+def _stored_at(stored: Stored) -> datetime:
+    return stored.at
+
+
 class RecordedAt:
-    """The instants events were stored at, by the resource they targeted and the event's type."""
+    """The events of the source by the resource they targeted and the event's type, in the order stored."""
 
     def __init__(self) -> None:
-        self._instants: defaultdict[tuple[str, str], list[datetime]] = defaultdict(list)
+        self._events: defaultdict[tuple[str, str], list[Stored]] = defaultdict(list)
 
     def add(self, res: Resource, error: Error) -> None:
-        """Read one Provenance (a ``recorded`` that is not an instant with its zone goes to ``error``)."""
+        """Read one Provenance (a ``recorded`` that is not an instant with its zone, or an
+        ``occurredDateTime`` that is not a date, goes to ``error``)."""
         data = res.data
         event = coding_of(data.get("activity"), EVENT_TYPE)
         recorded = data.get("recorded")
@@ -44,23 +62,36 @@ class RecordedAt:
         if at is None or at.tzinfo is None:
             error(res, "Provenance.recorded", "datetime", "a date and time with its zone")
             return
+        occurred = data.get("occurredDateTime")
+        try:
+            on = None if occurred is None else date.fromisoformat(str(occurred)[:10])
+        except ValueError:
+            error(res, "Provenance.occurredDateTime", "date", "a date, or a date and time")
+            return
         for target in data.get("target") or []:
             reference = target.get("reference") if isinstance(target, dict) else None
             if isinstance(reference, str):
-                insort(self._instants[(reference.split("/_history/")[0], event)], at)
+                found = self._events[(reference.split("/_history/")[0], event)]
+                # equal instants keep the source's order, which is the order the export made them in
+                insort(found, Stored(at, on), key=_stored_at)
 
     def resolve(self, full_urls: Mapping[str, tuple[str, str]]) -> None:
         """Name the targets of a Bundle's Provenance (its entries' full URLs) as ``Type/id``."""
-        for reference, event in [key for key in self._instants if key[0] in full_urls]:
+        for reference, event in [key for key in self._events if key[0] in full_urls]:
             rtype, rid = full_urls[reference]
-            for at in self._instants.pop((reference, event)):
-                insort(self._instants[(f"{rtype}/{rid}", event)], at)
+            for stored in self._events.pop((reference, event)):
+                insort(self._events[(f"{rtype}/{rid}", event)], stored, key=_stored_at)
+
+    def event(self, target: str, event: str, index: int = 0) -> Stored | None:
+        """The ``index`` th event of type ``event`` targeting ``target`` (``Type/id``), in the order they
+        were stored (``-1``: the last); ``None`` when the source does not say."""
+        found = self._events.get((target, event), [])
+        return found[index] if -len(found) <= index < len(found) else None
 
     def at(self, target: str, event: str, index: int = 0) -> datetime | None:
-        """When the ``index`` th event of type ``event`` targeting ``target`` (``Type/id``) was stored, in the
-        order they were (``-1``: the last); ``None`` when the source does not say."""
-        found = self._instants.get((target, event), [])
-        return found[index] if -len(found) <= index < len(found) else None
+        """When that event (:meth:`event`) was stored; ``None`` when the source does not say."""
+        found = self.event(target, event, index)
+        return None if found is None else found.at
 
 
 class EpisodeEvents:

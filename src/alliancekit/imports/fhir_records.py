@@ -6,10 +6,11 @@ sessions; this module reads the rest of what the export writes about the episode
 of each version), reviews with each goal's progress, ruptures and their repair attempts, alerts acknowledged
 and resolved (Flag), the ending planned and the ending itself with its maintenance plan (CarePlan).
 
-Each command is dated, and one day's commands run in the order they were stored, which the Provenance of
-the event that made each record says (``recorded``, :mod:`.fhir_provenance`); where the source does not say
-it for every command of a day (another system's, or an older export), in the order a clinician's day runs
-(:data:`RANK`). Ids are the library's, not the source's: a repair names the
+Each command is dated, and the commands run in the order they were stored, which the Provenance of the
+event that made each record says (``recorded``, :mod:`.fhir_provenance`), whatever days they name; where the
+source does not say it for every command (another system's, or an older export), by day, and within a day
+in the order stored where the source says it for all of that day's, else in the order a clinician's day
+runs (:data:`RANK`): see :func:`in_order`. Ids are the library's, not the source's: a repair names the
 rupture as the import made it (:class:`~alliancekit.imports.units.Ref`), an alert is the one the feedback
 rules raised again from the imported sessions (:class:`~alliancekit.imports.units.OpenAlert`).
 """
@@ -152,12 +153,11 @@ class EpisodeReader:
         ref: EpisodeRef,
         linked: Linked,
         observations: Mapping[str, Resource],
-        versions: Mapping[str, list[tuple[int, str]]],
         recorded: RecordedAt,
         error: Error,
         target: Target,
     ) -> None:
-        self.ref, self.linked, self.observations, self.versions = ref, linked, observations, versions
+        self.ref, self.linked, self.observations = ref, linked, observations
         self.recorded = recorded
         self.error, self.target = error, target
         self.goal_refs: dict[str, Ref] = {}
@@ -206,8 +206,10 @@ class EpisodeReader:
     # -- the records ---------------------------------------------------------------------------------------
 
     def goals(self) -> list[Dated]:
-        """One ``agree_goals`` per day goals were agreed, then each revision the Provenance dates."""
-        days: dict[date, list[tuple[Resource, GoalDraft]]] = {}
+        """One ``agree_goals`` per agreement (the goals agreed on one day and stored at one instant, which
+        one command makes; on one day, where the source does not say when they were stored), then each
+        revision the Provenance dates."""
+        agreements: dict[tuple[date, datetime | None], list[tuple[Resource, GoalDraft]]] = {}
         for res in self.linked.goals:
             data = res.data
             start = self.day(res, "Goal.startDate", data.get("startDate"))
@@ -222,14 +224,13 @@ class EpisodeReader:
             )
             if start is not None:
                 draft = GoalDraft(IMPORTED_NOTE if masked else str(text), tasks)
-                days.setdefault(start, []).append((res, draft))
+                at = self.recorded.at(f"Goal/{data['id']}", "goal-agreed")
+                agreements.setdefault((start, at), []).append((res, draft))
         out: list[Dated] = []
-        for day, agreed in days.items():
-            key = self.ref.key(f"goals:{day.isoformat()}")
+        keys = self.ref.keys(f"goals:{day.isoformat()}" for day, _ in agreements)
+        for ((day, at), agreed), key in zip(agreements.items(), keys, strict=True):
             step = Step("agree_goals", {"goals": [d for _, d in agreed], "agreed_on": day}, key)
-            # goals agreed on one day in several commands are agreed together, when the first was
-            instants = [self.recorded.at(f"Goal/{r.data['id']}", "goal-agreed") for r, _ in agreed]
-            out.append(Dated(day, step, at=None if None in instants else min(filter(None, instants))))
+            out.append(Dated(day, step, at=at))
             for i, (res, _) in enumerate(agreed):
                 self.goal_refs[res.data["id"]] = Ref(key, i)
                 out += self.revisions(res, Ref(key, i))
@@ -252,20 +253,20 @@ class EpisodeReader:
             if status is not None:
                 self.error(res, "Goal.meta.versionId", "type", "a version number")
             return []
-        dated = dict(self.versions.get(data["id"], []))
-        fallback = data.get("statusDate") or data.get("startDate")
         out = []
         last = int(version)
         for n in range(2, last + 1):
-            on = self.day(res, "Goal.statusDate", dated.get(n, fallback))
-            if on is None:
-                return []
+            stored = self.recorded.event(f"Goal/{data['id']}", "goal-revised", n - 2)  # made version n
+            on = None if stored is None else stored.on
+            if on is None:  # the source does not date this version: the day the goal's status last changed
+                on = self.day(res, "Goal.statusDate", data.get("statusDate") or data.get("startDate"))
+                if on is None:
+                    return []
             final = n == last and status is not GoalStatus.ACTIVE
             revision = Build(GoalRevision, {"goal_id": goal, "status": status if final else None})
             key = self.ref.key(f"goal:{data['id']}:{n}")
             step = Step("revise_goal", {"revision": revision, "revised_on": on}, key)
-            at = self.recorded.at(f"Goal/{data['id']}", "goal-revised", n - 2)  # made version n
-            out.append(Dated(on, step, at=at))
+            out.append(Dated(on, step, at=None if stored is None else stored.at))
         return out
 
     def reviews(self) -> list[Dated]:
@@ -510,10 +511,38 @@ class EpisodeReader:
 
 #: Where a command falls among those of a day not every command of which says when it was stored.
 UNTIMED = datetime.min.replace(tzinfo=UTC)
+#: The commands that handle an alert.
+ALERT_HANDLING = frozenset({"acknowledge_alert", "resolve_alert"})
 
 
 def in_order(dated: list[Dated]) -> list[Dated]:
-    """The commands in the order they happened: by day; within a day, by when each was stored when the
-    source says it for all of them, then by :data:`RANK` (stable otherwise)."""
-    untimed = {d.on for d in dated if d.at is None}
-    return sorted(dated, key=lambda d: (d.on, UNTIMED if d.on in untimed or d.at is None else d.at, d.ranked))
+    """The commands in the order they happened. When the source says when every one was stored (an
+    alliancekit export), in that order, whatever days they name: a session entered after a later one keeps
+    its number, a record dated before the one stored ahead of it follows it again. Otherwise by day; within
+    a day, by when each was stored when the source says it for all of them. Those stored at one instant:
+    in their :func:`_ranks`."""
+    ranked = list(zip(dated, _ranks(dated), strict=True))
+    if all(d.at is not None for d in dated):
+        ranked.sort(key=lambda r: (r[0].at, r[0].on, r[1]))
+    else:
+        untimed = {d.on for d in dated if d.at is None}
+        ranked.sort(key=lambda r: (r[0].on, UNTIMED if r[0].on in untimed else r[0].at, r[1]))
+    return [d for d, _ in ranked]
+
+
+def _ranks(dated: list[Dated]) -> list[tuple[int, int]]:
+    """Where each command falls among those stored at its instant: by :data:`RANK`, but the handling of an
+    alert stored at the instant of one other command after it. That command made it in its own commit (a
+    review resolves the review-due alert, the ending every open alert) and makes it again when the import
+    runs it, so the handling finds nothing left to do and the record says what the library says. Several
+    commands at one instant are a clock that did not tell them apart: :data:`RANK` orders them."""
+    at: dict[datetime, list[Dated]] = {}
+    for d in dated:
+        if d.at is not None:
+            at.setdefault(d.at, []).append(d)
+    ranks = []
+    for d in dated:
+        others = [o for o in at.get(d.at, []) if o.step.method not in ALERT_HANDLING] if d.at else []
+        handled = d.step.method in ALERT_HANDLING and len(others) == 1
+        ranks.append((others[0].ranked, 1) if handled else (d.ranked, 0))
+    return ranks

@@ -25,7 +25,8 @@ transfer's reason, an alert's resolution note, a goal exported without its wordi
 a planned ending has no maintenance plan); nothing else is invented. Not carried (the export has no element
 for them, or the record is not the importer's to make again): which request a client response answered,
 the first version of a corrected session (it is imported as it reads now, so the scores it set and the
-correction left, and the alerts they raised, can differ), earlier wordings of a revised goal, a review's
+correction left, the alerts they raised, and the counts and dates a correction keeps as first recorded
+can differ), earlier wordings and statuses of a revised goal (the Goal is its current version), a review's
 narrative, process notes, addenda, statements of disagreement, lockbox directives, the measurement
 protocol, and the audit log.
 """
@@ -121,7 +122,6 @@ class _Joined:
     """The measures a client filled in themselves, by EpisodeOfCare (:mod:`.fhir_client_responses`)."""
     observations: dict[str, _Resource] = attrs.Factory(dict)
     linked: defaultdict[str, Linked] = attrs.Factory(lambda: defaultdict(Linked))
-    versions: defaultdict[str, list[tuple[int, str]]] = attrs.Factory(lambda: defaultdict(list))
     recorded: RecordedAt = attrs.Factory(RecordedAt)
     unnamed: list[tuple[_Resource, str]] = attrs.Factory(list)
     """Resources that name no episode, and the kind of record each is."""
@@ -322,11 +322,6 @@ class FhirSource(ClientResponseReading):
                 joined.linked[episode].care_plans.append(res)
         elif kind == "Provenance":
             joined.recorded.add(res, self._error)
-            for target in data.get("target") or []:
-                ref = target.get("reference") if isinstance(target, dict) else None
-                parts = ref.split("/") if isinstance(ref, str) else []
-                if len(parts) == 4 and parts[0] == "Goal" and parts[2] == "_history" and parts[3].isdigit():
-                    joined.versions[parts[1]].append((int(parts[3]), str(data.get("occurredDateTime"))))
 
     def _observation(self, res: _Resource, joined: _Joined) -> None:
         data = res.data
@@ -380,7 +375,6 @@ class FhirSource(ClientResponseReading):
             ref,
             joined.linked[data["id"]],
             joined.observations,
-            joined.versions,
             recorded,
             self._error,
             self._target,
@@ -390,7 +384,8 @@ class FhirSource(ClientResponseReading):
         dated += reader.goals() + reader.reviews() + reader.ruptures(keys) + reader.alerts()
         end = self._date(res, "EpisodeOfCare.period.end", period.get("end")) if period.get("end") else None
         planning, ending = reader.ending(res, end)
-        dated += planning + self._transfers(ref, clinicians, episode) + self._holds(ref, history, episode)
+        dated += planning + self._transfers(ref, clinicians, episode)
+        dated += self._holds(ref, history, status, episode)
         if len(self.errors) > before:
             return None
         last_day = max([opened, *(d.on for d in dated)])
@@ -439,33 +434,39 @@ class FhirSource(ClientResponseReading):
     def _transfers(
         ref: EpisodeRef, clinicians: list[tuple[str, date]], episode: EpisodeEvents
     ) -> list[Dated]:
+        keys = ref.keys(f"transfer:{on}:{to}" for to, on in clinicians[1:])
         return [
             Dated(
                 on,
-                Step(
-                    "transfer",
-                    {"to_clinician_id": to, "on": on, "reason": IMPORTED_NOTE},
-                    ref.key(f"transfer:{on}:{to}"),
-                ),
+                Step("transfer", {"to_clinician_id": to, "on": on, "reason": IMPORTED_NOTE}, key),
                 at=episode.at("clinician-transferred", i),
             )
-            for i, (to, on) in enumerate(clinicians[1:])
+            for i, ((to, on), key) in enumerate(zip(clinicians[1:], keys, strict=True))
         ]
 
     @staticmethod
     def _holds(
-        ref: EpisodeRef, history: list[tuple[str, date, date | None]], episode: EpisodeEvents
+        ref: EpisodeRef, history: list[tuple[str, date, date | None]], now: Any, episode: EpisodeEvents
     ) -> list[Dated]:
-        """Each earlier hold (a ``statusHistory`` period ``onhold``) and its resumption."""
+        """Each earlier hold (a ``statusHistory`` period ``onhold``) and its resumption, when the status
+        after it (the next period's, else the episode's ``now``) is ``active``: an episode closed while on
+        hold was not resumed."""
         out = []
-        holds = [(start, until) for status, start, until in history if status == "onhold"]
-        for i, (start, until) in enumerate(holds):
-            step = Step("put_on_hold", {"on": start, "reason": IMPORTED_NOTE}, ref.key(f"hold:{start}"))
+        after = [status for status, _, _ in history[1:]] + [now]
+        holds = [
+            (start, until, then)
+            for (status, start, until), then in zip(history, after, strict=True)
+            if status == "onhold"
+        ]
+        held = ref.keys(f"hold:{start}" for start, _, _ in holds)
+        resumed = ref.keys(f"resume:{until}" for _, until, _ in holds)
+        for i, (start, until, then) in enumerate(holds):
+            step = Step("put_on_hold", {"on": start, "reason": IMPORTED_NOTE}, held[i])
             out.append(Dated(start, step, at=episode.at("episode-put-on-hold", i)))
-            if until is not None:
+            if until is not None and then == "active":
                 # resumed the day it was put on hold: after the hold, not at the start of the day
                 rank = RANK["put_on_hold"] if until == start else None
-                step = Step("resume", {"on": until}, ref.key(f"resume:{until}"))
+                step = Step("resume", {"on": until}, resumed[i])
                 out.append(Dated(until, step, rank, episode.at("episode-resumed", i)))
         return out
 

@@ -9,7 +9,8 @@ resumes after it. Every write carries an idempotency key derived from the source
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from datetime import date
 from typing import Any
 
@@ -48,6 +49,17 @@ class EpisodeRef:
 
     def key(self, what: str) -> str:
         return idempotency_key(self.client_ref, self.episode_ref, what)
+
+    def keys(self, whats: Iterable[str]) -> list[str]:
+        """The key of each of ``whats`` (records of one kind, in source order), telling apart two alike
+        (two transfers to one clinician on one day, say) by their repeat: ``what:1``, ``what:2``; the
+        first keeps the key an import made before repeats were told apart."""
+        seen: Counter[str] = Counter()
+        out = []
+        for what in whats:
+            out.append(self.key(f"{what}:{seen[what]}" if seen[what] else what))
+            seen[what] += 1
+        return out
 
 
 @attrs.frozen
