@@ -151,19 +151,21 @@ def test_what_the_lockbox_withholds_is_neither_written_nor_counted_and_the_episo
         export_research(practice, actor(), tmp_path / "out", identified=True)
     episodes = {r["episode"]: r for r in rows(tmp_path / "out" / "episodes.csv")}
     administered = {r["episode"] for r in rows(tmp_path / "out" / "administrations.csv")}
-    for ep in (whole, sessions):
-        assert ep not in administered
-        row = episodes[ep]
-        counted = (row["sessions_scheduled"], row["sessions_attended"], row["alerts"], row["first_total"])
-        assert counted == ("0", "0", "0", "")
-    assert (episodes[whole]["goals"], episodes[whole]["ending_reason"]) == ("0", "")
+    # a whole-record lockbox withholds even that the episode exists: no row says anything of it
+    assert whole not in episodes
+    assert whole not in administered
+    assert sessions not in administered
+    row = episodes[sessions]
+    counted = (row["sessions_scheduled"], row["sessions_attended"], row["alerts"], row["first_total"])
+    assert counted == ("0", "0", "0", "")
     assert episodes[sessions]["goals"] == str(len(states[sessions].goals))  # what is shared still counts
     assert (episodes[goals]["goals"], episodes[goals]["ending_reason"]) == ("0", "")
     assert episodes[goals]["sessions_attended"] == str(states[goals].sessions_attended)
     assert goals in administered
     assert {ep: r["withheld"] for ep, r in episodes.items() if r["withheld"] == "true"} == dict.fromkeys(
-        (whole, sessions, goals), "true"
+        (sessions, goals), "true"
     )
+    assert len(episodes) == len(ids) - 1
     assert {r["withheld"] for r in episodes.values()} == {"true", "false"}
 
 

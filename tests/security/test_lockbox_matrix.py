@@ -24,7 +24,7 @@ from alliancekit.domain import Actor, Administration, Purpose, Role, Session
 from alliancekit.errors import AccessDenied, NotFoundError
 from alliancekit.events import converter
 from alliancekit.feedback.reports import attention_list, practice_outcomes, progress_chart, render_report
-from alliancekit.fhir import episode_bundle, export_ndjson
+from alliancekit.fhir import episode_bundle, export_ndjson, ids
 
 from .helpers import CLINIC, Clock, active_episode
 
@@ -193,6 +193,24 @@ def test_a_locked_record_reaches_no_non_treating_reader(
     assert CANARY not in text
     assert SCORE not in text
     assert [mark for mark in ALERT_MARKS if mark in text] == []
+    p.close()
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+@pytest.mark.parametrize("export", ["fhir_bundle", "fhir_bulk"])
+def test_a_whole_record_lockbox_withholds_that_the_episode_exists_from_exports(
+    export: str, reader: str, locked: tuple[Practice, str], tmp_path: Path
+) -> None:
+    """The catalog's frame facts (the episode's opening, its participants) are withheld by a whole-record
+    lockbox only: an export then holds no EpisodeOfCare (its status, period, care manager, fit outcome)."""
+    p, ep = locked
+    episode_of_care = ids.episode_of_care_id(ep)  # what the exports named it by before (each failed then)
+    try:
+        text = _text(READS[export](p, READERS[reader], ep, tmp_path))
+    except (AccessDenied, NotFoundError):
+        return
+    assert episode_of_care not in text
+    assert '"EpisodeOfCare"' not in text
     p.close()
 
 

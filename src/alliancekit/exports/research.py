@@ -453,11 +453,12 @@ def export_research(
             try:
                 for episode_id in _ids(practice, actor, episode_ids):
                     shared = practice.export_record(actor, episode_id, purpose=purpose, kind="csv")
-                    episode_rows, episode_row = rows.episode(shared)
-                    sink.write(_A, episode_rows)
-                    sink.write(_E, [episode_row])
+                    if not shared.frame_withheld:  # a whole-record lockbox: not even a row says it exists
+                        episode_rows, episode_row = rows.episode(shared)
+                        sink.write(_A, episode_rows)
+                        sink.write(_E, [episode_row])
+                        admins += len(episode_rows)
                     done += 1
-                    admins += len(episode_rows)
                     if progress is not None:
                         progress(done)
             finally:

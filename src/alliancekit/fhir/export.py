@@ -171,6 +171,8 @@ class Exporter:
         withheld: Counter[str] = Counter()
         if shared.withheld:
             withheld["lockbox"] += 1
+        if shared.frame_withheld:  # a whole-record lockbox: not even that the episode exists is exported
+            return EpisodeExport(episode_id, [], (), withheld, not_exported)
         reason = self.withheld_by(assembled.episode, ctx)
         if reason is not None:
             withheld[reason] += 1

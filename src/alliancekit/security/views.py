@@ -50,6 +50,12 @@ class SharedRecord:
     state: EpisodeState | None = attrs.field(default=None, repr=False, eq=False)
     """The episode's state as the reader may see it (scores and alerts withheld under a lockbox)."""
 
+    @property
+    def frame_withheld(self) -> bool:
+        """Whether a whole-record lockbox withholds even that the episode exists (its opening is not
+        shared): an export then says nothing of the episode, not even a row or a resource for it."""
+        return self.withheld and not any(e.type == "episode-opened" for e in self.entries)
+
 
 @attrs.frozen
 class ProcessNote:
