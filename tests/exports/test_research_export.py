@@ -231,6 +231,16 @@ def test_a_key_is_required_for_a_de_identified_export(practice_copy: Path, tmp_p
     assert store.transactions == []
     assert not (tmp_path / "out").exists()
 
+def test_an_identified_export_with_a_key_is_refused(practice_copy: Path, tmp_path: Path) -> None:
+    # the library refuses what the CLI refuses (--identified with --key-file): which was meant is unknown
+    store = CountingStore(practice_copy)
+    with open_practice(store) as practice, pytest.raises(ValidationError) as caught:
+        export_research(practice, actor(), tmp_path / "out", key=KEY, identified=True)
+    assert (caught.value.field, caught.value.rule) == ("key", "conflict")
+    assert store.transactions == []
+    assert not (tmp_path / "out").exists()
+
+
 
 @pytest.mark.parametrize("bad", [b"short", "a text key of plenty of characters", 42])
 def test_a_short_or_mistyped_key_is_refused(practice_copy: Path, tmp_path: Path, bad: object) -> None:

@@ -419,7 +419,8 @@ def export_research(
     :param purpose: the purpose the export is made for (the access policy decides on it; audited).
     :param file_format: ``"csv"`` or ``"parquet"`` (needs the ``parquet`` extra).
     :param progress: called with the number of episodes exported so far, after each.
-    :raises ValidationError: ``key: required`` (no key and not identified), ``key: type``, ``identified:
+    :raises ValidationError: ``key: required`` (no key and not identified), ``key: conflict`` (a key and
+        ``identified``), ``key: type``, ``identified:
         type``, ``format: one-of``, ``format: missing-dependency`` (parquet without pyarrow), and the
         ``directory`` rules of :class:`~alliancekit.exports.publish.StagedDirectory`; all before anything is
         read or written.
@@ -428,7 +429,8 @@ def export_research(
     if not isinstance(identified, bool):
         raise ValidationError("identified", "type", "True or False")
     if identified:
-        key = None
+        if key is not None:  # a key asks for pseudonyms, identified for none: which was meant is unknown
+            raise ValidationError("key", "conflict", "an identified export takes no pseudonym key")
     elif key is None:
         raise ValidationError("key", "required", "a de-identified export needs a pseudonym key")
     elif not isinstance(raw_key := cast(object, key), bytes) or len(raw_key) < MIN_KEY_BYTES:
