@@ -4,7 +4,8 @@
     alliancekit import csv --db practice.sqlite --create \\
         --mapping examples/imports/openfit-style.toml history.csv
 
-CLIENTS clients with SESSIONS weekly sessions each, ORS and SRS totals; every value is made up.
+CLIENTS clients with SESSIONS weekly sessions each, ORS and SRS totals; every value is made up. Intakes are
+spread over 300 days from 2 January 2023, moved earlier when needed so that no session is after today.
 ``main(clients, sessions, path)`` is the same from Python (``benchmarks/bench_batch.py`` calls it).
 """
 
@@ -14,10 +15,17 @@ import argparse
 import csv
 import random
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+
+#: The first intake, and the days over which intakes are spread (client ``c`` starts ``c % SPREAD`` days in).
+FIRST = date(2023, 1, 2)
+SPREAD = 300
 
 
-def main(clients: int, sessions: int, path: str) -> None:
+def main(clients: int, sessions: int, path: str, *, today: date | None = None) -> None:
+    # a history is the past: the last possible session (latest intake, last week) falls on today at the latest
+    latest_start = (today or datetime.now(UTC).date()) - timedelta(days=SPREAD - 1 + 7 * (sessions - 1))
+    first = min(FIRST, latest_start)
     rng = random.Random(14)  # noqa: S311 - synthetic data, not security
     with open(path, "w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out)
@@ -34,7 +42,7 @@ def main(clients: int, sessions: int, path: str) -> None:
             ]
         )
         for c in range(clients):
-            day = date(2023, 1, 2) + timedelta(days=c % 300)
+            day = first + timedelta(days=c % SPREAD)
             ors = rng.uniform(8, 25)
             for _ in range(sessions):
                 ors = min(40.0, ors + rng.uniform(-1, 3))

@@ -231,6 +231,7 @@ def test_a_key_is_required_for_a_de_identified_export(practice_copy: Path, tmp_p
     assert store.transactions == []
     assert not (tmp_path / "out").exists()
 
+
 def test_an_identified_export_with_a_key_is_refused(practice_copy: Path, tmp_path: Path) -> None:
     # the library refuses what the CLI refuses (--identified with --key-file): which was meant is unknown
     store = CountingStore(practice_copy)
@@ -239,7 +240,6 @@ def test_an_identified_export_with_a_key_is_refused(practice_copy: Path, tmp_pat
     assert (caught.value.field, caught.value.rule) == ("key", "conflict")
     assert store.transactions == []
     assert not (tmp_path / "out").exists()
-
 
 
 @pytest.mark.parametrize("bad", [b"short", "a text key of plenty of characters", 42])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,25 @@ def test_main_is_callable_as_the_benchmark_calls_it(tmp_path: Path) -> None:
     spec.loader.exec_module(module)
     module.main(3, 2, str(tmp_path / "h.csv"))
     assert len((tmp_path / "h.csv").read_text(encoding="utf-8").splitlines()) == 1 + 3 * 2
+
+
+def _dates(path: Path) -> list[str]:
+    rows = path.read_text(encoding="utf-8").splitlines()[1:]
+    return [row.split(",")[2] for row in rows]
+
+
+@pytest.mark.parametrize("shift", [0, 1])
+def test_no_session_is_after_today(tmp_path: Path, shift: int) -> None:
+    spec = importlib.util.spec_from_file_location("make_history", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # 300 clients x 5 weekly sessions from 2 January 2023 end exactly 299 + 28 days later: on that day the
+    # layout is unchanged; a day earlier it moves back one day, so its last session is still today
+    last = module.FIRST + timedelta(days=299 + 28)
+    today = last - timedelta(days=shift)
+    module.main(300, 5, str(tmp_path / "h.csv"), today=today)
+    days = [date(*map(int, reversed(d.split("/")))) for d in _dates(tmp_path / "h.csv")]
+    assert max(days) == today
+    assert min(days) == module.FIRST - timedelta(days=shift)
