@@ -42,7 +42,7 @@ from alliancekit.measures.definition import Measure
 from alliancekit.protocols.definition import DueMeasure
 from alliancekit.protocols.schedule import due_measures
 from alliancekit.security import encryption
-from alliancekit.security.lockbox import active_directives, apply_lockbox, summary_withheld
+from alliancekit.security.lockbox import active_directives, apply_lockbox, shared_state, summary_withheld
 from alliancekit.security.participants import participant_reader, summary_for, visible_entries
 from alliancekit.security.policy import Action
 from alliancekit.security.views import (
@@ -223,14 +223,16 @@ class Views:
             kept, withheld = visible_entries(self.s.reader.entries(state.episode_id), state, reader)
             entries = Timeline(kept)
             entries.withheld = withheld
-            summary = summary_for(state, reader)
+            shared = shared_state(state, entries, withheld)
+            summary = None if shared is None else summary_for(shared, reader)
         else:
             lockbox = reason is None and not guard.own_record(a, state)
             entries = self._timeline(state.episode_id, to, lockbox=lockbox)
             # the summary is shared as the entries are: for the recipient, whoever shares (the treating
             # clinician's own reads are not shares)
             withhold = lockbox and summary_withheld(state.lockbox, to)
-            summary = _withheld_summary(state) if withhold else state
+            shared = shared_state(state, entries, entries.withheld)
+            summary = _withheld_summary(shared) if withhold and shared is not None else shared
         return SharedRecord(
             state.episode_id, state.client_ref, tuple(entries), entries.withheld, state=summary
         )

@@ -3,7 +3,9 @@
 Status from the lifecycle stage: consultation -> ``planned``; goal setting, active, ending -> ``active``;
 on hold -> ``onhold``; closed -> ``finished``, or ``cancelled`` when the episode closed at the fit decision
 (referred elsewhere, or not proceeding: care never started). ``statusHistory`` holds the earlier statuses
-with their periods. The care manager is the clinician of record (after any transfer).
+with their periods. The care manager is the clinician of record (after any transfer). The state mapped is
+the shared one (:attr:`~alliancekit.security.views.SharedRecord.state`): under a lockbox, the fold of the
+shared events alone, so none of this says what a directive withholds (a fit, a hold, a transfer, an ending).
 
 R4's EpisodeOfCare has no element for the rest of what the episode's record needs to be rebuilt, so
 three alliancekit extensions carry it: ``clinician-of-record`` (each clinician of record with the day

@@ -163,16 +163,17 @@ class Exporter:
         :raises AccessDenied: the policy refuses this actor the episode.
         """
         shared = self.practice.export_record(self.actor, episode_id, purpose=self.purpose, kind=self.kind)
-        state = shared.state
-        assert state is not None  # noqa: S101 - export records always carry the state
-        ctx = self.context(state.clinic_id, state)
-        assembled = assemble(state, shared.entries)
         not_exported = Counter(e.type for e in shared.entries if e.type in NOT_EXPORTED_EVENT_TYPES)
         withheld: Counter[str] = Counter()
         if shared.withheld:
             withheld["lockbox"] += 1
         if shared.frame_withheld:  # a whole-record lockbox: not even that the episode exists is exported
             return EpisodeExport(episode_id, [], (), withheld, not_exported)
+        # the state as shared: its episode-level facts follow the shared entries (the lockbox applied)
+        state = shared.state
+        assert state is not None  # noqa: S101 - a record whose opening is shared carries its state
+        ctx = self.context(state.clinic_id, state)
+        assembled = assemble(state, shared.entries)
         reason = self.withheld_by(assembled.episode, ctx)
         if reason is not None:
             withheld[reason] += 1

@@ -4,7 +4,9 @@ A directive withholds the whole record, one or more classes of items (sessions, 
 items (events by id), from everyone or from named recipients. Reads for any purpose other than the treating
 clinician's, and every export, pass the record through :func:`apply_lockbox`, which drops what is withheld
 (and everything that corrects, adds to or comments on it) and says *that* something was withheld, never
-what. Process notes and the directives themselves are never shared at all.
+what. Process notes and the directives themselves are never shared at all. What a share says of the episode
+as a whole (its stage, clinician of record, fit, closing) is the fold of the shared events alone
+(:func:`shared_state`), so it withholds what the entries withhold.
 """
 
 from __future__ import annotations
@@ -17,8 +19,17 @@ import attrs
 
 from alliancekit.errors import ValidationError
 from alliancekit.events.catalog import FRAME, LOCKBOX_CLASSES, NEVER_SHARED
-from alliancekit.events.types import DisagreementAttached, Event, GoalRevised, LockboxLifted, LockboxSet
-from alliancekit.lifecycle.state import LockboxState
+from alliancekit.events.types import (
+    DisagreementAttached,
+    EpisodeClosed,
+    EpisodeOpened,
+    Event,
+    FitDecided,
+    GoalRevised,
+    LockboxLifted,
+    LockboxSet,
+)
+from alliancekit.lifecycle.state import EpisodeState, LockboxState, fold, start
 
 SCOPES = ("record", "class", "item")
 
@@ -26,7 +37,19 @@ SCOPES = ("record", "class", "item")
 CLASSES = LOCKBOX_CLASSES
 _CLASS_OF = {event_type: name for name, types in CLASSES.items() for event_type in types}
 
-__all__ = ["CLASSES", "NEVER_SHARED", "SCOPES", "Directive", "active_directives", "apply_lockbox"]
+__all__ = [
+    "CLASSES",
+    "NEVER_SHARED",
+    "SCOPES",
+    "Directive",
+    "active_directives",
+    "apply_lockbox",
+    "shared_state",
+]
+
+#: The record a fit decision and a closing at it are both about (a tuple: never equal to an id). A closing at
+#: the fit decision continues it, since its reason says what the fit was: it is withheld with the decision.
+_FIT = ("fit-decision",)
 
 
 def summary_withheld(directives: Mapping[str, LockboxState], recipient: str | None) -> bool:
@@ -103,15 +126,17 @@ def active_directives(events: Iterable[tuple[str, Event]]) -> list[Directive]:
     return list(active.values())
 
 
-def _record_ids(event: Event) -> set[str]:
-    """The ids of the records an event is about (a session, rupture, goal, review)."""
-    ids = set()
-    for name in ("session_id", "rupture_id", "goal_id", "review_id"):
+def _record_ids(event: Event) -> set[object]:
+    """The ids of the records an event is about (a session, rupture, goal, review, alert, the fit)."""
+    ids: set[object] = set()
+    for name in ("session_id", "rupture_id", "goal_id", "review_id", "alert_id"):
         value: Any = getattr(event, name, None)
         if isinstance(value, str):
             ids.add(value)
     if isinstance(event, GoalRevised):
         ids.add(event.revision.goal_id)
+    if isinstance(event, FitDecided) or (isinstance(event, EpisodeClosed) and event.ending is None):
+        ids.add(_FIT)
     return ids
 
 
@@ -126,7 +151,7 @@ def apply_lockbox(
     applying = [d for d in directives if d.applies_to(recipient)]
     kept: list[Any] = []
     withheld_events: set[str] = set()
-    withheld_records: set[str] = set()
+    withheld_records: set[object] = set()
     withheld = False
     for entry in entries:
         if entry.type in NEVER_SHARED:
@@ -150,3 +175,19 @@ def apply_lockbox(
             continue
         kept.append(entry)
     return kept, withheld
+
+
+def shared_state(state: EpisodeState, entries: Sequence[Any], withheld: bool) -> EpisodeState | None:
+    """The episode's state as the shared ``entries`` (in stream order) establish it.
+
+    Nothing withheld: ``state`` itself. Otherwise the fold of the shared events alone, so that every fact
+    about the episode as a whole (stage, clinician of record, fit, closing, counts) says no more than the
+    entries; ``None`` when even the opening is withheld (a whole-record lockbox). Folding a subset is safe:
+    :func:`apply_lockbox` withholds whatever continues a withheld item (a goal's revisions, an alert's
+    acknowledgement, a closing at a withheld fit decision), so each shared event finds what it applies to.
+    """
+    if not withheld:
+        return state
+    if not entries or not isinstance(opened := entries[0].event, EpisodeOpened):
+        return None
+    return fold(start(state.episode_id, state.clinic_id, opened), (e.event for e in entries[1:]))

@@ -48,7 +48,10 @@ class SharedRecord:
     entries: tuple[TimelineEntry, ...] = attrs.field(repr=False)
     withheld: bool
     state: EpisodeState | None = attrs.field(default=None, repr=False, eq=False)
-    """The episode's state as the reader may see it (scores and alerts withheld under a lockbox)."""
+    """The episode's state as the reader may see it. When the lockbox withheld something, the fold of the
+    shared entries alone (:func:`~alliancekit.security.lockbox.shared_state`: its stage, clinician, fit and
+    closing say no more than they do; scores and alerts also withheld where the directives say so), and
+    ``None`` when a whole-record lockbox withholds even the opening."""
 
     @property
     def frame_withheld(self) -> bool:

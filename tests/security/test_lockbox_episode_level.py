@@ -1,0 +1,256 @@
+"""A class directive holds at the episode level too: what an export or a share says of the episode as a whole
+(the FHIR EpisodeOfCare, the research export's episode row, ``SharedRecord.state``) reveals nothing of the
+withheld class: no fit outcome under ``consultation``, no transfer or hold under ``administrative``, no
+ending or closing under ``ending``. A directive for another recipient changes nothing of any of it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alliancekit import Practice, open_practice
+from alliancekit.domain import (
+    Actor,
+    Administration,
+    Consent,
+    Consultation,
+    Ending,
+    FitDecision,
+    Role,
+    Session,
+)
+from alliancekit.domain.vocab import FitOutcome, Stage
+from alliancekit.exports.research import export_research
+from alliancekit.fhir import episode_bundle
+from alliancekit.fhir.codes import EXT_CLINICIAN_OF_RECORD, EXT_ENDING, EXT_FIT_OUTCOME
+from alliancekit.fhir.validate import R4Schema
+
+from .helpers import CLINIC, Clock, active_episode
+
+SCHEMA = R4Schema(Path(__file__).parents[1] / "fhir" / "data" / "fhir.r4.schema.json")
+OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
+SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, CLINIC)
+NEW_CLINICIAN = "clin-b"
+NEW = Actor(NEW_CLINICIAN, Role.CLINICIAN, CLINIC)
+
+
+def _practice(tmp_path: Path) -> Practice:
+    return open_practice(tmp_path / "p.sqlite", clock=Clock())
+
+
+def _not_proceeding(tmp_path: Path) -> tuple[Practice, str]:
+    """An episode closed at the fit decision: the client is not proceeding."""
+    p = _practice(tmp_path)
+    ep = p.start_episode(OWN, client_ref="client-1", clinician_id=OWN.id, opened_on=date(2026, 1, 5))
+    consent = Consent(treatment=True, measures=True)
+    p.record_consultation(OWN, ep, Consultation(held_on=date(2026, 1, 6), modality="video", consent=consent))
+    p.decide_fit(OWN, ep, FitDecision(outcome="not-proceed", decided_on=date(2026, 1, 7)))
+    return p, ep
+
+
+def _proceeding(tmp_path: Path) -> tuple[Practice, str]:
+    setup = active_episode(_practice(tmp_path))
+    return setup.practice, setup.episode_id
+
+
+def _held_and_transferred(tmp_path: Path) -> tuple[Practice, str]:
+    p, ep = _proceeding(tmp_path)
+    p.put_on_hold(OWN, ep, on=date(2026, 1, 20), reason="travel")
+    p.resume(OWN, ep, on=date(2026, 2, 2))
+    p.transfer(OWN, ep, to_clinician_id=NEW_CLINICIAN, on=date(2026, 2, 3), reason="leave")
+    return p, ep
+
+
+def _ended(tmp_path: Path, *, transferred: bool = False) -> tuple[Practice, str]:
+    p, ep = _proceeding(tmp_path)
+    me = OWN
+    if transferred:
+        p.transfer(OWN, ep, to_clinician_id=NEW_CLINICIAN, on=date(2026, 2, 3), reason="leave")
+        me = NEW
+    p.plan_ending(me, ep, on=date(2026, 2, 9), target_date=date(2026, 3, 2))
+    ending = Ending(ended_on=date(2026, 3, 2), planned=True, reason="goals-met", no_plan_reason="none needed")
+    p.close_episode(me, ep, ending)
+    return p, ep
+
+
+def _episode_of_care(p: Practice, ep: str) -> dict[str, Any]:
+    bundle = episode_bundle(p, SUPERVISOR, ep, purpose="quality-improvement")
+    assert [str(e) for e in SCHEMA.errors(bundle)] == []
+    (found,) = (e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "EpisodeOfCare")
+    return found  # type: ignore[no-any-return]
+
+
+def _episode_row(p: Practice, ep: str, out: Path) -> dict[str, str]:
+    export_research(p, SUPERVISOR, out, identified=True, episode_ids=[ep])
+    with (out / "episodes.csv").open(encoding="utf-8", newline="") as handle:
+        (row,) = csv.DictReader(handle)
+    return row
+
+
+def _extension(resource: dict[str, Any], url: str) -> list[dict[str, Any]]:
+    return [x for x in resource.get("extension", []) if x["url"] == url]
+
+
+def _statuses(resource: dict[str, Any]) -> list[str]:
+    return [resource["status"], *(h["status"] for h in resource.get("statusHistory", []))]
+
+
+Setup = Callable[[Path], tuple[Practice, str]]
+#: Each case: how the episode is made, who sets the directive (the clinician of record then), its class.
+CASES: dict[str, tuple[Setup, Actor, str]] = {
+    "consultation-not-proceeding": (_not_proceeding, OWN, "consultation"),
+    "consultation-proceeding": (_proceeding, OWN, "consultation"),
+    "administrative-after-a-transfer": (_held_and_transferred, NEW, "administrative"),
+    "ending": (_ended, OWN, "ending"),
+}
+
+
+def _lock(case: str, tmp_path: Path) -> tuple[Practice, str, dict[str, Any]]:
+    """The case's episode with its class withheld, and its EpisodeOfCare as exported before."""
+    setup, clinician, name = CASES[case]
+    p, ep = setup(tmp_path)
+    before = _episode_of_care(p, ep)
+    p.set_lockbox(clinician, ep, scope="class", classes=[name], on=date(2026, 3, 2))
+    return p, ep, before
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_episode_of_care_reveals_nothing_of_a_withheld_class(case: str, tmp_path: Path) -> None:
+    p, ep, before = _lock(case, tmp_path)
+    after = _episode_of_care(p, ep)
+    name = CASES[case][2]
+    if name == "consultation":
+        assert _extension(before, EXT_FIT_OUTCOME)  # shared, the fit is there to see: the check can fail
+        assert _extension(after, EXT_FIT_OUTCOME) == []
+        # a closing at the fit decision (cancelled, the period's end) tells the fit too
+        assert _statuses(after)[0] == "planned"
+        assert "cancelled" not in _statuses(after)
+        assert "end" not in after["period"]
+    elif name == "administrative":
+        assert NEW_CLINICIAN in json.dumps(before["careManager"])
+        assert "onhold" in _statuses(before)
+        assert NEW_CLINICIAN not in json.dumps(after)
+        (record,) = _extension(after, EXT_CLINICIAN_OF_RECORD)
+        assert after["careManager"] == record["extension"][0]["valueReference"]  # clin-a, the one shared
+        assert _statuses(after) == ["active", "planned"]
+    else:
+        assert (before["status"], before["period"]["end"]) == ("finished", "2026-03-02")
+        assert _statuses(after) == ["active", "planned"]
+        assert "end" not in after["period"]
+        assert _extension(after, EXT_ENDING) == []
+    p.close()
+
+
+#: The episode row as shared: stage, clinician, closing and ending reasons, days open (to the last shared
+#: activity: the opening, or the session of 12 January, never a withheld hold, transfer or closing).
+ROWS = {
+    "consultation-not-proceeding": ("consultation", OWN.id, "", "", "0"),
+    "consultation-proceeding": ("consultation", OWN.id, "", "", "7"),
+    "administrative-after-a-transfer": ("active", OWN.id, "", "", "7"),
+    "ending": ("active", OWN.id, "", "", "7"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_research_episode_row_reveals_nothing_of_a_withheld_class(case: str, tmp_path: Path) -> None:
+    p, ep, _ = _lock(case, tmp_path)
+    row = _episode_row(p, ep, tmp_path / "out")
+    columns = ("stage", "clinician", "closing_reason", "ending_reason", "days_open")
+    assert tuple(row[c] for c in columns) == ROWS[case]
+    assert row["withheld"] == "true"
+    p.close()
+
+
+#: The shared state: stage, clinician, fit, closed on, closing reason, ending planned on, stage before hold.
+STATES = {
+    "consultation-not-proceeding": (Stage.CONSULTATION, OWN.id, None, None, None, None, None),
+    "consultation-proceeding": (Stage.CONSULTATION, OWN.id, None, None, None, None, None),
+    "administrative-after-a-transfer": (Stage.ACTIVE, OWN.id, FitOutcome.PROCEED, None, None, None, None),
+    "ending": (Stage.ACTIVE, OWN.id, FitOutcome.PROCEED, None, None, None, None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_shared_state_reveals_nothing_of_a_withheld_class(case: str, tmp_path: Path) -> None:
+    p, ep, _ = _lock(case, tmp_path)
+    shared = p.shared_record(SUPERVISOR, ep, recipient="hospital-x")
+    assert shared.withheld
+    s = shared.state
+    assert s is not None
+    facts = (s.stage, s.clinician_id, s.fit, s.closed_on, s.closing_reason, s.ending_planned_on)
+    assert (*facts, s.stage_before_hold) == STATES[case]
+    assert (s.ending_reason, s.ending_planned) == (None, None)
+    if CASES[case][2] == "consultation":
+        assert (s.fit_on, s.consultation_on, s.treatment_consent) == (None, None, False)
+    p.close()
+
+
+def _recipient_case(tmp_path: Path) -> tuple[Practice, str]:
+    """Every class above withheld from hospital-x alone, in an episode with a transfer and an ending."""
+    p, ep = _ended(tmp_path, transferred=True)
+    classes = ["consultation", "administrative", "ending"]
+    p.set_lockbox(NEW, ep, scope="class", classes=classes, recipients=["hospital-x"], on=date(2026, 3, 2))
+    return p, ep
+
+
+def test_a_directive_for_another_recipient_leaves_the_episode_level_shared(tmp_path: Path) -> None:
+    """Exports name no recipient: a directive for hospital-x alone withholds nothing from them, nor from a
+    share with hospital-y. (A guard that the fix withholds no more than it should: it passes on the old
+    code too; the next test is the one that fails there.)"""
+    p, ep = _recipient_case(tmp_path)
+    resource = _episode_of_care(p, ep)
+    assert (resource["status"], resource["period"]["end"]) == ("finished", "2026-03-02")
+    assert _extension(resource, EXT_FIT_OUTCOME) != []
+    assert NEW_CLINICIAN in json.dumps(resource["careManager"])
+    row = _episode_row(p, ep, tmp_path / "out")
+    assert (row["stage"], row["clinician"], row["closing_reason"], row["withheld"]) == (
+        "closed",
+        NEW_CLINICIAN,
+        "ended",
+        "false",
+    )
+    shared = p.shared_record(SUPERVISOR, ep, recipient="hospital-y")
+    assert shared.withheld is False
+    assert shared.state == p.episode(NEW, ep)
+    p.close()
+
+
+def test_a_directive_for_a_recipient_withholds_the_episode_level_from_them(tmp_path: Path) -> None:
+    p, ep = _recipient_case(tmp_path)
+    shared = p.shared_record(SUPERVISOR, ep, recipient="hospital-x")
+    assert shared.withheld is True
+    s = shared.state
+    assert s is not None
+    assert (s.stage, s.clinician_id, s.fit, s.closed_on) == (Stage.CONSULTATION, OWN.id, None, None)
+    p.close()
+
+
+def test_an_item_directive_on_an_alert_withholds_its_acknowledgement_and_the_state_still_folds(
+    tmp_path: Path,
+) -> None:
+    """The shared state is a fold of the shared events: an acknowledgement shared without its alert would
+    find nothing to acknowledge. It continues the alert, so it is withheld with it."""
+    p, ep = _proceeding(tmp_path)
+    risk = Administration("phq-9", "1.0", "start", {**{f"q{i}": 1 for i in range(1, 9)}, "q9": 2})
+    p.record_session(
+        OWN,
+        ep,
+        Session(held_on=date(2026, 1, 19), modality="video", attendance="attended", administrations=(risk,)),
+    )
+    alerts = p.episode(OWN, ep).alerts
+    (alert_id,) = (a for a, alert in alerts.items() if alert.rule_id == "risk-item-endorsed")
+    p.acknowledge_alert(OWN, ep, alert_id, on=date(2026, 1, 19))
+    raised = next(e for e in p.timeline(OWN, ep) if getattr(e.event, "alert_id", None) == alert_id)
+    p.set_lockbox(OWN, ep, scope="item", event_ids=[raised.event_id], on=date(2026, 1, 20))
+    shared = p.shared_record(SUPERVISOR, ep)
+    assert shared.withheld
+    assert [e.type for e in shared.entries if getattr(e.event, "alert_id", None) == alert_id] == []
+    assert shared.state is not None
+    assert (shared.state.alerts, shared.state.stage) == ({}, Stage.ACTIVE)
+    p.close()
