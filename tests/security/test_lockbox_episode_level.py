@@ -22,14 +22,18 @@ from alliancekit.domain import (
     Consultation,
     Ending,
     FitDecision,
+    Review,
     Role,
     Session,
 )
 from alliancekit.domain.vocab import FitOutcome, Stage
 from alliancekit.exports.research import export_research
+from alliancekit.feedback import FeedbackConfig
+from alliancekit.feedback.engine import REVIEW_RESOLUTION_NOTE
 from alliancekit.fhir import episode_bundle
 from alliancekit.fhir.codes import EXT_CLINICIAN_OF_RECORD, EXT_ENDING, EXT_FIT_OUTCOME
 from alliancekit.fhir.validate import R4Schema
+from alliancekit.lifecycle.rules import CLOSING_NOTE
 
 from .helpers import CLINIC, Clock, active_episode
 
@@ -253,4 +257,57 @@ def test_an_item_directive_on_an_alert_withholds_its_acknowledgement_and_the_sta
     assert [e.type for e in shared.entries if getattr(e.event, "alert_id", None) == alert_id] == []
     assert shared.state is not None
     assert (shared.state.alerts, shared.state.stage) == ({}, Stage.ACTIVE)
+    p.close()
+
+
+def _risk_session(p: Practice, ep: str, on: date) -> str:
+    """A session whose PHQ-9 endorses the risk item: an urgent alert, left open; returns its id."""
+    risk = Administration("phq-9", "1.0", "start", {**{f"q{i}": 1 for i in range(1, 9)}, "q9": 2})
+    p.record_session(
+        OWN, ep, Session(held_on=on, modality="video", attendance="attended", administrations=(risk,))
+    )
+    (alert_id,) = (
+        a for a, alert in p.episode(OWN, ep).alerts.items() if alert.rule_id == "risk-item-endorsed"
+    )
+    return alert_id
+
+
+def _resolutions(entries: Any, alert_id: str) -> list[str]:
+    return [e.event.note for e in entries if e.type == "alert-resolved" and e.event.alert_id == alert_id]
+
+
+def test_the_resolutions_a_withheld_closing_wrote_are_withheld_with_it(tmp_path: Path) -> None:
+    """Closing resolves the alerts still open, dated the day it closed, in its own commit: shared with the
+    sessions, they would tell that (and when) the episode closed, which the ending class withholds."""
+    p, ep = _proceeding(tmp_path)
+    alert_id = _risk_session(p, ep, date(2026, 1, 19))
+    p.plan_ending(OWN, ep, on=date(2026, 2, 9), target_date=date(2026, 3, 2))
+    still_open = set(p.episode(OWN, ep).alerts)
+    ending = Ending(ended_on=date(2026, 3, 4), planned=True, reason="goals-met", no_plan_reason="none needed")
+    p.close_episode(OWN, ep, ending)
+    assert _resolutions(p.timeline(OWN, ep), alert_id) == [CLOSING_NOTE]  # the check can fail
+    p.set_lockbox(OWN, ep, scope="class", classes=["ending"], on=date(2026, 3, 4))
+    shared = p.shared_record(SUPERVISOR, ep)
+    assert _resolutions(shared.entries, alert_id) == []
+    assert shared.state is not None
+    assert (shared.state.stage, set(shared.state.alerts)) == (Stage.ACTIVE, still_open)
+    bundle = episode_bundle(p, SUPERVISOR, ep, purpose="quality-improvement")
+    assert [str(e) for e in SCHEMA.errors(bundle)] == []
+    assert "2026-03-04" not in json.dumps(bundle)  # the day it closed is nowhere
+    p.close()
+
+
+def test_the_resolutions_a_withheld_review_wrote_are_withheld_with_it(tmp_path: Path) -> None:
+    """A progress review resolves the review-due alert, dated the review's day: withheld with the review."""
+    p = open_practice(tmp_path / "p.sqlite", clock=Clock(), feedback=FeedbackConfig(review_every=1))
+    ep = active_episode(p).episode_id  # one session: a review is due
+    (alert_id,) = (a for a, alert in p.episode(OWN, ep).alerts.items() if alert.rule_id == "review-due")
+    p.record_review(OWN, ep, Review(held_on=date(2026, 1, 21), decision="continue"))
+    assert _resolutions(p.timeline(OWN, ep), alert_id) == [REVIEW_RESOLUTION_NOTE]  # the check can fail
+    p.set_lockbox(OWN, ep, scope="class", classes=["reviews"], on=date(2026, 1, 22))
+    shared = p.shared_record(SUPERVISOR, ep)
+    assert _resolutions(shared.entries, alert_id) == []
+    assert shared.state is not None
+    assert list(shared.state.alerts) == [alert_id]
+    assert "2026-01-21" not in json.dumps(episode_bundle(p, SUPERVISOR, ep, purpose="quality-improvement"))
     p.close()

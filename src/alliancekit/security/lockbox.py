@@ -20,6 +20,7 @@ import attrs
 from alliancekit.errors import ValidationError
 from alliancekit.events.catalog import FRAME, LOCKBOX_CLASSES, NEVER_SHARED
 from alliancekit.events.types import (
+    AlertResolved,
     DisagreementAttached,
     EpisodeClosed,
     EpisodeOpened,
@@ -28,7 +29,10 @@ from alliancekit.events.types import (
     GoalRevised,
     LockboxLifted,
     LockboxSet,
+    ReviewRecorded,
 )
+from alliancekit.feedback.engine import REVIEW_RESOLUTION_NOTE
+from alliancekit.lifecycle.rules import CLOSING_NOTE
 from alliancekit.lifecycle.state import EpisodeState, LockboxState, fold, start
 
 SCOPES = ("record", "class", "item")
@@ -146,7 +150,8 @@ def apply_lockbox(
     """The entries that may be shared with ``recipient``, and whether anything was withheld.
 
     ``entries`` are timeline entries (anything with ``type``, ``event_id``, ``corrects`` and ``event``),
-    in stream order. Whatever corrects, adds to, comments on or continues a withheld item is withheld too.
+    in stream order. Whatever corrects, adds to, comments on or continues a withheld item is withheld too,
+    and so are the alert resolutions the library wrote for a withheld closing or review (dated by it).
     """
     applying = [d for d in directives if d.applies_to(recipient)]
     kept: list[Any] = []
@@ -174,7 +179,32 @@ def apply_lockbox(
             withheld_records |= records
             continue
         kept.append(entry)
+    follows = _follows(entries)
+    if withheld and follows:
+        # a resolution the library wrote for a closing or a review is dated by it: withheld with it
+        kept = [e for e in kept if follows.get(e.event_id, e.event_id) not in withheld_events]
     return kept, withheld
+
+
+def _follows(entries: Sequence[Any]) -> dict[str, str]:
+    """The alert resolutions the library writes itself, each with the event it follows from: those of a
+    closing (just before it, in its commit) and those of a progress review (just after it)."""
+    found: dict[str, str] = {}
+    closing: list[str] = []
+    review: str | None = None
+    for entry in entries:
+        event = entry.event
+        if isinstance(event, AlertResolved) and event.note == CLOSING_NOTE:
+            closing.append(entry.event_id)
+            continue
+        if isinstance(event, AlertResolved) and event.note == REVIEW_RESOLUTION_NOTE and review is not None:
+            found[entry.event_id] = review
+            continue
+        if isinstance(event, EpisodeClosed):
+            found.update(dict.fromkeys(closing, entry.event_id))
+        closing = []
+        review = entry.event_id if isinstance(event, ReviewRecorded) else None
+    return found
 
 
 def shared_state(state: EpisodeState, entries: Sequence[Any], withheld: bool) -> EpisodeState | None:
