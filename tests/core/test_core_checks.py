@@ -602,6 +602,7 @@ def test_every_field_refuses_bad_values(cls: type, name: str) -> None:
         refused(build(CANARY), where, "enum")
         refused(build(SURROGATE), where, "enum")
         refused(build(2**70), where, "enum")
+        refused(build(["x"]), where, "enum")  # unhashable: no member's value
         return
     if origin is tuple:
         refused(build(wrong_type), where, "type")

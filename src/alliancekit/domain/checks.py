@@ -247,6 +247,9 @@ def check_choice(field: str, value: object, enum: type[E]) -> E:
         return value
     if not isinstance(value, str | int) or isinstance(value, bool):
         raise ValidationError(field, "type", f"one of {_choices(enum)}")
+    found: E | None = enum._value2member_map_.get(value)  # type: ignore[assignment]  # as enum(value) does
+    if found is not None:
+        return found
     try:
         return enum(value)
     except (ValueError, TypeError):
@@ -358,10 +361,17 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
         return check_optional, converts
     if isinstance(tp, type) and issubclass(tp, Enum):
         enum_type = tp
+        members = tp._value2member_map_  # what ``enum_type(value)`` looks up first
 
         def check_enum(where: str, value: Any) -> Any:
             if isinstance(value, enum_type):
                 return value
+            try:
+                found = members.get(value)  # a member's value: found without the enum's call machinery
+            except TypeError:  # unhashable: the enum's own call decides
+                found = None
+            if found is not None:
+                return found
             try:
                 return enum_type(value)
             except (ValueError, TypeError):

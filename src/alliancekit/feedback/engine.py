@@ -56,8 +56,10 @@ def evaluate(
     out: list[Event] = _resolved_by_review(events, after, context) if ReviewRecorded.TYPE in kinds else []
     state = fold(after, out) if out else after
     day = after.last_activity_on or after.opened_on
-    active = {alert.key for alert in state.alerts.values()}
-    ever = set(state.alert_keys_raised)
+    # the alerts already active and ever raised, worked out when a rule first fires (most commands raise
+    # none: the sets of a long episode's alerts are not built for nothing)
+    active: set[str] | None = None
+    ever: set[str] = set()
     memo: dict[object, object] = dict(context.measure_cache)
     config, measures, expectations = context.config, context.measures, context.expectations
 
@@ -73,6 +75,9 @@ def evaluate(
         raised: list[Event] = []
         for rule in rules:
             for measure_id, participant in _fired(rule, ctx):
+                if active is None:
+                    active = {alert.key for alert in state.alerts.values()}
+                    ever = set(state.alert_keys_raised)
                 key = alert_key(rule.id, measure_id, participant)
                 if key in active or (rule.once_per_episode and key in ever):
                     continue

@@ -250,7 +250,10 @@ def start(episode_id: str, clinic_id: str, opened: EpisodeOpened) -> EpisodeStat
 
 def fold(state: EpisodeState, events: Iterable[Event]) -> EpisodeState:
     for event in events:
-        state = apply(event, state)
+        # the fold registered for the event's own class, read from apply's live registry (what apply's
+        # dispatch returns for it), without the dispatch's per-call cache lookup; else apply decides
+        own = _folds.get(type(event))
+        state = apply(event, state) if own is None else own(event, state)
     return state
 
 
@@ -279,6 +282,10 @@ def _touch(state: EpisodeState, on: date, **changes: Any) -> EpisodeState:
 @singledispatch
 def apply(event: Event, state: EpisodeState) -> EpisodeState:
     raise TypeError(f"no fold for event type {type(event).__name__}")  # pragma: no cover
+
+
+#: apply's implementations by class: a live view (a fold registered later is seen at once).
+_folds = apply.registry
 
 
 @apply.register
