@@ -6,18 +6,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 
 from alliancekit import open_practice
 from alliancekit.domain import Actor
 from alliancekit.errors import AccessDenied, StoreError
+from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.practice import Practice
 from alliancekit.store.group_commit import AUDIT_BATCH
 from alliancekit.store.protocol import AuditRecord
 from alliancekit.store.sqlite import SQLiteStore
 
-from .conftest import clinician, new_episode
+from .conftest import clinician, consultation, new_episode
 
 
 class CountingStore(SQLiteStore):
@@ -244,3 +247,79 @@ def test_an_entry_under_the_writers_lock_does_not_wait_for_a_group_that_waits_fo
     holder.join(timeout=120)
     assert outcome == ["read under the lock", "group written"]
     assert len(_read_entries(store.path)) == 2
+
+
+def test_a_replay_is_written_as_a_read_is_in_the_group_commit(
+    counted: tuple[Practice, CountingStore, Actor, str],
+) -> None:
+    """A keyed command answered again writes its ``replayed`` entry as a read writes its entry: queued with
+    concurrent reads and durable before it returns. The first command's entry is in its own commit."""
+    practice, store, actor, ep = counted
+    first_time = practice.record_consultation(actor, ep, consultation(), idempotency_key="k-1")
+    assert store.transactions == []  # the first command's entry went with its commit
+    store.hold_first.clear()
+    returned: list[Any] = []
+    leader = threading.Thread(target=lambda: returned.append(practice.episode(actor, ep)))
+    leader.start()
+    assert store.in_first.wait(timeout=60)
+
+    def repeat() -> None:
+        returned.append(practice.record_consultation(actor, ep, consultation(), idempotency_key="k-1"))
+
+    repeats = [threading.Thread(target=repeat) for _ in range(2)]
+    for t in repeats:
+        t.start()
+    group = practice._open().guard._group
+    while group.queued < 2 and any(t.is_alive() for t in repeats):
+        threading.Event().wait(0.005)
+    try:
+        assert returned == []  # neither repeat returns before its entry is written
+    finally:
+        store.hold_first.set()
+    for t in [leader, *repeats]:
+        t.join(timeout=60)
+    assert [r for r in returned if not isinstance(r, EpisodeState)] == [
+        attrs.evolve(first_time, duplicate=True)
+    ] * 2
+    assert [len(t) for t in store.transactions] == [1, 2]
+    other = SQLiteStore(store.path, read_only=True)
+    try:
+        replays = [r for r in other.audit_records() if r.outcome == "replayed"]
+    finally:
+        other.close()
+    assert [(r.action, r.record_id, r.writes) for r in replays] == [("record-consultation", ep, "")] * 2
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_two_writers_of_one_keyed_command_write_it_once_and_audit_the_other_as_replayed(
+    tmp_path: Path, attempt: int
+) -> None:
+    """Two practices on one file make the same keyed command at the same moment: one commits it, the other
+    (finding the key, or losing the race and finding it on the retry) is answered with its result."""
+    path = tmp_path / f"p-{attempt}.sqlite"
+    actor = clinician()
+    with open_practice(path) as setup:
+        ep = new_episode(setup, actor)
+    practices = [open_practice(path), open_practice(path)]
+    start = threading.Barrier(2)
+    results: list[Any] = []
+
+    def write(practice: Practice) -> None:
+        start.wait(timeout=60)
+        results.append(practice.record_consultation(actor, ep, consultation(), idempotency_key="k-1"))
+
+    threads = [threading.Thread(target=write, args=(p,)) for p in practices]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    for practice in practices:
+        practice.close()
+    assert sorted(r.duplicate for r in results) == [False, True]
+    store = SQLiteStore(path, read_only=True)
+    try:
+        assert [e.type for e in store.load_events(ep)] == ["episode-opened", "consultation-recorded"]
+        entries = [r for r in store.audit_records() if r.action == "record-consultation"]
+    finally:
+        store.close()
+    assert sorted((r.outcome, bool(r.writes)) for r in entries) == [("allowed", True), ("replayed", False)]

@@ -200,6 +200,11 @@ def test_idempotency_keys_within_a_batch_and_across_batches(practice: Practice, 
     assert practice.record_session(actor, ep, session, idempotency_key="s-1").duplicate
     assert practice.episode(actor, ep).version == 5
     assert len(list(practice.store.episode_ids())) == 2
+    # every repeat answered (held in the batch, committed, on the facade) is audited once, writing nothing
+    replays = [
+        (r.action, r.record_id, r.writes) for r in practice.store.audit_records() if r.outcome == "replayed"
+    ]
+    assert sorted(replays) == sorted([("record-session", ep, "")] * 3 + [("start-episode", started, "")] * 2)
 
 
 def test_a_correction_and_an_addendum_find_a_session_recorded_in_the_same_batch(

@@ -475,9 +475,18 @@ def test_unknown_episode_is_not_found(practice: Practice, actor: Actor) -> None:
     with pytest.raises(NotFoundError) as caught:
         practice.record_consultation(actor, "no-such-episode", consultation())
     assert caught.value.kind == "episode"
-    assert practice.store.audit_records() == []
+    # a failed access attempt: audited in the actor's clinic, naming no client, nothing else written
+    [entry] = practice.store.audit_records()
+    assert (entry.outcome, entry.action, entry.record_id) == (
+        "not-found",
+        "record-consultation",
+        "no-such-episode",
+    )
+    assert (entry.clinic_id, entry.client_ref, entry.writes) == (actor.clinic_id, "", "")
+    assert list(practice.store.episode_ids()) == []
     with pytest.raises(NotFoundError):
         practice.timeline(actor, "no-such-episode")
+    assert [r.outcome for r in practice.store.audit_records()] == ["not-found", "not-found"]
 
 
 def test_consultation_record_repr_hides_free_text() -> None:

@@ -3,13 +3,14 @@
 Both practices get the same deterministic ``ids=`` and ``clock=``, and every command is made on both, so
 they must agree exactly. Invariants after every step: each store's snapshot equals the fold of its stored
 events, the two stores hold the same states, timelines, caseloads and audit counts, and a refused command
-(or a duplicate) changed nothing in either store.
+(or a duplicate) changed nothing in either store but the one audit entry of a repeat or an unknown episode.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from alliancekit.domain import (
     Session,
 )
 from alliancekit.domain.vocab import CONFRONTATION_MARKERS, WITHDRAWAL_MARKERS, Stage
-from alliancekit.errors import AlliancekitError
+from alliancekit.errors import AlliancekitError, NotFoundError
 from alliancekit.practice import Practice, Recorded
 
 from .conftest import (
@@ -103,6 +104,7 @@ class BothStores(RuleBasedStateMachine):
     def both(self, episode_id: str | None, call: Callable[[Practice], Any]) -> Any:
         """Make the same call on both practices; they must agree, and a refusal must change nothing."""
         before = [footprint(p, episode_id or "") for p in self.practices]
+        outcomes_before = [_outcomes(p) for p in self.practices]
         outcomes: list[tuple[str, Any]] = []
         for practice in self.practices:
             try:
@@ -114,8 +116,18 @@ class BothStores(RuleBasedStateMachine):
         kind, value = outcomes[0]
         unchanged = kind == "refused" or (isinstance(value, Recorded) and value.duplicate)
         if unchanged:
+            # a repeat answered, or an unknown episode asked for, leaves its one audit entry and nothing else
+            audited = (
+                "replayed"
+                if kind == "ok"
+                else "not-found"
+                if value[0] is NotFoundError and value[1].startswith("no episode ")
+                else None
+            )
             after = [footprint(p, episode_id or "") for p in self.practices]
-            assert after == before
+            assert after == [(*b[:2], b[2] + (audited is not None), *b[3:]) for b in before]
+            for practice, earlier in zip(self.practices, outcomes_before, strict=True):
+                assert _outcomes(practice) - earlier == (Counter([audited]) if audited else Counter())
         return value if kind == "ok" else None
 
     # ---------------------------------------------------------------------------------------------- rules
@@ -568,6 +580,10 @@ class BothStores(RuleBasedStateMachine):
         assert memory.store.caseload(open_only=False) == sqlite.store.caseload(open_only=False)
         assert len(memory.store.audit_records()) == len(sqlite.store.audit_records())
         assert list(memory.store.episode_ids()) == list(sqlite.store.episode_ids())
+
+
+def _outcomes(practice: Practice) -> Counter[str]:
+    return Counter(r.outcome for r in practice.store.audit_records())
 
 
 BothStores.TestCase.settings = settings(

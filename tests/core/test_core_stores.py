@@ -154,7 +154,14 @@ def test_start_episode_with_the_same_key_opens_one(practice: Practice, actor: Ac
     )
     assert first == second
     assert list(practice.store.episode_ids()) == [first]
-    assert len(practice.store.audit_records()) == 1
+    # the repeat was answered: audited as replayed, naming the command and the episode, writing nothing
+    entries = sorted(practice.store.audit_records(), key=lambda r: r.outcome)
+    assert [(r.outcome, r.action, r.record_id, r.client_ref) for r in entries] == [
+        ("allowed", "start-episode", first, "c-1"),
+        ("replayed", "start-episode", first, "c-1"),
+    ]
+    assert [bool(r.writes) for r in entries] == [True, False]
+    assert len(practice.store.load_events(first)) == 1
 
 
 def test_record_session_with_the_same_key_writes_once(practice: Practice, actor: Actor) -> None:
@@ -167,7 +174,10 @@ def test_record_session_with_the_same_key_writes_once(practice: Practice, actor:
     assert second.duplicate is True
     assert second.record_id == first.record_id is not None
     assert (second.episode_id, second.version) == (first.episode_id, first.version)
-    assert footprint(practice, ep) == before
+    snapshot, events, audited, caseload = footprint(practice, ep)
+    assert (snapshot, events, audited - 1, caseload) == before  # one audit entry, nothing else
+    replays = [r for r in practice.store.audit_records() if r.outcome == "replayed"]
+    assert [(r.action, r.record_id, r.writes) for r in replays] == [("record-session", ep, "")]
     assert practice.episode(actor, ep).sessions_attended == 1
     # A different key is a different command.
     third = practice.record_session(actor, ep, attended(day(4)), idempotency_key="session-key-2")

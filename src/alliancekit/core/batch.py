@@ -42,13 +42,14 @@ OnCommit = Callable[[list[Any]], None]
 
 class _Held:
     """What a batch holds until its commit: the commits, each episode's state after them, the events
-    decided per episode (for lookups in the stream), the keys used and the results in order."""
+    decided per episode (for lookups in the stream), the keys used, the results in order and the audit
+    entries of reads and repeats (written in the batch's transaction, or alone when it holds no commit)."""
 
     def __init__(self) -> None:
         self.commits: list[Commit] = []
         self.states: dict[str, tuple[EpisodeState, str]] = {}
         self.events: dict[str, list[tuple[StoredEvent, Event | None]]] = {}
-        self.keys: dict[tuple[str, str, str], tuple[str, Any, tuple[str, str]]] = {}
+        self.keys: dict[tuple[str, str, str], tuple[str, tuple[str, int], tuple[str, str]]] = {}
         self.results: list[Any] = []
         self.reads: list[AuditRecord] = []
 
@@ -126,7 +127,9 @@ class BatchRunner:
         ctx = _BatchContext(self._held, self.s, actor, spec, "", key)
         done = self._done(actor, spec, key, request)
         if done is not None:
-            return str(done)
+            held = self._held.states.get(done[0])
+            self._replayed(actor, spec, done[0], held[0] if held else self.s.reader.state(done[0])[0])
+            return done[0]
         episode_id = ctx.new_id("episode")
         command = spec.build(ctx, args)
         assert isinstance(command, c.OpenEpisode)  # noqa: S101 - by the table
@@ -135,24 +138,26 @@ class BatchRunner:
         commit, after = self.runner.prepare(
             ctx, None, GENESIS, [opened], request, None, new_state=state, project=False
         )
-        self._hold(ctx, key, request, commit, after, [opened], episode_id)
+        self._hold(ctx, key, request, commit, after, [opened])
         return episode_id
 
     def _decide(self, spec: CommandSpec, ctx: Context, args: Mapping[str, Any], expected: int | None) -> Any:
         actor, episode_id, key = ctx.actor, ctx.episode_id, ctx.key
         request = _request_hash(spec.action, episode_id, args) if key is not None else ""
         held = self._held.states.get(episode_id)
-        state, head = held if held is not None else self.s.reader.state(episode_id)
+        state, head = held if held is not None else self.s.guard.state(actor, spec.action, episode_id)
         # access first, as the runner decides it: a stored result and the version are answers too, for
         # those the policy allows and for whoever made the command
+        found = None
         if not self.s.guard.permits(actor, spec.action, state):
-            mine = self._repeat(actor, spec, key, request, ctx, args)
-            if mine is not None:
-                return mine
-            self.s.guard.allow(actor, spec.action, "episode", episode_id, state)
-        done = self._done(actor, spec, key, request, ctx, args)
-        if done is not None:
-            return done
+            found = self._repeat(actor, spec, key, request)
+            if found is None:
+                self.s.guard.allow(actor, spec.action, "episode", episode_id, state)
+        if found is None:
+            found = self._done(actor, spec, key, request)
+        if found is not None:
+            self._replayed(actor, spec, found[0], state)
+            return _recorded(spec, ctx, args, found[0], found[1], duplicate=True)
         if expected is not None and state.version != expected:
             raise ConflictError(episode_id, expected, state.version)
         ctx.state = state
@@ -160,55 +165,40 @@ class BatchRunner:
         corrects = spec.corrects(ctx, args)
         commit, after = self.runner.prepare(ctx, state, head, events, request, corrects, project=False)
         result = _recorded(spec, ctx, args, episode_id, commit.new_version)
-        self._hold(ctx, key, request, commit, after, events, result)
+        self._hold(ctx, key, request, commit, after, events)
         return result
 
-    def _done(
-        self,
-        actor: Actor,
-        spec: CommandSpec,
-        key: str | None,
-        request: str,
-        ctx: Context | None = None,
-        args: Mapping[str, Any] | None = None,
-    ) -> Any:
-        """The result of an earlier command with the same key (held in this batch or committed), or
-        ``None``; the same key with another request is refused."""
+    def _done(self, actor: Actor, spec: CommandSpec, key: str | None, request: str) -> tuple[str, int] | None:
+        """The episode and version of an earlier command with the same key (held in this batch or
+        committed), or ``None``; the same key with another request is refused."""
         if key is None:
             return None
         held = self._held.keys.get((actor.clinic_id, spec.action, key))
         if held is not None:
             if held[0] != request:
                 raise IdempotencyKeyReused(spec.action)
-            first = held[1]
-            return first if ctx is None else _recorded(spec, ctx, args or {}, first[0], first[1], True)
+            return held[1]
         found = self.runner._done(actor, spec, key, request)  # noqa: SLF001 - the runner's own step
-        if found is None:
-            return None
-        if ctx is None:
-            return found.episode_id
-        return _recorded(spec, ctx, args or {}, found.episode_id, found.version, duplicate=True)
+        return None if found is None else (found.episode_id, found.version)
 
     def _repeat(
-        self,
-        actor: Actor,
-        spec: CommandSpec,
-        key: str | None,
-        request: str,
-        ctx: Context,
-        args: Mapping[str, Any],
-    ) -> Any:
-        """The result of this very request under ``key`` when ``actor`` made it (held in this batch or
-        committed), as :meth:`Runner.repeat` finds it; ``None`` otherwise, saying nothing of the key."""
+        self, actor: Actor, spec: CommandSpec, key: str | None, request: str
+    ) -> tuple[str, int] | None:
+        """The episode and version of this very request under ``key`` when ``actor`` made it (held in
+        this batch or committed), as :meth:`Runner.repeat` finds it; ``None`` otherwise, saying nothing of
+        the key."""
         if key is None:
             return None
         held = self._held.keys.get((actor.clinic_id, spec.action, key))
         if held is not None:
-            if held[0] != request or held[2] != (actor.id, actor.role.value):
-                return None
-            return _recorded(spec, ctx, args, held[1][0], held[1][1], True)
+            return held[1] if held[0] == request and held[2] == (actor.id, actor.role.value) else None
         found = self.runner.repeat(actor, spec, key, request)
-        return None if found is None else _recorded(spec, ctx, args, found.episode_id, found.version, True)
+        return None if found is None else (found.episode_id, found.version)
+
+    def _replayed(self, actor: Actor, spec: CommandSpec, episode_id: str, state: EpisodeState) -> None:
+        """Hold the audit entry of a repeat answered with its first result (:meth:`Runner.replay_entry`):
+        it is written with the batch's reads, in the transaction that makes what it answered durable."""
+        self._held.reads.append(self.runner.replay_entry(actor, spec, episode_id, state))
 
     def _hold(
         self,
@@ -218,7 +208,6 @@ class BatchRunner:
         commit: Commit,
         after: EpisodeState,
         events: Sequence[Event],
-        result: Any,
     ) -> None:
         held = self._held
         held.commits.append(commit)
@@ -229,7 +218,7 @@ class BatchRunner:
             zip(commit.events, [*events, *[None] * (len(commit.events) - len(events))], strict=True)
         )
         if key is not None:
-            first = result if isinstance(result, str) else (after.episode_id, commit.new_version)
+            first = (after.episode_id, commit.new_version)
             maker = (ctx.actor.id, ctx.actor.role.value)
             held.keys[(ctx.actor.clinic_id, ctx.spec.action, key)] = (request, first, maker)
 
@@ -244,7 +233,7 @@ class BatchRunner:
         a = guard.require_actor(actor, action, "episode", episode_id)
         checked = check_ref("episode_id", episode_id)
         held = self._held.states.get(checked)
-        state = held[0] if held is not None else self.s.reader.state(checked)[0]
+        state = held[0] if held is not None else guard.state(a, action, checked)[0]
         decision = guard.allow(a, action, "episode", checked, state)
         self._held.reads.append(guard.entry(a, action, "episode", checked, state, outcome=decision.outcome))
         return self._views._summary(a, state)  # noqa: SLF001 - the facade's own lockbox summary

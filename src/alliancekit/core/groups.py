@@ -60,7 +60,7 @@ def record_group_session(
         if member.episode_id in seen:
             raise ValidationError(where, "unique", "each member once")
         seen.add(member.episode_id)
-        state, _ = s.reader.state(member.episode_id)
+        state, _ = s.guard.state(a, spec.action, member.episode_id)
         s.guard.allow(a, spec.action, "episode", state.episode_id, state)
         if state.group_id != group:
             raise ValidationError(where, NOT_A_MEMBER)

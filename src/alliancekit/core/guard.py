@@ -14,7 +14,7 @@ from datetime import datetime
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose, Role
-from alliancekit.errors import AccessDenied, MissingActor
+from alliancekit.errors import AccessDenied, MissingActor, NotFoundError
 from alliancekit.integrity.chain import make_checkpoint, shard_of
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security.lockbox import directives_of, summary_withheld
@@ -22,6 +22,12 @@ from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
 from alliancekit.store.group_commit import AuditBatch, GroupCommit
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
 from alliancekit.store.reader import RecordReader
+
+#: The outcome of an entry whose call named an episode that does not exist (a failed access attempt: probing
+#: for ids is in the log of the prober's clinic).
+NOT_FOUND = "not-found"
+#: The outcome of an entry whose keyed command was answered again with its first result (nothing written).
+REPLAYED = "replayed"
 
 
 class Guard:
@@ -107,9 +113,19 @@ class Guard:
         )
         return isinstance(decision, Decision) and decision.allowed
 
+    def state(self, actor: Actor, action: str, episode_id: str) -> tuple[EpisodeState, str]:
+        """The episode's current state and stream head, for ``actor`` to ``action`` it: every read and command
+        naming an episode looks it up here. An unknown id is audited (``not-found``, in the actor's clinic's
+        log, naming no client) and raised as :class:`NotFoundError`."""
+        try:
+            return self._reader.state(episode_id)
+        except NotFoundError:
+            self.audit(actor, action, "episode", episode_id, outcome=NOT_FOUND)
+            raise
+
     def read_episode(self, actor: Actor, action: str, episode_id: str, *, detail: str = "") -> EpisodeState:
         """Authorise a read of the episode on its current state and audit it before anything returns."""
-        state, _ = self._reader.state(episode_id)
+        state, _ = self.state(actor, action, episode_id)
         decision = self.allow(actor, action, "episode", episode_id, state, reason=detail or None)
         self.audit(actor, action, "episode", episode_id, state, outcome=decision.outcome, detail=detail)
         return state

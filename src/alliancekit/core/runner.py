@@ -25,6 +25,7 @@ import attrs
 
 from alliancekit.core.command_table import CommandSpec, Returns
 from alliancekit.core.definitions import DefinitionLedger, record_registered
+from alliancekit.core.guard import REPLAYED
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import check_optional_int, check_optional_ref, check_ref
 from alliancekit.domain.records import Administration
@@ -47,7 +48,14 @@ from alliancekit.notify.outbox import messages_for
 from alliancekit.projections import caseload_row
 from alliancekit.protocols.definition import MeasurementProtocol
 from alliancekit.protocols.registry import resolve_protocol
-from alliancekit.store.protocol import CaseloadRow, CommandRecord, Commit, OutboxRecord, RequestWrite
+from alliancekit.store.protocol import (
+    AuditRecord,
+    CaseloadRow,
+    CommandRecord,
+    Commit,
+    OutboxRecord,
+    RequestWrite,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.core.services import Services
@@ -234,7 +242,7 @@ class Runner:
                 if guess is not None:
                     (state, head), guessing, guess = guess, True, None
                 else:
-                    (state, head), guessing = reader.state(episode_id), False
+                    (state, head), guessing = guard.state(actor, spec.action, episode_id), False
                 # Access first: a key's stored result and the episode's version are answers about the
                 # record, for those the policy lets make the command only (a refusal is audited), and
                 # for whoever made it (they were answered once: a transfer since does not undo that).
@@ -243,10 +251,10 @@ class Runner:
                         continue
                 elif not guard.permits(actor, spec.action, state):
                     if key is not None and (mine := self.repeat(actor, spec, key, request)) is not None:
-                        return _recorded(spec, ctx, args, mine.episode_id, mine.version, duplicate=True)
+                        return self._replayed(spec, ctx, args, mine, state)
                     guard.allow(actor, spec.action, "episode", episode_id, state)
                 if key is not None and (done := self._done(actor, spec, key, request)) is not None:
-                    return _recorded(spec, ctx, args, done.episode_id, done.version, duplicate=True)
+                    return self._replayed(spec, ctx, args, done, state)
                 if expected_version is not None and state.version != expected_version:
                     raise ConflictError(episode_id, expected_version, state.version)
                 ctx.state = state
@@ -289,6 +297,8 @@ class Runner:
         opened = EpisodeOpened(command.client_ref, command.clinician_id, command.opened_on)
         while True:
             if key is not None and (done := self._done(actor, spec, key, request)) is not None:
+                replayed = self.s.reader.state(done.episode_id)[0]
+                guard.record([self.replay_entry(actor, spec, done.episode_id, replayed)])
                 return done.episode_id
             state = start(episode_id, actor.clinic_id, opened)
             try:
@@ -300,6 +310,25 @@ class Runner:
                     raise
                 continue
             return episode_id
+
+    def replay_entry(
+        self, actor: Actor, spec: CommandSpec, episode_id: str, state: EpisodeState | None
+    ) -> AuditRecord:
+        """The audit entry of a keyed command answered again with its first result (``replayed``): the one
+        decision of how a repeat is audited, on the facade and in a batch. It writes nothing else."""
+        return self.s.guard.entry(actor, spec.action, "episode", episode_id, state, outcome=REPLAYED)
+
+    def _replayed(
+        self,
+        spec: CommandSpec,
+        ctx: Context,
+        args: Mapping[str, Any],
+        found: CommandRecord,
+        state: EpisodeState,
+    ) -> Recorded:
+        """A repeat's first result, once its entry is durable (a repeat is a request answered)."""
+        self.s.guard.record([self.replay_entry(ctx.actor, spec, found.episode_id, state)])
+        return _recorded(spec, ctx, args, found.episode_id, found.version, duplicate=True)
 
     def repeat(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> CommandRecord | None:
         """The stored result of this very request under ``key`` when ``actor`` made it; ``None`` otherwise,

@@ -200,9 +200,9 @@ class Views:
         reason = (
             None if override_reason is None else check_text("override_reason", override_reason, required=True)
         )
-        state, _ = self.s.reader.state(ep)
         # The policy decides on the purpose the record is shared for, which an export states.
         a = Actor(a.id, a.role, a.clinic_id, purpose) if purpose is not None else a
+        state, _ = guard.state(a, action, ep)
         decision = guard.allow(a, Action.EXPORT, "episode", state.episode_id, state, audit_as=action)
         if reason is not None:
             decision = guard.allow(

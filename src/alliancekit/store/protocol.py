@@ -223,6 +223,10 @@ class AuditRecord:
     record_type: str
     record_id: str
     outcome: str
+    """``allowed`` (or how the policy names an allowed call: ``break-glass``, ``lockbox-override``),
+    ``refused`` (the policy, or a call without an actor), ``not-found`` (the call named an episode that does
+    not exist: a failed access attempt, filed in the actor's clinic and naming no client) or ``replayed`` (a
+    keyed command answered again with its first result, writing nothing else)."""
     client_ref: str = ""
     """The host's reference of the client whose record it is, when there is one (for access requests)."""
     detail: str = attrs.field(default="", repr=False)

@@ -570,10 +570,15 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         actor = self.actor()
         ep = self.active_episode(practice, actor)
         first = practice.record_session(actor, ep, _session(1), idempotency_key="s-1")
+        audited = len(store.audit_records())
         again = practice.record_session(actor, ep, _session(1), idempotency_key="s-1")
         assert again.duplicate and (again.episode_id, again.version) == (first.episode_id, first.version)
         assert again.record_id == first.record_id
         assert len(store.load_events(ep)) == first.version
+        # the repeat was answered: one entry, outcome replayed, naming the command and the episode
+        replays = [r for r in store.audit_records() if r.outcome == "replayed"]
+        assert len(store.audit_records()) == audited + 1
+        assert [(r.action, r.record_id, r.writes) for r in replays] == [("record-session", ep, "")]
 
     # ------------------------------------------------------------------------------ caseload
 
@@ -666,7 +671,11 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
                     _json(found.state_json),
                     [_event_value(e) for e in target_store.load_events(ep)],
                     [_row_value(r) for r in target_store.caseload(open_only=False)],
-                    [(a.action, a.record_id, a.writes) for a in target_store.audit_records()],
+                    # each audit chain in its order (how a store interleaves the chains is its own)
+                    [
+                        (a.action, a.record_id, a.writes, a.outcome)
+                        for a in sorted(target_store.audit_records(), key=lambda a: (a.shard, a.position))
+                    ],
                 ]
             )
         assert written[0] == written[1]
