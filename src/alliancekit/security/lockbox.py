@@ -30,6 +30,7 @@ from alliancekit.events.types import (
     LockboxLifted,
     LockboxSet,
     ReviewRecorded,
+    RuptureNoted,
 )
 from alliancekit.feedback.engine import REVIEW_RESOLUTION_NOTE
 from alliancekit.lifecycle.rules import CLOSING_NOTE
@@ -144,14 +145,25 @@ def _record_ids(event: Event) -> set[object]:
     return ids
 
 
+def _refers_to(event: Event) -> set[object]:
+    """The records an event points at without continuing them: the session a rupture was noted in, the goals
+    a review notes progress on. Shared, it would name them: it is withheld with any of them, and withholding
+    it withholds nothing of theirs (a rupture withheld leaves its session's corrections shared)."""
+    if isinstance(event, RuptureNoted) and event.note.session_id is not None:
+        return {event.note.session_id}
+    if isinstance(event, ReviewRecorded):
+        return {note.goal_id for note in event.review.goal_progress}
+    return set()
+
+
 def apply_lockbox(
     entries: Sequence[Any], directives: Sequence[Directive], recipient: str | None
 ) -> tuple[list[Any], bool]:
     """The entries that may be shared with ``recipient``, and whether anything was withheld.
 
     ``entries`` are timeline entries (anything with ``type``, ``event_id``, ``corrects`` and ``event``),
-    in stream order. Whatever corrects, adds to, comments on or continues a withheld item is withheld too,
-    and so are the alert resolutions the library wrote for a withheld closing or review (dated by it).
+    in stream order. Whatever corrects, adds to, comments on, continues or names a withheld item is withheld
+    too, and so are the alert resolutions the library wrote for a withheld closing or review (dated by it).
     """
     applying = [d for d in directives if d.applies_to(recipient)]
     kept: list[Any] = []
@@ -170,7 +182,7 @@ def apply_lockbox(
                 any(d.covers(entry.type, entry.event_id) for d in applying)
                 or (entry.corrects is not None and entry.corrects in withheld_events)
                 or (target is not None and target in withheld_events)
-                or bool(records & withheld_records)
+                or bool((records | _refers_to(event)) & withheld_records)
             )
         )
         if hide:
