@@ -375,3 +375,22 @@ def test_a_review_of_progress_on_a_withheld_goal_is_withheld_with_it(tmp_path: P
     assert [e.type for e in shared.entries if e.type == "review-recorded"] == []
     assert ids.goal_id(ep, goal) not in _ids_in_bundle(p, ep)
     p.close()
+
+
+def test_the_alerts_a_withheld_session_raised_are_withheld_with_it(tmp_path: Path) -> None:
+    """The alerts a session's scores raise are written just after it and dated by it: shared while the
+    session is withheld (by name), their Flags told that, and when, a session with worrying scores was held.
+    Their acknowledgement goes with them, and the shared state still folds."""
+    p, ep = _proceeding(tmp_path)
+    alert_id = _risk_session(p, ep, date(2026, 1, 19))
+    p.acknowledge_alert(OWN, ep, alert_id, on=date(2026, 1, 20))
+    session = [e for e in p.timeline(OWN, ep) if e.type == "session-recorded"][-1]
+    flag = ids.resource_id("Flag", ep, alert_id)
+    assert flag in _ids_in_bundle(p, ep)  # the check can fail
+    p.set_lockbox(OWN, ep, scope="item", event_ids=[session.event_id], on=date(2026, 1, 21))
+    shared = p.shared_record(SUPERVISOR, ep)
+    assert [e.type for e in shared.entries if getattr(e.event, "alert_id", None) == alert_id] == []
+    assert shared.state is not None
+    text = _ids_in_bundle(p, ep)
+    assert (flag in text, "2026-01-19" in text) == (False, False)
+    p.close()
