@@ -22,15 +22,27 @@ from alliancekit.domain import (
     Consultation,
     Ending,
     FitDecision,
+    GoalProgressNote,
+    GoalRevision,
     Review,
     Role,
+    RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import FitOutcome, Stage
+from alliancekit.domain.vocab import (
+    FitOutcome,
+    GoalProgress,
+    GoalStatus,
+    RuptureCause,
+    RuptureKind,
+    RuptureMarker,
+    Stage,
+)
+from alliancekit.events.types import RuptureNoted
 from alliancekit.exports.research import export_research
 from alliancekit.feedback import FeedbackConfig
 from alliancekit.feedback.engine import REVIEW_RESOLUTION_NOTE
-from alliancekit.fhir import episode_bundle
+from alliancekit.fhir import episode_bundle, ids
 from alliancekit.fhir.codes import EXT_CLINICIAN_OF_RECORD, EXT_ENDING, EXT_FIT_OUTCOME
 from alliancekit.fhir.validate import R4Schema
 from alliancekit.lifecycle.rules import CLOSING_NOTE
@@ -310,4 +322,75 @@ def test_the_resolutions_a_withheld_review_wrote_are_withheld_with_it(tmp_path: 
     assert shared.state is not None
     assert list(shared.state.alerts) == [alert_id]
     assert "2026-01-21" not in json.dumps(episode_bundle(p, SUPERVISOR, ep, purpose="quality-improvement"))
+    p.close()
+
+
+def _ids_in_bundle(p: Practice, ep: str) -> str:
+    bundle = episode_bundle(p, SUPERVISOR, ep, purpose="quality-improvement")
+    assert [str(e) for e in SCHEMA.errors(bundle)] == []
+    return json.dumps(bundle)
+
+
+def test_a_rupture_noted_in_a_withheld_session_is_withheld_with_it(tmp_path: Path) -> None:
+    """A rupture names the session it was noted in (its Observation's encounter): shared while the session
+    is withheld, it would point at it. Withholding the rupture withholds nothing of the session's."""
+    setup = active_episode(_practice(tmp_path))
+    p, ep = setup.practice, setup.episode_id
+    note = RuptureNote(
+        noted_on=date(2026, 1, 12),
+        kind=RuptureKind.WITHDRAWAL,
+        markers=(RuptureMarker.TOPIC_SHIFT,),
+        likely_cause=RuptureCause.OTHER,
+        session_id=setup.session_id,
+    )
+    in_session = p.note_rupture(OWN, ep, note).record_id
+    encounter = ids.encounter_id(ep, setup.session_id)
+    assert encounter in _ids_in_bundle(p, ep)  # shared, the session is there to see: the check can fail
+    p.set_lockbox(OWN, ep, scope="item", event_ids=[setup.session_event_id], on=date(2026, 1, 13))
+    shared = p.shared_record(SUPERVISOR, ep)
+    ruptures = [e.event.rupture_id for e in shared.entries if isinstance(e.event, RuptureNoted)]
+    assert ruptures == [setup.rupture_id]  # the one noted outside any session stays shared
+    assert in_session not in ruptures
+    assert encounter not in _ids_in_bundle(p, ep)
+    p.close()
+
+
+def test_a_review_of_progress_on_a_withheld_goal_is_withheld_with_it(tmp_path: Path) -> None:
+    """A review names the goals it notes progress on (its Observations' focus): withheld with any of them.
+    Withholding the review withholds nothing of the goal's: its revisions stay shared."""
+    setup = active_episode(_practice(tmp_path))
+    p, ep, goal = setup.practice, setup.episode_id, setup.goal_id
+    progress = (GoalProgressNote(goal, GoalProgress.IMPROVING),)
+    p.record_review(OWN, ep, Review(held_on=date(2026, 1, 19), decision="continue", goal_progress=progress))
+    p.revise_goal(OWN, ep, GoalRevision(goal, status=GoalStatus.ON_HOLD), revised_on=date(2026, 1, 20))
+    assert ids.goal_id(ep, goal) in _ids_in_bundle(p, ep)  # the check can fail
+    reviews = p.set_lockbox(OWN, ep, scope="class", classes=["reviews"], on=date(2026, 1, 21)).record_id
+    assert [e.type for e in p.shared_record(SUPERVISOR, ep).entries if e.type.startswith("goal-")] == [
+        "goal-agreed",
+        "goal-revised",
+    ]
+    p.lift_lockbox(OWN, ep, reviews, on=date(2026, 1, 21))
+    p.set_lockbox(OWN, ep, scope="class", classes=["goals"], on=date(2026, 1, 21))
+    shared = p.shared_record(SUPERVISOR, ep)
+    assert [e.type for e in shared.entries if e.type == "review-recorded"] == []
+    assert ids.goal_id(ep, goal) not in _ids_in_bundle(p, ep)
+    p.close()
+
+
+def test_the_alerts_a_withheld_session_raised_are_withheld_with_it(tmp_path: Path) -> None:
+    """The alerts a session's scores raise are written just after it and dated by it: shared while the
+    session is withheld (by name), their Flags told that, and when, a session with worrying scores was held.
+    Their acknowledgement goes with them, and the shared state still folds."""
+    p, ep = _proceeding(tmp_path)
+    alert_id = _risk_session(p, ep, date(2026, 1, 19))
+    p.acknowledge_alert(OWN, ep, alert_id, on=date(2026, 1, 20))
+    session = [e for e in p.timeline(OWN, ep) if e.type == "session-recorded"][-1]
+    flag = ids.resource_id("Flag", ep, alert_id)
+    assert flag in _ids_in_bundle(p, ep)  # the check can fail
+    p.set_lockbox(OWN, ep, scope="item", event_ids=[session.event_id], on=date(2026, 1, 21))
+    shared = p.shared_record(SUPERVISOR, ep)
+    assert [e.type for e in shared.entries if getattr(e.event, "alert_id", None) == alert_id] == []
+    assert shared.state is not None
+    text = _ids_in_bundle(p, ep)
+    assert (flag in text, "2026-01-19" in text) == (False, False)
     p.close()

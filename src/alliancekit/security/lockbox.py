@@ -20,6 +20,7 @@ import attrs
 from alliancekit.errors import ValidationError
 from alliancekit.events.catalog import FRAME, LOCKBOX_CLASSES, NEVER_SHARED
 from alliancekit.events.types import (
+    AlertRaised,
     AlertResolved,
     DisagreementAttached,
     EpisodeClosed,
@@ -30,6 +31,7 @@ from alliancekit.events.types import (
     LockboxLifted,
     LockboxSet,
     ReviewRecorded,
+    RuptureNoted,
 )
 from alliancekit.feedback.engine import REVIEW_RESOLUTION_NOTE
 from alliancekit.lifecycle.rules import CLOSING_NOTE
@@ -144,16 +146,29 @@ def _record_ids(event: Event) -> set[object]:
     return ids
 
 
+def _refers_to(event: Event) -> set[object]:
+    """The records an event points at without continuing them: the session a rupture was noted in, the goals
+    a review notes progress on. Shared, it would name them: it is withheld with any of them, and withholding
+    it withholds nothing of theirs (a rupture withheld leaves its session's corrections shared)."""
+    if isinstance(event, RuptureNoted) and event.note.session_id is not None:
+        return {event.note.session_id}
+    if isinstance(event, ReviewRecorded):
+        return {note.goal_id for note in event.review.goal_progress}
+    return set()
+
+
 def apply_lockbox(
     entries: Sequence[Any], directives: Sequence[Directive], recipient: str | None
 ) -> tuple[list[Any], bool]:
     """The entries that may be shared with ``recipient``, and whether anything was withheld.
 
     ``entries`` are timeline entries (anything with ``type``, ``event_id``, ``corrects`` and ``event``),
-    in stream order. Whatever corrects, adds to, comments on or continues a withheld item is withheld too,
-    and so are the alert resolutions the library wrote for a withheld closing or review (dated by it).
+    in stream order. Whatever corrects, adds to, comments on, continues or names a withheld item is withheld
+    too, and so are the alerts a withheld event raised (dated by it, about its scores) and the alert
+    resolutions the library wrote for a withheld closing or review (dated by it).
     """
     applying = [d for d in directives if d.applies_to(recipient)]
+    raised_by = _raised_by(entries)
     kept: list[Any] = []
     withheld_events: set[str] = set()
     withheld_records: set[object] = set()
@@ -170,7 +185,8 @@ def apply_lockbox(
                 any(d.covers(entry.type, entry.event_id) for d in applying)
                 or (entry.corrects is not None and entry.corrects in withheld_events)
                 or (target is not None and target in withheld_events)
-                or bool(records & withheld_records)
+                or bool((records | _refers_to(event)) & withheld_records)
+                or raised_by.get(entry.event_id) in withheld_events
             )
         )
         if hide:
@@ -184,6 +200,21 @@ def apply_lockbox(
         # a resolution the library wrote for a closing or a review is dated by it: withheld with it
         kept = [e for e in kept if follows.get(e.event_id, e.event_id) not in withheld_events]
     return kept, withheld
+
+
+def _raised_by(entries: Sequence[Any]) -> dict[str, str]:
+    """The alerts the library raises on an event (a session's scores, a client's response, a missed
+    session), each with that event: written just after it, in its commit. Withheld with it, an alert's id
+    withholds its acknowledgement and resolution in turn, so the shared events still fold."""
+    found: dict[str, str] = {}
+    origin: str | None = None
+    for entry in entries:
+        if isinstance(entry.event, AlertRaised):
+            if origin is not None:
+                found[entry.event_id] = origin
+            continue
+        origin = None if entry.type in NEVER_SHARED else entry.event_id
+    return found
 
 
 def _follows(entries: Sequence[Any]) -> dict[str, str]:
