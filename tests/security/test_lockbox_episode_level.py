@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from alliancekit.domain.vocab import (
     RuptureMarker,
     Stage,
 )
-from alliancekit.events.types import RuptureNoted
+from alliancekit.events.types import ClientResponseRecorded, RuptureNoted
 from alliancekit.exports.research import export_research
 from alliancekit.feedback import FeedbackConfig
 from alliancekit.feedback.engine import REVIEW_RESOLUTION_NOTE
@@ -47,7 +47,7 @@ from alliancekit.fhir.codes import EXT_CLINICIAN_OF_RECORD, EXT_ENDING, EXT_FIT_
 from alliancekit.fhir.validate import R4Schema
 from alliancekit.lifecycle.rules import CLOSING_NOTE
 
-from .helpers import CLINIC, Clock, active_episode
+from .helpers import CLINIC, Clock, active_episode, ors
 
 SCHEMA = R4Schema(Path(__file__).parents[1] / "fhir" / "data" / "fhir.r4.schema.json")
 OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
@@ -393,4 +393,39 @@ def test_the_alerts_a_withheld_session_raised_are_withheld_with_it(tmp_path: Pat
     assert shared.state is not None
     text = _ids_in_bundle(p, ep)
     assert (flag in text, "2026-01-19" in text) == (False, False)
+    p.close()
+
+
+def test_a_withheld_client_response_leaves_its_session_corrections_shared(tmp_path: Path) -> None:
+    """A client's response names the session it was given in without being part of its record: withholding
+    it must not withhold the session's correction, or the share would show the scores as first recorded,
+    which the clinician corrected. Withholding the session still withholds the response."""
+    clock = Clock()
+    setup = active_episode(open_practice(tmp_path / "p.sqlite", clock=clock))
+    p, ep, session_id = setup.practice, setup.episode_id, setup.session_id
+    keys = ("relationship", "goals_topics", "approach", "overall")
+    srs = Administration("srs", "1.0", "end", dict.fromkeys(keys, 9.0))
+    at = clock.now = datetime(2026, 1, 12, 17, tzinfo=UTC)
+    p.record_client_response(OWN, ep, srs, responded_at=at, session_id=session_id)
+    corrected = Session(
+        held_on=date(2026, 1, 12), modality="video", attendance="attended", administrations=(ors(7.0),)
+    )
+    p.correct_session(OWN, ep, session_id, corrected, reason="typed the wrong totals")
+    (response_event,) = (
+        e.event_id for e in p.timeline(OWN, ep) if isinstance(e.event, ClientResponseRecorded)
+    )
+    directive = p.set_lockbox(
+        OWN, ep, scope="item", event_ids=[response_event], on=date(2026, 1, 13)
+    ).record_id
+    shared = p.shared_record(SUPERVISOR, ep)
+    assert [e.type for e in shared.entries if e.type.startswith("session-")] == [
+        "session-recorded",
+        "session-corrected",
+    ]
+    assert not any(isinstance(e.event, ClientResponseRecorded) for e in shared.entries)
+    p.lift_lockbox(OWN, ep, directive, on=date(2026, 1, 13))
+    p.set_lockbox(OWN, ep, scope="item", event_ids=[setup.session_event_id], on=date(2026, 1, 13))
+    shared = p.shared_record(SUPERVISOR, ep)
+    assert [e.type for e in shared.entries if e.type.startswith("session-")] == []
+    assert not any(isinstance(e.event, ClientResponseRecorded) for e in shared.entries)
     p.close()

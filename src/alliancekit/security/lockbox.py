@@ -20,8 +20,10 @@ import attrs
 from alliancekit.errors import ValidationError
 from alliancekit.events.catalog import FRAME, LOCKBOX_CLASSES, NEVER_SHARED
 from alliancekit.events.types import (
+    AdministrationRequested,
     AlertRaised,
     AlertResolved,
+    ClientResponseRecorded,
     DisagreementAttached,
     EpisodeClosed,
     EpisodeOpened,
@@ -132,10 +134,19 @@ def active_directives(events: Iterable[tuple[str, Event]]) -> list[Directive]:
     return list(active.values())
 
 
+#: The ids that make an event part of a record (the record itself, or what continues it).
+_RECORD_NAMES = ("session_id", "rupture_id", "goal_id", "review_id", "alert_id")
+#: Events that name a session without being part of its record: a request for a measure in it, a client's
+#: response given in it. Withholding one must not withhold the session's corrections (a share would then
+#: show scores that were corrected), so their session is a reference (:func:`_refers_to`).
+_AT_SESSION = (AdministrationRequested, ClientResponseRecorded)
+
+
 def _record_ids(event: Event) -> set[object]:
     """The ids of the records an event is about (a session, rupture, goal, review, alert, the fit)."""
     ids: set[object] = set()
-    for name in ("session_id", "rupture_id", "goal_id", "review_id", "alert_id"):
+    names = _RECORD_NAMES[1:] if isinstance(event, _AT_SESSION) else _RECORD_NAMES
+    for name in names:
         value: Any = getattr(event, name, None)
         if isinstance(value, str):
             ids.add(value)
@@ -147,11 +158,14 @@ def _record_ids(event: Event) -> set[object]:
 
 
 def _refers_to(event: Event) -> set[object]:
-    """The records an event points at without continuing them: the session a rupture was noted in, the goals
-    a review notes progress on. Shared, it would name them: it is withheld with any of them, and withholding
-    it withholds nothing of theirs (a rupture withheld leaves its session's corrections shared)."""
+    """The records an event points at without continuing them: the session a rupture was noted in or a
+    client's response was given in, the goals a review notes progress on. Shared, it would name them: it
+    is withheld with any of them, and withholding it withholds nothing of theirs (a rupture withheld
+    leaves its session's corrections shared)."""
     if isinstance(event, RuptureNoted) and event.note.session_id is not None:
         return {event.note.session_id}
+    if isinstance(event, _AT_SESSION) and event.session_id is not None:
+        return {event.session_id}
     if isinstance(event, ReviewRecorded):
         return {note.goal_id for note in event.review.goal_progress}
     return set()
