@@ -182,7 +182,7 @@ def apply_lockbox(
     resolutions the library wrote for a withheld closing or review (dated by it).
     """
     applying = [d for d in directives if d.applies_to(recipient)]
-    raised_by = _raised_by(entries)
+    comes_with = _comes_with(entries)
     kept: list[Any] = []
     withheld_events: set[str] = set()
     withheld_records: set[object] = set()
@@ -200,7 +200,7 @@ def apply_lockbox(
                 or (entry.corrects is not None and entry.corrects in withheld_events)
                 or (target is not None and target in withheld_events)
                 or bool((records | _refers_to(event)) & withheld_records)
-                or raised_by.get(entry.event_id) in withheld_events
+                or comes_with.get(entry.event_id) in withheld_events
             )
         )
         if hide:
@@ -209,46 +209,36 @@ def apply_lockbox(
             withheld_records |= records
             continue
         kept.append(entry)
-    follows = _follows(entries)
-    if withheld and follows:
-        # a resolution the library wrote for a closing or a review is dated by it: withheld with it
-        kept = [e for e in kept if follows.get(e.event_id, e.event_id) not in withheld_events]
+    if withheld and comes_with:
+        # what comes with a later event (a closing's resolutions, written before it) is known only now
+        kept = [e for e in kept if comes_with.get(e.event_id) not in withheld_events]
     return kept, withheld
 
 
-def _raised_by(entries: Sequence[Any]) -> dict[str, str]:
-    """The alerts the library raises on an event (a session's scores, a client's response, a missed
-    session), each with that event: written just after it, in its commit. Withheld with it, an alert's id
-    withholds its acknowledgement and resolution in turn, so the shared events still fold."""
+def _comes_with(entries: Sequence[Any]) -> dict[str, str]:
+    """The events the library writes itself in another event's command, each with that event: the alerts
+    raised on it (just after it: a session's scores, a client's response, a missed session), the alerts a
+    progress review resolves (just after it) and those a closing resolves (just before it). Each is dated
+    by it or about its scores, so it is withheld with it (an alert's id then withholds its acknowledgement
+    and resolution in turn, so the shared events still fold)."""
     found: dict[str, str] = {}
     origin: str | None = None
-    for entry in entries:
-        if isinstance(entry.event, AlertRaised):
-            if origin is not None:
-                found[entry.event_id] = origin
-            continue
-        origin = None if entry.type in NEVER_SHARED else entry.event_id
-    return found
-
-
-def _follows(entries: Sequence[Any]) -> dict[str, str]:
-    """The alert resolutions the library writes itself, each with the event it follows from: those of a
-    closing (just before it, in its commit) and those of a progress review (just after it)."""
-    found: dict[str, str] = {}
     closing: list[str] = []
-    review: str | None = None
     for entry in entries:
         event = entry.event
         if isinstance(event, AlertResolved) and event.note == CLOSING_NOTE:
             closing.append(entry.event_id)
             continue
-        if isinstance(event, AlertResolved) and event.note == REVIEW_RESOLUTION_NOTE and review is not None:
-            found[entry.event_id] = review
+        if isinstance(event, AlertRaised) or (
+            isinstance(event, AlertResolved) and event.note == REVIEW_RESOLUTION_NOTE
+        ):
+            if origin is not None:
+                found[entry.event_id] = origin
             continue
         if isinstance(event, EpisodeClosed):
             found.update(dict.fromkeys(closing, entry.event_id))
         closing = []
-        review = entry.event_id if isinstance(event, ReviewRecorded) else None
+        origin = None if entry.type in NEVER_SHARED else entry.event_id
     return found
 
 
