@@ -19,6 +19,11 @@ The fit is made only by ``Practice.refit_expectations`` and kept in the store's 
 :data:`FIT_KEY`), so a practice opened later, in any process, reads the last fit once on first use instead
 of falling back to the norms until its host refits.
 
+Small cells: a band with fewer than ``min_episodes_per_band`` episodes keeps only its episode count, in
+memory, in the stored fit and in the fit's report. Its percentiles and residual SD would be a few clients'
+own slopes (with one episode, that client's slope five times) in what reads as an aggregate, so they are
+withheld, as health statistics suppress small cells; the band falls back to the norms either way.
+
 Limits: the fit uses each episode's first and last score only (kept in the caseload projection), so it
 recovers the typical log-curve slope of a band, not a full mixed model; bands with few episodes fall back
 to the rational rule; episodes with one score say nothing about change and are left out.
@@ -33,10 +38,11 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from alliancekit.errors import ValidationError
 from alliancekit.events.types import ReviewedScore
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.lifecycle.state import EpisodeState
@@ -53,7 +59,10 @@ RATIONAL_HORIZON = 6
 #: The practice-metadata key the fitted model is stored under.
 FIT_KEY = "expectation-fit"
 #: The shape of the stored fit; a stored fit of another shape is ignored (the norms stand in until a refit).
-FIT_FORMAT = 1
+#: Format 2 writes ``null`` slopes and residual SD for a band below ``min_episodes_per_band``.
+FIT_FORMAT = 2
+#: The stored shapes read: format 1 stored every band's slopes; read now, a small band's are dropped.
+READ_FORMATS = (1, 2)
 
 _log = logging.getLogger(__name__)
 
@@ -216,23 +225,45 @@ class Outcome:
 def fit_curves(
     measures: Callable[[str], Measure | None], outcomes: Iterable[Outcome], bins: int
 ) -> dict[tuple[str, str], BandCurve]:
-    """Fit a :class:`BandCurve` per (measure, intake band) from closed episodes' outcomes."""
-    return {key: band.curve for key, band in _fit(measures, outcomes, bins).items()}
+    """Fit a :class:`BandCurve` per (measure, intake band) from closed episodes' outcomes (every band,
+    however small: the caller holds these outcomes already; :class:`ExpectationFit` withholds small ones)."""
+    fits = _fit(measures, outcomes, bins)
+    return {key: band.curve for key, band in fits.items() if band.curve is not None}
+
+
+def _curve_episodes(fit: BandFit) -> int:
+    return 0 if fit.curve is None else fit.curve.episodes
+
+
+def _check_episodes(fit: BandFit, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1 or (fit.curve is not None and value != fit.curve.episodes):
+        raise ValidationError("episodes", "consistent", "at least 1, and the curve's count when it has one")
+    if fit.curve is None and fit.residual_sd is not None:
+        raise ValidationError("residual_sd", "withheld", "a band without a curve has no residual SD")
 
 
 @attrs.frozen
 class BandFit:
-    """How one (measure, intake band) was fitted: its curve, sample size and residual SD."""
+    """How one (measure, intake band) was fitted: its curve, sample size and residual SD.
+
+    A band below ``min_episodes_per_band`` has no curve and no residual SD (see :meth:`withheld`).
+    """
 
     measure_id: str
     band: str
-    curve: BandCurve
+    curve: BandCurve | None
+    """The percentile slopes; ``None`` for a small band (they would be a few clients' own slopes)."""
     residual_sd: float | None
-    """SD (n - 1) of the final scores around the band's median curve; ``None`` below two episodes."""
+    """SD (n - 1) of the final scores around the band's median curve; ``None`` below two episodes and
+    for a band without a curve."""
+    episodes: int = attrs.field(
+        kw_only=True, default=attrs.Factory(_curve_episodes, takes_self=True), validator=_check_episodes
+    )
+    """Closed episodes in the band (the curve's count when it has one)."""
 
-    @property
-    def episodes(self) -> int:
-        return self.curve.episodes
+    def withheld(self) -> BandFit:
+        """This band with its episode count only: no curve, no residual SD."""
+        return BandFit(self.measure_id, self.band, None, None, episodes=self.episodes)
 
 
 def _fit(
@@ -279,9 +310,19 @@ class ExpectationFit:
     fitted_at: datetime | None
     """When the curves were fitted (by this process or the one that stored them); ``None``: never."""
     bands: tuple[BandFit, ...]
+    """Every band fitted; one below ``min_episodes_per_band`` keeps its episode count only."""
     min_episodes_per_band: int
     intake_bins: int = 0
     """The number of equal-width intake bins the bands were cut with (``FeedbackConfig.intake_bins``)."""
+
+    def __attrs_post_init__(self) -> None:
+        # Small-cell suppression decided here, where every fit passes (fitted, loaded from any stored
+        # format, built by hand or evolved): no reader of a fit sees a small band's slopes or spread.
+        kept = tuple(
+            band if band.curve is None or band.episodes >= self.min_episodes_per_band else band.withheld()
+            for band in self.bands
+        )
+        object.__setattr__(self, "bands", kept)
 
     def to_json(self) -> str:
         """The fit as the JSON text the store keeps (floats written exactly, so they read back equal)."""
@@ -294,7 +335,7 @@ class ExpectationFit:
                     {
                         "measure": fit.measure_id,
                         "band": fit.band,
-                        "slopes": [fit.curve.q10, fit.curve.q25, fit.curve.q50, fit.curve.q75, fit.curve.q90],
+                        "slopes": None if fit.curve is None else _stored_slopes(fit.curve),
                         "episodes": fit.episodes,
                         "residual_sd": fit.residual_sd,
                     }
@@ -307,26 +348,21 @@ class ExpectationFit:
 
     @classmethod
     def from_json(cls, text: str, min_episodes_per_band: int) -> ExpectationFit:
-        """A fit from :meth:`to_json`'s text. :raises ValueError: not a stored fit of this format."""
+        """A fit from :meth:`to_json`'s text (or format 1's), bands below ``min_episodes_per_band`` withheld.
+
+        :raises ValueError: not a stored fit of a format read here.
+        """
         try:
             data = json.loads(text)
             stored_format = data["format"]
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"not a stored expectation fit ({type(exc).__name__})") from None
-        if stored_format != FIT_FORMAT:
+        if stored_format not in READ_FORMATS:
             raise ValueError(
-                f"stored expectation fit of format {stored_format!r}, this one reads {FIT_FORMAT}"
+                f"stored expectation fit of format {stored_format!r}, this one reads {READ_FORMATS}"
             )
         try:
-            bands = tuple(
-                BandFit(
-                    str(b["measure"]),
-                    str(b["band"]),
-                    BandCurve(*_slopes(b["slopes"]), episodes=int(b["episodes"])),
-                    None if b["residual_sd"] is None else float(b["residual_sd"]),
-                )
-                for b in data["bands"]
-            )
+            bands = tuple(_stored_band(b) for b in data["bands"])
             fitted_at = None if data["fitted_at"] is None else datetime.fromisoformat(data["fitted_at"])
             return cls(fitted_at, bands, min_episodes_per_band, int(data["intake_bins"]))
         except (KeyError, TypeError, ValueError) as exc:
@@ -337,10 +373,10 @@ class ExpectationFit:
         return self.fitted_at is None or now - self.fitted_at >= refit_after
 
     def source(self, measure_id: str, band: str) -> str:
-        """``"fitted"`` when the band has enough closed episodes, else ``"norms"`` (the fallback)."""
+        """``"fitted"`` when the band has a curve (enough episodes), else ``"norms"`` (the fallback)."""
         for fit in self.bands:
             if (fit.measure_id, fit.band) == (measure_id, band):
-                return "fitted" if fit.episodes >= self.min_episodes_per_band else "norms"
+                return "norms" if fit.curve is None else "fitted"
         return "norms"
 
     def summary(self) -> list[dict[str, object]]:
@@ -357,14 +393,32 @@ class ExpectationFit:
         ]
 
 
+def _stored_slopes(curve: BandCurve) -> list[float]:
+    return [curve.q10, curve.q25, curve.q50, curve.q75, curve.q90]
+
+
 def _slopes(stored: list[float]) -> tuple[float, float, float, float, float]:
     """The five stored percentile slopes (10th, 25th, 50th, 75th, 90th)."""
     q10, q25, q50, q75, q90 = (float(q) for q in stored)
     return q10, q25, q50, q75, q90
 
 
+def _stored_band(stored: Mapping[str, Any]) -> BandFit:
+    """One band of a stored fit; ``null`` slopes (format 2) are a band without a curve."""
+    episodes = int(stored["episodes"])
+    slopes, sd = stored["slopes"], stored["residual_sd"]
+    curve = None if slopes is None else BandCurve(*_slopes(slopes), episodes=episodes)
+    return BandFit(
+        str(stored["measure"]),
+        str(stored["band"]),
+        curve,
+        None if sd is None or curve is None else float(sd),
+        episodes=episodes,
+    )
+
+
 def _curves_of(fit: ExpectationFit) -> dict[tuple[str, str], BandCurve]:
-    return {(band.measure_id, band.band): band.curve for band in fit.bands}
+    return {(band.measure_id, band.band): band.curve for band in fit.bands if band.curve is not None}
 
 
 class Expectations:
