@@ -28,6 +28,11 @@ from alliancekit.store.reader import RecordReader
 NOT_FOUND = "not-found"
 #: The outcome of an entry whose keyed command was answered again with its first result (nothing written).
 REPLAYED = "replayed"
+#: Record types whose ids the library makes (random, naming no one): kept in the entry of a call without
+#: an actor, which every clinic's auditor reads.
+_OPAQUE_IDS = frozenset({"episode", "group"})
+#: What the library passes for a call that names no one record (kept in such an entry too).
+_MARKERS = frozenset({"(all)", "(clinic)", "(invalid)", "(log)", "(practice)", "(record)", "(stored)"})
 
 
 class Guard:
@@ -59,10 +64,17 @@ class Guard:
     # -- deciding -------------------------------------------------------------------------------------
 
     def require_actor(self, actor: object, action: str, record_type: str, record_id: object) -> Actor:
-        """The actor, or a refusal audited (as made by nobody) before anything is read."""
+        """The actor, or a refusal audited (as made by nobody) before anything is read.
+
+        A call without an actor belongs to no clinic, so every clinic's auditor sees its entry: the entry
+        names a record only by an id the library made (an episode's, a group's) or a marker such as
+        ``(all)``, never a host's reference passed there (it may be another clinic's client's).
+        """
         if isinstance(actor, Actor):
             return actor
-        ident = record_id if isinstance(record_id, str) and record_id.isprintable() else "(invalid)"
+        ident = record_id[:200] if isinstance(record_id, str) and record_id.isprintable() else "(invalid)"
+        if record_type not in _OPAQUE_IDS and ident not in _MARKERS:
+            ident = "(unnamed)"
         self.record(
             [
                 AuditRecord(
@@ -74,9 +86,9 @@ class Guard:
                     purpose="(none)",
                     action=action,
                     record_type=record_type,
-                    record_id=ident[:200],
+                    record_id=ident,
                     outcome="refused",
-                    shard=shard_of(ident[:200]),
+                    shard=shard_of(ident),
                 )
             ]
         )

@@ -324,7 +324,8 @@ class Views:
         target = about or "(all)"
         decision = guard.allow(a, Action.READ_AUDIT, "audit", target, None)
         guard.audit(a, Action.READ_AUDIT, "audit", target, outcome=decision.outcome)
-        # an auditor sees their clinic's entries, and the refusals of calls made without any actor; the
+        # an auditor sees their clinic's entries, and the refusals of calls made without any actor (which
+        # name no host reference: Guard.require_actor); the
         # days of since/until are the clinic's calendar days
         zone = self.s.zone(a.clinic_id)
         entries = [
