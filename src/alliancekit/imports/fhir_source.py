@@ -65,6 +65,7 @@ from alliancekit.fhir.codes import (
     ADMINISTRATION_TIMING,
     ATTENDANCE,
     ENCOUNTER_KIND,
+    EXPORT_NOTICE,
     EXT_ADMINISTRATION_TIMING,
     EXT_ATTENDANCE,
     EXT_CLINICIAN_OF_RECORD,
@@ -81,6 +82,7 @@ from alliancekit.fhir.codes import (
     RATER,
     REVIEW,
     RUPTURE,
+    V3_OBSERVATION_VALUE,
     V3_PARTICIPATION_TYPE,
     WORKFLOW_EPISODE_OF_CARE,
     questionnaire_url,
@@ -108,6 +110,24 @@ READ_TYPES = (
     "CarePlan",
     "Provenance",
 )
+
+
+#: The report's note on a source that says records were withheld from it.
+WITHHELD_NOTE = (
+    "the export says records were withheld from it (a lockbox or a policy): an episode whose shared part "
+    "the library's rules refuse (e.g. goals or sessions without a shared fit decision) is not imported"
+)
+
+
+def _says_withheld(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` is an export's notice that records were withheld (``fhir.privacy.outcome``: counts
+    and reason codes only), so the import can say why an episode may be incomplete."""
+    if data.get("resourceType") != "OperationOutcome":
+        return False
+    return any(
+        _coding(as_dict(issue).get("details"), EXPORT_NOTICE) == "withheld"
+        for issue in data.get("issue") or []
+    )
 
 
 @attrs.define
@@ -151,6 +171,10 @@ class FhirSource(ClientResponseReading):
         """Episodes read but not imported, and why."""
         self.ignored: dict[str, int] = defaultdict(int)
         """Resources of types the import does not read, by type (for the report)."""
+        self.withheld = False
+        """Whether the source says records were withheld from it (an export under a lockbox or a policy:
+        an ``OperationOutcome`` with alliancekit's ``withheld`` notice). Such an episode may be refused by
+        the library's rules; nothing withheld is invented to complete it."""
 
     def estimated_rows(self) -> int:
         """The episodes of an NDJSON source (the lines of its EpisodeOfCare file), for progress; 0 for a
@@ -198,6 +222,12 @@ class FhirSource(ClientResponseReading):
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             self.errors.append(RowError(1, "resourceType", "bundle", f"{name}: a Bundle expected"))
             return
+        # a Bundle of any type labels what had records withheld (only a collection has the notice too)
+        security = as_dict(bundle.get("meta")).get("security") or []
+        self.withheld = self.withheld or any(
+            as_dict(label).get("system") == V3_OBSERVATION_VALUE and as_dict(label).get("code") == "REDACTED"
+            for label in security
+        )
         for i, entry in enumerate(bundle.get("entry", []), start=1):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and isinstance(entry.get("fullUrl"), str):
@@ -213,6 +243,7 @@ class FhirSource(ClientResponseReading):
             return
         if data["resourceType"] not in READ_TYPES:
             self.ignored[data["resourceType"]] += 1
+            self.withheld = self.withheld or _says_withheld(data)
             return
         if not isinstance(data.get("id"), str):
             self.errors.append(
@@ -228,9 +259,12 @@ class FhirSource(ClientResponseReading):
         has a problem (every problem is in ``errors``)."""
         self.errors.clear()
         self.notes.clear()
+        self.withheld = False
         joined = _Joined()
         for res in self._read():
             self._join(res, joined)
+        if self.withheld:
+            self.notes.append(WITHHELD_NOTE)
         joined.recorded.resolve(self._full_urls)
         self._link_unnamed(joined)
         made = [self._unit(res, joined) for res in joined.episodes]
@@ -451,6 +485,8 @@ class FhirSource(ClientResponseReading):
         """Each earlier hold (a ``statusHistory`` period ``onhold``) and its resumption, when the status
         after it (the next period's, else the episode's ``now``) is ``active``: an episode closed while on
         hold was not resumed."""
+        if not history:  # an episode never past its consultation (or one shared so): no earlier status
+            return []
         out = []
         after = [status for status, _, _ in history[1:]] + [now]
         holds = [

@@ -37,6 +37,8 @@ MAX_UNITS_PER_BATCH = 2_000
 IMPORT_ACTOR_ID = "alliancekit-import"
 #: What the consultation and fit decision of an imported episode say (no client words are invented).
 IMPORTED_RATIONALE = "imported history"
+#: A refusal's message when the source says records were withheld from it (a lockboxed export).
+REFUSED_WITHHELD = "refused by the library; the export says records were withheld from it"
 
 
 class Source(Protocol):
@@ -166,11 +168,14 @@ class _Refused(Exception):
         super().__init__(command)
         self.command, self.error = command, error
 
-    def row_error(self, unit: Unit) -> RowError:
-        """As a row error: the unit's first row, the field the library named (else the command), the rule."""
+    def row_error(self, unit: Unit, withheld: bool = False) -> RowError:
+        """As a row error: the unit's first row, the field the library named (else the command), the rule;
+        when the source says records were withheld from it, the message says so (the likely cause)."""
         field = str(getattr(self.error, "field", "")) or self.command
         rule = str(getattr(self.error, "rule", type(self.error).__name__))
-        return RowError(unit.first_row, field, rule, "refused by the library")
+        return RowError(
+            unit.first_row, field, rule, REFUSED_WITHHELD if withheld else "refused by the library"
+        )
 
 
 class _Missing(Exception):
@@ -278,7 +283,7 @@ class _Run:
                 for unit in units:
                     _write(batch, self.episodes, unit)
         except _Refused as refused:
-            self.refused.append(refused.row_error(unit))
+            self.refused.append(refused.row_error(unit, getattr(self.source, "withheld", False)))
             self.episodes.forget()  # ids made in the discarded batch were never written
             return
         self.written += len(units)

@@ -1,0 +1,173 @@
+"""An export made under a client's lockbox, imported by another clinic: never a crash, never a withheld fact
+invented, never half written.
+
+For each lockbox class (and an item directive), an episode that has that class's records is exported
+(NDJSON and a Bundle) with the class withheld and imported into an empty store, as a dry run and for real.
+The outcome is the one ``docs/guides/importing.md`` documents: the shared part imported as it reads
+(nothing of the withheld class made again), or, where the library's rules refuse the shared part (goals
+without a shared fit decision), one row error naming the row, the command and the rule, saying the export
+withheld part of the record, and nothing written."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pytest
+from tests.security.helpers import CLINIC, Clock, active_episode
+
+from alliancekit import Actor, Practice, Purpose, Role, open_practice
+from alliancekit.domain import Consent, Consultation, Ending, FitDecision, Review
+from alliancekit.events.catalog import LOCKBOX_CLASSES
+from alliancekit.fhir import episode_bundle, export_ndjson
+from alliancekit.imports.fhir_source import WITHHELD_NOTE, FhirSource
+from alliancekit.imports.writer import REFUSED_WITHHELD, ImportResult, run_import
+
+OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
+NEW = Actor("clin-b", Role.CLINICIAN, CLINIC)
+READER = Actor("exporter", Role.SUPERVISOR, CLINIC, Purpose.OPERATIONS)
+
+
+def _full(p: Practice) -> tuple[str, Actor]:
+    """An episode with a record of every class: consultation and fit, goals, a session with its scores, a
+    rupture, a review, a hold and its resumption, a transfer, the ending planned and the closing, a statement
+    of disagreement. Returns it and its clinician of record (who sets the directive)."""
+    setup = active_episode(p)
+    ep = setup.episode_id
+    p.record_review(OWN, ep, Review(held_on=date(2026, 1, 19), decision="continue"))
+    p.put_on_hold(OWN, ep, on=date(2026, 1, 20), reason="synthetic")
+    p.resume(OWN, ep, on=date(2026, 2, 2))
+    p.transfer(OWN, ep, to_clinician_id=NEW.id, on=date(2026, 2, 3), reason="synthetic")
+    p.attach_disagreement(
+        NEW, ep, setup.session_event_id, statement="synthetic", received_on=date(2026, 2, 4)
+    )
+    p.plan_ending(NEW, ep, on=date(2026, 2, 9), target_date=date(2026, 3, 2))
+    ending = Ending(ended_on=date(2026, 3, 2), planned=True, reason="goals-met", no_plan_reason="synthetic")
+    p.close_episode(NEW, ep, ending)
+    return ep, NEW
+
+
+def _active(p: Practice) -> tuple[str, Actor]:
+    """An episode in active therapy: consultation and fit, goals, a session, a rupture."""
+    return active_episode(p).episode_id, OWN
+
+
+def _consultation_only(p: Practice) -> tuple[str, Actor]:
+    """An episode still in consultation: no fit decision yet (its EpisodeOfCare has no statusHistory)."""
+    ep = p.start_episode(OWN, client_ref="client-1", clinician_id=OWN.id, opened_on=date(2026, 1, 5))
+    consent = Consent(treatment=True, measures=True)
+    p.record_consultation(OWN, ep, Consultation(held_on=date(2026, 1, 6), modality="video", consent=consent))
+    return ep, OWN
+
+
+def _not_proceeding(p: Practice) -> tuple[str, Actor]:
+    """An episode closed at the fit decision: the client is not proceeding."""
+    ep, me = _consultation_only(p)
+    p.decide_fit(me, ep, FitDecision(outcome="not-proceed", decided_on=date(2026, 1, 7)))
+    return ep, me
+
+
+def _item(p: Practice, ep: str, by: Actor, event_type: str) -> list[str]:
+    return [e.event_id for e in p.timeline(by, ep) if e.type == event_type][:1]
+
+
+#: What each case withholds: how the episode is made, the directive (a class, or the type of the event an
+#: item directive names), and the outcome: None (imported), else the command and rule refused.
+Make = Callable[[Practice], tuple[str, Actor]]
+CASES: dict[str, tuple[Make, str, str, tuple[str, str] | None]] = {
+    # every class withheld from the episode with all of them: imported as shared (two are refused, below)
+    **{f"class-{name}": (_full, "class", name, None) for name in sorted(LOCKBOX_CLASSES)},
+    # goals and a session shared without the fit decision they need: refused, not completed
+    "class-consultation": (_active, "class", "consultation", ("agree_goals", "stage")),
+    # a review shared without the goals it needs: refused
+    "class-goals": (_full, "class", "goals", ("record_review", "stage")),
+    # the shared part is the opening alone (no statusHistory): imported as opened, no fit invented
+    "class-consultation-not-proceeding": (_not_proceeding, "class", "consultation", None),
+    # the same shape with no lockbox at all (an episode still in consultation): crashed the import before
+    "nothing-withheld-in-consultation": (_consultation_only, "none", "", None),
+    "item-session": (_full, "item", "session-recorded", None),
+    "item-fit-decision": (_active, "item", "fit-decided", ("agree_goals", "stage")),
+}
+
+
+def _export(tmp_path: Path, case: str, form: str) -> tuple[Path, frozenset[str]]:
+    """The case's episode exported under its directive; and the event types no import may make again."""
+    make, scope, what, _ = CASES[case]
+    with open_practice(tmp_path / "source.sqlite", clock=Clock()) as p:
+        ep, by = make(p)
+        withheld: frozenset[str] = frozenset()
+        if scope == "class":
+            p.set_lockbox(by, ep, scope="class", classes=[what], on=date(2026, 3, 2))
+            withheld = LOCKBOX_CLASSES[what]
+        elif scope == "item":
+            p.set_lockbox(by, ep, scope="item", event_ids=_item(p, ep, by, what), on=date(2026, 3, 2))
+            withheld = frozenset({what})
+        if form == "ndjson":
+            export_ndjson(p, READER, tmp_path / "export", purpose="treatment")
+            return tmp_path / "export", withheld
+        path = tmp_path / "export.json"
+        path.write_text(json.dumps(episode_bundle(p, READER, ep, purpose="treatment")), "utf-8")
+        return path, withheld
+
+
+def _episode_row(source: Path) -> int:
+    """The source row of the EpisodeOfCare: its line in the NDJSON file, its entry in a Bundle."""
+    if source.is_dir():
+        return 1
+    entries = json.loads(source.read_text("utf-8"))["entry"]
+    kinds = [e["resource"]["resourceType"] for e in entries]
+    return kinds.index("EpisodeOfCare") + 1
+
+
+def _import(source: Path, target: Path, dry_run: bool) -> tuple[ImportResult, list[str]]:
+    """The import's result, and the event types then in the target (every episode's)."""
+    with open_practice(target, clock=Clock()) as p:
+        result = run_import(
+            p, FhirSource(source, p.plugins.measures()), clinic_id=CLINIC, source_id="x", dry_run=dry_run
+        )
+        rows = p.caseload(READER, include_closed=True)
+        return result, [e.type for row in rows for e in p.timeline(READER, row.episode_id)]
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_a_lockboxed_export_imports_as_documented(case: str, form: str, tmp_path: Path) -> None:
+    source, withheld = _export(tmp_path, case, form)
+    refused = CASES[case][3]
+    checked, nothing = _import(source, tmp_path / "dry.sqlite", dry_run=True)
+    # a dry run does not run the library's rules: it writes nothing and reports the source readable
+    assert (checked.errors, checked.to_write, checked.written, nothing) == ((), 1, 0, [])
+    result, types = _import(source, tmp_path / "imported.sqlite", dry_run=False)
+    said = WITHHELD_NOTE in result.notes
+    assert said == bool(withheld)  # the report says the export withheld records, and only then
+    assert said == (WITHHELD_NOTE in checked.notes)
+    if refused is None:
+        assert (result.errors, result.written) == ((), 1)
+        assert "episode-opened" in types
+        assert sorted(set(types) & withheld) == []  # nothing withheld is made again
+        return
+    (error,) = result.errors
+    assert (error.row, error.field, error.rule, error.message) == (
+        _episode_row(source),
+        *refused,
+        REFUSED_WITHHELD,
+    )
+    assert (result.written, result.checkpoint, types) == (0, 0, [])  # nothing half written
+
+
+def test_a_refusal_of_a_complete_export_says_nothing_of_withholding(tmp_path: Path) -> None:
+    """The message names withholding only when the source says records were withheld: the same source
+    without its notice (as another system might send it) is refused in the plain words."""
+    source, _ = _export(tmp_path, "class-consultation", "ndjson")
+    (source / "OperationOutcome.ndjson").unlink()
+    result, types = _import(source, tmp_path / "imported.sqlite", dry_run=False)
+    (error,) = result.errors
+    assert (error.field, error.rule, error.message, types) == (
+        "agree_goals",
+        "stage",
+        "refused by the library",
+        [],
+    )
+    assert WITHHELD_NOTE not in result.notes
