@@ -429,3 +429,21 @@ def test_a_withheld_client_response_leaves_its_session_corrections_shared(tmp_pa
     assert [e.type for e in shared.entries if e.type.startswith("session-")] == []
     assert not any(isinstance(e.event, ClientResponseRecorded) for e in shared.entries)
     p.close()
+
+
+def test_a_hold_shared_without_the_fit_decision_resumes_to_what_was_shared(tmp_path: Path) -> None:
+    """With the consultation withheld, the episode is "planned" as shared; a hold and its resumption that
+    are shared must not bring it back as "active" in the status history (that would tell care proceeded,
+    the fit decision, where nothing shared says so), even once a later shared change (the closing) makes
+    that period part of the history."""
+    p, ep = _proceeding(tmp_path)
+    p.put_on_hold(OWN, ep, on=date(2026, 1, 20), reason="travel")
+    p.resume(OWN, ep, on=date(2026, 2, 2))
+    p.plan_ending(OWN, ep, on=date(2026, 2, 9), target_date=date(2026, 3, 2))
+    ending = Ending(ended_on=date(2026, 3, 2), planned=True, reason="goals-met", no_plan_reason="none needed")
+    p.close_episode(OWN, ep, ending)
+    assert _statuses(_episode_of_care(p, ep)).count("active") == 2  # shared whole: the check can fail
+    p.set_lockbox(OWN, ep, scope="class", classes=["consultation", "sessions", "goals"], on=date(2026, 3, 2))
+    resource = _episode_of_care(p, ep)
+    assert _statuses(resource) == ["finished", "planned", "onhold", "planned"]  # now, then the history
+    p.close()

@@ -439,7 +439,10 @@ def _on_hold(a: _Assembly, e: EpisodePutOnHold, env: Envelope) -> None:
 
 
 def _resumed(a: _Assembly, e: EpisodeResumed, env: Envelope) -> None:
-    a.history.append(("active", e.on))
+    # back to the status before the hold, as the lifecycle goes back to the stage before it ("active" for
+    # every hold the rules allow; "planned" when a lockbox withholds the fit decision before it)
+    before = next((status for status, _ in reversed(a.history) if status != "onhold"), "active")
+    a.history.append((before, e.on))
     a.episode_entries.append(env)
 
 

@@ -483,8 +483,8 @@ class FhirSource(ClientResponseReading):
         ref: EpisodeRef, history: list[tuple[str, date, date | None]], now: Any, episode: EpisodeEvents
     ) -> list[Dated]:
         """Each earlier hold (a ``statusHistory`` period ``onhold``) and its resumption, when the status
-        after it (the next period's, else the episode's ``now``) is ``active``: an episode closed while on
-        hold was not resumed."""
+        after it (the next period's, else the episode's ``now``) is ``active``, or ``planned`` (an export
+        that withheld the fit decision before the hold): an episode closed while on hold was not resumed."""
         if not history:  # an episode never past its consultation (or one shared so): no earlier status
             return []
         out = []
@@ -499,7 +499,7 @@ class FhirSource(ClientResponseReading):
         for i, (start, until, then) in enumerate(holds):
             step = Step("put_on_hold", {"on": start, "reason": IMPORTED_NOTE}, held[i])
             out.append(Dated(start, step, at=episode.at("episode-put-on-hold", i)))
-            if until is not None and then == "active":
+            if until is not None and then in ("active", "planned"):
                 # resumed the day it was put on hold: after the hold, not at the start of the day
                 rank = RANK["put_on_hold"] if until == start else None
                 step = Step("resume", {"on": until}, resumed[i])
