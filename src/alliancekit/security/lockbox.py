@@ -182,7 +182,8 @@ def apply_lockbox(
     resolutions the library wrote for a withheld closing or review (dated by it).
     """
     applying = [d for d in directives if d.applies_to(recipient)]
-    comes_with = _comes_with(entries)
+    # with no directive applying nothing is withheld, so nothing comes with a withheld event: not worked out
+    comes_with = _comes_with(entries) if applying else {}
     kept: list[Any] = []
     withheld_events: set[str] = set()
     withheld_records: set[object] = set()

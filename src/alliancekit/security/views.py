@@ -57,7 +57,7 @@ class SharedRecord:
     def frame_withheld(self) -> bool:
         """Whether a whole-record lockbox withholds even that the episode exists (its opening is not
         shared): an export then says nothing of the episode, not even a row or a resource for it."""
-        return self.withheld and not any(e.type == "episode-opened" for e in self.entries)
+        return self.withheld and self.state is None  # decided once, by shared_state
 
 
 @attrs.frozen
