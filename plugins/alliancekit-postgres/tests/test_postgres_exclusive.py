@@ -26,6 +26,12 @@ _LOCKS = (
     " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 
+_END_HOLDER = (
+    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s"
+    " AND mode = 'ExclusiveLock' AND granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
 
 @pytest.fixture
 def two(pg) -> Iterator[tuple[PostgresStore, PostgresStore]]:  # type: ignore[no-untyped-def]
@@ -118,11 +124,10 @@ def test_a_closed_session_releases_the_lock_and_is_not_pooled(
 
     def block() -> None:
         with holder.exclusive():
-            # The server ends the holder's session (a failover, an administrator) in the block.
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid = %s",
-                (_WRITERS_NAMESPACE,),
-            )
+            # The server ends the holder's session (a failover, an administrator) in the block. Only that
+            # session: pg_locks is server-wide, and other tests' writers take locks of this class in their
+            # own databases at the same time.
+            admin.execute(_END_HOLDER, (_WRITERS_NAMESPACE,))
             holder.append(contract.commit("ep-1", 0, 2))
 
     with pytest.raises(StoreError):
