@@ -96,10 +96,28 @@ def test_episode_show_by_prefix(demo_db: Path, capsys: pytest.CaptureFixture[str
     assert timeline[0]["type"] == "episode-opened"
 
 
-def test_episode_show_unknown_id(demo_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "episode", "show", "--db", str(demo_db), "zzzz")
+def _not_found_entries(db: Path) -> list[tuple[str, str]]:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute("SELECT action, record_id FROM audit WHERE outcome = 'not-found'").fetchall()
+    return [(str(action), str(record)) for action, record in rows]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("episode", "show"), ("export", "fhir", "--out", "-", "--episode")],
+    ids=["episode show", "export fhir --episode"],
+)
+def test_an_id_matching_no_episode_is_refused_and_audited(
+    argv: tuple[str, ...], tmp_path: Path, demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a failed lookup is a failed access attempt: audited as the library's own lookups are
+    db = tmp_path / "copy.sqlite"
+    db.write_bytes(demo_db.read_bytes())
+    code, out, err = run(capsys, *argv[:2], "--db", str(db), *argv[2:], "zzzz")
     assert code == 2
     assert "no episode" in err
+    assert out == ""
+    assert [record for _, record in _not_found_entries(db)] == ["zzzz"]
 
 
 def test_reading_a_missing_database_creates_nothing(

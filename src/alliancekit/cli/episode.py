@@ -8,7 +8,7 @@ import attrs
 
 from alliancekit.cli.common import add_clinic, add_db, add_json, cli_actor, existing_practice, print_json
 from alliancekit.domain import Actor
-from alliancekit.errors import NotFoundError, ValidationError
+from alliancekit.errors import ValidationError
 from alliancekit.events import converter
 from alliancekit.events.types import (
     AlertRaised,
@@ -41,10 +41,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def resolve_episode(practice: Practice, actor: Actor, prefix: str) -> str:
-    """The one episode of the actor's clinic whose id starts with ``prefix``."""
+    """The one episode of the actor's clinic whose id starts with ``prefix``; when none does, ``prefix`` as
+    given, so that the guarded read that follows refuses it and audits the failed lookup (``not-found``)."""
     matches = [ep for ep in practice.episode_ids(actor) if ep.startswith(prefix)]
     if not matches:
-        raise NotFoundError("episode", prefix)
+        return prefix
     if len(matches) > 1:
         raise ValidationError("ID", "ambiguous", f"{len(matches)} episodes start with that prefix")
     return matches[0]
