@@ -19,11 +19,13 @@ import pytest
 from tests.security.helpers import CLINIC, Clock, active_episode
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
-from alliancekit.domain import Consent, Consultation, Ending, FitDecision, Review
+from alliancekit.domain import Consent, Consultation, Ending, FitDecision, FitOutcome, GoalDraft, Review
 from alliancekit.events.catalog import LOCKBOX_CLASSES
 from alliancekit.fhir import episode_bundle, export_ndjson
 from alliancekit.imports.fhir_source import WITHHELD_NOTE, FhirSource
 from alliancekit.imports.writer import REFUSED_WITHHELD, ImportResult, run_import
+
+from .test_import_fhir import _normalised
 
 OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
 NEW = Actor("clin-b", Role.CLINICIAN, CLINIC)
@@ -69,6 +71,47 @@ def _not_proceeding(p: Practice) -> tuple[str, Actor]:
     return ep, me
 
 
+def _proceeding(p: Practice, decided_on: date = date(2026, 1, 7)) -> tuple[str, Actor]:
+    """An episode past its fit decision to proceed, with nothing else yet."""
+    ep, me = _consultation_only(p)
+    p.decide_fit(me, ep, FitDecision(outcome="proceed", decided_on=decided_on))
+    return ep, me
+
+
+def _unplanned(on: date) -> Ending:
+    return Ending(ended_on=on, planned=False, reason="withdrawal", reflection="synthetic")
+
+
+def _held_then_closed(p: Practice) -> tuple[str, Actor]:
+    """Put on hold after the fit decision, and closed while on hold (no goals, no session)."""
+    ep, me = _proceeding(p)
+    p.put_on_hold(me, ep, on=date(2026, 1, 9), reason="synthetic")
+    p.close_episode(me, ep, _unplanned(date(2026, 1, 12)))
+    return ep, me
+
+
+def _held_on_the_fit_day(p: Practice) -> tuple[str, Actor]:
+    """Put on hold the day care was agreed."""
+    ep, me = _proceeding(p)
+    p.put_on_hold(me, ep, on=date(2026, 1, 7), reason="synthetic")
+    return ep, me
+
+
+def _closed_on_the_fit_day(p: Practice) -> tuple[str, Actor]:
+    """Closed (an unplanned ending) the day care was agreed."""
+    ep, me = _proceeding(p)
+    p.close_episode(me, ep, _unplanned(date(2026, 1, 7)))
+    return ep, me
+
+
+def _ending_planned(p: Practice) -> tuple[str, Actor]:
+    """Goals agreed and the ending planned: still open."""
+    ep, me = _proceeding(p)
+    p.agree_goals(me, ep, [GoalDraft("synthetic")], agreed_on=date(2026, 1, 8))
+    p.plan_ending(me, ep, on=date(2026, 1, 9), target_date=date(2026, 2, 2))
+    return ep, me
+
+
 def _item(p: Practice, ep: str, by: Actor, event_type: str) -> list[str]:
     return [e.event_id for e in p.timeline(by, ep) if e.type == event_type][:1]
 
@@ -89,6 +132,35 @@ CASES: dict[str, tuple[Make, str, str, tuple[str, str] | None]] = {
     "nothing-withheld-in-consultation": (_consultation_only, "none", "", None),
     "item-session": (_full, "item", "session-recorded", None),
     "item-fit-decision": (_active, "item", "fit-decided", ("agree_goals", "stage")),
+    # the fit decision withheld, a later hold, closing or ending plan shared: the EpisodeOfCare's status is
+    # past planned (onhold, finished, active) with no active period; no fit decision is taken from it (one
+    # was, before: imported with a fit to proceed the export withheld, or refused by agree_goals: date-order)
+    "class-consultation-held-then-closed": (
+        _held_then_closed,
+        "class",
+        "consultation",
+        ("put_on_hold", "stage"),
+    ),
+    "item-fit-decision-held-then-closed": (
+        _held_then_closed,
+        "item",
+        "fit-decided",
+        ("put_on_hold", "stage"),
+    ),
+    "class-consultation-held-on-fit-day": (
+        _held_on_the_fit_day,
+        "class",
+        "consultation",
+        ("put_on_hold", "stage"),
+    ),
+    "class-consultation-closed-on-fit-day": (
+        _closed_on_the_fit_day,
+        "class",
+        "consultation",
+        ("close_episode", "stage"),
+    ),
+    "class-consultation-ending-planned": (_ending_planned, "class", "consultation", ("agree_goals", "stage")),
+    "class-consultation-everything": (_full, "class", "consultation", ("agree_goals", "stage")),
 }
 
 
@@ -171,3 +243,30 @@ def test_a_refusal_of_a_complete_export_says_nothing_of_withholding(tmp_path: Pa
         [],
     )
     assert WITHHELD_NOTE not in result.notes
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+@pytest.mark.parametrize(
+    "make", [_held_then_closed, _held_on_the_fit_day, _closed_on_the_fit_day, _ending_planned, _full]
+)
+def test_with_nothing_withheld_the_same_shapes_keep_their_fit_decision(
+    make: Make, form: str, tmp_path: Path
+) -> None:
+    """Every episode that proceeded shows an active period (or status) care began in: exported whole, each
+    shape above comes back with its fit decision to proceed, on its day, and the same state."""
+    with open_practice(tmp_path / "source.sqlite", clock=Clock()) as p:
+        ep, _ = make(p)
+        before = _normalised(p.episode(READER, ep))
+        if form == "ndjson":
+            export_ndjson(p, READER, tmp_path / "export", purpose="treatment")
+            source = tmp_path / "export"
+        else:
+            source = tmp_path / "export.json"
+            source.write_text(json.dumps(episode_bundle(p, READER, ep, purpose="treatment")), "utf-8")
+    with open_practice(tmp_path / "imported.sqlite", clock=Clock()) as p:
+        result = run_import(p, FhirSource(source, p.plugins.measures()), clinic_id=CLINIC, source_id="x")
+        assert (result.errors, result.written) == ((), 1)
+        (row,) = p.caseload(READER, include_closed=True)
+        after = _normalised(p.episode(READER, row.episode_id))
+    assert (after["fit"], after["fit_on"]) == (FitOutcome.PROCEED, before["fit_on"])
+    assert after == before

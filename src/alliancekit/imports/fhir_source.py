@@ -8,8 +8,9 @@ episode rebuilt through the facade's commands, in the order its records happened
 :mod:`~alliancekit.imports.fhir_records` for the records besides the sessions):
 
 * the episode (client from ``patient``, opened on ``period.start`` by its first clinician of record), its
-  consultation (date, modality, consent) and fit decision (on the day ``statusHistory`` says care began;
-  refer or not proceed from the ``fit-outcome`` extension when ``cancelled``), each transfer, the other
+  consultation (date, modality, consent) and fit decision (to proceed only where ``statusHistory`` shows
+  care beginning, on that day, see :func:`_care_began`; refer or not proceed from the ``fit-outcome``
+  extension when ``cancelled``), each transfer, the other
   participants and the group of its contained CareTeam;
 * each session ``Encounter`` (date, modality, attendance, who was there, group session) with its
   ``QuestionnaireResponse`` s as administrations (measure and version from ``questionnaire``, timing and
@@ -157,6 +158,21 @@ def _by_clinician_of_record(steps: list[Step], first: str) -> tuple[Step, ...]:
         if step.method == "transfer":
             current = step.args["to_clinician_id"]
     return tuple(out)
+
+
+def _care_began(status: Any, history: list[tuple[str, date, date | None]]) -> tuple[bool, date | None]:
+    """Whether what was shared says care began (a fit decision to proceed), and on which day (``None``: the
+    opening's). Only the fit decision makes an episode ``active`` in the export's ``statusHistory``, so the
+    evidence is an ``active`` period there, or the status ``active`` straight after ``planned``. A status past
+    ``planned`` is not: under a lockbox that withheld the fit decision the status is folded from the shared
+    records alone (``onhold`` after a shared hold, ``finished`` after a shared closing, ``active`` after a
+    shared ending plan, each with no ``active`` period), and the import invents no fit decision for it."""
+    began = next((start for was, start, _ in history if was == "active"), None)
+    if began is not None:
+        return True, began
+    if status == "active" and history and history[-1][0] == "planned":
+        return True, history[-1][2]
+    return False, None
 
 
 class FhirSource(ClientResponseReading):
@@ -425,15 +441,15 @@ class FhirSource(ClientResponseReading):
         last_day = max([opened, *(d.on for d in dated)])
         dated += self._outcome(res, ref, status, history, end or last_day, ending, episode)
         steps = _by_clinician_of_record([d.step for d in in_order(dated)], clinicians[0][0])
-        proceed = status in ("active", "onhold", "finished")
-        fit_on = next((until for was, _, until in history if was == "planned" and until is not None), None)
+        proceed, fit_on = _care_began(status, history)
         return Unit(
             res.line,
             res.line,
             ref,
             steps,
             proceed=proceed,
-            consulted=consulted or status != "planned",
+            # a fit decision (to proceed, or the one a cancelled episode closed at) needs the consultation
+            consulted=consulted or proceed or status == "cancelled",
             consultation=held,
             fit_on=fit_on,
         )
