@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.security.helpers import CLINIC, Clock, active_episode
@@ -22,6 +23,7 @@ from alliancekit import Actor, Practice, Purpose, Role, open_practice
 from alliancekit.domain import Consent, Consultation, Ending, FitDecision, FitOutcome, GoalDraft, Review
 from alliancekit.events.catalog import LOCKBOX_CLASSES
 from alliancekit.fhir import episode_bundle, export_ndjson
+from alliancekit.fhir.validate import R4Schema, packaged_schema_path
 from alliancekit.imports.fhir_source import WITHHELD_NOTE, FhirSource
 from alliancekit.imports.writer import REFUSED_WITHHELD, ImportResult, run_import
 
@@ -229,11 +231,21 @@ def test_a_lockboxed_export_imports_as_documented(case: str, form: str, tmp_path
     assert (result.written, result.checkpoint, types) == (0, 0, [])  # nothing half written
 
 
+def _edit_episodes(source: Path, edit: Callable[[dict[str, Any]], object]) -> None:
+    """Apply ``edit`` to each EpisodeOfCare of a Bulk export (as another system might send it)."""
+    path = source / "EpisodeOfCare.ndjson"
+    episodes = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    for episode in episodes:
+        edit(episode)
+    path.write_text("".join(json.dumps(e) + "\n" for e in episodes), "utf-8")
+
+
 def test_a_refusal_of_a_complete_export_says_nothing_of_withholding(tmp_path: Path) -> None:
     """The message names withholding only when the source says records were withheld: the same source
     without its notice (as another system might send it) is refused in the plain words."""
     source, _ = _export(tmp_path, "class-consultation", "ndjson")
     (source / "OperationOutcome.ndjson").unlink()
+    _edit_episodes(source, lambda eoc: eoc.pop("meta"))  # the EpisodeOfCare's REDACTED label
     result, types = _import(source, tmp_path / "imported.sqlite", dry_run=False)
     (error,) = result.errors
     assert (error.field, error.rule, error.message, types) == (
@@ -270,3 +282,52 @@ def test_with_nothing_withheld_the_same_shapes_keep_their_fit_decision(
         after = _normalised(p.episode(READER, row.episode_id))
     assert (after["fit"], after["fit_on"]) == (FitOutcome.PROCEED, before["fit_on"])
     assert after == before
+
+
+def test_in_a_bulk_export_the_episodes_label_says_which_had_records_withheld(tmp_path: Path) -> None:
+    """A Bulk export's notices name no episode; the EpisodeOfCare's ``REDACTED`` label says which had records
+    withheld, and only that episode's refusal says so. An export without the labels (written before them)
+    says it of every episode, as before."""
+    with open_practice(tmp_path / "source.sqlite", clock=Clock()) as p:
+        locked, by = _not_proceeding(p)
+        p.set_lockbox(by, locked, scope="class", classes=["consultation"], on=date(2026, 3, 2))
+        _active(p)
+        export_ndjson(p, READER, tmp_path / "export", purpose="treatment")
+    source = tmp_path / "export"
+    schema = R4Schema(packaged_schema_path())
+    for path in source.glob("*.ndjson"):
+        for line in path.read_text("utf-8").splitlines():
+            assert [str(e) for e in schema.errors(json.loads(line))] == []
+    lines = (source / "EpisodeOfCare.ndjson").read_text("utf-8").splitlines()
+    episodes = [json.loads(line) for line in lines]
+    labels = {e["id"]: [c["code"] for c in e.get("meta", {}).get("security", [])] for e in episodes}
+    assert sorted(labels.values()) == [[], ["REDACTED"]]
+
+    def withheld(found: Path) -> dict[str, bool]:
+        with open_practice(tmp_path / "read.sqlite", clock=Clock()) as p:
+            units = FhirSource(found, p.plugins.measures()).units()
+            return {unit.episode.episode_ref: unit.withheld for unit in units}
+
+    assert withheld(source) == {rid: bool(codes) for rid, codes in labels.items()}
+    # the complete episode as another system might send it (no active period: no fit decision, so its goals
+    # are refused): refused in the plain words, though the source has the other episode's notice
+    rows = {e["id"]: row for row, e in enumerate(episodes, start=1)}
+    (plain,) = [rid for rid, codes in labels.items() if not codes]
+
+    def no_fit(episode: dict[str, Any]) -> None:
+        if episode["id"] == plain:
+            episode["status"] = "planned"
+            del episode["statusHistory"]
+
+    _edit_episodes(source, no_fit)
+    result, _ = _import(source, tmp_path / "imported.sqlite", dry_run=False)
+    (error,) = result.errors
+    assert (error.row, error.field, error.rule, error.message) == (
+        rows[plain],
+        "agree_goals",
+        "stage",
+        "refused by the library",
+    )
+    assert WITHHELD_NOTE in result.notes
+    _edit_episodes(source, lambda e: e.pop("meta", None))  # an export written before the label
+    assert withheld(source) == dict.fromkeys(labels, True)

@@ -120,6 +120,15 @@ WITHHELD_NOTE = (
 )
 
 
+def _labelled_redacted(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` (a Bundle, or an export's ``EpisodeOfCare``) has the ``REDACTED`` security label: its
+    records, or its episode's, had something withheld."""
+    return any(
+        as_dict(label).get("system") == V3_OBSERVATION_VALUE and as_dict(label).get("code") == "REDACTED"
+        for label in as_dict(data.get("meta")).get("security") or []
+    )
+
+
 def _says_withheld(data: Mapping[str, Any]) -> bool:
     """Whether ``data`` is an export's notice that records were withheld (``fhir.privacy.outcome``: counts
     and reason codes only), so the import can say why an episode may be incomplete."""
@@ -146,6 +155,14 @@ class _Joined:
     recorded: RecordedAt = attrs.Factory(RecordedAt)
     unnamed: list[tuple[_Resource, str]] = attrs.Factory(list)
     """Resources that name no episode, and the kind of record each is."""
+    labelled: set[str] = attrs.Factory(set)
+    """The EpisodeOfCare labelled ``REDACTED``: the episodes that had records withheld."""
+
+    def withheld(self, episode: str, notice: bool) -> bool:
+        """Whether the source says records of ``episode`` were withheld: its EpisodeOfCare's label, when the
+        source labels any (an export before the label, with only ``notice`` for the whole source, says it
+        of every episode)."""
+        return episode in self.labelled if self.labelled else notice
 
 
 def _by_clinician_of_record(steps: list[Step], first: str) -> tuple[Step, ...]:
@@ -189,8 +206,9 @@ class FhirSource(ClientResponseReading):
         """Resources of types the import does not read, by type (for the report)."""
         self.withheld = False
         """Whether the source says records were withheld from it (an export under a lockbox or a policy:
-        an ``OperationOutcome`` with alliancekit's ``withheld`` notice). Such an episode may be refused by
-        the library's rules; nothing withheld is invented to complete it."""
+        an ``OperationOutcome`` with alliancekit's ``withheld`` notice, a ``REDACTED`` label on the Bundle or
+        an EpisodeOfCare). Such an episode may be refused by the library's rules; nothing withheld is
+        invented to complete it. Which episodes: :attr:`~alliancekit.imports.units.Unit.withheld`."""
 
     def estimated_rows(self) -> int:
         """The episodes of an NDJSON source (the lines of its EpisodeOfCare file), for progress; 0 for a
@@ -239,11 +257,7 @@ class FhirSource(ClientResponseReading):
             self.errors.append(RowError(1, "resourceType", "bundle", f"{name}: a Bundle expected"))
             return
         # a Bundle of any type labels what had records withheld (only a collection has the notice too)
-        security = as_dict(bundle.get("meta")).get("security") or []
-        self.withheld = self.withheld or any(
-            as_dict(label).get("system") == V3_OBSERVATION_VALUE and as_dict(label).get("code") == "REDACTED"
-            for label in security
-        )
+        self.withheld = self.withheld or _labelled_redacted(bundle)
         for i, entry in enumerate(bundle.get("entry", []), start=1):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and isinstance(entry.get("fullUrl"), str):
@@ -344,6 +358,9 @@ class FhirSource(ClientResponseReading):
         kind = data["resourceType"]
         if kind == "EpisodeOfCare":
             joined.episodes.append(res)
+            if _labelled_redacted(data):
+                joined.labelled.add(data["id"])
+                self.withheld = True
         elif kind == "Encounter":
             episode = self._target((data.get("episodeOfCare") or [None])[0], "EpisodeOfCare")
             if episode is None:
@@ -452,6 +469,7 @@ class FhirSource(ClientResponseReading):
             consulted=consulted or proceed or status == "cancelled",
             consultation=held,
             fit_on=fit_on,
+            withheld=joined.withheld(data["id"], self.withheld),
         )
 
     def _encounters(
