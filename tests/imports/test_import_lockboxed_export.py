@@ -14,16 +14,20 @@ import json
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tests.security.helpers import CLINIC, Clock, active_episode
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
-from alliancekit.domain import Consent, Consultation, Ending, FitDecision, Review
+from alliancekit.domain import Consent, Consultation, Ending, FitDecision, FitOutcome, GoalDraft, Review
 from alliancekit.events.catalog import LOCKBOX_CLASSES
 from alliancekit.fhir import episode_bundle, export_ndjson
+from alliancekit.fhir.validate import R4Schema, packaged_schema_path
 from alliancekit.imports.fhir_source import WITHHELD_NOTE, FhirSource
 from alliancekit.imports.writer import REFUSED_WITHHELD, ImportResult, run_import
+
+from .test_import_fhir import _normalised
 
 OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
 NEW = Actor("clin-b", Role.CLINICIAN, CLINIC)
@@ -69,6 +73,47 @@ def _not_proceeding(p: Practice) -> tuple[str, Actor]:
     return ep, me
 
 
+def _proceeding(p: Practice, decided_on: date = date(2026, 1, 7)) -> tuple[str, Actor]:
+    """An episode past its fit decision to proceed, with nothing else yet."""
+    ep, me = _consultation_only(p)
+    p.decide_fit(me, ep, FitDecision(outcome="proceed", decided_on=decided_on))
+    return ep, me
+
+
+def _unplanned(on: date) -> Ending:
+    return Ending(ended_on=on, planned=False, reason="withdrawal", reflection="synthetic")
+
+
+def _held_then_closed(p: Practice) -> tuple[str, Actor]:
+    """Put on hold after the fit decision, and closed while on hold (no goals, no session)."""
+    ep, me = _proceeding(p)
+    p.put_on_hold(me, ep, on=date(2026, 1, 9), reason="synthetic")
+    p.close_episode(me, ep, _unplanned(date(2026, 1, 12)))
+    return ep, me
+
+
+def _held_on_the_fit_day(p: Practice) -> tuple[str, Actor]:
+    """Put on hold the day care was agreed."""
+    ep, me = _proceeding(p)
+    p.put_on_hold(me, ep, on=date(2026, 1, 7), reason="synthetic")
+    return ep, me
+
+
+def _closed_on_the_fit_day(p: Practice) -> tuple[str, Actor]:
+    """Closed (an unplanned ending) the day care was agreed."""
+    ep, me = _proceeding(p)
+    p.close_episode(me, ep, _unplanned(date(2026, 1, 7)))
+    return ep, me
+
+
+def _ending_planned(p: Practice) -> tuple[str, Actor]:
+    """Goals agreed and the ending planned: still open."""
+    ep, me = _proceeding(p)
+    p.agree_goals(me, ep, [GoalDraft("synthetic")], agreed_on=date(2026, 1, 8))
+    p.plan_ending(me, ep, on=date(2026, 1, 9), target_date=date(2026, 2, 2))
+    return ep, me
+
+
 def _item(p: Practice, ep: str, by: Actor, event_type: str) -> list[str]:
     return [e.event_id for e in p.timeline(by, ep) if e.type == event_type][:1]
 
@@ -89,6 +134,35 @@ CASES: dict[str, tuple[Make, str, str, tuple[str, str] | None]] = {
     "nothing-withheld-in-consultation": (_consultation_only, "none", "", None),
     "item-session": (_full, "item", "session-recorded", None),
     "item-fit-decision": (_active, "item", "fit-decided", ("agree_goals", "stage")),
+    # the fit decision withheld, a later hold, closing or ending plan shared: the EpisodeOfCare's status is
+    # past planned (onhold, finished, active) with no active period; no fit decision is taken from it (one
+    # was, before: imported with a fit to proceed the export withheld, or refused by agree_goals: date-order)
+    "class-consultation-held-then-closed": (
+        _held_then_closed,
+        "class",
+        "consultation",
+        ("put_on_hold", "stage"),
+    ),
+    "item-fit-decision-held-then-closed": (
+        _held_then_closed,
+        "item",
+        "fit-decided",
+        ("put_on_hold", "stage"),
+    ),
+    "class-consultation-held-on-fit-day": (
+        _held_on_the_fit_day,
+        "class",
+        "consultation",
+        ("put_on_hold", "stage"),
+    ),
+    "class-consultation-closed-on-fit-day": (
+        _closed_on_the_fit_day,
+        "class",
+        "consultation",
+        ("close_episode", "stage"),
+    ),
+    "class-consultation-ending-planned": (_ending_planned, "class", "consultation", ("agree_goals", "stage")),
+    "class-consultation-everything": (_full, "class", "consultation", ("agree_goals", "stage")),
 }
 
 
@@ -157,11 +231,21 @@ def test_a_lockboxed_export_imports_as_documented(case: str, form: str, tmp_path
     assert (result.written, result.checkpoint, types) == (0, 0, [])  # nothing half written
 
 
+def _edit_episodes(source: Path, edit: Callable[[dict[str, Any]], object]) -> None:
+    """Apply ``edit`` to each EpisodeOfCare of a Bulk export (as another system might send it)."""
+    path = source / "EpisodeOfCare.ndjson"
+    episodes = [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+    for episode in episodes:
+        edit(episode)
+    path.write_text("".join(json.dumps(e) + "\n" for e in episodes), "utf-8")
+
+
 def test_a_refusal_of_a_complete_export_says_nothing_of_withholding(tmp_path: Path) -> None:
     """The message names withholding only when the source says records were withheld: the same source
     without its notice (as another system might send it) is refused in the plain words."""
     source, _ = _export(tmp_path, "class-consultation", "ndjson")
     (source / "OperationOutcome.ndjson").unlink()
+    _edit_episodes(source, lambda eoc: eoc.pop("meta"))  # the EpisodeOfCare's REDACTED label
     result, types = _import(source, tmp_path / "imported.sqlite", dry_run=False)
     (error,) = result.errors
     assert (error.field, error.rule, error.message, types) == (
@@ -171,3 +255,79 @@ def test_a_refusal_of_a_complete_export_says_nothing_of_withholding(tmp_path: Pa
         [],
     )
     assert WITHHELD_NOTE not in result.notes
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+@pytest.mark.parametrize(
+    "make", [_held_then_closed, _held_on_the_fit_day, _closed_on_the_fit_day, _ending_planned, _full]
+)
+def test_with_nothing_withheld_the_same_shapes_keep_their_fit_decision(
+    make: Make, form: str, tmp_path: Path
+) -> None:
+    """Every episode that proceeded shows an active period (or status) care began in: exported whole, each
+    shape above comes back with its fit decision to proceed, on its day, and the same state."""
+    with open_practice(tmp_path / "source.sqlite", clock=Clock()) as p:
+        ep, _ = make(p)
+        before = _normalised(p.episode(READER, ep))
+        if form == "ndjson":
+            export_ndjson(p, READER, tmp_path / "export", purpose="treatment")
+            source = tmp_path / "export"
+        else:
+            source = tmp_path / "export.json"
+            source.write_text(json.dumps(episode_bundle(p, READER, ep, purpose="treatment")), "utf-8")
+    with open_practice(tmp_path / "imported.sqlite", clock=Clock()) as p:
+        result = run_import(p, FhirSource(source, p.plugins.measures()), clinic_id=CLINIC, source_id="x")
+        assert (result.errors, result.written) == ((), 1)
+        (row,) = p.caseload(READER, include_closed=True)
+        after = _normalised(p.episode(READER, row.episode_id))
+    assert (after["fit"], after["fit_on"]) == (FitOutcome.PROCEED, before["fit_on"])
+    assert after == before
+
+
+def test_in_a_bulk_export_the_episodes_label_says_which_had_records_withheld(tmp_path: Path) -> None:
+    """A Bulk export's notices name no episode; the EpisodeOfCare's ``REDACTED`` label says which had records
+    withheld, and only that episode's refusal says so. An export without the labels (written before them)
+    says it of every episode, as before."""
+    with open_practice(tmp_path / "source.sqlite", clock=Clock()) as p:
+        locked, by = _not_proceeding(p)
+        p.set_lockbox(by, locked, scope="class", classes=["consultation"], on=date(2026, 3, 2))
+        _active(p)
+        export_ndjson(p, READER, tmp_path / "export", purpose="treatment")
+    source = tmp_path / "export"
+    schema = R4Schema(packaged_schema_path())
+    for path in source.glob("*.ndjson"):
+        for line in path.read_text("utf-8").splitlines():
+            assert [str(e) for e in schema.errors(json.loads(line))] == []
+    lines = (source / "EpisodeOfCare.ndjson").read_text("utf-8").splitlines()
+    episodes = [json.loads(line) for line in lines]
+    labels = {e["id"]: [c["code"] for c in e.get("meta", {}).get("security", [])] for e in episodes}
+    assert sorted(labels.values()) == [[], ["REDACTED"]]
+
+    def withheld(found: Path) -> dict[str, bool]:
+        with open_practice(tmp_path / "read.sqlite", clock=Clock()) as p:
+            units = FhirSource(found, p.plugins.measures()).units()
+            return {unit.episode.episode_ref: unit.withheld for unit in units}
+
+    assert withheld(source) == {rid: bool(codes) for rid, codes in labels.items()}
+    # the complete episode as another system might send it (no active period: no fit decision, so its goals
+    # are refused): refused in the plain words, though the source has the other episode's notice
+    rows = {e["id"]: row for row, e in enumerate(episodes, start=1)}
+    (plain,) = [rid for rid, codes in labels.items() if not codes]
+
+    def no_fit(episode: dict[str, Any]) -> None:
+        if episode["id"] == plain:
+            episode["status"] = "planned"
+            del episode["statusHistory"]
+
+    _edit_episodes(source, no_fit)
+    result, _ = _import(source, tmp_path / "imported.sqlite", dry_run=False)
+    (error,) = result.errors
+    assert (error.row, error.field, error.rule, error.message) == (
+        rows[plain],
+        "agree_goals",
+        "stage",
+        "refused by the library",
+    )
+    assert WITHHELD_NOTE in result.notes
+    _edit_episodes(source, lambda e: e.pop("meta", None))  # an export written before the label
+    assert withheld(source) == dict.fromkeys(labels, True)

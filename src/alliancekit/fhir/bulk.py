@@ -8,7 +8,8 @@ response (``transactionTime``, ``request``, ``requiresAccessToken``, ``output`` 
 the host serves the directory (``base_url``, ``--base-url``), else the ``file:`` URL of the published file;
 ``request`` the kick-off request's URL (``<base_url>/$export`` unless given). When records were withheld,
 ``OperationOutcome.ndjson`` holds one outcome per episode concerned (the count and reason codes only) and
-is listed under ``error``, as Bulk Data lists its OperationOutcomes.
+is listed under ``error``, as Bulk Data lists its OperationOutcomes; an outcome names no episode, the
+``REDACTED`` label on that episode's EpisodeOfCare does.
 
 The export is crash-safe (:mod:`alliancekit.exports.publish`): every file is written to a hidden temporary
 sibling of the output directory (``.<name>.partial-<random>``), the manifest last; the files are fsynced,

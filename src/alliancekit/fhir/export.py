@@ -25,7 +25,7 @@ from alliancekit.errors import ValidationError
 from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
 from alliancekit.fhir.identity import FhirIdentity
 from alliancekit.fhir.mappers import MapperRegistry, mapper_registry
-from alliancekit.fhir.privacy import Withhold
+from alliancekit.fhir.privacy import Withhold, label_redacted
 from alliancekit.fhir.records import (
     NOT_EXPORTED_EVENT_TYPES,
     AdministrationRecord,
@@ -218,6 +218,10 @@ class Exporter:
             resources = self.mapped(prov, ctx)
             self.refine(resources, prov, ctx)
             out += resources
+        if withheld:  # say which episode had records withheld: an outcome of a Bulk export names none
+            for resource in emitted[0][1]:
+                if resource.get("resourceType") == "EpisodeOfCare":
+                    label_redacted(resource)
         measures = tuple(
             dict.fromkeys(
                 (r.administration.measure_id, r.administration.version)

@@ -17,7 +17,9 @@ Three layers, innermost first:
 When anything is withheld, the export says so without saying what: the Bundle gets the security label
 ``REDACTED`` (HL7 v3 ObservationValue) and, in a collection Bundle, an OperationOutcome entry with an issue
 of code ``suppressed`` giving the number of records withheld and the reasons' codes; a Bulk export lists an
-``OperationOutcome.ndjson`` file with one such outcome per episode in its manifest's ``error`` array.
+``OperationOutcome.ndjson`` file with one such outcome per episode in its manifest's ``error`` array. The
+episode's own ``EpisodeOfCare`` carries the ``REDACTED`` label too (:func:`label_redacted`): an outcome names
+no episode, so the label is what tells, among the episodes of a Bulk export, which had records withheld.
 """
 
 from __future__ import annotations
@@ -59,3 +61,10 @@ def outcome(resource_id: str, withheld: Counter[str]) -> dict[str, Any]:
             }
         ],
     }
+
+
+def label_redacted(resource: dict[str, Any]) -> None:
+    """Add the ``REDACTED`` security label to ``resource`` (keeping any other ``meta`` a hook added)."""
+    security = resource.setdefault("meta", {}).setdefault("security", [])
+    if not any(c.get("system") == REDACTED["system"] and c.get("code") == REDACTED["code"] for c in security):
+        security.append(dict(REDACTED))

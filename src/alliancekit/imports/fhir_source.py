@@ -8,8 +8,9 @@ episode rebuilt through the facade's commands, in the order its records happened
 :mod:`~alliancekit.imports.fhir_records` for the records besides the sessions):
 
 * the episode (client from ``patient``, opened on ``period.start`` by its first clinician of record), its
-  consultation (date, modality, consent) and fit decision (on the day ``statusHistory`` says care began;
-  refer or not proceed from the ``fit-outcome`` extension when ``cancelled``), each transfer, the other
+  consultation (date, modality, consent) and fit decision (to proceed only where ``statusHistory`` shows
+  care beginning, on that day, see :func:`_care_began`; refer or not proceed from the ``fit-outcome``
+  extension when ``cancelled``), each transfer, the other
   participants and the group of its contained CareTeam;
 * each session ``Encounter`` (date, modality, attendance, who was there, group session) with its
   ``QuestionnaireResponse`` s as administrations (measure and version from ``questionnaire``, timing and
@@ -119,6 +120,15 @@ WITHHELD_NOTE = (
 )
 
 
+def _labelled_redacted(data: Mapping[str, Any]) -> bool:
+    """Whether ``data`` (a Bundle, or an export's ``EpisodeOfCare``) has the ``REDACTED`` security label: its
+    records, or its episode's, had something withheld."""
+    return any(
+        as_dict(label).get("system") == V3_OBSERVATION_VALUE and as_dict(label).get("code") == "REDACTED"
+        for label in as_dict(data.get("meta")).get("security") or []
+    )
+
+
 def _says_withheld(data: Mapping[str, Any]) -> bool:
     """Whether ``data`` is an export's notice that records were withheld (``fhir.privacy.outcome``: counts
     and reason codes only), so the import can say why an episode may be incomplete."""
@@ -145,6 +155,14 @@ class _Joined:
     recorded: RecordedAt = attrs.Factory(RecordedAt)
     unnamed: list[tuple[_Resource, str]] = attrs.Factory(list)
     """Resources that name no episode, and the kind of record each is."""
+    labelled: set[str] = attrs.Factory(set)
+    """The EpisodeOfCare labelled ``REDACTED``: the episodes that had records withheld."""
+
+    def withheld(self, episode: str, notice: bool) -> bool:
+        """Whether the source says records of ``episode`` were withheld: its EpisodeOfCare's label, when the
+        source labels any (an export before the label, with only ``notice`` for the whole source, says it
+        of every episode)."""
+        return episode in self.labelled if self.labelled else notice
 
 
 def _by_clinician_of_record(steps: list[Step], first: str) -> tuple[Step, ...]:
@@ -157,6 +175,21 @@ def _by_clinician_of_record(steps: list[Step], first: str) -> tuple[Step, ...]:
         if step.method == "transfer":
             current = step.args["to_clinician_id"]
     return tuple(out)
+
+
+def _care_began(status: Any, history: list[tuple[str, date, date | None]]) -> tuple[bool, date | None]:
+    """Whether what was shared says care began (a fit decision to proceed), and on which day (``None``: the
+    opening's). Only the fit decision makes an episode ``active`` in the export's ``statusHistory``, so the
+    evidence is an ``active`` period there, or the status ``active`` straight after ``planned``. A status past
+    ``planned`` is not: under a lockbox that withheld the fit decision the status is folded from the shared
+    records alone (``onhold`` after a shared hold, ``finished`` after a shared closing, ``active`` after a
+    shared ending plan, each with no ``active`` period), and the import invents no fit decision for it."""
+    began = next((start for was, start, _ in history if was == "active"), None)
+    if began is not None:
+        return True, began
+    if status == "active" and history and history[-1][0] == "planned":
+        return True, history[-1][2]
+    return False, None
 
 
 class FhirSource(ClientResponseReading):
@@ -173,8 +206,9 @@ class FhirSource(ClientResponseReading):
         """Resources of types the import does not read, by type (for the report)."""
         self.withheld = False
         """Whether the source says records were withheld from it (an export under a lockbox or a policy:
-        an ``OperationOutcome`` with alliancekit's ``withheld`` notice). Such an episode may be refused by
-        the library's rules; nothing withheld is invented to complete it."""
+        an ``OperationOutcome`` with alliancekit's ``withheld`` notice, a ``REDACTED`` label on the Bundle or
+        an EpisodeOfCare). Such an episode may be refused by the library's rules; nothing withheld is
+        invented to complete it. Which episodes: :attr:`~alliancekit.imports.units.Unit.withheld`."""
 
     def estimated_rows(self) -> int:
         """The episodes of an NDJSON source (the lines of its EpisodeOfCare file), for progress; 0 for a
@@ -223,11 +257,7 @@ class FhirSource(ClientResponseReading):
             self.errors.append(RowError(1, "resourceType", "bundle", f"{name}: a Bundle expected"))
             return
         # a Bundle of any type labels what had records withheld (only a collection has the notice too)
-        security = as_dict(bundle.get("meta")).get("security") or []
-        self.withheld = self.withheld or any(
-            as_dict(label).get("system") == V3_OBSERVATION_VALUE and as_dict(label).get("code") == "REDACTED"
-            for label in security
-        )
+        self.withheld = self.withheld or _labelled_redacted(bundle)
         for i, entry in enumerate(bundle.get("entry", []), start=1):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and isinstance(entry.get("fullUrl"), str):
@@ -328,6 +358,9 @@ class FhirSource(ClientResponseReading):
         kind = data["resourceType"]
         if kind == "EpisodeOfCare":
             joined.episodes.append(res)
+            if _labelled_redacted(data):
+                joined.labelled.add(data["id"])
+                self.withheld = True
         elif kind == "Encounter":
             episode = self._target((data.get("episodeOfCare") or [None])[0], "EpisodeOfCare")
             if episode is None:
@@ -425,17 +458,18 @@ class FhirSource(ClientResponseReading):
         last_day = max([opened, *(d.on for d in dated)])
         dated += self._outcome(res, ref, status, history, end or last_day, ending, episode)
         steps = _by_clinician_of_record([d.step for d in in_order(dated)], clinicians[0][0])
-        proceed = status in ("active", "onhold", "finished")
-        fit_on = next((until for was, _, until in history if was == "planned" and until is not None), None)
+        proceed, fit_on = _care_began(status, history)
         return Unit(
             res.line,
             res.line,
             ref,
             steps,
             proceed=proceed,
-            consulted=consulted or status != "planned",
+            # a fit decision (to proceed, or the one a cancelled episode closed at) needs the consultation
+            consulted=consulted or proceed or status == "cancelled",
             consultation=held,
             fit_on=fit_on,
+            withheld=joined.withheld(data["id"], self.withheld),
         )
 
     def _encounters(

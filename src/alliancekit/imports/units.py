@@ -126,6 +126,8 @@ class Unit:
     the episode opened, in its modality, with consent to treatment and measures."""
     fit_on: date | None = None
     """The day care was agreed (``None``: the day the episode opened)."""
+    withheld: bool = False
+    """Whether the source says records of this episode were withheld from it (a refusal then says so)."""
 
     @property
     def key(self) -> str:

@@ -283,7 +283,7 @@ class _Run:
                 for unit in units:
                     _write(batch, self.episodes, unit)
         except _Refused as refused:
-            self.refused.append(refused.row_error(unit, getattr(self.source, "withheld", False)))
+            self.refused.append(refused.row_error(unit, unit.withheld))
             self.episodes.forget()  # ids made in the discarded batch were never written
             return
         self.written += len(units)
