@@ -984,8 +984,10 @@ class Practice:
     # -- queries: each a view of alliancekit.core.views --------------------------------------------------
 
     def episode(self, actor: Actor, episode_id: str) -> EpisodeState:
-        """The episode's current state (one snapshot row); scores and alerts withheld under a lockbox for
-        anyone but the treating clinician."""
+        """The episode's current state (one snapshot row). For anyone but the treating clinician, under a
+        lockbox directive that applies to them: the episode as their timeline shows it (the fold of the events
+        it keeps; the frame alone under a whole-record directive), scores and alerts withheld where the
+        directives say so (see :func:`alliancekit.security.lockbox.seen_state`)."""
         return self._read.episode(actor, episode_id)
 
     def alerts(self, actor: Actor, episode_id: str) -> dict[str, AlertState]:
@@ -1085,12 +1087,17 @@ class Practice:
         """The caseload of the actor's clinic, optionally one clinician's, from the projection table.
 
         A clinician's caseload is their own unless they name another clinician (which the default policy
-        refuses). Rows whose client's lockbox withholds scores show none, except to the treating clinician.
+        refuses). For anyone but the treating clinician, a row whose client's lockbox applies to them says
+        what :meth:`episode` says (its events are read: only for those rows), and shows no scores where the
+        directives withhold them.
         """
         return self._read.caseload(actor, clinician_id=clinician_id, include_closed=include_closed)
 
     def closed_outcomes(self, actor: Actor) -> list[ClosedOutcome]:
-        """The outcome columns of the actor's clinic's closed episodes (for the practice-outcomes report)."""
+        """The outcome columns of the actor's clinic's closed episodes (for the practice-outcomes report).
+
+        Under a lockbox applying to the reader, a row is what :meth:`episode` says: left out when the closing
+        or the scores are withheld from them."""
         return self._read.closed_outcomes(actor)
 
     @contextlib.contextmanager

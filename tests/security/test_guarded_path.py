@@ -162,7 +162,10 @@ def test_supervisor_summaries_withhold_scores_and_alerts_under_a_lockbox() -> No
 
 def test_a_withheld_row_shows_a_review_due_by_the_sessions_attended_not_one_an_alert_asked_for() -> None:
     p, ep = _episode_with_an_alert()  # a red alert asked for a review two sessions in
-    _lockbox_whole_record(p, ep)
+    # a directive on one item (the rupture) withholds the scores and alerts, and leaves the sessions shared
+    # (a whole-record one leaves only the episode's frame: no sessions, no review due at all)
+    rupture = next(e.event_id for e in p.timeline(OWN, ep) if e.type == "rupture-noted")
+    p.set_lockbox(OWN, ep, scope="item", event_ids=[rupture], on=D)
 
     def due(who: Actor) -> bool:
         return next(r for r in p.caseload(who) if r.episode_id == ep).review_due

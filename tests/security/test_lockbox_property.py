@@ -60,16 +60,16 @@ directives = st.lists(
 Made = tuple[str, frozenset[str], frozenset[str], tuple[str, ...]]
 
 
-def _set(history: _History, drawn: Sequence[Drawn]) -> list[Made]:
+def _set(history: _History, treating: Actor, drawn: Sequence[Drawn]) -> list[Made]:
     """Set the drawn directives; returns each as set (item event ids resolved from the timeline)."""
     p, ep = history.p, history.ep
-    timeline = [e.event_id for e in p.timeline(history.actor(), ep)]
+    timeline = [e.event_id for e in p.timeline(treating, ep)]
     made: list[Made] = []
     for scope, classes, items, recipients in drawn:
         named = frozenset(timeline[i % len(timeline)] for i in items)
         history.clock.now += timedelta(minutes=1)
         p.set_lockbox(
-            history.actor(),
+            treating,
             ep,
             scope=scope,
             classes=classes if scope == "class" else (),
@@ -181,6 +181,9 @@ def test_any_lockbox_over_any_history_is_shared_safely(
             history = _History(p, clock)
             for step in plan:
                 history.step(*step)
-            made = _set(history, drawn)
-            _check_share(p, history.ep, history.actor(), made, to)
-            _check_exports(p, history.ep, history.actor(), Path(folder) / "out")
+            # who treats, asked before any directive: history.actor() reads it as a supervisor, whose summary
+            # a directive withholding the transfer would no longer tell it to
+            treating = history.actor()
+            made = _set(history, treating, drawn)
+            _check_share(p, history.ep, treating, made, to)
+            _check_exports(p, history.ep, treating, Path(folder) / "out")

@@ -17,7 +17,7 @@ from alliancekit.domain.vocab import Purpose, Role
 from alliancekit.errors import AccessDenied, MissingActor, NotFoundError
 from alliancekit.integrity.chain import make_checkpoint, shard_of
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.security.lockbox import directives_of, summary_withheld
+from alliancekit.security.lockbox import directives_apply, directives_of, summary_withheld
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
 from alliancekit.store.group_commit import AuditBatch, GroupCommit
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
@@ -151,6 +151,19 @@ class Guard:
     def own_record(actor: Actor, state: EpisodeState) -> bool:
         """The client reading their own record: their lockbox is about sharing it with others."""
         return _own_record(actor, state.client_ref)
+
+    def lockbox_applies(self, actor: Actor, state: EpisodeState) -> bool:
+        """Whether a directive in force applies to what ``actor`` reads of the episode."""
+        if _treating(actor, state.clinician_id) or _own_record(actor, state.client_ref):
+            return False
+        return directives_apply(state.lockbox, actor.id)
+
+    @staticmethod
+    def row_lockbox_applies(actor: Actor, clinician_id: str, client_ref: str, lockbox_json: str) -> bool:
+        """:meth:`lockbox_applies` for a projection row (a caseload row, a closed outcome)."""
+        if lockbox_json == "{}" or _treating(actor, clinician_id) or _own_record(actor, client_ref):
+            return False
+        return directives_apply(directives_of(lockbox_json), actor.id)
 
     def summary_withheld(self, actor: Actor, state: EpisodeState) -> bool:
         """Whether the episode's scores and alerts must be withheld from ``actor`` in a summary."""

@@ -1,5 +1,7 @@
 """The queries of the facade. Each asks the guard first and audits before it returns; for everyone but
-the treating clinician, the client's lockbox applies, in summaries (scores and alerts) as in timelines.
+the treating clinician, the client's lockbox applies, in summaries (the episode's state, caseload rows,
+closed outcomes: what the reader's timeline shows, see :func:`~alliancekit.security.lockbox.seen_state`)
+as in timelines.
 """
 
 from __future__ import annotations
@@ -39,10 +41,18 @@ from alliancekit.imports.checkpoint import meta_key as checkpoint_key
 from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.measures.definition import Measure
+from alliancekit.projections import caseload_row
 from alliancekit.protocols.definition import DueMeasure
 from alliancekit.protocols.schedule import due_measures
 from alliancekit.security import encryption
-from alliancekit.security.lockbox import active_directives, apply_lockbox, shared_state, summary_withheld
+from alliancekit.security.lockbox import (
+    active_directives,
+    apply_lockbox,
+    directives_of,
+    seen_state,
+    shared_state,
+    summary_withheld,
+)
 from alliancekit.security.participants import participant_reader, summary_for, visible_entries
 from alliancekit.security.policy import Action
 from alliancekit.security.views import (
@@ -260,19 +270,34 @@ class Views:
         decision = guard.allow(a, Action.READ_CASELOAD, "caseload", record_id, None, clinician_id=clinician)
         guard.audit(a, Action.READ_CASELOAD, "caseload", record_id, outcome=decision.outcome)
         rows = self.s.reader.caseload(clinic_id=a.clinic_id, clinician_id=clinician, open_only=not closed_too)
-        return [self._row(a, row) for row in rows]
+        seen = [self._row(a, row) for row in rows]
+        # one clinician's caseload lists what is theirs as the reader sees it: not an episode transferred to
+        # them by a transfer the lockbox withholds (the row would say so by being listed)
+        return seen if clinician is None else [row for row in seen if row.clinician_id == clinician]
 
     def closed_outcomes(self, actor: object) -> list[ClosedOutcome]:
         guard = self.s.guard
         a = guard.require_actor(actor, Action.READ_CASELOAD, "practice", "(clinic)")
         decision = guard.allow(a, Action.READ_CASELOAD, "practice", a.clinic_id, None)
         guard.audit(a, Action.READ_CASELOAD, "practice", a.clinic_id, outcome=decision.outcome)
+        rows = self.s.reader.closed_outcomes(a.clinic_id)
         # closed outcomes carry no client reference: a client's own directive cannot be waived here
-        return [
-            row
-            for row in self.s.reader.closed_outcomes(a.clinic_id)
-            if not guard.row_withheld(a, row.clinician_id, "", row.lockbox_json)
-        ]
+        if not any(guard.row_lockbox_applies(a, r.clinician_id, "", r.lockbox_json) for r in rows):
+            return rows
+        # A directive applies to some rows (rare): they are made again from what the reader may see, which
+        # needs their episode, so the clinic's closed rows are read from the caseload projection this once.
+        outcomes = []
+        for row in self.s.reader.caseload(clinic_id=a.clinic_id, open_only=False):
+            if row.closed_on is None:
+                continue
+            if guard.row_lockbox_applies(a, row.clinician_id, "", row.lockbox_json):
+                if guard.row_withheld(a, row.clinician_id, "", row.lockbox_json):
+                    continue  # the outcome is its scores: left out, not counted without them
+                row = self._seen_row(a, row)
+                if row.closed_on is None:
+                    continue  # the closing is withheld: not an ended episode to this reader
+            outcomes.append(ClosedOutcome.of(row))
+        return outcomes
 
     def episode_ids(self, actor: object) -> list[str]:
         """The ids of the actor's clinic's episodes (a supervisor's or an exporter's walk)."""
@@ -437,17 +462,37 @@ class Views:
         return a, self.s.guard.read_episode(a, action, check_ref("episode_id", episode_id))
 
     def _summary(self, actor: Actor, state: EpisodeState) -> EpisodeState:
-        """``state`` with its scores and alerts withheld when the lockbox keeps them from ``actor`` (and, for
-        a participant of an episode with several, what is another participant's)."""
+        """``state`` as ``actor`` may see it: under directives that apply to them, what their timeline shows
+        (:func:`~alliancekit.security.lockbox.seen_state`), its scores and alerts withheld where the
+        directives say so; for a participant of an episode with several, without what is another's."""
         reader = participant_reader(actor.role, actor.id, state)
         if reader is not None:
             return summary_for(state, reader)
-        if not self.s.guard.summary_withheld(actor, state):
+        guard = self.s.guard
+        if not guard.lockbox_applies(actor, state):
             return state
-        return _withheld_summary(state)
+        seen = seen_state(state, self.s.reader.entries(state.episode_id), actor.id)
+        return _withheld_summary(seen) if guard.summary_withheld(actor, state) else seen
+
+    def _seen_row(self, actor: Actor, row: CaseloadRow) -> CaseloadRow:
+        """``row`` made again from what ``actor`` may see of its episode, when that differs from the state
+        it was projected from (a directive applying to them withholds part of it). Reads the episode's
+        events: only for rows whose directives apply to the reader."""
+        state, _ = self.s.reader.state(row.episode_id)
+        seen = seen_state(state, self.s.reader.entries(row.episode_id), actor.id)
+        if seen is state:
+            return row
+        s = self.s  # as the runner projects a state (seen keeps the directives in force: the same column)
+        return caseload_row(
+            seen, review_every=s.feedback.review_every, is_outcome=s.is_outcome, protocol=s.protocol_for(seen)
+        )
 
     def _row(self, actor: Actor, row: CaseloadRow) -> CaseloadRow:
-        if not self.s.guard.row_withheld(actor, row.clinician_id, row.client_ref, row.lockbox_json):
+        guard = self.s.guard
+        if not guard.row_lockbox_applies(actor, row.clinician_id, row.client_ref, row.lockbox_json):
+            return row  # the fast path: the projection as stored, no events read
+        row = self._seen_row(actor, row)
+        if not summary_withheld(directives_of(row.lockbox_json), actor.id):
             return row
         return attrs.evolve(
             row,

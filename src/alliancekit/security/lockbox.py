@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from alliancekit.errors import ValidationError
+from alliancekit.errors import NotFoundError, ValidationError
 from alliancekit.events.catalog import FRAME, LOCKBOX_CLASSES, NEVER_SHARED
 from alliancekit.events.types import (
     AdministrationRequested,
@@ -52,6 +52,7 @@ __all__ = [
     "Directive",
     "active_directives",
     "apply_lockbox",
+    "seen_state",
     "shared_state",
 ]
 
@@ -72,6 +73,13 @@ def summary_withheld(directives: Mapping[str, LockboxState], recipient: str | No
         if directive.scope != "class" or "sessions" in directive.classes:
             return True
     return False
+
+
+def directives_apply(directives: Mapping[str, LockboxState], recipient: str | None) -> bool:
+    """Whether any directive in force applies to ``recipient`` (one naming no recipient applies to all)."""
+    return any(
+        not d.recipients or (recipient is not None and recipient in d.recipients) for d in directives.values()
+    )
 
 
 def directives_of(lockbox_json: str) -> Mapping[str, LockboxState]:
@@ -257,3 +265,35 @@ def shared_state(state: EpisodeState, entries: Sequence[Any], withheld: bool) ->
     if not entries or not isinstance(opened := entries[0].event, EpisodeOpened):
         return None
     return fold(start(state.episode_id, state.clinic_id, opened), (e.event for e in entries[1:]))
+
+
+def seen_state(state: EpisodeState, entries: Sequence[Any], recipient: str | None) -> EpisodeState:
+    """What a reader inside the clinic who is not treating (a supervisor, an administrator) sees of the
+    episode as a whole, under the directives in force for ``recipient``: the decision a share makes.
+
+    ``entries`` are the episode's timeline entries, in stream order. Nothing withheld: ``state`` itself.
+    Otherwise the fold of the shared entries (:func:`shared_state`), so a summary, a caseload row or a closed
+    outcome says nothing the reader's own timeline withholds. Scores and alerts are withheld on top of this
+    where :func:`summary_withheld` says so, as in a share.
+
+    Under a whole-record directive (:func:`shared_state` is ``None``) a share says nothing of the episode at
+    all, not even that it exists. A read inside the clinic is not a share: the clinic's caseload lists the
+    episode (the reports name it as withheld rather than leave a gap in their rates unexplained), so the
+    reader sees its frame, the fold of the frame events alone (the opening and who takes part: the facts
+    that make a caseload row). Refusing instead would contradict the caseload that listed it.
+
+    The stream position (``version``, which a command's expected version names) and the directives in force
+    (which the projection row carries for every reader) are kept: neither says what was withheld.
+    """
+    directives = active_directives(
+        (e.event_id, e.event) for e in entries if e.type in (LockboxSet.TYPE, LockboxLifted.TYPE)
+    )
+    kept, withheld = apply_lockbox(entries, directives, recipient)
+    if not withheld:
+        return state
+    shared = shared_state(state, kept, withheld)
+    if shared is None:
+        shared = shared_state(state, [e for e in entries if e.type in FRAME], True)
+    if shared is None:  # no opening in the stream: a record no summary can be made of
+        raise NotFoundError("episode", state.episode_id)
+    return attrs.evolve(shared, version=state.version, lockbox=state.lockbox)
