@@ -999,7 +999,8 @@ class Practice:
     ) -> tuple[DueMeasure, ...]:
         """The measures the episode's measurement protocol makes due on the clinic's day (``now``), or at
         its next session; each says whether an earlier occasion was missed (see
-        :mod:`alliancekit.protocols.schedule`)."""
+        :mod:`alliancekit.protocols.schedule`). For a reader under the client's lockbox, from what their
+        timeline shows (as :meth:`episode`)."""
         return self._read.due_measures(actor, episode_id, for_next_session=for_next_session)
 
     def timeline(self, actor: Actor, episode_id: str) -> Timeline:

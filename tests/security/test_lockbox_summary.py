@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
-from alliancekit import Practice
+from alliancekit import Practice, open_practice
 from alliancekit.domain import Actor
 from alliancekit.domain.vocab import FitOutcome, Stage
 from alliancekit.events.types import EpisodeOpened
 from alliancekit.lifecycle.state import EpisodeState, fold, start
+from alliancekit.protocols.definition import MeasurementProtocol, ScheduleEntry, When
 
+from .helpers import CLINIC, Clock, active_episode
 from .test_lockbox_episode_level import (
     CASES,
     NEW,
@@ -240,4 +242,32 @@ def test_a_directive_for_another_recipient_leaves_the_summary_whole(tmp_path: Pa
         "closed",
         {"ors": 20.0},
     )
+    p.close()
+
+
+def _at_ending(tmp_path: Path) -> tuple[Practice, str]:
+    """An episode whose clinic gives the ORS at the ending, with the ending planned: the ORS is due."""
+    at_ending = MeasurementProtocol("at-ending", (ScheduleEntry("ors", When.ENDING),))
+    p = open_practice(tmp_path / "p.sqlite", clock=Clock(), protocols={CLINIC: at_ending})
+    ep = active_episode(p).episode_id
+    p.plan_ending(OWN, ep, on=date(2026, 2, 9), target_date=date(2026, 3, 2))
+    return p, ep
+
+
+def test_due_measures_say_nothing_the_timeline_withholds(tmp_path: Path) -> None:
+    """What falls due follows from the stage: the ending's measures tell of an ending the reader's timeline
+    withholds."""
+    p, ep = _at_ending(tmp_path)
+    assert [d.measure for d in p.due_measures(SUPERVISOR, ep)] == ["ors"]  # before: the check can fail
+    p.set_lockbox(OWN, ep, scope="class", classes=["ending"], on=date(2026, 3, 2))
+    assert [d.measure for d in p.due_measures(OWN, ep)] == ["ors"]  # the treating clinician's is whole
+    assert p.due_measures(SUPERVISOR, ep) == ()
+    assert p.episode(SUPERVISOR, ep).stage is Stage.ACTIVE  # as the summary says
+    p.close()
+
+
+def test_due_measures_under_a_directive_for_another_recipient_are_whole(tmp_path: Path) -> None:
+    p, ep = _at_ending(tmp_path)
+    p.set_lockbox(OWN, ep, scope="class", classes=["ending"], recipients=["hospital-x"], on=date(2026, 3, 2))
+    assert [d.measure for d in p.due_measures(SUPERVISOR, ep)] == ["ors"]
     p.close()

@@ -94,9 +94,12 @@ class Views:
         a = guard.require_actor(actor, Action.READ_DUE_MEASURES, "episode", episode_id)
         next_session = check_bool("for_next_session", for_next_session)
         state = guard.read_episode(a, Action.READ_DUE_MEASURES, check_ref("episode_id", episode_id))
+        # what is due follows from the stage and the sessions: for a reader under the lockbox, those their
+        # timeline shows (an ending planned, a hold or sessions withheld would show in what falls due)
+        seen = self._seen(a, state)
         due = due_measures(
-            self.s.protocol_for(state),
-            state,
+            self.s.protocol_for(seen),
+            seen,
             self.s.today(state.clinic_id),
             review_every=self.s.feedback.review_every,
             for_next_session=next_session,
@@ -468,11 +471,15 @@ class Views:
         reader = participant_reader(actor.role, actor.id, state)
         if reader is not None:
             return summary_for(state, reader)
-        guard = self.s.guard
-        if not guard.lockbox_applies(actor, state):
+        seen = self._seen(actor, state)
+        return _withheld_summary(seen) if self.s.guard.summary_withheld(actor, state) else seen
+
+    def _seen(self, actor: Actor, state: EpisodeState) -> EpisodeState:
+        """The episode as a whole as ``actor`` may see it (:func:`~alliancekit.security.lockbox.seen_state`);
+        ``state`` itself, with no events read, when no directive applies to them."""
+        if not self.s.guard.lockbox_applies(actor, state):
             return state
-        seen = seen_state(state, self.s.reader.entries(state.episode_id), actor.id)
-        return _withheld_summary(seen) if guard.summary_withheld(actor, state) else seen
+        return seen_state(state, self.s.reader.entries(state.episode_id), actor.id)
 
     def _seen_row(self, actor: Actor, row: CaseloadRow) -> CaseloadRow:
         """``row`` made again from what ``actor`` may see of its episode, when that differs from the state
