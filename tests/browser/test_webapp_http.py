@@ -104,6 +104,18 @@ def test_sign_in_refuses_a_wrong_passphrase_and_a_missing_csrf_field(
     assert "ak_session" not in reply.cookies
 
 
+def test_a_non_ascii_csrf_field_or_session_mac_is_refused_not_a_server_error(
+    webapp: tuple[Server, Path],
+) -> None:
+    server, _ = webapp
+    page = call(f"{server.url}/clinician/sign-in")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    form = {"csrf": "\u00e9" * 43, "user": CLINICIAN.id, "passphrase": PASSPHRASE}
+    assert call(f"{server.url}/clinician/sign-in", method="POST", form=form, headers=jar).status == 403
+    forged = call(f"{server.url}/clinician", headers={"cookie": "ak_session=eyJ1IjoiY2xpbi13ZWItMSJ9.\u00e9"})
+    assert forged.status == 303
+
+
 def test_a_clinician_sees_only_their_own_episodes(webapp: tuple[Server, Path]) -> None:
     server, path = webapp
     with open_practice(path) as practice:

@@ -143,3 +143,18 @@ def test_every_refusal_is_an_alliancekit_error_and_nothing_is_registered(registr
         with pytest.raises(AlliancekitError):
             registry.add(bad, "test")  # type: ignore[arg-type]
     assert list(registry) == before
+
+
+@pytest.mark.parametrize("where", ["references", "source"])
+def test_a_definition_given_as_data_nested_ten_thousand_deep(definition: Any, where: str) -> None:
+    """A plugin hands its definition over as data, not text: the same depth bound holds (a deep one crashed
+    the meta-schema check with RecursionError)."""
+    deep: list[Any] = []
+    inner = deep
+    for _ in range(10_000):
+        inner.append([])
+        inner = inner[0]
+    bad = {**definition(), where: deep}
+    with pytest.raises(MeasureDefinitionError) as caught:
+        MeasureRegistry().add(bad, "a-plugin")
+    assert (caught.value.field, caught.value.rule) == ("$", "maxDepth")

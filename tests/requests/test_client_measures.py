@@ -433,6 +433,13 @@ def test_an_endorsed_risk_item_notifies_the_clinician_at_once_and_shows_crisis_i
     assert any(clinic.p.alerts(ME, clinic.ep)[a].rule_id == "risk-item-endorsed" for a in done.alerts)
 
 
+def test_a_submissions_repr_does_not_say_whether_a_risk_item_was_endorsed(clinic: Clinic) -> None:
+    risky = clinic.p.submit_response(clinic.token(), answers=RISK)
+    assert risky.crisis_information is not None
+    assert risky.crisis_information not in repr(risky)
+    assert "crisis" not in repr(risky)
+
+
 def test_a_clinic_without_crisis_text_shows_the_default_in_the_clients_language(tmp_path: Path) -> None:
     clock = Clock()
     with _practice(tmp_path / "p.sqlite", clock) as p:

@@ -428,11 +428,12 @@ class Views:
         if expected_head is not None and not isinstance(expected_head, AuditCheckpoint):
             raise ValidationError("expected_head", "type", "AuditCheckpoint expected")
         guard.allow(a, Action.READ_AUDIT, "audit", "(record)", None)
-        episodes, audit, checkpoints = scan_record(self.s.store)
+        episodes, audit, checkpoints, unreadable = scan_record(self.s.store)
         return verify_record(
             episodes,
             audit,
             checkpoints,
+            unreadable=unreadable,
             key=guard.audit_key,
             expected_head=expected_head,
             fold=self.s.fold_json,

@@ -34,7 +34,6 @@ protocol, and the audit log.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from datetime import date
@@ -99,6 +98,14 @@ from alliancekit.imports.fhir_provenance import EpisodeEvents, RecordedAt
 from alliancekit.imports.fhir_records import IMPORTED_NOTE, RANK, Dated, EpisodeReader, Linked, in_order
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
+from alliancekit.security import bounded_json
+
+#: The largest NDJSON line read: a resource holds at most a few hundred texts of at most 20,000 characters.
+MAX_RESOURCE_BYTES = 16 * 1024 * 1024
+#: The largest Bundle file read (one episode's resources, as ``alliancekit export fhir --episode`` writes).
+MAX_BUNDLE_BYTES = 256 * 1024 * 1024
+#: What :meth:`FhirSource._json` returns for text it could not read (``None`` is valid JSON).
+_UNREAD = object()
 
 #: The resource types an import reads; others (from other systems, or not imported) are counted only.
 READ_TYPES = (
@@ -240,18 +247,23 @@ class FhirSource(ClientResponseReading):
             for number, line in enumerate(text.splitlines(), start=1):
                 if not line.strip():
                     continue
-                try:
-                    data = json.loads(line)
-                except ValueError:
-                    self.errors.append(RowError(number, "$", "json", f"{file.name} line {number}: not JSON"))
+                data = self._json(line, file.name, number, MAX_RESOURCE_BYTES)
+                if data is _UNREAD:
                     continue
                 yield from self._checked(data, file.name, number)
 
-    def _bundle(self, name: str, text: str) -> Iterator[_Resource]:
+    def _json(self, text: str, name: str, line: int, max_bytes: int) -> Any:
+        """``text`` parsed within the bounds of JSON from outside, or a row error naming the rule broken."""
         try:
-            bundle = json.loads(text)
-        except ValueError:
-            self.errors.append(RowError(1, "$", "json", f"{name}: not JSON"))
+            return bounded_json.loads(text, max_bytes=max_bytes)
+        except ValidationError as exc:
+            rule, detail = ("json", "not JSON") if exc.rule == "syntax" else (exc.rule, exc.detail)
+            self.errors.append(RowError(line, "$", rule, f"{name} line {line}: {detail}"))
+            return _UNREAD
+
+    def _bundle(self, name: str, text: str) -> Iterator[_Resource]:
+        bundle = self._json(text, name, 1, MAX_BUNDLE_BYTES)
+        if bundle is _UNREAD:
             return
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             self.errors.append(RowError(1, "resourceType", "bundle", f"{name}: a Bundle expected"))

@@ -46,6 +46,13 @@ from alliancekit.store.protocol import (
 
 CHECKS = ("events", "snapshots", "projections", "audit", "references", "seals")
 
+#: Where a part the store could not read is reported: (check, where).
+_UNREADABLE_PARTS = {
+    "audit": ("audit", "audit log"),
+    "checkpoints": ("seals", "checkpoints"),
+    "caseload": ("projections", "caseload"),
+}
+
 #: Caseload columns that hold JSON text: compared as values (a backend may store them as JSON).
 _JSON_COLUMNS = ("latest_scores_json", "open_alerts_json")
 
@@ -58,6 +65,8 @@ class EpisodeRecord:
     snapshot: Snapshot | None
     caseload: CaseloadRow | None
     events: Sequence[StoredEvent]
+    readable: bool = True
+    """False when the store could not decode its events or snapshot (changed outside alliancekit)."""
 
 
 @attrs.frozen
@@ -162,7 +171,11 @@ def _check_events(episode: EpisodeRecord, first: _First) -> None:
         if event.prev_hash != prev:
             first.add("events", at, "does not follow the event before it")
             return
-        if event_hash(event, prev) != event.hash:
+        try:
+            digest = event_hash(event, prev)
+        except (TypeError, ValueError):  # a payload that is not JSON has no hash to match
+            digest = ""
+        if digest != event.hash:
             first.add("events", at, "content does not match its hash")
             return
         prev = event.hash
@@ -299,6 +312,7 @@ def verify_record(
     fold: Callable[[Sequence[StoredEvent]], str],
     project: Callable[[str], CaseloadRow],
     upcast: Callable[[str, Sequence[StoredEvent]], str] = lambda text, _events: text,
+    unreadable: Sequence[str] = (),
 ) -> IntegrityReport:
     """Check the whole record (see the module docstring); reads nothing but its arguments.
 
@@ -308,12 +322,17 @@ def verify_record(
     :param expected_head: the latest checkpoint as the host kept it outside the database.
     :param upcast: a stored snapshot in the shape ``fold`` writes (a snapshot of an older shape is
         compared as its upcaster reads it).
+    :param unreadable: the parts the store could not read (``"audit"``, ``"checkpoints"``, ``"caseload"``,
+        see :func:`alliancekit.store.scan.scan_record`), each a finding of its check.
     """
     if key is not None and not isinstance(key, bytes):
         raise ValidationError("key", "type", "bytes expected")
     if expected_head is not None and not isinstance(expected_head, AuditCheckpoint):
         raise ValidationError("expected_head", "type", "an AuditCheckpoint expected")
     first = _First()
+    for name in unreadable:  # first: what reads as missing there is not what is wrong
+        check, where = _UNREADABLE_PARTS[name]
+        first.add(check, where, "a row cannot be read (changed outside alliancekit)")
     shards = _check_audit(audit, first)
     # What the audit entries say each command wrote: (episode, version) -> [(head, entry location)].
     named: dict[str, dict[int, list[tuple[str, tuple[int, int]]]]] = {}
@@ -332,6 +351,14 @@ def verify_record(
     for episode in episodes:
         episode_count += 1
         event_count += len(episode.events)
+        if not episode.readable:
+            first.add(
+                "events",
+                f"episode {episode.episode_id}",
+                "its events cannot be read (changed outside alliancekit)",
+            )
+            named.pop(episode.episode_id, None)  # what the audit log says it wrote cannot be compared
+            continue
         _check_events(episode, first)
         _check_state(episode, first, fold, project, upcast)
         hashes = {e.seq: e.hash for e in episode.events}
@@ -356,7 +383,9 @@ def verify_record(
             bad_refs.extend(
                 (spot, f"names episode {episode_id}, which the record does not hold") for _, spot in claims
             )
-    if bad_refs:
+    if "audit" in unreadable:
+        pass  # no entries were read: every episode would look unreferenced
+    elif bad_refs:
         (shard, position), problem = min(bad_refs)
         first.add("references", f"audit shard {shard} entry {position}", problem)
     elif unreferenced is not None:

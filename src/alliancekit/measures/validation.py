@@ -116,6 +116,18 @@ def _check_strings(value: Any, limit: int, path: str, error: type[ValidationErro
             _check_strings(item, limit, f"{path}[{i}]", error)
 
 
+def _check_depth(value: Any, limit: int) -> None:
+    """Refuse data nested deeper than ``limit``, walking without recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, Mapping | list | tuple):
+            continue
+        if depth > limit:
+            raise MeasureDefinitionError("$", "maxDepth", f"nested deeper than {limit}")
+        stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, Mapping) else item))
+
+
 # ------------------------------------------------------------------------------------ schemas and registry
 
 
@@ -169,6 +181,8 @@ def check_against_meta_schema(definition: Any) -> None:
     """Raise :class:`MeasureDefinitionError` (JSON path, keyword) if ``definition`` fails the meta-schema."""
     if not isinstance(definition, Mapping):
         raise MeasureDefinitionError("$", "type", "a definition is a JSON object")
+    # A plugin hands data, not text, so load_json's depth check never saw it; the validator recurses.
+    _check_depth(definition, DEFINITION_LIMITS.max_depth)
     error = _first_error(_meta_validator(), definition)
     if error is not None:
         raise MeasureDefinitionError(_json_path(error), str(error.validator))

@@ -75,7 +75,7 @@ class Submission:
     band: str | None = attrs.field(repr=False)
     show_crisis_information: bool = attrs.field(repr=False)
     """A risk item was endorsed: show ``crisis_information`` now (the clinician is notified as urgent)."""
-    crisis_information: str | None
+    crisis_information: str | None = attrs.field(repr=False)  # set only then: it would tell as much
     """The clinic's crisis information in the client's language, when ``show_crisis_information``."""
     alerts: tuple[str, ...] = ()
     """Ids of the alerts the submission raised (the clinician sees them; not for the client's page)."""

@@ -2,30 +2,51 @@
 
 A backend that offers ``read_transaction()`` (a context manager; the SQLite store does) is read inside
 one read transaction, so a writer committing meanwhile cannot make the parts disagree.
+
+A row changed outside alliancekit may not even be readable (a time that is not a time): the part it is in is
+reported as unreadable, for verification to name, instead of ending the scan.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from alliancekit.integrity.verify import EpisodeRecord
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, Store
 
+T = TypeVar("T")
+#: What decoding a row changed outside alliancekit raises (a time, a number or JSON that is not one).
+_UNREADABLE = (ValueError, TypeError, KeyError, IndexError)
 
-def scan_record(store: Store) -> tuple[Iterator[EpisodeRecord], list[AuditRecord], list[AuditCheckpoint]]:
-    """The store's episodes (lazily, in id order), its audit entries and its checkpoints.
+
+def scan_record(
+    store: Store,
+) -> tuple[Iterator[EpisodeRecord], list[AuditRecord], list[AuditCheckpoint], tuple[str, ...]]:
+    """The store's episodes (lazily, in id order), its audit entries, its checkpoints, and the parts that
+    could not be read (``"audit"``, ``"checkpoints"``, ``"caseload"``: read as empty). An episode whose
+    events or snapshot cannot be read is yielded with ``readable`` false.
 
     Consume the iterator in the calling thread; it ends the read transaction when exhausted or closed.
     """
     stack = contextlib.ExitStack()
     hold = getattr(store, "read_transaction", None)
+    unreadable: list[str] = []
+
+    def part(name: str, read: Callable[[], list[T]]) -> list[T]:
+        try:
+            return read()
+        except _UNREADABLE:
+            unreadable.append(name)
+            return []
+
     try:
         if hold is not None:
             stack.enter_context(hold())
-        audit = store.audit_records()
-        checkpoints = store.audit_checkpoints()
-        rows = {row.episode_id: row for row in store.caseload(open_only=False)}
+        audit = part("audit", store.audit_records)
+        checkpoints = part("checkpoints", store.audit_checkpoints)
+        rows = {row.episode_id: row for row in part("caseload", lambda: store.caseload(open_only=False))}
         ids = list(store.episode_ids())
     except BaseException:
         stack.close()
@@ -34,14 +55,15 @@ def scan_record(store: Store) -> tuple[Iterator[EpisodeRecord], list[AuditRecord
     def episodes() -> Iterator[EpisodeRecord]:
         with stack:
             for episode_id in ids:
-                yield EpisodeRecord(
-                    episode_id,
-                    store.load_snapshot(episode_id),
-                    rows.pop(episode_id, None),
-                    store.load_events(episode_id),
-                )
+                row = rows.pop(episode_id, None)
+                try:
+                    snapshot, events = store.load_snapshot(episode_id), store.load_events(episode_id)
+                except _UNREADABLE:
+                    yield EpisodeRecord(episode_id, None, row, (), readable=False)
+                    continue
+                yield EpisodeRecord(episode_id, snapshot, row, events)
             # Caseload rows of episodes the store does not list: projections without a record.
             for episode_id, row in sorted(rows.items()):
                 yield EpisodeRecord(episode_id, None, row, ())
 
-    return episodes(), audit, checkpoints
+    return episodes(), audit, checkpoints, tuple(unreadable)

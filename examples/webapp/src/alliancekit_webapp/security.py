@@ -140,7 +140,7 @@ class Signer:
             return False
         cookie = request.cookies.get(CSRF_COOKIE, "")
         field = posted.get("csrf", "")
-        return len(cookie) >= 32 and hmac.compare_digest(field, self.csrf_field(cookie))
+        return len(cookie) >= 32 and _same(field, self.csrf_field(cookie))
 
     # -- the clinician's session: {"u": user, "x": expiry} signed ------------------------------------------
 
@@ -152,7 +152,7 @@ class Signer:
     def session_user(self, request: Request, now: float | None = None) -> str | None:
         raw = request.cookies.get(SESSION_COOKIE, "")
         data, _, mac = raw.partition(".")
-        if not data or not hmac.compare_digest(mac, self.mac("session", data)):
+        if not data or not _same(mac, self.mac("session", data)):
             return None
         try:
             payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(data.encode()))
@@ -177,6 +177,12 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
 
 
 # -- passphrases: scrypt, compared in constant time --------------------------------------------------------
+
+
+def _same(given: str, expected: str) -> bool:
+    """Compare in constant time; what a client sent may hold any character (compare_digest refuses
+    non-ASCII text with a TypeError, which would be a server error)."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 def hash_passphrase(passphrase: str, salt: bytes | None = None) -> str:

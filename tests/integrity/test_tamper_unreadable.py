@@ -1,0 +1,62 @@
+"""Tampering that leaves a row the store cannot even read (a time that is not a time, a payload that is not
+JSON) is a finding of verify at that part of the record, never a crash of the verification."""
+
+from __future__ import annotations
+
+import pytest
+
+from alliancekit.cli.main import main
+
+from .conftest import Record
+
+GARBAGE = "not-a-value"
+
+
+def _finding(record: Record, check: str) -> str:
+    report = record.verify()
+    assert not report.ok
+    assert report.describe().startswith("record broken:")
+    finding = report.finding(check)
+    assert finding is not None, report.describe()
+    assert GARBAGE not in report.describe()
+    return finding.where
+
+
+def test_an_event_payload_that_is_not_json_is_found_at_its_event(record: Record) -> None:
+    ep = record.episodes["ep2"]
+    record.sql("UPDATE events SET payload = ? WHERE episode_id = ? AND seq = 4", (GARBAGE, ep))
+    assert _finding(record, "events") == f"episode {ep} event 4"
+
+
+@pytest.mark.parametrize("column", ["occurred_at", "recorded_at"])
+def test_an_event_time_that_is_not_a_time_is_found_at_its_episode(record: Record, column: str) -> None:
+    ep = record.episodes["ep2"]
+    record.sql(f"UPDATE events SET {column} = ? WHERE episode_id = ? AND seq = 4", (GARBAGE, ep))  # noqa: S608
+    assert _finding(record, "events") == f"episode {ep}"
+
+
+def test_an_audit_time_that_is_not_a_time_is_found_in_the_audit_log(record: Record) -> None:
+    record.sql("UPDATE audit SET at = ? WHERE position = 2", (GARBAGE,))
+    assert _finding(record, "audit") == "audit log"
+
+
+def test_an_unreadable_checkpoint_is_found_by_the_seals(record: Record) -> None:
+    record.sql("UPDATE audit_checkpoints SET heads = ? WHERE seq = 1", (GARBAGE,))
+    assert _finding(record, "seals") == "checkpoints"
+
+
+def test_an_unreadable_caseload_row_is_found_by_the_projections(record: Record) -> None:
+    record.sql("UPDATE episodes SET opened_on = ? WHERE episode_id = ?", (GARBAGE, record.episodes["ep1"]))
+    assert _finding(record, "projections") == "caseload"
+
+
+def test_the_cli_reports_an_unreadable_row_as_a_broken_record(
+    record: Record, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record.sql("UPDATE audit SET at = ? WHERE position = 2", (GARBAGE,))
+    code = main(["verify", "--db", str(record.path)])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.startswith("record broken: audit")
+    assert "Traceback" not in err
+    assert GARBAGE not in out + err
