@@ -137,6 +137,15 @@ def test_quality_command_prints_a_table_or_json(tmp_path: Path, capsys: pytest.C
     assert main(args) == 2  # a usage error: the file named is not what the option takes
     err = capsys.readouterr().err
     assert "--exclusions" in err
+    for text, rule in (
+        ("[" * 100_000 + "]" * 100_000, "max-depth"),
+        ('{"client-x": "\\u0000"}', "control-character"),
+    ):
+        exclusions.write_text(text, encoding="utf-8")  # hostile: refused by its rule, not a traceback
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert f"--exclusions {exclusions}: not JSON within bounds ({rule})" in err
+        assert "client-x" not in err
 
 
 def test_quality_command_on_an_empty_practice(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

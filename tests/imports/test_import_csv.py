@@ -425,6 +425,28 @@ def test_a_bad_mapping_names_its_key(
     assert not (tmp_path / "p.sqlite").exists()
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "rule"),
+    [
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "max-depth"),
+        ("deep.toml", "a = " + "[" * 100_000 + "]" * 100_000 + "\n", "max-depth"),
+        ("big.toml", "# " + "x" * 1_000_000 + "\n", "max-size"),
+        ("nul.json", '{"columns": {"client": "C\\u0000"}}', "control-character"),
+    ],
+    ids=["deep-json", "deep-toml", "over-size", "nul"],
+)
+def test_a_hostile_mapping_file_is_refused_by_its_rule(
+    name: str, text: str, rule: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mapping = tmp_path / name
+    mapping.write_text(text, encoding="utf-8")
+    code, _, err = import_csv(capsys, tmp_path / "p.sqlite", mapping, write_csv(tmp_path, GOOD))
+    assert code == 2
+    assert f"alliancekit: error: mapping: {rule}" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "p.sqlite").exists()
+
+
 def test_the_example_mappings_import_their_sample_files(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

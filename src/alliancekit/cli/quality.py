@@ -4,7 +4,6 @@ Therapies, the measurement-based-care summary) as a table, or as JSON with ``--j
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from alliancekit.cli.common import (
@@ -18,7 +17,12 @@ from alliancekit.cli.common import (
     print_json,
     table,
 )
+from alliancekit.errors import ValidationError
 from alliancekit.feedback.reports.quality import QualityReports, quality_reports
+from alliancekit.security import bounded_json
+
+#: One entry per excluded client: room for a practice's every client, refused far beyond that.
+MAX_EXCLUSIONS_BYTES = 64_000_000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,11 +53,12 @@ def _exclusions(path: str | None) -> dict[str, str] | None:
     if path is None:
         return None
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        with Path(path).open("rb") as handle:  # no more than the bound is read of a file of any size
+            data = bounded_json.loads(handle.read(MAX_EXCLUSIONS_BYTES + 1), max_bytes=MAX_EXCLUSIONS_BYTES)
     except OSError as exc:
         raise UsageError(f"--exclusions {path}: {exc.strerror or 'cannot be read'}") from None
-    except ValueError:
-        raise UsageError(f"--exclusions {path}: the file is not JSON") from None
+    except ValidationError as exc:  # not JSON, or out of bounds: the rule, never the content
+        raise UsageError(f"--exclusions {path}: not JSON within bounds ({exc.rule})") from None
     if not isinstance(data, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in data.items()
     ):

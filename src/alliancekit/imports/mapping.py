@@ -7,7 +7,6 @@ NovoPsych-style mapping. A mistake in a mapping names the key and the rule, like
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ import attrs
 
 from alliancekit.domain.vocab import AdministrationTiming, Attendance, Modality
 from alliancekit.errors import ValidationError
+from alliancekit.security import bounded_json
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.measures.registry import MeasureRegistry
@@ -30,6 +30,8 @@ DELIMITERS = (",", ";", "\t", "|")
 DECIMALS = (".", ",")
 #: Date formats tried when a mapping names none: ISO 8601 only (day-first and month-first are ambiguous).
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d",)
+#: A mapping names some columns and measures: a file far larger than any is refused before it is parsed.
+MAX_MAPPING_BYTES = 1_000_000
 #: The session columns a mapping names; ``client`` and ``session_date`` are required.
 SESSION_COLUMNS = ("client", "episode", "session_date", "clinician", "modality", "attendance", "measure")
 #: The directives of Python's ``strptime`` (a format with any other would fail every row's date).
@@ -83,14 +85,21 @@ class ImportMapping:
 
 def load_mapping(path: str | Path) -> ImportMapping:
     """Read and check a mapping file (``.toml``, or ``.json``)."""
-    raw = Path(path).read_bytes()
+    with Path(path).open("rb") as handle:
+        raw = handle.read(MAX_MAPPING_BYTES + 1)  # no more than that is ever read of a file of any size
+    kind = "json" if str(path).endswith(".json") else "toml"
+    if len(raw) > MAX_MAPPING_BYTES:
+        raise ValidationError("mapping", "max-size", f"at most {MAX_MAPPING_BYTES} bytes")
     try:
-        if str(path).endswith(".json"):
-            data = json.loads(raw.decode("utf-8"))
+        if kind == "json":
+            data = bounded_json.loads(raw, max_bytes=MAX_MAPPING_BYTES)
         else:
             data = tomllib.loads(raw.decode("utf-8"))
+    except ValidationError as exc:  # out of bounds (a hostile file): the rule, as the mapping's
+        raise ValidationError("mapping", exc.rule, exc.detail) from None
+    except RecursionError:  # TOML nested past the stack: no mapping is nested more than three deep
+        raise ValidationError("mapping", "max-depth", "nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as exc:
-        kind = "json" if str(path).endswith(".json") else "toml"
         line = getattr(exc, "lineno", None)
         raise ValidationError(
             "mapping", kind, f"not valid {kind.upper()}" + (f" (line {line})" if line else "")
