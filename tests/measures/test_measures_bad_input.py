@@ -158,3 +158,25 @@ def test_a_definition_given_as_data_nested_ten_thousand_deep(definition: Any, wh
     with pytest.raises(MeasureDefinitionError) as caught:
         MeasureRegistry().add(bad, "a-plugin")
     assert (caught.value.field, caught.value.rule) == ("$", "maxDepth")
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"), [("K\x00", "control-character"), ("K\ud800", "unicode")], ids=["nul", "surrogate"]
+)
+@pytest.mark.parametrize("as_text", [False, True], ids=["data", "text"])
+def test_a_definition_with_an_unstorable_string_is_refused(
+    definition: Any, text: str, rule: str, as_text: bool
+) -> None:
+    """A NUL or a lone surrogate in a title: no store keeps it the same way (PostgreSQL refuses a NUL), and
+    definitions are stored with the records that use them. Refused as the library refuses it elsewhere."""
+    bad = {**definition(), "title": text}
+    registry = MeasureRegistry()
+    with pytest.raises(MeasureDefinitionError) as caught:
+        if as_text:  # as `alliancekit measures check` reads a file
+            load_json(json.dumps(bad), DEFINITION_LIMITS, MeasureDefinitionError)
+        else:
+            registry.add(bad, "a-plugin")
+    assert (caught.value.field, caught.value.rule) == ("$.title", rule)
+    assert list(registry) == []
+    registry.add({**definition(), "title": "K"}, "a-plugin")  # the same definition, storable: accepted
+    assert len(list(registry)) == 1

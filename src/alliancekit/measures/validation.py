@@ -32,6 +32,7 @@ import referencing.exceptions
 from referencing.jsonschema import DRAFT202012
 
 from alliancekit.errors import MeasureDefinitionError, ResponseError, ValidationError
+from alliancekit.security.bounded_json import unstorable_rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.measures.definition import Measure
@@ -103,15 +104,23 @@ def load_json(document: bytes | str, limits: Limits, error: type[ValidationError
 
 
 def _check_strings(value: Any, limit: int, path: str, error: type[ValidationError]) -> None:
+    """Refuse strings and keys that are too long or hold what no store keeps (called on data whose depth
+    is already bounded)."""
     if isinstance(value, str):
         if len(value) > limit:
             raise error(path, "maxLength", f"string longer than {limit} characters")
-    elif isinstance(value, dict):
+        if (unstorable := unstorable_rule(value)) is not None:
+            raise error(path, *unstorable)
+    elif isinstance(value, Mapping):
         for key, item in value.items():
+            if not isinstance(key, str):
+                continue  # not JSON: the meta-schema's check names it
             if len(key) > limit:
                 raise error(path, "maxLength", f"key longer than {limit} characters")
+            if (unstorable := unstorable_rule(key)) is not None:
+                raise error(path, *unstorable)
             _check_strings(item, limit, f"{path}.{key}", error)
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         for i, item in enumerate(value):
             _check_strings(item, limit, f"{path}[{i}]", error)
 
@@ -183,6 +192,7 @@ def check_against_meta_schema(definition: Any) -> None:
         raise MeasureDefinitionError("$", "type", "a definition is a JSON object")
     # A plugin hands data, not text, so load_json's depth check never saw it; the validator recurses.
     _check_depth(definition, DEFINITION_LIMITS.max_depth)
+    _check_strings(definition, DEFINITION_LIMITS.max_string, "$", MeasureDefinitionError)
     error = _first_error(_meta_validator(), definition)
     if error is not None:
         raise MeasureDefinitionError(_json_path(error), str(error.validator))

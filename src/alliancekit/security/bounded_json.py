@@ -102,9 +102,17 @@ def _check(data: Any, max_depth: int, max_string: int) -> None:
 def _check_string(value: str, max_string: int) -> None:
     if len(value) > max_string:
         raise ValidationError("json", "max-length", f"strings of at most {max_string} characters")
+    unstorable = unstorable_rule(value)
+    if unstorable is not None:
+        raise ValidationError("json", *unstorable)
+
+
+def unstorable_rule(value: str) -> tuple[str, str] | None:
+    """The rule ``value`` breaks, and its description, when it holds what no store keeps the same way (a
+    NUL: PostgreSQL's text refuses it; a lone surrogate: it cannot even be encoded); ``None`` when none."""
     found = _UNSTORABLE.search(value)
     if found is None:
-        return
+        return None
     if found.group() == "\x00":
-        raise ValidationError("json", "control-character", "no NUL in strings")
-    raise ValidationError("json", "unicode", "no lone surrogates in strings")
+        return "control-character", "no NUL in strings"
+    return "unicode", "no lone surrogates in strings"
