@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from alliancekit import i18n
+from alliancekit.errors import ValidationError
 from alliancekit.feedback.builtin import BUILTIN_RULES
 from alliancekit.i18n import N_, add_locale_dir, best_language, catalogue, translate
 from alliancekit.i18n_extract import TEMPLATE, _quote, current_template, messages, template
@@ -123,3 +124,27 @@ def test_alert_messages_go_through_the_catalogue(host_locale: Path) -> None:
 )
 def test_best_language(requested: str | None, expected: str | None) -> None:
     assert best_language(requested, ("en", "es", "fr-CA")) == expected
+
+
+def test_a_language_that_is_not_a_tag_never_reaches_the_filesystem(host_locale: Path) -> None:
+    """The language comes from the client's request: a path in it must not pick a catalogue elsewhere."""
+    write_mo(host_locale / "elsewhere", "planted", {"A progress review is due.": "PLANTED"})
+    for language in ("elsewhere/planted", "../" + host_locale.name + "/elsewhere/planted", "es/../es"):
+        assert translate("A progress review is due.", language) == "A progress review is due."
+    assert best_language("es/../es", ("es",)) is None
+    assert translate("A progress review is due.", " es ") == "TEST: revisión pendiente"  # spaces aside
+
+
+def test_many_distinct_languages_do_not_grow_the_catalogue_cache() -> None:
+    for i in range(1000):
+        translate("A progress review is due.", f"x-{i:04d}")
+    assert catalogue.cache_info().currsize <= 128
+
+
+@pytest.mark.parametrize("language", [5, b"es", ["es"]])
+def test_a_language_that_is_not_text_is_refused_by_field_and_rule(language: object) -> None:
+    with pytest.raises(ValidationError) as caught:
+        translate("A progress review is due.", language)  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.rule) == ("language", "type")
+    with pytest.raises(ValidationError):
+        best_language(language, ("es",))  # type: ignore[arg-type]

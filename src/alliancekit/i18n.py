@@ -9,11 +9,27 @@ from __future__ import annotations
 
 import functools
 import gettext as _gettext
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
 DOMAIN = "alliancekit"
 LOCALE_DIR = Path(__file__).parent / "locale"
+#: What a language tag may look like (BCP 47's shape, or gettext's ``_``). The tag usually comes from the
+#: client's request and names a catalogue folder, so anything else (a path, a header's list) is no language.
+_TAG = re.compile(r"[A-Za-z]{1,8}(?:[-_][A-Za-z0-9]{1,8}){0,7}")
+
+
+def _tag(language: object) -> str | None:
+    """``language`` stripped, when it is a well-formed tag; ``None`` for none or anything else."""
+    if language is None:
+        return None
+    if not isinstance(language, str):
+        from alliancekit.errors import ValidationError  # here: alliancekit.errors imports this module
+
+        raise ValidationError("language", "type", "text expected")
+    tag = language.strip()
+    return tag if _TAG.fullmatch(tag) else None
 
 
 def N_(message: str) -> str:  # the conventional name extraction tools look for
@@ -33,14 +49,15 @@ def add_locale_dir(path: str | Path) -> None:
     catalogue.cache_clear()
 
 
-@functools.cache
+@functools.lru_cache(maxsize=128)  # bounded: every distinct tag a client sends is a key
 def catalogue(language: str | None = None, locale_dir: str | None = None) -> _gettext.NullTranslations:
     """The translations for ``language`` (falling back to its primary subtag, then to English), from
     ``locale_dir`` alone when given, else from the host's folders (:func:`add_locale_dir`) then
     :data:`LOCALE_DIR`."""
-    if not language:
+    tag = _tag(language)
+    if not tag:
         return _gettext.NullTranslations()
-    tag = language.strip().replace("-", "_")
+    tag = tag.replace("-", "_")
     candidates = [tag, tag.split("_")[0]] if "_" in tag else [tag]
     found = _gettext.NullTranslations()
     for folder in reversed([locale_dir] if locale_dir else [*_HOST_DIRS, str(LOCALE_DIR)]):
@@ -55,13 +72,14 @@ def best_language(requested: str | None, available: Iterable[str]) -> str | None
     """The tag in ``available`` that serves a client asking for ``requested`` (BCP 47): the same tag
     (case-insensitive), else the tag equal to its primary subtag (``es-MX`` is served by ``es``); ``None``
     when none does, so the caller falls back to its own default."""
-    if not requested:
+    checked = _tag(requested)
+    if not checked:
         return None
     tags = {tag.lower(): tag for tag in available}
-    wanted = requested.strip().replace("_", "-").lower()
+    wanted = checked.replace("_", "-").lower()
     return tags.get(wanted) or tags.get(wanted.split("-")[0])
 
 
 def translate(message: str, language: str | None = None) -> str:
     """``message`` in ``language``, or as written when no catalogue has it."""
-    return catalogue(language).gettext(message)
+    return catalogue(_tag(language)).gettext(message)

@@ -23,7 +23,8 @@ from alliancekit.domain import (
     ReviewDecision,
     Role,
 )
-from alliancekit.feedback.reports import render_report
+from alliancekit.errors import ValidationError
+from alliancekit.feedback.reports import attention_list, render_report
 from alliancekit.feedback.reports.quality import quality_reports
 from alliancekit.feedback.reports.quality.cms159 import Cms159Status
 
@@ -182,3 +183,39 @@ def test_the_html_table_of_episodes_is_bounded_and_says_how_many_more(
     page = render_report(clinic.p, SUPERVISOR, today=date(2026, 6, 1))
     assert page.count("<td>client-x</td>") == 1
     assert "1 more episodes: see <code>alliancekit quality --json</code>." in page
+
+
+@pytest.mark.parametrize(
+    ("options", "field", "rule"),
+    [
+        ({"year": 0}, "year", "range"),
+        ({"year": 99999}, "year", "range"),
+        ({"year": "2026"}, "year", "type"),
+        ({"today": date(9999, 12, 31)}, "today", "range"),
+        ({"today": date(1, 1, 1)}, "today", "range"),
+        ({"today": "2026-06-01"}, "today", "type"),
+    ],
+)
+def test_a_report_date_or_year_out_of_range_is_refused_by_field_and_rule(
+    clinic: Clinic, options: dict[str, object], field: str, rule: str
+) -> None:
+    clinic.session(clinic.episode(), phq9(12))
+    with pytest.raises(ValidationError) as caught:
+        quality_reports(clinic.p, SUPERVISOR, **options)  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.rule) == (field, rule)
+    if "today" in options:  # the attention list takes the same date
+        with pytest.raises(ValidationError) as caught:
+            attention_list(clinic.p, SUPERVISOR, **options)  # type: ignore[arg-type]
+        assert (caught.value.field, caught.value.rule) == (field, rule)
+
+
+@pytest.mark.parametrize("option", [["--year", "0"], ["--today", "9999-12-31"], ["--year", "-5"]])
+def test_the_quality_command_refuses_an_impossible_year_without_a_traceback(
+    clinic: Clinic, tmp_path: Path, capsys: pytest.CaptureFixture[str], option: list[str]
+) -> None:
+    clinic.session(clinic.episode(), phq9(12))
+    clinic.p.close()
+    assert main(["quality", "--db", str(tmp_path / "practice.sqlite"), *option]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("alliancekit: error: ")
+    assert "Traceback" not in err

@@ -12,6 +12,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from alliancekit import Practice
 from alliancekit.domain import Actor
+from alliancekit.errors import ValidationError
 from alliancekit.fhir import episode_bundle, export_ndjson
 from alliancekit.fhir.validate import R4Schema, packaged_schema_path
 
@@ -115,3 +116,12 @@ def test_bulk_ndjson_is_valid_line_by_line(
     assert len(ids["Questionnaire"]) == next(
         o["count"] for o in manifest["output"] if o["type"] == "Questionnaire"
     )
+
+
+@pytest.mark.parametrize("text", ["root:x:0:0:root:/root:/bin/bash\n", "{}", "[]", '{"definitions": 5}', ""])
+def test_a_file_that_is_not_the_fhir_schema_is_refused_by_field_and_rule(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "schema.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValidationError) as caught:
+        R4Schema(path)
+    assert (caught.value.field, caught.value.rule) == ("schema", "fhir-schema")

@@ -412,6 +412,8 @@ _PHQ9 = "[[measures]]\nmeasure = 'phq-9'\ntotal = 'PHQ9'\n"
         (f"[source]\ndate_formats = ['%d.%m.%Y', '%Q']\n{_SOUND}{_PHQ9}", "mapping.source.date_formats[1]"),
         (f"{_SOUND}{_PHQ9}{_PHQ9.replace('PHQ9', 'Other')}", "mapping.measures[1]"),
         (f"[source]\ndecimal = ';'\n{_SOUND}{_PHQ9}", "mapping.source.decimal"),
+        (f"{_SOUND}{_PHQ9}timing = ['start']\n", "mapping.measures[0].timing"),
+        (f"{_SOUND}{_PHQ9}timing = {{ at = 'start' }}\n", "mapping.measures[0].timing"),
     ],
 )
 def test_a_bad_mapping_names_its_key(

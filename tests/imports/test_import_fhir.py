@@ -554,6 +554,64 @@ def test_invalid_fhir_and_fhir_of_other_systems_are_named_and_nothing_is_written
     assert any(f", {field}" in line and f": {rule}" in line for line in errors), errors
 
 
+#: Elements of the wrong JSON type (an object for a list, text for an object, null for a coding): each is
+#: named by path and rule, as a missing element would be, never a TypeError or AttributeError traceback.
+BAD_SHAPES = {
+    "an episode's period that is not an object": (
+        "EpisodeOfCare",
+        lambda r: {**r, "period": True},
+        "EpisodeOfCare.period.start",
+        "date",
+    ),
+    "an encounter's period that is text": (
+        "Encounter",
+        lambda r: {**r, "period": "2026-01-05"},
+        "Encounter.period.start",
+        "date",
+    ),
+    "an encounter's episode that is not a list": (
+        "Encounter",
+        lambda r: {**r, "episodeOfCare": {"reference": r["episodeOfCare"][0]["reference"]}},
+        "Encounter.episodeOfCare",
+        "reference",
+    ),
+    "a coding that is null": ("Encounter", lambda r: {**r, "type": [{"coding": None}]}, "Encounter.type", ""),
+    "a response's items that are not a list": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "item": r["item"][0]},
+        "QuestionnaireResponse.item",
+        "type",
+    ),
+    "an answer that is not a list": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "item": [{**item, "answer": "3"} for item in r["item"]]},
+        "QuestionnaireResponse.item[",
+        "type",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SHAPES))
+def test_an_element_of_the_wrong_type_is_named_and_nothing_is_written(
+    case: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rtype, change, field, rule = BAD_SHAPES[case]
+    index = _first_answered(list(_lines(small_export, rtype))) if rtype == "QuestionnaireResponse" else 0
+    _spoil(small_export, rtype, change, index)
+    errors = _spoiled(small_export, tmp_path, capsys)
+    assert any(f", {field}" in line and f": {rule}" in line for line in errors), errors
+
+
+def test_a_bundle_whose_entries_are_not_a_list_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps({"resourceType": "Bundle", "meta": {"security": 5}, "entry": {}}))
+    code, _, err = run(capsys, "import", "fhir", "--db", str(tmp_path / "p.sqlite"), "--create", str(bundle))
+    assert code == 1
+    assert "error: row 1, Bundle.entry: type" in err
+
+
 @pytest.mark.parametrize("case", sorted(BAD_RECORDS))
 def test_a_malformed_clinical_record_is_named_by_file_line_path_and_rule_and_nothing_is_written(
     case: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

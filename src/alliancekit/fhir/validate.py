@@ -20,6 +20,8 @@ from typing import Any
 import attrs
 import jsonschema
 
+from alliancekit.errors import ValidationError
+
 
 @attrs.frozen
 class SchemaError:
@@ -51,11 +53,16 @@ class R4Schema:
 
     def __init__(self, path: str | Path | None = None) -> None:
         source = Path(path) if path is not None else packaged_schema_path()
-        schema = json.loads(source.read_text(encoding="utf-8"))
-        self.definitions: Mapping[str, Any] = schema["definitions"]
-        self.resource_types = frozenset(
-            ref["$ref"].rsplit("/", 1)[1] for ref in self.definitions["ResourceList"]["oneOf"]
-        )
+        try:
+            schema = json.loads(source.read_text(encoding="utf-8"))
+            self.definitions: Mapping[str, Any] = schema["definitions"]
+            self.resource_types = frozenset(
+                ref["$ref"].rsplit("/", 1)[1] for ref in self.definitions["ResourceList"]["oneOf"]
+            )
+        except (ValueError, LookupError, TypeError, AttributeError):  # not JSON, or not the schema's shape
+            raise ValidationError(
+                "schema", "fhir-schema", "not the FHIR R4 JSON Schema (fhir.schema.json)"
+            ) from None
         self._validators: dict[str, jsonschema.protocols.Validator] = {}
 
     def _validator(self, type_name: str, shell: bool = False) -> jsonschema.protocols.Validator:

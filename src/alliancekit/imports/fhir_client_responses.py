@@ -22,7 +22,7 @@ from alliancekit.fhir.client_response import (
 )
 from alliancekit.fhir.codes import WORKFLOW_EPISODE_OF_CARE
 from alliancekit.imports.fhir_json import Resource as _Resource
-from alliancekit.imports.fhir_json import coding_of, extension_value, ref_id
+from alliancekit.imports.fhir_json import as_list, coding_of, extension_value, ref_id
 from alliancekit.imports.fhir_provenance import RecordedAt
 from alliancekit.imports.fhir_records import RANK, Dated
 from alliancekit.imports.units import EpisodeRef, Ref, Step
@@ -33,7 +33,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def is_client_response(data: Mapping[str, Any]) -> bool:
     """Whether a QuestionnaireResponse is one the export marks as filled in by the client."""
-    return any(isinstance(e, dict) and e.get("url") == EXT_REQUEST_POINT for e in data.get("extension", []))
+    return any(
+        isinstance(e, dict) and e.get("url") == EXT_REQUEST_POINT for e in as_list(data.get("extension"))
+    )
 
 
 class ClientResponseReading:

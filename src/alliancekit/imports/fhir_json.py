@@ -18,14 +18,14 @@ class Resource:
 
 def coding_of(concepts: Any, system: str) -> str | None:
     for concept in concepts if isinstance(concepts, list) else [concepts]:
-        for coding in (concept or {}).get("coding", []) if isinstance(concept, dict) else []:
+        for coding in as_list(as_dict(concept).get("coding")):
             if isinstance(coding, dict) and coding.get("system") == system:
                 return str(coding.get("code"))
     return None
 
 
 def extension_of(resource: Mapping[str, Any], url: str, system: str) -> str | None:
-    for ext in resource.get("extension", []):
+    for ext in as_list(resource.get("extension")):
         if isinstance(ext, dict) and ext.get("url") == url:
             return coding_of({"coding": [ext.get("valueCoding")]}, system)
     return None
@@ -54,6 +54,11 @@ def as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def as_list(value: Any) -> list[Any]:
+    """``value`` when it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
 def sub_extensions(resource: Mapping[str, Any], url: str) -> list[dict[str, Any]]:
     """The parts (``url`` -> the extension) of each complex extension ``url`` of ``resource``, in order."""
     found = []
@@ -78,5 +83,5 @@ def extension_value(resource: Mapping[str, Any], url: str) -> Any:
 
 def notes(resource: Mapping[str, Any]) -> list[str]:
     """The texts of ``note``."""
-    found = resource.get("note")
-    return [n["text"] for n in found or [] if isinstance(n, dict) and isinstance(n.get("text"), str)]
+    found = as_list(resource.get("note"))
+    return [n["text"] for n in found if isinstance(n, dict) and isinstance(n.get("text"), str)]

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from alliancekit.fhir.codes import EVENT_TYPE
-from alliancekit.imports.fhir_json import Resource, coding_of
+from alliancekit.imports.fhir_json import Resource, as_list, coding_of
 
 Error = Callable[[Resource, str, str, str], None]
 
@@ -68,7 +68,7 @@ class RecordedAt:
         except ValueError:
             error(res, "Provenance.occurredDateTime", "date", "a date, or a date and time")
             return
-        for target in data.get("target") or []:
+        for target in as_list(data.get("target")):
             reference = target.get("reference") if isinstance(target, dict) else None
             if isinstance(reference, str):
                 found = self._events[(reference.split("/_history/")[0], event)]

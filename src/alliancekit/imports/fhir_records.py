@@ -65,6 +65,7 @@ from alliancekit.fhir.codes import (
 from alliancekit.imports.fhir_json import (
     Resource,
     as_dict,
+    as_list,
     coding_of,
     extension_value,
     identifier_of,
@@ -180,7 +181,7 @@ class EpisodeReader:
 
     def components(self, res: Resource) -> dict[str, list[dict[str, Any]]]:
         found: dict[str, list[dict[str, Any]]] = {}
-        for part in res.data.get("component") or []:
+        for part in as_list(res.data.get("component")):
             code = coding_of(part.get("code"), RUPTURE) if isinstance(part, dict) else None
             if code is not None:
                 found.setdefault(code, []).append(part)
@@ -248,7 +249,7 @@ class EpisodeReader:
                 GoalStatus,
                 LIFECYCLE_STATUS.get(str(data.get("lifecycleStatus"))),
             )
-        version = str((data.get("meta") or {}).get("versionId") or "1")
+        version = str(as_dict(data.get("meta")).get("versionId") or "1")
         if status is None or not version.isdigit() or int(version) < 1:
             if status is not None:
                 self.error(res, "Goal.meta.versionId", "type", "a version number")
@@ -277,7 +278,7 @@ class EpisodeReader:
             code = coding_of(data.get("valueCodeableConcept"), REVIEW_DECISION)
             decision = self.enum(res, "Observation.valueCodeableConcept", ReviewDecision, code)
             progress = []
-            for i, member in enumerate(data.get("hasMember") or []):
+            for i, member in enumerate(as_list(data.get("hasMember"))):
                 note = self.progress(res, i, member)
                 if note is None:
                     return out
@@ -299,7 +300,7 @@ class EpisodeReader:
         if res is None:
             self.error(review, field, "reference", "no goal-progress Observation in the source")
             return None
-        focus = (res.data.get("focus") or [{}])[0]
+        focus = next(iter(as_list(res.data.get("focus"))), None)
         goal = self.goal_refs.get(self.target(focus, "Goal") or "")
         if goal is None:
             self.error(res, "Observation.focus", "reference", "no Goal of the episode in the source")
@@ -317,7 +318,7 @@ class EpisodeReader:
         out = []
         repairs: dict[str, list[Resource]] = {}
         for res in self.linked.repairs:
-            focus = (res.data.get("focus") or [{}])[0]
+            focus = next(iter(as_list(res.data.get("focus"))), None)
             repairs.setdefault(self.target(focus, "Observation") or "", []).append(res)
         for res in self.linked.ruptures:
             data = res.data
@@ -342,7 +343,10 @@ class EpisodeReader:
                 res,
                 "Observation.component[likely-cause]",
                 RuptureCause,
-                coding_of((parts.get("likely-cause") or [{}])[0].get("valueCodeableConcept"), RUPTURE_CAUSE),
+                coding_of(
+                    as_dict(next(iter(parts.get("likely-cause", [])), None)).get("valueCodeableConcept"),
+                    RUPTURE_CAUSE,
+                ),
             )
             salience = (parts.get("salience") or [{}])[0].get("valueInteger")
             if not isinstance(salience, int) or isinstance(salience, bool):
@@ -483,7 +487,7 @@ class EpisodeReader:
         res = self.linked.care_plans[0]
         kinds: dict[str, list[str]] = {}
         boosters = []
-        for activity in res.data.get("activity") or []:
+        for activity in as_list(res.data.get("activity")):
             detail = activity.get("detail") if isinstance(activity, dict) else None
             if not isinstance(detail, dict):
                 continue

@@ -89,7 +89,7 @@ from alliancekit.fhir.codes import (
 )
 from alliancekit.imports.fhir_client_responses import ClientResponseReading, is_client_response
 from alliancekit.imports.fhir_json import Resource as _Resource
-from alliancekit.imports.fhir_json import as_dict, extension_value, sub_extensions
+from alliancekit.imports.fhir_json import as_dict, as_list, extension_value, sub_extensions
 from alliancekit.imports.fhir_json import coding_of as _coding
 from alliancekit.imports.fhir_json import extension_of as _extension
 from alliancekit.imports.fhir_json import identifier_of as _identifier
@@ -132,7 +132,7 @@ def _labelled_redacted(data: Mapping[str, Any]) -> bool:
     records, or its episode's, had something withheld."""
     return any(
         as_dict(label).get("system") == V3_OBSERVATION_VALUE and as_dict(label).get("code") == "REDACTED"
-        for label in as_dict(data.get("meta")).get("security") or []
+        for label in as_list(as_dict(data.get("meta")).get("security"))
     )
 
 
@@ -143,7 +143,7 @@ def _says_withheld(data: Mapping[str, Any]) -> bool:
         return False
     return any(
         _coding(as_dict(issue).get("details"), EXPORT_NOTICE) == "withheld"
-        for issue in data.get("issue") or []
+        for issue in as_list(data.get("issue"))
     )
 
 
@@ -270,6 +270,9 @@ class FhirSource(ClientResponseReading):
             return
         # a Bundle of any type labels what had records withheld (only a collection has the notice too)
         self.withheld = self.withheld or _labelled_redacted(bundle)
+        if not isinstance(bundle.get("entry", []), list):
+            self.errors.append(RowError(1, "Bundle.entry", "type", f"{name}: a list of entries"))
+            return
         for i, entry in enumerate(bundle.get("entry", []), start=1):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and isinstance(entry.get("fullUrl"), str):
@@ -374,7 +377,7 @@ class FhirSource(ClientResponseReading):
                 joined.labelled.add(data["id"])
                 self.withheld = True
         elif kind == "Encounter":
-            episode = self._target((data.get("episodeOfCare") or [None])[0], "EpisodeOfCare")
+            episode = self._target(next(iter(as_list(data.get("episodeOfCare"))), None), "EpisodeOfCare")
             if episode is None:
                 self._error(res, "Encounter.episodeOfCare", "reference", "not an alliancekit episode's")
                 return
@@ -393,7 +396,7 @@ class FhirSource(ClientResponseReading):
         elif kind in ("Goal", "Flag"):
             self._link(res, joined, "goals" if kind == "Goal" else "flags")
         elif kind == "CarePlan":
-            episode = self._target((data.get("supportingInfo") or [None])[0], "EpisodeOfCare")
+            episode = self._target(next(iter(as_list(data.get("supportingInfo"))), None), "EpisodeOfCare")
             if (
                 episode is not None
                 and _coding(data.get("category"), MAINTENANCE_ACTIVITY) == "maintenance-plan"
@@ -411,10 +414,9 @@ class FhirSource(ClientResponseReading):
             buckets = {"review": "reviews", "alliance-rupture": "ruptures", "repair-attempt": "repairs"}
             self._link(res, joined, buckets[review or str(rupture)])
             return
-        derived = data.get("derivedFrom") or [None]
-        response = self._target(derived[0], "QuestionnaireResponse")
+        response = self._target(next(iter(as_list(data.get("derivedFrom"))), None), "QuestionnaireResponse")
         code = _coding(data.get("code"), MEASURE_SCORES)
-        value = (data.get("valueQuantity") or {}).get("value")
+        value = as_dict(data.get("valueQuantity")).get("value")
         if response is not None and code and code.endswith("-total") and isinstance(value, int | float):
             joined.totals[response] = float(value)
 
@@ -422,7 +424,7 @@ class FhirSource(ClientResponseReading):
         data = res.data
         client = _identifier(data.get("patient"))
         clinicians = self._clinicians(res)
-        period = data.get("period") or {}
+        period = as_dict(data.get("period"))
         before = len(self.errors)
         if client is None:
             self._error(res, "EpisodeOfCare.patient.identifier", "required", "the client's reference")
@@ -491,7 +493,7 @@ class FhirSource(ClientResponseReading):
         Encounter's id, in date order."""
         mine = sorted(
             joined.encounters.get(res.data["id"], []),
-            key=lambda r: str((r.data.get("period") or {}).get("start")),
+            key=lambda r: str(as_dict(r.data.get("period")).get("start")),
         )
         consultation = next(
             (r for r in mine if _coding(r.data.get("type"), ENCOUNTER_KIND) == "consultation"), None
@@ -586,11 +588,11 @@ class FhirSource(ClientResponseReading):
     def _team(self, res: _Resource, ref: EpisodeRef, episode: EpisodeEvents) -> list[Dated]:
         """The other participants (``add_participant``) and the group (``join_group``) of the contained
         CareTeam the episode's ``team`` names."""
-        team_ref = ((res.data.get("team") or [{}])[0] or {}).get("reference")
+        team_ref = as_dict(next(iter(as_list(res.data.get("team"))), None)).get("reference")
         team = next(
             (
                 c
-                for c in res.data.get("contained") or []
+                for c in as_list(res.data.get("contained"))
                 if isinstance(c, dict) and isinstance(team_ref, str) and f"#{c.get('id')}" == team_ref
             ),
             None,
@@ -600,11 +602,12 @@ class FhirSource(ClientResponseReading):
         out: list[Dated] = []
         facilitators: list[str] = []
         group_on = None
-        for i, member in enumerate(team.get("participant") or []):
+        for i, member in enumerate(as_list(team.get("participant"))):
+            member = as_dict(member)
             field = f"EpisodeOfCare.contained.participant[{i}]"
             role = _coding(member.get("role"), PARTICIPANT_ROLE)
             who = _identifier(member.get("member"))
-            since = (member.get("period") or {}).get("start")
+            since = as_dict(member.get("period")).get("start")
             on = None if since is None else self._date(res, f"{field}.period.start", since)
             if role == ParticipantRole.CLIENT.value:
                 continue
@@ -629,7 +632,11 @@ class FhirSource(ClientResponseReading):
             out.append(Dated(on, step, at=episode.at("participant-added", len(out))))
         if facilitators and group_on is not None:
             group = next(
-                (i.get("value") for i in team.get("identifier") or [] if i.get("system") == GROUP_ID_SYSTEM),
+                (
+                    i.get("value")
+                    for i in map(as_dict, as_list(team.get("identifier")))
+                    if i.get("system") == GROUP_ID_SYSTEM
+                ),
                 None,
             )
             if not isinstance(group, str):
@@ -680,7 +687,7 @@ class FhirSource(ClientResponseReading):
 
     def _history(self, res: _Resource) -> list[tuple[str, date, date | None]] | None:
         out = []
-        for i, item in enumerate(res.data.get("statusHistory") or []):
+        for i, item in enumerate(as_list(res.data.get("statusHistory"))):
             item = as_dict(item)
             period = as_dict(item.get("period"))
             start = self._date(res, f"EpisodeOfCare.statusHistory[{i}].period.start", period.get("start"))
@@ -700,7 +707,7 @@ class FhirSource(ClientResponseReading):
         return FitOutcome.NOT_PROCEED
 
     def _consultation(self, enc: _Resource) -> Consultation | None:
-        held_on = self._date(enc, "Encounter.period.start", (enc.data.get("period") or {}).get("start"))
+        held_on = self._date(enc, "Encounter.period.start", as_dict(enc.data.get("period")).get("start"))
         modality = self._modality(enc)
         consent = self._consent(enc, enc.data, "Encounter.extension[consent]")
         if held_on is None or modality is None or consent is None:
@@ -724,7 +731,7 @@ class FhirSource(ClientResponseReading):
 
     def _session(self, enc: _Resource, found: list[_Resource], totals: Mapping[str, float]) -> Session | None:
         before = len(self.errors)
-        held_on = self._date(enc, "Encounter.period.start", (enc.data.get("period") or {}).get("start"))
+        held_on = self._date(enc, "Encounter.period.start", as_dict(enc.data.get("period")).get("start"))
         modality = self._modality(enc)
         code = _extension(enc.data, EXT_ATTENDANCE, ATTENDANCE)
         attendance = None
@@ -732,7 +739,7 @@ class FhirSource(ClientResponseReading):
             attendance = Attendance(code or "")
         except ValueError:
             self._error(enc, "Encounter.extension[attendance]", "required", "alliancekit's attendance")
-        others = enc.data.get("participant") or []
+        others = [as_dict(p) for p in as_list(enc.data.get("participant"))]
         clinician = next((_identifier(p.get("individual")) for p in others if not p.get("type")), None)
         present = tuple(
             ref
@@ -774,18 +781,27 @@ class FhirSource(ClientResponseReading):
             self._error(res, "QuestionnaireResponse.extension", "enum", "alliancekit's timing and rater")
             return None
         answers: dict[str, float | None] = {}
+        # answers are the record itself: one of the wrong shape is refused, never read as left blank
+        if not isinstance(data.get("item", []), list):
+            self._error(res, "QuestionnaireResponse.item", "type", "a list of items")
+            return None
         for i, item in enumerate(data.get("item", [])):
             link = item.get("linkId") if isinstance(item, dict) else None
             if not isinstance(link, str):
                 self._error(res, f"QuestionnaireResponse.item[{i}].linkId", "required")
                 return None
-            values = [v for a in item.get("answer", []) for k, v in a.items() if k.startswith("value")]
+            if not isinstance(item.get("answer", []), list):
+                self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a list of answers")
+                return None
+            values = [
+                v for a in item.get("answer", []) for k, v in as_dict(a).items() if k.startswith("value")
+            ]
             value = values[0] if values else None
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                 self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a number")
                 return None
             answers[link] = value
-        subject, author = data.get("subject") or {}, data.get("author") or {}
+        subject, author = as_dict(data.get("subject")), as_dict(data.get("author"))
         about = _identifier(subject) if subject.get("type") == "RelatedPerson" else None
         rater_ref = _identifier(author)
         if rater_ref == _identifier(subject) or (rater is Rater.CLINICIAN and rater_ref == clinician):

@@ -201,7 +201,7 @@ def _measure(where: str, data: Any) -> MeasureColumns:
         raise ValidationError(where, "type", "a table")
     _known(where, data, ("measure", "version", "timing", "items", "total"))
     timing = data.get("timing", "start")
-    if timing not in {t.value for t in AdministrationTiming}:
+    if not isinstance(timing, str) or timing not in {t.value for t in AdministrationTiming}:
         raise ValidationError(f"{where}.timing", "enum", "start or end")
     items = _table(data, "items", where)
     total = data.get("total")

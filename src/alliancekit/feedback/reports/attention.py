@@ -16,6 +16,7 @@ import attrs
 
 from alliancekit import CaseloadRow
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_date
 from alliancekit.domain.vocab import AlertSeverity, Stage
 from alliancekit.feedback.builtin import REVIEW_DUE
 from alliancekit.feedback.rules import alert_rules
@@ -54,8 +55,9 @@ def attention_list(
 ) -> list[AttentionItem]:
     """The open episodes that need attention on ``today`` (by default, today in the actor's clinic's time
     zone), most urgent first; episodes with nothing to attend to are left out."""
+    day = practice.clinic_today(actor.clinic_id) if today is None else check_date("today", today)
     rows = practice.caseload(actor, clinician_id=clinician_id)
-    return attention_from_rows(practice, rows, today or practice.clinic_today(actor.clinic_id))
+    return attention_from_rows(practice, rows, day)
 
 
 def attention_from_rows(practice: Practice, rows: list[CaseloadRow], today: date) -> list[AttentionItem]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import MAX_DATE, MIN_DATE, check_date, check_int
 from alliancekit.domain.vocab import Attendance, ReviewDecision
 from alliancekit.errors import AccessDenied
 from alliancekit.events.types import (
@@ -93,8 +94,9 @@ def quality_reports(
     year of ``today``), DRR-E over :func:`~.hedis.rolling_intake`, NHS Talking Therapies outcomes and the
     measurement-based-care summary. ``exclusions`` maps client references to the denominator exclusion
     the host's own record shows (a diagnosis, death, hospice care: facts a therapy record does not hold)."""
-    today = today or practice.clinic_today(actor.clinic_id)
-    year = today.year if year is None else year
+    # checked here: the reports' windows reach a year and more either side, past what a date can hold
+    today = practice.clinic_today(actor.clinic_id) if today is None else check_date("today", today)
+    year = today.year if year is None else check_int("year", year, lo=MIN_DATE.year, hi=MAX_DATE.year)
     episodes, unreadable = episode_records(practice, actor)
     return QualityReports(
         clinic_id=actor.clinic_id,
