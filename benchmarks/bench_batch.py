@@ -77,7 +77,8 @@ def _import(location: str, clients: int, *, batched: bool = True) -> int:
         Session,
     )
 
-    start = datetime(2024, 1, 8, 9, tzinfo=UTC)
+    # after the last session (client 299's 20th, 2025-03-23): no clinical date may be after today
+    start = datetime(2025, 6, 2, 9, tzinfo=UTC)
     actor = Actor("bench-clinician", Role.CLINICIAN, CLINIC)
     commands = 0
     with open_practice(location, clock=lambda: start) as practice:

@@ -53,7 +53,8 @@ def counter_ids() -> Callable[[str], str]:
 
 
 def fixed_clock() -> Callable[[], datetime]:
-    at = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    """A fixed now after every day the tests record (no clinical date may be after today)."""
+    at = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
     return lambda: at
 
 

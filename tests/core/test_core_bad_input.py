@@ -340,9 +340,13 @@ class _Interloper:
         self.other, self.actor, self.episode_id, self.times = other, actor, episode_id, times
         self.waiting: int | None = None
         self.threads: list[threading.Thread] = []
+        self.skip = 0
+        """Readings to let pass first: a command's input checks read the clinic's today before deciding."""
 
     def __call__(self) -> datetime:
-        if self.times > 0:
+        if self.skip > 0:
+            self.skip -= 1
+        elif self.times > 0:
             self.times -= 1
             write = functools.partial(
                 self.other.record_session, self.actor, self.episode_id, attended(day(3))
@@ -354,7 +358,7 @@ class _Interloper:
                 write()
             if self.waiting is not None:
                 self.waiting -= 1
-        return datetime(2026, 1, 5, 9, tzinfo=UTC)
+        return datetime(2026, 6, 1, 9, tzinfo=UTC)  # the fixed clock's now
 
 
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
@@ -362,8 +366,10 @@ def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Acto
     shared: Any = MemoryStore() if kind == "memory" else tmp_path / "facade.sqlite"
     b = opened(shared)
     ep, _ = active_episode(b, actor)
-    # A reads the clock once per attempt, between deciding and writing: each reading lets B write first.
+    # A reads the clock once for its input checks (today: let pass), then once per attempt, between
+    # deciding and writing: each of those readings lets B write first.
     interloper = _Interloper(b, actor, ep, times=2)
+    interloper.skip = 1
     # No retries: the conflict reaches the caller and nothing of A's command is written.
     a = opened(shared, clock=interloper, conflict_retries=0)
     before_audit = len(a.store.audit_records())
@@ -381,7 +387,7 @@ def test_stale_version_through_the_facade(kind: str, tmp_path: Path, actor: Acto
     # guess on A's stale state, then a fresh attempt; the retry after that lost race runs under SQLite's
     # writers' lock, so B's third write waits for A's commit (the memory store has no such lock: there B
     # interferes once more, synchronously, and A's third fresh attempt lands).
-    interloper.times = 3
+    interloper.times, interloper.skip = 3, 1
     if kind == "sqlite":
         interloper.waiting = 3
     a.conflict_retries = 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,9 +37,14 @@ DAY0 = date(2026, 3, 2)
 ORS = {"individually": 4.0, "interpersonally": 5.5, "socially": 3.5, "overall": 4.5}
 
 
+#: The practices' today: the lifecycle's last day (no clinical date may be after it), but for the day the
+#: client answers through a link (:func:`full_lifecycle` sets it: their answers are dated by it).
+_today = [DAY0 + timedelta(days=70)]
+
+
 def steady() -> datetime:
-    """The practices' clock: the lifecycle's first day (a client's answers through a link are dated by it)."""
-    return datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    """The practices' clock: 09:00 UTC on ``_today``."""
+    return datetime.combine(_today[0], time(9, 0), tzinfo=UTC)
 
 
 def day(n: int) -> date:
@@ -182,7 +187,11 @@ def full_lifecycle(practice: Practice, actor: Actor) -> str:
     practice.revoke_request(actor, ep, revoked.request_id)
     link = practice.request_administration(actor, ep, measure="phq-9", point="between")
     assert link.token is not None
-    practice.submit_response(link.token, answers={**{f"q{i}": 1 for i in range(1, 9)}, "q9": 0})
+    last_day, _today[0] = _today[0], day(44)
+    try:
+        practice.submit_response(link.token, answers={**{f"q{i}": 1 for i in range(1, 9)}, "q9": 0})
+    finally:
+        _today[0] = last_day
     practice.transfer(actor, ep, to_clinician_id="clinician-2", on=day(45), reason="caseload balance")
     practice.record_session(actor, ep, attended(50))
     # The feedback engine raised alerts along the way: acknowledge one and resolve it with a note.

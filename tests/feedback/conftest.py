@@ -4,7 +4,7 @@ synthetic answers that produce chosen totals."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,12 @@ from alliancekit.practice import Practice
 CLINIC = "clinic-1"
 START = date(2026, 1, 5)
 CLINICIAN = Actor("clin-1", Role.CLINICIAN, CLINIC)
+
+
+def later() -> datetime:
+    """A fixed clock after every day the tests' running calendars reach: no clinical date may be after
+    the clinic's today (the real clock would make that depend on the day the tests run)."""
+    return datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
 
 
 def ors(total: float) -> Administration:
@@ -119,11 +125,12 @@ class Clinic:
 
 @pytest.fixture
 def clinic(tmp_path: Path) -> Iterator[Clinic]:
-    with open_practice(tmp_path / "practice.sqlite") as practice:
+    with open_practice(tmp_path / "practice.sqlite", clock=later) as practice:
         yield Clinic(practice)
 
 
 def make_clinic(tmp_path: Path, name: str = "p.sqlite", **options: Any) -> Clinic:
+    options.setdefault("clock", later)
     return Clinic(open_practice(tmp_path / name, **options))
 
 

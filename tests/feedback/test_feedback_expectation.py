@@ -26,7 +26,7 @@ from alliancekit.feedback.expectation import (
 )
 from alliancekit.plugins.manager import get_plugin_host
 
-from .conftest import CLINIC, CLINICIAN, Clinic, ors
+from .conftest import CLINIC, CLINICIAN, Clinic, later, ors
 
 Z10, Z25 = 1.2816, 0.6745
 TRUE_CURVES = {  # ORS intake bin -> (mean slope, sd of slope) in points per log-session
@@ -109,7 +109,7 @@ def test_rational_expectation_from_norms() -> None:
 
 
 def test_practice_uses_fitted_curves_once_a_band_has_enough_closed_episodes() -> None:
-    practice = open_practice("memory:", feedback=FeedbackConfig(min_episodes_per_band=12))
+    practice = open_practice("memory:", feedback=FeedbackConfig(min_episodes_per_band=12), clock=later)
     clinic = Clinic(practice)
     measure = practice.plugins.measures().get("ors")
     for i in range(12):
@@ -134,7 +134,7 @@ def test_practice_uses_fitted_curves_once_a_band_has_enough_closed_episodes() ->
 
 
 def test_the_write_path_never_fits_and_an_explicit_refit_reports_the_fit() -> None:
-    practice = open_practice("memory:", feedback=FeedbackConfig(min_episodes_per_band=12))
+    practice = open_practice("memory:", feedback=FeedbackConfig(min_episodes_per_band=12), clock=later)
     clinic = Clinic(practice)
     calls: list[int] = []
     original = practice.expectations._load_outcomes

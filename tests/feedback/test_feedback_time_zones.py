@@ -79,7 +79,7 @@ def test_without_a_zone_today_is_the_utc_date(tmp_path: Path) -> None:
     ("offset", "expected"), [(-SECOND, date(2026, 3, 10)), (timedelta(0), date(2026, 3, 11))]
 )
 def test_a_commands_default_date_is_the_clinics(tmp_path: Path, offset: timedelta, expected: date) -> None:
-    clock = Clock(datetime(2026, 1, 1, tzinfo=UTC))
+    clock = Clock(datetime(2026, 3, 1, tzinfo=UTC))  # after the episode's days: none may be after today
     with open_practice(tmp_path / "p.sqlite", clock=clock, time_zone="Pacific/Auckland") as p:
         c = Clinic(p)
         ep = c.episode()
@@ -95,7 +95,7 @@ def test_a_commands_default_date_is_the_clinics(tmp_path: Path, offset: timedelt
 def test_attention_days_and_report_date_count_the_clinics_days(
     tmp_path: Path, offset: timedelta, days: int
 ) -> None:
-    clock = Clock(datetime(2026, 1, 1, tzinfo=UTC))
+    clock = Clock(datetime(2026, 3, 5, tzinfo=UTC))  # after the session's day: none may be after today
     with open_practice(tmp_path / "p.sqlite", clock=clock, time_zone="Pacific/Auckland", review_every=1) as p:
         c = Clinic(p)
         c.day = date(2026, 2, 25)

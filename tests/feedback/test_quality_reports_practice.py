@@ -28,7 +28,7 @@ from alliancekit.feedback.reports import attention_list, render_report
 from alliancekit.feedback.reports.quality import quality_reports
 from alliancekit.feedback.reports.quality.cms159 import Cms159Status
 
-from .conftest import CLINIC, Clinic, make_clinic, ors, phq9
+from .conftest import CLINIC, Clinic, later, make_clinic, ors, phq9
 
 SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, CLINIC)
 
@@ -110,7 +110,7 @@ def test_empty_practice_and_episodes_without_a_baseline_are_stated(tmp_path: Pat
 
 def test_quality_command_prints_a_table_or_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "p.sqlite"
-    with open_practice(db) as practice:
+    with open_practice(db, clock=later) as practice:
         year_of_care(Clinic(practice))
     assert main(["quality", "--db", str(db), "--today", "2027-06-01", "--year", "2027", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

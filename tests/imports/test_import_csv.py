@@ -617,3 +617,20 @@ def test_a_source_that_is_a_directory_is_an_input_error_and_creates_nothing(
     assert code == 2
     assert "exports: not a file" in err
     assert not db.exists()
+
+
+def test_a_date_after_today_is_a_row_error_and_its_batch_is_not_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo of a year to come (2099 for 2024): the library refuses the unit (no clinical date after the
+    clinic's today), the import names its row, field and rule, and writes nothing of its batch."""
+    rows = [row(f"c-{i}", "08/01/2024", phq9="5") for i in range(1, 5)]
+    rows[2] = row("c-3", "08/01/2099", phq9="5")  # row 4 of the file
+    db, mapping = tmp_path / "p.sqlite", write_mapping(tmp_path)
+    source = write_csv(tmp_path, rows)
+    code, out, err = import_csv(capsys, db, mapping, source, "--batch-size", "2")
+    assert code == 1
+    assert _errors(err) == ["error: row 4, opened_on: future (refused by the library)"]
+    assert "2099" not in err
+    assert "checkpoint at row 3" in out
+    assert sorted(sessions(db)) == ["c-1", "c-2"]  # c-4, in the refused unit's batch, is not written either

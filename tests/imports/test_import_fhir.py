@@ -633,8 +633,15 @@ def test_resources_the_import_does_not_read_are_left_alone(small_export: Path, t
         assert _import(practice, small_export, DEMO_CLINIC).errors == ()
 
 
+@pytest.mark.parametrize(
+    ("day", "refused"),
+    [
+        ("2001-01-01", "record_session: date-order"),  # before the episode opened
+        ("2099-01-01", "session.held_on: future"),  # after the clinic's today: a typo of the year
+    ],
+)
 def test_a_refused_episode_discards_its_whole_batch_and_the_fixed_source_resumes(
-    small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    day: str, refused: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     episodes = list(_lines(small_export, "EpisodeOfCare"))
     second = episodes[1]["id"]
@@ -648,7 +655,7 @@ def test_a_refused_episode_discards_its_whole_batch_and_the_fixed_source_resumes
     if not mine:
         pytest.skip("the demo's second episode has no session")
     original = encounters[mine[-1]]["period"]
-    encounters[mine[-1]] = {**encounters[mine[-1]], "period": {"start": "2001-01-01", "end": "2001-01-01"}}
+    encounters[mine[-1]] = {**encounters[mine[-1]], "period": {"start": day, "end": day}}
     _write(small_export, "Encounter", encounters)
     db = tmp_path / "p.sqlite"
     argv = [
@@ -666,7 +673,8 @@ def test_a_refused_episode_discards_its_whole_batch_and_the_fixed_source_resumes
     code, out, err = run(capsys, *argv)
     assert code == 1
     line = next(i for i, e in enumerate(_lines(small_export, "EpisodeOfCare"), start=1) if e["id"] == second)
-    assert f"error: row {line}, record_session: date-order (refused by the library)" in err
+    assert f"error: row {line}, {refused} (refused by the library)" in err
+    assert day not in err
     assert "checkpoint at row 0" in out
     assert sessions(db, DEMO_CLINIC) == {}  # the first episode, in the same batch, is not written either
     encounters[mine[-1]] = {**encounters[mine[-1]], "period": original}

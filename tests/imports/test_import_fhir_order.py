@@ -201,7 +201,9 @@ def _exported(p: Practice, folder: Path, form: str) -> Path:
 
 
 def _imported(source: Path, folder: Path) -> tuple[dict[str, Any], list[tuple[str, str]]]:
-    with open_practice(folder / "imported.sqlite", clock=Clock()) as practice:
+    later = Clock()  # the import runs after all of it (no clinical date may be after the clinic's today)
+    later.to(_day(100))
+    with open_practice(folder / "imported.sqlite", clock=later) as practice:
         found = FhirSource(source, practice.plugins.measures())
         result = run_import(practice, found, clinic_id=CLINIC, source_id=source.name)
         assert result.errors == ()
@@ -213,7 +215,9 @@ def _imported(source: Path, folder: Path) -> tuple[dict[str, Any], list[tuple[st
 def test_a_days_records_come_back_in_the_order_they_were_stored(case: str, form: str, tmp_path: Path) -> None:
     clock = Clock()
     with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
-        CASES[case](source, _episode(source), clock)
+        ep = _episode(source)
+        clock.to(_day(42))  # the cases' days have come (no clinical date may be after today)
+        CASES[case](source, ep, clock)
         before = _held(source)
         exported = _exported(source, tmp_path / "export", form)
     after = _imported(exported, tmp_path)
@@ -225,7 +229,9 @@ def test_without_the_provenance_a_days_records_run_in_working_day_order(tmp_path
     """FHIR of another system (no Provenance, or none saying when each record was stored): by RANK."""
     clock = Clock()
     with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
-        _a_review_before_the_session(source, _episode(source), clock)
+        ep = _episode(source)
+        clock.to(_day(14))  # the case's days have come (no clinical date may be after today)
+        _a_review_before_the_session(source, ep, clock)
         exported = _exported(source, tmp_path / "export", "ndjson")
         stored = _held(source)[1]
     provenance = exported / "Provenance.ndjson"

@@ -115,6 +115,7 @@ def test_a_session_entered_after_a_later_one_keeps_its_number(form: str, tmp_pat
     clock = Clock()
     with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
         ep = _episode(source)
+        clock.to(_day(14))
         ors = _administration(source, "ors", START, 0.4)
         source.record_session(ME, ep, Session(_day(14), Modality.VIDEO, Attendance.ATTENDED, (ors,)))
         source.plan_ending(ME, ep, on=_day(14))
@@ -132,6 +133,7 @@ def test_an_episode_closed_while_on_hold_was_never_resumed(form: str, tmp_path: 
     clock = Clock()
     with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
         ep = _episode(source)
+        clock.to(_day(60))
         _session(source, ep, _day(7))
         source.put_on_hold(ME, ep, on=_day(14), reason="synthetic")
         ending = Ending(_day(60), planned=False, reason=EndingReason.DROPOUT, reflection="")
@@ -149,6 +151,7 @@ def test_the_same_transfer_or_hold_twice_in_one_day_comes_back_twice(form: str, 
     clock = Clock()
     with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
         ep = _episode(source)
+        clock.to(_day(9))
         for by, to in ((ME, OTHER), (OTHER, ME), (ME, OTHER)):
             source.transfer(by, ep, to_clinician_id=to.id, on=_day(7), reason="synthetic")
         for _ in range(2):

@@ -35,7 +35,8 @@ from alliancekit.store.sqlite import SQLiteStore
 KEY = b"integrity-test-seal-key-" + b"k" * 8
 CLINIC = "north"
 DAY = date(2026, 2, 2)
-T0 = datetime(2026, 2, 2, 9, 0, tzinfo=UTC)
+#: The clock's start: after every day the record holds (no clinical date may be after today).
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 HOST = make_plugin_host(load_entry_points=False)
 
 

@@ -101,7 +101,10 @@ def test_subscriptions_refuse_unknown_kinds() -> None:
     assert caught.value.field == "subscriptions"
 
 
-def test_lifecycle_facts_make_messages_in_the_same_commit(practice_for: Any, kit: SimpleNamespace) -> None:
+def test_lifecycle_facts_make_messages_in_the_same_commit(
+    practice_for: Any, kit: SimpleNamespace, clock: Any
+) -> None:
+    clock.now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # the episode's day: none may be after today
     channel = RecordingChannel("email")
     practice: Practice = practice_for(channel, kinds=ALL_KINDS)
     ep = episode_with_notifications(practice, kit.actor)

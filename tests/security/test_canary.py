@@ -244,7 +244,7 @@ def test_no_score_or_risk_item_is_in_the_reprs_of_what_the_facade_returns() -> N
 
     me, sup = Actor("clin-a", Role.CLINICIAN, CLINIC), Actor("sup-1", Role.SUPERVISOR, CLINIC)
     setup = active_episode()
-    p, ep, day = setup.practice, setup.episode_id, date(2026, 1, 19)
+    p, ep, day = setup.practice, setup.episode_id, date(2026, 6, 1)  # the clock's today
     ors = Administration("ors", "1.0", "start", dict.fromkeys(_ORS_ITEMS, 3.7))
     phq9 = Administration("phq-9", "1.0", "start", {**{f"q{i}": 1 for i in range(1, 9)}, "q9": 2})
     p.record_session(

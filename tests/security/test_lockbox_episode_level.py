@@ -407,6 +407,7 @@ def test_a_withheld_client_response_leaves_its_session_corrections_shared(tmp_pa
     srs = Administration("srs", "1.0", "end", dict.fromkeys(keys, 9.0))
     at = clock.now = datetime(2026, 1, 12, 17, tzinfo=UTC)
     p.record_client_response(OWN, ep, srs, responded_at=at, session_id=session_id)
+    clock.now = Clock().now  # back to the clock's today: the days recorded below are before it
     corrected = Session(
         held_on=date(2026, 1, 12), modality="video", attendance="attended", administrations=(ors(7.0),)
     )

@@ -22,7 +22,7 @@ CLINIC = "clinic-a"
 KEY = b"postgres-tamper-test-seal-key-" + b"k" * 8
 ADMIN = Actor("adm-1", Role.ADMINISTRATOR, CLINIC)
 HOST = make_plugin_host(load_entry_points=False)
-_T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+_T0 = datetime(2026, 3, 9, 9, 30, tzinfo=UTC)  # after the sessions recorded (none may be after today)
 
 Change = Callable[[psycopg.Connection, sql.Identifier, str], None]
 

@@ -87,6 +87,9 @@ class CommandSpec:
     :class:`~alliancekit.RecordedWithId`."""
     corrects: Callable[[Context, Args], str | None] = lambda ctx, a: None
     returns: Returns = Returns.RECORDED
+    planned: frozenset[str] = frozenset()
+    """Inputs that name a day to come (a target date): the others' dates may not be after the clinic's
+    today (:mod:`.clinical_dates`)."""
 
 
 # -- checks: each returns the checked (normalised) value ---------------------------------------------
@@ -261,6 +264,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
             Action.PLAN_ENDING,
             {"on": check_date, "target_date": optional(check_date)},
             lambda ctx, a: c.PlanEnding(a["on"], a["target_date"]),
+            planned=frozenset({"target_date"}),
         ),
         _spec(
             "close_episode",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from alliancekit.core.clinical_dates import refuse_future
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.domain.checks import check_instance, check_optional_ref, check_ref
 from alliancekit.domain.records import GroupSession, MemberAttendance, Session
@@ -49,6 +50,7 @@ def record_group_session(
     a = s.guard.require_actor(actor, spec.action, "group", group_id)
     group = check_ref("group_id", group_id)
     checked = check_instance("session", session, GroupSession)
+    refuse_future({"session": checked}, s.today(a.clinic_id), s.zone(a.clinic_id))
     key = check_optional_ref("idempotency_key", idempotency_key)
     scope = f"{a.clinic_id}\x1f{group}\x1f{key}"
     group_session_id = s.ids("group-session") if key is None else _derived(scope, "")

@@ -185,8 +185,8 @@ def build_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
 def build_recorded_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
     """A measure the client filled in elsewhere (on paper, in another system), recorded for them by a
     clinician: the same event as an answer through a request, so scores, alerts and due measures treat it
-    the same. Checked here: it is the client's own answers, to a measure clients complete, given no later
-    than the clinic's today, in a session of this episode when one is named, at a point its timing allows."""
+    the same. Checked here: it is the client's own answers, to a measure clients complete, given in a
+    session of this episode when one is named, at a point its timing allows."""
     s = ctx.services
     administration: Administration = a["administration"]
     if administration.rater is not Rater.CLIENT or administration.about is not None:
@@ -196,11 +196,8 @@ def build_recorded_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
     measure = s.plugins.measures().get(administration.measure_id, administration.version)
     if Rater.CLIENT not in measure.raters:
         raise ValidationError("measure", "rater-not-allowed", "the client does not complete this measure")
-    responded_at: datetime = a["responded_at"]
-    zone = s.zone(ctx.actor.clinic_id)
-    responded_on = responded_at.astimezone(zone).date()
-    if responded_on > s.clock().astimezone(zone).date():
-        raise ValidationError("responded_at", "future", "when the client filled it in: not after today")
+    responded_at: datetime = a["responded_at"]  # not after today: refused with the inputs' checks
+    responded_on = responded_at.astimezone(s.zone(ctx.actor.clinic_id)).date()
     session_id = a["session_id"]
     if session_id is not None and ctx.session(session_id) is None:
         raise ValidationError("session_id", "unknown-session", "a session recorded in this episode")

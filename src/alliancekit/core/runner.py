@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from alliancekit.core.clinical_dates import refuse_future
 from alliancekit.core.command_table import CommandSpec, Returns
 from alliancekit.core.definitions import DefinitionLedger, record_registered
 from alliancekit.core.guard import REPLAYED
@@ -214,12 +215,14 @@ class Runner:
         idempotency_key: object,
         expected_version: object,
     ) -> tuple[Actor, str | None, dict[str, Any], str | None, int | None]:
-        """The actor (or a refusal audited), the episode id, the checked inputs, the key and the expected
-        version: every check of a command that reads nothing."""
+        """The actor (or a refusal audited), the episode id, the checked inputs (no clinical date after
+        the clinic's today), the key and the expected version: every check of a command that reads nothing."""
         record = "(new)" if spec.returns is Returns.EPISODE_ID else episode_id
         checked_actor = self.s.guard.require_actor(actor, spec.action, "episode", record)
         episode = None if spec.returns is Returns.EPISODE_ID else check_ref("episode_id", episode_id)
         checked = {name: check(name, args[name]) for name, check in spec.checks.items()}
+        clinic = checked_actor.clinic_id
+        refuse_future(checked, self.s.today(clinic), self.s.zone(clinic), spec.planned)
         key = check_optional_ref("idempotency_key", idempotency_key)
         expected = check_optional_int("expected_version", expected_version, lo=0)
         return checked_actor, episode, checked, key, expected

@@ -497,9 +497,25 @@ def _ref(*, default: Any = attrs.NOTHING) -> Any:
 ID_ITEMS: Mapping[str, str] = types.MappingProxyType({_KIND: _REF})
 
 
+#: The metadata of a date field that names a day to come (a booster session), not one that happened: the
+#: clinical-date rule (no date after the clinic's today) leaves it alone.
+PLANNED: Mapping[str, bool] = types.MappingProxyType({"alliancekit.planned": True})
+
+
+def is_planned(field: attrs.Attribute) -> bool:  # type: ignore[type-arg]
+    return bool(field.metadata.get("alliancekit.planned"))
+
+
+def is_record(value: object) -> typing.TypeGuard[attrs.AttrsInstance]:
+    """Whether ``value`` is a domain record (made by ``@record``)."""
+    return getattr(type(value), "__alliancekit_record__", False) is True
+
+
 def _record(cls: type[T]) -> type[T]:
     """``attrs.frozen`` with checks derived from the annotations (see the module docstring)."""
-    return attrs.frozen(cls, field_transformer=_transform)
+    made = attrs.frozen(cls, field_transformer=_transform)
+    made.__alliancekit_record__ = True  # type: ignore[attr-defined]
+    return made
 
 
 if TYPE_CHECKING:

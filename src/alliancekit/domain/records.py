@@ -11,7 +11,7 @@ from datetime import date
 import attrs
 
 from alliancekit.domain import inputs
-from alliancekit.domain.checks import ID_ITEMS, check_sequence_of, record, ref, text
+from alliancekit.domain.checks import ID_ITEMS, PLANNED, check_sequence_of, record, ref, text
 from alliancekit.domain.vocab import (
     AdministrationTiming,
     Attendance,
@@ -236,7 +236,11 @@ class MaintenancePlan:
     warning_signs: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
     coping_strategies: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
     supports: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
-    booster_sessions: tuple[date, ...] = attrs.field(default=(), converter=inputs.dates)
+    booster_sessions: tuple[date, ...] = attrs.field(
+        default=(),
+        converter=inputs.dates,
+        metadata=PLANNED,  # days to come: they may be after today
+    )
     return_plan: str = text(default="")
     """When and how to come back."""
 

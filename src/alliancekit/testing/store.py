@@ -122,6 +122,9 @@ FAULT_POINTS = ("after-events", "before-audit")
 
 _DAY = date(2026, 3, 2)
 _T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+#: The practices' clock: on the last day the contract records (no clinical date may be after today; a
+#: client's answers through a link are dated by it).
+_NOW = _T0 + timedelta(days=40)
 
 
 class _Recording:
@@ -276,7 +279,7 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
     def practice(self, store: Store, **options: Any) -> Practice:
         """The public facade on ``store``, with only builtin plugins and a steady clock."""
         ticks = iter(range(10**9))
-        options.setdefault("clock", lambda: _T0 + timedelta(milliseconds=next(ticks)))
+        options.setdefault("clock", lambda: _NOW + timedelta(milliseconds=next(ticks)))
         return Practice(store, plugins=builtin_plugins(), **options)
 
     def actor(self, clinic_id: str | None = None, actor_id: str = "clin-1") -> Actor:
@@ -651,7 +654,7 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
             ticks, ids = iter(range(10**9)), iter(range(10**9))
             practice = self.practice(
                 target_store,
-                clock=lambda ticks=ticks: _T0 + timedelta(milliseconds=next(ticks)),
+                clock=lambda ticks=ticks: _NOW + timedelta(milliseconds=next(ticks)),
                 ids=lambda kind, ids=ids: f"{kind}-{next(ids)}",
             )
             actor = self.actor()
@@ -1353,7 +1356,8 @@ def _full_lifecycle(practice: Practice, actor: Actor) -> str:
     practice.submit_response(link.token, answers={f"q{i}": 1 for i in range(1, 10)})
     practice.transfer(actor, ep, to_clinician_id="clin-2", on=_DAY + timedelta(days=21), reason="caseload")
     actor = Actor("clin-2", actor.role, actor.clinic_id, actor.purpose)  # the clinician of record now
-    practice.plan_ending(actor, ep, on=_DAY + timedelta(days=22), target_date=_DAY + timedelta(days=40))
+    # planned on the day the client's answers came in (the clock's today): not before the latest entry
+    practice.plan_ending(actor, ep, on=_DAY + timedelta(days=40), target_date=_DAY + timedelta(days=40))
     practice.close_episode(
         actor,
         ep,
