@@ -55,9 +55,9 @@ def attention_list(
 ) -> list[AttentionItem]:
     """The open episodes that need attention on ``today`` (by default, today in the actor's clinic's time
     zone), most urgent first; episodes with nothing to attend to are left out."""
-    day = practice.clinic_today(actor.clinic_id) if today is None else check_date("today", today)
-    rows = practice.caseload(actor, clinician_id=clinician_id)
-    return attention_from_rows(practice, rows, day)
+    day = None if today is None else check_date("today", today)  # bad input first: it writes nothing
+    rows = practice.caseload(actor, clinician_id=clinician_id)  # the guarded read checks the actor
+    return attention_from_rows(practice, rows, practice.clinic_today(actor.clinic_id) if day is None else day)
 
 
 def attention_from_rows(practice: Practice, rows: list[CaseloadRow], today: date) -> list[AttentionItem]:

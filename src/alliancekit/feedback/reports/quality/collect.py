@@ -95,9 +95,12 @@ def quality_reports(
     measurement-based-care summary. ``exclusions`` maps client references to the denominator exclusion
     the host's own record shows (a diagnosis, death, hospice care: facts a therapy record does not hold)."""
     # checked here: the reports' windows reach a year and more either side, past what a date can hold
-    today = practice.clinic_today(actor.clinic_id) if today is None else check_date("today", today)
-    year = today.year if year is None else check_int("year", year, lo=MIN_DATE.year, hi=MAX_DATE.year)
+    # bad input first (it writes nothing), then the guarded read (it checks the actor), then the defaults
+    day = None if today is None else check_date("today", today)
+    year = None if year is None else check_int("year", year, lo=MIN_DATE.year, hi=MAX_DATE.year)
     episodes, unreadable = episode_records(practice, actor)
+    today = practice.clinic_today(actor.clinic_id) if day is None else day
+    year = today.year if year is None else year
     return QualityReports(
         clinic_id=actor.clinic_id,
         today=today,
