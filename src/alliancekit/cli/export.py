@@ -258,7 +258,7 @@ def run_fhir(args: argparse.Namespace) -> int:
         check_base_url("request", args.request_url, query=True)
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
-        if args.episode:
+        if args.episode is not None:  # "" is a blank id, refused, not a request for every episode
             episode_id = resolve_episode(practice, actor, args.episode)
             bundles = episode_bundles(
                 practice,
