@@ -198,6 +198,10 @@ def test_measures_validate_scores_or_names_the_error(
     assert "97.25" not in err + out
     code, _, err = run(capsys, "measures", "validate", "ors", str(tmp_path / "missing.json"))
     assert code == 2
+    assert "no such file" in err
+    code, _, err = run(capsys, "measures", "validate", "ors", str(tmp_path))
+    assert code == 2
+    assert err == f"alliancekit: error: {tmp_path}: file (it is a directory)\n"
 
 
 def test_measures_check_definition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

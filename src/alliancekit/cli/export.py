@@ -199,6 +199,8 @@ def run_csv(args: argparse.Namespace) -> int:
             )
     kind = "identified" if result.identified else "de-identified"
     counts = f"{result.administrations} administrations of {result.episodes} episodes"
+    if to_stdout and args.table == "episodes":  # only the table written is counted
+        counts = f"{result.episodes} episodes"
     note(
         f"wrote {counts} ({kind}) to {args.out}",
         to_stderr=to_stdout,
