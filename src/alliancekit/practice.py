@@ -1179,7 +1179,8 @@ class Practice:
         """Verify the whole record: event chains, snapshots, projections, the audit chains and the seals.
 
         Returns an :class:`~alliancekit.integrity.verify.IntegrityReport` naming the first bad entry of
-        each check; nothing is written but the audit entry of the verification itself.
+        each check. It writes nothing, not even an audit entry of its own (it returns no record content
+        and must run on a read-only store); only a refusal (no actor, or the policy's) is audited.
         """
         return self._read.verify(actor, expected_head=expected_head)
 

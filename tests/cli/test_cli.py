@@ -120,6 +120,27 @@ def test_an_id_matching_no_episode_is_refused_and_audited(
     assert [record for _, record in _not_found_entries(db)] == ["zzzz"]
 
 
+@pytest.mark.parametrize("blank", ["", "  "], ids=["empty", "spaces"])
+@pytest.mark.parametrize(
+    "argv",
+    [("episode", "show"), ("export", "fhir", "--out", "-", "--episode")],
+    ids=["episode show", "export fhir --episode"],
+)
+def test_a_blank_id_is_refused_as_required(
+    argv: tuple[str, ...], blank: str, tmp_path: Path, demo_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # every id starts with "": it is a missing id, not an ambiguous prefix nor (export) every episode
+    db = tmp_path / "copy.sqlite"
+    db.write_bytes(demo_db.read_bytes())
+    with closing(sqlite3.connect(db)) as conn:
+        entries = conn.execute("SELECT count(*) FROM audit").fetchone()
+    code, out, err = run(capsys, *argv[:2], "--db", str(db), *argv[2:], blank)
+    assert (code, out) == (2, "")
+    assert err == "alliancekit: error: ID: required (an episode id or a unique prefix of it)\n"
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT count(*) FROM audit").fetchone() == entries
+
+
 def test_reading_a_missing_database_creates_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -177,6 +198,10 @@ def test_measures_validate_scores_or_names_the_error(
     assert "97.25" not in err + out
     code, _, err = run(capsys, "measures", "validate", "ors", str(tmp_path / "missing.json"))
     assert code == 2
+    assert "no such file" in err
+    code, _, err = run(capsys, "measures", "validate", "ors", str(tmp_path))
+    assert code == 2
+    assert err == f"alliancekit: error: {tmp_path}: file (it is a directory)\n"
 
 
 def test_measures_check_definition(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

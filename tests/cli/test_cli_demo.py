@@ -10,6 +10,8 @@ import pytest
 
 from alliancekit import Actor, Role, open_practice
 from alliancekit.cli.main import main
+from alliancekit.demo import simulate_practice
+from alliancekit.errors import ValidationError
 
 D = date(2026, 1, 19)
 _SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, "demo-clinic")
@@ -128,6 +130,8 @@ def test_a_file_that_is_not_alliancekits_is_never_replaced(
         (["--clients", "11"], "--clients: at least 12"),
         (["--clients", "0"], "--clients: at least 12"),
         (["--out", "{file}"], "exists and is not a directory"),
+        (["--today", "2199-11-02"], "--today: from 1901-03-27 to 2199-11-01"),
+        (["--today", "1901-03-26"], "--today: from 1901-03-27 to 2199-11-01"),
     ],
 )
 def test_arguments_are_checked_before_any_file_is_touched(
@@ -215,3 +219,27 @@ def test_a_bad_today_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixt
     assert exited.value.code == 2
     assert "--today" in capsys.readouterr().err
     assert not (tmp_path / "d.sqlite").exists()
+
+
+@pytest.mark.parametrize(("today", "ok"), [("2199-12-31", False), ("2199-11-01", True), ("1901-03-27", True)])
+def test_a_today_the_demo_cannot_simulate_is_refused_before_anything_is_written(
+    today: str, ok: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the bounds: the year-long course's intake 450 days before today, a booster 60 days after an ending
+    db, out = tmp_path / "d.sqlite", tmp_path / "out"
+    code, err = run(
+        capsys, "demo", "--db", str(db), "--clients", "12", "--today", today, "--out", str(out), "-q"
+    )
+    if ok:
+        assert code == 0, err
+        return
+    assert code == 2
+    assert err == (
+        "alliancekit: error: --today: from 1901-03-27 to 2199-11-01 (the demo records dates from 450 days "
+        "before it to 60 days after it)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValidationError) as refused:  # the library refuses it alike, before it opens a store
+        simulate_practice(db, clients=12, today=date.fromisoformat(today))
+    assert (refused.value.field, refused.value.rule) == ("today", "range")
+    assert list(tmp_path.iterdir()) == []

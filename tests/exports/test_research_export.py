@@ -399,4 +399,7 @@ def test_cli_with_a_key_from_the_environment_and_stdout(
     table = list(csv.DictReader(io.StringIO(out)))
     assert table
     assert table[0]["client"] == pseudonym(KEY, "client", "demo-client-000") or len(table[0]["client"]) == 32
-    assert "wrote" in err
+    assert err == f"wrote {len(table)} episodes (de-identified) to -\n"  # the table written, not the other
+    code, out, err = run(capsys, "export", "csv", "--db", str(practice_copy), "--out", "-")
+    rows = len(list(csv.DictReader(io.StringIO(out))))
+    assert err == f"wrote {rows} administrations of {len(table)} episodes (de-identified) to -\n"

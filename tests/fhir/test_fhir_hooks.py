@@ -10,7 +10,7 @@ import pytest
 
 from alliancekit import hookimpl, open_practice
 from alliancekit.domain import Actor
-from alliancekit.errors import PluginError
+from alliancekit.errors import PluginError, ValidationError
 from alliancekit.fhir import (
     ExportContext,
     ExportOptions,
@@ -48,6 +48,25 @@ def test_alliancekit_fhir_identity_default_uses_the_hosts_system(
     assert (
         eoc["managingOrganization"]["identifier"]["system"] == "https://clinic.example.org/ids/organization"
     )
+
+
+@pytest.mark.parametrize(
+    "system",
+    ["not a uri", "", "clinic.example.org/ids", "https:///ids", "https://x.example/ids?a=b", "urn:a b", 7],
+)
+def test_alliancekit_fhir_identity_system_must_be_an_absolute_uri(system: object) -> None:
+    # refused where the options are made, so every export path (CLI, Exporter, bulk) gets the check
+    with pytest.raises(ValidationError) as refused:
+        ExportOptions(identifier_system=system)  # type: ignore[arg-type]
+    assert refused.value.field == "identifier_system"
+    assert refused.value.rule in {"absolute-uri", "type"}
+
+
+@pytest.mark.parametrize(
+    "system", ["https://clinic.example.org/ids", "urn:oid:1.2.3", "urn:alliancekit:host"]
+)
+def test_alliancekit_fhir_identity_system_takes_urls_and_urns(system: str) -> None:
+    assert ExportOptions(identifier_system=system).identifier_system == system
 
 
 def test_alliancekit_fhir_identity_a_host_plugin_wins(

@@ -128,6 +128,23 @@ def test_cli_audit_verify_passes_then_names_the_first_bad_entry(
     assert f"events: episode {ep} event 2: content does not match its hash" in out
 
 
+def test_cli_audit_verify_with_a_key_but_nothing_sealed_claims_no_seal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "unsealed.sqlite"
+    active_episode(Practice(SQLiteStore(path))).practice.close()  # no audit key: no checkpoints
+    key_file = tmp_path / "audit.key"
+    key_file.write_bytes(KEY)
+    argv = ["audit", "verify", "--db", str(path), "--key-file", str(key_file)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("record ok:")
+    assert out.rstrip().endswith("0 checkpoints; no seals yet")
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["ok"], report["checkpoints"], report["seals_checked"]) == (True, 0, False)
+
+
 def test_cli_audit_show_filters(record: Record, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "show", "--db", str(record.path), "--client", "client-1", "--json"]) == 0
     entries = json.loads(capsys.readouterr().out)

@@ -21,7 +21,8 @@ from alliancekit import Actor, Purpose, Role, open_practice
 from alliancekit.cli.common import STDOUT, UsageError, add_json, iso_date, note, output, shown
 from alliancekit.cli.progress import Progress
 from alliancekit.demo import simulate_practice
-from alliancekit.demo.simulate import CLINIC, MIN_CLIENTS
+from alliancekit.demo.simulate import CLINIC, FIRST_TODAY, LAST_TODAY, MIN_CLIENTS
+from alliancekit.domain.checks import MAX_DATE, MIN_DATE
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
 from alliancekit.feedback.reports import write_report
 from alliancekit.practice import practice_file
@@ -128,6 +129,12 @@ def run(args: argparse.Namespace) -> int:
     # Every argument is checked, and what is at --db judged, before any file is touched.
     if args.clients < MIN_CLIENTS:
         raise UsageError(f"--clients: at least {MIN_CLIENTS}, so that every lifecycle stage appears")
+    if args.today is not None and not FIRST_TODAY <= args.today <= LAST_TODAY:
+        before, after = (FIRST_TODAY - MIN_DATE).days, (MAX_DATE - LAST_TODAY).days
+        raise UsageError(
+            f"--today: from {FIRST_TODAY} to {LAST_TODAY} (the demo records dates from {before} days before "
+            f"it to {after} days after it)"
+        )
     _check_out(args.out)
     doomed = _replaceable(location, args.force)
     if doomed is not None:

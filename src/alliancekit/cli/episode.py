@@ -42,7 +42,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def resolve_episode(practice: Practice, actor: Actor, prefix: str) -> str:
     """The one episode of the actor's clinic whose id starts with ``prefix``; when none does, ``prefix`` as
-    given, so that the guarded read that follows refuses it and audits the failed lookup (``not-found``)."""
+    given, so that the guarded read that follows refuses it and audits the failed lookup (``not-found``).
+    A blank ``prefix`` is refused before any read: every id starts with it."""
+    if not prefix.strip():
+        raise ValidationError("ID", "required", "an episode id or a unique prefix of it")
     matches = [ep for ep in practice.episode_ids(actor) if ep.startswith(prefix)]
     if not matches:
         return prefix

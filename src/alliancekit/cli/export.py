@@ -199,6 +199,8 @@ def run_csv(args: argparse.Namespace) -> int:
             )
     kind = "identified" if result.identified else "de-identified"
     counts = f"{result.administrations} administrations of {result.episodes} episodes"
+    if to_stdout and args.table == "episodes":  # only the table written is counted
+        counts = f"{result.episodes} episodes"
     note(
         f"wrote {counts} ({kind}) to {args.out}",
         to_stderr=to_stdout,
@@ -258,7 +260,7 @@ def run_fhir(args: argparse.Namespace) -> int:
         check_base_url("request", args.request_url, query=True)
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
-        if args.episode:
+        if args.episode is not None:  # "" is a blank id, refused, not a request for every episode
             episode_id = resolve_episode(practice, actor, args.episode)
             bundles = episode_bundles(
                 practice,

@@ -45,8 +45,10 @@ def _read(name: str) -> bytes:
     if name == "-":
         return sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
     path = Path(name)
-    if not path.is_file():
+    if not path.exists():
         raise ValidationError(name, "exists", "no such file")
+    if not path.is_file():
+        raise ValidationError(name, "file", "it is a directory" if path.is_dir() else "not a regular file")
     with path.open("rb") as handle:
         return handle.read(MAX_INPUT_BYTES + 1)
 

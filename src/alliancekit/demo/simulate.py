@@ -58,6 +58,8 @@ from alliancekit.domain import (
     Session,
     SessionStructure,
 )
+from alliancekit.domain.checks import MAX_DATE, MIN_DATE, check_date
+from alliancekit.errors import ValidationError
 from alliancekit.lifecycle.rules import review_due
 from alliancekit.practice import Practice, open_practice
 
@@ -122,6 +124,13 @@ _LONG_COURSE_START = 450
 #: Clients seen together start this many days before today (open ones later, so they are seen lately).
 _TOGETHER_START = 110
 _TOGETHER_OPEN_START = 70
+#: A maintenance plan books its booster session this many days after the planned ending.
+_BOOSTER_AFTER = 60
+#: The todays a demo can be made for: its records fall from the year-long course's intake before today
+#: to a booster session after it (an ending on today), and every date a record holds is within
+#: :data:`~alliancekit.domain.checks.MIN_DATE` .. :data:`~alliancekit.domain.checks.MAX_DATE`.
+FIRST_TODAY = MIN_DATE + timedelta(days=_LONG_COURSE_START)
+LAST_TODAY = MAX_DATE - timedelta(days=_BOOSTER_AFTER)
 
 Progress = Callable[[int, int], None]
 
@@ -404,7 +413,7 @@ class _Client:
                 warning_signs=("synthetic: sleeping badly for a week",),
                 coping_strategies=("synthetic: sleep diary", "synthetic: call a friend"),
                 supports=("synthetic: sibling",),
-                booster_sessions=(self.day + timedelta(days=60),),
+                booster_sessions=(self.day + timedelta(days=_BOOSTER_AFTER),),
                 return_plan="synthetic: book a session through reception if warning signs last two weeks",
             )
             if with_plan
@@ -678,16 +687,18 @@ def simulate_practice(
     """Create a demo practice at ``location`` (an SQLite path, or any store location) and fill it.
 
     ``today`` is the clinic's today the demo is made for (by default today's date in UTC): intakes fall
-    over the twelve months before it and nothing is recorded after it. The same ``seed``, ``clients`` and
-    ``today`` always give the same records, ids and timestamps. The individual clients' commands go
-    through one batch (:meth:`Practice.batch`), one transaction per :data:`BATCH_SIZE` commands.
+    over the twelve months before it and nothing is recorded after it. It is from :data:`FIRST_TODAY` to
+    :data:`LAST_TODAY` (else ``today: range``, before anything is written). The same ``seed``,
+    ``clients`` and ``today`` always give the same records, ids and timestamps. The individual clients'
+    commands go through one batch (:meth:`Practice.batch`), one transaction per :data:`BATCH_SIZE` commands.
     """
     if clients < MIN_CLIENTS:
-        from alliancekit.errors import ValidationError
-
         raise ValidationError("clients", "minimum", f"at least {MIN_CLIENTS} so that every stage appears")
+    today = datetime.now(UTC).date() if today is None else check_date("today", today)
+    if not FIRST_TODAY <= today <= LAST_TODAY:  # before anything is opened: a refusal leaves no file
+        raise ValidationError("today", "range", f"from {FIRST_TODAY} to {LAST_TODAY} for the demo")
     rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by design
-    clock = _Clock(today or datetime.now(UTC).date())
+    clock = _Clock(today)
     practice = open_practice(location, clock=clock, ids=lambda kind: f"{rng.getrandbits(128):032x}")
     sim = _Simulation(practice, rng, clock)
     courses = list(COURSES) + [rng.choice(RANDOM_COURSES) for _ in range(clients - len(COURSES))]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -19,18 +21,47 @@ EXPORT_PURPOSES: dict[Purpose, str] = {
 }
 
 
+#: An absolute URI (RFC 3986): a scheme, a colon, then no whitespace. Neither query nor fragment: the
+#: default identity appends ``/client`` (``:client`` to a URN), which would end up inside them.
+_ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s?#]+\Z")
+
+
+def _check_system(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ValidationError("identifier_system", "type", "text expected")
+    if not (_ABSOLUTE_URI.match(value) and value.isprintable() and _has_host(value)):
+        raise ValidationError(
+            "identifier_system",
+            "absolute-uri",
+            "an absolute URI (scheme:...) without spaces, query or fragment",
+        )
+
+
+def _has_host(uri: str) -> bool:
+    """Whether an http(s) URI names a host (``https:///x`` does not); any other scheme has none to name."""
+    try:
+        parts = urlsplit(uri)
+        return parts.scheme.lower() not in ("http", "https") or bool(parts.hostname)
+    except ValueError:  # a malformed authority, such as an unclosed IPv6 bracket
+        return False
+
+
 @attrs.frozen
 class ExportOptions:
     """The host's settings for an export.
 
-    :param identifier_system: base URL (or URN) of the host's identifier systems; the default identity
-        makes ``<base>/client``, ``<base>/practitioner``, ``<base>/organization`` and ``<base>/device``.
+    :param identifier_system: base URL (or URN) of the host's identifier systems, an absolute URI without
+        query or fragment (else :class:`~alliancekit.errors.ValidationError`, rule ``absolute-uri``); the
+        default identity makes ``<base>/client``, ``<base>/practitioner``, ``<base>/organization`` and
+        ``<base>/device``.
     :param include_text: put free text (goal wording, maintenance-plan entries, rupture notes) in the
         resources. ``None`` means: for treatment and client access, not for quality improvement (minimum
         necessary).
     """
 
-    identifier_system: str | None = None
+    identifier_system: str | None = attrs.field(default=None, validator=_check_system)
     include_text: bool | None = None
 
 

@@ -91,6 +91,8 @@ class IntegrityReport:
     audit_entries: int
     checkpoints: int
     seals_checked: bool
+    """Whether the checkpoints' MACs were checked under the host's key: false without a key, and false
+    with no checkpoint to check (nothing sealed yet)."""
     findings: tuple[Finding, ...] = ()
     """The first bad entry of each check that failed, in the order of :data:`CHECKS`."""
 
@@ -108,7 +110,12 @@ class IntegrityReport:
             f"{self.episodes} episodes, {self.events} events, {self.audit_entries} audit entries, "
             f"{self.checkpoints} checkpoints"
         )
-        seals = "seals verified" if self.seals_checked else "seals not checked (no key)"
+        if self.seals_checked:
+            seals = "seals verified"
+        elif self.checkpoints:
+            seals = "seals not checked (no key)"
+        else:
+            seals = "no seals yet" if self.finding("seals") is None else "no seals found"
         if self.ok:
             return f"record ok: {counts}; {seals}"
         failed = ", ".join(f.check for f in self.findings)
@@ -317,8 +324,8 @@ def verify_record(
     """Check the whole record (see the module docstring); reads nothing but its arguments.
 
     :param audit: every audit entry, ordered by shard then position (``Store.audit_records()``).
-    :param key: the host's seal key; without it the seals' MACs are not checked (``seals_checked`` false),
-        only what the checkpoints claim about the entries.
+    :param key: the host's seal key; without it the seals' MACs are not checked, only what the checkpoints
+        claim about the entries. ``seals_checked`` is true only with a key and at least one checkpoint.
     :param expected_head: the latest checkpoint as the host kept it outside the database.
     :param upcast: a stored snapshot in the shape ``fold`` writes (a snapshot of an older shape is
         compared as its upcaster reads it).
@@ -398,6 +405,6 @@ def verify_record(
         events=event_count,
         audit_entries=len(audit),
         checkpoints=len(checkpoints),
-        seals_checked=key is not None,
+        seals_checked=key is not None and bool(checkpoints),
         findings=findings,
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from alliancekit import CaseloadRow, __version__
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_date
 from alliancekit.domain.vocab import AlertSeverity
 from alliancekit.feedback.reports import palette
 from alliancekit.feedback.reports.attention import AttentionItem, attention_list
@@ -174,6 +175,8 @@ def render_report(
     practice: Practice, actor: Actor, *, today: date | None = None, max_charts: int = DEFAULT_MAX_CHARTS
 ) -> str:
     """The report as one HTML document (see the module docstring)."""
+    if today is not None:  # bad input is refused before the first read, which writes an audit entry
+        today = check_date("today", today)
     outcomes = practice_outcomes(practice, actor)  # the guarded read first: it refuses a missing actor
     today = today or practice.clinic_today(actor.clinic_id)
     items = attention_list(practice, actor, today=today)
@@ -214,8 +217,9 @@ def write_report(
     max_charts: int = DEFAULT_MAX_CHARTS,
 ) -> Path:
     """Write ``report.html`` into ``out_dir`` (created if missing) and return its path."""
+    page = render_report(practice, actor, today=today, max_charts=max_charts)  # refusals first: no empty dir
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "report.html"
-    path.write_text(render_report(practice, actor, today=today, max_charts=max_charts), encoding="utf-8")
+    path.write_text(page, encoding="utf-8")
     return path
