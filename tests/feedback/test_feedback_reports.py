@@ -249,13 +249,20 @@ def test_report_command_on_a_missing_or_bad_input(tmp_path: Path, capsys: pytest
     assert "no episodes yet" in (tmp_path / "o" / "report.html").read_text(encoding="utf-8")
 
 
-def test_a_refused_report_date_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("option", "rule"),
+    [(("--today", "2200-01-01"), "today: range"), (("--max-charts", "-1"), "max_charts: range")],
+    ids=["today", "max-charts"],
+)
+def test_a_refused_report_option_writes_nothing(
+    option: tuple[str, str], rule: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "p.sqlite"
     with open_practice(db) as practice:
         entries = len(practice.store.audit_records())
     out = tmp_path / "new"
-    assert main(["report", "--db", str(db), "--out", str(out), "--today", "2200-01-01"]) == 2
-    assert "today: range" in capsys.readouterr().err
+    assert main(["report", "--db", str(db), "--out", str(out), *option]) == 2
+    assert rule in capsys.readouterr().err
     assert not out.exists()  # not even the directory
     with open_practice(db) as practice:
         assert len(practice.store.audit_records()) == entries  # nor the audit entry of a read

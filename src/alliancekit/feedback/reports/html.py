@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from alliancekit import CaseloadRow, __version__
 from alliancekit.domain.actors import Actor
-from alliancekit.domain.checks import check_date
+from alliancekit.domain.checks import check_date, check_int
 from alliancekit.domain.vocab import AlertSeverity
 from alliancekit.feedback.reports import palette
 from alliancekit.feedback.reports.attention import AttentionItem, attention_list
@@ -177,6 +177,7 @@ def render_report(
     """The report as one HTML document (see the module docstring)."""
     if today is not None:  # bad input is refused before the first read, which writes an audit entry
         today = check_date("today", today)
+    max_charts = check_int("max_charts", max_charts, lo=0)  # a negative count would slice from the end
     outcomes = practice_outcomes(practice, actor)  # the guarded read first: it refuses a missing actor
     today = today or practice.clinic_today(actor.clinic_id)
     items = attention_list(practice, actor, today=today)
