@@ -4,6 +4,11 @@ Every free-text field (the ``repr=False`` text of every record handed to the fac
 argument) gets the canary appended on its way into the public API, with logging captured at DEBUG. Then the
 canary is looked for in the logs, in the messages of exceptions raised with canary-laden input, in the
 reprs of every record, state and event object the facade returns, and in the CLI's text output.
+
+Client references get a marker of their own: every reference the demo opens an episode or adds a
+participant with, wherever it is passed afterwards (a rater, an actor's id). A reference and the alerts an
+episode raised (a risk item endorsed among them) are client data too, kept out of every repr; the CLI may
+print a reference where the user asked for it (the caseload), so only its repr-free output is not checked.
 """
 
 from __future__ import annotations
@@ -25,9 +30,12 @@ from alliancekit.cli.main import main
 from alliancekit.demo import simulate_practice
 from alliancekit.domain import Actor, Purpose, Role, Session
 from alliancekit.errors import AlliancekitError
+from alliancekit.feedback.reports import attention_list, practice_outcomes, progress_chart, quality_reports
+from alliancekit.feedback.rules import alert_rules
 from alliancekit.store.sqlite import SQLiteStore
 
 CANARY = "CANARY-7f3e9b2a-do-not-leak"
+REF_MARK = "-ref4c9d1e"
 TEXT_ARGUMENTS = ("reason", "text", "statement", "override_reason")
 #: Hidden fields (kept out of reprs) that hold no free text: a record or a number.
 NOT_TEXT = {"maintenance_plan", "total"}
@@ -55,12 +63,36 @@ def _inject(value: Any) -> Any:
     return attrs.evolve(value, **changes)
 
 
+#: The demo's client references as given and as the practice sees them, with REF_MARK.
+_REFS: dict[str, str] = {}
+
+
+def _marked(value: Any) -> Any:
+    """``value`` with REF_MARK on every client reference in it: a ``client_ref`` (an episode's or a
+    participant's) is learnt, and every string equal to one learnt (a rater, an actor's id) is marked."""
+    if isinstance(value, str):
+        return _REFS.get(value, value)
+    if isinstance(value, tuple | list):
+        return type(value)(_marked(v) for v in value)
+    if isinstance(value, dict):
+        return {_marked(k): _marked(v) for k, v in value.items()}
+    if not attrs.has(type(value)):
+        return value
+    ref = getattr(value, "client_ref", None)
+    if isinstance(ref, str) and not ref.endswith(REF_MARK):
+        _REFS.setdefault(ref, ref + REF_MARK)
+    fields = [f for f in attrs.fields(type(value)) if f.init]
+    return attrs.evolve(value, **{f.alias: _marked(getattr(value, f.name)) for f in fields})
+
+
 def _canary_everywhere(method: Any) -> Any:
     @functools.wraps(method)
     def wrapper(self: Practice, *args: Any, **kwargs: Any) -> Any:
-        args = tuple(_inject(a) for a in args)
+        if isinstance(kwargs.get("client_ref"), str) and not kwargs["client_ref"].endswith(REF_MARK):
+            _REFS.setdefault(kwargs["client_ref"], kwargs["client_ref"] + REF_MARK)
+        args = tuple(_inject(_marked(a)) for a in args)
         kwargs = {
-            k: (f"{v} {CANARY}" if k in TEXT_ARGUMENTS and isinstance(v, str) else _inject(v))
+            k: (f"{v} {CANARY}" if k in TEXT_ARGUMENTS and isinstance(v, str) else _inject(_marked(v)))
             for k, v in kwargs.items()
         }
         return method(self, *args, **kwargs)
@@ -78,12 +110,13 @@ def _reprs(value: Any, seen: set[int] | None = None) -> Iterator[str]:
     if attrs.has(type(value)):
         for field in attrs.fields(type(value)):
             inner = getattr(value, field.name)
-            hidden_data = field.repr is False and (
-                isinstance(inner, dict | Mapping)
-                or (isinstance(inner, tuple) and not any(attrs.has(type(i)) for i in inner))
-            )
-            if not hidden_data:  # the text a repr=False field holds is data, not a repr
+            if field.repr is True or attrs.has(type(inner)):
                 yield from _reprs(inner, seen)
+            elif isinstance(inner, Mapping | tuple | list):
+                # a hidden field's collection is data (keys, texts): only the objects in it have reprs
+                values = inner.values() if isinstance(inner, Mapping) else inner
+                for item in values:
+                    yield from _reprs(item, seen)
     elif isinstance(value, list | tuple):
         for item in value:
             yield from _reprs(item, seen)
@@ -95,6 +128,7 @@ def _reprs(value: Any, seen: set[int] | None = None) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def canary_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     path = tmp_path_factory.mktemp("canary") / "demo.sqlite"
+    _REFS.clear()
     patch = pytest.MonkeyPatch()
     for name in dir(Practice):
         if not name.startswith("_") and callable(getattr(Practice, name)) and name != "close":
@@ -162,9 +196,15 @@ def _exercise(path: Path) -> list[str]:
         texts += _reprs(practice.client_view(client, ep))
         texts += _reprs(practice.process_notes(me, ep))
         texts += _reprs(practice.rebuild_state(system, ep))
+        texts += _reprs(practice.alerts(me, ep))
+        texts += _reprs(progress_chart(practice, me, ep))
         texts.append(repr(practice.timeline(me, ep)))
         texts += _refusals(practice, sup, me, client, ep)
     texts += _reprs(rows)
+    texts += _reprs(practice.closed_outcomes(sup))
+    texts += _reprs(attention_list(practice, sup, today=date(2026, 6, 4)))
+    texts += _reprs(practice_outcomes(practice, sup))
+    texts += _reprs(quality_reports(practice, sup, today=date(2026, 6, 4)))
     texts += _reprs(practice.store.audit_records())
     texts.append(repr(practice))
     texts.append(repr(practice.store))
@@ -210,6 +250,31 @@ def test_the_canary_is_nowhere_in_logs_exceptions_or_reprs(canary_demo: tuple[Pa
     assert len(texts) > 1000
     leaks = [t for t in texts if CANARY in t]
     assert not leaks, leaks[:3]
+
+
+def test_no_client_reference_or_alert_is_in_logs_exceptions_or_reprs(
+    canary_demo: tuple[Path, list[str]],
+) -> None:
+    path, texts = canary_demo
+    query = "SELECT payload FROM events WHERE type = ?"
+    with closing(sqlite3.connect(path)) as conn, conn:
+        refs = [r[0] for r in conn.execute("SELECT client_ref FROM episodes")]
+        participants = [r[0] for r in conn.execute(query, ("participant-added",))]
+        alerts = [r[0] for r in conn.execute(query, ("alert-raised",))]
+    # the checks below can fail: every reference is marked, a client endorsed PHQ-9 item 9, and the reprs
+    # walked include the alerts and the objects that hold a reference
+    assert refs
+    assert all(ref.endswith(REF_MARK) for ref in refs)
+    assert participants
+    assert all(REF_MARK in payload for payload in participants)
+    assert any("risk-item-endorsed" in payload for payload in alerts)
+    kinds = ("AlertState(", "AlertRaised(", "EpisodeOpened(", "ProgressChart(", "AuditRecord(", "Reason(")
+    for kind in kinds:
+        assert any(t.startswith(kind) for t in texts), kind
+    with closing(Practice(SQLiteStore(path))) as practice:
+        rule_ids = {rule.id for rule in alert_rules(practice.plugins)}
+    leaks = [t for t in texts if REF_MARK in t or any(rule_id in t for rule_id in rule_ids)]
+    assert not leaks, (len(leaks), sorted({t.partition("(")[0][:60] for t in leaks}), leaks[:2])
 
 
 def test_the_canary_is_not_in_cli_text_output(

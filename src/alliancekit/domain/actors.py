@@ -4,6 +4,7 @@ import attrs
 
 from alliancekit.domain import inputs
 from alliancekit.domain.checks import record, ref
+from alliancekit.domain.reprs import without_client_ids
 from alliancekit.domain.vocab import Purpose, Role
 
 
@@ -15,3 +16,5 @@ class Actor:
     role: Role = attrs.field(converter=inputs.role)
     clinic_id: str = ref()
     purpose: Purpose = attrs.field(default=Purpose.TREATMENT, converter=inputs.purpose)
+
+    __repr__ = without_client_ids  # a client's id is their client reference

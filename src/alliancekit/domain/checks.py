@@ -485,11 +485,12 @@ def texts(*, default: tuple[str, ...] = (), repr: bool = False) -> tuple[str, ..
 
 
 @overload
-def _ref() -> str: ...
+def _ref(*, repr: Callable[[Any], str] | bool = ...) -> str: ...
 @overload
-def _ref(*, default: None) -> str | None: ...
-def _ref(*, default: Any = attrs.NOTHING) -> Any:
-    return attrs.field(default=default, metadata={_KIND: _REF})
+def _ref(*, default: None, repr: Callable[[Any], str] | bool = ...) -> str | None: ...
+def _ref(*, default: Any = attrs.NOTHING, repr: Callable[[Any], str] | bool = True) -> Any:
+    # repr=hidden (alliancekit.domain.reprs): a client's reference is client data, not printed
+    return attrs.field(default=default, repr=repr, metadata={_KIND: _REF})
 
 
 #: The metadata of a field holding a tuple of ids: each item is checked as :func:`ref` checks an id (the

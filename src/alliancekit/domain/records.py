@@ -12,6 +12,7 @@ import attrs
 
 from alliancekit.domain import inputs
 from alliancekit.domain.checks import ID_ITEMS, PLANNED, check_sequence_of, record, ref, text
+from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import (
     AdministrationTiming,
     Attendance,
@@ -113,9 +114,9 @@ class Administration:
     answers: Mapping[str, float | None] = attrs.field(factory=dict, repr=False)
     rater: Rater = attrs.field(default=Rater.CLIENT, converter=inputs.rater)
     """Who completed it: the participant themselves, or a collateral rater (a parent, a teacher, ...)."""
-    about: str | None = ref(default=None)
+    about: str | None = ref(default=None, repr=hidden)
     """The participant it is about (their host reference); ``None``: the episode's identified client."""
-    rater_ref: str | None = ref(default=None)
+    rater_ref: str | None = ref(default=None, repr=hidden)
     """The host's reference for a collateral rater, when it has one (a parent taking part, say)."""
     total: float | None = attrs.field(default=None, repr=False)
     """A total recorded without its items (a history imported from a system that kept only totals):
@@ -139,7 +140,9 @@ class Session:
     helpful: str = text(default="")
     """What the client found helpful."""
     not_helpful: str = text(default="")
-    attended_by: tuple[str, ...] = attrs.field(default=(), converter=inputs.refs, metadata=ID_ITEMS)
+    attended_by: tuple[str, ...] = attrs.field(
+        default=(), converter=inputs.refs, metadata=ID_ITEMS, repr=hidden
+    )
     """The participants present (host references); empty: every participant of the episode."""
     group_session_id: str | None = ref(default=None)
     """The group session this record is one member's part of, when it is one."""
@@ -150,7 +153,7 @@ class Participant:
     """A client taking part in an episode with others (a partner, a parent, a child), with their own
     host reference, role and consent."""
 
-    client_ref: str = ref()
+    client_ref: str = ref(repr=hidden)
     role: ParticipantRole = attrs.field(converter=inputs.participant_role)
     consent: Consent
 

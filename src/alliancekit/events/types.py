@@ -26,6 +26,7 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
+from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import AlertSeverity, ClosingReason, Rater, RequestPoint
 from alliancekit.protocols.definition import MeasurementProtocol
 
@@ -69,7 +70,7 @@ class RecordedScore:
     band: str | None = attrs.field(default=None, repr=False)
     clinical: bool | None = attrs.field(default=None, repr=False)
     risk_items: tuple[str, ...] = attrs.field(default=(), repr=False)
-    about: str | None = None
+    about: str | None = attrs.field(default=None, repr=hidden)
     """The participant the score is about; ``None``: the episode's identified client."""
     rater: Rater = Rater.CLIENT
     """Who rated: the participant themselves or a collateral rater."""
@@ -82,7 +83,7 @@ class RecordedScore:
 
 @event("episode-opened")
 class EpisodeOpened(Event):
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     """The host's opaque reference for the client: never a name."""
     clinician_id: str
     opened_on: date
@@ -266,14 +267,14 @@ class AlertRaised(Event):
     """A feedback rule fired on a new fact. Its message is fixed text: no client words, no scores."""
 
     alert_id: str
-    rule_id: str
-    severity: AlertSeverity
-    message: str
+    rule_id: str = attrs.field(repr=hidden)
+    severity: AlertSeverity = attrs.field(repr=hidden)
+    message: str = attrs.field(repr=hidden)
     raised_on: date
     at_session: int
     """Sessions scheduled when the alert was raised."""
-    measure_id: str | None = None
-    participant: str | None = None
+    measure_id: str | None = attrs.field(default=None, repr=hidden)
+    participant: str | None = attrs.field(default=None, repr=hidden)
     """The participant the alert is about, in an episode with several; ``None``: the identified client
     (or the episode as a whole)."""
 

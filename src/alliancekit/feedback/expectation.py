@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.errors import ValidationError
 from alliancekit.events.types import ReviewedScore
 from alliancekit.feedback.config import FeedbackConfig
@@ -216,8 +217,8 @@ class Outcome:
     """One closed episode's course on a measure: intake, final score, and sessions from first to last."""
 
     measure_id: str
-    intake: float
-    final: float
+    intake: float = attrs.field(repr=hidden)
+    final: float = attrs.field(repr=hidden)
     sessions: int
     """Session index of the final score counted from the intake's session (1 = same session)."""
 

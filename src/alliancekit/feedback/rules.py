@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import AlertSeverity, Attendance, Rater
 from alliancekit.errors import PluginError, ValidationError
 from alliancekit.events.types import (
@@ -48,7 +49,7 @@ class Target:
     """What a rule fires for when it is about one participant of an episode with several."""
 
     measure_id: str | None
-    participant: str | None = None
+    participant: str | None = attrs.field(default=None, repr=hidden)
     """The participant's host reference; ``None``: the identified client (or the episode as a whole)."""
 
 
@@ -61,7 +62,7 @@ class ScoredMeasure:
     latest: float
     session: int
     """Counted from the intake's session (1 = the intake's own session)."""
-    participant: str | None = None
+    participant: str | None = attrs.field(default=None, repr=hidden)
     """Whose self-ratings these are, when not the identified client's."""
 
     @property

@@ -29,6 +29,7 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
+from alliancekit.domain.reprs import hidden, without_client_ids
 from alliancekit.domain.vocab import FitOutcome, GoalProgress, GoalStatus, RequestPoint
 from alliancekit.events import catalog
 from alliancekit.events.types import (
@@ -74,6 +75,8 @@ class Envelope:
     on: date | None = None
     """The day the event names, where no resource keeps it: a goal's agreement and each revision (a Goal
     is its current version only), for its Provenance's ``occurredDateTime``."""
+
+    __repr__ = without_client_ids  # a client actor's id is their client reference
 
     @classmethod
     def of(cls, stored: TimelineEntry) -> Envelope:
@@ -138,7 +141,7 @@ class SessionRecord(Record):
     scores: tuple[RecordedScore, ...] = attrs.field(repr=False)
     corrected: bool
     clinician_id: str
-    participants: tuple[str, ...] = ()
+    participants: tuple[str, ...] = attrs.field(default=(), repr=hidden)
     """The episode's other participants when the session was held (host references)."""
     facilitators: tuple[str, ...] = ()
     """The group's facilitators, for a group session."""
@@ -247,14 +250,14 @@ class MaintenancePlanRecord(Record):
 class AlertRecord(Record):
     KIND = "alert"
     alert_id: str
-    rule: str
-    severity: str | None
+    rule: str = attrs.field(repr=hidden)
+    severity: str | None = attrs.field(repr=hidden)
     raised_on: date
     acknowledged_on: date | None = None
     resolved_on: date | None = None
-    measure_id: str | None = None
+    measure_id: str | None = attrs.field(default=None, repr=hidden)
     """The measure whose scores raised it, if one did."""
-    participant: str | None = None
+    participant: str | None = attrs.field(default=None, repr=hidden)
     """The other participant it is about (``None``: the identified client, or the episode)."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import Modality
 
 
@@ -41,7 +42,7 @@ class RowError:
 class EpisodeRef:
     """An episode as the source knows it: the client, the source's episode reference, who treats."""
 
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     episode_ref: str
     clinician_id: str
     opened_on: date
@@ -86,10 +87,10 @@ class OpenAlert:
     of ``rule_id`` raised on ``raised_on`` about ``measure_id`` and ``participant``. A step that names one
     that is no longer open (the episode's closing resolved it, or an earlier run did) is left out."""
 
-    rule_id: str
+    rule_id: str = attrs.field(repr=hidden)
     raised_on: date
-    measure_id: str | None = None
-    participant: str | None = None
+    measure_id: str | None = attrs.field(default=None, repr=hidden)
+    participant: str | None = attrs.field(default=None, repr=hidden)
     acknowledged: bool = False
     """Look for one already acknowledged (to resolve it) as well as one only raised."""
 

@@ -19,6 +19,7 @@ from alliancekit.domain.records import (
     RuptureNote,
     Session,
 )
+from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import RequestPoint
 from alliancekit.events.types import RecordedScore, ReviewedScore
 from alliancekit.lifecycle.state import SessionRef
@@ -196,7 +197,7 @@ class JoinGroup(Command):
 class OpenEpisode(Command):
     """Open an episode: the one command decided without a state (it starts the stream)."""
 
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     clinician_id: str
     opened_on: date
 

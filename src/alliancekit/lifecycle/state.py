@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import (
     AlertSeverity,
     AlertStatus,
@@ -89,13 +90,13 @@ class AlertState:
     before they were kept (an older shape, which the library folds from the events instead).
     """
 
-    rule_id: str
-    severity: AlertSeverity
+    rule_id: str = attrs.field(repr=hidden)
+    severity: AlertSeverity = attrs.field(repr=hidden)
     status: AlertStatus = AlertStatus.RAISED
-    measure_id: str | None = None
+    measure_id: str | None = attrs.field(default=None, repr=hidden)
     raised_on: date | None = None
-    message: str | None = None
-    participant: str | None = None
+    message: str | None = attrs.field(default=None, repr=hidden)
+    participant: str | None = attrs.field(default=None, repr=hidden)
     """The participant the alert is about, in an episode with several (``None``: the identified client)."""
 
     @property
@@ -132,7 +133,7 @@ class TrackedScores:
     ratings, which ``first_scores``/``latest_scores`` keep as they always have)."""
 
     measure_id: str
-    about: str
+    about: str = attrs.field(repr=hidden)
     """The participant it is about (host reference)."""
     rater: Rater
     first: ScorePoint
@@ -160,19 +161,19 @@ class EpisodeState:
     """Where an episode stands. ``version`` is the number of events folded into it."""
 
     episode_id: str
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     clinic_id: str
     clinician_id: str
     opened_on: date
     stage: Stage = Stage.CONSULTATION
     version: int = 0
-    closing_reason: ClosingReason | None = None
-    ending_reason: EndingReason | None = None
-    ending_planned: bool | None = None
+    closing_reason: ClosingReason | None = attrs.field(default=None, repr=hidden)
+    ending_reason: EndingReason | None = attrs.field(default=None, repr=hidden)
+    ending_planned: bool | None = attrs.field(default=None, repr=hidden)
     closed_on: date | None = None
     consultation_on: date | None = None
     treatment_consent: bool = False
-    fit: FitOutcome | None = None
+    fit: FitOutcome | None = attrs.field(default=None, repr=hidden)
     fit_on: date | None = None
     goals: Mapping[str, GoalState] = attrs.field(factory=dict)
     sessions_scheduled: int = 0
@@ -198,15 +199,15 @@ class EpisodeState:
     """Attended sessions by modality."""
     alerts: Mapping[str, AlertState] = attrs.field(factory=dict)
     """Open alerts by id (bounded: at most one active per rule and measure)."""
-    alert_keys_raised: tuple[str, ...] = ()
+    alert_keys_raised: tuple[str, ...] = attrs.field(default=(), repr=hidden)
     """Every rule-and-measure key that has ever raised an alert here (for once-per-episode rules)."""
     stage_before_hold: Stage | None = None
     last_activity_on: date | None = None
     lockbox: Mapping[str, LockboxState] = attrs.field(factory=dict)
     """The client's lockbox directives in force, by id."""
-    participants: Mapping[str, ParticipantState] = attrs.field(factory=dict)
+    participants: Mapping[str, ParticipantState] = attrs.field(repr=hidden, factory=dict)
     """Clients taking part besides the identified client, by host reference (empty: a single client)."""
-    tracks: Mapping[str, TrackedScores] = attrs.field(factory=dict)
+    tracks: Mapping[str, TrackedScores] = attrs.field(repr=hidden, factory=dict)
     """Scores of the other participants and of collateral raters, by :func:`track_key`."""
     group_id: str | None = None
     """The therapy group the client belongs to, if any."""

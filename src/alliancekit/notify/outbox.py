@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.errors import ValidationError
 from alliancekit.events.catalog import NOTIFYING
 from alliancekit.store.protocol import OutboxRecord, StoredEvent
@@ -187,8 +188,8 @@ class Notification:
     attempt: int
     """1 for the first attempt."""
     alert_id: str | None = None
-    rule_id: str | None = None
-    severity: str | None = None
+    rule_id: str | None = attrs.field(default=None, repr=hidden)
+    severity: str | None = attrs.field(default=None, repr=hidden)
     request_id: str | None = None
     """For an administration request or reminder: the request."""
     link: str | None = attrs.field(default=None, repr=False)

@@ -8,6 +8,7 @@ from datetime import date, datetime
 import attrs
 
 from alliancekit.domain.records import MaintenancePlan
+from alliancekit.domain.reprs import hidden, without_client_ids
 from alliancekit.events.types import Event
 from alliancekit.lifecycle.state import EpisodeState
 
@@ -25,6 +26,8 @@ class TimelineEntry:
     actor_role: str
     corrects: str | None
     event: Event = attrs.field(repr=False)
+
+    __repr__ = without_client_ids  # a client actor's id is their client reference
 
 
 class Timeline(list["TimelineEntry"]):
@@ -44,7 +47,7 @@ class SharedRecord:
     """
 
     episode_id: str
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     entries: tuple[TimelineEntry, ...] = attrs.field(repr=False)
     withheld: bool
     state: EpisodeState | None = attrs.field(default=None, repr=False, eq=False)

@@ -25,6 +25,8 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import attrs
 
+from alliancekit.domain.reprs import hidden, without_client_ids
+
 
 @attrs.frozen
 class StoredEvent:
@@ -48,6 +50,8 @@ class StoredEvent:
     """The hash of the event before this one in its stream (``GENESIS`` for the first); set by the core."""
     hash: str = ""
     """:func:`alliancekit.integrity.chain.event_hash` of this event after ``prev_hash``; set by the core."""
+
+    __repr__ = without_client_ids  # a client actor's id is their client reference
 
 
 class Snapshot(NamedTuple):
@@ -82,7 +86,7 @@ class CaseloadRow:
     episode_id: str
     clinic_id: str
     clinician_id: str
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     stage: str
     version: int
     opened_on: date
@@ -97,9 +101,9 @@ class CaseloadRow:
     """Every N attended sessions, or when a red or urgent alert asked for a review."""
     closed_on: date | None
     # -- added by the feedback engine (defaults keep older callers working) ---------------------------
-    open_alerts_json: str = "[]"
+    open_alerts_json: str = attrs.field(default="[]", repr=hidden)
     """The open alerts, most severe first: ``[{"id", "rule", "severity", "status", "measure"?}]``."""
-    highest_severity: str | None = None
+    highest_severity: str | None = attrs.field(default=None, repr=hidden)
     """The most severe open alert's severity (info, amber, red, urgent), or ``None``."""
     outcome_measure: str | None = None
     """The primary outcome measure: the outcome-kind measure scored first in the episode."""
@@ -111,7 +115,7 @@ class CaseloadRow:
     """Session index of the latest total counted from the intake's session (1 = the same session)."""
     modality: str | None = None
     """The modality of most attended sessions (in-person, video, phone)."""
-    ending_reason: str | None = None
+    ending_reason: str | None = attrs.field(default=None, repr=hidden)
     """Why therapy ended (goals-met, dropout, ...), once closed with an ending."""
     lockbox_json: str = "{}"
     """The client's lockbox directives in force: ``{id: {"scope", "classes", "recipients"}}`` (canonical
@@ -227,7 +231,7 @@ class AuditRecord:
     ``refused`` (the policy, or a call without an actor), ``not-found`` (the call named an episode that does
     not exist: a failed access attempt, filed in the actor's clinic and naming no client) or ``replayed`` (a
     keyed command answered again with its first result, writing nothing else)."""
-    client_ref: str = ""
+    client_ref: str = attrs.field(default="", repr=hidden)
     """The host's reference of the client whose record it is, when there is one (for access requests)."""
     detail: str = attrs.field(default="", repr=False)
     """A stated reason (break-glass, lockbox override); the actor's words, never shown in a repr."""
@@ -239,6 +243,8 @@ class AuditRecord:
     """1-based place in its shard's chain; set by the store, under its write lock, with the two hashes."""
     prev_hash: str = ""
     hash: str = ""
+
+    __repr__ = without_client_ids  # a client actor's id is their client reference
 
 
 class ShardHead(NamedTuple):

@@ -17,6 +17,7 @@ import attrs
 from alliancekit import CaseloadRow
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import check_date
+from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import AlertSeverity, Stage
 from alliancekit.feedback.builtin import REVIEW_DUE
 from alliancekit.feedback.rules import alert_rules
@@ -29,19 +30,19 @@ if TYPE_CHECKING:  # pragma: no cover
 class Reason:
     """One reason an episode needs attention, in fixed words."""
 
-    severity: AlertSeverity
-    text: str
+    severity: AlertSeverity = attrs.field(repr=hidden)
+    text: str = attrs.field(repr=hidden)
     alert_id: str | None = None
-    rule_id: str | None = None
+    rule_id: str | None = attrs.field(default=None, repr=hidden)
 
 
 @attrs.frozen
 class AttentionItem:
     episode_id: str
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     clinician_id: str
     stage: str
-    severity: AlertSeverity
+    severity: AlertSeverity = attrs.field(repr=hidden)
     """The most severe reason's severity."""
     reasons: tuple[Reason, ...]
     last_session_on: date | None

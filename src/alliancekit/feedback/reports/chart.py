@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import Attendance
 from alliancekit.events.types import (
     AlertRaised,
@@ -62,7 +63,7 @@ class Marker:
     session: int
     kind: str
     """``rupture``, ``repair``, ``review``, ``missed`` or ``alert``."""
-    label: str
+    label: str = attrs.field(repr=hidden)
 
 
 @attrs.frozen
@@ -77,7 +78,7 @@ class Series:
     concern_at_cutoff: bool = False
     """For alliance: whether a total equal to the cutoff is a concern (the practice's
     ``FeedbackConfig.alliance_comparison``), so the chart says what the alliance alert says."""
-    who: str = ""
+    who: str = attrs.field(default="", repr=hidden)
     """Whose ratings, in an episode with several participants or raters (empty: the client's own)."""
 
     def below_cutoff(self, total: float) -> bool:
@@ -90,7 +91,7 @@ class Series:
 @attrs.frozen
 class ProgressChart:
     episode_id: str
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     sessions: int
     outcome: Series | None
     alliance: Series | None

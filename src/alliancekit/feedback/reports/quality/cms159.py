@@ -26,6 +26,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.feedback.reports.outcomes import Rate
 from alliancekit.feedback.reports.quality.records import (
     EpisodeRecord,
@@ -54,15 +55,15 @@ class Cms159Status:
 
 @attrs.frozen
 class Cms159Client:
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     index_on: date
-    index_score: int
+    index_score: int = attrs.field(repr=hidden)
     window_start: date
     window_end: date
-    status: str
-    follow_up_score: int | None = None
+    status: str = attrs.field(repr=hidden)
+    follow_up_score: int | None = attrs.field(default=None, repr=hidden)
     follow_up_on: date | None = None
-    exclusion: str | None = None
+    exclusion: str | None = attrs.field(default=None, repr=hidden)
 
 
 @attrs.frozen

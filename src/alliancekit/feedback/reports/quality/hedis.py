@@ -28,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.feedback.reports.outcomes import Rate
 from alliancekit.feedback.reports.quality.records import (
     EpisodeRecord,
@@ -50,14 +51,14 @@ FOLLOW_UP_LAST_DAY = 240
 
 @attrs.frozen
 class DrrClient:
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     index_on: date
-    index_score: int
+    index_score: int = attrs.field(repr=hidden)
     follow_up_start: date
     follow_up_end: date
     window_open: bool
     excluded: str | None = None
-    latest_score: int | None = None
+    latest_score: int | None = attrs.field(default=None, repr=hidden)
     latest_on: date | None = None
 
     @property

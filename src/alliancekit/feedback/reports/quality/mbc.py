@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.feedback.reports.outcomes import Rate
 from alliancekit.feedback.reports.quality.records import EpisodeRecord, Unavailable, rate_json, withheld_notes
 
@@ -41,7 +42,7 @@ class MeasureUse:
 @attrs.frozen
 class EpisodeMbc:
     episode_id: str
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     clinician_id: str
     open: bool
     sessions: int

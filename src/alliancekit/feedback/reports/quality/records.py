@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.feedback.reports.outcomes import Rate
 
 PHQ9 = "phq-9"
@@ -51,7 +52,7 @@ class ScoreRecord:
     """A PHQ-9 or GAD-7 total on the day of the (attended) session that gave it."""
 
     measure_id: str
-    total: int
+    total: int = attrs.field(repr=hidden)
     on: date
     session: int
 
@@ -67,8 +68,8 @@ class ReviewRecord:
 
 @attrs.frozen
 class AlertRecord:
-    rule_id: str
-    severity: str
+    rule_id: str = attrs.field(repr=hidden)
+    severity: str = attrs.field(repr=hidden)
     raised_on: date
     acknowledged_on: date | None = None
     resolved_on: date | None = None
@@ -88,11 +89,11 @@ class EpisodeRecord:
     """What the quality reports need of one episode, read through the facade."""
 
     episode_id: str
-    client_ref: str
+    client_ref: str = attrs.field(repr=hidden)
     clinician_id: str
     opened_on: date
     closed_on: date | None = None
-    ending_reason: str | None = None
+    ending_reason: str | None = attrs.field(default=None, repr=hidden)
     """``None`` while open, or when closed at the consultation (never started therapy)."""
     attended: tuple[date, ...] = ()
     """Days of attended sessions."""

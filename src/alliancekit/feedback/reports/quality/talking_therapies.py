@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.feedback.reports.outcomes import Rate
 from alliancekit.feedback.reports.quality.records import (
     GAD7,
@@ -65,8 +66,8 @@ class CourseOutcome:
     """The classification of one finished course from its paired scores."""
 
     episode_id: str
-    phq9: tuple[int, int]
-    gad7: tuple[int, int]
+    phq9: tuple[int, int] = attrs.field(repr=hidden)
+    gad7: tuple[int, int] = attrs.field(repr=hidden)
 
     @property
     def caseness_at_start(self) -> bool:
