@@ -28,10 +28,11 @@ import pytest
 from alliancekit import Batch, Practice
 from alliancekit.cli.main import main
 from alliancekit.demo import simulate_practice
-from alliancekit.domain import Actor, Purpose, Role, Session
+from alliancekit.domain import Actor, Purpose, Role, Session, vocab
 from alliancekit.errors import AlliancekitError
 from alliancekit.feedback.reports import attention_list, practice_outcomes, progress_chart, quality_reports
 from alliancekit.feedback.rules import alert_rules
+from alliancekit.security.policy import Action
 from alliancekit.store.sqlite import SQLiteStore
 
 CANARY = "CANARY-7f3e9b2a-do-not-leak"
@@ -62,6 +63,20 @@ def _inject(value: Any) -> Any:
             changes[field.name] = (CANARY,) if field.name == "tasks" else CANARY
     return attrs.evolve(value, **changes)
 
+
+#: The vocabularies of clinical judgements: what a clinician decided or noticed, kept out of reprs.
+CLINICAL_VOCABULARIES = (
+    vocab.FitOutcome,
+    vocab.GoalProgress,
+    vocab.ReviewDecision,
+    vocab.RuptureKind,
+    vocab.RuptureMarker,
+    vocab.RuptureCause,
+    vocab.RepairStrategy,
+    vocab.EndingReason,
+    vocab.ClosingReason,
+    vocab.AlertSeverity,
+)
 
 #: The demo's client references as given and as the practice sees them, with REF_MARK.
 _REFS: dict[str, str] = {}
@@ -200,6 +215,7 @@ def _exercise(path: Path) -> list[str]:
         texts += _reprs(progress_chart(practice, me, ep))
         texts.append(repr(practice.timeline(me, ep)))
         texts += _refusals(practice, sup, me, client, ep)
+        texts.append(repr(client))  # a client actor's id is their reference
     texts += _reprs(rows)
     texts += _reprs(practice.closed_outcomes(sup))
     texts += _reprs(attention_list(practice, sup, today=date(2026, 6, 4)))
@@ -273,7 +289,15 @@ def test_no_client_reference_or_alert_is_in_logs_exceptions_or_reprs(
         assert any(t.startswith(kind) for t in texts), kind
     with closing(Practice(SQLiteStore(path))) as practice:
         rule_ids = {rule.id for rule in alert_rules(practice.plugins)}
-    leaks = [t for t in texts if REF_MARK in t or any(rule_id in t for rule_id in rule_ids)]
+    # an audit entry names the command it was for ('plan-ending' is a command and a review decision)
+    actions = {f"'{v}'" for k, v in vars(Action).items() if k.isupper()}
+    judgements = [f"'{v.value}'" for e in CLINICAL_VOCABULARIES for v in e if f"'{v.value}'" not in actions]
+    judgements += [f"<{e.__name__}." for e in CLINICAL_VOCABULARIES]
+    leaks = [
+        t
+        for t in texts
+        if REF_MARK in t or any(rule_id in t for rule_id in rule_ids) or any(j in t for j in judgements)
+    ]
     assert not leaks, (len(leaks), sorted({t.partition("(")[0][:60] for t in leaks}), leaks[:2])
 
 

@@ -73,7 +73,7 @@ class Consultation:
 class FitDecision:
     """Whether to work together. A referral says to whom and why."""
 
-    outcome: FitOutcome = attrs.field(converter=inputs.fit_outcome)
+    outcome: FitOutcome = attrs.field(repr=hidden, converter=inputs.fit_outcome)
     decided_on: date
     rationale: str = text(default="")
     referred_to: str | None = attrs.field(default=None, repr=False)
@@ -183,7 +183,7 @@ class GroupSession:
 @record
 class GoalProgressNote:
     goal_id: str = ref()
-    progress: GoalProgress = attrs.field(converter=inputs.goal_progress)
+    progress: GoalProgress = attrs.field(repr=hidden, converter=inputs.goal_progress)
     note: str = text(default="")
 
 
@@ -196,7 +196,7 @@ class Review:
     """A progress check-in: the four questions, progress per goal, and what to do next."""
 
     held_on: date
-    decision: ReviewDecision = attrs.field(converter=inputs.review_decision)
+    decision: ReviewDecision = attrs.field(repr=hidden, converter=inputs.review_decision)
     progress_towards_goals: str = text(default="")
     obstacles: str = text(default="")
     what_helped: str = text(default="")
@@ -210,15 +210,15 @@ class RuptureNote:
     """A strain in the alliance, as the clinician noticed it."""
 
     noted_on: date
-    kind: RuptureKind = attrs.field(converter=inputs.rupture_kind)
-    markers: tuple[RuptureMarker, ...] = attrs.field(converter=inputs.markers)
-    likely_cause: RuptureCause = attrs.field(converter=inputs.rupture_cause)
-    salience: int = 3
+    kind: RuptureKind = attrs.field(repr=hidden, converter=inputs.rupture_kind)
+    markers: tuple[RuptureMarker, ...] = attrs.field(repr=hidden, converter=inputs.markers)
+    likely_cause: RuptureCause = attrs.field(repr=hidden, converter=inputs.rupture_cause)
+    salience: int = attrs.field(default=3, repr=hidden)
     """How prominent the rupture was, 1 (barely) to 5 (dominant), as in the 3RS."""
     session_id: str | None = ref(default=None)
     description: str = text(default="")
-    repairs: tuple[RepairStrategy, ...] = attrs.field(default=(), converter=inputs.strategies)
-    resolved: bool = False
+    repairs: tuple[RepairStrategy, ...] = attrs.field(repr=hidden, default=(), converter=inputs.strategies)
+    resolved: bool = attrs.field(default=False, repr=hidden)
     client_view: str = text(default="")
 
 
@@ -227,8 +227,8 @@ class RepairAttempt:
     """A later attempt to repair a rupture, and whether it resolved it."""
 
     attempted_on: date
-    strategies: tuple[RepairStrategy, ...] = attrs.field(converter=inputs.strategies)
-    resolved: bool
+    strategies: tuple[RepairStrategy, ...] = attrs.field(repr=hidden, converter=inputs.strategies)
+    resolved: bool = attrs.field(repr=hidden)
     client_view: str = text(default="")
 
 
@@ -253,8 +253,8 @@ class Ending:
     """How therapy ended. A planned ending needs a maintenance plan or a stated reason why none was made."""
 
     ended_on: date
-    planned: bool
-    reason: EndingReason = attrs.field(converter=inputs.ending_reason)
+    planned: bool = attrs.field(repr=hidden)
+    reason: EndingReason = attrs.field(repr=hidden, converter=inputs.ending_reason)
     reflection: str = text(default="")
     maintenance_plan: MaintenancePlan | None = None
     no_plan_reason: str | None = attrs.field(default=None, repr=False)

@@ -205,7 +205,7 @@ class EndingPlanned(Event):
 
 @event("episode-closed")
 class EpisodeClosed(Event):
-    closing_reason: ClosingReason
+    closing_reason: ClosingReason = attrs.field(repr=hidden)
     on: date
     ending: Ending | None = None
     """The ending record; ``None`` when the episode closed at the fit decision."""

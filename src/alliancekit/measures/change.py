@@ -36,6 +36,7 @@ from fractions import Fraction
 
 import attrs
 
+from alliancekit.domain.reprs import hidden
 from alliancekit.measures.exact import SCALE, at_least, exact, units
 from alliancekit.measures.exact import change as exact_change
 from alliancekit.measures.norms import Direction, Norm, Sample
@@ -117,15 +118,18 @@ def cutoffs(norm: Norm, direction: Direction, spread: Spread = Spread.TWO_SD) ->
 
 @attrs.frozen
 class ChangeResult:
-    change: float
-    rc: float | None  # the reliable change index, when SD and reliability are known
+    # a client's change is client data: only the measure's threshold and cutoff show in a repr
+    change: float = attrs.field(repr=hidden)
+    rc: float | None = attrs.field(repr=hidden)
+    """The reliable change index, when SD and reliability are known."""
     threshold: float  # points of change needed to be reliable
-    reliable: bool
-    improved: bool  # the change, reliable or not, is toward health
+    reliable: bool = attrs.field(repr=hidden)
+    improved: bool = attrs.field(repr=hidden)  # the change, reliable or not, is toward health
     cutoff: float | None
     cutoff_kind: CutoffKind | None
-    crossed_cutoff: bool  # started on the clinical side, ended on the functional side
-    change_class: ChangeClass
+    crossed_cutoff: bool = attrs.field(repr=hidden)
+    """Started on the clinical side, ended on the functional side."""
+    change_class: ChangeClass = attrs.field(repr=hidden)
 
 
 def classify_change(

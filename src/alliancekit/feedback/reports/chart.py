@@ -46,7 +46,7 @@ VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 class Point:
     session: int
     total: float = attrs.field(repr=False)  # a score: kept out of the repr
-    zone: Zone = Zone.GREY
+    zone: Zone = attrs.field(default=Zone.GREY, repr=hidden)
 
 
 @attrs.frozen
