@@ -208,7 +208,7 @@ class GoalRecord(Record):
     agreed_on: date
     status_on: date
     revisions: int
-    progress: GoalProgress | None
+    progress: GoalProgress | None = attrs.field(repr=hidden)
     progress_on: date | None
     episode_closed: bool
 

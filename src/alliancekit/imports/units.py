@@ -78,7 +78,7 @@ class Build:
     """A record to make at write time, because a field of it is a :class:`Ref`."""
 
     kind: type
-    fields: Mapping[str, Any]
+    fields: Mapping[str, Any] = attrs.field(repr=hidden)
 
 
 @attrs.frozen

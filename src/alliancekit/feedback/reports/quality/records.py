@@ -60,7 +60,7 @@ class ScoreRecord:
 @attrs.frozen
 class ReviewRecord:
     on: date
-    decision: str
+    decision: str = attrs.field(repr=hidden)
     scheduled: bool
     scores_reviewed: tuple[str, ...] = ()
     """The measures whose scores the review recorded as looked at."""
@@ -81,7 +81,7 @@ class PlanChange:
     to adjust the approach, revisit goals, add support, refer or plan the ending."""
 
     on: date
-    kind: str
+    kind: str = attrs.field(repr=hidden)
 
 
 @attrs.frozen
