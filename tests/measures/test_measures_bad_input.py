@@ -171,11 +171,14 @@ def test_a_definition_with_an_unstorable_string_is_refused(
     definitions are stored with the records that use them. Refused as the library refuses it elsewhere."""
     bad = {**definition(), "title": text}
     registry = MeasureRegistry()
-    with pytest.raises(MeasureDefinitionError) as caught:
+
+    def give() -> object:
         if as_text:  # as `alliancekit measures check` reads a file
-            load_json(json.dumps(bad), DEFINITION_LIMITS, MeasureDefinitionError)
-        else:
-            registry.add(bad, "a-plugin")
+            return load_json(json.dumps(bad), DEFINITION_LIMITS, MeasureDefinitionError)
+        return registry.add(bad, "a-plugin")
+
+    with pytest.raises(MeasureDefinitionError) as caught:
+        give()
     assert (caught.value.field, caught.value.rule) == ("$.title", rule)
     assert list(registry) == []
     registry.add({**definition(), "title": "K"}, "a-plugin")  # the same definition, storable: accepted
