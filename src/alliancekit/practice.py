@@ -925,7 +925,8 @@ class Practice:
 
     def open_request(self, token: str, *, language: str | None = None) -> RequestForm:
         """The questionnaire a request's token opens, in ``language`` (else the request's). Audited as the
-        client's; a forged, expired, revoked or used token is :class:`~alliancekit.errors.InvalidToken`."""
+        client's; a forged, expired, revoked or used token is :class:`~alliancekit.errors.InvalidToken`
+        (audited once in the request's clinic when the token names a request; a forged one writes nothing)."""
         return self._requests.open(token, language)
 
     def redeem_kiosk_code(

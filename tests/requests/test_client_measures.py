@@ -349,16 +349,18 @@ def test_a_bad_response_is_refused_writes_nothing_and_keeps_the_token(
     assert clinic.p.submit_response(token, answers=LOW).total == 8.0  # the token is still good
 
 
-# -- refused tokens: one error, one message, nothing written -------------------------------------------------
+# -- refused tokens: one error, one message, nothing written but a known request's audit entry -------------
 
 
-def _refused_message(clinic: Clinic, token: object) -> str:
-    before = clinic.written()
+def _refused_message(clinic: Clinic, token: object, *, known: bool = True) -> str:
+    """Submitting and opening are refused alike; a known request's refusal is audited (once each), a token
+    naming no request writes nothing (tests/requests/test_refusal_audit.py checks the entries)."""
+    (events, audited, outbox) = clinic.written()
     with pytest.raises(InvalidToken) as refused:
         clinic.p.submit_response(token, answers=LOW)  # type: ignore[arg-type]
-    assert clinic.written() == before
     with pytest.raises(InvalidToken):
         clinic.p.open_request(token)  # type: ignore[arg-type]
+    assert clinic.written() == (events, audited + (2 if known else 0), outbox)
     return str(refused.value)
 
 
@@ -369,7 +371,8 @@ def test_forged_expired_revoked_and_used_tokens_are_refused_alike(clinic: Clinic
     clinic.p.revoke_request(ME, clinic.ep, revoked.request_id)
     expired = clinic.token(expires_in=timedelta(hours=1))
     forged = "A" * 43
-    messages = {_refused_message(clinic, t) for t in (forged, used, revoked.token)}
+    messages = {_refused_message(clinic, forged, known=False)}
+    messages |= {_refused_message(clinic, t) for t in (used, revoked.token)}
     clinic.clock.now = T0 + timedelta(hours=1)
     messages.add(_refused_message(clinic, expired))
     assert messages == {InvalidToken.MESSAGE}
@@ -377,7 +380,7 @@ def test_forged_expired_revoked_and_used_tokens_are_refused_alike(clinic: Clinic
 
 @pytest.mark.parametrize("token", [None, 42, "", "short", "has space" * 5, "x" * 200, CANARY + "\x00" * 20])
 def test_a_token_of_the_wrong_shape_is_refused_without_a_lookup(clinic: Clinic, token: object) -> None:
-    assert _refused_message(clinic, token) == InvalidToken.MESSAGE
+    assert _refused_message(clinic, token, known=False) == InvalidToken.MESSAGE
 
 
 @pytest.mark.parametrize(("after", "usable"), [(timedelta(microseconds=-1), True), (timedelta(0), False)])

@@ -2,15 +2,18 @@
 of the table, as the clinician), opening a request, redeeming a kiosk code and submitting answers (as the
 request's client: the token names the episode and the request, so the actor is the library's to make).
 
-Every refusal of a token is the one :class:`~alliancekit.errors.InvalidToken`, whatever the reason, and
-writes nothing. A wrong kiosk code is audited and counted against its clinic and source, in the store, so
-the limit holds across processes.
+Every refusal of a token is the one :class:`~alliancekit.errors.InvalidToken`, whatever the reason. A
+refused use of a known request (expired, used, revoked, its episode closed) is a failed access attempt on a
+client's record: one ``refused`` entry in the request's clinic names the request and the reason, before the
+error. A token that names no request writes nothing (there is no clinic to file it in, and anyone could fill
+the log). A wrong kiosk code is audited and counted against its clinic and source, in the store, so the
+limit holds across processes.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.core.request_commands import check_language, link_for
@@ -40,6 +43,9 @@ from alliancekit.security.policy import Action
 from alliancekit.store.protocol import RequestRecord
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The actor of a refused use of a request: whoever holds the token is not known to be the client, so the
+#: entry names no one (the marker of a call without an actor, :meth:`Guard.require_actor`).
+_NO_ONE = "(none)"
 
 
 class RequestFlows:
@@ -106,22 +112,33 @@ class RequestFlows:
 
     # -- the client's side: through a token or a kiosk code -------------------------------------------------
 
-    def _live(self, token: object) -> RequestRecord:
-        """The live request ``token`` names, or the one refusal for every reason."""
+    def _live(self, token: object, action: str) -> RequestRecord:
+        """The live request ``token`` names, or the one refusal for every reason (audited when it names
+        a request)."""
         if not token_shaped(token):
             raise InvalidToken()
         assert isinstance(token, str)  # noqa: S101 - by its shape
         found = self.s.reader.request_by_token(token_hash(token))
-        if found is None or not found.live(self.s.clock()):
+        if found is None:
             raise InvalidToken()
+        now = self.s.clock()
+        if not found.live(now):
+            self._refuse(found, action, _why(found, now))
         return found
 
-    def _client(self, record: RequestRecord) -> tuple[Actor, EpisodeState]:
+    def _refuse(self, record: RequestRecord, action: str, reason: str) -> NoReturn:
+        """Audit a refused use of a known request in its clinic (the request's id and the reason: no token,
+        no client), durably, then refuse it with the one error that does not say why."""
+        holder = Actor(_NO_ONE, Role.CLIENT, clinic_id=record.clinic_id, purpose=Purpose.CLIENT_ACCESS)
+        self.s.guard.audit(holder, action, "request", record.request_id, outcome="refused", detail=reason)
+        raise InvalidToken() from None  # nothing chained: a traceback must not say why either
+
+    def _client(self, record: RequestRecord, action: str) -> tuple[Actor, EpisodeState]:
         """The request's client, as the actor of what is done through its token, and the episode (a closed
         episode's requests cannot be used: the same refusal as any other)."""
         state, _ = self.s.reader.state(record.episode_id)
         if not state.is_open:
-            raise InvalidToken()
+            self._refuse(record, action, "closed")
         actor = Actor(
             state.client_ref, Role.CLIENT, clinic_id=record.clinic_id, purpose=Purpose.CLIENT_ACCESS
         )
@@ -143,10 +160,10 @@ class RequestFlows:
 
     def open(self, token: object, language: object) -> RequestForm:
         lang = None if language is None else check_language("language", language)
-        record = self._live(token)
+        record = self._live(token, Action.OPEN_REQUEST)
         form = self._form(record, lang)
         guard = self.s.guard
-        actor, state = self._client(record)
+        actor, state = self._client(record, Action.OPEN_REQUEST)
         guard.allow(actor, Action.OPEN_REQUEST, "request", record.request_id, state)
         guard.audit(actor, Action.OPEN_REQUEST, "request", record.request_id, state)
         return form
@@ -173,7 +190,7 @@ class RequestFlows:
             s.reader.requests.count_failure(clinic, who, window)
             s.guard.audit(kiosk, Action.REDEEM_KIOSK_CODE, "kiosk", clinic, outcome="refused")
             raise InvalidToken()
-        actor, state = self._client(record)
+        actor, state = self._client(record, Action.REDEEM_KIOSK_CODE)
         s.guard.allow(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
         s.guard.audit(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
         return self._form(record, lang, token)
@@ -182,25 +199,33 @@ class RequestFlows:
         self, token: object, answers: object, questionnaire_response: object, language: object
     ) -> Submission:
         lang = None if language is None else check_language("language", language)
-        record = self._live(token)
+        record = self._live(token, Action.ANSWER_MEASURES)
         lang = lang or record.language
         measure = self.s.plugins.measures().get(record.measure_id, record.version)
         given = submitted_answers(measure, answers, questionnaire_response)
         timing = AdministrationTiming.START if record.point == "start" else AdministrationTiming.END
         administration = Administration(measure.id, measure.version, timing, given)
         now = self.s.clock()
+        client = self._client(record, Action.ANSWER_MEASURES)[0]
         try:
             made: RecordedWithId = self.runner.run(
                 COMMANDS["submit_response"],
-                self._client(record)[0],
+                client,
                 record.episode_id,
                 {"request": record, "administration": administration},
                 private={"now": now},
             )
-        except (LifecycleError, AccessDenied):
-            # The episode closed, or its client changed, since the request was made: the link is no
+        except AccessDenied:
+            # The client changed since the request was made (the guard audited the refusal): the link is no
             # longer usable, and saying why would tell whoever holds it about the record.
             raise InvalidToken() from None
+        except LifecycleError:
+            self._refuse(record, Action.ANSWER_MEASURES, "closed")  # closed since it was seen open
+        except InvalidToken:
+            # The store found it no longer live at the commit (another submission took it, or it expired
+            # or was revoked meanwhile): the reason as the store now has it.
+            fresh = self.s.reader.request(record.clinic_id, record.request_id) or record
+            self._refuse(record, Action.ANSWER_MEASURES, _why(fresh, now))
         return self._submission(record, made, administration, lang)
 
     def _submission(
@@ -244,6 +269,15 @@ class RequestFlows:
             crisis_information=text,
             alerts=tuple(a.alert_id for a in raised),
         )
+
+
+def _why(record: RequestRecord, now: datetime) -> str:
+    """Why a request is not live at ``now``, for its audit entry: used, revoked or expired."""
+    if record.used_at is not None:
+        return "used"
+    if record.revoked_at is not None:
+        return "revoked"
+    return "expired" if now >= record.expires_at else "used"
 
 
 def _window(now: datetime, width: timedelta) -> datetime:

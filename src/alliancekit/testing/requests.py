@@ -19,9 +19,9 @@
 
 It checks what the request flows of :class:`~alliancekit.Practice` rely on, through the facade on the store:
 a request row written with its commit (and only hashes of its secrets), a token used exactly once even when
-two submissions race, refusals at the exact expiry instant and after a revocation that write nothing, the
-reminder settled unsent when the request is used, a kiosk code redeemed once and only in its clinic, and the
-failed-attempt counter shared by every handle on the store.
+two submissions race, refusals at the exact expiry instant and after a revocation that write one audit entry
+and nothing else, the reminder settled unsent when the request is used, a kiosk code redeemed once and only
+in its clinic, and the failed-attempt counter shared by every handle on the store.
 """
 
 from __future__ import annotations
@@ -100,19 +100,27 @@ class RequestStoreContract(ContractSuite):
         return ep
 
     @staticmethod
-    def written(practice: Practice, ep: str) -> tuple[int, int, int]:
-        """What a refusal must leave as it was: the stream, the audit log and the outbox."""
+    def written(practice: Practice, ep: str) -> tuple[int, int]:
+        """What a refusal must leave as it was: the stream and the outbox."""
         store = practice.store
-        return (len(store.load_events(ep)), len(store.audit_records()), len(store.outbox_records()))
+        return (len(store.load_events(ep)), len(store.outbox_records()))
 
     @classmethod
     @contextlib.contextmanager
     def refused(cls, practice: Practice, ep: str) -> Iterator[None]:
-        """The block raises :class:`~alliancekit.errors.InvalidToken` and leaves :meth:`written` as it was."""
-        before = cls.written(practice, ep)
+        """The block raises :class:`~alliancekit.errors.InvalidToken`, leaves :meth:`written` as it was and
+        audits one ``refused`` entry naming the request in its clinic (a failed access attempt)."""
+        before, audited = cls.written(practice, ep), set(practice.store.audit_records())
         with pytest.raises(InvalidToken):
             yield
         assert cls.written(practice, ep) == before
+        (entry,) = [r for r in practice.store.audit_records() if r not in audited]
+        assert (entry.clinic_id, entry.record_type, entry.outcome, entry.client_ref) == (
+            CLINIC,
+            "request",
+            "refused",
+            "",
+        )
 
     # -- the request row ----------------------------------------------------------------------------------
 
