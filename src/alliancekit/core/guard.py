@@ -154,29 +154,33 @@ class Guard:
 
     def lockbox_applies(self, actor: Actor, state: EpisodeState) -> bool:
         """Whether a directive in force applies to what ``actor`` reads of the episode."""
-        if _treating(actor, state.clinician_id) or _own_record(actor, state.client_ref):
-            return False
-        return directives_apply(state.lockbox, actor.id)
+        return not _exempt(actor, state.clinician_id, state.client_ref) and directives_apply(
+            state.lockbox, actor.id
+        )
 
     @staticmethod
     def row_lockbox_applies(actor: Actor, clinician_id: str, client_ref: str, lockbox_json: str) -> bool:
         """:meth:`lockbox_applies` for a projection row (a caseload row, a closed outcome)."""
-        if lockbox_json == "{}" or _treating(actor, clinician_id) or _own_record(actor, client_ref):
-            return False
-        return directives_apply(directives_of(lockbox_json), actor.id)
+        return (
+            lockbox_json != "{}"
+            and not _exempt(actor, clinician_id, client_ref)
+            and directives_apply(directives_of(lockbox_json), actor.id)
+        )
 
     def summary_withheld(self, actor: Actor, state: EpisodeState) -> bool:
         """Whether the episode's scores and alerts must be withheld from ``actor`` in a summary."""
-        if _treating(actor, state.clinician_id) or _own_record(actor, state.client_ref):
-            return False
-        return summary_withheld(state.lockbox, actor.id)
+        return not _exempt(actor, state.clinician_id, state.client_ref) and summary_withheld(
+            state.lockbox, actor.id
+        )
 
     @staticmethod
     def row_withheld(actor: Actor, clinician_id: str, client_ref: str, lockbox_json: str) -> bool:
         """:meth:`summary_withheld` for a projection row (a caseload row, a closed outcome)."""
-        if lockbox_json == "{}" or _treating(actor, clinician_id) or _own_record(actor, client_ref):
-            return False
-        return summary_withheld(directives_of(lockbox_json), actor.id)
+        return (
+            lockbox_json != "{}"
+            and not _exempt(actor, clinician_id, client_ref)
+            and summary_withheld(directives_of(lockbox_json), actor.id)
+        )
 
     # -- auditing -------------------------------------------------------------------------------------
 
@@ -344,3 +348,9 @@ def _treating(actor: Actor, clinician_id: str) -> bool:
 
 def _own_record(actor: Actor, client_ref: str) -> bool:
     return actor.role is Role.CLIENT and actor.id == client_ref
+
+
+def _exempt(actor: Actor, clinician_id: str, client_ref: str) -> bool:
+    """Whom the lockbox does not apply to: the treating clinician, and the client reading their own record
+    (a directive is about sharing the record with others)."""
+    return _treating(actor, clinician_id) or _own_record(actor, client_ref)
