@@ -630,7 +630,63 @@ def test_a_date_after_today_is_a_row_error_and_its_batch_is_not_written(
     source = write_csv(tmp_path, rows)
     code, out, err = import_csv(capsys, db, mapping, source, "--batch-size", "2")
     assert code == 1
-    assert _errors(err) == ["error: row 4, opened_on: future (refused by the library)"]
+    assert _errors(err) == ['error: row 4, column "Date" (opened_on): future (refused by the library)']
     assert "2099" not in err
     assert "checkpoint at row 3" in out
     assert sorted(sessions(db)) == ["c-1", "c-2"]  # c-4, in the refused unit's batch, is not written either
+
+
+_OPENFIT = Path(__file__).parents[2] / "examples" / "imports" / "openfit-style.toml"
+_OPENFIT_HEADER = [
+    "Client ID",
+    "Episode",
+    "Session Date",
+    "Clinician",
+    "Format",
+    "Attended",
+    "ORS Total",
+    "SRS Total",
+]
+
+
+def _openfit(day: str, ors: str = "20", srs: str = "36") -> list[str]:
+    return ["OF-1", "1", day, "clin-ana", "Video", "Yes", ors, srs]
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        # a later session of an open episode dated in the future: the library refuses the session's date
+        (
+            [_openfit("08/01/2024"), _openfit("15/01/2099")],
+            'error: row 3, column "Session Date" (session.held_on): future (refused by the library)',
+        ),
+        # an out-of-range total, refused where the row is read: its column, as before
+        (
+            [_openfit("08/01/2024", ors="41")],
+            "error: row 2, ORS Total: maximum (above the measure's range (0-40))",
+        ),
+    ],
+    ids=["future-date", "total-out-of-range"],
+)
+def test_an_openfit_style_row_error_names_the_column_to_fix(
+    rows: list[list[str]], expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refusal names the CSV column the refused field came from (the library's field in brackets), never
+    the cell's value; ``--json`` carries the column beside the library's field and rule."""
+    source = write_csv(tmp_path, rows, header=_OPENFIT_HEADER)
+    code, _, err = import_csv(capsys, tmp_path / "p.sqlite", _OPENFIT, source)
+    assert (code, _errors(err)) == (1, [expected])
+    assert "2099" not in err  # the values are never shown
+    assert "41" not in err
+    code, out, _ = import_csv(capsys, tmp_path / "p.sqlite", _OPENFIT, source, "--json")
+    [error] = json.loads(out)["errors"]
+    assert code == 1
+    if "refused" in expected:
+        assert (error["field"], error["rule"], error["column"]) == (
+            "session.held_on",
+            "future",
+            "Session Date",
+        )
+    else:
+        assert (error["field"], error["rule"], error["column"]) == ("ORS Total", "maximum", None)

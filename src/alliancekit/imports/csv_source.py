@@ -86,6 +86,8 @@ class _Row:
     administrations: tuple[Administration, ...]
     measures: tuple[tuple[str, str], ...]
     """(measure, timing) of each administration: a second one in the same session is a duplicate row."""
+    specs: tuple[MeasureColumns, ...] = ()
+    """The columns each administration was read from."""
 
 
 class CsvSource:
@@ -280,11 +282,12 @@ class CsvSource:
             specs = tuple(s for s in specs if s.measure == measure)
             if not specs:
                 self.errors.append(RowError(number, measure_column, "unknown-measure", "not in [[measures]]"))
-        administrations = []
+        administrations, read_from = [], []
         for spec in specs:
             made = self._administration(number, cells, spec)
             if isinstance(made, Administration):
                 administrations.append(made)
+                read_from.append(spec)
         if administrations and attendance not in (None, Attendance.ATTENDED):
             self.errors.append(
                 RowError(number, self._cell(cells, "attendance")[0], "measures-without-attendance")
@@ -300,6 +303,7 @@ class CsvSource:
             attendance,
             tuple(administrations),
             tuple((a.measure_id, a.timing.value) for a in administrations),
+            tuple(read_from),
         )
 
     def _ref(self, number: int, cells: Mapping[str, str], field: str, what: str) -> str | None:
@@ -392,7 +396,23 @@ class CsvSource:
             "record_session", {"session": session}, episode.key(f"session:{head.held_on.isoformat()}")
         )
         last_row = max([rows[-1].number, *(e.row for e in self.errors[errors_before:])])
-        return Unit(head.number, last_row, episode, (step,))
+        return Unit(head.number, last_row, episode, (step,), columns=self._columns(rows))
+
+    def _columns(self, rows: list[_Row]) -> dict[str, str]:
+        """The source column of each library field of a session's unit that came from one column, so that a
+        refusal of the library names the column to fix (a field from a default or derived names none)."""
+        mapped = self.mapping.columns
+        date_column = mapped["session_date"]
+        # the episode opens on its first session's date: the date column too (of that session's row)
+        columns = {"opened_on": date_column, "session.held_on": date_column}
+        columns.update({f"session.{f}": mapped[f] for f in ("modality", "attendance") if f in mapped})
+        specs = [spec for r in rows for spec in r.specs]
+        for i, spec in enumerate(specs):
+            at = f"session.administrations[{i}]"
+            if spec.total:
+                columns[f"{at}.total"] = spec.total
+            columns.update({f"{at}.answers.{key}": column for key, column in spec.items.items()})
+        return columns
 
 
 def exc_rule(exc: AlliancekitError) -> str:

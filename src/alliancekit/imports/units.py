@@ -30,12 +30,22 @@ class RowError:
     """The source column (CSV) or the resource path (FHIR)."""
     rule: str
     message: str = ""
+    column: str | None = None
+    """For a refusal of the library (whose ``field`` is the library's): the source column the refused value
+    came from, when the source can name one (``None``: a derived value, or not a CSV import)."""
 
     def __str__(self) -> str:
-        return f"row {self.row}, {self.field}: {self.rule}" + (f" ({self.message})" if self.message else "")
+        where = f'column "{self.column}" ({self.field})' if self.column else self.field
+        return f"row {self.row}, {where}: {self.rule}" + (f" ({self.message})" if self.message else "")
 
     def to_json(self) -> dict[str, Any]:
-        return {"row": self.row, "field": self.field, "rule": self.rule, "message": self.message}
+        return {
+            "row": self.row,
+            "field": self.field,
+            "rule": self.rule,
+            "message": self.message,
+            "column": self.column,
+        }
 
 
 @attrs.frozen
@@ -129,6 +139,9 @@ class Unit:
     """The day care was agreed (``None``: the day the episode opened)."""
     withheld: bool = False
     """Whether the source says records of this episode were withheld from it (a refusal then says so)."""
+    columns: Mapping[str, str] = attrs.field(factory=dict)
+    """The source column each library field of the unit came from (``opened_on``: ``Date``), for a field
+    that came from one column; a refusal of the library names it."""
 
     @property
     def key(self) -> str:

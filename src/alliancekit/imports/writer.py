@@ -169,13 +169,13 @@ class _Refused(Exception):
         self.command, self.error = command, error
 
     def row_error(self, unit: Unit, withheld: bool = False) -> RowError:
-        """As a row error: the unit's first row, the field the library named (else the command), the rule;
-        when the source says records were withheld from it, the message says so (the likely cause)."""
+        """As a row error: the unit's first row, the field the library named (else the command), the rule,
+        and the source column the field came from when the unit knows it; when the source says records were
+        withheld from it, the message says so (the likely cause)."""
         field = str(getattr(self.error, "field", "")) or self.command
         rule = str(getattr(self.error, "rule", type(self.error).__name__))
-        return RowError(
-            unit.first_row, field, rule, REFUSED_WITHHELD if withheld else "refused by the library"
-        )
+        message = REFUSED_WITHHELD if withheld else "refused by the library"
+        return RowError(unit.first_row, field, rule, message, unit.columns.get(field))
 
 
 class _Missing(Exception):
