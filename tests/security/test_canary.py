@@ -1,9 +1,10 @@
 """A canary string in every free-text field of the demo practice appears nowhere but the store.
 
-Every free-text field (the ``repr=False`` text of every record handed to the facade, and every free-text
-argument) gets the canary appended on its way into the public API, with logging captured at DEBUG. Then the
-canary is looked for in the logs, in the messages of exceptions raised with canary-laden input, in the
-reprs of every record, state and event object the facade returns, and in the CLI's text output.
+Every free-text field (the fields marked free text, ``is_free_text``, of every record handed to the facade,
+and every free-text argument) gets the canary appended on its way into the public API, with logging captured
+at DEBUG. Then the canary is looked for in the logs, in the messages of exceptions raised with canary-laden
+input, in the reprs of every record, state and event object the facade returns, and in the CLI's text
+output.
 
 Client references get a marker of their own: every reference the demo opens an episode or adds a
 participant with, wherever it is passed afterwards (a rater, an actor's id). A reference and the alerts an
@@ -29,6 +30,7 @@ from alliancekit import Batch, Practice
 from alliancekit.cli.main import main
 from alliancekit.demo import simulate_practice
 from alliancekit.domain import Actor, Purpose, Role, Session, vocab
+from alliancekit.domain.checks import is_free_text
 from alliancekit.errors import AlliancekitError
 from alliancekit.feedback.reports import attention_list, practice_outcomes, progress_chart, quality_reports
 from alliancekit.feedback.rules import alert_rules
@@ -38,8 +40,6 @@ from alliancekit.store.sqlite import SQLiteStore
 CANARY = "CANARY-7f3e9b2a-do-not-leak"
 REF_MARK = "-ref4c9d1e"
 TEXT_ARGUMENTS = ("reason", "text", "statement", "override_reason")
-#: Hidden fields (kept out of reprs) that hold no free text: a record or a number.
-NOT_TEXT = {"maintenance_plan", "total"}
 
 
 def _inject(value: Any) -> Any:
@@ -55,11 +55,11 @@ def _inject(value: Any) -> Any:
             isinstance(current, tuple) and current and attrs.has(type(current[0]))
         ):
             changes[field.name] = _inject(current)
-        elif field.repr is False and isinstance(current, str):
+        elif is_free_text(field) and isinstance(current, str):
             changes[field.name] = f"{current} {CANARY}"
-        elif field.repr is False and isinstance(current, tuple):
+        elif is_free_text(field) and isinstance(current, tuple):
             changes[field.name] = (*(f"{s} {CANARY}" for s in current), CANARY)
-        elif field.repr is False and current is None and field.name not in NOT_TEXT:
+        elif is_free_text(field) and current is None:
             changes[field.name] = (CANARY,) if field.name == "tasks" else CANARY
     return attrs.evolve(value, **changes)
 

@@ -58,6 +58,7 @@ __all__ = [
     "MAX_ITEMS",
     "MAX_TEXT",
     "MIN_DATE",
+    "FREE_TEXT",
     "MAX_DATE",
     "MIN_INT",
     "check_bool",
@@ -80,6 +81,7 @@ __all__ = [
     "check_sequence_of",
     "check_text",
     "check_time_zone",
+    "is_free_text",
     "record",
     "ref",
     "text",
@@ -476,12 +478,21 @@ def _validator(where: str, check: _Check) -> Callable[[Any, Any, Any], None]:
 # docstring). ``ref()`` marks an id: printable, at most MAX_ID characters, no control characters.
 
 
+#: Field metadata marking free text: the one thing that selects a field for encryption at rest (not ``repr``).
+FREE_TEXT: Mapping[str, bool] = types.MappingProxyType({"alliancekit.free_text": True})
+
+
+def is_free_text(field: attrs.Attribute[Any]) -> bool:
+    """Whether ``field`` was declared free text (:data:`FREE_TEXT`): encrypted at rest, kept out of reprs."""
+    return bool(field.metadata.get("alliancekit.free_text"))
+
+
 def text(*, default: str = "", repr: bool = False) -> str:
-    return attrs.field(default=default, repr=repr)
+    return attrs.field(default=default, repr=repr, metadata=FREE_TEXT)
 
 
 def texts(*, default: tuple[str, ...] = (), repr: bool = False) -> tuple[str, ...]:
-    return attrs.field(default=default, repr=repr)
+    return attrs.field(default=default, repr=repr, metadata=FREE_TEXT)
 
 
 @overload

@@ -11,7 +11,7 @@ from datetime import date
 import attrs
 
 from alliancekit.domain import inputs
-from alliancekit.domain.checks import ID_ITEMS, PLANNED, check_sequence_of, record, ref, text
+from alliancekit.domain.checks import FREE_TEXT, ID_ITEMS, PLANNED, check_sequence_of, record, ref, text
 from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import (
     AdministrationTiming,
@@ -39,9 +39,13 @@ class Preferences:
     session_structure: SessionStructure = attrs.field(
         default=SessionStructure.NO_PREFERENCE, converter=inputs.session_structure
     )
-    values_to_include: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
+    values_to_include: tuple[str, ...] = attrs.field(
+        default=(), converter=inputs.texts, repr=False, metadata=FREE_TEXT
+    )
     """Cultural and personal values the client wants included."""
-    not_ready_topics: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
+    not_ready_topics: tuple[str, ...] = attrs.field(
+        default=(), converter=inputs.texts, repr=False, metadata=FREE_TEXT
+    )
     """Topics the client is not yet ready to address."""
 
 
@@ -63,9 +67,13 @@ class Consultation:
     held_on: date
     modality: Modality = attrs.field(converter=inputs.modality)
     consent: Consent
-    presenting_concerns: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
+    presenting_concerns: tuple[str, ...] = attrs.field(
+        default=(), converter=inputs.texts, repr=False, metadata=FREE_TEXT
+    )
     """In the client's own words."""
-    client_questions: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
+    client_questions: tuple[str, ...] = attrs.field(
+        default=(), converter=inputs.texts, repr=False, metadata=FREE_TEXT
+    )
     preferences: Preferences = Preferences()
 
 
@@ -76,8 +84,8 @@ class FitDecision:
     outcome: FitOutcome = attrs.field(repr=hidden, converter=inputs.fit_outcome)
     decided_on: date
     rationale: str = text(default="")
-    referred_to: str | None = attrs.field(default=None, repr=False)
-    referral_reason: str | None = attrs.field(default=None, repr=False)
+    referred_to: str | None = attrs.field(default=None, repr=False, metadata=FREE_TEXT)
+    referral_reason: str | None = attrs.field(default=None, repr=False, metadata=FREE_TEXT)
 
 
 @record
@@ -85,7 +93,7 @@ class GoalDraft:
     """A goal as agreed with the client: their words, and the tasks agreed to serve it."""
 
     description: str = text(default="")
-    tasks: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
+    tasks: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False, metadata=FREE_TEXT)
 
 
 @record
@@ -94,9 +102,9 @@ class GoalRevision:
 
     goal_id: str = ref()
     reason: str = text(default="")
-    description: str | None = attrs.field(default=None, repr=False)
+    description: str | None = attrs.field(default=None, repr=False, metadata=FREE_TEXT)
     tasks: tuple[str, ...] | None = attrs.field(
-        default=None, converter=attrs.converters.optional(inputs.texts), repr=False
+        default=None, converter=attrs.converters.optional(inputs.texts), repr=False, metadata=FREE_TEXT
     )
     status: GoalStatus | None = attrs.field(
         default=None, converter=attrs.converters.optional(inputs.goal_status)
@@ -236,9 +244,15 @@ class RepairAttempt:
 class MaintenancePlan:
     """How the client keeps the gains: the client gets their own copy."""
 
-    warning_signs: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
-    coping_strategies: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
-    supports: tuple[str, ...] = attrs.field(default=(), converter=inputs.texts, repr=False)
+    warning_signs: tuple[str, ...] = attrs.field(
+        default=(), converter=inputs.texts, repr=False, metadata=FREE_TEXT
+    )
+    coping_strategies: tuple[str, ...] = attrs.field(
+        default=(), converter=inputs.texts, repr=False, metadata=FREE_TEXT
+    )
+    supports: tuple[str, ...] = attrs.field(
+        default=(), converter=inputs.texts, repr=False, metadata=FREE_TEXT
+    )
     booster_sessions: tuple[date, ...] = attrs.field(
         default=(),
         converter=inputs.dates,
@@ -257,4 +271,4 @@ class Ending:
     reason: EndingReason = attrs.field(repr=hidden, converter=inputs.ending_reason)
     reflection: str = text(default="")
     maintenance_plan: MaintenancePlan | None = None
-    no_plan_reason: str | None = attrs.field(default=None, repr=False)
+    no_plan_reason: str | None = attrs.field(default=None, repr=False, metadata=FREE_TEXT)

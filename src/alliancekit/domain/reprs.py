@@ -1,11 +1,11 @@
 """What a repr prints of client data that is not free text.
 
-Free text is left out of reprs with ``repr=False``, which also marks it for encryption at rest
-(:mod:`alliancekit.security.encryption`). A client's reference (an episode's, a participant's, a client
-actor's id) and clinical facts (which alert rule fired and how severe, how an episode ended, a score's
-classification) stay in clear at rest, so the caseload and the rules work without the key; their fields
-print ``<hidden>`` through :func:`hidden` instead, so a repr still shows which fields are set.
-"""
+Free text is left out of reprs with ``repr=False``; what marks it for encryption at rest is its own metadata
+(:data:`~alliancekit.domain.checks.FREE_TEXT`), never the repr flag. A client's reference (an episode's, a
+participant's, a client actor's id) and clinical facts (which alert rule fired and how severe, how an
+episode ended, a score's classification) stay in clear at rest, so the caseload and the rules work without
+the key; their fields print ``<hidden>`` through :func:`hidden` instead, so a repr still shows which fields
+are set."""
 
 from collections.abc import Sized
 from typing import Any

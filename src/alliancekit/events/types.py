@@ -14,6 +14,7 @@ from typing import ClassVar, TypeVar
 
 import attrs
 
+from alliancekit.domain.checks import FREE_TEXT
 from alliancekit.domain.records import (
     Administration,
     Consultation,
@@ -67,9 +68,9 @@ class RecordedScore:
     # scores are client data: kept out of the repr (and of logs that print objects), as Score does
     total: float = attrs.field(repr=False)
     subscales: Mapping[str, float] = attrs.field(factory=dict, repr=False)
-    band: str | None = attrs.field(default=None, repr=False)
+    band: str | None = attrs.field(default=None, repr=False, metadata=FREE_TEXT)
     clinical: bool | None = attrs.field(default=None, repr=False)
-    risk_items: tuple[str, ...] = attrs.field(default=(), repr=False)
+    risk_items: tuple[str, ...] = attrs.field(default=(), repr=False, metadata=FREE_TEXT)
     about: str | None = attrs.field(default=None, repr=hidden)
     """The participant the score is about; ``None``: the episode's identified client."""
     rater: Rater = Rater.CLIENT
@@ -102,8 +103,8 @@ class FitDecided(Event):
 @event("goal-agreed")
 class GoalAgreed(Event):
     goal_id: str
-    description: str = attrs.field(repr=False)
-    tasks: tuple[str, ...] = attrs.field(repr=False)
+    description: str = attrs.field(repr=False, metadata=FREE_TEXT)
+    tasks: tuple[str, ...] = attrs.field(repr=False, metadata=FREE_TEXT)
     agreed_on: date
 
 
@@ -133,7 +134,7 @@ class SessionCorrected(Event):
     """The corrected session's number, as recorded."""
     session: Session
     scores: tuple[RecordedScore, ...] = attrs.field()
-    reason: str = attrs.field(repr=False)
+    reason: str = attrs.field(repr=False, metadata=FREE_TEXT)
 
 
 @attrs.frozen
@@ -148,9 +149,9 @@ class ReviewedScore:
     expected: float | None = attrs.field(default=None, repr=False)
     low: float | None = attrs.field(default=None, repr=False)
     high: float | None = attrs.field(default=None, repr=False)
-    zone: str | None = attrs.field(default=None, repr=False)
+    zone: str | None = attrs.field(default=None, repr=False, metadata=FREE_TEXT)
     """green, amber, red or grey (OpenFIT zones), or ``None`` when no expectation applies."""
-    change: str | None = attrs.field(default=None, repr=False)
+    change: str | None = attrs.field(default=None, repr=False, metadata=FREE_TEXT)
     """Jacobson-Truax class since intake (recovered, improved, unchanged, deteriorated), when computable."""
 
 
@@ -181,7 +182,7 @@ class RuptureRepairRecorded(Event):
 @event("episode-put-on-hold")
 class EpisodePutOnHold(Event):
     on: date
-    reason: str = attrs.field(repr=False)
+    reason: str = attrs.field(repr=False, metadata=FREE_TEXT)
 
 
 @event("episode-resumed")
@@ -194,7 +195,7 @@ class ClinicianTransferred(Event):
     from_clinician_id: str
     to_clinician_id: str
     on: date
-    reason: str = attrs.field(repr=False)
+    reason: str = attrs.field(repr=False, metadata=FREE_TEXT)
 
 
 @event("ending-planned")
@@ -218,7 +219,7 @@ class ProcessNoteRecorded(Event):
     note_id: str
     author_id: str
     written_on: date
-    text: str = attrs.field(repr=False)
+    text: str = attrs.field(repr=False, metadata=FREE_TEXT)
 
 
 @event("session-addendum-added")
@@ -228,8 +229,8 @@ class SessionAddendumAdded(Event):
     session_id: str
     addendum_id: str
     added_on: date
-    text: str = attrs.field(repr=False)
-    reason: str = attrs.field(repr=False)
+    text: str = attrs.field(repr=False, metadata=FREE_TEXT)
+    reason: str = attrs.field(repr=False, metadata=FREE_TEXT)
 
 
 @event("disagreement-attached")
@@ -239,7 +240,7 @@ class DisagreementAttached(Event):
     statement_id: str
     target_event_id: str
     received_on: date
-    statement: str = attrs.field(repr=False)
+    statement: str = attrs.field(repr=False, metadata=FREE_TEXT)
 
 
 @event("lockbox-set")
@@ -293,7 +294,7 @@ class AlertResolved(Event):
 
     alert_id: str
     on: date
-    note: str = attrs.field(repr=False)
+    note: str = attrs.field(repr=False, metadata=FREE_TEXT)
 
 
 @event("participant-added")

@@ -1,9 +1,10 @@
 """Encryption of free text at rest: AES-256-GCM, with keys the host holds.
 
-Only free text is encrypted: the fields of records and events that hold a client's or clinician's words
-(the ``repr=False`` text fields: notes, reflections, maintenance-plan text, rupture descriptions, reasons,
-process notes). Ids, dates, enums and scores stay readable, so the snapshot, the caseload and every query
-that needs no free text keep working without the key.
+Only free text is encrypted: the fields of records and events that hold a client's or clinician's words (the
+fields declared free text with :data:`~alliancekit.domain.checks.FREE_TEXT`: notes, reflections,
+maintenance-plan text, rupture descriptions, reasons, process notes). Ids, dates, enums and scores stay
+readable, so the snapshot, the caseload and every query that needs no free text keep working without the
+key.
 
 Each field becomes one string, ``ak:enc:v1:<key id>:<base64url(nonce + ciphertext)>``, in place of its
 text inside the stored payload JSON. The associated data is the event id, the field's path in the payload
@@ -27,6 +28,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.checks import is_free_text
 from alliancekit.errors import AlliancekitError, ValidationError
 from alliancekit.events import converter
 from alliancekit.events.types import Event, event_class
@@ -93,7 +95,7 @@ def _text_fields(cls: type) -> tuple[tuple[str, str, Any], ...]:
     out: list[tuple[str, str, Any]] = []
     for field in attrs.fields(cls):
         tp = hints[field.name]
-        if field.repr is False and _is_text(tp):
+        if is_free_text(field) and _is_text(tp):  # the marker, not repr: printing must not decide this
             out.append((field.name, "text", None))
             continue
         nested = _attrs_in(tp)
