@@ -46,7 +46,6 @@ from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.notify.outbox import messages_for
-from alliancekit.projections import caseload_row
 from alliancekit.protocols.definition import MeasurementProtocol
 from alliancekit.protocols.registry import resolve_protocol
 from alliancekit.store.protocol import (
@@ -448,16 +447,7 @@ class Runner:
 
     def project(self, state: EpisodeState) -> tuple[str, CaseloadRow]:
         """The snapshot JSON and caseload row an episode's state is stored as."""
-        s = self.s
-        return (
-            s.codec.encode_state(state),
-            caseload_row(
-                state,
-                review_every=s.feedback.review_every,
-                is_outcome=s.is_outcome,
-                protocol=s.protocol_for(state),
-            ),
-        )
+        return self.s.codec.encode_state(state), self.s.caseload_row(state)
 
     def _alerts(
         self, before: EpisodeState, events: list[Event], after: EpisodeState, ctx: Context

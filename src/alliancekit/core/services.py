@@ -167,6 +167,15 @@ class Services:
         """The snapshot JSON folded from an episode's stored events (what verification expects)."""
         return self.codec.encode_state(self.reader.fold(list(events)))
 
+    def caseload_row(self, state: EpisodeState) -> CaseloadRow:
+        """The caseload row ``state`` is stored as (the runner's projection; a reader's view alike)."""
+        return caseload_row(
+            state,
+            review_every=self.feedback.review_every,
+            is_outcome=self.is_outcome,
+            protocol=self.protocol_for(state),
+        )
+
     def project(self, state_json: str) -> CaseloadRow:
         """The caseload row a snapshot projects to (what verification expects of the stored row)."""
         state = self.codec.decode_state(state_json)

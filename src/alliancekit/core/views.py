@@ -41,7 +41,6 @@ from alliancekit.imports.checkpoint import meta_key as checkpoint_key
 from alliancekit.integrity.verify import IntegrityReport, verify_record
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.measures.definition import Measure
-from alliancekit.projections import caseload_row
 from alliancekit.protocols.definition import DueMeasure
 from alliancekit.protocols.schedule import due_measures
 from alliancekit.security import encryption
@@ -487,13 +486,9 @@ class Views:
         it was projected from (a directive applying to them withholds part of it). Reads the episode's
         events: only for rows whose directives apply to the reader."""
         state, _ = self.s.reader.state(row.episode_id)
-        seen = seen_state(state, self.s.reader.entries(row.episode_id), actor.id)
-        if seen is state:
-            return row
-        s = self.s  # as the runner projects a state (seen keeps the directives in force: the same column)
-        return caseload_row(
-            seen, review_every=s.feedback.review_every, is_outcome=s.is_outcome, protocol=s.protocol_for(seen)
-        )
+        seen = self._seen(actor, state)
+        # as the runner projects a state (seen keeps the directives in force: the same column)
+        return row if seen is state else self.s.caseload_row(seen)
 
     def _row(self, actor: Actor, row: CaseloadRow) -> CaseloadRow:
         guard = self.s.guard

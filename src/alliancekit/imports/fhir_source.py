@@ -82,11 +82,11 @@ from alliancekit.fhir.codes import (
     RATER,
     REVIEW,
     RUPTURE,
-    V3_OBSERVATION_VALUE,
     V3_PARTICIPATION_TYPE,
     WORKFLOW_EPISODE_OF_CARE,
     questionnaire_url,
 )
+from alliancekit.fhir.privacy import REDACTED
 from alliancekit.imports.fhir_client_responses import ClientResponseReading, is_client_response
 from alliancekit.imports.fhir_json import Resource as _Resource
 from alliancekit.imports.fhir_json import as_dict, as_list, extension_value, sub_extensions
@@ -131,7 +131,7 @@ def _labelled_redacted(data: Mapping[str, Any]) -> bool:
     """Whether ``data`` (a Bundle, or an export's ``EpisodeOfCare``) has the ``REDACTED`` security label: its
     records, or its episode's, had something withheld."""
     return any(
-        as_dict(label).get("system") == V3_OBSERVATION_VALUE and as_dict(label).get("code") == "REDACTED"
+        as_dict(label).get("system") == REDACTED["system"] and as_dict(label).get("code") == REDACTED["code"]
         for label in as_list(as_dict(data.get("meta")).get("security"))
     )
 
