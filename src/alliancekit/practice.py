@@ -1091,7 +1091,8 @@ class Practice:
         A clinician's caseload is their own unless they name another clinician (which the default policy
         refuses). For anyone but the treating clinician, a row whose client's lockbox applies to them says
         what :meth:`episode` says (its events are read: only for those rows), and shows no scores where the
-        directives withhold them.
+        directives withhold them. An episode whose closing is withheld from them is open to them, in the open
+        caseload too.
         """
         return self._read.caseload(actor, clinician_id=clinician_id, include_closed=include_closed)
 

@@ -271,11 +271,22 @@ class Views:
         record_id = clinician or a.clinic_id
         decision = guard.allow(a, Action.READ_CASELOAD, "caseload", record_id, None, clinician_id=clinician)
         guard.audit(a, Action.READ_CASELOAD, "caseload", record_id, outcome=decision.outcome)
-        rows = self.s.reader.caseload(clinic_id=a.clinic_id, clinician_id=clinician, open_only=not closed_too)
+        # The open caseload reads the closed rows that carry directives too: to a reader from whom one
+        # withholds the closing the episode is open, and leaving it out would tell them it closed.
+        rows = self.s.reader.caseload(
+            clinic_id=a.clinic_id,
+            clinician_id=clinician,
+            open_only=not closed_too,
+            closed_under_lockbox=not closed_too,
+        )
         seen = [self._row(a, row) for row in rows]
         # one clinician's caseload lists what is theirs as the reader sees it: not an episode transferred to
         # them by a transfer the lockbox withholds (the row would say so by being listed)
-        return seen if clinician is None else [row for row in seen if row.clinician_id == clinician]
+        return [
+            row
+            for row in seen
+            if (closed_too or row.closed_on is None) and (clinician is None or row.clinician_id == clinician)
+        ]
 
     def closed_outcomes(self, actor: object) -> list[ClosedOutcome]:
         guard = self.s.guard

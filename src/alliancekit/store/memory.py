@@ -305,7 +305,12 @@ class MemoryStore:
             return [e for e in self._events.get(episode_id, ()) if e.seq > after]
 
     def caseload(
-        self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
+        self,
+        *,
+        clinic_id: str | None = None,
+        clinician_id: str | None = None,
+        open_only: bool = True,
+        closed_under_lockbox: bool = False,
     ) -> list[CaseloadRow]:
         with self._lock:
             rows = [
@@ -313,7 +318,11 @@ class MemoryStore:
                 for _, row in sorted(self._caseload.items())
                 if (clinic_id is None or row.clinic_id == clinic_id)
                 and (clinician_id is None or row.clinician_id == clinician_id)
-                and (not open_only or row.closed_on is None)
+                and (
+                    not open_only
+                    or row.closed_on is None
+                    or (closed_under_lockbox and row.lockbox_json != "{}")
+                )
             ]
         return rows
 

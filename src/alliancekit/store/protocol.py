@@ -395,9 +395,19 @@ class Store(Protocol):
         """The episode's events with ``seq > after``, in order."""
 
     def caseload(
-        self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
+        self,
+        *,
+        clinic_id: str | None = None,
+        clinician_id: str | None = None,
+        open_only: bool = True,
+        closed_under_lockbox: bool = False,
     ) -> list[CaseloadRow]:
-        """Caseload rows, filtered, ordered by episode id."""
+        """Caseload rows, filtered, ordered by episode id.
+
+        With ``open_only`` and ``closed_under_lockbox``, the closed rows that carry directives
+        (``lockbox_json`` other than ``"{}"``) come with the open ones: a reader from whom a directive
+        withholds the closing sees such an episode open, which only the reader's guard can decide.
+        """
 
     def episode_ids(self) -> Iterator[str]:
         """Every episode id, in order (exports and maintenance walk this)."""

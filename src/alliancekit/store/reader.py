@@ -134,9 +134,19 @@ class RecordReader:
     # -- projections ----------------------------------------------------------------------------------
 
     def caseload(
-        self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
+        self,
+        *,
+        clinic_id: str | None = None,
+        clinician_id: str | None = None,
+        open_only: bool = True,
+        closed_under_lockbox: bool = False,
     ) -> list[CaseloadRow]:
-        return self.store.caseload(clinic_id=clinic_id, clinician_id=clinician_id, open_only=open_only)
+        return self.store.caseload(
+            clinic_id=clinic_id,
+            clinician_id=clinician_id,
+            open_only=open_only,
+            closed_under_lockbox=closed_under_lockbox,
+        )
 
     def clinics(self) -> list[str]:
         return sorted({row.clinic_id for row in self.store.caseload(open_only=False)})

@@ -702,6 +702,51 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
             outcomes = fast(clinic_id=self.CLINIC)
             assert sorted(o.lockbox_json for o in outcomes) == sorted([lockbox, "{}"])
 
+    def test_the_open_caseload_brings_closed_rows_under_a_lockbox(self, store: Store) -> None:
+        """``closed_under_lockbox`` adds to the open caseload the closed rows that carry directives (whether
+        such an episode is closed to a reader is for the reader's guard to decide), filtered and ordered as
+        the rest; closed rows without directives stay out, and without the flag nothing changes."""
+        lockbox = '{"d1":{"classes":["ending"],"recipients":[],"scope":"class"}}'
+
+        def locked(commit: Commit) -> Commit:
+            return attrs.evolve(commit, caseload=attrs.evolve(commit.caseload, lockbox_json=lockbox))
+
+        other = self._other(store)
+        store.append(self.commit("ep-3", 0, 1))  # open
+        store.append(locked(self.commit("ep-1", 0, 1, closed_on=_DAY)))  # closed, under a directive
+        store.append(self.commit("ep-2", 0, 1, closed_on=_DAY))  # closed, no directive
+        store.append(locked(self.commit("ep-4", 0, 1, clinician_id="clin-2")))  # open, under a directive
+        store.append(locked(self.commit("ep-0", 0, 1, clinician_id="clin-2", closed_on=_DAY)))
+        other.append(locked(self.commit("ep-9", 0, 1, clinic_id=self.OTHER_CLINIC, closed_on=_DAY)))
+
+        def ids(**query: Any) -> list[str]:
+            return [r.episode_id for r in store.caseload(clinic_id=self.CLINIC, **query)]
+
+        assert ids(closed_under_lockbox=True) == ["ep-0", "ep-1", "ep-3", "ep-4"]
+        assert ids() == ["ep-3", "ep-4"]
+        assert ids(clinician_id="clin-1", closed_under_lockbox=True) == ["ep-1", "ep-3"]
+        assert ids(clinician_id="clin-2", closed_under_lockbox=True) == ["ep-0", "ep-4"]
+        assert ids(clinician_id="nobody", closed_under_lockbox=True) == []
+        # with the closed rows asked for anyway, the flag changes nothing
+        assert (
+            ids(open_only=False, closed_under_lockbox=True)
+            == ids(open_only=False)
+            == [
+                "ep-0",
+                "ep-1",
+                "ep-2",
+                "ep-3",
+                "ep-4",
+            ]
+        )
+        rows = {r.episode_id: r for r in store.caseload(clinic_id=self.CLINIC, closed_under_lockbox=True)}
+        assert (rows["ep-1"].closed_on, rows["ep-1"].lockbox_json) == (_DAY, lockbox)
+        others = other.caseload(clinic_id=self.OTHER_CLINIC, closed_under_lockbox=True)
+        assert [r.episode_id for r in others] == ["ep-9"]
+        # the row follows the episode: the directive lifted (the row carries none), the closed row is out
+        store.append(self.commit("ep-1", 1, 1, closed_on=_DAY))
+        assert ids(closed_under_lockbox=True) == ["ep-0", "ep-3", "ep-4"]
+
     def test_the_missed_measures_projection_round_trips(self, store: Store) -> None:
         """The measures an episode missed under its protocol travel with the caseload row, and change with
         the next commit (the ``missed_measures`` column of migration 5)."""

@@ -47,7 +47,8 @@ the other.
 Read-only stores (``read_only=True``) run every transaction in read-only mode
 (``default_transaction_read_only``), never create or migrate the schema, and refuse every write method with
 :class:`~alliancekit.errors.StoreError`. They read a schema one version behind (from ``READABLE_FROM``): its
-practice metadata reads as absent.
+practice metadata reads as absent, and the open caseload with the closed rows under a lockbox is filtered from
+the whole caseload (the reader of migration 7 is missing there).
 
 Outbox claiming is one statement too: ``SELECT ... FOR UPDATE SKIP LOCKED`` of the clinic's due messages and
 the lease ``UPDATE`` in one function, so concurrent dispatchers take different messages.
@@ -105,6 +106,7 @@ from alliancekit.store.protocol import (
 )
 from alliancekit.store.request_rows import request_fields, request_from_row
 from alliancekit_postgres.schema import (
+    CASELOAD_LOCKBOX_FROM,
     DEFINITION_CHANGED_SQLSTATE,
     DEFINITIONS_FROM,
     LATEST_VERSION,
@@ -161,6 +163,7 @@ _SQL_TEXT = {
     "snapshot": "SELECT * FROM {s}.load_snapshot(%s, %s)",
     "events": "SELECT * FROM {s}.load_events(%s, %s, %s)",
     "caseload": "SELECT * FROM {s}.caseload(%s, %s, %s)",
+    "caseload_lockbox": "SELECT * FROM {s}.caseload_open_or_lockbox(%s, %s)",
     "episode_ids": "SELECT * FROM {s}.episode_ids(%s)",
     "find_command": "SELECT * FROM {s}.find_command(%s, %s, %s)",
     "audit": "SELECT * FROM {s}.audit_records(%s)",
@@ -696,11 +699,24 @@ class PostgresStore:
         ]
 
     def caseload(
-        self, *, clinic_id: str | None = None, clinician_id: str | None = None, open_only: bool = True
+        self,
+        *,
+        clinic_id: str | None = None,
+        clinician_id: str | None = None,
+        open_only: bool = True,
+        closed_under_lockbox: bool = False,
     ) -> list[CaseloadRow]:
         if clinic_id is not None and clinic_id != self.clinic_id:
             return []  # another clinic's rows do not exist for this store (row-level security says the same)
-        rows = self._read("caseload", (self.clinic_id, clinician_id, open_only))
+        if not (open_only and closed_under_lockbox):
+            return self._caseload("caseload", (self.clinic_id, clinician_id, open_only))
+        if self._db.version < CASELOAD_LOCKBOX_FROM:  # a read-only store on an older schema
+            rows = self._caseload("caseload", (self.clinic_id, clinician_id, False))
+            return [r for r in rows if r.closed_on is None or r.lockbox_json != "{}"]
+        return self._caseload("caseload_lockbox", (self.clinic_id, clinician_id))
+
+    def _caseload(self, statement: str, params: tuple[Any, ...]) -> list[CaseloadRow]:
+        rows = self._read(statement, params)
         return [
             CaseloadRow(
                 episode_id=r[0],
