@@ -136,7 +136,28 @@ class StoreBusy(StoreError):
 
 
 class PluginError(AlliancekitError):
-    """A plugin is misconfigured or two plugins claim the same thing."""
+    """A plugin is misconfigured, two plugins claim the same thing, or a plugin failed.
+
+    A plugin that raised (see :meth:`~alliancekit.plugins.manager.PluginHost.call_hook`) is named with the
+    hook in ``hook`` and ``plugin``; its own exception, which may carry client data, is kept on
+    ``plugin_exception`` for deliberate debugging, out of the message, the repr and pickles.
+    """
+
+    hook: str | None = None
+    plugin: str | None = None
+    plugin_exception: Exception | None = None
+
+    @classmethod
+    def raised_in(cls, hook: str, plugin: str | None, exc: Exception) -> PluginError:
+        who = "an unidentified plugin" if plugin is None else f"plugin {plugin!r}"
+        error = cls(f"{who} failed in {hook}: {type(exc).__name__}")
+        error.hook, error.plugin, error.plugin_exception = hook, plugin, exc
+        return error
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The plugin's exception stays in this process: it may hold client data, and may not pickle.
+        state = {k: v for k, v in self.__dict__.items() if k != "plugin_exception"}
+        return (_restore, (type(self), self.args, state))
 
 
 class MeasureError(AlliancekitError):

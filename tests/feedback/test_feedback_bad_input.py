@@ -3,6 +3,7 @@ none is due; wrong settings; a broken rule plugin (nothing written)."""
 
 from __future__ import annotations
 
+import traceback
 from datetime import date
 from pathlib import Path
 
@@ -160,5 +161,7 @@ def test_a_broken_rule_fails_the_command_and_writes_nothing(tmp_path: Path) -> N
         c.session(ep, srs(39))
     assert "test.broken" in str(caught.value)
     assert "42" not in str(caught.value)
+    assert "42" not in "".join(traceback.format_exception(caught.value))  # what a host's log would show
+    assert isinstance(caught.value.plugin_exception, ZeroDivisionError)  # kept for deliberate debugging
     assert c.p.episode(c.actor, ep).version == version
     assert c.p.store.load_events(ep, after=version) == []

@@ -144,9 +144,11 @@ def _fired(rule: AlertRule, ctx: RuleContext) -> list[tuple[str | None, str | No
                 fired.append(pair)
     except AlliancekitError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever a rule raises becomes a PluginError
         # A broken rule must not silently drop alerts, nor leak client data: name the rule, not the values.
-        raise PluginError(f"alert rule {rule.id} failed: {type(exc).__name__}") from exc
+        error = PluginError(f"alert rule {rule.id} failed: {type(exc).__name__}")
+        error.plugin_exception = exc
+        raise error from None
     return fired
 
 

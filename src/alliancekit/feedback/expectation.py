@@ -549,7 +549,7 @@ def expectation_model_for(host: PluginHost, measure: Measure) -> ExpectationMode
     models: dict[str, ExpectationModel | None] = host.cached("expectation-models", dict)
     key = f"{measure.id}@{measure.version}"
     if key not in models:
-        models[key] = host.pm.hook.alliancekit_expectation_model(measure=measure)
+        models[key] = host.call_hook("alliancekit_expectation_model", measure=measure)
     return models[key]
 
 

@@ -77,7 +77,7 @@ class Exporter:
         self.options = options or ExportOptions()
         self.kind = kind
         """Named in the audit entry of each episode read: ``export-<kind>``."""
-        self.hook = practice.plugins.pm.hook
+        self.plugins = practice.plugins
         self.mappers: MapperRegistry = mapper_registry(practice.plugins)
         self.measures = ExportMeasures(
             practice.plugins.measures(),
@@ -95,7 +95,9 @@ class Exporter:
     def identity(self, clinic_id: str) -> FhirIdentity:
         found = self._identities.get(clinic_id)
         if found is None:
-            found = self.hook.alliancekit_fhir_identity(clinic_id=clinic_id, options=self.options)
+            found = self.plugins.call_hook(
+                "alliancekit_fhir_identity", clinic_id=clinic_id, options=self.options
+            )
             if found is None:  # pragma: no cover - the builtin plugin always answers
                 raise ValidationError("identity", "required", "no plugin supplied FHIR identities")
             self._identities[clinic_id] = found
@@ -117,7 +119,7 @@ class Exporter:
 
     def withheld_by(self, record: Any, ctx: ExportContext) -> str | None:
         """The reason code of the first filter that withholds ``record``, or ``None``."""
-        for answer in self.hook.alliancekit_fhir_export_filter(record=record, context=ctx):
+        for answer in self.plugins.call_hook("alliancekit_fhir_export_filter", record=record, context=ctx):
             if isinstance(answer, Withhold):
                 return answer.reason
         return None
@@ -128,7 +130,7 @@ class Exporter:
 
     def refine(self, resources: Iterable[Resource], record: Any, ctx: ExportContext) -> None:
         for resource in resources:
-            self.hook.alliancekit_fhir_resource(resource=resource, record=record, context=ctx)
+            self.plugins.call_hook("alliancekit_fhir_resource", resource=resource, record=record, context=ctx)
 
     # -- questionnaires -----------------------------------------------------------------------------------
 

@@ -55,10 +55,9 @@ def build_mapper_registry(host: PluginHost) -> MapperRegistry:
         return register
 
     # Builtins first, whatever pluggy's call order, so that any plugin's registration replaces them.
-    caller = host.pm.hook.alliancekit_fhir_mappers
-    impls = sorted(caller.get_hookimpls(), key=lambda impl: impl.plugin_name != BUILTIN)
-    for impl in impls:
-        impl.function(register=make_register(impl.plugin_name))
+    hook = "alliancekit_fhir_mappers"
+    for plugin in sorted(host.implementers(hook), key=lambda name: name != BUILTIN):
+        host.call_hook(hook, plugin=plugin, register=make_register(plugin))
     return registry
 
 

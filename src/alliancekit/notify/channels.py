@@ -91,14 +91,15 @@ class NotifierRegistry:
 
 def build_notifier_registry(host: PluginHost) -> NotifierRegistry:
     registry = NotifierRegistry()
-    caller = host.pm.hook.alliancekit_register_notifiers
-    for impl in caller.get_hookimpls():
+    hook = "alliancekit_register_notifiers"
+    for plugin in host.implementers(hook):
 
-        def register(channel: Channel, _plugin: str = impl.plugin_name) -> None:
+        def register(channel: Channel, _plugin: str = plugin) -> None:
             registry.add(channel, _plugin)
 
         try:
-            impl.function(register=register)
+            host.call_hook(hook, plugin=plugin, register=register)
         except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
-            registry.report(impl.plugin_name, f"raised {type(exc).__name__} while registering")
+            raised = getattr(exc, "plugin_exception", None) or exc
+            registry.report(plugin, f"raised {type(raised).__name__} while registering")
     return registry

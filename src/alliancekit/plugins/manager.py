@@ -20,12 +20,13 @@ import os
 import threading
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from types import FrameType
 from typing import Any
 
 import attrs
 import pluggy
 
-from alliancekit.errors import PluginError
+from alliancekit.errors import AlliancekitError, PluginError
 from alliancekit.plugins import hookspecs
 
 ENTRY_POINT_GROUP = "alliancekit"
@@ -69,7 +70,33 @@ class PluginHost:
         self._cache: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    # -- registration helpers ------------------------------------------------------------------------
+    # -- calling hooks ---------------------------------------------------------------------------------
+
+    def call_hook(self, hook_name: str, /, *, plugin: str | None = None, **kwargs: Any) -> Any:
+        """Call a hook with ``kwargs`` (given ``plugin``, only that plugin's implementation): every hook
+        alliancekit calls goes through here.
+
+        A plugin that raises an :class:`~alliancekit.errors.AlliancekitError` raises it unchanged; anything
+        else becomes a :class:`~alliancekit.errors.PluginError` naming the hook, the plugin and the
+        exception's type, never its message (it may carry client data), with the exception kept on
+        ``plugin_exception``.
+        """
+        caller = getattr(self.pm.hook, hook_name)
+        if plugin is not None:
+            others = [p for p in self.pm.get_plugins() if self.pm.get_name(p) != plugin]
+            caller = self.pm.subset_hook_caller(hook_name, others)
+        try:
+            return caller(**kwargs)
+        except AlliancekitError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever a plugin raises becomes a PluginError
+            culprit = plugin or _implementer(caller.get_hookimpls(), exc)
+            raise PluginError.raised_in(hook_name, culprit, exc) from None
+
+    def implementers(self, hook_name: str) -> list[str]:
+        """The names of the plugins implementing a hook, in registration order (builtins first)."""
+        names = [impl.plugin_name for impl in getattr(self.pm.hook, hook_name).get_hookimpls()]
+        return list(dict.fromkeys(names))
 
     def call_registration(self, hook_name: str, make_register: Any) -> None:
         """Call a registration hook plugin by plugin, giving each a ``register`` bound to its name.
@@ -77,11 +104,9 @@ class PluginHost:
         ``make_register(plugin_name)`` returns the callback handed to that plugin, so every registration
         is attributed to the plugin that made it.
         """
-        caller = getattr(self.pm.hook, hook_name)
-        # get_hookimpls() lists implementations in registration order (builtins first), so a clash is
-        # reported against the plugin that came later.
-        for impl in caller.get_hookimpls():
-            impl.function(register=make_register(impl.plugin_name))
+        # In registration order, so a clash is reported against the plugin that came later.
+        for plugin in self.implementers(hook_name):
+            self.call_hook(hook_name, plugin=plugin, register=make_register(plugin))
 
     def cached(self, key: str, build: Any) -> Any:
         found = self._cache.get(key)
@@ -135,6 +160,26 @@ class PluginHost:
             dist, version = self.distributions.get(name, ("alliancekit (builtin)", __version__))
             infos.append(PluginInfo(name, dist, version, hooks))
         return sorted(infos, key=lambda info: info.name)
+
+
+def _implementer(impls: list[pluggy.HookImpl], exc: Exception) -> str | None:
+    """The plugin whose implementation ``exc`` came out of: the first of its frames in the traceback."""
+    tb = exc.__traceback__
+    while tb is not None:
+        for impl in impls:
+            if _runs(impl, tb.tb_frame):
+                return impl.plugin_name
+        tb = tb.tb_next
+    return None
+
+
+def _runs(impl: pluggy.HookImpl, frame: FrameType) -> bool:
+    """Whether ``frame`` runs ``impl``'s function (a method: on that plugin, as one class may be two)."""
+    function = impl.function
+    if getattr(function, "__code__", None) is not frame.f_code:
+        return False
+    owner = getattr(function, "__self__", None)
+    return owner is None or frame.f_locals.get(frame.f_code.co_varnames[0]) is owner
 
 
 def _selected_entry_points(allow: Iterable[str] | None) -> list[Any]:

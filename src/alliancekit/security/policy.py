@@ -336,7 +336,7 @@ def policy_for(host: Any) -> AccessPolicy:
     """The policy a plugin supplies through ``alliancekit_access_policy``, else :class:`DefaultPolicy`."""
 
     def build() -> AccessPolicy:
-        supplied = host.pm.hook.alliancekit_access_policy()
+        supplied = host.call_hook("alliancekit_access_policy")
         if supplied is None:
             return DefaultPolicy()
         if not isinstance(supplied, AccessPolicy):
