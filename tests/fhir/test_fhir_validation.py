@@ -44,7 +44,7 @@ def test_schema_catches_a_misspelt_field_with_its_path(r4_schema: R4Schema) -> N
 def test_every_episode_bundle_is_valid_resource_by_resource(
     demo: Practice, exporter_actor: Actor, bundle_type: str
 ) -> None:
-    r4_schema = R4Schema(DATA / "fhir.r4.schema.json")  # its own, to count the validators it compiles
+    r4_schema = R4Schema(DATA / "fhir.r4.schema.json")  # its own, to see which validators it compiles
     types: set[str] = set()
     count = 0
     for episode_id in demo.store.episode_ids():
@@ -65,8 +65,8 @@ def test_every_episode_bundle_is_valid_resource_by_resource(
             for ref in references(resource):
                 assert ref in full_urls or ref in contained, ref
     assert count > 1000
-    # one compiled validator per resource type (and the Bundle shell), however many resources
-    assert set(r4_schema._validators) == types | {"Bundle#shell"}
+    # the fast check passes every valid resource: none needed jsonschema's validator, compiled for errors
+    assert r4_schema._validators == {}
     assert {
         "EpisodeOfCare",
         "Encounter",

@@ -625,6 +625,120 @@ def test_a_malformed_clinical_record_is_named_by_file_line_path_and_rule_and_not
     assert any(f", {field}: {rule} ({where}" in line for line in errors), errors
 
 
+#: A value that must never be echoed by an error.
+CANARY = "canary-7f3a-not-echoed"
+
+#: Resources of a shape the FHIR R4 schema refuses, the value (or the type) being the canary: the kind of
+#: resource, which one, the change, and the path (in the resource) and the rule (the JSON Schema keyword).
+SCHEMA_ERRORS: dict[str, tuple[str, Any, Any, str, str]] = {
+    "a value of the wrong type": (
+        "Observation",
+        lambda r: "valueQuantity" in r,
+        lambda r: {**r, "valueQuantity": {**r["valueQuantity"], "value": CANARY}},
+        "Observation.valueQuantity.value",
+        "type",
+    ),
+    "an element FHIR does not have": (
+        "Encounter",
+        lambda r: True,
+        lambda r: {**r, "mood": CANARY},
+        "Encounter.mood",
+        "additionalProperties",
+    ),
+    "a property whose name is free text": (
+        "Encounter",
+        lambda r: True,
+        lambda r: {**r, CANARY: 1},
+        "Encounter.?",
+        "additionalProperties",
+    ),
+    "a required element missing": (
+        "Observation",
+        lambda r: "valueQuantity" in r,
+        lambda r: {**{k: v for k, v in r.items() if k != "code"}, "note": [{"text": CANARY}]},
+        "Observation.code",
+        "required",
+    ),
+    "a code outside its required binding": (
+        "Observation",
+        lambda r: "valueQuantity" in r,
+        lambda r: {**r, "status": CANARY},
+        "Observation.status",
+        "enum",
+    ),
+    "a code outside its binding in a contained resource": (
+        "EpisodeOfCare",
+        lambda r: bool(r.get("contained")),
+        lambda r: {**r, "contained": [{**r["contained"][0], "status": CANARY}, *r["contained"][1:]]},
+        "EpisodeOfCare.contained[0].status",
+        "enum",
+    ),
+    "an item's answer of the wrong type": (
+        "QuestionnaireResponse",
+        lambda r: bool(r.get("item")),
+        lambda r: {**r, "item": [{**r["item"][0], "answer": [{"valueDecimal": CANARY}]}, *r["item"][1:]]},
+        "QuestionnaireResponse.item[0].answer[0].valueDecimal",
+        "type",
+    ),
+    "a resource type FHIR R4 does not have": (
+        "Goal",
+        lambda r: True,
+        lambda r: {**r, "resourceType": CANARY},
+        "resourceType",
+        "enum",
+    ),
+}
+
+
+def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], db: Path) -> tuple[str, str]:
+    """The output of an import that failed, after checking that it named no value and wrote nothing."""
+    code, out, err = run(capsys, *argv)
+    assert code == 1
+    assert CANARY not in out + err
+    assert "demo-client" not in out + err
+    assert sessions(db, DEMO_CLINIC) == {}
+    return out, err
+
+
+@pytest.mark.parametrize("case", sorted(SCHEMA_ERRORS))
+def test_a_resource_the_fhir_schema_refuses_is_named_by_row_path_and_rule_never_its_value(
+    case: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rtype, pick, change, field, rule = SCHEMA_ERRORS[case]
+    index = next(i for i, r in enumerate(_lines(small_export, rtype)) if pick(r))
+    _spoil(small_export, rtype, change, index)
+    db = tmp_path / "p.sqlite"
+    where = f"{rtype}.ndjson line {index + 1}"
+    for dry_run in ([], ["--dry-run"]):
+        argv = ["import", "fhir", "--db", str(db), "--create", "--clinic", DEMO_CLINIC, *dry_run]
+        _, err = _refused([*argv, str(small_export)], capsys, db)
+        assert f"error: row {index + 1}, {field}: {rule} ({where}" in err, err
+        out, _ = _refused([*argv, "--json", str(small_export)], capsys, db)
+        found = [(e["row"], e["field"], e["rule"]) for e in json.loads(out)["errors"]]
+        assert (index + 1, field, rule) in found
+
+
+def test_a_bundle_the_fhir_schema_refuses_is_named_by_entry_path_and_rule_never_its_value(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = json.loads((Path(__file__).parent / "data" / "episode-bundle.json").read_text(encoding="utf-8"))
+    entries = bundle["entry"]
+    score = next(i for i, e in enumerate(entries) if "valueQuantity" in e["resource"])
+    entries[score]["resource"]["valueQuantity"]["value"] = CANARY
+    entries[0]["request"] = {"method": CANARY, "url": "x"}
+    bundle["type"] = CANARY
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    db = tmp_path / "p.sqlite"
+    _, err = _refused(
+        ["import", "fhir", "--db", str(db), "--create", "--clinic", CLINIC, str(path)], capsys, db
+    )
+    assert "error: row 1, Bundle.type: enum (bundle.json)" in err
+    assert "error: row 1, Bundle.entry[0].request.method: enum (bundle.json)" in err
+    row = score + 1
+    assert f"error: row {row}, Observation.valueQuantity.value: type (bundle.json line {row})" in err
+
+
 def test_resources_the_import_does_not_read_are_left_alone(small_export: Path, tmp_path: Path) -> None:
     _write(
         small_export, "Patient", [{"resourceType": "Patient", "id": "p1", "name": [{"text": "synthetic"}]}]

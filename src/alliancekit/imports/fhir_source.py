@@ -3,9 +3,11 @@
 The source is a Bulk Data directory (``*.ndjson``, one resource type per file), one NDJSON file, or a Bundle
 (JSON). An episode's resources live in several files and refer to each other, so the whole source is read
 and joined in memory before anything is written; every problem found is reported (file, line, path, rule;
-never the value) and, when there is any, nothing is written. Each ``EpisodeOfCare`` becomes one unit: the
-episode rebuilt through the facade's commands, in the order its records happened (see
-:mod:`~alliancekit.imports.fhir_records` for the records besides the sessions):
+never the value) and, when there is any, nothing is written. Each resource read is first checked against its
+own type's definition in the FHIR R4 JSON Schema (:meth:`~alliancekit.fhir.validate.R4Schema.errors`), so
+that a wrong shape is an error, not read as absent (the tolerant reading below names what it finds too).
+Each ``EpisodeOfCare`` becomes one unit: the episode rebuilt through the facade's commands, in the order its
+records happened (see :mod:`~alliancekit.imports.fhir_records` for the records besides the sessions):
 
 * the episode (client from ``patient``, opened on ``period.start`` by its first clinician of record), its
   consultation (date, modality, consent) and fit decision (to proceed only where ``statusHistory`` shows
@@ -34,6 +36,7 @@ protocol, and the audit log.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from datetime import date
@@ -87,6 +90,7 @@ from alliancekit.fhir.codes import (
     questionnaire_url,
 )
 from alliancekit.fhir.privacy import REDACTED
+from alliancekit.fhir.validate import packaged_schema
 from alliancekit.imports.fhir_client_responses import ClientResponseReading, is_client_response
 from alliancekit.imports.fhir_json import Resource as _Resource
 from alliancekit.imports.fhir_json import as_dict, as_list, extension_value, sub_extensions
@@ -206,6 +210,7 @@ class FhirSource(ClientResponseReading):
         self.path = Path(path)
         self.registry = registry
         self.errors: list[RowError] = []
+        self._schema = packaged_schema()
         self._full_urls: dict[str, tuple[str, str]] = {}
         self.notes: list[str] = []
         """Episodes read but not imported, and why."""
@@ -273,6 +278,10 @@ class FhirSource(ClientResponseReading):
         if not isinstance(bundle.get("entry", []), list):
             self.errors.append(RowError(1, "Bundle.entry", "type", f"{name}: a list of entries"))
             return
+        for error in self._schema.errors(bundle, entries=False):  # the entries' resources one by one, below
+            entry = re.match(r"\$\.entry\[(\d+)\]", error.path)
+            row = 1 if entry is None else int(entry.group(1)) + 1
+            self.errors.append(RowError(row, f"Bundle{error.path[1:]}", error.rule, name))
         for i, entry in enumerate(bundle.get("entry", []), start=1):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and isinstance(entry.get("fullUrl"), str):
@@ -286,10 +295,18 @@ class FhirSource(ClientResponseReading):
         if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
             self.errors.append(RowError(line, "resourceType", "required", f"{file} line {line}"))
             return
-        if data["resourceType"] not in READ_TYPES:
-            self.ignored[data["resourceType"]] += 1
+        kind = data["resourceType"]
+        if kind not in self._schema.resource_types:
+            message = f"{file} line {line}: not a FHIR R4 resource type"
+            self.errors.append(RowError(line, "resourceType", "enum", message))
+            return
+        if kind not in READ_TYPES:
+            self.ignored[kind] += 1
             self.withheld = self.withheld or _says_withheld(data)
             return
+        # against its own type's definition of the R4 schema; still read, so that every problem is named
+        for error in self._schema.errors(data):
+            self.errors.append(RowError(line, f"{kind}{error.path[1:]}", error.rule, f"{file} line {line}"))
         if not isinstance(data.get("id"), str):
             self.errors.append(
                 RowError(line, f"{data['resourceType']}.id", "required", f"{file} line {line}")
