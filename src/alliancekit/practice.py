@@ -1178,11 +1178,14 @@ class Practice:
         return self._read.audit_checkpoint(actor)
 
     def verify(self, actor: Actor, *, expected_head: AuditCheckpoint | None = None) -> IntegrityReport:
-        """Verify the whole record: event chains, snapshots, projections, the audit chains and the seals.
+        """Verify the actor's clinic's record: event chains, snapshots, projections, audit chains, seals.
 
         Returns an :class:`~alliancekit.integrity.verify.IntegrityReport` naming the first bad entry of
-        each check. It writes nothing, not even an audit entry of its own (it returns no record content
-        and must run on a read-only store); only a refusal (no actor, or the policy's) is audited.
+        each check. It counts and names the actor's clinic's episodes and audit entries only; audit chains
+        and checkpoints shared with other clinics in the same file are checked whole and named by position
+        only (``shared_audit``), so a break in them breaks every clinic's report. It writes nothing, not
+        even an audit entry of its own (it returns no record content and must run on a read-only store);
+        only a refusal (no actor, or the policy's) is audited.
         """
         return self._read.verify(actor, expected_head=expected_head)
 

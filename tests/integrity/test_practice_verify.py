@@ -115,7 +115,7 @@ def test_cli_audit_verify_passes_then_names_the_first_bad_entry(
     key_file.write_bytes(KEY)
     assert main(["audit", "verify", "--db", str(record.path), "--key-file", str(key_file)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("record ok:")
+    assert out.startswith("clinic north: record ok:")
     assert "seals verified" in out
     ep = record.episodes["ep1"]
     copy = tmp_path / "tampered.sqlite"
@@ -124,7 +124,7 @@ def test_cli_audit_verify_passes_then_names_the_first_bad_entry(
         conn.execute("UPDATE events SET actor_id = 'x' WHERE episode_id = ? AND seq = 2", (ep,))
     assert main(["audit", "verify", "--db", str(copy), "--key-file", str(key_file)]) == 1
     out = capsys.readouterr().out
-    assert out.startswith("record broken: events")
+    assert out.startswith("clinic north: record broken: events")
     assert f"events: episode {ep} event 2: content does not match its hash" in out
 
 
@@ -138,11 +138,14 @@ def test_cli_audit_verify_with_a_key_but_nothing_sealed_claims_no_seal(
     argv = ["audit", "verify", "--db", str(path), "--key-file", str(key_file)]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert out.startswith("record ok:")
+    assert out.startswith("clinic north: record ok:")
     assert out.rstrip().endswith("0 checkpoints; no seals yet")
     assert main([*argv, "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert (report["ok"], report["checkpoints"], report["seals_checked"]) == (True, 0, False)
+    result = json.loads(capsys.readouterr().out)
+    [report] = result["reports"]
+    assert (result["ok"], report["ok"]) == (True, True)
+    assert (report["checkpoints"], report["seals_checked"]) == (0, False)
+    assert report["clinic"] == "north"
 
 
 def test_cli_audit_show_filters(record: Record, capsys: pytest.CaptureFixture[str]) -> None:
@@ -165,7 +168,10 @@ def test_cli_audit_verify_passes_on_the_demo_database(
     assert main(["demo", "--db", str(db), "--clients", "12", "--quiet"]) == 0
     capsys.readouterr()
     assert main(["audit", "verify", "--db", str(db)]) == 0
-    assert capsys.readouterr().out.startswith("record ok:")
+    out = capsys.readouterr().out
+    assert out.startswith("clinic ")
+    assert ": record ok:" in out
+    assert "record broken" not in out
     assert verify_path(db, key=None).ok
 
 

@@ -46,7 +46,7 @@ def test_a_rollback_journal_file_stays_byte_for_byte_the_same(
     key_file = tmp_path / "key"
     key_file.write_bytes(KEY)
     assert main(["audit", "verify", "--db", str(path), "--key-file", str(key_file)]) == 0
-    assert capsys.readouterr().out.startswith("record ok:")
+    assert capsys.readouterr().out.startswith("clinic north: record ok:")
     assert path.read_bytes() == before
     assert _journal_mode_byte(path) == 1
     assert _side_files(path) == []

@@ -57,6 +57,6 @@ def test_the_cli_reports_an_unreadable_row_as_a_broken_record(
     code = main(["verify", "--db", str(record.path)])
     out, err = capsys.readouterr()
     assert code == 1
-    assert out.startswith("record broken: audit")
+    assert out.startswith("clinic north: record broken: audit")
     assert "Traceback" not in err
     assert GARBAGE not in out + err

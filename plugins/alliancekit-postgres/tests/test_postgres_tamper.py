@@ -51,10 +51,10 @@ def _record(pg, schema: str) -> str:  # type: ignore[no-untyped-def]
     return episodes[0]
 
 
-def _verify(pg, schema: str) -> IntegrityReport:  # type: ignore[no-untyped-def]
-    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1, read_only=True)
+def _verify(pg, schema: str, clinic: str = CLINIC) -> IntegrityReport:  # type: ignore[no-untyped-def]
+    store = PostgresStore(pg.app_dsn, clinic_id=clinic, schema=schema, pool_max=1, read_only=True)
     with Practice(store, plugins=HOST, audit_key=KEY) as practice:
-        return practice.verify(ADMIN)
+        return practice.verify(Actor("adm-1", Role.ADMINISTRATOR, clinic))
 
 
 def _one(conn: psycopg.Connection, statement: str, s: sql.Identifier, *params: object) -> None:
@@ -127,3 +127,19 @@ def test_a_change_behind_the_facades_back_is_found(pg, change: str) -> None:  # 
     report = _verify(pg, schema)
     assert not report.ok
     assert checks <= {finding.check for finding in report.findings}, report.describe()
+
+
+def test_each_clinic_verifies_its_own_rows_and_chains(pg) -> None:  # type: ignore[no-untyped-def]
+    """Row-level security scopes the store, the shards and the checkpoints to one clinic: nothing shared."""
+    schema = pg.new_schema()
+    _record(pg, schema)
+    other = PostgresStore(pg.app_dsn, clinic_id="clinic-b", schema=schema, pool_max=2)
+    with Practice(other, plugins=HOST, audit_key=KEY, clock=lambda: _T0) as practice:
+        theirs = active_episode(practice, Actor("clin-b", Role.CLINICIAN, "clinic-b"))
+    mine = _verify(pg, schema)
+    assert (mine.ok, mine.clinic, mine.episodes, mine.shared_audit) == (True, CLINIC, 2, False)
+    assert theirs not in str(mine.as_dict())
+    report = _verify(pg, schema, "clinic-b")
+    assert (report.ok, report.clinic, report.episodes, report.shared_audit) == (True, "clinic-b", 1, False)
+    assert report.checkpoints >= 1
+    assert report.seals_checked

@@ -428,10 +428,11 @@ class Views:
         return self.s.reader.load_meta(DEMO_KEY) is not None
 
     def verify(self, actor: object, *, expected_head: object = None) -> IntegrityReport:
-        """Check the whole record (see :mod:`alliancekit.integrity.verify`).
+        """Check the actor's clinic's record (see :mod:`alliancekit.integrity.verify`).
 
         Verification returns no record content and must run on a read-only store, so the policy decides
-        it like an audit read but it writes no audit entry of its own.
+        it like an audit read but it writes no audit entry of its own. The report counts and names only
+        the actor's clinic's episodes and entries: shared audit chains are checked whole, named by position.
         """
         guard = self.s.guard
         a = guard.require_actor(actor, Action.READ_AUDIT, "audit", "(record)")
@@ -449,6 +450,7 @@ class Views:
             fold=self.s.fold_json,
             project=self.s.project,
             upcast=self.s.codec.upcast_state,
+            clinic=a.clinic_id,
         )
 
     def rotate_encryption(

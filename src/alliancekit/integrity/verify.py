@@ -19,6 +19,19 @@ What a check failing means, from the bottom up:
 
 Each check reports its first bad entry only: what comes after a break cannot be trusted either.
 
+**One clinic's report** (``clinic=``, what :meth:`alliancekit.Practice.verify` asks for): a file may hold
+several clinics. Their episodes are independent chains, so only the clinic's own episodes are checked,
+counted and named (an episode is the clinic's when its caseload row or any of its events says so). The
+audit shards and the checkpoints are different: in a SQLite file they are shared by every clinic in it, and
+a chain can only be trusted when it is checked whole. So they are checked whole, and their findings name a
+shard, a position or a checkpoint number, never an entry's record; ``audit_entries`` counts the clinic's own
+entries (and those of calls made without an actor, as :meth:`~alliancekit.Practice.audit_entries` shows
+them), and ``shared_audit`` says that the chains also hold other clinics' entries. A broken shared chain
+therefore breaks every clinic's report: none of them can trust it. The references check reads the entries
+the clinic filed and those naming its episodes. An episode whose clinic cannot be read at all is a finding
+of every clinic's report, without its id. A PostgreSQL store is scoped to one clinic, with its own shards
+and checkpoints: there the report is the whole of what the store holds.
+
 What stays possible for someone who can write the database, and what the host does about it: entries
 appended after the last seal are covered by the hash chains only (anyone can extend a chain), so seal
 often; cutting the log back to an earlier seal *together with* the later checkpoints is caught only when
@@ -44,6 +57,9 @@ from alliancekit.store.protocol import (
     StoredEvent,
 )
 
+#: The clinic of the audit entry of a call made without an actor (``Guard.require_actor``).
+NO_CLINIC = "(none)"
+
 CHECKS = ("events", "snapshots", "projections", "audit", "references", "seals")
 
 #: Where a part the store could not read is reported: (check, where).
@@ -67,6 +83,8 @@ class EpisodeRecord:
     events: Sequence[StoredEvent]
     readable: bool = True
     """False when the store could not decode its events or snapshot (changed outside alliancekit)."""
+    clinics: frozenset[str] = frozenset()
+    """The clinics its caseload row and its events name (empty when none of them could be read)."""
 
 
 @attrs.frozen
@@ -95,6 +113,10 @@ class IntegrityReport:
     with no checkpoint to check (nothing sealed yet)."""
     findings: tuple[Finding, ...] = ()
     """The first bad entry of each check that failed, in the order of :data:`CHECKS`."""
+    clinic: str | None = None
+    """The clinic reported on; ``None`` for a report on the whole record."""
+    shared_audit: bool = False
+    """Whether the audit chains checked also hold other clinics' entries (checked whole, never named)."""
 
     def finding(self, check: str) -> Finding | None:
         """The finding of ``check``, if it failed."""
@@ -116,6 +138,8 @@ class IntegrityReport:
             seals = "seals not checked (no key)"
         else:
             seals = "no seals yet" if self.finding("seals") is None else "no seals found"
+        if self.shared_audit:
+            seals += "; audit chains shared with other clinics, checked whole"
         if self.ok:
             return f"record ok: {counts}; {seals}"
         failed = ", ".join(f.check for f in self.findings)
@@ -320,6 +344,7 @@ def verify_record(
     project: Callable[[str], CaseloadRow],
     upcast: Callable[[str, Sequence[StoredEvent]], str] = lambda text, _events: text,
     unreadable: Sequence[str] = (),
+    clinic: str | None = None,
 ) -> IntegrityReport:
     """Check the whole record (see the module docstring); reads nothing but its arguments.
 
@@ -331,6 +356,7 @@ def verify_record(
         compared as its upcaster reads it).
     :param unreadable: the parts the store could not read (``"audit"``, ``"checkpoints"``, ``"caseload"``,
         see :func:`alliancekit.store.scan.scan_record`), each a finding of its check.
+    :param clinic: report on this clinic only (see the module docstring); ``None``: the whole record.
     """
     if key is not None and not isinstance(key, bytes):
         raise ValidationError("key", "type", "bytes expected")
@@ -340,9 +366,10 @@ def verify_record(
     for name in unreadable:  # first: what reads as missing there is not what is wrong
         check, where = _UNREADABLE_PARTS[name]
         first.add(check, where, "a row cannot be read (changed outside alliancekit)")
-    shards = _check_audit(audit, first)
-    # What the audit entries say each command wrote: (episode, version) -> [(head, entry location)].
-    named: dict[str, dict[int, list[tuple[str, tuple[int, int]]]]] = {}
+    shards = _check_audit(audit, first)  # whole: a shared chain is only trusted when all of it checks out
+    own = _own_entries(clinic)
+    # What the audit entries say each command wrote: (episode, version) -> [(head, entry location, own)].
+    named: dict[str, dict[int, list[tuple[str, tuple[int, int], bool]]]] = {}
     bad_refs: list[tuple[tuple[int, int], str]] = []
     for record in audit:
         if not record.writes or record.record_type != "episode":
@@ -350,12 +377,19 @@ def verify_record(
         spot = (record.shard, record.position)
         parsed = _parse_writes(record.writes)
         if parsed is None:
-            bad_refs.append((spot, "its record of what it wrote is malformed"))
+            if own(record):
+                bad_refs.append((spot, "its record of what it wrote is malformed"))
             continue
-        named.setdefault(record.record_id, {}).setdefault(parsed[0], []).append((parsed[1], spot))
+        claim = (parsed[1], spot, own(record))
+        named.setdefault(record.record_id, {}).setdefault(parsed[0], []).append(claim)
     episode_count = event_count = 0
     unreferenced: str | None = None
     for episode in episodes:
+        if clinic is not None and clinic not in episode.clinics:
+            if not episode.clinics:  # whose it is cannot be read: every clinic is told, none by its id
+                first.add("events", "an episode of unknown clinic", "its clinic cannot be read")
+                named.pop(episode.episode_id, None)  # nor can what the audit log says it wrote be compared
+            continue
         episode_count += 1
         event_count += len(episode.events)
         if not episode.readable:
@@ -371,7 +405,7 @@ def verify_record(
         hashes = {e.seq: e.hash for e in episode.events}
         writes = named.pop(episode.episode_id, {})
         for version, claims in writes.items():
-            for head, spot in claims:
+            for head, spot, _own in claims:
                 if hashes.get(version) != head:
                     problem = (
                         f"names version {version} of episode {episode.episode_id}, which the stream does"
@@ -382,13 +416,15 @@ def verify_record(
         if (
             episode.events
             and unreferenced is None
-            and current[1] not in {h for h, _ in writes.get(current[0], [])}
+            and current[1] not in {h for h, _, _ in writes.get(current[0], [])}
         ):
             unreferenced = episode.episode_id
     for episode_id, writes in named.items():
         for claims in writes.values():
             bad_refs.extend(
-                (spot, f"names episode {episode_id}, which the record does not hold") for _, spot in claims
+                (spot, f"names episode {episode_id}, which the record does not hold")
+                for _, spot, mine in claims
+                if mine  # another clinic's entry naming another clinic's episode is not this report's
             )
     if "audit" in unreadable:
         pass  # no entries were read: every episode would look unreferenced
@@ -403,8 +439,18 @@ def verify_record(
         ok=not findings,
         episodes=episode_count,
         events=event_count,
-        audit_entries=len(audit),
+        audit_entries=sum(1 for record in audit if own(record)),
         checkpoints=len(checkpoints),
         seals_checked=key is not None and bool(checkpoints),
         findings=findings,
+        clinic=clinic,
+        shared_audit=not all(own(record) for record in audit),
     )
+
+
+def _own_entries(clinic: str | None) -> Callable[[AuditRecord], bool]:
+    """Whether an entry is ``clinic``'s: filed in it, or a call made without an actor (which names no
+    client, and every clinic's auditor sees); every entry for the whole record."""
+    if clinic is None:
+        return lambda _record: True
+    return lambda record: record.clinic_id in (clinic, NO_CLINIC)

@@ -3,6 +3,10 @@
 A backend that offers ``read_transaction()`` (a context manager; the SQLite store does) is read inside
 one read transaction, so a writer committing meanwhile cannot make the parts disagree.
 
+Each episode carries the clinics its rows name, for a report on one clinic to pick its own (see
+:mod:`alliancekit.integrity.verify`); the audit entries and checkpoints are read whole, as their chains are
+checked whole.
+
 A row changed outside alliancekit may not even be readable (a time that is not a time): the part it is in is
 reported as unreadable, for verification to name, instead of ending the scan.
 """
@@ -10,11 +14,11 @@ reported as unreadable, for verification to name, instead of ending the scan.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from alliancekit.integrity.verify import EpisodeRecord
-from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, Store
+from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, Store, StoredEvent
 
 T = TypeVar("T")
 #: What decoding a row changed outside alliancekit raises (a time, a number or JSON that is not one).
@@ -59,11 +63,20 @@ def scan_record(
                 try:
                     snapshot, events = store.load_snapshot(episode_id), store.load_events(episode_id)
                 except _UNREADABLE:
-                    yield EpisodeRecord(episode_id, None, row, (), readable=False)
+                    yield EpisodeRecord(episode_id, None, row, (), readable=False, clinics=_clinics(row, ()))
                     continue
-                yield EpisodeRecord(episode_id, snapshot, row, events)
+                yield EpisodeRecord(episode_id, snapshot, row, events, clinics=_clinics(row, events))
             # Caseload rows of episodes the store does not list: projections without a record.
             for episode_id, row in sorted(rows.items()):
-                yield EpisodeRecord(episode_id, None, row, ())
+                yield EpisodeRecord(episode_id, None, row, (), clinics=_clinics(row, ()))
 
     return episodes(), audit, checkpoints, tuple(unreadable)
+
+
+def _clinics(row: CaseloadRow | None, events: Sequence[StoredEvent]) -> frozenset[str]:
+    """The clinics an episode's rows name: its caseload row's and its events'. Both count, so that moving
+    an episode to another clinic in one of them does not take it out of its own clinic's verification."""
+    named = {event.clinic_id for event in events}
+    if row is not None:
+        named.add(row.clinic_id)
+    return frozenset(named)
