@@ -294,3 +294,25 @@ def test_the_library_refuses_too_many_clients_before_opening_anything(tmp_path: 
         simulate_practice(db, clients=MAX_CLIENTS, today=date.fromordinal(LAST_TODAY.toordinal() + 1))
     assert (refused.value.field, refused.value.rule) == ("today", "range")
     assert not db.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where nothing can be created")
+def test_an_out_directory_that_cannot_be_made_stops_the_demo_before_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "d.sqlite"
+    code, err = run(capsys, "demo", "--db", str(db), "--clients", "12", "-q", "--out", "/proc/alliancekit-x")
+    assert code == 2
+    assert "--out /proc/alliancekit-x: the directory cannot be made" in err
+    assert not db.exists()
+
+
+def test_an_out_directory_is_made_with_its_parents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "a" / "b"
+    code, _ = run(
+        capsys, "demo", "--db", str(tmp_path / "d.sqlite"), "--clients", "12", "-q", "--out", str(out)
+    )
+    assert code == 0
+    assert {p.name for p in out.iterdir()} == {"summary.json", "report.html"}

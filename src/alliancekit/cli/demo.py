@@ -85,6 +85,17 @@ def _check_out(out: str | None) -> None:
         raise UsageError(f"--out {out}: exists and is not a directory")
 
 
+def _make_out(out: str | None) -> None:
+    """Make the ``--out`` directory (a usage error if it cannot be made), so that minutes of simulation are
+    not lost to it at the end."""
+    if out is None or out == STDOUT:
+        return
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: the directory cannot be made ({exc.strerror})") from None
+
+
 def _in_memory(location: str) -> bool:
     """Whether the location keeps its practice in this process's memory (``memory:``, SQLite's
     ``:memory:``): gone when the demo ends, so nothing could look at it afterwards."""
@@ -154,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         )
     _check_out(args.out)
     doomed = _replaceable(location, args.force)
+    _make_out(args.out)  # last of the checks: a directory that cannot be made stops the demo before it runs
     if doomed is not None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{doomed}{suffix}").unlink(missing_ok=True)
