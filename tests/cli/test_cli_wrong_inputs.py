@@ -110,3 +110,21 @@ def test_a_blank_source_id_is_refused_not_read_as_the_files_name(
     assert "--source-id: empty" in err
     code, _, err = run(capsys, *argv, "--source-id", "h")  # one character: a name
     assert "--source-id" not in err
+
+
+def test_report_out_that_is_a_file_is_refused_before_anything_is_read(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_practice(db) as practice:
+        before = len(practice.store.audit_records())
+    afile = tmp_path / "report.html"
+    afile.write_text("mine")
+    code, out, err = run(capsys, "report", "--db", str(db), "--out", str(afile))
+    assert (code, out) == (2, "")
+    assert f"--out {afile}: exists and is not a directory" in err
+    assert afile.read_text() == "mine"
+    with open_practice(db) as practice:
+        assert len(practice.store.audit_records()) == before  # no report's reads were audited
+    code, out, _ = run(capsys, "report", "--db", str(db), "--out", str(tmp_path))  # a directory: written
+    assert code == 0
+    assert (tmp_path / "report.html").read_text() != "mine"
