@@ -11,6 +11,7 @@ import pytest
 from alliancekit import Actor, Role, open_practice
 from alliancekit.cli.main import main
 from alliancekit.demo import simulate_practice
+from alliancekit.demo.simulate import LAST_TODAY, MAX_CLIENTS
 from alliancekit.errors import ValidationError
 
 D = date(2026, 1, 19)
@@ -243,3 +244,75 @@ def test_a_today_the_demo_cannot_simulate_is_refused_before_anything_is_written(
         simulate_practice(db, clients=12, today=date.fromisoformat(today))
     assert (refused.value.field, refused.value.rule) == ("today", "range")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("location", ["memory:", ":memory:", "sqlite::memory:"])
+def test_a_store_in_memory_is_refused_for_the_practice_would_vanish(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, err = run(capsys, "demo", "--db", location, "--clients", "12", "-q")
+    assert code == 2
+    assert f"--db: {location} is a store in memory, gone when the demo ends" in err
+    assert "already holds" not in err
+    assert list(tmp_path.iterdir()) == []  # not even SQLite's writers' lock beside a ":memory:" file
+
+
+def test_a_file_whose_name_only_contains_memory_is_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / ":memory:.sqlite"
+    assert run(capsys, "demo", "--db", str(db), "--clients", "12", "-q")[0] == 0
+    with open_practice(db, read_only=True) as practice:
+        assert practice.clinics() == ["demo-clinic"]
+
+
+def test_clients_has_an_upper_bound_checked_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert MAX_CLIENTS == 100_000
+    db = tmp_path / "d.sqlite"
+    code, err = run(capsys, "demo", "--db", str(db), "--clients", str(MAX_CLIENTS + 1), "-q")
+    assert code == 2
+    assert "--clients: at most 100,000" in err
+    assert not db.exists()
+    # The bound itself passes the check: the demo goes on to judge --db (a directory, refused), so no huge
+    # practice is simulated to show it.
+    code, err = run(capsys, "demo", "--db", str(tmp_path), "--clients", str(MAX_CLIENTS), "-q")
+    assert code == 2
+    assert "--clients" not in err
+    assert "not a file" in err
+
+
+def test_the_library_refuses_too_many_clients_before_opening_anything(tmp_path: Path) -> None:
+    db = tmp_path / "d.sqlite"
+    with pytest.raises(ValidationError) as refused:
+        simulate_practice(db, clients=MAX_CLIENTS + 1)
+    assert (refused.value.field, refused.value.rule) == ("clients", "maximum")
+    # At the bound the clients pass and the next check (a today the demo cannot simulate) refuses.
+    with pytest.raises(ValidationError) as refused:
+        simulate_practice(db, clients=MAX_CLIENTS, today=date.fromordinal(LAST_TODAY.toordinal() + 1))
+    assert (refused.value.field, refused.value.rule) == ("today", "range")
+    assert not db.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where nothing can be created")
+def test_an_out_directory_that_cannot_be_made_stops_the_demo_before_it_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "d.sqlite"
+    code, err = run(capsys, "demo", "--db", str(db), "--clients", "12", "-q", "--out", "/proc/alliancekit-x")
+    assert code == 2
+    assert "--out /proc/alliancekit-x: the directory cannot be made" in err
+    assert not db.exists()
+
+
+def test_an_out_directory_is_made_with_its_parents(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "a" / "b"
+    code, _ = run(
+        capsys, "demo", "--db", str(tmp_path / "d.sqlite"), "--clients", "12", "-q", "--out", str(out)
+    )
+    assert code == 0
+    assert {p.name for p in out.iterdir()} == {"summary.json", "report.html"}

@@ -14,8 +14,9 @@ import attrs
 import pytest
 
 from alliancekit import Actor, Consent, Consultation, FitDecision, GoalDraft, Practice
+from alliancekit.core.requests import lifecycle_reason
 from alliancekit.domain import Ending, Purpose, Role
-from alliancekit.errors import InvalidToken
+from alliancekit.errors import InvalidToken, LifecycleError
 from alliancekit.store.protocol import AuditRecord
 from alliancekit.store.sqlite import SQLiteStore
 
@@ -167,3 +168,22 @@ def test_a_forged_token_writes_nothing(setup: Setup, use: str) -> None:
         else (lambda: setup.p.submit_response(forged, answers=LOW))
     )
     assert setup.refused(call) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "reason"),
+    [
+        ("episode-closed", "closed"),
+        ("episode-on-hold", "lifecycle-episode-on-hold"),
+        ("date-order", "lifecycle-date-order"),
+        ("stage", "lifecycle-stage"),
+        ("a" * 40, f"lifecycle-{'a' * 40}"),
+        ("a" * 41, "lifecycle"),  # not an identifier: a fixed code, not the text
+        (f"says {CLIENT}", "lifecycle"),
+        ("", "lifecycle"),
+    ],
+)
+def test_a_submission_a_lifecycle_rule_refuses_is_audited_with_that_rule(rule: str, reason: str) -> None:
+    # Only a closed episode refuses a response today (seen closed before the commit, or closed meanwhile);
+    # any other rule that comes to refuse one is audited as itself, not as "closed".
+    assert lifecycle_reason(LifecycleError(rule, f"refused for {CLIENT}")) == reason

@@ -16,6 +16,7 @@ import attrs
 from alliancekit import Actor, AuditRecord, Purpose, Role
 from alliancekit.cli import verify
 from alliancekit.cli.common import (
+    UsageError,
     add_clinic,
     add_db,
     cli_actor,
@@ -64,6 +65,8 @@ def _objects(entries: Iterable[AuditRecord]) -> Iterable[dict[str, Any]]:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    if args.since is not None and args.until is not None and args.until < args.since:
+        raise UsageError("--until: not before --since (the dates are inclusive)")
     with existing_practice(args) as practice:
         clinic = cli_actor(practice, args).clinic_id
         auditor = Actor("alliancekit-cli", Role.ADMINISTRATOR, clinic, Purpose.OPERATIONS)

@@ -52,6 +52,8 @@ def add_db(parser: argparse.ArgumentParser, help: str = "the practice") -> None:
 
 def location_of(args: argparse.Namespace) -> str:
     """The practice's location: ``--db``, else ``$ALLIANCEKIT_DB``."""
+    if args.db == "":  # given but blank: a mistake, not a request for $ALLIANCEKIT_DB
+        raise UsageError("--db: empty; name the practice (a file path or a store URL)")
     location = args.db or os.environ.get(DB_ENV)
     if not location:
         raise UsageError(f"--db: name the practice (a file path or a store URL), or set {DB_ENV}")

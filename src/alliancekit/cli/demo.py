@@ -4,7 +4,8 @@ The demo never destroys a practice it did not make. Before touching any file it 
 what is at ``--db``: nothing (or an empty file) is filled; an SQLite database the demo made (it carries the
 demo mark, ``Practice.mark_demo``) is replaced; any other alliancekit database needs ``--force``, even one
 whose clinic is called ``demo-clinic``; a file that is not an alliancekit database is never replaced. At a
-store URL (PostgreSQL) the demo fills an empty store only.
+store URL (PostgreSQL) the demo fills an empty store only. A store in memory (``memory:``, ``:memory:``) is
+refused: the practice would be gone when the command ends.
 """
 
 from __future__ import annotations
@@ -21,11 +22,12 @@ from alliancekit import Actor, Purpose, Role, open_practice
 from alliancekit.cli.common import STDOUT, UsageError, add_json, iso_date, note, output, shown
 from alliancekit.cli.progress import Progress
 from alliancekit.demo import simulate_practice
-from alliancekit.demo.simulate import CLINIC, FIRST_TODAY, LAST_TODAY, MIN_CLIENTS
+from alliancekit.demo.simulate import CLINIC, FIRST_TODAY, LAST_TODAY, MAX_CLIENTS, MIN_CLIENTS
 from alliancekit.domain.checks import MAX_DATE, MIN_DATE
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
 from alliancekit.feedback.reports import write_report
 from alliancekit.practice import practice_file
+from alliancekit.store.registry import split_location
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,7 +42,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--db",
         default="demo.sqlite",
         metavar="LOCATION",
-        help="SQLite file (or empty store URL) to create; never $ALLIANCEKIT_DB (default: %(default)s)",
+        help="SQLite file (or empty store URL) to create, not a store in memory; never $ALLIANCEKIT_DB "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--force",
@@ -52,7 +55,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=24,
         metavar="N",
-        help=f"number of clients, at least {MIN_CLIENTS} (default: %(default)s)",
+        help=f"number of clients, from {MIN_CLIENTS} to {MAX_CLIENTS:,} (default: %(default)s)",
     )
     parser.add_argument(
         "--seed", type=int, default=7, help="random seed; the same seed gives the same practice"
@@ -82,8 +85,31 @@ def _check_out(out: str | None) -> None:
         raise UsageError(f"--out {out}: exists and is not a directory")
 
 
+def _make_out(out: str | None) -> None:
+    """Make the ``--out`` directory (a usage error if it cannot be made), so that minutes of simulation are
+    not lost to it at the end."""
+    if out is None or out == STDOUT:
+        return
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: the directory cannot be made ({exc.strerror})") from None
+
+
+def _in_memory(location: str) -> bool:
+    """Whether the location keeps its practice in this process's memory (``memory:``, SQLite's
+    ``:memory:``): gone when the demo ends, so nothing could look at it afterwards."""
+    path = practice_file(location)
+    return split_location(location)[0] == "memory" or (path is not None and str(path) == ":memory:")
+
+
 def _replaceable(location: str, force: bool) -> Path | None:
     """The SQLite file to remove before the demo writes (``None``: nothing to remove); refuses the rest."""
+    if _in_memory(location):
+        raise UsageError(
+            f"--db: {location} is a store in memory, gone when the demo ends; name an SQLite file "
+            "(or an empty store URL) to keep the demo practice"
+        )
     path = practice_file(location)
     if path is not None and (not path.exists() or (path.is_file() and path.stat().st_size == 0)):
         return None  # nothing there, or an empty file: nothing to protect
@@ -129,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
     # Every argument is checked, and what is at --db judged, before any file is touched.
     if args.clients < MIN_CLIENTS:
         raise UsageError(f"--clients: at least {MIN_CLIENTS}, so that every lifecycle stage appears")
+    if args.clients > MAX_CLIENTS:
+        raise UsageError(f"--clients: at most {MAX_CLIENTS:,} (2,000 take about eight seconds)")
     if args.today is not None and not FIRST_TODAY <= args.today <= LAST_TODAY:
         before, after = (FIRST_TODAY - MIN_DATE).days, (MAX_DATE - LAST_TODAY).days
         raise UsageError(
@@ -137,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
         )
     _check_out(args.out)
     doomed = _replaceable(location, args.force)
+    _make_out(args.out)  # last of the checks: a directory that cannot be made stops the demo before it runs
     if doomed is not None:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{doomed}{suffix}").unlink(missing_ok=True)

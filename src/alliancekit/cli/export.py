@@ -320,8 +320,8 @@ def run_fhir(args: argparse.Namespace) -> int:
         )
     if schema is None:
         return 1 if missing else 0
-    for error in errors:
-        print(f"invalid: {error}", file=sys.stderr)
+    for error in errors:  # where and which rule, never jsonschema's message: it may quote a client's value
+        print(f"invalid: {error.resource} at {error.path}: {error.rule or 'schema'}", file=sys.stderr)
     if error_count > len(errors):
         print(f"... and {error_count - len(errors)} more", file=sys.stderr)
     if error_count:

@@ -172,6 +172,8 @@ def _open_practice(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace, make_source: Any) -> int:
     if not 1 <= args.batch_size <= MAX_UNITS_PER_BATCH:
         raise UsageError(f"--batch-size: from 1 to {MAX_UNITS_PER_BATCH}")
+    if args.source_id == "":  # given but blank: a mistake, not the file's name (another checkpoint)
+        raise UsageError("--source-id: empty; name the checkpoint, or leave it out for the file's name")
     path = Path(args.source)
     if not path.exists():
         raise UsageError(f"{args.source}: no such file")

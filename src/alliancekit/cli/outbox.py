@@ -12,6 +12,9 @@ from alliancekit import OutboxRecord, OutboxState
 from alliancekit.cli.common import UsageError, add_db, add_json, existing_practice, print_json, table
 from alliancekit.errors import NotFoundError
 
+#: The most messages one ``outbox dispatch`` takes (``Practice.dispatch_pending``'s bound).
+MAX_LIMIT = 1_000_000
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
@@ -38,7 +41,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "(alliancekit-smtp, alliancekit-webhook); without one, nothing is dispatched (exit 2).",
     )
     add_db(dispatch)
-    dispatch.add_argument("--limit", type=int, metavar="N", help="at most N messages")
+    dispatch.add_argument(
+        "--limit",
+        type=int,
+        metavar="N",
+        help=f"at most N messages, from 1 to {MAX_LIMIT:,} (default: all due)",
+    )
     add_json(dispatch)
     dispatch.set_defaults(run=run_dispatch)
 
@@ -98,6 +106,8 @@ def _row(m: OutboxRecord) -> dict[str, str]:
 
 
 def run_dispatch(args: argparse.Namespace) -> int:
+    if args.limit is not None and not 1 <= args.limit <= MAX_LIMIT:  # before the practice or channels
+        raise UsageError(f"--limit: from 1 to {MAX_LIMIT:,}")
     with existing_practice(args) as practice:
         channels = practice.plugins.notifiers()
         if not len(channels):

@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from alliancekit.cli.common import STDOUT, add_clinic, add_db, cli_actor, existing_practice, iso_date, output
+from alliancekit.cli.common import (
+    STDOUT,
+    UsageError,
+    add_clinic,
+    add_db,
+    cli_actor,
+    existing_practice,
+    iso_date,
+    output,
+)
 from alliancekit.feedback.reports import render_report, write_report
 
 
@@ -37,6 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.out != STDOUT and out.exists() and not out.is_dir():  # before the reads the report audits
+        raise UsageError(f"--out {args.out}: exists and is not a directory")
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.out == STDOUT:

@@ -12,6 +12,7 @@ limit holds across processes.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
@@ -46,6 +47,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: The actor of a refused use of a request: whoever holds the token is not known to be the client, so the
 #: entry names no one (the marker of a call without an actor, :meth:`Guard.require_actor`).
 _NO_ONE = "(none)"
+#: What a lifecycle rule's identifier looks like (``episode-on-hold``, ``date-order``).
+_RULE_ID = re.compile(r"[a-z][a-z0-9-]{0,39}")
 
 
 class RequestFlows:
@@ -219,8 +222,8 @@ class RequestFlows:
             # The client changed since the request was made (the guard audited the refusal): the link is no
             # longer usable, and saying why would tell whoever holds it about the record.
             raise InvalidToken() from None
-        except LifecycleError:
-            self._refuse(record, Action.ANSWER_MEASURES, "closed")  # closed since it was seen open
+        except LifecycleError as refused:  # most likely closed since it was seen open; else another rule
+            self._refuse(record, Action.ANSWER_MEASURES, lifecycle_reason(refused))
         except InvalidToken:
             # The store found it no longer live at the commit (another submission took it, or it expired
             # or was revoked meanwhile): the reason as the store now has it.
@@ -269,6 +272,15 @@ class RequestFlows:
             crisis_information=text,
             alerts=tuple(a.alert_id for a in raised),
         )
+
+
+def lifecycle_reason(refused: LifecycleError) -> str:
+    """The audit reason of a use a lifecycle rule refused: ``closed`` for a closed episode (the reason when it
+    was seen closed), else ``lifecycle-<rule>``; a rule that is not an identifier gives ``lifecycle`` (a
+    reason is a fixed code, never free text)."""
+    if refused.rule == "episode-closed":
+        return "closed"
+    return f"lifecycle-{refused.rule}" if _RULE_ID.fullmatch(refused.rule) else "lifecycle"
 
 
 def _why(record: RequestRecord, now: datetime) -> str:

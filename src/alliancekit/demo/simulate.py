@@ -88,6 +88,8 @@ COURSES = (
 )
 #: The fewest clients a demo has: one per guaranteed course.
 MIN_CLIENTS = len(COURSES)
+#: The most clients a demo has: 2,000 take about eight seconds, so this is some minutes, not hours.
+MAX_CLIENTS = 100_000
 
 RANDOM_COURSES = (
     "improving",
@@ -694,6 +696,8 @@ def simulate_practice(
     """
     if clients < MIN_CLIENTS:
         raise ValidationError("clients", "minimum", f"at least {MIN_CLIENTS} so that every stage appears")
+    if clients > MAX_CLIENTS:
+        raise ValidationError("clients", "maximum", f"at most {MAX_CLIENTS:,} for a demo")
     today = datetime.now(UTC).date() if today is None else check_date("today", today)
     if not FIRST_TODAY <= today <= LAST_TODAY:  # before anything is opened: a refusal leaves no file
         raise ValidationError("today", "range", f"from {FIRST_TODAY} to {LAST_TODAY} for the demo")

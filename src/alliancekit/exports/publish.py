@@ -184,7 +184,9 @@ class StagedDirectory:
             path = tempfile.mkdtemp(prefix=f".{self.target.name}{PARTIAL}", dir=self.target.parent)
         except (NotADirectoryError, FileExistsError) as exc:
             raise ValidationError(FIELD, "not-a-directory", f"a file is in the way: {exc.strerror}") from exc
-        except PermissionError as exc:
+        except (
+            OSError
+        ) as exc:  # no permission, a read-only or virtual filesystem (/proc): not the stage's name
             raise ValidationError(FIELD, "not-writable", f"{self.target.parent}: {exc.strerror}") from exc
         self.path = Path(path)
         fd = _lock(self.path)

@@ -586,6 +586,8 @@ class SQLiteStore:
     def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
         if "\x00" in str(path):
             raise ValidationError("location", "path", "a file path without NUL characters")
+        if str(path) == ":memory:":  # each thread's connection would be a database of its own
+            raise ValidationError("location", "path", "a file path; a store in memory is memory:")
         self.path = Path(path)
         self.read_only = bool(read_only)
         self._local = threading.local()

@@ -1,0 +1,130 @@
+"""Wrong inputs a developer trying the CLI gives it: each is a usage error (exit 2) in one line naming the
+option and its rule, found before anything is opened or written, and never a value of the record."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from alliancekit import Actor, Role, open_practice
+from alliancekit.cli.common import DB_ENV
+from alliancekit.cli.main import main
+
+CLINICIAN = Actor("clin-a", Role.CLINICIAN, "north")
+CANARY = "client-CANARY-2718"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "imports"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "p.sqlite"
+    with open_practice(path) as practice:
+        practice.start_episode(
+            CLINICIAN, client_ref=CANARY, clinician_id="clin-a", opened_on=date(2026, 3, 2)
+        )
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    assert CANARY not in err
+    return code, out, err
+
+
+@pytest.mark.parametrize("with_env", [True, False])
+def test_a_blank_db_is_refused_not_read_as_the_environments(
+    db: Path, with_env: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if with_env:
+        monkeypatch.setenv(DB_ENV, str(db))
+    else:
+        monkeypatch.delenv(DB_ENV, raising=False)
+    code, out, err = run(capsys, "caseload", "--db", "")
+    assert code == 2
+    assert out == ""
+    assert "--db: empty" in err
+    monkeypatch.setenv(DB_ENV, str(db))
+    assert run(capsys, "caseload")[0] == 0  # no --db at all: the environment's, as before
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "1000001"])
+def test_outbox_dispatch_limit_out_of_range_is_refused_first(
+    db: Path, limit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "outbox", "dispatch", "--db", str(db), "--limit", limit)
+    assert code == 2
+    assert "--limit: from 1 to 1,000,000" in err
+
+
+@pytest.mark.parametrize("limit", ["1", "1000000"])
+def test_outbox_dispatch_limit_at_the_bounds_passes_the_check(
+    db: Path, limit: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "outbox", "dispatch", "--db", str(db), "--limit", limit)
+    # past the check, the command goes on: to dispatch, or to say there is no channel to dispatch through
+    assert "--limit" not in err
+    assert code == 0 or "no notification channel is registered here" in err
+
+
+def test_audit_show_refuses_until_before_since(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ("audit", "show", "--db", str(db), "--json")
+    code, out, err = run(capsys, *argv, "--since", "2026-03-03", "--until", "2026-03-02")
+    assert (code, out) == (2, "")
+    assert "--until: not before --since" in err
+    code, out, _ = run(capsys, *argv, "--since", "2026-03-02", "--until", "2026-03-02")
+    assert code == 0  # the same day: the dates are inclusive
+    assert out.startswith("[")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc, where nothing can be created")
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["export", "fhir", "--all", "--out", "/proc/alliancekit-export"],
+        ["export", "csv", "--identified", "--out", "/proc/alliancekit-export"],
+    ],
+)
+def test_an_output_directory_that_cannot_be_made_names_its_parent_not_a_staging_name(
+    db: Path, argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, *argv, "--db", str(db))
+    assert code == 2
+    assert "directory: not-writable (/proc: " in err
+    assert ".partial-" not in err
+
+
+@pytest.mark.parametrize("form", ["csv", "fhir"])
+def test_a_blank_source_id_is_refused_not_read_as_the_files_name(
+    db: Path, form: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "history.ndjson"
+    source.write_text("")
+    mapping = ["--mapping", str(EXAMPLES / "openfit-style.toml")] if form == "csv" else []
+    argv = ["import", form, "--db", str(db), *mapping, str(source), "--dry-run"]
+    code, out, err = run(capsys, *argv, "--source-id", "")
+    assert (code, out) == (2, "")
+    assert "--source-id: empty" in err
+    code, _, err = run(capsys, *argv, "--source-id", "h")  # one character: a name
+    assert "--source-id" not in err
+
+
+def test_report_out_that_is_a_file_is_refused_before_anything_is_read(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_practice(db) as practice:
+        before = len(practice.store.audit_records())
+    afile = tmp_path / "report.html"
+    afile.write_text("mine")
+    code, out, err = run(capsys, "report", "--db", str(db), "--out", str(afile))
+    assert (code, out) == (2, "")
+    assert f"--out {afile}: exists and is not a directory" in err
+    assert afile.read_text() == "mine"
+    with open_practice(db) as practice:
+        assert len(practice.store.audit_records()) == before  # no report's reads were audited
+    code, out, _ = run(capsys, "report", "--db", str(db), "--out", str(tmp_path))  # a directory: written
+    assert code == 0
+    assert (tmp_path / "report.html").read_text() != "mine"
