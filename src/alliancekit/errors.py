@@ -7,6 +7,7 @@ errors (``sqlite3.Error``, ``psycopg.Error``) into this hierarchy so that hosts 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from alliancekit.i18n import N_
@@ -138,9 +139,10 @@ class StoreBusy(StoreError):
 class PluginError(AlliancekitError):
     """A plugin is misconfigured, two plugins claim the same thing, or a plugin failed.
 
-    A plugin that raised (see :meth:`~alliancekit.plugins.manager.PluginHost.call_hook`) is named with the
-    hook in ``hook`` and ``plugin``; its own exception, which may carry client data, is kept on
-    ``plugin_exception`` for deliberate debugging, out of the message, the repr and pickles.
+    A plugin that raised (see :meth:`~alliancekit.plugins.manager.PluginHost.call_hook` and
+    :class:`PluginCall`) is named in ``plugin``, with what was called in ``hook``: the hook, or an object the
+    plugin supplied (``fhir mapper for session``); its own exception, which may carry client data, is kept
+    on ``plugin_exception`` for deliberate debugging, out of the message, the repr and pickles.
     """
 
     hook: str | None = None
@@ -158,6 +160,33 @@ class PluginError(AlliancekitError):
         # The plugin's exception stays in this process: it may hold client data, and may not pickle.
         state = {k: v for k, v in self.__dict__.items() if k != "plugin_exception"}
         return (_restore, (type(self), self.args, state))
+
+
+class PluginCall:
+    """Runs a plugin's code: ``with PluginCall("access policy decide", plugin): policy.decide(request)``.
+
+    An :class:`AlliancekitError` passes unchanged; any other exception becomes
+    :meth:`PluginError.raised_in` ``(what, plugin, exc)``, raised ``from None`` so that a logged traceback
+    does not show the plugin's message. ``culprit(exc)``, when given, names the plugin after the fact
+    (a hook with several implementations). The one place this rule is written: every call of a hook and of
+    an object a plugin supplied goes through here.
+    """
+
+    __slots__ = ("culprit", "plugin", "what")
+
+    def __init__(
+        self, what: str, plugin: str | None, culprit: Callable[[Exception], str | None] | None = None
+    ) -> None:
+        self.what, self.plugin, self.culprit = what, plugin, culprit
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, AlliancekitError) or not isinstance(exc, Exception):
+            return  # KeyboardInterrupt and the like are not the plugin's to report
+        plugin = self.culprit(exc) if self.culprit is not None else self.plugin
+        raise PluginError.raised_in(self.what, plugin, exc) from None
 
 
 class MeasureError(AlliancekitError):

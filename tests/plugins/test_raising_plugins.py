@@ -3,6 +3,7 @@ exception's message, and nothing is recorded or exported: checked for every hook
 
 from __future__ import annotations
 
+import logging
 import pickle
 import sqlite3
 import traceback
@@ -30,9 +31,12 @@ from alliancekit.domain import (
 )
 from alliancekit.domain.records import Session
 from alliancekit.errors import PluginError, ValidationError
+from alliancekit.feedback import AlertRule
 from alliancekit.fhir import export_ndjson
+from alliancekit.notify import Subscriptions
 from alliancekit.plugins import hookspecs
 from alliancekit.plugins.manager import PluginHost, make_plugin_host
+from alliancekit.store.protocol import OutboxState
 
 HOOKS = sorted(name for name in vars(hookspecs) if name.startswith("alliancekit_"))
 CANARY = "secret-canary"
@@ -220,3 +224,147 @@ def test_the_plugin_named_is_the_instance_that_raised_not_another_of_its_class()
 def test_a_raising_notifier_plugin_is_reported_by_name_and_type_and_the_host_goes_on() -> None:
     host = host_with(canary_plugin("alliancekit_register_notifiers"))
     assert host.notifiers().problems == [("canary_plugin", "raised RuntimeError while registering")]
+
+
+# -- objects a plugin supplies, called later by the library ---------------------------------------------
+
+
+def raising(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError(CANARY)
+
+
+class Raising:
+    """A supplied object whose every method raises with words a client might have written."""
+
+    name = "canary"  # a notification channel's
+    decide = expect = reference = deliver = staticmethod(raising)
+
+
+@hookimpl(specname="alliancekit_register_stores")
+def supplies_store_opener(register: Any) -> None:
+    register("canary", raising)
+
+
+@hookimpl(specname="alliancekit_access_policy")
+def supplies_policy() -> Any:
+    return Raising()
+
+
+@hookimpl(specname="alliancekit_register_alert_rules")
+def supplies_alert_rule(register: Any) -> None:
+    register(AlertRule("canary.broken", "info", "Never shown.", raising))
+
+
+@hookimpl(specname="alliancekit_expectation_model")
+def supplies_expectation_model(measure: Any) -> Any:
+    return Raising()
+
+
+@hookimpl(specname="alliancekit_fhir_identity")
+def supplies_identity(clinic_id: str, options: Any) -> Any:
+    return Raising()
+
+
+@hookimpl(specname="alliancekit_fhir_mappers")
+def supplies_mapper(register: Any) -> None:
+    register("episode", raising)
+
+
+@hookimpl(specname="alliancekit_register_notifiers")
+def supplies_channel(register: Any) -> None:
+    register(Raising())
+
+
+def supplying_plugin(implementation: Callable[..., Any]) -> ModuleType:
+    plugin = ModuleType("canary_plugin")
+    plugin.implementation = implementation  # type: ignore[attr-defined]
+    return plugin
+
+
+def open_canary_store(path: Path, episode_id: str, host: PluginHost) -> None:
+    open_practice(f"canary:{path.with_name('new.sqlite')}", plugins=host, clock=later).close()
+
+
+def read_episode(path: Path, episode_id: str, host: PluginHost) -> None:
+    with open_practice(path, plugins=host, clock=later) as practice:
+        practice.episode(CLINICIAN, episode_id)
+
+
+#: Hook -> (the implementation supplying a raising object, the library path that calls the object, what
+#: the error says was called).
+SUPPLIED: dict[str, tuple[Callable[..., Any], Callable[[Path, str, PluginHost], None], str]] = {
+    "alliancekit_register_stores": (supplies_store_opener, open_canary_store, "store opener for canary"),
+    "alliancekit_access_policy": (supplies_policy, read_episode, "access policy decide"),
+    "alliancekit_register_alert_rules": (
+        supplies_alert_rule,
+        record_session,
+        "alert rule canary.broken check",
+    ),
+    "alliancekit_expectation_model": (
+        supplies_expectation_model,
+        record_session,
+        "expectation model for ors",
+    ),
+    "alliancekit_fhir_identity": (supplies_identity, export, "fhir identity reference for practitioner"),
+    "alliancekit_fhir_mappers": (supplies_mapper, export, "fhir mapper for episode"),
+}
+#: Hooks whose plugins supply objects the library calls, but that fail on their own terms (see below).
+SUPPLIED_ELSEWHERE = {"alliancekit_register_notifiers"}
+#: Hooks whose plugins supply data (measure definitions, protocols) or are the call themselves.
+SUPPLIES_NO_CODE = {
+    "alliancekit_register_measures",
+    "alliancekit_register_protocols",
+    "alliancekit_fhir_resource",
+    "alliancekit_fhir_export_filter",
+}
+
+
+def test_every_hook_is_known_to_supply_code_or_not() -> None:
+    kinds = [set(SUPPLIED), SUPPLIED_ELSEWHERE, SUPPLIES_NO_CODE]
+    assert sorted(set().union(*kinds)) == HOOKS, "say whether a new hook's plugins supply code it calls"
+    assert sum(len(k) for k in kinds) == len(HOOKS)
+
+
+@pytest.mark.parametrize("hook", sorted(SUPPLIED))
+def test_a_raising_supplied_object_is_a_plugin_error_naming_plugin_and_call(
+    hook: str, practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    implementation, drive, called = SUPPLIED[hook]
+    path, episode_id = practice_file
+    audit = drive is not export  # an export audits its read before any record is mapped
+    before = written(tmp_path, audit=audit)
+    with pytest.raises(PluginError) as caught:
+        drive(path, episode_id, host_with(supplying_plugin(implementation)))
+    error = caught.value
+    assert (error.hook, error.plugin) == (called, "canary_plugin")
+    assert str(error) == f"plugin 'canary_plugin' failed in {called}: RuntimeError"
+    assert isinstance(error.plugin_exception, RuntimeError)
+    shown = [str(error), repr(error), repr(error.args), "".join(traceback.format_exception(error))]
+    assert not [text for text in shown if CANARY in text]
+    assert CANARY.encode() not in pickle.dumps(error)
+    assert written(tmp_path, audit=audit) == before
+
+
+def test_a_hosts_own_raising_policy_is_not_blamed_on_a_plugin(practice_file: tuple[Path, str]) -> None:
+    path, episode_id = practice_file
+    practice = open_practice(path, plugins=host_with(), clock=later, policy=Raising())
+    with practice, pytest.raises(RuntimeError, match=CANARY):
+        practice.episode(CLINICIAN, episode_id)
+
+
+def test_a_raising_notification_channel_is_a_failed_attempt_recorded_by_type_only(
+    practice_file: tuple[Path, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    path, episode_id = practice_file
+    host = host_with(supplying_plugin(supplies_channel))
+    subscribed = Subscriptions.of({"canary": ("session-no-show",)})
+    with open_practice(path, plugins=host, clock=later, subscriptions=subscribed) as practice:
+        no_show = Session(held_on=date(2026, 1, 19), modality=Modality.PHONE, attendance=Attendance.NO_SHOW)
+        practice.record_session(CLINICIAN, episode_id, no_show)
+        with caplog.at_level(logging.DEBUG):
+            summary = practice.dispatch_pending()
+        assert (summary.delivered, summary.failed) == (0, 1)
+        [record] = practice.store.outbox_records(OutboxState.PENDING)
+        assert (record.channel, record.last_error) == ("canary", "RuntimeError")
+    assert CANARY not in caplog.text
+    assert not [f for f in path.parent.iterdir() if f.is_file() and CANARY.encode() in f.read_bytes()]

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose, Role
-from alliancekit.errors import AccessDenied, MissingActor, NotFoundError
+from alliancekit.errors import AccessDenied, MissingActor, NotFoundError, PluginCall
 from alliancekit.integrity.chain import make_checkpoint, shard_of
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security.lockbox import directives_apply, directives_of, summary_withheld
@@ -48,10 +48,13 @@ class Guard:
         ids: Callable[[str], str],
         audit_key: bytes | None,
         checkpoint_every: int,
+        policy_supplier: str | None = None,
     ) -> None:
         self._store = store
         self._reader = reader
         self.policy = policy
+        #: the plugin that supplied the policy, named when it raises (``None``: the host's or the default)
+        self.policy_supplier = policy_supplier
         self._clock = clock
         self._ids = ids
         self._audit_key = audit_key
@@ -109,7 +112,7 @@ class Guard:
         """Ask the policy; a refusal is audited (as ``audit_as``, by default the action) and raised as
         :class:`AccessDenied`."""
         request = AccessRequest(actor, action, record_type, record_id, episode, clinician_id, reason)
-        decision: object = self.policy.decide(request)
+        decision = self.decide(request)
         if not isinstance(decision, Decision):  # a plugin's policy is not type-checked with us
             decision = Decision.refuse("the access policy gave no decision")
         if not decision.allowed:
@@ -120,10 +123,16 @@ class Guard:
     def permits(self, actor: Actor, action: str, episode: EpisodeState) -> bool:
         """The policy's answer on a state that is only a guess: nothing is audited, and a refusal is
         decided again (and audited) on the fresh state."""
-        decision: object = self.policy.decide(
-            AccessRequest(actor, action, "episode", episode.episode_id, episode)
-        )
+        decision = self.decide(AccessRequest(actor, action, "episode", episode.episode_id, episode))
         return isinstance(decision, Decision) and decision.allowed
+
+    def decide(self, request: AccessRequest) -> object:
+        """The policy's answer (not type-checked: a plugin's policy is not checked with us); a plugin's
+        policy that raises is a :class:`~alliancekit.errors.PluginError` naming it."""
+        if self.policy_supplier is None:  # the host's own policy or the default: its errors are its own
+            return self.policy.decide(request)
+        with PluginCall("access policy decide", self.policy_supplier):
+            return self.policy.decide(request)
 
     def state(self, actor: Actor, action: str, episode_id: str) -> tuple[EpisodeState, str]:
         """The episode's current state and stream head, for ``actor`` to ``action`` it: every read and command

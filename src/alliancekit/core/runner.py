@@ -458,6 +458,7 @@ class Runner:
         context = EngineContext(
             config=s.feedback,
             rules=s.rules(),
+            rule_suppliers=s.rule_suppliers(),
             measures=s.plugins.measures(),
             new_id=lambda i: ctx.new_id("alert", i),
             expectations=s.expectations,

@@ -38,7 +38,7 @@ from alliancekit.protocols.definition import MeasurementProtocol
 from alliancekit.protocols.registry import resolve_protocol
 from alliancekit.requests.config import RequestConfig
 from alliancekit.security.encryption import FieldCipher
-from alliancekit.security.policy import AccessPolicy, policy_for
+from alliancekit.security.policy import AccessPolicy, supplied_policy
 from alliancekit.store.protocol import CaseloadRow, Store, StoredEvent
 from alliancekit.store.reader import RecordReader
 
@@ -71,6 +71,7 @@ class Services:
     """How administration requests and kiosk codes are made (expiry, reminder, link, limits)."""
     measure_cache: dict[object, object] = attrs.field(factory=dict)
     _rules: tuple[AlertRule, ...] | None = None
+    _rule_suppliers: Mapping[str, str] | None = None
     _outcome_kind: dict[str, bool] = attrs.field(factory=dict)
     _subscriptions: Subscriptions | None = None
     clinic_protocols: Mapping[str, MeasurementProtocol] = attrs.field(factory=dict)
@@ -106,6 +107,13 @@ class Services:
         if self._rules is None:
             self._rules = tuple(alert_rules(self.plugins))
         return self._rules
+
+    def rule_suppliers(self) -> Mapping[str, str]:
+        """Rule id -> the plugin that registered it."""
+        if self._rule_suppliers is None:
+            registry = alert_rules(self.plugins)
+            self._rule_suppliers = {rule.id: registry.supplier(rule.id) for rule in registry}
+        return self._rule_suppliers
 
     def score(
         self, administrations: Iterable[Administration], client_ref: str | None = None
@@ -233,14 +241,16 @@ def build_services(
     reader = RecordReader(store, codec)
     clock = _utc(clock) if clock is not None else (lambda: datetime.now(UTC))
     ids = ids or random_id
+    chosen, supplier = (policy, None) if policy is not None else supplied_policy(plugins)
     guard = Guard(
         store,
         reader,
-        policy if policy is not None else policy_for(plugins),
+        chosen,
         clock=clock,
         ids=ids,
         audit_key=key,
         checkpoint_every=every,
+        policy_supplier=supplier,
     )
     return Services(
         store=store,

@@ -8,13 +8,13 @@ measure; a rule marked ``once_per_episode`` is never raised twice in an episode.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
 import attrs
 
-from alliancekit.errors import AlliancekitError, PluginError
+from alliancekit.errors import PluginCall
 from alliancekit.events.identity_cache import IdentityCache
 from alliancekit.events.types import AlertRaised, AlertResolved, Event, ReviewRecorded
 from alliancekit.feedback.config import FeedbackConfig
@@ -44,6 +44,8 @@ class EngineContext:
     """Measures by id across evaluations (the practice keeps one per plugin host)."""
     protocol: MeasurementProtocol | None = None
     """The measurement protocol the episode follows, for rules about missed measures."""
+    rule_suppliers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    """Rule id -> the plugin that registered it, named when its check raises."""
 
 
 def evaluate(
@@ -74,7 +76,7 @@ def evaluate(
             ctx = rule_context()
         raised: list[Event] = []
         for rule in rules:
-            for measure_id, participant in _fired(rule, ctx):
+            for measure_id, participant in _fired(rule, ctx, context.rule_suppliers.get(rule.id)):
                 if active is None:
                     active = {alert.key for alert in state.alerts.values()}
                     ever = set(state.alert_keys_raised)
@@ -134,21 +136,15 @@ def _split(rules: Sequence[AlertRule], kinds: frozenset[str]) -> _Phases:
 _phased: IdentityCache[dict[frozenset[str], _Phases]] = IdentityCache(64)
 
 
-def _fired(rule: AlertRule, ctx: RuleContext) -> list[tuple[str | None, str | None]]:
+def _fired(rule: AlertRule, ctx: RuleContext, supplier: str | None) -> list[tuple[str | None, str | None]]:
     """What the rule fires for, as (measure, participant) pairs, each once."""
-    try:
-        fired: list[tuple[str | None, str | None]] = []
+    # A broken rule must not silently drop alerts, nor leak client data: it fails the command, named.
+    fired: list[tuple[str | None, str | None]] = []
+    with PluginCall(f"alert rule {rule.id} check", supplier):
         for t in rule.check(ctx):
             pair = (t.measure_id, t.participant) if isinstance(t, Target) else (t, None)
             if pair not in fired:  # a rule fires for a handful of measures at most
                 fired.append(pair)
-    except AlliancekitError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - whatever a rule raises becomes a PluginError
-        # A broken rule must not silently drop alerts, nor leak client data: name the rule, not the values.
-        error = PluginError(f"alert rule {rule.id} failed: {type(exc).__name__}")
-        error.plugin_exception = exc
-        raise error from None
     return fired
 
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 from alliancekit.domain.reprs import hidden
-from alliancekit.errors import ValidationError
+from alliancekit.errors import PluginCall, ValidationError
 from alliancekit.events.types import ReviewedScore
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.lifecycle.state import EpisodeState
@@ -522,9 +522,10 @@ class Expectations:
 
     def expect(self, measure: Measure, intake: float, session: int) -> Expectation | None:
         """The expectation for a client of ``measure`` who started at ``intake``, at ``session``."""
-        plugin_model = expectation_model_for(self._host, measure)
+        plugin_model, supplier = supplied_model(self._host, measure)
         if plugin_model is not None:
-            found = plugin_model.expect(measure, intake, session)
+            with PluginCall(f"expectation model for {measure.id}", supplier):
+                found = plugin_model.expect(measure, intake, session)
             if found is not None:
                 return found
         curve = self.curves().get((measure.id, intake_band(measure, intake, self._config.intake_bins)))
@@ -544,12 +545,13 @@ class Expectations:
         )
 
 
-def expectation_model_for(host: PluginHost, measure: Measure) -> ExpectationModel | None:
-    """The plugin model for ``measure`` (``alliancekit_expectation_model``, first answer wins), cached."""
-    models: dict[str, ExpectationModel | None] = host.cached("expectation-models", dict)
+def supplied_model(host: PluginHost, measure: Measure) -> tuple[ExpectationModel | None, str | None]:
+    """The plugin model for ``measure`` (``alliancekit_expectation_model``, first answer wins) and the
+    plugin that supplied it, cached."""
+    models: dict[str, tuple[ExpectationModel | None, str | None]] = host.cached("expectation-models", dict)
     key = f"{measure.id}@{measure.version}"
     if key not in models:
-        models[key] = host.call_hook("alliancekit_expectation_model", measure=measure)
+        models[key] = host.call_first("alliancekit_expectation_model", measure=measure)
     return models[key]
 
 

@@ -10,7 +10,7 @@ import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose
-from alliancekit.errors import ValidationError
+from alliancekit.errors import PluginCall, ValidationError
 from alliancekit.fhir.identity import FhirIdentity
 
 #: The purposes an export may be made for; each is also a purpose-of-use label on the Bundle.
@@ -79,6 +79,8 @@ class ExportContext:
     episode_id: str | None = None
     state: Any = None
     """The episode's :class:`~alliancekit.lifecycle.state.EpisodeState` while one is being exported."""
+    identity_supplier: str | None = None
+    """The plugin that supplied ``identity``: named when its ``reference`` raises."""
 
     @property
     def include_text(self) -> bool:
@@ -88,7 +90,8 @@ class ExportContext:
 
     def ref(self, kind: str, local_id: str) -> dict[str, Any]:
         """A reference to a party through the host's identity mapping."""
-        return self.identity.reference(kind, local_id)
+        with PluginCall(f"fhir identity reference for {kind}", self.identity_supplier):
+            return self.identity.reference(kind, local_id)
 
     @property
     def client(self) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose
-from alliancekit.errors import ValidationError
+from alliancekit.errors import PluginCall, ValidationError
 from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
 from alliancekit.fhir.identity import FhirIdentity
 from alliancekit.fhir.mappers import MapperRegistry, mapper_registry
@@ -84,7 +84,7 @@ class Exporter:
             lambda: practice.measure_definitions(actor, purpose=self.purpose, kind=kind),
         )
         """The registered measures, then those stored with the data (a plugin removed)."""
-        self._identities: dict[str, FhirIdentity] = {}
+        self._identities: dict[str, tuple[FhirIdentity, str | None]] = {}
         self.missing: dict[tuple[str, str], None] = {}
         """``(measure_id, version)`` of administrations whose definition is neither registered nor stored
         (a plugin removed before its definition was kept): their QuestionnaireResponses name a
@@ -92,22 +92,25 @@ class Exporter:
 
     # -- contexts ---------------------------------------------------------------------------------------
 
-    def identity(self, clinic_id: str) -> FhirIdentity:
+    def identity(self, clinic_id: str) -> tuple[FhirIdentity, str | None]:
+        """The clinic's identity mapping and the plugin that supplied it."""
         found = self._identities.get(clinic_id)
         if found is None:
-            found = self.plugins.call_hook(
+            found = self.plugins.call_first(
                 "alliancekit_fhir_identity", clinic_id=clinic_id, options=self.options
             )
-            if found is None:  # pragma: no cover - the builtin plugin always answers
+            if found[0] is None:  # pragma: no cover - the builtin plugin always answers
                 raise ValidationError("identity", "required", "no plugin supplied FHIR identities")
             self._identities[clinic_id] = found
         return found
 
     def context(self, clinic_id: str, state: Any = None) -> ExportContext:
+        identity, supplier = self.identity(clinic_id)
         return ExportContext(
             actor=self.actor,
             purpose=self.purpose,
-            identity=self.identity(clinic_id),
+            identity=identity,
+            identity_supplier=supplier,
             options=self.options,
             measures=self.measures,
             clinic_id=clinic_id,
@@ -125,8 +128,12 @@ class Exporter:
         return None
 
     def mapped(self, record: Any, ctx: ExportContext) -> list[Resource]:
-        mapper = self.mappers.get(record.KIND)
-        return [] if mapper is None else list(mapper(record, ctx))
+        found = self.mappers.entry(record.KIND)
+        if found is None:
+            return []
+        mapper, supplier = found
+        with PluginCall(f"fhir mapper for {record.KIND}", supplier):
+            return list(mapper(record, ctx))
 
     def refine(self, resources: Iterable[Resource], record: Any, ctx: ExportContext) -> None:
         for resource in resources:

@@ -38,6 +38,10 @@ class MapperRegistry:
         found = self._mappers.get(kind)
         return None if found is None else found[0]
 
+    def entry(self, kind: str) -> tuple[Mapper, str] | None:
+        """The mapper of ``kind`` and the plugin that supplied it."""
+        return self._mappers.get(kind)
+
     def supplier(self, kind: str) -> str:
         return self._mappers[kind][1]
 

@@ -26,7 +26,7 @@ from typing import Any
 import attrs
 import pluggy
 
-from alliancekit.errors import AlliancekitError, PluginError
+from alliancekit.errors import PluginCall, PluginError
 from alliancekit.plugins import hookspecs
 
 ENTRY_POINT_GROUP = "alliancekit"
@@ -85,13 +85,22 @@ class PluginHost:
         if plugin is not None:
             others = [p for p in self.pm.get_plugins() if self.pm.get_name(p) != plugin]
             caller = self.pm.subset_hook_caller(hook_name, others)
-        try:
+        with PluginCall(hook_name, plugin, lambda exc: plugin or _implementer(caller.get_hookimpls(), exc)):
             return caller(**kwargs)
-        except AlliancekitError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - whatever a plugin raises becomes a PluginError
-            culprit = plugin or _implementer(caller.get_hookimpls(), exc)
-            raise PluginError.raised_in(hook_name, culprit, exc) from None
+
+    def call_first(self, hook_name: str, /, **kwargs: Any) -> tuple[Any, str | None]:
+        """A *firstresult* hook's answer and the plugin that gave it (``(None, None)``: none answered).
+
+        Asked plugin by plugin in pluggy's order, so that what the answer's object raises later can be
+        reported against the plugin that supplied it (see :class:`~alliancekit.errors.PluginCall`).
+        """
+        impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+        callers = [i.plugin_name for i in reversed(impls) if not (i.hookwrapper or i.wrapper)]
+        for plugin in dict.fromkeys(callers):
+            found = self.call_hook(hook_name, plugin=plugin, **kwargs)
+            if found is not None:
+                return found, plugin
+        return None, None
 
     def implementers(self, hook_name: str) -> list[str]:
         """The names of the plugins implementing a hook, in registration order (builtins first)."""

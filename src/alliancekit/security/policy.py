@@ -334,16 +334,23 @@ class DefaultPolicy:
 
 def policy_for(host: Any) -> AccessPolicy:
     """The policy a plugin supplies through ``alliancekit_access_policy``, else :class:`DefaultPolicy`."""
+    return supplied_policy(host)[0]
 
-    def build() -> AccessPolicy:
-        supplied = host.call_hook("alliancekit_access_policy")
+
+def supplied_policy(host: Any) -> tuple[AccessPolicy, str | None]:
+    """:func:`policy_for` and the plugin that supplied it (``None``: the default policy)."""
+
+    def build() -> tuple[AccessPolicy, str | None]:
+        supplied, plugin = host.call_first("alliancekit_access_policy")
         if supplied is None:
-            return DefaultPolicy()
+            return DefaultPolicy(), None
         if not isinstance(supplied, AccessPolicy):
             from alliancekit.errors import PluginError
 
-            raise PluginError("alliancekit_access_policy returned an object without decide(request)")
-        return supplied
+            raise PluginError(
+                f"plugin {plugin!r} returned from alliancekit_access_policy an object without decide(request)"
+            )
+        return supplied, plugin
 
-    policy: AccessPolicy = host.cached("access-policy", build)
-    return policy
+    found: tuple[AccessPolicy, str | None] = host.cached("access-policy", build)
+    return found

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
-from alliancekit.errors import PluginError, ValidationError
+from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.store.protocol import Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -56,10 +56,11 @@ class StoreRegistry:
         """The store at ``location``; ``read_only`` opens it for reading only (see :class:`StoreOpener`)."""
         scheme, _ = split_location(location)
         try:
-            opener, _supplier = self._openers[scheme]
+            opener, supplier = self._openers[scheme]
         except KeyError:
             raise ValidationError("location", "unknown-store-scheme", scheme) from None
-        return opener(os.fspath(location), read_only=bool(read_only))
+        with PluginCall(f"store opener for {scheme}", supplier):
+            return opener(os.fspath(location), read_only=bool(read_only))
 
 
 def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:
