@@ -67,6 +67,16 @@ DEFAULT_CONFLICT_RETRIES = 8
 _BACKOFF_SECONDS = 0.002
 _jitter = random.Random()  # noqa: S311 - timing jitter, not security
 _ID_NAMESPACE = uuid.UUID("5d1a8f0e-6a0b-4c61-9d0e-a11a9ce0a11a")
+_ID_PREFIX = _ID_NAMESPACE.bytes
+
+
+def _uuid5_hex(name: str) -> str:
+    """``uuid.uuid5(_ID_NAMESPACE, name).hex`` without building a UUID object (as ``fhir.ids`` does): a keyed
+    command names its records this way, and an import keys every command."""
+    raw = bytearray(hashlib.sha1(_ID_PREFIX + name.encode("utf-8"), usedforsecurity=False).digest()[:16])
+    raw[6] = raw[6] & 0x0F | 0x50  # version 5
+    raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
+    return raw.hex()
 
 
 @attrs.frozen
@@ -124,7 +134,7 @@ class Context:
                 made = self._services.ids(kind)
             else:
                 scope = f"{self.actor.clinic_id}\x1f{self.spec.action}\x1f{self.key}\x1f{kind}\x1f{index}"
-                made = uuid.uuid5(_ID_NAMESPACE, scope).hex
+                made = _uuid5_hex(scope)
             self._made[(kind, index)] = made
         return made
 

@@ -227,10 +227,12 @@ def _episode_update_values(c: Commit) -> tuple[Any, ...]:
     )
 
 
-def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
+def _audit_row(a: AuditRecord, position: int, prev_hash: str, digest: str) -> tuple[Any, ...]:
+    """The row of ``a`` at ``position`` of its shard, after ``prev_hash``, hashed ``digest``
+    (:func:`alliancekit.integrity.chain.chained`)."""
     return (
         a.shard,
-        a.position,
+        position,
         a.entry_id,
         chain.time_text(a.at),
         a.actor_id,
@@ -244,8 +246,8 @@ def _audit_row(a: AuditRecord) -> tuple[Any, ...]:
         a.client_ref,
         a.detail,
         a.writes,
-        a.prev_hash,
-        a.hash,
+        prev_hash,
+        digest,
     )
 
 
@@ -297,8 +299,8 @@ def _write_audit(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> No
         groups.setdefault(record.shard, []).append(record)
     for shard, group in sorted(groups.items()):
         row = conn.execute(_SHARD_HEAD, (shard,)).fetchone()
-        linked = chain.link(group, None if row is None else ShardHead(shard, int(row[0]), str(row[1])))
-        conn.executemany(_INSERT_AUDIT, [_audit_row(a) for a in linked])
+        head = None if row is None else ShardHead(shard, int(row[0]), str(row[1]))
+        conn.executemany(_INSERT_AUDIT, [_audit_row(*linked) for linked in chain.chained(group, head)])
 
 
 def _insert_command(conn: sqlite3.Connection, command: CommandRecord) -> None:
