@@ -81,7 +81,7 @@ from alliancekit.store.protocol import (
     OutboxStatus,
     Store,
 )
-from alliancekit.store.registry import sqlite_file
+from alliancekit.store.registry import split_location, sqlite_file
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.batch import Batch
@@ -1250,6 +1250,13 @@ def practice_file(location: str | os.PathLike[str]) -> Path | None:
     """The file an SQLite practice location names (a path, ``sqlite:path`` or ``sqlite:///abs/path``);
     ``None`` for a location of another scheme. Names a file only: it opens nothing."""
     return sqlite_file(location)
+
+
+def practice_in_memory(location: str | os.PathLike[str]) -> bool:
+    """Whether a location keeps its practice in this process's memory (``memory:``, SQLite's
+    ``:memory:``): gone when the process ends. Names a kind of location only: it opens nothing."""
+    path = sqlite_file(location)
+    return split_location(location)[0] == "memory" or (path is not None and str(path) == ":memory:")
 
 
 def _export_action(kind: str, purpose: Purpose | None) -> str:

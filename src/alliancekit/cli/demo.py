@@ -26,8 +26,7 @@ from alliancekit.demo.simulate import CLINIC, FIRST_TODAY, LAST_TODAY, MAX_CLIEN
 from alliancekit.domain.checks import MAX_DATE, MIN_DATE
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
 from alliancekit.feedback.reports import write_report
-from alliancekit.practice import practice_file
-from alliancekit.store.registry import split_location
+from alliancekit.practice import practice_file, practice_in_memory
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -96,16 +95,9 @@ def _make_out(out: str | None) -> None:
         raise UsageError(f"--out {out}: the directory cannot be made ({exc.strerror})") from None
 
 
-def _in_memory(location: str) -> bool:
-    """Whether the location keeps its practice in this process's memory (``memory:``, SQLite's
-    ``:memory:``): gone when the demo ends, so nothing could look at it afterwards."""
-    path = practice_file(location)
-    return split_location(location)[0] == "memory" or (path is not None and str(path) == ":memory:")
-
-
 def _replaceable(location: str, force: bool) -> Path | None:
     """The SQLite file to remove before the demo writes (``None``: nothing to remove); refuses the rest."""
-    if _in_memory(location):
+    if practice_in_memory(location):
         raise UsageError(
             f"--db: {location} is a store in memory, gone when the demo ends; name an SQLite file "
             "(or an empty store URL) to keep the demo practice"
