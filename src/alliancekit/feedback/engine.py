@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from alliancekit.errors import PluginCall
+from alliancekit.errors import AlliancekitError, PluginError
 from alliancekit.events.identity_cache import IdentityCache
 from alliancekit.events.types import AlertRaised, AlertResolved, Event, ReviewRecorded
 from alliancekit.feedback.config import FeedbackConfig
@@ -139,12 +139,17 @@ _phased: IdentityCache[dict[frozenset[str], _Phases]] = IdentityCache(64)
 def _fired(rule: AlertRule, ctx: RuleContext, supplier: str | None) -> list[tuple[str | None, str | None]]:
     """What the rule fires for, as (measure, participant) pairs, each once."""
     # A broken rule must not silently drop alerts, nor leak client data: it fails the command, named.
+    # PluginCall's rule, spelled out: a with block costs about 0.5 µs, and about ten rules run per command.
     fired: list[tuple[str | None, str | None]] = []
-    with PluginCall(f"alert rule {rule.id} check", supplier):
+    try:
         for t in rule.check(ctx):
             pair = (t.measure_id, t.participant) if isinstance(t, Target) else (t, None)
             if pair not in fired:  # a rule fires for a handful of measures at most
                 fired.append(pair)
+    except AlliancekitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever a rule raises becomes a PluginError
+        raise PluginError.raised_in(f"alert rule {rule.id} check", supplier, exc) from None
     return fired
 
 
