@@ -486,7 +486,7 @@ ERRORS: dict[str, tuple[Callable[[Store, Path], list[str]], int, str]] = {
     "unknown clinic": (
         lambda s, tmp: ["caseload", "--db", s.location, "--clinic", "nope"],
         2,
-        "--clinic nope: no such clinic in this practice (it holds: demo-clinic)",
+        "--clinic: no such clinic in this practice (it holds: demo-clinic)",
     ),
     "unknown episode": (lambda s, tmp: ["episode", "show", "--db", s.location, "zzzz"], 2, "no episode"),
     "report into a file's folder": (
@@ -511,12 +511,12 @@ ERRORS: dict[str, tuple[Callable[[Store, Path], list[str]], int, str]] = {
     "missing key file": (
         lambda s, tmp: ["audit", "verify", "--db", s.location, "--key-file", str(tmp / "no-key")],
         2,
-        "--key-file: readable",
+        "no-key: No such file or directory",
     ),
     "short key": (
         lambda s, tmp: ["verify", "--db", s.location, "--key-file", str(tmp / "short.key")],
         2,
-        "--key-file: min-length",
+        "short.key: too-short (a key of at least 32 bytes)",
     ),
     "bad date": (
         lambda s, tmp: ["report", "--db", s.location, "--out", "-", "--today", "31/01/2026"],

@@ -365,7 +365,7 @@ def test_cli_with_an_unreadable_key_file_exits_2(
         str(tmp_path),
     )
     assert code == 2
-    assert "key: unreadable" in err
+    assert f"--key-file {tmp_path}: Is a directory" in err
 
 
 @pytest.mark.parametrize("order", ["identified-first", "key-file-first"])

@@ -251,7 +251,7 @@ def test_report_command_on_a_missing_or_bad_input(tmp_path: Path, capsys: pytest
 
 @pytest.mark.parametrize(
     ("option", "rule"),
-    [(("--today", "2200-01-01"), "today: range"), (("--max-charts", "-1"), "max_charts: range")],
+    [(("--today", "2200-01-01"), "--today: range"), (("--max-charts", "-1"), "--max-charts: range")],
     ids=["today", "max-charts"],
 )
 def test_a_refused_report_option_writes_nothing(

@@ -143,19 +143,21 @@ def test_validate_in_bulk_prints_the_first_errors_and_counts_the_rest(
 @pytest.mark.parametrize(
     ("extra", "says"),
     [
-        (["--all", "--base-url", "exports/2026"], "base_url: absolute-url"),
-        (["--all", "--base-url", "file:///srv/exports"], "base_url: absolute-url"),
-        (["--all", "--request", "$export"], "request: absolute-url"),
-        (["--all", "--identifier-system", "not a uri"], "identifier_system: absolute-uri"),
+        (["--all", "--base-url", "exports/2026"], "--base-url: absolute-url"),
+        (["--all", "--base-url", "file:///srv/exports"], "--base-url: absolute-url"),
+        (["--all", "--request", "$export"], "--request: absolute-url"),
+        (["--all", "--identifier-system", "not a uri"], "--identifier-system: absolute-uri"),
         (
             ["--episode", "0", "--identifier-system", "https://x.example/ids#a"],
-            "identifier_system: absolute-uri",
+            "--identifier-system: absolute-uri",
         ),
         (["--episode", ""], "ID: required"),
         (["--episode", "  "], "ID: required"),
-        (["--all", "--max-entries", "8"], "max_entries: transaction-only"),
-        (["--all", "--type", "transaction", "--max-entries", "0"], "max_entries: range"),
-        (["--all", "--type", "transaction", "--max-entries", "10001"], "max_entries: range"),
+        (["--episode", "0", "--max-entries", "8"], "--max-entries: transaction-only"),
+        (["--episode", "0", "--type", "transaction", "--max-entries", "0"], "--max-entries: range"),
+        (["--episode", "0", "--type", "transaction", "--max-entries", "10001"], "--max-entries: range"),
+        (["--all", "--type", "transaction", "--max-entries", "8"], "--type: not with --all"),
+        (["--all", "--max-entries", "8"], "--max-entries: not with --all"),
     ],
 )
 def test_bad_export_options_exit_2_and_write_nothing(

@@ -253,9 +253,11 @@ def test_a_missing_column_stops_the_file_and_writes_nothing(
     rows = [[c for h, c in zip(HEADER, r, strict=True) if h != "PHQ9"] for r in GOOD]
     db = tmp_path / "p.sqlite"
     code, _, err = import_csv(capsys, db, write_mapping(tmp_path), write_csv(tmp_path, rows, header=header))
-    assert code == 1
-    assert _errors(err) == ["error: row 1, PHQ9: missing-column (the mapping names it)"]
-    assert sessions(db) == {}
+    assert code == 2  # a file for another mapping: a usage error before anything is opened
+    assert err == (
+        "alliancekit: error: header: missing-column (the mapping names columns the header lacks: PHQ9)\n"
+    )
+    assert not db.exists()  # --create made nothing
 
 
 def test_extra_columns_are_ignored_and_extra_or_missing_cells_are_row_errors(
@@ -395,7 +397,7 @@ _PHQ9 = "[[measures]]\nmeasure = 'phq-9'\ntotal = 'PHQ9'\n"
         ("[columns]\nclient = 'C'\nsession_date = 'D'\n[defaults]\nclinician = 'x'\n", "mapping.measures"),
         ("[source]\nencoding = 'ebcdic'\n", "mapping.source.encoding"),
         ("[columns]\nclient = 'C'\nsession_date = 'D'\nshoe_size = 'S'\n", "mapping.columns.shoe_size"),
-        ("[columns\n", "mapping"),
+        ("[columns\n", "--mapping"),  # the file as a whole: named by its option
         (
             f"{_SOUND}[[measures]]\nmeasure = 'no-such-measure'\ntotal = 'PHQ9'\n",
             "mapping.measures[0].measure",
@@ -444,7 +446,7 @@ def test_a_hostile_mapping_file_is_refused_by_its_rule(
     mapping.write_text(text, encoding="utf-8")
     code, _, err = import_csv(capsys, tmp_path / "p.sqlite", mapping, write_csv(tmp_path, GOOD))
     assert code == 2
-    assert f"alliancekit: error: mapping: {rule}" in err
+    assert f"alliancekit: error: --mapping: {rule}" in err
     assert "Traceback" not in err
     assert not (tmp_path / "p.sqlite").exists()
 

@@ -14,7 +14,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import IO, Any
@@ -39,6 +39,76 @@ SECRET_PARAMETERS = ("password=", "sslpassword=", "sslkey=")
 
 class UsageError(Exception):
     """A mistake in how the command was called, found after parsing (exit 2, no traceback)."""
+
+
+def not_with(option: str, other: str, why: str) -> UsageError:
+    """Two options given together where one would be ignored: refused, naming both."""
+    return UsageError(f"{option}: not with {other} ({why})")
+
+
+def parser_actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    return parser._actions  # noqa: SLF001 - argparse has no public way to list a parser's arguments
+
+
+def is_subcommands(action: argparse.Action) -> bool:
+    return isinstance(action, argparse._SubParsersAction)  # noqa: SLF001 - as above
+
+
+def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> argparse.ArgumentParser:
+    """The parser of the (sub)command ``args`` ran, found by following the chosen subcommands."""
+    while True:
+        chosen = [a for a in parser_actions(parser) if is_subcommands(a) and getattr(args, a.dest, None)]
+        if not chosen:
+            return parser
+        action = chosen[0]
+        assert isinstance(action.choices, dict)  # noqa: S101 - a subparsers action maps names to parsers
+        parser = action.choices[getattr(args, action.dest)]
+
+
+def option_for(parser: argparse.ArgumentParser, field: str) -> str | None:
+    """The option of ``parser`` a library field stands for: the option taking a value whose destination is
+    the field (an option's destination is the library parameter it is passed to); its long form. None for
+    a field no option gives (a flag's value cannot be wrong: ``json`` is a JSON text's field, not --json)."""
+    for action in parser_actions(parser):
+        names = [o for o in action.option_strings if o.startswith("--")]
+        if names and action.nargs != 0 and action.dest == field:
+            return max(names, key=len)
+    return None
+
+
+def in_options(parser: argparse.ArgumentParser, error: ValidationError) -> str:
+    """A library error as the CLI says it: the option the user typed in place of the library's field."""
+    option = option_for(parser, error.field)
+    message = str(error)
+    if option is None or not message.startswith(f"{error.field}: "):
+        return message
+    return f"{option}{message[len(error.field) :]}"
+
+
+def input_file(value: str) -> str:
+    """An argparse type for an option naming a file to read (its metavar is ``FILE``): not blank."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty; name a file")
+    return value
+
+
+@contextlib.contextmanager
+def reading(option: str, path: str) -> Iterator[None]:
+    """A file the user named with ``option`` that cannot be read is a usage error naming the option."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror or 'cannot be read'}") from None
+
+
+def read_key_file(path: str, *, min_bytes: int, trim: Callable[[bytes], bytes]) -> bytes:
+    """The key in the file ``--key-file`` names, ``trim``-med; too short, or unreadable, a usage error (the
+    key is never in a message)."""
+    with reading("--key-file", path):
+        key = trim(Path(path).read_bytes())
+    if len(key) < min_bytes:
+        raise UsageError(f"--key-file {path}: too-short (a key of at least {min_bytes} bytes)")
+    return key
 
 
 def add_db(parser: argparse.ArgumentParser, help: str = "the practice") -> None:
@@ -113,7 +183,7 @@ def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:
     A ``--clinic`` the practice does not hold is a mistake (most likely a typo), not an empty clinic.
     """
     clinics = practice.clinics()
-    clinic = getattr(args, "clinic", None)
+    clinic = given_clinic(args)
     if clinic is None:
         if len(clinics) > 1:
             raise UsageError(
@@ -122,8 +192,16 @@ def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:
         clinic = clinics[0] if clinics else "default"
     elif clinic not in clinics:
         known = ", ".join(clinics) or "none yet"
-        raise UsageError(f"--clinic {clinic}: no such clinic in this practice (it holds: {known})")
+        raise UsageError(f"--clinic: no such clinic in this practice (it holds: {known})")
     return Actor("alliancekit-cli", Role.SUPERVISOR, clinic, Purpose.OPERATIONS)
+
+
+def given_clinic(args: argparse.Namespace) -> str | None:
+    """``--clinic`` as given; blank is a mistake, not a request for the only clinic."""
+    clinic = getattr(args, "clinic", None)
+    if clinic is not None and not clinic.strip():
+        raise UsageError("--clinic: empty; name a clinic, or leave the option out")
+    return None if clinic is None else str(clinic)
 
 
 def add_clinic(parser: argparse.ArgumentParser) -> None:

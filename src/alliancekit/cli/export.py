@@ -13,11 +13,32 @@ from pathlib import Path
 from typing import Any
 
 from alliancekit import Actor, Practice
-from alliancekit.cli.common import STDOUT, add_clinic, add_db, cli_actor, existing_practice, note, output
+from alliancekit.cli.common import (
+    STDOUT,
+    UsageError,
+    add_clinic,
+    add_db,
+    cli_actor,
+    existing_practice,
+    input_file,
+    not_with,
+    note,
+    output,
+    read_key_file,
+    reading,
+)
 from alliancekit.cli.episode import resolve_episode
 from alliancekit.domain import Purpose
 from alliancekit.errors import ValidationError
-from alliancekit.exports.research import FORMATS, KEY_ENV, export_research, load_key, parquet_available
+from alliancekit.exports.research import (
+    FORMATS,
+    KEY_ENV,
+    MIN_KEY_BYTES,
+    export_research,
+    load_key,
+    parquet_available,
+    trim_key,
+)
 from alliancekit.fhir.bulk import BulkResult, check_base_url, export_ndjson
 from alliancekit.fhir.bundle import (
     BUNDLE_TYPES,
@@ -66,15 +87,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--type",
         dest="bundle_type",
         choices=BUNDLE_TYPES,
-        default="collection",
-        help="Bundle type: collection, batch (conditional creates) or transaction (updates by id)",
+        help="with --episode: the Bundle type: collection (the default), batch (conditional creates) or "
+        "transaction (updates by id)",
     )
     fhir.add_argument(
         "--max-entries",
         type=int,
         metavar="N",
-        help="with --type transaction: split the episode into transactions of at most N entries, written "
-        "as NDJSON (one Bundle a line, to load in order)",
+        help="with --episode and --type transaction: split the episode into transactions of at most N "
+        "entries, written as NDJSON (one Bundle a line, to load in order)",
     )
     fhir.add_argument(
         "--base-url",
@@ -84,7 +105,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     fhir.add_argument(
         "--request",
-        dest="request_url",
         metavar="URL",
         help="with --all: the kick-off request URL for the manifest (default: BASE-URL/$export)",
     )
@@ -101,7 +121,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fhir.add_argument(
         "--validate", action="store_true", help="check every resource against the FHIR R4 schema"
     )
-    fhir.add_argument("--schema", metavar="PATH", help="the FHIR R4 JSON Schema (default: the packaged copy)")
+    fhir.add_argument(
+        "--schema",
+        metavar="FILE",
+        type=input_file,
+        help="with --validate: the FHIR R4 JSON Schema (default: the packaged copy)",
+    )
     fhir.set_defaults(run=run_fhir)
     register_csv(esub)
 
@@ -129,14 +154,17 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     table.add_argument(
         "--out",
         required=True,
-        metavar="PATH",
+        metavar="DIR",
         help="the directory (new or empty; published only once complete); - writes one table (--table) "
         "as CSV to stdout",
     )
     # an identified export takes no key: both given is a usage error, not a key silently ignored
     naming = table.add_mutually_exclusive_group()
     naming.add_argument(
-        "--key-file", metavar="F", help=f"file holding the pseudonym key (default: ${KEY_ENV})"
+        "--key-file",
+        metavar="FILE",
+        type=input_file,
+        help=f"file holding the pseudonym key (default: ${KEY_ENV})",
     )
     naming.add_argument(
         "--identified",
@@ -148,7 +176,6 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     table.add_argument(
         "--table",
         choices=("administrations", "episodes"),
-        default="administrations",
         help="with --out -: which table to write (default: administrations)",
     )
     _add_purpose(table, Purpose.QUALITY_IMPROVEMENT)
@@ -158,12 +185,26 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     table.set_defaults(run=run_csv)
 
 
+def _csv_key(args: argparse.Namespace) -> bytes | None:
+    """The pseudonym key: ``--key-file``'s, else the environment's; none for an identified export."""
+    if args.identified:
+        return None
+    if args.key_file is None:
+        return load_key()
+    return read_key_file(args.key_file, min_bytes=MIN_KEY_BYTES, trim=trim_key)
+
+
 def run_csv(args: argparse.Namespace) -> int:
     to_stdout = args.out == STDOUT
     if to_stdout and args.format != "csv":
         raise ValidationError("format", "stdout", "--out - writes CSV only")
+    if to_stdout and args.replace:
+        raise not_with("--replace", "--out -", "standard output has no previous export to replace")
+    if not to_stdout and args.table is not None:
+        raise UsageError("--table: only with --out - (a directory gets every table)")
+    args.table = args.table or "administrations"  # its default, once known to be wanted
     # the key, the format's dependency and the target are checked before the practice is opened
-    key = None if args.identified else load_key(args.key_file)
+    key = _csv_key(args)
     if args.format == "parquet" and not parquet_available():
         raise ValidationError(
             "format", "missing-dependency", "parquet needs pyarrow: pip install 'alliancekit[parquet]'"
@@ -234,8 +275,42 @@ def _bulk_to_stdout(
     return result
 
 
+#: Options shaping the NDJSON directory ``--all`` writes: with a Bundle, or on stdout, they would be ignored.
+DIRECTORY_OPTIONS = {
+    "--replace": "replace",
+    "--base-url": "base_url",
+    "--request": "request",
+    "--requires-access-token": "requires_access_token",
+}
+
+
+#: Options shaping the Bundle of one ``--episode``: with ``--all`` they would be ignored.
+BUNDLE_OPTIONS = {"--type": "bundle_type", "--max-entries": "max_entries"}
+
+
+def _check_fhir_combinations(args: argparse.Namespace) -> None:
+    """Options that would be silently ignored in this combination are refused, naming both."""
+    if args.schema is not None and not args.validate:
+        raise UsageError("--schema: only with --validate (the schema is what --validate checks against)")
+    for option, dest in BUNDLE_OPTIONS.items():
+        if args.all and getattr(args, dest) is not None:
+            raise not_with(option, "--all", "it shapes the Bundle of one --episode")
+    for option, dest in DIRECTORY_OPTIONS.items():
+        if getattr(args, dest) in (None, False):
+            continue
+        if args.episode is not None:
+            raise not_with(option, "--episode", "it shapes the NDJSON directory --all writes")
+        if args.out == STDOUT:
+            raise not_with(option, "--out -", "it shapes the NDJSON directory; stdout gets NDJSON lines only")
+
+
 def run_fhir(args: argparse.Namespace) -> int:
-    schema = R4Schema(args.schema) if args.validate else None
+    _check_fhir_combinations(args)
+    args.bundle_type = args.bundle_type or "collection"
+    schema = None
+    if args.validate:
+        with reading("--schema", args.schema or "(the packaged copy)"):
+            schema = R4Schema(args.schema)
     errors: list[SchemaError] = []  # the first MAX_PRINTED_ERRORS; the rest are only counted
     error_count = 0
 
@@ -256,8 +331,8 @@ def run_fhir(args: argparse.Namespace) -> int:
     check_max_entries(args.max_entries)
     if args.base_url is not None:
         check_base_url("base_url", args.base_url)
-    if args.request_url is not None:
-        check_base_url("request", args.request_url, query=True)
+    if args.request is not None:
+        check_base_url("request", args.request, query=True)
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.episode is not None:  # "" is a blank id, refused, not a request for every episode
@@ -298,7 +373,7 @@ def run_fhir(args: argparse.Namespace) -> int:
                 on_resource=check,
                 replace=args.replace,
                 base_url=args.base_url,
-                request=args.request_url,
+                request=args.request,
                 requires_access_token=args.requires_access_token,
             )
             print(f"wrote {result.resources} resources of {result.episodes} episodes to {args.out}")

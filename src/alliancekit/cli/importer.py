@@ -18,8 +18,11 @@ from alliancekit.cli.common import (
     add_db,
     add_json,
     existing_practice,
+    given_clinic,
+    input_file,
     location_of,
     print_json,
+    reading,
     shown,
 )
 from alliancekit.cli.progress import Progress
@@ -51,7 +54,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Import sessions and scores from a CSV export, with a column-mapping file (TOML or JSON; "
         "see the importing guide).",
     )
-    csv_parser.add_argument("--mapping", required=True, metavar="FILE", help="the column-mapping file")
+    csv_parser.add_argument(
+        "--mapping", required=True, metavar="FILE", type=input_file, help="the column-mapping file"
+    )
     fhir_parser = isub.add_parser(
         "fhir",
         help="FHIR R4 NDJSON files or Bundles, as alliancekit exports them",
@@ -129,8 +134,9 @@ class _Progress:
 
 
 def _clinic(practice: Any, args: argparse.Namespace) -> str:
-    if args.clinic:
-        return str(args.clinic)
+    clinic = given_clinic(args)
+    if clinic is not None:
+        return clinic
     clinics = practice.clinics()
     if len(clinics) > 1:
         raise UsageError(
@@ -174,6 +180,7 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
         raise UsageError(f"--batch-size: from 1 to {MAX_UNITS_PER_BATCH}")
     if args.source_id == "":  # given but blank: a mistake, not the file's name (another checkpoint)
         raise UsageError("--source-id: empty; name the checkpoint, or leave it out for the file's name")
+    given_clinic(args)  # a blank --clinic is refused before anything is read
     path = Path(args.source)
     if not path.exists():
         raise UsageError(f"{args.source}: no such file")
@@ -222,7 +229,8 @@ def _report(result: ImportResult, as_json: bool) -> int:
 
 
 def run_csv(args: argparse.Namespace) -> int:
-    mapping = load_mapping(args.mapping)
+    with reading("--mapping", args.mapping):
+        mapping = load_mapping(args.mapping)
 
     def source(registry: Any) -> CsvSource:
         made = CsvSource(args.source, mapping, registry)
@@ -235,4 +243,9 @@ def run_csv(args: argparse.Namespace) -> int:
 def run_fhir(args: argparse.Namespace) -> int:
     from alliancekit.imports.fhir_source import FhirSource
 
-    return _run(args, lambda registry: FhirSource(args.source, registry))
+    def source(registry: Any) -> FhirSource:
+        made = FhirSource(args.source, registry)
+        made.check()
+        return made
+
+    return _run(args, source)

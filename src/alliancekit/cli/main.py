@@ -36,8 +36,8 @@ from alliancekit.cli import (
     report,
     verify,
 )
-from alliancekit.cli.common import UsageError
-from alliancekit.errors import AlliancekitError
+from alliancekit.cli.common import UsageError, command_parser, in_options
+from alliancekit.errors import AlliancekitError, ValidationError
 
 COMMAND_MODULES = (
     demo,
@@ -85,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.run(args))
+    except ValidationError as exc:  # named by the option the user typed, not the library's field
+        return _fail(in_options(command_parser(parser, args), exc))
     except (UsageError, AlliancekitError) as exc:
         return _fail(str(exc))
     except BrokenPipeError:

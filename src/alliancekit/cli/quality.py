@@ -13,6 +13,7 @@ from alliancekit.cli.common import (
     add_json,
     cli_actor,
     existing_practice,
+    input_file,
     iso_date,
     print_json,
     table,
@@ -43,6 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--exclusions",
         metavar="FILE",
+        type=input_file,
         help="JSON object: client reference -> denominator exclusion the host's record shows",
     )
     add_json(parser, "print JSON instead of a table")

@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from alliancekit.cli.common import is_subcommands as _is_subcommands
+from alliancekit.cli.common import parser_actions as _actions
 from alliancekit.cli.main import build_parser
 
 INTRO = """\
@@ -62,14 +64,6 @@ The same for every command:
 
 ## Commands
 """
-
-
-def _actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
-    return parser._actions  # noqa: SLF001 - argparse has no public way to list a parser's arguments
-
-
-def _is_subcommands(action: argparse.Action) -> bool:
-    return isinstance(action, argparse._SubParsersAction)  # noqa: SLF001 - as above
 
 
 def commands(

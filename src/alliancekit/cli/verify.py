@@ -10,11 +10,21 @@ clinic, each made as that clinic's administrator would get it through :meth:`all
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from alliancekit.cli.common import add_db, add_json, existing_practice, print_json
+from alliancekit.cli.common import (
+    UsageError,
+    add_db,
+    add_json,
+    existing_practice,
+    given_clinic,
+    input_file,
+    print_json,
+    read_key_file,
+)
 from alliancekit.domain import Actor, Purpose, Role
-from alliancekit.errors import ValidationError
+
+#: The audit checkpoint key's least length.
+MIN_AUDIT_KEY_BYTES = 32
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,7 +43,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
-    parser.add_argument("--key-file", metavar="F", help="file holding the host's audit checkpoint key")
+    parser.add_argument(
+        "--key-file", metavar="FILE", type=input_file, help="file holding the host's audit checkpoint key"
+    )
     parser.add_argument(
         "--clinic", metavar="ID", help="verify this clinic only (default: every clinic with episodes)"
     )
@@ -44,19 +56,14 @@ def read_key(path: str | None) -> bytes | None:
     """The key file's bytes (surrounding whitespace removed); at least 32 bytes."""
     if path is None:
         return None
-    try:
-        key = Path(path).read_bytes().strip()
-    except OSError:
-        raise ValidationError("--key-file", "readable", "the key file cannot be read") from None
-    if len(key) < 32:
-        raise ValidationError("--key-file", "min-length", "a key of at least 32 bytes")
-    return key
+    return read_key_file(path, min_bytes=MIN_AUDIT_KEY_BYTES, trim=bytes.strip)
 
 
 def run(args: argparse.Namespace) -> int:
     key = read_key(args.key_file)
     with existing_practice(args, read_only=True, audit_key=key) as practice:
-        reports = [practice.verify(_verifier(clinic)) for clinic in _clinics(practice.clinics(), args.clinic)]
+        chosen = _clinics(practice.clinics(), given_clinic(args))
+        reports = [practice.verify(_verifier(clinic)) for clinic in chosen]
     ok = all(report.ok for report in reports)
     if args.json:
         print_json({"ok": ok, "reports": [report.as_dict() for report in reports]})
@@ -72,7 +79,7 @@ def _clinics(known: list[str], chosen: str | None) -> list[str]:
     if chosen is None:
         return known or ["default"]
     if chosen not in known:
-        raise ValidationError("--clinic", "known", "a clinic with episodes in the database")
+        raise UsageError("--clinic: no such clinic (a clinic with episodes in the database expected)")
     return [chosen]
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "ResearchExport",
     "export_research",
     "load_key",
+    "trim_key",
     "pseudonym",
 ]
 
@@ -165,7 +166,7 @@ def load_key(path: str | os.PathLike[str] | None = None, *, environ: dict[str, s
             raise ValidationError(
                 "key", "unreadable", f"the key file cannot be read ({exc.strerror})"
             ) from exc
-        key = key.removesuffix(b"\n").removesuffix(b"\r")
+        key = trim_key(key)
     else:
         value = (os.environ if environ is None else environ).get(KEY_ENV)
         if not value:
@@ -180,6 +181,11 @@ def load_key(path: str | os.PathLike[str] | None = None, *, environ: dict[str, s
             "key", "too-short", f"at least {MIN_KEY_BYTES} bytes (32 random bytes are best)"
         )
     return key
+
+
+def trim_key(raw: bytes) -> bytes:
+    """A key file's bytes without their one trailing line break (the key itself may be any bytes)."""
+    return raw.removesuffix(b"\n").removesuffix(b"\r")
 
 
 def pseudonym(key: bytes, kind: str, value: str) -> str:

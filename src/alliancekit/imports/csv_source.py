@@ -110,11 +110,22 @@ class CsvSource:
         anything is written.
 
         :raises OSError: not a file, or not readable.
-        :raises ValidationError: ``source: encoding`` (UTF-16 declared, no byte-order mark).
+        :raises ValidationError: ``source: encoding`` (UTF-16 declared, no byte-order mark); ``header:
+            missing-column`` naming every mapped column the header lacks (the mapping's names: a file for
+            another mapping, not a row to fix).
         """
         if self.path.is_dir():
             raise IsADirectoryError(errno.EISDIR, "not a file", str(self.path))
-        self._open().close()
+        with self._open() as handle:
+            header_line = handle.readline()
+        header = self._header(header_line)
+        missing = [] if header is None else self._missing(header, header_line)
+        if missing:
+            raise ValidationError(
+                "header",
+                "missing-column",
+                f"the mapping names columns the header lacks: {', '.join(missing)}",
+            )
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -129,17 +140,13 @@ class CsvSource:
         a row the CSV reader cannot read (a field past its limit: an unclosed quote, or not CSV at all)."""
         with self._open() as handle:
             header_line = handle.readline()
-            delimiter = self.mapping.delimiter
-            if delimiter == "auto":
-                delimiter = max(DELIMITERS, key=header_line.count)
-            try:
-                cells = next(csv.reader(io.StringIO(header_line), delimiter=delimiter), [])
-            except csv.Error:
+            delimiter = self._delimiter(header_line)
+            header = self._header(header_line)
+            if header is None:
                 self.errors.append(RowError(1, "row", "not-csv", _TOO_LONG))
                 return
-            header = [h.strip() for h in cells]
             missing = [c for c in self.mapping.required_columns if c not in header]
-            if missing and ("\x00" in header_line or _UNDECODABLE.search(header_line)):
+            if missing and self._undecodable(header_line):
                 # not a missing column: the header itself is in another encoding (or UTF-16 without its BOM)
                 self.errors.append(RowError(1, "header", "encoding", self._not_encoding()))
                 return
@@ -170,6 +177,30 @@ class CsvSource:
                     self.errors.append(RowError(number, "row", rule, f"{len(header)} cells expected"))
                     continue
                 yield number, dict(zip(header, cells, strict=True))
+
+    def _delimiter(self, header_line: str) -> str:
+        if self.mapping.delimiter == "auto":
+            return max(DELIMITERS, key=header_line.count)
+        return self.mapping.delimiter
+
+    def _header(self, header_line: str) -> list[str] | None:
+        """The header's column names; None when the CSV reader cannot read the line."""
+        try:
+            cells = next(csv.reader(io.StringIO(header_line), delimiter=self._delimiter(header_line)), [])
+        except csv.Error:
+            return None
+        return [h.strip() for h in cells]
+
+    @staticmethod
+    def _undecodable(header_line: str) -> bool:
+        """Whether the header is in another encoding (or UTF-16 without its BOM): then no column is found."""
+        return "\x00" in header_line or bool(_UNDECODABLE.search(header_line))
+
+    def _missing(self, header: list[str], header_line: str) -> list[str]:
+        """The mapped columns the header lacks (none when the header is unreadable: its own error)."""
+        if self._undecodable(header_line):
+            return []
+        return [c for c in self.mapping.required_columns if c not in header]
 
     def _not_encoding(self) -> str:
         return f"not {self.mapping.encoding}: declare [source] encoding"

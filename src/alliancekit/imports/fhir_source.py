@@ -231,6 +231,17 @@ class FhirSource(ClientResponseReading):
         with path.open("rb") as f:
             return sum(1 for line in f if line.strip())
 
+    def check(self) -> None:
+        """Find before anything is written a source with nothing to read.
+
+        :raises ValidationError: ``source: no-files``: a directory without NDJSON files (a directory is read
+            for its ``*.ndjson`` files; a Bundle is named by its own file).
+        """
+        if self.path.is_dir() and not self._files():
+            raise ValidationError(
+                "source", "no-files", "no NDJSON files (*.ndjson) in the directory; name a Bundle file itself"
+            )
+
     # -- reading -----------------------------------------------------------------------------------------
 
     def _files(self) -> list[Path]:
