@@ -332,13 +332,9 @@ class DefaultPolicy:
         return Decision.allow("break-glass")
 
 
-def policy_for(host: Any) -> AccessPolicy:
-    """The policy a plugin supplies through ``alliancekit_access_policy``, else :class:`DefaultPolicy`."""
-    return supplied_policy(host)[0]
-
-
 def supplied_policy(host: Any) -> tuple[AccessPolicy, str | None]:
-    """:func:`policy_for` and the plugin that supplied it (``None``: the default policy)."""
+    """The policy a plugin supplies through ``alliancekit_access_policy`` and that plugin, else
+    :class:`DefaultPolicy` and ``None``."""
 
     def build() -> tuple[AccessPolicy, str | None]:
         supplied, plugin = host.call_first("alliancekit_access_policy")
