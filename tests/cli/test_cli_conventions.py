@@ -364,6 +364,28 @@ def test_out_dash_writes_to_standard_output(
     assert not (tmp_path / "-").exists()
 
 
+@pytest.mark.parametrize("case", sorted(OUT_CASES))
+def test_every_file_a_command_writes_is_owner_only(
+    case: str, store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reports, exports, summaries and a new SQLite database hold client records: files 0600 and
+    directories 0700 under the common umask 022, which would make them readable by every local user."""
+    argv, _ = OUT_CASES[case]
+    args = argv(store, tmp_path)
+    args[args.index("--out") + 1] = str(tmp_path / "written" / "out")
+    previous = os.umask(0o022)
+    try:
+        code, _, err = run(capsys, args)
+    finally:
+        os.umask(previous)
+    assert code == 0, err
+    written = list(tmp_path.rglob("*"))  # the new parent "written" too
+    assert written
+    assert {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in written} == {
+        str(p.relative_to(tmp_path)): oct(0o700 if p.is_dir() else 0o600) for p in written
+    }
+
+
 def test_the_bulk_export_on_stdout_is_what_its_files_hold(
     store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -332,3 +332,25 @@ def test_integration_practice_export_is_published_atomically_and_audited(
     assert main([*cli, "--replace"]) == 0
     assert "of 1 episodes" in capsys.readouterr().out
     assert hidden(tmp_path) == []
+
+
+def test_what_any_writer_staged_is_published_owner_only(tmp_path: Path) -> None:
+    """Files a third-party writer (a Parquet library) makes follow the umask: published 0600 and 0700."""
+    previous = os.umask(0o022)
+    try:
+        with StagedDirectory(tmp_path / "bulk") as staged:
+            (staged.path / "part").mkdir()
+            (staged.path / "part" / "table.parquet").write_bytes(b"PAR1")
+            (staged.path / "manifest.json").write_text("{}")
+            published = staged.publish(lambda: None)
+    finally:
+        os.umask(previous)
+    modes = {
+        str(p.relative_to(tmp_path)): p.stat().st_mode & 0o777 for p in [published, *published.rglob("*")]
+    }
+    assert modes == {
+        "bulk": 0o700,
+        "bulk/part": 0o700,
+        "bulk/part/table.parquet": 0o600,
+        "bulk/manifest.json": 0o600,
+    }

@@ -25,6 +25,7 @@ import attrs
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
 from alliancekit.practice import practice_file
+from alliancekit.security import private_files
 
 #: The environment variable that names the practice when ``--db`` is not given.
 DB_ENV = "ALLIANCEKIT_DB"
@@ -283,8 +284,8 @@ def output(name: str) -> Iterator[IO[str]]:
             stream.detach()  # leaves sys.stdout's buffer open
         return
     path = Path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    private_files.make_directory(path.parent)
+    with private_files.open_text(path) as handle:
         yield handle
 
 

@@ -27,6 +27,7 @@ from alliancekit.domain.checks import MAX_DATE, MIN_DATE
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
 from alliancekit.feedback.reports import write_report
 from alliancekit.practice import practice_file, practice_in_memory
+from alliancekit.security import private_files
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -90,7 +91,7 @@ def _make_out(out: str | None) -> None:
     if out is None or out == STDOUT:
         return
     try:
-        Path(out).mkdir(parents=True, exist_ok=True)
+        private_files.make_directory(Path(out))
     except OSError as exc:
         raise UsageError(f"--out {out}: the directory cannot be made ({exc.strerror})") from None
 
@@ -171,8 +172,8 @@ def run(args: argparse.Namespace) -> int:
     lines = summary.lines()
     if args.out not in (None, STDOUT):
         directory = Path(args.out)
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "summary.json").write_text(text, encoding="utf-8")
+        private_files.make_directory(directory)
+        private_files.write_text(directory / "summary.json", text)
         lines.append(f"  wrote {directory / 'summary.json'}")
         lines.append(f"  wrote {_write_report(location, directory, summary.today)}")
     db = shown(location)

@@ -53,6 +53,7 @@ from pathlib import Path
 from types import TracebackType
 
 from alliancekit.errors import ValidationError
+from alliancekit.security import private_files
 
 __all__ = ["PARTIAL", "REPLACED", "StagedDirectory", "leftovers"]
 
@@ -124,15 +125,7 @@ def _remove_leftovers(target: Path) -> None:
 
 def _make_parents(parent: Path) -> None:
     """Create ``parent`` and its missing ancestors, each made durable in its own parent."""
-    missing: list[Path] = []
-    walk = parent
-    while not walk.exists():
-        missing.append(walk)
-        if walk.parent == walk:  # pragma: no cover - the root always exists
-            break
-        walk = walk.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    for made in reversed(missing):
+    for made in private_files.make_directory(parent):
         _fsync_dir(made.parent)
 
 
@@ -245,6 +238,7 @@ class StagedDirectory:
         """
         if self.published or self._fd is None:
             raise ValidationError(FIELD, "published", "a staged directory is published once")
+        private_files.restrict_tree(self.path)  # writers' files follow the umask; published owner-only
         self.sync()
         self.check()  # another run may have published there since we opened
         audit()

@@ -51,6 +51,7 @@ from alliancekit.errors import (
 )
 from alliancekit.integrity import chain
 from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.security import private_files
 from alliancekit.store.definitions import absent, of_commits
 from alliancekit.store.protocol import (
     AuditCheckpoint,
@@ -602,6 +603,7 @@ class SQLiteStore:
         if self.read_only:
             self._check_readable()
         else:
+            private_files.create_empty(self.path)  # a new database (and its journals) is owner-only
             self._prepare()
             page_size = int(self._connect().execute("PRAGMA page_size").fetchone()[0])
             self._checkpointer = WalCheckpointer(self.path, page_size)

@@ -31,6 +31,7 @@ from alliancekit.feedback.reports.markup import scroll_region
 from alliancekit.feedback.reports.outcomes import GroupOutcomes, PracticeOutcomes, practice_outcomes
 from alliancekit.feedback.reports.quality import quality_reports
 from alliancekit.feedback.reports.quality.html import quality_section
+from alliancekit.security import private_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -220,7 +221,7 @@ def write_report(
     """Write ``report.html`` into ``out_dir`` (created if missing) and return its path."""
     page = render_report(practice, actor, today=today, max_charts=max_charts)  # refusals first: no empty dir
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    private_files.make_directory(out)
     path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
+    private_files.write_text(path, page)
     return path
