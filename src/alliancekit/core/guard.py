@@ -18,7 +18,7 @@ from alliancekit.errors import AccessDenied, MissingActor, NotFoundError, Plugin
 from alliancekit.integrity.chain import make_checkpoint, shard_of
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security.lockbox import directives_apply, directives_of, summary_withheld
-from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
+from alliancekit.security.policy import AccessPolicy, AccessRequest, Action, Decision
 from alliancekit.store.group_commit import AuditBatch, GroupCommit
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
 from alliancekit.store.reader import RecordReader
@@ -124,6 +124,14 @@ class Guard:
         """The policy's answer on a state that is only a guess: nothing is audited, and a refusal is
         decided again (and audited) on the fresh state."""
         decision = self.decide(AccessRequest(actor, action, "episode", episode.episode_id, episode))
+        return isinstance(decision, Decision) and decision.allowed
+
+    def permits_caseload(self, actor: Actor, clinician_id: str) -> bool:
+        """Whether the policy lets ``actor`` read ``clinician_id``'s caseload, asked without auditing: for a
+        row of theirs that the caseload of another clinician brings only because of the reader's lockbox
+        (the read that brings it is decided and audited itself)."""
+        request = AccessRequest(actor, Action.READ_CASELOAD, "caseload", clinician_id, None, clinician_id)
+        decision = self.decide(request)
         return isinstance(decision, Decision) and decision.allowed
 
     def decide(self, request: AccessRequest) -> object:

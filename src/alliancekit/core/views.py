@@ -272,16 +272,32 @@ class Views:
         decision = guard.allow(a, Action.READ_CASELOAD, "caseload", record_id, None, clinician_id=clinician)
         guard.audit(a, Action.READ_CASELOAD, "caseload", record_id, outcome=decision.outcome)
         # The open caseload reads the closed rows that carry directives too: to a reader from whom one
-        # withholds the closing the episode is open, and leaving it out would tell them it closed.
+        # withholds the closing the episode is open, and leaving it out would tell them it closed. One
+        # clinician's caseload reads the other clinicians' rows that carry directives too: to a reader from
+        # whom one withholds a transfer away from this clinician the episode is still theirs.
         rows = self.s.reader.caseload(
             clinic_id=a.clinic_id,
             clinician_id=clinician,
             open_only=not closed_too,
             closed_under_lockbox=not closed_too,
+            others_under_lockbox=clinician is not None,
         )
-        seen = [self._row(a, row) for row in rows]
+        readable: dict[str, bool] = {}
+        seen = []
+        for row in rows:
+            if clinician is not None and row.clinician_id != clinician:
+                # another clinician's episode: listed here only as the reader sees it (a transfer withheld),
+                # and only to a reader who may read it where it is (their caseload: not a team's outsider's)
+                if not guard.row_lockbox_applies(a, row.clinician_id, row.client_ref, row.lockbox_json):
+                    continue
+                if row.clinician_id not in readable:
+                    readable[row.clinician_id] = guard.permits_caseload(a, row.clinician_id)
+                if not readable[row.clinician_id]:
+                    continue
+            seen.append(self._row(a, row))
         # one clinician's caseload lists what is theirs as the reader sees it: not an episode transferred to
-        # them by a transfer the lockbox withholds (the row would say so by being listed)
+        # them by a transfer the lockbox withholds (the row would say so by being listed), and an episode
+        # transferred away from them by one, as the clinic's caseload lists it
         return [
             row
             for row in seen

@@ -311,13 +311,18 @@ class MemoryStore:
         clinician_id: str | None = None,
         open_only: bool = True,
         closed_under_lockbox: bool = False,
+        others_under_lockbox: bool = False,
     ) -> list[CaseloadRow]:
         with self._lock:
             rows = [
                 row
                 for _, row in sorted(self._caseload.items())
                 if (clinic_id is None or row.clinic_id == clinic_id)
-                and (clinician_id is None or row.clinician_id == clinician_id)
+                and (
+                    clinician_id is None
+                    or row.clinician_id == clinician_id
+                    or (others_under_lockbox and row.lockbox_json != "{}")
+                )
                 and (
                     not open_only
                     or row.closed_on is None

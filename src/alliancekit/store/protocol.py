@@ -401,12 +401,22 @@ class Store(Protocol):
         clinician_id: str | None = None,
         open_only: bool = True,
         closed_under_lockbox: bool = False,
+        others_under_lockbox: bool = False,
     ) -> list[CaseloadRow]:
         """Caseload rows, filtered, ordered by episode id.
 
-        With ``open_only`` and ``closed_under_lockbox``, the closed rows that carry directives
-        (``lockbox_json`` other than ``"{}"``) come with the open ones: a reader from whom a directive
-        withholds the closing sees such an episode open, which only the reader's guard can decide.
+        Each flag lifts one filter for the rows that carry directives (``lockbox_json`` other than
+        ``"{}"``), whose place in a reader's list only the reader's guard can decide:
+
+        * with ``open_only`` and ``closed_under_lockbox``, the closed rows that carry directives come with
+          the open ones (a reader from whom a directive withholds the closing sees such an episode open);
+        * with ``clinician_id`` and ``others_under_lockbox``, the rows of the clinic's other clinicians
+          that carry directives come with the clinician's own (a reader from whom a directive withholds a
+          transfer sees such an episode as the earlier clinician's), open only with ``open_only`` unless
+          ``closed_under_lockbox`` brings their closed ones too. Without ``clinician_id`` it changes nothing.
+
+        A store should find those rows without reading the clinic's other rows (an index on the rows with
+        directives: they are few).
         """
 
     def episode_ids(self) -> Iterator[str]:

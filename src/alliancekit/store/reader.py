@@ -140,12 +140,14 @@ class RecordReader:
         clinician_id: str | None = None,
         open_only: bool = True,
         closed_under_lockbox: bool = False,
+        others_under_lockbox: bool = False,
     ) -> list[CaseloadRow]:
         return self.store.caseload(
             clinic_id=clinic_id,
             clinician_id=clinician_id,
             open_only=open_only,
             closed_under_lockbox=closed_under_lockbox,
+            others_under_lockbox=others_under_lockbox,
         )
 
     def clinics(self) -> list[str]:

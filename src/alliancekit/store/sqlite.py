@@ -80,6 +80,7 @@ from alliancekit.store.sqlite_schema import (
     MIGRATIONS,
     MISSED_MEASURES_FROM,
     READABLE_FROM,
+    UNDER_LOCKBOX_FROM,
 )
 from alliancekit.store.upgrade import adoption_entry, snapshot_v2
 
@@ -166,6 +167,8 @@ _CASELOAD_COLUMNS = (
 )
 #: The closed rows that carry lockbox directives (``Store.caseload(closed_under_lockbox=True)``).
 _CLOSED_UNDER_LOCKBOX = "closed_on IS NOT NULL AND lockbox <> '{}'"
+#: The rows of other clinicians that carry lockbox directives (``Store.caseload(others_under_lockbox=True)``).
+_OTHERS_UNDER_LOCKBOX = "clinician_id <> ? AND lockbox <> '{}'"
 #: The caseload's last column: ``missed_measures``, or none missed on a database from before it.
 _MISSED_COLUMN = ", missed_measures"
 _NONE_MISSED = ", '[]'"
@@ -977,12 +980,14 @@ class SQLiteStore:
         clinician_id: str | None = None,
         open_only: bool = True,
         closed_under_lockbox: bool = False,
+        others_under_lockbox: bool = False,
     ) -> list[CaseloadRow]:
-        clauses: list[str] = []
-        params: list[str] = []
+        clinic: list[str] = []
+        clinic_params: list[str] = []
         if clinic_id is not None:
-            clauses.append("clinic_id = ?")
-            params.append(clinic_id)
+            clinic.append("clinic_id = ?")
+            clinic_params.append(clinic_id)
+        clauses, params = list(clinic), list(clinic_params)
         if clinician_id is not None:
             clauses.append("clinician_id = ?")
             params.append(clinician_id)
@@ -992,17 +997,29 @@ class SQLiteStore:
             found = [*clauses, *terms]
             return f" WHERE {' AND '.join(found)}" if found else ""
 
+        # Each leg of one statement (one snapshot) on an index: with the flag, the closed rows with
+        # directives are found on the closed outcomes' partial index (it carries the directives), and the
+        # other clinicians' rows with directives on the partial index of the rows under a lockbox, so the
+        # rows without any are never read.
+        legs: list[tuple[str, list[str]]]
         if not open_only:
-            query = select + where()
+            legs = [(select + where(), params)]
         elif not closed_under_lockbox:
-            query = select + where("closed_on IS NULL")
+            legs = [(select + where("closed_on IS NULL"), params)]
         else:
-            # Two legs in one statement (one snapshot), each on an index: the open rows as without the
-            # flag, and the closed rows with directives, found on the closed outcomes' partial index (it
-            # carries the directives), so the closed rows without any are never read.
-            query = f"{select}{where('closed_on IS NULL')} UNION ALL {select}{where(_CLOSED_UNDER_LOCKBOX)}"
-            params = params * 2
-        rows = self._read(query + " ORDER BY episode_id", tuple(params))
+            legs = [
+                (select + where("closed_on IS NULL"), params),
+                (select + where(_CLOSED_UNDER_LOCKBOX), params),
+            ]
+        if clinician_id is not None and others_under_lockbox:
+            indexed = " INDEXED BY episodes_under_lockbox" if self._version >= UNDER_LOCKBOX_FROM else ""
+            terms = [*clinic, _OTHERS_UNDER_LOCKBOX]
+            if open_only and not closed_under_lockbox:
+                terms.append("closed_on IS NULL")
+            others = f"{select}{indexed} WHERE {' AND '.join(terms)}"
+            legs.append((others, [*clinic_params, clinician_id]))
+        query = " UNION ALL ".join(leg for leg, _ in legs)
+        rows = self._read(query + " ORDER BY episode_id", tuple(p for _, ps in legs for p in ps))
         return [_caseload_from_row(r) for r in rows]
 
     def closed_outcomes(self, *, clinic_id: str | None = None) -> list[ClosedOutcome]:

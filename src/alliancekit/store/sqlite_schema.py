@@ -257,6 +257,15 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO practice_meta (key, value)
         SELECT 'measure-definitions-backfill', '"pending"' WHERE EXISTS (SELECT 1 FROM events);
     """,
+    # 7: the rows that carry lockbox directives (a few of a clinic's), found without reading the others: one
+    # clinician's caseload reads the other clinicians' rows under a lockbox with its own
+    # (``Store.caseload(others_under_lockbox=True)``), as a directive may withhold a transfer from a reader.
+    # Only rows with directives are in it, so a command on an episode without any writes no entry of it. Safe
+    # to run again (tests fabricate an older version by lowering user_version alone).
+    """
+    CREATE INDEX IF NOT EXISTS episodes_under_lockbox ON episodes (clinic_id, clinician_id)
+        WHERE lockbox <> '{}';
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -266,6 +275,9 @@ MISSED_MEASURES_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "missed_m
 #: The schema version that added ``measure_definitions`` (found by content, as above); a read-only open of an
 #: older database reads none stored.
 DEFINITIONS_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "CREATE TABLE measure_definitions" in m)
+#: The schema version that added the index ``episodes_under_lockbox`` (found by content, as above); a
+#: read-only open of an older database finds the rows under a lockbox without it.
+UNDER_LOCKBOX_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "episodes_under_lockbox" in m)
 
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).

@@ -747,6 +747,68 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         store.append(self.commit("ep-1", 1, 1, closed_on=_DAY))
         assert ids(closed_under_lockbox=True) == ["ep-0", "ep-3", "ep-4"]
 
+    def test_one_clinicians_caseload_brings_the_other_clinicians_rows_under_a_lockbox(
+        self, store: Store
+    ) -> None:
+        """``others_under_lockbox`` adds to one clinician's caseload the other clinicians' rows that carry
+        directives (whether such an episode is this clinician's to a reader is for the reader's guard to
+        decide: a directive may withhold a transfer), open or closed as ``open_only`` and
+        ``closed_under_lockbox`` say, ordered with the clinician's own; rows without directives stay with
+        their clinician, another clinic's stay out, and without a clinician or the flag nothing changes."""
+        lockbox = '{"d1":{"classes":["administrative"],"recipients":[],"scope":"class"}}'
+
+        def locked(commit: Commit) -> Commit:
+            return attrs.evolve(commit, caseload=attrs.evolve(commit.caseload, lockbox_json=lockbox))
+
+        other = self._other(store)
+        store.append(self.commit("ep-3", 0, 1))  # clin-1's, open
+        store.append(self.commit("ep-2", 0, 1, closed_on=_DAY))  # clin-1's, closed
+        store.append(locked(self.commit("ep-5", 0, 1, closed_on=_DAY)))  # clin-1's, closed, under a directive
+        store.append(locked(self.commit("ep-4", 0, 1, clinician_id="clin-2")))  # clin-2's, open, under one
+        store.append(locked(self.commit("ep-0", 0, 1, clinician_id="clin-2", closed_on=_DAY)))
+        store.append(self.commit("ep-1", 0, 1, clinician_id="clin-2"))  # clin-2's, open
+        store.append(self.commit("ep-6", 0, 1, clinician_id="clin-2", closed_on=_DAY))  # clin-2's, closed
+        other.append(locked(self.commit("ep-9", 0, 1, clinic_id=self.OTHER_CLINIC, clinician_id="clin-2")))
+
+        def ids(**query: Any) -> list[str]:
+            rows = store.caseload(clinic_id=self.CLINIC, others_under_lockbox=True, **query)
+            return [r.episode_id for r in rows]
+
+        everything = ["ep-0", "ep-1", "ep-2", "ep-3", "ep-4", "ep-5", "ep-6"]
+        assert ids(clinician_id="clin-1") == ["ep-3", "ep-4"]
+        assert ids(clinician_id="clin-1", closed_under_lockbox=True) == ["ep-0", "ep-3", "ep-4", "ep-5"]
+        assert ids(clinician_id="clin-1", open_only=False) == ["ep-0", "ep-2", "ep-3", "ep-4", "ep-5"]
+        assert ids(clinician_id="clin-1", open_only=False, closed_under_lockbox=True) == [
+            "ep-0",
+            "ep-2",
+            "ep-3",
+            "ep-4",
+            "ep-5",
+        ]
+        assert ids(clinician_id="clin-2") == ["ep-1", "ep-4"]  # clin-1 has no open row under a directive
+        assert ids(clinician_id="clin-2", closed_under_lockbox=True) == ["ep-0", "ep-1", "ep-4", "ep-5"]
+        assert ids(clinician_id="clin-2", open_only=False) == ["ep-0", "ep-1", "ep-4", "ep-5", "ep-6"]
+        assert ids(clinician_id="nobody") == ["ep-4"]
+        assert ids(clinician_id="nobody", open_only=False) == ["ep-0", "ep-4", "ep-5"]
+        # without a clinician the flag changes nothing, nor does a clinician without the flag
+        assert ids() == ["ep-1", "ep-3", "ep-4"]
+        assert ids(open_only=False) == everything
+        assert ids(closed_under_lockbox=True) == ["ep-0", "ep-1", "ep-3", "ep-4", "ep-5"]
+        plain = store.caseload(clinic_id=self.CLINIC, clinician_id="clin-1", open_only=False)
+        assert [r.episode_id for r in plain] == ["ep-2", "ep-3", "ep-5"]
+        # the rows come as stored: the other clinician's, with their directives
+        rows = {
+            r.episode_id: r
+            for r in store.caseload(clinic_id=self.CLINIC, clinician_id="clin-1", others_under_lockbox=True)
+        }
+        assert (rows["ep-4"].clinician_id, rows["ep-4"].lockbox_json) == ("clin-2", lockbox)
+        others = other.caseload(clinic_id=self.OTHER_CLINIC, clinician_id="clin-1", others_under_lockbox=True)
+        assert [r.episode_id for r in others] == ["ep-9"]
+        # the row follows the episode: the directive lifted (the row carries none), it stays with clin-2
+        store.append(self.commit("ep-4", 1, 1, clinician_id="clin-2"))
+        assert ids(clinician_id="clin-1") == ["ep-3"]
+        assert ids(clinician_id="clin-2") == ["ep-1", "ep-4"]
+
     def test_the_missed_measures_projection_round_trips(self, store: Store) -> None:
         """The measures an episode missed under its protocol travel with the caseload row, and change with
         the next commit (the ``missed_measures`` column of migration 5)."""

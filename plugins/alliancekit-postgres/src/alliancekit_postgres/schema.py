@@ -865,6 +865,50 @@ _MIGRATION_CASELOAD_LOCKBOX = "DROP FUNCTION IF EXISTS {s}.caseload_open_or_lock
            ORDER BY e.episode_id""",
 )
 
+# 8: one clinician's caseload with the other clinicians' rows that carry lockbox directives (Store.caseload
+# with others_under_lockbox): a reader from whom a directive withholds a transfer sees such an episode as
+# the earlier clinician's, and its absence from that clinician's caseload would tell them it was
+# transferred. A partial index of the rows under a lockbox (a few of a clinic's) finds them without reading
+# the others; a command that leaves an episode's directives as they were stays a HOT update (no column of
+# the index, nor of its predicate, changes). A reader of its own, in legs each on an index: the clinician's
+# rows (open, with the closed ones under a lockbox when p_closed, or all), then the others' under a lockbox
+# (open, or all when p_closed or not p_open_only). The readers of migrations 5 and 7 stay, for readers of
+# an older schema. Safe to run again (as migration 5).
+_MIGRATION_OTHERS_UNDER_LOCKBOX = """
+    CREATE INDEX IF NOT EXISTS episodes_under_lockbox ON {s}.episodes (clinic_id, episode_id)
+        WHERE lockbox <> '{{}}';
+    DROP FUNCTION IF EXISTS {s}.caseload_with_others_under_lockbox(text, text, boolean, boolean);
+    """ + _reader(
+    "caseload_with_others_under_lockbox",
+    ", p_clinician text, p_open_only boolean, p_closed boolean",
+    """episode_id text, clinic_id text, clinician_id text, client_ref text, stage text,
+           version integer, opened_on date, last_session_on date, sessions_attended integer,
+           latest_scores text, open_alerts integer, next_review_at integer, review_due boolean,
+           closed_on date, open_alerts_json text, highest_severity text, outcome_measure text,
+           first_outcome double precision, latest_outcome double precision, outcome_sessions integer,
+           modality text, ending_reason text, lockbox text, missed_measures text""",
+    """SELECT u.* FROM (
+               SELECT e.episode_id, e.clinic_id::text, e.clinician_id::text, e.client_ref, e.stage,
+                   e.version, e.opened_on, e.last_session_on, e.sessions_attended, e.latest_scores,
+                   e.open_alerts, e.next_review_at, e.review_due, e.closed_on, e.open_alerts_json,
+                   e.highest_severity, e.outcome_measure, e.first_outcome, e.latest_outcome,
+                   e.outcome_sessions, e.modality, e.ending_reason, e.lockbox, e.missed_measures
+               FROM {s}.episodes e
+               WHERE e.clinic_id = p_scope AND e.clinician_id = p_clinician
+                   AND (NOT p_open_only OR e.closed_on IS NULL OR (p_closed AND e.lockbox <> '{{}}'))
+               UNION ALL
+               SELECT e.episode_id, e.clinic_id::text, e.clinician_id::text, e.client_ref, e.stage,
+                   e.version, e.opened_on, e.last_session_on, e.sessions_attended, e.latest_scores,
+                   e.open_alerts, e.next_review_at, e.review_due, e.closed_on, e.open_alerts_json,
+                   e.highest_severity, e.outcome_measure, e.first_outcome, e.latest_outcome,
+                   e.outcome_sessions, e.modality, e.ending_reason, e.lockbox, e.missed_measures
+               FROM {s}.episodes e
+               WHERE e.clinic_id = p_scope AND e.lockbox <> '{{}}' AND e.clinician_id <> p_clinician
+                   AND (NOT p_open_only OR p_closed OR e.closed_on IS NULL)
+           ) u
+           ORDER BY u.episode_id""",
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
     """
@@ -1204,6 +1248,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_MISSED,
     _MIGRATION_DEFINITIONS,
     _MIGRATION_CASELOAD_LOCKBOX,
+    _MIGRATION_OTHERS_UNDER_LOCKBOX,
 )
 LATEST_VERSION = len(MIGRATIONS)
 #: The oldest schema version a read-only store reads: migration 3 only added ``practice_meta``, which reads
@@ -1214,6 +1259,9 @@ DEFINITIONS_FROM = MIGRATIONS.index(_MIGRATION_DEFINITIONS) + 1
 #: The schema version that added ``caseload_open_or_lockbox``; a read-only store on an older one filters
 #: the whole caseload instead.
 CASELOAD_LOCKBOX_FROM = MIGRATIONS.index(_MIGRATION_CASELOAD_LOCKBOX) + 1
+#: The schema version that added ``caseload_with_others_under_lockbox``; a read-only store on an older one
+#: filters the whole caseload instead.
+OTHERS_UNDER_LOCKBOX_FROM = MIGRATIONS.index(_MIGRATION_OTHERS_UNDER_LOCKBOX) + 1
 
 
 def utc(at: datetime) -> datetime:

@@ -47,8 +47,9 @@ the other.
 Read-only stores (``read_only=True``) run every transaction in read-only mode
 (``default_transaction_read_only``), never create or migrate the schema, and refuse every write method with
 :class:`~alliancekit.errors.StoreError`. They read a schema one version behind (from ``READABLE_FROM``): its
-practice metadata reads as absent, and the open caseload with the closed rows under a lockbox is filtered from
-the whole caseload (the reader of migration 7 is missing there).
+practice metadata reads as absent, and the open caseload with the closed rows under a lockbox, and one
+clinician's caseload with the other clinicians' rows under a lockbox, are filtered from the whole caseload
+(the readers of migrations 7 and 8 are missing there).
 
 Outbox claiming is one statement too: ``SELECT ... FOR UPDATE SKIP LOCKED`` of the clinic's due messages and
 the lease ``UPDATE`` in one function, so concurrent dispatchers take different messages.
@@ -110,6 +111,7 @@ from alliancekit_postgres.schema import (
     DEFINITION_CHANGED_SQLSTATE,
     DEFINITIONS_FROM,
     LATEST_VERSION,
+    OTHERS_UNDER_LOCKBOX_FROM,
     READABLE_FROM,
     STALE_VERSION_SQLSTATE,
     audit_array,
@@ -164,6 +166,7 @@ _SQL_TEXT = {
     "events": "SELECT * FROM {s}.load_events(%s, %s, %s)",
     "caseload": "SELECT * FROM {s}.caseload(%s, %s, %s)",
     "caseload_lockbox": "SELECT * FROM {s}.caseload_open_or_lockbox(%s, %s)",
+    "caseload_others": "SELECT * FROM {s}.caseload_with_others_under_lockbox(%s, %s, %s, %s)",
     "episode_ids": "SELECT * FROM {s}.episode_ids(%s)",
     "find_command": "SELECT * FROM {s}.find_command(%s, %s, %s)",
     "audit": "SELECT * FROM {s}.audit_records(%s)",
@@ -705,9 +708,21 @@ class PostgresStore:
         clinician_id: str | None = None,
         open_only: bool = True,
         closed_under_lockbox: bool = False,
+        others_under_lockbox: bool = False,
     ) -> list[CaseloadRow]:
         if clinic_id is not None and clinic_id != self.clinic_id:
             return []  # another clinic's rows do not exist for this store (row-level security says the same)
+        if clinician_id is not None and others_under_lockbox:
+            closed = open_only and closed_under_lockbox
+            if self._db.version < OTHERS_UNDER_LOCKBOX_FROM:  # a read-only store on an older schema
+                rows = self._caseload("caseload", (self.clinic_id, None, False))
+                return [
+                    r
+                    for r in rows
+                    if (r.clinician_id == clinician_id or r.lockbox_json != "{}")
+                    and (not open_only or r.closed_on is None or (closed and r.lockbox_json != "{}"))
+                ]
+            return self._caseload("caseload_others", (self.clinic_id, clinician_id, open_only, closed))
         if not (open_only and closed_under_lockbox):
             return self._caseload("caseload", (self.clinic_id, clinician_id, open_only))
         if self._db.version < CASELOAD_LOCKBOX_FROM:  # a read-only store on an older schema
