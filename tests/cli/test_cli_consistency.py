@@ -351,7 +351,7 @@ def test_an_unknown_clinic_is_named_by_the_option_never_echoed(
 ) -> None:
     code, _, err = run(capsys, *command.split(), "--db", str(demo_db), "--clinic", CANARY)
     assert code == 2
-    assert err.startswith("alliancekit: error: --clinic: no such clinic")
+    assert err == "alliancekit: error: --clinic: no such clinic in this practice (it holds: demo-clinic)\n"
     assert CANARY not in err
     code, _, err = run(capsys, *command.split(), "--db", str(demo_db), "--clinic", "demo-clinic")
     assert code == 0, err

@@ -191,9 +191,15 @@ def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:
             )
         clinic = clinics[0] if clinics else "default"
     elif clinic not in clinics:
-        known = ", ".join(clinics) or "none yet"
-        raise UsageError(f"--clinic: no such clinic in this practice (it holds: {known})")
+        raise unknown_clinic(clinics)
     return Actor("alliancekit-cli", Role.SUPERVISOR, clinic, Purpose.OPERATIONS)
+
+
+def unknown_clinic(clinics: list[str]) -> UsageError:
+    """A ``--clinic`` the practice does not hold, in one wording for every command: the clinics it does hold,
+    never the value given (it may be a client's name typed in the wrong place)."""
+    known = ", ".join(clinics) or "none yet"
+    return UsageError(f"--clinic: no such clinic in this practice (it holds: {known})")
 
 
 def given_clinic(args: argparse.Namespace) -> str | None:
