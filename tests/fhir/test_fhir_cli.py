@@ -154,8 +154,14 @@ def test_validate_in_bulk_prints_the_first_errors_and_counts_the_rest(
         (["--episode", ""], "ID: required"),
         (["--episode", "  "], "ID: required"),
         (["--episode", "0", "--max-entries", "8"], "--max-entries: transaction-only"),
-        (["--episode", "0", "--type", "transaction", "--max-entries", "0"], "--max-entries: range"),
-        (["--episode", "0", "--type", "transaction", "--max-entries", "10001"], "--max-entries: range"),
+        (
+            ["--episode", "0", "--type", "transaction", "--max-entries", "0"],
+            "--max-entries: range (a whole number from 1 to 10000, or no limit for one Bundle)\n",
+        ),
+        (
+            ["--episode", "0", "--type", "transaction", "--max-entries", "10001"],
+            "--max-entries: range (a whole number from 1 to 10000, or no limit for one Bundle)\n",
+        ),
         (["--all", "--type", "transaction", "--max-entries", "8"], "--type: not with --all"),
         (["--all", "--max-entries", "8"], "--max-entries: not with --all"),
     ],
