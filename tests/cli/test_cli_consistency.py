@@ -23,7 +23,20 @@ MAPPING = EXAMPLES / "openfit-style.toml"
 CANARY = "clinic-CANARY-3141"
 
 #: The metavar of each kind of value, and the kinds there are.
-METAVARS = {"LOCATION", "ID", "N", "YYYY", "YYYY-MM-DD", "FILE", "DIR", "PATH", "URL", "REF", "NAME", "V"}
+METAVARS = {
+    "LOCATION",
+    "ID",
+    "N",
+    "YYYY",
+    "YYYY-MM-DD",
+    "FILE",
+    "DIR",
+    "PATH",
+    "URL",
+    "REF",
+    "NAME",
+    "VERSION",
+}
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +195,8 @@ def test_every_kind_of_value_has_one_metavar() -> None:
             assert action.metavar in ("N", "YYYY"), where
         if action.metavar == "YYYY":
             assert action.type is int, where
+        assert action.dest.endswith("version") == (action.metavar == "VERSION"), where
+        assert len(action.metavar) > 1 or action.metavar == "N", where  # a word, not a letter (F for FILE)
 
 
 def test_options_that_name_a_file_to_read_are_files() -> None:
