@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from alliancekit.cli import export
-from alliancekit.cli.common import in_options, input_file, iso_date, parser_actions
+from alliancekit.cli.common import in_options, input_file, is_subcommands, iso_date, parser_actions
 from alliancekit.cli.main import main
 from alliancekit.cli.reference import commands
 from alliancekit.errors import ValidationError
@@ -79,6 +79,29 @@ def test_every_option_taking_a_value_names_its_field_in_an_error() -> None:
             continue
         said = in_options(parser, ValidationError(action.dest, "some-rule", "why"))
         assert said == f"{long_form(action)}: some-rule (why)", (name, action.dest)
+
+
+def positionals() -> list[tuple[str, argparse.ArgumentParser, argparse.Action]]:
+    """Every positional argument of every command (the subcommand choices aside)."""
+    return [
+        (name, parser, action)
+        for name, parser in commands().items()
+        for action in parser_actions(parser)
+        if not action.option_strings and not is_subcommands(action)
+    ]
+
+
+def test_every_positional_names_its_field_in_an_error_as_the_usage_line_shows_it() -> None:
+    seen = set()
+    for name, parser, action in positionals():
+        shown = parser.format_usage().split()
+        said = in_options(parser, ValidationError(action.dest, "some-rule", "why"))
+        named, _, rest = said.partition(": ")
+        assert rest == "some-rule (why)", (name, action.dest)
+        assert named in shown, (name, action.dest, named)
+        assert named != action.dest or action.metavar is None, (name, action.dest)
+        seen.add(named)
+    assert {"SOURCE", "ID", "RESPONSE.json", "DEFINITION.json"} <= seen  # the enumeration found them
 
 
 def test_a_field_no_option_takes_is_left_as_the_library_says_it() -> None:
@@ -414,7 +437,7 @@ def test_a_fhir_directory_without_ndjson_is_a_usage_error(
     argv = ["import", "fhir", "--db", str(db), "--create", *dry_run]
     code, out, err = run(capsys, *argv, str(source))
     assert (code, out) == (2, "")
-    assert "source: no-files (no NDJSON files (*.ndjson) in the directory" in err
+    assert err.startswith("alliancekit: error: SOURCE: no-files (no NDJSON files (*.ndjson) in the directory")
     assert not db.exists()
     (source / "EpisodeOfCare.ndjson").write_text("")  # one NDJSON file, empty: nothing to import, no error
     code, out, err = run(capsys, *argv, str(source))

@@ -151,8 +151,8 @@ def test_validate_in_bulk_prints_the_first_errors_and_counts_the_rest(
             ["--episode", "0", "--identifier-system", "https://x.example/ids#a"],
             "--identifier-system: absolute-uri",
         ),
-        (["--episode", ""], "ID: required"),
-        (["--episode", "  "], "ID: required"),
+        (["--episode", ""], "error: --episode: required"),
+        (["--episode", "  "], "error: --episode: required"),
         (["--episode", "0", "--max-entries", "8"], "--max-entries: transaction-only"),
         (
             ["--episode", "0", "--type", "transaction", "--max-entries", "0"],
