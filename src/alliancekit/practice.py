@@ -1183,7 +1183,9 @@ class Practice:
         Returns an :class:`~alliancekit.integrity.verify.IntegrityReport` naming the first bad entry of
         each check. It counts and names the actor's clinic's episodes and audit entries only; audit chains
         and checkpoints shared with other clinics in the same file are checked whole and named by position
-        only (``shared_audit``), so a break in them breaks every clinic's report. It writes nothing, not
+        only (``shared_audit``), so a break in them breaks every clinic's report. On a store scoped to one
+        clinic (PostgreSQL) the report of another clinic's administrator is empty, as that store's caseload
+        is for them: nothing of the store's clinic, not even a chain position. It writes nothing, not
         even an audit entry of its own (it returns no record content and must run on a read-only store);
         only a refusal (no actor, or the policy's) is audited.
         """

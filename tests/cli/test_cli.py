@@ -122,12 +122,17 @@ def test_an_id_matching_no_episode_is_refused_and_audited(
 
 @pytest.mark.parametrize("blank", ["", "  "], ids=["empty", "spaces"])
 @pytest.mark.parametrize(
-    "argv",
-    [("episode", "show"), ("export", "fhir", "--out", "-", "--episode")],
+    ("argv", "named"),
+    [(("episode", "show"), "ID"), (("export", "fhir", "--out", "-", "--episode"), "--episode")],
     ids=["episode show", "export fhir --episode"],
 )
 def test_a_blank_id_is_refused_as_required(
-    argv: tuple[str, ...], blank: str, tmp_path: Path, demo_db: Path, capsys: pytest.CaptureFixture[str]
+    argv: tuple[str, ...],
+    named: str,
+    blank: str,
+    tmp_path: Path,
+    demo_db: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # every id starts with "": it is a missing id, not an ambiguous prefix nor (export) every episode
     db = tmp_path / "copy.sqlite"
@@ -136,7 +141,7 @@ def test_a_blank_id_is_refused_as_required(
         entries = conn.execute("SELECT count(*) FROM audit").fetchone()
     code, out, err = run(capsys, *argv[:2], "--db", str(db), *argv[2:], blank)
     assert (code, out) == (2, "")
-    assert err == "alliancekit: error: ID: required (an episode id or a unique prefix of it)\n"
+    assert err == f"alliancekit: error: {named}: required (an episode id or a unique prefix of it)\n"
     with closing(sqlite3.connect(db)) as conn:
         assert conn.execute("SELECT count(*) FROM audit").fetchone() == entries
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from alliancekit.cli import export
-from alliancekit.cli.common import in_options, input_file, iso_date, parser_actions
+from alliancekit.cli.common import in_options, input_file, is_subcommands, iso_date, parser_actions
 from alliancekit.cli.main import main
 from alliancekit.cli.reference import commands
 from alliancekit.errors import ValidationError
@@ -23,7 +23,20 @@ MAPPING = EXAMPLES / "openfit-style.toml"
 CANARY = "clinic-CANARY-3141"
 
 #: The metavar of each kind of value, and the kinds there are.
-METAVARS = {"LOCATION", "ID", "N", "YYYY", "YYYY-MM-DD", "FILE", "DIR", "PATH", "URL", "REF", "NAME", "V"}
+METAVARS = {
+    "LOCATION",
+    "ID",
+    "N",
+    "YYYY",
+    "YYYY-MM-DD",
+    "FILE",
+    "DIR",
+    "PATH",
+    "URL",
+    "REF",
+    "NAME",
+    "VERSION",
+}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +79,29 @@ def test_every_option_taking_a_value_names_its_field_in_an_error() -> None:
             continue
         said = in_options(parser, ValidationError(action.dest, "some-rule", "why"))
         assert said == f"{long_form(action)}: some-rule (why)", (name, action.dest)
+
+
+def positionals() -> list[tuple[str, argparse.ArgumentParser, argparse.Action]]:
+    """Every positional argument of every command (the subcommand choices aside)."""
+    return [
+        (name, parser, action)
+        for name, parser in commands().items()
+        for action in parser_actions(parser)
+        if not action.option_strings and not is_subcommands(action)
+    ]
+
+
+def test_every_positional_names_its_field_in_an_error_as_the_usage_line_shows_it() -> None:
+    seen = set()
+    for name, parser, action in positionals():
+        shown = parser.format_usage().split()
+        said = in_options(parser, ValidationError(action.dest, "some-rule", "why"))
+        named, _, rest = said.partition(": ")
+        assert rest == "some-rule (why)", (name, action.dest)
+        assert named in shown, (name, action.dest, named)
+        assert named != action.dest or action.metavar is None, (name, action.dest)
+        seen.add(named)
+    assert {"SOURCE", "ID", "RESPONSE.json", "DEFINITION.json"} <= seen  # the enumeration found them
 
 
 def test_a_field_no_option_takes_is_left_as_the_library_says_it() -> None:
@@ -182,6 +218,8 @@ def test_every_kind_of_value_has_one_metavar() -> None:
             assert action.metavar in ("N", "YYYY"), where
         if action.metavar == "YYYY":
             assert action.type is int, where
+        assert action.dest.endswith("version") == (action.metavar == "VERSION"), where
+        assert len(action.metavar) > 1 or action.metavar == "N", where  # a word, not a letter (F for FILE)
 
 
 def test_options_that_name_a_file_to_read_are_files() -> None:
@@ -351,7 +389,7 @@ def test_an_unknown_clinic_is_named_by_the_option_never_echoed(
 ) -> None:
     code, _, err = run(capsys, *command.split(), "--db", str(demo_db), "--clinic", CANARY)
     assert code == 2
-    assert err.startswith("alliancekit: error: --clinic: no such clinic")
+    assert err == "alliancekit: error: --clinic: no such clinic in this practice (it holds: demo-clinic)\n"
     assert CANARY not in err
     code, _, err = run(capsys, *command.split(), "--db", str(demo_db), "--clinic", "demo-clinic")
     assert code == 0, err
@@ -399,7 +437,7 @@ def test_a_fhir_directory_without_ndjson_is_a_usage_error(
     argv = ["import", "fhir", "--db", str(db), "--create", *dry_run]
     code, out, err = run(capsys, *argv, str(source))
     assert (code, out) == (2, "")
-    assert "source: no-files (no NDJSON files (*.ndjson) in the directory" in err
+    assert err.startswith("alliancekit: error: SOURCE: no-files (no NDJSON files (*.ndjson) in the directory")
     assert not db.exists()
     (source / "EpisodeOfCare.ndjson").write_text("")  # one NDJSON file, empty: nothing to import, no error
     code, out, err = run(capsys, *argv, str(source))

@@ -14,6 +14,7 @@ from alliancekit.domain import Actor, GoalProgress, GoalStatus, Role
 from alliancekit.errors import ValidationError
 from alliancekit.fhir import episode_bundle, episode_bundles
 from alliancekit.fhir import goal as goal_mapping
+from alliancekit.fhir.bundle import check_max_entries
 from alliancekit.fhir.codes import (
     LOINC,
     MEASURE_BANDS,
@@ -316,6 +317,21 @@ def test_max_entries_out_of_range_is_refused_before_reading(
     assert (caught.value.field, caught.value.rule) == ("max_entries", "range")
     after = demo.audit_entries(Actor("admin", Role.ADMINISTRATOR, exporter_actor.clinic_id))
     assert len(after) == before + 1  # only the auditor's own read
+
+
+@pytest.mark.parametrize("bad", [0, 10_001])
+def test_max_entries_out_of_range_is_worded_for_cli_and_library_users_alike(bad: int) -> None:
+    with pytest.raises(ValidationError) as caught:
+        check_max_entries(bad)
+    assert (
+        str(caught.value) == "max_entries: range (a whole number from 1 to 10000, or no limit for one Bundle)"
+    )
+    assert "None" not in str(caught.value)
+
+
+@pytest.mark.parametrize("good", [None, 1, 10_000])
+def test_max_entries_within_its_bounds_or_no_limit_passes(good: int | None) -> None:
+    check_max_entries(good)
 
 
 def test_exports_are_repeatable(demo: Practice, exporter_actor: Actor) -> None:

@@ -120,7 +120,7 @@ def test_a_utf16_declaration_without_a_bom_is_an_input_error(
         capsys, tmp_path / "p.sqlite", write_mapping(tmp_path, encoding="utf-16"), source
     )
     assert code == 2
-    assert "source: encoding" in err
+    assert "error: SOURCE: encoding" in err
     assert not (tmp_path / "p.sqlite").exists()  # found before --create made the practice
 
 

@@ -15,6 +15,7 @@ import pytest
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
 from alliancekit.demo import simulate_practice
 from alliancekit.fhir import export_ndjson
+from alliancekit.fhir.validate import packaged_schema
 from alliancekit.imports.fhir_source import FhirSource
 from alliancekit.imports.writer import run_import
 
@@ -387,6 +388,11 @@ def _parts(change: dict[str, Any]) -> Any:
     }
 
 
+def _replaced(parts: dict[str, Any]) -> Any:
+    """Some parts of a complex extension replaced whole."""
+    return lambda e: {**e, "extension": [parts.get(p["url"], p) for p in e["extension"]]}
+
+
 def _has_ext(url_tail: str, part: str | None = None) -> Any:
     def found(r: Any) -> bool:
         for e in r.get("extension", []):
@@ -473,7 +479,7 @@ BAD_RECORDS: dict[str, tuple[str, Any, Any, str, str]] = {
     "an ending plan on no date": (
         "EpisodeOfCare",
         _has_ext("/ending", "planned-on"),
-        _ext("/ending", _parts({"planned-on": {"valueDate": "soon"}})),
+        _ext("/ending", _parts({"planned-on": {"valueDate": "2026-02-30"}})),  # a date's form, of no day
         "EpisodeOfCare.extension[ending].planned-on",
         "date",
     ),
@@ -487,21 +493,21 @@ BAD_RECORDS: dict[str, tuple[str, Any, Any, str, str]] = {
     "a consent that is not yes or no": (
         "Encounter",
         _has_ext("/consent"),
-        _ext("/consent", _parts({"treatment": {"valueBoolean": "yes"}})),
+        _ext("/consent", _replaced({"treatment": {"url": "treatment", "valueString": "yes"}})),
         "Encounter.extension[consent].treatment",
         "required",
     ),
     "a Provenance recorded at no instant": (
         "Provenance",
         lambda r: True,
-        lambda r: {**r, "recorded": "2026-03-02"},
+        lambda r: {**r, "recorded": "2026-02-30T10:00:00Z"},  # an instant's form, on no day
         "Provenance.recorded",
         "datetime",
     ),
     "a Provenance that occurred on no day": (
         "Provenance",
         lambda r: True,
-        lambda r: {**r, "occurredDateTime": "soon"},
+        lambda r: {**r, "occurredDateTime": "2026-02-30"},  # a date's form, of no day
         "Provenance.occurredDateTime",
         "date",
     ),
@@ -573,7 +579,7 @@ BAD_SHAPES = {
         "Encounter",
         lambda r: {**r, "episodeOfCare": {"reference": r["episodeOfCare"][0]["reference"]}},
         "Encounter.episodeOfCare",
-        "reference",
+        "type",  # the schema's keyword: the resource is refused before it is read
     ),
     "a coding that is null": ("Encounter", lambda r: {**r, "type": [{"coding": None}]}, "Encounter.type", ""),
     "a response's items that are not a list": (
@@ -680,6 +686,41 @@ SCHEMA_ERRORS: dict[str, tuple[str, Any, Any, str, str]] = {
         "QuestionnaireResponse.item[0].answer[0].valueDecimal",
         "type",
     ),
+    "a date that is no date": (
+        "EpisodeOfCare",
+        lambda r: True,
+        lambda r: {**r, "period": {**r["period"], "start": "soon"}},
+        "EpisodeOfCare.period.start",
+        "pattern",
+    ),
+    "a session's date that is no date": (
+        "Encounter",
+        lambda r: True,
+        lambda r: {**r, "period": {**r["period"], "start": "soon"}},
+        "Encounter.period.start",
+        "pattern",
+    ),
+    "an instant without its time": (
+        "Provenance",
+        lambda r: True,
+        lambda r: {**r, "recorded": "2026-03-02"},
+        "Provenance.recorded",
+        "pattern",
+    ),
+    "a score that is text": (
+        "Observation",
+        lambda r: "valueQuantity" in r and bool(r.get("derivedFrom")),
+        lambda r: {**r, "valueQuantity": {**r["valueQuantity"], "value": CANARY}},
+        "Observation.valueQuantity.value",
+        "type",
+    ),
+    "a goal's status FHIR does not have (its progress refers to it)": (
+        "Goal",
+        lambda r: True,
+        lambda r: {**r, "lifecycleStatus": CANARY},
+        "Goal.lifecycleStatus",
+        "enum",
+    ),
     "a resource type FHIR R4 does not have": (
         "Goal",
         lambda r: True,
@@ -688,6 +729,17 @@ SCHEMA_ERRORS: dict[str, tuple[str, Any, Any, str, str]] = {
         "enum",
     ),
 }
+
+
+def _schema_errors(folder: Path, rtype: str, index: int) -> list[tuple[int, str, str]]:
+    """The errors the FHIR R4 schema finds in resource ``index`` of ``folder``'s ``rtype`` file, as the
+    import names them (row, path, keyword)."""
+    resource = list(_lines(folder, rtype))[index]
+    kind = resource["resourceType"]
+    named = kind if kind in packaged_schema().resource_types else ""
+    return [
+        (index + 1, f"{named}{e.path[1:]}".lstrip("."), e.rule) for e in packaged_schema().errors(resource)
+    ]
 
 
 def _refused(argv: list[str], capsys: pytest.CaptureFixture[str], db: Path) -> tuple[str, str]:
@@ -714,8 +766,13 @@ def test_a_resource_the_fhir_schema_refuses_is_named_by_row_path_and_rule_never_
         _, err = _refused([*argv, str(small_export)], capsys, db)
         assert f"error: row {index + 1}, {field}: {rule} ({where}" in err, err
         out, _ = _refused([*argv, "--json", str(small_export)], capsys, db)
-        found = [(e["row"], e["field"], e["rule"]) for e in json.loads(out)["errors"]]
+        errors = json.loads(out)["errors"]
+        found = [(e["row"], e["field"], e["rule"]) for e in errors]
         assert (index + 1, field, rule) in found
+        # its schema errors only (jsonschema may name one value by two keywords, as a decimal's type and
+        # pattern): the resource is not read further, and what refers to it does not report it missing
+        assert {e["message"].split(":")[0] for e in errors} == {where}, found
+        assert found == _schema_errors(small_export, rtype, index), found
 
 
 def test_a_bundle_the_fhir_schema_refuses_is_named_by_entry_path_and_rule_never_its_value(

@@ -143,3 +143,29 @@ def test_each_clinic_verifies_its_own_rows_and_chains(pg) -> None:  # type: igno
     assert (report.ok, report.clinic, report.episodes, report.shared_audit) == (True, "clinic-b", 1, False)
     assert report.checkpoints >= 1
     assert report.seals_checked
+
+
+def _verify_on(pg, schema: str, store_clinic: str, actor_clinic: str) -> IntegrityReport:  # type: ignore[no-untyped-def]
+    """Verify by an administrator of ``actor_clinic`` on a store opened for ``store_clinic``."""
+    store = PostgresStore(pg.app_dsn, clinic_id=store_clinic, schema=schema, pool_max=1, read_only=True)
+    with Practice(store, plugins=HOST, audit_key=KEY) as practice:
+        return practice.verify(Actor("adm-9", Role.ADMINISTRATOR, actor_clinic))
+
+
+def test_another_clinics_administrator_verifies_nothing_of_the_stores_clinic(pg) -> None:  # type: ignore[no-untyped-def]
+    """A store acts for one clinic: as its caseload is empty for another clinic, so is its verification.
+    Another clinic's administrator learns nothing of it: no counts, no chain positions, not even a break."""
+    schema = pg.new_schema()
+    _record(pg, schema)
+    with pg.admin() as conn:
+        CHANGES["edited audit entry"][0](conn, sql.Identifier(schema), "")
+    mine = _verify_on(pg, schema, CLINIC, CLINIC)  # the store's own clinic sees its broken chain
+    assert (mine.ok, mine.episodes, mine.shared_audit) == (False, 2, False)
+    assert mine.finding("audit") is not None
+    assert mine.audit_entries > 0
+    assert mine.checkpoints > 0
+    theirs = _verify_on(pg, schema, CLINIC, "clinic-b")
+    assert (theirs.ok, theirs.clinic, theirs.findings, theirs.shared_audit) == (True, "clinic-b", (), False)
+    counts = (theirs.episodes, theirs.events, theirs.audit_entries, theirs.checkpoints, theirs.seals_checked)
+    assert counts == (0, 0, 0, 0, False)
+    assert "shard" not in theirs.describe()

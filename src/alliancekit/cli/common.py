@@ -67,18 +67,25 @@ def command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
 
 
 def option_for(parser: argparse.ArgumentParser, field: str) -> str | None:
-    """The option of ``parser`` a library field stands for: the option taking a value whose destination is
-    the field (an option's destination is the library parameter it is passed to); its long form. None for
-    a field no option gives (a flag's value cannot be wrong: ``json`` is a JSON text's field, not --json)."""
+    """The argument of ``parser`` a library field stands for, named as the usage line shows it: the argument
+    taking a value whose destination is the field (an argument's destination is the library parameter it is
+    passed to). An option by its long form (``--max-entries``); a positional by its metavar, or by its
+    destination where it has none, as argparse shows it (``SOURCE``, ``ID``). None for a field no argument
+    gives (a flag's value cannot be wrong: ``json`` is a JSON text's field, not --json)."""
     for action in parser_actions(parser):
+        if action.dest != field or action.nargs == 0 or is_subcommands(action):
+            continue
+        if not action.option_strings:
+            return action.metavar if isinstance(action.metavar, str) else action.dest
         names = [o for o in action.option_strings if o.startswith("--")]
-        if names and action.nargs != 0 and action.dest == field:
+        if names:
             return max(names, key=len)
     return None
 
 
 def in_options(parser: argparse.ArgumentParser, error: ValidationError) -> str:
-    """A library error as the CLI says it: the option the user typed in place of the library's field."""
+    """A library error as the CLI says it: the option (or positional) the user typed in place of the
+    library's field."""
     option = option_for(parser, error.field)
     message = str(error)
     if option is None or not message.startswith(f"{error.field}: "):
@@ -192,9 +199,15 @@ def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:
             )
         clinic = clinics[0] if clinics else "default"
     elif clinic not in clinics:
-        known = ", ".join(clinics) or "none yet"
-        raise UsageError(f"--clinic: no such clinic in this practice (it holds: {known})")
+        raise unknown_clinic(clinics)
     return Actor("alliancekit-cli", Role.SUPERVISOR, clinic, Purpose.OPERATIONS)
+
+
+def unknown_clinic(clinics: list[str]) -> UsageError:
+    """A ``--clinic`` the practice does not hold, in one wording for every command: the clinics it does hold,
+    never the value given (it may be a client's name typed in the wrong place)."""
+    known = ", ".join(clinics) or "none yet"
+    return UsageError(f"--clinic: no such clinic in this practice (it holds: {known})")
 
 
 def given_clinic(args: argparse.Namespace) -> str | None:

@@ -40,17 +40,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.set_defaults(run=run_show)
 
 
-def resolve_episode(practice: Practice, actor: Actor, prefix: str) -> str:
+def resolve_episode(practice: Practice, actor: Actor, prefix: str, *, field: str) -> str:
     """The one episode of the actor's clinic whose id starts with ``prefix``; when none does, ``prefix`` as
     given, so that the guarded read that follows refuses it and audits the failed lookup (``not-found``).
-    A blank ``prefix`` is refused before any read: every id starts with it."""
+    A blank ``prefix`` is refused before any read: every id starts with it. ``field`` is the destination of
+    the argument that gave ``prefix`` (an error names that argument as the user typed it)."""
     if not prefix.strip():
-        raise ValidationError("ID", "required", "an episode id or a unique prefix of it")
+        raise ValidationError(field, "required", "an episode id or a unique prefix of it")
     matches = [ep for ep in practice.episode_ids(actor) if ep.startswith(prefix)]
     if not matches:
         return prefix
     if len(matches) > 1:
-        raise ValidationError("ID", "ambiguous", f"{len(matches)} episodes start with that prefix")
+        raise ValidationError(field, "ambiguous", f"{len(matches)} episodes start with that prefix")
     return matches[0]
 
 
@@ -95,7 +96,7 @@ def describe(event: Event) -> str:
 def run_show(args: argparse.Namespace) -> int:
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
-        episode_id = resolve_episode(practice, actor, args.episode_id)
+        episode_id = resolve_episode(practice, actor, args.episode_id, field="episode_id")
         state = practice.episode(actor, episode_id)
         timeline = practice.timeline(actor, episode_id)
     if args.json:

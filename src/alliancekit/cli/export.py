@@ -336,7 +336,7 @@ def run_fhir(args: argparse.Namespace) -> int:
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.episode is not None:  # "" is a blank id, refused, not a request for every episode
-            episode_id = resolve_episode(practice, actor, args.episode)
+            episode_id = resolve_episode(practice, actor, args.episode, field="episode")
             bundles = episode_bundles(
                 practice,
                 actor,

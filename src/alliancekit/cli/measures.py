@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing.set_defaults(run=run_list)
     show = msub.add_parser("show", help="one measure, with citations", description="Show a measure.")
     show.add_argument("measure_id", metavar="ID", help="the measure's id (see `measures list`)")
-    show.add_argument("--version", dest="measure_version", metavar="V", help="default: the latest")
+    show.add_argument("--version", dest="measure_version", metavar="VERSION", help="default: the latest")
     add_json(show, "print the measure's definition (JSON)")
     show.set_defaults(run=run_show)
     validate = msub.add_parser(
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     validate.add_argument("measure_id", metavar="ID", help="the measure's id (see `measures list`)")
     validate.add_argument("response", metavar="RESPONSE.json", help="the response document, or - for stdin")
-    validate.add_argument("--version", dest="measure_version", metavar="V", help="default: the latest")
+    validate.add_argument("--version", dest="measure_version", metavar="VERSION", help="default: the latest")
     validate.set_defaults(run=run_validate)
     check = msub.add_parser(
         "check", help="check a measure definition", description="Check a measure definition you are writing."

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 
 from alliancekit.cli.common import (
-    UsageError,
     add_db,
     add_json,
     existing_practice,
@@ -20,6 +19,7 @@ from alliancekit.cli.common import (
     input_file,
     print_json,
     read_key_file,
+    unknown_clinic,
 )
 from alliancekit.domain import Actor, Purpose, Role
 
@@ -79,7 +79,7 @@ def _clinics(known: list[str], chosen: str | None) -> list[str]:
     if chosen is None:
         return known or ["default"]
     if chosen not in known:
-        raise UsageError("--clinic: no such clinic (a clinic with episodes in the database expected)")
+        raise unknown_clinic(known)
     return [chosen]
 
 

@@ -455,7 +455,9 @@ class Views:
         if expected_head is not None and not isinstance(expected_head, AuditCheckpoint):
             raise ValidationError("expected_head", "type", "AuditCheckpoint expected")
         guard.allow(a, Action.READ_AUDIT, "audit", "(record)", None)
-        episodes, audit, checkpoints, unreadable = scan_record(self.s.store)
+        # a store scoped to another clinic holds nothing of the actor's clinic: an empty report, as its
+        # caseload is empty for them (its chains' positions are not the actor's to learn)
+        episodes, audit, checkpoints, unreadable = scan_record(self.s.store, clinic=a.clinic_id)
         return verify_record(
             episodes,
             audit,

@@ -37,6 +37,9 @@ BUNDLE_TYPES = ("collection", "batch", "transaction")
 #: Entries per transaction Bundle by default: Medplum refuses a transaction of more than 50 updates.
 TRANSACTION_MAX_ENTRIES = 50
 
+#: What ``max_entries`` may be, as an error says it to a CLI and a library user alike.
+MAX_ENTRIES_RULE = "a whole number from 1 to 10000, or no limit for one Bundle"
+
 
 def episode_bundle(
     practice: Practice,
@@ -99,10 +102,12 @@ def episode_bundles(
 
 
 def check_max_entries(max_entries: object) -> None:
-    """Refuse a ``max_entries`` that is not ``None`` or a whole number from 1 to 10,000."""
+    """Refuse a ``max_entries`` that is not ``None`` (no limit: one Bundle) or a whole number from 1 to
+    10,000. The message is read by a CLI user (who leaves ``--max-entries`` out for no limit) as well as a
+    library user (who passes ``None``), so it says "no limit", not Python's ``None``."""
     size = max_entries
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 10_000):
-        raise ValidationError("max_entries", "range", "a whole number from 1 to 10000, or None")
+        raise ValidationError("max_entries", "range", MAX_ENTRIES_RULE)
 
 
 def missing_questionnaires(bundles: list[dict[str, Any]]) -> list[str]:

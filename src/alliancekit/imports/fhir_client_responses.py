@@ -29,6 +29,7 @@ from alliancekit.imports.units import EpisodeRef, Ref, Step
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.domain.records import Administration, Session
+    from alliancekit.imports.fhir_records import Refused
 
 
 def is_client_response(data: Mapping[str, Any]) -> bool:
@@ -43,6 +44,7 @@ class ClientResponseReading:
 
     if TYPE_CHECKING:  # pragma: no cover - what FhirSource provides
         _full_urls: dict[str, tuple[str, str]]
+        refused: Refused
 
         def _error(self, res: _Resource | None, field: str, rule: str, message: str = "") -> None: ...
 
@@ -117,6 +119,8 @@ class ClientResponseReading:
             return None
         encounter = ref_id(data.get("encounter"), "Encounter", self._full_urls)
         if encounter is not None and encounter not in sessions:
+            if f"Encounter/{encounter}" in self.refused:
+                return None  # refused by the schema, and reported
             self._error(res, "QuestionnaireResponse.encounter", "reference", "not a session of its episode")
             return None
         if administration is None:

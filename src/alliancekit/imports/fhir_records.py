@@ -135,6 +135,42 @@ class Dated:
 
 
 @attrs.define
+class Refused:
+    """The resources refused before they were read (by the FHIR R4 schema, or for a resource type it does
+    not have): each is reported by its own errors, so a reference to one is not reported again as a
+    reference to nothing (one problem, one error). ``"Kind/id" in refused``."""
+
+    typed: set[str] = attrs.Factory(set)
+    """``Kind/id`` of each refused resource of an R4 type."""
+    untyped: set[str] = attrs.Factory(set)
+    """The ids of refused resources of no R4 type (whatever a reference takes them for)."""
+    totals: set[str] = attrs.Factory(set)
+    """The QuestionnaireResponses whose total a refused Observation would have given."""
+
+    def add(self, data: Mapping[str, Any], kind: str | None, target: Target) -> None:
+        rid = data.get("id")
+        if not isinstance(rid, str):
+            return  # nothing can refer to it
+        if kind is None:
+            self.untyped.add(rid)
+            return
+        self.typed.add(f"{kind}/{rid}")
+        if kind == "Observation":
+            for source in as_list(data.get("derivedFrom")):
+                response = target(source, "QuestionnaireResponse")
+                if response is not None:
+                    self.totals.add(response)
+
+    def __contains__(self, ref: object) -> bool:
+        return isinstance(ref, str) and (ref in self.typed or ref.partition("/")[2] in self.untyped)
+
+    def clear(self) -> None:
+        self.typed.clear()
+        self.untyped.clear()
+        self.totals.clear()
+
+
+@attrs.define
 class Linked:
     """Everything of one episode besides its encounters, as the source joined it."""
 
@@ -157,10 +193,12 @@ class EpisodeReader:
         recorded: RecordedAt,
         error: Error,
         target: Target,
+        refused: Refused | None = None,
     ) -> None:
         self.ref, self.linked, self.observations = ref, linked, observations
         self.recorded = recorded
         self.error, self.target = error, target
+        self.refused = Refused() if refused is None else refused
         self.goal_refs: dict[str, Ref] = {}
 
     # -- values ------------------------------------------------------------------------------------------
@@ -298,12 +336,15 @@ class EpisodeReader:
         found = self.target(member, "Observation")
         res = None if found is None else self.observations.get(found)
         if res is None:
-            self.error(review, field, "reference", "no goal-progress Observation in the source")
+            if f"Observation/{found}" not in self.refused:
+                self.error(review, field, "reference", "no goal-progress Observation in the source")
             return None
         focus = next(iter(as_list(res.data.get("focus"))), None)
-        goal = self.goal_refs.get(self.target(focus, "Goal") or "")
+        goal_id = self.target(focus, "Goal")
+        goal = self.goal_refs.get(goal_id or "")
         if goal is None:
-            self.error(res, "Observation.focus", "reference", "no Goal of the episode in the source")
+            if f"Goal/{goal_id}" not in self.refused:
+                self.error(res, "Observation.focus", "reference", "no Goal of the episode in the source")
             return None
         code = coding_of(res.data.get("valueCodeableConcept"), GOAL_ACHIEVEMENT)
         progress = self.enum(res, "Observation.valueCodeableConcept", GoalProgress, code)

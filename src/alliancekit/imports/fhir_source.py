@@ -5,7 +5,10 @@ The source is a Bulk Data directory (``*.ndjson``, one resource type per file), 
 and joined in memory before anything is written; every problem found is reported (file, line, path, rule;
 never the value) and, when there is any, nothing is written. Each resource read is first checked against its
 own type's definition in the FHIR R4 JSON Schema (:meth:`~alliancekit.fhir.validate.R4Schema.errors`), so
-that a wrong shape is an error, not read as absent (the tolerant reading below names what it finds too).
+that a wrong shape is an error, not read as absent; a resource the schema refuses is named by its schema
+errors alone and read no further, and a reference to it is not reported again as a reference to nothing
+(:class:`~alliancekit.imports.fhir_records.Refused`). The tolerant reading below names what it finds in the
+resources the schema takes.
 Each ``EpisodeOfCare`` becomes one unit: the episode rebuilt through the facade's commands, in the order its
 records happened (see :mod:`~alliancekit.imports.fhir_records` for the records besides the sessions):
 
@@ -99,7 +102,15 @@ from alliancekit.imports.fhir_json import extension_of as _extension
 from alliancekit.imports.fhir_json import identifier_of as _identifier
 from alliancekit.imports.fhir_json import ref_id as _ref_id
 from alliancekit.imports.fhir_provenance import EpisodeEvents, RecordedAt
-from alliancekit.imports.fhir_records import IMPORTED_NOTE, RANK, Dated, EpisodeReader, Linked, in_order
+from alliancekit.imports.fhir_records import (
+    IMPORTED_NOTE,
+    RANK,
+    Dated,
+    EpisodeReader,
+    Linked,
+    Refused,
+    in_order,
+)
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
 from alliancekit.security import bounded_json
@@ -212,6 +223,8 @@ class FhirSource(ClientResponseReading):
         self.errors: list[RowError] = []
         self._schema = packaged_schema()
         self._full_urls: dict[str, tuple[str, str]] = {}
+        self.refused = Refused()
+        """The resources refused before they were read (reported by their own errors)."""
         self.notes: list[str] = []
         """Episodes read but not imported, and why."""
         self.ignored: dict[str, int] = defaultdict(int)
@@ -305,19 +318,28 @@ class FhirSource(ClientResponseReading):
     def _checked(self, data: Any, file: str, line: int) -> Iterator[_Resource]:
         if not isinstance(data, dict) or not isinstance(data.get("resourceType"), str):
             self.errors.append(RowError(line, "resourceType", "required", f"{file} line {line}"))
+            if isinstance(data, dict):
+                self.refused.add(data, None, self._target)
             return
         kind = data["resourceType"]
         if kind not in self._schema.resource_types:
             message = f"{file} line {line}: not a FHIR R4 resource type"
             self.errors.append(RowError(line, "resourceType", "enum", message))
+            self.refused.add(data, None, self._target)
             return
         if kind not in READ_TYPES:
             self.ignored[kind] += 1
             self.withheld = self.withheld or _says_withheld(data)
             return
-        # against its own type's definition of the R4 schema; still read, so that every problem is named
-        for error in self._schema.errors(data):
-            self.errors.append(RowError(line, f"{kind}{error.path[1:]}", error.rule, f"{file} line {line}"))
+        # against its own type's definition of the R4 schema: a resource it refuses is named by its schema
+        # errors alone and read no further (the reading below would name the same problem again), and what
+        # refers to it does not report it missing (see refused)
+        where = f"{file} line {line}"
+        refused = [RowError(line, f"{kind}{e.path[1:]}", e.rule, where) for e in self._schema.errors(data)]
+        if refused:
+            self.errors.extend(refused)
+            self.refused.add(data, kind, self._target)
+            return
         if not isinstance(data.get("id"), str):
             self.errors.append(
                 RowError(line, f"{data['resourceType']}.id", "required", f"{file} line {line}")
@@ -332,6 +354,7 @@ class FhirSource(ClientResponseReading):
         has a problem (every problem is in ``errors``)."""
         self.errors.clear()
         self.notes.clear()
+        self.refused.clear()
         self.withheld = False
         joined = _Joined()
         for res in self._read():
@@ -342,6 +365,9 @@ class FhirSource(ClientResponseReading):
         self._link_unnamed(joined)
         made = [self._unit(res, joined) for res in joined.episodes]
         known = {res.data["id"] for res in joined.episodes}
+        # an episode refused before it was read is reported by its own errors, not by what refers to it
+        known |= {ref.partition("/")[2] for ref in self.refused.typed if ref.startswith("EpisodeOfCare/")}
+        known |= self.refused.untyped
         for episode_id, found in joined.client_responses.items():
             if episode_id not in known:
                 self._error(
@@ -487,6 +513,7 @@ class FhirSource(ClientResponseReading):
             recorded,
             self._error,
             self._target,
+            self.refused,
         )
         episode = EpisodeEvents(recorded, f"EpisodeOfCare/{data['id']}")
         dated += self._team(res, ref, episode)
@@ -841,6 +868,8 @@ class FhirSource(ClientResponseReading):
                     measure, version, timing, answers, rater=rater, about=about, rater_ref=rater_ref
                 )
             total = totals.get(data["id"])
+            if total is None and data["id"] in self.refused.totals:
+                return None  # the Observation that gave it was refused by the schema, and is reported
             if total is None:
                 self._error(
                     res, "QuestionnaireResponse.item", "required", "no answers and no total Observation"

@@ -30,7 +30,8 @@ them), and ``shared_audit`` says that the chains also hold other clinics' entrie
 therefore breaks every clinic's report: none of them can trust it. The references check reads the entries
 the clinic filed and those naming its episodes. An episode whose clinic cannot be read at all is a finding
 of every clinic's report, without its id. A PostgreSQL store is scoped to one clinic, with its own shards
-and checkpoints: there the report is the whole of what the store holds.
+and checkpoints: there the report is the whole of what the store holds, and another clinic's report on it
+is empty (:func:`alliancekit.store.scan.scan_record` gives that clinic nothing).
 
 What stays possible for someone who can write the database, and what the host does about it: entries
 appended after the last seal are covered by the hash chains only (anyone can extend a chain), so seal

@@ -12,7 +12,10 @@ bytes (JSONB normalises spacing and key order), so anything that hashes payloads
 form, not the stored text.
 
 A backend may be *scoped to one clinic* (the PostgreSQL plugin, under row-level security): it then reads and
-writes that clinic's rows only, and every query behaves as if the other clinics' rows did not exist.
+writes that clinic's rows only, and every query behaves as if the other clinics' rows did not exist. Such a
+backend names its clinic in a ``clinic_scope`` attribute (an unscoped backend has none, or ``None``): the
+whole-store reads that take no clinic (the audit log and checkpoints, which verification reads whole) then
+give another clinic's reader nothing, as ``caseload(clinic_id=<another>)`` does.
 """
 
 from __future__ import annotations

@@ -5,7 +5,10 @@ one read transaction, so a writer committing meanwhile cannot make the parts dis
 
 Each episode carries the clinics its rows name, for a report on one clinic to pick its own (see
 :mod:`alliancekit.integrity.verify`); the audit entries and checkpoints are read whole, as their chains are
-checked whole.
+checked whole. For a reader of another clinic than the one a clinic-scoped store acts for (its
+``clinic_scope``, see :mod:`alliancekit.store.protocol`) the store holds nothing: the scan is empty, as the
+store's caseload is for another clinic, so nothing of the store's clinic (not even a chain position) reaches
+another clinic's report.
 
 A row changed outside alliancekit may not even be readable (a time that is not a time): the part it is in is
 reported as unreadable, for verification to name, instead of ending the scan.
@@ -26,14 +29,18 @@ _UNREADABLE = (ValueError, TypeError, KeyError, IndexError)
 
 
 def scan_record(
-    store: Store,
+    store: Store, clinic: str | None = None
 ) -> tuple[Iterator[EpisodeRecord], list[AuditRecord], list[AuditCheckpoint], tuple[str, ...]]:
     """The store's episodes (lazily, in id order), its audit entries, its checkpoints, and the parts that
     could not be read (``"audit"``, ``"checkpoints"``, ``"caseload"``: read as empty). An episode whose
-    events or snapshot cannot be read is yielded with ``readable`` false.
+    events or snapshot cannot be read is yielded with ``readable`` false. ``clinic``: the reader's clinic;
+    a store scoped to another clinic gives it nothing (and is not read).
 
     Consume the iterator in the calling thread; it ends the read transaction when exhausted or closed.
     """
+    scope = getattr(store, "clinic_scope", None)
+    if clinic is not None and scope is not None and scope != clinic:
+        return iter(()), [], [], ()
     stack = contextlib.ExitStack()
     hold = getattr(store, "read_transaction", None)
     unreadable: list[str] = []

@@ -862,7 +862,10 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         assert ids(store.caseload(clinic_id=self.CLINIC, clinician_id="nobody")) == []
         assert ids(other.caseload(clinic_id=self.OTHER_CLINIC, open_only=False)) == ["ep-b0", "ep-b1"]
         assert ids(other.caseload(clinic_id=self.OTHER_CLINIC)) == ["ep-b1"]
+        # A clinic-scoped store names its clinic (whole-store reads give another clinic nothing); others none.
+        assert getattr(store, "clinic_scope", None) == (self.CLINIC if scoped else None)
         if scoped:
+            assert getattr(other, "clinic_scope", None) == self.OTHER_CLINIC
             # A clinic-scoped store sees its own clinic only, whatever it is asked.
             assert ids(store.caseload(clinic_id=self.OTHER_CLINIC, open_only=False)) == []
             assert ids(store.caseload(open_only=False)) == ["ep-a0", "ep-a1", "ep-a2", "ep-a3"]

@@ -304,6 +304,12 @@ class PostgresStore:
         return self._db.schema
 
     @property
+    def clinic_scope(self) -> str:
+        """The one clinic this store acts for (:mod:`alliancekit.store.protocol`: a clinic-scoped backend):
+        whole-store reads such as verification give another clinic's reader nothing."""
+        return self.clinic_id
+
+    @property
     def read_only(self) -> bool:
         return self._db.read_only
 
