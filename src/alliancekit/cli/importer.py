@@ -70,7 +70,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             action="store_true",
             help="create the practice when --db names none yet (otherwise a missing one is an error)",
         )
-        p.add_argument("--clinic", metavar="ID", help="the clinic to import into (default: the only one)")
+        p.add_argument(
+            "--clinic",
+            metavar="ID",
+            help="the clinic to import into (default: the practice's only one; in a new or empty practice, "
+            "default)",
+        )
         p.add_argument("source", metavar="SOURCE", help="the file (or, for FHIR, directory) to import")
         p.add_argument(
             "--source-id",
