@@ -7,6 +7,7 @@ domain's vocabularies in :mod:`alliancekit.domain`; everything under ``alliancek
 
 import logging
 
+from alliancekit._version import __version__
 from alliancekit.batch import Batch
 from alliancekit.core.groups import GroupSessionRecorded
 from alliancekit.core.runner import Recorded, RecordedWithId
@@ -74,8 +75,6 @@ from alliancekit.store.protocol import (
 # A library leaves logging to its host: without this, Python's last-resort handler prints the library's
 # warnings to the stderr of a host that configured no logging.
 logging.getLogger("alliancekit").addHandler(logging.NullHandler())
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AccessPolicy",

@@ -13,6 +13,10 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
+# N_ is documented here and defined with the error hierarchy, below this module, whose messages it marks.
+from alliancekit.errors import N_ as N_
+from alliancekit.errors import ValidationError
+
 DOMAIN = "alliancekit"
 LOCALE_DIR = Path(__file__).parent / "locale"
 #: What a language tag may look like (BCP 47's shape, or gettext's ``_``). The tag usually comes from the
@@ -25,16 +29,9 @@ def _tag(language: object) -> str | None:
     if language is None:
         return None
     if not isinstance(language, str):
-        from alliancekit.errors import ValidationError  # here: alliancekit.errors imports this module
-
         raise ValidationError("language", "type", "text expected")
     tag = language.strip()
     return tag if _TAG.fullmatch(tag) else None
-
-
-def N_(message: str) -> str:  # the conventional name extraction tools look for
-    """Mark ``message`` for the catalogue where it is defined; translate it where it is shown."""
-    return message
 
 
 _HOST_DIRS: list[str] = []

@@ -28,6 +28,7 @@ from alliancekit.cli.common import (
 from alliancekit.cli.progress import Progress
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
 from alliancekit.imports.csv_source import CsvSource
+from alliancekit.imports.fhir_source import FhirSource
 from alliancekit.imports.mapping import load_mapping
 from alliancekit.imports.writer import (
     DEFAULT_BATCH_SIZE,
@@ -246,8 +247,6 @@ def run_csv(args: argparse.Namespace) -> int:
 
 
 def run_fhir(args: argparse.Namespace) -> int:
-    from alliancekit.imports.fhir_source import FhirSource
-
     def source(registry: Any) -> FhirSource:
         made = FhirSource(args.source, registry)
         made.check()

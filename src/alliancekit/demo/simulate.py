@@ -55,6 +55,7 @@ from alliancekit.domain import (
     RuptureCause,
     RuptureKind,
     RuptureMarker,
+    RuptureNote,
     Session,
     SessionStructure,
 )
@@ -629,8 +630,6 @@ class _Client:
 
 
 def note_for(day: date, kind: RuptureKind, markers: tuple[RuptureMarker, ...], session_id: str) -> Any:
-    from alliancekit.domain import RuptureNote
-
     return RuptureNote(
         noted_on=day,
         kind=kind,
@@ -727,7 +726,8 @@ def simulate_practice(
             sim.client(clients + len(TOGETHER) + i, "group", sim.today - timedelta(days=_TOGETHER_START))
             for i in range(GROUP_SIZE)
         ]
-        together.group(sim, members)
+        lead = CLINICIANS.index(members[0].actor.id)
+        together.group(sim, members, co_facilitator=CLINICIANS[(lead + 1) % len(CLINICIANS)])
         courses += [*TOGETHER, *["group"] * GROUP_SIZE]
         # Measures the clients fill in themselves: by link, and one on the kiosk tablet.
         submitted = client_submissions.add_client_submissions(practice, CLINIC, clock, sim.today)

@@ -92,13 +92,13 @@ def _about(
     return Administration(made.measure_id, made.version, made.timing, made.answers, rater, about, rater_ref)
 
 
-def group(sim: _Simulation, members: list[_Client]) -> None:
-    """A group of four, each with their own episode, co-facilitated by two clinicians; eight weekly group
-    sessions recorded once each (ORS at the start, the Group SRS at the end). One member stops coming after
-    week four and the episode ends as a dropout; one stays on for the next cohort (open, in the report); the
-    others end as planned."""
+def group(sim: _Simulation, members: list[_Client], co_facilitator: str) -> None:
+    """A group of four, each with their own episode, co-facilitated by two clinicians (the first member's and
+    ``co_facilitator``); eight weekly group sessions recorded once each (ORS at the start, the Group SRS at
+    the end). One member stops coming after week four and the episode ends as a dropout; one stays on for the
+    next cohort (open, in the report); the others end as planned."""
     lead = members[0].actor
-    co = Actor(_co_facilitator(lead.id), Role.CLINICIAN, lead.clinic_id)
+    co = Actor(co_facilitator, Role.CLINICIAN, lead.clinic_id)
     for member in members:
         member.consult()
         member.agree_goals()
@@ -158,9 +158,3 @@ def group(sim: _Simulation, members: list[_Client]) -> None:
                 maintenance_plan=MaintenancePlan(supports=("synthetic: the group's alumni meeting",)),
             ),
         )
-
-
-def _co_facilitator(lead: str) -> str:
-    from alliancekit.demo.simulate import CLINICIANS
-
-    return CLINICIANS[(CLINICIANS.index(lead) + 1) % len(CLINICIANS)]

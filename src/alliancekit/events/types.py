@@ -29,6 +29,7 @@ from alliancekit.domain.records import (
 )
 from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import AlertSeverity, ClosingReason, Rater, RequestPoint
+from alliancekit.errors import ValidationError
 from alliancekit.protocols.definition import MeasurementProtocol
 
 EVENT_TYPES: dict[str, type[Event]] = {}
@@ -372,6 +373,4 @@ def event_class(name: str) -> type[Event]:
     try:
         return EVENT_TYPES[name]
     except KeyError:
-        from alliancekit.errors import ValidationError
-
         raise ValidationError("type", "unknown-event-type") from None

@@ -27,6 +27,7 @@ from alliancekit.domain.vocab import (
     Stage,
 )
 from alliancekit.errors import LifecycleError, NotFoundError, ValidationError
+from alliancekit.events.catalog import LOCKBOX_CLASSES
 from alliancekit.events.types import (
     AdministrationRequested,
     AdministrationRequestRevoked,
@@ -430,9 +431,26 @@ def _disagreement(state: EpisodeState, cmd: c.AttachDisagreement) -> list[Event]
     return [DisagreementAttached(cmd.statement_id, cmd.target_event_id, cmd.received_on, cmd.statement)]
 
 
-def _lockbox(state: EpisodeState, cmd: c.SetLockbox) -> list[Event]:
-    from alliancekit.security.lockbox import check_directive
+#: What a lockbox directive withholds: the whole ``record``, the classes of items it names (``class``), or
+#: the items (events) it names (``item``).
+SCOPES = ("record", "class", "item")
 
+
+def check_directive(scope: str, classes: Sequence[str], event_ids: Sequence[str]) -> None:
+    """Refuse a directive that names nothing, or an unknown scope or class."""
+    if scope not in SCOPES:
+        raise ValidationError("scope", "enum", ", ".join(SCOPES))
+    if scope == "class":
+        if not classes:
+            raise ValidationError("classes", "required", "a class directive names at least one class")
+        for i, name in enumerate(classes):
+            if name not in LOCKBOX_CLASSES:
+                raise ValidationError(f"classes[{i}]", "enum", ", ".join(LOCKBOX_CLASSES))
+    if scope == "item" and not event_ids:
+        raise ValidationError("event_ids", "required", "an item directive names at least one item")
+
+
+def _lockbox(state: EpisodeState, cmd: c.SetLockbox) -> list[Event]:
     check_directive(cmd.scope, cmd.classes, cmd.event_ids)
     return [LockboxSet(cmd.directive_id, cmd.scope, cmd.classes, cmd.event_ids, cmd.recipients, cmd.set_on)]
 

@@ -26,8 +26,13 @@ from typing import Any
 import attrs
 import pluggy
 
+from alliancekit._version import __version__
 from alliancekit.errors import PluginCall, PluginError
+from alliancekit.measures.registry import build_measure_registry
+from alliancekit.notify.channels import build_notifier_registry
 from alliancekit.plugins import hookspecs
+from alliancekit.protocols.registry import build_protocol_registry
+from alliancekit.store.registry import build_store_registry
 
 ENTRY_POINT_GROUP = "alliancekit"
 DISABLE_AUTOLOAD_ENV = "ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD"
@@ -130,37 +135,26 @@ class PluginHost:
 
     def stores(self) -> Any:
         """The :class:`~alliancekit.store.registry.StoreRegistry` built from every plugin."""
-        from alliancekit.store.registry import build_store_registry
-
         return self.cached("stores", lambda: build_store_registry(self))
 
     def measures(self) -> Any:
         """The :class:`~alliancekit.measures.registry.MeasureRegistry` built from every plugin."""
-        # Every command asks (scoring, alert rules): the import statement runs only when building, as
-        # importing even a loaded module costs more than the cached lookup itself.
+        # Every command asks (scoring, alert rules): a bound method, not a new lambda on every call.
         return self.cached("measures", self._build_measures)
 
     def _build_measures(self) -> Any:
-        from alliancekit.measures.registry import build_measure_registry
-
         return build_measure_registry(self)
 
     def notifiers(self) -> Any:
         """The :class:`~alliancekit.notify.channels.NotifierRegistry` built from every plugin."""
-        from alliancekit.notify.channels import build_notifier_registry
-
         return self.cached("notifiers", lambda: build_notifier_registry(self))
 
     def protocols(self) -> Any:
         """The :class:`~alliancekit.protocols.registry.ProtocolRegistry` built from every plugin."""
-        from alliancekit.protocols.registry import build_protocol_registry
-
         return self.cached("protocols", lambda: build_protocol_registry(self))
 
     def plugin_infos(self) -> list[PluginInfo]:
         """Each registered plugin with its distribution and the hooks it implements, sorted by name."""
-        from alliancekit import __version__
-
         infos = []
         for name, plugin in self.pm.list_name_plugin():
             if plugin is None:  # blocked

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from alliancekit.errors import NotFoundError, ValidationError
+from alliancekit.errors import NotFoundError
 from alliancekit.events.catalog import FRAME, LOCKBOX_CLASSES, NEVER_SHARED
 from alliancekit.events.types import (
     AdministrationRequested,
@@ -36,10 +36,8 @@ from alliancekit.events.types import (
     RuptureNoted,
 )
 from alliancekit.feedback.engine import REVIEW_RESOLUTION_NOTE
-from alliancekit.lifecycle.rules import CLOSING_NOTE
+from alliancekit.lifecycle.rules import CLOSING_NOTE, SCOPES
 from alliancekit.lifecycle.state import EpisodeState, LockboxState, fold, start
-
-SCOPES = ("record", "class", "item")
 
 #: The classes of items a directive can name, and the event types in each (from the event catalog).
 CLASSES = LOCKBOX_CLASSES
@@ -90,20 +88,6 @@ def directives_of(lockbox_json: str) -> Mapping[str, LockboxState]:
         key: LockboxState(d["scope"], tuple(d.get("classes", ())), tuple(d.get("recipients", ())))
         for key, d in json.loads(lockbox_json).items()
     }
-
-
-def check_directive(scope: str, classes: Sequence[str], event_ids: Sequence[str]) -> None:
-    """Refuse a directive that names nothing, or an unknown scope or class."""
-    if scope not in SCOPES:
-        raise ValidationError("scope", "enum", ", ".join(SCOPES))
-    if scope == "class":
-        if not classes:
-            raise ValidationError("classes", "required", "a class directive names at least one class")
-        for i, name in enumerate(classes):
-            if name not in CLASSES:
-                raise ValidationError(f"classes[{i}]", "enum", ", ".join(CLASSES))
-    if scope == "item" and not event_ids:
-        raise ValidationError("event_ids", "required", "an item directive names at least one item")
 
 
 @attrs.frozen

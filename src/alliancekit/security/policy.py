@@ -18,6 +18,7 @@ import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose, Role
+from alliancekit.errors import PluginError
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.lifecycle.state import EpisodeState
@@ -341,8 +342,6 @@ def supplied_policy(host: Any) -> tuple[AccessPolicy, str | None]:
         if supplied is None:
             return DefaultPolicy(), None
         if not isinstance(supplied, AccessPolicy):
-            from alliancekit.errors import PluginError
-
             raise PluginError(
                 f"plugin {plugin!r} returned from alliancekit_access_policy an object without decide(request)"
             )

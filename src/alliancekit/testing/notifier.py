@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 import attrs
 import pytest
 
+from alliancekit import open_practice
 from alliancekit.domain import (
     Actor,
     Attendance,
@@ -59,6 +60,8 @@ from alliancekit.notify.channels import Channel, ChannelRegistrar
 from alliancekit.notify.dispatcher import DispatchPolicy
 from alliancekit.notify.outbox import ALL_KINDS, Notification, Subscriptions
 from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.plugins.manager import make_plugin_host
+from alliancekit.store.memory import MemoryStore
 from alliancekit.testing.suite import ContractSuite
 
 __all__ = [
@@ -266,10 +269,6 @@ class NotifierContract(ContractSuite):
         assert isinstance(outcome[0], Exception), "deliver to nowhere returned without raising"
 
     def test_through_the_dispatcher_once_each_and_no_client_words(self, notifier: NotifierUnderTest) -> None:
-        from alliancekit import open_practice
-        from alliancekit.plugins.manager import make_plugin_host
-        from alliancekit.store.memory import MemoryStore
-
         host = make_plugin_host(load_entry_points=False, extra_plugins=[ChannelPlugin(notifier.channel)])
         practice = open_practice(
             MemoryStore(),

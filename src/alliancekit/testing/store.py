@@ -102,7 +102,7 @@ from alliancekit.events import converter
 from alliancekit.events.types import EVENT_TYPES, event_class
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.integrity import chain
-from alliancekit.practice import Practice
+from alliancekit.practice import Practice, open_practice
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
@@ -1327,8 +1327,6 @@ SEAL_KEY = b"contract-seal-key-" + b"x" * 14
 def _sealing_worker(job: tuple[str, str, int, int, float]) -> str:
     """One process of the sealing race: open a Practice, write, read, seal, close (which seals again)."""
     location, clinic, round_, w, start_at = job
-    from alliancekit.practice import open_practice
-
     practice = open_practice(location, plugins=builtin_plugins(), audit_key=SEAL_KEY, checkpoint_every=5)
     actor = Actor(f"clin-p{w}", Role.CLINICIAN, clinic)
     admin = Actor("admin-1", Role.ADMINISTRATOR, clinic)

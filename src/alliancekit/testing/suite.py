@@ -7,10 +7,9 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from alliancekit.plugins.manager import PluginHost
+from alliancekit.plugins.manager import PluginHost, make_plugin_host
 
 __all__ = ["ContractSuite", "builtin_plugins"]
 
@@ -37,7 +36,5 @@ def builtin_plugins() -> PluginHost:
     global _host
     with _host_lock:
         if _host is None:
-            from alliancekit.plugins.manager import make_plugin_host
-
             _host = make_plugin_host(load_entry_points=False)
         return _host
