@@ -68,7 +68,8 @@ def test_every_cutoff_threshold_and_band_is_cited_and_unconfirmed_facts_say_so(
     norm = core.default_norm
     assert norm is not None
     assert norm.reliable_change_points is not None
-    assert norm.reliable_change_points.citation.status == "unconfirmed"
+    # Barkham et al. 2013, abstract: "a reliable change index (90% CI) of 6": confirmed at the source
+    assert norm.reliable_change_points.citation.status == "confirmed"
     adolescent = registry.get("ors").norm("adolescent")
     assert adolescent is not None
     assert adolescent.clinical_cutoff is not None
