@@ -116,6 +116,21 @@ MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
 RFC3986 = "urn:ietf:rfc:3986"
 
+#: LOINC's own display (its Long Common Name, which FHIR takes as a LOINC code's display) for the LOINC codes
+#: the built-in definitions put on a form or a total, checked at loinc.org. :func:`coding` writes these
+#: whatever display a definition gives: the built-in PHQ-9 and GAD-7 1.0 definitions carry shortened names
+#: ("... total score" without the method), and a published definition is never edited in place (the store
+#: keeps its SHA-256 and refuses a changed one), so the correction is made here, when a coding is written.
+#: A code not listed keeps its definition's display.
+LOINC_DISPLAY: dict[str, str] = {
+    # https://loinc.org/44261-6 ("Member of these Panels": 44249-1)
+    "44249-1": "PHQ-9 quick depression assessment panel [Reported.PHQ]",
+    # https://loinc.org/44261-6
+    "44261-6": "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]",
+    # https://loinc.org/69729-2 (the PHQ-SADS panel lists it with its Long Common Name)
+    "70274-6": "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]",
+}
+
 
 def consent_extension(consent: Any) -> dict[str, Any]:
     """The consent extension of a :class:`~alliancekit.domain.records.Consent`."""
@@ -128,6 +143,9 @@ def consent_extension(consent: Any) -> dict[str, Any]:
 
 
 def coding(system: str, code: str, display: str | None = None) -> dict[str, Any]:
+    """A Coding; a LOINC code listed in :data:`LOINC_DISPLAY` gets LOINC's display, not ``display``."""
+    if system == LOINC:
+        display = LOINC_DISPLAY.get(code, display)
     out: dict[str, Any] = {"system": system, "code": code}
     if display:
         out["display"] = display
