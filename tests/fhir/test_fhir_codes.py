@@ -90,9 +90,33 @@ def test_sdc_forms_carry_loincs_display() -> None:
     [
         ("phq-9-1.0", "f244add29b16e32e4c8136f92ec5db9a0d0e4897dd860e73d2c22dc69f059f09"),
         ("gad-7-1.0", "f4a983dd321a374680d3be332fcc04354d56ce2aea88bf47d22f73ff85ee0c1a"),
+        ("gad-7-1.1", "be80bf429b6f6b413a1403c6607e07b0eed9b4926e0fafd7a76d3cd5258c9e22"),
     ],
 )
 def test_the_published_definitions_are_unchanged(name: str, sha256: str) -> None:
     """The displays are corrected when a coding is written, not in the 1.0 definitions: a store that keeps
     them refuses the same version with another SHA-256 (``MeasureDefinitionChanged``)."""
     assert stored_definition(parse_definition(load_builtin_definition(name))).sha256 == sha256
+
+
+@pytest.mark.parametrize(
+    ("name", "uncoded"),
+    [("gad-7-1.0", {"q1", "q2"}), ("gad-7-1.1", set())],
+)
+def test_gad_7_1_1s_form_codes_every_item_and_1_0s_keeps_its_own(name: str, uncoded: set[str]) -> None:
+    """LOINC's GAD-7 items (https://loinc.org/69729-2 lists them): 1.1 adds 69725-0 and 68509-9 for items
+    1 and 2, which 1.0 never had."""
+    form = sdc_questionnaire(parse_definition(load_builtin_definition(name)))
+    items = {i["linkId"]: [(c["system"], c["code"]) for c in i.get("code", [])] for i in form["item"]}
+    expected = {
+        "q1": "69725-0",
+        "q2": "68509-9",
+        "q3": "69733-4",
+        "q4": "69734-2",
+        "q5": "69735-9",
+        "q6": "69689-8",
+        "q7": "69736-7",
+    }
+    for key, code in expected.items():
+        assert items[key] == ([] if key in uncoded else [(LOINC, code)])
+    assert form["version"] == name.rsplit("-", 1)[1]

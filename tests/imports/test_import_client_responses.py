@@ -182,3 +182,51 @@ def test_a_response_the_import_cannot_place_is_named_and_nothing_is_written(
         assert [(e.row, e.field, e.rule) for e in result.errors] == [(1, field, rule)]
         assert result.written == 0
         assert imported.caseload(_reader(CLINIC), include_closed=True) == []
+
+
+def test_gad_7_1_0_and_1_1_export_as_two_forms_and_import_back_under_their_own_versions(
+    tmp_path: Path,
+) -> None:
+    """A GAD-7 given as 1.0 before 1.1 existed and one given as 1.1 (the latest, which codes items 1 and 2
+    too) export as two Questionnaires, each with its own codes, and each response imports back naming the
+    version it was given in."""
+    day = date(2026, 3, 2)
+    now = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
+    with _small(tmp_path / "p.sqlite", now) as p:
+        ep = p.start_episode(ME, client_ref="client-1", clinician_id=ME.id, opened_on=day)
+        p.record_consultation(ME, ep, Consultation(day, "video", Consent(True, True)))
+        p.decide_fit(ME, ep, FitDecision("proceed", day))
+        for version, hour in (("1.0", 8), ("1.1", 9)):
+            p.record_client_response(
+                ME,
+                ep,
+                Administration("gad-7", version, "start", GAD),
+                responded_at=datetime(2026, 3, 3, hour, 0, tzinfo=UTC),
+            )
+        folder = _export(p, CLINIC, tmp_path)
+        original = _responses(p, CLINIC)
+    assert [r[0].version for r in original["client-1"]] == ["1.0", "1.1"]
+    lines = (folder / "Questionnaire.ndjson").read_text(encoding="utf-8").splitlines()
+    forms = {q["version"]: q for q in map(json.loads, lines) if q["name"] == "GAD7"}
+    assert sorted(forms) == ["1.0", "1.1"]
+    coded = {
+        version: {i["linkId"]: [c["code"] for c in i.get("code", [])] for i in form["item"]}
+        for version, form in forms.items()
+    }
+    assert coded["1.1"] == {
+        "q1": ["69725-0"],
+        "q2": ["68509-9"],
+        "q3": ["69733-4"],
+        "q4": ["69734-2"],
+        "q5": ["69735-9"],
+        "q6": ["69689-8"],
+        "q7": ["69736-7"],
+    }
+    assert coded["1.0"] == coded["1.1"] | {"q1": [], "q2": []}
+    answered = [
+        json.loads(line) for line in (folder / "QuestionnaireResponse.ndjson").read_text("utf-8").splitlines()
+    ]
+    assert sorted(r["questionnaire"].rsplit("|", 1)[1] for r in answered) == ["1.0", "1.1"]
+    with _small(tmp_path / "imported.sqlite", now) as imported:
+        assert _import(imported, folder, CLINIC).errors == ()
+        assert _responses(imported, CLINIC) == original

@@ -23,6 +23,10 @@ class TestGAD7(MeasureContract):
     measure_id, version = "gad-7", "1.0"
 
 
+class TestGAD7v11(MeasureContract):
+    measure_id, version = "gad-7", "1.1"
+
+
 class TestCORE10(MeasureContract):
     measure_id, version = "core-10", "1.0"
 

@@ -20,10 +20,20 @@ from alliancekit.measures.registry import MeasureRegistry
 def test_list_text_and_json(registry: MeasureRegistry) -> None:
     text = list_measures(registry, as_json=False)
     assert text.splitlines()[0].startswith("ID")
-    assert len(text.splitlines()) == 9
+    assert len(text.splitlines()) == 10  # a header, then one line per measure and version
     assert "Patient Health Questionnaire-9" in text
     rows = json.loads(list_measures(registry, as_json=True))
-    assert [r["id"] for r in rows] == ["core-10", "cors", "gad-7", "gsrs", "ors", "phq-9", "srs", "wai-sr"]
+    assert [(r["id"], r["version"]) for r in rows] == [
+        ("core-10", "1.0"),
+        ("cors", "1.0"),
+        ("gad-7", "1.0"),
+        ("gad-7", "1.1"),
+        ("gsrs", "1.0"),
+        ("ors", "1.0"),
+        ("phq-9", "1.0"),
+        ("srs", "1.0"),
+        ("wai-sr", "1.0"),
+    ]
     phq = next(r for r in rows if r["id"] == "phq-9")
     assert phq | {"supplier": None} == phq | {
         "version": "1.0",

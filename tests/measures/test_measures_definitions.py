@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -23,7 +24,8 @@ def test_all_eight_builtin_measures_register_through_the_hook(registry: MeasureR
     assert list(registry) == [
         ("core-10", "1.0"),
         ("cors", "1.0"),
-        ("gad-7", "1.0"),
+        ("gad-7", "1.0"),  # kept beside 1.1: administrations and exports of 1.0 stay valid
+        ("gad-7", "1.1"),
         ("gsrs", "1.0"),
         ("ors", "1.0"),
         ("phq-9", "1.0"),
@@ -107,9 +109,8 @@ def test_loinc_codes(registry: MeasureRegistry) -> None:
             )
         ),
     }
-    # GAD-7: only the item codes confirmed at a source (LOINC's GAD-7 panel 69737-5 listing)
-    codes = {(c.target.value, c.item, c.code) for c in registry.get("gad-7").codes}
-    assert codes == {
+    # GAD-7 1.0, as published: item codes for q3-q7 only (it can never change under its version)
+    gad_1_0 = {
         ("panel", None, "69737-5"),
         ("total", None, "70274-6"),
         ("item", "q3", "69733-4"),
@@ -117,6 +118,32 @@ def test_loinc_codes(registry: MeasureRegistry) -> None:
         ("item", "q5", "69735-9"),
         ("item", "q6", "69689-8"),
         ("item", "q7", "69736-7"),
+    }
+    assert {(c.target.value, c.item, c.code) for c in registry.get("gad-7", "1.0").codes} == gad_1_0
+    # GAD-7 1.1 codes every item: LOINC's GAD-7 items as the PHQ-SADS panel lists them (loinc.org/69729-2):
+    # 69725-0 "Feeling nervous, anxious or on edge", 68509-9 "... not been able to stop or control worrying"
+    gad_1_1 = {(c.target.value, c.item, c.code) for c in registry.get("gad-7", "1.1").codes}
+    assert gad_1_1 == gad_1_0 | {("item", "q1", "69725-0"), ("item", "q2", "68509-9")}
+    item_codes = sorted(item for target, item, _ in gad_1_1 if target == "item")
+    assert item_codes == list(registry.get("gad-7", "1.1").item_keys)  # one code for each item, no more
+    assert registry.latest_version("gad-7") == "1.1"
+
+
+def test_gad_7_1_1_is_1_0_with_its_version_and_the_two_item_codes(
+    definition: Callable[[str], dict[str, Any]],
+) -> None:
+    """1.1 adds codes and nothing else: the same items, text, scoring, norms, bands and examples, so a
+    score is the same whichever version a response names."""
+    old, new = definition("gad-7-1.0"), definition("gad-7-1.1")
+    assert (old["version"], new["version"]) == ("1.0", "1.1")
+    added = [c for c in new["codes"] if c not in old["codes"]]
+    assert added == [
+        {"system": "http://loinc.org", "code": "69725-0", "target": "item", "item": "q1"},
+        {"system": "http://loinc.org", "code": "68509-9", "target": "item", "item": "q2"},
+    ]
+    assert [c for c in new["codes"] if c not in added] == old["codes"]
+    assert {k: v for k, v in new.items() if k not in ("version", "codes")} == {
+        k: v for k, v in old.items() if k not in ("version", "codes")
     }
 
 

@@ -26,6 +26,7 @@ MEASURES = [
     ("wai-sr", "1.0"),
     ("phq-9", "1.0"),
     ("gad-7", "1.0"),
+    ("gad-7", "1.1"),
     ("core-10", "1.0"),
 ]
 DOCS_PER_EXAMPLE = 50

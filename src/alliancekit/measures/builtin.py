@@ -20,6 +20,7 @@ BUILTIN_MEASURES: tuple[str, ...] = (
     "wai-sr-1.0",
     "phq-9-1.0",
     "gad-7-1.0",
+    "gad-7-1.1",
     "core-10-1.0",
     "cors-1.0",
     "gsrs-1.0",
