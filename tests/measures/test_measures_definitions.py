@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from alliancekit.errors import MeasureDefinitionError, PluginError, UnknownMeasure
+from alliancekit.measures.builtin import BUILTIN_MEASURES, load_builtin_definition
 from alliancekit.measures.definition import (
     ClinicalIf,
     Direction,
@@ -17,6 +18,7 @@ from alliancekit.measures.definition import (
 )
 from alliancekit.measures.registry import MeasureRegistry
 from alliancekit.plugins.hookspecs import hookimpl
+from alliancekit.store.definitions import stored_definition
 from alliancekit.testing.measures import measure_registry
 
 
@@ -70,8 +72,9 @@ def test_every_cutoff_threshold_and_band_is_cited_and_unconfirmed_facts_say_so(
     norm = core.default_norm
     assert norm is not None
     assert norm.reliable_change_points is not None
-    # Barkham et al. 2013, abstract: "a reliable change index (90% CI) of 6": confirmed at the source
-    assert norm.reliable_change_points.citation.status == "confirmed"
+    # Barkham et al. 2013's abstract gives it ("a reliable change index (90% CI) of 6"), but the published
+    # 1.0 definition keeps its mark: a definition is never edited under its version (see PUBLISHED below)
+    assert norm.reliable_change_points.citation.status == "unconfirmed"
     adolescent = registry.get("ors").norm("adolescent")
     assert adolescent is not None
     assert adolescent.clinical_cutoff is not None
@@ -270,3 +273,29 @@ def test_non_json_numbers_in_a_definition_are_refused(definition: Any) -> None:
     with pytest.raises(MeasureDefinitionError) as caught:
         MeasureRegistry().add(d, "test")
     assert (caught.value.field, caught.value.rule) == ("$", "json")
+
+
+#: The SHA-256 of every built-in definition as a store keeps it. A published definition never changes under
+#: its version, not even a citation's wording: a store that has used it refuses the same id and version with
+#: another hash (``MeasureDefinitionChanged``), so every practice that used it would stop taking it. A change
+#: is a new version (gad-7 1.1), added here with its own hash.
+PUBLISHED = {
+    "ors-1.0": "25a42eea2661e4759b87aa313d750bc8ac432009b38e76757903634f66ff8d8e",
+    "srs-1.0": "8682b095795328ee278ae9df5e4ca3192080b5f5c2fe865611afab2258f9d7b7",
+    "wai-sr-1.0": "fdbb9acde603f6855308068d7b889094d71e7e388f20b8b217cc2bb75a1f9561",
+    "phq-9-1.0": "f244add29b16e32e4c8136f92ec5db9a0d0e4897dd860e73d2c22dc69f059f09",
+    "gad-7-1.0": "f4a983dd321a374680d3be332fcc04354d56ce2aea88bf47d22f73ff85ee0c1a",
+    "gad-7-1.1": "be80bf429b6f6b413a1403c6607e07b0eed9b4926e0fafd7a76d3cd5258c9e22",
+    "core-10-1.0": "263de9987ef8552113b242d2b3588cfc2d2333e759b765ff95d32f5b8901b7b8",
+    "cors-1.0": "b876f43dcac5bd10e26da7876824d12f9c164fb32e11c971bae1c8545cff8f21",
+    "gsrs-1.0": "52c7b9bc1889c3cce4aac92f4dbcdef220889a6ecf523cf296e86eab4f50cc02",
+}
+
+
+def test_every_builtin_definition_is_pinned() -> None:
+    assert set(PUBLISHED) == set(BUILTIN_MEASURES)
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_a_published_definition_is_never_edited(name: str) -> None:
+    assert stored_definition(parse_definition(load_builtin_definition(name))).sha256 == PUBLISHED[name]
