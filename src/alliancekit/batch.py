@@ -16,7 +16,7 @@ from alliancekit.core.command_table import COMMANDS
 from alliancekit.core.runner import Runner
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import check_int
-from alliancekit.errors import BatchClosed, ValidationError
+from alliancekit.errors import BatchClosed, PracticeClosed, ValidationError
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.practice import Practice
 
@@ -45,12 +45,18 @@ class Batch:
     """
 
     def __init__(
-        self, runner: Runner, *, size: object = DEFAULT_BATCH_SIZE, on_commit: object = None
+        self,
+        runner: Runner,
+        *,
+        size: object = DEFAULT_BATCH_SIZE,
+        on_commit: object = None,
+        practice: Practice | None = None,
     ) -> None:
         checked_size = check_int("size", size, lo=1, hi=MAX_BATCH_SIZE)
         if on_commit is not None and not callable(on_commit):
             raise ValidationError("on_commit", "type", "a callable taking the list of a batch's results")
         self._batch: BatchRunner | None = BatchRunner(runner, checked_size, cast(OnCommit | None, on_commit))
+        self._practice = practice
 
     def __repr__(self) -> str:
         state = "closed" if self._batch is None else f"size={self._batch.size}, pending={self.pending}"
@@ -60,7 +66,13 @@ class Batch:
         return self
 
     def __exit__(self, kind: object, *exc: object) -> None:
-        batch, self._batch = self._open(), None
+        batch, self._batch = self._batch, None
+        if batch is None:
+            raise BatchClosed()
+        if self._practice is not None and self._practice.closed:
+            if kind is None:  # what is held is dropped: a closed Practice's store is written no more
+                raise PracticeClosed()
+            return
         if kind is None:
             batch.flush()  # the rest, committed and acknowledged before the block returns
         else:
@@ -78,6 +90,8 @@ class Batch:
     def _open(self) -> BatchRunner:
         if self._batch is None:
             raise BatchClosed()
+        if self._practice is not None and self._practice.closed:
+            raise PracticeClosed()  # closed since the batch was made: its store is released
         return self._batch
 
     def _run(self, name: str, actor: object, episode_id: object, /, **args: Any) -> Any:

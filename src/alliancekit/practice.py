@@ -1127,7 +1127,7 @@ class Practice:
         """
         from alliancekit.batch import Batch  # made of this class's own methods, so it imports this module
 
-        return Batch(self._runner_open(), size=size, on_commit=on_commit)
+        return Batch(self._runner_open(), size=size, on_commit=on_commit, practice=self)
 
     # -- the audit log and the record's integrity ---------------------------------------------------------
 

@@ -21,6 +21,7 @@ from alliancekit.errors import (
     IdempotencyKeyReused,
     LifecycleError,
     NotFoundError,
+    PracticeClosed,
     StoreError,
     ValidationError,
 )
@@ -285,3 +286,26 @@ def test_reads_alone_are_audited_when_the_block_ends_even_with_an_error(
         raise RuntimeError("the host's own failure")
     assert [a.record_id for a in practice.store.audit_records() if a.action == "read-episode"] == [ep]
     assert practice.episode(actor, ep).version == 4
+
+
+def test_a_batch_of_a_practice_closed_since_refuses_and_writes_nothing(tmp_path: Path, actor: Actor) -> None:
+    path = tmp_path / "p.sqlite"
+    with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as practice:
+        ep = _episode(practice, actor, "client-1")
+        before = len(practice.store.audit_records())
+        early = practice.batch()  # made while open, used after the close
+        batch = practice.batch().__enter__()
+        batch.record_session(actor, ep, attended(day(3)), idempotency_key="s-1")  # held, not committed
+    with pytest.raises(PracticeClosed):
+        early.record_session(actor, ep, attended(day(3)))
+    with pytest.raises(PracticeClosed):
+        batch.record_session(actor, ep, attended(day(4)))
+    with pytest.raises(PracticeClosed):
+        batch.flush()
+    with pytest.raises(PracticeClosed):
+        batch.__exit__(None, None, None)  # the block's end: nothing held is written to a closed store
+    with pytest.raises(BatchClosed):
+        batch.flush()
+    with open_practice(path) as again:
+        assert len(again.store.load_events(ep)) == 4
+        assert len(again.store.audit_records()) == before
