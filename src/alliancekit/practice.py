@@ -48,7 +48,7 @@ from alliancekit.domain.records import (
     Session,
 )
 from alliancekit.domain.vocab import Purpose, RequestPoint, RequestPointValue
-from alliancekit.errors import PracticeClosed, ValidationError
+from alliancekit.errors import PracticeClosed, StoreError, ValidationError
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.expectation import ExpectationFit, Expectations
 from alliancekit.imports.checkpoint import ImportCheckpoint
@@ -1123,11 +1123,17 @@ class Practice:
         each is decided, scored, alerted on and audited as here, on the episode's state as the batch's
         earlier commands left it, and raises at the call when refused (holding nothing). Each transaction is
         all or nothing, and ``on_commit`` is called with its results in order once it is durable; the rest
-        is committed when the block ends (nothing more when it ends with an error). See the embedding guide.
+        is committed when the block ends (nothing more when it ends with an error). A read-only practice
+        refuses it (:class:`~alliancekit.errors.StoreError`). See the embedding guide.
         """
         from alliancekit.batch import Batch  # made of this class's own methods, so it imports this module
 
-        return Batch(self._runner_open(), size=size, on_commit=on_commit, practice=self)
+        runner = self._runner_open()
+        if getattr(self._s.store, "read_only", False):
+            # A batch answers (reads, a keyed repeat's first result) before its audit entries are written,
+            # which a read-only store never would: refused as the facade refuses a read it cannot audit.
+            raise StoreError("the store was opened read-only: a batch writes, and writes are refused")
+        return Batch(runner, size=size, on_commit=on_commit, practice=self)
 
     # -- the audit log and the record's integrity ---------------------------------------------------------
 

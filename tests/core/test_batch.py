@@ -309,3 +309,26 @@ def test_a_batch_of_a_practice_closed_since_refuses_and_writes_nothing(tmp_path:
     with open_practice(path) as again:
         assert len(again.store.load_events(ep)) == 4
         assert len(again.store.audit_records()) == before
+
+
+def test_a_read_only_practice_refuses_a_batch_as_it_refuses_reads_and_writes(
+    tmp_path: Path, actor: Actor
+) -> None:
+    # A batch hands out what it reads (and a keyed repeat's first result) before its audit entries are
+    # written: on a store that refuses every write they never would be, so the batch itself is refused.
+    path = tmp_path / "p.sqlite"
+    with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as practice:
+        ep = _episode(practice, actor, "client-1")
+        practice.record_session(actor, ep, attended(day(3)), idempotency_key="s-1")
+        before = len(practice.store.audit_records())
+    with open_practice(path, read_only=True) as read_only:
+        with pytest.raises(StoreError):
+            read_only.episode(actor, ep)  # the facade: a read that cannot be audited is not answered
+        with pytest.raises(StoreError):
+            read_only.record_session(actor, ep, attended(day(3)), idempotency_key="s-1")
+        with pytest.raises(StoreError):
+            read_only.batch()
+    with open_practice(path) as again:  # and a writable one still has its batch
+        assert len(again.store.audit_records()) == before
+        with again.batch() as batch:
+            assert batch.record_session(actor, ep, attended(day(3)), idempotency_key="s-1").duplicate
