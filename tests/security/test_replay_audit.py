@@ -7,7 +7,8 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -16,12 +17,13 @@ import pytest
 from alliancekit.batch import FACADE_ONLY
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.core.guard import REPLAYED
-from alliancekit.domain import Actor, Administration, Consent, Consultation
+from alliancekit.domain import Actor, Administration, Consent, Consultation, Role
 from alliancekit.errors import AccessDenied
 from alliancekit.practice import Practice
 from alliancekit.store.protocol import AuditRecord
+from alliancekit.store.sqlite import SQLiteStore
 
-from .helpers import CLIENT, CLINIC, Setup, active_episode, actor
+from .helpers import CLIENT, CLINIC, Clock, Setup, active_episode, actor
 from .test_policy_matrix import OPERATIONS, SESSION, Op
 
 D = date(2026, 1, 19)
@@ -220,3 +222,25 @@ def test_a_batch_of_repeats_only_writes_their_entries_and_a_failed_block_too() -
         raise RuntimeError("the host gave up")
     assert [r.outcome for r in _new_entries(p, before)] == [REPLAYED]  # answered: audited all the same
     assert _footprint(p) == footprint
+
+
+def test_a_key_is_answered_on_a_fresh_read_not_on_a_practice_s_stale_state(tmp_path: Path) -> None:
+    # Two practices on one SQLite file (two processes). ``mine`` last saw clin-a's episode; ``theirs`` then
+    # transfers it to clin-c, who records a keyed session. clin-a, no longer allowed, is neither answered
+    # from the key (another's first result, or that the key is taken) nor spared the refusal's audit entry.
+    path = tmp_path / "p.sqlite"
+    me, new_clinician = actor("clin_own"), Actor("clin-c", Role.CLINICIAN, CLINIC)
+    assert me is not None
+    mine, theirs = (Practice(SQLiteStore(path), clock=Clock()) for _ in range(2))
+    with mine, theirs:
+        ep = active_episode(mine).episode_id
+        mine.record_session(me, ep, SESSION, idempotency_key="mine")  # ``mine`` caches the episode
+        theirs.transfer(me, ep, to_clinician_id="clin-c", on=D, reason="r")
+        theirs.record_session(new_clinician, ep, SESSION, idempotency_key=KEY)
+        for session in (SESSION, attrs.evolve(SESSION, held_on=D - timedelta(days=1))):  # same, other request
+            before = set(mine.store.audit_records())
+            with pytest.raises(AccessDenied):
+                mine.record_session(me, ep, session, idempotency_key=KEY)
+            assert [r.outcome for r in _new_entries(mine, before)] == ["refused"]
+        # the maker's own repeat is still answered (the rule of the test above), on a fresh read too
+        assert mine.record_session(me, ep, SESSION, idempotency_key="mine").duplicate

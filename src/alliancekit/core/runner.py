@@ -246,7 +246,8 @@ class Runner:
         request = _request_hash(spec.action, episode_id, args) if key is not None else ""
         # The first try may decide on the state this Practice last saw, without reading the store: the
         # store's version check is the guard, so a stale guess is refused with a conflict and nothing is
-        # written. A guess neither counts as a retry nor may refuse: both are decided again on a fresh read.
+        # written. A guess neither counts as a retry nor may refuse nor answer from a key (another clinician
+        # may hold the episode now): each is decided again on a fresh read.
         guess = None if expected_version is not None else reader.cached(episode_id)
         conflicts = 0
         while True:
@@ -265,8 +266,17 @@ class Runner:
                     if key is not None and (mine := self.repeat(actor, spec, key, request)) is not None:
                         return self._replayed(spec, ctx, args, mine, state)
                     guard.allow(actor, spec.action, "episode", episode_id, state)
-                if key is not None and (done := self._done(actor, spec, key, request)) is not None:
-                    return self._replayed(spec, ctx, args, done, state)
+                if key is not None:
+                    try:
+                        done = self._done(actor, spec, key, request)
+                    except IdempotencyKeyReused:
+                        if guessing:
+                            continue
+                        raise
+                    if done is not None:
+                        if guessing:
+                            continue  # an answer about the key, given on a fresh read's access only
+                        return self._replayed(spec, ctx, args, done, state)
                 if expected_version is not None and state.version != expected_version:
                     raise ConflictError(episode_id, expected_version, state.version)
                 ctx.state = state
