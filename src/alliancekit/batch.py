@@ -78,6 +78,12 @@ class Batch:
         else:
             batch.discard()  # the block failed: what was not committed yet is not written
 
+    def _released(self) -> None:
+        """Its Practice is closing: drop the commands held (none is written to a store being released) and
+        write the entries of the reads made, before the store is."""
+        if self._batch is not None:
+            self._batch.discard()
+
     @property
     def pending(self) -> int:
         """Commands held for the next commit (not durable yet)."""

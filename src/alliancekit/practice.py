@@ -11,6 +11,7 @@ import contextlib
 import os
 import threading
 import warnings
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -177,6 +178,7 @@ class Practice:
         self.dispatch_policy = dispatch_policy or DispatchPolicy()
         self._dispatcher: Dispatcher | None = None
         self._lock = threading.Lock()
+        self._batches: weakref.WeakSet[Batch] = weakref.WeakSet()  # made here, to end at the close
         self._closed = False
 
     # -- lifecycle --------------------------------------------------------------------------------------
@@ -198,6 +200,8 @@ class Practice:
                 return
             self._closed = True
         try:
+            for batch in list(self._batches):
+                batch._released()  # noqa: SLF001 - its commands dropped, the entries of its reads written
             if self._s.guard.pending:
                 self._s.guard.seal()
         finally:
@@ -1133,7 +1137,9 @@ class Practice:
             # A batch answers (reads, a keyed repeat's first result) before its audit entries are written,
             # which a read-only store never would: refused as the facade refuses a read it cannot audit.
             raise StoreError("the store was opened read-only: a batch writes, and writes are refused")
-        return Batch(runner, size=size, on_commit=on_commit, practice=self)
+        batch = Batch(runner, size=size, on_commit=on_commit, practice=self)
+        self._batches.add(batch)
+        return batch
 
     # -- the audit log and the record's integrity ---------------------------------------------------------
 
