@@ -108,12 +108,18 @@ class ConflictError(AlliancekitError):
 
 
 class NotFoundError(AlliancekitError, LookupError):
-    """A record (episode, goal, rupture, event, alert, ...) does not exist."""
+    """A record (episode, goal, rupture, event, alert, ...) does not exist.
 
-    def __init__(self, kind: str, ident: str) -> None:
+    The message names the kind of record, never the id asked for: an id from outside may be anything (a
+    client's reference typed where an episode id goes, a message key built from client data). The id is
+    :attr:`ident`, for the caller that gave it. ``named`` is for the published names of definitions (a
+    measure's id, an event schema's type), which the message may show.
+    """
+
+    def __init__(self, kind: str, ident: str, *, named: bool = False) -> None:
         self.kind = kind
         self.ident = ident
-        super().__init__(f"no {kind} with id {ident}")
+        super().__init__(f"no {kind} with id {ident}" if named else f"no {kind} with that id")
 
 
 class StoreError(AlliancekitError):
@@ -205,7 +211,7 @@ class UnknownMeasure(MeasureError, NotFoundError):
 
     def __init__(self, measure_id: str, version: str | None = None) -> None:
         ident = measure_id if version is None else f"{measure_id} version {version}"
-        NotFoundError.__init__(self, "measure", ident)
+        NotFoundError.__init__(self, "measure", ident, named=True)  # a published definition's name
 
 
 class MeasureDefinitionError(MeasureError, ValidationError):

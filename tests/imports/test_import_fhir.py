@@ -872,3 +872,27 @@ def test_every_bundle_type_the_export_writes_imports(
     assert code == 0, err
     held = sessions(db)[row.client_ref]
     assert sum(1 for s in held if s[1] == "attended") == row.sessions_attended
+
+
+@pytest.mark.parametrize("where", ["ndjson", "bundle"])
+def test_bytes_that_are_not_utf_8_are_a_row_error_naming_the_line_never_a_crash_or_the_value(
+    where: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FHIR JSON is UTF-8: a line (or a Bundle) that is not is refused by its rule, the lines after it still
+    read (an NDJSON file's errors are all reported), and the bytes next to the bad one are not echoed."""
+    if where == "ndjson":
+        path = small_export / "Goal.ndjson"
+        lines = path.read_bytes().splitlines()
+        lines[1] = lines[1].replace(b'"id":"', b'"id":"' + CANARY.encode() + b"\xff", 1)
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        source, expected = small_export, "error: row 2, $: encoding (Goal.ndjson line 2: not UTF-8)"
+    else:
+        data = (Path(__file__).parent / "data" / "episode-bundle.json").read_bytes()
+        source = tmp_path / "bundle.json"
+        source.write_bytes(data.replace(b'"type"', CANARY.encode() + b'\xfe"type"', 1))
+        expected = "error: row 1, $: encoding (bundle.json: not UTF-8)"
+    db = tmp_path / "p.sqlite"
+    for dry_run in ([], ["--dry-run"]):
+        argv = ["import", "fhir", "--db", str(db), "--create", "--clinic", DEMO_CLINIC, *dry_run, str(source)]
+        _, err = _refused(argv, capsys, db)
+        assert expected in err, err

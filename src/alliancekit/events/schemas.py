@@ -228,7 +228,7 @@ def load_event_schema(event_type: str, version: int) -> JsonSchema:
         raise ValidationError("version", "type", "a positive whole number")
     resource = schema_directory() / schema_file_name(event_type, version)
     if not resource.is_file():
-        raise NotFoundError("event schema", f"{event_type} v{version}")
+        raise NotFoundError("event schema", f"{event_type} v{version}", named=True)
     loaded: JsonSchema = json.loads(resource.read_text(encoding="utf-8"))
     return loaded
 

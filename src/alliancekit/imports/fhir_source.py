@@ -39,6 +39,7 @@ protocol, and the audit log.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -269,17 +270,31 @@ class FhirSource(ClientResponseReading):
 
     def _read(self) -> Iterator[_Resource]:
         for file in self._files():
-            text = file.read_text(encoding="utf-8-sig")
+            raw = file.read_bytes().removeprefix(codecs.BOM_UTF8)
             if file.suffix == ".json":
-                yield from self._bundle(file.name, text)
+                text = self._decoded(raw, file.name, 1, "")
+                if text is not None:
+                    yield from self._bundle(file.name, text)
                 continue
-            for number, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
+            # decoded line by line: a line that is not UTF-8 is its own row error, and the lines after it
+            # are still read (a JSON string may hold U+2028, which is no line break in NDJSON)
+            for number, raw_line in enumerate(raw.splitlines(), start=1):
+                line = self._decoded(raw_line, file.name, number, f" line {number}")
+                if line is None or not line.strip():
                     continue
                 data = self._json(line, file.name, number, MAX_RESOURCE_BYTES)
                 if data is _UNREAD:
                     continue
                 yield from self._checked(data, file.name, number)
+
+    def _decoded(self, raw: bytes, name: str, row: int, where: str) -> str | None:
+        """``raw`` as text, or None and a row error: FHIR JSON is UTF-8 (the error names the file and line,
+        never the bytes, which may be a client's)."""
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            self.errors.append(RowError(row, "$", "encoding", f"{name}{where}: not UTF-8"))
+            return None
 
     def _json(self, text: str, name: str, line: int, max_bytes: int) -> Any:
         """``text`` parsed within the bounds of JSON from outside, or a row error naming the rule broken."""
