@@ -1,11 +1,14 @@
 """Counting instructions with valgrind's callgrind, for the ``callgrind_*.py`` scripts beside this file.
 
 Each script runs itself under valgrind with ``--drive MODE N`` (one workload of size N) and takes the
-total the tool reports; differences of two sizes cancel the interpreter's start-up and imports.
+total the tool reports; differences of two sizes cancel the interpreter's start-up and imports. The
+hash seed is fixed (``PYTHONHASHSEED=0`` unless set): a random one moves a count by up to about 1 % from
+run to run (sets and dicts of strings lay out differently), which would hide a change of that size.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -18,6 +21,7 @@ def instructions(script: str, mode: str, n: int, out: Path) -> int:
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/{mode}-{n}.out",  # noqa: S607
          sys.executable, script, "--drive", mode, str(n)],
         capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")},
     )  # fmt: skip
     found = re.search(r"Collected : (\d+)", done.stderr)
     assert found, done.stderr[-2000:]
