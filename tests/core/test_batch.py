@@ -18,6 +18,7 @@ from alliancekit.errors import (
     AccessDenied,
     BatchClosed,
     ConflictError,
+    DuplicateCommand,
     IdempotencyKeyReused,
     LifecycleError,
     NotFoundError,
@@ -335,3 +336,23 @@ def test_a_read_only_practice_refuses_a_batch_as_it_refuses_reads_and_writes(
         assert len(again.store.audit_records()) == before
         with again.batch() as batch:
             assert batch.record_session(actor, ep, attended(day(3)), idempotency_key="s-1").duplicate
+
+
+def test_a_key_another_writer_applies_meanwhile_fails_the_batch_whole_and_then_refuses(
+    tmp_path: Path, actor: Actor
+) -> None:
+    # The race the embedding guide describes: the batch holds a keyed command, another process applies a
+    # command with the same key (here to another episode), and the batch's commit writes none of its
+    # commands; run again, the key is known and the other request is refused as on the facade.
+    path = tmp_path / "p.sqlite"
+    with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as mine, open_practice(path) as other:
+        first, second = _episode(mine, actor, "client-1"), _episode(mine, actor, "client-2")
+        third = _episode(mine, actor, "client-3")
+        before = _writes(mine)
+        with pytest.raises(DuplicateCommand), mine.batch() as batch:
+            batch.record_session(actor, first, attended(day(3)), idempotency_key="row-7")
+            batch.record_session(actor, second, attended(day(3)))  # unkeyed, in the same transaction
+            other.record_session(actor, third, attended(day(4)), idempotency_key="row-7")
+        assert _writes(mine) == before + 1  # the other writer's session only
+        with pytest.raises(IdempotencyKeyReused):
+            mine.record_session(actor, first, attended(day(3)), idempotency_key="row-7")
