@@ -349,10 +349,12 @@ def test_a_key_another_writer_applies_meanwhile_fails_the_batch_whole_and_then_r
         first, second = _episode(mine, actor, "client-1"), _episode(mine, actor, "client-2")
         third = _episode(mine, actor, "client-3")
         before = _writes(mine)
-        with pytest.raises(DuplicateCommand), mine.batch() as batch:
+        with mine.batch() as batch:
             batch.record_session(actor, first, attended(day(3)), idempotency_key="row-7")
             batch.record_session(actor, second, attended(day(3)))  # unkeyed, in the same transaction
             other.record_session(actor, third, attended(day(4)), idempotency_key="row-7")
+            with pytest.raises(DuplicateCommand):
+                batch.flush()
         assert _writes(mine) == before + 1  # the other writer's session only
         with pytest.raises(IdempotencyKeyReused):
             mine.record_session(actor, first, attended(day(3)), idempotency_key="row-7")
