@@ -350,9 +350,11 @@ class FhirSource(ClientResponseReading):
         # errors alone and read no further (the reading below would name the same problem again), and what
         # refers to it does not report it missing (see refused)
         where = f"{file} line {line}"
-        refused = [RowError(line, f"{kind}{e.path[1:]}", e.rule, where) for e in self._schema.errors(data)]
-        if refused:
-            self.errors.extend(refused)
+        schema_errors = [
+            RowError(line, f"{kind}{e.path[1:]}", e.rule, where) for e in self._schema.errors(data)
+        ]
+        if schema_errors:
+            self.errors.extend(schema_errors)
             self.refused.add(data, kind, self._target)
             return
         if not isinstance(data.get("id"), str):

@@ -993,9 +993,8 @@ class SQLiteStore:
             params.append(clinician_id)
         select = f"SELECT {_CASELOAD_COLUMNS}{self._missed} FROM episodes"  # noqa: S608
 
-        def where(*terms: str) -> str:
-            found = [*clauses, *terms]
-            return f" WHERE {' AND '.join(found)}" if found else ""
+        def where(terms: list[str]) -> str:
+            return f" WHERE {' AND '.join(terms)}" if terms else ""
 
         # Each leg of one statement (one snapshot) on an index: with the flag, the closed rows with
         # directives are found on the closed outcomes' partial index (it carries the directives), and the
@@ -1003,21 +1002,20 @@ class SQLiteStore:
         # rows without any are never read.
         legs: list[tuple[str, list[str]]]
         if not open_only:
-            legs = [(select + where(), params)]
+            legs = [(select + where(clauses), params)]
         elif not closed_under_lockbox:
-            legs = [(select + where("closed_on IS NULL"), params)]
+            legs = [(select + where([*clauses, "closed_on IS NULL"]), params)]
         else:
             legs = [
-                (select + where("closed_on IS NULL"), params),
-                (select + where(_CLOSED_UNDER_LOCKBOX), params),
+                (select + where([*clauses, "closed_on IS NULL"]), params),
+                (select + where([*clauses, _CLOSED_UNDER_LOCKBOX]), params),
             ]
         if clinician_id is not None and others_under_lockbox:
             indexed = " INDEXED BY episodes_under_lockbox" if self._version >= UNDER_LOCKBOX_FROM else ""
             terms = [*clinic, _OTHERS_UNDER_LOCKBOX]
             if open_only and not closed_under_lockbox:
                 terms.append("closed_on IS NULL")
-            others = f"{select}{indexed} WHERE {' AND '.join(terms)}"
-            legs.append((others, [*clinic_params, clinician_id]))
+            legs.append((select + indexed + where(terms), [*clinic_params, clinician_id]))
         query = " UNION ALL ".join(leg for leg, _ in legs)
         rows = self._read(query + " ORDER BY episode_id", tuple(p for _, ps in legs for p in ps))
         return [_caseload_from_row(r) for r in rows]
