@@ -24,6 +24,7 @@ from alliancekit.cli.common import (
     print_json,
     reading,
     shown,
+    unknown_clinic,
 )
 from alliancekit.cli.progress import Progress
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
@@ -75,7 +76,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "--clinic",
             metavar="ID",
             help="the clinic to import into (default: the practice's only one; in a new or empty practice, "
-            "default)",
+            "default); one the practice does not hold yet needs --new-clinic",
+        )
+        p.add_argument(
+            "--new-clinic",
+            action="store_true",
+            help="let --clinic name a clinic the practice does not hold yet (without it, such a name is "
+            "taken for a typo and refused)",
         )
         p.add_argument("source", metavar="SOURCE", help="the file (or, for FHIR, directory) to import")
         p.add_argument(
@@ -140,10 +147,15 @@ class _Progress:
 
 
 def _clinic(practice: Any, args: argparse.Namespace) -> str:
+    """The clinic to import into. A ``--clinic`` a practice with clinics does not hold is most likely a typo,
+    which would start a clinic of its own and split the history: refused unless ``--new-clinic`` says it
+    is meant (the same command line resumes once the first batch has created it)."""
     clinic = given_clinic(args)
-    if clinic is not None:
-        return clinic
     clinics = practice.clinics()
+    if clinic is not None:
+        if clinics and clinic not in clinics and not args.new_clinic:
+            raise UsageError(f"{unknown_clinic(clinics)}; --new-clinic to import into a new one")
+        return clinic
     if len(clinics) > 1:
         raise UsageError(
             f"--clinic: the practice holds {len(clinics)} clinics ({', '.join(clinics)}); name one"
@@ -186,7 +198,9 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
         raise UsageError(f"--batch-size: from 1 to {MAX_UNITS_PER_BATCH}")
     if args.source_id == "":  # given but blank: a mistake, not the file's name (another checkpoint)
         raise UsageError("--source-id: empty; name the checkpoint, or leave it out for the file's name")
-    given_clinic(args)  # a blank --clinic is refused before anything is read
+    # a blank --clinic, or --new-clinic naming none, is refused before anything is read
+    if given_clinic(args) is None and args.new_clinic:
+        raise UsageError("--new-clinic: name the new clinic with --clinic")
     path = Path(args.source)
     if not path.exists():
         raise UsageError(f"{args.source}: no such file")
