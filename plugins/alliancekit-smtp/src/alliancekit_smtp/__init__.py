@@ -33,6 +33,7 @@ import attrs
 from alliancekit import hookimpl
 from alliancekit.notify import DEFAULT_KINDS, Notification
 from alliancekit.notify.channels import ChannelRegistrar
+from alliancekit_smtp._deadline import ReplyDeadline
 
 __all__ = ["SMTPChannel", "SMTPConfig", "compose"]
 
@@ -60,7 +61,8 @@ class SMTPConfig:
     username: str | None = None
     password: str | None = attrs.field(default=None, repr=False)
     timeout: float = 10.0
-    """Seconds for connecting and for each SMTP reply (keep it below the dispatcher's call limit)."""
+    """Seconds for connecting and for each SMTP reply in all, however slowly it comes (keep it below the
+    dispatcher's call limit)."""
     channel: str = "email"
     kinds: tuple[str, ...] = attrs.field(default=DEFAULT_KINDS, converter=tuple)
     message_id_domain: str = "alliancekit.invalid"
@@ -153,6 +155,22 @@ def compose(config: SMTPConfig, message: Notification) -> EmailMessage:
     return mail
 
 
+class _BoundedSMTP(smtplib.SMTP):
+    """:class:`smtplib.SMTP` whose every reply is bounded in all, not only between two of its bytes."""
+
+    def __init__(self, deadline: ReplyDeadline, *args: Any, **kwargs: Any) -> None:
+        self._deadline = deadline  # set before the base class connects and reads the greeting
+        super().__init__(*args, **kwargs)
+
+    def getreply(self) -> tuple[int, bytes]:
+        with self._deadline.reply(self.sock):
+            return super().getreply()
+
+
+class _BoundedSMTPSSL(_BoundedSMTP, smtplib.SMTP_SSL):
+    """:class:`smtplib.SMTP_SSL` (TLS from the first byte) with the same bound on every reply."""
+
+
 class SMTPChannel:
     """An alliancekit notification channel that e-mails each message. Also a plugin registering itself."""
 
@@ -165,23 +183,58 @@ class SMTPChannel:
         return f"SMTPChannel({self.name!r}, {self.config.host}:{self.config.effective_port})"
 
     def deliver(self, message: Notification) -> None:
-        """Send one e-mail; raises :class:`smtplib.SMTPException` or :class:`OSError` when it was not sent."""
+        """Send one e-mail; raises :class:`smtplib.SMTPException` or :class:`OSError` when it was not sent.
+
+        It is sent only when every recipient was accepted: a refused one (4xx or 5xx at ``RCPT``) raises
+        :class:`smtplib.SMTPRecipientsRefused`, and the retry goes to all of them again under the same
+        Message-ID. Each reply must arrive within ``timeout`` seconds, however slowly it trickles in
+        (:class:`TimeoutError` otherwise).
+        """
         config = self.config
         mail = compose(config, message)
         context = config.ssl_context or ssl.create_default_context()
-        client: smtplib.SMTP
-        if config.security == "tls":
-            client = smtplib.SMTP_SSL(
-                config.host, config.effective_port, timeout=config.timeout, context=context
-            )
-        else:
-            client = smtplib.SMTP(config.host, config.effective_port, timeout=config.timeout)
-        with client:
+        with ReplyDeadline(config.timeout) as deadline:
+            try:
+                refused = self._send(mail, deadline, context)
+            except OSError as exc:  # smtplib's exceptions are OSErrors too
+                if deadline.expired:
+                    raise TimeoutError("an SMTP reply took longer than the timeout") from exc
+                raise
+        if refused:
+            # smtplib returns, not raises, the recipients refused when others were accepted
+            raise smtplib.SMTPRecipientsRefused(refused)
+
+    def _send(
+        self, mail: EmailMessage, deadline: ReplyDeadline, context: ssl.SSLContext
+    ) -> dict[str, tuple[int, bytes]]:
+        config = self.config
+        client = self._connect(deadline, context)
+        try:
             if config.security == "starttls":
                 client.starttls(context=context)
             if config.username:
                 client.login(config.username, config.password or "")
-            client.send_message(mail)
+            refused = client.send_message(mail)
+        except BaseException:
+            client.close()
+            raise
+        # The server has taken the message: a failed goodbye must not make it a failed attempt (which would
+        # send it again, and could make it dead although it was delivered).
+        try:
+            client.quit()
+        except OSError:
+            pass
+        finally:
+            client.close()
+        return refused
+
+    def _connect(self, deadline: ReplyDeadline, context: ssl.SSLContext) -> smtplib.SMTP:
+        config = self.config
+        if config.security == "tls":
+            return _BoundedSMTPSSL(
+                deadline, config.host, config.effective_port, timeout=config.timeout, context=context
+            )
+        return _BoundedSMTP(deadline, config.host, config.effective_port, timeout=config.timeout)
 
     @hookimpl
     def alliancekit_register_notifiers(self, register: ChannelRegistrar) -> None:
