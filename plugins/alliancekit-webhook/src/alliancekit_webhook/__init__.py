@@ -50,6 +50,7 @@ import attrs
 from alliancekit import hookimpl
 from alliancekit.notify import DEFAULT_KINDS, Notification
 from alliancekit.notify.channels import ChannelRegistrar
+from alliancekit_webhook._deadline import ReplyDeadline
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -241,7 +242,8 @@ class WebhookConfig:
     url: str = attrs.field(kw_only=True, validator=_check_url)
     secret: str | bytes = attrs.field(kw_only=True, repr=False, validator=_check_secret)
     timeout: float = attrs.field(default=10.0, kw_only=True)
-    """Seconds for connecting and for the answer (keep it below the dispatcher's call limit)."""
+    """Seconds for connecting, and for the answer in all however slowly it comes (keep it below the
+    dispatcher's call limit)."""
     channel: str = attrs.field(default="webhook", kw_only=True)
     kinds: tuple[str, ...] = attrs.field(default=DEFAULT_KINDS, converter=tuple, kw_only=True)
     ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
@@ -298,7 +300,11 @@ class WebhookChannel:
         return json.dumps(message.as_dict(), sort_keys=True, separators=(",", ":")).encode()
 
     def deliver(self, message: Notification) -> None:
-        """POST one message; raise :class:`WebhookRejected` on a non-2xx answer, OSError if unreachable."""
+        """POST one message; raise :class:`WebhookRejected` on a non-2xx answer, OSError if unreachable.
+
+        The answer (status, headers and what is drained of its body) must arrive within ``timeout`` seconds
+        of the connection, however slowly it trickles in (:class:`TimeoutError` otherwise).
+        """
         body = self.body(message)
         timestamp = int(time.time())
         headers = {
@@ -323,9 +329,20 @@ class WebhookChannel:
         else:
             connection = http.client.HTTPConnection(self._host, self._port, timeout=self.config.timeout)
         try:
-            connection.request("POST", self._path, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read(64 * 1024)  # drain a little so the connection closes cleanly; never kept or logged
+            with ReplyDeadline(self.config.timeout) as deadline:
+                try:
+                    connection.connect()
+                    # a receiver that answers a byte at a time must not hold the delivery past the timeout
+                    with deadline.reply(connection.sock):
+                        connection.request("POST", self._path, body=body, headers=headers)
+                        response = connection.getresponse()
+                        response.read(64 * 1024)  # drain a little to close cleanly; never kept or logged
+                except (OSError, http.client.HTTPException) as exc:
+                    if deadline.expired:
+                        raise TimeoutError("the webhook's answer took longer than the timeout") from exc
+                    raise
+                if deadline.expired:  # cut short, yet parsed (http.client ends the headers at the cut)
+                    raise TimeoutError("the webhook's answer took longer than the timeout")
             if not 200 <= response.status < 300:
                 raise WebhookRejected(response.status)
         finally:
