@@ -157,3 +157,32 @@ def test_a_reply_within_the_timeout_is_not_cut(scripted: type[ScriptedSMTP]) -> 
     server = scripted(trickle=0.001)  # 66 bytes in well under the 5 s allowed
     _channel(server.port, timeout=5.0).deliver(_note())
     assert len(server.messages) == 1
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://ehr.example/episodes/{episode}",
+        "https://ehr.example/{client_ref}",
+        "https://ehr.example/{}",
+        "https://ehr.example/{episode_id.upper}",
+        "https://ehr.example/{episode_id",
+    ],
+)
+def test_a_link_template_that_cannot_be_filled_is_refused_at_once(link: str) -> None:
+    """Refused when configured, rather than failing every delivery until its messages are dead."""
+    with pytest.raises(ValueError, match=r"SMTPConfig\.link"):
+        _channel(1025, link=link)
+
+
+def test_a_link_template_with_the_episode_and_clinic_is_sent(scripted: type[ScriptedSMTP]) -> None:
+    server = scripted()
+    _channel(server.port, link="https://ehr.example/{clinic_id}/episodes/{episode_id}").deliver(_note())
+    (mail,) = server.messages
+    assert b"https://ehr.example/clinic-a/episodes/ep-9" in mail
+
+
+def test_recipients_given_as_one_string_are_refused() -> None:
+    """A lone string would become one recipient per character, and every delivery would fail."""
+    with pytest.raises(ValueError, match=r"SMTPConfig\.recipients"):
+        _channel(1025, recipients="oncall@clinic.test")

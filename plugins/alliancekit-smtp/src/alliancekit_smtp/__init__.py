@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
+import string
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate
@@ -46,13 +47,36 @@ def _non_empty(instance: object, attribute: Any, value: Any) -> None:
         raise ValueError(f"SMTPConfig.{attribute.name} is required")
 
 
+def _addresses(value: Any) -> tuple[str, ...]:
+    # a lone string would become a tuple of its characters, one "recipient" each
+    if isinstance(value, str):
+        raise ValueError("SMTPConfig.recipients must be a sequence of addresses, not one string")
+    return tuple(value)
+
+
+#: The fields a link template may use.
+LINK_FIELDS = frozenset({"episode_id", "clinic_id"})
+
+
+def _check_link(instance: object, attribute: Any, value: str | None) -> None:
+    # checked here, once, rather than failing every delivery until the messages are dead
+    if value is None:
+        return
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError:
+        fields = {""}
+    if not fields <= LINK_FIELDS:
+        raise ValueError("SMTPConfig.link may use only {episode_id} and {clinic_id}")
+
+
 @attrs.frozen
 class SMTPConfig:
     """Where and how to send. ``password`` never appears in a repr."""
 
     host: str = attrs.field(validator=_non_empty)
     sender: str = attrs.field(validator=_non_empty)
-    recipients: tuple[str, ...] = attrs.field(converter=tuple, validator=_non_empty)
+    recipients: tuple[str, ...] = attrs.field(converter=_addresses, validator=_non_empty)
     port: int | None = None
     """Default: 465 for ``tls``, 587 for ``starttls``, 25 for ``none``."""
     security: Security = attrs.field(
@@ -67,7 +91,7 @@ class SMTPConfig:
     kinds: tuple[str, ...] = attrs.field(default=DEFAULT_KINDS, converter=tuple)
     message_id_domain: str = "alliancekit.invalid"
     subject_prefix: str = "[alliancekit]"
-    link: str | None = None
+    link: str | None = attrs.field(default=None, validator=_check_link)
     """A link template into the host's application, e.g. ``https://ehr.example.org/episodes/{episode_id}``."""
     ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False, repr=False)
     """For ``starttls``/``tls``; default: the system's trusted CAs, with host name checks."""
