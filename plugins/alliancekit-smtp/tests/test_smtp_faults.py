@@ -20,13 +20,15 @@ class ScriptedSMTP:
     """A real SMTP server (a socket on 127.0.0.1) answering 250 (221 to QUIT) unless ``replies`` says else.
 
     ``replies`` maps a command (``QUIT``, or ``RCPT <address>`` for one recipient) to the reply line.
-    ``trickle`` sends the greeting one byte every that many seconds. ``messages`` holds the accepted mails.
+    ``trickle`` sends the greeting one byte every that many seconds. ``messages`` holds the accepted mails,
+    ``commands`` every command line received.
     """
 
     def __init__(self, replies: dict[str, str] | None = None, *, trickle: float = 0.0) -> None:
         self.replies = replies or {}
         self.trickle = trickle
         self.messages: list[bytes] = []
+        self.commands: list[str] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._stop = threading.Event()
@@ -56,6 +58,7 @@ class ScriptedSMTP:
                 self._greet(conn)
                 while line := lines.readline():
                     command = line.decode("ascii").strip()
+                    self.commands.append(command)
                     verb = command.split(" ", 1)[0].upper()
                     if verb == "DATA":
                         conn.sendall(b"354 go on\r\n")
@@ -186,3 +189,23 @@ def test_recipients_given_as_one_string_are_refused() -> None:
     """A lone string would become one recipient per character, and every delivery would fail."""
     with pytest.raises(ValueError, match=r"SMTPConfig\.recipients"):
         _channel(1025, recipients="oncall@clinic.test")
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [
+        {},  # STARTTLS not offered
+        {"EHLO": "250-scripted.test\r\n250 STARTTLS", "STARTTLS": "454 4.7.0 TLS not available"},
+    ],
+)
+def test_where_starttls_is_required_and_denied_nothing_is_sent_in_clear(
+    scripted: type[ScriptedSMTP], replies: dict[str, str]
+) -> None:
+    """Neither the password nor the message crosses a connection that did not become encrypted."""
+    server = scripted(replies)
+    channel = _channel(server.port, security="starttls", username="alerts", password="pw-for-tests")  # noqa: S106 - a test credential
+    with pytest.raises(smtplib.SMTPException):
+        channel.deliver(_note())
+    verbs = {c.split(" ", 1)[0].upper() for c in server.commands}
+    assert verbs.isdisjoint({"AUTH", "MAIL", "RCPT", "DATA"})
+    assert server.messages == []
