@@ -144,3 +144,35 @@ def test_a_redirect_is_a_failure_and_is_not_followed(status: int) -> None:
         for server in servers:
             server.shutdown()
             server.server_close()
+
+
+class StallingReceiver(TrickleReceiver):
+    """Answers 200 with its headers at once, then sends no body (or breaks off) and holds the connection."""
+
+    def __init__(self, then: str) -> None:
+        self.then = then
+        super().__init__(pause=0.0)
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                self.requests += 1
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nthe first bytes")
+                if self.then == "reset":
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                    return
+                self._stop.wait(30)
+            except OSError:
+                return
+
+
+@pytest.mark.parametrize("then", ["stall", "reset"])
+def test_a_2xx_whose_body_stalls_or_breaks_off_is_a_delivery(then: str) -> None:
+    """The receiver has said 200: failing the attempt over the body would only send the message again."""
+    receiver = StallingReceiver(then)
+    try:
+        _channel(receiver.url, timeout=1.0).deliver(_note())
+        assert receiver.requests == 1
+    finally:
+        receiver.close()
