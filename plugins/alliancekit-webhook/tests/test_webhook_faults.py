@@ -1,8 +1,12 @@
-"""The webhook channel against receivers on 127.0.0.1 that redirect or answer a byte at a time."""
+"""The webhook channel against receivers on 127.0.0.1 that redirect, stall, answer a byte at a time, or
+show a certificate the channel does not trust."""
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -147,7 +151,7 @@ def test_a_redirect_is_a_failure_and_is_not_followed(status: int) -> None:
 
 
 class StallingReceiver(TrickleReceiver):
-    """Answers 200 with its headers at once, then sends no body (or breaks off) and holds the connection."""
+    """Answers 200 at once, then stalls in the body (``stall``) or sends a broken one (``garbled``)."""
 
     def __init__(self, then: str) -> None:
         self.then = then
@@ -158,17 +162,17 @@ class StallingReceiver(TrickleReceiver):
             try:
                 conn.recv(65536)
                 self.requests += 1
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nthe first bytes")
-                if self.then == "reset":
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                if self.then == "garbled":  # a chunk size that is not hexadecimal, then the end
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
                     return
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\nthe first bytes")
                 self._stop.wait(30)
             except OSError:
                 return
 
 
-@pytest.mark.parametrize("then", ["stall", "reset"])
-def test_a_2xx_whose_body_stalls_or_breaks_off_is_a_delivery(then: str) -> None:
+@pytest.mark.parametrize("then", ["stall", "garbled"])
+def test_a_2xx_whose_body_stalls_or_is_broken_is_a_delivery(then: str) -> None:
     """The receiver has said 200: failing the attempt over the body would only send the message again."""
     receiver = StallingReceiver(then)
     try:
@@ -176,3 +180,60 @@ def test_a_2xx_whose_body_stalls_or_breaks_off_is_a_delivery(then: str) -> None:
         assert receiver.requests == 1
     finally:
         receiver.close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """``(certfile, keyfile)``: a throwaway certificate for 127.0.0.1 (needs the ``openssl`` command)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _https_receiver(certificate: tuple[str, str], posts: list[bytes]) -> ThreadingHTTPServer:
+    class Receiver(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    return server
+
+
+def test_https_delivers_to_a_trusted_certificate_and_sends_nothing_to_an_untrusted_one(
+    certificate: tuple[str, str],
+) -> None:
+    posts: list[bytes] = []
+    server = _https_receiver(certificate, posts)
+    url = f"https://127.0.0.1:{server.server_address[1]}/hook"
+    try:
+        with pytest.raises(ssl.SSLCertVerificationError):  # the system's CAs do not know it
+            WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=3.0)).deliver(_note())
+        assert posts == []
+        trusting = ssl.create_default_context(cafile=certificate[0])
+        WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=3.0, ssl_context=trusting)).deliver(
+            _note()
+        )
+        assert len(posts) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
