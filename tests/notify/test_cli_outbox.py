@@ -127,3 +127,43 @@ def test_a_dead_requests_link_is_never_printed(
     assert message["body"]["request_id"]
     assert main(["outbox", "status", "--db", str(path), "--dead"]) == 0
     assert token not in capsys.readouterr().out
+
+
+SHORT_SECRET = "too-short"  # noqa: S105 - a wrong test setting: refused by WebhookConfig
+
+
+def _with_misconfigured_webhook(monkeypatch: pytest.MonkeyPatch, *channels: object) -> None:
+    """The CLI's host: these channels, and the webhook plugin's entry-point module with settings it refuses
+    while registering."""
+    from alliancekit_webhook import plugin  # the tests put plugins/*/src on the path (conftest)
+
+    monkeypatch.setenv("ALLIANCEKIT_WEBHOOK_URL", "https://hooks.clinic.test/alliancekit")
+    monkeypatch.setenv("ALLIANCEKIT_WEBHOOK_SECRET", SHORT_SECRET)
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[ChannelPlugin(*channels), plugin])
+    monkeypatch.setattr(manager, "_default_host", host)
+
+
+def test_outbox_dispatch_names_the_plugin_whose_settings_were_refused(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With no channel because a plugin refused its settings, the error names that plugin rather than
+    asking to install one that is installed."""
+    _with_misconfigured_webhook(monkeypatch)
+    assert main(["outbox", "dispatch", "--db", str(db)]) == 2
+    err = capsys.readouterr().err
+    assert "no notification channel is registered here" in err
+    assert "alliancekit_webhook.plugin: raised ValueError while registering" in err
+    assert "install and configure" not in err
+    assert SHORT_SECRET not in err
+
+
+def test_outbox_dispatch_warns_of_a_refused_plugin_and_delivers_through_the_others(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    email = RecordingChannel("email")
+    _with_misconfigured_webhook(monkeypatch, email)
+    assert main(["outbox", "dispatch", "--db", str(db)]) == 0
+    captured = capsys.readouterr()
+    assert "warning: notification plugin alliancekit_webhook.plugin: raised ValueError" in captured.err
+    assert SHORT_SECRET not in captured.err + captured.out
+    assert len(email.delivered) == 2

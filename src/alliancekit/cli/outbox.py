@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 import attrs
@@ -110,11 +111,13 @@ def run_dispatch(args: argparse.Namespace) -> int:
         raise UsageError(f"--limit: from 1 to {MAX_LIMIT:,}")
     with existing_practice(args) as practice:
         channels = practice.plugins.notifiers()
+        # A plugin whose settings are wrong registers nothing: say which, not only that none is here.
+        problems = [f"notification plugin {plugin}: {what}" for plugin, what in channels.problems]
         if not len(channels):
-            raise UsageError(
-                "no notification channel is registered here (install and configure alliancekit-smtp or "
-                "alliancekit-webhook); nothing dispatched"
-            )
+            why = "; ".join(problems) or "install and configure alliancekit-smtp or alliancekit-webhook"
+            raise UsageError(f"no notification channel is registered here ({why}); nothing dispatched")
+        for problem in problems:
+            print(f"alliancekit: warning: {problem}", file=sys.stderr)
         summary = practice.dispatch_pending(limit=args.limit)
         status = practice.outbox_status()
     if args.json:

@@ -4,7 +4,9 @@
 * :mod:`alliancekit.notify.channels` is what a channel is, and the registry the
   ``alliancekit_register_notifiers`` hook fills;
 * :mod:`alliancekit.notify.dispatcher` claims due messages, calls the channels with a time limit, and
-  records the outcome with back-off and a dead-letter state.
+  records the outcome with back-off and a dead-letter state;
+* :mod:`alliancekit.notify.deadline` bounds a whole reply of a channel's server, for channels that talk
+  over a socket.
 """
 
 from alliancekit.notify.channels import Channel, ChannelRegistrar, NotifierRegistry

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
+import string
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate
@@ -33,6 +34,7 @@ import attrs
 from alliancekit import hookimpl
 from alliancekit.notify import DEFAULT_KINDS, Notification
 from alliancekit.notify.channels import ChannelRegistrar
+from alliancekit.notify.deadline import ReplyDeadline
 
 __all__ = ["SMTPChannel", "SMTPConfig", "compose"]
 
@@ -45,13 +47,36 @@ def _non_empty(instance: object, attribute: Any, value: Any) -> None:
         raise ValueError(f"SMTPConfig.{attribute.name} is required")
 
 
+def _addresses(value: Any) -> tuple[str, ...]:
+    # a lone string would become a tuple of its characters, one "recipient" each
+    if isinstance(value, str):
+        raise ValueError("SMTPConfig.recipients must be a sequence of addresses, not one string")
+    return tuple(value)
+
+
+#: The fields a link template may use.
+LINK_FIELDS = frozenset({"episode_id", "clinic_id"})
+
+
+def _check_link(instance: object, attribute: Any, value: str | None) -> None:
+    # checked here, once, rather than failing every delivery until the messages are dead
+    if value is None:
+        return
+    try:
+        fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError:
+        fields = {""}
+    if not fields <= LINK_FIELDS:
+        raise ValueError("SMTPConfig.link may use only {episode_id} and {clinic_id}")
+
+
 @attrs.frozen
 class SMTPConfig:
     """Where and how to send. ``password`` never appears in a repr."""
 
     host: str = attrs.field(validator=_non_empty)
     sender: str = attrs.field(validator=_non_empty)
-    recipients: tuple[str, ...] = attrs.field(converter=tuple, validator=_non_empty)
+    recipients: tuple[str, ...] = attrs.field(converter=_addresses, validator=_non_empty)
     port: int | None = None
     """Default: 465 for ``tls``, 587 for ``starttls``, 25 for ``none``."""
     security: Security = attrs.field(
@@ -60,12 +85,13 @@ class SMTPConfig:
     username: str | None = None
     password: str | None = attrs.field(default=None, repr=False)
     timeout: float = 10.0
-    """Seconds for connecting and for each SMTP reply (keep it below the dispatcher's call limit)."""
+    """Seconds for connecting and for each SMTP reply in all, however slowly it comes (keep it below the
+    dispatcher's call limit)."""
     channel: str = "email"
     kinds: tuple[str, ...] = attrs.field(default=DEFAULT_KINDS, converter=tuple)
     message_id_domain: str = "alliancekit.invalid"
     subject_prefix: str = "[alliancekit]"
-    link: str | None = None
+    link: str | None = attrs.field(default=None, validator=_check_link)
     """A link template into the host's application, e.g. ``https://ehr.example.org/episodes/{episode_id}``."""
     ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False, repr=False)
     """For ``starttls``/``tls``; default: the system's trusted CAs, with host name checks."""
@@ -153,6 +179,22 @@ def compose(config: SMTPConfig, message: Notification) -> EmailMessage:
     return mail
 
 
+class _BoundedSMTP(smtplib.SMTP):
+    """:class:`smtplib.SMTP` whose every reply is bounded in all, not only between two of its bytes."""
+
+    def __init__(self, deadline: ReplyDeadline, *args: Any, **kwargs: Any) -> None:
+        self._deadline = deadline  # set before the base class connects and reads the greeting
+        super().__init__(*args, **kwargs)
+
+    def getreply(self) -> tuple[int, bytes]:
+        with self._deadline.reply(self.sock):
+            return super().getreply()
+
+
+class _BoundedSMTPSSL(_BoundedSMTP, smtplib.SMTP_SSL):
+    """:class:`smtplib.SMTP_SSL` (TLS from the first byte) with the same bound on every reply."""
+
+
 class SMTPChannel:
     """An alliancekit notification channel that e-mails each message. Also a plugin registering itself."""
 
@@ -165,23 +207,58 @@ class SMTPChannel:
         return f"SMTPChannel({self.name!r}, {self.config.host}:{self.config.effective_port})"
 
     def deliver(self, message: Notification) -> None:
-        """Send one e-mail; raises :class:`smtplib.SMTPException` or :class:`OSError` when it was not sent."""
+        """Send one e-mail; raises :class:`smtplib.SMTPException` or :class:`OSError` when it was not sent.
+
+        It is sent only when every recipient was accepted: a refused one (4xx or 5xx at ``RCPT``) raises
+        :class:`smtplib.SMTPRecipientsRefused`, and the retry goes to all of them again under the same
+        Message-ID. Each reply must arrive within ``timeout`` seconds, however slowly it trickles in
+        (:class:`TimeoutError` otherwise).
+        """
         config = self.config
         mail = compose(config, message)
         context = config.ssl_context or ssl.create_default_context()
-        client: smtplib.SMTP
-        if config.security == "tls":
-            client = smtplib.SMTP_SSL(
-                config.host, config.effective_port, timeout=config.timeout, context=context
-            )
-        else:
-            client = smtplib.SMTP(config.host, config.effective_port, timeout=config.timeout)
-        with client:
+        with ReplyDeadline(config.timeout) as deadline:
+            try:
+                refused = self._send(mail, deadline, context)
+            except OSError as exc:  # smtplib's exceptions are OSErrors too
+                if deadline.expired:
+                    raise TimeoutError("an SMTP reply took longer than the timeout") from exc
+                raise
+        if refused:
+            # smtplib returns, not raises, the recipients refused when others were accepted
+            raise smtplib.SMTPRecipientsRefused(refused)
+
+    def _send(
+        self, mail: EmailMessage, deadline: ReplyDeadline, context: ssl.SSLContext
+    ) -> dict[str, tuple[int, bytes]]:
+        config = self.config
+        client = self._connect(deadline, context)
+        try:
             if config.security == "starttls":
                 client.starttls(context=context)
             if config.username:
                 client.login(config.username, config.password or "")
-            client.send_message(mail)
+            refused = client.send_message(mail)
+        except BaseException:
+            client.close()
+            raise
+        # The server has taken the message: a failed goodbye must not make it a failed attempt (which would
+        # send it again, and could make it dead although it was delivered).
+        try:
+            client.quit()
+        except OSError:
+            pass
+        finally:
+            client.close()
+        return refused
+
+    def _connect(self, deadline: ReplyDeadline, context: ssl.SSLContext) -> smtplib.SMTP:
+        config = self.config
+        if config.security == "tls":
+            return _BoundedSMTPSSL(
+                deadline, config.host, config.effective_port, timeout=config.timeout, context=context
+            )
+        return _BoundedSMTP(deadline, config.host, config.effective_port, timeout=config.timeout)
 
     @hookimpl
     def alliancekit_register_notifiers(self, register: ChannelRegistrar) -> None:

@@ -24,14 +24,15 @@ only them (with a :class:`DeprecationWarning`), so senders and receivers can be 
 
 Receivers check a request with :func:`verify_signature`, which rejects a missing, malformed or wrong
 signature, a timestamp outside the tolerance (a replay), and an ``Idempotency-Key`` header that does not
-match the signed body. Any 2xx answer is a delivery; anything else, a redirect included, is a failure that
-alliancekit retries later.
+match the signed body. Any 2xx answer is a delivery (its body is not waited for); anything else, a redirect
+included (never followed), is a failure that alliancekit retries later.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import http.client
@@ -50,6 +51,7 @@ import attrs
 from alliancekit import hookimpl
 from alliancekit.notify import DEFAULT_KINDS, Notification
 from alliancekit.notify.channels import ChannelRegistrar
+from alliancekit.notify.deadline import ReplyDeadline
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -241,7 +243,8 @@ class WebhookConfig:
     url: str = attrs.field(kw_only=True, validator=_check_url)
     secret: str | bytes = attrs.field(kw_only=True, repr=False, validator=_check_secret)
     timeout: float = attrs.field(default=10.0, kw_only=True)
-    """Seconds for connecting and for the answer (keep it below the dispatcher's call limit)."""
+    """Seconds for connecting, and for the answer's status and headers in all however slowly they come
+    (keep it below the dispatcher's call limit)."""
     channel: str = attrs.field(default="webhook", kw_only=True)
     kinds: tuple[str, ...] = attrs.field(default=DEFAULT_KINDS, converter=tuple, kw_only=True)
     ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
@@ -298,7 +301,11 @@ class WebhookChannel:
         return json.dumps(message.as_dict(), sort_keys=True, separators=(",", ":")).encode()
 
     def deliver(self, message: Notification) -> None:
-        """POST one message; raise :class:`WebhookRejected` on a non-2xx answer, OSError if unreachable."""
+        """POST one message; raise :class:`WebhookRejected` on a non-2xx answer, OSError if unreachable.
+
+        The answer's status and headers must arrive within ``timeout`` seconds of the connection, however
+        slowly they trickle in (:class:`TimeoutError` otherwise); its body is not waited for.
+        """
         body = self.body(message)
         timestamp = int(time.time())
         headers = {
@@ -323,13 +330,34 @@ class WebhookChannel:
         else:
             connection = http.client.HTTPConnection(self._host, self._port, timeout=self.config.timeout)
         try:
-            connection.request("POST", self._path, body=body, headers=headers)
-            response = connection.getresponse()
-            response.read(64 * 1024)  # drain a little so the connection closes cleanly; never kept or logged
-            if not 200 <= response.status < 300:
-                raise WebhookRejected(response.status)
+            status = self._post(connection, body, headers)
         finally:
             connection.close()
+        if not 200 <= status < 300:
+            raise WebhookRejected(status)
+
+    def _post(self, connection: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> int:
+        """The answer's status; :class:`TimeoutError` when the status and headers took too long in all."""
+        late = TimeoutError("the webhook's answer took longer than the timeout")
+        with ReplyDeadline(self.config.timeout) as deadline:
+            try:
+                connection.connect()
+                # a receiver that answers a byte at a time must not hold the delivery past the timeout
+                with deadline.reply(connection.sock):
+                    connection.request("POST", self._path, body=body, headers=headers)
+                    response = connection.getresponse()
+                    answered = not deadline.expired  # http.client ends the headers where a cut ends them
+                    # The status is the answer. The body is drained only to close cleanly (never kept or
+                    # logged): one that stalls or breaks off must not turn a delivery into a failure.
+                    with contextlib.suppress(OSError, http.client.HTTPException):
+                        response.read(64 * 1024)
+            except (OSError, http.client.HTTPException) as exc:
+                if deadline.expired:
+                    raise late from exc
+                raise
+        if not answered:
+            raise late
+        return response.status
 
     @hookimpl
     def alliancekit_register_notifiers(self, register: ChannelRegistrar) -> None:

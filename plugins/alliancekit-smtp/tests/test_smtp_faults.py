@@ -1,0 +1,211 @@
+"""The e-mail channel against a scripted SMTP server on 127.0.0.1 that misbehaves at a chosen step."""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from alliancekit_smtp import SMTPChannel, SMTPConfig
+
+from alliancekit.notify import Notification
+
+GREETING = "220 scripted.test ESMTP ready for the alliancekit channel tests"
+
+
+class ScriptedSMTP:
+    """A real SMTP server (a socket on 127.0.0.1) answering 250 (221 to QUIT) unless ``replies`` says else.
+
+    ``replies`` maps a command (``QUIT``, or ``RCPT <address>`` for one recipient) to the reply line.
+    ``trickle`` sends the greeting one byte every that many seconds. ``messages`` holds the accepted mails,
+    ``commands`` every command line received.
+    """
+
+    def __init__(self, replies: dict[str, str] | None = None, *, trickle: float = 0.0) -> None:
+        self.replies = replies or {}
+        self.trickle = trickle
+        self.messages: list[bytes] = []
+        self.commands: list[str] = []
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
+
+    def _greet(self, conn: socket.socket) -> None:
+        for byte in (GREETING + "\r\n").encode():
+            if self._stop.wait(self.trickle):
+                return
+            conn.sendall(bytes([byte]))
+
+    def _session(self, conn: socket.socket) -> None:
+        with conn, conn.makefile("rb") as lines:
+            try:
+                self._greet(conn)
+                while line := lines.readline():
+                    command = line.decode("ascii").strip()
+                    self.commands.append(command)
+                    verb = command.split(" ", 1)[0].upper()
+                    if verb == "DATA":
+                        conn.sendall(b"354 go on\r\n")
+                        body = b"".join(iter(lines.readline, b".\r\n"))
+                        self.messages.append(body)
+                        reply = "250 taken"
+                    elif verb == "RCPT":
+                        address = command.split(":", 1)[1].strip(" <>")
+                        reply = self.replies.get(f"RCPT {address}", "250 ok")
+                    else:
+                        reply = self.replies.get(verb, "221 bye" if verb == "QUIT" else "250 ok")
+                    conn.sendall(reply.encode() + b"\r\n")
+                    if verb == "QUIT":
+                        return
+            except OSError:
+                return
+
+
+@pytest.fixture
+def scripted() -> Iterator[type[ScriptedSMTP]]:
+    servers: list[ScriptedSMTP] = []
+
+    class Tracked(ScriptedSMTP):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+            servers.append(self)
+
+    yield Tracked
+    for server in servers:
+        server.close()
+
+
+def _channel(port: int, **options: object) -> SMTPChannel:
+    base: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "sender": "alerts@clinic.test",
+        "recipients": ("oncall@clinic.test", "lead@clinic.test"),
+        "security": "none",
+        "timeout": 5.0,
+    }
+    base.update(options)
+    return SMTPChannel(SMTPConfig(**base))  # type: ignore[arg-type]
+
+
+def _note() -> Notification:
+    return Notification(
+        message_id="c" * 32,
+        kind="episode-closed",
+        channel="email",
+        episode_id="ep-9",
+        clinic_id="clinic-a",
+        clinician_id="clin-b",
+        occurred_at=datetime(2026, 3, 2, 12, tzinfo=UTC),
+        attempt=1,
+    )
+
+
+@pytest.mark.parametrize("reply", ["451 4.2.1 mailbox busy, try later", "550 5.1.1 no such mailbox"])
+def test_a_recipient_refused_while_another_is_accepted_is_not_a_delivery(
+    scripted: type[ScriptedSMTP], reply: str
+) -> None:
+    """smtplib reports such a refusal by its return value, not by raising: the channel must raise, or the
+    dispatcher records a delivery and the refused recipient never gets the notice."""
+    server = scripted({"RCPT lead@clinic.test": reply})
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as caught:
+        _channel(server.port).deliver(_note())
+    assert set(caught.value.recipients) == {"lead@clinic.test"}
+    assert len(server.messages) == 1  # the other recipient got it; the retry uses the same Message-ID
+
+
+def test_every_recipient_accepted_is_a_delivery(scripted: type[ScriptedSMTP]) -> None:
+    server = scripted()
+    _channel(server.port).deliver(_note())
+    assert len(server.messages) == 1
+
+
+@pytest.mark.parametrize("reply", ["500 5.5.1 unrecognised", "421 4.3.2 shutting down"])
+def test_a_failed_goodbye_after_the_message_was_taken_is_still_a_delivery(
+    scripted: type[ScriptedSMTP], reply: str
+) -> None:
+    """Once the server has answered 250 to the message, an odd answer to QUIT must not make the attempt
+    fail: the dispatcher would send the message again and again, and could mark it dead."""
+    server = scripted({"QUIT": reply})
+    _channel(server.port).deliver(_note())
+    assert len(server.messages) == 1
+
+
+def test_a_reply_trickled_in_slower_than_the_timeout_times_out(scripted: type[ScriptedSMTP]) -> None:
+    """Each byte of the greeting comes well within the socket timeout, the whole greeting does not: the
+    timeout bounds each reply, so the call fails instead of lasting as long as the server likes."""
+    server = scripted(trickle=0.05)  # the greeting's 66 bytes take over 3 s; the timeout is 1 s
+    with pytest.raises(TimeoutError):
+        _channel(server.port, timeout=1.0).deliver(_note())
+    assert server.messages == []
+
+
+def test_a_reply_within_the_timeout_is_not_cut(scripted: type[ScriptedSMTP]) -> None:
+    server = scripted(trickle=0.001)  # 66 bytes in well under the 5 s allowed
+    _channel(server.port, timeout=5.0).deliver(_note())
+    assert len(server.messages) == 1
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        "https://ehr.example/episodes/{episode}",
+        "https://ehr.example/{client_ref}",
+        "https://ehr.example/{}",
+        "https://ehr.example/{episode_id.upper}",
+        "https://ehr.example/{episode_id",
+    ],
+)
+def test_a_link_template_that_cannot_be_filled_is_refused_at_once(link: str) -> None:
+    """Refused when configured, rather than failing every delivery until its messages are dead."""
+    with pytest.raises(ValueError, match=r"SMTPConfig\.link"):
+        _channel(1025, link=link)
+
+
+def test_a_link_template_with_the_episode_and_clinic_is_sent(scripted: type[ScriptedSMTP]) -> None:
+    server = scripted()
+    _channel(server.port, link="https://ehr.example/{clinic_id}/episodes/{episode_id}").deliver(_note())
+    (mail,) = server.messages
+    assert b"https://ehr.example/clinic-a/episodes/ep-9" in mail
+
+
+def test_recipients_given_as_one_string_are_refused() -> None:
+    """A lone string would become one recipient per character, and every delivery would fail."""
+    with pytest.raises(ValueError, match=r"SMTPConfig\.recipients"):
+        _channel(1025, recipients="oncall@clinic.test")
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [
+        {},  # STARTTLS not offered
+        {"EHLO": "250-scripted.test\r\n250 STARTTLS", "STARTTLS": "454 4.7.0 TLS not available"},
+    ],
+)
+def test_where_starttls_is_required_and_denied_nothing_is_sent_in_clear(
+    scripted: type[ScriptedSMTP], replies: dict[str, str]
+) -> None:
+    """Neither the password nor the message crosses a connection that did not become encrypted."""
+    server = scripted(replies)
+    channel = _channel(server.port, security="starttls", username="alerts", password="pw-for-tests")  # noqa: S106 - a test credential
+    with pytest.raises(smtplib.SMTPException):
+        channel.deliver(_note())
+    verbs = {c.split(" ", 1)[0].upper() for c in server.commands}
+    assert verbs.isdisjoint({"AUTH", "MAIL", "RCPT", "DATA"})
+    assert server.messages == []

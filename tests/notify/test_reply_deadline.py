@@ -1,0 +1,56 @@
+"""ReplyDeadline: a reply that takes longer in all than its limit is cut off, however often its bytes come."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from alliancekit.notify.deadline import ReplyDeadline
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    got = b""
+    while chunk := sock.recv(1):
+        got += chunk
+    return got
+
+
+def _trickle(sock: socket.socket, stop: threading.Event) -> None:
+    """A byte every 50 ms until told to stop: each well within a socket timeout, the reply never done."""
+    try:
+        while not stop.wait(0.05):
+            sock.sendall(b"x")
+    except OSError:  # the reader cut the connection: what the deadline is for
+        pass
+
+
+def test_a_reply_trickled_past_its_limit_is_cut_off() -> None:
+    ours, theirs = socket.socketpair()
+    ours.settimeout(5)  # each byte comes well within a socket timeout
+    stop = threading.Event()
+    sender = threading.Thread(target=_trickle, args=(theirs, stop))
+    sender.start()
+    try:
+        with ReplyDeadline(0.3) as deadline, deadline.reply(ours):
+            _read_all(ours)  # returns only when the deadline ends the stream: the sender never does
+        assert deadline.expired
+    finally:
+        stop.set()
+        sender.join()
+        ours.close()
+        theirs.close()
+
+
+def test_a_reply_within_its_limit_is_read_whole_and_the_next_one_gets_a_fresh_limit() -> None:
+    ours, theirs = socket.socketpair()
+    ours.settimeout(5)
+    try:
+        with ReplyDeadline(5) as deadline:
+            for _ in range(2):
+                theirs.sendall(b"250 ok")
+                with deadline.reply(ours):
+                    assert ours.recv(6) == b"250 ok"
+        assert not deadline.expired
+    finally:
+        ours.close()
+        theirs.close()
