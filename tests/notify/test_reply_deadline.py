@@ -16,10 +16,14 @@ def _read_all(sock: socket.socket) -> bytes:
 
 
 def _trickle(sock: socket.socket, stop: threading.Event) -> None:
-    """A byte every 50 ms until told to stop: each well within a socket timeout, the reply never done."""
+    """A byte every 50 ms until told to stop (or, should the deadline fail, for 20 s, then the end of the
+    stream: the test then fails instead of hanging): each byte well within a socket timeout."""
     try:
-        while not stop.wait(0.05):
+        for _ in range(400):
+            if stop.wait(0.05):
+                return
             sock.sendall(b"x")
+        sock.shutdown(socket.SHUT_WR)
     except OSError:  # the reader cut the connection: what the deadline is for
         pass
 
@@ -32,7 +36,7 @@ def test_a_reply_trickled_past_its_limit_is_cut_off() -> None:
     sender.start()
     try:
         with ReplyDeadline(0.3) as deadline, deadline.reply(ours):
-            _read_all(ours)  # returns only when the deadline ends the stream: the sender never does
+            _read_all(ours)  # returns when the deadline ends the stream
         assert deadline.expired
     finally:
         stop.set()
