@@ -209,3 +209,23 @@ def test_where_starttls_is_required_and_denied_nothing_is_sent_in_clear(
     verbs = {c.split(" ", 1)[0].upper() for c in server.commands}
     assert verbs.isdisjoint({"AUTH", "MAIL", "RCPT", "DATA"})
     assert server.messages == []
+
+
+def test_a_login_over_a_plain_connection_is_refused_unless_allowed(scripted: type[ScriptedSMTP]) -> None:
+    """smtplib logs in over a plain connection without a word: the password would cross the network in clear.
+    The config refuses it; ``allow_plaintext_login`` is for a relay on the same host."""
+    login = {"username": "alerts", "password": "pw-for-tests"}
+    with pytest.raises(ValueError, match=r"SMTPConfig\.username .* in clear") as refused:
+        _channel(1025, **login)
+    assert "pw-for-tests" not in str(refused.value)
+    env = {"ALLIANCEKIT_SMTP_HOST": "127.0.0.1", "ALLIANCEKIT_SMTP_FROM": "alerts@clinic.test"}
+    env |= {"ALLIANCEKIT_SMTP_TO": "oncall@clinic.test", "ALLIANCEKIT_SMTP_SECURITY": "none"}
+    env |= {"ALLIANCEKIT_SMTP_USERNAME": "alerts", "ALLIANCEKIT_SMTP_PASSWORD": "pw-for-tests"}
+    with pytest.raises(ValueError, match=r"SMTPConfig\.username"):
+        SMTPConfig.from_env(env)
+    assert SMTPConfig.from_env(env | {"ALLIANCEKIT_SMTP_ALLOW_PLAINTEXT_LOGIN": "1"}) is not None
+
+    server = scripted({"EHLO": "250-scripted.test\r\n250 AUTH PLAIN", "AUTH": "235 2.7.0 accepted"})
+    _channel(server.port, allow_plaintext_login=True, **login).deliver(_note())
+    assert [c.split(" ", 1)[0] for c in server.commands if c.startswith("AUTH")] == ["AUTH"]
+    assert len(server.messages) == 1

@@ -247,3 +247,12 @@ def test_a_request_cut_short_by_a_dying_sender_is_dropped_not_rejected(
     assert receiver.aborted == 1
     assert receiver.rejected == []
     assert receiver.accepted == []
+
+
+def test_a_config_repr_shows_the_receivers_origin_not_a_token_in_its_path_or_query() -> None:
+    url = "https://hooks.clinic.test:8443/in/tok-path-123?key=tok-query-456"
+    config = WebhookConfig(url=url, secret=SECRET)
+    shown = repr(config)
+    assert "https://hooks.clinic.test:8443/" in shown
+    assert "tok-path-123" not in shown
+    assert "tok-query-456" not in shown

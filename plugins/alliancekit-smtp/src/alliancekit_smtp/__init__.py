@@ -70,6 +70,15 @@ def _check_link(instance: object, attribute: Any, value: str | None) -> None:
         raise ValueError("SMTPConfig.link may use only {episode_id} and {clinic_id}")
 
 
+def _check_login(instance: SMTPConfig, attribute: Any, value: str | None) -> None:
+    # smtplib logs in over a plain connection without a word: the password would cross the network in clear
+    if value and instance.security == "none" and not instance.allow_plaintext_login:
+        raise ValueError(
+            "SMTPConfig.username with security 'none' would send the password in clear: use starttls or "
+            "tls (set allow_plaintext_login for a relay on the same host)"
+        )
+
+
 @attrs.frozen
 class SMTPConfig:
     """Where and how to send. ``password`` never appears in a repr."""
@@ -82,7 +91,7 @@ class SMTPConfig:
     security: Security = attrs.field(
         default="starttls", validator=attrs.validators.in_(("starttls", "tls", "none"))
     )
-    username: str | None = None
+    username: str | None = attrs.field(default=None, validator=_check_login)
     password: str | None = attrs.field(default=None, repr=False)
     timeout: float = 10.0
     """Seconds for connecting and for each SMTP reply in all, however slowly it comes (keep it below the
@@ -95,6 +104,9 @@ class SMTPConfig:
     """A link template into the host's application, e.g. ``https://ehr.example.org/episodes/{episode_id}``."""
     ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False, repr=False)
     """For ``starttls``/``tls``; default: the system's trusted CAs, with host name checks."""
+    allow_plaintext_login: bool = attrs.field(default=False, kw_only=True)
+    """Permit ``username`` with ``security="none"`` (a relay on the same host only: the password is sent
+    in clear)."""
 
     @property
     def effective_port(self) -> int:
@@ -108,7 +120,8 @@ class SMTPConfig:
 
         ``HOST``, ``PORT``, ``FROM``, ``TO`` (comma-separated), ``SECURITY`` (``starttls``, ``tls``,
         ``none``), ``USERNAME``, ``PASSWORD``, ``TIMEOUT``, ``CHANNEL``, ``KINDS`` (comma-separated),
-        ``CA_FILE`` (a CA bundle to trust instead of the system's), ``LINK``, ``MESSAGE_ID_DOMAIN``.
+        ``CA_FILE`` (a CA bundle to trust instead of the system's), ``LINK``, ``MESSAGE_ID_DOMAIN``,
+        ``ALLOW_PLAINTEXT_LOGIN`` (``1`` to permit a login with ``SECURITY=none``).
         """
         env = os.environ if env is None else env
 
@@ -142,6 +155,7 @@ class SMTPConfig:
                 options[key] = value
         if cafile := get("CA_FILE"):
             options["ssl_context"] = ssl.create_default_context(cafile=cafile)
+        options["allow_plaintext_login"] = get("ALLOW_PLAINTEXT_LOGIN") in ("1", "true", "yes")
         return cls(**options)
 
 

@@ -224,6 +224,12 @@ def _check_url(instance: WebhookConfig, attribute: Any, value: str) -> None:
         raise ValueError("WebhookConfig.url must not carry credentials")
 
 
+def _origin(url: str) -> str:
+    """A URL as a repr shows it: scheme, host and port; its path and query may hold a token."""
+    parts = urllib.parse.urlsplit(url)
+    return repr(urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], "/…", "", "")))
+
+
 def _check_secret(instance: object, attribute: Any, value: str | bytes) -> None:
     if isinstance(value, str) and value.startswith(SECRET_PREFIX):
         if not MIN_KEY_BYTES <= len(_key(value)) <= MAX_KEY_BYTES:
@@ -240,7 +246,8 @@ class WebhookConfig:
 
     allow_http: bool = attrs.field(default=False, kw_only=True)
     """Permit plain ``http://`` (a receiver on the same host or a trusted network only)."""
-    url: str = attrs.field(kw_only=True, validator=_check_url)
+    url: str = attrs.field(kw_only=True, validator=_check_url, repr=_origin)
+    """The receiver's URL; a repr shows its origin only (a path or query may carry a token)."""
     secret: str | bytes = attrs.field(kw_only=True, repr=False, validator=_check_secret)
     timeout: float = attrs.field(default=10.0, kw_only=True)
     """Seconds for connecting, and for the answer's status and headers in all however slowly they come
