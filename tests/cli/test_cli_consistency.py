@@ -7,6 +7,7 @@ Enumerated from the parser where a rule holds for every option, so that a new op
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pytest
@@ -198,9 +199,36 @@ def test_a_long_enough_key_passes(
 ) -> None:
     key = tmp_path / "good.key"
     key.write_bytes(b"k" * 32 + b"\n")  # the audit key's minimum (the pseudonym key's is lower)
+    key.chmod(0o600)
     code, _, err = run(capsys, *_key_argv(command, demo_db, tmp_path, key))
     assert "--key-file" not in err
     assert code in (0, 1)  # verify's finding is about the record (no checkpoints under this key), not the key
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+@pytest.mark.parametrize("command", sorted(KEY_COMMANDS))
+@pytest.mark.parametrize(
+    ("mode", "warned"),
+    [(0o600, False), (0o400, False), (0o700, False), (0o640, True), (0o604, True), (0o610, True)],
+)
+def test_a_key_file_other_users_can_open_is_used_with_a_warning(
+    demo_db: Path,
+    tmp_path: Path,
+    command: str,
+    mode: int,
+    warned: bool,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Whoever reads the pseudonym key can re-identify an export; whoever reads the audit key can forge
+    checkpoints. Warned, not refused: secret volumes mount keys 0644 in containers nobody else shares."""
+    key = tmp_path / "shared.key"
+    key.write_bytes(b"k" * 32)
+    key.chmod(mode)
+    code, _, err = run(capsys, *_key_argv(command, demo_db, tmp_path, key))
+    assert code in (0, 1)
+    warning = f"alliancekit: warning: --key-file {key}: open to other users (mode {mode:04o}); chmod 600 it\n"
+    assert (warning in err) is warned
+    assert "k" * 32 not in err
 
 
 # -- 3. one metavar per kind of value --------------------------------------------------------------------

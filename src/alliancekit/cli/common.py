@@ -13,6 +13,7 @@ import enum
 import io
 import json
 import os
+import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time
@@ -114,8 +115,17 @@ def read_key_file(path: str, *, min_bytes: int, trim: Callable[[bytes], bytes]) 
     key is never in a message)."""
     with reading("--key-file", path):
         key = trim(Path(path).read_bytes())
+        mode = Path(path).stat().st_mode
     if len(key) < min_bytes:
         raise UsageError(f"--key-file {path}: too-short (a key of at least {min_bytes} bytes)")
+    # warned, not refused: secret volumes (Kubernetes' default among them) mount keys 0644 in a container
+    # nobody else shares; on a shared machine, whoever reads the key can re-identify or forge
+    if os.name == "posix" and stat.S_ISREG(mode) and mode & 0o077:
+        shown_mode = f"{stat.S_IMODE(mode):04o}"
+        print(
+            f"alliancekit: warning: --key-file {path}: open to other users (mode {shown_mode}); chmod 600 it",
+            file=sys.stderr,
+        )
     return key
 
 
