@@ -215,7 +215,25 @@ class UnknownMeasure(MeasureError, NotFoundError):
 
 
 class MeasureDefinitionError(MeasureError, ValidationError):
-    """A measure definition fails the meta-schema or a consistency rule; ``field`` is its JSON path."""
+    """A measure definition fails the meta-schema or a consistency rule; ``field`` is its JSON path.
+
+    Raised while a plugin registers the definition, it names that plugin in ``plugin`` and in the message.
+    """
+
+    plugin: str | None = None
+
+    def registered_by(self, plugin: str) -> MeasureDefinitionError:
+        """This refusal as met registering ``plugin``'s definition: the same field and rule, the message
+        naming the plugin and saying how to find every mistake in the definition."""
+        error = MeasureDefinitionError(self.field, self.rule, self.detail)
+        error.plugin = plugin
+        error.args = (
+            (
+                f"plugin {plugin!r} registered an invalid measure definition: {self}; fix the definition "
+                "(`alliancekit measures check FILE` checks one) or leave the plugin out (ALLIANCEKIT_PLUGINS)"
+            ),
+        )
+        return error
 
 
 class MeasureDefinitionChanged(MeasureDefinitionError):

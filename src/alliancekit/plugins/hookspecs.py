@@ -70,8 +70,9 @@ def alliancekit_register_measures(register: MeasureRegistrar) -> None:
     :param register: call ``register(definition)`` for each measure, where ``definition`` is a mapping in
         the measure-definition format (``schemas/measure-definition.schema.json``). The definition is
         checked against the meta-schema before it is accepted: a wrong definition raises
-        :class:`~alliancekit.errors.MeasureDefinitionError` with its JSON path. Registering an id and version
-        another plugin already registered raises :class:`~alliancekit.errors.PluginError` naming both.
+        :class:`~alliancekit.errors.MeasureDefinitionError` with its JSON path and rule, naming the plugin
+        (``plugin``). Registering an id and version another plugin already registered raises
+        :class:`~alliancekit.errors.PluginError` naming both.
     :return: nothing; registrations go through ``register``.
     """
 
