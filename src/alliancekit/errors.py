@@ -168,6 +168,14 @@ class PluginError(AlliancekitError):
         error.hook, error.plugin, error.plugin_exception = hook, plugin, exc
         return error
 
+    @classmethod
+    def wrong_answer(cls, hook: str, plugin: str | None, wanted: str) -> PluginError:
+        """A plugin (or an object it supplied) answered ``hook`` with something other than ``wanted``."""
+        who = "an unidentified plugin" if plugin is None else f"plugin {plugin!r}"
+        error = cls(f"{who} returned from {hook} something other than {wanted}")
+        error.hook, error.plugin = hook, plugin
+        return error
+
     def __reduce__(self) -> tuple[Any, ...]:
         # The plugin's exception stays in this process: it may hold client data, and may not pickle.
         state = {k: v for k, v in self.__dict__.items() if k != "plugin_exception"}

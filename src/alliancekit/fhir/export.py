@@ -21,7 +21,7 @@ import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose
-from alliancekit.errors import PluginCall, ValidationError
+from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
 from alliancekit.fhir.identity import FhirIdentity
 from alliancekit.fhir.mappers import MapperRegistry, mapper_registry
@@ -43,6 +43,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
 
 Resource = dict[str, Any]
+FILTER_HOOK = "alliancekit_fhir_export_filter"
 
 
 @attrs.frozen
@@ -121,11 +122,26 @@ class Exporter:
     # -- one record ---------------------------------------------------------------------------------------
 
     def withheld_by(self, record: Any, ctx: ExportContext) -> str | None:
-        """The reason code of the first filter that withholds ``record``, or ``None``."""
-        for answer in self.plugins.call_hook("alliancekit_fhir_export_filter", record=record, context=ctx):
-            if isinstance(answer, Withhold):
-                return answer.reason
-        return None
+        """The reason code of the first filter that withholds ``record``, or ``None``.
+
+        :raises PluginError: a filter answered something other than a ``Withhold`` or ``None``.
+        """
+        answers = self.plugins.call_hook(FILTER_HOOK, record=record, context=ctx)
+        if any(not isinstance(answer, Withhold) for answer in answers):
+            # A filter is the privacy seam: its mistake must not let the record out unfiltered.
+            raise self._wrong_filter_answer(record, ctx)
+        return answers[0].reason if answers else None
+
+    def _wrong_filter_answer(self, record: Any, ctx: ExportContext) -> PluginError:
+        """The error naming the filter that answered neither ``Withhold`` nor ``None`` (asked again, one by
+        one: pluggy's answers do not say whose they are)."""
+        culprit = None
+        for plugin in self.plugins.implementers(FILTER_HOOK):
+            answers = self.plugins.call_hook(FILTER_HOOK, plugin=plugin, record=record, context=ctx)
+            if any(not isinstance(answer, Withhold) for answer in answers):
+                culprit = plugin
+                break
+        return PluginError.wrong_answer(FILTER_HOOK, culprit, "a Withhold or None")
 
     def mapped(self, record: Any, ctx: ExportContext) -> list[Resource]:
         found = self.mappers.entry(record.KIND)

@@ -51,7 +51,8 @@ def alliancekit_register_stores(register: StoreRegistrar) -> None:
 
     :param register: call ``register(scheme, opener)`` for each backend. ``scheme`` is the part of a
         location before ``:`` (``"sqlite"``, ``"memory"``, ``"postgresql"``); ``opener(location)`` takes the
-        whole location string and returns an object satisfying :class:`alliancekit.store.Store`.
+        whole location string and returns an object satisfying :class:`alliancekit.store.Store` (anything
+        else fails the open with a :class:`~alliancekit.errors.PluginError` naming the plugin).
         Registering a scheme another plugin already registered raises :class:`~alliancekit.errors.PluginError`
         naming both plugins.
     :return: nothing; registrations go through ``register``.
@@ -132,7 +133,8 @@ def alliancekit_register_alert_rules(register: AlertRuleRegistrar) -> None:
         plain-language message (``{measure}`` is replaced by the measure's title; never client words or
         scores) and a ``check(context)`` returning the measure ids it fires for (``None`` for the episode),
         or :class:`alliancekit.feedback.Target` values naming the participant too, in an episode with several
-        (see the guide on couples, families and groups).
+        (see the guide on couples, families and groups); any other value, or a single string, fails the
+        command with a :class:`~alliancekit.errors.PluginError` naming the rule.
         Registering an id another plugin already registered raises
         :class:`~alliancekit.errors.PluginError` naming both plugins. A check that raises anything but an
         :class:`~alliancekit.errors.AlliancekitError` fails the command with a ``PluginError`` naming the
@@ -152,10 +154,12 @@ def alliancekit_expectation_model(measure: Measure) -> ExpectationModel | None:
     :mod:`alliancekit.feedback.expectation`). A model may still answer ``None`` for one client, which
     falls back the same way.
 
-    :param measure: the registered :class:`~alliancekit.measures.definition.Measure`.
+    :param measure: the registered :class:`~alliancekit.measures.definition.Measure` (its ``definition``
+        is read-only: it is shared by every practice).
     :return: an object with ``expect(measure, intake, session) -> Expectation | None``
         (:class:`~alliancekit.feedback.expectation.ExpectationModel`), or ``None`` to leave the measure to
-        the builtin model.
+        the builtin model. An ``expect`` answering anything else fails the command with a
+        :class:`~alliancekit.errors.PluginError` naming the plugin.
     """
 
 
@@ -248,5 +252,7 @@ def alliancekit_fhir_export_filter(record: Any, context: ExportContext) -> Withh
     :param record: the record about to be mapped (``record.KIND``: ``episode``, ``session``, ...).
     :param context: the export's context: ``context.purpose`` (treatment, client access, quality
         improvement), ``context.actor`` and ``context.state`` (the episode).
-    :return: ``Withhold(reason)`` to keep the record out, or ``None`` to allow it.
+    :return: ``Withhold(reason)`` to keep the record out, or ``None`` to allow it. Anything else fails the
+        export with a :class:`~alliancekit.errors.PluginError` naming the plugin (the record is not let out
+        on a guess).
     """
