@@ -223,8 +223,8 @@ def make_plugin_host(
                 continue
             try:
                 plugin = ep.load()
-            except Exception as exc:
-                raise PluginError(f"plugin {ep.name!r} failed to load: {type(exc).__name__}") from exc
+            except Exception as exc:  # noqa: BLE001 - whatever an import raises is reported, by type only
+                raise _failed_to_load(ep, exc) from None
             pm.register(plugin, name=ep.name)
             if ep.dist is not None:
                 distributions[ep.name] = (ep.dist.name, ep.dist.version)
@@ -232,6 +232,18 @@ def make_plugin_host(
         pm.register(plugin, name=_readable_name(pm, plugin))
     pm.check_pending()
     return PluginHost(pm, distributions)
+
+
+def _failed_to_load(ep: Any, exc: Exception) -> PluginError:
+    """The error for an entry point whose import failed: the plugin, its distribution and the way out; the
+    exception's type, never its message (as for a hook that raises: see :class:`PluginError`)."""
+    dist = "" if ep.dist is None else f" (distribution {ep.dist.name} {ep.dist.version})"
+    error = PluginError(
+        f"plugin {ep.name!r}{dist} failed to load: {type(exc).__name__}; fix or uninstall it, or leave it "
+        f"out ({ALLOW_LIST_ENV} lists the plugins to load, {DISABLE_AUTOLOAD_ENV}=1 loads none)"
+    )
+    error.hook, error.plugin, error.plugin_exception = "load", ep.name, exc
+    return error
 
 
 def _readable_name(pm: pluggy.PluginManager, plugin: object) -> str:
