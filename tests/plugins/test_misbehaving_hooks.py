@@ -27,6 +27,7 @@ from alliancekit.fhir.privacy import Withhold
 from alliancekit.plugins.manager import make_plugin_host
 
 __all__ = ["practice_file"]  # the fixture, used by name
+NAN = float("nan")
 
 
 def plugin(implementation: Any) -> ModuleType:
@@ -182,3 +183,67 @@ def test_a_read_only_definition_still_reads_and_copies_as_json() -> None:
         assert type(copied["items"][0]) is dict
         copied["items"][0]["max"] = 9  # a copy is the caller's own
     assert definition["items"][0]["max"] == 3
+
+
+# -- FHIR mappers and resource hooks that leave something the export cannot write -------------------------
+
+
+@pytest.mark.parametrize(
+    "made",
+    [
+        ["Encounter"],
+        [{"id": "x"}],
+        [{"resourceType": "Basic", "x": {1}}],
+        [{"resourceType": "Basic", "x": NAN}],
+    ],
+    ids=["strings", "no resourceType", "a set", "NaN"],
+)
+def test_a_fhir_mapper_making_no_resources_fails_the_export_named(
+    made: list[Any], practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    @hookimpl(specname="alliancekit_fhir_mappers")
+    def implementation(register: Any) -> None:
+        register("session", lambda record, context: copy.deepcopy(made))
+
+    # Before: a TypeError or KeyError from the NDJSON writer (NaN: a line that is not JSON), naming nobody.
+    error = fails_named(export, implementation, practice_file, tmp_path, audit=False)
+    assert str(error) == (
+        "plugin 'wrong_plugin' returned from fhir mapper for session something other than FHIR resources "
+        "(JSON objects whose resourceType is a FHIR type name)"
+    )
+
+
+ESCAPED = "escaped-by-a-plugin"
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda resource: resource.clear(),
+        lambda resource: resource.update(extension=[object()]),
+        lambda resource: resource.update(resourceType=f"../../{ESCAPED}"),
+    ],
+    ids=["cleared", "not JSON", "a path for a type"],
+)
+def test_a_resource_hook_spoiling_a_resource_fails_the_export_named_among_others(
+    spoil: Any, practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    class Tags:
+        @hookimpl
+        def alliancekit_fhir_resource(self, resource: dict[str, Any], record: Any, context: Any) -> None:
+            resource.setdefault("meta", {})["tag"] = [{"code": "synthetic"}]
+
+    @hookimpl(specname="alliancekit_fhir_resource")
+    def implementation(resource: dict[str, Any], record: Any, context: Any) -> None:
+        if resource["resourceType"] == "Encounter":
+            spoil(resource)
+
+    path, episode_id = practice_file
+    before = written(tmp_path, audit=False)
+    with pytest.raises(PluginError) as caught:
+        export(path, episode_id, host_with(Tags(), plugin(implementation), Tags()))
+    # Before: KeyError or TypeError naming nobody; a resourceType of ../../x wrote x.ndjson outside the
+    # export directory, and the export succeeded.
+    assert (caught.value.hook, caught.value.plugin) == ("alliancekit_fhir_resource", "wrong_plugin")
+    assert written(tmp_path, audit=False) == before
+    assert not [p for p in (tmp_path, *tmp_path.parents[:3]) if (p / f"{ESCAPED}.ndjson").exists()]
