@@ -225,3 +225,42 @@ def test_the_cli_with_an_installed_broken_measure_plugin(tmp_path: Path) -> None
             "$.items[1].key: unique (item keys must be unique); fix the definition"
         )
         assert "Traceback" not in failed.stderr
+
+
+# -- a huge definition: the bound a definition file has, for the data a plugin hands over -----------------
+
+MAX_BYTES = 1024 * 1024
+
+
+def of_size(size: int) -> dict[str, Any]:
+    """The valid definition padded with references to exactly ``size`` bytes of compact UTF-8 JSON."""
+    definition = copy.deepcopy(DEFINITION)
+
+    def encoded() -> int:
+        return len(json.dumps(definition, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+    n = 0
+    while encoded() + 1900 + 20 < size:  # each reference at most 2,000 characters
+        definition["references"][f"pad{n}"] = "x" * 1900
+        n += 1
+    definition["references"][f"pad{n}"] = ""
+    definition["references"][f"pad{n}"] = "x" * (size - encoded())
+    assert encoded() == size
+    return definition
+
+
+def test_a_definition_at_the_size_bound_registers() -> None:
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin_registering(of_size(MAX_BYTES))])
+    assert ("probe", "1.0") in host.measures()
+
+
+def test_a_definition_one_byte_over_the_size_bound_is_refused_before_it_is_checked() -> None:
+    # Before: accepted whatever its size (11 MB took seconds at every start), where a file one byte over
+    # 1 MiB is refused by `alliancekit measures check`.
+    host = make_plugin_host(
+        load_entry_points=False, extra_plugins=[plugin_registering(of_size(MAX_BYTES + 1))]
+    )
+    with pytest.raises(MeasureDefinitionError) as caught:
+        host.measures()
+    assert (caught.value.plugin, caught.value.field, caught.value.rule) == ("brokenplug", "$", "maxBytes")
+    assert "larger than 1048576 bytes" in str(caught.value)

@@ -229,6 +229,13 @@ def check_against_meta_schema(definition: Any) -> None:
     # A plugin hands data, not text, so load_json's depth check never saw it; the validator recurses.
     _check_depth(definition, DEFINITION_LIMITS.max_depth)
     _check_strings(definition, DEFINITION_LIMITS.max_string, "$", MeasureDefinitionError)
+    # The bound a definition file has (load_json), for the data a plugin hands over: else a plugin's huge
+    # definition costs seconds at every start and is stored with the data, where a file like it is refused.
+    encoded = json.dumps(definition, ensure_ascii=False, separators=(",", ":"), default=lambda _: None)
+    if len(encoded.encode("utf-8")) > DEFINITION_LIMITS.max_bytes:
+        raise MeasureDefinitionError(
+            "$", "maxBytes", f"definition larger than {DEFINITION_LIMITS.max_bytes} bytes as JSON"
+        )
     error = _first_error(_meta_validator(), definition)
     if error is not None:
         raise MeasureDefinitionError(_json_path(error), str(error.validator), _meta_detail(error))
