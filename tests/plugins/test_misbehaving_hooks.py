@@ -247,3 +247,28 @@ def test_a_resource_hook_spoiling_a_resource_fails_the_export_named_among_others
     assert (caught.value.hook, caught.value.plugin) == ("alliancekit_fhir_resource", "wrong_plugin")
     assert written(tmp_path, audit=False) == before
     assert not [p for p in (tmp_path, *tmp_path.parents[:3]) if (p / f"{ESCAPED}.ndjson").exists()]
+
+
+class Refers:
+    def __init__(self, answer: object) -> None:
+        self.answer = answer
+
+    def reference(self, kind: str, local_id: str) -> object:
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    "answer", ["Practitioner/x", {"reference": {1}}, None], ids=["a string", "not JSON", "None"]
+)
+def test_an_identity_answering_no_reference_fails_the_export_named(
+    answer: object, practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    @hookimpl(specname="alliancekit_fhir_identity")
+    def implementation(clinic_id: str, options: Any) -> Refers:
+        return Refers(answer)
+
+    # Before: a string or None was exported as the reference (invalid FHIR); a set failed the writer.
+    error = fails_named(export, implementation, practice_file, tmp_path, audit=False)
+    assert error.hook is not None
+    assert error.hook.startswith("fhir identity reference for ")
+    assert str(error).endswith("something other than a FHIR Reference (a JSON object)")

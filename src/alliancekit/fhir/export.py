@@ -24,9 +24,8 @@ from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
 from alliancekit.fhir.identity import FhirIdentity
-from alliancekit.fhir.mappers import BUILTIN as BUILTIN_MAPPERS
 from alliancekit.fhir.mappers import MapperRegistry, mapper_registry
-from alliancekit.fhir.output_check import WANTED, unfit
+from alliancekit.fhir.output_check import BUILTIN, WANTED, unfit
 from alliancekit.fhir.privacy import Withhold, label_redacted
 from alliancekit.fhir.records import (
     NOT_EXPORTED_EVENT_TYPES,
@@ -159,7 +158,7 @@ class Exporter:
         what = f"fhir mapper for {record.KIND}"
         with PluginCall(what, supplier):
             resources = list(mapper(record, ctx))
-        plugin_made = supplier != BUILTIN_MAPPERS  # the builtin mappers' output is JSON by construction
+        plugin_made = supplier != BUILTIN  # the builtin mappers' output is JSON by construction
         if any(unfit(resource, as_json=plugin_made) for resource in resources):
             raise PluginError.wrong_answer(what, supplier, WANTED)
         return resources

@@ -14,6 +14,19 @@ import re
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{0,63}")
 
 WANTED = "FHIR resources (JSON objects whose resourceType is a FHIR type name)"
+#: The plugin that supplies the builtin mappers and identity: its output is JSON by construction.
+BUILTIN = "alliancekit.fhir.builtin"
+
+
+def json_object(value: object) -> bool:
+    """Whether ``value`` is a JSON object (a dict that serialises, without NaN)."""
+    if not isinstance(value, dict):
+        return False
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
 
 
 def unfit(resource: object, *, as_json: bool) -> bool:
@@ -24,9 +37,4 @@ def unfit(resource: object, *, as_json: bool) -> bool:
     kind = resource.get("resourceType")
     if not isinstance(kind, str) or _RESOURCE_TYPE.fullmatch(kind) is None:
         return True
-    if as_json:
-        try:
-            json.dumps(resource, allow_nan=False)
-        except (TypeError, ValueError, RecursionError):
-            return True
-    return False
+    return as_json and not json_object(resource)

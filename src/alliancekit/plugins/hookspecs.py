@@ -201,7 +201,9 @@ def alliancekit_fhir_identity(clinic_id: str, options: ExportOptions) -> FhirIde
     :param options: the export's :class:`~alliancekit.fhir.context.ExportOptions`.
     :return: an object with ``reference(kind, local_id) -> dict`` (a FHIR Reference), where ``kind`` is
         ``"client"`` (the episode's ``client_ref``), ``"practitioner"``, ``"organization"`` (the clinic id)
-        or ``"device"`` (the system actor); or ``None`` to leave it to the next implementation.
+        or ``"device"`` (the system actor); or ``None`` to leave it to the next implementation. A
+        ``reference`` answering anything but a JSON object fails the export with a
+        :class:`~alliancekit.errors.PluginError` naming the plugin.
     """
 
 
