@@ -272,3 +272,19 @@ def test_an_identity_answering_no_reference_fails_the_export_named(
     assert error.hook is not None
     assert error.hook.startswith("fhir identity reference for ")
     assert str(error).endswith("something other than a FHIR Reference (a JSON object)")
+
+
+def test_an_alert_rule_cannot_drop_the_commands_events(
+    practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    def drops(ctx: Any) -> list[str]:
+        ctx.events.clear()  # typed Sequence: a plugin without a type checker may still try
+        return []
+
+    @hookimpl(specname="alliancekit_register_alert_rules")
+    def implementation(register: Any) -> None:
+        register(AlertRule("wrong.drops", "info", "Never shown.", drops))
+
+    # Before: the rule saw the runner's own list, and the command committed without the session it recorded.
+    error = fails_named(record_session, implementation, practice_file, tmp_path)
+    assert (error.hook, type(error.plugin_exception)) == ("alert rule wrong.drops check", AttributeError)

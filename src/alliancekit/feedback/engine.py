@@ -54,6 +54,7 @@ def evaluate(
     """Alerts raised by ``events`` (and review-due alerts a recorded review resolves), to append."""
     if not context.config.enabled or not after.is_open or not events:
         return []
+    events = tuple(events)  # the rules' view: the command's own list is what its commit writes
     kinds = frozenset([event.TYPE for event in events])
     out: list[Event] = _resolved_by_review(events, after, context) if ReviewRecorded.TYPE in kinds else []
     state = fold(after, out) if out else after
