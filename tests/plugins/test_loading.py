@@ -84,3 +84,46 @@ def test_a_plugin_that_fails_to_import_is_named_with_its_distribution_and_the_wa
     # Its message may hold anything: kept for debugging, never in a logged traceback (as for a hook).
     assert CANARY not in "".join(traceback.format_exception(error))
     assert manager.make_plugin_host(allow=["other"]).pm.get_plugin("failing") is None  # left out: no error
+
+
+def install(site: Path, distribution: str, version: str, entry_points: dict[str, str]) -> None:
+    """A distribution's dist-info on ``site``, declaring ``entry_points`` (name -> module) in our group."""
+    info = site / f"{distribution.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
+    lines = "".join(f"{name} = {module}\n" for name, module in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[alliancekit]\n{lines}")
+
+
+def test_two_distributions_declaring_one_plugin_name_are_an_error_naming_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "first_plugin.py").write_text("")
+    (tmp_path / "second_plugin.py").write_text("")
+    install(tmp_path, "first-dist", "1.0", {"same": "first_plugin"})
+    install(tmp_path, "second-dist", "2.0", {"same": "second_plugin"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(manager.DISABLE_AUTOLOAD_ENV, raising=False)
+    # Before: the second found was skipped without a word, and its measures (say) were simply missing.
+    with pytest.raises(PluginError) as caught:
+        manager.make_plugin_host(allow=["same"])
+    message = str(caught.value)
+    assert message.startswith("plugin name 'same' of distribution ")
+    assert "distribution first-dist 1.0" in message
+    assert "distribution second-dist 2.0" in message
+    assert message.endswith("uninstall one of them, or rename an entry point in the alliancekit group")
+
+
+def test_an_installed_plugin_taking_a_builtin_name_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "impostor_plugin.py").write_text("")
+    install(tmp_path, "impostor-dist", "0.1", {"alliancekit.measures.builtin": "impostor_plugin"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(manager.DISABLE_AUTOLOAD_ENV, raising=False)
+    with pytest.raises(PluginError) as caught:
+        manager.make_plugin_host(allow=["alliancekit.measures.builtin"])
+    assert str(caught.value) == (
+        "plugin name 'alliancekit.measures.builtin' of distribution impostor-dist 0.1 is taken by a builtin "
+        "plugin: only one plugin can have a name; rename its entry point in the alliancekit group"
+    )
