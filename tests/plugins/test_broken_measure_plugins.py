@@ -123,6 +123,13 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], object], str, str, str]] = [
         "enum",
         'one of "below", "at-or-below", "above", "at-or-above"',
     ),
+    (
+        "risk threshold above the item",
+        lambda d: d.update(risk_items=[{"item": "q1", "threshold": 6, "cite": {"ref": "synthetic"}}]),
+        "$.risk_items[0].threshold",
+        "range",
+        "above the item's minimum and at most its maximum",
+    ),
     ("too many items", lambda d: d.update(items=d["items"] * 200), "$.items", "maxItems", "at most 500"),
 ]
 

@@ -502,7 +502,11 @@ def _build(d: Mapping[str, Any]) -> Measure:
         if item.allows_na:
             raise _err(f"{path}.item", "not-applicable", "a risk item must be answered: it cannot allow N/A")
         if not item.min < raw["threshold"] <= item.max:
-            raise _err(f"{path}.threshold", "range", "threshold must lie above the item's minimum")
+            raise _err(
+                f"{path}.threshold",
+                "range",
+                "threshold must lie above the item's minimum and at most its maximum",
+            )
         risk.append(RiskItem(raw["item"], raw["threshold"], cite(raw["cite"], f"{path}.cite")))
 
     codes: list[Code] = []
