@@ -130,6 +130,15 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], object], str, str, str]] = [
         "range",
         "above the item's minimum and at most its maximum",
     ),
+    (
+        "two risk rules for one item",
+        lambda d: d.update(
+            risk_items=[{"item": "q1", "threshold": t, "cite": {"ref": "synthetic"}} for t in (2, 4)]
+        ),
+        "$.risk_items[1].item",
+        "unique",
+        "one risk rule per item",
+    ),
     ("too many items", lambda d: d.update(items=d["items"] * 200), "$.items", "maxItems", "at most 500"),
 ]
 

@@ -499,6 +499,8 @@ def _build(d: Mapping[str, Any]) -> Measure:
     for i, raw in enumerate(d.get("risk_items", [])):
         path = f"$.risk_items[{i}]"
         item = next(it for it in items if it.key == known_item(raw["item"], f"{path}.item"))
+        if any(r.item == item.key for r in risk):  # else a score lists the item once per threshold it reaches
+            raise _err(f"{path}.item", "unique", "one risk rule per item")
         if item.allows_na:
             raise _err(f"{path}.item", "not-applicable", "a risk item must be answered: it cannot allow N/A")
         if not item.min < raw["threshold"] <= item.max:
