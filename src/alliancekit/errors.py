@@ -168,6 +168,14 @@ class PluginError(AlliancekitError):
         error.hook, error.plugin, error.plugin_exception = hook, plugin, exc
         return error
 
+    @classmethod
+    def wrong_answer(cls, hook: str, plugin: str | None, wanted: str) -> PluginError:
+        """A plugin (or an object it supplied) answered ``hook`` with something other than ``wanted``."""
+        who = "an unidentified plugin" if plugin is None else f"plugin {plugin!r}"
+        error = cls(f"{who} returned from {hook} something other than {wanted}")
+        error.hook, error.plugin = hook, plugin
+        return error
+
     def __reduce__(self) -> tuple[Any, ...]:
         # The plugin's exception stays in this process: it may hold client data, and may not pickle.
         state = {k: v for k, v in self.__dict__.items() if k != "plugin_exception"}
@@ -215,7 +223,25 @@ class UnknownMeasure(MeasureError, NotFoundError):
 
 
 class MeasureDefinitionError(MeasureError, ValidationError):
-    """A measure definition fails the meta-schema or a consistency rule; ``field`` is its JSON path."""
+    """A measure definition fails the meta-schema or a consistency rule; ``field`` is its JSON path.
+
+    Raised while a plugin registers the definition, it names that plugin in ``plugin`` and in the message.
+    """
+
+    plugin: str | None = None
+
+    def registered_by(self, plugin: str) -> MeasureDefinitionError:
+        """This refusal as met registering ``plugin``'s definition: the same field and rule, the message
+        naming the plugin and saying how to find every mistake in the definition."""
+        error = MeasureDefinitionError(self.field, self.rule, self.detail)
+        error.plugin = plugin
+        error.args = (
+            (
+                f"plugin {plugin!r} registered an invalid measure definition: {self}; fix the definition "
+                "(`alliancekit measures check FILE` checks one) or leave the plugin out (ALLIANCEKIT_PLUGINS)"
+            ),
+        )
+        return error
 
 
 class MeasureDefinitionChanged(MeasureDefinitionError):

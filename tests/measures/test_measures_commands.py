@@ -124,7 +124,13 @@ def test_check_reports_the_json_path(definition: Any) -> None:
     d = definition("gad-7-1.0")
     d["norms"][0]["clinical_cutoff"]["clinical_if"] = "sideways"
     code, text = check_definition(json.dumps(d))
-    assert (code, text) == (1, "error: $.norms[0].clinical_cutoff.clinical_if: enum")
+    assert (code, text) == (
+        1,
+        (
+            "error: $.norms[0].clinical_cutoff.clinical_if: enum "
+            '(one of "below", "at-or-below", "above", "at-or-above")'
+        ),
+    )
 
 
 def test_check_reports_an_example_that_scores_differently(definition: Any) -> None:

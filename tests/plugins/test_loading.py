@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import traceback
+from pathlib import Path
 
 import pytest
 
+from alliancekit.errors import PluginError
 from alliancekit.plugins import manager
+
+CANARY = "secret-canary"
 
 
 def test_importing_alliancekit_scans_no_entry_points() -> None:
@@ -53,3 +58,72 @@ def test_builtins_are_registered_by_name_like_external_plugins() -> None:
     assert set(manager.BUILTIN_PLUGINS) <= names
     for info in host.plugin_infos():
         assert info.hooks, f"{info.name} implements no hook"
+
+
+def test_a_plugin_that_fails_to_import_is_named_with_its_distribution_and_the_way_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Installed as pip lays a distribution out: a module whose import fails, and its entry point.
+    (tmp_path / "failing_plugin").mkdir()
+    (tmp_path / "failing_plugin" / "__init__.py").write_text(f"raise ImportError({CANARY!r})\n")
+    info = tmp_path / "failing_plugin-0.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: failing-plugin\nVersion: 0.3\n")
+    (info / "entry_points.txt").write_text("[alliancekit]\nfailing = failing_plugin\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(manager.DISABLE_AUTOLOAD_ENV, raising=False)
+    with pytest.raises(PluginError) as caught:
+        manager.make_plugin_host(allow=["failing"])
+    error = caught.value
+    assert str(error) == (
+        "plugin 'failing' (distribution failing-plugin 0.3) failed to load: ImportError; fix or uninstall "
+        "it, or leave it out (ALLIANCEKIT_PLUGINS lists the plugins to load, "
+        "ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD=1 loads none)"
+    )
+    assert (error.plugin, type(error.plugin_exception)) == ("failing", ImportError)
+    # Its message may hold anything: kept for debugging, never in a logged traceback (as for a hook).
+    assert CANARY not in "".join(traceback.format_exception(error))
+    assert manager.make_plugin_host(allow=["other"]).pm.get_plugin("failing") is None  # left out: no error
+
+
+def install(site: Path, distribution: str, version: str, entry_points: dict[str, str]) -> None:
+    """A distribution's dist-info on ``site``, declaring ``entry_points`` (name -> module) in our group."""
+    info = site / f"{distribution.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
+    lines = "".join(f"{name} = {module}\n" for name, module in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[alliancekit]\n{lines}")
+
+
+def test_two_distributions_declaring_one_plugin_name_are_an_error_naming_both(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "first_plugin.py").write_text("")
+    (tmp_path / "second_plugin.py").write_text("")
+    install(tmp_path, "first-dist", "1.0", {"same": "first_plugin"})
+    install(tmp_path, "second-dist", "2.0", {"same": "second_plugin"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(manager.DISABLE_AUTOLOAD_ENV, raising=False)
+    # Before: the second found was skipped without a word, and its measures (say) were simply missing.
+    with pytest.raises(PluginError) as caught:
+        manager.make_plugin_host(allow=["same"])
+    message = str(caught.value)
+    assert message.startswith("plugin name 'same' of distribution ")
+    assert "distribution first-dist 1.0" in message
+    assert "distribution second-dist 2.0" in message
+    assert message.endswith("uninstall one of them, or rename an entry point in the alliancekit group")
+
+
+def test_an_installed_plugin_taking_a_builtin_name_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "impostor_plugin.py").write_text("")
+    install(tmp_path, "impostor-dist", "0.1", {"alliancekit.measures.builtin": "impostor_plugin"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(manager.DISABLE_AUTOLOAD_ENV, raising=False)
+    with pytest.raises(PluginError) as caught:
+        manager.make_plugin_host(allow=["alliancekit.measures.builtin"])
+    assert str(caught.value) == (
+        "plugin name 'alliancekit.measures.builtin' of distribution impostor-dist 0.1 is taken by a builtin "
+        "plugin: only one plugin can have a name; rename its entry point in the alliancekit group"
+    )

@@ -54,6 +54,7 @@ def evaluate(
     """Alerts raised by ``events`` (and review-due alerts a recorded review resolves), to append."""
     if not context.config.enabled or not after.is_open or not events:
         return []
+    events = tuple(events)  # the rules' view: the command's own list is what its commit writes
     kinds = frozenset([event.TYPE for event in events])
     out: list[Event] = _resolved_by_review(events, after, context) if ReviewRecorded.TYPE in kinds else []
     state = fold(after, out) if out else after
@@ -142,8 +143,16 @@ def _fired(rule: AlertRule, ctx: RuleContext, supplier: str | None) -> list[tupl
     # PluginCall's rule, spelled out: a with block costs about 0.5 µs, and about ten rules run per command.
     fired: list[tuple[str | None, str | None]] = []
     try:
-        for t in rule.check(ctx):
-            pair = (t.measure_id, t.participant) if isinstance(t, Target) else (t, None)
+        found = rule.check(ctx)
+        if isinstance(found, str):  # iterated, each letter would be a measure id
+            raise _wrong_targets(rule, supplier)
+        for t in found:
+            if isinstance(t, Target):
+                pair = (t.measure_id, t.participant)
+            elif t is None or type(t) is str:
+                pair = (t, None)
+            else:  # recorded, it would be an alert about no measure anyone can look up
+                raise _wrong_targets(rule, supplier)
             if pair not in fired:  # a rule fires for a handful of measures at most
                 fired.append(pair)
     except AlliancekitError:
@@ -151,6 +160,12 @@ def _fired(rule: AlertRule, ctx: RuleContext, supplier: str | None) -> list[tupl
     except Exception as exc:  # noqa: BLE001 - whatever a rule raises becomes a PluginError
         raise PluginError.raised_in(f"alert rule {rule.id} check", supplier, exc) from None
     return fired
+
+
+def _wrong_targets(rule: AlertRule, supplier: str | None) -> PluginError:
+    return PluginError.wrong_answer(
+        f"alert rule {rule.id} check", supplier, "an iterable of measure ids, None or Target values"
+    )
 
 
 def _resolved_by_review(events: Sequence[Event], after: EpisodeState, context: EngineContext) -> list[Event]:

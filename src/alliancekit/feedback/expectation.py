@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 
 from alliancekit.domain.reprs import hidden
-from alliancekit.errors import PluginCall, ValidationError
+from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.events.types import ReviewedScore
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.lifecycle.state import EpisodeState
@@ -525,9 +525,12 @@ class Expectations:
         plugin_model, supplier = supplied_model(self._host, measure)
         if plugin_model is not None:
             with PluginCall(f"expectation model for {measure.id}", supplier):
-                found = plugin_model.expect(measure, intake, session)
-            if found is not None:
+                found: object = plugin_model.expect(measure, intake, session)  # a plugin's answer: checked
+            if isinstance(found, Expectation):
                 return found
+            if found is not None:  # else the builtin alert rule reading it would be blamed
+                what = f"expectation model for {measure.id}"
+                raise PluginError.wrong_answer(what, supplier, "an Expectation or None")
         curve = self.curves().get((measure.id, intake_band(measure, intake, self._config.intake_bins)))
         if curve is not None and curve.episodes >= self._config.min_episodes_per_band:
             return curve.expect(measure, intake, session)

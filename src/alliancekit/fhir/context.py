@@ -10,8 +10,9 @@ import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose
-from alliancekit.errors import PluginCall, ValidationError
+from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.fhir.identity import FhirIdentity
+from alliancekit.fhir.output_check import BUILTIN, json_object
 
 #: The purposes an export may be made for; each is also a purpose-of-use label on the Bundle.
 EXPORT_PURPOSES: dict[Purpose, str] = {
@@ -90,8 +91,12 @@ class ExportContext:
 
     def ref(self, kind: str, local_id: str) -> dict[str, Any]:
         """A reference to a party through the host's identity mapping."""
-        with PluginCall(f"fhir identity reference for {kind}", self.identity_supplier):
-            return self.identity.reference(kind, local_id)
+        what = f"fhir identity reference for {kind}"
+        with PluginCall(what, self.identity_supplier):
+            found: object = self.identity.reference(kind, local_id)
+        if self.identity_supplier != BUILTIN and not json_object(found):  # else written as it is
+            raise PluginError.wrong_answer(what, self.identity_supplier, "a FHIR Reference (a JSON object)")
+        return found  # type: ignore[return-value] # checked just above
 
     @property
     def client(self) -> dict[str, Any]:

@@ -21,10 +21,11 @@ import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.vocab import Purpose
-from alliancekit.errors import PluginCall, ValidationError
+from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
 from alliancekit.fhir.identity import FhirIdentity
 from alliancekit.fhir.mappers import MapperRegistry, mapper_registry
+from alliancekit.fhir.output_check import BUILTIN, WANTED, unfit
 from alliancekit.fhir.privacy import Withhold, label_redacted
 from alliancekit.fhir.records import (
     NOT_EXPORTED_EVENT_TYPES,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
 
 Resource = dict[str, Any]
+FILTER_HOOK = "alliancekit_fhir_export_filter"
+RESOURCE_HOOK = "alliancekit_fhir_resource"
 
 
 @attrs.frozen
@@ -79,6 +82,7 @@ class Exporter:
         """Named in the audit entry of each episode read: ``export-<kind>``."""
         self.plugins = practice.plugins
         self.mappers: MapperRegistry = mapper_registry(practice.plugins)
+        self._refiners = practice.plugins.implementers(RESOURCE_HOOK)
         self.measures = ExportMeasures(
             practice.plugins.measures(),
             lambda: practice.measure_definitions(actor, purpose=self.purpose, kind=kind),
@@ -121,23 +125,73 @@ class Exporter:
     # -- one record ---------------------------------------------------------------------------------------
 
     def withheld_by(self, record: Any, ctx: ExportContext) -> str | None:
-        """The reason code of the first filter that withholds ``record``, or ``None``."""
-        for answer in self.plugins.call_hook("alliancekit_fhir_export_filter", record=record, context=ctx):
-            if isinstance(answer, Withhold):
-                return answer.reason
-        return None
+        """The reason code of the first filter that withholds ``record``, or ``None``.
+
+        :raises PluginError: a filter answered something other than a ``Withhold`` or ``None``.
+        """
+        answers = self.plugins.call_hook(FILTER_HOOK, record=record, context=ctx)
+        if any(not isinstance(answer, Withhold) for answer in answers):
+            # A filter is the privacy seam: its mistake must not let the record out unfiltered.
+            raise self._wrong_filter_answer(record, ctx)
+        return answers[0].reason if answers else None
+
+    def _wrong_filter_answer(self, record: Any, ctx: ExportContext) -> PluginError:
+        """The error naming the filter that answered neither ``Withhold`` nor ``None`` (asked again, one by
+        one: pluggy's answers do not say whose they are)."""
+        culprit = None
+        for plugin in self.plugins.implementers(FILTER_HOOK):
+            answers = self.plugins.call_hook(FILTER_HOOK, plugin=plugin, record=record, context=ctx)
+            if any(not isinstance(answer, Withhold) for answer in answers):
+                culprit = plugin
+                break
+        return PluginError.wrong_answer(FILTER_HOOK, culprit, "a Withhold or None")
 
     def mapped(self, record: Any, ctx: ExportContext) -> list[Resource]:
+        """The record's resources as its kind's mapper makes them.
+
+        :raises PluginError: the mapper made something other than writable resources.
+        """
         found = self.mappers.entry(record.KIND)
         if found is None:
             return []
         mapper, supplier = found
-        with PluginCall(f"fhir mapper for {record.KIND}", supplier):
-            return list(mapper(record, ctx))
+        what = f"fhir mapper for {record.KIND}"
+        with PluginCall(what, supplier):
+            resources = list(mapper(record, ctx))
+        plugin_made = supplier != BUILTIN  # the builtin mappers' output is JSON by construction
+        if any(unfit(resource, as_json=plugin_made) for resource in resources):
+            raise PluginError.wrong_answer(what, supplier, WANTED)
+        return resources
 
-    def refine(self, resources: Iterable[Resource], record: Any, ctx: ExportContext) -> None:
+    def refine(self, resources: list[Resource], record: Any, ctx: ExportContext) -> None:
+        """Hand each resource to ``alliancekit_fhir_resource``.
+
+        :raises PluginError: an implementation left a resource that cannot be written.
+        """
+        if not self._refiners:
+            return
         for resource in resources:
-            self.plugins.call_hook("alliancekit_fhir_resource", resource=resource, record=record, context=ctx)
+            self.plugins.call_hook(RESOURCE_HOOK, resource=resource, record=record, context=ctx)
+        if any(unfit(resource, as_json=True) for resource in resources):
+            raise self._spoiled(record, ctx)
+
+    def _spoiled(self, record: Any, ctx: ExportContext) -> PluginError:
+        """The error naming the ``alliancekit_fhir_resource`` implementation that spoiled the record's
+        resources: found by mapping the record again and handing its resources to one plugin at a time."""
+        culprit = None
+        fresh = self.mapped(record, ctx)
+        for plugin in reversed(self._refiners):  # in pluggy's order: the latest registered first
+            for resource in fresh:
+                self.plugins.call_hook(
+                    RESOURCE_HOOK, plugin=plugin, resource=resource, record=record, context=ctx
+                )
+            if any(unfit(resource, as_json=True) for resource in fresh):
+                culprit = plugin
+                break
+        who = "an unidentified plugin" if culprit is None else f"plugin {culprit!r}"
+        error = PluginError(f"{who} left a resource in {RESOURCE_HOOK} that is not one of the {WANTED}")
+        error.hook, error.plugin = RESOURCE_HOOK, culprit
+        return error
 
     # -- questionnaires -----------------------------------------------------------------------------------
 

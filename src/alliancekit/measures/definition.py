@@ -32,6 +32,7 @@ from alliancekit.measures.norms import (
     Norm,
     Sample,
 )
+from alliancekit.measures.readonly import read_only
 from alliancekit.measures.validation import NOT_APPLICABLE, check_against_meta_schema
 
 __all__ = [
@@ -203,7 +204,8 @@ class Example:
 
 @attrs.frozen(repr=False, eq=False)
 class Measure:
-    """One registered measure. ``definition`` is the mapping it was parsed from (a private JSON copy)."""
+    """One registered measure. ``definition`` is the mapping it was parsed from: a private JSON copy,
+    read-only (see :mod:`alliancekit.measures.readonly`)."""
 
     id: str
     version: str
@@ -339,7 +341,7 @@ def parse_definition(definition: Mapping[str, Any]) -> Measure:
         private = json.loads(json.dumps(definition, allow_nan=False))
     except (TypeError, ValueError):
         raise MeasureDefinitionError("$", "json", "a definition must be plain JSON data") from None
-    return _build(private)
+    return _build(read_only(private))  # nor can any plugin it is handed to
 
 
 def _err(path: str, rule: str, detail: str = "") -> MeasureDefinitionError:
@@ -497,10 +499,16 @@ def _build(d: Mapping[str, Any]) -> Measure:
     for i, raw in enumerate(d.get("risk_items", [])):
         path = f"$.risk_items[{i}]"
         item = next(it for it in items if it.key == known_item(raw["item"], f"{path}.item"))
+        if any(r.item == item.key for r in risk):  # else a score lists the item once per threshold it reaches
+            raise _err(f"{path}.item", "unique", "one risk rule per item")
         if item.allows_na:
             raise _err(f"{path}.item", "not-applicable", "a risk item must be answered: it cannot allow N/A")
         if not item.min < raw["threshold"] <= item.max:
-            raise _err(f"{path}.threshold", "range", "threshold must lie above the item's minimum")
+            raise _err(
+                f"{path}.threshold",
+                "range",
+                "threshold must lie above the item's minimum and at most its maximum",
+            )
         risk.append(RiskItem(raw["item"], raw["threshold"], cite(raw["cite"], f"{path}.cite")))
 
     codes: list[Code] = []

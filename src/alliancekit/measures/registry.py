@@ -88,7 +88,8 @@ class MeasureRegistry:
         if key in self._entries:
             raise PluginError(
                 f"measure {key[0]} version {key[1]} registered by both "
-                f"{self._entries[key].supplier!r} and {supplier!r}"
+                f"{self._entries[key].supplier!r} and {supplier!r}: a changed definition needs a new "
+                "version, another measure another id"
             )
         schema = response_schema(measure)
         answers_validator = compile_answers_validator(measure)
@@ -186,7 +187,10 @@ def build_measure_registry(host: PluginHost) -> MeasureRegistry:
 
     def make_register(plugin: str) -> MeasureRegistrar:
         def register(definition: Mapping[str, Any]) -> None:
-            registry.add(definition, plugin)
+            try:
+                registry.add(definition, plugin)
+            except MeasureDefinitionError as exc:  # say whose definition it is: several may be installed
+                raise exc.registered_by(plugin) from None
 
         return register
 

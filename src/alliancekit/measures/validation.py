@@ -186,6 +186,42 @@ def _first_error(
     return error
 
 
+#: What the meta-schema's keyword asks for, said from the schema's own value (never the definition's).
+_META_RULES: dict[str, Callable[[Any], str]] = {
+    "enum": lambda allowed: "one of " + ", ".join(json.dumps(v) for v in allowed),
+    "const": lambda wanted: f"must be {json.dumps(wanted)}",
+    "type": lambda kind: "must be " + (kind if isinstance(kind, str) else " or ".join(kind)),
+    "pattern": lambda pattern: f"must match {pattern}",
+    "minimum": lambda bound: f"at least {bound}",
+    "maximum": lambda bound: f"at most {bound}",
+    "exclusiveMinimum": lambda bound: f"above {bound}",
+    "exclusiveMaximum": lambda bound: f"below {bound}",
+    "minLength": lambda bound: f"at least {bound} characters",
+    "maxLength": lambda bound: f"at most {bound} characters",
+    "minItems": lambda bound: f"at least {_entries(bound)}",
+    "maxItems": lambda bound: f"at most {_entries(bound)}",
+    "minProperties": lambda bound: f"at least {_entries(bound)}",
+    "maxProperties": lambda bound: f"at most {_entries(bound)}",
+    "additionalProperties": lambda _: "a property the format does not define: check its spelling",
+    "uniqueItems": lambda _: "entries must be unique",
+}
+
+
+def _entries(count: int) -> str:
+    return "1 entry" if count == 1 else f"{count} entries"
+
+
+def _meta_detail(error: jsonschema.ValidationError) -> str:
+    """How to mend a meta-schema failure, from the schema alone (a definition is refused by path and rule,
+    never by its value)."""
+    if error.validator == "required" and isinstance(error.instance, Mapping):
+        required: list[str] = error.validator_value  # type: ignore[assignment] # the keyword is set here
+        absent = [name for name in required if name not in error.instance]
+        return "missing " + ", ".join(absent)
+    say = _META_RULES.get(str(error.validator))
+    return "" if say is None else say(error.validator_value)
+
+
 def check_against_meta_schema(definition: Any) -> None:
     """Raise :class:`MeasureDefinitionError` (JSON path, keyword) if ``definition`` fails the meta-schema."""
     if not isinstance(definition, Mapping):
@@ -193,9 +229,16 @@ def check_against_meta_schema(definition: Any) -> None:
     # A plugin hands data, not text, so load_json's depth check never saw it; the validator recurses.
     _check_depth(definition, DEFINITION_LIMITS.max_depth)
     _check_strings(definition, DEFINITION_LIMITS.max_string, "$", MeasureDefinitionError)
+    # The bound a definition file has (load_json), for the data a plugin hands over: else a plugin's huge
+    # definition costs seconds at every start and is stored with the data, where a file like it is refused.
+    encoded = json.dumps(definition, ensure_ascii=False, separators=(",", ":"), default=lambda _: None)
+    if len(encoded.encode("utf-8")) > DEFINITION_LIMITS.max_bytes:
+        raise MeasureDefinitionError(
+            "$", "maxBytes", f"definition larger than {DEFINITION_LIMITS.max_bytes} bytes as JSON"
+        )
     error = _first_error(_meta_validator(), definition)
     if error is not None:
-        raise MeasureDefinitionError(_json_path(error), str(error.validator))
+        raise MeasureDefinitionError(_json_path(error), str(error.validator), _meta_detail(error))
     custom = definition.get("response_schema")
     if custom is not None:
         try:

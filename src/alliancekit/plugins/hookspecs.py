@@ -51,7 +51,8 @@ def alliancekit_register_stores(register: StoreRegistrar) -> None:
 
     :param register: call ``register(scheme, opener)`` for each backend. ``scheme`` is the part of a
         location before ``:`` (``"sqlite"``, ``"memory"``, ``"postgresql"``); ``opener(location)`` takes the
-        whole location string and returns an object satisfying :class:`alliancekit.store.Store`.
+        whole location string and returns an object satisfying :class:`alliancekit.store.Store` (anything
+        else fails the open with a :class:`~alliancekit.errors.PluginError` naming the plugin).
         Registering a scheme another plugin already registered raises :class:`~alliancekit.errors.PluginError`
         naming both plugins.
     :return: nothing; registrations go through ``register``.
@@ -70,8 +71,9 @@ def alliancekit_register_measures(register: MeasureRegistrar) -> None:
     :param register: call ``register(definition)`` for each measure, where ``definition`` is a mapping in
         the measure-definition format (``schemas/measure-definition.schema.json``). The definition is
         checked against the meta-schema before it is accepted: a wrong definition raises
-        :class:`~alliancekit.errors.MeasureDefinitionError` with its JSON path. Registering an id and version
-        another plugin already registered raises :class:`~alliancekit.errors.PluginError` naming both.
+        :class:`~alliancekit.errors.MeasureDefinitionError` with its JSON path and rule, naming the plugin
+        (``plugin``). Registering an id and version another plugin already registered raises
+        :class:`~alliancekit.errors.PluginError` naming both.
     :return: nothing; registrations go through ``register``.
     """
 
@@ -131,7 +133,8 @@ def alliancekit_register_alert_rules(register: AlertRuleRegistrar) -> None:
         plain-language message (``{measure}`` is replaced by the measure's title; never client words or
         scores) and a ``check(context)`` returning the measure ids it fires for (``None`` for the episode),
         or :class:`alliancekit.feedback.Target` values naming the participant too, in an episode with several
-        (see the guide on couples, families and groups).
+        (see the guide on couples, families and groups); any other value, or a single string, fails the
+        command with a :class:`~alliancekit.errors.PluginError` naming the rule.
         Registering an id another plugin already registered raises
         :class:`~alliancekit.errors.PluginError` naming both plugins. A check that raises anything but an
         :class:`~alliancekit.errors.AlliancekitError` fails the command with a ``PluginError`` naming the
@@ -151,10 +154,12 @@ def alliancekit_expectation_model(measure: Measure) -> ExpectationModel | None:
     :mod:`alliancekit.feedback.expectation`). A model may still answer ``None`` for one client, which
     falls back the same way.
 
-    :param measure: the registered :class:`~alliancekit.measures.definition.Measure`.
+    :param measure: the registered :class:`~alliancekit.measures.definition.Measure` (its ``definition``
+        is read-only: it is shared by every practice).
     :return: an object with ``expect(measure, intake, session) -> Expectation | None``
         (:class:`~alliancekit.feedback.expectation.ExpectationModel`), or ``None`` to leave the measure to
-        the builtin model.
+        the builtin model. An ``expect`` answering anything else fails the command with a
+        :class:`~alliancekit.errors.PluginError` naming the plugin.
     """
 
 
@@ -196,7 +201,9 @@ def alliancekit_fhir_identity(clinic_id: str, options: ExportOptions) -> FhirIde
     :param options: the export's :class:`~alliancekit.fhir.context.ExportOptions`.
     :return: an object with ``reference(kind, local_id) -> dict`` (a FHIR Reference), where ``kind`` is
         ``"client"`` (the episode's ``client_ref``), ``"practitioner"``, ``"organization"`` (the clinic id)
-        or ``"device"`` (the system actor); or ``None`` to leave it to the next implementation.
+        or ``"device"`` (the system actor); or ``None`` to leave it to the next implementation. A
+        ``reference`` answering anything but a JSON object fails the export with a
+        :class:`~alliancekit.errors.PluginError` naming the plugin.
     """
 
 
@@ -223,7 +230,9 @@ def alliancekit_fhir_resource(resource: dict[str, Any], record: Any, context: Ex
     Called for each resource of each exported record, after the mapping and before the resource is put
     in a Bundle or an NDJSON file. Every implementation is called (most recently registered first), each
     seeing the changes of the ones before, so several integrations compose. Keep the resource valid: the
-    export's ``--validate`` checks it against the FHIR R4 schema afterwards.
+    export's ``--validate`` checks it against the FHIR R4 schema afterwards. A resource left as anything
+    but JSON data with a FHIR type name as ``resourceType`` fails the export with a
+    :class:`~alliancekit.errors.PluginError` naming the plugin.
 
     :param resource: the resource as a JSON-ready dict; change it in place.
     :param record: the record it was made from (``record.KIND`` names its kind; see
@@ -247,5 +256,7 @@ def alliancekit_fhir_export_filter(record: Any, context: ExportContext) -> Withh
     :param record: the record about to be mapped (``record.KIND``: ``episode``, ``session``, ...).
     :param context: the export's context: ``context.purpose`` (treatment, client access, quality
         improvement), ``context.actor`` and ``context.state`` (the episode).
-    :return: ``Withhold(reason)`` to keep the record out, or ``None`` to allow it.
+    :return: ``Withhold(reason)`` to keep the record out, or ``None`` to allow it. Anything else fails the
+        export with a :class:`~alliancekit.errors.PluginError` naming the plugin (the record is not let out
+        on a guess).
     """

@@ -219,12 +219,14 @@ def make_plugin_host(
         allow = [name.strip() for name in os.environ[ALLOW_LIST_ENV].split(",") if name.strip()]
     if load_entry_points:
         for ep in _selected_entry_points(allow):
-            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            if pm.is_blocked(ep.name):
                 continue
+            if pm.get_plugin(ep.name) is not None:  # else one of the two would silently not load
+                raise _name_taken(ep, distributions.get(ep.name))
             try:
                 plugin = ep.load()
-            except Exception as exc:
-                raise PluginError(f"plugin {ep.name!r} failed to load: {type(exc).__name__}") from exc
+            except Exception as exc:  # noqa: BLE001 - whatever an import raises is reported, by type only
+                raise _failed_to_load(ep, exc) from None
             pm.register(plugin, name=ep.name)
             if ep.dist is not None:
                 distributions[ep.name] = (ep.dist.name, ep.dist.version)
@@ -232,6 +234,38 @@ def make_plugin_host(
         pm.register(plugin, name=_readable_name(pm, plugin))
     pm.check_pending()
     return PluginHost(pm, distributions)
+
+
+def _distribution(ep: Any) -> str:
+    return "an unknown distribution" if ep.dist is None else f"distribution {ep.dist.name} {ep.dist.version}"
+
+
+def _name_taken(ep: Any, other: tuple[str, str] | None) -> PluginError:
+    """The error for an entry point whose name another plugin registered already (``other``: that plugin's
+    distribution and version; ``None``: a builtin plugin)."""
+    if other is None:
+        taken, way_out = "a builtin plugin", "rename its entry point in the alliancekit group"
+    else:
+        taken = f"distribution {other[0]} {other[1]}"
+        way_out = "uninstall one of them, or rename an entry point in the alliancekit group"
+    error = PluginError(
+        f"plugin name {ep.name!r} of {_distribution(ep)} is taken by {taken}: only one plugin can have a "
+        f"name; {way_out}"
+    )
+    error.hook, error.plugin = "load", ep.name
+    return error
+
+
+def _failed_to_load(ep: Any, exc: Exception) -> PluginError:
+    """The error for an entry point whose import failed: the plugin, its distribution and the way out; the
+    exception's type, never its message (as for a hook that raises: see :class:`PluginError`)."""
+    error = PluginError(
+        f"plugin {ep.name!r} ({_distribution(ep)}) failed to load: {type(exc).__name__}; fix or uninstall "
+        f"it, or leave it out ({ALLOW_LIST_ENV} lists the plugins to load, {DISABLE_AUTOLOAD_ENV}=1 loads "
+        "none)"
+    )
+    error.hook, error.plugin, error.plugin_exception = "load", ep.name, exc
+    return error
 
 
 def _readable_name(pm: pluggy.PluginManager, plugin: object) -> str:

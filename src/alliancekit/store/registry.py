@@ -60,7 +60,10 @@ class StoreRegistry:
         except KeyError:
             raise ValidationError("location", "unknown-store-scheme", scheme) from None
         with PluginCall(f"store opener for {scheme}", supplier):
-            return opener(os.fspath(location), read_only=bool(read_only))
+            store = opener(os.fspath(location), read_only=bool(read_only))
+        if not isinstance(store, Store):  # else the first call on it fails, blamed on nobody
+            raise PluginError.wrong_answer(f"store opener for {scheme}", supplier, "a Store")
+        return store
 
 
 def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:
