@@ -69,6 +69,34 @@ def test_a_connection_that_cannot_succeed_fails_at_once_with_the_servers_reason(
     assert "within 30 s" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ("&no_such_parameter=1", "invalid URI query parameter"),
+        ("&connect_timeout=soon", "bad value for connect_timeout"),
+    ],
+)
+def test_a_location_libpq_cannot_read_is_refused_naming_the_location(extra: str, reason: str) -> None:
+    # Before the fix psycopg's ProgrammingError escaped the opener, and the CLI said only "plugin 'postgres'
+    # failed in store opener for postgresql: ProgrammingError".
+    with pytest.raises(ValidationError) as caught:
+        open_postgres(f"postgresql://app:pw-s3cret@127.0.0.1/practice?clinic=north{extra}")
+    assert (caught.value.field, caught.value.rule) == ("location", "conninfo")
+    assert reason in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_a_location_libpq_cannot_read_never_echoes_its_password() -> None:
+    # libpq quotes a bad percent-escape whole: here it is in the password.
+    with pytest.raises(ValidationError) as caught:
+        open_postgres("postgresql://app:pw%zzs3cret@127.0.0.1/practice?clinic=north")
+    assert caught.value.rule == "conninfo"
+    assert "invalid percent-encoded token" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__  # the driver's error is not shown in a traceback
+
+
 def test_a_connect_timeout_is_set_unless_the_location_sets_one() -> None:
     from alliancekit_postgres.store import DEFAULT_CONNECT_TIMEOUT, _with_connect_timeout
     from psycopg.conninfo import conninfo_to_dict

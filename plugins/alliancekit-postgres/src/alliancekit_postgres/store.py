@@ -60,6 +60,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -1120,10 +1121,30 @@ def _check_clinic(clinic_id: object) -> None:
 
 
 def _with_connect_timeout(conninfo: str) -> str:
-    """``conninfo`` with :data:`DEFAULT_CONNECT_TIMEOUT` unless it sets its own ``connect_timeout``."""
-    if "connect_timeout" in conninfo_to_dict(conninfo):
-        return conninfo
-    return make_conninfo(conninfo, connect_timeout=DEFAULT_CONNECT_TIMEOUT)
+    """``conninfo`` with :data:`DEFAULT_CONNECT_TIMEOUT` unless it sets its own ``connect_timeout``.
+
+    A connection string libpq cannot read (a parameter it does not know, a bad percent-escape, a value of
+    the wrong type) is a :class:`ValidationError` of the location, not the driver's error escaping as a
+    plugin failure.
+    """
+    try:
+        if "connect_timeout" in conninfo_to_dict(conninfo):
+            return conninfo
+        return make_conninfo(conninfo, connect_timeout=DEFAULT_CONNECT_TIMEOUT)
+    except psycopg.ProgrammingError as exc:
+        raise _unreadable_location(exc) from None
+
+
+def _unreadable_location(exc: psycopg.ProgrammingError) -> ValidationError:
+    """The error for a connection string libpq refused to parse. libpq quotes the offending token, which
+    may be the password (``invalid percent-encoded token: "..."``) or the whole URI: quoted parts are cut
+    out, and the error is not chained."""
+    reason = _QUOTED.sub("", " ".join(str(exc).split())).rstrip(" :")
+    return ValidationError("location", "conninfo", f"libpq cannot read it: {reason}")
+
+
+#: A quoted token in a libpq message (the token may be a password, or the whole URI).
+_QUOTED = re.compile(r"""\s*(?:"[^"]*"|'[^']*')""")
 
 
 def _check_connection(conninfo: str) -> None:
@@ -1135,6 +1156,8 @@ def _check_connection(conninfo: str) -> None:
     """
     try:
         psycopg.connect(conninfo, autocommit=True).close()
+    except psycopg.ProgrammingError as exc:  # the connection string itself, before any connection
+        raise _unreadable_location(exc) from None
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split())  # libpq's message names the host and the cause, never a password
         raise StoreError(f"could not connect to PostgreSQL: {reason}") from None
