@@ -26,7 +26,8 @@ Parameters are always bound; the schema name is composed with :mod:`psycopg.sql`
 
 Audit entries are chained per shard (:data:`~alliancekit.integrity.chain.AUDIT_SHARDS` chains per clinic):
 a commit's entry goes to its episode's shard, and the write locks (``FOR UPDATE``) only the heads of the
-shards it appends to, in shard order, as the commit's last step. Writers of one clinic on episodes of
+shards it appends to, in shard order, as the commit's last step (a batch's: as its transaction's last
+step, every commit's entries together). Writers of one clinic on episodes of
 different shards do not queue behind one head. The hashes are computed by the ``link_audit`` function in SQL,
 byte for byte :func:`alliancekit.integrity.chain.entry_hash` (the tests prove it), so a commit stays one
 round trip.
@@ -438,17 +439,22 @@ class PostgresStore:
             ):
                 # Said plainly here; row-level security would refuse it anyway (or find no row to update).
                 raise AccessDenied("append", "the episode belongs to another clinic than this store's")
-        audits = [_by_shard(commit.audit) for commit in commits]
+        # A batch links every commit's audit entries at its end, all shards in shard order: linked commit by
+        # commit, its transaction would lock the shard heads out of order (a later commit's lower shard after
+        # an earlier one's higher) and deadlock with writers taking them in order.
+        audit = _by_shard([record for commit in commits for record in commit.audit])
         at = [0]  # the commit being written when the transaction failed
 
         def write(conn: psycopg.Connection[Any]) -> None:
             if len(commits) == 1:  # one statement: its own transaction on the autocommit connection
-                self._append(conn, commits[0], audits[0])
+                self._append(conn, commits[0], audit)
                 return
             with conn.transaction():
-                for i, (commit, audit) in enumerate(zip(commits, audits, strict=True)):
+                for i, commit in enumerate(commits):
                     at[0] = i
-                    self._append(conn, commit, audit)
+                    self._append(conn, commit, ())
+                if audit:
+                    conn.execute(self._db.sql["append_audit"], (self.clinic_id, audit_array(audit)))
 
         try:
             self._run("write", write)
