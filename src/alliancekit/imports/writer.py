@@ -20,7 +20,7 @@ from alliancekit.batch import MAX_BATCH_SIZE
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.records import Consent, Consultation, FitDecision
 from alliancekit.domain.vocab import AlertStatus, FitOutcome, Purpose, Role
-from alliancekit.errors import AlliancekitError
+from alliancekit.errors import AlliancekitError, StoreError
 from alliancekit.imports.checkpoint import ImportCheckpoint
 from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, RowError, Step, Unit
 
@@ -226,6 +226,8 @@ def _write(target: Any, episodes: _Episodes, unit: Unit) -> None:
         for step in unit.steps:
             command = step.method
             _run_step(target, episodes, unit, episode_id, step, made)
+    except StoreError:
+        raise  # the store failed (a lost connection, ...), not the unit: no row of the source is to blame
     except AlliancekitError as exc:
         raise _Refused(command, exc) from exc
 
@@ -357,9 +359,11 @@ def run_import(
     """Import ``source`` into ``clinic_id``'s records, resuming after the checkpoint of ``source_id``.
 
     Stops at the first source row with an error: the units before it are committed (and checkpointed),
-    none after. A dry run reads the whole source, writes nothing and reports every error (row, field,
-    rule), and what the import would do from the checkpoint (``skipped``, ``to_write``); it does not run
-    the library's rules, so the import may still stop at a unit the library refuses. When the source
+    none after. A :class:`~alliancekit.errors.StoreError` (a lost connection, ...) is raised as it is, not
+    reported as a row: the batches before it are committed and checkpointed, so a re-run resumes. A dry run
+    reads the whole source, writes nothing and reports every error (row, field, rule), and what the import
+    would do from the checkpoint (``skipped``, ``to_write``); it does not run the library's rules, so the
+    import may still stop at a unit the library refuses. When the source
     changed before the checkpoint (the unit there is another record), it is read again from its start:
     every write is idempotent, so what is already stored is recognised, not doubled.
     """
