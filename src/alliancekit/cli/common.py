@@ -249,9 +249,11 @@ def json_value(value: Any) -> Any:
     raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
-def print_json(data: Any) -> None:
+def print_json(data: Any, *, sort_keys: bool = False) -> None:
+    """``data`` as indented JSON on stdout; ``sort_keys`` for data read back from a store, whose maps come
+    back in an order of the store's (PostgreSQL's JSONB keeps none), so that every store prints the same."""
     with output(STDOUT) as out:
-        json.dump(data, out, indent=2, ensure_ascii=False, default=json_value)
+        json.dump(data, out, indent=2, ensure_ascii=False, default=json_value, sort_keys=sort_keys)
         out.write("\n")
 
 

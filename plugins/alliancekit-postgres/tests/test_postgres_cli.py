@@ -1,0 +1,41 @@
+"""The command line on PostgreSQL prints what it prints on SQLite: the same demo practice (fixed seed and
+today) in an SQLite file and in a fresh PostgreSQL schema, read back by the CLI in a process of its own (with
+the plugin's entry point, as a user runs it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+DEMO = ("--clients", "12", "--seed", "5", "--today", "2026-06-30", "-q")
+
+
+def _cli(*argv: str) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD"}
+    env["ALLIANCEKIT_PLUGINS"] = "postgres"
+    done = subprocess.run(
+        [sys.executable, "-m", "alliancekit", *argv], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_episode_show_json_is_the_same_text_on_both_stores(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Before the fix the state's maps (scores by measure, alerts, goals...) and the payloads' answers came
+    # back in JSONB's key order on PostgreSQL and in the written order on SQLite: the same episode printed
+    # differently.
+    sqlite = str(tmp_path / "demo.sqlite")
+    postgres = pg.location(pg.new_schema(), "demo-clinic")
+    _cli("demo", "--db", sqlite, *DEMO)
+    _cli("demo", "--db", postgres, *DEMO)
+    rows = json.loads(_cli("caseload", "--db", sqlite, "--all", "--json"))
+    assert json.loads(_cli("caseload", "--db", postgres, "--all", "--json")) == rows
+    scored = [r["episode_id"] for r in rows if len(r["latest_scores"]) > 2]
+    assert scored  # episodes with several measures' scores: maps whose order differed
+    for episode_id in scored[:3]:
+        on_sqlite = _cli("episode", "show", "--db", sqlite, "--json", episode_id)
+        on_postgres = _cli("episode", "show", "--db", postgres, "--json", episode_id)
+        assert on_postgres == on_sqlite
