@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alliancekit_postgres import open_postgres
+
 DEMO = ("--clients", "12", "--seed", "5", "--today", "2026-06-30", "-q")
 
 
@@ -39,3 +41,26 @@ def test_episode_show_json_is_the_same_text_on_both_stores(pg, tmp_path: Path) -
         on_sqlite = _cli("episode", "show", "--db", sqlite, "--json", episode_id)
         on_postgres = _cli("episode", "show", "--db", postgres, "--json", episode_id)
         assert on_postgres == on_sqlite
+
+
+def test_without_clinic_the_cli_acts_for_the_clinic_the_location_names(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Before the fix a practice without episodes was taken for clinic "default" whatever the store acted
+    # for: on PostgreSQL (?clinic=north) `audit show` failed ("append_audit: row-level security refused an
+    # audit row"), `verify` reported "clinic default", and `import csv` without --clinic wrote for
+    # "default" and failed ("append: the episode belongs to another clinic than this store's").
+    location = pg.location(pg.new_schema(), "north")
+    open_postgres(location).close()  # the schema made, no episodes yet
+    _cli("audit", "show", "--db", location)
+    assert _cli("verify", "--db", location).startswith("clinic north: record ok")
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(
+        '[source]\ndate_formats = ["%Y-%m-%d"]\n[columns]\nclient = "Client"\nsession_date = "Date"\n'
+        '[defaults]\nclinician = "clin-a"\nmodality = "video"\n'
+        '[[measures]]\nmeasure = "phq-9"\ntiming = "start"\ntotal = "PHQ9"\n',
+        encoding="utf-8",
+    )
+    source = tmp_path / "history.csv"
+    source.write_text("Client,Date,PHQ9\nc-1,2024-01-10,12\nc-2,2024-01-11,15\n", encoding="utf-8")
+    _cli("import", "csv", "--db", location, "--mapping", str(mapping), str(source))
+    rows = json.loads(_cli("caseload", "--db", location, "--all", "--json"))
+    assert sorted((r["clinic_id"], r["client_ref"]) for r in rows) == [("north", "c-1"), ("north", "c-2")]

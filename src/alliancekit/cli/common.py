@@ -197,10 +197,17 @@ def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:
             raise UsageError(
                 f"--clinic: the practice holds {len(clinics)} clinics ({', '.join(clinics)}); name one"
             )
-        clinic = clinics[0] if clinics else "default"
+        clinic = clinics[0] if clinics else default_clinic(practice)
     elif clinic not in clinics:
         raise unknown_clinic(clinics)
     return Actor("alliancekit-cli", Role.SUPERVISOR, clinic, Purpose.OPERATIONS)
+
+
+def default_clinic(practice: Practice) -> str:
+    """The clinic a command acts for in a practice without episodes yet: the one a clinic-scoped store acts
+    for (the PostgreSQL store's ``?clinic=``, which refuses every other clinic's rows), else ``default``."""
+    scope = getattr(practice.store, "clinic_scope", None)  # what the store is, not a read of what it holds
+    return scope if isinstance(scope, str) and scope else "default"
 
 
 def unknown_clinic(clinics: list[str]) -> UsageError:

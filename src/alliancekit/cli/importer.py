@@ -17,6 +17,7 @@ from alliancekit.cli.common import (
     UsageError,
     add_db,
     add_json,
+    default_clinic,
     existing_practice,
     given_clinic,
     input_file,
@@ -75,7 +76,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "--clinic",
             metavar="ID",
             help="the clinic to import into (default: the practice's only one; in a new or empty practice, "
-            "default)",
+            "default, or the clinic a postgresql:// location names)",
         )
         p.add_argument("source", metavar="SOURCE", help="the file (or, for FHIR, directory) to import")
         p.add_argument(
@@ -148,7 +149,7 @@ def _clinic(practice: Any, args: argparse.Namespace) -> str:
         raise UsageError(
             f"--clinic: the practice holds {len(clinics)} clinics ({', '.join(clinics)}); name one"
         )
-    return str(clinics[0]) if clinics else "default"
+    return str(clinics[0]) if clinics else default_clinic(practice)
 
 
 def _creatable(location: str) -> bool:
