@@ -15,12 +15,16 @@ from alliancekit_postgres import open_postgres
 DEMO = ("--clients", "12", "--seed", "5", "--today", "2026-06-30", "-q")
 
 
-def _cli(*argv: str) -> str:
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD"}
     env["ALLIANCEKIT_PLUGINS"] = "postgres"
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "alliancekit", *argv], capture_output=True, text=True, env=env, check=False
     )
+
+
+def _cli(*argv: str) -> str:
+    done = _run(*argv)
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -64,3 +68,19 @@ def test_without_clinic_the_cli_acts_for_the_clinic_the_location_names(pg, tmp_p
     _cli("import", "csv", "--db", location, "--mapping", str(mapping), str(source))
     rows = json.loads(_cli("caseload", "--db", location, "--all", "--json"))
     assert sorted((r["clinic_id"], r["client_ref"]) for r in rows) == [("north", "c-1"), ("north", "c-2")]
+
+
+def test_the_demo_at_a_location_naming_another_clinic_is_refused_before_writing(pg) -> None:  # type: ignore[no-untyped-def]
+    # Before the fix it failed at its first write with "append_audit: row-level security refused an audit
+    # row", which did not say that the demo's clinic is demo-clinic.
+    schema = pg.new_schema()
+    done = _run("demo", "--db", pg.location(schema, "north"), *DEMO)
+    assert done.returncode == 2
+    assert "the demo's clinic is demo-clinic, so the location must name it: clinic=demo-clinic" in done.stderr
+    assert "Traceback" not in done.stderr
+    store = open_postgres(pg.location(schema, "north"), read_only=True)
+    try:
+        assert list(store.episode_ids()) == []
+        assert store.audit_records() == []
+    finally:
+        store.close()
