@@ -206,8 +206,7 @@ def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:
 def default_clinic(practice: Practice) -> str:
     """The clinic a command acts for in a practice without episodes yet: the one a clinic-scoped store acts
     for (the PostgreSQL store's ``?clinic=``, which refuses every other clinic's rows), else ``default``."""
-    scope = getattr(practice.store, "clinic_scope", None)  # what the store is, not a read of what it holds
-    return scope if isinstance(scope, str) and scope else "default"
+    return practice.clinic_scope or "default"
 
 
 def unknown_clinic(clinics: list[str]) -> UsageError:

@@ -703,8 +703,7 @@ def simulate_practice(
     rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by design
     clock = _Clock(today)
     practice = open_practice(location, clock=clock, ids=lambda kind: f"{rng.getrandbits(128):032x}")
-    scope = getattr(practice.store, "clinic_scope", None)  # what the store is, not a read of what it holds
-    if scope is not None and scope != CLINIC:
+    if practice.clinic_scope not in (None, CLINIC):
         # A clinic-scoped store (PostgreSQL's ?clinic=) refuses every other clinic's rows: said before any
         # record is written, rather than as the first write's refusal by row-level security.
         practice.close()
