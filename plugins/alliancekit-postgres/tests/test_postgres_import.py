@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from alliancekit_postgres import PostgresStore
+from psycopg import sql
 
 from alliancekit import Practice
 from alliancekit.domain import Actor, Purpose, Role
@@ -41,15 +42,14 @@ total = "PHQ9"
 ROWS = [("c-1", "2024-01-10", "12"), ("c-1", "2024-01-17", "10"), ("c-2", "2024-01-11", "15")]
 
 
-def _terminate_app_backends(admin: psycopg.Connection[tuple[object, ...]], role: str) -> int:
-    """Terminate the role's backends and wait for each to end (the server going away under the store)."""
-    row = admin.execute(
-        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity"
-        " WHERE usename = %s",
-        (role,),
-    ).fetchone()
+def _terminate_backend(admin: psycopg.Connection[tuple[object, ...]], store: PostgresStore) -> bool:
+    """End the backend of the store's one pooled connection and wait for it to be gone (the server going
+    away under the store)."""
+    with store._connection() as conn:
+        pid = conn.info.backend_pid
+    row = admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone()
     assert row is not None
-    return int(row[0])
+    return bool(row[0])
 
 
 def _files(tmp_path: Path) -> tuple[Path, Path]:
@@ -118,21 +118,27 @@ def test_two_imports_of_one_file_at_once_both_finish_writing_nothing_twice(pg, a
         second.close()
 
 
-def test_a_connection_lost_mid_import_stops_it_with_the_store_error(pg, admin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # Before the fix the importer took the store's failure for the library refusing the next unit: it
-    # reported "row 3, record_session: StoreError (refused by the library)" and told the user to fix the file.
+def test_a_store_failing_mid_import_stops_it_with_the_store_error(pg, admin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Before the fix the importer took the store's failure for the library refusing the next unit: with the
+    # PostgreSQL connection lost it reported "row 1799, record_session: StoreError (refused by the library)",
+    # exit 1, and told the user to fix the file. Here an operator's REVOKE makes the store fail.
     mapping, source = _files(tmp_path)
     host = make_plugin_host(load_entry_points=False)
-    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=1)
-    terminated: list[int] = []
+    schema = pg.new_schema()
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1)
+    commands = sql.Identifier(schema, "commands")
+    revoked: list[bool] = []
 
     def after_a_batch(progress: ImportProgress) -> None:
-        if not terminated:  # once, after the first batch is committed and checkpointed
-            terminated.append(_terminate_app_backends(admin, pg.app_role))
+        if not revoked:  # once, after the first batch is committed and checkpointed
+            admin.execute(
+                sql.SQL("REVOKE SELECT ON {} FROM {}").format(commands, sql.Identifier(pg.app_role))
+            )
+            revoked.append(True)
 
     try:
         practice = Practice(store, plugins=host)
-        with pytest.raises(StoreError):
+        with pytest.raises(StoreError) as caught:
             run_import(
                 practice,
                 CsvSource(source, load_mapping(mapping), host.measures()),
@@ -141,7 +147,8 @@ def test_a_connection_lost_mid_import_stops_it_with_the_store_error(pg, admin, t
                 batch_size=1,
                 progress=after_a_batch,
             )
-        assert terminated == [1]
+        assert "InsufficientPrivilege (42501)" in str(caught.value)
+        admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(commands, sql.Identifier(pg.app_role)))
         again = run_import(
             practice,
             CsvSource(source, load_mapping(mapping), host.measures()),
@@ -154,5 +161,33 @@ def test_a_connection_lost_mid_import_stops_it_with_the_store_error(pg, admin, t
         supervisor = Actor("sup", Role.SUPERVISOR, CLINIC, Purpose.OPERATIONS)
         rows = practice.caseload(supervisor, include_closed=True)
         assert sorted((r.client_ref, r.sessions_attended) for r in rows) == [("c-1", 2), ("c-2", 1)]
+    finally:
+        store.close()
+
+
+def test_an_import_goes_on_after_the_server_ended_its_connection(pg, admin, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # The store sends a read again once on another connection when the server ended the one it used (a
+    # restart, a terminated backend): the import's next batch starts with reads, so it goes on.
+    mapping, source = _files(tmp_path)
+    host = make_plugin_host(load_entry_points=False)
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=1)
+    terminated: list[bool] = []
+
+    def after_a_batch(progress: ImportProgress) -> None:
+        if not terminated:  # once, after the first batch is committed and checkpointed
+            terminated.append(_terminate_backend(admin, store))
+
+    try:
+        practice = Practice(store, plugins=host)
+        result = run_import(
+            practice,
+            CsvSource(source, load_mapping(mapping), host.measures()),
+            clinic_id=CLINIC,
+            source_id="history.csv",
+            batch_size=1,
+            progress=after_a_batch,
+        )
+        assert terminated == [True]
+        assert (result.errors, result.written, result.checkpoint) == ((), 3, 4)
     finally:
         store.close()

@@ -107,6 +107,44 @@ def test_a_connect_timeout_is_set_unless_the_location_sets_one() -> None:
     assert own["connect_timeout"] == "3"
 
 
+def _terminate_backend(admin, store: PostgresStore) -> bool:  # type: ignore[no-untyped-def]
+    """End the backend of the store's one pooled connection, as a server restart does, and wait for it to
+    be gone."""
+    with store._connection() as conn:
+        pid = conn.info.backend_pid
+    row = admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone()
+    return bool(row[0])
+
+
+def test_a_read_on_a_connection_the_server_ended_is_sent_again(pg, admin) -> None:  # type: ignore[no-untyped-def]
+    # Before the fix the first read after the server ended a pooled connection failed with "PostgreSQL read
+    # failed: AdminShutdown (57P01)" although a read is safe to send again.
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=1)
+    try:
+        store.save_meta("k", '{"n": 1}')
+        assert _terminate_backend(admin, store)
+        assert store.load_meta("k") == '{"n": 1}'
+    finally:
+        store.close()
+
+
+def test_a_write_on_a_connection_the_server_ended_says_the_outcome_is_unknown(pg, admin) -> None:  # type: ignore[no-untyped-def]
+    from alliancekit_postgres import ConnectionLost
+
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=1)
+    try:
+        assert _terminate_backend(admin, store)
+        with pytest.raises(ConnectionLost) as caught:
+            store.save_meta("k", '{"n": 1}')
+        assert isinstance(caught.value, StoreError)
+        message = str(caught.value)
+        assert "the connection to the server was lost (AdminShutdown, 57P01)" in message
+        assert "whether it was written is unknown" in message
+        assert store.load_meta("k") is None  # sent on a dead connection: never reached the server
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize(
     ("location", "rule"),
     [

@@ -199,6 +199,24 @@ _SQL_TEXT = {
 _NOT_LIVE_SQLSTATE = "AK410"
 
 
+class ConnectionLost(StoreError):
+    """The connection to PostgreSQL was lost during an operation (the server restarted, the backend was
+    terminated, the network failed). A read was sent once more on another connection before this is raised;
+    whether a write was applied is unknown: send the command again with the same idempotency key."""
+
+    def __init__(self, what: str, exc: psycopg.Error) -> None:
+        unknown = (
+            ""
+            if what == "read"
+            else "; whether it was written is unknown (a command sent again with its idempotency key is"
+            " applied at most once)"
+        )
+        super().__init__(
+            f"PostgreSQL {what} failed: the connection to the server was lost "
+            f"({type(exc).__name__}, {exc.sqlstate or 'no SQLSTATE'}){unknown}"
+        )
+
+
 class _Pinned(threading.local):
     """A thread's connection while it holds writers' locks (:meth:`PostgresStore.exclusive`), per pool."""
 
@@ -397,8 +415,10 @@ class PostgresStore:
     def _run(self, what: str, operation: Callable[[psycopg.Connection[Any]], T]) -> T:
         """Run ``operation`` on a pooled connection, retrying serialization failures and deadlocks."""
         for attempt in range(self._db.retries + 1):
+            used: list[psycopg.Connection[Any]] = []
             try:
                 with self._connection() as conn:
+                    used.append(conn)
                     return operation(conn)
             except _RETRYABLE as exc:
                 if attempt == self._db.retries:
@@ -420,6 +440,8 @@ class PostgresStore:
             except pg_errors.ReadOnlySqlTransaction as exc:
                 raise StoreError(f"PostgreSQL {what} refused: the store was opened read-only") from exc
             except psycopg.Error as exc:
+                if used and (used[0].broken or used[0].closed):
+                    raise ConnectionLost(what, exc) from exc
                 raise StoreError(f"PostgreSQL {what} failed: {type(exc).__name__} ({exc.sqlstate})") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -681,8 +703,17 @@ class PostgresStore:
             # No stored text holds a NUL (PostgreSQL cannot store one), so nothing matches such a key.
             return []
         query = self._db.sql[name]
+
+        def read(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            return conn.execute(query, params).fetchall()
+
         try:
-            return self._run("read", lambda conn: conn.execute(query, params).fetchall())
+            try:
+                return self._run("read", read)
+            except ConnectionLost:
+                # A pooled connection the server ended (a restart, a terminated backend): a read is safe to
+                # send again, once, on another connection (the pool discarded the lost one).
+                return self._run("read", read)
         except ValidationError as exc:
             if exc.rule == "unicode":  # a lone surrogate in a key: nothing stored can match it either
                 return []
