@@ -1075,6 +1075,13 @@ class Practice:
         """The ids of the clinics with episodes in the store (no client data; for choosing a clinic)."""
         return self._read.clinics()
 
+    @property
+    def clinic_scope(self) -> str | None:
+        """The one clinic the store acts for when it is scoped to one (the PostgreSQL store's ``?clinic=``,
+        which refuses every other clinic's rows), else ``None``: what the store is, not what it holds."""
+        scope = getattr(self._s.store, "clinic_scope", None)
+        return scope if isinstance(scope, str) and scope else None
+
     def episode_ids(self, actor: Actor) -> list[str]:
         """The ids of every episode of the actor's clinic (what a supervisor's or an export's walk visits).
 

@@ -841,6 +841,69 @@ def test_a_held_shard_head_stops_only_the_writers_of_that_shard(pg, store: Postg
     assert shard3 == ["held", f"{same}-a1"]
 
 
+def _waiting_for_a_lock(admin: psycopg.Connection[Any], role: str, deadline: float = 60.0) -> None:
+    """Return once a backend of ``role`` waits for a lock (polled: no assertion on how long it takes)."""
+    query = "SELECT count(*) FROM pg_stat_activity WHERE usename = %s AND wait_event_type = 'Lock'"
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        row = admin.execute(query, (role,)).fetchone()
+        if row is not None and row[0] > 0:
+            return
+        time.sleep(0.02)
+    raise AssertionError("the batch never waited for the held shard head")
+
+
+def test_a_batch_locks_its_shard_heads_in_shard_order_after_its_rows(pg, admin, store: PostgresStore) -> None:  # type: ignore[no-untyped-def]
+    """A batch whose first commit is in a higher shard than its second must not hold the higher head while
+    it waits for the lower one: linked commit by commit it did, and deadlocked with a writer holding the
+    lower head and wanting the higher one (as any writer taking heads in shard order does)."""
+    low, high = _episode_in_shard(2), _episode_in_shard(9)
+    store.append(commit(low, 0))  # both shard heads exist, so that locking them finds their rows
+    first_high = commit(high, 0)
+    store.append(first_high)
+    held = psycopg.connect(pg.app_dsn)  # not autocommit: the transaction stays open
+    other = psycopg.connect(pg.app_dsn)
+    failures: list[BaseException] = []
+    batch = [commit(high, 1, head=first_high.head), commit(low, 1, head=_head(store, low))]
+
+    def write_batch() -> None:
+        try:
+            store.append_batch(batch)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    heads = sql.SQL(
+        "SELECT h.shard FROM {}.audit_heads h WHERE h.clinic_id = %s AND h.shard = %s FOR UPDATE NOWAIT"
+    ).format(sql.Identifier(store.schema))
+    writer = threading.Thread(target=write_batch)
+    try:
+        held.execute("SELECT set_config('alliancekit.clinic_id', %s, true)", (CLINIC,))
+        assert held.execute(heads, (CLINIC, 2)).fetchall() == [(2,)]
+        writer.start()
+        _waiting_for_a_lock(admin, pg.app_role)
+        # The batch waits for shard 2's head; shard 9's must still be free.
+        other.execute("SELECT set_config('alliancekit.clinic_id', %s, true)", (CLINIC,))
+        assert other.execute(heads, (CLINIC, 9)).fetchall() == [(9,)]
+        other.rollback()
+        held.rollback()
+        writer.join(60)
+    finally:
+        held.close()
+        other.close()
+    assert not writer.is_alive()
+    assert not failures
+    records = store.audit_records()
+    check_audit(records)
+    assert [r.entry_id for r in records if r.shard == 9] == [f"{high}-a1", f"{high}-a2"]
+    assert [r.entry_id for r in records if r.shard == 2] == [f"{low}-a1", f"{low}-a2"]
+
+
+def _head(store: PostgresStore, episode_id: str) -> str:
+    snapshot = store.load_snapshot(episode_id)
+    assert snapshot is not None
+    return snapshot.head
+
+
 # -------------------------------------------------------------------------------- version 2 (no metadata)
 
 

@@ -69,6 +69,34 @@ def test_a_connection_that_cannot_succeed_fails_at_once_with_the_servers_reason(
     assert "within 30 s" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ("&no_such_parameter=1", "invalid URI query parameter"),
+        ("&connect_timeout=soon", "bad value for connect_timeout"),
+    ],
+)
+def test_a_location_libpq_cannot_read_is_refused_naming_the_location(extra: str, reason: str) -> None:
+    # Before the fix psycopg's ProgrammingError escaped the opener, and the CLI said only "plugin 'postgres'
+    # failed in store opener for postgresql: ProgrammingError".
+    with pytest.raises(ValidationError) as caught:
+        open_postgres(f"postgresql://app:pw-s3cret@127.0.0.1/practice?clinic=north{extra}")
+    assert (caught.value.field, caught.value.rule) == ("location", "conninfo")
+    assert reason in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_a_location_libpq_cannot_read_never_echoes_its_password() -> None:
+    # libpq quotes a bad percent-escape whole: here it is in the password.
+    with pytest.raises(ValidationError) as caught:
+        open_postgres("postgresql://app:pw%zzs3cret@127.0.0.1/practice?clinic=north")
+    assert caught.value.rule == "conninfo"
+    assert "invalid percent-encoded token" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__  # the driver's error is not shown in a traceback
+
+
 def test_a_connect_timeout_is_set_unless_the_location_sets_one() -> None:
     from alliancekit_postgres.store import DEFAULT_CONNECT_TIMEOUT, _with_connect_timeout
     from psycopg.conninfo import conninfo_to_dict
@@ -77,6 +105,44 @@ def test_a_connect_timeout_is_set_unless_the_location_sets_one() -> None:
     assert default["connect_timeout"] == str(DEFAULT_CONNECT_TIMEOUT)
     own = conninfo_to_dict(_with_connect_timeout("postgresql://app@db/practice?connect_timeout=3"))
     assert own["connect_timeout"] == "3"
+
+
+def _terminate_backend(admin, store: PostgresStore) -> bool:  # type: ignore[no-untyped-def]
+    """End the backend of the store's one pooled connection, as a server restart does, and wait for it to
+    be gone."""
+    with store._connection() as conn:
+        pid = conn.info.backend_pid
+    row = admin.execute("SELECT pg_terminate_backend(%s, 10000)", (pid,)).fetchone()
+    return bool(row[0])
+
+
+def test_a_read_on_a_connection_the_server_ended_is_sent_again(pg, admin) -> None:  # type: ignore[no-untyped-def]
+    # Before the fix the first read after the server ended a pooled connection failed with "PostgreSQL read
+    # failed: AdminShutdown (57P01)" although a read is safe to send again.
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=1)
+    try:
+        store.save_meta("k", '{"n": 1}')
+        assert _terminate_backend(admin, store)
+        assert store.load_meta("k") == '{"n": 1}'
+    finally:
+        store.close()
+
+
+def test_a_write_on_a_connection_the_server_ended_says_the_outcome_is_unknown(pg, admin) -> None:  # type: ignore[no-untyped-def]
+    from alliancekit_postgres import ConnectionLost
+
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=1)
+    try:
+        assert _terminate_backend(admin, store)
+        with pytest.raises(ConnectionLost) as caught:
+            store.save_meta("k", '{"n": 1}')
+        assert isinstance(caught.value, StoreError)
+        message = str(caught.value)
+        assert "the connection to the server was lost (AdminShutdown, 57P01)" in message
+        assert "whether it was written is unknown" in message
+        assert store.load_meta("k") is None  # sent on a dead connection: never reached the server
+    finally:
+        store.close()
 
 
 @pytest.mark.parametrize(

@@ -207,10 +207,16 @@ def cli_actor(practice: Practice, args: argparse.Namespace) -> Actor:
             raise UsageError(
                 f"--clinic: the practice holds {len(clinics)} clinics ({', '.join(clinics)}); name one"
             )
-        clinic = clinics[0] if clinics else "default"
+        clinic = clinics[0] if clinics else default_clinic(practice)
     elif clinic not in clinics:
         raise unknown_clinic(clinics)
     return Actor("alliancekit-cli", Role.SUPERVISOR, clinic, Purpose.OPERATIONS)
+
+
+def default_clinic(practice: Practice) -> str:
+    """The clinic a command acts for in a practice without episodes yet: the one a clinic-scoped store acts
+    for (the PostgreSQL store's ``?clinic=``, which refuses every other clinic's rows), else ``default``."""
+    return practice.clinic_scope or "default"
 
 
 def unknown_clinic(clinics: list[str]) -> UsageError:
@@ -259,9 +265,11 @@ def json_value(value: Any) -> Any:
     raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
-def print_json(data: Any) -> None:
+def print_json(data: Any, *, sort_keys: bool = False) -> None:
+    """``data`` as indented JSON on stdout; ``sort_keys`` for data read back from a store, whose maps come
+    back in an order of the store's (PostgreSQL's JSONB keeps none), so that every store prints the same."""
     with output(STDOUT) as out:
-        json.dump(data, out, indent=2, ensure_ascii=False, default=json_value)
+        json.dump(data, out, indent=2, ensure_ascii=False, default=json_value, sort_keys=sort_keys)
         out.write("\n")
 
 

@@ -4,7 +4,8 @@ The demo never destroys a practice it did not make. Before touching any file it 
 what is at ``--db``: nothing (or an empty file) is filled; an SQLite database the demo made (it carries the
 demo mark, ``Practice.mark_demo``) is replaced; any other alliancekit database needs ``--force``, even one
 whose clinic is called ``demo-clinic``; a file that is not an alliancekit database is never replaced. At a
-store URL (PostgreSQL) the demo fills an empty store only. A store in memory (``memory:``, ``:memory:``) is
+store URL (PostgreSQL) the demo fills an empty store only, whose location names the demo's clinic
+(``?clinic=demo-clinic``). A store in memory (``memory:``, ``:memory:``) is
 refused: the practice would be gone when the command ends.
 """
 

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_db(show)
     add_clinic(show)
     show.add_argument("episode_id", metavar="ID", help="episode id, or a unique prefix of it")
-    add_json(show, "print the state and the full timeline as JSON")
+    add_json(show, "print the state and the full timeline as JSON (keys sorted)")
     show.set_defaults(run=run_show)
 
 
@@ -111,7 +111,8 @@ def run_show(args: argparse.Namespace) -> int:
                     for e in timeline
                 ],
                 "withheld": timeline.withheld,
-            }
+            },
+            sort_keys=True,  # the state's and payloads' maps are in the store's order, not the same in each
         )
         return 0
     print(f"episode {episode_id}")

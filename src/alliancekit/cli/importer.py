@@ -17,6 +17,7 @@ from alliancekit.cli.common import (
     UsageError,
     add_db,
     add_json,
+    default_clinic,
     existing_practice,
     given_clinic,
     input_file,
@@ -76,7 +77,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "--clinic",
             metavar="ID",
             help="the clinic to import into (default: the practice's only one; in a new or empty practice, "
-            "default); one the practice does not hold yet needs --new-clinic",
+            "default, or the clinic a postgresql:// location names); one the practice does not hold yet "
+            "needs --new-clinic",
         )
         p.add_argument(
             "--new-clinic",
@@ -149,7 +151,7 @@ class _Progress:
 def _clinic(practice: Any, args: argparse.Namespace) -> str:
     """The clinic to import into. A ``--clinic`` a practice with clinics does not hold is most likely a typo,
     which would start a clinic of its own and split the history: refused unless ``--new-clinic`` says it
-    is meant (the same command line resumes once the first batch has created it)."""
+    is meant (and the same command line resumes the import)."""
     clinic = given_clinic(args)
     clinics = practice.clinics()
     if clinic is not None:
@@ -160,7 +162,7 @@ def _clinic(practice: Any, args: argparse.Namespace) -> str:
         raise UsageError(
             f"--clinic: the practice holds {len(clinics)} clinics ({', '.join(clinics)}); name one"
         )
-    return str(clinics[0]) if clinics else "default"
+    return str(clinics[0]) if clinics else default_clinic(practice)
 
 
 def _creatable(location: str) -> bool:

@@ -14,6 +14,7 @@ import argparse
 from alliancekit.cli.common import (
     add_db,
     add_json,
+    default_clinic,
     existing_practice,
     given_clinic,
     input_file,
@@ -62,7 +63,7 @@ def read_key(path: str | None) -> bytes | None:
 def run(args: argparse.Namespace) -> int:
     key = read_key(args.key_file)
     with existing_practice(args, read_only=True, audit_key=key) as practice:
-        chosen = _clinics(practice.clinics(), given_clinic(args))
+        chosen = _clinics(practice.clinics(), given_clinic(args), default_clinic(practice))
         reports = [practice.verify(_verifier(clinic)) for clinic in chosen]
     ok = all(report.ok for report in reports)
     if args.json:
@@ -73,11 +74,12 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def _clinics(known: list[str], chosen: str | None) -> list[str]:
-    """The clinics to verify: every clinic with episodes, or the one named (a file without episodes is
-    verified as clinic ``default``: its audit chains and checkpoints are still checked)."""
+def _clinics(known: list[str], chosen: str | None, default: str) -> list[str]:
+    """The clinics to verify: every clinic with episodes, or the one named (a practice without episodes is
+    verified as clinic ``default``, its store's own clinic for a clinic-scoped store: its audit chains and
+    checkpoints are still checked)."""
     if chosen is None:
-        return known or ["default"]
+        return known or [default]
     if chosen not in known:
         raise unknown_clinic(known)
     return [chosen]

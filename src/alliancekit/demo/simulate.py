@@ -703,6 +703,15 @@ def simulate_practice(
     rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by design
     clock = _Clock(today)
     practice = open_practice(location, clock=clock, ids=lambda kind: f"{rng.getrandbits(128):032x}")
+    if practice.clinic_scope not in (None, CLINIC):
+        # A clinic-scoped store (PostgreSQL's ?clinic=) refuses every other clinic's rows: said before any
+        # record is written, rather than as the first write's refusal by row-level security.
+        practice.close()
+        raise ValidationError(
+            "location",
+            "clinic",
+            f"the demo's clinic is {CLINIC}, so the location must name it: clinic={CLINIC}",
+        )
     sim = _Simulation(practice, rng, clock)
     courses = list(COURSES) + [rng.choice(RANDOM_COURSES) for _ in range(clients - len(COURSES))]
     if clients > len(COURSES):

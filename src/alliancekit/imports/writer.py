@@ -20,7 +20,7 @@ from alliancekit.batch import MAX_BATCH_SIZE
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.records import Consent, Consultation, FitDecision
 from alliancekit.domain.vocab import AlertStatus, FitOutcome, Purpose, Role
-from alliancekit.errors import AlliancekitError
+from alliancekit.errors import AlliancekitError, ConflictError, StoreError
 from alliancekit.imports.checkpoint import ImportCheckpoint
 from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, RowError, Step, Unit
 
@@ -33,6 +33,8 @@ DEFAULT_BATCH_SIZE = 500
 #: that a batch of the largest units (a FHIR episode of some 50 commands) stays under the batch path's
 #: MAX_BATCH_SIZE commands, so that one commit never splits a unit.
 MAX_UNITS_PER_BATCH = 2_000
+#: Times a batch another writer raced (:class:`~alliancekit.errors.ConflictError`) is written again.
+CONFLICT_RETRIES = 5
 #: The id the importer's maintenance actor (checkpoints) is audited under.
 IMPORT_ACTOR_ID = "alliancekit-import"
 #: What the consultation and fit decision of an imported episode say (no client words are invented).
@@ -226,6 +228,8 @@ def _write(target: Any, episodes: _Episodes, unit: Unit) -> None:
         for step in unit.steps:
             command = step.method
             _run_step(target, episodes, unit, episode_id, step, made)
+    except (StoreError, ConflictError):
+        raise  # the store failed (a lost connection, ...) or another writer won a race: not the unit's fault
     except AlliancekitError as exc:
         raise _Refused(command, exc) from exc
 
@@ -277,15 +281,24 @@ class _Run:
         if not units:
             return
         unit = units[0]
-        try:
-            # one commit per call (the size only bounds memory): a batch never splits a unit
-            with self.practice.batch(size=MAX_BATCH_SIZE) as batch:
-                for unit in units:
-                    _write(batch, self.episodes, unit)
-        except _Refused as refused:
-            self.refused.append(refused.row_error(unit, unit.withheld))
-            self.episodes.forget()  # ids made in the discarded batch were never written
-            return
+        for attempt in range(CONFLICT_RETRIES + 1):
+            try:
+                # one commit per call (the size only bounds memory): a batch never splits a unit
+                with self.practice.batch(size=MAX_BATCH_SIZE) as batch:
+                    for unit in units:
+                        _write(batch, self.episodes, unit)
+                break
+            except _Refused as refused:
+                self.refused.append(refused.row_error(unit, unit.withheld))
+                self.episodes.forget()  # ids made in the discarded batch were never written
+                return
+            except ConflictError:
+                # Another writer (such as a second run of this import at the same time) wrote to one of the
+                # batch's episodes after the batch read it: nothing of the batch was written. Written again,
+                # its keys recognise what the other writer wrote, so nothing is written twice.
+                self.episodes.forget()
+                if attempt == CONFLICT_RETRIES:
+                    raise
         self.written += len(units)
         tail = units[-1]
         self.last = ImportCheckpoint(tail.last_row, tail.key, self.written + self.skipped)
@@ -357,9 +370,11 @@ def run_import(
     """Import ``source`` into ``clinic_id``'s records, resuming after the checkpoint of ``source_id``.
 
     Stops at the first source row with an error: the units before it are committed (and checkpointed),
-    none after. A dry run reads the whole source, writes nothing and reports every error (row, field,
-    rule), and what the import would do from the checkpoint (``skipped``, ``to_write``); it does not run
-    the library's rules, so the import may still stop at a unit the library refuses. When the source
+    none after. A :class:`~alliancekit.errors.StoreError` (a lost connection, ...) is raised as it is, not
+    reported as a row: the batches before it are committed and checkpointed, so a re-run resumes. A dry run
+    reads the whole source, writes nothing and reports every error (row, field, rule), and what the import
+    would do from the checkpoint (``skipped``, ``to_write``); it does not run the library's rules, so the
+    import may still stop at a unit the library refuses. When the source
     changed before the checkpoint (the unit there is another record), it is read again from its start:
     every write is idempotent, so what is already stored is recognised, not doubled.
     """

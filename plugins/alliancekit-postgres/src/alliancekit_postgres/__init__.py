@@ -5,8 +5,8 @@ Open it by location, ``open_practice("postgresql://app@db/practice?clinic=north"
 row-level security keeps clinics apart.
 """
 
-from alliancekit_postgres.store import PostgresStore, migrate, open_postgres, parse_location
+from alliancekit_postgres.store import ConnectionLost, PostgresStore, migrate, open_postgres, parse_location
 
 __version__ = "0.1.0"
 
-__all__ = ["PostgresStore", "__version__", "migrate", "open_postgres", "parse_location"]
+__all__ = ["ConnectionLost", "PostgresStore", "__version__", "migrate", "open_postgres", "parse_location"]

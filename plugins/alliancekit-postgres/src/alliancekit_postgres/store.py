@@ -26,7 +26,8 @@ Parameters are always bound; the schema name is composed with :mod:`psycopg.sql`
 
 Audit entries are chained per shard (:data:`~alliancekit.integrity.chain.AUDIT_SHARDS` chains per clinic):
 a commit's entry goes to its episode's shard, and the write locks (``FOR UPDATE``) only the heads of the
-shards it appends to, in shard order, as the commit's last step. Writers of one clinic on episodes of
+shards it appends to, in shard order, as the commit's last step (a batch's: as its transaction's last
+step, every commit's entries together). Writers of one clinic on episodes of
 different shards do not queue behind one head. The hashes are computed by the ``link_audit`` function in SQL,
 byte for byte :func:`alliancekit.integrity.chain.entry_hash` (the tests prove it), so a commit stays one
 round trip.
@@ -60,6 +61,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -195,6 +197,24 @@ _SQL_TEXT = {
 }
 #: SQLSTATE raised by ``write_request`` when a consumed request was not live: the commit is refused.
 _NOT_LIVE_SQLSTATE = "AK410"
+
+
+class ConnectionLost(StoreError):
+    """The connection to PostgreSQL was lost during an operation (the server restarted, the backend was
+    terminated, the network failed). A read was sent once more on another connection before this is raised;
+    whether a write was applied is unknown: send the command again with the same idempotency key."""
+
+    def __init__(self, what: str, exc: psycopg.Error) -> None:
+        unknown = (
+            ""
+            if what == "read"
+            else "; whether it was written is unknown (a command sent again with its idempotency key is"
+            " applied at most once)"
+        )
+        super().__init__(
+            f"PostgreSQL {what} failed: the connection to the server was lost "
+            f"({type(exc).__name__}, {exc.sqlstate or 'no SQLSTATE'}){unknown}"
+        )
 
 
 class _Pinned(threading.local):
@@ -395,8 +415,10 @@ class PostgresStore:
     def _run(self, what: str, operation: Callable[[psycopg.Connection[Any]], T]) -> T:
         """Run ``operation`` on a pooled connection, retrying serialization failures and deadlocks."""
         for attempt in range(self._db.retries + 1):
+            used: list[psycopg.Connection[Any]] = []
             try:
                 with self._connection() as conn:
+                    used.append(conn)
                     return operation(conn)
             except _RETRYABLE as exc:
                 if attempt == self._db.retries:
@@ -418,6 +440,8 @@ class PostgresStore:
             except pg_errors.ReadOnlySqlTransaction as exc:
                 raise StoreError(f"PostgreSQL {what} refused: the store was opened read-only") from exc
             except psycopg.Error as exc:
+                if used and (used[0].broken or used[0].closed):
+                    raise ConnectionLost(what, exc) from exc
                 raise StoreError(f"PostgreSQL {what} failed: {type(exc).__name__} ({exc.sqlstate})") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -437,17 +461,22 @@ class PostgresStore:
             ):
                 # Said plainly here; row-level security would refuse it anyway (or find no row to update).
                 raise AccessDenied("append", "the episode belongs to another clinic than this store's")
-        audits = [_by_shard(commit.audit) for commit in commits]
+        # A batch links every commit's audit entries at its end, all shards in shard order: linked commit by
+        # commit, its transaction would lock the shard heads out of order (a later commit's lower shard after
+        # an earlier one's higher) and deadlock with writers taking them in order.
+        audit = _by_shard([record for commit in commits for record in commit.audit])
         at = [0]  # the commit being written when the transaction failed
 
         def write(conn: psycopg.Connection[Any]) -> None:
             if len(commits) == 1:  # one statement: its own transaction on the autocommit connection
-                self._append(conn, commits[0], audits[0])
+                self._append(conn, commits[0], audit)
                 return
             with conn.transaction():
-                for i, (commit, audit) in enumerate(zip(commits, audits, strict=True)):
+                for i, commit in enumerate(commits):
                     at[0] = i
-                    self._append(conn, commit, audit)
+                    self._append(conn, commit, ())
+                if audit:
+                    conn.execute(self._db.sql["append_audit"], (self.clinic_id, audit_array(audit)))
 
         try:
             self._run("write", write)
@@ -674,8 +703,17 @@ class PostgresStore:
             # No stored text holds a NUL (PostgreSQL cannot store one), so nothing matches such a key.
             return []
         query = self._db.sql[name]
+
+        def read(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+            return conn.execute(query, params).fetchall()
+
         try:
-            return self._run("read", lambda conn: conn.execute(query, params).fetchall())
+            try:
+                return self._run("read", read)
+            except ConnectionLost:
+                # A pooled connection the server ended (a restart, a terminated backend): a read is safe to
+                # send again, once, on another connection (the pool discarded the lost one).
+                return self._run("read", read)
         except ValidationError as exc:
             if exc.rule == "unicode":  # a lone surrogate in a key: nothing stored can match it either
                 return []
@@ -1120,10 +1158,30 @@ def _check_clinic(clinic_id: object) -> None:
 
 
 def _with_connect_timeout(conninfo: str) -> str:
-    """``conninfo`` with :data:`DEFAULT_CONNECT_TIMEOUT` unless it sets its own ``connect_timeout``."""
-    if "connect_timeout" in conninfo_to_dict(conninfo):
-        return conninfo
-    return make_conninfo(conninfo, connect_timeout=DEFAULT_CONNECT_TIMEOUT)
+    """``conninfo`` with :data:`DEFAULT_CONNECT_TIMEOUT` unless it sets its own ``connect_timeout``.
+
+    A connection string libpq cannot read (a parameter it does not know, a bad percent-escape, a value of
+    the wrong type) is a :class:`ValidationError` of the location, not the driver's error escaping as a
+    plugin failure.
+    """
+    try:
+        if "connect_timeout" in conninfo_to_dict(conninfo):
+            return conninfo
+        return make_conninfo(conninfo, connect_timeout=DEFAULT_CONNECT_TIMEOUT)
+    except psycopg.ProgrammingError as exc:
+        raise _unreadable_location(exc) from None
+
+
+def _unreadable_location(exc: psycopg.ProgrammingError) -> ValidationError:
+    """The error for a connection string libpq refused to parse. libpq quotes the offending token, which
+    may be the password (``invalid percent-encoded token: "..."``) or the whole URI: quoted parts are cut
+    out, and the error is not chained."""
+    reason = _QUOTED.sub("", " ".join(str(exc).split())).rstrip(" :")
+    return ValidationError("location", "conninfo", f"libpq cannot read it: {reason}")
+
+
+#: A quoted token in a libpq message (the token may be a password, or the whole URI).
+_QUOTED = re.compile(r"""\s*(?:"[^"]*"|'[^']*')""")
 
 
 def _check_connection(conninfo: str) -> None:
@@ -1135,6 +1193,8 @@ def _check_connection(conninfo: str) -> None:
     """
     try:
         psycopg.connect(conninfo, autocommit=True).close()
+    except psycopg.ProgrammingError as exc:  # the connection string itself, before any connection
+        raise _unreadable_location(exc) from None
     except psycopg.OperationalError as exc:
         reason = " ".join(str(exc).split())  # libpq's message names the host and the cause, never a password
         raise StoreError(f"could not connect to PostgreSQL: {reason}") from None

@@ -1,0 +1,86 @@
+"""The command line on PostgreSQL prints what it prints on SQLite: the same demo practice (fixed seed and
+today) in an SQLite file and in a fresh PostgreSQL schema, read back by the CLI in a process of its own (with
+the plugin's entry point, as a user runs it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from alliancekit_postgres import open_postgres
+
+DEMO = ("--clients", "12", "--seed", "5", "--today", "2026-06-30", "-q")
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD"}
+    env["ALLIANCEKIT_PLUGINS"] = "postgres"
+    return subprocess.run(
+        [sys.executable, "-m", "alliancekit", *argv], capture_output=True, text=True, env=env, check=False
+    )
+
+
+def _cli(*argv: str) -> str:
+    done = _run(*argv)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_episode_show_json_is_the_same_text_on_both_stores(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Before the fix the state's maps (scores by measure, alerts, goals...) and the payloads' answers came
+    # back in JSONB's key order on PostgreSQL and in the written order on SQLite: the same episode printed
+    # differently.
+    sqlite = str(tmp_path / "demo.sqlite")
+    postgres = pg.location(pg.new_schema(), "demo-clinic")
+    _cli("demo", "--db", sqlite, *DEMO)
+    _cli("demo", "--db", postgres, *DEMO)
+    rows = json.loads(_cli("caseload", "--db", sqlite, "--all", "--json"))
+    assert json.loads(_cli("caseload", "--db", postgres, "--all", "--json")) == rows
+    scored = [r["episode_id"] for r in rows if len(r["latest_scores"]) > 2]
+    assert scored  # episodes with several measures' scores: maps whose order differed
+    for episode_id in scored[:3]:
+        on_sqlite = _cli("episode", "show", "--db", sqlite, "--json", episode_id)
+        on_postgres = _cli("episode", "show", "--db", postgres, "--json", episode_id)
+        assert on_postgres == on_sqlite
+
+
+def test_without_clinic_the_cli_acts_for_the_clinic_the_location_names(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Before the fix a practice without episodes was taken for clinic "default" whatever the store acted
+    # for: on PostgreSQL (?clinic=north) `audit show` failed ("append_audit: row-level security refused an
+    # audit row"), `verify` reported "clinic default", and `import csv` without --clinic wrote for
+    # "default" and failed ("append: the episode belongs to another clinic than this store's").
+    location = pg.location(pg.new_schema(), "north")
+    open_postgres(location).close()  # the schema made, no episodes yet
+    _cli("audit", "show", "--db", location)
+    assert _cli("verify", "--db", location).startswith("clinic north: record ok")
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(
+        '[source]\ndate_formats = ["%Y-%m-%d"]\n[columns]\nclient = "Client"\nsession_date = "Date"\n'
+        '[defaults]\nclinician = "clin-a"\nmodality = "video"\n'
+        '[[measures]]\nmeasure = "phq-9"\ntiming = "start"\ntotal = "PHQ9"\n',
+        encoding="utf-8",
+    )
+    source = tmp_path / "history.csv"
+    source.write_text("Client,Date,PHQ9\nc-1,2024-01-10,12\nc-2,2024-01-11,15\n", encoding="utf-8")
+    _cli("import", "csv", "--db", location, "--mapping", str(mapping), str(source))
+    rows = json.loads(_cli("caseload", "--db", location, "--all", "--json"))
+    assert sorted((r["clinic_id"], r["client_ref"]) for r in rows) == [("north", "c-1"), ("north", "c-2")]
+
+
+def test_the_demo_at_a_location_naming_another_clinic_is_refused_before_writing(pg) -> None:  # type: ignore[no-untyped-def]
+    # Before the fix it failed at its first write with "append_audit: row-level security refused an audit
+    # row", which did not say that the demo's clinic is demo-clinic.
+    schema = pg.new_schema()
+    done = _run("demo", "--db", pg.location(schema, "north"), *DEMO)
+    assert done.returncode == 2
+    assert "the demo's clinic is demo-clinic, so the location must name it: clinic=demo-clinic" in done.stderr
+    assert "Traceback" not in done.stderr
+    store = open_postgres(pg.location(schema, "north"), read_only=True)
+    try:
+        assert list(store.episode_ids()) == []
+        assert store.audit_records() == []
+    finally:
+        store.close()
