@@ -566,3 +566,35 @@ def test_ids_the_host_made_of_the_longest_length_are_taken(tmp_path: Path) -> No
         ep = p.start_episode(clinician(), client_ref="host-1", clinician_id="clin-1", opened_on=day(0))
         assert len(ep) == 200
         assert p.episode(clinician(), ep).version == 1
+
+
+# ----------------------------------------------------------------------- refused before the read's audit
+
+
+@pytest.mark.parametrize(
+    ("session_id", "rule"),
+    [(None, "type"), ("", "reference"), ("s" * 201, "reference"), ("s\x00", "control-character")],
+)
+def test_a_bad_session_id_of_a_session_history_writes_no_audit_entry(
+    practice: Practice, actor: Actor, session_id: Any, rule: str
+) -> None:
+    """The episode's read was decided and audited (an ``allowed`` entry) before the session id was checked."""
+    ep, _ = active_episode(practice, actor)
+    before = footprint(practice, ep)
+    with pytest.raises(ValidationError) as caught:
+        practice.session_history(actor, ep, session_id)
+    assert (caught.value.field, caught.value.rule) == ("session_id", rule)
+    assert footprint(practice, ep) == before
+
+
+def test_a_key_rotation_refused_for_its_inputs_writes_no_audit_entry(practice: Practice) -> None:
+    """Without a cipher the rotation was audited as allowed before it was refused; a progress that is not a
+    function raised a TypeError after the first batch had been rewritten."""
+    admin = Actor("it-1", "administrator", "clinic-1")
+    with pytest.raises(ValidationError) as caught:
+        practice.rotate_encryption(admin)
+    assert (caught.value.field, caught.value.rule) == ("cipher", "required")
+    with pytest.raises(ValidationError) as caught:
+        practice.rotate_encryption(admin, progress=CANARY)  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.rule) == ("progress", "type")
+    assert practice.store.audit_records() == []
