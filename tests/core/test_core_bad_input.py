@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from alliancekit import open_practice
-from alliancekit.domain import Actor, Consultation, GoalRevision, Session
+from alliancekit.domain import Actor, Consent, Consultation, GoalRevision, Session
 from alliancekit.errors import (
     AlliancekitError,
     ConflictError,
@@ -598,3 +598,34 @@ def test_a_key_rotation_refused_for_its_inputs_writes_no_audit_entry(practice: P
         practice.rotate_encryption(admin, progress=CANARY)  # type: ignore[arg-type]
     assert (caught.value.field, caught.value.rule) == ("progress", "type")
     assert practice.store.audit_records() == []
+
+
+# ----------------------------------------------------------------------------------- sets are not lists
+
+
+@pytest.mark.parametrize("unordered", [set, frozenset])
+def test_a_set_where_a_list_is_taken_is_refused_and_writes_nothing(
+    practice: Practice, actor: Actor, unordered: type
+) -> None:
+    """A set's order follows the process's string hash seed: what was stored, and a keyed command's request
+    hash, differed between processes, so the same keyed request retried by another process was refused
+    with IdempotencyKeyReused."""
+    ep, _ = active_episode(practice, actor)
+    before = footprint(practice, ep)
+    with pytest.raises(ValidationError) as caught:
+        practice.set_lockbox(
+            actor,
+            ep,
+            scope="class",
+            classes=unordered({"sessions", "reviews"}),
+            idempotency_key="lockbox-1",
+            on=day(3),
+        )
+    assert (caught.value.field, caught.value.rule) == ("classes", "type")
+    assert footprint(practice, ep) == before
+    with pytest.raises(ValidationError) as caught:
+        Consultation(day(0), "video", Consent(True, True), presenting_concerns=unordered({CANARY}))
+    assert (caught.value.field, caught.value.rule) == ("Consultation.presenting_concerns", "type")
+    assert_clean(caught.value)
+    made = practice.set_lockbox(actor, ep, scope="class", classes=["sessions", "reviews"], on=day(3))
+    assert practice.episode(actor, ep).version == made.version  # the same classes as a list are taken
