@@ -31,6 +31,7 @@ from alliancekit.domain.checks import (
     check_int,
     check_number,
     check_optional_choice,
+    check_optional_instance,
     check_optional_int,
     check_ref,
 )
@@ -140,6 +141,10 @@ class Practice:
         :param checkpoint_every: audit entries (written by this Practice) between checkpoints.
         :param cipher: encrypts free text at rest (:class:`alliancekit.security.encryption.FieldCipher`).
         :param clock: returns the current time as a timezone-aware ``datetime`` (a naive one is refused).
+        :param ids: makes the id of each new record from its kind (``"session"``); each id it makes is
+            checked as every id is (non-empty printable text of at most 200 characters), and one that
+            is not is refused (:class:`~alliancekit.errors.ValidationError` for ``ids``) before it is
+            written. Random ids by default.
         :param time_zone: the IANA time zone (``"Europe/Berlin"``) of the practice's clinics: a clinic's
             "today" (the default date of a command, days since a session, the report's date) and the days
             of an audit query are its calendar days. Times are stored in UTC whatever the zone.
@@ -154,9 +159,10 @@ class Practice:
             nothing is due and nothing missed).
         """
         self._closed = True  # until fully built: a failed constructor leaves nothing to warn about
+        dispatching = check_optional_instance("dispatch_policy", dispatch_policy, DispatchPolicy)
         self._s: Services = build_services(
             store,
-            plugins=plugins or get_plugin_host(),
+            plugins=plugins if plugins is not None else get_plugin_host(),
             clock=clock,
             ids=ids,
             review_every=review_every,
@@ -175,7 +181,7 @@ class Practice:
         self._runner = Runner(self._s, check_int("conflict_retries", conflict_retries, lo=0, hi=100))
         self._flows = RequestFlows(self._s, self._runner)
         self._views = Views(self._s)
-        self.dispatch_policy = dispatch_policy or DispatchPolicy()
+        self.dispatch_policy = dispatching or DispatchPolicy()
         self._dispatcher: Dispatcher | None = None
         self._lock = threading.Lock()
         self._batches: weakref.WeakSet[Batch] = weakref.WeakSet()  # made here, to end at the close
@@ -1306,7 +1312,7 @@ def open_practice(
         empty or foreign database is an error; every write is refused). For verification and inspection.
     :param options: passed to :class:`Practice`.
     """
-    host = plugins or get_plugin_host()
+    host = check_instance("plugins", plugins, PluginHost) if plugins is not None else get_plugin_host()
     if isinstance(location, str | os.PathLike):
         store = host.stores().open(location, read_only=check_bool("read_only", read_only))
     elif isinstance(location, Store):

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from alliancekit import open_practice
-from alliancekit.domain import Actor, Consultation, GoalRevision, Session
+from alliancekit.domain import Actor, Consent, Consultation, GoalRevision, Session
 from alliancekit.errors import (
     AlliancekitError,
     ConflictError,
@@ -35,6 +35,7 @@ from .conftest import (
     CANARY,
     active_episode,
     attended,
+    clinician,
     consultation,
     counter_ids,
     day,
@@ -512,3 +513,119 @@ def test_path_that_cannot_be_opened_is_not_called_foreign(tmp_path: Path, where:
     assert not isinstance(caught.value, NotAnAlliancekitStore)
     assert "cannot open" in str(caught.value)
     assert not (tmp_path / "no-such-dir").exists()
+
+
+# ------------------------------------------------------------------------------------- practice options
+
+
+@pytest.mark.parametrize("option", ["clock", "ids", "policy", "dispatch_policy", "plugins"])
+def test_a_practice_option_of_the_wrong_type_is_refused_when_opened(option: str, tmp_path: Path) -> None:
+    """Each was taken as given: the first call then failed with a TypeError or AttributeError (or, for the
+    dispatch policy, the first dispatch)."""
+    with pytest.raises(ValidationError) as caught:
+        open_practice(tmp_path / "p.sqlite", **{option: CANARY})
+    assert (caught.value.field, caught.value.rule) == (option, "type")
+    assert_clean(caught.value)
+
+
+def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    with sqlite3.connect(path) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {name: sorted(conn.execute(f'SELECT * FROM "{name}"'), key=repr) for name in names}  # noqa: S608
+
+
+@pytest.mark.parametrize(
+    ("made", "rule"),
+    [
+        (5, "type"),
+        ("", "reference"),
+        ("a" * 201, "reference"),
+        ("id\x00", "control-character"),
+        ("id\ud800", "unicode"),
+    ],
+)
+def test_an_id_the_host_made_wrong_is_refused_and_written_nowhere(
+    made: Any, rule: str, tmp_path: Path
+) -> None:
+    """The ids option's ids were written as they came: an empty episode id no call could name again, NUL
+    in every table, a surrogate failing the SQLite encoder with a UnicodeEncodeError."""
+    path = tmp_path / "p.sqlite"
+    with open_practice(path, clock=fixed_clock(), ids=lambda kind: made) as practice:
+        before = _tables(path)
+        with pytest.raises(ValidationError) as caught:
+            practice.start_episode(clinician(), client_ref=CANARY, clinician_id="clin-1", opened_on=day(0))
+        assert (caught.value.field, caught.value.rule) == ("ids", rule)
+        assert_clean(caught.value)
+        assert _tables(path) == before
+
+
+def test_ids_the_host_made_of_the_longest_length_are_taken(tmp_path: Path) -> None:
+    numbers = counter_ids()
+    longest = lambda kind: numbers(kind).ljust(200, "x")  # noqa: E731 - the option's one line
+    with open_practice(tmp_path / "p.sqlite", clock=fixed_clock(), ids=longest) as p:
+        ep = p.start_episode(clinician(), client_ref="host-1", clinician_id="clin-1", opened_on=day(0))
+        assert len(ep) == 200
+        assert p.episode(clinician(), ep).version == 1
+
+
+# ----------------------------------------------------------------------- refused before the read's audit
+
+
+@pytest.mark.parametrize(
+    ("session_id", "rule"),
+    [(None, "type"), ("", "reference"), ("s" * 201, "reference"), ("s\x00", "control-character")],
+)
+def test_a_bad_session_id_of_a_session_history_writes_no_audit_entry(
+    practice: Practice, actor: Actor, session_id: Any, rule: str
+) -> None:
+    """The episode's read was decided and audited (an ``allowed`` entry) before the session id was checked."""
+    ep, _ = active_episode(practice, actor)
+    before = footprint(practice, ep)
+    with pytest.raises(ValidationError) as caught:
+        practice.session_history(actor, ep, session_id)
+    assert (caught.value.field, caught.value.rule) == ("session_id", rule)
+    assert footprint(practice, ep) == before
+
+
+def test_a_key_rotation_refused_for_its_inputs_writes_no_audit_entry(practice: Practice) -> None:
+    """Without a cipher the rotation was audited as allowed before it was refused; a progress that is not a
+    function raised a TypeError after the first batch had been rewritten."""
+    admin = Actor("it-1", "administrator", "clinic-1")
+    with pytest.raises(ValidationError) as caught:
+        practice.rotate_encryption(admin)
+    assert (caught.value.field, caught.value.rule) == ("cipher", "required")
+    with pytest.raises(ValidationError) as caught:
+        practice.rotate_encryption(admin, progress=CANARY)  # type: ignore[arg-type]
+    assert (caught.value.field, caught.value.rule) == ("progress", "type")
+    assert practice.store.audit_records() == []
+
+
+# ----------------------------------------------------------------------------------- sets are not lists
+
+
+@pytest.mark.parametrize("unordered", [set, frozenset])
+def test_a_set_where_a_list_is_taken_is_refused_and_writes_nothing(
+    practice: Practice, actor: Actor, unordered: type
+) -> None:
+    """A set's order follows the process's string hash seed: what was stored, and a keyed command's request
+    hash, differed between processes, so the same keyed request retried by another process was refused
+    with IdempotencyKeyReused."""
+    ep, _ = active_episode(practice, actor)
+    before = footprint(practice, ep)
+    with pytest.raises(ValidationError) as caught:
+        practice.set_lockbox(
+            actor,
+            ep,
+            scope="class",
+            classes=unordered({"sessions", "reviews"}),
+            idempotency_key="lockbox-1",
+            on=day(3),
+        )
+    assert (caught.value.field, caught.value.rule) == ("classes", "type")
+    assert footprint(practice, ep) == before
+    with pytest.raises(ValidationError) as caught:
+        Consultation(day(0), "video", Consent(True, True), presenting_concerns=unordered({CANARY}))
+    assert (caught.value.field, caught.value.rule) == ("Consultation.presenting_concerns", "type")
+    assert_clean(caught.value)
+    made = practice.set_lockbox(actor, ep, scope="class", classes=["sessions", "reviews"], on=day(3))
+    assert practice.episode(actor, ep).version == made.version  # the same classes as a list are taken

@@ -3,7 +3,10 @@ threads on SQLite files: no update lost, the record verifies, a backup taken dur
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import closing
@@ -17,6 +20,7 @@ ME = Actor("clin-1", "clinician", clinic_id="north")
 ADMIN = Actor("it-1", "administrator", clinic_id="north")
 KEY = b"audit-key-for-tests-only-32bytes"
 EACH = 15
+CLOSE_UNDER_READER = Path(__file__).parent / "scripts" / "close_under_reader.py"
 
 
 def _active_episode(practice: Practice, ref: str) -> str:
@@ -131,3 +135,19 @@ def test_an_online_backup_taken_while_a_thread_writes_is_sound(tmp_path: Path) -
     assert report.ok, report.describe()
     assert report.episodes == 1
     assert report.events >= before + 3
+
+
+def test_closing_a_shared_practice_waits_for_a_statement_another_thread_is_in(tmp_path: Path) -> None:
+    """The guide's "close it when the process stops", while a request thread is still reading: the close
+    used to free that thread's SQLite connection under its running statement (a segmentation fault); it
+    now closes it once the statement is done. In a process of its own, so that a crash is reported."""
+    done = subprocess.run(
+        [sys.executable, str(CLOSE_UNDER_READER), str(tmp_path / "p.sqlite")],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["2", "closed"]  # the reader read its timeline (opened, consultation)

@@ -25,6 +25,7 @@ from alliancekit import (
     Subscriptions,
 )
 from alliancekit.errors import (
+    IdempotencyKeyReused,
     InvalidToken,
     LifecycleError,
     ResponseError,
@@ -147,6 +148,28 @@ def test_a_keyed_repeat_returns_the_request_without_its_token(clinic: Clinic) ->
     assert again.request_id == first.request_id
     assert (again.token, again.link) == (None, None)
     assert len(clinic.p.outbox_records()) == 2  # the request and its reminder, once
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"expires_in": timedelta(days=3, microseconds=1)},
+        {"remind_after": timedelta(days=1, microseconds=1)},
+        {"expires_in": timedelta(days=4), "remind_after": timedelta(days=2)},  # the defaults, given
+    ],
+)
+def test_a_key_used_again_with_another_duration_is_refused(clinic: Clinic, other: dict[str, Any]) -> None:
+    """Durations are part of the request: the same key with another expiry or reminder is another request
+    (both durations once hashed alike, and the repeat was answered with the first request's expiry)."""
+    first = {"expires_in": timedelta(days=3), "remind_after": timedelta(days=1)}
+    clinic.p.request_administration(ME, clinic.ep, measure="phq-9", key="req-1", **first)
+    before = clinic.written()
+    with pytest.raises(IdempotencyKeyReused) as caught:
+        clinic.p.request_administration(ME, clinic.ep, measure="phq-9", key="req-1", **(first | other))
+    assert (caught.value.field, caught.value.rule) == ("idempotency_key", "reused")
+    assert clinic.written() == before
+    again = clinic.p.request_administration(ME, clinic.ep, measure="phq-9", key="req-1", **first)
+    assert again.duplicate
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -527,9 +527,13 @@ def _with_ids(events: list[Event], ids: Callable[[str], str]) -> list[tuple[Even
 
 
 def _plain(value: object) -> object:
+    """What JSON cannot encode of a command's checked inputs, in the request hash."""
     if isinstance(value, date | datetime):
         return value.isoformat()
-    return repr(type(value))
+    if isinstance(value, timedelta):  # a request's expiry and reminder: other durations, another request
+        return ["timedelta", value.days, value.seconds, value.microseconds]
+    # Anything else would make different requests hash alike (a repeat answered for another request).
+    raise TypeError(f"a command input of type {type(value).__name__} has no request-hash form")
 
 
 #: The encoder of request hashes, built once: ``json.dumps`` with options builds one per call (per keyed

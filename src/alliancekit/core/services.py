@@ -213,12 +213,12 @@ class Services:
 def build_services(
     store: object,
     *,
-    plugins: PluginHost,
-    clock: Callable[[], datetime] | None,
-    ids: Callable[[str], str] | None,
+    plugins: object,
+    clock: object,
+    ids: object,
     review_every: object,
     feedback: object,
-    policy: AccessPolicy | None,
+    policy: object,
     audit_key: object,
     checkpoint_every: object,
     cipher: object,
@@ -232,6 +232,7 @@ def build_services(
     """The parts of one practice, from the options a host passed to :class:`~alliancekit.Practice` (each
     checked here: a wrong option is a :class:`~alliancekit.errors.ValidationError` naming it)."""
     store = check_instance("store", store, Store)  # type: ignore[type-abstract]
+    plugins = check_instance("plugins", plugins, PluginHost)
     config = check_optional_instance("feedback", feedback, FeedbackConfig) or FeedbackConfig()
     if review_every is not None:
         config = attrs.evolve(config, review_every=check_int("review_every", review_every, lo=1, hi=1000))
@@ -239,15 +240,17 @@ def build_services(
     every = check_int("checkpoint_every", checkpoint_every, lo=1, hi=1_000_000)
     codec = Codec(check_optional_instance("cipher", cipher, FieldCipher))
     reader = RecordReader(store, codec)
-    clock = _utc(clock) if clock is not None else (lambda: datetime.now(UTC))
-    ids = ids or random_id
+    now = _utc(_function("clock", clock)) if clock is not None else (lambda: datetime.now(UTC))
+    new_id = _checked_ids(_function("ids", ids)) if ids is not None else random_id
+    if policy is not None and not isinstance(policy, AccessPolicy):
+        raise ValidationError("policy", "type", "an AccessPolicy (an object with decide(request))")
     chosen, supplier = (policy, None) if policy is not None else supplied_policy(plugins)
     guard = Guard(
         store,
         reader,
         chosen,
-        clock=clock,
-        ids=ids,
+        clock=now,
+        ids=new_id,
         audit_key=key,
         checkpoint_every=every,
         policy_supplier=supplier,
@@ -258,8 +261,8 @@ def build_services(
         codec=codec,
         guard=guard,
         plugins=plugins,
-        clock=clock,
-        ids=ids,
+        clock=now,
+        ids=new_id,
         feedback=config,
         time_zone=check_time_zone("time_zone", time_zone),
         clinic_time_zones=_clinic_zones(clinic_time_zones),
@@ -294,7 +297,23 @@ def _clinic_zones(value: object) -> dict[str, ZoneInfo]:
     }
 
 
-def _utc(clock: Callable[[], datetime]) -> Callable[[], datetime]:
+def _function(field: str, value: object) -> Callable[..., object]:
+    if not callable(value):
+        raise ValidationError(field, "type", "a function")
+    return value
+
+
+def _checked_ids(ids: Callable[..., object]) -> Callable[[str], str]:
+    """The host's id maker, each id checked as any id is: one it made wrong (not text, empty, too long, NUL)
+    is refused before anything holding it is written."""
+
+    def new_id(kind: str) -> str:
+        return check_ref("ids", ids(kind))
+
+    return new_id
+
+
+def _utc(clock: Callable[..., object]) -> Callable[[], datetime]:
     """The host's clock, in UTC: event and audit times are hashed as ISO text, and a store may return them
     in another zone (PostgreSQL gives UTC), so they are kept in one."""
 

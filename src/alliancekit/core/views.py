@@ -117,7 +117,7 @@ class Views:
         return self._timeline(state.episode_id, None if treating else a.id, lockbox=not treating)
 
     def session_history(self, actor: object, episode_id: object, session_id: object) -> SessionHistory:
-        a, state = self._read(actor, Action.READ_SESSION_HISTORY, episode_id)
+        a, state = self._read(actor, Action.READ_SESSION_HISTORY, episode_id, session_id=session_id)
         session_id = check_ref("session_id", session_id)
         treating = self.s.guard.treating(a, state)
         entries = self._timeline(state.episode_id, None if treating else a.id, lockbox=not treating)
@@ -478,11 +478,13 @@ class Views:
         a = guard.require_actor(actor, Action.ROTATE_KEYS, "keys", "(all)")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 100_000:
             raise ValidationError("batch_size", "range", "a whole number from 1 to 100000")
-        decision = guard.allow(a, Action.ROTATE_KEYS, "keys", "(all)", None)
-        guard.audit(a, Action.ROTATE_KEYS, "keys", "(all)", outcome=decision.outcome)
+        if progress is not None and not callable(progress):  # else a TypeError after the first batch
+            raise ValidationError("progress", "type", "a function taking the fields rewritten so far")
+        decision = guard.allow(a, Action.ROTATE_KEYS, "keys", "(all)", None)  # a refusal is audited
         cipher = self.s.codec.cipher
-        if cipher is None:
+        if cipher is None:  # refused before the rotation is audited as allowed: nothing is written
             raise ValidationError("cipher", "required", "the practice was opened without a cipher")
+        guard.audit(a, Action.ROTATE_KEYS, "keys", "(all)", outcome=decision.outcome)
         events = (e for ep in self.s.reader.episode_ids() for e in self.s.reader.stored_events(ep))
         return encryption.rotate(
             events, self.s.store.replace_payloads, cipher, batch_size=batch_size, progress=progress
@@ -490,10 +492,16 @@ class Views:
 
     # -- internals ------------------------------------------------------------------------------------
 
-    def _read(self, actor: object, action: str, episode_id: object) -> tuple[Actor, EpisodeState]:
-        """The checked actor and the episode's state, the read decided and audited."""
+    def _read(
+        self, actor: object, action: str, episode_id: object, **ids: object
+    ) -> tuple[Actor, EpisodeState]:
+        """The checked actor and the episode's state, the read decided and audited; ``ids`` (the read's
+        other ids) are checked first, so that a bad one is refused before the read is audited."""
         a = self.s.guard.require_actor(actor, action, "episode", episode_id)
-        return a, self.s.guard.read_episode(a, action, check_ref("episode_id", episode_id))
+        checked = check_ref("episode_id", episode_id)
+        for name, value in ids.items():
+            check_ref(name, value)
+        return a, self.s.guard.read_episode(a, action, checked)
 
     def _summary(self, actor: Actor, state: EpisodeState) -> EpisodeState:
         """``state`` as ``actor`` may see it: under directives that apply to them, what their timeline shows

@@ -4,8 +4,9 @@ Each check refuses with a :class:`~alliancekit.errors.ValidationError` whose mes
 rule broken, and never the value (which may be a client's words). The rules, shared by every check:
 
 ``type``
-    The wrong kind of value (``bool`` is not a whole number; a ``datetime`` is not a date; a ``str``
-    subclass is text, and is returned as a plain ``str``).
+    The wrong kind of value (``bool`` is not a whole number; a ``datetime`` is not a date; a ``set`` is not
+    a list: its order changes from one process to the next; a ``str`` subclass is text, and is returned as a
+    plain ``str``).
 ``unicode``
     Text holding a lone surrogate (``"\\ud800"``): it cannot be encoded as UTF-8, so no store can keep it.
 ``control-character``
@@ -109,6 +110,9 @@ E = TypeVar("E", bound=Enum)
 _TEXT_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ID_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+#: Why a set is refused where a list is taken: the order a set's items come in changes with the process's
+#: string hash seed, so what is stored, and a keyed command's request hash, would differ between processes.
+_UNORDERED = "a list expected (a set's order changes from one process to the next)"
 
 
 # ------------------------------------------------------------------------------------------------ values
@@ -286,6 +290,8 @@ def check_sequence_of(
     """
     if isinstance(values, str | bytes | bytearray | memoryview | Mapping) or not isinstance(values, Iterable):
         raise ValidationError(field, "type", "a list expected")
+    if isinstance(values, set | frozenset):
+        raise ValidationError(field, "type", _UNORDERED)
     items = tuple(itertools.islice(values, max_len + 1))
     if len(items) > max_len:
         raise ValidationError(field, "max-items", f"at most {max_len}")
@@ -398,6 +404,8 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
             plain = type(value) is tuple or type(value) is list
             if not plain and (isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable)):
                 raise ValidationError(where, "type", "list expected")
+            if not plain and isinstance(value, set | frozenset):
+                raise ValidationError(where, "type", _UNORDERED)
             items = tuple(itertools.islice(value, MAX_ITEMS + 1))
             if len(items) > MAX_ITEMS:
                 raise ValidationError(where, "max-items", f"at most {MAX_ITEMS}")

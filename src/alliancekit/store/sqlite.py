@@ -597,8 +597,12 @@ class SQLiteStore:
         self.path = Path(path)
         self.read_only = bool(read_only)
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self._connections: set[sqlite3.Connection] = set()
+        """Each thread's open connection (one per thread): :meth:`close` closes and forgets them."""
+        self._busy: dict[sqlite3.Connection, int] = {}
+        """The connections a thread is in a call on (:meth:`_held`), with its depth."""
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # a connection left _busy
         self._writer = threading.Lock()  # one writer of this store's threads at a time
         self._writer_fd: int | None = None
         self._version = LATEST_VERSION
@@ -617,8 +621,9 @@ class SQLiteStore:
     # -- connections and schema ------------------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        """This thread's connection: opened on its first call, and again after :meth:`close` closed it."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
+        if conn is not None and (conn in self._connections or conn in self._busy):
             return conn
         try:
             if self.read_only:
@@ -646,8 +651,28 @@ class SQLiteStore:
             raise
         self._local.conn = conn
         with self._lock:
-            self._connections.append(conn)
+            self._connections.add(conn)
         return conn
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, in use for the block: :meth:`close` waits for the block to end before
+        it closes the connection (closing it under another thread's statement crashes the interpreter)."""
+        while True:
+            conn = self._connect()
+            with self._lock:
+                if conn in self._connections or conn in self._busy:  # not closed meanwhile
+                    self._busy[conn] = self._busy.get(conn, 0) + 1
+                    break
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                depth = self._busy.pop(conn) - 1
+                if depth:
+                    self._busy[conn] = depth
+                else:
+                    self._idle.notify_all()
 
     def _check_readable(self) -> None:
         """For a read-only store: the file exists, is a non-empty alliancekit database at a schema this
@@ -754,7 +779,8 @@ class SQLiteStore:
         return int(app_id), int(version)
 
     def schema_version(self) -> int:
-        return self._identity(self._connect())[1]
+        with self._held() as conn:
+            return self._identity(conn)[1]
 
     # -- writes --------------------------------------------------------------------------------------------
 
@@ -820,10 +846,9 @@ class SQLiteStore:
     def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``work(conn)`` in a ``BEGIN IMMEDIATE`` transaction and return its result."""
         self._writable()
-        conn = self._connect()
         held = getattr(self._local, "exclusive", False)  # the lock is this thread's already
         try:
-            with contextlib.nullcontext() if held else self._write_lock():
+            with contextlib.nullcontext() if held else self._write_lock(), self._held() as conn:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(conn)
@@ -1152,16 +1177,16 @@ class SQLiteStore:
     @contextlib.contextmanager
     def read_transaction(self) -> Iterator[None]:
         """Reads of this thread inside the block see one snapshot of the database (a deferred ``BEGIN``)."""
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN")
-        except sqlite3.Error as exc:
-            raise StoreError(f"SQLite read failed: {type(exc).__name__}") from exc
-        try:
-            yield
-        finally:
-            if conn.in_transaction:
-                conn.execute("COMMIT")
+        with self._held() as conn:
+            try:
+                conn.execute("BEGIN")
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite read failed: {type(exc).__name__}") from exc
+            try:
+                yield
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
 
     def integrity_check(self) -> str:
         """SQLite's own ``PRAGMA integrity_check`` answer (``"ok"`` when the file is sound)."""
@@ -1169,22 +1194,27 @@ class SQLiteStore:
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
         try:
-            return self._connect().execute(sql, params).fetchall()
+            with self._held() as conn:
+                return conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read failed: {type(exc).__name__}") from exc
 
     def close(self) -> None:
+        """Close every thread's connection, each once no other thread is in a call on it (a call begun
+        meanwhile opens a connection of its own: the store may be used again)."""
         if self._checkpointer is not None:
             self._checkpointer.close()
+        mine = getattr(self._local, "conn", None)  # this thread's own calls are not under way: it is here
         with self._lock:
-            for conn in self._connections:
+            closing, self._connections = self._connections, set()
+            while any(conn in self._busy and conn is not mine for conn in closing):
+                self._idle.wait()
+            for conn in closing:
                 conn.close()
-            self._connections.clear()
         with self._writer:
             if self._writer_fd is not None:
                 os.close(self._writer_fd)
                 self._writer_fd = None
-        self._local = threading.local()
 
 
 def _statements(script: str) -> list[str]:
