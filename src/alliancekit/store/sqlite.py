@@ -603,6 +603,7 @@ class SQLiteStore:
         """The connections a thread is in a call on (:meth:`_held`), with its depth."""
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # a connection left _busy
+        self._closers = 0  # threads in close() waiting on _idle: only then is a release announced
         self._writer = threading.Lock()  # one writer of this store's threads at a time
         self._writer_fd: int | None = None
         self._version = LATEST_VERSION
@@ -654,25 +655,37 @@ class SQLiteStore:
             self._connections.add(conn)
         return conn
 
-    @contextlib.contextmanager
-    def _held(self) -> Iterator[sqlite3.Connection]:
-        """This thread's connection, in use for the block: :meth:`close` waits for the block to end before
+    def _take(self) -> sqlite3.Connection:
+        """This thread's connection, marked in use until :meth:`_release`: :meth:`close` waits for it before
         it closes the connection (closing it under another thread's statement crashes the interpreter)."""
         while True:
             conn = self._connect()
             with self._lock:
-                if conn in self._connections or conn in self._busy:  # not closed meanwhile
-                    self._busy[conn] = self._busy.get(conn, 0) + 1
-                    break
+                busy = self._busy
+                if conn in busy:
+                    busy[conn] += 1
+                    return conn
+                if conn in self._connections:  # not closed meanwhile
+                    busy[conn] = 1
+                    return conn
+
+    def _release(self, conn: sqlite3.Connection) -> None:
+        with self._lock:
+            depth = self._busy.pop(conn) - 1
+            if depth:
+                self._busy[conn] = depth
+            elif self._closers:
+                self._idle.notify_all()
+
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[sqlite3.Connection]:
+        """:meth:`_take` for the block. (The reads every command makes take and release in line: a
+        generator-based context costs a few microseconds a call.)"""
+        conn = self._take()
         try:
             yield conn
         finally:
-            with self._lock:
-                depth = self._busy.pop(conn) - 1
-                if depth:
-                    self._busy[conn] = depth
-                else:
-                    self._idle.notify_all()
+            self._release(conn)
 
     def _check_readable(self) -> None:
         """For a read-only store: the file exists, is a non-empty alliancekit database at a schema this
@@ -1193,11 +1206,13 @@ class SQLiteStore:
         return str(self._read("PRAGMA integrity_check", ())[0][0])
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        conn = self._take()
         try:
-            with self._held() as conn:
-                return conn.execute(sql, params).fetchall()
+            return conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite read failed: {type(exc).__name__}") from exc
+        finally:
+            self._release(conn)
 
     def close(self) -> None:
         """Close every thread's connection, each once no other thread is in a call on it (a call begun
@@ -1207,8 +1222,12 @@ class SQLiteStore:
         mine = getattr(self._local, "conn", None)  # this thread's own calls are not under way: it is here
         with self._lock:
             closing, self._connections = self._connections, set()
-            while any(conn in self._busy and conn is not mine for conn in closing):
-                self._idle.wait()
+            self._closers += 1
+            try:
+                while any(conn in self._busy and conn is not mine for conn in closing):
+                    self._idle.wait()
+            finally:
+                self._closers -= 1
             for conn in closing:
                 conn.close()
         with self._writer:
