@@ -1202,7 +1202,13 @@ class Practice:
         """
         return self._read.audit_checkpoint(actor)
 
-    def verify(self, actor: Actor, *, expected_head: AuditCheckpoint | None = None) -> IntegrityReport:
+    def verify(
+        self,
+        actor: Actor,
+        *,
+        expected_head: AuditCheckpoint | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IntegrityReport:
         """Verify the actor's clinic's record: event chains, snapshots, projections, audit chains, seals.
 
         Returns an :class:`~alliancekit.integrity.verify.IntegrityReport` naming the first bad entry of
@@ -1213,8 +1219,13 @@ class Practice:
         is for them: nothing of the store's clinic, not even a chain position. It writes nothing, not
         even an audit entry of its own (it returns no record content and must run on a read-only store);
         only a refusal (no actor, or the policy's) is audited.
+
+        ``progress`` is called as ``progress(done, total)`` after each episode of the file is walked:
+        ``done`` from 1 to ``total``, the episodes the store holds (the clinic's are checked, another
+        clinic's passed over, so in a file of one clinic ``total`` is the report's ``episodes``). It is
+        not called when there is no episode to walk.
         """
-        return self._read.verify(actor, expected_head=expected_head)
+        return self._read.verify(actor, expected_head=expected_head, progress=progress)
 
     def verify_audit(self, actor: Actor, *, expected_head: AuditCheckpoint | None = None) -> IntegrityReport:
         """The same as :meth:`verify` (kept for callers of the first release)."""

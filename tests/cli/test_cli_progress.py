@@ -53,3 +53,24 @@ def test_nothing_is_written_when_not_a_terminal_or_disabled() -> None:
     quiet = _Terminal()
     Progress("x", stream=quiet, enabled=False)(1, 2)
     assert plain.getvalue() == quiet.getvalue() == ""
+
+
+def test_close_ends_a_line_left_open_and_only_then() -> None:
+    stream = _Terminal()
+    progress = Progress("x", stream=stream, clock=_clock([0.0, 1.0, 1.0]))  # type: ignore[arg-type]
+    progress.close()  # nothing shown yet
+    assert stream.getvalue() == ""
+    progress(1, 10)
+    progress.close()  # stopped at 1 of 10: the line is ended
+    progress.close()  # once
+    assert stream.getvalue().endswith("ETA 0:09\n")
+    assert stream.getvalue().count("\n") == 1
+
+
+def test_close_after_the_last_line_adds_nothing() -> None:
+    stream = _Terminal()
+    progress = Progress("x", stream=stream, clock=_clock([0.0, 1.0, 1.0]))  # type: ignore[arg-type]
+    progress(10, 10)
+    progress.close()
+    assert stream.getvalue().count("\n") == 1
+    assert stream.getvalue().endswith("done in 0:01\n")

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import io
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -218,6 +218,32 @@ def test_a_refused_read_publishes_nothing(practice_copy: Path, tmp_path: Path) -
         )
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_progress_gets_1_to_n_after_each_episode(practice_copy: Path, tmp_path: Path) -> None:
+    calls: list[int] = []
+    with open_practice(practice_copy) as practice:
+        result = export_research(practice, actor(), tmp_path / "out", key=KEY, progress=calls.append)
+    assert result.episodes > 12  # the demo's returning clients have a second episode
+    assert calls == list(range(1, result.episodes + 1))
+
+
+def test_episode_ids_are_iterated_only_once_the_directory_is_accepted(
+    practice_copy: Path, tmp_path: Path
+) -> None:
+    """The CLI passes ids read lazily (for its progress total): a refused export must not read them."""
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "other.txt").write_text("not an export\n")
+    iterated: list[bool] = []
+
+    def ids() -> Iterator[str]:
+        iterated.append(True)
+        yield from ()
+
+    with open_practice(practice_copy) as practice, pytest.raises(ValidationError, match="directory: exists"):
+        export_research(practice, actor(), target, key=KEY, episode_ids=ids())
+    assert iterated == []
 
 
 # -- bad input: refused before anything is read or written ---------------------------------------------

@@ -169,3 +169,20 @@ def test_another_clinics_administrator_verifies_nothing_of_the_stores_clinic(pg)
     counts = (theirs.episodes, theirs.events, theirs.audit_entries, theirs.checkpoints, theirs.seals_checked)
     assert counts == (0, 0, 0, 0, False)
     assert "shard" not in theirs.describe()
+
+
+def test_progress_counts_the_stores_episodes_and_tells_another_clinic_nothing(pg) -> None:  # type: ignore[no-untyped-def]
+    """``Practice.verify(progress=)`` on PostgreSQL: (1, 2), (2, 2) for the store's clinic; for another
+    clinic's administrator no call at all, so not even how many episodes the store holds."""
+    schema = pg.new_schema()
+    _record(pg, schema)
+    for actor_clinic, expected in ((CLINIC, [(1, 2), (2, 2)]), ("clinic-b", [])):
+        calls: list[tuple[int, int]] = []
+        store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1, read_only=True)
+        with Practice(store, plugins=HOST, audit_key=KEY) as practice:
+            report = practice.verify(
+                Actor("adm-9", Role.ADMINISTRATOR, actor_clinic),
+                progress=lambda done, total, calls=calls: calls.append((done, total)),
+            )
+        assert report.ok
+        assert calls == expected

@@ -8,7 +8,8 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from alliancekit.cli.common import (
     reading,
 )
 from alliancekit.cli.episode import resolve_episode
+from alliancekit.cli.progress import Progress
 from alliancekit.domain import Purpose
 from alliancekit.errors import ValidationError
 from alliancekit.exports.research import (
@@ -52,6 +54,36 @@ from alliancekit.fhir.validate import R4Schema, SchemaError
 
 #: Errors printed before the rest are only counted.
 MAX_PRINTED_ERRORS = 50
+
+
+class _Episodes:
+    """The episode ids of an export of the whole clinic, and the progress line that counts them.
+
+    Iterated by the export as ``episode_ids``: the ids are read then, where the export would read them
+    itself (after its directory checks, in its audited batch), so the audit log gets what it got without
+    a progress line; called as the export's ``progress`` with the episodes exported so far.
+    """
+
+    def __init__(self, practice: Practice, actor: Actor) -> None:
+        self.practice = practice
+        self.actor = actor
+        self.total = 0
+        self.line: Progress | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        ids = self.practice.episode_ids(self.actor)
+        self.total = len(ids)
+        self.line = Progress("exporting episodes", unit="episodes")  # timed from the first read
+        return iter(ids)
+
+    def __call__(self, done: int) -> None:
+        if self.line is not None:
+            self.line(done, self.total)
+
+    def close(self) -> None:
+        """End the line if the export stopped before its last episode (an error, Ctrl-C)."""
+        if self.line is not None:
+            self.line.close()
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -212,32 +244,37 @@ def run_csv(args: argparse.Namespace) -> int:
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         purpose = Purpose(args.purpose)
-        if to_stdout:
-            with tempfile.TemporaryDirectory(prefix="alliancekit-export-") as tmp:
+        with closing(_Episodes(practice, actor)) as episodes:
+            if to_stdout:
+                with tempfile.TemporaryDirectory(prefix="alliancekit-export-") as tmp:
+                    result = export_research(
+                        practice,
+                        actor,
+                        Path(tmp) / "export",
+                        key=key,
+                        identified=args.identified,
+                        purpose=purpose,
+                        episode_ids=episodes,
+                        progress=episodes,
+                    )
+                    with (
+                        (result.directory / f"{args.table}.csv").open(encoding="utf-8") as rows,
+                        output(STDOUT) as out,
+                    ):
+                        shutil.copyfileobj(rows, out)
+            else:
                 result = export_research(
                     practice,
                     actor,
-                    Path(tmp) / "export",
+                    args.out,
                     key=key,
                     identified=args.identified,
                     purpose=purpose,
+                    file_format=args.format,
+                    replace=args.replace,
+                    episode_ids=episodes,
+                    progress=episodes,
                 )
-                with (
-                    (result.directory / f"{args.table}.csv").open(encoding="utf-8") as rows,
-                    output(STDOUT) as out,
-                ):
-                    shutil.copyfileobj(rows, out)
-        else:
-            result = export_research(
-                practice,
-                actor,
-                args.out,
-                key=key,
-                identified=args.identified,
-                purpose=purpose,
-                file_format=args.format,
-                replace=args.replace,
-            )
     kind = "identified" if result.identified else "de-identified"
     counts = f"{result.administrations} administrations of {result.episodes} episodes"
     if to_stdout and args.table == "episodes":  # only the table written is counted
@@ -258,6 +295,7 @@ def _bulk_to_stdout(
     purpose: str,
     options: ExportOptions,
     check: Callable[[dict[str, Any]], None],
+    episodes: _Episodes,
 ) -> BulkResult:
     """The bulk export as one NDJSON stream on stdout, resource type after resource type.
 
@@ -266,7 +304,14 @@ def _bulk_to_stdout(
     """
     with tempfile.TemporaryDirectory(prefix="alliancekit-export-") as tmp:
         result = export_ndjson(
-            practice, actor, Path(tmp) / "export", purpose=purpose, options=options, on_resource=check
+            practice,
+            actor,
+            Path(tmp) / "export",
+            purpose=purpose,
+            options=options,
+            on_resource=check,
+            episode_ids=episodes,
+            progress=episodes,
         )  # no manifest on stdout: its URLs do not matter
         with output(STDOUT) as out:
             for rtype in result.counts:
@@ -361,21 +406,25 @@ def run_fhir(args: argparse.Namespace) -> int:
             note(f"wrote {what} of {entries} resources to {args.out}", to_stderr=to_stdout)
             missing = missing_questionnaires(bundles)
         elif to_stdout:
-            result = _bulk_to_stdout(practice, actor, args.purpose, options, check)
+            with closing(_Episodes(practice, actor)) as episodes:
+                result = _bulk_to_stdout(practice, actor, args.purpose, options, check, episodes)
             note(f"wrote {result.resources} resources of {result.episodes} episodes", to_stderr=True)
         else:
-            result = export_ndjson(
-                practice,
-                actor,
-                args.out,
-                purpose=args.purpose,
-                options=options,
-                on_resource=check,
-                replace=args.replace,
-                base_url=args.base_url,
-                request=args.request,
-                requires_access_token=args.requires_access_token,
-            )
+            with closing(_Episodes(practice, actor)) as episodes:
+                result = export_ndjson(
+                    practice,
+                    actor,
+                    args.out,
+                    purpose=args.purpose,
+                    options=options,
+                    on_resource=check,
+                    episode_ids=episodes,
+                    progress=episodes,
+                    replace=args.replace,
+                    base_url=args.base_url,
+                    request=args.request,
+                    requires_access_token=args.requires_access_token,
+                )
             print(f"wrote {result.resources} resources of {result.episodes} episodes to {args.out}")
             for rtype, count in result.counts.items():
                 print(f"  {rtype}.ndjson  {count}")

@@ -37,6 +37,7 @@ class Progress:
         self._clock = clock
         self._started = clock()
         self._shown = float("-inf")
+        self._open = False  # a line is shown and not ended (the last one ends itself)
 
     def line(self, done: int, total: int) -> str:
         """The line shown after ``done`` of ``total`` units."""
@@ -58,3 +59,12 @@ class Progress:
         self._shown = now
         self.stream.write("\r\x1b[K" + self.line(done, total) + ("\n" if done >= total else ""))
         self.stream.flush()
+        self._open = done < total
+
+    def close(self) -> None:
+        """End a line left unfinished (the work stopped early: an error, Ctrl-C), so that what is printed
+        next starts on a line of its own; nothing when no line is open."""
+        if self._open:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._open = False

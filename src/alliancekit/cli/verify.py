@@ -10,6 +10,7 @@ clinic, each made as that clinic's administrator would get it through :meth:`all
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 
 from alliancekit.cli.common import (
     add_db,
@@ -22,6 +23,7 @@ from alliancekit.cli.common import (
     read_key_file,
     unknown_clinic,
 )
+from alliancekit.cli.progress import Progress
 from alliancekit.domain import Actor, Purpose, Role
 
 #: The audit checkpoint key's least length.
@@ -64,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
     key = read_key(args.key_file)
     with existing_practice(args, read_only=True, audit_key=key) as practice:
         chosen = _clinics(practice.clinics(), given_clinic(args), default_clinic(practice))
-        reports = [practice.verify(_verifier(clinic)) for clinic in chosen]
+        reports = []
+        for clinic in chosen:  # a line a clinic, ended even when the walk stops early (Ctrl-C)
+            with closing(Progress(f"verifying clinic {clinic}", unit="episodes")) as progress:
+                reports.append(practice.verify(_verifier(clinic), progress=progress))
     ok = all(report.ok for report in reports)
     if args.json:
         print_json({"ok": ok, "reports": [report.as_dict() for report in reports]})

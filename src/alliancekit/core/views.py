@@ -443,7 +443,13 @@ class Views:
         """Whether the practice carries the demo mark (a metadata read: nothing of a client, unaudited)."""
         return self.s.reader.load_meta(DEMO_KEY) is not None
 
-    def verify(self, actor: object, *, expected_head: object = None) -> IntegrityReport:
+    def verify(
+        self,
+        actor: object,
+        *,
+        expected_head: object = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> IntegrityReport:
         """Check the actor's clinic's record (see :mod:`alliancekit.integrity.verify`).
 
         Verification returns no record content and must run on a read-only store, so the policy decides
@@ -454,10 +460,14 @@ class Views:
         a = guard.require_actor(actor, Action.READ_AUDIT, "audit", "(record)")
         if expected_head is not None and not isinstance(expected_head, AuditCheckpoint):
             raise ValidationError("expected_head", "type", "AuditCheckpoint expected")
+        if progress is not None and not callable(progress):
+            raise ValidationError("progress", "type", "a callable or None")
         guard.allow(a, Action.READ_AUDIT, "audit", "(record)", None)
         # a store scoped to another clinic holds nothing of the actor's clinic: an empty report, as its
         # caseload is empty for them (its chains' positions are not the actor's to learn)
-        episodes, audit, checkpoints, unreadable = scan_record(self.s.store, clinic=a.clinic_id)
+        episodes, audit, checkpoints, unreadable = scan_record(
+            self.s.store, clinic=a.clinic_id, progress=progress
+        )
         return verify_record(
             episodes,
             audit,

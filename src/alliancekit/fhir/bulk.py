@@ -241,12 +241,16 @@ def export_ndjson(
     base_url: str | None = None,
     request: str | None = None,
     requires_access_token: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> BulkResult:
     """Export every episode of the actor's clinic (or ``episode_ids``) as NDJSON files in ``directory``.
 
     Crash-safe and audited before it is published: see :func:`write_ndjson`, which does the writing.
 
+    :param episode_ids: the episodes to export, iterated once, when the export reaches them (after the
+        ``directory`` checks); default: :meth:`~alliancekit.Practice.episode_ids` of the actor's clinic.
     :param on_resource: called with each resource before it is written (the CLI validates there).
+    :param progress: called with the number of episodes exported so far, after each is written.
     :param replace: replace an existing non-empty ``directory`` that holds a previous export.
     :param base_url: where the directory will be served (the manifest's absolute file URLs).
     :param request: the kick-off request's URL for the manifest (default ``<base_url>/$export``).
@@ -260,7 +264,7 @@ def export_ndjson(
 
     def episodes() -> Iterable[tuple[str, list[Resource]]]:
         seen_measures: set[tuple[str, str]] = set()
-        for exported in exporter.episodes(episode_ids):
+        for done, exported in enumerate(exporter.episodes(episode_ids), start=1):
             not_exported.update(exported.not_exported)
             new = [m for m in exported.measures if m not in seen_measures]
             seen_measures.update(new)
@@ -273,6 +277,8 @@ def export_ndjson(
                     )
                 )
             yield exported.episode_id, batch
+            if progress is not None:  # resumed for the next episode: this one has been written
+                progress(done)
 
     # Each episode's read is audited as it is made (``export-fhir-bulk``, with the client and the purpose,
     # through the facade's guard), in a batch: one transaction per 1,000 entries, the rest written by the

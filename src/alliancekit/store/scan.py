@@ -17,7 +17,7 @@ reported as unreadable, for verification to name, instead of ending the scan.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TypeVar
 
 from alliancekit.integrity.verify import EpisodeRecord
@@ -29,7 +29,7 @@ _UNREADABLE = (ValueError, TypeError, KeyError, IndexError)
 
 
 def scan_record(
-    store: Store, clinic: str | None = None
+    store: Store, clinic: str | None = None, *, progress: Callable[[int, int], None] | None = None
 ) -> tuple[Iterator[EpisodeRecord], list[AuditRecord], list[AuditCheckpoint], tuple[str, ...]]:
     """The store's episodes (lazily, in id order), its audit entries, its checkpoints, and the parts that
     could not be read (``"audit"``, ``"checkpoints"``, ``"caseload"``: read as empty). An episode whose
@@ -37,6 +37,9 @@ def scan_record(
     a store scoped to another clinic gives it nothing (and is not read).
 
     Consume the iterator in the calling thread; it ends the read transaction when exhausted or closed.
+    ``progress`` is called with the episodes yielded so far and how many the scan yields in all, each time
+    the consumer asks for the next one (so once it is done with the last: ``(n, n)``); never for an empty
+    scan.
     """
     scope = getattr(store, "clinic_scope", None)
     if clinic is not None and scope is not None and scope != clinic:
@@ -63,7 +66,7 @@ def scan_record(
         stack.close()
         raise
 
-    def episodes() -> Iterator[EpisodeRecord]:
+    def episodes() -> Generator[EpisodeRecord]:
         with stack:
             for episode_id in ids:
                 row = rows.pop(episode_id, None)
@@ -77,7 +80,14 @@ def scan_record(
             for episode_id, row in sorted(rows.items()):
                 yield EpisodeRecord(episode_id, None, row, (), clinics=_clinics(row, ()))
 
-    return episodes(), audit, checkpoints, tuple(unreadable)
+    def counted(report: Callable[[int, int], None]) -> Iterator[EpisodeRecord]:
+        total = len(ids) + len(rows.keys() - set(ids))  # before the walk pops the rows it visits
+        with contextlib.closing(episodes()) as walk:  # closed with this one: the transaction ends
+            for done, episode in enumerate(walk, start=1):
+                yield episode
+                report(done, total)  # asked for the next: the consumer is done with this one
+
+    return (episodes() if progress is None else counted(progress)), audit, checkpoints, tuple(unreadable)
 
 
 def _clinics(row: CaseloadRow | None, events: Sequence[StoredEvent]) -> frozenset[str]:

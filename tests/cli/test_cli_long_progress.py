@@ -1,0 +1,205 @@
+"""Progress of ``alliancekit export fhir --all``, ``export csv`` and ``verify`` on a terminal: the episodes
+done of how many, a rate and an ETA on stderr, ending "n/n (100%) ... done in"; nothing when stderr is not a
+terminal, and stdout the same either way."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX")
+
+CLI = [sys.executable, "-m", "alliancekit"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """A demo practice of 12 clients and how many episodes it holds."""
+    db = tmp_path_factory.mktemp("progress") / "demo.sqlite"
+    made = subprocess.run(
+        [*CLI, "demo", "--clients", "12", "--seed", "5", "--db", str(db), "-q"],
+        capture_output=True,
+        timeout=300,
+        check=True,
+    )
+    assert made.returncode == 0
+    listed = subprocess.run(
+        [*CLI, "export", "csv", "--identified", "--out", "-", "--table", "episodes", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    episodes = len(listed.stdout.splitlines()) - 1  # one row per episode under the header
+    assert episodes > 12  # some clients came back for a second episode: not one per client
+    return db, episodes
+
+
+def _on_a_terminal(argv: list[str]) -> tuple[int, bytes, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal: the exit code, stdout, and what the terminal showed."""
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(argv, stderr=follower, stdout=subprocess.PIPE, timeout=300, check=False)
+        os.close(follower)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(leader)
+    return done.returncode, done.stdout, shown.decode()
+
+
+def _progress_lines(text: str) -> list[str]:
+    """The progress lines the terminal was shown, in order (each starts by clearing the line)."""
+    return [part for part in re.split(r"[\r\n]+", text) if part.startswith("\x1b[K")]
+
+
+def _commands(tmp_path: Path, db: Path) -> dict[str, tuple[list[str], str]]:
+    key = tmp_path / "key"
+    key.write_bytes(b"k" * 32)
+    key.chmod(0o600)
+    base = ["--db", str(db)]
+    return {
+        "fhir-dir": ([*CLI, "export", "fhir", "--all", "--out", str(tmp_path / "fhir"), *base], "exporting"),
+        "fhir-stdout": ([*CLI, "export", "fhir", "--all", "--out", "-", *base], "exporting"),
+        "csv-dir": (
+            [*CLI, "export", "csv", "--key-file", str(key), "--out", str(tmp_path / "csv"), *base],
+            "exporting",
+        ),
+        "csv-stdout": ([*CLI, "export", "csv", "--identified", "--out", "-", *base], "exporting"),
+        "verify": ([*CLI, "verify", *base], "verifying"),
+        "audit-verify": ([*CLI, "audit", "verify", *base], "verifying"),
+    }
+
+
+LABELS = {"exporting": "exporting episodes", "verifying": "verifying clinic demo-clinic"}
+COMMANDS = ["fhir-dir", "fhir-stdout", "csv-dir", "csv-stdout", "verify", "audit-verify"]
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_terminal_is_shown_the_episodes_done_and_how_long_it_took(
+    demo: tuple[Path, int], tmp_path: Path, name: str
+) -> None:
+    db, episodes = demo
+    argv, kind = _commands(tmp_path, db)[name]
+    code, stdout, shown = _on_a_terminal(argv)
+    assert code == 0
+    lines = _progress_lines(shown)
+    assert lines, shown
+    last = lines[-1]
+    assert last.startswith(f"\x1b[K{LABELS[kind]}: {episodes}/{episodes} (100%)")
+    assert "episodes/s" in last
+    assert "done in" in last
+    for line in lines[:-1]:  # the lines before count up to it, with an ETA
+        assert line.startswith(f"\x1b[K{LABELS[kind]}: ")
+        assert "ETA " in line
+    assert b"\x1b[K" not in stdout  # the progress never goes to stdout
+    assert LABELS[kind].encode() not in stdout
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_a_pipe_gets_no_progress_and_stdout_is_the_same(
+    demo: tuple[Path, int], tmp_path: Path, name: str
+) -> None:
+    db, _ = demo
+    argv, kind = _commands(tmp_path, db)[name]
+    piped = subprocess.run(argv, capture_output=True, timeout=300, check=False)
+    assert piped.returncode == 0
+    assert LABELS[kind].encode() not in piped.stderr
+    assert b"\r" not in piped.stderr
+    assert b"\x1b" not in piped.stderr
+    if name.endswith("-stdout"):  # the export itself: the same bytes whether stderr is a terminal or not
+        code, stdout, _ = _on_a_terminal(argv)
+        assert code == 0
+        assert stdout == piped.stdout
+
+
+def _cli_entries(db: Path) -> list[tuple[str, str]]:
+    from alliancekit import open_practice
+    from alliancekit.domain import Actor, Purpose, Role
+
+    auditor = Actor("auditor", Role.ADMINISTRATOR, "demo-clinic", Purpose.OPERATIONS)
+    with open_practice(db) as practice:
+        entries = practice.audit_entries(auditor, actor_id="alliancekit-cli")
+    return [(e.action, e.record_type) for e in entries]
+
+
+@pytest.mark.parametrize(("name", "action"), [("fhir-dir", "export-fhir-bulk"), ("csv-dir", "export-csv")])
+def test_with_progress_the_audit_log_gets_one_caseload_read_and_one_entry_per_episode(
+    demo: tuple[Path, int], tmp_path: Path, name: str, action: str
+) -> None:
+    """What the export wrote before it had a progress line: the ids are read once, by the export's walk."""
+    db, episodes = demo
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(db.read_bytes())
+    before = _cli_entries(copy)
+    argv, _ = _commands(tmp_path, copy)[name]
+    code, _, shown = _on_a_terminal(argv)
+    assert code == 0
+    assert f"{episodes}/{episodes} (100%)" in shown
+    assert (
+        _cli_entries(copy)[len(before) :]
+        == [("read-caseload", "caseload")] + [(action, "episode")] * episodes
+    )
+
+
+@pytest.mark.parametrize("name", ["fhir-dir", "csv-dir"])
+def test_an_export_refused_its_directory_shows_no_progress_and_audits_nothing(
+    demo: tuple[Path, int], tmp_path: Path, name: str
+) -> None:
+    db, _ = demo
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(db.read_bytes())
+    before = _cli_entries(copy)
+    argv, _ = _commands(tmp_path, copy)[name]
+    target = Path(argv[argv.index("--out") + 1])
+    target.mkdir()
+    (target / "other.txt").write_text("not an export\n")
+    code, _, shown = _on_a_terminal(argv)
+    assert code == 2
+    assert "directory: exists" in shown
+    assert "exporting episodes" not in shown
+    assert _cli_entries(copy) == before
+
+
+def test_an_export_that_stops_early_ends_its_line_before_what_follows(
+    demo: tuple[Path, int], tmp_path: Path
+) -> None:
+    """An episode that cannot be read stops the export part way: what is printed then starts a line."""
+    import sqlite3
+
+    db, episodes = demo
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes(db.read_bytes())
+    with sqlite3.connect(copy) as conn:
+        (last,) = conn.execute("SELECT episode_id FROM episodes ORDER BY episode_id DESC LIMIT 1").fetchone()
+        conn.execute("UPDATE events SET payload = '{' WHERE episode_id = ?", (last,))
+    conn.close()
+    argv, _ = _commands(tmp_path, copy)["fhir-dir"]
+    code, stdout, shown = _on_a_terminal(argv)
+    assert code != 0
+    assert stdout == b""
+    assert not (tmp_path / "fhir").exists()
+    shown_lines = _progress_lines(shown)
+    assert shown_lines
+    assert f"/{episodes} (100%)" not in shown_lines[-1]  # it stopped before the last episode
+    # the line is ended before the error is printed: the error starts a line of its own
+    assert re.fullmatch(
+        r"\x1b\[Kexporting episodes: \d+/\d+ \(\d+%\)  [\d.,]+ episodes/s  ETA \d+:\d\d", shown_lines[-1]
+    )
+    after = shown[shown.rindex("\x1b[K") :].split("\r\n", 1)
+    assert after[0] == shown_lines[-1]
+    assert after[1].strip()

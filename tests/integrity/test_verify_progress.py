@@ -1,0 +1,82 @@
+"""``Practice.verify(..., progress=)``: called with (episodes walked, how many) after each episode, 1..n."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from alliancekit import Practice
+from alliancekit.domain import Actor, Role
+from alliancekit.errors import ValidationError
+from alliancekit.store.sqlite import SQLiteStore
+
+from .conftest import ADMIN, HOST, KEY, Record
+from .test_verify_clinics import NORTH, SOUTH, _admin, _two_clinics, two  # noqa: F401  (fixtures)
+
+
+def _recorder(calls: list[tuple[int, int]]) -> Callable[[int, int], None]:
+    return lambda done, total: calls.append((done, total))
+
+
+def _verify(path: Path, actor: Actor, progress: object) -> tuple[int, bool]:
+    with Practice(SQLiteStore(path, read_only=True), plugins=HOST, audit_key=KEY) as practice:
+        report = practice.verify(actor, progress=progress)  # type: ignore[arg-type]
+    return report.episodes, report.ok
+
+
+def test_progress_counts_every_episode_checked_in_order(record: Record) -> None:
+    calls: list[tuple[int, int]] = []
+    checked, ok = _verify(record.path, ADMIN, _recorder(calls))
+    assert ok
+    assert checked == len(record.episodes) == 3
+    assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_in_a_file_of_two_clinics_the_walk_counts_every_episode_of_the_file(
+    two: tuple[Record, dict[str, list[str]]],  # noqa: F811
+) -> None:
+    record, episodes = two
+    total = len(episodes[NORTH]) + len(episodes[SOUTH])
+    for clinic in (NORTH, SOUTH):
+        calls: list[tuple[int, int]] = []
+        checked, ok = _verify(record.path, _admin(clinic), _recorder(calls))
+        assert ok
+        assert checked == len(episodes[clinic])  # the report counts the clinic's own
+        assert calls == [(n, total) for n in range(1, total + 1)]  # the walk passes over the other's
+
+
+def test_a_practice_without_episodes_calls_progress_never(tmp_path: Path) -> None:
+    path = tmp_path / "empty.sqlite"
+    Practice(SQLiteStore(path), plugins=HOST, audit_key=KEY).close()
+    calls: list[tuple[int, int]] = []
+    checked, ok = _verify(path, ADMIN, lambda d, t: calls.append((d, t)))
+    assert (checked, ok, calls) == (0, True, [])
+
+
+@pytest.mark.parametrize("bad", ["yes", 1])
+def test_a_progress_that_cannot_be_called_is_refused(record: Record, bad: object) -> None:
+    with pytest.raises(ValidationError) as refused:
+        _verify(record.path, ADMIN, bad)
+    assert (refused.value.field, refused.value.rule) == ("progress", "type")
+
+
+def test_a_clinician_is_refused_before_any_progress(record: Record) -> None:
+    from alliancekit.errors import AccessDenied
+
+    calls: list[tuple[int, int]] = []
+    practice = Practice(SQLiteStore(record.path), plugins=HOST, audit_key=KEY)  # a refusal is audited
+    with practice, pytest.raises(AccessDenied):
+        practice.verify(Actor("clin-1", Role.CLINICIAN, "north"), progress=_recorder(calls))
+    assert calls == []
+
+
+def test_the_total_is_what_the_walk_visits_when_an_episode_was_removed(record: Record) -> None:
+    ep = record.episodes["ep2"]
+    record.sql("DELETE FROM events WHERE episode_id = ?", (ep,))
+    record.sql("DELETE FROM episodes WHERE episode_id = ?", (ep,))
+    calls: list[tuple[int, int]] = []
+    checked, ok = _verify(record.path, ADMIN, _recorder(calls))
+    assert (checked, ok) == (2, False)
+    assert calls == [(1, 2), (2, 2)]
