@@ -60,3 +60,49 @@ def test_the_cli_reports_an_unreadable_row_as_a_broken_record(
     assert out.startswith("clinic north: record broken: audit")
     assert "Traceback" not in err
     assert GARBAGE not in out + err
+
+
+# -- reads of a damaged event: a library error naming the event, never a traceback or "bad input" ----------
+
+DAMAGE = {
+    "json": "payload = 'not-a-value'",
+    "shape": "payload = '[]'",
+    "event-type": "type = 'not-a-value'",
+    "newer-version": "schema_version = 99",
+}
+
+
+@pytest.mark.parametrize("rule", sorted(DAMAGE))
+def test_reading_a_damaged_event_raises_unreadable_record_naming_it(record: Record, rule: str) -> None:
+    from alliancekit.errors import UnreadableRecord
+
+    from .conftest import clinician, practice_on
+
+    ep = record.episodes["ep2"]
+    record.sql(f"UPDATE events SET {DAMAGE[rule]} WHERE episode_id = ? AND seq = 4", (ep,))  # noqa: S608
+    with practice_on(record.path) as practice, pytest.raises(UnreadableRecord) as raised:
+        practice.timeline(clinician(2), ep)
+    assert (raised.value.episode_id, raised.value.seq, raised.value.rule) == (ep, 4, rule)
+    assert f"episode {ep}: stored event 4 cannot be read ({rule})" in str(raised.value)
+    assert GARBAGE not in str(raised.value)
+
+
+@pytest.mark.parametrize("rule", sorted(DAMAGE))
+@pytest.mark.parametrize(
+    "command",
+    [["export", "fhir", "--all", "--out"], ["export", "csv", "--identified", "--out"], ["report", "--out"]],
+    ids=["export-fhir", "export-csv", "report"],
+)
+def test_a_command_reading_a_damaged_event_says_so_and_publishes_nothing(
+    record: Record, rule: str, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ep = record.episodes["ep2"]
+    record.sql(f"UPDATE events SET {DAMAGE[rule]} WHERE episode_id = ? AND seq = 4", (ep,))  # noqa: S608
+    out_path = record.path.parent / "out"
+    code = main([*command, str(out_path), "--db", str(record.path)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in err
+    assert f"stored event 4 cannot be read ({rule})" in err
+    assert GARBAGE not in out + err
+    assert not out_path.exists()

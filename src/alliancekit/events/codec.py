@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from alliancekit.errors import StoreError
+from alliancekit.errors import UnreadableRecord, ValidationError
 from alliancekit.events import converter
 from alliancekit.events.state_json import state_json
 from alliancekit.events.types import Event, event_class
@@ -87,11 +87,28 @@ class Codec:
         return self.cipher.encode(event, event_id)
 
     def decode(self, stored: StoredEvent) -> Event:
-        cls = event_class(stored.type)
+        """The event ``stored`` holds, in its type's current version.
+
+        :raises UnreadableRecord: the row is not an event this alliancekit can read (changed outside it,
+            or written by a newer one): said as such, not as a crash or as a caller's bad input.
+        """
+        try:
+            cls = event_class(stored.type)
+        except ValidationError:
+            raise UnreadableRecord(stored.episode_id, stored.seq, "event-type") from None
         if stored.schema_version != cls.VERSION:
+            if stored.schema_version > cls.VERSION:  # read as the current version, it would be misread
+                raise UnreadableRecord(stored.episode_id, stored.seq, "newer-version")
             stored = _upcast(stored, cls.VERSION)
         if encryption.PREFIX not in stored.payload_json:
-            return converter.structure(json.loads(stored.payload_json), cls)
+            try:
+                data = json.loads(stored.payload_json)
+            except ValueError:
+                raise UnreadableRecord(stored.episode_id, stored.seq, "json") from None
+            try:
+                return converter.structure(data, cls)
+            except (ValidationError, TypeError, ValueError, KeyError, AttributeError):
+                raise UnreadableRecord(stored.episode_id, stored.seq, "shape") from None
         if self.cipher is None:
             return encryption.redact(stored)
         return self.cipher.decode(stored)
@@ -132,12 +149,18 @@ class Codec:
 
 
 def _upcast(stored: StoredEvent, target: int) -> StoredEvent:
-    data = json.loads(stored.payload_json)
+    try:
+        data = json.loads(stored.payload_json)
+    except ValueError:
+        raise UnreadableRecord(stored.episode_id, stored.seq, "json") from None
     version = stored.schema_version
     while version < target:
         step = UPCASTERS.get((stored.type, version))
         if step is None:
-            raise StoreError(f"event type {stored.type} version {version} has no upcaster")
-        data = step(data)
+            raise UnreadableRecord(stored.episode_id, stored.seq, "upcaster")
+        try:
+            data = step(data)
+        except (TypeError, ValueError, KeyError, AttributeError):
+            raise UnreadableRecord(stored.episode_id, stored.seq, "shape") from None
         version += 1
     return attrs.evolve(stored, payload_json=converter.encode_json(data), schema_version=version)
