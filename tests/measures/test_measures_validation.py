@@ -54,6 +54,7 @@ def test_no_remote_ref_is_ever_retrieved(definition: Any, registry: MeasureRegis
     d = definition("ors-1.0")
     d["id"] = "ors-remote"
     d["response_schema"] = {"$ref": "https://example.invalid/evil.json"}
+    del d["examples"]  # none could score: registration runs them
     fresh = MeasureRegistry()
     fresh.add(d, "test")  # a syntactically valid schema registers ...
     with pytest.raises(ResponseError) as caught:  # ... but the reference never resolves, and is never fetched
@@ -71,6 +72,7 @@ def test_a_definition_may_supply_its_own_response_schema(definition: Any) -> Non
     schema = generate_response_schema_for(d)
     schema["$defs"]["answers"]["properties"]["overall"]["multipleOf"] = 1  # custom: whole numbers only
     d["response_schema"] = schema
+    d["examples"] = [e for e in d["examples"] if float(e["answers"]["overall"]).is_integer()]
     fresh = MeasureRegistry()
     fresh.add(d, "test")
     answers = {"individually": 1.5, "interpersonally": 1, "socially": 1, "overall": 1}

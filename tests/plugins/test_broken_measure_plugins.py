@@ -140,6 +140,35 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], object], str, str, str]] = [
         "one risk rule per item",
     ),
     ("too many items", lambda d: d.update(items=d["items"] * 200), "$.items", "maxItems", "at most 500"),
+    # the examples are scored when the definition registers (one point off each way, and the band)
+    (
+        "example total one under",
+        lambda d: d["examples"][0].update(total=5),
+        "$.examples[0].total",
+        "example",
+        "scored total differs",
+    ),
+    (
+        "example total one over",
+        lambda d: d["examples"][0].update(total=7),
+        "$.examples[0].total",
+        "example",
+        "scored total differs",
+    ),
+    (
+        "example band",
+        lambda d: d["examples"][0].update(band="mid"),
+        "$.examples[0].band",
+        "example",
+        "scored band differs",
+    ),
+    (
+        "scoring that disagrees with the examples",
+        lambda d: d["scoring"].update(reverse_keyed=["q1"], reverse_keyed_cite={"ref": "synthetic"}),
+        "$.examples[0].total",
+        "example",
+        "scored total differs",
+    ),
 ]
 
 

@@ -82,7 +82,8 @@ class MeasureRegistry:
         self._entries: dict[tuple[str, str], RegisteredMeasure] = {}
 
     def add(self, definition: Mapping[str, Any], supplier: str) -> Measure:
-        """Parse, check and compile ``definition``; refuse a second registration of an id and version."""
+        """Parse, check and compile ``definition``, and score its examples (:func:`check_examples`); refuse a
+        second registration of an id and version."""
         measure = parse_definition(definition)
         key = (measure.id, measure.version)
         if key in self._entries:
@@ -104,6 +105,13 @@ class MeasureRegistry:
             custom_schema="response_schema" in definition,
             total_scorer=compile_total_scorer(measure),
         )
+        try:
+            # a definition whose own examples do not score as declared has its scoring or its examples
+            # wrong: refused when registered (a few scorings at start), not found in a client's total
+            check_examples(self, measure)
+        except MeasureDefinitionError:
+            del self._entries[key]
+            raise
         return measure
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
