@@ -4,7 +4,8 @@ PostgreSQL server of the run's own (for the tests that run on every store)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,3 +63,33 @@ def pg() -> Iterator[Any]:
     from alliancekit_postgres.testing import test_server
 
     yield from test_server()
+
+
+#: ``run(argv)``: the exit code, stdout and what a terminal showed of stderr.
+OnATerminal = Callable[[list[str]], tuple[int, bytes, str]]
+
+
+@pytest.fixture
+def on_a_terminal() -> OnATerminal:
+    """Run a command with stderr on a pseudo-terminal (POSIX), as a user at a terminal sees its progress."""
+    import pty
+
+    def run(argv: list[str]) -> tuple[int, bytes, str]:
+        leader, follower = pty.openpty()
+        try:
+            done = subprocess.run(argv, stderr=follower, stdout=subprocess.PIPE, timeout=300, check=False)
+            os.close(follower)
+            shown = b""
+            while True:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:  # the follower is closed and everything was read
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        finally:
+            os.close(leader)
+        return done.returncode, done.stdout, shown.decode()
+
+    return run

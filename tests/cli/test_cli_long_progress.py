@@ -4,13 +4,16 @@ terminal, and stdout the same either way."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+#: The ``on_a_terminal`` fixture (tests/conftest.py): the exit code, stdout, and what a terminal showed.
+OnATerminal = Callable[[list[str]], tuple[int, bytes, str]]
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX")
 
@@ -38,28 +41,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     episodes = len(listed.stdout.splitlines()) - 1  # one row per episode under the header
     assert episodes > 12  # some clients came back for a second episode: not one per client
     return db, episodes
-
-
-def _on_a_terminal(argv: list[str]) -> tuple[int, bytes, str]:
-    """Run ``argv`` with stderr on a pseudo-terminal: the exit code, stdout, and what the terminal showed."""
-    import pty
-
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run(argv, stderr=follower, stdout=subprocess.PIPE, timeout=300, check=False)
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(leader)
-    return done.returncode, done.stdout, shown.decode()
 
 
 def _progress_lines(text: str) -> list[str]:
@@ -91,11 +72,14 @@ COMMANDS = ["fhir-dir", "fhir-stdout", "csv-dir", "csv-stdout", "verify", "audit
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_a_terminal_is_shown_the_episodes_done_and_how_long_it_took(
-    demo: tuple[Path, int], tmp_path: Path, name: str
+    demo: tuple[Path, int],
+    tmp_path: Path,
+    name: str,
+    on_a_terminal: OnATerminal,
 ) -> None:
     db, episodes = demo
     argv, kind = _commands(tmp_path, db)[name]
-    code, stdout, shown = _on_a_terminal(argv)
+    code, stdout, shown = on_a_terminal(argv)
     assert code == 0
     lines = _progress_lines(shown)
     assert lines, shown
@@ -112,7 +96,10 @@ def test_a_terminal_is_shown_the_episodes_done_and_how_long_it_took(
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_a_pipe_gets_no_progress_and_stdout_is_the_same(
-    demo: tuple[Path, int], tmp_path: Path, name: str
+    demo: tuple[Path, int],
+    tmp_path: Path,
+    name: str,
+    on_a_terminal: OnATerminal,
 ) -> None:
     db, _ = demo
     argv, kind = _commands(tmp_path, db)[name]
@@ -122,7 +109,7 @@ def test_a_pipe_gets_no_progress_and_stdout_is_the_same(
     assert b"\r" not in piped.stderr
     assert b"\x1b" not in piped.stderr
     if name.endswith("-stdout"):  # the export itself: the same bytes whether stderr is a terminal or not
-        code, stdout, _ = _on_a_terminal(argv)
+        code, stdout, _ = on_a_terminal(argv)
         assert code == 0
         assert stdout == piped.stdout
 
@@ -139,7 +126,11 @@ def _cli_entries(db: Path) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("name", "action"), [("fhir-dir", "export-fhir-bulk"), ("csv-dir", "export-csv")])
 def test_with_progress_the_audit_log_gets_one_caseload_read_and_one_entry_per_episode(
-    demo: tuple[Path, int], tmp_path: Path, name: str, action: str
+    demo: tuple[Path, int],
+    tmp_path: Path,
+    name: str,
+    action: str,
+    on_a_terminal: OnATerminal,
 ) -> None:
     """What the export wrote before it had a progress line: the ids are read once, by the export's walk."""
     db, episodes = demo
@@ -147,7 +138,7 @@ def test_with_progress_the_audit_log_gets_one_caseload_read_and_one_entry_per_ep
     copy.write_bytes(db.read_bytes())
     before = _cli_entries(copy)
     argv, _ = _commands(tmp_path, copy)[name]
-    code, _, shown = _on_a_terminal(argv)
+    code, _, shown = on_a_terminal(argv)
     assert code == 0
     assert f"{episodes}/{episodes} (100%)" in shown
     assert (
@@ -158,7 +149,10 @@ def test_with_progress_the_audit_log_gets_one_caseload_read_and_one_entry_per_ep
 
 @pytest.mark.parametrize("name", ["fhir-dir", "csv-dir"])
 def test_an_export_refused_its_directory_shows_no_progress_and_audits_nothing(
-    demo: tuple[Path, int], tmp_path: Path, name: str
+    demo: tuple[Path, int],
+    tmp_path: Path,
+    name: str,
+    on_a_terminal: OnATerminal,
 ) -> None:
     db, _ = demo
     copy = tmp_path / "copy.sqlite"
@@ -168,7 +162,7 @@ def test_an_export_refused_its_directory_shows_no_progress_and_audits_nothing(
     target = Path(argv[argv.index("--out") + 1])
     target.mkdir()
     (target / "other.txt").write_text("not an export\n")
-    code, _, shown = _on_a_terminal(argv)
+    code, _, shown = on_a_terminal(argv)
     assert code == 2
     assert "directory: exists" in shown
     assert "exporting episodes" not in shown
@@ -176,7 +170,9 @@ def test_an_export_refused_its_directory_shows_no_progress_and_audits_nothing(
 
 
 def test_an_export_that_stops_early_ends_its_line_before_what_follows(
-    demo: tuple[Path, int], tmp_path: Path
+    demo: tuple[Path, int],
+    tmp_path: Path,
+    on_a_terminal: OnATerminal,
 ) -> None:
     """An episode that cannot be read stops the export part way: what is printed then starts a line."""
     import sqlite3
@@ -189,7 +185,7 @@ def test_an_export_that_stops_early_ends_its_line_before_what_follows(
         conn.execute("UPDATE events SET payload = '{' WHERE episode_id = ?", (last,))
     conn.close()
     argv, _ = _commands(tmp_path, copy)["fhir-dir"]
-    code, stdout, shown = _on_a_terminal(argv)
+    code, stdout, shown = on_a_terminal(argv)
     assert code != 0
     assert stdout == b""
     assert not (tmp_path / "fhir").exists()

@@ -3,14 +3,17 @@ it is not (unless ``--progress``)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from .conftest import CLINIC, row, write_csv, write_mapping
+
+#: The ``on_a_terminal`` fixture (tests/conftest.py): the exit code, stdout, and what a terminal showed.
+OnATerminal = Callable[[list[str]], tuple[int, bytes, str]]
 
 
 def _argv(tmp_path: Path, *more: str) -> list[str]:
@@ -37,31 +40,9 @@ def _argv(tmp_path: Path, *more: str) -> list[str]:
     ]
 
 
-def _on_a_terminal(argv: list[str]) -> tuple[int, str]:
-    """Run ``argv`` with stderr on a pseudo-terminal: the exit code and what the terminal showed."""
-    import pty
-
-    leader, follower = pty.openpty()
-    try:
-        done = subprocess.run(argv, stderr=follower, stdout=subprocess.PIPE, timeout=300, check=False)
-        os.close(follower)
-        shown = b""
-        while True:
-            try:
-                chunk = os.read(leader, 4096)
-            except OSError:
-                break
-            if not chunk:
-                break
-            shown += chunk
-    finally:
-        os.close(leader)
-    return done.returncode, shown.decode()
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX")
-def test_a_terminal_shows_rows_rate_and_eta(tmp_path: Path) -> None:
-    code, text = _on_a_terminal(_argv(tmp_path))
+def test_a_terminal_shows_rows_rate_and_eta(tmp_path: Path, on_a_terminal: OnATerminal) -> None:
+    code, _, text = on_a_terminal(_argv(tmp_path))
     assert code == 0
     assert "import: 6/41 (14%)" in text  # up to row 6 of 41: the first checkpoint, shown at once
     assert "rows/s" in text
@@ -72,8 +53,10 @@ def test_a_terminal_shows_rows_rate_and_eta(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a pseudo-terminal is POSIX")
 @pytest.mark.parametrize("batch", ["5", "7"])
-def test_a_dry_run_on_a_terminal_ends_at_its_last_row(tmp_path: Path, batch: str) -> None:
-    code, text = _on_a_terminal([*_argv(tmp_path, "--dry-run"), "--batch-size", batch])
+def test_a_dry_run_on_a_terminal_ends_at_its_last_row(
+    tmp_path: Path, batch: str, on_a_terminal: OnATerminal
+) -> None:
+    code, _, text = on_a_terminal([*_argv(tmp_path, "--dry-run"), "--batch-size", batch])
     assert code == 0
     last = text.rstrip("\r\n").rsplit("\r", 1)[-1]
     assert last.startswith("\x1b[Kcheck: 41/41 (100%)")  # a dry run checks, it imports nothing
