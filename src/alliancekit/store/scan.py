@@ -66,7 +66,7 @@ def scan_record(
         stack.close()
         raise
 
-    def episodes() -> Generator[EpisodeRecord]:
+    def episodes() -> Generator[EpisodeRecord, None, None]:
         with stack:
             for episode_id in ids:
                 row = rows.pop(episode_id, None)
