@@ -84,6 +84,7 @@ from alliancekit.store.protocol import (
     Store,
 )
 from alliancekit.store.registry import split_location, sqlite_file
+from alliancekit.store.sqlite import database_files
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.batch import Batch
@@ -1290,6 +1291,12 @@ def practice_file(location: str | os.PathLike[str]) -> Path | None:
     return sqlite_file(location)
 
 
+def practice_files(path: Path) -> tuple[Path, ...]:
+    """An SQLite practice's file and the files kept beside it (journals, the writers' lock): what removing
+    the practice removes. Names files only: it opens nothing."""
+    return database_files(path)
+
+
 def practice_in_memory(location: str | os.PathLike[str]) -> bool:
     """Whether a location keeps its practice in this process's memory (``memory:``, SQLite's
     ``:memory:``): gone when the process ends. Names a kind of location only: it opens nothing."""
@@ -1325,6 +1332,7 @@ def open_practice(
     """
     host = check_instance("plugins", plugins, PluginHost) if plugins is not None else get_plugin_host()
     if isinstance(location, str | os.PathLike):
+        made = _new_database(location)
         store = host.stores().open(location, read_only=check_bool("read_only", read_only))
     elif isinstance(location, Store):
         return Practice(location, plugins=host, **options)
@@ -1334,4 +1342,17 @@ def open_practice(
         return Practice(store, plugins=host, **options)
     except BaseException:
         store.close()  # opened here for a practice that was refused (a bad option): not left open
+        if made is not None:  # nor left behind, made empty by a call that wrote nothing
+            for file in practice_files(made):
+                file.unlink(missing_ok=True)
         raise
+
+
+def _new_database(location: str | os.PathLike[str]) -> Path | None:
+    """The SQLite file opening ``location`` is about to create (``None``: another kind of store, or a file
+    that exists already)."""
+    try:
+        path = sqlite_file(location)
+    except ValidationError:  # the store's opener says so, in its own words
+        return None
+    return None if path is None or str(path) == ":memory:" or path.exists() else path

@@ -8,14 +8,14 @@ import os
 import random
 import sqlite3
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from alliancekit import open_practice
-from alliancekit.domain import Actor, Consent, Consultation, GoalRevision, Session
+from alliancekit.domain import Actor, Consent, Consultation, GoalRevision, Role, Session
 from alliancekit.errors import (
     AlliancekitError,
     ConflictError,
@@ -526,6 +526,23 @@ def test_a_practice_option_of_the_wrong_type_is_refused_when_opened(option: str,
         open_practice(tmp_path / "p.sqlite", **{option: CANARY})
     assert (caught.value.field, caught.value.rule) == (option, "type")
     assert_clean(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # the database it would have made is not left
+
+
+def test_a_refused_option_leaves_an_existing_practice_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "p.sqlite"
+    with open_practice(path, clock=fixed_clock()) as practice:
+        practice.start_episode(
+            Actor("clin-1", Role.CLINICIAN, "north"),
+            client_ref="c-1",
+            clinician_id="clin-1",
+            opened_on=date(2026, 5, 4),
+        )
+    before = _tables(path)
+    with pytest.raises(ValidationError):
+        open_practice(path, clock=CANARY)
+    assert path.exists()
+    assert _tables(path) == before
 
 
 def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -27,7 +27,7 @@ from alliancekit.demo.simulate import CLINIC, FIRST_TODAY, LAST_TODAY, MAX_CLIEN
 from alliancekit.domain.checks import MAX_DATE, MIN_DATE
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
 from alliancekit.feedback.reports import write_report
-from alliancekit.practice import practice_file, practice_in_memory
+from alliancekit.practice import practice_file, practice_files, practice_in_memory
 from alliancekit.security import private_files
 
 
@@ -161,8 +161,8 @@ def run(args: argparse.Namespace) -> int:
     doomed = _replaceable(location, args.force)
     _make_out(args.out)  # last of the checks: a directory that cannot be made stops the demo before it runs
     if doomed is not None:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{doomed}{suffix}").unlink(missing_ok=True)
+        for file in practice_files(doomed):
+            file.unlink(missing_ok=True)
     json_on_stdout = args.json or args.out == STDOUT
     progress = Progress("simulating clients", unit="clients", stream=sys.stderr, enabled=not args.quiet)
     summary = simulate_practice(

@@ -1240,6 +1240,15 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
+#: The files kept beside a database: SQLite's journals and this store's writers' lock file.
+SIDE_FILES = ("-wal", "-shm", "-journal", "-writer")
+
+
+def database_files(path: Path) -> tuple[Path, ...]:
+    """The database file and the files kept beside it: what removing the database removes."""
+    return (path, *(path.with_name(path.name + suffix) for suffix in SIDE_FILES))
+
+
 def open_sqlite(location: str, *, read_only: bool = False) -> SQLiteStore:
     path = sqlite_file(location)
     assert path is not None  # noqa: S101 - the registry calls this opener for sqlite locations only
