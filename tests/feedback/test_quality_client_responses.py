@@ -9,11 +9,11 @@ from pathlib import Path
 
 import attrs
 
-from alliancekit.domain import Consent, Participant
-from alliancekit.feedback.reports.quality import quality_reports
+from alliancekit.domain import Actor, Consent, Participant, Role
+from alliancekit.feedback.reports.quality import episode_records, quality_reports
 from alliancekit.feedback.reports.quality.cms159 import Cms159Status
 
-from .conftest import CLINICIAN, make_clinic, phq9
+from .conftest import CLINIC, CLINICIAN, make_clinic, phq9
 
 # Pacific/Auckland is UTC+13 in March 2027 (daylight time until 4 April): 23:30 local on 13 March is 10:30 UTC
 # the same day, 00:30 local on 14 March is 11:30 UTC on the 13th.
@@ -61,4 +61,34 @@ def test_a_partners_phq9_is_not_the_clients(tmp_path: Path) -> None:
     assert (q.cms159.remission.numerator, q.cms159.remission.denominator) == (0, 0)
     late = quality_reports(c.p, CLINICIAN, today=date(2026, 9, 30))  # DRR-E intake 2025-02-03..2026-02-02
     assert late.drr_e.clients == ()
+    c.p.close()
+
+
+def test_a_response_in_a_withheld_session_stays_withheld(tmp_path: Path) -> None:
+    """The response counts through the reader's timeline: one given in a session a directive withholds from
+    a supervisor is not in that supervisor's figures; one between sessions is, and the treating clinician
+    sees both."""
+    c = make_clinic(tmp_path)
+    supervisor = Actor("sup-1", Role.SUPERVISOR, CLINIC)
+    ep = c.episode()
+    c.session(ep, phq9(14))
+    kept = c.session(ep, phq9(12))
+    c.p.record_client_response(
+        CLINICIAN, ep, phq9(3), responded_at=datetime(2026, 1, 19, 20, tzinfo=UTC), session_id=kept
+    )
+    c.p.record_client_response(CLINICIAN, ep, phq9(4), responded_at=datetime(2026, 1, 20, 20, tzinfo=UTC))
+    last = [e for e in c.p.timeline(CLINICIAN, ep) if e.type == "session-recorded"][-1].event_id
+    c.p.set_lockbox(CLINICIAN, ep, scope="item", event_ids=[last], recipients=[supervisor.id], on=c.day)
+
+    def phq9_given(actor: Actor) -> list[tuple[int, date]]:
+        (record,) = episode_records(c.p, actor)[0]
+        return [(s.total, s.on) for s in record.scores_of("phq-9")]
+
+    assert phq9_given(supervisor) == [(14, date(2026, 1, 12)), (4, date(2026, 1, 20))]
+    assert phq9_given(CLINICIAN) == [
+        (14, date(2026, 1, 12)),
+        (12, date(2026, 1, 19)),
+        (3, date(2026, 1, 19)),
+        (4, date(2026, 1, 20)),
+    ]
     c.p.close()
