@@ -29,8 +29,11 @@ def test_demo_summary_names_every_stage(tmp_path: Path, capsys: pytest.CaptureFi
     db = tmp_path / "d.sqlite"
     code, out, _ = run(capsys, "demo", "--db", str(db), "--out", str(tmp_path / "out"), "--quiet")
     assert code == 0
-    assert "24 synthetic clients" in out
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    # the first line counts every episode: the couple, the family and the group come on top of the 24
+    episodes = sum(summary["episodes_by_stage"].values())
+    assert episodes == 24 + 8
+    assert "24 synthetic individual clients and 8 episodes of clients seen together in" in out
     assert summary["clients"] == 24
     assert {"active", "closed"} <= set(summary["episodes_by_stage"])
     reasons = set(summary["closing_reasons"])

@@ -158,11 +158,20 @@ class DemoSummary:
     client_submissions: int = 0
     """Measures clients filled in themselves (through a link or the kiosk tablet)."""
 
+    @property
+    def seen_together(self) -> int:
+        """Episodes of the couples, families and group members the demo adds after its individual clients."""
+        return sum(self.episodes_by_stage.values()) - self.clients
+
     def lines(self) -> list[str]:
         stages = ", ".join(f"{k} {v}" for k, v in sorted(self.episodes_by_stage.items()))
         reasons = ", ".join(f"{k} {v}" for k, v in sorted(self.closing_reasons.items()))
         return [
-            f"demo practice: {self.clients} synthetic clients in {self.location}",
+            # the clients seen together (a couple, a family, a group) come on top of the individual ones
+            (
+                f"demo practice: {self.clients} synthetic individual clients and {self.seen_together} "
+                f"episodes of clients seen together in {self.location}"
+            ),
             f"  episodes by stage: {stages}",
             f"  closed because:    {reasons}",
             f"  sessions {self.sessions}, reviews {self.reviews}, ruptures noted {self.ruptures}",

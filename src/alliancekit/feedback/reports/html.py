@@ -157,9 +157,17 @@ def _scores_table(chart: ProgressChart) -> str:
     return f"<details><summary>Scores as a table</summary><table>{head}{body}</table></details>"
 
 
+def _script_json(value: object) -> str:
+    """JSON safe inside a ``<script>`` element: ``<``, ``>`` and ``&`` as JSON escapes. Escaping ``</`` alone
+    is not enough: a host reference holding ``<!--<script>`` would make the browser read the element's end
+    tag as data, and the rest of the report would vanish into the script."""
+    text = json.dumps(value, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _chart_section(practice: Practice, actor: Actor, row: CaseloadRow) -> str:
     chart = progress_chart(practice, actor, row.episode_id)
-    spec = json.dumps(chart_vega_lite(chart), separators=(",", ":")).replace("</", "<\\/")
+    spec = _script_json(chart_vega_lite(chart))
     anchor = f"ep-{escape(row.episode_id)}"
     return (
         f'<section class="chart" id="{anchor}" aria-labelledby="{anchor}-h">'

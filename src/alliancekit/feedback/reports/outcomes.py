@@ -109,6 +109,9 @@ class PracticeOutcomes:
     by_measure: tuple[GroupOutcomes, ...]
     notes: tuple[str, ...] = ()
     """What could not be computed, and why (no baseline, no norms, too few clinical intakes)."""
+    withheld_closed: bool = False
+    """No closed episode is counted, though the reader's caseload lists closed ones: a client's lockbox
+    withholds their scores from this reader."""
 
     @property
     def empty(self) -> bool:
@@ -118,6 +121,11 @@ class PracticeOutcomes:
     def summary(self) -> str:
         if not self.has_episodes:
             return "This practice has no episodes yet: there is nothing to report."
+        if self.empty and self.withheld_closed:
+            return (
+                "No ended episode can be reported to this reader: the clients' lockbox withholds the "
+                "scores of the closed episodes from them."
+            )
         if self.empty:
             return "No episode has ended yet: outcomes are reported for closed episodes only."
         o = self.overall
@@ -131,8 +139,13 @@ class PracticeOutcomes:
 def practice_outcomes(practice: Practice, actor: Actor) -> PracticeOutcomes:
     """Outcomes of the actor's clinic's closed episodes, from the store's projection (never the events)."""
     rows = practice.closed_outcomes(actor)
-    has_episodes = bool(rows) or bool(practice.caseload(actor))
-    return outcomes_from_rows(practice, rows, has_episodes=has_episodes)
+    if rows:
+        return outcomes_from_rows(practice, rows)
+    # closed episodes count as episodes too; one the reader's caseload lists but the outcomes left out has
+    # scores the lockbox withholds from this reader (the caseload is never wider than the clinic's rows)
+    seen = practice.caseload(actor, include_closed=True)
+    outcomes = outcomes_from_rows(practice, rows, has_episodes=bool(seen))
+    return attrs.evolve(outcomes, withheld_closed=any(row.closed_on is not None for row in seen))
 
 
 @attrs.define

@@ -21,6 +21,7 @@ from alliancekit.events.types import (
     AlertAcknowledged,
     AlertRaised,
     AlertResolved,
+    ClientResponseRecorded,
     ClinicianTransferred,
     GoalRevised,
     RecordedScore,
@@ -125,10 +126,12 @@ def episode_records(practice: Practice, actor: Actor) -> tuple[list[EpisodeRecor
 
 
 def _scores(scores: tuple[RecordedScore, ...], on: date, number: int) -> list[ScoreRecord]:
+    # the identified client's own ratings only: the specifications measure the patient, and a PHQ-9 about
+    # a partner in a couple's episode is that partner's, not the client's
     return [
         ScoreRecord(s.measure_id, whole_points(s.total), on, number)
         for s in scores
-        if s.measure_id in _WHOLE_POINT_MEASURES
+        if s.measure_id in _WHOLE_POINT_MEASURES and s.own
     ]
 
 
@@ -138,6 +141,8 @@ def _record(practice: Practice, actor: Actor, row: CaseloadRow) -> EpisodeRecord
     reviews: list[ReviewRecord] = []
     alerts: dict[str, AlertRecord] = {}
     changes: list[PlanChange] = []
+    responses: list[ScoreRecord] = []
+    responded: list[tuple[str, date]] = []
     clinician = row.clinician_id
     for entry in timeline:
         event = entry.event
@@ -147,6 +152,11 @@ def _record(practice: Practice, actor: Actor, row: CaseloadRow) -> EpisodeRecord
             scores = _scores(event.scores, event.session.held_on, event.number) if attended else []
             given = [s.measure_id for s in event.scores] if attended else []
             sessions[event.session_id] = (event.session.held_on, attended, scores, given)
+        elif isinstance(event, ClientResponseRecorded):
+            # a measure the client filled in by a link, a kiosk or on paper counts like one given in a
+            # session (as record_client_response promises), on the clinic's day it was answered
+            responses.extend(_scores(event.scores, event.responded_on, event.at_session))
+            responded.extend((s.measure_id, event.responded_on) for s in event.scores)
         elif isinstance(event, ReviewRecorded):
             review = event.review
             reviews.append(
@@ -178,8 +188,8 @@ def _record(practice: Practice, actor: Actor, row: CaseloadRow) -> EpisodeRecord
         closed_on=row.closed_on,
         ending_reason=row.ending_reason,
         attended=attended_days,
-        scores=tuple(s for _, _, scores, _ in sessions.values() for s in scores),
-        given=tuple((m, day) for day, _, _, given in sessions.values() for m in given),
+        scores=tuple(s for _, _, scores, _ in sessions.values() for s in scores) + tuple(responses),
+        given=tuple((m, day) for day, _, _, given in sessions.values() for m in given) + tuple(responded),
         reviews=tuple(reviews),
         alerts=tuple(alerts.values()),
         plan_changes=tuple(sorted(changes, key=lambda c: c.on)),
