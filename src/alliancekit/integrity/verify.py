@@ -54,6 +54,7 @@ from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
     CaseloadRow,
+    ShardHead,
     Snapshot,
     StoredEvent,
 )
@@ -265,31 +266,86 @@ def _check_state(
         )
 
 
-def _check_audit(audit: Sequence[AuditRecord], first: _First) -> dict[int, list[AuditRecord]]:
-    shards: dict[int, list[AuditRecord]] = {}
-    for record in audit:
-        shards.setdefault(record.shard, []).append(record)
-    for shard in sorted(shards):
-        # a chain's order is its positions (a backend may list entries in the order written instead)
-        shards[shard].sort(key=lambda r: r.position)
-        prev = GENESIS
-        for index, record in enumerate(shards[shard], start=1):
-            at = f"audit shard {shard} entry {index}"
+#: What an audit entry says a command wrote: (version, head, shard, position, whether it is the report's).
+_Claim = tuple[int, str | bytes, int, int, bool]
+
+
+def _compact(digest: str) -> str | bytes:
+    """A lowercase hex digest as its bytes (half the memory of its text), any other text as it is: two
+    texts compact to equal values exactly when they are equal (bytes never equal text)."""
+    try:
+        raw = bytes.fromhex(digest)
+    except (TypeError, ValueError):
+        return digest
+    return raw if raw.hex() == digest else digest
+
+
+class _AuditWalk:
+    """One pass over the audit entries, keeping per shard only what the checks need, not the entries: the
+    position and hash the chain has reached, its length, the hashes at the positions a checkpoint seals,
+    and the write claims (compact tuples) for the references check."""
+
+    def __init__(self, sealed: Iterable[ShardHead], own: Callable[[AuditRecord], bool]) -> None:
+        self.own = own
+        self.wanted: dict[int, set[int]] = {}
+        for head in sealed:
+            self.wanted.setdefault(head.shard, set()).add(head.position)
+        self.length: dict[int, int] = {}
+        self.prev: dict[int, str] = {}
+        self.hashes: dict[tuple[int, int], str] = {}
+        #: the first bad entry of each shard: (index, problem); the lowest shard's is reported
+        self.broken: dict[int, tuple[int, str]] = {}
+        self.named: dict[str, list[_Claim]] = {}
+        self.bad_refs: list[tuple[tuple[int, int], str]] = []
+        self.entries = 0
+        self.shared = False
+
+    def add(self, record: AuditRecord) -> None:
+        shard = record.shard
+        index = self.length.get(shard, 0) + 1
+        self.length[shard] = index
+        if index in self.wanted.get(shard, ()):
+            self.hashes[shard, index] = record.hash
+        if shard not in self.broken:
+            prev = self.prev.get(shard, GENESIS)
             if record.position != index:
-                first.add("audit", at, "entry out of place (deleted, inserted or moved)")
-                break
-            if record.prev_hash != prev:
-                first.add("audit", at, "does not follow the entry before it")
-                break
-            if entry_hash(record, index, prev) != record.hash:
-                first.add("audit", at, "content does not match its hash")
-                break
-            prev = record.hash
-    return shards
+                self.broken[shard] = (index, "entry out of place (deleted, inserted or moved)")
+            elif record.prev_hash != prev:
+                self.broken[shard] = (index, "does not follow the entry before it")
+            elif entry_hash(record, index, prev) != record.hash:
+                self.broken[shard] = (index, "content does not match its hash")
+            else:
+                self.prev[shard] = record.hash
+        mine = self.own(record)
+        self.entries += mine
+        self.shared = self.shared or not mine
+        if not record.writes or record.record_type != "episode":
+            return
+        parsed = _parse_writes(record.writes)
+        if parsed is None:
+            if mine:
+                self.bad_refs.append(((shard, record.position), "its record of what it wrote is malformed"))
+            return
+        claim = (parsed[0], _compact(parsed[1]), shard, record.position, mine)
+        self.named.setdefault(record.record_id, []).append(claim)
+
+    def check(self, first: _First) -> None:
+        if self.broken:
+            shard = min(self.broken)  # as the chains are read: shard by shard
+            index, problem = self.broken[shard]
+            first.add("audit", f"audit shard {shard} entry {index}", problem)
+
+
+def _in_order(audit: Iterable[AuditRecord]) -> Iterable[AuditRecord]:
+    """A list by shard then position (a backend may list entries in the order written); an iterable as it
+    comes: a store streaming the entries gives them in that order, and a chain out of it is a finding."""
+    if isinstance(audit, Sequence):
+        return sorted(audit, key=lambda r: (r.shard, r.position))
+    return audit
 
 
 def _check_seals(
-    shards: dict[int, list[AuditRecord]],
+    walk: _AuditWalk,
     checkpoints: Sequence[AuditCheckpoint],
     key: bytes | None,
     expected_head: AuditCheckpoint | None,
@@ -309,19 +365,18 @@ def _check_seals(
                 first.add("seals", at, "seal is not valid")
                 return
             previous_mac = cp.mac
-    claims = list(checkpoints) if expected_head is None else [*checkpoints, expected_head]
-    for cp in claims:
+    for cp in _claimed(checkpoints, expected_head):
         for head in cp.heads:
-            entries = shards.get(head.shard, [])
-            if head.position > len(entries):
+            length = walk.length.get(head.shard, 0)
+            if head.position > length:
                 first.add(
                     "seals",
-                    f"audit shard {head.shard} entry {len(entries) + 1}",
-                    f"entries after shard {head.shard} position {len(entries)} are missing"
+                    f"audit shard {head.shard} entry {length + 1}",
+                    f"entries after shard {head.shard} position {length} are missing"
                     f" (checkpoint {cp.seq} sealed {head.position})",
                 )
                 return
-            if head.position < 1 or entries[head.position - 1].hash != head.hash:
+            if head.position < 1 or walk.hashes[head.shard, head.position] != head.hash:
                 first.add(
                     "seals",
                     f"audit shard {head.shard} entry {head.position}",
@@ -334,9 +389,16 @@ def _check_seals(
         first.add("seals", f"checkpoint {expected_head.seq}", "the expected checkpoint is missing")
 
 
+def _claimed(
+    checkpoints: Sequence[AuditCheckpoint], expected_head: AuditCheckpoint | None
+) -> Sequence[AuditCheckpoint]:
+    """The checkpoints whose heads the entries must match."""
+    return checkpoints if expected_head is None else [*checkpoints, expected_head]
+
+
 def verify_record(
     episodes: Iterable[EpisodeRecord],
-    audit: Sequence[AuditRecord],
+    audit: Iterable[AuditRecord],
     checkpoints: Sequence[AuditCheckpoint],
     *,
     key: bytes | None,
@@ -349,14 +411,18 @@ def verify_record(
 ) -> IntegrityReport:
     """Check the whole record (see the module docstring); reads nothing but its arguments.
 
-    :param audit: every audit entry, ordered by shard then position (``Store.audit_records()``).
+    :param audit: every audit entry (``Store.audit_records()``), walked once: a list is put in shard then
+        position order first; any other iterable must come in that order (a store's
+        ``iter_audit_records()``), and is not held: memory grows with the checkpoints' heads and the
+        entries' write claims (a few compact values each), not with the entries.
     :param key: the host's seal key; without it the seals' MACs are not checked, only what the checkpoints
         claim about the entries. ``seals_checked`` is true only with a key and at least one checkpoint.
     :param expected_head: the latest checkpoint as the host kept it outside the database.
     :param upcast: a stored snapshot in the shape ``fold`` writes (a snapshot of an older shape is
         compared as its upcaster reads it).
     :param unreadable: the parts the store could not read (``"audit"``, ``"checkpoints"``, ``"caseload"``,
-        see :func:`alliancekit.store.scan.scan_record`), each a finding of its check.
+        see :func:`alliancekit.store.scan.scan_record`), each a finding of its check; read after the audit
+        entries (a store streaming them finds an unreadable one on the way).
     :param clinic: report on this clinic only (see the module docstring); ``None``: the whole record.
     """
     if key is not None and not isinstance(key, bytes):
@@ -364,25 +430,20 @@ def verify_record(
     if expected_head is not None and not isinstance(expected_head, AuditCheckpoint):
         raise ValidationError("expected_head", "type", "an AuditCheckpoint expected")
     first = _First()
+    own = _own_entries(clinic)
+    # One pass over the entries (a store may stream them): the checkpoints, read first, say which hashes
+    # to keep. The chains are checked whole: a shared chain is only trusted when all of it checks out.
+    sealed = [head for cp in _claimed(checkpoints, expected_head) for head in cp.heads]
+    walk = _AuditWalk(sealed, own)
+    for record in _in_order(audit):
+        walk.add(record)
+    if "audit" in unreadable:  # known once the entries are read: what was read of them counts for nothing
+        walk = _AuditWalk(sealed, own)
     for name in unreadable:  # first: what reads as missing there is not what is wrong
         check, where = _UNREADABLE_PARTS[name]
         first.add(check, where, "a row cannot be read (changed outside alliancekit)")
-    shards = _check_audit(audit, first)  # whole: a shared chain is only trusted when all of it checks out
-    own = _own_entries(clinic)
-    # What the audit entries say each command wrote: (episode, version) -> [(head, entry location, own)].
-    named: dict[str, dict[int, list[tuple[str, tuple[int, int], bool]]]] = {}
-    bad_refs: list[tuple[tuple[int, int], str]] = []
-    for record in audit:
-        if not record.writes or record.record_type != "episode":
-            continue
-        spot = (record.shard, record.position)
-        parsed = _parse_writes(record.writes)
-        if parsed is None:
-            if own(record):
-                bad_refs.append((spot, "its record of what it wrote is malformed"))
-            continue
-        claim = (parsed[1], spot, own(record))
-        named.setdefault(record.record_id, {}).setdefault(parsed[0], []).append(claim)
+    walk.check(first)
+    named, bad_refs = walk.named, walk.bad_refs
     episode_count = event_count = 0
     unreferenced: str | None = None
     for episode in episodes:
@@ -403,30 +464,28 @@ def verify_record(
             continue
         _check_events(episode, first)
         _check_state(episode, first, fold, project, upcast)
-        hashes = {e.seq: e.hash for e in episode.events}
-        writes = named.pop(episode.episode_id, {})
-        for version, claims in writes.items():
-            for head, spot, _own in claims:
-                if hashes.get(version) != head:
-                    problem = (
-                        f"names version {version} of episode {episode.episode_id}, which the stream does"
-                        " not hold as written (cut, changed or replaced)"
-                    )
-                    bad_refs.append((spot, problem))
-        current = (len(episode.events), episode.events[-1].hash if episode.events else GENESIS)
+        hashes = {e.seq: _compact(e.hash) for e in episode.events}
+        claims = named.pop(episode.episode_id, [])
+        for version, head, shard, position, _mine in claims:
+            if hashes.get(version) != head:
+                problem = (
+                    f"names version {version} of episode {episode.episode_id}, which the stream does"
+                    " not hold as written (cut, changed or replaced)"
+                )
+                bad_refs.append(((shard, position), problem))
+        latest = len(episode.events)
         if (
             episode.events
             and unreferenced is None
-            and current[1] not in {h for h, _, _ in writes.get(current[0], [])}
+            and (latest, _compact(episode.events[-1].hash)) not in {(v, h) for v, h, *_ in claims}
         ):
             unreferenced = episode.episode_id
-    for episode_id, writes in named.items():
-        for claims in writes.values():
-            bad_refs.extend(
-                (spot, f"names episode {episode_id}, which the record does not hold")
-                for _, spot, mine in claims
-                if mine  # another clinic's entry naming another clinic's episode is not this report's
-            )
+    for episode_id, claims in named.items():
+        bad_refs.extend(
+            ((shard, position), f"names episode {episode_id}, which the record does not hold")
+            for _, _, shard, position, mine in claims
+            if mine  # another clinic's entry naming another clinic's episode is not this report's
+        )
     if "audit" in unreadable:
         pass  # no entries were read: every episode would look unreferenced
     elif bad_refs:
@@ -434,18 +493,18 @@ def verify_record(
         first.add("references", f"audit shard {shard} entry {position}", problem)
     elif unreferenced is not None:
         first.add("references", f"episode {unreferenced}", "its latest write is named by no audit entry")
-    _check_seals(shards, checkpoints, key, expected_head, first)
+    _check_seals(walk, checkpoints, key, expected_head, first)
     findings = tuple(first.found[c] for c in CHECKS if c in first.found)
     return IntegrityReport(
         ok=not findings,
         episodes=episode_count,
         events=event_count,
-        audit_entries=sum(1 for record in audit if own(record)),
+        audit_entries=walk.entries,
         checkpoints=len(checkpoints),
         seals_checked=key is not None and bool(checkpoints),
         findings=findings,
         clinic=clinic,
-        shared_audit=not all(own(record) for record in audit),
+        shared_audit=walk.shared,
     )
 
 

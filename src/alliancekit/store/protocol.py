@@ -446,7 +446,11 @@ class Store(Protocol):
 
     def audit_records(self) -> list[AuditRecord]:
         """Every audit row: in the order written where the backend keeps it (memory, SQLite), else by
-        shard then position. Within a shard, always in position order."""
+        shard then position. Within a shard, always in position order.
+
+        A backend may also offer ``iter_audit_records()`` (optional, found with ``getattr``): the same
+        entries by shard then position, read a page at a time, so that verification does not hold the
+        whole log (:func:`alliancekit.store.scan.scan_record`)."""
 
     def audit_heads(self) -> list[ShardHead]:
         """The head of every shard that has entries, ordered by shard."""

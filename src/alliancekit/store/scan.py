@@ -5,10 +5,12 @@ one read transaction, so a writer committing meanwhile cannot make the parts dis
 
 Each episode carries the clinics its rows name, for a report on one clinic to pick its own (see
 :mod:`alliancekit.integrity.verify`); the audit entries and checkpoints are read whole, as their chains are
-checked whole. For a reader of another clinic than the one a clinic-scoped store acts for (its
-``clinic_scope``, see :mod:`alliancekit.store.protocol`) the store holds nothing: the scan is empty, as the
-store's caseload is for another clinic, so nothing of the store's clinic (not even a chain position) reaches
-another clinic's report.
+checked whole. A backend that offers ``iter_audit_records()`` (the SQLite store does) gives the entries a
+page at a time, in the read transaction, so that a long log is walked without being held. For a reader of
+another clinic than the one a clinic-scoped store acts for (its ``clinic_scope``, see
+:mod:`alliancekit.store.protocol`) the store holds nothing: the scan is empty, as the store's caseload is
+for another clinic, so nothing of the store's clinic (not even a chain position) reaches another clinic's
+report.
 
 A row changed outside alliancekit may not even be readable (a time that is not a time): the part it is in is
 reported as unreadable, for verification to name, instead of ending the scan.
@@ -17,7 +19,7 @@ reported as unreadable, for verification to name, instead of ending the scan.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 from alliancekit.integrity.verify import EpisodeRecord
@@ -30,13 +32,19 @@ _UNREADABLE = (ValueError, TypeError, KeyError, IndexError)
 
 def scan_record(
     store: Store, clinic: str | None = None, *, progress: Callable[[int, int], None] | None = None
-) -> tuple[Iterator[EpisodeRecord], list[AuditRecord], list[AuditCheckpoint], tuple[str, ...]]:
+) -> tuple[Iterator[EpisodeRecord], Iterable[AuditRecord], list[AuditCheckpoint], Sequence[str]]:
     """The store's episodes (lazily, in id order), its audit entries, its checkpoints, and the parts that
     could not be read (``"audit"``, ``"checkpoints"``, ``"caseload"``: read as empty). An episode whose
     events or snapshot cannot be read is yielded with ``readable`` false. ``clinic``: the reader's clinic;
     a store scoped to another clinic gives it nothing (and is not read).
 
-    Consume the iterator in the calling thread; it ends the read transaction when exhausted or closed.
+    The audit entries are a list, or, from a store with ``iter_audit_records()``, an iterable read as it
+    is walked, once: walk it before the episodes (:func:`~alliancekit.integrity.verify.verify_record`
+    does), as they end the read transaction, and only then are the unreadable parts complete (an entry
+    that cannot be read ends the walk and adds ``"audit"``).
+
+    Consume the iterators in the calling thread; the episodes end the read transaction when exhausted or
+    closed.
     ``progress`` is called with the episodes yielded so far and how many the scan yields in all, each time
     the consumer asks for the next one (so once it is done with the last: ``(n, n)``); never for an empty
     scan.
@@ -58,7 +66,8 @@ def scan_record(
     try:
         if hold is not None:
             stack.enter_context(hold())
-        audit = part("audit", store.audit_records)
+        stream = getattr(store, "iter_audit_records", None)
+        audit = part("audit", store.audit_records) if stream is None else _streamed(stream, unreadable)
         checkpoints = part("checkpoints", store.audit_checkpoints)
         rows = {row.episode_id: row for row in part("caseload", lambda: store.caseload(open_only=False))}
         ids = list(store.episode_ids())
@@ -87,7 +96,16 @@ def scan_record(
                 yield episode
                 report(done, total)  # asked for the next: the consumer is done with this one
 
-    return (episodes() if progress is None else counted(progress)), audit, checkpoints, tuple(unreadable)
+    return (episodes() if progress is None else counted(progress)), audit, checkpoints, unreadable
+
+
+def _streamed(stream: Callable[[], Iterable[AuditRecord]], unreadable: list[str]) -> Iterator[AuditRecord]:
+    """The entries ``stream`` yields; one that cannot be read ends them and marks the audit log unreadable
+    (verification then reads it as empty, as when the whole list cannot be read)."""
+    try:
+        yield from stream()
+    except _UNREADABLE:
+        unreadable.append("audit")
 
 
 def _clinics(row: CaseloadRow | None, events: Sequence[StoredEvent]) -> frozenset[str]:

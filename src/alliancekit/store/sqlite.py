@@ -143,6 +143,9 @@ _AUDIT_COLUMNS = (
     "shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
     " record_id, outcome, client_ref, detail, writes, prev_hash, hash"
 )
+_AUDIT_PAGE = f"SELECT {_AUDIT_COLUMNS} FROM audit"  # noqa: S608
+#: Rows a page of :meth:`SQLiteStore.iter_audit_records` holds (a few megabytes of rows at most).
+_AUDIT_PAGE_ROWS = 5000
 _INSERT_AUDIT = f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
 _INSERT_COMMAND = (
     "INSERT INTO commands (clinic_id, command, key, request_hash, episode_id, version) VALUES (?,?,?,?,?,?)"
@@ -1090,6 +1093,21 @@ class SQLiteStore:
     def audit_records(self) -> list[AuditRecord]:
         rows = self._read(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY rowid", ())  # noqa: S608
         return [_audit_from_row(r) for r in rows]
+
+    def iter_audit_records(self) -> Iterator[AuditRecord]:
+        """The audit entries by shard then position, a page at a time: verification walks a log of
+        millions of entries without holding it (inside ``read_transaction`` every page is of one snapshot).
+        Keyset pages over the (shard, position) index: each query starts where the last ended."""
+        rows = self._read(f"{_AUDIT_PAGE} ORDER BY shard, position LIMIT ?", (_AUDIT_PAGE_ROWS,))
+        while rows:
+            yield from (_audit_from_row(r) for r in rows)
+            if len(rows) < _AUDIT_PAGE_ROWS:
+                return
+            after = (rows[-1][0], rows[-1][1])
+            rows = self._read(
+                f"{_AUDIT_PAGE} WHERE (shard, position) > (?, ?) ORDER BY shard, position LIMIT ?",
+                (*after, _AUDIT_PAGE_ROWS),
+            )
 
     def audit_heads(self) -> list[ShardHead]:
         rows = self._read(_SHARD_HEADS, ())

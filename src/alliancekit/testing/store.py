@@ -956,6 +956,17 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         last: dict[int, ShardHead] = {r.shard: ShardHead(r.shard, r.position, r.hash) for r in after}
         assert store.audit_heads() == [last[s] for s in sorted(last)]
 
+    def test_audit_entries_streamed_by_shard_then_position(self, store: Store) -> None:
+        stream = getattr(store, "iter_audit_records", None)
+        if stream is None:
+            pytest.skip("this backend does not stream its audit entries (optional)")
+        assert list(stream()) == []
+        store.append(self.commit("ep-1", 0, 1, shards=(3, 0, 3)))
+        store.append(self.commit("ep-2", 0, 1, shards=(0,)))
+        rows = store.audit_records()
+        # verification walks them in this order, once: a chain out of it is a finding
+        assert list(stream()) == sorted(rows, key=lambda r: (r.shard, r.position))
+
     def test_audit_entries_of_one_commit_in_several_shards(self, store: Store) -> None:
         assert store.audit_heads() == []
         store.append(self.commit("ep-1", 0, 1, shards=(3, 0, 3)))
