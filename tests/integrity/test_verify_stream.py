@@ -89,3 +89,29 @@ def test_an_unreadable_entry_on_a_later_page_makes_the_whole_log_unreadable(
     assert finding is not None, report.describe()
     assert (finding.where, report.audit_entries, report.shared_audit) == ("audit log", 0, False)
     assert report.finding("references") is None
+
+
+@pytest.mark.parametrize("page", [1, 2, 3])
+def test_a_duplicated_position_is_not_skipped_at_a_page_edge(
+    record: Record, monkeypatch: pytest.MonkeyPatch, page: int
+) -> None:
+    """A tamperer who rebuilds the table without its UNIQUE (shard, position) can add a second entry at a
+    position; however the pages fall, the stream yields it, and verification finds it out of place."""
+    entries, store = _entries(record)
+    store.close()
+    first = entries[0]
+    record.sql("CREATE TABLE audit_loose AS SELECT * FROM audit")
+    record.sql("DROP TABLE audit")
+    record.sql("ALTER TABLE audit_loose RENAME TO audit")
+    record.sql(  # an exact copy of the shard's first entry, after every other row
+        "INSERT INTO audit SELECT * FROM audit WHERE shard = ? AND position = 1", (first.shard,)
+    )
+    monkeypatch.setattr(sqlite, "_AUDIT_PAGE_ROWS", page)
+    store = SQLiteStore(record.path, read_only=True)
+    streamed = list(store.iter_audit_records())
+    store.close()
+    assert len(streamed) == len(entries) + 1
+    report = record.verify()
+    finding = report.finding("audit")
+    assert finding is not None, report.describe()
+    assert finding.problem == "entry out of place (deleted, inserted or moved)"

@@ -143,7 +143,7 @@ _AUDIT_COLUMNS = (
     "shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
     " record_id, outcome, client_ref, detail, writes, prev_hash, hash"
 )
-_AUDIT_PAGE = f"SELECT {_AUDIT_COLUMNS} FROM audit"  # noqa: S608
+_AUDIT_PAGE = f"SELECT {_AUDIT_COLUMNS}, rowid FROM audit"  # noqa: S608
 #: Rows a page of :meth:`SQLiteStore.iter_audit_records` holds (a few megabytes of rows at most).
 _AUDIT_PAGE_ROWS = 5000
 _INSERT_AUDIT = f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
@@ -1097,16 +1097,19 @@ class SQLiteStore:
     def iter_audit_records(self) -> Iterator[AuditRecord]:
         """The audit entries by shard then position, a page at a time: verification walks a log of
         millions of entries without holding it (inside ``read_transaction`` every page is of one snapshot).
-        Keyset pages over the (shard, position) index: each query starts where the last ended."""
-        rows = self._read(f"{_AUDIT_PAGE} ORDER BY shard, position LIMIT ?", (_AUDIT_PAGE_ROWS,))
+        Keyset pages over the (shard, position) index, each query starting where the last ended; the rowid
+        breaks ties, so that a position a tamperer duplicated (with the table rebuilt without its UNIQUE
+        constraint) is not skipped at a page's edge but reported out of place."""
+        order = "ORDER BY shard, position, rowid LIMIT ?"
+        rows = self._read(f"{_AUDIT_PAGE} {order}", (_AUDIT_PAGE_ROWS,))
         while rows:
             yield from (_audit_from_row(r) for r in rows)
             if len(rows) < _AUDIT_PAGE_ROWS:
                 return
-            after = (rows[-1][0], rows[-1][1])
+            last = rows[-1]
             rows = self._read(
-                f"{_AUDIT_PAGE} WHERE (shard, position) > (?, ?) ORDER BY shard, position LIMIT ?",
-                (*after, _AUDIT_PAGE_ROWS),
+                f"{_AUDIT_PAGE} WHERE (shard, position, rowid) > (?, ?, ?) {order}",
+                (last[0], last[1], last[-1], _AUDIT_PAGE_ROWS),
             )
 
     def audit_heads(self) -> list[ShardHead]:
