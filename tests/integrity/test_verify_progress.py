@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import gc
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import pytest
 
@@ -80,3 +84,34 @@ def test_the_total_is_what_the_walk_visits_when_an_episode_was_removed(record: R
     checked, ok = _verify(record.path, ADMIN, _recorder(calls))
     assert (checked, ok) == (2, False)
     assert calls == [(1, 2), (2, 2)]
+
+
+def test_a_verification_stopped_midway_ends_its_scan_before_the_practice_closes(
+    record: Record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C lands in the checks of an episode as often as not (``alliancekit verify`` printed "Exception
+    ignored ... Cannot operate on a closed database" after "interrupted"): the scan is ended as verify
+    returns, not when the garbage collector finds it after the practice closed. Here the interrupt is raised
+    at a line of the checks, after the first episode, with a trace function: where a signal would land."""
+    lost: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: lost.append(info.exc_value))
+    walked: list[int] = []
+
+    def interrupt_in_the_checks(frame: FrameType, event: str, arg: object) -> object:
+        if walked and frame.f_code.co_filename.endswith(os.path.join("integrity", "verify.py")):
+            raise KeyboardInterrupt
+        return interrupt_in_the_checks
+
+    def stopped() -> None:
+        with Practice(SQLiteStore(record.path, read_only=True), plugins=HOST, audit_key=KEY) as practice:
+            sys.settrace(interrupt_in_the_checks)
+            try:
+                practice.verify(ADMIN, progress=lambda done, total: walked.append(done))
+            finally:
+                sys.settrace(None)
+
+    with pytest.raises(KeyboardInterrupt):
+        stopped()
+    gc.collect()  # whatever the interrupt left for the collector is collected now
+    assert walked == [1]
+    assert lost == []

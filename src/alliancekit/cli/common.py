@@ -297,7 +297,8 @@ def print_json_array(items: Iterable[Any]) -> None:
 
 @contextlib.contextmanager
 def output(name: str) -> Iterator[IO[str]]:
-    """The file ``name`` opened for writing text (its directory created), or standard output for ``-``.
+    """The file ``name`` opened for writing text (its directory created; the file published whole or not at
+    all), or standard output for ``-``.
 
     Both take UTF-8 whatever the locale (the HTML report and JSON say they are UTF-8); standard output is
     flushed, never closed.
@@ -316,7 +317,7 @@ def output(name: str) -> Iterator[IO[str]]:
         return
     path = Path(name)
     private_files.make_directory(path.parent)
-    with private_files.open_text(path) as handle:
+    with private_files.replacing(path) as handle:  # a full disk or Ctrl-C leaves no half-written file
         yield handle
 
 

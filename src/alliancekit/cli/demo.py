@@ -22,6 +22,7 @@ import attrs
 from alliancekit import Actor, Purpose, Role, open_practice
 from alliancekit.cli.common import STDOUT, UsageError, add_json, iso_date, note, output, shown
 from alliancekit.cli.progress import Progress
+from alliancekit.cli.signals import Interrupted, signal_of
 from alliancekit.demo import simulate_practice
 from alliancekit.demo.simulate import CLINIC, FIRST_TODAY, LAST_TODAY, MAX_CLIENTS, MIN_CLIENTS
 from alliancekit.domain.checks import MAX_DATE, MIN_DATE
@@ -137,6 +138,17 @@ def _replaceable(location: str, force: bool) -> Path | None:
     )
 
 
+def _unfinished(location: str) -> str:
+    """Remove the demo cut short at an SQLite file (the demo made it, on nothing or on an earlier demo: nobody
+    should mistake it for a whole one); say what to do with a store that cannot be removed."""
+    path = practice_file(location)
+    if path is None:
+        return f"the demo at {shown(location)} is unfinished; empty the store before running the demo again"
+    for file in practice_files(path):
+        file.unlink(missing_ok=True)
+    return f"the unfinished demo database {location} was removed"
+
+
 def _write_report(location: str, out: Path, today: str) -> Path:
     """The demo's HTML report, as of the simulation's last day."""
     with open_practice(location) as practice:
@@ -165,9 +177,16 @@ def run(args: argparse.Namespace) -> int:
             file.unlink(missing_ok=True)
     json_on_stdout = args.json or args.out == STDOUT
     progress = Progress("simulating clients", unit="clients", stream=sys.stderr, enabled=not args.quiet)
-    summary = simulate_practice(
-        location, clients=args.clients, seed=args.seed, progress=progress, today=args.today
-    )
+    try:
+        summary = simulate_practice(
+            location, clients=args.clients, seed=args.seed, progress=progress, today=args.today
+        )
+    except KeyboardInterrupt as stop:
+        raise Interrupted(signal_of(stop), _unfinished(location)) from None
+    except StoreError as exc:  # a full disk, say: an SQLite file the demo began is removed all the same
+        if practice_file(location) is None:
+            raise
+        raise StoreError(f"{exc}; {_unfinished(location)}") from exc
     summary = attrs.evolve(summary, location=shown(location))
     text = json.dumps(attrs.asdict(summary), indent=2) + "\n"
     lines = summary.lines()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from alliancekit import open_practice
+from alliancekit.cli import signals
 from alliancekit.cli.common import (
     UsageError,
     add_db,
@@ -128,6 +129,7 @@ class _Progress:
         """Whether the terminal's line is shown and not yet ended (the last one ends itself)."""
 
     def __call__(self, p: ImportProgress) -> None:
+        signals.check()  # after each checkpoint: a lost Ctrl-C stops the import here, its checkpoint saved
         if self.terminal.enabled and p.total_rows:
             done = p.rows - p.resumed_after
             total = max(p.total_rows - p.resumed_after, done)

@@ -8,9 +8,13 @@ Exit codes, the same for every command:
 * 2: a usage or input error: wrong arguments, an unknown clinic or episode, a database that is missing or
   not alliancekit's, a file that cannot be read or written, or the library refusing an input (its message
   names the field and rule). Nothing was done.
-* 130: interrupted.
+* 130: interrupted (Ctrl-C, SIGINT); 143: terminated (SIGTERM, as a container stop sends). The command stops
+  as on an error: a staged export is removed, never published; an import keeps its last checkpoint and the
+  same command resumes it.
 
-A user's mistake is reported in one line on standard error, never with a traceback.
+A user's mistake is reported in one line on standard error, never with a traceback. A reader that stops
+reading early (``| head``) ends the command quietly with exit 0 (not 141, a shell's number for a process
+killed by SIGPIPE): what the pipeline wanted it got.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from alliancekit.cli import (
     verify,
 )
 from alliancekit.cli.common import UsageError, command_parser, in_options
+from alliancekit.cli.progress import end_open_line
+from alliancekit.cli.signals import signal_of, stopped_line, stopping_cleanly
 from alliancekit.errors import AlliancekitError, ValidationError
 
 COMMAND_MODULES = (
@@ -58,13 +64,15 @@ EXIT_OK = 0
 EXIT_FINDING = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="alliancekit",
         description="Feedback-informed psychotherapy care: inspect and exercise an alliancekit practice.",
-        epilog="Exit codes: 0 done, 1 a finding (such as a failed verification), 2 a usage or input error.",
+        epilog="Exit codes: 0 done, 1 a finding (such as a failed verification), 2 a usage or input error, "
+        "130 interrupted (Ctrl-C), 143 terminated (SIGTERM): a stopped command publishes nothing half-done.",
     )
     parser.add_argument(
         "--version", action="version", version=f"alliancekit {__version__}", help="print the version and exit"
@@ -76,11 +84,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fail(message: str) -> int:
+    end_open_line()
     print(f"alliancekit: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    with stopping_cleanly():
+        try:
+            return _main(argv)
+        except KeyboardInterrupt as exc:  # also a stop that came while parsing, or while reporting an error
+            end_open_line()
+            print(stopped_line(exc), file=sys.stderr)
+            return 128 + signal_of(exc)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -90,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, AlliancekitError) as exc:
         return _fail(str(exc))
     except BrokenPipeError:
+        end_open_line()
         # The reader went away (``| head``): stop quietly, and keep Python from complaining at exit.
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -98,9 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A file the user named cannot be read or written: the system's reason, no traceback.
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or type(exc).__name__}")
-    except KeyboardInterrupt:
-        print("alliancekit: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,8 +8,20 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
+from alliancekit.cli import signals
+
 #: Seconds between two refreshes of the line.
 REFRESH_SECONDS = 0.2
+
+_open_line: Progress | None = None
+"""The progress whose line is shown and not ended (one at a time: lines share stderr)."""
+
+
+def end_open_line() -> None:
+    """End the line a command left unfinished when it stopped (an error, Ctrl-C), so that its message starts
+    on a line of its own; nothing when no line is open."""
+    if _open_line is not None:
+        _open_line.close()
 
 
 def _clock_text(seconds: float) -> str:
@@ -51,15 +63,24 @@ class Progress:
         return text + ("  ETA --:--" if eta is None else f"  ETA {_clock_text(eta)}")
 
     def __call__(self, done: int, total: int) -> None:
+        signals.check()  # called often by every long command: where a lost Ctrl-C is raised again
         if not self.enabled:
             return
         now = self._clock()
         if done < total and now - self._shown < REFRESH_SECONDS:
             return
         self._shown = now
+        self._open = done < total  # before the line is written: a Ctrl-C while writing still ends it
+        self._track()
         self.stream.write("\r\x1b[K" + self.line(done, total) + ("\n" if done >= total else ""))
         self.stream.flush()
-        self._open = done < total
+
+    def _track(self) -> None:
+        global _open_line
+        if self._open:
+            _open_line = self
+        elif _open_line is self:
+            _open_line = None
 
     def close(self) -> None:
         """End a line left unfinished (the work stopped early: an error, Ctrl-C), so that what is printed
@@ -68,3 +89,4 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self._open = False
+            self._track()

@@ -60,7 +60,14 @@ The same for every command:
 - **2**: a usage or input error: wrong arguments, a practice that is missing or not alliancekit's, an unknown
   clinic, episode or measure, a file that cannot be read or written, or the library refusing an input.
   Nothing was done; the message names what is wrong, in one line, without a traceback.
-- **130**: interrupted.
+- **130**: interrupted (Ctrl-C); **143**: terminated (SIGTERM, as `docker stop` or systemd send). Either
+  way the command stops as on an error, with one line on stderr: an export is published whole or not at all
+  (its staging copy is removed), an import keeps its last checkpoint (the same command resumes it), and an
+  unfinished demo database is removed (or, in a store at a URL, named as unfinished).
+
+A full disk or an unwritable path is exit 2 naming the path, and leaves no half-written file: every output
+file is written beside its name and renamed into place once whole. A reader that stops reading early
+(`alliancekit caseload | head`) ends the command quietly with exit 0.
 
 ## Commands
 """

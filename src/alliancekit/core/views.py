@@ -468,18 +468,25 @@ class Views:
         episodes, audit, checkpoints, unreadable = scan_record(
             self.s.store, clinic=a.clinic_id, progress=progress
         )
-        return verify_record(
-            episodes,
-            audit,
-            checkpoints,
-            unreadable=unreadable,
-            key=guard.audit_key,
-            expected_head=expected_head,
-            fold=self.s.fold_json,
-            project=self.s.project,
-            upcast=self.s.codec.upcast_state,
-            clinic=a.clinic_id,
-        )
+        try:
+            return verify_record(
+                episodes,
+                audit,
+                checkpoints,
+                unreadable=unreadable,
+                key=guard.audit_key,
+                expected_head=expected_head,
+                fold=self.s.fold_json,
+                project=self.s.project,
+                upcast=self.s.codec.upcast_state,
+                clinic=a.clinic_id,
+            )
+        finally:
+            # Stopped midway (Ctrl-C), the scan is ended now, while the store is open: left to the garbage
+            # collector, it ended its read transaction on a closed connection ("Exception ignored").
+            close = getattr(episodes, "close", None)
+            if close is not None:
+                close()
 
     def rotate_encryption(
         self, actor: object, *, batch_size: object = 200, progress: Callable[[int], None] | None = None

@@ -288,3 +288,5 @@ class StagedDirectory:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.discard()
+        if isinstance(exc, OSError) and exc.filename is None:  # a write on a full disk: say which export
+            exc.filename = str(self.target)

@@ -7,8 +7,12 @@ CLI's output files hold client records, so alliancekit creates them owner-only (
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+import stat
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -38,9 +42,53 @@ def open_text(path: Path, *, newline: str | None = None) -> TextIO:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` as :func:`open_text` does."""
-    with open_text(path) as handle:
+    """Write ``text`` to ``path`` as :func:`replacing` does: whole, or not at all."""
+    with replacing(path) as handle:
         handle.write(text)
+
+
+@contextlib.contextmanager
+def replacing(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
+    """Write UTF-8 text to ``path`` whole or not at all: into a hidden owner-only sibling, renamed onto
+    ``path`` once written and synced; on any error (a full disk) or Ctrl-C the sibling is removed and what
+    ``path`` held is left. A file already at ``path`` keeps its mode; through a symbolic link, the file it
+    names is replaced. A device or a pipe (``/dev/stdout``, a FIFO) is written in place, as it cannot be
+    replaced. An error is given ``path`` as its file name (a write on a full disk has none, a hidden
+    sibling's would say nothing), so that its message names the file asked for."""
+    hidden = f".{Path(os.path.realpath(path)).name}.partial-"
+    try:
+        with _replaced(path, newline) as handle:
+            yield handle
+    except OSError as exc:
+        if exc.filename is None or Path(str(exc.filename)).name.startswith(hidden):
+            exc.filename = str(path)
+        raise
+
+
+@contextlib.contextmanager
+def _replaced(path: Path, newline: str | None) -> Iterator[TextIO]:
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        with open_text(path, newline=newline) as handle:
+            yield handle
+        return
+    target = Path(os.path.realpath(path))
+    fd, staged = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(staged, stat.S_IMODE(mode))
+        os.replace(staged, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(staged)
+        raise
 
 
 def make_directory(path: Path) -> list[Path]:

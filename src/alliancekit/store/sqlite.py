@@ -778,15 +778,25 @@ class SQLiteStore:
                 conn.execute(f"PRAGMA user_version = {LATEST_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                if conn.in_transaction:  # SQLite has rolled back itself on some errors (a full disk)
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("PRAGMA journal_mode = WAL")  # outside the transaction: SQLite requires it
         except sqlite3.DatabaseError as exc:
             self.close()
+            problem = self._disk_problem(exc)  # a full disk says nothing of whose the file is
+            if problem is not None:
+                raise StoreError(problem) from exc
             raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database") from exc
         except BaseException:
             self.close()
             raise
+
+    def _disk_problem(self, exc: sqlite3.Error) -> str | None:
+        """What went wrong with the file or the disk, naming the file (never SQLite's message, which may
+        quote a value); None for an error of the data."""
+        why = _DISK_PROBLEMS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
+        return None if why is None else f"cannot write {self.path}: {why}"
 
     @staticmethod
     def _identity(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -874,7 +884,7 @@ class SQLiteStore:
                         conn.execute("ROLLBACK")
                     raise
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite write failed: {type(exc).__name__}") from exc
+            raise StoreError(self._disk_problem(exc) or f"SQLite write failed: {type(exc).__name__}") from exc
         if self._checkpointer is not None:
             self._checkpointer.committed()
         return result
@@ -1268,6 +1278,16 @@ SIDE_FILES = ("-wal", "-shm", "-journal", "-writer")
 def database_files(path: Path) -> tuple[Path, ...]:
     """The database file and the files kept beside it: what removing the database removes."""
     return (path, *(path.with_name(path.name + suffix) for suffix in SIDE_FILES))
+
+
+#: SQLite's primary result codes about the file or the disk rather than the data, in a user's words.
+_DISK_PROBLEMS = {
+    3: "permission denied",  # SQLITE_PERM
+    8: "the file is read-only",  # SQLITE_READONLY
+    10: "a disk I/O error",  # SQLITE_IOERR
+    13: "the disk is full",  # SQLITE_FULL
+    14: "the file cannot be opened",  # SQLITE_CANTOPEN
+}
 
 
 def open_sqlite(location: str, *, read_only: bool = False) -> SQLiteStore:

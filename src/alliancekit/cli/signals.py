@@ -1,0 +1,94 @@
+"""How a CLI command stops on a signal: Ctrl-C (SIGINT) and a stop request (SIGTERM: what ``docker stop``,
+systemd and ``kill`` send) both unwind the command as :class:`Interrupted`, so that what it cleans up on an
+error is cleaned up (staged exports and temporary copies removed, an import's batch rolled back to its last
+checkpoint), and the command exits ``128 +`` the signal's number: 130 for SIGINT, 143 for SIGTERM.
+
+Python raises the interrupt wherever the program happens to be, and where that is a weak-reference callback
+or a ``__del__`` (the garbage collector runs them at any moment) the interrupt is printed as "Exception
+ignored" with a traceback, and lost: the command went on to the end. The signal is therefore also
+remembered, and :func:`check`, called by every progress report, raises it again; the lost one is not printed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any
+
+#: The signals a command stops on cleanly.
+STOPPING = (signal.SIGINT, signal.SIGTERM)
+
+#: What the one line on stderr calls each.
+WORDS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+
+_pending: int | None = None
+"""The signal received while the handlers are installed (None: none yet)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The command was stopped by ``signum``; ``detail`` says what it left, for the line on stderr."""
+
+    def __init__(self, signum: int, detail: str = "") -> None:
+        super().__init__(signum)
+        self.signum = signum
+        self.detail = detail
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    global _pending
+    _pending = signum
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def stopping_cleanly() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted` while the block runs, then restore the handlers.
+
+    Only in the main thread (Python runs handlers there; a host calling the CLI from another thread keeps its
+    own), and not for a signal the process was started ignoring (``nohup``, a shell's background job).
+    """
+    global _pending
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in STOPPING}
+    unraisable = sys.unraisablehook
+    _pending = None
+
+    def quiet(info: Any) -> None:
+        if not isinstance(info.exc_value, Interrupted):  # ours is raised again by check()
+            unraisable(info)
+
+    sys.unraisablehook = quiet
+    for signum, handler in previous.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, _stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        sys.unraisablehook = unraisable
+        _pending = None
+
+
+def check() -> None:
+    """Raise the stop signal received but lost (see the module's docstring); nothing when none came."""
+    if _pending is not None:
+        raise Interrupted(_pending)
+
+
+def signal_of(exc: KeyboardInterrupt) -> int:
+    """The signal that stopped the command: SIGINT for a plain KeyboardInterrupt."""
+    return exc.signum if isinstance(exc, Interrupted) else int(signal.SIGINT)
+
+
+def stopped_line(exc: KeyboardInterrupt) -> str:
+    """The one line on stderr: ``alliancekit: interrupted`` (or ``terminated``), and what was left."""
+    word = WORDS.get(signal.Signals(signal_of(exc)), "stopped")
+    detail = exc.detail if isinstance(exc, Interrupted) and exc.detail else ""
+    return f"alliancekit: {word}" + (f"; {detail}" if detail else "")

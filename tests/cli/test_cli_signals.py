@@ -1,0 +1,223 @@
+"""Long commands stopped by Ctrl-C (SIGINT) or a stop request (SIGTERM, what a container stop sends), as a
+user at a terminal or a supervisor meets them: real subprocesses, real signals, each sent once the command
+has shown its first progress line (an event it reports, never a guess of how long it takes).
+
+Stopped, a command exits 130 (SIGINT) or 143 (SIGTERM) with one line on stderr that starts on a line of its
+own (the progress line is ended first) and no traceback; it publishes nothing half-done and leaves no
+temporary copy behind; an import keeps its last checkpoint and the same command resumes it; the audit log
+verifies; an unfinished demo database is removed (an SQLite file) or named as unfinished (a store).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import weakref
+from pathlib import Path
+
+import pytest
+
+from alliancekit.cli.progress import Progress
+from alliancekit.cli.signals import Interrupted, stopping_cleanly
+from alliancekit.plugins.manager import ALLOW_LIST_ENV, DISABLE_AUTOLOAD_ENV
+from alliancekit.practice import practice_files
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and a pseudo-terminal")
+
+CLI = [sys.executable, "-m", "alliancekit"]
+EXAMPLES = Path(__file__).parents[2] / "examples" / "imports"
+EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+WORD = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
+#: A guard against a hung command, not a timing assertion.
+HANG = 300.0
+#: What starts every progress line (it clears the terminal's line).
+PROGRESS = b"\x1b[K"
+
+
+def stopped(argv: list[str], signum: int, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Run ``argv`` with stderr on a pseudo-terminal, send ``signum`` once it has shown its first progress
+    line, and return its exit code and everything the terminal showed."""
+    leader, follower = pty.openpty()
+    shown = b""
+    with open(os.devnull, "wb") as sink:
+        process = subprocess.Popen(argv, stdout=sink, stderr=follower, env=env)
+    os.close(follower)
+    try:
+        sent = False
+        while True:
+            ready, _, _ = select.select([leader], [], [], HANG)
+            assert ready, f"no output for {HANG} s: {shown!r}"
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the command ended and everything was read
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if not sent and PROGRESS in shown:
+                process.send_signal(signum)
+                sent = True
+        assert sent, f"the command ended before its first progress line: {shown!r}"
+        code = process.wait(HANG)
+    finally:
+        os.close(leader)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return code, shown.decode().replace("\r\n", "\n")
+
+
+def assert_stopped_cleanly(code: int, shown: str, signum: int) -> str:
+    """The exit code, and one line naming the stop after the progress line, which was ended first; returns
+    that line."""
+    assert code == EXIT[signum], shown
+    assert "Traceback" not in shown
+    assert "Exception ignored" not in shown
+    lines = shown.split("\n")
+    stop = [line for line in lines if line.startswith("alliancekit: ")]
+    assert len(stop) == 1, shown
+    assert stop[0].startswith(f"alliancekit: {WORD[signum]}")
+    assert lines[-1] == "", shown  # the line ended
+    return stop[0]
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=HANG, check=False, env=env)
+
+
+def with_postgres() -> dict[str, str]:
+    """The environment of a command that loads the installed postgres plugin (and no other)."""
+    env = {k: v for k, v in os.environ.items() if k != DISABLE_AUTOLOAD_ENV}
+    return {**env, ALLOW_LIST_ENV: "postgres"}
+
+
+@pytest.fixture(scope="module")
+def practice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo practice of 200 clients: enough episodes that an export is still running when stopped."""
+    db = tmp_path_factory.mktemp("signals") / "demo.sqlite"
+    made = cli("demo", "--clients", "200", "--db", str(db), "-q")
+    assert made.returncode == 0, made.stderr
+    return db
+
+
+SIGNALS = [signal.SIGINT, signal.SIGTERM]
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_stopped_demo_removes_its_unfinished_database(tmp_path: Path, signum: int) -> None:
+    db = tmp_path / "demo.sqlite"
+    code, shown = stopped([*CLI, "demo", "--clients", "2000", "--db", str(db)], signum)
+    line = assert_stopped_cleanly(code, shown, signum)
+    assert line == f"alliancekit: {WORD[signum]}; the unfinished demo database {db} was removed"
+    assert not any(file.exists() for file in practice_files(db))
+    # and the same command makes the demo from scratch
+    again = cli("demo", "--clients", "12", "--db", str(db), "-q")
+    assert again.returncode == 0, again.stderr
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_stopped_demo_in_a_store_says_it_is_unfinished_and_is_refused_after(
+    pg: object, signum: int
+) -> None:
+    location = pg.location(pg.new_schema(), "demo-clinic")  # type: ignore[attr-defined]
+    code, shown = stopped([*CLI, "demo", "--clients", "2000", "--db", location], signum, with_postgres())
+    line = assert_stopped_cleanly(code, shown, signum)
+    assert line.endswith("is unfinished; empty the store before running the demo again")
+    again = cli("demo", "--clients", "12", "--db", location, "-q", env=with_postgres())
+    assert again.returncode == 2
+    assert "the demo fills only an empty store" in again.stderr
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("fmt", ["fhir", "csv"])
+def test_a_stopped_export_to_a_directory_publishes_nothing(
+    practice: Path, tmp_path: Path, signum: int, fmt: str
+) -> None:
+    out = tmp_path / "out" / "export"
+    naming = ["--all"] if fmt == "fhir" else ["--identified"]
+    code, shown = stopped([*CLI, "export", fmt, *naming, "--out", str(out), "--db", str(practice)], signum)
+    assert_stopped_cleanly(code, shown, signum)
+    assert list((tmp_path / "out").iterdir()) == []  # no export, and no staging directory left
+    verified = cli("verify", "--db", str(practice))
+    assert verified.returncode == 0, verified.stdout
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("fmt", ["fhir", "csv"])
+def test_a_stopped_export_to_stdout_leaves_no_temporary_copy(
+    practice: Path, tmp_path: Path, signum: int, fmt: str
+) -> None:
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    naming = ["--all"] if fmt == "fhir" else ["--identified"]
+    argv = [*CLI, "export", fmt, *naming, "--out", "-", "--db", str(practice)]
+    code, shown = stopped(argv, signum, env={**os.environ, "TMPDIR": str(temp)})
+    assert_stopped_cleanly(code, shown, signum)
+    assert list(temp.iterdir()) == []  # the export's staging copy (clinical records) is gone
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_stopped_verify_says_so(practice: Path, signum: int) -> None:
+    code, shown = stopped([*CLI, "verify", "--db", str(practice)], signum)
+    assert_stopped_cleanly(code, shown, signum)
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_stopped_import_resumes_from_its_checkpoint(
+    request: pytest.FixtureRequest, tmp_path: Path, signum: int, backend: str
+) -> None:
+    history = tmp_path / "history.csv"
+    made = subprocess.run(
+        [sys.executable, str(EXAMPLES / "make_history.py"), "3000", "4", str(history)], check=False
+    )
+    assert made.returncode == 0
+    env = None
+    db = str(tmp_path / "practice.sqlite")
+    if backend == "postgresql":
+        pg = request.getfixturevalue("pg")
+        db, env = pg.location(pg.new_schema(), "north"), with_postgres()
+    argv = ["import", "csv", "--db", db, "--create", "--mapping", str(EXAMPLES / "openfit-style.toml")]
+    code, shown = stopped([*CLI, *argv, str(history)], signum, env)
+    assert_stopped_cleanly(code, shown, signum)
+    verified = cli("verify", "--db", db, env=env)
+    assert verified.returncode == 0, verified.stdout
+    resumed = cli(*argv, str(history), env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    written, kept = resumed.stdout.split(": ")[1].split(",")[:2]
+    assert int(written.split()[0]) < 12_000  # the first run's checkpoint was kept: only the rest is written
+    assert int(written.split()[0]) + int(kept.split()[0]) == 12_000
+    assert resumed.stdout.rstrip().endswith("checkpoint at row 12001")
+
+
+def test_an_interrupt_lost_in_a_weakref_callback_is_raised_at_the_next_progress_report(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Python raises Ctrl-C wherever the program is; in a callback the garbage collector runs, it is printed
+    as "Exception ignored" and lost, and the command ran on to its end (seen in ``import csv``)."""
+
+    class Thing:
+        pass
+
+    def receive(_: object) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        for _n in range(1000):  # Python runs the handler at a loop's jump: in here, where it is lost
+            pass
+
+    thing = Thing()
+    before = signal.getsignal(signal.SIGINT)
+    with stopping_cleanly():
+        ref = weakref.ref(thing, receive)
+        del thing
+        gc.collect()
+        assert ref() is None
+        with pytest.raises(Interrupted) as raised:
+            Progress("working", enabled=False)(1, 2)
+    assert raised.value.signum == signal.SIGINT
+    assert "Exception ignored" not in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is before  # restored
