@@ -70,10 +70,3 @@ def run() -> dict[str, float]:
             figures[f"write claims ({clients} clients)"] = claims
     figures[f"verify memory peak ratio ({SIZES[1]} / {SIZES[0]} clients; flat: near 1)"] = peaks[1] / peaks[0]
     return figures
-
-
-if __name__ == "__main__":
-    print(f"load average before: {os.getloadavg()}")
-    for name, value in run().items():
-        print(f"{name:75s} {value:10.2f}")
-    print(f"load average after: {os.getloadavg()}")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import sys
@@ -245,36 +246,26 @@ def run_csv(args: argparse.Namespace) -> int:
         actor = cli_actor(practice, args)
         purpose = Purpose(args.purpose)
         with closing(_Episodes(practice, actor)) as episodes:
+            export = functools.partial(
+                export_research,
+                practice,
+                actor,
+                key=key,
+                identified=args.identified,
+                purpose=purpose,
+                episode_ids=episodes,
+                progress=episodes,
+            )
             if to_stdout:
                 with tempfile.TemporaryDirectory(prefix="alliancekit-export-") as tmp:
-                    result = export_research(
-                        practice,
-                        actor,
-                        Path(tmp) / "export",
-                        key=key,
-                        identified=args.identified,
-                        purpose=purpose,
-                        episode_ids=episodes,
-                        progress=episodes,
-                    )
+                    result = export(Path(tmp) / "export")
                     with (
                         (result.directory / f"{args.table}.csv").open(encoding="utf-8") as rows,
                         output(STDOUT) as out,
                     ):
                         shutil.copyfileobj(rows, out)
             else:
-                result = export_research(
-                    practice,
-                    actor,
-                    args.out,
-                    key=key,
-                    identified=args.identified,
-                    purpose=purpose,
-                    file_format=args.format,
-                    replace=args.replace,
-                    episode_ids=episodes,
-                    progress=episodes,
-                )
+                result = export(args.out, file_format=args.format, replace=args.replace)
     kind = "identified" if result.identified else "de-identified"
     counts = f"{result.administrations} administrations of {result.episodes} episodes"
     if to_stdout and args.table == "episodes":  # only the table written is counted
