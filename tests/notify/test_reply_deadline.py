@@ -58,3 +58,27 @@ def test_a_reply_within_its_limit_is_read_whole_and_the_next_one_gets_a_fresh_li
     finally:
         ours.close()
         theirs.close()
+
+
+def test_with_a_total_every_reply_ends_by_then_however_quick_each_one_is() -> None:
+    """Replies each well within ``seconds``: the one that runs past ``total`` is cut off."""
+    ours, theirs = socket.socketpair()
+    ours.settimeout(5)
+    stop = threading.Event()
+    try:
+        with ReplyDeadline(5, total=0.3) as deadline:
+            assert 0 < deadline.left() <= 0.3
+            theirs.sendall(b"250 ok")
+            with deadline.reply(ours):
+                assert ours.recv(6) == b"250 ok"
+            sender = threading.Thread(target=_trickle, args=(theirs, stop))
+            sender.start()
+            with deadline.reply(ours):
+                _read_all(ours)
+        assert deadline.expired
+        assert deadline.left() == 0.001
+    finally:
+        stop.set()
+        sender.join()
+        ours.close()
+        theirs.close()

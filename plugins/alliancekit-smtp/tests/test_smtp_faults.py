@@ -19,14 +19,18 @@ GREETING = "220 scripted.test ESMTP ready for the alliancekit channel tests"
 class ScriptedSMTP:
     """A real SMTP server (a socket on 127.0.0.1) answering 250 (221 to QUIT) unless ``replies`` says else.
 
-    ``replies`` maps a command (``QUIT``, or ``RCPT <address>`` for one recipient) to the reply line.
-    ``trickle`` sends the greeting one byte every that many seconds. ``messages`` holds the accepted mails,
+    ``replies`` maps a command (``QUIT``, or ``RCPT <address>`` for one recipient; ``GREETING``; ``END``
+    for the end of the message) to the reply line. ``trickle`` sends the greeting one byte every that many
+    seconds; ``pause`` waits that long before every other reply. ``messages`` holds the accepted mails,
     ``commands`` every command line received.
     """
 
-    def __init__(self, replies: dict[str, str] | None = None, *, trickle: float = 0.0) -> None:
+    def __init__(
+        self, replies: dict[str, str] | None = None, *, trickle: float = 0.0, pause: float = 0.0
+    ) -> None:
         self.replies = replies or {}
         self.trickle = trickle
+        self.pause = pause
         self.messages: list[bytes] = []
         self.commands: list[str] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -47,7 +51,7 @@ class ScriptedSMTP:
             threading.Thread(target=self._session, args=(conn,), daemon=True).start()
 
     def _greet(self, conn: socket.socket) -> None:
-        for byte in (GREETING + "\r\n").encode():
+        for byte in (self.replies.get("GREETING", GREETING) + "\r\n").encode():
             if self._stop.wait(self.trickle):
                 return
             conn.sendall(bytes([byte]))
@@ -60,18 +64,21 @@ class ScriptedSMTP:
                     command = line.decode("ascii").strip()
                     self.commands.append(command)
                     verb = command.split(" ", 1)[0].upper()
-                    if verb == "DATA":
+                    if verb == "DATA" and "DATA" not in self.replies:
                         conn.sendall(b"354 go on\r\n")
                         body = b"".join(iter(lines.readline, b".\r\n"))
-                        self.messages.append(body)
-                        reply = "250 taken"
+                        reply = self.replies.get("END", "250 taken")
+                        if reply.startswith("250"):
+                            self.messages.append(body)
                     elif verb == "RCPT":
                         address = command.split(":", 1)[1].strip(" <>")
                         reply = self.replies.get(f"RCPT {address}", "250 ok")
                     else:
                         reply = self.replies.get(verb, "221 bye" if verb == "QUIT" else "250 ok")
+                    if self._stop.wait(self.pause):
+                        return
                     conn.sendall(reply.encode() + b"\r\n")
-                    if verb == "QUIT":
+                    if verb == "QUIT" or reply.startswith("421"):
                         return
             except OSError:
                 return
@@ -149,7 +156,7 @@ def test_a_failed_goodbye_after_the_message_was_taken_is_still_a_delivery(
 
 def test_a_reply_trickled_in_slower_than_the_timeout_times_out(scripted: type[ScriptedSMTP]) -> None:
     """Each byte of the greeting comes well within the socket timeout, the whole greeting does not: the
-    timeout bounds each reply, so the call fails instead of lasting as long as the server likes."""
+    timeout bounds the conversation, so the call fails instead of lasting as long as the server likes."""
     server = scripted(trickle=0.05)  # the greeting's 66 bytes take over 3 s; the timeout is 1 s
     with pytest.raises(TimeoutError):
         _channel(server.port, timeout=1.0).deliver(_note())
@@ -229,3 +236,56 @@ def test_a_login_over_a_plain_connection_is_refused_unless_allowed(scripted: typ
     _channel(server.port, allow_plaintext_login=True, **login).deliver(_note())
     assert [c.split(" ", 1)[0] for c in server.commands if c.startswith("AUTH")] == ["AUTH"]
     assert len(server.messages) == 1
+
+
+def test_the_timeout_bounds_the_whole_conversation_not_each_reply(scripted: type[ScriptedSMTP]) -> None:
+    """Seven replies of 0.3 s each, every one well within a 1 s timeout: a timeout per reply let the call
+    run past the dispatcher's call limit, which then counted it timed out and sent it again."""
+    server = scripted(pause=0.3)
+    with pytest.raises(TimeoutError):
+        _channel(server.port, timeout=1.0).deliver(_note())
+    assert server.messages == []
+
+
+@pytest.mark.parametrize(
+    ("replies", "permanent"),
+    [
+        ({"RCPT lead@clinic.test": "550 5.1.1 no such mailbox"}, True),
+        ({"RCPT lead@clinic.test": "553 5.1.3 bad address syntax"}, True),
+        ({"RCPT lead@clinic.test": "451 4.3.0 try later"}, False),
+        ({"RCPT lead@clinic.test": "450 4.2.1 mailbox busy"}, False),
+        # RFC 5321 4.5.3.1.10: 552 at RCPT (too many recipients) is to be taken as temporary
+        ({"RCPT lead@clinic.test": "552 5.5.3 too many recipients"}, False),
+        # the retry goes to both again: one refused for good makes every retry fail
+        ({"RCPT lead@clinic.test": "451 4.3.0 later", "RCPT oncall@clinic.test": "550 5.1.1 no"}, True),
+        ({"MAIL": "550 5.7.1 sender refused"}, True),
+        ({"MAIL": "421 4.3.2 shutting down"}, False),
+        ({"MAIL": "452 4.3.1 out of storage"}, False),
+        ({"DATA": "554 5.5.1 no valid recipients"}, True),
+        ({"DATA": "451 4.3.0 try later"}, False),
+        ({"END": "554 5.7.1 message refused"}, True),
+        ({"END": "452 4.3.1 out of storage"}, False),
+        ({"GREETING": "554 5.3.2 no service here"}, True),
+        ({"GREETING": "421 4.3.2 busy, come back later"}, False),
+        ({"EHLO": "250-scripted.test\r\n250 AUTH PLAIN", "AUTH": "535 5.7.8 bad credentials"}, True),
+        ({"EHLO": "250-scripted.test\r\n250 AUTH PLAIN", "AUTH": "454 4.7.0 try later"}, False),
+    ],
+)
+def test_5yz_replies_are_permanent_and_4yz_transient(
+    scripted: type[ScriptedSMTP], replies: dict[str, str], permanent: bool
+) -> None:
+    """RFC 5321 4.2.1: a 5yz reply is a permanent negative completion, 4yz a transient one."""
+    server = scripted(replies)
+    login = {"username": "alerts", "password": "pw-for-tests", "allow_plaintext_login": True}
+    channel = _channel(server.port, **(login if "AUTH" in replies else {}))
+    with pytest.raises(smtplib.SMTPException) as caught:
+        channel.deliver(_note())
+    assert getattr(caught.value, "permanent", False) is permanent
+
+
+def test_a_dropped_connection_is_transient(scripted: type[ScriptedSMTP]) -> None:
+    server = scripted()
+    server.close()
+    with pytest.raises(ConnectionRefusedError) as caught:
+        _channel(server.port).deliver(_note())
+    assert getattr(caught.value, "permanent", False) is False

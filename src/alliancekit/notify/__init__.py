@@ -9,15 +9,17 @@
   over a socket.
 """
 
-from alliancekit.notify.channels import Channel, ChannelRegistrar, NotifierRegistry
-from alliancekit.notify.dispatcher import DispatchPolicy, DispatchSummary
+from alliancekit.notify.channels import Channel, ChannelRegistrar, DeliveryError, NotifierRegistry
+from alliancekit.notify.dispatcher import CHANNEL_TIMEOUT, DispatchPolicy, DispatchSummary
 from alliancekit.notify.outbox import ALL_KINDS, DEFAULT_KINDS, Notification, Subscriptions, messages_for
 
 __all__ = [
     "ALL_KINDS",
+    "CHANNEL_TIMEOUT",
     "DEFAULT_KINDS",
     "Channel",
     "ChannelRegistrar",
+    "DeliveryError",
     "DispatchPolicy",
     "DispatchSummary",
     "Notification",

@@ -4,7 +4,14 @@ A channel is any object with a ``name`` (the channel name outbox messages are ad
 ``deliver(message: Notification) -> None`` that returns once the message is handed over and raises when it
 was not. ``deliver`` is called from dispatcher worker threads (several at once) under a time limit, so it must
 be thread-safe and should set its own I/O timeouts. A channel may declare ``kinds`` (the message kinds it
-wants when the host gives no explicit subscriptions).
+wants when the host gives no explicit subscriptions), and ``timeout``, the most seconds one ``deliver`` takes
+in all: the dispatcher warns when that is not below its ``call_timeout``.
+
+An exception raised by ``deliver`` may tell the dispatcher more (read as attributes, so a channel may raise
+:class:`DeliveryError` or mark any exception): ``permanent = True`` says that repeating the same delivery
+cannot succeed (the receiver refused it for good), so the message is dead at once instead of spending its
+retries; ``retry_after`` (seconds) is the earliest the receiver wants the next attempt, which the dispatcher
+honours up to :attr:`~alliancekit.notify.DispatchPolicy.max_delay`.
 
 A plugin that raises while registering is reported in :attr:`NotifierRegistry.problems` and left out; the
 other plugins' channels still register (a notification plugin never breaks the host or the others).
@@ -13,6 +20,7 @@ other plugins' channels still register (a notification plugin never breaks the h
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -35,6 +43,32 @@ class Channel(Protocol):
 
 
 ChannelRegistrar = Callable[[Channel], None]
+
+
+class DeliveryError(Exception):
+    """A failed delivery that says whether to retry it (see the module docstring).
+
+    Its text must not echo the message or the receiver's answer: only its class name is recorded.
+    """
+
+    def __init__(self, what: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+        super().__init__(what)
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+def failure_hints(exc: BaseException) -> tuple[bool, float | None]:
+    """``(permanent, retry_after)`` that a channel's exception carries; a malformed ``retry_after`` is ignored
+    (infinity is kept: the dispatcher bounds it)."""
+    permanent = getattr(exc, "permanent", False) is True
+    after = getattr(exc, "retry_after", None)
+    if isinstance(after, bool) or not isinstance(after, int | float):
+        return permanent, None
+    try:
+        seconds = float(after)
+    except OverflowError:  # an int too large for a float: later than any bound
+        return permanent, math.inf
+    return permanent, seconds if seconds >= 0 and not math.isnan(seconds) else None
 
 
 class NotifierRegistry:

@@ -3,7 +3,9 @@ channels that talk to a server over a socket (the first-party SMTP and webhook p
 
 A socket timeout bounds each wait for data: a peer that sends one byte a second keeps a reply going for
 ever, and the delivery with it. One watchdog thread per conversation shuts the socket down when a reply runs
-past its limit; the blocked read then sees the end of the stream, and the caller raises.
+past its limit; the blocked read then sees the end of the stream, and the caller raises. With ``total``, every
+reply also ends by then, counted from entering the ``with``: a conversation of many replies (SMTP) stays
+within one budget, which the dispatcher's per-call limit must exceed.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ __all__ = ["ReplyDeadline"]
 class ReplyDeadline:
     """``with ReplyDeadline(seconds) as deadline:`` then ``with deadline.reply(sock):`` around each read.
 
-    ``expired`` tells, after a failure, whether the limit cut the connection.
+    ``expired`` tells, after a failure, whether the limit cut the connection. ``left()`` is what remains
+    of ``total`` (for a connect timeout).
     """
 
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, *, total: float | None = None) -> None:
         self.seconds = seconds
+        self.total = total
+        self._end: float | None = None
         self.expired = False
         self._wake = threading.Condition()
         self._sock: socket.socket | None = None
@@ -33,6 +38,8 @@ class ReplyDeadline:
         self._closed = False
 
     def __enter__(self) -> ReplyDeadline:
+        if self.total is not None:
+            self._end = time.monotonic() + self.total
         threading.Thread(target=self._watch, name="alliancekit-reply-deadline", daemon=True).start()
         return self
 
@@ -44,13 +51,21 @@ class ReplyDeadline:
     @contextmanager
     def reply(self, sock: socket.socket | None) -> Iterator[None]:
         with self._wake:
-            self._sock, self._until = sock, time.monotonic() + self.seconds
+            until = time.monotonic() + self.seconds
+            self._sock, self._until = sock, until if self._end is None else min(until, self._end)
             self._wake.notify()
         try:
             yield
         finally:
             with self._wake:
                 self._sock, self._until = None, None
+
+    def left(self) -> float:
+        """Seconds left of ``total`` (``seconds`` without one); a little more than 0 once it has run out, so
+        that a socket given it as a timeout fails at once rather than blocking for ever."""
+        if self._end is None:
+            return self.seconds
+        return max(self._end - time.monotonic(), 0.001)
 
     def _watch(self) -> None:
         with self._wake:

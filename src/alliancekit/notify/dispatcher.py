@@ -11,7 +11,10 @@ How it keeps its promises:
 * **Back-off and dead letters.** After a failed attempt the message is due again after
   ``base_delay * 2 ** (attempts - 1)`` seconds (capped at ``max_delay``), less a random part of up to
   ``jitter`` of it, so that many messages failing together do not retry together. After ``max_attempts``
-  attempts it is dead until ``outbox retry`` (``Practice.retry_message``) puts it back.
+  attempts it is dead until ``outbox retry`` (``Practice.retry_message``) puts it back. A failure the
+  channel marks ``permanent`` (a refusal that repeating cannot change) makes the message dead at once. A
+  channel's ``retry_after`` (a receiver's ``Retry-After``) makes the next attempt no earlier than that,
+  bounded by ``max_delay`` like the back-off.
 * **No double delivery in the normal case.** A message is leased to one dispatcher for longer than that
   dispatcher can take over its batch (``DispatchPolicy.lease_seconds``); a second dispatcher skips leased
   messages. Results are recorded as they arrive, a handful per transaction.
@@ -40,11 +43,20 @@ import attrs
 
 from alliancekit.domain.checks import check_aware_datetime
 from alliancekit.errors import AlliancekitError, ValidationError
-from alliancekit.notify.channels import Channel, NotifierRegistry
+from alliancekit.notify.channels import Channel, NotifierRegistry, failure_hints
 from alliancekit.notify.outbox import Notification
 from alliancekit.store.protocol import OutboxRecord, Store
 
 log = logging.getLogger("alliancekit.notify")
+
+#: The first-party channels' default total time for one delivery (connecting and every reply): below
+#: ``DispatchPolicy.call_timeout``'s default, with room to spare, so the dispatcher never cuts off a delivery
+#: its channel would have finished (and then sends it again).
+CHANNEL_TIMEOUT = 8.0
+
+#: A failed attempt: what went wrong (a class name or code), whether it is permanent, and the receiver's
+#: earliest time for the next attempt (seconds), if it gave one.
+_Failure = tuple[str, bool, float | None]
 
 
 def _positive(instance: object, attribute: Any, value: Any) -> None:
@@ -66,10 +78,14 @@ class DispatchPolicy:
     base_delay: float = attrs.field(default=30.0, validator=_not_negative)
     """Delay after the first failed attempt; doubled after each further one."""
     max_delay: float = attrs.field(default=6 * 3600.0, validator=_not_negative)
+    """The longest wait before a next attempt: the back-off's cap, and the bound on a channel's
+    ``retry_after`` (a receiver's ``Retry-After``)."""
     jitter: float = attrs.field(default=0.5, validator=_not_negative)
     """Up to this fraction of each delay is taken off at random (0 for none, at most 1)."""
     call_timeout: float = attrs.field(default=10.0, validator=_positive)
-    """Time limit of one ``deliver`` call."""
+    """Time limit of one ``deliver`` call. A channel's own total time limit must be below it, or a delivery
+    still under way is counted as timed out and sent again (the first-party channels default to
+    :data:`CHANNEL_TIMEOUT`)."""
     batch_size: int = attrs.field(default=32, validator=_positive)
     """Messages claimed at a time."""
     workers: int = attrs.field(default=8, validator=_positive)
@@ -87,10 +103,14 @@ class DispatchPolicy:
         """Longer than a batch can take: every round of ``workers`` calls running to its time limit."""
         return self.call_timeout * math.ceil(self.batch_size / self.workers) + self.lease_margin
 
-    def delay(self, attempts: int, rand: Callable[[], float]) -> float:
-        """Seconds to wait after the ``attempts``-th failed attempt."""
+    def delay(self, attempts: int, rand: Callable[[], float], retry_after: float | None = None) -> float:
+        """Seconds to wait after the ``attempts``-th failed attempt: the back-off, or the receiver's
+        ``retry_after`` when that is longer, never more than ``max_delay``."""
         full = min(self.max_delay, self.base_delay * 2.0 ** max(attempts - 1, 0))
-        return full * (1.0 - self.jitter * rand())
+        backoff = full * (1.0 - self.jitter * rand())
+        if retry_after is None:
+            return backoff
+        return max(backoff, min(self.max_delay, retry_after))
 
 
 @attrs.define
@@ -139,6 +159,7 @@ class Dispatcher:
         self._rand = rand or _system_random.random
         self._hung: dict[str, list[threading.Thread]] = {}
         self._hung_lock = threading.Lock()
+        self._check_timeouts()
 
     def __repr__(self) -> str:
         return f"Dispatcher(owner={self.owner!r}, channels={self.channels.names()!r})"
@@ -195,31 +216,48 @@ class Dispatcher:
 
     # ----------------------------------------------------------------------------------------- internals
 
+    def _check_timeouts(self) -> None:
+        """Warn of a channel whose own time limit (its ``timeout``) does not fit inside ``call_timeout``: a
+        delivery it would have finished is cut off, counted timed out and sent again."""
+        for channel in self.channels:
+            try:
+                limit = getattr(channel, "timeout", None)
+            except Exception:  # noqa: BLE001 - a broken plugin attribute must not stop dispatching
+                limit = None
+            if isinstance(limit, int | float) and limit >= self.policy.call_timeout:
+                log.warning(
+                    "channel %s: its timeout (%gs) is not below the dispatcher's call_timeout (%gs): "
+                    "slow deliveries will be cut off and sent again",
+                    channel.name,
+                    limit,
+                    self.policy.call_timeout,
+                )
+
     def _deliver_batch(self, batch: list[OutboxRecord], summary: DispatchSummary) -> None:
-        results: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
+        results: queue.SimpleQueue[tuple[str, _Failure | None]] = queue.SimpleQueue()
         waiting = deque(batch)
         running: dict[str, tuple[OutboxRecord, threading.Thread, float]] = {}
         while waiting or running:
-            failures: list[tuple[OutboxRecord, str]] = []
+            failures: list[tuple[OutboxRecord, _Failure]] = []
             while waiting and len(running) < self.policy.workers:
                 record = waiting.popleft()
                 channel = self.channels.get(record.channel)
                 if channel is None:  # pragma: no cover - claims are for registered channels only
-                    failures.append((record, "channel-missing"))
+                    failures.append((record, ("channel-missing", False, None)))
                 elif self._saturated(record.channel):
-                    failures.append((record, "channel-saturated"))
+                    failures.append((record, ("channel-saturated", False, None)))
                 else:
                     try:
                         message = Notification.from_record(record)
                     except (ValueError, TypeError, AttributeError):
-                        failures.append((record, "unreadable-message"))
+                        failures.append((record, ("unreadable-message", False, None)))
                         continue
                     thread = self._start(channel, record, message, results)
                     running[record.message_id] = (record, thread, time.monotonic() + self.policy.call_timeout)
             delivered: list[str] = []
             if running:
                 wait = max(0.0, min(deadline for _, _, deadline in running.values()) - time.monotonic())
-                outcomes: list[tuple[str, str | None]] = []
+                outcomes: list[tuple[str, _Failure | None]] = []
                 try:
                     outcomes.append(results.get(timeout=wait))
                     while True:
@@ -237,7 +275,7 @@ class Dispatcher:
                     if deadline <= now_mono:
                         del running[message_id]
                         self._abandon(record.channel, thread)
-                        failures.append((record, "timeout"))
+                        failures.append((record, ("timeout", False, None)))
                         summary.timed_out += 1
             self._settle(delivered, failures, summary)
 
@@ -246,13 +284,16 @@ class Dispatcher:
         channel: Channel,
         record: OutboxRecord,
         message: Notification,
-        results: queue.SimpleQueue[tuple[str, str | None]],
+        results: queue.SimpleQueue[tuple[str, _Failure | None]],
     ) -> threading.Thread:
         def call() -> None:
             try:
                 channel.deliver(message)
             except BaseException as exc:  # noqa: BLE001 - any failure of a plugin is a failed attempt
-                results.put((record.message_id, type(exc).__name__[:100] or "error"))
+                permanent, retry_after = failure_hints(exc)
+                results.put(
+                    (record.message_id, (type(exc).__name__[:100] or "error", permanent, retry_after))
+                )
             else:
                 results.put((record.message_id, None))
 
@@ -271,25 +312,27 @@ class Dispatcher:
             self._hung.setdefault(channel, []).append(thread)
 
     def _settle(
-        self, delivered: list[str], failures: list[tuple[OutboxRecord, str]], summary: DispatchSummary
+        self, delivered: list[str], failures: list[tuple[OutboxRecord, _Failure]], summary: DispatchSummary
     ) -> None:
         now = self._now()
         if delivered:
             summary.delivered += self.store.outbox_delivered(self.owner, delivered, now)
-        for record, error in failures:
+        for record, (error, permanent, retry_after) in failures:
             attempts = record.attempts + 1
             log.warning(
-                "notification %s to channel %s failed (%s), attempt %d",
+                "notification %s to channel %s failed (%s%s), attempt %d",
                 record.message_id,
                 record.channel,
                 error,
+                ", permanent" if permanent else "",
                 attempts,
             )
-            if attempts >= self.policy.max_attempts:
+            if permanent or attempts >= self.policy.max_attempts:
                 applied = self.store.outbox_dead(self.owner, record.message_id, error=error, at=now)
                 summary.dead += applied
             else:
-                retry_at = now + timedelta(seconds=self.policy.delay(attempts, self._rand))
+                wait = self.policy.delay(attempts, self._rand, retry_after)
+                retry_at = now + timedelta(seconds=wait)
                 applied = self.store.outbox_failed(
                     self.owner, record.message_id, error=error, next_attempt_at=retry_at, at=now
                 )

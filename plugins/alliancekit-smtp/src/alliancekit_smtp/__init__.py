@@ -20,6 +20,7 @@ or from the environment, for the ``alliancekit`` entry point (see :meth:`SMTPCon
 
 from __future__ import annotations
 
+import math
 import os
 import smtplib
 import ssl
@@ -32,11 +33,11 @@ from typing import Any, Literal
 import attrs
 
 from alliancekit import hookimpl
-from alliancekit.notify import DEFAULT_KINDS, Notification
+from alliancekit.notify import CHANNEL_TIMEOUT, DEFAULT_KINDS, Notification
 from alliancekit.notify.channels import ChannelRegistrar
 from alliancekit.notify.deadline import ReplyDeadline
 
-__all__ = ["SMTPChannel", "SMTPConfig", "compose"]
+__all__ = ["SMTPChannel", "SMTPConfig", "compose", "is_permanent"]
 
 Security = Literal["starttls", "tls", "none"]
 ENV_PREFIX = "ALLIANCEKIT_SMTP_"
@@ -70,6 +71,12 @@ def _check_link(instance: object, attribute: Any, value: str | None) -> None:
         raise ValueError("SMTPConfig.link may use only {episode_id} and {clinic_id}")
 
 
+def _check_timeout(instance: object, attribute: Any, value: object) -> None:
+    # checked here: a zero, negative or NaN timeout would fail every delivery until its messages are dead
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError("SMTPConfig.timeout must be a number of seconds greater than 0")
+
+
 def _check_login(instance: SMTPConfig, attribute: Any, value: str | None) -> None:
     # smtplib logs in over a plain connection without a word: the password would cross the network in clear
     if value and instance.security == "none" and not instance.allow_plaintext_login:
@@ -93,9 +100,10 @@ class SMTPConfig:
     )
     username: str | None = attrs.field(default=None, validator=_check_login)
     password: str | None = attrs.field(default=None, repr=False)
-    timeout: float = 10.0
-    """Seconds for connecting and for each SMTP reply in all, however slowly it comes (keep it below the
-    dispatcher's call limit)."""
+    timeout: float = attrs.field(default=CHANNEL_TIMEOUT, validator=_check_timeout)
+    """Seconds for the whole conversation: connecting and every SMTP reply, however slowly they come. Keep
+    it below the dispatcher's ``call_timeout`` (10 s by default), or a delivery still under way is abandoned
+    as timed out and sent again."""
     channel: str = "email"
     kinds: tuple[str, ...] = attrs.field(default=DEFAULT_KINDS, converter=tuple)
     message_id_domain: str = "alliancekit.invalid"
@@ -193,6 +201,28 @@ def compose(config: SMTPConfig, message: Notification) -> EmailMessage:
     return mail
 
 
+def is_permanent(exc: BaseException) -> bool:
+    """Whether an SMTP failure is a permanent one (RFC 5321 4.2.1: a 5yz reply; 4yz is transient).
+
+    Recipients refused are permanent when any was refused with 5yz, since the retry goes to all of them
+    again, except 552, which RFC 5321 4.5.3.1.10 says to treat as temporary at RCPT (too many recipients).
+    A failure without a reply (a dropped connection, a timeout) is transient.
+    """
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _text in exc.recipients.values()]
+        return any(500 <= code < 600 and code != 552 for code in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
+def _marked(exc: OSError) -> OSError:
+    # the dispatcher reads ``permanent`` off the exception; smtplib's own class is kept for ``last_error``
+    if is_permanent(exc):
+        exc.permanent = True  # type: ignore[attr-defined]
+    return exc
+
+
 class _BoundedSMTP(smtplib.SMTP):
     """:class:`smtplib.SMTP` whose every reply is bounded in all, not only between two of its bytes."""
 
@@ -216,6 +246,7 @@ class SMTPChannel:
         self.config = config
         self.name = config.channel
         self.kinds = config.kinds
+        self.timeout = config.timeout
 
     def __repr__(self) -> str:
         return f"SMTPChannel({self.name!r}, {self.config.host}:{self.config.effective_port})"
@@ -225,22 +256,24 @@ class SMTPChannel:
 
         It is sent only when every recipient was accepted: a refused one (4xx or 5xx at ``RCPT``) raises
         :class:`smtplib.SMTPRecipientsRefused`, and the retry goes to all of them again under the same
-        Message-ID. Each reply must arrive within ``timeout`` seconds, however slowly it trickles in
-        (:class:`TimeoutError` otherwise).
+        Message-ID. A 5yz refusal is marked ``permanent`` (:func:`is_permanent`): the dispatcher makes the
+        message dead at once. The whole conversation must be done within ``timeout`` seconds, however
+        slowly the replies trickle in (:class:`TimeoutError` otherwise).
         """
         config = self.config
         mail = compose(config, message)
         context = config.ssl_context or ssl.create_default_context()
-        with ReplyDeadline(config.timeout) as deadline:
+        with ReplyDeadline(config.timeout, total=config.timeout) as deadline:
             try:
                 refused = self._send(mail, deadline, context)
             except OSError as exc:  # smtplib's exceptions are OSErrors too
                 if deadline.expired:
-                    raise TimeoutError("an SMTP reply took longer than the timeout") from exc
+                    raise TimeoutError("the SMTP conversation took longer than the timeout") from exc
+                _marked(exc)
                 raise
         if refused:
             # smtplib returns, not raises, the recipients refused when others were accepted
-            raise smtplib.SMTPRecipientsRefused(refused)
+            raise _marked(smtplib.SMTPRecipientsRefused(refused))
 
     def _send(
         self, mail: EmailMessage, deadline: ReplyDeadline, context: ssl.SSLContext

@@ -24,8 +24,11 @@ only them (with a :class:`DeprecationWarning`), so senders and receivers can be 
 
 Receivers check a request with :func:`verify_signature`, which rejects a missing, malformed or wrong
 signature, a timestamp outside the tolerance (a replay), and an ``Idempotency-Key`` header that does not
-match the signed body. Any 2xx answer is a delivery (its body is not waited for); anything else, a redirect
-included (never followed), is a failure that alliancekit retries later.
+match the signed body. Any 2xx answer is a delivery (its body is not waited for); anything else is a
+failed attempt, and :func:`is_permanent` says (from RFC 9110) whether it is retried or the message is dead
+at once. A redirect is never followed: the signed request goes to the configured URL only. A receiver's
+``Retry-After`` (seconds or an HTTP-date) on a retried answer puts the next attempt no earlier than that,
+within the dispatcher's ``max_delay``.
 """
 
 from __future__ import annotations
@@ -37,19 +40,22 @@ import hashlib
 import hmac
 import http.client
 import json
+import math
 import os
+import re
 import secrets
 import ssl
 import time
 import urllib.parse
 import warnings
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
 from alliancekit import hookimpl
-from alliancekit.notify import DEFAULT_KINDS, Notification
+from alliancekit.notify import CHANNEL_TIMEOUT, DEFAULT_KINDS, DeliveryError, Notification
 from alliancekit.notify.channels import ChannelRegistrar
 from alliancekit.notify.deadline import ReplyDeadline
 
@@ -65,6 +71,8 @@ __all__ = [
     "WebhookConfig",
     "WebhookRejected",
     "generate_secret",
+    "is_permanent",
+    "retry_after_seconds",
     "sign",
     "sign_webhook",
     "verify_signature",
@@ -97,12 +105,92 @@ class InvalidSignature(Exception):
         self.reason = reason
 
 
-class WebhookRejected(Exception):
-    """The receiver answered with something other than 2xx (the status is kept, never the body)."""
+class WebhookRejected(DeliveryError):
+    """The receiver answered with something other than 2xx (the status is kept, never the body).
 
-    def __init__(self, status: int) -> None:
-        super().__init__(f"webhook answered HTTP {status}")
+    ``permanent`` is :func:`is_permanent`'s verdict; ``retry_after`` the receiver's ``Retry-After`` in
+    seconds, for an answer that is retried.
+    """
+
+    def __init__(self, status: int, *, retry_after: float | None = None) -> None:
+        permanent = is_permanent(status, retry_after=retry_after is not None)
+        super().__init__(
+            f"webhook answered HTTP {status}",
+            permanent=permanent,
+            retry_after=None if permanent else retry_after,
+        )
         self.status = status
+
+
+#: Answers that repeating the same request cannot change (RFC 9110 section 15): the request or its
+#: signature is refused (400, 401, 403, 405, 409, 411, 414, 415, 422, other 4xx), the resource is gone (410),
+#: the server cannot do POST or HTTP/1.1 at all (501, 505), or the URL has moved for good (301, 308: fix the
+#: configuration, then ``outbox retry``).
+_PERMANENT_REDIRECTS = frozenset({301, 308})
+_PERMANENT_5XX = frozenset({501, 505})
+#: 4xx answers that say "later": 404 (RFC 9110 15.5.5: may be temporary, as while a receiver is deployed),
+#: 408 Request Timeout, 425 Too Early (RFC 8470), 429 Too Many Requests (RFC 6585).
+_TRANSIENT_4XX = frozenset({404, 408, 425, 429})
+
+
+def is_permanent(status: int, *, retry_after: bool = False) -> bool:
+    """Whether a non-2xx answer is a refusal that retrying cannot change (the message is dead at once).
+
+    413 Content Too Large is permanent unless it carries ``Retry-After`` (RFC 9110 15.5.14: then the
+    condition is temporary). Other 3xx and 5xx, and 404, 408, 425 and 429, are retried.
+    """
+    if status in _PERMANENT_REDIRECTS or status in _PERMANENT_5XX:
+        return True
+    if status == 413:
+        return not retry_after
+    return 400 <= status < 500 and status not in _TRANSIENT_4XX
+
+
+_DAYS = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH = "|".join(_MONTHS)
+_TIME = r"(\d\d):(\d\d):(\d\d)"
+# RFC 9110 5.6.7: IMF-fixdate, and the obsolete rfc850-date and asctime-date every recipient must accept
+_IMF_FIXDATE = re.compile(rf"(?:{_DAYS}), (\d\d) ({_MONTH}) (\d{{4}}) {_TIME} GMT")
+_RFC850_DATE = re.compile(
+    rf"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\d\d)-({_MONTH})-(\d\d) {_TIME} GMT"
+)
+_ASCTIME_DATE = re.compile(rf"(?:{_DAYS}) ({_MONTH}) ([ \d]\d) {_TIME} (\d{{4}})")
+#: RFC 9111 1.2.2: a delta-seconds too large to represent is taken as 2**31.
+_MAX_DELTA = 2**31
+
+
+def _http_date(value: str, now: float) -> float | None:
+    """An HTTP-date as Unix time, or ``None`` if it is not one."""
+    if m := _IMF_FIXDATE.fullmatch(value):
+        day, month, year, hh, mm, ss = m.groups()
+    elif m := _RFC850_DATE.fullmatch(value):
+        day, month, yy, hh, mm, ss = m.groups()
+        # a two-digit year more than 50 years ahead is the latest past year with those digits (RFC 9110)
+        this_year = time.gmtime(now).tm_year
+        candidate = this_year - this_year % 100 + int(yy)
+        year = str(candidate - 100 if candidate > this_year + 50 else candidate)
+    elif m := _ASCTIME_DATE.fullmatch(value):
+        month, day, hh, mm, ss, year = m.groups()
+    else:
+        return None
+    try:
+        when = datetime(int(year), _MONTHS.index(month) + 1, int(day), int(hh), int(mm), int(ss), tzinfo=UTC)
+    except ValueError:  # 30 Feb, 25:00, and the like; a leap second too, which waiting one second less fits
+        return None
+    return when.timestamp()
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A ``Retry-After`` value (RFC 9110 10.2.3) as seconds from ``now`` (Unix time), or ``None`` when it is
+    absent or malformed (then ignored). A date in the past is 0."""
+    if value is None:
+        return None
+    value = value.strip(" \t")
+    if value.isascii() and value.isdigit():
+        return float(_MAX_DELTA if len(value) > 10 else min(int(value), _MAX_DELTA))
+    when = _http_date(value, now) if value.isascii() else None
+    return None if when is None else max(0.0, when - now)
 
 
 def generate_secret() -> str:
@@ -230,6 +318,12 @@ def _origin(url: str) -> str:
     return repr(urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], "/…", "", "")))
 
 
+def _check_timeout(instance: object, attribute: Any, value: object) -> None:
+    # checked here: a zero, negative or NaN timeout would fail every delivery until its messages are dead
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise ValueError("WebhookConfig.timeout must be a number of seconds greater than 0")
+
+
 def _check_secret(instance: object, attribute: Any, value: str | bytes) -> None:
     if isinstance(value, str) and value.startswith(SECRET_PREFIX):
         if not MIN_KEY_BYTES <= len(_key(value)) <= MAX_KEY_BYTES:
@@ -249,9 +343,10 @@ class WebhookConfig:
     url: str = attrs.field(kw_only=True, validator=_check_url, repr=_origin)
     """The receiver's URL; a repr shows its origin only (a path or query may carry a token)."""
     secret: str | bytes = attrs.field(kw_only=True, repr=False, validator=_check_secret)
-    timeout: float = attrs.field(default=10.0, kw_only=True)
-    """Seconds for connecting, and for the answer's status and headers in all however slowly they come
-    (keep it below the dispatcher's call limit)."""
+    timeout: float = attrs.field(default=CHANNEL_TIMEOUT, kw_only=True, validator=_check_timeout)
+    """Seconds for the whole delivery: connecting, sending, and the answer's status and headers however
+    slowly they come. Keep it below the dispatcher's ``call_timeout`` (10 s by default), or a delivery
+    still under way is abandoned as timed out and sent again."""
     channel: str = attrs.field(default="webhook", kw_only=True)
     kinds: tuple[str, ...] = attrs.field(default=DEFAULT_KINDS, converter=tuple, kw_only=True)
     ssl_context: ssl.SSLContext | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
@@ -295,6 +390,7 @@ class WebhookChannel:
         self.config = config
         self.name = config.channel
         self.kinds = config.kinds
+        self.timeout = config.timeout
         parts = urllib.parse.urlsplit(config.url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
@@ -310,8 +406,9 @@ class WebhookChannel:
     def deliver(self, message: Notification) -> None:
         """POST one message; raise :class:`WebhookRejected` on a non-2xx answer, OSError if unreachable.
 
-        The answer's status and headers must arrive within ``timeout`` seconds of the connection, however
-        slowly they trickle in (:class:`TimeoutError` otherwise); its body is not waited for.
+        Connecting, sending and the answer's status and headers must all be done within ``timeout``
+        seconds, however slowly they trickle in (:class:`TimeoutError` otherwise); the answer's body is not
+        waited for.
         """
         body = self.body(message)
         timestamp = int(time.time())
@@ -337,16 +434,18 @@ class WebhookChannel:
         else:
             connection = http.client.HTTPConnection(self._host, self._port, timeout=self.config.timeout)
         try:
-            status = self._post(connection, body, headers)
+            status, retry_after = self._post(connection, body, headers)
         finally:
             connection.close()
         if not 200 <= status < 300:
-            raise WebhookRejected(status)
+            raise WebhookRejected(status, retry_after=retry_after_seconds(retry_after, time.time()))
 
-    def _post(self, connection: http.client.HTTPConnection, body: bytes, headers: dict[str, str]) -> int:
-        """The answer's status; :class:`TimeoutError` when the status and headers took too long in all."""
+    def _post(
+        self, connection: http.client.HTTPConnection, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, str | None]:
+        """The answer's status and ``Retry-After``; :class:`TimeoutError` when the delivery took too long."""
         late = TimeoutError("the webhook's answer took longer than the timeout")
-        with ReplyDeadline(self.config.timeout) as deadline:
+        with ReplyDeadline(self.config.timeout, total=self.config.timeout) as deadline:
             try:
                 connection.connect()
                 # a receiver that answers a byte at a time must not hold the delivery past the timeout
@@ -364,7 +463,7 @@ class WebhookChannel:
                 raise
         if not answered:
             raise late
-        return response.status
+        return response.status, response.getheader("Retry-After")
 
     @hookimpl
     def alliancekit_register_notifiers(self, register: ChannelRegistrar) -> None:

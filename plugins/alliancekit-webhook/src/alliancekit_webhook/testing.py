@@ -34,9 +34,9 @@ class Delivery:
 class LocalWebhookReceiver:
     """``with LocalWebhookReceiver(secret) as receiver:`` a receiver at ``receiver.url``.
 
-    ``fail_with`` (a status) makes it answer that status, without processing, to the next ``fail_count``
-    requests. ``processed`` holds the first delivery of each key; ``accepted`` every genuine request;
-    ``rejected`` the reasons of refused ones.
+    ``fail_with`` (a status) makes it answer that status, with ``fail_headers``, without processing, to the
+    next ``fail_count`` requests. ``processed`` holds the first delivery of each key; ``accepted`` every
+    genuine request; ``rejected`` the reasons of refused ones.
     """
 
     def __init__(self, secret: str | bytes, *, tolerance: float = 300.0, delay: float = 0.0) -> None:
@@ -51,6 +51,7 @@ class LocalWebhookReceiver:
         """Requests whose sender went away before the whole body arrived (dropped, not processed)."""
         self.fail_with = 500
         self.fail_count = 0
+        self.fail_headers: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         receiver = self
 
@@ -69,10 +70,13 @@ class LocalWebhookReceiver:
                         receiver.aborted += 1
                     self.close_connection = True
                     return
-                self._answer(receiver.receive(dict(self.headers.items()), body))
+                status = receiver.receive(dict(self.headers.items()), body)
+                self._answer(status, receiver.fail_headers if status == receiver.fail_with else [])
 
-            def _answer(self, status: int) -> None:
+            def _answer(self, status: int, headers: list[tuple[str, str]] | None = None) -> None:
                 self.send_response(status)
+                for name, value in headers or ():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
