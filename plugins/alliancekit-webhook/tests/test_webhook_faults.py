@@ -3,6 +3,7 @@ show a certificate the channel does not trust."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import ssl
@@ -201,10 +202,13 @@ def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
     return cert, key
 
 
-def _https_receiver(certificate: tuple[str, str], posts: list[bytes]) -> ThreadingHTTPServer:
+def _https_receiver(
+    certificate: tuple[str, str], posts: list[bytes], *, pause: float = 0.0
+) -> ThreadingHTTPServer:
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             posts.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            threading.Event().wait(pause)
             self.send_response(204)
             self.end_headers()
 
@@ -235,5 +239,66 @@ def test_https_delivers_to_a_trusted_certificate_and_sends_nothing_to_an_untrust
         )
         assert len(posts) == 1
     finally:
+        server.shutdown()
+        server.server_close()
+
+
+class SlowStart:
+    """A relay on 127.0.0.1 that takes connections at once but passes them on to ``target`` only after
+    ``pause`` seconds: a receiver whose TLS handshake is slow."""
+
+    def __init__(self, target: int, pause: float) -> None:
+        self.target, self.pause = target, pause
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()
+
+    def _serve(self) -> None:
+        try:
+            client, _ = self._listener.accept()
+        except OSError:
+            return
+        with client:
+            if self._stop.wait(self.pause):
+                return
+            with socket.create_connection(("127.0.0.1", self.target)) as backend:
+                upstream = threading.Thread(target=self._pipe, args=(client, backend), daemon=True)
+                upstream.start()
+                self._pipe(backend, client)
+                upstream.join()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+
+def test_the_timeout_bounds_the_tls_handshake_and_the_answer_together(certificate: tuple[str, str]) -> None:
+    """A handshake of 0.6 s and an answer 0.6 s later, each within a 1 s timeout: together they are not.
+    Bounded one by one, the delivery ran past the limit meant to keep it inside the dispatcher's."""
+    posts: list[bytes] = []
+    server = _https_receiver(certificate, posts, pause=0.6)
+    relay = SlowStart(server.server_address[1], pause=0.6)
+    trusting = ssl.create_default_context(cafile=certificate[0])
+    url = f"https://127.0.0.1:{relay.port}/hook"
+    try:
+        with pytest.raises(TimeoutError):
+            WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=1.0, ssl_context=trusting)).deliver(
+                _note()
+            )
+    finally:
+        relay.close()
         server.shutdown()
         server.server_close()

@@ -92,17 +92,18 @@ TRANSIENT = [302, 303, 307, 404, 408, 425, 429, 500, 502, 503, 504, 507, 511]
 
 @pytest.mark.parametrize("status", PERMANENT)
 def test_a_refusal_that_repeating_cannot_change_is_permanent(answering: Answering, status: int) -> None:
-    answering.status = status
+    answering.status, answering.headers = status, [("Location", answering.url + "/moved")]
     refused = _refusal(answering.url)
     assert (refused.status, refused.permanent, refused.retry_after) == (status, True, None)
-    assert answering.requests == 1  # a redirect is not followed
+    assert answering.requests == 1  # a redirect is not followed, not even to the same origin
 
 
 @pytest.mark.parametrize("status", TRANSIENT)
 def test_an_answer_that_says_later_is_retried(answering: Answering, status: int) -> None:
-    answering.status = status
+    answering.status, answering.headers = status, [("Location", answering.url + "/moved")]
     refused = _refusal(answering.url)
     assert (refused.status, refused.permanent, refused.retry_after) == (status, False, None)
+    assert answering.requests == 1
 
 
 def test_413_with_retry_after_is_temporary() -> None:
@@ -210,4 +211,36 @@ def test_a_receiver_that_closes_before_the_status_line_is_a_failure() -> None:
             channel.deliver(_note())
         assert not getattr(caught.value, "permanent", False)  # retried
     finally:
+        listener.close()
+
+
+def test_a_tls_handshake_trickled_past_the_timeout_is_cut_off() -> None:
+    """A receiver that sends its TLS handshake a byte at a time, each well within a socket timeout: the
+    handshake is part of the delivery, and ``timeout`` bounds it too (it stops trickling after 4 s)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)  # the ClientHello
+            conn.sendall(b"\x16\x03\x03\x3f\xff")  # a handshake record of 16 KiB is coming...
+            for _ in range(80):  # ...a byte every 50 ms, for 4 s
+                if stop.wait(0.05):
+                    return
+                try:
+                    conn.sendall(b"\x00")
+                except OSError:  # the client cut the connection: what the timeout is for
+                    return
+
+    sender = threading.Thread(target=trickle, daemon=True)
+    sender.start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/hook"
+    channel = WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=1.0))
+    try:
+        with pytest.raises(TimeoutError):
+            channel.deliver(_note())
+    finally:
+        stop.set()
+        sender.join()
         listener.close()
