@@ -189,3 +189,18 @@ def test_the_smallest_channel_timeout_is_accepted() -> None:
 
     assert WebhookConfig(url="https://hooks.test/x", secret="s" * 16, timeout=1e-9).timeout == 1e-9
     assert SMTPConfig(host="h", sender="a@c.test", recipients=("b@c.test",), timeout=1e-9).timeout == 1e-9
+
+
+def test_an_unreadable_message_is_dead_at_once(practice_for: Any, kit: SimpleNamespace) -> None:
+    """Reading its body again cannot succeed: its retries would only postpone the dead letter."""
+    import attrs
+
+    from alliancekit.testing.outbox import commit_with_outbox
+
+    practice = practice_for(Refusing("email"), base_delay=10, jitter=0, max_attempts=8)
+    commit = commit_with_outbox("ep-bad", 0, [("bad", "email", kit.now)])
+    practice.store.append(attrs.evolve(commit, outbox=[attrs.evolve(commit.outbox[0], body_json="{not")]))
+    summary = practice.dispatch_pending()
+    assert (summary.failed, summary.dead) == (0, 1)
+    (dead,) = practice.store.outbox_records(OutboxState.DEAD)
+    assert (dead.attempts, dead.last_error) == (1, "unreadable-message")

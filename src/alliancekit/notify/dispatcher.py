@@ -250,7 +250,7 @@ class Dispatcher:
                     try:
                         message = Notification.from_record(record)
                     except (ValueError, TypeError, AttributeError):
-                        failures.append((record, ("unreadable-message", False, None)))
+                        failures.append((record, ("unreadable-message", True, None)))  # no retry can read it
                         continue
                     thread = self._start(channel, record, message, results)
                     running[record.message_id] = (record, thread, time.monotonic() + self.policy.call_timeout)
