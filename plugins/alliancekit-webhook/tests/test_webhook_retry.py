@@ -244,3 +244,80 @@ def test_a_tls_handshake_trickled_past_the_timeout_is_cut_off() -> None:
         stop.set()
         sender.join()
         listener.close()
+
+
+def _raw_receiver(answer: bytes, *, repeat: float = 0.0) -> tuple[str, socket.socket]:
+    """A receiver on 127.0.0.1 that reads the request and writes ``answer`` (every ``repeat`` seconds for
+    10 s, if set), then closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            try:
+                conn.sendall(answer)
+                for _ in range(int(10 / repeat) if repeat else 0):
+                    threading.Event().wait(repeat)
+                    conn.sendall(answer)
+            except OSError:  # the channel cut the connection
+                pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}/hook", listener
+
+
+FINAL_OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    "interim",
+    [
+        b"HTTP/1.1 100 Continue\r\n\r\n",
+        b"HTTP/1.1 102 Processing\r\n\r\n",
+        b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n",
+        b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 103 Early Hints\r\n\r\nHTTP/1.1 199 Misc\r\n\r\n",
+    ],
+)
+def test_interim_answers_before_the_final_one_are_read_past(interim: bytes) -> None:
+    """RFC 9110 15.2: a 1xx before a final 200 is not the answer; taking it for a failure sent the
+    delivery again although the receiver had it."""
+    url, listener = _raw_receiver(interim + FINAL_OK)
+    try:
+        WebhookChannel(WebhookConfig(url=url, secret=SECRET, allow_http=True, timeout=3)).deliver(_note())
+    finally:
+        listener.close()
+
+
+def test_an_interim_answer_then_a_refusal_is_the_refusal() -> None:
+    url, listener = _raw_receiver(
+        b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 503 Busy\r\nRetry-After: 30\r\nContent-Length: 0\r\n\r\n"
+    )
+    try:
+        refused = _refusal(url)
+        assert (refused.status, refused.permanent, refused.retry_after) == (503, False, 30.0)
+    finally:
+        listener.close()
+
+
+def test_interim_answers_without_end_are_cut_off_at_the_timeout() -> None:
+    url, listener = _raw_receiver(b"HTTP/1.1 102 Processing\r\n\r\n", repeat=0.05)
+    channel = WebhookChannel(WebhookConfig(url=url, secret=SECRET, allow_http=True, timeout=0.5))
+    try:
+        with pytest.raises(TimeoutError):
+            channel.deliver(_note())
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("answer", [b"HTTP/1.1 600 X\r\n\r\n", b"HTTP/1.1 999 X\r\n\r\n"])
+def test_a_status_outside_100_to_599_is_taken_as_5xx(answer: bytes) -> None:
+    """RFC 9110 15: a client processes an invalid status code as a 5xx (Server Error): retried."""
+    url, listener = _raw_receiver(answer)
+    try:
+        assert _refusal(url).permanent is False
+    finally:
+        listener.close()

@@ -383,6 +383,18 @@ class WebhookConfig:
         return cls(**options)
 
 
+class _FinalResponse(http.client.HTTPResponse):
+    """An answer read past interim 1xx responses (RFC 9110 15.2: a client must parse any number of them
+    before the final one). http.client skips only 100 Continue: a 102 Processing or a 103 Early Hints
+    before the receiver's 200 would otherwise count as its answer, and the delivery be sent again."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        version, status, reason = super()._read_status()  # type: ignore[misc]  # not in the stubs
+        if 100 < status < 200 and status != 101:  # 101 switches protocols: not asked for, not skipped
+            return version, http.client.CONTINUE, reason  # begin() then skips its headers, reads on
+        return version, status, reason
+
+
 class WebhookChannel:
     """An alliancekit notification channel that POSTs signed JSON. Also a plugin registering itself."""
 
@@ -433,6 +445,7 @@ class WebhookChannel:
             )
         else:
             connection = http.client.HTTPConnection(self._host, self._port, timeout=self.config.timeout)
+        connection.response_class = _FinalResponse
         try:
             status, retry_after = self._post(connection, body, headers)
         finally:
