@@ -84,6 +84,31 @@ def test_outbox_status_dispatch_and_retry(
     assert "pending 1, delivered 2, dead 1" in capsys.readouterr().out
 
 
+class Refused:
+    name = "pager"
+
+    def deliver(self, message: object) -> None:
+        from alliancekit.notify import DeliveryError
+
+        raise DeliveryError("refused for good", permanent=True)
+
+
+def test_a_permanent_refusal_is_dead_after_one_dispatch_and_retry_brings_it_back(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _use_host(monkeypatch, RecordingChannel("email"), Refused())
+    assert main(["outbox", "dispatch", "--db", str(db), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["dispatched"]["failed"], result["dispatched"]["dead"]) == (0, 2)
+    assert main(["outbox", "status", "--db", str(db), "--dead", "--json"]) == 0
+    dead = json.loads(capsys.readouterr().out)["dead_messages"]
+    assert {(m["attempts"], m["last_error"]) for m in dead} == {(1, "DeliveryError")}
+    assert main(["outbox", "retry", "--db", str(db), dead[0]["message_id"]]) == 0
+    capsys.readouterr()
+    assert main(["outbox", "dispatch", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["dispatched"]["dead"] == 1  # refused again, dead again
+
+
 def test_outbox_dispatch_without_channels_says_so(
     db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
