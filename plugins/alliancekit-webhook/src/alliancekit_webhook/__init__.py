@@ -176,7 +176,7 @@ def _http_date(value: str, now: float) -> float | None:
         return None
     try:
         when = datetime(int(year), _MONTHS.index(month) + 1, int(day), int(hh), int(mm), int(ss), tzinfo=UTC)
-    except ValueError:  # 30 Feb, 25:00, and the like; a leap second too, which waiting one second less fits
+    except ValueError:  # 31 Feb, 24:00 and the like (a leap second too: ignored, like any malformed value)
         return None
     return when.timestamp()
 
