@@ -118,3 +118,16 @@ def test_every_name_in_all_is_documented_in_the_reference(source_root: Path) -> 
         if not found:
             missing.append(name)
     assert missing == []
+
+
+def test_every_error_class_is_in_the_errors_reference() -> None:
+    """``automodule:: alliancekit.errors`` documents what ``__all__`` lists: an error missing from it is
+    missing from the reference, though hosts catch it (the embedding guide maps ``IdempotencyKeyReused``)."""
+    import alliancekit.errors as errors
+
+    defined = {
+        name
+        for name, obj in vars(errors).items()
+        if isinstance(obj, type) and issubclass(obj, BaseException) and obj.__module__ == errors.__name__
+    }
+    assert sorted(defined - set(errors.__all__)) == []

@@ -39,8 +39,11 @@ __all__ = [
     "AccessDenied",
     "MissingActor",
     "DuplicateCommand",
+    "IdempotencyKeyReused",
+    "PracticeClosed",
     "InvalidToken",
     "TooManyAttempts",
+    "BatchClosed",
 ]
 
 

@@ -766,3 +766,15 @@ def test_a_list_of_text_refuses_what_text_refuses(item: str) -> None:
         ck.check_sequence_of("field", ["fine", item], str)
     assert caught.value.field == "field[1]"
     assert ck.check_sequence_of("field", ["fine", "a\tb\nc"], str) == ("fine", "a\tb\nc")
+
+
+@pytest.mark.parametrize("kind", [str, bytes])
+def test_bounded_json_counts_utf8_bytes_of_text_too(kind: type) -> None:
+    """64 two-byte characters in quotes are 130 bytes in 66 characters: the bound is on the bytes."""
+    from alliancekit.security import bounded_json
+
+    at_bound = '"' + "\u00e9" * 64 + '"'
+    assert len(at_bound.encode()) == 130
+    document = at_bound if kind is str else at_bound.encode()
+    assert bounded_json.loads(document, max_bytes=130) == at_bound[1:-1]
+    refused(lambda: bounded_json.loads(document, max_bytes=129), "json", "max-size")

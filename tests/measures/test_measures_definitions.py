@@ -299,3 +299,21 @@ def test_every_builtin_definition_is_pinned() -> None:
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_a_published_definition_is_never_edited(name: str) -> None:
     assert stored_definition(parse_definition(load_builtin_definition(name))).sha256 == PUBLISHED[name]
+
+
+class _RegistersADuplicateKey:
+    @hookimpl
+    def alliancekit_register_measures(self, register: Callable[[dict[str, Any]], None]) -> None:
+        definition = dict(load_builtin_definition("phq-9-1.0"))
+        definition["id"] = "probe"
+        definition["items"] = [dict(item) for item in definition["items"]]
+        definition["items"][1]["key"] = definition["items"][0]["key"]
+        register(definition)
+
+
+def test_measure_registry_names_an_object_plugin_as_the_plugin_host_does() -> None:
+    """The refusal names the plugin readably (its class), as ``make_plugin_host`` would, not by ``id()``."""
+    with pytest.raises(MeasureDefinitionError) as refused:
+        measure_registry(_RegistersADuplicateKey())
+    assert refused.value.plugin == f"{__name__}._RegistersADuplicateKey"
+    assert f"plugin '{__name__}._RegistersADuplicateKey'" in str(refused.value)

@@ -209,6 +209,7 @@ class AlertRule:
         return translate(self.message, language).replace("{measure}", title)
 
 
+#: The ``register`` callback ``alliancekit_register_alert_rules`` receives: call it with each rule.
 AlertRuleRegistrar = Callable[[AlertRule], None]
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "check_examples",
 ]
 
+#: The ``register`` callback ``alliancekit_register_measures`` receives: call it with each definition.
 MeasureRegistrar = Callable[[Mapping[str, Any]], None]
 
 

@@ -12,6 +12,7 @@ from alliancekit.protocols.definition import MeasurementProtocol
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.plugins.manager import PluginHost
 
+#: The ``register`` callback ``alliancekit_register_protocols`` receives: call it with each protocol.
 ProtocolRegistrar = Callable[[MeasurementProtocol], None]
 _UNKNOWN = "no plugin registered a protocol of that name"
 

@@ -47,7 +47,9 @@ def loads(
             raise ValidationError("json", "encoding", "UTF-8 expected") from None
     if not isinstance(text, str):
         raise ValidationError("json", "type", "text expected")
-    if len(text) > max_bytes:
+    # The bound is in UTF-8 bytes for text too (a character may take four); the length is checked first
+    # so that only text of at most max_bytes characters is ever encoded.
+    if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise ValidationError("json", "max-size", f"at most {max_bytes} bytes")
     try:
         data = json.loads(

@@ -38,7 +38,7 @@ from alliancekit.measures.validation import (
     reference_validator,
 )
 from alliancekit.plugins import hookspecs
-from alliancekit.plugins.manager import PluginHost
+from alliancekit.plugins.manager import PluginHost, _readable_name
 from alliancekit.testing.suite import ContractSuite
 
 __all__ = ["MeasureContract", "measure_registry"]
@@ -56,8 +56,8 @@ def measure_registry(*plugins: object, builtins: bool = True) -> MeasureRegistry
     if builtins:
         pm.register(builtin, name=BUILTIN_PLUGIN_NAME)
     for plugin in plugins:
-        # modules register under their import name, as entry-point plugins do under theirs
-        pm.register(plugin, name=getattr(plugin, "__name__", None))
+        # the name make_plugin_host gives: a module's import name, an object's class (never pluggy's id())
+        pm.register(plugin, name=_readable_name(pm, plugin))
     return build_measure_registry(PluginHost(pm))
 
 

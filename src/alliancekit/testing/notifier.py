@@ -88,6 +88,9 @@ class Received:
 
 @attrs.frozen
 class NotifierUnderTest:
+    """What a :class:`NotifierContract` subclass's ``notifier`` fixture returns: the channel to test and how
+    to read what its receiver got."""
+
     channel: Channel
     received: Callable[[], list[Received]]
     broken: Channel | None = None
