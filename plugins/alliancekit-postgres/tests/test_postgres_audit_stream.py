@@ -17,6 +17,7 @@ from psycopg import sql
 
 from alliancekit import Practice
 from alliancekit.domain import Actor, Role
+from alliancekit.errors import StoreError
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.store.protocol import AuditRecord
@@ -174,3 +175,24 @@ def test_verify_with_a_writer_committing_meanwhile_reports_no_break(
     assert not failed, failed
     assert [r.findings for r in reports] == [()] * len(reports), reports
     assert reports[-1].episodes > reports[0].episodes  # the writer's episodes were verified as they came
+
+
+def test_a_read_transaction_inside_exclusive_ends_before_its_commits(pg: PgServer) -> None:
+    """Inside ``exclusive`` the read transaction runs on the block's pinned session; once it ends, the
+    thread commits there again. A write inside the read transaction is refused, and nothing is written."""
+    schema = _record(pg, episodes=1)
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1)
+    try:
+        before = _ordered(store)
+        extra = attrs.evolve(before[-1], entry_id="read-x", writes="")
+        with store.exclusive():
+            with store.read_transaction():
+                assert list(store.iter_audit_records()) == before
+                with pytest.raises(StoreError, match="read-only"):
+                    store.append_audit([extra])
+            store.append_audit([extra])
+        after = _ordered(store)
+        assert len(after) == len(before) + 1  # the refused write left nothing behind
+        assert [r.entry_id for r in after].count("read-x") == 1
+    finally:
+        store.close()
