@@ -84,3 +84,15 @@ def test_the_demo_at_a_location_naming_another_clinic_is_refused_before_writing(
         assert store.audit_records() == []
     finally:
         store.close()
+
+
+def test_caseload_and_verify_print_nothing_on_stderr(pg) -> None:  # type: ignore[no-untyped-def]
+    # Nothing from the driver or its pool (a pool's logged warning goes to stderr through logging's last
+    # resort handler) may reach a user's terminal on a command that succeeds; verify reads in one read
+    # transaction on a connection it pins, which must go back to the pool ended.
+    location = pg.location(pg.new_schema(), "demo-clinic")
+    _cli("demo", "--db", location, *DEMO)
+    for argv in (("caseload", "--all"), ("verify",), ("audit", "verify")):
+        done = _run(*argv, "--db", location)
+        assert (done.returncode, done.stderr) == (0, ""), argv
+        assert done.stdout

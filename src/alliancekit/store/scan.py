@@ -1,13 +1,13 @@
 """Reading a whole store for verification: the one place :mod:`alliancekit.integrity.verify` gets its input.
 
-A backend that offers ``read_transaction()`` (a context manager; the SQLite store does) is read inside
-one read transaction, so a writer committing meanwhile cannot make the parts disagree.
+A backend that offers ``read_transaction()`` (a context manager; the SQLite and PostgreSQL stores do) is
+read inside one read transaction, so a writer committing meanwhile cannot make the parts disagree.
 
 Each episode carries the clinics its rows name, for a report on one clinic to pick its own (see
 :mod:`alliancekit.integrity.verify`); the audit entries and checkpoints are read whole, as their chains are
-checked whole. A backend that offers ``iter_audit_records()`` (the SQLite store does) gives the entries a
-page at a time, in the read transaction, so that a long log is walked without being held. For a reader of
-another clinic than the one a clinic-scoped store acts for (its ``clinic_scope``, see
+checked whole. A backend that offers ``iter_audit_records()`` (the SQLite and PostgreSQL stores do) gives
+the entries a page at a time, in the read transaction, so that a long log is walked without being held.
+For a reader of another clinic than the one a clinic-scoped store acts for (its ``clinic_scope``, see
 :mod:`alliancekit.store.protocol`) the store holds nothing: the scan is empty, as the store's caseload is
 for another clinic, so nothing of the store's clinic (not even a chain position) reaches another clinic's
 report.

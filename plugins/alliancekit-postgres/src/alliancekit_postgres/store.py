@@ -24,6 +24,10 @@ Serialization failures and deadlocks (40001, 40P01) are retried a bounded number
 back-off, then raised as :class:`~alliancekit.errors.StoreBusy`.
 Parameters are always bound; the schema name is composed with :mod:`psycopg.sql`.
 
+Reads that must agree with each other run in :meth:`PostgresStore.read_transaction`: one connection pinned
+to the thread, one ``REPEATABLE READ, READ ONLY`` transaction (verification reads the whole record in one).
+:meth:`PostgresStore.iter_audit_records` pages through the audit log in one such transaction.
+
 Audit entries are chained per shard (:data:`~alliancekit.integrity.chain.AUDIT_SHARDS` chains per clinic):
 a commit's entry goes to its episode's shard, and the write locks (``FOR UPDATE``) only the heads of the
 shards it appends to, in shard order, as the commit's last step (a batch's: as its transaction's last
@@ -74,6 +78,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from alliancekit.errors import (
@@ -145,6 +150,16 @@ _UNSTORABLE = {"22P05": "control-character", "22021": "unicode", "22P02": "unico
 
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
+#: The columns of a page of :meth:`PostgresStore.iter_audit_records`: those of ``audit_records``, then the
+#: row's ctid (the tie-break the next page starts after).
+_AUDIT_PAGE_COLUMNS = (
+    "a.entry_id, a.at, a.actor_id, a.actor_role, a.clinic_id::text, a.purpose, a.action, a.record_type,"
+    " a.record_id, a.outcome, a.client_ref, a.detail, a.writes, a.shard, a.position, a.prev_hash, a.hash,"
+    " a.ctid::text"
+)
+#: Rows a page of :meth:`PostgresStore.iter_audit_records` holds (a few megabytes of rows at most).
+_AUDIT_PAGE_ROWS = 5000
+
 # Each statement calls one of the schema's functions (see schema.py): one statement, one round trip, with the
 # clinic set inside the same transaction. Only the schema identifier is composed in; values are bound.
 _SQL_TEXT = {
@@ -174,6 +189,16 @@ _SQL_TEXT = {
     "audit": "SELECT * FROM {s}.audit_records(%s)",
     "audit_heads": "SELECT * FROM {s}.audit_heads(%s)",
     "audit_checkpoints": "SELECT * FROM {s}.audit_checkpoints(%s)",
+    # A page of iter_audit_records, in its read transaction, after "set_clinic" (a function's RETURN QUERY
+    # would build its whole result before the first row). Keyset over the primary key (clinic_id, shard,
+    # position), the ctid breaking ties: unique among the rows one snapshot sees, so a position a tamperer
+    # duplicated (the key dropped) is not skipped at a page's edge.
+    "set_clinic": "SELECT set_config('alliancekit.clinic_id', %s, true)",
+    "audit_page": "SELECT " + _AUDIT_PAGE_COLUMNS + " FROM {s}.audit a"  # noqa: S608 - constants only
+    " WHERE a.clinic_id = %s ORDER BY a.shard, a.position, a.ctid LIMIT %s",
+    "audit_page_after": "SELECT " + _AUDIT_PAGE_COLUMNS + " FROM {s}.audit a"  # noqa: S608 - constants only
+    " WHERE a.clinic_id = %s AND (a.shard, a.position, a.ctid) > (%s, %s, %s::tid)"
+    " ORDER BY a.shard, a.position, a.ctid LIMIT %s",
     # The seal's statements, in one transaction (see PostgresStore.seal).
     "seal_lock": "SELECT set_config('alliancekit.clinic_id', %s, true),"
     " pg_advisory_xact_lock(%s, hashtext(%s))",
@@ -550,6 +575,32 @@ class PostgresStore:
             self._db.pinned.conn = None
             self._db.pool.putconn(conn)  # a closed one (see _release) is discarded, not reused
 
+    @contextlib.contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        """Reads of this thread inside the block see one snapshot of the database: they run on one
+        connection, in one ``REPEATABLE READ, READ ONLY`` transaction (verification reads the whole record
+        in one, :func:`alliancekit.store.scan.scan_record`, so a writer committing meanwhile cannot make its
+        parts disagree). Inside another read transaction, this is that one; inside :meth:`exclusive`, it is
+        on that block's connection. For reads only: a write in the block is refused as read-only."""
+        if self._db.closed:
+            raise StoreError("the store is closed")
+        pinned = self._db.pinned
+        if pinned.conn is not None and pinned.conn.info.transaction_status != TransactionStatus.IDLE:
+            yield  # already in this thread's transaction
+            return
+        with contextlib.ExitStack() as stack:
+            if pinned.conn is None:
+                stack.enter_context(self._pin())
+            conn = pinned.conn
+            assert conn is not None  # noqa: S101 - pinned above or by exclusive
+            try:
+                stack.enter_context(conn.transaction())
+                # Must come first in the transaction, before the snapshot is taken by its first query.
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            except psycopg.Error as exc:
+                raise StoreError(f"PostgreSQL read failed: {type(exc).__name__} ({exc.sqlstate})") from exc
+            yield
+
     def _release(self, params: tuple[int, str]) -> None:
         conn = self._db.pinned.conn
         assert conn is not None  # noqa: S101 - pinned by exclusive
@@ -827,28 +878,35 @@ class PostgresStore:
 
     def audit_records(self) -> list[AuditRecord]:
         """This clinic's audit entries, by shard then position (each clinic has its own shard chains)."""
-        return [
-            AuditRecord(
-                entry_id=r[0],
-                at=r[1],
-                actor_id=r[2],
-                actor_role=r[3],
-                clinic_id=r[4],
-                purpose=r[5],
-                action=r[6],
-                record_type=r[7],
-                record_id=r[8],
-                outcome=r[9],
-                client_ref=r[10],
-                detail=r[11],
-                writes=r[12],
-                shard=int(r[13]),
-                position=int(r[14]),
-                prev_hash=r[15],
-                hash=r[16],
-            )
-            for r in self._read("audit", (self.clinic_id,))
-        ]
+        return [_audit_record(r) for r in self._read("audit", (self.clinic_id,))]
+
+    def iter_audit_records(self) -> Iterator[AuditRecord]:
+        """This clinic's audit entries by shard then position, a page at a time: verification walks a log
+        of millions of entries without holding it. Every page is read in one REPEATABLE READ transaction
+        (:meth:`read_transaction`, this one's if the thread is in one already), so a writer committing
+        meanwhile cannot make the pages disagree. Keyset pages over the primary key, each query starting
+        where the last ended; the ctid breaks ties (see ``audit_page``). The stream holds a connection of
+        the pool until it is exhausted or closed."""
+        sql_ = self._db.sql
+        with self.read_transaction():
+
+            def page(name: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+                def read(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
+                    # The clinic again before each page: another view's read in between may have set its own.
+                    conn.execute(sql_["set_clinic"], (self.clinic_id,))
+                    return conn.execute(sql_[name], params).fetchall()
+
+                return self._run("read", read)  # never sent again elsewhere: that would be another snapshot
+
+            rows = page("audit_page", (self.clinic_id, _AUDIT_PAGE_ROWS))
+            while rows:
+                yield from (_audit_record(r) for r in rows)
+                if len(rows) < _AUDIT_PAGE_ROWS:
+                    return
+                last = rows[-1]
+                rows = page(
+                    "audit_page_after", (self.clinic_id, last[13], last[14], last[17], _AUDIT_PAGE_ROWS)
+                )
 
     def audit_heads(self) -> list[ShardHead]:
         return [
@@ -1032,6 +1090,28 @@ class PostgresStore:
         if self._owner and not self._db.closed:
             self._db.closed = True
             self._db.pool.close()
+
+
+def _audit_record(r: tuple[Any, ...]) -> AuditRecord:
+    return AuditRecord(
+        entry_id=r[0],
+        at=r[1],
+        actor_id=r[2],
+        actor_role=r[3],
+        clinic_id=r[4],
+        purpose=r[5],
+        action=r[6],
+        record_type=r[7],
+        record_id=r[8],
+        outcome=r[9],
+        client_ref=r[10],
+        detail=r[11],
+        writes=r[12],
+        shard=int(r[13]),
+        position=int(r[14]),
+        prev_hash=r[15],
+        hash=r[16],
+    )
 
 
 def _checkpoint(r: tuple[Any, ...]) -> AuditCheckpoint:
