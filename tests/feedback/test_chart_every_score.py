@@ -15,7 +15,15 @@ import alliancekit_measure_k10
 import attrs
 
 from alliancekit import open_practice
-from alliancekit.domain import Administration, AdministrationTiming, Attendance, Consent, Participant
+from alliancekit.domain import (
+    Administration,
+    AdministrationTiming,
+    Attendance,
+    Consent,
+    Modality,
+    Participant,
+)
+from alliancekit.domain.records import Session
 from alliancekit.feedback.reports import (
     chart_rows,
     chart_summary,
@@ -186,3 +194,25 @@ def test_scores_of_a_measure_no_longer_installed_are_listed_not_lost(tmp_path: P
     ET.fromstring(svg)  # noqa: S314 - our own output
     assert "No scores recorded yet." not in svg
     assert re.search(r">Not charted: K10 not installed\.</text>", svg)
+
+
+def test_a_corrected_session_keeps_only_the_scores_of_the_correction(tmp_path: Path) -> None:
+    """Session 2 recorded with ORS, PHQ-9 and SRS, then corrected to the ORS alone (given in error): the
+    correction replaces the session, so its PHQ-9 and SRS leave the chart, the table and the summary."""
+    c = make_clinic(tmp_path)
+    ep = c.episode()
+    c.session(ep, ors(18), phq9(14), srs(38))
+    second = c.session(ep, ors(20), phq9(12), srs(39))
+    corrected = Session(c.day, Modality.IN_PERSON, Attendance.ATTENDED, administrations=(ors(21),))
+    c.p.correct_session(CLINICIAN, ep, second, corrected, reason="given in error")
+
+    chart = progress_chart(c.p, CLINICIAN, ep)
+
+    assert chart.outcome is not None
+    assert chart.alliance is not None
+    assert [(p.session, p.total) for p in chart.outcome.points] == [(1, 18), (2, 21)]
+    assert [(p.session, p.total) for p in chart.measures[0].points] == [(1, 14)]
+    assert [(p.session, p.total) for p in chart.alliance.points] == [(1, 38)]
+    assert chart_rows(chart)[1] == (2, "ORS 21, on track (expected 19.9, lower bound 14.9)", "-")
+    assert "Latest PHQ-9, session 1: PHQ-9 14" in chart_summary(chart)
+    c.p.close()

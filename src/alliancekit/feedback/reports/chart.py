@@ -173,6 +173,9 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
             else:
                 markers.append(Marker(event.number, "missed", event.session.attendance.value))
         elif isinstance(event, SessionCorrected):
+            # the correction replaces the session's content: a measure it no longer has goes too
+            for kept in (*scores.values(), *tracked.values()):
+                kept.pop((event.number, 0, 0), None)
             for score in event.scores:
                 keep(score, Point(event.number, score.total, on=event.session.held_on), (event.number, 0, 0))
         elif isinstance(event, ClientResponseRecorded):
