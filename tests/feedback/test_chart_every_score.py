@@ -216,3 +216,20 @@ def test_a_corrected_session_keeps_only_the_scores_of_the_correction(tmp_path: P
     assert chart_rows(chart)[1] == (2, "ORS 21, on track (expected 19.9, lower bound 14.9)", "-")
     assert "Latest PHQ-9, session 1: PHQ-9 14" in chart_summary(chart)
     c.p.close()
+
+
+def test_a_measure_a_correction_took_out_altogether_leaves_the_chart(tmp_path: Path) -> None:
+    """The only PHQ-9 and the only SRS, in session 1, corrected away: no PHQ-9 panel and no alliance panel
+    (not an empty one, nor an error)."""
+    c = make_clinic(tmp_path)
+    ep = c.episode()
+    first = c.session(ep, ors(18), phq9(14), srs(38))
+    corrected = Session(c.day, Modality.IN_PERSON, Attendance.ATTENDED, administrations=(ors(18),))
+    c.p.correct_session(CLINICIAN, ep, first, corrected, reason="given in error")
+
+    chart = progress_chart(c.p, CLINICIAN, ep)
+
+    assert chart.measures == ()
+    assert chart.alliance is None
+    assert chart_rows(chart) == [(1, "ORS 18, first score: nothing to compare yet", "-")]
+    c.p.close()

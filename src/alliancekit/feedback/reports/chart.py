@@ -198,6 +198,10 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         elif isinstance(event, AlertRaised):
             markers.append(Marker(event.at_session, "alert", f"{event.severity.value}: {event.rule_id}"))
 
+    # a measure every score of which a correction took out is not on the chart
+    scores = {m_id: kept for m_id, kept in scores.items() if kept}
+    tracked = {key: kept for key, kept in tracked.items() if kept}
+
     def ordered(points: dict[tuple[int, float, int], Point]) -> list[Point]:
         return [points[k] for k in sorted(points, key=lambda k: (k[0] + k[1], k[2]))]
 
