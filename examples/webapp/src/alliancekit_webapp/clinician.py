@@ -237,7 +237,8 @@ def _chart(base: str, chart: ProgressChart) -> str:
     if rows:
         out.append(
             '<details><summary>Scores as a table</summary><div class="table-wrap"><table><thead><tr>'
-            '<th scope="col">Session</th><th scope="col">Outcome</th><th scope="col">Alliance</th></tr>'
+            '<th scope="col">Session</th><th scope="col">Outcome and other measures</th>'
+            '<th scope="col">Alliance</th></tr>'
             "</thead><tbody>"
         )
         out.extend(f"<tr><td>{n}</td><td>{escape(o)}</td><td>{escape(a)}</td></tr>" for n, o, a in rows)

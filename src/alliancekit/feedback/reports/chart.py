@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
+from datetime import date
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,10 @@ import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.reprs import hidden
-from alliancekit.domain.vocab import Attendance
+from alliancekit.domain.vocab import Attendance, RequestPoint
 from alliancekit.events.types import (
     AlertRaised,
+    ClientResponseRecorded,
     RecordedScore,
     ReviewRecorded,
     RuptureNoted,
@@ -34,6 +36,7 @@ from alliancekit.feedback.expectation import Zone
 from alliancekit.feedback.reports import palette
 from alliancekit.feedback.reports.palette import ZONE_STYLES
 from alliancekit.measures.definition import Measure, MeasureKind
+from alliancekit.measures.norms import ClinicalIf
 from alliancekit.projections import primary_outcome
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,8 +48,20 @@ VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
 @attrs.frozen
 class Point:
     session: int
+    """The session the score counts at (as the feedback counts it)."""
     total: float = attrs.field(repr=False)  # a score: kept out of the repr
     zone: Zone = attrs.field(default=Zone.GREY, repr=hidden)
+    on: date | None = attrs.field(default=None, repr=hidden)
+    """The clinic's day of the score: the session's, or the day the client answered."""
+    by_client: bool = False
+    """Filled in by the client themselves (a link, a kiosk, or on paper), not given in the session."""
+    offset: float = 0.0
+    """Where it is drawn from ``session``: -0.5 before it, +0.5 after it (a response between sessions)."""
+
+    @property
+    def x(self) -> float:
+        """The point's place on the session axis."""
+        return self.session + self.offset
 
 
 @attrs.frozen
@@ -80,6 +95,14 @@ class Series:
     ``FeedbackConfig.alliance_comparison``), so the chart says what the alliance alert says."""
     who: str = attrs.field(default="", repr=hidden)
     """Whose ratings, in an episode with several participants or raters (empty: the client's own)."""
+    clinical_if: ClinicalIf | None = None
+    """Which side of ``cutoff`` is the clinical range (the measure's default norm)."""
+
+    def clinical(self, total: float) -> bool | None:
+        """Whether ``total`` is in the clinical range (``None`` without a cutoff)."""
+        if self.cutoff is None or self.clinical_if is None:
+            return None
+        return self.clinical_if.is_clinical(total, self.cutoff)
 
     def below_cutoff(self, total: float) -> bool:
         """Whether ``total`` is on the concern side of the cutoff (``False`` without a cutoff)."""
@@ -100,39 +123,72 @@ class ProgressChart:
     markers: tuple[Marker, ...]
     others: tuple[Series, ...] = ()
     """The other participants' own ratings and collateral reports, each on the panel of its measure."""
+    measures: tuple[Series, ...] = ()
+    """The client's own scores of every other measure but alliance (symptom measures such as the PHQ-9,
+    further outcome measures), each on a panel of its own, in the order first scored."""
+
+    uncharted: tuple[tuple[str, tuple[Point, ...]], ...] = ()
+    """The client's scores of measures whose definition is not installed (a plugin removed), by measure id:
+    without its range and cutoff a measure cannot be drawn, but its scores are still listed."""
 
     @property
     def empty(self) -> bool:
-        return self.outcome is None and self.alliance is None
+        return self.outcome is None and self.alliance is None and not self.measures and not self.uncharted
+
+    @property
+    def extent(self) -> int:
+        """The last session the axis shows: the last scheduled, or the next one a response counts at."""
+        series = [s for s in (self.outcome, self.alliance, *self.measures, *self.others) if s is not None]
+        return max([self.sessions, *(p.session for s in series for p in s.points)])
 
 
 def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> ProgressChart:
     """The chart's data for one episode, read from that episode's events."""
     state = practice.episode(actor, episode_id)
     registry = practice.plugins.measures()
-    scores: dict[str, dict[int, float]] = {}
-    tracked: dict[tuple[str, str | None, str], dict[int, float]] = {}
+    # points by measure (or by measure, participant and rater), keyed so that a session's correction
+    # replaces its scores while each response the client filled in is kept beside them
+    scores: dict[str, dict[tuple[int, float, int], Point]] = {}
+    tracked: dict[tuple[str, str | None, str], dict[tuple[int, float, int], Point]] = {}
     markers: list[Marker] = []
     scheduled = 0
 
-    def keep(score: RecordedScore, number: int) -> None:
+    def keep(score: RecordedScore, point: Point, key: tuple[int, float, int]) -> None:
         if score.own:
-            scores.setdefault(score.measure_id, {})[number] = score.total
+            scores.setdefault(score.measure_id, {})[key] = point
         else:
-            tracked.setdefault((score.measure_id, score.about, score.rater.value), {})[number] = score.total
+            tracked.setdefault((score.measure_id, score.about, score.rater.value), {})[key] = point
 
-    for entry in practice.timeline(actor, episode_id):
+    for i, entry in enumerate(practice.timeline(actor, episode_id)):
         event = entry.event
         if isinstance(event, SessionRecorded):
             scheduled = event.number
             if event.session.attendance is Attendance.ATTENDED:
                 for score in event.scores:
-                    keep(score, event.number)
+                    keep(
+                        score,
+                        Point(event.number, score.total, on=event.session.held_on),
+                        (event.number, 0, 0),
+                    )
             else:
                 markers.append(Marker(event.number, "missed", event.session.attendance.value))
         elif isinstance(event, SessionCorrected):
+            # the correction replaces the session's content: a measure it no longer has goes too
+            for kept in (*scores.values(), *tracked.values()):
+                kept.pop((event.number, 0, 0), None)
             for score in event.scores:
-                keep(score, event.number)
+                keep(score, Point(event.number, score.total, on=event.session.held_on), (event.number, 0, 0))
+        elif isinstance(event, ClientResponseRecorded):
+            # drawn in the session it names, else between sessions: before the session it counts at (a
+            # start-of-session measure answered ahead of it), or after the last one
+            offset = (
+                0.0 if event.session_id is not None else -0.5 if event.point is RequestPoint.START else 0.5
+            )
+            for score in event.scores:
+                point = Point(
+                    event.at_session, score.total, on=event.responded_on, by_client=True, offset=offset
+                )
+                keep(score, point, (event.at_session, offset, i + 1))
         elif isinstance(event, ReviewRecorded):
             markers.append(Marker(scheduled, "review", "review" if event.scheduled else "unscheduled review"))
         elif isinstance(event, RuptureNoted):
@@ -141,6 +197,13 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
             markers.append(Marker(scheduled, "repair", "rupture repaired"))
         elif isinstance(event, AlertRaised):
             markers.append(Marker(event.at_session, "alert", f"{event.severity.value}: {event.rule_id}"))
+
+    # a measure every score of which a correction took out is not on the chart
+    scores = {m_id: kept for m_id, kept in scores.items() if kept}
+    tracked = {key: kept for key, kept in tracked.items() if kept}
+
+    def ordered(points: dict[tuple[int, float, int], Point]) -> list[Point]:
+        return [points[k] for k in sorted(points, key=lambda k: (k[0] + k[1], k[2]))]
 
     def measure(measure_id: str) -> Measure | None:
         try:
@@ -164,33 +227,44 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
     if outcome_id is not None and outcome_id in scores:
         m = measure(outcome_id)
         assert m is not None  # noqa: S101 - primary_outcome only names registered outcome measures
-        points = sorted(scores[outcome_id].items())
-        first_n, intake = points[0]
+        points = ordered(scores[outcome_id])
+        first_n, intake = points[0].session, points[0].total
         zoned = []
-        for n in range(first_n, max(scheduled, points[-1][0]) + 1):
+        for n in range(first_n, max(scheduled, points[-1].session) + 1):
             e = practice.expectations.expect(m, intake, n - first_n + 1)
             if e is None:
                 continue
             band.append(BandPoint(n, e.expected, e.low, e.high, e.limit))
             band_source = e.source
         by_n = {b.session: b for b in band}
-        for n, total in points:
-            e = practice.expectations.expect(m, intake, n - first_n + 1)
-            zoned.append(Point(n, total, e.zone(total) if e is not None and n in by_n else Zone.GREY))
+        for p in points:
+            e = practice.expectations.expect(m, intake, p.session - first_n + 1)
+            zone = e.zone(p.total) if e is not None and p.session in by_n else Zone.GREY
+            zoned.append(attrs.evolve(p, zone=zone))
         outcome = _series(m, tuple(zoned))
     alliance = None
     if alliance_ids:
         m = measure(alliance_ids[0])
         assert m is not None  # noqa: S101 - filtered above
         alliance = attrs.evolve(
-            _series(m, tuple(Point(n, t) for n, t in sorted(scores[m.id].items()))),
+            _series(m, tuple(ordered(scores[m.id]))),
             concern_at_cutoff=practice.feedback.alliance_comparison is Comparison.AT_OR_BELOW,
         )
-    panels = {s.measure_id: s for s in (outcome, alliance) if s is not None}
+    # every other measure but alliance, in the order first scored (ties: by id): the client's own scores,
+    # or a panel for another participant's alone (a partner's PHQ-9 has nowhere else to go)
+    first_at: dict[str, float] = {}
+    for m_id, kept in [*scores.items(), *((key[0], v) for key, v in tracked.items())]:
+        first_at[m_id] = min(first_at.get(m_id, math.inf), ordered(kept)[0].x)
+    measures = tuple(
+        _series(m, tuple(ordered(scores.get(m_id, {}))))
+        for m_id in sorted(first_at, key=lambda m_id: (first_at[m_id], m_id))
+        if m_id != outcome_id and (m := measure(m_id)) is not None and m.kind is not MeasureKind.ALLIANCE
+    )
+    panels = {s.measure_id: s for s in (outcome, alliance, *measures) if s is not None}
     others = tuple(
         attrs.evolve(
             panels[measure_id],
-            points=tuple(Point(n, t) for n, t in sorted(points.items())),
+            points=tuple(attrs.evolve(p, zone=Zone.GREY) for p in ordered(points)),
             who=_who(state.client_ref, about, rater),
         )
         for (measure_id, about, rater), points in sorted(
@@ -208,6 +282,10 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         band_source=band_source,
         markers=tuple(markers),
         others=others,
+        measures=measures,
+        uncharted=tuple(
+            (m_id, tuple(ordered(scores[m_id]))) for m_id in sorted(scores) if measure(m_id) is None
+        ),
     )
 
 
@@ -227,7 +305,18 @@ def _others_of(chart: ProgressChart, measure_id: str) -> list[tuple[Series, str,
 
 
 def _series(m: Measure, points: tuple[Point, ...]) -> Series:
-    return Series(m.id, m.title, m.range_min, m.range_max, m.higher_is_better, m.clinical_cutoff, points)
+    norm = m.default_norm
+    clinical_if = None if norm is None or norm.clinical_cutoff is None else norm.clinical_cutoff.clinical_if
+    return Series(
+        m.id,
+        m.title,
+        m.range_min,
+        m.range_max,
+        m.higher_is_better,
+        m.clinical_cutoff,
+        points,
+        clinical_if=clinical_if,
+    )
 
 
 # ------------------------------------------------------------------------------------- words and shapes
@@ -271,7 +360,50 @@ def _outcome_text(series: Series, point: Point, band: BandPoint | None) -> str:
     text = f"{_short(series)} {point.total:g}, {ZONE_STYLES[point.zone].label}"
     if band is not None and point.zone is not Zone.GREY:
         text += f" (expected {_num(band.expected)}, {_bound_word(series)} {_num(band.limit)})"
-    return text
+    return text + _source(point)
+
+
+_CLINICAL_RULES = {
+    ClinicalIf.BELOW: "below {}",
+    ClinicalIf.AT_OR_BELOW: "{} or below",
+    ClinicalIf.ABOVE: "above {}",
+    ClinicalIf.AT_OR_ABOVE: "{} or above",
+}
+
+
+def _clinical_status(series: Series, total: float) -> str:
+    """``in the clinical range (10 or above)``, from the measure's own cutoff and side ("" without one)."""
+    clinical = series.clinical(total)
+    if clinical is None or series.clinical_if is None or series.cutoff is None:
+        return ""
+    rule = _CLINICAL_RULES[series.clinical_if].format(f"{series.cutoff:g}")
+    return f"{'in' if clinical else 'outside'} the clinical range ({rule})"
+
+
+def _measure_text(series: Series, point: Point) -> str:
+    """A score of a further measure and what it means, e.g. ``PHQ-9 12, in the clinical range (10 or
+    above)``."""
+    status = _clinical_status(series, point.total)
+    return f"{_short(series)} {point.total:g}" + (f", {status}" if status else "") + _source(point)
+
+
+def _source(point: Point) -> str:
+    """Where a score the client filled in themselves came from, and on which of the clinic's days."""
+    if not point.by_client:
+        return ""
+    if point.offset == 0:
+        where = f"in session {point.session}"
+    elif point.offset < 0:
+        where = f"before session {point.session}"
+    else:
+        where = "before the first session" if point.session == 0 else f"after session {point.session}"
+    on = "" if point.on is None else f" on {point.on.isoformat()}"
+    return f", filled in by the client{on}, {where}"
+
+
+def _other_text(series: Series, point: Point) -> str:
+    """Another participant's or rater's score, e.g. ``client-partner-1, ORS 20``."""
+    return f"{series.who}, {_short(series)} {_num(point.total)}{_source(point)}"
 
 
 def chart_summary(chart: ProgressChart) -> str:
@@ -284,11 +416,16 @@ def chart_summary(chart: ProgressChart) -> str:
         last = chart.outcome.points[-1]
         text = _outcome_text(chart.outcome, last, by_n.get(last.session))
         parts.append(f"Latest outcome, session {last.session}: {text}.")
+    for s in (s for s in chart.measures if s.points):
+        last = s.points[-1]
+        parts.append(f"Latest {_short(s)}, session {last.session}: {_measure_text(s, last)}.")
     if chart.alliance is not None and chart.alliance.points:
         last = chart.alliance.points[-1]
-        parts.append(
-            f"Latest alliance, session {last.session}: {_alliance_text(chart.alliance, last.total)}."
-        )
+        text = _alliance_text(chart.alliance, last.total) + _source(last)
+        parts.append(f"Latest alliance, session {last.session}: {text}.")
+    if chart.uncharted:
+        names = ", ".join(m_id.upper() for m_id, _ in chart.uncharted)
+        parts.append(f"Not charted: {names} (the measure is not installed; its scores are in the table).")
     counts = [
         (sum(mk.kind == kind for mk in chart.markers), word)
         for kind, word in (("missed", "missed session"), ("review", "review"), ("rupture", "rupture noted"))
@@ -300,18 +437,37 @@ def chart_summary(chart: ProgressChart) -> str:
 
 
 def chart_rows(chart: ProgressChart) -> list[tuple[int, str, str]]:
-    """The chart's scores as rows of text, one per session with a score: (session, outcome, alliance)."""
+    """The chart's scores as rows of text, one per session with a score: (session, outcome and further
+    measures, alliance); several scores of a session (a response the client filled in beside it, further
+    measures) are joined by semicolons."""
     by_n = {b.session: b for b in chart.band}
-    outcome: dict[int, str] = {}
-    alliance: dict[int, str] = {}
+    outcome: dict[int, list[str]] = {}
+    alliance: dict[int, list[str]] = {}
     if chart.outcome is not None:
         s = chart.outcome
         for p in s.points:
-            outcome[p.session] = _outcome_text(s, p, by_n.get(p.session))
+            outcome.setdefault(p.session, []).append(_outcome_text(s, p, by_n.get(p.session)))
+    for s in chart.measures:
+        for p in s.points:
+            outcome.setdefault(p.session, []).append(_measure_text(s, p))
     if chart.alliance is not None:
         for p in chart.alliance.points:
-            alliance[p.session] = _alliance_text(chart.alliance, p.total)
-    return [(n, outcome.get(n, "-"), alliance.get(n, "-")) for n in sorted(outcome.keys() | alliance.keys())]
+            alliance.setdefault(p.session, []).append(_alliance_text(chart.alliance, p.total) + _source(p))
+    for m_id, points in chart.uncharted:
+        for p in points:
+            text = f"{m_id.upper()} {p.total:g} (measure not installed){_source(p)}"
+            outcome.setdefault(p.session, []).append(text)
+    # the other participants' and raters' scores, as their points' tooltips say them
+    for s in chart.others:
+        column = (
+            alliance if chart.alliance is not None and s.measure_id == chart.alliance.measure_id else outcome
+        )
+        for p in s.points:
+            column.setdefault(p.session, []).append(_other_text(s, p))
+    return [
+        (n, "; ".join(outcome.get(n, ["-"])), "; ".join(alliance.get(n, ["-"])))
+        for n in sorted(outcome.keys() | alliance.keys())
+    ]
 
 
 # ------------------------------------------------------------------------------------------- Vega-Lite
@@ -321,11 +477,12 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
     """A Vega-Lite v5 specification of the chart, data inline: outcome panel above, alliance below. Both
     panels have the session axis; the y scales are the measures' full ranges; zones are told by colour,
     shape and a status in the tooltip."""
+    # half a session of margin each side, as the SVG: a response between sessions is drawn half-way
     x = {
         "field": "session",
         "type": "quantitative",
         "title": "session",
-        "scale": {"domain": [1, max(chart.sessions, 2)]},
+        "scale": {"domain": [0.5, max(chart.extent, 1) + 0.5]},
         "axis": {"tickMinStep": 1},
     }
     panels: list[dict[str, Any]] = []
@@ -361,7 +518,7 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
         by_n = {b.session: b for b in chart.band}
         values = [
             {
-                "session": p.session,
+                "session": p.x,
                 "total": p.total,
                 "zone": p.zone.value,
                 "status": _outcome_text(s, p, by_n.get(p.session)),
@@ -426,14 +583,15 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
             )
         layers += _vega_others(chart, s, x, y)
         panels.append({"title": f"{s.title} against the expected response", "height": 220, "layer": layers})
+    panels += [_vega_measure(chart, s, x) for s in chart.measures]
     if chart.alliance is not None:
         s = chart.alliance
         y = {"type": "quantitative", "scale": {"domain": [s.range_min, s.range_max]}}
         values = [
             {
-                "session": p.session,
+                "session": p.x,
                 "total": p.total,
-                "status": _alliance_status(s, p.total) or "alliance score",
+                "status": (_alliance_status(s, p.total) or "alliance score") + _source(p),
             }
             for p in s.points
         ]
@@ -490,11 +648,32 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
     }
 
 
+def _vega_measure(chart: ProgressChart, s: Series, x: Any) -> dict[str, Any]:
+    """A further measure's panel: its scores (filled by whether they are in the clinical range) and cutoff."""
+    y = {"type": "quantitative", "scale": {"domain": [s.range_min, s.range_max]}}
+    values = [{"session": p.x, "total": p.total, "status": _measure_text(s, p)} for p in s.points]
+    layers: list[dict[str, Any]] = [
+        {
+            "data": {"values": values},
+            "mark": {"type": "line", "point": True, "color": palette.OUTCOME_LINE},
+            "encoding": {
+                "x": x,
+                "y": {**y, "field": "total", "title": s.title},
+                "tooltip": [{"field": "session"}, {"field": "total"}, {"field": "status"}],
+            },
+        }
+    ]
+    if s.cutoff is not None:
+        layers.append(_vega_cutoff(y, s.cutoff))
+    layers += _vega_others(chart, s, x, y)
+    return {"title": s.title, "height": 110, "layer": layers}
+
+
 def _vega_others(chart: ProgressChart, panel: Series, x: Any, y: Any) -> list[dict[str, Any]]:
     """Each other participant's or rater's series: a dashed line with its own colour and point shape."""
     return [
         {
-            "data": {"values": [{"session": p.session, "total": p.total, "who": s.who} for p in s.points]},
+            "data": {"values": [{"session": p.x, "total": p.total, "who": s.who} for p in s.points]},
             "mark": {"type": "line", "strokeDash": [6, 2], "color": colour, "point": {"shape": shape}},
             "encoding": {
                 "x": x,
@@ -547,6 +726,8 @@ _SVG_STYLE = (
 _MARK_SHAPES = {
     "alliance": ("circle", palette.ALLIANCE),
     "alliance-low": ("square", palette.ALLIANCE),
+    "measure": ("circle", palette.OUTCOME_LINE),
+    "measure-clinical": ("square", palette.OUTCOME_LINE),
     "rupture": ("triangle-down", palette.RUPTURE),
     "repair": ("triangle-up", palette.REPAIR),
 }
@@ -615,9 +796,15 @@ def _title(text: str) -> str:
     return f"<title>{escape(text)}</title>"
 
 
-def _shape(shape: str, x: float, y: float, colour: str, attributes: str, inner: str) -> str:
-    """A filled marker of one of the five shapes, centred on (x, y), with a white outline."""
-    common = f'fill="{colour}" stroke="{palette.SURFACE}" stroke-width="1" {attributes}'
+def _shape(
+    shape: str, x: float, y: float, colour: str, attributes: str, inner: str, *, hollow: bool = False
+) -> str:
+    """A filled marker of one of the five shapes, centred on (x, y), with a white outline; ``hollow``: white
+    inside a coloured outline (a score the client filled in themselves)."""
+    if hollow:
+        common = f'fill="{palette.SURFACE}" stroke="{colour}" stroke-width="2.5" {attributes}'
+    else:
+        common = f'fill="{colour}" stroke="{palette.SURFACE}" stroke-width="1" {attributes}'
     if shape == "circle":
         return f'<circle cx="{_f(x)}" cy="{_f(y)}" r="5.5" {common}>{inner}</circle>'
     if shape == "square":
@@ -679,7 +866,7 @@ def _cutoff(c: _Canvas, axis: _Axis, series: Series) -> None:
 
 
 def _outcome(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
-    axis = _panel(c, top, _OUT_H, f"{_short(s)} score, session by session", s, chart.sessions)
+    axis = _panel(c, top, _OUT_H, f"{_short(s)} score, session by session", s, chart.extent)
     if chart.band:
         upper = [(axis.x(b.session), axis.y(b.high)) for b in chart.band]
         lower = [(axis.x(b.session), axis.y(b.low)) for b in reversed(chart.band)]
@@ -716,6 +903,25 @@ def _outcome(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
         )
     _cutoff(c, axis, s)
     _others(c, chart, s, axis)
+    _session_marks(c, chart, axis)
+    if s.points:
+        c.add(
+            _polyline(
+                [(axis.x(p.x), axis.y(p.total)) for p in s.points],
+                palette.OUTCOME_LINE,
+                'stroke-width="2"',
+            )
+        )
+        by_n = {b.session: b for b in chart.band}
+        for p in s.points:
+            style = ZONE_STYLES[p.zone]
+            text = f"Session {p.session}: {_outcome_text(s, p, by_n.get(p.session))}"
+            _point(c, axis, p, f"zone-{p.zone.value}", style.label, style.shape, style.colour, text)
+    return axis.bottom + _AXIS_H
+
+
+def _session_marks(c: _Canvas, chart: ProgressChart, axis: _Axis) -> None:
+    """Reviews and missed sessions, on the first panel of scores (the outcome's, else a further measure's)."""
     for mk in chart.markers:
         x = axis.x(mk.session)
         if mk.kind == "review":
@@ -738,32 +944,49 @@ def _outcome(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
                 f' font-size="16" font-family="sans-serif" fill="{palette.MISSED}">&#215;'
                 f"{_title(f'session {mk.session} missed: {mk.label}')}</text>",
             )
+
+
+def _point(
+    c: _Canvas, axis: _Axis, p: Point, key: str, label: str, shape: str, colour: str, text: str
+) -> None:
+    """One score's marker with its tooltip; one the client filled in themselves is hollow, inside a mark of
+    its own kind (so the legend names both what it means and where it came from)."""
+    svg = _shape(
+        shape, axis.x(p.x), axis.y(p.total), colour, f'data-mark="{key}"', _title(text), hollow=p.by_client
+    )
+    if not p.by_client:
+        c.mark(key, key, label, svg)
+        return
+    c.drawn.setdefault(key, (key, label))
+    c.mark("by-client", "by-client", "filled in by the client", f'<g data-mark="by-client">{svg}</g>')
+
+
+def _measure(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
+    """A further measure's panel (a symptom measure, another outcome measure): its scores, squares in the
+    clinical range, against its cutoff."""
+    axis = _panel(c, top, _ALL_H, f"{_short(s)} score, session by session", s, chart.extent)
+    _cutoff(c, axis, s)
+    _others(c, chart, s, axis)
+    if chart.outcome is None and s is chart.measures[0]:
+        _session_marks(c, chart, axis)
     if s.points:
         c.add(
             _polyline(
-                [(axis.x(p.session), axis.y(p.total)) for p in s.points],
-                palette.OUTCOME_LINE,
-                'stroke-width="2"',
+                [(axis.x(p.x), axis.y(p.total)) for p in s.points], palette.OUTCOME_LINE, 'stroke-width="2"'
             )
         )
-        by_n = {b.session: b for b in chart.band}
-        for p in s.points:
-            style = ZONE_STYLES[p.zone]
-            key = f"zone-{p.zone.value}"
-            text = f"Session {p.session}: {_outcome_text(s, p, by_n.get(p.session))}"
-            c.mark(
-                key,
-                key,
-                style.label,
-                _shape(
-                    style.shape,
-                    axis.x(p.session),
-                    axis.y(p.total),
-                    style.colour,
-                    f'data-mark="{key}"',
-                    _title(text),
-                ),
-            )
+    for p in s.points:
+        clinical = s.clinical(p.total)
+        key = "measure-clinical" if clinical else "measure"
+        label = (
+            "score"
+            if clinical is None
+            else "in the clinical range"
+            if clinical
+            else "outside the clinical range"
+        )
+        shape, colour = _MARK_SHAPES[key]
+        _point(c, axis, p, key, label, shape, colour, f"Session {p.session}: {_measure_text(s, p)}")
     return axis.bottom + _AXIS_H
 
 
@@ -774,7 +997,7 @@ def _others(c: _Canvas, chart: ProgressChart, panel: Series, axis: _Axis) -> Non
         key = f"other-{panel.measure_id}-{i}"
         c.add(
             _polyline(
-                [(axis.x(p.session), axis.y(p.total)) for p in s.points],
+                [(axis.x(p.x), axis.y(p.total)) for p in s.points],
                 colour,
                 'stroke-width="2" stroke-dasharray="6 2"',
             )
@@ -786,17 +1009,17 @@ def _others(c: _Canvas, chart: ProgressChart, panel: Series, axis: _Axis) -> Non
                 f"{_short(s)}: {s.who}",
                 _shape(
                     shape,
-                    axis.x(p.session),
+                    axis.x(p.x),
                     axis.y(p.total),
                     colour,
                     f'data-mark="{key}"',
-                    _title(f"Session {p.session}: {s.who}, {_short(s)} {_num(p.total)}"),
+                    _title(f"Session {p.session}: {_other_text(s, p)}"),
                 ),
             )
 
 
 def _alliance(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
-    axis = _panel(c, top, _ALL_H, f"Alliance: {_short(s)}", s, chart.sessions)
+    axis = _panel(c, top, _ALL_H, f"Alliance: {_short(s)}", s, chart.extent)
     _cutoff(c, axis, s)
     _others(c, chart, s, axis)
     for mk in chart.markers:
@@ -818,26 +1041,15 @@ def _alliance(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
     if s.points:
         c.add(
             _polyline(
-                [(axis.x(p.session), axis.y(p.total)) for p in s.points], palette.ALLIANCE, 'stroke-width="2"'
+                [(axis.x(p.x), axis.y(p.total)) for p in s.points], palette.ALLIANCE, 'stroke-width="2"'
             )
         )
         for p in s.points:
             low = s.below_cutoff(p.total)
             key = "alliance-low" if low else "alliance"
-            shape = _MARK_SHAPES[key][0]
-            c.mark(
-                key,
-                key,
-                f"alliance {_cutoff_side(s, low)}" if s.cutoff is not None else "alliance score",
-                _shape(
-                    shape,
-                    axis.x(p.session),
-                    axis.y(p.total),
-                    palette.ALLIANCE,
-                    f'data-mark="{key}"',
-                    _title(f"Session {p.session}: {_alliance_text(s, p.total)}"),
-                ),
-            )
+            label = f"alliance {_cutoff_side(s, low)}" if s.cutoff is not None else "alliance score"
+            text = f"Session {p.session}: {_alliance_text(s, p.total)}{_source(p)}"
+            _point(c, axis, p, key, label, _MARK_SHAPES[key][0], palette.ALLIANCE, text)
     return axis.bottom + _AXIS_H
 
 
@@ -876,6 +1088,8 @@ def _swatch(kind: str, x: float, y: float) -> str:
     if kind.startswith("zone-"):
         style = ZONE_STYLES[Zone(kind.removeprefix("zone-"))]
         return _shape(style.shape, cx, y, style.colour, "", "")
+    if kind == "by-client":
+        return _shape("circle", cx, y, palette.TEXT, "", "", hollow=True)
     if kind.startswith("other:"):
         _, colour, shape = kind.split(":")
         return _shape(shape, cx, y, colour, "", "")
@@ -924,10 +1138,18 @@ def chart_svg(chart: ProgressChart) -> str:
 
     if chart.empty:
         return head(30) + '<text x="2" y="20" class="s">No scores recorded yet.</text></svg>'
+    if chart.outcome is None and chart.alliance is None and not chart.measures:
+        names = ", ".join(m_id.upper() for m_id, _ in chart.uncharted)
+        return (
+            head(30)
+            + f'<text x="2" y="20" class="s">Not charted: {escape(names)} not installed.</text></svg>'
+        )
     c = _Canvas()
     height = 0.0
     if chart.outcome is not None:
         height = _outcome(c, chart, chart.outcome, height)
+    for s in chart.measures:
+        height = _measure(c, chart, s, height)
     if chart.alliance is not None:
         height = _alliance(c, chart, chart.alliance, height)
     height = _legend(c, height)

@@ -148,7 +148,7 @@ def _scores_table(chart: ProgressChart) -> str:
     rows = chart_rows(chart)
     if not rows:
         return ""
-    head = "<tr><th>session</th><th>outcome</th><th>alliance</th></tr>"
+    head = "<tr><th>session</th><th>outcome and other measures</th><th>alliance</th></tr>"
     body = "".join(
         f'<tr><td class="n">{n}</td><td>{escape(outcome)}</td><td>{escape(alliance)}</td></tr>'
         for n, outcome, alliance in rows
