@@ -145,6 +145,8 @@ def _unfinished(location: str) -> str:
     path = practice_file(location)
     if path is None:
         return f"the demo at {shown(location)} is unfinished; empty the store before running the demo again"
+    if not path.exists():  # it could not even be created (a missing directory): nothing to remove
+        return ""
     for file in practice_files(path):
         file.unlink(missing_ok=True)
     return f"the unfinished demo database {location} was removed"
@@ -208,7 +210,10 @@ def _run(args: argparse.Namespace, location: str, doomed: Path | None, written: 
     except StoreError as exc:  # a full disk, say: an SQLite file the demo began is removed all the same
         if practice_file(location) is None:
             raise
-        raise StoreError(f"{exc}; {_unfinished(location)}") from exc
+        removed = _unfinished(location)
+        if not removed:
+            raise
+        raise StoreError(f"{exc}; {removed}") from exc
     summary = attrs.evolve(summary, location=shown(location))
     text = json.dumps(attrs.asdict(summary), indent=2) + "\n"
     lines = summary.lines()

@@ -642,7 +642,7 @@ class SQLiteStore:
                 conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             # A missing directory or a path that is a directory: not someone else's database.
-            raise StoreError(f"cannot open {self.path.name}: {type(exc).__name__}") from exc
+            raise StoreError(f"cannot open {self.path}: {self._unopenable(exc)}") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             # journal_mode=WAL is set once by _prepare, after the file is known to be ours: it is
@@ -799,6 +799,14 @@ class SQLiteStore:
         except BaseException:
             self.close()
             raise
+
+    def _unopenable(self, exc: sqlite3.Error) -> str:
+        """Why SQLite could not open the file at all, in a user's words (never its message)."""
+        if self.path.is_dir():
+            return "it is a directory"
+        if not self.path.parent.is_dir():
+            return f"no such directory: {self.path.parent}"
+        return _DISK_PROBLEMS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF, "the file cannot be opened")
 
     def _open_problem(self, exc: sqlite3.Error) -> str | None:
         """Why the file cannot be opened (None: an error of the data), in a user's words, naming the file."""
