@@ -150,3 +150,17 @@ def test_a_demo_in_a_missing_directory_says_so_and_claims_no_removal(
     code, out, err = run(capsys, "demo", "--db", str(db), "--clients", "12", "-q")
     assert (code, out) == (2, "")
     assert err == f"alliancekit: error: cannot open {db}: no such directory: {db.parent}\n"
+
+
+@pytest.mark.parametrize("argv", [["caseload"], ["export", "fhir", "--all", "--out", "-"], ["plugins"]])
+def test_an_unknown_option_is_refused_with_its_commands_usage(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was shown the top level's usage (``alliancekit [-h] [--version] COMMAND ...``)."""
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--bogus"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    command = " ".join(a for a in argv if not a.startswith("-") and a != "-")
+    assert err.startswith(f"usage: alliancekit {command} ")
+    assert err.endswith(f"alliancekit {command}: error: unrecognized arguments: --bogus\n")
