@@ -1221,10 +1221,9 @@ class Practice:
         even an audit entry of its own (it returns no record content and must run on a read-only store);
         only a refusal (no actor, or the policy's) is audited.
 
-        ``progress`` is called as ``progress(done, total)`` after each episode of the file is walked:
-        ``done`` from 1 to ``total``, the episodes the store holds (the clinic's are checked, another
-        clinic's passed over, so in a file of one clinic ``total`` is the report's ``episodes``). It is
-        not called when there is no episode to walk.
+        ``progress`` is called as ``progress(done, total)`` after each of the clinic's episodes is checked:
+        ``done`` from 1 to ``total``, the report's ``episodes`` (another clinic's in the same file are
+        passed over uncounted). It is not called when the clinic has no episode.
         """
         return self._read.verify(actor, expected_head=expected_head, progress=progress)
 
@@ -1333,7 +1332,11 @@ def open_practice(
     host = check_instance("plugins", plugins, PluginHost) if plugins is not None else get_plugin_host()
     if isinstance(location, str | os.PathLike):
         made = _new_database(location)
-        store = host.stores().open(location, read_only=check_bool("read_only", read_only))
+        try:
+            store = host.stores().open(location, read_only=check_bool("read_only", read_only))
+        except BaseException:
+            _remove_new(made)  # a full disk while the schema was made: no empty file left behind
+            raise
     elif isinstance(location, Store):
         return Practice(location, plugins=host, **options)
     else:
@@ -1342,10 +1345,15 @@ def open_practice(
         return Practice(store, plugins=host, **options)
     except BaseException:
         store.close()  # opened here for a practice that was refused (a bad option): not left open
-        if made is not None:  # nor left behind, made empty by a call that wrote nothing
-            for file in practice_files(made):
-                file.unlink(missing_ok=True)
+        _remove_new(made)  # nor left behind, made empty by a call that wrote nothing
         raise
+
+
+def _remove_new(made: Path | None) -> None:
+    """Remove the SQLite file (and its side files) an open that failed had created."""
+    if made is not None:
+        for file in practice_files(made):
+            file.unlink(missing_ok=True)
 
 
 def _new_database(location: str | os.PathLike[str]) -> Path | None:

@@ -199,3 +199,31 @@ def test_an_export_that_stops_early_ends_its_line_before_what_follows(
     after = shown[shown.rindex("\x1b[K") :].split("\r\n", 1)
     assert after[0] == shown_lines[-1]
     assert after[1].strip()
+
+
+def test_each_clinic_of_a_shared_file_is_shown_its_own_episodes(
+    tmp_path: Path, on_a_terminal: OnATerminal
+) -> None:
+    """Two clinics in one SQLite file: each clinic's line counts the episodes its report counts (north's
+    line read 5/5 for a clinic of 2: the file's episodes)."""
+    from datetime import date
+
+    from alliancekit import open_practice
+    from alliancekit.domain import Actor, Role
+
+    db = tmp_path / "two.sqlite"
+    with open_practice(db) as practice:
+        for clinic, count in (("north", 2), ("south", 3)):
+            me = Actor(f"clin-{clinic}", Role.CLINICIAN, clinic)
+            for n in range(count):
+                practice.start_episode(
+                    me, client_ref=f"{clinic}-client-{n}", clinician_id=me.id, opened_on=date(2026, 1, 5)
+                )
+    code, stdout, shown = on_a_terminal([*CLI, "verify", "--db", str(db)])
+    assert code == 0, shown
+    assert b"clinic north: record ok: 2 episodes" in stdout
+    finals = [line for line in _progress_lines(shown) if "done in" in line]
+    assert [line.split("  ")[0] for line in finals] == [
+        "\x1b[Kverifying clinic north: 2/2 (100%)",
+        "\x1b[Kverifying clinic south: 3/3 (100%)",
+    ]

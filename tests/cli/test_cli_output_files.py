@@ -19,6 +19,7 @@ import pytest
 from alliancekit.practice import practice_files
 
 CLI = [sys.executable, "-m", "alliancekit"]
+EXAMPLES = Path(__file__).parents[2] / "examples" / "imports"
 FULL = "No space left on device"
 FILLER = "filler"
 
@@ -95,6 +96,77 @@ def test_an_output_that_fills_the_disk_is_named_and_not_left_half_written(
     assert_refused(done, f"{named}: {FULL}")
     assert left_files(full) == []
     assert cli("verify", "--db", str(db)).returncode == 0
+
+
+def everything_left(disk: Path) -> list[str]:
+    """Every file and directory left on the disk but the filler."""
+    return sorted(str(p.relative_to(disk)) for p in disk.rglob("*") if p.name != FILLER)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "export fhir --episode",
+        "export fhir --all",
+        "export csv",
+        "report",
+        "demo --out",
+    ],
+)
+def test_an_output_that_fills_the_disk_leaves_no_directory_it_made(
+    practice: tuple[Path, str], full: Path, tmp_path: Path, command: str
+) -> None:
+    """The directories made for the output (--out's missing parents, or --out itself) are removed again
+    with what failed to be written in them: a failed command leaves the disk as it found it."""
+    db, episode = practice
+    out = full / "new" / "deeper" / "out"
+    args = {
+        "export fhir --episode": ["export", "fhir", "--db", str(db), "--episode", episode, "--out", str(out)],
+        "export fhir --all": ["export", "fhir", "--db", str(db), "--all", "--out", str(out)],
+        "export csv": ["export", "csv", "--db", str(db), "--identified", "--out", str(out)],
+        "report": ["report", "--db", str(db), "--out", str(out), "--today", "2026-01-31"],
+        "demo --out": [
+            "demo",
+            "--db",
+            str(tmp_path / "d.sqlite"),
+            "--clients",
+            "12",
+            "-q",
+            "--out",
+            str(out),
+        ],
+    }[command]
+    done = cli(*args)
+    assert done.returncode == 2, done.stderr
+    assert FULL in done.stderr
+    assert "Traceback" not in done.stderr
+    assert everything_left(full) == []
+
+
+def test_a_directory_that_was_there_before_is_kept(practice: tuple[Path, str], full: Path) -> None:
+    db, _ = practice
+    (full / "mine").mkdir()
+    out = full / "mine" / "reports"
+    out.mkdir()
+    done = cli("report", "--db", str(db), "--out", str(out), "--today", "2026-01-31")
+    assert done.returncode == 2, done.stderr
+    assert everything_left(full) == ["mine", "mine/reports"]
+
+
+def test_an_import_that_creates_its_database_on_a_full_disk_leaves_no_file(full: Path) -> None:
+    db = full / "new.sqlite"
+    done = cli(
+        "import",
+        "csv",
+        "--create",
+        "--db",
+        str(db),
+        "--mapping",
+        str(EXAMPLES / "openfit-style.toml"),
+        str(EXAMPLES / "openfit-style.csv"),
+    )
+    assert_refused(done, f"--db {db}: cannot write {db}: the disk is full")
+    assert everything_left(full) == []
 
 
 def test_a_demo_whose_database_fills_the_disk_says_so_and_removes_it(full: Path) -> None:

@@ -128,3 +128,39 @@ def test_report_out_that_is_a_file_is_refused_before_anything_is_read(
     code, out, _ = run(capsys, "report", "--db", str(db), "--out", str(tmp_path))  # a directory: written
     assert code == 0
     assert (tmp_path / "report.html").read_text() != "mine"
+
+
+def test_create_in_a_missing_directory_names_the_directory_not_sqlites_exception(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "cannot open x.sqlite: OperationalError"."""
+    db = tmp_path / "no-such-dir" / "x.sqlite"
+    mapping = ["--mapping", str(EXAMPLES / "openfit-style.toml"), str(EXAMPLES / "openfit-style.csv")]
+    code, out, err = run(capsys, "import", "csv", "--create", "--db", str(db), *mapping)
+    assert (code, out) == (2, "")
+    assert err == (f"alliancekit: error: --db {db}: cannot open {db}: no such directory: {db.parent}\n")
+    assert not db.parent.exists()
+
+
+def test_a_demo_in_a_missing_directory_says_so_and_claims_no_removal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It also said "the unfinished demo database ... was removed" of a file that never existed."""
+    db = tmp_path / "no-such-dir" / "demo.sqlite"
+    code, out, err = run(capsys, "demo", "--db", str(db), "--clients", "12", "-q")
+    assert (code, out) == (2, "")
+    assert err == f"alliancekit: error: cannot open {db}: no such directory: {db.parent}\n"
+
+
+@pytest.mark.parametrize("argv", [["caseload"], ["export", "fhir", "--all", "--out", "-"], ["plugins"]])
+def test_an_unknown_option_is_refused_with_its_commands_usage(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It was shown the top level's usage (``alliancekit [-h] [--version] COMMAND ...``)."""
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--bogus"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    command = " ".join(a for a in argv if not a.startswith("-") and a != "-")
+    assert err.startswith(f"usage: alliancekit {command} ")
+    assert err.endswith(f"alliancekit {command}: error: unrecognized arguments: --bogus\n")

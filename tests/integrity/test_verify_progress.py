@@ -38,17 +38,37 @@ def test_progress_counts_every_episode_checked_in_order(record: Record) -> None:
     assert calls == [(1, 3), (2, 3), (3, 3)]
 
 
-def test_in_a_file_of_two_clinics_the_walk_counts_every_episode_of_the_file(
+def test_in_a_file_of_two_clinics_the_progress_counts_the_clinics_own_episodes(
     two: tuple[Record, dict[str, list[str]]],  # noqa: F811
 ) -> None:
+    """The progress counts what the report counts, not every episode of the file (north's bar read 5/5
+    episodes for a clinic of 2)."""
     record, episodes = two
-    total = len(episodes[NORTH]) + len(episodes[SOUTH])
     for clinic in (NORTH, SOUTH):
         calls: list[tuple[int, int]] = []
         checked, ok = _verify(record.path, _admin(clinic), _recorder(calls))
         assert ok
         assert checked == len(episodes[clinic])  # the report counts the clinic's own
-        assert calls == [(n, total) for n in range(1, total + 1)]  # the walk passes over the other's
+        assert calls == [(n, checked) for n in range(1, checked + 1)]  # and so does the progress
+
+
+def test_an_episode_moved_to_another_clinic_outside_alliancekit_still_ends_at_n_of_n(
+    two: tuple[Record, dict[str, list[str]]],  # noqa: F811
+) -> None:
+    """Its caseload row says south (the total counted before the walk), its events say north: north checks
+    it, one more than counted, and the last call is still (n, n); south's total counted it, its walk
+    checks it too (the row names south), so south's ends where counted."""
+    record, episodes = two
+    moved = episodes[NORTH][0]
+    record.sql("UPDATE episodes SET clinic_id = ? WHERE episode_id = ?", (SOUTH, moved))
+    calls: list[tuple[int, int]] = []
+    _verify(record.path, _admin(NORTH), _recorder(calls))
+    assert calls[-1] == (2, 2)  # both checked; never a done past its total on the way
+    assert all(done <= total for done, total in calls)
+    calls = []
+    checked, _ = _verify(record.path, _admin(SOUTH), _recorder(calls))
+    assert calls == [(n, checked) for n in range(1, checked + 1)]
+    assert checked == len(episodes[SOUTH]) + 1
 
 
 def test_a_practice_without_episodes_calls_progress_never(tmp_path: Path) -> None:

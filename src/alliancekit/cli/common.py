@@ -178,7 +178,10 @@ def existing_practice(
     if read_only:
         return probe
     probe.close()
-    return open_practice(location, audit_key=audit_key)
+    try:
+        return open_practice(location, audit_key=audit_key)
+    except StoreError as exc:  # readable, not writable (a read-only filesystem): named like the probe's
+        raise UsageError(f"--db {shown(location)}: {exc}") from None
 
 
 def _why(location: str, refusal: NotAnAlliancekitStore) -> str:
@@ -316,8 +319,8 @@ def output(name: str) -> Iterator[IO[str]]:
             stream.detach()  # leaves sys.stdout's buffer open
         return
     path = Path(name)
-    private_files.make_directory(path.parent)
-    with private_files.replacing(path) as handle:  # a full disk or Ctrl-C leaves no half-written file
+    # a full disk or Ctrl-C leaves no half-written file, nor the directories made for it
+    with private_files.directory_for(path.parent), private_files.replacing(path) as handle:
         yield handle
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -87,13 +88,13 @@ def _check_out(out: str | None) -> None:
         raise UsageError(f"--out {out}: exists and is not a directory")
 
 
-def _make_out(out: str | None) -> None:
+def _make_out(out: str | None) -> list[Path]:
     """Make the ``--out`` directory (a usage error if it cannot be made), so that minutes of simulation are
-    not lost to it at the end."""
+    not lost to it at the end; return the directories made (removed again if the demo fails)."""
     if out is None or out == STDOUT:
-        return
+        return []
     try:
-        private_files.make_directory(Path(out))
+        return private_files.make_directory(Path(out))
     except OSError as exc:
         raise UsageError(f"--out {out}: the directory cannot be made ({exc.strerror})") from None
 
@@ -144,6 +145,8 @@ def _unfinished(location: str) -> str:
     path = practice_file(location)
     if path is None:
         return f"the demo at {shown(location)} is unfinished; empty the store before running the demo again"
+    if not path.exists():  # it could not even be created (a missing directory): nothing to remove
+        return ""
     for file in practice_files(path):
         file.unlink(missing_ok=True)
     return f"the unfinished demo database {location} was removed"
@@ -171,7 +174,28 @@ def run(args: argparse.Namespace) -> int:
         )
     _check_out(args.out)
     doomed = _replaceable(location, args.force)
-    _make_out(args.out)  # last of the checks: a directory that cannot be made stops the demo before it runs
+    made = _make_out(args.out)  # last of the checks: a directory that cannot be made stops the demo first
+    written: list[Path] = []  # the --out files this run created (not those it replaced)
+    try:
+        return _run(args, location, doomed, written)
+    except BaseException:
+        for file in written:
+            file.unlink(missing_ok=True)
+        private_files.remove_made(made)
+        raise
+
+
+def _write_out(directory: Path, name: str, write: Callable[[Path], object], written: list[Path]) -> Path:
+    """Write ``name`` in the ``--out`` directory with ``write``; noted in ``written`` if it is new."""
+    path = directory / name
+    new = not path.exists()
+    write(path)
+    if new:
+        written.append(path)
+    return path
+
+
+def _run(args: argparse.Namespace, location: str, doomed: Path | None, written: list[Path]) -> int:
     if doomed is not None:
         for file in practice_files(doomed):
             file.unlink(missing_ok=True)
@@ -186,16 +210,23 @@ def run(args: argparse.Namespace) -> int:
     except StoreError as exc:  # a full disk, say: an SQLite file the demo began is removed all the same
         if practice_file(location) is None:
             raise
-        raise StoreError(f"{exc}; {_unfinished(location)}") from exc
+        removed = _unfinished(location)
+        if not removed:
+            raise
+        raise StoreError(f"{exc}; {removed}") from exc
     summary = attrs.evolve(summary, location=shown(location))
     text = json.dumps(attrs.asdict(summary), indent=2) + "\n"
     lines = summary.lines()
     if args.out not in (None, STDOUT):
         directory = Path(args.out)
-        private_files.make_directory(directory)
-        private_files.write_text(directory / "summary.json", text)
-        lines.append(f"  wrote {directory / 'summary.json'}")
-        lines.append(f"  wrote {_write_report(location, directory, summary.today)}")
+        summary_file = _write_out(
+            directory, "summary.json", lambda path: private_files.write_text(path, text), written
+        )
+        lines.append(f"  wrote {summary_file}")
+        report = _write_out(
+            directory, "report.html", lambda _: _write_report(location, directory, summary.today), written
+        )
+        lines.append(f"  wrote {report}")
     db = shown(location)
     lines.append(f"  next: alliancekit caseload --db {db}    alliancekit episode show --db {db} ID")
     if json_on_stdout:

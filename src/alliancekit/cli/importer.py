@@ -41,7 +41,7 @@ from alliancekit.imports.writer import (
     run_import,
 )
 from alliancekit.plugins.manager import get_plugin_host
-from alliancekit.practice import practice_file
+from alliancekit.practice import practice_file, practice_files
 
 #: Row errors printed before the rest are only counted.
 MAX_PRINTED_ERRORS = 50
@@ -127,8 +127,12 @@ class _Progress:
         self.lines = forced and not self.terminal.enabled
         self.unfinished = False
         """Whether the terminal's line is shown and not yet ended (the last one ends itself)."""
+        self.committed = False
+        """Whether a batch was committed (an import reports after each checkpoint; a dry run commits none)."""
+        self.dry_run = dry_run
 
     def __call__(self, p: ImportProgress) -> None:
+        self.committed = self.committed or not self.dry_run  # first: a Ctrl-C below comes after the commit
         signals.check()  # after each checkpoint: a lost Ctrl-C stops the import here, its checkpoint saved
         if self.terminal.enabled and p.total_rows:
             done = p.rows - p.resumed_after
@@ -212,18 +216,52 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
     # cannot be read is a usage error that creates nothing; the CLI's practice uses the same plugins
     source = make_source(get_plugin_host().measures())
     progress = _Progress(args.progress, args.dry_run)
-    with _open_practice(args) as practice:
-        result = run_import(
-            practice,
-            source,
-            clinic_id=_clinic(practice, args),
-            source_id=args.source_id or path.name,
-            dry_run=args.dry_run,
-            batch_size=args.batch_size,
-            progress=progress,
-        )
+    created = _created(args)
+    try:
+        with _open_practice(args) as practice:
+            result = run_import(
+                practice,
+                source,
+                clinic_id=_clinic(practice, args),
+                source_id=args.source_id or path.name,
+                dry_run=args.dry_run,
+                batch_size=args.batch_size,
+                progress=progress,
+            )
+    except KeyboardInterrupt as stop:
+        if created is None or progress.committed:
+            raise  # the checkpoint is kept: the same command resumes
+        raise signals.Interrupted(signals.signal_of(stop), _removed(created)) from None
+    except StoreError as exc:  # a full disk, say
+        if created is None or progress.committed:
+            raise
+        raise StoreError(f"{exc}; {_removed(created)}") from exc
+    except BaseException:
+        if created is not None and not progress.committed:
+            _removed(created)
+        raise
     progress.done()
-    return _report(result, args.json)
+    code = _report(result, args.json)
+    if created is not None and result.errors and not result.written:  # stopped at its first unit
+        print(f"alliancekit: {_removed(created)}", file=sys.stderr)
+    return code
+
+
+def _created(args: argparse.Namespace) -> Path | None:
+    """The SQLite file ``--create`` is about to make (``None``: it exists, or the practice is not an SQLite
+    file, or nothing is created): removed again if the import fails before it commits anything, so that a
+    failed first run leaves no database behind (the same command creates it anew)."""
+    if args.dry_run or not args.create:
+        return None
+    path = practice_file(location_of(args))
+    return None if path is None or str(path) == ":memory:" or path.exists() else path
+
+
+def _removed(created: Path) -> str:
+    """Remove the database this run created and committed nothing to; say so."""
+    for file in practice_files(created):
+        file.unlink(missing_ok=True)
+    return f"the new database {created} was removed (nothing was imported)"
 
 
 def _report(result: ImportResult, as_json: bool) -> int:

@@ -101,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # refused with the usage of the command they were given to, not the top level's
+        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return int(args.run(args))
     except ValidationError as exc:  # named by the option the user typed, not the library's field

@@ -123,10 +123,13 @@ def _remove_leftovers(target: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _make_parents(parent: Path) -> None:
-    """Create ``parent`` and its missing ancestors, each made durable in its own parent."""
-    for made in private_files.make_directory(parent):
-        _fsync_dir(made.parent)
+def _make_parents(parent: Path) -> list[Path]:
+    """Create ``parent`` and its missing ancestors, each made durable in its own parent; return those
+    created, outermost first."""
+    made = private_files.make_directory(parent)
+    for directory in made:
+        _fsync_dir(directory.parent)
+    return made
 
 
 def _target_path(target: object) -> Path:
@@ -153,7 +156,8 @@ def _target_path(target: object) -> Path:
 class StagedDirectory:
     """A hidden staging directory next to ``target``, published to ``target`` by one atomic rename.
 
-    :param target: the directory to publish; its parents are created if missing.
+    :param target: the directory to publish; its parents are created if missing (and removed again
+        when nothing is published).
     :param replace: replace an existing, non-empty target (only one holding ``replaces``).
     :param replaces: the file that marks a directory as a previous export, which ``replace=True`` may
         replace; ``None`` lets it replace any directory.
@@ -171,22 +175,28 @@ class StagedDirectory:
         self.replace = replace
         self.replaces = replaces
         self.check()
+        self._made: list[Path] = []
+        """The target's parents this run created: removed again if nothing is published."""
         try:
-            _make_parents(self.target.parent)
+            self._made = _make_parents(self.target.parent)
             _remove_leftovers(self.target)
             path = tempfile.mkdtemp(prefix=f".{self.target.name}{PARTIAL}", dir=self.target.parent)
-        except (NotADirectoryError, FileExistsError) as exc:
-            raise ValidationError(FIELD, "not-a-directory", f"a file is in the way: {exc.strerror}") from exc
-        except (
-            OSError
-        ) as exc:  # no permission, a read-only or virtual filesystem (/proc): not the stage's name
-            raise ValidationError(FIELD, "not-writable", f"{self.target.parent}: {exc.strerror}") from exc
+        except OSError as exc:
+            private_files.remove_made(self._made)
+            raise self._refusal(exc) from exc
         self.path = Path(path)
         fd = _lock(self.path)
         if fd is None:  # pragma: no cover - nobody else knows the fresh name yet
             raise OSError(errno.EAGAIN, "cannot lock the staging directory", str(self.path))
         self._fd: int | None = fd
         self.published = False
+
+    def _refusal(self, exc: OSError) -> ValidationError:
+        """Why the staging directory cannot be made next to the target."""
+        if isinstance(exc, NotADirectoryError | FileExistsError):
+            return ValidationError(FIELD, "not-a-directory", f"a file is in the way: {exc.strerror}")
+        # no permission, a read-only or virtual filesystem (/proc), a full disk: not the stage's name
+        return ValidationError(FIELD, "not-writable", f"{self.target.parent}: {exc.strerror}")
 
     # -- the target -------------------------------------------------------------------------------------
 
@@ -271,9 +281,10 @@ class StagedDirectory:
         return target
 
     def discard(self) -> None:
-        """Remove the staging directory (nothing is published)."""
+        """Remove the staging directory, and the parents made for it (nothing is published)."""
         if not self.published:
             shutil.rmtree(self.path, ignore_errors=True)
+            private_files.remove_made(self._made)
         self.close()
 
     def close(self) -> None:

@@ -92,18 +92,50 @@ def _replaced(path: Path, newline: str | None) -> Iterator[TextIO]:
 
 
 def make_directory(path: Path) -> list[Path]:
-    """Create ``path`` and its missing parents, each owner-only; return those it created, outermost first."""
+    """Create ``path`` and its missing parents, each owner-only; return those it created, outermost first
+    (none made when it fails)."""
     missing: list[Path] = []
     walk = path
     while not walk.exists() and walk.parent != walk:
         missing.append(walk)
         walk = walk.parent
     missing.reverse()
-    for directory in missing:
-        directory.mkdir(mode=DIRECTORY_MODE, exist_ok=True)  # exist_ok: another process made it meanwhile
+    made: list[Path] = []
+    try:
+        for directory in missing:
+            try:
+                directory.mkdir(mode=DIRECTORY_MODE)
+            except FileExistsError:  # another process made it meanwhile: its, not ours to remove
+                continue
+            made.append(directory)
+    except BaseException:  # a full disk half-way: what was made is removed again
+        remove_made(made)
+        raise
     if not path.is_dir():  # a file in the way, as mkdir would say
+        remove_made(made)
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
-    return missing
+    return made
+
+
+@contextlib.contextmanager
+def directory_for(path: Path) -> Iterator[list[Path]]:
+    """Create ``path`` and its missing parents for the block, as :func:`make_directory` does; if the block
+    fails (a full disk, Ctrl-C), remove those it created: a failed write leaves no empty directory behind,
+    and never touches one that existed before."""
+    made = make_directory(path)
+    try:
+        yield made
+    except BaseException:
+        remove_made(made)
+        raise
+
+
+def remove_made(made: list[Path]) -> None:
+    """Remove the directories :func:`make_directory` created (its list), innermost first, each only while
+    empty: what another process put there meanwhile stays, with the directories holding it."""
+    for directory in reversed(made):
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 def restrict_tree(root: Path) -> None:

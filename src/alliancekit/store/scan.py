@@ -45,9 +45,10 @@ def scan_record(
 
     Consume the iterators in the calling thread; the episodes end the read transaction when exhausted or
     closed.
-    ``progress`` is called with the episodes yielded so far and how many the scan yields in all, each time
-    the consumer asks for the next one (so once it is done with the last: ``(n, n)``); never for an empty
-    scan.
+    ``progress`` is called with the episodes walked so far and how many there are, each time the consumer
+    asks for the next one and once the walk is over (so, done with the last: ``(n, n)``): with ``clinic``,
+    its episodes only (the ones verification checks; the others are passed over uncounted); never when
+    there is none.
     """
     scope = getattr(store, "clinic_scope", None)
     if clinic is not None and scope is not None and scope != clinic:
@@ -90,11 +91,24 @@ def scan_record(
                 yield EpisodeRecord(episode_id, None, row, (), clinics=_clinics(row, ()))
 
     def counted(report: Callable[[int, int], None]) -> Iterator[EpisodeRecord]:
-        total = len(ids) + len(rows.keys() - set(ids))  # before the walk pops the rows it visits
+        # The episodes verification checks: the reader's clinic's (every one for the whole record), as
+        # their caseload rows say before the walk pops them; an episode whose events say otherwise (moved
+        # outside alliancekit) is only known when walked, and the total follows it.
+        total = sum(1 for row in rows.values() if clinic is None or row.clinic_id == clinic)
+        if clinic is None:
+            total += len(set(ids) - rows.keys())
+        done = shown = 0
         with contextlib.closing(episodes()) as walk:  # closed with this one: the transaction ends
-            for done, episode in enumerate(walk, start=1):
+            for episode in walk:
                 yield episode
-                report(done, total)  # asked for the next: the consumer is done with this one
+                if clinic is not None and clinic not in episode.clinics:
+                    continue  # another clinic's, passed over
+                done += 1
+                if done < total:
+                    report(done, total)  # asked for the next: the consumer is done with this one
+                    shown = done
+        if done > shown:  # the last one, when the walk is over: the line ends at n of n
+            report(done, done)
 
     return (episodes() if progress is None else counted(progress)), audit, checkpoints, unreadable
 

@@ -18,7 +18,9 @@ Durability and concurrency settings, and why:
 Opened read-only (``SQLiteStore(path, read_only=True)``), the file is opened with ``mode=ro``: nothing is
 created, migrated or switched (no ``journal_mode`` write), and every write method raises ``StoreError``. It
 reads a database from ``READABLE_FROM`` on as it is: a version-2 file has no practice metadata yet, so
-``load_meta`` returns ``None`` there.
+``load_meta`` returns ``None`` there. On a filesystem mounted read-only it is opened ``immutable`` (nothing
+can change it there, and SQLite could not make its shared-memory file), unless its write-ahead log holds
+transactions, which an immutable read would skip: that open is refused, naming the log.
 
 Each thread gets its own connection (``sqlite3`` connections must not be shared between threads).
 """
@@ -632,12 +634,15 @@ class SQLiteStore:
         try:
             if self.read_only:
                 uri = f"file:{urllib.parse.quote(str(self.path.absolute()))}?mode=ro"
+                if _on_read_only_filesystem(self.path) and not _pending_log(self.path):
+                    # nothing can change it there, and SQLite could not make its shared-memory file
+                    uri += "&immutable=1"
                 conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             else:
                 conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
             # A missing directory or a path that is a directory: not someone else's database.
-            raise StoreError(f"cannot open {self.path.name}: {type(exc).__name__}") from exc
+            raise StoreError(f"cannot open {self.path}: {self._unopenable(exc)}") from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             # journal_mode=WAL is set once by _prepare, after the file is known to be ours: it is
@@ -651,6 +656,9 @@ class SQLiteStore:
         except BaseException as exc:
             conn.close()  # not yet among this store's connections: close() would not find it
             if isinstance(exc, sqlite3.DatabaseError):
+                problem = self._open_problem(exc)  # the file or the disk: says nothing of whose the file is
+                if problem is not None:
+                    raise StoreError(problem) from exc
                 raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database") from exc
             raise
         self._local.conn = conn
@@ -791,6 +799,31 @@ class SQLiteStore:
         except BaseException:
             self.close()
             raise
+
+    def _unopenable(self, exc: sqlite3.Error) -> str:
+        """Why SQLite could not open the file at all, in a user's words (never its message)."""
+        if self.path.is_dir():
+            return "it is a directory"
+        if not self.path.parent.is_dir():
+            return f"no such directory: {self.path.parent}"
+        return _DISK_PROBLEMS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF, "the file cannot be opened")
+
+    def _open_problem(self, exc: sqlite3.Error) -> str | None:
+        """Why the file cannot be opened (None: an error of the data), in a user's words, naming the file."""
+        why = _DISK_PROBLEMS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
+        if why is None:
+            return None
+        if not _on_read_only_filesystem(self.path):
+            return f"cannot open {self.path}: {why}"
+        if not self.read_only:
+            return (
+                f"cannot open {self.path} for writing: it is on a read-only filesystem (it can be checked "
+                "there with alliancekit verify; a command that reads clinical content writes its audit entry)"
+            )
+        return (
+            f"cannot open {self.path}: it is on a read-only filesystem with a write-ahead log not yet merged "
+            f"({self.path.name}-wal): copy both files to a writable place to read it"
+        )
 
     def _disk_problem(self, exc: sqlite3.Error) -> str | None:
         """What went wrong with the file or the disk, naming the file (never SQLite's message, which may
@@ -1288,6 +1321,23 @@ _DISK_PROBLEMS = {
     13: "the disk is full",  # SQLITE_FULL
     14: "the file cannot be opened",  # SQLITE_CANTOPEN
 }
+
+
+def _on_read_only_filesystem(path: Path) -> bool:
+    """Whether ``path`` is on a filesystem mounted read-only (a forensic copy, a snapshot, a container's
+    read-only volume)."""
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no such file yet, or no statvfs (Windows)
+        return False
+
+
+def _pending_log(path: Path) -> bool:
+    """Whether the database has a write-ahead log with transactions in it: an immutable read ignores them."""
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size > 0
+    except OSError:
+        return False
 
 
 def open_sqlite(location: str, *, read_only: bool = False) -> SQLiteStore:

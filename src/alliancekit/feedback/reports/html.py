@@ -226,10 +226,11 @@ def write_report(
     today: date | None = None,
     max_charts: int = DEFAULT_MAX_CHARTS,
 ) -> Path:
-    """Write ``report.html`` into ``out_dir`` (created if missing) and return its path."""
+    """Write ``report.html`` into ``out_dir`` (created if missing; removed again if the write fails) and
+    return its path."""
     page = render_report(practice, actor, today=today, max_charts=max_charts)  # refusals first: no empty dir
     out = Path(out_dir)
-    private_files.make_directory(out)
     path = out / "report.html"
-    private_files.write_text(path, page)
+    with private_files.directory_for(out):  # a write that fails leaves no empty directory behind
+        private_files.write_text(path, page)
     return path
