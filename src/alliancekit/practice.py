@@ -305,6 +305,11 @@ class Practice:
         """Which channels receive which message kinds (see :class:`~alliancekit.notify.Subscriptions`)."""
         return self._s.subscriptions
 
+    def now(self) -> datetime:
+        """The current instant by the practice's clock (``clock=``), in UTC: the time events, audit entries
+        and exports (a Bundle's ``timestamp``, a bulk export's ``transactionTime``) are stamped with."""
+        return self._s.clock()
+
     @property
     def today(self) -> date:
         """Today by the practice's clock, in the practice's ``time_zone``."""
@@ -895,9 +900,10 @@ class Practice:
         key: str | None = None,
     ) -> AdministrationRequest:
         """Ask the episode's client to fill ``measure`` in themselves, through a single-use link that
-        expires (by default after 4 days, with a reminder after 2); the link goes out through the outbox
-        (kinds ``administration-request`` and ``administration-reminder``) when the practice has a link
-        template. The token is returned once and stored only as a hash."""
+        expires (by default after 4 days, with a reminder after 2: durations, 96 and 48 hours, whatever
+        clock change falls in between); the link goes out through the outbox (kinds
+        ``administration-request`` and ``administration-reminder``) when the practice has a link template.
+        The token is returned once and stored only as a hash."""
         return self._requests.request(
             actor,
             episode_id,
