@@ -141,7 +141,8 @@ class Practice:
             checkpoints are written and cutting the audit log's tail goes unnoticed.
         :param checkpoint_every: audit entries (written by this Practice) between checkpoints.
         :param cipher: encrypts free text at rest (:class:`alliancekit.security.encryption.FieldCipher`).
-        :param clock: returns the current time as a timezone-aware ``datetime`` (a naive one is refused).
+        :param clock: returns the current time as a timezone-aware ``datetime`` (a naive one is refused, as
+            is one outside 1900-2199 or with a UTC offset that is not whole minutes of at most 14 hours).
         :param ids: makes the id of each new record from its kind (``"session"``); each id it makes is
             checked as every id is (non-empty printable text of at most 200 characters), and one that
             is not is refused (:class:`~alliancekit.errors.ValidationError` for ``ids``) before it is
