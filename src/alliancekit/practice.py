@@ -141,7 +141,8 @@ class Practice:
             checkpoints are written and cutting the audit log's tail goes unnoticed.
         :param checkpoint_every: audit entries (written by this Practice) between checkpoints.
         :param cipher: encrypts free text at rest (:class:`alliancekit.security.encryption.FieldCipher`).
-        :param clock: returns the current time as a timezone-aware ``datetime`` (a naive one is refused).
+        :param clock: returns the current time as a timezone-aware ``datetime`` (a naive one is refused, as
+            is one outside 1900-2199 or with a UTC offset that is not whole minutes of at most 14 hours).
         :param ids: makes the id of each new record from its kind (``"session"``); each id it makes is
             checked as every id is (non-empty printable text of at most 200 characters), and one that
             is not is refused (:class:`~alliancekit.errors.ValidationError` for ``ids``) before it is
@@ -304,6 +305,11 @@ class Practice:
     def subscriptions(self) -> Subscriptions:
         """Which channels receive which message kinds (see :class:`~alliancekit.notify.Subscriptions`)."""
         return self._s.subscriptions
+
+    def now(self) -> datetime:
+        """The current instant by the practice's clock (``clock=``), in UTC: the time events, audit entries
+        and exports (a Bundle's ``timestamp``, a bulk export's ``transactionTime``) are stamped with."""
+        return self._s.clock()
 
     @property
     def today(self) -> date:
@@ -895,9 +901,10 @@ class Practice:
         key: str | None = None,
     ) -> AdministrationRequest:
         """Ask the episode's client to fill ``measure`` in themselves, through a single-use link that
-        expires (by default after 4 days, with a reminder after 2); the link goes out through the outbox
-        (kinds ``administration-request`` and ``administration-reminder``) when the practice has a link
-        template. The token is returned once and stored only as a hash."""
+        expires (by default after 4 days, with a reminder after 2: durations, 96 and 48 hours, whatever
+        clock change falls in between); the link goes out through the outbox (kinds
+        ``administration-request`` and ``administration-reminder``) when the practice has a link template.
+        The token is returned once and stored only as a hash."""
         return self._requests.request(
             actor,
             episode_id,

@@ -2,7 +2,9 @@
 
 A practice is named the same way by every command: ``--db`` takes a path (an SQLite file) or a store URL
 (``sqlite:///path``, ``postgresql://...?clinic=north``, any scheme a store plugin registers); without
-``--db`` the ``ALLIANCEKIT_DB`` environment variable names it.
+``--db`` the ``ALLIANCEKIT_DB`` environment variable names it. ``--time-zone`` (else
+``ALLIANCEKIT_TIME_ZONE``, else UTC) is the clinic's zone: its calendar day is the command's "today" and the
+day of a date given.
 """
 
 from __future__ import annotations
@@ -20,16 +22,21 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import attrs
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
+from alliancekit.domain.checks import check_time_zone
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
 from alliancekit.practice import practice_file
 from alliancekit.security import private_files
 
 #: The environment variable that names the practice when ``--db`` is not given.
 DB_ENV = "ALLIANCEKIT_DB"
+
+#: The environment variable that gives the clinic's time zone when ``--time-zone`` is not.
+TIME_ZONE_ENV = "ALLIANCEKIT_TIME_ZONE"
 
 #: What ``--out -`` means: standard output.
 STDOUT = "-"
@@ -136,6 +143,23 @@ def add_db(parser: argparse.ArgumentParser, help: str = "the practice") -> None:
         help=f"{help}: an SQLite file path or a store URL (sqlite:///path, postgresql://...?clinic=ID); "
         f"default: ${DB_ENV}",
     )
+    parser.add_argument(
+        "--time-zone",
+        metavar="NAME",
+        help="the clinic's IANA time zone (Pacific/Auckland): its calendar day is today and the day of a "
+        f"date given; default: ${TIME_ZONE_ENV}, else UTC",
+    )
+
+
+def zone_of(args: argparse.Namespace) -> ZoneInfo:
+    """The clinic's time zone: ``--time-zone``, else ``$ALLIANCEKIT_TIME_ZONE``, else UTC."""
+    given = getattr(args, "time_zone", None)
+    if given is not None:
+        return check_time_zone("time_zone", given)  # named --time-zone by the CLI's error handler
+    try:
+        return check_time_zone("time_zone", os.environ.get(TIME_ZONE_ENV) or "UTC")
+    except ValidationError as exc:
+        raise UsageError(f"${TIME_ZONE_ENV}: {exc.rule} ({exc.detail})") from None
 
 
 def location_of(args: argparse.Namespace) -> str:
@@ -168,9 +192,9 @@ def existing_practice(
     touching it; a command that writes (every read of clinical content writes its audit entry) then opens
     it again for writing.
     """
-    location = location_of(args)
+    location, zone = location_of(args), zone_of(args)
     try:
-        probe = open_practice(location, read_only=True, audit_key=audit_key)
+        probe = open_practice(location, read_only=True, audit_key=audit_key, time_zone=zone)
     except NotAnAlliancekitStore as exc:
         raise UsageError(f"no alliancekit database at {shown(location)} ({_why(location, exc)})") from None
     except (StoreError, ValidationError) as exc:
@@ -179,7 +203,7 @@ def existing_practice(
         return probe
     probe.close()
     try:
-        return open_practice(location, audit_key=audit_key)
+        return open_practice(location, audit_key=audit_key, time_zone=zone)
     except StoreError as exc:  # readable, not writable (a read-only filesystem): named like the probe's
         raise UsageError(f"--db {shown(location)}: {exc}") from None
 

@@ -6,7 +6,15 @@ import argparse
 
 import attrs
 
-from alliancekit.cli.common import add_clinic, add_db, add_json, cli_actor, existing_practice, print_json
+from alliancekit.cli.common import (
+    add_clinic,
+    add_db,
+    add_json,
+    cli_actor,
+    existing_practice,
+    print_json,
+    zone_of,
+)
 from alliancekit.domain import Actor
 from alliancekit.errors import ValidationError
 from alliancekit.events import converter
@@ -94,6 +102,7 @@ def describe(event: Event) -> str:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    zone = zone_of(args)
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         episode_id = resolve_episode(practice, actor, args.episode_id, field="episode_id")
@@ -119,7 +128,7 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"  client {state.client_ref}, clinician {state.clinician_id}, stage {state.stage.value}")
     print(f"  sessions {state.sessions_scheduled} scheduled, {state.sessions_attended} attended")
     for entry in timeline:
-        when = entry.occurred_at.date().isoformat()
+        when = entry.occurred_at.astimezone(zone).date().isoformat()  # the clinic's day, as "today" is
         mark = "  (correction)" if entry.corrects else ""
         print(
             f"  {entry.seq:>3}  {when}  {describe(entry.event)}  [{entry.actor_role} {entry.actor_id}]{mark}"

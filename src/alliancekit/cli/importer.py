@@ -27,6 +27,7 @@ from alliancekit.cli.common import (
     reading,
     shown,
     unknown_clinic,
+    zone_of,
 )
 from alliancekit.cli.progress import Progress
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
@@ -190,13 +191,13 @@ def _open_practice(args: argparse.Namespace) -> Any:
     or, with ``--create`` and no practice there yet, checks against an empty one in memory."""
     if args.dry_run:
         if args.create and _creatable(location_of(args)):
-            return open_practice("memory:")
+            return open_practice("memory:", time_zone=zone_of(args))
         return existing_practice(args, read_only=True)
     if not args.create:
         return existing_practice(args)
-    location = location_of(args)
+    location, zone = location_of(args), zone_of(args)
     try:
-        return open_practice(location)
+        return open_practice(location, time_zone=zone)
     except (StoreError, ValidationError) as exc:
         raise UsageError(f"--db {shown(location)}: {exc}") from None
 

@@ -39,6 +39,12 @@ exception: it never uses `ALLIANCEKIT_DB` (which names a real practice), and wri
 otherwise. A command that reads never creates, migrates or converts a database: a missing file, an empty one
 or one that is not alliancekit's is refused.
 
+`--time-zone` (else the `ALLIANCEKIT_TIME_ZONE` environment variable, else UTC) names the clinic's IANA time
+zone, as a host passes `time_zone=` to `Practice`: a command's "today" (the report's and quality reports'
+default date, the days since a session, the day an import's dates are checked against) and the days of
+`audit show --since/--until` and of an episode's timeline are the clinic's calendar days. Without it a
+clinic far from UTC sees UTC's day, and an import of its morning sessions is refused as held tomorrow.
+
 ## Output
 
 - `--out -` writes to standard output, for every command that has `--out`: the HTML report, a FHIR Bundle,

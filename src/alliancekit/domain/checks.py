@@ -17,6 +17,9 @@ rule broken, and never the value (which may be a client's words). The rules, sha
     An id that is empty, longer than :data:`MAX_ID` or holds non-printable characters.
 ``timezone-aware``
     A ``datetime`` without a time zone (naive): which instant it names depends on the machine it runs on.
+``utc-offset``
+    A ``datetime`` whose UTC offset is not whole minutes or is beyond 14 hours (a local mean time such as
+    ``+11:39:04``): ISO 8601 and FHIR cannot write it, and an export would carry an invalid ``dateTime``.
 ``time-zone``
     A time zone that is not an IANA name known to :mod:`zoneinfo` (``"Pacific/Auckland"``).
 ``required``, ``max-length``, ``max-items``, ``range``, ``enum``
@@ -43,7 +46,7 @@ import re
 import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -61,6 +64,7 @@ __all__ = [
     "MIN_DATE",
     "FREE_TEXT",
     "MAX_DATE",
+    "MAX_UTC_OFFSET",
     "MIN_INT",
     "check_bool",
     "check_bytes",
@@ -102,6 +106,8 @@ MAX_ANSWER = 1e9
 #: (due dates, day counts) would overflow.
 MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2199, 12, 31)
+#: The widest UTC offset a time may carry: the bound of ISO 8601 as FHIR writes it (``+14:00``).
+MAX_UTC_OFFSET = timedelta(hours=14)
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Enum)
@@ -227,11 +233,19 @@ def check_date(field: str, value: object) -> date:
 
 
 def check_aware_datetime(field: str, value: object) -> datetime:
-    """A timezone-aware ``datetime``: a naive one names a different instant on every machine."""
+    """A timezone-aware ``datetime`` on a date from :data:`MIN_DATE` to :data:`MAX_DATE`, its UTC offset
+    whole minutes of at most 14 hours: a naive one names a different instant on every machine."""
     if not isinstance(value, datetime):
         raise ValidationError(field, "type", "datetime expected")
-    if value.tzinfo is None or value.utcoffset() is None:
+    offset = None if value.tzinfo is None else value.utcoffset()
+    if offset is None:
         raise ValidationError(field, "timezone-aware", "a datetime with a time zone (tzinfo) expected")
+    if offset % timedelta(minutes=1) or abs(offset) > MAX_UTC_OFFSET:
+        raise ValidationError(field, "utc-offset", "a UTC offset of whole minutes, at most 14 hours")
+    # Its dates in the bounds of a clinical date, in its own zone and so (offsets being at most 14 hours)
+    # in any other: converting it to UTC or a clinic's zone cannot overflow near year 1 or 9999.
+    if not MIN_DATE <= value.date() <= MAX_DATE:
+        raise ValidationError(field, "range", f"from {MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}")
     return value
 
 

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_aware_datetime
 from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import ValidationError
 from alliancekit.exports.publish import StagedDirectory
@@ -154,6 +155,7 @@ def write_ndjson(
     base_url: str | None = None,
     request: str | None = None,
     requires_access_token: bool = False,
+    transaction_time: datetime | None = None,
 ) -> BulkResult:
     """Write ``episodes`` (each an episode id and its resources) as a Bulk Data export in ``directory``.
 
@@ -181,6 +183,7 @@ def write_ndjson(
         with it (without it, the ``file:`` URLs of the published files).
     :param request: the kick-off request's URL (default ``<base_url>/$export``).
     :param requires_access_token: what the manifest says of the server that will serve the files.
+    :param transaction_time: the manifest's ``transactionTime``, when the export started (default: now).
     :raises ValidationError: ``base_url: absolute-url``, ``request: absolute-url``, ``directory: exists``
         (not empty, ``replace`` not given), ``directory:
         not-an-export``, ``directory: not-a-directory``, or another rule of
@@ -190,7 +193,9 @@ def write_ndjson(
     kickoff = None if request is None else check_base_url("request", request, query=True)
     if not isinstance(requires_access_token, bool):
         raise ValidationError("requires_access_token", "type", "True or False")
-    started = datetime.now(UTC)
+    if transaction_time is not None:
+        check_aware_datetime("transaction_time", transaction_time)
+    started = datetime.now(UTC) if transaction_time is None else transaction_time
     exported: list[str] = []
     withheld_episodes = 0
     with StagedDirectory(directory, replace=replace, replaces=MANIFEST) as staged:
@@ -258,6 +263,7 @@ def export_ndjson(
         is read), ``directory: exists`` when ``directory`` is not empty and ``replace`` is not
         given (and see :func:`write_ndjson`).
     """
+    started = practice.now()  # the manifest's transactionTime, by the clock the audit entries use
     exporter = Exporter(practice, actor, purpose=purpose, options=options, kind="fhir-bulk")
 
     not_exported: Counter[str] = Counter()
@@ -294,6 +300,7 @@ def export_ndjson(
             base_url=base_url,
             request=request,
             requires_access_token=requires_access_token,
+            transaction_time=started,
         )
     return attrs.evolve(
         result,

@@ -58,6 +58,8 @@ def episode_bundle(
     :param purpose: treatment, client-access or quality-improvement; the actor's purpose by default.
     :param bundle_type: ``"collection"``, ``"batch"`` (conditional creates) or ``"transaction"`` (updates
         by id, the whole episode in one Bundle; :func:`episode_bundles` splits it).
+    :param timestamp: the Bundle's ``timestamp``; by default :meth:`~alliancekit.Practice.now`, the
+        practice's clock.
     :raises NotFoundError: no such episode.
     :raises AccessDenied: the policy refuses this actor the episode.
     """
@@ -68,7 +70,9 @@ def episode_bundle(
     exporter = Exporter(practice, actor, purpose=purpose, options=options)
     exported = exporter.episode(episode_id)
     resources = exporter.questionnaires(exported.measures) + exported.resources
-    return make_bundle(exported, resources, exporter.purpose, bundle_type, timestamp)
+    # stamped by the practice's clock, as the export's audit entry is, when the caller gives no time
+    when = practice.now() if timestamp is None else timestamp
+    return make_bundle(exported, resources, exporter.purpose, bundle_type, when)
 
 
 def episode_bundles(

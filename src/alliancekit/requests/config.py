@@ -77,8 +77,11 @@ class RequestConfig:
     (``"https://clinic.example/measures/{token}"``). Without it no message is sent: the host delivers the
     token returned by :meth:`~alliancekit.Practice.request_administration` itself."""
     expires_in: timedelta = attrs.field(default=DEFAULT_EXPIRES_IN, validator=_duration)
+    """How long a link lives: a duration (4 days is 96 hours, whatever clock change falls in between), not
+    calendar days; the request is refused from its ``expires_at`` on."""
     remind_after: timedelta | None = attrs.field(default=DEFAULT_REMIND_AFTER, validator=_optional_duration)
-    """``None``: no reminder. A reminder due at or after the expiry is not sent."""
+    """A duration after the request is made, as ``expires_in``. ``None``: no reminder. A reminder due at or
+    after the expiry is not sent."""
     kiosk_code_length: int = attrs.field(default=8, validator=_code_length)
     kiosk_attempts: int = attrs.field(default=5, validator=_positive)
     """Wrong kiosk codes one source may enter in one window before it is refused."""
