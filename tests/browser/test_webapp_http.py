@@ -3,7 +3,9 @@ codes, security headers, CSRF, body limits, the clinician's sign-in. No browser 
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +13,7 @@ import pytest
 
 from alliancekit import open_practice
 
-from .webapp_server import CLINICIAN, PASSPHRASE, Reply, Server, call, seed, serve
+from .webapp_server import CLINICIAN, CRISIS_INFORMATION, PASSPHRASE, Reply, Server, call, seed, serve
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +249,136 @@ def test_a_link_or_kiosk_code_is_made_only_for_the_clinicians_own_episode(
     assert refused.status == 404
     assert shown not in refused.body
     assert "Not found" in refused.body
+
+
+def _filled(reply: Reply, token: str, mode: str, answers: int = 9) -> dict[str, str]:
+    """The form ``reply`` shows, every question answered 1 (PHQ-9: item 9 endorsed)."""
+    return {f"item-{n}": "1" for n in range(1, answers + 1)} | {
+        "token": token,
+        "mode": mode,
+        "csrf": csrf_of(reply),
+    }
+
+
+def _h1(reply: Reply) -> str:
+    match = re.search(r"<h1[^>]*>(.*?)</h1>", reply.body)
+    assert match is not None
+    return match.group(1)
+
+
+def test_a_form_posted_twice_at_once_shows_the_crisis_page_to_both_and_records_once(
+    webapp: tuple[Server, Path],
+) -> None:
+    """A double click on a slow server: the browser shows whichever answer comes last, so every post of
+    the recorded form gets the page the first earned (here the crisis information), not a refusal."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9")
+    page = call(f"{server.url}/r/{made.token}")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    form = _filled(page, made.token, "link")
+    replies: list[Reply] = []
+    posts = [
+        threading.Thread(
+            target=lambda: replies.append(
+                call(f"{server.url}/respond", method="POST", form=form, headers=jar)
+            )
+        )
+        for _ in range(3)
+    ]
+    for post in posts:
+        post.start()
+    for post in posts:
+        post.join()
+    assert [r.status for r in replies] == [200] * 3
+    assert all(CRISIS_INFORMATION in r.body for r in replies)
+    with open_practice(path) as practice:
+        row = next(r for r in practice.caseload(CLINICIAN) if r.episode_id == episode_id)
+    assert row.sessions_attended == 2
+    assert json.loads(row.latest_scores_json or "{}")["phq-9"] == 9
+
+
+def test_a_link_form_sent_again_from_the_same_browser_shows_its_outcome_and_nobody_else_sees_it(
+    webapp: tuple[Server, Path],
+) -> None:
+    """Reload or a second tab after sending: the same browser (its new cookie, the old form) sees the
+    outcome again; another browser, or the same form with no cookie, gets the refusal."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="fr")
+    page = call(f"{server.url}/r/{made.token}")
+    old = page.cookies["ak_csrf"]
+    form = _filled(page, made.token, "link")
+    sent = call(f"{server.url}/respond", method="POST", form=form, headers={"cookie": f"ak_csrf={old}"})
+    assert sent.status == 200
+    new = sent.cookies["ak_csrf"]  # a new CSRF cookie with the outcome
+    assert new != old
+    again = call(f"{server.url}/respond", method="POST", form=form, headers={"cookie": f"ak_csrf={new}"})
+    assert (again.status, again.body) == (200, sent.body)
+    assert '<html lang="fr">' in again.body
+    other = call(f"{server.url}/kiosk")  # another browser: its own cookie and a valid field for it
+    elsewhere = {**form, "csrf": csrf_of(other)}
+    for cookie, posted in (
+        (other.cookies["ak_csrf"], elsewhere),
+        (other.cookies["ak_csrf"], form),
+        ("", form),
+    ):
+        reply = call(
+            f"{server.url}/respond", method="POST", form=posted, headers={"cookie": f"ak_csrf={cookie}"}
+        )
+        assert reply.status == 404
+        assert CRISIS_INFORMATION not in reply.body
+    foreign = {"cookie": f"ak_csrf={new}", "origin": "http://elsewhere.example"}
+    assert call(f"{server.url}/respond", method="POST", form=form, headers=foreign).status == 404
+
+
+def test_on_the_kiosk_only_the_post_in_flight_sees_the_outcome_again(webapp: tuple[Server, Path]) -> None:
+    """On the shared tablet the next client must not see the last one's page: the post that was in
+    flight with the old cookie gets it; a reload after the outcome page (the new cookie) is refused."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        code = practice.kiosk_code(CLINICIAN, episode_id, measure="phq-9").code
+    page = call(f"{server.url}/kiosk")
+    old = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    opened = call(
+        f"{server.url}/kiosk", method="POST", form={"csrf": csrf_of(page), "code": code}, headers=old
+    )
+    token = re.search(r'name="token" value="([^"]+)"', opened.body)
+    assert token is not None
+    form = _filled(opened, token.group(1), "kiosk")
+    sent = call(f"{server.url}/respond", method="POST", form=form, headers=old)
+    assert CRISIS_INFORMATION in sent.body
+    assert call(f"{server.url}/respond", method="POST", form=form, headers=old).body == sent.body
+    new = {"cookie": f"ak_csrf={sent.cookies['ak_csrf']}"}
+    reload = call(f"{server.url}/respond", method="POST", form=form, headers=new)
+    assert reload.status == 404
+    assert CRISIS_INFORMATION not in reload.body
+
+
+def _hidden(reply: Reply) -> dict[str, str]:
+    """The hidden fields of the page's form, as a browser would post them."""
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', reply.body))
+
+
+@pytest.mark.parametrize("language", ["es", "fr"])
+def test_the_kiosk_page_answers_in_its_own_language_after_a_post(
+    webapp: tuple[Server, Path], language: str
+) -> None:
+    """A code left empty or wrong on the Spanish or French kiosk page: the answer is in that language too."""
+    server, _ = webapp
+    page = call(f"{server.url}/kiosk?lang={language}")
+    assert f'<html lang="{language}">' in page.body
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    empty = call(f"{server.url}/kiosk", method="POST", form=_hidden(page) | {"code": ""}, headers=jar)
+    assert empty.status == 422
+    assert f'<html lang="{language}">' in empty.body
+    assert _h1(empty) == _h1(page)
+    assert 'href="#code"' in empty.body
+    wrong = call(
+        f"{server.url}/kiosk", method="POST", form=_hidden(empty) | {"code": "ZZZZZZZZ"}, headers=jar
+    )
+    assert wrong.status == 404
+    assert f'<html lang="{language}">' in wrong.body

@@ -145,7 +145,8 @@ def kiosk_page(csrf: str, language: str | None = None, *, missing: bool = False)
     )
     body = (
         f'<h1>{escape(text["kiosk_title"])}</h1>{error}<form method="post" action="/kiosk" novalidate>'
-        f'{csrf_input(csrf)}<div class="form-row"><label class="field" for="code">'
+        f'{csrf_input(csrf)}<input type="hidden" name="lang" value="{escape(page_language(language))}">'
+        f'<div class="form-row"><label class="field" for="code">'
         f"{escape(text['kiosk_label'])}</label>"
         f'<p class="hint" id="kiosk-hint">{escape(text["kiosk_hint"])}</p>'
         f'{field_error}<input class="code" type="text" id="code" name="code" autocomplete="off"'

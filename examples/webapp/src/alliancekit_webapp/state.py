@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from alliancekit import Practice
 from alliancekit_webapp.security import Signer
+from alliancekit_webapp.submitted import Submitted
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class AppState:
     settings: Settings
     signer: Signer
     practice: Practice
+    submitted: Submitted = field(default_factory=Submitted)
 
 
 def state(request: Request) -> AppState:
