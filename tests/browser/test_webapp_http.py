@@ -4,6 +4,7 @@ codes, security headers, CSRF, body limits, the clinician's sign-in. No browser 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -382,3 +383,32 @@ def test_the_kiosk_page_answers_in_its_own_language_after_a_post(
     )
     assert wrong.status == 404
     assert f'<html lang="{language}">' in wrong.body
+
+
+def test_a_links_token_never_reaches_the_servers_access_log(tmp_path: Path) -> None:
+    """An integrator may run the app under uvicorn with its access log on (the default), and that log prints
+    each request's path: the link's token must not be in it, whatever the answer."""
+    path = tmp_path / "practice.sqlite"
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="es")
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    keep = Keep()
+    with serve(path, access_log=True) as server:
+        logging.getLogger("uvicorn.access").addHandler(keep)
+        try:
+            opened = call(f"{server.url}/r/{made.token}?lang=fr")
+            forged = call(f"{server.url}/r/forged-{made.token[7:]}")
+        finally:
+            logging.getLogger("uvicorn.access").removeHandler(keep)
+    assert (opened.status, forged.status) == (200, 404)
+    assert '<html lang="fr">' in opened.body
+    assert f'name="token" value="{made.token}"' in opened.body  # the form still carries it
+    assert len(lines) == 2
+    assert all('"GET /r/redacted' in line for line in lines), lines
+    assert not any(made.token[7:] in line for line in lines), lines

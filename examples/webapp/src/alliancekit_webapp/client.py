@@ -15,7 +15,15 @@ from alliancekit.errors import InvalidToken, TooManyAttempts, ValidationError
 from alliancekit.requests import RequestForm
 from alliancekit_webapp.pages import crisis_page, kiosk_page, questionnaire_page, refused_page, thanks_page
 from alliancekit_webapp.questionnaire import Answered, form_parts, questionnaire_response, read_answers
-from alliancekit_webapp.security import CSRF_COOKIE, FormTooLarge, read_form, set_cookie
+from alliancekit_webapp.security import (
+    CSRF_COOKIE,
+    LINK_PREFIX,
+    LINK_SCOPE_KEY,
+    REDACTED,
+    FormTooLarge,
+    read_form,
+    set_cookie,
+)
 from alliancekit_webapp.state import AppState, state
 from alliancekit_webapp.submitted import Outcome, Submitted
 from alliancekit_webapp.text import words
@@ -66,7 +74,7 @@ def _form_response(
 async def link(request: Request) -> Response:
     """GET /r/<token>: the measure in the language the request was made for (or ``?lang=``)."""
     app = state(request)
-    token = request.path_params["token"]
+    token = request.scope.get(LINK_SCOPE_KEY, "")  # never from the path: TokenOutOfPath took it out
     language = request.query_params.get("lang") or None
     try:
         form = await run_in_threadpool(lambda: app.practice.open_request(token, language=language))
@@ -197,7 +205,7 @@ async def home(request: Request) -> Response:
 
 routes = [
     Route("/", home),
-    Route("/r/{token}", link, methods=["GET"]),
+    Route(LINK_PREFIX + REDACTED, link, methods=["GET"]),
     Route("/kiosk", kiosk, methods=["GET"]),
     Route("/kiosk", kiosk_code, methods=["POST"]),
     Route("/respond", respond, methods=["POST"]),

@@ -72,6 +72,29 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+#: Where :class:`TokenOutOfPath` puts a link's token, and what the path says instead.
+LINK_SCOPE_KEY = "alliancekit_webapp.link_token"
+LINK_PREFIX = "/r/"
+REDACTED = "redacted"
+
+
+class TokenOutOfPath:
+    """ASGI middleware: a link's token is taken out of its address (``/r/<token>``) as the request comes
+    in, into ``scope[LINK_SCOPE_KEY]``, and the path becomes ``/r/redacted``. The scope the server handed
+    over is changed in place, so what the server logs of the request (uvicorn's access log prints the path,
+    for whoever runs it with the log on), and everything inside the app, never sees the token."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(LINK_PREFIX):
+            scope[LINK_SCOPE_KEY] = scope["path"][len(LINK_PREFIX) :]
+            scope["path"] = LINK_PREFIX + REDACTED
+            scope["raw_path"] = (LINK_PREFIX + REDACTED).encode()
+        await self.app(scope, receive, send)
+
+
 class FormTooLarge(Exception):
     """A posted body over :data:`MAX_FORM_BYTES`, or not a urlencoded form."""
 
