@@ -14,7 +14,17 @@ import pytest
 
 from alliancekit import open_practice
 
-from .webapp_server import CLINICIAN, CRISIS_INFORMATION, PASSPHRASE, Reply, Server, call, seed, serve
+from .webapp_server import (
+    CLINICIAN,
+    CRISIS_INFORMATION,
+    PASSPHRASE,
+    Reply,
+    Server,
+    app_module,
+    call,
+    seed,
+    serve,
+)
 
 
 @pytest.fixture(scope="module")
@@ -412,3 +422,46 @@ def test_a_links_token_never_reaches_the_servers_access_log(tmp_path: Path) -> N
     assert len(lines) == 2
     assert all('"GET /r/redacted' in line for line in lines), lines
     assert not any(made.token[7:] in line for line in lines), lines
+
+
+def _sign_in_attempt(server: Server, user: str, passphrase: str) -> Reply:
+    page = call(f"{server.url}/clinician/sign-in")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    form = {"csrf": csrf_of(page), "user": user, "passphrase": passphrase}
+    return call(f"{server.url}/clinician/sign-in", method="POST", form=form, headers=jar)
+
+
+@pytest.mark.parametrize("wrong", [1, 2])
+def test_sign_in_guessing_is_refused_past_the_limit(tmp_path: Path, wrong: int) -> None:
+    """With a limit of 2 wrong sign-ins per address (a wrong passphrase or an unknown clinician): after 1
+    the right passphrase signs in; after 2 it is refused, 429, no session."""
+    path = tmp_path / "practice.sqlite"
+    seed(path)
+    with serve(path, settings_options={"sign_in_attempts": 2}) as server:
+        refusals = [
+            _sign_in_attempt(server, user, PASSPHRASE + "x") for user in (CLINICIAN.id, "nobody")[:wrong]
+        ]
+        right = _sign_in_attempt(server, CLINICIAN.id, PASSPHRASE)
+    assert {r.status for r in refusals} == {401}
+    if wrong < 2:
+        assert right.status == 303
+        assert "ak_session" in right.cookies
+    else:
+        assert right.status == 429
+        assert "ak_session" not in right.cookies
+        assert "Too many wrong sign-ins from here. Wait 15 minutes" in right.body
+        assert right.headers["retry-after"] == "900"
+
+
+def test_the_sign_in_window_lets_an_attempt_go_when_it_is_exactly_its_length_old() -> None:
+    app_module()
+    from alliancekit_webapp.throttle import Throttle
+
+    throttle = Throttle(limit=1, window_seconds=600)
+    throttle.wrong("192.0.2.1", now=1000.0)
+    assert throttle.blocked("192.0.2.1", now=1599.999)
+    assert not throttle.blocked("192.0.2.2", now=1599.999)
+    assert not throttle.blocked("192.0.2.1", now=1600.0)
+    throttle.wrong("192.0.2.2", now=1000.0)
+    throttle.forget("192.0.2.2")
+    assert not throttle.blocked("192.0.2.2", now=1000.0)

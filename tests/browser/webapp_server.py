@@ -117,15 +117,22 @@ class Server:
 
 @contextmanager
 def serve(
-    path: Path, request_options: Mapping[str, Any] | None = None, *, access_log: bool = False
+    path: Path,
+    request_options: Mapping[str, Any] | None = None,
+    *,
+    access_log: bool = False,
+    settings_options: Mapping[str, Any] | None = None,
 ) -> Iterator[Server]:
-    """The app over the practice at ``path``, with :data:`CLINICIAN` able to sign in (and uvicorn's access
-    log on, if asked)."""
+    """The app over the practice at ``path``, with :data:`CLINICIAN` able to sign in (``settings_options``
+    go to its ``Settings``; uvicorn's access log is on if asked)."""
     module = app_module()
     from alliancekit_webapp.security import hash_passphrase
 
     settings = module.Settings(
-        clinic_id=CLINIC, secret_key=SECRET_KEY, clinicians={CLINICIAN.id: hash_passphrase(PASSPHRASE)}
+        clinic_id=CLINIC,
+        secret_key=SECRET_KEY,
+        clinicians={CLINICIAN.id: hash_passphrase(PASSPHRASE)},
+        **(settings_options or {}),
     )
     requests = RequestConfig(crisis_information={CLINIC: CRISIS_INFORMATION}, **(request_options or {}))
     server = Server(module.create_app(path, settings, requests=requests), access_log=access_log)

@@ -6,6 +6,7 @@ shown once, or a kiosk code). Everything is read through the facade as the signe
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from html import escape
 from typing import Protocol, TypeVar
@@ -78,9 +79,13 @@ def _page(
     return response
 
 
-def _sign_in_form(field: str, failed: bool) -> str:
-    problem = [("user", "The clinician id or passphrase is not right")]
-    error = error_summary("There is a problem", problem) if failed else ""
+#: Why a sign-in was refused, as the error summary says it.
+WRONG = "The clinician id or passphrase is not right"
+TOO_MANY = "Too many wrong sign-ins from here. Wait {minutes} minutes and try again"
+
+
+def _sign_in_form(field: str, failed: bool, problem: str = WRONG) -> str:
+    error = error_summary("There is a problem", [("user", problem)]) if failed else ""
     return (
         f"<h1>Clinician sign-in</h1>{error}"
         '<p class="muted">The example\'s own sign-in: a host signs its staff in its own way.</p>'
@@ -108,12 +113,21 @@ async def sign_in(request: Request) -> Response:
     field, _ = _csrf(request, app)
     if not app.signer.csrf_ok(request, posted):
         return _page(request, app, "Clinician sign-in", _sign_in_form(field, failed=True), None, 403)
+    source = request.client.host if request.client else "unknown"
+    if app.throttle.blocked(source):  # checked before hashing: a guesser gets no answer and costs little
+        minutes = math.ceil(app.throttle.window / 60)
+        form = _sign_in_form(field, failed=True, problem=TOO_MANY.format(minutes=minutes))
+        response = _page(request, app, "Clinician sign-in", form, None, 429)
+        response.headers["retry-after"] = str(math.ceil(app.throttle.window))
+        return response
     user = posted.get("user", "").strip()
     stored = app.settings.clinicians.get(user)
     # hash even for an unknown user, so the answer takes as long either way
     known = await run_in_threadpool(check_passphrase, posted.get("passphrase", ""), stored or _DUMMY_HASH)
     if stored is None or not known:
+        app.throttle.wrong(source)
         return _page(request, app, "Clinician sign-in", _sign_in_form(field, failed=True), None, 401)
+    app.throttle.forget(source)
     response = RedirectResponse("/clinician", status_code=303)
     set_cookie(response, request, SESSION_COOKIE, app.signer.session_cookie(user), SESSION_SECONDS)
     return response
