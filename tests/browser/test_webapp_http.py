@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -465,3 +466,60 @@ def test_the_sign_in_window_lets_an_attempt_go_when_it_is_exactly_its_length_old
     throttle.wrong("192.0.2.2", now=1000.0)
     throttle.forget("192.0.2.2")
     assert not throttle.blocked("192.0.2.2", now=1000.0)
+
+
+@pytest.mark.parametrize(("measure", "answer"), [("phq-9", "\u00b2"), ("phq-9", "\u0663"), ("ors", "nan")])
+def test_an_answer_the_form_cannot_take_is_an_error_by_its_question(
+    webapp: tuple[Server, Path], measure: str, answer: str
+) -> None:
+    """A radio answer of "²" (a digit to str.isdigit, not to int) was a server error, and "nan" in a number
+    box passed every bound and got the refusal page, the link still good: both are an error by question 1,
+    the answers kept, and the link works still."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure=measure)
+    page = call(f"{server.url}/r/{made.token}")
+    count = page.body.count("<fieldset")
+    form = _filled(page, made.token, "link", answers=count) | {"item-1": answer}
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    reply = call(f"{server.url}/respond", method="POST", form=form, headers=jar)
+    assert reply.status == 422
+    assert re.findall(r'<li><a href="#([^"]+)">', reply.body) == [
+        "item-1-0" if measure == "phq-9" else "item-1"
+    ]
+    assert call(f"{server.url}/r/{made.token}").status == 200
+
+
+def test_a_server_error_is_the_apps_own_page_with_its_headers_and_no_detail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The practice's SQLite file held by another writer: the link's page cannot be opened (its audit entry
+    cannot be written). The answer is a 500 page of the app's, with the security headers and no-store, and
+    nothing of the error in it."""
+    import alliancekit.store.sqlite
+
+    monkeypatch.setattr(alliancekit.store.sqlite, "BUSY_TIMEOUT_MS", 100)  # not 10 s of waiting per test
+    path = tmp_path / "practice.sqlite"
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9")
+    with serve(path) as server:
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")
+            reply = call(f"{server.url}/r/{made.token}")
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        after = call(f"{server.url}/r/{made.token}")
+    assert reply.status == 500
+    assert reply.headers["content-type"] == "text/html; charset=utf-8"
+    assert reply.headers["cache-control"] == "no-store"
+    assert reply.headers["content-security-policy"].startswith("default-src 'none'; ")
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert reply.headers["x-frame-options"] == "DENY"
+    assert "<h1>Something went wrong</h1>" in reply.body
+    assert "Error" not in reply.body
+    assert "SQLite" not in reply.body
+    assert after.status == 200  # nothing was spoilt

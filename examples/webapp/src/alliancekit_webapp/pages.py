@@ -133,6 +133,14 @@ def refused_page(language: str | None = None) -> str:
     return client_page(text["refused_title"], body, page_language(language))
 
 
+def server_error_page() -> str:
+    """What an unexpected error shows: no detail of it, in every language the app has."""
+    paragraphs = "".join(
+        f'<p lang="{tag}">{escape(words(tag)["server_error"])}</p>' for tag in ("en", "es", "fr")
+    )
+    return page("Something went wrong", f"<h1>Something went wrong</h1>{paragraphs}")
+
+
 def kiosk_page(csrf: str, language: str | None = None, *, missing: bool = False) -> str:
     text = words(language)
     error = ""

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from alliancekit_webapp.pages import server_error_page
+
 #: No inline script or style anywhere: the pages load one stylesheet from the app; the chart is an image.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -46,7 +48,8 @@ SESSION_SECONDS = 8 * 3600
 
 class SecurityHeaders:
     """ASGI middleware: the headers above on every response, and ``Cache-Control: no-store`` on everything
-    but the stylesheet (the pages hold tokens, answers or clinical data; none may be kept by a cache)."""
+    but the stylesheet (the pages hold tokens, answers or clinical data; none may be kept by a cache); an
+    error no handler caught becomes the app's own 500 page, with these headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -69,7 +72,32 @@ class SecurityHeaders:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        started = False
+
+        async def send_once(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive, send_once)
+        except Exception:
+            # a page of the app's own (these headers, no detail) rather than the server's bare text; the
+            # error goes on up, so the server still logs it
+            if not started:
+                body = server_error_page().encode()
+                await send_once(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"text/html; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_once({"type": "http.response.body", "body": body})
+            raise
 
 
 #: Where :class:`TokenOutOfPath` puts a link's token, and what the path says instead.
