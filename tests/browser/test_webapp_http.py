@@ -523,3 +523,32 @@ def test_a_server_error_is_the_apps_own_page_with_its_headers_and_no_detail(
     assert "Error" not in reply.body
     assert "SQLite" not in reply.body
     assert after.status == 200  # nothing was spoilt
+
+
+def test_signing_out_ends_the_session_not_only_in_that_browser(webapp: tuple[Server, Path]) -> None:
+    """The session cookie is signed, so a copy of it (another tab's, or one taken) stayed good for its 8
+    hours after signing out. Signed out, it is refused; the same clinician's other session is not."""
+    server, path = webapp
+    episode_id = seed(path)
+    leaving, staying = signed_in(server), signed_in(server)
+    page = call(f"{server.url}/clinician/episodes/{episode_id}", headers={"cookie": leaving})
+    out = call(
+        f"{server.url}/clinician/sign-out",
+        method="POST",
+        form={"csrf": csrf_of(page)},
+        headers={"cookie": leaving},
+    )
+    assert (out.status, out.headers["location"]) == (303, "/clinician/sign-in")
+    cleared = out.headers["set-cookie"]
+    assert cleared.startswith(('ak_session=""', "ak_session=;"))
+    assert "Max-Age=0" in cleared
+    assert "HttpOnly" in cleared
+    assert "SameSite=strict" in cleared
+    for url in ("/clinician", f"/clinician/episodes/{episode_id}"):
+        reply = call(server.url + url, headers={"cookie": leaving})
+        assert (reply.status, reply.headers["location"]) == (303, "/clinician/sign-in")
+    assert (
+        call(f"{server.url}/clinician/episodes/{episode_id}/chart.svg", headers={"cookie": leaving}).status
+        == 404
+    )
+    assert call(f"{server.url}/clinician", headers={"cookie": staying}).status == 200

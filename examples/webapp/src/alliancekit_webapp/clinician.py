@@ -48,10 +48,10 @@ NOT_FOUND = "<h1>Not found</h1><p>There is no such page, or it is not yours to s
 
 
 def _actor(request: Request, app: AppState) -> Actor | None:
-    user = app.signer.session_user(request)
-    if user is None or user not in app.settings.clinicians:
+    session = app.signer.session(request)
+    if session is None or session[1] in app.signed_out or session[0] not in app.settings.clinicians:
         return None
-    return Actor(user, Role.CLINICIAN, app.settings.clinic_id)
+    return Actor(session[0], Role.CLINICIAN, app.settings.clinic_id)
 
 
 def _csrf(request: Request, app: AppState) -> tuple[str, str | None]:
@@ -144,7 +144,10 @@ async def sign_out(request: Request) -> Response:
         posted = {}
     response = RedirectResponse("/clinician/sign-in", status_code=303)
     if app.signer.csrf_ok(request, posted):
-        response.delete_cookie(SESSION_COOKIE, path="/")
+        session = app.signer.session(request)
+        if session is not None:  # ended here, not only in this browser: a copy of the cookie is no use
+            app.signed_out.add(session[1], session[2])
+        set_cookie(response, request, SESSION_COOKIE, "", 0)
     return response
 
 

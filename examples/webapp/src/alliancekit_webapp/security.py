@@ -198,14 +198,16 @@ class Signer:
         field = posted.get("csrf", "")
         return len(cookie) >= 32 and _same(field, self.csrf_field(cookie))
 
-    # -- the clinician's session: {"u": user, "x": expiry} signed ------------------------------------------
+    # -- the clinician's session: {"u": user, "x": expiry, "s": session id} signed ------------------------
 
     def session_cookie(self, user: str, now: float | None = None) -> str:
-        payload = json.dumps({"u": user, "x": int((now or time.time()) + SESSION_SECONDS)})
+        expiry = int((now or time.time()) + SESSION_SECONDS)
+        payload = json.dumps({"u": user, "x": expiry, "s": secrets.token_urlsafe(16)})
         data = base64.urlsafe_b64encode(payload.encode()).decode()
         return f"{data}.{self.mac('session', data)}"
 
-    def session_user(self, request: Request, now: float | None = None) -> str | None:
+    def session(self, request: Request, now: float | None = None) -> tuple[str, str, int] | None:
+        """The request's session, signed and unexpired: (user, session id, expiry)."""
         raw = request.cookies.get(SESSION_COOKIE, "")
         data, _, mac = raw.partition(".")
         if not data or not _same(mac, self.mac("session", data)):
@@ -214,10 +216,28 @@ class Signer:
             payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(data.encode()))
         except ValueError:
             return None
-        if payload.get("x", 0) < (now or time.time()):
+        user, expiry, session_id = payload.get("u"), payload.get("x"), payload.get("s")
+        if not isinstance(expiry, int) or expiry < (now or time.time()):
             return None
-        user = payload.get("u")
-        return user if isinstance(user, str) else None
+        if not isinstance(user, str) or not isinstance(session_id, str):
+            return None
+        return user, session_id, expiry
+
+
+class SignedOut:
+    """The sessions signed out before their expiry: a signed cookie stays valid until it expires, so
+    signing out must end it here too, not only in the browser that signed out. In memory, one process."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, int] = {}
+
+    def add(self, session_id: str, expiry: int) -> None:
+        now = time.time()
+        self._until = {s: x for s, x in self._until.items() if x >= now}
+        self._until[session_id] = expiry
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._until
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:

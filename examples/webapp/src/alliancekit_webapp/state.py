@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from alliancekit import Practice
-from alliancekit_webapp.security import Signer
+from alliancekit_webapp.security import SignedOut, Signer
 from alliancekit_webapp.submitted import Submitted
 from alliancekit_webapp.throttle import Throttle
 
@@ -41,6 +41,7 @@ class AppState:
     signer: Signer
     practice: Practice
     submitted: Submitted = field(default_factory=Submitted)
+    signed_out: SignedOut = field(default_factory=SignedOut)
     throttle: Throttle = field(init=False)
 
     def __post_init__(self) -> None:
