@@ -347,6 +347,10 @@ def test_clinician_pages_are_accessible(
     assert browser.script(
         "const i = document.querySelector('.chart img'); return i.complete && i.naturalWidth > 0;"
     )
+    # the chart opened on its own: its styles apply under its policy (hashes, no 'unsafe-inline')
+    visit(browser, f"{server.url}/clinician/episodes/{episode_id}/chart.svg", *size)
+    assert browser.script("return getComputedStyle(document.querySelector('text.s')).fontSize;") == "13px"
+    visit(browser, f"{server.url}/clinician", *size)
     click_through(browser, "nav button")  # sign out
     visit(browser, f"{server.url}/clinician", *size)
     assert heading(browser) == "Clinician sign-in"

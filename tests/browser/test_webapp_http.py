@@ -3,6 +3,8 @@ codes, security headers, CSRF, body limits, the clinician's sign-in. No browser 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import re
@@ -552,3 +554,20 @@ def test_signing_out_ends_the_session_not_only_in_that_browser(webapp: tuple[Ser
         == 404
     )
     assert call(f"{server.url}/clinician", headers={"cookie": staying}).status == 200
+
+
+def test_the_charts_policy_allows_its_own_styles_by_hash_and_no_inline_style(
+    webapp: tuple[Server, Path],
+) -> None:
+    server, path = webapp
+    episode_id = seed(path)
+    reply = call(
+        f"{server.url}/clinician/episodes/{episode_id}/chart.svg", headers={"cookie": signed_in(server)}
+    )
+    assert reply.status == 200
+    policy = reply.headers["content-security-policy"]
+    assert "unsafe-inline" not in policy
+    assert policy.startswith("default-src 'none'; style-src 'unsafe-hashes' 'sha256-")
+    for style in re.findall(r"<style>(.*?)</style>", reply.body):
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy

@@ -32,11 +32,11 @@ from alliancekit_webapp.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     SESSION_SECONDS,
-    SVG_POLICY,
     FormTooLarge,
     check_passphrase,
     read_form,
     set_cookie,
+    svg_policy,
 )
 from alliancekit_webapp.state import AppState, Settings, state
 
@@ -336,9 +336,8 @@ async def chart_image(request: Request) -> Response:
         )
     except (AccessDenied, NotFoundError, ValidationError):
         return Response(status_code=404)
-    return Response(
-        chart_svg(chart), media_type="image/svg+xml", headers={"content-security-policy": SVG_POLICY}
-    )
+    svg = chart_svg(chart)
+    return Response(svg, media_type="image/svg+xml", headers={"content-security-policy": svg_policy(svg)})
 
 
 async def _posted_choice(request: Request, app: AppState) -> tuple[Actor, str, str, str] | Response:
