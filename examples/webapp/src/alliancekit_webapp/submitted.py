@@ -12,7 +12,7 @@ import hmac
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 #: Long enough for a slow double click or a second tab; short, so a later visitor to a shared device
 #: cannot replay it.
@@ -25,8 +25,8 @@ REMEMBERED = 10_000
 class Outcome:
     """The page a recorded response earned, and who may see it again."""
 
-    crisis: bool
-    crisis_information: str | None
+    crisis: bool = field(repr=False)  # whether a risk item was endorsed: clinical, never in a repr
+    crisis_information: str | None = field(repr=False)
     language: str | None
     kiosk: bool
     browsers: frozenset[str]
