@@ -571,3 +571,25 @@ def test_the_charts_policy_allows_its_own_styles_by_hash_and_no_inline_style(
     for style in re.findall(r"<style>(.*?)</style>", reply.body):
         digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in policy
+
+
+def test_a_sign_out_from_a_stale_page_says_it_did_not_sign_out(webapp: tuple[Server, Path]) -> None:
+    """A sign-out posted with a stale CSRF field went to the sign-in page as if it had worked, the session
+    going on. It now says so (403) and gives a fresh Sign out button, which works."""
+    server, _ = webapp
+    cookie = signed_in(server)
+    stale = call(
+        f"{server.url}/clinician/sign-out", method="POST", form={"csrf": "stale"}, headers={"cookie": cookie}
+    )
+    assert stale.status == 403
+    assert "you are still signed in" in stale.body
+    assert "ak_session" not in stale.cookies
+    assert call(f"{server.url}/clinician", headers={"cookie": cookie}).status == 200
+    out = call(
+        f"{server.url}/clinician/sign-out",
+        method="POST",
+        form={"csrf": csrf_of(stale)},
+        headers={"cookie": cookie},
+    )
+    assert (out.status, out.headers["location"]) == (303, "/clinician/sign-in")
+    assert call(f"{server.url}/clinician", headers={"cookie": cookie}).status == 303

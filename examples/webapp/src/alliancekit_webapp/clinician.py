@@ -142,12 +142,20 @@ async def sign_out(request: Request) -> Response:
         posted = await read_form(request)
     except FormTooLarge:
         posted = {}
+    actor = _actor(request, app)
+    if actor is not None and not app.signer.csrf_ok(request, posted):
+        # a page out of date (or a post from elsewhere): say so and ask again, rather than land on the
+        # sign-in page as if signed out while the session goes on
+        body = (
+            "<h1>Sign out</h1><p>That page was out of date, so you are still signed in. Use the Sign out"
+            " button above to sign out.</p>"
+        )
+        return _page(request, app, "Sign out", body, actor, 403)
     response = RedirectResponse("/clinician/sign-in", status_code=303)
-    if app.signer.csrf_ok(request, posted):
-        session = app.signer.session(request)
-        if session is not None:  # ended here, not only in this browser: a copy of the cookie is no use
-            app.signed_out.add(session[1], session[2])
-        set_cookie(response, request, SESSION_COOKIE, "", 0)
+    session = app.signer.session(request)
+    if session is not None:  # ended here, not only in this browser: a copy of the cookie is no use
+        app.signed_out.add(session[1], session[2])
+    set_cookie(response, request, SESSION_COOKIE, "", 0)
     return response
 
 
