@@ -347,7 +347,51 @@ def test_clinician_pages_are_accessible(
     assert browser.script(
         "const i = document.querySelector('.chart img'); return i.complete && i.naturalWidth > 0;"
     )
+    # the chart opened on its own: its styles apply under its policy (hashes, no 'unsafe-inline')
+    visit(browser, f"{server.url}/clinician/episodes/{episode_id}/chart.svg", *size)
+    assert browser.script("return getComputedStyle(document.querySelector('text.s')).fontSize;") == "13px"
+    visit(browser, f"{server.url}/clinician", *size)
     click_through(browser, "nav button")  # sign out
     visit(browser, f"{server.url}/clinician", *size)
     assert heading(browser) == "Clinician sign-in"
     check_page(browser, axe_source, size[0])
+
+
+def test_after_sending_back_shows_no_answers_and_a_second_tab_sees_the_same_outcome(
+    browser: Browser, webapp: tuple[Server, Path]
+) -> None:
+    """The link opened in two tabs of a browser that already has the app's cookie (so Chromium may keep the
+    no-store form page in its back/forward cache). After sending from the first tab, Back must not bring
+    the answers back; sending from the second tab shows the crisis page the first earned, not a refusal."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9")
+    link = f"{server.url}/r/{made.token}"
+    visit(browser, f"{server.url}/kiosk", *PHONE)  # the CSRF cookie is already there when the form opens
+    visit(browser, link, *PHONE)
+    first = browser.driver.current_window_handle
+    browser.driver.switch_to.new_window("tab")
+    second = browser.driver.current_window_handle
+    try:
+        browser.driver.get(link)
+        browser.driver.switch_to.window(first)
+        for n in range(1, 10):
+            click(browser, f"label[for='item-{n}-1']")
+        click_through(browser, "form button[type=submit]")
+        assert browser.driver.find_element(_by("CSS_SELECTOR"), ".crisis-info").text == CRISIS_INFORMATION
+        mark = _mark_page(browser)
+        browser.driver.back()
+        _wait_for_next_page(browser, mark)
+        assert browser.script("return document.querySelectorAll('input:checked').length;") == 0
+        assert heading(browser) == "This link or code cannot be used"
+
+        browser.driver.switch_to.window(second)
+        for n in range(1, 10):
+            click(browser, f"label[for='item-{n}-1']")
+        click_through(browser, "form button[type=submit]")
+        assert browser.driver.find_element(_by("CSS_SELECTOR"), ".crisis-info").text == CRISIS_INFORMATION
+    finally:
+        browser.driver.switch_to.window(second)
+        browser.driver.close()
+        browser.driver.switch_to.window(first)

@@ -61,3 +61,12 @@ def test_a_required_question_left_out_or_a_number_out_of_range_is_an_error_by_it
     assert [(q.field, kind) for q, kind in errors][:1] == [(second.field, "number")]
     assert all(kind == "missing" for _, kind in errors[1:])
     assert len(errors) == len(questions(parts)) - 1
+
+
+def test_a_remembered_outcome_does_not_say_in_its_repr_whether_a_risk_item_was_endorsed() -> None:
+    app_module()
+    from alliancekit_webapp.submitted import Outcome
+
+    shown = repr(Outcome(True, "Synthetic crisis line", "en", False, frozenset({"mac"}), "field", 1.0))
+    assert "crisis" not in shown
+    assert "True" not in shown

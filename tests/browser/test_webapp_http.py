@@ -3,7 +3,13 @@ codes, security headers, CSRF, body limits, the clinician's sign-in. No browser 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import logging
 import re
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +17,17 @@ import pytest
 
 from alliancekit import open_practice
 
-from .webapp_server import CLINICIAN, PASSPHRASE, Reply, Server, call, seed, serve
+from .webapp_server import (
+    CLINICIAN,
+    CRISIS_INFORMATION,
+    PASSPHRASE,
+    Reply,
+    Server,
+    app_module,
+    call,
+    seed,
+    serve,
+)
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +263,333 @@ def test_a_link_or_kiosk_code_is_made_only_for_the_clinicians_own_episode(
     assert refused.status == 404
     assert shown not in refused.body
     assert "Not found" in refused.body
+
+
+def _filled(reply: Reply, token: str, mode: str, answers: int = 9) -> dict[str, str]:
+    """The form ``reply`` shows, every question answered 1 (PHQ-9: item 9 endorsed)."""
+    return {f"item-{n}": "1" for n in range(1, answers + 1)} | {
+        "token": token,
+        "mode": mode,
+        "csrf": csrf_of(reply),
+    }
+
+
+def _h1(reply: Reply) -> str:
+    match = re.search(r"<h1[^>]*>(.*?)</h1>", reply.body)
+    assert match is not None
+    return match.group(1)
+
+
+def test_a_form_posted_twice_at_once_shows_the_crisis_page_to_both_and_records_once(
+    webapp: tuple[Server, Path],
+) -> None:
+    """A double click on a slow server: the browser shows whichever answer comes last, so every post of
+    the recorded form gets the page the first earned (here the crisis information), not a refusal."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9")
+    page = call(f"{server.url}/r/{made.token}")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    form = _filled(page, made.token, "link")
+    replies: list[Reply] = []
+    posts = [
+        threading.Thread(
+            target=lambda: replies.append(
+                call(f"{server.url}/respond", method="POST", form=form, headers=jar)
+            )
+        )
+        for _ in range(3)
+    ]
+    for post in posts:
+        post.start()
+    for post in posts:
+        post.join()
+    assert [r.status for r in replies] == [200] * 3
+    assert all(CRISIS_INFORMATION in r.body for r in replies)
+    with open_practice(path) as practice:
+        row = next(r for r in practice.caseload(CLINICIAN) if r.episode_id == episode_id)
+    assert row.sessions_attended == 2
+    assert json.loads(row.latest_scores_json or "{}")["phq-9"] == 9
+
+
+def test_a_link_form_sent_again_from_the_same_browser_shows_its_outcome_and_nobody_else_sees_it(
+    webapp: tuple[Server, Path],
+) -> None:
+    """Reload or a second tab after sending: the same browser (its new cookie, the old form) sees the
+    outcome again; another browser, or the same form with no cookie, gets the refusal."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="fr")
+    page = call(f"{server.url}/r/{made.token}")
+    old = page.cookies["ak_csrf"]
+    form = _filled(page, made.token, "link")
+    sent = call(f"{server.url}/respond", method="POST", form=form, headers={"cookie": f"ak_csrf={old}"})
+    assert sent.status == 200
+    new = sent.cookies["ak_csrf"]  # a new CSRF cookie with the outcome
+    assert new != old
+    again = call(f"{server.url}/respond", method="POST", form=form, headers={"cookie": f"ak_csrf={new}"})
+    assert (again.status, again.body) == (200, sent.body)
+    assert '<html lang="fr">' in again.body
+    other = call(f"{server.url}/kiosk")  # another browser: its own cookie and a valid field for it
+    elsewhere = {**form, "csrf": csrf_of(other)}
+    for cookie, posted in (
+        (other.cookies["ak_csrf"], elsewhere),
+        (other.cookies["ak_csrf"], form),
+        ("", form),
+    ):
+        reply = call(
+            f"{server.url}/respond", method="POST", form=posted, headers={"cookie": f"ak_csrf={cookie}"}
+        )
+        assert reply.status == 404
+        assert CRISIS_INFORMATION not in reply.body
+    foreign = {"cookie": f"ak_csrf={new}", "origin": "http://elsewhere.example"}
+    assert call(f"{server.url}/respond", method="POST", form=form, headers=foreign).status == 404
+
+
+def test_on_the_kiosk_only_the_post_in_flight_sees_the_outcome_again(webapp: tuple[Server, Path]) -> None:
+    """On the shared tablet the next client must not see the last one's page: the post that was in
+    flight with the old cookie gets it; a reload after the outcome page (the new cookie) is refused."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        code = practice.kiosk_code(CLINICIAN, episode_id, measure="phq-9").code
+    page = call(f"{server.url}/kiosk")
+    old = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    opened = call(
+        f"{server.url}/kiosk", method="POST", form={"csrf": csrf_of(page), "code": code}, headers=old
+    )
+    token = re.search(r'name="token" value="([^"]+)"', opened.body)
+    assert token is not None
+    form = _filled(opened, token.group(1), "kiosk")
+    sent = call(f"{server.url}/respond", method="POST", form=form, headers=old)
+    assert CRISIS_INFORMATION in sent.body
+    assert call(f"{server.url}/respond", method="POST", form=form, headers=old).body == sent.body
+    new = {"cookie": f"ak_csrf={sent.cookies['ak_csrf']}"}
+    reload = call(f"{server.url}/respond", method="POST", form=form, headers=new)
+    assert reload.status == 404
+    assert CRISIS_INFORMATION not in reload.body
+
+
+def _hidden(reply: Reply) -> dict[str, str]:
+    """The hidden fields of the page's form, as a browser would post them."""
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', reply.body))
+
+
+@pytest.mark.parametrize("language", ["es", "fr"])
+def test_the_kiosk_page_answers_in_its_own_language_after_a_post(
+    webapp: tuple[Server, Path], language: str
+) -> None:
+    """A code left empty or wrong on the Spanish or French kiosk page: the answer is in that language too."""
+    server, _ = webapp
+    page = call(f"{server.url}/kiosk?lang={language}")
+    assert f'<html lang="{language}">' in page.body
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    empty = call(f"{server.url}/kiosk", method="POST", form=_hidden(page) | {"code": ""}, headers=jar)
+    assert empty.status == 422
+    assert f'<html lang="{language}">' in empty.body
+    assert _h1(empty) == _h1(page)
+    assert 'href="#code"' in empty.body
+    wrong = call(
+        f"{server.url}/kiosk", method="POST", form=_hidden(empty) | {"code": "ZZZZZZZZ"}, headers=jar
+    )
+    assert wrong.status == 404
+    assert f'<html lang="{language}">' in wrong.body
+
+
+def test_a_links_token_never_reaches_the_servers_access_log(tmp_path: Path) -> None:
+    """An integrator may run the app under uvicorn with its access log on (the default), and that log prints
+    each request's path: the link's token must not be in it, whatever the answer."""
+    path = tmp_path / "practice.sqlite"
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="es")
+    lines: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    keep = Keep()
+    with serve(path, access_log=True) as server:
+        logging.getLogger("uvicorn.access").addHandler(keep)
+        try:
+            opened = call(f"{server.url}/r/{made.token}?lang=fr")
+            forged = call(f"{server.url}/r/forged-{made.token[7:]}")
+        finally:
+            logging.getLogger("uvicorn.access").removeHandler(keep)
+    assert (opened.status, forged.status) == (200, 404)
+    assert '<html lang="fr">' in opened.body
+    assert f'name="token" value="{made.token}"' in opened.body  # the form still carries it
+    assert len(lines) == 2
+    assert all('"GET /r/redacted' in line for line in lines), lines
+    assert not any(made.token[7:] in line for line in lines), lines
+
+
+def _sign_in_attempt(server: Server, user: str, passphrase: str) -> Reply:
+    page = call(f"{server.url}/clinician/sign-in")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    form = {"csrf": csrf_of(page), "user": user, "passphrase": passphrase}
+    return call(f"{server.url}/clinician/sign-in", method="POST", form=form, headers=jar)
+
+
+@pytest.mark.parametrize("wrong", [1, 2])
+def test_sign_in_guessing_is_refused_past_the_limit(tmp_path: Path, wrong: int) -> None:
+    """With a limit of 2 wrong sign-ins per address (a wrong passphrase or an unknown clinician): after 1
+    the right passphrase signs in; after 2 it is refused, 429, no session."""
+    path = tmp_path / "practice.sqlite"
+    seed(path)
+    with serve(path, settings_options={"sign_in_attempts": 2}) as server:
+        refusals = [
+            _sign_in_attempt(server, user, PASSPHRASE + "x") for user in (CLINICIAN.id, "nobody")[:wrong]
+        ]
+        right = _sign_in_attempt(server, CLINICIAN.id, PASSPHRASE)
+    assert {r.status for r in refusals} == {401}
+    if wrong < 2:
+        assert right.status == 303
+        assert "ak_session" in right.cookies
+    else:
+        assert right.status == 429
+        assert "ak_session" not in right.cookies
+        assert "Too many wrong sign-ins from here. Wait 15 minutes" in right.body
+        assert right.headers["retry-after"] == "900"
+
+
+def test_the_sign_in_window_lets_an_attempt_go_when_it_is_exactly_its_length_old() -> None:
+    app_module()
+    from alliancekit_webapp.throttle import Throttle
+
+    throttle = Throttle(limit=1, window_seconds=600)
+    throttle.wrong("192.0.2.1", now=1000.0)
+    assert throttle.blocked("192.0.2.1", now=1599.999)
+    assert not throttle.blocked("192.0.2.2", now=1599.999)
+    assert not throttle.blocked("192.0.2.1", now=1600.0)
+    throttle.wrong("192.0.2.2", now=1000.0)
+    throttle.forget("192.0.2.2")
+    assert not throttle.blocked("192.0.2.2", now=1000.0)
+
+
+@pytest.mark.parametrize(("measure", "answer"), [("phq-9", "\u00b2"), ("phq-9", "\u0663"), ("ors", "nan")])
+def test_an_answer_the_form_cannot_take_is_an_error_by_its_question(
+    webapp: tuple[Server, Path], measure: str, answer: str
+) -> None:
+    """A radio answer of "²" (a digit to str.isdigit, not to int) was a server error, and "nan" in a number
+    box passed every bound and got the refusal page, the link still good: both are an error by question 1,
+    the answers kept, and the link works still."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure=measure)
+    page = call(f"{server.url}/r/{made.token}")
+    count = page.body.count("<fieldset")
+    form = _filled(page, made.token, "link", answers=count) | {"item-1": answer}
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    reply = call(f"{server.url}/respond", method="POST", form=form, headers=jar)
+    assert reply.status == 422
+    assert re.findall(r'<li><a href="#([^"]+)">', reply.body) == [
+        "item-1-0" if measure == "phq-9" else "item-1"
+    ]
+    assert call(f"{server.url}/r/{made.token}").status == 200
+
+
+def test_a_server_error_is_the_apps_own_page_with_its_headers_and_no_detail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The practice's SQLite file held by another writer: the link's page cannot be opened (its audit entry
+    cannot be written). The answer is a 500 page of the app's, with the security headers and no-store, and
+    nothing of the error in it."""
+    import alliancekit.store.sqlite
+
+    monkeypatch.setattr(alliancekit.store.sqlite, "BUSY_TIMEOUT_MS", 100)  # not 10 s of waiting per test
+    path = tmp_path / "practice.sqlite"
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9")
+    with serve(path) as server:
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")
+            reply = call(f"{server.url}/r/{made.token}")
+            holder.execute("ROLLBACK")
+        finally:
+            holder.close()
+        after = call(f"{server.url}/r/{made.token}")
+    assert reply.status == 500
+    assert reply.headers["content-type"] == "text/html; charset=utf-8"
+    assert reply.headers["cache-control"] == "no-store"
+    assert reply.headers["content-security-policy"].startswith("default-src 'none'; ")
+    assert reply.headers["x-content-type-options"] == "nosniff"
+    assert reply.headers["x-frame-options"] == "DENY"
+    assert "<h1>Something went wrong</h1>" in reply.body
+    assert "Error" not in reply.body
+    assert "SQLite" not in reply.body
+    assert after.status == 200  # nothing was spoilt
+
+
+def test_signing_out_ends_the_session_not_only_in_that_browser(webapp: tuple[Server, Path]) -> None:
+    """The session cookie is signed, so a copy of it (another tab's, or one taken) stayed good for its 8
+    hours after signing out. Signed out, it is refused; the same clinician's other session is not."""
+    server, path = webapp
+    episode_id = seed(path)
+    leaving, staying = signed_in(server), signed_in(server)
+    page = call(f"{server.url}/clinician/episodes/{episode_id}", headers={"cookie": leaving})
+    out = call(
+        f"{server.url}/clinician/sign-out",
+        method="POST",
+        form={"csrf": csrf_of(page)},
+        headers={"cookie": leaving},
+    )
+    assert (out.status, out.headers["location"]) == (303, "/clinician/sign-in")
+    cleared = out.headers["set-cookie"]
+    assert cleared.startswith(('ak_session=""', "ak_session=;"))
+    assert "Max-Age=0" in cleared
+    assert "HttpOnly" in cleared
+    assert "SameSite=strict" in cleared
+    for url in ("/clinician", f"/clinician/episodes/{episode_id}"):
+        reply = call(server.url + url, headers={"cookie": leaving})
+        assert (reply.status, reply.headers["location"]) == (303, "/clinician/sign-in")
+    assert (
+        call(f"{server.url}/clinician/episodes/{episode_id}/chart.svg", headers={"cookie": leaving}).status
+        == 404
+    )
+    assert call(f"{server.url}/clinician", headers={"cookie": staying}).status == 200
+
+
+def test_the_charts_policy_allows_its_own_styles_by_hash_and_no_inline_style(
+    webapp: tuple[Server, Path],
+) -> None:
+    server, path = webapp
+    episode_id = seed(path)
+    reply = call(
+        f"{server.url}/clinician/episodes/{episode_id}/chart.svg", headers={"cookie": signed_in(server)}
+    )
+    assert reply.status == 200
+    policy = reply.headers["content-security-policy"]
+    assert "unsafe-inline" not in policy
+    assert policy.startswith("default-src 'none'; style-src 'unsafe-hashes' 'sha256-")
+    for style in re.findall(r"<style>(.*?)</style>", reply.body):
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy
+
+
+def test_a_sign_out_from_a_stale_page_says_it_did_not_sign_out(webapp: tuple[Server, Path]) -> None:
+    """A sign-out posted with a stale CSRF field went to the sign-in page as if it had worked, the session
+    going on. It now says so (403) and gives a fresh Sign out button, which works."""
+    server, _ = webapp
+    cookie = signed_in(server)
+    stale = call(
+        f"{server.url}/clinician/sign-out", method="POST", form={"csrf": "stale"}, headers={"cookie": cookie}
+    )
+    assert stale.status == 403
+    assert "you are still signed in" in stale.body
+    assert "ak_session" not in stale.cookies
+    assert call(f"{server.url}/clinician", headers={"cookie": cookie}).status == 200
+    out = call(
+        f"{server.url}/clinician/sign-out",
+        method="POST",
+        form={"csrf": csrf_of(stale)},
+        headers={"cookie": cookie},
+    )
+    assert (out.status, out.headers["location"]) == (303, "/clinician/sign-in")
+    assert call(f"{server.url}/clinician", headers={"cookie": cookie}).status == 303

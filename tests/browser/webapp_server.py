@@ -87,7 +87,7 @@ def seed(path: Path, client_ref: str = "client-web-1") -> str:
 class Server:
     """uvicorn serving ``app`` on a free port of 127.0.0.1 until :meth:`stop`."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, access_log: bool = False) -> None:
         import uvicorn
 
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -96,7 +96,8 @@ class Server:
         self.port = self._socket.getsockname()[1]
         # the name, not the address: the test browser resolves no host but localhost (harness.py)
         self.url = f"http://localhost:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        level = "info" if access_log else "warning"  # uvicorn writes its access log at info
+        config = uvicorn.Config(app, log_level=level, access_log=access_log, lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
@@ -115,16 +116,26 @@ class Server:
 
 
 @contextmanager
-def serve(path: Path, request_options: Mapping[str, Any] | None = None) -> Iterator[Server]:
-    """The app over the practice at ``path``, with :data:`CLINICIAN` able to sign in."""
+def serve(
+    path: Path,
+    request_options: Mapping[str, Any] | None = None,
+    *,
+    access_log: bool = False,
+    settings_options: Mapping[str, Any] | None = None,
+) -> Iterator[Server]:
+    """The app over the practice at ``path``, with :data:`CLINICIAN` able to sign in (``settings_options``
+    go to its ``Settings``; uvicorn's access log is on if asked)."""
     module = app_module()
     from alliancekit_webapp.security import hash_passphrase
 
     settings = module.Settings(
-        clinic_id=CLINIC, secret_key=SECRET_KEY, clinicians={CLINICIAN.id: hash_passphrase(PASSPHRASE)}
+        clinic_id=CLINIC,
+        secret_key=SECRET_KEY,
+        clinicians={CLINICIAN.id: hash_passphrase(PASSPHRASE)},
+        **(settings_options or {}),
     )
     requests = RequestConfig(crisis_information={CLINIC: CRISIS_INFORMATION}, **(request_options or {}))
-    server = Server(module.create_app(path, settings, requests=requests))
+    server = Server(module.create_app(path, settings, requests=requests), access_log=access_log)
     try:
         yield server
     finally:

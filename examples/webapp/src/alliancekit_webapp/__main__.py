@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     crisis = {args.clinic: args.crisis_information} if args.crisis_information else {}
     app = create_app(args.db, settings, requests=RequestConfig(crisis_information=crisis))
-    # access_log=False: a link's address holds its token, a secret that must never reach a log
+    # access_log=False: nothing about requests is logged (the app keeps a link's token out of the path too)
     uvicorn.run(app, host=args.host, port=args.port, access_log=False)
     return 0
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from alliancekit import open_practice
 from alliancekit_webapp import client, clinician
-from alliancekit_webapp.security import SecurityHeaders, Signer
+from alliancekit_webapp.security import SecurityHeaders, Signer, TokenOutOfPath
 from alliancekit_webapp.state import AppState, Settings
 
 STYLESHEET = resources.files("alliancekit_webapp").joinpath("static/app.css").read_text(encoding="utf-8")
@@ -40,4 +40,6 @@ def create_app(location: str | os.PathLike[str], settings: Settings, **practice_
             yield
 
     routes = [Route("/static/app.css", stylesheet), *client.routes, *clinician.routes]
-    return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)], lifespan=lifespan)
+    return Starlette(
+        routes=routes, middleware=[Middleware(TokenOutOfPath), Middleware(SecurityHeaders)], lifespan=lifespan
+    )

@@ -4,6 +4,8 @@ posted back, then the thank-you or crisis page. Every refusal is the same page w
 
 from __future__ import annotations
 
+import secrets
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -13,8 +15,17 @@ from alliancekit.errors import InvalidToken, TooManyAttempts, ValidationError
 from alliancekit.requests import RequestForm
 from alliancekit_webapp.pages import crisis_page, kiosk_page, questionnaire_page, refused_page, thanks_page
 from alliancekit_webapp.questionnaire import Answered, form_parts, questionnaire_response, read_answers
-from alliancekit_webapp.security import CSRF_COOKIE, FormTooLarge, read_form, set_cookie
+from alliancekit_webapp.security import (
+    CSRF_COOKIE,
+    LINK_PREFIX,
+    LINK_SCOPE_KEY,
+    REDACTED,
+    FormTooLarge,
+    read_form,
+    set_cookie,
+)
 from alliancekit_webapp.state import AppState, state
+from alliancekit_webapp.submitted import Outcome, Submitted
 from alliancekit_webapp.text import words
 
 #: The status of every refusal: the same whatever the reason, so a guesser learns nothing from it.
@@ -63,7 +74,7 @@ def _form_response(
 async def link(request: Request) -> Response:
     """GET /r/<token>: the measure in the language the request was made for (or ``?lang=``)."""
     app = state(request)
-    token = request.path_params["token"]
+    token = request.scope.get(LINK_SCOPE_KEY, "")  # never from the path: TokenOutOfPath took it out
     language = request.query_params.get("lang") or None
     try:
         form = await run_in_threadpool(lambda: app.practice.open_request(token, language=language))
@@ -90,36 +101,52 @@ async def kiosk_code(request: Request) -> Response:
         posted = await read_form(request)
     except FormTooLarge:
         return refused()
+    # the kiosk page's language (its hidden field) for the pages that answer this post; the measure
+    # itself comes in the language the clinician chose for the request
+    language = posted.get("lang") or None
     if not app.signer.csrf_ok(request, posted):
-        return refused()
+        return refused(language)
     code = posted.get("code", "").strip()
     if not code:
         csrf, _ = app.signer.csrf_cookie(request)
-        return HTMLResponse(kiosk_page(app.signer.csrf_field(csrf), missing=True), status_code=422)
+        page = kiosk_page(app.signer.csrf_field(csrf), language, missing=True)
+        return HTMLResponse(page, status_code=422)
     source = request.client.host if request.client else "unknown"
     try:
         form = await run_in_threadpool(
             lambda: app.practice.redeem_kiosk_code(app.settings.clinic_id, code, source=source)
         )
     except REFUSALS:
-        return refused()
+        return refused(language)
     if form.token is None:  # a redeemed code always carries its one-use token
-        return refused()
+        return refused(language)
     return _form_response(request, app, form.token, form, kiosk=True)
 
 
 async def respond(request: Request) -> Response:
     """POST /respond: check the form, then submit it; the library validates, scores and records it, raises
-    alerts and consumes the token in one commit."""
+    alerts and consumes the token in one commit. Posts of one token are handled one at a time, and a repeat
+    of a recorded form from the same browser shows the page the first earned (:mod:`.submitted`)."""
     app = state(request)
     try:
         posted = await read_form(request)
     except FormTooLarge:
         return refused()
     token = posted.get("token", "")
-    kiosk = posted.get("mode") == "kiosk"
     if not token:
         return refused()
+    key = app.signer.mac("token", token)
+    async with app.submitted.claim(key):
+        return await _respond(request, app, posted, token, key)
+
+
+async def _respond(request: Request, app: AppState, posted: dict[str, str], token: str, key: str) -> Response:
+    kiosk = posted.get("mode") == "kiosk"
+    cookie, _ = app.signer.csrf_cookie(request)
+    if app.signer.same_origin(request):
+        outcome = app.submitted.recall(key, app.signer.mac("browser", cookie), posted.get("csrf", ""))
+        if outcome is not None:
+            return _outcome_page(outcome)
     try:
         form = await run_in_threadpool(lambda: app.practice.open_request(token))
     except REFUSALS:
@@ -144,9 +171,32 @@ async def respond(request: Request) -> Response:
         )
     except REFUSALS:
         return refused(language)
-    if submission.show_crisis_information:
-        return HTMLResponse(crisis_page(language, submission.crisis_information, kiosk=kiosk))
-    return HTMLResponse(thanks_page(language, kiosk=kiosk))
+    # a new CSRF cookie with the outcome: the browser then drops the form pages, answers and all, from
+    # its back/forward cache (Chrome keeps even no-store pages there until a cookie changes), and on the
+    # kiosk tablet the next client starts afresh
+    fresh = secrets.token_urlsafe(32)
+    browsers = {app.signer.mac("browser", cookie)}
+    if not kiosk:  # the client's own device: a reload or a second tab shows the outcome again
+        browsers.add(app.signer.mac("browser", fresh))
+    outcome = Outcome(
+        crisis=submission.show_crisis_information,
+        crisis_information=submission.crisis_information,
+        language=language,
+        kiosk=kiosk,
+        browsers=frozenset(browsers),
+        form_field=posted.get("csrf", ""),
+        until=Submitted.expiry(),
+    )
+    app.submitted.remember(key, outcome)
+    page = _outcome_page(outcome)
+    set_cookie(page, request, CSRF_COOKIE, fresh, None)
+    return page
+
+
+def _outcome_page(outcome: Outcome) -> HTMLResponse:
+    if outcome.crisis:
+        return HTMLResponse(crisis_page(outcome.language, outcome.crisis_information, kiosk=outcome.kiosk))
+    return HTMLResponse(thanks_page(outcome.language, kiosk=outcome.kiosk))
 
 
 async def home(request: Request) -> Response:
@@ -155,7 +205,7 @@ async def home(request: Request) -> Response:
 
 routes = [
     Route("/", home),
-    Route("/r/{token}", link, methods=["GET"]),
+    Route(LINK_PREFIX + REDACTED, link, methods=["GET"]),
     Route("/kiosk", kiosk, methods=["GET"]),
     Route("/kiosk", kiosk_code, methods=["POST"]),
     Route("/respond", respond, methods=["POST"]),

@@ -6,6 +6,7 @@ shown once, or a kiosk code). Everything is read through the facade as the signe
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from html import escape
 from typing import Protocol, TypeVar
@@ -31,11 +32,11 @@ from alliancekit_webapp.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     SESSION_SECONDS,
-    SVG_POLICY,
     FormTooLarge,
     check_passphrase,
     read_form,
     set_cookie,
+    svg_policy,
 )
 from alliancekit_webapp.state import AppState, Settings, state
 
@@ -47,10 +48,10 @@ NOT_FOUND = "<h1>Not found</h1><p>There is no such page, or it is not yours to s
 
 
 def _actor(request: Request, app: AppState) -> Actor | None:
-    user = app.signer.session_user(request)
-    if user is None or user not in app.settings.clinicians:
+    session = app.signer.session(request)
+    if session is None or session[1] in app.signed_out or session[0] not in app.settings.clinicians:
         return None
-    return Actor(user, Role.CLINICIAN, app.settings.clinic_id)
+    return Actor(session[0], Role.CLINICIAN, app.settings.clinic_id)
 
 
 def _csrf(request: Request, app: AppState) -> tuple[str, str | None]:
@@ -78,9 +79,13 @@ def _page(
     return response
 
 
-def _sign_in_form(field: str, failed: bool) -> str:
-    problem = [("user", "The clinician id or passphrase is not right")]
-    error = error_summary("There is a problem", problem) if failed else ""
+#: Why a sign-in was refused, as the error summary says it.
+WRONG = "The clinician id or passphrase is not right"
+TOO_MANY = "Too many wrong sign-ins from here. Wait {minutes} minutes and try again"
+
+
+def _sign_in_form(field: str, failed: bool, problem: str = WRONG) -> str:
+    error = error_summary("There is a problem", [("user", problem)]) if failed else ""
     return (
         f"<h1>Clinician sign-in</h1>{error}"
         '<p class="muted">The example\'s own sign-in: a host signs its staff in its own way.</p>'
@@ -108,12 +113,21 @@ async def sign_in(request: Request) -> Response:
     field, _ = _csrf(request, app)
     if not app.signer.csrf_ok(request, posted):
         return _page(request, app, "Clinician sign-in", _sign_in_form(field, failed=True), None, 403)
+    source = request.client.host if request.client else "unknown"
+    if app.throttle.blocked(source):  # checked before hashing: a guesser gets no answer and costs little
+        minutes = math.ceil(app.throttle.window / 60)
+        form = _sign_in_form(field, failed=True, problem=TOO_MANY.format(minutes=minutes))
+        response = _page(request, app, "Clinician sign-in", form, None, 429)
+        response.headers["retry-after"] = str(math.ceil(app.throttle.window))
+        return response
     user = posted.get("user", "").strip()
     stored = app.settings.clinicians.get(user)
     # hash even for an unknown user, so the answer takes as long either way
     known = await run_in_threadpool(check_passphrase, posted.get("passphrase", ""), stored or _DUMMY_HASH)
     if stored is None or not known:
+        app.throttle.wrong(source)
         return _page(request, app, "Clinician sign-in", _sign_in_form(field, failed=True), None, 401)
+    app.throttle.forget(source)
     response = RedirectResponse("/clinician", status_code=303)
     set_cookie(response, request, SESSION_COOKIE, app.signer.session_cookie(user), SESSION_SECONDS)
     return response
@@ -128,9 +142,20 @@ async def sign_out(request: Request) -> Response:
         posted = await read_form(request)
     except FormTooLarge:
         posted = {}
+    actor = _actor(request, app)
+    if actor is not None and not app.signer.csrf_ok(request, posted):
+        # a page out of date (or a post from elsewhere): say so and ask again, rather than land on the
+        # sign-in page as if signed out while the session goes on
+        body = (
+            "<h1>Sign out</h1><p>That page was out of date, so you are still signed in. Use the Sign out"
+            " button above to sign out.</p>"
+        )
+        return _page(request, app, "Sign out", body, actor, 403)
     response = RedirectResponse("/clinician/sign-in", status_code=303)
-    if app.signer.csrf_ok(request, posted):
-        response.delete_cookie(SESSION_COOKIE, path="/")
+    session = app.signer.session(request)
+    if session is not None:  # ended here, not only in this browser: a copy of the cookie is no use
+        app.signed_out.add(session[1], session[2])
+    set_cookie(response, request, SESSION_COOKIE, "", 0)
     return response
 
 
@@ -320,9 +345,8 @@ async def chart_image(request: Request) -> Response:
         )
     except (AccessDenied, NotFoundError, ValidationError):
         return Response(status_code=404)
-    return Response(
-        chart_svg(chart), media_type="image/svg+xml", headers={"content-security-policy": SVG_POLICY}
-    )
+    svg = chart_svg(chart)
+    return Response(svg, media_type="image/svg+xml", headers={"content-security-policy": svg_policy(svg)})
 
 
 async def _posted_choice(request: Request, app: AppState) -> tuple[Actor, str, str, str] | Response:

@@ -133,6 +133,14 @@ def refused_page(language: str | None = None) -> str:
     return client_page(text["refused_title"], body, page_language(language))
 
 
+def server_error_page() -> str:
+    """What an unexpected error shows: no detail of it, in every language the app has."""
+    paragraphs = "".join(
+        f'<p lang="{tag}">{escape(words(tag)["server_error"])}</p>' for tag in ("en", "es", "fr")
+    )
+    return page("Something went wrong", f"<h1>Something went wrong</h1>{paragraphs}")
+
+
 def kiosk_page(csrf: str, language: str | None = None, *, missing: bool = False) -> str:
     text = words(language)
     error = ""
@@ -145,7 +153,8 @@ def kiosk_page(csrf: str, language: str | None = None, *, missing: bool = False)
     )
     body = (
         f'<h1>{escape(text["kiosk_title"])}</h1>{error}<form method="post" action="/kiosk" novalidate>'
-        f'{csrf_input(csrf)}<div class="form-row"><label class="field" for="code">'
+        f'{csrf_input(csrf)}<input type="hidden" name="lang" value="{escape(page_language(language))}">'
+        f'<div class="form-row"><label class="field" for="code">'
         f"{escape(text['kiosk_label'])}</label>"
         f'<p class="hint" id="kiosk-hint">{escape(text["kiosk_hint"])}</p>'
         f'{field_error}<input class="code" type="text" id="code" name="code" autocomplete="off"'

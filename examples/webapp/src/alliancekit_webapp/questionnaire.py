@@ -10,6 +10,7 @@ it, so the library checks it against the same Questionnaire.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from html import escape
 from typing import Any
@@ -137,7 +138,8 @@ def read_answers(parts: list[Part], posted: Mapping[str, str]) -> Answered:
                 errors.append((q, "missing"))
             continue
         if q.options:
-            if not raw.isdigit() or not 0 <= int(raw) < len(q.options):
+            # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a server error)
+            if not (raw.isascii() and raw.isdigit()) or not 0 <= int(raw) < len(q.options):
                 errors.append((q, "missing"))
                 continue
             answers[q.field] = dict(q.options[int(raw)][1])
@@ -158,6 +160,8 @@ def _number(raw: str, q: Question) -> float | None:
     try:
         number = float(raw) if q.type == "decimal" else int(raw)
     except ValueError:
+        return None
+    if not math.isfinite(number):  # "nan" passes every bound, and the library refuses it
         return None
     if (q.low is not None and number < q.low) or (q.high is not None and number > q.high):
         return None

@@ -7,7 +7,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -18,13 +20,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from alliancekit_webapp.pages import server_error_page
+
 #: No inline script or style anywhere: the pages load one stylesheet from the app; the chart is an image.
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
-#: The chart SVG draws with its own <style>; it is an image, so it runs nothing and loads nothing.
-SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"
+_STYLE_ELEMENT = re.compile(r"<style>(.*?)</style>", re.DOTALL)
+_STYLE_ATTRIBUTE = re.compile(r'\sstyle="([^"]*)"')
+
+
+def svg_policy(svg: str) -> str:
+    """The policy for an SVG the app serves (the chart): no script, nothing loaded, and only the styles it
+    was made with, each allowed by the hash of its text as the browser reads it (``'unsafe-hashes'`` for
+    ``style=`` attributes), so nothing else in it can style it."""
+    styles = {*_STYLE_ELEMENT.findall(svg), *(html.unescape(v) for v in _STYLE_ATTRIBUTE.findall(svg))}
+    hashes = " ".join(
+        sorted(f"'sha256-{base64.b64encode(hashlib.sha256(v.encode()).digest()).decode()}'" for v in styles)
+    )
+    style = f"style-src 'unsafe-hashes' {hashes}" if hashes else "style-src 'none'"
+    return f"default-src 'none'; {style}; frame-ancestors 'none'"
+
 
 HEADERS = {
     "content-security-policy": CONTENT_SECURITY_POLICY,
@@ -46,7 +63,8 @@ SESSION_SECONDS = 8 * 3600
 
 class SecurityHeaders:
     """ASGI middleware: the headers above on every response, and ``Cache-Control: no-store`` on everything
-    but the stylesheet (the pages hold tokens, answers or clinical data; none may be kept by a cache)."""
+    but the stylesheet (the pages hold tokens, answers or clinical data; none may be kept by a cache); an
+    error no handler caught becomes the app's own 500 page, with these headers."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -69,7 +87,55 @@ class SecurityHeaders:
                 message["headers"] = headers
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        started = False
+
+        async def send_once(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
+        try:
+            await self.app(scope, receive, send_once)
+        except Exception:
+            # a page of the app's own (these headers, no detail) rather than the server's bare text; the
+            # error goes on up, so the server still logs it
+            if not started:
+                body = server_error_page().encode()
+                await send_once(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"text/html; charset=utf-8"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_once({"type": "http.response.body", "body": body})
+            raise
+
+
+#: Where :class:`TokenOutOfPath` puts a link's token, and what the path says instead.
+LINK_SCOPE_KEY = "alliancekit_webapp.link_token"
+LINK_PREFIX = "/r/"
+REDACTED = "redacted"
+
+
+class TokenOutOfPath:
+    """ASGI middleware: a link's token is taken out of its address (``/r/<token>``) as the request comes
+    in, into ``scope[LINK_SCOPE_KEY]``, and the path becomes ``/r/redacted``. The scope the server handed
+    over is changed in place, so what the server logs of the request (uvicorn's access log prints the path,
+    for whoever runs it with the log on), and everything inside the app, never sees the token."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(LINK_PREFIX):
+            scope[LINK_SCOPE_KEY] = scope["path"][len(LINK_PREFIX) :]
+            scope["path"] = LINK_PREFIX + REDACTED
+            scope["raw_path"] = (LINK_PREFIX + REDACTED).encode()
+        await self.app(scope, receive, send)
 
 
 class FormTooLarge(Exception):
@@ -130,26 +196,33 @@ class Signer:
     def csrf_field(self, cookie: str) -> str:
         return self.mac("csrf", cookie)
 
-    def csrf_ok(self, request: Request, posted: Mapping[str, str]) -> bool:
-        """The form carries the MAC of the request's own CSRF cookie, and any Origin header is this
-        server's: a page elsewhere can neither read the cookie nor forge the field."""
+    @staticmethod
+    def same_origin(request: Request) -> bool:
+        """No ``Origin`` header, or this server's."""
         origin = request.headers.get("origin")
         # under Referrer-Policy: no-referrer a browser sends "Origin: null" even for its own forms, so
         # "null" proves nothing either way; the signed field (and the SameSite=Strict cookie) decide
-        if origin not in (None, "null") and origin != f"{request.url.scheme}://{request.url.netloc}":
+        return origin in (None, "null") or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+    def csrf_ok(self, request: Request, posted: Mapping[str, str]) -> bool:
+        """The form carries the MAC of the request's own CSRF cookie, and any Origin header is this
+        server's: a page elsewhere can neither read the cookie nor forge the field."""
+        if not self.same_origin(request):
             return False
         cookie = request.cookies.get(CSRF_COOKIE, "")
         field = posted.get("csrf", "")
         return len(cookie) >= 32 and _same(field, self.csrf_field(cookie))
 
-    # -- the clinician's session: {"u": user, "x": expiry} signed ------------------------------------------
+    # -- the clinician's session: {"u": user, "x": expiry, "s": session id} signed ------------------------
 
     def session_cookie(self, user: str, now: float | None = None) -> str:
-        payload = json.dumps({"u": user, "x": int((now or time.time()) + SESSION_SECONDS)})
+        expiry = int((now or time.time()) + SESSION_SECONDS)
+        payload = json.dumps({"u": user, "x": expiry, "s": secrets.token_urlsafe(16)})
         data = base64.urlsafe_b64encode(payload.encode()).decode()
         return f"{data}.{self.mac('session', data)}"
 
-    def session_user(self, request: Request, now: float | None = None) -> str | None:
+    def session(self, request: Request, now: float | None = None) -> tuple[str, str, int] | None:
+        """The request's session, signed and unexpired: (user, session id, expiry)."""
         raw = request.cookies.get(SESSION_COOKIE, "")
         data, _, mac = raw.partition(".")
         if not data or not _same(mac, self.mac("session", data)):
@@ -158,10 +231,28 @@ class Signer:
             payload: dict[str, Any] = json.loads(base64.urlsafe_b64decode(data.encode()))
         except ValueError:
             return None
-        if payload.get("x", 0) < (now or time.time()):
+        user, expiry, session_id = payload.get("u"), payload.get("x"), payload.get("s")
+        if not isinstance(expiry, int) or expiry < (now or time.time()):
             return None
-        user = payload.get("u")
-        return user if isinstance(user, str) else None
+        if not isinstance(user, str) or not isinstance(session_id, str):
+            return None
+        return user, session_id, expiry
+
+
+class SignedOut:
+    """The sessions signed out before their expiry: a signed cookie stays valid until it expires, so
+    signing out must end it here too, not only in the browser that signed out. In memory, one process."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, int] = {}
+
+    def add(self, session_id: str, expiry: int) -> None:
+        now = time.time()
+        self._until = {s: x for s, x in self._until.items() if x >= now}
+        self._until[session_id] = expiry
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._until
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:

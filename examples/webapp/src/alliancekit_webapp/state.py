@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from alliancekit import Practice
-from alliancekit_webapp.security import Signer
+from alliancekit_webapp.security import SignedOut, Signer
+from alliancekit_webapp.submitted import Submitted
+from alliancekit_webapp.throttle import Throttle
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,10 @@ class Settings:
     """The measures a clinician can send from the episode page."""
     languages: tuple[tuple[str, str], ...] = (("en", "English"), ("es", "Español"), ("fr", "Français"))
     """The languages offered for a request: (BCP 47 tag, its name in that language)."""
+    sign_in_attempts: int = 5
+    """Wrong sign-ins allowed from one address in :attr:`sign_in_window_seconds`; past that, sign-in from
+    it is refused (HTTP 429), even with the right passphrase."""
+    sign_in_window_seconds: float = 15 * 60
 
 
 @dataclass
@@ -34,6 +40,12 @@ class AppState:
     settings: Settings
     signer: Signer
     practice: Practice
+    submitted: Submitted = field(default_factory=Submitted)
+    signed_out: SignedOut = field(default_factory=SignedOut)
+    throttle: Throttle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.throttle = Throttle(self.settings.sign_in_attempts, self.settings.sign_in_window_seconds)
 
 
 def state(request: Request) -> AppState:

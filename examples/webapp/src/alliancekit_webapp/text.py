@@ -34,6 +34,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "continue": "Continue",
         "next_client": "Back to the code page",
         "form_expired": "This page was open too long. Please send your answers again.",
+        "server_error": "Please try again in a few minutes. If it happens again, tell your clinic.",
     },
     "es": {
         "app": "Su clínica",
@@ -58,6 +59,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "continue": "Continuar",
         "next_client": "Volver a la página del código",
         "form_expired": "Esta página estuvo abierta demasiado tiempo. Envíe sus respuestas otra vez.",
+        "server_error": "Inténtelo de nuevo dentro de unos minutos. Si vuelve a ocurrir, avise a su clínica.",
     },
     "fr": {
         "app": "Votre cabinet",
@@ -82,6 +84,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "continue": "Continuer",
         "next_client": "Retour à la page du code",
         "form_expired": "Cette page est restée ouverte trop longtemps. Envoyez vos réponses à nouveau.",
+        "server_error": "Réessayez dans quelques minutes. Si cela se reproduit, prévenez votre cabinet.",
     },
 }
 
