@@ -3,6 +3,7 @@ option and its rule, found before anything is opened or written, and never a val
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 from pathlib import Path
 
@@ -164,3 +165,36 @@ def test_an_unknown_option_is_refused_with_its_commands_usage(
     command = " ".join(a for a in argv if not a.startswith("-") and a != "-")
     assert err.startswith(f"usage: alliancekit {command} ")
     assert err.endswith(f"alliancekit {command}: error: unrecognized arguments: --bogus\n")
+
+
+def _tables(path: Path) -> dict[str, list[tuple[object, ...]]]:
+    with sqlite3.connect(path) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {name: sorted(conn.execute(f'SELECT * FROM "{name}"'), key=repr) for name in names}  # noqa: S608
+
+
+@pytest.mark.parametrize(
+    ("command", "argv", "said"),
+    [
+        (["caseload"], ["--clinic", "north "], "--clinic: whitespace"),
+        (["caseload"], ["--clinic", "\u200bnorth"], "--clinic: control-character"),
+        (["caseload"], ["--clinician", "clin-a "], "--clinician: whitespace"),
+        (["caseload"], ["--clinician", "\u00a0clin-a"], "--clinician: whitespace"),
+        (["audit", "show"], ["--client", CANARY + "\u202e"], "--client: control-character"),
+        (["audit", "show"], ["--client", "rene\u0301e"], "--client: unicode-nfc"),
+        (["audit", "show"], ["--actor", " "], "--actor: required"),
+        (["episode", "show"], ["ep\t1"], "ID: control-character"),
+        (["outbox", "retry"], ["k "], "ID: whitespace"),
+    ],
+)
+def test_an_id_the_library_refuses_is_named_by_its_option_and_nothing_is_written(
+    db: Path, command: list[str], argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A padded or NFD id was a lookup that found nothing (``--clinic "north "``: no such clinic), audited
+    as a read; now the option and the rule are named, before anything is read or written."""
+    before = _tables(db)
+    code, out, err = run(capsys, *command, "--db", str(db), *argv)
+    assert code != 0
+    assert out == ""
+    assert said in err, err
+    assert _tables(db) == before

@@ -127,7 +127,7 @@ def test_missing_required_field_as_none(practice: Practice, actor: Actor) -> Non
         (
             lambda p, a, ep, g: p.transfer(a, ep, to_clinician_id="", on=day(5), reason=CANARY),
             "to_clinician_id",
-            "reference",
+            "required",
         ),
         (lambda p, a, ep, g: p.agree_goals(a, ep, [], agreed_on=None), "agreed_on", "type"),
         (lambda p, a, ep, g: p.resume(a, ep, on=None), "on", "type"),
@@ -555,7 +555,7 @@ def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     ("made", "rule"),
     [
         (5, "type"),
-        ("", "reference"),
+        ("", "required"),
         ("a" * 201, "reference"),
         ("id\x00", "control-character"),
         ("id\ud800", "unicode"),
@@ -590,7 +590,7 @@ def test_ids_the_host_made_of_the_longest_length_are_taken(tmp_path: Path) -> No
 
 @pytest.mark.parametrize(
     ("session_id", "rule"),
-    [(None, "type"), ("", "reference"), ("s" * 201, "reference"), ("s\x00", "control-character")],
+    [(None, "type"), ("", "required"), ("s" * 201, "reference"), ("s\x00", "control-character")],
 )
 def test_a_bad_session_id_of_a_session_history_writes_no_audit_entry(
     practice: Practice, actor: Actor, session_id: Any, rule: str

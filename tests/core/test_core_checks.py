@@ -10,6 +10,7 @@ import itertools
 import math
 import types
 import typing
+import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -137,16 +138,64 @@ def test_a_str_subclass_is_checked_by_its_characters_and_returned_plain() -> Non
     refused(lambda: ck.check_text("note", Sneaky("x" * 20_001)), "note", "max-length")
     refused(lambda: ck.check_text("note", Sneaky("   "), required=True), "note", "required")
     refused(lambda: ck.check_ref("id", Sneaky("a\x00")), "id", "control-character")
-    refused(lambda: ck.check_ref("id", Sneaky("")), "id", "reference")
+    refused(lambda: ck.check_ref("id", Sneaky("")), "id", "required")
     assert type(ck.check_ref("id", Role.CLINICIAN)) is str  # a StrEnum is text too
 
 
 # -------------------------------------------------------------------------------------------------- ids
 
 
-@pytest.mark.parametrize("value", ["ep-1", "a" * 200, "clin 1", "ünïcode-id", "9f8e"])
+@pytest.mark.parametrize(
+    "value", ["ep-1", "a" * 200, "clin 1", "a b", "a  b", "ünïcode-id", "9f8e", "x", "caf\u00e9", "\u00e9"]
+)
 def test_ref_accepts_ids(value: str) -> None:
     assert ck.check_ref("episode_id", value) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        (" ", "required"),
+        ("   ", "required"),
+        ("\u00a0", "required"),  # a no-break space alone: blank
+        ("\u3000", "required"),
+        (" a", "whitespace"),
+        ("a ", "whitespace"),
+        ("\u00a0a", "whitespace"),  # NBSP leading
+        ("a\u00a0", "whitespace"),
+        ("a\u2003", "whitespace"),
+        ("\u200b", "control-character"),  # zero-width space (Cf)
+        ("a\u200bb", "control-character"),
+        ("\ufeffa", "control-character"),  # byte-order mark (Cf)
+        ("a\u00adb", "control-character"),  # soft hyphen (Cf)
+        ("a\nb", "control-character"),
+        ("a\tb", "control-character"),
+        ("\ta", "control-character"),
+        ("a\x00", "control-character"),
+        *((f"a{chr(c)}b", "control-character") for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))),
+        ("caf" + "e\u0301", "unicode-nfc"),  # NFD é
+        ("e\u0301", "unicode-nfc"),
+        ("\u212b", "unicode-nfc"),  # ANGSTROM SIGN: NFC is U+00C5
+        ("a\u00a0b", "reference"),  # a no-break space inside: not printable, as before
+    ],
+)
+def test_ref_refuses_ids_that_could_name_a_client_twice(value: str, rule: str) -> None:
+    """One client, one spelling: blank, padded, invisible or non-NFC ids are refused, never normalised."""
+    refused(lambda: ck.check_ref("client_ref", value), "client_ref", rule)
+
+
+def test_the_nfc_and_nfd_spellings_differ_and_only_nfc_is_an_id() -> None:
+    nfc, nfd = "ren\u00e9e", "rene\u0301e"
+    assert nfc != nfd
+    assert unicodedata.normalize("NFC", nfd) == nfc
+    assert ck.check_ref("client_ref", nfc) == nfc
+    refused(lambda: ck.check_ref("client_ref", nfd), "client_ref", "unicode-nfc")
+
+
+@pytest.mark.parametrize("value", [" ", " a", "a ", "\u00a0a", "\u200b", "a\tb", "e\u0301", "a\u202eb"])
+def test_free_text_is_not_held_to_the_id_rules(value: str) -> None:
+    """Notes are the client's and clinician's words: spacing, tabs, NFD and format characters are kept."""
+    assert ck.check_text("note", value) == value
 
 
 @pytest.mark.parametrize(
@@ -159,10 +208,10 @@ def test_ref_accepts_ids(value: str) -> None:
         (CANARY + "\t", "control-character"),
         (CANARY + "\x7f", "control-character"),
         (CANARY + "\x85", "control-character"),
-        ("", "reference"),
+        ("", "required"),
         ("a" * 201, "reference"),
-        (CANARY + "\u2028", "reference"),
-        (CANARY + "\u200b", "reference"),
+        (CANARY + "\u2028", "whitespace"),
+        (CANARY + "\u200b", "control-character"),
         (5, "type"),
         (2**70, "type"),
         (None, "type"),
@@ -624,7 +673,7 @@ def test_every_field_refuses_bad_values(cls: type, name: str) -> None:
         if _is_ref(cls, name):
             refused(build(CANARY + "\n"), where, "control-character")
             refused(build("x" * 201), where, "reference")
-            refused(build(""), where, "reference")
+            refused(build(""), where, "required")
         else:
             refused(build("x" * 20_001), where, "max-length")
             assert getattr(cls(**{**valid(cls), name: "a\nb\tc"}), name) == "a\nb\tc"

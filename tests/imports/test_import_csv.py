@@ -538,6 +538,56 @@ def test_a_clinician_the_library_would_refuse_is_a_row_error_of_the_dry_run(
     assert _errors(err) == ["error: row 3, Clinician: reference"]
 
 
+@pytest.mark.parametrize(
+    ("client", "episode", "rule"),
+    [
+        ("c-1", "1", None),
+        ("c 1", "1", None),  # a space inside is part of the reference
+        ("c-1 ", "1", "Client: whitespace"),  # not stripped into "c-1": that is another client's row
+        (" c-1", "1", "Client: whitespace"),
+        ("\u00a0c-1", "1", "Client: whitespace"),
+        ("c-1\u200b", "1", "Client: control-character"),
+        ("c\u202e1", "1", "Client: control-character"),
+        ("c\t1", "1", "Client: control-character"),
+        ("rene\u0301e", "1", "Client: unicode-nfc"),
+        ("ren\u00e9e", "1", None),
+        ("c-1", "1 ", "Episode: whitespace"),
+        ("c-1", "e\u0301", "Episode: unicode-nfc"),
+        ("c-1", "\u200b", "Episode: control-character"),
+    ],
+)
+def test_an_id_cell_the_library_would_refuse_is_a_row_error_and_nothing_is_written(
+    client: str, episode: str, rule: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [row("c-0", "2024-01-08", phq9="5"), [client, episode, *row("x", "2024-01-08", phq9="5")[2:]]]
+    db, source = tmp_path / "p.sqlite", write_csv(tmp_path, rows)
+    code, _, err = import_csv(capsys, db, write_mapping(tmp_path), source)
+    if rule is None:
+        assert code == 0, err
+        assert set(sessions(db)) == {"c-0", client}
+        return
+    assert code == 1
+    assert _errors(err) == [f"error: row 3, {rule}"]
+    assert client not in err
+    assert sessions(db) == {}  # the whole file stops at its first error: not even row 2 is written
+
+
+def test_a_file_named_in_nfd_imports_under_its_nfc_name_and_a_rerun_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The checkpoint is named by the file's name unless --source-id is given: a decomposed name (as macOS
+    file names often are) is an id the library refuses, so its NFC spelling names the checkpoint."""
+    db, mapping = tmp_path / "p.sqlite", write_mapping(tmp_path)
+    source = write_csv(tmp_path, [row("c-1", "2024-01-08", phq9="5")], name="donne\u0301es.csv")
+    code, out, err = import_csv(capsys, db, mapping, source)
+    assert code == 0, err
+    assert out.startswith("imported 1 units: 1 written")
+    code, out, err = import_csv(capsys, db, mapping, source)
+    assert code == 0, err
+    assert "0 written" in out
+    assert set(sessions(db)) == {"c-1"}
+
+
 def test_a_header_not_in_the_declared_encoding_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -355,6 +355,24 @@ BAD_FHIR = {
         "QuestionnaireResponse.item:",
         "maximum",
     ),
+    "a client reference with a trailing space": (
+        "EpisodeOfCare",
+        lambda r: {
+            **r,
+            "patient": {**r["patient"], "identifier": {**r["patient"]["identifier"], "value": "c1 "}},
+        },
+        "client_ref",  # refused by the library as the unit is written
+        "whitespace",
+    ),
+    "a client reference not in NFC": (
+        "EpisodeOfCare",
+        lambda r: {
+            **r,
+            "patient": {**r["patient"], "identifier": {**r["patient"]["identifier"], "value": "rene\u0301e"}},
+        },
+        "client_ref",  # refused by the library as the unit is written
+        "unicode-nfc",
+    ),
     "a status FHIR does not have": (
         "EpisodeOfCare",
         lambda r: {**r, "status": "paused"},

@@ -215,7 +215,7 @@ def test_due_measures_is_audited_as_its_own_read() -> None:
         ),
         (42, "protocol", "type"),
         ({"name": "fit"}, "protocol", "type"),
-        ("", "protocol", "reference"),
+        ("", "protocol", "required"),
     ],
 )
 def test_a_bad_episode_protocol_is_refused_and_writes_nothing(protocol: Any, field: str, rule: str) -> None:
@@ -248,7 +248,7 @@ def test_a_protocol_cannot_be_set_before_the_episode_opened_or_once_closed() -> 
         ({"protocols": ["fit"]}, "protocols", "type"),
         ({"protocols": {CLINIC: "no-such-protocol"}}, f"protocols.{CLINIC}", "unknown-protocol"),
         ({"protocols": {CLINIC: 3}}, f"protocols.{CLINIC}", "type"),
-        ({"protocols": {"": "fit"}}, "protocols", "reference"),
+        ({"protocols": {"": "fit"}}, "protocols", "required"),
         ({"default_protocol": "no-such-protocol"}, "default_protocol", "unknown-protocol"),
         (
             {"default_protocol": MeasurementProtocol("x", (ScheduleEntry("no-such", "intake"),))},

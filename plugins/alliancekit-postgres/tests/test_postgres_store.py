@@ -149,7 +149,11 @@ def test_a_write_on_a_connection_the_server_ended_says_the_outcome_is_unknown(pg
     ("location", "rule"),
     [
         ("postgresql://app@db/practice", "clinic-required"),
-        ("postgresql://app@db/practice?clinic=", "reference"),
+        ("postgresql://app@db/practice?clinic=", "required"),
+        ("postgresql://app@db/practice?clinic=%20", "required"),
+        ("postgresql://app@db/practice?clinic=north%20", "whitespace"),
+        ("postgresql://app@db/practice?clinic=%E2%80%8Bnorth", "control-character"),
+        ("postgresql://app@db/practice?clinic=re%CC%81gion", "unicode-nfc"),
         ("postgresql://app@db/practice?clinic=a&pool_max=many", "integer"),
         ("postgresql://app@db/practice?clinic=a&schema=no-dashes", "identifier"),
     ],

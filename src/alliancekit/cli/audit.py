@@ -42,8 +42,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "show", help="list audit entries", description="List audit entries, filtered."
     )
     add_db(show)
-    show.add_argument("--client", metavar="REF", help="only entries about this client reference")
-    show.add_argument("--actor", metavar="ID", help="only entries by this actor")
+    show.add_argument(
+        "--client", dest="client_ref", metavar="REF", help="only entries about this client reference"
+    )
+    show.add_argument("--actor", dest="actor_id", metavar="ID", help="only entries by this actor")
     show.add_argument("--since", metavar="YYYY-MM-DD", type=iso_date, help="from this date")
     show.add_argument("--until", metavar="YYYY-MM-DD", type=iso_date, help="up to this date, inclusive")
     add_clinic(show)
@@ -71,7 +73,7 @@ def run_show(args: argparse.Namespace) -> int:
         clinic = cli_actor(practice, args).clinic_id
         auditor = Actor("alliancekit-cli", Role.ADMINISTRATOR, clinic, Purpose.OPERATIONS)
         entries = practice.audit_entries(
-            auditor, client_ref=args.client, actor_id=args.actor, since=args.since, until=args.until
+            auditor, client_ref=args.client_ref, actor_id=args.actor_id, since=args.since, until=args.until
         )
     if args.ndjson:
         print_ndjson(_objects(entries))

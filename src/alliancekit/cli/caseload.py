@@ -32,7 +32,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("caseload", help="list open episodes", description="List a caseload.")
     add_db(parser)
     add_clinic(parser)
-    parser.add_argument("--clinician", metavar="ID", help="only this clinician's episodes")
+    parser.add_argument(
+        "--clinician", dest="clinician_id", metavar="ID", help="only this clinician's episodes"
+    )
     parser.add_argument("--all", action="store_true", help="include closed episodes")
     add_json(parser, "print a JSON array of episodes instead of a table")
     parser.set_defaults(run=run)
@@ -49,7 +51,7 @@ def as_json(row: CaseloadRow) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
-        rows = practice.caseload(actor, clinician_id=args.clinician, include_closed=args.all)
+        rows = practice.caseload(actor, clinician_id=args.clinician_id, include_closed=args.all)
     if args.json:
         print_json([as_json(r) for r in rows])
         return 0

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
-from alliancekit.domain.checks import check_time_zone
+from alliancekit.domain.checks import check_ref, check_time_zone
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
 from alliancekit.practice import practice_file
 from alliancekit.security import private_files
@@ -254,11 +254,12 @@ def unknown_clinic(clinics: list[str]) -> UsageError:
 
 
 def given_clinic(args: argparse.Namespace) -> str | None:
-    """``--clinic`` as given; blank is a mistake, not a request for the only clinic."""
+    """``--clinic`` as given; blank is a mistake, not a request for the only clinic, and an id the library
+    refuses (``" north"``, a zero-width space) is refused by its rule, not reported as an unknown clinic."""
     clinic = getattr(args, "clinic", None)
     if clinic is not None and not clinic.strip():
         raise UsageError("--clinic: empty; name a clinic, or leave the option out")
-    return None if clinic is None else str(clinic)
+    return None if clinic is None else check_ref("clinic", clinic)
 
 
 def add_clinic(parser: argparse.ArgumentParser) -> None:

@@ -16,6 +16,7 @@ from alliancekit.cli.common import (
     zone_of,
 )
 from alliancekit.domain import Actor
+from alliancekit.domain.checks import check_ref
 from alliancekit.errors import ValidationError
 from alliancekit.events import converter
 from alliancekit.events.types import (
@@ -51,10 +52,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def resolve_episode(practice: Practice, actor: Actor, prefix: str, *, field: str) -> str:
     """The one episode of the actor's clinic whose id starts with ``prefix``; when none does, ``prefix`` as
     given, so that the guarded read that follows refuses it and audits the failed lookup (``not-found``).
-    A blank ``prefix`` is refused before any read: every id starts with it. ``field`` is the destination of
-    the argument that gave ``prefix`` (an error names that argument as the user typed it)."""
+    A blank ``prefix`` is refused before any read: every id starts with it; so is one no id could start with
+    (padded, a control character, not NFC), by the rule of an id. ``field`` is the destination of the
+    argument that gave ``prefix`` (an error names that argument as the user typed it)."""
     if not prefix.strip():
         raise ValidationError(field, "required", "an episode id or a unique prefix of it")
+    check_ref(field, prefix)
     matches = [ep for ep in practice.episode_ids(actor) if ep.startswith(prefix)]
     if not matches:
         return prefix

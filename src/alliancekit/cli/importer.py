@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -224,7 +225,8 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
                 practice,
                 source,
                 clinic_id=_clinic(practice, args),
-                source_id=args.source_id or path.name,
+                # the file's name in NFC, as an id must be: macOS file names often come decomposed (NFD)
+                source_id=args.source_id or unicodedata.normalize("NFC", path.name),
                 dry_run=args.dry_run,
                 batch_size=args.batch_size,
                 progress=progress,

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Put a dead message back to pending, so that the next dispatch tries it again.",
     )
     add_db(retry)
-    retry.add_argument("id", metavar="ID", help="the message id (its idempotency key)")
+    retry.add_argument("message_id", metavar="ID", help="the message id (its idempotency key)")
     retry.set_defaults(run=run_retry)
 
 
@@ -133,7 +133,7 @@ def run_dispatch(args: argparse.Namespace) -> int:
 
 def run_retry(args: argparse.Namespace) -> int:
     with existing_practice(args) as practice:
-        if not practice.retry_message(args.id):
-            raise NotFoundError("dead message", args.id)
-    print(f"message {args.id} is pending again")
+        if not practice.retry_message(args.message_id):
+            raise NotFoundError("dead message", args.message_id)
+    print(f"message {args.message_id} is pending again")
     return 0

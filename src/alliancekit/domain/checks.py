@@ -11,10 +11,14 @@ rule broken, and never the value (which may be a client's words). The rules, sha
     Text holding a lone surrogate (``"\\ud800"``): it cannot be encoded as UTF-8, so no store can keep it.
 ``control-character``
     NUL anywhere (SQLite keeps it, PostgreSQL refuses it: refused here so every store behaves the same), any
-    control character in an id, and in free text any C0 control but tab, line feed and carriage return
-    (which FHIR strings and XML cannot carry).
+    control or format character (Unicode Cc, Cf: tab, newline, zero-width space, bidi overrides) in an id,
+    and in free text any C0 control but tab, line feed and carriage return (which FHIR strings and XML
+    cannot carry).
+``whitespace``, ``unicode-nfc``
+    An id with whitespace at its start or end, or not in Unicode NFC: ``"c1 "`` and an NFD spelling would
+    name a second client. ``required`` is an empty or whitespace-only id. Free text is exempt from these.
 ``reference``
-    An id that is empty, longer than :data:`MAX_ID` or holds non-printable characters.
+    An id longer than :data:`MAX_ID` or holding other non-printable characters (a no-break space inside).
 ``timezone-aware``
     A ``datetime`` without a time zone (naive): which instant it names depends on the machine it runs on.
 ``utc-offset``
@@ -45,6 +49,7 @@ import math
 import re
 import types
 import typing
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from enum import Enum
@@ -115,7 +120,6 @@ E = TypeVar("E", bound=Enum)
 #: What free text may not hold: NUL, the C0 controls but tab, line feed and carriage return, lone surrogates.
 _TEXT_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_ID_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 #: Why a set is refused where a list is taken: the order a set's items come in changes with the process's
 #: string hash seed, so what is stored, and a keyed command's request hash, would differ between processes.
 _UNORDERED = "a list expected (a set's order changes from one process to the next)"
@@ -160,15 +164,39 @@ def check_text(field: str, value: object, *, required: bool = False, max_len: in
 
 
 def check_ref(field: str, value: object) -> str:
-    """An id or reference: non-empty printable text of at most :data:`MAX_ID` characters; returns it."""
+    """An id or reference: printable NFC text of 1 to :data:`MAX_ID` characters, no space at either end.
+
+    Two spellings of one name (NFD ``"e\\u0301"`` and NFC ``"\\u00e9"``, ``"c1"`` and ``"c1 "``) would be
+    two clients, and an invisible character (a bidi override) makes an id look like another: all refused,
+    on writes and on lookups alike, rather than silently normalised or missed. Returns the id.
+    """
     plain = value if type(value) is str else _plain(field, value)  # a call saved: records hold many ids
-    if 0 < len(plain) <= MAX_ID and plain.isprintable():
+    if (
+        0 < len(plain) <= MAX_ID
+        and plain.isprintable()  # Cc, Cf, Zs but the space, Zl, Zp, unassigned: refused
+        and plain[0] != " "
+        and plain[-1] != " "
+        and (plain.isascii() or unicodedata.is_normalized("NFC", plain))
+    ):
         return plain
+    raise _id_error(field, plain)
+
+
+def _id_error(field: str, plain: str) -> ValidationError:
+    """Why ``plain`` is not an id: the first rule it breaks, in the order the docstring lists them."""
     if _SURROGATE.search(plain):
-        raise ValidationError(field, "unicode", "text with a lone surrogate cannot be stored")
-    if _ID_CONTROL.search(plain):
-        raise ValidationError(field, "control-character", "no NUL or control characters in an id")
-    raise ValidationError(field, "reference", f"a non-empty printable id of at most {MAX_ID} characters")
+        return ValidationError(field, "unicode", "text with a lone surrogate cannot be stored")
+    if len(plain) > MAX_ID:
+        return ValidationError(field, "reference", f"a non-empty printable id of at most {MAX_ID} characters")
+    if not plain.strip():
+        return ValidationError(field, "required", "a non-blank id")
+    if any(unicodedata.category(c) in ("Cc", "Cf") for c in plain):
+        return ValidationError(field, "control-character", "no control or format characters in an id")
+    if plain != plain.strip():
+        return ValidationError(field, "whitespace", "no space at the start or end of an id")
+    if not unicodedata.is_normalized("NFC", plain):
+        return ValidationError(field, "unicode-nfc", "an id in Unicode normalization form NFC")
+    return ValidationError(field, "reference", f"a non-empty printable id of at most {MAX_ID} characters")
 
 
 def check_bool(field: str, value: object) -> bool:

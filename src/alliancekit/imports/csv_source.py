@@ -299,7 +299,7 @@ class CsvSource:
         if len(self.errors) > before:
             return None
         client = self._ref(number, cells, "client", "the client's reference")
-        _, episode = self._cell(cells, "episode")
+        episode = self._ref(number, cells, "episode", "", required=False)
         clinician = self._ref(number, cells, "clinician", "the clinician's id")
         date_column = self.mapping.columns["session_date"]
         held_on = self._date(number, date_column, cells[date_column]) if cells[date_column].strip() else None
@@ -337,11 +337,23 @@ class CsvSource:
             tuple(read_from),
         )
 
-    def _ref(self, number: int, cells: Mapping[str, str], field: str, what: str) -> str | None:
-        """A reference the library will take (the client's, the clinician's), or ``None`` after an error."""
+    def _ref(
+        self, number: int, cells: Mapping[str, str], field: str, what: str, *, required: bool = True
+    ) -> str | None:
+        """A reference the library will take (the client's, the clinician's, the source's episode), or
+        ``None`` (after an error, or for an optional one left blank).
+
+        A cell is not stripped into an id: ``" c1"`` and ``"c1"`` would be one client here and two
+        through the API, so a padded id is an error of its row, as every other id rule is.
+        """
         column, value = self._cell(cells, field)
         if not value:
-            self.errors.append(RowError(number, column, "required", what))
+            if required:
+                self.errors.append(RowError(number, column, "required", what))
+            return None
+        raw = cells.get(column)
+        if raw is not None and raw != raw.strip():
+            self.errors.append(RowError(number, column, "whitespace"))
             return None
         try:
             return check_ref(column, value)

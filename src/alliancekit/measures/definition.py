@@ -457,6 +457,7 @@ def _build(d: Mapping[str, Any]) -> Measure:
             cc = raw["clinical_cutoff"]
             if not rng["min"] <= cc["value"] <= rng["max"]:
                 raise _err(f"{path}.clinical_cutoff.value", "range", "cutoff outside the score range")
+            _check_reachable(cc, rng, f"{path}.clinical_cutoff")
             cutoff = Cutoff(
                 cc["value"], ClinicalIf(cc["clinical_if"]), cite(cc["cite"], f"{path}.clinical_cutoff.cite")
             )
@@ -473,6 +474,7 @@ def _build(d: Mapping[str, Any]) -> Measure:
             s = raw[key]
             return Sample(s["mean"], s["sd"], cite(s["cite"], f"{path}.{key}.cite"), s.get("n"))
 
+        _check_norm_values(raw, rng, path)
         norms.append(
             Norm(
                 population=raw["population"],
@@ -522,6 +524,7 @@ def _build(d: Mapping[str, Any]) -> Measure:
     options = tuple(
         AnswerOption(raw["value"], raw["label"], raw.get("loinc")) for raw in d.get("answer_options", [])
     )
+    _check_answer_options(options, items)
 
     examples = []
     for raw in d.get("examples", []):
@@ -567,6 +570,42 @@ def _build(d: Mapping[str, Any]) -> Measure:
         language=d.get("language", "en"),
         translations=_translations(d, cite, seen, len(options)),
     )
+
+
+def _check_reachable(cutoff: Mapping[str, Any], rng: Mapping[str, Any], path: str) -> None:
+    """A cutoff no total can meet (``below`` the minimum, ``above`` the maximum) calls nobody clinical."""
+    side = cutoff["clinical_if"]
+    if (side == "below" and cutoff["value"] == rng["min"]) or (
+        side == "above" and cutoff["value"] == rng["max"]
+    ):
+        raise _err(f"{path}.clinical_if", "unreachable", "no total in the score range meets this cutoff")
+
+
+def _check_norm_values(raw: Mapping[str, Any], rng: Mapping[str, Any], path: str) -> None:
+    """A population's sample means lie in the score range, and a reliable change fits in it: a mean or a
+    change no total could show is a typo (or another scale's norms), and it would skew every comparison."""
+    for key in ("clinical_sample", "nonclinical_sample"):
+        if key in raw and not rng["min"] <= raw[key]["mean"] <= rng["max"]:
+            raise _err(f"{path}.{key}.mean", "range", "a sample mean outside the score range")
+    if "reliable_change" in raw and raw["reliable_change"]["points"] > rng["max"] - rng["min"]:
+        raise _err(f"{path}.reliable_change.points", "range", "a reliable change wider than the score range")
+
+
+def _check_answer_options(options: tuple[AnswerOption, ...], items: list[Item]) -> None:
+    """Answer options are shared by every item: each value an answer every item takes (in its range, on
+    its step), and no two options with one value (which label would a submitted answer be?)."""
+    seen: set[float] = set()
+    for i, option in enumerate(options):
+        path = f"$.answer_options[{i}].value"
+        if option.value in seen:
+            raise _err(path, "unique", "two answer options with one value")
+        seen.add(option.value)
+        for item in items:
+            if not item.min <= option.value <= item.max:
+                raise _err(path, "range", f"outside the range of item {item.key}")
+            steps = (option.value - item.min) / item.step
+            if not math.isclose(steps, round(steps), abs_tol=1e-9):
+                raise _err(path, "step", f"not on the step of item {item.key}")
 
 
 def _translations(

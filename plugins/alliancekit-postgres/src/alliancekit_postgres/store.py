@@ -81,6 +81,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from alliancekit.domain.checks import check_ref
 from alliancekit.errors import (
     AccessDenied,
     ConflictError,
@@ -1228,10 +1229,8 @@ def _unstorable(exc: psycopg.DataError) -> ValidationError:
 
 
 def _check_clinic(clinic_id: object) -> None:
-    if not isinstance(clinic_id, str) or not clinic_id or len(clinic_id) > 200 or not clinic_id.isprintable():
-        raise ValidationError(
-            "clinic", "reference", "a non-empty printable clinic id of at most 200 characters"
-        )
+    # the id rules of every other clinic id: "north " would scope the store to a clinic no actor names
+    check_ref("clinic", clinic_id)
 
 
 # ------------------------------------------------------------------------------------------------ locations
