@@ -434,10 +434,11 @@ OUTBOX_WORKER_CALLS = {
     "retry_message",
 }
 #: Calls that read nothing of any client: the clinic ids in the store (a CLI chooses its clinic by them),
-#: a clinic's date now (the clock in the clinic's configured time zone), the scope whose reads are
-#: audited in batches (each read in it is decided as everywhere else), and whether the demo mark is there;
-#: the batch path's scope (each command in it is decided as on the facade: the batch tests check it).
-NO_CLIENT_DATA = {"clinics", "clinic_today", "batched_reads", "is_demo", "batch"}
+#: a clinic's date now (the clock in the clinic's configured time zone), the practice's clock (``now``),
+#: the scope whose reads are audited in batches (each read in it is decided as everywhere else), and
+#: whether the demo mark is there; the batch path's scope (each command in it is decided as on the
+#: facade: the batch tests check it).
+NO_CLIENT_DATA = {"clinics", "clinic_today", "now", "batched_reads", "is_demo", "batch"}
 #: The client's calls through a token or a kiosk code take no actor: the token names the request and the
 #: library acts as its client (submit_response is in the matrix as its command, run as every actor).
 TOKEN_CALLS = {"open_request", "redeem_kiosk_code"}
