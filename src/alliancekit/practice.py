@@ -215,6 +215,29 @@ class Practice:
         finally:
             self._s.store.close()
 
+    def discard(self) -> bool:
+        """Close the practice, removing the store its opening created if the store can (PostgreSQL: the
+        schema it made, or the tables it made in a schema that held none): for a command cut short before
+        its practice is whole, such as ``alliancekit demo``. ``False`` (closed all the same) when nothing
+        was removed: the opening created nothing, or the store cannot remove itself (SQLite: delete the
+        file)."""
+        self._open()
+        discard = getattr(self._s.store, "discard_created", None)
+        try:
+            removed = bool(discard()) if callable(discard) else False
+        except BaseException:
+            with self._lock:
+                self._closed = True
+            self._s.store.close()  # not sealed: the log may be half gone
+            raise
+        if not removed:
+            self.close()
+            return False
+        with self._lock:
+            self._closed = True
+        self._s.store.close()  # nothing left to seal
+        return True
+
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             warnings.warn(f"unclosed {self!r}", ResourceWarning, stacklevel=2, source=self)
@@ -1324,6 +1347,7 @@ def open_practice(
     *,
     plugins: PluginHost | None = None,
     read_only: bool = False,
+    create: bool = True,
     **options: Any,
 ) -> Practice:
     """Open a practice on a store.
@@ -1334,13 +1358,17 @@ def open_practice(
     :param plugins: the plugin host to use; the process-wide one by default.
     :param read_only: open an existing store without ever creating, migrating or changing it (a missing,
         empty or foreign database is an error; every write is refused). For verification and inspection.
+    :param create: with ``False``, open an existing store for writing but never create one: a missing,
+        empty or foreign database is :class:`~alliancekit.errors.NotAnAlliancekitStore`, as read-only.
     :param options: passed to :class:`Practice`.
     """
     host = check_instance("plugins", plugins, PluginHost) if plugins is not None else get_plugin_host()
     if isinstance(location, str | os.PathLike):
         made = _new_database(location)
         try:
-            store = host.stores().open(location, read_only=check_bool("read_only", read_only))
+            store = host.stores().open(
+                location, read_only=check_bool("read_only", read_only), create=check_bool("create", create)
+            )
         except BaseException:
             _remove_new(made)  # a full disk while the schema was made: no empty file left behind
             raise

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from alliancekit import hookimpl, open_practice
-from alliancekit.errors import PluginError, ValidationError
+from alliancekit.errors import NotAnAlliancekitStore, PluginError, ValidationError
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.store.memory import MemoryStore
 from alliancekit.store.registry import StoreRegistrar
@@ -47,6 +47,51 @@ def test_alliancekit_register_stores_clash_names_both_plugins() -> None:
     host = make_plugin_host(load_entry_points=False, extra_plugins=[Clash()])
     with pytest.raises(PluginError, match=r"alliancekit\.store\.sqlite.*and"):
         host.stores()
+
+
+class CountingOpeners:
+    """Two schemes opening memory stores, one of whose openers takes ``create``; records every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, bool]]] = []
+
+    @hookimpl
+    def alliancekit_register_stores(self, register: StoreRegistrar) -> None:
+        def with_create(location: str, *, read_only: bool = False, create: bool = True) -> MemoryStore:
+            self.calls.append(("with-create", {"read_only": read_only, "create": create}))
+            return MemoryStore(read_only=read_only)
+
+        def without(location: str, *, read_only: bool = False) -> MemoryStore:
+            self.calls.append(("without", {"read_only": read_only}))
+            return MemoryStore(read_only=read_only)
+
+        register("withcreate", with_create)
+        register("without", without)
+
+
+def test_an_existing_store_is_opened_once_by_an_opener_that_takes_create() -> None:
+    # Before the fix the CLI opened every practice read-only (a whole store: a PostgreSQL connection pool),
+    # closed it and opened it again to write.
+    plugin = CountingOpeners()
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin])
+    open_practice("withcreate:x", plugins=host, create=False).close()
+    assert plugin.calls == [("with-create", {"read_only": False, "create": False})]
+    open_practice("without:x", plugins=host, create=False).close()  # judged read-only, then opened to write
+    assert plugin.calls[1:] == [("without", {"read_only": True}), ("without", {"read_only": False})]
+    open_practice("without:x", plugins=host).close()  # create=True, the default: one opening, as ever
+    assert plugin.calls[3:] == [("without", {"read_only": False})]
+
+
+def test_a_missing_sqlite_file_is_not_created_without_create(tmp_path: Path) -> None:
+    path = tmp_path / "missing.sqlite"
+    with pytest.raises(NotAnAlliancekitStore):
+        open_practice(path, create=False)
+    assert list(tmp_path.iterdir()) == []
+    open_practice(path).close()
+    with open_practice(path, create=False) as practice:
+        assert not practice.discard()  # an SQLite file is not removed by the practice: the caller deletes it
+        assert practice.closed
+    assert path.exists()
 
 
 def test_unknown_scheme_is_a_validation_error() -> None:

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -176,11 +175,14 @@ def shown(location: str) -> str:
     """The location as messages show it: a URL without its password (in the user part or the query)."""
     if "://" not in location:
         return location
-    parts = urlsplit(location)
-    user, at, host = parts.netloc.rpartition("@")
-    netloc = f"{user.partition(':')[0]}{at}{host}"
-    query = "&".join(p for p in parts.query.split("&") if not p.lower().startswith(SECRET_PARAMETERS))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    # By hand, not urlsplit/urlunsplit: they drop an empty authority (postgresql:///db?host=/socket would be
+    # shown as postgresql:/db, a location libpq refuses) and raise on a malformed [IPv6] host.
+    scheme, _, rest = location.partition("://")
+    before_query, mark, query = rest.partition("?")
+    authority, slash, path = before_query.partition("/")
+    user, at, host = authority.rpartition("@")
+    query = "&".join(p for p in query.split("&") if not p.lower().startswith(SECRET_PARAMETERS))
+    return f"{scheme}://{user.partition(':')[0]}{at}{host}{slash}{path}" + (mark + query if query else "")
 
 
 def existing_practice(
@@ -188,23 +190,16 @@ def existing_practice(
 ) -> Practice:
     """Open the existing practice the command names; never create, migrate or convert one by accident.
 
-    The practice is first opened read-only, which refuses a missing, empty or foreign database without
-    touching it; a command that writes (every read of clinical content writes its audit entry) then opens
-    it again for writing.
+    Opened read-only, or for writing with ``create=False`` (every read of clinical content writes its audit
+    entry): either refuses a missing, empty or foreign database without touching it, in one opening (one
+    connection pool on PostgreSQL).
     """
     location, zone = location_of(args), zone_of(args)
     try:
-        probe = open_practice(location, read_only=True, audit_key=audit_key, time_zone=zone)
+        return open_practice(location, read_only=read_only, create=False, audit_key=audit_key, time_zone=zone)
     except NotAnAlliancekitStore as exc:
         raise UsageError(f"no alliancekit database at {shown(location)} ({_why(location, exc)})") from None
     except (StoreError, ValidationError) as exc:
-        raise UsageError(f"--db {shown(location)}: {exc}") from None
-    if read_only:
-        return probe
-    probe.close()
-    try:
-        return open_practice(location, audit_key=audit_key, time_zone=zone)
-    except StoreError as exc:  # readable, not writable (a read-only filesystem): named like the probe's
         raise UsageError(f"--db {shown(location)}: {exc}") from None
 
 

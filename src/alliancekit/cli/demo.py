@@ -5,8 +5,8 @@ what is at ``--db``: nothing (or an empty file) is filled; an SQLite database th
 demo mark, ``Practice.mark_demo``) is replaced; any other alliancekit database needs ``--force``, even one
 whose clinic is called ``demo-clinic``; a file that is not an alliancekit database is never replaced. At a
 store URL (PostgreSQL) the demo fills an empty store only, whose location names the demo's clinic
-(``?clinic=demo-clinic``). A store in memory (``memory:``, ``:memory:``) is
-refused: the practice would be gone when the command ends.
+(``?clinic=demo-clinic``); refused there, interrupted or failed, it removes what it made. A store in
+memory (``memory:``, ``:memory:``) is refused: the practice would be gone when the command ends.
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ from alliancekit.cli.signals import Interrupted, signal_of
 from alliancekit.demo import simulate_practice
 from alliancekit.demo.simulate import CLINIC, FIRST_TODAY, LAST_TODAY, MAX_CLIENTS, MIN_CLIENTS
 from alliancekit.domain.checks import MAX_DATE, MIN_DATE
-from alliancekit.errors import NotAnAlliancekitStore, StoreError, StoreNeedsMigration, StoreTooNew
+from alliancekit.errors import (
+    NotAnAlliancekitStore,
+    StoreError,
+    StoreNeedsMigration,
+    StoreTooNew,
+    ValidationError,
+)
 from alliancekit.feedback.reports import write_report
 from alliancekit.practice import practice_file, practice_files, practice_in_memory
 from alliancekit.security import private_files
@@ -141,9 +147,15 @@ def _replaceable(location: str, force: bool) -> Path | None:
 
 def _unfinished(location: str) -> str:
     """Remove the demo cut short at an SQLite file (the demo made it, on nothing or on an earlier demo: nobody
-    should mistake it for a whole one); say what to do with a store that cannot be removed."""
+    should mistake it for a whole one); at a store URL, say whether the demo removed what it made."""
     path = practice_file(location)
-    if path is None:
+    if path is None:  # the demo removed what it made in the store (simulate_practice), unless it could not
+        try:
+            open_practice(location, read_only=True).close()
+        except NotAnAlliancekitStore:
+            return f"the unfinished demo at {shown(location)} was removed"
+        except (StoreError, ValidationError):
+            pass
         return f"the demo at {shown(location)} is unfinished; empty the store before running the demo again"
     if not path.exists():  # it could not even be created (a missing directory): nothing to remove
         return ""

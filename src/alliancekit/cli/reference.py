@@ -69,7 +69,7 @@ The same for every command:
 - **130**: interrupted (Ctrl-C); **143**: terminated (SIGTERM, as `docker stop` or systemd send). Either
   way the command stops as on an error, with one line on stderr: an export is published whole or not at all
   (its staging copy is removed), an import keeps its last checkpoint (the same command resumes it), and an
-  unfinished demo database is removed (or, in a store at a URL, named as unfinished).
+  unfinished demo database is removed (in a store at a URL, what the demo made there).
 
 A full disk or an unwritable path is exit 2 naming the path, and leaves no half-written file: every output
 file is written beside its name and renamed into place once whole. A reader that stops reading early

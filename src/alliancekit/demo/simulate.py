@@ -60,7 +60,7 @@ from alliancekit.domain import (
     SessionStructure,
 )
 from alliancekit.domain.checks import MAX_DATE, MIN_DATE, check_date
-from alliancekit.errors import ValidationError
+from alliancekit.errors import StoreError, ValidationError
 from alliancekit.lifecycle.rules import review_due
 from alliancekit.practice import Practice, open_practice
 
@@ -701,6 +701,7 @@ def simulate_practice(
     :data:`LAST_TODAY` (else ``today: range``, before anything is written). The same ``seed``,
     ``clients`` and ``today`` always give the same records, ids and timestamps. The individual clients'
     commands go through one batch (:meth:`Practice.batch`), one transaction per :data:`BATCH_SIZE` commands.
+    Refused, interrupted or failed, it removes what opening the store made (:meth:`Practice.discard`).
     """
     if clients < MIN_CLIENTS:
         raise ValidationError("clients", "minimum", f"at least {MIN_CLIENTS} so that every stage appears")
@@ -712,10 +713,31 @@ def simulate_practice(
     rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by design
     clock = _Clock(today)
     practice = open_practice(location, clock=clock, ids=lambda kind: f"{rng.getrandbits(128):032x}")
+    try:
+        summary = _fill(practice, rng, clock, clients, progress, str(location))
+    except BaseException:
+        # Refused, interrupted or failed: what opening created (a PostgreSQL schema) is removed, so that the
+        # next demo finds the store empty, not "a practice with no episodes". An SQLite file is the CLI's.
+        if not practice.closed:
+            with contextlib.suppress(StoreError):
+                practice.discard()
+        raise
+    practice.close()
+    return summary
+
+
+def _fill(
+    practice: Practice,
+    rng: random.Random,
+    clock: _Clock,
+    clients: int,
+    progress: Progress | None,
+    location: str,
+) -> DemoSummary:
+    """Fill the demo practice just opened (left open: a failure's caller removes what it made)."""
     if practice.clinic_scope not in (None, CLINIC):
         # A clinic-scoped store (PostgreSQL's ?clinic=) refuses every other clinic's rows: said before any
         # record is written, rather than as the first write's refusal by row-level security.
-        practice.close()
         raise ValidationError(
             "location",
             "clinic",
@@ -725,48 +747,47 @@ def simulate_practice(
     courses = list(COURSES) + [rng.choice(RANDOM_COURSES) for _ in range(clients - len(COURSES))]
     if clients > len(COURSES):
         courses[-1] = "maintenance"  # drawn all the same, so the other clients' records do not change
-    with practice:
-        # Marked first, so that a demo cut short is still known as the demo's to replace.
-        practice.mark_demo(Actor("demo-admin", Role.ADMINISTRATOR, CLINIC))
-        with practice.batch(size=BATCH_SIZE) as batch:
-            sim.target = batch
-            for index, course in enumerate(courses):
-                sim.client(index, course).run()
-                if progress is not None:
-                    progress(index + 1, clients)
-        sim.target = practice
-        # Clients seen together, after the individual ones (their references follow on); through the
-        # facade, which records a group session.
-        for offset, course in enumerate(TOGETHER):
-            start = _TOGETHER_OPEN_START if course in _STAYS_OPEN else _TOGETHER_START
-            sim.client(clients + offset, course, sim.today - timedelta(days=start + offset)).run()
-        members = [
-            sim.client(clients + len(TOGETHER) + i, "group", sim.today - timedelta(days=_TOGETHER_START))
-            for i in range(GROUP_SIZE)
-        ]
-        lead = CLINICIANS.index(members[0].actor.id)
-        together.group(sim, members, co_facilitator=CLINICIANS[(lead + 1) % len(CLINICIANS)])
-        courses += [*TOGETHER, *["group"] * GROUP_SIZE]
-        # Measures the clients fill in themselves: by link, and one on the kiosk tablet.
-        submitted = client_submissions.add_client_submissions(practice, CLINIC, clock, sim.today)
-        admin = Actor("demo-admin", Role.SUPERVISOR, CLINIC)
-        alerts: Counter[str] = Counter()
-        reasons: Counter[str] = Counter()
-        with practice.batched_reads():  # a summary read of every episode: audited in a few transactions
-            rows = practice.caseload(admin, include_closed=True)
-            for row in rows:
-                for entry in practice.timeline(admin, row.episode_id):
-                    if entry.type == "alert-raised":
-                        alerts[entry.event.rule_id] += 1  # type: ignore[attr-defined]
-                state = practice.episode(admin, row.episode_id)
-                if state.ending_reason is not None:
-                    planned = "planned" if state.ending_planned else "unplanned"
-                    reasons[f"{state.ending_reason.value} ({planned})"] += 1
-                elif state.closing_reason is not None:
-                    reasons[state.closing_reason.value] += 1
-        stages = Counter(row.stage for row in rows)
+    # Marked first, so that a demo cut short is still known as the demo's to replace.
+    practice.mark_demo(Actor("demo-admin", Role.ADMINISTRATOR, CLINIC))
+    with practice.batch(size=BATCH_SIZE) as batch:
+        sim.target = batch
+        for index, course in enumerate(courses):
+            sim.client(index, course).run()
+            if progress is not None:
+                progress(index + 1, clients)
+    sim.target = practice
+    # Clients seen together, after the individual ones (their references follow on); through the
+    # facade, which records a group session.
+    for offset, course in enumerate(TOGETHER):
+        start = _TOGETHER_OPEN_START if course in _STAYS_OPEN else _TOGETHER_START
+        sim.client(clients + offset, course, sim.today - timedelta(days=start + offset)).run()
+    members = [
+        sim.client(clients + len(TOGETHER) + i, "group", sim.today - timedelta(days=_TOGETHER_START))
+        for i in range(GROUP_SIZE)
+    ]
+    lead = CLINICIANS.index(members[0].actor.id)
+    together.group(sim, members, co_facilitator=CLINICIANS[(lead + 1) % len(CLINICIANS)])
+    courses += [*TOGETHER, *["group"] * GROUP_SIZE]
+    # Measures the clients fill in themselves: by link, and one on the kiosk tablet.
+    submitted = client_submissions.add_client_submissions(practice, CLINIC, clock, sim.today)
+    admin = Actor("demo-admin", Role.SUPERVISOR, CLINIC)
+    alerts: Counter[str] = Counter()
+    reasons: Counter[str] = Counter()
+    with practice.batched_reads():  # a summary read of every episode: audited in a few transactions
+        rows = practice.caseload(admin, include_closed=True)
+        for row in rows:
+            for entry in practice.timeline(admin, row.episode_id):
+                if entry.type == "alert-raised":
+                    alerts[entry.event.rule_id] += 1  # type: ignore[attr-defined]
+            state = practice.episode(admin, row.episode_id)
+            if state.ending_reason is not None:
+                planned = "planned" if state.ending_planned else "unplanned"
+                reasons[f"{state.ending_reason.value} ({planned})"] += 1
+            elif state.closing_reason is not None:
+                reasons[state.closing_reason.value] += 1
+    stages = Counter(row.stage for row in rows)
     return DemoSummary(
-        location=str(location),
+        location=location,
         clients=clients,
         episodes_by_stage=dict(stages),
         closing_reasons=dict(reasons),

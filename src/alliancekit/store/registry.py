@@ -7,6 +7,7 @@ written as a file URL, ``sqlite:///abs/path/clinic.db`` (percent-encoded, no hos
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -26,6 +27,11 @@ class StoreOpener(Protocol):
     foreign database, or one whose schema is older or newer than the code, is an error from
     :mod:`alliancekit.errors`, and every write method of the store it returns raises
     :class:`~alliancekit.errors.StoreError`.
+
+    An opener may also take ``create``: with ``create=False`` it opens an existing store for writing but
+    never creates one (a missing, empty or foreign database is
+    :class:`~alliancekit.errors.NotAnAlliancekitStore`, as read-only), in one opening. An opener without it
+    is opened read-only first, then again for writing.
     """
 
     def __call__(self, location: str, *, read_only: bool = False) -> Store: ...
@@ -52,18 +58,41 @@ class StoreRegistry:
         """Scheme -> the plugin that supplies it."""
         return {scheme: supplier for scheme, (_, supplier) in sorted(self._openers.items())}
 
-    def open(self, location: str | os.PathLike[str], *, read_only: bool = False) -> Store:
-        """The store at ``location``; ``read_only`` opens it for reading only (see :class:`StoreOpener`)."""
+    def open(
+        self, location: str | os.PathLike[str], *, read_only: bool = False, create: bool = True
+    ) -> Store:
+        """The store at ``location``; ``read_only`` opens it for reading only, ``create=False`` for writing
+        but never creating it (see :class:`StoreOpener`)."""
         scheme, _ = split_location(location)
         try:
             opener, supplier = self._openers[scheme]
         except KeyError:
             raise ValidationError("location", "unknown-store-scheme", scheme) from None
+        text = os.fspath(location)
         with PluginCall(f"store opener for {scheme}", supplier):
-            store = opener(os.fspath(location), read_only=bool(read_only))
-        if not isinstance(store, Store):  # else the first call on it fails, blamed on nobody
-            raise PluginError.wrong_answer(f"store opener for {scheme}", supplier, "a Store")
-        return store
+            if create or read_only:
+                store = opener(text, read_only=bool(read_only))
+            elif _takes_create(opener):
+                store = opener(text, read_only=False, create=False)  # type: ignore[call-arg]
+            else:  # judged read-only (which never creates), then opened again to write
+                _checked(opener(text, read_only=True), scheme, supplier).close()
+                store = opener(text, read_only=False)
+        return _checked(store, scheme, supplier)
+
+
+def _checked(store: object, scheme: str, supplier: str) -> Store:
+    if not isinstance(store, Store):  # else the first call on it fails, blamed on nobody
+        raise PluginError.wrong_answer(f"store opener for {scheme}", supplier, "a Store")
+    return store
+
+
+def _takes_create(opener: StoreOpener) -> bool:
+    """Whether ``opener`` takes the ``create`` keyword (a PostgreSQL store opens one pool, not two)."""
+    try:
+        parameters = inspect.signature(opener).parameters
+    except (TypeError, ValueError):  # a callable whose signature Python cannot tell
+        return False
+    return "create" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
 
 
 def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:

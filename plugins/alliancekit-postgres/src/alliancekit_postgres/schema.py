@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 from psycopg import Connection, sql
 
 from alliancekit.errors import NotAnAlliancekitStore, StoreTooNew
@@ -1402,13 +1403,73 @@ def current_version(conn: Connection[object], schema: str) -> int | None:
     return int(row[0]) if row is not None else 0  # type: ignore[index]
 
 
-def migrate_connection(conn: Connection[object], schema: str, *, grant_to: str | None = None) -> int:
+@attrs.frozen
+class Creation:
+    """What a migration from nothing found: whether it made the schema, and the objects already in it."""
+
+    schema_made: bool
+    before: frozenset[tuple[str, int]]
+
+
+#: The schema's namespace, by name: ``'x'::regnamespace`` would fold an unquoted name to lower case.
+_NAMESPACE = "(SELECT oid FROM pg_namespace WHERE nspname = %(n)s)"
+
+_OBJECTS = (
+    f"SELECT 'class', oid::bigint FROM pg_class WHERE relnamespace = {_NAMESPACE}"
+    f" UNION ALL SELECT 'proc', oid::bigint FROM pg_proc WHERE pronamespace = {_NAMESPACE}"
+    f" UNION ALL SELECT 'type', oid::bigint FROM pg_type WHERE typnamespace = {_NAMESPACE}"
+)
+
+
+def _rows(conn: Connection[object], query: str, params: dict[str, str]) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in conn.execute(query, params).fetchall()]  # type: ignore[arg-type]
+
+
+def _objects(conn: Connection[object], schema: str) -> frozenset[tuple[str, int]]:
+    return frozenset((str(kind), int(oid)) for kind, oid in _rows(conn, _OBJECTS, {"n": schema}))
+
+
+def discard_creation(conn: Connection[object], schema: str, creation: Creation) -> bool:
+    """Undo a migration from nothing (:class:`Creation`): drop the schema if it made it, else every table,
+    view, sequence and routine it made there, and nothing that was there before. Returns whether nothing
+    it made is left."""
+    s = sql.Identifier(schema)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE, schema))
+        if creation.schema_made:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(s))
+            return True
+        kinds = {"r": "TABLE", "p": "TABLE", "v": "VIEW", "m": "MATERIALIZED VIEW", "S": "SEQUENCE"}
+        for relkind, what in kinds.items():  # tables first: their indexes, policies and triggers go too
+            query = f"SELECT relname, oid::bigint FROM pg_class WHERE relnamespace = {_NAMESPACE}"
+            query += " AND relkind = %(k)s"
+            for name, oid in _rows(conn, query, {"n": schema, "k": relkind}):
+                if ("class", int(oid)) not in creation.before:
+                    drop = sql.SQL("DROP {} IF EXISTS {} CASCADE")
+                    conn.execute(drop.format(sql.SQL(what), sql.Identifier(schema, str(name))))
+        query = f"SELECT oid::bigint, oid::regprocedure::text FROM pg_proc WHERE pronamespace = {_NAMESPACE}"
+        for oid, signature in _rows(conn, query, {"n": schema}):
+            if ("proc", int(oid)) not in creation.before:
+                # regprocedure's text is PostgreSQL's own quoting of the name and argument types.
+                conn.execute(sql.SQL("DROP ROUTINE IF EXISTS {} CASCADE").format(sql.SQL(str(signature))))
+        return _objects(conn, schema) <= creation.before
+
+
+def migrate_connection(
+    conn: Connection[object],
+    schema: str,
+    *,
+    grant_to: str | None = None,
+    created: list[Creation] | None = None,
+) -> int:
     """Bring ``schema`` up to :data:`LATEST_VERSION` on ``conn`` (autocommit), one transaction per run.
 
     Concurrent openers serialise on an advisory lock, so exactly one of them migrates. Returns the version.
 
     :param grant_to: a role to grant the data privileges (and nothing else) to: for deployments where an
         owner role migrates and the application connects as another role.
+    :param created: given, a migration from nothing appends its :class:`Creation` (for
+        :func:`discard_creation`): decided under the lock, so only the opener that made the store has one.
     :raises StoreTooNew: the schema was migrated by a newer alliancekit-postgres.
     """
     s = sql.Identifier(schema)
@@ -1422,6 +1483,9 @@ def migrate_connection(conn: Connection[object], schema: str, *, grant_to: str |
             )
         if version is None:
             exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone()
+            if created is not None:
+                before = frozenset() if exists is None else _objects(conn, schema)
+                created.append(Creation(exists is None, before))
             if exists is None:
                 conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
             conn.execute(

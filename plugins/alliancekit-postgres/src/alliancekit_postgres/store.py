@@ -71,7 +71,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus
 
 import attrs
 import psycopg
@@ -122,8 +122,10 @@ from alliancekit_postgres.schema import (
     OTHERS_UNDER_LOCKBOX_FROM,
     READABLE_FROM,
     STALE_VERSION_SQLSTATE,
+    Creation,
     audit_array,
     current_version,
+    discard_creation,
     migrate_connection,
     utc,
 )
@@ -269,6 +271,8 @@ class _Database:
         self.pinned = _Pinned()
         #: The schema version found on opening (below the latest only for a read-only store).
         self.version = LATEST_VERSION
+        #: What opening made, when it made the store from nothing (:meth:`PostgresStore.discard_created`).
+        self.creation: Creation | None = None
         self.pool = ConnectionPool(
             conninfo,
             min_size=pool_min,
@@ -303,6 +307,9 @@ class PostgresStore:
     :param read_only: open for reading only (verification, reports): every transaction is read-only, the
         schema is never created or migrated (a missing, foreign, older or newer schema is an error), and
         every write method raises :class:`~alliancekit.errors.StoreError`.
+    :param create: with ``False``, a schema holding no store is
+        :class:`~alliancekit.errors.NotAnAlliancekitStore` (as read-only) rather than created, and one older
+        than read-only opens is not migrated.
     """
 
     def __init__(
@@ -316,6 +323,7 @@ class PostgresStore:
         retries: int = DEFAULT_RETRIES,
         migrate: bool = True,
         read_only: bool = False,
+        create: bool = True,
         _db: _Database | None = None,
     ) -> None:
         _check_clinic(clinic_id)
@@ -331,7 +339,7 @@ class PostgresStore:
         try:
             try:
                 self._db.pool.open(wait=True, timeout=30)
-                self._prepare(migrate and not read_only)
+                self._prepare(migrate and not read_only, create)
             except PoolTimeout as exc:
                 raise StoreError("could not connect to PostgreSQL within 30 s") from exc
             except psycopg.Error as exc:
@@ -372,7 +380,7 @@ class PostgresStore:
 
     # -- connections and schema -----------------------------------------------------------------------------
 
-    def _prepare(self, migrate: bool) -> None:
+    def _prepare(self, migrate: bool, create: bool = True) -> None:
         with self._connection() as conn:
             row = conn.execute(
                 "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user"
@@ -392,6 +400,8 @@ class PostgresStore:
                 raise StoreError(f"PostgreSQL schema check failed: {type(exc).__name__}") from exc
             if version == LATEST_VERSION:
                 return
+            if not create and (version is None or version < READABLE_FROM or version > LATEST_VERSION):
+                self._refuse_read_only(version)  # what a read-only open refuses, a store that must exist does
             if self._db.read_only:
                 if version is not None and READABLE_FROM <= version < LATEST_VERSION:
                     self._db.version = version
@@ -402,10 +412,30 @@ class PostgresStore:
                     f"schema {self._db.schema!r} is at version {version or 0}, this plugin needs "
                     f"{LATEST_VERSION}: run alliancekit_postgres.migrate() as the schema owner"
                 )
+            created: list[Creation] = []
             try:
-                migrate_connection(conn, self._db.schema)
+                migrate_connection(conn, self._db.schema, created=created)
             except psycopg.Error as exc:
                 raise StoreError(f"PostgreSQL migration failed: {type(exc).__name__}") from exc
+            self._db.creation = created[0] if created else None
+
+    def discard_created(self) -> bool:
+        """Remove what opening this store created, when it made the store from nothing: the schema, or the
+        tables and routines it made in a schema that held none (what was there before stays). For a command
+        cut short before its practice is whole (``alliancekit demo``). ``False`` when it created nothing.
+
+        Anything written since the opening goes with it: call it only on a store nobody else has used.
+        """
+        creation = self._db.creation
+        if creation is None or not self._owner:
+            return False
+        try:
+            with self._connection() as conn:
+                gone = discard_creation(conn, self._db.schema, creation)
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL removal failed: {type(exc).__name__} ({exc.sqlstate})") from exc
+        self._db.creation = None
+        return gone
 
     def _refuse_read_only(self, version: int | None) -> None:
         schema = self._db.schema
@@ -1282,27 +1312,34 @@ def _check_connection(conninfo: str) -> None:
 def parse_location(location: str) -> tuple[str, dict[str, str]]:
     """Split ``postgresql://...?clinic=...&schema=...`` into a libpq URI and alliancekit's options.
 
-    The options are removed from the URI (libpq rejects parameters it does not know); everything else,
-    ``sslmode`` and friends included, is passed through.
+    The options are removed from the URI (libpq rejects parameters it does not know); everything else is
+    passed through as written: the authority (a password's percent-escapes, several hosts, ``[::1]``, none
+    at all for the Unix socket, ``postgresql:///db?host=/var/run/postgresql``), the path and the other query
+    parameters (``sslmode`` and friends).
     """
-    parts = urlsplit(location)
-    if parts.scheme not in ("postgresql", "postgres"):
+    scheme, sep, rest = location.partition("://")
+    if not sep or scheme.lower() not in ("postgresql", "postgres"):
         raise ValidationError("location", "scheme", "postgresql:// or postgres://")
+    # Not rebuilt by urllib: urlunsplit drops an empty authority (postgresql:///db became postgresql:/db,
+    # which libpq refuses), and any re-encoding could change what libpq reads.
+    base, _, query = rest.partition("?")
     ours: dict[str, str] = {}
-    rest: list[tuple[str, str]] = []
-    for key, value in parse_qsl(parts.query, keep_blank_values=True):
-        if key in LOCATION_OPTIONS:
-            ours[key] = value
-        else:
-            rest.append((key, value))
-    # Percent-encoded (a space as %20): libpq decodes %XX in a URI, but takes + literally.
-    return urlunsplit(parts._replace(query=urlencode(rest, quote_via=quote))), ours
+    passed: list[str] = []
+    for token in query.split("&") if query else ():
+        key, _, value = token.partition("=")
+        if unquote_plus(key) in LOCATION_OPTIONS:
+            ours[unquote_plus(key)] = unquote_plus(value)
+        elif token:
+            # libpq decodes %XX in a URI but takes + literally: a space written as + reaches it as %20.
+            passed.append(token.replace("+", "%20"))
+    return f"{scheme.lower()}://{base}" + ("?" + "&".join(passed) if passed else ""), ours
 
 
-def open_postgres(location: str, *, read_only: bool = False) -> PostgresStore:
+def open_postgres(location: str, *, read_only: bool = False, create: bool = True) -> PostgresStore:
     """Open the store at a ``postgresql://`` location. ``clinic`` is required; see the module docstring.
 
-    With ``read_only`` the store never creates or migrates the schema and refuses every write.
+    With ``read_only`` the store never creates or migrates the schema and refuses every write; with
+    ``create=False`` it writes but never creates the schema (a schema holding no store is an error).
 
     ``postgresql://app@db.example/practice?clinic=north&schema=alliancekit&pool_max=20``
     """
@@ -1321,6 +1358,7 @@ def open_postgres(location: str, *, read_only: bool = False) -> PostgresStore:
         pool_max=numbers.get("pool_max", DEFAULT_POOL_MAX),
         retries=numbers.get("retries", DEFAULT_RETRIES),
         read_only=read_only,
+        create=create,
     )
 
 

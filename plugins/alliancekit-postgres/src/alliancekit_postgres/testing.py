@@ -10,21 +10,23 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def _with_database(dsn: str, database: str, user: str | None = None) -> str:
-    parts = urlsplit(dsn)
-    netloc = parts.netloc
+    """``dsn`` naming ``database`` (and ``user``). By hand, not urlunsplit: that drops an empty authority,
+    and ``postgresql://postgres@/test?host=/var/run/postgresql`` (the Unix socket) has one."""
+    scheme, _, rest = dsn.partition("://")
+    before_query, mark, query = rest.partition("?")
+    authority = before_query.partition("/")[0]
     if user is not None:
-        host = netloc.rpartition("@")[2]
-        netloc = f"{user}@{host}"
-    return urlunsplit(parts._replace(netloc=netloc, path="/" + database))
+        authority = f"{user}@{authority.rpartition('@')[2]}"
+    return f"{scheme}://{authority}/{database}{mark}{query}"
 
 
 class PgServer:
@@ -75,7 +77,13 @@ class PgServer:
 
     def location(self, schema: str, clinic: str, **options: object) -> str:
         extra = "".join(f"&{k}={v}" for k, v in options.items())
-        return f"{self.app_dsn}?clinic={clinic}&schema={schema}{extra}"
+        return f"{self.app_dsn}{'&' if '?' in self.app_dsn else '?'}clinic={clinic}&schema={schema}{extra}"
+
+
+def _server(dsn: str) -> str:
+    """Where ``dsn`` points, for a message: host and port, or the socket directory; never the password."""
+    params = conninfo_to_dict(dsn)
+    return f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}"
 
 
 def test_server() -> Iterator[PgServer]:
@@ -87,8 +95,7 @@ def test_server() -> Iterator[PgServer]:
         with psycopg.connect(dsn, connect_timeout=3) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
-        parts = urlsplit(dsn)
-        reason = f"PostgreSQL not reachable at {parts.hostname}:{parts.port or 5432} ({type(exc).__name__})"
+        reason = f"PostgreSQL not reachable at {_server(dsn)} ({type(exc).__name__})"
         if os.environ.get("CI") == "true":
             pytest.fail(reason + " and CI=true", pytrace=False)
         pytest.skip(reason)
