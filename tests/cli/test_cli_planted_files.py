@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 CLI = [sys.executable, "-m", "alliancekit"]
+IMPORTS = Path(__file__).parents[2] / "examples" / "imports"
 NOBODY = 65534
 
 pytestmark = pytest.mark.skipif(
@@ -171,7 +172,7 @@ def test_a_new_database_is_not_made_through_another_users_link(shared: Path, the
         preexec_fn=lambda: os.umask(0),  # the file SQLite would make follows the umask
     )
     assert done.returncode == 2, done.stderr
-    assert "cannot create clinic.sqlite: a symbolic link another user made" in done.stderr
+    assert "cannot open clinic.sqlite for writing: a symbolic link another user made" in done.stderr
     assert list(theirs.iterdir()) == []
 
 
@@ -182,3 +183,50 @@ def test_the_writers_lock_is_not_opened_through_a_link(shared: Path, theirs: Pat
     assert done.returncode == 2, done.stderr
     assert "cannot open the writers' lock of clinic.sqlite" in done.stderr
     assert list(theirs.iterdir()) == []
+
+
+def plant_file(path: Path) -> None:
+    """An empty file of the hostile user's, open to everyone."""
+    path.write_bytes(b"")
+    path.chmod(0o666)
+    os.chown(path, NOBODY, NOBODY)
+
+
+@pytest.mark.parametrize("planted", ["clinic.sqlite", "clinic.sqlite-wal"])
+def test_a_new_database_takes_no_file_another_user_left_in_a_shared_directory(
+    shared: Path, planted: str
+) -> None:
+    plant_file(shared / planted)
+    done = cli(
+        "import",
+        "csv",
+        "--create",
+        "--db",
+        str(shared / "clinic.sqlite"),
+        "--mapping",
+        str(IMPORTS / "openfit-style.toml"),
+        str(IMPORTS / "openfit-style.csv"),
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.endswith(
+        f": cannot open {planted} for writing: a file another user made in a shared directory; not written\n"
+    )
+    assert (shared / planted).stat().st_size == 0  # not a byte of the records in it
+    assert sorted(p.name for p in shared.iterdir()) == [planted]
+
+
+def test_a_practice_another_user_owns_outside_a_shared_directory_still_opens(
+    practice: tuple[Path, str], tmp_path: Path
+) -> None:
+    db = tmp_path / "service" / "clinic.sqlite"  # the service's database, opened by root for maintenance
+    db.parent.mkdir()
+    db.write_bytes(practice[0].read_bytes())
+    os.chown(db, NOBODY, NOBODY)
+    done = cli("caseload", "--db", str(db))
+    assert done.returncode == 0, done.stderr
+    db.parent.chmod(0o1777)  # the same file in a shared directory: refused
+    done = cli("caseload", "--db", str(db))
+    assert done.returncode == 2, done.stderr
+    assert (
+        "cannot open clinic.sqlite for writing: a file another user made in a shared directory" in done.stderr
+    )

@@ -40,6 +40,7 @@ def create_empty(path: Path) -> None:
     except OSError:
         return
     if found is not None:
+        refuse_planted(target)
         return
     try:
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
@@ -143,6 +144,24 @@ def _stat_through(path: Path, hop: Path) -> os.stat_result | None:
         return os.stat(path)
     except FileNotFoundError:
         return None
+
+
+def refuse_planted(path: Path) -> None:
+    """Refuse a regular file at ``path`` that another user made in a shared directory, before it is opened
+    to be written: a file they made open to all (even empty, for a new SQLite database, or as a database's
+    ``-wal``) would take the records and let them read them. As Linux's ``protected_regular=2``: a
+    directory is shared when it is sticky and its group or others may write in it (``/tmp``), and the
+    directory's owner's files are trusted there. Raises :class:`PermissionError` naming ``path``.
+    """
+    try:
+        found = os.lstat(path)
+        directory = os.stat(Path(os.path.abspath(path)).parent)
+    except FileNotFoundError:
+        return
+    shared = directory.st_mode & stat.S_ISVTX and directory.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if shared and stat.S_ISREG(found.st_mode) and found.st_uid not in (os.geteuid(), directory.st_uid):
+        what = "a file another user made in a shared directory; not written"
+        raise PermissionError(errno.EPERM, what, str(path))
 
 
 def _refused(path: Path, what: str) -> PermissionError:

@@ -615,9 +615,12 @@ class SQLiteStore:
             self._check_readable()
         else:
             try:
+                for side in dict.fromkeys((*database_files(self.path), *database_files(self.path.resolve()))):
+                    private_files.refuse_planted(side)  # SQLite would write the records into them
                 private_files.create_empty(self.path)  # a new database (and its journals) is owner-only
-            except PermissionError as exc:  # another user's link in the way
-                raise StoreError(f"cannot create {self.path.name}: {exc.strerror}") from None
+            except PermissionError as exc:  # another user's link or file in the way
+                name = Path(str(exc.filename)).name
+                raise StoreError(f"cannot open {name} for writing: {exc.strerror}") from None
             self._prepare()
             page_size = int(self._connect().execute("PRAGMA page_size").fetchone()[0])
             self._checkpointer = WalCheckpointer(self.path, page_size)
