@@ -88,7 +88,7 @@ def _replaced(path: Path, newline: str | None) -> Iterator[TextIO]:
             yield handle
         return
     # another user's file lends us no mode: a mode they chose would open our records to them
-    mode = found.st_mode if found is not None and found.st_uid == os.geteuid() else None
+    mode = found.st_mode if found is not None and _mine(found) else None
     target = Path(os.path.realpath(target))
     fd, staged = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)  # mode 0600
     try:
@@ -125,11 +125,11 @@ def _followed(path: Path) -> tuple[Path, os.stat_result | None]:
             found = os.lstat(hop)
         except FileNotFoundError:
             return hop, _stat_through(path, hop)
-        if stat.S_ISFIFO(found.st_mode) and found.st_uid != os.geteuid():
+        if stat.S_ISFIFO(found.st_mode) and not _mine(found):
             raise _refused(path, "a FIFO another user made")
         if not stat.S_ISLNK(found.st_mode):
             return hop, found
-        if found.st_uid not in (os.geteuid(), os.stat(hop.parent).st_uid):
+        if not _mine(found, os.stat(hop.parent).st_uid):
             raise _refused(path, "a symbolic link another user made")
         hop = Path(os.path.abspath(hop.parent / os.readlink(hop)))
     raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
@@ -159,9 +159,16 @@ def refuse_planted(path: Path) -> None:
     except FileNotFoundError:
         return
     shared = directory.st_mode & stat.S_ISVTX and directory.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    if shared and stat.S_ISREG(found.st_mode) and found.st_uid not in (os.geteuid(), directory.st_uid):
+    if shared and stat.S_ISREG(found.st_mode) and not _mine(found, directory.st_uid):
         what = "a file another user made in a shared directory; not written"
         raise PermissionError(errno.EPERM, what, str(path))
+
+
+def _mine(found: os.stat_result, trusted: int | None = None) -> bool:
+    """Whether this user (or ``trusted``, a directory's owner) made ``found``; always, where files have no
+    owners to tell apart (Windows has no ``geteuid``)."""
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is None or found.st_uid in (geteuid(), trusted)
 
 
 def _refused(path: Path, what: str) -> PermissionError:
