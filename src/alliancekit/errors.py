@@ -135,17 +135,20 @@ class NotAnAlliancekitStore(StoreError):
 
 
 class UnreadableRecord(StoreError):
-    """A stored event cannot be read: its row was changed outside alliancekit (or written by a newer one).
+    """A stored event or snapshot cannot be read: its row was changed outside alliancekit (or written by a
+    newer one).
 
-    ``episode_id`` and ``seq`` say which event; ``rule`` says what is wrong with it: ``json`` (the payload is
-    not JSON), ``shape`` (not the event type's fields), ``event-type`` (no such type), ``newer-version`` (a
-    schema version this alliancekit does not know) or ``upcaster`` (an old version no upcaster reads).
-    ``alliancekit verify`` reports every damaged part of the record.
+    ``episode_id`` and ``seq`` say which event (``seq`` is ``None`` for the episode's snapshot); ``rule``
+    says what is wrong with it: ``json`` (the payload is not JSON), ``shape`` (not the event type's fields),
+    ``event-type`` (no such type), ``newer-version`` (a schema version this alliancekit does not know) or
+    ``upcaster`` (an old version no upcaster reads). ``alliancekit verify`` reports every damaged part of
+    the record.
     """
 
-    def __init__(self, episode_id: str, seq: int, rule: str) -> None:
+    def __init__(self, episode_id: str, seq: int | None, rule: str) -> None:
+        part = "snapshot" if seq is None else f"event {seq}"
         super().__init__(
-            f"episode {episode_id}: stored event {seq} cannot be read ({rule}): it was changed outside "
+            f"episode {episode_id}: stored {part} cannot be read ({rule}): it was changed outside "
             "alliancekit or written by a newer one; `alliancekit verify` reports every damaged part"
         )
         self.episode_id, self.seq, self.rule = episode_id, seq, rule

@@ -106,3 +106,64 @@ def test_a_command_reading_a_damaged_event_says_so_and_publishes_nothing(
     assert f"stored event 4 cannot be read ({rule})" in err
     assert GARBAGE not in out + err
     assert not out_path.exists()
+
+
+# -- reads of a damaged snapshot: the same, and never a word of the snapshot in the message ---------------
+
+HIDDEN_REF = "client-ref-in-a-damaged-snapshot"
+SNAPSHOT_DAMAGE = {
+    "json": f'state = \'{{"client_ref": "{HIDDEN_REF}"\'',
+    # a participant's state keyed by their client reference: a map key is data, not a field name
+    "shape": f"state = json_set(state, '$.participants', json('{{\"{HIDDEN_REF}\": 5}}'))",
+}
+
+
+@pytest.mark.parametrize("rule", sorted(SNAPSHOT_DAMAGE))
+def test_reading_a_damaged_snapshot_raises_unreadable_record_naming_it(record: Record, rule: str) -> None:
+    from alliancekit.errors import UnreadableRecord
+
+    from .conftest import clinician, practice_on
+
+    ep = record.episodes["ep2"]
+    record.sql(f"UPDATE episodes SET {SNAPSHOT_DAMAGE[rule]} WHERE episode_id = ?", (ep,))  # noqa: S608
+    with practice_on(record.path) as practice, pytest.raises(UnreadableRecord) as raised:
+        practice.episode(clinician(2), ep)
+    assert (raised.value.episode_id, raised.value.seq, raised.value.rule) == (ep, None, rule)
+    assert str(raised.value).startswith(f"episode {ep}: stored snapshot cannot be read ({rule}): ")
+    assert HIDDEN_REF not in str(raised.value)
+
+
+@pytest.mark.parametrize("rule", sorted(SNAPSHOT_DAMAGE))
+@pytest.mark.parametrize(
+    "command",
+    [["episode", "show", "EP"], ["export", "fhir", "--all", "--out", "OUT"], ["report", "--out", "OUT"]],
+    ids=["episode-show", "export-fhir", "report"],
+)
+def test_a_command_reading_a_damaged_snapshot_says_so_without_a_traceback(
+    record: Record, rule: str, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    ep = record.episodes["ep2"]
+    record.sql(f"UPDATE episodes SET {SNAPSHOT_DAMAGE[rule]} WHERE episode_id = ?", (ep,))  # noqa: S608
+    out_path = record.path.parent / "out"
+    args = [ep if a == "EP" else str(out_path) if a == "OUT" else a for a in command]
+    code = main([*args, "--db", str(record.path)])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "Traceback" not in err
+    assert f"stored snapshot cannot be read ({rule})" in err
+    assert HIDDEN_REF not in out + err
+    assert not out_path.exists()
+
+
+def test_a_bad_value_under_a_map_key_is_named_without_the_key() -> None:
+    from alliancekit.errors import ValidationError
+    from alliancekit.events import converter
+    from alliancekit.lifecycle.state import ParticipantState
+
+    with pytest.raises(ValidationError) as raised:
+        converter.structure({HIDDEN_REF: 5}, dict[str, ParticipantState])  # participants, by client reference
+    assert HIDDEN_REF not in str(raised.value)
+    assert raised.value.field == "(key)"
+    with pytest.raises(ValidationError) as in_a_list:
+        converter.structure([1, "x"], list[int])
+    assert in_a_list.value.field == "1"  # a list's index is no one's data: still named

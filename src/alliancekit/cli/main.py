@@ -11,6 +11,10 @@ Exit codes, the same for every command:
 * 130: interrupted (Ctrl-C, SIGINT); 143: terminated (SIGTERM, as a container stop sends). The command stops
   as on an error: a staged export is removed, never published; an import keeps its last checkpoint and the
   same command resumes it.
+* 70: an internal error: a bug (in alliancekit or a plugin), or a record changed outside alliancekit. Standard
+  error names the exception's type and where it was raised, never its message: a message of Python's own
+  (``Invalid isoformat string: '...'``, a ``KeyError``'s key) quotes the value it choked on, which may be a
+  client's data.
 
 A user's mistake is reported in one line on standard error, never with a traceback. A reader that stops
 reading early (``| head``) ends the command quietly with exit 0 (not 141, a shell's number for a process
@@ -23,6 +27,7 @@ import argparse
 import contextlib
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from alliancekit import __version__
@@ -65,6 +70,8 @@ EXIT_FINDING = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+#: sysexits' EX_SOFTWARE: not a finding (1), not the user's mistake (2)
+EXIT_INTERNAL = 70
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="alliancekit",
         description="Feedback-informed psychotherapy care: inspect and exercise an alliancekit practice.",
         epilog="Exit codes: 0 done, 1 a finding (such as a failed verification), 2 a usage or input error, "
-        "130 interrupted (Ctrl-C), 143 terminated (SIGTERM): a stopped command publishes nothing half-done.",
+        "70 an internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): a stopped command "
+        "publishes nothing half-done.",
     )
     parser.add_argument(
         "--version", action="version", version=f"alliancekit {__version__}", help="print the version and exit"
@@ -120,6 +128,24 @@ def _main(argv: Sequence[str] | None) -> int:
         # A file the user named cannot be read or written: the system's reason, no traceback.
         where = f"{exc.filename}: " if exc.filename else ""
         return _fail(f"{where}{exc.strerror or type(exc).__name__}")
+    except Exception as exc:  # noqa: BLE001 - the last resort: what Python would print, less the message
+        return _internal(exc)
+
+
+def _internal(exc: Exception) -> int:
+    """An exception nothing expected: its type and where it was raised (the frames a traceback shows,
+    without their locals or source), never its message or its cause's, which may quote a client's data."""
+    end_open_line()
+    print("Internal error (where it was raised, innermost last):", file=sys.stderr)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        print(f"  File {frame.filename!r}, line {frame.lineno}, in {frame.name}", file=sys.stderr)
+    print(
+        f"alliancekit: internal error: {type(exc).__name__} (its message is not shown: it may hold a "
+        "client's data); a bug, or a record changed outside alliancekit (`alliancekit verify` checks the "
+        "record)",
+        file=sys.stderr,
+    )
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":  # pragma: no cover

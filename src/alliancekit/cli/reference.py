@@ -70,6 +70,9 @@ The same for every command:
   way the command stops as on an error, with one line on stderr: an export is published whole or not at all
   (its staging copy is removed), an import keeps its last checkpoint (the same command resumes it), and an
   unfinished demo database is removed (in a store at a URL, what the demo made there).
+- **70**: an internal error: a bug (in alliancekit or a plugin), or a record changed outside alliancekit.
+  Standard error names the exception's type and the lines it was raised through, never its message: one of
+  Python's own quotes the value it choked on, which may be a client's data.
 
 A full disk or an unwritable path is exit 2 naming the path, and leaves no half-written file: every output
 file is written beside its name and renamed into place once whole. A reader that stops reading early

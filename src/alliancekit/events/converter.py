@@ -138,7 +138,9 @@ def _first_error(exc: BaseException, path: str = "") -> tuple[str, str]:
         with_notes, without_notes = exc.group_exceptions()
         for sub, note in with_notes:
             name = getattr(note, "name", None)
-            step = str(name) if name is not None else str(getattr(note, "index", "?"))
+            index = getattr(note, "index", "?")
+            # a mapping's key is data (a participant's client reference), not a field's name: never shown
+            step = str(name) if name is not None else str(index) if isinstance(index, int) else "(key)"
             return _first_error(sub, f"{path}.{step}" if path else step)
         for sub in without_notes:
             return _first_error(sub, path)

@@ -2,7 +2,9 @@
 
 A common umask (022) makes new files world-readable. The SQLite store, the exports, the reports and the
 CLI's output files hold client records, so alliancekit creates them owner-only (files 0600, directories
-0700). A file that already exists keeps its mode: widening or narrowing it is the host's decision.
+0700). A file of this user's that already exists keeps its mode: widening or narrowing it is the host's
+decision. In a directory others may write in, a name may have been taken by another user first: their link
+or FIFO is refused, their file lends no mode (see :func:`replacing`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,22 @@ def create_empty(path: Path) -> None:
     """Create ``path`` empty and owner-only if nothing is there; otherwise leave everything as it is.
 
     Used before SQLite opens a new database: SQLite gives its journal files the database file's mode.
-    Any error (a missing directory, a directory in the way) is left for the caller's own open to report.
+    A link at ``path`` is followed as :func:`replacing` follows it (the file is made where it leads, so
+    SQLite, which follows it too, finds it owner-only); another user's link is refused with a
+    :class:`PermissionError`. Any other error (a missing directory, a directory in the way) is left for
+    the caller's own open to report.
     """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+        target, found = _followed(path)
+    except PermissionError:
+        raise
+    except OSError:
+        return
+    if found is not None:
+        refuse_planted(target)
+        return
+    try:
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     except OSError:
         return
     os.close(fd)
@@ -51,10 +65,11 @@ def write_text(path: Path, text: str) -> None:
 def replacing(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
     """Write UTF-8 text to ``path`` whole or not at all: into a hidden owner-only sibling, renamed onto
     ``path`` once written and synced; on any error (a full disk) or Ctrl-C the sibling is removed and what
-    ``path`` held is left. A file already at ``path`` keeps its mode; through a symbolic link, the file it
-    names is replaced. A device or a pipe (``/dev/stdout``, a FIFO) is written in place, as it cannot be
-    replaced. An error is given ``path`` as its file name (a write on a full disk has none, a hidden
-    sibling's would say nothing), so that its message names the file asked for."""
+    ``path`` held is left. A file of this user's already at ``path`` keeps its mode (another user's is
+    replaced by an owner-only one); through a symbolic link, the file it names is replaced. A device or a
+    pipe (``/dev/stdout``, a FIFO) is written in place, as it cannot be replaced. Another user's link or
+    FIFO is refused (:func:`_followed`). An error is given ``path`` as its file name (a write on a full
+    disk has none, a hidden sibling's would say nothing), so that its message names the file asked for."""
     hidden = f".{Path(os.path.realpath(path)).name}.partial-"
     try:
         with _replaced(path, newline) as handle:
@@ -67,15 +82,14 @@ def replacing(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
 
 @contextlib.contextmanager
 def _replaced(path: Path, newline: str | None) -> Iterator[TextIO]:
-    try:
-        mode: int | None = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode):
-        with open_text(path, newline=newline) as handle:
+    target, found = _followed(path)
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        with _in_place(path, found, newline) as handle:
             yield handle
         return
-    target = Path(os.path.realpath(path))
+    # another user's file lends us no mode: a mode they chose would open our records to them
+    mode = found.st_mode if found is not None and _mine(found) else None
+    target = Path(os.path.realpath(target))
     fd, staged = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)  # mode 0600
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
@@ -89,6 +103,88 @@ def _replaced(path: Path, newline: str | None) -> Iterator[TextIO]:
         with contextlib.suppress(OSError):
             os.unlink(staged)
         raise
+
+
+#: Links followed from one name at most, as the kernel's own limit (``ELOOP``).
+_MAX_LINKS = 40
+
+
+def _followed(path: Path) -> tuple[Path, os.stat_result | None]:
+    """Where writing ``path`` lands, and what is there (``None``: nothing yet).
+
+    A shared directory (``/tmp``, a team's folder) lets another user plant a link or a FIFO under the name
+    the user asked for, to have the records written where they can read them. So, as Linux's
+    ``protected_symlinks`` and ``protected_fifos`` do (off on many hosts), a link is followed only if this
+    user or the owner of its directory made it, and a FIFO is written only if this user made it; anything
+    else is refused as a :class:`PermissionError` naming ``path``. A ``/proc`` link to this process's own
+    pipe (``/dev/stdout`` when it is piped) ends the walk: it names no file anyone could plant.
+    """
+    hop = Path(os.path.abspath(path))
+    for _ in range(_MAX_LINKS):
+        try:
+            found = os.lstat(hop)
+        except FileNotFoundError:
+            return hop, _stat_through(path, hop)
+        if stat.S_ISFIFO(found.st_mode) and not _mine(found):
+            raise _refused(path, "a FIFO another user made")
+        if not stat.S_ISLNK(found.st_mode):
+            return hop, found
+        if not _mine(found, os.stat(hop.parent).st_uid):
+            raise _refused(path, "a symbolic link another user made")
+        hop = Path(os.path.abspath(hop.parent / os.readlink(hop)))
+    raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), str(path))
+
+
+def _stat_through(path: Path, hop: Path) -> os.stat_result | None:
+    """What is at ``path`` when the walk reached a name ``lstat`` cannot see: nothing (a new file), or a
+    ``/proc`` magic link's pipe or socket, which only ``stat`` through the whole path reaches."""
+    if hop == Path(os.path.abspath(path)):
+        return None
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+
+
+def refuse_planted(path: Path) -> None:
+    """Refuse a regular file at ``path`` that another user made in a shared directory, before it is opened
+    to be written: a file they made open to all (even empty, for a new SQLite database, or as a database's
+    ``-wal``) would take the records and let them read them. As Linux's ``protected_regular=2``: a
+    directory is shared when it is sticky and its group or others may write in it (``/tmp``), and the
+    directory's owner's files are trusted there. Raises :class:`PermissionError` naming ``path``.
+    """
+    try:
+        found = os.lstat(path)
+        directory = os.stat(Path(os.path.abspath(path)).parent)
+    except FileNotFoundError:
+        return
+    shared = directory.st_mode & stat.S_ISVTX and directory.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if shared and stat.S_ISREG(found.st_mode) and not _mine(found, directory.st_uid):
+        what = "a file another user made in a shared directory; not written"
+        raise PermissionError(errno.EPERM, what, str(path))
+
+
+def _mine(found: os.stat_result, trusted: int | None = None) -> bool:
+    """Whether this user (or ``trusted``, a directory's owner) made ``found``; always, where files have no
+    owners to tell apart (Windows has no ``geteuid``)."""
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is None or found.st_uid in (geteuid(), trusted)
+
+
+def _refused(path: Path, what: str) -> PermissionError:
+    return PermissionError(errno.EPERM, f"{what}; not written through", str(path))
+
+
+@contextlib.contextmanager
+def _in_place(path: Path, found: os.stat_result, newline: str | None) -> Iterator[TextIO]:
+    """Write a device or a pipe in place; refused if something else took its name meanwhile."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    opened = os.fstat(fd)
+    if (opened.st_dev, opened.st_ino) != (found.st_dev, found.st_ino):
+        os.close(fd)
+        raise _refused(path, "replaced while being opened")
+    with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
+        yield handle
 
 
 def make_directory(path: Path) -> list[Path]:

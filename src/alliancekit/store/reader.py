@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from datetime import datetime
 
-from alliancekit.errors import NotFoundError, StoreError
+from alliancekit.errors import NotFoundError, StoreError, UnreadableRecord, ValidationError
 from alliancekit.events.codec import Codec
 from alliancekit.events.types import EpisodeOpened
 from alliancekit.lifecycle.state import EpisodeState, fold, start
@@ -63,7 +63,12 @@ class RecordReader:
         cached = self._states.get(episode_id)
         if cached is not None and cached[0].version == found.version and cached[1] == found.head:
             return cached
-        state = self.codec.decode_state(found.state_json)
+        try:
+            state = self.codec.decode_state(found.state_json)
+        except ValidationError:  # the snapshot's words (a participant's reference) stay out of the error
+            raise UnreadableRecord(episode_id, None, "shape") from None
+        except ValueError:
+            raise UnreadableRecord(episode_id, None, "json") from None
         if state is None:  # an older snapshot shape: fold the stream
             state = self.fold(self.store.load_events(episode_id))
         self.remember(state, found.head)

@@ -616,7 +616,13 @@ class SQLiteStore:
         if self.read_only:
             self._check_readable()
         else:
-            private_files.create_empty(self.path)  # a new database (and its journals) is owner-only
+            try:
+                for side in dict.fromkeys((*database_files(self.path), *database_files(self.path.resolve()))):
+                    private_files.refuse_planted(side)  # SQLite would write the records into them
+                private_files.create_empty(self.path)  # a new database (and its journals) is owner-only
+            except PermissionError as exc:  # another user's link or file in the way
+                name = Path(str(exc.filename)).name
+                raise StoreError(f"cannot open {name} for writing: {exc.strerror}") from None
             self._prepare()
             page_size = int(self._connect().execute("PRAGMA page_size").fetchone()[0])
             self._checkpointer = WalCheckpointer(self.path, page_size)
@@ -748,7 +754,10 @@ class SQLiteStore:
             if self._writer_fd is None:
                 lock_path = self.path.with_name(self.path.name + "-writer")
                 try:
-                    self._writer_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                    # never through a link: another user could plant one beside a database in a shared
+                    # directory, to have a file made (or a lock shared) where they choose
+                    flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+                    self._writer_fd = os.open(lock_path, flags, 0o600)
                 except OSError as exc:
                     raise StoreError(f"cannot open the writers' lock of {self.path.name}") from exc
             fd = self._writer_fd
