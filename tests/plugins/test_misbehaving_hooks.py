@@ -288,3 +288,20 @@ def test_an_alert_rule_cannot_drop_the_commands_events(
     # Before: the rule saw the runner's own list, and the command committed without the session it recorded.
     error = fails_named(record_session, implementation, practice_file, tmp_path)
     assert (error.hook, type(error.plugin_exception)) == ("alert rule wrong.drops check", AttributeError)
+
+
+def test_an_alert_rule_cannot_change_the_episodes_state(
+    practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    def forgets(ctx: Any) -> list[str]:
+        ctx.before.alerts.clear()  # typed Mapping: a plugin without a type checker may still try
+        return []
+
+    @hookimpl(specname="alliancekit_register_alert_rules")
+    def implementation(register: Any) -> None:
+        register(AlertRule("wrong.forgets", "info", "Never shown.", forgets))
+
+    # Before: the rule emptied the state the practice keeps for the episode, and later commands in the
+    # process decided on an episode without its open alerts.
+    error = fails_named(record_session, implementation, practice_file, tmp_path)
+    assert (error.hook, type(error.plugin_exception)) == ("alert rule wrong.forgets check", TypeError)

@@ -62,6 +62,7 @@ from alliancekit.events.types import (
     SessionCorrected,
     SessionRecorded,
 )
+from alliancekit.lifecycle.frozen_map import FrozenMap, frozen_map
 from alliancekit.protocols.definition import MeasurementProtocol
 
 
@@ -175,18 +176,18 @@ class EpisodeState:
     treatment_consent: bool = False
     fit: FitOutcome | None = attrs.field(default=None, repr=hidden)
     fit_on: date | None = None
-    goals: Mapping[str, GoalState] = attrs.field(factory=dict)
+    goals: Mapping[str, GoalState] = attrs.field(converter=frozen_map, factory=FrozenMap)
     sessions_scheduled: int = 0
     sessions_attended: int = 0
     consecutive_missed: int = 0
     last_session_on: date | None = None
     last_attended_on: date | None = None
-    first_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
+    first_scores: Mapping[str, ScorePoint] = attrs.field(converter=frozen_map, factory=FrozenMap)
     """Each measure's first score in the episode (intake)."""
-    latest_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
-    previous_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
-    open_ruptures: Mapping[str, int] = attrs.field(factory=dict)
-    open_rupture_dates: Mapping[str, date] = attrs.field(factory=dict)
+    latest_scores: Mapping[str, ScorePoint] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    previous_scores: Mapping[str, ScorePoint] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    open_ruptures: Mapping[str, int] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    open_rupture_dates: Mapping[str, date] = attrs.field(converter=frozen_map, factory=FrozenMap)
     """Unresolved ruptures: id -> the date each was noted (a repair cannot predate it)."""
     """Unresolved ruptures: id -> sessions scheduled when noted."""
     ruptures_noted: int = 0
@@ -195,25 +196,27 @@ class EpisodeState:
     attended_at_last_review: int = 0
     review_requested: bool = False
     """A red or urgent alert asked for a review; the next review clears it."""
-    modality_counts: Mapping[str, int] = attrs.field(factory=dict)
+    modality_counts: Mapping[str, int] = attrs.field(converter=frozen_map, factory=FrozenMap)
     """Attended sessions by modality."""
-    alerts: Mapping[str, AlertState] = attrs.field(factory=dict)
+    alerts: Mapping[str, AlertState] = attrs.field(converter=frozen_map, factory=FrozenMap)
     """Open alerts by id (bounded: at most one active per rule and measure)."""
     alert_keys_raised: tuple[str, ...] = attrs.field(default=(), repr=hidden)
     """Every rule-and-measure key that has ever raised an alert here (for once-per-episode rules)."""
     stage_before_hold: Stage | None = None
     last_activity_on: date | None = None
-    lockbox: Mapping[str, LockboxState] = attrs.field(factory=dict)
+    lockbox: Mapping[str, LockboxState] = attrs.field(converter=frozen_map, factory=FrozenMap)
     """The client's lockbox directives in force, by id."""
-    participants: Mapping[str, ParticipantState] = attrs.field(repr=hidden, factory=dict)
+    participants: Mapping[str, ParticipantState] = attrs.field(
+        repr=hidden, converter=frozen_map, factory=FrozenMap
+    )
     """Clients taking part besides the identified client, by host reference (empty: a single client)."""
-    tracks: Mapping[str, TrackedScores] = attrs.field(repr=hidden, factory=dict)
+    tracks: Mapping[str, TrackedScores] = attrs.field(repr=hidden, converter=frozen_map, factory=FrozenMap)
     """Scores of the other participants and of collateral raters, by :func:`track_key`."""
     group_id: str | None = None
     """The therapy group the client belongs to, if any."""
     facilitator_ids: tuple[str, ...] = ()
     """The group's facilitators (one or two clinicians)."""
-    administered_at: Mapping[str, int] = attrs.field(factory=dict)
+    administered_at: Mapping[str, int] = attrs.field(converter=frozen_map, factory=FrozenMap)
     """Each measure's last administration (the client's own rating) by the attended-session count it was
     given at: what the measurement protocol's schedule counts from."""
     ending_planned_on: date | None = None
@@ -266,7 +269,7 @@ _STATE_INDEX = {name: i for i, name in enumerate(_STATE_FIELDS)}
 
 
 def _evolve(state: EpisodeState, changes: Mapping[str, Any]) -> EpisodeState:
-    """``attrs.evolve`` for EpisodeState (which has no converters or private fields), for less."""
+    """``attrs.evolve`` for EpisodeState (no private fields; its converters run in ``__init__``), for less."""
     values = list(_STATE_VALUES(state))
     for name, value in changes.items():
         values[_STATE_INDEX[name]] = value
