@@ -17,7 +17,7 @@ import pytest
 
 from alliancekit import open_practice
 from alliancekit.domain import Actor
-from alliancekit.lifecycle.frozen_map import FrozenMap
+from alliancekit.domain.frozen_map import FrozenMap
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.practice import Practice
 

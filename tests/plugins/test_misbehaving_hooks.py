@@ -305,3 +305,29 @@ def test_an_alert_rule_cannot_change_the_episodes_state(
     # process decided on an episode without its open alerts.
     error = fails_named(record_session, implementation, practice_file, tmp_path)
     assert (error.hook, type(error.plugin_exception)) == ("alert rule wrong.forgets check", TypeError)
+
+
+def _change_answers(ctx: Any) -> list[str]:
+    session = next(event.session for event in ctx.events if hasattr(event, "session"))
+    session.administrations[0].answers["individually"] = 9.9
+    return []
+
+
+def _change_subscales(ctx: Any) -> list[str]:
+    score = next(score for event in ctx.events for score in getattr(event, "scores", ()))
+    score.subscales["individually"] = 9.9
+    return []
+
+
+@pytest.mark.parametrize("tamper", [_change_answers, _change_subscales], ids=["answers", "subscales"])
+def test_an_alert_rule_cannot_change_the_commands_records(
+    tamper: Any, practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    @hookimpl(specname="alliancekit_register_alert_rules")
+    def implementation(register: Any) -> None:
+        register(AlertRule("wrong.tampers", "info", "Never shown.", tamper))
+
+    # Before: the rule ran between scoring and storing, and the session was stored with an answer of 9.9
+    # beside the score of the answers given.
+    error = fails_named(record_session, implementation, practice_file, tmp_path)
+    assert (error.hook, type(error.plugin_exception)) == ("alert rule wrong.tampers check", TypeError)

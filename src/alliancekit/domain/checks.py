@@ -50,6 +50,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from alliancekit.domain.frozen_map import FrozenMap
 from alliancekit.errors import ValidationError
 
 __all__ = [
@@ -426,8 +427,9 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
     raise TypeError(f"no check for {tp!r}")  # pragma: no cover - programming error
 
 
-def _check_answers(where: str, value: Any) -> dict[str, float | int | None]:
-    """Measure answers by item key: ids to finite numbers or None. Kept as a plain dict copy."""
+def _check_answers(where: str, value: Any) -> FrozenMap[str, float | int | None]:
+    """Measure answers by item key: ids to finite numbers or None. Kept as a read-only copy (the alert
+    rules see the command's records before they are stored)."""
     if type(value) is not dict and not isinstance(value, Mapping):  # a dict is one: no ABC check
         raise ValidationError(where, "type", "mapping expected")
     if len(value) > MAX_ITEMS:
@@ -437,7 +439,7 @@ def _check_answers(where: str, value: Any) -> dict[str, float | int | None]:
         # The item keys come from a measure definition, but the error names neither key nor answer.
         key = check_ref(where, key)
         out[key] = None if answer is None else check_number(where, answer)
-    return out
+    return FrozenMap(out)
 
 
 def _transform(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:  # type: ignore[type-arg]

@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.frozen_map import FrozenMap, frozen_map
 from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import (
     AlertSeverity,
@@ -62,7 +63,6 @@ from alliancekit.events.types import (
     SessionCorrected,
     SessionRecorded,
 )
-from alliancekit.lifecycle.frozen_map import FrozenMap, frozen_map
 from alliancekit.protocols.definition import MeasurementProtocol
 
 
