@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
 import pytest
 from tests.plugins.test_raising_plugins import (
     export,
@@ -331,3 +332,30 @@ def test_an_alert_rule_cannot_change_the_commands_records(
     # beside the score of the answers given.
     error = fails_named(record_session, implementation, practice_file, tmp_path)
     assert (error.hook, type(error.plugin_exception)) == ("alert rule wrong.tampers check", TypeError)
+
+
+def _maps_of(value: Any, path: str) -> Any:
+    """Every map reachable through the attrs fields and tuples of ``value``, with its path."""
+    if isinstance(value, dict):
+        yield path, value
+        for key, item in value.items():
+            yield from _maps_of(item, f"{path}[{key!r}]")
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            yield from _maps_of(item, f"{path}[{i}]")
+    elif attrs.has(type(value)):
+        for field in attrs.fields(type(value)):
+            yield from _maps_of(getattr(value, field.name), f"{path}.{field.name}")
+
+
+def test_no_map_of_a_registered_measure_can_be_changed() -> None:
+    registry = make_plugin_host(load_entry_points=False).measures()
+    found = 0
+    for measure in (registry.get(measure_id, version) for measure_id, version in registry):
+        texts = [measure.text_for(language) for language in measure.languages]
+        for path, mapping in _maps_of((measure, *texts), measure.id):
+            found += 1
+            with pytest.raises(TypeError, match="read-only"):
+                mapping["x"] = 1
+            assert "x" not in mapping, path
+    assert found > 100  # definitions, translations, text, examples' answers
