@@ -430,7 +430,7 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
 def _check_answers(where: str, value: Any) -> FrozenMap[str, float | int | None]:
     """Measure answers by item key: ids to finite numbers or None. Kept as a read-only copy (the alert
     rules see the command's records before they are stored)."""
-    if type(value) is not dict and not isinstance(value, Mapping):  # a dict is one: no ABC check
+    if not isinstance(value, (dict, Mapping)):  # a dict (a FrozenMap too) is found before the ABC check
         raise ValidationError(where, "type", "mapping expected")
     if len(value) > MAX_ITEMS:
         raise ValidationError(where, "max-items", f"at most {MAX_ITEMS}")
