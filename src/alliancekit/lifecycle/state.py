@@ -176,18 +176,18 @@ class EpisodeState:
     treatment_consent: bool = False
     fit: FitOutcome | None = attrs.field(default=None, repr=hidden)
     fit_on: date | None = None
-    goals: Mapping[str, GoalState] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    goals: Mapping[str, GoalState] = attrs.field(factory=FrozenMap)
     sessions_scheduled: int = 0
     sessions_attended: int = 0
     consecutive_missed: int = 0
     last_session_on: date | None = None
     last_attended_on: date | None = None
-    first_scores: Mapping[str, ScorePoint] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    first_scores: Mapping[str, ScorePoint] = attrs.field(factory=FrozenMap)
     """Each measure's first score in the episode (intake)."""
-    latest_scores: Mapping[str, ScorePoint] = attrs.field(converter=frozen_map, factory=FrozenMap)
-    previous_scores: Mapping[str, ScorePoint] = attrs.field(converter=frozen_map, factory=FrozenMap)
-    open_ruptures: Mapping[str, int] = attrs.field(converter=frozen_map, factory=FrozenMap)
-    open_rupture_dates: Mapping[str, date] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    latest_scores: Mapping[str, ScorePoint] = attrs.field(factory=FrozenMap)
+    previous_scores: Mapping[str, ScorePoint] = attrs.field(factory=FrozenMap)
+    open_ruptures: Mapping[str, int] = attrs.field(factory=FrozenMap)
+    open_rupture_dates: Mapping[str, date] = attrs.field(factory=FrozenMap)
     """Unresolved ruptures: id -> the date each was noted (a repair cannot predate it)."""
     """Unresolved ruptures: id -> sessions scheduled when noted."""
     ruptures_noted: int = 0
@@ -196,27 +196,25 @@ class EpisodeState:
     attended_at_last_review: int = 0
     review_requested: bool = False
     """A red or urgent alert asked for a review; the next review clears it."""
-    modality_counts: Mapping[str, int] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    modality_counts: Mapping[str, int] = attrs.field(factory=FrozenMap)
     """Attended sessions by modality."""
-    alerts: Mapping[str, AlertState] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    alerts: Mapping[str, AlertState] = attrs.field(factory=FrozenMap)
     """Open alerts by id (bounded: at most one active per rule and measure)."""
     alert_keys_raised: tuple[str, ...] = attrs.field(default=(), repr=hidden)
     """Every rule-and-measure key that has ever raised an alert here (for once-per-episode rules)."""
     stage_before_hold: Stage | None = None
     last_activity_on: date | None = None
-    lockbox: Mapping[str, LockboxState] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    lockbox: Mapping[str, LockboxState] = attrs.field(factory=FrozenMap)
     """The client's lockbox directives in force, by id."""
-    participants: Mapping[str, ParticipantState] = attrs.field(
-        repr=hidden, converter=frozen_map, factory=FrozenMap
-    )
+    participants: Mapping[str, ParticipantState] = attrs.field(repr=hidden, factory=FrozenMap)
     """Clients taking part besides the identified client, by host reference (empty: a single client)."""
-    tracks: Mapping[str, TrackedScores] = attrs.field(repr=hidden, converter=frozen_map, factory=FrozenMap)
+    tracks: Mapping[str, TrackedScores] = attrs.field(repr=hidden, factory=FrozenMap)
     """Scores of the other participants and of collateral raters, by :func:`track_key`."""
     group_id: str | None = None
     """The therapy group the client belongs to, if any."""
     facilitator_ids: tuple[str, ...] = ()
     """The group's facilitators (one or two clinicians)."""
-    administered_at: Mapping[str, int] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    administered_at: Mapping[str, int] = attrs.field(factory=FrozenMap)
     """Each measure's last administration (the client's own rating) by the attended-session count it was
     given at: what the measurement protocol's schedule counts from."""
     ending_planned_on: date | None = None
@@ -237,6 +235,23 @@ class EpisodeState:
 
     def has_participant(self, client_ref: str) -> bool:
         return client_ref == self.client_ref or client_ref in self.participants
+
+    def __attrs_post_init__(self) -> None:
+        # Every map read-only however the state was made (the fold, a snapshot, attrs.evolve, a caller):
+        # one check of all of them at once, not a converter call per field (the fold makes a state per
+        # event). The fold hands over FrozenMaps already; anything else is wrapped here.
+        maps = _STATE_MAPS(self)
+        if set(map(type, maps)) != _ALL_FROZEN:
+            for name, value in zip(_MAP_FIELDS, maps, strict=True):
+                object.__setattr__(self, name, frozen_map(value))
+
+
+#: The state's map fields (found from the class, so a new one is covered), read at once in C.
+_MAP_FIELDS = tuple(
+    field.name for field in attrs.fields(EpisodeState) if field.default == attrs.Factory(FrozenMap)
+)
+_STATE_MAPS = operator.attrgetter(*_MAP_FIELDS)
+_ALL_FROZEN = {FrozenMap}
 
 
 def start(episode_id: str, clinic_id: str, opened: EpisodeOpened) -> EpisodeState:
@@ -269,10 +284,11 @@ _STATE_INDEX = {name: i for i, name in enumerate(_STATE_FIELDS)}
 
 
 def _evolve(state: EpisodeState, changes: Mapping[str, Any]) -> EpisodeState:
-    """``attrs.evolve`` for EpisodeState (no private fields; its converters run in ``__init__``), for less."""
+    """``attrs.evolve`` for EpisodeState (which has no converters or private fields), for less."""
     values = list(_STATE_VALUES(state))
     for name, value in changes.items():
-        values[_STATE_INDEX[name]] = value
+        # a map the fold built: read-only before the state holds it (what __attrs_post_init__ would do)
+        values[_STATE_INDEX[name]] = FrozenMap(value) if type(value) is dict else value
     return EpisodeState(*values)
 
 
