@@ -33,6 +33,10 @@ class FrozenMap(dict[K, V]):
         return (FrozenMap, (dict(self),))
 
 
+#: The empty map, shared: it cannot change, and most score maps are empty (a measure without subscales).
+EMPTY: FrozenMap[Any, Any] = FrozenMap()
+
+
 def frozen_map(value: Mapping[Any, Any]) -> FrozenMap[Any, Any]:
     """``value`` as a :class:`FrozenMap`: an attrs converter.
 
@@ -44,5 +48,5 @@ def frozen_map(value: Mapping[Any, Any]) -> FrozenMap[Any, Any]:
     if kind is FrozenMap:
         return value  # type: ignore[return-value]  # the FrozenMap[Any, Any] asked for
     if kind is dict or isinstance(value, Mapping):
-        return FrozenMap(value)
+        return FrozenMap(value) if value else EMPTY
     return value  # type: ignore[unreachable]  # not a map, whatever the types say: the checks refuse it

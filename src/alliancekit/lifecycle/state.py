@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from alliancekit.domain.frozen_map import FrozenMap, frozen_map
+from alliancekit.domain.frozen_map import EMPTY, FrozenMap, frozen_map
 from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import (
     AlertSeverity,
@@ -176,18 +176,18 @@ class EpisodeState:
     treatment_consent: bool = False
     fit: FitOutcome | None = attrs.field(default=None, repr=hidden)
     fit_on: date | None = None
-    goals: Mapping[str, GoalState] = attrs.field(factory=FrozenMap)
+    goals: Mapping[str, GoalState] = attrs.field(default=EMPTY)
     sessions_scheduled: int = 0
     sessions_attended: int = 0
     consecutive_missed: int = 0
     last_session_on: date | None = None
     last_attended_on: date | None = None
-    first_scores: Mapping[str, ScorePoint] = attrs.field(factory=FrozenMap)
+    first_scores: Mapping[str, ScorePoint] = attrs.field(default=EMPTY)
     """Each measure's first score in the episode (intake)."""
-    latest_scores: Mapping[str, ScorePoint] = attrs.field(factory=FrozenMap)
-    previous_scores: Mapping[str, ScorePoint] = attrs.field(factory=FrozenMap)
-    open_ruptures: Mapping[str, int] = attrs.field(factory=FrozenMap)
-    open_rupture_dates: Mapping[str, date] = attrs.field(factory=FrozenMap)
+    latest_scores: Mapping[str, ScorePoint] = attrs.field(default=EMPTY)
+    previous_scores: Mapping[str, ScorePoint] = attrs.field(default=EMPTY)
+    open_ruptures: Mapping[str, int] = attrs.field(default=EMPTY)
+    open_rupture_dates: Mapping[str, date] = attrs.field(default=EMPTY)
     """Unresolved ruptures: id -> the date each was noted (a repair cannot predate it)."""
     """Unresolved ruptures: id -> sessions scheduled when noted."""
     ruptures_noted: int = 0
@@ -196,25 +196,25 @@ class EpisodeState:
     attended_at_last_review: int = 0
     review_requested: bool = False
     """A red or urgent alert asked for a review; the next review clears it."""
-    modality_counts: Mapping[str, int] = attrs.field(factory=FrozenMap)
+    modality_counts: Mapping[str, int] = attrs.field(default=EMPTY)
     """Attended sessions by modality."""
-    alerts: Mapping[str, AlertState] = attrs.field(factory=FrozenMap)
+    alerts: Mapping[str, AlertState] = attrs.field(default=EMPTY)
     """Open alerts by id (bounded: at most one active per rule and measure)."""
     alert_keys_raised: tuple[str, ...] = attrs.field(default=(), repr=hidden)
     """Every rule-and-measure key that has ever raised an alert here (for once-per-episode rules)."""
     stage_before_hold: Stage | None = None
     last_activity_on: date | None = None
-    lockbox: Mapping[str, LockboxState] = attrs.field(factory=FrozenMap)
+    lockbox: Mapping[str, LockboxState] = attrs.field(default=EMPTY)
     """The client's lockbox directives in force, by id."""
-    participants: Mapping[str, ParticipantState] = attrs.field(repr=hidden, factory=FrozenMap)
+    participants: Mapping[str, ParticipantState] = attrs.field(repr=hidden, default=EMPTY)
     """Clients taking part besides the identified client, by host reference (empty: a single client)."""
-    tracks: Mapping[str, TrackedScores] = attrs.field(repr=hidden, factory=FrozenMap)
+    tracks: Mapping[str, TrackedScores] = attrs.field(repr=hidden, default=EMPTY)
     """Scores of the other participants and of collateral raters, by :func:`track_key`."""
     group_id: str | None = None
     """The therapy group the client belongs to, if any."""
     facilitator_ids: tuple[str, ...] = ()
     """The group's facilitators (one or two clinicians)."""
-    administered_at: Mapping[str, int] = attrs.field(factory=FrozenMap)
+    administered_at: Mapping[str, int] = attrs.field(default=EMPTY)
     """Each measure's last administration (the client's own rating) by the attended-session count it was
     given at: what the measurement protocol's schedule counts from."""
     ending_planned_on: date | None = None
@@ -247,9 +247,7 @@ class EpisodeState:
 
 
 #: The state's map fields (found from the class, so a new one is covered), read at once in C.
-_MAP_FIELDS = tuple(
-    field.name for field in attrs.fields(EpisodeState) if field.default == attrs.Factory(FrozenMap)
-)
+_MAP_FIELDS = tuple(field.name for field in attrs.fields(EpisodeState) if field.default is EMPTY)
 _STATE_MAPS = operator.attrgetter(*_MAP_FIELDS)
 _ALL_FROZEN = {FrozenMap}
 
@@ -288,7 +286,7 @@ def _evolve(state: EpisodeState, changes: Mapping[str, Any]) -> EpisodeState:
     values = list(_STATE_VALUES(state))
     for name, value in changes.items():
         # a map the fold built: read-only before the state holds it (what __attrs_post_init__ would do)
-        values[_STATE_INDEX[name]] = FrozenMap(value) if type(value) is dict else value
+        values[_STATE_INDEX[name]] = frozen_map(value) if type(value) is dict else value
     return EpisodeState(*values)
 
 
