@@ -1029,7 +1029,8 @@ class Practice:
         """The episode's current state (one snapshot row). For anyone but the treating clinician, under a
         lockbox directive that applies to them: the episode as their timeline shows it (the fold of the events
         it keeps; the frame alone under a whole-record directive), scores and alerts withheld where the
-        directives say so (see :func:`alliancekit.security.lockbox.seen_state`)."""
+        directives say so (see :func:`alliancekit.security.lockbox.seen_state`). The state is shared and
+        read-only, its maps included: copy a map (``dict(state.goals)``) to change it."""
         return self._read.episode(actor, episode_id)
 
     def alerts(self, actor: Actor, episode_id: str) -> dict[str, AlertState]:

@@ -51,6 +51,7 @@ from alliancekit.domain import (
     records,
 )
 from alliancekit.domain import checks as ck
+from alliancekit.domain.frozen_map import FrozenMap
 from alliancekit.errors import AlliancekitError, ValidationError
 from alliancekit.events import converter
 
@@ -329,7 +330,7 @@ def test_ref_returns_a_subclass_plain_and_a_str_as_it_is() -> None:
 def test_record_lists_and_answers_of_any_plain_or_abstract_shape() -> None:
     answers = types.MappingProxyType({"q1": 1, "q2": 2.5})
     admin = Administration("ors", "1.0", AdministrationTiming.START, answers)
-    assert type(admin.answers) is dict
+    assert type(admin.answers) is FrozenMap  # a read-only copy of its own
     assert admin.answers == {"q1": 1, "q2": 2.5}
     for listed in (["p1", "p2"], ("p1", "p2"), iter(["p1", "p2"])):
         session = Session(D, Modality.VIDEO, Attendance.ATTENDED, attended_by=listed)
@@ -731,7 +732,7 @@ def test_records_convert_values_to_plain_members_and_tuples() -> None:
     actor = Actor(Sneaky("clin-1"), Role.CLINICIAN, "c1")
     assert type(actor.id) is str
     admin = Administration("ors", "1.0", AdministrationTiming.START, {"q1": 1, "q2": None})
-    assert type(admin.answers) is dict
+    assert type(admin.answers) is FrozenMap  # a read-only copy of its own
     assert admin.answers == {"q1": 1, "q2": None}
     strings = _strings(kind="withdrawal", markers=["denial"], likely_cause="other")
     note = RuptureNote(noted_on=D, **strings, salience=0)  # 1-5 is the lifecycle's rule, not the record's

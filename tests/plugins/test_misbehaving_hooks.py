@@ -10,6 +10,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import attrs
 import pytest
 from tests.plugins.test_raising_plugins import (
     export,
@@ -288,3 +289,73 @@ def test_an_alert_rule_cannot_drop_the_commands_events(
     # Before: the rule saw the runner's own list, and the command committed without the session it recorded.
     error = fails_named(record_session, implementation, practice_file, tmp_path)
     assert (error.hook, type(error.plugin_exception)) == ("alert rule wrong.drops check", AttributeError)
+
+
+def test_an_alert_rule_cannot_change_the_episodes_state(
+    practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    def forgets(ctx: Any) -> list[str]:
+        ctx.before.alerts.clear()  # typed Mapping: a plugin without a type checker may still try
+        return []
+
+    @hookimpl(specname="alliancekit_register_alert_rules")
+    def implementation(register: Any) -> None:
+        register(AlertRule("wrong.forgets", "info", "Never shown.", forgets))
+
+    # Before: the rule emptied the state the practice keeps for the episode, and later commands in the
+    # process decided on an episode without its open alerts.
+    error = fails_named(record_session, implementation, practice_file, tmp_path)
+    assert (error.hook, type(error.plugin_exception)) == ("alert rule wrong.forgets check", TypeError)
+
+
+def _change_answers(ctx: Any) -> list[str]:
+    session = next(event.session for event in ctx.events if hasattr(event, "session"))
+    session.administrations[0].answers["individually"] = 9.9
+    return []
+
+
+def _change_subscales(ctx: Any) -> list[str]:
+    score = next(score for event in ctx.events for score in getattr(event, "scores", ()))
+    score.subscales["individually"] = 9.9
+    return []
+
+
+@pytest.mark.parametrize("tamper", [_change_answers, _change_subscales], ids=["answers", "subscales"])
+def test_an_alert_rule_cannot_change_the_commands_records(
+    tamper: Any, practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    @hookimpl(specname="alliancekit_register_alert_rules")
+    def implementation(register: Any) -> None:
+        register(AlertRule("wrong.tampers", "info", "Never shown.", tamper))
+
+    # Before: the rule ran between scoring and storing, and the session was stored with an answer of 9.9
+    # beside the score of the answers given.
+    error = fails_named(record_session, implementation, practice_file, tmp_path)
+    assert (error.hook, type(error.plugin_exception)) == ("alert rule wrong.tampers check", TypeError)
+
+
+def _maps_of(value: Any, path: str) -> Any:
+    """Every map reachable through the attrs fields and tuples of ``value``, with its path."""
+    if isinstance(value, dict):
+        yield path, value
+        for key, item in value.items():
+            yield from _maps_of(item, f"{path}[{key!r}]")
+    elif isinstance(value, tuple):
+        for i, item in enumerate(value):
+            yield from _maps_of(item, f"{path}[{i}]")
+    elif attrs.has(type(value)):
+        for field in attrs.fields(type(value)):
+            yield from _maps_of(getattr(value, field.name), f"{path}.{field.name}")
+
+
+def test_no_map_of_a_registered_measure_can_be_changed() -> None:
+    registry = make_plugin_host(load_entry_points=False).measures()
+    found = 0
+    for measure in (registry.get(measure_id, version) for measure_id, version in registry):
+        texts = [measure.text_for(language) for language in measure.languages]
+        for path, mapping in _maps_of((measure, *texts), measure.id):
+            found += 1
+            with pytest.raises(TypeError, match="read-only"):
+                mapping["x"] = 1
+            assert "x" not in mapping, path
+    assert found > 100  # definitions, translations, text, examples' answers

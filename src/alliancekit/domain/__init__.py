@@ -1,6 +1,7 @@
 """The domain: vocabularies, actors and the records each lifecycle stage produces."""
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.frozen_map import FrozenMap
 from alliancekit.domain.records import (
     Administration,
     Consent,
@@ -59,6 +60,7 @@ __all__ = [
     "EndingReason",
     "FitDecision",
     "FitOutcome",
+    "FrozenMap",
     "GoalDraft",
     "GoalProgress",
     "GoalProgressNote",

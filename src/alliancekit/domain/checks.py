@@ -58,6 +58,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from alliancekit.domain.frozen_map import FrozenMap
 from alliancekit.errors import ValidationError
 
 __all__ = [
@@ -468,9 +469,10 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
     raise TypeError(f"no check for {tp!r}")  # pragma: no cover - programming error
 
 
-def _check_answers(where: str, value: Any) -> dict[str, float | int | None]:
-    """Measure answers by item key: ids to finite numbers or None. Kept as a plain dict copy."""
-    if type(value) is not dict and not isinstance(value, Mapping):  # a dict is one: no ABC check
+def _check_answers(where: str, value: Any) -> FrozenMap[str, float | int | None]:
+    """Measure answers by item key: ids to finite numbers or None. Kept as a read-only copy (the alert
+    rules see the command's records before they are stored)."""
+    if not isinstance(value, (dict, Mapping)):  # a dict (a FrozenMap too) is found before the ABC check
         raise ValidationError(where, "type", "mapping expected")
     if len(value) > MAX_ITEMS:
         raise ValidationError(where, "max-items", f"at most {MAX_ITEMS}")
@@ -479,7 +481,7 @@ def _check_answers(where: str, value: Any) -> dict[str, float | int | None]:
         # The item keys come from a measure definition, but the error names neither key nor answer.
         key = check_ref(where, key)
         out[key] = None if answer is None else check_number(where, answer)
-    return out
+    return FrozenMap(out)
 
 
 def _transform(cls: type, fields: list[attrs.Attribute]) -> list[attrs.Attribute]:  # type: ignore[type-arg]

@@ -15,6 +15,7 @@ from typing import ClassVar, TypeVar
 import attrs
 
 from alliancekit.domain.checks import FREE_TEXT
+from alliancekit.domain.frozen_map import EMPTY, frozen_map
 from alliancekit.domain.records import (
     Administration,
     Consultation,
@@ -68,7 +69,7 @@ class RecordedScore:
     version: str
     # scores are client data: kept out of the repr (and of logs that print objects), as Score does
     total: float = attrs.field(repr=False)
-    subscales: Mapping[str, float] = attrs.field(factory=dict, repr=False)
+    subscales: Mapping[str, float] = attrs.field(converter=frozen_map, default=EMPTY, repr=False)
     band: str | None = attrs.field(default=None, repr=False, metadata=FREE_TEXT)
     clinical: bool | None = attrs.field(default=None, repr=False)
     risk_items: tuple[str, ...] = attrs.field(default=(), repr=False, metadata=FREE_TEXT)

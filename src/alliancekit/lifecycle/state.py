@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.frozen_map import EMPTY, FrozenMap, frozen_map
 from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import (
     AlertSeverity,
@@ -175,18 +176,18 @@ class EpisodeState:
     treatment_consent: bool = False
     fit: FitOutcome | None = attrs.field(default=None, repr=hidden)
     fit_on: date | None = None
-    goals: Mapping[str, GoalState] = attrs.field(factory=dict)
+    goals: Mapping[str, GoalState] = attrs.field(default=EMPTY)
     sessions_scheduled: int = 0
     sessions_attended: int = 0
     consecutive_missed: int = 0
     last_session_on: date | None = None
     last_attended_on: date | None = None
-    first_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
+    first_scores: Mapping[str, ScorePoint] = attrs.field(default=EMPTY)
     """Each measure's first score in the episode (intake)."""
-    latest_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
-    previous_scores: Mapping[str, ScorePoint] = attrs.field(factory=dict)
-    open_ruptures: Mapping[str, int] = attrs.field(factory=dict)
-    open_rupture_dates: Mapping[str, date] = attrs.field(factory=dict)
+    latest_scores: Mapping[str, ScorePoint] = attrs.field(default=EMPTY)
+    previous_scores: Mapping[str, ScorePoint] = attrs.field(default=EMPTY)
+    open_ruptures: Mapping[str, int] = attrs.field(default=EMPTY)
+    open_rupture_dates: Mapping[str, date] = attrs.field(default=EMPTY)
     """Unresolved ruptures: id -> the date each was noted (a repair cannot predate it)."""
     """Unresolved ruptures: id -> sessions scheduled when noted."""
     ruptures_noted: int = 0
@@ -195,25 +196,25 @@ class EpisodeState:
     attended_at_last_review: int = 0
     review_requested: bool = False
     """A red or urgent alert asked for a review; the next review clears it."""
-    modality_counts: Mapping[str, int] = attrs.field(factory=dict)
+    modality_counts: Mapping[str, int] = attrs.field(default=EMPTY)
     """Attended sessions by modality."""
-    alerts: Mapping[str, AlertState] = attrs.field(factory=dict)
+    alerts: Mapping[str, AlertState] = attrs.field(default=EMPTY)
     """Open alerts by id (bounded: at most one active per rule and measure)."""
     alert_keys_raised: tuple[str, ...] = attrs.field(default=(), repr=hidden)
     """Every rule-and-measure key that has ever raised an alert here (for once-per-episode rules)."""
     stage_before_hold: Stage | None = None
     last_activity_on: date | None = None
-    lockbox: Mapping[str, LockboxState] = attrs.field(factory=dict)
+    lockbox: Mapping[str, LockboxState] = attrs.field(default=EMPTY)
     """The client's lockbox directives in force, by id."""
-    participants: Mapping[str, ParticipantState] = attrs.field(repr=hidden, factory=dict)
+    participants: Mapping[str, ParticipantState] = attrs.field(repr=hidden, default=EMPTY)
     """Clients taking part besides the identified client, by host reference (empty: a single client)."""
-    tracks: Mapping[str, TrackedScores] = attrs.field(repr=hidden, factory=dict)
+    tracks: Mapping[str, TrackedScores] = attrs.field(repr=hidden, default=EMPTY)
     """Scores of the other participants and of collateral raters, by :func:`track_key`."""
     group_id: str | None = None
     """The therapy group the client belongs to, if any."""
     facilitator_ids: tuple[str, ...] = ()
     """The group's facilitators (one or two clinicians)."""
-    administered_at: Mapping[str, int] = attrs.field(factory=dict)
+    administered_at: Mapping[str, int] = attrs.field(default=EMPTY)
     """Each measure's last administration (the client's own rating) by the attended-session count it was
     given at: what the measurement protocol's schedule counts from."""
     ending_planned_on: date | None = None
@@ -234,6 +235,21 @@ class EpisodeState:
 
     def has_participant(self, client_ref: str) -> bool:
         return client_ref == self.client_ref or client_ref in self.participants
+
+    def __attrs_post_init__(self) -> None:
+        # Every map read-only however the state was made (the fold, a snapshot, attrs.evolve, a caller):
+        # one check of all of them at once, not a converter call per field (the fold makes a state per
+        # event). The fold hands over FrozenMaps already; anything else is wrapped here.
+        maps = _STATE_MAPS(self)
+        if set(map(type, maps)) != _ALL_FROZEN:
+            for name, value in zip(_MAP_FIELDS, maps, strict=True):
+                object.__setattr__(self, name, frozen_map(value))
+
+
+#: The state's map fields (found from the class, so a new one is covered), read at once in C.
+_MAP_FIELDS = tuple(field.name for field in attrs.fields(EpisodeState) if field.default is EMPTY)
+_STATE_MAPS = operator.attrgetter(*_MAP_FIELDS)
+_ALL_FROZEN = {FrozenMap}
 
 
 def start(episode_id: str, clinic_id: str, opened: EpisodeOpened) -> EpisodeState:
@@ -269,7 +285,8 @@ def _evolve(state: EpisodeState, changes: Mapping[str, Any]) -> EpisodeState:
     """``attrs.evolve`` for EpisodeState (which has no converters or private fields), for less."""
     values = list(_STATE_VALUES(state))
     for name, value in changes.items():
-        values[_STATE_INDEX[name]] = value
+        # a map the fold built: read-only before the state holds it (what __attrs_post_init__ would do)
+        values[_STATE_INDEX[name]] = frozen_map(value) if type(value) is dict else value
     return EpisodeState(*values)
 
 

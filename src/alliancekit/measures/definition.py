@@ -17,7 +17,9 @@ from enum import StrEnum
 from typing import Any
 
 import attrs
+from attrs.converters import optional
 
+from alliancekit.domain.frozen_map import FrozenMap, frozen_map
 from alliancekit.domain.vocab import Rater
 from alliancekit.errors import MeasureDefinitionError
 from alliancekit.i18n import best_language
@@ -162,8 +164,8 @@ class Translation:
     source: Citation
     title: str | None = None
     stem: str | None = None
-    labels: Mapping[str, str] = attrs.field(factory=dict)
-    texts: Mapping[str, str] = attrs.field(factory=dict)
+    labels: Mapping[str, str] = attrs.field(converter=frozen_map, factory=FrozenMap)
+    texts: Mapping[str, str] = attrs.field(converter=frozen_map, factory=FrozenMap)
     answer_labels: tuple[str, ...] = ()
 
 
@@ -178,8 +180,8 @@ class MeasureText:
     language: str
     title: str
     stem: str | None
-    labels: Mapping[str, str]
-    texts: Mapping[str, str | None]
+    labels: Mapping[str, str] = attrs.field(converter=frozen_map)
+    texts: Mapping[str, str | None] = attrs.field(converter=frozen_map)
     answer_labels: tuple[str, ...]
     source: Citation | None = None
 
@@ -193,9 +195,9 @@ class MeasureText:
 
 @attrs.frozen
 class Example:
-    answers: Mapping[str, float | str | None]
+    answers: Mapping[str, float | str | None] = attrs.field(converter=frozen_map)
     total: float
-    subscales: Mapping[str, float] | None = None
+    subscales: Mapping[str, float] | None = attrs.field(default=None, converter=optional(frozen_map))
     band: str | None = None
     clinical: bool | None = None
     risk_items: tuple[str, ...] | None = None
@@ -239,7 +241,7 @@ class Measure:
     """The instruction before the items, where the licence allows its wording."""
     language: str = "en"
     """The BCP 47 tag of the definition's own text."""
-    translations: Mapping[str, Translation] = attrs.field(factory=dict)
+    translations: Mapping[str, Translation] = attrs.field(converter=frozen_map, factory=FrozenMap)
     """The definition's text in other languages, keyed by BCP 47 tag."""
 
     def __repr__(self) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.frozen_map import EMPTY, frozen_map
 from alliancekit.errors import ResponseError
 from alliancekit.measures.definition import (
     NOT_APPLICABLE,
@@ -32,7 +33,7 @@ class Score:
     measure_id: str
     version: str
     total: float
-    subscales: Mapping[str, float] = attrs.field(factory=dict)
+    subscales: Mapping[str, float] = attrs.field(converter=frozen_map, default=EMPTY)
     band: str | None = None
     clinical: bool | None = None
     risk_items: tuple[str, ...] = ()

@@ -338,7 +338,7 @@ def compile_answers_validator(measure: Measure) -> AnswersValidator:
     n_items = len(specs)
 
     def validate(answers: Any) -> None:
-        if type(answers) is not dict and not isinstance(answers, Mapping):
+        if not isinstance(answers, (dict, Mapping)):  # a dict (a FrozenMap too) is found before the ABC
             raise ResponseError("$.answers", "type", "answers must be an object")
         if len(answers) != n_items or answers.keys() != keys:
             if not answers.keys() <= keys:
