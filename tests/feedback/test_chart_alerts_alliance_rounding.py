@@ -12,9 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import alliancekit_measure_k10
 import attrs
 import pytest
 
+from alliancekit import open_practice
 from alliancekit.domain import Actor, Administration, AdministrationTiming, Consent, Participant, Role
 from alliancekit.domain.records import Review
 from alliancekit.domain.vocab import ReviewDecision
@@ -28,8 +30,9 @@ from alliancekit.feedback.reports import (
     render_report,
 )
 from alliancekit.feedback.reports.chart import ProgressChart, _score
+from alliancekit.plugins import make_plugin_host
 
-from .conftest import CLINIC, CLINICIAN, make_clinic, ors, phq9, srs
+from .conftest import CLINIC, CLINICIAN, later, make_clinic, ors, phq9, srs
 
 SVG = "{http://www.w3.org/2000/svg}"
 _LEFT, _W, _RIGHT = 38, 340, 10  # the SVG's frame: x from _LEFT to _W - _RIGHT
@@ -318,3 +321,26 @@ def test_a_score_and_its_bound_are_never_shown_level_when_they_are_not(
     assert chart_rows(chart)[1] == (2, words, "-")
     _agree(chart)
     c.p.close()
+
+
+def test_another_participants_scores_of_a_measure_no_longer_installed_are_listed(tmp_path: Path) -> None:
+    """The client's ORS and a partner's K10 recorded while the K10 plugin was installed, read by a practice
+    without it: the partner's K10 is listed in the table and named as not charted, as the
+    client's would be."""
+    with_k10 = make_plugin_host(load_entry_points=False, extra_plugins=[alliancekit_measure_k10])
+    c = make_clinic(tmp_path, plugins=with_k10)
+    ep = c.episode()
+    partner = "client-partner-1"
+    consent = Consent(treatment=True, measures=True)
+    c.p.add_participant(CLINICIAN, ep, Participant(partner, "partner", consent), added_on=c.day)
+    k10 = Administration("k10", "1.0", AdministrationTiming.START, total=30, about=partner)
+    c.session(ep, ors(18), k10)
+    c.p.close()
+    without = make_plugin_host(load_entry_points=False)
+    with open_practice(tmp_path / "p.sqlite", clock=later, plugins=without) as p:
+        chart = progress_chart(p, CLINICIAN, ep)
+    assert chart_rows(chart) == [
+        (1, f"ORS 18, first score: nothing to compare yet; {partner}, K10 30 (measure not installed)", "-")
+    ]
+    assert "Not charted: K10 (the measure is not installed" in chart_summary(chart)
+    _agree(chart)

@@ -155,6 +155,8 @@ class ProgressChart:
     uncharted: tuple[tuple[str, tuple[Point, ...]], ...] = ()
     """The client's scores of measures whose definition is not installed (a plugin removed), by measure id:
     without its range and cutoff a measure cannot be drawn, but its scores are still listed."""
+    uncharted_others: tuple[tuple[str, str, tuple[Point, ...]], ...] = ()
+    """Another participant's or rater's scores of a measure not installed: (measure id, whose, points)."""
     further_alliance: tuple[Series, ...] = ()
     """The episode's other alliance measures (a WAI-SR or a GSRS beside the SRS), each on an alliance panel
     of its own below ``alliance``."""
@@ -170,8 +172,13 @@ class ProgressChart:
         return (*((self.outcome,) if self.outcome is not None else ()), *self.measures, *self.alliances)
 
     @property
+    def uncharted_ids(self) -> list[str]:
+        """The measures not installed whose scores are listed, not drawn."""
+        return sorted({m_id for m_id, _ in self.uncharted} | {m_id for m_id, _, _ in self.uncharted_others})
+
+    @property
     def empty(self) -> bool:
-        return not self.panels and not self.uncharted
+        return not self.panels and not self.uncharted_ids
 
     @property
     def extent(self) -> int:
@@ -329,6 +336,14 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         measures=measures,
         uncharted=tuple(
             (m_id, tuple(ordered(scores[m_id]))) for m_id in sorted(scores) if measure(m_id) is None
+        ),
+        # a partner's scores of a measure since removed: listed like the client's, not lost
+        uncharted_others=tuple(
+            (m_id, _who(state.client_ref, about, rater), tuple(ordered(points)))
+            for (m_id, about, rater), points in sorted(
+                tracked.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2])
+            )
+            if measure(m_id) is None
         ),
     )
 
@@ -488,8 +503,8 @@ def chart_summary(chart: ProgressChart) -> str:
         last = s.points[-1]
         text = _alliance_text(s, last.total) + _source(last)
         parts.append(f"Latest alliance, session {last.session}: {text}.")
-    if chart.uncharted:
-        names = ", ".join(m_id.upper() for m_id, _ in chart.uncharted)
+    if chart.uncharted_ids:
+        names = ", ".join(m_id.upper() for m_id in chart.uncharted_ids)
         parts.append(f"Not charted: {names} (the measure is not installed; its scores are in the table).")
     counts = [
         (sum(mk.kind == kind for mk in chart.markers), word)
@@ -531,6 +546,10 @@ def chart_rows(chart: ProgressChart) -> list[tuple[int, str, str]]:
     for m_id, points in chart.uncharted:
         for p in points:
             text = f"{m_id.upper()} {_score(p.total)} (measure not installed){_source(p)}"
+            outcome.setdefault(p.session, []).append(text)
+    for m_id, who, points in chart.uncharted_others:
+        for p in points:
+            text = f"{who}, {m_id.upper()} {_score(p.total)} (measure not installed){_source(p)}"
             outcome.setdefault(p.session, []).append(text)
     # the other participants' and raters' scores, as their points' tooltips say them
     alliance_ids = {s.measure_id for s in chart.alliances}
@@ -1255,7 +1274,7 @@ def chart_svg(chart: ProgressChart) -> str:
     if chart.empty:
         return head(30) + '<text x="2" y="20" class="s">No scores recorded yet.</text></svg>'
     if not chart.panels:
-        names = ", ".join(m_id.upper() for m_id, _ in chart.uncharted)
+        names = ", ".join(m_id.upper() for m_id in chart.uncharted_ids)
         return (
             head(30)
             + f'<text x="2" y="20" class="s">Not charted: {escape(names)} not installed.</text></svg>'

@@ -163,8 +163,9 @@ def _scores_table(chart: ProgressChart) -> str:
         f'<tr><td class="n">{n}</td>' + "".join(f"<td>{escape(text)}</td>" for text in texts) + "</tr>"
         for n, texts in cells.items()
     )
-    # three columns of words wrap to any width: no scrolling region needed
-    return f"<details><summary>Scores as a table</summary><table>{head}{body}</table></details>"
+    # four columns of words are wider than a phone: the table scrolls in its own region, never the page
+    table = scroll_region(f"scores and alerts of {chart.client_ref}", f"<table>{head}{body}</table>")
+    return f"<details><summary>Scores and alerts as a table</summary>{table}</details>"
 
 
 def _script_json(value: object) -> str:
