@@ -160,7 +160,7 @@ def test_the_legend_lists_exactly_what_the_chart_draws(tmp_path: Path) -> None:
     clinic.session(only_alliance, srs(39))
     clinic.session(only_alliance, srs(38))
     drawn, legend = _drawn_and_legend(_svg(progress_chart(clinic.p, clinic.actor, only_alliance)))
-    assert drawn == legend == {"alliance", "cutoff-srs"}
+    assert drawn == legend == {"alliance", "cutoff-srs", "alert"}  # the fall of one point raises an alert
 
 
 def test_every_panel_has_session_labels_and_the_measures_whole_range(tmp_path: Path) -> None:

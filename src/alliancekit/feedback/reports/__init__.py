@@ -9,6 +9,7 @@ episode's timeline.
 from alliancekit.feedback.reports.attention import AttentionItem, Reason, attention_list
 from alliancekit.feedback.reports.chart import (
     ProgressChart,
+    chart_alerts,
     chart_rows,
     chart_summary,
     chart_svg,
@@ -28,6 +29,7 @@ __all__ = [
     "Rate",
     "Reason",
     "attention_list",
+    "chart_alerts",
     "chart_rows",
     "chart_summary",
     "chart_svg",

@@ -1,5 +1,6 @@
-"""A client's progress chart: outcome scores against the expected band and the clinical cutoff, alliance
-beside them, ruptures, reviews, missed sessions and alerts marked on the same session axis.
+"""A client's progress chart: outcome scores against the expected band and the clinical cutoff, every
+alliance measure beside them, ruptures, reviews, missed sessions and alerts marked on the same session axis
+(an alert is marked at the session that raised it, and said in words in the chart's text and its table).
 
 :func:`progress_chart` gathers the data from the one episode's events; :func:`chart_vega_lite` turns it
 into a Vega-Lite specification (the portable form a host's web page renders) and :func:`chart_svg` into a
@@ -11,16 +12,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
 from html import escape
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.reprs import hidden
-from alliancekit.domain.vocab import Attendance, RequestPoint
+from alliancekit.domain.vocab import AlertSeverity, Attendance, RequestPoint
 from alliancekit.events.types import (
     AlertRaised,
     ClientResponseRecorded,
@@ -43,6 +46,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
 
 VEGA_LITE_SCHEMA = "https://vega.github.io/schema/vega-lite/v5.json"
+
+#: An alert's severity as the chart says it: in words of how pressing it is, since the severities' names
+#: (amber, red) are colours and the chart's words never lean on a colour.
+SEVERITY_WORDS: Mapping[AlertSeverity, str] = MappingProxyType(
+    {
+        AlertSeverity.URGENT: "urgent",
+        AlertSeverity.RED: "serious",
+        AlertSeverity.AMBER: "caution",
+        AlertSeverity.INFO: "information",
+    }
+)
 
 
 @attrs.frozen
@@ -79,6 +93,17 @@ class Marker:
     kind: str
     """``rupture``, ``repair``, ``review``, ``missed`` or ``alert``."""
     label: str = attrs.field(repr=hidden)
+    """What happened, in words; an alert's is its severity and the rule's fixed message."""
+
+    @property
+    def x(self) -> float:
+        """Its place on the session axis: something before the first session (a review, an alert raised by a
+        response the client filled in) at the axis's left edge, where that response is drawn."""
+        return max(self.session, 0.5)
+
+    @property
+    def when(self) -> str:
+        return "before the first session" if self.session < 1 else f"session {self.session}"
 
 
 @attrs.frozen
@@ -130,15 +155,35 @@ class ProgressChart:
     uncharted: tuple[tuple[str, tuple[Point, ...]], ...] = ()
     """The client's scores of measures whose definition is not installed (a plugin removed), by measure id:
     without its range and cutoff a measure cannot be drawn, but its scores are still listed."""
+    uncharted_others: tuple[tuple[str, str, tuple[Point, ...]], ...] = ()
+    """Another participant's or rater's scores of a measure not installed: (measure id, whose, points)."""
+    further_alliance: tuple[Series, ...] = ()
+    """The episode's other alliance measures (a WAI-SR or a GSRS beside the SRS), each on an alliance panel
+    of its own below ``alliance``."""
+
+    @property
+    def alliances(self) -> tuple[Series, ...]:
+        """Every alliance panel, the first (``alliance``) first."""
+        return (*((self.alliance,) if self.alliance is not None else ()), *self.further_alliance)
+
+    @property
+    def panels(self) -> tuple[Series, ...]:
+        """Every panel, top to bottom: outcome, further measures, alliance."""
+        return (*((self.outcome,) if self.outcome is not None else ()), *self.measures, *self.alliances)
+
+    @property
+    def uncharted_ids(self) -> list[str]:
+        """The measures not installed whose scores are listed, not drawn."""
+        return sorted({m_id for m_id, _ in self.uncharted} | {m_id for m_id, _, _ in self.uncharted_others})
 
     @property
     def empty(self) -> bool:
-        return self.outcome is None and self.alliance is None and not self.measures and not self.uncharted
+        return not self.panels and not self.uncharted_ids
 
     @property
     def extent(self) -> int:
         """The last session the axis shows: the last scheduled, or the next one a response counts at."""
-        series = [s for s in (self.outcome, self.alliance, *self.measures, *self.others) if s is not None]
+        series = [*self.panels, *self.others]
         return max([self.sessions, *(p.session for s in series for p in s.points)])
 
 
@@ -196,7 +241,9 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         elif isinstance(event, RuptureRepairRecorded) and event.attempt.resolved:
             markers.append(Marker(scheduled, "repair", "rupture repaired"))
         elif isinstance(event, AlertRaised):
-            markers.append(Marker(event.at_session, "alert", f"{event.severity.value}: {event.rule_id}"))
+            # the rule's fixed message, never a score or the client's words
+            words = SEVERITY_WORDS[event.severity]
+            markers.append(Marker(event.at_session, "alert", f"{words} alert: {event.message}"))
 
     # a measure every score of which a correction took out is not on the chart
     scores = {m_id: kept for m_id, kept in scores.items() if kept}
@@ -217,8 +264,13 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         return m is not None and m.kind is MeasureKind.OUTCOME
 
     outcome_id = primary_outcome(state, is_outcome)
+    # every alliance measure recorded, the client's own or only another participant's (a partner's WAI-SR)
     alliance_ids = sorted(
-        (m_id for m_id in scores if (m := measure(m_id)) is not None and m.kind is MeasureKind.ALLIANCE),
+        {
+            m_id
+            for m_id in (*scores, *(key[0] for key in tracked))
+            if (m := measure(m_id)) is not None and m.kind is MeasureKind.ALLIANCE
+        },
         key=lambda m_id: (m_id != "srs", m_id),
     )
     band: list[BandPoint] = []
@@ -242,14 +294,12 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
             zone = e.zone(p.total) if e is not None and p.session in by_n else Zone.GREY
             zoned.append(attrs.evolve(p, zone=zone))
         outcome = _series(m, tuple(zoned))
-    alliance = None
-    if alliance_ids:
-        m = measure(alliance_ids[0])
-        assert m is not None  # noqa: S101 - filtered above
-        alliance = attrs.evolve(
-            _series(m, tuple(ordered(scores[m.id]))),
-            concern_at_cutoff=practice.feedback.alliance_comparison is Comparison.AT_OR_BELOW,
-        )
+    at_cutoff = practice.feedback.alliance_comparison is Comparison.AT_OR_BELOW
+    alliances = [
+        attrs.evolve(_series(m, tuple(ordered(scores.get(m.id, {})))), concern_at_cutoff=at_cutoff)
+        for m_id in alliance_ids
+        if (m := measure(m_id)) is not None
+    ]
     # every other measure but alliance, in the order first scored (ties: by id): the client's own scores,
     # or a panel for another participant's alone (a partner's PHQ-9 has nowhere else to go)
     first_at: dict[str, float] = {}
@@ -260,7 +310,7 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         for m_id in sorted(first_at, key=lambda m_id: (first_at[m_id], m_id))
         if m_id != outcome_id and (m := measure(m_id)) is not None and m.kind is not MeasureKind.ALLIANCE
     )
-    panels = {s.measure_id: s for s in (outcome, alliance, *measures) if s is not None}
+    panels = {s.measure_id: s for s in (outcome, *alliances, *measures) if s is not None}
     others = tuple(
         attrs.evolve(
             panels[measure_id],
@@ -277,7 +327,8 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         client_ref=state.client_ref,
         sessions=scheduled,
         outcome=outcome,
-        alliance=alliance,
+        alliance=alliances[0] if alliances else None,
+        further_alliance=tuple(alliances[1:]),
         band=tuple(band),
         band_source=band_source,
         markers=tuple(markers),
@@ -285,6 +336,14 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         measures=measures,
         uncharted=tuple(
             (m_id, tuple(ordered(scores[m_id]))) for m_id in sorted(scores) if measure(m_id) is None
+        ),
+        # a partner's scores of a measure since removed: listed like the client's, not lost
+        uncharted_others=tuple(
+            (m_id, _who(state.client_ref, about, rater), tuple(ordered(points)))
+            for (m_id, about, rater), points in sorted(
+                tracked.items(), key=lambda kv: (kv[0][0], str(kv[0][1]), kv[0][2])
+            )
+            if measure(m_id) is None
         ),
     )
 
@@ -322,8 +381,23 @@ def _series(m: Measure, points: tuple[Point, ...]) -> Series:
 # ------------------------------------------------------------------------------------- words and shapes
 
 
-def _num(value: float) -> str:
-    return f"{round(value, 1):g}"
+def _score(value: float, *against: float | None) -> str:
+    """A score (or an expected score, a bound) as every text of the chart shows it: one decimal place, rounded
+    half away from zero from its exact decimal, a whole number without ``.0``; with more places, up to six,
+    where one would put it level with or past a value it is compared with and is not level with (9.96
+    against a cutoff of 10 reads 9.96, not 10)."""
+    exact = Decimal(repr(value))
+    shown = exact
+    for places in range(1, 7):
+        shown = exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        if all(_side(shown, a) == _side(exact, a) for a in against if a is not None):
+            break
+    return format(shown.normalize(), "f")
+
+
+def _side(value: Decimal, against: float) -> int:
+    other = Decimal(repr(against))
+    return (value > other) - (value < other)
 
 
 def _short(series: Series) -> str:
@@ -352,14 +426,19 @@ def _alliance_status(series: Series, total: float) -> str:
 def _alliance_text(series: Series, total: float) -> str:
     """A score and what it means, e.g. ``SRS 34, below its cutoff of 36``."""
     status = _alliance_status(series, total)
-    return f"{_short(series)} {total:g}" + (f", {status}" if status else "")
+    return f"{_short(series)} {_score(total, series.cutoff)}" + (f", {status}" if status else "")
 
 
 def _outcome_text(series: Series, point: Point, band: BandPoint | None) -> str:
     """A score and what it means, e.g. ``ORS 21, on track (expected 19.5, lower bound 14)``."""
-    text = f"{_short(series)} {point.total:g}, {ZONE_STYLES[point.zone].label}"
-    if band is not None and point.zone is not Zone.GREY:
-        text += f" (expected {_num(band.expected)}, {_bound_word(series)} {_num(band.limit)})"
+    zoned = band is not None and point.zone is not Zone.GREY
+    compared = (band.expected, band.limit) if band is not None and zoned else ()
+    text = (
+        f"{_short(series)} {_score(point.total, series.cutoff, *compared)}, {ZONE_STYLES[point.zone].label}"
+    )
+    if band is not None and zoned:
+        expected, limit = _score(band.expected, point.total), _score(band.limit, point.total)
+        text += f" (expected {expected}, {_bound_word(series)} {limit})"
     return text + _source(point)
 
 
@@ -384,7 +463,8 @@ def _measure_text(series: Series, point: Point) -> str:
     """A score of a further measure and what it means, e.g. ``PHQ-9 12, in the clinical range (10 or
     above)``."""
     status = _clinical_status(series, point.total)
-    return f"{_short(series)} {point.total:g}" + (f", {status}" if status else "") + _source(point)
+    total = _score(point.total, series.cutoff)
+    return f"{_short(series)} {total}" + (f", {status}" if status else "") + _source(point)
 
 
 def _source(point: Point) -> str:
@@ -403,7 +483,7 @@ def _source(point: Point) -> str:
 
 def _other_text(series: Series, point: Point) -> str:
     """Another participant's or rater's score, e.g. ``client-partner-1, ORS 20``."""
-    return f"{series.who}, {_short(series)} {_num(point.total)}{_source(point)}"
+    return f"{series.who}, {_short(series)} {_score(point.total, series.cutoff)}{_source(point)}"
 
 
 def chart_summary(chart: ProgressChart) -> str:
@@ -419,12 +499,12 @@ def chart_summary(chart: ProgressChart) -> str:
     for s in (s for s in chart.measures if s.points):
         last = s.points[-1]
         parts.append(f"Latest {_short(s)}, session {last.session}: {_measure_text(s, last)}.")
-    if chart.alliance is not None and chart.alliance.points:
-        last = chart.alliance.points[-1]
-        text = _alliance_text(chart.alliance, last.total) + _source(last)
+    for s in (s for s in chart.alliances if s.points):
+        last = s.points[-1]
+        text = _alliance_text(s, last.total) + _source(last)
         parts.append(f"Latest alliance, session {last.session}: {text}.")
-    if chart.uncharted:
-        names = ", ".join(m_id.upper() for m_id, _ in chart.uncharted)
+    if chart.uncharted_ids:
+        names = ", ".join(m_id.upper() for m_id in chart.uncharted_ids)
         parts.append(f"Not charted: {names} (the measure is not installed; its scores are in the table).")
     counts = [
         (sum(mk.kind == kind for mk in chart.markers), word)
@@ -433,7 +513,17 @@ def chart_summary(chart: ProgressChart) -> str:
     noted = [f"{n} {word}{'' if n == 1 else 's'}" for n, word in counts if n]
     if noted:
         parts.append("Also: " + ", ".join(noted) + ".")
+    # every alert, a sentence each: a clinician reading the text alone learns what the marks say
+    for mk in (mk for mk in chart.markers if mk.kind == "alert"):
+        stop = "" if mk.label.endswith((".", "!", "?")) else "."
+        parts.append(f"{mk.when[0].upper()}{mk.when[1:]}: {mk.label}{stop}")
     return " ".join(parts)
+
+
+def chart_alerts(chart: ProgressChart) -> list[tuple[int, str]]:
+    """Every alert raised in the episode, in order, as (session, severity and the rule's fixed message): the
+    session is the one that raised it (0: before the first session)."""
+    return [(mk.session, mk.label) for mk in chart.markers if mk.kind == "alert"]
 
 
 def chart_rows(chart: ProgressChart) -> list[tuple[int, str, str]]:
@@ -450,18 +540,21 @@ def chart_rows(chart: ProgressChart) -> list[tuple[int, str, str]]:
     for s in chart.measures:
         for p in s.points:
             outcome.setdefault(p.session, []).append(_measure_text(s, p))
-    if chart.alliance is not None:
-        for p in chart.alliance.points:
-            alliance.setdefault(p.session, []).append(_alliance_text(chart.alliance, p.total) + _source(p))
+    for s in chart.alliances:
+        for p in s.points:
+            alliance.setdefault(p.session, []).append(_alliance_text(s, p.total) + _source(p))
     for m_id, points in chart.uncharted:
         for p in points:
-            text = f"{m_id.upper()} {p.total:g} (measure not installed){_source(p)}"
+            text = f"{m_id.upper()} {_score(p.total)} (measure not installed){_source(p)}"
+            outcome.setdefault(p.session, []).append(text)
+    for m_id, who, points in chart.uncharted_others:
+        for p in points:
+            text = f"{who}, {m_id.upper()} {_score(p.total)} (measure not installed){_source(p)}"
             outcome.setdefault(p.session, []).append(text)
     # the other participants' and raters' scores, as their points' tooltips say them
+    alliance_ids = {s.measure_id for s in chart.alliances}
     for s in chart.others:
-        column = (
-            alliance if chart.alliance is not None and s.measure_id == chart.alliance.measure_id else outcome
-        )
+        column = alliance if s.measure_id in alliance_ids else outcome
         for p in s.points:
             column.setdefault(p.session, []).append(_other_text(s, p))
     return [
@@ -474,9 +567,10 @@ def chart_rows(chart: ProgressChart) -> list[tuple[int, str, str]]:
 
 
 def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
-    """A Vega-Lite v5 specification of the chart, data inline: outcome panel above, alliance below. Both
-    panels have the session axis; the y scales are the measures' full ranges; zones are told by colour,
-    shape and a status in the tooltip."""
+    """A Vega-Lite v5 specification of the chart, data inline, with the SVG's panels in its order (outcome,
+    further measures, every alliance measure) and its words in the tooltips. Every panel has the session axis;
+    the y scales are the measures' full ranges; zones are told by colour, shape and a status in the tooltip;
+    reviews, missed sessions and alerts are rules on the first panel."""
     # half a session of margin each side, as the SVG: a response between sessions is drawn half-way
     x = {
         "field": "session",
@@ -561,84 +655,13 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
                 },
             },
         ]
-        events = [attrs.asdict(mk) for mk in chart.markers if mk.kind in ("review", "missed")]
-        if events:
-            layers.append(
-                {
-                    "data": {"values": events},
-                    "mark": {"type": "rule", "strokeDash": [1, 3]},
-                    "encoding": {
-                        "x": x,
-                        "color": {
-                            "field": "kind",
-                            "type": "nominal",
-                            "scale": {
-                                "domain": ["review", "missed"],
-                                "range": [palette.REVIEW, palette.MISSED],
-                            },
-                        },
-                        "tooltip": [{"field": "label"}, {"field": "session"}],
-                    },
-                }
-            )
         layers += _vega_others(chart, s, x, y)
         panels.append({"title": f"{s.title} against the expected response", "height": 220, "layer": layers})
     panels += [_vega_measure(chart, s, x) for s in chart.measures]
-    if chart.alliance is not None:
-        s = chart.alliance
-        y = {"type": "quantitative", "scale": {"domain": [s.range_min, s.range_max]}}
-        values = [
-            {
-                "session": p.x,
-                "total": p.total,
-                "status": (_alliance_status(s, p.total) or "alliance score") + _source(p),
-            }
-            for p in s.points
-        ]
-        layers = [
-            {
-                "data": {"values": values},
-                "mark": {"type": "line", "point": True, "color": palette.ALLIANCE},
-                "encoding": {
-                    "x": x,
-                    "y": {**y, "field": "total", "title": s.title},
-                    "tooltip": [{"field": "session"}, {"field": "total"}, {"field": "status"}],
-                },
-            }
-        ]
-        if s.cutoff is not None:
-            layers.append(_vega_cutoff(y, s.cutoff))
-        ruptures = [attrs.asdict(mk) for mk in chart.markers if mk.kind in ("rupture", "repair")]
-        if ruptures:
-            layers.append(
-                {
-                    "data": {"values": ruptures},
-                    "mark": {"type": "point", "size": 90, "filled": True},
-                    "encoding": {
-                        "x": x,
-                        "y": {"datum": s.range_max, "type": "quantitative"},
-                        "color": {
-                            "field": "kind",
-                            "type": "nominal",
-                            "scale": {
-                                "domain": ["rupture", "repair"],
-                                "range": [_MARK_SHAPES[k][1] for k in ("rupture", "repair")],
-                            },
-                        },
-                        "shape": {
-                            "field": "kind",
-                            "type": "nominal",
-                            "scale": {
-                                "domain": ["rupture", "repair"],
-                                "range": [_MARK_SHAPES[k][0] for k in ("rupture", "repair")],
-                            },
-                        },
-                        "tooltip": [{"field": "label"}, {"field": "session"}],
-                    },
-                }
-            )
-        layers += _vega_others(chart, s, x, y)
-        panels.append({"title": f"Alliance: {s.title}", "height": 110, "layer": layers})
+    panels += [_vega_alliance(chart, s, x) for s in chart.alliances]
+    # reviews, missed sessions and alerts on the first panel, as the SVG draws them
+    if panels:
+        panels[0]["layer"] += _vega_session_marks(chart, x)
     return {
         "$schema": VEGA_LITE_SCHEMA,
         "description": f"Progress of episode {chart.episode_id}",
@@ -646,6 +669,90 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
         "vconcat": panels,
         "resolve": {"scale": {"color": "independent", "shape": "independent"}},
     }
+
+
+def _vega_alliance(chart: ProgressChart, s: Series, x: Any) -> dict[str, Any]:
+    """An alliance panel: its scores and cutoff; ruptures and repairs on the first alliance panel."""
+    y = {"type": "quantitative", "scale": {"domain": [s.range_min, s.range_max]}}
+    values = [
+        {"session": p.x, "total": p.total, "status": _alliance_text(s, p.total) + _source(p)}
+        for p in s.points
+    ]
+    layers: list[dict[str, Any]] = [
+        {
+            "data": {"values": values},
+            "mark": {"type": "line", "point": True, "color": palette.ALLIANCE},
+            "encoding": {
+                "x": x,
+                "y": {**y, "field": "total", "title": s.title},
+                "tooltip": [{"field": "session"}, {"field": "status", "title": "score"}],
+            },
+        }
+    ]
+    if s.cutoff is not None:
+        layers.append(_vega_cutoff(y, s.cutoff))
+    ruptures = [_vega_marker(mk) for mk in chart.markers if mk.kind in ("rupture", "repair")]
+    if ruptures and s is chart.alliance:
+        layers.append(
+            {
+                "data": {"values": ruptures},
+                "mark": {"type": "point", "size": 90, "filled": True},
+                "encoding": {
+                    "x": x,
+                    "y": {"datum": s.range_max, "type": "quantitative"},
+                    "color": {
+                        "field": "kind",
+                        "type": "nominal",
+                        "scale": {
+                            "domain": ["rupture", "repair"],
+                            "range": [_MARK_SHAPES[k][1] for k in ("rupture", "repair")],
+                        },
+                    },
+                    "shape": {
+                        "field": "kind",
+                        "type": "nominal",
+                        "scale": {
+                            "domain": ["rupture", "repair"],
+                            "range": [_MARK_SHAPES[k][0] for k in ("rupture", "repair")],
+                        },
+                    },
+                    "tooltip": [{"field": "label"}, {"field": "when"}],
+                },
+            }
+        )
+    layers += _vega_others(chart, s, x, y)
+    return {"title": f"Alliance: {s.title}", "height": 110, "layer": layers}
+
+
+def _vega_marker(mk: Marker) -> dict[str, Any]:
+    """A marker's data: drawn where the SVG draws it (``session`` is its place on the axis)."""
+    return {"session": mk.x, "kind": mk.kind, "label": mk.label, "when": mk.when}
+
+
+def _vega_session_marks(chart: ProgressChart, x: Any) -> list[dict[str, Any]]:
+    """Reviews, missed sessions and alerts: a rule at their session, told apart by colour and words."""
+    kinds = ("review", "missed", "alert")
+    events = [_vega_marker(mk) for mk in chart.markers if mk.kind in kinds]
+    if not events:
+        return []
+    return [
+        {
+            "data": {"values": events},
+            "mark": {"type": "rule", "strokeDash": [1, 3]},
+            "encoding": {
+                "x": x,
+                "color": {
+                    "field": "kind",
+                    "type": "nominal",
+                    "scale": {
+                        "domain": list(kinds),
+                        "range": [palette.REVIEW, palette.MISSED, palette.ALERT],
+                    },
+                },
+                "tooltip": [{"field": "label"}, {"field": "when"}],
+            },
+        }
+    ]
 
 
 def _vega_measure(chart: ProgressChart, s: Series, x: Any) -> dict[str, Any]:
@@ -659,7 +766,7 @@ def _vega_measure(chart: ProgressChart, s: Series, x: Any) -> dict[str, Any]:
             "encoding": {
                 "x": x,
                 "y": {**y, "field": "total", "title": s.title},
-                "tooltip": [{"field": "session"}, {"field": "total"}, {"field": "status"}],
+                "tooltip": [{"field": "session"}, {"field": "status", "title": "score"}],
             },
         }
     ]
@@ -673,12 +780,17 @@ def _vega_others(chart: ProgressChart, panel: Series, x: Any, y: Any) -> list[di
     """Each other participant's or rater's series: a dashed line with its own colour and point shape."""
     return [
         {
-            "data": {"values": [{"session": p.x, "total": p.total, "who": s.who} for p in s.points]},
+            "data": {
+                "values": [
+                    {"session": p.x, "total": p.total, "who": s.who, "status": _other_text(s, p)}
+                    for p in s.points
+                ]
+            },
             "mark": {"type": "line", "strokeDash": [6, 2], "color": colour, "point": {"shape": shape}},
             "encoding": {
                 "x": x,
                 "y": {**y, "field": "total"},
-                "tooltip": [{"field": "who", "title": "rated by"}, {"field": "total"}],
+                "tooltip": [{"field": "session"}, {"field": "status", "title": "score"}],
             },
         }
         for s, colour, shape in _others_of(chart, panel.measure_id)
@@ -921,15 +1033,18 @@ def _outcome(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
 
 
 def _session_marks(c: _Canvas, chart: ProgressChart, axis: _Axis) -> None:
-    """Reviews and missed sessions, on the first panel of scores (the outcome's, else a further measure's)."""
+    """Reviews, missed sessions and alerts, on the chart's first panel (whichever measure it shows)."""
+    alerts: dict[int, list[str]] = {}
     for mk in chart.markers:
-        x = axis.x(mk.session)
-        if mk.kind == "review":
+        x = axis.x(mk.x)
+        if mk.kind == "alert":
+            alerts.setdefault(mk.session, []).append(mk.label)
+        elif mk.kind == "review":
             c.mark(
                 "review",
                 "review",
                 "review",
-                f'<g data-mark="review">{_title(f"{mk.label}, session {mk.session}")}'
+                f'<g data-mark="review">{_title(f"{mk.label}, {mk.when}")}'
                 f'<line x1="{_f(x)}" x2="{_f(x)}" y1="{_f(axis.top)}" y2="{_f(axis.bottom)}"'
                 f' stroke="{palette.REVIEW}" stroke-width="1.5" stroke-dasharray="3 3"/>'
                 f'<text x="{_f(x + 3)}" y="{_f(axis.top + 13)}" class="s"'
@@ -944,6 +1059,18 @@ def _session_marks(c: _Canvas, chart: ProgressChart, axis: _Axis) -> None:
                 f' font-size="16" font-family="sans-serif" fill="{palette.MISSED}">&#215;'
                 f"{_title(f'session {mk.session} missed: {mk.label}')}</text>",
             )
+    # one mark per session, every alert it raised in its words (a review's letter is to the right)
+    for n, labels in alerts.items():
+        mk = Marker(n, "alert", "; ".join(labels))
+        c.mark(
+            "alert",
+            "alert",
+            "alert raised",
+            # anchored at its start (left of the session), as no axis label is: the axes' labels stay findable
+            f'<text data-mark="alert" x="{_f(axis.x(mk.x) - 8)}" y="{_f(axis.top + 15)}"'
+            f' font-size="16" font-weight="700" font-family="sans-serif" fill="{palette.ALERT}">!'
+            f"{_title(f'{mk.when}: {mk.label}')}</text>",
+        )
 
 
 def _point(
@@ -967,7 +1094,7 @@ def _measure(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
     axis = _panel(c, top, _ALL_H, f"{_short(s)} score, session by session", s, chart.extent)
     _cutoff(c, axis, s)
     _others(c, chart, s, axis)
-    if chart.outcome is None and s is chart.measures[0]:
+    if s is chart.panels[0]:
         _session_marks(c, chart, axis)
     if s.points:
         c.add(
@@ -1022,8 +1149,11 @@ def _alliance(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
     axis = _panel(c, top, _ALL_H, f"Alliance: {_short(s)}", s, chart.extent)
     _cutoff(c, axis, s)
     _others(c, chart, s, axis)
+    if s is chart.panels[0]:
+        _session_marks(c, chart, axis)
     for mk in chart.markers:
-        if mk.kind in ("rupture", "repair"):
+        # ruptures are of the alliance as a whole: marked once, on the first alliance panel
+        if mk.kind in ("rupture", "repair") and s is chart.alliance:
             shape, colour = _MARK_SHAPES[mk.kind]
             c.mark(
                 mk.kind,
@@ -1031,11 +1161,11 @@ def _alliance(c: _Canvas, chart: ProgressChart, s: Series, top: float) -> float:
                 "rupture noted" if mk.kind == "rupture" else "rupture repaired",
                 _shape(
                     shape,
-                    axis.x(mk.session),
+                    axis.x(mk.x),
                     axis.top + 8,
                     colour,
                     f'data-mark="{mk.kind}"',
-                    _title(f"{mk.label}, session {mk.session}"),
+                    _title(f"{mk.label}, {mk.when}"),
                 ),
             )
     if s.points:
@@ -1079,6 +1209,11 @@ def _swatch(kind: str, x: float, y: float) -> str:
         return (
             f'<text x="{_f(cx)}" y="{_f(y + 4.5)}" text-anchor="middle" class="s"'
             f' style="fill:{palette.REVIEW}">R</text>'
+        )
+    if kind == "alert":
+        return (
+            f'<text x="{_f(cx)}" y="{_f(y + 5.5)}" text-anchor="middle" font-size="16" font-weight="700"'
+            f' font-family="sans-serif" fill="{palette.ALERT}">!</text>'
         )
     if kind == "missed":
         return (
@@ -1138,8 +1273,8 @@ def chart_svg(chart: ProgressChart) -> str:
 
     if chart.empty:
         return head(30) + '<text x="2" y="20" class="s">No scores recorded yet.</text></svg>'
-    if chart.outcome is None and chart.alliance is None and not chart.measures:
-        names = ", ".join(m_id.upper() for m_id, _ in chart.uncharted)
+    if not chart.panels:
+        names = ", ".join(m_id.upper() for m_id in chart.uncharted_ids)
         return (
             head(30)
             + f'<text x="2" y="20" class="s">Not charted: {escape(names)} not installed.</text></svg>'
@@ -1150,7 +1285,7 @@ def chart_svg(chart: ProgressChart) -> str:
         height = _outcome(c, chart, chart.outcome, height)
     for s in chart.measures:
         height = _measure(c, chart, s, height)
-    if chart.alliance is not None:
-        height = _alliance(c, chart, chart.alliance, height)
+    for s in chart.alliances:
+        height = _alliance(c, chart, s, height)
     height = _legend(c, height)
     return head(height) + "".join(c.parts) + "</svg>"

@@ -21,6 +21,7 @@ from alliancekit.feedback.reports.attention import AttentionItem, attention_list
 from alliancekit.feedback.reports.batched import batched_reads
 from alliancekit.feedback.reports.chart import (
     ProgressChart,
+    chart_alerts,
     chart_rows,
     chart_summary,
     chart_svg,
@@ -145,16 +146,26 @@ def _attention_section(items: Sequence[AttentionItem], today: date) -> str:
 
 
 def _scores_table(chart: ProgressChart) -> str:
-    rows = chart_rows(chart)
-    if not rows:
+    scores = {n: (outcome, alliance) for n, outcome, alliance in chart_rows(chart)}
+    alerts: dict[int, list[str]] = {}
+    for n, label in chart_alerts(chart):
+        alerts.setdefault(n, []).append(label)
+    if not scores and not alerts:
         return ""
-    head = "<tr><th>session</th><th>outcome and other measures</th><th>alliance</th></tr>"
-    body = "".join(
-        f'<tr><td class="n">{n}</td><td>{escape(outcome)}</td><td>{escape(alliance)}</td></tr>'
-        for n, outcome, alliance in rows
+    head = (
+        "<tr><th>session</th><th>outcome and other measures</th><th>alliance</th><th>alerts raised</th></tr>"
     )
-    # three columns of words wrap to any width: no scrolling region needed
-    return f"<details><summary>Scores as a table</summary><table>{head}{body}</table></details>"
+    cells = {
+        n: (*scores.get(n, ("-", "-")), "; ".join(alerts.get(n, ["-"])))
+        for n in sorted(scores.keys() | alerts.keys())
+    }
+    body = "".join(
+        f'<tr><td class="n">{n}</td>' + "".join(f"<td>{escape(text)}</td>" for text in texts) + "</tr>"
+        for n, texts in cells.items()
+    )
+    # four columns of words are wider than a phone: the table scrolls in its own region, never the page
+    table = scroll_region(f"scores and alerts of {chart.client_ref}", f"<table>{head}{body}</table>")
+    return f"<details><summary>Scores and alerts as a table</summary>{table}</details>"
 
 
 def _script_json(value: object) -> str:

@@ -74,6 +74,8 @@ REVIEW = "#1565c0"
 MISSED = "#5f5f5f"
 RUPTURE = "#6a1b9a"
 REPAIR = "#00695c"
+ALERT = "#b71c1c"
+"""The alert mark (its severity is in its words, so one colour serves every severity)."""
 
 
 @attrs.frozen
@@ -118,8 +120,10 @@ CHART_MARKS: tuple[str, ...] = (
     MISSED,
     RUPTURE,
     REPAIR,
+    ALERT,
     *(style.colour for style in ZONE_STYLES.values()),
     *(colour for colour, _ in OTHER_SERIES),
 )
-#: Text in a chart (labels, the review letter, the missed-session cross): 4.5:1 on every chart surface.
-CHART_TEXT: tuple[str, ...] = (TEXT, MUTED, REVIEW, MISSED)
+#: Text in a chart (labels, the review letter, the missed-session cross, the alert mark): 4.5:1 on every
+#: chart surface.
+CHART_TEXT: tuple[str, ...] = (TEXT, MUTED, REVIEW, MISSED, ALERT)
