@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from http.client import HTTPConnection
@@ -85,9 +85,10 @@ def seed(path: Path, client_ref: str = "client-web-1") -> str:
 
 
 class Server:
-    """uvicorn serving ``app`` on a free port of 127.0.0.1 until :meth:`stop`."""
+    """uvicorn serving ``app_for(url)`` on a free port of 127.0.0.1 until :meth:`stop` (the app is made once
+    its address is known, which its settings name)."""
 
-    def __init__(self, app: Any, *, access_log: bool = False) -> None:
+    def __init__(self, app_for: Callable[[str], Any], *, access_log: bool = False) -> None:
         import uvicorn
 
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -96,6 +97,11 @@ class Server:
         self.port = self._socket.getsockname()[1]
         # the name, not the address: the test browser resolves no host but localhost (harness.py)
         self.url = f"http://localhost:{self.port}"
+        try:
+            app = app_for(self.url)
+        except BaseException:
+            self._socket.close()
+            raise
         level = "info" if access_log else "warning"  # uvicorn writes its access log at info
         config = uvicorn.Config(app, log_level=level, access_log=access_log, lifespan="on")
         self._server = uvicorn.Server(config)
@@ -124,18 +130,22 @@ def serve(
     settings_options: Mapping[str, Any] | None = None,
 ) -> Iterator[Server]:
     """The app over the practice at ``path``, with :data:`CLINICIAN` able to sign in (``settings_options``
-    go to its ``Settings``; uvicorn's access log is on if asked)."""
+    go to its ``Settings``, whose ``public_url`` is the server's own unless given; uvicorn's access log is
+    on if asked)."""
     module = app_module()
     from alliancekit_webapp.security import hash_passphrase
 
-    settings = module.Settings(
-        clinic_id=CLINIC,
-        secret_key=SECRET_KEY,
-        clinicians={CLINICIAN.id: hash_passphrase(PASSPHRASE)},
-        **(settings_options or {}),
-    )
     requests = RequestConfig(crisis_information={CLINIC: CRISIS_INFORMATION}, **(request_options or {}))
-    server = Server(module.create_app(path, settings, requests=requests), access_log=access_log)
+    passphrase = hash_passphrase(PASSPHRASE)
+
+    def app_for(url: str) -> Any:
+        options = {"public_url": url, **(settings_options or {})}
+        settings = module.Settings(
+            clinic_id=CLINIC, secret_key=SECRET_KEY, clinicians={CLINICIAN.id: passphrase}, **options
+        )
+        return module.create_app(path, settings, requests=requests)
+
+    server = Server(app_for, access_log=access_log)
     try:
         yield server
     finally:
@@ -144,13 +154,20 @@ def serve(
 
 class Reply:
     def __init__(
-        self, status: int, headers: Mapping[str, str], cookies: Mapping[str, str], body: str
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        cookies: Mapping[str, str],
+        body: str,
+        set_cookies: Mapping[str, str] | None = None,
     ) -> None:
         self.status = status
         self.headers = headers
         self.cookies = cookies
         """The cookies the reply sets: name -> value."""
         self.body = body
+        self.set_cookies = set_cookies or {}
+        """The cookies the reply sets: name -> its whole ``Set-Cookie`` header (attributes and all)."""
 
 
 def call(
@@ -175,10 +192,12 @@ def call(
         )
         response = connection.getresponse()
         text = response.read().decode("utf-8", "replace")
-        cookies = {}
+        cookies, set_cookies = {}, {}
         for header in response.msg.get_all("set-cookie") or ():
             name, _, rest = header.partition("=")
             cookies[name.strip()] = rest.split(";")[0]
-        return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, cookies, text)
+            set_cookies[name.strip()] = header
+        headers = {k.lower(): v for k, v in response.getheaders()}
+        return Reply(response.status, headers, cookies, text, set_cookies)
     finally:
         connection.close()

@@ -1,7 +1,9 @@
 """``python -m alliancekit_webapp --db practice.sqlite --clinic CLINIC --clinician ID``: run the app with
 uvicorn on 127.0.0.1. The passphrase comes from ``ALLIANCEKIT_WEBAPP_PASSPHRASE`` (one passphrase for the
 clinicians named, the example's sign-in); the secret key from ``ALLIANCEKIT_WEBAPP_SECRET`` (hex, 32 bytes
-or more) or a new random one each start (signing everyone out).
+or more) or a new random one each start (signing everyone out). ``--public-url`` is where clients reach
+it (the links clinicians send start with it): ``https``, or ``http`` on a loopback address; by default
+``http://<host>:<port>``, which is refused unless ``--host`` is a loopback address.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import sys
 
 import uvicorn
 
+from alliancekit.errors import ValidationError
 from alliancekit.requests import RequestConfig
 from alliancekit_webapp.app import create_app
 from alliancekit_webapp.security import hash_passphrase
@@ -31,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--public-url",
+        help="where clients reach the app, e.g. https://measures.clinic.example (default http://HOST:PORT)",
+    )
     args = parser.parse_args(argv)
     passphrase = os.environ.get("ALLIANCEKIT_WEBAPP_PASSPHRASE", "")
     if args.clinician and not passphrase:
@@ -39,9 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     secret = os.environ.get("ALLIANCEKIT_WEBAPP_SECRET")
     key = bytes.fromhex(secret) if secret else secrets.token_bytes(32)
     stored = hash_passphrase(passphrase) if passphrase else ""
-    settings = Settings(
-        clinic_id=args.clinic, secret_key=key, clinicians=dict.fromkeys(args.clinician, stored)
-    )
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    try:
+        settings = Settings(
+            clinic_id=args.clinic,
+            secret_key=key,
+            public_url=args.public_url or f"http://{host}:{args.port}",
+            clinicians=dict.fromkeys(args.clinician, stored),
+        )
+    except ValidationError as error:
+        print(f"alliancekit-webapp: {error}", file=sys.stderr)  # noqa: T201
+        return 2
     crisis = {args.clinic: args.crisis_information} if args.crisis_information else {}
     app = create_app(args.db, settings, requests=RequestConfig(crisis_information=crisis))
     # access_log=False: nothing about requests is logged (the app keeps a link's token out of the path too)

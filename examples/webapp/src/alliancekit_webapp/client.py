@@ -4,6 +4,7 @@ posted back, then the thank-you or crisis page. Every refusal is the same page w
 
 from __future__ import annotations
 
+import logging
 import secrets
 
 from starlette.concurrency import run_in_threadpool
@@ -11,10 +12,24 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from alliancekit.errors import InvalidToken, TooManyAttempts, ValidationError
+from alliancekit.errors import InvalidToken, StoreError, TooManyAttempts, ValidationError
 from alliancekit.requests import RequestForm
-from alliancekit_webapp.pages import crisis_page, kiosk_page, questionnaire_page, refused_page, thanks_page
-from alliancekit_webapp.questionnaire import Answered, form_parts, questionnaire_response, read_answers
+from alliancekit_webapp.pages import (
+    crisis_page,
+    kiosk_page,
+    not_saved_page,
+    questionnaire_page,
+    refused_page,
+    thanks_page,
+)
+from alliancekit_webapp.questionnaire import (
+    Answered,
+    form_parts,
+    questionnaire_response,
+    read_answers,
+    refused_by_library,
+    resent_fields,
+)
 from alliancekit_webapp.security import (
     CSRF_COOKIE,
     LINK_PREFIX,
@@ -32,6 +47,13 @@ from alliancekit_webapp.text import words
 REFUSED_STATUS = 404
 #: What the library raises for a token or code that cannot be used (and for a form it cannot take).
 REFUSALS = (InvalidToken, TooManyAttempts, ValidationError)
+#: What the library raises at submission for a token that cannot be used; its ValidationError there is
+#: about the answers, and the form comes back with them.
+TOKEN_REFUSALS = (InvalidToken, TooManyAttempts)
+#: A store that failed: the answers were not saved and the client may send them again.
+NOT_SAVED_STATUS = 503
+
+logger = logging.getLogger(__name__)
 
 
 def refused(language: str | None = None) -> HTMLResponse:
@@ -54,7 +76,14 @@ def _form_response(
     content_language = str(questionnaire.get("language") or form.language or "en")
     language = form.language or content_language
     title = str(questionnaire.get("title") or form.measure)
-    hidden = {"csrf": app.signer.csrf_field(csrf), "token": token, "mode": "kiosk" if kiosk else "link"}
+    hidden = {
+        "csrf": app.signer.csrf_field(csrf),
+        "token": token,
+        "mode": "kiosk" if kiosk else "link",
+        # the page language for a page that answers the post before the form is opened again (not "lang":
+        # a field of that name would hide the form element's own lang property)
+        "language": language,
+    }
     html = questionnaire_page(
         title=title,
         language=language,
@@ -151,6 +180,8 @@ async def _respond(request: Request, app: AppState, posted: dict[str, str], toke
         form = await run_in_threadpool(lambda: app.practice.open_request(token))
     except REFUSALS:
         return refused()
+    except StoreError as error:
+        return _not_saved(posted, error)
     language = form.language or None
     if not app.signer.csrf_ok(request, posted):
         # a stale or foreign form: show it again with a fresh CSRF field rather than losing the answers
@@ -169,8 +200,18 @@ async def _respond(request: Request, app: AppState, posted: dict[str, str], toke
         submission = await run_in_threadpool(
             lambda: app.practice.submit_response(token, questionnaire_response=response, language=language)
         )
-    except REFUSALS:
+    except TOKEN_REFUSALS:
         return refused(language)
+    except ValidationError as error:
+        # the library refused an answer (the token is still good): the form again, answers kept, the
+        # refusal shown by its question
+        answered = refused_by_library(parts, answered, response, error)
+        unplaced = None if answered.errors else words(language)["answers_refused"]
+        return _form_response(
+            request, app, token, form, kiosk=kiosk, answered=answered, notice=unplaced, status=422
+        )
+    except StoreError as error:
+        return _not_saved(posted, error)
     # a new CSRF cookie with the outcome: the browser then drops the form pages, answers and all, from
     # its back/forward cache (Chrome keeps even no-store pages there until a cookie changes), and on the
     # kiosk tablet the next client starts afresh
@@ -191,6 +232,15 @@ async def _respond(request: Request, app: AppState, posted: dict[str, str], toke
     page = _outcome_page(outcome)
     set_cookie(page, request, CSRF_COOKIE, fresh, None)
     return page
+
+
+def _not_saved(posted: dict[str, str], error: StoreError) -> HTMLResponse:
+    """The store failed, so nothing was saved and the token is still good: a page that says so and sends
+    the same answers again with one button. The error goes to the log by its kind only (its text and
+    cause may name the database), never to the client."""
+    logger.error("a response could not be saved: %s", type(error).__name__)
+    language = posted.get("language") or None
+    return HTMLResponse(not_saved_page(language, resent_fields(posted)), status_code=NOT_SAVED_STATUS)
 
 
 def _outcome_page(outcome: Outcome) -> HTMLResponse:

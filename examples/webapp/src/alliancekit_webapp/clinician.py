@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 from collections.abc import Callable
 from html import escape
 from typing import Protocol, TypeVar
@@ -130,6 +131,9 @@ async def sign_in(request: Request) -> Response:
     app.throttle.forget(source)
     response = RedirectResponse("/clinician", status_code=303)
     set_cookie(response, request, SESSION_COOKIE, app.signer.session_cookie(user), SESSION_SECONDS)
+    # a new CSRF cookie with the session: one planted before sign-in (whose form field its planter
+    # could read off any page) is no use after it
+    set_cookie(response, request, CSRF_COOKIE, secrets.token_urlsafe(32), None)
     return response
 
 
@@ -156,6 +160,7 @@ async def sign_out(request: Request) -> Response:
     if session is not None:  # ended here, not only in this browser: a copy of the cookie is no use
         app.signed_out.add(session[1], session[2])
     set_cookie(response, request, SESSION_COOKIE, "", 0)
+    set_cookie(response, request, CSRF_COOKIE, secrets.token_urlsafe(32), None)  # and a new CSRF cookie
     return response
 
 
@@ -404,7 +409,8 @@ async def create_request(request: Request) -> Response:
     """POST .../requests: a link for the client, shown once (the library keeps only its hash)."""
 
     def shown(made: AdministrationRequest) -> str:
-        url = f"{str(request.base_url).rstrip('/')}/r/{made.token}"
+        # from the configured public address, never the request's Host header (which its sender chooses)
+        url = f"{state(request).settings.link_base}/r/{made.token}"
         return (
             "<p>Send this link to the client. It is shown only once, works once, and "
             f"expires {escape(made.expires_at.isoformat(timespec='minutes'))}.</p>"

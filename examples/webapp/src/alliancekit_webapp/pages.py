@@ -133,6 +133,21 @@ def refused_page(language: str | None = None) -> str:
     return client_page(text["refused_title"], body, page_language(language))
 
 
+def not_saved_page(language: str | None, fields: Mapping[str, str]) -> str:
+    """The store failed while answers were sent: nothing was saved, and one button sends the same
+    ``fields`` (the answers and the form's own) again. No detail of the error."""
+    text = words(language)
+    hidden = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">' for k, v in fields.items()
+    )
+    body = (
+        f'<h1>{escape(text["not_saved_title"])}</h1><div role="alert"><p>{escape(text["not_saved_body"])}'
+        f'</p></div><form method="post" action="/respond">{hidden}'
+        f'<button type="submit">{escape(text["send_again"])}</button></form>'
+    )
+    return client_page(text["not_saved_title"], body, page_language(language))
+
+
 def server_error_page() -> str:
     """What an unexpected error shows: no detail of it, in every language the app has."""
     paragraphs = "".join(

@@ -11,11 +11,14 @@ it, so the library checks it against the same Questionnaire.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Mapping
 from html import escape
 from typing import Any
 
 import attrs
+
+from alliancekit.errors import ValidationError
 
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"
 MAX_VALUE = "http://hl7.org/fhir/StructureDefinition/maxValue"
@@ -156,6 +159,50 @@ def read_answers(parts: list[Part], posted: Mapping[str, str]) -> Answered:
     return Answered(answers, chosen, errors)
 
 
+#: Where the library's refusal of an answer points: a measure's item (``$.answers.<linkId>``) or an item of
+#: the QuestionnaireResponse by position (``questionnaire_response.item[0].item[2]...``).
+_ANSWERS = "$.answers"
+_RESPONSE_ITEM = re.compile(r"item\[(\d+)\]")
+
+
+def refused_by_library(
+    parts: list[Part], answered: Answered, response: Mapping[str, Any], error: ValidationError
+) -> Answered:
+    """``answered`` with the error the library raised on submission placed by the question it is about
+    (``refused``); a rule about the answers as a whole (too many left out) marks each question left out
+    (``missing``); an error that names no question leaves ``errors`` empty."""
+    asked = questions(parts)
+    link: str | None = None
+    if error.field.startswith(_ANSWERS + "."):
+        link = error.field[len(_ANSWERS) + 1 :]
+    elif error.field.startswith("questionnaire_response.item["):
+        link = _link_at(response, error.field)
+    elif error.field == _ANSWERS:
+        left_out = [(q, "missing") for q in asked if q.field not in answered.answers]
+        return attrs.evolve(answered, errors=left_out)
+    return attrs.evolve(answered, errors=[(q, "refused") for q in asked if q.link_id == link])
+
+
+def _link_at(response: Mapping[str, Any], field: str) -> str | None:
+    node: Any = response
+    for index in _RESPONSE_ITEM.findall(field.split(".answer", 1)[0]):
+        items = node.get("item", []) if isinstance(node, Mapping) else []
+        if int(index) >= len(items):
+            return None
+        node = items[int(index)]
+    link = node.get("linkId") if isinstance(node, Mapping) else None
+    return link if isinstance(link, str) else None
+
+
+#: The fields of a posted answer form sent again as they came (the answers and the form's own fields).
+_RESENT = re.compile(r"item-\d{1,4}|csrf|token|mode|language")
+
+
+def resent_fields(posted: Mapping[str, str]) -> dict[str, str]:
+    """The posted fields a "send again" form carries, in the order posted."""
+    return {k: v for k, v in posted.items() if _RESENT.fullmatch(k)}
+
+
 def _number(raw: str, q: Question) -> float | None:
     try:
         number = float(raw) if q.type == "decimal" else int(raw)
@@ -244,4 +291,6 @@ def error_message(q: Question, kind: str, text: Mapping[str, str]) -> str:
         low = "" if q.low is None else f"{q.low:g}"
         high = "" if q.high is None else f"{q.high:g}"
         return text["number_invalid"].format(low=low, high=high, question=q.text)
+    if kind == "refused":
+        return text["answer_refused"].format(question=q.text)
     return text["answer_missing"].format(question=q.text)

@@ -35,6 +35,12 @@ _TEXT: dict[str, dict[str, str]] = {
         "next_client": "Back to the code page",
         "form_expired": "This page was open too long. Please send your answers again.",
         "server_error": "Please try again in a few minutes. If it happens again, tell your clinic.",
+        "answer_refused": "Check your answer to: {question}",
+        "answers_refused": "Some answers could not be accepted. Please check them and send them again.",
+        "not_saved_title": "Your answers were not saved",
+        "not_saved_body": "Something went wrong on our side, so your answers were not saved. They are kept "
+        "on this page: press the button to send them again. If it happens again, tell your clinic.",
+        "send_again": "Send my answers again",
     },
     "es": {
         "app": "Su clínica",
@@ -60,6 +66,12 @@ _TEXT: dict[str, dict[str, str]] = {
         "next_client": "Volver a la página del código",
         "form_expired": "Esta página estuvo abierta demasiado tiempo. Envíe sus respuestas otra vez.",
         "server_error": "Inténtelo de nuevo dentro de unos minutos. Si vuelve a ocurrir, avise a su clínica.",
+        "answer_refused": "Revise su respuesta a: {question}",
+        "answers_refused": "Algunas respuestas no se pudieron aceptar. Revíselas y envíelas otra vez.",
+        "not_saved_title": "Sus respuestas no se han guardado",
+        "not_saved_body": "Algo falló de nuestro lado y sus respuestas no se han guardado. Se conservan en "
+        "esta página: pulse el botón para enviarlas otra vez. Si vuelve a ocurrir, avise a su clínica.",
+        "send_again": "Enviar mis respuestas otra vez",
     },
     "fr": {
         "app": "Votre cabinet",
@@ -85,6 +97,14 @@ _TEXT: dict[str, dict[str, str]] = {
         "next_client": "Retour à la page du code",
         "form_expired": "Cette page est restée ouverte trop longtemps. Envoyez vos réponses à nouveau.",
         "server_error": "Réessayez dans quelques minutes. Si cela se reproduit, prévenez votre cabinet.",
+        "answer_refused": "Vérifiez votre réponse à : {question}",
+        "answers_refused": "Certaines réponses n'ont pas pu être acceptées. Vérifiez-les et envoyez-les à "
+        "nouveau.",
+        "not_saved_title": "Vos réponses n'ont pas été enregistrées",
+        "not_saved_body": "Un problème de notre côté a empêché l'enregistrement de vos réponses. Elles sont "
+        "gardées sur cette page : appuyez sur le bouton pour les envoyer à nouveau. Si cela se reproduit, "
+        "prévenez votre cabinet.",
+        "send_again": "Envoyer à nouveau mes réponses",
     },
 }
 
