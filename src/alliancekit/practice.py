@@ -62,7 +62,7 @@ from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.protocols import DueMeasure, MeasurementProtocol
 from alliancekit.requests import AdministrationRequest, KioskCode, RequestConfig, RequestForm, Submission
-from alliancekit.security import encryption
+from alliancekit.security import encryption, private_files
 from alliancekit.security.policy import AccessPolicy
 from alliancekit.security.views import (
     ClientView,
@@ -1327,6 +1327,16 @@ def practice_files(path: Path) -> tuple[Path, ...]:
     return database_files(path)
 
 
+def remove_practice_files(path: Path) -> None:
+    """Remove an SQLite practice's files that this user made (a file another user left beside it, such as
+    a planted ``-wal``, stays: it is theirs); a file that cannot be removed is left. For a practice the
+    caller made and is abandoning (a demo or an import cut short)."""
+    for file in practice_files(path):
+        with contextlib.suppress(OSError):
+            if private_files.owned_by_me(file):
+                file.unlink()
+
+
 def practice_in_memory(location: str | os.PathLike[str]) -> bool:
     """Whether a location keeps its practice in this process's memory (``memory:``, SQLite's
     ``:memory:``): gone when the process ends. Names a kind of location only: it opens nothing."""
@@ -1385,18 +1395,22 @@ def open_practice(
         raise
 
 
-def _remove_new(made: Path | None) -> None:
-    """Remove the SQLite file (and its side files) an open that failed had created."""
-    if made is not None:
-        for file in practice_files(made):
-            file.unlink(missing_ok=True)
+def _remove_new(made: tuple[Path, ...]) -> None:
+    """Remove the files an open that failed had created (never one that was there before it: a side file
+    another user planted, say). A file that cannot be removed is left: the open's own error is the one
+    raised."""
+    for file in made:
+        with contextlib.suppress(OSError):
+            file.unlink()
 
 
-def _new_database(location: str | os.PathLike[str]) -> Path | None:
-    """The SQLite file opening ``location`` is about to create (``None``: another kind of store, or a file
-    that exists already)."""
+def _new_database(location: str | os.PathLike[str]) -> tuple[Path, ...]:
+    """The files opening ``location`` is about to create: an SQLite file that is not there yet, with those of
+    its side files that are not there either (none: another kind of store, or a file that exists already)."""
     try:
         path = sqlite_file(location)
     except ValidationError:  # the store's opener says so, in its own words
-        return None
-    return None if path is None or str(path) == ":memory:" or path.exists() else path
+        return ()
+    if path is None or str(path) == ":memory:" or "\x00" in str(path):  # the store refuses a NUL: no file
+        return ()
+    return () if path.exists() else tuple(file for file in practice_files(path) if not file.exists())

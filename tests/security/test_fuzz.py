@@ -141,3 +141,18 @@ def test_random_records_through_the_facade(fuzzed_episode: Setup, data: st.DataO
         call(value)
     except AlliancekitError:
         pass
+
+
+@pytest.mark.parametrize("location", ["file/practice.sqlite", "sqlite:file/practice.sqlite", "a\x00b"])
+def test_a_location_no_file_can_be_made_at_is_refused_and_touches_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, location: str
+) -> None:
+    """Found by the fuzz test above: under a path whose directory is a file, the store's opener raised
+    ``NotADirectoryError`` (a PluginError), and removing the database it had not made raised it again; a NUL
+    made removing it raise ``ValueError``."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("a file, not a directory")
+    with pytest.raises(AlliancekitError) as refused:
+        open_practice(location, plugins=make_plugin_host(load_entry_points=False))
+    assert type(refused.value).__name__ in ("StoreError", "ValidationError")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from alliancekit_webhook import WebhookChannel, WebhookConfig, WebhookRejected
+from alliancekit_webhook.testing import read_request
 
 from alliancekit.notify import Notification
 
@@ -62,7 +63,7 @@ class TrickleReceiver:
     def _answer(self, conn: socket.socket) -> None:
         with conn:
             try:
-                conn.recv(65536)  # the headers and the small body arrive together on loopback
+                read_request(conn)  # all of it: a socket closed on unread data is reset, not closed
                 self.requests += 1
                 for byte in ANSWER:
                     if self._stop.wait(self.pause):
@@ -161,7 +162,7 @@ class StallingReceiver(TrickleReceiver):
     def _answer(self, conn: socket.socket) -> None:
         with conn:
             try:
-                conn.recv(65536)
+                read_request(conn)
                 self.requests += 1
                 if self.then == "garbled":  # a chunk size that is not hexadecimal, then the end
                     conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")

@@ -20,6 +20,7 @@ from alliancekit_webhook import (
     is_permanent,
     retry_after_seconds,
 )
+from alliancekit_webhook.testing import read_request
 
 from alliancekit.notify import Notification
 
@@ -197,7 +198,7 @@ def test_a_receiver_that_closes_before_the_status_line_is_a_failure() -> None:
     def answer() -> None:
         conn, _ = listener.accept()
         with conn:
-            conn.recv(65536)
+            read_request(conn)  # all of it: a socket closed on unread data is reset, not closed
             conn.sendall(b"HTTP/1.1 2")  # then gone
 
     threading.Thread(target=answer, daemon=True).start()
@@ -257,7 +258,7 @@ def _raw_receiver(answer: bytes, *, repeat: float = 0.0) -> tuple[str, socket.so
         except OSError:
             return
         with conn:
-            conn.recv(65536)
+            read_request(conn)  # all of it: a socket closed on unread data is reset, not closed
             try:
                 conn.sendall(answer)
                 for _ in range(int(10 / repeat) if repeat else 0):

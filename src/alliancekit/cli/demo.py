@@ -35,7 +35,7 @@ from alliancekit.errors import (
     ValidationError,
 )
 from alliancekit.feedback.reports import write_report
-from alliancekit.practice import practice_file, practice_files, practice_in_memory
+from alliancekit.practice import practice_file, practice_files, practice_in_memory, remove_practice_files
 from alliancekit.security import private_files
 
 
@@ -159,8 +159,7 @@ def _unfinished(location: str) -> str:
         return f"the demo at {shown(location)} is unfinished; empty the store before running the demo again"
     if not path.exists():  # it could not even be created (a missing directory): nothing to remove
         return ""
-    for file in practice_files(path):
-        file.unlink(missing_ok=True)
+    remove_practice_files(path)
     return f"the unfinished demo database {location} was removed"
 
 

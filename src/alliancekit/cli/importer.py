@@ -43,7 +43,7 @@ from alliancekit.imports.writer import (
     run_import,
 )
 from alliancekit.plugins.manager import get_plugin_host
-from alliancekit.practice import practice_file, practice_files
+from alliancekit.practice import practice_file, remove_practice_files
 
 #: Row errors printed before the rest are only counted.
 MAX_PRINTED_ERRORS = 50
@@ -262,8 +262,7 @@ def _created(args: argparse.Namespace) -> Path | None:
 
 def _removed(created: Path) -> str:
     """Remove the database this run created and committed nothing to; say so."""
-    for file in practice_files(created):
-        file.unlink(missing_ok=True)
+    remove_practice_files(created)
     return f"the new database {created} was removed (nothing was imported)"
 
 

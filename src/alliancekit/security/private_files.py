@@ -156,12 +156,18 @@ def refuse_planted(path: Path) -> None:
     try:
         found = os.lstat(path)
         directory = os.stat(Path(os.path.abspath(path)).parent)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (or no directory for it): nothing planted
         return
     shared = directory.st_mode & stat.S_ISVTX and directory.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
     if shared and stat.S_ISREG(found.st_mode) and not _mine(found, directory.st_uid):
         what = "a file another user made in a shared directory; not written"
         raise PermissionError(errno.EPERM, what, str(path))
+
+
+def owned_by_me(path: Path) -> bool:
+    """Whether this user made the file at ``path`` (itself, not where a link leads); raises
+    :class:`OSError` when nothing is there."""
+    return _mine(os.lstat(path))
 
 
 def _mine(found: os.stat_result, trusted: int | None = None) -> bool:

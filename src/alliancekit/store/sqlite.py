@@ -814,7 +814,8 @@ class SQLiteStore:
         if self.path.is_dir():
             return "it is a directory"
         if not self.path.parent.is_dir():
-            return f"no such directory: {self.path.parent}"
+            a_file = any(p.exists() and not p.is_dir() for p in self.path.parents)
+            return f"{'not a' if a_file else 'no such'} directory: {self.path.parent}"
         return _DISK_PROBLEMS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF, "the file cannot be opened")
 
     def _open_problem(self, exc: sqlite3.Error) -> str | None:

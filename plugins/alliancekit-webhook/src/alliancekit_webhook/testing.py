@@ -7,6 +7,7 @@ genuine), answers 200 to a repeated ``webhook-id`` but processes it only once, a
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,7 @@ import attrs
 
 from alliancekit_webhook import WEBHOOK_ID_HEADER, InvalidSignature, verify_signature
 
-__all__ = ["Delivery", "LocalWebhookReceiver"]
+__all__ = ["Delivery", "LocalWebhookReceiver", "read_request"]
 
 MAX_BODY = 64 * 1024
 
@@ -127,3 +128,26 @@ class LocalWebhookReceiver:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def read_request(conn: socket.socket) -> bytes:
+    """Read one HTTP request from ``conn`` whole (its head, then the body its ``Content-Length`` announces)
+    and return its body: for a hand-rolled receiver in a test that answers oddly. Read it all before closing:
+    a socket closed on unread data is reset, and the client then sees a reset instead of the answer."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError("the request ended before its head did")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lengths = [
+        line.split(b":", 1)[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    ]
+    length = int(lengths[0]) if lengths else 0
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError("the request ended before its body did")
+        body += chunk
+    return body
