@@ -674,23 +674,8 @@ def chart_vega_lite(chart: ProgressChart) -> dict[str, Any]:
 def _vega_alliance(chart: ProgressChart, s: Series, x: Any) -> dict[str, Any]:
     """An alliance panel: its scores and cutoff; ruptures and repairs on the first alliance panel."""
     y = {"type": "quantitative", "scale": {"domain": [s.range_min, s.range_max]}}
-    values = [
-        {"session": p.x, "total": p.total, "status": _alliance_text(s, p.total) + _source(p)}
-        for p in s.points
-    ]
-    layers: list[dict[str, Any]] = [
-        {
-            "data": {"values": values},
-            "mark": {"type": "line", "point": True, "color": palette.ALLIANCE},
-            "encoding": {
-                "x": x,
-                "y": {**y, "field": "total", "title": s.title},
-                "tooltip": [{"field": "session"}, {"field": "status", "title": "score"}],
-            },
-        }
-    ]
-    if s.cutoff is not None:
-        layers.append(_vega_cutoff(y, s.cutoff))
+    statuses = [_alliance_text(s, p.total) + _source(p) for p in s.points]
+    layers = _vega_scored_line(s, x, y, statuses, palette.ALLIANCE)
     ruptures = [_vega_marker(mk) for mk in chart.markers if mk.kind in ("rupture", "repair")]
     if ruptures and s is chart.alliance:
         layers.append(
@@ -758,20 +743,7 @@ def _vega_session_marks(chart: ProgressChart, x: Any) -> list[dict[str, Any]]:
 def _vega_measure(chart: ProgressChart, s: Series, x: Any) -> dict[str, Any]:
     """A further measure's panel: its scores (filled by whether they are in the clinical range) and cutoff."""
     y = {"type": "quantitative", "scale": {"domain": [s.range_min, s.range_max]}}
-    values = [{"session": p.x, "total": p.total, "status": _measure_text(s, p)} for p in s.points]
-    layers: list[dict[str, Any]] = [
-        {
-            "data": {"values": values},
-            "mark": {"type": "line", "point": True, "color": palette.OUTCOME_LINE},
-            "encoding": {
-                "x": x,
-                "y": {**y, "field": "total", "title": s.title},
-                "tooltip": [{"field": "session"}, {"field": "status", "title": "score"}],
-            },
-        }
-    ]
-    if s.cutoff is not None:
-        layers.append(_vega_cutoff(y, s.cutoff))
+    layers = _vega_scored_line(s, x, y, [_measure_text(s, p) for p in s.points], palette.OUTCOME_LINE)
     layers += _vega_others(chart, s, x, y)
     return {"title": s.title, "height": 110, "layer": layers}
 
@@ -795,6 +767,31 @@ def _vega_others(chart: ProgressChart, panel: Series, x: Any, y: Any) -> list[di
         }
         for s, colour, shape in _others_of(chart, panel.measure_id)
     ]
+
+
+def _vega_scored_line(
+    s: Series, x: Any, y: dict[str, Any], statuses: list[str], color: str
+) -> list[dict[str, Any]]:
+    """A panel's scores as a line with points, each point's words (``statuses``) in its tooltip, and the
+    measure's cutoff when it has one."""
+    values = [
+        {"session": p.x, "total": p.total, "status": status}
+        for p, status in zip(s.points, statuses, strict=True)
+    ]
+    layers: list[dict[str, Any]] = [
+        {
+            "data": {"values": values},
+            "mark": {"type": "line", "point": True, "color": color},
+            "encoding": {
+                "x": x,
+                "y": {**y, "field": "total", "title": s.title},
+                "tooltip": [{"field": "session"}, {"field": "status", "title": "score"}],
+            },
+        }
+    ]
+    if s.cutoff is not None:
+        layers.append(_vega_cutoff(y, s.cutoff))
+    return layers
 
 
 def _vega_cutoff(y: dict[str, Any], cutoff: float) -> dict[str, Any]:
