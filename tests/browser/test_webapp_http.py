@@ -120,6 +120,25 @@ def test_sign_in_refuses_a_wrong_passphrase_and_a_missing_csrf_field(
     assert "ak_session" not in reply.cookies
 
 
+def test_cookies_are_not_secure_on_an_http_loopback_public_url(webapp: tuple[Server, Path]) -> None:
+    """An http public URL is a trial on one machine, over http: a browser would drop a Secure cookie."""
+    server, _ = webapp
+    page = call(f"{server.url}/clinician/sign-in")
+    cookie = signed_in(server)
+    reply = call(f"{server.url}/clinician", headers={"cookie": cookie})
+    out = call(
+        f"{server.url}/clinician/sign-out",
+        method="POST",
+        form={"csrf": csrf_of(reply)},
+        headers={"cookie": cookie},
+    )
+    assert out.status == 303
+    for header in (page.set_cookies["ak_csrf"], *out.set_cookies.values()):
+        attributes = {part.split("=")[0].strip().lower() for part in header.split(";")[1:]}
+        assert "httponly" in attributes
+        assert "secure" not in attributes
+
+
 def test_a_non_ascii_csrf_field_or_session_mac_is_refused_not_a_server_error(
     webapp: tuple[Server, Path],
 ) -> None:

@@ -1,6 +1,7 @@
 """The reference web app (examples/webapp) over plain HTTP on 127.0.0.1, for what a probe found: the link a
 clinician sends was built from the request's Host header; an answer the library refused at submission, or a
-store that failed, lost the client's answers; sign-in kept the CSRF cookie from before it."""
+store that failed, lost the client's answers; sign-in kept the CSRF cookie from before it; behind a
+TLS-terminating proxy a post from the public URL was refused and the cookies were not Secure."""
 
 from __future__ import annotations
 
@@ -294,6 +295,79 @@ def test_signing_in_and_out_each_issue_a_new_csrf_cookie(webapp: tuple[Server, P
     assert out.status == 303
     assert out.cookies["ak_csrf"] not in (planted, issued)
     assert len(out.cookies["ak_csrf"]) >= 32
+
+
+# -- 5. behind a TLS-terminating proxy: the public URL's origin, Secure cookies -----------------------------
+
+#: What the app sees behind such a proxy: plain http and the proxy's upstream Host (no X-Forwarded-*).
+UPSTREAM = {"host": "app.internal:8000"}
+_SECURE = re.compile(r";\s*secure\s*(;|$)", re.IGNORECASE)
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        (PUBLIC_URL, 303),  # the browser's, on the public URL
+        ("null", 303),  # what a browser may send under no-referrer: the signed field decides, as before
+        ("http://app.internal:8000", 303),  # the request's own scheme and host, as before
+        ("http://measures.clinic.example", 403),
+        ("https://measures.clinic.example:8443", 403),
+        ("https://measures.clinic.example.elsewhere.example", 403),
+        ("https://app.internal:8000", 403),
+        ("https://elsewhere.example", 403),
+    ],
+)
+def test_behind_a_tls_proxy_a_post_from_the_public_urls_origin_is_accepted_and_others_refused(
+    webapp: tuple[Server, Path], origin: str, status: int
+) -> None:
+    """The app listens on http and the proxy sends its upstream Host, while the browser names the public
+    URL's origin: that post was refused (the app compared it with its own scheme and Host)."""
+    server, _ = webapp
+    page = call(f"{server.url}/clinician/sign-in", headers=UPSTREAM)
+    right = {"csrf": csrf_of(page), "user": CLINICIAN.id, "passphrase": PASSPHRASE}
+    sent = {**UPSTREAM, "cookie": f"ak_csrf={page.cookies['ak_csrf']}", "origin": origin}
+    reply = call(f"{server.url}/clinician/sign-in", method="POST", form=right, headers=sent)
+    assert reply.status == status
+    assert ("ak_session" in reply.cookies) == (status == 303)
+
+
+def test_behind_a_tls_proxy_every_cookie_is_secure_when_the_public_url_is_https(
+    webapp: tuple[Server, Path],
+) -> None:
+    """Over http behind the proxy (no --proxy-headers), the cookies went without Secure."""
+    server, _ = webapp
+    page = call(f"{server.url}/clinician/sign-in", headers=UPSTREAM)
+    assert _SECURE.search(page.set_cookies["ak_csrf"]), page.set_cookies["ak_csrf"]
+    jar = {**UPSTREAM, "cookie": f"ak_csrf={page.cookies['ak_csrf']}", "origin": PUBLIC_URL}
+    right = {"csrf": csrf_of(page), "user": CLINICIAN.id, "passphrase": PASSPHRASE}
+    reply = call(f"{server.url}/clinician/sign-in", method="POST", form=right, headers=jar)
+    assert reply.status == 303
+    for name in ("ak_session", "ak_csrf"):
+        assert _SECURE.search(reply.set_cookies[name]), name
+    jar["cookie"] = f"ak_csrf={reply.cookies['ak_csrf']}; ak_session={reply.cookies['ak_session']}"
+    home = call(f"{server.url}/clinician", headers=jar)
+    out = call(f"{server.url}/clinician/sign-out", method="POST", form={"csrf": csrf_of(home)}, headers=jar)
+    assert out.status == 303
+    for name in ("ak_session", "ak_csrf"):
+        assert _SECURE.search(out.set_cookies[name]), name
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://Measures.Clinic.Example", "https://measures.clinic.example"),
+        ("https://measures.clinic.example:442/", "https://measures.clinic.example:442"),
+        ("https://measures.clinic.example:443/", "https://measures.clinic.example"),
+        ("https://measures.clinic.example:444", "https://measures.clinic.example:444"),
+        ("http://127.0.0.1:79", "http://127.0.0.1:79"),
+        ("http://127.0.0.1:80/", "http://127.0.0.1"),
+        ("http://localhost:81", "http://localhost:81"),
+        ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
+        ("http://[::1]", "http://[::1]"),
+    ],
+)
+def test_the_public_origin_is_what_a_browser_names_in_its_origin_header(url: str, origin: str) -> None:
+    assert _settings(url).public_origin == origin  # type: ignore[attr-defined]
 
 
 # -- 2 and 3 in Chromium: the form sent back and the not-saved page, focus and axe-core ------------------

@@ -31,7 +31,7 @@ def create_app(location: str | os.PathLike[str], settings: Settings, **practice_
     """The app over the practice at ``location`` (an SQLite file, or any location ``open_practice`` takes),
     opened with ``practice_options`` (``requests=RequestConfig(...)`` for the clinic's crisis information,
     link expiry and kiosk limits)."""
-    signer = Signer(settings.secret_key)
+    signer = Signer(settings.secret_key, settings.public_origin)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -37,7 +37,6 @@ from alliancekit_webapp.security import (
     REDACTED,
     FormTooLarge,
     read_form,
-    set_cookie,
 )
 from alliancekit_webapp.state import AppState, state
 from alliancekit_webapp.submitted import Outcome, Submitted
@@ -96,7 +95,7 @@ def _form_response(
     )
     response = HTMLResponse(html, status_code=status)
     if new:
-        set_cookie(response, request, CSRF_COOKIE, csrf, None)
+        app.signer.set_cookie(response, request, CSRF_COOKIE, csrf, None)
     return response
 
 
@@ -118,7 +117,7 @@ async def kiosk(request: Request) -> Response:
     csrf, new = app.signer.csrf_cookie(request)
     response = HTMLResponse(kiosk_page(app.signer.csrf_field(csrf), request.query_params.get("lang")))
     if new:
-        set_cookie(response, request, CSRF_COOKIE, csrf, None)
+        app.signer.set_cookie(response, request, CSRF_COOKIE, csrf, None)
     return response
 
 
@@ -230,7 +229,7 @@ async def _respond(request: Request, app: AppState, posted: dict[str, str], toke
     )
     app.submitted.remember(key, outcome)
     page = _outcome_page(outcome)
-    set_cookie(page, request, CSRF_COOKIE, fresh, None)
+    app.signer.set_cookie(page, request, CSRF_COOKIE, fresh, None)
     return page
 
 

@@ -36,7 +36,6 @@ from alliancekit_webapp.security import (
     FormTooLarge,
     check_passphrase,
     read_form,
-    set_cookie,
     svg_policy,
 )
 from alliancekit_webapp.state import AppState, Settings, state
@@ -76,7 +75,7 @@ def _page(
     response = HTMLResponse(html, status_code=status)
     cookie, new = app.signer.csrf_cookie(request)
     if new:
-        set_cookie(response, request, CSRF_COOKIE, cookie, None)
+        app.signer.set_cookie(response, request, CSRF_COOKIE, cookie, None)
     return response
 
 
@@ -130,10 +129,10 @@ async def sign_in(request: Request) -> Response:
         return _page(request, app, "Clinician sign-in", _sign_in_form(field, failed=True), None, 401)
     app.throttle.forget(source)
     response = RedirectResponse("/clinician", status_code=303)
-    set_cookie(response, request, SESSION_COOKIE, app.signer.session_cookie(user), SESSION_SECONDS)
+    app.signer.set_cookie(response, request, SESSION_COOKIE, app.signer.session_cookie(user), SESSION_SECONDS)
     # a new CSRF cookie with the session: one planted before sign-in (whose form field its planter
     # could read off any page) is no use after it
-    set_cookie(response, request, CSRF_COOKIE, secrets.token_urlsafe(32), None)
+    app.signer.set_cookie(response, request, CSRF_COOKIE, secrets.token_urlsafe(32), None)
     return response
 
 
@@ -159,8 +158,9 @@ async def sign_out(request: Request) -> Response:
     session = app.signer.session(request)
     if session is not None:  # ended here, not only in this browser: a copy of the cookie is no use
         app.signed_out.add(session[1], session[2])
-    set_cookie(response, request, SESSION_COOKIE, "", 0)
-    set_cookie(response, request, CSRF_COOKIE, secrets.token_urlsafe(32), None)  # and a new CSRF cookie
+    app.signer.set_cookie(response, request, SESSION_COOKIE, "", 0)
+    # and a new CSRF cookie
+    app.signer.set_cookie(response, request, CSRF_COOKIE, secrets.token_urlsafe(32), None)
     return response
 
 

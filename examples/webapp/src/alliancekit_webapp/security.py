@@ -167,12 +167,14 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 class Signer:
-    """HMAC-SHA256 with the app's secret key: CSRF tokens and the session cookie."""
+    """HMAC-SHA256 with the app's secret key: CSRF tokens and the session cookie; and, from the origin
+    of the app's public URL (``Settings.public_origin``), the Origin check and the cookies' ``Secure``."""
 
-    def __init__(self, key: bytes) -> None:
+    def __init__(self, key: bytes, public_origin: str) -> None:
         if len(key) < 32:
             raise ValueError("the secret key must be at least 32 bytes")
         self._key = key
+        self.public_origin = public_origin
 
     def __repr__(self) -> str:
         return "Signer(<secret>)"
@@ -196,17 +198,20 @@ class Signer:
     def csrf_field(self, cookie: str) -> str:
         return self.mac("csrf", cookie)
 
-    @staticmethod
-    def same_origin(request: Request) -> bool:
-        """No ``Origin`` header, or this server's."""
+    def same_origin(self, request: Request) -> bool:
+        """No ``Origin`` header, the public URL's origin, or the request's own scheme and host."""
         origin = request.headers.get("origin")
         # under Referrer-Policy: no-referrer a browser sends "Origin: null" even for its own forms, so
-        # "null" proves nothing either way; the signed field (and the SameSite=Strict cookie) decide
-        return origin in (None, "null") or origin == f"{request.url.scheme}://{request.url.netloc}"
+        # "null" proves nothing either way; the signed field (and the SameSite=Strict cookie) decide.
+        # Behind a TLS-terminating proxy the request's own scheme and host are the proxy's upstream ones,
+        # never what the browser shows: the public URL's origin is the one it names
+        return origin in (None, "null", self.public_origin) or origin == (
+            f"{request.url.scheme}://{request.url.netloc}"
+        )
 
     def csrf_ok(self, request: Request, posted: Mapping[str, str]) -> bool:
-        """The form carries the MAC of the request's own CSRF cookie, and any Origin header is this
-        server's: a page elsewhere can neither read the cookie nor forge the field."""
+        """The form carries the MAC of the request's own CSRF cookie, and any Origin header is the app's
+        (:meth:`same_origin`): a page elsewhere can neither read the cookie nor forge the field."""
         if not self.same_origin(request):
             return False
         cookie = request.cookies.get(CSRF_COOKIE, "")
@@ -238,6 +243,22 @@ class Signer:
             return None
         return user, session_id, expiry
 
+    def set_cookie(
+        self, response: Response, request: Request, name: str, value: str, max_age: int | None
+    ) -> None:
+        """``HttpOnly``, ``SameSite=Strict``, and ``Secure`` when the public URL is https (behind a proxy the
+        request itself may be http) or the request is (an http public URL is on loopback, where a browser
+        would drop a ``Secure`` cookie sent over http)."""
+        response.set_cookie(
+            name,
+            value,
+            max_age=max_age,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=self.public_origin.startswith("https:") or request.url.scheme == "https",
+        )
+
 
 class SignedOut:
     """The sessions signed out before their expiry: a signed cookie stays valid until it expires, so
@@ -253,18 +274,6 @@ class SignedOut:
 
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._until
-
-
-def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int | None) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
 
 
 # -- passphrases: scrypt, compared in constant time --------------------------------------------------------

@@ -52,6 +52,17 @@ class Settings:
         """:attr:`public_url` without its trailing ``/``: a link is ``link_base + "/r/" + token``."""
         return self.public_url.rstrip("/")
 
+    @property
+    def public_origin(self) -> str:
+        """The origin a browser names (``Origin`` header) for a page at :attr:`public_url`: scheme and host
+        in lower case, the port only when not the scheme's default."""
+        parts = urlsplit(self.public_url)
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        default = {"http": 80, "https": 443}[parts.scheme]
+        port = "" if parts.port in (None, default) else f":{parts.port}"
+        return f"{parts.scheme}://{host}{port}"
+
 
 def check_public_url(value: object) -> None:
     """Refuse a public URL that is not ``https`` (``http`` only on a loopback address) or has more than a
