@@ -252,3 +252,21 @@ def test_payloads_are_jsonb(pg, two_clinics) -> None:  # type: ignore[no-untyped
         assert state is not None
         assert state[0]["stage"] == "active"
     assert json.loads(north.load_snapshot(ep_north)[1])["stage"] == "active"
+
+
+def test_a_role_that_cannot_make_the_schema_is_told_what_it_needs(pg) -> None:  # type: ignore[no-untyped-def]
+    """It was told only "PostgreSQL migration failed: InsufficientPrivilege"."""
+    schema = pg.new_schema(owned_by_app=False)
+    with pg.admin() as conn:
+        conn.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                sql.Identifier(schema), sql.Identifier(pg.app_role)
+            )
+        )
+    with pytest.raises(StoreError) as refused:
+        PostgresStore(pg.app_dsn, clinic_id=NORTH, schema=schema)
+    said = str(refused.value)
+    assert said.startswith("PostgreSQL migration failed: InsufficientPrivilege (the role lacks a privilege")
+    assert "grant_to=ROLE" in said
+    assert pg.app_role not in said  # names no role, schema or value of the server's message
+    assert schema not in said

@@ -397,7 +397,7 @@ class PostgresStore:
             try:
                 version = current_version(conn, self._db.schema)
             except psycopg.Error as exc:
-                raise StoreError(f"PostgreSQL schema check failed: {type(exc).__name__}") from exc
+                raise _failed("schema check", exc) from exc
             if version == LATEST_VERSION:
                 return
             if not create and (version is None or version < READABLE_FROM or version > LATEST_VERSION):
@@ -416,7 +416,7 @@ class PostgresStore:
             try:
                 migrate_connection(conn, self._db.schema, created=created)
             except psycopg.Error as exc:
-                raise StoreError(f"PostgreSQL migration failed: {type(exc).__name__}") from exc
+                raise _failed("migration", exc) from exc
             self._db.creation = created[0] if created else None
 
     def discard_created(self) -> bool:
@@ -1362,6 +1362,19 @@ def open_postgres(location: str, *, read_only: bool = False, create: bool = True
     )
 
 
+def _failed(what: str, exc: psycopg.Error) -> StoreError:
+    """A failed schema check or migration, by the error's type (its message may quote names and values);
+    a missing privilege says what the role needs, the commonest cause when a practice is first opened."""
+    hint = ""
+    if isinstance(exc, pg_errors.InsufficientPrivilege):
+        hint = (
+            " (the role lacks a privilege: let the schema's owner run alliancekit_postgres.migrate(...,"
+            " grant_to=ROLE) and open the store with migrate=False, or let this role create the schema:"
+            " CREATE on the database, or on the schema and USAGE)"
+        )
+    return StoreError(f"PostgreSQL {what} failed: {type(exc).__name__}{hint}")
+
+
 def migrate(conninfo: str, *, schema: str = DEFAULT_SCHEMA, grant_to: str | None = None) -> int:
     """Create or migrate ``schema`` as the role in ``conninfo`` (the owner); returns the schema version.
 
@@ -1372,4 +1385,4 @@ def migrate(conninfo: str, *, schema: str = DEFAULT_SCHEMA, grant_to: str | None
         with psycopg.connect(conninfo, autocommit=True) as conn:
             return migrate_connection(conn, schema, grant_to=grant_to)
     except psycopg.Error as exc:
-        raise StoreError(f"PostgreSQL migration failed: {type(exc).__name__}") from exc
+        raise _failed("migration", exc) from exc
