@@ -192,3 +192,30 @@ def test_outbox_dispatch_warns_of_a_refused_plugin_and_delivers_through_the_othe
     assert "warning: notification plugin alliancekit_webhook.plugin: raised ValueError" in captured.err
     assert SHORT_SECRET not in captured.err + captured.out
     assert len(email.delivered) == 2
+
+
+def test_every_dead_message_is_retried_at_once_with_all_dead(
+    db: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a channel refused everything for good (a wrong password is an SMTP 535), the operator fixes it
+    and puts every dead message back in one command, not one id at a time."""
+    _use_host(monkeypatch, Refused(), RecordingChannel("email"))
+    assert main(["outbox", "dispatch", "--db", str(db), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"]["dead"] == 2
+    assert main(["outbox", "retry", "--db", str(db), "--all-dead"]) == 0
+    assert capsys.readouterr().out == "2 dead messages are pending again\n"
+    assert main(["outbox", "status", "--db", str(db)]) == 0
+    assert "pending 2, delivered 2, dead 0" in capsys.readouterr().out
+    assert main(["outbox", "retry", "--db", str(db), "--all-dead"]) == 0  # none left: says so, exit 0
+    assert capsys.readouterr().out == "0 dead messages are pending again\n"
+
+
+@pytest.mark.parametrize("argv", [[], ["some-id", "--all-dead"]], ids=["neither", "both"])
+def test_retry_takes_an_id_or_all_dead(db: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["outbox", "retry", "--db", str(db), *argv])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: alliancekit outbox retry ")
+    assert "error: " in err
+    assert "--all-dead" in err.splitlines()[-1]

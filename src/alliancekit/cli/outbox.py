@@ -53,11 +53,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     retry = commands.add_parser(
         "retry",
-        help="put a dead message back to pending",
-        description="Put a dead message back to pending, so that the next dispatch tries it again.",
+        help="put dead messages back to pending",
+        description="Put a dead message (or every one, with --all-dead) back to pending, so that the next "
+        "dispatch tries it again: after fixing what refused them for good (a channel's password, say).",
     )
     add_db(retry)
-    retry.add_argument("message_id", metavar="ID", help="the message id (its idempotency key)")
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("message_id", metavar="ID", nargs="?", help="the message id (its idempotency key)")
+    which.add_argument("--all-dead", action="store_true", help="every dead message of the practice")
     retry.set_defaults(run=run_retry)
 
 
@@ -133,7 +136,25 @@ def run_dispatch(args: argparse.Namespace) -> int:
 
 def run_retry(args: argparse.Namespace) -> int:
     with existing_practice(args) as practice:
+        if args.all_dead:
+            print(f"{_retry_all_dead(practice)} dead messages are pending again")
+            return 0
         if not practice.retry_message(args.message_id):
             raise NotFoundError("dead message", args.message_id)
     print(f"message {args.message_id} is pending again")
     return 0
+
+
+def _retry_all_dead(practice: Any) -> int:
+    """Every dead message back to pending, a page at a time; each id once, so that a dispatcher running
+    meanwhile that kills one again cannot keep this going."""
+    done: set[str] = set()
+    requeued = 0
+    while True:
+        page = [r.message_id for r in practice.outbox_records(OutboxState.DEAD, limit=1000)]
+        fresh = [message_id for message_id in page if message_id not in done]
+        if not fresh:
+            return requeued
+        for message_id in fresh:
+            done.add(message_id)
+            requeued += bool(practice.retry_message(message_id))
