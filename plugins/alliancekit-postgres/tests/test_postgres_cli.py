@@ -95,3 +95,33 @@ def test_caseload_and_verify_print_nothing_on_stderr(pg) -> None:  # type: ignor
         done = _run(*argv, "--db", location)
         assert (done.returncode, done.stderr) == (0, ""), argv
         assert done.stdout
+
+
+def test_an_import_that_creates_its_store_and_commits_nothing_leaves_nothing(pg, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """``import csv --create`` refused at its first row left the tables it had made in the empty schema, so
+    the store then held a practice with no episodes; now they go, and the fixed file imports anew."""
+    examples = Path(__file__).parents[3] / "examples" / "imports"
+    lines = (examples / "openfit-style.csv").read_text(encoding="utf-8").splitlines()
+    cells = lines[1].split(",")
+    cells[2] = "31/02/2024"  # the first row's date made invalid: the import stops before any unit
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([lines[0], ",".join(cells), *lines[2:]]) + "\n", encoding="utf-8")
+    schema = pg.new_schema()
+    location = pg.location(schema, "north")
+    mapping = str(examples / "openfit-style.toml")
+    done = _run("import", "csv", "--create", "--db", location, "--mapping", mapping, str(bad))
+    assert done.returncode == 1, done.stderr
+    assert "alliancekit: the new store was removed (nothing was imported)" in done.stderr
+    with pytest.raises(NotAnAlliancekitStore):
+        open_postgres(location, read_only=True)
+    _cli(
+        "import",
+        "csv",
+        "--create",
+        "--db",
+        location,
+        "--mapping",
+        mapping,
+        str(examples / "openfit-style.csv"),
+    )
+    assert json.loads(_cli("caseload", "--db", location, "--all", "--json"))

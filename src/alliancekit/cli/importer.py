@@ -221,16 +221,22 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
     created = _created(args)
     try:
         with _open_practice(args) as practice:
-            result = run_import(
-                practice,
-                source,
-                clinic_id=_clinic(practice, args),
-                # the file's name in NFC, as an id must be: macOS file names often come decomposed (NFD)
-                source_id=args.source_id or unicodedata.normalize("NFC", path.name),
-                dry_run=args.dry_run,
-                batch_size=args.batch_size,
-                progress=progress,
-            )
+            try:
+                result = run_import(
+                    practice,
+                    source,
+                    clinic_id=_clinic(practice, args),
+                    # the file's name in NFC, as an id must be: macOS file names often come decomposed (NFD)
+                    source_id=args.source_id or unicodedata.normalize("NFC", path.name),
+                    dry_run=args.dry_run,
+                    batch_size=args.batch_size,
+                    progress=progress,
+                )
+            except BaseException:
+                _discard_made(practice, args, progress)
+                raise
+            if result.errors and not result.written:
+                _discard_made(practice, args, progress)
     except KeyboardInterrupt as stop:
         if created is None or progress.committed:
             raise  # the checkpoint is kept: the same command resumes
@@ -248,6 +254,15 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
     if created is not None and result.errors and not result.written:  # stopped at its first unit
         print(f"alliancekit: {_removed(created)}", file=sys.stderr)
     return code
+
+
+def _discard_made(practice: Any, args: argparse.Namespace, progress: _Progress) -> None:
+    """A store at a URL that ``--create`` made and nothing was committed to: remove what this opening made
+    (PostgreSQL: its schema, or its tables in an empty schema), so the same command starts it anew. An SQLite
+    file is removed by name afterwards (:func:`_removed`)."""
+    made_here = args.create and not args.dry_run and not progress.committed and _created(args) is None
+    if made_here and practice.discard():
+        print("alliancekit: the new store was removed (nothing was imported)", file=sys.stderr)
 
 
 def _created(args: argparse.Namespace) -> Path | None:

@@ -441,7 +441,8 @@ class PostgresStore:
         schema = self._db.schema
         if version is None:
             raise NotAnAlliancekitStore(
-                f"schema {schema!r} holds no alliancekit store; a read-only store never creates one"
+                f"schema {schema!r} holds no alliancekit store; a store opened read-only or with "
+                "create=False never creates one"
             )
         if version > LATEST_VERSION:
             raise StoreTooNew(
