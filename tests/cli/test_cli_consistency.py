@@ -95,7 +95,7 @@ def positionals() -> list[tuple[str, argparse.ArgumentParser, argparse.Action]]:
 def test_every_positional_names_its_field_in_an_error_as_the_usage_line_shows_it() -> None:
     seen = set()
     for name, parser, action in positionals():
-        shown = parser.format_usage().split()
+        shown = [word.strip("[]") for word in parser.format_usage().split()]  # [ID]: an optional positional
         said = in_options(parser, ValidationError(action.dest, "some-rule", "why"))
         named, _, rest = said.partition(": ")
         assert rest == "some-rule (why)", (name, action.dest)
