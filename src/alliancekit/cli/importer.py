@@ -259,9 +259,9 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
 def _discard_made(practice: Any, args: argparse.Namespace, progress: _Progress) -> None:
     """A store at a URL that ``--create`` made and nothing was committed to: remove what this opening made
     (PostgreSQL: its schema, or its tables in an empty schema), so the same command starts it anew. An SQLite
-    file is removed by name afterwards (:func:`_removed`)."""
-    made_here = args.create and not args.dry_run and not progress.committed and _created(args) is None
-    if made_here and practice.discard():
+    file is removed by name afterwards (:func:`_removed`); the store itself knows what its opening made."""
+    at_a_url = practice_file(location_of(args)) is None
+    if at_a_url and args.create and not args.dry_run and not progress.committed and practice.discard():
         print("alliancekit: the new store was removed (nothing was imported)", file=sys.stderr)
 
 
