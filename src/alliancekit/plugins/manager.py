@@ -15,7 +15,9 @@ Two environment switches keep installed plugins out of places they should not be
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import inspect
 import os
 import threading
 from collections.abc import Iterable
@@ -227,13 +229,74 @@ def make_plugin_host(
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001 - whatever an import raises is reported, by type only
                 raise _failed_to_load(ep, exc) from None
-            pm.register(plugin, name=ep.name)
+            _register(pm, plugin, ep.name, f" ({_distribution(ep)})")
             if ep.dist is not None:
                 distributions[ep.name] = (ep.dist.name, ep.dist.version)
     for plugin in extra_plugins:
-        pm.register(plugin, name=_readable_name(pm, plugin))
+        _register(pm, plugin, _readable_name(pm, plugin), "")
     pm.check_pending()
     return PluginHost(pm, distributions)
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) -> None:
+    """Register ``plugin`` under ``name``, refusing one with a hook implementation alliancekit would not call
+    as written (pluggy's own refusal names neither the plugin's name nor its distribution, and a hook it
+    does not know is only found after every plugin is registered)."""
+    problem = _hookimpl_problem(pm, plugin)
+    if problem is None:
+        try:
+            pm.register(plugin, name=name)
+            return
+        except pluggy.PluginValidationError:
+            problem = ("", "has a hook implementation pluggy refuses (a wrapper without a yield?)")
+    hook, what = problem
+    error = PluginError(
+        f"plugin {name!r}{origin} {what}; fix the plugin (hooks and their parameters: "
+        "alliancekit.plugins.hookspecs) or leave it out"
+    )
+    error.hook, error.plugin = hook or "load", name
+    raise error
+
+
+def _hookimpl_problem(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str] | None:
+    """``(hook, what is wrong)`` for the first hook implementation of ``plugin`` that would not be called as
+    its author meant (an unknown hook, a parameter the hook does not pass, a default value), or ``None``."""
+    known = sorted(n for n in vars(hookspecs) if n.startswith(f"{hookspecs.PROJECT}_"))
+    for attr in dir(plugin):
+        opts = pm.parse_hookimpl_opts(plugin, attr)
+        if opts is None:
+            if attr.startswith(f"{hookspecs.PROJECT}_") and callable(getattr(plugin, attr, None)):
+                return attr, f"defines {attr} without @alliancekit.hookimpl, so it would never be called"
+            continue
+        hook = opts.get("specname") or attr
+        if hook not in known:
+            close = difflib.get_close_matches(hook, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            return hook, f"implements {hook}, which is not an alliancekit hook{hint}"
+        passed = getattr(pm.hook, hook).spec.argnames
+        function = getattr(plugin, attr)
+        try:
+            parameters = list(inspect.signature(function).parameters.values())
+        except (TypeError, ValueError):  # no signature to read: leave it to pluggy
+            continue
+        if parameters and parameters[0].name == "self" and "." in getattr(function, "__qualname__", ""):
+            parameters = parameters[1:]  # a method of a class registered as such: pluggy skips it too
+        for parameter in parameters:
+            if parameter.name not in passed and parameter.kind not in (
+                parameter.VAR_KEYWORD,
+                parameter.VAR_POSITIONAL,
+            ):
+                wanted = ", ".join(passed) or "no parameters"
+                return hook, (
+                    f"implements {hook} with a parameter {parameter.name!r} the hook does not pass "
+                    f"(it passes: {wanted})"
+                )
+            if parameter.default is not parameter.empty:
+                return hook, (
+                    f"implements {hook} giving its parameter {parameter.name!r} a default value, which "
+                    "pluggy takes as a parameter not to pass"
+                )
+    return None
 
 
 def _distribution(ep: Any) -> str:
