@@ -72,3 +72,17 @@ def test_the_core_is_not_part_of_the_public_face() -> None:
 def test_all_lists_only_what_exists() -> None:
     for name in alliancekit.__all__:
         assert hasattr(alliancekit, name), name
+
+
+def test_every_contract_suite_a_plugin_author_subclasses_is_importable_from_alliancekit_testing() -> None:
+    import alliancekit.testing
+    from alliancekit.testing.measures import MeasureContract
+    from alliancekit.testing.notifier import NotifierContract
+    from alliancekit.testing.outbox import OutboxStoreContract
+    from alliancekit.testing.requests import RequestStoreContract
+    from alliancekit.testing.store import StoreContract
+
+    suites = [MeasureContract, NotifierContract, OutboxStoreContract, RequestStoreContract, StoreContract]
+    assert alliancekit.testing.__all__ == sorted(suite.__name__ for suite in suites)
+    for suite in suites:
+        assert getattr(alliancekit.testing, suite.__name__) is suite

@@ -34,6 +34,7 @@ __all__ = [
     "MeasureError",
     "UnknownMeasure",
     "MeasureDefinitionError",
+    "PluginMeasureDefinitionError",
     "MeasureDefinitionChanged",
     "ResponseError",
     "AccessDenied",
@@ -200,6 +201,12 @@ class PluginError(AlliancekitError):
         error.hook, error.plugin = hook, plugin
         return error
 
+    @classmethod
+    def clash(cls, what: str, first: str, second: str) -> PluginError:
+        """``what`` (``measure ors version 1.0``) registered by plugin ``first`` and again by ``second``."""
+        by = f"twice by {first!r}" if first == second else f"by both {first!r} and {second!r}"
+        return cls(f"{what} registered {by}")
+
     def __reduce__(self) -> tuple[Any, ...]:
         # The plugin's exception stays in this process: it may hold client data, and may not pickle.
         state = {k: v for k, v in self.__dict__.items() if k != "plugin_exception"}
@@ -249,16 +256,18 @@ class UnknownMeasure(MeasureError, NotFoundError):
 class MeasureDefinitionError(MeasureError, ValidationError):
     """A measure definition fails the meta-schema or a consistency rule; ``field`` is its JSON path.
 
-    Raised while a plugin registers the definition, it names that plugin in ``plugin`` and in the message.
+    Not every one comes from a plugin (a file given to ``alliancekit measures check``, a stored definition
+    altered outside alliancekit), so this class is not a :class:`PluginError`. Raised while a plugin
+    registers the definition, it is a :class:`PluginMeasureDefinitionError`, which is both.
     """
 
     plugin: str | None = None
 
-    def registered_by(self, plugin: str) -> MeasureDefinitionError:
+    def registered_by(self, plugin: str) -> PluginMeasureDefinitionError:
         """This refusal as met registering ``plugin``'s definition: the same field and rule, the message
         naming the plugin and saying how to find every mistake in the definition."""
-        error = MeasureDefinitionError(self.field, self.rule, self.detail)
-        error.plugin = plugin
+        error = PluginMeasureDefinitionError(self.field, self.rule, self.detail)
+        error.plugin, error.hook = plugin, "alliancekit_register_measures"
         error.args = (
             (
                 f"plugin {plugin!r} registered an invalid measure definition: {self}; fix the definition "
@@ -266,6 +275,15 @@ class MeasureDefinitionError(MeasureError, ValidationError):
             ),
         )
         return error
+
+
+class PluginMeasureDefinitionError(MeasureDefinitionError, PluginError):
+    """A plugin registered a measure definition that fails the meta-schema or a consistency rule.
+
+    Both a :class:`MeasureDefinitionError` (``field`` is the JSON path, ``rule`` the rule) and a
+    :class:`PluginError` (``plugin`` names the plugin, ``hook`` is ``alliancekit_register_measures``), so a
+    host that catches either family of a broken plugin catches it.
+    """
 
 
 class MeasureDefinitionChanged(MeasureDefinitionError):

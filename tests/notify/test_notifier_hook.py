@@ -6,7 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from alliancekit import hookimpl, open_practice
-from alliancekit.notify import DEFAULT_KINDS
+from alliancekit.notify import ALL_KINDS, DEFAULT_KINDS
 from alliancekit.notify.channels import ChannelRegistrar
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.store.memory import MemoryStore
@@ -72,3 +72,31 @@ def test_no_channels_means_no_outbox_rows(kit: SimpleNamespace) -> None:
     kit.no_show(practice, ep)
     assert practice.outbox_status().pending == 0
     assert practice.dispatch_pending().claimed == 0
+
+
+def test_a_channel_declaring_kinds_it_can_never_receive_is_reported_not_silently_deaf() -> None:
+    # Before, a misspelt kind was dropped and a string read letter by letter: subscribed to nothing, unsaid.
+    misspelt = RecordingChannel("misspelt", kinds=["alert-raise", "episode-closed"])
+    one_string = RecordingChannel("one-string")
+    one_string.kinds = "alert-raised"  # type: ignore[assignment]
+    right = RecordingChannel("right", kinds=["alert-raised"])
+    plugin = ChannelPlugin(misspelt, one_string, right)
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin])
+    registry = host.notifiers()
+    assert registry.names() == ["right"]
+    name = host.pm.get_name(plugin)
+    assert registry.problems == [
+        (
+            name,
+            "channel 'misspelt': unknown message kinds 'alert-raise' (known: "
+            + ", ".join(sorted(ALL_KINDS))
+            + ")",
+        ),
+        (
+            name,
+            (
+                "channel 'one-string': kinds is one string; declare a collection of message kinds, "
+                "('alert-raised',)"
+            ),
+        ),
+    ]

@@ -223,9 +223,7 @@ class RuleRegistry:
         if not isinstance(rule, AlertRule):
             raise PluginError(f"plugin {supplier!r} registered something that is not an AlertRule")
         if rule.id in self._rules:
-            raise PluginError(
-                f"alert rule {rule.id} registered by both {self._rules[rule.id][1]!r} and {supplier!r}"
-            )
+            raise PluginError.clash(f"alert rule {rule.id}", self._rules[rule.id][1], supplier)
         self._rules[rule.id] = (rule, supplier)
 
     def __iter__(self) -> Iterator[AlertRule]:

@@ -60,8 +60,9 @@ def build_mapper_registry(host: PluginHost) -> MapperRegistry:
 
     # Builtins first, whatever pluggy's call order, so that any plugin's registration replaces them.
     hook = "alliancekit_fhir_mappers"
-    for plugin in sorted(host.implementers(hook), key=lambda name: name != BUILTIN):
-        host.call_hook(hook, plugin=plugin, register=make_register(plugin))
+    host.call_registration(
+        hook, make_register, sorted(host.implementers(hook), key=lambda name: name != BUILTIN)
+    )
     return registry
 
 

@@ -88,11 +88,11 @@ class MeasureRegistry:
         measure = parse_definition(definition)
         key = (measure.id, measure.version)
         if key in self._entries:
-            raise PluginError(
-                f"measure {key[0]} version {key[1]} registered by both "
-                f"{self._entries[key].supplier!r} and {supplier!r}: a changed definition needs a new "
-                "version, another measure another id"
+            clash = PluginError.clash(
+                f"measure {key[0]} version {key[1]}", self._entries[key].supplier, supplier
             )
+            clash.args = (f"{clash}: a changed definition needs a new version, another measure another id",)
+            raise clash
         schema = response_schema(measure)
         answers_validator = compile_answers_validator(measure)
         self._entries[key] = RegisteredMeasure(

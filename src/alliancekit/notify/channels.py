@@ -71,6 +71,24 @@ def failure_hints(exc: BaseException) -> tuple[bool, float | None]:
     return permanent, seconds if seconds >= 0 and not math.isnan(seconds) else None
 
 
+def _kinds_problem(channel: Channel) -> str | None:
+    """What is wrong with a channel's declared ``kinds`` (absent or empty: the default kinds), or ``None``."""
+    try:
+        kinds = getattr(channel, "kinds", None)
+        if not kinds:
+            return None
+        if isinstance(kinds, str):
+            return "kinds is one string; declare a collection of message kinds, ('alert-raised',)"
+        unknown = sorted({kind for kind in kinds if kind not in ALL_KINDS}, key=str)
+    except Exception:  # noqa: BLE001 - a broken plugin attribute is reported, not raised into the host
+        return "unreadable kinds"
+    if unknown:
+        return (
+            f"unknown message kinds {', '.join(map(repr, unknown))} (known: {', '.join(sorted(ALL_KINDS))})"
+        )
+    return None
+
+
 class NotifierRegistry:
     """Channels by name, each remembering the plugin that registered it."""
 
@@ -86,6 +104,10 @@ class NotifierRegistry:
             return
         if name in self._channels:
             self.report(supplier, f"channel {name!r} already registered by {self._channels[name][1]!r}")
+            return
+        wrong = _kinds_problem(channel)
+        if wrong is not None:  # else the channel would be subscribed to nothing, without a word
+            self.report(supplier, f"channel {name!r}: {wrong}")
             return
         self._channels[name] = (channel, supplier)
 

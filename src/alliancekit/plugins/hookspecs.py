@@ -6,7 +6,9 @@ learned from pluggy-based projects:
 * never give a hook implementation's arguments default values: pluggy passes arguments by name and
   silently ignores defaults;
 * registration hooks receive a ``register`` callback instead of returning values, so that the host knows
-  which plugin supplied each store, measure, rule or channel and can report clashes by name.
+  which plugin supplied each store, measure, rule or channel and can report clashes by name. Call it while
+  the hook runs: a ``register`` called after the hook returned, or a registration hook returning anything
+  but ``None``, is a :class:`~alliancekit.errors.PluginError` naming the plugin.
 
 Hook names all start with ``alliancekit_``. A hook marked *firstresult* stops at the first implementation
 that returns something other than ``None``.
@@ -71,9 +73,10 @@ def alliancekit_register_measures(register: MeasureRegistrar) -> None:
     :param register: call ``register(definition)`` for each measure, where ``definition`` is a mapping in
         the measure-definition format (``schemas/measure-definition.schema.json``). The definition is
         checked against the meta-schema before it is accepted: a wrong definition raises
-        :class:`~alliancekit.errors.MeasureDefinitionError` with its JSON path and rule, naming the plugin
-        (``plugin``). Registering an id and version another plugin already registered raises
-        :class:`~alliancekit.errors.PluginError` naming both.
+        :class:`~alliancekit.errors.PluginMeasureDefinitionError` (both a ``MeasureDefinitionError`` and a
+        ``PluginError``) with its JSON path and rule, naming the plugin (``plugin``). Registering an id and
+        version another plugin already registered raises :class:`~alliancekit.errors.PluginError` naming
+        both.
     :return: nothing; registrations go through ``register``.
     """
 
@@ -180,7 +183,8 @@ def alliancekit_register_notifiers(register: ChannelRegistrar) -> None:
         (called from worker threads under a time limit, so thread-safe), and optionally ``kinds``, the
         message kinds it receives when the host gives no explicit subscriptions
         (:data:`alliancekit.notify.DEFAULT_KINDS` otherwise). A name already registered by another plugin
-        is refused (reported in ``problems``, the first registration kept).
+        is refused (reported in ``problems``, the first registration kept), and so is a channel whose
+        ``kinds`` names a kind that does not exist or is one string rather than a collection.
     :return: nothing; registrations go through ``register``.
     """
 

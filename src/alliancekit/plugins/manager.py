@@ -114,15 +114,29 @@ class PluginHost:
         names = [impl.plugin_name for impl in getattr(self.pm.hook, hook_name).get_hookimpls()]
         return list(dict.fromkeys(names))
 
-    def call_registration(self, hook_name: str, make_register: Any) -> None:
-        """Call a registration hook plugin by plugin, giving each a ``register`` bound to its name.
+    def call_registration(
+        self, hook_name: str, make_register: Any, plugins: Iterable[str] | None = None
+    ) -> None:
+        """Call a registration hook plugin by plugin (``plugins``: in that order), giving each a ``register``
+        bound to its name.
 
         ``make_register(plugin_name)`` returns the callback handed to that plugin, so every registration
-        is attributed to the plugin that made it.
+        is attributed to the plugin that made it. The callback works only while the plugin's hook runs.
         """
         # In registration order, so a clash is reported against the plugin that came later.
-        for plugin in self.implementers(hook_name):
-            self.call_hook(hook_name, plugin=plugin, register=make_register(plugin))
+        for plugin in self.implementers(hook_name) if plugins is None else plugins:
+            register = _WhileTheHookRuns(make_register(plugin), hook_name, plugin)
+            try:
+                answers = self.call_hook(hook_name, plugin=plugin, register=register)
+            except PluginError as error:
+                if error.plugin is None:  # a registry refused this plugin's registration (a clash, a type)
+                    error.plugin, error.hook = plugin, hook_name
+                raise
+            finally:
+                register.closed = True
+            if answers:  # pluggy leaves out None: anything here was returned instead of registered
+                wanted = "None (register each contribution with register)"
+                raise PluginError.wrong_answer(hook_name, plugin, wanted)
 
     def cached(self, key: str, build: Any) -> Any:
         found = self._cache.get(key)
@@ -165,6 +179,25 @@ class PluginHost:
             dist, version = self.distributions.get(name, ("alliancekit (builtin)", __version__))
             infos.append(PluginInfo(name, dist, version, hooks))
         return sorted(infos, key=lambda info: info.name)
+
+
+class _WhileTheHookRuns:
+    """A plugin's ``register``, refused once its hook has returned: a callback kept for later would change a
+    registry that is built once and shared by every practice, under readers that take no lock."""
+
+    def __init__(self, register: Any, hook_name: str, plugin: str) -> None:
+        self.register, self.hook_name, self.plugin = register, hook_name, plugin
+        self.closed = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.closed:
+            error = PluginError(
+                f"plugin {self.plugin!r} called the register of {self.hook_name} after the hook returned: "
+                "register everything while the hook runs"
+            )
+            error.hook, error.plugin = self.hook_name, self.plugin
+            raise error
+        return self.register(*args, **kwargs)
 
 
 def _implementer(impls: list[pluggy.HookImpl], exc: Exception) -> str | None:
@@ -258,6 +291,9 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) 
     raise error
 
 
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
 def _hookimpl_problem(pm: pluggy.PluginManager, plugin: object) -> tuple[str, str] | None:
     """``(hook, what is wrong)`` for the first hook implementation of ``plugin`` that would not be called as
     its author meant (an unknown hook, a parameter the hook does not pass, a default value), or ``None``."""
@@ -282,19 +318,17 @@ def _hookimpl_problem(pm: pluggy.PluginManager, plugin: object) -> tuple[str, st
         if parameters and parameters[0].name == "self" and "." in getattr(function, "__qualname__", ""):
             parameters = parameters[1:]  # a method of a class registered as such: pluggy skips it too
         for parameter in parameters:
-            if parameter.name not in passed and parameter.kind not in (
-                parameter.VAR_KEYWORD,
-                parameter.VAR_POSITIONAL,
-            ):
+            defaulted = parameter.default is not parameter.empty
+            if parameter.name in passed and defaulted:  # pluggy would never pass it: always the default
+                return hook, (
+                    f"implements {hook} giving its parameter {parameter.name!r} a default value, which "
+                    "pluggy takes as a parameter not to pass"
+                )
+            if parameter.name not in passed and not defaulted and parameter.kind not in _VARIADIC:
                 wanted = ", ".join(passed) or "no parameters"
                 return hook, (
                     f"implements {hook} with a parameter {parameter.name!r} the hook does not pass "
                     f"(it passes: {wanted})"
-                )
-            if parameter.default is not parameter.empty:
-                return hook, (
-                    f"implements {hook} giving its parameter {parameter.name!r} a default value, which "
-                    "pluggy takes as a parameter not to pass"
                 )
     return None
 

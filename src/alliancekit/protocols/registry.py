@@ -28,7 +28,7 @@ class ProtocolRegistry:
             raise PluginError(f"plugin {supplier!r} registered a protocol that is not a MeasurementProtocol")
         known = self._protocols.get(protocol.name)
         if known is not None:
-            raise PluginError(f"protocol {protocol.name} registered by both {known[1]!r} and {supplier!r}")
+            raise PluginError.clash(f"protocol {protocol.name}", known[1], supplier)
         self._protocols[protocol.name] = (protocol, supplier)
 
     def get(self, name: str) -> MeasurementProtocol:

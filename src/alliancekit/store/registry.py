@@ -49,9 +49,7 @@ class StoreRegistry:
 
     def add(self, scheme: str, opener: StoreOpener, supplier: str) -> None:
         if scheme in self._openers:
-            raise PluginError(
-                f"store scheme {scheme!r} registered by both {self._openers[scheme][1]!r} and {supplier!r}"
-            )
+            raise PluginError.clash(f"store scheme {scheme!r}", self._openers[scheme][1], supplier)
         self._openers[scheme] = (opener, supplier)
 
     def schemes(self) -> dict[str, str]:

@@ -1,10 +1,15 @@
 """Contract suites that plugin authors subclass in their own tests (measures, stores, notifiers).
 
+Each is importable from here (``from alliancekit.testing import MeasureContract``) or from its module:
+``StoreContract``, ``OutboxStoreContract`` and ``RequestStoreContract`` for a storage backend,
+``MeasureContract`` (``alliancekit.testing.measures``) for a measure and ``NotifierContract``
+(``alliancekit.testing.notifier``) for a notification channel.
+
 The store contract proves that a backend keeps alliancekit's promises.
 
 ``alliancekit.testing.store.StoreContract`` is the store contract every storage backend passes, the builtin
-memory and SQLite stores included. It needs pytest (``pip install alliancekit[test]``). Subclass it in your
-plugin's tests::
+memory and SQLite stores included. Every suite needs pytest (and nothing else of ``alliancekit[test]``).
+Subclass it in your plugin's tests::
 
     from alliancekit.testing import StoreContract
 
@@ -22,15 +27,23 @@ processes against a store that several processes can open by location.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-__all__ = ["StoreContract"]
+#: Each contract suite and the module it lives in (imported on first use: they need pytest).
+_CONTRACTS = {
+    "StoreContract": "alliancekit.testing.store",
+    "OutboxStoreContract": "alliancekit.testing.outbox",
+    "RequestStoreContract": "alliancekit.testing.requests",
+    "MeasureContract": "alliancekit.testing.measures",
+    "NotifierContract": "alliancekit.testing.notifier",
+}
+
+__all__ = sorted(_CONTRACTS)
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use, so that alliancekit.testing.concurrency works without pytest installed.
-    if name == "StoreContract":
-        from alliancekit.testing.store import StoreContract
-
-        return StoreContract
+    if name in _CONTRACTS:
+        return getattr(importlib.import_module(_CONTRACTS[name]), name)
     raise AttributeError(name)
