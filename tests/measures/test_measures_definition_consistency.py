@@ -32,8 +32,16 @@ def _cutoff(value: float, side: str) -> Change:
     return change
 
 
-def _sample(key: str, mean: float, sd: float = 7.7) -> Change:
-    return lambda d: d["norms"][0].update({key: {"mean": mean, "sd": sd, "cite": {"ref": "connell2007"}}})
+def _sample(key: str, mean: float, sd: float = 7.7, *, alone: bool = False) -> Change:
+    """Set a sample of CORE-10's norm (clinical mean 19.7, non-clinical 4.7); ``alone``: without the other
+    sample, so that a mean is checked against the range only, not against the other sample."""
+
+    def change(d: dict[str, Any]) -> None:
+        d["norms"][0].update({key: {"mean": mean, "sd": sd, "cite": {"ref": "connell2007"}}})
+        if alone:
+            d["norms"][0].pop(({"clinical_sample", "nonclinical_sample"} - {key}).pop())
+
+    return change
 
 
 def _norm(key: str, value: dict[str, Any]) -> Change:
@@ -60,19 +68,19 @@ def _risk(threshold: float) -> Change:
 CASES: dict[str, tuple[str, Change, tuple[str, str] | None]] = {
     "cutoff at the minimum": ("phq-9-1.0", _cutoff(0, "at-or-above"), None),
     "cutoff below the minimum": ("phq-9-1.0", _cutoff(-1, "at-or-above"), ("clinical_cutoff.value", "range")),
-    "cutoff at the maximum": ("phq-9-1.0", _cutoff(27, "at-or-below"), None),
+    "cutoff at the maximum": ("ors-1.0", _cutoff(40, "at-or-below"), None),
     "cutoff above the maximum": (
-        "phq-9-1.0",
-        _cutoff(27.5, "at-or-below"),
+        "ors-1.0",
+        _cutoff(40.5, "at-or-below"),
         ("clinical_cutoff.value", "range"),
     ),
     "below the minimum: nobody": (
-        "phq-9-1.0",
+        "ors-1.0",
         _cutoff(0, "below"),
         ("clinical_cutoff.clinical_if", "unreachable"),
     ),
-    "below one above the minimum": ("phq-9-1.0", _cutoff(0.5, "below"), None),
-    "at or below the minimum": ("phq-9-1.0", _cutoff(0, "at-or-below"), None),
+    "below one above the minimum": ("ors-1.0", _cutoff(0.5, "below"), None),
+    "at or below the minimum": ("ors-1.0", _cutoff(0, "at-or-below"), None),
     "above the maximum: nobody": (
         "phq-9-1.0",
         _cutoff(27, "above"),
@@ -80,7 +88,7 @@ CASES: dict[str, tuple[str, Change, tuple[str, str] | None]] = {
     ),
     "above just under the maximum": ("phq-9-1.0", _cutoff(26.5, "above"), None),
     "at or above the maximum": ("phq-9-1.0", _cutoff(27, "at-or-above"), None),
-    "clinical mean at the minimum": ("core-10-1.0", _sample("clinical_sample", 0), None),
+    "clinical mean at the minimum": ("core-10-1.0", _sample("clinical_sample", 0, alone=True), None),
     "clinical mean below the minimum": (
         "core-10-1.0",
         _sample("clinical_sample", -0.1),
@@ -92,7 +100,7 @@ CASES: dict[str, tuple[str, Change, tuple[str, str] | None]] = {
         _sample("clinical_sample", 40.1),
         ("clinical_sample.mean", "range"),
     ),
-    "nonclinical mean in range": ("core-10-1.0", _sample("nonclinical_sample", 40), None),
+    "nonclinical mean in range": ("core-10-1.0", _sample("nonclinical_sample", 40, alone=True), None),
     "nonclinical mean out of range": (
         "core-10-1.0",
         _sample("nonclinical_sample", 41),
@@ -103,6 +111,30 @@ CASES: dict[str, tuple[str, Change, tuple[str, str] | None]] = {
         "core-10-1.0",
         _sample("clinical_sample", 19.7, sd=0),
         ("clinical_sample.sd", "exclusiveMinimum"),
+    ),
+    # Higher is worse on PHQ-9 and CORE-10, better on the ORS: clinical lies on the worse side.
+    "worse side, higher is worse": ("phq-9-1.0", _cutoff(10, "above"), None),
+    "better side, higher is worse": (
+        "phq-9-1.0",
+        _cutoff(10, "at-or-below"),
+        ("clinical_cutoff.clinical_if", "direction"),
+    ),
+    "worse side, higher is better": ("ors-1.0", _cutoff(25, "at-or-below"), None),
+    "better side, higher is better": (
+        "ors-1.0",
+        _cutoff(25, "at-or-above"),
+        ("clinical_cutoff.clinical_if", "direction"),
+    ),
+    "nonclinical just better than clinical": ("core-10-1.0", _sample("nonclinical_sample", 19.6), None),
+    "nonclinical as bad as clinical": (
+        "core-10-1.0",
+        _sample("nonclinical_sample", 19.7),
+        ("nonclinical_sample.mean", "direction"),
+    ),
+    "nonclinical worse than clinical": (
+        "core-10-1.0",
+        _sample("nonclinical_sample", 19.8),
+        ("nonclinical_sample.mean", "direction"),
     ),
     "reliable change the whole range": ("phq-9-1.0", _norm("reliable_change", {"points": 27}), None),
     "reliable change wider than the range": (

@@ -477,6 +477,7 @@ def _build(d: Mapping[str, Any]) -> Measure:
             return Sample(s["mean"], s["sd"], cite(s["cite"], f"{path}.{key}.cite"), s.get("n"))
 
         _check_norm_values(raw, rng, path)
+        _check_direction(raw, d["direction"], path)
         norms.append(
             Norm(
                 population=raw["population"],
@@ -591,6 +592,28 @@ def _check_norm_values(raw: Mapping[str, Any], rng: Mapping[str, Any], path: str
             raise _err(f"{path}.{key}.mean", "range", "a sample mean outside the score range")
     if "reliable_change" in raw and raw["reliable_change"]["points"] > rng["max"] - rng["min"]:
         raise _err(f"{path}.reliable_change.points", "range", "a reliable change wider than the score range")
+
+
+def _check_direction(raw: Mapping[str, Any], direction: str, path: str) -> None:
+    """A population's cutoff and samples agree with the measure's ``direction``: clinical on the worse side,
+    the clinical sample worse than the non-clinical one. Otherwise the cutoff and the reliable change
+    would disagree about which way is improvement, and cutoffs a, b and c would point the wrong way."""
+    higher_is_worse = direction == "higher-is-worse"
+    cutoff = raw.get("clinical_cutoff")
+    if cutoff is not None and (cutoff["clinical_if"] in ("above", "at-or-above")) is not higher_is_worse:
+        raise _err(
+            f"{path}.clinical_cutoff.clinical_if", "direction", "clinical on the side direction calls better"
+        )
+    clinical, functional = raw.get("clinical_sample"), raw.get("nonclinical_sample")
+    if clinical is None or functional is None:
+        return
+    gap = clinical["mean"] - functional["mean"]
+    if gap == 0 or (gap > 0) is not higher_is_worse:
+        raise _err(
+            f"{path}.nonclinical_sample.mean",
+            "direction",
+            "the non-clinical sample must score better than the clinical",
+        )
 
 
 def _check_answer_options(options: tuple[AnswerOption, ...], items: list[Item]) -> None:
