@@ -14,6 +14,19 @@ import pytest
 #: (file under src/, module imported) -> why it is imported inside a function.
 LOCAL_FOR_ANOTHER_REASON = {
     ("alliancekit/testing/__init__.py", "alliancekit.testing.store"): "needs pytest, an optional dependency",
+    ("alliancekit/testing/__init__.py", "alliancekit.testing.outbox"): "needs pytest, an optional dependency",
+    (
+        "alliancekit/testing/__init__.py",
+        "alliancekit.testing.requests",
+    ): "needs pytest, an optional dependency",
+    (
+        "alliancekit/testing/__init__.py",
+        "alliancekit.testing.measures",
+    ): "needs pytest, an optional dependency",
+    (
+        "alliancekit/testing/__init__.py",
+        "alliancekit.testing.notifier",
+    ): "needs pytest, an optional dependency",
     # a Batch has the facade's own command methods (the same functions): its module imports Practice, and
     # keeping it apart keeps the facade's module the facade alone
     ("alliancekit/practice.py", "alliancekit.batch"): "Batch is built from Practice's methods",

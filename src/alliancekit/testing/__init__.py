@@ -27,23 +27,37 @@ processes against a store that several processes can open by location.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
-#: Each contract suite and the module it lives in (imported on first use: they need pytest).
-_CONTRACTS = {
-    "StoreContract": "alliancekit.testing.store",
-    "OutboxStoreContract": "alliancekit.testing.outbox",
-    "RequestStoreContract": "alliancekit.testing.requests",
-    "MeasureContract": "alliancekit.testing.measures",
-    "NotifierContract": "alliancekit.testing.notifier",
-}
-
-__all__ = sorted(_CONTRACTS)
+__all__ = [
+    "MeasureContract",
+    "NotifierContract",
+    "OutboxStoreContract",
+    "RequestStoreContract",
+    "StoreContract",
+]
 
 
 def __getattr__(name: str) -> Any:
     # Imported on first use, so that alliancekit.testing.concurrency works without pytest installed.
-    if name in _CONTRACTS:
-        return getattr(importlib.import_module(_CONTRACTS[name]), name)
+    if name == "StoreContract":
+        from alliancekit.testing.store import StoreContract
+
+        return StoreContract
+    if name == "OutboxStoreContract":
+        from alliancekit.testing.outbox import OutboxStoreContract
+
+        return OutboxStoreContract
+    if name == "RequestStoreContract":
+        from alliancekit.testing.requests import RequestStoreContract
+
+        return RequestStoreContract
+    if name == "MeasureContract":
+        from alliancekit.testing.measures import MeasureContract
+
+        return MeasureContract
+    if name == "NotifierContract":
+        from alliancekit.testing.notifier import NotifierContract
+
+        return NotifierContract
     raise AttributeError(name)
