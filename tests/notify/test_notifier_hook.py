@@ -5,7 +5,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
+
 from alliancekit import hookimpl, open_practice
+from alliancekit.errors import PluginError
 from alliancekit.notify import ALL_KINDS, DEFAULT_KINDS
 from alliancekit.notify.channels import ChannelRegistrar
 from alliancekit.plugins.manager import make_plugin_host
@@ -100,3 +103,24 @@ def test_a_channel_declaring_kinds_it_can_never_receive_is_reported_not_silently
             ),
         ),
     ]
+
+
+def test_a_register_kept_and_called_after_the_hook_is_refused_and_adds_no_channel() -> None:
+    kept: list[Any] = []
+
+    class Keeper:
+        @hookimpl
+        def alliancekit_register_notifiers(self, register: ChannelRegistrar) -> None:
+            kept.append(register)
+            register(RecordingChannel("early"))
+
+    keeper = Keeper()
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[keeper])
+    registry = host.notifiers()
+    with pytest.raises(PluginError) as caught:
+        kept[0](RecordingChannel("late"))
+    assert (caught.value.plugin, caught.value.hook) == (
+        host.pm.get_name(keeper),
+        "alliancekit_register_notifiers",
+    )
+    assert registry.names() == ["early"]
