@@ -20,7 +20,7 @@ import pytest
 
 from alliancekit import Practice, open_practice
 from alliancekit.core.command_table import COMMANDS
-from alliancekit.domain import Actor, Administration, Purpose, Role, Session
+from alliancekit.domain import Actor, Administration, Purpose, Review, Role, Session
 from alliancekit.errors import AccessDenied, NotFoundError
 from alliancekit.events import converter
 from alliancekit.feedback.reports import attention_list, practice_outcomes, progress_chart, render_report
@@ -213,6 +213,40 @@ def test_a_whole_record_lockbox_withholds_that_the_episode_exists_from_exports(
         return
     assert episode_of_care not in text
     assert '"EpisodeOfCare"' not in text
+    p.close()
+
+
+@pytest.fixture
+def sessions_locked(tmp_path: Path) -> tuple[Practice, str]:
+    """The distinctive ORS as the latest score of a progress review, then the sessions class withheld from
+    everyone: the review is in another class, but its scores are the withheld sessions'."""
+    setup = active_episode(_practice_on(tmp_path), text=CANARY)
+    p, ep = setup.practice, setup.episode_id
+    items = dict.fromkeys(("individually", "interpersonally", "socially", "overall"), LEVEL)
+    administration = Administration("ors", "1.0", "start", items)
+    p.record_session(
+        OWN,
+        ep,
+        Session(held_on=D, modality="video", attendance="attended", administrations=(administration,)),
+    )
+    p.record_review(OWN, ep, Review(held_on=D, decision="continue"))
+    p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], on=D)
+    return p, ep
+
+
+@pytest.mark.parametrize("reader", sorted(READERS))
+@pytest.mark.parametrize("read", sorted(READS))
+def test_withheld_sessions_leave_no_score_in_a_review(
+    read: str, reader: str, sessions_locked: tuple[Practice, str], tmp_path: Path
+) -> None:
+    p, ep = sessions_locked
+    [review] = [e for e in p.timeline(OWN, ep) if e.type == "review-recorded"]
+    assert SCORE in _text(review)  # the treating clinician sees it: the check below can fail
+    try:
+        result = READS[read](p, READERS[reader], ep, tmp_path)
+    except (AccessDenied, NotFoundError):
+        return
+    assert SCORE not in _INSTANT.sub("<instant>", _text(result))
     p.close()
 
 

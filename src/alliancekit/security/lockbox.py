@@ -170,8 +170,9 @@ def apply_lockbox(
 
     ``entries`` are timeline entries (anything with ``type``, ``event_id``, ``corrects`` and ``event``),
     in stream order. Whatever corrects, adds to, comments on, continues or names a withheld item is withheld
-    too, and so are the alerts a withheld event raised (dated by it, about its scores) and the alert
-    resolutions the library wrote for a withheld closing or review (dated by it).
+    too, and so are the alerts a withheld event raised (dated by it, about its scores), the alert
+    resolutions the library wrote for a withheld closing or review (dated by it), and a progress review
+    with scores after a withheld event with scores (its intake and latest scores may be that event's).
     """
     applying = [d for d in directives if d.applies_to(recipient)]
     # with no directive applying nothing is withheld, so nothing comes with a withheld event: not worked out
@@ -180,6 +181,7 @@ def apply_lockbox(
     withheld_events: set[str] = set()
     withheld_records: set[object] = set()
     withheld = False
+    scores_withheld = False  # a withheld event carried scores: a later review's scores may be theirs
     for entry in entries:
         if entry.type in NEVER_SHARED:
             continue
@@ -194,12 +196,15 @@ def apply_lockbox(
                 or (target is not None and target in withheld_events)
                 or bool((records | _refers_to(event)) & withheld_records)
                 or comes_with.get(entry.event_id) in withheld_events
+                # a review states the intake and latest scores of the sessions before it (another class)
+                or (scores_withheld and isinstance(event, ReviewRecorded) and bool(event.scores))
             )
         )
         if hide:
             withheld = True
             withheld_events.add(entry.event_id)
             withheld_records |= records
+            scores_withheld = scores_withheld or bool(getattr(event, "scores", ()))
             continue
         kept.append(entry)
     if withheld and comes_with:
