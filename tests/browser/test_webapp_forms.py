@@ -1,7 +1,8 @@
 """The reference web app's form (examples/webapp, alliancekit_webapp.questionnaire) against the library's
 SDC Questionnaires: for every built-in measure in every language it has, the form asks every question the
-measure has and nothing else, and what it posts reads back (alliancekit.fhir.sdc.answers_from_response) as
-exactly the answers chosen. No browser, no server."""
+measure has and nothing else, and what it posts reads back as exactly the answers chosen, both through
+alliancekit.fhir.sdc.answers_from_response and as Practice.submit_response reads a QuestionnaireResponse
+(alliancekit.requests.answers). No browser, no server."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from alliancekit.fhir.sdc import answers_from_response, sdc_questionnaire
 from alliancekit.measures.definition import NOT_APPLICABLE
 from alliancekit.plugins.manager import get_plugin_host
+from alliancekit.requests.answers import submitted_answers
 
 from .webapp_server import app_module
 
@@ -44,8 +46,10 @@ def test_the_form_posts_back_the_answers_chosen(measure_id: str) -> None:
                     expected[item.key] = value
             answered = read_answers(form_parts(questionnaire), posted)
             assert answered.errors == []
-            got = answers_from_response(measure, questionnaire_response(questionnaire, answered))
-            assert got == expected
+            response = questionnaire_response(questionnaire, answered)
+            assert answers_from_response(measure, response) == expected
+            # what submit_response scores: CORE-10 items 2 and 3 were once read by their reversed weight
+            assert submitted_answers(measure, None, response) == expected
 
 
 def test_a_required_question_left_out_or_a_number_out_of_range_is_an_error_by_its_question() -> None:

@@ -413,4 +413,5 @@ def test_in_a_browser_refused_answers_come_back_focused_and_unsaved_answers_are_
         assert heading(browser) == "Thank you"
     with open_practice(path) as practice:
         row = next(r for r in practice.caseload(CLINICIAN) if r.episode_id == episode_id)
-    assert json.loads(row.latest_scores_json or "{}")["core-10"] == 0
+    # "Not at all" everywhere: items 2 and 3 are reverse-keyed (Barkham et al. 2013), 4 points each
+    assert json.loads(row.latest_scores_json or "{}")["core-10"] == 8

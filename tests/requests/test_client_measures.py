@@ -266,6 +266,59 @@ def test_a_questionnaire_response_is_accepted_as_data_or_text(clinic: Clinic) ->
     assert clinic.p.submit_response(clinic.token(), questionnaire_response=text).total == 8.0
 
 
+def _picked(form: dict[str, Any], positions: dict[str, int]) -> list[dict[str, Any]]:
+    """What an SDC renderer returns for ``form``: each choice item's chosen answerOption coding, as given
+    (with its ``ordinalValue`` extension, the item's score for that response)."""
+    out = []
+    for item in form["item"]:
+        if item["type"] == "choice":
+            coding = item["answerOption"][positions[item["linkId"]]]["valueCoding"]
+            out.append({"linkId": item["linkId"], "answer": [{"valueCoding": coding}]})
+    return out
+
+
+@pytest.mark.parametrize(("reversed_position", "total"), [(0, 8.0), (1, 6.0), (3, 2.0), (4, 0.0)])
+def test_core10_reverse_keyed_items_answered_on_the_form_are_reversed_once(
+    clinic: Clinic, reversed_position: int, total: float
+) -> None:
+    # Barkham et al. 2013: items 2 and 3 are scored 4..0; position 0 ("Not at all") on them is 4 points each.
+    # The form's codings carry that score as ordinalValue; read as the position, it was reversed twice.
+    made = clinic.p.request_administration(ME, clinic.ep, measure="core-10")
+    assert made.token is not None
+    form = clinic.p.open_request(made.token).questionnaire
+    positions = {f"q{i}": 0 for i in range(1, 11)} | {"q2": reversed_position, "q3": reversed_position}
+    done = clinic.p.submit_response(made.token, questionnaire_response=_response(_picked(form, positions)))
+    assert done.total == total
+
+
+def test_loinc_answer_codes_alone_are_read_as_their_responses(clinic: Clinic) -> None:
+    # an EHR or SDC renderer may send the answer's LOINC code (loinc.org/LL358-3) without the extension
+    codes = ("LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9")
+    answers = LOW | {"q1": 3, "q2": 2, "q9": 0}
+    items = [
+        {"linkId": k, "answer": [{"valueCoding": {"system": "http://loinc.org", "code": codes[v]}}]}
+        for k, v in answers.items()
+    ]
+    assert clinic.p.submit_response(clinic.token(), questionnaire_response=_response(items)).total == 11.0
+
+
+def test_a_loinc_code_outside_the_items_answers_is_refused(clinic: Clinic) -> None:
+    token = clinic.token()
+    items = _items(LOW)
+    # "More days than not": LOINC's answer for GAD-7 item 2's term, not one of the PHQ-9's answers
+    other = {"system": "http://loinc.org", "code": "LA18938-3"}
+    items[1] = {"linkId": "q2", "answer": [{"valueCoding": other}]}
+    before = clinic.written()
+    with pytest.raises(ValidationError) as caught:
+        clinic.p.submit_response(token, questionnaire_response=_response(items))
+    assert (caught.value.field, caught.value.rule) == (
+        "questionnaire_response.item[1].answer[0].valueCoding",
+        "answer-type",
+    )
+    assert "LA18938" not in str(caught.value)
+    assert clinic.written() == before
+
+
 BAD_RESPONSES: list[tuple[str, dict[str, Any], type[Exception], str, str]] = [
     (
         "unknown link id",

@@ -11,10 +11,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
+
 from alliancekit.errors import ValidationError
+from alliancekit.fhir.codes import LOINC
 from alliancekit.fhir.questionnaire import canonical
-from alliancekit.fhir.sdc import sdc_questionnaire
-from alliancekit.measures.definition import Measure
+from alliancekit.fhir.sdc import answer_system, sdc_questionnaire
+from alliancekit.measures.definition import AnswerConvention, Measure
+from alliancekit.measures.exact import points, units
 from alliancekit.measures.validation import NOT_APPLICABLE, RESPONSE_LIMITS
 from alliancekit.security import bounded_json
 
@@ -67,13 +71,50 @@ def _from_response(measure: Measure, qr: Any) -> dict[str, Any]:
         raise ValidationError(
             f"{field}.questionnaire", "mismatch", "the Questionnaire of the request's measure"
         )
-    keys = set(measure.item_keys)
     answers: dict[str, Any] = {}
-    _collect(qr.get("item", []), f"{field}.item", keys, answers)
+    _collect(qr.get("item", []), f"{field}.item", _ItemCodes.of(measure), answers)
     return answers
 
 
-def _collect(items: Any, path: str, keys: set[str], answers: dict[str, Any]) -> None:
+@attrs.frozen
+class _ItemCodes:
+    """Per item, the response each answer coding of the measure's SDC form names, and how to undo a weight.
+
+    The form codes a response by the LOINC answer code where the definition gives one, else by its position
+    in the measure's answer code system (:func:`~alliancekit.fhir.sdc.sdc_questionnaire`). Its
+    ``ordinalValue`` is the item's *score* for the response, which for a reverse-keyed item taken as a
+    response position (CORE-10 items 2 and 3) is the position reversed, so it is turned back into the
+    position here: read as the position, it would be reversed a second time by scoring.
+    """
+
+    codes: dict[str, dict[tuple[str, str], Any]]
+    flips: dict[str, float]
+
+    @classmethod
+    def of(cls, measure: Measure) -> _ItemCodes:
+        loinc = {option.value: option.loinc for option in measure.answer_options if option.loinc}
+        own = answer_system(measure.id)
+        codes: dict[str, dict[tuple[str, str], Any]] = {}
+        for item in measure.items:
+            named: dict[tuple[str, str], Any] = {}
+            if item.integral:
+                for position in range(int(item.min), int(item.max) + 1):
+                    named[(own, str(position))] = position
+                    if position in loinc:
+                        named[(LOINC, loinc[position])] = position
+            if item.allows_na:
+                named[(own, NOT_APPLICABLE)] = NOT_APPLICABLE
+            codes[item.key] = named
+        reversed_here = measure.answers is AnswerConvention.RESPONSE_POSITION
+        flips = {
+            item.key: item.min + item.max
+            for item in measure.items
+            if reversed_here and item.key in measure.reverse_keyed
+        }
+        return cls(codes, flips)
+
+
+def _collect(items: Any, path: str, codes: _ItemCodes, answers: dict[str, Any]) -> None:
     if not isinstance(items, list):
         raise ValidationError(path, "type", "an array of items")
     for i, item in enumerate(items):
@@ -81,21 +122,21 @@ def _collect(items: Any, path: str, keys: set[str], answers: dict[str, Any]) -> 
         if not isinstance(item, Mapping) or not isinstance(item.get("linkId"), str):
             raise ValidationError(f"{here}.linkId", "required", "every item has a linkId")
         if "item" in item:  # a group: its answers are in its items
-            _collect(item["item"], f"{here}.item", keys, answers)
+            _collect(item["item"], f"{here}.item", codes, answers)
         if "answer" not in item:
             continue
         link = item["linkId"]
-        if link not in keys:
+        if link not in codes.codes:
             raise ValidationError(f"{here}.linkId", "unknown-link-id", "not an item of this questionnaire")
         if link in answers:
             raise ValidationError(f"{here}.linkId", "duplicate", "each item is answered once")
         given = item["answer"]
         if not isinstance(given, list) or len(given) != 1 or not isinstance(given[0], Mapping):
             raise ValidationError(f"{here}.answer", "answer-count", "exactly one answer")
-        answers[link] = _value(given[0], f"{here}.answer[0]")
+        answers[link] = _value(given[0], f"{here}.answer[0]", codes, link)
 
 
-def _value(answer: Mapping[str, Any], path: str) -> Any:
+def _value(answer: Mapping[str, Any], path: str, codes: _ItemCodes, link: str) -> Any:
     present = [k for k in _VALUE_KEYS if k in answer]
     if len(present) != 1:
         raise ValidationError(path, "answer-type", "one of valueInteger, valueDecimal or valueCoding")
@@ -106,18 +147,22 @@ def _value(answer: Mapping[str, Any], path: str) -> Any:
     if kind == "valueDecimal" and isinstance(value, int | float) and not isinstance(value, bool):
         return value
     if kind == "valueCoding" and isinstance(value, Mapping):
-        return _coded(value, path)
+        return _coded(value, path, codes, link)
     raise ValidationError(f"{path}.{kind}", "answer-type", "an integer, a decimal or a coding")
 
 
-def _coded(coding: Mapping[str, Any], path: str) -> Any:
-    """An answer option's value: its ordinal value extension, else its code as a number (or ``na``)."""
+def _coded(coding: Mapping[str, Any], path: str, codes: _ItemCodes, link: str) -> Any:
+    """The response a coding names: one of the form's answer codes (LOINC or the measure's own), else its
+    ordinal value turned back into a position, else its code as a number (or ``na``)."""
+    system, code = coding.get("system"), coding.get("code")
+    if isinstance(system, str) and isinstance(code, str) and (system, code) in codes.codes[link]:
+        return codes.codes[link][(system, code)]
     for extension in coding.get("extension", []) if isinstance(coding.get("extension"), list) else []:
         if isinstance(extension, Mapping) and str(extension.get("url", "")).endswith("ordinalValue"):
             value = extension.get("valueDecimal")
             if isinstance(value, int | float) and not isinstance(value, bool):
-                return value
-    code = coding.get("code")
+                flip = codes.flips.get(link)
+                return value if flip is None else points(units(flip) - units(value))
     if code == NOT_APPLICABLE:
         return code
     if isinstance(code, str):

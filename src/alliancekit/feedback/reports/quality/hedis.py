@@ -7,7 +7,8 @@ NCQA's public measure pages (see docs/guides/quality-reports.md for what could n
 DRR-E, per client:
 
 * **Index (IESD)**: the first elevated PHQ-9 (total greater than 9) in the intake period the caller
-  passes.
+  passes. "Elevated" is NCQA's word; the threshold above 9 is CMS159's (DRR-E was adapted from the MN
+  Community Measurement measures) and is *unconfirmed* for DRR-E: the HEDIS volume was not retrieved.
 * **Depression follow-up period**: 120 to 240 days (4 to 8 months) after the IESD.
 * **Follow-up**: a PHQ-9 total in that period. **Remission**: the most recent one is less than 5.
   **Response**: the most recent one is at least 50 % lower than the IESD score (``2 x latest <= index``,
