@@ -69,10 +69,29 @@ def _administrations(state: dict[str, Any], events: Sequence[StoredEvent]) -> di
     return state
 
 
+def _one_participant(state: dict[str, Any]) -> dict[str, Any]:
+    """Episodes of several participants (participants, per-rater score tracks, groups, each alert's
+    participant) came without a shape of their own, in the middle of shape 3: a snapshot written before
+    lacks their fields. Its episode had the identified client alone, so each field takes the value that
+    means that, and a snapshot that has them keeps its own."""
+    state.setdefault("participants", {})
+    state.setdefault("tracks", {})
+    state.setdefault("group_id", None)
+    state.setdefault("facilitator_ids", [])
+    for alert in state.get("alerts", {}).values():
+        alert.setdefault("participant", None)
+    return state
+
+
+def _shape_3(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, Any]:
+    """Shape 3 to 4, for a shape-3 snapshot of either kind (with or without the participants' fields)."""
+    return _administrations(_one_participant(state), events)
+
+
 SnapshotUpcaster = Callable[[dict[str, Any], Sequence[StoredEvent]], dict[str, Any]]
 #: ``shape -> function`` taking a snapshot of that shape (and the episode's stored events) to the next
 #: shape. Shape 1 has none: schema migration 2 rewrote those snapshots (:mod:`alliancekit.store.upgrade`).
-SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {2: _alerts_raised_on, 3: _administrations}
+SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {2: _alerts_raised_on, 3: _shape_3}
 
 
 class Codec:

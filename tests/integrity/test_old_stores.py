@@ -1,0 +1,100 @@
+"""Databases written by older alliancekits (fixtures in old_stores/, made by make_old_store.py with the commit
+each file names) open, migrate and verify with this one: snapshots of every older shape are compared with
+the fold as their upcasters bring them to the current shape, not misread."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from alliancekit import Practice
+from alliancekit.domain import Actor, Role
+from alliancekit.events.codec import SNAPSHOT_VERSION
+from alliancekit.integrity.verify import IntegrityReport
+from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.store.sqlite_schema import LATEST_VERSION
+
+from .conftest import HOST
+
+OLD_STORES = Path(__file__).parent / "old_stores"
+CLINIC = "demo-clinic"  # the demo's, which made the fixtures
+ADMIN = Actor("adm-1", Role.ADMINISTRATOR, CLINIC)
+SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, CLINIC)
+#: (fixture, schema version, snapshot shape) as the older alliancekit left them.
+FIXTURES = [
+    ("v1-shape1-f218494", 1, 1),
+    ("v2-shape2-11b3d3e", 2, 2),
+    ("v2-shape3-b8a705e", 2, 3),
+]
+
+
+def _restore(name: str, target: Path) -> Path:
+    conn = sqlite3.connect(target)
+    conn.executescript(gzip.decompress((OLD_STORES / f"{name}.sql.gz").read_bytes()).decode())
+    conn.close()
+    return target
+
+
+def _verify(path: Path) -> IntegrityReport:
+    """Verify the file as ``alliancekit verify`` does: read-only, through the facade."""
+    with Practice(SQLiteStore(path, read_only=True), plugins=HOST) as practice:
+        return practice.verify(ADMIN)
+
+
+def _shapes_and_version(path: Path) -> tuple[set[int], int]:
+    """The snapshot shapes the file holds and its schema version, read without alliancekit."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT state FROM episodes").fetchall()
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+    finally:
+        conn.close()
+    return {json.loads(state).get("_v", 1) for (state,) in rows}, version
+
+
+@pytest.mark.parametrize(("name", "version", "shape"), FIXTURES)
+def test_an_older_database_migrates_verifies_and_takes_new_commands(
+    tmp_path: Path, name: str, version: int, shape: int
+) -> None:
+    path = _restore(name, tmp_path / "old.sqlite")
+    assert _shapes_and_version(path) == ({shape}, version)
+    SQLiteStore(path).close()  # a writable open migrates; the snapshots stay as they were written
+    assert _shapes_and_version(path) == ({shape if shape > 1 else 2}, LATEST_VERSION)
+    report = _verify(path)
+    assert report.ok, report.describe()
+    assert report.episodes == 2
+    with Practice(SQLiteStore(path), plugins=HOST) as practice:
+        (row,) = practice.caseload(SUPERVISOR)
+        clinician = Actor(row.clinician_id, Role.CLINICIAN, CLINIC)
+        alerts = practice.alerts(clinician, row.episode_id)
+        assert alerts
+        assert all(a.participant is None for a in alerts.values())  # the identified client's
+        # the directive in force, not the lifted one
+        assert [d["classes"] for d in json.loads(row.lockbox_json).values()] == [["sessions"]]
+        # the next command on the episode writes its snapshot in the current shape
+        practice.acknowledge_alert(clinician, row.episode_id, next(iter(alerts)), on=row.last_session_on)
+    assert SNAPSHOT_VERSION in _shapes_and_version(path)[0]
+    report = _verify(path)
+    assert report.ok, report.describe()
+
+
+@pytest.mark.parametrize(("name", "shape"), [(n, s) for n, v, s in FIXTURES if v >= 2])
+def test_an_older_database_verifies_read_only_as_it_is(tmp_path: Path, name: str, shape: int) -> None:
+    path = _restore(name, tmp_path / "old.sqlite")
+    before = path.read_bytes()
+    report = _verify(path)
+    assert report.ok, report.describe()
+    assert path.read_bytes() == before  # read, never migrated
+    assert _shapes_and_version(path)[0] == {shape}
+    # the upcast fills in only what the older shape could not hold: a changed snapshot is still found
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE episodes SET state = json_set(state, '$.sessions_attended', 99)")
+    conn.commit()
+    conn.close()
+    report = _verify(path)
+    assert not report.ok
+    assert "snapshot differs" in report.describe()
