@@ -5,8 +5,9 @@ runner does it (the runner's own :meth:`~.runner.Runner.checked` and :meth:`~.ru
 its commit is held: the state of its episode is carried in memory to the next command of the batch, and the
 held commits are written by one :meth:`~alliancekit.store.Store.append_batch` when ``size`` commands are
 held, on :meth:`BatchRunner.flush`, and when the block ends. A batch is all or nothing: a store failure
-(or another writer having moved one of its episodes on) writes none of it. A command that fails its checks
-raises at its call and holds nothing. Results are acknowledged (``on_commit``) only once durable.
+(or another writer having moved one of its episodes on, or applied one of its keys) writes none of it. A
+command that fails its checks raises at its call and holds nothing. Results are acknowledged
+(``on_commit``) only once durable.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from alliancekit.core.runner import Context, Runner, _recorded, _request_hash
 from alliancekit.core.views import Views
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import check_ref
-from alliancekit.errors import ConflictError, IdempotencyKeyReused
+from alliancekit.errors import ConflictError, DuplicateCommand, IdempotencyKeyReused
 from alliancekit.events.catalog import NEVER_SHARED
 from alliancekit.events.types import EpisodeOpened, Event, SessionRecorded
 from alliancekit.integrity.chain import GENESIS
@@ -253,8 +254,10 @@ class BatchRunner:
                 commits = [*commits[:-1], attrs.evolve(last, audit=[*last.audit, *reads])]
             try:
                 self.s.store.append_batch(commits)
-            except BaseException:
+            except BaseException as failed:
                 self.s.guard.record(reads)  # what was read was read: its entries are written alone
+                if isinstance(failed, ConflictError) and (taken := self._key_taken(commits)) is not None:
+                    raise taken from failed
                 raise
             self.runner.definitions.stored(of_commits(commits))
             # The states are not kept past the batch (the reader's cache is for the facade's next command):
@@ -264,6 +267,19 @@ class BatchRunner:
             return
         if self.on_commit is not None:
             self.on_commit(held.results)
+
+    def _key_taken(self, commits: Sequence[Commit]) -> DuplicateCommand | None:
+        """The refusal of a batch one of whose keys another writer applied meanwhile, or ``None``.
+
+        The stores report a stale version before a used key, and the writer that applied the same keyed
+        command (the same request, or an import run twice at once) moved its episode on, so the batch sees
+        a conflict; it is told what it would be told a moment later, that the key is taken."""
+        reader = self.s.reader
+        for commit in commits:
+            command = commit.command
+            if command is not None and reader.find_command(command.clinic_id, command.command, command.key):
+                return DuplicateCommand(command.key)
+        return None
 
     def _projected(self, held: _Held) -> list[Commit]:
         """The held commits, each episode's last one carrying its snapshot and caseload row (the others

@@ -249,7 +249,7 @@ class Runner:
         # written. A guess neither counts as a retry nor may refuse nor answer from a key (another clinician
         # may hold the episode now): each is decided again on a fresh read.
         guess = None if expected_version is not None else reader.cached(episode_id)
-        conflicts = 0
+        conflicts, stale = 0, False
         while True:
             with self._after_conflict(conflicts):
                 if guess is not None:
@@ -292,7 +292,14 @@ class Runner:
                 except ConflictError:
                     if guessing:
                         continue
-                    if expected_version is not None or conflicts == self.conflict_retries:
+                    if expected_version is not None:
+                        # The same keyed request may be what moved the episode on (a retry in flight twice):
+                        # read once more, to answer it from its key, or else refuse the stale version.
+                        if key is None or stale:
+                            raise
+                        stale = True
+                        continue
+                    if conflicts == self.conflict_retries:
                         raise
                     # Back off for a random, growing moment (a store without ``exclusive`` has only this
                     # against a writer that never pauses winning every race: starvation).

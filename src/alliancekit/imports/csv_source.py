@@ -383,7 +383,7 @@ class CsvSource:
         re-run of the fixed file could not complete (its idempotency key is taken).
         """
         self.errors.clear()  # a second pass (a restart) reports afresh
-        first_dates: dict[tuple[str, str], date] = {}
+        firsts: dict[tuple[str, str], EpisodeRef] = {}  # each episode as its first session's row has it
         last_dates: dict[tuple[str, str], date] = {}
         group: list[_Row] = []
         errors_before = 0  # the errors found before the open session began
@@ -416,19 +416,22 @@ class CsvSource:
                 )
                 continue
             if group:
-                yield self._unit(group, first_dates, errors_before)
+                yield self._unit(group, firsts, errors_before)
             group, errors_before = [row], len(self.errors)
             last_dates[ep] = row.held_on
-            first_dates.setdefault(ep, row.held_on)
+            firsts.setdefault(ep, row.episode)
         if group:
-            yield self._unit(group, first_dates, errors_before)
+            yield self._unit(group, firsts, errors_before)
 
     def _unit(
-        self, rows: list[_Row], first_dates: Mapping[tuple[str, str], date], errors_before: int
+        self, rows: list[_Row], firsts: Mapping[tuple[str, str], EpisodeRef], errors_before: int
     ) -> Unit:
         head = rows[0]
         ep = head.episode
-        episode = attrs.evolve(ep, opened_on=first_dates[(ep.client_ref, ep.episode_ref)])
+        # The episode opens on its first session's date and in its modality, whichever unit opens it: a run
+        # resumed (or raced) after that unit opens it again with the same request, which its keys answer.
+        first = firsts[(ep.client_ref, ep.episode_ref)]
+        episode = attrs.evolve(ep, opened_on=first.opened_on, modality=first.modality)
         session = Session(
             head.held_on,
             head.modality,

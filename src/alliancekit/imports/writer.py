@@ -20,7 +20,7 @@ from alliancekit.batch import MAX_BATCH_SIZE
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.records import Consent, Consultation, FitDecision
 from alliancekit.domain.vocab import AlertStatus, FitOutcome, Purpose, Role
-from alliancekit.errors import AlliancekitError, ConflictError, StoreError
+from alliancekit.errors import AlliancekitError, ConflictError, DuplicateCommand, StoreError
 from alliancekit.imports.checkpoint import ImportCheckpoint
 from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, RowError, Step, Unit
 
@@ -33,7 +33,8 @@ DEFAULT_BATCH_SIZE = 500
 #: that a batch of the largest units (a FHIR episode of some 50 commands) stays under the batch path's
 #: MAX_BATCH_SIZE commands, so that one commit never splits a unit.
 MAX_UNITS_PER_BATCH = 2_000
-#: Times a batch another writer raced (:class:`~alliancekit.errors.ConflictError`) is written again.
+#: Times a batch another writer raced (:class:`~alliancekit.errors.ConflictError`,
+#: :class:`~alliancekit.errors.DuplicateCommand`) is written again.
 CONFLICT_RETRIES = 5
 #: The id the importer's maintenance actor (checkpoints) is audited under.
 IMPORT_ACTOR_ID = "alliancekit-import"
@@ -228,7 +229,7 @@ def _write(target: Any, episodes: _Episodes, unit: Unit) -> None:
         for step in unit.steps:
             command = step.method
             _run_step(target, episodes, unit, episode_id, step, made)
-    except (StoreError, ConflictError):
+    except (StoreError, ConflictError, DuplicateCommand):
         raise  # the store failed (a lost connection, ...) or another writer won a race: not the unit's fault
     except AlliancekitError as exc:
         raise _Refused(command, exc) from exc
@@ -292,10 +293,11 @@ class _Run:
                 self.refused.append(refused.row_error(unit, unit.withheld))
                 self.episodes.forget()  # ids made in the discarded batch were never written
                 return
-            except ConflictError:
+            except (ConflictError, DuplicateCommand):
                 # Another writer (such as a second run of this import at the same time) wrote to one of the
-                # batch's episodes after the batch read it: nothing of the batch was written. Written again,
-                # its keys recognise what the other writer wrote, so nothing is written twice.
+                # batch's episodes, or applied one of its keys, after the batch read it: nothing of the batch
+                # was written. Written again, its keys recognise what the other writer wrote, so nothing is
+                # written twice.
                 self.episodes.forget()
                 if attempt == CONFLICT_RETRIES:
                     raise
