@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alliancekit import open_practice
-from alliancekit.domain import Administration, Consent, Participant
+from alliancekit.domain import Actor, Administration, Consent, Participant, Purpose, Role
 from alliancekit.events import converter
 from alliancekit.events.codec import Codec
 from alliancekit.events.types import SessionCorrected
@@ -42,6 +42,7 @@ from .conftest import (
 
 PARTNER = "client-2"
 ACTOR = clinician()
+SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, "clinic-1")
 #: What a session may hold: the client's own ORS and SRS, the partner's own SRS, the partner's rating of the
 #: client on the ORS (a collateral rating).
 KINDS = ("ors", "srs", "partner-srs", "partner-rated-ors")
@@ -321,3 +322,53 @@ def test_a_version_1_correction_upcasts_through_every_version() -> None:
     decoded = Codec().decode(_stored(payload, 1))
     assert isinstance(decoded, SessionCorrected)
     assert (decoded.session_id, decoded.scores, decoded.as_corrected) == ("s1", (), None)
+
+
+# -- what a share says: a correction carries no point its reader may not see -----------------------------
+
+
+def _corrections(entries: Iterable[Any]) -> list[SessionCorrected]:
+    return [e.event for e in entries if isinstance(e.event, SessionCorrected)]
+
+
+def test_a_correction_shared_past_a_withheld_session_carries_none_of_its_points(practice: Practice) -> None:
+    """Session 2 withheld by name: the correction of session 3, as shared, has session 1 before it, not
+    session 2 (whose score it would otherwise tell)."""
+    ep = couple(practice)
+    ids = [record(practice, ep, 3 + i, {"ors": f}) for i, f in enumerate((0.1, 0.3, 0.5))]
+    correct(practice, ep, ids[2], 5, {"ors": 0.7})
+    (treating,) = _corrections(practice.timeline(ACTOR, ep))
+    assert treating.as_corrected is not None
+    assert [s.previous.session_number for s in treating.as_corrected if s.previous] == [
+        2
+    ]  # the check can fail
+    second = [e for e in practice.timeline(ACTOR, ep) if e.type == "session-recorded"][1]
+    practice.set_lockbox(ACTOR, ep, scope="item", event_ids=[second.event_id], on=day(6))
+
+    shared = practice.shared_record(SUPERVISOR, ep)
+
+    (correction,) = _corrections(shared.entries)
+    assert correction.as_corrected is not None
+    (ors_points,) = correction.as_corrected
+    points = (ors_points.first, ors_points.previous, ors_points.latest)
+    assert [p.session_number for p in points if p is not None] == [1, 1, 3]
+
+
+def test_a_participant_sees_only_their_own_points_in_a_correction(practice: Practice) -> None:
+    """A couple's session corrected to take out the partner's SRS: the identified client's own record (their
+    right of access) shows the correction without the partner's points, the partner's without the client's."""
+    ep = couple(practice)
+    record(practice, ep, 3, {"ors": 0.1, "partner-srs": 0.5})
+    second = record(practice, ep, 4, {"ors": 0.3, "partner-srs": 0.7})
+    correct(practice, ep, second, 4, {"ors": 0.3})
+    (treating,) = _corrections(practice.timeline(ACTOR, ep))
+    assert treating.as_corrected is not None
+    assert {(s.measure_id, s.about) for s in treating.as_corrected} == {("ors", None), ("srs", PARTNER)}
+
+    seen = {}
+    for reader in ("client-1", PARTNER):
+        client = Actor(reader, Role.CLIENT, "clinic-1", Purpose.CLIENT_ACCESS)
+        (correction,) = _corrections(practice.shared_record(client, ep).entries)
+        assert correction.as_corrected is not None
+        seen[reader] = {(s.measure_id, s.about) for s in correction.as_corrected}
+    assert seen == {"client-1": {("ors", None)}, PARTNER: {("srs", PARTNER)}}

@@ -11,11 +11,16 @@ were), and its event carries the outcome for every measure the session has had
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any, TypeVar
+
+import attrs
 
 from alliancekit.domain.records import Session
 from alliancekit.domain.vocab import Rater
 from alliancekit.events.types import (
     ClientResponseRecorded,
+    EpisodeOpened,
     Event,
     RecordedScore,
     ScoresAsCorrected,
@@ -30,10 +35,11 @@ SCORED_TYPES = frozenset({SessionRecorded.TYPE, SessionCorrected.TYPE, ClientRes
 #: A measure's key: (measure id, the participant it is about or ``None`` for the identified client's own
 #: ratings, rater).
 _Key = tuple[str, str | None, Rater]
+Entry = TypeVar("Entry")
 
 
 def scores_as_corrected(
-    state: EpisodeState,
+    client_ref: str,
     scored: Sequence[Event],
     session_id: str,
     session: Session,
@@ -41,19 +47,19 @@ def scores_as_corrected(
 ) -> tuple[ScoresAsCorrected, ...]:
     """The points, after correcting ``session_id`` to ``session`` and ``scores``, of every measure that
     session has had in any version or has now, from ``scored``: the episode's events of
-    :data:`SCORED_TYPES` in stream order, up to ``state``."""
+    :data:`SCORED_TYPES` in stream order (those before the correction), of the episode whose identified
+    client is ``client_ref``."""
     versions: dict[str, tuple[Session, tuple[RecordedScore, ...]]] = {}
     touched: dict[_Key, None] = {}  # in order, once each
     for event in scored:
         if isinstance(event, SessionRecorded | SessionCorrected):
             versions[event.session_id] = (event.session, event.scores)
             if event.session_id == session_id:
-                touched.update(dict.fromkeys(_keys(state, event.scores)))
+                touched.update(dict.fromkeys(_keys(client_ref, event.scores)))
     versions[session_id] = (session, scores)
-    touched.update(dict.fromkeys(_keys(state, scores)))
-    replayed = EpisodeState(
-        state.episode_id, state.client_ref, state.clinic_id, state.clinician_id, state.opened_on
-    )
+    touched.update(dict.fromkeys(_keys(client_ref, scores)))
+    # the fold's own steps for sessions and responses: only the score fields of this state are read
+    replayed = EpisodeState("", client_ref, "", "", date.min)
     for event in scored:
         if isinstance(event, SessionRecorded):
             now, now_scores = versions[event.session_id]
@@ -64,12 +70,12 @@ def scores_as_corrected(
     return tuple(_outcome(replayed, key) for key in touched)
 
 
-def _keys(state: EpisodeState, scores: Iterable[RecordedScore]) -> Iterable[_Key]:
+def _keys(client_ref: str, scores: Iterable[RecordedScore]) -> Iterable[_Key]:
     for score in scores:
         if score.own:
             yield score.measure_id, None, Rater.CLIENT
         else:
-            yield score.measure_id, score.about or state.client_ref, score.rater
+            yield score.measure_id, score.about or client_ref, score.rater
 
 
 def _outcome(replayed: EpisodeState, key: _Key) -> ScoresAsCorrected:
@@ -88,3 +94,30 @@ def _outcome(replayed: EpisodeState, key: _Key) -> ScoresAsCorrected:
     if track is None:
         return ScoresAsCorrected(measure_id, about, rater, None, None, None, None)
     return ScoresAsCorrected(measure_id, about, rater, track.first, track.previous, track.latest, None)
+
+
+def corrections_as_shared(entries: Sequence[Entry]) -> list[Entry]:
+    """``entries`` (timeline entries in stream order, some left out or trimmed for the reader) with each
+    correction's points worked out again from the scored events among them. A correction carries points of
+    other sessions (the one before, the first), so a share would otherwise say more of a withheld score, or
+    of another participant's, than its own entries do."""
+    found = (e.event.client_ref for e in entries if isinstance(e.event, EpisodeOpened))  # type: ignore[attr-defined]
+    client_ref = next(found, None)
+    out: list[Entry] = []
+    scored: list[Event] = []
+    for entry in entries:
+        event: Any = entry.event  # type: ignore[attr-defined]
+        if isinstance(event, SessionCorrected) and event.as_corrected is not None:
+            points = (
+                ()
+                if client_ref is None
+                else scores_as_corrected(client_ref, scored, event.session_id, event.session, event.scores)
+            )
+            event = SessionCorrected(
+                event.session_id, event.number, event.session, event.scores, event.reason, points
+            )
+            entry = attrs.evolve(entry, event=event)  # type: ignore[misc]
+        if event.TYPE in SCORED_TYPES:
+            scored.append(event)
+        out.append(entry)
+    return out

@@ -296,7 +296,7 @@ def _correct(state: EpisodeState, cmd: c.CorrectSession) -> list[Event]:
     _not_before(cmd.session.held_on, state.consultation_on, "a session", "the consultation")
     check_participants(state, cmd.session)
     # what the correction makes of the episode's scores, from the stream (the state alone cannot say)
-    points = scores_as_corrected(state, cmd.scored, cmd.session_id, cmd.session, cmd.scores)
+    points = scores_as_corrected(state.client_ref, cmd.scored, cmd.session_id, cmd.session, cmd.scores)
     return [SessionCorrected(cmd.session_id, original.number, cmd.session, cmd.scores, cmd.reason, points)]
 
 
