@@ -151,7 +151,7 @@ SAMPLES: dict[type[c.Command], c.Command] = {
     c.AgreeGoals: c.AgreeGoals(goals(1), day(3), ("goal-b",)),
     c.ReviseGoal: c.ReviseGoal(GoalRevision(GOAL, reason=CANARY, status="achieved"), day(3)),
     c.RecordSession: c.RecordSession("session-1", attended(day(3)), ()),
-    c.CorrectSession: c.CorrectSession("session-1", ref(), attended(day(3)), (), CANARY),
+    c.CorrectSession: c.CorrectSession("session-1", ref(), attended(day(3)), (), CANARY, ()),
     c.RecordReview: c.RecordReview("review-1", review(), 6),
     c.NoteRupture: c.NoteRupture(RUPTURE, rupture_note(), False),
     c.RecordRepair: c.RecordRepair(RUPTURE, RepairAttempt(day(3), ("invite-client-view",), True, CANARY)),
@@ -450,13 +450,15 @@ def test_measures_without_attendance_are_refused(attendance: str, memory_practic
 
 def test_correction_happy_path_keeps_counts_and_replaces_scores() -> None:
     st = state(Stage.ACTIVE)
-    st = fold(st, decide(st, c.RecordSession("s1", attended(day(3)), (RecordedScore("ors", "1", 20.0),))))
+    recorded = decide(st, c.RecordSession("s1", attended(day(3)), (RecordedScore("ors", "1", 20.0),)))
+    st = fold(st, recorded)
     command = c.CorrectSession(
         "s1",
         SessionRef(day(3), Attendance.ATTENDED, 1, "e1"),
         attended(day(3)),
         (RecordedScore("ors", "1", 24.0),),
         CANARY,
+        tuple(recorded),
     )
     events = decide(st, command)
     assert [type(e) for e in events] == [SessionCorrected]
@@ -472,18 +474,18 @@ def test_correction_happy_path_keeps_counts_and_replaces_scores() -> None:
 
 def test_correction_of_an_unknown_session_is_not_found() -> None:
     with pytest.raises(NotFoundError) as caught:
-        decide(state(Stage.ACTIVE), c.CorrectSession("nope", None, attended(day(3)), (), CANARY))
+        decide(state(Stage.ACTIVE), c.CorrectSession("nope", None, attended(day(3)), (), CANARY, ()))
     assert caught.value.kind == "session"
 
 
 def test_correction_cannot_change_attendance() -> None:
-    command = c.CorrectSession("s1", ref(Attendance.NO_SHOW), attended(day(3)), (), CANARY)
+    command = c.CorrectSession("s1", ref(Attendance.NO_SHOW), attended(day(3)), (), CANARY, ())
     assert refusal(state(Stage.ACTIVE), command).rule == "correction-attendance"
 
 
 def test_correction_cannot_date_a_session_before_the_consultation() -> None:
     st = state(Stage.ACTIVE, consultation_on=day(2))
-    command = c.CorrectSession("s1", ref(), attended(day(1)), (), CANARY)
+    command = c.CorrectSession("s1", ref(), attended(day(1)), (), CANARY, ())
     assert refusal(st, command).rule == "date-order"
 
 

@@ -69,6 +69,7 @@ _SESSION_FULL = Session(
 _SCORE_MIN = t.RecordedScore("srs", "1", 36.0)
 _SCORE_FULL = t.RecordedScore("ors", "1", 19.5, {"individual": 4.0}, "clinical", True, ("item-3",))
 _SCORE_COLLATERAL = t.RecordedScore("ors", "1", 24.0, about="client-2", rater=Rater.PARENT)
+_POINT = t.ScorePoint(19.5, D, 1)
 
 EXAMPLES: list[tuple[str, t.Event]] = [
     ("alert-min", t.AlertRaised("a-1", "review-due", "info", "A review is due.", D, 6)),
@@ -152,10 +153,22 @@ EXAMPLES: list[tuple[str, t.Event]] = [
     ),
     ("session-min", t.SessionRecorded("s1", 2, None, _SESSION_MIN)),
     ("session-full", t.SessionRecorded("s1", 1, 1, _SESSION_FULL, (_SCORE_FULL, _SCORE_COLLATERAL))),
-    ("session-corrected-min", t.SessionCorrected("s1", 2, _SESSION_MIN, (), "typo")),
+    ("session-corrected-min", t.SessionCorrected("s1", 2, _SESSION_MIN, (), "typo", ())),
+    ("session-corrected-before-v4", t.SessionCorrected("s1", 2, _SESSION_MIN, (), "typo", None)),
     (
         "session-corrected-full",
-        t.SessionCorrected("s1", 1, _SESSION_FULL, (_SCORE_FULL,), "answer keyed wrongly"),
+        t.SessionCorrected(
+            "s1",
+            1,
+            _SESSION_FULL,
+            (_SCORE_FULL,),
+            "answer keyed wrongly",
+            (
+                t.ScoresAsCorrected("ors", None, Rater.CLIENT, _POINT, None, _POINT, 1),
+                t.ScoresAsCorrected("srs", None, Rater.CLIENT, None, None, None, None),
+                t.ScoresAsCorrected("ors", "client-2", Rater.PARENT, _POINT, _POINT, _POINT, None),
+            ),
+        ),
     ),
     ("review-min", t.ReviewRecorded("r1", Review(D, "continue"), False)),
     (

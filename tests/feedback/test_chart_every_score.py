@@ -33,6 +33,7 @@ from alliancekit.feedback.reports import (
     progress_chart,
 )
 from alliancekit.feedback.reports.chart import ProgressChart
+from alliancekit.feedback.reports.quality import episode_records
 from alliancekit.plugins import make_plugin_host
 
 from .conftest import CLINICIAN, later, make_clinic, ors, phq9, srs
@@ -232,4 +233,35 @@ def test_a_measure_a_correction_took_out_altogether_leaves_the_chart(tmp_path: P
     assert chart.measures == ()
     assert chart.alliance is None
     assert chart_rows(chart) == [(1, "ORS 18, first score: nothing to compare yet", "-")]
+    c.p.close()
+
+
+def test_after_a_correction_takes_scores_out_the_state_agrees_with_the_chart_and_quality(
+    tmp_path: Path,
+) -> None:
+    """Session 2's PHQ-9 and SRS corrected away: the episode's state (what the caseload and the alert rules
+    read) has session 1's as the latest, as the chart and the quality reports do, and no previous score of
+    either (the state used to keep the scores the correction took out)."""
+    c = make_clinic(tmp_path)
+    ep = c.episode()
+    c.session(ep, ors(18), phq9(14), srs(38))
+    second = c.session(ep, ors(20), phq9(12), srs(39))
+    corrected = Session(c.day, Modality.IN_PERSON, Attendance.ATTENDED, administrations=(ors(21),))
+    c.p.correct_session(CLINICIAN, ep, second, corrected, reason="given in error")
+
+    state = c.p.episode(CLINICIAN, ep)
+    chart = progress_chart(c.p, CLINICIAN, ep)
+    (record,) = episode_records(c.p, CLINICIAN)[0]
+
+    assert chart.alliance is not None
+    latest_in_chart = {"phq-9": chart.measures[0].points[-1], "srs": chart.alliance.points[-1]}
+    for measure_id, point in latest_in_chart.items():
+        latest = state.latest_scores[measure_id]
+        assert (latest.session_number, latest.total, latest.held_on) == (1, point.total, point.on)
+        assert measure_id not in state.previous_scores
+    assert state.latest_scores["phq-9"].total == 14
+    phq = state.latest_scores["phq-9"]
+    in_quality = [(s.session, s.total, s.on) for s in record.scores if s.measure_id == "phq-9"]
+    assert in_quality == [(phq.session_number, phq.total, phq.held_on)]
+    assert (state.latest_scores["ors"].total, state.previous_scores["ors"].total) == (21, 18)
     c.p.close()

@@ -27,6 +27,7 @@ from alliancekit.events.catalog import NEVER_SHARED
 from alliancekit.events.types import EpisodeOpened, Event, SessionRecorded
 from alliancekit.integrity.chain import GENESIS
 from alliancekit.lifecycle import commands as c
+from alliancekit.lifecycle.corrected_scores import SCORED_TYPES
 from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, start
 from alliancekit.security.policy import Action
@@ -71,6 +72,14 @@ class _BatchContext(Context):
                 s = event.session
                 return SessionRef(s.held_on, s.attendance, event.number, stored.event_id)
         return None
+
+    def scored_events(self) -> tuple[Event, ...]:
+        held = self._held.events.get(self.episode_id)
+        if not held:
+            return super().scored_events()
+        # the stored events before the batch's first for this episode, then those the batch decided
+        decided = (event for _, event in held if event is not None and event.TYPE in SCORED_TYPES)
+        return (*self._stored_scored(held[0][0].seq - 1), *decided)
 
     def shared_event(self, event_id: str) -> bool:
         return super().shared_event(event_id) or any(

@@ -215,6 +215,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
                 a["session"],
                 ctx.score(a["session"].administrations),
                 a["reason"],
+                ctx.scored_events(),
             ),
             record_id=lambda ctx, a: a["session_id"],
             corrects=_original_event,

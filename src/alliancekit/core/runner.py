@@ -43,6 +43,7 @@ from alliancekit.feedback.engine import EngineContext, evaluate
 from alliancekit.feedback.expectation import scores_against_expectation
 from alliancekit.integrity.chain import GENESIS, NewEvent, new_events
 from alliancekit.lifecycle import commands as c
+from alliancekit.lifecycle.corrected_scores import SCORED_TYPES
 from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.notify.outbox import messages_for
@@ -169,6 +170,16 @@ class Context:
                     recorded.session_id, SessionRef(s.held_on, s.attendance, recorded.number, entry.event_id)
                 )
         return self._sessions.get(session_id)
+
+    def scored_events(self) -> tuple[Event, ...]:
+        """The episode's events that carry scores, in order, up to the state the command is decided on
+        (what a correction replays). Read afresh on every try: a correction is rare, and on a retry the
+        stream has moved on."""
+        return self._stored_scored(self.state.version)
+
+    def _stored_scored(self, upto: int) -> tuple[Event, ...]:
+        entries = self._services.reader.entries(self.episode_id, SCORED_TYPES)
+        return tuple(entry.event for entry in entries if entry.seq <= upto)
 
     def shared_event(self, event_id: str) -> bool:
         """Whether ``event_id`` is an event of this episode that a statement may point at."""

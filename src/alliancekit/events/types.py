@@ -84,6 +84,38 @@ class RecordedScore:
         return self.about is None and self.rater is Rater.CLIENT
 
 
+@attrs.frozen
+class ScorePoint:
+    """A total at a session, for trend checks."""
+
+    total: float = attrs.field(repr=False)  # a score: kept out of the repr
+    held_on: date
+    session_number: int
+
+
+@attrs.frozen
+class ScoresAsCorrected:
+    """One measure's points, as rated by one rater about one participant, once a session is corrected: what
+    a replay of the episode's sessions as corrected (and of the client's responses) makes of them."""
+
+    measure_id: str
+    about: str | None = attrs.field(repr=hidden)
+    """The participant the scores are about; ``None`` with the client as rater: the identified client's own
+    ratings (as in :class:`RecordedScore`)."""
+    rater: Rater
+    first: ScorePoint | None
+    """``None``: no score of this measure is left (the correction took out the only ones)."""
+    previous: ScorePoint | None
+    latest: ScorePoint | None
+    administered_at: int | None
+    """The identified client's own ratings only: the attended-session count of the measure's last
+    administration (what a measurement protocol counts from); ``None`` otherwise, or when none is left."""
+
+    @property
+    def own(self) -> bool:
+        return self.about is None and self.rater is Rater.CLIENT
+
+
 @event("episode-opened")
 class EpisodeOpened(Event):
     client_ref: str = attrs.field(repr=hidden)
@@ -127,7 +159,7 @@ class SessionRecorded(Event):
     scores: tuple[RecordedScore, ...] = ()
 
 
-@event("session-corrected", version=3)
+@event("session-corrected", version=4)
 class SessionCorrected(Event):
     """Replaces the content of a recorded session; the original stays in the timeline."""
 
@@ -137,6 +169,12 @@ class SessionCorrected(Event):
     session: Session
     scores: tuple[RecordedScore, ...] = attrs.field()
     reason: str = attrs.field(repr=False, metadata=FREE_TEXT)
+    as_corrected: tuple[ScoresAsCorrected, ...] | None
+    """Every measure (by rater and participant) the session had, in any of its versions, or has now, with
+    its points as a replay of the episode's sessions as corrected gives them: a score the correction takes
+    out goes, one it adds takes its place among the others. Worked out from the stream when the correction
+    is made, because the episode's state keeps only the first, previous and latest points. ``None`` in a
+    correction stored before version 4, which replaced the totals of the session's own points only."""
 
 
 @attrs.frozen

@@ -7,7 +7,9 @@ participants: a version-1 payload is an episode with one participant, so every n
 that means "the identified client" (no named participant, rated by the client, every participant present).
 Version 3 of the two session events came with total-only administrations (imported histories). Version 2
 of ``client-response-recorded`` came with responses a clinician records for the client (no request; the
-time the client filled the measure in, which may be before it was recorded).
+time the client filled the measure in, which may be before it was recorded). Version 4 of
+``session-corrected`` carries what the correction makes of the episode's scores (a score it takes out goes,
+one it adds takes its place); an older correction keeps its old fold, so its snapshot still equals it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,12 @@ def session_event_v2(data: Payload) -> Payload:
     return {**data, "session": {**session, "administrations": administrations}}
 
 
+def session_corrected_v3(data: Payload) -> Payload:
+    """``session-corrected`` v3 -> v4: the correction carries no points worked out from the stream, and
+    is folded as it was (the totals of the session's points replaced in place)."""
+    return {**data, "as_corrected": None}
+
+
 def client_response_v1(data: Payload) -> Payload:
     """``client-response-recorded`` v1 -> v2: every response came through a request, and was filled in when it
     was recorded (the event's own time)."""
@@ -64,5 +72,6 @@ UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("alert-raised", 1): alert_raised_v1,
     ("session-recorded", 2): session_event_v2,
     ("session-corrected", 2): session_event_v2,
+    ("session-corrected", 3): session_corrected_v3,
     ("client-response-recorded", 1): client_response_v1,
 }

@@ -24,12 +24,13 @@ from alliancekit.events.types import (
     ClientResponseRecorded,
     Event,
     RecordedScore,
+    ScorePoint,
     SessionCorrected,
     SessionRecorded,
 )
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.i18n import N_, translate
-from alliancekit.lifecycle.state import EpisodeState, ScorePoint, track_key
+from alliancekit.lifecycle.state import EpisodeState, track_key
 from alliancekit.measures.definition import Measure
 from alliancekit.protocols.definition import MeasurementProtocol
 

@@ -21,7 +21,7 @@ from alliancekit.domain.records import (
 )
 from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import RequestPoint
-from alliancekit.events.types import RecordedScore, ReviewedScore
+from alliancekit.events.types import Event, RecordedScore, ReviewedScore
 from alliancekit.lifecycle.state import SessionRef
 from alliancekit.protocols.definition import MeasurementProtocol
 
@@ -68,6 +68,9 @@ class CorrectSession(Command):
     session: Session
     scores: tuple[RecordedScore, ...] = attrs.field()
     reason: str = attrs.field(repr=False)
+    scored: tuple[Event, ...] = attrs.field(repr=False)
+    """The episode's events that carry scores, in order, looked up by the caller: what the correction
+    replays (:mod:`alliancekit.lifecycle.corrected_scores`)."""
 
 
 @attrs.frozen

@@ -59,6 +59,7 @@ from alliancekit.events.types import (
     SessionRecorded,
 )
 from alliancekit.lifecycle import commands as c
+from alliancekit.lifecycle.corrected_scores import scores_as_corrected
 from alliancekit.lifecycle.state import EpisodeState
 
 OPEN = (Stage.CONSULTATION, Stage.GOAL_SETTING, Stage.ACTIVE, Stage.ON_HOLD, Stage.ENDING)
@@ -294,7 +295,9 @@ def _correct(state: EpisodeState, cmd: c.CorrectSession) -> list[Event]:
         )
     _not_before(cmd.session.held_on, state.consultation_on, "a session", "the consultation")
     check_participants(state, cmd.session)
-    return [SessionCorrected(cmd.session_id, original.number, cmd.session, cmd.scores, cmd.reason)]
+    # what the correction makes of the episode's scores, from the stream (the state alone cannot say)
+    points = scores_as_corrected(state.client_ref, cmd.scored, cmd.session_id, cmd.session, cmd.scores)
+    return [SessionCorrected(cmd.session_id, original.number, cmd.session, cmd.scores, cmd.reason, points)]
 
 
 def _review(state: EpisodeState, cmd: c.RecordReview) -> list[Event]:

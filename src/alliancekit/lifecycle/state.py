@@ -59,10 +59,14 @@ from alliancekit.events.types import (
     ReviewRecorded,
     RuptureNoted,
     RuptureRepairRecorded,
+    ScoresAsCorrected,
     SessionAddendumAdded,
     SessionCorrected,
     SessionRecorded,
 )
+
+# where ScorePoint was defined before a session's correction carried it: still importable from here
+from alliancekit.events.types import ScorePoint as ScorePoint
 from alliancekit.protocols.definition import MeasurementProtocol
 
 
@@ -109,15 +113,6 @@ def alert_key(rule_id: str, measure_id: str | None, participant: str | None = No
     """One active alert per rule, measure and participant: the key the engine checks before raising."""
     key = rule_id if measure_id is None else f"{rule_id}:{measure_id}"
     return key if participant is None else f"{key}@{participant}"
-
-
-@attrs.frozen
-class ScorePoint:
-    """A total at a session, for trend checks."""
-
-    total: float = attrs.field(repr=False)  # a score: kept out of the repr
-    held_on: date
-    session_number: int
 
 
 @attrs.frozen
@@ -407,7 +402,55 @@ def _(event: SessionRecorded, state: EpisodeState) -> EpisodeState:
 @apply.register
 def _(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
     # A correction fixes content (answers, notes, modality); counts and dates stay as first recorded.
-    # Corrected scores replace the latest and first points that came from the corrected session.
+    if event.as_corrected is None:
+        return _corrected_in_place(event, state)
+    changes = _scores_as_corrected(state, event.as_corrected)
+    changes["version"] = state.version + 1
+    return _evolve(state, changes)
+
+
+def _scores_as_corrected(state: EpisodeState, corrected: Iterable[ScoresAsCorrected]) -> dict[str, Any]:
+    """The state's points of each measure a correction touched, as the correction carries them (worked
+    out from the stream when it was made: see :mod:`alliancekit.lifecycle.corrected_scores`)."""
+    first, previous, latest = dict(state.first_scores), dict(state.previous_scores), dict(state.latest_scores)
+    administered = dict(state.administered_at)
+    tracks = dict(state.tracks)
+    for scores in corrected:
+        measure_id = scores.measure_id
+        if scores.own:
+            _put(first, measure_id, scores.first)
+            _put(previous, measure_id, scores.previous)
+            _put(latest, measure_id, scores.latest)
+            _put(administered, measure_id, scores.administered_at)
+            continue
+        about = scores.about or state.client_ref
+        key = track_key(measure_id, about, scores.rater)
+        if scores.first is None or scores.latest is None:
+            tracks.pop(key, None)
+        else:
+            tracks[key] = TrackedScores(
+                measure_id, about, scores.rater, scores.first, scores.latest, scores.previous
+            )
+    return {
+        "first_scores": first,
+        "previous_scores": previous,
+        "latest_scores": latest,
+        "administered_at": administered,
+        "tracks": tracks,
+    }
+
+
+def _put(values: dict[str, Any], key: str, value: object) -> None:
+    if value is None:
+        values.pop(key, None)
+    else:
+        values[key] = value
+
+
+def _corrected_in_place(event: SessionCorrected, state: EpisodeState) -> EpisodeState:
+    """A correction stored before ``session-corrected`` version 4, folded as it always was (so its snapshot
+    still equals the fold): the totals of the points that came from the corrected session are replaced,
+    and a score it took out, or added, is not seen."""
     changes: dict[str, Any] = {}
     own = [score for score in event.scores if score.own]
     for name in ("first_scores", "latest_scores", "previous_scores"):

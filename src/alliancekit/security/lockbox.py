@@ -36,6 +36,7 @@ from alliancekit.events.types import (
     RuptureNoted,
 )
 from alliancekit.feedback.engine import REVIEW_RESOLUTION_NOTE
+from alliancekit.lifecycle.corrected_scores import corrections_as_shared
 from alliancekit.lifecycle.rules import CLOSING_NOTE, SCOPES
 from alliancekit.lifecycle.state import EpisodeState, LockboxState, fold, start
 
@@ -210,6 +211,8 @@ def apply_lockbox(
     if withheld and comes_with:
         # what comes with a later event (a closing's resolutions, written before it) is known only now
         kept = [e for e in kept if comes_with.get(e.event_id) not in withheld_events]
+    if withheld:  # a correction's points of other sessions: only those the shared sessions give
+        kept = corrections_as_shared(kept)
     return kept, withheld
 
 

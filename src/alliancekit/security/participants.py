@@ -30,6 +30,7 @@ from alliancekit.events.types import (
     SessionCorrected,
     SessionRecorded,
 )
+from alliancekit.lifecycle.corrected_scores import corrections_as_shared
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security.lockbox import Directive, active_directives, apply_lockbox
 
@@ -120,7 +121,8 @@ def visible_entries(entries: Sequence[Any], state: EpisodeState, reader: str) ->
                 out.append(entry)
         else:
             out.append(entry)
-    return out, withheld
+    # a correction's points, of every participant's scores: only those the reader's own entries give
+    return corrections_as_shared(out), withheld
 
 
 def summary_for(state: EpisodeState, reader: str) -> EpisodeState:
