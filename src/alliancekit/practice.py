@@ -1302,11 +1302,16 @@ class Practice:
         """Outbox messages by state (pending, delivered, dead) and the oldest pending one's time."""
         return self._open().reader.outbox_status()
 
-    def outbox_records(self, state: OutboxState | None = None, *, limit: int = 1000) -> list[OutboxRecord]:
-        """Outbox messages (in one state, or all), oldest first: references and codes only."""
+    def outbox_records(
+        self, state: OutboxState | None = None, *, limit: int = 1000, after: str | None = None
+    ) -> list[OutboxRecord]:
+        """Outbox messages (in one state, or all), oldest first: references and codes only. ``after`` (the
+        last message id of a page) gives the next page."""
         state = check_optional_choice("state", state, OutboxState)
         limit = check_int("limit", limit, lo=1, hi=1_000_000)
-        return self._open().reader.outbox_records(state, limit)
+        if after is not None:
+            check_ref("after", after)
+        return self._open().reader.outbox_records(state, limit, after)
 
     def retry_message(self, message_id: str) -> bool:
         """Put a dead message back to pending, due now; False when there is no dead message with that id."""

@@ -91,6 +91,8 @@ def _as_version_2(source: Path, target: Path) -> None:
     conn.execute("DROP TABLE kiosk_failures")
     conn.execute("ALTER TABLE episodes DROP COLUMN missed_measures")
     conn.execute("DROP TABLE measure_definitions")
+    conn.execute("DROP INDEX outbox_waits")  # and migration 8's outbox column
+    conn.execute("ALTER TABLE outbox DROP COLUMN wait_began_at")
     conn.execute("PRAGMA user_version = 2")
     conn.close()
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from alliancekit import open_practice
+from alliancekit import OutboxState, open_practice
+from alliancekit.cli import outbox as outbox_cli
 from alliancekit.cli.main import main
 from alliancekit.notify import Subscriptions
 from alliancekit.plugins import manager
@@ -219,3 +221,58 @@ def test_retry_takes_an_id_or_all_dead(db: Path, argv: list[str], capsys: pytest
     assert err.startswith("usage: alliancekit outbox retry ")
     assert "error: " in err
     assert "--all-dead" in err.splitlines()[-1]
+
+
+def _dead_messages(path: Path, kit: SimpleNamespace, count: int) -> list[str]:
+    """A database with ``count`` no-show messages for the pager, all dead (refused for good)."""
+    subs = Subscriptions.of({"pager": ["session-no-show"]})
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[ChannelPlugin(Refused())])
+    with open_practice(path, plugins=host, subscriptions=subs) as practice:
+        ep = kit.active_episode(practice)
+        for _ in range(count):
+            kit.no_show(practice, ep)
+        assert practice.dispatch_pending().dead == count
+        return [r.message_id for r in practice.outbox_records(OutboxState.DEAD)]
+
+
+def test_all_dead_pages_through_more_than_one_page(
+    tmp_path: Path, kit: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "dead.sqlite"
+    assert len(_dead_messages(db, kit, 5)) == 5
+    monkeypatch.setattr(outbox_cli, "RETRY_PAGE", 2)  # pages of 2, 2 and 1
+    assert main(["outbox", "retry", "--db", str(db), "--all-dead"]) == 0
+    assert capsys.readouterr().out == "5 dead messages are pending again\n"
+    assert main(["outbox", "status", "--db", str(db)]) == 0
+    assert "pending 5, delivered 0, dead 0" in capsys.readouterr().out
+
+
+class DispatchingBetweenPages:
+    """The practice ``outbox retry --all-dead`` uses, with a dispatcher running meanwhile: before each page
+    is read, the messages put back so far are dispatched, and the channel refuses them again (dead)."""
+
+    def __init__(self, practice: Any) -> None:
+        self.practice = practice
+        self.retried: list[str] = []
+
+    def outbox_records(self, state: OutboxState, *, limit: int, after: str | None = None) -> list[Any]:
+        self.practice.dispatch_pending()
+        return self.practice.outbox_records(state, limit=limit, after=after)
+
+    def retry_message(self, message_id: str) -> bool:
+        self.retried.append(message_id)
+        return bool(self.practice.retry_message(message_id))
+
+
+def test_all_dead_puts_each_back_once_when_more_than_a_page_die_again_meanwhile(
+    tmp_path: Path, kit: SimpleNamespace
+) -> None:
+    db = tmp_path / "dead.sqlite"
+    dead = _dead_messages(db, kit, 5)
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[ChannelPlugin(Refused())])
+    with open_practice(db, plugins=host) as practice:
+        meanwhile = DispatchingBetweenPages(practice)
+        # a page of 2: after the first page, the 2 put back are dead again, at the head of the dead listing
+        assert outbox_cli._retry_all_dead(meanwhile, page_size=2) == 5
+        assert meanwhile.retried == dead  # every one, once, in order
+        assert practice.outbox_status().dead == 5  # the last one put back died again at the last read

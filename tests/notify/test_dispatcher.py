@@ -244,3 +244,34 @@ def test_an_unreadable_message_is_a_failed_attempt_not_a_crash(
     assert [m.message_id for m in channel.delivered] == ["good"]
     (dead,) = practice.store.outbox_records(OutboxState.DEAD)
     assert (dead.message_id, dead.last_error) == ("bad", "unreadable-message")
+
+
+# -- the clock stepped back (the practice's and the dispatcher's clock, the project's own seam) -----------
+
+
+def test_a_message_queued_before_the_clock_stepped_back_goes_at_once(
+    practice_for: Any, kit: SimpleNamespace, clock: Any
+) -> None:
+    channel = RecordingChannel("email")
+    practice = practice_for(channel)
+    _messages(practice, kit)
+    clock.advance(-6 * 3600)  # e.g. a wrong time corrected by NTP after the message was queued
+    summary = practice.dispatch_pending()
+    assert (summary.claimed, summary.delivered) == (1, 1)
+    assert len(channel.delivered) == 1
+
+
+def test_a_back_off_after_the_clock_stepped_back_waits_its_delay_not_the_step(
+    practice_for: Any, kit: SimpleNamespace, clock: Any
+) -> None:
+    bad = kit.Raising("hook")
+    practice = practice_for(bad, base_delay=60, max_delay=60, jitter=0)
+    _messages(practice, kit)
+    assert practice.dispatch_pending().failed == 1  # due again 60 s after this failure
+    clock.advance(-24 * 3600)
+    assert practice.dispatch_pending().claimed == 0  # the 60 s begin again here, bounded by max_delay
+    clock.now += timedelta(seconds=60) - timedelta(microseconds=1)
+    assert practice.dispatch_pending().claimed == 0
+    clock.now += timedelta(microseconds=1)
+    assert practice.dispatch_pending().claimed == 1
+    assert bad.calls == 2

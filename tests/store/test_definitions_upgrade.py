@@ -22,6 +22,8 @@ def _older_store_with_an_episode(path: Path) -> None:
         practice.start_episode(ACTOR, client_ref="ref-1", clinician_id="clin-1", opened_on=DAY)
     with sqlite3.connect(path) as conn:  # back to the schema before definitions were kept
         conn.execute("DROP TABLE measure_definitions")
+        conn.execute("DROP INDEX outbox_waits")  # and migration 8's outbox column
+        conn.execute("ALTER TABLE outbox DROP COLUMN wait_began_at")
         conn.execute(f"PRAGMA user_version = {DEFINITIONS_FROM - 1}")
 
 

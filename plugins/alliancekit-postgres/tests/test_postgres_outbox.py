@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
+import psycopg
 import pytest
 from alliancekit_postgres import PostgresStore
+from alliancekit_postgres.schema import LATEST_VERSION, OUTBOX_WAITS_FROM
+from alliancekit_postgres.testing import PgServer
+from psycopg import sql
 
-from alliancekit.testing.outbox import OutboxStoreContract
+from alliancekit.testing.outbox import T0, OutboxStoreContract, commit_with_outbox
+
+TICK = timedelta(microseconds=1)
+
+
+def _at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
 
 
 class TestPostgresStoreOutbox(OutboxStoreContract):
@@ -25,3 +36,40 @@ class TestPostgresStoreOutbox(OutboxStoreContract):
         )
         yield twin
         twin.close()
+
+
+def _claimed(store: PostgresStore, channel: str, at: datetime) -> list[str]:
+    return [r.message_id for r in store.claim_outbox("A", [channel], at, at + timedelta(seconds=30), 10)]
+
+
+def test_a_schema_from_before_the_waits_keeps_its_messages_after_the_upgrade(
+    pg: PgServer, admin: psycopg.Connection
+) -> None:
+    """Migration 9 on a schema that had none of it: rows written before keep working, and a pending message
+    due at its creation is due at once after it, whatever the clock did. (It runs again safely, too.)"""
+    schema = pg.new_schema()
+    store = PostgresStore(pg.app_dsn, clinic_id="clinic-outbox", schema=schema, pool_max=1)
+    try:
+        messages = [("at-once", "email", _at(0)), ("failed", "pager", _at(0)), ("reminder", "email", _at(0))]
+        store.append(commit_with_outbox("ep-1", 0, messages, due={"reminder": _at(100)}))
+        assert _claimed(store, "pager", _at(1)) == ["failed"]
+        assert store.outbox_failed("A", "failed", error="OSError", next_attempt_at=_at(61), at=_at(1))
+    finally:
+        store.close()
+    s = sql.Identifier(schema)  # back to the schema as migration 8 left it (the column, its index, trigger)
+    admin.execute(sql.SQL("ALTER TABLE {}.outbox DROP COLUMN wait_began_at CASCADE").format(s))
+    admin.execute(sql.SQL("DROP TRIGGER outbox_wait_from_creation ON {}.outbox").format(s))
+    admin.execute(
+        sql.SQL("DELETE FROM {}.schema_migrations WHERE version >= %s").format(s), (OUTBOX_WAITS_FROM,)
+    )
+    store = PostgresStore(pg.app_dsn, clinic_id="clinic-outbox", schema=schema, pool_max=1)  # migrates
+    try:
+        assert store.schema_version() == LATEST_VERSION
+        assert _claimed(store, "email", _at(-3600)) == ["at-once"]  # an hour back: due at once all the same
+        assert store.outbox_delivered("A", ["at-once"], _at(-3599)) == 1
+        assert _claimed(store, "pager", _at(61) - TICK) == []  # a failure's start was not kept: its time
+        assert _claimed(store, "pager", _at(61)) == ["failed"]
+        assert _claimed(store, "email", _at(100) - TICK) == []  # a reminder's time is its own
+        assert _claimed(store, "email", _at(100)) == ["reminder"]
+    finally:
+        store.close()

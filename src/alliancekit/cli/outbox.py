@@ -145,16 +145,19 @@ def run_retry(args: argparse.Namespace) -> int:
     return 0
 
 
-def _retry_all_dead(practice: Any) -> int:
-    """Every dead message back to pending, a page at a time; each id once, so that a dispatcher running
-    meanwhile that kills one again cannot keep this going."""
-    done: set[str] = set()
+#: Dead messages read at a time by ``outbox retry --all-dead``.
+RETRY_PAGE = 1000
+
+
+def _retry_all_dead(practice: Any, page_size: int | None = None) -> int:
+    """Every dead message back to pending, a page at a time, each once: the pages follow the messages' order
+    (a message keeps its place as its state changes), so one that a dispatcher running meanwhile kills
+    again is behind the next page and is not put back a second time, however many there are."""
+    size = page_size or RETRY_PAGE
     requeued = 0
-    while True:
-        page = [r.message_id for r in practice.outbox_records(OutboxState.DEAD, limit=1000)]
-        fresh = [message_id for message_id in page if message_id not in done]
-        if not fresh:
-            return requeued
-        for message_id in fresh:
-            done.add(message_id)
-            requeued += bool(practice.retry_message(message_id))
+    after: str | None = None
+    while page := practice.outbox_records(OutboxState.DEAD, limit=size, after=after):
+        for record in page:
+            requeued += bool(practice.retry_message(record.message_id))
+        after = page[-1].message_id
+    return requeued

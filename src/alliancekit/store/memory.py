@@ -6,6 +6,7 @@ lock, so that the contract suite and the property tests can compare it with SQLi
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -53,6 +54,8 @@ class MemoryStore:
         #: outbox messages in the order written, each replaced in place as its delivery state changes
         self.outbox: list[OutboxRecord] = []
         self._outbox_at: dict[str, int] = {}
+        #: when each pending message's wait for its ``next_attempt_at`` began (absent: a fixed time)
+        self._waits: dict[str, datetime] = {}
         #: audit entries in the order written (every shard), and each shard's last entry
         self._audit: list[AuditRecord] = []
         self._heads: dict[int, ShardHead] = {}
@@ -199,9 +202,10 @@ class MemoryStore:
                 self._commands[key] = command
             for message in commit.outbox:
                 self._outbox_at[message.message_id] = len(self.outbox)
-                self.outbox.append(
-                    attrs.evolve(message, next_attempt_at=message.next_attempt_at or message.created_at)
-                )
+                due = message.next_attempt_at or message.created_at
+                self.outbox.append(attrs.evolve(message, next_attempt_at=due))
+                if due == message.created_at:  # due at once: a wait of nothing, from its creation
+                    self._waits[message.message_id] = due
             self._write_audit(commit.audit)
         except BaseException:
             self._undo(commit, key, *undo)
@@ -292,6 +296,7 @@ class MemoryStore:
             self._commands.pop(key, None)
         for message in self.outbox[outbox:]:
             self._outbox_at.pop(message.message_id, None)
+            self._waits.pop(message.message_id, None)
         del self.outbox[outbox:]
         del self._audit[audit:]
         self._heads = heads
@@ -405,6 +410,7 @@ class MemoryStore:
         self._writable()
         wanted = set(channels)
         with self._lock:
+            self._restart_waits(now)
             due = sorted(
                 (
                     (m.next_attempt_at or m.created_at, m.message_id, i)
@@ -420,6 +426,17 @@ class MemoryStore:
                 self.outbox[i] = attrs.evolve(self.outbox[i], lease_owner=owner, lease_expires_at=lease_until)
                 claimed.append(self.outbox[i])
             return claimed
+
+    def _restart_waits(self, now: datetime) -> None:
+        """Waits that began after ``now`` (the clock went back) begin again at ``now``, as long as before."""
+        for message_id, began in list(self._waits.items()):
+            i = self._outbox_at[message_id]
+            m = self.outbox[i]
+            if m.state is not OutboxState.PENDING or m.next_attempt_at is None:
+                del self._waits[message_id]  # settled: it waits for nothing any more
+            elif began > now:
+                self.outbox[i] = attrs.evolve(m, next_attempt_at=now + (m.next_attempt_at - began))
+                self._waits[message_id] = now
 
     def outbox_delivered(self, owner: str, message_ids: Sequence[str], at: datetime) -> int:
         self._writable()
@@ -441,7 +458,7 @@ class MemoryStore:
                 done += 1
         return done
 
-    def _fail(self, owner: str, message_id: str, **changes: Any) -> bool:
+    def _fail(self, owner: str, message_id: str, wait_from: datetime | None = None, **changes: Any) -> bool:
         self._writable()
         with self._lock:
             found = self._message(message_id)
@@ -453,12 +470,16 @@ class MemoryStore:
             self.outbox[i] = attrs.evolve(
                 m, attempts=m.attempts + 1, lease_owner=None, lease_expires_at=None, **changes
             )
+            if wait_from is None:
+                self._waits.pop(message_id, None)
+            else:
+                self._waits[message_id] = wait_from
             return True
 
     def outbox_failed(
         self, owner: str, message_id: str, *, error: str, next_attempt_at: datetime, at: datetime
     ) -> bool:
-        return self._fail(owner, message_id, last_error=error, next_attempt_at=next_attempt_at)
+        return self._fail(owner, message_id, at, last_error=error, next_attempt_at=next_attempt_at)
 
     def outbox_dead(self, owner: str, message_id: str, *, error: str, at: datetime) -> bool:
         return self._fail(owner, message_id, last_error=error, state=OutboxState.DEAD)
@@ -473,6 +494,7 @@ class MemoryStore:
             self.outbox[i] = attrs.evolve(
                 m, state=OutboxState.PENDING, attempts=0, next_attempt_at=now, last_error=None
             )
+            self._waits[message_id] = now
             return True
 
     def outbox_status(self) -> OutboxStatus:
@@ -486,9 +508,13 @@ class MemoryStore:
                 oldest_pending_at=min((m.created_at for m in pending), default=None),
             )
 
-    def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
+    def outbox_records(
+        self, state: OutboxState | None = None, limit: int = 1000, after: str | None = None
+    ) -> list[OutboxRecord]:
         with self._lock:
-            return [m for m in self.outbox if state is None or m.state is OutboxState(state)][:limit]
+            start = 0 if after is None else self._outbox_at.get(after, len(self.outbox)) + 1
+            wanted = (m for m in self.outbox[start:] if state is None or m.state is OutboxState(state))
+            return list(itertools.islice(wanted, max(limit, 0)))
 
     def load_meta(self, key: str) -> str | None:
         with self._lock:

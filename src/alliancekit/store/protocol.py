@@ -188,6 +188,11 @@ class OutboxRecord:
     ``body_json`` holds the minimum necessary (references and codes, never client words or scores); see
     :mod:`alliancekit.notify.outbox`. The delivery fields after ``created_at`` are kept by the store: a new
     record is written pending, with no attempts, due at ``next_attempt_at`` (``created_at`` when ``None``).
+
+    A message due at its ``created_at`` is due at once, and a failed one is due a delay after its failure:
+    the store keeps when such a wait began, so that a clock stepped back (or a dispatcher's clock behind
+    the writer's) does not hold the message until the clock passes the stamp again (see
+    :meth:`Store.claim_outbox`). A message due at a later time of its own (a reminder) keeps that time.
     """
 
     message_id: str
@@ -483,6 +488,12 @@ class Store(Protocol):
         dispatchers never lease the same message at once (SQLite: inside ``BEGIN IMMEDIATE``; PostgreSQL:
         ``SELECT ... FOR UPDATE SKIP LOCKED`` then ``UPDATE`` in one transaction). Returns the leased
         records, carrying the new lease.
+
+        First, in the same step, a wait that began after ``now`` (the message was written, failed or
+        requeued at a clock reading later than ``now``: the clock went back) begins again at ``now``, as
+        long as it was: a message due at once is due now, a failed one after its delay (at most
+        ``DispatchPolicy.max_delay``) rather than after the step as well. A message due at a time of its own
+        (written with a ``next_attempt_at`` other than its ``created_at``) keeps it.
         """
 
     def outbox_delivered(self, owner: str, message_ids: Sequence[str], at: datetime) -> int:
@@ -495,7 +506,8 @@ class Store(Protocol):
     def outbox_failed(
         self, owner: str, message_id: str, *, error: str, next_attempt_at: datetime, at: datetime
     ) -> bool:
-        """Record a failed attempt: attempts + 1, ``last_error``, lease cleared, due at ``next_attempt_at``.
+        """Record a failed attempt: attempts + 1, ``last_error``, lease cleared, due at ``next_attempt_at``
+        (its wait begins at ``at``).
 
         Only while ``owner`` holds the lease and the message is pending; returns whether it applied.
         """
@@ -504,13 +516,21 @@ class Store(Protocol):
         """Record a last failed attempt and make the message dead (same conditions as ``outbox_failed``)."""
 
     def outbox_requeue(self, message_id: str, now: datetime) -> bool:
-        """Put a dead message back to pending, due ``now``, attempts reset; False unless it was dead."""
+        """Put a dead message back to pending, due ``now`` (at once), attempts reset; False unless it was
+        dead."""
 
     def outbox_status(self) -> OutboxStatus:
         """Counts by state and the oldest pending message's ``created_at``."""
 
-    def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
-        """Outbox messages (in one state, or all), oldest first, at most ``limit``."""
+    def outbox_records(
+        self, state: OutboxState | None = None, limit: int = 1000, after: str | None = None
+    ) -> list[OutboxRecord]:
+        """Outbox messages (in one state, or all), oldest first, at most ``limit``.
+
+        ``after`` (a message id, the last of a page) gives the next page: only the messages written after
+        that one, whatever its state now; none when there is no such message. A message keeps its place as
+        its state changes, so paging on visits each message once.
+        """
 
     # -- practice metadata --------------------------------------------------------------------------------
 

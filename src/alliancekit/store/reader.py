@@ -188,8 +188,12 @@ class RecordReader:
     def load_meta(self, key: str) -> str | None:
         return self.store.load_meta(key)
 
-    def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
-        return self.store.outbox_records(state, limit)
+    def outbox_records(
+        self, state: OutboxState | None = None, limit: int = 1000, after: str | None = None
+    ) -> list[OutboxRecord]:
+        if after is None:  # a store written before paging takes no ``after``
+            return self.store.outbox_records(state, limit)
+        return self.store.outbox_records(state, limit, after)
 
     # -- measure definitions kept with the data --------------------------------------------------------
 

@@ -81,6 +81,7 @@ from alliancekit.store.sqlite_schema import (
     LATEST_VERSION,
     MIGRATIONS,
     MISSED_MEASURES_FROM,
+    OUTBOX_WAITS_FROM,
     READABLE_FROM,
     UNDER_LOCKBOX_FROM,
 )
@@ -134,8 +135,8 @@ _UPDATE_EPISODE_INDEXED = (
     " state = ?, clinic_id = ?, clinician_id = ?, closed_on = ? WHERE episode_id = ? AND version = ?"
 )
 _INSERT_OUTBOX = (
-    "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at, next_attempt_at)"
-    " VALUES (?,?,?,?,?,?,?)"
+    "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at, next_attempt_at,"
+    " wait_began_at) VALUES (?,?,?,?,?,?,?,?)"
 )
 _OUTBOX_COLUMNS = (
     "message_id, episode_id, kind, channel, body, created_at, state, attempts, next_attempt_at,"
@@ -435,6 +436,8 @@ def _write_batch(conn: sqlite3.Connection, commits: Sequence[Commit]) -> None:
 
 
 def _outbox_row(m: OutboxRecord) -> tuple[Any, ...]:
+    due = m.next_attempt_at or m.created_at
+    due_us = _micros(due)
     return (
         m.message_id,
         m.episode_id,
@@ -442,7 +445,8 @@ def _outbox_row(m: OutboxRecord) -> tuple[Any, ...]:
         m.channel,
         m.body_json,
         m.created_at.isoformat(),
-        _micros(m.next_attempt_at or m.created_at),
+        due_us,
+        due_us if due == m.created_at else None,  # due at once: a wait of nothing, from its creation
     )
 
 
@@ -501,7 +505,18 @@ def _backfill_2(conn: sqlite3.Connection) -> None:
 
 
 #: Python steps run right after a migration's SQL, in the same transaction.
-_BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _backfill_2}
+def _backfill_8(conn: sqlite3.Connection) -> None:
+    """Pending messages due at their creation wait from it (migration 8); the others keep their time."""
+    rows = conn.execute(
+        "SELECT message_id, created_at, next_attempt_at FROM outbox WHERE state = 'pending'"
+    ).fetchall()
+    conn.executemany(
+        "UPDATE outbox SET wait_began_at = next_attempt_at WHERE message_id = ?",
+        [(r[0],) for r in rows if _micros(datetime.fromisoformat(r[1])) == r[2]],
+    )
+
+
+_BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _backfill_2, OUTBOX_WAITS_FROM: _backfill_8}
 
 
 def _date(value: str | None) -> date | None:
@@ -945,7 +960,13 @@ class SQLiteStore:
 
         def claim(conn: sqlite3.Connection) -> list[OutboxRecord]:
             # Under the write lock (BEGIN IMMEDIATE) the select and the lease cannot interleave with
-            # another dispatcher's: the second one sees the first one's lease.
+            # another dispatcher's: the second one sees the first one's lease. Waits that began after now
+            # (the clock went back) begin again now, as long as they were.
+            conn.execute(
+                "UPDATE outbox SET next_attempt_at = ? + next_attempt_at - wait_began_at, wait_began_at = ?"
+                " WHERE state = 'pending' AND wait_began_at > ?",
+                (now_us, now_us, now_us),
+            )
             ids = [
                 r[0]
                 for r in conn.execute(
@@ -998,9 +1019,9 @@ class SQLiteStore:
             owner,
             message_id,
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?,"
-            " lease_owner = NULL, lease_expires_at = NULL"
+            " wait_began_at = ?, lease_owner = NULL, lease_expires_at = NULL"
             " WHERE message_id = ? AND state = 'pending' AND lease_owner = ?",
-            (error, _micros(next_attempt_at), message_id, owner),
+            (error, _micros(next_attempt_at), _micros(at), message_id, owner),
         )
 
     def outbox_dead(self, owner: str, message_id: str, *, error: str, at: datetime) -> bool:
@@ -1008,7 +1029,7 @@ class SQLiteStore:
             owner,
             message_id,
             "UPDATE outbox SET state = 'dead', attempts = attempts + 1, last_error = ?, settled_at = ?,"
-            " lease_owner = NULL, lease_expires_at = NULL"
+            " wait_began_at = NULL, lease_owner = NULL, lease_expires_at = NULL"
             " WHERE message_id = ? AND state = 'pending' AND lease_owner = ?",
             (error, _micros(at), message_id, owner),
         )
@@ -1022,9 +1043,9 @@ class SQLiteStore:
             lambda conn: (
                 conn.execute(
                     "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?,"
-                    " last_error = NULL, settled_at = NULL, lease_owner = NULL, lease_expires_at = NULL"
-                    " WHERE message_id = ? AND state = 'dead'",
-                    (_micros(now), message_id),
+                    " wait_began_at = ?, last_error = NULL, settled_at = NULL,"
+                    " lease_owner = NULL, lease_expires_at = NULL WHERE message_id = ? AND state = 'dead'",
+                    (_micros(now), _micros(now), message_id),
                 ).rowcount
                 == 1
             )
@@ -1041,17 +1062,20 @@ class SQLiteStore:
             oldest_pending_at=None if oldest is None else datetime.fromisoformat(oldest),
         )
 
-    def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
-        if state is None:
-            rows = self._read(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox ORDER BY rowid LIMIT ?",  # noqa: S608
-                (limit,),
-            )
-        else:
-            rows = self._read(
-                f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE state = ? ORDER BY rowid LIMIT ?",  # noqa: S608
-                (OutboxState(state).value, limit),
-            )
+    def outbox_records(
+        self, state: OutboxState | None = None, limit: int = 1000, after: str | None = None
+    ) -> list[OutboxRecord]:
+        # A message keeps its rowid as its state changes: the page after one starts past its rowid (none
+        # when there is no such message: the comparison with NULL is never true).
+        where = " WHERE rowid > (SELECT rowid FROM outbox WHERE message_id = ?)" if after is not None else ""
+        params: tuple[Any, ...] = () if after is None else (after,)
+        if state is not None:
+            where += " AND state = ?" if where else " WHERE state = ?"
+            params += (OutboxState(state).value,)
+        rows = self._read(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox{where} ORDER BY rowid LIMIT ?",  # noqa: S608
+            (*params, limit),
+        )
         return [_outbox_record(r) for r in rows]
 
     # -- reads -----------------------------------------------------------------------------------------------

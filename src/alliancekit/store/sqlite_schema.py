@@ -266,6 +266,15 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX IF NOT EXISTS episodes_under_lockbox ON episodes (clinic_id, clinician_id)
         WHERE lockbox <> '{}';
     """,
+    # 8: when a pending message's wait for its next_attempt_at began (microseconds; NULL: a time of its own,
+    # a reminder's), so that a claim at an earlier clock reading (the clock stepped back) begins the wait
+    # again rather than holding the message until the clock passes the stamp (Store.claim_outbox). Only
+    # pending messages with a wait are indexed: a claim finds those to begin again without a scan. Pending
+    # rows due at their creation get theirs in ``backfill_8`` (same transaction); the others keep their time.
+    """
+    ALTER TABLE outbox ADD COLUMN wait_began_at INTEGER;
+    CREATE INDEX outbox_waits ON outbox (wait_began_at) WHERE state = 'pending' AND wait_began_at IS NOT NULL;
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -278,6 +287,8 @@ DEFINITIONS_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "CREATE TABLE
 #: The schema version that added the index ``episodes_under_lockbox`` (found by content, as above); a
 #: read-only open of an older database finds the rows under a lockbox without it.
 UNDER_LOCKBOX_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "episodes_under_lockbox" in m)
+#: The schema version that added ``outbox.wait_began_at`` (found by content, as above).
+OUTBOX_WAITS_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "outbox_waits" in m)
 
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).

@@ -20,7 +20,9 @@
 It checks what :mod:`alliancekit.notify.dispatcher` relies on: messages written by ``append`` with the
 commit (and not when the commit fails), due times, leases that one dispatcher holds at a time and that run
 out, delivered / failed / dead transitions and who may make them, requeueing dead messages, the counts,
-and that concurrent claims never hand one message to two owners. The base class is not collected on its
+that concurrent claims never hand one message to two owners, that a clock stepped back holds no message
+due at once and no back-off longer than its delay (while a time of a message's own is kept), and paging
+through the messages. The base class is not collected on its
 own (``__test__ = False``); subclasses are.
 """
 
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -59,8 +61,10 @@ def commit_with_outbox(
     messages: Sequence[tuple[str, str, datetime]],
     *,
     clinic_id: str = "clinic-outbox",
+    due: Mapping[str, datetime] | None = None,
 ) -> Commit:
-    """A one-event commit to ``episode_id`` carrying outbox messages ``(message_id, channel, created_at)``."""
+    """A one-event commit to ``episode_id`` carrying outbox messages ``(message_id, channel, created_at)``,
+    each due at once unless ``due`` gives it a time of its own (as a reminder has)."""
     seq = expected + 1
     event = StoredEvent(
         episode_id=episode_id,
@@ -99,6 +103,7 @@ def commit_with_outbox(
             channel=channel,
             body_json=json.dumps({"message_id": mid, "kind": "session-no-show", "episode_id": episode_id}),
             created_at=created,
+            next_attempt_at=(due or {}).get(mid),
         )
         for mid, channel, created in messages
     ]
@@ -143,7 +148,11 @@ class OutboxStoreContract(ContractSuite):
         assert [r.message_id for r in outbox_store.outbox_records()] == ["m000", "m001", "m002"]
 
     def test_claim_takes_due_messages_of_the_channels_oldest_first(self, outbox_store: Store) -> None:
-        self._seed(outbox_store, 3)
+        ids = ["m000", "m001", "m002"]  # written earlier, each due at a time of its own
+        due = {m: _at(i) for i, m in enumerate(ids)}
+        outbox_store.append(
+            commit_with_outbox("ep-outbox", 0, [(m, "email", _at(-10)) for m in ids], due=due)
+        )
         outbox_store.append(commit_with_outbox("ep-other", 0, [("p000", "pager", _at(0))]))
         assert outbox_store.claim_outbox("A", ["email"], _at(-1), _at(60), 10) == []
         first = outbox_store.claim_outbox("A", ["email"], _at(1), _at(60), 10)
@@ -229,6 +238,95 @@ class OutboxStoreContract(ContractSuite):
         assert [x.message_id for x in outbox_store.claim_outbox("A", ["email"], _at(50), _at(90), 10)] == [
             "m000"
         ]
+
+    # -- a clock stepped back (claims at an earlier reading than the writes) --------------------------------
+
+    def test_a_message_due_at_once_is_claimable_at_once_after_the_clock_went_back(
+        self, outbox_store: Store
+    ) -> None:
+        self._seed(outbox_store, 2)  # due at _at(0) and _at(1), their creation
+        tick = timedelta(microseconds=1)
+        first = outbox_store.claim_outbox("A", ["email"], _at(0) - tick, _at(30), 1)
+        assert [r.message_id for r in first] == ["m000"]  # one microsecond before its stamp
+        second = outbox_store.claim_outbox("A", ["email"], _at(-3600), _at(-3570), 10)
+        assert [r.message_id for r in second] == ["m001"]  # an hour before it
+
+    def test_a_message_due_at_once_is_claimable_when_the_clock_reads_its_stamp(
+        self, outbox_store: Store
+    ) -> None:
+        self._seed(outbox_store, 1)
+        assert [r.message_id for r in outbox_store.claim_outbox("A", ["email"], _at(0), _at(30), 10)] == [
+            "m000"
+        ]
+
+    def test_a_time_of_its_own_is_kept_after_the_clock_went_back(self, outbox_store: Store) -> None:
+        outbox_store.append(
+            commit_with_outbox("ep-outbox", 0, [("r000", "email", _at(0))], due={"r000": _at(100)})
+        )
+        tick = timedelta(microseconds=1)
+        assert outbox_store.claim_outbox("A", ["email"], _at(-3600), _at(-3570), 10) == []
+        assert outbox_store.claim_outbox("A", ["email"], _at(100) - tick, _at(130), 10) == []
+        assert [r.message_id for r in outbox_store.claim_outbox("A", ["email"], _at(100), _at(130), 10)] == [
+            "r000"
+        ]
+
+    def test_a_back_off_waits_its_delay_from_a_claim_after_the_clock_went_back(
+        self, outbox_store: Store
+    ) -> None:
+        self._seed(outbox_store, 1)
+        outbox_store.claim_outbox("A", ["email"], _at(5), _at(35), 10)
+        outbox_store.outbox_failed("A", "m000", error="OSError", next_attempt_at=_at(35), at=_at(5))  # 30 s
+        tick = timedelta(microseconds=1)
+        # An hour back: the 30 seconds begin again at this claim, not at the failure's stamp.
+        assert outbox_store.claim_outbox("A", ["email"], _at(-3600), _at(-3570), 10) == []
+        assert outbox_store.claim_outbox("A", ["email"], _at(-3570) - tick, _at(-3540), 10) == []
+        again = outbox_store.claim_outbox("A", ["email"], _at(-3570), _at(-3540), 10)
+        assert [(r.message_id, r.attempts, r.next_attempt_at) for r in again] == [("m000", 1, _at(-3570))]
+
+    def test_a_back_off_with_the_clock_going_forward_waits_until_its_time(self, outbox_store: Store) -> None:
+        self._seed(outbox_store, 1)
+        outbox_store.claim_outbox("A", ["email"], _at(5), _at(35), 10)
+        outbox_store.outbox_failed("A", "m000", error="OSError", next_attempt_at=_at(35), at=_at(5))
+        tick = timedelta(microseconds=1)
+        assert (
+            outbox_store.claim_outbox("A", ["email"], _at(5), _at(35), 10) == []
+        )  # the failure's own reading
+        assert outbox_store.claim_outbox("A", ["email"], _at(35) - tick, _at(65), 10) == []
+        assert [r.message_id for r in outbox_store.claim_outbox("A", ["email"], _at(35), _at(65), 10)] == [
+            "m000"
+        ]
+
+    def test_a_requeued_message_is_claimable_at_once_after_the_clock_went_back(
+        self, outbox_store: Store
+    ) -> None:
+        self._seed(outbox_store, 1)
+        outbox_store.claim_outbox("A", ["email"], _at(5), _at(35), 10)
+        outbox_store.outbox_dead("A", "m000", error="Refused", at=_at(6))
+        assert outbox_store.outbox_requeue("m000", _at(50)) is True
+        taken = outbox_store.claim_outbox("A", ["email"], _at(50) - timedelta(microseconds=1), _at(80), 10)
+        assert [(r.message_id, r.attempts) for r in taken] == [("m000", 0)]
+
+    # -- listing -------------------------------------------------------------------------------------------
+
+    def test_records_page_after_a_message_in_their_order(self, outbox_store: Store) -> None:
+        ids = self._seed(outbox_store, 5)
+        assert [r.message_id for r in outbox_store.outbox_records(limit=2)] == ids[:2]
+        assert [r.message_id for r in outbox_store.outbox_records(limit=2, after=ids[1])] == ids[2:4]
+        assert [r.message_id for r in outbox_store.outbox_records(limit=2, after=ids[3])] == ids[4:]
+        assert outbox_store.outbox_records(limit=2, after=ids[4]) == []
+        assert outbox_store.outbox_records(limit=2, after="nope") == []
+
+    def test_a_page_of_one_state_starts_after_a_message_no_longer_in_it(self, outbox_store: Store) -> None:
+        ids = self._seed(outbox_store, 4)
+        outbox_store.claim_outbox("A", ["email"], _at(5), _at(35), 10)
+        for message_id in ids:
+            outbox_store.outbox_dead("A", message_id, error="Refused", at=_at(6))
+        assert outbox_store.outbox_requeue(ids[1], _at(7)) is True  # m001 pending again, in its place
+        page = outbox_store.outbox_records(OutboxState.DEAD, limit=10, after=ids[1])
+        assert [r.message_id for r in page] == ids[2:]
+        assert [
+            r.message_id for r in outbox_store.outbox_records(OutboxState.DEAD, limit=1, after=ids[0])
+        ] == [ids[2]]
 
     def test_records_filter_and_limit(self, outbox_store: Store) -> None:
         self._seed(outbox_store, 5)

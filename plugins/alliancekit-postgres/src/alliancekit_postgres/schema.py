@@ -910,6 +910,110 @@ _MIGRATION_OTHERS_UNDER_LOCKBOX = """
            ORDER BY u.episode_id""",
 )
 
+# 9: when a pending message's wait for its next_attempt_at began (NULL: a time of its own, a reminder's), so
+# that a claim at an earlier clock reading (the clock stepped back, or this dispatcher's clock is behind the
+# writer's) begins the wait again rather than holding the message until the clock passes the stamp
+# (Store.claim_outbox). A message inserted due at its creation waits from it (a trigger: append_commit stays
+# as it is); a failure's wait begins at the failure (outbox_failed_at, which the store calls instead of
+# outbox_failed); a requeue's at the requeue. Pending rows due at their creation get theirs here; the others
+# keep their time. The claim begins the waits again under FOR UPDATE SKIP LOCKED, so that two claims never
+# wait for each other. outbox_records_after pages through the messages in their order. Safe to run again
+# (as migration 5).
+_MIGRATION_OUTBOX_WAITS = """
+    ALTER TABLE {s}.outbox ADD COLUMN IF NOT EXISTS wait_began_at timestamptz;
+    CREATE INDEX IF NOT EXISTS outbox_waits ON {s}.outbox (clinic_id, wait_began_at)
+        WHERE state = 'pending' AND wait_began_at IS NOT NULL;
+    -- The owner sets every clinic's rows: row-level security is not forced for this transaction's length.
+    ALTER TABLE {s}.outbox NO FORCE ROW LEVEL SECURITY;
+    UPDATE {s}.outbox SET wait_began_at = created_at
+        WHERE state = 'pending' AND next_attempt_at = created_at AND wait_began_at IS NULL;
+    ALTER TABLE {s}.outbox FORCE ROW LEVEL SECURITY;
+
+    CREATE OR REPLACE FUNCTION {s}.outbox_wait_from_creation() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF NEW.next_attempt_at = NEW.created_at THEN
+            NEW.wait_began_at := NEW.created_at;
+        END IF;
+        RETURN NEW;
+    END
+    $$;
+    DROP TRIGGER IF EXISTS outbox_wait_from_creation ON {s}.outbox;
+    CREATE TRIGGER outbox_wait_from_creation BEFORE INSERT ON {s}.outbox
+        FOR EACH ROW EXECUTE FUNCTION {s}.outbox_wait_from_creation();
+
+    CREATE OR REPLACE FUNCTION {s}.claim_outbox(p_scope text, p_owner text, p_channels text[],
+        p_now timestamptz, p_until timestamptz, p_limit integer)
+    RETURNS TABLE (message_id text, episode_id text, kind text, channel text, body text,
+        created_at timestamptz, state text, attempts integer, next_attempt_at timestamptz, lease_owner text,
+        lease_expires_at timestamptz, last_error text)
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.outbox o SET next_attempt_at = p_now + (o.next_attempt_at - o.wait_began_at),
+            wait_began_at = p_now
+        WHERE o.clinic_id = p_scope AND o.message_id IN (
+            SELECT w.message_id FROM {s}.outbox w
+            WHERE w.clinic_id = p_scope AND w.state = 'pending' AND w.wait_began_at > p_now
+            FOR UPDATE SKIP LOCKED);
+        RETURN QUERY
+        WITH due AS (
+            SELECT d.message_id FROM {s}.outbox d
+            WHERE d.clinic_id = p_scope AND d.state = 'pending' AND d.channel = ANY (p_channels)
+                AND d.next_attempt_at <= p_now AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= p_now)
+            ORDER BY d.next_attempt_at, d.message_id
+            LIMIT greatest(p_limit, 0)
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {s}.outbox o SET lease_owner = p_owner, lease_expires_at = p_until
+        FROM due WHERE o.clinic_id = p_scope AND o.message_id = due.message_id
+        RETURNING o.message_id::text, o.episode_id, o.kind, o.channel, o.body, o.created_at, o.state,
+            o.attempts, o.next_attempt_at, o.lease_owner, o.lease_expires_at, o.last_error;
+    END
+    $$;
+
+    -- A failed attempt (p_dead: the last one), only by the dispatcher holding the lease; the next one's
+    -- wait begins at p_at.
+    CREATE OR REPLACE FUNCTION {s}.outbox_failed_at(p_scope text, p_owner text, p_id text, p_error text,
+        p_next timestamptz, p_dead boolean, p_at timestamptz) RETURNS boolean LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.outbox o SET attempts = o.attempts + 1, lease_owner = NULL, lease_expires_at = NULL,
+            last_error = p_error,
+            state = CASE WHEN p_dead THEN 'dead' ELSE o.state END,
+            next_attempt_at = CASE WHEN p_dead THEN o.next_attempt_at ELSE p_next END,
+            wait_began_at = CASE WHEN p_dead THEN NULL ELSE p_at END
+        WHERE o.clinic_id = p_scope AND o.message_id = p_id AND o.state = 'pending'
+            AND o.lease_owner = p_owner;
+        RETURN FOUND;
+    END
+    $$;
+
+    CREATE OR REPLACE FUNCTION {s}.outbox_requeue(p_scope text, p_id text, p_now timestamptz) RETURNS boolean
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.outbox o SET state = 'pending', attempts = 0, next_attempt_at = p_now,
+            wait_began_at = p_now, last_error = NULL
+        WHERE o.clinic_id = p_scope AND o.message_id = p_id AND o.state = 'dead';
+        RETURN FOUND;
+    END
+    $$;
+
+    DROP FUNCTION IF EXISTS {s}.outbox_records_after(text, text, integer, text);
+    """ + _reader(
+    "outbox_records_after",
+    ", p_state text, p_limit integer, p_after text",
+    """message_id text, episode_id text, kind text, channel text, body text, created_at timestamptz,
+           state text, attempts integer, next_attempt_at timestamptz, lease_owner text,
+           lease_expires_at timestamptz, last_error text""",
+    """SELECT o.message_id::text, o.episode_id, o.kind, o.channel, o.body, o.created_at, o.state,
+               o.attempts, o.next_attempt_at, o.lease_owner, o.lease_expires_at, o.last_error
+           FROM {s}.outbox o WHERE o.clinic_id = p_scope AND (p_state IS NULL OR o.state = p_state)
+               AND o.seq > (SELECT a.seq FROM {s}.outbox a
+                            WHERE a.clinic_id = p_scope AND a.message_id = p_after)
+           ORDER BY o.seq LIMIT greatest(p_limit, 0)""",
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
     """
@@ -1250,6 +1354,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_DEFINITIONS,
     _MIGRATION_CASELOAD_LOCKBOX,
     _MIGRATION_OTHERS_UNDER_LOCKBOX,
+    _MIGRATION_OUTBOX_WAITS,
 )
 LATEST_VERSION = len(MIGRATIONS)
 #: The oldest schema version a read-only store reads: migration 3 only added ``practice_meta``, which reads
@@ -1263,6 +1368,9 @@ CASELOAD_LOCKBOX_FROM = MIGRATIONS.index(_MIGRATION_CASELOAD_LOCKBOX) + 1
 #: The schema version that added ``caseload_with_others_under_lockbox``; a read-only store on an older one
 #: filters the whole caseload instead.
 OTHERS_UNDER_LOCKBOX_FROM = MIGRATIONS.index(_MIGRATION_OTHERS_UNDER_LOCKBOX) + 1
+#: The schema version that added ``outbox.wait_began_at`` and ``outbox_records_after``; a read-only store on
+#: an older one lists the outbox without paging.
+OUTBOX_WAITS_FROM = MIGRATIONS.index(_MIGRATION_OUTBOX_WAITS) + 1
 
 
 def utc(at: datetime) -> datetime:

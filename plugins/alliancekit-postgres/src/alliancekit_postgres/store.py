@@ -120,6 +120,7 @@ from alliancekit_postgres.schema import (
     DEFINITIONS_FROM,
     LATEST_VERSION,
     OTHERS_UNDER_LOCKBOX_FROM,
+    OUTBOX_WAITS_FROM,
     READABLE_FROM,
     STALE_VERSION_SQLSTATE,
     Creation,
@@ -176,10 +177,11 @@ _SQL_TEXT = {
     "closed_outcomes": "SELECT * FROM {s}.closed_outcomes(%s)",
     "claim_outbox": "SELECT * FROM {s}.claim_outbox(%s, %s, %s, %s, %s, %s)",
     "outbox_delivered": "SELECT {s}.outbox_delivered(%s, %s)",
-    "outbox_failed": "SELECT {s}.outbox_failed(%s, %s, %s, %s, %s, %s)",
+    "outbox_failed": "SELECT {s}.outbox_failed_at(%s, %s, %s, %s, %s, %s, %s)",
     "outbox_requeue": "SELECT {s}.outbox_requeue(%s, %s, %s)",
     "outbox_status": "SELECT * FROM {s}.outbox_status(%s)",
     "outbox_records": "SELECT * FROM {s}.outbox_records(%s, %s, %s)",
+    "outbox_records_after": "SELECT * FROM {s}.outbox_records_after(%s, %s, %s, %s)",
     "append_audit": "SELECT {s}.append_audit(%s, %s)",
     "version": "SELECT * FROM {s}.episode_version(%s, %s)",
     "snapshot": "SELECT * FROM {s}.load_snapshot(%s, %s)",
@@ -1018,11 +1020,11 @@ class PostgresStore:
     def outbox_failed(
         self, owner: str, message_id: str, *, error: str, next_attempt_at: datetime, at: datetime
     ) -> bool:
-        params = (self.clinic_id, owner, message_id, error, next_attempt_at, False)
+        params = (self.clinic_id, owner, message_id, error, next_attempt_at, False, at)
         return bool(self._call("outbox_failed", params))
 
     def outbox_dead(self, owner: str, message_id: str, *, error: str, at: datetime) -> bool:
-        return bool(self._call("outbox_failed", (self.clinic_id, owner, message_id, error, at, True)))
+        return bool(self._call("outbox_failed", (self.clinic_id, owner, message_id, error, at, True, at)))
 
     def outbox_requeue(self, message_id: str, now: datetime) -> bool:
         return bool(self._call("outbox_requeue", (self.clinic_id, message_id, now)))
@@ -1031,9 +1033,20 @@ class PostgresStore:
         [(pending, delivered, dead, oldest)] = self._read("outbox_status", (self.clinic_id,))
         return OutboxStatus(int(pending), int(delivered), int(dead), oldest)
 
-    def outbox_records(self, state: OutboxState | None = None, limit: int = 1000) -> list[OutboxRecord]:
+    def outbox_records(
+        self, state: OutboxState | None = None, limit: int = 1000, after: str | None = None
+    ) -> list[OutboxRecord]:
         wanted = None if state is None else OutboxState(state).value
-        return [_outbox_record(r) for r in self._read("outbox_records", (self.clinic_id, wanted, limit))]
+        if after is None:
+            rows = self._read("outbox_records", (self.clinic_id, wanted, limit))
+        elif self._db.version < OUTBOX_WAITS_FROM:  # a read-only store on an older schema
+            raise StoreNeedsMigration(
+                f"schema {self._db.schema!r} is at version {self._db.version}: paging through the outbox"
+                f" needs {OUTBOX_WAITS_FROM}; open it writable once, or run alliancekit_postgres.migrate()"
+            )
+        else:
+            rows = self._read("outbox_records_after", (self.clinic_id, wanted, limit, after))
+        return [_outbox_record(r) for r in rows]
 
     def _call(self, name: str, params: tuple[Any, ...]) -> Any:
         """One write statement whose function returns a single value."""
