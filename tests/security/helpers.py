@@ -28,12 +28,17 @@ CLIENT = "client-1"
 PARTNER = "client-3"
 """Another participant of the episode (added by the tests that need one)."""
 KEY = b"k" * 32
+#: The group an episode joins in the tests of group sessions, and its two facilitators.
+COFACILITATED_GROUP = "g-1"
+FACILITATORS = ("clin-a", "clin-f")
 
 
 def actor(kind: str) -> Actor | None:
     return {
         "clin_own": Actor("clin-a", Role.CLINICIAN, CLINIC),
         "clin_other": Actor("clin-b", Role.CLINICIAN, CLINIC),
+        # co-facilitates the episode's group with clin-a once the episode joins it (COFACILITATED_GROUP)
+        "clin_cofacilitator": Actor("clin-f", Role.CLINICIAN, CLINIC),
         "clin_elsewhere": Actor("clin-a", Role.CLINICIAN, "c2"),
         "clin_emergency": Actor("clin-b", Role.CLINICIAN, CLINIC, Purpose.EMERGENCY),
         "supervisor": Actor("sup-1", Role.SUPERVISOR, CLINIC),

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from alliancekit import Practice, hookimpl
@@ -39,15 +40,29 @@ from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.security.policy import AccessRequest, Decision, DefaultPolicy
 from alliancekit.store.memory import MemoryStore
 
-from .helpers import CLIENT, CLINIC, PARTNER, Setup, active_episode, actor
+from .helpers import (
+    CLIENT,
+    CLINIC,
+    COFACILITATED_GROUP,
+    FACILITATORS,
+    PARTNER,
+    Setup,
+    active_episode,
+    actor,
+)
 
 D = date(2026, 1, 19)
 SESSION = Session(held_on=D, modality="video", attendance="attended")
+GROUP_SESSION_ID = "gs-1"
+#: A member's part of a group session, and its correction (another modality) keeping the group session.
+GROUP_PART = attrs.evolve(SESSION, group_session_id=GROUP_SESSION_ID)
+GROUP_PART_CORRECTED = attrs.evolve(GROUP_PART, modality="phone")
 
 Op = Callable[[Practice, Any, Setup], object]
 
 # operation -> (record type, call, the actor kinds the default policy allows)
 CLIN = {"clin_own"}
+CLIN_AND_COFACILITATOR = {"clin_own", "clin_cofacilitator"}
 READERS = {"clin_own", "supervisor"}
 OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
     "start_episode": (
@@ -84,6 +99,53 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
             s.session_id,
             Session(held_on=date(2026, 1, 12), modality="phone", attendance="attended"),
             reason="typo",
+        ),
+        CLIN,
+    ),
+    # A group's co-facilitator writes parts of the group's sessions only: not an individual session, nor a
+    # correction that adds, drops or changes the group session of the session it corrects.
+    "record_session_group_part": (
+        "session",
+        lambda p, a, s: p.record_session(a, _in_group(p, s), GROUP_PART),
+        CLIN_AND_COFACILITATOR,
+    ),
+    "correct_session_group_part": (
+        "session",
+        lambda p, a, s: p.correct_session(
+            a, s.episode_id, _group_part(p, s), GROUP_PART_CORRECTED, reason="r"
+        ),
+        CLIN_AND_COFACILITATOR,
+    ),
+    "correct_session_dropping_group": (
+        "session",
+        lambda p, a, s: p.correct_session(
+            a,
+            s.episode_id,
+            _group_part(p, s),
+            attrs.evolve(GROUP_PART_CORRECTED, group_session_id=None),
+            reason="r",
+        ),
+        CLIN,
+    ),
+    "correct_session_adding_group": (
+        "session",
+        lambda p, a, s: p.correct_session(
+            a,
+            _in_group(p, s),
+            s.session_id,
+            attrs.evolve(GROUP_PART_CORRECTED, held_on=date(2026, 1, 12)),
+            reason="r",
+        ),
+        CLIN,
+    ),
+    "correct_session_moving_group": (
+        "session",
+        lambda p, a, s: p.correct_session(
+            a,
+            s.episode_id,
+            _group_part(p, s),
+            attrs.evolve(GROUP_PART_CORRECTED, group_session_id="gs-2"),
+            reason="r",
         ),
         CLIN,
     ),
@@ -148,13 +210,14 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         ),
         CLIN,
     ),
-    # The episode is in no group: the policy allows its clinician, then the membership check refuses.
+    # The episode is in no group (but for the co-facilitator's cell): the policy allows its clinician, then
+    # the membership check refuses.
     "record_group_session": (
         "session",
         lambda p, a, s: p.record_group_session(
             a, "g-1", GroupSession(D, "in-person", (MemberAttendance(s.episode_id, "attended"),))
         ),
-        CLIN,
+        CLIN_AND_COFACILITATOR,
     ),
     "record_process_note": (
         "process-note",
@@ -310,6 +373,23 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
 }
 
 
+def _in_group(p: Practice, s: Setup) -> str:
+    """The episode, in the group clin-a facilitates with clin-f (joined by clin-a if it is not yet)."""
+    me = actor("clin_own")
+    if p.episode(me, s.episode_id).group_id is None:
+        p.join_group(
+            me, s.episode_id, group_id=COFACILITATED_GROUP, facilitator_ids=FACILITATORS, joined_on=D
+        )
+    return s.episode_id
+
+
+def _group_part(p: Practice, s: Setup) -> str:
+    """The id of the episode's part of a group session, recorded by clin-a."""
+    recorded = p.record_session(actor("clin_own"), _in_group(p, s), GROUP_PART)
+    assert recorded.record_id is not None
+    return recorded.record_id
+
+
 def _requested(p: Practice, s: Setup) -> Any:
     return p.request_administration(actor("clin_own"), s.episode_id, measure="phq-9")
 
@@ -367,10 +447,16 @@ EXPORTS_AND_REPORTS = {
 for _record_type, _call, _allowed in OPERATIONS.values():
     if "client_own" in _allowed:
         _allowed.add("client_partner")
+# A group's co-facilitator is, outside the group's sessions, a clinician of the clinic without the episode
+# on their caseload.
+for _record_type, _call, _allowed in OPERATIONS.values():
+    if "clin_other" in _allowed:
+        _allowed.add("clin_cofacilitator")
 
 KINDS = [
     "clin_own",
     "clin_other",
+    "clin_cofacilitator",
     "clin_elsewhere",
     "clin_emergency",
     "supervisor",
@@ -401,6 +487,8 @@ def test_role_operation_matrix(operation: str, kind: str) -> None:
     if kind == "client_partner":
         partner = Participant(PARTNER, "partner", Consent(treatment=True, measures=True))
         p.add_participant(actor("clin_own"), setup.episode_id, partner, added_on=D)
+    if kind == "clin_cofacilitator":
+        _in_group(p, setup)
     before = len(_refusals(p))
     who = actor(kind)
     if kind in allowed:
@@ -633,3 +721,104 @@ def test_a_missing_actor_is_both_a_refusal_and_invalid_input() -> None:
         "required",
         "read-timeline",
     )
+
+
+# -- a group's co-facilitator writes the group's sessions only --------------------------------------------
+
+
+def _cofacilitated() -> tuple[Setup, Actor, Actor]:
+    setup = active_episode()
+    _in_group(setup.practice, setup)
+    me, co = actor("clin_own"), actor("clin_cofacilitator")
+    assert me is not None
+    assert co is not None
+    return setup, me, co
+
+
+def test_a_cofacilitator_writes_the_groups_sessions_and_not_the_clinicians_own() -> None:
+    setup, me, co = _cofacilitated()
+    p, ep = setup.practice, setup.episode_id
+    part = p.record_session(co, ep, GROUP_PART)
+    corrected = p.correct_session(co, ep, part.record_id, GROUP_PART_CORRECTED, reason="modality")
+    assert corrected.record_id == part.record_id
+    before = len(_refusals(p))
+    with pytest.raises(AccessDenied) as refused:
+        p.record_session(co, ep, SESSION)
+    assert (
+        str(refused.value)
+        == "record-session: a group's co-facilitator writes only parts of the group's sessions"
+    )
+    # clin-a's own session: neither recorded nor corrected by the co-facilitator, its scores as they were
+    with pytest.raises(AccessDenied, match="only parts of the group's sessions"):
+        p.correct_session(
+            co, ep, setup.session_id, attrs.evolve(SESSION, held_on=date(2026, 1, 12)), reason="r"
+        )
+    refusals = _refusals(p)[before:]
+    assert [(r.actor_id, r.action, r.record_id) for r in refusals] == [
+        ("clin-f", "record-session", ep),
+        ("clin-f", "correct-session", ep),
+    ]
+    assert p.session_history(me, ep, setup.session_id).corrections == ()
+    assert p.episode(me, ep).sessions_attended == 2  # the individual one and the group part
+    # the clinician of record still writes both kinds
+    p.record_session(me, ep, SESSION)
+    p.correct_session(me, ep, part.record_id, GROUP_PART, reason="back to video")
+
+
+def test_a_cofacilitator_follows_the_session_as_it_stands_not_as_first_recorded() -> None:
+    """clin-a takes a part out of the group session: the co-facilitator may not put it back."""
+    setup, me, co = _cofacilitated()
+    p, ep = setup.practice, setup.episode_id
+    part = p.record_session(me, ep, GROUP_PART)
+    p.correct_session(me, ep, part.record_id, attrs.evolve(GROUP_PART, group_session_id=None), reason="r")
+    with pytest.raises(AccessDenied):
+        p.correct_session(co, ep, part.record_id, GROUP_PART, reason="r")
+    assert len(p.session_history(me, ep, part.record_id).corrections) == 1
+
+
+def test_the_batch_path_decides_a_cofacilitators_writes_the_same_way() -> None:
+    setup, me, co = _cofacilitated()
+    p, ep = setup.practice, setup.episode_id
+    with p.batch() as batch:
+        part = batch.record_session(co, ep, GROUP_PART)
+        with pytest.raises(AccessDenied):
+            batch.record_session(co, ep, SESSION)
+        with pytest.raises(AccessDenied):
+            batch.correct_session(co, ep, setup.session_id, GROUP_PART_CORRECTED, reason="r")
+        # a correction held in the batch counts: the part is individual once clin-a's correction is decided
+        batch.correct_session(
+            me, ep, part.record_id, attrs.evolve(GROUP_PART, group_session_id=None), reason="r"
+        )
+        with pytest.raises(AccessDenied):
+            batch.correct_session(co, ep, part.record_id, GROUP_PART_CORRECTED, reason="r")
+    assert [r.action for r in _refusals(p)][-3:] == ["record-session", "correct-session", "correct-session"]
+    assert len(p.session_history(me, ep, part.record_id).corrections) == 1
+    assert p.session_history(me, ep, setup.session_id).corrections == ()
+
+
+def test_a_policy_is_told_the_group_session_a_write_is_a_part_of() -> None:
+    asked: list[AccessRequest] = []
+
+    class Recording:
+        def decide(self, request: AccessRequest) -> Decision:
+            asked.append(request)
+            return DefaultPolicy().decide(request)
+
+    setup, me, co = _cofacilitated()
+    p = Practice(setup.practice.store, policy=Recording())
+    ep = setup.episode_id
+    part = p.record_session(co, ep, GROUP_PART)
+    p.correct_session(co, ep, part.record_id, GROUP_PART_CORRECTED, reason="r")
+    p.correct_session(me, ep, part.record_id, attrs.evolve(GROUP_PART, group_session_id="gs-2"), reason="r")
+    p.record_session(me, ep, SESSION)
+    writes = [
+        (r.action, r.group_session_id) for r in asked if r.action in ("record-session", "correct-session")
+    ]
+    assert writes == [
+        ("record-session", GROUP_SESSION_ID),
+        ("correct-session", GROUP_SESSION_ID),
+        ("correct-session", None),  # another group session than the one the part stands in
+        ("record-session", None),
+    ]
+    # a custom policy's own requests, made as before the field was added, still build
+    assert AccessRequest(co, "record-session", "session", "s-1").group_session_id is None

@@ -18,13 +18,20 @@ from typing import Any
 import attrs
 
 from alliancekit.core.command_table import CommandSpec, Returns
-from alliancekit.core.runner import Context, Runner, _recorded, _request_hash
+from alliancekit.core.runner import (
+    Context,
+    Runner,
+    _recorded,
+    _request_hash,
+    corrected_ref,
+    recorded_ref,
+)
 from alliancekit.core.views import Views
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import check_ref
 from alliancekit.errors import ConflictError, DuplicateCommand, IdempotencyKeyReused
 from alliancekit.events.catalog import NEVER_SHARED
-from alliancekit.events.types import EpisodeOpened, Event, SessionRecorded
+from alliancekit.events.types import EpisodeOpened, Event, SessionCorrected, SessionRecorded
 from alliancekit.integrity.chain import GENESIS
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.corrected_scores import SCORED_TYPES
@@ -65,13 +72,13 @@ class _BatchContext(Context):
 
     def session(self, session_id: str) -> SessionRef | None:
         found = super().session(session_id)
-        if found is not None:
-            return found
+        # the batch's own events of the episode (a few dozen at most) follow those stored
         for stored, event in self._held.events.get(self.episode_id, ()):
             if isinstance(event, SessionRecorded) and event.session_id == session_id:
-                s = event.session
-                return SessionRef(s.held_on, s.attendance, event.number, stored.event_id)
-        return None
+                found = found or recorded_ref(event, stored.event_id)
+            elif isinstance(event, SessionCorrected) and event.session_id == session_id and found:
+                found = corrected_ref(found, event)
+        return found
 
     def scored_events(self) -> tuple[Event, ...]:
         held = self._held.events.get(self.episode_id)
@@ -159,10 +166,11 @@ class BatchRunner:
         # access first, as the runner decides it: a stored result and the version are answers too, for
         # those the policy allows and for whoever made the command
         found = None
-        if not self.s.guard.permits(actor, spec.action, state):
+        group = spec.group_session(ctx, args)
+        if not self.s.guard.permits(actor, spec.action, state, group):
             found = self._repeat(actor, spec, key, request)
             if found is None:
-                self.s.guard.allow(actor, spec.action, "episode", episode_id, state)
+                self.s.guard.allow(actor, spec.action, "episode", episode_id, state, group_session_id=group)
         if found is None:
             found = self._done(actor, spec, key, request)
         if found is not None:

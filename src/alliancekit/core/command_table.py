@@ -86,6 +86,9 @@ class CommandSpec:
     """The id of the record the command names (made or acted on); with it the facade returns a
     :class:`~alliancekit.RecordedWithId`."""
     corrects: Callable[[Context, Args], str | None] = lambda ctx, a: None
+    group_session: Callable[[Context, Args], str | None] = lambda ctx, a: None
+    """The group session the command writes a part of, for the access policy
+    (:attr:`~alliancekit.security.policy.AccessRequest.group_session_id`)."""
     returns: Returns = Returns.RECORDED
     planned: frozenset[str] = frozenset()
     """Inputs that name a day to come (a target date): the others' dates may not be after the clinic's
@@ -157,6 +160,14 @@ def _original_event(ctx: Context, a: Args) -> str | None:
     return found.event_id if found is not None else None
 
 
+def _corrected_group_session(ctx: Context, a: Args) -> str | None:
+    """The group session a correction writes a part of: the one the session is a part of as it stands,
+    when the correction keeps it (adding, dropping or changing it is no group session's business)."""
+    found = ctx.session(a["session_id"])
+    stands = found.group_session_id if found is not None else None
+    return stands if stands is not None and stands == a["session"].group_session_id else None
+
+
 COMMANDS: Mapping[str, CommandSpec] = {
     spec.name: spec
     for spec in (
@@ -204,6 +215,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
                 ctx.new_id("session"), a["session"], ctx.score(a["session"].administrations)
             ),
             record_id=_made("session"),
+            group_session=lambda ctx, a: a["session"].group_session_id,
         ),
         _spec(
             "correct_session",
@@ -219,6 +231,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
             ),
             record_id=lambda ctx, a: a["session_id"],
             corrects=_original_event,
+            group_session=_corrected_group_session,
         ),
         _spec(
             "record_review",

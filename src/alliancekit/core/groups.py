@@ -63,7 +63,7 @@ def record_group_session(
             raise ValidationError(where, "unique", "each member once")
         seen.add(member.episode_id)
         state, _ = s.guard.state(a, spec.action, member.episode_id)
-        s.guard.allow(a, spec.action, "episode", state.episode_id, state)
+        s.guard.allow(a, spec.action, "episode", state.episode_id, state, group_session_id=group_session_id)
         if state.group_id != group:
             raise ValidationError(where, NOT_A_MEMBER)
         decide(state, c.RecordSession("", part, s.score(part.administrations, state.client_ref)))

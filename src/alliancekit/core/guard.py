@@ -108,10 +108,13 @@ class Guard:
         clinician_id: str | None = None,
         reason: str | None = None,
         audit_as: str | None = None,
+        group_session_id: str | None = None,
     ) -> Decision:
         """Ask the policy; a refusal is audited (as ``audit_as``, by default the action) and raised as
         :class:`AccessDenied`."""
-        request = AccessRequest(actor, action, record_type, record_id, episode, clinician_id, reason)
+        request = AccessRequest(
+            actor, action, record_type, record_id, episode, clinician_id, reason, group_session_id
+        )
         decision = self.decide(request)
         if not isinstance(decision, Decision):  # a plugin's policy is not type-checked with us
             decision = Decision.refuse("the access policy gave no decision")
@@ -120,10 +123,15 @@ class Guard:
             raise AccessDenied(audit_as or action, decision.reason)
         return decision
 
-    def permits(self, actor: Actor, action: str, episode: EpisodeState) -> bool:
+    def permits(
+        self, actor: Actor, action: str, episode: EpisodeState, group_session_id: str | None = None
+    ) -> bool:
         """The policy's answer on a state that is only a guess: nothing is audited, and a refusal is
         decided again (and audited) on the fresh state."""
-        decision = self.decide(AccessRequest(actor, action, "episode", episode.episode_id, episode))
+        request = AccessRequest(
+            actor, action, "episode", episode.episode_id, episode, group_session_id=group_session_id
+        )
+        decision = self.decide(request)
         return isinstance(decision, Decision) and decision.allowed
 
     def permits_caseload(self, actor: Actor, clinician_id: str) -> bool:

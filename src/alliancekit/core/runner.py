@@ -38,7 +38,14 @@ from alliancekit.errors import (
 )
 from alliancekit.events import converter
 from alliancekit.events.catalog import NEVER_SHARED
-from alliancekit.events.types import EpisodeOpened, Event, RecordedScore, ReviewedScore, SessionRecorded
+from alliancekit.events.types import (
+    EpisodeOpened,
+    Event,
+    RecordedScore,
+    ReviewedScore,
+    SessionCorrected,
+    SessionRecorded,
+)
 from alliancekit.feedback.engine import EngineContext, evaluate
 from alliancekit.feedback.expectation import scores_against_expectation
 from alliancekit.integrity.chain import GENESIS, NewEvent, new_events
@@ -159,16 +166,20 @@ class Context:
         return self._services.today(self.actor.clinic_id) if on is None else on
 
     def session(self, session_id: str) -> SessionRef | None:
-        """The session as first recorded, read from the stream (corrections, addenda, rupture notes)."""
+        """The session as first recorded, with its group session as it stands now, read from the stream
+        (corrections, addenda, rupture notes)."""
         if self._sessions is None:
-            self._sessions = {}
-            for entry in self._services.reader.entries(self.episode_id, (SessionRecorded.TYPE,)):
-                recorded = entry.event
-                assert isinstance(recorded, SessionRecorded)  # noqa: S101 - by its type name
-                s = recorded.session
-                self._sessions.setdefault(
-                    recorded.session_id, SessionRef(s.held_on, s.attendance, recorded.number, entry.event_id)
-                )
+            sessions: dict[str, SessionRef | None] = {}
+            self._sessions = sessions
+            for entry in self._services.reader.entries(self.episode_id, _SESSION_TYPES):
+                event = entry.event
+                if isinstance(event, SessionCorrected):
+                    found = sessions.get(event.session_id)
+                    if found is not None:
+                        sessions[event.session_id] = corrected_ref(found, event)
+                    continue
+                assert isinstance(event, SessionRecorded)  # noqa: S101 - by its type name
+                sessions.setdefault(event.session_id, recorded_ref(event, entry.event_id))
         return self._sessions.get(session_id)
 
     def scored_events(self) -> tuple[Event, ...]:
@@ -190,6 +201,22 @@ class Context:
                 if e.type not in NEVER_SHARED
             }
         return event_id in self._shared
+
+
+#: The events a session lookup reads: the recordings, and the corrections that may move a session into or
+#: out of a group session.
+_SESSION_TYPES = (SessionRecorded.TYPE, SessionCorrected.TYPE)
+
+
+def recorded_ref(recorded: SessionRecorded, event_id: str) -> SessionRef:
+    """A recorded session as a lookup returns it (its recording's event id)."""
+    s = recorded.session
+    return SessionRef(s.held_on, s.attendance, recorded.number, event_id, s.group_session_id)
+
+
+def corrected_ref(found: SessionRef, corrected: SessionCorrected) -> SessionRef:
+    """``found`` after ``corrected``: only the group session it is a part of follows the correction."""
+    return attrs.evolve(found, group_session_id=corrected.session.group_session_id)
 
 
 class Runner:
@@ -270,13 +297,14 @@ class Runner:
                 # Access first: a key's stored result and the episode's version are answers about the
                 # record, for those the policy lets make the command only (a refusal is audited), and
                 # for whoever made it (they were answered once: a transfer since does not undo that).
+                group = spec.group_session(ctx, args)
                 if guessing:
-                    if not guard.permits(actor, spec.action, state):
+                    if not guard.permits(actor, spec.action, state, group):
                         continue
-                elif not guard.permits(actor, spec.action, state):
+                elif not guard.permits(actor, spec.action, state, group):
                     if key is not None and (mine := self.repeat(actor, spec, key, request)) is not None:
                         return self._replayed(spec, ctx, args, mine, state)
-                    guard.allow(actor, spec.action, "episode", episode_id, state)
+                    guard.allow(actor, spec.action, "episode", episode_id, state, group_session_id=group)
                 if key is not None:
                     try:
                         done = self._done(actor, spec, key, request)

@@ -150,6 +150,9 @@ class SessionRef:
     attendance: Attendance
     number: int
     event_id: str
+    group_session_id: str | None = None
+    """The group session it is a part of as the session stands now (its latest correction's, else as
+    recorded): what the access policy is told a correction changes."""
 
 
 @attrs.frozen

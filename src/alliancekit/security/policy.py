@@ -117,7 +117,8 @@ CLINICAL_WRITES = frozenset(
         Action.SET_PROTOCOL,
     }
 )
-#: What a group's co-facilitator may do in a member's episode besides its clinician of record.
+#: What a group's co-facilitator may do in a member's episode besides its clinician of record: to a part of
+#: one of the group's sessions only (``AccessRequest.group_session_id``).
 GROUP_WRITES = frozenset({Action.RECORD_SESSION, Action.CORRECT_SESSION})
 #: Reads of clinical content (audited before the data is returned).
 CLINICAL_READS = frozenset(
@@ -173,6 +174,11 @@ class AccessRequest:
     """The clinician a call is about when there is no episode yet (start-episode, a caseload filter)."""
     reason: str | None = attrs.field(default=None, repr=False)
     """The stated reason of a break-glass read or a lockbox override."""
+    group_session_id: str | None = None
+    """For a session written (record-session, correct-session): the group session it is a part of. A
+    correction has one only when the session as it stands and the correction name the same group session:
+    a correction that makes an individual session a group one, or the other way round, has none. ``None``
+    for an individual session and for every other action."""
 
 
 @attrs.frozen
@@ -206,7 +212,8 @@ class DefaultPolicy:
 
     * a **clinician** reads and writes the episodes they are the clinician of record for, in their clinic,
       starts episodes for themselves, reads their own process notes; a group's co-facilitator records
-      (and corrects) the group's sessions in its members' episodes;
+      (and corrects) the group's sessions in its members' episodes, and nothing else of them: not an
+      individual session, nor a correction that turns one into a group session part or back;
     * a **supervisor** reads the episodes of their team (``teams[supervisor_id]``, or the whole clinic when
       no teams are configured) and acknowledges alerts; writes nothing clinical;
     * an **administrator** reads and checkpoints the audit log and rotates keys; sees no clinical content;
@@ -287,7 +294,9 @@ class DefaultPolicy:
             if state is not None and state.clinician_id == actor.id:
                 return Decision.allow()
             if action in GROUP_WRITES and state is not None and actor.id in state.facilitator_ids:
-                return Decision.allow()  # a co-facilitator records the group's sessions
+                if request.group_session_id is not None:
+                    return Decision.allow()  # a co-facilitator records the group's sessions
+                return Decision.refuse("a group's co-facilitator writes only parts of the group's sessions")
             return Decision.refuse("the episode is not on this clinician's caseload")
         if action in (Action.SET_LOCKBOX, Action.LIFT_LOCKBOX):
             # recorded on the client's behalf, by their clinician
