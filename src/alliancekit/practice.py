@@ -1078,7 +1078,8 @@ class Practice:
         recipient: str | None = None,
         override_reason: str | None = None,
     ) -> SharedRecord:
-        """The record as exported or shared: process notes never, the lockbox honoured for ``recipient``.
+        """The record as exported or shared: process notes never, the lockbox honoured for ``recipient``
+        (with none named, every directive applies, whomever it withholds from: where it goes is unknown).
 
         ``override_reason`` overrides the lockbox (the policy decides who may; the override and its reason
         are audited).
@@ -1088,15 +1089,22 @@ class Practice:
         )
 
     def export_record(
-        self, actor: Actor, episode_id: str, *, purpose: Purpose | None = None, kind: str = "fhir"
+        self,
+        actor: Actor,
+        episode_id: str,
+        *,
+        purpose: Purpose | None = None,
+        kind: str = "fhir",
+        recipient: str | None = None,
     ) -> SharedRecord:
         """One episode's record for an export: decided and shared like :meth:`shared_record` (the lockbox
-        always applies), audited as ``export-<kind>`` with the client's reference and ``purpose``.
+        always applies, for ``recipient``), audited as ``export-<kind>`` with the client's reference and
+        ``purpose``. With no recipient named, every directive applies, whomever it withholds from.
 
         The FHIR export (:mod:`alliancekit.fhir`) reads every episode through here.
         """
         return self._read.shared_record(
-            actor, episode_id, action=_export_action(kind, purpose), purpose=purpose
+            actor, episode_id, recipient=recipient, action=_export_action(kind, purpose), purpose=purpose
         )
 
     def measure_definitions(

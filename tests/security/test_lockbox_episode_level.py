@@ -95,15 +95,15 @@ def _ended(tmp_path: Path, *, transferred: bool = False) -> tuple[Practice, str]
     return p, ep
 
 
-def _episode_of_care(p: Practice, ep: str) -> dict[str, Any]:
-    bundle = episode_bundle(p, SUPERVISOR, ep, purpose="quality-improvement")
+def _episode_of_care(p: Practice, ep: str, recipient: str | None = None) -> dict[str, Any]:
+    bundle = episode_bundle(p, SUPERVISOR, ep, purpose="quality-improvement", recipient=recipient)
     assert [str(e) for e in SCHEMA.errors(bundle)] == []
     (found,) = (e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "EpisodeOfCare")
     return found  # type: ignore[no-any-return]
 
 
-def _episode_row(p: Practice, ep: str, out: Path) -> dict[str, str]:
-    export_research(p, SUPERVISOR, out, identified=True, episode_ids=[ep])
+def _episode_row(p: Practice, ep: str, out: Path, recipient: str | None = None) -> dict[str, str]:
+    export_research(p, SUPERVISOR, out, identified=True, episode_ids=[ep], recipient=recipient)
     with (out / "episodes.csv").open(encoding="utf-8", newline="") as handle:
         (row,) = csv.DictReader(handle)
     return row
@@ -216,15 +216,14 @@ def _recipient_case(tmp_path: Path) -> tuple[Practice, str]:
 
 
 def test_a_directive_for_another_recipient_leaves_the_episode_level_shared(tmp_path: Path) -> None:
-    """Exports name no recipient: a directive for hospital-x alone withholds nothing from them, nor from a
-    share with hospital-y. (A guard that the fix withholds no more than it should: it passes on the old
-    code too; the next test is the one that fails there.)"""
+    """A directive for hospital-x alone withholds nothing from an export or a share for hospital-y. (A guard
+    that the fix withholds no more than it should; the next test is the one that failed before it.)"""
     p, ep = _recipient_case(tmp_path)
-    resource = _episode_of_care(p, ep)
+    resource = _episode_of_care(p, ep, "hospital-y")
     assert (resource["status"], resource["period"]["end"]) == ("finished", "2026-03-02")
     assert _extension(resource, EXT_FIT_OUTCOME) != []
     assert NEW_CLINICIAN in json.dumps(resource["careManager"])
-    row = _episode_row(p, ep, tmp_path / "out")
+    row = _episode_row(p, ep, tmp_path / "out", "hospital-y")
     assert (row["stage"], row["clinician"], row["closing_reason"], row["withheld"]) == (
         "closed",
         NEW_CLINICIAN,
@@ -244,6 +243,20 @@ def test_a_directive_for_a_recipient_withholds_the_episode_level_from_them(tmp_p
     s = shared.state
     assert s is not None
     assert (s.stage, s.clinician_id, s.fit, s.closed_on) == (Stage.CONSULTATION, OWN.id, None, None)
+    p.close()
+
+
+@pytest.mark.parametrize("recipient", [None, "hospital-x"])
+def test_an_export_naming_no_recipient_or_theirs_withholds_the_episode_level(
+    recipient: str | None, tmp_path: Path
+) -> None:
+    """An export that names no recipient may reach hospital-x: what is withheld from them is left out."""
+    p, ep = _recipient_case(tmp_path)
+    resource = _episode_of_care(p, ep, recipient)
+    assert "end" not in resource.get("period", {})
+    assert NEW_CLINICIAN not in json.dumps(resource.get("careManager", {}))
+    row = _episode_row(p, ep, tmp_path / "out", recipient)
+    assert (row["clinician"], row["closing_reason"], row["withheld"]) == (OWN.id, "", "true")
     p.close()
 
 

@@ -7,7 +7,9 @@ The reads are enumerated from the facade: a new public query must be added to RE
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import io
 import json
 import re
 from collections.abc import Callable
@@ -19,10 +21,12 @@ import attrs
 import pytest
 
 from alliancekit import Practice, open_practice
+from alliancekit.cli.main import main
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.domain import Actor, Administration, Purpose, Review, Role, Session
-from alliancekit.errors import AccessDenied, NotFoundError
+from alliancekit.errors import AccessDenied, NotFoundError, ValidationError
 from alliancekit.events import converter
+from alliancekit.exports.research import export_research
 from alliancekit.feedback.reports import attention_list, practice_outcomes, progress_chart, render_report
 from alliancekit.fhir import episode_bundle, export_ndjson, ids
 
@@ -436,3 +440,165 @@ def test_someone_outside_the_episode_reads_nothing(couple: tuple[Practice, str, 
     for read in PARTICIPANT_READS.values():
         with pytest.raises(AccessDenied):
             read(p, stranger, ep, Path())
+
+
+# -- exports and a directive for one recipient ---------------------------------------------------------------
+
+#: Whom the client withheld their sessions from, and someone else.
+TARGET, OTHER = "hospital-x", "hospital-y"
+EXPORTER = Actor("sup-1", Role.SUPERVISOR, CLINIC, Purpose.QUALITY_IMPROVEMENT)
+PSEUDONYM_KEY = b"k" * 32
+AUDITOR = Actor("adm-1", Role.ADMINISTRATOR, CLINIC)
+
+#: An export of one episode, for a recipient (or none): its text. Made by the library or by the CLI (which
+#: acts as a supervisor of the clinic), on the practice's file.
+Export = Callable[[Practice, str, Path, Path, "str | None"], str]
+
+
+def _py_bundle(bundle_type: str) -> Export:
+    def export(p: Practice, ep: str, db: Path, tmp: Path, recipient: str | None) -> str:
+        bundle = episode_bundle(
+            p, EXPORTER, ep, purpose="quality-improvement", bundle_type=bundle_type, recipient=recipient
+        )
+        return _text(bundle)
+
+    return export
+
+
+def _py_bulk(p: Practice, ep: str, db: Path, tmp: Path, recipient: str | None) -> str:
+    out = tmp / "bulk"
+    export_ndjson(p, EXPORTER, out, purpose="quality-improvement", recipient=recipient)
+    return "".join(f.read_text() for f in sorted(out.iterdir()))
+
+
+def _py_csv(identified: bool) -> Export:
+    def export(p: Practice, ep: str, db: Path, tmp: Path, recipient: str | None) -> str:
+        out = tmp / "tables"
+        key = None if identified else PSEUDONYM_KEY
+        export_research(p, EXPORTER, out, key=key, identified=identified, recipient=recipient)
+        return "".join(f.read_text() for f in sorted(out.iterdir()) if f.name != "data_dictionary.csv")
+
+    return export
+
+
+def _cli(*command: str, stdout: bool = False) -> Export:
+    """``alliancekit export <command>`` on the practice's file, with ``--recipient`` when one is named."""
+
+    def export(p: Practice, ep: str, db: Path, tmp: Path, recipient: str | None) -> str:
+        p.close()
+        out = tmp / "out"
+        words = [w.replace("{ep}", ep).replace("{tmp}", str(tmp)) for w in command]
+        named = [] if recipient is None else ["--recipient", recipient]
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            code = main(["export", *words, "--db", str(db), "--out", "-" if stdout else str(out), *named])
+        assert code == 0
+        if stdout:
+            return printed.getvalue()
+        files = sorted(out.iterdir()) if out.is_dir() else [out]
+        return "".join(f.read_text() for f in files if f.name != "data_dictionary.csv")
+
+    return export
+
+
+#: Every export path, Python and CLI: each takes a recipient.
+EXPORTS: dict[str, Export] = {
+    "shared_record": lambda p, ep, db, tmp, to: _text(p.shared_record(EXPORTER, ep, recipient=to)),
+    "export_record": lambda p, ep, db, tmp, to: _text(p.export_record(EXPORTER, ep, recipient=to)),
+    "fhir_collection": _py_bundle("collection"),
+    "fhir_batch": _py_bundle("batch"),
+    "fhir_transaction": _py_bundle("transaction"),
+    "fhir_ndjson": _py_bulk,
+    "csv_identified": _py_csv(identified=True),
+    "csv_de_identified": _py_csv(identified=False),
+    "cli_fhir_collection": _cli("fhir", "--episode", "{ep}", "--purpose", "quality-improvement"),
+    "cli_fhir_batch": _cli(
+        "fhir", "--episode", "{ep}", "--type", "batch", "--purpose", "quality-improvement"
+    ),
+    "cli_fhir_transaction": _cli(
+        "fhir", "--episode", "{ep}", "--type", "transaction", "--purpose", "quality-improvement"
+    ),
+    "cli_fhir_transactions_split": _cli(
+        "fhir",
+        "--episode",
+        "{ep}",
+        "--type",
+        "transaction",
+        "--max-entries",
+        "2",
+        "--purpose",
+        "quality-improvement",
+    ),
+    "cli_fhir_bulk": _cli("fhir", "--all", "--purpose", "quality-improvement"),
+    "cli_fhir_bulk_stdout": _cli("fhir", "--all", "--purpose", "quality-improvement", stdout=True),
+    "cli_csv_identified": _cli("csv", "--identified"),
+    "cli_csv_de_identified": _cli("csv", "--key-file", "{tmp}/key"),
+}
+
+
+@pytest.fixture
+def withheld_from_target(tmp_path: Path) -> tuple[Practice, str, Path]:
+    """The distinctive scores in a session, the sessions withheld from hospital-x alone."""
+    db = tmp_path / "p.sqlite"
+    setup = active_episode(_practice_on(tmp_path), text=CANARY)
+    p, ep = setup.practice, setup.episode_id
+    items = dict.fromkeys(("individually", "interpersonally", "socially", "overall"), LEVEL)
+    p.record_session(
+        OWN,
+        ep,
+        Session(
+            held_on=D,
+            modality="video",
+            attendance="attended",
+            administrations=(Administration("ors", "1.0", "start", items),),
+        ),
+    )
+    p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], recipients=[TARGET], on=D)
+    (tmp_path / "key").write_bytes(PSEUDONYM_KEY)
+    return p, ep, db
+
+
+@pytest.mark.parametrize("recipient", [None, TARGET, OTHER])
+@pytest.mark.parametrize("export", sorted(EXPORTS))
+def test_an_export_is_withheld_for_its_recipient_and_one_naming_none_for_every_recipient(
+    export: str, recipient: str | None, withheld_from_target: tuple[Practice, str, Path], tmp_path: Path
+) -> None:
+    """An export naming no recipient may go to hospital-x: what is withheld from them is withheld from it.
+    Named, it is withheld for whom it names: for hospital-y the sessions are exported."""
+    p, ep, db = withheld_from_target
+    text = _INSTANT.sub("<instant>", EXPORTS[export](p, ep, db, tmp_path, recipient))
+    if recipient == OTHER:
+        assert SCORE in text  # the directive is not theirs: the score is exported (and the check can fail)
+    else:
+        assert SCORE not in text
+    p.close()
+
+
+@pytest.mark.parametrize("export", sorted(e for e in EXPORTS if not e.startswith("cli_")))
+def test_an_export_refuses_a_recipient_that_is_not_an_id_and_writes_nothing(
+    export: str, withheld_from_target: tuple[Practice, str, Path], tmp_path: Path
+) -> None:
+    p, ep, db = withheld_from_target
+    audited = len(p.audit_entries(AUDITOR))
+    with pytest.raises(ValidationError) as refused:
+        EXPORTS[export](p, ep, db, tmp_path, " hospital-x")
+    assert (refused.value.field, refused.value.rule) == ("recipient", "whitespace")
+    assert not (tmp_path / "bulk").exists()
+    assert not (tmp_path / "tables").exists()
+    # the auditor's own read of the log is its only new entry
+    assert len(p.audit_entries(AUDITOR)) == audited + 1
+    p.close()
+
+
+@pytest.mark.parametrize("command", [["fhir", "--all"], ["csv", "--identified"]])
+def test_the_cli_refuses_a_recipient_that_is_not_an_id(
+    command: list[str], withheld_from_target: tuple[Practice, str, Path], tmp_path: Path
+) -> None:
+    p, _, db = withheld_from_target
+    p.close()
+    out = tmp_path / "out"
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        code = main(["export", *command, "--db", str(db), "--out", str(out), "--recipient", " hospital-x"])
+    assert code != 0
+    assert "recipient" in err.getvalue()
+    assert "hospital-x" not in err.getvalue()  # the value is not echoed
+    assert not out.exists()

@@ -38,7 +38,7 @@ from alliancekit.exports.research import export_research
 from alliancekit.fhir import episode_bundle, ids
 from alliancekit.fhir.validate import R4Schema
 from alliancekit.lifecycle.state import fold, start
-from alliancekit.security.lockbox import summary_withheld
+from alliancekit.security.lockbox import UNNAMED, summary_withheld
 
 SCHEMA = R4Schema(Path(__file__).parents[1] / "fhir" / "data" / "fhir.r4.schema.json")
 SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, CLINIC)
@@ -82,7 +82,8 @@ def _set(history: _History, treating: Actor, drawn: Sequence[Drawn]) -> list[Mad
 
 
 def _applying(made: Sequence[Made], to: str | None) -> list[Made]:
-    return [d for d in made if not d[3] or (to is not None and to in d[3])]
+    # a share naming no recipient may go anywhere: every directive applies to it
+    return [d for d in made if not d[3] or to is None or to in d[3]]
 
 
 def _check_share(p: Practice, ep: str, treating: Actor, made: Sequence[Made], to: str | None) -> None:
@@ -115,7 +116,8 @@ def _check_share(p: Practice, ep: str, treating: Actor, made: Sequence[Made], to
         assert "episode-opened" not in {e.type for e in entries}
         assert shared.state is None
         return
-    assert shared.state == (_withheld_summary(expected) if summary_withheld(state.lockbox, to) else expected)
+    summary_hidden = summary_withheld(state.lockbox, UNNAMED if to is None else to)
+    assert shared.state == (_withheld_summary(expected) if summary_hidden else expected)
 
 
 def _derived(ep: str, entry: Any) -> set[str]:
@@ -144,7 +146,7 @@ def _derived(ep: str, entry: Any) -> set[str]:
 
 
 def _check_exports(p: Practice, ep: str, treating: Actor, out: Path) -> None:
-    """The exports name no recipient: what the directives for everyone withhold is withheld from them."""
+    """The exports name no recipient: what any directive withholds (from anyone) is withheld from them."""
     full = list(p.timeline(treating, ep))
     shared = p.shared_record(SUPERVISOR, ep)
     kept = {e.event_id for e in shared.entries}

@@ -223,6 +223,8 @@ WITHHOLDS = {
     "sessions-from-hospital-x": SESSION_FAMILY,
     "lifted": set(),
 }
+#: Whom a share naming no recipient is with: it may go anywhere, so every directive applies to it.
+UNNAMED = "(unnamed)"
 READERS = ("export-system", "export-clinician", "supervisor", "break-glass", "treating-clinician")
 RECIPIENTS = (None, "hospital-x", "hospital-y")
 
@@ -231,10 +233,10 @@ def _read(p: Practice, ep: str, reader: str, recipient: str | None) -> tuple[lis
     """What ``reader`` gets, whether it says something was withheld, and whom it was shared with."""
     if reader == "export-system":
         shared = p.shared_record(actor("system"), ep, recipient=recipient)
-        return list(shared.entries), shared.withheld, recipient or ""
+        return list(shared.entries), shared.withheld, recipient or UNNAMED
     if reader == "export-clinician":
         shared = p.shared_record(actor("clin_own"), ep, recipient=recipient)
-        return list(shared.entries), shared.withheld, recipient or ""
+        return list(shared.entries), shared.withheld, recipient or UNNAMED
     if reader == "supervisor":
         timeline = p.timeline(actor("supervisor"), ep)
         return list(timeline), timeline.withheld, "sup-1"
@@ -267,7 +269,7 @@ def test_lockbox_matrix_has_zero_leaks(directive: str, reader: str, recipient: s
             p.lift_lockbox(set_by, ep, recorded.record_id, on=D)
     entries, withheld, shared_with = _read(p, ep, reader, recipient)
     applies = shared_with != "treating" and (
-        spec is None or not spec.get("recipients") or shared_with in spec["recipients"]
+        spec is None or not spec.get("recipients") or shared_with in (UNNAMED, *spec["recipients"])
     )
     expected = WITHHOLDS[directive] if applies else set()
     text = json.dumps([converter.unstructure(e.event) for e in entries])  # type: ignore[attr-defined]

@@ -32,6 +32,7 @@ from alliancekit.cli.common import (
 from alliancekit.cli.episode import resolve_episode
 from alliancekit.cli.progress import Progress
 from alliancekit.domain import Purpose
+from alliancekit.domain.checks import check_optional_ref
 from alliancekit.errors import ValidationError
 from alliancekit.exports.research import (
     FORMATS,
@@ -116,6 +117,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --all: replace the previous export in a non-empty --out directory",
     )
     _add_purpose(fhir, Purpose.TREATMENT)
+    _add_recipient(fhir)
     fhir.add_argument(
         "--type",
         dest="bundle_type",
@@ -162,6 +164,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     fhir.set_defaults(run=run_fhir)
     register_csv(esub)
+
+
+def _add_recipient(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--recipient",
+        metavar="ID",
+        help="who the export is for: what the client's lockbox withholds from them is left out; without "
+        "it, the export may go anywhere, so whatever any lockbox directive withholds from anyone is left out",
+    )
 
 
 def _add_purpose(parser: argparse.ArgumentParser, default: Purpose) -> None:
@@ -212,6 +223,7 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="with --out -: which table to write (default: administrations)",
     )
     _add_purpose(table, Purpose.QUALITY_IMPROVEMENT)
+    _add_recipient(table)
     table.add_argument(
         "--replace", action="store_true", help="replace the previous export in a non-empty --out directory"
     )
@@ -238,6 +250,7 @@ def run_csv(args: argparse.Namespace) -> int:
     args.table = args.table or "administrations"  # its default, once known to be wanted
     # the key, the format's dependency and the target are checked before the practice is opened
     key = _csv_key(args)
+    check_optional_ref("recipient", args.recipient)
     if args.format == "parquet" and not parquet_available():
         raise ValidationError(
             "format", "missing-dependency", "parquet needs pyarrow: pip install 'alliancekit[parquet]'"
@@ -255,6 +268,7 @@ def run_csv(args: argparse.Namespace) -> int:
                 purpose=purpose,
                 episode_ids=episodes,
                 progress=episodes,
+                recipient=args.recipient,
             )
             if to_stdout:
                 with tempfile.TemporaryDirectory(prefix="alliancekit-export-") as tmp:
@@ -287,6 +301,7 @@ def _bulk_to_stdout(
     options: ExportOptions,
     check: Callable[[dict[str, Any]], None],
     episodes: _Episodes,
+    recipient: str | None,
 ) -> BulkResult:
     """The bulk export as one NDJSON stream on stdout, resource type after resource type.
 
@@ -303,6 +318,7 @@ def _bulk_to_stdout(
             on_resource=check,
             episode_ids=episodes,
             progress=episodes,
+            recipient=recipient,
         )  # no manifest on stdout: its URLs do not matter
         with output(STDOUT) as out:
             for rtype in result.counts:
@@ -365,6 +381,7 @@ def run_fhir(args: argparse.Namespace) -> int:
     if args.max_entries is not None and args.bundle_type != "transaction":
         raise ValidationError("max_entries", "transaction-only", "--max-entries splits transactions only")
     check_max_entries(args.max_entries)
+    check_optional_ref("recipient", args.recipient)
     if args.base_url is not None:
         check_base_url("base_url", args.base_url)
     if args.request is not None:
@@ -381,6 +398,7 @@ def run_fhir(args: argparse.Namespace) -> int:
                 bundle_type=args.bundle_type,
                 max_entries=args.max_entries,
                 options=options,
+                recipient=args.recipient,
             )
             for bundle in bundles:
                 check(bundle)
@@ -398,7 +416,9 @@ def run_fhir(args: argparse.Namespace) -> int:
             missing = missing_questionnaires(bundles)
         elif to_stdout:
             with closing(_Episodes(practice, actor)) as episodes:
-                result = _bulk_to_stdout(practice, actor, args.purpose, options, check, episodes)
+                result = _bulk_to_stdout(
+                    practice, actor, args.purpose, options, check, episodes, args.recipient
+                )
             note(f"wrote {result.resources} resources of {result.episodes} episodes", to_stderr=True)
         else:
             with closing(_Episodes(practice, actor)) as episodes:
@@ -415,6 +435,7 @@ def run_fhir(args: argparse.Namespace) -> int:
                     base_url=args.base_url,
                     request=args.request,
                     requires_access_token=args.requires_access_token,
+                    recipient=args.recipient,
                 )
             print(f"wrote {result.resources} resources of {result.episodes} episodes to {args.out}")
             for rtype, count in result.counts.items():

@@ -45,6 +45,8 @@ from alliancekit.protocols.definition import DueMeasure
 from alliancekit.protocols.schedule import due_measures
 from alliancekit.security import encryption
 from alliancekit.security.lockbox import (
+    UNNAMED,
+    Recipient,
     active_directives,
     apply_lockbox,
     directives_of,
@@ -200,7 +202,8 @@ class Views:
         action: str = Action.EXPORT,
         purpose: Purpose | None = None,
     ) -> SharedRecord:
-        """The record as shared or exported: process notes never, the lockbox honoured for ``recipient``.
+        """The record as shared or exported: process notes never, the lockbox honoured for ``recipient``
+        (none named: every directive applies, whomever it names, since where the record goes is unknown).
 
         Every export passes here (``action`` names the kind of export in the audit entry, ``purpose`` the
         purpose the export was made for).
@@ -208,7 +211,8 @@ class Views:
         guard = self.s.guard
         a = guard.require_actor(actor, action, "episode", episode_id)
         ep = check_ref("episode_id", episode_id)
-        to = check_optional_ref("recipient", recipient)
+        named = check_optional_ref("recipient", recipient)
+        to: Recipient = UNNAMED if named is None else named
         reason = (
             None if override_reason is None else check_text("override_reason", override_reason, required=True)
         )
@@ -568,7 +572,7 @@ class Views:
             review_due=row.next_review_at is not None and row.sessions_attended >= row.next_review_at,
         )
 
-    def _timeline(self, episode_id: str, recipient: str | None, *, lockbox: bool) -> Timeline:
+    def _timeline(self, episode_id: str, recipient: Recipient, *, lockbox: bool) -> Timeline:
         entries = self.s.reader.entries(episode_id)
         if not entries:
             raise NotFoundError("episode", episode_id)

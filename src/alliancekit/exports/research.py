@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import attrs
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_optional_ref
 from alliancekit.domain.vocab import Attendance, Purpose
 from alliancekit.errors import ValidationError
 from alliancekit.exports.publish import StagedDirectory
@@ -417,6 +418,7 @@ def export_research(
     episode_ids: Iterable[str] | None = None,
     replace: bool = False,
     progress: Callable[[int], None] | None = None,
+    recipient: str | None = None,
 ) -> ResearchExport:
     """Export every episode of the actor's clinic (or ``episode_ids``) as research/service tables.
 
@@ -425,15 +427,17 @@ def export_research(
     :param purpose: the purpose the export is made for (the access policy decides on it; audited).
     :param file_format: ``"csv"`` or ``"parquet"`` (needs the ``parquet`` extra).
     :param progress: called with the number of episodes exported so far, after each.
-    :raises ValidationError: ``key: required`` (no key and not identified), ``key: conflict`` (a key and
-        ``identified``), ``key: type``, ``identified:
-        type``, ``format: one-of``, ``format: missing-dependency`` (parquet without pyarrow), and the
-        ``directory`` rules of :class:`~alliancekit.exports.publish.StagedDirectory`; all before anything is
-        read or written.
+    :param recipient: whom the tables are for: the lockbox withholds what the client withheld from them.
+        With none named, whatever any directive withholds from anyone is withheld.
+    :raises ValidationError: ``recipient: ...`` (not an id), ``key: required`` (no key and not identified),
+        ``key: conflict`` (a key and ``identified``), ``key: type``, ``identified: type``, ``format:
+        one-of``, ``format: missing-dependency`` (parquet without pyarrow), and the ``directory`` rules of
+        :class:`~alliancekit.exports.publish.StagedDirectory`; all before anything is read or written.
     :raises AccessDenied: the policy refuses the actor an episode (nothing is published).
     """
     if not isinstance(identified, bool):
         raise ValidationError("identified", "type", "True or False")
+    to = check_optional_ref("recipient", recipient)
     if identified:
         if key is not None:  # a key asks for pseudonyms, identified for none: which was meant is unknown
             raise ValidationError("key", "conflict", "an identified export takes no pseudonym key")
@@ -460,7 +464,9 @@ def export_research(
         with practice.batched_reads():
             try:
                 for episode_id in _ids(practice, actor, episode_ids):
-                    shared = practice.export_record(actor, episode_id, purpose=purpose, kind="csv")
+                    shared = practice.export_record(
+                        actor, episode_id, purpose=purpose, kind="csv", recipient=to
+                    )
                     if not shared.frame_withheld:  # a whole-record lockbox: not even a row says it exists
                         episode_rows, episode_row = rows.episode(shared)
                         sink.write(_A, episode_rows)

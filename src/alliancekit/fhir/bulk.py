@@ -247,6 +247,7 @@ def export_ndjson(
     request: str | None = None,
     requires_access_token: bool = False,
     progress: Callable[[int], None] | None = None,
+    recipient: str | None = None,
 ) -> BulkResult:
     """Export every episode of the actor's clinic (or ``episode_ids``) as NDJSON files in ``directory``.
 
@@ -259,12 +260,16 @@ def export_ndjson(
     :param replace: replace an existing non-empty ``directory`` that holds a previous export.
     :param base_url: where the directory will be served (the manifest's absolute file URLs).
     :param request: the kick-off request's URL for the manifest (default ``<base_url>/$export``).
-    :raises ValidationError: ``base_url: absolute-url`` or ``request: absolute-url`` (checked before anything
-        is read), ``directory: exists`` when ``directory`` is not empty and ``replace`` is not
-        given (and see :func:`write_ndjson`).
+    :param recipient: whom the export is for: the lockbox withholds what the client withheld from them.
+        With none named, whatever any directive withholds from anyone is withheld.
+    :raises ValidationError: ``recipient: ...`` (not an id), ``base_url: absolute-url`` or ``request:
+        absolute-url`` (checked before anything is read), ``directory: exists`` when ``directory`` is not
+        empty and ``replace`` is not given (and see :func:`write_ndjson`).
     """
     started = practice.now()  # the manifest's transactionTime, by the clock the audit entries use
-    exporter = Exporter(practice, actor, purpose=purpose, options=options, kind="fhir-bulk")
+    exporter = Exporter(
+        practice, actor, purpose=purpose, options=options, kind="fhir-bulk", recipient=recipient
+    )
 
     not_exported: Counter[str] = Counter()
 

@@ -50,6 +50,7 @@ def episode_bundle(
     bundle_type: str = "collection",
     options: ExportOptions | None = None,
     timestamp: datetime | None = None,
+    recipient: str | None = None,
 ) -> dict[str, Any]:
     """Export one episode as a Bundle (JSON-ready dict). The episode is read through the facade
     (:meth:`~alliancekit.Practice.export_record`): decided by the access policy, the client's lockbox
@@ -60,6 +61,8 @@ def episode_bundle(
         by id, the whole episode in one Bundle; :func:`episode_bundles` splits it).
     :param timestamp: the Bundle's ``timestamp``; by default :meth:`~alliancekit.Practice.now`, the
         practice's clock.
+    :param recipient: whom the Bundle is for: the lockbox withholds what the client withheld from them.
+        With none named, whatever any directive withholds from anyone is withheld.
     :raises NotFoundError: no such episode.
     :raises AccessDenied: the policy refuses this actor the episode.
     """
@@ -67,7 +70,7 @@ def episode_bundle(
         raise ValidationError("bundle_type", "one-of", "collection, batch or transaction")
     if timestamp is not None:
         check_aware_datetime("timestamp", timestamp)
-    exporter = Exporter(practice, actor, purpose=purpose, options=options)
+    exporter = Exporter(practice, actor, purpose=purpose, options=options, recipient=recipient)
     exported = exporter.episode(episode_id)
     resources = exporter.questionnaires(exported.measures) + exported.resources
     # stamped by the practice's clock, as the export's audit entry is, when the caller gives no time
@@ -85,6 +88,7 @@ def episode_bundles(
     max_entries: int | None = TRANSACTION_MAX_ENTRIES,
     options: ExportOptions | None = None,
     timestamp: datetime | None = None,
+    recipient: str | None = None,
 ) -> list[dict[str, Any]]:
     """One episode as Bundles of at most ``max_entries`` entries each (only transactions are split: a
     collection or batch Bundle is one, whatever its size). Load them in the order given.
@@ -101,6 +105,7 @@ def episode_bundles(
         bundle_type=bundle_type,
         options=options,
         timestamp=timestamp,
+        recipient=recipient,
     )
     return split_bundle(bundle, max_entries)
 

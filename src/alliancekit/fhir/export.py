@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import check_optional_ref
 from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
@@ -71,6 +72,7 @@ class Exporter:
         purpose: Purpose | str | None = None,
         options: ExportOptions | None = None,
         kind: str = "fhir",
+        recipient: str | None = None,
     ) -> None:
         self.practice = practice
         # Not checked here: the facade refuses (and audits) a call without an actor on the first read.
@@ -80,6 +82,8 @@ class Exporter:
         self.options = options or ExportOptions()
         self.kind = kind
         """Named in the audit entry of each episode read: ``export-<kind>``."""
+        # checked now, before a file or an audit entry is written; the lockbox applies for it (none: for all)
+        self.recipient = check_optional_ref("recipient", recipient)
         self.plugins = practice.plugins
         self.mappers: MapperRegistry = mapper_registry(practice.plugins)
         self._refiners = practice.plugins.implementers(RESOURCE_HOOK)
@@ -225,7 +229,9 @@ class Exporter:
         :raises NotFoundError: no such episode.
         :raises AccessDenied: the policy refuses this actor the episode.
         """
-        shared = self.practice.export_record(self.actor, episode_id, purpose=self.purpose, kind=self.kind)
+        shared = self.practice.export_record(
+            self.actor, episode_id, purpose=self.purpose, kind=self.kind, recipient=self.recipient
+        )
         not_exported = Counter(e.type for e in shared.entries if e.type in NOT_EXPORTED_EVENT_TYPES)
         withheld: Counter[str] = Counter()
         if shared.withheld:

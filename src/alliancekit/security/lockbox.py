@@ -4,13 +4,16 @@ A directive withholds the whole record, one or more classes of items (sessions, 
 items (events by id), from everyone or from named recipients. Reads for any purpose other than the treating
 clinician's, and every export, pass the record through :func:`apply_lockbox`, which drops what is withheld
 (and everything that corrects, adds to or comments on it) and says *that* something was withheld, never
-what. Process notes and the directives themselves are never shared at all. What a share says of the episode
-as a whole (its stage, clinician of record, fit, closing) is the fold of the shared events alone
-(:func:`shared_state`), so it withholds what the entries withhold.
+what. An export or share is withheld for the recipient it names; one naming none, whatever any directive
+withholds from anyone (:data:`UNNAMED`: where it goes is not known). Process notes and the directives
+themselves are never shared at all. What a share says of the episode as a whole (its stage, clinician of
+record, fit, closing) is the fold of the shared events alone (:func:`shared_state`), so it withholds what
+the entries withhold.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -48,7 +51,9 @@ __all__ = [
     "CLASSES",
     "NEVER_SHARED",
     "SCOPES",
+    "UNNAMED",
     "Directive",
+    "Recipient",
     "active_directives",
     "apply_lockbox",
     "seen_state",
@@ -60,25 +65,42 @@ __all__ = [
 _FIT = ("fit-decision",)
 
 
-def summary_withheld(directives: Mapping[str, LockboxState], recipient: str | None) -> bool:
+class Unnamed(enum.Enum):
+    """The recipient of a share or an export that names none."""
+
+    RECIPIENT = "unnamed"
+
+
+#: An export (or share) that names no recipient may go anywhere, so every directive applies to it: those
+#: naming recipients as well as those naming none (failing closed: the library cannot know where it goes).
+UNNAMED = Unnamed.RECIPIENT
+#: Whom the directives are applied for: a reader or recipient by id, :data:`UNNAMED`, or ``None`` (only the
+#: directives that name no recipient apply).
+Recipient = str | Unnamed | None
+
+
+def _names(recipients: Iterable[str], recipient: Recipient) -> bool:
+    """Whether a directive withholding from ``recipients`` (none: from everyone) applies to ``recipient``."""
+    return not recipients or recipient is UNNAMED or (isinstance(recipient, str) and recipient in recipients)
+
+
+def summary_withheld(directives: Mapping[str, LockboxState], recipient: Recipient) -> bool:
     """Whether the directives in force keep an episode's scores and alerts from ``recipient``.
 
     Summaries (the episode's state, a caseload row, a closed outcome) cannot say which session a score came
     from, so any directive on the record, on sessions or on named items withholds them: the safe side.
     """
     for directive in directives.values():
-        if directive.recipients and (recipient is None or recipient not in directive.recipients):
+        if not _names(directive.recipients, recipient):
             continue
         if directive.scope != "class" or "sessions" in directive.classes:
             return True
     return False
 
 
-def directives_apply(directives: Mapping[str, LockboxState], recipient: str | None) -> bool:
+def directives_apply(directives: Mapping[str, LockboxState], recipient: Recipient) -> bool:
     """Whether any directive in force applies to ``recipient`` (one naming no recipient applies to all)."""
-    return any(
-        not d.recipients or (recipient is not None and recipient in d.recipients) for d in directives.values()
-    )
+    return any(_names(d.recipients, recipient) for d in directives.values())
 
 
 def directives_of(lockbox_json: str) -> Mapping[str, LockboxState]:
@@ -99,8 +121,8 @@ class Directive:
     event_ids: frozenset[str]
     recipients: frozenset[str]
 
-    def applies_to(self, recipient: str | None) -> bool:
-        return not self.recipients or (recipient is not None and recipient in self.recipients)
+    def applies_to(self, recipient: Recipient) -> bool:
+        return _names(self.recipients, recipient)
 
     def covers(self, event_type: str, event_id: str) -> bool:
         if self.scope == "record":
@@ -165,9 +187,12 @@ def _refers_to(event: Event) -> set[object]:
 
 
 def apply_lockbox(
-    entries: Sequence[Any], directives: Sequence[Directive], recipient: str | None
+    entries: Sequence[Any], directives: Sequence[Directive], recipient: Recipient
 ) -> tuple[list[Any], bool]:
     """The entries that may be shared with ``recipient``, and whether anything was withheld.
+
+    ``recipient`` is whom the directives are matched against: an id, :data:`UNNAMED` for a share or an
+    export that names no recipient (every directive applies), or ``None`` (only those naming nobody).
 
     ``entries`` are timeline entries (anything with ``type``, ``event_id``, ``corrects`` and ``event``),
     in stream order. Whatever corrects, adds to, comments on, continues or names a withheld item is withheld
