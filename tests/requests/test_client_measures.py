@@ -106,9 +106,19 @@ def test_a_request_is_sent_with_its_link_and_nothing_clinical(clinic: Clinic) ->
     assert made.link == f"https://clinic.example/m/{made.token}"
     assert (made.expires_at, made.remind_at) == (T0 + timedelta(days=4), T0 + timedelta(days=2))
     assert made.token not in repr(made)
-    [sent, reminder] = sorted(clinic.p.outbox_records(), key=lambda m: m.created_at)
-    assert (sent.kind, sent.channel, sent.created_at) == ("administration-request", "client-sms", T0)
-    assert (reminder.kind, reminder.created_at) == ("administration-reminder", T0 + timedelta(days=2))
+    [sent, reminder] = sorted(clinic.p.outbox_records(), key=lambda m: m.kind != "administration-request")
+    assert (sent.kind, sent.channel, sent.created_at, sent.next_attempt_at) == (
+        "administration-request",
+        "client-sms",
+        T0,
+        T0,
+    )
+    # written with the request, due at its own time
+    assert (reminder.kind, reminder.created_at, reminder.next_attempt_at) == (
+        "administration-reminder",
+        T0,
+        T0 + timedelta(days=2),
+    )
     body = json.loads(sent.body_json)
     assert body["link"] == made.link
     assert body["request_id"] == made.request_id

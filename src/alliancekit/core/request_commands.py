@@ -112,11 +112,18 @@ def _messages(ctx: Context, record: RequestRecord, link: str) -> list[OutboxReco
                 "link": link,
                 "expires_at": record.expires_at.isoformat(),
             }
-            # A reminder is dated when it is due: it waits in the outbox until then (and does not make the
-            # outbox look stuck: the oldest pending message is the oldest one due).
+            # Both are written now; the reminder is due at its own later time. A message due when written
+            # is due at once, whatever the clock does after (see OutboxRecord): a reminder dated when due
+            # would go at once after a clock step back, days early.
             out.append(
                 OutboxRecord(
-                    mid, record.episode_id, kind, channel, json.dumps(body, separators=(",", ":")), at
+                    mid,
+                    record.episode_id,
+                    kind,
+                    channel,
+                    json.dumps(body, separators=(",", ":")),
+                    record.created_at,
+                    next_attempt_at=None if at == record.created_at else at,
                 )
             )
     return out
