@@ -1,19 +1,28 @@
-"""Suite-wide: every Practice a test makes is closed when the test ends.
+"""Suite-wide: every Practice a test makes is closed when the test ends, and Ctrl-C is not ignored.
 
 An unclosed Practice warns (``ResourceWarning``) when it is collected, and the suite turns warnings into
 errors. Tests make practices freely, so this closes them for the test; a test that checks the warning
 itself is marked ``unclosed_practice`` and is left alone.
+
+A shell without job control starts a background command (``.ci/run &``) with SIGINT ignored, and the
+CLI rightly keeps a signal it was started ignoring; the tests that send SIGINT (to the CLI in a child
+process, or to themselves) would then see it ignored. The suite takes SIGINT's usual handler back at start,
+so each worker, and each child it starts, has the disposition a terminal gives.
 """
 
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from alliancekit import Practice
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

@@ -102,21 +102,23 @@ def test_an_interrupted_demo_leaves_nothing_it_made(pg, admin) -> None:  # type:
     schema = pg.new_schema()
     location = pg.location(schema, "demo-clinic")
     argv = ["demo", "--db", location, "--clients", "5000", "--seed", "5", "--today", "2026-06-30", "-q"]
-    demo = subprocess.Popen(
+    # ``with`` closes the pipes on every way out: a pipe left open on a failure would be collected, and
+    # reported as an unclosed file, in whichever test of this worker runs next.
+    with subprocess.Popen(
         [sys.executable, "-m", "alliancekit", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),
-    )
-    try:
-        _wait_for_episodes(admin, schema, demo)
-        demo.send_signal(signal.SIGINT)
-        _, stderr = demo.communicate(timeout=120)
-    finally:
-        if demo.poll() is None:
-            demo.kill()
-            demo.wait()
+    ) as demo:
+        try:
+            _wait_for_episodes(admin, schema, demo)
+            demo.send_signal(signal.SIGINT)
+            _, stderr = demo.communicate(timeout=120)
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+                demo.wait()
     assert demo.returncode == 130, stderr
     assert "the unfinished demo at" in stderr
     assert "was removed" in stderr
