@@ -19,12 +19,12 @@ other plugins' channels still register (a notification plugin never breaks the h
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from alliancekit.errors import PluginError
 from alliancekit.notify.outbox import ALL_KINDS, DEFAULT_KINDS, Notification, Subscriptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -150,30 +150,10 @@ def build_notifier_registry(host: PluginHost) -> NotifierRegistry:
     registry = NotifierRegistry()
     hook = "alliancekit_register_notifiers"
     for plugin in host.implementers(hook):
-        register = _Registration(registry, plugin)
         try:
-            host.call_hook(hook, plugin=plugin, register=register)
+            with host.registering(hook, plugin, functools.partial(registry.add, supplier=plugin)) as register:
+                host.call_hook(hook, plugin=plugin, register=register)
         except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
             raised = getattr(exc, "plugin_exception", None) or exc
             registry.report(plugin, f"raised {type(raised).__name__} while registering")
-        finally:
-            register.closed = True
     return registry
-
-
-class _Registration:
-    """A plugin's ``register``, refused once its hook has returned: a channel added later would change the
-    registry every practice shares, behind the subscriptions already made from it."""
-
-    def __init__(self, registry: NotifierRegistry, plugin: str) -> None:
-        self.registry, self.plugin, self.closed = registry, plugin, False
-
-    def __call__(self, channel: Channel) -> None:
-        if self.closed:
-            error = PluginError(
-                f"plugin {self.plugin!r} called the register of alliancekit_register_notifiers after the "
-                "hook returned: register everything while the hook runs"
-            )
-            error.hook, error.plugin = "alliancekit_register_notifiers", self.plugin
-            raise error
-        self.registry.add(channel, self.plugin)

@@ -15,12 +15,13 @@ Two environment switches keep installed plugins out of places they should not be
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import inspect
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import entry_points
 from types import FrameType
 from typing import Any
@@ -125,18 +126,27 @@ class PluginHost:
         """
         # In registration order, so a clash is reported against the plugin that came later.
         for plugin in self.implementers(hook_name) if plugins is None else plugins:
-            register = _WhileTheHookRuns(make_register(plugin), hook_name, plugin)
             try:
-                answers = self.call_hook(hook_name, plugin=plugin, register=register)
+                with self.registering(hook_name, plugin, make_register(plugin)) as register:
+                    answers = self.call_hook(hook_name, plugin=plugin, register=register)
             except PluginError as error:
                 if error.plugin is None:  # a registry refused this plugin's registration (a clash, a type)
                     error.plugin, error.hook = plugin, hook_name
                 raise
-            finally:
-                register.closed = True
             if answers:  # pluggy leaves out None: anything here was returned instead of registered
                 wanted = "None (register each contribution with register)"
                 raise PluginError.wrong_answer(hook_name, plugin, wanted)
+
+    @contextlib.contextmanager
+    def registering(self, hook_name: str, plugin: str, register: Callable[..., Any]) -> Iterator[Any]:
+        """``register`` as handed to ``plugin``'s ``hook_name``: refused with a :class:`PluginError` once the
+        block ends, because a callback kept for later would change a registry that is built once and shared
+        by every practice, under readers that take no lock."""
+        guarded = _WhileTheHookRuns(register, hook_name, plugin)
+        try:
+            yield guarded
+        finally:
+            guarded.closed = True
 
     def cached(self, key: str, build: Any) -> Any:
         found = self._cache.get(key)
@@ -182,8 +192,7 @@ class PluginHost:
 
 
 class _WhileTheHookRuns:
-    """A plugin's ``register``, refused once its hook has returned: a callback kept for later would change a
-    registry that is built once and shared by every practice, under readers that take no lock."""
+    """A plugin's ``register`` until ``closed`` (see :meth:`PluginHost.registering`)."""
 
     def __init__(self, register: Any, hook_name: str, plugin: str) -> None:
         self.register, self.hook_name, self.plugin = register, hook_name, plugin
