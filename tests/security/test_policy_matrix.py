@@ -103,11 +103,20 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         CLIN,
     ),
     # A group's co-facilitator writes parts of the group's sessions only: not an individual session, nor a
-    # correction that adds, drops or changes the group session of the session it corrects.
-    "record_session_group_part": (
+    # correction that adds, drops or changes the group session of the session it corrects. A group session
+    # is made by record_group_session only: a plain record_session naming one, made up ("gs-1") or made by
+    # record_group_session, is the clinician of record's alone.
+    "record_session_made_up_group_part": (
         "session",
         lambda p, a, s: p.record_session(a, _in_group(p, s), GROUP_PART),
-        CLIN_AND_COFACILITATOR,
+        CLIN,
+    ),
+    "record_session_group_part": (
+        "session",
+        lambda p, a, s: p.record_session(
+            a, _in_group(p, s), attrs.evolve(GROUP_PART, group_session_id=_group_session(p, s))
+        ),
+        CLIN,
     ),
     "correct_session_group_part": (
         "session",
@@ -381,6 +390,13 @@ def _in_group(p: Practice, s: Setup) -> str:
             me, s.episode_id, group_id=COFACILITATED_GROUP, facilitator_ids=FACILITATORS, joined_on=D
         )
     return s.episode_id
+
+
+def _group_session(p: Practice, s: Setup) -> str:
+    """The id of a group session of the episode's group, made by clin-a (with only this member)."""
+    members = (MemberAttendance(_in_group(p, s), "attended"),)
+    made = p.record_group_session(actor("clin_own"), COFACILITATED_GROUP, GroupSession(D, "video", members))
+    return made.group_session_id
 
 
 def _group_part(p: Practice, s: Setup) -> str:
@@ -735,12 +751,22 @@ def _cofacilitated() -> tuple[Setup, Actor, Actor]:
     return setup, me, co
 
 
+def _cofacilitators_part(p: Practice, co: Actor, ep: str) -> tuple[str, str]:
+    """The group session the co-facilitator records (with this member only), and the member's part."""
+    members = (MemberAttendance(ep, "attended"),)
+    made = p.record_group_session(co, COFACILITATED_GROUP, GroupSession(D, "video", members))
+    (part,) = made.sessions
+    assert part.record_id is not None
+    return made.group_session_id, part.record_id
+
+
 def test_a_cofacilitator_writes_the_groups_sessions_and_not_the_clinicians_own() -> None:
     setup, me, co = _cofacilitated()
     p, ep = setup.practice, setup.episode_id
-    part = p.record_session(co, ep, GROUP_PART)
-    corrected = p.correct_session(co, ep, part.record_id, GROUP_PART_CORRECTED, reason="modality")
-    assert corrected.record_id == part.record_id
+    group_session, part = _cofacilitators_part(p, co, ep)
+    change = attrs.evolve(GROUP_PART_CORRECTED, group_session_id=group_session)
+    corrected = p.correct_session(co, ep, part, change, reason="modality")
+    assert corrected.record_id == part
     before = len(_refusals(p))
     with pytest.raises(AccessDenied) as refused:
         p.record_session(co, ep, SESSION)
@@ -762,7 +788,7 @@ def test_a_cofacilitator_writes_the_groups_sessions_and_not_the_clinicians_own()
     assert p.episode(me, ep).sessions_attended == 2  # the individual one and the group part
     # the clinician of record still writes both kinds
     p.record_session(me, ep, SESSION)
-    p.correct_session(me, ep, part.record_id, GROUP_PART, reason="back to video")
+    p.correct_session(me, ep, part, GROUP_PART, reason="back to video")
 
 
 def test_a_cofacilitator_follows_the_session_as_it_stands_not_as_first_recorded() -> None:
@@ -779,21 +805,32 @@ def test_a_cofacilitator_follows_the_session_as_it_stands_not_as_first_recorded(
 def test_the_batch_path_decides_a_cofacilitators_writes_the_same_way() -> None:
     setup, me, co = _cofacilitated()
     p, ep = setup.practice, setup.episode_id
+    group_session, part = _cofacilitators_part(p, co, ep)  # a batch has no record_group_session
+    change = attrs.evolve(GROUP_PART_CORRECTED, group_session_id=group_session)
     with p.batch() as batch:
-        part = batch.record_session(co, ep, GROUP_PART)
+        batch.correct_session(co, ep, part, change, reason="r")
         with pytest.raises(AccessDenied):
             batch.record_session(co, ep, SESSION)
+        with pytest.raises(AccessDenied):  # a made-up group session
+            batch.record_session(co, ep, GROUP_PART)
+        with pytest.raises(AccessDenied):  # a real one, named by a plain record_session
+            batch.record_session(co, ep, attrs.evolve(GROUP_PART, group_session_id=group_session))
         with pytest.raises(AccessDenied):
             batch.correct_session(co, ep, setup.session_id, GROUP_PART_CORRECTED, reason="r")
         # a correction held in the batch counts: the part is individual once clin-a's correction is decided
-        batch.correct_session(
-            me, ep, part.record_id, attrs.evolve(GROUP_PART, group_session_id=None), reason="r"
-        )
+        batch.correct_session(me, ep, part, attrs.evolve(change, group_session_id=None), reason="r")
         with pytest.raises(AccessDenied):
-            batch.correct_session(co, ep, part.record_id, GROUP_PART_CORRECTED, reason="r")
-    assert [r.action for r in _refusals(p)][-3:] == ["record-session", "correct-session", "correct-session"]
-    assert len(p.session_history(me, ep, part.record_id).corrections) == 1
+            batch.correct_session(co, ep, part, change, reason="r")
+    assert [r.action for r in _refusals(p)][-5:] == [
+        "record-session",
+        "record-session",
+        "record-session",
+        "correct-session",
+        "correct-session",
+    ]
+    assert len(p.session_history(me, ep, part).corrections) == 2
     assert p.session_history(me, ep, setup.session_id).corrections == ()
+    assert p.episode(me, ep).sessions_attended == 2  # the individual one and the group part
 
 
 def test_a_policy_is_told_the_group_session_a_write_is_a_part_of() -> None:
@@ -807,17 +844,21 @@ def test_a_policy_is_told_the_group_session_a_write_is_a_part_of() -> None:
     setup, me, co = _cofacilitated()
     p = Practice(setup.practice.store, policy=Recording())
     ep = setup.episode_id
-    part = p.record_session(co, ep, GROUP_PART)
-    p.correct_session(co, ep, part.record_id, GROUP_PART_CORRECTED, reason="r")
-    p.correct_session(me, ep, part.record_id, attrs.evolve(GROUP_PART, group_session_id="gs-2"), reason="r")
+    group_session, part = _cofacilitators_part(p, co, ep)
+    change = attrs.evolve(GROUP_PART_CORRECTED, group_session_id=group_session)
+    p.correct_session(co, ep, part, change, reason="r")
+    p.correct_session(me, ep, part, attrs.evolve(change, group_session_id="gs-2"), reason="r")
+    p.record_session(me, ep, GROUP_PART)
     p.record_session(me, ep, SESSION)
     writes = [
         (r.action, r.group_session_id) for r in asked if r.action in ("record-session", "correct-session")
     ]
     assert writes == [
-        ("record-session", GROUP_SESSION_ID),
-        ("correct-session", GROUP_SESSION_ID),
+        ("record-session", group_session),  # record_group_session decides every member first
+        ("record-session", group_session),  # then writes each part
+        ("correct-session", group_session),
         ("correct-session", None),  # another group session than the one the part stands in
+        ("record-session", None),  # a group_session_id given to a plain record_session: nothing knows it
         ("record-session", None),
     ]
     # a custom policy's own requests, made as before the field was added, still build

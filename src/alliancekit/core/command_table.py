@@ -88,7 +88,9 @@ class CommandSpec:
     corrects: Callable[[Context, Args], str | None] = lambda ctx, a: None
     group_session: Callable[[Context, Args], str | None] = lambda ctx, a: None
     """The group session the command writes a part of, for the access policy
-    (:attr:`~alliancekit.security.policy.AccessRequest.group_session_id`)."""
+    (:attr:`~alliancekit.security.policy.AccessRequest.group_session_id`): only one the library knows to
+    be a group session (minted by :mod:`.groups`, or standing in the episode's record), never an id that
+    is merely given."""
     returns: Returns = Returns.RECORDED
     planned: frozenset[str] = frozenset()
     """Inputs that name a day to come (a target date): the others' dates may not be after the clinic's
@@ -160,9 +162,26 @@ def _original_event(ctx: Context, a: Args) -> str | None:
     return found.event_id if found is not None else None
 
 
+#: The key of :attr:`Context.private` under which :func:`~alliancekit.core.groups.record_group_session` gives
+#: the runner the group session it minted (no facade, batch, CLI or import call can set it).
+MINTED_GROUP_SESSION = "group-session"
+
+
+def _recorded_group_session(ctx: Context, a: Args) -> str | None:
+    """The group session a new session is a part of: the session's ``group_session_id`` when
+    ``record_group_session`` minted it for this very part, else none. A ``group_session_id`` given to a plain
+    ``record_session`` (facade, batch, an import) is recorded as given, but names no group session the
+    library knows of: the store keeps no list of group sessions to check it against, so the policy is not
+    told of it, and a co-facilitator's right, which rests on it, cannot be had by making one up."""
+    given = a["session"].group_session_id
+    return given if given is not None and given == ctx.private.get(MINTED_GROUP_SESSION) else None
+
+
 def _corrected_group_session(ctx: Context, a: Args) -> str | None:
     """The group session a correction writes a part of: the one the session is a part of as it stands,
-    when the correction keeps it (adding, dropping or changing it is no group session's business)."""
+    when the correction keeps it (adding, dropping or changing it is no group session's business). What
+    stands in the record was written by ``record_group_session`` or by the clinician of record (a
+    co-facilitator's plain ``record_session`` never gets a made-up id past the policy)."""
     found = ctx.session(a["session_id"])
     stands = found.group_session_id if found is not None else None
     return stands if stands is not None and stands == a["session"].group_session_id else None
@@ -215,7 +234,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
                 ctx.new_id("session"), a["session"], ctx.score(a["session"].administrations)
             ),
             record_id=_made("session"),
-            group_session=lambda ctx, a: a["session"].group_session_id,
+            group_session=_recorded_group_session,
         ),
         _spec(
             "correct_session",

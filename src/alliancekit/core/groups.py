@@ -8,6 +8,16 @@ any other refusal, writes nothing. The members' parts are then separate commits 
 command is): a writer racing in between could still refuse a later part. With an idempotency key each part
 has its own key derived from it, so repeating the call completes the parts still missing and returns the
 same records.
+
+Only this call makes a group session: it mints the id (at random, or derived from the clinic, the group
+and the idempotency key, so a repeat names the same one) and gives it to each part's command outside its
+inputs (``Context.private``, which no facade, batch, CLI or import call can set). The command table tells
+the access policy of a group session only then (or, for a correction, when the record already holds it),
+so a group's co-facilitator, whose right in a member's episode rests on the group session, cannot have it
+by giving a plain ``record_session`` a made-up ``group_session_id``. The store keeps no list of group
+sessions to check a given id against, and none is needed: a repeat of this call, with its key, completes
+the missing parts under the same id (a member left out can be added so too), and the clinician of record
+may still record any session of their client's, a group session's part included.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from alliancekit.core.clinical_dates import refuse_future
-from alliancekit.core.command_table import COMMANDS
+from alliancekit.core.command_table import COMMANDS, MINTED_GROUP_SESSION
 from alliancekit.domain.checks import check_instance, check_optional_ref, check_ref
 from alliancekit.domain.records import GroupSession, MemberAttendance, Session
 from alliancekit.errors import ValidationError
@@ -74,6 +84,7 @@ def record_group_session(
             member.episode_id,
             {"session": part},
             idempotency_key=None if key is None else _derived(scope, member.episode_id),
+            private={MINTED_GROUP_SESSION: group_session_id},
         )
         for member, part in zip(checked.members, parts, strict=True)
     )

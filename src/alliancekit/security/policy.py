@@ -175,10 +175,14 @@ class AccessRequest:
     reason: str | None = attrs.field(default=None, repr=False)
     """The stated reason of a break-glass read or a lockbox override."""
     group_session_id: str | None = None
-    """For a session written (record-session, correct-session): the group session it is a part of. A
-    correction has one only when the session as it stands and the correction name the same group session:
-    a correction that makes an individual session a group one, or the other way round, has none. ``None``
-    for an individual session and for every other action."""
+    """For a session written (record-session, correct-session): the group session it is a part of, only
+    when the library knows it to be one. A session recorded has one only when ``record_group_session``
+    made the group session and is writing this member's part of it: a ``group_session_id`` given to a plain
+    ``record_session`` (facade, batch, import) is recorded but not passed on here, as nothing stores the
+    group sessions to check a given id against. A correction has one only when the session as it stands
+    and the correction name the same group session: a correction that makes an individual session a group
+    one, or the other way round, has none. ``None`` for an individual session and for every other action,
+    so a policy may trust it."""
 
 
 @attrs.frozen
@@ -212,8 +216,10 @@ class DefaultPolicy:
 
     * a **clinician** reads and writes the episodes they are the clinician of record for, in their clinic,
       starts episodes for themselves, reads their own process notes; a group's co-facilitator records
-      (and corrects) the group's sessions in its members' episodes, and nothing else of them: not an
-      individual session, nor a correction that turns one into a group session part or back;
+      the group's sessions in its members' episodes (through ``record_group_session``, which makes the
+      group session: a plain ``record_session`` with a ``group_session_id`` of the caller's is refused to
+      them) and corrects those parts, and nothing else of them: not an individual session, nor a
+      correction that turns one into a group session part or back;
     * a **supervisor** reads the episodes of their team (``teams[supervisor_id]``, or the whole clinic when
       no teams are configured) and acknowledges alerts; writes nothing clinical;
     * an **administrator** reads and checkpoints the audit log and rotates keys; sees no clinical content;
