@@ -93,6 +93,8 @@ def _as_version_2(source: Path, target: Path) -> None:
     conn.execute("DROP TABLE measure_definitions")
     conn.execute("DROP INDEX outbox_waits")  # and migration 8's outbox column
     conn.execute("ALTER TABLE outbox DROP COLUMN wait_began_at")
+    conn.execute("DROP INDEX outbox_leases")  # and migration 9's
+    conn.execute("ALTER TABLE outbox DROP COLUMN lease_began_at")
     conn.execute("PRAGMA user_version = 2")
     conn.close()
 

@@ -275,3 +275,22 @@ def test_a_back_off_after_the_clock_stepped_back_waits_its_delay_not_the_step(
     clock.now += timedelta(microseconds=1)
     assert practice.dispatch_pending().claimed == 1
     assert bad.calls == 2
+
+
+def test_a_dead_dispatchers_lease_after_the_clock_stepped_back_holds_the_message_one_lease_not_the_step(
+    practice_for: Any, kit: SimpleNamespace, clock: Any
+) -> None:
+    channel = RecordingChannel("email")
+    practice = practice_for(channel)
+    _messages(practice, kit)
+    lease = timedelta(seconds=practice.dispatch_policy.lease_seconds)
+    now = clock.now
+    assert len(practice.store.claim_outbox("killed", ["email"], now, now + lease, 10)) == 1  # then killed
+    clock.advance(-6 * 3600)
+    assert practice.dispatch_pending().claimed == 0  # the killed dispatcher's lease begins again here
+    clock.now += lease - timedelta(microseconds=1)
+    assert practice.dispatch_pending().claimed == 0
+    clock.now += timedelta(microseconds=1)
+    summary = practice.dispatch_pending()
+    assert (summary.claimed, summary.delivered, summary.lost_lease) == (1, 1, 0)
+    assert len(channel.delivered) == 1

@@ -313,6 +313,8 @@ def test_a_read_only_open_of_a_database_before_the_column_reads_none_missed(tmp_
     conn.execute("DROP TABLE measure_definitions")  # added by a later migration
     conn.execute("DROP INDEX outbox_waits")  # and migration 8's outbox column
     conn.execute("ALTER TABLE outbox DROP COLUMN wait_began_at")
+    conn.execute("DROP INDEX outbox_leases")  # and migration 9's
+    conn.execute("ALTER TABLE outbox DROP COLUMN lease_began_at")
     conn.execute(f"PRAGMA user_version = {MISSED_MEASURES_FROM - 1}")
     conn.close()
     store = SQLiteStore(path, read_only=True)  # a store read: a read-only practice cannot audit its reads

@@ -24,6 +24,8 @@ def _older_store_with_an_episode(path: Path) -> None:
         conn.execute("DROP TABLE measure_definitions")
         conn.execute("DROP INDEX outbox_waits")  # and migration 8's outbox column
         conn.execute("ALTER TABLE outbox DROP COLUMN wait_began_at")
+        conn.execute("DROP INDEX outbox_leases")  # and migration 9's
+        conn.execute("ALTER TABLE outbox DROP COLUMN lease_began_at")
         conn.execute(f"PRAGMA user_version = {DEFINITIONS_FROM - 1}")
 
 

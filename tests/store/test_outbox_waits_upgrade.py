@@ -36,6 +36,8 @@ def test_an_older_database_keeps_its_messages_and_its_at_once_ones_survive_a_clo
     with sqlite3.connect(path) as conn:  # the database as migration 7 left it
         conn.execute("DROP INDEX outbox_waits")
         conn.execute("ALTER TABLE outbox DROP COLUMN wait_began_at")
+        conn.execute("DROP INDEX outbox_leases")  # and migration 9's
+        conn.execute("ALTER TABLE outbox DROP COLUMN lease_began_at")
         conn.execute(f"PRAGMA user_version = {OUTBOX_WAITS_FROM - 1}")
     conn.close()
     store = SQLiteStore(path)  # migrates

@@ -91,6 +91,8 @@ def test_a_database_from_before_the_index_reads_the_same_rows(path: Path) -> Non
         conn.execute("DROP INDEX episodes_under_lockbox")
         conn.execute("DROP INDEX outbox_waits")  # and migration 8's outbox column
         conn.execute("ALTER TABLE outbox DROP COLUMN wait_began_at")
+        conn.execute("DROP INDEX outbox_leases")  # and migration 9's
+        conn.execute("ALTER TABLE outbox DROP COLUMN lease_began_at")
         conn.execute(f"PRAGMA user_version = {UNDER_LOCKBOX_FROM - 1}")
     conn.close()
     store = SQLiteStore(path, read_only=True)  # a read-only open never migrates

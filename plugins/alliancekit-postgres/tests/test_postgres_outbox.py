@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 from alliancekit_postgres import PostgresStore
-from alliancekit_postgres.schema import LATEST_VERSION, OUTBOX_WAITS_FROM
+from alliancekit_postgres.schema import LATEST_VERSION, OUTBOX_LEASES_FROM, OUTBOX_WAITS_FROM
 from alliancekit_postgres.testing import PgServer
 from psycopg import sql
 
@@ -71,5 +71,37 @@ def test_a_schema_from_before_the_waits_keeps_its_messages_after_the_upgrade(
         assert _claimed(store, "pager", _at(61)) == ["failed"]
         assert _claimed(store, "email", _at(100) - TICK) == []  # a reminder's time is its own
         assert _claimed(store, "email", _at(100)) == ["reminder"]
+    finally:
+        store.close()
+
+
+def test_a_lease_from_before_the_upgrade_runs_to_its_end_and_a_later_one_begins_again(
+    pg: PgServer, admin: psycopg.Connection
+) -> None:
+    """Migration 10 on a schema without it: a lease taken before keeps its end (it has no start), and a lease
+    taken after the upgrade begins again when the clock steps back. (It runs again safely, too.)"""
+    schema = pg.new_schema()
+    store = PostgresStore(pg.app_dsn, clinic_id="clinic-outbox", schema=schema, pool_max=1)
+    try:
+        store.append(commit_with_outbox("ep-1", 0, [("old", "email", _at(0)), ("new", "pager", _at(0))]))
+        assert _claimed(store, "email", _at(1)) == ["old"]  # leased until _at(31)
+    finally:
+        store.close()
+    s = sql.Identifier(schema)  # back to the schema as migration 9 left it (no lease start, no index)
+    admin.execute(sql.SQL("ALTER TABLE {}.outbox DROP COLUMN lease_began_at CASCADE").format(s))
+    admin.execute(
+        sql.SQL("DELETE FROM {}.schema_migrations WHERE version >= %s").format(s), (OUTBOX_LEASES_FROM,)
+    )
+    store = PostgresStore(pg.app_dsn, clinic_id="clinic-outbox", schema=schema, pool_max=1)  # migrates
+    try:
+        assert store.schema_version() == LATEST_VERSION
+        assert _claimed(store, "pager", _at(1)) == ["new"]  # leased until _at(31), its start kept
+        # An hour back: the lease with a start begins again here, for its 30 seconds; the one without runs on.
+        assert _claimed(store, "pager", _at(-3600)) == []
+        assert _claimed(store, "email", _at(-3600)) == []
+        assert _claimed(store, "pager", _at(-3570) - TICK) == []
+        assert _claimed(store, "pager", _at(-3570)) == ["new"]
+        assert _claimed(store, "email", _at(31) - TICK) == []
+        assert _claimed(store, "email", _at(31)) == ["old"]
     finally:
         store.close()

@@ -56,6 +56,8 @@ class MemoryStore:
         self._outbox_at: dict[str, int] = {}
         #: when each pending message's wait for its ``next_attempt_at`` began (absent: a fixed time)
         self._waits: dict[str, datetime] = {}
+        #: when each message's lease began (read only while it has a lease), as ``_restart_leases`` needs
+        self._leases: dict[str, datetime] = {}
         #: audit entries in the order written (every shard), and each shard's last entry
         self._audit: list[AuditRecord] = []
         self._heads: dict[int, ShardHead] = {}
@@ -297,6 +299,7 @@ class MemoryStore:
         for message in self.outbox[outbox:]:
             self._outbox_at.pop(message.message_id, None)
             self._waits.pop(message.message_id, None)
+            self._leases.pop(message.message_id, None)
         del self.outbox[outbox:]
         del self._audit[audit:]
         self._heads = heads
@@ -411,6 +414,7 @@ class MemoryStore:
         wanted = set(channels)
         with self._lock:
             self._restart_waits(now)
+            self._restart_leases(now)
             due = sorted(
                 (
                     (m.next_attempt_at or m.created_at, m.message_id, i)
@@ -422,8 +426,9 @@ class MemoryStore:
                 ),
             )[: max(limit, 0)]
             claimed = []
-            for _, _, i in due:
+            for _, message_id, i in due:
                 self.outbox[i] = attrs.evolve(self.outbox[i], lease_owner=owner, lease_expires_at=lease_until)
+                self._leases[message_id] = now
                 claimed.append(self.outbox[i])
             return claimed
 
@@ -437,6 +442,17 @@ class MemoryStore:
             elif began > now:
                 self.outbox[i] = attrs.evolve(m, next_attempt_at=now + (m.next_attempt_at - began))
                 self._waits[message_id] = now
+
+    def _restart_leases(self, now: datetime) -> None:
+        """Leases that began after ``now`` (the clock went back) begin again at ``now``, as long as before."""
+        for message_id, began in list(self._leases.items()):
+            i = self._outbox_at[message_id]
+            m = self.outbox[i]
+            if m.state is not OutboxState.PENDING or m.lease_expires_at is None:
+                del self._leases[message_id]  # settled or released: no lease to begin again
+            elif began > now:
+                self.outbox[i] = attrs.evolve(m, lease_expires_at=now + (m.lease_expires_at - began))
+                self._leases[message_id] = now
 
     def outbox_delivered(self, owner: str, message_ids: Sequence[str], at: datetime) -> int:
         self._writable()

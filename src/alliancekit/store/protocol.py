@@ -192,7 +192,8 @@ class OutboxRecord:
     A message due at its ``created_at`` is due at once, and a failed one is due a delay after its failure:
     the store keeps when such a wait began, so that a clock stepped back (or a dispatcher's clock behind
     the writer's) does not hold the message until the clock passes the stamp again (see
-    :meth:`Store.claim_outbox`). A message due at a later time of its own (a reminder) keeps that time.
+    :meth:`Store.claim_outbox`). A message due at a later time of its own (a reminder) keeps that time. The
+    store keeps when a lease began too, so that such a clock does not stretch a lease by the step.
     """
 
     message_id: str
@@ -494,6 +495,18 @@ class Store(Protocol):
         long as it was: a message due at once is due now, a failed one after its delay (at most
         ``DispatchPolicy.max_delay``) rather than after the step as well. A message due at a time of its own
         (written with a ``next_attempt_at`` other than its ``created_at``) keeps it.
+
+        Likewise a lease that began after ``now`` (the store keeps when each lease began: this claim's
+        ``now``) begins again at ``now`` for its length (``lease_expires_at`` minus its start) and keeps its
+        holder. A lease's length is what bounds how long a dispatcher that died holding it blocks the
+        message; that bound must hold on the clock as it reads now, so a step back of hours cannot add hours.
+        The lease is begun again rather than treated as expired because its holder may be alive and still
+        delivering: taken over at once, the message would go twice in the normal case. A dispatcher whose
+        clock is a little behind another's shortens that one's leases by the difference only. The holder
+        keeps the rights of a lease (``outbox_failed``, ``outbox_dead``); once the lease has run out and
+        another dispatcher has claimed the message, those are the new holder's, and ``outbox_delivered``
+        applies once, whoever records it first. A lease taken before the store kept lease starts (an older
+        schema upgraded) runs to its end.
         """
 
     def outbox_delivered(self, owner: str, message_ids: Sequence[str], at: datetime) -> int:

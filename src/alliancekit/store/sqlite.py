@@ -960,11 +960,17 @@ class SQLiteStore:
 
         def claim(conn: sqlite3.Connection) -> list[OutboxRecord]:
             # Under the write lock (BEGIN IMMEDIATE) the select and the lease cannot interleave with
-            # another dispatcher's: the second one sees the first one's lease. Waits that began after now
-            # (the clock went back) begin again now, as long as they were.
+            # another dispatcher's: the second one sees the first one's lease. Waits and leases that began
+            # after now (the clock went back) begin again now, as long as they were.
             conn.execute(
                 "UPDATE outbox SET next_attempt_at = ? + next_attempt_at - wait_began_at, wait_began_at = ?"
                 " WHERE state = 'pending' AND wait_began_at > ?",
+                (now_us, now_us, now_us),
+            )
+            conn.execute(
+                "UPDATE outbox SET lease_expires_at = ? + lease_expires_at - lease_began_at,"
+                " lease_began_at = ? WHERE state = 'pending' AND lease_expires_at IS NOT NULL"
+                " AND lease_began_at > ?",
                 (now_us, now_us, now_us),
             )
             ids = [
@@ -979,8 +985,9 @@ class SQLiteStore:
             if not ids:
                 return []
             conn.executemany(
-                "UPDATE outbox SET lease_owner = ?, lease_expires_at = ? WHERE message_id = ?",
-                [(owner, until_us, i) for i in ids],
+                "UPDATE outbox SET lease_owner = ?, lease_expires_at = ?, lease_began_at = ?"
+                " WHERE message_id = ?",
+                [(owner, until_us, now_us, i) for i in ids],
             )
             placeholders = ",".join("?" * len(ids))
             rows = conn.execute(

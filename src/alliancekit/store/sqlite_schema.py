@@ -275,6 +275,16 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE outbox ADD COLUMN wait_began_at INTEGER;
     CREATE INDEX outbox_waits ON outbox (wait_began_at) WHERE state = 'pending' AND wait_began_at IS NOT NULL;
     """,
+    # 9: when a message's lease began (microseconds; read only while lease_expires_at is set), so that a claim
+    # at an earlier clock reading (the clock stepped back) begins a lease that began after it again, for its
+    # length, rather than leaving a dead dispatcher's message unclaimable until the clock passes the old end
+    # (Store.claim_outbox). Only leased pending messages are indexed. A lease taken before this migration has
+    # no start and runs to its end, as before.
+    """
+    ALTER TABLE outbox ADD COLUMN lease_began_at INTEGER;
+    CREATE INDEX outbox_leases ON outbox (lease_began_at)
+        WHERE state = 'pending' AND lease_expires_at IS NOT NULL;
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -289,6 +299,8 @@ DEFINITIONS_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "CREATE TABLE
 UNDER_LOCKBOX_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "episodes_under_lockbox" in m)
 #: The schema version that added ``outbox.wait_began_at`` (found by content, as above).
 OUTBOX_WAITS_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "outbox_waits" in m)
+#: The schema version that added ``outbox.lease_began_at`` (found by content, as above).
+OUTBOX_LEASES_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "outbox_leases" in m)
 
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).

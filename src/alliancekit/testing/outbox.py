@@ -21,9 +21,10 @@ It checks what :mod:`alliancekit.notify.dispatcher` relies on: messages written 
 commit (and not when the commit fails), due times, leases that one dispatcher holds at a time and that run
 out, delivered / failed / dead transitions and who may make them, requeueing dead messages, the counts,
 that concurrent claims never hand one message to two owners, that a clock stepped back holds no message
-due at once and no back-off longer than its delay (while a time of a message's own is kept), and paging
-through the messages. The base class is not collected on its
-own (``__test__ = False``); subclasses are.
+due at once, no back-off longer than its delay (while a time of a message's own is kept) and no lease
+longer than its length (kept by its holder, and settled once after another dispatcher takes it over), and
+paging through the messages. The base class is not collected on its own (``__test__ = False``);
+subclasses are.
 """
 
 from __future__ import annotations
@@ -305,6 +306,74 @@ class OutboxStoreContract(ContractSuite):
         assert outbox_store.outbox_requeue("m000", _at(50)) is True
         taken = outbox_store.claim_outbox("A", ["email"], _at(50) - timedelta(microseconds=1), _at(80), 10)
         assert [(r.message_id, r.attempts) for r in taken] == [("m000", 0)]
+
+    # -- a lease held when the clock stepped back ----------------------------------------------------------
+
+    def test_a_lease_that_began_after_now_runs_its_length_from_now(
+        self, outbox_store: Store, outbox_store_twin: Store
+    ) -> None:
+        self._seed(outbox_store, 1)
+        outbox_store.claim_outbox("A", ["email"], _at(5), _at(35), 10)  # 30 seconds; then A dies
+        tick = timedelta(microseconds=1)
+        # An hour back: A's lease begins again at this claim, for its 30 seconds, not the hour as well.
+        assert outbox_store_twin.claim_outbox("B", ["email"], _at(-3600), _at(-3570), 10) == []
+        (held,) = outbox_store.outbox_records()
+        assert (held.lease_owner, held.lease_expires_at) == ("A", _at(-3570))
+        assert outbox_store_twin.claim_outbox("B", ["email"], _at(-3570) - tick, _at(-3540), 10) == []
+        taken = outbox_store_twin.claim_outbox("B", ["email"], _at(-3570), _at(-3540), 10)
+        assert [(r.message_id, r.lease_owner, r.lease_expires_at) for r in taken] == [
+            ("m000", "B", _at(-3540))
+        ]
+
+    def test_a_lease_begins_again_only_when_it_began_after_now(self, outbox_store: Store) -> None:
+        self._seed(outbox_store, 2)
+        outbox_store.claim_outbox("A", ["email"], _at(5), _at(35), 10)
+        tick = timedelta(microseconds=1)
+        assert outbox_store.claim_outbox("B", ["email"], _at(5), _at(65), 10) == []  # the lease's own start
+        assert {r.lease_expires_at for r in outbox_store.outbox_records()} == {_at(35)}
+        assert outbox_store.claim_outbox("B", ["email"], _at(5) - tick, _at(65), 10) == []  # 1 us after now
+        assert {r.lease_expires_at for r in outbox_store.outbox_records()} == {_at(35) - tick}
+        assert outbox_store.claim_outbox("B", ["email"], _at(35) - 2 * tick, _at(65), 10) == []
+        taken = outbox_store.claim_outbox("B", ["email"], _at(35) - tick, _at(65), 10)
+        assert {(r.message_id, r.lease_owner) for r in taken} == {("m000", "B"), ("m001", "B")}
+
+    def test_a_lease_begun_again_keeps_its_holder_who_alone_records_a_failure(
+        self, outbox_store: Store
+    ) -> None:
+        self._seed(outbox_store, 1)
+        outbox_store.claim_outbox("A", ["email"], _at(5), _at(35), 10)
+        assert outbox_store.claim_outbox("B", ["email"], _at(-3600), _at(-3570), 10) == []
+        again, at = _at(-3540), _at(-3599)
+        assert outbox_store.outbox_failed("B", "m000", error="OSError", next_attempt_at=again, at=at) is False
+        assert outbox_store.outbox_dead("B", "m000", error="OSError", at=at) is False
+        assert outbox_store.outbox_failed("A", "m000", error="OSError", next_attempt_at=again, at=at) is True
+        (r,) = outbox_store.outbox_records()
+        assert (r.attempts, r.lease_owner, r.lease_expires_at) == (1, None, None)
+        assert r.next_attempt_at == _at(-3540)
+
+    def test_a_dispatcher_whose_lease_was_taken_over_after_the_step_settles_nothing_twice(
+        self, outbox_store: Store, outbox_store_twin: Store
+    ) -> None:
+        self._seed(outbox_store, 2)
+        outbox_store.claim_outbox("A", ["email"], _at(5), _at(35), 10)  # A is slow, not dead
+        assert outbox_store_twin.claim_outbox("B", ["email"], _at(-3600), _at(-3570), 10) == []
+        assert len(outbox_store_twin.claim_outbox("B", ["email"], _at(-3570), _at(-3540), 10)) == 2
+        # A's results arrive after B took over: its failure is not recorded over B's lease, its delivery is
+        # (once); B's delivery of the same message then changes nothing.
+        assert (
+            outbox_store.outbox_failed("A", "m001", error="OSError", next_attempt_at=_at(60), at=_at(6))
+            is False
+        )
+        assert outbox_store.outbox_dead("A", "m001", error="OSError", at=_at(6)) is False
+        assert outbox_store.outbox_delivered("A", ["m000"], _at(6)) == 1
+        assert outbox_store.outbox_delivered("A", ["m000"], _at(7)) == 0
+        assert outbox_store_twin.outbox_delivered("B", ["m000", "m001"], _at(-3569)) == 1
+        records = outbox_store.outbox_records()
+        assert [(r.message_id, r.state, r.attempts, r.lease_owner) for r in records] == [
+            ("m000", OutboxState.DELIVERED, 1, None),
+            ("m001", OutboxState.DELIVERED, 1, None),
+        ]
+        assert outbox_store.claim_outbox("C", ["email"], _at(-3000), _at(-2970), 10) == []
 
     # -- listing -------------------------------------------------------------------------------------------
 

@@ -1014,6 +1014,57 @@ _MIGRATION_OUTBOX_WAITS = """
            ORDER BY o.seq LIMIT greatest(p_limit, 0)""",
 )
 
+# 10: when a message's lease began (read only while lease_expires_at is set), so that a claim at an earlier
+# clock reading (the clock stepped back) begins a lease that began after it again, at that reading and for
+# the lease's length, rather than leaving a dead dispatcher's message unclaimable until the clock passes the
+# old end (Store.claim_outbox). The lease keeps its holder, so outbox_failed_at and the dead transition still
+# apply only for it. claim_outbox is replaced (its signature as before) to begin such leases again under FOR
+# UPDATE SKIP LOCKED, after the waits and before taking the due messages, and to record each lease's start.
+# A lease taken before this migration has no start and runs to its end, as before. Safe to run again (as
+# migration 5).
+_MIGRATION_OUTBOX_LEASES = """
+    ALTER TABLE {s}.outbox ADD COLUMN IF NOT EXISTS lease_began_at timestamptz;
+    CREATE INDEX IF NOT EXISTS outbox_leases ON {s}.outbox (clinic_id, lease_began_at)
+        WHERE state = 'pending' AND lease_expires_at IS NOT NULL;
+
+    CREATE OR REPLACE FUNCTION {s}.claim_outbox(p_scope text, p_owner text, p_channels text[],
+        p_now timestamptz, p_until timestamptz, p_limit integer)
+    RETURNS TABLE (message_id text, episode_id text, kind text, channel text, body text,
+        created_at timestamptz, state text, attempts integer, next_attempt_at timestamptz, lease_owner text,
+        lease_expires_at timestamptz, last_error text)
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        UPDATE {s}.outbox o SET next_attempt_at = p_now + (o.next_attempt_at - o.wait_began_at),
+            wait_began_at = p_now
+        WHERE o.clinic_id = p_scope AND o.message_id IN (
+            SELECT w.message_id FROM {s}.outbox w
+            WHERE w.clinic_id = p_scope AND w.state = 'pending' AND w.wait_began_at > p_now
+            FOR UPDATE SKIP LOCKED);
+        UPDATE {s}.outbox o SET lease_expires_at = p_now + (o.lease_expires_at - o.lease_began_at),
+            lease_began_at = p_now
+        WHERE o.clinic_id = p_scope AND o.message_id IN (
+            SELECT l.message_id FROM {s}.outbox l
+            WHERE l.clinic_id = p_scope AND l.state = 'pending' AND l.lease_expires_at IS NOT NULL
+                AND l.lease_began_at > p_now
+            FOR UPDATE SKIP LOCKED);
+        RETURN QUERY
+        WITH due AS (
+            SELECT d.message_id FROM {s}.outbox d
+            WHERE d.clinic_id = p_scope AND d.state = 'pending' AND d.channel = ANY (p_channels)
+                AND d.next_attempt_at <= p_now AND (d.lease_expires_at IS NULL OR d.lease_expires_at <= p_now)
+            ORDER BY d.next_attempt_at, d.message_id
+            LIMIT greatest(p_limit, 0)
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE {s}.outbox o SET lease_owner = p_owner, lease_expires_at = p_until, lease_began_at = p_now
+        FROM due WHERE o.clinic_id = p_scope AND o.message_id = due.message_id
+        RETURNING o.message_id::text, o.episode_id, o.kind, o.channel, o.body, o.created_at, o.state,
+            o.attempts, o.next_attempt_at, o.lease_owner, o.lease_expires_at, o.last_error;
+    END
+    $$;
+    """
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
     """
@@ -1355,6 +1406,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_CASELOAD_LOCKBOX,
     _MIGRATION_OTHERS_UNDER_LOCKBOX,
     _MIGRATION_OUTBOX_WAITS,
+    _MIGRATION_OUTBOX_LEASES,
 )
 LATEST_VERSION = len(MIGRATIONS)
 #: The oldest schema version a read-only store reads: migration 3 only added ``practice_meta``, which reads
@@ -1371,6 +1423,8 @@ OTHERS_UNDER_LOCKBOX_FROM = MIGRATIONS.index(_MIGRATION_OTHERS_UNDER_LOCKBOX) + 
 #: The schema version that added ``outbox.wait_began_at`` and ``outbox_records_after``; a read-only store on
 #: an older one lists the outbox without paging.
 OUTBOX_WAITS_FROM = MIGRATIONS.index(_MIGRATION_OUTBOX_WAITS) + 1
+#: The schema version that added ``outbox.lease_began_at``.
+OUTBOX_LEASES_FROM = MIGRATIONS.index(_MIGRATION_OUTBOX_LEASES) + 1
 
 
 def utc(at: datetime) -> datetime:
