@@ -8,7 +8,7 @@ errors (``sqlite3.Error``, ``psycopg.Error``) into this hierarchy so that hosts 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 
 # Documented and imported as alliancekit.i18n.N_; defined here, at the bottom of the layering, so that this
@@ -186,20 +186,25 @@ class PluginError(AlliancekitError):
     plugin: str | None = None
     plugin_exception: Exception | None = None
 
+    def attributed(self, hook: str, plugin: str | None, exc: Exception | None = None) -> Self:
+        """This error, naming ``plugin`` and what it was called in (``hook``), with the plugin's own
+        exception ``exc`` when it raised one: ``raise PluginError(message).attributed(hook, plugin)``.
+        The one place these are set, so that every refusal of a plugin carries them alike."""
+        self.hook, self.plugin = hook, plugin
+        if exc is not None:
+            self.plugin_exception = exc
+        return self
+
     @classmethod
     def raised_in(cls, hook: str, plugin: str | None, exc: Exception) -> PluginError:
         who = "an unidentified plugin" if plugin is None else f"plugin {plugin!r}"
-        error = cls(f"{who} failed in {hook}: {type(exc).__name__}")
-        error.hook, error.plugin, error.plugin_exception = hook, plugin, exc
-        return error
+        return cls(f"{who} failed in {hook}: {type(exc).__name__}").attributed(hook, plugin, exc)
 
     @classmethod
     def wrong_answer(cls, hook: str, plugin: str | None, wanted: str) -> PluginError:
         """A plugin (or an object it supplied) answered ``hook`` with something other than ``wanted``."""
         who = "an unidentified plugin" if plugin is None else f"plugin {plugin!r}"
-        error = cls(f"{who} returned from {hook} something other than {wanted}")
-        error.hook, error.plugin = hook, plugin
-        return error
+        return cls(f"{who} returned from {hook} something other than {wanted}").attributed(hook, plugin)
 
     @classmethod
     def clash(cls, what: str, first: str, second: str) -> PluginError:
@@ -267,7 +272,7 @@ class MeasureDefinitionError(MeasureError, ValidationError):
         """This refusal as met registering ``plugin``'s definition: the same field and rule, the message
         naming the plugin and saying how to find every mistake in the definition."""
         error = PluginMeasureDefinitionError(self.field, self.rule, self.detail)
-        error.plugin, error.hook = plugin, "alliancekit_register_measures"
+        error.attributed("alliancekit_register_measures", plugin)
         error.args = (
             (
                 f"plugin {plugin!r} registered an invalid measure definition: {self}; fix the definition "

@@ -1307,7 +1307,8 @@ class Practice:
         return self.dispatcher().run(stop_event, poll_interval)
 
     def outbox_status(self) -> OutboxStatus:
-        """Outbox messages by state (pending, delivered, dead) and the oldest pending one's time."""
+        """Outbox messages by state (pending, delivered, dead), when the oldest pending one was written and
+        when the first pending one is due (``next_due_at``)."""
         return self._open().reader.outbox_status()
 
     def outbox_records(

@@ -184,6 +184,11 @@ def test_gad_7_1_1_is_1_0_with_its_version_and_the_two_item_codes(
             "required",
         ),
         (lambda d: d.update(response_schema={"type": 5}), "$.response_schema.type", "anyOf"),
+        (  # a second total code, in another system too: the Observation of the total has one
+            lambda d: d["codes"].append({"system": "http://snomed.info/sct", "code": "1", "target": "total"}),
+            "$.codes[11].target",
+            "unique",
+        ),
     ],
 )
 def test_malformed_definitions_are_refused_with_path_and_rule(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -50,7 +51,7 @@ def test_outbox_status_dispatch_and_retry(
     assert main(["outbox", "status", "--db", str(db)]) == 0
     out = capsys.readouterr().out
     assert "pending 4, delivered 0, dead 0" in out
-    assert "oldest pending: 2026-" in out
+    assert "next due: 2026-" in out
 
     email = RecordingChannel("email")
     _use_host(monkeypatch, email, Broken())
@@ -154,6 +155,64 @@ def test_a_dead_requests_link_is_never_printed(
     assert message["body"]["request_id"]
     assert main(["outbox", "status", "--db", str(path), "--dead"]) == 0
     assert token not in capsys.readouterr().out
+
+
+def test_status_reports_pending_messages_by_when_they_are_due(
+    tmp_path: Path, kit: SimpleNamespace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reminder is written with its request and due two days later: once the request is delivered, the
+    status says the next message is due then, not that one has waited since the request."""
+    path = tmp_path / "clinic.sqlite"
+    sent = RecordingChannel("client-sms")
+    at = [datetime(2026, 2, 2, 9, 0, tzinfo=UTC)]
+    practice = open_practice(
+        path,
+        plugins=make_plugin_host(load_entry_points=False, extra_plugins=[ChannelPlugin(sent)]),
+        subscriptions=Subscriptions.of({"client-sms": ["administration-request", "administration-reminder"]}),
+        requests=RequestConfig(link_template="https://clinic.example/m/{token}"),
+        clock=lambda: at[0],
+    )
+    ep = kit.active_episode(practice)
+    made = practice.request_administration(kit.actor, ep, measure="phq-9")
+    written, remind_at = at[0], at[0] + timedelta(days=2)
+    assert made.remind_at == remind_at
+
+    def status() -> tuple[dict[str, Any], str]:
+        assert main(["outbox", "status", "--db", str(path), "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        assert main(["outbox", "status", "--db", str(path)]) == 0
+        return data, capsys.readouterr().out
+
+    # the request is due at once, before its reminder: the earlier of the two
+    data, text = status()
+    assert (data["pending"], data["oldest_pending_at"], data["next_due_at"]) == (
+        2,
+        written.isoformat(),
+        written.isoformat(),
+    )
+    assert f"next due: {written.isoformat()}" in text
+
+    # the request delivered, the reminder alone: due in two days, though written with the request
+    assert practice.dispatch_pending().delivered == 1
+    data, text = status()
+    assert (data["pending"], data["oldest_pending_at"], data["next_due_at"]) == (
+        1,
+        written.isoformat(),
+        remind_at.isoformat(),
+    )
+    assert f"next due: {remind_at.isoformat()}" in text
+    assert written.isoformat() not in text
+
+    # the reminder delivered at its time, a microsecond before it nothing is
+    at[0] = remind_at - timedelta(microseconds=1)
+    assert practice.dispatch_pending().delivered == 0
+    at[0] = remind_at
+    assert practice.dispatch_pending().delivered == 1
+    practice.close()
+    data, text = status()
+    assert (data["pending"], data["oldest_pending_at"], data["next_due_at"]) == (0, None, None)
+    assert "next due: -" in text
+    assert [m.kind for m in sent.delivered] == ["administration-request", "administration-reminder"]
 
 
 SHORT_SECRET = "too-short"  # noqa: S105 - a wrong test setting: refused by WebhookConfig

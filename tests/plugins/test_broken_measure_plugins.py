@@ -140,6 +140,20 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], object], str, str, str]] = [
         "one risk rule per item",
     ),
     ("too many items", lambda d: d.update(items=d["items"] * 200), "$.items", "maxItems", "at most 500"),
+    (  # the Observation of the total carries one code: the second was dropped without a word
+        "two total codes",
+        lambda d: d.update(
+            codes=[
+                {"system": "http://loinc.org", "code": "1-8", "target": "panel"},
+                {"system": "http://loinc.org", "code": "2-6", "target": "total"},
+                {"system": "http://loinc.org", "code": "3-4", "target": "item", "item": "q1"},
+                {"system": "http://snomed.info/sct", "code": "4", "target": "total"},
+            ]
+        ),
+        "$.codes[3].target",
+        "unique",
+        "one total code per measure",
+    ),
     # the examples are scored when the definition registers (one point off each way, and the band)
     (
         "example total one under",
@@ -189,6 +203,24 @@ def test_a_broken_definition_names_the_plugin_the_field_the_rule_and_the_fix(
     )
     assert says in message
     assert "alliancekit measures check" in message
+
+
+def test_one_total_code_beside_panel_and_item_codes_registers() -> None:
+    codes = [
+        {"system": "http://loinc.org", "code": "1-8", "target": "panel"},
+        {"system": "http://loinc.org", "code": "2-6", "target": "total"},
+        {"system": "http://loinc.org", "code": "3-4", "target": "item", "item": "q1"},
+        {"system": "http://loinc.org", "code": "5-1", "target": "item", "item": "q1"},
+    ]
+    definition = changed(lambda d: d.update(codes=codes))
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin_registering(definition)])
+    measure = host.measures().get("probe", "1.0")
+    assert [(c.code, c.target.value) for c in measure.codes] == [
+        ("1-8", "panel"),
+        ("2-6", "total"),
+        ("3-4", "item"),
+        ("5-1", "item"),
+    ]
 
 
 def test_a_leading_zero_version_cannot_stand_beside_the_same_version() -> None:

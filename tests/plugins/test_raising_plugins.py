@@ -30,7 +30,7 @@ from alliancekit.domain import (
     Role,
 )
 from alliancekit.domain.records import Session
-from alliancekit.errors import PluginError, ValidationError
+from alliancekit.errors import PluginError, PluginMeasureDefinitionError, ValidationError
 from alliancekit.feedback import AlertRule
 from alliancekit.fhir import export_ndjson
 from alliancekit.notify import Subscriptions
@@ -188,6 +188,24 @@ def test_the_plugins_exception_is_kept_for_debugging_but_not_pickled() -> None:
     copy = pickle.loads(pickle.dumps(caught.value))  # noqa: S301 - the bytes were made just above
     assert (copy.hook, copy.plugin, copy.plugin_exception) == (caught.value.hook, "canary_plugin", None)
     assert CANARY.encode() not in pickle.dumps(caught.value)
+
+
+def test_attributed_names_the_plugin_and_hook_on_the_error_itself() -> None:
+    # every refusal of a plugin sets hook, plugin (and the plugin's exception, kept out of pickles) so
+    plain = PluginError("refused")
+    assert plain.attributed("load", "someplug") is plain
+    assert (plain.hook, plain.plugin, plain.plugin_exception, str(plain)) == (
+        "load",
+        "someplug",
+        None,
+        "refused",
+    )
+    raised = RuntimeError(CANARY)
+    error = PluginMeasureDefinitionError("$.codes", "unique").attributed("a_hook", None, raised)
+    assert isinstance(error, PluginMeasureDefinitionError)
+    assert (error.hook, error.plugin, error.plugin_exception) == ("a_hook", None, raised)
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - the bytes were made just above
+    assert (type(copy), copy.hook, copy.plugin, copy.plugin_exception) == (type(error), "a_hook", None, None)
 
 
 def test_an_alliancekit_error_from_a_plugin_passes_through_unchanged() -> None:

@@ -6,6 +6,7 @@ safety net. Times come from a clock the tests move; nothing here sleeps or times
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -34,7 +35,9 @@ from alliancekit.errors import (
 )
 from alliancekit.fhir.questionnaire import canonical
 from alliancekit.i18n import translate
+from alliancekit.measures.definition import parse_definition
 from alliancekit.notify.outbox import Notification
+from alliancekit.requests import answers as answer_codes
 from alliancekit.requests.config import DEFAULT_CRISIS_INFORMATION
 from alliancekit.store.protocol import OutboxState
 from alliancekit.store.sqlite import SQLiteStore
@@ -610,3 +613,89 @@ def _source(text: str) -> str:
 
 def _window(at: datetime) -> datetime:
     return at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+
+
+# -- the form's answer codes, derived once per definition ----------------------------------------------------
+
+
+def test_two_submissions_for_one_definition_reuse_its_answer_codes(clinic: Clinic) -> None:
+    # CORE-10's reverse-keyed items come back as codings whose ordinalValue is the score: the codes that turn
+    # them back into positions are derived once for the definition and serve both submissions alike
+    measure = clinic.p.plugins.measures().get("core-10", "1.0")
+    results, kept = [], []
+    for reversed_position, total in ((0, 8.0), (3, 2.0)):
+        made = clinic.p.request_administration(ME, clinic.ep, measure="core-10")
+        assert made.token is not None
+        form = clinic.p.open_request(made.token).questionnaire
+        positions = {f"q{i}": 0 for i in range(1, 11)} | {"q2": reversed_position, "q3": reversed_position}
+        done = clinic.p.submit_response(
+            made.token, questionnaire_response=_response(_picked(form, positions))
+        )
+        results.append((done.total, total))
+        kept.append(answer_codes._kept[("core-10", "1.0")])
+    assert [got for got, _ in results] == [want for _, want in results]
+    assert kept[0][0] is measure
+    assert kept[1][1] is kept[0][1]  # the second submission used the first one's codes
+    assert answer_codes.item_codes(measure) is kept[0][1]
+    assert kept[0][1] == answer_codes._ItemCodes.of(measure)  # the same codes as derived afresh
+
+
+def _probe(n: int, top: int = 5) -> Any:
+    """A small definition ``probe-N`` 1.0 with items scored 1..``top``."""
+    return parse_definition(
+        {
+            "id": f"probe-{n}",
+            "version": "1.0",
+            "title": "Synthetic probe scale",
+            "kind": "symptom",
+            "direction": "higher-is-worse",
+            "licence": {"notice": "Synthetic.", "item_text": False, "cite": {"ref": "s"}},
+            "references": {"s": "A synthetic reference."},
+            "source": {"ref": "s"},
+            "items": [
+                {"key": f"q{i}", "label": f"Item {i}", "min": 1, "max": top, "step": 1} for i in (1, 2)
+            ],
+            "scoring": {"method": "sum", "reverse_keyed": [], "missing": {"policy": "refuse"}},
+            "range": {"min": 2, "max": 2 * top},
+        }
+    )
+
+
+def test_another_definition_under_the_same_id_and_version_gets_its_own_codes() -> None:
+    five, seven = _probe(0, top=5), _probe(0, top=7)  # as two plugin hosts in one process may have
+    assert max(answer_codes.item_codes(five).codes["q1"].values()) == 5
+    assert max(answer_codes.item_codes(seven).codes["q1"].values()) == 7
+    assert max(answer_codes.item_codes(five).codes["q1"].values()) == 5
+
+
+def test_the_kept_answer_codes_are_bounded_least_recently_used_first() -> None:
+    answer_codes._kept.clear()
+    measures = [_probe(i) for i in range(answer_codes.ITEM_CODES_KEPT + 1)]
+    first = answer_codes.item_codes(measures[0])
+    for m in measures[1 : answer_codes.ITEM_CODES_KEPT]:
+        answer_codes.item_codes(m)
+    assert len(answer_codes._kept) == answer_codes.ITEM_CODES_KEPT  # full, nothing dropped yet
+    assert answer_codes.item_codes(measures[0]) is first  # used again: now the most recent
+    answer_codes.item_codes(measures[-1])
+    assert len(answer_codes._kept) == answer_codes.ITEM_CODES_KEPT
+    assert ("probe-1", "1.0") not in answer_codes._kept  # the least recently used went
+    assert answer_codes.item_codes(measures[0]) is first
+
+
+def test_answer_codes_asked_from_many_threads_at_once_agree() -> None:
+    measure = _probe(999)
+    start = threading.Barrier(8)
+    got: list[Any] = []
+
+    def ask() -> None:
+        start.wait()
+        got.append(answer_codes.item_codes(measure))
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8
+    assert all(codes == got[0] for codes in got)
+    assert answer_codes.item_codes(measure) in got  # one of them is kept and served from now on

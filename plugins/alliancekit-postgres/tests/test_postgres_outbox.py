@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 from alliancekit_postgres import PostgresStore
-from alliancekit_postgres.schema import LATEST_VERSION, OUTBOX_LEASES_FROM, OUTBOX_WAITS_FROM
+from alliancekit_postgres.schema import LATEST_VERSION, OUTBOX_DUE_FROM, OUTBOX_LEASES_FROM, OUTBOX_WAITS_FROM
 from alliancekit_postgres.testing import PgServer
 from psycopg import sql
 
@@ -103,5 +103,52 @@ def test_a_lease_from_before_the_upgrade_runs_to_its_end_and_a_later_one_begins_
         assert _claimed(store, "pager", _at(-3570)) == ["new"]
         assert _claimed(store, "email", _at(31) - TICK) == []
         assert _claimed(store, "email", _at(31)) == ["old"]
+    finally:
+        store.close()
+
+
+def test_a_schema_from_before_the_due_status_reads_without_it(
+    pg: PgServer, admin: psycopg.Connection
+) -> None:
+    """Migration 11's reader (the first pending message's due time) on a schema from before it: a read-only
+    store gives the counts and the oldest message's creation, with no due time; opening it writable adds
+    the reader, and a reminder written first is dated by when it is due."""
+    schema = pg.new_schema()
+    store = PostgresStore(pg.app_dsn, clinic_id="clinic-outbox", schema=schema, pool_max=1)
+    try:
+        messages = [("reminder", "email", _at(0)), ("at-once", "email", _at(5))]
+        store.append(commit_with_outbox("ep-1", 0, messages, due={"reminder": _at(100)}))
+        assert _claimed(store, "email", _at(5)) == ["at-once"]
+        assert store.outbox_delivered("A", ["at-once"], _at(6)) == 1
+        status = store.outbox_status()
+        assert (status.pending, status.delivered, status.oldest_pending_at, status.next_due_at) == (
+            1,
+            1,
+            _at(0),
+            _at(100),
+        )
+    finally:
+        store.close()
+    s = sql.Identifier(schema)
+    admin.execute(sql.SQL("DROP FUNCTION {}.outbox_status_due").format(s))
+    admin.execute(
+        sql.SQL("DELETE FROM {}.schema_migrations WHERE version >= %s").format(s), (OUTBOX_DUE_FROM,)
+    )
+    reader = PostgresStore(pg.app_dsn, clinic_id="clinic-outbox", schema=schema, pool_max=1, read_only=True)
+    try:
+        assert reader.schema_version() == OUTBOX_DUE_FROM - 1
+        status = reader.outbox_status()
+        assert (status.pending, status.delivered, status.oldest_pending_at, status.next_due_at) == (
+            1,
+            1,
+            _at(0),
+            None,
+        )
+    finally:
+        reader.close()
+    store = PostgresStore(pg.app_dsn, clinic_id="clinic-outbox", schema=schema, pool_max=1)  # migrates again
+    try:
+        assert store.schema_version() == LATEST_VERSION
+        assert store.outbox_status().next_due_at == _at(100)
     finally:
         store.close()

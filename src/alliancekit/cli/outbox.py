@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     status = commands.add_parser(
         "status",
-        help="messages by state and the oldest pending one",
-        description="Count the outbox's messages by state and show when the oldest pending one was written.",
+        help="messages by state and when the first pending one is due",
+        description="Count the outbox's messages by state and show when the first pending one is due (a "
+        "time past: the dispatcher is behind since then; a time to come: a reminder, say, not due yet).",
     )
     add_db(status)
     status.add_argument(
@@ -74,9 +75,10 @@ def run_status(args: argparse.Namespace) -> int:
             data["dead_messages"] = [_as_json(m) for m in dead]
         print_json(data)
         return 0
-    oldest = status.oldest_pending_at.isoformat() if status.oldest_pending_at else "-"
+    # by when it is due, not when it was written: a reminder is written with its request, days before
+    due = status.next_due_at.isoformat() if status.next_due_at else "-"
     print(f"pending {status.pending}, delivered {status.delivered}, dead {status.dead}")
-    print(f"oldest pending: {oldest}")
+    print(f"next due: {due}")
     if args.dead and dead:
         headers = ["message", "kind", "channel", "episode", "attempts", "last error"]
         print(table([list(_row(m).values()) for m in dead], headers))

@@ -193,9 +193,8 @@ class Exporter:
                 culprit = plugin
                 break
         who = "an unidentified plugin" if culprit is None else f"plugin {culprit!r}"
-        error = PluginError(f"{who} left a resource in {RESOURCE_HOOK} that is not one of the {WANTED}")
-        error.hook, error.plugin = RESOURCE_HOOK, culprit
-        return error
+        message = f"{who} left a resource in {RESOURCE_HOOK} that is not one of the {WANTED}"
+        return PluginError(message).attributed(RESOURCE_HOOK, culprit)
 
     # -- questionnaires -----------------------------------------------------------------------------------
 

@@ -520,6 +520,9 @@ def _build(d: Mapping[str, Any]) -> Measure:
     for i, raw in enumerate(d.get("codes", [])):
         if "item" in raw:
             known_item(raw["item"], f"$.codes[{i}].item")
+        # the total-score Observation carries one code: a second would be dropped without a word
+        if raw["target"] == CodeTarget.TOTAL and any(c.target is CodeTarget.TOTAL for c in codes):
+            raise _err(f"$.codes[{i}].target", "unique", "one total code per measure")
         codes.append(
             Code(raw["system"], raw["code"], CodeTarget(raw["target"]), raw.get("display"), raw.get("item"))
         )

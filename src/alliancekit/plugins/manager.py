@@ -131,7 +131,7 @@ class PluginHost:
                     answers = self.call_hook(hook_name, plugin=plugin, register=register)
             except PluginError as error:
                 if error.plugin is None:  # a registry refused this plugin's registration (a clash, a type)
-                    error.plugin, error.hook = plugin, hook_name
+                    error.attributed(hook_name, plugin)
                 raise
             if answers:  # pluggy leaves out None: anything here was returned instead of registered
                 wanted = "None (register each contribution with register)"
@@ -200,12 +200,10 @@ class _WhileTheHookRuns:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.closed:
-            error = PluginError(
+            raise PluginError(
                 f"plugin {self.plugin!r} called the register of {self.hook_name} after the hook returned: "
                 "register everything while the hook runs"
-            )
-            error.hook, error.plugin = self.hook_name, self.plugin
-            raise error
+            ).attributed(self.hook_name, self.plugin)
         return self.register(*args, **kwargs)
 
 
@@ -292,12 +290,10 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) 
         except pluggy.PluginValidationError:
             problem = ("", "has a hook implementation pluggy refuses (a wrapper without a yield?)")
     hook, what = problem
-    error = PluginError(
+    raise PluginError(
         f"plugin {name!r}{origin} {what}; fix the plugin (hooks and their parameters: "
         "alliancekit.plugins.hookspecs) or leave it out"
-    )
-    error.hook, error.plugin = hook or "load", name
-    raise error
+    ).attributed(hook or "load", name)
 
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -354,24 +350,20 @@ def _name_taken(ep: Any, other: tuple[str, str] | None) -> PluginError:
     else:
         taken = f"distribution {other[0]} {other[1]}"
         way_out = "uninstall one of them, or rename an entry point in the alliancekit group"
-    error = PluginError(
+    return PluginError(
         f"plugin name {ep.name!r} of {_distribution(ep)} is taken by {taken}: only one plugin can have a "
         f"name; {way_out}"
-    )
-    error.hook, error.plugin = "load", ep.name
-    return error
+    ).attributed("load", ep.name)
 
 
 def _failed_to_load(ep: Any, exc: Exception) -> PluginError:
     """The error for an entry point whose import failed: the plugin, its distribution and the way out; the
     exception's type, never its message (as for a hook that raises: see :class:`PluginError`)."""
-    error = PluginError(
+    return PluginError(
         f"plugin {ep.name!r} ({_distribution(ep)}) failed to load: {type(exc).__name__}; fix or uninstall "
         f"it, or leave it out ({ALLOW_LIST_ENV} lists the plugins to load, {DISABLE_AUTOLOAD_ENV}=1 loads "
         "none)"
-    )
-    error.hook, error.plugin, error.plugin_exception = "load", ep.name, exc
-    return error
+    ).attributed("load", ep.name, exc)
 
 
 def _readable_name(pm: pluggy.PluginManager, plugin: object) -> str:

@@ -8,7 +8,10 @@ value the client sent.
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -72,7 +75,7 @@ def _from_response(measure: Measure, qr: Any) -> dict[str, Any]:
             f"{field}.questionnaire", "mismatch", "the Questionnaire of the request's measure"
         )
     answers: dict[str, Any] = {}
-    _collect(qr.get("item", []), f"{field}.item", _ItemCodes.of(measure), answers)
+    _collect(qr.get("item", []), f"{field}.item", item_codes(measure), answers)
     return answers
 
 
@@ -87,14 +90,15 @@ class _ItemCodes:
     position here: read as the position, it would be reversed a second time by scoring.
     """
 
-    codes: dict[str, dict[tuple[str, str], Any]]
-    flips: dict[str, float]
+    codes: Mapping[str, Mapping[tuple[str, str], Any]]
+    """Read-only: one instance serves every submission of its definition, from any thread."""
+    flips: Mapping[str, float]
 
     @classmethod
     def of(cls, measure: Measure) -> _ItemCodes:
         loinc = {option.value: option.loinc for option in measure.answer_options if option.loinc}
         own = answer_system(measure.id)
-        codes: dict[str, dict[tuple[str, str], Any]] = {}
+        codes: dict[str, Mapping[tuple[str, str], Any]] = {}
         for item in measure.items:
             named: dict[tuple[str, str], Any] = {}
             if item.integral:
@@ -104,14 +108,41 @@ class _ItemCodes:
                         named[(LOINC, loinc[position])] = position
             if item.allows_na:
                 named[(own, NOT_APPLICABLE)] = NOT_APPLICABLE
-            codes[item.key] = named
+            codes[item.key] = MappingProxyType(named)
         reversed_here = measure.answers is AnswerConvention.RESPONSE_POSITION
         flips = {
             item.key: item.min + item.max
             for item in measure.items
             if reversed_here and item.key in measure.reverse_keyed
         }
-        return cls(codes, flips)
+        return cls(MappingProxyType(codes), MappingProxyType(flips))
+
+
+#: How many definitions' item codes are kept: a clinic's forms use a handful of measures (one entry per id and
+#: version), and the least recently used goes first beyond this.
+ITEM_CODES_KEPT = 64
+_kept: OrderedDict[tuple[str, str], tuple[Measure, _ItemCodes]] = OrderedDict()
+_kept_lock = threading.Lock()
+
+
+def item_codes(measure: Measure) -> _ItemCodes:
+    """The :class:`_ItemCodes` of ``measure``, derived once per definition rather than for every submission
+    (a definition is immutable). Kept by id and version, for the very definition object it was derived from:
+    another definition under the same id and version (another plugin host in the process, a test's) is
+    derived afresh and takes the place, never served another's codes."""
+    key = (measure.id, measure.version)
+    with _kept_lock:
+        kept = _kept.get(key)
+        if kept is not None and kept[0] is measure:
+            _kept.move_to_end(key)
+            return kept[1]
+    made = _ItemCodes.of(measure)  # outside the lock: pure, and two threads deriving it agree
+    with _kept_lock:
+        _kept[key] = (measure, made)
+        _kept.move_to_end(key)
+        while len(_kept) > ITEM_CODES_KEPT:
+            _kept.popitem(last=False)
+    return made
 
 
 def _collect(items: Any, path: str, codes: _ItemCodes, answers: dict[str, Any]) -> None:

@@ -522,6 +522,7 @@ class MemoryStore:
                 delivered=delivered,
                 dead=len(self.outbox) - len(pending) - delivered,
                 oldest_pending_at=min((m.created_at for m in pending), default=None),
+                next_due_at=min((m.next_attempt_at or m.created_at for m in pending), default=None),
             )
 
     def outbox_records(

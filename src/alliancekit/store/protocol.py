@@ -214,12 +214,20 @@ class OutboxRecord:
 
 @attrs.frozen
 class OutboxStatus:
-    """Counts of outbox messages by state, and when the oldest pending one was created."""
+    """Counts of outbox messages by state, when the oldest pending one was written and when the first
+    pending one is due."""
 
     pending: int = 0
     delivered: int = 0
     dead: int = 0
     oldest_pending_at: datetime | None = None
+    """The ``created_at`` of the oldest pending message: when it was written, not when it is due (a
+    reminder is written with its request, days before it is due)."""
+    next_due_at: datetime | None = None
+    """The earliest ``next_attempt_at`` of the pending messages (``None`` without any, or from a store that
+    cannot tell): in the past, the most overdue message has waited since then; in the future, nothing
+    pending is due before then. What says whether the dispatcher keeps up, where ``oldest_pending_at``
+    would take a reminder due next week for a message left undelivered since its request."""
 
 
 @attrs.frozen
@@ -533,7 +541,8 @@ class Store(Protocol):
         dead."""
 
     def outbox_status(self) -> OutboxStatus:
-        """Counts by state and the oldest pending message's ``created_at``."""
+        """Counts by state, the oldest pending message's ``created_at`` and the earliest pending
+        ``next_attempt_at`` (``next_due_at``)."""
 
     def outbox_records(
         self, state: OutboxState | None = None, limit: int = 1000, after: str | None = None

@@ -1061,12 +1061,16 @@ class SQLiteStore:
 
     def outbox_status(self) -> OutboxStatus:
         counts = dict(self._read("SELECT state, count(*) FROM outbox GROUP BY state", ()))
-        oldest = self._read("SELECT min(created_at) FROM outbox WHERE state = 'pending'", ())[0][0]
+        # next_attempt_at is written with every message (its created_at when it has no time of its own)
+        [(oldest, due)] = self._read(
+            "SELECT min(created_at), min(next_attempt_at) FROM outbox WHERE state = 'pending'", ()
+        )
         return OutboxStatus(
             pending=counts.get("pending", 0),
             delivered=counts.get("delivered", 0),
             dead=counts.get("dead", 0),
             oldest_pending_at=None if oldest is None else datetime.fromisoformat(oldest),
+            next_due_at=_from_micros(due),
         )
 
     def outbox_records(

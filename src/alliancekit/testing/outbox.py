@@ -19,12 +19,12 @@
 
 It checks what :mod:`alliancekit.notify.dispatcher` relies on: messages written by ``append`` with the
 commit (and not when the commit fails), due times, leases that one dispatcher holds at a time and that run
-out, delivered / failed / dead transitions and who may make them, requeueing dead messages, the counts,
-that concurrent claims never hand one message to two owners, that a clock stepped back holds no message
-due at once, no back-off longer than its delay (while a time of a message's own is kept) and no lease
-longer than its length (kept by its holder, and settled once after another dispatcher takes it over), and
-paging through the messages. The base class is not collected on its own (``__test__ = False``);
-subclasses are.
+out, delivered / failed / dead transitions and who may make them, requeueing dead messages, the counts and
+when the first pending message is due, that concurrent claims never hand one message to two owners, that a
+clock stepped back holds no message due at once, no back-off longer than its delay (while a time of a
+message's own is kept) and no lease longer than its length (kept by its holder, and settled once after
+another dispatcher takes it over), and paging through the messages. The base class is not collected on its
+own (``__test__ = False``); subclasses are.
 """
 
 from __future__ import annotations
@@ -141,6 +141,36 @@ class OutboxStoreContract(ContractSuite):
             assert r.next_attempt_at == _at(i)
         status = outbox_store.outbox_status()
         assert (status.pending, status.delivered, status.dead, status.oldest_pending_at) == (3, 0, 0, _at(0))
+
+    def test_status_tells_when_the_first_pending_message_is_due(self, outbox_store: Store) -> None:
+        # a reminder is written first and due last: the status dates the pending messages by their due
+        # times (next_due_at), and keeps when the oldest was written (oldest_pending_at)
+        outbox_store.append(
+            commit_with_outbox(
+                "ep-outbox",
+                0,
+                [("remind", "email", _at(0)), ("now", "email", _at(5))],
+                due={"remind": _at(500)},
+            )
+        )
+        status = outbox_store.outbox_status()
+        assert (status.pending, status.oldest_pending_at, status.next_due_at) == (2, _at(0), _at(5))
+        outbox_store.claim_outbox("A", ["email"], _at(5), _at(30), 10)
+        assert outbox_store.outbox_delivered("A", ["now"], _at(6)) == 1
+        status = outbox_store.outbox_status()
+        assert (status.pending, status.oldest_pending_at, status.next_due_at) == (1, _at(0), _at(500))
+        outbox_store.claim_outbox("A", ["email"], _at(500), _at(530), 10)
+        assert outbox_store.outbox_failed("A", "remind", error="x", next_attempt_at=_at(560), at=_at(501))
+        assert outbox_store.outbox_status().next_due_at == _at(560)  # a failure is due again after its delay
+        outbox_store.claim_outbox("A", ["email"], _at(560), _at(590), 10)
+        assert outbox_store.outbox_dead("A", "remind", error="x", at=_at(561))
+        status = outbox_store.outbox_status()
+        assert (status.pending, status.dead, status.oldest_pending_at, status.next_due_at) == (
+            0,
+            1,
+            None,
+            None,
+        )
 
     def test_a_refused_commit_writes_no_message(self, outbox_store: Store) -> None:
         self._seed(outbox_store)

@@ -120,6 +120,7 @@ from alliancekit_postgres.schema import (
     DEFINITIONS_FROM,
     LATEST_VERSION,
     OTHERS_UNDER_LOCKBOX_FROM,
+    OUTBOX_DUE_FROM,
     OUTBOX_WAITS_FROM,
     READABLE_FROM,
     STALE_VERSION_SQLSTATE,
@@ -182,6 +183,7 @@ _SQL_TEXT = {
     "outbox_status": "SELECT * FROM {s}.outbox_status(%s)",
     "outbox_records": "SELECT * FROM {s}.outbox_records(%s, %s, %s)",
     "outbox_records_after": "SELECT * FROM {s}.outbox_records_after(%s, %s, %s, %s)",
+    "outbox_status_due": "SELECT * FROM {s}.outbox_status_due(%s)",
     "append_audit": "SELECT {s}.append_audit(%s, %s)",
     "version": "SELECT * FROM {s}.episode_version(%s, %s)",
     "snapshot": "SELECT * FROM {s}.load_snapshot(%s, %s)",
@@ -1030,8 +1032,11 @@ class PostgresStore:
         return bool(self._call("outbox_requeue", (self.clinic_id, message_id, now)))
 
     def outbox_status(self) -> OutboxStatus:
-        [(pending, delivered, dead, oldest)] = self._read("outbox_status", (self.clinic_id,))
-        return OutboxStatus(int(pending), int(delivered), int(dead), oldest)
+        if self._db.version < OUTBOX_DUE_FROM:  # a read-only store on an older schema: no due times
+            [(pending, delivered, dead, oldest)] = self._read("outbox_status", (self.clinic_id,))
+            return OutboxStatus(int(pending), int(delivered), int(dead), oldest)
+        [(pending, delivered, dead, oldest, due)] = self._read("outbox_status_due", (self.clinic_id,))
+        return OutboxStatus(int(pending), int(delivered), int(dead), oldest, due)
 
     def outbox_records(
         self, state: OutboxState | None = None, limit: int = 1000, after: str | None = None
