@@ -67,6 +67,9 @@ def test_an_older_database_migrates_verifies_and_takes_new_commands(
     report = _verify(path)
     assert report.ok, report.describe()
     assert report.episodes == 2
+    # migrated, not yet opened by a practice: no definition stored, the administrations' counted, not found
+    assert report.definitions == 0
+    assert report.definitions_missing >= 1
     with Practice(SQLiteStore(path), plugins=HOST) as practice:
         (row,) = practice.caseload(SUPERVISOR)
         clinician = Actor(row.clinician_id, Role.CLINICIAN, CLINIC)
@@ -80,6 +83,8 @@ def test_an_older_database_migrates_verifies_and_takes_new_commands(
     assert SNAPSHOT_VERSION in _shapes_and_version(path)[0]
     report = _verify(path)
     assert report.ok, report.describe()
+    # the practice recorded the registered measures' definitions: every administration's is now stored
+    assert (report.definitions, report.definitions_missing) == (len(HOST.measures()), 0)
 
 
 @pytest.mark.parametrize(("name", "shape"), [(n, s) for n, v, s in FIXTURES if v >= 2])
@@ -89,6 +94,9 @@ def test_an_older_database_verifies_read_only_as_it_is(tmp_path: Path, name: str
     report = _verify(path)
     assert report.ok, report.describe()
     assert path.read_bytes() == before  # read, never migrated
+    # its schema predates stored definitions: none to check, the administrations' only counted
+    assert (report.definitions, report.findings) == (0, ())
+    assert report.definitions_missing >= 1
     assert _shapes_and_version(path)[0] == {shape}
     # the upcast fills in only what the older shape could not hold: a changed snapshot is still found
     conn = sqlite3.connect(path)

@@ -731,7 +731,7 @@ def test_a_version_1_schema_with_rows_migrates_and_keeps_its_rows(pg, admin) -> 
         ).fetchone()
         assert forced == (0,)
         # The whole record verifies (fold and projection taken as stored: this checks chains and references).
-        episodes, audit, checkpoints, _ = scan_record(store)
+        episodes, audit, checkpoints, _definitions, _ = scan_record(store)
         states = {e: v.state_json for e in rows if (v := store.load_snapshot(e)) is not None}
         by_state = {json.dumps(json.loads(v)): rows[e] for e, v in states.items()}
         report = verify_record(

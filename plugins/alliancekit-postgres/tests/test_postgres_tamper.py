@@ -4,6 +4,7 @@ facade). Each change is found, by the check that names it."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -13,7 +14,7 @@ from alliancekit_postgres import PostgresStore
 from psycopg import sql
 
 from alliancekit import Practice
-from alliancekit.domain import Actor, Role, Session
+from alliancekit.domain import Actor, Administration, Role, Session
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.testing.concurrency import active_episode
@@ -186,3 +187,58 @@ def test_progress_counts_the_stores_episodes_and_tells_another_clinic_nothing(pg
             )
         assert report.ok
         assert calls == expected
+
+
+def _scored_record(pg, schema: str) -> str:  # type: ignore[no-untyped-def]
+    """One episode with a session scoring a PHQ-9 (its definition stored with the data); returns its id."""
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=2)
+    with Practice(store, plugins=HOST, audit_key=KEY, clock=lambda: _T0) as practice:
+        me = Actor("clin-1", Role.CLINICIAN, CLINIC)
+        ep = active_episode(practice, me)
+        answers = {f"q{i}": 1 for i in range(1, 10)}
+        session = Session(
+            held_on=date(2026, 3, 1),
+            modality="video",
+            attendance="attended",
+            administrations=(Administration("phq-9", "1.0", "start", answers),),
+        )
+        practice.record_session(me, ep, session)
+    return ep
+
+
+def test_a_changed_or_deleted_measure_definition_is_found(pg) -> None:  # type: ignore[no-untyped-def]
+    """A cutoff edited with its SHA-256 recomputed (only the installed definition tells), then the row
+    deleted (the administration's definition is missing): each is the ``definitions`` check's finding."""
+    schema = pg.new_schema()
+    episode = _scored_record(pg, schema)
+    report = _verify(pg, schema)
+    assert (report.ok, report.definitions, report.definitions_missing) == (True, 1, 0), report.describe()
+    s = sql.Identifier(schema)
+    with pg.admin() as conn:
+        [(text,)] = conn.execute(
+            sql.SQL("SELECT definition FROM {s}.measure_definitions WHERE measure_id = 'phq-9'").format(s=s)
+        ).fetchall()
+        cutoff = '"clinical_if":"at-or-above","value":10}'
+        edited = text.replace(cutoff, cutoff.replace("10", "15"))
+        assert edited != text
+        digest = hashlib.sha256(edited.encode("utf-8")).hexdigest()
+        _one(conn, "UPDATE {s}.measure_definitions SET definition = %s, sha256 = %s", s, edited, digest)
+    report = _verify(pg, schema)
+    assert [(f.check, f.where, f.problem) for f in report.findings] == [
+        (
+            "definitions",
+            "measure phq-9 version 1.0",
+            "it differs from the installed plugin's definition of the same version",
+        )
+    ]
+    with pg.admin() as conn:
+        _one(conn, "DELETE FROM {s}.measure_definitions WHERE measure_id = 'phq-9'", s)
+    report = _verify(pg, schema)
+    assert [(f.check, f.where, f.problem) for f in report.findings] == [
+        (
+            "definitions",
+            "measure phq-9 version 1.0",
+            f"administered in episode {episode} but no definition of it is stored",
+        )
+    ]
+    assert (report.definitions, report.definitions_missing) == (0, 1)

@@ -1,4 +1,5 @@
-"""``alliancekit verify``: check the whole record (event chains, snapshots, projections, audit chains, seals).
+"""``alliancekit verify``: check the whole record (event chains, snapshots, projections, audit chains, seals,
+the measure definitions kept with the data).
 
 Opens the database read-only: a missing, empty or foreign file is an error, and nothing is created,
 migrated or converted (a copy under investigation stays byte for byte as it was found).
@@ -34,8 +35,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "verify",
         help="check that the record has not been tampered with",
-        description="Check every episode's event chain, snapshot and caseload row, the audit chains and, "
-        "given the key, the HMAC checkpoints. Opens the database read-only. Prints one report per clinic "
+        description="Check every episode's event chain, snapshot and caseload row, the audit chains, the "
+        "measure definitions kept with the data (each against its hash and the installed plugin's definition "
+        "of the same version; every administered one present) and, given the key, the HMAC checkpoints. "
+        "Opens the database read-only. Prints one report per clinic "
         "in the file (each counting and naming that clinic's episodes and audit entries only; audit chains "
         "and checkpoints the clinics share are checked whole in each). Exit 0 when everything checks out, "
         "1 naming the first bad entry of each failed check.",

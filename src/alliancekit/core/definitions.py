@@ -14,16 +14,20 @@ mark. A measure whose plugin was removed before that cannot be recovered; its ex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
-from alliancekit.events.types import Event, RecordedScore
+from alliancekit.events.types import EVENT_TYPES, Event, RecordedScore
 from alliancekit.measures.registry import MeasureRegistry
-from alliancekit.store.definitions import stored_definition
-from alliancekit.store.protocol import DefinitionStore, Store, StoredDefinition
+from alliancekit.store.definitions import BACKFILL_KEY, stored_definition
+from alliancekit.store.protocol import DefinitionStore, Store, StoredDefinition, StoredEvent
 from alliancekit.store.reader import RecordReader
 
-#: The practice-metadata key a migration sets on a store that held data before definitions were kept.
-BACKFILL_KEY = "measure-definitions-backfill"
+#: The event types that can record scores (the others are not decoded to find the measures used).
+SCORED_TYPES = frozenset(
+    name
+    for name, cls in EVENT_TYPES.items()
+    if any(f.name == "scores" for f in getattr(cls, "__attrs_attrs__", ()))
+)
 BACKFILL_PENDING = '"pending"'
 BACKFILL_DONE = '"done"'
 
@@ -47,10 +51,7 @@ class DefinitionLedger:
             return ()
         new: dict[tuple[str, str], StoredDefinition] = {}
         for event in events:
-            for score in getattr(event, "scores", ()):
-                if not isinstance(score, RecordedScore):
-                    continue
-                key = (score.measure_id, score.version)
+            for key in _scored(event):
                 if key in self._stored or key in new:
                     continue
                 try:
@@ -88,3 +89,32 @@ def record_registered(store: Store, reader: RecordReader, measures: MeasureRegis
 
 def _registered(measures: MeasureRegistry, stored: set[tuple[str, str]]) -> Sequence[StoredDefinition]:
     return [stored_definition(measures.get(*key)) for key in measures if key not in stored]
+
+
+def _scored(event: Event) -> Iterator[tuple[str, str]]:
+    """The (measure id, version) of each score ``event`` records: the definitions its commit carries."""
+    for score in getattr(event, "scores", ()):
+        if isinstance(score, RecordedScore):
+            yield score.measure_id, score.version
+
+
+def administered(
+    decode: Callable[[StoredEvent], Event], events: Iterable[StoredEvent]
+) -> set[tuple[str, str]]:
+    """The measure versions stored ``events`` scored, by the rule that makes a commit carry a definition
+    (verification asks that each one has its definition stored); only events that can score are decoded."""
+    return {key for stored in events if stored.type in SCORED_TYPES for key in _scored(decode(stored))}
+
+
+def installed_digests(measures: MeasureRegistry) -> Callable[[str, str], str | None]:
+    """The SHA-256 of the registered definition of a measure version, as a store would keep it (``None``
+    when none is registered): the reference verification holds a stored definition to. Each is made once."""
+    made: dict[tuple[str, str], str | None] = {}
+
+    def digest(measure_id: str, version: str) -> str | None:
+        key = (measure_id, version)
+        if key not in made:
+            made[key] = stored_definition(measures.get(*key)).sha256 if key in measures else None
+        return made[key]
+
+    return digest

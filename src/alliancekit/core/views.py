@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import attrs
 
+from alliancekit.core.definitions import administered, installed_digests
 from alliancekit.core.services import Services
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import (
@@ -469,7 +470,7 @@ class Views:
         guard.allow(a, Action.READ_AUDIT, "audit", "(record)", None)
         # a store scoped to another clinic holds nothing of the actor's clinic: an empty report, as its
         # caseload is empty for them (its chains' positions are not the actor's to learn)
-        episodes, audit, checkpoints, unreadable = scan_record(
+        episodes, audit, checkpoints, definitions, unreadable = scan_record(
             self.s.store, clinic=a.clinic_id, progress=progress
         )
         try:
@@ -484,6 +485,9 @@ class Views:
                 project=self.s.project,
                 upcast=self.s.codec.upcast_state,
                 clinic=a.clinic_id,
+                definitions=definitions,
+                administered=lambda events: administered(self.s.codec.decode, events),
+                installed=installed_digests(self.s.plugins.measures()),
             )
         finally:
             # Stopped midway (Ctrl-C), the scan is ended now, while the store is open: left to the garbage

@@ -1,9 +1,11 @@
-"""Verification of the whole record: event chains, snapshots, projections, audit shards, references, seals.
+"""Verification of the whole record: event chains, snapshots, projections, audit shards, references, seals,
+and the measure definitions kept with the data.
 
 Pure: :func:`verify_record` reads nothing from a store. :func:`alliancekit.store.scan.scan_record` is the
 one place that reads a store for it; the caller supplies ``fold`` (the state JSON folded from an episode's
-stored events) and ``project`` (the caseload row derived from a snapshot's JSON), because both belong to
-the core, not to this module.
+stored events), ``project`` (the caseload row derived from a snapshot's JSON), ``administered`` (the
+measure versions an episode's events scored) and ``installed`` (the SHA-256 of the host's installed
+definition of a measure version), because they belong to the core and its plugins, not to this module.
 
 What a check failing means, from the bottom up:
 
@@ -15,7 +17,21 @@ What a check failing means, from the bottom up:
 * **references**: an audit entry names a stream head (``writes``) that the episode no longer has, or an
   episode's current head is named by no entry;
 * **seals**: a checkpoint's MAC chain or Merkle root is wrong, or the entries differ from (or stop before)
-  the heads a checkpoint sealed, or the host's ``expected_head`` is not among the checkpoints.
+  the heads a checkpoint sealed, or the host's ``expected_head`` is not among the checkpoints;
+* **definitions**: a stored measure definition's text does not recompute to its stored SHA-256, or is not
+  a valid definition of the measure and version it is stored under, or differs from the host's installed
+  definition of that version; or a measure version an administration used has no stored definition.
+
+The installed plugin is the reference the host trusts: someone who can write the database can change a
+definition's text and its SHA-256 together, and only the installed definition of the same version tells.
+A stored definition with no installed counterpart (its plugin removed, or never installed on this host)
+can only be checked for being consistent with itself. Completeness (every administered measure version has
+its definition) is checked only for a store that has kept definitions since its first event
+(:attr:`DefinitionsRecord.complete`): a store that held administrations before it kept definitions (its
+migration marked it, see :mod:`alliancekit.core.definitions`) may lack the definitions of measures removed
+before they were recorded, and which administrations are that old cannot be told; there the measure
+versions without a definition are counted (``definitions_missing``), not a finding. Definitions are
+published instruments, never client data: a report on one clinic checks every stored definition.
 
 Each check reports its first bad entry only: what comes after a break cannot be trusted either.
 
@@ -50,25 +66,28 @@ import attrs
 
 from alliancekit.errors import ValidationError
 from alliancekit.integrity.chain import GENESIS, entry_hash, event_hash, merkle_root, seal_mac
+from alliancekit.store.definitions import load_stored
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
     CaseloadRow,
     ShardHead,
     Snapshot,
+    StoredDefinition,
     StoredEvent,
 )
 
 #: The clinic of the audit entry of a call made without an actor (``Guard.require_actor``).
 NO_CLINIC = "(none)"
 
-CHECKS = ("events", "snapshots", "projections", "audit", "references", "seals")
+CHECKS = ("events", "snapshots", "projections", "audit", "references", "seals", "definitions")
 
 #: Where a part the store could not read is reported: (check, where).
 _UNREADABLE_PARTS = {
     "audit": ("audit", "audit log"),
     "checkpoints": ("seals", "checkpoints"),
     "caseload": ("projections", "caseload"),
+    "definitions": ("definitions", "measure definitions"),
 }
 
 #: Caseload columns that hold JSON text: compared as values (a backend may store them as JSON).
@@ -87,6 +106,18 @@ class EpisodeRecord:
     """False when the store could not decode its events or snapshot (changed outside alliancekit)."""
     clinics: frozenset[str] = frozenset()
     """The clinics its caseload row and its events name (empty when none of them could be read)."""
+
+
+@attrs.frozen
+class DefinitionsRecord:
+    """What a scan of the store yields about the measure definitions kept with the data."""
+
+    stored: Sequence[StoredDefinition] = ()
+    """Every stored definition (``DefinitionStore.measure_definitions()``)."""
+    complete: bool = False
+    """Whether every administration's definition must be stored: true for a store that has kept
+    definitions since its first event; false for one that keeps none, one whose schema predates them (a
+    read-only open of an older file), and one its migration marked as holding administrations from before."""
 
 
 @attrs.frozen
@@ -119,6 +150,12 @@ class IntegrityReport:
     """The clinic reported on; ``None`` for a report on the whole record."""
     shared_audit: bool = False
     """Whether the audit chains checked also hold other clinics' entries (checked whole, never named)."""
+    definitions: int = 0
+    """The stored measure definitions checked (every one the store holds, shared by its clinics)."""
+    definitions_missing: int = 0
+    """Measure versions the reported episodes administered that have no stored definition: a finding of
+    ``definitions`` where the store has kept them from the start, else only counted (see the module
+    docstring)."""
 
     def finding(self, check: str) -> Finding | None:
         """The finding of ``check``, if it failed."""
@@ -132,7 +169,7 @@ class IntegrityReport:
         """Human text; the first line starts ``record ok:`` or ``record broken:``."""
         counts = (
             f"{self.episodes} episodes, {self.events} events, {self.audit_entries} audit entries, "
-            f"{self.checkpoints} checkpoints"
+            f"{self.definitions} measure definitions, {self.checkpoints} checkpoints"
         )
         if self.seals_checked:
             seals = "seals verified"
@@ -142,6 +179,11 @@ class IntegrityReport:
             seals = "no seals yet" if self.finding("seals") is None else "no seals found"
         if self.shared_audit:
             seals += "; audit chains shared with other clinics, checked whole"
+        if self.definitions_missing and self.finding("definitions") is None:
+            seals += (
+                f"; {self.definitions_missing} measure versions administered without a stored definition"
+                " (not a finding: the store did not keep definitions from its first administration)"
+            )
         if self.ok:
             return f"record ok: {counts}; {seals}"
         failed = ", ".join(f.check for f in self.findings)
@@ -389,6 +431,47 @@ def _check_seals(
         first.add("seals", f"checkpoint {expected_head.seq}", "the expected checkpoint is missing")
 
 
+def _stored_problem(stored: StoredDefinition, installed: Callable[[str, str], str | None]) -> str | None:
+    """What is wrong with one stored definition, in plain words (never its content); ``None``: nothing."""
+    try:
+        load_stored(stored)
+    except ValidationError as exc:
+        if exc.rule == "sha256":
+            return "its text does not match its SHA-256 (changed outside alliancekit)"
+        return "it is not a valid definition of the measure and version it is stored under"
+    except Exception:  # noqa: BLE001 - text that is not JSON (or not a definition) is a finding, not a crash
+        return "it is not a valid definition of the measure and version it is stored under"
+    reference = installed(stored.measure_id, stored.version)
+    if reference is not None and reference != stored.sha256:
+        return "it differs from the installed plugin's definition of the same version"
+    return None
+
+
+def _check_definitions(
+    record: DefinitionsRecord,
+    used: dict[tuple[str, str], str],
+    installed: Callable[[str, str], str | None],
+    first: _First,
+) -> int:
+    """Check each stored definition, then that every measure version in ``used`` (with the first episode
+    using it) has one; the number of those without one."""
+    for stored in sorted(record.stored, key=lambda d: (d.measure_id, d.version)):
+        problem = _stored_problem(stored, installed)
+        if problem is not None:
+            first.add("definitions", f"measure {stored.measure_id} version {stored.version}", problem)
+            break
+    kept = {(d.measure_id, d.version) for d in record.stored}
+    missing = sorted(key for key in used if key not in kept)
+    if missing and record.complete:
+        measure_id, version = missing[0]
+        first.add(
+            "definitions",
+            f"measure {measure_id} version {version}",
+            f"administered in episode {used[measure_id, version]} but no definition of it is stored",
+        )
+    return len(missing)
+
+
 def _claimed(
     checkpoints: Sequence[AuditCheckpoint], expected_head: AuditCheckpoint | None
 ) -> Sequence[AuditCheckpoint]:
@@ -408,6 +491,9 @@ def verify_record(
     upcast: Callable[[str, Sequence[StoredEvent]], str] = lambda text, _events: text,
     unreadable: Sequence[str] = (),
     clinic: str | None = None,
+    definitions: DefinitionsRecord | None = None,
+    administered: Callable[[Sequence[StoredEvent]], Iterable[tuple[str, str]]] = lambda _events: (),
+    installed: Callable[[str, str], str | None] = lambda _measure, _version: None,
 ) -> IntegrityReport:
     """Check the whole record (see the module docstring); reads nothing but its arguments.
 
@@ -421,9 +507,16 @@ def verify_record(
     :param upcast: a stored snapshot in the shape ``fold`` writes (a snapshot of an older shape is
         compared as its upcaster reads it).
     :param unreadable: the parts the store could not read (``"audit"``, ``"checkpoints"``, ``"caseload"``,
-        see :func:`alliancekit.store.scan.scan_record`), each a finding of its check; read after the audit
-        entries (a store streaming them finds an unreadable one on the way).
+        ``"definitions"``, see :func:`alliancekit.store.scan.scan_record`), each a finding of its check;
+        read after the audit entries (a store streaming them finds an unreadable one on the way).
     :param clinic: report on this clinic only (see the module docstring); ``None``: the whole record.
+    :param definitions: the measure definitions the store keeps (``scan_record``'s); ``None``: not checked
+        (``definitions`` is then 0 and never a finding).
+    :param administered: the (measure id, version) pairs an episode's stored events scored, for the
+        completeness of ``definitions`` (called only with ``definitions`` given, on readable episodes).
+    :param installed: the SHA-256 of the host's installed definition of a measure version (as
+        :func:`alliancekit.store.definitions.stored_definition` makes it), ``None`` when it has none: the
+        reference a stored definition of the same version must match.
     """
     if key is not None and not isinstance(key, bytes):
         raise ValidationError("key", "type", "bytes expected")
@@ -446,6 +539,7 @@ def verify_record(
     named, bad_refs = walk.named, walk.bad_refs
     episode_count = event_count = 0
     unreferenced: str | None = None
+    used: dict[tuple[str, str], str] = {}  # measure version -> the first episode administering it
     for episode in episodes:
         if clinic is not None and clinic not in episode.clinics:
             if not episode.clinics:  # whose it is cannot be read: every clinic is told, none by its id
@@ -464,6 +558,13 @@ def verify_record(
             continue
         _check_events(episode, first)
         _check_state(episode, first, fold, project, upcast)
+        if definitions is not None and episode.events:
+            try:
+                pairs = list(administered(episode.events))
+            except Exception:  # noqa: BLE001 - events that do not decode are the other checks' findings
+                pairs = []
+            for pair in pairs:
+                used.setdefault(pair, episode.episode_id)
         hashes = {e.seq: _compact(e.hash) for e in episode.events}
         claims = named.pop(episode.episode_id, [])
         for version, head, shard, position, _mine in claims:
@@ -494,6 +595,9 @@ def verify_record(
     elif unreferenced is not None:
         first.add("references", f"episode {unreferenced}", "its latest write is named by no audit entry")
     _check_seals(walk, checkpoints, key, expected_head, first)
+    missing = 0
+    if definitions is not None:
+        missing = _check_definitions(definitions, used, installed, first)
     findings = tuple(first.found[c] for c in CHECKS if c in first.found)
     return IntegrityReport(
         ok=not findings,
@@ -505,6 +609,8 @@ def verify_record(
         findings=findings,
         clinic=clinic,
         shared_audit=walk.shared,
+        definitions=0 if definitions is None else len(definitions.stored),
+        definitions_missing=missing,
     )
 
 

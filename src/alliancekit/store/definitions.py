@@ -17,6 +17,10 @@ from alliancekit.events.converter import encode_payload
 from alliancekit.measures.definition import Measure, parse_definition
 from alliancekit.store.protocol import Commit, StoredDefinition
 
+#: The practice-metadata key a migration sets on a store that held data before definitions were kept
+#: (``"pending"`` until a practice records the registered measures' definitions, then ``"done"``).
+BACKFILL_KEY = "measure-definitions-backfill"
+
 
 def stored_definition(measure: Measure) -> StoredDefinition:
     """The measure's definition as a store keeps it."""

@@ -12,6 +12,12 @@ For a reader of another clinic than the one a clinic-scoped store acts for (its 
 for another clinic, so nothing of the store's clinic (not even a chain position) reaches another clinic's
 report.
 
+The measure definitions kept with the data are read in the same transaction, with whether the store has
+kept them since its first event (:class:`~alliancekit.integrity.verify.DefinitionsRecord`): not when it
+keeps none (no ``measure_definitions()``), when its schema predates them (``holds_definitions`` false: a
+read-only open of an older file), nor when its migration marked it as holding administrations from before
+(practice metadata :data:`~alliancekit.store.definitions.BACKFILL_KEY`, whatever its value).
+
 A row changed outside alliancekit may not even be readable (a time that is not a time): the part it is in is
 reported as unreadable, for verification to name, instead of ending the scan.
 """
@@ -22,8 +28,16 @@ import contextlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TypeVar
 
-from alliancekit.integrity.verify import EpisodeRecord
-from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, Store, StoredEvent
+from alliancekit.integrity.verify import DefinitionsRecord, EpisodeRecord
+from alliancekit.store.definitions import BACKFILL_KEY
+from alliancekit.store.protocol import (
+    AuditCheckpoint,
+    AuditRecord,
+    CaseloadRow,
+    DefinitionStore,
+    Store,
+    StoredEvent,
+)
 
 T = TypeVar("T")
 #: What decoding a row changed outside alliancekit raises (a time, a number or JSON that is not one).
@@ -32,9 +46,12 @@ _UNREADABLE = (ValueError, TypeError, KeyError, IndexError)
 
 def scan_record(
     store: Store, clinic: str | None = None, *, progress: Callable[[int, int], None] | None = None
-) -> tuple[Iterator[EpisodeRecord], Iterable[AuditRecord], list[AuditCheckpoint], Sequence[str]]:
-    """The store's episodes (lazily, in id order), its audit entries, its checkpoints, and the parts that
-    could not be read (``"audit"``, ``"checkpoints"``, ``"caseload"``: read as empty). An episode whose
+) -> tuple[
+    Iterator[EpisodeRecord], Iterable[AuditRecord], list[AuditCheckpoint], DefinitionsRecord, Sequence[str]
+]:
+    """The store's episodes (lazily, in id order), its audit entries, its checkpoints, its measure
+    definitions, and the parts that could not be read (``"audit"``, ``"checkpoints"``, ``"caseload"``,
+    ``"definitions"``: read as empty). An episode whose
     events or snapshot cannot be read is yielded with ``readable`` false. ``clinic``: the reader's clinic;
     a store scoped to another clinic gives it nothing (and is not read).
 
@@ -52,7 +69,7 @@ def scan_record(
     """
     scope = getattr(store, "clinic_scope", None)
     if clinic is not None and scope is not None and scope != clinic:
-        return iter(()), [], [], ()
+        return iter(()), [], [], DefinitionsRecord(), ()
     stack = contextlib.ExitStack()
     hold = getattr(store, "read_transaction", None)
     unreadable: list[str] = []
@@ -72,6 +89,10 @@ def scan_record(
         checkpoints = part("checkpoints", store.audit_checkpoints)
         rows = {row.episode_id: row for row in part("caseload", lambda: store.caseload(open_only=False))}
         ids = list(store.episode_ids())
+        definitions = DefinitionsRecord()  # a store that keeps none: nothing to check, nothing expected
+        if isinstance(store, DefinitionStore):
+            stored = part("definitions", store.measure_definitions)
+            definitions = DefinitionsRecord(stored, complete=_kept_from_start(store))
     except BaseException:
         stack.close()
         raise
@@ -110,7 +131,13 @@ def scan_record(
         if done > shown:  # the last one, when the walk is over: the line ends at n of n
             report(done, done)
 
-    return (episodes() if progress is None else counted(progress)), audit, checkpoints, unreadable
+    walked = episodes() if progress is None else counted(progress)
+    return walked, audit, checkpoints, definitions, unreadable
+
+
+def _kept_from_start(store: Store) -> bool:
+    """Whether the store has kept measure definitions since its first event (see the module docstring)."""
+    return bool(getattr(store, "holds_definitions", True)) and store.load_meta(BACKFILL_KEY) is None
 
 
 def _streamed(stream: Callable[[], Iterable[AuditRecord]], unreadable: list[str]) -> Iterator[AuditRecord]:

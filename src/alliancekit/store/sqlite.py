@@ -1274,6 +1274,12 @@ class SQLiteStore:
         rows = self._read("SELECT value FROM practice_meta WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
 
+    @property
+    def holds_definitions(self) -> bool:
+        """Whether the schema keeps measure definitions: false for a read-only open of an older database,
+        whose administrations then have none stored (verification does not ask for them)."""
+        return self._version >= DEFINITIONS_FROM
+
     def measure_definitions(self) -> list[StoredDefinition]:
         if self._version < DEFINITIONS_FROM:  # a read-only open of an older database: none stored
             return []

@@ -1113,6 +1113,12 @@ class PostgresStore:
         rows = self._read("load_meta", (self.clinic_id, key))
         return str(rows[0][0]) if rows else None
 
+    @property
+    def holds_definitions(self) -> bool:
+        """Whether the schema keeps measure definitions: false for a read-only store on an older schema,
+        whose administrations then have none stored (verification does not ask for them)."""
+        return self._db.version >= DEFINITIONS_FROM
+
     def measure_definitions(self) -> list[StoredDefinition]:
         if self._db.version < DEFINITIONS_FROM:  # a read-only store on an older schema: none stored
             return []
