@@ -1080,6 +1080,8 @@ class Practice:
     ) -> SharedRecord:
         """The record as exported or shared: process notes never, the lockbox honoured for ``recipient``
         (with none named, every directive applies, whomever it withholds from: where it goes is unknown).
+        The audit entry records the recipient (``(unnamed)`` when none is named); a recipient's id cannot
+        be in parentheses (``recipient: reserved``).
 
         ``override_reason`` overrides the lockbox (the policy decides who may; the override and its reason
         are audited).
@@ -1098,8 +1100,9 @@ class Practice:
         recipient: str | None = None,
     ) -> SharedRecord:
         """One episode's record for an export: decided and shared like :meth:`shared_record` (the lockbox
-        always applies, for ``recipient``), audited as ``export-<kind>`` with the client's reference and
-        ``purpose``. With no recipient named, every directive applies, whomever it withholds from.
+        always applies, for ``recipient``), audited as ``export-<kind>`` with the client's reference,
+        ``purpose`` and the recipient. With no recipient named, every directive applies, whomever it
+        withholds from, and the entry records ``(unnamed)``.
 
         The FHIR export (:mod:`alliancekit.fhir`) reads every episode through here.
         """
@@ -1108,14 +1111,22 @@ class Practice:
         )
 
     def measure_definitions(
-        self, actor: Actor, *, purpose: Purpose | None = None, kind: str = "fhir"
+        self,
+        actor: Actor,
+        *,
+        purpose: Purpose | None = None,
+        kind: str = "fhir",
+        recipient: str | None = None,
     ) -> list[Measure]:
         """The measure definitions stored with the data, as measures: what an export describes a measure by
         once its plugin is removed. Every definition an administration used since the store kept them (an
         upgraded store also holds those registered when it was upgraded). Audited as ``export-<kind>`` with
-        ``purpose``; they hold no client data.
+        ``purpose`` and the export's ``recipient`` (``(unnamed)`` when none is named); they hold no client
+        data.
         """
-        return self._read.measure_definitions(actor, action=_export_action(kind, purpose), purpose=purpose)
+        return self._read.measure_definitions(
+            actor, action=_export_action(kind, purpose), purpose=purpose, recipient=recipient
+        )
 
     def clinics(self) -> list[str]:
         """The ids of the clinics with episodes in the store (no client data; for choosing a clinic)."""

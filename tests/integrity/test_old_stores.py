@@ -106,3 +106,40 @@ def test_an_older_database_verifies_read_only_as_it_is(tmp_path: Path, name: str
     report = _verify(path)
     assert not report.ok
     assert "snapshot differs" in report.describe()
+
+
+#: Exports and shares audited by an alliancekit whose entries did not name a recipient (schema 9, made by
+#: make_exports_store.py): one to hospital-x, one naming none, one refused.
+EXPORTS = "v9-exports-9c40a8b"
+
+
+def test_export_entries_from_before_recipients_verify_read_only_and_migrated(tmp_path: Path) -> None:
+    path = _restore(EXPORTS, tmp_path / "old.sqlite")
+    assert _shapes_and_version(path)[1] == 9
+    before = path.read_bytes()
+    report = _verify(path)  # read-only: the entries read as naming no recipient, as they were hashed
+    assert report.ok, report.describe()
+    assert path.read_bytes() == before
+    SQLiteStore(path).close()  # a writable open migrates
+    assert _shapes_and_version(path)[1] == LATEST_VERSION
+    report = _verify(path)
+    assert report.ok, report.describe()
+    clinician = Actor("clin-1", Role.CLINICIAN, CLINIC)
+    with Practice(SQLiteStore(path), plugins=HOST) as practice:
+        old = [e for e in practice.audit_entries(ADMIN) if e.action.startswith("export")]
+        assert sorted((e.action, e.outcome) for e in old) == [
+            ("export", "allowed"),
+            ("export-fhir", "allowed"),
+            ("export-fhir", "refused"),
+        ]
+        assert {e.recipient for e in old} == {""}  # written before entries said to whom: as they were
+        (episode,) = {e.record_id for e in old}
+        practice.export_record(clinician, episode, recipient="hospital-x")
+        (new,) = [
+            e
+            for e in practice.audit_entries(ADMIN)
+            if e.action == "export-fhir" and e.entry_id not in {o.entry_id for o in old}
+        ]
+        assert new.recipient == "hospital-x"
+    report = _verify(path)
+    assert report.ok, report.describe()

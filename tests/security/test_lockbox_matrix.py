@@ -573,6 +573,29 @@ def test_an_export_is_withheld_for_its_recipient_and_one_naming_none_for_every_r
     p.close()
 
 
+@pytest.mark.parametrize("recipient", [None, TARGET])
+@pytest.mark.parametrize("export", sorted(EXPORTS))
+def test_the_audit_entry_of_every_export_names_its_recipient(
+    export: str, recipient: str | None, withheld_from_target: tuple[Practice, str, Path], tmp_path: Path
+) -> None:
+    """An accounting of disclosures says to whom: each export's entry for the episode names the recipient,
+    or ``(unnamed)`` when none was named; the log still verifies (the recipient is hashed with the entry)."""
+    p, ep, db = withheld_from_target
+    before = {e.entry_id for e in p.audit_entries(AUDITOR)}
+    EXPORTS[export](p, ep, db, tmp_path, recipient)
+    p.close()
+    with open_practice(db) as again:
+        written = [e for e in again.audit_entries(AUDITOR) if e.entry_id not in before]
+        report = again.verify(AUDITOR)
+    disclosures = [e for e in written if e.record_type == "episode"]
+    assert [e.record_id for e in disclosures] == [ep]
+    assert disclosures[0].action.startswith("export")
+    assert disclosures[0].recipient == (recipient or "(unnamed)")
+    # what else the export wrote (the CLI's listing of the clinic's episodes) discloses nothing
+    assert all(e.recipient == "" for e in written if e.record_type != "episode")
+    assert report.ok, report.describe()
+
+
 @pytest.mark.parametrize("export", sorted(e for e in EXPORTS if not e.startswith("cli_")))
 def test_an_export_refuses_a_recipient_that_is_not_an_id_and_writes_nothing(
     export: str, withheld_from_target: tuple[Practice, str, Path], tmp_path: Path

@@ -29,7 +29,8 @@ Change = Callable[[psycopg.Connection, sql.Identifier, str], None]
 
 
 def _record(pg, schema: str) -> str:  # type: ignore[no-untyped-def]
-    """Two episodes with sessions and a read, sealed every 5 entries and on close; returns the first's id."""
+    """Two episodes with sessions, a read and exports (one to hospital-x, one naming no recipient), sealed
+    every 5 entries and on close; returns the first's id."""
     ticks = iter(range(10**9))
     store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=2)
     with Practice(
@@ -48,6 +49,7 @@ def _record(pg, schema: str) -> str:  # type: ignore[no-untyped-def]
                     me, ep, Session(held_on=date(2026, 3, day), modality="video", attendance="attended")
                 )
             practice.episode(me, ep)
+            practice.export_record(me, ep, recipient="hospital-x" if n == 1 else None)
             episodes.append(ep)
     return episodes[0]
 
@@ -91,6 +93,26 @@ CHANGES: dict[str, tuple[Change, set[str]]] = {
             c,
             "UPDATE {s}.audit SET outcome = 'refused'"
             " WHERE (shard, position) = (SELECT shard, position FROM {s}.audit"
+            " ORDER BY shard, position LIMIT 1)",
+            s,
+        ),
+        {"audit"},
+    ),
+    "edited audit recipient": (
+        lambda c, s, ep: _one(
+            c, "UPDATE {s}.audit SET recipient = 'hospital-y' WHERE recipient = 'hospital-x'", s
+        ),
+        {"audit"},
+    ),
+    "emptied audit recipient": (
+        lambda c, s, ep: _one(c, "UPDATE {s}.audit SET recipient = '' WHERE recipient = '(unnamed)'", s),
+        {"audit"},
+    ),
+    "recipient added to an audit entry": (
+        lambda c, s, ep: _one(
+            c,
+            "UPDATE {s}.audit SET recipient = 'hospital-x'"
+            " WHERE (shard, position) = (SELECT shard, position FROM {s}.audit WHERE recipient = ''"
             " ORDER BY shard, position LIMIT 1)",
             s,
         ),

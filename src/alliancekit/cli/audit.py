@@ -90,10 +90,12 @@ def run_show(args: argparse.Namespace) -> int:
             e.action,
             f"{e.record_type} {e.record_id[:12]}",
             e.client_ref or "-",
+            e.recipient or "-",
             e.outcome,
         ]
         for e in entries
     ]
-    print(table(rows, ["#", "at", "actor", "purpose", "action", "record", "client", "outcome"]))
+    # "to": whom an export or a share went ("(unnamed)": none was named); "-" for every other entry
+    print(table(rows, ["#", "at", "actor", "purpose", "action", "record", "client", "to", "outcome"]))
     print(f"{len(entries)} entries")
     return 0

@@ -32,7 +32,7 @@ from alliancekit.cli.common import (
 from alliancekit.cli.episode import resolve_episode
 from alliancekit.cli.progress import Progress
 from alliancekit.domain import Purpose
-from alliancekit.domain.checks import check_optional_ref
+from alliancekit.domain.checks import check_optional_recipient
 from alliancekit.errors import ValidationError
 from alliancekit.exports.research import (
     FORMATS,
@@ -170,8 +170,9 @@ def _add_recipient(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--recipient",
         metavar="ID",
-        help="who the export is for: what the client's lockbox withholds from them is left out; without "
-        "it, the export may go anywhere, so whatever any lockbox directive withholds from anyone is left out",
+        help="who the export is for (recorded in its audit entries): what the client's lockbox withholds "
+        "from them is left out; without it, the export may go anywhere, so whatever any lockbox directive "
+        "withholds from anyone is left out, and the entries record (unnamed)",
     )
 
 
@@ -250,7 +251,7 @@ def run_csv(args: argparse.Namespace) -> int:
     args.table = args.table or "administrations"  # its default, once known to be wanted
     # the key, the format's dependency and the target are checked before the practice is opened
     key = _csv_key(args)
-    check_optional_ref("recipient", args.recipient)
+    check_optional_recipient("recipient", args.recipient)
     if args.format == "parquet" and not parquet_available():
         raise ValidationError(
             "format", "missing-dependency", "parquet needs pyarrow: pip install 'alliancekit[parquet]'"
@@ -381,7 +382,7 @@ def run_fhir(args: argparse.Namespace) -> int:
     if args.max_entries is not None and args.bundle_type != "transaction":
         raise ValidationError("max_entries", "transaction-only", "--max-entries splits transactions only")
     check_max_entries(args.max_entries)
-    check_optional_ref("recipient", args.recipient)
+    check_optional_recipient("recipient", args.recipient)
     if args.base_url is not None:
         check_base_url("base_url", args.base_url)
     if args.request is not None:

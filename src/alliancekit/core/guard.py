@@ -109,9 +109,10 @@ class Guard:
         reason: str | None = None,
         audit_as: str | None = None,
         group_session_id: str | None = None,
+        recipient: str = "",
     ) -> Decision:
-        """Ask the policy; a refusal is audited (as ``audit_as``, by default the action) and raised as
-        :class:`AccessDenied`."""
+        """Ask the policy; a refusal is audited (as ``audit_as``, by default the action, naming
+        ``recipient`` for an export) and raised as :class:`AccessDenied`."""
         request = AccessRequest(
             actor, action, record_type, record_id, episode, clinician_id, reason, group_session_id
         )
@@ -119,7 +120,15 @@ class Guard:
         if not isinstance(decision, Decision):  # a plugin's policy is not type-checked with us
             decision = Decision.refuse("the access policy gave no decision")
         if not decision.allowed:
-            self.audit(actor, audit_as or action, record_type, record_id, episode, outcome="refused")
+            self.audit(
+                actor,
+                audit_as or action,
+                record_type,
+                record_id,
+                episode,
+                outcome="refused",
+                recipient=recipient,
+            )
             raise AccessDenied(audit_as or action, decision.reason)
         return decision
 
@@ -150,14 +159,17 @@ class Guard:
         with PluginCall("access policy decide", self.policy_supplier):
             return self.policy.decide(request)
 
-    def state(self, actor: Actor, action: str, episode_id: str) -> tuple[EpisodeState, str]:
+    def state(
+        self, actor: Actor, action: str, episode_id: str, *, recipient: str = ""
+    ) -> tuple[EpisodeState, str]:
         """The episode's current state and stream head, for ``actor`` to ``action`` it: every read and command
         naming an episode looks it up here. An unknown id is audited (``not-found``, in the actor's clinic's
-        log, naming no client) and raised as :class:`NotFoundError`."""
+        log, naming no client; an export's entry names its ``recipient``) and raised as
+        :class:`NotFoundError`."""
         try:
             return self._reader.state(episode_id)
         except NotFoundError:
-            self.audit(actor, action, "episode", episode_id, outcome=NOT_FOUND)
+            self.audit(actor, action, "episode", episode_id, outcome=NOT_FOUND, recipient=recipient)
             raise
 
     def read_episode(self, actor: Actor, action: str, episode_id: str, *, detail: str = "") -> EpisodeState:
@@ -221,9 +233,14 @@ class Guard:
         detail: str = "",
         writes: str = "",
         at: datetime | None = None,
+        recipient: str = "",
     ) -> AuditRecord:
         """One audit entry: the only constructor of the entries of a practice's calls (a schema migration
-        records its own adoption of the streams, :func:`alliancekit.store.upgrade.adoption_entry`)."""
+        records its own adoption of the streams, :func:`alliancekit.store.upgrade.adoption_entry`).
+
+        ``recipient`` is whom an export or a share goes to (its id, checked by the caller, or
+        ``(unnamed)``: :func:`~alliancekit.security.lockbox.audited_recipient`); empty for other calls.
+        """
         entry_id = self._ids("audit")
         return AuditRecord(
             entry_id=entry_id,
@@ -244,6 +261,7 @@ class Guard:
             # A command's entry goes to its episode's shard (one writer of an episode at a time); reads
             # spread over every shard, so readers and writers of a clinic do not queue on one chain head.
             shard=shard_of(record_id if writes else entry_id),
+            recipient=recipient,
         )
 
     def audit(
@@ -256,9 +274,12 @@ class Guard:
         *,
         outcome: str = "allowed",
         detail: str = "",
+        recipient: str = "",
     ) -> None:
         """Write one entry on its own (a read, a refusal); a failure here fails the call."""
-        entry = self.entry(actor, action, record_type, record_id, state, outcome=outcome, detail=detail)
+        entry = self.entry(
+            actor, action, record_type, record_id, state, outcome=outcome, detail=detail, recipient=recipient
+        )
         self.record([entry])
 
     def record(self, entries: Sequence[AuditRecord]) -> None:

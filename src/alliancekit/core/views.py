@@ -16,6 +16,7 @@ from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import (
     check_bool,
     check_optional_date,
+    check_optional_recipient,
     check_optional_ref,
     check_ref,
     check_text,
@@ -50,6 +51,7 @@ from alliancekit.security.lockbox import (
     Recipient,
     active_directives,
     apply_lockbox,
+    audited_recipient,
     directives_of,
     seen_state,
     shared_state,
@@ -207,23 +209,33 @@ class Views:
         (none named: every directive applies, whomever it names, since where the record goes is unknown).
 
         Every export passes here (``action`` names the kind of export in the audit entry, ``purpose`` the
-        purpose the export was made for).
+        purpose the export was made for). Its audit entries (allowed, refused, not found, overridden) name
+        the recipient, or ``(unnamed)`` when none was named: an accounting of disclosures says to whom.
         """
         guard = self.s.guard
         a = guard.require_actor(actor, action, "episode", episode_id)
         ep = check_ref("episode_id", episode_id)
-        named = check_optional_ref("recipient", recipient)
+        named = check_optional_recipient("recipient", recipient)
         to: Recipient = UNNAMED if named is None else named
+        audited = audited_recipient(to)
         reason = (
             None if override_reason is None else check_text("override_reason", override_reason, required=True)
         )
         # The policy decides on the purpose the record is shared for, which an export states.
         a = Actor(a.id, a.role, a.clinic_id, purpose) if purpose is not None else a
-        state, _ = guard.state(a, action, ep)
-        decision = guard.allow(a, Action.EXPORT, "episode", state.episode_id, state, audit_as=action)
+        state, _ = guard.state(a, action, ep, recipient=audited)
+        decision = guard.allow(
+            a, Action.EXPORT, "episode", state.episode_id, state, audit_as=action, recipient=audited
+        )
         if reason is not None:
             decision = guard.allow(
-                a, Action.OVERRIDE_LOCKBOX, "episode", state.episode_id, state, reason=reason
+                a,
+                Action.OVERRIDE_LOCKBOX,
+                "episode",
+                state.episode_id,
+                state,
+                reason=reason,
+                recipient=audited,
             )
         guard.audit(
             a,
@@ -233,6 +245,7 @@ class Views:
             state,
             outcome=decision.outcome,
             detail=reason or "",
+            recipient=audited,
         )
         reader = participant_reader(a.role, a.id, state) if reason is None else None
         if reader is not None:
@@ -347,17 +360,29 @@ class Views:
         return [row.episode_id for row in rows]
 
     def measure_definitions(
-        self, actor: object, *, action: str = Action.EXPORT, purpose: Purpose | None = None
+        self,
+        actor: object,
+        *,
+        action: str = Action.EXPORT,
+        purpose: Purpose | None = None,
+        recipient: object = None,
     ) -> list[Measure]:
         """The measure definitions stored with the data, loaded as the registry loads a plugin's.
 
         Published instruments, not client data: any actor may read them, and the read is audited (as part
-        of an export: its kind and purpose), like every read.
+        of an export: its kind, purpose and recipient, ``(unnamed)`` when none is named), like every read.
         """
         guard = self.s.guard
         a = guard.require_actor(actor, action, "measure-definitions", "(stored)")
+        named = check_optional_recipient("recipient", recipient)
         a = Actor(a.id, a.role, a.clinic_id, purpose) if purpose is not None else a
-        guard.audit(a, action, "measure-definitions", "(stored)")
+        guard.audit(
+            a,
+            action,
+            "measure-definitions",
+            "(stored)",
+            recipient=audited_recipient(UNNAMED if named is None else named),
+        )
         return [load_stored(stored) for stored in self.s.reader.measure_definitions()]
 
     def clinics(self) -> list[str]:

@@ -365,6 +365,20 @@ def check_optional_ref(field: str, value: object) -> str | None:
     return None if value is None else check_ref(field, value)
 
 
+def check_optional_recipient(field: str, value: object) -> str | None:
+    """The recipient an export or a share names, or ``None`` (none named): an id (:func:`check_ref`) that
+    is not in parentheses, rule ``reserved``. The audit entry of the export records it, and writes a name
+    in parentheses for one that names none (``(unnamed)``): a recipient spelled so would read as that."""
+    if value is None:
+        return None
+    ref = check_ref(field, value)
+    if ref[0] == "(" and ref[-1] == ")":
+        raise ValidationError(
+            field, "reserved", "a name in parentheses is the audit log's, not a recipient's"
+        )
+    return ref
+
+
 def check_optional_date(field: str, value: object) -> date | None:
     return None if value is None else check_date(field, value)
 

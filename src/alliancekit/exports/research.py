@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import attrs
 
 from alliancekit.domain.actors import Actor
-from alliancekit.domain.checks import check_optional_ref
+from alliancekit.domain.checks import check_optional_recipient
 from alliancekit.domain.vocab import Attendance, Purpose
 from alliancekit.errors import ValidationError
 from alliancekit.exports.publish import StagedDirectory
@@ -427,17 +427,19 @@ def export_research(
     :param purpose: the purpose the export is made for (the access policy decides on it; audited).
     :param file_format: ``"csv"`` or ``"parquet"`` (needs the ``parquet`` extra).
     :param progress: called with the number of episodes exported so far, after each.
-    :param recipient: whom the tables are for: the lockbox withholds what the client withheld from them.
-        With none named, whatever any directive withholds from anyone is withheld.
-    :raises ValidationError: ``recipient: ...`` (not an id), ``key: required`` (no key and not identified),
-        ``key: conflict`` (a key and ``identified``), ``key: type``, ``identified: type``, ``format:
-        one-of``, ``format: missing-dependency`` (parquet without pyarrow), and the ``directory`` rules of
-        :class:`~alliancekit.exports.publish.StagedDirectory`; all before anything is read or written.
+    :param recipient: whom the tables are for: the lockbox withholds what the client withheld from them,
+        and each episode's audit entry names them. With none named, whatever any directive withholds from
+        anyone is withheld, and the entries record ``(unnamed)``.
+    :raises ValidationError: ``recipient: ...`` (not an id; ``reserved``: in parentheses), ``key:
+        required`` (no key and not identified), ``key: conflict`` (a key and ``identified``), ``key:
+        type``, ``identified: type``, ``format: one-of``, ``format: missing-dependency`` (parquet without
+        pyarrow), and the ``directory`` rules of :class:`~alliancekit.exports.publish.StagedDirectory`; all
+        before anything is read or written.
     :raises AccessDenied: the policy refuses the actor an episode (nothing is published).
     """
     if not isinstance(identified, bool):
         raise ValidationError("identified", "type", "True or False")
-    to = check_optional_ref("recipient", recipient)
+    to = check_optional_recipient("recipient", recipient)
     if identified:
         if key is not None:  # a key asks for pseudonyms, identified for none: which was meant is unknown
             raise ValidationError("key", "conflict", "an identified export takes no pseudonym key")

@@ -260,11 +260,12 @@ def export_ndjson(
     :param replace: replace an existing non-empty ``directory`` that holds a previous export.
     :param base_url: where the directory will be served (the manifest's absolute file URLs).
     :param request: the kick-off request's URL for the manifest (default ``<base_url>/$export``).
-    :param recipient: whom the export is for: the lockbox withholds what the client withheld from them.
-        With none named, whatever any directive withholds from anyone is withheld.
-    :raises ValidationError: ``recipient: ...`` (not an id), ``base_url: absolute-url`` or ``request:
-        absolute-url`` (checked before anything is read), ``directory: exists`` when ``directory`` is not
-        empty and ``replace`` is not given (and see :func:`write_ndjson`).
+    :param recipient: whom the export is for: the lockbox withholds what the client withheld from them,
+        and each episode's audit entry names them. With none named, whatever any directive withholds from
+        anyone is withheld, and the entries record ``(unnamed)``.
+    :raises ValidationError: ``recipient: ...`` (not an id; ``reserved``: in parentheses), ``base_url:
+        absolute-url`` or ``request: absolute-url`` (checked before anything is read), ``directory: exists``
+        when ``directory`` is not empty and ``replace`` is not given (and see :func:`write_ndjson`).
     """
     started = practice.now()  # the manifest's transactionTime, by the clock the audit entries use
     exporter = Exporter(

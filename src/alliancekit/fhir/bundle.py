@@ -61,8 +61,9 @@ def episode_bundle(
         by id, the whole episode in one Bundle; :func:`episode_bundles` splits it).
     :param timestamp: the Bundle's ``timestamp``; by default :meth:`~alliancekit.Practice.now`, the
         practice's clock.
-    :param recipient: whom the Bundle is for: the lockbox withholds what the client withheld from them.
-        With none named, whatever any directive withholds from anyone is withheld.
+    :param recipient: whom the Bundle is for: the lockbox withholds what the client withheld from them,
+        and the export's audit entries name them. With none named, whatever any directive withholds from
+        anyone is withheld, and the entries record ``(unnamed)``.
     :raises NotFoundError: no such episode.
     :raises AccessDenied: the policy refuses this actor the episode.
     """

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from alliancekit.domain.actors import Actor
-from alliancekit.domain.checks import check_optional_ref
+from alliancekit.domain.checks import check_optional_recipient
 from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
@@ -83,13 +83,15 @@ class Exporter:
         self.kind = kind
         """Named in the audit entry of each episode read: ``export-<kind>``."""
         # checked now, before a file or an audit entry is written; the lockbox applies for it (none: for all)
-        self.recipient = check_optional_ref("recipient", recipient)
+        self.recipient = check_optional_recipient("recipient", recipient)
         self.plugins = practice.plugins
         self.mappers: MapperRegistry = mapper_registry(practice.plugins)
         self._refiners = practice.plugins.implementers(RESOURCE_HOOK)
         self.measures = ExportMeasures(
             practice.plugins.measures(),
-            lambda: practice.measure_definitions(actor, purpose=self.purpose, kind=kind),
+            lambda: practice.measure_definitions(
+                actor, purpose=self.purpose, kind=kind, recipient=self.recipient
+            ),
         )
         """The registered measures, then those stored with the data (a plugin removed)."""
         self._identities: dict[str, tuple[FhirIdentity, str | None]] = {}

@@ -177,28 +177,41 @@ def shard_of(key: str) -> int:
     return zlib.crc32(key.encode("utf-8", "surrogatepass")) % AUDIT_SHARDS
 
 
+#: The name an entry's recipient is hashed under (:func:`entry_hash`), before its value.
+RECIPIENT_PART = "recipient"
+
+
 def entry_hash(record: AuditRecord, position: int, prev_hash: str) -> str:
-    """The hash of the audit entry ``record`` at ``position`` of its shard, after ``prev_hash``."""
-    return _digest(
-        (
-            str(record.shard),
-            str(position),
-            prev_hash,
-            record.entry_id,
-            time_text(record.at),
-            record.actor_id,
-            record.actor_role,
-            record.clinic_id,
-            record.purpose,
-            record.action,
-            record.record_type,
-            record.record_id,
-            record.outcome,
-            record.client_ref,
-            record.detail,
-            record.writes,
-        )
+    """The hash of the audit entry ``record`` at ``position`` of its shard, after ``prev_hash``.
+
+    The sixteen fields every entry has are hashed in a fixed order. A field added since (``recipient``)
+    is hashed only when it is not empty, as two more parts, its name and its value, after them: an entry
+    without it (every entry written before it existed, and every entry of a call that names no recipient)
+    hashes exactly as before, so older chains still verify; one with it cannot hash like one without (the
+    parts are length-prefixed, so a longer tuple never encodes like a shorter one), so a recipient emptied,
+    added or changed in a stored row is found. A field added later follows the same rule, after it.
+    """
+    fixed = (
+        str(record.shard),
+        str(position),
+        prev_hash,
+        record.entry_id,
+        time_text(record.at),
+        record.actor_id,
+        record.actor_role,
+        record.clinic_id,
+        record.purpose,
+        record.action,
+        record.record_type,
+        record.record_id,
+        record.outcome,
+        record.client_ref,
+        record.detail,
+        record.writes,
     )
+    if not record.recipient:
+        return _digest(fixed)
+    return _digest((*fixed, RECIPIENT_PART, record.recipient))
 
 
 def link(records: Iterable[AuditRecord], last: ShardHead | None) -> list[AuditRecord]:
@@ -210,6 +223,7 @@ def link(records: Iterable[AuditRecord], last: ShardHead | None) -> list[AuditRe
         AuditRecord(
             r.entry_id, r.at, r.actor_id, r.actor_role, r.clinic_id, r.purpose, r.action, r.record_type,
             r.record_id, r.outcome, r.client_ref, r.detail, r.writes, r.shard, position, prev, digest,
+            r.recipient,
         )
         for r, position, prev, digest in chained(records, last)
     ]  # fmt: skip
@@ -220,7 +234,7 @@ def chained(
 ) -> Iterator[tuple[AuditRecord, int, str, str]]:
     """Each of ``records`` (all of one shard) with the position, previous hash and hash :func:`link` gives
     it, continuing after ``last``: for a store that writes the values as a row, without a linked copy of
-    each record (an entry per command of a batch; a record of its 17 fields costs more than its hash)."""
+    each record (an entry per command of a batch; a record of its 18 fields costs more than its hash)."""
     position, prev = (last.position, last.hash) if last is not None else (0, GENESIS)
     for r in records:
         position += 1

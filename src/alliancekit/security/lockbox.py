@@ -55,6 +55,7 @@ __all__ = [
     "Directive",
     "Recipient",
     "active_directives",
+    "audited_recipient",
     "apply_lockbox",
     "seen_state",
     "shared_state",
@@ -66,9 +67,10 @@ _FIT = ("fit-decision",)
 
 
 class Unnamed(enum.Enum):
-    """The recipient of a share or an export that names none."""
+    """The recipient of a share or an export that names none. Its value is what the audit entry of such
+    an export records as its recipient (a recipient's id cannot be in parentheses)."""
 
-    RECIPIENT = "unnamed"
+    RECIPIENT = "(unnamed)"
 
 
 #: An export (or share) that names no recipient may go anywhere, so every directive applies to it: those
@@ -77,6 +79,14 @@ UNNAMED = Unnamed.RECIPIENT
 #: Whom the directives are applied for: a reader or recipient by id, :data:`UNNAMED`, or ``None`` (only the
 #: directives that name no recipient apply).
 Recipient = str | Unnamed | None
+
+
+def audited_recipient(recipient: Recipient) -> str:
+    """What the audit entry of a share or an export records as its recipient: the id named, or
+    ``(unnamed)`` for :data:`UNNAMED` (empty for ``None``: a read that is no share)."""
+    if recipient is None:
+        return ""
+    return recipient.value if isinstance(recipient, Unnamed) else recipient
 
 
 def _names(recipients: Iterable[str], recipient: Recipient) -> bool:

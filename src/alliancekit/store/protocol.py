@@ -260,6 +260,12 @@ class AuditRecord:
     """1-based place in its shard's chain; set by the store, under its write lock, with the two hashes."""
     prev_hash: str = ""
     hash: str = ""
+    recipient: str = ""
+    """Whom an export or a share went to: the recipient id the host named, or ``(unnamed)`` when it named
+    none (:data:`alliancekit.security.lockbox.UNNAMED`); empty for every other entry, and for entries
+    written before the field existed. A host's name of a recipient, checked as an id, never client data.
+    Hashed only when not empty (:func:`alliancekit.integrity.chain.entry_hash`), so older entries hash as
+    they did. Last, so that records built positionally keep their meaning."""
 
     __repr__ = without_client_ids  # a client actor's id is their client reference
 

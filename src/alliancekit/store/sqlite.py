@@ -18,9 +18,11 @@ Durability and concurrency settings, and why:
 Opened read-only (``SQLiteStore(path, read_only=True)``), the file is opened with ``mode=ro``: nothing is
 created, migrated or switched (no ``journal_mode`` write), and every write method raises ``StoreError``. It
 reads a database from ``READABLE_FROM`` on as it is: a version-2 file has no practice metadata yet, so
-``load_meta`` returns ``None`` there. On a filesystem mounted read-only it is opened ``immutable`` (nothing
-can change it there, and SQLite could not make its shared-memory file), unless its write-ahead log holds
-transactions, which an immutable read would skip: that open is refused, naming the log.
+``load_meta`` returns ``None`` there; a file from before migration 10 has no audit recipients, so its
+entries read as naming none (as they were hashed). On a filesystem mounted read-only it is opened
+``immutable`` (nothing can change it there, and SQLite could not make its shared-memory file), unless its
+write-ahead log holds transactions, which an immutable read would skip: that open is refused, naming the
+log.
 
 Each thread gets its own connection (``sqlite3`` connections must not be shared between threads).
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import sys
 import threading
@@ -77,6 +80,7 @@ from alliancekit.store.request_rows import REQUEST_COLUMNS, request_fields, requ
 from alliancekit.store.sqlite_checkpoint import WalCheckpointer
 from alliancekit.store.sqlite_schema import (
     APPLICATION_ID,
+    AUDIT_RECIPIENT_FROM,
     DEFINITIONS_FROM,
     LATEST_VERSION,
     MIGRATIONS,
@@ -142,14 +146,18 @@ _OUTBOX_COLUMNS = (
     "message_id, episode_id, kind, channel, body, created_at, state, attempts, next_attempt_at,"
     " lease_owner, lease_expires_at, last_error"
 )
-_AUDIT_COLUMNS = (
+#: The audit table's columns before migration 10 (``backfill_2`` reads and writes the table before it).
+_AUDIT_COLUMNS_2 = (
     "shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
     " record_id, outcome, client_ref, detail, writes, prev_hash, hash"
 )
-_AUDIT_PAGE = f"SELECT {_AUDIT_COLUMNS}, rowid FROM audit"  # noqa: S608
+_AUDIT_COLUMNS = _AUDIT_COLUMNS_2 + ", recipient"
+#: What a read-only open of a database from before ``audit.recipient`` reads in its place: none named.
+_AUDIT_COLUMNS_NO_RECIPIENT = _AUDIT_COLUMNS_2 + ", ''"
 #: Rows a page of :meth:`SQLiteStore.iter_audit_records` holds (a few megabytes of rows at most).
 _AUDIT_PAGE_ROWS = 5000
-_INSERT_AUDIT = f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
+_INSERT_AUDIT = f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
+_INSERT_AUDIT_2 = f"INSERT INTO audit ({_AUDIT_COLUMNS_2}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
 _INSERT_COMMAND = (
     "INSERT INTO commands (clinic_id, command, key, request_hash, episode_id, version) VALUES (?,?,?,?,?,?)"
 )
@@ -258,6 +266,7 @@ def _audit_row(a: AuditRecord, position: int, prev_hash: str, digest: str) -> tu
         a.writes,
         prev_hash,
         digest,
+        a.recipient,
     )
 
 
@@ -280,6 +289,7 @@ def _audit_from_row(r: Sequence[Any]) -> AuditRecord:
         writes=r[14],
         prev_hash=r[15],
         hash=r[16],
+        recipient=r[17],
     )
 
 
@@ -302,15 +312,24 @@ def _event_from_row(r: Sequence[Any]) -> StoredEvent:
     )
 
 
-def _write_audit(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> None:
-    """Chain ``records`` shard by shard after each shard's head; the caller holds the write lock."""
+def _write_audit(
+    conn: sqlite3.Connection, records: Sequence[AuditRecord], *, before_recipient: bool = False
+) -> None:
+    """Chain ``records`` shard by shard after each shard's head; the caller holds the write lock.
+
+    ``before_recipient``: the table has no ``recipient`` column yet (a migration before 10; its entries
+    name none, so they hash alike with or without it)."""
     groups: dict[int, list[AuditRecord]] = {}
     for record in records:
         groups.setdefault(record.shard, []).append(record)
     for shard, group in sorted(groups.items()):
         row = conn.execute(_SHARD_HEAD, (shard,)).fetchone()
         head = None if row is None else ShardHead(shard, int(row[0]), str(row[1]))
-        conn.executemany(_INSERT_AUDIT, [_audit_row(*linked) for linked in chain.chained(group, head)])
+        rows = [_audit_row(*linked) for linked in chain.chained(group, head)]
+        if before_recipient:
+            conn.executemany(_INSERT_AUDIT_2, [row[:-1] for row in rows])
+        else:
+            conn.executemany(_INSERT_AUDIT, rows)
 
 
 def _insert_command(conn: sqlite3.Connection, command: CommandRecord) -> None:
@@ -497,11 +516,13 @@ def _backfill_2(conn: sqlite3.Connection) -> None:
         adopted.append(adoption_entry(episode_id, clinic_id, client_ref, len(rows), head, now))
     old = [
         _audit_from_row(r)
-        for r in conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY shard, position")  # noqa: S608
+        for r in conn.execute(
+            f"SELECT {_AUDIT_COLUMNS_NO_RECIPIENT} FROM audit ORDER BY shard, position"  # noqa: S608
+        )
     ]
     conn.execute("DELETE FROM audit")
-    _write_audit(conn, old)
-    _write_audit(conn, adopted)
+    _write_audit(conn, old, before_recipient=True)
+    _write_audit(conn, adopted, before_recipient=True)
 
 
 #: Python steps run right after a migration's SQL, in the same transaction.
@@ -803,7 +824,8 @@ class SQLiteStore:
                     )
                 for number in range(version + 1, LATEST_VERSION + 1):
                     for statement in _statements(MIGRATIONS[number - 1]):
-                        conn.execute(statement)
+                        if not _column_there(conn, statement):
+                            conn.execute(statement)
                     if number in _BACKFILLS:
                         _BACKFILLS[number](conn)
                 conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -1178,8 +1200,13 @@ class SQLiteStore:
             return None
         return CommandRecord(clinic_id, command, key, rows[0][0], rows[0][1], rows[0][2])
 
+    @property
+    def _audit_columns(self) -> str:
+        # a read-only open of a database from before the column: every entry names no recipient
+        return _AUDIT_COLUMNS if self._version >= AUDIT_RECIPIENT_FROM else _AUDIT_COLUMNS_NO_RECIPIENT
+
     def audit_records(self) -> list[AuditRecord]:
-        rows = self._read(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY rowid", ())  # noqa: S608
+        rows = self._read(f"SELECT {self._audit_columns} FROM audit ORDER BY rowid", ())  # noqa: S608
         return [_audit_from_row(r) for r in rows]
 
     def iter_audit_records(self) -> Iterator[AuditRecord]:
@@ -1189,14 +1216,15 @@ class SQLiteStore:
         breaks ties, so that a position a tamperer duplicated (with the table rebuilt without its UNIQUE
         constraint) is not skipped at a page's edge but reported out of place."""
         order = "ORDER BY shard, position, rowid LIMIT ?"
-        rows = self._read(f"{_AUDIT_PAGE} {order}", (_AUDIT_PAGE_ROWS,))
+        page = f"SELECT {self._audit_columns}, rowid FROM audit"  # noqa: S608
+        rows = self._read(f"{page} {order}", (_AUDIT_PAGE_ROWS,))
         while rows:
             yield from (_audit_from_row(r) for r in rows)
             if len(rows) < _AUDIT_PAGE_ROWS:
                 return
             last = rows[-1]
             rows = self._read(
-                f"{_AUDIT_PAGE} WHERE (shard, position, rowid) > (?, ?, ?) {order}",
+                f"{page} WHERE (shard, position, rowid) > (?, ?, ?) {order}",
                 (last[0], last[1], last[-1], _AUDIT_PAGE_ROWS),
             )
 
@@ -1353,6 +1381,20 @@ class SQLiteStore:
 
 def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
+
+
+_ADD_COLUMN = re.compile(r"ALTER TABLE (\w+) ADD COLUMN (\w+) ")
+
+
+def _column_there(conn: sqlite3.Connection, statement: str) -> bool:
+    """Whether ``statement`` adds a column the table has already (SQLite has no ``ADD COLUMN IF NOT
+    EXISTS``): a migration that only adds one (10) is then safe to run again, as tests fabricate an older
+    version by lowering ``user_version`` alone. A file at a version never has a later one's columns."""
+    match = _ADD_COLUMN.match(statement)
+    if match is None:
+        return False
+    table, column = match.groups()
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 #: The files kept beside a database: SQLite's journals and this store's writers' lock file.

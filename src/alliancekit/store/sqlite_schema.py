@@ -285,6 +285,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_leases ON outbox (lease_began_at)
         WHERE state = 'pending' AND lease_expires_at IS NOT NULL;
     """,
+    # 10: whom an export or a share went to (a recipient's id, or '(unnamed)'), on its audit entry, hashed
+    # with it (alliancekit.integrity.chain.entry_hash hashes it only when not empty, so the entries written
+    # before keep their hashes and read as naming none). No index: the log is read whole. Safe to run again
+    # (a column already there is not added again: alliancekit.store.sqlite._column_there).
+    """
+    ALTER TABLE audit ADD COLUMN recipient TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -301,6 +308,10 @@ UNDER_LOCKBOX_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "episodes_u
 OUTBOX_WAITS_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "outbox_waits" in m)
 #: The schema version that added ``outbox.lease_began_at`` (found by content, as above).
 OUTBOX_LEASES_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "outbox_leases" in m)
+#: The schema version that added ``audit.recipient`` (found by content, as above); a read-only open of
+#: an older database reads every entry as naming no recipient, and a migration's backfill that writes the
+#: audit table before it (``backfill_2``) writes it without the column.
+AUDIT_RECIPIENT_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "audit ADD COLUMN recipient" in m)
 
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).

@@ -956,6 +956,36 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         last: dict[int, ShardHead] = {r.shard: ShardHead(r.shard, r.position, r.hash) for r in after}
         assert store.audit_heads() == [last[s] for s in sorted(last)]
 
+    def test_audit_recipients_kept_and_hashed_when_named(self, store: Store) -> None:
+        """An export's entry names its recipient (``AuditRecord.recipient``): it reads back as written, in
+        a commit's entries and alone, and is hashed with the entry; an entry naming none hashes exactly as
+        entries did before the field existed (:func:`alliancekit.integrity.chain.entry_hash`)."""
+        commit = self.commit("ep-1", 0, 1)
+        base = commit.audit[0]
+        store.append(attrs.evolve(commit, audit=[attrs.evolve(base, recipient="hospital-x")]))
+        store.append_audit(
+            [
+                attrs.evolve(base, entry_id="share-1", writes="", recipient="(unnamed)"),
+                attrs.evolve(base, entry_id="read-1", writes=""),
+                # not ASCII: a backend that hashes in SQL counts characters, as Python does
+                attrs.evolve(base, entry_id="share-2", writes="", recipient="h\u00f4pital-\u00fc"),
+            ]
+        )
+        rows = store.audit_records()
+        assert {r.entry_id: r.recipient for r in rows} == {
+            base.entry_id: "hospital-x",
+            "share-1": "(unnamed)",
+            "read-1": "",
+            "share-2": "h\u00f4pital-\u00fc",
+        }
+        assert _shard_chains_problem(rows) is None
+        for r in rows:
+            unnamed = chain.entry_hash(attrs.evolve(r, recipient=""), r.position, r.prev_hash)
+            assert (unnamed == r.hash) is (r.recipient == "")
+        stream = getattr(store, "iter_audit_records", None)
+        if stream is not None:
+            assert {r.entry_id: r.recipient for r in stream()} == {r.entry_id: r.recipient for r in rows}
+
     def test_audit_entries_streamed_by_shard_then_position(self, store: Store) -> None:
         stream = getattr(store, "iter_audit_records", None)
         if stream is None:

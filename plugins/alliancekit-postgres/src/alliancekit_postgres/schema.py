@@ -1078,6 +1078,94 @@ _MIGRATION_OUTBOX_DUE = "DROP FUNCTION IF EXISTS {s}.outbox_status_due(text);" +
            FROM {s}.outbox o WHERE o.clinic_id = p_scope""",
 )
 
+# 12: whom an export or a share went to (a recipient's id, or '(unnamed)'), on its audit entry, hashed with
+# it: link_audit is replaced (same signature, so append_commit and append_audit call the new one) with the
+# hash of alliancekit.integrity.chain.entry_hash, which hashes the recipient only when it is not empty, as
+# two more parts after the others (its name, "recipient", then its value): entries without one, every
+# entry written before, hash as they did. An entry given without the key (an older caller) names none.
+# audit_records_with_recipient reads it; audit_records stays, for readers of an older schema. Safe to run
+# again (as migration 5).
+_MIGRATION_AUDIT_RECIPIENT = """
+    ALTER TABLE {s}.audit ADD COLUMN IF NOT EXISTS recipient text NOT NULL DEFAULT '';
+
+    CREATE OR REPLACE FUNCTION {s}.link_audit(p_scope text, p_audit jsonb) RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        cur_shard integer := -1;
+        head_position bigint;
+        head_hash text;
+        digest text;
+        to_whom text;
+        a record;
+    BEGIN
+        FOR a IN SELECT * FROM jsonb_to_recordset(p_audit) AS r(clinic_id text, shard integer,
+                entry_id text, at timestamptz, at_iso text, actor_id text, actor_role text, purpose text,
+                action text, record_type text, record_id text, outcome text, client_ref text, detail text,
+                writes text, recipient text)
+        LOOP
+            IF a.shard <> cur_shard THEN
+                IF cur_shard >= 0 THEN
+                    UPDATE {s}.audit_heads SET position = head_position, hash = head_hash
+                    WHERE clinic_id = p_scope AND shard = cur_shard;
+                END IF;
+                cur_shard := a.shard;
+                SELECT h.position, h.hash INTO head_position, head_hash FROM {s}.audit_heads h
+                WHERE h.clinic_id = p_scope AND h.shard = cur_shard FOR UPDATE;
+                IF NOT FOUND THEN  -- the shard's first entry in this clinic: create its head (once), lock it
+                    INSERT INTO {s}.audit_heads (clinic_id, shard, position, hash)
+                    VALUES (p_scope, cur_shard, 0, repeat('0', 64)) ON CONFLICT DO NOTHING;
+                    SELECT h.position, h.hash INTO head_position, head_hash FROM {s}.audit_heads h
+                    WHERE h.clinic_id = p_scope AND h.shard = cur_shard FOR UPDATE;
+                END IF;
+            END IF;
+            head_position := head_position + 1;
+            to_whom := coalesce(a.recipient, '');
+            digest := encode(sha256(convert_to(
+                length(cur_shard::text) || ':' || cur_shard::text || ';'
+                || length(head_position::text) || ':' || head_position::text || ';'
+                || length(head_hash) || ':' || head_hash || ';'
+                || length(a.entry_id) || ':' || a.entry_id || ';'
+                || length(a.at_iso) || ':' || a.at_iso || ';'
+                || length(a.actor_id) || ':' || a.actor_id || ';'
+                || length(a.actor_role) || ':' || a.actor_role || ';'
+                || length(a.clinic_id) || ':' || a.clinic_id || ';'
+                || length(a.purpose) || ':' || a.purpose || ';'
+                || length(a.action) || ':' || a.action || ';'
+                || length(a.record_type) || ':' || a.record_type || ';'
+                || length(a.record_id) || ':' || a.record_id || ';'
+                || length(a.outcome) || ':' || a.outcome || ';'
+                || length(a.client_ref) || ':' || a.client_ref || ';'
+                || length(a.detail) || ':' || a.detail || ';'
+                || length(a.writes) || ':' || a.writes || ';'
+                || CASE WHEN to_whom = '' THEN ''
+                        ELSE '9:recipient;' || length(to_whom) || ':' || to_whom || ';' END, 'UTF8')), 'hex');
+            INSERT INTO {s}.audit (clinic_id, shard, position, entry_id, at, actor_id, actor_role, purpose,
+                action, record_type, record_id, outcome, client_ref, detail, writes, prev_hash, hash,
+                recipient)
+            VALUES (a.clinic_id, cur_shard, head_position, a.entry_id, a.at, a.actor_id, a.actor_role,
+                a.purpose, a.action, a.record_type, a.record_id, a.outcome, a.client_ref, a.detail, a.writes,
+                head_hash, digest, to_whom);
+            head_hash := digest;
+        END LOOP;
+        IF cur_shard >= 0 THEN
+            UPDATE {s}.audit_heads SET position = head_position, hash = head_hash
+            WHERE clinic_id = p_scope AND shard = cur_shard;
+        END IF;
+    END
+    $$;
+
+    DROP FUNCTION IF EXISTS {s}.audit_records_with_recipient(text);
+    """ + _reader(
+    "audit_records_with_recipient",
+    "",
+    """entry_id text, at timestamptz, actor_id text, actor_role text, clinic_id text, purpose text,
+           action text, record_type text, record_id text, outcome text, client_ref text, detail text,
+           writes text, shard integer, "position" bigint, prev_hash text, hash text, recipient text""",
+    """SELECT a.entry_id, a.at, a.actor_id, a.actor_role, a.clinic_id::text, a.purpose, a.action,
+               a.record_type, a.record_id, a.outcome, a.client_ref, a.detail, a.writes, a.shard, a.position,
+               a.prev_hash, a.hash, a.recipient
+           FROM {s}.audit a WHERE a.clinic_id = p_scope ORDER BY a.shard, a.position""",
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
     """
@@ -1421,6 +1509,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_OUTBOX_WAITS,
     _MIGRATION_OUTBOX_LEASES,
     _MIGRATION_OUTBOX_DUE,
+    _MIGRATION_AUDIT_RECIPIENT,
 )
 LATEST_VERSION = len(MIGRATIONS)
 #: The oldest schema version a read-only store reads: migration 3 only added ``practice_meta``, which reads
@@ -1442,6 +1531,9 @@ OUTBOX_LEASES_FROM = MIGRATIONS.index(_MIGRATION_OUTBOX_LEASES) + 1
 #: The schema version that added ``outbox_status_due``; a read-only store on an older one reports no
 #: ``next_due_at``.
 OUTBOX_DUE_FROM = MIGRATIONS.index(_MIGRATION_OUTBOX_DUE) + 1
+#: The schema version that added ``audit.recipient`` and ``audit_records_with_recipient``; a read-only store
+#: on an older one reads every entry as naming no recipient (as it was hashed).
+AUDIT_RECIPIENT_FROM = MIGRATIONS.index(_MIGRATION_AUDIT_RECIPIENT) + 1
 
 
 def utc(at: datetime) -> datetime:
@@ -1470,6 +1562,7 @@ def audit_object(a: AuditRecord) -> str:
             "record_type": a.record_type,
             "record_id": a.record_id,
             "outcome": a.outcome,
+            "recipient": a.recipient,
         },
         separators=(",", ":"),
     )

@@ -54,7 +54,8 @@ Read-only stores (``read_only=True``) run every transaction in read-only mode
 :class:`~alliancekit.errors.StoreError`. They read a schema one version behind (from ``READABLE_FROM``): its
 practice metadata reads as absent, and the open caseload with the closed rows under a lockbox, and one
 clinician's caseload with the other clinicians' rows under a lockbox, are filtered from the whole caseload
-(the readers of migrations 7 and 8 are missing there).
+(the readers of migrations 7 and 8 are missing there), and audit entries from before migration 12 read as
+naming no recipient (as they were hashed).
 
 Outbox claiming is one statement too: ``SELECT ... FOR UPDATE SKIP LOCKED`` of the clinic's due messages and
 the lease ``UPDATE`` in one function, so concurrent dispatchers take different messages.
@@ -115,6 +116,7 @@ from alliancekit.store.protocol import (
 )
 from alliancekit.store.request_rows import request_fields, request_from_row
 from alliancekit_postgres.schema import (
+    AUDIT_RECIPIENT_FROM,
     CASELOAD_LOCKBOX_FROM,
     DEFINITION_CHANGED_SQLSTATE,
     DEFINITIONS_FROM,
@@ -155,13 +157,17 @@ _UNSTORABLE = {"22P05": "control-character", "22021": "unicode", "22P02": "unico
 
 _RETRYABLE = (pg_errors.SerializationFailure, pg_errors.DeadlockDetected)
 
-#: The columns of a page of :meth:`PostgresStore.iter_audit_records`: those of ``audit_records``, then the
-#: row's ctid (the tie-break the next page starts after).
-_AUDIT_PAGE_COLUMNS = (
+#: The columns of a page of :meth:`PostgresStore.iter_audit_records`: those of
+#: ``audit_records_with_recipient``, then the row's ctid (the tie-break the next page starts after).
+_AUDIT_COLUMNS = (
     "a.entry_id, a.at, a.actor_id, a.actor_role, a.clinic_id::text, a.purpose, a.action, a.record_type,"
     " a.record_id, a.outcome, a.client_ref, a.detail, a.writes, a.shard, a.position, a.prev_hash, a.hash,"
-    " a.ctid::text"
 )
+_AUDIT_PAGE_COLUMNS = _AUDIT_COLUMNS + " a.recipient, a.ctid::text"
+#: The same on a schema from before ``audit.recipient`` (a read-only store): every entry names none.
+_AUDIT_PAGE_COLUMNS_NO_RECIPIENT = _AUDIT_COLUMNS + " '', a.ctid::text"
+#: Where a page's ctid is (the page's last column).
+_CTID = 18
 #: Rows a page of :meth:`PostgresStore.iter_audit_records` holds (a few megabytes of rows at most).
 _AUDIT_PAGE_ROWS = 5000
 
@@ -193,7 +199,8 @@ _SQL_TEXT = {
     "caseload_others": "SELECT * FROM {s}.caseload_with_others_under_lockbox(%s, %s, %s, %s)",
     "episode_ids": "SELECT * FROM {s}.episode_ids(%s)",
     "find_command": "SELECT * FROM {s}.find_command(%s, %s, %s)",
-    "audit": "SELECT * FROM {s}.audit_records(%s)",
+    "audit": "SELECT * FROM {s}.audit_records_with_recipient(%s)",
+    "audit_no_recipient": "SELECT * FROM {s}.audit_records(%s)",  # a read-only store on an older schema
     "audit_heads": "SELECT * FROM {s}.audit_heads(%s)",
     "audit_checkpoints": "SELECT * FROM {s}.audit_checkpoints(%s)",
     # A page of iter_audit_records, in its read transaction, after "set_clinic" (a function's RETURN QUERY
@@ -205,6 +212,13 @@ _SQL_TEXT = {
     " WHERE a.clinic_id = %s ORDER BY a.shard, a.position, a.ctid LIMIT %s",
     "audit_page_after": "SELECT " + _AUDIT_PAGE_COLUMNS + " FROM {s}.audit a"  # noqa: S608 - constants only
     " WHERE a.clinic_id = %s AND (a.shard, a.position, a.ctid) > (%s, %s, %s::tid)"
+    " ORDER BY a.shard, a.position, a.ctid LIMIT %s",
+    "audit_page_no_recipient": "SELECT "  # noqa: S608 - constants only
+    + _AUDIT_PAGE_COLUMNS_NO_RECIPIENT
+    + " FROM {s}.audit a WHERE a.clinic_id = %s ORDER BY a.shard, a.position, a.ctid LIMIT %s",
+    "audit_page_after_no_recipient": "SELECT "  # noqa: S608 - constants only
+    + _AUDIT_PAGE_COLUMNS_NO_RECIPIENT
+    + " FROM {s}.audit a WHERE a.clinic_id = %s AND (a.shard, a.position, a.ctid) > (%s, %s, %s::tid)"
     " ORDER BY a.shard, a.position, a.ctid LIMIT %s",
     # The seal's statements, in one transaction (see PostgresStore.seal).
     "seal_lock": "SELECT set_config('alliancekit.clinic_id', %s, true),"
@@ -914,7 +928,8 @@ class PostgresStore:
 
     def audit_records(self) -> list[AuditRecord]:
         """This clinic's audit entries, by shard then position (each clinic has its own shard chains)."""
-        return [_audit_record(r) for r in self._read("audit", (self.clinic_id,))]
+        reader = "audit" if self._db.version >= AUDIT_RECIPIENT_FROM else "audit_no_recipient"
+        return [_audit_record(r) for r in self._read(reader, (self.clinic_id,))]
 
     def iter_audit_records(self) -> Iterator[AuditRecord]:
         """This clinic's audit entries by shard then position, a page at a time: verification walks a log
@@ -934,14 +949,17 @@ class PostgresStore:
 
                 return self._run("read", read)  # never sent again elsewhere: that would be another snapshot
 
-            rows = page("audit_page", (self.clinic_id, _AUDIT_PAGE_ROWS))
+            # a read-only store on a schema from before audit.recipient: every entry names none
+            older = "" if self._db.version >= AUDIT_RECIPIENT_FROM else "_no_recipient"
+            rows = page("audit_page" + older, (self.clinic_id, _AUDIT_PAGE_ROWS))
             while rows:
                 yield from (_audit_record(r) for r in rows)
                 if len(rows) < _AUDIT_PAGE_ROWS:
                     return
                 last = rows[-1]
                 rows = page(
-                    "audit_page_after", (self.clinic_id, last[13], last[14], last[17], _AUDIT_PAGE_ROWS)
+                    "audit_page_after" + older,
+                    (self.clinic_id, last[13], last[14], last[_CTID], _AUDIT_PAGE_ROWS),
                 )
 
     def audit_heads(self) -> list[ShardHead]:
@@ -1167,6 +1185,7 @@ def _audit_record(r: tuple[Any, ...]) -> AuditRecord:
         position=int(r[14]),
         prev_hash=r[15],
         hash=r[16],
+        recipient=str(r[17]) if len(r) > 17 else "",  # audit_records (an older schema's) has no recipient
     )
 
 
