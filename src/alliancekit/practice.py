@@ -358,11 +358,16 @@ class Practice:
         client_ref: str,
         clinician_id: str,
         opened_on: date,
+        population: str | None = None,
         idempotency_key: str | None = None,
     ) -> str:
         """Open an episode of care in the consultation stage; returns the new episode's id.
 
-        ``client_ref`` is the host's opaque reference for the client (never a name).
+        ``client_ref`` is the host's opaque reference for the client (never a name). ``population`` names
+        the norms the episode's scores are read against (``"child"``, ``"adolescent"``): one that some
+        registered measure's norms declare, else a :class:`~alliancekit.errors.ValidationError` on
+        ``population`` (rule ``declared-population``). A measure that does not declare it is read against
+        its default population; ``None`` (the default) reads every measure against its default.
         """
         return self._started(
             "start_episode",
@@ -371,6 +376,7 @@ class Practice:
             client_ref=client_ref,
             clinician_id=clinician_id,
             opened_on=opened_on,
+            population=population,
             idempotency_key=idempotency_key,
         )
 

@@ -93,7 +93,12 @@ def _session(d: date) -> Session:
 #: Each command's inputs, every date in them ``d`` (a datetime: ``at``). A new command must be added here:
 #: the test below then finds its dates and checks the rule is applied to each.
 ARGS: dict[str, Callable[[_Setup, date, datetime], dict[str, Any]]] = {
-    "start_episode": lambda s, d, at: {"client_ref": "client-9", "clinician_id": s.actor.id, "opened_on": d},
+    "start_episode": lambda s, d, at: {
+        "client_ref": "client-9",
+        "clinician_id": s.actor.id,
+        "opened_on": d,
+        "population": None,
+    },
     "record_consultation": lambda s, d, at: {"consultation": consultation(d)},
     "decide_fit": lambda s, d, at: {"decision": proceed(d)},
     "agree_goals": lambda s, d, at: {"goals": goals(1), "agreed_on": d},

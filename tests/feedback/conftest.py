@@ -84,9 +84,18 @@ class Clinic:
         self.day = START
         self.actor = CLINICIAN
 
-    def episode(self, clinician: Actor = CLINICIAN, modality: Modality = Modality.IN_PERSON) -> str:
+    def episode(
+        self,
+        clinician: Actor = CLINICIAN,
+        modality: Modality = Modality.IN_PERSON,
+        population: str | None = None,
+    ) -> str:
         ep = self.p.start_episode(
-            clinician, client_ref="client-x", clinician_id=clinician.id, opened_on=self.day
+            clinician,
+            client_ref="client-x",
+            clinician_id=clinician.id,
+            opened_on=self.day,
+            population=population,
         )
         self.p.record_consultation(
             clinician,

@@ -26,8 +26,11 @@ from alliancekit.domain import (
     AdministrationTiming,
     Attendance,
     Consent,
+    Consultation,
     Ending,
     EndingReason,
+    FitDecision,
+    FitOutcome,
     GoalDraft,
     GoalProgress,
     GoalProgressNote,
@@ -126,6 +129,41 @@ def test_a_session_entered_after_a_later_one_keeps_its_number(form: str, tmp_pat
     after = _imported(exported, tmp_path)
     assert before[0]["first_scores"]["ors"].held_on == _day(14)
     assert after == before
+
+
+def _clinical_flags(p: Practice) -> list[bool | None]:
+    (row,) = p.caseload(READER, include_closed=True)
+    return [
+        score.clinical
+        for entry in p.timeline(READER, row.episode_id)
+        if isinstance(entry.event, SessionRecorded)
+        for score in entry.event.scores
+    ]
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+def test_a_childs_episode_comes_back_read_against_the_child_norms(form: str, tmp_path: Path) -> None:
+    """The episode's norm population travels in the EpisodeOfCare (extension ``norm-population``): the
+    import rebuilds the child's ORS of 30 as clinical (below 32), not as an adult's (25)."""
+    clock = Clock()
+    with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
+        ep = source.start_episode(
+            ME, client_ref="client-1", clinician_id=ME.id, opened_on=OPENED, population="child"
+        )
+        source.record_consultation(ME, ep, Consultation(OPENED, Modality.VIDEO, Consent(True, True)))
+        source.decide_fit(ME, ep, FitDecision(FitOutcome.PROCEED, OPENED))
+        source.agree_goals(ME, ep, [GoalDraft("a synthetic goal")], agreed_on=OPENED)
+        clock.to(_day(7))
+        ors = _administration(source, "ors", START, 0.75)  # 7.5 an item: 30
+        source.record_session(ME, ep, Session(_day(7), Modality.VIDEO, Attendance.ATTENDED, (ors,)))
+        before = _held(source)
+        flags = _clinical_flags(source)
+        exported = _exported(source, tmp_path / "export", form)
+    after = _imported(exported, tmp_path)
+    assert (before[0]["population"], flags) == ("child", [True])
+    assert after == before
+    with open_practice(tmp_path / "imported.sqlite", clock=clock) as imported:
+        assert _clinical_flags(imported) == [True]
 
 
 @pytest.mark.parametrize("form", ["ndjson", "bundle"])

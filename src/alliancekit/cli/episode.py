@@ -70,7 +70,8 @@ def describe(event: Event) -> str:
     """A one-line description of an event, without any free text."""
     match event:
         case EpisodeOpened():
-            return f"episode opened for {event.client_ref} with {event.clinician_id}"
+            norms = "" if event.population is None else f" ({event.population} norms)"
+            return f"episode opened for {event.client_ref} with {event.clinician_id}{norms}"
         case FitDecided():
             return f"fit decision: {event.decision.outcome.value}"
         case SessionRecorded() | SessionCorrected():

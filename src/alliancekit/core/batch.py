@@ -150,7 +150,9 @@ class BatchRunner:
         episode_id = ctx.new_id("episode")
         command = spec.build(ctx, args)
         assert isinstance(command, c.OpenEpisode)  # noqa: S101 - by the table
-        opened = EpisodeOpened(command.client_ref, command.clinician_id, command.opened_on)
+        opened = EpisodeOpened(
+            command.client_ref, command.clinician_id, command.opened_on, command.population
+        )
         state = start(episode_id, actor.clinic_id, opened)
         commit, after = self.runner.prepare(
             ctx, None, GENESIS, [opened], request, None, new_state=state, project=False

@@ -193,8 +193,15 @@ COMMANDS: Mapping[str, CommandSpec] = {
         _spec(
             "start_episode",
             Action.START_EPISODE,
-            {"client_ref": check_ref, "clinician_id": check_ref, "opened_on": check_date},
-            lambda ctx, a: c.OpenEpisode(a["client_ref"], a["clinician_id"], a["opened_on"]),
+            {
+                "client_ref": check_ref,
+                "clinician_id": check_ref,
+                "opened_on": check_date,
+                "population": optional(check_ref),
+            },
+            lambda ctx, a: c.OpenEpisode(
+                a["client_ref"], a["clinician_id"], a["opened_on"], ctx.population(a["population"])
+            ),
             returns=Returns.EPISODE_ID,
         ),
         _spec(

@@ -76,7 +76,10 @@ def record_group_session(
         s.guard.allow(a, spec.action, "episode", state.episode_id, state, group_session_id=group_session_id)
         if state.group_id != group:
             raise ValidationError(where, NOT_A_MEMBER)
-        decide(state, c.RecordSession("", part, s.score(part.administrations, state.client_ref)))
+        decide(
+            state,
+            c.RecordSession("", part, s.score(part.administrations, state.client_ref, state.population)),
+        )
     recorded = tuple(
         runner.run(
             spec,

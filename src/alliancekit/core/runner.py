@@ -67,6 +67,7 @@ from alliancekit.store.protocol import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.core.services import Services
+    from alliancekit.measures.registry import MeasureRegistry
 
 #: How many times a command is decided again after a concurrent writer moved the episode on.
 DEFAULT_CONFLICT_RETRIES = 8
@@ -147,7 +148,12 @@ class Context:
         return made
 
     def score(self, administrations: Iterable[Administration]) -> tuple[RecordedScore, ...]:
-        return self._services.score(administrations, self.state.client_ref)
+        return self._services.score(administrations, self.state.client_ref, self.state.population)
+
+    def population(self, value: str | None) -> str | None:
+        """A norm population some registered measure declares (``None`` passes: each measure's default)."""
+        registry: MeasureRegistry = self._services.plugins.measures()
+        return registry.check_population("population", value)
 
     @property
     def review_every(self) -> int:
@@ -362,7 +368,9 @@ class Runner:
         episode_id = ctx.new_id("episode")
         command = spec.build(ctx, args)
         assert isinstance(command, c.OpenEpisode)  # noqa: S101 - by the table
-        opened = EpisodeOpened(command.client_ref, command.clinician_id, command.opened_on)
+        opened = EpisodeOpened(
+            command.client_ref, command.clinician_id, command.opened_on, command.population
+        )
         while True:
             if key is not None and (done := self._done(actor, spec, key, request)) is not None:
                 replayed = self.s.reader.state(done.episode_id)[0]
@@ -588,6 +596,10 @@ _REQUEST_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensur
 
 
 def _request_hash(action: str, episode_id: str, args: Mapping[str, Any]) -> str:
-    """A hash of what a keyed command asked for: the same key with another request is refused."""
+    """A hash of what a keyed command asked for: the same key with another request is refused. An episode
+    started without a norm population hashes as it did before ``population`` was an input, so a keyed start
+    retried across the upgrade is answered from its key, not refused as another request."""
+    if not episode_id and "population" in args and args["population"] is None:
+        args = {name: value for name, value in args.items() if name != "population"}
     data = _REQUEST_ENCODER.encode([action, episode_id, converter.unstructure(dict(args))])
     return hashlib.sha256(data.encode("utf-8", "surrogatepass")).hexdigest()

@@ -116,10 +116,14 @@ class Services:
         return self._rule_suppliers
 
     def score(
-        self, administrations: Iterable[Administration], client_ref: str | None = None
+        self,
+        administrations: Iterable[Administration],
+        client_ref: str | None = None,
+        population: str | None = None,
     ) -> tuple[RecordedScore, ...]:
         """Each administration scored, its rater checked against the measure; a score about the identified
-        client (``client_ref``) is recorded as about ``None``, as a single-client episode records it."""
+        client (``client_ref``) is recorded as about ``None``, as a single-client episode records it. Its
+        clinical flag is read against the episode's norm ``population`` (``Measure.norm_for``)."""
         registry = self.plugins.measures()
         scores = []
         for i, admin in enumerate(administrations):
@@ -133,7 +137,8 @@ class Services:
                 )
             else:
                 score = registry.score_total(admin.measure_id, admin.version, admin.total)
-            allowed = registry.get(admin.measure_id, admin.version).raters
+            measure = registry.get(admin.measure_id, admin.version)
+            allowed = measure.raters
             if admin.rater not in allowed:
                 raise ValidationError(
                     f"session.administrations[{i}].rater",
@@ -147,7 +152,7 @@ class Services:
                     score.total,
                     dict(score.subscales),
                     score.band,
-                    score.clinical,
+                    score.clinical if population is None else measure.is_clinical(score.total, population),
                     tuple(score.risk_items),
                     None if admin.about == client_ref else admin.about,
                     admin.rater,

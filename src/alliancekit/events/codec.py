@@ -28,8 +28,8 @@ from alliancekit.store.protocol import StoredEvent
 #: The shape of :class:`EpisodeState` that snapshots are written in. Raise it when the state gains a field
 #: that older snapshots cannot default correctly (2: the lockbox directives in force; 3: each open alert's
 #: raised date and message; 4: what a measurement protocol counts from: each measure's last administration,
-#: the day the ending was planned, the episode's own protocol).
-SNAPSHOT_VERSION = 4
+#: the day the ending was planned, the episode's own protocol; 5: the episode's norm population).
+SNAPSHOT_VERSION = 5
 _VERSION_KEY = "_v"
 
 
@@ -88,10 +88,21 @@ def _shape_3(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, 
     return _administrations(_one_participant(state), events)
 
 
+def _default_population(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, Any]:
+    """Shape 4 to 5: no norm population. An episode names one in ``episode-opened`` version 2, which came
+    with shape 5, so every episode of shape 4 reads against each measure's default population."""
+    state["population"] = None
+    return state
+
+
 SnapshotUpcaster = Callable[[dict[str, Any], Sequence[StoredEvent]], dict[str, Any]]
 #: ``shape -> function`` taking a snapshot of that shape (and the episode's stored events) to the next
 #: shape. Shape 1 has none: schema migration 2 rewrote those snapshots (:mod:`alliancekit.store.upgrade`).
-SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {2: _alerts_raised_on, 3: _shape_3}
+SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {
+    2: _alerts_raised_on,
+    3: _shape_3,
+    4: _default_population,
+}
 
 
 class Codec:

@@ -116,12 +116,15 @@ class ScoresAsCorrected:
         return self.about is None and self.rater is Rater.CLIENT
 
 
-@event("episode-opened")
+@event("episode-opened", version=2)
 class EpisodeOpened(Event):
     client_ref: str = attrs.field(repr=hidden)
     """The host's opaque reference for the client: never a name."""
     clinician_id: str
     opened_on: date
+    population: str | None = None
+    """The norm population scores are read against (``child``, ``adolescent``: one a measure's norms
+    declare); ``None``: each measure's default population (every episode opened before version 2)."""
 
 
 @event("consultation-recorded")

@@ -10,6 +10,8 @@ of ``client-response-recorded`` came with responses a clinician records for the 
 time the client filled the measure in, which may be before it was recorded). Version 4 of
 ``session-corrected`` carries what the correction makes of the episode's scores (a score it takes out goes,
 one it adds takes its place); an older correction keeps its old fold, so its snapshot still equals it.
+Version 2 of ``episode-opened`` names the norm population the episode's scores are read against; every
+episode opened before it was read against each measure's default population, which ``None`` means.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ def client_response_v1(data: Payload) -> Payload:
     return {**data, "responded_at": None}
 
 
+def episode_opened_v1(data: Payload) -> Payload:
+    """``episode-opened`` v1 -> v2: no population named (each measure's default norm)."""
+    return {**data, "population": None}
+
+
 #: ``(event type, schema version) -> function`` taking that version's payload to the next version's.
 UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("session-recorded", 1): session_event_v1,
@@ -74,4 +81,5 @@ UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("session-corrected", 2): session_event_v2,
     ("session-corrected", 3): session_corrected_v3,
     ("client-response-recorded", 1): client_response_v1,
+    ("episode-opened", 1): episode_opened_v1,
 }

@@ -1,7 +1,8 @@
 """The built-in alert rules, registered as a builtin plugin exactly as an external rule plugin would be.
 
 Each rule's thresholds come from :class:`~alliancekit.feedback.config.FeedbackConfig` (sources there) and
-the measure's own norms (cutoffs and reliable-change thresholds, cited in the measure definitions).
+the measure's own norms (cutoffs and reliable-change thresholds, cited in the measure definitions), for the
+episode's norm population where the measure declares it (``Measure.norm_for``).
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def _alliance_scores(ctx: RuleContext) -> tuple[tuple[Event, RecordedScore, Meas
 
 def _alliance_below_cutoff(ctx: RuleContext) -> Iterator[Target]:
     for _, score, measure in _alliance_scores(ctx):
-        cutoff = measure.clinical_cutoff
+        norm = measure.norm_for(ctx.after.population)
+        cutoff = None if norm is None or norm.clinical_cutoff is None else norm.clinical_cutoff.value
         if cutoff is not None and ctx.config.alliance_comparison.concern(score.total, cutoff):
             yield _target(measure, score)
 
@@ -135,7 +137,7 @@ def _change_class(ctx: RuleContext, scored: ScoredMeasure) -> ChangeClass | None
     if key in ctx.memo:
         known: ChangeClass | None = ctx.memo[key]
         return known
-    norm = scored.measure.default_norm
+    norm = scored.measure.norm_for(ctx.after.population)
     found = None
     if norm is not None:
         try:

@@ -573,7 +573,7 @@ def scores_against_expectation(
         n = latest.session_number - first.session_number + 1
         e = expectations.expect(measure, first.total, n) if measure.kind is MeasureKind.OUTCOME else None
         change = None
-        norm = measure.default_norm
+        norm = measure.norm_for(state.population)
         if norm is not None and n > 1:
             try:
                 change = classify_change(

@@ -88,6 +88,9 @@ EXT_ENDING = extension_url("ending")
 ``planned`` (valueBoolean), ``reflection`` and ``no-plan-reason`` (valueString, free text only)."""
 EXT_FIT_OUTCOME = extension_url("fit-outcome")
 """On EpisodeOfCare: the fit decision's outcome (``cancelled`` does not say referred or not proceeding)."""
+EXT_NORM_POPULATION = extension_url("norm-population")
+"""On EpisodeOfCare: the norm population the episode's scores are read against (valueString: ``child``,
+``adolescent``), when it names one; absent: each measure's default population."""
 EXT_CLINICIAN_OF_RECORD = extension_url("clinician-of-record")
 """On EpisodeOfCare, one per clinician of record in order (``careManager`` is only the current one).
 Complex: ``clinician`` (valueReference) and ``start`` (valueDate: the opening or the transfer)."""

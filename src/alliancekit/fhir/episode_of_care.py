@@ -8,11 +8,12 @@ the shared one (:attr:`~alliancekit.security.views.SharedRecord.state`): under a
 shared events alone, so none of this says what a directive withholds (a fit, a hold, a transfer, an ending).
 
 R4's EpisodeOfCare has no element for the rest of what the episode's record needs to be rebuilt, so
-three alliancekit extensions carry it: ``clinician-of-record`` (each clinician of record with the day
+alliancekit extensions carry it: ``clinician-of-record`` (each clinician of record with the day
 they became it: the opening, then each transfer), ``fit-outcome`` (referred or not proceeding, which
-``cancelled`` does not tell apart) and ``ending`` (the day the ending was planned and its target date;
+``cancelled`` does not tell apart), ``ending`` (the day the ending was planned and its target date;
 once closed, the reason, whether it was planned, and, with free text only, the reflection and why no
-maintenance plan was made).
+maintenance plan was made) and ``norm-population`` (the norms the scores are read against, when the
+episode names them: an import rebuilds the same clinical flags).
 
 R4's EpisodeOfCare has no participant element: an episode with several clients, or a member of a group,
 carries a contained CareTeam (``team``) listing the identified client (the Patient), each other participant
@@ -33,6 +34,7 @@ from alliancekit.fhir.codes import (
     EXT_CLINICIAN_OF_RECORD,
     EXT_ENDING,
     EXT_FIT_OUTCOME,
+    EXT_NORM_POPULATION,
     FIT_OUTCOME,
     GROUP_ID_SYSTEM,
     PARTICIPANT_ROLE,
@@ -104,6 +106,8 @@ def _extensions(record: EpisodeRecord, ctx: ExportContext) -> list[dict[str, Any
         }
         for clinician, since in record.clinicians
     ]
+    if record.state.population is not None:
+        out.append({"url": EXT_NORM_POPULATION, "valueString": record.state.population})
     if record.state.fit is not None:
         out.append({"url": EXT_FIT_OUTCOME, "valueCoding": coding(FIT_OUTCOME, record.state.fit.value)})
     parts: list[dict[str, Any]] = []

@@ -3,8 +3,9 @@
 ``code``: LOINC where the measure's definition has a code for the total (PHQ-9 44261-6, GAD-7 70274-6);
 otherwise the project's ``measure-scores`` code system (``ors-total``, ``wai-sr-bond``, ...); subscales
 always use the project's system (LOINC has none for these). ``derivedFrom`` the QuestionnaireResponse.
-``interpretation``: ``A`` (abnormal) or ``N`` (normal) from the clinical cutoff of the measure's default
-population, and the severity band (``measure-bands``: ``phq-9-moderate``) where the measure has bands.
+``interpretation``: ``A`` (abnormal) or ``N`` (normal) as the score was recorded: against the clinical
+cutoff of the episode's norm population where the measure declares it, else of its default population;
+and the severity band (``measure-bands``: ``phq-9-moderate``) where the measure has bands.
 Scores are unitless: ``valueQuantity`` with the UCUM annotation ``{score}``.
 """
 

@@ -79,6 +79,7 @@ from alliancekit.fhir.codes import (
     EXT_CONSENT,
     EXT_FIT_OUTCOME,
     EXT_GROUP_SESSION,
+    EXT_NORM_POPULATION,
     EXT_RATER,
     FIT_OUTCOME,
     GROUP_ID_SYSTEM,
@@ -510,7 +511,15 @@ class FhirSource(ClientResponseReading):
         if len(self.errors) > before or opened is None or client is None or not clinicians or history is None:
             return None
         modality = Modality.IN_PERSON if held is None else held.modality
-        ref = EpisodeRef(client, data["id"], clinicians[0][0], opened, modality)
+        population = extension_value(data, EXT_NORM_POPULATION)
+        ref = EpisodeRef(
+            client,
+            data["id"],
+            clinicians[0][0],
+            opened,
+            modality,
+            population if isinstance(population, str) else None,
+        )
         keys = {eid: ref.key(f"session:{eid}") for eid, _ in sessions}
         recorded = joined.recorded
         dated = [

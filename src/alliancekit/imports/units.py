@@ -57,6 +57,8 @@ class EpisodeRef:
     clinician_id: str
     opened_on: date
     modality: Modality
+    population: str | None = None
+    """The norm population the episode names (``None``: each measure's default)."""
 
     def key(self, what: str) -> str:
         return idempotency_key(self.client_ref, self.episode_ref, what)

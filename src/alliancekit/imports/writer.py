@@ -141,6 +141,7 @@ class _Episodes:
             client_ref=ref.client_ref,
             clinician_id=ref.clinician_id,
             opened_on=opened,
+            population=ref.population,
             idempotency_key=ref.key("episode"),
         )
         if unit.consulted:

@@ -203,6 +203,8 @@ class OpenEpisode(Command):
     client_ref: str = attrs.field(repr=hidden)
     clinician_id: str
     opened_on: date
+    population: str | None = None
+    """The norm population, already checked against the registered measures' (``None``: defaults)."""
 
 
 @attrs.frozen

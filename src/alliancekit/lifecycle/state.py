@@ -221,6 +221,9 @@ class EpisodeState:
     """The episode's own measurement protocol (the ``protocol-set`` event); ``None``: its clinic's."""
     protocol_from: int = 0
     """Attended sessions when the episode's protocol was last set: occasions before it are not missed."""
+    population: str | None = None
+    """The norm population named when the episode was opened (``Measure.norm_for``); ``None``: each
+    measure's default population."""
 
     @property
     def is_open(self) -> bool:
@@ -261,6 +264,7 @@ def start(episode_id: str, clinic_id: str, opened: EpisodeOpened) -> EpisodeStat
         opened_on=opened.opened_on,
         version=1,
         last_activity_on=opened.opened_on,
+        population=opened.population,
     )
 
 

@@ -295,8 +295,14 @@ class Measure:
                 return norm
         return None
 
+    @property
+    def populations(self) -> frozenset[str]:
+        """The populations the measure's norms are published for."""
+        return frozenset(norm.population for norm in self.norms)
+
     def norm(self, population: str | None = None) -> Norm | None:
-        """The norms for ``population`` (the default population when ``None``)."""
+        """The norms for ``population`` as published (the default population when ``None``; ``None`` when
+        the measure declares no such population). What a score is read against is :meth:`norm_for`'s."""
         if population is None:
             return self.default_norm
         for norm in self.norms:
@@ -304,16 +310,49 @@ class Measure:
                 return norm
         return None
 
+    def norm_for(self, population: str | None) -> Norm | None:
+        """The norm a score of a client in ``population`` is read against: the one place that decides it
+        (scoring's clinical flag, the alert rules, change classes, reviews, charts and reports all ask).
+
+        ``None`` (an episode that names no population), or a population this measure does not declare,
+        reads against the measure's default population. A declared population that publishes no
+        reliable-change figure of its own (the ORS child and adolescent norms give a cutoff only) keeps its
+        own cutoff and samples and takes the default population's reliable-change threshold, so a child's
+        reliable deterioration is still noticed; the threshold keeps the default's citation.
+        """
+        default = self.default_norm
+        own = None if population is None else self.norm(population)
+        if own is None or own is default or default is None:
+            return default if own is None else own
+        if own.reliable_change_points is not None or (
+            own.reliability is not None and own.clinical_sample is not None
+        ):
+            return own
+        if default.reliable_change_points is not None:
+            return attrs.evolve(own, reliable_change_points=default.reliable_change_points)
+        threshold = reliable_change_threshold(default)
+        if threshold is None or default.reliability is None:
+            return own
+        return attrs.evolve(own, reliable_change_points=CitedValue(threshold, default.reliability.citation))
+
+    def is_clinical(self, total: float, population: str | None = None) -> bool | None:
+        """Whether ``total`` is on the clinical side of :meth:`norm_for` ``(population)``'s cutoff
+        (``None``: that norm has no cutoff)."""
+        norm = self.norm_for(population)
+        return (
+            None if norm is None or norm.clinical_cutoff is None else norm.clinical_cutoff.is_clinical(total)
+        )
+
     @property
     def clinical_cutoff(self) -> float | None:
         """The default population's clinical cutoff, or ``None`` when the measure has none."""
-        norm = self.default_norm
+        norm = self.norm_for(None)
         return None if norm is None or norm.clinical_cutoff is None else norm.clinical_cutoff.value
 
     @property
     def reliable_change(self) -> float | None:
         """The default population's reliable-change threshold in points (published, or from SD and r)."""
-        norm = self.default_norm
+        norm = self.norm_for(None)
         return None if norm is None else reliable_change_threshold(norm)
 
     @property

@@ -22,6 +22,7 @@ from alliancekit.errors import (
     MeasureDefinitionError,
     PluginError,
     UnknownMeasure,
+    ValidationError,
 )
 from alliancekit.measures.definition import Measure, parse_definition
 from alliancekit.measures.scoring import Score, Scorer, TotalScorer, compile_scorer, compile_total_scorer
@@ -141,6 +142,23 @@ class MeasureRegistry:
         if not versions:
             raise UnknownMeasure(measure_id)
         return max(versions, key=_version_key)
+
+    def populations(self) -> frozenset[str]:
+        """Every norm population some registered measure declares (what an episode may name)."""
+        return frozenset(p for entry in self._entries.values() for p in entry.measure.populations)
+
+    def check_population(self, field: str, population: str | None) -> str | None:
+        """``population`` when a registered measure's norms declare it (``None`` passes: each measure's
+        default); otherwise a :class:`~alliancekit.errors.ValidationError` naming ``field``. A measure that
+        does not declare a population an episode names reads it against its default (``Measure.norm_for``)."""
+        if population is None or population in self.populations():
+            return population
+        declared = ", ".join(sorted(self.populations())) or "none"
+        raise ValidationError(
+            field,
+            "declared-population",
+            f"not a population any registered measure's norms declare ({declared})",
+        )
 
     def supplier(self, measure_id: str, version: str) -> str:
         return self.entry(measure_id, version).supplier

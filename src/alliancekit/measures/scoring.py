@@ -22,7 +22,8 @@ from alliancekit.measures.exact import SCALE, divide, points, units
 
 @attrs.frozen(repr=False)
 class Score:
-    """A scored response. ``clinical`` is for the measure's default population (``None``: no cutoff).
+    """A scored response. ``clinical`` is for the measure's default population (``None``: no cutoff); an
+    episode that names a population records it for that population's norm (``Measure.norm_for``).
 
     ``risk_items`` are the keys of risk items endorsed (at or above their threshold), whatever the total.
     ``prorated`` says the total was scaled up from fewer answers than items. ``not_applicable`` lists the
@@ -96,7 +97,7 @@ def compile_scorer(measure: Measure) -> Scorer:
     prorate = measure.missing_policy is MissingPolicy.PRORATE
     max_missing = measure.max_missing
     subscales = tuple((sub.key, sub.items, len(sub.items)) for sub in measure.subscales)
-    norm = measure.default_norm
+    norm = measure.norm_for(None)
     cutoff = None if norm is None else norm.clinical_cutoff
     risk = tuple((r.item, units(r.threshold)) for r in measure.risk_items)
     band_for = measure.band_for
@@ -157,7 +158,7 @@ def compile_total_scorer(measure: Measure) -> TotalScorer:
     and risk items cannot, so the score has none.
     """
     lo, hi, whole = measure.range_min, measure.range_max, measure.integral_total
-    norm = measure.default_norm
+    norm = measure.norm_for(None)
     cutoff = None if norm is None else norm.clinical_cutoff
     band_for, has_bands = measure.band_for, bool(measure.bands)
     measure_id, version = measure.id, measure.version

@@ -121,7 +121,7 @@ class Series:
     who: str = attrs.field(default="", repr=hidden)
     """Whose ratings, in an episode with several participants or raters (empty: the client's own)."""
     clinical_if: ClinicalIf | None = None
-    """Which side of ``cutoff`` is the clinical range (the measure's default norm)."""
+    """Which side of ``cutoff`` is the clinical range (the episode's norm, ``Measure.norm_for``)."""
 
     def clinical(self, total: float) -> bool | None:
         """Whether ``total`` is in the clinical range (``None`` without a cutoff)."""
@@ -293,10 +293,12 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
             e = practice.expectations.expect(m, intake, p.session - first_n + 1)
             zone = e.zone(p.total) if e is not None and p.session in by_n else Zone.GREY
             zoned.append(attrs.evolve(p, zone=zone))
-        outcome = _series(m, tuple(zoned))
+        outcome = _series(m, tuple(zoned), state.population)
     at_cutoff = practice.feedback.alliance_comparison is Comparison.AT_OR_BELOW
     alliances = [
-        attrs.evolve(_series(m, tuple(ordered(scores.get(m.id, {})))), concern_at_cutoff=at_cutoff)
+        attrs.evolve(
+            _series(m, tuple(ordered(scores.get(m.id, {}))), state.population), concern_at_cutoff=at_cutoff
+        )
         for m_id in alliance_ids
         if (m := measure(m_id)) is not None
     ]
@@ -306,7 +308,7 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
     for m_id, kept in [*scores.items(), *((key[0], v) for key, v in tracked.items())]:
         first_at[m_id] = min(first_at.get(m_id, math.inf), ordered(kept)[0].x)
     measures = tuple(
-        _series(m, tuple(ordered(scores.get(m_id, {}))))
+        _series(m, tuple(ordered(scores.get(m_id, {}))), state.population)
         for m_id in sorted(first_at, key=lambda m_id: (first_at[m_id], m_id))
         if m_id != outcome_id and (m := measure(m_id)) is not None and m.kind is not MeasureKind.ALLIANCE
     )
@@ -363,18 +365,19 @@ def _others_of(chart: ProgressChart, measure_id: str) -> list[tuple[Series, str,
     ]
 
 
-def _series(m: Measure, points: tuple[Point, ...]) -> Series:
-    norm = m.default_norm
-    clinical_if = None if norm is None or norm.clinical_cutoff is None else norm.clinical_cutoff.clinical_if
+def _series(m: Measure, points: tuple[Point, ...], population: str | None) -> Series:
+    """A measure's panel, its cutoff the episode's norm population's (``Measure.norm_for``)."""
+    norm = m.norm_for(population)
+    cutoff = None if norm is None else norm.clinical_cutoff
     return Series(
         m.id,
         m.title,
         m.range_min,
         m.range_max,
         m.higher_is_better,
-        m.clinical_cutoff,
+        None if cutoff is None else cutoff.value,
         points,
-        clinical_if=clinical_if,
+        clinical_if=None if cutoff is None else cutoff.clinical_if,
     )
 
 
