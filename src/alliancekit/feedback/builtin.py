@@ -113,7 +113,9 @@ def _zone(ctx: RuleContext, scored: ScoredMeasure) -> Zone | None:
     key = ("zone", scored.measure.id, scored.participant)
     if key not in ctx.memo:
         expectation = (
-            ctx.expectations.expect(scored.measure, scored.intake, scored.session)
+            ctx.expectations.expect(
+                scored.measure, scored.intake, scored.session, population=ctx.after.population
+            )
             if ctx.expectations is not None
             else None
         )

@@ -10,7 +10,9 @@ Three sources, tried in this order for a measure:
    slopes ``q``: the median is the expected score, 25th-75th the tolerance band, and the 10th (90th for
    measures where higher is worse) the lower bound;
 3. the **rational** expectation from the measure's norms before that: a client who starts in the clinical
-   range is expected to improve by one reliable-change threshold by session 6 along the same log curve;
+   range of the episode's norm population (``Measure.norm_for``: a child's ORS intake of 30 is clinical,
+   an adult's is not) is expected to improve by one reliable-change threshold by session 6 along the same
+   log curve;
    the band is half a threshold either side and the lower bound one threshold below the expectation. This
    is a documented project default, *unconfirmed*: it is a starting point until the practice's own data
    take over, not a published curve.
@@ -27,6 +29,12 @@ withheld, as health statistics suppress small cells; the band falls back to the 
 Limits: the fit uses each episode's first and last score only (kept in the caseload projection), so it
 recovers the typical log-curve slope of a band, not a full mixed model; bands with few episodes fall back
 to the rational rule; episodes with one score say nothing about change and are left out.
+
+Norm populations reach the rational expectation only. The caseload projection the fit reads keeps no
+population, so an intake band's fitted curve pools every population's episodes (a child's intake of 30 shares
+the band of adults at 30); and the ``alliancekit_expectation_model`` hook's ``expect(measure, intake,
+session)`` is left as it is, so a plugin's model is not told the population (a plugin serving one population
+should say so in its own documentation).
 """
 
 from __future__ import annotations
@@ -47,7 +55,7 @@ from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.events.types import ReviewedScore
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.measures.change import classify_change
+from alliancekit.measures.change import classify_change, reliable_change_threshold
 from alliancekit.measures.definition import Measure, MeasureKind
 from alliancekit.measures.exact import points, units
 
@@ -136,12 +144,17 @@ def _clamp(measure: Measure, value: float) -> float:
     return points(units(min(measure.range_max, max(measure.range_min, value))))
 
 
-def rational_expectation(measure: Measure, intake: float, session: int) -> Expectation | None:
-    """The norms-based expectation (see the module docstring); ``None`` without a reliable-change figure."""
-    rc = measure.reliable_change
+def rational_expectation(
+    measure: Measure, intake: float, session: int, *, population: str | None = None
+) -> Expectation | None:
+    """The norms-based expectation (see the module docstring); ``None`` without a reliable-change figure.
+
+    ``intake`` is read against the norm of the episode's ``population`` (``Measure.norm_for``; ``None``:
+    the measure's default): whether it is clinical decides whether improvement is expected."""
+    norm = measure.norm_for(population)
+    rc = None if norm is None else reliable_change_threshold(norm)
     if rc is None or session < 1:
         return None
-    norm = measure.default_norm
     clinical = True
     if norm is not None and norm.clinical_cutoff is not None:
         clinical = norm.clinical_cutoff.is_clinical(intake)
@@ -520,8 +533,13 @@ class Expectations:
             self._load()
         return self._curves
 
-    def expect(self, measure: Measure, intake: float, session: int) -> Expectation | None:
-        """The expectation for a client of ``measure`` who started at ``intake``, at ``session``."""
+    def expect(
+        self, measure: Measure, intake: float, session: int, *, population: str | None = None
+    ) -> Expectation | None:
+        """The expectation for a client of ``measure`` who started at ``intake``, at ``session``.
+
+        ``population`` is the episode's norm population: the rational expectation reads the intake against
+        its norm. A plugin's model and a fitted curve are not told it (see the module docstring)."""
         plugin_model, supplier = supplied_model(self._host, measure)
         if plugin_model is not None:
             with PluginCall(f"expectation model for {measure.id}", supplier):
@@ -534,11 +552,13 @@ class Expectations:
         curve = self.curves().get((measure.id, intake_band(measure, intake, self._config.intake_bins)))
         if curve is not None and curve.episodes >= self._config.min_episodes_per_band:
             return curve.expect(measure, intake, session)
-        return rational_expectation(measure, intake, session)
+        return rational_expectation(measure, intake, session, population=population)
 
-    def unavailable(self, measure: Measure, intake: float, session: int) -> str | None:
+    def unavailable(
+        self, measure: Measure, intake: float, session: int, *, population: str | None = None
+    ) -> str | None:
         """Why :meth:`expect` gives no expectation (so no zone), in plain words; ``None`` when it does."""
-        if self.expect(measure, intake, session) is not None:
+        if self.expect(measure, intake, session, population=population) is not None:
             return None
         if session < 1:
             return "the session index counts from 1 (the intake's session)"
@@ -571,7 +591,11 @@ def scores_against_expectation(
         except LookupError:
             continue
         n = latest.session_number - first.session_number + 1
-        e = expectations.expect(measure, first.total, n) if measure.kind is MeasureKind.OUTCOME else None
+        e = (
+            expectations.expect(measure, first.total, n, population=state.population)
+            if measure.kind is MeasureKind.OUTCOME
+            else None
+        )
         change = None
         norm = measure.norm_for(state.population)
         if norm is not None and n > 1:

@@ -32,7 +32,14 @@ from alliancekit.domain.checks import check_date, check_ref
 from alliancekit.domain.records import Administration, Session
 from alliancekit.domain.vocab import Attendance, Modality
 from alliancekit.errors import AlliancekitError, ValidationError
-from alliancekit.imports.mapping import DECIMALS, DELIMITERS, ImportMapping, MeasureColumns, check_measures
+from alliancekit.imports.mapping import (
+    DECIMALS,
+    DELIMITERS,
+    ImportMapping,
+    MeasureColumns,
+    check_measures,
+    check_populations,
+)
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
 
@@ -94,8 +101,10 @@ class CsvSource:
     """The units of a CSV file under a mapping; the errors found go to ``errors`` as rows are read."""
 
     def __init__(self, path: str | Path, mapping: ImportMapping, registry: MeasureRegistry) -> None:
-        """:raises ValidationError: the mapping names a measure, version or item ``registry`` lacks."""
+        """:raises ValidationError: the mapping names a measure, version or item ``registry`` lacks, or a
+        default or mapped norm population no registered measure declares."""
         check_measures(mapping, registry)
+        check_populations(mapping, registry)
         self.path = Path(path)
         self.mapping = mapping
         self.registry = registry
@@ -301,6 +310,7 @@ class CsvSource:
         client = self._ref(number, cells, "client", "the client's reference")
         episode = self._ref(number, cells, "episode", "", required=False)
         clinician = self._ref(number, cells, "clinician", "the clinician's id")
+        population = self._population(number, cells)
         date_column = self.mapping.columns["session_date"]
         held_on = self._date(number, date_column, cells[date_column]) if cells[date_column].strip() else None
         if held_on is None and not cells[date_column].strip():
@@ -325,7 +335,9 @@ class CsvSource:
             )
         if len(self.errors) > before or held_on is None or modality is None or attendance is None:
             return None
-        ref = EpisodeRef(str(client), episode or DEFAULT_EPISODE, str(clinician), held_on, modality)
+        ref = EpisodeRef(
+            str(client), episode or DEFAULT_EPISODE, str(clinician), held_on, modality, population
+        )
         return _Row(
             number,
             ref,
@@ -361,6 +373,21 @@ class CsvSource:
             self.errors.append(RowError(number, column, exc.rule))
             return None
 
+    def _population(self, number: int, cells: Mapping[str, str]) -> str | None:
+        """The episode's norm population as the row gives it (``None``: blank, or after an error): an id the
+        library takes, that some registered measure's norms declare (``start_episode``'s own checks, so
+        the dry run finds what the import would be refused)."""
+        if "population" not in self.mapping.columns and "population" not in self.mapping.defaults:
+            return None
+        population = self._ref(number, cells, "population", "", required=False)
+        if population is None:
+            return None
+        try:
+            return self.registry.check_population(self._cell(cells, "population")[0], population)
+        except ValidationError as exc:
+            self.errors.append(RowError(number, exc.field, exc.rule, exc.detail))
+            return None
+
     def _choice(self, number: int, cells: Mapping[str, str], field: str, enum: Any, default: Any) -> Any:
         column, value = self._cell(cells, field)
         if value is None:
@@ -392,6 +419,18 @@ class CsvSource:
             if row is None:
                 continue
             ep = (row.episode.client_ref, row.episode.episode_ref)
+            first = firsts.get(ep)
+            if first is not None and row.episode.population not in (None, first.population):
+                # the episode opened with its first row's population: a later row cannot change it
+                self.errors.append(
+                    RowError(
+                        number,
+                        self.mapping.columns.get("population", "defaults.population"),
+                        "population-changed",
+                        "differs from the episode's first row",
+                    )
+                )
+                continue
             if group and (group[0].episode.client_ref, group[0].episode.episode_ref, group[0].held_on) == (
                 *ep,
                 row.held_on,
@@ -431,7 +470,9 @@ class CsvSource:
         # The episode opens on its first session's date and in its modality, whichever unit opens it: a run
         # resumed (or raced) after that unit opens it again with the same request, which its keys answer.
         first = firsts[(ep.client_ref, ep.episode_ref)]
-        episode = attrs.evolve(ep, opened_on=first.opened_on, modality=first.modality)
+        episode = attrs.evolve(
+            ep, opened_on=first.opened_on, modality=first.modality, population=first.population
+        )
         session = Session(
             head.held_on,
             head.modality,
@@ -452,6 +493,8 @@ class CsvSource:
         # the episode opens on its first session's date: the date column too (of that session's row)
         columns = {"opened_on": date_column, "session.held_on": date_column}
         columns.update({f"session.{f}": mapped[f] for f in ("modality", "attendance") if f in mapped})
+        if "population" in mapped:
+            columns["population"] = mapped["population"]
         specs = [spec for r in rows for spec in r.specs]
         for i, spec in enumerate(specs):
             at = f"session.administrations[{i}]"

@@ -32,8 +32,18 @@ DECIMALS = (".", ",")
 DEFAULT_DATE_FORMATS = ("%Y-%m-%d",)
 #: A mapping names some columns and measures: a file far larger than any is refused before it is parsed.
 MAX_MAPPING_BYTES = 1_000_000
-#: The session columns a mapping names; ``client`` and ``session_date`` are required.
-SESSION_COLUMNS = ("client", "episode", "session_date", "clinician", "modality", "attendance", "measure")
+#: The session columns a mapping names; ``client`` and ``session_date`` are required. ``population`` is the
+#: episode's norm population (``start_episode(population=...)``), read from the episode's first row.
+SESSION_COLUMNS = (
+    "client",
+    "episode",
+    "session_date",
+    "clinician",
+    "modality",
+    "attendance",
+    "measure",
+    "population",
+)
 #: The directives of Python's ``strptime`` (a format with any other would fail every row's date).
 _DIRECTIVE = re.compile(r"%(.?)")
 _STRPTIME_DIRECTIVES = frozenset("aAbBcdfGHIjmMpSuUVwWxXyYzZ%")
@@ -70,7 +80,7 @@ class ImportMapping:
     date_formats: tuple[str, ...] = DEFAULT_DATE_FORMATS
     defaults: Mapping[str, str] = attrs.field(factory=dict)
     """Values for the session fields no column holds (``clinician``, ``modality``, ``attendance``,
-    ``episode``)."""
+    ``episode``, ``population``), and for a blank cell of one a column holds."""
     values: Mapping[str, Mapping[str, str]] = attrs.field(factory=dict)
     """Per session field, source value -> alliancekit value (``"DNA"`` -> ``"did-not-attend"``)."""
 
@@ -158,13 +168,15 @@ def parse_mapping(data: Any) -> ImportMapping:
         if required not in columns:
             raise ValidationError(f"mapping.columns.{required}", "required", "the column that holds it")
     defaults = {k: _text(f"mapping.defaults.{k}", v) for k, v in _table(data, "defaults").items()}
-    _known("mapping.defaults", defaults, ("episode", "clinician", "modality", "attendance"))
+    _known("mapping.defaults", defaults, ("episode", "clinician", "modality", "attendance", "population"))
     if "clinician" not in columns and "clinician" not in defaults:
         raise ValidationError("mapping.defaults.clinician", "required", "a clinician column or a default")
     values: dict[str, dict[str, str]] = {}
     for field, table in _table(data, "values").items():
-        if field not in ("modality", "attendance", "measure"):
-            raise ValidationError(f"mapping.values.{field}", "unknown-key", "modality, attendance or measure")
+        if field not in ("modality", "attendance", "measure", "population"):
+            raise ValidationError(
+                f"mapping.values.{field}", "unknown-key", "modality, attendance, measure or population"
+            )
         if not isinstance(table, Mapping):
             raise ValidationError(f"mapping.values.{field}", "type", "a table")
         values[field] = {str(k): _text(f"mapping.values.{field}", v) for k, v in table.items()}
@@ -230,3 +242,14 @@ def check_measures(mapping: ImportMapping, registry: MeasureRegistry) -> None:
         for key in spec.items:
             if key not in items:
                 raise ValidationError(f"{where}.items.{key}", "unknown-item", "not an item of the measure")
+
+
+def check_populations(mapping: ImportMapping, registry: MeasureRegistry) -> None:
+    """Refuse a mapping whose ``[defaults] population`` or ``[values.population]`` names a norm population
+    no registered measure declares (rule ``declared-population``, as ``start_episode`` refuses it): every
+    row would be refused for it, so it is the mapping's mistake, found before any row is read."""
+    named = [("mapping.defaults.population", mapping.defaults.get("population"))]
+    named += [("mapping.values.population", v) for v in mapping.values.get("population", {}).values()]
+    for where, population in named:
+        if population is not None:
+            registry.check_population(where, population)

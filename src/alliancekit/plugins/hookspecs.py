@@ -155,7 +155,8 @@ def alliancekit_expectation_model(measure: Measure) -> ExpectationModel | None:
     does). When every plugin returns ``None`` (the default), the practice's own fitted curves are used,
     with the rational expectation from the measure's norms as the fallback (see
     :mod:`alliancekit.feedback.expectation`). A model may still answer ``None`` for one client, which
-    falls back the same way.
+    falls back the same way. A model is not told the episode's norm population (the rational expectation
+    is): it answers for every population alike.
 
     :param measure: the registered :class:`~alliancekit.measures.definition.Measure` (its ``definition``
         is read-only: it is shared by every practice).

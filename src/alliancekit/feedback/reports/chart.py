@@ -283,14 +283,14 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         first_n, intake = points[0].session, points[0].total
         zoned = []
         for n in range(first_n, max(scheduled, points[-1].session) + 1):
-            e = practice.expectations.expect(m, intake, n - first_n + 1)
+            e = practice.expectations.expect(m, intake, n - first_n + 1, population=state.population)
             if e is None:
                 continue
             band.append(BandPoint(n, e.expected, e.low, e.high, e.limit))
             band_source = e.source
         by_n = {b.session: b for b in band}
         for p in points:
-            e = practice.expectations.expect(m, intake, p.session - first_n + 1)
+            e = practice.expectations.expect(m, intake, p.session - first_n + 1, population=state.population)
             zone = e.zone(p.total) if e is not None and p.session in by_n else Zone.GREY
             zoned.append(attrs.evolve(p, zone=zone))
         outcome = _series(m, tuple(zoned), state.population)

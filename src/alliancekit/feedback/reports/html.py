@@ -103,7 +103,7 @@ def _outcomes_section(outcomes: PracticeOutcomes) -> str:
         "size): the practice's mean change plus each client's change beyond what their intake level "
         "predicts, in SDs of intake scores, over clinical-range intakes.</p>"
     )
-    parts.extend(f'<p class="muted">{escape(note)}</p>' for note in outcomes.notes)
+    parts.extend(f'<p class="muted">{escape(note)}</p>' for note in (*outcomes.norms, *outcomes.notes))
     parts.append(_outcomes_table("practice", [outcomes.overall]))
     parts.append("<h3>By clinician</h3>" + _outcomes_table("clinician", outcomes.by_clinician))
     parts.append("<h3>By modality</h3>" + _outcomes_table("modality", outcomes.by_modality))

@@ -17,6 +17,11 @@
   does not carry). The SD is the sample SD (n - 1): the sources do not say which. Bands: 0.8 and above
   "highly effective", 0.5 to below 0.8 "effective" (ACE); the sources give no label below 0.5.
 
+* **Norms**: every episode is read against its measure's **default** norm population
+  (``Measure.norm_for(None)``: the ORS's adult cutoff of 25), whatever population the episode names. The
+  caseload projection this report reads keeps no population, so a child's ORS intake of 30 (clinical for a
+  child) counts as not clinical here; :attr:`PracticeOutcomes.norms` says so in the report itself.
+
 What cannot be computed is said in :attr:`PracticeOutcomes.notes`, never reported as zero.
 
 Every rate carries its numerator and denominator, so small numbers stay visible.
@@ -35,7 +40,7 @@ import attrs
 
 from alliancekit import ClosedOutcome
 from alliancekit.domain.actors import Actor
-from alliancekit.measures.change import ChangeClass, classify_change
+from alliancekit.measures.change import ChangeClass, classify_change, reliable_change_threshold
 from alliancekit.measures.definition import Measure
 from alliancekit.measures.exact import change
 
@@ -109,6 +114,9 @@ class PracticeOutcomes:
     by_measure: tuple[GroupOutcomes, ...]
     notes: tuple[str, ...] = ()
     """What could not be computed, and why (no baseline, no norms, too few clinical intakes)."""
+    norms: tuple[str, ...] = ()
+    """Per measure counted, the norm its episodes were read against, in a sentence: the measure's default
+    population's, for every episode (the projection carries no episode's population)."""
     withheld_closed: bool = False
     """No closed episode is counted, though the reader's caseload lists closed ones: a client's lockbox
     withholds their scores from this reader."""
@@ -199,7 +207,7 @@ def outcomes_from_rows(
         m = measure(measure_id)
         assert m is not None  # noqa: S101 - only called for registered measures
         klass, clinical, in_range = None, False, None
-        norm = m.default_norm
+        norm = m.norm_for(None)  # the default population's: the projection row names no population
         if norm is not None:
             try:
                 klass = classify_change(first, latest, norm, m.direction).change_class
@@ -213,6 +221,7 @@ def outcomes_from_rows(
     ended: list[tuple[ClosedOutcome, ChangeClass | None, bool, float | None, bool]] = []
     gains: dict[str, list[tuple[float, float]]] = defaultdict(list)  # measure -> (intake, gain)
     no_baseline, no_cutoff, no_norms = 0, Counter[str](), Counter[str]()
+    read: set[str] = set()  # the measures whose norms the report read
     for row in rows:
         if row.ending_reason is None:
             continue
@@ -227,6 +236,7 @@ def outcomes_from_rows(
             klass, clinical, gain, in_range = classify(
                 row.outcome_measure, row.first_outcome, row.latest_outcome
             )
+            read.add(row.outcome_measure)
             if klass is None:
                 no_norms[row.outcome_measure] += 1
             if in_range is None:
@@ -239,6 +249,9 @@ def outcomes_from_rows(
 
     lines = {measure_id: _fit_line(points) for measure_id, points in gains.items()}
     notes = _notes(len(ended), no_baseline, no_norms, no_cutoff, lines)
+    norms = tuple(
+        said for measure_id in sorted(read) if (said := _norm_read(measure(measure_id))) is not None
+    )
     # One small status tuple per episode, then C-level counting of (group key, status) pairs per dimension:
     # tens of thousands of episodes fall into a few hundred distinct pairs.
     statuses: list[tuple[ChangeClass | None, bool, bool]] = []
@@ -296,7 +309,30 @@ def outcomes_from_rows(
         by_period=results["period"],
         by_measure=results["measure"],
         notes=notes,
+        norms=norms,
     )
+
+
+def _norm_read(m: Measure | None) -> str | None:
+    """Which norm the report read ``m``'s episodes against, in a sentence (``None``: no norm at all)."""
+    norm = None if m is None else m.norm_for(None)
+    if m is None or norm is None:
+        return None
+    figures = []
+    if norm.clinical_cutoff is not None:
+        figures.append(f"clinical cutoff {norm.clinical_cutoff.value:g}")
+    threshold = reliable_change_threshold(norm)
+    if threshold is not None:
+        figures.append(f"reliable change {threshold:g} points")
+    shown = f" ({', '.join(figures)})" if figures else ""
+    others = sorted(m.populations - {norm.population})
+    but = (
+        f"; episodes that name another population ({', '.join(others)}) are read against it too: the "
+        "caseload projection this report reads does not carry an episode's population"
+        if others
+        else ""
+    )
+    return f"{m.id}: every episode read against the {norm.population} norm{shown}{but}."
 
 
 @attrs.frozen
