@@ -27,6 +27,8 @@ LOCAL_FOR_ANOTHER_REASON = {
         "alliancekit/testing/__init__.py",
         "alliancekit.testing.notifier",
     ): "needs pytest, an optional dependency",
+    ("alliancekit/testing/__init__.py", "alliancekit.testing.rules"): "needs pytest, an optional dependency",
+    ("alliancekit/testing/__init__.py", "alliancekit.testing.fhir"): "needs pytest, an optional dependency",
     # a Batch has the facade's own command methods (the same functions): its module imports Practice, and
     # keeping it apart keeps the facade's module the facade alone
     ("alliancekit/practice.py", "alliancekit.batch"): "Batch is built from Practice's methods",

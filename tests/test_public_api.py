@@ -76,13 +76,23 @@ def test_all_lists_only_what_exists() -> None:
 
 def test_every_contract_suite_a_plugin_author_subclasses_is_importable_from_alliancekit_testing() -> None:
     import alliancekit.testing
+    from alliancekit.testing.fhir import FhirHookContract
     from alliancekit.testing.measures import MeasureContract
     from alliancekit.testing.notifier import NotifierContract
     from alliancekit.testing.outbox import OutboxStoreContract
     from alliancekit.testing.requests import RequestStoreContract
+    from alliancekit.testing.rules import AlertRuleContract
     from alliancekit.testing.store import StoreContract
 
-    suites = [MeasureContract, NotifierContract, OutboxStoreContract, RequestStoreContract, StoreContract]
+    suites = [
+        AlertRuleContract,
+        FhirHookContract,
+        MeasureContract,
+        NotifierContract,
+        OutboxStoreContract,
+        RequestStoreContract,
+        StoreContract,
+    ]
     assert alliancekit.testing.__all__ == sorted(suite.__name__ for suite in suites)
     for suite in suites:
         assert getattr(alliancekit.testing, suite.__name__) is suite

@@ -1,7 +1,8 @@
-"""The K10 plugin passes alliancekit's measure contract."""
+"""The K10 plugin passes alliancekit's measure contract, and its Questionnaire the FHIR hook contract."""
 
 import alliancekit_measure_k10
 
+from alliancekit.testing import FhirHookContract
 from alliancekit.testing.measures import MeasureContract, measure_registry
 
 
@@ -9,6 +10,12 @@ class TestK10(MeasureContract):
     plugin = alliancekit_measure_k10
     measure_id = "k10"
     version = "1.0"
+
+
+class TestK10Fhir(FhirHookContract):
+    """K10 implements no FHIR hook: its measure is exported as a Questionnaire by the builtin mapping."""
+
+    plugin = alliancekit_measure_k10
 
 
 def test_k10_scores_without_risk_or_clinical_flag() -> None:

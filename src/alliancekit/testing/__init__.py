@@ -1,9 +1,11 @@
-"""Contract suites that plugin authors subclass in their own tests (measures, stores, notifiers).
+"""Contract suites that plugin authors subclass in their own tests (measures, stores, notifiers, rules, FHIR).
 
 Each is importable from here (``from alliancekit.testing import MeasureContract``) or from its module:
 ``StoreContract``, ``OutboxStoreContract`` and ``RequestStoreContract`` for a storage backend,
-``MeasureContract`` (``alliancekit.testing.measures``) for a measure and ``NotifierContract``
-(``alliancekit.testing.notifier``) for a notification channel.
+``MeasureContract`` (``alliancekit.testing.measures``) for a measure, ``NotifierContract``
+(``alliancekit.testing.notifier``) for a notification channel, ``AlertRuleContract``
+(``alliancekit.testing.rules``) for the rules a plugin gives the feedback engine and ``FhirHookContract``
+(``alliancekit.testing.fhir``) for what a plugin adds to a FHIR export.
 
 The store contract proves that a backend keeps alliancekit's promises.
 
@@ -30,6 +32,8 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AlertRuleContract",
+    "FhirHookContract",
     "MeasureContract",
     "NotifierContract",
     "OutboxStoreContract",
@@ -40,6 +44,14 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     # Imported on first use, so that alliancekit.testing.concurrency works without pytest installed.
+    if name == "AlertRuleContract":
+        from alliancekit.testing.rules import AlertRuleContract
+
+        return AlertRuleContract
+    if name == "FhirHookContract":
+        from alliancekit.testing.fhir import FhirHookContract
+
+        return FhirHookContract
     if name == "StoreContract":
         from alliancekit.testing.store import StoreContract
 
