@@ -66,13 +66,15 @@ def phq9(total: int, item9: int = 0) -> Administration:
 
 
 def core10(total: int, risk: int = 0) -> Administration:
-    answers: dict[str, float | None] = {f"q{i}": 0 for i in range(1, 11)}
-    answers["q6"] = risk
+    """CORE-10 response positions whose clinical score is ``total``, ``risk`` on item 6. Items 2 and 3 are
+    reverse-keyed (position p scores 4 - p), so they are given the score left over last, as positions."""
+    scores = {f"q{i}": 0 for i in range(1, 11)}
+    scores["q6"] = risk
     rest = total - risk
-    for i in (1, 2, 3, 4, 5, 7, 8, 9, 10):
-        take = min(4, rest)
-        answers[f"q{i}"] = take
-        rest -= take
+    for key in ("q1", "q4", "q5", "q7", "q8", "q9", "q10", "q2", "q3"):
+        scores[key] = min(4, rest)
+        rest -= scores[key]
+    answers: dict[str, float | None] = {k: 4 - v if k in ("q2", "q3") else v for k, v in scores.items()}
     return Administration("core-10", "1.0", AdministrationTiming.START, answers)
 
 

@@ -46,6 +46,7 @@ def test_a_measure_with_one_population_is_named_without_the_caveat(clinic: Clini
         clinic, "child", core10(15), core10(5)
     )  # the CORE-10 declares no child norm: its default either way
     outcomes = practice_outcomes(clinic.p, SUPERVISOR)
+    assert outcomes.overall.recovery == Rate(1, 1)  # 15 (clinical at 11 and above) to 5, 10 points (over 6)
     assert outcomes.norms == (
         "core-10: every episode read against the adult norm (clinical cutoff 11, reliable change 6 points).",
     )
