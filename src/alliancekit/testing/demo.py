@@ -11,11 +11,14 @@ from __future__ import annotations
 import threading
 from datetime import date
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from alliancekit.demo.simulate import CLINIC, MIN_CLIENTS, simulate_practice
 from alliancekit.domain import Actor, Purpose, Role
+from alliancekit.plugins.manager import PluginHost, make_plugin_host
+from alliancekit.testing.suite import ContractSuite
 
 __all__ = ["DEMO_ACTOR", "DEMO_FREE_TEXT_MARK", "demo_practice_path"]
 
@@ -40,3 +43,23 @@ def demo_practice_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
             simulate_practice(found, clients=MIN_CLIENTS, seed=7, today=DEMO_TODAY)
             _made[key] = found
         return found
+
+
+class PluginContract(ContractSuite):
+    """The base of a contract run against the demo with one plugin: the subclass sets ``plugin``."""
+
+    __test__ = False
+
+    #: the plugin (module or object) under test; ``None`` means the builtin plugins alone
+    plugin: ClassVar[object | None] = None
+
+    @classmethod
+    def plugin_host(cls) -> PluginHost:
+        """A new host with the builtin plugins and ``plugin`` (no entry points: only what is under test)."""
+        extra = () if cls.plugin is None else (cls.plugin,)
+        return make_plugin_host(load_entry_points=False, extra_plugins=extra)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def host(cls) -> PluginHost:
+        return cls.plugin_host()

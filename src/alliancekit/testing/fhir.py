@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
@@ -39,9 +39,8 @@ from alliancekit.domain.vocab import Purpose
 from alliancekit.fhir.bundle import episode_bundle
 from alliancekit.fhir.export import Exporter
 from alliancekit.fhir.validate import packaged_schema
-from alliancekit.plugins.manager import PluginHost, make_plugin_host
-from alliancekit.testing.demo import DEMO_ACTOR, DEMO_FREE_TEXT_MARK, demo_practice_path
-from alliancekit.testing.suite import ContractSuite
+from alliancekit.plugins.manager import PluginHost
+from alliancekit.testing.demo import DEMO_ACTOR, DEMO_FREE_TEXT_MARK, PluginContract, demo_practice_path
 
 __all__ = ["FHIR_HOOKS", "FhirExport", "FhirHookContract", "export_demo"]
 
@@ -132,22 +131,13 @@ def _references(node: Any) -> Iterator[str]:
             yield from _references(item)
 
 
-class FhirHookContract(ContractSuite):
-    """Checks every FHIR plugin must pass. Set ``plugin`` in the subclass."""
+class FhirHookContract(PluginContract):
+    """Checks every FHIR plugin must pass. Set ``plugin`` (the plugin implementing FHIR hooks or registering
+    measures; ``None``: the builtin FHIR plugin alone) in the subclass."""
 
     __test__ = False
 
-    #: the plugin (module or object) implementing FHIR hooks or registering measures;
-    #: ``None`` means the builtin FHIR plugin alone
-    plugin: ClassVar[object | None] = None
-
     # -- fixtures ------------------------------------------------------------------------------------
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def host(cls) -> PluginHost:
-        extra = () if cls.plugin is None else (cls.plugin,)
-        return make_plugin_host(load_entry_points=False, extra_plugins=extra)
 
     @pytest.fixture(scope="class")
     @classmethod

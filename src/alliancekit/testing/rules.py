@@ -37,9 +37,8 @@ from alliancekit.events.types import EVENT_TYPES, AlertRaised, AlertResolved, Ep
 from alliancekit.feedback.engine import EngineContext, evaluate
 from alliancekit.feedback.rules import AlertRule, RuleContext, RuleRegistry, Target, alert_rules
 from alliancekit.lifecycle.state import EpisodeState, fold, start
-from alliancekit.plugins.manager import PluginHost, make_plugin_host
-from alliancekit.testing.demo import DEMO_ACTOR, demo_practice_path
-from alliancekit.testing.suite import ContractSuite
+from alliancekit.plugins.manager import PluginHost
+from alliancekit.testing.demo import DEMO_ACTOR, PluginContract, demo_practice_path
 
 __all__ = ["AlertRuleContract", "RuleStep", "demo_steps"]
 
@@ -89,24 +88,17 @@ def demo_steps(path: Path, host: PluginHost) -> list[tuple[RuleStep, dict[str, A
     return out
 
 
-class AlertRuleContract(ContractSuite):
-    """Checks every alert rule must pass. Set ``plugin`` (and optionally ``rule_ids``) in the subclass."""
+class AlertRuleContract(PluginContract):
+    """Checks every alert rule must pass. Set ``plugin`` (the plugin implementing
+    ``alliancekit_register_alert_rules``; ``None``: the builtin rules) and optionally ``rule_ids`` in the
+    subclass."""
 
     __test__ = False
 
-    #: the plugin (module or object) implementing ``alliancekit_register_alert_rules``;
-    #: ``None`` means the builtin rules
-    plugin: ClassVar[object | None] = None
     #: the ids of the rules to check; ``None``: every rule the plugin registers
     rule_ids: ClassVar[tuple[str, ...] | None] = None
 
     # -- fixtures ------------------------------------------------------------------------------------
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def host(cls) -> PluginHost:
-        extra = () if cls.plugin is None else (cls.plugin,)
-        return make_plugin_host(load_entry_points=False, extra_plugins=extra)
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -166,8 +158,7 @@ class AlertRuleContract(ContractSuite):
             for rule in rules:
                 assert "." in rule.id, f"{rule.id}: prefix a plugin's rule ids (myclinic.long-wait)"
         # registered again, in a new host, the rules are the same, in the same order
-        extra = () if self.plugin is None else (self.plugin,)
-        again = alert_rules(make_plugin_host(load_entry_points=False, extra_plugins=extra))
+        again = alert_rules(self.plugin_host())
         ids = {rule.id for rule in rules}
         assert [(r.id, r.severity, r.message, r.reads) for r in again if r.id in ids] == [
             (r.id, r.severity, r.message, r.reads) for r in rules
