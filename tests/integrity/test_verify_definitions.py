@@ -8,14 +8,20 @@ import hashlib
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 
 from alliancekit import Practice
 from alliancekit.cli.main import main
+from alliancekit.core.definitions import SCORED_TYPES, DecodedOnce
 from alliancekit.domain import Attendance, Modality, Session
+from alliancekit.errors import UnreadableRecord
+from alliancekit.events.codec import Codec
+from alliancekit.events.types import Event
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.store.definitions import BACKFILL_KEY, stored_definition
 from alliancekit.store.memory import MemoryStore
+from alliancekit.store.protocol import StoredEvent
 from alliancekit.testing.concurrency import active_episode
 
 from .conftest import ADMIN, DAY, HOST, T0, Record, clinician, phq9
@@ -192,3 +198,44 @@ def test_a_memory_practice_verifies_the_definitions_its_commits_stored() -> None
     report = practice.verify(ADMIN)
     assert report.ok, report.describe()
     assert (report.definitions, report.definitions_missing) == (1, 0)
+
+
+def test_verification_decodes_each_stored_event_once(record: Record, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fold and the measure versions administered read the same decoded events: every event of the
+    record is decoded exactly once (it was twice for each event that scores, once in each)."""
+    decoded: list[tuple[str, int]] = []
+    real = Codec.decode
+
+    def counted(self: Codec, stored: StoredEvent) -> Event:
+        decoded.append((stored.episode_id, stored.seq))
+        return real(self, stored)
+
+    monkeypatch.setattr(Codec, "decode", counted)
+    report = record.verify()
+    assert report.ok, report.describe()
+    events = record.sql("SELECT episode_id, seq FROM events")
+    scored = sum(1 for (kind,) in record.sql("SELECT type FROM events") if kind in SCORED_TYPES)
+    assert scored >= 1  # the record has administrations: the second decoding is what is measured
+    assert sorted(decoded) == sorted((str(e), int(s)) for e, s in events)
+    assert len(decoded) == report.events
+
+
+def test_a_decoding_failure_is_remembered_and_raised_to_each_reader() -> None:
+    calls: list[int] = []
+
+    def failing(stored: StoredEvent) -> Event:
+        calls.append(stored.seq)
+        raise UnreadableRecord(stored.episode_id, stored.seq, "json")
+
+    decode = DecodedOnce(failing)
+    stored = StoredEvent("ep-1", 1, "ev-1", "session-recorded", 1, T0, T0, "a", "clinician", "north", "{")
+    for _ in range(2):
+        with pytest.raises(UnreadableRecord):
+            decode(stored)
+    assert calls == [1]
+    other = attrs.evolve(stored, episode_id="ep-2")
+    with pytest.raises(UnreadableRecord):
+        decode(other)  # another episode's: decoded, and the first one forgotten
+    with pytest.raises(UnreadableRecord):
+        decode(stored)
+    assert calls == [1, 1, 1]

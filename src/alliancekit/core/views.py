@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import attrs
 
-from alliancekit.core.definitions import administered, installed_digests
+from alliancekit.core.definitions import DecodedOnce, administered, installed_digests
 from alliancekit.core.services import Services
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import (
@@ -498,6 +498,7 @@ class Views:
         episodes, audit, checkpoints, definitions, unreadable = scan_record(
             self.s.store, clinic=a.clinic_id, progress=progress
         )
+        decode = DecodedOnce(self.s.codec.decode)  # each event decoded once, for the fold and the measures
         try:
             return verify_record(
                 episodes,
@@ -506,12 +507,12 @@ class Views:
                 unreadable=unreadable,
                 key=guard.audit_key,
                 expected_head=expected_head,
-                fold=self.s.fold_json,
+                fold=lambda events: self.s.fold_json(events, decode),
                 project=self.s.project,
                 upcast=self.s.codec.upcast_state,
                 clinic=a.clinic_id,
                 definitions=definitions,
-                administered=lambda events: administered(self.s.codec.decode, events),
+                administered=lambda events: administered(decode, events),
                 installed=installed_digests(self.s.plugins.measures()),
             )
         finally:
