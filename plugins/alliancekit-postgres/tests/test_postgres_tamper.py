@@ -264,3 +264,68 @@ def test_a_changed_or_deleted_measure_definition_is_found(pg) -> None:  # type: 
         )
     ]
     assert (report.definitions, report.definitions_missing) == (0, 1)
+
+
+MARK_UNRECORDED = (
+    "the mark excusing administrations without a stored definition has no audit entry"
+    " (set outside alliancekit)"
+)
+
+
+@pytest.mark.parametrize("mark", ['"pending"', '"done"'])
+def test_a_backfill_mark_set_by_hand_is_found(pg, mark: str) -> None:  # type: ignore[no-untyped-def]
+    """The mark that lets administrations go without a stored definition, written into the clinic's
+    metadata by hand (its definition deleted with it): no migration recorded it, so it is a finding, not a
+    licence; the missing definition is still counted."""
+    schema = pg.new_schema()
+    _scored_record(pg, schema)
+    s = sql.Identifier(schema)
+    with pg.admin() as conn:
+        _one(conn, "DELETE FROM {s}.measure_definitions WHERE measure_id = 'phq-9'", s)
+        _one(
+            conn,
+            "INSERT INTO {s}.practice_meta (clinic_id, key, value)"
+            " VALUES (%s, 'measure-definitions-backfill', %s)",
+            s,
+            CLINIC,
+            mark,
+        )
+    report = _verify(pg, schema)
+    assert [(f.check, f.where, f.problem) for f in report.findings] == [
+        ("definitions", "practice metadata measure-definitions-backfill", MARK_UNRECORDED)
+    ]
+    assert (report.definitions, report.definitions_missing) == (0, 1)
+
+
+def test_a_backfill_mark_left_by_an_earlier_release_verifies_read_only_and_migrated(pg) -> None:  # type: ignore[no-untyped-def]
+    """A clinic marked by migration 6 of a release before migration 13 (mark in the metadata only, schema at
+    12): read-only, it verifies as that release left it; migrated, its mark gets its audit entry (one, in
+    its own clinic's chain) and it still verifies, the missing definition counted, not found."""
+    schema = pg.new_schema()
+    _scored_record(pg, schema)
+    s = sql.Identifier(schema)
+    with pg.admin() as conn:
+        _one(conn, "DELETE FROM {s}.measure_definitions WHERE measure_id = 'phq-9'", s)
+        _one(
+            conn,
+            "INSERT INTO {s}.practice_meta (clinic_id, key, value)"
+            " VALUES (%s, 'measure-definitions-backfill', '\"done\"')",
+            s,
+            CLINIC,
+        )
+        _one(conn, "DELETE FROM {s}.schema_migrations WHERE version = 13", s)
+    report = _verify(pg, schema)
+    assert report.ok, report.describe()
+    assert report.definitions_missing == 1
+    PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1).close()  # migrates to 13
+    with pg.admin() as conn:
+        entries = conn.execute(
+            sql.SQL(
+                "SELECT clinic_id::text, record_type, record_id FROM {s}.audit"
+                " WHERE action = 'mark-definitions-backfill'"
+            ).format(s=s)
+        ).fetchall()
+    assert entries == [(CLINIC, "practice-meta", "measure-definitions-backfill")]
+    report = _verify(pg, schema)
+    assert report.ok, report.describe()
+    assert report.definitions_missing == 1

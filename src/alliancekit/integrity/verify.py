@@ -20,7 +20,9 @@ What a check failing means, from the bottom up:
   the heads a checkpoint sealed, or the host's ``expected_head`` is not among the checkpoints;
 * **definitions**: a stored measure definition's text does not recompute to its stored SHA-256, or is not
   a valid definition of the measure and version it is stored under, or differs from the host's installed
-  definition of that version; or a measure version an administration used has no stored definition.
+  definition of that version; or a measure version an administration used has no stored definition; or
+  the store carries the mark of a migration that found administrations from before it kept definitions
+  but the audit log holds no entry of that migration recording it (the mark was written by hand).
 
 The installed plugin is the reference the host trusts: someone who can write the database can change a
 definition's text and its SHA-256 together, and only the installed definition of the same version tells.
@@ -30,7 +32,11 @@ its definition) is checked only for a store that has kept definitions since its 
 (:attr:`DefinitionsRecord.complete`): a store that held administrations before it kept definitions (its
 migration marked it, see :mod:`alliancekit.core.definitions`) may lack the definitions of measures removed
 before they were recorded, and which administrations are that old cannot be told; there the measure
-versions without a definition are counted (``definitions_missing``), not a finding. Definitions are
+versions without a definition are counted (``definitions_missing``), not a finding. The mark is believed only
+with the audit entry its migration writes (:data:`~alliancekit.store.definitions.BACKFILL_ACTION`, in the
+report's own entries), where the hash chain and the later seals cover it: a mark set by hand later has
+none (unless forged with an entry appended after the last seal, the limit the seals have anyway), and is a
+finding, after which a missing definition is one too. Definitions are
 published instruments, never client data: a report on one clinic checks every stored definition.
 
 Each check reports its first bad entry only: what comes after a break cannot be trusted either.
@@ -66,7 +72,7 @@ import attrs
 
 from alliancekit.errors import ValidationError
 from alliancekit.integrity.chain import GENESIS, entry_hash, event_hash, merkle_root, seal_mac
-from alliancekit.store.definitions import load_stored
+from alliancekit.store.definitions import BACKFILL_ACTION, BACKFILL_KEY, load_stored
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
@@ -118,6 +124,12 @@ class DefinitionsRecord:
     """Whether every administration's definition must be stored: true for a store that has kept
     definitions since its first event; false for one that keeps none, one whose schema predates them (a
     read-only open of an older file), and one its migration marked as holding administrations from before."""
+    marked: bool = False
+    """Whether the store carries that mark (:data:`~alliancekit.store.definitions.BACKFILL_KEY`)."""
+    mark_audited: bool = False
+    """Whether the mark must have its audit entry (:data:`~alliancekit.store.definitions.BACKFILL_ACTION`):
+    true for a marked store whose schema records it there; false for one read as an older alliancekit left
+    it (a read-only open of a file from before)."""
 
 
 @attrs.frozen
@@ -341,6 +353,8 @@ class _AuditWalk:
         self.bad_refs: list[tuple[tuple[int, int], str]] = []
         self.entries = 0
         self.shared = False
+        #: the report's entries recording the backfill mark (a migration's, see DefinitionsRecord)
+        self.marks = 0
 
     def add(self, record: AuditRecord) -> None:
         shard = record.shard
@@ -361,6 +375,8 @@ class _AuditWalk:
         mine = self.own(record)
         self.entries += mine
         self.shared = self.shared or not mine
+        if mine and record.action == BACKFILL_ACTION and record.record_id == BACKFILL_KEY:
+            self.marks += 1
         if not record.writes or record.record_type != "episode":
             return
         parsed = _parse_writes(record.writes)
@@ -452,17 +468,29 @@ def _check_definitions(
     used: dict[tuple[str, str], str],
     installed: Callable[[str, str], str | None],
     first: _First,
+    marks: int | None,
 ) -> int:
-    """Check each stored definition, then that every measure version in ``used`` (with the first episode
-    using it) has one; the number of those without one."""
+    """Check each stored definition, the backfill mark against its audit entries (``marks``: how many the
+    audit log holds; ``None``: the log could not be read), then that every measure version in ``used``
+    (with the first episode using it) has one; the number of those without one."""
     for stored in sorted(record.stored, key=lambda d: (d.measure_id, d.version)):
         problem = _stored_problem(stored, installed)
         if problem is not None:
             first.add("definitions", f"measure {stored.measure_id} version {stored.version}", problem)
             break
+    complete = record.complete
+    if record.mark_audited and marks == 0:
+        # a mark no migration recorded: written by hand, it excuses nothing
+        first.add(
+            "definitions",
+            f"practice metadata {BACKFILL_KEY}",
+            "the mark excusing administrations without a stored definition has no audit entry"
+            " (set outside alliancekit)",
+        )
+        complete = True
     kept = {(d.measure_id, d.version) for d in record.stored}
     missing = sorted(key for key in used if key not in kept)
-    if missing and record.complete:
+    if missing and complete:
         measure_id, version = missing[0]
         first.add(
             "definitions",
@@ -597,7 +625,8 @@ def verify_record(
     _check_seals(walk, checkpoints, key, expected_head, first)
     missing = 0
     if definitions is not None:
-        missing = _check_definitions(definitions, used, installed, first)
+        marks = None if "audit" in unreadable else walk.marks
+        missing = _check_definitions(definitions, used, installed, first, marks)
     findings = tuple(first.found[c] for c in CHECKS if c in first.found)
     return IntegrityReport(
         ok=not findings,

@@ -16,7 +16,9 @@ The measure definitions kept with the data are read in the same transaction, wit
 kept them since its first event (:class:`~alliancekit.integrity.verify.DefinitionsRecord`): not when it
 keeps none (no ``measure_definitions()``), when its schema predates them (``holds_definitions`` false: a
 read-only open of an older file), nor when its migration marked it as holding administrations from before
-(practice metadata :data:`~alliancekit.store.definitions.BACKFILL_KEY`, whatever its value).
+(practice metadata :data:`~alliancekit.store.definitions.BACKFILL_KEY`, whatever its value). A store whose
+schema records that mark in the audit log (``audits_backfill_mark``; true unless a read-only open of an older
+file) says so, and verification then asks for the mark's entry.
 
 A row changed outside alliancekit may not even be readable (a time that is not a time): the part it is in is
 reported as unreadable, for verification to name, instead of ending the scan.
@@ -92,7 +94,13 @@ def scan_record(
         definitions = DefinitionsRecord()  # a store that keeps none: nothing to check, nothing expected
         if isinstance(store, DefinitionStore):
             stored = part("definitions", store.measure_definitions)
-            definitions = DefinitionsRecord(stored, complete=_kept_from_start(store))
+            marked = _marked(store)
+            definitions = DefinitionsRecord(
+                stored,
+                complete=bool(getattr(store, "holds_definitions", True)) and not marked,
+                marked=marked,
+                mark_audited=marked and bool(getattr(store, "audits_backfill_mark", True)),
+            )
     except BaseException:
         stack.close()
         raise
@@ -135,9 +143,10 @@ def scan_record(
     return walked, audit, checkpoints, definitions, unreadable
 
 
-def _kept_from_start(store: Store) -> bool:
-    """Whether the store has kept measure definitions since its first event (see the module docstring)."""
-    return bool(getattr(store, "holds_definitions", True)) and store.load_meta(BACKFILL_KEY) is None
+def _marked(store: Store) -> bool:
+    """Whether the store carries the mark of a migration that found administrations from before it kept
+    measure definitions (see the module docstring)."""
+    return store.load_meta(BACKFILL_KEY) is not None
 
 
 def _streamed(stream: Callable[[], Iterable[AuditRecord]], unreadable: list[str]) -> Iterator[AuditRecord]:

@@ -117,6 +117,7 @@ from alliancekit.store.protocol import (
 from alliancekit.store.request_rows import request_fields, request_from_row
 from alliancekit_postgres.schema import (
     AUDIT_RECIPIENT_FROM,
+    BACKFILL_AUDITED_FROM,
     CASELOAD_LOCKBOX_FROM,
     DEFINITION_CHANGED_SQLSTATE,
     DEFINITIONS_FROM,
@@ -1136,6 +1137,12 @@ class PostgresStore:
         """Whether the schema keeps measure definitions: false for a read-only store on an older schema,
         whose administrations then have none stored (verification does not ask for them)."""
         return self._db.version >= DEFINITIONS_FROM
+
+    @property
+    def audits_backfill_mark(self) -> bool:
+        """Whether the schema records the backfill mark in the audit log: false for a read-only store on an
+        older schema (its mark has no entry, and verification does not ask for one)."""
+        return self._db.version >= BACKFILL_AUDITED_FROM
 
     def measure_definitions(self) -> list[StoredDefinition]:
         if self._db.version < DEFINITIONS_FROM:  # a read-only store on an older schema: none stored
