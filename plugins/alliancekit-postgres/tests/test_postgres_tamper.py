@@ -329,3 +329,68 @@ def test_a_backfill_mark_left_by_an_earlier_release_verifies_read_only_and_migra
     report = _verify(pg, schema)
     assert report.ok, report.describe()
     assert report.definitions_missing == 1
+
+
+def _keyed_record(pg, schema: str) -> str:  # type: ignore[no-untyped-def]
+    """One episode with a keyed session, a link request and a kiosk code; returns the episode's id."""
+    ticks = iter(range(10**9))
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=2)
+    with Practice(
+        store, plugins=HOST, audit_key=KEY, clock=lambda: _T0 + timedelta(seconds=next(ticks))
+    ) as practice:
+        me = Actor("clin-1", Role.CLINICIAN, CLINIC)
+        ep = active_episode(practice, me)
+        session = Session(held_on=date(2026, 3, 1), modality="video", attendance="attended")
+        practice.record_session(me, ep, session, idempotency_key="client-jane-doe-1")
+        practice.request_administration(me, ep, measure="phq-9")
+        practice.kiosk_code(me, ep, measure="gad-7")
+    return ep
+
+
+@pytest.mark.parametrize(
+    ("change", "check", "problem"),
+    [
+        ("UPDATE {s}.commands SET version = version + 100", "commands", "names a version the episode's"),
+        (
+            "UPDATE {s}.commands SET episode_id = 'not-an-episode'",
+            "commands",
+            "names an episode the clinic's",
+        ),
+        (
+            "UPDATE {s}.commands SET request_hash = 'plain'",
+            "commands",
+            "its request is not bound by a SHA-256",
+        ),
+        (
+            "UPDATE {s}.administration_requests SET token_hash = 'the-token-itself' WHERE code_hash IS NULL",
+            "requests",
+            "its token_hash is not a SHA-256 digest",
+        ),
+        (
+            "UPDATE {s}.administration_requests SET expires_at = created_at WHERE code_hash IS NULL",
+            "requests",
+            "expires before it was made",
+        ),
+        (
+            "UPDATE {s}.administration_requests SET used_at = created_at, revoked_at = created_at",
+            "requests",
+            "it is both used and revoked",
+        ),
+    ],
+)
+def test_tampered_idempotency_and_request_rows_are_found(pg, change: str, check: str, problem: str) -> None:  # type: ignore[no-untyped-def]
+    schema = pg.new_schema()
+    _keyed_record(pg, schema)
+    report = _verify(pg, schema)
+    assert report.ok, report.describe()
+    assert (report.commands, report.requests) == (1, 2)
+    with pg.admin() as conn:
+        _one(conn, change, sql.Identifier(schema))
+    report = _verify(pg, schema)
+    assert [f.check for f in report.findings] == [check], report.describe()
+    assert report.findings[0].problem.startswith(problem)
+    assert "client-jane-doe-1" not in report.describe()
+    assert "the-token-itself" not in report.describe()
+    # another clinic's administrator learns nothing of the store's rows
+    other = _verify_on(pg, schema, CLINIC, "clinic-b")
+    assert (other.ok, other.commands, other.requests) == (True, 0, 0)

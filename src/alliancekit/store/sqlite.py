@@ -1214,6 +1214,15 @@ class SQLiteStore:
             return None
         return CommandRecord(clinic_id, command, key, rows[0][0], rows[0][1], rows[0][2])
 
+    def command_records(self) -> list[CommandRecord]:
+        """Every keyed command's record, by clinic, command and key (verification only)."""
+        rows = self._read(
+            "SELECT clinic_id, command, key, request_hash, episode_id, version FROM commands"
+            " ORDER BY clinic_id, command, key",
+            (),
+        )
+        return [CommandRecord(*row) for row in rows]
+
     @property
     def _audit_columns(self) -> str:
         # a read-only open of a database from before the column: every entry names no recipient
@@ -1257,6 +1266,10 @@ class SQLiteStore:
             return []
         rows = self._read(f"SELECT {_REQUEST_COLUMNS} FROM administration_requests WHERE {where}", params)  # noqa: S608
         return [_request_from_row(r) for r in rows]
+
+    def request_records(self) -> list[RequestRecord]:
+        """Every administration request, by clinic and id (verification only)."""
+        return self._requests("1 ORDER BY clinic_id, request_id", ())
 
     def find_request(self, token_hash: str) -> RequestRecord | None:
         found = self._requests("token_hash = ?", (token_hash,))

@@ -1171,10 +1171,29 @@ _MIGRATION_AUDIT_RECIPIENT = """
 # (practice_meta measure-definitions-backfill) recorded in that clinic's audit log, where its hash chain
 # covers it: ``backfill_13`` (Python, same transaction) appends one mark-definitions-backfill entry per
 # marked clinic through link_audit. Verification then reads a mark without its entry as written outside
-# alliancekit. No table changes.
-_MIGRATION_BACKFILL_AUDITED = """
+# alliancekit. And the readers verification lists a clinic's keyed commands and administration requests
+# with (command_records, request_records). No table changes.
+_MIGRATION_BACKFILL_AUDITED = (
+    """
     SELECT 'mark-definitions-backfill';
-"""
+    DROP FUNCTION IF EXISTS {s}.command_records(text);
+    DROP FUNCTION IF EXISTS {s}.request_records(text);
+    """
+    + _reader(
+        "command_records",
+        "",
+        "command text, key text, request_hash text, episode_id text, version integer",
+        "SELECT c.command, c.key, c.request_hash, c.episode_id::text, c.version FROM {s}.commands c"
+        " WHERE c.clinic_id = p_scope ORDER BY c.command, c.key",
+    )
+    + _reader(
+        "request_records",
+        "",
+        _REQUEST_COLUMNS,
+        "SELECT " + _REQUEST_SELECT + " FROM {s}.administration_requests r"
+        " WHERE r.clinic_id = p_scope ORDER BY r.request_id",
+    )
+)
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
