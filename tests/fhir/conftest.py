@@ -44,18 +44,6 @@ def exporter_actor() -> Actor:
     return Actor("exporter", Role.SUPERVISOR, CLINIC, Purpose.TREATMENT)
 
 
-def references(node: Any) -> Iterator[str]:
-    """Every ``reference`` string in a resource."""
-    if isinstance(node, dict):
-        if isinstance(node.get("reference"), str):
-            yield node["reference"]
-        for value in node.values():
-            yield from references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from references(item)
-
-
 def episode_of(practice: Practice, actor: Actor, index: int) -> str:
     """The demo episode of client ``index`` (the demo's courses come in a fixed order, see COURSES)."""
     for row in practice.caseload(actor, include_closed=True):

@@ -20,7 +20,7 @@ from alliancekit.fhir.records import GoalRecord
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.testing import FhirHookContract
 from alliancekit.testing.demo import DEMO_FREE_TEXT_MARK, demo_practice_path
-from alliancekit.testing.fhir import export_demo
+from alliancekit.testing.fhir import export_demo, references
 
 
 class TestBuiltinFhirPlugin(FhirHookContract):
@@ -30,6 +30,19 @@ class TestBuiltinFhirPlugin(FhirHookContract):
 def test_the_abstract_contract_is_not_collected() -> None:
     assert FhirHookContract.__test__ is False
     assert TestBuiltinFhirPlugin.__test__ is True
+
+
+def test_references_finds_every_reference_string_at_any_depth_in_order() -> None:
+    """The one walker the contract and alliancekit's own FHIR tests share: nested objects and lists, in
+    document order; a ``reference`` that is not a string (an object, a number) is walked into, not taken."""
+    resource = {
+        "subject": {"reference": "Patient/p1"},
+        "reference": {"reference": "Encounter/e1"},
+        "part": [{"reference": 7}, [{"item": {"reference": "#q1"}}], "Patient/not-a-reference"],
+        "focus": {"reference": "Goal/g1", "extension": [{"reference": "Condition/c1"}]},
+    }
+    assert list(references(resource)) == ["Patient/p1", "Encounter/e1", "#q1", "Goal/g1", "Condition/c1"]
+    assert list(references([])) == list(references("Patient/p1")) == []
 
 
 # -- broken hooks fail the contract ----------------------------------------------------------------------

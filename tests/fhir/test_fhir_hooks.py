@@ -23,8 +23,9 @@ from alliancekit.fhir.mappers import MapperRegistrar, mapper_registry
 from alliancekit.fhir.records import RuptureRecord, SessionRecord
 from alliancekit.fhir.validate import R4Schema
 from alliancekit.plugins.manager import make_plugin_host
+from alliancekit.testing.fhir import references
 
-from .conftest import by_type, episode_of, references
+from .conftest import by_type, episode_of
 
 RUPTURE_REPAIRED = 3
 

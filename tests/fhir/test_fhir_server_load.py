@@ -22,6 +22,7 @@ import pytest
 from alliancekit import Practice
 from alliancekit.domain import Actor
 from alliancekit.fhir import episode_bundle, episode_bundles
+from alliancekit.testing.fhir import references
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ROOT / ".cache" / "npm" / "node_modules"
@@ -99,18 +100,6 @@ def _stored(base: str, types: set[str]) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _references(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        ref = node.get("reference")
-        if isinstance(ref, str):
-            yield ref
-        for value in node.values():
-            yield from _references(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _references(item)
-
-
 def _expected(bundles: list[dict[str, Any]]) -> Counter[str]:
     """Resources the export holds, each once (every episode's Bundle repeats its Questionnaires)."""
     seen = {(e["resource"]["resourceType"], e["resource"]["id"]) for b in bundles for e in b["entry"]}
@@ -124,7 +113,7 @@ def _check_server_holds(base: str, expected: Counter[str]) -> None:
     for resources in stored.values():
         for resource in resources:
             contained = {f"#{c['id']}" for c in resource.get("contained", ())}
-            for ref in _references(resource):
+            for ref in references(resource):
                 assert ref in known or ref in contained, f"{resource['resourceType']}: dangling {ref}"
     # the identifiers survived the load as exported (no server rewrote them)
     for resources in stored.values():

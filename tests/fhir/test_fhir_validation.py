@@ -15,8 +15,9 @@ from alliancekit.domain import Actor
 from alliancekit.errors import ValidationError
 from alliancekit.fhir import episode_bundle, export_ndjson
 from alliancekit.fhir.validate import R4Schema, packaged_schema_path
+from alliancekit.testing.fhir import references
 
-from .conftest import DATA, references
+from .conftest import DATA
 
 
 def _parse(resource: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ from alliancekit import Practice
 from alliancekit.domain import Actor, Role
 from alliancekit.events.codec import SNAPSHOT_VERSION
 from alliancekit.integrity.verify import IntegrityReport
+from alliancekit.store.definitions import BACKFILL_ACTION, BACKFILL_KEY
 from alliancekit.store.sqlite import SQLiteStore
 from alliancekit.store.sqlite_schema import LATEST_VERSION
 
@@ -143,3 +144,52 @@ def test_export_entries_from_before_recipients_verify_read_only_and_migrated(tmp
         assert new.recipient == "hospital-x"
     report = _verify(path)
     assert report.ok, report.describe()
+
+
+#: A store an alliancekit of schema 10 upgraded to keep definitions (made by make_backfilled_store.py from
+#: v2-shape3-b8a705e): its mark, "done", is in the metadata only, as every release before schema 11 left it.
+BACKFILLED = "v10-backfilled-2ab21ee"
+
+
+def test_a_backfill_mark_left_by_an_earlier_release_verifies_read_only_and_migrated(tmp_path: Path) -> None:
+    path = _restore(BACKFILLED, tmp_path / "old.sqlite")
+    assert _shapes_and_version(path)[1] == 10
+    conn = sqlite3.connect(path)
+    # the definitions of a measure whose plugin was gone when the backfill ran: the case the mark is for
+    conn.execute("DELETE FROM measure_definitions WHERE measure_id = 'phq-9'")
+    conn.commit()
+    assert conn.execute("SELECT count(*) FROM audit WHERE action = ?", (BACKFILL_ACTION,)).fetchone() == (0,)
+    conn.close()
+    before = path.read_bytes()
+    report = _verify(path)  # read-only: as the release that wrote it left it, the mark needs no entry
+    assert report.ok, report.describe()
+    assert report.definitions_missing == 1
+    assert path.read_bytes() == before
+    SQLiteStore(path).close()  # a writable open migrates: the mark found is recorded in the audit log
+    assert _shapes_and_version(path)[1] == LATEST_VERSION
+    conn = sqlite3.connect(path)
+    entries = conn.execute(
+        "SELECT clinic_id, record_type, record_id FROM audit WHERE action = ?", (BACKFILL_ACTION,)
+    ).fetchall()
+    conn.close()
+    assert entries == [("(none)", "practice-meta", BACKFILL_KEY)]
+    report = _verify(path)
+    assert report.ok, report.describe()
+    assert report.definitions_missing == 1  # counted, not a finding
+    SQLiteStore(path).close()  # opened again: no second entry
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM audit WHERE action = ?", (BACKFILL_ACTION,)).fetchone() == (1,)
+    conn.close()
+
+
+@pytest.mark.parametrize(("name", "version", "shape"), FIXTURES)
+def test_a_store_marked_by_its_migration_today_records_the_mark_in_the_audit_log(
+    tmp_path: Path, name: str, version: int, shape: int
+) -> None:
+    path = _restore(name, tmp_path / "old.sqlite")
+    SQLiteStore(path).close()
+    conn = sqlite3.connect(path)
+    marks = conn.execute("SELECT count(*) FROM audit WHERE action = ?", (BACKFILL_ACTION,)).fetchone()
+    (meta,) = conn.execute("SELECT value FROM practice_meta WHERE key = ?", (BACKFILL_KEY,)).fetchone()
+    conn.close()
+    assert (marks, meta) == ((1,), '"pending"')

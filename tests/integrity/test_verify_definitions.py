@@ -8,18 +8,31 @@ import hashlib
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 
 from alliancekit import Practice
 from alliancekit.cli.main import main
+from alliancekit.core.definitions import SCORED_TYPES, DecodedOnce
 from alliancekit.domain import Attendance, Modality, Session
+from alliancekit.errors import UnreadableRecord
+from alliancekit.events.codec import Codec
+from alliancekit.events.types import Event
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.store.definitions import BACKFILL_KEY, stored_definition
 from alliancekit.store.memory import MemoryStore
+from alliancekit.store.protocol import StoredEvent
+from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.store.sqlite_schema import BACKFILL_AUDITED_FROM
+from alliancekit.store.upgrade import backfill_mark_entry
 from alliancekit.testing.concurrency import active_episode
 
 from .conftest import ADMIN, DAY, HOST, T0, Record, clinician, phq9
 
+MARK_UNRECORDED = (
+    "the mark excusing administrations without a stored definition has no audit entry"
+    " (set outside alliancekit)"
+)
 CUTOFF = '"clinical_if":"at-or-above","value":10}'
 
 
@@ -137,20 +150,33 @@ def test_a_definition_nothing_installed_can_vouch_for_is_checked_for_itself_only
 
 
 @pytest.mark.parametrize("mark", ['"pending"', '"done"'])
-def test_a_store_that_held_administrations_before_it_kept_definitions_counts_the_missing(
-    record: Record, mark: str
-) -> None:
-    """Its migration marked it: which administrations are older cannot be told, so a missing definition is
-    counted and said, not a finding; the stored ones are still checked."""
+def test_a_backfill_mark_set_by_hand_is_found(record: Record, mark: str) -> None:
+    """Only a migration sets the mark that lets administrations go without a stored definition, and it
+    records it in the audit log: written into the metadata by hand (the definition deleted with it), the
+    mark is a finding, not a licence; the missing definition is still counted."""
     record.sql("DELETE FROM measure_definitions WHERE measure_id = 'phq-9'")
     record.sql("INSERT INTO practice_meta (key, value) VALUES (?, ?)", (BACKFILL_KEY, mark))
     report = record.verify()
-    assert report.ok, report.describe()
+    where, problem = _problem(report)
+    assert (where, problem) == (
+        f"practice metadata {BACKFILL_KEY}",
+        MARK_UNRECORDED,
+    )
     assert (report.definitions, report.definitions_missing) == (0, 1)
-    assert "1 measure versions administered without a stored definition" in report.describe()
-    other = stored_definition(HOST.measures().get("gad-7", "1.0"))
-    _store(record, other.definition_json, _sha("changed"), "gad-7")
-    assert _problem(record.verify())[0] == "measure gad-7 version 1.0"
+
+
+def test_a_backfill_mark_entry_filed_by_hand_in_another_clinic_does_not_vouch(record: Record) -> None:
+    """The mark's entry counts only where a migration files it (under no clinic, for a SQLite file): an
+    entry of another clinic's chain does not vouch for this clinic's report."""
+    store = SQLiteStore(record.path)
+    try:  # chained as the store chains any entry: the audit chains still check out
+        store.append_audit([backfill_mark_entry("south", T0, BACKFILL_AUDITED_FROM)])
+    finally:
+        store.close()
+    record.sql("INSERT INTO practice_meta (key, value) VALUES (?, ?)", (BACKFILL_KEY, '"done"'))
+    report = record.verify()
+    assert [f.check for f in report.findings] == ["definitions"], report.describe()
+    assert report.findings[0].where == f"practice metadata {BACKFILL_KEY}"
 
 
 def test_the_cli_exits_1_naming_the_definitions_finding(
@@ -192,3 +218,44 @@ def test_a_memory_practice_verifies_the_definitions_its_commits_stored() -> None
     report = practice.verify(ADMIN)
     assert report.ok, report.describe()
     assert (report.definitions, report.definitions_missing) == (1, 0)
+
+
+def test_verification_decodes_each_stored_event_once(record: Record, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fold and the measure versions administered read the same decoded events: every event of the
+    record is decoded exactly once (it was twice for each event that scores, once in each)."""
+    decoded: list[tuple[str, int]] = []
+    real = Codec.decode
+
+    def counted(self: Codec, stored: StoredEvent) -> Event:
+        decoded.append((stored.episode_id, stored.seq))
+        return real(self, stored)
+
+    monkeypatch.setattr(Codec, "decode", counted)
+    report = record.verify()
+    assert report.ok, report.describe()
+    events = record.sql("SELECT episode_id, seq FROM events")
+    scored = sum(1 for (kind,) in record.sql("SELECT type FROM events") if kind in SCORED_TYPES)
+    assert scored >= 1  # the record has administrations: the second decoding is what is measured
+    assert sorted(decoded) == sorted((str(e), int(s)) for e, s in events)
+    assert len(decoded) == report.events
+
+
+def test_a_decoding_failure_is_remembered_and_raised_to_each_reader() -> None:
+    calls: list[int] = []
+
+    def failing(stored: StoredEvent) -> Event:
+        calls.append(stored.seq)
+        raise UnreadableRecord(stored.episode_id, stored.seq, "json")
+
+    decode = DecodedOnce(failing)
+    stored = StoredEvent("ep-1", 1, "ev-1", "session-recorded", 1, T0, T0, "a", "clinician", "north", "{")
+    for _ in range(2):
+        with pytest.raises(UnreadableRecord):
+            decode(stored)
+    assert calls == [1]
+    other = attrs.evolve(stored, episode_id="ep-2")
+    with pytest.raises(UnreadableRecord):
+        decode(other)  # another episode's: decoded, and the first one forgotten
+    with pytest.raises(UnreadableRecord):
+        decode(stored)
+    assert calls == [1, 1, 1]

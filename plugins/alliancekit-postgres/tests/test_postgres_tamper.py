@@ -264,3 +264,133 @@ def test_a_changed_or_deleted_measure_definition_is_found(pg) -> None:  # type: 
         )
     ]
     assert (report.definitions, report.definitions_missing) == (0, 1)
+
+
+MARK_UNRECORDED = (
+    "the mark excusing administrations without a stored definition has no audit entry"
+    " (set outside alliancekit)"
+)
+
+
+@pytest.mark.parametrize("mark", ['"pending"', '"done"'])
+def test_a_backfill_mark_set_by_hand_is_found(pg, mark: str) -> None:  # type: ignore[no-untyped-def]
+    """The mark that lets administrations go without a stored definition, written into the clinic's
+    metadata by hand (its definition deleted with it): no migration recorded it, so it is a finding, not a
+    licence; the missing definition is still counted."""
+    schema = pg.new_schema()
+    _scored_record(pg, schema)
+    s = sql.Identifier(schema)
+    with pg.admin() as conn:
+        _one(conn, "DELETE FROM {s}.measure_definitions WHERE measure_id = 'phq-9'", s)
+        _one(
+            conn,
+            "INSERT INTO {s}.practice_meta (clinic_id, key, value)"
+            " VALUES (%s, 'measure-definitions-backfill', %s)",
+            s,
+            CLINIC,
+            mark,
+        )
+    report = _verify(pg, schema)
+    assert [(f.check, f.where, f.problem) for f in report.findings] == [
+        ("definitions", "practice metadata measure-definitions-backfill", MARK_UNRECORDED)
+    ]
+    assert (report.definitions, report.definitions_missing) == (0, 1)
+
+
+def test_a_backfill_mark_left_by_an_earlier_release_verifies_read_only_and_migrated(pg) -> None:  # type: ignore[no-untyped-def]
+    """A clinic marked by migration 6 of a release before migration 13 (mark in the metadata only, schema at
+    12): read-only, it verifies as that release left it; migrated, its mark gets its audit entry (one, in
+    its own clinic's chain) and it still verifies, the missing definition counted, not found."""
+    schema = pg.new_schema()
+    _scored_record(pg, schema)
+    s = sql.Identifier(schema)
+    with pg.admin() as conn:
+        _one(conn, "DELETE FROM {s}.measure_definitions WHERE measure_id = 'phq-9'", s)
+        _one(
+            conn,
+            "INSERT INTO {s}.practice_meta (clinic_id, key, value)"
+            " VALUES (%s, 'measure-definitions-backfill', '\"done\"')",
+            s,
+            CLINIC,
+        )
+        _one(conn, "DELETE FROM {s}.schema_migrations WHERE version = 13", s)
+    report = _verify(pg, schema)
+    assert report.ok, report.describe()
+    assert report.definitions_missing == 1
+    PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1).close()  # migrates to 13
+    with pg.admin() as conn:
+        entries = conn.execute(
+            sql.SQL(
+                "SELECT clinic_id::text, record_type, record_id FROM {s}.audit"
+                " WHERE action = 'mark-definitions-backfill'"
+            ).format(s=s)
+        ).fetchall()
+    assert entries == [(CLINIC, "practice-meta", "measure-definitions-backfill")]
+    report = _verify(pg, schema)
+    assert report.ok, report.describe()
+    assert report.definitions_missing == 1
+
+
+def _keyed_record(pg, schema: str) -> str:  # type: ignore[no-untyped-def]
+    """One episode with a keyed session, a link request and a kiosk code; returns the episode's id."""
+    ticks = iter(range(10**9))
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=2)
+    with Practice(
+        store, plugins=HOST, audit_key=KEY, clock=lambda: _T0 + timedelta(seconds=next(ticks))
+    ) as practice:
+        me = Actor("clin-1", Role.CLINICIAN, CLINIC)
+        ep = active_episode(practice, me)
+        session = Session(held_on=date(2026, 3, 1), modality="video", attendance="attended")
+        practice.record_session(me, ep, session, idempotency_key="client-jane-doe-1")
+        practice.request_administration(me, ep, measure="phq-9")
+        practice.kiosk_code(me, ep, measure="gad-7")
+    return ep
+
+
+@pytest.mark.parametrize(
+    ("change", "check", "problem"),
+    [
+        ("UPDATE {s}.commands SET version = version + 100", "commands", "names a version the episode's"),
+        (
+            "UPDATE {s}.commands SET episode_id = 'not-an-episode'",
+            "commands",
+            "names an episode the clinic's",
+        ),
+        (
+            "UPDATE {s}.commands SET request_hash = 'plain'",
+            "commands",
+            "its request is not bound by a SHA-256",
+        ),
+        (
+            "UPDATE {s}.administration_requests SET token_hash = 'the-token-itself' WHERE code_hash IS NULL",
+            "requests",
+            "its token_hash is not a SHA-256 digest",
+        ),
+        (
+            "UPDATE {s}.administration_requests SET expires_at = created_at WHERE code_hash IS NULL",
+            "requests",
+            "expires before it was made",
+        ),
+        (
+            "UPDATE {s}.administration_requests SET used_at = created_at, revoked_at = created_at",
+            "requests",
+            "it is both used and revoked",
+        ),
+    ],
+)
+def test_tampered_idempotency_and_request_rows_are_found(pg, change: str, check: str, problem: str) -> None:  # type: ignore[no-untyped-def]
+    schema = pg.new_schema()
+    _keyed_record(pg, schema)
+    report = _verify(pg, schema)
+    assert report.ok, report.describe()
+    assert (report.commands, report.requests) == (1, 2)
+    with pg.admin() as conn:
+        _one(conn, change, sql.Identifier(schema))
+    report = _verify(pg, schema)
+    assert [f.check for f in report.findings] == [check], report.describe()
+    assert report.findings[0].problem.startswith(problem)
+    assert "client-jane-doe-1" not in report.describe()
+    assert "the-token-itself" not in report.describe()
+    # another clinic's administrator learns nothing of the store's rows
+    other = _verify_on(pg, schema, CLINIC, "clinic-b")
+    assert (other.ok, other.commands, other.requests) == (True, 0, 0)

@@ -37,7 +37,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="check that the record has not been tampered with",
         description="Check every episode's event chain, snapshot and caseload row, the audit chains, the "
         "measure definitions kept with the data (each against its hash and the installed plugin's definition "
-        "of the same version; every administered one present) and, given the key, the HMAC checkpoints. "
+        "of the same version; every administered one present), the idempotency records and administration "
+        "requests (each naming an episode the clinic holds, with consistent times and only hashed secrets) "
+        "and, given the key, the HMAC checkpoints. "
         "Opens the database read-only. Prints one report per clinic "
         "in the file (each counting and naming that clinic's episodes and audit entries only; audit chains "
         "and checkpoints the clinics share are checked whole in each). Exit 0 when everything checks out, "

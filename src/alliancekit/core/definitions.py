@@ -106,6 +106,36 @@ def administered(
     return {key for stored in events if stored.type in SCORED_TYPES for key in _scored(decode(stored))}
 
 
+class DecodedOnce:
+    """``decode`` remembering the events of one episode: verification folds an episode's stored events and
+    then asks which measure versions they scored (:func:`administered`), and each event is decoded once for
+    both. A failure to decode is remembered too (raised again). Bounded: an event of another episode
+    forgets the one before; events are told apart by identity (verification passes the same ones twice)."""
+
+    def __init__(self, decode: Callable[[StoredEvent], Event]) -> None:
+        self._decode = decode
+        self._episode: str | None = None
+        #: id(stored) -> (stored, its event or what decoding it raised); the stored event is held so
+        #: that its id is not reused while it is remembered
+        self._done: dict[int, tuple[StoredEvent, Event | Exception]] = {}
+
+    def __call__(self, stored: StoredEvent) -> Event:
+        if stored.episode_id != self._episode:
+            self._episode = stored.episode_id
+            self._done = {}
+        found = self._done.get(id(stored))
+        if found is None:
+            result: Event | Exception
+            try:
+                result = self._decode(stored)
+            except Exception as exc:  # noqa: BLE001 - remembered and raised again, to each caller alike
+                result = exc
+            found = self._done[id(stored)] = (stored, result)
+        if isinstance(found[1], Exception):
+            raise found[1]
+        return found[1]
+
+
 def installed_digests(measures: MeasureRegistry) -> Callable[[str, str], str | None]:
     """The SHA-256 of the registered definition of a measure version, as a store would keep it (``None``
     when none is registered): the reference verification holds a stored definition to. Each is made once."""

@@ -25,7 +25,7 @@ from alliancekit.domain.checks import (
 from alliancekit.domain.records import Administration
 from alliancekit.errors import ValidationError
 from alliancekit.events.codec import Codec
-from alliancekit.events.types import RecordedScore
+from alliancekit.events.types import Event, RecordedScore
 from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.expectation import FIT_KEY, Expectations, Outcome
 from alliancekit.feedback.rules import AlertRule, alert_rules
@@ -176,9 +176,12 @@ class Services:
             return state.protocol
         return self.clinic_protocols.get(state.clinic_id, self.default_protocol)
 
-    def fold_json(self, events: Sequence[StoredEvent]) -> str:
-        """The snapshot JSON folded from an episode's stored events (what verification expects)."""
-        return self.codec.encode_state(self.reader.fold(list(events)))
+    def fold_json(
+        self, events: Sequence[StoredEvent], decode: Callable[[StoredEvent], Event] | None = None
+    ) -> str:
+        """The snapshot JSON folded from an episode's stored events (what verification expects), each
+        decoded by ``decode`` (the codec's when not given)."""
+        return self.codec.encode_state(self.reader.fold(list(events), decode))
 
     def caseload_row(self, state: EpisodeState) -> CaseloadRow:
         """The caseload row ``state`` is stored as (the runner's projection; a reader's view alike)."""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import attrs
 
-from alliancekit.core.definitions import administered, installed_digests
+from alliancekit.core.definitions import DecodedOnce, administered, installed_digests
 from alliancekit.core.services import Services
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import (
@@ -70,7 +70,7 @@ from alliancekit.security.views import (
 )
 from alliancekit.store.definitions import load_stored
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, ClosedOutcome
-from alliancekit.store.scan import scan_record
+from alliancekit.store.scan import scan_store
 
 #: The practice-metadata key of the demo mark.
 DEMO_KEY = "demo"
@@ -495,24 +495,26 @@ class Views:
         guard.allow(a, Action.READ_AUDIT, "audit", "(record)", None)
         # a store scoped to another clinic holds nothing of the actor's clinic: an empty report, as its
         # caseload is empty for them (its chains' positions are not the actor's to learn)
-        episodes, audit, checkpoints, definitions, unreadable = scan_record(
-            self.s.store, clinic=a.clinic_id, progress=progress
-        )
+        scan = scan_store(self.s.store, clinic=a.clinic_id, progress=progress)
+        episodes = scan.episodes
+        decode = DecodedOnce(self.s.codec.decode)  # each event decoded once, for the fold and the measures
         try:
             return verify_record(
                 episodes,
-                audit,
-                checkpoints,
-                unreadable=unreadable,
+                scan.audit,
+                scan.checkpoints,
+                unreadable=scan.unreadable,
                 key=guard.audit_key,
                 expected_head=expected_head,
-                fold=self.s.fold_json,
+                fold=lambda events: self.s.fold_json(events, decode),
                 project=self.s.project,
                 upcast=self.s.codec.upcast_state,
                 clinic=a.clinic_id,
-                definitions=definitions,
-                administered=lambda events: administered(self.s.codec.decode, events),
+                definitions=scan.definitions,
+                administered=lambda events: administered(decode, events),
                 installed=installed_digests(self.s.plugins.measures()),
+                commands=scan.commands,
+                requests=scan.requests,
             )
         finally:
             # Stopped midway (Ctrl-C), the scan is ended now, while the store is open: left to the garbage

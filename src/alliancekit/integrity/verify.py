@@ -20,7 +20,16 @@ What a check failing means, from the bottom up:
   the heads a checkpoint sealed, or the host's ``expected_head`` is not among the checkpoints;
 * **definitions**: a stored measure definition's text does not recompute to its stored SHA-256, or is not
   a valid definition of the measure and version it is stored under, or differs from the host's installed
-  definition of that version; or a measure version an administration used has no stored definition.
+  definition of that version; or a measure version an administration used has no stored definition; or
+  the store carries the mark of a migration that found administrations from before it kept definitions
+  but the audit log holds no entry of that migration recording it (the mark was written by hand);
+* **commands**: an idempotency record (what a keyed command returns when repeated) names an episode the
+  clinic's record does not hold, a version its stream does not reach, or an event written in another
+  clinic, or its request is not bound by a SHA-256 digest; named by command and position, never by key;
+* **requests**: an administration request (a link or a kiosk code) names an episode the clinic's record
+  does not hold, expires before it was made, has a reminder outside its life, was used at or after its
+  expiry, used without a token, or both used and revoked, or keeps a token or code other than as a
+  SHA-256 digest; named by request id, never by token or code.
 
 The installed plugin is the reference the host trusts: someone who can write the database can change a
 definition's text and its SHA-256 together, and only the installed definition of the same version tells.
@@ -30,8 +39,17 @@ its definition) is checked only for a store that has kept definitions since its 
 (:attr:`DefinitionsRecord.complete`): a store that held administrations before it kept definitions (its
 migration marked it, see :mod:`alliancekit.core.definitions`) may lack the definitions of measures removed
 before they were recorded, and which administrations are that old cannot be told; there the measure
-versions without a definition are counted (``definitions_missing``), not a finding. Definitions are
+versions without a definition are counted (``definitions_missing``), not a finding. The mark is believed only
+with the audit entry its migration writes (:data:`~alliancekit.store.definitions.BACKFILL_ACTION`, in the
+report's own entries), where the hash chain and the later seals cover it: a mark set by hand later has
+none (unless forged with an entry appended after the last seal, the limit the seals have anyway), and is a
+finding, after which a missing definition is one too. Definitions are
 published instruments, never client data: a report on one clinic checks every stored definition.
+
+The commands and requests checks run on a store that can list those rows (``command_records()`` and
+``request_records()``, see :func:`alliancekit.store.scan.scan_store`); the report counts the clinic's rows
+checked (``commands``, ``requests``). What they cannot tell: a row deleted, or one consistent with the record
+(a repeat's result pointed at another of the same episode's versions), as these rows are not hash-chained.
 
 Each check reports its first bad entry only: what comes after a break cannot be trusted either.
 
@@ -59,6 +77,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -66,11 +85,13 @@ import attrs
 
 from alliancekit.errors import ValidationError
 from alliancekit.integrity.chain import GENESIS, entry_hash, event_hash, merkle_root, seal_mac
-from alliancekit.store.definitions import load_stored
+from alliancekit.store.definitions import BACKFILL_ACTION, BACKFILL_KEY, load_stored
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
     CaseloadRow,
+    CommandRecord,
+    RequestRecord,
     ShardHead,
     Snapshot,
     StoredDefinition,
@@ -80,7 +101,17 @@ from alliancekit.store.protocol import (
 #: The clinic of the audit entry of a call made without an actor (``Guard.require_actor``).
 NO_CLINIC = "(none)"
 
-CHECKS = ("events", "snapshots", "projections", "audit", "references", "seals", "definitions")
+CHECKS = (
+    "events",
+    "snapshots",
+    "projections",
+    "audit",
+    "references",
+    "seals",
+    "definitions",
+    "commands",
+    "requests",
+)
 
 #: Where a part the store could not read is reported: (check, where).
 _UNREADABLE_PARTS = {
@@ -88,7 +119,12 @@ _UNREADABLE_PARTS = {
     "checkpoints": ("seals", "checkpoints"),
     "caseload": ("projections", "caseload"),
     "definitions": ("definitions", "measure definitions"),
+    "commands": ("commands", "idempotency records"),
+    "requests": ("requests", "administration requests"),
 }
+
+#: A SHA-256 digest as the stores keep one: 64 lowercase hexadecimal digits.
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 #: Caseload columns that hold JSON text: compared as values (a backend may store them as JSON).
 _JSON_COLUMNS = ("latest_scores_json", "open_alerts_json")
@@ -118,6 +154,12 @@ class DefinitionsRecord:
     """Whether every administration's definition must be stored: true for a store that has kept
     definitions since its first event; false for one that keeps none, one whose schema predates them (a
     read-only open of an older file), and one its migration marked as holding administrations from before."""
+    marked: bool = False
+    """Whether the store carries that mark (:data:`~alliancekit.store.definitions.BACKFILL_KEY`)."""
+    mark_audited: bool = False
+    """Whether the mark must have its audit entry (:data:`~alliancekit.store.definitions.BACKFILL_ACTION`):
+    true for a marked store whose schema records it there; false for one read as an older alliancekit left
+    it (a read-only open of a file from before)."""
 
 
 @attrs.frozen
@@ -156,6 +198,12 @@ class IntegrityReport:
     """Measure versions the reported episodes administered that have no stored definition: a finding of
     ``definitions`` where the store has kept them from the start, else only counted (see the module
     docstring)."""
+    commands: int = 0
+    """The clinic's idempotency records checked (keyed commands' results; 0 when the store cannot list
+    them)."""
+    requests: int = 0
+    """The clinic's administration requests checked (links and kiosk codes; 0 when the store cannot list
+    them)."""
 
     def finding(self, check: str) -> Finding | None:
         """The finding of ``check``, if it failed."""
@@ -169,7 +217,8 @@ class IntegrityReport:
         """Human text; the first line starts ``record ok:`` or ``record broken:``."""
         counts = (
             f"{self.episodes} episodes, {self.events} events, {self.audit_entries} audit entries, "
-            f"{self.definitions} measure definitions, {self.checkpoints} checkpoints"
+            f"{self.definitions} measure definitions, {self.commands} idempotency records, "
+            f"{self.requests} administration requests, {self.checkpoints} checkpoints"
         )
         if self.seals_checked:
             seals = "seals verified"
@@ -341,6 +390,8 @@ class _AuditWalk:
         self.bad_refs: list[tuple[tuple[int, int], str]] = []
         self.entries = 0
         self.shared = False
+        #: the report's entries recording the backfill mark (a migration's, see DefinitionsRecord)
+        self.marks = 0
 
     def add(self, record: AuditRecord) -> None:
         shard = record.shard
@@ -361,6 +412,8 @@ class _AuditWalk:
         mine = self.own(record)
         self.entries += mine
         self.shared = self.shared or not mine
+        if mine and record.action == BACKFILL_ACTION and record.record_id == BACKFILL_KEY:
+            self.marks += 1
         if not record.writes or record.record_type != "episode":
             return
         parsed = _parse_writes(record.writes)
@@ -452,17 +505,29 @@ def _check_definitions(
     used: dict[tuple[str, str], str],
     installed: Callable[[str, str], str | None],
     first: _First,
+    marks: int | None,
 ) -> int:
-    """Check each stored definition, then that every measure version in ``used`` (with the first episode
-    using it) has one; the number of those without one."""
+    """Check each stored definition, the backfill mark against its audit entries (``marks``: how many the
+    audit log holds; ``None``: the log could not be read), then that every measure version in ``used``
+    (with the first episode using it) has one; the number of those without one."""
     for stored in sorted(record.stored, key=lambda d: (d.measure_id, d.version)):
         problem = _stored_problem(stored, installed)
         if problem is not None:
             first.add("definitions", f"measure {stored.measure_id} version {stored.version}", problem)
             break
+    complete = record.complete
+    if record.mark_audited and marks == 0:
+        # a mark no migration recorded: written by hand, it excuses nothing
+        first.add(
+            "definitions",
+            f"practice metadata {BACKFILL_KEY}",
+            "the mark excusing administrations without a stored definition has no audit entry"
+            " (set outside alliancekit)",
+        )
+        complete = True
     kept = {(d.measure_id, d.version) for d in record.stored}
     missing = sorted(key for key in used if key not in kept)
-    if missing and record.complete:
+    if missing and complete:
         measure_id, version = missing[0]
         first.add(
             "definitions",
@@ -470,6 +535,81 @@ def _check_definitions(
             f"administered in episode {used[measure_id, version]} but no definition of it is stored",
         )
     return len(missing)
+
+
+#: What verification keeps of each of the report's episodes for the commands and requests checks: its stream
+#: length and the clinics its events name.
+_Held = dict[str, tuple[int, frozenset[str]]]
+#: The stream length kept for an episode whose events could not be read (nothing is compared with it).
+_UNREAD = -1
+
+
+def _within(version: object, length: int) -> bool:
+    """Whether ``version`` (as a row holds it, whatever was put there) is a version from 1 to ``length``."""
+    return type(version) is int and 1 <= version <= length
+
+
+def _digest(value: object) -> bool:
+    """Whether ``value`` is a SHA-256 digest as the stores keep one."""
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
+
+
+def _check_commands(commands: Sequence[CommandRecord], held: _Held, first: _First) -> None:
+    """Each idempotency record's result names an event the clinic's record holds: an episode of the
+    report's, a version its stream reaches, written in the record's clinic; and its request is bound by a
+    SHA-256. Named by command and position, never by key (a host may derive keys from what it has)."""
+    for index, row in enumerate(commands, start=1):
+        at = f"command {row.command} record {index}"
+        found = held.get(row.episode_id)
+        if found is None:
+            problem = "names an episode the clinic's record does not hold"
+        elif found[0] == _UNREAD:
+            continue
+        elif not _within(row.version, found[0]):
+            problem = f"names a version the episode's stream does not reach (it holds {found[0]})"
+        elif row.clinic_id not in found[1]:
+            problem = "names an event written in another clinic"
+        elif not _digest(row.request_hash):
+            problem = "its request is not bound by a SHA-256 digest"
+        else:
+            continue
+        first.add("commands", at, problem)
+        return
+
+
+def _request_problem(row: RequestRecord, held: _Held) -> str | None:
+    if row.episode_id not in held:
+        return "names an episode the clinic's record does not hold"
+    if not row.created_at < row.expires_at:
+        return "expires before it was made"
+    # (a use or a revocation may read an earlier clock than the making did: only the reminder, computed
+    # from the making, is held to it)
+    if row.remind_at is not None and not row.created_at < row.remind_at < row.expires_at:
+        return "its reminder is not between its making and its expiry"
+    if row.used_at is not None and row.revoked_at is not None:
+        return "it is both used and revoked"
+    if row.used_at is not None and row.used_at >= row.expires_at:
+        return "used at or after its expiry"
+    for name in ("token_hash", "code_hash"):
+        value = getattr(row, name)
+        if value is not None and not _digest(value):
+            return f"its {name} is not a SHA-256 digest (a secret stored as it is?)"
+    if row.token_hash is None and row.code_hash is None:
+        return "it has neither a token hash nor a code hash"
+    if row.used_at is not None and row.token_hash is None:
+        return "used without a token"
+    return None
+
+
+def _check_requests(requests: Sequence[RequestRecord], held: _Held, first: _First) -> None:
+    """Each administration request names an episode of the clinic's record, its times are in order (made,
+    then reminded, used or revoked; used before its expiry), and its secrets are kept as SHA-256 digests
+    only. Named by request id (an opaque id, as an episode's), never by token, code or episode."""
+    for row in requests:
+        problem = _request_problem(row, held)
+        if problem is not None:
+            first.add("requests", f"request {row.request_id}", problem)
+            return
 
 
 def _claimed(
@@ -494,6 +634,8 @@ def verify_record(
     definitions: DefinitionsRecord | None = None,
     administered: Callable[[Sequence[StoredEvent]], Iterable[tuple[str, str]]] = lambda _events: (),
     installed: Callable[[str, str], str | None] = lambda _measure, _version: None,
+    commands: Sequence[CommandRecord] | None = None,
+    requests: Sequence[RequestRecord] | None = None,
 ) -> IntegrityReport:
     """Check the whole record (see the module docstring); reads nothing but its arguments.
 
@@ -517,6 +659,9 @@ def verify_record(
     :param installed: the SHA-256 of the host's installed definition of a measure version (as
         :func:`alliancekit.store.definitions.stored_definition` makes it), ``None`` when it has none: the
         reference a stored definition of the same version must match.
+    :param commands: the store's idempotency records (:func:`alliancekit.store.scan.scan_store`'s), the
+        report's clinic's checked; ``None``: not checked.
+    :param requests: the store's administration requests, likewise.
     """
     if key is not None and not isinstance(key, bytes):
         raise ValidationError("key", "type", "bytes expected")
@@ -540,6 +685,7 @@ def verify_record(
     episode_count = event_count = 0
     unreferenced: str | None = None
     used: dict[tuple[str, str], str] = {}  # measure version -> the first episode administering it
+    held: _Held = {}  # the report's episodes, for the commands and requests checks
     for episode in episodes:
         if clinic is not None and clinic not in episode.clinics:
             if not episode.clinics:  # whose it is cannot be read: every clinic is told, none by its id
@@ -548,6 +694,9 @@ def verify_record(
             continue
         episode_count += 1
         event_count += len(episode.events)
+        held[episode.episode_id] = (len(episode.events), frozenset(e.clinic_id for e in episode.events))
+        if not episode.readable:  # its events' finding says it: what names it is not compared
+            held[episode.episode_id] = (_UNREAD, frozenset())
         if not episode.readable:
             first.add(
                 "events",
@@ -597,7 +746,12 @@ def verify_record(
     _check_seals(walk, checkpoints, key, expected_head, first)
     missing = 0
     if definitions is not None:
-        missing = _check_definitions(definitions, used, installed, first)
+        marks = None if "audit" in unreadable else walk.marks
+        missing = _check_definitions(definitions, used, installed, first, marks)
+    mine_commands = [c for c in commands or () if clinic is None or c.clinic_id == clinic]
+    mine_requests = [r for r in requests or () if clinic is None or r.clinic_id == clinic]
+    _check_commands(mine_commands, held, first)
+    _check_requests(mine_requests, held, first)
     findings = tuple(first.found[c] for c in CHECKS if c in first.found)
     return IntegrityReport(
         ok=not findings,
@@ -611,6 +765,8 @@ def verify_record(
         shared_audit=walk.shared,
         definitions=0 if definitions is None else len(definitions.stored),
         definitions_missing=missing,
+        commands=len(mine_commands),
+        requests=len(mine_requests),
     )
 
 

@@ -20,6 +20,9 @@ from alliancekit.store.protocol import Commit, StoredDefinition
 #: The practice-metadata key a migration sets on a store that held data before definitions were kept
 #: (``"pending"`` until a practice records the registered measures' definitions, then ``"done"``).
 BACKFILL_KEY = "measure-definitions-backfill"
+#: The action of the audit entry a migration writes with :data:`BACKFILL_KEY` (record type
+#: ``practice-meta``, record id the key): the hash chain covers it, so a mark set by hand later has none.
+BACKFILL_ACTION = "mark-definitions-backfill"
 
 
 def stored_definition(measure: Measure) -> StoredDefinition:

@@ -7,12 +7,12 @@ around the access policy, the lockbox or the audit.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 
 from alliancekit.errors import NotFoundError, StoreError, UnreadableRecord, ValidationError
 from alliancekit.events.codec import Codec
-from alliancekit.events.types import EpisodeOpened
+from alliancekit.events.types import EpisodeOpened, Event
 from alliancekit.lifecycle.state import EpisodeState, fold, start
 from alliancekit.security.views import TimelineEntry
 from alliancekit.store.protocol import (
@@ -79,17 +79,20 @@ class RecordReader:
             self._states.clear()  # crude but bounded; a busy host re-decodes a few snapshots
         self._states[state.episode_id] = (state, head)
 
-    def fold(self, stored: list[StoredEvent]) -> EpisodeState:
-        """The state folded from stored events (the first must open the episode)."""
+    def fold(
+        self, stored: list[StoredEvent], decode: Callable[[StoredEvent], Event] | None = None
+    ) -> EpisodeState:
+        """The state folded from stored events (the first must open the episode), each decoded by
+        ``decode`` (the codec's when not given)."""
         if not stored:
             raise NotFoundError("episode", "(empty stream)")
+        if decode is None:
+            decode = self.codec.decode
         first = stored[0]
-        opened = self.codec.decode(first)
+        opened = decode(first)
         if not isinstance(opened, EpisodeOpened):
             raise NotFoundError("episode-opened", first.episode_id)
-        return fold(
-            start(first.episode_id, first.clinic_id, opened), (self.codec.decode(e) for e in stored[1:])
-        )
+        return fold(start(first.episode_id, first.clinic_id, opened), (decode(e) for e in stored[1:]))
 
     def written_by(self, episode_id: str, version: int) -> tuple[str, str] | None:
         """The actor (id and role) of the command that brought the stream to ``version``: who wrote the

@@ -16,7 +16,9 @@ The measure definitions kept with the data are read in the same transaction, wit
 kept them since its first event (:class:`~alliancekit.integrity.verify.DefinitionsRecord`): not when it
 keeps none (no ``measure_definitions()``), when its schema predates them (``holds_definitions`` false: a
 read-only open of an older file), nor when its migration marked it as holding administrations from before
-(practice metadata :data:`~alliancekit.store.definitions.BACKFILL_KEY`, whatever its value).
+(practice metadata :data:`~alliancekit.store.definitions.BACKFILL_KEY`, whatever its value). A store whose
+schema records that mark in the audit log (``audits_backfill_mark``; true unless a read-only open of an older
+file) says so, and verification then asks for the mark's entry.
 
 A row changed outside alliancekit may not even be readable (a time that is not a time): the part it is in is
 reported as unreadable, for verification to name, instead of ending the scan.
@@ -28,13 +30,17 @@ import contextlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from typing import TypeVar
 
+import attrs
+
 from alliancekit.integrity.verify import DefinitionsRecord, EpisodeRecord
 from alliancekit.store.definitions import BACKFILL_KEY
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
     CaseloadRow,
+    CommandRecord,
     DefinitionStore,
+    RequestRecord,
     Store,
     StoredEvent,
 )
@@ -49,6 +55,30 @@ def scan_record(
 ) -> tuple[
     Iterator[EpisodeRecord], Iterable[AuditRecord], list[AuditCheckpoint], DefinitionsRecord, Sequence[str]
 ]:
+    """See :func:`scan_store`, which also reads the keyed commands and administration requests; this is the
+    same scan without them."""
+    scan = scan_store(store, clinic, progress=progress)
+    return scan.episodes, scan.audit, scan.checkpoints, scan.definitions, scan.unreadable
+
+
+@attrs.frozen
+class Scan:
+    """What :func:`scan_store` reads (see :func:`scan_record` for the parts it shares with it)."""
+
+    episodes: Iterator[EpisodeRecord]
+    audit: Iterable[AuditRecord]
+    checkpoints: list[AuditCheckpoint]
+    definitions: DefinitionsRecord
+    unreadable: Sequence[str]
+    commands: Sequence[CommandRecord] | None = None
+    """Every keyed command's record (``command_records()``); ``None``: the store cannot list them."""
+    requests: Sequence[RequestRecord] | None = None
+    """Every administration request (``request_records()``); ``None``: the store cannot list them."""
+
+
+def scan_store(
+    store: Store, clinic: str | None = None, *, progress: Callable[[int, int], None] | None = None
+) -> Scan:
     """The store's episodes (lazily, in id order), its audit entries, its checkpoints, its measure
     definitions, and the parts that could not be read (``"audit"``, ``"checkpoints"``, ``"caseload"``,
     ``"definitions"``: read as empty). An episode whose
@@ -69,7 +99,7 @@ def scan_record(
     """
     scope = getattr(store, "clinic_scope", None)
     if clinic is not None and scope is not None and scope != clinic:
-        return iter(()), [], [], DefinitionsRecord(), ()
+        return Scan(iter(()), [], [], DefinitionsRecord(), ())
     stack = contextlib.ExitStack()
     hold = getattr(store, "read_transaction", None)
     unreadable: list[str] = []
@@ -92,7 +122,15 @@ def scan_record(
         definitions = DefinitionsRecord()  # a store that keeps none: nothing to check, nothing expected
         if isinstance(store, DefinitionStore):
             stored = part("definitions", store.measure_definitions)
-            definitions = DefinitionsRecord(stored, complete=_kept_from_start(store))
+            marked = _marked(store)
+            definitions = DefinitionsRecord(
+                stored,
+                complete=bool(getattr(store, "holds_definitions", True)) and not marked,
+                marked=marked,
+                mark_audited=marked and bool(getattr(store, "audits_backfill_mark", True)),
+            )
+        commands: list[CommandRecord] | None = _listed(store, "command_records", "commands", unreadable)
+        requests: list[RequestRecord] | None = _listed(store, "request_records", "requests", unreadable)
     except BaseException:
         stack.close()
         raise
@@ -132,12 +170,27 @@ def scan_record(
             report(done, done)
 
     walked = episodes() if progress is None else counted(progress)
-    return walked, audit, checkpoints, definitions, unreadable
+    return Scan(walked, audit, checkpoints, definitions, unreadable, commands, requests)
 
 
-def _kept_from_start(store: Store) -> bool:
-    """Whether the store has kept measure definitions since its first event (see the module docstring)."""
-    return bool(getattr(store, "holds_definitions", True)) and store.load_meta(BACKFILL_KEY) is None
+def _listed(store: Store, method: str, name: str, unreadable: list[str]) -> list[T] | None:
+    """The rows ``store.<method>()`` lists; ``None`` when the store has no such method or cannot list them
+    (a read-only open of an older schema); empty, with ``name`` added to ``unreadable``, when a row cannot
+    be read."""
+    read: Callable[[], list[T] | None] | None = getattr(store, method, None)
+    if read is None:
+        return None
+    try:
+        return read()
+    except _UNREADABLE:
+        unreadable.append(name)
+        return []
+
+
+def _marked(store: Store) -> bool:
+    """Whether the store carries the mark of a migration that found administrations from before it kept
+    measure definitions (see the module docstring)."""
+    return store.load_meta(BACKFILL_KEY) is not None
 
 
 def _streamed(stream: Callable[[], Iterable[AuditRecord]], unreadable: list[str]) -> Iterator[AuditRecord]:

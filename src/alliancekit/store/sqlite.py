@@ -55,9 +55,10 @@ from alliancekit.errors import (
     ValidationError,
 )
 from alliancekit.integrity import chain
+from alliancekit.integrity.verify import NO_CLINIC
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.security import private_files
-from alliancekit.store.definitions import absent, of_commits
+from alliancekit.store.definitions import BACKFILL_KEY, absent, of_commits
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
@@ -81,6 +82,7 @@ from alliancekit.store.sqlite_checkpoint import WalCheckpointer
 from alliancekit.store.sqlite_schema import (
     APPLICATION_ID,
     AUDIT_RECIPIENT_FROM,
+    BACKFILL_AUDITED_FROM,
     DEFINITIONS_FROM,
     LATEST_VERSION,
     MIGRATIONS,
@@ -89,7 +91,7 @@ from alliancekit.store.sqlite_schema import (
     READABLE_FROM,
     UNDER_LOCKBOX_FROM,
 )
-from alliancekit.store.upgrade import adoption_entry, snapshot_v2
+from alliancekit.store.upgrade import adoption_entry, backfill_mark_entry, snapshot_v2
 
 if sys.platform != "win32":  # POSIX: writers of every process queue on one file lock
     import fcntl
@@ -537,7 +539,19 @@ def _backfill_8(conn: sqlite3.Connection) -> None:
     )
 
 
-_BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {2: _backfill_2, OUTBOX_WAITS_FROM: _backfill_8}
+def _backfill_11(conn: sqlite3.Connection) -> None:
+    """Record the mark of migration 6, if the file has it, in the audit log (migration 11): one entry under
+    no clinic (the mark is the whole file's), chained after its shard's head."""
+    if conn.execute("SELECT 1 FROM practice_meta WHERE key = ?", (BACKFILL_KEY,)).fetchone() is None:
+        return
+    _write_audit(conn, [backfill_mark_entry(NO_CLINIC, datetime.now(UTC), BACKFILL_AUDITED_FROM)])
+
+
+_BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {
+    2: _backfill_2,
+    OUTBOX_WAITS_FROM: _backfill_8,
+    BACKFILL_AUDITED_FROM: _backfill_11,
+}
 
 
 def _date(value: str | None) -> date | None:
@@ -1200,6 +1214,15 @@ class SQLiteStore:
             return None
         return CommandRecord(clinic_id, command, key, rows[0][0], rows[0][1], rows[0][2])
 
+    def command_records(self) -> list[CommandRecord]:
+        """Every keyed command's record, by clinic, command and key (verification only)."""
+        rows = self._read(
+            "SELECT clinic_id, command, key, request_hash, episode_id, version FROM commands"
+            " ORDER BY clinic_id, command, key",
+            (),
+        )
+        return [CommandRecord(*row) for row in rows]
+
     @property
     def _audit_columns(self) -> str:
         # a read-only open of a database from before the column: every entry names no recipient
@@ -1243,6 +1266,10 @@ class SQLiteStore:
             return []
         rows = self._read(f"SELECT {_REQUEST_COLUMNS} FROM administration_requests WHERE {where}", params)  # noqa: S608
         return [_request_from_row(r) for r in rows]
+
+    def request_records(self) -> list[RequestRecord]:
+        """Every administration request, by clinic and id (verification only)."""
+        return self._requests("1 ORDER BY clinic_id, request_id", ())
 
     def find_request(self, token_hash: str) -> RequestRecord | None:
         found = self._requests("token_hash = ?", (token_hash,))
@@ -1307,6 +1334,12 @@ class SQLiteStore:
         """Whether the schema keeps measure definitions: false for a read-only open of an older database,
         whose administrations then have none stored (verification does not ask for them)."""
         return self._version >= DEFINITIONS_FROM
+
+    @property
+    def audits_backfill_mark(self) -> bool:
+        """Whether the schema records the backfill mark in the audit log: false for a read-only open of a
+        database from before (its mark has no entry, and verification does not ask for one)."""
+        return self._version >= BACKFILL_AUDITED_FROM
 
     def measure_definitions(self) -> list[StoredDefinition]:
         if self._version < DEFINITIONS_FROM:  # a read-only open of an older database: none stored

@@ -292,6 +292,14 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE audit ADD COLUMN recipient TEXT NOT NULL DEFAULT '';
     """,
+    # 11: the mark migration 6 left on a store that held administrations before it kept measure definitions
+    # (practice metadata measure-definitions-backfill) recorded in the audit log, where the hash chain covers
+    # it: ``backfill_11`` (same transaction) writes one mark-definitions-backfill entry, filed under no
+    # clinic (the mark is the whole file's), when the mark is there. Verification then reads a mark without
+    # its entry as written outside alliancekit. No table changes.
+    """
+    SELECT 'mark-definitions-backfill';
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -312,6 +320,10 @@ OUTBOX_LEASES_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "outbox_lea
 #: an older database reads every entry as naming no recipient, and a migration's backfill that writes the
 #: audit table before it (``backfill_2``) writes it without the column.
 AUDIT_RECIPIENT_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "audit ADD COLUMN recipient" in m)
+
+#: The schema version from which a backfill mark has its audit entry (found by content, as above); a
+#: read-only open of an older database holds a mark without one, as the alliancekit that wrote it did.
+BACKFILL_AUDITED_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "'mark-definitions-backfill'" in m)
 
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).

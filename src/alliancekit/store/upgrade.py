@@ -15,6 +15,7 @@ from typing import Any
 
 from alliancekit.events.converter import encode_json, encode_payload
 from alliancekit.integrity.chain import shard_of
+from alliancekit.store.definitions import BACKFILL_ACTION, BACKFILL_KEY
 from alliancekit.store.protocol import AuditRecord, StoredEvent
 
 #: The snapshot shape migration 2 writes (``alliancekit.events.codec.SNAPSHOT_VERSION`` when it was made;
@@ -39,6 +40,27 @@ def snapshot_v2(state_json: str, events: Iterable[StoredEvent]) -> tuple[str, st
     state["lockbox"] = directives
     state["_v"] = SNAPSHOT_SHAPE_2
     return encode_json(state), (encode_payload(directives) if directives else "{}")
+
+
+def backfill_mark_entry(clinic_id: str, at: datetime, migration: int) -> AuditRecord:
+    """The audit entry by which a migration records the mark :data:`BACKFILL_KEY` it found (the store held
+    administrations before it kept their measure definitions): in the hash chain, so that verification can
+    tell it from a mark written into the metadata by hand. ``clinic_id``: the clinic the mark is for
+    (``"(none)"``, every clinic's, for a store-wide one). Names no client."""
+    return AuditRecord(
+        entry_id=f"migration-{migration}-{BACKFILL_KEY}",
+        at=at,
+        actor_id="alliancekit",
+        actor_role="system",
+        clinic_id=clinic_id,
+        purpose="operations",
+        action=BACKFILL_ACTION,
+        record_type="practice-meta",
+        record_id=BACKFILL_KEY,
+        outcome="allowed",
+        client_ref="",
+        shard=shard_of(BACKFILL_KEY),
+    )
 
 
 def adoption_entry(

@@ -42,7 +42,7 @@ from alliancekit.fhir.validate import packaged_schema
 from alliancekit.plugins.manager import PluginHost
 from alliancekit.testing.demo import DEMO_ACTOR, DEMO_FREE_TEXT_MARK, PluginContract, demo_practice_path
 
-__all__ = ["FHIR_HOOKS", "FhirExport", "FhirHookContract", "export_demo"]
+__all__ = ["FHIR_HOOKS", "FhirExport", "FhirHookContract", "export_demo", "references"]
 
 #: The hooks of a FHIR plugin (``alliancekit.plugins.hookspecs``, FHIR export).
 FHIR_HOOKS = (
@@ -120,15 +120,17 @@ def _outside_references(node: Any, at: str = "$") -> Iterator[tuple[str, str]]:
         yield at, node
 
 
-def _references(node: Any) -> Iterator[str]:
+def references(node: Any) -> Iterator[str]:
+    """Every ``reference`` string in a FHIR resource (or any JSON value), at any depth, in document order:
+    what a Bundle must resolve to its entries (or a client's identity Reference)."""
     if isinstance(node, dict):
         if isinstance(node.get("reference"), str):
             yield node["reference"]
         for value in node.values():
-            yield from _references(value)
+            yield from references(value)
     elif isinstance(node, list):
         for item in node:
-            yield from _references(item)
+            yield from references(item)
 
 
 class FhirHookContract(PluginContract):
@@ -195,7 +197,7 @@ class FhirHookContract(PluginContract):
                 urls = {entry["fullUrl"] for entry in bundle.get("entry", ())}
                 for entry in bundle.get("entry", ()):
                     resource = entry["resource"]
-                    for ref in _references(resource):
+                    for ref in references(resource):
                         where = f"{resource['resourceType']}/{resource.get('id')}"
                         if ref.startswith("urn:uuid:"):
                             assert ref in urls, f"{where} refers to {ref}, which is not in its Bundle"

@@ -26,8 +26,9 @@ from psycopg import Connection, sql
 
 from alliancekit.errors import NotAnAlliancekitStore, StoreTooNew
 from alliancekit.integrity import chain
+from alliancekit.store.definitions import BACKFILL_KEY
 from alliancekit.store.protocol import AuditRecord, StoredEvent
-from alliancekit.store.upgrade import adoption_entry, snapshot_v2
+from alliancekit.store.upgrade import adoption_entry, backfill_mark_entry, snapshot_v2
 
 #: The session setting the policies read; set transaction-locally by the store before every statement.
 CLINIC_SETTING = "alliancekit.clinic_id"
@@ -1166,6 +1167,34 @@ _MIGRATION_AUDIT_RECIPIENT = """
            FROM {s}.audit a WHERE a.clinic_id = p_scope ORDER BY a.shard, a.position""",
 )
 
+# 13: the mark migration 6 left on a clinic that held episodes before it kept measure definitions
+# (practice_meta measure-definitions-backfill) recorded in that clinic's audit log, where its hash chain
+# covers it: ``backfill_13`` (Python, same transaction) appends one mark-definitions-backfill entry per
+# marked clinic through link_audit. Verification then reads a mark without its entry as written outside
+# alliancekit. And the readers verification lists a clinic's keyed commands and administration requests
+# with (command_records, request_records). No table changes.
+_MIGRATION_BACKFILL_AUDITED = (
+    """
+    SELECT 'mark-definitions-backfill';
+    DROP FUNCTION IF EXISTS {s}.command_records(text);
+    DROP FUNCTION IF EXISTS {s}.request_records(text);
+    """
+    + _reader(
+        "command_records",
+        "",
+        "command text, key text, request_hash text, episode_id text, version integer",
+        "SELECT c.command, c.key, c.request_hash, c.episode_id::text, c.version FROM {s}.commands c"
+        " WHERE c.clinic_id = p_scope ORDER BY c.command, c.key",
+    )
+    + _reader(
+        "request_records",
+        "",
+        _REQUEST_COLUMNS,
+        "SELECT " + _REQUEST_SELECT + " FROM {s}.administration_requests r"
+        " WHERE r.clinic_id = p_scope ORDER BY r.request_id",
+    )
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
     """
@@ -1510,6 +1539,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_OUTBOX_LEASES,
     _MIGRATION_OUTBOX_DUE,
     _MIGRATION_AUDIT_RECIPIENT,
+    _MIGRATION_BACKFILL_AUDITED,
 )
 LATEST_VERSION = len(MIGRATIONS)
 #: The oldest schema version a read-only store reads: migration 3 only added ``practice_meta``, which reads
@@ -1517,6 +1547,9 @@ LATEST_VERSION = len(MIGRATIONS)
 READABLE_FROM = 2
 #: The schema version that added ``measure_definitions``; a read-only store on an older one reads none.
 DEFINITIONS_FROM = MIGRATIONS.index(_MIGRATION_DEFINITIONS) + 1
+#: The schema version from which a clinic's backfill mark has its audit entry; a read-only store on an older
+#: one holds a mark without one, as the alliancekit-postgres that wrote it did.
+BACKFILL_AUDITED_FROM = MIGRATIONS.index(_MIGRATION_BACKFILL_AUDITED) + 1
 #: The schema version that added ``caseload_open_or_lockbox``; a read-only store on an older one filters
 #: the whole caseload instead.
 CASELOAD_LOCKBOX_FROM = MIGRATIONS.index(_MIGRATION_CASELOAD_LOCKBOX) + 1
@@ -1651,6 +1684,28 @@ def _backfill_2(conn: Connection[object], schema: str) -> None:
         conn.execute(sql.SQL("ALTER TABLE {}.{} FORCE ROW LEVEL SECURITY").format(s, sql.Identifier(table)))
 
 
+def _backfill_13(conn: Connection[object], schema: str) -> None:
+    """Record each clinic's backfill mark in its audit log (migration 13): one entry per marked clinic,
+    chained after its shard's head by ``link_audit``. The owner runs it for every clinic, with row-level
+    security not forced for the length of the transaction (as in migration 2)."""
+    s = sql.Identifier(schema)
+    tables = ("practice_meta", "audit", "audit_heads")
+    for table in tables:
+        conn.execute(
+            sql.SQL("ALTER TABLE {}.{} NO FORCE ROW LEVEL SECURITY").format(s, sql.Identifier(table))
+        )
+    marked: list[Any] = conn.execute(
+        sql.SQL("SELECT clinic_id::text FROM {}.practice_meta WHERE key = %s ORDER BY 1").format(s),
+        (BACKFILL_KEY,),
+    ).fetchall()
+    now = datetime.now(UTC)
+    for (clinic_id,) in marked:
+        entry = backfill_mark_entry(clinic_id, now, BACKFILL_AUDITED_FROM)
+        conn.execute(sql.SQL("SELECT {}.link_audit(%s, %s)").format(s), (clinic_id, audit_array([entry])))
+    for table in tables:
+        conn.execute(sql.SQL("ALTER TABLE {}.{} FORCE ROW LEVEL SECURITY").format(s, sql.Identifier(table)))
+
+
 _LOCK_NAMESPACE = 0x416B  # "Ak": advisory-lock class for schema migrations
 
 
@@ -1772,6 +1827,8 @@ def migrate_connection(
             conn.execute(sql.SQL(MIGRATIONS[number - 1]).format(s=s))
             if number == 2:
                 _backfill_2(conn, schema)
+            elif number == BACKFILL_AUDITED_FROM:
+                _backfill_13(conn, schema)
             conn.execute(
                 sql.SQL("INSERT INTO {}.schema_migrations (version) VALUES (%s)").format(s), (number,)
             )

@@ -117,6 +117,7 @@ from alliancekit.store.protocol import (
 from alliancekit.store.request_rows import request_fields, request_from_row
 from alliancekit_postgres.schema import (
     AUDIT_RECIPIENT_FROM,
+    BACKFILL_AUDITED_FROM,
     CASELOAD_LOCKBOX_FROM,
     DEFINITION_CHANGED_SQLSTATE,
     DEFINITIONS_FROM,
@@ -199,6 +200,8 @@ _SQL_TEXT = {
     "caseload_others": "SELECT * FROM {s}.caseload_with_others_under_lockbox(%s, %s, %s, %s)",
     "episode_ids": "SELECT * FROM {s}.episode_ids(%s)",
     "find_command": "SELECT * FROM {s}.find_command(%s, %s, %s)",
+    "command_records": "SELECT * FROM {s}.command_records(%s)",
+    "request_records": "SELECT * FROM {s}.request_records(%s)",
     "audit": "SELECT * FROM {s}.audit_records_with_recipient(%s)",
     "audit_no_recipient": "SELECT * FROM {s}.audit_records(%s)",  # a read-only store on an older schema
     "audit_heads": "SELECT * FROM {s}.audit_heads(%s)",
@@ -926,6 +929,22 @@ class PostgresStore:
         request_hash, episode_id, version = rows[0]
         return CommandRecord(clinic_id, command, key, str(request_hash), str(episode_id), int(version))
 
+    def command_records(self) -> list[CommandRecord] | None:
+        """This clinic's keyed commands' records, by command and key (verification only); ``None`` on a
+        read-only store on a schema from before migration 13, which cannot list them."""
+        if self._db.version < BACKFILL_AUDITED_FROM:
+            return None
+        return [
+            CommandRecord(self.clinic_id, str(c), str(k), str(h), str(e), int(v))
+            for c, k, h, e, v in self._read("command_records", (self.clinic_id,))
+        ]
+
+    def request_records(self) -> list[RequestRecord] | None:
+        """This clinic's administration requests, by id (verification only); ``None`` as above."""
+        if self._db.version < BACKFILL_AUDITED_FROM:
+            return None
+        return self._requests("request_records", ())
+
     def audit_records(self) -> list[AuditRecord]:
         """This clinic's audit entries, by shard then position (each clinic has its own shard chains)."""
         reader = "audit" if self._db.version >= AUDIT_RECIPIENT_FROM else "audit_no_recipient"
@@ -1136,6 +1155,12 @@ class PostgresStore:
         """Whether the schema keeps measure definitions: false for a read-only store on an older schema,
         whose administrations then have none stored (verification does not ask for them)."""
         return self._db.version >= DEFINITIONS_FROM
+
+    @property
+    def audits_backfill_mark(self) -> bool:
+        """Whether the schema records the backfill mark in the audit log: false for a read-only store on an
+        older schema (its mark has no entry, and verification does not ask for one)."""
+        return self._db.version >= BACKFILL_AUDITED_FROM
 
     def measure_definitions(self) -> list[StoredDefinition]:
         if self._db.version < DEFINITIONS_FROM:  # a read-only store on an older schema: none stored
