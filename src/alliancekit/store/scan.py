@@ -18,6 +18,10 @@ keeps none (no ``measure_definitions()``), when its schema predates them (``hold
 read-only open of an older file), nor when its migration marked it as holding administrations from before
 (practice metadata :data:`~alliancekit.store.definitions.BACKFILL_KEY`, whatever its value).
 
+A backend that offers ``check_file()`` (the SQLite store: SQLite's ``PRAGMA quick_check``) checks the file's
+structure first and raises :class:`~alliancekit.errors.StoreCorrupt` when it is malformed: a damaged page the
+walk would not read (an index's, a free page) must not let a torn backup verify as sound.
+
 A row changed outside alliancekit may not even be readable (a time that is not a time): the part it is in is
 reported as unreadable, for verification to name, instead of ending the scan.
 """
@@ -70,6 +74,9 @@ def scan_record(
     scope = getattr(store, "clinic_scope", None)
     if clinic is not None and scope is not None and scope != clinic:
         return iter(()), [], [], DefinitionsRecord(), ()
+    check = getattr(store, "check_file", None)
+    if check is not None:  # a file its backend finds malformed: StoreCorrupt, before a part reads as sound
+        check()
     stack = contextlib.ExitStack()
     hold = getattr(store, "read_transaction", None)
     unreadable: list[str] = []
