@@ -29,6 +29,7 @@ __all__ = [
     "StoreTooNew",
     "StoreNeedsMigration",
     "StoreBusy",
+    "StoreCorrupt",
     "UnreadableRecord",
     "PluginError",
     "MeasureError",
@@ -170,6 +171,13 @@ class StoreBusy(StoreError):
     """The backend kept aborting the transaction (serialization failures, deadlocks) and gave up.
 
     The store retried a bounded number of times; nothing was written. Retrying later is safe.
+    """
+
+
+class StoreCorrupt(StoreError):
+    """The database file is damaged: its backend finds it malformed (a copy torn mid-write, a truncated
+    file, a disk fault, bytes changed outside alliancekit). Nothing more is read from it or written to it;
+    restore it from a backup. ``alliancekit verify`` reports it as a failed check (exit 1).
     """
 
 

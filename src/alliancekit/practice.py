@@ -215,6 +215,25 @@ class Practice:
         finally:
             self._s.store.close()
 
+    def back_up(self, target: str | os.PathLike[str], *, check: Callable[[str], None] | None = None) -> None:
+        """Write a consistent copy of the whole store to the file ``target``, published whole or not at all:
+        the host's file-level backup, as it could take with SQLite's own tools (every clinic's records, no
+        actor, no audit entry; it runs on a read-only practice too).
+
+        The SQLite store copies with SQLite's online backup API (one snapshot; writers carry on), owner-only
+        (mode 0600), checks the copy's structure, then calls ``check(staged_copy)`` (raise to refuse it)
+        before renaming it onto ``target``; see :meth:`alliancekit.store.sqlite.SQLiteStore.back_up`. A
+        store without a backup of its own (PostgreSQL: use ``pg_dump`` or base backups) raises
+        :class:`~alliancekit.errors.StoreError`."""
+        self._open()
+        back_up = getattr(self._s.store, "back_up", None)
+        if not callable(back_up):
+            raise StoreError(
+                "this store has no file backup of its own: back it up with its server's tools (PostgreSQL: "
+                "pg_dump, base backups)"
+            )
+        back_up(Path(target), check=check)
+
     def discard(self) -> bool:
         """Close the practice, removing the store its opening created if the store can (PostgreSQL: the
         schema it made, or the tables it made in a schema that held none): for a command cut short before

@@ -160,7 +160,7 @@ def test_the_bounds_themselves_pass(
 
 # -- 2. one key-file wording ---------------------------------------------------------------------------
 
-KEY_COMMANDS = {"verify": [], "audit verify": [], "export csv": ["--out"]}
+KEY_COMMANDS = {"verify": [], "audit verify": [], "export csv": ["--out"], "backup": ["PATH"]}
 
 
 def test_the_key_file_table_holds_every_command_with_a_key_file() -> None:
@@ -169,6 +169,8 @@ def test_the_key_file_table_holds_every_command_with_a_key_file() -> None:
 
 def _key_argv(command: str, db: Path, tmp: Path, key: Path) -> list[str]:
     more = ["--out", str(tmp / "tables")] if command == "export csv" else []
+    if command == "backup":
+        more = [str(tmp / "tables")]
     return [*command.split(), "--db", str(db), "--key-file", str(key), *more]
 
 

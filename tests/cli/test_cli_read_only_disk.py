@@ -54,6 +54,13 @@ def mounted(tmp_path: Path, demo: Path) -> Iterator[Path]:
             conn.commit()
             shutil.copy(source, disk / "pending.sqlite")  # while open: the transaction is in the log only
             shutil.copy(f"{source}-wal", disk / "pending.sqlite-wal")
+        # a snapshot of a live practice's directory: the database with its shared-memory file
+        live = tmp_path / "live.sqlite"
+        shutil.copy(demo, live)
+        with closing(sqlite3.connect(live)) as conn:
+            conn.execute("SELECT count(*) FROM episodes").fetchone()
+            for suffix in ("", "-shm", "-wal"):
+                shutil.copy(f"{live}{suffix}", disk / f"live.sqlite{suffix}")
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         yield disk
     finally:
@@ -76,6 +83,20 @@ def test_a_command_that_writes_says_the_filesystem_is_read_only(mounted: Path) -
         "can be checked there with alliancekit verify; a command that reads clinical content writes its "
         "audit entry)\n"
     )
+
+
+def test_a_snapshot_with_its_shared_memory_file_says_the_filesystem_is_read_only(mounted: Path) -> None:
+    """SQLite opens it (its shared-memory file is there); the writers' lock beside it cannot be made: said
+    as the read-only filesystem it is, not "cannot open the writers' lock"."""
+    db = mounted / "live.sqlite"
+    done = cli("caseload", "--db", str(db))
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"alliancekit: error: cannot open {db} for writing: it is on a read-only filesystem (it can be "
+        "checked there with alliancekit verify; a command that reads clinical content writes its audit "
+        "entry)\n"
+    )
+    assert cli("verify", "--db", str(db)).returncode == 0
 
 
 def test_a_write_ahead_log_not_yet_merged_is_named_not_ignored(mounted: Path) -> None:

@@ -27,7 +27,7 @@ import attrs
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
 from alliancekit.domain.checks import check_ref, check_time_zone
-from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
+from alliancekit.errors import NotAnAlliancekitStore, StoreCorrupt, StoreError, ValidationError
 from alliancekit.practice import practice_file
 from alliancekit.security import private_files
 
@@ -199,6 +199,8 @@ def existing_practice(
         return open_practice(location, read_only=read_only, create=False, audit_key=audit_key, time_zone=zone)
     except NotAnAlliancekitStore as exc:
         raise UsageError(f"no alliancekit database at {shown(location)} ({_why(location, exc)})") from None
+    except StoreCorrupt:
+        raise  # it names the file; verify reports it as a failed check
     except (StoreError, ValidationError) as exc:
         raise UsageError(f"--db {shown(location)}: {exc}") from None
 

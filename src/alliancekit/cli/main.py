@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from alliancekit import __version__
 from alliancekit.cli import (
     audit,
+    backup,
     caseload,
     demo,
     episode,
@@ -62,6 +63,7 @@ COMMAND_MODULES = (
     outbox,
     audit,
     verify,
+    backup,
     importer,
 )
 

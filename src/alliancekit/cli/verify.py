@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 from contextlib import closing
+from typing import Any
 
 from alliancekit.cli.common import (
     add_db,
@@ -26,6 +27,8 @@ from alliancekit.cli.common import (
 )
 from alliancekit.cli.progress import Progress
 from alliancekit.domain import Actor, Purpose, Role
+from alliancekit.errors import StoreCorrupt
+from alliancekit.integrity.verify import IntegrityReport
 
 #: The audit checkpoint key's least length.
 MIN_AUDIT_KEY_BYTES = 32
@@ -69,18 +72,27 @@ def read_key(path: str | None) -> bytes | None:
 
 def run(args: argparse.Namespace) -> int:
     key = read_key(args.key_file)
-    with existing_practice(args, read_only=True, audit_key=key) as practice:
-        chosen = _clinics(practice.clinics(), given_clinic(args), default_clinic(practice))
-        reports = []
-        for clinic in chosen:  # a line a clinic, ended even when the walk stops early (Ctrl-C)
-            with closing(Progress(f"verifying clinic {clinic}", unit="episodes")) as progress:
-                reports.append(practice.verify(_verifier(clinic), progress=progress))
-    ok = all(report.ok for report in reports)
+    reports: list[IntegrityReport] = []
+    damaged: str | None = None
+    try:
+        with existing_practice(args, read_only=True, audit_key=key) as practice:
+            chosen = _clinics(practice.clinics(), given_clinic(args), default_clinic(practice))
+            for clinic in chosen:  # a line a clinic, ended even when the walk stops early (Ctrl-C)
+                with closing(Progress(f"verifying clinic {clinic}", unit="episodes")) as progress:
+                    reports.append(practice.verify(verifier(clinic), progress=progress))
+    except StoreCorrupt as exc:  # the file itself is broken: the check failed, it is not a usage error
+        damaged = str(exc)
+    ok = damaged is None and all(report.ok for report in reports)
     if args.json:
-        print_json({"ok": ok, "reports": [report.as_dict() for report in reports]})
+        shown: dict[str, Any] = {"ok": ok, "reports": [report.as_dict() for report in reports]}
+        if damaged is not None:
+            shown["damaged"] = damaged
+        print_json(shown)
     else:
         for report in reports:
             print(f"clinic {report.clinic}: {report.describe()}")
+        if damaged is not None:
+            print(f"record damaged: {damaged}")
     return 0 if ok else 1
 
 
@@ -95,5 +107,5 @@ def _clinics(known: list[str], chosen: str | None, default: str) -> list[str]:
     return [chosen]
 
 
-def _verifier(clinic: str) -> Actor:
+def verifier(clinic: str) -> Actor:
     return Actor("alliancekit-cli", Role.ADMINISTRATOR, clinic, Purpose.OPERATIONS)

@@ -20,6 +20,10 @@ read-only open of an older file), nor when its migration marked it as holding ad
 schema records that mark in the audit log (``audits_backfill_mark``; true unless a read-only open of an older
 file) says so, and verification then asks for the mark's entry.
 
+A backend that offers ``check_file()`` (the SQLite store: SQLite's ``PRAGMA quick_check``) checks the file's
+structure first and raises :class:`~alliancekit.errors.StoreCorrupt` when it is malformed: a damaged page the
+walk would not read (an index's, a free page) must not let a torn backup verify as sound.
+
 A row changed outside alliancekit may not even be readable (a time that is not a time): the part it is in is
 reported as unreadable, for verification to name, instead of ending the scan.
 """
@@ -100,6 +104,9 @@ def scan_store(
     scope = getattr(store, "clinic_scope", None)
     if clinic is not None and scope is not None and scope != clinic:
         return Scan(iter(()), [], [], DefinitionsRecord(), ())
+    check = getattr(store, "check_file", None)
+    if check is not None:  # a file its backend finds malformed: StoreCorrupt, before a part reads as sound
+        check()
     stack = contextlib.ExitStack()
     hold = getattr(store, "read_transaction", None)
     unreadable: list[str] = []

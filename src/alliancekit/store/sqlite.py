@@ -35,6 +35,7 @@ import os
 import re
 import sqlite3
 import sys
+import tempfile
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +50,8 @@ from alliancekit.errors import (
     DuplicateCommand,
     InvalidToken,
     NotAnAlliancekitStore,
+    StoreBusy,
+    StoreCorrupt,
     StoreError,
     StoreNeedsMigration,
     StoreTooNew,
@@ -715,6 +718,8 @@ class SQLiteStore:
                 problem = self._open_problem(exc)  # the file or the disk: says nothing of whose the file is
                 if problem is not None:
                     raise StoreError(problem) from exc
+                if _code(exc) == _SQLITE_CORRUPT:
+                    raise self._damaged() from exc
                 raise NotAnAlliancekitStore(f"{self.path.name} is not an alliancekit database") from exc
             raise
         self._local.conn = conn
@@ -767,6 +772,8 @@ class SQLiteStore:
             app_id, version = self._identity(conn)
         except sqlite3.DatabaseError as exc:
             self.close()
+            if _code(exc) == _SQLITE_CORRUPT:  # an alliancekit database torn or truncated: not someone else's
+                raise self._damaged() from exc
             raise NotAnAlliancekitStore(f"{name} is not an alliancekit database") from exc
         except BaseException:
             self.close()
@@ -809,6 +816,8 @@ class SQLiteStore:
                     flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
                     self._writer_fd = os.open(lock_path, flags, 0o600)
                 except OSError as exc:
+                    if _on_read_only_filesystem(self.path):  # SQLite opened it: its -shm file was there
+                        raise StoreError(self._read_only_filesystem()) from exc
                     raise StoreError(f"cannot open the writers' lock of {self.path.name}") from exc
             fd = self._writer_fd
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -852,6 +861,10 @@ class SQLiteStore:
             conn.execute("PRAGMA journal_mode = WAL")  # outside the transaction: SQLite requires it
         except sqlite3.DatabaseError as exc:
             self.close()
+            if _code(exc) in _BUSY:  # another process holds the write lock (a long migration, a backup tool)
+                raise self._busy_error() from exc
+            if _code(exc) == _SQLITE_CORRUPT:
+                raise self._damaged() from exc
             problem = self._disk_problem(exc)  # a full disk says nothing of whose the file is
             if problem is not None:
                 raise StoreError(problem) from exc
@@ -877,13 +890,16 @@ class SQLiteStore:
         if not _on_read_only_filesystem(self.path):
             return f"cannot open {self.path}: {why}"
         if not self.read_only:
-            return (
-                f"cannot open {self.path} for writing: it is on a read-only filesystem (it can be checked "
-                "there with alliancekit verify; a command that reads clinical content writes its audit entry)"
-            )
+            return self._read_only_filesystem()
         return (
             f"cannot open {self.path}: it is on a read-only filesystem with a write-ahead log not yet merged "
             f"({self.path.name}-wal): copy both files to a writable place to read it"
+        )
+
+    def _read_only_filesystem(self) -> str:
+        return (
+            f"cannot open {self.path} for writing: it is on a read-only filesystem (it can be checked "
+            "there with alliancekit verify; a command that reads clinical content writes its audit entry)"
         )
 
     def _disk_problem(self, exc: sqlite3.Error) -> str | None:
@@ -891,6 +907,32 @@ class SQLiteStore:
         quote a value); None for an error of the data."""
         why = _DISK_PROBLEMS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
         return None if why is None else f"cannot write {self.path}: {why}"
+
+    def _damaged(self) -> StoreCorrupt:
+        """The file is malformed: said as such, not as someone else's file, and never in SQLite's words."""
+        return StoreCorrupt(
+            f"{self.path.name} is damaged: SQLite finds the database file malformed (a torn copy, a "
+            "truncated file, a disk fault or a change outside alliancekit); restore it from a backup"
+        )
+
+    def _busy_error(self) -> StoreBusy:
+        return StoreBusy(
+            f"{self.path.name} is locked by another process's write transaction: gave up after waiting "
+            f"{BUSY_TIMEOUT_MS // 1000} s; nothing was written, try again"
+        )
+
+    def _failed(self, exc: sqlite3.Error, doing: str) -> StoreError:
+        """A read or write that SQLite refused, as this hierarchy's error (never SQLite's message, which may
+        quote a value): a damaged file, a lock held too long, the disk, else SQLite's exception type."""
+        if _code(exc) == _SQLITE_CORRUPT:
+            return self._damaged()
+        if _code(exc) in _BUSY:
+            return self._busy_error()
+        if doing == "write":
+            problem = self._disk_problem(exc)
+            if problem is not None:
+                return StoreError(problem)
+        return StoreError(f"SQLite {doing} failed: {type(exc).__name__}")
 
     @staticmethod
     def _identity(conn: sqlite3.Connection) -> tuple[int, int]:
@@ -978,7 +1020,7 @@ class SQLiteStore:
                         conn.execute("ROLLBACK")
                     raise
         except sqlite3.Error as exc:
-            raise StoreError(self._disk_problem(exc) or f"SQLite write failed: {type(exc).__name__}") from exc
+            raise self._failed(exc, "write") from exc
         if self._checkpointer is not None:
             self._checkpointer.committed()
         return result
@@ -1370,12 +1412,81 @@ class SQLiteStore:
             try:
                 conn.execute("BEGIN")
             except sqlite3.Error as exc:
-                raise StoreError(f"SQLite read failed: {type(exc).__name__}") from exc
+                raise self._failed(exc, "read") from exc
+            ended = False
             try:
                 yield
+                ended = True
             finally:
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
+                try:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    # ending a read of a damaged file fails too: the error the block raised is the one to
+                    # report (not replaced by SQLite's own exception, nor printed as "Exception ignored")
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+                    if ended:
+                        raise self._failed(exc, "read") from exc
+
+    def back_up(self, target: Path, *, check: Callable[[str], None] | None = None) -> None:
+        """Write a consistent copy of this database to ``target``, published whole or not at all.
+
+        SQLite's online backup API copies every page in one step, from one read snapshot, while writers in
+        other threads and processes carry on. The copy is made in a hidden owner-only sibling of ``target``
+        (mode 0600: it holds the same records), in rollback-journal mode (so that a read-only open of it
+        makes no side files; the first open for writing turns it back to WAL), synced, checked with
+        :meth:`check_file` and then with ``check(staged_path)`` (which raises to refuse it), and only then
+        renamed onto ``target``. On any error (a full disk, a damaged source, Ctrl-C) the sibling is removed
+        and ``target`` is left as it was. Raises :class:`~alliancekit.errors.StoreError` (the disk),
+        :class:`~alliancekit.errors.StoreCorrupt` (this database or the copy is damaged)."""
+        target = Path(target)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)  # mode 0600
+        os.close(fd)
+        staged = Path(name)
+        try:
+            try:
+                with contextlib.closing(sqlite3.connect(staged, isolation_level=None)) as copy:
+                    with self._held() as conn:
+                        conn.backup(copy)
+                    copy.execute("PRAGMA journal_mode = DELETE")
+            except sqlite3.Error as exc:
+                if _disk_problem_of(exc) is not None:
+                    raise StoreError(f"cannot write {target}: {_disk_problem_of(exc)}") from exc
+                raise self._failed(exc, "read") from exc
+            with os.fdopen(os.open(staged, os.O_RDONLY | os.O_CLOEXEC)) as synced:
+                os.fsync(synced.fileno())
+            copied = SQLiteStore(staged, read_only=True)
+            try:
+                copied.check_file()
+            except StoreCorrupt as exc:  # a copy page for page: the damage is this database's
+                raise self._damaged() from exc
+            finally:
+                copied.close()
+            if check is not None:
+                check(str(staged))
+            os.replace(staged, target)
+        except BaseException:
+            for side in database_files(staged):
+                with contextlib.suppress(OSError):
+                    side.unlink()
+            raise
+        for side in database_files(staged)[1:]:  # a read-only check leaves none; a host's check might
+            with contextlib.suppress(OSError):
+                side.unlink()
+        with contextlib.suppress(OSError):  # the rename itself made durable
+            directory = os.open(target.parent, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+
+    def check_file(self) -> None:
+        """Raise :class:`~alliancekit.errors.StoreCorrupt` unless SQLite's ``PRAGMA quick_check`` finds the
+        file's structure sound (every page of every table and index readable and well formed; it does not
+        compare an index with its table, which ``integrity_check`` also does, at several times the cost)."""
+        if self._read("PRAGMA quick_check", ())[0][0] != "ok":
+            raise self._damaged()
 
     def integrity_check(self) -> str:
         """SQLite's own ``PRAGMA integrity_check`` answer (``"ok"`` when the file is sound)."""
@@ -1386,7 +1497,7 @@ class SQLiteStore:
         try:
             return conn.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
-            raise StoreError(f"SQLite read failed: {type(exc).__name__}") from exc
+            raise self._failed(exc, "read") from exc
         finally:
             self._release(conn)
 
@@ -1447,6 +1558,23 @@ _DISK_PROBLEMS = {
     13: "the disk is full",  # SQLITE_FULL
     14: "the file cannot be opened",  # SQLITE_CANTOPEN
 }
+
+
+#: SQLite's primary result code for a malformed database file (SQLITE_CORRUPT).
+_SQLITE_CORRUPT = 11
+#: SQLITE_BUSY and SQLITE_LOCKED: another connection held the lock past the busy timeout.
+_BUSY = (5, 6)
+
+
+def _code(exc: sqlite3.Error) -> int:
+    """SQLite's primary result code of ``exc`` (-1 when it has none)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return -1 if code is None else int(code) & 0xFF
+
+
+def _disk_problem_of(exc: sqlite3.Error) -> str | None:
+    """What ``exc`` says of the file or the disk, in a user's words; None for an error of the data."""
+    return _DISK_PROBLEMS.get(_code(exc))
 
 
 def _on_read_only_filesystem(path: Path) -> bool:

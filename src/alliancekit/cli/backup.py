@@ -1,0 +1,98 @@
+"""``alliancekit backup``: a consistent copy of a live SQLite practice, verified before it is published.
+
+The copy is taken with SQLite's online backup API by the store (:meth:`alliancekit.Practice.back_up`): one
+read snapshot, while other processes keep writing; never ``cp``, which can tear a database that a writer is
+committing to, or leave its ``-wal`` file behind. The copy is owner-only (mode 0600), and it
+is published under ``PATH`` only once SQLite finds its structure sound and ``alliancekit verify``'s checks
+pass on it, for every clinic in the file; otherwise nothing is left at ``PATH`` (exit 1), nor on a full disk
+or Ctrl-C. A PostgreSQL practice is backed up with the server's own tools (``pg_dump``, base backups).
+"""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import closing
+from pathlib import Path
+
+from alliancekit import open_practice
+from alliancekit.cli.common import (
+    UsageError,
+    add_db,
+    existing_practice,
+    input_file,
+    location_of,
+    shown,
+)
+from alliancekit.cli.progress import Progress
+from alliancekit.cli.verify import read_key, verifier
+from alliancekit.errors import StoreCorrupt
+from alliancekit.integrity.verify import IntegrityReport
+from alliancekit.practice import practice_file, practice_in_memory
+
+
+class CopyFailedVerification(Exception):
+    """The staged copy did not verify: it is not published."""
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "backup",
+        help="copy a live SQLite practice safely, and verify the copy",
+        description="Copy an SQLite practice with SQLite's online backup API (one consistent snapshot, while "
+        "other processes keep writing), owner-only (mode 0600), then check the copy as `alliancekit verify` "
+        "does (every clinic; with --key-file, the seals too). The copy is published at PATH only if it "
+        "verifies: exit 0; exit 1 when it does not (nothing is left at PATH). A PostgreSQL practice is "
+        "backed up with the server's tools (pg_dump).",
+    )
+    add_db(parser, help="the practice to copy")
+    parser.add_argument("copy", metavar="PATH", help="the copy to write (a new file)")
+    parser.add_argument("--replace", action="store_true", help="replace an earlier copy at PATH")
+    parser.add_argument(
+        "--key-file", metavar="FILE", type=input_file, help="file holding the host's audit checkpoint key"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    location = location_of(args)
+    source = practice_file(location)
+    if source is None or practice_in_memory(location):
+        raise UsageError(
+            f"--db {shown(location)}: not an SQLite file; back up a PostgreSQL practice with the server's "
+            "tools (pg_dump, base backups)"
+        )
+    out = Path(args.copy)
+    if not args.copy.strip():
+        raise UsageError("PATH: empty; name the copy's file")
+    if out.is_dir():
+        raise UsageError(f"PATH {args.copy}: a directory; name the copy's file")
+    if out.exists() and not args.replace:
+        raise UsageError(f"PATH {args.copy}: exists; pass --replace to replace an earlier copy")
+    if out.resolve() == source.resolve():
+        raise UsageError(f"PATH {args.copy}: the practice itself; name another file")
+    key = read_key(args.key_file)
+    reports: list[IntegrityReport] = []
+
+    def verified(staged: str) -> None:
+        with open_practice(staged, read_only=True, audit_key=key) as copy:
+            for clinic in copy.clinics() or ["default"]:
+                with closing(Progress(f"verifying the copy, clinic {clinic}", unit="episodes")) as progress:
+                    reports.append(copy.verify(verifier(clinic), progress=progress))
+        if not all(report.ok for report in reports):
+            raise CopyFailedVerification
+
+    try:  # a missing, foreign or damaged practice is refused as every command refuses it
+        with existing_practice(args, read_only=True) as practice:
+            practice.back_up(out, check=verified)
+    except CopyFailedVerification:
+        for report in reports:
+            print(f"clinic {report.clinic}: {report.describe()}")
+        print(f"the copy did not verify: nothing was written to {args.copy}")
+        return 1
+    except StoreCorrupt as exc:
+        print(f"record damaged: {exc}; nothing was written to {args.copy}")
+        return 1
+    for report in reports:
+        print(f"clinic {report.clinic}: {report.describe()}")
+    print(f"wrote {args.copy}")
+    return 0

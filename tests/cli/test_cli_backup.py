@@ -1,0 +1,130 @@
+"""``alliancekit backup``: a copy of a live SQLite practice taken with SQLite's online backup API, owner-only,
+verified before it is published; on real files, a real tmpfs and a real second process writing meanwhile.
+
+Before it, the deploying guide's way (``sqlite3.connect(copy)`` and ``backup``) made the copy with the
+process's umask (0644 under the common 022: every user of the machine could read the records), and left a
+half-written copy under its final name when the disk filled.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-m", "alliancekit"]
+
+
+def cli(*args: str, umask: int | None = None) -> subprocess.CompletedProcess[str]:
+    def set_umask() -> None:
+        if umask is not None:
+            os.umask(umask)
+
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=300, check=False, preexec_fn=set_umask
+    )
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    db = tmp_path_factory.mktemp("backup") / "demo.sqlite"
+    made = cli("demo", "--clients", "12", "--seed", "3", "--today", "2026-06-01", "--db", str(db), "-q")
+    assert made.returncode == 0, made.stderr
+    return db
+
+
+def counts(db: Path) -> tuple[int, int, int]:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        return (
+            conn.execute("SELECT count(*) FROM episodes").fetchone()[0],
+            conn.execute("SELECT count(*) FROM events").fetchone()[0],
+            conn.execute("SELECT count(*) FROM audit").fetchone()[0],
+        )
+
+
+def test_backup_writes_an_owner_only_copy_that_verifies(demo: Path, tmp_path: Path) -> None:
+    live = tmp_path / "live.sqlite"
+    shutil.copy(demo, live)
+    copy = tmp_path / "copies" / "monday.sqlite"
+    copy.parent.mkdir()
+    done = cli("backup", "--db", str(live), str(copy), umask=0o022)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.endswith(f"wrote {copy}\n")
+    assert "clinic demo-clinic: record ok" in done.stdout
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600  # the guide's sqlite3.connect made it 0644
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["monday.sqlite"]  # no staged or side file
+    assert counts(copy) == counts(live)
+    assert cli("verify", "--db", str(copy)).returncode == 0
+    again = cli("backup", "--db", str(live), str(copy))
+    assert (again.returncode, again.stderr) == (
+        2,
+        f"alliancekit: error: PATH {copy}: exists; pass --replace to replace an earlier copy\n",
+    )
+    assert cli("backup", "--db", str(live), str(copy), "--replace").returncode == 0
+
+
+def test_a_damaged_practice_is_not_published_as_a_backup(demo: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.sqlite"
+    shutil.copy(demo, damaged)
+    with closing(sqlite3.connect(damaged)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        [(root,)] = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'outbox_due'")
+    with damaged.open("r+b") as file:  # a page verification's walk does not read
+        file.seek((root - 1) * page_size)
+        file.write(b"\xa5" * page_size)
+    out = tmp_path / "out"
+    out.mkdir()
+    done = cli("backup", "--db", str(damaged), str(out / "copy.sqlite"))
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("record damaged: damaged.sqlite is damaged")
+    assert list(out.iterdir()) == []
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    if sys.platform != "linux" or os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("mounting a tmpfs needs root on Linux")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.skip(f"tmpfs cannot be mounted here: {done.stderr.decode().strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_full_disk_leaves_no_copy_and_no_half_file(demo: Path, small_disk: Path) -> None:
+    assert demo.stat().st_size > 256 * 1024
+    done = cli("backup", "--db", str(demo), str(small_disk / "copy.sqlite"))
+    assert (done.returncode, done.stderr) == (
+        2,
+        f"alliancekit: error: cannot write {small_disk / 'copy.sqlite'}: the disk is full\n",
+    )
+    assert list(small_disk.iterdir()) == []
+
+
+def test_backup_refuses_what_it_cannot_copy(demo: Path, tmp_path: Path) -> None:
+    missing = cli("backup", "--db", str(tmp_path / "none.sqlite"), str(tmp_path / "c.sqlite"))
+    assert missing.returncode == 2
+    assert "no alliancekit database" in missing.stderr
+    itself = cli("backup", "--db", str(demo), str(demo), "--replace")
+    assert (itself.returncode, itself.stderr) == (
+        2,
+        f"alliancekit: error: PATH {demo}: the practice itself; name another file\n",
+    )
+    postgres = cli("backup", "--db", "postgresql://app@127.0.0.1:1/x?clinic=n", str(tmp_path / "c"))
+    assert postgres.returncode == 2
+    assert "pg_dump" in postgres.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
