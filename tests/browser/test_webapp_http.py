@@ -446,11 +446,11 @@ def test_a_links_token_never_reaches_the_servers_access_log(tmp_path: Path) -> N
     assert not any(made.token[7:] in line for line in lines), lines
 
 
-def _sign_in_attempt(server: Server, user: str, passphrase: str) -> Reply:
-    page = call(f"{server.url}/clinician/sign-in")
+def _sign_in_attempt(server: Server, user: str, passphrase: str, source: str | None = None) -> Reply:
+    page = call(f"{server.url}/clinician/sign-in", source=source)
     jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
     form = {"csrf": csrf_of(page), "user": user, "passphrase": passphrase}
-    return call(f"{server.url}/clinician/sign-in", method="POST", form=form, headers=jar)
+    return call(f"{server.url}/clinician/sign-in", method="POST", form=form, headers=jar, source=source)
 
 
 @pytest.mark.parametrize("wrong", [1, 2])
@@ -473,6 +473,75 @@ def test_sign_in_guessing_is_refused_past_the_limit(tmp_path: Path, wrong: int) 
         assert "ak_session" not in right.cookies
         assert "Too many wrong sign-ins from here. Wait 15 minutes" in right.body
         assert right.headers["retry-after"] == "900"
+
+
+def _without_csrf(body: str) -> str:
+    return re.sub(r'name="csrf" value="[^"]+"', 'name="csrf" value=""', body)
+
+
+@pytest.mark.parametrize("wrong", [4, 5])
+def test_guessing_one_clinician_id_from_many_addresses_is_refused_past_its_limit(
+    tmp_path: Path, wrong: int
+) -> None:
+    """With the default limit of 5 wrong sign-ins per clinician id, each wrong guess from its own address:
+    after 4 the right passphrase, from yet another address, signs in; after 5 it is refused, 429, no
+    session, from every address. An id no clinician has is refused alike, with the same page and headers,
+    so the refusal does not tell a guesser which ids exist; another id is not held up."""
+    path = tmp_path / "practice.sqlite"
+    seed(path)
+    with serve(path) as server:
+        replies: dict[str, list[Reply]] = {}
+        for user, first in ((CLINICIAN.id, 2), ("nobody", 12)):
+            guesses = [
+                _sign_in_attempt(server, user, PASSPHRASE + "x", source=f"127.0.0.{first + i}")
+                for i in range(wrong)
+            ]
+            then = _sign_in_attempt(server, user, PASSPHRASE, source=f"127.0.0.{first + wrong}")
+            replies[user] = [*guesses, then]
+        other = _sign_in_attempt(server, "someone-else", PASSPHRASE, source="127.0.0.30")
+    *guesses, right = replies[CLINICIAN.id]
+    *unknown_guesses, unknown = replies["nobody"]
+    assert {r.status for r in (*guesses, *unknown_guesses)} == {401}
+    assert other.status == 401  # wrong, not held up by the others' counts
+    if wrong < 5:
+        assert right.status == 303
+        assert "ak_session" in right.cookies
+        assert unknown.status == 401
+        return
+    assert (right.status, unknown.status) == (429, 429)
+    assert "ak_session" not in right.cookies
+    assert "Too many wrong sign-ins for this clinician id. Wait 15 minutes" in right.body
+    assert right.headers["retry-after"] == "900"
+    # the same refusal for an id that exists and one that does not
+    assert _without_csrf(unknown.body) == _without_csrf(right.body)
+    same = ("retry-after", "content-type", "content-length")
+    assert {h: unknown.headers.get(h) for h in same} == {h: right.headers.get(h) for h in same}
+
+
+def test_a_right_sign_in_starts_the_ids_count_again(tmp_path: Path) -> None:
+    """One wrong guess under a limit of 2 per id (set by ``sign_in_account_attempts``), then the clinician
+    signs in: the next wrong guess, from another address, is the first of a new count, so the right
+    passphrase still signs in after it; a second wrong guess then reaches the limit."""
+    path = tmp_path / "practice.sqlite"
+    seed(path)
+    with serve(path, settings_options={"sign_in_account_attempts": 2}) as server:
+        first = _sign_in_attempt(server, CLINICIAN.id, PASSPHRASE + "x", source="127.0.0.2")
+        signed = _sign_in_attempt(server, CLINICIAN.id, PASSPHRASE, source="127.0.0.3")
+        again = _sign_in_attempt(server, CLINICIAN.id, PASSPHRASE + "x", source="127.0.0.4")
+        right = _sign_in_attempt(server, CLINICIAN.id, PASSPHRASE, source="127.0.0.5")
+        twice = [
+            _sign_in_attempt(server, CLINICIAN.id, PASSPHRASE + "x", source=f"127.0.0.{i}") for i in (6, 7)
+        ]
+        held = _sign_in_attempt(server, CLINICIAN.id, PASSPHRASE, source="127.0.0.8")
+    assert [r.status for r in (first, signed, again, right, *twice, held)] == [
+        401,
+        303,
+        401,
+        303,
+        401,
+        401,
+        429,
+    ]
 
 
 def test_the_sign_in_window_lets_an_attempt_go_when_it_is_exactly_its_length_old() -> None:

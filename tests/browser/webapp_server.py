@@ -177,11 +177,14 @@ def call(
     form: Mapping[str, str] | None = None,
     body: bytes | None = None,
     headers: Mapping[str, str] | None = None,
+    source: str | None = None,
 ) -> Reply:
     """One plain HTTP request to the app (no redirects followed), for what a browser hides: status codes
-    and headers."""
+    and headers. ``source`` is the loopback address to send it from (``127.0.0.2`` ...: a client at
+    another address, as the app sees it), the system's choice when ``None``."""
     parts = urlsplit(url)
-    connection = HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60)
+    bind = None if source is None else (source, 0)
+    connection = HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=60, source_address=bind)
     sent = dict(headers or {})
     if form is not None:
         body = urlencode(form).encode()

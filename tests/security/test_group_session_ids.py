@@ -11,8 +11,10 @@ every right of the clinician of record are as they were. On each builtin store.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, closing, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -29,11 +31,13 @@ from alliancekit.domain import (
     FitDecision,
     GroupSession,
     MemberAttendance,
+    Role,
     Session,
 )
 from alliancekit.errors import AccessDenied
+from alliancekit.events.types import SessionRecorded
 
-from .helpers import COFACILITATED_GROUP, FACILITATORS, Clock, active_episode, actor
+from .helpers import CLINIC, COFACILITATED_GROUP, FACILITATORS, Clock, active_episode, actor
 
 D = date(2026, 1, 19)
 MADE_UP = "gs-made-up"
@@ -241,3 +245,104 @@ def test_the_clinician_of_record_keeps_every_right(group: Group) -> None:
         batch.correct_session(me, g.ep, g.individual, _part(MADE_UP), reason="r")
     assert len(_refusals(g.p)) == before
     assert len(_parts(g)) == 4
+
+
+# -- a group session id given by hand, and parts recorded before the id said it was made -------------------
+
+
+def test_a_hand_written_group_session_id_gives_a_cofacilitator_no_correction(group: Group) -> None:
+    """clin-a (the clinician of record) names a group session by hand in a plain record_session: it is
+    recorded, but nothing made it a group session, so clin-f may not correct the session even keeping the
+    id (facade or batch: one audit entry each, nothing written), while clin-a may."""
+    g, me, co = group, _me(), _co()
+    recorded = g.p.record_session(me, g.ep, _part(MADE_UP))
+    assert recorded.record_id is not None
+    version = g.p.episode(me, g.ep).version
+    for path in ("facade", "batch"):
+        before = len(_refusals(g.p))
+        with _through(path, g.p) as target, pytest.raises(AccessDenied) as refused:
+            target.correct_session(co, g.ep, recorded.record_id, _part(MADE_UP), reason="r")
+        assert refused.value.reason == REFUSED
+        assert [(r.actor_id, r.record_id) for r in _refusals(g.p)[before:]] == [("clin-f", g.ep)]
+    assert g.p.episode(me, g.ep).version == version
+    g.p.correct_session(
+        me, g.ep, recorded.record_id, attrs.evolve(_part(MADE_UP), modality="video"), reason="r"
+    )
+    assert len(g.p.session_history(me, g.ep, recorded.record_id).corrections) == 1
+
+
+def test_a_cofacilitator_corrects_a_part_of_a_group_session_the_clinician_of_record_made(
+    group: Group,
+) -> None:
+    """The id record_group_session made stays a group session's through corrections that keep it, whoever
+    recorded the group session; a correction that moves the part elsewhere ends that."""
+    g, me, co = group, _me(), _co()
+    made = g.p.record_group_session(
+        me, COFACILITATED_GROUP, GroupSession(D, "in-person", (MemberAttendance(g.ep, "attended"),))
+    )
+    (part,) = made.sessions
+    assert part.record_id is not None
+    gsid = made.group_session_id
+    g.p.correct_session(co, g.ep, part.record_id, attrs.evolve(_part(gsid), modality="video"), reason="r")
+    with g.p.batch() as batch:
+        batch.correct_session(
+            co, g.ep, part.record_id, attrs.evolve(_part(gsid), modality="phone"), reason="r"
+        )
+    g.p.correct_session(me, g.ep, part.record_id, _part("gs-by-hand"), reason="moved")
+    with pytest.raises(AccessDenied, match="only parts of the group"):
+        g.p.correct_session(co, g.ep, part.record_id, _part("gs-by-hand"), reason="r")
+    g.p.correct_session(me, g.ep, part.record_id, _part(gsid), reason="back")  # by hand now: still not made
+    with pytest.raises(AccessDenied, match="only parts of the group"):
+        g.p.correct_session(co, g.ep, part.record_id, _part(gsid), reason="r")
+    assert len(g.p.session_history(me, g.ep, part.record_id).corrections) == 4
+
+
+def _as_version_3(path: Path, session_id: str) -> None:
+    """Store the recording of ``session_id`` as version 3 of session-recorded wrote it (no word on whether
+    its group session was made), as a practice file written before version 4 holds it."""
+    with closing(sqlite3.connect(path)) as conn, conn:
+        rows = conn.execute("SELECT event_id, payload FROM events WHERE type = 'session-recorded'").fetchall()
+        (event_id, payload) = next((e, p) for e, p in rows if json.loads(p)["session_id"] == session_id)
+        data = json.loads(payload)
+        del data["group_session_minted"]
+        conn.execute(
+            "UPDATE events SET schema_version = 3, payload = ? WHERE event_id = ?",
+            (json.dumps(data), event_id),
+        )
+
+
+def test_a_part_recorded_before_version_4_is_corrected_by_its_recorder_and_the_clinician_of_record(
+    tmp_path: Path,
+) -> None:
+    """Before version 4 a part record_group_session made and an id a co-facilitator wrote by hand read
+    alike: both read as given by hand. The co-facilitator who recorded the part may still correct it (their
+    own record), and so may the clinician of record (clin-a, not a facilitator here); the group's other
+    co-facilitator may not."""
+    location = tmp_path / "practice.sqlite"
+    third = Actor("clin-g", Role.CLINICIAN, CLINIC)
+    with open_practice(location, clock=Clock()) as p:
+        ep = active_episode(p).episode_id
+        p.join_group(
+            _me(), ep, group_id=COFACILITATED_GROUP, facilitator_ids=("clin-f", "clin-g"), joined_on=D
+        )
+        made = p.record_group_session(
+            _co(), COFACILITATED_GROUP, GroupSession(D, "in-person", (MemberAttendance(ep, "attended"),))
+        )
+    (part,) = made.sessions
+    assert part.record_id is not None
+    gsid = made.group_session_id
+    _as_version_3(location, part.record_id)
+    with open_practice(location, clock=Clock()) as p:
+        (recorded,) = [
+            e.event
+            for e in p.timeline(_me(), ep)
+            if isinstance(e.event, SessionRecorded) and e.event.session_id == part.record_id
+        ]
+        assert recorded.group_session_minted is False
+        version = p.episode(_me(), ep).version
+        with pytest.raises(AccessDenied, match="only parts of the group"):
+            p.correct_session(third, ep, part.record_id, _part(gsid), reason="r")
+        assert p.episode(_me(), ep).version == version
+        p.correct_session(_co(), ep, part.record_id, attrs.evolve(_part(gsid), modality="video"), reason="r")
+        p.correct_session(_me(), ep, part.record_id, attrs.evolve(_part(gsid), modality="phone"), reason="r")
+        assert len(p.session_history(_me(), ep, part.record_id).corrections) == 2

@@ -120,10 +120,15 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
     ),
     "correct_session_group_part": (
         "session",
+        lambda p, a, s: _correcting_made_part(p, a, s),
+        CLIN_AND_COFACILITATOR,
+    ),
+    "correct_session_hand_written_group_part": (
+        "session",
         lambda p, a, s: p.correct_session(
             a, s.episode_id, _group_part(p, s), GROUP_PART_CORRECTED, reason="r"
         ),
-        CLIN_AND_COFACILITATOR,
+        CLIN,
     ),
     "correct_session_dropping_group": (
         "session",
@@ -399,8 +404,19 @@ def _group_session(p: Practice, s: Setup) -> str:
     return made.group_session_id
 
 
+def _correcting_made_part(p: Practice, a: Any, s: Setup) -> object:
+    """A correction (keeping its group session) of the episode's part of a group session clin-a made."""
+    members = (MemberAttendance(_in_group(p, s), "attended"),)
+    made = p.record_group_session(actor("clin_own"), COFACILITATED_GROUP, GroupSession(D, "video", members))
+    (part,) = made.sessions
+    assert part.record_id is not None
+    change = attrs.evolve(GROUP_PART_CORRECTED, group_session_id=made.group_session_id)
+    return p.correct_session(a, s.episode_id, part.record_id, change, reason="r")
+
+
 def _group_part(p: Practice, s: Setup) -> str:
-    """The id of the episode's part of a group session, recorded by clin-a."""
+    """The id of the episode's session that clin-a recorded with a group session id written by hand (a
+    plain record_session): no group session's part, as far as the library knows."""
     recorded = p.record_session(actor("clin_own"), _in_group(p, s), GROUP_PART)
     assert recorded.record_id is not None
     return recorded.record_id

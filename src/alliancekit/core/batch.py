@@ -75,7 +75,7 @@ class _BatchContext(Context):
         # the batch's own events of the episode (a few dozen at most) follow those stored
         for stored, event in self._held.events.get(self.episode_id, ()):
             if isinstance(event, SessionRecorded) and event.session_id == session_id:
-                found = found or recorded_ref(event, stored.event_id)
+                found = found or recorded_ref(event, stored.event_id, stored.actor_id)
             elif isinstance(event, SessionCorrected) and event.session_id == session_id and found:
                 found = corrected_ref(found, event)
         return found

@@ -179,12 +179,20 @@ def _recorded_group_session(ctx: Context, a: Args) -> str | None:
 
 def _corrected_group_session(ctx: Context, a: Args) -> str | None:
     """The group session a correction writes a part of: the one the session is a part of as it stands,
-    when the correction keeps it (adding, dropping or changing it is no group session's business). What
-    stands in the record was written by ``record_group_session`` or by the clinician of record (a
-    co-facilitator's plain ``record_session`` never gets a made-up id past the policy)."""
+    when the correction keeps it (adding, dropping or changing it is no group session's business), and
+    only when that id is known to be a group session's: ``record_group_session`` made it for this part
+    (recorded in the event since ``session-recorded`` version 4), or the one correcting recorded the
+    session themself. An id given by hand (by the clinician of record, an import, or a co-facilitator's
+    plain ``record_session`` before such ids were refused to them, which is also how every part recorded
+    before version 4 reads) gives no other co-facilitator a right: the clinician of record, and whoever
+    recorded the session, may still correct it."""
     found = ctx.session(a["session_id"])
-    stands = found.group_session_id if found is not None else None
-    return stands if stands is not None and stands == a["session"].group_session_id else None
+    if found is None or found.group_session_id is None:
+        return None
+    if found.group_session_id != a["session"].group_session_id:
+        return None
+    known = found.group_session_minted or found.recorded_by == ctx.actor.id
+    return found.group_session_id if known else None
 
 
 COMMANDS: Mapping[str, CommandSpec] = {
@@ -238,7 +246,10 @@ COMMANDS: Mapping[str, CommandSpec] = {
             Action.RECORD_SESSION,
             {"session": instance(Session)},
             lambda ctx, a: c.RecordSession(
-                ctx.new_id("session"), a["session"], ctx.score(a["session"].administrations)
+                ctx.new_id("session"),
+                a["session"],
+                ctx.score(a["session"].administrations),
+                group_session_minted=_recorded_group_session(ctx, a) is not None,
             ),
             record_id=_made("session"),
             group_session=_recorded_group_session,

@@ -185,7 +185,7 @@ class Context:
                         sessions[event.session_id] = corrected_ref(found, event)
                     continue
                 assert isinstance(event, SessionRecorded)  # noqa: S101 - by its type name
-                sessions.setdefault(event.session_id, recorded_ref(event, entry.event_id))
+                sessions.setdefault(event.session_id, recorded_ref(event, entry.event_id, entry.actor_id))
         return self._sessions.get(session_id)
 
     def scored_events(self) -> tuple[Event, ...]:
@@ -214,15 +214,26 @@ class Context:
 _SESSION_TYPES = (SessionRecorded.TYPE, SessionCorrected.TYPE)
 
 
-def recorded_ref(recorded: SessionRecorded, event_id: str) -> SessionRef:
-    """A recorded session as a lookup returns it (its recording's event id)."""
+def recorded_ref(recorded: SessionRecorded, event_id: str, actor_id: str) -> SessionRef:
+    """A recorded session as a lookup returns it (its recording's event id and actor)."""
     s = recorded.session
-    return SessionRef(s.held_on, s.attendance, recorded.number, event_id, s.group_session_id)
+    return SessionRef(
+        s.held_on,
+        s.attendance,
+        recorded.number,
+        event_id,
+        s.group_session_id,
+        group_session_minted=recorded.group_session_minted,
+        recorded_by=actor_id,
+    )
 
 
 def corrected_ref(found: SessionRef, corrected: SessionCorrected) -> SessionRef:
-    """``found`` after ``corrected``: only the group session it is a part of follows the correction."""
-    return attrs.evolve(found, group_session_id=corrected.session.group_session_id)
+    """``found`` after ``corrected``: only the group session it is a part of follows the correction (and
+    the id is no longer the one ``record_group_session`` made when the correction changes it)."""
+    group_session_id = corrected.session.group_session_id
+    minted = found.group_session_minted and group_session_id == found.group_session_id
+    return attrs.evolve(found, group_session_id=group_session_id, group_session_minted=minted)
 
 
 class Runner:

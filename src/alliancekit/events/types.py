@@ -151,7 +151,7 @@ class GoalRevised(Event):
     revised_on: date
 
 
-@event("session-recorded", version=3)
+@event("session-recorded", version=4)
 class SessionRecorded(Event):
     session_id: str
     number: int
@@ -160,6 +160,10 @@ class SessionRecorded(Event):
     """1-based count of attended sessions, or ``None`` when the client did not attend."""
     session: Session
     scores: tuple[RecordedScore, ...] = ()
+    group_session_minted: bool = False
+    """The session's ``group_session_id`` was made by ``record_group_session`` for this part (so a group's
+    co-facilitator may correct it); ``False`` for an id given by hand (a plain ``record_session``, an
+    import) and for every session recorded before version 4."""
 
 
 @event("session-corrected", version=4)

@@ -10,6 +10,8 @@ of ``client-response-recorded`` came with responses a clinician records for the 
 time the client filled the measure in, which may be before it was recorded). Version 4 of
 ``session-corrected`` carries what the correction makes of the episode's scores (a score it takes out goes,
 one it adds takes its place); an older correction keeps its old fold, so its snapshot still equals it.
+Version 4 of ``session-recorded`` says whether its group session was made by ``record_group_session``;
+before it nothing told a made id from one given by hand, so none is taken to be made.
 Version 2 of ``episode-opened`` names the norm population the episode's scores are read against; every
 episode opened before it was read against each measure's default population, which ``None`` means.
 """
@@ -61,6 +63,12 @@ def session_corrected_v3(data: Payload) -> Payload:
     return {**data, "as_corrected": None}
 
 
+def session_recorded_v3(data: Payload) -> Payload:
+    """``session-recorded`` v3 -> v4: no group session id is known to have been made by
+    ``record_group_session`` (one given by hand looked the same)."""
+    return {**data, "group_session_minted": False}
+
+
 def client_response_v1(data: Payload) -> Payload:
     """``client-response-recorded`` v1 -> v2: every response came through a request, and was filled in when it
     was recorded (the event's own time)."""
@@ -78,6 +86,7 @@ UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("session-corrected", 1): session_event_v1,
     ("alert-raised", 1): alert_raised_v1,
     ("session-recorded", 2): session_event_v2,
+    ("session-recorded", 3): session_recorded_v3,
     ("session-corrected", 2): session_event_v2,
     ("session-corrected", 3): session_corrected_v3,
     ("client-response-recorded", 1): client_response_v1,

@@ -18,7 +18,9 @@ from __future__ import annotations
 import codecs
 import csv
 import errno
+import hashlib
 import io
+import json
 import math
 import re
 from collections.abc import Iterator, Mapping
@@ -109,6 +111,7 @@ class CsvSource:
         self.mapping = mapping
         self.registry = registry
         self.errors: list[RowError] = []
+        self._settings = population_settings(mapping)
         self._versions: dict[str, str] = {}
 
     def estimated_rows(self) -> int:
@@ -483,7 +486,9 @@ class CsvSource:
             "record_session", {"session": session}, episode.key(f"session:{head.held_on.isoformat()}")
         )
         last_row = max([rows[-1].number, *(e.row for e in self.errors[errors_before:])])
-        return Unit(head.number, last_row, episode, (step,), columns=self._columns(rows))
+        return Unit(
+            head.number, last_row, episode, (step,), columns=self._columns(rows), settings=self._settings
+        )
 
     def _columns(self, rows: list[_Row]) -> dict[str, str]:
         """The source column of each library field of a session's unit that came from one column, so that a
@@ -502,6 +507,19 @@ class CsvSource:
                 columns[f"{at}.total"] = spec.total
             columns.update({f"{at}.answers.{key}": column for key, column in spec.items.items()})
         return columns
+
+
+def population_settings(mapping: ImportMapping) -> str:
+    """A digest of how ``mapping`` gives episodes their population (its column, default and value map), or
+    ``""`` when it gives none: an import re-run after they changed reads its source again from the start,
+    so that each episode already imported is checked against the population it would now open with."""
+    column = mapping.columns.get("population")
+    default = mapping.defaults.get("population")
+    if column is None and default is None:
+        return ""
+    values = dict(mapping.values.get("population", {})) if column is not None else {}
+    text = json.dumps([column, default, values], sort_keys=True, ensure_ascii=False)
+    return "population-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def exc_rule(exc: AlliancekitError) -> str:

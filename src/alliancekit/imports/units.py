@@ -144,11 +144,17 @@ class Unit:
     columns: Mapping[str, str] = attrs.field(factory=dict)
     """The source column each library field of the unit came from (``opened_on``: ``Date``), for a field
     that came from one column; a refusal of the library names it."""
+    settings: str = ""
+    """A digest of the import's settings that shape what its writes ask for beyond the rows (a CSV
+    mapping's population column, default and value map); empty when there are none. Part of :attr:`key`,
+    so a re-run under other settings does not take the checkpoint's word for the rows before it."""
 
     @property
     def key(self) -> str:
-        """The key of the unit's last write: a re-run checks that the checkpoint's row still holds it."""
-        return self.steps[-1].key if self.steps else self.episode.key("episode")
+        """The key of the unit's last write (with :attr:`settings`, when there are any): a re-run checks
+        that the checkpoint's row still holds it, and reads the source again from its start when not."""
+        key = self.steps[-1].key if self.steps else self.episode.key("episode")
+        return f"{key}+{self.settings}" if self.settings else key
 
 
 def idempotency_key(*parts: str) -> str:

@@ -10,7 +10,7 @@ The checkpoint is saved after the batch of units it covers is committed, so a re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -20,7 +20,14 @@ from alliancekit.batch import MAX_BATCH_SIZE
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.records import Consent, Consultation, FitDecision
 from alliancekit.domain.vocab import AlertStatus, FitOutcome, Purpose, Role
-from alliancekit.errors import AlliancekitError, ConflictError, DuplicateCommand, StoreError
+from alliancekit.errors import (
+    AlliancekitError,
+    ConflictError,
+    DuplicateCommand,
+    IdempotencyKeyReused,
+    StoreError,
+    ValidationError,
+)
 from alliancekit.imports.checkpoint import ImportCheckpoint
 from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, RowError, Step, Unit
 
@@ -42,6 +49,9 @@ IMPORT_ACTOR_ID = "alliancekit-import"
 IMPORTED_RATIONALE = "imported history"
 #: A refusal's message when the source says records were withheld from it (a lockboxed export).
 REFUSED_WITHHELD = "refused by the library; the export says records were withheld from it"
+#: The rule of an episode imported before with another norm population than its rows now give (the rule a
+#: later row that changes its episode's population breaks too).
+POPULATION_CHANGED = "population-changed"
 
 
 class Source(Protocol):
@@ -122,9 +132,41 @@ class _Episodes:
     """Opens each source episode once (start, consultation, fit to proceed), all with idempotency keys, and
     remembers its id: on a re-run the keys return the episode made before."""
 
-    def __init__(self, clinic_id: str) -> None:
+    def __init__(self, clinic_id: str, populations: Collection[str] = ()) -> None:
         self.clinic_id = clinic_id
+        self.populations = sorted(populations)
+        """The norm populations an episode may name (the registered measures'): what
+        :meth:`_reused` tries."""
         self._ids: dict[tuple[str, str], str] = {}
+
+    def _start(self, target: Any, actor: Actor, ref: EpisodeRef, population: str | None) -> str:
+        started: str = target.start_episode(
+            actor,
+            client_ref=ref.client_ref,
+            clinician_id=ref.clinician_id,
+            opened_on=ref.opened_on,
+            population=population,
+            idempotency_key=ref.key("episode"),
+        )
+        return started
+
+    def _reused(self, target: Any, actor: Actor, ref: EpisodeRef, reused: IdempotencyKeyReused) -> Exception:
+        """Why the episode's keyed start was refused as another request: when the same start with another
+        population is answered from its key (an earlier run, or another mapping, opened the episode with
+        that population), a :class:`ValidationError` naming ``population`` (rule ``population-changed``);
+        else the refusal as it was (the episode's first date or clinician changed). Only the failing
+        unit's batch sees the tries, and it is discarded."""
+        for population in (None, *self.populations):
+            if population == ref.population:
+                continue
+            try:
+                self._start(target, actor, ref, population)
+            except IdempotencyKeyReused:
+                continue
+            return ValidationError(
+                "population", POPULATION_CHANGED, "the episode was imported before with another population"
+            )
+        return reused
 
     def actor(self, ref: EpisodeRef, clinician_id: str | None = None) -> Actor:
         return Actor(clinician_id or ref.clinician_id, Role.CLINICIAN, self.clinic_id, Purpose.TREATMENT)
@@ -136,14 +178,10 @@ class _Episodes:
             return known
         actor = self.actor(ref)
         opened: date = ref.opened_on
-        episode_id: str = target.start_episode(
-            actor,
-            client_ref=ref.client_ref,
-            clinician_id=ref.clinician_id,
-            opened_on=opened,
-            population=ref.population,
-            idempotency_key=ref.key("episode"),
-        )
+        try:
+            episode_id = self._start(target, actor, ref, ref.population)
+        except IdempotencyKeyReused as reused:
+            raise self._reused(target, actor, ref, reused) from None
         if unit.consulted:
             consultation = unit.consultation or Consultation(
                 opened, ref.modality, Consent(treatment=True, measures=True)
@@ -175,10 +213,13 @@ class _Refused(Exception):
     def row_error(self, unit: Unit, withheld: bool = False) -> RowError:
         """As a row error: the unit's first row, the field the library named (else the command), the rule,
         and the source column the field came from when the unit knows it; when the source says records were
-        withheld from it, the message says so (the likely cause)."""
+        withheld from it, the message says so (the likely cause), and an episode imported before with
+        another population says that."""
         field = str(getattr(self.error, "field", "")) or self.command
         rule = str(getattr(self.error, "rule", type(self.error).__name__))
         message = REFUSED_WITHHELD if withheld else "refused by the library"
+        if rule == POPULATION_CHANGED:
+            message = str(getattr(self.error, "detail", "")) or message
         return RowError(unit.first_row, field, rule, message, unit.columns.get(field))
 
 
@@ -253,7 +294,8 @@ class _Run:
         self.practice, self.source, self.source_id = practice, source, source_id
         self.batch_size, self.progress, self.dry_run = batch_size, progress, dry_run
         self.system = import_actor(clinic_id)
-        self.episodes = _Episodes(clinic_id)
+        registry = getattr(source, "registry", None)  # the CSV and FHIR sources read against one
+        self.episodes = _Episodes(clinic_id, () if registry is None else registry.populations())
         # a dry run reads the checkpoint too (a read of metadata, unaudited): it reports what the import
         # would do from there
         self.saved = None if from_start else practice.import_checkpoint(self.system, source_id)

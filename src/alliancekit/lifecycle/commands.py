@@ -58,6 +58,8 @@ class RecordSession(Command):
     session_id: str
     session: Session
     scores: tuple[RecordedScore, ...] = attrs.field()
+    group_session_minted: bool = False
+    """``record_group_session`` made the session's ``group_session_id`` for this part."""
 
 
 @attrs.frozen

@@ -281,6 +281,7 @@ def _session(state: EpisodeState, cmd: c.RecordSession) -> list[Event]:
             attended_number=state.sessions_attended + 1 if attended else None,
             session=session,
             scores=cmd.scores,
+            group_session_minted=cmd.group_session_minted and session.group_session_id is not None,
         )
     ]
 

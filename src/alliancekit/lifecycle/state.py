@@ -153,6 +153,11 @@ class SessionRef:
     group_session_id: str | None = None
     """The group session it is a part of as the session stands now (its latest correction's, else as
     recorded): what the access policy is told a correction changes."""
+    group_session_minted: bool = False
+    """``group_session_id`` is the one ``record_group_session`` made for this part (a correction that
+    changes the id makes it ``False``)."""
+    recorded_by: str = ""
+    """The id of the actor who recorded the session."""
 
 
 @attrs.frozen

@@ -243,6 +243,16 @@ class Measure:
     """The BCP 47 tag of the definition's own text."""
     translations: Mapping[str, Translation] = attrs.field(converter=frozen_map, factory=FrozenMap)
     """The definition's text in other languages, keyed by BCP 47 tag."""
+    _read_against: Mapping[str, Norm] = attrs.field(init=False, repr=False, eq=False)
+    """:meth:`norm_for` of each declared population, derived once when the measure is made (a norm that
+    borrows the default's reliable-change threshold is a new :class:`Norm`; scoring asks per score)."""
+
+    def __attrs_post_init__(self) -> None:
+        default = self.default_norm
+        derived: dict[str, Norm] = {}
+        for norm in self.norms:  # the first norm of a population is its norm (see :meth:`norm`)
+            derived.setdefault(norm.population, _derive_norm(norm, default))
+        object.__setattr__(self, "_read_against", FrozenMap(derived))
 
     def __repr__(self) -> str:
         return f"<Measure {self.id} {self.version}>"
@@ -320,20 +330,10 @@ class Measure:
         own cutoff and samples and takes the default population's reliable-change threshold, so a child's
         reliable deterioration is still noticed; the threshold keeps the default's citation.
         """
-        default = self.default_norm
-        own = None if population is None else self.norm(population)
-        if own is None or own is default or default is None:
-            return default if own is None else own
-        if own.reliable_change_points is not None or (
-            own.reliability is not None and own.clinical_sample is not None
-        ):
-            return own
-        if default.reliable_change_points is not None:
-            return attrs.evolve(own, reliable_change_points=default.reliable_change_points)
-        threshold = reliable_change_threshold(default)
-        if threshold is None or default.reliability is None:
-            return own
-        return attrs.evolve(own, reliable_change_points=CitedValue(threshold, default.reliability.citation))
+        if population is None:
+            return self.default_norm
+        norm = self._read_against.get(population)
+        return self.default_norm if norm is None else norm
 
     def is_clinical(self, total: float, population: str | None = None) -> bool | None:
         """Whether ``total`` is on the clinical side of :meth:`norm_for` ``(population)``'s cutoff
@@ -369,6 +369,22 @@ class Measure:
             else:
                 break
         return found
+
+
+def _derive_norm(own: Norm, default: Norm | None) -> Norm:
+    """The norm a score in ``own``'s population is read against (see :meth:`Measure.norm_for`)."""
+    if default is None or own is default:
+        return own
+    if own.reliable_change_points is not None or (
+        own.reliability is not None and own.clinical_sample is not None
+    ):
+        return own
+    if default.reliable_change_points is not None:
+        return attrs.evolve(own, reliable_change_points=default.reliable_change_points)
+    threshold = reliable_change_threshold(default)
+    if threshold is None or default.reliability is None:
+        return own
+    return attrs.evolve(own, reliable_change_points=CitedValue(threshold, default.reliability.citation))
 
 
 # ------------------------------------------------------------------------------------------------ parsing

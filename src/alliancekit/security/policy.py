@@ -180,9 +180,11 @@ class AccessRequest:
     made the group session and is writing this member's part of it: a ``group_session_id`` given to a plain
     ``record_session`` (facade, batch, import) is recorded but not passed on here, as nothing stores the
     group sessions to check a given id against. A correction has one only when the session as it stands
-    and the correction name the same group session: a correction that makes an individual session a group
-    one, or the other way round, has none. ``None`` for an individual session and for every other action,
-    so a policy may trust it."""
+    and the correction name the same group session (a correction that makes an individual session a group
+    one, or the other way round, has none), and that id was made by ``record_group_session`` for this part
+    or the session was recorded by the actor correcting it: an id written by hand (and every part recorded
+    before ``session-recorded`` version 4) is not passed on to anyone else. ``None`` for an individual
+    session and for every other action, so a policy may trust it."""
 
 
 @attrs.frozen

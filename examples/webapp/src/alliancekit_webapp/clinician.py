@@ -39,6 +39,7 @@ from alliancekit_webapp.security import (
     svg_policy,
 )
 from alliancekit_webapp.state import AppState, Settings, state
+from alliancekit_webapp.throttle import account_key
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -82,6 +83,7 @@ def _page(
 #: Why a sign-in was refused, as the error summary says it.
 WRONG = "The clinician id or passphrase is not right"
 TOO_MANY = "Too many wrong sign-ins from here. Wait {minutes} minutes and try again"
+TOO_MANY_FOR_ID = "Too many wrong sign-ins for this clinician id. Wait {minutes} minutes and try again"
 
 
 def _sign_in_form(field: str, failed: bool, problem: str = WRONG) -> str:
@@ -114,20 +116,29 @@ async def sign_in(request: Request) -> Response:
     if not app.signer.csrf_ok(request, posted):
         return _page(request, app, "Clinician sign-in", _sign_in_form(field, failed=True), None, 403)
     source = request.client.host if request.client else "unknown"
-    if app.throttle.blocked(source):  # checked before hashing: a guesser gets no answer and costs little
-        minutes = math.ceil(app.throttle.window / 60)
-        form = _sign_in_form(field, failed=True, problem=TOO_MANY.format(minutes=minutes))
-        response = _page(request, app, "Clinician sign-in", form, None, 429)
-        response.headers["retry-after"] = str(math.ceil(app.throttle.window))
-        return response
     user = posted.get("user", "").strip()
+    account = account_key(user)
+    # checked before hashing: a guesser gets no answer and costs little. The id's count is kept for any id
+    # typed, a clinician's or not, so its refusal is the same either way and tells no guesser which exist.
+    for throttle, key, problem in (
+        (app.throttle, source, TOO_MANY),
+        (app.account_throttle, account, TOO_MANY_FOR_ID),
+    ):
+        if throttle.blocked(key):
+            minutes = math.ceil(throttle.window / 60)
+            form = _sign_in_form(field, failed=True, problem=problem.format(minutes=minutes))
+            response = _page(request, app, "Clinician sign-in", form, None, 429)
+            response.headers["retry-after"] = str(math.ceil(throttle.window))
+            return response
     stored = app.settings.clinicians.get(user)
     # hash even for an unknown user, so the answer takes as long either way
     known = await run_in_threadpool(check_passphrase, posted.get("passphrase", ""), stored or _DUMMY_HASH)
     if stored is None or not known:
         app.throttle.wrong(source)
+        app.account_throttle.wrong(account)
         return _page(request, app, "Clinician sign-in", _sign_in_form(field, failed=True), None, 401)
     app.throttle.forget(source)
+    app.account_throttle.forget(account)
     response = RedirectResponse("/clinician", status_code=303)
     app.signer.set_cookie(response, request, SESSION_COOKIE, app.signer.session_cookie(user), SESSION_SECONDS)
     # a new CSRF cookie with the session: one planted before sign-in (whose form field its planter

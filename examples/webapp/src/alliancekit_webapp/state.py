@@ -42,6 +42,10 @@ class Settings:
     sign_in_attempts: int = 5
     """Wrong sign-ins allowed from one address in :attr:`sign_in_window_seconds`; past that, sign-in from
     it is refused (HTTP 429), even with the right passphrase."""
+    sign_in_account_attempts: int = 5
+    """Wrong sign-ins allowed for one clinician id, from any addresses, in :attr:`sign_in_window_seconds`;
+    past that, sign-in as that id is refused (HTTP 429) from every address, even with the right passphrase.
+    An id no clinician has is counted the same way, so the refusal does not tell whether it exists."""
     sign_in_window_seconds: float = 15 * 60
 
     def __post_init__(self) -> None:
@@ -112,9 +116,14 @@ class AppState:
     submitted: Submitted = field(default_factory=Submitted)
     signed_out: SignedOut = field(default_factory=SignedOut)
     throttle: Throttle = field(init=False)
+    """Wrong sign-ins per source address."""
+    account_throttle: Throttle = field(init=False)
+    """Wrong sign-ins per clinician id tried (keyed by :func:`~alliancekit_webapp.throttle.account_key`)."""
 
     def __post_init__(self) -> None:
-        self.throttle = Throttle(self.settings.sign_in_attempts, self.settings.sign_in_window_seconds)
+        window = self.settings.sign_in_window_seconds
+        self.throttle = Throttle(self.settings.sign_in_attempts, window)
+        self.account_throttle = Throttle(self.settings.sign_in_account_attempts, window)
 
 
 def state(request: Request) -> AppState:

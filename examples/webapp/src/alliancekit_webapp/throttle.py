@@ -1,14 +1,25 @@
-"""Wrong clinician sign-ins counted per source address: past the limit in the window, the sign-in is
-refused, even with the right passphrase, until the oldest wrong attempt leaves the window. Held in memory,
-for one process (a host's identity provider does this for real)."""
+"""Wrong clinician sign-ins counted per key: past the limit in the window, the sign-in is refused, even
+with the right passphrase, until the oldest wrong attempt leaves the window. The app keeps two: one keyed
+by the source address, one by the clinician id tried (:func:`account_key`), so neither guessing many ids
+from one address nor one id from many addresses gets past the limit. Held in memory, for one process (a
+host's identity provider does this for real)."""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict, deque
 
-#: At most this many sources are remembered (the least recently wrong forgotten first).
+#: At most this many keys (addresses, or clinician ids) are remembered (the least recently wrong forgotten
+#: first).
 SOURCES = 10_000
+
+
+def account_key(user: str) -> str:
+    """The key a clinician id tried is counted under: a digest, so the throttle keeps no typed text and
+    each key is the same small size. An id no clinician has is counted exactly as one that exists, so a
+    refusal says nothing about which ids exist."""
+    return hashlib.sha256(user.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class Throttle:
@@ -20,7 +31,8 @@ class Throttle:
         self._wrong: OrderedDict[str, deque[float]] = OrderedDict()
 
     def blocked(self, source: str, now: float | None = None) -> bool:
-        """``source`` has had ``limit`` wrong attempts within the window."""
+        """``source`` (an address, or an :func:`account_key`) has had ``limit`` wrong attempts within the
+        window."""
         return len(self._recent(source, time.monotonic() if now is None else now)) >= self.limit
 
     def wrong(self, source: str, now: float | None = None) -> None:
