@@ -292,6 +292,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE audit ADD COLUMN recipient TEXT NOT NULL DEFAULT '';
     """,
+    # 11: the episode's norm population (NULL: each measure's default), kept with the caseload projection so
+    # that the practice-outcomes report and the expectation fit read each closed episode against its own
+    # norm (Measure.norm_for); the covering index of closed outcomes carries it too. Rows written before get
+    # theirs from their episode-opened event (its population is never encrypted: not free text); an episode
+    # opened before version 2 of that event names none, which reads as NULL. Safe to run again (as 10).
+    """
+    ALTER TABLE episodes ADD COLUMN population TEXT;
+    UPDATE episodes SET population = (
+        SELECT json_extract(e.payload, '$.population') FROM events e
+        WHERE e.episode_id = episodes.episode_id AND e.type = 'episode-opened' ORDER BY e.seq LIMIT 1
+    );
+    DROP INDEX IF EXISTS episodes_closed_outcomes;
+    CREATE INDEX episodes_closed_outcomes ON episodes (
+        clinic_id, episode_id, clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome,
+        outcome_sessions, modality, ending_reason, lockbox, population
+    ) WHERE closed_on IS NOT NULL;
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -312,6 +329,10 @@ OUTBOX_LEASES_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "outbox_lea
 #: an older database reads every entry as naming no recipient, and a migration's backfill that writes the
 #: audit table before it (``backfill_2``) writes it without the column.
 AUDIT_RECIPIENT_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "audit ADD COLUMN recipient" in m)
+
+#: The schema version that added ``episodes.population`` (found by content, as above); a read-only open of an
+#: older database reads each episode's population from its snapshot.
+POPULATION_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "ADD COLUMN population" in m)
 
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).
