@@ -1516,6 +1516,7 @@ def _full_lifecycle(practice: Practice, actor: Actor) -> str:
         revised_on=_DAY,
     )
     practice.set_protocol(actor, ep, "fit", on=_DAY)
+    practice.change_population(actor, ep, "adolescent", on=_DAY)
     first = practice.record_session(actor, ep, _session(1, helpful="the diary"))
     assert first.record_id is not None
     practice.record_session(actor, ep, _session(2, attendance=Attendance.NO_SHOW))
