@@ -911,6 +911,31 @@ class Practice:
             expected_version=expected_version,
         )
 
+    def change_population(
+        self,
+        actor: Actor,
+        episode_id: str,
+        population: str | None,
+        *,
+        on: date,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Recorded:
+        """Read the open episode's scores against the norms of ``population`` from now on (a client turning
+        13: ``"adolescent"``; ``None``: each measure's default). It must be one some registered measure's
+        norms declare (rule ``declared-population``) and not the one in force (rule ``same-population``).
+        Every score of the episode, the earlier ones too, is then read against it; what each score recorded
+        (its clinical flag) and the alerts already raised stay as they were."""
+        return self._recorded(
+            "change_population",
+            actor,
+            episode_id,
+            population=population,
+            on=on,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+
     def set_protocol(
         self,
         actor: Actor,

@@ -77,6 +77,7 @@ def caseload_row(
         missed_measures_json="[]"
         if protocol is None
         else encode_json(list(missed_measures(protocol, state, review_every=review_every))),
+        population=state.population,
     )
 
 

@@ -175,6 +175,7 @@ ARGS: dict[str, Callable[[_Setup, date, datetime], dict[str, Any]]] = {
         "point": None,
     },
     "set_protocol": lambda s, d, at: {"protocol": "fit", "on": d},
+    "change_population": lambda s, d, at: {"population": "adolescent", "on": d},
 }
 
 #: Dates that name a day to come, which the rule leaves alone (each is checked to be accepted below).

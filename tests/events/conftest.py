@@ -129,6 +129,7 @@ def full_lifecycle(practice: Practice, actor: Actor) -> str:
         revised_on=day(3),
     )
     practice.set_protocol(actor, ep, "fit", on=day(3))
+    practice.change_population(actor, ep, "adolescent", on=day(3))
     first = practice.record_session(actor, ep, attended(7))
     practice.record_session(actor, ep, Session(held_on=day(14), modality="phone", attendance="no-show"))
     practice.record_session(actor, ep, attended(21, measures=False))

@@ -117,6 +117,8 @@ EXAMPLES: list[tuple[str, t.Event]] = [
         ),
     ),
     ("protocol-cleared", t.ProtocolSet(None, D)),
+    ("population-changed", t.PopulationChanged("adolescent", D)),
+    ("population-cleared", t.PopulationChanged(None, D)),
     (
         "protocol-set",
         t.ProtocolSet(

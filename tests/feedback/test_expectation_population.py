@@ -1,21 +1,35 @@
 """The rational expectation reads the intake against the episode's norm population: a child's ORS intake of
 31.9 is clinical (the child cutoff is 32), so improvement is expected; at 32.0 it is not, and an adult's
 31.9 is not either (the adult cutoff is 25). The review's expected score and zone, the amber alert and the
-chart's band follow it."""
+chart's band follow it. The fitted curves are fitted and read per norm population: a child's intake of 30 is
+read against the curve of other children's episodes, not the band of adults at 30."""
 
 from __future__ import annotations
 
+import json
 import math
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
-from alliancekit.domain import Review
+from alliancekit import open_practice
+from alliancekit.domain import Actor, Ending, EndingReason, Review, Role
 from alliancekit.events.types import ReviewRecorded
+from alliancekit.feedback import FeedbackConfig
 from alliancekit.feedback.builtin import OUTCOME_BELOW_EXPECTED
-from alliancekit.feedback.expectation import RATIONAL_HORIZON, Zone, rational_expectation
+from alliancekit.feedback.expectation import (
+    RATIONAL_HORIZON,
+    BandCurve,
+    BandFit,
+    ExpectationFit,
+    Zone,
+    quantile,
+    rational_expectation,
+)
 from alliancekit.feedback.reports.chart import progress_chart
 
-from .conftest import CLINICIAN, Clinic, ors
+from .conftest import CLINIC, CLINICIAN, Clinic, make_clinic, ors
 
 #: The ORS's reliable-change threshold (the adult norm's; the child and adolescent norms borrow it).
 RC = 5.0
@@ -89,3 +103,62 @@ def test_an_episode_reads_its_intake_against_its_population_in_the_review_the_al
         # an adult at 31.9 is well above the adult cutoff: the same
         (None, 31.9): (31.9, "green", Zone.GREEN, False),
     }
+
+
+# -- fitted curves, per norm population ---------------------------------------------------------------------
+
+ADMIN = Actor("admin-1", Role.ADMINISTRATOR, CLINIC)
+#: Final ORS totals at session 6 of episodes from intake 30 (one intake band for every population): the
+#: children improve, the adults hold steady, the adolescents improve less.
+FINALS = {"child": [34.0, 36.0, 38.0], None: [30.0, 30.5, 31.0], "adolescent": [33.0, 34.0, 35.0]}
+
+
+def _closed_at_30(clinic: Clinic, population: str | None, final: float) -> None:
+    ep = clinic.episode(population=population)
+    for _ in range(5):
+        clinic.session(ep, ors(30.0))
+    clinic.session(ep, ors(final))
+    clinic.day += timedelta(days=1)
+    clinic.p.close_episode(
+        CLINICIAN, ep, Ending(ended_on=clinic.day, planned=False, reason=EndingReason.LIFE_CHANGE)
+    )
+
+
+def test_each_population_is_fitted_with_its_own_episodes_and_read_against_its_own_curve(
+    tmp_path: Path,
+) -> None:
+    clinic = make_clinic(tmp_path, feedback=FeedbackConfig(min_episodes_per_band=3))
+    with clinic.p:
+        for population, finals in FINALS.items():
+            for final in finals:
+                _closed_at_30(clinic, population, final)
+        fit = clinic.p.refit_expectations(ADMIN)
+        assert sorted((band.population or "", band.episodes) for band in fit.bands) == [
+            ("", 3),
+            ("adolescent", 3),
+            ("child", 3),
+        ]
+        measure = clinic.p.plugins.measures().get("ors")
+        for population, finals in FINALS.items():
+            slopes = sorted((final - 30.0) / math.log(6) for final in finals)
+            e = clinic.p.expectations.expect(measure, 30.0, 6, population=population)
+            assert e is not None
+            assert (e.source, e.episodes) == ("fitted", 3)
+            assert e.expected == pytest.approx(30.0 + quantile(slopes, 0.5) * math.log(6), abs=1e-6)
+        # "adult" names the default population: the default's curve, as its norm is the default's
+        adult = clinic.p.expectations.expect(measure, 30.0, 6, population="adult")
+        assert adult == clinic.p.expectations.expect(measure, 30.0, 6)
+        assert set(clinic.p.expectations.curves("child")) == set(clinic.p.expectations.curves())
+    with open_practice(tmp_path / "p.sqlite", feedback=FeedbackConfig(min_episodes_per_band=3)) as later:
+        assert later.expectations.fit == fit  # stored with each band's population, read back the same
+
+
+def test_a_fit_stored_before_populations_reads_as_the_default_populations() -> None:
+    stored = ExpectationFit(
+        None, (BandFit("ors", "bin-4-of-5", BandCurve(0.5, 1.0, 2.0, 3.0, 4.0, 3), 1.5),), 3, 5
+    )
+    text = json.loads(stored.to_json())
+    assert text["format"] == 3
+    text["format"] = 2
+    del text["bands"][0]["population"]
+    assert ExpectationFit.from_json(json.dumps(text), 3) == stored

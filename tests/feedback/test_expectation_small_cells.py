@@ -75,6 +75,7 @@ def test_a_band_one_short_of_the_threshold_has_no_curve_anywhere(tmp_path: Path)
         assert big.residual_sd is not None
         assert {row["band"]: row for row in fit.summary()}[SMALL] == {
             "measure": "ors",
+            "population": None,
             "band": SMALL,
             "episodes": 2,
             "residual_sd": None,

@@ -166,6 +166,7 @@ def test_the_write_path_never_fits_and_an_explicit_refit_reports_the_fit() -> No
     assert fit.summary() == [
         {
             "measure": "ors",
+            "population": None,
             "band": band.band,
             "episodes": 12,
             "residual_sd": band.residual_sd,

@@ -73,6 +73,7 @@ def test_an_older_database_migrates_verifies_and_takes_new_commands(
     assert report.definitions_missing >= 1
     with Practice(SQLiteStore(path), plugins=HOST) as practice:
         (row,) = practice.caseload(SUPERVISOR)
+        assert row.population is None  # opened before an episode could name one: the default norms
         clinician = Actor(row.clinician_id, Role.CLINICIAN, CLINIC)
         alerts = practice.alerts(clinician, row.episode_id)
         assert alerts

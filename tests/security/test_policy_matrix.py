@@ -261,6 +261,11 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         {"clin_own", "client_own"},
     ),
     "set_protocol": ("episode", lambda p, a, s: p.set_protocol(a, s.episode_id, "fit", on=D), CLIN),
+    "change_population": (
+        "episode",
+        lambda p, a, s: p.change_population(a, s.episode_id, "adolescent", on=D),
+        CLIN,
+    ),
     "due_measures": ("episode", lambda p, a, s: p.due_measures(a, s.episode_id), READERS),
     "episode": ("episode", lambda p, a, s: p.episode(a, s.episode_id), READERS),
     "timeline": ("episode", lambda p, a, s: p.timeline(a, s.episode_id), READERS),

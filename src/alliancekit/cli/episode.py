@@ -27,6 +27,7 @@ from alliancekit.events.types import (
     Event,
     FitDecided,
     GoalRevised,
+    PopulationChanged,
     ReviewRecorded,
     RuptureNoted,
     RuptureRepairRecorded,
@@ -91,6 +92,8 @@ def describe(event: Event) -> str:
         case AlertRaised():
             on = f" on {event.measure_id}" if event.measure_id else ""
             return f"alert raised: {event.rule_id}{on} ({event.severity.value})"
+        case PopulationChanged():
+            return "norm population changed to " + (event.population or "each measure's default")
         case ClinicianTransferred():
             return f"transferred from {event.from_clinician_id} to {event.to_clinician_id}"
         case GoalRevised():

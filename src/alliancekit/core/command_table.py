@@ -465,5 +465,12 @@ COMMANDS: Mapping[str, CommandSpec] = {
             {"protocol": protocol_choice, "on": check_date},
             lambda ctx, a: c.SetProtocol(ctx.protocol(a["protocol"]), a["on"]),
         ),
+        # Which norms the scores are read against (a client turning 13): one some registered measure declares.
+        _spec(
+            "change_population",
+            Action.CHANGE_POPULATION,
+            {"population": optional(check_ref), "on": check_date},
+            lambda ctx, a: c.ChangePopulation(ctx.population(a["population"]), a["on"]),
+        ),
     )
 }

@@ -208,7 +208,13 @@ class Services:
         no record of any one client, so this internal read is not a client read to audit.
         """
         return [
-            Outcome(row.outcome_measure, row.first_outcome, row.latest_outcome, row.outcome_sessions)
+            Outcome(
+                row.outcome_measure,
+                row.first_outcome,
+                row.latest_outcome,
+                row.outcome_sessions,
+                row.population,
+            )
             for row in self.reader.closed_outcomes(None)
             if row.ending_reason is not None
             and row.outcome_measure is not None

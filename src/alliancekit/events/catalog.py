@@ -91,6 +91,8 @@ _DECLARED: dict[str, tuple[Sharing, str | None, bool, Callable[[Any], str | None
     # administrative facts. Not exported: it says nothing about the client that the exported
     # QuestionnaireResponses and Observations do not (a CarePlan activity could map it later).
     "protocol-set": _classed("administrative", exported=False),
+    # Which norms the scores are read against, as episode-opened names them: part of the episode's frame.
+    "population-changed": (Sharing.FRAME, None, False, None),
     "process-note-recorded": (Sharing.NEVER, None, False, None),
     "lockbox-set": (Sharing.NEVER, None, False, None),
     "lockbox-lifted": (Sharing.NEVER, None, False, None),

@@ -415,6 +415,17 @@ class ProtocolSet(Event):
     set_on: date
 
 
+@event("population-changed")
+class PopulationChanged(Event):
+    """The norm population the episode's scores are read against from ``changed_on`` on (a client turning 13:
+    ``adolescent``; ``None``: each measure's default), in place of the one it was opened with or last changed
+    to. Every score of the episode is then read against it, the earlier ones too; what was recorded with a
+    score before (its clinical flag) and the alerts already raised stay as they were decided."""
+
+    population: str | None
+    changed_on: date
+
+
 def event_class(name: str) -> type[Event]:
     try:
         return EVENT_TYPES[name]

@@ -30,11 +30,16 @@ Limits: the fit uses each episode's first and last score only (kept in the casel
 recovers the typical log-curve slope of a band, not a full mixed model; bands with few episodes fall back
 to the rational rule; episodes with one score say nothing about change and are left out.
 
-Norm populations reach the rational expectation only. The caseload projection the fit reads keeps no
-population, so an intake band's fitted curve pools every population's episodes (a child's intake of 30 shares
-the band of adults at 30); and the ``alliancekit_expectation_model`` hook's ``expect(measure, intake,
-session)`` is left as it is, so a plugin's model is not told the population (a plugin serving one population
-should say so in its own documentation).
+Norm populations: the rational expectation reads the intake against the episode's norm population, and the
+fitted curves are fitted and read per norm population too. Each closed episode goes to the curves of the
+population whose norm it is read against (:func:`norm_population`: ``Measure.norm_for``'s, from the
+population the caseload projection keeps), so a child's ORS intake of 30 is fitted with other children's,
+not in the band of adults at 30; an episode naming a population its measure declares no norm for shares the
+default population's curves, as it shares its norm. A fit stored before populations were fitted (formats 1
+and 2) pooled every population's episodes: it is read as the default population's curves until the next
+refit, and the other populations fall back to the norms meanwhile. The ``alliancekit_expectation_model``
+hook's ``expect(measure, intake, session)`` is left as it is, so a plugin's model is not told the
+population (a plugin serving one population should say so in its own documentation).
 """
 
 from __future__ import annotations
@@ -68,10 +73,12 @@ RATIONAL_HORIZON = 6
 #: The practice-metadata key the fitted model is stored under.
 FIT_KEY = "expectation-fit"
 #: The shape of the stored fit; a stored fit of another shape is ignored (the norms stand in until a refit).
-#: Format 2 writes ``null`` slopes and residual SD for a band below ``min_episodes_per_band``.
-FIT_FORMAT = 2
-#: The stored shapes read: format 1 stored every band's slopes; read now, a small band's are dropped.
-READ_FORMATS = (1, 2)
+#: Format 2 writes ``null`` slopes and residual SD for a band below ``min_episodes_per_band``; format 3 names
+#: each band's norm population (``null``: the measure's default population).
+FIT_FORMAT = 3
+#: The stored shapes read: format 1 stored every band's slopes; read now, a small band's are dropped. Formats
+#: 1 and 2 pooled every population's episodes; their bands are read as the default population's.
+READ_FORMATS = (1, 2, 3)
 
 _log = logging.getLogger(__name__)
 
@@ -234,15 +241,30 @@ class Outcome:
     final: float = attrs.field(repr=hidden)
     sessions: int
     """Session index of the final score counted from the intake's session (1 = same session)."""
+    population: str | None = None
+    """The norm population the episode names (``None``: each measure's default)."""
+
+
+def norm_population(measure: Measure, population: str | None) -> str | None:
+    """Whose fitted curves an episode of ``population`` is fitted with and read against: the population of
+    the norm it is read against (``Measure.norm_for``), ``None`` when that is the measure's default norm
+    (or the measure has none): an episode naming a population the measure declares no norm for shares the
+    default population's curves, as it shares its norm."""
+    norm = measure.norm_for(population)
+    default = measure.default_norm
+    if norm is None or default is None or norm.population == default.population:
+        return None
+    return norm.population
 
 
 def fit_curves(
     measures: Callable[[str], Measure | None], outcomes: Iterable[Outcome], bins: int
 ) -> dict[tuple[str, str], BandCurve]:
     """Fit a :class:`BandCurve` per (measure, intake band) from closed episodes' outcomes (every band,
-    however small: the caller holds these outcomes already; :class:`ExpectationFit` withholds small ones)."""
+    however small: the caller holds these outcomes already; :class:`ExpectationFit` withholds small ones).
+    The default population's curves: those of episodes read against each measure's default norm."""
     fits = _fit(measures, outcomes, bins)
-    return {key: band.curve for key, band in fits.items() if band.curve is not None}
+    return {(m, band): fit.curve for (m, p, band), fit in fits.items() if fit.curve is not None and p is None}
 
 
 def _curve_episodes(fit: BandFit) -> int:
@@ -274,23 +296,33 @@ class BandFit:
         kw_only=True, default=attrs.Factory(_curve_episodes, takes_self=True), validator=_check_episodes
     )
     """Closed episodes in the band (the curve's count when it has one)."""
+    population: str | None = attrs.field(default=None, kw_only=True)
+    """The norm population whose episodes the band holds (:func:`norm_population`; ``None``: the measure's
+    default population's)."""
 
     def withheld(self) -> BandFit:
         """This band with its episode count only: no curve, no residual SD."""
-        return BandFit(self.measure_id, self.band, None, None, episodes=self.episodes)
+        return BandFit(
+            self.measure_id, self.band, None, None, episodes=self.episodes, population=self.population
+        )
+
+
+#: A band's key: (measure id, norm population or ``None`` for the default, intake band).
+_BandKey = tuple[str, str | None, str]
 
 
 def _fit(
     measures: Callable[[str], Measure | None], outcomes: Iterable[Outcome], bins: int
-) -> dict[tuple[str, str], BandFit]:
-    courses: dict[tuple[str, str], list[Outcome]] = {}
+) -> dict[_BandKey, BandFit]:
+    courses: dict[_BandKey, list[Outcome]] = {}
     for outcome in outcomes:
         if outcome.sessions < 2:
             continue
         measure = measures(outcome.measure_id)
         if measure is None:
             continue
-        key = (outcome.measure_id, intake_band(measure, outcome.intake, bins))
+        population = norm_population(measure, outcome.population)
+        key = (outcome.measure_id, population, intake_band(measure, outcome.intake, bins))
         courses.setdefault(key, []).append(outcome)
     fits = {}
     for key, band in courses.items():
@@ -308,7 +340,7 @@ def _fit(
         if len(residuals) > 1:
             mean = sum(residuals) / len(residuals)
             sd = math.sqrt(sum((r - mean) ** 2 for r in residuals) / (len(residuals) - 1))
-        fits[key] = BandFit(key[0], key[1], curve, sd)
+        fits[key] = BandFit(key[0], key[2], curve, sd, population=key[1])
     return fits
 
 
@@ -352,6 +384,7 @@ class ExpectationFit:
                         "slopes": None if fit.curve is None else _stored_slopes(fit.curve),
                         "episodes": fit.episodes,
                         "residual_sd": fit.residual_sd,
+                        "population": fit.population,
                     }
                     for fit in self.bands
                 ],
@@ -386,22 +419,25 @@ class ExpectationFit:
         """Never fitted, or fitted ``refit_after`` or longer before ``now``."""
         return self.fitted_at is None or now - self.fitted_at >= refit_after
 
-    def source(self, measure_id: str, band: str) -> str:
-        """``"fitted"`` when the band has a curve (enough episodes), else ``"norms"`` (the fallback)."""
+    def source(self, measure_id: str, band: str, population: str | None = None) -> str:
+        """``"fitted"`` when the band of the norm ``population`` (``None``: the measure's default) has a
+        curve (enough episodes), else ``"norms"`` (the fallback)."""
         for fit in self.bands:
-            if (fit.measure_id, fit.band) == (measure_id, band):
+            if (fit.measure_id, fit.band, fit.population) == (measure_id, band, population):
                 return "norms" if fit.curve is None else "fitted"
         return "norms"
 
     def summary(self) -> list[dict[str, object]]:
-        """One plain row per fitted band: measure, band, episodes, residual SD and the source in use."""
+        """One plain row per fitted band: measure, norm population (``None``: the default), band, episodes,
+        residual SD and the source in use."""
         return [
             {
                 "measure": fit.measure_id,
+                "population": fit.population,
                 "band": fit.band,
                 "episodes": fit.episodes,
                 "residual_sd": fit.residual_sd,
-                "source": self.source(fit.measure_id, fit.band),
+                "source": self.source(fit.measure_id, fit.band, fit.population),
             }
             for fit in self.bands
         ]
@@ -418,21 +454,37 @@ def _slopes(stored: list[float]) -> tuple[float, float, float, float, float]:
 
 
 def _stored_band(stored: Mapping[str, Any]) -> BandFit:
-    """One band of a stored fit; ``null`` slopes (format 2) are a band without a curve."""
+    """One band of a stored fit; ``null`` slopes (format 2) are a band without a curve; no population
+    (formats 1 and 2, or ``null``) is the measure's default population."""
     episodes = int(stored["episodes"])
     slopes, sd = stored["slopes"], stored["residual_sd"]
     curve = None if slopes is None else BandCurve(*_slopes(slopes), episodes=episodes)
+    population = stored.get("population")
     return BandFit(
         str(stored["measure"]),
         str(stored["band"]),
         curve,
         None if sd is None or curve is None else float(sd),
         episodes=episodes,
+        population=None if population is None else str(population),
     )
 
 
-def _curves_of(fit: ExpectationFit) -> dict[tuple[str, str], BandCurve]:
-    return {(band.measure_id, band.band): band.curve for band in fit.bands if band.curve is not None}
+def _sort_key(key: _BandKey) -> tuple[str, str, str]:
+    """Bands in order of measure, norm population (the default's first) and intake band."""
+    return key[0], key[1] or "", key[2]
+
+
+#: The fitted curves in use: by norm population (``None``: each measure's default), then (measure, band).
+_Curves = Mapping[str | None, Mapping[tuple[str, str], BandCurve]]
+
+
+def _curves_of(fit: ExpectationFit) -> _Curves:
+    curves: dict[str | None, dict[tuple[str, str], BandCurve]] = {}
+    for band in fit.bands:
+        if band.curve is not None:
+            curves.setdefault(band.population, {})[(band.measure_id, band.band)] = band.curve
+    return curves
 
 
 class Expectations:
@@ -459,7 +511,7 @@ class Expectations:
         self._load_stored = load_stored
         self._lock = threading.Lock()
         self._fit = ExpectationFit(None, (), config.min_episodes_per_band, config.intake_bins)
-        self._curves: Mapping[tuple[str, str], BandCurve] = {}
+        self._curves: _Curves = {}
         self._loaded = False
 
     def _measure(self, measure_id: str) -> Measure | None:
@@ -474,7 +526,7 @@ class Expectations:
         fits = _fit(self._measure, self._load_outcomes(), self._config.intake_bins)
         return ExpectationFit(
             self._clock(),
-            tuple(fits[key] for key in sorted(fits)),
+            tuple(fits[key] for key in sorted(fits, key=_sort_key)),
             self._config.min_episodes_per_band,
             self._config.intake_bins,
         )
@@ -527,19 +579,21 @@ class Expectations:
             self._load()
         return self._fit
 
-    def curves(self) -> Mapping[tuple[str, str], BandCurve]:
-        """The fitted curves in use (empty before any fit); never fits."""
+    def curves(self, population: str | None = None) -> Mapping[tuple[str, str], BandCurve]:
+        """The fitted curves in use for the norm ``population`` (:func:`norm_population`; ``None``: each
+        measure's default population's), by (measure, intake band); empty before any fit; never fits."""
         if not self._loaded:
             self._load()
-        return self._curves
+        return self._curves.get(population, {})
 
     def expect(
         self, measure: Measure, intake: float, session: int, *, population: str | None = None
     ) -> Expectation | None:
         """The expectation for a client of ``measure`` who started at ``intake``, at ``session``.
 
-        ``population`` is the episode's norm population: the rational expectation reads the intake against
-        its norm. A plugin's model and a fitted curve are not told it (see the module docstring)."""
+        ``population`` is the episode's norm population: the fitted curves are those of the population
+        whose norm it is read against (:func:`norm_population`), and the rational expectation reads the
+        intake against that norm. A plugin's model is not told it (see the module docstring)."""
         plugin_model, supplier = supplied_model(self._host, measure)
         if plugin_model is not None:
             with PluginCall(f"expectation model for {measure.id}", supplier):
@@ -549,7 +603,8 @@ class Expectations:
             if found is not None:  # else the builtin alert rule reading it would be blamed
                 what = f"expectation model for {measure.id}"
                 raise PluginError.wrong_answer(what, supplier, "an Expectation or None")
-        curve = self.curves().get((measure.id, intake_band(measure, intake, self._config.intake_bins)))
+        band = intake_band(measure, intake, self._config.intake_bins)
+        curve = self.curves(norm_population(measure, population)).get((measure.id, band))
         if curve is not None and curve.episodes >= self._config.min_episodes_per_band:
             return curve.expect(measure, intake, session)
         return rational_expectation(measure, intake, session, population=population)

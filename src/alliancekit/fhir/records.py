@@ -543,6 +543,8 @@ NOT_EXPORTED_REASONS: dict[str, str] = {
     "administration-request-revoked": "as administration-requested: workflow, not clinical content",
     "protocol-set": "the episode's measurement protocol (which measures are scheduled) is administrative; "
     "not mapped (a CarePlan activity could carry it)",
+    "population-changed": "the norm population in force is the EpisodeOfCare's norm-population extension; "
+    "the change itself is not mapped",
 }
 
 

@@ -245,6 +245,14 @@ class RecordClientResponse(Command):
 
 
 @attrs.frozen
+class ChangePopulation(Command):
+    """Read the episode's scores against another norm population from ``on`` (``None``: the defaults)."""
+
+    population: str | None
+    on: date
+
+
+@attrs.frozen
 class SetProtocol(Command):
     """Give the episode its own measurement protocol (``None``: back to its clinic's)."""
 

@@ -49,6 +49,7 @@ from alliancekit.events.types import (
     LockboxLifted,
     LockboxSet,
     ParticipantAdded,
+    PopulationChanged,
     ProcessNoteRecorded,
     ProtocolSet,
     ReviewRecorded,
@@ -153,6 +154,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(c.AcknowledgeAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.ResolveAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.SetProtocol, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(c.ChangePopulation, OPEN, "(stays)", "a closed episode cannot be changed"),
 )
 
 _BY_COMMAND = {t.command: t for t in TRANSITIONS}
@@ -470,6 +472,13 @@ def _protocol(state: EpisodeState, cmd: c.SetProtocol) -> list[Event]:
     return [ProtocolSet(cmd.protocol, cmd.on)]
 
 
+def _population(state: EpisodeState, cmd: c.ChangePopulation) -> list[Event]:
+    _not_before(cmd.on, state.opened_on, "a change of norm population", "the episode was opened")
+    if cmd.population == state.population:
+        raise _refuse("same-population", "the episode's scores are already read against that population")
+    return [PopulationChanged(cmd.population, cmd.on)]
+
+
 def _acknowledge(state: EpisodeState, cmd: c.AcknowledgeAlert) -> list[Event]:
     alert = state.alerts.get(cmd.alert_id)
     if alert is None:
@@ -549,6 +558,7 @@ _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]]
     c.LiftLockbox: _lift,
     c.AcknowledgeAlert: _acknowledge,
     c.SetProtocol: _protocol,
+    c.ChangePopulation: _population,
     c.ResolveAlert: _resolve,
     c.RequestAdministration: _request,
     c.RevokeRequest: _revoke_request,

@@ -53,6 +53,7 @@ from alliancekit.events.types import (
     LockboxLifted,
     LockboxSet,
     ParticipantAdded,
+    PopulationChanged,
     ProcessNoteRecorded,
     ProtocolSet,
     RecordedScore,
@@ -661,6 +662,12 @@ def _(event: AlertResolved, state: EpisodeState) -> EpisodeState:
     alerts = dict(state.alerts)
     alerts.pop(event.alert_id, None)
     return _evolve(state, {"version": state.version + 1, "alerts": alerts})
+
+
+@apply.register
+def _(event: PopulationChanged, state: EpisodeState) -> EpisodeState:
+    # how the scores are read, not clinical activity: the day of last activity stays
+    return _evolve(state, {"version": state.version + 1, "population": event.population})
 
 
 @apply.register

@@ -83,6 +83,8 @@ class Action:
     """A kiosk code entered on a tablet, exchanged for a one-use token (the client of the request)."""
     SET_PROTOCOL = "set-protocol"
     """Give an episode its own measurement protocol (the treating clinician's decision)."""
+    CHANGE_POPULATION = "change-population"
+    """Read an episode's scores against another norm population (the treating clinician's decision)."""
     READ_DUE_MEASURES = "read-due-measures"
     """Which measures an episode's protocol makes due, and which it missed."""
     IMPORT = "import"
@@ -115,6 +117,7 @@ CLINICAL_WRITES = frozenset(
         Action.REVOKE_REQUEST,
         Action.RECORD_CLIENT_RESPONSE,
         Action.SET_PROTOCOL,
+        Action.CHANGE_POPULATION,
     }
 )
 #: What a group's co-facilitator may do in a member's episode besides its clinician of record: to a part of

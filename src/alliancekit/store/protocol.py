@@ -126,6 +126,10 @@ class CaseloadRow:
     missed_measures_json: str = "[]"
     """The measures whose last occasion under the episode's measurement protocol passed without them
     (sorted ids, JSON; see :mod:`alliancekit.protocols.schedule`)."""
+    population: str | None = None
+    """The episode's norm population (``child``, ``adolescent``; ``None``: each measure's default), so the
+    practice-outcomes report and the expectation fit read each episode against its own norm
+    (``Measure.norm_for``) without the snapshot."""
 
     @property
     def missed_measures(self) -> tuple[str, ...]:
@@ -149,6 +153,8 @@ class ClosedOutcome(NamedTuple):
     ending_reason: str | None
     lockbox_json: str = "{}"
     """As in :class:`CaseloadRow`: the report leaves out what a directive withholds from its reader."""
+    population: str | None = None
+    """As in :class:`CaseloadRow`: the norm population the episode's scores are read against."""
 
     @classmethod
     def of(cls, row: CaseloadRow) -> ClosedOutcome:
@@ -163,6 +169,7 @@ class ClosedOutcome(NamedTuple):
             row.modality,
             row.ending_reason,
             row.lockbox_json,
+            row.population,
         )
 
     def __repr__(self) -> str:

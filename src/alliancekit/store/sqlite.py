@@ -91,6 +91,7 @@ from alliancekit.store.sqlite_schema import (
     MIGRATIONS,
     MISSED_MEASURES_FROM,
     OUTBOX_WAITS_FROM,
+    POPULATION_FROM,
     READABLE_FROM,
     UNDER_LOCKBOX_FROM,
 )
@@ -125,23 +126,24 @@ _INSERT_EPISODE = (
     "INSERT INTO episodes (episode_id, clinic_id, clinician_id, closed_on, client_ref, stage, version,"
     " opened_on, last_session_on, sessions_attended, latest_scores, open_alerts, next_review_at, review_due,"
     " open_alerts_json, highest_severity, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
-    " modality, ending_reason, lockbox, missed_measures, head, state)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " modality, ending_reason, lockbox, missed_measures, population, head, state)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 _UPDATE_EPISODE = (
     "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
     " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
     " open_alerts_json = ?, highest_severity = ?, outcome_measure = ?, first_outcome = ?, latest_outcome = ?,"
-    " outcome_sessions = ?, modality = ?, ending_reason = ?, lockbox = ?, missed_measures = ?, head = ?,"
-    " state = ? WHERE episode_id = ? AND version = ?"
+    " outcome_sessions = ?, modality = ?, ending_reason = ?, lockbox = ?, missed_measures = ?,"
+    " population = ?, head = ?, state = ? WHERE episode_id = ? AND version = ?"
     " AND clinic_id = ? AND clinician_id = ? AND closed_on IS ?"
 )
 _UPDATE_EPISODE_INDEXED = (
     "UPDATE episodes SET client_ref = ?, stage = ?, version = ?, opened_on = ?, last_session_on = ?,"
     " sessions_attended = ?, latest_scores = ?, open_alerts = ?, next_review_at = ?, review_due = ?,"
     " open_alerts_json = ?, highest_severity = ?, outcome_measure = ?, first_outcome = ?, latest_outcome = ?,"
-    " outcome_sessions = ?, modality = ?, ending_reason = ?, lockbox = ?, missed_measures = ?, head = ?,"
-    " state = ?, clinic_id = ?, clinician_id = ?, closed_on = ? WHERE episode_id = ? AND version = ?"
+    " outcome_sessions = ?, modality = ?, ending_reason = ?, lockbox = ?, missed_measures = ?,"
+    " population = ?, head = ?, state = ?, clinic_id = ?, clinician_id = ?, closed_on = ?"
+    " WHERE episode_id = ? AND version = ?"
 )
 _INSERT_OUTBOX = (
     "INSERT INTO outbox (message_id, episode_id, kind, channel, body, created_at, next_attempt_at,"
@@ -171,7 +173,7 @@ _SHARD_HEAD = "SELECT position, hash FROM audit WHERE shard = ? ORDER BY positio
 _SHARD_HEADS = "SELECT shard, max(position), hash FROM audit GROUP BY shard ORDER BY shard"
 _CLOSED_OUTCOMES = (
     "SELECT clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
-    " modality, ending_reason, lockbox FROM episodes INDEXED BY episodes_closed_outcomes"
+    " modality, ending_reason, lockbox, {population} FROM episodes INDEXED BY episodes_closed_outcomes"
     " WHERE closed_on IS NOT NULL"
 )
 _EVENT_COLUMNS = (
@@ -188,9 +190,12 @@ _CASELOAD_COLUMNS = (
 _CLOSED_UNDER_LOCKBOX = "closed_on IS NOT NULL AND lockbox <> '{}'"
 #: The rows of other clinicians that carry lockbox directives (``Store.caseload(others_under_lockbox=True)``).
 _OTHERS_UNDER_LOCKBOX = "clinician_id <> ? AND lockbox <> '{}'"
-#: The caseload's last column: ``missed_measures``, or none missed on a database from before it.
+#: The caseload's last columns: ``missed_measures``, or none missed on a database from before it; then
+#: ``population``, or the snapshot's on a database from before that column (a read-only open).
 _MISSED_COLUMN = ", missed_measures"
 _NONE_MISSED = ", '[]'"
+_POPULATION_COLUMN = "population"
+_SNAPSHOT_POPULATION = "json_extract(state, '$.population')"
 
 
 def _iso(value: date | None) -> str | None:
@@ -245,6 +250,7 @@ def _episode_update_values(c: Commit) -> tuple[Any, ...]:
         r.ending_reason,
         r.lockbox_json,
         r.missed_measures_json,
+        r.population,
         c.head,
         c.snapshot_json,
     )
@@ -609,6 +615,7 @@ def _caseload_from_row(r: Sequence[Any]) -> CaseloadRow:
         ending_reason=r[21],
         lockbox_json=r[22],
         missed_measures_json=r[23],
+        population=r[24],
     )
 
 
@@ -1198,7 +1205,7 @@ class SQLiteStore:
         if clinician_id is not None:
             clauses.append("clinician_id = ?")
             params.append(clinician_id)
-        select = f"SELECT {_CASELOAD_COLUMNS}{self._missed} FROM episodes"  # noqa: S608
+        select = f"SELECT {_CASELOAD_COLUMNS}{self._missed}, {self._population} FROM episodes"  # noqa: S608
 
         def where(terms: list[str]) -> str:
             return f" WHERE {' AND '.join(terms)}" if terms else ""
@@ -1229,10 +1236,11 @@ class SQLiteStore:
 
     def closed_outcomes(self, *, clinic_id: str | None = None) -> list[ClosedOutcome]:
         """Closed episodes' outcome columns, from the covering index ``episodes_closed_outcomes``."""
+        select = _CLOSED_OUTCOMES.format(population=self._population)
         if clinic_id is None:
-            rows = self._read(_CLOSED_OUTCOMES + " ORDER BY clinic_id, episode_id", ())
+            rows = self._read(select + " ORDER BY clinic_id, episode_id", ())
         else:
-            rows = self._read(_CLOSED_OUTCOMES + " AND clinic_id = ? ORDER BY episode_id", (clinic_id,))
+            rows = self._read(select + " AND clinic_id = ? ORDER BY episode_id", (clinic_id,))
         dates: dict[str, date] = {}  # a few hundred distinct closing dates among many thousand rows
 
         def day(text: str) -> date:
@@ -1241,7 +1249,7 @@ class SQLiteStore:
                 found = dates[text] = date.fromisoformat(text)
             return found
 
-        return [ClosedOutcome(r[0], day(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
+        return [ClosedOutcome(r[0], day(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
 
     def episode_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT episode_id FROM episodes ORDER BY episode_id", ())])
@@ -1364,6 +1372,12 @@ class SQLiteStore:
     def _missed(self) -> str:
         # a read-only open of a database from before the column: none missed
         return _MISSED_COLUMN if self._version >= MISSED_MEASURES_FROM else _NONE_MISSED
+
+    @property
+    def _population(self) -> str:
+        # a read-only open of a database from before the column: the snapshot's (shape 5 holds it; an
+        # older shape holds none, as its episodes name none)
+        return _POPULATION_COLUMN if self._version >= POPULATION_FROM else _SNAPSHOT_POPULATION
 
     def load_meta(self, key: str) -> str | None:
         if self._version < 3:  # a read-only open of a version-2 database: no metadata table yet

@@ -300,6 +300,23 @@ MIGRATIONS: tuple[str, ...] = (
     """
     SELECT 'mark-definitions-backfill';
     """,
+    # 12: the episode's norm population (NULL: each measure's default), kept with the caseload projection so
+    # that the practice-outcomes report and the expectation fit read each closed episode against its own
+    # norm (Measure.norm_for); the covering index of closed outcomes carries it too. Rows written before get
+    # theirs from their episode-opened event (its population is never encrypted: not free text); an episode
+    # opened before version 2 of that event names none, which reads as NULL. Safe to run again (as 10).
+    """
+    ALTER TABLE episodes ADD COLUMN population TEXT;
+    UPDATE episodes SET population = (
+        SELECT json_extract(e.payload, '$.population') FROM events e
+        WHERE e.episode_id = episodes.episode_id AND e.type = 'episode-opened' ORDER BY e.seq LIMIT 1
+    );
+    DROP INDEX IF EXISTS episodes_closed_outcomes;
+    CREATE INDEX episodes_closed_outcomes ON episodes (
+        clinic_id, episode_id, clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome,
+        outcome_sessions, modality, ending_reason, lockbox, population
+    ) WHERE closed_on IS NOT NULL;
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -324,6 +341,10 @@ AUDIT_RECIPIENT_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "audit AD
 #: The schema version from which a backfill mark has its audit entry (found by content, as above); a
 #: read-only open of an older database holds a mark without one, as the alliancekit that wrote it did.
 BACKFILL_AUDITED_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "'mark-definitions-backfill'" in m)
+
+#: The schema version that added ``episodes.population`` (found by content, as above); a read-only open of an
+#: older database reads each episode's population from its snapshot.
+POPULATION_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "ADD COLUMN population" in m)
 
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).

@@ -70,6 +70,8 @@ import pytest
 
 from alliancekit.domain import (
     Actor,
+    Administration,
+    AdministrationTiming,
     Attendance,
     Consent,
     Consultation,
@@ -86,6 +88,7 @@ from alliancekit.domain import (
     Modality,
     Participant,
     ParticipantRole,
+    Purpose,
     RepairAttempt,
     RepairStrategy,
     Review,
@@ -101,6 +104,7 @@ from alliancekit.errors import ConflictError, DuplicateCommand, StoreError
 from alliancekit.events import converter
 from alliancekit.events.types import EVENT_TYPES, event_class
 from alliancekit.feedback.config import FeedbackConfig
+from alliancekit.feedback.reports import Rate, practice_outcomes
 from alliancekit.integrity import chain
 from alliancekit.practice import Practice, open_practice
 from alliancekit.store.protocol import (
@@ -823,6 +827,54 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         (row,) = [r for r in store.caseload(clinic_id=self.CLINIC) if r.episode_id == "ep-1"]
         assert row.missed_measures_json == "[]"
 
+    def test_the_population_projection_round_trips(self, store: Store) -> None:
+        """The episode's norm population travels with the caseload row and the closed outcome, and changes
+        with the next commit (the ``population`` column of SQLite migration 12, PostgreSQL migration 14)."""
+
+        def named(commit: Commit, population: str | None) -> Commit:
+            return attrs.evolve(commit, caseload=attrs.evolve(commit.caseload, population=population))
+
+        store.append(named(self.commit("ep-1", 0, 1), "child"))
+        store.append(self.commit("ep-2", 0, 1, closed_on=_DAY))
+        store.append(named(self.commit("ep-3", 0, 1, closed_on=_DAY), "adolescent"))
+        rows = {r.episode_id: r.population for r in store.caseload(clinic_id=self.CLINIC, open_only=False)}
+        assert rows == {"ep-1": "child", "ep-2": None, "ep-3": "adolescent"}
+        fast = getattr(store, "closed_outcomes", None)
+        if fast is not None:
+            assert sorted(o.population or "" for o in fast(clinic_id=self.CLINIC)) == ["", "adolescent"]
+        store.append(named(self.commit("ep-1", 1, 1), "adolescent"))
+        (row,) = [r for r in store.caseload(clinic_id=self.CLINIC) if r.episode_id == "ep-1"]
+        assert row.population == "adolescent"
+
+    def test_practice_outcomes_read_each_episode_against_its_population(self, store: Store) -> None:
+        """Through the facade: a child's ORS intake is read against the child cutoff (32), an adult's against
+        the adult one (25), each at its cutoff on both sides; an intake of 30, between them, is clinical for
+        the child only. Each episode has a clinician of its own, so each is counted on its own."""
+        practice = self.practice(store)
+        cases = [  # (population, intake, clinical); each improves by 6 points (the reliable change is 5)
+            ("child", 31.9, True),
+            ("child", 32.0, False),
+            ("child", 30.0, True),
+            (None, 30.0, False),
+            (None, 24.9, True),
+            (None, 25.0, False),
+        ]
+        for i, (population, intake, _) in enumerate(cases):
+            closed_ors_episode(practice, self.actor(actor_id=f"clin-{i}"), population, (intake, intake + 6))
+        supervisor = Actor("sup-1", Role.SUPERVISOR, self.CLINIC, Purpose.TREATMENT)
+        rows = practice.caseload(supervisor, include_closed=True)
+        assert sorted((r.clinician_id, r.population) for r in rows) == [
+            (f"clin-{i}", population) for i, (population, _, _) in enumerate(cases)
+        ]
+        outcomes = practice_outcomes(practice, supervisor)
+        groups = {group.key: group for group in outcomes.by_clinician}
+        for i, (population, intake, clinical) in enumerate(cases):
+            assert groups[f"clin-{i}"].recovery == (Rate(1, 1) if clinical else Rate(0, 0)), (
+                population,
+                intake,
+            )
+            assert groups[f"clin-{i}"].reliable_improvement == Rate(1, 1)
+
     def test_caseload_filters_and_order(self, store: Store) -> None:
         other = self._other(store)
         scoped = other is not store
@@ -1397,6 +1449,39 @@ def _consultation() -> Consultation:
     )
 
 
+def closed_ors_episode(
+    practice: Practice, actor: Actor, population: str | None, totals: Sequence[float]
+) -> str:
+    """An episode of ``actor``'s naming the norm ``population``, with one attended session per ORS total in
+    ``totals`` (a week apart), closed with its goals met; its id."""
+    ep = practice.start_episode(
+        actor,
+        client_ref=f"client-of-{actor.id}",
+        clinician_id=actor.id,
+        opened_on=_DAY,
+        population=population,
+    )
+    practice.record_consultation(actor, ep, _consultation())
+    practice.decide_fit(actor, ep, FitDecision(FitOutcome.PROCEED, _DAY))
+    practice.agree_goals(actor, ep, [GoalDraft("sleep through the night")], agreed_on=_DAY)
+    for week, total in enumerate(totals):
+        session = attrs.evolve(_session(1 + 7 * week), administrations=(_ors(total),))
+        practice.record_session(actor, ep, session)
+    ending = Ending(
+        ended_on=_DAY + timedelta(days=7 * len(totals)), planned=False, reason=EndingReason.GOALS_MET
+    )
+    practice.close_episode(actor, ep, ending)
+    return ep
+
+
+def _ors(total: float) -> Administration:
+    """ORS answers summing to ``total`` (four items 0-10, one decimal)."""
+    item = round(total / 4, 1)
+    answers: dict[str, float | None] = {"individually": item, "interpersonally": item, "socially": item}
+    answers["overall"] = round(total - 3 * item, 1)
+    return Administration("ors", "1.0", AdministrationTiming.START, answers)
+
+
 def _session(day: int, *, attendance: Attendance = Attendance.ATTENDED, helpful: str = "") -> Session:
     return Session(
         held_on=_DAY + timedelta(days=day),
@@ -1431,6 +1516,7 @@ def _full_lifecycle(practice: Practice, actor: Actor) -> str:
         revised_on=_DAY,
     )
     practice.set_protocol(actor, ep, "fit", on=_DAY)
+    practice.change_population(actor, ep, "adolescent", on=_DAY)
     first = practice.record_session(actor, ep, _session(1, helpful="the diary"))
     assert first.record_id is not None
     practice.record_session(actor, ep, _session(2, attendance=Attendance.NO_SHOW))

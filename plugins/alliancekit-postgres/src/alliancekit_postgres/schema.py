@@ -1195,6 +1195,172 @@ _MIGRATION_BACKFILL_AUDITED = (
     )
 )
 
+# 14: the episode's norm population (NULL: each measure's default), kept with the caseload projection so that
+# the practice-outcomes report and the expectation fit read each closed episode against its own norm
+# (Measure.norm_for); the covering index of closed outcomes carries it too. Rows written before get theirs
+# from their episode-opened event (its population is never encrypted: not free text; an episode opened
+# before version 2 of that event names none, NULL); the owner sets every clinic's rows, so row-level
+# security is not forced for this transaction (as in migration 6). append_commit takes the population last
+# and the caseload readers and closed_outcomes return it last; all are replaced (a function's signature and
+# result type cannot be altered in place). Safe to run again (as migration 5).
+_CASELOAD_RESULT_13 = (
+    "episode_id text, clinic_id text, clinician_id text, client_ref text, stage text, version integer,"
+    " opened_on date, last_session_on date, sessions_attended integer, latest_scores text,"
+    " open_alerts integer, next_review_at integer, review_due boolean, closed_on date,"
+    " open_alerts_json text, highest_severity text, outcome_measure text, first_outcome double precision,"
+    " latest_outcome double precision, outcome_sessions integer, modality text, ending_reason text,"
+    " lockbox text, missed_measures text, population text"
+)
+_CASELOAD_COLUMNS_13 = (
+    "e.episode_id::text, e.clinic_id::text, e.clinician_id::text, e.client_ref, e.stage, e.version,"
+    " e.opened_on, e.last_session_on, e.sessions_attended, e.latest_scores, e.open_alerts,"
+    " e.next_review_at, e.review_due, e.closed_on, e.open_alerts_json, e.highest_severity,"
+    " e.outcome_measure, e.first_outcome, e.latest_outcome, e.outcome_sessions, e.modality,"
+    " e.ending_reason, e.lockbox, e.missed_measures, e.population"
+)
+_MIGRATION_POPULATION = (
+    """
+    ALTER TABLE {s}.episodes ADD COLUMN IF NOT EXISTS population text;
+    ALTER TABLE {s}.episodes NO FORCE ROW LEVEL SECURITY;
+    ALTER TABLE {s}.events NO FORCE ROW LEVEL SECURITY;
+    UPDATE {s}.episodes e SET population = (
+        SELECT v.payload ->> 'population' FROM {s}.events v
+        WHERE v.clinic_id = e.clinic_id AND v.episode_id = e.episode_id AND v.type = 'episode-opened'
+        ORDER BY v.seq LIMIT 1);
+    ALTER TABLE {s}.episodes FORCE ROW LEVEL SECURITY;
+    ALTER TABLE {s}.events FORCE ROW LEVEL SECURITY;
+    DROP INDEX IF EXISTS {s}.episodes_closed_outcomes;
+    CREATE INDEX episodes_closed_outcomes ON {s}.episodes (clinic_id, episode_id)
+        INCLUDE (clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,
+                 modality, ending_reason, lockbox, population)
+        WHERE closed_on IS NOT NULL;
+
+    DROP FUNCTION IF EXISTS {s}.append_commit(text, text, text, text, text, text, integer, text, integer,
+        integer, text, jsonb, text, text, text, date, date, integer, text, integer, integer, boolean, date,
+        text, text, text, double precision, double precision, integer, text, text, text, jsonb, jsonb, jsonb,
+        text);
+    CREATE OR REPLACE FUNCTION {s}.append_commit(
+        p_scope text, p_clinic text, p_command text, p_key text, p_request_hash text, p_command_episode text,
+        p_command_version integer, p_episode text, p_expected integer, p_new integer, p_head text,
+        p_state jsonb, p_clinician text, p_client_ref text, p_stage text, p_opened date, p_last_session date,
+        p_attended integer, p_scores text, p_alerts integer, p_next_review integer, p_review_due boolean,
+        p_closed date, p_alerts_json text, p_severity text, p_outcome_measure text,
+        p_first_outcome double precision, p_latest_outcome double precision, p_outcome_sessions integer,
+        p_modality text, p_ending_reason text, p_lockbox text, p_events jsonb, p_outbox jsonb,
+        p_audit jsonb, p_missed text, p_population text
+    ) RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE
+        written integer;
+    BEGIN
+        PERFORM set_config('alliancekit.clinic_id', p_scope, true);
+        IF p_expected = 0 THEN
+            INSERT INTO {s}.episodes (clinic_id, episode_id, version, head, state, clinician_id, client_ref,
+                stage, opened_on, last_session_on, sessions_attended, latest_scores, open_alerts,
+                next_review_at, review_due, closed_on, open_alerts_json, highest_severity, outcome_measure,
+                first_outcome, latest_outcome, outcome_sessions, modality, ending_reason, lockbox,
+                missed_measures, population)
+            VALUES (p_clinic, p_episode, p_new, p_head, p_state, p_clinician, p_client_ref, p_stage,
+                p_opened, p_last_session, p_attended, p_scores, p_alerts, p_next_review, p_review_due,
+                p_closed, p_alerts_json, p_severity, p_outcome_measure, p_first_outcome, p_latest_outcome,
+                p_outcome_sessions, p_modality, p_ending_reason, p_lockbox, p_missed, p_population)
+            ON CONFLICT DO NOTHING;
+        ELSE
+            -- Under READ COMMITTED a concurrent writer's update makes this one wait, then re-check the
+            -- version on the new row: the loser touches no row, never overwrites.
+            UPDATE {s}.episodes SET version = p_new, head = p_head, state = p_state,
+                clinician_id = p_clinician, client_ref = p_client_ref, stage = p_stage, opened_on = p_opened,
+                last_session_on = p_last_session,
+                sessions_attended = p_attended, latest_scores = p_scores, open_alerts = p_alerts,
+                next_review_at = p_next_review, review_due = p_review_due, closed_on = p_closed,
+                open_alerts_json = p_alerts_json, highest_severity = p_severity,
+                outcome_measure = p_outcome_measure, first_outcome = p_first_outcome,
+                latest_outcome = p_latest_outcome, outcome_sessions = p_outcome_sessions,
+                modality = p_modality, ending_reason = p_ending_reason, lockbox = p_lockbox,
+                missed_measures = p_missed, population = p_population
+            WHERE clinic_id = p_clinic AND episode_id = p_episode AND version = p_expected;
+        END IF;
+        GET DIAGNOSTICS written = ROW_COUNT;
+        IF written <> 1 THEN
+            RAISE EXCEPTION 'stale stream version' USING ERRCODE = 'AK409';
+        END IF;
+        IF p_key IS NOT NULL THEN
+            INSERT INTO {s}.commands (clinic_id, command, key, request_hash, episode_id, version)
+            VALUES (p_clinic, p_command, p_key, p_request_hash, p_command_episode, p_command_version);
+        END IF;
+        INSERT INTO {s}.events (clinic_id, episode_id, seq, event_id, type, schema_version, occurred_at,
+            recorded_at, actor_id, actor_role, corrects, payload, prev_hash, hash)
+        SELECT e.clinic_id, e.episode_id, e.seq, e.event_id, e.type, e.schema_version, e.occurred_at,
+            e.recorded_at, e.actor_id, e.actor_role, e.corrects, e.payload, e.prev_hash, e.hash
+        FROM jsonb_to_recordset(p_events) AS e(clinic_id text, episode_id text, seq integer, event_id text,
+            type text, schema_version integer, occurred_at timestamptz, recorded_at timestamptz,
+            actor_id text, actor_role text, corrects text, payload jsonb, prev_hash text, hash text);
+        INSERT INTO {s}.outbox (clinic_id, message_id, episode_id, kind, channel, body, created_at,
+            next_attempt_at)
+        SELECT p_clinic, m.message_id, m.episode_id, m.kind, m.channel, m.body, m.created_at,
+            coalesce(m.next_attempt_at, m.created_at)
+        FROM jsonb_to_recordset(p_outbox) AS m(message_id text, episode_id text, kind text, channel text,
+            body text, created_at timestamptz, next_attempt_at timestamptz);
+        IF jsonb_array_length(p_audit) > 0 THEN
+            PERFORM {s}.link_audit(p_scope, p_audit);
+        END IF;
+    END
+    $$;
+
+    DROP FUNCTION IF EXISTS {s}.caseload(text, text, boolean);
+    DROP FUNCTION IF EXISTS {s}.caseload_open_or_lockbox(text, text);
+    DROP FUNCTION IF EXISTS {s}.caseload_with_others_under_lockbox(text, text, boolean, boolean);
+    DROP FUNCTION IF EXISTS {s}.closed_outcomes(text);
+    """
+    + _reader(
+        "caseload",
+        ", p_clinician text, p_open_only boolean",
+        _CASELOAD_RESULT_13,
+        f"""SELECT {_CASELOAD_COLUMNS_13}
+           FROM {{s}}.episodes e
+           WHERE e.clinic_id = p_scope AND (p_clinician IS NULL OR e.clinician_id = p_clinician)
+               AND (NOT p_open_only OR e.closed_on IS NULL)
+           ORDER BY e.episode_id""",
+    )
+    + _reader(
+        "caseload_open_or_lockbox",
+        ", p_clinician text",
+        _CASELOAD_RESULT_13,
+        f"""SELECT {_CASELOAD_COLUMNS_13}
+           FROM {{s}}.episodes e
+           WHERE e.clinic_id = p_scope AND (p_clinician IS NULL OR e.clinician_id = p_clinician)
+               AND (e.closed_on IS NULL OR e.lockbox <> '{{{{}}}}')
+           ORDER BY e.episode_id""",
+    )
+    + _reader(
+        "caseload_with_others_under_lockbox",
+        ", p_clinician text, p_open_only boolean, p_closed boolean",
+        _CASELOAD_RESULT_13,
+        f"""SELECT u.* FROM (
+               SELECT {_CASELOAD_COLUMNS_13}
+               FROM {{s}}.episodes e
+               WHERE e.clinic_id = p_scope AND e.clinician_id = p_clinician
+                   AND (NOT p_open_only OR e.closed_on IS NULL OR (p_closed AND e.lockbox <> '{{{{}}}}'))
+               UNION ALL
+               SELECT {_CASELOAD_COLUMNS_13}
+               FROM {{s}}.episodes e
+               WHERE e.clinic_id = p_scope AND e.lockbox <> '{{{{}}}}' AND e.clinician_id <> p_clinician
+                   AND (NOT p_open_only OR p_closed OR e.closed_on IS NULL)
+           ) u
+           ORDER BY u.episode_id""",
+    )
+    + _reader(
+        "closed_outcomes",
+        "",
+        """clinician_id text, closed_on date, outcome_measure text, first_outcome double precision,
+           latest_outcome double precision, outcome_sessions integer, modality text, ending_reason text,
+           lockbox text, population text""",
+        """SELECT e.clinician_id::text, e.closed_on, e.outcome_measure, e.first_outcome, e.latest_outcome,
+               e.outcome_sessions, e.modality, e.ending_reason, e.lockbox, e.population
+           FROM {s}.episodes e WHERE e.clinic_id = p_scope AND e.closed_on IS NOT NULL
+           ORDER BY e.episode_id""",
+    )
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
     """
@@ -1540,6 +1706,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_OUTBOX_DUE,
     _MIGRATION_AUDIT_RECIPIENT,
     _MIGRATION_BACKFILL_AUDITED,
+    _MIGRATION_POPULATION,
 )
 LATEST_VERSION = len(MIGRATIONS)
 #: The oldest schema version a read-only store reads: migration 3 only added ``practice_meta``, which reads
@@ -1567,6 +1734,9 @@ OUTBOX_DUE_FROM = MIGRATIONS.index(_MIGRATION_OUTBOX_DUE) + 1
 #: The schema version that added ``audit.recipient`` and ``audit_records_with_recipient``; a read-only store
 #: on an older one reads every entry as naming no recipient (as it was hashed).
 AUDIT_RECIPIENT_FROM = MIGRATIONS.index(_MIGRATION_AUDIT_RECIPIENT) + 1
+#: The schema version that added ``episodes.population``; a read-only store on an older one reads every
+#: row's population as ``None`` (the caseload readers and closed_outcomes of that schema return none).
+POPULATION_FROM = MIGRATIONS.index(_MIGRATION_POPULATION) + 1
 
 
 def utc(at: datetime) -> datetime:

@@ -125,6 +125,7 @@ from alliancekit_postgres.schema import (
     OTHERS_UNDER_LOCKBOX_FROM,
     OUTBOX_DUE_FROM,
     OUTBOX_WAITS_FROM,
+    POPULATION_FROM,
     READABLE_FROM,
     STALE_VERSION_SQLSTATE,
     Creation,
@@ -177,7 +178,7 @@ _AUDIT_PAGE_ROWS = 5000
 _SQL_TEXT = {
     # The writers' lock (shared) is taken before append_commit touches a row: the function in FROM runs
     # before the target list is computed. See PostgresStore.exclusive.
-    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 36) + ")"  # noqa: S608 - placeholders only
+    "append": "SELECT {s}.append_commit(" + ", ".join(["%s"] * 37) + ")"  # noqa: S608 - placeholders only
     " FROM pg_advisory_xact_lock_shared(%s, hashtext(%s))",
     "writers_shared": "SELECT pg_advisory_xact_lock_shared(%s, hashtext(%s))",
     "writers_exclusive": "SELECT pg_advisory_lock(%s, hashtext(%s))",
@@ -746,6 +747,7 @@ class PostgresStore:
                 _json_array(_outbox_object(m) for m in commit.outbox),
                 audit_array(audit),
                 row.missed_measures_json,
+                row.population,
                 _WRITERS_NAMESPACE,
                 self._writers_key,
             ),
@@ -879,6 +881,19 @@ class PostgresStore:
         return self._caseload("caseload_lockbox", (self.clinic_id, clinician_id))
 
     def _caseload(self, statement: str, params: tuple[Any, ...]) -> list[CaseloadRow]:
+        rows = self._caseload_rows(statement, params)
+        if self._db.version >= POPULATION_FROM:
+            return rows
+        # a read-only store on a schema from before the column: each episode's snapshot's (shape 5 holds it;
+        # an older shape holds none, as its episodes name none)
+        return [attrs.evolve(row, population=self._snapshot_population(row.episode_id)) for row in rows]
+
+    def _snapshot_population(self, episode_id: str) -> str | None:
+        snapshot = self.load_snapshot(episode_id)
+        population = None if snapshot is None else json.loads(snapshot.state_json).get("population")
+        return None if population is None else str(population)
+
+    def _caseload_rows(self, statement: str, params: tuple[Any, ...]) -> list[CaseloadRow]:
         rows = self._read(statement, params)
         return [
             CaseloadRow(
@@ -907,6 +922,7 @@ class PostgresStore:
                 lockbox_json=r[22],
                 # a read-only store on a schema from before the column: none missed
                 missed_measures_json=r[23] if len(r) > 23 else "[]",
+                population=r[24] if len(r) > 24 else None,
             )
             for r in rows
         ]
@@ -915,6 +931,8 @@ class PostgresStore:
         """Closed episodes' outcome columns (the practice-outcomes report), from a covering index."""
         if clinic_id is not None and clinic_id != self.clinic_id:
             return []
+        if self._db.version < POPULATION_FROM:  # a read-only store on an older schema: the snapshots'
+            return [ClosedOutcome.of(r) for r in self.caseload(open_only=False) if r.closed_on is not None]
         return [ClosedOutcome(*r) for r in self._read("closed_outcomes", (self.clinic_id,))]
 
     def episode_ids(self) -> Iterator[str]:

@@ -17,10 +17,11 @@
   does not carry). The SD is the sample SD (n - 1): the sources do not say which. Bands: 0.8 and above
   "highly effective", 0.5 to below 0.8 "effective" (ACE); the sources give no label below 0.5.
 
-* **Norms**: every episode is read against its measure's **default** norm population
-  (``Measure.norm_for(None)``: the ORS's adult cutoff of 25), whatever population the episode names. The
-  caseload projection this report reads keeps no population, so a child's ORS intake of 30 (clinical for a
-  child) counts as not clinical here; :attr:`PracticeOutcomes.norms` says so in the report itself.
+* **Norms**: each episode is read against the norm of the population it names
+  (``Measure.norm_for(row.population)``, the caseload projection carries it): a child's ORS intake of 30 is
+  clinical (the child cutoff is 32), an adult's is not (25). An episode that names no population, or one
+  its measure declares no norm for, is read against the measure's default population.
+  :attr:`PracticeOutcomes.norms` says which norms were read, for how many episodes each.
 
 What cannot be computed is said in :attr:`PracticeOutcomes.notes`, never reported as zero.
 
@@ -43,6 +44,7 @@ from alliancekit.domain.actors import Actor
 from alliancekit.measures.change import ChangeClass, classify_change, reliable_change_threshold
 from alliancekit.measures.definition import Measure
 from alliancekit.measures.exact import change
+from alliancekit.measures.norms import Norm
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -115,8 +117,8 @@ class PracticeOutcomes:
     notes: tuple[str, ...] = ()
     """What could not be computed, and why (no baseline, no norms, too few clinical intakes)."""
     norms: tuple[str, ...] = ()
-    """Per measure counted, the norm its episodes were read against, in a sentence: the measure's default
-    population's, for every episode (the projection carries no episode's population)."""
+    """Per measure counted, the norms its episodes were read against, in a sentence: each episode's own
+    population's (``Measure.norm_for``), with how many episodes each norm was read for."""
     withheld_closed: bool = False
     """No closed episode is counted, though the reader's caseload lists closed ones: a client's lockbox
     withholds their scores from this reader."""
@@ -198,16 +200,24 @@ def outcomes_from_rows(
                 measures[measure_id] = None
         return measures[measure_id]
 
+    @functools.cache
+    def norm_of(measure_id: str, population: str | None) -> Norm | None:
+        """The norm an episode of ``population`` is read against (``Measure.norm_for``)."""
+        m = measure(measure_id)
+        assert m is not None  # noqa: S101 - only called for registered measures
+        return m.norm_for(population)
+
     @functools.lru_cache(maxsize=65_536)
     def classify(
-        measure_id: str, first: float, latest: float
+        measure_id: str, population: str | None, first: float, latest: float
     ) -> tuple[ChangeClass | None, bool, float, bool | None]:
         """Change class, clinical for recovery, change toward health, and whether the intake is in the
-        clinical range the SAES counts (``None`` without a published cutoff)."""
+        clinical range the SAES counts (``None`` without a published cutoff), against the norm of the
+        episode's ``population``."""
         m = measure(measure_id)
         assert m is not None  # noqa: S101 - only called for registered measures
         klass, clinical, in_range = None, False, None
-        norm = m.norm_for(None)  # the default population's: the projection row names no population
+        norm = norm_of(measure_id, population)
         if norm is not None:
             try:
                 klass = classify_change(first, latest, norm, m.direction).change_class
@@ -221,7 +231,7 @@ def outcomes_from_rows(
     ended: list[tuple[ClosedOutcome, ChangeClass | None, bool, float | None, bool]] = []
     gains: dict[str, list[tuple[float, float]]] = defaultdict(list)  # measure -> (intake, gain)
     no_baseline, no_cutoff, no_norms = 0, Counter[str](), Counter[str]()
-    read: set[str] = set()  # the measures whose norms the report read
+    read: dict[str, Counter[str | None]] = defaultdict(Counter)  # measure -> population named -> episodes
     for row in rows:
         if row.ending_reason is None:
             continue
@@ -234,9 +244,9 @@ def outcomes_from_rows(
             and measure(row.outcome_measure) is not None
         ):
             klass, clinical, gain, in_range = classify(
-                row.outcome_measure, row.first_outcome, row.latest_outcome
+                row.outcome_measure, row.population, row.first_outcome, row.latest_outcome
             )
-            read.add(row.outcome_measure)
+            read[row.outcome_measure][row.population] += 1
             if klass is None:
                 no_norms[row.outcome_measure] += 1
             if in_range is None:
@@ -250,7 +260,9 @@ def outcomes_from_rows(
     lines = {measure_id: _fit_line(points) for measure_id, points in gains.items()}
     notes = _notes(len(ended), no_baseline, no_norms, no_cutoff, lines)
     norms = tuple(
-        said for measure_id in sorted(read) if (said := _norm_read(measure(measure_id))) is not None
+        said
+        for measure_id in sorted(read)
+        if (said := _norms_read(measure(measure_id), read[measure_id])) is not None
     )
     # One small status tuple per episode, then C-level counting of (group key, status) pairs per dimension:
     # tens of thousands of episodes fall into a few hundred distinct pairs.
@@ -313,26 +325,41 @@ def outcomes_from_rows(
     )
 
 
-def _norm_read(m: Measure | None) -> str | None:
-    """Which norm the report read ``m``'s episodes against, in a sentence (``None``: no norm at all)."""
-    norm = None if m is None else m.norm_for(None)
-    if m is None or norm is None:
+def _norms_read(m: Measure | None, named: Counter[str | None]) -> str | None:
+    """Which norms the report read ``m``'s episodes against, in a sentence (``None``: no norm at all).
+    ``named`` counts the episodes by the population each names."""
+    if m is None or m.default_norm is None:
         return None
+    read: dict[str, tuple[Norm, int]] = {}
+    for population, count in named.items():
+        norm = m.default_norm if population not in m.populations else m.norm_for(population)
+        assert norm is not None  # noqa: S101 - a measure with a default norm has one for every population
+        read[norm.population] = (norm, read.get(norm.population, (norm, 0))[1] + count)
+    undeclared = sorted(p for p in named if p is not None and p not in m.populations)
+    default = m.default_norm.population
+    if len(read) == 1:
+        ((population, (norm, _)),) = read.items()
+        said = f"{m.id}: every episode read against the {population} norm{_figures(norm)}"
+    else:
+        order = sorted(read, key=lambda p: (p != default, p))
+        each = ", ".join(f"the {p} norm{_figures(read[p][0])} for {read[p][1]} episode(s)" for p in order)
+        said = f"{m.id}: each episode read against its own population's norm: {each}"
+    if undeclared:
+        others = ", ".join(undeclared)
+        said += f"; those naming a population it publishes no norm for ({others}) are read against the"
+        said += f" {default} norm"
+    return said + "."
+
+
+def _figures(norm: Norm) -> str:
+    """`` (clinical cutoff 25, reliable change 5 points)``, or what of it the norm gives."""
     figures = []
     if norm.clinical_cutoff is not None:
         figures.append(f"clinical cutoff {norm.clinical_cutoff.value:g}")
     threshold = reliable_change_threshold(norm)
     if threshold is not None:
         figures.append(f"reliable change {threshold:g} points")
-    shown = f" ({', '.join(figures)})" if figures else ""
-    others = sorted(m.populations - {norm.population})
-    but = (
-        f"; episodes that name another population ({', '.join(others)}) are read against it too: the "
-        "caseload projection this report reads does not carry an episode's population"
-        if others
-        else ""
-    )
-    return f"{m.id}: every episode read against the {norm.population} norm{shown}{but}."
+    return f" ({', '.join(figures)})" if figures else ""
 
 
 @attrs.frozen
