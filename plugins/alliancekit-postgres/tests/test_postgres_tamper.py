@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 from alliancekit_postgres import PostgresStore
+from alliancekit_postgres.schema import BACKFILL_AUDITED_FROM
 from psycopg import sql
 
 from alliancekit import Practice
@@ -313,11 +314,16 @@ def test_a_backfill_mark_left_by_an_earlier_release_verifies_read_only_and_migra
             s,
             CLINIC,
         )
-        _one(conn, "DELETE FROM {s}.schema_migrations WHERE version = 13", s)
+        # the schema as that release left it: no migration from the one that records the mark on (those after
+        # it run again safely)
+        conn.execute(
+            sql.SQL("DELETE FROM {}.schema_migrations WHERE version >= %s").format(s),
+            (BACKFILL_AUDITED_FROM,),
+        )
     report = _verify(pg, schema)
     assert report.ok, report.describe()
     assert report.definitions_missing == 1
-    PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1).close()  # migrates to 13
+    PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1).close()  # migrates
     with pg.admin() as conn:
         entries = conn.execute(
             sql.SQL(
