@@ -315,6 +315,7 @@ def _probes() -> dict[str, dict[str, Probe]]:
             "clinic": lambda w, o: ["audit", "show", *db(w, o), "--clinic", C],
         },
         "verify": {"clinic": lambda w, o: ["verify", *db(w, o), "--clinic", C]},
+        "backup": {"no-client-input": lambda w, o: ["backup", *db(w, o), str(o / "b.sqlite")]},
         "import csv": {
             **{
                 f"cell-{name}": (
