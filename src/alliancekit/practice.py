@@ -1296,10 +1296,12 @@ class Practice:
         return self._read.is_demo()
 
     def audit_checkpoint(self, actor: Actor) -> AuditCheckpoint | None:
-        """Seal the audit log now; returns the checkpoint (``None`` without an audit key).
+        """Seal the actor's clinic's audit log now; returns its checkpoint (``None`` without an audit key).
 
-        Keep the returned checkpoint outside the database to detect a tail cut together with its
-        checkpoints (pass it to :meth:`verify` as ``expected_head``).
+        Each clinic's audit log is chained and sealed on its own (the checkpoint's ``chain`` names the
+        clinic on a store that keeps several clinics' logs). Keep the returned checkpoint outside the
+        database to detect a tail cut together with its checkpoints (pass it to :meth:`verify` of the same
+        clinic as ``expected_head``).
         """
         return self._read.audit_checkpoint(actor)
 
@@ -1312,14 +1314,16 @@ class Practice:
     ) -> IntegrityReport:
         """Verify the actor's clinic's record: event chains, snapshots, projections, audit chains, seals.
 
-        Returns an :class:`~alliancekit.integrity.verify.IntegrityReport` naming the first bad entry of
-        each check. It counts and names the actor's clinic's episodes and audit entries only; audit chains
-        and checkpoints shared with other clinics in the same file are checked whole and named by position
-        only (``shared_audit``), so a break in them breaks every clinic's report. On a store scoped to one
-        clinic (PostgreSQL) the report of another clinic's administrator is empty, as that store's caseload
-        is for them: nothing of the store's clinic, not even a chain position. It writes nothing, not
-        even an audit entry of its own (it returns no record content and must run on a read-only store);
-        only a refusal (no actor, or the policy's) is audited.
+        Returns an :class:`~alliancekit.integrity.verify.IntegrityReport` naming the first bad entry of each
+        check. It counts and names the actor's clinic's episodes and audit entries only, and checks
+        the clinic's own audit chains and checkpoints (the builtin stores and PostgreSQL keep them per
+        clinic), so a break in another clinic's chains is not in its report. The chains an SQLite file
+        upgraded from before chains per clinic kept shared are checked whole and named by position
+        only (``shared_audit``): a break in them breaks every clinic's report. On a store scoped to
+        one clinic (PostgreSQL) the report of another clinic's administrator is empty, as that store's
+        caseload is for them: nothing of the store's clinic, not even a chain position. It writes
+        nothing, not even an audit entry of its own (it returns no record content and must run on a
+        read-only store); only a refusal (no actor, or the policy's) is audited.
 
         ``progress`` is called as ``progress(done, total)`` after each of the clinic's episodes is checked:
         ``done`` from 1 to ``total``, the report's ``episodes`` (another clinic's in the same file are

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from alliancekit import Practice
-from alliancekit.domain import Actor, Role
+from alliancekit.domain import Actor, FitDecision, FitOutcome, Role
 from alliancekit.events.codec import SNAPSHOT_VERSION
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.store.definitions import BACKFILL_ACTION, BACKFILL_KEY
@@ -194,3 +194,116 @@ def test_a_store_marked_by_its_migration_today_records_the_mark_in_the_audit_log
     (meta,) = conn.execute("SELECT value FROM practice_meta WHERE key = ?", (BACKFILL_KEY,)).fetchone()
     conn.close()
     assert (marks, meta) == ((1,), '"pending"')
+
+
+#: Two clinics whose audit chains and checkpoints were shared in one file (schema 10, before chains per
+#: clinic; made by make_shared_store.py), sealed with SHARED_KEY, its last entries not sealed yet.
+SHARED = "v10-shared-chains-2ab21ee"
+SHARED_KEY = b"shared-chains-fixture-key-" + b"s" * 6
+NORTH, SOUTH = "north", "south"
+
+
+def _verify_clinic(path: Path, clinic: str) -> IntegrityReport:
+    with Practice(SQLiteStore(path, read_only=True), plugins=HOST, audit_key=SHARED_KEY) as practice:
+        return practice.verify(Actor(f"adm-{clinic}", Role.ADMINISTRATOR, clinic))
+
+
+def _sql(path: Path, statement: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        return conn.execute(statement, params).fetchall()
+    finally:
+        conn.close()
+
+
+def _new_entries(path: Path) -> None:
+    """A command and a read in each clinic, with the fixture's key, sealing as it goes and on closing."""
+    with Practice(SQLiteStore(path), plugins=HOST, audit_key=SHARED_KEY, checkpoint_every=4) as practice:
+        for clinic in (NORTH, SOUTH):
+            me = Actor(f"clin-{clinic}", Role.CLINICIAN, clinic)
+            (row, *_) = practice.caseload(me)
+            practice.episode(me, row.episode_id)
+            practice.decide_fit(me, row.episode_id, FitDecision(FitOutcome.PROCEED, row.opened_on))
+
+
+def test_shared_chains_upgrade_verify_and_new_entries_chain_per_clinic(tmp_path: Path) -> None:
+    path = _restore(SHARED, tmp_path / "old.sqlite")
+    for clinic in (NORTH, SOUTH):  # read-only, as it is: the shared chains checked whole, and sealed
+        report = _verify_clinic(path, clinic)
+        assert (report.ok, report.shared_audit, report.seals_checked) == (True, True, True), report.describe()
+    entries = _sql(path, "SELECT * FROM audit ORDER BY rowid")
+    checkpoints = _sql(path, "SELECT * FROM audit_checkpoints ORDER BY seq")
+    SQLiteStore(path).close()  # a writable open migrates: the entries and checkpoints kept as they were
+    assert _shapes_and_version(path)[1] == LATEST_VERSION
+    assert _sql(path, "SELECT * FROM audit ORDER BY rowid") == [("", *row) for row in entries]
+    assert _sql(path, "SELECT * FROM audit_checkpoints ORDER BY seq") == [("", *row) for row in checkpoints]
+    for clinic in (NORTH, SOUTH):
+        report = _verify_clinic(path, clinic)
+        assert (report.ok, report.shared_audit, report.checkpoints) == (True, True, 2), report.describe()
+    _new_entries(path)
+    # new entries chain per clinic; the shared part is as it was, its unsealed tail sealed once
+    assert _sql(path, "SELECT DISTINCT chain FROM audit ORDER BY chain") == [("",), (NORTH,), (SOUTH,)]
+    assert _sql(path, "SELECT * FROM audit WHERE chain = '' ORDER BY rowid") == [("", *r) for r in entries]
+    assert _sql(path, "SELECT count(*) FROM audit_checkpoints WHERE chain = ''") == [(3,)]
+    for clinic in (NORTH, SOUTH):
+        report = _verify_clinic(path, clinic)
+        assert (report.ok, report.shared_audit) == (True, True), report.describe()
+        assert "audit chains shared with other clinics, checked whole" in report.describe()
+    # a tamper of a new south entry is south's finding only
+    [(entry_id, shard, position)] = _sql(
+        path, "SELECT entry_id, shard, position FROM audit WHERE chain = ? ORDER BY rowid LIMIT 1", (SOUTH,)
+    )
+    _sql(path, "UPDATE audit SET actor_id = 'x' WHERE entry_id = ?", (entry_id,))
+    finding = _verify_clinic(path, SOUTH).finding("audit")
+    assert finding is not None
+    assert (finding.where, finding.problem) == (
+        f"audit shard {shard} entry {position}",
+        "content does not match its hash",
+    )
+    assert _verify_clinic(path, NORTH).ok
+
+
+def test_a_shared_tail_cut_after_the_upgrade_is_found_by_its_last_seal(tmp_path: Path) -> None:
+    """The tail the old file had not sealed is sealed by the first seal after the upgrade: cut afterwards,
+    every clinic's report finds it."""
+    path = _restore(SHARED, tmp_path / "old.sqlite")
+    _new_entries(path)
+    [(shard, last)] = _sql(
+        path,
+        "SELECT shard, max(position) FROM audit WHERE chain = '' GROUP BY shard ORDER BY 2 DESC, 1 LIMIT 1",
+    )
+    _sql(path, "DELETE FROM audit WHERE chain = '' AND shard = ? AND position = ?", (shard, last))
+    for clinic in (NORTH, SOUTH):
+        finding = _verify_clinic(path, clinic).finding("seals")
+        assert finding is not None
+        assert finding.where == f"shared audit shard {shard} entry {last}"
+
+
+@pytest.mark.parametrize("clinic_of_entry", [NORTH, SOUTH])
+def test_a_tamper_made_before_the_upgrade_is_still_found_in_every_report(
+    tmp_path: Path, clinic_of_entry: str
+) -> None:
+    """An entry of the shared chains changed before the upgrade: the upgrade keeps it where it was, in
+    the shared part every clinic's report checks whole, so neither the migration nor later writes in
+    the clinics' own chains make it disappear."""
+    path = _restore(SHARED, tmp_path / "old.sqlite")
+    [(entry_id, shard, position)] = _sql(
+        path,
+        "SELECT entry_id, shard, position FROM audit WHERE clinic_id = ? ORDER BY shard, position LIMIT 1",
+        (clinic_of_entry,),
+    )
+    _sql(path, "UPDATE audit SET actor_id = 'x' WHERE entry_id = ?", (entry_id,))
+    for clinic in (NORTH, SOUTH):  # as it is, read-only: one set of chains, named as before
+        finding = _verify_clinic(path, clinic).finding("audit")
+        assert finding is not None
+        assert finding.where == f"audit shard {shard} entry {position}"
+    SQLiteStore(path).close()
+    _new_entries(path)
+    for clinic in (NORTH, SOUTH):
+        report = _verify_clinic(path, clinic)
+        finding = report.finding("audit")
+        assert finding is not None, report.describe()
+        assert (finding.where, finding.problem) == (
+            f"shared audit shard {shard} entry {position}",
+            "content does not match its hash",
+        )

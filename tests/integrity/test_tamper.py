@@ -249,13 +249,14 @@ def test_a_well_forged_inserted_audit_entry_breaks_the_chain_right_after_it(reco
         forged, position=3, prev_hash=entries[1].hash, hash=chain.entry_hash(forged, 3, entries[1].hash)
     )
     record.sql(
-        "INSERT INTO audit (shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose, action,"
-        " record_type, record_id, outcome, client_ref, detail, writes, prev_hash, hash)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO audit (chain, shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose,"
+        " action, record_type, record_id, outcome, client_ref, detail, writes, prev_hash, hash)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
-            shard, 3, forged.entry_id, forged.at.isoformat(), forged.actor_id, forged.actor_role,
-            forged.clinic_id, forged.purpose, forged.action, forged.record_type, forged.record_id,
-            forged.outcome, forged.client_ref, forged.detail, forged.writes, forged.prev_hash, forged.hash,
+            forged.clinic_id, shard, 3, forged.entry_id, forged.at.isoformat(), forged.actor_id,
+            forged.actor_role, forged.clinic_id, forged.purpose, forged.action, forged.record_type,
+            forged.record_id, forged.outcome, forged.client_ref, forged.detail, forged.writes,
+            forged.prev_hash, forged.hash,
         ),
     )  # fmt: skip
     report = record.verify()
@@ -296,8 +297,9 @@ def test_a_forged_checkpoint_is_refused(record: Record) -> None:
     store.close()
     forged = chain.make_checkpoint(b"x" * 32, heads, checkpoints[-1], checkpoints[-1].at)
     record.sql(
-        "INSERT INTO audit_checkpoints (seq, heads, root, mac, at) VALUES (?,?,?,?,?)",
+        "INSERT INTO audit_checkpoints (chain, seq, heads, root, mac, at) VALUES (?,?,?,?,?,?)",
         (
+            checkpoints[-1].chain,
             forged.seq,
             json.dumps([[h.shard, h.position, h.hash] for h in forged.heads]),
             forged.root,

@@ -74,13 +74,18 @@ def test_each_clinic_counts_only_its_own_record(two: tuple[Record, dict[str, lis
     report = _verify(record, NORTH)
     assert report.ok, report.describe()
     assert (report.clinic, report.episodes) == (NORTH, 2)
-    assert (report.shared_audit, report.seals_checked) == (True, True)
+    # each clinic's audit entries are in chains of its own, sealed by checkpoints of its own
+    assert (report.shared_audit, report.seals_checked) == (False, True)
     north = tuple(episodes[NORTH])
     assert report.events == len(record.sql("SELECT 1 FROM events WHERE episode_id IN (?, ?)", north))
     own = record.sql("SELECT 1 FROM audit WHERE clinic_id IN (?, '(none)')", (NORTH,))
     assert 0 < report.audit_entries == len(own) < len(record.sql("SELECT 1 FROM audit"))
-    assert report.checkpoints == len(record.sql("SELECT 1 FROM audit_checkpoints")) >= 2
-    assert "audit chains shared with other clinics, checked whole" in report.describe()
+    assert record.sql("SELECT DISTINCT chain FROM audit ORDER BY chain") == [(NORTH,), (SOUTH,)]
+    assert record.sql("SELECT count(*) FROM audit WHERE chain <> clinic_id") == [(0,)]
+    sealed = record.sql("SELECT 1 FROM audit_checkpoints WHERE chain = ?", (NORTH,))
+    assert report.checkpoints == len(sealed) >= 2
+    assert len(sealed) < len(record.sql("SELECT 1 FROM audit_checkpoints"))
+    assert "shared" not in report.describe()
     text = _text(report)
     assert not [i for i in _south_ids(record, episodes) if i in text]
     assert _verify(record, SOUTH).episodes == 3
@@ -101,21 +106,68 @@ def test_a_tampered_event_is_only_in_its_own_clinics_report(two: tuple[Record, d
     assert finding.problem == "content does not match its hash"
 
 
-def test_a_break_in_a_shared_audit_chain_breaks_both_reports_by_position_only(
-    two: tuple[Record, dict[str, list[str]]],
+@pytest.mark.parametrize("column", ["actor_id", "writes"])
+def test_a_tampered_audit_entry_is_only_in_its_own_clinics_report(
+    two: tuple[Record, dict[str, list[str]]], column: str
 ) -> None:
+    """Each clinic's audit chains are its own: a changed entry of the south clinic breaks the south
+    report's audit chain, and the north report checks none of it (it stays ok, naming nothing of south)."""
     record, episodes = two
     [(entry_id, shard, position)] = record.sql(
-        "SELECT entry_id, shard, position FROM audit WHERE clinic_id = ? AND writes != '' LIMIT 1", (SOUTH,)
+        "SELECT entry_id, shard, position FROM audit WHERE clinic_id = ? AND writes != ''"
+        " ORDER BY shard, position LIMIT 1",
+        (SOUTH,),
     )
-    record.sql("UPDATE audit SET actor_id = 'x' WHERE entry_id = ?", (entry_id,))
-    for clinic in (NORTH, SOUTH):
-        report = _verify(record, clinic)
-        finding = report.finding("audit")
-        assert finding is not None, report.describe()
-        assert finding.where == f"audit shard {shard} entry {position}"
+    record.sql(f"UPDATE audit SET {column} = 'x' WHERE entry_id = ?", (entry_id,))  # noqa: S608
+    south = _verify(record, SOUTH)
+    finding = south.finding("audit")
+    assert finding is not None, south.describe()
+    assert (finding.where, finding.problem) == (
+        f"audit shard {shard} entry {position}",
+        "content does not match its hash",
+    )
     north = _verify(record, NORTH)
+    assert north.ok, north.describe()
+    assert (north.shared_audit, north.seals_checked) == (False, True)
     assert not [i for i in _south_ids(record, episodes) if i in _text(north)]
+
+
+def test_a_cut_of_one_clinics_audit_chain_is_only_in_its_own_report(
+    two: tuple[Record, dict[str, list[str]]],
+) -> None:
+    """The last entries of a south shard deleted: the south seals find them missing; north is untouched."""
+    record, _ = two
+    [(shard, last)] = record.sql(
+        "SELECT shard, max(position) FROM audit WHERE chain = ? GROUP BY shard ORDER BY 2 DESC LIMIT 1",
+        (SOUTH,),
+    )
+    record.sql("DELETE FROM audit WHERE chain = ? AND shard = ? AND position = ?", (SOUTH, shard, last))
+    south = _verify(record, SOUTH)
+    finding = south.finding("seals")
+    assert finding is not None, south.describe()
+    assert finding.where == f"audit shard {shard} entry {last}"
+    assert _verify(record, NORTH).ok
+
+
+def test_an_entry_moved_to_another_clinics_chain_breaks_both(
+    two: tuple[Record, dict[str, list[str]]],
+) -> None:
+    """An entry's chain is its clinic's: one relabelled into the north chains (its hash unchanged) leaves a
+    gap in south's chain and an entry out of place in north's."""
+    record, _ = two
+    [(entry_id, shard)] = record.sql(
+        "SELECT entry_id, shard FROM audit WHERE chain = ? ORDER BY shard, position DESC LIMIT 1",
+        (SOUTH,),
+    )
+    top = record.sql("SELECT max(position) FROM audit WHERE chain = ? AND shard = ?", (NORTH, shard))[0][0]
+    record.sql(
+        "UPDATE audit SET chain = ?, position = ? WHERE entry_id = ?", (NORTH, (top or 0) + 1, entry_id)
+    )
+    north = _verify(record, NORTH)
+    finding = north.finding("audit")
+    assert finding is not None, north.describe()
+    assert finding.problem == "entry out of place (moved to another clinic's chain)"
+    assert _verify(record, SOUTH).finding("seals") is not None
 
 
 def test_an_episode_moved_to_another_clinic_stays_in_its_own_clinics_report(

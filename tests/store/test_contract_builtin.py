@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
+
 from alliancekit.errors import StoreError
 from alliancekit.store.memory import MemoryStore
 from alliancekit.store.protocol import Store
@@ -29,6 +31,12 @@ class _FailingList(list):  # type: ignore[type-arg]
 class TestMemoryStore(StoreContract):
     def create_store(self) -> Store:
         return MemoryStore()
+
+    def tamper_audit_entry(self, store: Store, clinic_id: str) -> bool:
+        assert isinstance(store, MemoryStore)
+        at = next(i for i, r in enumerate(store._audit) if r.clinic_id == clinic_id)
+        store._audit[at] = attrs.evolve(store._audit[at], actor_id="x")
+        return True
 
     @contextlib.contextmanager
     def fail_writes(self, store: Store, point: str) -> Iterator[None]:
@@ -65,6 +73,19 @@ class TestSQLiteStore(StoreContract):
     def shared_location(self, store: Store) -> str:
         assert isinstance(store, SQLiteStore)
         return f"sqlite:{store.path}"
+
+    def tamper_audit_entry(self, store: Store, clinic_id: str) -> bool:
+        assert isinstance(store, SQLiteStore)
+        admin = sqlite3.connect(store.path, isolation_level=None)
+        try:
+            changed = admin.execute(
+                "UPDATE audit SET actor_id = 'x'"
+                " WHERE rowid = (SELECT min(rowid) FROM audit WHERE clinic_id = ?)",
+                (clinic_id,),
+            ).rowcount
+        finally:
+            admin.close()
+        return changed == 1
 
     @contextlib.contextmanager
     def fail_writes(self, store: Store, point: str) -> Iterator[None]:

@@ -117,6 +117,19 @@ class TestPostgresStore(StoreContract):
         # every round sealed something; a sealer that finds nothing new since the last seal writes none
         assert len(checkpoints) >= self.seal_process_rounds
 
+    def tamper_audit_entry(self, store: Store, clinic_id: str) -> bool:
+        assert isinstance(store, PostgresStore)
+        with self.pg.admin() as admin:  # the server's administrator: row-level security does not apply
+            changed = admin.execute(
+                sql.SQL(
+                    "UPDATE {s}.audit SET actor_id = 'x' WHERE (clinic_id, shard, position) ="
+                    " (SELECT clinic_id, shard, position FROM {s}.audit WHERE clinic_id = %s"
+                    " ORDER BY shard, position LIMIT 1)"
+                ).format(s=sql.Identifier(store.schema)),
+                (clinic_id,),
+            ).rowcount
+        return changed == 1
+
     @contextlib.contextmanager
     def fail_writes(self, store: Store, point: str) -> Iterator[None]:
         assert isinstance(store, PostgresStore)

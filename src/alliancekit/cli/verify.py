@@ -44,8 +44,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "requests (each naming an episode the clinic holds, with consistent times and only hashed secrets) "
         "and, given the key, the HMAC checkpoints. "
         "Opens the database read-only. Prints one report per clinic "
-        "in the file (each counting and naming that clinic's episodes and audit entries only; audit chains "
-        "and checkpoints the clinics share are checked whole in each). Exit 0 when everything checks out, "
+        "in the file (each counting and naming that clinic's episodes and audit entries only, and checking "
+        "that clinic's audit chains and checkpoints; those a file from before chains per clinic shared are "
+        "checked whole in each). Exit 0 when everything checks out, "
         "1 naming the first bad entry of each failed check.",
     )
     add_verify_arguments(parser)

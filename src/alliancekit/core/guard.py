@@ -353,11 +353,13 @@ class Guard:
         if due:
             self.seal()
 
-    def seal(self) -> AuditCheckpoint | None:
+    def seal(self, clinic: str | None = None) -> AuditCheckpoint | None:
         """Write a checkpoint over every audit shard's head (``None`` without an audit key).
 
         The store reads the heads and the last checkpoint and writes the new one in one transaction, so
-        sealers in other threads and processes queue rather than fork the checkpoints' chain.
+        sealers in other threads and processes queue rather than fork the checkpoints' chain. On a store
+        that chains the audit log per clinic (``audit_chains_per_clinic``), each clinic's chains get a
+        checkpoint of their own; with ``clinic``, only that clinic's, which is returned.
         """
         key = self._audit_key
         if key is None:
@@ -375,7 +377,10 @@ class Guard:
 
         with self._lock:
             self._since_checkpoint = 0
-        written = self._store.seal(make)
+        if clinic is not None and getattr(self._store, "audit_chains_per_clinic", False):
+            written = self._store.seal(make, clinic=clinic)  # type: ignore[call-arg]
+        else:
+            written = self._store.seal(make)
         return written if written is not None else (unchanged[0] if unchanged else None)
 
     @property

@@ -427,7 +427,7 @@ class Views:
         guard = self.s.guard
         a = guard.require_actor(actor, Action.CHECKPOINT_AUDIT, "audit", "(log)")
         guard.allow(a, Action.CHECKPOINT_AUDIT, "audit", "(log)", None)
-        return guard.seal()
+        return guard.seal(a.clinic_id)
 
     def import_checkpoint(self, actor: object, source: object) -> ImportCheckpoint | None:
         """Where the last import of ``source`` got to in the actor's clinic (metadata, no client data)."""
@@ -484,7 +484,8 @@ class Views:
 
         Verification returns no record content and must run on a read-only store, so the policy decides
         it like an audit read but it writes no audit entry of its own. The report counts and names only
-        the actor's clinic's episodes and entries: shared audit chains are checked whole, named by position.
+        the actor's clinic's episodes and entries, and checks its own audit chains (and, whole, named by
+        position, the chains an upgraded SQLite file kept shared).
         """
         guard = self.s.guard
         a = guard.require_actor(actor, Action.READ_AUDIT, "audit", "(record)")

@@ -5,11 +5,12 @@ Three layers, each anchoring the one below it:
 * **Event chains.** Every episode's events are hash-chained: each event's ``hash`` is SHA-256 over its
   envelope, its canonical payload and the ``prev_hash`` of the event before it (:data:`GENESIS` for the
   first). The episode's snapshot row keeps the stream *head* (the last event's hash).
-* **Audit shard chains.** Audit entries are spread over :data:`AUDIT_SHARDS` independent hash chains, so
-  writers of one clinic do not queue behind one chain head. An entry written by a command names the stream
-  head it wrote (``writes``), which ties the audit log to the event chains.
-* **Seals.** A checkpoint is an HMAC, with a key the host holds, over the Merkle root of every shard's head,
-  chained to the checkpoint before it. Stores write one inside a single write transaction
+* **Audit shard chains.** Each clinic's audit entries are spread over :data:`AUDIT_SHARDS` independent hash
+  chains of its own, so writers of one clinic do not queue behind one chain head and no clinic's entries
+  are in another's chains. An entry written by a command names the stream head it wrote (``writes``), which
+  ties the audit log to the event chains.
+* **Seals.** A checkpoint is an HMAC, with a key the host holds, over the Merkle root of a clinic's shard
+  heads, chained to that clinic's checkpoint before it. Stores write one inside a single write transaction
   (``Store.seal``), so sealers in other threads or processes queue instead of forking the seal chain.
 
 Hashes are computed by the core (events) and by the stores under their write lock (audit positions), with

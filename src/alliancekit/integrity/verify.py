@@ -54,18 +54,26 @@ checked (``commands``, ``requests``). What they cannot tell: a row deleted, or o
 Each check reports its first bad entry only: what comes after a break cannot be trusted either.
 
 **One clinic's report** (``clinic=``, what :meth:`alliancekit.Practice.verify` asks for): a file may hold
-several clinics. Their episodes are independent chains, so only the clinic's own episodes are checked,
-counted and named (an episode is the clinic's when its caseload row or any of its events says so). The
-audit shards and the checkpoints are different: in a SQLite file they are shared by every clinic in it, and
-a chain can only be trusted when it is checked whole. So they are checked whole, and their findings name a
-shard, a position or a checkpoint number, never an entry's record; ``audit_entries`` counts the clinic's own
-entries (and those of calls made without an actor, as :meth:`~alliancekit.Practice.audit_entries` shows
-them), and ``shared_audit`` says that the chains also hold other clinics' entries. A broken shared chain
-therefore breaks every clinic's report: none of them can trust it. The references check reads the entries
-the clinic filed and those naming its episodes. An episode whose clinic cannot be read at all is a finding
-of every clinic's report, without its id. A PostgreSQL store is scoped to one clinic, with its own shards
-and checkpoints: there the report is the whole of what the store holds, and another clinic's report on it
-is empty (:func:`alliancekit.store.scan.scan_record` gives that clinic nothing).
+several clinics. Their episodes are independent chains, so only the clinic's own episodes are checked, counted
+and named (an episode is the clinic's when its caseload row or any of its events says so). The audit log is
+chained per clinic too: each entry's ``chain`` (:attr:`~alliancekit.store.protocol.AuditRecord.chain`) is the
+clinic whose shards hold it, and each clinic's checkpoints seal its own shards' heads, numbered and
+MAC-chained on their own. The store gives a clinic's report its own chains, those of calls made without an
+actor (which every clinic's auditor sees) and, in an SQLite file upgraded from before chains per clinic, the
+chains its clinics shared until then (``chain`` empty), never another clinic's chains
+(:func:`alliancekit.store.scan.scan_record`). Every chain is checked whole (a chain can only be trusted
+whole), so a broken chain of one clinic breaks that clinic's report and no other, while a broken shared chain
+breaks every clinic's report: none of them can trust it. Findings name a chain's shard and position, or a
+checkpoint number, never an entry's record: ``audit shard 3 entry 17`` in the report's own chains, ``shared
+audit shard 3 entry 17`` / ``shared checkpoint 2`` in the shared part (when the report also reads chains per
+clinic), ``clinic <id> audit shard …`` in another chain (calls without an actor, or another clinic's in a
+report on the whole record). ``audit_entries`` counts the clinic's own entries (and those of calls made
+without an actor, as :meth:`~alliancekit.Practice.audit_entries` shows them), and ``shared_audit`` says that
+the chains checked also hold other clinics' entries. The references check reads the entries the clinic filed
+and those naming its episodes. An episode whose clinic cannot be read at all is a finding of every clinic's
+report, without its id. A PostgreSQL store is scoped to one clinic, with its own shards and checkpoints: there
+the report is the whole of what the store holds, and another clinic's report on it is empty
+(:func:`alliancekit.store.scan.scan_record` gives that clinic nothing).
 
 What stays possible for someone who can write the database, and what the host does about it: entries
 appended after the last seal are covered by the hash chains only (anyone can extend a chain), so seal
@@ -357,8 +365,11 @@ def _check_state(
         )
 
 
-#: What an audit entry says a command wrote: (version, head, shard, position, whether it is the report's).
-_Claim = tuple[int, str | bytes, int, int, bool]
+#: One audit chain of a shard: (chain, shard) (:attr:`~alliancekit.store.protocol.AuditRecord.chain`).
+_Key = tuple[str, int]
+#: What an audit entry says a command wrote: (version, head, chain and shard, position, whether it is the
+#: report's).
+_Claim = tuple[int, str | bytes, _Key, int, bool]
 
 
 def _compact(digest: str) -> str | bytes:
@@ -372,43 +383,50 @@ def _compact(digest: str) -> str | bytes:
 
 
 class _AuditWalk:
-    """One pass over the audit entries, keeping per shard only what the checks need, not the entries: the
-    position and hash the chain has reached, its length, the hashes at the positions a checkpoint seals,
-    and the write claims (compact tuples) for the references check."""
+    """One pass over the audit entries, keeping per chain and shard only what the checks need, not the
+    entries: its length, its last hash, its first break, the hashes at the positions a checkpoint seals, and
+    the write claims (compact tuples) for the references check."""
 
-    def __init__(self, sealed: Iterable[ShardHead], own: Callable[[AuditRecord], bool]) -> None:
+    def __init__(
+        self, sealed: Iterable[tuple[str, ShardHead]], own: Callable[[AuditRecord], bool], clinic: str | None
+    ) -> None:
         self.own = own
-        self.wanted: dict[int, set[int]] = {}
-        for head in sealed:
-            self.wanted.setdefault(head.shard, set()).add(head.position)
-        self.length: dict[int, int] = {}
-        self.prev: dict[int, str] = {}
-        self.hashes: dict[tuple[int, int], str] = {}
-        #: the first bad entry of each shard: (index, problem); the lowest shard's is reported
-        self.broken: dict[int, tuple[int, str]] = {}
+        self.clinic = clinic
+        self.wanted: dict[_Key, set[int]] = {}
+        for name, head in sealed:
+            self.wanted.setdefault((name, head.shard), set()).add(head.position)
+        self.length: dict[_Key, int] = {}
+        self.prev: dict[_Key, str] = {}
+        self.hashes: dict[tuple[str, int, int], str] = {}
+        #: the first bad entry of each chain's shard: (index, problem); the lowest one's is reported
+        self.broken: dict[_Key, tuple[int, str]] = {}
         self.named: dict[str, list[_Claim]] = {}
-        self.bad_refs: list[tuple[tuple[int, int], str]] = []
+        self.bad_refs: list[tuple[tuple[_Key, int], str]] = []
         self.entries = 0
         self.shared = False
         #: the report's entries recording the backfill mark (a migration's, see DefinitionsRecord)
         self.marks = 0
+        self.chains: set[str] = set()
 
     def add(self, record: AuditRecord) -> None:
-        shard = record.shard
-        index = self.length.get(shard, 0) + 1
-        self.length[shard] = index
-        if index in self.wanted.get(shard, ()):
-            self.hashes[shard, index] = record.hash
-        if shard not in self.broken:
-            prev = self.prev.get(shard, GENESIS)
-            if record.position != index:
-                self.broken[shard] = (index, "entry out of place (deleted, inserted or moved)")
+        key = (record.chain, record.shard)
+        self.chains.add(record.chain)
+        index = self.length.get(key, 0) + 1
+        self.length[key] = index
+        if index in self.wanted.get(key, ()):
+            self.hashes[record.chain, record.shard, index] = record.hash
+        if key not in self.broken:
+            prev = self.prev.get(key, GENESIS)
+            if record.chain and record.chain != record.clinic_id:  # a clinic's chains hold its entries only
+                self.broken[key] = (index, "entry out of place (moved to another clinic's chain)")
+            elif record.position != index:
+                self.broken[key] = (index, "entry out of place (deleted, inserted or moved)")
             elif record.prev_hash != prev:
-                self.broken[shard] = (index, "does not follow the entry before it")
+                self.broken[key] = (index, "does not follow the entry before it")
             elif entry_hash(record, index, prev) != record.hash:
-                self.broken[shard] = (index, "content does not match its hash")
+                self.broken[key] = (index, "content does not match its hash")
             else:
-                self.prev[shard] = record.hash
+                self.prev[key] = record.hash
         mine = self.own(record)
         self.entries += mine
         self.shared = self.shared or not mine
@@ -419,24 +437,56 @@ class _AuditWalk:
         parsed = _parse_writes(record.writes)
         if parsed is None:
             if mine:
-                self.bad_refs.append(((shard, record.position), "its record of what it wrote is malformed"))
+                self.bad_refs.append(((key, record.position), "its record of what it wrote is malformed"))
             return
-        claim = (parsed[0], _compact(parsed[1]), shard, record.position, mine)
+        claim = (parsed[0], _compact(parsed[1]), key, record.position, mine)
         self.named.setdefault(record.record_id, []).append(claim)
+
+    def chain_name(self, chain: str) -> str:
+        """How a finding names ``chain`` (before ``audit shard``, ``checkpoint``): nothing for the report's
+        own clinic's chains, a store's one set of chains and the only chains read; ``shared`` for the part
+        an SQLite file kept before chains per clinic, when the report also reads chains per clinic; else
+        ``clinic <id>``."""
+        if not chain:
+            return "shared " if len(self.chains - {""}) else ""
+        if chain == self.clinic or (self.clinic is None and self.chains == {chain}):
+            return ""
+        return f"clinic {chain} "
+
+    def entry(self, key: _Key, index: int) -> str:
+        return f"{self.chain_name(key[0])}audit shard {key[1]} entry {index}"
 
     def check(self, first: _First) -> None:
         if self.broken:
-            shard = min(self.broken)  # as the chains are read: shard by shard
-            index, problem = self.broken[shard]
-            first.add("audit", f"audit shard {shard} entry {index}", problem)
+            key = min(self.broken)  # as the chains are read: chain by chain, shard by shard
+            index, problem = self.broken[key]
+            first.add("audit", self.entry(key, index), problem)
 
 
 def _in_order(audit: Iterable[AuditRecord]) -> Iterable[AuditRecord]:
-    """A list by shard then position (a backend may list entries in the order written); an iterable as it
-    comes: a store streaming the entries gives them in that order, and a chain out of it is a finding."""
+    """A list by chain, shard then position (a backend may list entries in the order written); an iterable
+    as it comes: a store streaming the entries gives them in that order, and a chain out of it is a
+    finding."""
     if isinstance(audit, Sequence):
-        return sorted(audit, key=lambda r: (r.shard, r.position))
+        return sorted(audit, key=lambda r: (r.chain, r.shard, r.position))
     return audit
+
+
+def _by_chain(checkpoints: Sequence[AuditCheckpoint]) -> dict[str, list[AuditCheckpoint]]:
+    """The checkpoints of each chain, in the order given (each chain's are numbered on their own)."""
+    groups: dict[str, list[AuditCheckpoint]] = {}
+    for cp in checkpoints:
+        groups.setdefault(cp.chain, []).append(cp)
+    return dict(sorted(groups.items()))
+
+
+def _expected_chain(checkpoints: Sequence[AuditCheckpoint], expected_head: AuditCheckpoint) -> str:
+    """The chain ``expected_head`` seals: the chain of the stored checkpoint it is (its number and MAC),
+    else the chain it names (a host may have kept a checkpoint without its chain)."""
+    for cp in checkpoints:
+        if cp.seq == expected_head.seq and hmac.compare_digest(cp.mac, expected_head.mac):
+            return cp.chain
+    return expected_head.chain
 
 
 def _check_seals(
@@ -447,41 +497,43 @@ def _check_seals(
     first: _First,
 ) -> None:
     if key is not None:
-        previous_mac = ""
-        for index, cp in enumerate(checkpoints, start=1):
-            at = f"checkpoint {index}"
-            if cp.seq != index:
-                first.add("seals", at, "checkpoint out of place (deleted, inserted or moved)")
-                return
-            if cp.root != merkle_root(cp.heads):
-                first.add("seals", at, "its root does not match the heads it lists")
-                return
-            if not hmac.compare_digest(cp.mac, seal_mac(key, cp.seq, cp.root, previous_mac)):
-                first.add("seals", at, "seal is not valid")
-                return
-            previous_mac = cp.mac
-    for cp in _claimed(checkpoints, expected_head):
+        for name, group in _by_chain(checkpoints).items():
+            previous_mac = ""
+            for index, cp in enumerate(group, start=1):
+                at = f"{walk.chain_name(name)}checkpoint {index}"
+                if cp.seq != index:
+                    first.add("seals", at, "checkpoint out of place (deleted, inserted or moved)")
+                    return
+                if cp.root != merkle_root(cp.heads):
+                    first.add("seals", at, "its root does not match the heads it lists")
+                    return
+                if not hmac.compare_digest(cp.mac, seal_mac(key, cp.seq, cp.root, previous_mac)):
+                    first.add("seals", at, "seal is not valid")
+                    return
+                previous_mac = cp.mac
+    for name, cp in _claimed(checkpoints, expected_head):
         for head in cp.heads:
-            length = walk.length.get(head.shard, 0)
+            length = walk.length.get((name, head.shard), 0)
             if head.position > length:
                 first.add(
                     "seals",
-                    f"audit shard {head.shard} entry {length + 1}",
+                    walk.entry((name, head.shard), length + 1),
                     f"entries after shard {head.shard} position {length} are missing"
-                    f" (checkpoint {cp.seq} sealed {head.position})",
+                    f" ({walk.chain_name(name)}checkpoint {cp.seq} sealed {head.position})",
                 )
                 return
-            if head.position < 1 or walk.hashes[head.shard, head.position] != head.hash:
+            if head.position < 1 or walk.hashes[name, head.shard, head.position] != head.hash:
                 first.add(
                     "seals",
-                    f"audit shard {head.shard} entry {head.position}",
-                    f"entries differ from what checkpoint {cp.seq} sealed",
+                    walk.entry((name, head.shard), head.position),
+                    f"entries differ from what {walk.chain_name(name)}checkpoint {cp.seq} sealed",
                 )
                 return
     if expected_head is not None and not any(
         cp.seq == expected_head.seq and hmac.compare_digest(cp.mac, expected_head.mac) for cp in checkpoints
     ):
-        first.add("seals", f"checkpoint {expected_head.seq}", "the expected checkpoint is missing")
+        name = walk.chain_name(_expected_chain(checkpoints, expected_head))
+        first.add("seals", f"{name}checkpoint {expected_head.seq}", "the expected checkpoint is missing")
 
 
 def _stored_problem(stored: StoredDefinition, installed: Callable[[str, str], str | None]) -> str | None:
@@ -614,9 +666,12 @@ def _check_requests(requests: Sequence[RequestRecord], held: _Held, first: _Firs
 
 def _claimed(
     checkpoints: Sequence[AuditCheckpoint], expected_head: AuditCheckpoint | None
-) -> Sequence[AuditCheckpoint]:
-    """The checkpoints whose heads the entries must match."""
-    return checkpoints if expected_head is None else [*checkpoints, expected_head]
+) -> list[tuple[str, AuditCheckpoint]]:
+    """The checkpoints whose heads the entries must match, each with the chain it seals."""
+    claimed = [(cp.chain, cp) for cp in checkpoints]
+    if expected_head is not None:
+        claimed.append((_expected_chain(checkpoints, expected_head), expected_head))
+    return claimed
 
 
 def verify_record(
@@ -671,12 +726,12 @@ def verify_record(
     own = _own_entries(clinic)
     # One pass over the entries (a store may stream them): the checkpoints, read first, say which hashes
     # to keep. The chains are checked whole: a shared chain is only trusted when all of it checks out.
-    sealed = [head for cp in _claimed(checkpoints, expected_head) for head in cp.heads]
-    walk = _AuditWalk(sealed, own)
+    sealed = [(name, head) for name, cp in _claimed(checkpoints, expected_head) for head in cp.heads]
+    walk = _AuditWalk(sealed, own, clinic)
     for record in _in_order(audit):
         walk.add(record)
     if "audit" in unreadable:  # known once the entries are read: what was read of them counts for nothing
-        walk = _AuditWalk(sealed, own)
+        walk = _AuditWalk(sealed, own, clinic)
     for name in unreadable:  # first: what reads as missing there is not what is wrong
         check, where = _UNREADABLE_PARTS[name]
         first.add(check, where, "a row cannot be read (changed outside alliancekit)")
@@ -716,13 +771,13 @@ def verify_record(
                 used.setdefault(pair, episode.episode_id)
         hashes = {e.seq: _compact(e.hash) for e in episode.events}
         claims = named.pop(episode.episode_id, [])
-        for version, head, shard, position, _mine in claims:
+        for version, head, chain_key, position, _mine in claims:
             if hashes.get(version) != head:
                 problem = (
                     f"names version {version} of episode {episode.episode_id}, which the stream does"
                     " not hold as written (cut, changed or replaced)"
                 )
-                bad_refs.append(((shard, position), problem))
+                bad_refs.append(((chain_key, position), problem))
         latest = len(episode.events)
         if (
             episode.events
@@ -732,15 +787,15 @@ def verify_record(
             unreferenced = episode.episode_id
     for episode_id, claims in named.items():
         bad_refs.extend(
-            ((shard, position), f"names episode {episode_id}, which the record does not hold")
-            for _, _, shard, position, mine in claims
+            ((chain_key, position), f"names episode {episode_id}, which the record does not hold")
+            for _, _, chain_key, position, mine in claims
             if mine  # another clinic's entry naming another clinic's episode is not this report's
         )
     if "audit" in unreadable:
         pass  # no entries were read: every episode would look unreferenced
     elif bad_refs:
-        (shard, position), problem = min(bad_refs)
-        first.add("references", f"audit shard {shard} entry {position}", problem)
+        (chain_key, position), problem = min(bad_refs)
+        first.add("references", walk.entry(chain_key, position), problem)
     elif unreferenced is not None:
         first.add("references", f"episode {unreferenced}", "its latest write is named by no audit entry")
     _check_seals(walk, checkpoints, key, expected_head, first)

@@ -58,9 +58,9 @@ class MemoryStore:
         self._waits: dict[str, datetime] = {}
         #: when each message's lease began (read only while it has a lease), as ``_restart_leases`` needs
         self._leases: dict[str, datetime] = {}
-        #: audit entries in the order written (every shard), and each shard's last entry
+        #: audit entries in the order written (every chain and shard), and each clinic's shards' last entry
         self._audit: list[AuditRecord] = []
-        self._heads: dict[int, ShardHead] = {}
+        self._heads: dict[tuple[str, int], ShardHead] = {}
         self._checkpoints: list[AuditCheckpoint] = []
         self._meta: dict[str, str] = {}
         self._requests: dict[tuple[str, str], RequestRecord] = {}
@@ -263,13 +263,20 @@ class MemoryStore:
             self._add_definitions(self._new_definitions(definitions))
 
     def _write_audit(self, records: Sequence[AuditRecord]) -> None:
-        """Chain ``records`` shard by shard after each shard's head; the caller holds the lock."""
+        """Chain ``records`` in their clinic's chains, shard by shard after each shard's head; the caller
+        holds the lock."""
         linked: list[AuditRecord] = []
-        for shard, group in _by_shard(records):
-            linked.extend(link(group, self._heads.get(shard)))
+        clinics: dict[str, list[AuditRecord]] = {}
+        for record in records:
+            clinics.setdefault(record.clinic_id, []).append(record)
+        for clinic, of_clinic in sorted(clinics.items()):
+            for shard, group in _by_shard(of_clinic):
+                linked.extend(
+                    attrs.evolve(r, chain=clinic) for r in link(group, self._heads.get((clinic, shard)))
+                )
         self._audit.extend(linked)
         for record in linked:
-            self._heads[record.shard] = ShardHead(record.shard, record.position, record.hash)
+            self._heads[record.chain, record.shard] = ShardHead(record.shard, record.position, record.hash)
 
     def _undo(
         self,
@@ -280,7 +287,7 @@ class MemoryStore:
         caseload: CaseloadRow | None,
         outbox: int,
         audit: int,
-        heads: dict[int, ShardHead],
+        heads: dict[tuple[str, int], ShardHead],
     ) -> None:
         """Put everything back as it was before a failed append (all or nothing, even in memory)."""
         del self._events[commit.episode_id][events:]
@@ -368,24 +375,42 @@ class MemoryStore:
                 self._heads = heads
                 raise
 
+    #: The audit log is chained, and sealed, per clinic (as the SQLite store's): ``seal`` takes a clinic, and
+    #: the audit reads the chains to read (:func:`alliancekit.store.scan.scan_record`).
+    audit_chains_per_clinic = True
+
     def audit_heads(self) -> list[ShardHead]:
+        """The head of every shard of every chain that has entries, by chain then shard."""
         with self._lock:
-            return [self._heads[shard] for shard in sorted(self._heads)]
+            return [self._heads[key] for key in sorted(self._heads)]
 
     def seal(
-        self, make: Callable[[Sequence[ShardHead], AuditCheckpoint | None], AuditCheckpoint | None]
+        self,
+        make: Callable[[Sequence[ShardHead], AuditCheckpoint | None], AuditCheckpoint | None],
+        *,
+        clinic: str | None = None,
     ) -> AuditCheckpoint | None:
+        """A checkpoint per chain (``clinic``'s only, when given), as the SQLite store's ``seal``."""
         self._writable()
         with self._lock:
-            heads = [self._heads[shard] for shard in sorted(self._heads)]
-            checkpoint = make(heads, self._checkpoints[-1] if self._checkpoints else None)
-            if checkpoint is not None:
-                self._checkpoints.append(checkpoint)
-            return checkpoint
+            chains: dict[str, list[ShardHead]] = {} if clinic is None else {clinic: []}
+            for (name, _), head in sorted(self._heads.items()):
+                if clinic is None or name == clinic:
+                    chains.setdefault(name, []).append(head)
+            written = None
+            for name, heads in (chains or {"": []}).items():
+                previous = next((c for c in reversed(self._checkpoints) if c.chain == name), None)
+                checkpoint = make(heads, previous)
+                if checkpoint is not None:
+                    written = attrs.evolve(checkpoint, chain=name)
+                    self._checkpoints.append(written)
+            return written
 
-    def audit_checkpoints(self) -> list[AuditCheckpoint]:
+    def audit_checkpoints(self, *, chains: Sequence[str] | None = None) -> list[AuditCheckpoint]:
+        """Every checkpoint, by chain then ``seq`` (``chains``: of these chains only)."""
         with self._lock:
-            return list(self._checkpoints)
+            found = [c for c in self._checkpoints if chains is None or c.chain in chains]
+        return sorted(found, key=lambda c: (c.chain, c.seq))
 
     def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
         self._writable()
@@ -395,9 +420,10 @@ class MemoryStore:
                 index = next(i for i, e in enumerate(events) if e.seq == seq)
                 events[index] = attrs.evolve(events[index], payload_json=payload)
 
-    def audit_records(self) -> list[AuditRecord]:
+    def audit_records(self, *, chains: Sequence[str] | None = None) -> list[AuditRecord]:
+        """Every audit entry in the order written (``chains``: of these chains only)."""
         with self._lock:
-            return list(self._audit)
+            return [r for r in self._audit if chains is None or r.chain in chains]
 
     # -- outbox delivery (every step under the one lock, so claims are atomic) ------------------------------
 

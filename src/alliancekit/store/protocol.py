@@ -273,6 +273,12 @@ class AuditRecord:
     written before the field existed. A host's name of a recipient, checked as an id, never client data.
     Hashed only when not empty (:func:`alliancekit.integrity.chain.entry_hash`), so older entries hash as
     they did. Last, so that records built positionally keep their meaning."""
+    chain: str = ""
+    """Whose chains hold the entry, in a store that keeps audit chains per clinic in one database (SQLite):
+    that clinic's id (the entry's ``clinic_id``, ``(none)`` for a call made without an actor). Empty in a
+    store with one set of chains (a clinic-scoped store's own, the memory store's) and for the entries an
+    SQLite file held before it kept chains per clinic (the shared part, checked whole). Set by the store,
+    never hashed: an entry moved to another chain breaks both chains' positions."""
 
     __repr__ = without_client_ids  # a client actor's id is their client reference
 
@@ -296,6 +302,10 @@ class AuditCheckpoint:
     """The Merkle root of ``heads``."""
     mac: str
     at: datetime
+    chain: str = ""
+    """The audit chains it seals (:attr:`AuditRecord.chain`): a clinic's, or empty for a store's one set
+    of chains (and an SQLite file's shared part). Each chain's checkpoints are numbered and MAC-chained on
+    their own."""
 
 
 @attrs.frozen
@@ -480,14 +490,23 @@ class Store(Protocol):
         whole log (:func:`alliancekit.store.scan.scan_record`)."""
 
     def audit_heads(self) -> list[ShardHead]:
-        """The head of every shard that has entries, ordered by shard."""
+        """The head of every shard that has entries, ordered by shard (by chain, then shard, in a store
+        that keeps audit chains per clinic)."""
 
     def seal(
         self, make: Callable[[Sequence[ShardHead], AuditCheckpoint | None], AuditCheckpoint | None]
     ) -> AuditCheckpoint | None:
         """Write a checkpoint atomically: read the shard heads and the last checkpoint, call ``make`` with
         them, and store what it returns (nothing when ``None``), all in one write transaction, so that
-        concurrent sealers (threads or processes) queue and the checkpoints' chain never forks."""
+        concurrent sealers (threads or processes) queue and the checkpoints' chain never forks.
+
+        A store that keeps several clinics' audit chains in one database says so with a true
+        ``audit_chains_per_clinic`` attribute (the builtin stores; optional, found with ``getattr``). Its
+        ``seal`` then calls ``make`` once per chain, with that chain's heads and last checkpoint, and stores
+        each checkpoint with its ``chain`` set; it also takes ``clinic=`` (seal that clinic's chains only,
+        returning its checkpoint), and its ``audit_records``, ``iter_audit_records`` and
+        ``audit_checkpoints`` take ``chains=`` (read those chains only; ``""`` is the shared part), which
+        :func:`alliancekit.store.scan.scan_record` uses to give a clinic's report its own chains."""
 
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
         """Every checkpoint, in ``seq`` order."""

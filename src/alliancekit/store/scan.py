@@ -4,13 +4,15 @@ A backend that offers ``read_transaction()`` (a context manager; the SQLite and 
 read inside one read transaction, so a writer committing meanwhile cannot make the parts disagree.
 
 Each episode carries the clinics its rows name, for a report on one clinic to pick its own (see
-:mod:`alliancekit.integrity.verify`); the audit entries and checkpoints are read whole, as their chains are
-checked whole. A backend that offers ``iter_audit_records()`` (the SQLite and PostgreSQL stores do) gives
-the entries a page at a time, in the read transaction, so that a long log is walked without being held.
-For a reader of another clinic than the one a clinic-scoped store acts for (its ``clinic_scope``, see
-:mod:`alliancekit.store.protocol`) the store holds nothing: the scan is empty, as the store's caseload is
-for another clinic, so nothing of the store's clinic (not even a chain position) reaches another clinic's
-report.
+:mod:`alliancekit.integrity.verify`); the audit entries and checkpoints are read by chain, each chain whole:
+from a store that keeps chains per clinic in one database (``audit_chains_per_clinic``, the SQLite store), a
+clinic's report reads its own chains, those of calls made without an actor, and the shared part an older file
+kept (its reads take ``chains=``); from any other store, all of them. A backend that offers
+``iter_audit_records()`` (the SQLite and PostgreSQL stores do) gives the entries a page at a time, in the read
+transaction, so that a long log is walked without being held. For a reader of another clinic than the one a
+clinic-scoped store acts for (its ``clinic_scope``, see :mod:`alliancekit.store.protocol`) the store holds
+nothing: the scan is empty, as the store's caseload is for another clinic, so nothing of the store's clinic
+(not even a chain position) reaches another clinic's report.
 
 The measure definitions kept with the data are read in the same transaction, with whether the store has
 kept them since its first event (:class:`~alliancekit.integrity.verify.DefinitionsRecord`): not when it
@@ -36,7 +38,7 @@ from typing import TypeVar
 
 import attrs
 
-from alliancekit.integrity.verify import DefinitionsRecord, EpisodeRecord
+from alliancekit.integrity.verify import NO_CLINIC, DefinitionsRecord, EpisodeRecord
 from alliancekit.store.definitions import BACKFILL_KEY
 from alliancekit.store.protocol import (
     AuditCheckpoint,
@@ -118,12 +120,21 @@ def scan_store(
             unreadable.append(name)
             return []
 
+    # A store keeping chains per clinic in one database (SQLite) gives a clinic's report the clinic's own
+    # chains, those of calls made without an actor (every clinic's auditor sees them) and the shared part a
+    # file kept before chains per clinic: never another clinic's chains.
+    read: dict[str, object] = {}
+    if clinic is not None and getattr(store, "audit_chains_per_clinic", False):
+        read["chains"] = ("", clinic, NO_CLINIC)
     try:
         if hold is not None:
             stack.enter_context(hold())
         stream = getattr(store, "iter_audit_records", None)
-        audit = part("audit", store.audit_records) if stream is None else _streamed(stream, unreadable)
-        checkpoints = part("checkpoints", store.audit_checkpoints)
+        if stream is None:
+            audit: Iterable[AuditRecord] = part("audit", lambda: store.audit_records(**read))
+        else:
+            audit = _streamed(lambda: stream(**read), unreadable)
+        checkpoints = part("checkpoints", lambda: store.audit_checkpoints(**read))
         rows = {row.episode_id: row for row in part("caseload", lambda: store.caseload(open_only=False))}
         ids = list(store.episode_ids())
         definitions = DefinitionsRecord()  # a store that keeps none: nothing to check, nothing expected

@@ -86,6 +86,7 @@ from alliancekit.store.sqlite_schema import (
     APPLICATION_ID,
     AUDIT_RECIPIENT_FROM,
     BACKFILL_AUDITED_FROM,
+    CLINIC_CHAINS_FROM,
     DEFINITIONS_FROM,
     LATEST_VERSION,
     MIGRATIONS,
@@ -158,19 +159,31 @@ _AUDIT_COLUMNS_2 = (
     "shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose, action, record_type,"
     " record_id, outcome, client_ref, detail, writes, prev_hash, hash"
 )
-_AUDIT_COLUMNS = _AUDIT_COLUMNS_2 + ", recipient"
-#: What a read-only open of a database from before ``audit.recipient`` reads in its place: none named.
-_AUDIT_COLUMNS_NO_RECIPIENT = _AUDIT_COLUMNS_2 + ", ''"
+_AUDIT_COLUMNS = _AUDIT_COLUMNS_2 + ", recipient, chain"
+#: What a read-only open of a database from before ``audit.recipient`` reads in its place: none named; and
+#: from before ``audit.chain``: every entry in the shared part.
+_AUDIT_COLUMNS_NO_RECIPIENT = _AUDIT_COLUMNS_2 + ", '', ''"
+_AUDIT_COLUMNS_NO_CHAIN = _AUDIT_COLUMNS_2 + ", recipient, ''"
 #: Rows a page of :meth:`SQLiteStore.iter_audit_records` holds (a few megabytes of rows at most).
 _AUDIT_PAGE_ROWS = 5000
-_INSERT_AUDIT = f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
+_INSERT_AUDIT = f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
 _INSERT_AUDIT_2 = f"INSERT INTO audit ({_AUDIT_COLUMNS_2}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"  # noqa: S608
 _INSERT_COMMAND = (
     "INSERT INTO commands (clinic_id, command, key, request_hash, episode_id, version) VALUES (?,?,?,?,?,?)"
 )
-#: A shard's last entry, and every shard's (SQLite returns the bare columns of the row holding the max).
-_SHARD_HEAD = "SELECT position, hash FROM audit WHERE shard = ? ORDER BY position DESC LIMIT 1"
-_SHARD_HEADS = "SELECT shard, max(position), hash FROM audit GROUP BY shard ORDER BY shard"
+#: A clinic's shard's last entry, found through the (chain, shard, position) index; and every chain's every
+#: shard's (SQLite returns the bare columns of the row holding the max).
+_SHARD_HEAD = "SELECT position, hash FROM audit WHERE chain = ? AND shard = ? ORDER BY position DESC LIMIT 1"
+_CHAIN_HEADS = (
+    "SELECT chain, shard, max(position), hash FROM audit GROUP BY chain, shard ORDER BY chain, shard"
+)
+_CLINIC_HEADS = (
+    "SELECT chain, shard, max(position), hash FROM audit WHERE chain = ? GROUP BY shard ORDER BY shard"
+)
+#: Before migration 13 (``backfill_2``, ``backfill_11``, a read-only open of an older file): one set of
+#: shard chains.
+_SHARD_HEAD_2 = "SELECT position, hash FROM audit WHERE shard = ? ORDER BY position DESC LIMIT 1"
+_SHARD_HEADS_2 = "SELECT '', shard, max(position), hash FROM audit GROUP BY shard ORDER BY shard"
 _CLOSED_OUTCOMES = (
     "SELECT clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,"
     " modality, ending_reason, lockbox, {population} FROM episodes INDEXED BY episodes_closed_outcomes"
@@ -257,8 +270,8 @@ def _episode_update_values(c: Commit) -> tuple[Any, ...]:
 
 
 def _audit_row(a: AuditRecord, position: int, prev_hash: str, digest: str) -> tuple[Any, ...]:
-    """The row of ``a`` at ``position`` of its shard, after ``prev_hash``, hashed ``digest``
-    (:func:`alliancekit.integrity.chain.chained`)."""
+    """The row of ``a`` at ``position`` of its clinic's shard, after ``prev_hash``, hashed ``digest``
+    (:func:`alliancekit.integrity.chain.chained`); its chain is its clinic's."""
     return (
         a.shard,
         position,
@@ -278,6 +291,7 @@ def _audit_row(a: AuditRecord, position: int, prev_hash: str, digest: str) -> tu
         prev_hash,
         digest,
         a.recipient,
+        a.clinic_id,
     )
 
 
@@ -301,6 +315,7 @@ def _audit_from_row(r: Sequence[Any]) -> AuditRecord:
         prev_hash=r[15],
         hash=r[16],
         recipient=r[17],
+        chain=r[18],
     )
 
 
@@ -323,24 +338,31 @@ def _event_from_row(r: Sequence[Any]) -> StoredEvent:
     )
 
 
-def _write_audit(
-    conn: sqlite3.Connection, records: Sequence[AuditRecord], *, before_recipient: bool = False
-) -> None:
-    """Chain ``records`` shard by shard after each shard's head; the caller holds the write lock.
+def _write_audit(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> None:
+    """Chain ``records`` in their clinic's chains, shard by shard after each shard's head; the caller holds
+    the write lock (so two writers never read one head: each clinic's heads stay right under any number of
+    writers, threads or processes)."""
+    groups: dict[tuple[str, int], list[AuditRecord]] = {}
+    for record in records:
+        groups.setdefault((record.clinic_id, record.shard), []).append(record)
+    for (clinic, shard), group in sorted(groups.items()):
+        row = conn.execute(_SHARD_HEAD, (clinic, shard)).fetchone()
+        head = None if row is None else ShardHead(shard, int(row[0]), str(row[1]))
+        conn.executemany(_INSERT_AUDIT, [_audit_row(*linked) for linked in chain.chained(group, head)])
 
-    ``before_recipient``: the table has no ``recipient`` column yet (a migration before 10; its entries
-    name none, so they hash alike with or without it)."""
+
+def _write_audit_2(conn: sqlite3.Connection, records: Sequence[AuditRecord]) -> None:
+    """As :func:`_write_audit` on the table before chains per clinic (``backfill_2``, ``backfill_11``): one
+    set of shard chains, no ``recipient`` (their entries name none, so they hash alike with or without it)
+    and no ``chain`` (migration 13 puts these entries in the shared part)."""
     groups: dict[int, list[AuditRecord]] = {}
     for record in records:
         groups.setdefault(record.shard, []).append(record)
     for shard, group in sorted(groups.items()):
-        row = conn.execute(_SHARD_HEAD, (shard,)).fetchone()
+        row = conn.execute(_SHARD_HEAD_2, (shard,)).fetchone()
         head = None if row is None else ShardHead(shard, int(row[0]), str(row[1]))
-        rows = [_audit_row(*linked) for linked in chain.chained(group, head)]
-        if before_recipient:
-            conn.executemany(_INSERT_AUDIT_2, [row[:-1] for row in rows])
-        else:
-            conn.executemany(_INSERT_AUDIT, rows)
+        rows = [_audit_row(*linked)[:-2] for linked in chain.chained(group, head)]
+        conn.executemany(_INSERT_AUDIT_2, rows)
 
 
 def _insert_command(conn: sqlite3.Connection, command: CommandRecord) -> None:
@@ -482,12 +504,19 @@ def _outbox_row(m: OutboxRecord) -> tuple[Any, ...]:
 
 def _checkpoint_row(c: AuditCheckpoint) -> tuple[Any, ...]:
     heads = json.dumps([[h.shard, h.position, h.hash] for h in c.heads], separators=(",", ":"))
-    return (c.seq, heads, c.root, c.mac, c.at.isoformat())
+    return (c.chain, c.seq, heads, c.root, c.mac, c.at.isoformat())
 
 
 def _checkpoint_from_row(r: Sequence[Any]) -> AuditCheckpoint:
-    heads = tuple(ShardHead(int(s), int(p), str(h)) for s, p, h in json.loads(r[1]))
-    return AuditCheckpoint(seq=r[0], heads=heads, root=r[2], mac=r[3], at=datetime.fromisoformat(r[4]))
+    heads = tuple(ShardHead(int(s), int(p), str(h)) for s, p, h in json.loads(r[2]))
+    return AuditCheckpoint(
+        seq=r[1], heads=heads, root=r[3], mac=r[4], at=datetime.fromisoformat(r[5]), chain=r[0]
+    )
+
+
+_CHECKPOINT_COLUMNS = "chain, seq, heads, root, mac, at"
+#: A read-only open of a database from before migration 13: every checkpoint seals the shared part.
+_CHECKPOINT_COLUMNS_NO_CHAIN = "'', seq, heads, root, mac, at"
 
 
 def _backfill_2(conn: sqlite3.Connection) -> None:
@@ -532,8 +561,8 @@ def _backfill_2(conn: sqlite3.Connection) -> None:
         )
     ]
     conn.execute("DELETE FROM audit")
-    _write_audit(conn, old, before_recipient=True)
-    _write_audit(conn, adopted, before_recipient=True)
+    _write_audit_2(conn, old)
+    _write_audit_2(conn, adopted)
 
 
 #: Python steps run right after a migration's SQL, in the same transaction.
@@ -553,7 +582,8 @@ def _backfill_11(conn: sqlite3.Connection) -> None:
     no clinic (the mark is the whole file's), chained after its shard's head."""
     if conn.execute("SELECT 1 FROM practice_meta WHERE key = ?", (BACKFILL_KEY,)).fetchone() is None:
         return
-    _write_audit(conn, [backfill_mark_entry(NO_CLINIC, datetime.now(UTC), BACKFILL_AUDITED_FROM)])
+    # the audit table as it is at this migration: chains per clinic come later (migration 13)
+    _write_audit_2(conn, [backfill_mark_entry(NO_CLINIC, datetime.now(UTC), BACKFILL_AUDITED_FROM)])
 
 
 _BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {
@@ -561,6 +591,17 @@ _BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {
     OUTBOX_WAITS_FROM: _backfill_8,
     BACKFILL_AUDITED_FROM: _backfill_11,
 }
+
+
+def _chains_there(conn: sqlite3.Connection) -> bool:
+    """Whether migration 13 has run (``audit.chain`` is there): it is then not run again, as tests fabricate
+    an older version by lowering ``user_version`` alone, and running it again would put every clinic's
+    chains in the shared part."""
+    return any(row[1] == "chain" for row in conn.execute("PRAGMA table_info(audit)"))
+
+
+#: Migrations that are not safe to run again, with how to tell one has run.
+_APPLIED: dict[int, Callable[[sqlite3.Connection], bool]] = {CLINIC_CHAINS_FROM: _chains_there}
 
 
 def _date(value: str | None) -> date | None:
@@ -853,6 +894,8 @@ class SQLiteStore:
                         f"{LATEST_VERSION}: upgrade alliancekit"
                     )
                 for number in range(version + 1, LATEST_VERSION + 1):
+                    if number in _APPLIED and _APPLIED[number](conn):
+                        continue
                     for statement in _statements(MIGRATIONS[number - 1]):
                         if not _column_there(conn, statement):
                             conn.execute(statement)
@@ -964,24 +1007,44 @@ class SQLiteStore:
         if records:
             self._write(lambda conn: _write_audit(conn, records))
 
+    @property
+    def audit_chains_per_clinic(self) -> bool:
+        """Whether the audit log is chained, and sealed, per clinic (:attr:`AuditRecord.chain`): ``seal``
+        then takes a clinic, and the audit reads the chains to read (``scan_record``). False for a
+        read-only open of a file from before migration 13 (all of it is the shared part)."""
+        return self._version >= CLINIC_CHAINS_FROM
+
     def seal(
-        self, make: Callable[[Sequence[ShardHead], AuditCheckpoint | None], AuditCheckpoint | None]
+        self,
+        make: Callable[[Sequence[ShardHead], AuditCheckpoint | None], AuditCheckpoint | None],
+        *,
+        clinic: str | None = None,
     ) -> AuditCheckpoint | None:
-        """Read the heads and the last checkpoint, call ``make``, insert its checkpoint: under one
-        ``BEGIN IMMEDIATE``, so sealers in other threads and processes queue behind this one."""
+        """For each audit chain (``clinic``'s only, when given), read its heads and its last checkpoint,
+        call ``make``, insert its checkpoint in that chain: under one ``BEGIN IMMEDIATE``, so sealers in
+        other threads and processes queue behind this one. Returns the last checkpoint written (``None``:
+        ``make`` wrote none)."""
 
         def work(conn: sqlite3.Connection) -> AuditCheckpoint | None:
-            heads = [ShardHead(int(r[0]), int(r[1]), str(r[2])) for r in conn.execute(_SHARD_HEADS)]
-            row = conn.execute(
-                "SELECT seq, heads, root, mac, at FROM audit_checkpoints ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            checkpoint = make(heads, None if row is None else _checkpoint_from_row(row))
-            if checkpoint is not None:
-                conn.execute(
-                    "INSERT INTO audit_checkpoints (seq, heads, root, mac, at) VALUES (?,?,?,?,?)",
-                    _checkpoint_row(checkpoint),
-                )
-            return checkpoint
+            chains: dict[str, list[ShardHead]] = {} if clinic is None else {clinic: []}
+            query, params = (_CHAIN_HEADS, ()) if clinic is None else (_CLINIC_HEADS, (clinic,))
+            for r in conn.execute(query, params):
+                chains.setdefault(str(r[0]), []).append(ShardHead(int(r[1]), int(r[2]), str(r[3])))
+            written = None
+            for name, heads in (chains or {"": []}).items():  # an empty log: one chain with no heads
+                row = conn.execute(
+                    f"SELECT {_CHECKPOINT_COLUMNS} FROM audit_checkpoints WHERE chain = ?"  # noqa: S608
+                    " ORDER BY seq DESC LIMIT 1",
+                    (name,),
+                ).fetchone()
+                checkpoint = make(heads, None if row is None else _checkpoint_from_row(row))
+                if checkpoint is not None:
+                    written = checkpoint = attrs.evolve(checkpoint, chain=name)
+                    conn.execute(
+                        f"INSERT INTO audit_checkpoints ({_CHECKPOINT_COLUMNS}) VALUES (?,?,?,?,?,?)",  # noqa: S608
+                        _checkpoint_row(checkpoint),
+                    )
+            return written
 
         result: AuditCheckpoint | None = self._write(work)
         return result
@@ -1275,38 +1338,67 @@ class SQLiteStore:
 
     @property
     def _audit_columns(self) -> str:
-        # a read-only open of a database from before the column: every entry names no recipient
-        return _AUDIT_COLUMNS if self._version >= AUDIT_RECIPIENT_FROM else _AUDIT_COLUMNS_NO_RECIPIENT
+        # a read-only open of a database from before a column: every entry names no recipient, and every
+        # entry is in the shared part
+        if self._version >= CLINIC_CHAINS_FROM:
+            return _AUDIT_COLUMNS
+        return (
+            _AUDIT_COLUMNS_NO_CHAIN if self._version >= AUDIT_RECIPIENT_FROM else _AUDIT_COLUMNS_NO_RECIPIENT
+        )
 
-    def audit_records(self) -> list[AuditRecord]:
-        rows = self._read(f"SELECT {self._audit_columns} FROM audit ORDER BY rowid", ())  # noqa: S608
+    def _chain_filter(self, chains: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+        """The condition reading only ``chains`` (everything for ``None``, and on a database from before
+        chains per clinic, whose entries are all in the shared part)."""
+        if chains is None or self._version < CLINIC_CHAINS_FROM:
+            return "", ()
+        names = tuple(dict.fromkeys(chains))
+        return f"chain IN ({','.join('?' * len(names))})", names
+
+    def audit_records(self, *, chains: Sequence[str] | None = None) -> list[AuditRecord]:
+        """Every audit entry in the order written; ``chains``: those of these chains only (``""``: the
+        shared part a file kept before chains per clinic)."""
+        where, params = self._chain_filter(chains)
+        where = f" WHERE {where}" if where else ""
+        rows = self._read(f"SELECT {self._audit_columns} FROM audit{where} ORDER BY rowid", params)  # noqa: S608
         return [_audit_from_row(r) for r in rows]
 
-    def iter_audit_records(self) -> Iterator[AuditRecord]:
-        """The audit entries by shard then position, a page at a time: verification walks a log of
-        millions of entries without holding it (inside ``read_transaction`` every page is of one snapshot).
-        Keyset pages over the (shard, position) index, each query starting where the last ended; the rowid
-        breaks ties, so that a position a tamperer duplicated (with the table rebuilt without its UNIQUE
-        constraint) is not skipped at a page's edge but reported out of place."""
-        order = "ORDER BY shard, position, rowid LIMIT ?"
+    def iter_audit_records(self, *, chains: Sequence[str] | None = None) -> Iterator[AuditRecord]:
+        """The audit entries by chain, shard then position (``chains``: of these chains only), a page at a
+        time: verification walks a log of millions of entries without holding it (inside
+        ``read_transaction`` every page is of one snapshot). Keyset pages over the (chain, shard, position)
+        index, each query starting where the last ended; the rowid breaks ties, so that a position a
+        tamperer duplicated (with the table rebuilt without its UNIQUE constraint) is not skipped at a
+        page's edge but reported out of place."""
+        where, params = self._chain_filter(chains)
+        per_clinic = self._version >= CLINIC_CHAINS_FROM
+        key = "chain, shard, position, rowid" if per_clinic else "shard, position, rowid"
+        order = f"ORDER BY {key} LIMIT ?"
         page = f"SELECT {self._audit_columns}, rowid FROM audit"  # noqa: S608
-        rows = self._read(f"{page} {order}", (_AUDIT_PAGE_ROWS,))
+        rows = self._read(f"{page}{f' WHERE {where}' if where else ''} {order}", (*params, _AUDIT_PAGE_ROWS))
+        after = f"({key}) > ({'?, ?, ?, ?' if per_clinic else '?, ?, ?'})"
+        where = f" WHERE {where} AND {after}" if where else f" WHERE {after}"
         while rows:
             yield from (_audit_from_row(r) for r in rows)
             if len(rows) < _AUDIT_PAGE_ROWS:
                 return
             last = rows[-1]
-            rows = self._read(
-                f"{page} WHERE (shard, position, rowid) > (?, ?, ?) {order}",
-                (last[0], last[1], last[-1], _AUDIT_PAGE_ROWS),
-            )
+            mark = (last[18], last[0], last[1], last[-1]) if per_clinic else (last[0], last[1], last[-1])
+            rows = self._read(f"{page}{where} {order}", (*params, *mark, _AUDIT_PAGE_ROWS))
 
     def audit_heads(self) -> list[ShardHead]:
-        rows = self._read(_SHARD_HEADS, ())
-        return [ShardHead(int(r[0]), int(r[1]), str(r[2])) for r in rows]
+        """The head of every shard of every chain that has entries, by chain then shard."""
+        rows = self._read(_CHAIN_HEADS if self._version >= CLINIC_CHAINS_FROM else _SHARD_HEADS_2, ())
+        return [ShardHead(int(r[1]), int(r[2]), str(r[3])) for r in rows]
 
-    def audit_checkpoints(self) -> list[AuditCheckpoint]:
-        rows = self._read("SELECT seq, heads, root, mac, at FROM audit_checkpoints ORDER BY seq", ())
+    def audit_checkpoints(self, *, chains: Sequence[str] | None = None) -> list[AuditCheckpoint]:
+        """Every checkpoint, by chain then ``seq`` (``chains``: of these chains only)."""
+        where, params = self._chain_filter(chains)
+        if self._version >= CLINIC_CHAINS_FROM:
+            select, order = f"SELECT {_CHECKPOINT_COLUMNS}", "chain, seq"
+        else:
+            select, order = f"SELECT {_CHECKPOINT_COLUMNS_NO_CHAIN}", "seq"
+        where = f" WHERE {where}" if where else ""
+        rows = self._read(f"{select} FROM audit_checkpoints{where} ORDER BY {order}", params)
         return [_checkpoint_from_row(r) for r in rows]
 
     # -- administration requests ----------------------------------------------------------------------------

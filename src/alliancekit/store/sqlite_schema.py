@@ -317,6 +317,59 @@ MIGRATIONS: tuple[str, ...] = (
         outcome_sessions, modality, ending_reason, lockbox, population
     ) WHERE closed_on IS NOT NULL;
     """,
+    # 13: audit chains and checkpoints per clinic. ``chain`` is the clinic whose chains hold the entry (its
+    # ``clinic_id``; ``(none)`` for a call made without an actor), so one clinic's writers and verification
+    # never touch another's chains, and a break in one clinic's chains is not in another's report. Entries
+    # and checkpoints written before keep their hashes, their shared chains and their seals, with ``chain``
+    # empty: the shared part, still checked whole (its checkpoints may still seal its heads once, after this
+    # migration, when its tail was not sealed yet). Both tables are rebuilt, as a table's UNIQUE constraint
+    # and primary key cannot be changed in place; the rows keep their order (the log's order of writing).
+    """
+    CREATE TABLE audit_v11 (
+        chain       TEXT    NOT NULL,
+        shard       INTEGER NOT NULL,
+        position    INTEGER NOT NULL,
+        entry_id    TEXT NOT NULL,
+        at          TEXT NOT NULL,
+        actor_id    TEXT NOT NULL,
+        actor_role  TEXT NOT NULL,
+        clinic_id   TEXT NOT NULL,
+        purpose     TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        record_type TEXT NOT NULL,
+        record_id   TEXT NOT NULL,
+        outcome     TEXT NOT NULL,
+        client_ref  TEXT NOT NULL,
+        detail      TEXT NOT NULL,
+        writes      TEXT NOT NULL DEFAULT '',
+        prev_hash   TEXT NOT NULL,
+        hash        TEXT NOT NULL,
+        recipient   TEXT NOT NULL DEFAULT '',
+        UNIQUE (chain, shard, position)
+    );
+    INSERT INTO audit_v11 (chain, shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose,
+                           action, record_type, record_id, outcome, client_ref, detail, writes, prev_hash,
+                           hash, recipient)
+        SELECT '', shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose, action,
+               record_type, record_id, outcome, client_ref, detail, writes, prev_hash, hash, recipient
+        FROM audit ORDER BY rowid;
+    DROP TABLE audit;
+    ALTER TABLE audit_v11 RENAME TO audit;
+
+    CREATE TABLE audit_checkpoints_v11 (
+        chain TEXT    NOT NULL,
+        seq   INTEGER NOT NULL,
+        heads TEXT    NOT NULL,
+        root  TEXT    NOT NULL,
+        mac   TEXT    NOT NULL,
+        at    TEXT    NOT NULL,
+        PRIMARY KEY (chain, seq)
+    ) WITHOUT ROWID;
+    INSERT INTO audit_checkpoints_v11 (chain, seq, heads, root, mac, at)
+        SELECT '', seq, heads, root, mac, at FROM audit_checkpoints ORDER BY seq;
+    DROP TABLE audit_checkpoints;
+    ALTER TABLE audit_checkpoints_v11 RENAME TO audit_checkpoints;
+    """,
 )
 
 LATEST_VERSION = len(MIGRATIONS)
@@ -345,6 +398,10 @@ BACKFILL_AUDITED_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "'mark-d
 #: The schema version that added ``episodes.population`` (found by content, as above); a read-only open of an
 #: older database reads each episode's population from its snapshot.
 POPULATION_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "ADD COLUMN population" in m)
+
+#: The schema version that keeps audit chains and checkpoints per clinic (found by content, as above); a
+#: read-only open of an older database reads every entry and checkpoint as the shared part (``chain`` empty).
+CLINIC_CHAINS_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "CREATE TABLE audit_v11" in m)
 
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).

@@ -36,6 +36,11 @@ Hooks, and what each must do:
 ``shared_location(store)``
     Optional: a location string other processes can open (``sqlite:/path``, a PostgreSQL URL) for the
     multi-process sealing test, or ``None`` (the default) to skip it.
+``tamper_audit_entry(store, clinic_id)``
+    Optional: change one stored audit entry of ``clinic_id`` behind the store's back, as someone who can
+    write the database could (its actor id, say, its hash left as it was), with the backend's own means
+    (SQL on the file or the server); return ``False`` (the default) when the backend cannot, and the
+    clinics' tamper test skips.
 ``fail_writes(store, point)``
     A context manager inside which the *backend itself* fails the next ``append`` at ``point``:
     ``"after-events"`` (the events are written, then writing the snapshot and caseload row fails) or
@@ -165,23 +170,24 @@ def _json(text: str) -> Any:
 def _audit_value(record: AuditRecord) -> dict[str, Any]:
     """An audit row as its writer gave it: without what the store adds (chain position and hashes)."""
     value = attrs.asdict(record)
-    for added in ("position", "prev_hash", "hash"):
+    for added in ("position", "prev_hash", "hash", "chain"):
         value.pop(added, None)
     return value
 
 
 def _shard_chains_problem(records: Sequence[AuditRecord]) -> str | None:
-    """Where the audit shards stop being chains (positions 1..n, linked, hashes recompute), or None."""
-    heads: dict[int, tuple[int, str]] = {}
+    """Where the audit shards stop being chains (positions 1..n, linked, hashes recompute), or None; each
+    chain's shards on their own (:attr:`AuditRecord.chain`, a clinic's in a store chaining per clinic)."""
+    heads: dict[tuple[str, int], tuple[int, str]] = {}
     for r in records:
-        position, prev = heads.get(r.shard, (0, chain.GENESIS))
+        position, prev = heads.get((r.chain, r.shard), (0, chain.GENESIS))
         if (
             r.position != position + 1
             or r.prev_hash != prev
             or chain.entry_hash(r, r.position, prev) != r.hash
         ):
-            return f"shard {r.shard} entry {position + 1}"
-        heads[r.shard] = (r.position, r.hash)
+            return f"chain {r.chain!r} shard {r.shard} entry {position + 1}"
+        heads[r.chain, r.shard] = (r.position, r.hash)
     return None
 
 
@@ -246,6 +252,10 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
     def shared_location(self, store: Store) -> str | None:
         """A location other processes open ``store``'s database with, or ``None``."""
         return None
+
+    def tamper_audit_entry(self, store: Store, clinic_id: str) -> bool:
+        """Change one stored audit entry of ``clinic_id`` behind ``store``'s back; ``False``: cannot."""
+        return False
 
     def fail_writes(self, store: Store, point: str) -> contextlib.AbstractContextManager[None]:
         """Inside the block the backend fails the next ``append`` at ``point`` (one of FAULT_POINTS).
@@ -1360,6 +1370,35 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
     def _verify(self, store: Store) -> Any:
         checker = self.practice(store, audit_key=SEAL_KEY)
         return checker.verify_audit(Actor("auditor", Role.ADMINISTRATOR, self.CLINIC))
+
+    def test_a_tamper_in_one_clinics_audit_does_not_fail_another_clinics_verify(self, store: Store) -> None:
+        """Two clinics on one database (through :meth:`store_for_clinic`): each clinic's audit entries are
+        in chains, and under checkpoints, of its own, so an entry of the other clinic changed behind the
+        store's back breaks the other clinic's report (its audit chain, named by position) and leaves this
+        clinic's report whole, naming nothing of the other clinic."""
+        other = self._other(store)
+        ours = self.practice(store, audit_key=SEAL_KEY, checkpoint_every=3)
+        theirs = ours if other is store else self.practice(other, audit_key=SEAL_KEY, checkpoint_every=3)
+        admins = {c: Actor(f"admin-{c}", Role.ADMINISTRATOR, c) for c in (self.CLINIC, self.OTHER_CLINIC)}
+        self.active_episode(ours, self.actor())
+        ep = self.active_episode(theirs, self.actor(self.OTHER_CLINIC), client_ref="client-b")
+        for practice, clinic in ((ours, self.CLINIC), (theirs, self.OTHER_CLINIC)):
+            assert practice.audit_checkpoint(admins[clinic]) is not None
+            report = practice.verify(admins[clinic])
+            assert (report.ok, report.shared_audit, report.seals_checked) == (True, False, True), (
+                report.describe()
+            )
+        if not self.tamper_audit_entry(other, self.OTHER_CLINIC):
+            pytest.skip("this backend cannot change a stored audit entry behind its own back")
+        broken = theirs.verify(admins[self.OTHER_CLINIC])
+        finding = broken.finding("audit")
+        assert finding is not None, broken.describe()
+        assert finding.where.startswith("audit shard ")
+        report = ours.verify(admins[self.CLINIC])
+        assert report.ok, report.describe()
+        assert (report.episodes, report.shared_audit) == (1, False)
+        text = json.dumps(report.as_dict()) + report.describe()
+        assert self.OTHER_CLINIC not in text and ep not in text
 
     def test_concurrent_sealing_in_threads_keeps_the_record_verifiable(self, store: Store) -> None:
         """8 threads on one Practice with an audit key, sealing every 5 entries and on demand."""
