@@ -125,9 +125,17 @@ class _Episodes:
     def __init__(self, clinic_id: str) -> None:
         self.clinic_id = clinic_id
         self._ids: dict[tuple[str, str], str] = {}
+        self._actors: dict[str, Actor] = {}
 
     def actor(self, ref: EpisodeRef, clinician_id: str | None = None) -> Actor:
-        return Actor(clinician_id or ref.clinician_id, Role.CLINICIAN, self.clinic_id, Purpose.TREATMENT)
+        """The clinician the unit's commands are made as: one (immutable) actor per clinician id, checked
+        once rather than once per command (an id that is not text is checked, and refused, every time)."""
+        actor_id = clinician_id or ref.clinician_id
+        actor = self._actors.get(actor_id) if type(actor_id) is str else None
+        if actor is None:
+            actor = Actor(actor_id, Role.CLINICIAN, self.clinic_id, Purpose.TREATMENT)
+            self._actors[actor.id] = actor
+        return actor
 
     def ensure(self, target: Any, unit: Unit) -> str:
         ref = unit.episode
