@@ -44,6 +44,7 @@ population (a plugin serving one population should say so in its own documentati
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -65,6 +66,7 @@ from alliancekit.measures.definition import Measure, MeasureKind
 from alliancekit.measures.exact import points, units
 
 if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.measures.norms import Cutoff
     from alliancekit.measures.registry import MeasureRegistry
     from alliancekit.plugins.manager import PluginHost
 
@@ -158,15 +160,12 @@ def rational_expectation(
 
     ``intake`` is read against the norm of the episode's ``population`` (``Measure.norm_for``; ``None``:
     the measure's default): whether it is clinical decides whether improvement is expected."""
-    norm = measure.norm_for(population)
-    rc = None if norm is None else reliable_change_threshold(norm)
-    if rc is None or session < 1:
+    terms = _rational_terms(measure, population)
+    if terms is None or session < 1:
         return None
-    clinical = True
-    if norm is not None and norm.clinical_cutoff is not None:
-        clinical = norm.clinical_cutoff.is_clinical(intake)
-    sign = 1.0 if measure.higher_is_better else -1.0
-    gain = (rc / math.log(RATIONAL_HORIZON)) * math.log(session) if clinical else 0.0
+    rc, cutoff, per_log_session, sign = terms
+    clinical = True if cutoff is None else cutoff.is_clinical(intake)
+    gain = per_log_session * math.log(session) if clinical else 0.0
     expected = _clamp(measure, intake + sign * gain)
     half = rc / 2 if session > 1 else 0.0
     limit = expected - sign * rc if session > 1 else expected
@@ -179,6 +178,23 @@ def rational_expectation(
         higher_is_better=measure.higher_is_better,
         source="norms",
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _rational_terms(
+    measure: Measure, population: str | None
+) -> tuple[float, Cutoff | None, float, float] | None:
+    """What the rational expectation of ``measure`` in ``population`` takes from the measure alone: its
+    reliable-change threshold, clinical cutoff, gain per log of the session and the sign of improvement
+    (``None`` without a threshold). Worked out once per measure and population (a measure is immutable):
+    the alert rules ask for an expectation on every session with an outcome measure."""
+    norm = measure.norm_for(population)
+    rc = None if norm is None else reliable_change_threshold(norm)
+    if rc is None:
+        return None
+    assert norm is not None  # noqa: S101 - rc comes from it
+    sign = 1.0 if measure.higher_is_better else -1.0
+    return rc, norm.clinical_cutoff, rc / math.log(RATIONAL_HORIZON), sign
 
 
 # ------------------------------------------------------------------------------------------ fitted curves
@@ -603,8 +619,13 @@ class Expectations:
             if found is not None:  # else the builtin alert rule reading it would be blamed
                 what = f"expectation model for {measure.id}"
                 raise PluginError.wrong_answer(what, supplier, "an Expectation or None")
-        band = intake_band(measure, intake, self._config.intake_bins)
-        curve = self.curves(norm_population(measure, population)).get((measure.id, band))
+        curves = self.curves(norm_population(measure, population))
+        # the intake band names a fitted curve: none to look for before a fit
+        curve = (
+            curves.get((measure.id, intake_band(measure, intake, self._config.intake_bins)))
+            if curves
+            else None
+        )
         if curve is not None and curve.episodes >= self._config.min_episodes_per_band:
             return curve.expect(measure, intake, session)
         return rational_expectation(measure, intake, session, population=population)

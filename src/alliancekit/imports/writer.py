@@ -138,6 +138,7 @@ class _Episodes:
         """The norm populations an episode may name (the registered measures'): what
         :meth:`_reused` tries."""
         self._ids: dict[tuple[str, str], str] = {}
+        self._actors: dict[str, Actor] = {}
 
     def _start(self, target: Any, actor: Actor, ref: EpisodeRef, population: str | None) -> str:
         started: str = target.start_episode(
@@ -169,7 +170,14 @@ class _Episodes:
         return reused
 
     def actor(self, ref: EpisodeRef, clinician_id: str | None = None) -> Actor:
-        return Actor(clinician_id or ref.clinician_id, Role.CLINICIAN, self.clinic_id, Purpose.TREATMENT)
+        """The clinician the unit's commands are made as: one (immutable) actor per clinician id, checked
+        once rather than once per command (an id that is not text is checked, and refused, every time)."""
+        actor_id = clinician_id or ref.clinician_id
+        actor = self._actors.get(actor_id) if type(actor_id) is str else None
+        if actor is None:
+            actor = Actor(actor_id, Role.CLINICIAN, self.clinic_id, Purpose.TREATMENT)
+            self._actors[actor.id] = actor
+        return actor
 
     def ensure(self, target: Any, unit: Unit) -> str:
         ref = unit.episode

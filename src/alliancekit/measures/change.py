@@ -151,29 +151,26 @@ def classify_change(
     """
     change = exact_change(pre, post)
     toward_health = change < 0 if direction is Direction.HIGHER_IS_WORSE else change > 0
+    s_diff, value, kind, c_units = _terms(norm, direction, cutoff, spread)
     rc: float | None = None
-    if norm.reliability is not None and norm.clinical_sample is not None:
-        s_diff = standard_error_of_difference(norm.clinical_sample.sd, norm.reliability.value)
+    if s_diff is not None:
         rc = change / s_diff  # reliable_change_index on the exact change
     if norm.reliable_change_points is not None:
         threshold = norm.reliable_change_points.value
         reliable = at_least(abs(change), threshold)
-    elif rc is not None:
+    else:  # a norm with neither was refused by _terms
+        assert s_diff is not None  # noqa: S101
+        assert rc is not None  # noqa: S101
         threshold = RC_CRITERION * s_diff
         reliable = abs(rc) > RC_CRITERION
-    else:
-        raise ValueError(
-            f"population {norm.population!r} has no reliable-change threshold or SD and reliability"
-        )
 
-    value, kind = _pick_cutoff(norm, direction, cutoff, spread)
     crossed = False
     if kind is CutoffKind.PUBLISHED:
         crossed = _published_crossed(norm, pre, post)
-    elif kind is CutoffKind.C:
+    elif c_units is not None:
         # strictly closer to the dysfunctional mean before, strictly closer to the functional mean after;
         # c = num / den micro-points, compared in integers
-        num, den = _c_units(norm)
+        num, den = c_units
         before, after = units(pre) * den, units(post) * den
         crossed = before > num > after if direction is Direction.HIGHER_IS_WORSE else before < num < after
     elif value is not None:
@@ -186,6 +183,28 @@ def classify_change(
     else:
         klass = ChangeClass.UNCHANGED
     return ChangeResult(change, rc, threshold, reliable, toward_health, value, kind, crossed, klass)
+
+
+_Terms = tuple[float | None, float | None, CutoffKind | None, tuple[int, int] | None]
+
+
+@functools.lru_cache(maxsize=256, typed=True)
+def _terms(norm: Norm, direction: Direction, cutoff: CutoffKind, spread: Spread) -> _Terms:
+    """What :func:`classify_change` takes from the norm alone, worked out once per norm and choice (a norm
+    is immutable; the alert rules classify a change on every session with an outcome measure): ``S_diff``
+    (``None`` without SD and reliability), the cutoff picked and its kind, and cutoff c as an exact ratio
+    when that is the one picked.
+
+    :raises ValueError: the norm gives no way to judge reliable change (nothing is kept)."""
+    s_diff = None
+    if norm.reliability is not None and norm.clinical_sample is not None:
+        s_diff = standard_error_of_difference(norm.clinical_sample.sd, norm.reliability.value)
+    if norm.reliable_change_points is None and s_diff is None:
+        raise ValueError(
+            f"population {norm.population!r} has no reliable-change threshold or SD and reliability"
+        )
+    value, kind = _pick_cutoff(norm, direction, cutoff, spread)
+    return s_diff, value, kind, _c_units(norm) if kind is CutoffKind.C else None
 
 
 @functools.lru_cache(maxsize=256)
