@@ -32,6 +32,8 @@ LOCAL_FOR_ANOTHER_REASON = {
     # a Batch has the facade's own command methods (the same functions): its module imports Practice, and
     # keeping it apart keeps the facade's module the facade alone
     ("alliancekit/practice.py", "alliancekit.batch"): "Batch is built from Practice's methods",
+    # the command's entry point puts its Ctrl-C handling in place before the commands and the library load
+    ("alliancekit/cli/main.py", "alliancekit.cli.app"): "a Ctrl-C while the command starts stops it cleanly",
 }
 
 

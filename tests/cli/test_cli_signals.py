@@ -19,6 +19,7 @@ import subprocess
 import sys
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -221,3 +222,130 @@ def test_an_interrupt_lost_in_a_weakref_callback_is_raised_at_the_next_progress_
     assert raised.value.signum == signal.SIGINT
     assert "Exception ignored" not in capsys.readouterr().err
     assert signal.getsignal(signal.SIGINT) is before  # restored
+
+
+#: A module the command imports while it starts and that is not imported before its Ctrl-C handling is in
+#: place: the library's errors. Python's own import timing (``PYTHONPROFILEIMPORTTIME``) names each module on
+#: stderr as its import ends, so the signal is sent during the start-up's imports, not at a guessed moment.
+STARTING = "alliancekit.errors"
+
+
+def started(script: list[str]) -> list[list[str]]:
+    """``python -m alliancekit`` and, when this environment has it, the installed ``alliancekit`` script."""
+    command = Path(sys.executable).with_name("alliancekit.exe" if os.name == "nt" else "alliancekit")
+    return [[*CLI], *([[str(command)]] if command.is_file() else [])]
+
+
+def stopped_while_starting(argv: list[str], signum: int, ignore_sigint: bool = False) -> tuple[int, str]:
+    """Run ``argv``, send ``signum`` once the start-up has imported :data:`STARTING`, and return its exit
+    code and its stderr (the import timings included)."""
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+
+    def ignoring() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    shown: list[bytes] = []
+    sent = False
+    with subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        preexec_fn=ignoring if ignore_sigint else None,  # sets a signal only
+    ) as process:
+        assert process.stderr is not None
+        try:
+            for line in process.stderr:
+                shown.append(line)
+                if not sent and line.rsplit(b"|", 1)[-1].strip() == STARTING.encode():
+                    process.send_signal(signum)
+                    sent = True
+            code = process.wait(HANG)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    assert sent, b"".join(shown).decode()
+    return code, b"".join(shown).decode()
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("how", ["module", "script"])
+def test_a_stop_while_the_command_starts_is_said_in_one_line(
+    tmp_path: Path, signum: signal.Signals, how: str
+) -> None:
+    """Ctrl-C in the second or so the command takes to import its commands and the library printed a
+    traceback from the middle of an import (and SIGTERM ended it without a word and exit 143). The command
+    run would end by itself at once (exit 2: no such database), so exit 130 shows the stop landed first."""
+    forms = started(CLI)
+    if how == "script" and len(forms) < 2:
+        pytest.skip("no alliancekit script next to this Python")
+    argv = [*forms[0 if how == "module" else 1], "verify", "--db", str(tmp_path / "missing.sqlite")]
+    code, shown = stopped_while_starting(argv, signum)
+    assert code == EXIT[signum], shown
+    assert "Traceback" not in shown
+    assert "Exception ignored" not in shown
+    said = [line for line in shown.splitlines() if not line.startswith("import time:")]
+    assert said == [f"alliancekit: {WORD[signum]}"]
+
+
+def test_a_command_started_with_ctrl_c_ignored_keeps_ignoring_it_while_it_starts(tmp_path: Path) -> None:
+    """A background job of a shell without job control starts with SIGINT ignored: the command goes on."""
+    argv = [*CLI, "verify", "--db", str(tmp_path / "missing.sqlite")]
+    code, shown = stopped_while_starting(argv, signal.SIGINT, ignore_sigint=True)
+    assert code == 2, shown
+    said = [line for line in shown.splitlines() if not line.startswith("import time:")]
+    assert len(said) == 1, said
+    assert said[0].startswith("alliancekit: error: no alliancekit database at "), said
+
+
+def test_a_connection_the_server_ended_is_not_reported_by_the_pool_on_stderr(pg: Any, tmp_path: Path) -> None:
+    """The server ends the command's connections midway (a restart, ``pg_terminate_backend``): the store
+    reads again on a new connection and the import goes on, and the connection pool's own warning
+    ("discarding closed connection: <psycopg.Connection [BAD] at 0x...>", printed by Python's last-resort
+    logging handler) is not on the operator's terminal: the command says what it has to say itself."""
+    history = tmp_path / "history.csv"
+    made = subprocess.run(
+        [sys.executable, str(EXAMPLES / "make_history.py"), "500", "4", str(history)], check=False
+    )
+    assert made.returncode == 0
+    db, env = pg.location(pg.new_schema(), "north"), with_postgres()
+    argv = [*CLI, "import", "csv", "--db", db, "--create", "--mapping", str(EXAMPLES / "openfit-style.toml")]
+    with pg.admin() as admin:
+        [(since,)] = admin.execute("SELECT clock_timestamp()").fetchall()
+        leader, follower = pty.openpty()
+        shown = b""
+        with open(os.devnull, "wb") as sink:
+            process = subprocess.Popen([*argv, str(history)], stdout=sink, stderr=follower, env=env)
+        os.close(follower)
+        ended = 0
+        try:
+            while True:
+                ready, _, _ = select.select([leader], [], [], HANG)
+                assert ready, f"no output for {HANG} s: {shown!r}"
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:  # the command ended and everything was read
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+                if not ended and PROGRESS in shown:  # the command's own connections, opened since it started
+                    ended = len(
+                        admin.execute(
+                            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = "
+                            "current_database() AND usename = %s AND backend_start >= %s",
+                            (pg.app_role, since),
+                        ).fetchall()
+                    )
+            code = process.wait(HANG)
+        finally:
+            os.close(leader)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    said = shown.decode().replace("\r\n", "\n")
+    assert ended >= 1, said
+    assert "discarding closed connection" not in said
+    assert "psycopg.Connection" not in said
+    assert "Traceback" not in said
+    assert code == 0, said

@@ -19,53 +19,25 @@ Exit codes, the same for every command:
 A user's mistake is reported in one line on standard error, never with a traceback. A reader that stops
 reading early (``| head``) ends the command quietly with exit 0 (not 141, a shell's number for a process
 killed by SIGPIPE): what the pipeline wanted it got.
+
+This module is the entry point and imports little: it puts the Ctrl-C handling in place before the
+commands (:mod:`alliancekit.cli.app`) and the library are imported, so that a Ctrl-C while the command
+starts also ends it with exit 130 and its one line, never a traceback.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import os
+import logging
 import sys
-import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
-from alliancekit import __version__
-from alliancekit.cli import (
-    audit,
-    backup,
-    caseload,
-    demo,
-    episode,
-    export,
-    importer,
-    measures,
-    outbox,
-    plugins,
-    quality,
-    report,
-    verify,
-)
-from alliancekit.cli.common import UsageError, command_parser, in_options
 from alliancekit.cli.progress import end_open_line
 from alliancekit.cli.signals import signal_of, stopped_line, stopping_cleanly
-from alliancekit.errors import AlliancekitError, ValidationError
 
-COMMAND_MODULES = (
-    demo,
-    caseload,
-    episode,
-    measures,
-    plugins,
-    report,
-    quality,
-    export,
-    outbox,
-    audit,
-    verify,
-    backup,
-    importer,
-)
+if TYPE_CHECKING:
+    import argparse
 
 EXIT_OK = 0
 EXIT_FINDING = 1
@@ -76,78 +48,44 @@ EXIT_TERMINATED = 143
 EXIT_INTERNAL = 70
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="alliancekit",
-        description="Feedback-informed psychotherapy care: inspect and exercise an alliancekit practice.",
-        epilog="Exit codes: 0 done, 1 a finding (such as a failed verification), 2 a usage or input error, "
-        "70 an internal error, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM): a stopped command "
-        "publishes nothing half-done.",
-    )
-    parser.add_argument(
-        "--version", action="version", version=f"alliancekit {__version__}", help="print the version and exit"
-    )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in COMMAND_MODULES:
-        module.register(sub)
-    return parser
-
-
-def _fail(message: str) -> int:
-    end_open_line()
-    print(f"alliancekit: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    with stopping_cleanly():
+    with stopping_cleanly(), _no_library_logs():
         try:
-            return _main(argv)
+            # The commands and the library take a second or more to import: a Ctrl-C meanwhile stops the
+            # command like one later, not with a traceback from the middle of an import.
+            from alliancekit.cli.app import run
+
+            return run(argv)
         except KeyboardInterrupt as exc:  # also a stop that came while parsing, or while reporting an error
             end_open_line()
             print(stopped_line(exc), file=sys.stderr)
             return 128 + signal_of(exc)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:  # refused with the usage of the command they were given to, not the top level's
-        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+@contextlib.contextmanager
+def _no_library_logs() -> Iterator[None]:
+    """Keep what libraries log off the operator's stderr while the command runs, unless the host calling
+    :func:`main` configured logging: without a handler, Python's last-resort handler prints their warnings
+    bare (a connection pool's "discarding closed connection: <psycopg.Connection [BAD] at 0x...>" when the
+    server ended a connection the store then replaced). alliancekit's own loggers are quiet already (a
+    library leaves logging to its host); the command says what went wrong itself."""
+    root = logging.getLogger()
+    if root.handlers:
+        yield
+        return
+    handler = logging.NullHandler()
+    root.addHandler(handler)
     try:
-        return int(args.run(args))
-    except ValidationError as exc:  # named by the option the user typed, not the library's field
-        return _fail(in_options(command_parser(parser, args), exc))
-    except (UsageError, AlliancekitError) as exc:
-        return _fail(str(exc))
-    except BrokenPipeError:
-        end_open_line()
-        # The reader went away (``| head``): stop quietly, and keep Python from complaining at exit.
-        with contextlib.suppress(OSError, ValueError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_OK
-    except OSError as exc:
-        # A file the user named cannot be read or written: the system's reason, no traceback.
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(f"{where}{exc.strerror or type(exc).__name__}")
-    except Exception as exc:  # noqa: BLE001 - the last resort: what Python would print, less the message
-        return _internal(exc)
+        yield
+    finally:
+        root.removeHandler(handler)
 
 
-def _internal(exc: Exception) -> int:
-    """An exception nothing expected: its type and where it was raised (the frames a traceback shows,
-    without their locals or source), never its message or its cause's, which may quote a client's data."""
-    end_open_line()
-    print("Internal error (where it was raised, innermost last):", file=sys.stderr)
-    for frame in traceback.extract_tb(exc.__traceback__):
-        print(f"  File {frame.filename!r}, line {frame.lineno}, in {frame.name}", file=sys.stderr)
-    print(
-        f"alliancekit: internal error: {type(exc).__name__} (its message is not shown: it may hold a "
-        "client's data); a bug, or a record changed outside alliancekit (`alliancekit verify` checks the "
-        "record)",
-        file=sys.stderr,
-    )
-    return EXIT_INTERNAL
+def build_parser() -> argparse.ArgumentParser:
+    """The command's argument parser (every command's options: what ``--help`` shows)."""
+    from alliancekit.cli.app import build_parser as build
+
+    return build()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -714,6 +714,8 @@ class SQLiteStore:
         self._writer_fd: int | None = None
         self._version = LATEST_VERSION
         self._checkpointer: WalCheckpointer | None = None
+        self._checked: tuple[sqlite3.Connection, int, int] | None = None
+        """The connection, its ``data_version`` and its ``total_changes`` when :meth:`check_file` passed."""
         if self.read_only:
             self._check_readable()
         else:
@@ -1590,9 +1592,25 @@ class SQLiteStore:
     def check_file(self) -> None:
         """Raise :class:`~alliancekit.errors.StoreCorrupt` unless SQLite's ``PRAGMA quick_check`` finds the
         file's structure sound (every page of every table and index readable and well formed; it does not
-        compare an index with its table, which ``integrity_check`` also does, at several times the cost)."""
-        if self._read("PRAGMA quick_check", ())[0][0] != "ok":
+        compare an index with its table, which ``integrity_check`` also does, at several times the cost).
+
+        The check reads every page, so it is not repeated while the file is unchanged: a second call on the
+        same connection passes at once when no connection has committed since the check passed (SQLite's
+        ``data_version``, for the others' commits, and the connection's own ``total_changes``). Verifying
+        every clinic of a file thus checks it once, not once a clinic."""
+        conn = self._take()
+        try:
+            state = (conn, int(conn.execute("PRAGMA data_version").fetchone()[0]), conn.total_changes)
+            if state == self._checked:
+                return
+            sound = conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+        except sqlite3.Error as exc:
+            raise self._failed(exc, "read") from exc
+        finally:
+            self._release(conn)
+        if not sound:
             raise self._damaged()
+        self._checked = state
 
     def integrity_check(self) -> str:
         """SQLite's own ``PRAGMA integrity_check`` answer (``"ok"`` when the file is sound)."""
