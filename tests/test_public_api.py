@@ -96,3 +96,26 @@ def test_every_contract_suite_a_plugin_author_subclasses_is_importable_from_alli
     assert alliancekit.testing.__all__ == sorted(suite.__name__ for suite in suites)
     for suite in suites:
         assert getattr(alliancekit.testing, suite.__name__) is suite
+
+
+def test_the_lazy_names_are_the_public_names_and_their_type_imports() -> None:
+    """``alliancekit`` names each public name three times (``__all__``, where it is defined for the import on
+    first use, and the ``TYPE_CHECKING`` import type checkers read): the three must agree, name for name and
+    module for module, and each name must be the object its module defines."""
+    import ast
+    from pathlib import Path
+
+    lazy = alliancekit._DEFINED_IN
+    assert set(alliancekit.__all__) == {*lazy, "__version__"}
+    tree = ast.parse(Path(alliancekit.__file__).read_text())
+    checked = {
+        alias.name: node.module
+        for block in tree.body
+        if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+        for node in block.body
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+    }
+    assert checked == lazy
+    for name, module in lazy.items():
+        assert getattr(alliancekit, name) is getattr(__import__(module, fromlist=[name]), name)
