@@ -215,10 +215,14 @@ class Practice:
         finally:
             self._s.store.close()
 
-    def back_up(self, target: str | os.PathLike[str], *, check: Callable[[str], None] | None = None) -> None:
+    def back_up(
+        self, actor: Actor, target: str | os.PathLike[str], *, check: Callable[[str], None] | None = None
+    ) -> None:
         """Write a consistent copy of the whole store to the file ``target``, published whole or not at all:
-        the host's file-level backup, as it could take with SQLite's own tools (every clinic's records, no
-        actor, no audit entry; it runs on a read-only practice too).
+        the host's file-level backup (every clinic's records; free text stays encrypted under the practice's
+        keys). An administrator or the system actor may take it; it is decided and audited (``back-up``,
+        in the actor's clinic, so the copy holds the entry of its own making) before the copy is taken, so
+        it needs a practice open for writing.
 
         The SQLite store copies with SQLite's online backup API (one snapshot; writers carry on), owner-only
         (mode 0600), checks the copy's structure, then calls ``check(staged_copy)`` (raise to refuse it)
@@ -226,13 +230,7 @@ class Practice:
         store without a backup of its own (PostgreSQL: use ``pg_dump`` or base backups) raises
         :class:`~alliancekit.errors.StoreError`."""
         self._open()
-        back_up = getattr(self._s.store, "back_up", None)
-        if not callable(back_up):
-            raise StoreError(
-                "this store has no file backup of its own: back it up with its server's tools (PostgreSQL: "
-                "pg_dump, base backups)"
-            )
-        back_up(Path(target), check=check)
+        self._read.back_up(actor, target, check)
 
     def discard(self) -> bool:
         """Close the practice, removing the store its opening created if the store can (PostgreSQL: the

@@ -55,7 +55,7 @@ COMMANDS: dict[str, tuple[str, Argv]] = {
     "audit show": ("audited", lambda db, tmp, ep: ["--db", str(db), "--json"]),
     "audit verify": ("read-only", lambda db, tmp, ep: ["--db", str(db)]),
     "verify": ("read-only", lambda db, tmp, ep: ["--db", str(db), "--json"]),
-    "backup": ("read-only", lambda db, tmp, ep: ["--db", str(db), str(tmp / "backup.sqlite")]),
+    "backup": ("audited", lambda db, tmp, ep: ["--db", str(db), str(tmp / "backup.sqlite")]),
     "outbox status": ("worker", lambda db, tmp, ep: ["--db", str(db), "--dead"]),
     "outbox dispatch": ("worker", lambda db, tmp, ep: ["--db", str(db)]),
     "outbox retry": ("worker", lambda db, tmp, ep: ["--db", str(db), "0" * 32]),

@@ -86,6 +86,8 @@ NOT_CONTENT = {
     "verify_audit": "the same as verify",
     "audit_checkpoint": "returns a seal",
     "rotate_encryption": "returns a count",
+    "back_up": "a copy of the store's file for the host's backup (free text stays encrypted), shown to no "
+    "reader; decided (administrators, the system actor) and audited (tests/security/test_policy_matrix.py)",
     "refit_expectations": "returns per-band counts and spreads over the whole practice, no client's record",
     "clinics": "clinic ids",
     "mark_demo": "a write of the demo mark, no record",

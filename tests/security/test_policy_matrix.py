@@ -333,6 +333,7 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
     "verify_audit": ("audit", lambda p, a, s: p.verify_audit(a), {"admin"}),
     "audit_checkpoint": ("audit", lambda p, a, s: p.audit_checkpoint(a), {"admin", "system"}),
     "rotate_encryption": ("keys", lambda p, a, s: p.rotate_encryption(a), {"admin", "system"}),
+    "back_up": ("store", lambda p, a, s: p.back_up(a, "never-written.sqlite"), {"admin", "system"}),
     "refit_expectations": (
         "expectation-model",
         lambda p, a, s: p.refit_expectations(a),

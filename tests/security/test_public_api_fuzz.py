@@ -289,6 +289,8 @@ def _text_for(world: World, name: str) -> st.SearchStrategy[str]:
         return st.sampled_from(["es", "fr", "en-GB", "xx"])
     if name == "source":
         return st.sampled_from(["tablet-1", "10.0.0.7"])
+    if name == "target":  # a backup's file: beside the world's practice, never in the working directory
+        return st.sampled_from(["copy-a.sqlite", "copy-b.sqlite"]).map(lambda n: str(world.path.parent / n))
     if name in ("token", "code"):
         forged = "A" * 43 if name == "token" else "ABCDEFGH"
         return st.sampled_from([*world.ids[name], forged])
@@ -360,6 +362,8 @@ def _valid(world: World, name: str, tp: Any) -> st.SearchStrategy[Any]:
             max_size=10,
         )
         return st.fixed_dictionaries({"resourceType": st.just("QuestionnaireResponse"), "item": items})
+    if origin is os.PathLike:
+        return _text_for(world, name).map(Path)
     if tp is Actor:
         return st.sampled_from(ACTOR_KINDS).map(_actor)
     if tp is str:

@@ -82,8 +82,9 @@ def run(args: argparse.Namespace) -> int:
             raise CopyFailedVerification
 
     try:  # a missing, foreign or damaged practice is refused as every command refuses it
-        with existing_practice(args, read_only=True) as practice:
-            practice.back_up(out, check=verified)
+        # open for writing: the backup is audited (as the CLI's administrator of the file's first clinic)
+        with existing_practice(args) as practice:
+            practice.back_up(verifier((practice.clinics() or ["default"])[0]), out, check=verified)
     except CopyFailedVerification:
         for report in reports:
             print(f"clinic {report.clinic}: {report.describe()}")

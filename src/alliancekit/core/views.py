@@ -6,7 +6,9 @@ as in timelines.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from pathlib import Path
 
 import attrs
 
@@ -23,7 +25,7 @@ from alliancekit.domain.checks import (
 )
 from alliancekit.domain.records import MaintenancePlan
 from alliancekit.domain.vocab import Purpose, Role
-from alliancekit.errors import NotFoundError, ValidationError
+from alliancekit.errors import NotFoundError, StoreError, ValidationError
 from alliancekit.events.catalog import NEVER_SHARED
 from alliancekit.events.types import (
     DisagreementAttached,
@@ -542,6 +544,24 @@ class Views:
         return encryption.rotate(
             events, self.s.store.replace_payloads, cipher, batch_size=batch_size, progress=progress
         )
+
+    def back_up(self, actor: object, target: object, check: Callable[[str], None] | None) -> None:
+        """The store copied to ``target`` by its own backup, decided and audited first (a refusal too)."""
+        guard = self.s.guard
+        a = guard.require_actor(actor, Action.BACK_UP, "store", "(all)")
+        if not isinstance(target, str | os.PathLike) or not os.fspath(target):
+            raise ValidationError("target", "type", "the path of the copy's file")
+        if check is not None and not callable(check):
+            raise ValidationError("check", "type", "a function taking the staged copy's path")
+        decision = guard.allow(a, Action.BACK_UP, "store", "(all)", None)  # a refusal is audited
+        back_up = getattr(self.s.store, "back_up", None)
+        if not callable(back_up):  # refused before the copy is audited as allowed: nothing is written
+            raise StoreError(
+                "this store has no file backup of its own: back it up with its server's tools (PostgreSQL: "
+                "pg_dump, base backups)"
+            )
+        guard.audit(a, Action.BACK_UP, "store", "(all)", outcome=decision.outcome)
+        back_up(Path(os.fspath(target)), check=check)
 
     # -- internals ------------------------------------------------------------------------------------
 

@@ -67,6 +67,8 @@ class Action:
     READ_AUDIT = "read-audit"
     CHECKPOINT_AUDIT = "checkpoint-audit"
     ROTATE_KEYS = "rotate-keys"
+    BACK_UP = "back-up"
+    """Copy the whole store to a file for the host's backup (free text stays encrypted in it)."""
     REBUILD_STATE = "rebuild-state"
     REFIT_EXPECTATIONS = "refit-expectations"
     """Fit the practice's expected-response model (statistics over closed episodes, no client record)."""
@@ -157,6 +159,7 @@ ADMIN_ACTIONS = frozenset(
         Action.READ_AUDIT,
         Action.CHECKPOINT_AUDIT,
         Action.ROTATE_KEYS,
+        Action.BACK_UP,
         Action.REFIT_EXPECTATIONS,
         Action.MARK_DEMO,
         Action.IMPORT,
@@ -277,6 +280,7 @@ class DefaultPolicy:
         if action in (
             Action.CHECKPOINT_AUDIT,
             Action.ROTATE_KEYS,
+            Action.BACK_UP,
             Action.REBUILD_STATE,
             Action.REFIT_EXPECTATIONS,
             Action.MARK_DEMO,

@@ -582,8 +582,10 @@ def _backfill_11(conn: sqlite3.Connection) -> None:
     no clinic (the mark is the whole file's), chained after its shard's head."""
     if conn.execute("SELECT 1 FROM practice_meta WHERE key = ?", (BACKFILL_KEY,)).fetchone() is None:
         return
-    # the audit table as it is at this migration: chains per clinic come later (migration 13)
-    _write_audit_2(conn, [backfill_mark_entry(NO_CLINIC, datetime.now(UTC), BACKFILL_AUDITED_FROM)])
+    # the audit table as it is at this migration: chains per clinic come later (migration 13), unless the
+    # file already has them (a newer file whose version reads lower, as tests fabricate an older one)
+    write = _write_audit if _chains_there(conn) else _write_audit_2
+    write(conn, [backfill_mark_entry(NO_CLINIC, datetime.now(UTC), BACKFILL_AUDITED_FROM)])
 
 
 _BACKFILLS: dict[int, Callable[[sqlite3.Connection], None]] = {
