@@ -42,25 +42,41 @@ def snapshot_v2(state_json: str, events: Iterable[StoredEvent]) -> tuple[str, st
     return encode_json(state), (encode_payload(directives) if directives else "{}")
 
 
-def backfill_mark_entry(clinic_id: str, at: datetime, migration: int) -> AuditRecord:
-    """The audit entry by which a migration records the mark :data:`BACKFILL_KEY` it found (the store held
-    administrations before it kept their measure definitions): in the hash chain, so that verification can
-    tell it from a mark written into the metadata by hand. ``clinic_id``: the clinic the mark is for
-    (``"(none)"``, every clinic's, for a store-wide one). Names no client."""
+def _migration_entry(
+    migration: int,
+    subject: str,
+    clinic_id: str,
+    at: datetime,
+    action: str,
+    record_type: str,
+    *,
+    client_ref: str = "",
+    writes: str = "",
+) -> AuditRecord:
+    """An audit entry a migration writes as the system, about ``subject`` (sharded by it)."""
     return AuditRecord(
-        entry_id=f"migration-{migration}-{BACKFILL_KEY}",
+        entry_id=f"migration-{migration}-{subject}",
         at=at,
         actor_id="alliancekit",
         actor_role="system",
         clinic_id=clinic_id,
         purpose="operations",
-        action=BACKFILL_ACTION,
-        record_type="practice-meta",
-        record_id=BACKFILL_KEY,
+        action=action,
+        record_type=record_type,
+        record_id=subject,
         outcome="allowed",
-        client_ref="",
-        shard=shard_of(BACKFILL_KEY),
+        client_ref=client_ref,
+        writes=writes,
+        shard=shard_of(subject),
     )
+
+
+def backfill_mark_entry(clinic_id: str, at: datetime, migration: int) -> AuditRecord:
+    """The audit entry by which a migration records the mark :data:`BACKFILL_KEY` it found (the store held
+    administrations before it kept their measure definitions): in the hash chain, so that verification can
+    tell it from a mark written into the metadata by hand. ``clinic_id``: the clinic the mark is for
+    (``"(none)"``, every clinic's, for a store-wide one). Names no client."""
+    return _migration_entry(migration, BACKFILL_KEY, clinic_id, at, BACKFILL_ACTION, "practice-meta")
 
 
 def adoption_entry(
@@ -68,18 +84,13 @@ def adoption_entry(
 ) -> AuditRecord:
     """The audit entry by which migration 2 adopts an episode's stream head: every head is then named by
     an entry, as verification requires. Tamper evidence starts here."""
-    return AuditRecord(
-        entry_id=f"migration-2-{episode_id}",
-        at=at,
-        actor_id="alliancekit",
-        actor_role="system",
-        clinic_id=clinic_id,
-        purpose="operations",
-        action="migrate-schema",
-        record_type="episode",
-        record_id=episode_id,
-        outcome="allowed",
+    return _migration_entry(
+        2,
+        episode_id,
+        clinic_id,
+        at,
+        "migrate-schema",
+        "episode",
         client_ref=client_ref,
         writes=f"{version}:{head}",
-        shard=shard_of(episode_id),
     )
