@@ -332,7 +332,9 @@ def test_totals_at_and_beyond_the_measure_range(
     assert phq9 not in error.split(":", 2)[-1].replace("-27", "")  # the value is never shown
 
 
-@pytest.mark.parametrize(("item", "rule"), [("3", None), ("4", "maximum"), ("-1", "minimum")])
+@pytest.mark.parametrize(
+    ("item", "rule"), [("3", None), ("4", "maximum (at most 3)"), ("-1", "minimum (at least 0)")]
+)
 def test_items_at_and_beyond_their_range_name_the_items_column(
     item: str, rule: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -476,7 +478,7 @@ def test_a_bad_row_of_a_session_holds_the_whole_session_back_and_the_fix_resumes
     db, mapping, source = tmp_path / "p.sqlite", write_mapping(tmp_path), write_csv(tmp_path, rows)
     code, out, err = import_csv(capsys, db, mapping, source, "--batch-size", "1")
     assert code == 1
-    assert _errors(err) == ["error: row 4, G3: maximum"]
+    assert _errors(err) == ["error: row 4, G3: maximum (at most 3)"]
     assert "checkpoint at row 2" in out  # not row 3: the session of rows 3 and 4 is not written in part
     assert sessions(db) == {"c-1": [("2024-01-08", "attended", (("phq-9", 5.0),))]}
     rows[2] = row("c-1", "15/01/2024", gad=["1", "1", "2", "1", "1", "1", "1"])

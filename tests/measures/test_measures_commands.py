@@ -90,7 +90,7 @@ def test_validate_scores_a_valid_response(registry: MeasureRegistry) -> None:
         (
             "phq-9",
             {"answers": {f"q{i}": 4 if i == 2 else 0 for i in range(1, 10)}},
-            "error: $.answers.q2: maximum",
+            "error: $.answers.q2: maximum (at most 3)",
         ),
         (
             "ors",

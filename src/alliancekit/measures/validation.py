@@ -222,6 +222,26 @@ def _meta_detail(error: jsonschema.ValidationError) -> str:
     return "" if say is None else say(error.validator_value)
 
 
+#: How a property of the format is named: an unexpected one is named in the path only when it reads as one
+#: (a misspelt ``refrences``), else ``?`` (a key of another shape may be anything).
+_PROPERTY_NAME = re.compile(r"[A-Za-z$_][A-Za-z0-9_-]{0,63}")
+
+
+def _meta_path(error: jsonschema.ValidationError) -> str:
+    """The path of a meta-schema failure; for an unexpected property, the property's own path, since the
+    object's path alone leaves the author to find which of its keys the format does not define."""
+    at = _json_path(error)
+    if error.validator != "additionalProperties" or not isinstance(error.instance, Mapping):
+        return at
+    schema = error.schema if isinstance(error.schema, Mapping) else {}
+    known, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
+    for name in error.instance:
+        if name in known or any(re.search(p, str(name)) for p in patterns):
+            continue
+        return f"{at}.{name if _PROPERTY_NAME.fullmatch(str(name)) else '?'}"
+    return at
+
+
 def check_against_meta_schema(definition: Any) -> None:
     """Raise :class:`MeasureDefinitionError` (JSON path, keyword) if ``definition`` fails the meta-schema."""
     if not isinstance(definition, Mapping):
@@ -238,7 +258,7 @@ def check_against_meta_schema(definition: Any) -> None:
         )
     error = _first_error(_meta_validator(), definition)
     if error is not None:
-        raise MeasureDefinitionError(_json_path(error), str(error.validator), _meta_detail(error))
+        raise MeasureDefinitionError(_meta_path(error), str(error.validator), _meta_detail(error))
     custom = definition.get("response_schema")
     if custom is not None:
         try:
@@ -353,9 +373,9 @@ def compile_answers_validator(measure: Measure) -> AnswersValidator:
                 if integral and kind is float and not value.is_integer():
                     raise ResponseError(path, "type", "must be a whole number")
                 if value < lo:
-                    raise ResponseError(path, "minimum")
+                    raise ResponseError(path, "minimum", _at_least(lo))
                 if value > hi:
-                    raise ResponseError(path, "maximum")
+                    raise ResponseError(path, "maximum", _at_most(hi))
                 if kind is float and math.isnan(value):  # NaN passes both bounds; JSON cannot carry it
                     raise ResponseError(path, "type", "must be a finite number")
             elif value is None and nullable:
@@ -369,6 +389,8 @@ def compile_answers_validator(measure: Measure) -> AnswersValidator:
             else:
                 if value is None and key not in answers:
                     raise ResponseError("$.answers", "required", f"item {key} is missing")
+                if value is None:  # null is a missing answer, which this measure's rule refuses
+                    raise ResponseError(path, "type", _UNANSWERED)
                 expected = "must be an integer" if integral else "must be a number"
                 if value == NOT_APPLICABLE:
                     expected += " (this item does not allow N/A)"
@@ -383,9 +405,28 @@ def check_number(value: float, lo: float, hi: float, integral: bool, path: str) 
     if integral and not float(value).is_integer():
         raise ResponseError(path, "type", "must be a whole number")
     if value < lo:
-        raise ResponseError(path, "minimum")
+        raise ResponseError(path, "minimum", _at_least(lo))
     if value > hi:
-        raise ResponseError(path, "maximum")
+        raise ResponseError(path, "maximum", _at_most(hi))
+
+
+# The bounds are the measure's, never the answer, so saying them echoes nothing a client gave.
+def _at_least(bound: float) -> str:
+    return f"at least {_bound(bound)}"
+
+
+def _at_most(bound: float) -> str:
+    return f"at most {_bound(bound)}"
+
+
+def _bound(bound: float) -> str:
+    # a definition's numbers carry at most six decimal places, so this is exact (":g" would round 10.123456)
+    return f"{bound:.6f}".rstrip("0").rstrip(".")
+
+
+#: A null answer where the measure's missing-data rule refuses missing answers (the reference engine calls
+#: it ``type`` too, since the generated schema then allows numbers only).
+_UNANSWERED = "an answer is required: the measure's missing-data rule refuses missing answers"
 
 
 DocumentValidator = Callable[[Any], Mapping[str, Any]]
