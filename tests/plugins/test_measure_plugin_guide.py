@@ -1,0 +1,126 @@
+"""The measure-plugin guide, followed as written: its pyproject, hook module and test files (with the K10's
+names changed to a synthetic measure's, since the real K10 plugin is installed beside it) are built into a
+wheel, installed, and used: the entry point registers the measure under its name, and the guide's contract
+tests pass. tests/test_readme.py runs each block on its own; this runs them together, as a plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+GUIDE = "docs/guides/writing-a-measure-plugin.md"
+PIP_OFFLINE = ("--quiet", "--no-deps", "--no-index", "--no-build-isolation")
+
+#: A made-up measure (not any published instrument): 5 items of 0-4, total 0-20, a synthetic cutoff.
+SYNTHETIC: dict[str, Any] = {
+    "id": "swc",
+    "version": "1.0",
+    "title": "Synthetic Wellbeing Check (synthetic)",
+    "kind": "symptom",
+    "direction": "higher-is-worse",
+    "licence": {
+        "notice": "Synthetic, for tests; not a clinical instrument.",
+        "item_text": False,
+        "cite": {"ref": "s"},
+    },
+    "references": {"s": "Synthetic reference: every number here is made up."},
+    "source": {"ref": "s", "detail": "5 items, each 0-4; total 0-20"},
+    "items": [{"key": f"q{i}", "label": f"Item {i}", "min": 0, "max": 4, "step": 1} for i in range(1, 6)],
+    "scoring": {"method": "sum", "reverse_keyed": [], "missing": {"policy": "refuse"}},
+    "range": {"min": 0, "max": 20},
+    "norms": [
+        {
+            "population": "adult",
+            "default": True,
+            "clinical_cutoff": {
+                "value": 10,
+                "clinical_if": "at-or-above",
+                "cite": {"ref": "s", "detail": "synthetic cutoff", "status": "unconfirmed"},
+            },
+            "reliable_change": {"points": 4, "cite": {"ref": "s", "status": "unconfirmed"}},
+        }
+    ],
+    "bands": {
+        "cite": {"ref": "s"},
+        "bands": [
+            {"key": "low", "label": "Low", "min": 0, "max": 9},
+            {"key": "high", "label": "High", "min": 10, "max": 20},
+        ],
+    },
+    "examples": [
+        {"answers": {f"q{i}": 0 for i in range(1, 6)}, "total": 0, "band": "low", "clinical": False},
+        {"answers": {f"q{i}": 2 for i in range(1, 6)}, "total": 10, "band": "high", "clinical": True},
+    ],
+}
+
+
+def _blocks(text: str, language: str) -> list[str]:
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, re.S | re.M)
+
+
+def _the_block(text: str, language: str, holding: str) -> str:
+    """The guide's one ``language`` block holding ``holding``, with the K10's names made the synthetic's."""
+    found = [block for block in _blocks(text, language) if holding in block]
+    assert len(found) == 1, f"{GUIDE} has {len(found)} {language} blocks holding {holding!r}"
+    return found[0].replace("k10", "swc")
+
+
+def _run(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env, check=False)
+
+
+@pytest.fixture(scope="module")
+def installed(source_root: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """The guide's plugin built as a wheel and installed into a directory of its own; the environment to
+    use it in (that directory on the path, only this entry-point plugin loaded)."""
+    guide = (source_root / GUIDE).read_text(encoding="utf-8")
+    root = tmp_path_factory.mktemp("guide-plugin")
+    project = root / "alliancekit-measure-swc"
+    pyproject = _the_block(guide, "toml", "[build-system]")
+    (project / "tests").mkdir(parents=True)
+    (project / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    [package] = tomllib.loads(pyproject)["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    (project / package).mkdir(parents=True)
+    (project / package / "__init__.py").write_text(
+        _the_block(guide, "python", "def alliancekit_register_measures"), encoding="utf-8"
+    )
+    (project / package / "swc-1.0.json").write_text(json.dumps(SYNTHETIC), encoding="utf-8")
+    (project / "tests" / "test_swc.py").write_text(_the_block(guide, "python", "(MeasureContract)"))
+    (project / "tests" / "test_swc_fhir.py").write_text(_the_block(guide, "python", "(FhirHookContract)"))
+    built = _run(sys.executable, "-m", "pip", "wheel", *PIP_OFFLINE, "--wheel-dir", root / "dist", project)
+    assert built.returncode == 0, built.stderr
+    [wheel] = (root / "dist").glob("*.whl")
+    site = root / "site"
+    done = _run(sys.executable, "-m", "pip", "install", *PIP_OFFLINE, "--target", site, wheel)
+    assert done.returncode == 0, done.stderr
+    env = dict(os.environ, ALLIANCEKIT_PLUGINS="swc", PYTHONPATH=os.pathsep.join([str(site), *sys.path]))
+    env.pop("ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD", None)
+    return project, env
+
+
+def test_the_installed_plugin_registers_its_measure_under_its_entry_point_name(
+    installed: tuple[Path, dict[str, str]],
+) -> None:
+    _, env = installed
+    listed = _run(sys.executable, "-m", "alliancekit", "measures", "list", env=env)
+    assert listed.returncode == 0, listed.stderr
+    # the supplier, in brackets, is the entry point's name
+    assert re.search(
+        r"^swc +1\.0 +symptom +Synthetic Wellbeing Check \(synthetic\) +\(swc\)$", listed.stdout, re.M
+    )
+
+
+def test_the_guides_tests_pass_against_the_installed_plugin(installed: tuple[Path, dict[str, str]]) -> None:
+    project, env = installed
+    ran = _run(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", project / "tests", env=env)
+    assert ran.returncode == 0, ran.stdout[-3000:]
+    summary = ran.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"\d+ passed in [\d.]+s", summary), summary  # nothing skipped, nothing failed
