@@ -23,6 +23,7 @@ Run: ``python benchmarks/run.py fhir``; ``ALLIANCEKIT_BENCH_FHIR_EPISODES`` chan
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import os
@@ -139,7 +140,7 @@ def run() -> dict[str, float]:
         with open_practice(path) as practice:
             figures = _measure(practice, actor, Path(tmp))
         store = _CountingStore(path)
-        with open_practice(store) as practice:
+        with contextlib.closing(store), open_practice(store) as practice:
             render_report(practice, actor)
         figures["html report audit transactions"] = float(len(store.transactions))
         figures["html report audit entries"] = float(sum(store.transactions))

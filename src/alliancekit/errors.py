@@ -114,7 +114,11 @@ class ConflictError(AlliancekitError):
 
 
 class NotFoundError(AlliancekitError, LookupError):
-    """A record (episode, goal, rupture, event, alert, ...) does not exist.
+    """A record (episode, goal, session, event, lockbox directive, measure, ...) does not exist.
+
+    An alert, rupture or client request that is not open is refused the same way whether its id was never
+    issued or the record has since been closed: that is a :class:`LifecycleError` (``alert-not-open``,
+    ``rupture-not-open``, ``request-not-open``), not this error.
 
     The message names the kind of record, never the id asked for: an id from outside may be anything (a
     client's reference typed where an episode id goes, a message key built from client data). The id is

@@ -188,6 +188,9 @@ class Practice:
         self._lock = threading.Lock()
         self._batches: weakref.WeakSet[Batch] = weakref.WeakSet()  # made here, to end at the close
         self._closed = False
+        # Whether ``close()`` closes the store too: not when the host handed ``open_practice`` a store it
+        # opened itself, which it shares between practices (one per request, a view per clinic).
+        self._closes_store = True
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
@@ -202,7 +205,9 @@ class Practice:
         self.close()
 
     def close(self) -> None:
-        """Seal the audit log (with an audit key) and release the store. Closing twice is harmless."""
+        """Seal the audit log (with an audit key) and close the store, unless the store was given to
+        :func:`open_practice` as an object: that one stays open for its owner to close. Closing twice is
+        harmless."""
         with self._lock:
             if self._closed:
                 return
@@ -213,7 +218,8 @@ class Practice:
             if self._s.guard.pending:
                 self._s.guard.seal()
         finally:
-            self._s.store.close()
+            if self._closes_store:
+                self._s.store.close()
 
     def back_up(
         self, actor: Actor, target: str | os.PathLike[str], *, check: Callable[[str], None] | None = None
@@ -1442,7 +1448,8 @@ def open_practice(
 
     :param location: a :class:`~alliancekit.store.Store`, a path (an SQLite file, created if missing), or a
         location string with a scheme registered by a store plugin (``memory:``, ``sqlite:/path``,
-        ``postgresql://...``).
+        ``postgresql://...``). A store given as an object stays open when the practice closes: the caller
+        opened it and closes it (so that practices opened per request can share one store and its pool).
     :param plugins: the plugin host to use; the process-wide one by default.
     :param read_only: open an existing store without ever creating, migrating or changing it (a missing,
         empty or foreign database is an error; every write is refused). For verification and inspection.
@@ -1461,7 +1468,9 @@ def open_practice(
             _remove_new(made)  # a full disk while the schema was made: no empty file left behind
             raise
     elif isinstance(location, Store):
-        return Practice(location, plugins=host, **options)
+        practice = Practice(location, plugins=host, **options)
+        practice._closes_store = False  # noqa: SLF001 - the caller opened the store, and closes it
+        return practice
     else:
         raise ValidationError("location", "type", "a path, a location string or a Store")
     try:

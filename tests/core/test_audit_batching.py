@@ -54,6 +54,7 @@ def counted(tmp_path: Path) -> Iterator[tuple[Practice, CountingStore, Actor, st
     store.transactions.clear()
     yield practice, store, actor, ep
     practice.close()
+    store.close()
 
 
 def _read_entries(path: Path) -> list[AuditRecord]:

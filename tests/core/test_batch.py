@@ -4,6 +4,7 @@ plugin runs the contract suite's batch tests)."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from pathlib import Path
 from typing import Any
@@ -143,7 +144,7 @@ class _FailingSQLite(SQLiteStore):
 def test_a_store_failure_at_commit_writes_nothing_of_the_batch(tmp_path: Path, actor: Actor) -> None:
     store = _FailingSQLite(tmp_path / "p.sqlite")
     acknowledged: list[Any] = []
-    with open_practice(store, ids=counter_ids(), clock=fixed_clock()) as practice:
+    with contextlib.closing(store), open_practice(store, ids=counter_ids(), clock=fixed_clock()) as practice:
         with practice.batch(size=100, on_commit=acknowledged.append) as batch:
             kept = _episode(batch, actor, "client-kept")
         audit_before = len(store.audit_records())

@@ -3,6 +3,7 @@ never the client's words, and nothing written."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -300,7 +301,7 @@ def _hand_commit(practice: Practice, episode_id: str, expected: int) -> Commit:
 @pytest.mark.parametrize("kind", ["memory", "sqlite"])
 def test_stale_version_on_the_store(kind: str, tmp_path: Path, actor: Actor) -> None:
     store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "stale.sqlite")
-    with open_practice(store, ids=counter_ids(), clock=fixed_clock()) as practice:
+    with contextlib.closing(store), open_practice(store, ids=counter_ids(), clock=fixed_clock()) as practice:
         ep = new_episode(practice, actor)
         assert store.load_snapshot(ep)[0] == 1  # type: ignore[index]
         good = _hand_commit(practice, ep, expected=1)

@@ -142,6 +142,33 @@ def test_a_refused_option_leaves_the_store_closed(tmp_path: Path) -> None:
     assert _open_files_on(path) == []
 
 
+@needs_proc
+def test_a_store_given_as_an_object_stays_open_for_its_owner(tmp_path: Path, actor: Actor) -> None:
+    """deploying.md: a practice per request is built on a store opened once, which ``open_practice(store)``
+    leaves open. Closing such a practice closed the host's store under every other practice on it."""
+    path = tmp_path / "shared.sqlite"
+    store = SQLiteStore(path)
+    try:
+        with open_practice(store) as first:
+            ep = new_episode(first, actor)
+        assert _open_files_on(path), "the practice closed a store it did not open"
+        with open_practice(store) as second:
+            assert second.episode(actor, ep).version == 1
+        assert _open_files_on(path)
+    finally:
+        store.close()
+    assert _open_files_on(path) == []
+
+
+@needs_proc
+def test_a_store_opened_from_a_location_closes_with_its_practice(tmp_path: Path, actor: Actor) -> None:
+    path = tmp_path / "own.sqlite"
+    with open_practice(path) as practice:
+        new_episode(practice, actor)
+        assert _open_files_on(path)
+    assert _open_files_on(path) == []
+
+
 # ----------------------------------------------------------------------------------------------- idempotency
 
 

@@ -8,6 +8,7 @@ the store's writers' lock (``SQLiteStore.exclusive``, ``PostgresStore.exclusive`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -66,7 +67,8 @@ def _race(backend: Backend, tmp: Path, attempt: int, retries: int) -> tuple[str,
     """Run two writers against one episode, released at the same moment; return their output lines."""
     db = backend.new_location(attempt)
     go = tmp / f"go-{attempt}"
-    with open_practice(backend.open(db)) as practice:
+    store = backend.open(db)
+    with contextlib.closing(store), open_practice(store) as practice:
         episode_id, _ = active_episode(practice, clinician())
     procs = [
         subprocess.Popen(

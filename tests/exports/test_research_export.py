@@ -4,6 +4,7 @@ before anything is read or written."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import hmac
@@ -198,7 +199,7 @@ def test_every_episode_read_is_audited_in_batches(
 ) -> None:
     monkeypatch.setattr(group_commit, "AUDIT_BATCH", batch)
     store = CountingStore(practice_copy)
-    with open_practice(store) as practice:
+    with contextlib.closing(store), open_practice(store) as practice:
         result = export_research(practice, actor(), tmp_path / "out", key=KEY)
     entries = [r for t in store.transactions for r in t]
     exported = [r for r in entries if r.action == "export-csv"]
@@ -251,7 +252,11 @@ def test_episode_ids_are_iterated_only_once_the_directory_is_accepted(
 
 def test_a_key_is_required_for_a_de_identified_export(practice_copy: Path, tmp_path: Path) -> None:
     store = CountingStore(practice_copy)
-    with open_practice(store) as practice, pytest.raises(ValidationError) as caught:
+    with (
+        contextlib.closing(store),
+        open_practice(store) as practice,
+        pytest.raises(ValidationError) as caught,
+    ):
         export_research(practice, actor(), tmp_path / "out")
     assert (caught.value.field, caught.value.rule) == ("key", "required")
     assert store.transactions == []
@@ -261,7 +266,11 @@ def test_a_key_is_required_for_a_de_identified_export(practice_copy: Path, tmp_p
 def test_an_identified_export_with_a_key_is_refused(practice_copy: Path, tmp_path: Path) -> None:
     # the library refuses what the CLI refuses (--identified with --key-file): which was meant is unknown
     store = CountingStore(practice_copy)
-    with open_practice(store) as practice, pytest.raises(ValidationError) as caught:
+    with (
+        contextlib.closing(store),
+        open_practice(store) as practice,
+        pytest.raises(ValidationError) as caught,
+    ):
         export_research(practice, actor(), tmp_path / "out", key=KEY, identified=True)
     assert (caught.value.field, caught.value.rule) == ("key", "conflict")
     assert store.transactions == []

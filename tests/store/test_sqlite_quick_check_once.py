@@ -4,6 +4,7 @@ store itself, makes the next verification check again."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -54,7 +55,7 @@ def clinics(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("read_only", [True, False])
 def test_verifying_every_clinic_checks_the_file_once(clinics: Path, read_only: bool) -> None:
     store = CountingStore(clinics, read_only=read_only)
-    with open_practice(store, read_only=read_only) as practice:
+    with contextlib.closing(store), open_practice(store, read_only=read_only) as practice:
         reports = [practice.verify(admin(clinic)) for clinic in CLINICS]
     assert all(report.ok for report in reports)
     assert store.quick_checks() == 1
@@ -62,7 +63,7 @@ def test_verifying_every_clinic_checks_the_file_once(clinics: Path, read_only: b
 
 def test_a_commit_by_another_connection_makes_the_next_verification_check_again(clinics: Path) -> None:
     store = CountingStore(clinics, read_only=True)
-    with open_practice(store, read_only=True) as practice:
+    with contextlib.closing(store), open_practice(store, read_only=True) as practice:
         assert practice.verify(admin("clinic-a")).ok
         assert store.quick_checks() == 1
         add_episode(clinics, "clinic-b", "host-later")
@@ -74,7 +75,7 @@ def test_a_commit_by_another_connection_makes_the_next_verification_check_again(
 
 def test_a_commit_by_the_store_itself_makes_the_next_verification_check_again(clinics: Path) -> None:
     store = CountingStore(clinics)
-    with open_practice(store) as practice:
+    with contextlib.closing(store), open_practice(store) as practice:
         assert practice.verify(admin("clinic-a")).ok
         me = Actor("clin-clinic-a", Role.CLINICIAN, clinic_id="clinic-a")
         practice.start_episode(

@@ -43,6 +43,7 @@ class Channel(Protocol):
     def deliver(self, message: Notification) -> None: ...
 
 
+#: The ``register`` callback handed to ``alliancekit_register_notifiers``: call it once per channel.
 ChannelRegistrar = Callable[[Channel], None]
 
 
