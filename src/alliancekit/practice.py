@@ -1181,9 +1181,11 @@ class Practice:
             actor, action=_export_action(kind, purpose), purpose=purpose, recipient=recipient
         )
 
-    def clinics(self) -> list[str]:
-        """The ids of the clinics with episodes in the store (no client data; for choosing a clinic)."""
-        return self._read.clinics()
+    def clinics(self, *, every_record: bool = False) -> list[str]:
+        """The ids of the clinics with episodes in the store (no client data; for choosing a clinic). With
+        ``every_record``, of the clinics with any record in it (an episode, a command, an audit entry):
+        whose records a copy of the store holds, which decides who may back it up (:meth:`back_up`)."""
+        return self._read.clinics(every_record)
 
     @property
     def clinic_scope(self) -> str | None:

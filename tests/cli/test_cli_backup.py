@@ -168,6 +168,26 @@ def test_a_file_of_several_clinics_is_backed_up_as_the_system_audited_in_each(tm
     assert _backup_entries(live) == [("north", "system"), ("south", "system")]
 
 
+def test_another_clinics_audit_entries_alone_make_the_file_several_clinics(tmp_path: Path) -> None:
+    """South has no episode, only an audit entry (a refused reach): its log is copied too."""
+    from datetime import date
+
+    from alliancekit import Actor, open_practice
+    from alliancekit.domain import Role
+    from alliancekit.errors import AccessDenied
+
+    live = tmp_path / "north.sqlite"
+    with open_practice(live) as practice:
+        me = Actor("clin-north", Role.CLINICIAN, clinic_id="north")
+        practice.start_episode(me, client_ref="host-n", clinician_id=me.id, opened_on=date(2026, 1, 5))
+        with pytest.raises(AccessDenied):
+            practice.audit_entries(Actor("clin-south", Role.CLINICIAN, clinic_id="south"))
+        assert (practice.clinics(), practice.clinics(every_record=True)) == (["north"], ["north", "south"])
+    done = cli("backup", "--db", str(live), str(tmp_path / "copy.sqlite"))
+    assert done.returncode == 0, done.stderr
+    assert _backup_entries(live) == [("north", "system"), ("south", "system")]
+
+
 OLD_STORES = Path(__file__).parents[1] / "integrity" / "old_stores"
 
 

@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         behind = versions is not None and versions[0] < versions[1]
         # else opened for writing: the backup is audited, in the log of every clinic in the file
         with existing_practice(args, read_only=behind) as practice:
-            practice.back_up(backer(practice.clinics()), out, check=verified)
+            practice.back_up(backer(practice.clinics(every_record=True)), out, check=verified)
     except CopyFailedVerification:
         for report in reports:
             print(f"clinic {report.clinic}: {report.describe()}")
@@ -115,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def backer(clinics: list[str]) -> Actor:
-    """Who the command backs up as: the administrator of the file's one clinic, or the system actor for a
-    file of several (an administrator backs up only their own clinic's records)."""
+    """Who the command backs up as: the administrator of the clinic whose records the file holds, or the
+    system actor for a file holding several clinics' (an administrator backs up only their own clinic's)."""
     if len(clinics) == 1:
         return verifier(clinics[0])
     return Actor("alliancekit-cli", Role.SYSTEM, (clinics or ["default"])[0], Purpose.OPERATIONS)

@@ -387,8 +387,11 @@ class Views:
         )
         return [load_stored(stored) for stored in self.s.reader.measure_definitions()]
 
-    def clinics(self) -> list[str]:
-        """The clinics that have episodes in the store (no client data: for choosing an actor's clinic)."""
+    def clinics(self, every_record: object = False) -> list[str]:
+        """The clinics that have episodes in the store, or with ``every_record`` any record (no client
+        data: for choosing an actor's clinic)."""
+        if check_bool("every_record", every_record):
+            return self.s.reader.clinics_held()
         return self.s.reader.clinics()
 
     # -- the audit log --------------------------------------------------------------------------------
@@ -564,8 +567,7 @@ class Views:
                 "the store was opened read-only: a backup is audited first, so open it for writing (only a "
                 "file an older release wrote is copied from a read-only open, as it stands)"
             )
-        held = getattr(store, "clinics_held", None)
-        clinics = frozenset(held() if callable(held) else self.s.reader.clinics())
+        clinics = frozenset(self.s.reader.clinics_held())
         decision = guard.allow(a, Action.BACK_UP, "store", "(all)", None, clinics=clinics)  # refusal audited
         back_up = getattr(self.s.store, "back_up", None)
         if not callable(back_up):  # refused before the copy is audited as allowed: nothing is written
