@@ -226,9 +226,14 @@ class Practice:
     ) -> None:
         """Write a consistent copy of the whole store to the file ``target``, published whole or not at all:
         the host's file-level backup (every clinic's records; free text stays encrypted under the practice's
-        keys). An administrator or the system actor may take it; it is decided and audited (``back-up``,
-        in the actor's clinic, so the copy holds the entry of its own making) before the copy is taken, so
-        it needs a practice open for writing.
+        keys). It is decided on every clinic whose records the store holds (an episode, a command, an audit
+        entry of theirs): an administrator may back up a store whose records are all their own clinic's,
+        the system actor any store. It is audited (``back-up``) before the copy is taken, in the log of
+        every clinic the copy holds (so each clinic's log shows its records were copied, and the copy holds
+        the entry of its own making), so it needs a practice open for writing; a refusal is audited in the
+        actor's clinic. The one exception is a practice opened read-only on a file an older release wrote
+        (:attr:`schema_versions`): it is copied as it stands, at its own schema version, and not audited,
+        since writing the entry would upgrade the file the copy is taken to keep.
 
         The SQLite store copies with SQLite's online backup API (one snapshot; writers carry on), owner-only
         (mode 0600), checks the copy's structure, then calls ``check(staged_copy)`` (raise to refuse it)
@@ -1182,9 +1187,11 @@ class Practice:
             actor, action=_export_action(kind, purpose), purpose=purpose, recipient=recipient
         )
 
-    def clinics(self) -> list[str]:
-        """The ids of the clinics with episodes in the store (no client data; for choosing a clinic)."""
-        return self._read.clinics()
+    def clinics(self, *, every_record: bool = False) -> list[str]:
+        """The ids of the clinics with episodes in the store (no client data; for choosing a clinic). With
+        ``every_record``, of the clinics with any record in it (an episode, a command, an audit entry):
+        whose records a copy of the store holds, which decides who may back it up (:meth:`back_up`)."""
+        return self._read.clinics(every_record)
 
     @property
     def clinic_scope(self) -> str | None:
@@ -1192,6 +1199,17 @@ class Practice:
         which refuses every other clinic's rows), else ``None``: what the store is, not what it holds."""
         scope = getattr(self._s.store, "clinic_scope", None)
         return scope if isinstance(scope, str) and scope else None
+
+    @property
+    def schema_versions(self) -> tuple[int, int] | None:
+        """The store's schema version and this alliancekit's, for a store numbered so (SQLite), else
+        ``None``. The first is lower only for a practice opened read-only on a file an older release wrote
+        (opening it for writing upgrades it first): what :meth:`back_up` copies as it stands."""
+        versions = getattr(self._s.store, "schema_versions", None)
+        if not callable(versions):
+            return None
+        found, latest = versions()
+        return int(found), int(latest)
 
     def episode_ids(self, actor: Actor) -> list[str]:
         """The ids of every episode of the actor's clinic (what a supervisor's or an export's walk visits).

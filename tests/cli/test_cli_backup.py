@@ -128,3 +128,95 @@ def test_backup_refuses_what_it_cannot_copy(demo: Path, tmp_path: Path) -> None:
     assert postgres.returncode == 2
     assert "pg_dump" in postgres.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def _backup_entries(db: Path) -> list[tuple[str, str]]:
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        rows = conn.execute(
+            "SELECT clinic_id, actor_role FROM audit WHERE action = 'back-up' ORDER BY clinic_id"
+        ).fetchall()
+    return [tuple(row) for row in rows]
+
+
+def test_a_file_of_one_clinic_is_backed_up_by_its_administrator(demo: Path, tmp_path: Path) -> None:
+    live = tmp_path / "live.sqlite"
+    shutil.copy(demo, live)
+    before = _backup_entries(live)  # other tests back the demo up too
+    assert cli("backup", "--db", str(live), str(tmp_path / "copy.sqlite")).returncode == 0
+    assert _backup_entries(live) == [*before, ("demo-clinic", "administrator")]
+
+
+def test_a_file_of_several_clinics_is_backed_up_as_the_system_audited_in_each(tmp_path: Path) -> None:
+    """Before, the command acted as the first clinic's administrator: the copy of south's records was
+    entered in north's log only."""
+    from datetime import date
+
+    from alliancekit import Actor, open_practice
+    from alliancekit.domain import Role
+
+    live = tmp_path / "shared.sqlite"
+    with open_practice(live) as practice:
+        for clinic in ("north", "south"):
+            me = Actor(f"clin-{clinic}", Role.CLINICIAN, clinic_id=clinic)
+            practice.start_episode(
+                me, client_ref=f"host-{clinic}", clinician_id=me.id, opened_on=date(2026, 1, 5)
+            )
+    done = cli("backup", "--db", str(live), str(tmp_path / "copy.sqlite"))
+    assert done.returncode == 0, done.stderr
+    assert "clinic north: record ok" in done.stdout
+    assert "clinic south: record ok" in done.stdout
+    assert _backup_entries(live) == [("north", "system"), ("south", "system")]
+
+
+def test_another_clinics_audit_entries_alone_make_the_file_several_clinics(tmp_path: Path) -> None:
+    """South has no episode, only an audit entry (a refused reach): its log is copied too."""
+    from datetime import date
+
+    from alliancekit import Actor, open_practice
+    from alliancekit.domain import Role
+    from alliancekit.errors import AccessDenied
+
+    live = tmp_path / "north.sqlite"
+    with open_practice(live) as practice:
+        me = Actor("clin-north", Role.CLINICIAN, clinic_id="north")
+        practice.start_episode(me, client_ref="host-n", clinician_id=me.id, opened_on=date(2026, 1, 5))
+        with pytest.raises(AccessDenied):
+            practice.audit_entries(Actor("clin-south", Role.CLINICIAN, clinic_id="south"))
+        assert (practice.clinics(), practice.clinics(every_record=True)) == (["north"], ["north", "south"])
+    done = cli("backup", "--db", str(live), str(tmp_path / "copy.sqlite"))
+    assert done.returncode == 0, done.stderr
+    assert _backup_entries(live) == [("north", "system"), ("south", "system")]
+
+
+OLD_STORES = Path(__file__).parents[1] / "integrity" / "old_stores"
+
+
+def test_a_file_an_older_release_wrote_is_copied_as_it_is_not_upgraded(tmp_path: Path) -> None:
+    """The backup an operator takes before upgrading: before, the command upgraded the file (to audit the
+    backup) and then copied it, so no copy of the file as the older release left it was kept."""
+    import gzip
+    import hashlib
+
+    live = tmp_path / "old.sqlite"
+    with closing(sqlite3.connect(live)) as conn:
+        conn.executescript(
+            gzip.decompress((OLD_STORES / "v10-backfilled-2ab21ee.sql.gz").read_bytes()).decode()
+        )
+
+    def version(db: Path) -> int:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+    before = hashlib.sha256(live.read_bytes()).hexdigest()
+    copy = tmp_path / "copies" / "before-upgrade.sqlite"
+    copy.parent.mkdir()
+    done = cli("backup", "--db", str(live), str(copy))
+    assert done.returncode == 0, done.stderr
+    assert (version(live), version(copy)) == (10, 10)
+    assert hashlib.sha256(live.read_bytes()).hexdigest() == before  # the file itself untouched
+    assert counts(copy) == counts(live)
+    assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+    assert "record ok" in done.stdout
+    assert done.stdout.splitlines()[-1].startswith("the copy is at schema version 10, as the file is")
+    assert cli("verify", "--db", str(copy)).returncode == 0
+    assert version(copy) == 10  # verify reads it as it is

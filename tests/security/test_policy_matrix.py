@@ -334,6 +334,8 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
     "audit_checkpoint": ("audit", lambda p, a, s: p.audit_checkpoint(a), {"admin", "system"}),
     "rotate_encryption": ("keys", lambda p, a, s: p.rotate_encryption(a), {"admin", "system"}),
     "back_up": ("store", lambda p, a, s: p.back_up(a, "never-written.sqlite"), {"admin", "system"}),
+    # a store that also holds another clinic's records: the system's to back up, not a clinic's admin's
+    "back_up_of_another": ("store", lambda p, a, s: p.back_up(a, _with_another_clinic(p)), {"system"}),
     "refit_expectations": (
         "expectation-model",
         lambda p, a, s: p.refit_expectations(a),
@@ -426,6 +428,13 @@ def _group_part(p: Practice, s: Setup) -> str:
     recorded = p.record_session(actor("clin_own"), _in_group(p, s), GROUP_PART)
     assert recorded.record_id is not None
     return recorded.record_id
+
+
+def _with_another_clinic(p: Practice) -> str:
+    """The copy's name, once the store holds an episode of clinic c2 too."""
+    elsewhere = actor("clin_elsewhere")
+    p.start_episode(elsewhere, client_ref="client-c2", clinician_id="clin-a", opened_on=D)
+    return "never-written.sqlite"
 
 
 def _requested(p: Practice, s: Setup) -> Any:

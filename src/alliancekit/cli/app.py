@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from alliancekit import __version__
 from alliancekit.cli import (
@@ -29,7 +31,7 @@ from alliancekit.cli import (
 from alliancekit.cli.common import UsageError, command_parser, in_options
 from alliancekit.cli.main import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 from alliancekit.cli.progress import end_open_line
-from alliancekit.errors import AlliancekitError, ValidationError
+from alliancekit.errors import AccessDenied, AlliancekitError, StoreError, ValidationError
 
 COMMAND_MODULES = (
     demo,
@@ -48,8 +50,20 @@ COMMAND_MODULES = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """The parser of the command and of each subcommand (argparse makes these of its parent's class): a
+    usage error of a command run with ``--json`` also prints its JSON error object on standard output."""
+
+    json_errors = False
+
+    def error(self, message: str) -> NoReturn:
+        if _Parser.json_errors:
+            _json_error("usage", message)
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="alliancekit",
         description="Feedback-informed psychotherapy care: inspect and exercise an alliancekit practice.",
         epilog="Exit codes: 0 done, 1 a finding (such as a failed verification), 2 a usage or input error, "
@@ -65,7 +79,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str) -> int:
+def _kind(exc: BaseException) -> str:
+    """The ``kind`` of a failure in its JSON error object: a fixed word a script can branch on."""
+    if isinstance(exc, AccessDenied):
+        return "refused"
+    if isinstance(exc, UsageError | ValidationError):
+        return "usage"
+    if isinstance(exc, StoreError):
+        return "store"
+    if isinstance(exc, AlliancekitError):
+        return "error"
+    return "file"
+
+
+def _json_error(kind: str, message: str) -> None:
+    """With ``--json``, the failure as one JSON object on its own line of standard output, besides the
+    stderr line and the exit code: ``{"error": {"kind": ..., "message": ...}}``. The message is the stderr
+    line's, which names options, files and rules, never a client's data."""
+    end_open_line()
+    with contextlib.suppress(OSError, ValueError):  # a reader gone away: the exit code still says it
+        sys.stdout.write(json.dumps({"error": {"kind": kind, "message": message}}) + "\n")
+        sys.stdout.flush()
+
+
+def _fail(message: str, kind: str = "usage", *, as_json: bool = False) -> int:
+    if as_json:
+        _json_error(kind, message)
     end_open_line()
     print(f"alliancekit: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -75,15 +114,21 @@ def run(argv: Sequence[str] | None) -> int:
     """The command ``argv`` names, run; its exit code (see :mod:`alliancekit.cli.main`). A stop (Ctrl-C)
     is left to the caller."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:  # refused with the usage of the command they were given to, not the top level's
-        command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    # known before parsing, so that a usage error argparse finds is reported as JSON too
+    _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else list(argv))
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # refused with the usage of the command they were given to, not the top level's
+            command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
+    finally:
+        _Parser.json_errors = False
+    as_json = bool(getattr(args, "json", False))
     try:
         return int(args.run(args))
     except ValidationError as exc:  # named by the option the user typed, not the library's field
-        return _fail(in_options(command_parser(parser, args), exc))
+        return _fail(in_options(command_parser(parser, args), exc), as_json=as_json)
     except (UsageError, AlliancekitError) as exc:
-        return _fail(str(exc))
+        return _fail(str(exc), _kind(exc), as_json=as_json)
     except BrokenPipeError:
         end_open_line()
         # The reader went away (``| head``): stop quietly, and keep Python from complaining at exit.
@@ -93,8 +138,10 @@ def run(argv: Sequence[str] | None) -> int:
     except OSError as exc:
         # A file the user named cannot be read or written: the system's reason, no traceback.
         where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(f"{where}{exc.strerror or type(exc).__name__}")
+        return _fail(f"{where}{exc.strerror or type(exc).__name__}", "file", as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - the last resort: what Python would print, less the message
+        if as_json:
+            _json_error("internal", f"internal error: {type(exc).__name__}")
         return _internal(exc)
 
 

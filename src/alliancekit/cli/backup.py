@@ -5,7 +5,8 @@ read snapshot, while other processes keep writing; never ``cp``, which can tear 
 committing to, or leave its ``-wal`` file behind. The copy is owner-only (mode 0600), and it
 is published under ``PATH`` only once SQLite finds its structure sound and ``alliancekit verify``'s checks
 pass on it, for every clinic in the file; otherwise nothing is left at ``PATH`` (exit 1), nor on a full disk
-or Ctrl-C. A PostgreSQL practice is backed up with the server's own tools (``pg_dump``, base backups).
+or Ctrl-C. A file an older release wrote is copied as it stands, never upgraded first (the copy to keep
+before upgrading). A PostgreSQL practice is backed up with the server's own tools (``pg_dump``, base backups).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import argparse
 from contextlib import closing
 from pathlib import Path
 
-from alliancekit import open_practice
+from alliancekit import Actor, open_practice
 from alliancekit.cli.common import (
     UsageError,
     add_db,
@@ -25,6 +26,7 @@ from alliancekit.cli.common import (
 )
 from alliancekit.cli.progress import Progress
 from alliancekit.cli.verify import read_key, verifier
+from alliancekit.domain.vocab import Purpose, Role
 from alliancekit.errors import StoreCorrupt
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.practice import practice_file, practice_in_memory
@@ -41,8 +43,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Copy an SQLite practice with SQLite's online backup API (one consistent snapshot, while "
         "other processes keep writing), owner-only (mode 0600), then check the copy as `alliancekit verify` "
         "does (every clinic; with --key-file, the seals too). The copy is published at PATH only if it "
-        "verifies: exit 0; exit 1 when it does not (nothing is left at PATH). A PostgreSQL practice is "
-        "backed up with the server's tools (pg_dump).",
+        "verifies: exit 0; exit 1 when it does not (nothing is left at PATH). The backup is audited in the "
+        "log of every clinic in the file (as the clinic's administrator, or as the system for a file of "
+        "several clinics). A file an older release wrote is copied as it is, at its schema version, not "
+        "upgraded (and not audited: the entry would upgrade it). A PostgreSQL practice is backed up with "
+        "the server's tools (pg_dump).",
     )
     add_db(parser, help="the practice to copy")
     parser.add_argument("copy", metavar="PATH", help="the copy to write (a new file)")
@@ -82,9 +87,13 @@ def run(args: argparse.Namespace) -> int:
             raise CopyFailedVerification
 
     try:  # a missing, foreign or damaged practice is refused as every command refuses it
-        # open for writing: the backup is audited (as the CLI's administrator of the file's first clinic)
-        with existing_practice(args) as practice:
-            practice.back_up(verifier((practice.clinics() or ["default"])[0]), out, check=verified)
+        # first read-only, which never upgrades: a file an older release wrote is copied as it stands
+        with existing_practice(args, read_only=True) as peek:
+            versions = peek.schema_versions
+        behind = versions is not None and versions[0] < versions[1]
+        # else opened for writing: the backup is audited, in the log of every clinic in the file
+        with existing_practice(args, read_only=behind) as practice:
+            practice.back_up(backer(practice.clinics(every_record=True)), out, check=verified)
     except CopyFailedVerification:
         for report in reports:
             print(f"clinic {report.clinic}: {report.describe()}")
@@ -96,4 +105,18 @@ def run(args: argparse.Namespace) -> int:
     for report in reports:
         print(f"clinic {report.clinic}: {report.describe()}")
     print(f"wrote {args.copy}")
+    if behind and versions is not None:
+        print(
+            f"the copy is at schema version {versions[0]}, as the file is (this alliancekit's is "
+            f"{versions[1]}; it upgrades the file when it is first opened for writing); the file's audit log "
+            "has no entry for this copy: writing one would have upgraded the file"
+        )
     return 0
+
+
+def backer(clinics: list[str]) -> Actor:
+    """Who the command backs up as: the administrator of the clinic whose records the file holds, or the
+    system actor for a file holding several clinics' (an administrator backs up only their own clinic's)."""
+    if len(clinics) == 1:
+        return verifier(clinics[0])
+    return Actor("alliancekit-cli", Role.SYSTEM, (clinics or ["default"])[0], Purpose.OPERATIONS)

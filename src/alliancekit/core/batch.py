@@ -61,6 +61,14 @@ class _Held:
         self.keys: dict[tuple[str, str, str], tuple[str, tuple[str, int], tuple[str, str]]] = {}
         self.results: list[Any] = []
         self.reads: list[AuditRecord] = []
+        self.tentative: set[str] = set()
+        """The ids of the entries in ``reads`` of repeats answered by a command held here: they say the
+        command was made, so they are written with it or not at all."""
+
+    def written_alone(self) -> list[AuditRecord]:
+        """The entries to write when the commit is not: the reads made (they happened), not the repeats of
+        commands that never were."""
+        return [entry for entry in self.reads if entry.entry_id not in self.tentative]
 
 
 class _BatchContext(Context):
@@ -145,7 +153,8 @@ class BatchRunner:
         done = self._done(actor, spec, key, request)
         if done is not None:
             held = self._held.states.get(done[0])
-            self._replayed(actor, spec, done[0], held[0] if held else self.s.reader.state(done[0])[0])
+            state = held[0] if held else self.s.reader.state(done[0])[0]
+            self._replayed(actor, spec, done[0], state, key)
             return done[0]
         episode_id = ctx.new_id("episode")
         command = spec.build(ctx, args)
@@ -176,7 +185,7 @@ class BatchRunner:
         if found is None:
             found = self._done(actor, spec, key, request)
         if found is not None:
-            self._replayed(actor, spec, found[0], state)
+            self._replayed(actor, spec, found[0], state, key)
             return _recorded(spec, ctx, args, found[0], found[1], duplicate=True)
         if expected is not None and state.version != expected:
             raise ConflictError(episode_id, expected, state.version)
@@ -215,10 +224,16 @@ class BatchRunner:
         found = self.runner.repeat(actor, spec, key, request)
         return None if found is None else (found.episode_id, found.version)
 
-    def _replayed(self, actor: Actor, spec: CommandSpec, episode_id: str, state: EpisodeState) -> None:
+    def _replayed(
+        self, actor: Actor, spec: CommandSpec, episode_id: str, state: EpisodeState, key: str | None
+    ) -> None:
         """Hold the audit entry of a repeat answered with its first result (:meth:`Runner.replay_entry`):
-        it is written with the batch's reads, in the transaction that makes what it answered durable."""
-        self._held.reads.append(self.runner.replay_entry(actor, spec, episode_id, state))
+        it is written with the batch's reads, in the transaction that makes what it answered durable. When
+        that first result is held in this batch, a failed commit drops the entry with it."""
+        entry = self.runner.replay_entry(actor, spec, episode_id, state)
+        if (actor.clinic_id, spec.action, key) in self._held.keys:
+            self._held.tentative.add(entry.entry_id)
+        self._held.reads.append(entry)
 
     def _hold(
         self,
@@ -274,7 +289,9 @@ class BatchRunner:
             try:
                 self.s.store.append_batch(commits)
             except BaseException as failed:
-                self.s.guard.record(reads)  # what was read was read: its entries are written alone
+                # what was read was read: its entries are written alone (not the repeats' of the commands
+                # that were not)
+                self.s.guard.record(held.written_alone())
                 if isinstance(failed, ConflictError) and (taken := self._key_taken(commits)) is not None:
                     raise taken from failed
                 raise
@@ -313,6 +330,6 @@ class BatchRunner:
 
     def discard(self) -> None:
         """Drop the commands held, writing none of them (the block ended with an error); the entries of
-        reads made are written all the same."""
+        reads made are written all the same, not those of repeats of the commands dropped."""
         held, self._held = self._held, _Held()
-        self.s.guard.record(held.reads)
+        self.s.guard.record(held.written_alone())

@@ -110,11 +110,12 @@ class Guard:
         audit_as: str | None = None,
         group_session_id: str | None = None,
         recipient: str = "",
+        clinics: frozenset[str] | None = None,
     ) -> Decision:
         """Ask the policy; a refusal is audited (as ``audit_as``, by default the action, naming
-        ``recipient`` for an export) and raised as :class:`AccessDenied`."""
+        ``recipient`` for an export, in the actor's clinic) and raised as :class:`AccessDenied`."""
         request = AccessRequest(
-            actor, action, record_type, record_id, episode, clinician_id, reason, group_session_id
+            actor, action, record_type, record_id, episode, clinician_id, reason, group_session_id, clinics
         )
         decision = self.decide(request)
         if not isinstance(decision, Decision):  # a plugin's policy is not type-checked with us
@@ -234,20 +235,24 @@ class Guard:
         writes: str = "",
         at: datetime | None = None,
         recipient: str = "",
+        clinic: str | None = None,
     ) -> AuditRecord:
         """One audit entry: the only constructor of the entries of a practice's calls (a schema migration
         records its own adoption of the streams, :func:`alliancekit.store.upgrade.adoption_entry`).
 
         ``recipient`` is whom an export or a share goes to (its id, checked by the caller, or
         ``(unnamed)``: :func:`~alliancekit.security.lockbox.audited_recipient`); empty for other calls.
+        ``clinic`` is the clinic whose log the entry goes into, by default the actor's: a backup copying
+        several clinics' records is entered in each of their logs.
         """
+        log_clinic = actor.clinic_id if clinic is None else clinic
         entry_id = self._ids("audit")
         return AuditRecord(
             entry_id=entry_id,
             at=self._clock() if at is None else at,
             actor_id=actor.id,
             actor_role=actor.role.value,
-            clinic_id=actor.clinic_id,
+            clinic_id=log_clinic,
             purpose=actor.purpose.value,
             action=action,
             record_type=record_type,
@@ -255,7 +260,7 @@ class Guard:
             outcome=outcome or "allowed",
             # an entry is filed in the actor's clinic: another clinic's client (a refused reach across
             # clinics) is not named in this clinic's log
-            client_ref=state.client_ref if state is not None and state.clinic_id == actor.clinic_id else "",
+            client_ref=state.client_ref if state is not None and state.clinic_id == log_clinic else "",
             detail=detail,
             writes=writes,
             # A command's entry goes to its episode's shard (one writer of an episode at a time); reads

@@ -387,8 +387,11 @@ class Views:
         )
         return [load_stored(stored) for stored in self.s.reader.measure_definitions()]
 
-    def clinics(self) -> list[str]:
-        """The clinics that have episodes in the store (no client data: for choosing an actor's clinic)."""
+    def clinics(self, every_record: object = False) -> list[str]:
+        """The clinics that have episodes in the store, or with ``every_record`` any record (no client
+        data: for choosing an actor's clinic)."""
+        if check_bool("every_record", every_record):
+            return self.s.reader.clinics_held()
         return self.s.reader.clinics()
 
     # -- the audit log --------------------------------------------------------------------------------
@@ -546,22 +549,43 @@ class Views:
         )
 
     def back_up(self, actor: object, target: object, check: Callable[[str], None] | None) -> None:
-        """The store copied to ``target`` by its own backup, decided and audited first (a refusal too)."""
+        """The store copied to ``target`` by its own backup, decided on the clinics whose records it
+        holds and audited first (a refusal too, in the actor's clinic); the entry goes into the log of
+        every clinic the copy holds, so each clinic's log shows its records were copied."""
         guard = self.s.guard
         a = guard.require_actor(actor, Action.BACK_UP, "store", "(all)")
         if not isinstance(target, str | os.PathLike) or not os.fspath(target):
             raise ValidationError("target", "type", "the path of the copy's file")
         if check is not None and not callable(check):
             raise ValidationError("check", "type", "a function taking the staged copy's path")
-        decision = guard.allow(a, Action.BACK_UP, "store", "(all)", None)  # a refusal is audited
+        store = self.s.store
+        # A read-only practice writes no entry: only a file an older release wrote is copied so, as it
+        # stands (the entry needs this release's log, and writing it would upgrade the file first).
+        as_it_is = bool(getattr(store, "read_only", False))
+        if as_it_is and not _behind(store):
+            raise StoreError(
+                "the store was opened read-only: a backup is audited first, so open it for writing (only a "
+                "file an older release wrote is copied from a read-only open, as it stands)"
+            )
+        clinics = frozenset(self.s.reader.clinics_held())
+        decision = guard.allow(a, Action.BACK_UP, "store", "(all)", None, clinics=clinics)  # refusal audited
         back_up = getattr(self.s.store, "back_up", None)
         if not callable(back_up):  # refused before the copy is audited as allowed: nothing is written
             raise StoreError(
                 "this store has no file backup of its own: back it up with its server's tools (PostgreSQL: "
                 "pg_dump, base backups)"
             )
-        guard.audit(a, Action.BACK_UP, "store", "(all)", outcome=decision.outcome)
-        back_up(Path(os.fspath(target)), check=check)
+        # one transaction: every clinic's log has the entry, or none has (and nothing is copied); an empty
+        # store's in the actor's clinic
+        logs = sorted(clinics) or [a.clinic_id]
+        if not as_it_is:
+            entries = [
+                guard.entry(a, Action.BACK_UP, "store", "(all)", outcome=decision.outcome, clinic=c)
+                for c in logs
+            ]
+            guard.record(entries)
+        # a clinic that writes its first record between the decision and the copy is not copied unaudited
+        back_up(Path(os.fspath(target)), check=check, clinics=frozenset(logs))
 
     # -- internals ------------------------------------------------------------------------------------
 
@@ -654,3 +678,12 @@ def _withheld_summary(state: EpisodeState) -> EpisodeState:
         review_requested=False,
         administered_at={},
     )
+
+
+def _behind(store: object) -> bool:
+    """Whether ``store`` is at an older schema than this alliancekit's (a read-only open of such a file)."""
+    versions = getattr(store, "schema_versions", None)
+    if not callable(versions):
+        return False
+    found, latest = versions()
+    return bool(found < latest)

@@ -191,6 +191,9 @@ class AccessRequest:
     or the session was recorded by the actor correcting it: an id written by hand (and every part recorded
     before ``session-recorded`` version 4) is not passed on to anyone else. ``None`` for an individual
     session and for every other action, so a policy may trust it."""
+    clinics: frozenset[str] | None = None
+    """For a backup (``back-up``): every clinic whose records the store holds, so the copy would hold
+    (an episode, a command, an audit entry of theirs); ``None`` for every other action."""
 
 
 @attrs.frozen
@@ -231,13 +234,15 @@ class DefaultPolicy:
     * a **supervisor** reads the episodes of their team (``teams[supervisor_id]``, or the whole clinic when
       no teams are configured) and acknowledges alerts; writes nothing clinical;
     * an **administrator** reads and checkpoints the audit log and rotates keys; sees no clinical content;
+      backs up a store whose records are all their clinic's (one holding another clinic's is the system
+      actor's to back up);
     * a **client** (``actor.id`` is the episode's ``client_ref``, or another participant's) reads their
       client-facing view, answers measures (through a request's token, the library acts as the request's
       client and for nothing else: it opens that request, redeems its kiosk code and submits its answers),
       attaches a statement of disagreement and sets their lockbox
       (what one participant may see of another's is decided in :mod:`.participants`);
     * a **system** actor exports with a stated purpose other than treatment or client access, and runs
-      maintenance (checkpoints, key rotation, rebuilding a state from its events);
+      maintenance (checkpoints, key rotation, rebuilding a state from its events, backups of any store);
     * exports (:meth:`~alliancekit.Practice.shared_record`) are also open to the clinician of record, for
       sharing with another provider; the lockbox applies to every export, and overriding it needs a
       clinician or supervisor and a reason;
@@ -263,6 +268,8 @@ class DefaultPolicy:
         if role is Role.SUPERVISOR:
             return self._supervisor(request)
         if role is Role.ADMINISTRATOR:
+            if action == Action.BACK_UP and not (request.clinics or frozenset()) <= {actor.clinic_id}:
+                return Decision.refuse("a store holding another clinic's records is backed up by the system")
             if action in ADMIN_ACTIONS:
                 return Decision.allow()
             return Decision.refuse("an administrator sees no clinical content")

@@ -161,6 +161,12 @@ class RecordReader:
     def clinics(self) -> list[str]:
         return sorted({row.clinic_id for row in self.store.caseload(open_only=False)})
 
+    def clinics_held(self) -> list[str]:
+        """Every clinic with any record in the store (an episode, a command, an audit entry): whose records
+        a copy of the whole store holds. A store that cannot tell answers its episodes' clinics."""
+        held = getattr(self.store, "clinics_held", None)
+        return sorted(held()) if callable(held) else self.clinics()
+
     def closed_outcomes(self, clinic_id: str | None) -> list[ClosedOutcome]:
         fast = getattr(self.store, "closed_outcomes", None)
         if fast is not None:

@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -994,6 +994,11 @@ class SQLiteStore:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         return int(app_id), int(version)
 
+    def schema_versions(self) -> tuple[int, int]:
+        """The file's schema version as opened, and this alliancekit's: the first is lower only on a
+        read-only open of a file an older release wrote (an open for writing migrates it first)."""
+        return self._version, LATEST_VERSION
+
     def schema_version(self) -> int:
         with self._held() as conn:
             return self._identity(conn)[1]
@@ -1539,7 +1544,25 @@ class SQLiteStore:
                     if ended:
                         raise self._failed(exc, "read") from exc
 
-    def back_up(self, target: Path, *, check: Callable[[str], None] | None = None) -> None:
+    def clinics_held(self) -> list[str]:
+        """Every clinic with a row in this database (an episode, an event, a command, a request, an audit
+        entry): whose records a copy of the whole file holds. An entry made by no actor (``(none)``) is no
+        clinic's. Reads every table with a ``clinic_id`` column, so a table added later is counted too."""
+        conn = self._take()
+        try:
+            return _clinics_held(conn)
+        except sqlite3.Error as exc:
+            raise self._failed(exc, "read") from exc
+        finally:
+            self._release(conn)
+
+    def back_up(
+        self,
+        target: Path,
+        *,
+        check: Callable[[str], None] | None = None,
+        clinics: Collection[str] | None = None,
+    ) -> None:
         """Write a consistent copy of this database to ``target``, published whole or not at all.
 
         SQLite's online backup API copies every page in one step, from one read snapshot, while writers in
@@ -1547,9 +1570,12 @@ class SQLiteStore:
         (mode 0600: it holds the same records), in rollback-journal mode (so that a read-only open of it
         makes no side files; the first open for writing turns it back to WAL), synced, checked with
         :meth:`check_file` and then with ``check(staged_path)`` (which raises to refuse it), and only then
-        renamed onto ``target``. On any error (a full disk, a damaged source, Ctrl-C) the sibling is removed
-        and ``target`` is left as it was. Raises :class:`~alliancekit.errors.StoreError` (the disk),
-        :class:`~alliancekit.errors.StoreCorrupt` (this database or the copy is damaged)."""
+        renamed onto ``target``. With ``clinics`` (those whose records the backup was decided and audited
+        for), a copy holding another clinic's rows (one that wrote its first record meanwhile) is refused
+        with :class:`~alliancekit.errors.StoreError`: take the backup again. On any error (a full disk, a
+        damaged source, Ctrl-C) the sibling is removed and ``target`` is left as it was. Raises
+        :class:`~alliancekit.errors.StoreError` (the disk), :class:`~alliancekit.errors.StoreCorrupt` (this
+        database or the copy is damaged)."""
         target = Path(target)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)  # mode 0600
         os.close(fd)
@@ -1569,6 +1595,8 @@ class SQLiteStore:
             copied = SQLiteStore(staged, read_only=True)
             try:
                 copied.check_file()
+                if clinics is not None and not set(copied.clinics_held()) <= set(clinics):
+                    raise StoreError("the store gained a clinic while it was copied: take the backup again")
             except StoreCorrupt as exc:  # a copy page for page: the damage is this database's
                 raise self._damaged() from exc
             finally:
@@ -1696,6 +1724,23 @@ def _code(exc: sqlite3.Error) -> int:
     """SQLite's primary result code of ``exc`` (-1 when it has none)."""
     code = getattr(exc, "sqlite_errorcode", None)
     return -1 if code is None else int(code) & 0xFF
+
+
+def _clinics_held(conn: sqlite3.Connection) -> list[str]:
+    """The clinics with a row in a table of ``conn``'s database with a ``clinic_id`` column (one snapshot)."""
+    held: set[str] = set()
+    begun = not conn.in_transaction  # inside a read transaction already: its snapshot
+    if begun:
+        conn.execute("BEGIN")
+    try:
+        tables = [str(row[0]) for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            if any(column[1] == "clinic_id" for column in conn.execute(f'PRAGMA table_info("{table}")')):
+                held.update(str(row[0]) for row in conn.execute(f'SELECT DISTINCT clinic_id FROM "{table}"'))  # noqa: S608 - a table's own name
+    finally:
+        if begun:
+            conn.execute("COMMIT")
+    return sorted(held - {NO_CLINIC, ""})
 
 
 def _disk_problem_of(exc: sqlite3.Error) -> str | None:
