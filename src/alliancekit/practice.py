@@ -8,6 +8,8 @@ bounded retry), and every query is a view that asks the same guard and audits be
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import os
 import threading
 import warnings
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from zoneinfo import ZoneInfo
 
-from alliancekit.core.command_table import COMMANDS
+from alliancekit.core.command_table import COMMANDS, Returns
 from alliancekit.core.groups import GroupSessionRecorded, record_group_session
 from alliancekit.core.requests import RequestFlows
 from alliancekit.core.runner import DEFAULT_CONFLICT_RETRIES, Recorded, RecordedWithId, Runner
@@ -104,6 +106,17 @@ DEFAULT_CHECKPOINT_EVERY = 100
 DEFAULT_REVIEW_EVERY = FeedbackConfig().review_every
 
 _C = COMMANDS
+#: Parameters of a facade command method that are not the command's inputs.
+_NOT_INPUTS = frozenset({"self", "actor", "episode_id", "idempotency_key", "expected_version"})
+
+
+@functools.cache
+def _defaults(command: str) -> dict[str, Any]:
+    """The defaults of the facade method ``command``'s inputs (what a call that leaves one out passes)."""
+    parameters = inspect.signature(getattr(Practice, command)).parameters.values()
+    return {p.name: p.default for p in parameters if p.name not in _NOT_INPUTS and p.default is not p.empty}
+
+
 #: The exports :meth:`Practice.export_record` serves (each audited as ``export-<kind>``).
 EXPORT_KINDS = ("fhir", "fhir-bulk", "csv")
 
@@ -1311,6 +1324,33 @@ class Practice:
     def save_import_checkpoint(self, actor: Actor, source: str, checkpoint: ImportCheckpoint) -> None:
         """Save where an import of ``source`` got to, after the unit it names is committed. Audited."""
         self._read.save_import_checkpoint(actor, source, checkpoint)
+
+    def imported_command(
+        self,
+        actor: Actor,
+        command: str,
+        args: Mapping[str, Any],
+        *,
+        idempotency_key: str,
+        episode_id: str | None = None,
+    ) -> str | None:
+        """Whether the keyed ``command`` (a facade command's name, with the arguments it would be called
+        with, and its episode but for ``start_episode``) is already stored, writing nothing: what an import's
+        dry run asks of a practice opened read-only. Returns the episode the same request wrote under
+        ``idempotency_key``, ``None`` when the key is unused; raises
+        :class:`~alliancekit.errors.IdempotencyKeyReused` when the key holds another request (the command
+        would be refused). An administrator or the system actor may ask; not audited (it answers only
+        about the caller's own key and request, with an episode id at most)."""
+        name = check_ref("command", command)
+        spec = _C.get(name)
+        if spec is None or spec.returns is Returns.OWN:
+            raise ValidationError("command", "enum", "a facade command that takes an idempotency key")
+        if not isinstance(args, Mapping):
+            raise ValidationError("args", "type", "a mapping of the command's arguments expected")
+        # the arguments left out are the facade method's defaults, as a call of it would hash them
+        return self._runner_open().stored(
+            spec, actor, episode_id, {**_defaults(name), **args}, idempotency_key
+        )
 
     def is_demo(self) -> bool:
         """Whether :meth:`mark_demo` marked this practice (no client data; not audited, like :meth:`clinics`;

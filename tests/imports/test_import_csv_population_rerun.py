@@ -117,3 +117,56 @@ def test_a_rerun_whose_population_agrees_writes_nothing(
     code, _, err = import_csv(capsys, db, _mapping(tmp_path), plain_source, *more)
     assert (code, _errors(err)) == (0, []), err
     assert (_episodes(db), _events(db)) == before
+
+
+@pytest.mark.parametrize("more", RERUNS, ids=["same-checkpoint", "other-source-id"])
+def test_a_dry_run_after_the_population_changed_reports_the_refusal_the_import_would_make(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], more: tuple[str, ...]
+) -> None:
+    """The mapping gains a population column that gives the imported "kid" episode another population: the
+    dry run reports the refusal of each of its sessions (row, column, rule) as the import makes it at the
+    first, counts nothing to write, exits 1, and the file is left as it was."""
+    db, source = tmp_path / "p.sqlite", write_csv(tmp_path, ROWS, header=HEADER)
+    assert import_csv(capsys, db, _plain(tmp_path), source)[0] == 0
+    stored = db.read_bytes()
+
+    code, out, err = import_csv(capsys, db, _mapping(tmp_path), source, *more, "--dry-run")
+
+    assert db.read_bytes() == stored  # nothing written, not even an audit entry
+    assert code == 1
+    assert out == "checked 3 units: 0 to write, 0 already imported; checkpoint at row 0\n"
+    assert _errors(err) == [
+        f'error: row 2, column "Age group" (population): {REFUSED}',
+        f'error: row 3, column "Age group" (population): {REFUSED}',
+    ]
+    assert "child" not in err
+    code, _, real = import_csv(capsys, db, _mapping(tmp_path), source, *more)
+    assert code == 1
+    assert _errors(real)[0] == _errors(err)[0]  # the import stops at the first of them
+
+
+@pytest.mark.parametrize("more", RERUNS, ids=["same-checkpoint", "other-source-id"])
+def test_a_dry_run_after_the_population_agrees_reports_every_unit_already_imported(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], more: tuple[str, ...]
+) -> None:
+    """A default of "child" first, then a column whose cells map to child: every session is stored, and the
+    dry run says so, as the import then does."""
+    rows = [
+        ["kid", "2024-01-08", "Child", "30"],
+        ["kid", "2024-01-15", "", "31"],
+        ["kid", "2024-01-22", "", "33"],
+    ]
+    db, first = tmp_path / "p.sqlite", write_csv(tmp_path, rows[:2], header=HEADER)
+    assert import_csv(capsys, db, _plain(tmp_path, 'population = "child"'), first)[0] == 0
+    source = write_csv(tmp_path, rows, header=HEADER)  # the same file, one session longer
+    stored = db.read_bytes()
+
+    code, out, err = import_csv(capsys, db, _mapping(tmp_path), source, *more, "--dry-run")
+
+    assert db.read_bytes() == stored
+    assert (code, _errors(err)) == (0, []), err
+    assert out == "checked 3 units: 1 to write, 2 already imported; checkpoint at row 0\n"
+    code, out, err = import_csv(capsys, db, _mapping(tmp_path), source, *more)
+    assert (code, _errors(err)) == (0, []), err
+    assert out == "imported 3 units: 1 written, 2 already imported; checkpoint at row 4\n"
+    assert _episodes(db) == {"kid": ("child", [True, True, False])}  # the child cutoff is 32

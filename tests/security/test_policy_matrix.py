@@ -387,6 +387,17 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         lambda p, a, s: p.import_checkpoint(a, "history.csv"),
         {"admin", "system"},
     ),
+    "imported_command": (
+        "import-key",
+        lambda p, a, s: p.imported_command(
+            a,
+            "record_session",
+            {"session": SESSION},
+            idempotency_key="import-key",
+            episode_id=s.episode_id,
+        ),
+        {"admin", "system"},
+    ),
     "save_import_checkpoint": (
         "import-checkpoint",
         lambda p, a, s: p.save_import_checkpoint(a, "history.csv", ImportCheckpoint(12, "import-key")),

@@ -54,6 +54,7 @@ from alliancekit.domain import (
     EndingReason,
     Purpose,
     Role,
+    Session,
 )
 from alliancekit.domain import checks as ck
 from alliancekit.errors import AlliancekitError, ValidationError
@@ -281,6 +282,10 @@ def _text_for(world: World, name: str) -> st.SearchStrategy[str]:
         return st.sampled_from([*world.measures, "no-such-measure"])
     if name == "version":
         return st.sampled_from(["1.0", "2", "9.9"])
+    if name == "command":  # imported_command's: a keyed command, or one that is not
+        return st.sampled_from(
+            ["start_episode", "record_session", "request_administration", "no-such-command"]
+        )
     if name == "message_id":
         return st.sampled_from(["message-1", "no-such-message"])
     if name == "measure":
@@ -362,6 +367,19 @@ def _valid(world: World, name: str, tp: Any) -> st.SearchStrategy[Any]:
             max_size=10,
         )
         return st.fixed_dictionaries({"resourceType": st.just("QuestionnaireResponse"), "item": items})
+    if origin in (Mapping, collections.abc.Mapping) and name == "args":
+        # imported_command's: the arguments of a session or an episode's start, or of neither
+        start = {
+            "client_ref": _text_for(world, "client_ref"),
+            "clinician_id": _text_for(world, "clinician_id"),
+            "opened_on": _DATES,
+            "population": st.none() | st.sampled_from(["child", "adult", "no-such-population"]),
+        }
+        return st.one_of(
+            st.fixed_dictionaries({"session": _record(world, Session)}),
+            st.fixed_dictionaries(start),
+            st.dictionaries(_FREE_TEXT, JUNK, max_size=3),
+        )
     if origin is os.PathLike:
         return _text_for(world, name).map(Path)
     if tp is Actor:

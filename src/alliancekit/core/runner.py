@@ -35,6 +35,7 @@ from alliancekit.errors import (
     ConflictError,
     DuplicateCommand,
     IdempotencyKeyReused,
+    ValidationError,
 )
 from alliancekit.events import converter
 from alliancekit.events.catalog import NEVER_SHARED
@@ -56,6 +57,7 @@ from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.notify.outbox import messages_for
 from alliancekit.protocols.definition import MeasurementProtocol
 from alliancekit.protocols.registry import resolve_protocol
+from alliancekit.security.policy import Action
 from alliancekit.store.protocol import (
     AuditRecord,
     CaseloadRow,
@@ -425,6 +427,30 @@ class Runner:
             return None
         made_by = self.s.reader.written_by(found.episode_id, found.version)
         return found if made_by == (actor.id, actor.role.value) else None
+
+    def stored(
+        self, spec: CommandSpec, actor: object, episode_id: object, args: Mapping[str, Any], key: object
+    ) -> str | None:
+        """Whether the keyed command is stored, writing nothing (an import's dry run): the episode it wrote
+        when ``key`` holds this very request, ``None`` when the key is unused; raises
+        :class:`~alliancekit.errors.IdempotencyKeyReused` when it holds another request, as the command
+        would. Decided as an import (not audited: it answers about the caller's own key and request with an
+        id at most, never with a record), and the request is checked and hashed as the command does it."""
+        guard = self.s.guard
+        checked_key = check_ref("idempotency_key", key)
+        a = guard.require_actor(actor, Action.IMPORT, "import-key", checked_key)
+        guard.allow(a, Action.IMPORT, "import-key", checked_key, None)
+        episode = "" if spec.returns is Returns.EPISODE_ID else check_ref("episode_id", episode_id)
+        if not isinstance(args, Mapping):
+            raise ValidationError("args", "type", "a mapping of the command's arguments expected")
+        unknown = set(args) - set(spec.checks)
+        if unknown:
+            raise ValidationError(
+                "args", "unknown-key", f"{len(unknown)} argument(s) the command does not take"
+            )
+        checked = {name: check(name, args.get(name)) for name, check in spec.checks.items()}
+        found = self._done(a, spec, checked_key, _request_hash(spec.action, episode, checked))
+        return None if found is None else found.episode_id
 
     def _done(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> CommandRecord | None:
         found = self.s.reader.find_command(actor.clinic_id, spec.action, key)

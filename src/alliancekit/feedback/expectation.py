@@ -38,8 +38,9 @@ not in the band of adults at 30; an episode naming a population its measure decl
 default population's curves, as it shares its norm. A fit stored before populations were fitted (formats 1
 and 2) pooled every population's episodes: it is read as the default population's curves until the next
 refit, and the other populations fall back to the norms meanwhile. The ``alliancekit_expectation_model``
-hook's ``expect(measure, intake, session)`` is left as it is, so a plugin's model is not told the
-population (a plugin serving one population should say so in its own documentation).
+hook is asked per measure and episode population (its ``population`` argument, which an implementation
+may leave out), so a plugin can supply a model for one population and leave the others to the builtin
+ones; the model's ``expect(measure, intake, session)`` is unchanged.
 """
 
 from __future__ import annotations
@@ -609,8 +610,8 @@ class Expectations:
 
         ``population`` is the episode's norm population: the fitted curves are those of the population
         whose norm it is read against (:func:`norm_population`), and the rational expectation reads the
-        intake against that norm. A plugin's model is not told it (see the module docstring)."""
-        plugin_model, supplier = supplied_model(self._host, measure)
+        intake against that norm. A plugin's model is the one its hook gave for this population."""
+        plugin_model, supplier = supplied_model(self._host, measure, population)
         if plugin_model is not None:
             with PluginCall(f"expectation model for {measure.id}", supplier):
                 found: object = plugin_model.expect(measure, intake, session)  # a plugin's answer: checked
@@ -644,13 +645,17 @@ class Expectations:
         )
 
 
-def supplied_model(host: PluginHost, measure: Measure) -> tuple[ExpectationModel | None, str | None]:
-    """The plugin model for ``measure`` (``alliancekit_expectation_model``, first answer wins) and the
-    plugin that supplied it, cached."""
-    models: dict[str, tuple[ExpectationModel | None, str | None]] = host.cached("expectation-models", dict)
-    key = f"{measure.id}@{measure.version}"
+def supplied_model(
+    host: PluginHost, measure: Measure, population: str | None = None
+) -> tuple[ExpectationModel | None, str | None]:
+    """The plugin model for ``measure`` and the episode's norm ``population``
+    (``alliancekit_expectation_model``, first answer wins) and the plugin that supplied it, cached."""
+    models: dict[tuple[str, str, str | None], tuple[ExpectationModel | None, str | None]]
+    models = host.cached("expectation-models", dict)
+    key = (measure.id, measure.version, population)
     if key not in models:
-        models[key] = host.call_first("alliancekit_expectation_model", measure=measure)
+        found = host.call_first("alliancekit_expectation_model", measure=measure, population=population)
+        models[key] = found
     return models[key]
 
 

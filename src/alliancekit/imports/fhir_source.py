@@ -508,18 +508,11 @@ class FhirSource(ClientResponseReading):
             self._error(res, "EpisodeOfCare.status", "enum", "planned, active, onhold, finished or cancelled")
         consulted, held, sessions = self._encounters(res, joined)
         history = self._history(res)
+        population = self._population(res)
         if len(self.errors) > before or opened is None or client is None or not clinicians or history is None:
             return None
         modality = Modality.IN_PERSON if held is None else held.modality
-        population = extension_value(data, EXT_NORM_POPULATION)
-        ref = EpisodeRef(
-            client,
-            data["id"],
-            clinicians[0][0],
-            opened,
-            modality,
-            population if isinstance(population, str) else None,
-        )
+        ref = EpisodeRef(client, data["id"], clinicians[0][0], opened, modality, population)
         keys = {eid: ref.key(f"session:{eid}") for eid, _ in sessions}
         recorded = joined.recorded
         dated = [
@@ -566,6 +559,37 @@ class FhirSource(ClientResponseReading):
             fit_on=fit_on,
             withheld=joined.withheld(data["id"], self.withheld),
         )
+
+    def _population(self, res: _Resource) -> str | None:
+        """The norm population the ``EpisodeOfCare``'s ``norm-population`` extension names (``None``:
+        none), checked as ``start_episode`` checks it, so a dry run reports a bad one: a value that is not a
+        code is an error (rule ``type``; read as absent, it would open the episode against the default
+        norms), and so is one no registered measure declares (``declared-population``), or a second one."""
+        extensions = res.data.get("extension")
+        found = [
+            (i, e)
+            for i, e in enumerate(extensions if isinstance(extensions, list) else [])
+            if isinstance(e, dict) and e.get("url") == EXT_NORM_POPULATION
+        ]
+        if not found:
+            return None
+        index, extension = found[0]
+        # the export writes a valueString; a code is read alike
+        kinds = [k for k in extension if k.startswith("value")]
+        kind = kinds[0] if len(kinds) == 1 else "valueString"
+        path = f"EpisodeOfCare.extension[{index}].{kind}"
+        value = extension.get(kind) if kind in ("valueString", "valueCode") else None
+        if len(found) > 1:
+            self._error(res, f"EpisodeOfCare.extension[{found[1][0]}]", "maximum", "one norm population")
+            return None
+        if not isinstance(value, str):
+            self._error(res, path, "type", "a norm population's name, as a string")
+            return None
+        try:
+            return self.registry.check_population(path, value)
+        except ValidationError as exc:
+            self._error(res, path, exc.rule, exc.detail)
+            return None
 
     def _encounters(
         self, res: _Resource, joined: _Joined

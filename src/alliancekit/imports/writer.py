@@ -10,13 +10,14 @@ The checkpoint is saved after the batch of units it covers is committed, so a re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from alliancekit.batch import MAX_BATCH_SIZE
+from alliancekit.core.runner import Recorded
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.records import Consent, Consultation, FitDecision
 from alliancekit.domain.vocab import AlertStatus, FitOutcome, Purpose, Role
@@ -97,9 +98,11 @@ class ImportResult:
     units: int
     """Units read (sessions of a CSV file, episodes of a FHIR export), written or not."""
     written: int
-    """Units written by this run (including any a crashed run had written before its checkpoint)."""
+    """Units written by this run."""
     skipped: int
-    """Units before the checkpoint of an earlier run: not written again."""
+    """Units already imported, written again by nothing: those before the checkpoint of an earlier run,
+    and those after it found stored by their keys (a run under another checkpoint, or a crash between a
+    commit and its checkpoint, wrote them; a dry run looks them up)."""
     errors: tuple[RowError, ...]
     checkpoint: int
     """The last source row committed (0: none); a dry run's is where the import would resume after."""
@@ -152,22 +155,10 @@ class _Episodes:
         return started
 
     def _reused(self, target: Any, actor: Actor, ref: EpisodeRef, reused: IdempotencyKeyReused) -> Exception:
-        """Why the episode's keyed start was refused as another request: when the same start with another
-        population is answered from its key (an earlier run, or another mapping, opened the episode with
-        that population), a :class:`ValidationError` naming ``population`` (rule ``population-changed``);
-        else the refusal as it was (the episode's first date or clinician changed). Only the failing
-        unit's batch sees the tries, and it is discarded."""
-        for population in (None, *self.populations):
-            if population == ref.population:
-                continue
-            try:
-                self._start(target, actor, ref, population)
-            except IdempotencyKeyReused:
-                continue
-            return ValidationError(
-                "population", POPULATION_CHANGED, "the episode was imported before with another population"
-            )
-        return reused
+        """Why the episode's keyed start was refused as another request (see :func:`_changed_population`)."""
+        return _changed_population(
+            ref, self.populations, lambda population: self._start(target, actor, ref, population), reused
+        )
 
     def actor(self, ref: EpisodeRef, clinician_id: str | None = None) -> Actor:
         """The clinician the unit's commands are made as: one (immutable) actor per clinician id, checked
@@ -179,7 +170,9 @@ class _Episodes:
             self._actors[actor.id] = actor
         return actor
 
-    def ensure(self, target: Any, unit: Unit) -> str:
+    def ensure(self, target: Any, unit: Unit, results: list[Any]) -> str:
+        """The unit's episode id, opening the episode (its keyed start, consultation and fit decision) the
+        first time; the consultation's and fit decision's results are added to ``results``."""
         ref = unit.episode
         known = self._ids.get((ref.client_ref, ref.episode_ref))
         if known is not None:
@@ -194,21 +187,49 @@ class _Episodes:
             consultation = unit.consultation or Consultation(
                 opened, ref.modality, Consent(treatment=True, measures=True)
             )
-            target.record_consultation(
-                actor, episode_id, consultation, idempotency_key=ref.key("consultation")
+            results.append(
+                target.record_consultation(
+                    actor, episode_id, consultation, idempotency_key=ref.key("consultation")
+                )
             )
         if unit.proceed:
-            target.decide_fit(
-                actor,
-                episode_id,
-                FitDecision(FitOutcome.PROCEED, unit.fit_on or opened, rationale=IMPORTED_RATIONALE),
-                idempotency_key=ref.key("fit"),
+            results.append(
+                target.decide_fit(
+                    actor,
+                    episode_id,
+                    FitDecision(FitOutcome.PROCEED, unit.fit_on or opened, rationale=IMPORTED_RATIONALE),
+                    idempotency_key=ref.key("fit"),
+                )
             )
         self._ids[(ref.client_ref, ref.episode_ref)] = episode_id
         return episode_id
 
     def forget(self) -> None:
         self._ids.clear()
+
+
+def _changed_population(
+    ref: EpisodeRef,
+    populations: Collection[str],
+    start: Callable[[str | None], object],
+    reused: IdempotencyKeyReused,
+) -> Exception:
+    """Why an episode's keyed start was refused as another request: when the same start with another
+    population is answered from its key (``start(population)`` does not raise: an earlier run, or another
+    mapping, opened the episode with that population), a :class:`ValidationError` naming ``population``
+    (rule ``population-changed``); else the refusal as it was (the episode's first date or clinician
+    changed). Only the failing unit's batch (or a dry run's look) sees the tries."""
+    for population in (None, *populations):
+        if population == ref.population:
+            continue
+        try:
+            start(population)
+        except IdempotencyKeyReused:
+            continue
+        return ValidationError(
+            "population", POPULATION_CHANGED, "the episode was imported before with another population"
+        )
+    return reused
 
 
 class _Refused(Exception):
@@ -271,10 +292,13 @@ def _run_step(
     made[step.key] = getattr(target, step.method)(actor, episode_id, **args, idempotency_key=step.key)
 
 
-def _write(target: Any, episodes: _Episodes, unit: Unit) -> None:
+def _write(target: Any, episodes: _Episodes, unit: Unit) -> bool:
+    """Write ``unit``'s commands; whether it was stored already (every command that says so was answered
+    from its key: a unit is committed whole, so an earlier run, or a crash after its commit, wrote it)."""
     command = "start_episode"
     try:
-        episode_id = episodes.ensure(target, unit)
+        results: list[Any] = []
+        episode_id = episodes.ensure(target, unit, results)
         made: dict[str, Any] = {}
         for step in unit.steps:
             command = step.method
@@ -283,6 +307,8 @@ def _write(target: Any, episodes: _Episodes, unit: Unit) -> None:
         raise  # the store failed (a lost connection, ...) or another writer won a race: not the unit's fault
     except AlliancekitError as exc:
         raise _Refused(command, exc) from exc
+    said = [r.duplicate for r in (*results, *made.values()) if isinstance(r, Recorded)]
+    return bool(said) and all(said)
 
 
 class _Run:
@@ -312,8 +338,11 @@ class _Run:
         self.started = time.monotonic()
         self.total_rows = source.estimated_rows()
         self.units = self.written = self.skipped = 0
-        self.to_write = self.checked = 0
-        """A dry run's units the import would write, and units read after the checkpoint."""
+        self.to_write = self.present = self.checked = 0
+        """A dry run's units the import would write, units after the checkpoint it would find stored, and
+        units read after the checkpoint."""
+        self.would_refuse: list[RowError] = []
+        """A dry run's units the import would refuse (found by their keys)."""
         self.stopped = False
         """A dry run: the import would have stopped at an error by now."""
         self.pending: list[Unit] = []
@@ -323,7 +352,8 @@ class _Run:
     def _report(self, row: int) -> None:
         if self.progress is not None:
             done = self.to_write if self.dry_run else self.written
-            self.progress(ImportProgress(row, self.total_rows, done + self.skipped, self.started, self.after))
+            done += self.skipped + self.present
+            self.progress(ImportProgress(row, self.total_rows, done, self.started, self.after))
 
     def commit(self) -> None:
         """Write the pending units in one batch (one store transaction), then, once it is acknowledged, save
@@ -336,9 +366,10 @@ class _Run:
         for attempt in range(CONFLICT_RETRIES + 1):
             try:
                 # one commit per call (the size only bounds memory): a batch never splits a unit
+                found = 0
                 with self.practice.batch(size=MAX_BATCH_SIZE) as batch:
-                    for unit in units:
-                        _write(batch, self.episodes, unit)
+                    for unit in units:  # a loop, not a comprehension: a refusal names ``unit``
+                        found += _write(batch, self.episodes, unit)
                 break
             except _Refused as refused:
                 self.refused.append(refused.row_error(unit, unit.withheld))
@@ -352,9 +383,10 @@ class _Run:
                 self.episodes.forget()
                 if attempt == CONFLICT_RETRIES:
                     raise
-        self.written += len(units)
+        self.written += len(units) - found
+        self.present += found
         tail = units[-1]
-        self.last = ImportCheckpoint(tail.last_row, tail.key, self.written + self.skipped)
+        self.last = ImportCheckpoint(tail.last_row, tail.key, self.written + self.skipped + self.present)
         self.practice.save_import_checkpoint(self.system, self.source_id, self.last)
         self._report(tail.last_row)
 
@@ -385,13 +417,55 @@ class _Run:
         return ImportResult(
             self.units,
             self.written,
-            self.skipped,
-            tuple(sorted([*errors, *self.refused], key=lambda e: e.row)),
+            self.skipped + self.present,
+            tuple(sorted([*errors, *self.refused, *self.would_refuse], key=lambda e: e.row)),
             0 if self.last is None else self.last.row,
             self.dry_run,
             tuple(getattr(self.source, "notes", ())),
             self.to_write,
         )
+
+    def _look(self, unit: Unit) -> RowError | bool:
+        """What the import would do with ``unit``, found by its keys and writing nothing (a dry run, on a
+        practice opened read-only): ``True`` when it is stored (its episode's keyed start, and its session,
+        are answered from their keys: the import would write nothing of it), ``False`` when it would be
+        written, or the row error of the import's refusal (the episode was imported before with another
+        population; a key that holds another request). A unit is committed whole, so its session (else,
+        for a unit that is a whole episode, its start) tells whether it was."""
+        ref, system = unit.episode, self.system
+
+        def start(population: str | None) -> str | None:
+            args = {
+                "client_ref": ref.client_ref,
+                "clinician_id": ref.clinician_id,
+                "opened_on": ref.opened_on,
+                "population": population,
+            }
+            return self.practice.imported_command(
+                system, "start_episode", args, idempotency_key=ref.key("episode")
+            )
+
+        command = "start_episode"
+        try:
+            try:
+                episode_id = start(ref.population)
+            except IdempotencyKeyReused as reused:
+                raise _changed_population(ref, self.episodes.populations, start, reused) from None
+            if episode_id is None:
+                return False
+            # a session's arguments are the source's own values (no Ref to resolve at write time)
+            step = next((s for s in unit.steps if s.method == "record_session" and _plain(s.args)), None)
+            if step is None:
+                return True
+            command = step.method
+            stored = self.practice.imported_command(
+                system, command, step.args, idempotency_key=step.key, episode_id=episode_id
+            )
+            return stored is not None
+        except StoreError:
+            raise
+        except AlliancekitError as exc:
+            return _Refused(command, exc).row_error(unit, unit.withheld)
 
     def _stops_at(self, unit: Unit) -> bool:
         """Whether the import stops before ``unit``: an error was read at or before its last row."""
@@ -399,15 +473,35 @@ class _Run:
         return bool(errors) and errors[0].row <= unit.last_row
 
     def _check(self, unit: Unit) -> None:
-        """A dry run's unit after the checkpoint: counted as the import would write it, unless the import
-        would have stopped at an error by then (the dry run reads on, to report every error); progress per
-        batch of units read, as the import reports per commit."""
+        """A dry run's unit after the checkpoint: looked up by its keys (:meth:`_look`) and counted as the
+        import would find it (already imported, or to write), unless the import would have stopped at an
+        error by then; a unit the import would refuse is reported and stops it. The dry run reads on, to
+        report every error; progress per batch of units read, as the import reports per commit."""
         self.stopped = self.stopped or self._stops_at(unit)
-        if not self.stopped:
-            self.to_write += 1
+        found = self._look(unit)
+        if isinstance(found, RowError):
+            self.would_refuse.append(found)
+            self.stopped = True
+        elif not self.stopped:
+            if found:
+                self.present += 1
+            else:
+                self.to_write += 1
         self.checked += 1
         if self.checked % self.batch_size == 0:
             self._report(unit.last_row)
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` holds no :class:`Ref`, :class:`Build` or :class:`OpenAlert` (it is the source's
+    own, not resolved at write time)."""
+    if isinstance(value, Ref | Build | OpenAlert):
+        return False
+    if isinstance(value, Mapping):
+        return all(_plain(v) for v in value.values())
+    if isinstance(value, tuple | list):
+        return all(_plain(v) for v in value)
+    return True
 
 
 def run_import(
@@ -426,8 +520,10 @@ def run_import(
     none after. A :class:`~alliancekit.errors.StoreError` (a lost connection, ...) is raised as it is, not
     reported as a row: the batches before it are committed and checkpointed, so a re-run resumes. A dry run
     reads the whole source, writes nothing and reports every error (row, field, rule), and what the import
-    would do from the checkpoint (``skipped``, ``to_write``); it does not run the library's rules, so the
-    import may still stop at a unit the library refuses. When the source
+    would do from the checkpoint (``skipped``, ``to_write``), looking each unit up by its keys
+    (:meth:`Practice.imported_command <alliancekit.Practice.imported_command>`): stored, to write, or
+    refused as the import would refuse it (``population-changed``); it does not run the library's other
+    rules, so the import may still stop at a unit the library refuses. When the source
     changed before the checkpoint (the unit there is another record), it is read again from its start:
     every write is idempotent, so what is already stored is recognised, not doubled.
     """

@@ -147,19 +147,23 @@ def alliancekit_register_alert_rules(register: AlertRuleRegistrar) -> None:
 
 
 @hookspec(firstresult=True)
-def alliancekit_expectation_model(measure: Measure) -> ExpectationModel | None:
-    """Supply the expected-treatment-response model for a measure.
+def alliancekit_expectation_model(measure: Measure, population: str | None) -> ExpectationModel | None:
+    """Supply the expected-treatment-response model for a measure, for an episode's norm population.
 
-    *firstresult*: called once per measure and version per plugin host; the first plugin that returns a
-    model supplies every expectation for that measure (plugins registered later are asked first, as pluggy
-    does). When every plugin returns ``None`` (the default), the practice's own fitted curves are used,
-    with the rational expectation from the measure's norms as the fallback (see
+    *firstresult*: called once per measure, version and population per plugin host; the first plugin that
+    returns a model supplies every expectation for that measure and population (plugins registered later
+    are asked first, as pluggy does). When every plugin returns ``None`` (the default), the practice's own
+    fitted curves are used, with the rational expectation from the measure's norms as the fallback (see
     :mod:`alliancekit.feedback.expectation`). A model may still answer ``None`` for one client, which
-    falls back the same way. A model is not told the episode's norm population (the rational expectation
-    is): it answers for every population alike.
+    falls back the same way.
 
     :param measure: the registered :class:`~alliancekit.measures.definition.Measure` (its ``definition``
         is read-only: it is shared by every practice).
+    :param population: the norm population the episode was opened with, as it names it (``"child"``;
+        ``None``: none named, so each measure's default), not the one ``Measure.norm_for`` falls back to.
+        Optional: pluggy passes only the arguments an implementation names, so one written before this
+        argument (``alliancekit_expectation_model(measure)``) still works, and its model is asked for
+        every population alike. A model for one population answers ``None`` for the others.
     :return: an object with ``expect(measure, intake, session) -> Expectation | None``
         (:class:`~alliancekit.feedback.expectation.ExpectationModel`), or ``None`` to leave the measure to
         the builtin model. An ``expect`` answering anything else fails the command with a
