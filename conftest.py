@@ -8,13 +8,19 @@ A shell without job control starts a background command (``.ci/run &``) with SIG
 CLI rightly keeps a signal it was started ignoring; the tests that send SIGINT (to the CLI in a child
 process, or to themselves) would then see it ignored. The suite takes SIGINT's usual handler back at start,
 so each worker, and each child it starts, has the disposition a terminal gives.
+
+No test may leave a file in the source root (where tox and CI start the suite, so a relative path lands
+there): an untracked SQLite file with an odd name was once found there after a run. Each test fails that
+ends with an entry in the root that was not there when it started.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,3 +48,26 @@ def _close_every_practice(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     for practice in made:
         with contextlib.suppress(Exception):
             practice.close()
+
+
+ROOT = Path(__file__).resolve().parent
+#: What tools make in the root (their caches), during a run or beside it (tox -p runs the linters at once).
+_CACHES = frozenset(
+    {".hypothesis", ".pytest_cache", "__pycache__", ".ruff_cache", ".mypy_cache", ".tox", ".benchmarks"}
+)
+
+
+def _root_entries() -> set[str]:
+    return {name for name in os.listdir(ROOT) if name not in _CACHES and not name.startswith(".coverage")}
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_in_the_source_root() -> Iterator[None]:
+    before = _root_entries()
+    yield
+    new = sorted(_root_entries() - before)
+    if new:
+        # under xdist a test running at the same time on another worker may be the one that made it
+        pytest.fail(
+            f"the test left {new!r} in {ROOT}: give stores and the CLI paths under tmp_path", pytrace=False
+        )

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import pytest
 
+import alliancekit.store.sqlite as sqlite_store
 from alliancekit import Actor, open_practice
+from alliancekit.cli.main import main
 from alliancekit.domain import Role
 from alliancekit.errors import StoreBusy, StoreCorrupt
 
@@ -156,14 +158,19 @@ def held(tmp_path: Path, demo: Path) -> Iterator[Path]:
         holder.communicate("")  # its stdin closed: it ends, rolling back
 
 
-def test_a_database_held_by_another_writer_is_store_busy(held: Path) -> None:
+def test_a_database_held_by_another_writer_is_store_busy(
+    held: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert sqlite_store.BUSY_TIMEOUT_MS == 10_000  # what the deploying guide says a writer waits
+    monkeypatch.setattr(sqlite_store, "BUSY_TIMEOUT_MS", 250)  # not 10 s of waiting, twice
     me = Actor("clin-1", Role.CLINICIAN, clinic_id="demo-clinic")
     busy = pytest.raises(StoreBusy, match="locked by another process's write transaction")
     with open_practice(held, create=False) as practice, busy:
         practice.start_episode(me, client_ref="host-1", clinician_id="clin-1", opened_on=date(2026, 1, 5))
-    done = cli("caseload", "--db", str(held))  # it writes its audit entry
-    assert done.returncode == 2
-    assert done.stderr == (
+    capsys.readouterr()
+    code = main(["caseload", "--db", str(held)])  # it writes its audit entry
+    assert code == 2
+    assert capsys.readouterr().err == (
         "alliancekit: error: held.sqlite is locked by another process's write transaction: gave up after "
-        "waiting 10 s; nothing was written, try again\n"
-    )  # was "SQLite write failed: OperationalError"
+        "waiting 0.25 s; nothing was written, try again\n"
+    )  # was "SQLite write failed: OperationalError"; and "waiting 0 s" for a wait under a second

@@ -7,7 +7,6 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.store import sqlite
 from alliancekit.store.sqlite import SQLiteStore
 from alliancekit.store.sqlite_schema import CLINIC_CHAINS_FROM, LATEST_VERSION
-from alliancekit.testing.store import _DAY, SEAL_KEY, _consultation, _sealing_worker
+from alliancekit.testing.store import _DAY, SEAL_KEY, _consultation, _keep_start, _sealing_worker
 from alliancekit.testing.suite import builtin_plugins
 
 CLINICS = ("north", "south")
@@ -91,10 +90,10 @@ def test_processes_of_two_clinics_on_one_file_keep_each_clinics_chains(tmp_path:
     path = tmp_path / "two.sqlite"
     SQLiteStore(path).close()
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(WRITERS) as pool:
+    start = ctx.Barrier(WRITERS)  # each round starts when every writer has its practice open
+    with ctx.Pool(WRITERS, initializer=_keep_start, initargs=(start,)) as pool:
         for round_ in range(ROUNDS):
-            start_at = time.time() + 0.3
-            jobs = [(f"sqlite:{path}", CLINICS[w % 2], round_, w, start_at) for w in range(WRITERS)]
+            jobs = [(f"sqlite:{path}", CLINICS[w % 2], round_, w) for w in range(WRITERS)]
             assert pool.map(_sealing_worker, jobs, chunksize=1) == ["ok"] * WRITERS
     _check(path)
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -471,6 +472,7 @@ from alliancekit.store.protocol import AuditRecord
 dsn, schema, start = sys.argv[1], sys.argv[2], Path(sys.argv[5])
 n, rounds = int(sys.argv[3]), int(sys.argv[4])
 store = PostgresStore(dsn, clinic_id="clinic-a", schema=schema, pool_max=1)
+start.with_name(f"ready-{n}").touch()
 while not start.exists():
     time.sleep(0.005)
 for i in range(rounds):
@@ -480,6 +482,16 @@ for i in range(rounds):
     store.seal(lambda heads, last: chain.make_checkpoint(b"k" * 32, heads, last, datetime.now(UTC)))
 store.close()
 """
+
+
+def _release_when_ready(procs: list[subprocess.Popen[bytes]], start: Path) -> None:
+    """Touch ``start`` once every process has made its ``ready-<n>`` file beside it (its store is open):
+    the start line is when they are all ready, not a guess of how long connecting takes."""
+    ready = [start.with_name(f"ready-{n}") for n in range(len(procs))]
+    while not all(r.exists() for r in ready):
+        assert all(p.poll() is None for p in procs), "a process ended before it was ready"
+        time.sleep(0.005)
+    start.touch()
 
 
 @pytest.mark.slow
@@ -493,8 +505,7 @@ def test_concurrent_sealers_in_processes_never_fork_the_chain(pg, tmp_path) -> N
         subprocess.Popen([sys.executable, "-c", _SEALER, pg.app_dsn, schema, str(n), str(rounds), str(start)])
         for n in range(processes_n)
     ]
-    time.sleep(1.0)  # let them connect, then release them at once
-    start.touch()
+    _release_when_ready(procs, start)  # all connected: released at once
     assert [p.wait(timeout=300) for p in procs] == [0] * processes_n
     store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1, read_only=True)
     try:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alliancekit_postgres import PostgresStore
@@ -39,6 +40,7 @@ location, clinic, w, rounds, start = sys.argv[1], sys.argv[2], int(sys.argv[3]),
 host = make_plugin_host(load_entry_points=True, allow=["postgres"])
 practice = open_practice(location, plugins=host, audit_key=SEAL_KEY, checkpoint_every=5)
 actor, admin = Actor(f"clin-p{w}", Role.CLINICIAN, clinic), Actor("admin-1", Role.ADMINISTRATOR, clinic)
+Path(start).with_name(f"ready-{w}").touch()
 while not Path(start).exists():
     time.sleep(0.005)
 try:
@@ -51,6 +53,16 @@ try:
 finally:
     practice.close()
 """
+
+
+def _release_when_ready(procs: list[subprocess.Popen[bytes]], start: Path) -> None:
+    """Touch ``start`` once every process has made its ``ready-<n>`` file beside it (its store is open):
+    the start line is when they are all ready, not a guess of how long connecting takes."""
+    ready = [start.with_name(f"ready-{n}") for n in range(len(procs))]
+    while not all(r.exists() for r in ready):
+        assert all(p.poll() is None for p in procs), "a process ended before it was ready"
+        time.sleep(0.005)
+    start.touch()
 
 
 class TestPostgresStore(StoreContract):
@@ -106,8 +118,7 @@ class TestPostgresStore(StoreContract):
             )
             for w in range(self.seal_processes)
         ]
-        time.sleep(1.0)
-        start.touch()
+        _release_when_ready(procs, start)
         assert [p.wait(timeout=600) for p in procs] == [0] * self.seal_processes
         report = self._verify(store)
         assert report.ok, report.describe()

@@ -17,9 +17,11 @@ other ``$ref`` fails instead of being fetched. Errors name the JSON path and the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib.resources import files
@@ -256,6 +258,11 @@ def check_against_meta_schema(definition: Any) -> None:
         raise MeasureDefinitionError(
             "$", "maxBytes", f"definition larger than {DEFINITION_LIMITS.max_bytes} bytes as JSON"
         )
+    # Every plugin host registers the same definitions again (the builtin ones at least), and the
+    # meta-schema check was most of what building its measures cost; plain JSON is judged by its encoding.
+    digest = hashlib.sha256(encoded.encode("utf-8")).digest() if _plain_json(definition) else None
+    if digest is not None and digest in _PASSED:
+        return
     error = _first_error(_meta_validator(), definition)
     if error is not None:
         raise MeasureDefinitionError(_meta_path(error), str(error.validator), _meta_detail(error))
@@ -267,6 +274,29 @@ def check_against_meta_schema(definition: Any) -> None:
             raise MeasureDefinitionError(
                 "$.response_schema" + exc.json_path[1:], str(exc.validator)
             ) from None
+    if digest is not None:
+        with _passed_lock:
+            if len(_PASSED) >= _PASSED_MAX:  # bounded: a host that makes definitions up as it goes
+                _PASSED.clear()
+            _PASSED.add(digest)
+
+
+#: SHA-256 digests of the JSON encodings of definitions that passed :func:`check_against_meta_schema`.
+_PASSED: set[bytes] = set()
+_PASSED_MAX = 1024
+_passed_lock = threading.Lock()
+
+
+def _plain_json(value: Any) -> bool:
+    """Only JSON's own types (no subclass, no tuple, string keys only): then the encoding says everything the
+    validator would see. A tuple encodes as an array but is not one to the validator; an object the
+    encoding makes ``null`` is not ``null`` to it."""
+    kind = type(value)
+    if kind is dict:
+        return all(type(key) is str and _plain_json(item) for key, item in value.items())
+    if kind is list:
+        return all(_plain_json(item) for item in value)
+    return kind in (str, int, float, bool) or value is None
 
 
 # ------------------------------------------------------------------------------------- response schemas

@@ -972,7 +972,7 @@ class SQLiteStore:
     def _busy_error(self) -> StoreBusy:
         return StoreBusy(
             f"{self.path.name} is locked by another process's write transaction: gave up after waiting "
-            f"{BUSY_TIMEOUT_MS // 1000} s; nothing was written, try again"
+            f"{BUSY_TIMEOUT_MS / 1000:g} s; nothing was written, try again"
         )
 
     def _failed(self, exc: sqlite3.Error, doing: str) -> StoreError:

@@ -64,7 +64,6 @@ import contextlib
 import functools
 import json
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -1438,10 +1437,12 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(self.seal_processes) as pool:
+        # the round starts when every worker has its practice open (a worker waiting there takes no
+        # other job, so each round's jobs run in distinct workers)
+        start = ctx.Barrier(self.seal_processes)
+        with ctx.Pool(self.seal_processes, initializer=_keep_start, initargs=(start,)) as pool:
             for round_ in range(self.seal_process_rounds):
-                start_at = time.time() + 0.3
-                jobs = [(location, self.CLINIC, round_, w, start_at) for w in range(self.seal_processes)]
+                jobs = [(location, self.CLINIC, round_, w) for w in range(self.seal_processes)]
                 results = pool.map(_sealing_worker, jobs, chunksize=1)
                 assert all(r == "ok" for r in results), results
                 report = self._verify(store)
@@ -1456,14 +1457,24 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
 SEAL_KEY = b"contract-seal-key-" + b"x" * 14
 
 
-def _sealing_worker(job: tuple[str, str, int, int, float]) -> str:
-    """One process of the sealing race: open a Practice, write, read, seal, close (which seals again)."""
-    location, clinic, round_, w, start_at = job
+#: The sealing-race worker's start line (a ``multiprocessing`` barrier), set when its pool starts it.
+_start: Any = None
+
+
+def _keep_start(start: Any) -> None:
+    global _start  # a pool worker's state, set once by its initializer
+    _start = start
+
+
+def _sealing_worker(job: tuple[str, str, int, int]) -> str:
+    """One process of the sealing race: open a Practice, wait for the others at the start line, then
+    write, read, seal, close (which seals again)."""
+    location, clinic, round_, w = job
     practice = open_practice(location, plugins=builtin_plugins(), audit_key=SEAL_KEY, checkpoint_every=5)
     actor = Actor(f"clin-p{w}", Role.CLINICIAN, clinic)
     admin = Actor("admin-1", Role.ADMINISTRATOR, clinic)
-    time.sleep(max(0.0, start_at - time.time()))
     try:
+        _start.wait(timeout=300)  # a worker that never came breaks the barrier: the round fails, not hangs
         ep = practice.start_episode(
             actor, client_ref=f"p-{round_}-{w}", clinician_id=actor.id, opened_on=_DAY
         )
