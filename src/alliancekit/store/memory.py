@@ -137,6 +137,11 @@ class MemoryStore:
 
     # -- administration requests ----------------------------------------------------------------------------
 
+    def request_records(self) -> list[RequestRecord]:
+        """Every administration request, by clinic and id (verification only), as SQLite lists them."""
+        with self._lock:
+            return [self._requests[key] for key in sorted(self._requests)]
+
     def find_request(self, token_hash: str) -> RequestRecord | None:
         with self._lock:
             return next((r for r in self._requests.values() if r.token_hash == token_hash), None)
@@ -362,6 +367,12 @@ class MemoryStore:
     def find_command(self, clinic_id: str, command: str, key: str) -> CommandRecord | None:
         with self._lock:
             return self._commands.get((clinic_id, command, key))
+
+    def command_records(self) -> list[CommandRecord]:
+        """Every keyed command's record, by clinic, command and key (verification only), as SQLite lists
+        them."""
+        with self._lock:
+            return [self._commands[key] for key in sorted(self._commands)]
 
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
         self._writable()

@@ -582,6 +582,38 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
             store.append(self.commit("ep-1", 2, 1, key="k", command="other-command"))
         self.assert_unchanged(store, "ep-1", 2, audit_before)
 
+    def test_command_records_list_each_clinics_keyed_commands(self, store: Store) -> None:
+        """``command_records()`` (what verification's commands check reads) lists every keyed command's
+        record by clinic, command and key: none on a fresh store, none for a commit without a key, and, in a
+        clinic-scoped store, the scope's only."""
+        other = self._other(store)
+        assert store.command_records() == []  # type: ignore[attr-defined]
+        store.append(self.commit("ep-1", 0, 1))
+        store.append(self.commit("ep-1", 1, 2, key="k-2"))
+        store.append(self.commit("ep-1", 3, 1, key="k-1", command="other-command"))
+        other.append(self.commit("ep-b", 0, 1, key="k-2", clinic_id=self.OTHER_CLINIC))
+        ours = [
+            CommandRecord(self.CLINIC, "other-command", "k-1", "request-of-k-1", "ep-1", 4),
+            CommandRecord(self.CLINIC, COMMAND, "k-2", "request-of-k-2", "ep-1", 3),
+        ]
+        theirs = [CommandRecord(self.OTHER_CLINIC, COMMAND, "k-2", "request-of-k-2", "ep-b", 1)]
+        if other is store:  # one store for both clinics: all of them, by clinic
+            assert store.command_records() == ours + theirs  # type: ignore[attr-defined]
+        else:
+            assert store.command_records() == ours  # type: ignore[attr-defined]
+            assert other.command_records() == theirs  # type: ignore[attr-defined]
+
+    def test_command_records_are_those_the_facade_keyed(self, store: Store) -> None:
+        practice = self.practice(store)
+        actor = self.actor()
+        ep = self.active_episode(practice, actor)
+        first = practice.record_session(actor, ep, _session(1), idempotency_key="s-1")
+        practice.record_session(actor, ep, _session(1), idempotency_key="s-1")  # a repeat: no new record
+        [record] = store.command_records()  # type: ignore[attr-defined]
+        assert (record.clinic_id, record.command, record.key) == (self.CLINIC, "record-session", "s-1")
+        assert (record.episode_id, record.version) == (ep, first.version)
+        assert record == store.find_command(self.CLINIC, "record-session", "s-1")
+
     def test_a_repeated_command_through_the_facade_is_applied_once(self, store: Store) -> None:
         practice = self.practice(store)
         actor = self.actor()
