@@ -165,7 +165,7 @@ class RequestStoreContract(ContractSuite):
         rows = listed()
         assert rows == [request_store.get_request(CLINIC, i) for i in ids]
         by_id = {r.request_id: r for r in rows}
-        assert by_id[link.request_id].used_at == T0 and by_id[revoked.request_id].revoked_at == T0
+        assert (by_id[link.request_id].used_at, by_id[revoked.request_id].revoked_at) == (T0, T0)
         assert by_id[kiosk.request_id].code_hash is not None
         assert {(r.clinic_id, r.episode_id) for r in rows} == {(CLINIC, ep)}
 
