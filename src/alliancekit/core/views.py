@@ -16,6 +16,7 @@ from alliancekit.core.definitions import DecodedOnce, administered, installed_di
 from alliancekit.core.services import Services
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import (
+    NO_CLINIC,
     check_bool,
     check_optional_date,
     check_optional_recipient,
@@ -417,7 +418,7 @@ class Views:
         entries = [
             r
             for r in self.s.reader.audit_records()
-            if r.clinic_id in (a.clinic_id, "(none)")
+            if r.clinic_id in (a.clinic_id, NO_CLINIC)
             and (about is None or r.client_ref == about)
             and (by is None or r.actor_id == by)
             and (first is None or r.at.astimezone(zone).date() >= first)

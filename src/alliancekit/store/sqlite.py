@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from alliancekit.domain.checks import NO_CLINIC
 from alliancekit.errors import (
     ConflictError,
     DuplicateCommand,
@@ -58,7 +59,6 @@ from alliancekit.errors import (
     ValidationError,
 )
 from alliancekit.integrity import chain
-from alliancekit.integrity.verify import NO_CLINIC
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.security import private_files
 from alliancekit.store.definitions import BACKFILL_KEY, absent, of_commits
