@@ -281,7 +281,9 @@ class MemoryStore:
                 )
         self._audit.extend(linked)
         for record in linked:
-            self._heads[record.chain, record.shard] = ShardHead(record.shard, record.position, record.hash)
+            self._heads[record.chain, record.shard] = ShardHead(
+                record.shard, record.position, record.hash, record.chain
+            )
 
     def _undo(
         self,

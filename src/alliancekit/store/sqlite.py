@@ -508,7 +508,7 @@ def _checkpoint_row(c: AuditCheckpoint) -> tuple[Any, ...]:
 
 
 def _checkpoint_from_row(r: Sequence[Any]) -> AuditCheckpoint:
-    heads = tuple(ShardHead(int(s), int(p), str(h)) for s, p, h in json.loads(r[2]))
+    heads = tuple(ShardHead(int(s), int(p), str(h), str(r[0])) for s, p, h in json.loads(r[2]))
     return AuditCheckpoint(
         seq=r[1], heads=heads, root=r[3], mac=r[4], at=datetime.fromisoformat(r[5]), chain=r[0]
     )
@@ -1033,7 +1033,8 @@ class SQLiteStore:
             chains: dict[str, list[ShardHead]] = {} if clinic is None else {clinic: []}
             query, params = (_CHAIN_HEADS, ()) if clinic is None else (_CLINIC_HEADS, (clinic,))
             for r in conn.execute(query, params):
-                chains.setdefault(str(r[0]), []).append(ShardHead(int(r[1]), int(r[2]), str(r[3])))
+                name = str(r[0])
+                chains.setdefault(name, []).append(ShardHead(int(r[1]), int(r[2]), str(r[3]), name))
             written = None
             for name, heads in (chains or {"": []}).items():  # an empty log: one chain with no heads
                 row = conn.execute(
@@ -1392,7 +1393,7 @@ class SQLiteStore:
     def audit_heads(self) -> list[ShardHead]:
         """The head of every shard of every chain that has entries, by chain then shard."""
         rows = self._read(_CHAIN_HEADS if self._version >= CLINIC_CHAINS_FROM else _SHARD_HEADS_2, ())
-        return [ShardHead(int(r[1]), int(r[2]), str(r[3])) for r in rows]
+        return [ShardHead(int(r[1]), int(r[2]), str(r[3]), str(r[0])) for r in rows]
 
     def audit_checkpoints(self, *, chains: Sequence[str] | None = None) -> list[AuditCheckpoint]:
         """Every checkpoint, by chain then ``seq`` (``chains``: of these chains only)."""

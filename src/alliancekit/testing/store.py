@@ -104,8 +104,9 @@ from alliancekit.domain import (
     RuptureMarker,
     Session,
 )
+from alliancekit.domain.checks import NO_CLINIC
 from alliancekit.domain.records import RuptureNote
-from alliancekit.errors import ConflictError, DuplicateCommand, StoreError
+from alliancekit.errors import ConflictError, DuplicateCommand, MissingActor, StoreError
 from alliancekit.events import converter
 from alliancekit.events.types import EVENT_TYPES, event_class
 from alliancekit.feedback.config import FeedbackConfig
@@ -1047,8 +1048,37 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
             positions = [r.position for r in after if r.shard == shard]
             assert positions == sorted(positions)
         assert _shard_chains_problem(after) is None
-        last: dict[int, ShardHead] = {r.shard: ShardHead(r.shard, r.position, r.hash) for r in after}
+        last = {(r.chain, r.shard): ShardHead(r.shard, r.position, r.hash, r.chain) for r in after}
         assert store.audit_heads() == [last[s] for s in sorted(last)]
+
+    def test_audit_heads_name_their_chains(self, store: Store) -> None:
+        """Each head names the chain it heads (``ShardHead.chain``, its entries' ``AuditRecord.chain``):
+        in a store chaining per clinic, each clinic's own and the chain of calls made without an actor;
+        in a clinic-scoped store, the scope's only. A checkpoint's heads read back name its chain."""
+        other = self._other(store)
+        practice = self.practice(store, audit_key=SEAL_KEY)
+        theirs = practice if other is store else self.practice(other, audit_key=SEAL_KEY)
+        self.active_episode(practice, self.actor())
+        self.active_episode(theirs, self.actor(self.OTHER_CLINIC), client_ref="client-b")
+        per_clinic = getattr(store, "audit_chains_per_clinic", False)
+        if per_clinic:  # the chain of calls made without an actor (a clinic-scoped store has none)
+            with pytest.raises(MissingActor):
+                practice.caseload(None)  # type: ignore[arg-type]
+        for s in {id(store): store, id(other): other}.values():
+            entries = s.audit_records()
+            last = {(r.chain, r.shard): ShardHead(r.shard, r.position, r.hash, r.chain) for r in entries}
+            assert s.audit_heads() == [last[k] for k in sorted(last)]
+        if per_clinic:
+            assert {h.chain for h in store.audit_heads()} == {self.CLINIC, self.OTHER_CLINIC, NO_CLINIC}
+            for clinic in (self.CLINIC, self.OTHER_CLINIC):
+                assert all(r.chain == r.clinic_id == clinic for r in entries if r.chain == clinic)
+        admin = Actor("admin-1", Role.ADMINISTRATOR, self.CLINIC)
+        sealed = practice.audit_checkpoint(admin)
+        assert sealed is not None
+        [read] = [c for c in store.audit_checkpoints() if c.chain == sealed.chain and c.seq == sealed.seq]
+        assert read == sealed
+        assert {h.chain for h in read.heads} == {sealed.chain}
+        assert list(read.heads) == [h for h in store.audit_heads() if h.chain == sealed.chain]
 
     def test_audit_recipients_kept_and_hashed_when_named(self, store: Store) -> None:
         """An export's entry names its recipient (``AuditRecord.recipient``): it reads back as written, in
@@ -1113,7 +1143,7 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         assert rows[2].prev_hash == rows[1].hash
         assert _shard_chains_problem(rows) is None
         assert [h.shard for h in store.audit_heads()] == [0, 3, chain.AUDIT_SHARDS - 1]
-        assert store.audit_heads()[1] == ShardHead(3, 3, rows[3].hash)
+        assert store.audit_heads()[1] == ShardHead(3, 3, rows[3].hash, rows[3].chain)
 
     def test_seal_reads_heads_and_writes_the_checkpoint(self, store: Store) -> None:
         key = b"k" * 32

@@ -1036,7 +1036,7 @@ class PostgresStore:
                     (
                         scope,
                         checkpoint.seq,
-                        json.dumps([list(h) for h in checkpoint.heads]),
+                        json.dumps([[h.shard, h.position, h.hash] for h in checkpoint.heads]),
                         checkpoint.root,
                         checkpoint.mac,
                         checkpoint.at,
