@@ -590,7 +590,8 @@ def _ref(*, default: Any = attrs.NOTHING, repr: Callable[[Any], str] | bool = Tr
 
 def clinic_ref() -> str:
     """A field holding a clinic's id (:func:`check_clinic`)."""
-    return attrs.field(metadata={_KIND: _CLINIC})
+    field: str = attrs.field(metadata={_KIND: _CLINIC})
+    return field
 
 
 #: The metadata of a field holding a tuple of ids: each item is checked as :func:`ref` checks an id (the

@@ -433,10 +433,17 @@ class MemoryStore:
                 index = next(i for i, e in enumerate(events) if e.seq == seq)
                 events[index] = attrs.evolve(events[index], payload_json=payload)
 
-    def audit_records(self, *, chains: Sequence[str] | None = None) -> list[AuditRecord]:
-        """Every audit entry in the order written (``chains``: of these chains only)."""
+    def audit_records(
+        self, *, chains: Sequence[str] | None = None, clinics: Sequence[str] | None = None
+    ) -> list[AuditRecord]:
+        """Every audit entry in the order written (``chains``: of these chains only; ``clinics``: of these
+        clinics only)."""
         with self._lock:
-            return [r for r in self._audit if chains is None or r.chain in chains]
+            return [
+                r
+                for r in self._audit
+                if (chains is None or r.chain in chains) and (clinics is None or r.clinic_id in clinics)
+            ]
 
     # -- outbox delivery (every step under the one lock, so claims are atomic) ------------------------------
 

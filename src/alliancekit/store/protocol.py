@@ -512,7 +512,10 @@ class Store(Protocol):
         each checkpoint with its ``chain`` set; it also takes ``clinic=`` (seal that clinic's chains only,
         returning its checkpoint), and its ``audit_records``, ``iter_audit_records`` and
         ``audit_checkpoints`` take ``chains=`` (read those chains only; ``""`` is the shared part), which
-        :func:`alliancekit.store.scan.scan_record` uses to give a clinic's report its own chains."""
+        :func:`alliancekit.store.scan.scan_record` uses to give a clinic's report its own chains; its
+        ``audit_records`` also takes ``clinics=`` (the entries whose ``clinic_id`` is one of those only),
+        with which an auditor's listing reads no other clinic's entries
+        (:meth:`alliancekit.store.reader.RecordReader.clinic_audit_records`)."""
 
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
         """Every checkpoint, in ``seq`` order."""

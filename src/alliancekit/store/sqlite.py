@@ -1359,10 +1359,16 @@ class SQLiteStore:
         names = tuple(dict.fromkeys(chains))
         return f"chain IN ({','.join('?' * len(names))})", names
 
-    def audit_records(self, *, chains: Sequence[str] | None = None) -> list[AuditRecord]:
+    def audit_records(
+        self, *, chains: Sequence[str] | None = None, clinics: Sequence[str] | None = None
+    ) -> list[AuditRecord]:
         """Every audit entry in the order written; ``chains``: those of these chains only (``""``: the
-        shared part a file kept before chains per clinic)."""
+        shared part a file kept before chains per clinic); ``clinics``: those of these clinics only."""
         where, params = self._chain_filter(chains)
+        if clinics is not None:
+            names = tuple(dict.fromkeys(clinics))
+            where = " AND ".join(w for w in (where, f"clinic_id IN ({','.join('?' * len(names))})") if w)
+            params = (*params, *names)
         where = f" WHERE {where}" if where else ""
         rows = self._read(f"SELECT {self._audit_columns} FROM audit{where} ORDER BY rowid", params)  # noqa: S608
         return [_audit_from_row(r) for r in rows]

@@ -1080,6 +1080,31 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         assert {h.chain for h in read.heads} == {sealed.chain}
         assert list(read.heads) == [h for h in store.audit_heads() if h.chain == sealed.chain]
 
+    def test_audit_records_read_by_chain_and_clinic(self, store: Store) -> None:
+        """A store chaining per clinic reads the entries of some chains and some clinics only
+        (``chains=``, ``clinics=``), in the order it lists them all: what an auditor's listing asks for."""
+        if not getattr(store, "audit_chains_per_clinic", False):
+            pytest.skip("this backend keeps one set of chains (optional)")
+        store.append(self.commit("ep-1", 0, 1, shards=(3, 0)))
+        store.append(self.commit("ep-b", 0, 1, clinic_id=self.OTHER_CLINIC))
+        store.append_audit([attrs.evolve(self.commit("ep-x", 0).audit[0], clinic_id=NO_CLINIC, writes="")])
+        every = store.audit_records()
+        read: Any = store.audit_records  # chains= and clinics=: a store chaining per clinic
+        for chains, clinics in [
+            (None, (self.CLINIC, NO_CLINIC)),
+            (("", self.CLINIC), None),
+            (("", self.CLINIC, NO_CLINIC), (self.CLINIC, NO_CLINIC)),
+            ((self.OTHER_CLINIC,), (self.CLINIC,)),
+            ((), None),
+        ]:
+            expected = [
+                r
+                for r in every
+                if (chains is None or r.chain in chains) and (clinics is None or r.clinic_id in clinics)
+            ]
+            assert read(chains=chains, clinics=clinics) == expected
+        assert {r.clinic_id for r in read(clinics=(NO_CLINIC,))} == {NO_CLINIC}
+
     def test_audit_recipients_kept_and_hashed_when_named(self, store: Store) -> None:
         """An export's entry names its recipient (``AuditRecord.recipient``): it reads back as written, in
         a commit's entries and alone, and is hashed with the entry; an entry naming none hashes exactly as
