@@ -29,6 +29,7 @@ from alliancekit.core.views import Views
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import (
     check_bool,
+    check_clinic,
     check_instance,
     check_int,
     check_number,
@@ -383,7 +384,7 @@ class Practice:
     def clinic_today(self, clinic_id: str) -> date:
         """Today by the practice's clock in the clinic's time zone (reports use it for "days since the last
         session"; commands for a date not given)."""
-        return self._s.today(check_ref("clinic_id", clinic_id))
+        return self._s.today(check_clinic("clinic_id", clinic_id))
 
     @property
     def _requests(self) -> RequestFlows:

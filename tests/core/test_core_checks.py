@@ -634,7 +634,7 @@ def _kind(cls: type, name: str) -> Any:
 
 
 def _is_ref(cls: type, name: str) -> bool:
-    return attrs.fields_dict(cls)[name].metadata.get("alliancekit.kind") == "ref"
+    return attrs.fields_dict(cls)[name].metadata.get("alliancekit.kind") in ("ref", "clinic")
 
 
 @pytest.mark.parametrize(("cls", "name"), FIELDS, ids=[f"{c.__name__}.{n}" for c, n in FIELDS])
@@ -675,6 +675,8 @@ def test_every_field_refuses_bad_values(cls: type, name: str) -> None:
             refused(build(CANARY + "\n"), where, "control-character")
             refused(build("x" * 201), where, "reference")
             refused(build(""), where, "required")
+            if attrs.fields_dict(cls)[name].metadata.get("alliancekit.kind") == "clinic":
+                refused(build(ck.NO_CLINIC), where, "reserved")  # the clinic of calls without an actor
         else:
             refused(build("x" * 20_001), where, "max-length")
             assert getattr(cls(**{**valid(cls), name: "a\nb\tc"}), name) == "a\nb\tc"

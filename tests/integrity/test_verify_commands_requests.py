@@ -11,12 +11,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from alliancekit import Practice
 from alliancekit.cli.main import main
 from alliancekit.domain import Actor, Attendance, Modality, Role, Session
 from alliancekit.integrity.verify import IntegrityReport
+from alliancekit.store.memory import MemoryStore
 from alliancekit.store.sqlite import SQLiteStore
 from alliancekit.testing.concurrency import active_episode
 
@@ -181,3 +183,27 @@ def test_the_cli_json_names_the_checks(db: Path, capsys: pytest.CaptureFixture[s
     (report,) = json.loads(out)["reports"]
     assert (report["commands"], report["requests"]) == (1, 2)
     assert [f["check"] for f in report["findings"]] == ["requests"]
+
+
+def test_the_memory_store_rows_are_checked_too() -> None:
+    """The memory store lists its idempotency records and requests (it listed none: verify was blind to
+    them there): counted when sound, and a record changed behind the store's back is a finding."""
+    store = MemoryStore()
+    ticks = iter(range(10**9))
+    practice = Practice(store, plugins=HOST, clock=lambda: T0 + timedelta(seconds=next(ticks)))
+    ep = active_episode(practice, ME)
+    session = Session(held_on=date(2026, 2, 2), modality=Modality.VIDEO, attendance=Attendance.ATTENDED)
+    practice.record_session(ME, ep, session, idempotency_key=IDEMPOTENCY_KEY)
+    practice.request_administration(ME, ep, measure="phq-9")
+    practice.kiosk_code(ME, ep, measure="gad-7")
+    admin = Actor("admin-1", Role.ADMINISTRATOR, CLINIC)
+    report = practice.verify(admin)
+    assert report.ok, report.describe()
+    assert (report.commands, report.requests) == (1, 2)
+    [key] = store._commands
+    store._commands[key] = attrs.evolve(store._commands[key], version=99)
+    where, problem = _only(practice.verify(admin), "commands")
+    assert (where, problem.startswith("names a version the episode's stream does not reach")) == (
+        "command record-session record 1",
+        True,
+    )

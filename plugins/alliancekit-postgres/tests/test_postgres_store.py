@@ -154,6 +154,8 @@ def test_a_write_on_a_connection_the_server_ended_says_the_outcome_is_unknown(pg
         ("postgresql://app@db/practice?clinic=north%20", "whitespace"),
         ("postgresql://app@db/practice?clinic=%E2%80%8Bnorth", "control-character"),
         ("postgresql://app@db/practice?clinic=re%CC%81gion", "unicode-nfc"),
+        # the clinic of calls made without an actor: no store can act for it
+        ("postgresql://app@db/practice?clinic=%28none%29", "reserved"),
         ("postgresql://app@db/practice?clinic=a&pool_max=many", "integer"),
         ("postgresql://app@db/practice?clinic=a&schema=no-dashes", "identifier"),
     ],

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
-from alliancekit.domain.checks import check_ref, check_time_zone
+from alliancekit.domain.checks import check_clinic, check_time_zone
 from alliancekit.errors import NotAnAlliancekitStore, StoreCorrupt, StoreError, ValidationError
 from alliancekit.practice import practice_file
 from alliancekit.security import private_files
@@ -256,7 +256,7 @@ def given_clinic(args: argparse.Namespace) -> str | None:
     clinic = getattr(args, "clinic", None)
     if clinic is not None and not clinic.strip():
         raise UsageError("--clinic: empty; name a clinic, or leave the option out")
-    return None if clinic is None else check_ref("clinic", clinic)
+    return None if clinic is None else check_clinic("clinic", clinic)
 
 
 def add_clinic(parser: argparse.ArgumentParser) -> None:

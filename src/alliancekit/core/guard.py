@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
 from alliancekit.domain.actors import Actor
+from alliancekit.domain.checks import NO_CLINIC
 from alliancekit.domain.vocab import Purpose, Role
 from alliancekit.errors import AccessDenied, MissingActor, NotFoundError, PluginCall
 from alliancekit.integrity.chain import make_checkpoint, shard_of
@@ -85,7 +86,7 @@ class Guard:
                     at=self._clock(),
                     actor_id="(none)",
                     actor_role="(none)",
-                    clinic_id="(none)",
+                    clinic_id=NO_CLINIC,
                     purpose="(none)",
                     action=action,
                     record_type=record_type,

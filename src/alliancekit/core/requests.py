@@ -21,7 +21,7 @@ from alliancekit.core.request_commands import check_language, link_for
 from alliancekit.core.runner import RecordedWithId, Runner
 from alliancekit.core.services import Services
 from alliancekit.domain.actors import Actor
-from alliancekit.domain.checks import check_ref, check_text
+from alliancekit.domain.checks import check_clinic, check_text
 from alliancekit.domain.records import Administration
 from alliancekit.domain.vocab import AdministrationTiming, Purpose, RequestPoint, Role
 from alliancekit.errors import AccessDenied, InvalidToken, LifecycleError, TooManyAttempts
@@ -172,7 +172,7 @@ class RequestFlows:
         return form
 
     def redeem(self, clinic_id: object, code: object, source: object, language: object) -> RequestForm:
-        clinic = check_ref("clinic_id", clinic_id)
+        clinic = check_clinic("clinic_id", clinic_id)
         who = source_key(check_text("source", source, required=True, max_len=200))
         lang = None if language is None else check_language("language", language)
         s = self.s

@@ -15,6 +15,7 @@ import attrs
 from alliancekit.core.guard import Guard
 from alliancekit.domain.checks import (
     check_aware_datetime,
+    check_clinic,
     check_instance,
     check_int,
     check_optional_bytes,
@@ -295,7 +296,7 @@ def _clinic_protocols(value: object, plugins: PluginHost) -> dict[str, Measureme
     if not isinstance(value, Mapping):
         raise ValidationError("protocols", "type", "a mapping of clinic id to a protocol or its name")
     return {
-        check_ref("protocols", clinic): resolve_protocol(f"protocols.{clinic}", protocol, plugins)
+        check_clinic("protocols", clinic): resolve_protocol(f"protocols.{clinic}", protocol, plugins)
         for clinic, protocol in value.items()
     }
 
@@ -306,7 +307,7 @@ def _clinic_zones(value: object) -> dict[str, ZoneInfo]:
     if not isinstance(value, Mapping):
         raise ValidationError("clinic_time_zones", "type", "a mapping of clinic id to IANA time zone name")
     return {
-        check_ref("clinic_time_zones", clinic): check_time_zone(f"clinic_time_zones.{clinic}", zone)
+        check_clinic("clinic_time_zones", clinic): check_time_zone(f"clinic_time_zones.{clinic}", zone)
         for clinic, zone in value.items()
     }
 

@@ -72,9 +72,11 @@ __all__ = [
     "MAX_DATE",
     "MAX_UTC_OFFSET",
     "MIN_INT",
+    "NO_CLINIC",
     "check_bool",
     "check_bytes",
     "check_choice",
+    "check_clinic",
     "check_aware_datetime",
     "check_date",
     "check_instance",
@@ -92,6 +94,7 @@ __all__ = [
     "check_sequence_of",
     "check_text",
     "check_time_zone",
+    "clinic_ref",
     "is_free_text",
     "record",
     "ref",
@@ -181,6 +184,20 @@ def check_ref(field: str, value: object) -> str:
     ):
         return plain
     raise _id_error(field, plain)
+
+
+#: The clinic an audit entry of a call made without an actor is filed under, and whose audit chains hold such
+#: entries (``Guard.require_actor``): every clinic's auditor sees them. Reserved, so that no clinic's id can
+#: be it: that clinic's entries and chains would be taken for those calls' (and shown to every clinic).
+NO_CLINIC = "(none)"
+
+
+def check_clinic(field: str, value: object) -> str:
+    """A clinic's id: an id as :func:`check_ref` takes one, other than the reserved :data:`NO_CLINIC`."""
+    plain = check_ref(field, value)
+    if plain == NO_CLINIC:
+        raise ValidationError(field, "reserved", "a clinic id other than the reserved (none)")
+    return plain
 
 
 def _id_error(field: str, plain: str) -> ValidationError:
@@ -405,6 +422,7 @@ def check_optional_instance(field: str, value: object, cls: type[T]) -> T | None
 
 _KIND = "alliancekit.kind"
 _REF = "ref"
+_CLINIC = "clinic"
 
 _Check = Callable[[str, Any], Any]
 
@@ -444,7 +462,7 @@ def _check_for(tp: Any, kind: str | None) -> tuple[_Check, bool]:
 
         return check_enum, True
     if tp is str:
-        return (check_ref if kind == _REF else check_text), True
+        return {_REF: check_ref, _CLINIC: check_clinic}.get(kind or "", check_text), True
     if tp is bool:
         return check_bool, False
     if tp is int:
@@ -568,6 +586,12 @@ def _ref(*, default: None, repr: Callable[[Any], str] | bool = ...) -> str | Non
 def _ref(*, default: Any = attrs.NOTHING, repr: Callable[[Any], str] | bool = True) -> Any:
     # repr=hidden (alliancekit.domain.reprs): a client's reference is client data, not printed
     return attrs.field(default=default, repr=repr, metadata={_KIND: _REF})
+
+
+def clinic_ref() -> str:
+    """A field holding a clinic's id (:func:`check_clinic`)."""
+    field: str = attrs.field(metadata={_KIND: _CLINIC})
+    return field
 
 
 #: The metadata of a field holding a tuple of ids: each item is checked as :func:`ref` checks an id (the

@@ -91,6 +91,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.checks import NO_CLINIC
 from alliancekit.errors import ValidationError
 from alliancekit.integrity.chain import GENESIS, entry_hash, event_hash, merkle_root, seal_mac
 from alliancekit.store.definitions import BACKFILL_ACTION, BACKFILL_KEY, load_stored
@@ -105,9 +106,6 @@ from alliancekit.store.protocol import (
     StoredDefinition,
     StoredEvent,
 )
-
-#: The clinic of the audit entry of a call made without an actor (``Guard.require_actor``).
-NO_CLINIC = "(none)"
 
 CHECKS = (
     "events",

@@ -137,6 +137,11 @@ class MemoryStore:
 
     # -- administration requests ----------------------------------------------------------------------------
 
+    def request_records(self) -> list[RequestRecord]:
+        """Every administration request, by clinic and id (verification only), as SQLite lists them."""
+        with self._lock:
+            return [self._requests[key] for key in sorted(self._requests)]
+
     def find_request(self, token_hash: str) -> RequestRecord | None:
         with self._lock:
             return next((r for r in self._requests.values() if r.token_hash == token_hash), None)
@@ -276,7 +281,9 @@ class MemoryStore:
                 )
         self._audit.extend(linked)
         for record in linked:
-            self._heads[record.chain, record.shard] = ShardHead(record.shard, record.position, record.hash)
+            self._heads[record.chain, record.shard] = ShardHead(
+                record.shard, record.position, record.hash, record.chain
+            )
 
     def _undo(
         self,
@@ -363,6 +370,12 @@ class MemoryStore:
         with self._lock:
             return self._commands.get((clinic_id, command, key))
 
+    def command_records(self) -> list[CommandRecord]:
+        """Every keyed command's record, by clinic, command and key (verification only), as SQLite lists
+        them."""
+        with self._lock:
+            return [self._commands[key] for key in sorted(self._commands)]
+
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
         self._writable()
         with self._lock:
@@ -420,10 +433,17 @@ class MemoryStore:
                 index = next(i for i, e in enumerate(events) if e.seq == seq)
                 events[index] = attrs.evolve(events[index], payload_json=payload)
 
-    def audit_records(self, *, chains: Sequence[str] | None = None) -> list[AuditRecord]:
-        """Every audit entry in the order written (``chains``: of these chains only)."""
+    def audit_records(
+        self, *, chains: Sequence[str] | None = None, clinics: Sequence[str] | None = None
+    ) -> list[AuditRecord]:
+        """Every audit entry in the order written (``chains``: of these chains only; ``clinics``: of these
+        clinics only)."""
         with self._lock:
-            return [r for r in self._audit if chains is None or r.chain in chains]
+            return [
+                r
+                for r in self._audit
+                if (chains is None or r.chain in chains) and (clinics is None or r.clinic_id in clinics)
+            ]
 
     # -- outbox delivery (every step under the one lock, so claims are atomic) ------------------------------
 

@@ -284,11 +284,16 @@ class AuditRecord:
 
 
 class ShardHead(NamedTuple):
-    """The last entry of one audit shard: its shard, position and hash."""
+    """The last entry of one audit shard: its shard, position and hash, and the chain it heads."""
 
     shard: int
     position: int
     hash: str
+    chain: str = ""
+    """Whose audit chains the shard is in: the :attr:`AuditRecord.chain` of its entries (a clinic's id,
+    ``(none)`` for calls made without an actor, empty for a store's one set of chains and an SQLite
+    file's shared part). Not sealed: a checkpoint's Merkle root is over shard, position and hash, and the
+    checkpoint names the chain; last, so that heads built positionally keep their meaning."""
 
 
 @attrs.frozen
@@ -491,7 +496,8 @@ class Store(Protocol):
 
     def audit_heads(self) -> list[ShardHead]:
         """The head of every shard that has entries, ordered by shard (by chain, then shard, in a store
-        that keeps audit chains per clinic)."""
+        that keeps audit chains per clinic), each naming its chain (:attr:`ShardHead.chain`); the heads
+        :meth:`seal` gives ``make`` name theirs too, and a checkpoint's heads read back name its chain."""
 
     def seal(
         self, make: Callable[[Sequence[ShardHead], AuditCheckpoint | None], AuditCheckpoint | None]
@@ -506,7 +512,10 @@ class Store(Protocol):
         each checkpoint with its ``chain`` set; it also takes ``clinic=`` (seal that clinic's chains only,
         returning its checkpoint), and its ``audit_records``, ``iter_audit_records`` and
         ``audit_checkpoints`` take ``chains=`` (read those chains only; ``""`` is the shared part), which
-        :func:`alliancekit.store.scan.scan_record` uses to give a clinic's report its own chains."""
+        :func:`alliancekit.store.scan.scan_record` uses to give a clinic's report its own chains; its
+        ``audit_records`` also takes ``clinics=`` (the entries whose ``clinic_id`` is one of those only),
+        with which an auditor's listing reads no other clinic's entries
+        (:meth:`alliancekit.store.reader.RecordReader.clinic_audit_records`)."""
 
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
         """Every checkpoint, in ``seq`` order."""

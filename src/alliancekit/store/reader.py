@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator
 from datetime import datetime
 
+from alliancekit.domain.checks import NO_CLINIC
 from alliancekit.errors import NotFoundError, StoreError, UnreadableRecord, ValidationError
 from alliancekit.events.codec import Codec
 from alliancekit.events.types import EpisodeOpened, Event
@@ -185,6 +186,24 @@ class RecordReader:
 
     def audit_records(self) -> list[AuditRecord]:
         return self.store.audit_records()
+
+    def clinic_audit_records(self, clinic_id: str) -> list[AuditRecord]:
+        """The entries an auditor of ``clinic_id`` sees: the clinic's and those of calls made without an
+        actor (:data:`~alliancekit.domain.checks.NO_CLINIC`), in the order the store lists them.
+
+        Filtered in the store's query where it can: a store chaining per clinic reads those two clinics'
+        chains and the shared part an older file kept, each row of the two clinics only; a store scoped to
+        another clinic holds none of them and is not read. Any other store is read whole and filtered here.
+        """
+        seen = (clinic_id, NO_CLINIC)
+        scope = getattr(self.store, "clinic_scope", None)
+        if scope is not None and scope != clinic_id:
+            return []  # its rows are all its own clinic's (a call without an actor is not its clinic's)
+        if getattr(self.store, "audit_chains_per_clinic", False):
+            rows = self.store.audit_records(chains=("", *seen), clinics=seen)  # type: ignore[call-arg]
+        else:
+            rows = self.store.audit_records()
+        return [r for r in rows if r.clinic_id in seen]
 
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
         return self.store.audit_checkpoints()

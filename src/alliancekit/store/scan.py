@@ -38,7 +38,8 @@ from typing import TypeVar
 
 import attrs
 
-from alliancekit.integrity.verify import NO_CLINIC, DefinitionsRecord, EpisodeRecord
+from alliancekit.domain.checks import NO_CLINIC
+from alliancekit.integrity.verify import DefinitionsRecord, EpisodeRecord
 from alliancekit.store.definitions import BACKFILL_KEY
 from alliancekit.store.protocol import (
     AuditCheckpoint,

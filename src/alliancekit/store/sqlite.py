@@ -45,6 +45,7 @@ from typing import Any, TypeVar
 
 import attrs
 
+from alliancekit.domain.checks import NO_CLINIC
 from alliancekit.errors import (
     ConflictError,
     DuplicateCommand,
@@ -58,7 +59,6 @@ from alliancekit.errors import (
     ValidationError,
 )
 from alliancekit.integrity import chain
-from alliancekit.integrity.verify import NO_CLINIC
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.security import private_files
 from alliancekit.store.definitions import BACKFILL_KEY, absent, of_commits
@@ -508,7 +508,7 @@ def _checkpoint_row(c: AuditCheckpoint) -> tuple[Any, ...]:
 
 
 def _checkpoint_from_row(r: Sequence[Any]) -> AuditCheckpoint:
-    heads = tuple(ShardHead(int(s), int(p), str(h)) for s, p, h in json.loads(r[2]))
+    heads = tuple(ShardHead(int(s), int(p), str(h), str(r[0])) for s, p, h in json.loads(r[2]))
     return AuditCheckpoint(
         seq=r[1], heads=heads, root=r[3], mac=r[4], at=datetime.fromisoformat(r[5]), chain=r[0]
     )
@@ -1038,7 +1038,8 @@ class SQLiteStore:
             chains: dict[str, list[ShardHead]] = {} if clinic is None else {clinic: []}
             query, params = (_CHAIN_HEADS, ()) if clinic is None else (_CLINIC_HEADS, (clinic,))
             for r in conn.execute(query, params):
-                chains.setdefault(str(r[0]), []).append(ShardHead(int(r[1]), int(r[2]), str(r[3])))
+                name = str(r[0])
+                chains.setdefault(name, []).append(ShardHead(int(r[1]), int(r[2]), str(r[3]), name))
             written = None
             for name, heads in (chains or {"": []}).items():  # an empty log: one chain with no heads
                 row = conn.execute(
@@ -1363,10 +1364,16 @@ class SQLiteStore:
         names = tuple(dict.fromkeys(chains))
         return f"chain IN ({','.join('?' * len(names))})", names
 
-    def audit_records(self, *, chains: Sequence[str] | None = None) -> list[AuditRecord]:
+    def audit_records(
+        self, *, chains: Sequence[str] | None = None, clinics: Sequence[str] | None = None
+    ) -> list[AuditRecord]:
         """Every audit entry in the order written; ``chains``: those of these chains only (``""``: the
-        shared part a file kept before chains per clinic)."""
+        shared part a file kept before chains per clinic); ``clinics``: those of these clinics only."""
         where, params = self._chain_filter(chains)
+        if clinics is not None:
+            names = tuple(dict.fromkeys(clinics))
+            where = " AND ".join(w for w in (where, f"clinic_id IN ({','.join('?' * len(names))})") if w)
+            params = (*params, *names)
         where = f" WHERE {where}" if where else ""
         rows = self._read(f"SELECT {self._audit_columns} FROM audit{where} ORDER BY rowid", params)  # noqa: S608
         return [_audit_from_row(r) for r in rows]
@@ -1397,7 +1404,7 @@ class SQLiteStore:
     def audit_heads(self) -> list[ShardHead]:
         """The head of every shard of every chain that has entries, by chain then shard."""
         rows = self._read(_CHAIN_HEADS if self._version >= CLINIC_CHAINS_FROM else _SHARD_HEADS_2, ())
-        return [ShardHead(int(r[1]), int(r[2]), str(r[3])) for r in rows]
+        return [ShardHead(int(r[1]), int(r[2]), str(r[3]), str(r[0])) for r in rows]
 
     def audit_checkpoints(self, *, chains: Sequence[str] | None = None) -> list[AuditCheckpoint]:
         """Every checkpoint, by chain then ``seq`` (``chains``: of these chains only)."""

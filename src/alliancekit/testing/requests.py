@@ -146,6 +146,29 @@ class RequestStoreContract(ContractSuite):
         assert request_store.find_request(token_hash(made.token + "x")) is None
         assert request_store.get_request("another-clinic", made.request_id) is None
 
+    def test_request_records_list_the_requests_made(self, request_store: Store) -> None:
+        """``request_records()`` (what verification's requests check reads) lists every administration
+        request as stored, by clinic and id: none on a fresh store, then links and kiosk codes alike, each
+        as :meth:`get_request` finds it after it was revoked or used."""
+        assert isinstance(request_store, RequestStore)
+        listed = request_store.request_records  # type: ignore[attr-defined]
+        assert listed() == []
+        p = self.practice(request_store)
+        ep = self.episode(p)
+        link = p.request_administration(self.clinician, ep, measure="phq-9")
+        kiosk = p.kiosk_code(self.clinician, ep, measure="phq-9")
+        revoked = p.request_administration(self.clinician, ep, measure="phq-9")
+        p.revoke_request(self.clinician, ep, revoked.request_id)
+        assert link.token is not None
+        p.submit_response(link.token, answers=_ANSWERS)
+        ids = sorted([link.request_id, kiosk.request_id, revoked.request_id])
+        rows = listed()
+        assert rows == [request_store.get_request(CLINIC, i) for i in ids]
+        by_id = {r.request_id: r for r in rows}
+        assert (by_id[link.request_id].used_at, by_id[revoked.request_id].revoked_at) == (T0, T0)
+        assert by_id[kiosk.request_id].code_hash is not None
+        assert {(r.clinic_id, r.episode_id) for r in rows} == {(CLINIC, ep)}
+
     # -- using a token ------------------------------------------------------------------------------------
 
     def test_a_token_is_used_once_and_its_reminder_is_not_sent(self, request_store: Store) -> None:

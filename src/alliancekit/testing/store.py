@@ -103,8 +103,9 @@ from alliancekit.domain import (
     RuptureMarker,
     Session,
 )
+from alliancekit.domain.checks import NO_CLINIC
 from alliancekit.domain.records import RuptureNote
-from alliancekit.errors import ConflictError, DuplicateCommand, StoreError
+from alliancekit.errors import ConflictError, DuplicateCommand, MissingActor, StoreError
 from alliancekit.events import converter
 from alliancekit.events.types import EVENT_TYPES, event_class
 from alliancekit.feedback.config import FeedbackConfig
@@ -581,6 +582,38 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
             store.append(self.commit("ep-1", 2, 1, key="k", command="other-command"))
         self.assert_unchanged(store, "ep-1", 2, audit_before)
 
+    def test_command_records_list_each_clinics_keyed_commands(self, store: Store) -> None:
+        """``command_records()`` (what verification's commands check reads) lists every keyed command's
+        record by clinic, command and key: none on a fresh store, none for a commit without a key, and, in a
+        clinic-scoped store, the scope's only."""
+        other = self._other(store)
+        assert store.command_records() == []  # type: ignore[attr-defined]
+        store.append(self.commit("ep-1", 0, 1))
+        store.append(self.commit("ep-1", 1, 2, key="k-2"))
+        store.append(self.commit("ep-1", 3, 1, key="k-1", command="other-command"))
+        other.append(self.commit("ep-b", 0, 1, key="k-2", clinic_id=self.OTHER_CLINIC))
+        ours = [
+            CommandRecord(self.CLINIC, "other-command", "k-1", "request-of-k-1", "ep-1", 4),
+            CommandRecord(self.CLINIC, COMMAND, "k-2", "request-of-k-2", "ep-1", 3),
+        ]
+        theirs = [CommandRecord(self.OTHER_CLINIC, COMMAND, "k-2", "request-of-k-2", "ep-b", 1)]
+        if other is store:  # one store for both clinics: all of them, by clinic
+            assert store.command_records() == ours + theirs  # type: ignore[attr-defined]
+        else:
+            assert store.command_records() == ours  # type: ignore[attr-defined]
+            assert other.command_records() == theirs  # type: ignore[attr-defined]
+
+    def test_command_records_are_those_the_facade_keyed(self, store: Store) -> None:
+        practice = self.practice(store)
+        actor = self.actor()
+        ep = self.active_episode(practice, actor)
+        first = practice.record_session(actor, ep, _session(1), idempotency_key="s-1")
+        practice.record_session(actor, ep, _session(1), idempotency_key="s-1")  # a repeat: no new record
+        [record] = store.command_records()  # type: ignore[attr-defined]
+        assert (record.clinic_id, record.command, record.key) == (self.CLINIC, "record-session", "s-1")
+        assert (record.episode_id, record.version) == (ep, first.version)
+        assert record == store.find_command(self.CLINIC, "record-session", "s-1")
+
     def test_a_repeated_command_through_the_facade_is_applied_once(self, store: Store) -> None:
         practice = self.practice(store)
         actor = self.actor()
@@ -1014,8 +1047,62 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
             positions = [r.position for r in after if r.shard == shard]
             assert positions == sorted(positions)
         assert _shard_chains_problem(after) is None
-        last: dict[int, ShardHead] = {r.shard: ShardHead(r.shard, r.position, r.hash) for r in after}
+        last = {(r.chain, r.shard): ShardHead(r.shard, r.position, r.hash, r.chain) for r in after}
         assert store.audit_heads() == [last[s] for s in sorted(last)]
+
+    def test_audit_heads_name_their_chains(self, store: Store) -> None:
+        """Each head names the chain it heads (``ShardHead.chain``, its entries' ``AuditRecord.chain``):
+        in a store chaining per clinic, each clinic's own and the chain of calls made without an actor;
+        in a clinic-scoped store, the scope's only. A checkpoint's heads read back name its chain."""
+        other = self._other(store)
+        practice = self.practice(store, audit_key=SEAL_KEY)
+        theirs = practice if other is store else self.practice(other, audit_key=SEAL_KEY)
+        self.active_episode(practice, self.actor())
+        self.active_episode(theirs, self.actor(self.OTHER_CLINIC), client_ref="client-b")
+        per_clinic = getattr(store, "audit_chains_per_clinic", False)
+        if per_clinic:  # the chain of calls made without an actor (a clinic-scoped store has none)
+            with pytest.raises(MissingActor):
+                practice.caseload(None)  # type: ignore[arg-type]
+        for s in {id(store): store, id(other): other}.values():
+            entries = s.audit_records()
+            last = {(r.chain, r.shard): ShardHead(r.shard, r.position, r.hash, r.chain) for r in entries}
+            assert s.audit_heads() == [last[k] for k in sorted(last)]
+        if per_clinic:
+            assert {h.chain for h in store.audit_heads()} == {self.CLINIC, self.OTHER_CLINIC, NO_CLINIC}
+            for clinic in (self.CLINIC, self.OTHER_CLINIC):
+                assert all(r.chain == r.clinic_id == clinic for r in entries if r.chain == clinic)
+        admin = Actor("admin-1", Role.ADMINISTRATOR, self.CLINIC)
+        sealed = practice.audit_checkpoint(admin)
+        assert sealed is not None
+        [read] = [c for c in store.audit_checkpoints() if c.chain == sealed.chain and c.seq == sealed.seq]
+        assert read == sealed
+        assert {h.chain for h in read.heads} == {sealed.chain}
+        assert list(read.heads) == [h for h in store.audit_heads() if h.chain == sealed.chain]
+
+    def test_audit_records_read_by_chain_and_clinic(self, store: Store) -> None:
+        """A store chaining per clinic reads the entries of some chains and some clinics only
+        (``chains=``, ``clinics=``), in the order it lists them all: what an auditor's listing asks for."""
+        if not getattr(store, "audit_chains_per_clinic", False):
+            pytest.skip("this backend keeps one set of chains (optional)")
+        store.append(self.commit("ep-1", 0, 1, shards=(3, 0)))
+        store.append(self.commit("ep-b", 0, 1, clinic_id=self.OTHER_CLINIC))
+        store.append_audit([attrs.evolve(self.commit("ep-x", 0).audit[0], clinic_id=NO_CLINIC, writes="")])
+        every = store.audit_records()
+        read: Any = store.audit_records  # chains= and clinics=: a store chaining per clinic
+        for chains, clinics in [
+            (None, (self.CLINIC, NO_CLINIC)),
+            (("", self.CLINIC), None),
+            (("", self.CLINIC, NO_CLINIC), (self.CLINIC, NO_CLINIC)),
+            ((self.OTHER_CLINIC,), (self.CLINIC,)),
+            ((), None),
+        ]:
+            expected = [
+                r
+                for r in every
+                if (chains is None or r.chain in chains) and (clinics is None or r.clinic_id in clinics)
+            ]
+            assert read(chains=chains, clinics=clinics) == expected
+        assert {r.clinic_id for r in read(clinics=(NO_CLINIC,))} == {NO_CLINIC}
 
     def test_audit_recipients_kept_and_hashed_when_named(self, store: Store) -> None:
         """An export's entry names its recipient (``AuditRecord.recipient``): it reads back as written, in
@@ -1080,7 +1167,7 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         assert rows[2].prev_hash == rows[1].hash
         assert _shard_chains_problem(rows) is None
         assert [h.shard for h in store.audit_heads()] == [0, 3, chain.AUDIT_SHARDS - 1]
-        assert store.audit_heads()[1] == ShardHead(3, 3, rows[3].hash)
+        assert store.audit_heads()[1] == ShardHead(3, 3, rows[3].hash, rows[3].chain)
 
     def test_seal_reads_heads_and_writes_the_checkpoint(self, store: Store) -> None:
         key = b"k" * 32

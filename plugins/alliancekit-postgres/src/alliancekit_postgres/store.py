@@ -82,7 +82,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from alliancekit.domain.checks import check_ref
+from alliancekit.domain.checks import check_clinic
 from alliancekit.errors import (
     AccessDenied,
     ConflictError,
@@ -1036,7 +1036,7 @@ class PostgresStore:
                     (
                         scope,
                         checkpoint.seq,
-                        json.dumps([list(h) for h in checkpoint.heads]),
+                        json.dumps([[h.shard, h.position, h.hash] for h in checkpoint.heads]),
                         checkpoint.root,
                         checkpoint.mac,
                         checkpoint.at,
@@ -1346,8 +1346,9 @@ def _unstorable(exc: psycopg.DataError) -> ValidationError:
 
 
 def _check_clinic(clinic_id: object) -> None:
-    # the id rules of every other clinic id: "north " would scope the store to a clinic no actor names
-    check_ref("clinic", clinic_id)
+    # the id rules of every other clinic id: "north " would scope the store to a clinic no actor names, and
+    # "(none)" to the entries of calls made without an actor
+    check_clinic("clinic", clinic_id)
 
 
 # ------------------------------------------------------------------------------------------------ locations
