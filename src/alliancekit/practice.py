@@ -1341,7 +1341,9 @@ class Practice:
         ``idempotency_key``, ``None`` when the key is unused; raises
         :class:`~alliancekit.errors.IdempotencyKeyReused` when the key holds another request (the command
         would be refused). An administrator or the system actor may ask; not audited (it answers only
-        about the caller's own key and request, with an episode id at most)."""
+        about the caller's own key and request, with an episode id at most), but an ``episode_id`` that
+        names no episode is audited as not found and raises :class:`~alliancekit.errors.NotFoundError`, as
+        every call naming an episode does."""
         name = check_ref("command", command)
         spec = _C.get(name)
         if spec is None or spec.returns is Returns.OWN:

@@ -435,7 +435,8 @@ class Runner:
         when ``key`` holds this very request, ``None`` when the key is unused; raises
         :class:`~alliancekit.errors.IdempotencyKeyReused` when it holds another request, as the command
         would. Decided as an import (not audited: it answers about the caller's own key and request with an
-        id at most, never with a record), and the request is checked and hashed as the command does it."""
+        id at most, never with a record; an unknown episode is audited as not found, as everywhere), and the
+        request is checked and hashed as the command does it."""
         guard = self.s.guard
         checked_key = check_ref("idempotency_key", key)
         a = guard.require_actor(actor, Action.IMPORT, "import-key", checked_key)
@@ -443,6 +444,8 @@ class Runner:
         episode = "" if spec.returns is Returns.EPISODE_ID else check_ref("episode_id", episode_id)
         if not isinstance(args, Mapping):
             raise ValidationError("args", "type", "a mapping of the command's arguments expected")
+        if episode:  # an unknown episode is audited as not found and raised, as on every path naming one
+            guard.state(a, Action.IMPORT, episode)
         unknown = set(args) - set(spec.checks)
         if unknown:
             raise ValidationError(
