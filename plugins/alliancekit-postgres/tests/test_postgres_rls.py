@@ -18,7 +18,7 @@ from psycopg import errors, sql
 
 from alliancekit import Practice
 from alliancekit.domain import Actor, Role
-from alliancekit.errors import AccessDenied, StoreError
+from alliancekit.errors import AccessDenied, MissingActor, StoreError
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.store.protocol import AuditRecord, Store
 from alliancekit.testing.concurrency import active_episode
@@ -270,3 +270,28 @@ def test_a_role_that_cannot_make_the_schema_is_told_what_it_needs(pg) -> None:  
     assert "grant_to=ROLE" in said
     assert pg.app_role not in said  # names no role, schema or value of the server's message
     assert schema not in said
+
+
+@pytest.mark.parametrize("call", ["episode", "record"])
+def test_a_call_without_an_actor_is_refused_as_missing_and_audited_in_the_stores_clinic(
+    two_clinics, call
+) -> None:  # type: ignore[no-untyped-def]
+    """A clinic-scoped store holds its clinic's log only (row-level security refuses any other clinic id),
+    so a call made with no actor, whose entry belongs to no clinic elsewhere, is filed in the store's own
+    clinic's log: the caller gets MissingActor, as on every store, not the row-level refusal of the entry."""
+    north, _south, ep_north, _ep_south = two_clinics
+    practice = Practice(north, plugins=make_plugin_host(load_entry_points=False))
+    before = set(north.audit_records())
+    calls = {
+        "episode": lambda: practice.episode(None, ep_north),  # type: ignore[arg-type]
+        "record": lambda: practice.acknowledge_alert(None, ep_north, "alert-x"),  # type: ignore[arg-type]
+    }
+    with pytest.raises(MissingActor):
+        calls[call]()
+    (entry,) = set(north.audit_records()) - before
+    assert (entry.actor_id, entry.clinic_id, entry.outcome) == ("(none)", NORTH, "refused")
+    assert (
+        Practice(north, plugins=make_plugin_host(load_entry_points=False))
+        .verify(Actor("n-admin", Role.ADMINISTRATOR, NORTH))
+        .ok
+    )

@@ -72,7 +72,9 @@ class Guard:
 
         A call without an actor belongs to no clinic, so every clinic's auditor sees its entry: the entry
         names a record only by an id the library made (an episode's, a group's) or a marker such as
-        ``(all)``, never a host's reference passed there (it may be another clinic's client's).
+        ``(all)``, never a host's reference passed there (it may be another clinic's client's). On a
+        clinic-scoped store (its ``clinic_scope``), which holds one clinic's log and no other, the entry is
+        that clinic's: the call was made on its store.
         """
         if isinstance(actor, Actor):
             return actor
@@ -86,7 +88,7 @@ class Guard:
                     at=self._clock(),
                     actor_id="(none)",
                     actor_role="(none)",
-                    clinic_id=NO_CLINIC,
+                    clinic_id=getattr(self._store, "clinic_scope", None) or NO_CLINIC,
                     purpose="(none)",
                     action=action,
                     record_type=record_type,
