@@ -3,6 +3,7 @@ option and its rule, found before anything is opened or written, and never a val
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import date
 from pathlib import Path
@@ -74,7 +75,8 @@ def test_outbox_dispatch_limit_at_the_bounds_passes_the_check(
 def test_audit_show_refuses_until_before_since(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ("audit", "show", "--db", str(db), "--json")
     code, out, err = run(capsys, *argv, "--since", "2026-03-03", "--until", "2026-03-02")
-    assert (code, out) == (2, "")
+    assert code == 2
+    assert json.loads(out)["error"]["kind"] == "usage"  # with --json, the error on stdout as well
     assert "--until: not before --since" in err
     code, out, _ = run(capsys, *argv, "--since", "2026-03-02", "--until", "2026-03-02")
     assert code == 0  # the same day: the dates are inclusive
