@@ -17,7 +17,7 @@ import pytest
 from alliancekit import hookimpl, open_practice
 from alliancekit.cli.main import main
 from alliancekit.domain import Actor, Administration, AdministrationTiming, Consent, Participant, Role
-from alliancekit.errors import AccessDenied
+from alliancekit.errors import AccessDenied, NotFoundError
 from alliancekit.feedback.reports import (
     chart_rows,
     chart_summary,
@@ -210,3 +210,23 @@ def test_another_clinics_reader_is_refused_before_any_definition_is_read(tmp_pat
         ("episode", "read-episode")
     ]
     assert "measure-definitions" not in {e.record_type for e in entries}
+
+
+def test_a_lockboxed_episode_stays_withheld_and_reads_no_definition(tmp_path: Path) -> None:
+    c = make_clinic(tmp_path, plugins=WITH_PROBE)
+    ep = c.episode()
+    c.session(ep, probe(12))
+    c.p.set_lockbox(CLINICIAN, ep, scope="record", on=c.day)
+    c.p.close()
+    supervisor = Actor("sup", Role.SUPERVISOR, CLINIC)
+    with open_practice(tmp_path / "p.sqlite", clock=later, plugins=WITHOUT) as p:
+        try:
+            withheld = progress_chart(p, supervisor, ep)
+        except (AccessDenied, NotFoundError):
+            withheld = None
+        entries = p.audit_entries(Actor("aud", Role.ADMINISTRATOR, CLINIC))
+        treating = progress_chart(p, CLINICIAN, ep)
+    assert withheld is None or (withheld.panels, withheld.uncharted_ids) == ((), [])
+    assert "measure-definitions" not in {e.record_type for e in entries}
+    assert treating.outcome is not None  # the treating clinician's chart draws it: the check can fail
+    assert (treating.outcome.measure_id, treating.outcome.cutoff) == ("probe", 9)
