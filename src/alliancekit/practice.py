@@ -120,6 +120,9 @@ def _defaults(command: str) -> dict[str, Any]:
 
 #: The exports :meth:`Practice.export_record` serves (each audited as ``export-<kind>``).
 EXPORT_KINDS = ("fhir", "fhir-bulk", "csv")
+#: The kind of :meth:`Practice.measure_definitions` read the progress chart makes, and its audit action.
+REPORT_KIND = "report"
+REPORT_READ = "read-report"
 
 
 class Practice:
@@ -1191,14 +1194,18 @@ class Practice:
         kind: str = "fhir",
         recipient: str | None = None,
     ) -> list[Measure]:
-        """The measure definitions stored with the data, as measures: what an export describes a measure by
-        once its plugin is removed. Every definition an administration used since the store kept them (an
-        upgraded store also holds those registered when it was upgraded). Audited as ``export-<kind>`` with
-        ``purpose`` and the export's ``recipient`` (``(unnamed)`` when none is named); they hold no client
-        data.
+        """The measure definitions stored with the data, as measures: what an export (and the progress
+        chart, ``kind="report"``) describes a measure by once its plugin is removed. Every definition an
+        administration used since the store kept them (an upgraded store also holds those registered when it
+        was upgraded). Audited as ``export-<kind>`` (``read-report`` for the report) with ``purpose`` and the
+        export's ``recipient`` (``(unnamed)`` when none is named); they hold no client data.
         """
+        action = _export_action("fhir" if kind == REPORT_KIND else kind, purpose)  # inputs checked alike
         return self._read.measure_definitions(
-            actor, action=_export_action(kind, purpose), purpose=purpose, recipient=recipient
+            actor,
+            action=REPORT_READ if kind == REPORT_KIND else action,
+            purpose=purpose,
+            recipient=recipient,
         )
 
     def clinics(self, *, every_record: bool = False) -> list[str]:

@@ -7,6 +7,7 @@ SVG says, case by case."""
 from __future__ import annotations
 
 import re
+import sqlite3
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -325,8 +326,8 @@ def test_a_score_and_its_bound_are_never_shown_level_when_they_are_not(
 
 def test_another_participants_scores_of_a_measure_no_longer_installed_are_listed(tmp_path: Path) -> None:
     """The client's ORS and a partner's K10 recorded while the K10 plugin was installed, read by a practice
-    without it: the partner's K10 is listed in the table and named as not charted, as the
-    client's would be."""
+    without it and without its stored definition (a plugin removed before the store kept definitions): the
+    partner's K10 is listed in the table and named as not charted, as the client's would be."""
     with_k10 = make_plugin_host(load_entry_points=False, extra_plugins=[alliancekit_measure_k10])
     c = make_clinic(tmp_path, plugins=with_k10)
     ep = c.episode()
@@ -336,6 +337,9 @@ def test_another_participants_scores_of_a_measure_no_longer_installed_are_listed
     k10 = Administration("k10", "1.0", AdministrationTiming.START, total=30, about=partner)
     c.session(ep, ors(18), k10)
     c.p.close()
+    with sqlite3.connect(tmp_path / "p.sqlite") as conn:
+        conn.execute("DELETE FROM measure_definitions WHERE measure_id = 'k10'")
+    conn.close()
     without = make_plugin_host(load_entry_points=False)
     with open_practice(tmp_path / "p.sqlite", clock=later, plugins=without) as p:
         chart = progress_chart(p, CLINICIAN, ep)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -176,14 +177,19 @@ def test_another_participants_ratings_are_in_the_table_as_on_the_chart(tmp_path:
 
 
 def test_scores_of_a_measure_no_longer_installed_are_listed_not_lost(tmp_path: Path) -> None:
-    """K10 scores recorded while its plugin was installed, read by a practice without it: the chart cannot
-    draw a measure it has no range for, but it does not say there are no scores, and the table lists them."""
+    """K10 scores recorded while its plugin was installed, read by a practice without it and without its
+    stored definition (a plugin removed before the store kept definitions): the chart cannot draw a measure
+    it has no range for, but it does not say there are no scores, and the table lists them. With the stored
+    definition it is drawn (tests/feedback/test_chart_stored_definition.py)."""
     with_k10 = make_plugin_host(load_entry_points=False, extra_plugins=[alliancekit_measure_k10])
     c = make_clinic(tmp_path, plugins=with_k10)
     ep = c.episode()
     k10 = Administration("k10", "1.0", AdministrationTiming.START, total=30)
     c.session(ep, k10)
     c.p.close()
+    with sqlite3.connect(tmp_path / "p.sqlite") as conn:
+        conn.execute("DELETE FROM measure_definitions WHERE measure_id = 'k10'")
+    conn.close()
     with open_practice(
         tmp_path / "p.sqlite", clock=later, plugins=make_plugin_host(load_entry_points=False)
     ) as p:

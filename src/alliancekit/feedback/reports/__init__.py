@@ -10,6 +10,7 @@ from alliancekit.feedback.reports.attention import AttentionItem, Reason, attent
 from alliancekit.feedback.reports.chart import (
     ProgressChart,
     chart_alerts,
+    chart_measures,
     chart_rows,
     chart_summary,
     chart_svg,
@@ -30,6 +31,7 @@ __all__ = [
     "Reason",
     "attention_list",
     "chart_alerts",
+    "chart_measures",
     "chart_rows",
     "chart_summary",
     "chart_svg",

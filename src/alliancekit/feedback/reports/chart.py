@@ -40,6 +40,8 @@ from alliancekit.feedback.reports import palette
 from alliancekit.feedback.reports.palette import ZONE_STYLES
 from alliancekit.measures.definition import Measure, MeasureKind
 from alliancekit.measures.norms import ClinicalIf
+from alliancekit.measures.stored import StoredMeasures
+from alliancekit.practice import REPORT_KIND
 from alliancekit.projections import primary_outcome
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -187,10 +189,25 @@ class ProgressChart:
         return max([self.sessions, *(p.session for s in series for p in s.points)])
 
 
-def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> ProgressChart:
-    """The chart's data for one episode, read from that episode's events."""
-    state = practice.episode(actor, episode_id)
-    registry = practice.plugins.measures()
+def chart_measures(practice: Practice, actor: Actor) -> StoredMeasures:
+    """What the charts describe a measure by: the installed plugin's definition, or the one stored with the
+    data when none is installed or the installed one differs (read once, through the facade, audited as
+    ``read-report``). One serves every chart of a report."""
+    return StoredMeasures(
+        practice.plugins.measures(), lambda: practice.measure_definitions(actor, kind=REPORT_KIND)
+    )
+
+
+def progress_chart(
+    practice: Practice, actor: Actor, episode_id: str, *, definitions: StoredMeasures | None = None
+) -> ProgressChart:
+    """The chart's data for one episode, read from that episode's events; ``definitions`` as
+    :func:`chart_measures` makes them (made here when not given)."""
+    state = practice.episode(actor, episode_id)  # first: a refused read reads no definition
+    registry = definitions if definitions is not None else chart_measures(practice, actor)
+    # the version each measure was last scored with: the definition it is drawn by (a stored one when its
+    # plugin is gone)
+    versions: dict[str, str] = {}
     # points by measure (or by measure, participant and rater), keyed so that a session's correction
     # replaces its scores while each response the client filled in is kept beside them
     scores: dict[str, dict[tuple[int, float, int], Point]] = {}
@@ -199,6 +216,7 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
     scheduled = 0
 
     def keep(score: RecordedScore, point: Point, key: tuple[int, float, int]) -> None:
+        versions[score.measure_id] = score.version
         if score.own:
             scores.setdefault(score.measure_id, {})[key] = point
         else:
@@ -253,11 +271,7 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
         return [points[k] for k in sorted(points, key=lambda k: (k[0] + k[1], k[2]))]
 
     def measure(measure_id: str) -> Measure | None:
-        try:
-            found: Measure = registry.get(measure_id)
-        except LookupError:
-            return None
-        return found
+        return registry.scored_with(measure_id, versions.get(measure_id))
 
     def is_outcome(measure_id: str) -> bool:
         m = measure(measure_id)
@@ -278,7 +292,7 @@ def progress_chart(practice: Practice, actor: Actor, episode_id: str) -> Progres
     outcome = None
     if outcome_id is not None and outcome_id in scores:
         m = measure(outcome_id)
-        assert m is not None  # noqa: S101 - primary_outcome only names registered outcome measures
+        assert m is not None  # noqa: S101 - primary_outcome only names described outcome measures
         points = ordered(scores[outcome_id])
         first_n, intake = points[0].session, points[0].total
         zoned = []

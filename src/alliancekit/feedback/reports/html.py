@@ -22,6 +22,7 @@ from alliancekit.feedback.reports.batched import batched_reads
 from alliancekit.feedback.reports.chart import (
     ProgressChart,
     chart_alerts,
+    chart_measures,
     chart_rows,
     chart_summary,
     chart_svg,
@@ -35,6 +36,7 @@ from alliancekit.feedback.reports.quality.html import quality_section
 from alliancekit.security import private_files
 
 if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.measures.stored import StoredMeasures
     from alliancekit.practice import Practice
 
 #: Progress charts in one report at most (each reads its episode's events); the rest are counted.
@@ -176,8 +178,8 @@ def _script_json(value: object) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _chart_section(practice: Practice, actor: Actor, row: CaseloadRow) -> str:
-    chart = progress_chart(practice, actor, row.episode_id)
+def _chart_section(practice: Practice, actor: Actor, row: CaseloadRow, definitions: StoredMeasures) -> str:
+    chart = progress_chart(practice, actor, row.episode_id, definitions=definitions)
     spec = _script_json(chart_vega_lite(chart))
     anchor = f"ep-{escape(row.episode_id)}"
     return (
@@ -209,7 +211,8 @@ def render_report(
     if not open_rows:
         chart_part.append('<p class="empty">No open episode has a recorded session yet.</p>')
     else:
-        charts = "".join(_chart_section(practice, actor, row) for row in open_rows[:max_charts])
+        definitions = chart_measures(practice, actor)  # the stored definitions read once for every chart
+        charts = "".join(_chart_section(practice, actor, row, definitions) for row in open_rows[:max_charts])
         chart_part.append(f'<div class="charts">{charts}</div>')
     if len(open_rows) > max_charts:
         chart_part.append(f"<p class=muted>{len(open_rows) - max_charts} more open episodes not charted.</p>")

@@ -1,0 +1,69 @@
+"""The measures a reader of the data describes them by: the registered ones, and for a measure whose plugin
+is gone the definition stored with the data (:meth:`alliancekit.Practice.measure_definitions`).
+
+The stored definitions are read through the facade (``read_stored``: guarded and audited there) at most
+once per object, and only when a lookup needs them. The FHIR export and the progress chart both use it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from alliancekit.errors import UnknownMeasure
+from alliancekit.events.converter import encode_payload
+from alliancekit.measures.definition import Measure
+from alliancekit.measures.registry import MeasureRegistry
+
+
+class StoredMeasures:
+    """A :class:`~alliancekit.measures.registry.MeasureRegistry` falling back to the stored definitions by
+    exact id and version (anything else is the registry's)."""
+
+    def __init__(self, registry: MeasureRegistry, read_stored: Callable[[], Sequence[Measure]]) -> None:
+        self.registry = registry
+        self._read_stored = read_stored
+        self._stored: dict[tuple[str, str], Measure] | None = None
+
+    def stored(self, measure_id: str, version: str) -> Measure | None:
+        """The stored definition of a measure version (``None``: none stored); the first call reads them."""
+        if self._stored is None:
+            self._stored = {(m.id, m.version): m for m in self._read_stored()}
+        return self._stored.get((measure_id, version))
+
+    def get(self, measure_id: str, version: str | None = None) -> Measure:
+        """The registered measure, else (for an exact version) the stored one.
+
+        :raises UnknownMeasure: neither registered nor stored.
+        """
+        try:
+            return self.registry.get(measure_id, version)
+        except LookupError:
+            if version is None:
+                raise
+        found = self.stored(measure_id, version)
+        if found is None:
+            raise UnknownMeasure(measure_id, version)
+        return found
+
+    def scored_with(self, measure_id: str, version: str | None) -> Measure | None:
+        """The definition that scored ``version`` of a measure: the stored one, unless the registered one of
+        that version is identical (a store refuses a changed one, so the stored one is what the scores
+        used); with neither, the registry's latest version of the measure; ``None`` when nothing describes
+        it. Always reads the stored definitions (once), to tell an identical registered one from a changed
+        one."""
+        stored = None if version is None else self.stored(measure_id, version)
+        if stored is not None:
+            try:
+                registered = self.registry.get(measure_id, version)
+            except LookupError:
+                return stored
+            same = encode_payload(registered.definition) == encode_payload(stored.definition)
+            return registered if same else stored
+        try:
+            return self.registry.get(measure_id)
+        except LookupError:
+            return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.registry, name)
