@@ -12,6 +12,7 @@ from typing import Any
 
 from alliancekit.errors import AlliancekitError, MeasureDefinitionError
 from alliancekit.measures.definition import Measure, parse_definition
+from alliancekit.measures.norms import Citation
 from alliancekit.measures.registry import MeasureRegistry, check_examples
 from alliancekit.measures.validation import (
     DEFINITION_LIMITS,
@@ -97,7 +98,7 @@ def describe(measure: Measure, supplier: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _source(citation: Any) -> str:
+def _source(citation: Citation) -> str:
     """The measure's source: the reference in full, then what the definition takes from it (``detail``)."""
     text = citation.reference
     if citation.detail:
