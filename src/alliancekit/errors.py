@@ -263,11 +263,16 @@ class MeasureError(AlliancekitError):
 
 
 class UnknownMeasure(MeasureError, NotFoundError):
-    """No registered measure has that id (and version)."""
+    """No registered measure has that id (and version). ``stored``: the store holds a definition of the
+    measure (administrations used it), so its plugin is no longer installed; the message says so."""
 
-    def __init__(self, measure_id: str, version: str | None = None) -> None:
+    def __init__(self, measure_id: str, version: str | None = None, *, stored: bool = False) -> None:
         ident = measure_id if version is None else f"{measure_id} version {version}"
         NotFoundError.__init__(self, "measure", ident, named=True)  # a published definition's name
+        self.stored = stored
+        if stored:
+            plugin = "the plugin that supplies it is not installed"
+            self.args = (f"{self.args[0]} (the store holds a definition of {measure_id}: {plugin})",)
 
 
 class MeasureDefinitionError(MeasureError, ValidationError):

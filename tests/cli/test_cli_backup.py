@@ -220,3 +220,32 @@ def test_a_file_an_older_release_wrote_is_copied_as_it_is_not_upgraded(tmp_path:
     assert done.stdout.splitlines()[-1].startswith("the copy is at schema version 10, as the file is")
     assert cli("verify", "--db", str(copy)).returncode == 0
     assert version(copy) == 10  # verify reads it as it is
+
+
+def test_a_file_too_old_to_read_as_it_stands_is_refused_with_how_to_keep_its_copy(tmp_path: Path) -> None:
+    """A schema-1 file cannot be opened read-only: before, the refusal gave the store's advice, "open it
+    for writing once to migrate it", which upgrades the file, and so loses the pre-upgrade copy the
+    operator is taking the backup for."""
+    import gzip
+    import hashlib
+
+    live = tmp_path / "oldest.sqlite"
+    with closing(sqlite3.connect(live)) as conn:
+        conn.executescript(gzip.decompress((OLD_STORES / "v1-shape1-f218494.sql.gz").read_bytes()).decode())
+    before = hashlib.sha256(live.read_bytes()).hexdigest()
+    copy = tmp_path / "before-upgrade.sqlite"
+    done = cli("backup", "--db", str(live), str(copy))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"alliancekit: error: --db {live}: written by an alliancekit too old for this one to read without "
+        "upgrading the file, and a backup never upgrades what it copies: copy it with the alliancekit "
+        "release that wrote it, or copy the file (with its -wal and -shm files, if any) while nothing "
+        "writes to it\n"
+    )
+    assert "for writing" not in done.stderr
+    assert not copy.exists()
+    assert hashlib.sha256(live.read_bytes()).hexdigest() == before  # not upgraded
+    # every other command keeps the store's advice
+    verified = cli("verify", "--db", str(live))
+    assert verified.returncode == 2
+    assert "open it for writing once to migrate it" in verified.stderr

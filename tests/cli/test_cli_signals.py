@@ -11,6 +11,7 @@ verifies; an unfinished demo database is removed (an SQLite file) or named as un
 from __future__ import annotations
 
 import gc
+import json
 import os
 import pty
 import select
@@ -40,12 +41,15 @@ HANG = 300.0
 PROGRESS = b"\x1b[K"
 
 
-def stopped(argv: list[str], signum: int, env: dict[str, str] | None = None) -> tuple[int, str]:
+def stopped(
+    argv: list[str], signum: int, env: dict[str, str] | None = None, stdout: Path | None = None
+) -> tuple[int, str]:
     """Run ``argv`` with stderr on a pseudo-terminal, send ``signum`` once it has shown its first progress
-    line, and return its exit code and everything the terminal showed."""
+    line, and return its exit code and everything the terminal showed (standard output into ``stdout``,
+    when named)."""
     leader, follower = pty.openpty()
     shown = b""
-    with open(os.devnull, "wb") as sink:
+    with open(stdout or os.devnull, "wb") as sink:
         process = subprocess.Popen(argv, stdout=sink, stderr=follower, env=env)
     os.close(follower)
     try:
@@ -166,6 +170,25 @@ def test_a_stopped_export_to_stdout_leaves_no_temporary_copy(
 def test_a_stopped_verify_says_so(practice: Path, signum: int) -> None:
     code, shown = stopped([*CLI, "verify", "--db", str(practice)], signum)
     assert_stopped_cleanly(code, shown, signum)
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("command", ["verify", "demo"])
+def test_a_stopped_command_run_with_json_prints_its_json_error_object(
+    practice: Path, tmp_path: Path, signum: int, command: str
+) -> None:
+    """A script reading ``--json`` output finds ``{"error": {"kind": "stopped", ...}}``, as it finds a failed
+    command's object; before, a stop printed its stderr line only and standard output was empty."""
+    out = tmp_path / "stdout.json"
+    db = practice if command == "verify" else tmp_path / "demo.sqlite"
+    more = ["--clients", "2000"] if command == "demo" else []
+    code, shown = stopped([*CLI, command, *more, "--db", str(db), "--json"], signum, stdout=out)
+    line = assert_stopped_cleanly(code, shown, signum)
+    written = out.read_text()
+    assert written.endswith("\n")
+    assert [json.loads(printed) for printed in written.splitlines()] == [
+        {"error": {"kind": "stopped", "message": line.removeprefix("alliancekit: ")}}
+    ]
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])

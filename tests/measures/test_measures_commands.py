@@ -62,6 +62,18 @@ def test_show_includes_citations_and_flags_unconfirmed(registry: MeasureRegistry
         show_measure(registry, "oq-45")
 
 
+def test_show_gives_the_source_with_its_detail(registry: MeasureRegistry) -> None:
+    """Before, the source line gave the reference only, without what the definition takes from it."""
+    core = registry.get("core-10")
+    assert core.source.detail
+    (line,) = [line for line in show_measure(registry, "core-10").splitlines() if line.startswith("source: ")]
+    assert line == f"source: {core.source.reference} [{core.source.detail}]"
+    assert line.endswith(
+        "[10 items scored 0-4 (not at all ... most or all of the time); clinical score 0-40, "
+        "higher is more distress]"
+    )
+
+
 def test_validate_scores_a_valid_response(registry: MeasureRegistry) -> None:
     doc = json.dumps({"measure": "phq-9", "answers": {f"q{i}": 1 for i in range(1, 10)}})
     code, text = validate_response(registry, "phq-9", doc)

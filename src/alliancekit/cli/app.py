@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import traceback
@@ -29,7 +28,7 @@ from alliancekit.cli import (
     verify,
 )
 from alliancekit.cli.common import UsageError, command_parser, in_options
-from alliancekit.cli.main import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from alliancekit.cli.main import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, json_error
 from alliancekit.cli.progress import end_open_line
 from alliancekit.errors import AccessDenied, AlliancekitError, StoreError, ValidationError
 
@@ -58,7 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if _Parser.json_errors:
-            _json_error("usage", message)
+            json_error("usage", message)
         super().error(message)
 
 
@@ -92,19 +91,9 @@ def _kind(exc: BaseException) -> str:
     return "file"
 
 
-def _json_error(kind: str, message: str) -> None:
-    """With ``--json``, the failure as one JSON object on its own line of standard output, besides the
-    stderr line and the exit code: ``{"error": {"kind": ..., "message": ...}}``. The message is the stderr
-    line's, which names options, files and rules, never a client's data."""
-    end_open_line()
-    with contextlib.suppress(OSError, ValueError):  # a reader gone away: the exit code still says it
-        sys.stdout.write(json.dumps({"error": {"kind": kind, "message": message}}) + "\n")
-        sys.stdout.flush()
-
-
 def _fail(message: str, kind: str = "usage", *, as_json: bool = False) -> int:
     if as_json:
-        _json_error(kind, message)
+        json_error(kind, message)
     end_open_line()
     print(f"alliancekit: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -141,7 +130,7 @@ def run(argv: Sequence[str] | None) -> int:
         return _fail(f"{where}{exc.strerror or type(exc).__name__}", "file", as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - the last resort: what Python would print, less the message
         if as_json:
-            _json_error("internal", f"internal error: {type(exc).__name__}")
+            json_error("internal", f"internal error: {type(exc).__name__}")
         return _internal(exc)
 
 

@@ -31,6 +31,15 @@ from alliancekit.errors import StoreCorrupt
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.practice import practice_file, practice_in_memory
 
+#: Why a file too old to read as it stands is not backed up, and how to keep its copy: the store's advice
+#: (open it for writing once, which upgrades it) would lose the copy of the file as the older release left
+#: it, which is what a backup before upgrading is for.
+TOO_OLD = (
+    "written by an alliancekit too old for this one to read without upgrading the file, and a backup never "
+    "upgrades what it copies: copy it with the alliancekit release that wrote it, or copy the file (with "
+    "its -wal and -shm files, if any) while nothing writes to it"
+)
+
 
 class CopyFailedVerification(Exception):
     """The staged copy did not verify: it is not published."""
@@ -88,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:  # a missing, foreign or damaged practice is refused as every command refuses it
         # first read-only, which never upgrades: a file an older release wrote is copied as it stands
-        with existing_practice(args, read_only=True) as peek:
+        with existing_practice(args, read_only=True, too_old=TOO_OLD) as peek:
             versions = peek.schema_versions
         behind = versions is not None and versions[0] < versions[1]
         # else opened for writing: the backup is audited, in the log of every clinic in the file

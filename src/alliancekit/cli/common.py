@@ -27,7 +27,13 @@ import attrs
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
 from alliancekit.domain.checks import check_clinic, check_time_zone
-from alliancekit.errors import NotAnAlliancekitStore, StoreCorrupt, StoreError, ValidationError
+from alliancekit.errors import (
+    NotAnAlliancekitStore,
+    StoreCorrupt,
+    StoreError,
+    StoreNeedsMigration,
+    ValidationError,
+)
 from alliancekit.practice import practice_file
 from alliancekit.security import private_files
 
@@ -186,13 +192,18 @@ def shown(location: str) -> str:
 
 
 def existing_practice(
-    args: argparse.Namespace, *, read_only: bool = False, audit_key: bytes | None = None
+    args: argparse.Namespace,
+    *,
+    read_only: bool = False,
+    audit_key: bytes | None = None,
+    too_old: str | None = None,
 ) -> Practice:
     """Open the existing practice the command names; never create, migrate or convert one by accident.
 
     Opened read-only, or for writing with ``create=False`` (every read of clinical content writes its audit
     entry): either refuses a missing, empty or foreign database without touching it, in one opening (one
-    connection pool on PostgreSQL).
+    connection pool on PostgreSQL). ``too_old`` replaces the store's advice for a database too old to read
+    without migrating it ("open it for writing once"), for a command that must not migrate it.
     """
     location, zone = location_of(args), zone_of(args)
     try:
@@ -202,7 +213,8 @@ def existing_practice(
     except StoreCorrupt:
         raise  # it names the file; verify reports it as a failed check
     except (StoreError, ValidationError) as exc:
-        raise UsageError(f"--db {shown(location)}: {exc}") from None
+        why = too_old if isinstance(exc, StoreNeedsMigration) and too_old is not None else exc
+        raise UsageError(f"--db {shown(location)}: {why}") from None
 
 
 def _why(location: str, refusal: NotAnAlliancekitStore) -> str:

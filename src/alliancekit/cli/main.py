@@ -10,7 +10,8 @@ Exit codes, the same for every command:
   names the field and rule). Nothing was done.
 * 130: interrupted (Ctrl-C, SIGINT); 143: terminated (SIGTERM, as a container stop sends). The command stops
   as on an error: a staged export is removed, never published; an import keeps its last checkpoint and the
-  same command resumes it.
+  same command resumes it. With ``--json`` its JSON error object (kind ``stopped``) is on standard output,
+  as a failed command's is.
 * 70: an internal error: a bug (in alliancekit or a plugin), or a record changed outside alliancekit. Standard
   error names the exception's type and where it was raised, never its message: a message of Python's own
   (``Invalid isoformat string: '...'``, a ``KeyError``'s key) quotes the value it choked on, which may be a
@@ -28,6 +29,7 @@ starts also ends it with exit 130 and its one line, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Iterator, Sequence
@@ -57,9 +59,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run(argv)
         except KeyboardInterrupt as exc:  # also a stop that came while parsing, or while reporting an error
+            line = stopped_line(exc)
+            # the same test as for a usage error: the stop may come before the arguments are parsed
+            if "--json" in (sys.argv[1:] if argv is None else list(argv)):
+                json_error("stopped", line.removeprefix("alliancekit: "))
             end_open_line()
-            print(stopped_line(exc), file=sys.stderr)
+            print(line, file=sys.stderr)
             return 128 + signal_of(exc)
+
+
+def json_error(kind: str, message: str) -> None:
+    """With ``--json``, the failure as one JSON object on its own line of standard output, besides the
+    stderr line and the exit code: ``{"error": {"kind": ..., "message": ...}}`` (``kind`` ``stopped`` for a
+    stop by a signal). The message is the stderr line's, which names options, files and rules, never a
+    client's data."""
+    end_open_line()
+    with contextlib.suppress(OSError, ValueError):  # a reader gone away: the exit code still says it
+        sys.stdout.write(json.dumps({"error": {"kind": kind, "message": message}}) + "\n")
+        sys.stdout.flush()
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from alliancekit.domain.checks import (
     check_time_zone,
 )
 from alliancekit.domain.records import Administration
-from alliancekit.errors import ValidationError
+from alliancekit.errors import UnknownMeasure, ValidationError
 from alliancekit.events.codec import Codec
 from alliancekit.events.types import Event, RecordedScore
 from alliancekit.feedback.config import FeedbackConfig
@@ -128,17 +128,20 @@ class Services:
         registry = self.plugins.measures()
         scores = []
         for i, admin in enumerate(administrations):
-            if admin.total is None:
-                score = registry.score(admin.measure_id, admin.version, admin.answers)
-            elif admin.answers:
+            if admin.answers and admin.total is not None:
                 raise ValidationError(
                     f"session.administrations[{i}].total",
                     "total-or-answers",
                     "a total-only administration has no answers (give the answers or the total)",
                 )
-            else:
-                score = registry.score_total(admin.measure_id, admin.version, admin.total)
-            measure = registry.get(admin.measure_id, admin.version)
+            try:
+                if admin.total is None:
+                    score = registry.score(admin.measure_id, admin.version, admin.answers)
+                else:
+                    score = registry.score_total(admin.measure_id, admin.version, admin.total)
+                measure = registry.get(admin.measure_id, admin.version)
+            except UnknownMeasure as exc:
+                raise self.unknown_measure(exc, admin.measure_id, admin.version) from None
             allowed = measure.raters
             if admin.rater not in allowed:
                 raise ValidationError(
@@ -160,6 +163,16 @@ class Services:
                 )
             )
         return tuple(scores)
+
+    def unknown_measure(self, error: UnknownMeasure, measure_id: str, version: str) -> UnknownMeasure:
+        """``error``, saying the measure's plugin is not installed when no version of it is registered and
+        the store holds a definition of it (what its administrations used). Read on this error path only:
+        a command that scores reads no definitions."""
+        if any(registered == measure_id for registered, _ in self.plugins.measures()):
+            return error  # the plugin is installed: the version is wrong
+        if not any(kept.measure_id == measure_id for kept in self.reader.measure_definitions()):
+            return error
+        return UnknownMeasure(measure_id, version, stored=True)
 
     def is_outcome(self, measure_id: str) -> bool:
         known = self._outcome_kind.get(measure_id)

@@ -12,6 +12,7 @@ from typing import Any
 
 from alliancekit.errors import AlliancekitError, MeasureDefinitionError
 from alliancekit.measures.definition import Measure, parse_definition
+from alliancekit.measures.norms import Citation
 from alliancekit.measures.registry import MeasureRegistry, check_examples
 from alliancekit.measures.validation import (
     DEFINITION_LIMITS,
@@ -68,7 +69,7 @@ def describe(measure: Measure, supplier: str | None = None) -> str:
         + f"; missing items: {measure.missing_policy.value}"
         + (f" up to {measure.max_missing}" if measure.max_missing else ""),
         f"licence: {measure.licence_notice}",
-        f"source: {measure.source.reference}",
+        f"source: {_source(measure.source)}",
         "items:",
     ]
     for item in measure.items:
@@ -95,6 +96,16 @@ def describe(measure: Measure, supplier: str | None = None) -> str:
         target = code.item if code.item else code.target.value
         lines.append(f"code {code.system}|{code.code} ({target})")
     return "\n".join(lines)
+
+
+def _source(citation: Citation) -> str:
+    """The measure's source: the reference in full, then what the definition takes from it (``detail``)."""
+    text = citation.reference
+    if citation.detail:
+        text += f" [{citation.detail}]"
+    if citation.status.value == "unconfirmed":
+        text += " (UNCONFIRMED)"
+    return text
 
 
 def _cite(citation: Any) -> str:
