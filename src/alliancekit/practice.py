@@ -1200,12 +1200,8 @@ class Practice:
         was upgraded). Audited as ``export-<kind>`` (``read-report`` for the report) with ``purpose`` and the
         export's ``recipient`` (``(unnamed)`` when none is named); they hold no client data.
         """
-        action = _export_action("fhir" if kind == REPORT_KIND else kind, purpose)  # inputs checked alike
         return self._read.measure_definitions(
-            actor,
-            action=REPORT_READ if kind == REPORT_KIND else action,
-            purpose=purpose,
-            recipient=recipient,
+            actor, action=_definitions_action(kind, purpose), purpose=purpose, recipient=recipient
         )
 
     def clinics(self, *, every_record: bool = False) -> list[str]:
@@ -1493,6 +1489,17 @@ def practice_in_memory(location: str | os.PathLike[str]) -> bool:
     ``:memory:``): gone when the process ends. Names a kind of location only: it opens nothing."""
     path = sqlite_file(location)
     return split_location(location)[0] == "memory" or (path is not None and str(path) == ":memory:")
+
+
+def _definitions_action(kind: str, purpose: Purpose | None) -> str:
+    """The audit action of a read of the stored measure definitions for ``kind``: an export's, or the
+    report's (its inputs checked alike; a wrong kind is refused naming every kind taken)."""
+    if kind == REPORT_KIND:
+        _export_action(EXPORT_KINDS[0], purpose)
+        return REPORT_READ
+    if kind not in EXPORT_KINDS:
+        raise ValidationError("kind", "enum", ", ".join((*EXPORT_KINDS, REPORT_KIND)))
+    return _export_action(kind, purpose)
 
 
 def _export_action(kind: str, purpose: Purpose | None) -> str:

@@ -17,7 +17,7 @@ import pytest
 from alliancekit import hookimpl, open_practice
 from alliancekit.cli.main import main
 from alliancekit.domain import Actor, Administration, AdministrationTiming, Consent, Participant, Role
-from alliancekit.errors import AccessDenied, NotFoundError
+from alliancekit.errors import AccessDenied, NotFoundError, ValidationError
 from alliancekit.feedback.reports import (
     chart_rows,
     chart_summary,
@@ -230,3 +230,15 @@ def test_a_lockboxed_episode_stays_withheld_and_reads_no_definition(tmp_path: Pa
     assert "measure-definitions" not in {e.record_type for e in entries}
     assert treating.outcome is not None  # the treating clinician's chart draws it: the check can fail
     assert (treating.outcome.measure_id, treating.outcome.cutoff) == ("probe", 9)
+
+
+def test_a_wrong_kind_of_definitions_read_is_refused_naming_every_kind_taken(tmp_path: Path) -> None:
+    db, _ = recorded(tmp_path)
+    with open_practice(db, clock=later, plugins=WITHOUT) as p:
+        with pytest.raises(ValidationError) as refused:
+            p.measure_definitions(CLINICIAN, kind="chart")
+        assert (refused.value.field, refused.value.rule) == ("kind", "enum")
+        assert "report" in str(refused.value)
+        assert "fhir-bulk" in str(refused.value)
+        # each kind named is taken: the report's is audited as read-report
+        assert [m.id for m in p.measure_definitions(CLINICIAN, kind="report")] == ["probe"]
