@@ -33,7 +33,10 @@ def _named_types(tp: Any) -> set[type]:
 
 
 def _public_annotations() -> dict[str, Any]:
-    namespace = {**vars(alliancekit), **vars(alliancekit.practice)}
+    # every public name fetched: the package loads them on first use, so vars() holds only those used so
+    # far in this process
+    public = {name: getattr(alliancekit, name) for name in alliancekit.__all__}
+    namespace = {**public, **vars(alliancekit.practice)}
     out = {}
     for name, member in inspect.getmembers(Practice):
         if name.startswith("_"):

@@ -108,7 +108,10 @@ def test_wider_types_do_not_weaken_the_checks(make: Any, field: str, rule: str) 
 
 
 def _returns(method: str) -> Any:
-    namespace = {**vars(alliancekit), **vars(alliancekit.practice)}
+    # every public name fetched: the package loads them on first use, so vars() holds only those used so
+    # far in this process
+    public = {name: getattr(alliancekit, name) for name in alliancekit.__all__}
+    namespace = {**public, **vars(alliancekit.practice)}
     return typing.get_type_hints(getattr(Practice, method), namespace)["return"]
 
 

@@ -480,7 +480,10 @@ def _junk_for(tp: Any) -> st.SearchStrategy[Any]:
 
 # -------------------------------------------------------------------------------------- members and calls
 
-_NAMESPACE = {**vars(alliancekit), **vars(alliancekit.practice)}
+# every public name fetched (the package loads them on first use, so vars() holds only those used so far
+# in this process: which depended on the tests run before this module)
+_PUBLIC = {name: getattr(alliancekit, name) for name in alliancekit.__all__}
+_NAMESPACE = {**_PUBLIC, **vars(alliancekit.practice)}
 
 
 def _hints(member: str, function: Callable[..., Any]) -> dict[str, Any]:
