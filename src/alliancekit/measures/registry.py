@@ -73,7 +73,8 @@ class RegisteredMeasure:
     """Scores a total recorded without its items."""
 
 
-def _version_key(version: str) -> tuple[int, ...]:
+def version_key(version: str) -> tuple[int, ...]:
+    """A measure version as numbers, so that ``1.10`` orders after ``1.9``."""
     return tuple(int(part) for part in version.split("."))
 
 
@@ -117,7 +118,7 @@ class MeasureRegistry:
         return measure
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(sorted(self._entries, key=lambda k: (k[0], _version_key(k[1]))))
+        return iter(sorted(self._entries, key=lambda k: (k[0], version_key(k[1]))))
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -141,7 +142,7 @@ class MeasureRegistry:
         versions = [v for (m, v) in self._entries if m == measure_id]
         if not versions:
             raise UnknownMeasure(measure_id)
-        return max(versions, key=_version_key)
+        return max(versions, key=version_key)
 
     def populations(self) -> frozenset[str]:
         """Every norm population some registered measure declares (what an episode may name)."""

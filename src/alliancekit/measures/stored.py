@@ -2,7 +2,8 @@
 is gone the definition stored with the data (:meth:`alliancekit.Practice.measure_definitions`).
 
 The stored definitions are read through the facade (``read_stored``: guarded and audited there) at most
-once per object, and only when a lookup needs them. The FHIR export and the progress chart both use it.
+once per object, and only when a lookup needs them. The FHIR export, the progress chart and the
+practice-outcomes report use it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ from typing import Any
 from alliancekit.errors import UnknownMeasure
 from alliancekit.events.converter import encode_payload
 from alliancekit.measures.definition import Measure
-from alliancekit.measures.registry import MeasureRegistry
+from alliancekit.measures.registry import MeasureRegistry, version_key
 
 
 class StoredMeasures:
     """A :class:`~alliancekit.measures.registry.MeasureRegistry` falling back to the stored definitions by
-    exact id and version (anything else is the registry's)."""
+    exact id and version, or by id for :meth:`latest` (anything else is the registry's)."""
 
     def __init__(self, registry: MeasureRegistry, read_stored: Callable[[], Sequence[Measure]]) -> None:
         self.registry = registry
@@ -27,9 +28,23 @@ class StoredMeasures:
 
     def stored(self, measure_id: str, version: str) -> Measure | None:
         """The stored definition of a measure version (``None``: none stored); the first call reads them."""
+        return self._definitions().get((measure_id, version))
+
+    def _definitions(self) -> dict[tuple[str, str], Measure]:
         if self._stored is None:
             self._stored = {(m.id, m.version): m for m in self._read_stored()}
-        return self._stored.get((measure_id, version))
+        return self._stored
+
+    def latest(self, measure_id: str) -> Measure | None:
+        """The registry's latest version of a measure, else the latest version stored (``None``: neither).
+        The stored definitions are read only when no plugin supplies the measure."""
+        try:
+            return self.registry.get(measure_id)
+        except LookupError:
+            pass
+        stored = self._definitions()
+        versions = [v for (m, v) in stored if m == measure_id]
+        return stored[(measure_id, max(versions, key=version_key))] if versions else None
 
     def get(self, measure_id: str, version: str | None = None) -> Measure:
         """The registered measure, else (for an exact version) the stored one.

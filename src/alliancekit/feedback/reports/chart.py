@@ -190,9 +190,9 @@ class ProgressChart:
 
 
 def chart_measures(practice: Practice, actor: Actor) -> StoredMeasures:
-    """What the charts describe a measure by: the installed plugin's definition, or the one stored with the
-    data when none is installed or the installed one differs (read once, through the facade, audited as
-    ``read-report``). One serves every chart of a report."""
+    """What the charts (and the practice-outcomes report) describe a measure by: the installed plugin's
+    definition, or the one stored with the data when none is installed or the installed one differs (read
+    once, through the facade, audited as ``read-report``). One serves every chart of a report."""
     return StoredMeasures(
         practice.plugins.measures(), lambda: practice.measure_definitions(actor, kind=REPORT_KIND)
     )

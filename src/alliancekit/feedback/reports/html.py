@@ -200,7 +200,10 @@ def render_report(
     if today is not None:  # bad input is refused before the first read, which writes an audit entry
         today = check_date("today", today)
     max_charts = check_int("max_charts", max_charts, lo=0)  # a negative count would slice from the end
-    outcomes = practice_outcomes(practice, actor)  # the guarded read first: it refuses a missing actor
+    # the stored definitions are read once, for the outcomes and every chart, and only when needed
+    definitions = chart_measures(practice, actor)
+    # the guarded read first: it refuses a missing actor
+    outcomes = practice_outcomes(practice, actor, definitions=definitions)
     today = today or practice.clinic_today(actor.clinic_id)
     items = attention_list(practice, actor, today=today)
     open_rows = [row for row in practice.caseload(actor) if row.sessions_attended > 0]
@@ -211,7 +214,6 @@ def render_report(
     if not open_rows:
         chart_part.append('<p class="empty">No open episode has a recorded session yet.</p>')
     else:
-        definitions = chart_measures(practice, actor)  # the stored definitions read once for every chart
         charts = "".join(_chart_section(practice, actor, row, definitions) for row in open_rows[:max_charts])
         chart_part.append(f'<div class="charts">{charts}</div>')
     if len(open_rows) > max_charts:

@@ -22,6 +22,10 @@
   clinical (the child cutoff is 32), an adult's is not (25). An episode that names no population, or one
   its measure declares no norm for, is read against the measure's default population.
   :attr:`PracticeOutcomes.norms` says which norms were read, for how many episodes each.
+* **Uninstalled measures**: a measure no installed plugin supplies is read by the latest version of its
+  definition stored with the data (:meth:`alliancekit.Practice.measure_definitions`, audited as
+  ``read-report``): its norms classify the episodes as the plugin's did. The stored definitions are read
+  once per report, and only when a measure is missing from the installed ones.
 
 What cannot be computed is said in :attr:`PracticeOutcomes.notes`, never reported as zero.
 
@@ -41,10 +45,12 @@ import attrs
 
 from alliancekit import ClosedOutcome
 from alliancekit.domain.actors import Actor
+from alliancekit.feedback.reports.chart import chart_measures
 from alliancekit.measures.change import ChangeClass, classify_change, reliable_change_threshold
 from alliancekit.measures.definition import Measure
 from alliancekit.measures.exact import change
 from alliancekit.measures.norms import Norm
+from alliancekit.measures.stored import StoredMeasures
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -146,15 +152,21 @@ class PracticeOutcomes:
         )
 
 
-def practice_outcomes(practice: Practice, actor: Actor) -> PracticeOutcomes:
-    """Outcomes of the actor's clinic's closed episodes, from the store's projection (never the events)."""
-    rows = practice.closed_outcomes(actor)
+def practice_outcomes(
+    practice: Practice, actor: Actor, *, definitions: StoredMeasures | None = None
+) -> PracticeOutcomes:
+    """Outcomes of the actor's clinic's closed episodes, from the store's projection (never the events).
+    ``definitions`` as :func:`~alliancekit.feedback.reports.chart.chart_measures` makes them (made here when
+    not given): the HTML report shares one with its charts, so it reads the stored definitions once."""
+    rows = practice.closed_outcomes(actor)  # first: a refused reader reads no definition
+    if definitions is None:
+        definitions = chart_measures(practice, actor)
     if rows:
-        return outcomes_from_rows(practice, rows)
+        return outcomes_from_rows(definitions, rows)
     # closed episodes count as episodes too; one the reader's caseload lists but the outcomes left out has
     # scores the lockbox withholds from this reader (the caseload is never wider than the clinic's rows)
     seen = practice.caseload(actor, include_closed=True)
-    outcomes = outcomes_from_rows(practice, rows, has_episodes=bool(seen))
+    outcomes = outcomes_from_rows(definitions, rows, has_episodes=bool(seen))
     return attrs.evolve(outcomes, withheld_closed=any(row.closed_on is not None for row in seen))
 
 
@@ -186,25 +198,22 @@ class _Tally:
 
 
 def outcomes_from_rows(
-    practice: Practice, rows: Sequence[ClosedOutcome], *, has_episodes: bool = True
+    definitions: StoredMeasures, rows: Sequence[ClosedOutcome], *, has_episodes: bool = True
 ) -> PracticeOutcomes:
-    """Outcomes of closed episodes given their projection rows (one pass, classifications memoised)."""
-    registry = practice.plugins.measures()
+    """Outcomes of closed episodes given their projection rows (one pass, classifications memoised). A
+    measure is the installed plugin's latest version, else the latest one stored with the data."""
     measures: dict[str, Measure | None] = {}
 
     def measure(measure_id: str) -> Measure | None:
         if measure_id not in measures:
-            try:
-                measures[measure_id] = registry.get(measure_id)
-            except LookupError:
-                measures[measure_id] = None
+            measures[measure_id] = definitions.latest(measure_id)
         return measures[measure_id]
 
     @functools.cache
     def norm_of(measure_id: str, population: str | None) -> Norm | None:
         """The norm an episode of ``population`` is read against (``Measure.norm_for``)."""
         m = measure(measure_id)
-        assert m is not None  # noqa: S101 - only called for registered measures
+        assert m is not None  # noqa: S101 - only called for a measure installed or stored
         return m.norm_for(population)
 
     @functools.lru_cache(maxsize=65_536)
@@ -215,7 +224,7 @@ def outcomes_from_rows(
         clinical range the SAES counts (``None`` without a published cutoff), against the norm of the
         episode's ``population``."""
         m = measure(measure_id)
-        assert m is not None  # noqa: S101 - only called for registered measures
+        assert m is not None  # noqa: S101 - only called for a measure installed or stored
         klass, clinical, in_range = None, False, None
         norm = norm_of(measure_id, population)
         if norm is not None:
