@@ -1,4 +1,9 @@
-"""16 processes, 1,000 read-modify-write commands each, on one episode: nothing lost, nothing duplicated."""
+"""8 processes, 500 read-modify-write commands each, on one episode: nothing lost, nothing duplicated.
+
+The scaling guide's figure is this test at 16 processes x 1,000 commands (``ALLIANCEKIT_TEST_WRITERS=16
+ALLIANCEKIT_TEST_COMMANDS_EACH=1000``): 90 s on a 2-core machine whose disk is shared, the longest test
+of the suite by far. By default it runs at a quarter of that, still thousands of conflicting commits on
+one episode, so the suite stays inside CI's time."""
 
 from __future__ import annotations
 
@@ -8,8 +13,8 @@ import pytest
 
 from alliancekit.testing.concurrency import run_concurrent_writers
 
-PROCESSES = int(os.environ.get("ALLIANCEKIT_TEST_WRITERS", "16"))
-COMMANDS_EACH = int(os.environ.get("ALLIANCEKIT_TEST_COMMANDS_EACH", "1000"))
+PROCESSES = int(os.environ.get("ALLIANCEKIT_TEST_WRITERS", "8"))
+COMMANDS_EACH = int(os.environ.get("ALLIANCEKIT_TEST_COMMANDS_EACH", "500"))
 
 
 @pytest.mark.slow
