@@ -1222,11 +1222,7 @@ class Practice:
         """The store's schema version and this alliancekit's, for a store numbered so (SQLite), else
         ``None``. The first is lower only for a practice opened read-only on a file an older release wrote
         (opening it for writing upgrades it first): what :meth:`back_up` copies as it stands."""
-        versions = getattr(self._s.store, "schema_versions", None)
-        if not callable(versions):
-            return None
-        found, latest = versions()
-        return int(found), int(latest)
+        return self._read.schema_versions()
 
     def episode_ids(self, actor: Actor) -> list[str]:
         """The ids of every episode of the actor's clinic (what a supervisor's or an export's walk visits).

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -21,6 +20,7 @@ import psycopg
 import pytest
 from alliancekit_postgres import PostgresStore, open_postgres
 from alliancekit_postgres.schema import LATEST_VERSION, MIGRATIONS
+from alliancekit_postgres.testing import release_when_ready
 from psycopg import sql
 
 from alliancekit import Practice
@@ -484,16 +484,6 @@ store.close()
 """
 
 
-def _release_when_ready(procs: list[subprocess.Popen[bytes]], start: Path) -> None:
-    """Touch ``start`` once every process has made its ``ready-<n>`` file beside it (its store is open):
-    the start line is when they are all ready, not a guess of how long connecting takes."""
-    ready = [start.with_name(f"ready-{n}") for n in range(len(procs))]
-    while not all(r.exists() for r in ready):
-        assert all(p.poll() is None for p in procs), "a process ended before it was ready"
-        time.sleep(0.005)
-    start.touch()
-
-
 @pytest.mark.slow
 def test_concurrent_sealers_in_processes_never_fork_the_chain(pg, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """6 processes, 20 rounds each (write an entry, seal), released together."""
@@ -505,7 +495,7 @@ def test_concurrent_sealers_in_processes_never_fork_the_chain(pg, tmp_path) -> N
         subprocess.Popen([sys.executable, "-c", _SEALER, pg.app_dsn, schema, str(n), str(rounds), str(start)])
         for n in range(processes_n)
     ]
-    _release_when_ready(procs, start)  # all connected: released at once
+    release_when_ready(procs, start)  # all connected: released at once
     assert [p.wait(timeout=300) for p in procs] == [0] * processes_n
     store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1, read_only=True)
     try:

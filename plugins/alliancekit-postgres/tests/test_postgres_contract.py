@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from alliancekit_postgres import PostgresStore
+from alliancekit_postgres.testing import release_when_ready
 from psycopg import sql
 
 from alliancekit.store.protocol import Store
@@ -53,16 +52,6 @@ try:
 finally:
     practice.close()
 """
-
-
-def _release_when_ready(procs: list[subprocess.Popen[bytes]], start: Path) -> None:
-    """Touch ``start`` once every process has made its ``ready-<n>`` file beside it (its store is open):
-    the start line is when they are all ready, not a guess of how long connecting takes."""
-    ready = [start.with_name(f"ready-{n}") for n in range(len(procs))]
-    while not all(r.exists() for r in ready):
-        assert all(p.poll() is None for p in procs), "a process ended before it was ready"
-        time.sleep(0.005)
-    start.touch()
 
 
 class TestPostgresStore(StoreContract):
@@ -118,7 +107,7 @@ class TestPostgresStore(StoreContract):
             )
             for w in range(self.seal_processes)
         ]
-        _release_when_ready(procs, start)
+        release_when_ready(procs, start)
         assert [p.wait(timeout=600) for p in procs] == [0] * self.seal_processes
         report = self._verify(store)
         assert report.ok, report.describe()

@@ -387,6 +387,15 @@ class Views:
         )
         return [load_stored(stored) for stored in self.s.reader.measure_definitions()]
 
+    def schema_versions(self) -> tuple[int, int] | None:
+        """The store's schema version and this alliancekit's, for a store numbered so (SQLite), else
+        ``None`` (no client data: what a backup of an older file needs to know)."""
+        versions = getattr(self.s.store, "schema_versions", None)
+        if not callable(versions):
+            return None
+        found, latest = versions()
+        return int(found), int(latest)
+
     def clinics(self, every_record: object = False) -> list[str]:
         """The clinics that have episodes in the store, or with ``every_record`` any record (no client
         data: for choosing an actor's clinic)."""
@@ -561,7 +570,8 @@ class Views:
         # A read-only practice writes no entry: only a file an older release wrote is copied so, as it
         # stands (the entry needs this release's log, and writing it would upgrade the file first).
         as_it_is = bool(getattr(store, "read_only", False))
-        if as_it_is and not _behind(store):
+        versions = self.schema_versions()
+        if as_it_is and not (versions is not None and versions[0] < versions[1]):
             raise StoreError(
                 "the store was opened read-only: a backup is audited first, so open it for writing (only a "
                 "file an older release wrote is copied from a read-only open, as it stands)"
@@ -677,12 +687,3 @@ def _withheld_summary(state: EpisodeState) -> EpisodeState:
         review_requested=False,
         administered_at={},
     )
-
-
-def _behind(store: object) -> bool:
-    """Whether ``store`` is at an older schema than this alliancekit's (a read-only open of such a file)."""
-    versions = getattr(store, "schema_versions", None)
-    if not callable(versions):
-        return False
-    found, latest = versions()
-    return bool(found < latest)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -108,3 +111,14 @@ def test_server() -> Iterator[PgServer]:
 
 
 test_server.__test__ = False  # type: ignore[attr-defined]  # a fixture body, not a test
+
+
+def release_when_ready(procs: Sequence[subprocess.Popen[bytes]], start: Path) -> None:
+    """Touch ``start`` once every process has made its ``ready-<n>`` file beside it (its store is open):
+    the start line is when they are all ready, not a guess of how long connecting takes. A process that
+    ends before it is ready fails the wait instead of hanging it."""
+    ready = [start.with_name(f"ready-{n}") for n in range(len(procs))]
+    while not all(r.exists() for r in ready):
+        assert all(p.poll() is None for p in procs), "a process ended before it was ready"  # noqa: S101
+        time.sleep(0.005)
+    start.touch()
