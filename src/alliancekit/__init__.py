@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
     from alliancekit.security.views import (
         ClientView,
+        ClosedOutcomes,
         ProcessNote,
         SessionHistory,
         SharedRecord,
@@ -95,6 +96,7 @@ __all__ = [
     "CaseloadRow",
     "ClientView",
     "ClosedOutcome",
+    "ClosedOutcomes",
     "Consent",
     "Consultation",
     "Decision",
@@ -176,6 +178,7 @@ _DEFINED_IN = {
     "CaseloadRow": "alliancekit.store.protocol",
     "ClientView": "alliancekit.security.views",
     "ClosedOutcome": "alliancekit.store.protocol",
+    "ClosedOutcomes": "alliancekit.security.views",
     "Consent": "alliancekit.domain",
     "Consultation": "alliancekit.domain",
     "Decision": "alliancekit.security.policy",

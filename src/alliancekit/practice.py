@@ -69,6 +69,7 @@ from alliancekit.security import encryption, private_files
 from alliancekit.security.policy import AccessPolicy
 from alliancekit.security.views import (
     ClientView,
+    ClosedOutcomes,
     ProcessNote,
     SessionHistory,
     SharedRecord,
@@ -80,7 +81,6 @@ from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
     CaseloadRow,
-    ClosedOutcome,
     OutboxRecord,
     OutboxState,
     OutboxStatus,
@@ -120,7 +120,8 @@ def _defaults(command: str) -> dict[str, Any]:
 
 #: The exports :meth:`Practice.export_record` serves (each audited as ``export-<kind>``).
 EXPORT_KINDS = ("fhir", "fhir-bulk", "csv")
-#: The kind of :meth:`Practice.measure_definitions` read the progress chart makes, and its audit action.
+#: The kind of :meth:`Practice.measure_definitions` read a host's own report makes, and its audit action
+#: (the library's reports take them with their guarded read: ``Timeline.measure_definitions``).
 REPORT_KIND = "report"
 REPORT_READ = "read-report"
 
@@ -1127,6 +1128,8 @@ class Practice:
 
         Process notes are never in it. For anyone but the clinician of record acting for treatment, the
         client's lockbox applies, and ``Timeline.withheld`` says that something was left out.
+        ``Timeline.measure_definitions()`` reads the measure definitions stored with the data (what the
+        progress chart draws a measure by once its plugin is gone) under this read's audit entry.
         """
         return self._read.timeline(actor, episode_id)
 
@@ -1194,11 +1197,13 @@ class Practice:
         kind: str = "fhir",
         recipient: str | None = None,
     ) -> list[Measure]:
-        """The measure definitions stored with the data, as measures: what an export (and the progress
-        chart, ``kind="report"``) describes a measure by once its plugin is removed. Every definition an
+        """The measure definitions stored with the data, as measures: what an export (and a host's own
+        report, ``kind="report"``) describes a measure by once its plugin is removed. Every definition an
         administration used since the store kept them (an upgraded store also holds those registered when it
         was upgraded). Audited as ``export-<kind>`` (``read-report`` for the report) with ``purpose`` and the
-        export's ``recipient`` (``(unnamed)`` when none is named); they hold no client data.
+        export's ``recipient`` (``(unnamed)`` when none is named); they hold no client data. The library's
+        reports take them with the guarded read they make first, under its entry instead
+        (:meth:`timeline`, :meth:`closed_outcomes`).
         """
         return self._read.measure_definitions(
             actor, action=_definitions_action(kind, purpose), purpose=purpose, recipient=recipient
@@ -1249,11 +1254,12 @@ class Practice:
         """
         return self._read.caseload(actor, clinician_id=clinician_id, include_closed=include_closed)
 
-    def closed_outcomes(self, actor: Actor) -> list[ClosedOutcome]:
+    def closed_outcomes(self, actor: Actor) -> ClosedOutcomes:
         """The outcome columns of the actor's clinic's closed episodes (for the practice-outcomes report).
 
         Under a lockbox applying to the reader, a row is what :meth:`episode` says: left out when the closing
-        or the scores are withheld from them."""
+        or the scores are withheld from them. ``ClosedOutcomes.measure_definitions()`` reads the measure
+        definitions stored with the data under this read's audit entry, as :meth:`timeline`'s does."""
         return self._read.closed_outcomes(actor)
 
     @contextlib.contextmanager

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from alliancekit import open_practice
+from alliancekit.domain import Actor, Role
 
 from .webapp_server import (
     CLINICIAN,
@@ -681,3 +682,33 @@ def test_a_sign_out_from_a_stale_page_says_it_did_not_sign_out(webapp: tuple[Ser
     )
     assert (out.status, out.headers["location"]) == (303, "/clinician/sign-in")
     assert call(f"{server.url}/clinician", headers={"cookie": cookie}).status == 303
+
+
+def test_the_episode_page_and_its_chart_cost_one_entry_per_guarded_read(webapp: tuple[Server, Path]) -> None:
+    """The page reads the caseload, the alerts and the chart's episode and timeline: 4 entries; the chart
+    image 2. The stored measure definitions the chart may describe a measure by are read under the
+    timeline's entry (each wrote a ``read-report`` entry of its own before: 5 and 3)."""
+    server, path = webapp
+    episode_id = seed(path, client_ref="client-web-audit")
+    cookie = signed_in(server)
+    auditor = Actor("aud-web", Role.ADMINISTRATOR, CLINICIAN.clinic_id)
+
+    def entries(url: str) -> list[tuple[str, str]]:
+        with open_practice(path) as practice:
+            before = {e.entry_id for e in practice.audit_entries(auditor)}
+        assert call(server.url + url, headers={"cookie": cookie}).status == 200
+        with open_practice(path) as practice:
+            return sorted(
+                (e.action, e.record_type)
+                for e in practice.audit_entries(auditor)
+                if e.entry_id not in before and e.actor_id == CLINICIAN.id
+            )
+
+    page = f"/clinician/episodes/{episode_id}"
+    assert entries(page) == [
+        ("read-caseload", "caseload"),
+        ("read-episode", "episode"),
+        ("read-episode", "episode"),
+        ("read-timeline", "episode"),
+    ]
+    assert entries(f"{page}/chart.svg") == [("read-episode", "episode"), ("read-timeline", "episode")]

@@ -1,7 +1,8 @@
 """A measure whose plugin is gone is charted from the definition stored with the data: the same range,
 cutoff and expected band as with the plugin installed, in the chart's SVG, Vega-Lite, text and table, in
 the HTML report and through ``alliancekit report``. An installed definition of the same version is used
-only when it is identical to the stored one. The read is audited, and a refused read reads nothing more."""
+only when it is identical to the stored one. The definitions are read under the chart's guarded reads (no
+audit entry of their own), and a refused or lockboxed read reads none."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from alliancekit.cli.main import main
 from alliancekit.domain import Actor, Administration, AdministrationTiming, Consent, Participant, Role
 from alliancekit.errors import AccessDenied, NotFoundError, ValidationError
 from alliancekit.feedback.reports import (
+    chart_measures,
     chart_rows,
     chart_summary,
     chart_svg,
@@ -177,14 +179,19 @@ def test_the_report_and_the_cli_chart_it_as_with_the_plugin(
     assert '"domain":[3,15]' in drawn
 
 
-def test_the_stored_definitions_are_read_once_per_report_and_audited(tmp_path: Path) -> None:
-    db, _ = recorded(tmp_path)
+def test_the_stored_definitions_are_read_once_per_report_under_its_guarded_reads(tmp_path: Path) -> None:
+    """One read of the stored definitions serves the report's outcomes and every chart, and it writes no
+    audit entry of its own: the guarded reads the report makes are its only entries."""
+    db, ep = recorded(tmp_path)
     auditor = Actor("aud", Role.ADMINISTRATOR, CLINIC)
     with open_practice(db, clock=later, plugins=WITHOUT) as p:
+        definitions = chart_measures(p)
+        assert progress_chart(p, CLINICIAN, ep, definitions=definitions).uncharted_ids == []
+        assert definitions.read
         render_report(p, Actor("sup", Role.SUPERVISOR, CLINIC), today=TODAY)
-        entries = p.audit_entries(auditor)  # recording the sessions read no stored definition
-    read = [e for e in entries if e.record_type == "measure-definitions"]
-    assert [(e.action, e.actor_id, e.outcome) for e in read] == [("read-report", "sup", "allowed")]
+        entries = p.audit_entries(auditor)
+    assert "measure-definitions" not in {e.record_type for e in entries}
+    assert "read-report" not in {e.action for e in entries}
 
 
 def test_an_installed_definition_is_used_only_when_identical_to_the_stored_one(tmp_path: Path) -> None:
@@ -203,9 +210,14 @@ def test_another_clinics_reader_is_refused_before_any_definition_is_read(tmp_pat
     db, ep = recorded(tmp_path)
     auditors = [Actor("aud", Role.ADMINISTRATOR, clinic) for clinic in (CLINIC, "clinic-2")]
     with open_practice(db, clock=later, plugins=WITHOUT) as p:
+        definitions = chart_measures(p)
         with pytest.raises(AccessDenied):
-            progress_chart(p, Actor("clin-9", Role.CLINICIAN, "clinic-2"), ep)
+            progress_chart(p, Actor("clin-9", Role.CLINICIAN, "clinic-2"), ep, definitions=definitions)
+        assert not definitions.read
         entries = [e for auditor in auditors for e in p.audit_entries(auditor)]
+        # the check can fail: the treating clinician's chart reads them
+        progress_chart(p, CLINICIAN, ep, definitions=definitions)
+        assert definitions.read
     assert [(e.record_type, e.action) for e in entries if e.outcome == "refused"] == [
         ("episode", "read-episode")
     ]
@@ -220,12 +232,15 @@ def test_a_lockboxed_episode_stays_withheld_and_reads_no_definition(tmp_path: Pa
     c.p.close()
     supervisor = Actor("sup", Role.SUPERVISOR, CLINIC)
     with open_practice(tmp_path / "p.sqlite", clock=later, plugins=WITHOUT) as p:
+        definitions = chart_measures(p)
         try:
-            withheld = progress_chart(p, supervisor, ep)
+            withheld = progress_chart(p, supervisor, ep, definitions=definitions)
         except (AccessDenied, NotFoundError):
             withheld = None
+        assert not definitions.read
         entries = p.audit_entries(Actor("aud", Role.ADMINISTRATOR, CLINIC))
-        treating = progress_chart(p, CLINICIAN, ep)
+        treating = progress_chart(p, CLINICIAN, ep, definitions=definitions)
+        assert definitions.read
     assert withheld is None or (withheld.panels, withheld.uncharted_ids) == ((), [])
     assert "measure-definitions" not in {e.record_type for e in entries}
     assert treating.outcome is not None  # the treating clinician's chart draws it: the check can fail

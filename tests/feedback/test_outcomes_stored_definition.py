@@ -1,8 +1,9 @@
 """The practice-outcomes report classifies the closed episodes of a measure whose plugin is gone against the
 definition stored with the data: the same recovery, reliable change and deterioration (each episode read
 against its own population's norm) as with the plugin installed, in the report, the HTML page and through
-``alliancekit report``. The stored definitions are read once per report, audited as ``read-report``, only
-when a measure is missing from the installed ones, and never for a refused reader."""
+``alliancekit report``. The stored definitions are read once per report, under its guarded read of the
+closed outcomes (no audit entry of their own), only when a measure is missing from the installed ones, and
+never for a refused reader."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from alliancekit.domain import (
     Role,
 )
 from alliancekit.errors import AccessDenied
-from alliancekit.feedback.reports import Rate, practice_outcomes, render_report
+from alliancekit.feedback.reports import Rate, chart_measures, practice_outcomes, render_report
 from alliancekit.plugins import make_plugin_host
 
 from .conftest import CLINIC, CLINICIAN, later, make_clinic
@@ -91,10 +92,17 @@ def outcomes_of(db: Path, plugins: Any) -> Any:
         return practice_outcomes(p, SUPERVISOR)
 
 
-def definition_reads(p: Any) -> list[tuple[str, str, str]]:
-    """The audited reads of the stored definitions, in either clinic."""
+def definition_entries(p: Any) -> list[tuple[str, str, str]]:
+    """Audit entries of a read of the stored definitions on their own, in either clinic (none is made:
+    they are read under the closed outcomes' guarded read)."""
     entries = [e for auditor in AUDITORS for e in p.audit_entries(auditor)]
     return [(e.action, e.actor_id, e.outcome) for e in entries if e.record_type == "measure-definitions"]
+
+
+def outcomes_reading(p: Any, reader: Any) -> tuple[Any, bool]:
+    """The outcomes for ``reader`` and whether the stored definitions were read for them."""
+    definitions = chart_measures(p)
+    return practice_outcomes(p, reader, definitions=definitions), definitions.read
 
 
 def test_closed_episodes_of_an_uninstalled_measure_are_classified_by_its_stored_definition(
@@ -158,44 +166,49 @@ def test_the_html_report_and_the_cli_give_the_outcomes_as_with_the_plugin(
     assert found.group(0) == sections["with"]
 
 
-def test_the_stored_definitions_are_read_once_per_report_and_audited(tmp_path: Path) -> None:
+def test_the_stored_definitions_are_read_under_the_reports_own_read(tmp_path: Path) -> None:
     db = closed(tmp_path)
     c = make_clinic(tmp_path, plugins=WITH_PROBE)  # an open episode too: its chart reads them as well
     c.session(c.episode(), probe(12))
     c.p.close()
     with open_practice(db, clock=later, plugins=WITHOUT) as p:
-        practice_outcomes(p, SUPERVISOR)
-        assert definition_reads(p) == [("read-report", "sup", "allowed")]
+        outcomes, read = outcomes_reading(p, SUPERVISOR)
+        assert read
+        assert outcomes.overall.measured == 11
         render_report(p, SUPERVISOR, today=TODAY)
-        assert definition_reads(p) == [("read-report", "sup", "allowed")] * 2
+        assert definition_entries(p) == []
 
 
 def test_no_definition_is_read_when_every_measure_is_installed(tmp_path: Path) -> None:
     db = closed(tmp_path)
     with open_practice(db, clock=later, plugins=WITH_PROBE) as p:
-        assert practice_outcomes(p, SUPERVISOR).overall.measured == 11
-        assert definition_reads(p) == []
+        outcomes, read = outcomes_reading(p, SUPERVISOR)
+        assert outcomes.overall.measured == 11
+        assert not read
 
 
 @pytest.mark.parametrize("reader", [CLINICIAN, None], ids=["clinician", "no-actor"])
 def test_a_refused_reader_reads_no_definition(tmp_path: Path, reader: Actor | None) -> None:
     db = closed(tmp_path)
     with open_practice(db, clock=later, plugins=WITHOUT) as p:
+        definitions = chart_measures(p)
         with pytest.raises(AccessDenied):
-            practice_outcomes(p, reader)  # type: ignore[arg-type]
+            practice_outcomes(p, reader, definitions=definitions)  # type: ignore[arg-type]
         with pytest.raises(AccessDenied):
             render_report(p, reader, today=TODAY)  # type: ignore[arg-type]
-        assert definition_reads(p) == []
+        assert not definitions.read
         # the check can fail: an allowed reader of the same practice reads them
-        practice_outcomes(p, SUPERVISOR)
-        assert definition_reads(p) == [("read-report", "sup", "allowed")]
+        practice_outcomes(p, SUPERVISOR, definitions=definitions)
+        assert definitions.read
+        assert definition_entries(p) == []
 
 
 def test_another_clinics_supervisor_sees_no_outcome_and_reads_no_definition(tmp_path: Path) -> None:
     db = closed(tmp_path)
     with open_practice(db, clock=later, plugins=WITHOUT) as p:
-        assert not practice_outcomes(p, Actor("sup-2", Role.SUPERVISOR, "clinic-2")).has_episodes
-        assert definition_reads(p) == []
+        outcomes, read = outcomes_reading(p, Actor("sup-2", Role.SUPERVISOR, "clinic-2"))
+        assert not outcomes.has_episodes
+        assert not read
 
 
 def test_the_latest_stored_version_is_read_as_the_latest_installed_one_is(tmp_path: Path) -> None:

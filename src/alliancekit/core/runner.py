@@ -163,7 +163,9 @@ class Context:
 
     def review_scores(self) -> tuple[ReviewedScore, ...]:
         s = self._services
-        return scores_against_expectation(self.state, s.plugins.measures(), s.expectations)
+        # a measure whose plugin is gone is read by its latest stored definition, as the installed one would
+        # be: read (only then) under the command's decided and audited entry, as a report's are
+        return scores_against_expectation(self.state, s.described_measures().latest, s.expectations)
 
     def protocol(self, value: object) -> MeasurementProtocol | None:
         """A measurement protocol given by value or by a registered name, its measures known (``None``

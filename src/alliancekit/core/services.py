@@ -31,7 +31,8 @@ from alliancekit.feedback.config import FeedbackConfig
 from alliancekit.feedback.expectation import FIT_KEY, Expectations, Outcome
 from alliancekit.feedback.rules import AlertRule, alert_rules
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.measures.definition import MeasureKind
+from alliancekit.measures.definition import Measure, MeasureKind
+from alliancekit.measures.stored import StoredMeasures
 from alliancekit.notify.outbox import Subscriptions
 from alliancekit.plugins.manager import PluginHost
 from alliancekit.projections import caseload_row
@@ -40,6 +41,7 @@ from alliancekit.protocols.registry import resolve_protocol
 from alliancekit.requests.config import RequestConfig
 from alliancekit.security.encryption import FieldCipher
 from alliancekit.security.policy import AccessPolicy, supplied_policy
+from alliancekit.store.definitions import load_stored
 from alliancekit.store.protocol import CaseloadRow, Store, StoredEvent
 from alliancekit.store.reader import RecordReader
 
@@ -173,6 +175,17 @@ class Services:
         if not any(kept.measure_id == measure_id for kept in self.reader.measure_definitions()):
             return error
         return UnknownMeasure(measure_id, version, stored=True)
+
+    def stored_measures(self) -> list[Measure]:
+        """The measure definitions stored with the data, loaded as the registry loads a plugin's, and not
+        audited: only for a call already decided and audited, whose one entry covers them (published
+        instruments, no client data), so that call costs no entry more."""
+        return [load_stored(stored) for stored in self.reader.measure_definitions()]
+
+    def described_measures(self) -> StoredMeasures:
+        """The installed measures, falling back to :meth:`stored_measures` (read at most once, and only when
+        a lookup needs them) for one decided and audited call: a refit, a command's review record."""
+        return StoredMeasures(self.plugins.measures(), self.stored_measures)
 
     def is_outcome(self, measure_id: str) -> bool:
         known = self._outcome_kind.get(measure_id)

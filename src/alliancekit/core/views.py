@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import attrs
 
@@ -62,17 +63,20 @@ from alliancekit.security.lockbox import (
 from alliancekit.security.participants import participant_reader, summary_for, visible_entries
 from alliancekit.security.policy import Action
 from alliancekit.security.views import (
+    CarriesDefinitions,
     ClientGoal,
     ClientScore,
     ClientView,
+    ClosedOutcomes,
     ProcessNote,
     SessionHistory,
     SharedRecord,
     Timeline,
 )
-from alliancekit.store.definitions import load_stored
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, ClosedOutcome
 from alliancekit.store.scan import scan_store
+
+C = TypeVar("C", bound=CarriesDefinitions)
 
 #: The practice-metadata key of the demo mark.
 DEMO_KEY = "demo"
@@ -121,7 +125,9 @@ class Views:
     def timeline(self, actor: object, episode_id: object) -> Timeline:
         a, state = self._read(actor, Action.READ_TIMELINE, episode_id)
         treating = self.s.guard.treating(a, state)
-        return self._timeline(state.episode_id, None if treating else a.id, lockbox=not treating)
+        # decided and audited: the report drawing it reads the stored definitions under this entry
+        entries = self._timeline(state.episode_id, None if treating else a.id, lockbox=not treating)
+        return self._carrying(entries)
 
     def session_history(self, actor: object, episode_id: object, session_id: object) -> SessionHistory:
         a, state = self._read(actor, Action.READ_SESSION_HISTORY, episode_id, session_id=session_id)
@@ -324,7 +330,7 @@ class Views:
             if (closed_too or row.closed_on is None) and (clinician is None or row.clinician_id == clinician)
         ]
 
-    def closed_outcomes(self, actor: object) -> list[ClosedOutcome]:
+    def closed_outcomes(self, actor: object) -> ClosedOutcomes:
         guard = self.s.guard
         a = guard.require_actor(actor, Action.READ_CASELOAD, "practice", "(clinic)")
         decision = guard.allow(a, Action.READ_CASELOAD, "practice", a.clinic_id, None)
@@ -332,10 +338,10 @@ class Views:
         rows = self.s.reader.closed_outcomes(a.clinic_id)
         # closed outcomes carry no client reference: a client's own directive cannot be waived here
         if not any(guard.row_lockbox_applies(a, r.clinician_id, "", r.lockbox_json) for r in rows):
-            return rows
+            return self._carrying(ClosedOutcomes(rows))
         # A directive applies to some rows (rare): they are made again from what the reader may see, which
         # needs their episode, so the clinic's closed rows are read from the caseload projection this once.
-        outcomes = []
+        outcomes = ClosedOutcomes()
         for row in self.s.reader.caseload(clinic_id=a.clinic_id, open_only=False):
             if row.closed_on is None:
                 continue
@@ -346,7 +352,7 @@ class Views:
                 if row.closed_on is None:
                     continue  # the closing is withheld: not an ended episode to this reader
             outcomes.append(ClosedOutcome.of(row))
-        return outcomes
+        return self._carrying(outcomes)
 
     def episode_ids(self, actor: object) -> list[str]:
         """The ids of the actor's clinic's episodes (a supervisor's or an exporter's walk)."""
@@ -385,7 +391,7 @@ class Views:
             "(stored)",
             recipient=audited_recipient(UNNAMED if named is None else named),
         )
-        return [load_stored(stored) for stored in self.s.reader.measure_definitions()]
+        return self.s.stored_measures()
 
     def schema_versions(self) -> tuple[int, int] | None:
         """The store's schema version and this alliancekit's, for a store numbered so (SQLite), else
@@ -468,8 +474,10 @@ class Views:
         a = guard.require_actor(actor, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)")
         decision = guard.allow(a, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)", None)
         guard.audit(a, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)", outcome=decision.outcome)
+        # A measure whose plugin is gone is fitted by its latest stored definition, as the installed one
+        # would be: read (only then) under this decided and audited call's entry, as a report's are.
         # Stored before it is put in use: a practice opened later (any process) reads this fit.
-        fit = self.s.expectations.fit_now()
+        fit = self.s.expectations.fit_now(self.s.described_measures().latest)
         self.s.store.save_meta(FIT_KEY, fit.to_json())
         self.s.expectations.use(fit)
         return fit
@@ -608,6 +616,12 @@ class Views:
         for name, value in ids.items():
             check_ref(name, value)
         return a, self.s.guard.read_episode(a, action, checked)
+
+    def _carrying(self, read: C) -> C:
+        """``read`` (a decided and audited read's result) carrying the stored measure definitions, read only
+        if a report asks for them (see :class:`~alliancekit.security.views.CarriesDefinitions`)."""
+        read.carry_definitions(self.s.stored_measures)
+        return read
 
     def _summary(self, actor: Actor, state: EpisodeState) -> EpisodeState:
         """``state`` as ``actor`` may see it: under directives that apply to them, what their timeline shows

@@ -68,7 +68,6 @@ from alliancekit.measures.exact import points, units
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.measures.norms import Cutoff
-    from alliancekit.measures.registry import MeasureRegistry
     from alliancekit.plugins.manager import PluginHost
 
 #: The session by which the rational expectation reaches one reliable-change threshold.
@@ -538,9 +537,11 @@ class Expectations:
             return None
         return measure
 
-    def fit_now(self) -> ExpectationFit:
-        """Fit the curves from the store's closed episodes now, without putting them in use."""
-        fits = _fit(self._measure, self._load_outcomes(), self._config.intake_bins)
+    def fit_now(self, measures: Callable[[str], Measure | None] | None = None) -> ExpectationFit:
+        """Fit the curves from the store's closed episodes now, without putting them in use; ``measures``
+        describes a measure by id (by default the installed plugins' latest version; the facade's refit
+        falls back to the definitions stored with the data)."""
+        fits = _fit(measures or self._measure, self._load_outcomes(), self._config.intake_bins)
         return ExpectationFit(
             self._clock(),
             tuple(fits[key] for key in sorted(fits, key=_sort_key)),
@@ -660,16 +661,16 @@ def supplied_model(
 
 
 def scores_against_expectation(
-    state: EpisodeState, measures: MeasureRegistry, expectations: Expectations
+    state: EpisodeState, measures: Callable[[str], Measure | None], expectations: Expectations
 ) -> tuple[ReviewedScore, ...]:
     """Each scored measure's intake and latest totals, its zone against the expected response and its
-    reliable-change class, for the review record."""
+    reliable-change class, for the review record; ``measures`` describes a measure by id (``None``: left
+    out): the runner's falls back to the stored definition of a measure whose plugin is gone."""
     found = []
     for measure_id, first in sorted(state.first_scores.items()):
         latest = state.latest_scores.get(measure_id, first)
-        try:
-            measure: Measure = measures.get(measure_id)
-        except LookupError:
+        measure = measures(measure_id)
+        if measure is None:
             continue
         n = latest.session_number - first.session_number + 1
         e = (

@@ -1,36 +1,57 @@
 """The measures a reader of the data describes them by: the registered ones, and for a measure whose plugin
 is gone the definition stored with the data (:meth:`alliancekit.Practice.measure_definitions`).
 
-The stored definitions are read through the facade (``read_stored``: guarded and audited there) at most
-once per object, and only when a lookup needs them. The FHIR export, the progress chart and the
-practice-outcomes report use it.
+The stored definitions are read at most once per object, and only when a lookup needs them, through the
+facade: an export's through ``Practice.measure_definitions`` (audited as the export), a report's from the
+guarded read it made first (:meth:`StoredMeasures.covered_by`: the read's own audit entry covers them), a
+refit's and a review record's within that decided and audited call. The FHIR export, the progress chart,
+the practice-outcomes report, the expectation refit and the review record use it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alliancekit.errors import UnknownMeasure
 from alliancekit.events.converter import encode_payload
 from alliancekit.measures.definition import Measure
 from alliancekit.measures.registry import MeasureRegistry, version_key
 
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.security.views import CarriesDefinitions
+
 
 class StoredMeasures:
     """A :class:`~alliancekit.measures.registry.MeasureRegistry` falling back to the stored definitions by
     exact id and version, or by id for :meth:`latest` (anything else is the registry's)."""
 
-    def __init__(self, registry: MeasureRegistry, read_stored: Callable[[], Sequence[Measure]]) -> None:
+    def __init__(
+        self, registry: MeasureRegistry, read_stored: Callable[[], Sequence[Measure]] | None = None
+    ) -> None:
         self.registry = registry
         self._read_stored = read_stored
         self._stored: dict[tuple[str, str], Measure] | None = None
+
+    def covered_by(self, read: CarriesDefinitions) -> None:
+        """Read the stored definitions (when a lookup needs them) from a guarded read's result, under that
+        read's audit entry, unless a reader is set already: a report's first read serves all its lookups.
+        Until then nothing is read, and only the installed measures describe one."""
+        if self._read_stored is None:
+            self._read_stored = read.measure_definitions
+
+    @property
+    def read(self) -> bool:
+        """Whether the stored definitions have been read (at most once, when a lookup needed them)."""
+        return self._stored is not None
 
     def stored(self, measure_id: str, version: str) -> Measure | None:
         """The stored definition of a measure version (``None``: none stored); the first call reads them."""
         return self._definitions().get((measure_id, version))
 
     def _definitions(self) -> dict[tuple[str, str], Measure]:
+        if self._read_stored is None:  # no read has covered them yet: none is read
+            return {}
         if self._stored is None:
             self._stored = {(m.id, m.version): m for m in self._read_stored()}
         return self._stored

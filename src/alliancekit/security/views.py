@@ -3,7 +3,9 @@ records, process notes, a session's history, the client's view."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -11,6 +13,10 @@ from alliancekit.domain.records import MaintenancePlan
 from alliancekit.domain.reprs import hidden, without_client_ids
 from alliancekit.events.types import Event
 from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.store.protocol import ClosedOutcome
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.measures.definition import Measure
 
 
 @attrs.frozen
@@ -30,13 +36,34 @@ class TimelineEntry:
     __repr__ = without_client_ids  # a client actor's id is their client reference
 
 
-class Timeline(list["TimelineEntry"]):
+class CarriesDefinitions:
+    """A guarded read's result that carries the measure definitions stored with the data, for a report to
+    describe a measure by once its plugin is gone. They are read (each time it is called) only when a report
+    asks, after the read was decided and audited: its one audit entry covers them, published instruments
+    holding no client data, so a report costs no entry of their own."""
+
+    _definitions: Callable[[], Sequence[Measure]] | None = None
+
+    def carry_definitions(self, read: Callable[[], Sequence[Measure]]) -> None:
+        """Set what :meth:`measure_definitions` reads (the facade's, on a read it decided and audited)."""
+        self._definitions = read
+
+    def measure_definitions(self) -> list[Measure]:
+        """The stored measure definitions (none for a result not read from a practice)."""
+        return [] if self._definitions is None else list(self._definitions())
+
+
+class Timeline(list["TimelineEntry"], CarriesDefinitions):
     """A list of timeline entries that also says whether the client's lockbox withheld something."""
 
     withheld: bool = False
 
     def __repr__(self) -> str:
         return f"Timeline({len(self)} entries, withheld={self.withheld})"
+
+
+class ClosedOutcomes(list[ClosedOutcome], CarriesDefinitions):
+    """The closed outcomes a reader may see (:meth:`alliancekit.Practice.closed_outcomes`)."""
 
 
 @attrs.frozen

@@ -41,7 +41,6 @@ from alliancekit.feedback.reports.palette import ZONE_STYLES
 from alliancekit.measures.definition import Measure, MeasureKind
 from alliancekit.measures.norms import ClinicalIf
 from alliancekit.measures.stored import StoredMeasures
-from alliancekit.practice import REPORT_KIND
 from alliancekit.projections import primary_outcome
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -189,13 +188,13 @@ class ProgressChart:
         return max([self.sessions, *(p.session for s in series for p in s.points)])
 
 
-def chart_measures(practice: Practice, actor: Actor) -> StoredMeasures:
+def chart_measures(practice: Practice) -> StoredMeasures:
     """What the charts (and the practice-outcomes report) describe a measure by: the installed plugin's
-    definition, or the one stored with the data when none is installed or the installed one differs (read
-    once, through the facade, audited as ``read-report``). One serves every chart of a report."""
-    return StoredMeasures(
-        practice.plugins.measures(), lambda: practice.measure_definitions(actor, kind=REPORT_KIND)
-    )
+    definition, or the one stored with the data when none is installed or the installed one differs. Those
+    are read at most once, from the first guarded read a report makes with it (a chart's timeline, the
+    outcomes' closed episodes: ``StoredMeasures.covered_by``), so under that read's audit entry and never
+    for a reader it refuses. One serves every chart of a report."""
+    return StoredMeasures(practice.plugins.measures())
 
 
 def progress_chart(
@@ -204,7 +203,9 @@ def progress_chart(
     """The chart's data for one episode, read from that episode's events; ``definitions`` as
     :func:`chart_measures` makes them (made here when not given)."""
     state = practice.episode(actor, episode_id)  # first: a refused read reads no definition
-    registry = definitions if definitions is not None else chart_measures(practice, actor)
+    timeline = practice.timeline(actor, episode_id)
+    registry = definitions if definitions is not None else chart_measures(practice)
+    registry.covered_by(timeline)  # the stored definitions, if needed, under the timeline read's entry
     # the version each measure was last scored with: the definition it is drawn by (a stored one when its
     # plugin is gone)
     versions: dict[str, str] = {}
@@ -222,7 +223,7 @@ def progress_chart(
         else:
             tracked.setdefault((score.measure_id, score.about, score.rater.value), {})[key] = point
 
-    for i, entry in enumerate(practice.timeline(actor, episode_id)):
+    for i, entry in enumerate(timeline):
         event = entry.event
         if isinstance(event, SessionRecorded):
             scheduled = event.number

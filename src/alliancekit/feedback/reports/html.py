@@ -201,7 +201,7 @@ def render_report(
         today = check_date("today", today)
     max_charts = check_int("max_charts", max_charts, lo=0)  # a negative count would slice from the end
     # the stored definitions are read once, for the outcomes and every chart, and only when needed
-    definitions = chart_measures(practice, actor)
+    definitions = chart_measures(practice)
     # the guarded read first: it refuses a missing actor
     outcomes = practice_outcomes(practice, actor, definitions=definitions)
     today = today or practice.clinic_today(actor.clinic_id)

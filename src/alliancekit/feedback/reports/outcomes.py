@@ -23,9 +23,10 @@
   its measure declares no norm for, is read against the measure's default population.
   :attr:`PracticeOutcomes.norms` says which norms were read, for how many episodes each.
 * **Uninstalled measures**: a measure no installed plugin supplies is read by the latest version of its
-  definition stored with the data (:meth:`alliancekit.Practice.measure_definitions`, audited as
-  ``read-report``): its norms classify the episodes as the plugin's did. The stored definitions are read
-  once per report, and only when a measure is missing from the installed ones.
+  definition stored with the data: its norms classify the episodes as the plugin's did. The stored
+  definitions come with the closed outcomes' guarded read (``ClosedOutcomes.measure_definitions``), under
+  its one audit entry; they are read once per report, and only when a measure is missing from the
+  installed ones.
 
 What cannot be computed is said in :attr:`PracticeOutcomes.notes`, never reported as zero.
 
@@ -160,7 +161,8 @@ def practice_outcomes(
     not given): the HTML report shares one with its charts, so it reads the stored definitions once."""
     rows = practice.closed_outcomes(actor)  # first: a refused reader reads no definition
     if definitions is None:
-        definitions = chart_measures(practice, actor)
+        definitions = chart_measures(practice)
+    definitions.covered_by(rows)  # the stored definitions, if needed, under this read's audit entry
     if rows:
         return outcomes_from_rows(definitions, rows)
     # closed episodes count as episodes too; one the reader's caseload lists but the outcomes left out has
