@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 import re
 import types
 from pathlib import Path
@@ -257,3 +258,21 @@ def test_a_wrong_kind_of_definitions_read_is_refused_naming_every_kind_taken(tmp
         assert "fhir-bulk" in str(refused.value)
         # each kind named is taken: the report's is audited as read-report
         assert [m.id for m in p.measure_definitions(CLINICIAN, kind="report")] == ["probe"]
+
+
+def test_a_timeline_copied_or_pickled_is_its_data_alone(tmp_path: Path) -> None:
+    """The reader of the stored definitions a timeline carries is the practice's: a copy or a pickle
+    (another process) keeps the entries and ``withheld``, reads no definition and holds no store."""
+    db, ep = recorded(tmp_path)
+    with open_practice(db, clock=later, plugins=WITHOUT) as p:
+        timeline = p.timeline(CLINICIAN, ep)
+        outcomes = p.closed_outcomes(Actor("sup", Role.SUPERVISOR, CLINIC))
+        assert [m.id for m in timeline.measure_definitions()] == ["probe"]
+        timeline.withheld = True
+        pickled = pickle.loads(pickle.dumps(timeline))  # noqa: S301 (our own bytes)
+        copies = [copy.copy(timeline), copy.deepcopy(timeline), pickled]
+        assert pickle.loads(pickle.dumps(outcomes)).measure_definitions() == []  # noqa: S301 (our own bytes)
+    for kept in copies:
+        assert kept == timeline
+        assert kept.withheld
+        assert kept.measure_definitions() == []

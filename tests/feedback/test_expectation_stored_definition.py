@@ -79,12 +79,12 @@ def refit_and_review(tmp_path: Path, name: str, plugins: Any, refitter: Actor) -
 
 
 @pytest.mark.parametrize("refitter", [ADMIN, SYSTEM], ids=["administrator", "system"])
-def test_the_refit_and_the_review_read_an_uninstalled_measure_by_its_stored_definition(
+def test_a_refit_fits_an_uninstalled_measure_by_its_stored_definition(
     tmp_path: Path, refitter: Actor
 ) -> None:
     installed = refit_and_review(tmp_path, "with", WITH_PROBE, refitter)
     uninstalled = refit_and_review(tmp_path, "without", WITHOUT, refitter)
-    # the fit: bin 4 has exactly the 3 episodes a curve needs, bin 3 one fewer (its slopes withheld)
+    # bin 4 has exactly the 3 episodes a curve needs, bin 3 one fewer (its slopes withheld)
     assert uninstalled["summary"] == [
         {
             "measure": "probe",
@@ -108,7 +108,18 @@ def test_the_refit_and_the_review_read_an_uninstalled_measure_by_its_stored_defi
     # slopes (final - intake) / ln 2: -3/ln 2 twice and -2/ln 2; the median is -3/ln 2
     assert curve.q50 == pytest.approx(-3 / math.log(2))
     assert uninstalled["bands"] == installed["bands"]
-    # the reviews: the fitted curve expects 9 at session 2 from 12; bin 3 falls back to the norms
+    # one entry for the refit and one per review, as with the plugin: none for the stored definitions
+    assert uninstalled["entries"] == installed["entries"]
+    assert [e for e in uninstalled["entries"] if e[0] == refitter.id] == [
+        (refitter.id, "refit-expectations", "expectation-model")
+    ]
+    assert "measure-definitions" not in {e[2] for e in uninstalled["entries"]}
+
+
+def test_a_review_records_an_uninstalled_measures_scores_against_expectation(tmp_path: Path) -> None:
+    installed = refit_and_review(tmp_path, "with", WITH_PROBE, ADMIN)
+    uninstalled = refit_and_review(tmp_path, "without", WITHOUT, ADMIN)
+    # the fitted curve expects 9 at session 2 from 12; bin 3 falls back to the norms
     by_episode = [{s.measure_id: s for s in scores} for scores in uninstalled["reviews"]]
     assert [set(scores) for scores in by_episode] == [{"probe"}] * 3
     first, short, norms = (scores["probe"] for scores in by_episode)
@@ -120,9 +131,7 @@ def test_the_refit_and_the_review_read_an_uninstalled_measure_by_its_stored_defi
     assert norms.change == "recovered"
     assert norms.expected == pytest.approx(10 - 3 * math.log(2) / math.log(6))  # the norms' curve
     assert uninstalled["reviews"] == installed["reviews"]
-    # one entry for the refit and one per review, as with the plugin: none for the stored definitions
-    assert uninstalled["entries"] == installed["entries"]
-    assert [e for e in uninstalled["entries"] if e[0] == refitter.id] == [
-        (refitter.id, "refit-expectations", "expectation-model")
-    ]
-    assert "measure-definitions" not in {e[2] for e in uninstalled["entries"]}
+    # each review costs its command's entry, as with the plugin (and the test's timeline read its own)
+    assert [e for e in uninstalled["entries"] if e[0] == CLINICIAN.id] == sorted(
+        [(CLINICIAN.id, "record-review", "episode"), (CLINICIAN.id, "read-timeline", "episode")] * 3
+    )

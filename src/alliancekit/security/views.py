@@ -44,6 +44,10 @@ class CarriesDefinitions:
 
     _definitions: Callable[[], Sequence[Measure]] | None = None
 
+    def __getstate__(self) -> dict[str, object]:
+        # a copy or a pickle is the data alone: the reader of the definitions is the practice's
+        return {k: v for k, v in vars(self).items() if k != "_definitions"}
+
     def carry_definitions(self, read: Callable[[], Sequence[Measure]]) -> None:
         """Set what :meth:`measure_definitions` reads (the facade's, on a read it decided and audited)."""
         self._definitions = read
