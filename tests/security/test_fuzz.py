@@ -28,7 +28,7 @@ from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.security import bounded_json
 
-from .helpers import Setup, active_episode, actor
+from .helpers import RAM_DIR, Setup, active_episode, actor
 
 JSON = st.recursive(
     st.none()
@@ -82,14 +82,10 @@ def test_random_text_into_bounded_json(text: str) -> None:
         bounded_json.loads(text)
 
 
-#: tmpfs where the machine has it (as tests/core/conftest.py's RAM_DIR): every location that opens makes a
-#: new SQLite file, and the schema's commits each fsync (about 5 ms on CI's disk, almost nothing in tmpfs).
-RAM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-
-
 @pytest.fixture(scope="module")
 def scratch_dir() -> Iterator[Path]:
-    """A working directory for location strings that name relative files, removed after the module."""
+    """A working directory for location strings that name relative files, removed after the module; in
+    tmpfs (``RAM_DIR``): every location that opens makes a new SQLite file, whose schema commits fsync."""
     path = Path(tempfile.mkdtemp(prefix="ak-locations-", dir=RAM_DIR))
     old = Path.cwd()
     os.chdir(path)
