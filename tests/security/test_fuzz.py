@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,10 @@ from alliancekit.errors import AlliancekitError
 from alliancekit.events import converter
 from alliancekit.events.types import EVENT_TYPES
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.plugins.manager import make_plugin_host
+from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.security import bounded_json
 
-from .helpers import Setup, active_episode, actor
+from .helpers import RAM_DIR, Setup, active_episode, actor
 
 JSON = st.recursive(
     st.none()
@@ -81,15 +83,25 @@ def test_random_text_into_bounded_json(text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def scratch_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A working directory for location strings that name relative files."""
-    path = tmp_path_factory.mktemp("locations")
+def scratch_dir() -> Iterator[Path]:
+    """A working directory for location strings that name relative files, removed after the module; in
+    tmpfs (``RAM_DIR``): every location that opens makes a new SQLite file, whose schema commits fsync."""
+    path = Path(tempfile.mkdtemp(prefix="ak-locations-", dir=RAM_DIR))
     old = Path.cwd()
     os.chdir(path)
     try:
         yield path
     finally:
         os.chdir(old)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def builtin_host() -> PluginHost:
+    """One host of the builtin plugins for every example, as a process has one (``get_plugin_host``); its
+    registries are built once and shared by every practice. A host per example spent over half the test's
+    time rebuilding the measure registry, whatever the location string was."""
+    return make_plugin_host(load_entry_points=False)
 
 
 LOCATION_PREFIXES = st.sampled_from(["", "sqlite:", "memory:", "postgresql://", "nosuch:", "sqlite:x/", "./"])
@@ -102,10 +114,9 @@ LOCATION_PREFIXES = st.sampled_from(["", "sqlite:", "memory:", "postgresql://", 
         alphabet=st.characters(blacklist_characters="/\\", blacklist_categories=["Cs"]), max_size=40
     ),
 )
-def test_random_location_strings(scratch_dir: Path, prefix: str, rest: str) -> None:
-    host = make_plugin_host(load_entry_points=False)
+def test_random_location_strings(scratch_dir: Path, builtin_host: PluginHost, prefix: str, rest: str) -> None:
     try:
-        practice = open_practice(prefix + rest, plugins=host)
+        practice = open_practice(prefix + rest, plugins=builtin_host)
     except AlliancekitError:
         return
     practice.close()
