@@ -16,7 +16,7 @@ import pytest
 
 from alliancekit import Actor, open_practice
 from alliancekit.domain import Purpose, Role
-from alliancekit.errors import AccessDenied
+from alliancekit.errors import AccessDenied, ValidationError
 
 D = date(2026, 1, 5)
 
@@ -99,3 +99,30 @@ def test_an_empty_store_is_backed_up_by_any_administrator_in_their_clinic(tmp_pa
     with open_practice(live) as practice:
         practice.back_up(_admin("north"), tmp_path / "copy.sqlite")
     assert _backups(live) == [("north", "it-north", "administrator", "allowed")]
+
+
+class _BytesPath:
+    """A path-like object whose path is bytes (``os.fspath`` allows it; ``Path`` does not)."""
+
+    def __fspath__(self) -> bytes:
+        return b"copy.sqlite"
+
+
+@pytest.mark.parametrize(
+    ("target", "rule"),
+    [("\x00", "path"), ("copy\x00.sqlite", "path"), ("", "type"), (_BytesPath(), "type"), (3, "type")],
+    ids=["nul", "nul-inside", "empty", "bytes-path-like", "not-a-path"],
+)
+def test_a_target_no_file_system_takes_is_refused_before_anything_is_decided_or_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, target: object, rule: str
+) -> None:
+    """A NUL in the path reached the copy as Python's own ``ValueError``, after the allowed entry was
+    written (found by the public-API fuzz): now a ``ValidationError`` naming the target, and no entry."""
+    live = _practice(tmp_path / "north.sqlite", "north")
+    monkeypatch.chdir(tmp_path)
+    with open_practice(live) as practice, pytest.raises(ValidationError) as refused:
+        practice.back_up(_admin("north"), target)  # type: ignore[arg-type]
+    assert (refused.value.field, refused.value.rule) == ("target", rule)
+    assert "\x00" not in str(refused.value)
+    assert _backups(live) == []
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("north.sqlite")] == []  # no copy

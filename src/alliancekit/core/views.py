@@ -570,8 +570,11 @@ class Views:
         every clinic the copy holds, so each clinic's log shows its records were copied."""
         guard = self.s.guard
         a = guard.require_actor(actor, Action.BACK_UP, "store", "(all)")
-        if not isinstance(target, str | os.PathLike) or not os.fspath(target):
+        path = os.fspath(target) if isinstance(target, str | os.PathLike) else None
+        if not isinstance(path, str) or not path:  # a bytes path-like too: Path() refuses it past the audit
             raise ValidationError("target", "type", "the path of the copy's file")
+        if "\x00" in path:  # no file system takes it; refused before anything is decided or written
+            raise ValidationError("target", "path", "a file path without NUL characters")
         if check is not None and not callable(check):
             raise ValidationError("check", "type", "a function taking the staged copy's path")
         store = self.s.store
@@ -602,7 +605,7 @@ class Views:
             ]
             guard.record(entries)
         # a clinic that writes its first record between the decision and the copy is not copied unaudited
-        back_up(Path(os.fspath(target)), check=check, clinics=frozenset(logs))
+        back_up(Path(path), check=check, clinics=frozenset(logs))
 
     # -- internals ------------------------------------------------------------------------------------
 
