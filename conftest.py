@@ -12,6 +12,10 @@ so each worker, and each child it starts, has the disposition a terminal gives.
 No test may leave a file in the source root (where tox and CI start the suite, so a relative path lands
 there): an untracked SQLite file with an odd name was once found there after a run. Each test fails that
 ends with an entry in the root that was not there when it started.
+
+Under CI (``CI`` set, as CI services and ``.ci/run``'s callers set it) Hypothesis draws the same examples on
+every run (``derandomize``), so a run's result depends on the code alone; elsewhere each run draws new ones,
+and what they find is a defect to fix, then to keep as an ``@example``.
 """
 
 from __future__ import annotations
@@ -24,8 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
 
 from alliancekit import Practice
+
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
