@@ -34,6 +34,8 @@ LOCAL_FOR_ANOTHER_REASON = {
     ("alliancekit/practice.py", "alliancekit.batch"): "Batch is built from Practice's methods",
     # the command's entry point puts its Ctrl-C handling in place before the commands and the library load
     ("alliancekit/cli/main.py", "alliancekit.cli.app"): "a Ctrl-C while the command starts stops it cleanly",
+    ("alliancekit/cli/main.py", "alliancekit.cli.signals"): "nothing loads before the Ctrl-C handling",
+    ("alliancekit/cli/main.py", "alliancekit.cli.progress"): "nothing loads before the Ctrl-C handling",
 }
 
 

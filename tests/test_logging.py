@@ -35,8 +35,11 @@ def test_a_host_that_configures_logging_sees_the_warning() -> None:
 
 
 def test_the_top_logger_has_a_null_handler() -> None:
-    import logging
-
-    import alliancekit  # noqa: F401 - importing installs the handler
-
-    assert any(isinstance(h, logging.NullHandler) for h in logging.getLogger("alliancekit").handlers)
+    # in a fresh process: a module that logs installs the handler, ``import alliancekit`` loads no logging
+    code = (
+        "import sys, alliancekit; assert 'logging' not in sys.modules; "
+        "import logging, alliancekit.notify.channels; "
+        "print(any(isinstance(h, logging.NullHandler) for h in logging.getLogger('alliancekit').handlers))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == "True\n"

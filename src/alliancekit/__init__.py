@@ -5,13 +5,15 @@ type its methods take or return is importable from here. Errors live in :mod:`al
 domain's vocabularies in :mod:`alliancekit.domain`; everything under ``alliancekit.core`` is internal.
 """
 
-import importlib
-import logging
-from typing import TYPE_CHECKING, Any
-
-from alliancekit._version import __version__
-
+# The package imports nothing Python has not loaded already (not even ``typing``): the ``alliancekit``
+# command's Ctrl-C handling starts once this package and its entry module have loaded (see
+# :mod:`alliancekit.cli.main`), and whatever they import runs before it. Type checkers read the block below
+# (they take any name ``TYPE_CHECKING`` as true); at run time every public name is imported on first use.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import typing
+
+    from alliancekit._version import __version__
     from alliancekit.batch import Batch
     from alliancekit.core.groups import GroupSessionRecorded
     from alliancekit.core.runner import Recorded, RecordedWithId
@@ -77,9 +79,7 @@ if TYPE_CHECKING:
         Store,
     )
 
-# A library leaves logging to its host: without this, Python's last-resort handler prints the library's
-# warnings to the stderr of a host that configured no logging.
-logging.getLogger("alliancekit").addHandler(logging.NullHandler())
+del TYPE_CHECKING
 
 __all__ = [
     "AccessPolicy",
@@ -164,6 +164,7 @@ __all__ = [
 #: and the ``alliancekit`` command can start its own Ctrl-C handling before the heavy imports (see
 #: :mod:`alliancekit.cli.main`).
 _DEFINED_IN = {
+    "__version__": "alliancekit._version",
     "AccessPolicy": "alliancekit.security.policy",
     "AccessRequest": "alliancekit.security.policy",
     "Actor": "alliancekit.domain",
@@ -242,10 +243,12 @@ _DEFINED_IN = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "typing.Any":
     module = _DEFINED_IN.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # found here from now on, without this function
     return value

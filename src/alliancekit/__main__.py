@@ -2,6 +2,11 @@
 
 import sys
 
-from alliancekit.cli.main import main
+try:
+    from alliancekit.cli.main import main
+except KeyboardInterrupt as exc:  # a Ctrl-C while the entry module loads: reported as main() reports one
+    from alliancekit.cli.main import stopped
+
+    sys.exit(stopped(exc, None))
 
 sys.exit(main())

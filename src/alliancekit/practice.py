@@ -1275,14 +1275,17 @@ class Practice:
         with self._open().guard.batched() as batch:
             yield batch
 
-    def batch(self, *, size: int = 500, on_commit: Callable[[list[Any]], None] | None = None) -> Batch:
+    def batch(
+        self, *, size: int = 500, on_commit: Callable[[list[Recorded | str | list[str]]], None] | None = None
+    ) -> Batch:
         """A block whose commands are committed together, one store transaction per ``size`` commands.
 
         Use it as ``with practice.batch() as batch:`` and call the facade's command methods on ``batch``:
         each is decided, scored, alerted on and audited as here, on the episode's state as the batch's
         earlier commands left it, and raises at the call when refused (holding nothing). Each transaction is
-        all or nothing, and ``on_commit`` is called with its results in order once it is durable; the rest
-        is committed when the block ends (nothing more when it ends with an error). A read-only practice
+        all or nothing, and ``on_commit`` is called with its results in order once it is durable (a list:
+        each command's :class:`Recorded`, ``start_episode``'s episode id, ``agree_goals``'s goal ids); the
+        rest is committed when the block ends (nothing more when it ends with an error). A read-only practice
         refuses it (:class:`~alliancekit.errors.StoreError`). See the embedding guide.
         """
         from alliancekit.batch import Batch  # made of this class's own methods, so it imports this module

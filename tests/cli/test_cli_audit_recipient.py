@@ -26,7 +26,7 @@ def test_audit_show_lists_the_recipient_of_each_export(tmp_path: Path) -> None:
     common = ["export", "fhir", "--db", str(db), "--episode", ep, "--purpose", "quality-improvement"]
     _run(*common, "--out", str(tmp_path / "to-x.json"), "--recipient", "hospital-x")
     _run(*common, "--out", str(tmp_path / "to-anyone.json"))
-    entries = json.loads(_run("audit", "show", "--db", str(db), "--json"))
+    entries = json.loads(_run("audit", "show", "--db", str(db), "--json"))["entries"]
     exports = [(e["action"], e["recipient"]) for e in entries if e["record_type"] == "episode"]
     assert ("export-fhir", "hospital-x") in exports
     assert ("export-fhir", "(unnamed)") in exports

@@ -467,7 +467,9 @@ def test_caseload_json_carries_objects_and_iso_dates(
 def test_audit_show_streams_json_and_ndjson(store: Store, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, ["audit", "show", "--db", store.location, "--json"])
     assert code == 0
-    entries = json.loads(out)
+    document = json.loads(out)
+    assert list(document) == ["entries"]  # no "error": the whole log
+    entries = document["entries"]
     assert entries
     assert _check_json(entries) >= len(entries)
     code, out, _ = run(capsys, ["audit", "show", "--db", store.location, "--ndjson"])

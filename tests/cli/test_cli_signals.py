@@ -372,3 +372,36 @@ def test_a_connection_the_server_ended_is_not_reported_by_the_pool_on_stderr(pg:
     assert "psycopg.Connection" not in said
     assert "Traceback" not in said
     assert code == 0, said
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("form", ["--json", "--ndjson"])
+def test_audit_show_stopped_midway_keeps_its_output_whole(practice: Path, signum: int, form: str) -> None:
+    """The signal is sent once the first output is read, while the command still has far more to write than
+    a pipe holds (it cannot have finished). ``--json`` used to print the array's beginning followed by the
+    error object, two documents, the first cut short; it is now one document whose ``error`` member ends
+    it. ``--ndjson`` (which prints no error object: it is not ``--json``) is cut between two lines, never
+    inside one."""
+    argv = [*CLI, "audit", "show", "--db", str(practice), form]
+    everything = cli(*argv[len(CLI) :])
+    assert len(everything.stdout) > 1_000_000  # far more than a pipe holds (64 KiB on Linux)
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        first = os.read(process.stdout.fileno(), 4096)
+        assert first
+        process.send_signal(signum)
+        rest, err = process.communicate(timeout=HANG)
+    assert process.returncode == EXIT[signum], err
+    assert err.decode() == f"alliancekit: {WORD[signum]}\n"
+    error = {"kind": "stopped", "message": WORD[signum]}
+    written = (first + rest).decode()
+    if form == "--json":
+        document = json.loads(written)
+        assert list(document) == ["entries", "error"]
+        assert document["error"] == error
+        entries = document["entries"]
+    else:
+        assert written.endswith("\n")
+        entries = [json.loads(line) for line in written.splitlines()]
+    assert 0 < len(entries) < len(everything.stdout.splitlines())
+    assert all("hash" in entry and "error" not in entry for entry in entries)

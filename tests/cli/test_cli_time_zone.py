@@ -39,7 +39,7 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _audited(capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
     assert main(["audit", "show", *argv, "--json"]) == 0
-    return [e["at"] for e in json.loads(capsys.readouterr().out) if e["actor_id"] == ME.id]
+    return [e["at"] for e in json.loads(capsys.readouterr().out)["entries"] if e["actor_id"] == ME.id]
 
 
 def test_audit_days_are_the_clinics_with_a_time_zone(

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from alliancekit import open_practice
+from alliancekit import Recorded, open_practice
 from alliancekit.batch import FACADE_ONLY, Batch
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.domain import Actor
@@ -359,3 +361,54 @@ def test_a_key_another_writer_applies_meanwhile_fails_the_batch_whole_and_then_r
         assert _writes(mine) == before + 1  # the other writer's session only
         with pytest.raises(IdempotencyKeyReused):
             mine.record_session(actor, first, attended(day(3)), idempotency_key="row-7")
+
+
+def test_on_commit_gets_a_list_of_the_calls_results_of_these_three_types(
+    practice: Practice, actor: Actor
+) -> None:
+    acknowledged: list[Recorded | str | list[str]] = []
+    with practice.batch(size=2, on_commit=acknowledged.extend) as batch:
+        ep = batch.start_episode(actor, client_ref="c", clinician_id=actor.id, opened_on=DAY0)
+        batch.record_consultation(actor, ep, consultation(day(0)))
+        batch.decide_fit(actor, ep, proceed(day(1)))
+        batch.agree_goals(actor, ep, goals(2), agreed_on=day(2))
+    assert [type(result) for result in acknowledged] == [str, Recorded, Recorded, list]
+    assert all(isinstance(goal_id, str) for goal_id in acknowledged[-1])  # type: ignore[union-attr]
+
+
+#: A host's callbacks: one that takes what is passed, one that takes something else.
+_CALLBACKS = """
+from alliancekit import Recorded, open_practice
+
+def kept(results: list[Recorded | str | list[str]]) -> None: ...
+def wrong(results: list[int]) -> None: ...
+
+with open_practice("memory:") as practice:
+    practice.batch(on_commit=kept)
+    practice.batch(on_commit=wrong)
+"""
+
+
+def test_on_commit_is_typed_with_what_it_gets(tmp_path: Path) -> None:
+    """A callback taking another list is a type error (it was ``list[Any]``: any list passed), the precise
+    one is not."""
+    (tmp_path / "host.py").write_text(_CALLBACKS)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-error-summary",
+            "--cache-dir",
+            str(tmp_path / ".c"),
+            "host.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    errors = done.stdout.splitlines()
+    assert len(errors) == 1, done.stdout + done.stderr
+    assert errors[0].startswith('host.py:9: error: Argument "on_commit"')

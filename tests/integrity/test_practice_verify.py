@@ -150,7 +150,7 @@ def test_cli_audit_verify_with_a_key_but_nothing_sealed_claims_no_seal(
 
 def test_cli_audit_show_filters(record: Record, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["audit", "show", "--db", str(record.path), "--client", "client-1", "--json"]) == 0
-    entries = json.loads(capsys.readouterr().out)
+    entries = json.loads(capsys.readouterr().out)["entries"]
     assert entries
     assert {e["client_ref"] for e in entries} == {"client-1"}
     assert main(["audit", "show", "--db", str(record.path), "--actor", "nobody"]) == 0

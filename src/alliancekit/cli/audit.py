@@ -2,7 +2,9 @@
 
 ``verify`` is :mod:`alliancekit.cli.verify` (read-only). ``show`` reads through the facade as an
 administrator, so the read is itself audited. Its JSON is streamed entry by entry: a large log is never
-built into one document in memory (``--ndjson`` writes one object per line).
+built into one document in memory (``--ndjson`` writes one object per line). It is an object,
+``{"entries": [...]}``, rather than a bare array, so that a failure after it began can end it as its
+``error`` member and standard output stays one JSON document.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from alliancekit.cli.common import (
     cli_actor,
     existing_practice,
     iso_date,
-    print_json_array,
+    print_json_entries,
     print_ndjson,
     table,
 )
@@ -50,7 +52,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.add_argument("--until", metavar="YYYY-MM-DD", type=iso_date, help="up to this date, inclusive")
     add_clinic(show)
     form = show.add_mutually_exclusive_group()
-    form.add_argument("--json", action="store_true", help="print a JSON array, streamed entry by entry")
+    form.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"entries": [...]}, streamed entry by entry; a failure midway ends it with its "error"',
+    )
     form.add_argument("--ndjson", action="store_true", help="print one JSON object per line (NDJSON)")
     show.set_defaults(run=run_show)
 
@@ -79,7 +85,7 @@ def run_show(args: argparse.Namespace) -> int:
         print_ndjson(_objects(entries))
         return 0
     if args.json:
-        print_json_array(_objects(entries))
+        print_json_entries(_objects(entries))
         return 0
     rows = [
         [

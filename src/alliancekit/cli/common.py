@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
+from alliancekit.cli import signals
+from alliancekit.cli.main import json_document_open
 from alliancekit.domain.checks import check_clinic, check_time_zone
 from alliancekit.errors import (
     NotAnAlliancekitStore,
@@ -314,22 +316,69 @@ def print_json(data: Any, *, sort_keys: bool = False) -> None:
 _ITEM = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_value)
 
 
+#: How much of a streamed document is written at once (whole entries; a stop is taken between two writes).
+_CHUNK = 64 * 1024
+
+
 def print_ndjson(items: Iterable[Any]) -> None:
-    """One JSON value per line, written as each is produced (nothing is collected first)."""
-    with output(STDOUT) as out:
+    """One JSON value per line, written a few lines at a time as they are produced (nothing is collected
+    first). A stop is taken between two writes, so that standard output ends with a whole line."""
+    with signals.held_until_checked():
+        write = _stdout_writer()
+        chunk: list[str] = []
+        size = 0
         for item in items:
-            out.write(_ITEM.encode(item))
-            out.write("\n")
+            chunk.append(_ITEM.encode(item) + "\n")
+            size += len(chunk[-1])
+            if size >= _CHUNK:
+                write("".join(chunk))
+                chunk, size = [], 0
+                signals.check()
+        write("".join(chunk))
 
 
-def print_json_array(items: Iterable[Any]) -> None:
-    """A JSON array written element by element: its first elements go out before the last are made."""
-    with output(STDOUT) as out:
-        out.write("[")
+def print_json_entries(items: Iterable[Any]) -> None:
+    """``{"entries": [...]}`` on stdout, written a few entries at a time: its first entries go out before the
+    last are made. A failure after it began (a stop is taken between two writes, never inside one) leaves it
+    open, and the command's error object ends it as its ``error`` member
+    (:func:`~alliancekit.cli.main.json_error`): stdout is one JSON document either way."""
+    with signals.held_until_checked():
+        write = _stdout_writer()
+        write('{\n  "entries": [')
+        json_document_open(True)
+        chunk: list[str] = []
+        size = 0
         for n, item in enumerate(items):
-            out.write(",\n  " if n else "\n  ")
-            out.write(_ITEM.encode(item))
-        out.write("\n]\n")
+            text = (",\n    " if n else "\n    ") + _ITEM.encode(item)
+            chunk.append(text)
+            size += len(text)
+            if size >= _CHUNK:
+                write("".join(chunk))
+                chunk, size = [], 0
+                signals.check()
+        write("".join(chunk) + "\n  ]\n}\n")
+        json_document_open(False)
+
+
+def _stdout_writer() -> Callable[[str], None]:
+    """Write text to stdout as UTF-8, all of it or raising; on a file descriptor by ``os.write`` itself, whose
+    every partial write is accounted for, so that a signal arriving mid-write loses nothing (through Python's
+    buffered layers, a stop taken while a write was blocked on a full pipe lost part of it)."""
+    sys.stdout.flush()
+    try:
+        fd: int | None = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # a host's StringIO, pytest's capture
+        fd = None
+
+    def write(text: str) -> None:
+        if fd is None:
+            sys.stdout.write(text)
+            return
+        data = memoryview(text.encode("utf-8"))
+        while data:
+            data = data[os.write(fd, data) :]
+
+    return write
 
 
 @contextlib.contextmanager

@@ -53,16 +53,19 @@ clinic far from UTC sees UTC's day, and an import of its morning sessions is ref
 - `--json` prints data as JSON: times and dates in ISO 8601, no JSON inside strings (caseload rows carry
   `latest_scores`, `alerts` and `lockbox` as objects), counts as numbers. Every command that prints data has
   it; `measures validate` always prints the scored result as JSON.
-- Large outputs are streamed: `audit show --json` writes its array entry by entry, and `audit show --ndjson`
-  writes one JSON object per line (NDJSON), for `jq -c` or a log shipper.
+- Large outputs are streamed: `audit show --json` writes `{"entries": [...]}` a few entries at a time, and
+  `audit show --ndjson` writes one JSON object per line (NDJSON), for `jq -c` or a log shipper. A stop is
+  taken between two writes: the NDJSON ends with a whole line.
 - With `--json`, a command that fails (exit 2, or 70) or is stopped (130, 143) also prints one JSON object
   on a line of its own on standard output, `{"error": {"kind": ..., "message": ...}}`, besides its line on
   standard error and its exit code: `kind` is `usage` (arguments, options, a missing or foreign practice,
   an input the library refuses), `refused` (the access policy), `store` (the store or its file), `file` (a
   file that cannot be read or written), `error` (another refusal of the library, such as an unknown
   measure), `internal`, or `stopped` (Ctrl-C or SIGTERM); `message` is the standard error line's words,
-  which name options, files and rules, never a client's data. A streamed array cut short by a failure is
-  followed by that object.
+  which name options, files and rules, never a client's data. Standard output is one JSON document either
+  way: when `audit show --json` fails after its document began, the error is the document's last member,
+  `{"entries": [...the entries written...], "error": {...}}`, so a script tests `"error" in document` for
+  every command alike.
 
 ## Exit codes
 

@@ -28,6 +28,9 @@ WORDS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}
 _pending: int | None = None
 """The signal received while the handlers are installed (None: none yet)."""
 
+_held = False
+"""Whether a stop is held until the next :func:`check` (see :func:`held_until_checked`)."""
+
 
 class Interrupted(KeyboardInterrupt):
     """The command was stopped by ``signum``; ``detail`` says what it left, for the line on stderr."""
@@ -41,7 +44,8 @@ class Interrupted(KeyboardInterrupt):
 def _stop(signum: int, frame: FrameType | None) -> None:
     global _pending
     _pending = signum
-    raise Interrupted(signum)
+    if not _held:
+        raise Interrupted(signum)
 
 
 @contextlib.contextmanager
@@ -74,6 +78,20 @@ def stopping_cleanly() -> Iterator[None]:
             signal.signal(signum, handler)
         sys.unraisablehook = unraisable
         _pending = None
+
+
+@contextlib.contextmanager
+def held_until_checked() -> Iterator[None]:
+    """While the block runs, a stop is remembered and raised by the next :func:`check` rather than where the
+    program is: a streamed document is then stopped between two of its parts, never inside one, so that
+    what was written can be ended as a whole document (see :func:`alliancekit.cli.main.json_error`). A stop
+    coming after the block's last check is not raised: what the block wrote is whole."""
+    global _held
+    _held = True
+    try:
+        yield
+    finally:
+        _held = False
 
 
 def check() -> None:

@@ -20,6 +20,7 @@ import attrs
 from alliancekit.core.command_table import CommandSpec, Returns
 from alliancekit.core.runner import (
     Context,
+    Recorded,
     Runner,
     _recorded,
     _request_hash,
@@ -46,7 +47,12 @@ DEFAULT_BATCH_SIZE = 500
 #: The most commands one transaction may hold (a bound on memory held between commits).
 MAX_BATCH_SIZE = 100_000
 
-OnCommit = Callable[[list[Any]], None]
+#: What a batch's command returns, as ``on_commit`` gets it: a command's :class:`Recorded` (a
+#: :class:`~alliancekit.RecordedWithId` for one that makes a record), ``start_episode``'s episode id,
+#: ``agree_goals``'s goal ids.
+BatchResult = Recorded | str | list[str]
+#: The ``on_commit`` callback: called with a committed batch's results, in the order of the calls.
+OnCommit = Callable[[list[BatchResult]], None]
 
 
 class _Held:
@@ -59,7 +65,7 @@ class _Held:
         self.states: dict[str, tuple[EpisodeState, str]] = {}
         self.events: dict[str, list[tuple[StoredEvent, Event | None]]] = {}
         self.keys: dict[tuple[str, str, str], tuple[str, tuple[str, int], tuple[str, str]]] = {}
-        self.results: list[Any] = []
+        self.results: list[BatchResult] = []
         self.reads: list[AuditRecord] = []
         self.tentative: set[str] = set()
         """The ids of the entries in ``reads`` of repeats answered by a command held here: they say the

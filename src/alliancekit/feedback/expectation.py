@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import math
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -57,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from alliancekit._logging import logger
 from alliancekit.domain.reprs import hidden
 from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.events.types import ReviewedScore
@@ -82,7 +82,7 @@ FIT_FORMAT = 3
 #: 1 and 2 pooled every population's episodes; their bands are read as the default population's.
 READ_FORMATS = (1, 2, 3)
 
-_log = logging.getLogger(__name__)
+_log = logger(__name__)
 
 
 class Zone(StrEnum):

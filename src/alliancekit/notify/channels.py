@@ -20,17 +20,17 @@ other plugins' channels still register (a notification plugin never breaks the h
 from __future__ import annotations
 
 import functools
-import logging
 import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from alliancekit._logging import logger
 from alliancekit.notify.outbox import ALL_KINDS, DEFAULT_KINDS, Notification, Subscriptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.plugins.manager import PluginHost
 
-log = logging.getLogger("alliancekit.notify")
+log = logger("alliancekit.notify")
 
 
 @runtime_checkable

@@ -25,7 +25,6 @@ How it keeps its promises:
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import queue
@@ -41,13 +40,14 @@ from typing import Any
 
 import attrs
 
+from alliancekit._logging import logger
 from alliancekit.domain.checks import check_aware_datetime
 from alliancekit.errors import AlliancekitError, ValidationError
 from alliancekit.notify.channels import Channel, NotifierRegistry, failure_hints
 from alliancekit.notify.outbox import Notification
 from alliancekit.store.protocol import OutboxRecord, Store
 
-log = logging.getLogger("alliancekit.notify")
+log = logger("alliancekit.notify")
 
 #: The first-party channels' default total time for one delivery (connecting and every reply): below
 #: ``DispatchPolicy.call_timeout``'s default, with room to spare, so the dispatcher never cuts off a delivery

@@ -293,7 +293,15 @@ class ShardHead(NamedTuple):
     """Whose audit chains the shard is in: the :attr:`AuditRecord.chain` of its entries (a clinic's id,
     ``(none)`` for calls made without an actor, empty for a store's one set of chains and an SQLite
     file's shared part). Not sealed: a checkpoint's Merkle root is over shard, position and hash, and the
-    checkpoint names the chain; last, so that heads built positionally keep their meaning."""
+    checkpoint names the chain; last, so that heads built positionally keep their meaning.
+
+    Why a clinic-scoped store (the PostgreSQL plugin's) names its chains ``""`` and not its clinic: its
+    chains hold its clinic's entries and those of the calls made in it without an actor (``clinic_id``
+    ``(none)``) alike, so no one clinic id is theirs. Verification refuses an entry whose chain is neither
+    empty nor its own ``clinic_id`` ("moved to another clinic's chain"), which is what tells an SQLite
+    file's entry moved between clinics' chains; named by the clinic, every no-actor entry of such a store
+    would be reported as moved. Naming them alike would take that check accepting ``(none)`` entries in any
+    clinic's chain, which an SQLite file's moved no-actor entry would then meet only as a broken link."""
 
 
 @attrs.frozen
