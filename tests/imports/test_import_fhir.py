@@ -1046,3 +1046,24 @@ def test_bytes_that_are_not_utf_8_are_a_row_error_naming_the_line_never_a_crash_
         argv = ["import", "fhir", "--db", str(db), "--create", "--clinic", DEMO_CLINIC, *dry_run, str(source)]
         _, err = _refused(argv, capsys, db)
         assert expected in err, err
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_import_into_no_practice_says_that_create_makes_one(
+    dry_run: bool, demo_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The integrator's first run names a new file without --create: refused (exit 2, nothing made), and
+    told how to make it; a file that exists but is not a practice is not offered --create."""
+    missing = tmp_path / "new.sqlite"
+    more = ["--dry-run"] if dry_run else []
+    code, _, err = run(capsys, "import", "fhir", "--db", str(missing), *more, str(demo_export))
+    assert code == 2
+    assert f"no alliancekit database at {missing}" in err
+    assert "--create makes a new practice there" in err
+    assert not missing.exists()
+    foreign = tmp_path / "notes.sqlite"
+    foreign.write_bytes(b"not a database")
+    code, _, err = run(capsys, "import", "fhir", "--db", str(foreign), *more, str(demo_export))
+    assert code == 2
+    assert "--create" not in err
+    assert foreign.read_bytes() == b"not a database"
