@@ -21,7 +21,7 @@ import pytest
 
 from alliancekit import Practice
 from alliancekit.domain import Actor
-from alliancekit.fhir import episode_bundle, episode_bundles
+from alliancekit.fhir import episode_bundle, episode_bundles, export_ndjson
 from alliancekit.testing.fhir import references
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -187,3 +187,58 @@ def test_the_server_refuses_a_transaction_of_conditional_creates_over_its_bound(
         _call(medplum, "POST", "", {**batch, "type": "transaction", "entry": conditional[:9]})
     assert refused.value.code == 400
     refused.value.close()
+
+
+def _put_bulk(base: str, folder: Path) -> int:
+    """Load a Bulk export as a server loads NDJSON: every resource of every file the manifest lists, in its
+    order, as an update by id (the export's own stable ids, the relative references between them)."""
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    loaded = 0
+    for output in manifest["output"]:
+        name = output["url"].rsplit("/", 1)[1]
+        for line in (folder / name).read_text("utf-8").splitlines():
+            resource = json.loads(line)
+            stored = _call(base, "PUT", f"{resource['resourceType']}/{resource['id']}", resource)
+            assert stored["id"] == resource["id"]
+            loaded += 1
+    return loaded
+
+
+def test_a_bulk_export_loads_twice_with_its_questionnaires_and_nothing_twice(
+    medplum: str, demo: Practice, exporter_actor: Actor, tmp_path: Path
+) -> None:
+    """The NDJSON directory with its manifest (a base URL given), loaded twice: the server holds each
+    resource once, as many of each type as the manifest counts; every response's Questionnaire is there
+    (by its canonical ``url|version``); every reference resolves, but a Provenance's target of a Goal's
+    version (``Goal/<id>/_history/<n>``): alliancekit's version numbers, which a server does not keep."""
+    folder = tmp_path / "bulk"
+    export_ndjson(
+        demo,
+        exporter_actor,
+        folder,
+        purpose="treatment",
+        episode_ids=_episodes(demo, exporter_actor),
+        base_url="https://files.example.org/export-1",
+    )
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    assert all(o["url"].startswith("https://files.example.org/export-1/") for o in manifest["output"])
+    expected = Counter({o["type"]: o["count"] for o in manifest["output"]})
+    assert expected["Questionnaire"] > 0
+    for _ in range(2):
+        assert _put_bulk(medplum, folder) == sum(expected.values())
+        stored = _stored(medplum, set(expected))
+        assert Counter({t: len(rs) for t, rs in stored.items()}) == expected
+    canonical = {f"{q['url']}|{q['version']}" for q in stored["Questionnaire"]}
+    assert {r["questionnaire"] for r in stored["QuestionnaireResponse"]} <= canonical
+    known = {f"{r['resourceType']}/{r['id']}" for rs in stored.values() for r in rs}
+    versioned = []
+    for resources in stored.values():
+        for resource in resources:
+            contained = {f"#{c['id']}" for c in resource.get("contained", ())}
+            for ref in references(resource):
+                if ref in known or ref in contained:
+                    continue
+                assert resource["resourceType"] == "Provenance", f"{resource['resourceType']}: dangling {ref}"
+                versioned.append(ref)
+    assert versioned
+    assert all(ref.startswith("Goal/") and ref.partition("/_history/")[0] in known for ref in versioned)

@@ -14,7 +14,7 @@ import pytest
 
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
 from alliancekit.demo import simulate_practice
-from alliancekit.fhir import export_ndjson
+from alliancekit.fhir import episode_bundle, export_ndjson
 from alliancekit.fhir.validate import packaged_schema
 from alliancekit.imports.fhir_source import FhirSource
 from alliancekit.imports.writer import run_import
@@ -207,6 +207,45 @@ def test_the_round_trip_reproduces_every_episode_exactly(demo_export: Path, tmp_
     assert imported == original
 
 
+def _alert_histories(practice: Practice, left_out: dict[str, set[str]]) -> dict[str, list[tuple[Any, ...]]]:
+    """Each client's alerts: each raised (rule, measure, participant, day), acknowledged and resolved (the
+    day, and the rule, measure, participant and day of the alert handled), without the ids an import makes
+    anew, sorted (the order of one instant's handlings is the clock's, not the record's); clients whose
+    comparison leaves the alerts out (a corrected session) are left out."""
+    actor = _actor(DEMO_CLINIC)
+    out = {}
+    for row in practice.caseload(actor, include_closed=True):
+        if "alerts" in left_out[row.client_ref]:
+            continue
+        raised: dict[str, tuple[Any, ...]] = {}
+        history = []
+        for e in practice.timeline(actor, row.episode_id):
+            if e.type == "alert-raised":
+                ev = e.event
+                alert = (ev.rule_id, ev.measure_id, ev.participant, ev.raised_on)  # type: ignore[attr-defined]
+                raised[ev.alert_id] = alert  # type: ignore[attr-defined]
+                history.append((e.type, *alert, None))
+            elif e.type in ("alert-acknowledged", "alert-resolved"):
+                ev = e.event
+                history.append((e.type, *raised[ev.alert_id], ev.on))  # type: ignore[attr-defined]
+        out[row.client_ref] = sorted(history, key=repr)
+    return out
+
+
+def test_the_round_trip_raises_and_handles_every_alert_again(demo_export: Path, tmp_path: Path) -> None:
+    """The state holds only the open alerts; the history holds every one. The demo stores a day's records
+    at one instant, a day's resolutions of earlier alerts before its session: each alert comes back, raised
+    on its day and handled on the days the Flags say (none lost to a session replayed ahead of them)."""
+    with open_practice(demo_export.parent / "demo.sqlite") as source:
+        left_out = _left_out(source)
+        before = _alert_histories(source, left_out)
+    with open_practice(tmp_path / "imported.sqlite") as practice:
+        assert _import(practice, demo_export, DEMO_CLINIC).errors == ()
+        after = _alert_histories(practice, left_out)
+    assert sum(len(h) for h in before.values()) > 50  # not a vacuous equality
+    assert after == before
+
+
 def _versions(practice: Practice) -> dict[str, int]:
     actor = _actor(DEMO_CLINIC)
     return {
@@ -235,6 +274,51 @@ def test_a_second_import_writes_nothing(demo_export: Path, tmp_path: Path) -> No
         assert _versions(practice) == written  # no episode has one event more
         again = _export(practice, DEMO_CLINIC, tmp_path / "again")
     assert _content(again) == _content(demo_export)
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+def test_total_only_loinc_coded_scores_survive_the_round_trip(
+    form: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A PHQ-9 and a GAD-7 recorded as totals only: the export codes their totals in LOINC (44261-6,
+    70274-6), not in alliancekit's own system, and the import reads them back as the totals they are
+    (it had refused them: no answers and no total Observation)."""
+    source = tmp_path / "totals.csv"
+    rows = (EXAMPLES / "novopsych-style.csv").read_text("utf-8").splitlines()
+    rows += ["NP001,PHQ-9,2024-03-27 9:15,14,,,,,,,,,", "NP001,GAD-7,2024-03-27 9:15,9,,,,,,,,,"]
+    source.write_text("\n".join(rows) + "\n", "utf-8")
+    db = tmp_path / "totals.sqlite"
+    code, _, err = import_csv(capsys, db, EXAMPLES / "novopsych-style.toml", source)
+    assert code == 0, err
+    with open_practice(db) as practice:
+        if form == "ndjson":
+            exported = _export(practice, CLINIC, tmp_path / "export")
+            lines = (exported / "Observation.ndjson").read_text("utf-8").splitlines()
+        else:
+            actor = _actor(CLINIC)
+            (row,) = [r for r in practice.caseload(actor, include_closed=True) if r.client_ref == "NP001"]
+            bundle = episode_bundle(practice, actor, row.episode_id, purpose="treatment")
+            exported = tmp_path / "episode.json"
+            exported.write_text(json.dumps(bundle), "utf-8")
+            lines = [json.dumps(e["resource"]) for e in bundle["entry"]]
+    observations = [o for o in map(json.loads, lines) if o["resourceType"] == "Observation"]
+    codes = {c["code"] for o in observations for c in o["code"]["coding"]}
+    assert {"44261-6", "70274-6"} <= codes  # the totals are LOINC-coded
+    code, _, err = run(
+        capsys,
+        "import",
+        "fhir",
+        "--db",
+        str(tmp_path / "back.sqlite"),
+        "--create",
+        "--clinic",
+        CLINIC,
+        str(exported),
+    )
+    assert code == 0, err
+    back, before = sessions(tmp_path / "back.sqlite"), sessions(db)
+    assert back["NP001"] == before["NP001"]
+    assert [s for s in back["NP001"] if s[0] == "2024-03-27"]  # the total-only session came back
 
 
 def test_total_only_administrations_survive_the_round_trip(
@@ -819,6 +903,58 @@ def test_resources_the_import_does_not_read_are_left_alone(small_export: Path, t
 
 
 @pytest.mark.parametrize(
+    ("name", "resources", "said"),
+    [
+        (
+            "patients.ndjson",
+            [{"resourceType": "Patient", "id": "p1", "name": [{"text": "synthetic"}]}],
+            " (left alone: Patient 1)",
+        ),
+        (
+            "scores.ndjson",
+            [
+                {
+                    "resourceType": "Observation",
+                    "id": "o1",
+                    "status": "final",
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
+                    "valueQuantity": {"value": 12},
+                }
+            ],
+            "",
+        ),
+    ],
+)
+def test_fhir_of_another_system_without_episodes_is_not_a_success(
+    name: str, resources: list[dict[str, Any]], said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An integrator who points the import at the wrong file (another system's Patients, or its scores)
+    is told: exit 1, naming what is missing, nothing written; it had said \"imported 0 units\" and exit 0."""
+    path = tmp_path / name
+    path.write_text("".join(json.dumps(r) + "\n" for r in resources), encoding="utf-8")
+    db = tmp_path / "p.sqlite"
+    code, out, err = run(capsys, "import", "fhir", "--db", str(db), "--create", "--clinic", CLINIC, str(path))
+    assert code == 1
+    message = f"no EpisodeOfCare in {name}: not an export of episodes, nothing to import{said}"
+    assert f"error: row 1, EpisodeOfCare: required ({message})" in err
+    assert "synthetic" not in err + out
+    assert not db.exists()
+
+
+def test_an_export_of_one_episode_is_still_read(demo_export: Path, tmp_path: Path) -> None:
+    """The boundary: one EpisodeOfCare is enough."""
+    actor = _actor(DEMO_CLINIC)
+    with open_practice(demo_export.parent / "demo.sqlite") as source:
+        bundle = episode_bundle(source, actor, source.episode_ids(actor)[0], purpose="treatment")
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    assert sum(1 for e in bundle["entry"] if e["resource"]["resourceType"] == "EpisodeOfCare") == 1
+    with open_practice(tmp_path / "p.sqlite") as practice:
+        result = _import(practice, path, DEMO_CLINIC)
+    assert (result.errors, result.written) == ((), 1)
+
+
+@pytest.mark.parametrize(
     ("day", "refused"),
     [
         ("2001-01-01", "record_session: date-order"),  # before the episode opened
@@ -910,3 +1046,24 @@ def test_bytes_that_are_not_utf_8_are_a_row_error_naming_the_line_never_a_crash_
         argv = ["import", "fhir", "--db", str(db), "--create", "--clinic", DEMO_CLINIC, *dry_run, str(source)]
         _, err = _refused(argv, capsys, db)
         assert expected in err, err
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_an_import_into_no_practice_says_that_create_makes_one(
+    dry_run: bool, demo_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The integrator's first run names a new file without --create: refused (exit 2, nothing made), and
+    told how to make it; a file that exists but is not a practice is not offered --create."""
+    missing = tmp_path / "new.sqlite"
+    more = ["--dry-run"] if dry_run else []
+    code, _, err = run(capsys, "import", "fhir", "--db", str(missing), *more, str(demo_export))
+    assert code == 2
+    assert f"no alliancekit database at {missing}" in err
+    assert "--create makes a new practice there" in err
+    assert not missing.exists()
+    foreign = tmp_path / "notes.sqlite"
+    foreign.write_bytes(b"not a database")
+    code, _, err = run(capsys, "import", "fhir", "--db", str(foreign), *more, str(demo_export))
+    assert code == 2
+    assert "--create" not in err
+    assert foreign.read_bytes() == b"not a database"

@@ -19,6 +19,7 @@ import alliancekit.demo.simulate
 from alliancekit import Actor, Practice, Purpose, Role, open_practice
 from alliancekit.demo import simulate_practice
 from alliancekit.domain import (
+    Administration,
     Attendance,
     Consent,
     Consultation,
@@ -269,3 +270,79 @@ def test_the_demo_round_trip_holds_when_each_record_is_stored_at_its_own_instant
     recorded = {json.loads(line)["recorded"] for line in lines}
     assert len(recorded) > 2 * len({r[:10] for r in recorded})  # days of several instants, not one noon
     assert after == before
+
+
+class _Noon:
+    """A clock that reads noon of the day it was moved to, however often it is read: a day's records are
+    stored at one instant, as the demo stores them (and as a host that stamps a day's entries at once)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def to(self, day: date) -> None:
+        self.now = datetime.combine(day, time(12, 0), UTC)
+
+
+def _low_srs(p: Practice, ep: str, on: date) -> None:
+    """A session whose SRS is far below its cutoff: the rules raise ``alliance-below-cutoff``."""
+    registry = p.plugins.measures()
+    version = str(registry.latest_version("srs"))
+    items = registry.get("srs", version).definition["items"]
+    srs = Administration("srs", version, "end", {i["key"]: 2.0 for i in items})
+    p.record_session(ME, ep, Session(on, Modality.VIDEO, Attendance.ATTENDED, (srs,)))
+
+
+def _alert_history(p: Practice) -> list[tuple[str, Any, Any]]:
+    """Each alert event: its type, the rule raised, and the day it names (an import makes new alert ids)."""
+    (row,) = p.caseload(READER, include_closed=True)
+    return [
+        (
+            e.type,
+            getattr(e.event, "rule_id", None),
+            getattr(e.event, "raised_on", None) or getattr(e.event, "on", None),
+        )
+        for e in p.timeline(READER, row.episode_id)
+        if e.type.startswith("alert-")
+    ]
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+def test_an_earlier_alert_resolved_at_the_instant_of_that_days_session_is_resolved_before_it(
+    form: str, tmp_path: Path
+) -> None:
+    """Day 14: the clinician resolves day 7's alert, then records the session, whose SRS raises the same
+    alert again; both stored at noon. The resolution is not the session's doing (a session resolves no
+    alert: only a review's or the ending's commit does), so the import runs it first, as the alert was open
+    when the day began: else the session finds the alert still open, raises none, and day 14's alert (with
+    its own resolution on day 21) is lost without a word."""
+    clock = _Noon()
+    with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
+        ep = _episode(source)
+        for day in (7, 14):
+            clock.to(_day(day))
+            if day == 14:
+                (alert,) = source.alerts(ME, ep)
+                source.resolve_alert(ME, ep, alert, note="synthetic", on=_day(14))
+            _low_srs(source, ep, _day(day))
+        clock.to(_day(21))
+        (alert,) = source.alerts(ME, ep)
+        source.resolve_alert(ME, ep, alert, note="synthetic", on=_day(21))
+        before = _held(source), _alert_history(source)
+        exported = _exported(source, tmp_path / "export", form)
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
+        found = FhirSource(exported, practice.plugins.measures())
+        assert run_import(practice, found, clinic_id=CLINIC, source_id=exported.name).errors == ()
+        after = _held(practice), _alert_history(practice)
+    raised = [(kind, rule, on) for kind, rule, on in before[1] if kind == "alert-raised"]
+    assert raised == [
+        ("alert-raised", "alliance-below-cutoff", _day(7)),
+        ("alert-raised", "alliance-below-cutoff", _day(14)),
+    ]
+    assert after[1] == before[1]
+    assert after[0][1][4:] == before[0][1][4:]
+    assert after[0][0] == before[0][0]

@@ -193,14 +193,24 @@ def _open_practice(args: argparse.Namespace) -> Any:
     if args.dry_run:
         if args.create and _creatable(location_of(args)):
             return open_practice("memory:", time_zone=zone_of(args))
-        return existing_practice(args, read_only=True)
+        return _existing(args, read_only=True)
     if not args.create:
-        return existing_practice(args)
+        return _existing(args)
     location, zone = location_of(args), zone_of(args)
     try:
         return open_practice(location, time_zone=zone)
     except (StoreError, ValidationError) as exc:
         raise UsageError(f"--db {shown(location)}: {exc}") from None
+
+
+def _existing(args: argparse.Namespace, *, read_only: bool = False) -> Any:
+    """The practice named, which must exist; where there is none yet, the refusal says how to make one."""
+    try:
+        return existing_practice(args, read_only=read_only)
+    except UsageError as exc:
+        if _creatable(location_of(args)):
+            raise UsageError(f"{exc}; --create makes a new practice there") from None
+        raise
 
 
 def _run(args: argparse.Namespace, make_source: Any) -> int:

@@ -558,6 +558,10 @@ class EpisodeReader:
 UNTIMED = datetime.min.replace(tzinfo=UTC)
 #: The commands that handle an alert.
 ALERT_HANDLING = frozenset({"acknowledge_alert", "resolve_alert"})
+#: The commands whose own commit may resolve alerts: a review (the alerts its rules resolve on review, the
+#: review-due one among them) and a closing (every open alert; a fit decision not to proceed closes too).
+#: No other command handles an alert, so a handling stored with one of those is the clinician's own.
+HANDLES_ALERTS = frozenset({"record_review", "close_episode", "decide_fit"})
 
 
 def in_order(dated: list[Dated]) -> list[Dated]:
@@ -577,10 +581,13 @@ def in_order(dated: list[Dated]) -> list[Dated]:
 
 def _ranks(dated: list[Dated]) -> list[tuple[int, int]]:
     """Where each command falls among those stored at its instant: by :data:`RANK`, but the handling of an
-    alert stored at the instant of one other command after it. That command made it in its own commit (a
-    review resolves the review-due alert, the ending every open alert) and makes it again when the import
-    runs it, so the handling finds nothing left to do and the record says what the library says. Several
-    commands at one instant are a clock that did not tell them apart: :data:`RANK` orders them."""
+    alert stored at the instant of one other command that handles alerts itself (:data:`HANDLES_ALERTS`)
+    after it. That command made it in its own commit (a review resolves the review-due alert, the ending
+    every open alert) and makes it again when the import runs it, so the handling finds nothing left to do
+    and the record says what the library says. Stored with any other one command (a session), the handling
+    is the clinician's and keeps its rank: an alert raised on an earlier day is handled before the day's
+    session (:data:`EARLIER_ALERT`), which may raise it again. Several commands at one instant are a clock
+    that did not tell them apart: :data:`RANK` orders them."""
     at: dict[datetime, list[Dated]] = {}
     for d in dated:
         if d.at is not None:
@@ -588,6 +595,8 @@ def _ranks(dated: list[Dated]) -> list[tuple[int, int]]:
     ranks = []
     for d in dated:
         others = [o for o in at.get(d.at, []) if o.step.method not in ALERT_HANDLING] if d.at else []
-        handled = d.step.method in ALERT_HANDLING and len(others) == 1
+        handled = (
+            d.step.method in ALERT_HANDLING and len(others) == 1 and others[0].step.method in HANDLES_ALERTS
+        )
         ranks.append((others[0].ranked, 1) if handled else (d.ranked, 0))
     return ranks

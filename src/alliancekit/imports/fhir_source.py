@@ -230,6 +230,7 @@ class FhirSource(ClientResponseReading):
         self.notes: list[str] = []
         """Episodes read but not imported, and why."""
         self.ignored: dict[str, int] = defaultdict(int)
+        self._total_codes: set[tuple[str, str]] | None = None
         """Resources of types the import does not read, by type (for the report)."""
         self.withheld = False
         """Whether the source says records were withheld from it (an export under a lockbox or a policy:
@@ -402,6 +403,13 @@ class FhirSource(ClientResponseReading):
                 if first is not None:
                     field = f"{first.data['resourceType']}.extension[workflow-episodeOfCare]"
                     self._error(first, field, "reference", "no such EpisodeOfCare in the source")
+        if not joined.episodes and not self.errors and not self.withheld:
+            # FHIR, but not an export of episodes (another system's resources, a wrong file): not a success
+            message = f"no EpisodeOfCare in {self.path.name}: not an export of episodes, nothing to import"
+            if self.ignored:
+                left = ", ".join(f"{kind} {n}" for kind, n in sorted(self.ignored.items()))
+                message += f" (left alone: {left})"
+            self.errors.append(RowError(1, "EpisodeOfCare", "required", message))
         if self.errors:
             return
         yield from (unit for unit in made if unit is not None)
@@ -489,8 +497,22 @@ class FhirSource(ClientResponseReading):
         response = self._target(next(iter(as_list(data.get("derivedFrom"))), None), "QuestionnaireResponse")
         code = _coding(data.get("code"), MEASURE_SCORES)
         value = as_dict(data.get("valueQuantity")).get("value")
-        if response is not None and code and code.endswith("-total") and isinstance(value, int | float):
+        total = (code is not None and code.endswith("-total")) or self._total_coded(data.get("code"))
+        if response is not None and total and isinstance(value, int | float):
             joined.totals[response] = float(value)
+
+    def _total_coded(self, concept: Any) -> bool:
+        """Whether ``concept`` has the code a registered measure gives its total (LOINC's for PHQ-9 and
+        GAD-7, which the export writes in place of alliancekit's ``measure-scores`` code)."""
+        if self._total_codes is None:
+            self._total_codes = {
+                (code.system, code.code)
+                for measure_id, version in self.registry
+                for code in self.registry.get(measure_id, version).codes
+                if code.target.value == "total"
+            }
+        codings = as_list(as_dict(concept).get("coding"))
+        return any((as_dict(c).get("system"), as_dict(c).get("code")) in self._total_codes for c in codings)
 
     def _unit(self, res: _Resource, joined: _Joined) -> Unit | None:
         data = res.data
