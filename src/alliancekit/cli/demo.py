@@ -73,8 +73,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--today",
         metavar="YYYY-MM-DD",
         type=iso_date,
-        help="the clinic's today: intakes fall over the twelve months before it, nothing after it "
-        "(default: today)",
+        help="the clinic's today: intakes fall over the twelve months before it (but one year-long course, "
+        "for the twelve-month quality measures), nothing after it (default: today)",
     )
     parser.add_argument(
         "--out",
