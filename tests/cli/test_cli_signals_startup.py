@@ -42,6 +42,12 @@ import os, sys, _signal
 
 _AT = int(os.environ["ALLIANCEKIT_TEST_STOP_AT"])
 _MARK = os.environ["ALLIANCEKIT_TEST_MARK"]
+_LOSE = os.environ.get("ALLIANCEKIT_TEST_LOSE") == "1"
+
+
+class _Lost:
+    def __del__(self):
+        raise KeyboardInterrupt  # in a __del__: Python prints it as "Exception ignored" and goes on
 
 
 def _entry_loaded():
@@ -60,7 +66,10 @@ class _StopAtImport:
                 handler = _signal.getsignal(_signal.SIGINT)
                 with open(_MARK, "w") as mark:
                     mark.write(name + " " + getattr(handler, "__name__", str(handler)))
-                os.kill(os.getpid(), _signal.SIGINT)
+                if _LOSE:
+                    _Lost()  # dropped at once, as an interrupt landing in a callback is lost
+                else:
+                    os.kill(os.getpid(), _signal.SIGINT)
         return None
 
 
@@ -134,6 +143,47 @@ def test_a_ctrl_c_at_each_import_while_the_command_starts_is_reported_cleanly(
     assert len(landed) > 1, landed  # some landed before the command's own handler was in place
 
 
+@pytest.mark.parametrize(("how", "entry"), entries(), ids=[how for how, _ in entries()])
+def test_an_interrupt_python_loses_in_a_callback_while_the_command_starts_still_stops_it(
+    tmp_path: Path, how: str, entry: list[str]
+) -> None:
+    """An interrupt raised where Python cannot raise it (a ``__del__``, a callback of the import machinery)
+    is printed as "Exception ignored" and lost: the command then went on to its end (exit 2 here) with a
+    traceback on stderr. From the first line of ``main`` it is kept and raised once the handling is in place;
+    from there on the command's own handler remembers a lost stop (``tests/cli/test_cli_signals.py``)."""
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(HOOK)
+    mark = tmp_path / "mark"
+    path = os.pathsep.join([str(tmp_path / "hook"), os.environ.get("PYTHONPATH", "")])
+    checked = 0
+    for at in range(MOST):
+        mark.unlink(missing_ok=True)
+        env = {
+            **os.environ,
+            "PYTHONPATH": path,
+            "ALLIANCEKIT_TEST_STOP_AT": str(at),
+            "ALLIANCEKIT_TEST_LOSE": "1",
+        }
+        env["ALLIANCEKIT_TEST_MARK"] = str(mark)
+        done = subprocess.run(command(entry, tmp_path), capture_output=True, text=True, env=env, timeout=HANG)
+        assert mark.exists(), f"the command made {at} imports and ended: {done.stderr}"
+        module, handler = mark.read_text().split()
+        if handler == "_stop":  # the command's own handler is in place: it raises a stop of its own
+            break
+        if module in ("alliancekit.cli", "alliancekit.cli.main"):  # ``-m``'s loading of the entry: Python's
+            continue
+        assert (done.returncode, done.stderr) == (130, "alliancekit: interrupted\n"), (
+            at,
+            module,
+            done.stderr,
+        )
+        assert done.stdout == json.dumps({"error": {"kind": "stopped", "message": "interrupted"}}) + "\n"
+        checked += 1
+    else:
+        pytest.fail(f"no handler of the command's in place after {MOST} imports")
+    assert checked > 0
+
+
 #: Delays (seconds) after the process is spawned: from within the interpreter's own start-up to after the
 #: command ended by itself. Not a timing assertion: every phase has its allowed outcome.
 DELAYS = [0.0, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.4, 1.0]
@@ -165,8 +215,9 @@ def test_a_ctrl_c_sent_right_after_spawning_ends_the_command_an_allowed_way(
 ) -> None:
     """Whichever phase the SIGINT lands in: the command's own stop (130, its line, its JSON object), the
     command's own end when the signal came after it (its usage error, and exit 2, or a death by SIGINT when
-    the signal came while Python ended the process), or Python's start-up, before alliancekit's code ran
-    (killed by SIGINT, or exit 1 when Python could not load ``runpy``)."""
+    the signal came while Python ended the process) or was lost in a callback of Python's start-up, or
+    Python's start-up, before alliancekit's code ran (killed by SIGINT, or exit 1 when Python could not load
+    ``runpy``)."""
     with subprocess.Popen(
         command(entry, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as process:
@@ -185,8 +236,13 @@ def test_a_ctrl_c_sent_right_after_spawning_ends_the_command_an_allowed_way(
         assert all(json.loads(line)["error"]["kind"] in ("usage", "stopped") for line in out.splitlines())
     elif out:  # it ended by itself: the signal came after, also while Python was ending the process
         assert code in (2, -signal.SIGINT), (code, err)
-        assert err.startswith("alliancekit: error: no alliancekit database at "), err
-        assert python_start_up_only(err), err
+        lost, usage = err[: err.find("alliancekit: error: ")], err[err.find("alliancekit: error: ") :]
+        assert usage.startswith("alliancekit: error: no alliancekit database at "), err
+        assert python_start_up_only(usage), err
+        # or the signal landed in a callback of Python's import machinery before the command's handling was
+        # in place: Python prints the interrupt as "Exception ignored" and goes on (a rare, short window)
+        assert lost == "" or (lost.startswith("Exception ignored in: ") and "KeyboardInterrupt" in lost), err
+        assert python_start_up_only(lost), err
         assert json.loads(out)["error"]["kind"] == "usage"
     else:
         assert code in (-signal.SIGINT, 1), (code, err)

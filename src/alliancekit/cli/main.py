@@ -27,9 +27,11 @@ other module of alliancekit or of Python's is imported, so that a Ctrl-C while t
 it with exit 130 and its one line (and its JSON object), never a traceback. What runs before that is
 Python's start-up (the interpreter, ``site``, the installed script's own imports) and the loading of the
 package and this module: a Ctrl-C then ends the process as Python ends any program (a shell reports 130, with
-Python's traceback when the interpreter was running). SIGTERM is turned into a clean stop once
-:func:`~alliancekit.cli.signals.stopping_cleanly` is in place, the first thing :func:`main` does; before, it
-ends the process with the signal's default action (a shell reports 143, nothing printed).
+Python's traceback when the interpreter was running; where it lands in a callback of Python's import
+machinery, Python prints it as "Exception ignored" and the program goes on). From :func:`main`'s first
+line an interrupt lost so is kept and raised again once the handling is in place. SIGTERM is turned into a
+clean stop once :func:`~alliancekit.cli.signals.stopping_cleanly` is in place, the first thing :func:`main`
+does; before, it ends the process with the signal's default action (a shell reports 143, nothing printed).
 """
 
 import sys
@@ -39,6 +41,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
     import logging
+    import typing
     from collections.abc import Sequence
 
 EXIT_OK = 0
@@ -55,12 +58,27 @@ not ended: a failure then ends it with its ``error`` member (see :func:`json_err
 
 
 def main(argv: "Sequence[str] | None" = None) -> int:
+    # An interrupt Python raises in a callback (the import machinery's, the garbage collector's) is printed
+    # as "Exception ignored" and lost: until stopping_cleanly's own hook is in place it is kept here instead,
+    # and raised again once it is.
+    lost: list[BaseException] = []
+    unraisable = sys.unraisablehook
+
+    def keep(info: "typing.Any") -> None:
+        if isinstance(info.exc_value, KeyboardInterrupt):
+            lost.append(info.exc_value)
+        else:
+            unraisable(info)
+
+    sys.unraisablehook = keep
     try:
         # Python raises a Ctrl-C as KeyboardInterrupt from here on: it stops the command like one later, also
         # while the signal handling, the commands and the library (a second or more) are imported.
         from alliancekit.cli.signals import stopping_cleanly
 
         with stopping_cleanly():
+            if lost:
+                raise lost[0]
             previous = _no_library_logs()
             try:
                 from alliancekit.cli.app import run
@@ -71,6 +89,7 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     except KeyboardInterrupt as exc:  # also a stop that came while parsing, or while reporting an error
         return stopped(exc, argv)
     finally:
+        sys.unraisablehook = unraisable
         json_document_open(False)  # a host calling main() again starts afresh
 
 
