@@ -376,7 +376,9 @@ class FhirSource(ClientResponseReading):
         self.refused.clear()
         self.withheld = False
         joined = _Joined()
+        read = 0
         for res in self._read():
+            read += 1
             self._join(res, joined)
         if self.withheld:
             self.notes.append(WITHHELD_NOTE)
@@ -403,8 +405,9 @@ class FhirSource(ClientResponseReading):
                 if first is not None:
                     field = f"{first.data['resourceType']}.extension[workflow-episodeOfCare]"
                     self._error(first, field, "reference", "no such EpisodeOfCare in the source")
-        if not joined.episodes and not self.errors and not self.withheld:
-            # FHIR, but not an export of episodes (another system's resources, a wrong file): not a success
+        if (read or self.ignored) and not joined.episodes and not self.errors and not self.withheld:
+            # FHIR, but not an export of episodes (another system's resources, a wrong file): not a success;
+            # a source with no resource at all (an empty practice's export) has nothing to import
             message = f"no EpisodeOfCare in {self.path.name}: not an export of episodes, nothing to import"
             if self.ignored:
                 left = ", ".join(f"{kind} {n}" for kind, n in sorted(self.ignored.items()))
