@@ -324,17 +324,7 @@ def print_ndjson(items: Iterable[Any]) -> None:
     """One JSON value per line, written a few lines at a time as they are produced (nothing is collected
     first). A stop is taken between two writes, so that standard output ends with a whole line."""
     with signals.held_until_checked():
-        write = _stdout_writer()
-        chunk: list[str] = []
-        size = 0
-        for item in items:
-            chunk.append(_ITEM.encode(item) + "\n")
-            size += len(chunk[-1])
-            if size >= _CHUNK:
-                write("".join(chunk))
-                chunk, size = [], 0
-                signals.check()
-        write("".join(chunk))
+        _write_in_chunks(_stdout_writer(), (_ITEM.encode(item) + "\n" for item in items))
 
 
 def print_json_entries(items: Iterable[Any]) -> None:
@@ -346,18 +336,24 @@ def print_json_entries(items: Iterable[Any]) -> None:
         write = _stdout_writer()
         write('{\n  "entries": [')
         json_document_open(True)
-        chunk: list[str] = []
-        size = 0
-        for n, item in enumerate(items):
-            text = (",\n    " if n else "\n    ") + _ITEM.encode(item)
-            chunk.append(text)
-            size += len(text)
-            if size >= _CHUNK:
-                write("".join(chunk))
-                chunk, size = [], 0
-                signals.check()
-        write("".join(chunk) + "\n  ]\n}\n")
+        texts = ((",\n    " if n else "\n    ") + _ITEM.encode(item) for n, item in enumerate(items))
+        _write_in_chunks(write, texts)
+        write("\n  ]\n}\n")
         json_document_open(False)
+
+
+def _write_in_chunks(write: Callable[[str], None], texts: Iterable[str]) -> None:
+    """``texts`` written about :data:`_CHUNK` characters at a time, a held stop taken after each write."""
+    chunk: list[str] = []
+    size = 0
+    for text in texts:
+        chunk.append(text)
+        size += len(text)
+        if size >= _CHUNK:
+            write("".join(chunk))
+            chunk, size = [], 0
+            signals.check()
+    write("".join(chunk))
 
 
 def _stdout_writer() -> Callable[[str], None]:
