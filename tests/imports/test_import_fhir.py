@@ -254,6 +254,11 @@ def _versions(practice: Practice) -> dict[str, int]:
     }
 
 
+def _import_back(capsys: pytest.CaptureFixture[str], db: Path, exported: Path) -> tuple[int, str, str]:
+    """``alliancekit import fhir`` of ``exported`` into a new practice at ``db``."""
+    return run(capsys, "import", "fhir", "--db", str(db), "--create", "--clinic", CLINIC, str(exported))
+
+
 def test_a_second_import_writes_nothing(demo_export: Path, tmp_path: Path) -> None:
     with open_practice(tmp_path / "imported.sqlite") as practice:
         first = _import(practice, demo_export, DEMO_CLINIC)
@@ -304,17 +309,7 @@ def test_total_only_loinc_coded_scores_survive_the_round_trip(
     observations = [o for o in map(json.loads, lines) if o["resourceType"] == "Observation"]
     codes = {c["code"] for o in observations for c in o["code"]["coding"]}
     assert {"44261-6", "70274-6"} <= codes  # the totals are LOINC-coded
-    code, _, err = run(
-        capsys,
-        "import",
-        "fhir",
-        "--db",
-        str(tmp_path / "back.sqlite"),
-        "--create",
-        "--clinic",
-        CLINIC,
-        str(exported),
-    )
+    code, _, err = _import_back(capsys, tmp_path / "back.sqlite", exported)
     assert code == 0, err
     back, before = sessions(tmp_path / "back.sqlite"), sessions(db)
     assert back["NP001"] == before["NP001"]
@@ -329,17 +324,7 @@ def test_total_only_administrations_survive_the_round_trip(
     assert code == 0, err
     with open_practice(db) as practice:
         exported = _export(practice, CLINIC, tmp_path / "export")
-    code, _, err = run(
-        capsys,
-        "import",
-        "fhir",
-        "--db",
-        str(tmp_path / "back.sqlite"),
-        "--create",
-        "--clinic",
-        CLINIC,
-        str(exported),
-    )
+    code, _, err = _import_back(capsys, tmp_path / "back.sqlite", exported)
     assert code == 0, err
     assert sessions(tmp_path / "back.sqlite") == sessions(db)
     with open_practice(tmp_path / "back.sqlite") as practice:

@@ -94,6 +94,7 @@ from alliancekit.fhir.codes import (
     WORKFLOW_EPISODE_OF_CARE,
     questionnaire_url,
 )
+from alliancekit.fhir.observation import total_code
 from alliancekit.fhir.privacy import REDACTED
 from alliancekit.fhir.validate import packaged_schema
 from alliancekit.imports.fhir_client_responses import ClientResponseReading, is_client_response
@@ -230,8 +231,8 @@ class FhirSource(ClientResponseReading):
         self.notes: list[str] = []
         """Episodes read but not imported, and why."""
         self.ignored: dict[str, int] = defaultdict(int)
-        self._total_codes: set[tuple[str, str]] | None = None
         """Resources of types the import does not read, by type (for the report)."""
+        self._total_codes: set[tuple[str, str]] | None = None
         self.withheld = False
         """Whether the source says records were withheld from it (an export under a lockbox or a policy:
         an ``OperationOutcome`` with alliancekit's ``withheld`` notice, a ``REDACTED`` label on the Bundle or
@@ -505,14 +506,14 @@ class FhirSource(ClientResponseReading):
             joined.totals[response] = float(value)
 
     def _total_coded(self, concept: Any) -> bool:
-        """Whether ``concept`` has the code a registered measure gives its total (LOINC's for PHQ-9 and
-        GAD-7, which the export writes in place of alliancekit's ``measure-scores`` code)."""
+        """Whether ``concept`` has the code the export gives a registered measure's total
+        (:func:`~alliancekit.fhir.observation.total_code`: LOINC's for PHQ-9 and GAD-7, in place of
+        alliancekit's ``measure-scores`` code)."""
         if self._total_codes is None:
             self._total_codes = {
-                (code.system, code.code)
+                (coding["system"], coding["code"])
                 for measure_id, version in self.registry
-                for code in self.registry.get(measure_id, version).codes
-                if code.target.value == "total"
+                for coding in total_code(self.registry.get(measure_id, version), measure_id)["coding"]
             }
         codings = as_list(as_dict(concept).get("coding"))
         return any((as_dict(c).get("system"), as_dict(c).get("code")) in self._total_codes for c in codings)
