@@ -23,6 +23,8 @@ from alliancekit.domain import (
     Attendance,
     Consent,
     Consultation,
+    Ending,
+    EndingReason,
     FitDecision,
     FitOutcome,
     GoalDraft,
@@ -41,9 +43,11 @@ from alliancekit.domain import (
     RuptureNote,
 )
 from alliancekit.domain.records import Session
+from alliancekit.events.types import AlertResolved
 from alliancekit.fhir import episode_bundle, export_ndjson
 from alliancekit.imports.fhir_source import FhirSource
 from alliancekit.imports.writer import run_import
+from alliancekit.lifecycle.rules import CLOSING_NOTE
 
 from .test_import_fhir import DEMO_CLINIC, _export, _import, _left_out, _normalised, _states
 
@@ -249,7 +253,7 @@ def test_without_the_provenance_a_days_records_run_in_working_day_order(tmp_path
 def test_the_demo_round_trip_holds_when_each_record_is_stored_at_its_own_instant(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The demo stores a day's records all at noon (so a day runs in working-day order); here its clock
+    """The demo stores a day's records all at noon (so a day runs in its Provenance's order); here its clock
     moves on a second at every read, so that every day of every episode (alerts, client responses, groups,
     corrections, endings) is replayed by the instants alone."""
     noon = alliancekit.demo.simulate._Clock.__call__
@@ -346,3 +350,42 @@ def test_an_earlier_alert_resolved_at_the_instant_of_that_days_session_is_resolv
     assert after[1] == before[1]
     assert after[0][1][4:] == before[0][1][4:]
     assert after[0][0] == before[0][0]
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+def test_an_alert_the_ending_resolves_at_the_instant_of_that_days_session_stays_open_for_the_session(
+    form: str, tmp_path: Path
+) -> None:
+    """Day 7's SRS raises an alert; on day 14, at one instant, a session whose SRS is as low (the alert is
+    still open, so it raises none) and the ending, which resolves it. The resolution is stored in the
+    ending's commit, after the session: the import keeps it there, where the ending makes it again (its
+    note). Run before the session (an earlier day's alert, working-day order), it let the session raise the
+    alert a second time, and the imported episode had two alert events the source never had."""
+    clock = _Noon()
+    with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
+        ep = _episode(source)
+        for day in (7, 14):
+            clock.to(_day(day))
+            _low_srs(source, ep, _day(day))
+        source.close_episode(ME, ep, Ending(_day(14), planned=False, reason=EndingReason.DROPOUT))
+        before = _held(source), _alert_history(source), _resolution_notes(source)
+        exported = _exported(source, tmp_path / "export", form)
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
+        found = FhirSource(exported, practice.plugins.measures())
+        assert run_import(practice, found, clinic_id=CLINIC, source_id=exported.name).errors == ()
+        after = _held(practice), _alert_history(practice), _resolution_notes(practice)
+    assert before[1] == [
+        ("alert-raised", "alliance-below-cutoff", _day(7)),
+        ("alert-resolved", None, _day(14)),
+    ]
+    assert before[2] == [CLOSING_NOTE]
+    assert after[1:] == before[1:]
+    assert [t for t, _ in after[0][1]] == [t for t, _ in before[0][1]]
+    assert after[0][0] == before[0][0]
+
+
+def _resolution_notes(p: Practice) -> list[str]:
+    (row,) = p.caseload(READER, include_closed=True)
+    return [e.event.note for e in p.timeline(READER, row.episode_id) if isinstance(e.event, AlertResolved)]

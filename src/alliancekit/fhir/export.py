@@ -7,8 +7,9 @@ For each record of an episode (see :mod:`alliancekit.fhir.records`):
 3. ``alliancekit_fhir_resource`` receives each resource with the record, and may add identifiers,
    profiles, extensions or codes (every implementation is called, so they compose).
 
-Provenance comes last, one per exported event, targeting the resources that were emitted. One episode is
-held in memory at a time.
+Provenance comes last, one per exported event, targeting the resources that were emitted, in the order
+the events were stored (what ``alliancekit import fhir`` orders events stored at one instant by). One
+episode is held in memory at a time.
 """
 
 from __future__ import annotations
@@ -279,9 +280,9 @@ class Exporter:
             out += resources
             _collect_targets(record, resources, targets, envelopes)
 
-        for event_id, refs in targets.items():
+        for event_id in sorted(targets, key=lambda event: envelopes[event].seq):
             env = envelopes[event_id]
-            prov = ProvenanceRecord(episode_id, (env,), tuple(refs))
+            prov = ProvenanceRecord(episode_id, (env,), tuple(targets[event_id]))
             if (reason := self.withheld_by(prov, ctx)) is not None:
                 withheld[reason] += 1
                 continue

@@ -12,6 +12,10 @@ version n + 1 (``Goal/<id>/_history/<n + 1>`` in NDJSON; a Bundle's references d
 A Provenance without an event type (another system's, or an export written before it had one) or without
 ``recorded`` dates nothing: the records run by day, its day in working-day order, and a goal's revisions
 fall back to the Goal's ``statusDate``.
+
+Events stored at one instant (a clock that did not tell commands apart, as the demo's) are told apart by
+where their Provenance stands in the source: the export writes an episode's Provenance in the order its
+events were stored (:class:`Stamp`).
 """
 
 from __future__ import annotations
@@ -28,17 +32,26 @@ from alliancekit.imports.fhir_json import Resource, as_list, coding_of
 Error = Callable[[Resource, str, str, str], None]
 
 
-class Stored(NamedTuple):
-    """One event as its Provenance tells it."""
+class Stamp(NamedTuple):
+    """When an event was stored, and where its Provenance stands in the source: what orders events stored
+    at one instant."""
 
     at: datetime
     """When it was stored (``recorded``)."""
+    read: int
+    """How many Provenance resources the source holds before this one."""
+
+
+class Stored(NamedTuple):
+    """One event as its Provenance tells it."""
+
+    stamp: Stamp
     on: date | None
     """The day ``occurredDateTime`` names (``None``: it names none)."""
 
 
-def _stored_at(stored: Stored) -> datetime:
-    return stored.at
+def _stamp(stored: Stored) -> Stamp:
+    return stored.stamp
 
 
 class RecordedAt:
@@ -46,11 +59,13 @@ class RecordedAt:
 
     def __init__(self) -> None:
         self._events: defaultdict[tuple[str, str], list[Stored]] = defaultdict(list)
+        self._read = 0
 
     def add(self, res: Resource, error: Error) -> None:
         """Read one Provenance (a ``recorded`` that is not an instant with its zone, or an
         ``occurredDateTime`` that is not a date, goes to ``error``)."""
         data = res.data
+        read, self._read = self._read, self._read + 1
         event = coding_of(data.get("activity"), EVENT_TYPE)
         recorded = data.get("recorded")
         if event is None or recorded is None:
@@ -72,15 +87,14 @@ class RecordedAt:
             reference = target.get("reference") if isinstance(target, dict) else None
             if isinstance(reference, str):
                 found = self._events[(reference.split("/_history/")[0], event)]
-                # equal instants keep the source's order, which is the order the export made them in
-                insort(found, Stored(at, on), key=_stored_at)
+                insort(found, Stored(Stamp(at, read), on), key=_stamp)
 
     def resolve(self, full_urls: Mapping[str, tuple[str, str]]) -> None:
         """Name the targets of a Bundle's Provenance (its entries' full URLs) as ``Type/id``."""
         for reference, event in [key for key in self._events if key[0] in full_urls]:
             rtype, rid = full_urls[reference]
             for stored in self._events.pop((reference, event)):
-                insort(self._events[(f"{rtype}/{rid}", event)], stored, key=_stored_at)
+                insort(self._events[(f"{rtype}/{rid}", event)], stored, key=_stamp)
 
     def event(self, target: str, event: str, index: int = 0) -> Stored | None:
         """The ``index`` th event of type ``event`` targeting ``target`` (``Type/id``), in the order they
@@ -88,10 +102,10 @@ class RecordedAt:
         found = self._events.get((target, event), [])
         return found[index] if -len(found) <= index < len(found) else None
 
-    def at(self, target: str, event: str, index: int = 0) -> datetime | None:
+    def at(self, target: str, event: str, index: int = 0) -> Stamp | None:
         """When that event (:meth:`event`) was stored; ``None`` when the source does not say."""
         found = self.event(target, event, index)
-        return None if found is None else found.at
+        return None if found is None else found.stamp
 
 
 class EpisodeEvents:
@@ -100,5 +114,5 @@ class EpisodeEvents:
     def __init__(self, recorded: RecordedAt, episode: str) -> None:
         self.recorded, self.episode = recorded, episode
 
-    def at(self, event: str, index: int = 0) -> datetime | None:
+    def at(self, event: str, index: int = 0) -> Stamp | None:
         return self.recorded.at(self.episode, event, index)

@@ -6,13 +6,14 @@ sessions; this module reads the rest of what the export writes about the episode
 of each version), reviews with each goal's progress, ruptures and their repair attempts, alerts acknowledged
 and resolved (Flag), the ending planned and the ending itself with its maintenance plan (CarePlan).
 
-Each command is dated, and the commands run in the order they were stored, which the Provenance of the
-event that made each record says (``recorded``, :mod:`.fhir_provenance`), whatever days they name; where the
-source does not say it for every command (another system's, or an older export), by day, and within a day
-in the order stored where the source says it for all of that day's, else in the order a clinician's day
-runs (:data:`RANK`): see :func:`in_order`. Ids are the library's, not the source's: a repair names the
-rupture as the import made it (:class:`~alliancekit.imports.units.Ref`), an alert is the one the feedback
-rules raised again from the imported sessions (:class:`~alliancekit.imports.units.OpenAlert`).
+Each command is dated, and the commands run in the order they were stored, which the Provenance of the event
+that made each record says (``recorded``, :mod:`.fhir_provenance`), whatever days they name; where the
+source does not say it for every command (another system's, or an older export), by day, and within a day in
+the order stored where the source says it for all of that day's, else in the order a clinician's day runs
+(:data:`RANK`); those stored at one instant in the order of their Provenance: see :func:`in_order`. Ids are
+the library's, not the source's: a repair names the rupture as the import made it
+(:class:`~alliancekit.imports.units.Ref`), an alert is the one the feedback rules raised again from the
+imported sessions (:class:`~alliancekit.imports.units.OpenAlert`).
 """
 
 from __future__ import annotations
@@ -72,18 +73,18 @@ from alliancekit.imports.fhir_json import (
     notes,
     sub_extensions,
 )
-from alliancekit.imports.fhir_provenance import RecordedAt
+from alliancekit.imports.fhir_provenance import RecordedAt, Stamp
 from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, Step
 
 #: A required text the source does not carry (a hold's or a transfer's reason, a goal whose wording was
 #: not exported, a resolution note): never the client's words, which are not invented.
 IMPORTED_NOTE = "imported: the source does not say"
-#: How one day's commands are ordered when the source does not say when each was stored (and among those
-#: stored at the same instant): a resumption opens the day, goals are agreed before the session,
-#: what is noted about a session follows it, a review, revisions and the handling of that day's alerts
-#: come after, and a transfer, a hold, planning the ending and the ending close it. An alert raised on an
-#: earlier day is handled first (:data:`EARLIER_ALERT`): it was open when the day began, and had it been
-#: resolved after the day's session, that session could not have raised the same alert again.
+#: How one day's commands are ordered when the source does not say when each was stored: a resumption opens
+#: the day, goals are agreed before the session, what is noted about a session follows it, a review,
+#: revisions and the handling of that day's alerts come after, and a transfer, a hold, planning the ending
+#: and the ending close it. An alert raised on an earlier day is handled first (:data:`EARLIER_ALERT`): it
+#: was open when the day began, and had it been resolved after the day's session, that session could not
+#: have raised the same alert again.
 RANK = {
     "add_participant": 0,
     "join_group": 0,
@@ -125,7 +126,7 @@ class Dated:
     step: Step
     rank: int | None = None
     """Where it falls in its day, when not where :data:`RANK` puts its command."""
-    at: datetime | None = None
+    at: Stamp | None = None
     """When the event that made its record was stored (``None``: the source does not say)."""
 
     @property
@@ -249,6 +250,7 @@ class EpisodeReader:
         one command makes; on one day, where the source does not say when they were stored), then each
         revision the Provenance dates."""
         agreements: dict[tuple[date, datetime | None], list[tuple[Resource, GoalDraft]]] = {}
+        first: dict[tuple[date, datetime | None], Stamp] = {}  # each agreement's first goal-agreed
         for res in self.linked.goals:
             data = res.data
             start = self.day(res, "Goal.startDate", data.get("startDate"))
@@ -263,13 +265,17 @@ class EpisodeReader:
             )
             if start is not None:
                 draft = GoalDraft(IMPORTED_NOTE if masked else str(text), tasks)
-                at = self.recorded.at(f"Goal/{data['id']}", "goal-agreed")
-                agreements.setdefault((start, at), []).append((res, draft))
+                stamp = self.recorded.at(f"Goal/{data['id']}", "goal-agreed")
+                agreement = (start, None if stamp is None else stamp.at)
+                agreements.setdefault(agreement, []).append((res, draft))
+                if stamp is not None:
+                    first[agreement] = min(stamp, first.get(agreement, stamp))
         out: list[Dated] = []
         keys = self.ref.keys(f"goals:{day.isoformat()}" for day, _ in agreements)
-        for ((day, at), agreed), key in zip(agreements.items(), keys, strict=True):
+        for (agreement, agreed), key in zip(agreements.items(), keys, strict=True):
+            day = agreement[0]
             step = Step("agree_goals", {"goals": [d for _, d in agreed], "agreed_on": day}, key)
-            out.append(Dated(day, step, at=at))
+            out.append(Dated(day, step, at=first.get(agreement)))
             for i, (res, _) in enumerate(agreed):
                 self.goal_refs[res.data["id"]] = Ref(key, i)
                 out += self.revisions(res, Ref(key, i))
@@ -305,7 +311,7 @@ class EpisodeReader:
             revision = Build(GoalRevision, {"goal_id": goal, "status": status if final else None})
             key = self.ref.key(f"goal:{data['id']}:{n}")
             step = Step("revise_goal", {"revision": revision, "revised_on": on}, key)
-            out.append(Dated(on, step, at=None if stored is None else stored.at))
+            out.append(Dated(on, step, at=None if stored is None else stored.stamp))
         return out
 
     def reviews(self) -> list[Dated]:
@@ -555,48 +561,53 @@ class EpisodeReader:
 
 
 #: Where a command falls among those of a day not every command of which says when it was stored.
-UNTIMED = datetime.min.replace(tzinfo=UTC)
-#: The commands that handle an alert.
-ALERT_HANDLING = frozenset({"acknowledge_alert", "resolve_alert"})
-#: The commands whose own commit may resolve alerts: a review (the alerts its rules resolve on review, the
-#: review-due one among them) and a closing (every open alert; a fit decision not to proceed closes too).
-#: No other command handles an alert, so a handling stored with one of those is the clinician's own.
-HANDLES_ALERTS = frozenset({"record_review", "close_episode", "decide_fit"})
+UNTIMED = (datetime.min.replace(tzinfo=UTC), -1, 0)
 
 
 def in_order(dated: list[Dated]) -> list[Dated]:
     """The commands in the order they happened. When the source says when every one was stored (an
     alliancekit export), in that order, whatever days they name: a session entered after a later one keeps
     its number, a record dated before the one stored ahead of it follows it again. Otherwise by day; within
-    a day, by when each was stored when the source says it for all of them. Those stored at one instant:
-    in their :func:`_ranks`."""
-    ranked = list(zip(dated, _ranks(dated), strict=True))
+    a day, by when each was stored when the source says it for all of them. Those stored at one instant are
+    in the order of their Provenance (:func:`_stored`); those of a day the source does not time, in the order
+    a clinician's day runs (:data:`RANK`)."""
+    stored, every = _stored(dated), range(len(dated))
     if all(d.at is not None for d in dated):
-        ranked.sort(key=lambda r: (r[0].at, r[0].on, r[1]))
+        ordered = sorted(every, key=lambda i: (stored[i], dated[i].on, dated[i].ranked))
     else:
         untimed = {d.on for d in dated if d.at is None}
-        ranked.sort(key=lambda r: (r[0].on, UNTIMED if r[0].on in untimed else r[0].at, r[1]))
-    return [d for d, _ in ranked]
-
-
-def _ranks(dated: list[Dated]) -> list[tuple[int, int]]:
-    """Where each command falls among those stored at its instant: by :data:`RANK`, but the handling of an
-    alert stored at the instant of one other command that handles alerts itself (:data:`HANDLES_ALERTS`)
-    after it. That command made it in its own commit (a review resolves the review-due alert, the ending
-    every open alert) and makes it again when the import runs it, so the handling finds nothing left to do
-    and the record says what the library says. Stored with any other one command (a session), the handling
-    is the clinician's and keeps its rank: an alert raised on an earlier day is handled before the day's
-    session (:data:`EARLIER_ALERT`), which may raise it again. Several commands at one instant are a clock
-    that did not tell them apart: :data:`RANK` orders them."""
-    at: dict[datetime, list[Dated]] = {}
-    for d in dated:
-        if d.at is not None:
-            at.setdefault(d.at, []).append(d)
-    ranks = []
-    for d in dated:
-        others = [o for o in at.get(d.at, []) if o.step.method not in ALERT_HANDLING] if d.at else []
-        handled = (
-            d.step.method in ALERT_HANDLING and len(others) == 1 and others[0].step.method in HANDLES_ALERTS
+        ordered = sorted(
+            every,
+            key=lambda i: (dated[i].on, UNTIMED if dated[i].on in untimed else stored[i], dated[i].ranked),
         )
-        ranks.append((others[0].ranked, 1) if handled else (d.ranked, 0))
-    return ranks
+    return [dated[i] for i in ordered]
+
+
+def _stored(dated: list[Dated]) -> list[tuple[datetime, int, int]]:
+    """Where each command falls among those stored: by its instant, and at one instant by where its
+    Provenance stands in the source, which is the order the events were stored in (a clock that did not
+    tell commands apart still stored them one after the other). One exception: the resolutions a closing's
+    own commit made (every alert still open) are stored just before its ``episode-closed`` and go right
+    after the closing, which makes them again, so each resolution finds nothing left to do and the record
+    says what the library says (a review's and a fit decision's come after their own event anyway). A
+    resolution stored just before a closing is taken for the closing's own: had the clinician resolved
+    it, the closing would have found it resolved, and the record is the same but for its note."""
+    commands: dict[datetime, list[Stamp]] = {}  # each instant's commands that are not handlings
+    closing: set[Stamp] = set()
+    for d in dated:
+        if d.at is not None and d.step.method not in ("acknowledge_alert", "resolve_alert"):
+            commands.setdefault(d.at.at, []).append(d.at)
+            if d.step.method == "close_episode":
+                closing.add(d.at)
+    out = []
+    for d in dated:
+        if d.at is None:
+            out.append(UNTIMED)
+            continue
+        key = (d.at.at, d.at.read, 0)
+        if d.step.method == "resolve_alert":
+            after = min((s for s in commands.get(d.at.at, ()) if s.read > d.at.read), default=None)
+            if after in closing:
+                key = (d.at.at, after.read, 1 + d.at.read)
+        out.append(key)
+    return out
