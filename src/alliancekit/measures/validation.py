@@ -274,11 +274,49 @@ def check_against_meta_schema(definition: Any) -> None:
             raise MeasureDefinitionError(
                 "$.response_schema" + exc.json_path[1:], str(exc.validator)
             ) from None
+        _check_references(custom)
     if digest is not None:
         with _passed_lock:
             if len(_PASSED) >= _PASSED_MAX:  # bounded: a host that makes definitions up as it goes
                 _PASSED.clear()
             _PASSED.add(digest)
+
+
+#: Keywords whose values are data, not subschemas: a ``"$ref"`` key inside them refers to nothing.
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+
+
+def _check_references(schema: Any) -> None:
+    """Refuse a response schema with a ``$ref`` that does not resolve locally (another URL, a ``$defs``
+    entry that is not there), at ``$.response_schema...$ref``, rule ``$ref``: left to the first response,
+    it would refuse every client's answers as if they were wrong, long after the plugin registered."""
+    if not isinstance(schema, Mapping):
+        return  # a boolean schema refers to nothing
+    resolver = local_registry([schema]).resolver_with_root(DRAFT202012.create_resource(schema))
+    pending: list[tuple[Any, str, Any]] = [(schema, "$.response_schema", resolver)]
+    while pending:
+        node, path, scope = pending.pop()
+        if isinstance(node, Mapping):
+            if isinstance(node.get("$id"), str):
+                scope = scope.in_subresource(DRAFT202012.create_resource(node))
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    scope.lookup(ref)
+                except referencing.exceptions.Unresolvable:
+                    raise MeasureDefinitionError(
+                        f"{path}.$ref",
+                        "$ref",
+                        "refers to a schema that is not available: a response schema may refer only to "
+                        "itself and alliancekit's own schemas, and nothing is fetched",
+                    ) from None
+            pending.extend(
+                (value, f"{path}.{key}", scope)
+                for key, value in node.items()
+                if key not in _DATA_KEYWORDS and isinstance(value, Mapping | list)
+            )
+        elif isinstance(node, list):
+            pending.extend((value, f"{path}[{i}]", scope) for i, value in enumerate(node))
 
 
 #: SHA-256 digests of the JSON encodings of definitions that passed :func:`check_against_meta_schema`.
