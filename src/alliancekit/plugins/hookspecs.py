@@ -189,7 +189,8 @@ def alliancekit_register_notifiers(register: ChannelRegistrar) -> None:
         message kinds it receives when the host gives no explicit subscriptions
         (:data:`alliancekit.notify.DEFAULT_KINDS` otherwise). A name already registered by another plugin
         is refused (reported in ``problems``, the first registration kept), and so is a channel whose
-        ``kinds`` names a kind that does not exist or is one string rather than a collection.
+        ``kinds`` names a kind that does not exist or is one string rather than a collection, or whose
+        ``deliver`` cannot be called with the message as its one argument.
     :return: nothing; registrations go through ``register``.
     """
 
