@@ -206,7 +206,27 @@ _META_RULES: dict[str, Callable[[Any], str]] = {
     "maxProperties": lambda bound: f"at most {_entries(bound)}",
     "additionalProperties": lambda _: "a property the format does not define: check its spelling",
     "uniqueItems": lambda _: "entries must be unique",
+    "anyOf": lambda forms: _forms(forms),
+    "oneOf": lambda forms: _forms(forms),
 }
+
+
+def _forms(forms: Any) -> str:
+    """The forms an ``anyOf``/``oneOf`` allows, each said by its ``type``, ``const`` or ``enum`` (``a number
+    or null, or "na"``), or how many there are when one is more than that."""
+    said: list[str] = []
+    for form in forms if isinstance(forms, list) else ():
+        if not isinstance(form, Mapping) or len(form) != 1:
+            break
+        (keyword, value), = form.items()
+        if keyword not in ("type", "const", "enum"):
+            break
+        said.append(_META_RULES[keyword](value).removeprefix("must be "))
+    else:
+        if said:
+            return "must be " + ", or ".join(said)
+    count = len(forms) if isinstance(forms, list) else 0
+    return f"matches none of the {count} forms allowed here"
 
 
 def _entries(count: int) -> str:
@@ -272,7 +292,7 @@ def check_against_meta_schema(definition: Any) -> None:
             jsonschema.Draft202012Validator.check_schema(custom)
         except jsonschema.SchemaError as exc:
             raise MeasureDefinitionError(
-                "$.response_schema" + exc.json_path[1:], str(exc.validator)
+                "$.response_schema" + exc.json_path[1:], str(exc.validator), _meta_detail(exc)
             ) from None
         _check_references(custom)
     if digest is not None:
