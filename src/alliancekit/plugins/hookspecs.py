@@ -167,7 +167,10 @@ def alliancekit_expectation_model(measure: Measure, population: str | None) -> E
     :return: an object with ``expect(measure, intake, session) -> Expectation | None``
         (:class:`~alliancekit.feedback.expectation.ExpectationModel`), or ``None`` to leave the measure to
         the builtin model. An ``expect`` answering anything else fails the command with a
-        :class:`~alliancekit.errors.PluginError` naming the plugin.
+        :class:`~alliancekit.errors.PluginError` naming the plugin, and so does an ``Expectation`` that
+        cannot be read for the measure and session asked: another ``session``, a ``higher_is_better``
+        other than the measure's direction, an ``expected``, ``low``, ``high`` or ``limit`` that is not a
+        finite number, ``low`` above ``high``, or a ``limit`` on the better side of ``expected``.
     """
 
 
