@@ -52,9 +52,14 @@ def alliancekit_register_stores(register: StoreRegistrar) -> None:
     Called once, the first time a practice is opened from a location string.
 
     :param register: call ``register(scheme, opener)`` for each backend. ``scheme`` is the part of a
-        location before ``:`` (``"sqlite"``, ``"memory"``, ``"postgresql"``); ``opener(location)`` takes the
-        whole location string and returns an object satisfying :class:`alliancekit.store.Store` (anything
-        else fails the open with a :class:`~alliancekit.errors.PluginError` naming the plugin).
+        location before ``:`` (``"sqlite"``, ``"memory"``, ``"postgresql"``): an identifier of two or more
+        characters (letters, digits and underscores; no hyphen), since a location with any other prefix is
+        read as an SQLite file path. ``opener(location, *, read_only=False)`` takes the whole location
+        string (and, optionally, ``create``: see :class:`alliancekit.store.registry.StoreOpener`) and
+        returns an object satisfying :class:`alliancekit.store.Store` (anything else fails the open with a
+        :class:`~alliancekit.errors.PluginError` naming the plugin). A scheme no location can name, or an
+        opener that cannot be called that way, is refused when registered with a ``PluginError`` naming
+        the plugin.
         Registering a scheme another plugin already registered raises :class:`~alliancekit.errors.PluginError`
         naming both plugins.
     :return: nothing; registrations go through ``register``.
