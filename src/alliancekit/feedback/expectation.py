@@ -663,7 +663,7 @@ def _expectation_problem(found: Expectation, measure: Measure, session: int) -> 
         return "for another session than the one asked for"
     if found.higher_is_better is not measure.higher_is_better:
         return "whose higher_is_better disagrees with the measure's direction"
-    values = (found.expected, found.low, found.high, found.limit)
+    values: tuple[object, ...] = (found.expected, found.low, found.high, found.limit)  # a plugin's: checked
     if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
         return "whose expected, low, high or limit is not a finite number"
     if found.low > found.high:

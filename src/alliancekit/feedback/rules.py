@@ -172,11 +172,13 @@ Check = Callable[[RuleContext], Iterable[str | Target | None]]
 def _severity(value: object) -> AlertSeverity:
     """A rule's severity; anything else is the library's own refusal naming the field, not a ValueError
     (which, raised in a plugin's hook, reaches the host only as its type)."""
-    try:
-        return AlertSeverity(value)
-    except ValueError:
-        allowed = ", ".join(severity.value for severity in AlertSeverity)
-        raise ValidationError("rule.severity", "enum", f"one of {allowed}") from None
+    if isinstance(value, str):
+        try:
+            return AlertSeverity(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(severity.value for severity in AlertSeverity)
+    raise ValidationError("rule.severity", "enum", f"one of {allowed}")
 
 
 @attrs.frozen

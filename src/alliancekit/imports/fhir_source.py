@@ -906,8 +906,8 @@ class FhirSource(ClientResponseReading):
             said = "not a registered measure"
             if (
                 url == questionnaire_url(measure)
-                and len(measure) <= 64  # noqa: PLR2004 - the format's own bounds on an id and a version
-                and len(version) <= 32  # noqa: PLR2004
+                and len(measure) <= 64  # the format's own bounds on an id and a version
+                and len(version) <= 32
                 and _MEASURE_ID.fullmatch(measure)
                 and _VERSION.fullmatch(version)
             ):

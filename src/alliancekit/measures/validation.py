@@ -218,7 +218,7 @@ def _forms(forms: Any) -> str:
     for form in forms if isinstance(forms, list) else ():
         if not isinstance(form, Mapping) or len(form) != 1:
             break
-        (keyword, value), = form.items()
+        ((keyword, value),) = form.items()
         if keyword not in ("type", "const", "enum"):
             break
         said.append(_META_RULES[keyword](value).removeprefix("must be "))
@@ -233,7 +233,7 @@ def _entries(count: int) -> str:
     return "1 entry" if count == 1 else f"{count} entries"
 
 
-def _meta_detail(error: jsonschema.ValidationError) -> str:
+def _meta_detail(error: jsonschema.ValidationError | jsonschema.SchemaError) -> str:
     """How to mend a meta-schema failure, from the schema alone (a definition is refused by path and rule,
     never by its value)."""
     if error.validator == "required" and isinstance(error.instance, Mapping):

@@ -48,10 +48,11 @@ class StoreRegistry:
         self._openers: dict[str, tuple[StoreOpener, str]] = {}
 
     def add(self, scheme: str, opener: StoreOpener, supplier: str) -> None:
-        if not isinstance(scheme, str) or split_location(f"{scheme}:x") != (scheme, "x"):
+        given: object = scheme  # a plugin's argument: checked
+        if not isinstance(given, str) or split_location(f"{given}:x") != (given, "x"):
             # else every location naming it is read as a bare SQLite path: the practice is opened (and
             # created) as a local file named after the location, without a word
-            named = repr(scheme) if isinstance(scheme, str) and len(scheme) <= 64 else "of another shape"
+            named = repr(given) if isinstance(given, str) and len(given) <= 64 else "of another shape"
             raise PluginError(
                 f"plugin {supplier!r} registered a store scheme no location can name ({named}): a scheme is "
                 "an identifier of two or more characters (letters, digits and underscores, not beginning "
