@@ -137,8 +137,10 @@ def test_bad_rule_definitions_are_refused() -> None:
         AlertRule("Not An Id", "amber", "text", check)
     with pytest.raises(ValidationError):
         AlertRule("ok-id", "amber", "", check)
-    with pytest.raises(ValueError, match="purple"):
+    with pytest.raises(ValidationError) as caught:  # still a ValueError, as before; naming the field now
         AlertRule("ok-id", "purple", "text", check)
+    assert isinstance(caught.value, ValueError)
+    assert (caught.value.field, caught.value.rule) == ("rule.severity", "enum")
 
 
 class BrokenRule:

@@ -643,6 +643,33 @@ def test_invalid_fhir_and_fhir_of_other_systems_are_named_and_nothing_is_written
     assert any(f", {field}" in line and f": {rule}" in line for line in errors), errors
 
 
+@pytest.mark.parametrize(
+    ("canonical", "says"),
+    [
+        (  # alliancekit's canonical of a measure whose plugin is not installed here: named, with the way out
+            "https://alliancekit.dev/fhir/Questionnaire/phq4|1.0",
+            "measure phq4 version 1.0 is not registered here (is the plugin that supplies it installed?",
+        ),
+        # anything else in the canonical may be anyone's words: never echoed
+        ("https://alliancekit.dev/fhir/Questionnaire/JaneDoe|1.0", "not a registered measure"),
+        ("https://alliancekit.dev/fhir/Questionnaire/phq4|JaneDoe", "not a registered measure"),
+        ("https://alliancekit.dev/fhir/Questionnaire/phq4|" + "1." * 40 + "1", "not a registered measure"),
+        ("http://loinc.org/q/44249-1|2.0", "not a registered measure"),
+    ],
+    ids=["plugin-measure", "id-words", "version-words", "version-too-long", "other-system"],
+)
+def test_a_measure_not_registered_here_is_named_when_the_canonical_is_alliancekits(
+    canonical: str, says: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before, every case said "not a registered measure": an export of a plugin's measure, imported where
+    # the plugin is not installed, gave no hint which measure (or that a plugin) was missing.
+    _spoil(small_export, "QuestionnaireResponse", lambda r: {**r, "questionnaire": canonical}, 0)
+    errors = _spoiled(small_export, tmp_path, capsys)
+    line = next(e for e in errors if "QuestionnaireResponse.questionnaire: unknown-measure" in e)
+    assert says in line, line
+    assert "Jane" not in "\n".join(errors)
+
+
 #: Elements of the wrong JSON type (an object for a list, text for an object, null for a coding): each is
 #: named by path and rule, as a missing element would be, never a TypeError or AttributeError traceback.
 BAD_SHAPES = {

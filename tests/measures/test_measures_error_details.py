@@ -135,3 +135,40 @@ def test_a_plugin_registering_an_undefined_property_is_told_which(
     with pytest.raises(PluginMeasureDefinitionError) as caught:
         measure_registry(Plugin())
     assert (caught.value.field, caught.value.rule) == ("$.items[0].lable", "additionalProperties")
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "says"),
+    [
+        (  # an example's answer that is neither a number, null nor "na": the forms, not the value
+            lambda d: d["examples"][0]["answers"].update(q1="a client's words"),
+            "$.examples[0].answers.q1",
+            'anyOf (must be number or null, or "na")',
+        ),
+        (  # a response schema that is not a JSON Schema: said like a definition's own failure
+            lambda d: d.update(response_schema={"type": "object", "minProperties": -1}),
+            "$.response_schema.minProperties",
+            "minimum (at least 0)",
+        ),
+        (  # type is a name or a list of names: two forms JSON Schema's meta-schema allows
+            lambda d: d.update(response_schema={"type": 5}),
+            "$.response_schema.type",
+            "anyOf (matches none of the 2 forms allowed here)",
+        ),
+    ],
+    ids=["example-answer", "response-schema-bound", "response-schema-type"],
+)
+def test_a_refusal_by_anyof_or_of_a_response_schema_says_what_is_allowed(
+    definition: Callable[[], dict[str, Any]],
+    change: Callable[[dict[str, Any]], object],
+    path: str,
+    says: str,
+) -> None:
+    # Before, both said only the rule ("$.examples[0].answers.q1: anyOf", "...minProperties: minimum").
+    bad = definition()
+    change(bad)
+    with pytest.raises(MeasureDefinitionError) as caught:
+        check_against_meta_schema(bad)
+    assert caught.value.field == path
+    assert str(caught.value) == f"{path}: {says}"
+    assert "client" not in str(caught.value)

@@ -17,6 +17,7 @@ from alliancekit.measures.validation import (
     generate_response_schema,
     local_registry,
     meta_schema,
+    reference_validate,
     reference_validator,
 )
 
@@ -56,12 +57,15 @@ def test_no_remote_ref_is_ever_retrieved(definition: Any, registry: MeasureRegis
     d["response_schema"] = {"$ref": "https://example.invalid/evil.json"}
     del d["examples"]  # none could score: registration runs them
     fresh = MeasureRegistry()
-    fresh.add(d, "test")  # a syntactically valid schema registers ...
-    with pytest.raises(ResponseError) as caught:  # ... but the reference never resolves, and is never fetched
-        fresh.score(
-            "ors-remote", "1.0", {"individually": 1, "interpersonally": 1, "socially": 1, "overall": 1}
-        )
-    assert caught.value.rule == "$ref"
+    with pytest.raises(MeasureDefinitionError) as caught:  # the reference is never fetched: refused at once
+        fresh.add(d, "test")
+    assert (caught.value.field, caught.value.rule) == ("$.response_schema.$ref", "$ref")
+    assert ("ors-remote", "1.0") not in fresh
+    # a validator built on such a schema all the same (a stored definition read back) never fetches either
+    validator = reference_validator(d["response_schema"])
+    with pytest.raises(ResponseError) as refused:
+        reference_validate(validator, {"answers": {}})
+    assert refused.value.rule == "$ref"
     # the local registry knows alliancekit's own schemas only
     assert "https://alliancekit.org/schemas/measure-definition.schema.json" in local_registry()
 

@@ -124,3 +124,53 @@ def test_a_register_kept_and_called_after_the_hook_is_refused_and_adds_no_channe
         "alliancekit_register_notifiers",
     )
     assert registry.names() == ["early"]
+
+
+class _NoMessage:
+    """``deliver`` forgot its parameter: every attempt raised TypeError, retried until dead."""
+
+    name = "no-message"
+
+    def deliver(self) -> None:
+        pass
+
+
+class _TwoRequired:
+    name = "two-required"
+
+    def deliver(self, message: Any, receiver: str) -> None:
+        pass
+
+
+class _Flexible:
+    """``deliver(message)`` spelt in the other ways that take one argument all the same."""
+
+    def __init__(self, name: str, deliver: Any) -> None:
+        self.name = name
+        self.deliver = deliver
+
+
+def test_a_channel_whose_deliver_cannot_take_the_message_is_reported_when_it_registers(
+    kit: SimpleNamespace,
+) -> None:
+    # Before, both registered, and every message for them failed with TypeError (a transient failure)
+    # attempt after attempt until dead; the registration said nothing.
+    right = RecordingChannel("right")
+    flexible = [
+        _Flexible("varargs", lambda *args: None),
+        _Flexible("optional-extra", lambda message, receiver=None: None),
+        _Flexible("builtin", print),  # no signature to read on some builds: taken on trust
+    ]
+    plugin = ChannelPlugin(_NoMessage(), _TwoRequired(), right, *flexible)
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin])
+    registry = host.notifiers()
+    assert registry.names() == ["builtin", "optional-extra", "right", "varargs"]
+    name = host.pm.get_name(plugin)
+    says = "deliver must take the message as its one argument: deliver(message)"
+    assert registry.problems == [
+        (name, f"channel 'no-message': {says}"),
+        (name, f"channel 'two-required': {says}"),
+    ]
+    practice = open_practice(MemoryStore(), plugins=host)
+    kit.no_show(practice, kit.active_episode(practice))
+    assert practice.outbox_status().pending == 4  # one message for each channel kept, none for the refused

@@ -183,6 +183,37 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], object], str, str, str]] = [
         "example",
         "scored total differs",
     ),
+    # a response schema's $ref must resolve locally when registered: else every client's answers were
+    # refused at the first recording (a ResponseError blaming the response), or, with examples, the
+    # refusal named $.examples[0].answers instead of the reference
+    (
+        "response schema refers to a URL, no examples",
+        lambda d: d.update(response_schema={"$ref": "https://example.invalid/r.json"}, examples=[]),
+        "$.response_schema.$ref",
+        "$ref",
+        "refers to a schema that is not available",
+    ),
+    (
+        "response schema refers to a URL",
+        lambda d: d.update(response_schema={"$ref": "https://example.invalid/r.json"}),
+        "$.response_schema.$ref",
+        "$ref",
+        "nothing is fetched",
+    ),
+    (
+        "response schema refers to a missing $defs entry",
+        lambda d: d.update(
+            examples=[],
+            response_schema={
+                "type": "object",
+                "properties": {"answers": {"allOf": [{"$ref": "#/$defs/answer"}]}},
+                "$defs": {"answers": {"type": "object"}},
+            },
+        ),
+        "$.response_schema.properties.answers.allOf[0].$ref",
+        "$ref",
+        "refers to a schema that is not available",
+    ),
 ]
 
 
@@ -221,6 +252,23 @@ def test_one_total_code_beside_panel_and_item_codes_registers() -> None:
         ("3-4", "item"),
         ("5-1", "item"),
     ]
+
+
+def test_a_response_schema_referring_to_itself_and_to_alliancekit_schemas_registers() -> None:
+    schema = {
+        "$id": "https://probe.example/probe-1.0.response.schema.json",
+        "type": "object",
+        "required": ["answers"],
+        "properties": {
+            "answers": {"$ref": "#/$defs/answers"},
+            "note": {"const": {"$ref": "https://example.invalid/data-not-a-reference"}},
+            "definition": {"$ref": "https://alliancekit.org/schemas/measure-definition.schema.json"},
+        },
+        "$defs": {"answers": {"$ref": "#item-map"}, "map": {"$anchor": "item-map", "type": "object"}},
+    }
+    definition = changed(lambda d: d.update(response_schema=schema))
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin_registering(definition)])
+    assert host.measures().score("probe", "1.0", {"q1": 2, "q2": 2, "q3": 2}).total == 6
 
 
 def test_a_leading_zero_version_cannot_stand_beside_the_same_version() -> None:

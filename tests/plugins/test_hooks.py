@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,59 @@ def test_alliancekit_register_stores_clash_names_both_plugins() -> None:
     host = make_plugin_host(load_entry_points=False, extra_plugins=[Clash()])
     with pytest.raises(PluginError, match=r"alliancekit\.store\.sqlite.*and"):
         host.stores()
+
+
+@pytest.mark.parametrize(
+    ("scheme", "opener", "says"),
+    [
+        ("my-store", lambda location, *, read_only=False: MemoryStore(), "no location can name ('my-store')"),
+        ("x", lambda location, *, read_only=False: MemoryStore(), "no location can name ('x')"),
+        ("9lives", lambda location, *, read_only=False: MemoryStore(), "no location can name ('9lives')"),
+        ("", lambda location, *, read_only=False: MemoryStore(), "no location can name ('')"),
+        (None, lambda location, *, read_only=False: MemoryStore(), "no location can name (of another shape)"),
+        (
+            "scratch",
+            lambda location: MemoryStore(),
+            "cannot be called as opener(location, *, read_only=False)",
+        ),
+        ("scratch", lambda: MemoryStore(), "cannot be called as opener(location, *, read_only=False)"),
+        ("scratch", "not a function", "is not callable"),
+    ],
+    ids=["hyphen", "one-letter", "digit-first", "empty", "not-text", "no-read-only", "no-location", "text"],
+)
+def test_a_store_scheme_or_opener_that_can_never_work_is_refused_when_registered(
+    scheme: Any, opener: Any, says: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before: each registered. A location naming the scheme was read as a bare SQLite path, so
+    # open_practice("my-store:clinic") created an SQLite file named my-store:clinic in the working
+    # directory; an opener without read_only failed every open as "failed in store opener: TypeError".
+    class Broken:
+        @hookimpl
+        def alliancekit_register_stores(self, register: StoreRegistrar) -> None:
+            register(scheme, opener)
+
+    monkeypatch.chdir(tmp_path)
+    plugin = Broken()
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin])
+    with pytest.raises(PluginError) as caught:
+        open_practice(f"{scheme}:clinic", plugins=host)
+    name = host.pm.get_name(plugin)
+    assert (caught.value.plugin, caught.value.hook) == (name, "alliancekit_register_stores")
+    assert str(caught.value).startswith(f"plugin {name!r} registered a store ")
+    assert says in str(caught.value)
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+def test_a_store_opener_taking_more_than_it_needs_registers() -> None:
+    class Flexible:
+        @hookimpl
+        def alliancekit_register_stores(self, register: StoreRegistrar) -> None:
+            register("flex_1", lambda location, **options: MemoryStore())
+            register("Flex2", lambda *args, read_only=False, create=True, pool=None: MemoryStore())
+
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[Flexible()])
+    for location in ("flex_1:a", "Flex2:b"):
+        assert isinstance(open_practice(location, plugins=host).store, MemoryStore)
 
 
 class CountingOpeners:

@@ -23,7 +23,7 @@ from tests.plugins.test_raising_plugins import (
 
 from alliancekit import hookimpl
 from alliancekit.errors import PluginError
-from alliancekit.feedback import AlertRule
+from alliancekit.feedback import AlertRule, Expectation
 from alliancekit.fhir.privacy import Withhold
 from alliancekit.plugins.manager import make_plugin_host
 
@@ -118,6 +118,61 @@ def test_an_expectation_model_answering_the_wrong_type_is_named(
     error = fails_named(record_session, implementation, practice_file, tmp_path)
     assert error.hook == "expectation model for ors"
     assert "something other than an Expectation or None" in str(error)
+
+
+class Malformed:
+    """Answers the model's own sound expectation for ORS (higher is better), with one thing changed."""
+
+    def __init__(self, change: dict[str, Any]) -> None:
+        self.change = change
+
+    def expect(self, measure: Any, intake: float, session: int) -> Expectation:
+        sound = Expectation(session, intake + 2, intake, intake + 4, intake - 3, True, "malformed")
+        return attrs.evolve(sound, **self.change)
+
+
+MALFORMED = {
+    "expected NaN": ({"expected": NAN}, "is not a finite number"),
+    "limit infinite": ({"limit": float("-inf")}, "is not a finite number"),
+    "low a string": ({"low": "20"}, "is not a finite number"),
+    "high a bool": ({"high": True}, "is not a finite number"),
+    "direction turned round": ({"higher_is_better": False}, "disagrees with the measure's direction"),
+    "another session": ({"session": 99}, "for another session than the one asked for"),
+    "limit on the better side": ({"limit": 40.0}, "limit is on the better side of expected"),
+    "low above high": ({"low": 35.0, "high": 1.0}, "low is above its high"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_an_expectation_model_answering_an_unusable_expectation_is_named(
+    case: str, practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    change, says = MALFORMED[case]
+
+    @hookimpl(specname="alliancekit_expectation_model")
+    def implementation(measure: Any) -> Malformed:
+        return Malformed(change)
+
+    # Before: taken as it was. With an ORS score below the sound expectation, a NaN `expected` still raised
+    # outcome-below-expected (a NaN compares false every way, so nothing is green), and the same expectation
+    # with its direction turned round raised nothing: the client below expectation went unalerted.
+    error = fails_named(record_session, implementation, practice_file, tmp_path)
+    assert error.hook == "expectation model for ors"
+    assert str(error).startswith(
+        "plugin 'wrong_plugin' returned from expectation model for ors an Expectation "
+    )
+    assert says in str(error)
+
+
+def test_an_expectation_model_answering_a_sound_expectation_records(
+    practice_file: tuple[Path, str], tmp_path: Path
+) -> None:
+    @hookimpl(specname="alliancekit_expectation_model")
+    def implementation(measure: Any) -> Malformed:
+        return Malformed({"expected": 25, "low": 24.5, "high": 25.5, "limit": 25})  # ints, limit at expected
+
+    path, episode_id = practice_file
+    record_session(path, episode_id, host_with(plugin(implementation)))
 
 
 # -- an alert rule whose check answers the wrong type -------------------------------------------------------

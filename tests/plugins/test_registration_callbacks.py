@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from alliancekit import hookimpl
-from alliancekit.errors import MeasureDefinitionError, PluginError
+from alliancekit.errors import MeasureDefinitionError, PluginError, ValidationError
 from alliancekit.feedback import AlertRule
 from alliancekit.feedback.rules import alert_rules
 from alliancekit.plugins.manager import PluginHost, make_plugin_host
@@ -79,6 +79,31 @@ def test_one_plugin_registering_a_rule_twice_is_told_so() -> None:
         alert_rules(host_with(twice))
     assert str(caught.value) == "alert rule probe.twice registered twice by 'twice'"
     assert (caught.value.plugin, caught.value.hook) == ("twice", "alliancekit_register_alert_rules")
+
+
+@pytest.mark.parametrize(
+    ("severity", "rule_id", "field", "says"),
+    [
+        ("critical", "probe.severity", "rule.severity", "enum (one of info, amber, red, urgent)"),
+        (None, "probe.severity", "rule.severity", "enum (one of info, amber, red, urgent)"),
+        ("red", "Probe Rule", "rule.id", "format (lowercase words joined by hyphens, after a prefix"),
+    ],
+    ids=["unknown-severity", "no-severity", "bad-id"],
+)
+def test_an_alert_rule_a_plugin_builds_wrongly_is_refused_naming_the_field(
+    severity: Any, rule_id: str, field: str, says: str
+) -> None:
+    # Before: a severity that is not one was a bare ValueError from AlertSeverity, which reached the host
+    # as "plugin 'ruled' failed in alliancekit_register_alert_rules: ValueError", naming no field
+    built = plugin(
+        "ruled",
+        "alliancekit_register_alert_rules",
+        lambda register: register(AlertRule(rule_id, severity, "Synthetic.", lambda ctx: ())),
+    )
+    with pytest.raises(ValidationError) as caught:
+        alert_rules(host_with(built))
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{field}: {says}")
 
 
 def test_a_register_kept_and_called_after_the_hook_is_refused_and_changes_nothing() -> None:

@@ -616,10 +616,16 @@ class Expectations:
         if plugin_model is not None:
             with PluginCall(f"expectation model for {measure.id}", supplier):
                 found: object = plugin_model.expect(measure, intake, session)  # a plugin's answer: checked
+            what = f"expectation model for {measure.id}"
             if isinstance(found, Expectation):
+                wrong = _expectation_problem(found, measure, session)
+                if wrong is not None:  # else the zones and alerts read it silently (a NaN is never green)
+                    who = "an unidentified plugin" if supplier is None else f"plugin {supplier!r}"
+                    raise PluginError(f"{who} returned from {what} an Expectation {wrong}").attributed(
+                        what, supplier
+                    )
                 return found
             if found is not None:  # else the builtin alert rule reading it would be blamed
-                what = f"expectation model for {measure.id}"
                 raise PluginError.wrong_answer(what, supplier, "an Expectation or None")
         curves = self.curves(norm_population(measure, population))
         # the intake band names a fitted curve: none to look for before a fit
@@ -644,6 +650,27 @@ class Expectations:
             f"{measure.title} has no expected response: no plugin model or fitted curve covers it and its "
             "norms give no reliable-change threshold to build one from"
         )
+
+
+def _expectation_problem(found: Expectation, measure: Measure, session: int) -> str | None:
+    """What makes a plugin's :class:`Expectation` unusable for ``measure`` at ``session``, or ``None``.
+
+    Its zone is read from ``expected``, ``limit`` and ``higher_is_better`` alone: a direction other than the
+    measure's turns every zone round (a client getting worse shown green, no alert), a limit on the better
+    side of ``expected`` makes amber unreachable, and a number that is not finite compares false every way.
+    """
+    if found.session != session:
+        return "for another session than the one asked for"
+    if found.higher_is_better is not measure.higher_is_better:
+        return "whose higher_is_better disagrees with the measure's direction"
+    values: tuple[object, ...] = (found.expected, found.low, found.high, found.limit)  # a plugin's: checked
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in values):
+        return "whose expected, low, high or limit is not a finite number"
+    if found.low > found.high:
+        return "whose low is above its high"
+    if found.limit > found.expected if measure.higher_is_better else found.limit < found.expected:
+        return "whose limit is on the better side of expected (it must be at or beyond it, on the worse side)"
+    return None
 
 
 def supplied_model(

@@ -169,13 +169,25 @@ SESSION_EVENTS = frozenset({SessionRecorded.TYPE})
 Check = Callable[[RuleContext], Iterable[str | Target | None]]
 
 
+def _severity(value: object) -> AlertSeverity:
+    """A rule's severity; anything else is the library's own refusal naming the field, not a ValueError
+    (which, raised in a plugin's hook, reaches the host only as its type)."""
+    if isinstance(value, str):
+        try:
+            return AlertSeverity(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(severity.value for severity in AlertSeverity)
+    raise ValidationError("rule.severity", "enum", f"one of {allowed}")
+
+
 @attrs.frozen
 class AlertRule:
     """One alert rule. Register it from ``alliancekit_register_alert_rules``."""
 
     id: str
     """Lowercase words joined by hyphens; a plugin should prefix its own (``myclinic.long-wait``)."""
-    severity: AlertSeverity = attrs.field(converter=AlertSeverity)
+    severity: AlertSeverity = attrs.field(converter=_severity)
     message: str
     """Fixed plain-language English text; ``{measure}`` is replaced by the measure's title. It is the message
     id in the gettext catalogue (mark it with :func:`alliancekit.i18n.N_` so the template picks it up)."""
@@ -193,7 +205,11 @@ class AlertRule:
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.id, str) or not _RULE_ID.match(self.id):  # type: ignore[redundant-expr]
-            raise ValidationError("rule.id", "format", "lowercase words joined by hyphens")
+            raise ValidationError(
+                "rule.id",
+                "format",
+                "lowercase words joined by hyphens, after a prefix of your own: myclinic.long-wait",
+            )
         message: object = self.message
         if not isinstance(message, str) or not message.strip() or len(message) > 300:
             raise ValidationError("rule.message", "format", "one plain-language sentence of text")

@@ -124,6 +124,10 @@ MAX_RESOURCE_BYTES = 16 * 1024 * 1024
 MAX_BUNDLE_BYTES = 256 * 1024 * 1024
 #: What :meth:`FhirSource._json` returns for text it could not read (``None`` is valid JSON).
 _UNREAD = object()
+#: A measure id and version in the definition format's own patterns (measure-definition.schema.json): only
+#: such a pair from a QuestionnaireResponse's canonical is named in an error
+_MEASURE_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+_VERSION = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
 #: The resource types an import reads; others (from other systems, or not imported) are counted only.
 READ_TYPES = (
@@ -899,9 +903,20 @@ class FhirSource(ClientResponseReading):
         url, _, version = canonical.partition("|")
         measure = url.rsplit("/", 1)[-1]
         if not version or url != questionnaire_url(measure) or (measure, version) not in self.registry:
-            self._error(
-                res, "QuestionnaireResponse.questionnaire", "unknown-measure", "not a registered measure"
-            )
+            said = "not a registered measure"
+            if (
+                url == questionnaire_url(measure)
+                and len(measure) <= 64  # the format's own bounds on an id and a version
+                and len(version) <= 32
+                and _MEASURE_ID.fullmatch(measure)
+                and _VERSION.fullmatch(version)
+            ):
+                # alliancekit's own canonical: the id and version are the format's, never a client's words
+                said = (
+                    f"measure {measure} version {version} is not registered here (is the plugin that "
+                    "supplies it installed? see alliancekit measures list)"
+                )
+            self._error(res, "QuestionnaireResponse.questionnaire", "unknown-measure", said)
             return None
         try:
             timing = AdministrationTiming(

@@ -206,14 +206,34 @@ _META_RULES: dict[str, Callable[[Any], str]] = {
     "maxProperties": lambda bound: f"at most {_entries(bound)}",
     "additionalProperties": lambda _: "a property the format does not define: check its spelling",
     "uniqueItems": lambda _: "entries must be unique",
+    "anyOf": lambda forms: _forms(forms),
+    "oneOf": lambda forms: _forms(forms),
 }
+
+
+def _forms(forms: Any) -> str:
+    """The forms an ``anyOf``/``oneOf`` allows, each said by its ``type``, ``const`` or ``enum`` (``a number
+    or null, or "na"``), or how many there are when one is more than that."""
+    said: list[str] = []
+    for form in forms if isinstance(forms, list) else ():
+        if not isinstance(form, Mapping) or len(form) != 1:
+            break
+        ((keyword, value),) = form.items()
+        if keyword not in ("type", "const", "enum"):
+            break
+        said.append(_META_RULES[keyword](value).removeprefix("must be "))
+    else:
+        if said:
+            return "must be " + ", or ".join(said)
+    count = len(forms) if isinstance(forms, list) else 0
+    return f"matches none of the {count} forms allowed here"
 
 
 def _entries(count: int) -> str:
     return "1 entry" if count == 1 else f"{count} entries"
 
 
-def _meta_detail(error: jsonschema.ValidationError) -> str:
+def _meta_detail(error: jsonschema.ValidationError | jsonschema.SchemaError) -> str:
     """How to mend a meta-schema failure, from the schema alone (a definition is refused by path and rule,
     never by its value)."""
     if error.validator == "required" and isinstance(error.instance, Mapping):
@@ -272,13 +292,51 @@ def check_against_meta_schema(definition: Any) -> None:
             jsonschema.Draft202012Validator.check_schema(custom)
         except jsonschema.SchemaError as exc:
             raise MeasureDefinitionError(
-                "$.response_schema" + exc.json_path[1:], str(exc.validator)
+                "$.response_schema" + exc.json_path[1:], str(exc.validator), _meta_detail(exc)
             ) from None
+        _check_references(custom)
     if digest is not None:
         with _passed_lock:
             if len(_PASSED) >= _PASSED_MAX:  # bounded: a host that makes definitions up as it goes
                 _PASSED.clear()
             _PASSED.add(digest)
+
+
+#: Keywords whose values are data, not subschemas: a ``"$ref"`` key inside them refers to nothing.
+_DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
+
+
+def _check_references(schema: Any) -> None:
+    """Refuse a response schema with a ``$ref`` that does not resolve locally (another URL, a ``$defs``
+    entry that is not there), at ``$.response_schema...$ref``, rule ``$ref``: left to the first response,
+    it would refuse every client's answers as if they were wrong, long after the plugin registered."""
+    if not isinstance(schema, Mapping):
+        return  # a boolean schema refers to nothing
+    resolver = local_registry([schema]).resolver_with_root(DRAFT202012.create_resource(schema))
+    pending: list[tuple[Any, str, Any]] = [(schema, "$.response_schema", resolver)]
+    while pending:
+        node, path, scope = pending.pop()
+        if isinstance(node, Mapping):
+            if isinstance(node.get("$id"), str):
+                scope = scope.in_subresource(DRAFT202012.create_resource(node))
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    scope.lookup(ref)
+                except referencing.exceptions.Unresolvable:
+                    raise MeasureDefinitionError(
+                        f"{path}.$ref",
+                        "$ref",
+                        "refers to a schema that is not available: a response schema may refer only to "
+                        "itself and alliancekit's own schemas, and nothing is fetched",
+                    ) from None
+            pending.extend(
+                (value, f"{path}.{key}", scope)
+                for key, value in node.items()
+                if key not in _DATA_KEYWORDS and isinstance(value, Mapping | list)
+            )
+        elif isinstance(node, list):
+            pending.extend((value, f"{path}[{i}]", scope) for i, value in enumerate(node))
 
 
 #: SHA-256 digests of the JSON encodings of definitions that passed :func:`check_against_meta_schema`.

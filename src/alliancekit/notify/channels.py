@@ -20,6 +20,7 @@ other plugins' channels still register (a notification plugin never breaks the h
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -73,6 +74,21 @@ def failure_hints(exc: BaseException) -> tuple[bool, float | None]:
     return permanent, seconds if seconds >= 0 and not math.isnan(seconds) else None
 
 
+def _deliver_problem(channel: Channel) -> str | None:
+    """What is wrong with how ``deliver`` is called (``deliver(message)``), or ``None``: a ``deliver`` that
+    cannot take the message fails every attempt with a ``TypeError`` the outbox records as a transient
+    failure, so every message would be retried to its death without a word at registration."""
+    try:
+        signature = inspect.signature(channel.deliver)
+    except (TypeError, ValueError):  # no signature to read (a builtin, a C extension): taken on trust
+        return None
+    try:
+        signature.bind(None)
+    except TypeError:
+        return "deliver must take the message as its one argument: deliver(message)"
+    return None
+
+
 def _kinds_problem(channel: Channel) -> str | None:
     """What is wrong with a channel's declared ``kinds`` (absent or empty: the default kinds), or ``None``."""
     try:
@@ -107,7 +123,7 @@ class NotifierRegistry:
         if name in self._channels:
             self.report(supplier, f"channel {name!r} already registered by {self._channels[name][1]!r}")
             return
-        wrong = _kinds_problem(channel)
+        wrong = _deliver_problem(channel) or _kinds_problem(channel)
         if wrong is not None:  # else the channel would be subscribed to nothing, without a word
             self.report(supplier, f"channel {name!r}: {wrong}")
             return

@@ -52,9 +52,14 @@ def alliancekit_register_stores(register: StoreRegistrar) -> None:
     Called once, the first time a practice is opened from a location string.
 
     :param register: call ``register(scheme, opener)`` for each backend. ``scheme`` is the part of a
-        location before ``:`` (``"sqlite"``, ``"memory"``, ``"postgresql"``); ``opener(location)`` takes the
-        whole location string and returns an object satisfying :class:`alliancekit.store.Store` (anything
-        else fails the open with a :class:`~alliancekit.errors.PluginError` naming the plugin).
+        location before ``:`` (``"sqlite"``, ``"memory"``, ``"postgresql"``): an identifier of two or more
+        characters (letters, digits and underscores; no hyphen), since a location with any other prefix is
+        read as an SQLite file path. ``opener(location, *, read_only=False)`` takes the whole location
+        string (and, optionally, ``create``: see :class:`alliancekit.store.registry.StoreOpener`) and
+        returns an object satisfying :class:`alliancekit.store.Store` (anything else fails the open with a
+        :class:`~alliancekit.errors.PluginError` naming the plugin). A scheme no location can name, or an
+        opener that cannot be called that way, is refused when registered with a ``PluginError`` naming
+        the plugin.
         Registering a scheme another plugin already registered raises :class:`~alliancekit.errors.PluginError`
         naming both plugins.
     :return: nothing; registrations go through ``register``.
@@ -167,7 +172,10 @@ def alliancekit_expectation_model(measure: Measure, population: str | None) -> E
     :return: an object with ``expect(measure, intake, session) -> Expectation | None``
         (:class:`~alliancekit.feedback.expectation.ExpectationModel`), or ``None`` to leave the measure to
         the builtin model. An ``expect`` answering anything else fails the command with a
-        :class:`~alliancekit.errors.PluginError` naming the plugin.
+        :class:`~alliancekit.errors.PluginError` naming the plugin, and so does an ``Expectation`` that
+        cannot be read for the measure and session asked: another ``session``, a ``higher_is_better``
+        other than the measure's direction, an ``expected``, ``low``, ``high`` or ``limit`` that is not a
+        finite number, ``low`` above ``high``, or a ``limit`` on the better side of ``expected``.
     """
 
 
@@ -189,7 +197,8 @@ def alliancekit_register_notifiers(register: ChannelRegistrar) -> None:
         message kinds it receives when the host gives no explicit subscriptions
         (:data:`alliancekit.notify.DEFAULT_KINDS` otherwise). A name already registered by another plugin
         is refused (reported in ``problems``, the first registration kept), and so is a channel whose
-        ``kinds`` names a kind that does not exist or is one string rather than a collection.
+        ``kinds`` names a kind that does not exist or is one string rather than a collection, or whose
+        ``deliver`` cannot be called with the message as its one argument.
     :return: nothing; registrations go through ``register``.
     """
 

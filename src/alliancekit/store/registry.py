@@ -48,8 +48,21 @@ class StoreRegistry:
         self._openers: dict[str, tuple[StoreOpener, str]] = {}
 
     def add(self, scheme: str, opener: StoreOpener, supplier: str) -> None:
+        given: object = scheme  # a plugin's argument: checked
+        if not isinstance(given, str) or split_location(f"{given}:x") != (given, "x"):
+            # else every location naming it is read as a bare SQLite path: the practice is opened (and
+            # created) as a local file named after the location, without a word
+            named = repr(given) if isinstance(given, str) and len(given) <= 64 else "of another shape"
+            raise PluginError(
+                f"plugin {supplier!r} registered a store scheme no location can name ({named}): a scheme is "
+                "an identifier of two or more characters (letters, digits and underscores, not beginning "
+                "with a digit); a location naming any other is read as an SQLite file path"
+            )
         if scheme in self._openers:
             raise PluginError.clash(f"store scheme {scheme!r}", self._openers[scheme][1], supplier)
+        wrong = _opener_problem(opener)
+        if wrong is not None:  # else every open fails as a bare TypeError from inside the opener's call
+            raise PluginError(f"plugin {supplier!r} registered a store opener for {scheme} {wrong}")
         self._openers[scheme] = (opener, supplier)
 
     def schemes(self) -> dict[str, str]:
@@ -82,6 +95,21 @@ def _checked(store: object, scheme: str, supplier: str) -> Store:
     if not isinstance(store, Store):  # else the first call on it fails, blamed on nobody
         raise PluginError.wrong_answer(f"store opener for {scheme}", supplier, "a Store")
     return store
+
+
+def _opener_problem(opener: object) -> str | None:
+    """What keeps ``opener`` from being called as ``opener(location, read_only=...)``, or ``None``."""
+    if not callable(opener):
+        return "that is not callable: opener(location, *, read_only=False) returns the Store"
+    try:
+        signature = inspect.signature(opener)
+    except (TypeError, ValueError):  # a callable whose signature Python cannot tell: taken on trust
+        return None
+    try:
+        signature.bind("location", read_only=False)
+    except TypeError:
+        return "that cannot be called as opener(location, *, read_only=False)"
+    return None
 
 
 def _takes_create(opener: StoreOpener) -> bool:
