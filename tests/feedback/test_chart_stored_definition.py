@@ -195,6 +195,34 @@ def test_the_stored_definitions_are_read_once_per_report_under_its_guarded_reads
     assert "read-report" not in {e.action for e in entries}
 
 
+def test_a_chart_writes_exactly_its_guarded_reads_entries_with_the_plugin_or_without(tmp_path: Path) -> None:
+    """The chart's entries are its two guarded reads (the episode, its timeline), the same list whether the
+    probe is drawn from its plugin or from its stored definition (read once, under the timeline's entry)."""
+    db, ep = recorded(tmp_path)
+    auditor = Actor("aud", Role.ADMINISTRATOR, CLINIC)
+    runs = {}
+    for installed, host in ((True, WITH_PROBE), (False, WITHOUT)):
+        with open_practice(db, clock=later, plugins=host) as p:
+            before = {e.entry_id for e in p.audit_entries(auditor)}
+            definitions = chart_measures(p)
+            chart = progress_chart(p, CLINICIAN, ep, definitions=definitions)
+            entries = sorted(
+                (e.action, e.record_type, e.record_id == ep, e.actor_id, e.outcome)
+                for e in p.audit_entries(auditor)
+                if e.entry_id not in before and e.action != "read-audit"
+            )
+        runs[installed] = (entries, chart.uncharted_ids, definitions.read)
+    assert runs[True][:2] == runs[False][:2]
+    assert runs[False] == (
+        [
+            ("read-episode", "episode", True, CLINICIAN.id, "allowed"),
+            ("read-timeline", "episode", True, CLINICIAN.id, "allowed"),
+        ],
+        [],
+        True,
+    )
+
+
 def test_an_installed_definition_is_used_only_when_identical_to_the_stored_one(tmp_path: Path) -> None:
     db, ep = recorded(tmp_path)
     edited = copy.deepcopy(PROBE)
@@ -275,4 +303,17 @@ def test_a_timeline_copied_or_pickled_is_its_data_alone(tmp_path: Path) -> None:
     for kept in copies:
         assert kept == timeline
         assert kept.withheld
+        assert kept.measure_definitions() == []
+
+
+def test_a_shared_record_carries_them_and_its_copies_are_its_data_alone(tmp_path: Path) -> None:
+    """An export's shared record (frozen) carries the stored definitions as a timeline does; a copy or a
+    pickle is equal to it and reads none."""
+    db, ep = recorded(tmp_path)
+    with open_practice(db, clock=later, plugins=WITHOUT) as p:
+        shared = p.export_record(Actor("sup", Role.SUPERVISOR, CLINIC), ep)
+        assert [m.id for m in shared.measure_definitions()] == ["probe"]
+        copies = [copy.copy(shared), copy.deepcopy(shared), pickle.loads(pickle.dumps(shared))]  # noqa: S301
+    for kept in copies:
+        assert kept == shared
         assert kept.measure_definitions() == []

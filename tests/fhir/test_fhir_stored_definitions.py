@@ -12,7 +12,8 @@ from typing import Any
 from alliancekit import open_practice
 from alliancekit.demo.measures import administration
 from alliancekit.domain import Actor, AdministrationTiming, Attendance, Modality, Purpose, Role, Session
-from alliancekit.fhir import episode_bundle
+from alliancekit.fhir import episode_bundle, export_ndjson
+from alliancekit.fhir.export import Exporter
 from alliancekit.plugins.manager import make_plugin_host
 
 from .conftest import CLINIC, cli_with_k10, small_practice
@@ -58,22 +59,62 @@ def test_the_definition_is_stored_once_with_the_first_commit_that_uses_it(tmp_pa
     assert dict(k10.definition) == dict(registered.definition)
 
 
-def test_reading_the_stored_definitions_is_audited_as_part_of_the_export(tmp_path: Path) -> None:
+AUDITOR = Actor("aud", Role.ADMINISTRATOR, CLINIC)
+
+
+def _ids(practice: Any) -> set[str]:
+    return {e.entry_id for e in practice.audit_entries(AUDITOR)}
+
+
+def _new(practice: Any, before: set[str], ep: str) -> list[tuple[str, str, str, str, str]]:
+    """The entries written since ``before`` but the auditor's reads of the log, sorted (the log is listed
+    by shard), the episode's id as ``ep``."""
+    return sorted(
+        (e.action, e.record_type, "ep" if e.record_id == ep else e.record_id, e.purpose, e.outcome)
+        for e in practice.audit_entries(AUDITOR)
+        if e.entry_id not in before and e.action != "read-audit"
+    )
+
+
+def test_the_stored_definitions_are_read_under_the_exported_episodes_entry(tmp_path: Path) -> None:
+    """Without the plugin, the export's one entry is its episode's, as with the plugin: the stored
+    definitions it describes the K10 by are read under that read's entry (no entry of their own)."""
     ep = _with_k10(tmp_path / "p.sqlite")
-    with open_practice(tmp_path / "p.sqlite", plugins=K10) as practice:
-        before = len(practice.audit_entries(Actor("aud", Role.ADMINISTRATOR, CLINIC)))
-        episode_bundle(practice, EXPORTER, ep)  # every measure registered: no stored definition is read
-        entries = practice.audit_entries(Actor("aud", Role.ADMINISTRATOR, CLINIC))[before:]
-    assert "measure-definitions" not in {e.record_type for e in entries}
+    runs = {}
+    for installed, host in ((True, K10), (False, WITHOUT_K10)):
+        with open_practice(tmp_path / "p.sqlite", plugins=host) as practice:
+            before = _ids(practice)
+            bundle = episode_bundle(practice, EXPORTER, ep)
+            entries = _new(practice, before, ep)
+        names = {
+            e["resource"].get("url", "") + "|" + e["resource"].get("version", "") for e in bundle["entry"]
+        }
+        runs[installed] = (entries, K10_QUESTIONNAIRE in names)
+    assert runs[False] == runs[True] == ([("export-fhir", "episode", "ep", "treatment", "allowed")], True)
+
+
+def test_a_bulk_export_reads_them_under_its_episodes_entries(tmp_path: Path) -> None:
+    """A bulk export of the episode twice over (one Exporter: the definitions are read at most once) writes
+    exactly its episodes' entries, and the K10's Questionnaire once, from the stored definition."""
+    ep = _with_k10(tmp_path / "p.sqlite")
     with open_practice(tmp_path / "p.sqlite", plugins=WITHOUT_K10) as practice:
-        bundle = episode_bundle(practice, EXPORTER, ep)
-        entries = practice.audit_entries(Actor("aud", Role.ADMINISTRATOR, CLINIC))
-    read = [e for e in entries if e.record_type == "measure-definitions"]
-    assert [(e.action, e.purpose, e.actor_id, e.outcome) for e in read] == [
-        ("export-fhir", "treatment", "records", "allowed")
-    ]
-    names = {e["resource"].get("url", "") + "|" + e["resource"].get("version", "") for e in bundle["entry"]}
-    assert K10_QUESTIONNAIRE in names
+        before = _ids(practice)
+        export_ndjson(practice, EXPORTER, tmp_path / "out", episode_ids=[ep, ep])
+        entries = _new(practice, before, ep)
+    assert entries == [("export-fhir-bulk", "episode", "ep", "treatment", "allowed")] * 2
+    assert list(_questionnaires(tmp_path / "out")).count(K10_QUESTIONNAIRE) == 1
+
+
+def test_questionnaires_asked_for_before_any_episode_read_them_audited_as_the_export(tmp_path: Path) -> None:
+    """No episode read covers them yet: the stored definitions are read through
+    ``Practice.measure_definitions``, its one entry the export's."""
+    _with_k10(tmp_path / "p.sqlite")
+    with open_practice(tmp_path / "p.sqlite", plugins=WITHOUT_K10) as practice:
+        before = _ids(practice)
+        [questionnaire] = Exporter(practice, EXPORTER).questionnaires([("k10", "1.0")])
+        entries = _new(practice, before, "")
+    assert f"{questionnaire['url']}|{questionnaire['version']}" == K10_QUESTIONNAIRE
+    assert entries == [("export-fhir", "measure-definitions", "(stored)", "treatment", "allowed")]
 
 
 def test_an_export_without_the_plugin_is_complete_and_equal(tmp_path: Path) -> None:

@@ -576,6 +576,9 @@ class Runner:
             rules=s.rules(),
             rule_suppliers=s.rule_suppliers(),
             measures=s.plugins.measures(),
+            # a measure whose plugin is gone (a protocol's, a plugin rule's look at the history) is read by
+            # its stored definition, as with the plugin: read only then, under the command's audit entry
+            stored=s.described_measures().latest,
             new_id=lambda i: ctx.new_id("alert", i),
             expectations=s.expectations,
             measure_cache=s.measure_cache,

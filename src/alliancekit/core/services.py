@@ -184,16 +184,24 @@ class Services:
 
     def described_measures(self) -> StoredMeasures:
         """The installed measures, falling back to :meth:`stored_measures` (read at most once, and only when
-        a lookup needs them) for one decided and audited call: a refit, a command's review record."""
+        a lookup needs them) for one decided and audited call: a refit, a command's review record, its alert
+        rules and its caseload row (:meth:`is_outcome`)."""
         return StoredMeasures(self.plugins.measures(), self.stored_measures)
 
     def is_outcome(self, measure_id: str) -> bool:
+        """Whether a measure is an outcome measure (what the caseload row's primary outcome is chosen
+        among): by its installed plugin's latest version, else by its latest definition stored with the
+        data, as the reports decide it, so a row does not change when the plugin is removed. The stored
+        definitions are read only for a measure no plugin registers, within the decided and audited
+        command or read that projects the row (published instruments: no entry of their own). A measure
+        neither registered nor stored is not one, and is looked up again next time (a definition another
+        process stores since is then read)."""
         known = self._outcome_kind.get(measure_id)
         if known is None:
-            try:
-                known = self.plugins.measures().get(measure_id).kind is MeasureKind.OUTCOME
-            except LookupError:
-                known = False
+            measure = self.described_measures().latest(measure_id)
+            if measure is None:
+                return False
+            known = measure.kind is MeasureKind.OUTCOME
             self._outcome_kind[measure_id] = known
         return known
 

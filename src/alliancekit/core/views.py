@@ -271,8 +271,8 @@ class Views:
             withhold = lockbox and summary_withheld(state.lockbox, to)
             shared = shared_state(state, entries, entries.withheld)
             summary = _withheld_summary(shared) if withhold and shared is not None else shared
-        return SharedRecord(
-            state.episode_id, state.client_ref, tuple(entries), entries.withheld, state=summary
+        return self._carrying(
+            SharedRecord(state.episode_id, state.client_ref, tuple(entries), entries.withheld, state=summary)
         )
 
     def break_glass(self, actor: object, episode_id: object, *, reason: object) -> Timeline:

@@ -24,6 +24,7 @@ from alliancekit.protocols.definition import MeasurementProtocol
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.feedback.expectation import Expectations
+    from alliancekit.measures.definition import Measure
     from alliancekit.measures.registry import MeasureRegistry
 
 #: The note written when a progress review resolves a review-due alert.
@@ -46,6 +47,10 @@ class EngineContext:
     """The measurement protocol the episode follows, for rules about missed measures."""
     rule_suppliers: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     """Rule id -> the plugin that registered it, named when its check raises."""
+    stored: Callable[[str], Measure | None] | None = attrs.field(default=None, repr=False)
+    """A measure no plugin registers, by its latest definition stored with the data (the practice reads
+    them only when a rule asks, within the command's decided and audited call): see
+    :meth:`~alliancekit.feedback.rules.RuleContext.measure`."""
 
 
 def evaluate(
@@ -68,7 +73,15 @@ def evaluate(
 
     def rule_context() -> RuleContext:
         return RuleContext(
-            before, events, state, config, measures, expectations, memo, protocol=context.protocol
+            before,
+            events,
+            state,
+            config,
+            measures,
+            expectations,
+            memo,
+            protocol=context.protocol,
+            stored=context.stored,
         )
 
     ctx = rule_context()
@@ -102,9 +115,10 @@ def evaluate(
             # rules checked after the others (review-due) see this phase's alerts folded in
             state = fold(state, raised)
             out += raised
-    # measures looked up by id stay valid as long as the registry (built once per plugin host)
+    # measures looked up by id stay valid as long as the registry (built once per plugin host) and the
+    # stored definitions (never changed once stored); an id neither describes is looked up again next time
     context.measure_cache.update(
-        (k, v) for k, v in memo.items() if isinstance(k, tuple) and k[0] == "measure"
+        (k, v) for k, v in memo.items() if isinstance(k, tuple) and k[0] == "measure" and v is not None
     )
     return out
 

@@ -85,16 +85,21 @@ class RuleContext:
     """Per-evaluation cache shared by the rules (and, through the engine, measures looked up by id)."""
     protocol: MeasurementProtocol | None = None
     """The measurement protocol the episode follows (its own, else its clinic's), if any."""
+    stored: Callable[[str], Measure | None] | None = attrs.field(default=None, repr=False, eq=False)
+    """A measure no plugin registers, by the latest definition stored with the data (``None``: none
+    stored), for :meth:`measure`: read only when a rule asks for such a measure."""
 
     def measure(self, measure_id: str) -> Measure | None:
-        """The registered measure (latest version), or ``None`` for an unknown id."""
+        """The registered measure (latest version); for a measure whose plugin is gone, its latest
+        definition stored with the data (what the episode's earlier scores used: a rule reads the history
+        the same with the plugin removed); ``None`` for an id neither describes."""
         key = ("measure", measure_id)
         found: Measure | None = self.memo.get(key, _UNLOOKED)
         if found is _UNLOOKED:
             try:
                 found = self.measures.get(measure_id)
             except LookupError:
-                found = None
+                found = None if self.stored is None else self.stored(measure_id)
             self.memo[key] = found
         return found
 

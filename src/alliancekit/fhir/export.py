@@ -90,11 +90,13 @@ class Exporter:
         self._refiners = practice.plugins.implementers(RESOURCE_HOOK)
         self.measures = ExportMeasures(
             practice.plugins.measures(),
-            lambda: practice.measure_definitions(
+            uncovered=lambda: practice.measure_definitions(
                 actor, purpose=self.purpose, kind=kind, recipient=self.recipient
             ),
         )
-        """The registered measures, then those stored with the data (a plugin removed)."""
+        """The registered measures, then those stored with the data (a plugin removed): read with the first
+        episode exported, under its entry; an export asked for questionnaires before any episode reads them
+        through :meth:`~alliancekit.Practice.measure_definitions`, audited as the export."""
         self._identities: dict[str, tuple[FhirIdentity, str | None]] = {}
         self.missing: dict[tuple[str, str], None] = {}
         """``(measure_id, version)`` of administrations whose definition is neither registered nor stored
@@ -234,6 +236,7 @@ class Exporter:
         shared = self.practice.export_record(
             self.actor, episode_id, purpose=self.purpose, kind=self.kind, recipient=self.recipient
         )
+        self.measures.covered_by(shared)  # the stored definitions, if needed, under this read's entry
         not_exported = Counter(e.type for e in shared.entries if e.type in NOT_EXPORTED_EVENT_TYPES)
         withheld: Counter[str] = Counter()
         if shared.withheld:

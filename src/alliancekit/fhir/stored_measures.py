@@ -1,8 +1,10 @@
 """The measures an export describes: the registered ones, and for a measure whose plugin is gone the
 definition stored with the data (:meth:`alliancekit.Practice.measure_definitions`).
 
-The stored definitions are read through the facade at most once per export, and only when a registered
-measure is missing, so an export that needs none reads (and audits) nothing more. The lookup itself is
+The stored definitions are read at most once per export, and only when a registered measure is missing,
+with the first episode's shared record (:meth:`alliancekit.Practice.export_record`), under that read's audit
+entry: an export writes no entry for them. Questionnaires asked for before any episode is read take them
+through :meth:`alliancekit.Practice.measure_definitions`, audited as the export. The lookup itself is
 :class:`alliancekit.measures.stored.StoredMeasures`, which the progress chart shares.
 """
 

@@ -1,11 +1,14 @@
 """The measures a reader of the data describes them by: the registered ones, and for a measure whose plugin
 is gone the definition stored with the data (:meth:`alliancekit.Practice.measure_definitions`).
 
-The stored definitions are read at most once per object, and only when a lookup needs them, through the
-facade: an export's through ``Practice.measure_definitions`` (audited as the export), a report's from the
-guarded read it made first (:meth:`StoredMeasures.covered_by`: the read's own audit entry covers them), a
-refit's and a review record's within that decided and audited call. The FHIR export, the progress chart,
-the practice-outcomes report, the expectation refit and the review record use it.
+The stored definitions are read at most once per object, and only when a lookup needs them, under the
+audit entry of the guarded call they belong to: a report's and an export's from the guarded read they made
+first (:meth:`StoredMeasures.covered_by`: a timeline, closed outcomes, an exported episode's shared record),
+a refit's, a review record's, a command's alert rules' and its caseload row's within that decided and
+audited call. Only an export asked for questionnaires before it read any episode reads them through
+``Practice.measure_definitions``, audited as the export. The FHIR export, the progress chart, the
+practice-outcomes report, the expectation refit, the review record, the alert rules and the caseload row's
+primary outcome use it.
 """
 
 from __future__ import annotations
@@ -27,16 +30,22 @@ class StoredMeasures:
     exact id and version, or by id for :meth:`latest` (anything else is the registry's)."""
 
     def __init__(
-        self, registry: MeasureRegistry, read_stored: Callable[[], Sequence[Measure]] | None = None
+        self,
+        registry: MeasureRegistry,
+        read_stored: Callable[[], Sequence[Measure]] | None = None,
+        *,
+        uncovered: Callable[[], Sequence[Measure]] | None = None,
     ) -> None:
         self.registry = registry
         self._read_stored = read_stored
+        #: what reads them when no guarded read covers them (an audited read of their own), else nothing
+        self._uncovered = uncovered
         self._stored: dict[tuple[str, str], Measure] | None = None
 
     def covered_by(self, read: CarriesDefinitions) -> None:
         """Read the stored definitions (when a lookup needs them) from a guarded read's result, under that
-        read's audit entry, unless a reader is set already: a report's first read serves all its lookups.
-        Until then nothing is read, and only the installed measures describe one."""
+        read's audit entry, unless a reader is set already: a report's or an export's first read serves all
+        its lookups. Until then only the ``uncovered`` reader given (if any) reads them."""
         if self._read_stored is None:
             self._read_stored = read.measure_definitions
 
@@ -50,10 +59,11 @@ class StoredMeasures:
         return self._definitions().get((measure_id, version))
 
     def _definitions(self) -> dict[tuple[str, str], Measure]:
-        if self._read_stored is None:  # no read has covered them yet: none is read
-            return {}
         if self._stored is None:
-            self._stored = {(m.id, m.version): m for m in self._read_stored()}
+            read = self._read_stored or self._uncovered
+            if read is None:  # no read has covered them yet: none is read
+                return {}
+            self._stored = {(m.id, m.version): m for m in read()}
         return self._stored
 
     def latest(self, measure_id: str) -> Measure | None:

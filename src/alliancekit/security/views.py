@@ -50,7 +50,7 @@ class CarriesDefinitions:
 
     def carry_definitions(self, read: Callable[[], Sequence[Measure]]) -> None:
         """Set what :meth:`measure_definitions` reads (the facade's, on a read it decided and audited)."""
-        self._definitions = read
+        object.__setattr__(self, "_definitions", read)  # a frozen result (a shared record) carries it too
 
     def measure_definitions(self) -> list[Measure]:
         """The stored measure definitions (none for a result not read from a practice)."""
@@ -71,10 +71,12 @@ class ClosedOutcomes(list[ClosedOutcome], CarriesDefinitions):
 
 
 @attrs.frozen
-class SharedRecord:
+class SharedRecord(CarriesDefinitions):
     """An episode's record as shared outside the treating relationship (an export, a break-glass read).
 
-    ``withheld`` says that the client's lockbox kept something back, never what.
+    ``withheld`` says that the client's lockbox kept something back, never what. It carries the stored
+    measure definitions (:class:`CarriesDefinitions`): an export describes a measure whose plugin is gone
+    under this read's audit entry.
     """
 
     episode_id: str
