@@ -8,6 +8,7 @@ half-written copy under its final name when the disk filled.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -86,6 +87,35 @@ def test_a_damaged_practice_is_not_published_as_a_backup(demo: Path, tmp_path: P
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("record damaged: damaged.sqlite is damaged")
     assert list(out.iterdir()) == []
+
+
+def test_backup_json_is_verify_s_document_with_the_copy(demo: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.sqlite"
+    done = cli("backup", "--db", str(demo), str(copy), "--json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)  # the whole of standard output: one document
+    assert (document["ok"], document["copy"], document["audited"]) == (True, str(copy), True)
+    assert [(r["clinic"], r["ok"]) for r in document["reports"]] == [("demo-clinic", True)]
+    verified = json.loads(cli("verify", "--db", str(copy), "--json").stdout)
+    assert sorted(document["reports"][0]) == sorted(verified["reports"][0])
+    assert isinstance(document["schema_version"], int)
+
+
+def test_a_damaged_practice_s_backup_json_says_no_copy(demo: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.sqlite"
+    shutil.copy(demo, damaged)
+    with closing(sqlite3.connect(damaged)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        [(root,)] = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'outbox_due'")
+    with damaged.open("r+b") as file:
+        file.seek((root - 1) * page_size)
+        file.write(b"\xa5" * page_size)
+    done = cli("backup", "--db", str(damaged), str(tmp_path / "copy.sqlite"), "--json")
+    assert done.returncode == 1, done.stderr
+    document = json.loads(done.stdout)
+    assert (document["ok"], document["copy"]) == (False, None)
+    assert document["damaged"].startswith("damaged.sqlite is damaged")
+    assert not (tmp_path / "copy.sqlite").exists()
 
 
 @pytest.fixture
