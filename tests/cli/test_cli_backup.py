@@ -15,6 +15,7 @@ import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -116,6 +117,70 @@ def test_a_damaged_practice_s_backup_json_says_no_copy(demo: Path, tmp_path: Pat
     assert (document["ok"], document["copy"]) == (False, None)
     assert document["damaged"].startswith("damaged.sqlite is damaged")
     assert not (tmp_path / "copy.sqlite").exists()
+
+
+def _backups_audited(db: Path) -> int:
+    shown = cli("audit", "show", "--db", str(db), "--ndjson")
+    assert shown.returncode == 0, shown.stderr
+    return sum(json.loads(line)["action"] == "back-up" for line in shown.stdout.splitlines())
+
+
+@pytest.mark.parametrize("where", ["missing", "a file"])
+def test_a_copy_whose_directory_is_not_there_is_refused_by_its_path_before_anything_is_audited(
+    demo: Path, tmp_path: Path, where: str
+) -> None:
+    """Before, the error named the hidden staging file (``.copy.sqlite.partial-x8f...: No such file or
+    directory``), and the practice's audit log recorded a backup that was never made."""
+    live = tmp_path / "live.sqlite"
+    shutil.copy(demo, live)
+    parent = tmp_path / "nowhere"
+    if where == "a file":
+        parent.write_text("in the way\n")
+    copy = parent / "copy.sqlite"
+    done = cli("backup", "--db", str(live), str(copy))
+    what = "no such directory" if where == "missing" else "not a directory"
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"alliancekit: error: PATH {copy}: {what}: {parent}\n"
+    assert _backups_audited(live) == 0
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="runs the command as nobody (root, with setpriv)",
+)
+def test_a_copy_into_a_directory_the_user_cannot_write_is_refused_before_anything_is_audited(
+    demo: Path, tmp_path: Path
+) -> None:
+    """Before, the error named the hidden staging file, and the audit log recorded the backup."""
+    with tempfile.TemporaryDirectory() as top:  # pytest's own are root's only: nobody could not reach them
+        _as_nobody_into_a_locked_directory(demo, Path(top))
+
+
+def _as_nobody_into_a_locked_directory(demo: Path, tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    home = tmp_path / "nobody"
+    home.mkdir()
+    live = home / "live.sqlite"
+    shutil.copy(demo, live)
+    for path in (home, live):  # the practice and its directory are nobody's; the copy's is root's
+        os.chown(path, 65534, 65534)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o755)
+    copy = locked / "copy.sqlite"
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    done = subprocess.run(
+        [*nobody, *CLI, "backup", "--db", str(live), str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert (
+        done.stderr == f"alliancekit: error: PATH {copy}: Permission denied (its directory is not writable)\n"
+    )
+    assert _backups_audited(live) == 0
+    assert list(locked.iterdir()) == []
 
 
 @pytest.fixture

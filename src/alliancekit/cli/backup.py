@@ -12,6 +12,7 @@ before upgrading). A PostgreSQL practice is backed up with the server's own tool
 from __future__ import annotations
 
 import argparse
+import os
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"PATH {args.copy}: exists; pass --replace to replace an earlier copy")
     if out.resolve() == source.resolve():
         raise UsageError(f"PATH {args.copy}: the practice itself; name another file")
+    if not out.parent.is_dir():  # before the practice is opened (and the backup audited)
+        what = "not a directory" if out.parent.exists() else "no such directory"
+        raise UsageError(f"PATH {args.copy}: {what}: {out.parent}")
+    if not os.access(out.parent, os.W_OK | os.X_OK):  # before the backup's audit entry is written
+        raise UsageError(f"PATH {args.copy}: Permission denied (its directory is not writable)")
     key = read_key(args.key_file)
     reports: list[IntegrityReport] = []
 
@@ -110,7 +116,12 @@ def run(args: argparse.Namespace) -> int:
         behind = versions is not None and versions[0] < versions[1]
         # else opened for writing: the backup is audited, in the log of every clinic in the file
         with existing_practice(args, read_only=behind) as practice:
-            practice.back_up(backer(practice.clinics(every_record=True)), out, check=verified)
+            try:
+                practice.back_up(backer(practice.clinics(every_record=True)), out, check=verified)
+            except OSError as exc:  # named by the copy's PATH, not by the hidden staging file beside it
+                if exc.filename is None or Path(exc.filename).parent != out.parent:
+                    raise
+                raise UsageError(f"PATH {args.copy}: {exc.strerror or type(exc).__name__}") from None
     except CopyFailedVerification:
         return _said(args, reports, f"the copy did not verify: nothing was written to {args.copy}")
     except StoreCorrupt as exc:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import shutil
@@ -64,6 +65,18 @@ SUMMARY_HELP = (
     'print what was written as JSON (counts, files, warnings, "ok"; not with --out -, where standard '
     "output is the export itself)"
 )
+
+
+@contextlib.contextmanager
+def _directory_is_out() -> Iterator[None]:
+    """The export's ``directory`` refused (it exists and is not empty, it is not writable...) is the one
+    ``--out`` named: said so, as every library error names the option the user typed."""
+    try:
+        yield
+    except ValidationError as exc:
+        if exc.field != "directory":
+            raise
+        raise ValidationError("out", exc.rule, exc.detail) from None
 
 
 def _no_json_on_stdout(args: argparse.Namespace) -> None:
@@ -297,7 +310,8 @@ def run_csv(args: argparse.Namespace) -> int:
                     ):
                         shutil.copyfileobj(rows, out)
             else:
-                result = export(args.out, file_format=args.format, replace=args.replace)
+                with _directory_is_out():
+                    result = export(args.out, file_format=args.format, replace=args.replace)
     kind = "identified" if result.identified else "de-identified"
     if args.json:
         print_json(
@@ -462,7 +476,7 @@ def run_fhir(args: argparse.Namespace) -> int:
             note(f"wrote {result.resources} resources of {result.episodes} episodes", to_stderr=True)
             summary = {}
         else:
-            with closing(_Episodes(practice, actor)) as episodes:
+            with closing(_Episodes(practice, actor)) as episodes, _directory_is_out():
                 result = export_ndjson(
                     practice,
                     actor,
