@@ -245,7 +245,9 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="the host's references and dates instead of pseudonyms (for the practice's own use; no key, "
         "so not with --key-file)",
     )
-    table.add_argument("--format", choices=FORMATS, default="csv", help="csv, or parquet (the parquet extra)")
+    table.add_argument(
+        "--format", choices=FORMATS, default="csv", help="csv (the default), or parquet (the parquet extra)"
+    )
     table.add_argument(
         "--table",
         choices=("administrations", "episodes"),

@@ -78,7 +78,9 @@ The same for every command:
 
 - **0**: done.
 - **1**: a finding: the command ran and found the problem it looks for (verification found a broken record,
-  exported resources fail the FHIR schema, a measure response or definition is invalid).
+  a backup's copy does not verify, exported resources fail the FHIR schema or name a Questionnaire the
+  export cannot contain, an import's source has rows with errors, a measure response or definition is
+  invalid).
 - **2**: a usage or input error: wrong arguments, a practice that is missing or not alliancekit's, an unknown
   clinic, episode or measure, a file that cannot be read or written, or the library refusing an input.
   Nothing was done; the message names what is wrong, in one line, without a traceback.
