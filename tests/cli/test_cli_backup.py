@@ -91,8 +91,10 @@ def test_a_damaged_practice_is_not_published_as_a_backup(demo: Path, tmp_path: P
 
 
 def test_backup_json_is_verify_s_document_with_the_copy(demo: Path, tmp_path: Path) -> None:
+    live = tmp_path / "live.sqlite"
+    shutil.copy(demo, live)  # the module's demo is left as it is
     copy = tmp_path / "copy.sqlite"
-    done = cli("backup", "--db", str(demo), str(copy), "--json")
+    done = cli("backup", "--db", str(live), str(copy), "--json")
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)  # the whole of standard output: one document
     assert (document["ok"], document["copy"], document["audited"]) == (True, str(copy), True)
@@ -137,11 +139,12 @@ def test_a_copy_whose_directory_is_not_there_is_refused_by_its_path_before_anyth
     if where == "a file":
         parent.write_text("in the way\n")
     copy = parent / "copy.sqlite"
+    before = _backups_audited(live)
     done = cli("backup", "--db", str(live), str(copy))
     what = "no such directory" if where == "missing" else "not a directory"
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == f"alliancekit: error: PATH {copy}: {what}: {parent}\n"
-    assert _backups_audited(live) == 0
+    assert _backups_audited(live) == before
 
 
 @pytest.mark.skipif(
@@ -168,6 +171,7 @@ def _as_nobody_into_a_locked_directory(demo: Path, tmp_path: Path) -> None:
     locked.mkdir(mode=0o755)
     copy = locked / "copy.sqlite"
     nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    before = _backups_audited(live)
     done = subprocess.run(
         [*nobody, *CLI, "backup", "--db", str(live), str(copy)],
         capture_output=True,
@@ -179,7 +183,7 @@ def _as_nobody_into_a_locked_directory(demo: Path, tmp_path: Path) -> None:
     assert (
         done.stderr == f"alliancekit: error: PATH {copy}: Permission denied (its directory is not writable)\n"
     )
-    assert _backups_audited(live) == 0
+    assert _backups_audited(live) == before
     assert list(locked.iterdir()) == []
 
 
