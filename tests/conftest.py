@@ -93,3 +93,12 @@ def on_a_terminal() -> OnATerminal:
         return done.returncode, done.stdout, shown.decode()
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _a_terminal_that_knows_escape_sequences(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests of the progress line on a (pseudo-)terminal read its ANSI erase sequence, which ``TERM=dumb``
+    (some CI consoles, an editor's shell) turns off: they run as on a common terminal, the commands they
+    start too. The dumb terminal's own tests set it themselves."""
+    if os.environ.get("TERM") == "dumb":
+        monkeypatch.setenv("TERM", "xterm")

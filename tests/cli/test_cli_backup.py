@@ -8,12 +8,14 @@ half-written copy under its final name when the disk filled.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -86,6 +88,103 @@ def test_a_damaged_practice_is_not_published_as_a_backup(demo: Path, tmp_path: P
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith("record damaged: damaged.sqlite is damaged")
     assert list(out.iterdir()) == []
+
+
+def test_backup_json_is_verify_s_document_with_the_copy(demo: Path, tmp_path: Path) -> None:
+    live = tmp_path / "live.sqlite"
+    shutil.copy(demo, live)  # the module's demo is left as it is
+    copy = tmp_path / "copy.sqlite"
+    done = cli("backup", "--db", str(live), str(copy), "--json")
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)  # the whole of standard output: one document
+    assert (document["ok"], document["copy"], document["audited"]) == (True, str(copy), True)
+    assert [(r["clinic"], r["ok"]) for r in document["reports"]] == [("demo-clinic", True)]
+    verified = json.loads(cli("verify", "--db", str(copy), "--json").stdout)
+    assert sorted(document["reports"][0]) == sorted(verified["reports"][0])
+    assert isinstance(document["schema_version"], int)
+
+
+def test_a_damaged_practice_s_backup_json_says_no_copy(demo: Path, tmp_path: Path) -> None:
+    damaged = tmp_path / "damaged.sqlite"
+    shutil.copy(demo, damaged)
+    with closing(sqlite3.connect(damaged)) as conn:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        [(root,)] = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'outbox_due'")
+    with damaged.open("r+b") as file:
+        file.seek((root - 1) * page_size)
+        file.write(b"\xa5" * page_size)
+    done = cli("backup", "--db", str(damaged), str(tmp_path / "copy.sqlite"), "--json")
+    assert done.returncode == 1, done.stderr
+    document = json.loads(done.stdout)
+    assert (document["ok"], document["copy"]) == (False, None)
+    assert document["damaged"].startswith("damaged.sqlite is damaged")
+    assert not (tmp_path / "copy.sqlite").exists()
+
+
+def _backups_audited(db: Path) -> int:
+    shown = cli("audit", "show", "--db", str(db), "--ndjson")
+    assert shown.returncode == 0, shown.stderr
+    return sum(json.loads(line)["action"] == "back-up" for line in shown.stdout.splitlines())
+
+
+@pytest.mark.parametrize("where", ["missing", "a file"])
+def test_a_copy_whose_directory_is_not_there_is_refused_by_its_path_before_anything_is_audited(
+    demo: Path, tmp_path: Path, where: str
+) -> None:
+    """Before, the error named the hidden staging file (``.copy.sqlite.partial-x8f...: No such file or
+    directory``), and the practice's audit log recorded a backup that was never made."""
+    live = tmp_path / "live.sqlite"
+    shutil.copy(demo, live)
+    parent = tmp_path / "nowhere"
+    if where == "a file":
+        parent.write_text("in the way\n")
+    copy = parent / "copy.sqlite"
+    before = _backups_audited(live)
+    done = cli("backup", "--db", str(live), str(copy))
+    what = "no such directory" if where == "missing" else "not a directory"
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"alliancekit: error: PATH {copy}: {what}: {parent}\n"
+    assert _backups_audited(live) == before
+
+
+@pytest.mark.skipif(
+    os.name != "posix" or os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="runs the command as nobody (root, with setpriv)",
+)
+def test_a_copy_into_a_directory_the_user_cannot_write_is_refused_before_anything_is_audited(
+    demo: Path, tmp_path: Path
+) -> None:
+    """Before, the error named the hidden staging file, and the audit log recorded the backup."""
+    with tempfile.TemporaryDirectory() as top:  # pytest's own are root's only: nobody could not reach them
+        _as_nobody_into_a_locked_directory(demo, Path(top))
+
+
+def _as_nobody_into_a_locked_directory(demo: Path, tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    home = tmp_path / "nobody"
+    home.mkdir()
+    live = home / "live.sqlite"
+    shutil.copy(demo, live)
+    for path in (home, live):  # the practice and its directory are nobody's; the copy's is root's
+        os.chown(path, 65534, 65534)
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o755)
+    copy = locked / "copy.sqlite"
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    before = _backups_audited(live)
+    done = subprocess.run(
+        [*nobody, *CLI, "backup", "--db", str(live), str(copy)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert (
+        done.stderr == f"alliancekit: error: PATH {copy}: Permission denied (its directory is not writable)\n"
+    )
+    assert _backups_audited(live) == before
+    assert list(locked.iterdir()) == []
 
 
 @pytest.fixture

@@ -96,8 +96,8 @@ OTHER_COMMANDS: dict[str, Callable[[Path], list[str]]] = {
     "plugins": lambda tmp: [],
 }
 
-#: Commands that print data, hence have --json. (``measures validate`` prints JSON always; the others print
-#: a line saying what they wrote or did.)
+#: Commands that print data, or a summary of what they did (counts, files written, warnings, whether it
+#: succeeded), hence have --json.
 DATA_COMMANDS = {
     "demo",
     "caseload",
@@ -108,12 +108,29 @@ DATA_COMMANDS = {
     "plugins",
     "outbox status",
     "outbox dispatch",
+    "outbox retry",
     "audit show",
     "audit verify",
     "verify",
+    "backup",
+    "export fhir",
+    "export csv",
     "import csv",
     "import fhir",
 }
+
+#: Commands without --json, and why: none prints data or a summary a script would parse.
+NO_JSON = {
+    "measures validate": "prints the scored result as JSON always; an invalid response is its stderr line "
+    "and exit 1",
+    "measures check": "prints one line, ok or the definition's first error (exit 1): for a measure's author; "
+    "the exit code is the verdict, and `measures show --json` prints a registered definition",
+    "report": "prints one line naming the file it wrote (DIR/report.html, where --out said); --out - writes "
+    "the HTML itself",
+}
+
+#: Where a command's call in DB_COMMANDS fails on purpose (so prints no summary): a call that succeeds.
+JSON_ARGS: dict[str, Callable[[Store, Path], list[str]]] = {"outbox retry": lambda s, tmp: ["--all-dead"]}
 
 
 def _has(command: str, option: str) -> bool:
@@ -127,6 +144,13 @@ def test_the_tables_hold_every_command_of_the_parser() -> None:
 
 def test_every_command_that_prints_data_has_json() -> None:
     assert {c for c in commands() if _has(c, "--json")} == DATA_COMMANDS
+
+
+def test_every_command_has_json_or_a_reason_why_not() -> None:
+    """A command added later is in one table or the other: a summary it prints gets --json, or a reason."""
+    assert not DATA_COMMANDS & set(NO_JSON)
+    assert DATA_COMMANDS | set(NO_JSON) == set(commands())
+    assert all(reason.strip() for reason in NO_JSON.values())
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
@@ -439,7 +463,12 @@ def _check_json(value: Any, key: str = "") -> int:
 def test_json_output_is_json_with_iso_times(
     command: str, store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(capsys, [*_argv(command, store, tmp_path), "--json"])
+    argv = _argv(command, store, tmp_path)
+    if command in JSON_ARGS:
+        argv = [*command.split(), "--db", store.location, *JSON_ARGS[command](store, tmp_path)]
+    elif DB_COMMANDS[command].expected(store)[0] != 0:
+        pytest.skip(f"{command} does not run on {store.backend}")  # backup: an SQLite file only
+    code, out, err = run(capsys, [*argv, "--json"])
     assert code == 0, err
     _check_json(json.loads(out))
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from alliancekit.cli.progress import Progress
 
 
@@ -74,3 +76,30 @@ def test_close_after_the_last_line_adds_nothing() -> None:
     progress.close()
     assert stream.getvalue().count("\n") == 1
     assert stream.getvalue().endswith("done in 0:01\n")
+
+
+def test_a_dumb_terminal_gets_no_escape_sequence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``TERM=dumb`` (an editor's shell buffer, some CI consoles) prints escape sequences as they are: the
+    line is padded over the last one instead of erased with ``ESC [ K``."""
+    monkeypatch.setenv("TERM", "dumb")
+    stream = _Terminal()
+    progress = Progress("x", stream=stream, clock=_clock([0.0, 1.0, 1.0, 2.0, 2.0]))  # type: ignore[arg-type]
+    progress(10, 100)
+    progress(100, 100)
+    first, second = stream.getvalue().split("\r")[1:]
+    assert "\x1b" not in stream.getvalue()
+    assert first == "x: 10/100 (10%)  10.0 /s  ETA 0:09"
+    assert second == "x: 100/100 (100%)  50.0 /s  done in 0:02\n"
+    assert len(second) - 1 >= len(first)  # covers the last line whole
+
+
+def test_a_shorter_line_on_a_dumb_terminal_covers_the_longer_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "dumb")
+    stream = _Terminal()
+    progress = Progress("x", stream=stream, clock=_clock([0.0, 1.0, 1.0, 2.0, 2.0]))  # type: ignore[arg-type]
+    progress(1000, 10_000)
+    progress(1001, 10_000)  # half the rate: a shorter line
+    first, second = stream.getvalue().split("\r")[1:]
+    assert first == "x: 1,000/10,000 (10%)  1,000.0 /s  ETA 0:09"
+    assert second == "x: 1,001/10,000 (10%)  500.5 /s  ETA 0:18  "
+    assert len(second) == len(first)  # padded: no character of the longer line is left behind

@@ -109,3 +109,40 @@ def test_a_write_ahead_log_not_yet_merged_is_named_not_ignored(mounted: Path) ->
         "write-ahead log not yet merged (pending.sqlite-wal): copy both files to a writable place to read "
         "it\n"
     )
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or os.geteuid() != 0 or shutil.which("setpriv") is None,
+    reason="runs the command as nobody (root, with setpriv)",
+)
+@pytest.mark.parametrize("command", [["verify"], ["caseload"]])
+def test_a_practice_in_a_directory_the_user_cannot_write_says_so(demo: Path, command: list[str]) -> None:
+    """A readable practice in a directory its user cannot write (a read-write filesystem): SQLite cannot make
+    its shared-memory file, so even verify's read-only open fails. Before, it said "the file is read-only"
+    (verify, which writes nothing, included), sending the user to the file's mode rather than the
+    directory's."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as top:  # pytest's own are root's only: nobody could not reach them
+        locked = Path(top) / "locked"
+        locked.mkdir()
+        db = locked / "demo.sqlite"
+        shutil.copy(demo, db)
+        Path(top).chmod(0o755)
+        locked.chmod(0o755)
+        db.chmod(0o644)
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        done = subprocess.run(
+            [*nobody, *CLI, *command, "--db", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == (
+            f"alliancekit: error: --db {db}: cannot open {db}: its directory is not writable, and SQLite "
+            "keeps the database's -wal and -shm files beside it (make the directory writable, or copy the "
+            "file to a writable place to read it)\n"
+        )
+        assert sorted(p.name for p in locked.iterdir()) == ["demo.sqlite"]

@@ -96,7 +96,7 @@ def test_an_output_directory_that_cannot_be_made_names_its_parent_not_a_staging_
 ) -> None:
     code, _, err = run(capsys, *argv, "--db", str(db))
     assert code == 2
-    assert "directory: not-writable (/proc: " in err
+    assert "error: --out: not-writable (/proc: " in err
     assert ".partial-" not in err
 
 

@@ -328,7 +328,7 @@ def test_integration_practice_export_is_published_atomically_and_audited(
 
     cli = ["export", "fhir", "--db", str(tmp_path / "practice.sqlite"), "--all", "--out", str(target)]
     assert main(cli) == 2  # an input error: the directory is not empty
-    assert "directory: exists" in capsys.readouterr().err
+    assert "error: --out: exists" in capsys.readouterr().err  # named by the option typed
     assert main([*cli, "--replace"]) == 0
     assert "of 1 episodes" in capsys.readouterr().out
     assert hidden(tmp_path) == []

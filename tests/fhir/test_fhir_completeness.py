@@ -79,6 +79,24 @@ def test_an_export_naming_a_questionnaire_it_cannot_contain_warns_and_exits_1(tm
     }
 
 
+def test_the_json_summary_names_a_questionnaire_the_export_cannot_contain(tmp_path: Path) -> None:
+    db = tmp_path / "practice.sqlite"
+    _with_k10_and_an_addendum(db)
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM measure_definitions WHERE measure_id = 'k10'")
+    common = ("export", "fhir", "--db", str(db), "--clinic", CLINIC, "--all", "--json")
+    without = cli_with_k10(*common, "--out", str(tmp_path / "without"), autoload=False)
+    assert without.returncode == 1
+    summary = json.loads(without.stdout)  # the whole of standard output: one document
+    assert summary["missing_questionnaires"] == ["https://alliancekit.dev/fhir/Questionnaire/k10|1.0"]
+    assert summary["ok"] is False
+    assert summary["not_exported"] == {
+        "session-addendum-added": {"count": 1, "reason": NOT_EXPORTED_REASONS["session-addendum-added"]}
+    }
+    assert "cannot contain it" in without.stderr  # the person at the terminal is still warned
+    assert "synthetic" not in without.stderr + without.stdout
+
+
 def test_the_bulk_result_lists_what_was_not_exported(tmp_path: Path) -> None:
     _with_k10_and_an_addendum(tmp_path / "p.sqlite")
     actor = Actor("records", Role.SUPERVISOR, CLINIC, Purpose.TREATMENT)

@@ -12,16 +12,20 @@ before upgrading). A PostgreSQL practice is backed up with the server's own tool
 from __future__ import annotations
 
 import argparse
+import os
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 from alliancekit import Actor, open_practice
 from alliancekit.cli.common import (
     UsageError,
     add_db,
+    add_json,
     existing_practice,
     input_file,
     location_of,
+    print_json,
     shown,
 )
 from alliancekit.cli.progress import Progress
@@ -64,6 +68,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--key-file", metavar="FILE", type=input_file, help="file holding the host's audit checkpoint key"
     )
+    add_json(
+        parser,
+        'print {"ok": ..., "copy": PATH or null, "reports": [the copy\'s report per clinic]} as JSON '
+        "(verify's reports)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -84,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"PATH {args.copy}: exists; pass --replace to replace an earlier copy")
     if out.resolve() == source.resolve():
         raise UsageError(f"PATH {args.copy}: the practice itself; name another file")
+    if not out.parent.is_dir():  # before the practice is opened (and the backup audited)
+        what = "not a directory" if out.parent.exists() else "no such directory"
+        raise UsageError(f"PATH {args.copy}: {what}: {out.parent}")
+    if not os.access(out.parent, os.W_OK | os.X_OK):  # before the backup's audit entry is written
+        raise UsageError(f"PATH {args.copy}: Permission denied (its directory is not writable)")
     key = read_key(args.key_file)
     reports: list[IntegrityReport] = []
 
@@ -102,25 +116,51 @@ def run(args: argparse.Namespace) -> int:
         behind = versions is not None and versions[0] < versions[1]
         # else opened for writing: the backup is audited, in the log of every clinic in the file
         with existing_practice(args, read_only=behind) as practice:
-            practice.back_up(backer(practice.clinics(every_record=True)), out, check=verified)
+            try:
+                practice.back_up(backer(practice.clinics(every_record=True)), out, check=verified)
+            except OSError as exc:  # named by the copy's PATH, not by the hidden staging file beside it
+                if exc.filename is None or Path(exc.filename).parent != out.parent:
+                    raise
+                raise UsageError(f"PATH {args.copy}: {exc.strerror or type(exc).__name__}") from None
     except CopyFailedVerification:
-        for report in reports:
-            print(f"clinic {report.clinic}: {report.describe()}")
-        print(f"the copy did not verify: nothing was written to {args.copy}")
-        return 1
+        return _said(args, reports, f"the copy did not verify: nothing was written to {args.copy}")
     except StoreCorrupt as exc:
-        print(f"record damaged: {exc}; nothing was written to {args.copy}")
-        return 1
-    for report in reports:
-        print(f"clinic {report.clinic}: {report.describe()}")
-    print(f"wrote {args.copy}")
+        line = f"record damaged: {exc}; nothing was written to {args.copy}"
+        return _said(args, reports, line, damaged=str(exc))
+    older = None
     if behind and versions is not None:
-        print(
+        older = (
             f"the copy is at schema version {versions[0]}, as the file is (this alliancekit's is "
             f"{versions[1]}; it upgrades the file when it is first opened for writing); the file's audit log "
             "has no entry for this copy: writing one would have upgraded the file"
         )
+    if args.json:
+        document: dict[str, Any] = {"ok": True, "copy": args.copy, "reports": [r.as_dict() for r in reports]}
+        document["schema_version"] = None if versions is None else versions[0]
+        document["audited"] = not behind
+        print_json(document)
+        return 0
+    for report in reports:
+        print(f"clinic {report.clinic}: {report.describe()}")
+    print(f"wrote {args.copy}")
+    if older is not None:
+        print(older)
     return 0
+
+
+def _said(args: Any, reports: list[IntegrityReport], line: str, damaged: str | None = None) -> int:
+    """A copy not published (exit 1): the copy's reports and why, as text or, with ``--json``, as verify's
+    document with ``"copy": null`` (and verify's ``damaged`` for a damaged record)."""
+    if args.json:
+        document: dict[str, Any] = {"ok": False, "copy": None, "reports": [r.as_dict() for r in reports]}
+        if damaged is not None:
+            document["damaged"] = damaged
+        print_json(document)
+        return 1
+    for report in [] if damaged is not None else reports:  # a damaged record: the line says it all
+        print(f"clinic {report.clinic}: {report.describe()}")
+    print(line)
+    return 1
 
 
 def backer(clinics: list[str]) -> Actor:

@@ -67,7 +67,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"number of clients, from {MIN_CLIENTS} to {MAX_CLIENTS:,} (default: %(default)s)",
     )
     parser.add_argument(
-        "--seed", type=int, default=7, metavar="N", help="random seed; the same seed gives the same practice"
+        "--seed",
+        type=int,
+        default=7,
+        metavar="N",
+        help="random seed (default: %(default)s); the same seed gives the same practice",
     )
     parser.add_argument(
         "--today",

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import shutil
@@ -20,12 +21,14 @@ from alliancekit.cli.common import (
     UsageError,
     add_clinic,
     add_db,
+    add_json,
     cli_actor,
     existing_practice,
     input_file,
     not_with,
     note,
     output,
+    print_json,
     read_key_file,
     reading,
 )
@@ -56,6 +59,30 @@ from alliancekit.fhir.validate import R4Schema, SchemaError
 
 #: Errors printed before the rest are only counted.
 MAX_PRINTED_ERRORS = 50
+
+#: ``--json``'s help on both exports.
+SUMMARY_HELP = (
+    'print what was written as JSON (counts, files, warnings, "ok"; not with --out -, where standard '
+    "output is the export itself)"
+)
+
+
+@contextlib.contextmanager
+def _directory_is_out() -> Iterator[None]:
+    """The export's ``directory`` refused (it exists and is not empty, it is not writable...) is the one
+    ``--out`` named: said so, as every library error names the option the user typed."""
+    try:
+        yield
+    except ValidationError as exc:
+        if exc.field != "directory":
+            raise
+        raise ValidationError("out", exc.rule, exc.detail) from None
+
+
+def _no_json_on_stdout(args: argparse.Namespace) -> None:
+    """``--json`` with ``--out -`` would put the summary inside the export: refused, naming both."""
+    if args.json and args.out == STDOUT:
+        raise not_with("--json", "--out -", "standard output is the export itself; the summary is on stderr")
 
 
 class _Episodes:
@@ -162,6 +189,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=input_file,
         help="with --validate: the FHIR R4 JSON Schema (default: the packaged copy)",
     )
+    add_json(fhir, SUMMARY_HELP)
     fhir.set_defaults(run=run_fhir)
     register_csv(esub)
 
@@ -217,7 +245,9 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="the host's references and dates instead of pseudonyms (for the practice's own use; no key, "
         "so not with --key-file)",
     )
-    table.add_argument("--format", choices=FORMATS, default="csv", help="csv, or parquet (the parquet extra)")
+    table.add_argument(
+        "--format", choices=FORMATS, default="csv", help="csv (the default), or parquet (the parquet extra)"
+    )
     table.add_argument(
         "--table",
         choices=("administrations", "episodes"),
@@ -228,6 +258,7 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     table.add_argument(
         "--replace", action="store_true", help="replace the previous export in a non-empty --out directory"
     )
+    add_json(table, SUMMARY_HELP)
     table.set_defaults(run=run_csv)
 
 
@@ -242,6 +273,7 @@ def _csv_key(args: argparse.Namespace) -> bytes | None:
 
 def run_csv(args: argparse.Namespace) -> int:
     to_stdout = args.out == STDOUT
+    _no_json_on_stdout(args)
     if to_stdout and args.format != "csv":
         raise ValidationError("format", "stdout", "--out - writes CSV only")
     if to_stdout and args.replace:
@@ -280,8 +312,22 @@ def run_csv(args: argparse.Namespace) -> int:
                     ):
                         shutil.copyfileobj(rows, out)
             else:
-                result = export(args.out, file_format=args.format, replace=args.replace)
+                with _directory_is_out():
+                    result = export(args.out, file_format=args.format, replace=args.replace)
     kind = "identified" if result.identified else "de-identified"
+    if args.json:
+        print_json(
+            {
+                "out": args.out,
+                "format": args.format,
+                "identified": result.identified,
+                "episodes": result.episodes,
+                "administrations": result.administrations,
+                "files": list(result.files),
+                "ok": True,
+            }
+        )
+        return 0
     counts = f"{result.administrations} administrations of {result.episodes} episodes"
     if to_stdout and args.table == "episodes":  # only the table written is counted
         counts = f"{result.episodes} episodes"
@@ -358,6 +404,7 @@ def _check_fhir_combinations(args: argparse.Namespace) -> None:
 
 
 def run_fhir(args: argparse.Namespace) -> int:
+    _no_json_on_stdout(args)
     _check_fhir_combinations(args)
     args.bundle_type = args.bundle_type or "collection"
     schema = None
@@ -413,7 +460,15 @@ def run_fhir(args: argparse.Namespace) -> int:
             what = (
                 f"a {args.bundle_type} Bundle" if len(bundles) == 1 else f"{len(bundles)} {args.bundle_type}s"
             )
-            note(f"wrote {what} of {entries} resources to {args.out}", to_stderr=to_stdout)
+            summary: dict[str, Any] = {
+                "out": args.out,
+                "episodes": 1,
+                "resources": entries,
+                "bundle_type": args.bundle_type,
+                "bundles": len(bundles),
+            }
+            if not args.json:
+                note(f"wrote {what} of {entries} resources to {args.out}", to_stderr=to_stdout)
             missing = missing_questionnaires(bundles)
         elif to_stdout:
             with closing(_Episodes(practice, actor)) as episodes:
@@ -421,8 +476,9 @@ def run_fhir(args: argparse.Namespace) -> int:
                     practice, actor, args.purpose, options, check, episodes, args.recipient
                 )
             note(f"wrote {result.resources} resources of {result.episodes} episodes", to_stderr=True)
+            summary = {}
         else:
-            with closing(_Episodes(practice, actor)) as episodes:
+            with closing(_Episodes(practice, actor)) as episodes, _directory_is_out():
                 result = export_ndjson(
                     practice,
                     actor,
@@ -438,11 +494,24 @@ def run_fhir(args: argparse.Namespace) -> int:
                     requires_access_token=args.requires_access_token,
                     recipient=args.recipient,
                 )
-            print(f"wrote {result.resources} resources of {result.episodes} episodes to {args.out}")
-            for rtype, count in result.counts.items():
-                print(f"  {rtype}.ndjson  {count}")
+            summary = {
+                "out": args.out,
+                "episodes": result.episodes,
+                "resources": result.resources,
+                "withheld_episodes": result.withheld_episodes,
+                "files": {f"{rtype}.ndjson": count for rtype, count in result.counts.items()},
+            }
+            if not args.json:
+                print(f"wrote {result.resources} resources of {result.episodes} episodes to {args.out}")
+                for rtype, count in result.counts.items():
+                    print(f"  {rtype}.ndjson  {count}")
         if not args.episode:
-            _report_not_exported(result.not_exported)
+            summary["not_exported"] = {
+                event_type: {"count": count, "reason": NOT_EXPORTED_REASONS.get(event_type, "no mapping")}
+                for event_type, count in result.not_exported.items()
+            }
+            if not args.json:
+                _report_not_exported(result.not_exported)
             missing = list(result.missing_questionnaires)
     for canonical in missing:
         print(
@@ -455,17 +524,36 @@ def run_fhir(args: argparse.Namespace) -> int:
         print(
             "alliancekit: the export is incomplete (exit 1); reinstall the measure's plugin", file=sys.stderr
         )
+    code = 1 if missing or error_count else 0
+    if args.json:
+        summary["missing_questionnaires"] = missing
+        summary["schema"] = None if schema is None else _schema_summary(errors, error_count)
+        summary["ok"] = code == 0
+        print_json(summary)
     if schema is None:
-        return 1 if missing else 0
-    for error in errors:  # where and which rule, never jsonschema's message: it may quote a client's value
-        print(f"invalid: {error.resource} at {error.path}: {error.rule or 'schema'}", file=sys.stderr)
-    if error_count > len(errors):
-        print(f"... and {error_count - len(errors)} more", file=sys.stderr)
+        return code
+    if not args.json:
+        for (
+            error
+        ) in errors:  # where and which rule, never jsonschema's message: it may quote a client's value
+            print(f"invalid: {error.resource} at {error.path}: {error.rule or 'schema'}", file=sys.stderr)
+        if error_count > len(errors):
+            print(f"... and {error_count - len(errors)} more", file=sys.stderr)
     if error_count:
         print(f"alliancekit: {error_count} schema error(s)", file=sys.stderr)
-        return 1
-    note("valid: every resource passes the FHIR R4 schema", to_stderr=to_stdout)
-    return 1 if missing else 0
+    elif not args.json:
+        note("valid: every resource passes the FHIR R4 schema", to_stderr=to_stdout)
+    return code
+
+
+def _schema_summary(errors: list[SchemaError], count: int) -> dict[str, Any]:
+    """``--validate``'s outcome for ``--json``: the errors' count, and the first ones by resource, path and
+    rule (never jsonschema's message: it may quote a client's value)."""
+    return {
+        "valid": count == 0,
+        "error_count": count,
+        "errors": [{"resource": e.resource, "path": e.path, "rule": e.rule or "schema"} for e in errors],
+    }
 
 
 def _report_not_exported(counts: dict[str, int]) -> None:

@@ -35,9 +35,11 @@ from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationErro
 from alliancekit.imports.csv_source import CsvSource
 from alliancekit.imports.fhir_source import FhirSource
 from alliancekit.imports.mapping import load_mapping
+from alliancekit.imports.units import RowError
 from alliancekit.imports.writer import (
     DEFAULT_BATCH_SIZE,
     MAX_UNITS_PER_BATCH,
+    REFUSED_WITHHELD,
     ImportProgress,
     ImportResult,
     run_import,
@@ -260,7 +262,7 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
             _removed(created)
         raise
     progress.done()
-    code = _report(result, args.json)
+    code = _report(result, args.json, _hint(result, source.errors, fhir=isinstance(source, FhirSource)))
     if created is not None and result.errors and not result.written:  # stopped at its first unit
         print(f"alliancekit: {_removed(created)}", file=sys.stderr)
     return code
@@ -291,7 +293,57 @@ def _removed(created: Path) -> str:
     return f"the new database {created} was removed (nothing was imported)"
 
 
-def _report(result: ImportResult, as_json: bool) -> int:
+def _hint(result: ImportResult, source_errors: list[RowError], *, fhir: bool) -> str | None:
+    """What to do about the first error, fitted to its kind (``None`` without errors). Running again
+    resumes only after a checkpoint of committed rows, and only a row a user can fix is worth fixing:
+
+    * a FHIR source with no EpisodeOfCare is not an export of episodes: nothing to fix or resume;
+    * any other error in a FHIR source: a FHIR source is imported only when all of it reads, so nothing was
+      written (its errors are all listed);
+    * a CSV header that does not fit the mapping (row 1): nothing was written;
+    * a refusal of an episode a lockboxed export withheld records of: editing the file cannot supply them;
+    * otherwise a row to fix (a source row, or a unit the library refused): the import stopped there, and
+      the same command resumes after the checkpoint, if one was committed.
+    """
+    if not result.errors:
+        return None
+    would = result.dry_run
+    nothing = "nothing would be imported" if would else "nothing was imported"
+    if fhir and source_errors:
+        if [(e.row, e.field, e.rule) for e in source_errors] == [(1, "EpisodeOfCare", "required")]:
+            return (
+                f"{nothing}: the source holds no episodes; name an export of episodes, as `alliancekit "
+                "export fhir` writes"
+            )
+        return (
+            f"{nothing}: a FHIR source is imported only when every resource in it reads; fix "
+            "the errors listed, then run the same command again"
+        )
+    first = result.errors[0]
+    if source_errors and source_errors[0] == first and first.row == 1:  # a CSV file's header
+        return (
+            f"{nothing}: the header (row 1) does not fit the mapping; fix the file or the mapping, "
+            "then run the same command again"
+        )
+    if would:
+        where = f"the import would stop at row {first.row}, the first with an error"
+        return f"{where} ({result.to_write} units to write before it); fix the rows listed before importing"
+    if first.message == REFUSED_WITHHELD:
+        where = (
+            f"stopped at row {first.row}: the export withheld records this episode needs (a lockbox), "
+            "which editing the file cannot supply"
+        )
+        return f"{where}; leave the episode out of the source, then run the same command again to resume"
+    where = f"stopped at row {first.row}, the first with an error"
+    if result.checkpoint:
+        return (
+            f"{where}: imported up to the checkpoint at row {result.checkpoint}; fix the file and run "
+            "the same command again to resume after it"
+        )
+    return f"{where}: this run imported nothing; fix the file and run the same command again"
+
+
+def _report(result: ImportResult, as_json: bool, hint: str | None = None) -> int:
     if as_json:
         print_json(result.to_json())
     else:
@@ -307,12 +359,9 @@ def _report(result: ImportResult, as_json: bool) -> int:
             print(f"error: {error}", file=sys.stderr)
         if len(result.errors) > MAX_PRINTED_ERRORS:
             print(f"... and {len(result.errors) - MAX_PRINTED_ERRORS} more", file=sys.stderr)
+    if hint is not None:
+        print(f"alliancekit: {hint}", file=sys.stderr)
     if result.errors:
-        if not result.dry_run:
-            print(
-                "alliancekit: stopped at the first row with an error; fix the file and run again to resume",
-                file=sys.stderr,
-            )
         return 1
     return 0
 

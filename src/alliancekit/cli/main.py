@@ -4,7 +4,9 @@ Exit codes, the same for every command:
 
 * 0: done.
 * 1: a finding: the command ran and found a problem it was asked to look for (verification found a broken
-  record, exported resources fail the FHIR schema, a measure response or definition is invalid).
+  record, a backup's copy does not verify, exported resources fail the FHIR schema or name a Questionnaire
+  the export cannot contain, an import's source has rows with errors, a measure response or definition is
+  invalid).
 * 2: a usage or input error: wrong arguments, an unknown clinic or episode, a database that is missing or
   not alliancekit's, a file that cannot be read or written, or the library refusing an input (its message
   names the field and rule). Nothing was done.

@@ -62,6 +62,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("message_id", metavar="ID", nargs="?", help="the message id (its idempotency key)")
     which.add_argument("--all-dead", action="store_true", help="every dead message of the practice")
+    add_json(retry, 'print {"pending_again": N} as JSON')
     retry.set_defaults(run=run_retry)
 
 
@@ -139,11 +140,17 @@ def run_dispatch(args: argparse.Namespace) -> int:
 def run_retry(args: argparse.Namespace) -> int:
     with existing_practice(args) as practice:
         if args.all_dead:
-            print(f"{_retry_all_dead(practice)} dead messages are pending again")
-            return 0
-        if not practice.retry_message(args.message_id):
+            requeued = _retry_all_dead(practice)
+            line = f"{requeued} dead messages are pending again"
+        elif practice.retry_message(args.message_id):
+            # not the id: a message key may be built from a client's data (the refusal below says none)
+            requeued, line = 1, "the message is pending again"
+        else:
             raise NotFoundError("dead message", args.message_id)
-    print(f"message {args.message_id} is pending again")
+    if args.json:
+        print_json({"pending_again": requeued})
+    else:
+        print(line)
     return 0
 
 

@@ -1,8 +1,14 @@
 """Progress on a terminal for the CLI's long commands: done of total, the rate and an ETA on one line of
-stderr, refreshed a few times a second; nothing at all when stderr is not a terminal (a pipe, a log, CI)."""
+stderr, refreshed a few times a second; nothing at all when stderr is not a terminal (a pipe, a log, CI).
+
+The line is redrawn with a carriage return and the ANSI "erase to end of line" sequence; on a terminal
+that says it knows no such sequences (``TERM=dumb``: an editor's shell buffer, some CI consoles) it is
+padded with spaces instead. There is no colour anywhere, so ``NO_COLOR`` changes nothing.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -50,6 +56,8 @@ class Progress:
         self._started = clock()
         self._shown = float("-inf")
         self._open = False  # a line is shown and not ended (the last one ends itself)
+        self._dumb = os.environ.get("TERM") == "dumb"  # no escape sequences: pad over the last line
+        self._width = 0
 
     def line(self, done: int, total: int) -> str:
         """The line shown after ``done`` of ``total`` units."""
@@ -72,7 +80,12 @@ class Progress:
         self._shown = now
         self._open = done < total  # before the line is written: a Ctrl-C while writing still ends it
         self._track()
-        self.stream.write("\r\x1b[K" + self.line(done, total) + ("\n" if done >= total else ""))
+        text = self.line(done, total)
+        if self._dumb:
+            text, self._width = text.ljust(self._width), len(text)
+        else:
+            text = "\x1b[K" + text
+        self.stream.write("\r" + text + ("\n" if done >= total else ""))
         self.stream.flush()
 
     def _track(self) -> None:

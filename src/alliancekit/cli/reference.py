@@ -51,8 +51,13 @@ clinic far from UTC sees UTC's day, and an import of its morning sessions is ref
   a bulk FHIR export as NDJSON lines (every resource, one type after the other), the demo's summary. Messages
   meant for a person then go to standard error.
 - `--json` prints data as JSON: times and dates in ISO 8601, no JSON inside strings (caseload rows carry
-  `latest_scores`, `alerts` and `lockbox` as objects), counts as numbers. Every command that prints data has
-  it; `measures validate` always prints the scored result as JSON.
+  `latest_scores`, `alerts` and `lockbox` as objects), counts as numbers. Every command that prints data, or
+  a summary of what it did, has it: the exports print what they wrote (`out`, the counts, the files, what
+  was not exported and why, the Questionnaires an export names but cannot contain, `--validate`'s `schema`
+  outcome) with `"ok"` saying whether the exit code is 0, `backup` the copy's reports as `verify` does, an
+  import its counts, errors and notes. Where `--out -` writes the export itself, `--json` is refused.
+  `measures validate` always prints the scored result as JSON; `report` prints only the file it wrote, and
+  `measures check` one line (ok, or the definition's first error), and take no `--json`.
 - Large outputs are streamed: `audit show --json` writes `{"entries": [...]}` a few entries at a time, and
   `audit show --ndjson` writes one JSON object per line (NDJSON), for `jq -c` or a log shipper. A stop is
   taken between two writes: the NDJSON ends with a whole line.
@@ -73,7 +78,9 @@ The same for every command:
 
 - **0**: done.
 - **1**: a finding: the command ran and found the problem it looks for (verification found a broken record,
-  exported resources fail the FHIR schema, a measure response or definition is invalid).
+  a backup's copy does not verify, exported resources fail the FHIR schema or name a Questionnaire the
+  export cannot contain, an import's source has rows with errors, a measure response or definition is
+  invalid).
 - **2**: a usage or input error: wrong arguments, a practice that is missing or not alliancekit's, an unknown
   clinic, episode or measure, a file that cannot be read or written, or the library refusing an input.
   Nothing was done; the message names what is wrong, in one line, without a traceback.

@@ -942,6 +942,12 @@ class SQLiteStore:
         if why is None:
             return None
         if not _on_read_only_filesystem(self.path):
+            if _directory_locked(self.path):
+                return (
+                    f"cannot open {self.path}: its directory is not writable, and SQLite keeps the "
+                    "database's -wal and -shm files beside it (make the directory writable, or copy the file "
+                    "to a writable place to read it)"
+                )
             return f"cannot open {self.path}: {why}"
         if not self.read_only:
             return self._read_only_filesystem()
@@ -1762,6 +1768,13 @@ def _on_read_only_filesystem(path: Path) -> bool:
         return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
     except (OSError, AttributeError):  # no such file yet, or no statvfs (Windows)
         return False
+
+
+def _directory_locked(path: Path) -> bool:
+    """Whether ``path`` can be read but its directory not written, where the database has no shared-memory
+    file yet: SQLite cannot make it, so even a read-only open fails (as SQLITE_READONLY or CANTOPEN)."""
+    shm = path.with_name(path.name + "-shm")
+    return os.access(path, os.R_OK) and not os.access(path.parent, os.W_OK | os.X_OK) and not shm.exists()
 
 
 def _pending_log(path: Path) -> bool:
