@@ -80,6 +80,21 @@ class TestSMTPNotifier(NotifierContract):
             )
 
 
+def test_the_test_servers_port_is_its_own_from_the_start() -> None:
+    """LocalSMTPServer holds its port from the moment it is made: no other socket (another xdist worker's
+    server, an outgoing connection) can take it before the server listens. It used to choose a free port,
+    release it and bind it again when started, and once in a while found it taken (EADDRINUSE)."""
+    server = LocalSMTPServer()
+    try:
+        with socket.socket() as other, pytest.raises(OSError, match="in use"):
+            other.bind(("127.0.0.1", server.port))
+        server.start()
+        SMTPChannel(_config(server.port)).deliver(_note())
+        assert len(server.unique) == 1
+    finally:
+        server.stop()
+
+
 def test_message_id_is_the_idempotency_key_and_the_body_is_references_only(server: LocalSMTPServer) -> None:
     SMTPChannel(_config(server.port, link="https://ehr.test/episodes/{episode_id}")).deliver(_note())
     (mail,) = server.messages()
