@@ -42,10 +42,13 @@ def test_demo_summary_names_every_stage(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_demo_is_deterministic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the same seed *and today*: without --today each demo is made for the day it runs, and a UTC midnight
+    # between the two would move every date of the second
     dumps = []
     for name in ("a", "b"):
         db = tmp_path / f"{name}.sqlite"
-        assert main(["demo", "--db", str(db), "--clients", "14", "--seed", "3", "--quiet"]) == 0
+        argv = ["demo", "--db", str(db), "--clients", "14", "--seed", "3", "--today", "2026-03-15", "--quiet"]
+        assert main(argv) == 0
         with closing(sqlite3.connect(db)) as conn, conn:
             dumps.append(conn.execute("SELECT * FROM events ORDER BY episode_id, seq").fetchall())
     capsys.readouterr()

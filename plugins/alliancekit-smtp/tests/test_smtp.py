@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import shutil
 import smtplib
+import socket
 import ssl
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 from alliancekit_smtp import SMTPChannel, SMTPConfig, compose
-from alliancekit_smtp.testing import LocalSMTPServer, free_port, key_of, self_signed_certificate, text_of
+from alliancekit_smtp.testing import LocalSMTPServer, key_of, self_signed_certificate, text_of
 
 from alliancekit.notify import Notification
 from alliancekit.testing.notifier import NotifierContract, NotifierUnderTest, Received
@@ -67,12 +68,31 @@ def _server_context(certificate: tuple[str, str]) -> ssl.SSLContext:
 
 class TestSMTPNotifier(NotifierContract):
     @pytest.fixture
-    def notifier(self, server: LocalSMTPServer) -> NotifierUnderTest:
-        return NotifierUnderTest(
-            channel=SMTPChannel(_config(server.port)),
-            received=lambda: [Received(key_of(m), text_of(m)) for m in server.messages()],
-            broken=SMTPChannel(_config(free_port(), timeout=2.0)),
-        )
+    def notifier(self, server: LocalSMTPServer) -> Iterator[NotifierUnderTest]:
+        # The broken channel's port stays bound, not listening, for the whole test: it refuses every
+        # connection, and no server (another xdist worker's) can take it meanwhile and accept the message.
+        with socket.socket() as bound:
+            bound.bind(("127.0.0.1", 0))
+            yield NotifierUnderTest(
+                channel=SMTPChannel(_config(server.port)),
+                received=lambda: [Received(key_of(m), text_of(m)) for m in server.messages()],
+                broken=SMTPChannel(_config(bound.getsockname()[1], timeout=2.0)),
+            )
+
+
+def test_the_test_servers_port_is_its_own_from_the_start() -> None:
+    """LocalSMTPServer holds its port from the moment it is made: no other socket (another xdist worker's
+    server, an outgoing connection) can take it before the server listens. It used to choose a free port,
+    release it and bind it again when started, and once in a while found it taken (EADDRINUSE)."""
+    server = LocalSMTPServer()
+    try:
+        with socket.socket() as other, pytest.raises(OSError, match="in use"):
+            other.bind(("127.0.0.1", server.port))
+        server.start()
+        SMTPChannel(_config(server.port)).deliver(_note())
+        assert len(server.unique) == 1
+    finally:
+        server.stop()
 
 
 def test_message_id_is_the_idempotency_key_and_the_body_is_references_only(server: LocalSMTPServer) -> None:

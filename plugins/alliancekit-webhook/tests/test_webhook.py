@@ -58,20 +58,18 @@ def receiver() -> Iterator[LocalWebhookReceiver]:
         yield running
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class TestWebhookNotifier(NotifierContract):
     @pytest.fixture
-    def notifier(self, receiver: LocalWebhookReceiver) -> NotifierUnderTest:
-        return NotifierUnderTest(
-            channel=_channel(receiver.url),
-            received=lambda: [Received(d.idempotency_key, d.body) for d in receiver.accepted],
-            broken=_channel(f"http://127.0.0.1:{_closed_port()}/"),
-        )
+    def notifier(self, receiver: LocalWebhookReceiver) -> Iterator[NotifierUnderTest]:
+        # The broken channel's port stays bound, not listening, for the whole test: it refuses every
+        # connection, and no server (another xdist worker's) can take it meanwhile and answer.
+        with socket.socket() as bound:
+            bound.bind(("127.0.0.1", 0))
+            yield NotifierUnderTest(
+                channel=_channel(receiver.url),
+                received=lambda: [Received(d.idempotency_key, d.body) for d in receiver.accepted],
+                broken=_channel(f"http://127.0.0.1:{bound.getsockname()[1]}/"),
+            )
 
 
 def test_posts_signed_json_with_the_idempotency_key(receiver: LocalWebhookReceiver) -> None:

@@ -22,11 +22,26 @@ __all__ = ["LocalSMTPServer", "free_port", "key_of", "text_of"]
 
 
 def free_port() -> int:
-    """A TCP port nothing listens on right now (bound then released)."""
+    """A TCP port nothing listens on right now (bound then released): another process may take it at any
+    time after, so a test that needs the port to stay free or its own holds a socket bound to it instead
+    (as :class:`LocalSMTPServer` does)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+class _BoundController(Controller):
+    """aiosmtpd's controller serving on ``listener``, a socket bound before it is made: its port is never
+    released between being chosen and being listened on, where another process (a test on another xdist
+    worker, an outgoing connection's ephemeral port) could take it and the server would fail to start."""
+
+    def __init__(self, handler: object, listener: socket.socket, **options: Any) -> None:
+        super().__init__(handler, hostname="127.0.0.1", port=listener.getsockname()[1], **options)
+        self._listener = listener
+
+    def _create_server(self) -> Any:
+        return self.loop.create_server(self._factory_invoker, sock=self._listener, ssl=self.ssl_context)
 
 
 class _Handler:
@@ -53,7 +68,9 @@ class LocalSMTPServer:
         implicit_tls_context: ssl.SSLContext | None = None,
         credentials: tuple[str, str] | None = None,
     ) -> None:
-        self.port = free_port()
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
         self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.seen_ids: set[str] = set()
@@ -67,7 +84,7 @@ class LocalSMTPServer:
             options["ssl_context"] = implicit_tls_context
         if credentials is not None:
             options.update(authenticator=_authenticator(credentials), auth_required=True)
-        self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port, **options)
+        self._controller = _BoundController(_Handler(self), self._listener, **options)
 
     def accept(self, mail_from: str, rcpt_tos: list[str], raw: bytes) -> None:
         message = email.message_from_bytes(raw, policy=email.policy.default)
@@ -94,11 +111,16 @@ class LocalSMTPServer:
         warnings.filterwarnings(
             "ignore", message="Session.login_data is deprecated", category=DeprecationWarning
         )
-        self._controller.start()
+        try:
+            self._controller.start()
+        except BaseException:
+            self._listener.close()
+            raise
         return self
 
     def stop(self) -> None:
         self._controller.stop()
+        self._listener.close()  # the server closed it when it stopped; closed here too if it never started
 
     def __enter__(self) -> LocalSMTPServer:
         return self.start()
