@@ -79,7 +79,7 @@ def test_a_command_that_writes_says_the_filesystem_is_read_only(mounted: Path) -
     done = cli("caseload", "--db", str(db))
     assert done.returncode == 2
     assert done.stderr == (
-        f"alliancekit: error: --db {db}: cannot open {db} for writing: it is on a read-only filesystem (it "
+        f"alliancekit: error: cannot open {db} for writing: it is on a read-only filesystem (it "
         "can be checked there with alliancekit verify; a command that reads clinical content writes its "
         "audit entry)\n"
     )
@@ -105,7 +105,7 @@ def test_a_write_ahead_log_not_yet_merged_is_named_not_ignored(mounted: Path) ->
     done = cli("verify", "--db", str(db))
     assert done.returncode == 2
     assert done.stderr == (
-        f"alliancekit: error: --db {db}: cannot open {db}: it is on a read-only filesystem with a "
+        f"alliancekit: error: cannot open {db}: it is on a read-only filesystem with a "
         "write-ahead log not yet merged (pending.sqlite-wal): copy both files to a writable place to read "
         "it\n"
     )
@@ -141,7 +141,7 @@ def test_a_practice_in_a_directory_the_user_cannot_write_says_so(demo: Path, com
         )
         assert (done.returncode, done.stdout) == (2, "")
         assert done.stderr == (
-            f"alliancekit: error: --db {db}: cannot open {db}: its directory is not writable, and SQLite "
+            f"alliancekit: error: cannot open {db}: its directory is not writable, and SQLite "
             "keeps the database's -wal and -shm files beside it (make the directory writable, or copy the "
             "file to a writable place to read it)\n"
         )

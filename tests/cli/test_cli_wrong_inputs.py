@@ -141,8 +141,45 @@ def test_create_in_a_missing_directory_names_the_directory_not_sqlites_exception
     mapping = ["--mapping", str(EXAMPLES / "openfit-style.toml"), str(EXAMPLES / "openfit-style.csv")]
     code, out, err = run(capsys, "import", "csv", "--create", "--db", str(db), *mapping)
     assert (code, out) == (2, "")
-    assert err == (f"alliancekit: error: --db {db}: cannot open {db}: no such directory: {db.parent}\n")
+    assert err == f"alliancekit: error: cannot open {db}: no such directory: {db.parent}\n"
     assert not db.parent.exists()
+
+
+@pytest.mark.parametrize("given", ["option", "environment"])
+def test_a_refused_store_path_is_named_once(
+    given: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It said "--db P: cannot open P: ..." (and "--db P" of a path $ALLIANCEKIT_DB named): the store's
+    words name the file, so they are shown alone, with the usage exit code."""
+    db = tmp_path / "no-such-dir" / "x.sqlite"
+    mapping = ["--mapping", str(EXAMPLES / "openfit-style.toml"), str(EXAMPLES / "openfit-style.csv")]
+    where = ["--db", str(db)] if given == "option" else []
+    if given == "environment":
+        monkeypatch.setenv("ALLIANCEKIT_DB", str(db))
+    code, out, err = run(capsys, "import", "csv", "--create", *where, *mapping)
+    assert (code, out) == (2, "")
+    assert err.count(str(db)) == 1, err
+    assert "--db" not in err
+    assert err == f"alliancekit: error: cannot open {db}: no such directory: {db.parent}\n"
+
+
+def test_a_store_refusal_that_names_no_path_still_says_which(tmp_path: Path) -> None:
+    """The ``--db P:`` prefix stays where the store's words do not name the location (and only there)."""
+    from alliancekit.cli.common import db_refused
+
+    db = str(tmp_path / "x.sqlite")
+    assert (
+        str(db_refused(db, "written by a newer alliancekit")) == f"--db {db}: written by a newer alliancekit"
+    )
+    assert (
+        str(db_refused(db, f"cannot open {db}: it is a directory")) == f"cannot open {db}: it is a directory"
+    )
+    # a short path that merely occurs in the words is not taken for the store naming it
+    assert str(db_refused("a", "not a directory")) == "--db a: not a directory"
+    url = "postgresql://u:secret@127.0.0.1/db"
+    assert (
+        str(db_refused(url, "the server refused")) == "--db postgresql://u@127.0.0.1/db: the server refused"
+    )
 
 
 def test_a_demo_in_a_missing_directory_says_so_and_claims_no_removal(

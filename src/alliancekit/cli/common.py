@@ -15,6 +15,7 @@ import enum
 import io
 import json
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -216,7 +217,19 @@ def existing_practice(
         raise  # it names the file; verify reports it as a failed check
     except (StoreError, ValidationError) as exc:
         why = too_old if isinstance(exc, StoreNeedsMigration) and too_old is not None else exc
-        raise UsageError(f"--db {shown(location)}: {why}") from None
+        raise db_refused(location, why) from None
+
+
+def db_refused(location: str, why: object) -> UsageError:
+    """The store's refusal of the practice at ``location``, naming the location once: a message that names it
+    itself (``cannot open P: ...``) is shown as it is, any other after ``--db P:``."""
+    text = str(why)
+    path = practice_file(location)
+    names = {shown(location), location} | ({str(path)} if path is not None else set())
+    # the store's own words name the file the way it opened it: "cannot open P: ...", "cannot write P ..."
+    if any(re.search(rf"\b(?:open|write|read) {re.escape(n)}(?=[:\s]|$)", text) for n in names if n):
+        return UsageError(text)
+    return UsageError(f"--db {shown(location)}: {text}")
 
 
 def _why(location: str, refusal: NotAnAlliancekitStore) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 import attrs
 
 from alliancekit import Actor, Purpose, Role, open_practice
-from alliancekit.cli.common import STDOUT, UsageError, add_json, iso_date, note, output, shown
+from alliancekit.cli.common import STDOUT, UsageError, add_json, db_refused, iso_date, note, output, shown
 from alliancekit.cli.progress import Progress
 from alliancekit.cli.signals import Interrupted, signal_of
 from alliancekit.demo import simulate_practice
@@ -133,7 +133,7 @@ def _replaceable(location: str, force: bool) -> Path | None:
     except (StoreNeedsMigration, StoreTooNew) as exc:  # another version's: whose, it cannot say
         demo, why = False, str(exc)
     except StoreError as exc:
-        raise UsageError(f"--db {shown(location)}: {exc}") from None
+        raise db_refused(location, exc) from None
     else:
         why = f"it holds the clinics {', '.join(clinics)}" if clinics else "it holds no episodes"
     if path is None:

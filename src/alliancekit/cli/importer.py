@@ -19,6 +19,7 @@ from alliancekit.cli.common import (
     UsageError,
     add_db,
     add_json,
+    db_refused,
     default_clinic,
     existing_practice,
     given_clinic,
@@ -26,7 +27,6 @@ from alliancekit.cli.common import (
     location_of,
     print_json,
     reading,
-    shown,
     unknown_clinic,
     zone_of,
 )
@@ -202,7 +202,7 @@ def _open_practice(args: argparse.Namespace) -> Any:
     try:
         return open_practice(location, time_zone=zone)
     except (StoreError, ValidationError) as exc:
-        raise UsageError(f"--db {shown(location)}: {exc}") from None
+        raise db_refused(location, exc) from None
 
 
 def _existing(args: argparse.Namespace, *, read_only: bool = False) -> Any:
