@@ -165,7 +165,7 @@ def test_an_import_that_creates_its_database_on_a_full_disk_leaves_no_file(full:
         str(EXAMPLES / "openfit-style.toml"),
         str(EXAMPLES / "openfit-style.csv"),
     )
-    assert_refused(done, f"--db {db}: cannot write {db}: the disk is full")
+    assert_refused(done, f"cannot write {db}: the disk is full")
     assert everything_left(full) == []
 
 
