@@ -66,7 +66,7 @@ def test_de_identified_by_default(practice_copy: Path, tmp_path: Path) -> None:
     with open_practice(practice_copy) as practice:
         result = export_research(practice, actor(), tmp_path / "out", key=KEY)
         states = {ep: practice.episode(actor(), ep) for ep in practice.episode_ids(actor())}
-    assert result.files == ("administrations.csv", "data-dictionary.csv", "episodes.csv")
+    assert result.files == ("administrations.csv", "data-dictionary.csv", "episodes.csv", "subscales.csv")
     admins, episodes = rows(tmp_path / "out" / "administrations.csv"), rows(tmp_path / "out" / "episodes.csv")
     assert len(episodes) == result.episodes == len(states)
     assert len(admins) == result.administrations > 100
@@ -175,7 +175,7 @@ def test_the_data_dictionary_is_beside_the_files_and_in_the_docs(practice_copy: 
         export_research(practice, actor(), tmp_path / "out", key=KEY)
     dictionary = rows(tmp_path / "out" / "data-dictionary.csv")
     assert [(r["file"], r["column"]) for r in dictionary] == [(c.file, c.name) for c in DICTIONARY]
-    for name in ("administrations", "episodes"):
+    for name in ("administrations", "subscales", "episodes"):
         with (tmp_path / "out" / f"{name}.csv").open(encoding="utf-8") as handle:
             header = next(csv.reader(handle))
         assert header == [c.name for c in DICTIONARY if c.file == name]
@@ -359,6 +359,13 @@ def test_parquet_holds_what_csv_holds(practice_copy: Path, tmp_path: Path) -> No
         assert len(table) == len(expected)
         assert [r["client"] for r in table] == [r["client"] for r in expected]
         assert table[0].keys() == expected[0].keys()
+    # the subscale scores: the same rows, typed (the WAI-SR's goal, task and bond in the demo)
+    table = pq.read_table(tmp_path / "pq" / "subscales.parquet").to_pylist()
+    expected = rows(tmp_path / "csv" / "subscales.csv")
+    assert {r["subscale"] for r in table} == {"goal", "task", "bond"}
+    assert [(r["administration"], r["measure"], r["subscale"], r["score"]) for r in table] == [
+        (int(r["administration"]), r["measure"], r["subscale"], float(r["score"])) for r in expected
+    ]
 
 
 # -- the command --------------------------------------------------------------------------------------

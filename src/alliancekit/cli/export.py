@@ -250,7 +250,7 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     table.add_argument(
         "--table",
-        choices=("administrations", "episodes"),
+        choices=("administrations", "subscales", "episodes"),
         help="with --out -: which table to write (default: administrations)",
     )
     _add_purpose(table, Purpose.QUALITY_IMPROVEMENT)
@@ -323,6 +323,7 @@ def run_csv(args: argparse.Namespace) -> int:
                 "identified": result.identified,
                 "episodes": result.episodes,
                 "administrations": result.administrations,
+                "subscales": result.subscales,
                 "files": list(result.files),
                 "ok": True,
             }
@@ -331,6 +332,8 @@ def run_csv(args: argparse.Namespace) -> int:
     counts = f"{result.administrations} administrations of {result.episodes} episodes"
     if to_stdout and args.table == "episodes":  # only the table written is counted
         counts = f"{result.episodes} episodes"
+    elif to_stdout and args.table == "subscales":
+        counts = f"{result.subscales} subscale scores of {result.administrations} administrations"
     note(
         f"wrote {counts} ({kind}) to {args.out}",
         to_stderr=to_stdout,

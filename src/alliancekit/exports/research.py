@@ -4,8 +4,9 @@ Rows are built from the records the FHIR export maps (:func:`alliancekit.fhir.re
 allow-listed event types only, corrections applied), read through the facade
 (:meth:`~alliancekit.Practice.export_record`, audited as ``export-csv`` with the client and the purpose, in
 batches of at most 1,000 entries a transaction), and published crash-safe like a Bulk export
-(:mod:`alliancekit.exports.publish`): ``administrations.csv``, ``episodes.csv`` and ``data-dictionary.csv``
-(or ``.parquet`` files with the ``parquet`` extra).
+(:mod:`alliancekit.exports.publish`): ``administrations.csv``, ``subscales.csv`` (one row per subscale
+score of an administration, in long form: any measure's subscales, a plugin's included, fit the same
+columns), ``episodes.csv`` and ``data-dictionary.csv`` (or ``.parquet`` files with the ``parquet`` extra).
 
 De-identified (the default):
 
@@ -88,7 +89,9 @@ def _c(file: str, name: str, kind: str, description: str, identifying: bool = Fa
     return Column(file, name, kind, description, identifying)
 
 
-_A, _E = "administrations", "episodes"
+_A, _E, _S = "administrations", "episodes", "subscales"
+#: The tables, in the order the dictionary lists them.
+TABLES = (_A, _S, _E)
 #: Every column of every file, in order: what ``data-dictionary.csv`` holds and the docs show.
 DICTIONARY: tuple[Column, ...] = (
     _c(_A, "client", "string", "the client: HMAC-SHA256 pseudonym (identified: the host's client_ref)", True),
@@ -125,6 +128,27 @@ DICTIONARY: tuple[Column, ...] = (
         "boolean",
         "the client filled it in themselves (a link, a kiosk code, or on "
         "paper recorded by their clinician), in a session or between sessions",
+    ),
+    _c(
+        _A,
+        "administration",
+        "integer",
+        "the row's number in this export (1, 2, ...): the administration the subscales rows refer to",
+    ),
+    _c(_S, "administration", "integer", "the administrations row (its administration column) scored"),
+    _c(_S, "measure", "string", "the measure's id, as in that row"),
+    _c(
+        _S,
+        "subscale",
+        "string",
+        "the subscale's key in the measure's definition (goal, task, bond, ...): "
+        "alliancekit measures show ID lists its items",
+    ),
+    _c(
+        _S,
+        "score",
+        "number",
+        "the subscale's score as computed when administered (a subscale with no answers has no row)",
     ),
     _c(_E, "client", "string", "the client: pseudonym (identified: the host's client_ref)", True),
     _c(_E, "episode", "string", "the episode: pseudonym (identified: the episode id)", True),
@@ -204,6 +228,8 @@ class ResearchExport:
     episodes: int
     administrations: int
     identified: bool
+    subscales: int = 0
+    """The subscale scores written (rows of ``subscales``)."""
 
 
 Row = dict[str, Any]
@@ -215,6 +241,7 @@ class _Rows:
     def __init__(self, key: bytes | None) -> None:
         self.key = key
         self._cache: dict[tuple[str, str], str] = {}
+        self.numbered = 0  # administrations numbered so far in this export
 
     def ref(self, kind: str, value: str) -> str:
         if self.key is None:
@@ -226,7 +253,7 @@ class _Rows:
             found = self._cache[(kind, value)] = pseudonym(self.key, kind, value)
         return found
 
-    def episode(self, shared: Any) -> tuple[list[Row], Row]:
+    def episode(self, shared: Any) -> tuple[list[Row], list[Row], Row]:
         state = shared.state
         identified = self.key is None
         # what the lockbox shares: the rows and the counts say nothing of what it withholds
@@ -237,6 +264,7 @@ class _Rows:
         }
         client, episode = self.ref("client", state.client_ref), self.ref("episode", state.episode_id)
         admins: list[Row] = []
+        subscales: list[Row] = []
         outcome: tuple[str, float | None] | None = None
         latest: float | None = None
         # in the order they were given: a client's own response among the sessions, where its score counts
@@ -256,6 +284,17 @@ class _Rows:
                     outcome = (a.measure_id, total)
                 if outcome[0] == a.measure_id:
                     latest = total
+            self.numbered += 1
+            # as scored when given (stored with the score): a measure whose plugin is gone keeps them
+            for subscale, value in ({} if score is None else score.subscales).items():
+                subscales.append(
+                    {
+                        "administration": self.numbered,
+                        "measure": a.measure_id,
+                        "subscale": subscale,
+                        "score": value,
+                    }
+                )
             admins.append(
                 {
                     "client": client,
@@ -275,6 +314,7 @@ class _Rows:
                     "clinical": None if score is None else score.clinical,
                     "corrected": record.corrected,
                     "client_reported": client_reported,
+                    "administration": self.numbered,
                 }
             )
         end = state.closed_on or state.last_activity_on or state.opened_on
@@ -301,7 +341,7 @@ class _Rows:
             "latest_total": latest,
             "withheld": shared.withheld,
         }
-        return admins, row
+        return admins, subscales, row
 
 
 def _when_given(record: AdministrationRecord) -> tuple[object, ...]:
@@ -326,7 +366,7 @@ def _columns(file: str) -> list[str]:
 class _CsvSink:
     def __init__(self, directory: Path) -> None:
         self.handles: list[IO[str]] = []
-        self.writers = {name: self._open(directory, name) for name in (_A, _E)}
+        self.writers = {name: self._open(directory, name) for name in TABLES}
 
     def _open(self, directory: Path, name: str) -> Any:
         handle = (directory / f"{name}.csv").open("w", encoding="utf-8", newline="")
@@ -366,10 +406,10 @@ class _ParquetSink:
         types["date"] = pa.string()
         self.schemas = {
             name: pa.schema([(c.name, types[c.type]) for c in DICTIONARY if c.file == name])
-            for name in (_A, _E)
+            for name in TABLES
         }
         self.writers = {n: pq.ParquetWriter(directory / f"{n}.parquet", s) for n, s in self.schemas.items()}
-        self.pending: dict[str, list[Row]] = {_A: [], _E: []}
+        self.pending: dict[str, list[Row]] = {name: [] for name in TABLES}
 
     def write(self, name: str, rows: Sequence[Row]) -> None:
         pending = self.pending[name]
@@ -456,7 +496,7 @@ def export_research(
             "format", "missing-dependency", "parquet needs pyarrow: pip install 'alliancekit[parquet]'"
         )
     rows = _Rows(key)
-    done = admins = 0
+    done = admins = subscales = 0
     with StagedDirectory(directory, replace=replace, replaces=f"{DICTIONARY_FILE}.csv") as staged:
         sink: _CsvSink | _ParquetSink = (
             _CsvSink(staged.path) if file_format == "csv" else _ParquetSink(staged.path)
@@ -470,10 +510,12 @@ def export_research(
                         actor, episode_id, purpose=purpose, kind="csv", recipient=to
                     )
                     if not shared.frame_withheld:  # a whole-record lockbox: not even a row says it exists
-                        episode_rows, episode_row = rows.episode(shared)
+                        episode_rows, subscale_rows, episode_row = rows.episode(shared)
                         sink.write(_A, episode_rows)
+                        sink.write(_S, subscale_rows)
                         sink.write(_E, [episode_row])
                         admins += len(episode_rows)
+                        subscales += len(subscale_rows)
                     done += 1
                     if progress is not None:
                         progress(done)
@@ -482,7 +524,7 @@ def export_research(
         _write_dictionary(staged.path)  # last: it marks a complete export
         staged.publish(lambda: None)  # the reads were audited (and made durable) by the block above
         files = tuple(sorted(p.name for p in staged.path.iterdir()))
-    return ResearchExport(Path(directory), files, done, admins, identified)
+    return ResearchExport(Path(directory), files, done, admins, identified, subscales)
 
 
 def _ids(practice: Practice, actor: Actor, episode_ids: Iterable[str] | None) -> Iterator[str]:
@@ -492,7 +534,7 @@ def _ids(practice: Practice, actor: Actor, episode_ids: Iterable[str] | None) ->
 def dictionary_markdown() -> str:
     """The data dictionary as the Markdown tables the guide shows (a test keeps the two the same)."""
     out = []
-    for name in (_A, _E):
+    for name in TABLES:
         out += [f"`{name}`", "", "| column | type | description |", "|---|---|---|"]
         out += [f"| `{c.name}` | {c.type} | {c.description} |" for c in DICTIONARY if c.file == name]
         out.append("")
