@@ -168,6 +168,13 @@ def test_what_the_lockbox_withholds_is_neither_written_nor_counted_and_the_episo
     )
     assert len(episodes) == len(ids) - 1
     assert {r["withheld"] for r in episodes.values()} == {"true", "false"}
+    # the subscale scores are of the administrations written, and only of them: a withheld one has none
+    admins = {r["administration"]: r for r in rows(tmp_path / "out" / "administrations.csv")}
+    assert list(admins) == [str(n) for n in range(1, len(admins) + 1)]
+    subscales = rows(tmp_path / "out" / "subscales.csv")
+    assert subscales
+    assert all(admins[r["administration"]]["measure"] == r["measure"] for r in subscales)
+    assert not {admins[r["administration"]]["episode"] for r in subscales} & {whole, sessions}
 
 
 def test_the_data_dictionary_is_beside_the_files_and_in_the_docs(practice_copy: Path, tmp_path: Path) -> None:
