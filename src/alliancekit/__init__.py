@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from alliancekit.security.encryption import FieldCipher, Keyring
     from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
     from alliancekit.security.views import (
+        Caseload,
         ClientView,
         ClosedOutcomes,
         ProcessNote,
@@ -93,6 +94,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditRecord",
     "BandFit",
+    "Caseload",
     "CaseloadRow",
     "ClientView",
     "ClosedOutcome",
@@ -176,6 +178,7 @@ _DEFINED_IN = {
     "AuditRecord": "alliancekit.store.protocol",
     "BandFit": "alliancekit.feedback.expectation",
     "Batch": "alliancekit.batch",
+    "Caseload": "alliancekit.security.views",
     "CaseloadRow": "alliancekit.store.protocol",
     "ClientView": "alliancekit.security.views",
     "ClosedOutcome": "alliancekit.store.protocol",

@@ -68,6 +68,7 @@ from alliancekit.requests import AdministrationRequest, KioskCode, RequestConfig
 from alliancekit.security import encryption, private_files
 from alliancekit.security.policy import AccessPolicy
 from alliancekit.security.views import (
+    Caseload,
     ClientView,
     ClosedOutcomes,
     ProcessNote,
@@ -80,7 +81,6 @@ from alliancekit.store.group_commit import AuditBatch
 from alliancekit.store.protocol import (
     AuditCheckpoint,
     AuditRecord,
-    CaseloadRow,
     OutboxRecord,
     OutboxState,
     OutboxStatus,
@@ -1243,14 +1243,15 @@ class Practice:
 
     def caseload(
         self, actor: Actor, *, clinician_id: str | None = None, include_closed: bool = False
-    ) -> list[CaseloadRow]:
+    ) -> Caseload:
         """The caseload of the actor's clinic, optionally one clinician's, from the projection table.
 
         A clinician's caseload is their own unless they name another clinician (which the default policy
         refuses). For anyone but the treating clinician, a row whose client's lockbox applies to them says
         what :meth:`episode` says (its events are read: only for those rows), and shows no scores where the
         directives withhold them. An episode whose closing is withheld from them is open to them, in the open
-        caseload too.
+        caseload too. ``Caseload.measure_definitions()`` reads the measure definitions stored with the data
+        under this read's audit entry, as :meth:`timeline`'s does (the attention list's measure titles).
         """
         return self._read.caseload(actor, clinician_id=clinician_id, include_closed=include_closed)
 

@@ -45,7 +45,7 @@ def build_request(channel: str) -> Any:
     def build(ctx: Context, a: Mapping[str, Any]) -> c.Command:
         s = ctx.services
         now: datetime = ctx.private["now"]
-        measure = s.plugins.measures().get(a["measure"])
+        measure = s.installed_measure(a["measure"])
         if Rater.CLIENT not in measure.raters:
             raise ValidationError("measure", "rater-not-allowed", "the client does not complete this measure")
         clinic = ctx.actor.clinic_id
@@ -200,7 +200,7 @@ def build_recorded_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
         raise ValidationError(
             "administration.rater", "not-the-client", "only the client's own answers about themselves"
         )
-    measure = s.plugins.measures().get(administration.measure_id, administration.version)
+    measure = s.installed_measure(administration.measure_id, administration.version)
     if Rater.CLIENT not in measure.raters:
         raise ValidationError("measure", "rater-not-allowed", "the client does not complete this measure")
     responded_at: datetime = a["responded_at"]  # not after today: refused with the inputs' checks

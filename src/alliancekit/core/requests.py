@@ -149,7 +149,7 @@ class RequestFlows:
 
     def _form(self, record: RequestRecord, language: str | None, token: str | None = None) -> RequestForm:
         lang = language or record.language
-        measure = self.s.plugins.measures().get(record.measure_id, record.version)
+        measure = self.s.installed_measure(record.measure_id, record.version)
         return RequestForm(
             request_id=record.request_id,
             measure=record.measure_id,
@@ -164,9 +164,10 @@ class RequestFlows:
     def open(self, token: object, language: object) -> RequestForm:
         lang = None if language is None else check_language("language", language)
         record = self._live(token, Action.OPEN_REQUEST)
-        form = self._form(record, lang)
         guard = self.s.guard
         actor, state = self._client(record, Action.OPEN_REQUEST)
+        # a request for a measure whose plugin is gone is refused by name before the entry: it writes nothing
+        form = self._form(record, lang)
         guard.allow(actor, Action.OPEN_REQUEST, "request", record.request_id, state)
         guard.audit(actor, Action.OPEN_REQUEST, "request", record.request_id, state)
         return form
@@ -194,9 +195,12 @@ class RequestFlows:
             s.guard.audit(kiosk, Action.REDEEM_KIOSK_CODE, "kiosk", clinic, outcome="refused")
             raise InvalidToken()
         actor, state = self._client(record, Action.REDEEM_KIOSK_CODE)
+        # a code for a measure whose plugin is gone is refused by name before the entry (the store has
+        # given the code its token, which no one is given: it cannot be redeemed again)
+        form = self._form(record, lang, token)
         s.guard.allow(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
         s.guard.audit(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
-        return self._form(record, lang, token)
+        return form
 
     def submit(
         self, token: object, answers: object, questionnaire_response: object, language: object
@@ -204,7 +208,7 @@ class RequestFlows:
         lang = None if language is None else check_language("language", language)
         record = self._live(token, Action.ANSWER_MEASURES)
         lang = lang or record.language
-        measure = self.s.plugins.measures().get(record.measure_id, record.version)
+        measure = self.s.installed_measure(record.measure_id, record.version)  # refused before any write
         given = submitted_answers(measure, answers, questionnaire_response)
         timing = AdministrationTiming.START if record.point == "start" else AdministrationTiming.END
         administration = Administration(measure.id, measure.version, timing, given)

@@ -166,7 +166,9 @@ class Services:
             )
         return tuple(scores)
 
-    def unknown_measure(self, error: UnknownMeasure, measure_id: str, version: str) -> UnknownMeasure:
+    def unknown_measure(
+        self, error: UnknownMeasure, measure_id: str, version: str | None = None
+    ) -> UnknownMeasure:
         """``error``, saying the measure's plugin is not installed when no version of it is registered and
         the store holds a definition of it (what its administrations used). Read on this error path only:
         a command that scores reads no definitions."""
@@ -175,6 +177,17 @@ class Services:
         if not any(kept.measure_id == measure_id for kept in self.reader.measure_definitions()):
             return error
         return UnknownMeasure(measure_id, version, stored=True)
+
+    def installed_measure(self, measure_id: str, version: str | None = None) -> Measure:
+        """The registered measure a new administration (a request, a kiosk code, the client's answers)
+        uses: a measure whose plugin is gone is described by its stored definition only for the history,
+        so it is :class:`~alliancekit.errors.UnknownMeasure` naming the measure, saying when its plugin is
+        not installed (:meth:`unknown_measure`), raised before anything is written."""
+        try:
+            found: Measure = self.plugins.measures().get(measure_id, version)
+        except UnknownMeasure as exc:
+            raise self.unknown_measure(exc, measure_id, version) from None
+        return found
 
     def stored_measures(self) -> list[Measure]:
         """The measure definitions stored with the data, loaded as the registry loads a plugin's, and not

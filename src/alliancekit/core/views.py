@@ -64,6 +64,7 @@ from alliancekit.security.participants import participant_reader, summary_for, v
 from alliancekit.security.policy import Action
 from alliancekit.security.views import (
     CarriesDefinitions,
+    Caseload,
     ClientGoal,
     ClientScore,
     ClientView,
@@ -287,7 +288,7 @@ class Views:
 
     def caseload(
         self, actor: object, *, clinician_id: object = None, include_closed: object = False
-    ) -> list[CaseloadRow]:
+    ) -> Caseload:
         guard = self.s.guard
         a = guard.require_actor(actor, Action.READ_CASELOAD, "caseload", clinician_id or "(clinic)")
         clinician = check_optional_ref("clinician_id", clinician_id)
@@ -324,11 +325,14 @@ class Views:
         # one clinician's caseload lists what is theirs as the reader sees it: not an episode transferred to
         # them by a transfer the lockbox withholds (the row would say so by being listed), and an episode
         # transferred away from them by one, as the clinic's caseload lists it
-        return [
-            row
-            for row in seen
-            if (closed_too or row.closed_on is None) and (clinician is None or row.clinician_id == clinician)
-        ]
+        return self._carrying(
+            Caseload(
+                row
+                for row in seen
+                if (closed_too or row.closed_on is None)
+                and (clinician is None or row.clinician_id == clinician)
+            )
+        )
 
     def closed_outcomes(self, actor: object) -> ClosedOutcomes:
         guard = self.s.guard

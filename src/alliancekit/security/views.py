@@ -13,7 +13,7 @@ from alliancekit.domain.records import MaintenancePlan
 from alliancekit.domain.reprs import hidden, without_client_ids
 from alliancekit.events.types import Event
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.store.protocol import ClosedOutcome
+from alliancekit.store.protocol import CaseloadRow, ClosedOutcome
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.measures.definition import Measure
@@ -68,6 +68,11 @@ class Timeline(list["TimelineEntry"], CarriesDefinitions):
 
 class ClosedOutcomes(list[ClosedOutcome], CarriesDefinitions):
     """The closed outcomes a reader may see (:meth:`alliancekit.Practice.closed_outcomes`)."""
+
+
+class Caseload(list[CaseloadRow], CarriesDefinitions):
+    """The caseload rows a reader may see (:meth:`alliancekit.Practice.caseload`): the attention list names
+    an open alert's measure whose plugin is gone by its stored definition, under this read's entry."""
 
 
 @attrs.frozen

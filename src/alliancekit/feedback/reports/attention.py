@@ -1,9 +1,11 @@
 """The caseload attention list: who needs attention today and why, most urgent first.
 
 Computed from the caseload projection rows of one clinician (or a clinic): open alerts (kept in the row,
-most severe first), reviews due, and how long since the last session. Ordering: highest open severity
-(urgent, red, amber, info), then the number of red and urgent alerts, then the longest time since the last
-session, then the episode id, so the order is stable.
+most severe first, each worded by its rule about its measure: a measure whose plugin is gone by its latest
+definition stored with the data, read under the caseload read's audit entry), reviews due, and how long
+since the last session. Ordering: highest open severity (urgent, red, amber, info), then the number of red
+and urgent alerts, then the longest time since the last session, then the episode id, so the order is
+stable.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from alliancekit.domain.reprs import hidden
 from alliancekit.domain.vocab import AlertSeverity, Stage
 from alliancekit.feedback.builtin import REVIEW_DUE
 from alliancekit.feedback.rules import alert_rules
+from alliancekit.measures.stored import StoredMeasures
+from alliancekit.security.views import CarriesDefinitions
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -62,8 +66,14 @@ def attention_list(
 
 
 def attention_from_rows(practice: Practice, rows: list[CaseloadRow], today: date) -> list[AttentionItem]:
+    """The attention items of ``rows``; rows read by :meth:`~alliancekit.Practice.caseload` (a
+    :class:`~alliancekit.security.views.Caseload`) carry the stored definitions an alert's measure whose
+    plugin is gone is named by, read only then and under that read's entry; other rows name it "the
+    measure"."""
     rules = alert_rules(practice.plugins)
-    registry = practice.plugins.measures()
+    measures = StoredMeasures(practice.plugins.measures())
+    if isinstance(rows, CarriesDefinitions):
+        measures.covered_by(rows)
     gap_days = practice.feedback.gap_days
     messages: dict[tuple[str, str | None], str] = {}
 
@@ -75,11 +85,8 @@ def attention_from_rows(practice: Practice, rows: list[CaseloadRow], today: date
             except KeyError:  # a rule from a plugin no longer installed
                 messages[key] = f"Alert from rule {rule_id}."
             else:
-                try:
-                    measure = registry.get(measure_id) if measure_id else None
-                except LookupError:
-                    measure = None
-                messages[key] = rule.message_for(measure)
+                # the installed plugin's latest version, else the latest definition stored with the data
+                messages[key] = rule.message_for(measures.latest(measure_id) if measure_id else None)
         return messages[key]
 
     items = []
