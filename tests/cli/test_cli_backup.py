@@ -15,12 +15,13 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
+
+from .unprivileged import bound_by_modes, needs_modes
 
 CLI = [sys.executable, "-m", "alliancekit"]
 
@@ -147,38 +148,27 @@ def test_a_copy_whose_directory_is_not_there_is_refused_by_its_path_before_anyth
     assert _backups_audited(live) == before
 
 
-@pytest.mark.skipif(
-    os.name != "posix" or os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="runs the command as nobody (root, with setpriv)",
-)
+@needs_modes
 def test_a_copy_into_a_directory_the_user_cannot_write_is_refused_before_anything_is_audited(
     demo: Path, tmp_path: Path
 ) -> None:
     """Before, the error named the hidden staging file, and the audit log recorded the backup."""
-    with tempfile.TemporaryDirectory() as top:  # pytest's own are root's only: nobody could not reach them
-        _as_nobody_into_a_locked_directory(demo, Path(top))
-
-
-def _as_nobody_into_a_locked_directory(demo: Path, tmp_path: Path) -> None:
-    tmp_path.chmod(0o755)
-    home = tmp_path / "nobody"
-    home.mkdir()
-    live = home / "live.sqlite"
+    live = tmp_path / "live.sqlite"
     shutil.copy(demo, live)
-    for path in (home, live):  # the practice and its directory are nobody's; the copy's is root's
-        os.chown(path, 65534, 65534)
     locked = tmp_path / "locked"
-    locked.mkdir(mode=0o755)
+    locked.mkdir(mode=0o555)
     copy = locked / "copy.sqlite"
-    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     before = _backups_audited(live)
-    done = subprocess.run(
-        [*nobody, *CLI, "backup", "--db", str(live), str(copy)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [*bound_by_modes(), *CLI, "backup", "--db", str(live), str(copy)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        locked.chmod(0o755)  # pytest removes its temporary directories as whoever runs it
     assert (done.returncode, done.stdout) == (2, "")
     assert (
         done.stderr == f"alliancekit: error: PATH {copy}: Permission denied (its directory is not writable)\n"

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from .unprivileged import bound_by_modes, needs_modes
+
 CLI = [sys.executable, "-m", "alliancekit"]
 
 
@@ -111,29 +113,24 @@ def test_a_write_ahead_log_not_yet_merged_is_named_not_ignored(mounted: Path) ->
     )
 
 
-@pytest.mark.skipif(
-    sys.platform != "linux" or os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="runs the command as nobody (root, with setpriv)",
-)
+@needs_modes
 @pytest.mark.parametrize("command", [["verify"], ["caseload"]])
-def test_a_practice_in_a_directory_the_user_cannot_write_says_so(demo: Path, command: list[str]) -> None:
+def test_a_practice_in_a_directory_the_user_cannot_write_says_so(
+    demo: Path, tmp_path: Path, command: list[str]
+) -> None:
     """A readable practice in a directory its user cannot write (a read-write filesystem): SQLite cannot make
     its shared-memory file, so even verify's read-only open fails. Before, it said "the file is read-only"
     (verify, which writes nothing, included), sending the user to the file's mode rather than the
     directory's."""
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as top:  # pytest's own are root's only: nobody could not reach them
-        locked = Path(top) / "locked"
-        locked.mkdir()
-        db = locked / "demo.sqlite"
-        shutil.copy(demo, db)
-        Path(top).chmod(0o755)
-        locked.chmod(0o755)
-        db.chmod(0o644)
-        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    db = locked / "demo.sqlite"
+    shutil.copy(demo, db)
+    db.chmod(0o644)
+    locked.chmod(0o555)
+    try:
         done = subprocess.run(
-            [*nobody, *CLI, *command, "--db", str(db)],
+            [*bound_by_modes(), *CLI, *command, "--db", str(db)],
             capture_output=True,
             text=True,
             timeout=300,
@@ -146,3 +143,5 @@ def test_a_practice_in_a_directory_the_user_cannot_write_says_so(demo: Path, com
             "file to a writable place to read it)\n"
         )
         assert sorted(p.name for p in locked.iterdir()) == ["demo.sqlite"]
+    finally:
+        locked.chmod(0o755)  # pytest removes its temporary directories as whoever runs it
