@@ -712,3 +712,34 @@ def test_the_episode_page_and_its_chart_cost_one_entry_per_guarded_read(webapp: 
         ("read-timeline", "episode"),
     ]
     assert entries(f"{page}/chart.svg") == [("read-episode", "episode"), ("read-timeline", "episode")]
+
+
+def test_a_request_for_a_measure_whose_plugin_is_gone_is_refused_like_any_other(
+    webapp: tuple[Server, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A link and a kiosk code made while a measure's plugin was installed, used where it is not: the
+    library refuses them by the measure's name (``UnknownMeasure``), and the app answered with a server
+    error. It is the one refusal page and status, whatever the way in (the link, the code, a posted form),
+    and the app's log names the measure for the host to put right, never the client."""
+    from tests.feedback.test_stored_definition_rows_and_alerts import HOSTS
+
+    server, path = webapp
+    episode_id = seed(path, client_ref="client-web-gone")
+    with open_practice(path, plugins=HOSTS[True]) as practice:  # the probe's plugin installed
+        token = practice.request_administration(CLINICIAN, episode_id, measure="probe").token
+        code = practice.kiosk_code(CLINICIAN, episode_id, measure="probe").code
+    assert token is not None
+    forged = call(f"{server.url}/r/forged-token-0000000000000000")
+    caplog.set_level(logging.WARNING, logger="alliancekit_webapp.client")
+    replies = {
+        "link": call(f"{server.url}/r/{token}"),
+        "kiosk": _kiosk_attempt(server, code),
+        "form": call(f"{server.url}/respond", method="POST", form={"token": token, "mode": "link"}),
+    }
+    assert {way: (r.status, r.body) for way, r in replies.items()} == dict.fromkeys(
+        replies, (forged.status, forged.body)
+    )
+    said = [r.getMessage() for r in caplog.records if r.name == "alliancekit_webapp.client"]
+    assert len(said) == 3
+    assert all("no measure with id probe version 1.0" in line for line in said), said
+    assert not any("client-web-gone" in line for line in said)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from alliancekit.errors import InvalidToken, StoreError, TooManyAttempts, ValidationError
+from alliancekit.errors import InvalidToken, StoreError, TooManyAttempts, UnknownMeasure, ValidationError
 from alliancekit.requests import RequestForm
 from alliancekit_webapp.pages import (
     crisis_page,
@@ -44,18 +44,21 @@ from alliancekit_webapp.text import words
 
 #: The status of every refusal: the same whatever the reason, so a guesser learns nothing from it.
 REFUSED_STATUS = 404
-#: What the library raises for a token or code that cannot be used (and for a form it cannot take).
-REFUSALS = (InvalidToken, TooManyAttempts, ValidationError)
+#: What the library raises for a token or code that cannot be used (and for a form it cannot take); a
+#: request for a measure whose plugin is not installed (any more) cannot be answered either.
+REFUSALS = (InvalidToken, TooManyAttempts, ValidationError, UnknownMeasure)
 #: What the library raises at submission for a token that cannot be used; its ValidationError there is
 #: about the answers, and the form comes back with them.
-TOKEN_REFUSALS = (InvalidToken, TooManyAttempts)
+TOKEN_REFUSALS = (InvalidToken, TooManyAttempts, UnknownMeasure)
 #: A store that failed: the answers were not saved and the client may send them again.
 NOT_SAVED_STATUS = 503
 
 logger = logging.getLogger(__name__)
 
 
-def refused(language: str | None = None) -> HTMLResponse:
+def refused(language: str | None = None, error: Exception | None = None) -> HTMLResponse:
+    if isinstance(error, UnknownMeasure):  # the host's to put right (install the plugin): its log says so
+        logger.warning("a client's request was refused: %s", error)  # names the measure, never the client
     return HTMLResponse(refused_page(language), status_code=REFUSED_STATUS)
 
 
@@ -106,8 +109,8 @@ async def link(request: Request) -> Response:
     language = request.query_params.get("lang") or None
     try:
         form = await run_in_threadpool(lambda: app.practice.open_request(token, language=language))
-    except REFUSALS:
-        return refused(language)
+    except REFUSALS as error:
+        return refused(language, error)
     return _form_response(request, app, token, form, kiosk=False)
 
 
@@ -144,8 +147,8 @@ async def kiosk_code(request: Request) -> Response:
         form = await run_in_threadpool(
             lambda: app.practice.redeem_kiosk_code(app.settings.clinic_id, code, source=source)
         )
-    except REFUSALS:
-        return refused(language)
+    except REFUSALS as error:
+        return refused(language, error)
     if form.token is None:  # a redeemed code always carries its one-use token
         return refused(language)
     return _form_response(request, app, form.token, form, kiosk=True)
@@ -177,8 +180,8 @@ async def _respond(request: Request, app: AppState, posted: dict[str, str], toke
             return _outcome_page(outcome)
     try:
         form = await run_in_threadpool(lambda: app.practice.open_request(token))
-    except REFUSALS:
-        return refused()
+    except REFUSALS as error:
+        return refused(None, error)
     except StoreError as error:
         return _not_saved(posted, error)
     language = form.language or None
@@ -199,8 +202,8 @@ async def _respond(request: Request, app: AppState, posted: dict[str, str], toke
         submission = await run_in_threadpool(
             lambda: app.practice.submit_response(token, questionnaire_response=response, language=language)
         )
-    except TOKEN_REFUSALS:
-        return refused(language)
+    except TOKEN_REFUSALS as error:
+        return refused(language, error)
     except ValidationError as error:
         # the library refused an answer (the token is still good): the form again, answers kept, the
         # refusal shown by its question
