@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 
 import pytest
 
@@ -27,6 +26,6 @@ def bound_by_modes() -> list[str]:
 
 #: Skips a test where root cannot be bound by modes (no ``setpriv``), or modes mean nothing (not POSIX).
 needs_modes = pytest.mark.skipif(
-    os.name != "posix" or sys.platform == "cygwin" or (os.geteuid() == 0 and shutil.which("setpriv") is None),
+    os.name != "posix" or (os.geteuid() == 0 and shutil.which("setpriv") is None),
     reason="needs POSIX file modes, and setpriv to bind root by them",
 )

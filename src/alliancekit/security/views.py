@@ -37,10 +37,11 @@ class TimelineEntry:
 
 
 class CarriesDefinitions:
-    """A guarded read's result that carries the measure definitions stored with the data, for a report to
-    describe a measure by once its plugin is gone. They are read (each time it is called) only when a report
-    asks, after the read was decided and audited: its one audit entry covers them, published instruments
-    holding no client data, so a report costs no entry of their own."""
+    """A guarded read's result that carries the measure definitions stored with the data, for what is made
+    from it (a report, a chart, an export, the attention list) to describe a measure by once its plugin is
+    gone. They are read (each time it is called) only when asked, after the read was decided and audited: its
+    one audit entry covers them, published instruments holding no client data, so they cost no entry of
+    their own."""
 
     _definitions: Callable[[], Sequence[Measure]] | None = None
 
