@@ -184,36 +184,45 @@ class RequestFlows:
             s.guard.audit(kiosk, Action.REDEEM_KIOSK_CODE, "kiosk", clinic, outcome="refused", detail="limit")
             raise TooManyAttempts()
         typed = normalise_code(code)
-        token = new_token()
-        record = (
-            None
-            if typed is None
-            else s.reader.requests.redeem_code(clinic, code_hash(clinic, typed), token_hash(token), now)
-        )
+        if typed is None:
+            self._wrong_code(kiosk, clinic, who, window)
+        hashed = code_hash(clinic, typed)
+        # Found, not yet redeemed: every refusal below (the episode closed, the measure's plugin gone, the
+        # policy) comes before the one write that gives the code its token, so a refusal writes nothing but
+        # the audit entry the design asks for.
+        record = s.reader.kiosk_code(clinic, hashed, now)
         if record is None:
-            s.reader.requests.count_failure(clinic, who, window)
-            s.guard.audit(kiosk, Action.REDEEM_KIOSK_CODE, "kiosk", clinic, outcome="refused")
-            raise InvalidToken()
+            self._wrong_code(kiosk, clinic, who, window)
         actor, state = self._client(record, Action.REDEEM_KIOSK_CODE)
-        # a code for a measure whose plugin is gone is refused by name before the entry (the store has
-        # given the code its token, which no one is given: it cannot be redeemed again)
-        form = self._form(record, lang, token)
+        token = new_token()
+        form = self._form(record, lang, token)  # a measure whose plugin is gone: refused by name
         s.guard.allow(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
+        if s.reader.requests.redeem_code(clinic, hashed, token_hash(token), now) is None:
+            # Redeemed (or revoked) by another call since it was read: a code no longer live, as any other.
+            self._wrong_code(kiosk, clinic, who, window)
         s.guard.audit(actor, Action.REDEEM_KIOSK_CODE, "request", record.request_id, state)
         return form
+
+    def _wrong_code(self, kiosk: Actor, clinic: str, who: str, window: datetime) -> NoReturn:
+        """Count a code that names no live kiosk code against its clinic and source, audit it, refuse it."""
+        self.s.reader.requests.count_failure(clinic, who, window)
+        self.s.guard.audit(kiosk, Action.REDEEM_KIOSK_CODE, "kiosk", clinic, outcome="refused")
+        raise InvalidToken()
 
     def submit(
         self, token: object, answers: object, questionnaire_response: object, language: object
     ) -> Submission:
         lang = None if language is None else check_language("language", language)
         record = self._live(token, Action.ANSWER_MEASURES)
+        # The token's refusals first, a closed episode's too (audited), as opening it and redeeming a code
+        # have them: whether the request can be used at all comes before what it asks for.
+        client = self._client(record, Action.ANSWER_MEASURES)[0]
         lang = lang or record.language
         measure = self.s.installed_measure(record.measure_id, record.version)  # refused before any write
         given = submitted_answers(measure, answers, questionnaire_response)
         timing = AdministrationTiming.START if record.point == "start" else AdministrationTiming.END
         administration = Administration(measure.id, measure.version, timing, given)
         now = self.s.clock()
-        client = self._client(record, Action.ANSWER_MEASURES)[0]
         try:
             made: RecordedWithId = self.runner.run(
                 COMMANDS["submit_response"],

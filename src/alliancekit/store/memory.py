@@ -150,18 +150,19 @@ class MemoryStore:
         with self._lock:
             return self._requests.get((clinic_id, request_id))
 
+    def find_code(self, clinic_id: str, code_hash: str, at: datetime) -> RequestRecord | None:
+        with self._lock:
+            return next(
+                (r for r in self._requests.values() if _redeemable(r, clinic_id, code_hash, at)), None
+            )
+
     def redeem_code(
         self, clinic_id: str, code_hash: str, token_hash: str, at: datetime
     ) -> RequestRecord | None:
         self._writable()
         with self._lock:
             for key, r in self._requests.items():
-                if (
-                    r.clinic_id == clinic_id
-                    and r.code_hash == code_hash
-                    and r.token_hash is None
-                    and r.live(at)
-                ):
+                if _redeemable(r, clinic_id, code_hash, at):
                     self._requests[key] = redeemed = attrs.evolve(r, token_hash=token_hash)
                     return redeemed
             return None
@@ -607,3 +608,8 @@ def open_memory(location: str, *, read_only: bool = False) -> MemoryStore:
 @hookimpl
 def alliancekit_register_stores(register: StoreRegistrar) -> None:
     register("memory", open_memory)
+
+
+def _redeemable(r: RequestRecord, clinic_id: str, code_hash: str, at: datetime) -> bool:
+    """Whether ``r`` is the live, unredeemed kiosk code ``code_hash`` of ``clinic_id`` at ``at``."""
+    return r.clinic_id == clinic_id and r.code_hash == code_hash and r.token_hash is None and r.live(at)

@@ -638,6 +638,11 @@ class RequestStore(Protocol):
     def get_request(self, clinic_id: str, request_id: str) -> RequestRecord | None:
         """The request by its id."""
 
+    def find_code(self, clinic_id: str, code_hash: str, at: datetime) -> RequestRecord | None:
+        """The live, unredeemed kiosk code ``code_hash`` at ``at``, as :meth:`redeem_code` would find it,
+        read only: a redemption that is refused after this read (the episode closed, the measure's plugin
+        gone, the policy) writes nothing. ``None`` when there is no such code."""
+
     def redeem_code(
         self, clinic_id: str, code_hash: str, token_hash: str, at: datetime
     ) -> RequestRecord | None:

@@ -251,5 +251,9 @@ class RecordReader:
     def request_by_token(self, token_hash: str) -> RequestRecord | None:
         return self.requests.find_request(token_hash)
 
+    def kiosk_code(self, clinic_id: str, code_hash: str, at: datetime) -> RequestRecord | None:
+        """The live, unredeemed kiosk code ``code_hash`` of ``clinic_id`` at ``at`` (read only)."""
+        return self.requests.find_code(clinic_id, code_hash, at)
+
     def kiosk_failures(self, clinic_id: str, source: str, window: datetime) -> int:
         return self.requests.failures(clinic_id, source, window)

@@ -417,6 +417,8 @@ def _write_commit(conn: sqlite3.Connection, commit: Commit) -> None:
 
 
 _REQUEST_COLUMNS = ", ".join(REQUEST_COLUMNS)
+#: A kiosk code that may be redeemed at the bound time: not yet given its token, not used, revoked or expired.
+_REDEEMABLE = "token_hash IS NULL AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?"
 
 
 def _request_from_row(row: Sequence[Any]) -> RequestRecord:
@@ -1443,6 +1445,11 @@ class SQLiteStore:
         found = self._requests("clinic_id = ? AND request_id = ?", (clinic_id, request_id))
         return found[0] if found else None
 
+    def find_code(self, clinic_id: str, code_hash: str, at: datetime) -> RequestRecord | None:
+        where = f"clinic_id = ? AND code_hash = ? AND {_REDEEMABLE}"
+        found = self._requests(where, (clinic_id, code_hash, _micros(at)))
+        return found[0] if found else None
+
     def redeem_code(
         self, clinic_id: str, code_hash: str, token_hash: str, at: datetime
     ) -> RequestRecord | None:
@@ -1451,8 +1458,7 @@ class SQLiteStore:
         def redeem(conn: sqlite3.Connection) -> RequestRecord | None:
             row = conn.execute(
                 f"UPDATE administration_requests SET token_hash = ? WHERE clinic_id = ? AND code_hash = ?"  # noqa: S608
-                " AND token_hash IS NULL AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?"
-                f" RETURNING {_REQUEST_COLUMNS}",
+                f" AND {_REDEEMABLE} RETURNING {_REQUEST_COLUMNS}",
                 (token_hash, clinic_id, code_hash, now),
             ).fetchone()
             return None if row is None else _request_from_row(row)

@@ -20,8 +20,8 @@
 It checks what the request flows of :class:`~alliancekit.Practice` rely on, through the facade on the store:
 a request row written with its commit (and only hashes of its secrets), a token used exactly once even when
 two submissions race, refusals at the exact expiry instant and after a revocation that write one audit entry
-and nothing else, the reminder settled unsent when the request is used, a kiosk code redeemed once and only
-in its clinic, and the failed-attempt counter shared by every handle on the store.
+and nothing else, the reminder settled unsent when the request is used, a kiosk code found without a write and
+redeemed once and only in its clinic, and the failed-attempt counter shared by every handle on the store.
 """
 
 from __future__ import annotations
@@ -289,6 +289,30 @@ class RequestStoreContract(ContractSuite):
         assert (
             request_store.redeem_code(CLINIC, code_hash(CLINIC, other.code), token_hash("v" * 43), at) is None
         )
+
+    def test_a_kiosk_code_is_found_as_it_would_be_redeemed_writing_nothing(
+        self, request_store: Store
+    ) -> None:
+        """``find_code`` finds what ``redeem_code`` would take, in its clinic, until the instant it expires,
+        and changes nothing: the code is found again, and redeemed after."""
+        p = self.practice(request_store)
+        ep = self.episode(p)
+        kiosk = p.kiosk_code(self.clinician, ep, measure="phq-9")
+        assert isinstance(request_store, RequestStore)
+        hashed, end = code_hash(CLINIC, kiosk.code), kiosk.expires_at
+        assert request_store.find_code("another-clinic", code_hash("another-clinic", kiosk.code), T0) is None
+        assert request_store.find_code(CLINIC, code_hash(CLINIC, "no-code"), T0) is None
+        found = request_store.find_code(CLINIC, hashed, end - timedelta(microseconds=1))
+        assert found is not None
+        assert (found.request_id, found.episode_id, found.token_hash) == (kiosk.request_id, ep, None)
+        assert request_store.find_code(CLINIC, hashed, end) is None  # expired at the instant
+        assert request_store.get_request(CLINIC, kiosk.request_id) == found  # nothing written
+        assert request_store.find_code(CLINIC, hashed, T0) == found
+        assert request_store.redeem_code(CLINIC, hashed, token_hash("t" * 43), T0) is not None
+        assert request_store.find_code(CLINIC, hashed, T0) is None  # redeemed
+        revoked = p.kiosk_code(self.clinician, ep, measure="phq-9")
+        p.revoke_request(self.clinician, ep, revoked.request_id)
+        assert request_store.find_code(CLINIC, code_hash(CLINIC, revoked.code), T0) is None
 
     def test_failed_kiosk_attempts_are_counted_per_clinic_source_and_window(
         self, request_store: Store, request_store_twin: Store

@@ -1361,6 +1361,17 @@ _MIGRATION_POPULATION = (
     )
 )
 
+# 15: find_code, a kiosk code found as redeem_code finds it, read only: a redemption refused after the read
+# (the episode closed, the measure's plugin gone, the policy) writes nothing. Safe to run again (as 5).
+_MIGRATION_FIND_CODE = "DROP FUNCTION IF EXISTS {s}.find_code(text, text, timestamptz);" + _reader(
+    "find_code",
+    ", p_code text, p_at timestamptz",
+    _REQUEST_COLUMNS,
+    "SELECT " + _REQUEST_SELECT + " FROM {s}.administration_requests r"
+    " WHERE r.clinic_id = p_scope AND r.code_hash = p_code AND r.token_hash IS NULL"
+    " AND r.used_at IS NULL AND r.revoked_at IS NULL AND r.expires_at > p_at",
+)
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: events, episodes (snapshot + caseload projection), commands (idempotency keys), outbox, audit
     """
@@ -1707,6 +1718,7 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATION_AUDIT_RECIPIENT,
     _MIGRATION_BACKFILL_AUDITED,
     _MIGRATION_POPULATION,
+    _MIGRATION_FIND_CODE,
 )
 LATEST_VERSION = len(MIGRATIONS)
 #: The oldest schema version a read-only store reads: migration 3 only added ``practice_meta``, which reads
@@ -1737,6 +1749,9 @@ AUDIT_RECIPIENT_FROM = MIGRATIONS.index(_MIGRATION_AUDIT_RECIPIENT) + 1
 #: The schema version that added ``episodes.population``; a read-only store on an older one reads every
 #: row's population as ``None`` (the caseload readers and closed_outcomes of that schema return none).
 POPULATION_FROM = MIGRATIONS.index(_MIGRATION_POPULATION) + 1
+#: The schema version that added ``find_code``; a read-only store on an older one looks through
+#: ``request_records`` instead.
+FIND_CODE_FROM = MIGRATIONS.index(_MIGRATION_FIND_CODE) + 1
 
 
 def utc(at: datetime) -> datetime:

@@ -121,6 +121,7 @@ from alliancekit_postgres.schema import (
     CASELOAD_LOCKBOX_FROM,
     DEFINITION_CHANGED_SQLSTATE,
     DEFINITIONS_FROM,
+    FIND_CODE_FROM,
     LATEST_VERSION,
     OTHERS_UNDER_LOCKBOX_FROM,
     OUTBOX_DUE_FROM,
@@ -239,6 +240,7 @@ _SQL_TEXT = {
     "write_request": "SELECT {s}.write_request(%s, %s, %s, %s, %s, %s)",
     "find_request": "SELECT * FROM {s}.find_request(%s, %s)",
     "get_request": "SELECT * FROM {s}.get_request(%s, %s)",
+    "find_code": "SELECT * FROM {s}.find_code(%s, %s, %s)",
     "redeem_code": "SELECT * FROM {s}.redeem_code(%s, %s, %s, %s)",
     "count_failure": "SELECT {s}.count_failure(%s, %s, %s)",
     "kiosk_failures": "SELECT * FROM {s}.kiosk_failures(%s, %s, %s)",
@@ -1134,6 +1136,15 @@ class PostgresStore:
         if clinic_id != self.clinic_id:
             return None
         found = self._requests("get_request", (request_id,))
+        return found[0] if found else None
+
+    def find_code(self, clinic_id: str, code_hash: str, at: datetime) -> RequestRecord | None:
+        if self._db.version < FIND_CODE_FROM:
+            # Only a read-only store is on an older schema, and it redeems nothing: refused as redeem_code is.
+            self._writable("redeem_code")
+        if clinic_id != self.clinic_id:
+            return None
+        found = self._requests("find_code", (code_hash, at))
         return found[0] if found else None
 
     def redeem_code(
