@@ -7,12 +7,12 @@ import ast
 from pathlib import Path
 
 import alliancekit
-from alliancekit.store.protocol import DefinitionStore, Store
+from alliancekit.store.protocol import DefinitionStore, RequestStore, Store
 
 ROOT = Path(alliancekit.__file__).parent
 PLUGINS = Path(__file__).parents[1] / "plugins"
 
-#: The Store protocol's read methods (and the optional fast path).
+#: The Store protocol's read methods (and the optional fast path), and those of the request store.
 READ_METHODS = frozenset(
     {
         "load_snapshot",
@@ -28,6 +28,10 @@ READ_METHODS = frozenset(
         "outbox_records",
         "load_meta",
         "measure_definitions",
+        "find_request",
+        "get_request",
+        "find_code",
+        "failures",
     }
 )
 
@@ -51,7 +55,11 @@ def _reads(path: Path, base: Path = ROOT.parent) -> list[str]:
 
 
 def test_the_read_methods_listed_are_the_protocols() -> None:
-    protocol = {name for name in [*vars(Store), *vars(DefinitionStore)] if not name.startswith("_")}
+    protocol = {
+        name
+        for name in [*vars(Store), *vars(DefinitionStore), *vars(RequestStore)]
+        if not name.startswith("_")
+    }
     assert READ_METHODS - {"closed_outcomes"} <= protocol
 
 
