@@ -51,7 +51,7 @@ def test_hook_is_documented_with_parameters_and_return(hook: str) -> None:
 
 #: Modules documented elsewhere or not at all: the guarded path (internal), the CLI (its own reference
 #: page, generated from the parser), the caseload projection the store writes.
-INTERNAL_MODULES = {"core", "cli", "projections", "schemas", "__main__", "_version", "_logging"}
+INTERNAL_MODULES = {"core", "cli", "projections", "schemas", "__main__", "_version", "_logging", "_callables"}
 _AUTOMODULE = re.compile(r"^\.\. automodule:: (\S+)\n((?:   :.*\n)*)", re.M)
 _DATA = re.compile(r"^\.\. py:data:: (\S+)$", re.M)
 

@@ -20,11 +20,11 @@ other plugins' channels still register (a notification plugin never breaks the h
 from __future__ import annotations
 
 import functools
-import inspect
 import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from alliancekit._callables import refuses
 from alliancekit._logging import logger
 from alliancekit.notify.outbox import ALL_KINDS, DEFAULT_KINDS, Notification, Subscriptions
 
@@ -78,13 +78,7 @@ def _deliver_problem(channel: Channel) -> str | None:
     """What is wrong with how ``deliver`` is called (``deliver(message)``), or ``None``: a ``deliver`` that
     cannot take the message fails every attempt with a ``TypeError`` the outbox records as a transient
     failure, so every message would be retried to its death without a word at registration."""
-    try:
-        signature = inspect.signature(channel.deliver)
-    except (TypeError, ValueError):  # no signature to read (a builtin, a C extension): taken on trust
-        return None
-    try:
-        signature.bind(None)
-    except TypeError:
+    if refuses(channel.deliver, None):
         return "deliver must take the message as its one argument: deliver(message)"
     return None
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
+from alliancekit._callables import refuses
 from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.store.protocol import Store
 
@@ -101,13 +102,7 @@ def _opener_problem(opener: object) -> str | None:
     """What keeps ``opener`` from being called as ``opener(location, read_only=...)``, or ``None``."""
     if not callable(opener):
         return "that is not callable: opener(location, *, read_only=False) returns the Store"
-    try:
-        signature = inspect.signature(opener)
-    except (TypeError, ValueError):  # a callable whose signature Python cannot tell: taken on trust
-        return None
-    try:
-        signature.bind("location", read_only=False)
-    except TypeError:
+    if refuses(opener, "location", read_only=False):
         return "that cannot be called as opener(location, *, read_only=False)"
     return None
 
