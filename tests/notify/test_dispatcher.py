@@ -63,20 +63,60 @@ def test_a_raising_channel_fails_its_own_messages_only(
     assert {r.attempts for r in practice.store.outbox_records(OutboxState.PENDING)} == {2}
 
 
+class WitnessChannel:
+    """Hangs until released, like ``kit.Hanging``; on a message's first attempt it first watches the store
+    until the other channel's messages are recorded delivered, and notes whether its own attempt was still
+    unsettled then (within its time limit: not yet recorded as timed out). Counts calls begun and ended."""
+
+    def __init__(self, name: str, others: str) -> None:
+        self.name, self.others = name, others
+        self.store: Any = None
+        self.release = threading.Event()
+        self.seen: list[bool] = []
+        self.begun = self.ended = 0
+        self._lock = threading.Lock()
+
+    def deliver(self, message: Any) -> None:
+        with self._lock:
+            self.begun += 1
+        try:
+            if message.attempt == 1:
+                self._witness(message.message_id)
+            self.release.wait(60)  # until released (a dispatcher that waited for it fails, not hangs)
+        finally:
+            with self._lock:
+                self.ended += 1
+
+    def _witness(self, own: str) -> None:
+        while not self.release.wait(0.005):  # polls the store, not the time: nothing is asserted on time
+            records = self.store.outbox_records()
+            others = [r for r in records if r.channel == self.others]
+            if others and all(r.state is OutboxState.DELIVERED for r in others):
+                [mine] = [r for r in records if r.message_id == own]
+                with self._lock:
+                    self.seen.append(mine.state is OutboxState.PENDING and mine.attempts == 0)
+                return
+
+
 def test_a_hanging_channel_times_out_without_blocking_the_others(
     practice_for: Any, kit: SimpleNamespace
 ) -> None:
-    good, hung = RecordingChannel("email"), kit.Hanging("hook")
-    practice = practice_for(good, hung, call_timeout=0.5, base_delay=0, jitter=0, max_attempts=2, workers=4)
+    good, hung = RecordingChannel("email"), WitnessChannel("hook", others="email")
+    practice = practice_for(good, hung, base_delay=0, jitter=0, max_attempts=2, workers=4)
+    hung.store = practice.store
     _messages(practice, kit, episodes=2)
-    started = time.monotonic()
-    summary = practice.dispatch_pending()
-    elapsed = time.monotonic() - started
-    hung.release.set()
-    # both attempts of each hung message ran to the time limit; the good channel's were not held up
+    try:
+        summary = practice.dispatch_pending()
+        # the dispatcher returned while all four hung calls were still running: it gave them up, not waited
+        assert (hung.begun, hung.ended) == (4, 0)
+    finally:
+        hung.release.set()
+    # both attempts of each hung message ran to the time limit and were recorded as timed out
     assert (summary.delivered, summary.timed_out, summary.failed, summary.dead) == (2, 4, 2, 2)
     assert len(good.delivered) == 2
-    assert elapsed < 5
+    # the good channel was not held up: its messages were delivered and recorded while the hung messages'
+    # first attempts were still within their time limit
+    assert hung.seen == [True, True]
     dead = practice.store.outbox_records(OutboxState.DEAD)
     assert {(r.channel, r.last_error, r.attempts) for r in dead} == {("hook", "timeout", 2)}
     assert practice.episode(kit.actor, dead[0].episode_id).sessions_scheduled == 1  # the record is whole
