@@ -9,7 +9,8 @@ The commands are enumerated from the code: the rows of the command table built i
 (:class:`~alliancekit.core.requests.RequestFlows`). A new one fails
 :func:`test_every_request_command_has_its_refusals` until its refusals are here. Every parameter of each is
 also given a value of no accepted type, one at a time, the others valid (with all of them valid the call
-succeeds: :func:`test_the_valid_call_succeeds`).
+succeeds: :func:`test_the_valid_call_succeeds`). A redemption the host's policy refuses, and one that
+loses the race for its code to another redemption, are tested with policies of their own.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from alliancekit.errors import (
     ValidationError,
 )
 from alliancekit.requests import RequestConfig
+from alliancekit.security.policy import AccessRequest, Action, Decision, DefaultPolicy
 
 T0 = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
 DAY = T0.date()
@@ -569,3 +571,65 @@ def test_the_check_finds_a_write_before_a_refusal(world: World) -> None:
 
     with _practice(world.path, Clock()) as p, pytest.raises(AssertionError):
         _check(world.path, redeemed_then_refused, InvalidToken, NOTHING, False)
+
+
+# ------------------------------------------------------------------------- the policy, and a lost race
+
+
+class RefusesKiosks:
+    """The default policy, but a kiosk's redemption is refused (a host's policy may)."""
+
+    def decide(self, request: AccessRequest) -> Decision:
+        if request.action == Action.REDEEM_KIOSK_CODE:
+            return Decision.refuse("kiosks are closed")
+        return DefaultPolicy().decide(request)
+
+
+def test_a_redemption_the_policy_refuses_leaves_only_its_refused_entry(world: World) -> None:
+    """The code was given its token before the policy was asked: refused, it could not be redeemed again."""
+    with open_practice(world.path, clock=Clock(), plugins=HOSTS[True], policy=RefusesKiosks()) as p:
+        _check(
+            world.path, lambda: _redeem("live")(p, world), AccessDenied, (("refused", "request", ""),), False
+        )
+    with _practice(world.path, Clock()) as p:  # the same code, allowed now
+        assert p.redeem_kiosk_code(SOUTH, world.codes["live"], source="tablet-1").token is not None
+
+
+class RedeemsMeanwhile:
+    """The default policy, which, asked about a redemption the first time, lets another practice on the same
+    file redeem the same code first: the redemption it then allows has lost the race."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.raced = False
+        self.form: Any = None
+
+    def decide(self, request: AccessRequest) -> Decision:
+        if request.action == Action.REDEEM_KIOSK_CODE and not self.raced:
+            self.raced = True
+            with _practice(self.world.path, Clock()) as other:
+                self.form = other.redeem_kiosk_code(SOUTH, self.world.codes["live"], source="tablet-2")
+        return DefaultPolicy().decide(request)
+
+
+def test_a_code_redeemed_by_another_call_after_it_was_read_is_a_wrong_code(world: World) -> None:
+    """Found live, then taken by another redemption before its own: counted and audited as a wrong code; the
+    other redemption's token is the one that works."""
+    policy = RedeemsMeanwhile(world)
+    before = _tables(world.path)
+    with open_practice(world.path, clock=Clock(), plugins=HOSTS[True], policy=policy) as p:
+        with pytest.raises(InvalidToken):
+            p.redeem_kiosk_code(SOUTH, world.codes["live"], source="tablet-1")
+        after = _tables(world.path)
+        [counted] = (after["kiosk_failures"] - before["kiosk_failures"]).elements()
+        assert counted[-1] == 1  # the source's first failure in the window
+        columns = _columns(world.path, "audit")
+        entries = [
+            dict(zip(columns, row, strict=True)) for row in (after["audit"] - before["audit"]).elements()
+        ]
+        outcomes = sorted(
+            (e["outcome"], e["record_type"], e["actor_id"].startswith("kiosk-")) for e in entries
+        )
+        assert outcomes == [("allowed", "request", False), ("refused", "kiosk", True)]  # the other's, its own
+        assert policy.form is not None
+        assert p.submit_response(policy.form.token, answers=LOW).total is not None
