@@ -133,7 +133,16 @@ class NotFoundError(AlliancekitError, LookupError):
 
 
 class StoreError(AlliancekitError):
-    """The storage backend failed; the native error is chained as ``__cause__``."""
+    """The storage backend failed; the native error is chained as ``__cause__``.
+
+    ``location`` is the store the error is about, set by the backend for an error raised while the store
+    opens: an SQLite file's path, a URL without its password
+    (:func:`alliancekit.practice.shown_location`); never client data. ``None`` where the error is not tied to
+    a store's opening. A caller names the store by it (the CLI's ``--db``) instead of reading it back out of
+    the message.
+    """
+
+    location: str | None = None
 
 
 class NotAnAlliancekitStore(StoreError):

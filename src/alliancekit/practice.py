@@ -86,6 +86,7 @@ from alliancekit.store.protocol import (
     OutboxStatus,
     Store,
 )
+from alliancekit.store.registry import shown_location as _shown_location
 from alliancekit.store.registry import split_location, sqlite_file
 from alliancekit.store.sqlite import database_files
 
@@ -1472,6 +1473,13 @@ def practice_file(location: str | os.PathLike[str]) -> Path | None:
     """The file an SQLite practice location names (a path, ``sqlite:path`` or ``sqlite:///abs/path``);
     ``None`` for a location of another scheme. Names a file only: it opens nothing."""
     return sqlite_file(location)
+
+
+def shown_location(location: str | os.PathLike[str]) -> str:
+    """A practice location as a message may show it: a URL without its password (in its user part or its
+    query: ``password``, ``sslpassword``, ``sslkey``), a path as it is. What :attr:`StoreError.location
+    <alliancekit.errors.StoreError.location>` holds for a store at a URL. Opens nothing."""
+    return _shown_location(location)
 
 
 def practice_files(path: Path) -> tuple[Path, ...]:

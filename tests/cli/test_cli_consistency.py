@@ -394,6 +394,9 @@ CLINIC_COMMANDS: dict[str, list[str]] = {
     "verify": [],
     "import csv": ["--dry-run", "--mapping", str(MAPPING), str(EXAMPLES / "openfit-style.csv")],
     "import fhir": ["--dry-run", str(Path(__file__).parents[1] / "imports" / "data" / "episode-bundle.json")],
+    "measures list": [],
+    "measures show": ["phq-9"],
+    "measures validate": ["ors", "no-such-response.json"],  # refused before the response is read
 }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,45 @@ def test_a_dry_run_says_where_the_import_would_stop(
 def test_an_import_without_errors_gives_no_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, *_import_csv(tmp_path, SOURCE, "--create"))
     assert (code, err) == (0, "")
+
+
+# -- --json -------------------------------------------------------------------------------------------------
+
+
+def test_the_json_result_carries_the_hint_and_the_removal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --json the document says what the text says: the hint and the new database's removal (before,
+    they were only on stderr, and a script reading the document saw neither)."""
+    db = tmp_path / "p.sqlite"
+    source = _csv(tmp_path, {(2, "ORS Total"): "99"})
+    code, _, text_err = run(capsys, *_import_csv(tmp_path, source, "--create"))
+    assert code == 1
+    code, out, err = run(capsys, *_import_csv(tmp_path, source, "--create", "--json"))
+    assert code == 1
+    document = json.loads(out)
+    assert document["hint"] == hint(text_err) == hint(err)
+    assert document["removed"] == f"the new database {db} was removed (nothing was imported)"
+    assert f"alliancekit: {document['removed']}" in err.splitlines()
+    assert not db.exists()
+
+
+def test_the_json_result_of_a_dry_run_carries_its_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = _csv(tmp_path, {(10, "ORS Total"): "99"})
+    code, out, err = run(capsys, *_import_csv(tmp_path, source, "--create", "--dry-run", "--json"))
+    assert code == 1
+    document = json.loads(out)
+    assert document["hint"] == hint(err)
+    assert document["hint"].startswith("the import would stop at row 10")
+    assert document["removed"] is None
+
+
+def test_the_json_result_without_errors_has_no_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, *_import_csv(tmp_path, SOURCE, "--create", "--json"))
+    assert (code, err) == (0, "")
+    document = json.loads(out)
+    assert (document["hint"], document["removed"]) == (None, None)

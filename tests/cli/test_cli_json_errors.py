@@ -38,6 +38,8 @@ def test_commands_with_json_are_found() -> None:
     assert {"caseload", "verify", "audit show", "measures list", "plugins", "import csv"} <= set(
         _json_commands()
     )
+    # they took none before: a script had to parse their lines
+    assert {"report", "measures check", "measures validate"} <= set(_json_commands())
 
 
 @pytest.mark.parametrize("command", _json_commands())
@@ -86,3 +88,74 @@ def test_without_json_a_failure_prints_nothing_on_stdout(capsys: pytest.CaptureF
     assert main(["measures", "show", "no-such-measure"]) == 2
     out, _ = capsys.readouterr()
     assert out == ""
+
+
+def _finding(out: str) -> dict[str, object]:
+    document = json.loads(out)
+    assert "error" not in document  # a finding is the command's result, not a failure to run
+    assert document["ok"] is False
+    return dict(document)
+
+
+def test_an_invalid_definition_with_json_is_one_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    definition = tmp_path / "definition.json"
+    definition.write_text('{"id": "mine", "version": "1.0"}')
+    assert main(["measures", "check", str(definition)]) == 1
+    _, text_err = capsys.readouterr()
+    assert main(["measures", "check", str(definition), "--json"]) == 1
+    out, err = capsys.readouterr()
+    invalid = _finding(out)["invalid"]
+    assert isinstance(invalid, dict)
+    assert err == text_err == f"error: {invalid['message']}\n"  # the same line as without --json
+    assert invalid["rule"] == "required"
+
+
+def test_a_sound_definition_with_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from alliancekit.plugins.manager import get_plugin_host
+
+    definition = tmp_path / "definition.json"
+    gad7 = get_plugin_host().measures().get("gad-7")
+    definition.write_text(json.dumps(gad7.definition))
+    assert main(["measures", "check", str(definition), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    summary = {"id": "gad-7", "version": gad7.version, "items": 7, "examples": len(gad7.examples)}
+    assert json.loads(out) == {"ok": True, "measure": summary}
+
+
+def test_an_invalid_response_with_json_is_one_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    response = tmp_path / "answers.json"
+    response.write_text(
+        '{"answers": {"individually": 11, "interpersonally": 5, "socially": 5, "overall": 5}}'
+    )
+    assert main(["measures", "validate", "ors", str(response), "--json"]) == 1
+    out, err = capsys.readouterr()
+    invalid = _finding(out)["invalid"]
+    assert isinstance(invalid, dict)
+    assert invalid["rule"] == "maximum"
+    assert "11" not in out + err  # the value is never echoed
+    assert err == f"error: {invalid['message']}\n"
+    response.write_text('{"answers": {"individually": 5, "interpersonally": 5, "socially": 5, "overall": 5}}')
+    assert main(["measures", "validate", "ors", str(response), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["ok"] is True
+    assert document["score"]["total"] == 20
+
+
+def test_report_with_json_says_what_it_wrote(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "demo.sqlite"
+    assert main(["demo", "--db", str(db), "--clients", "12", "--quiet"]) == 0
+    capsys.readouterr()
+    out_dir = tmp_path / "report"
+    assert main(["report", "--db", str(db), "--out", str(out_dir), "--json"]) == 0
+    out, _ = capsys.readouterr()
+    assert json.loads(out) == {"ok": True, "out": str(out_dir), "file": str(out_dir / "report.html")}
+    assert (out_dir / "report.html").is_file()
+    # with --out -, standard output is the report itself: refused, before anything is read
+    assert main(["report", "--db", str(db), "--out", "-", "--json"]) == 2
+    out, _ = capsys.readouterr()
+    assert _error_object(out)["message"].startswith("--json: not with --out -")

@@ -164,21 +164,35 @@ def test_a_refused_store_path_is_named_once(
 
 
 def test_a_store_refusal_that_names_no_path_still_says_which(tmp_path: Path) -> None:
-    """The ``--db P:`` prefix stays where the store's words do not name the location (and only there)."""
+    """The ``--db P:`` prefix stays where the store's words do not name the location the error carries (and
+    only there): the location is the error's attribute, set where the store opens, not read back from its
+    words."""
     from alliancekit.cli.common import db_refused
+    from alliancekit.errors import StoreError
 
     db = str(tmp_path / "x.sqlite")
-    assert (
-        str(db_refused(db, "written by a newer alliancekit")) == f"--db {db}: written by a newer alliancekit"
+
+    def refusal(text: str, location: str | None) -> StoreError:
+        error = StoreError(text)
+        error.location = location
+        return error
+
+    assert str(db_refused(db, refusal("written by a newer alliancekit", db))) == (
+        f"--db {db}: written by a newer alliancekit"
     )
-    assert (
-        str(db_refused(db, f"cannot open {db}: it is a directory")) == f"cannot open {db}: it is a directory"
+    assert str(db_refused(db, refusal(f"cannot open {db}: it is a directory", db))) == (
+        f"cannot open {db}: it is a directory"
     )
+    # words that name a path without the error saying it is the store's keep the prefix
+    assert str(db_refused(db, f"cannot open {db}: it is a directory")) == (
+        f"--db {db}: cannot open {db}: it is a directory"
+    )
+    assert str(db_refused(db, refusal(f"cannot open {db}: it is a directory", None))).startswith("--db ")
     # a short path that merely occurs in the words is not taken for the store naming it
-    assert str(db_refused("a", "not a directory")) == "--db a: not a directory"
+    assert str(db_refused("a", refusal("not a directory", "a"))) == "--db a: not a directory"
     url = "postgresql://u:secret@127.0.0.1/db"
-    assert (
-        str(db_refused(url, "the server refused")) == "--db postgresql://u@127.0.0.1/db: the server refused"
+    assert str(db_refused(url, refusal("the server refused", "postgresql://u@127.0.0.1/db"))) == (
+        "--db postgresql://u@127.0.0.1/db: the server refused"
     )
 
 

@@ -141,3 +141,28 @@ def test_the_test_server_keeps_a_unix_socket_dsn_a_unix_socket_location() -> Non
     conninfo, options = parse_location(location)
     assert conninfo_to_dict(conninfo)["host"] == "/var/run/postgresql"
     assert options == {"clinic": "north", "schema": "s"}
+
+
+def test_a_refusal_carries_the_location_without_its_password(pg, admin, schema) -> None:  # type: ignore[no-untyped-def]
+    """``StoreError.location`` names the store for a caller (the CLI's ``--db``): the URL as given, less the
+    password in its user part and its secret query parameters. Before, the error carried no location."""
+    from alliancekit.errors import NotAnAlliancekitStore
+
+    password = "loc-s3cret"  # noqa: S105 - synthetic, for this run's own role
+    admin.execute(
+        sql.SQL("ALTER ROLE {} PASSWORD {}").format(sql.Identifier(pg.app_role), sql.Literal(password))
+    )
+    host, port = tcp_server(pg.app_dsn)
+    base = f"postgresql://{pg.app_role}:{password}@{host}:{port}"
+    shown = f"postgresql://{pg.app_role}@{host}:{port}"
+    tail = f"clinic={CLINIC}&schema={schema}"
+    # an empty schema, read-only: no store there
+    with pytest.raises(NotAnAlliancekitStore) as caught:
+        open_postgres(f"{base}/{pg.database}?sslpassword=k3y-s3cret&{tail}", read_only=True)
+    assert caught.value.location == f"{shown}/{pg.database}?{tail}"
+    # a database that is not there: the connection is refused
+    with pytest.raises(StoreError) as refused:
+        open_postgres(f"{base}/no_such_database_{pg.token}?{tail}")
+    assert refused.value.location == f"{shown}/no_such_database_{pg.token}?{tail}"
+    for error in (caught.value, refused.value):
+        assert "s3cret" not in f"{error} {error.location} {error!r}"

@@ -37,7 +37,7 @@ from alliancekit.errors import (
     StoreNeedsMigration,
     ValidationError,
 )
-from alliancekit.practice import practice_file
+from alliancekit.practice import practice_file, shown_location
 from alliancekit.security import private_files
 
 #: The environment variable that names the practice when ``--db`` is not given.
@@ -48,10 +48,6 @@ TIME_ZONE_ENV = "ALLIANCEKIT_TIME_ZONE"
 
 #: What ``--out -`` means: standard output.
 STDOUT = "-"
-
-
-#: Query parameters of a store URL that may hold a secret: never shown in a message.
-SECRET_PARAMETERS = ("password=", "sslpassword=", "sslkey=")
 
 
 class UsageError(Exception):
@@ -144,13 +140,19 @@ def read_key_file(path: str, *, min_bytes: int, trim: Callable[[bytes], bytes]) 
     return key
 
 
-def add_db(parser: argparse.ArgumentParser, help: str = "the practice") -> None:
+def add_db(
+    parser: argparse.ArgumentParser, help: str = "the practice", *, default: str = "", time_zone: bool = True
+) -> None:
+    """``--db`` (and ``--time-zone``, for a command that has a "today"), as every command names a practice;
+    ``default`` says what the command does without either (the default: it needs one)."""
     parser.add_argument(
         "--db",
         metavar="LOCATION",
         help=f"{help}: an SQLite file path or a store URL (sqlite:///path, postgresql://...?clinic=ID); "
-        f"default: ${DB_ENV}",
+        f"default: ${DB_ENV}{default}",
     )
+    if not time_zone:
+        return
     parser.add_argument(
         "--time-zone",
         metavar="NAME",
@@ -170,6 +172,12 @@ def zone_of(args: argparse.Namespace) -> ZoneInfo:
         raise UsageError(f"${TIME_ZONE_ENV}: {exc.rule} ({exc.detail})") from None
 
 
+def names_practice(args: argparse.Namespace) -> bool:
+    """Whether the command was given a practice (``--db``, or ``$ALLIANCEKIT_DB``): for a command that
+    works without one (``measures``). A blank ``--db`` is a mistake, refused by :func:`location_of`."""
+    return args.db is not None or bool(os.environ.get(DB_ENV))
+
+
 def location_of(args: argparse.Namespace) -> str:
     """The practice's location: ``--db``, else ``$ALLIANCEKIT_DB``."""
     if args.db == "":  # given but blank: a mistake, not a request for $ALLIANCEKIT_DB
@@ -182,16 +190,7 @@ def location_of(args: argparse.Namespace) -> str:
 
 def shown(location: str) -> str:
     """The location as messages show it: a URL without its password (in the user part or the query)."""
-    if "://" not in location:
-        return location
-    # By hand, not urlsplit/urlunsplit: they drop an empty authority (postgresql:///db?host=/socket would be
-    # shown as postgresql:/db, a location libpq refuses) and raise on a malformed [IPv6] host.
-    scheme, _, rest = location.partition("://")
-    before_query, mark, query = rest.partition("?")
-    authority, slash, path = before_query.partition("/")
-    user, at, host = authority.rpartition("@")
-    query = "&".join(p for p in query.split("&") if not p.lower().startswith(SECRET_PARAMETERS))
-    return f"{scheme}://{user.partition(':')[0]}{at}{host}{slash}{path}" + (mark + query if query else "")
+    return shown_location(location)
 
 
 def existing_practice(
@@ -221,13 +220,13 @@ def existing_practice(
 
 
 def db_refused(location: str, why: object) -> UsageError:
-    """The store's refusal of the practice at ``location``, naming the location once: a message that names it
-    itself (``cannot open P: ...``) is shown as it is, any other after ``--db P:``."""
+    """The store's refusal of the practice at ``location``, naming the location once: an error whose words
+    name the store it carries (:attr:`StoreError.location <alliancekit.errors.StoreError.location>`, set
+    where the store opens: ``cannot open P: ...``) is shown as it is, any other after ``--db P:``."""
     text = str(why)
-    path = practice_file(location)
-    names = {shown(location), location} | ({str(path)} if path is not None else set())
+    where = why.location if isinstance(why, StoreError) else None
     # the store's own words name the file the way it opened it: "cannot open P: ...", "cannot write P ..."
-    if any(re.search(rf"\b(?:open|write|read) {re.escape(n)}(?=[:\s]|$)", text) for n in names if n):
+    if where and re.search(rf"\b(?:open|write|read) {re.escape(where)}(?=[:\s]|$)", text):
         return UsageError(text)
     return UsageError(f"--db {shown(location)}: {text}")
 

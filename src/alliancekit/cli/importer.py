@@ -231,6 +231,7 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
     source = make_source(get_plugin_host().measures())
     progress = _Progress(args.progress, args.dry_run)
     created = _created(args)
+    discarded: list[str] = []  # what removing a store made at a URL said
     try:
         with _open_practice(args) as practice:
             try:
@@ -245,10 +246,11 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
                     progress=progress,
                 )
             except BaseException:
-                _discard_made(practice, args, progress)
+                for said in _discard_made(practice, args, progress):
+                    print(f"alliancekit: {said}", file=sys.stderr)
                 raise
             if result.errors and not result.written:
-                _discard_made(practice, args, progress)
+                discarded += _discard_made(practice, args, progress)
     except KeyboardInterrupt as stop:
         if created is None or progress.committed:
             raise  # the checkpoint is kept: the same command resumes
@@ -262,19 +264,21 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
             _removed(created)
         raise
     progress.done()
-    code = _report(result, args.json, _hint(result, source.errors, fhir=isinstance(source, FhirSource)))
+    hint = _hint(result, source.errors, fhir=isinstance(source, FhirSource))
     if created is not None and result.errors and not result.written:  # stopped at its first unit
-        print(f"alliancekit: {_removed(created)}", file=sys.stderr)
-    return code
+        discarded.append(_removed(created))
+    return _report(result, args.json, hint, " ".join(discarded) or None)
 
 
-def _discard_made(practice: Any, args: argparse.Namespace, progress: _Progress) -> None:
+def _discard_made(practice: Any, args: argparse.Namespace, progress: _Progress) -> list[str]:
     """A store at a URL that ``--create`` made and nothing was committed to: remove what this opening made
     (PostgreSQL: its schema, or its tables in an empty schema), so the same command starts it anew. An SQLite
-    file is removed by name afterwards (:func:`_removed`); the store itself knows what its opening made."""
+    file is removed by name afterwards (:func:`_removed`); the store itself knows what its opening made.
+    Returns what to say of it (nothing when nothing was removed)."""
     at_a_url = practice_file(location_of(args)) is None
     if at_a_url and args.create and not args.dry_run and not progress.committed and practice.discard():
-        print("alliancekit: the new store was removed (nothing was imported)", file=sys.stderr)
+        return ["the new store was removed (nothing was imported)"]
+    return []
 
 
 def _created(args: argparse.Namespace) -> Path | None:
@@ -343,9 +347,12 @@ def _hint(result: ImportResult, source_errors: list[RowError], *, fhir: bool) ->
     return f"{where}: this run imported nothing; fix the file and run the same command again"
 
 
-def _report(result: ImportResult, as_json: bool, hint: str | None = None) -> int:
+def _report(result: ImportResult, as_json: bool, hint: str | None = None, removed: str | None = None) -> int:
+    """The result: as text (the errors and notes on stderr), or as one JSON document carrying what the text
+    says, ``hint`` (what to do about the first error) and ``removed`` (the new database removed) included;
+    the hint and the removal are said on stderr either way."""
     if as_json:
-        print_json(result.to_json())
+        print_json({**result.to_json(), "hint": hint, "removed": removed})
     else:
         # a dry run says what the import would do from the checkpoint, in the words of its report
         done = f"{result.to_write} to write" if result.dry_run else f"{result.written} written"
@@ -361,6 +368,8 @@ def _report(result: ImportResult, as_json: bool, hint: str | None = None) -> int
             print(f"... and {len(result.errors) - MAX_PRINTED_ERRORS} more", file=sys.stderr)
     if hint is not None:
         print(f"alliancekit: {hint}", file=sys.stderr)
+    if removed is not None:
+        print(f"alliancekit: {removed}", file=sys.stderr)
     if result.errors:
         return 1
     return 0

@@ -36,8 +36,11 @@ applies (the CLI acts as a supervisor of the clinic, for operations).
 
 Without `--db`, the `ALLIANCEKIT_DB` environment variable names the practice. `alliancekit demo` is the
 exception: it never uses `ALLIANCEKIT_DB` (which names a real practice), and writes `demo.sqlite` unless told
-otherwise. A command that reads never creates, migrates or converts a database: a missing file, an empty one
-or one that is not alliancekit's is refused.
+otherwise. `measures list`, `show` and `validate` work without a practice (the installed plugins' measures);
+given one, they also take the measure definitions its data stored, read through the practice and audited:
+a measure whose plugin is no longer installed is still shown, listed and scored. A command that reads
+never creates, migrates or converts a database: a missing file, an empty one or one that is not
+alliancekit's is refused.
 
 `--time-zone` (else the `ALLIANCEKIT_TIME_ZONE` environment variable, else UTC) names the clinic's IANA time
 zone, as a host passes `time_zone=` to `Practice`: a command's "today" (the report's and quality reports'
@@ -55,9 +58,12 @@ clinic far from UTC sees UTC's day, and an import of its morning sessions is ref
   a summary of what it did, has it: the exports print what they wrote (`out`, the counts, the files, what
   was not exported and why, the Questionnaires an export names but cannot contain, `--validate`'s `schema`
   outcome) with `"ok"` saying whether the exit code is 0, `backup` the copy's reports as `verify` does, an
-  import its counts, errors and notes. Where `--out -` writes the export itself, `--json` is refused.
-  `measures validate` always prints the scored result as JSON; `report` prints only the file it wrote, and
-  `measures check` one line (ok, or the definition's first error), and take no `--json`.
+  import its counts, errors, notes and `hint` (what to do about its first error, as the text says it on
+  standard error), `report` the file it wrote. Where `--out -` writes the export or the report itself,
+  `--json` is refused. `measures validate --json` prints `{"ok": true, "score": ...}` and `measures check
+  --json` `{"ok": true, "measure": ...}`; an invalid response or definition (exit 1) is `{"ok": false,
+  "invalid": {"field": ..., "rule": ..., "message": ...}}`, never the value. (Without `--json`, `measures
+  validate` prints the scored result as JSON too, and `measures check` one line.)
 - Large outputs are streamed: `audit show --json` writes `{"entries": [...]}` a few entries at a time, and
   `audit show --ndjson` writes one JSON object per line (NDJSON), for `jq -c` or a log shipper. A stop is
   taken between two writes: the NDJSON ends with a whole line.

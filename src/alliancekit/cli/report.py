@@ -10,10 +10,13 @@ from alliancekit.cli.common import (
     UsageError,
     add_clinic,
     add_db,
+    add_json,
     cli_actor,
     existing_practice,
     iso_date,
+    not_with,
     output,
+    print_json,
 )
 from alliancekit.feedback.reports import render_report, write_report
 
@@ -43,10 +46,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="progress charts at most (default: %(default)s)",
     )
+    add_json(
+        parser,
+        'print {"ok": true, "out": DIR, "file": DIR/report.html} as JSON (not with --out -, where standard '
+        "output is the report itself)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json and args.out == STDOUT:
+        raise not_with("--json", "--out -", "standard output is the report itself")
     out = Path(args.out)
     if args.out != STDOUT and out.exists() and not out.is_dir():  # before the reads the report audits
         raise UsageError(f"--out {args.out}: exists and is not a directory")
@@ -57,5 +67,8 @@ def run(args: argparse.Namespace) -> int:
                 handle.write(render_report(practice, actor, today=args.today, max_charts=args.max_charts))
             return 0
         path = write_report(practice, actor, args.out, today=args.today, max_charts=args.max_charts)
+    if args.json:
+        print_json({"ok": True, "out": args.out, "file": str(path)})
+        return 0
     print(f"wrote {path}")
     return 0

@@ -14,6 +14,7 @@ from alliancekit.errors import AlliancekitError, MeasureDefinitionError
 from alliancekit.measures.definition import Measure, parse_definition
 from alliancekit.measures.norms import Citation
 from alliancekit.measures.registry import MeasureRegistry, check_examples
+from alliancekit.measures.scoring import Score
 from alliancekit.measures.validation import (
     DEFINITION_LIMITS,
     generate_response_schema,
@@ -134,28 +135,53 @@ def validate_response(
     ``version`` defaults to the latest.
     """
     try:
-        entry = registry.entry(measure_id, version)
-        score = registry.score_json(entry.measure.id, entry.measure.version, document)
+        score = scored_response(registry, measure_id, document, version)
     except AlliancekitError as exc:
         return 1, f"error: {exc}"
     return 0, json.dumps(score.to_json(), indent=2)
 
 
+def scored_response(
+    registry: MeasureRegistry, measure_id: str, document: bytes | str, version: str | None = None
+) -> Score:
+    """The response ``document`` validated and scored (``version`` defaults to the latest).
+
+    :raises AlliancekitError: the measure is unknown, or the response is invalid (its path and rule).
+    """
+    entry = registry.entry(measure_id, version)
+    return registry.score_json(entry.measure.id, entry.measure.version, document)
+
+
 def check_definition(document: bytes | str) -> tuple[int, str]:
     """``alliancekit measures check DEFINITION.json``: ``(0, summary)`` or ``(1, error with JSON path)``."""
     try:
-        definition = load_json(document, DEFINITION_LIMITS, MeasureDefinitionError)
-        measure = parse_definition(definition)
-        # the examples are part of the definition's promise: check they score as declared
-        registry = MeasureRegistry()
-        registry.add(definition, "check")
-        check_examples(registry, measure)
+        measure = checked_definition(document)
     except AlliancekitError as exc:
         return 1, f"error: {exc}"
     return (
         0,
         f"ok: {measure.id} {measure.version} ({len(measure.items)} items, {len(measure.examples)} examples)",
     )
+
+
+def checked_definition(document: bytes | str) -> Measure:
+    """The definition ``document`` parsed and checked as a registry checks a plugin's, its examples scored.
+
+    :raises AlliancekitError: the first thing wrong with it (its JSON path and rule).
+    """
+    definition = load_json(document, DEFINITION_LIMITS, MeasureDefinitionError)
+    measure = parse_definition(definition)
+    # the examples are part of the definition's promise: check they score as declared
+    registry = MeasureRegistry()
+    registry.add(definition, "check")
+    check_examples(registry, measure)
+    return measure
+
+
+def refusal_json(exc: AlliancekitError) -> dict[str, Any]:
+    """Why a response or a definition is invalid, for ``--json``: its path and rule where it has them, and
+    the message (which names them, never a value)."""
+    return {"field": getattr(exc, "field", None), "rule": getattr(exc, "rule", None), "message": str(exc)}
 
 
 def write_response_schemas(registry: MeasureRegistry, directory: Path) -> list[Path]:

@@ -127,6 +127,26 @@ def split_location(location: str | os.PathLike[str]) -> tuple[str, str]:
     return scheme, rest
 
 
+#: Query parameters of a store URL that may hold a secret: never shown.
+SECRET_PARAMETERS = ("password=", "sslpassword=", "sslkey=")
+
+
+def shown_location(location: str | os.PathLike[str]) -> str:
+    """A location as a message may show it: a URL without its password (in the user part or the query); a
+    path as it is."""
+    text = os.fspath(location)
+    if "://" not in text:
+        return text
+    # By hand, not urlsplit/urlunsplit: they drop an empty authority (postgresql:///db?host=/socket would be
+    # shown as postgresql:/db, a location libpq refuses) and raise on a malformed [IPv6] host.
+    scheme, _, rest = text.partition("://")
+    before_query, mark, query = rest.partition("?")
+    authority, slash, path = before_query.partition("/")
+    user, at, host = authority.rpartition("@")
+    query = "&".join(p for p in query.split("&") if not p.lower().startswith(SECRET_PARAMETERS))
+    return f"{scheme}://{user.partition(':')[0]}{at}{host}{slash}{path}" + (mark + query if query else "")
+
+
 def build_store_registry(host: PluginHost) -> StoreRegistry:
     registry = StoreRegistry()
     host.call_registration(

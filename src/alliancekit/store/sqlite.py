@@ -720,19 +720,28 @@ class SQLiteStore:
         self._checkpointer: WalCheckpointer | None = None
         self._checked: tuple[sqlite3.Connection, int, int] | None = None
         """The connection, its ``data_version`` and its ``total_changes`` when :meth:`check_file` passed."""
+        try:
+            self._open()
+        except StoreError as exc:  # names the file for its caller (the CLI's --db), not only in its words
+            if exc.location is None:
+                exc.location = str(self.path)
+            raise
+
+    def _open(self) -> None:
+        """Check the file (read-only), or make or upgrade it (for writing)."""
         if self.read_only:
             self._check_readable()
-        else:
-            try:
-                for side in dict.fromkeys((*database_files(self.path), *database_files(self.path.resolve()))):
-                    private_files.refuse_planted(side)  # SQLite would write the records into them
-                private_files.create_empty(self.path)  # a new database (and its journals) is owner-only
-            except PermissionError as exc:  # another user's link or file in the way
-                name = Path(str(exc.filename)).name
-                raise StoreError(f"cannot open {name} for writing: {exc.strerror}") from None
-            self._prepare()
-            page_size = int(self._connect().execute("PRAGMA page_size").fetchone()[0])
-            self._checkpointer = WalCheckpointer(self.path, page_size)
+            return
+        try:
+            for side in dict.fromkeys((*database_files(self.path), *database_files(self.path.resolve()))):
+                private_files.refuse_planted(side)  # SQLite would write the records into them
+            private_files.create_empty(self.path)  # a new database (and its journals) is owner-only
+        except PermissionError as exc:  # another user's link or file in the way
+            name = Path(str(exc.filename)).name
+            raise StoreError(f"cannot open {name} for writing: {exc.strerror}") from None
+        self._prepare()
+        page_size = int(self._connect().execute("PRAGMA page_size").fetchone()[0])
+        self._checkpointer = WalCheckpointer(self.path, page_size)
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self.path)!r})"

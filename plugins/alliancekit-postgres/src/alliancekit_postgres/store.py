@@ -114,6 +114,7 @@ from alliancekit.store.protocol import (
     StoredDefinition,
     StoredEvent,
 )
+from alliancekit.store.registry import shown_location
 from alliancekit.store.request_rows import request_fields, request_from_row
 from alliancekit_postgres.schema import (
     AUDIT_RECIPIENT_FROM,
@@ -1449,16 +1450,21 @@ def open_postgres(location: str, *, read_only: bool = False, create: bool = True
         numbers = {k: int(options[k]) for k in ("pool_min", "pool_max", "retries") if k in options}
     except ValueError:
         raise ValidationError("location", "integer", "pool_min, pool_max and retries are integers") from None
-    return PostgresStore(
-        conninfo,
-        clinic_id=options["clinic"],
-        schema=options.get("schema", DEFAULT_SCHEMA),
-        pool_min=numbers.get("pool_min", 1),
-        pool_max=numbers.get("pool_max", DEFAULT_POOL_MAX),
-        retries=numbers.get("retries", DEFAULT_RETRIES),
-        read_only=read_only,
-        create=create,
-    )
+    try:
+        return PostgresStore(
+            conninfo,
+            clinic_id=options["clinic"],
+            schema=options.get("schema", DEFAULT_SCHEMA),
+            pool_min=numbers.get("pool_min", 1),
+            pool_max=numbers.get("pool_max", DEFAULT_POOL_MAX),
+            retries=numbers.get("retries", DEFAULT_RETRIES),
+            read_only=read_only,
+            create=create,
+        )
+    except StoreError as exc:  # names the store for its caller (the CLI's --db), without its password
+        if exc.location is None:
+            exc.location = shown_location(location)
+        raise
 
 
 def _failed(what: str, exc: psycopg.Error) -> StoreError:
