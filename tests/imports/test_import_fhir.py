@@ -438,6 +438,55 @@ BAD_FHIR = {
         "client_ref",  # refused by the library as the unit is written
         "unicode-nfc",
     ),
+    # each of these was imported as if completed, and scored: a response entered in error, one never
+    # finished, two answers to one item (the first was kept), one item twice (the last was kept), answers
+    # nested in a group (read as none: the administration became total-only)
+    "a response entered in error": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "status": "entered-in-error"},
+        "QuestionnaireResponse.status",
+        "not-completed",
+    ),
+    "a response in progress": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "status": "in-progress"},
+        "QuestionnaireResponse.status",
+        "not-completed",
+    ),
+    "an item answered twice": (
+        "QuestionnaireResponse",
+        lambda r: {
+            **r,
+            "item": [{**r["item"][0], "answer": [*r["item"][0]["answer"]] * 2}, *r["item"][1:]],
+        },
+        "QuestionnaireResponse.item[",
+        "maximum",
+    ),
+    "an item given twice": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "item": [*r["item"], r["item"][0]]},
+        "QuestionnaireResponse.item[",
+        "unique",
+    ),
+    "answers nested in a group": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "item": [{"linkId": "group", "item": r["item"]}]},
+        "QuestionnaireResponse.item[group].item",
+        "nested",
+    ),
+    # named before by the library's internal path ("$.answers"), without saying what was wrong
+    "an item the measure does not have": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "item": [*r["item"], {"linkId": "extra", "answer": [{"valueInteger": 1}]}]},
+        "QuestionnaireResponse.item",
+        "additionalProperties",
+    ),
+    "an item of the measure left out": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "item": r["item"][1:]},
+        "QuestionnaireResponse.item",
+        "required",
+    ),
     "a status FHIR does not have": (
         "EpisodeOfCare",
         lambda r: {**r, "status": "paused"},

@@ -129,6 +129,10 @@ _UNREAD = object()
 _MEASURE_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _VERSION = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
+#: The ``QuestionnaireResponse.status`` values read as a record: what the export writes (``amended`` after a
+#: correction). ``in-progress``, ``stopped`` and ``entered-in-error`` are refused, never scored as given.
+READ_STATUSES = ("completed", "amended")
+
 #: The resource types an import reads; others (from other systems, or not imported) are counted only.
 READ_TYPES = (
     "EpisodeOfCare",
@@ -926,6 +930,11 @@ class FhirSource(ClientResponseReading):
         except ValueError:
             self._error(res, "QuestionnaireResponse.extension", "enum", "alliancekit's timing and rater")
             return None
+        if data.get("status") not in READ_STATUSES:
+            # a response entered in error never happened, one in progress or stopped was not finished:
+            # scored as given, each would put a score in the record that the source does not stand by
+            self._error(res, "QuestionnaireResponse.status", "not-completed", "only completed or amended is read")
+            return None
         answers: dict[str, float | None] = {}
         # answers are the record itself: one of the wrong shape is refused, never read as left blank
         if not isinstance(data.get("item", []), list):
@@ -939,9 +948,20 @@ class FhirSource(ClientResponseReading):
             if not isinstance(item.get("answer", []), list):
                 self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a list of answers")
                 return None
+            if link in answers:  # the later one would replace the earlier, unseen
+                self._error(res, f"QuestionnaireResponse.item[{link}]", "unique", "an item may appear once")
+                return None
+            if "item" in item:
+                # the export's items are flat: answers nested in a group would be read as no answer at all
+                self._error(res, f"QuestionnaireResponse.item[{link}].item", "nested", "items are not grouped")
+                return None
             values = [
                 v for a in item.get("answer", []) for k, v in as_dict(a).items() if k.startswith("value")
             ]
+            if len(values) > 1:
+                # an item has one response: keeping the first of several would score an answer at random
+                self._error(res, f"QuestionnaireResponse.item[{link}].answer", "maximum", "one answer per item")
+                return None
             value = values[0] if values else None
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                 self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a number")
@@ -972,5 +992,9 @@ class FhirSource(ClientResponseReading):
             )
         except (AlliancekitError, ValidationError) as exc:
             field = str(getattr(exc, "field", "")).replace("$.answers.", "QuestionnaireResponse.item:")
-            self._error(res, field or "QuestionnaireResponse", str(getattr(exc, "rule", "invalid")))
+            if field == "$.answers":  # an item missing, or one the measure does not have
+                field = "QuestionnaireResponse.item"
+            # the detail names the measure's own items and rules, never an answer (ValidationError's contract)
+            detail = str(getattr(exc, "detail", "") or "")
+            self._error(res, field or "QuestionnaireResponse", str(getattr(exc, "rule", "invalid")), detail)
             return None
