@@ -408,6 +408,26 @@ def test_a_couple_are_participants_of_the_episode_and_its_encounters(
     _valid(r4_schema, [eoc, *sessions, *found["QuestionnaireResponse"], *found["Observation"]])
 
 
+def test_a_partners_scores_have_the_client_as_subject_and_the_partner_as_focus(
+    demo: Practice, exporter_actor: Actor
+) -> None:
+    # R4's Observation.subject is Reference(Patient | Group | Device | Location), which the JSON schema does
+    # not check: the partner's scores named the partner there, as a RelatedPerson. focus is R4's element
+    # for an observation about someone associated with the patient (a spouse, a parent).
+    found = _bundle(demo, exporter_actor, COUPLE)
+    scores = [o for o in found["Observation"] if o["category"][0]["coding"][0]["code"] == "survey"]
+    responses = {r["id"]: _values(r["subject"]) for r in found["QuestionnaireResponse"]}
+    partner = ("RelatedPerson", "demo-partner-024")
+    focused = [o for o in scores if [_values(f) for f in o.get("focus", [])] == [partner]]
+    assert focused
+    for observation in scores:
+        assert _values(observation["subject"]) == ("Patient", "demo-client-024")
+        response = observation["derivedFrom"][0]["reference"][-36:]  # urn:uuid:<id>
+        # the focus is whom the response is about, when that is not the client
+        about = responses[response]
+        assert [_values(f) for f in observation.get("focus", [])] == ([] if about[0] == "Patient" else [about])
+
+
 def test_a_parents_collateral_report_names_the_parent_as_author_and_the_child_as_subject(
     demo: Practice, exporter_actor: Actor, r4_schema: R4Schema
 ) -> None:
