@@ -425,7 +425,9 @@ def test_a_partners_scores_have_the_client_as_subject_and_the_partner_as_focus(
         response = observation["derivedFrom"][0]["reference"][-36:]  # urn:uuid:<id>
         # the focus is whom the response is about, when that is not the client
         about = responses[response]
-        assert [_values(f) for f in observation.get("focus", [])] == ([] if about[0] == "Patient" else [about])
+        assert [_values(f) for f in observation.get("focus", [])] == (
+            [] if about[0] == "Patient" else [about]
+        )
 
 
 def test_a_parents_collateral_report_names_the_parent_as_author_and_the_child_as_subject(

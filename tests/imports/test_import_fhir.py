@@ -356,6 +356,33 @@ def test_a_bundle_imports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     ]
 
 
+def test_an_episodes_transactions_one_a_line_import_as_its_whole_bundle_does(
+    demo_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `export fhir --max-entries` writes an episode's transactions one Bundle a line; the import read each
+    # line as a resource, left the Bundles alone and said the file was "not an export of episodes"
+    demo = str(demo_export.parent / "demo.sqlite")
+    with open_practice(demo) as practice:
+        episode = max(practice.caseload(_actor(DEMO_CLINIC)), key=lambda row: row.sessions_attended)
+    split, whole = tmp_path / "split.ndjson", tmp_path / "whole.json"
+    for out, more in ((split, ("--max-entries", "10")), (whole, ())):
+        argv = ("export", "fhir", "--db", demo, "--episode", episode.episode_id, "--type", "transaction")
+        code, _, err = run(capsys, *argv, "--out", str(out), *more)
+        assert code == 0, err
+    assert len(split.read_text(encoding="utf-8").splitlines()) > 2
+    found = {}
+    for source in (split, whole):
+        db = tmp_path / f"{source.stem}.sqlite"
+        argv = ("import", "fhir", "--db", str(db), "--create", "--clinic", DEMO_CLINIC, str(source))
+        code, out, err = run(capsys, *argv)
+        assert (code, out.splitlines()[0][:30]) == (0, "imported 1 units: 1 written, 0"), err
+        with open_practice(db) as practice:
+            found[source.stem] = _states(practice, defaultdict(set))
+        assert sessions(db, DEMO_CLINIC)[episode.client_ref]
+    assert found["split"] == found["whole"]
+    assert list(found["split"]) == [episode.client_ref]
+
+
 def _write(folder: Path, rtype: str, resources: list[Any]) -> None:
     (folder / f"{rtype}.ndjson").write_text(
         "\n".join(r if isinstance(r, str) else json.dumps(r) for r in resources) + "\n", encoding="utf-8"
@@ -982,7 +1009,28 @@ def test_resources_the_import_does_not_read_are_left_alone(small_export: Path, t
                     "valueQuantity": {"value": 12},
                 }
             ],
-            "",
+            " (found: Observation 1)",
+        ),
+        (  # a response another vendor's system wrote: it was named by its missing Encounter instead
+            "responses.ndjson",
+            [
+                {"resourceType": "Patient", "id": "p1", "name": [{"text": "synthetic"}]},
+                {
+                    "resourceType": "QuestionnaireResponse",
+                    "id": "qr1",
+                    "questionnaire": "http://loinc.org/q/44249-1",
+                    "status": "completed",
+                    "subject": {"reference": "Patient/p1"},
+                    "item": [
+                        {
+                            "linkId": "/44250-9",
+                            "text": "synthetic",
+                            "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA6569-3"}}],
+                        }
+                    ],
+                },
+            ],
+            " (found: QuestionnaireResponse 1) (left alone: Patient 1)",
         ),
     ],
 )
@@ -998,6 +1046,8 @@ def test_fhir_of_another_system_without_episodes_is_not_a_success(
     assert code == 1
     message = f"no EpisodeOfCare in {name}: not an export of episodes, nothing to import{said}"
     assert f"error: row 1, EpisodeOfCare: required ({message})" in err
+    assert err.count("error: ") == 1  # what the other resources lack follows from it
+    assert "the source holds no episodes" in err
     assert "synthetic" not in err + out
     assert not db.exists()
 
