@@ -33,6 +33,7 @@ from alliancekit.fhir.codes import (
     MEASURE_SCORES,
     MIN_VALUE,
     coding,
+    loinc_item_answers,
     questionnaire_url,
 )
 from alliancekit.fhir.questionnaire import computable_name, questionnaire_id
@@ -302,7 +303,8 @@ def answers_from_response(measure: Measure, response: Mapping[str, Any]) -> dict
         if len(answers) > 1:
             raise ResponseError(f"{path}.answer", "maxItems", "one answer per item")
         if answers:
-            found[link] = _answer_value(measure, items[link], answers[0], loinc, f"{path}.answer[0]")
+            codes = loinc_item_answers(measure.id, link, loinc)
+            found[link] = _answer_value(measure, items[link], answers[0], codes, f"{path}.answer[0]")
     return found
 
 
