@@ -450,6 +450,20 @@ def test_a_parents_collateral_report_names_the_parent_as_author_and_the_child_as
     _valid(r4_schema, collateral)
 
 
+def test_each_score_names_who_rated_it_as_its_performer(demo: Practice, exporter_actor: Actor) -> None:
+    # a parent's CORS of the child and the child's own have the same subject and code: only the response's
+    # author said who rated, and an Observation read alone (a server's search by code) did not
+    found = _bundle(demo, exporter_actor, FAMILY)
+    authors = {f"urn:uuid:{r['id']}": r.get("author") for r in found["QuestionnaireResponse"]}
+    scores = [o for o in found["Observation"] if "derivedFrom" in o]
+    assert scores
+    for observation in scores:
+        author = authors[observation["derivedFrom"][0]["reference"]]
+        assert observation.get("performer") == (None if author is None else [author])
+    performers = {_values(o["performer"][0]) for o in scores if "performer" in o}
+    assert {("Patient", "demo-client-025"), ("RelatedPerson", "demo-parent-025")} <= performers
+
+
 def test_a_group_session_names_its_co_facilitator_and_the_group_session(
     demo: Practice, exporter_actor: Actor, r4_schema: R4Schema
 ) -> None:
