@@ -190,6 +190,18 @@ def test_bad_responses_are_refused_without_echoing(
     assert "LA1-1" not in str(caught.value)
 
 
+@pytest.mark.parametrize("status", ["in-progress", "stopped", "entered-in-error"])
+def test_a_response_not_completed_is_refused(status: str) -> None:
+    # read as answers before, whatever the status: a form saved half-done, or one entered in error
+    phq9 = MEASURES["phq-9-1.0"]
+    response = sdc_response(phq9, {f"q{n}": 1 for n in range(1, 10)})
+    assert answers_from_response(phq9, response)["q1"] == 1  # completed, as sdc_response writes it
+    assert answers_from_response(phq9, {**response, "status": "amended"})["q1"] == 1
+    with pytest.raises(ResponseError) as caught:
+        answers_from_response(phq9, {**response, "status": status})
+    assert (caught.value.field, caught.value.rule) == ("$.status", "not-completed")
+
+
 @pytest.mark.parametrize("version", ["1.0", "1.1"])
 def test_gad7_item_2_coded_from_loincs_own_answer_list_is_read(version: str) -> None:
     # LOINC's GAD-7 panel (69737-5) answers item 2 (68509-9) with LA18938-3 "More days than not" where the

@@ -280,10 +280,15 @@ def answers_from_response(measure: Measure, response: Mapping[str, Any]) -> dict
     """The answers (response positions, as :meth:`Practice.record_session` takes them) in a
     QuestionnaireResponse to :func:`sdc_questionnaire`'s form; unanswered items are ``None``.
 
-    Refuses (:class:`~alliancekit.errors.ResponseError`, naming the item, never echoing a value) an
-    unknown ``linkId``, an item answered twice, and an answer of the wrong type or outside the options.
+    Refuses (:class:`~alliancekit.errors.ResponseError`, naming the item, never echoing a value) a
+    response whose ``status`` is not ``completed`` or ``amended``, an unknown ``linkId``, an item answered
+    twice, and an answer of the wrong type or outside the options.
     Whether the answers are complete and in range is for the measure's own validation.
     """
+    if response.get("status", "completed") not in ("completed", "amended"):
+        # in progress, stopped or entered in error: not answers to score (a response without a status is
+        # read, as before)
+        raise ResponseError("$.status", "not-completed", "a completed response")
     items = {item.key: item for item in measure.items}
     skip = {total_link_id(measure), INSTRUCTIONS, f"{measure.id}-{INSTRUCTIONS}"} - set(items)
     loinc = {option.loinc: option.value for option in measure.answer_options if option.loinc}

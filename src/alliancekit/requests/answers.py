@@ -74,6 +74,9 @@ def _from_response(measure: Measure, qr: Any) -> dict[str, Any]:
         raise ValidationError(
             f"{field}.questionnaire", "mismatch", "the Questionnaire of the request's measure"
         )
+    if qr.get("status", "completed") not in ("completed", "amended"):
+        # a form saved in progress, stopped or entered in error is not the client's answer to record
+        raise ValidationError(f"{field}.status", "not-completed", "a completed response")
     answers: dict[str, Any] = {}
     _collect(qr.get("item", []), f"{field}.item", item_codes(measure), answers)
     return answers
