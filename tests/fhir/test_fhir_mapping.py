@@ -222,6 +222,14 @@ def test_maintenance_plan_care_plan(demo: Practice, exporter_actor: Actor) -> No
     kinds = [a["detail"]["code"]["coding"][0]["code"] for a in plan["activity"]]
     assert kinds.count("coping-strategy") == 2
     assert "booster-session" in kinds
+    # the booster's day as a Period a receiver can compare and search, not a date in scheduledString
+    (booster,) = [
+        a["detail"] for a in plan["activity"] if a["detail"]["code"]["coding"][0]["code"] == "booster-session"
+    ]
+    assert "scheduledString" not in booster
+    day = booster["scheduledPeriod"]["start"]
+    assert booster["scheduledPeriod"] == {"start": day, "end": day}
+    assert date.fromisoformat(day) > date.fromisoformat(plan["period"]["start"])
     assert any(n["text"].startswith("Early warning sign") for n in plan["note"])
     assert "CarePlan" not in _bundle(demo, exporter_actor, 5)  # planned ending without a plan
 

@@ -383,6 +383,28 @@ def test_an_episodes_transactions_one_a_line_import_as_its_whole_bundle_does(
     assert list(found["split"]) == [episode.client_ref]
 
 
+def test_a_booster_session_written_as_scheduled_string_still_imports(
+    demo_export: Path, small_export: Path, tmp_path: Path
+) -> None:
+    # the export wrote a booster session's day as scheduledString before it wrote scheduledPeriod
+    def older(plan: dict[str, Any]) -> dict[str, Any]:
+        for activity in plan.get("activity", []):
+            period = activity["detail"].pop("scheduledPeriod", None)
+            if period is not None:
+                activity["detail"]["scheduledString"] = period["start"]
+        return plan
+
+    plans = [older(p) for p in _lines(small_export, "CarePlan")]
+    assert any("scheduledString" in a["detail"] for p in plans for a in p.get("activity", []))
+    _write(small_export, "CarePlan", plans)
+    found = []
+    for source in (demo_export, small_export):
+        with open_practice(tmp_path / f"{source.name}.sqlite") as practice:
+            assert _import(practice, source, DEMO_CLINIC).errors == ()
+            found.append(_states(practice, defaultdict(set)))
+    assert found[0] == found[1]
+
+
 def _write(folder: Path, rtype: str, resources: list[Any]) -> None:
     (folder / f"{rtype}.ndjson").write_text(
         "\n".join(r if isinstance(r, str) else json.dumps(r) for r in resources) + "\n", encoding="utf-8"
