@@ -438,9 +438,9 @@ class FhirSource(ClientResponseReading):
             # a source with no resource at all (an empty practice's export) has nothing to import. What its
             # other resources lack (a response's Encounter, say) follows from that: this error alone says it
             message = f"no EpisodeOfCare in {self.path.name}: not an export of episodes, nothing to import"
-            found = ", ".join(f"{kind} {n}" for kind, n in sorted(self._seen.items()) if n)
-            if found:
-                message += f" (found: {found})"
+            seen = ", ".join(f"{kind} {n}" for kind, n in sorted(self._seen.items()) if n)
+            if seen:
+                message += f" (found: {seen})"
             if self.ignored:
                 left = ", ".join(f"{kind} {n}" for kind, n in sorted(self.ignored.items()))
                 message += f" (left alone: {left})"
