@@ -222,6 +222,14 @@ def test_maintenance_plan_care_plan(demo: Practice, exporter_actor: Actor) -> No
     kinds = [a["detail"]["code"]["coding"][0]["code"] for a in plan["activity"]]
     assert kinds.count("coping-strategy") == 2
     assert "booster-session" in kinds
+    # the booster's day as a Period a receiver can compare and search, not a date in scheduledString
+    (booster,) = [
+        a["detail"] for a in plan["activity"] if a["detail"]["code"]["coding"][0]["code"] == "booster-session"
+    ]
+    assert "scheduledString" not in booster
+    day = booster["scheduledPeriod"]["start"]
+    assert booster["scheduledPeriod"] == {"start": day, "end": day}
+    assert date.fromisoformat(day) > date.fromisoformat(plan["period"]["start"])
     assert any(n["text"].startswith("Early warning sign") for n in plan["note"])
     assert "CarePlan" not in _bundle(demo, exporter_actor, 5)  # planned ending without a plan
 
@@ -408,6 +416,28 @@ def test_a_couple_are_participants_of_the_episode_and_its_encounters(
     _valid(r4_schema, [eoc, *sessions, *found["QuestionnaireResponse"], *found["Observation"]])
 
 
+def test_a_partners_scores_have_the_client_as_subject_and_the_partner_as_focus(
+    demo: Practice, exporter_actor: Actor
+) -> None:
+    # R4's Observation.subject is Reference(Patient | Group | Device | Location), which the JSON schema does
+    # not check: the partner's scores named the partner there, as a RelatedPerson. focus is R4's element
+    # for an observation about someone associated with the patient (a spouse, a parent).
+    found = _bundle(demo, exporter_actor, COUPLE)
+    scores = [o for o in found["Observation"] if o["category"][0]["coding"][0]["code"] == "survey"]
+    responses = {r["id"]: _values(r["subject"]) for r in found["QuestionnaireResponse"]}
+    partner = ("RelatedPerson", "demo-partner-024")
+    focused = [o for o in scores if [_values(f) for f in o.get("focus", [])] == [partner]]
+    assert focused
+    for observation in scores:
+        assert _values(observation["subject"]) == ("Patient", "demo-client-024")
+        response = observation["derivedFrom"][0]["reference"][-36:]  # urn:uuid:<id>
+        # the focus is whom the response is about, when that is not the client
+        about = responses[response]
+        assert [_values(f) for f in observation.get("focus", [])] == (
+            [] if about[0] == "Patient" else [about]
+        )
+
+
 def test_a_parents_collateral_report_names_the_parent_as_author_and_the_child_as_subject(
     demo: Practice, exporter_actor: Actor, r4_schema: R4Schema
 ) -> None:
@@ -426,6 +456,20 @@ def test_a_parents_collateral_report_names_the_parent_as_author_and_the_child_as
             _values(response["author"]) == _values(response["source"]) == ("RelatedPerson", "demo-parent-025")
         )
     _valid(r4_schema, collateral)
+
+
+def test_each_score_names_who_rated_it_as_its_performer(demo: Practice, exporter_actor: Actor) -> None:
+    # a parent's CORS of the child and the child's own have the same subject and code: only the response's
+    # author said who rated, and an Observation read alone (a server's search by code) did not
+    found = _bundle(demo, exporter_actor, FAMILY)
+    authors = {f"urn:uuid:{r['id']}": r.get("author") for r in found["QuestionnaireResponse"]}
+    scores = [o for o in found["Observation"] if "derivedFrom" in o]
+    assert scores
+    for observation in scores:
+        author = authors[observation["derivedFrom"][0]["reference"]]
+        assert observation.get("performer") == (None if author is None else [author])
+    performers = {_values(o["performer"][0]) for o in scores if "performer" in o}
+    assert {("Patient", "demo-client-025"), ("RelatedPerson", "demo-parent-025")} <= performers
 
 
 def test_a_group_session_names_its_co_facilitator_and_the_group_session(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from alliancekit.errors import ResponseError
+from alliancekit.fhir.codes import LOINC
 from alliancekit.fhir.sdc import (
     CALCULATED_EXPRESSION,
     ITEM_WEIGHT,
@@ -187,6 +188,39 @@ def test_bad_responses_are_refused_without_echoing(
     assert caught.value.rule == rule
     assert caught.value.field == (field or "$.item[0].answer[0]")
     assert "LA1-1" not in str(caught.value)
+
+
+@pytest.mark.parametrize("status", ["in-progress", "stopped", "entered-in-error"])
+def test_a_response_not_completed_is_refused(status: str) -> None:
+    # read as answers before, whatever the status: a form saved half-done, or one entered in error
+    phq9 = MEASURES["phq-9-1.0"]
+    response = sdc_response(phq9, {f"q{n}": 1 for n in range(1, 10)})
+    assert answers_from_response(phq9, response)["q1"] == 1  # completed, as sdc_response writes it
+    assert answers_from_response(phq9, {**response, "status": "amended"})["q1"] == 1
+    with pytest.raises(ResponseError) as caught:
+        answers_from_response(phq9, {**response, "status": status})
+    assert (caught.value.field, caught.value.rule) == ("$.status", "not-completed")
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_gad7_item_2_coded_from_loincs_own_answer_list_is_read(version: str) -> None:
+    # LOINC's GAD-7 panel (69737-5) answers item 2 (68509-9) with LA18938-3 "More days than not" where the
+    # publisher's form has LA6570-1 "More than half the days": an EHR's GAD-7 coded so was refused
+    gad7 = MEASURES[f"gad-7-{version}"]
+    codes = ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]
+    items = [
+        {"linkId": f"q{n}", "answer": [{"valueCoding": {"system": LOINC, "code": codes[n % 4]}}]}
+        for n in range(1, 8)
+    ]
+    items[1]["answer"] = [{"valueCoding": {"system": LOINC, "code": "LA18938-3"}}]
+    assert answers_from_response(gad7, {"item": items}) == {f"q{n}": n % 4 for n in range(1, 8)} | {"q2": 2}
+    # only on item 2, and only in the GAD-7: anywhere else it is still no answer of the item's
+    for measure, index in ((gad7, 0), (gad7, 2), (MEASURES["phq-9-1.0"], 1)):
+        link = f"q{index + 1}"
+        coded = [{"linkId": link, "answer": [{"valueCoding": {"system": LOINC, "code": "LA18938-3"}}]}]
+        with pytest.raises(ResponseError) as caught:
+            answers_from_response(measure, {"item": coded})
+        assert caught.value.rule == "enum"
 
 
 def test_an_item_answered_twice_is_refused() -> None:

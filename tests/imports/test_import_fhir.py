@@ -356,6 +356,55 @@ def test_a_bundle_imports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     ]
 
 
+def test_an_episodes_transactions_one_a_line_import_as_its_whole_bundle_does(
+    demo_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `export fhir --max-entries` writes an episode's transactions one Bundle a line; the import read each
+    # line as a resource, left the Bundles alone and said the file was "not an export of episodes"
+    demo = str(demo_export.parent / "demo.sqlite")
+    with open_practice(demo) as practice:
+        episode = max(practice.caseload(_actor(DEMO_CLINIC)), key=lambda row: row.sessions_attended)
+    split, whole = tmp_path / "split.ndjson", tmp_path / "whole.json"
+    for out, more in ((split, ("--max-entries", "10")), (whole, ())):
+        argv = ("export", "fhir", "--db", demo, "--episode", episode.episode_id, "--type", "transaction")
+        code, _, err = run(capsys, *argv, "--out", str(out), *more)
+        assert code == 0, err
+    assert len(split.read_text(encoding="utf-8").splitlines()) > 2
+    found = {}
+    for source in (split, whole):
+        db = tmp_path / f"{source.stem}.sqlite"
+        argv = ("import", "fhir", "--db", str(db), "--create", "--clinic", DEMO_CLINIC, str(source))
+        code, out, err = run(capsys, *argv)
+        assert (code, out.splitlines()[0][:30]) == (0, "imported 1 units: 1 written, 0"), err
+        with open_practice(db) as practice:
+            found[source.stem] = _states(practice, defaultdict(set))
+        assert sessions(db, DEMO_CLINIC)[episode.client_ref]
+    assert found["split"] == found["whole"]
+    assert list(found["split"]) == [episode.client_ref]
+
+
+def test_a_booster_session_written_as_scheduled_string_still_imports(
+    demo_export: Path, small_export: Path, tmp_path: Path
+) -> None:
+    # the export wrote a booster session's day as scheduledString before it wrote scheduledPeriod
+    def older(plan: dict[str, Any]) -> dict[str, Any]:
+        for activity in plan.get("activity", []):
+            period = activity["detail"].pop("scheduledPeriod", None)
+            if period is not None:
+                activity["detail"]["scheduledString"] = period["start"]
+        return plan
+
+    plans = [older(p) for p in _lines(small_export, "CarePlan")]
+    assert any("scheduledString" in a["detail"] for p in plans for a in p.get("activity", []))
+    _write(small_export, "CarePlan", plans)
+    found = []
+    for source in (demo_export, small_export):
+        with open_practice(tmp_path / f"{source.name}.sqlite") as practice:
+            assert _import(practice, source, DEMO_CLINIC).errors == ()
+            found.append(_states(practice, defaultdict(set)))
+    assert found[0] == found[1]
+
+
 def _write(folder: Path, rtype: str, resources: list[Any]) -> None:
     (folder / f"{rtype}.ndjson").write_text(
         "\n".join(r if isinstance(r, str) else json.dumps(r) for r in resources) + "\n", encoding="utf-8"
@@ -437,6 +486,55 @@ BAD_FHIR = {
         },
         "client_ref",  # refused by the library as the unit is written
         "unicode-nfc",
+    ),
+    # each of these was imported as if completed, and scored: a response entered in error, one never
+    # finished, two answers to one item (the first was kept), one item twice (the last was kept), answers
+    # nested in a group (read as none: the administration became total-only)
+    "a response entered in error": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "status": "entered-in-error"},
+        "QuestionnaireResponse.status",
+        "not-completed",
+    ),
+    "a response in progress": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "status": "in-progress"},
+        "QuestionnaireResponse.status",
+        "not-completed",
+    ),
+    "an item answered twice": (
+        "QuestionnaireResponse",
+        lambda r: {
+            **r,
+            "item": [{**r["item"][0], "answer": [*r["item"][0]["answer"]] * 2}, *r["item"][1:]],
+        },
+        "QuestionnaireResponse.item[",
+        "maximum",
+    ),
+    "an item given twice": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "item": [*r["item"], r["item"][0]]},
+        "QuestionnaireResponse.item[",
+        "unique",
+    ),
+    "answers nested in a group": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "item": [{"linkId": "group", "item": r["item"]}]},
+        "QuestionnaireResponse.item[group].item",
+        "nested",
+    ),
+    # named before by the library's internal path ("$.answers"), without saying what was wrong
+    "an item the measure does not have": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "item": [*r["item"], {"linkId": "extra", "answer": [{"valueInteger": 1}]}]},
+        "QuestionnaireResponse.item",
+        "additionalProperties",
+    ),
+    "an item of the measure left out": (
+        "QuestionnaireResponse",
+        lambda r: {**r, "item": r["item"][1:]},
+        "QuestionnaireResponse.item",
+        "required",
     ),
     "a status FHIR does not have": (
         "EpisodeOfCare",
@@ -933,7 +1031,28 @@ def test_resources_the_import_does_not_read_are_left_alone(small_export: Path, t
                     "valueQuantity": {"value": 12},
                 }
             ],
-            "",
+            " (found: Observation 1)",
+        ),
+        (  # a response another vendor's system wrote: it was named by its missing Encounter instead
+            "responses.ndjson",
+            [
+                {"resourceType": "Patient", "id": "p1", "name": [{"text": "synthetic"}]},
+                {
+                    "resourceType": "QuestionnaireResponse",
+                    "id": "qr1",
+                    "questionnaire": "http://loinc.org/q/44249-1",
+                    "status": "completed",
+                    "subject": {"reference": "Patient/p1"},
+                    "item": [
+                        {
+                            "linkId": "/44250-9",
+                            "text": "synthetic",
+                            "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA6569-3"}}],
+                        }
+                    ],
+                },
+            ],
+            " (found: QuestionnaireResponse 1) (left alone: Patient 1)",
         ),
     ],
 )
@@ -949,6 +1068,8 @@ def test_fhir_of_another_system_without_episodes_is_not_a_success(
     assert code == 1
     message = f"no EpisodeOfCare in {name}: not an export of episodes, nothing to import{said}"
     assert f"error: row 1, EpisodeOfCare: required ({message})" in err
+    assert err.count("error: ") == 1  # what the other resources lack follows from it
+    assert "the source holds no episodes" in err
     assert "synthetic" not in err + out
     assert not db.exists()
 

@@ -315,6 +315,33 @@ def test_loinc_answer_codes_alone_are_read_as_their_responses(clinic: Clinic) ->
     assert clinic.p.submit_response(clinic.token(), questionnaire_response=_response(items)).total == 11.0
 
 
+@pytest.mark.parametrize("status", ["in-progress", "stopped", "entered-in-error"])
+def test_a_response_not_completed_is_refused_and_nothing_is_written(clinic: Clinic, status: str) -> None:
+    # a form a renderer saved half-done (or marked entered in error) was recorded as the client's answers
+    token = clinic.token()
+    before = clinic.written()
+    with pytest.raises(ValidationError) as caught:
+        clinic.p.submit_response(token, questionnaire_response=_response(_items(LOW), status=status))
+    assert (caught.value.field, caught.value.rule) == ("questionnaire_response.status", "not-completed")
+    assert clinic.written() == before
+    assert clinic.p.submit_response(token, questionnaire_response=_response(_items(LOW))).total == 8.0
+
+
+def test_gad7_item_2_coded_from_loincs_own_answer_list_is_read(clinic: Clinic) -> None:
+    # LOINC's GAD-7 panel answers item 2 (68509-9) with LA18938-3 "More days than not" where the form has
+    # LA6570-1 "More than half the days": a response coded from LOINC's panel was refused
+    made = clinic.p.request_administration(ME, clinic.ep, measure="gad-7")
+    assert made.token is not None
+    codes = ("LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9")
+    answers = {f"q{n}": 1 for n in range(1, 8)} | {"q2": 2}
+    items = [
+        {"linkId": k, "answer": [{"valueCoding": {"system": "http://loinc.org", "code": codes[v]}}]}
+        for k, v in answers.items()
+    ]
+    items[1]["answer"][0]["valueCoding"]["code"] = "LA18938-3"
+    assert clinic.p.submit_response(made.token, questionnaire_response=_response(items)).total == 8.0
+
+
 def test_a_loinc_code_outside_the_items_answers_is_refused(clinic: Clinic) -> None:
     token = clinic.token()
     items = _items(LOW)

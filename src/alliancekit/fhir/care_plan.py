@@ -4,8 +4,8 @@ The plan the client leaves with: ``status`` ``active`` (it is for after therapy)
 ``period`` from the end of therapy. ``goal``: the episode's goals it sustains (all but cancelled ones).
 ``activity``: one per coping strategy and support (``detail.code`` in the project's
 ``maintenance-activity`` system; ``detail.description`` is the client's wording, only with free text), and
-one per booster session (``scheduled``, on its date). Early warning signs and the return plan are
-``note`` entries, with free text only. ``supportingInfo`` points at the EpisodeOfCare.
+one per booster session (``scheduled``, ``scheduledPeriod`` its day). Early warning signs and the return
+plan are ``note`` entries, with free text only. ``supportingInfo`` points at the EpisodeOfCare.
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ def map_maintenance_plan(record: MaintenancePlanRecord, ctx: ExportContext) -> l
     for support in plan.supports:
         activity("support", "in-progress", support)
     for booster in plan.booster_sessions:
-        activity("booster-session", "scheduled", None, scheduledString=booster.isoformat())
+        # a Period, not scheduledString: a date in text is not a date a receiver can compare or search
+        day = booster.isoformat()
+        activity("booster-session", "scheduled", None, scheduledPeriod={"start": day, "end": day})
     notes = []
     if text:
         notes += [{"text": f"Early warning sign: {sign}"} for sign in plan.warning_signs]

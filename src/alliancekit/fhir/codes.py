@@ -10,6 +10,7 @@ as the stored events.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 CANONICAL_BASE = "https://alliancekit.dev/fhir"
@@ -133,6 +134,23 @@ LOINC_DISPLAY: dict[str, str] = {
     # https://loinc.org/69729-2 (the PHQ-SADS panel lists it with its Long Common Name)
     "70274-6": "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]",
 }
+
+#: LOINC answer codes that an item's own LOINC term lists where the measure's answer list has another code,
+#: by measure id and item key: each is read as the measure's answer whose LOINC code it maps to (and never
+#: written). GAD-7 item 2's term, 68509-9, has its own answer list: LOINC's GAD-7 panel (69737-5, as HL7's
+#: Person-Centered Outcomes IG publishes it) answers it LA6568-5, LA6569-3, LA18938-3 "More days than not",
+#: LA6571-9, where the publisher's form, and alliancekit, have LA6570-1 "More than half the days" third. A
+#: response coded from LOINC's panel (an EHR, LHC-Forms' GAD-7) is read, not refused.
+LOINC_ITEM_ANSWER_ALIASES: dict[tuple[str, str], dict[str, str]] = {
+    ("gad-7", "q2"): {"LA18938-3": "LA6570-1"},
+}
+
+
+def loinc_item_answers(measure_id: str, item_key: str, loinc: Mapping[str, Any]) -> dict[str, Any]:
+    """``loinc`` (LOINC answer code -> what it is read as, for the measure's answer list) with the item's
+    own LOINC answer codes (:data:`LOINC_ITEM_ANSWER_ALIASES`) read as the answers they stand for."""
+    aliases = LOINC_ITEM_ANSWER_ALIASES.get((measure_id, item_key), {})
+    return {**loinc, **{alias: loinc[code] for alias, code in aliases.items() if code in loinc}}
 
 
 def consent_extension(consent: Any) -> dict[str, Any]:

@@ -7,6 +7,9 @@ always use the project's system (LOINC has none for these). ``derivedFrom`` the 
 cutoff of the episode's norm population where the measure declares it, else of its default population;
 and the severity band (``measure-bands``: ``phq-9-moderate``) where the measure has bands.
 Scores are unitless: ``valueQuantity`` with the UCUM annotation ``{score}``.
+``subject`` is the episode's client (the Patient): R4 allows only a Patient, Group, Device or Location
+there. A score about another participant (a partner's ORS) names them as a RelatedPerson in ``focus``,
+which R4 defines for an observation about someone associated with the patient, such as a spouse or parent.
 """
 
 from __future__ import annotations
@@ -78,6 +81,8 @@ def map_scores(record: AdministrationRecord, ctx: ExportContext, response_id: st
     measure = _measure(ctx, score.measure_id, score.version)
     status = "amended" if record.corrected else "final"
     encounter = encounter_of(record)
+    party = ctx.party(score.about)
+    about = {} if party == ctx.client else {"focus": [party]}
 
     def observation(key: str, code: dict[str, Any], value: float) -> dict[str, Any]:
         rid = ids.resource_id("Observation", record.episode_id, *record.key, key)
@@ -88,7 +93,8 @@ def map_scores(record: AdministrationRecord, ctx: ExportContext, response_id: st
             "status": status,
             "category": [concept(OBSERVATION_CATEGORY, "survey", "Survey")],
             "code": code,
-            "subject": ctx.party(score.about),
+            "subject": ctx.client,
+            **about,
             **encounter,
             "effectiveDateTime": record.authored,
             "valueQuantity": quantity(value),

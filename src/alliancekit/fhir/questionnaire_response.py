@@ -9,7 +9,8 @@ or ``amended`` when the session was corrected.
 RelatedPerson); who rated is in the rater extension (client, parent, partner, teacher, clinician) and in
 ``author`` and ``source``: the participant themselves, the collateral rater the host named (a
 RelatedPerson), or the clinician of record (a Practitioner). A collateral rater the host did not name has
-no ``author``/``source``: the extension still says what kind of rater it was.
+no ``author``/``source``: the extension still says what kind of rater it was. The score Observations name
+the same rater as ``performer`` (none for an unnamed collateral rater).
 """
 
 from __future__ import annotations
@@ -74,11 +75,16 @@ def map_administration(record: AdministrationRecord, ctx: ExportContext) -> list
         **encounter_of(record),
         "authored": record.authored,
     }
+    scores = map_scores(record, ctx, rid)
     if rater is not None:
         resource["author"] = rater
         resource["source"] = rater
+        # the scores say who rated as well: a parent's CORS of a child and the child's own share subject
+        # and code, and an Observation read without its response told them apart no other way
+        for observation in scores:
+            observation["performer"] = [rater]
     resource["item"] = items
-    return [resource, *map_scores(record, ctx, rid)]
+    return [resource, *scores]
 
 
 def _rater(

@@ -33,6 +33,7 @@ from alliancekit.fhir.codes import (
     MEASURE_SCORES,
     MIN_VALUE,
     coding,
+    loinc_item_answers,
     questionnaire_url,
 )
 from alliancekit.fhir.questionnaire import computable_name, questionnaire_id
@@ -279,10 +280,15 @@ def answers_from_response(measure: Measure, response: Mapping[str, Any]) -> dict
     """The answers (response positions, as :meth:`Practice.record_session` takes them) in a
     QuestionnaireResponse to :func:`sdc_questionnaire`'s form; unanswered items are ``None``.
 
-    Refuses (:class:`~alliancekit.errors.ResponseError`, naming the item, never echoing a value) an
-    unknown ``linkId``, an item answered twice, and an answer of the wrong type or outside the options.
+    Refuses (:class:`~alliancekit.errors.ResponseError`, naming the item, never echoing a value) a
+    response whose ``status`` is not ``completed`` or ``amended``, an unknown ``linkId``, an item answered
+    twice, and an answer of the wrong type or outside the options.
     Whether the answers are complete and in range is for the measure's own validation.
     """
+    if response.get("status", "completed") not in ("completed", "amended"):
+        # in progress, stopped or entered in error: not answers to score (a response without a status is
+        # read, as before)
+        raise ResponseError("$.status", "not-completed", "a completed response")
     items = {item.key: item for item in measure.items}
     skip = {total_link_id(measure), INSTRUCTIONS, f"{measure.id}-{INSTRUCTIONS}"} - set(items)
     loinc = {option.loinc: option.value for option in measure.answer_options if option.loinc}
@@ -302,7 +308,8 @@ def answers_from_response(measure: Measure, response: Mapping[str, Any]) -> dict
         if len(answers) > 1:
             raise ResponseError(f"{path}.answer", "maxItems", "one answer per item")
         if answers:
-            found[link] = _answer_value(measure, items[link], answers[0], loinc, f"{path}.answer[0]")
+            codes = loinc_item_answers(measure.id, link, loinc)
+            found[link] = _answer_value(measure, items[link], answers[0], codes, f"{path}.answer[0]")
     return found
 
 

@@ -540,7 +540,13 @@ class EpisodeReader:
                 continue
             kind = coding_of(detail.get("code"), MAINTENANCE_ACTIVITY)
             if kind == "booster-session":
-                on = self.day(res, "CarePlan.activity.detail.scheduledString", detail.get("scheduledString"))
+                # scheduledPeriod's start; an export written before it had the day as scheduledString
+                period = detail.get("scheduledPeriod")
+                if isinstance(period, dict) or "scheduledString" not in detail:
+                    field, day = "scheduledPeriod.start", as_dict(period).get("start")
+                else:
+                    field, day = "scheduledString", detail.get("scheduledString")
+                on = self.day(res, f"CarePlan.activity.detail.{field}", day)
                 if on is not None:
                     boosters.append(on)
             elif kind is not None and isinstance(detail.get("description"), str):

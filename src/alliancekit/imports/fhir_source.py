@@ -129,6 +129,10 @@ _UNREAD = object()
 _MEASURE_ID = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 _VERSION = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
 
+#: The ``QuestionnaireResponse.status`` values read as a record: what the export writes (``amended`` after a
+#: correction). ``in-progress``, ``stopped`` and ``entered-in-error`` are refused, never scored as given.
+READ_STATUSES = ("completed", "amended")
+
 #: The resource types an import reads; others (from other systems, or not imported) are counted only.
 READ_TYPES = (
     "EpisodeOfCare",
@@ -237,6 +241,8 @@ class FhirSource(ClientResponseReading):
         self.ignored: dict[str, int] = defaultdict(int)
         """Resources of types the import does not read, by type (for the report)."""
         self._total_codes: set[tuple[str, str]] | None = None
+        self._seen: dict[str, int] = defaultdict(int)
+        """Resources of the types the import reads, by type, refused or not."""
         self.withheld = False
         """Whether the source says records were withheld from it (an export under a lockbox or a policy:
         an ``OperationOutcome`` with alliancekit's ``withheld`` notice, a ``REDACTED`` label on the Bundle or
@@ -285,12 +291,19 @@ class FhirSource(ClientResponseReading):
                 continue
             # decoded line by line: a line that is not UTF-8 is its own row error, and the lines after it
             # are still read (a JSON string may hold U+2028, which is no line break in NDJSON)
+            entries = 0
             for number, raw_line in enumerate(raw.splitlines(), start=1):
                 line = self._decoded(raw_line, file.name, number, f" line {number}")
                 if line is None or not line.strip():
                     continue
                 data = self._json(line, file.name, number, MAX_RESOURCE_BYTES)
                 if data is _UNREAD:
+                    continue
+                if isinstance(data, dict) and data.get("resourceType") == "Bundle":
+                    # one Bundle a line, as `export fhir --max-entries` writes an episode's transactions:
+                    # its entries are read as a Bundle file's, numbered on across the file's Bundles
+                    yield from self._entries(file.name, data, entries)
+                    entries += len(as_list(data.get("entry")))
                     continue
                 yield from self._checked(data, file.name, number)
 
@@ -319,16 +332,21 @@ class FhirSource(ClientResponseReading):
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             self.errors.append(RowError(1, "resourceType", "bundle", f"{name}: a Bundle expected"))
             return
+        yield from self._entries(name, bundle, 0)
+
+    def _entries(self, name: str, bundle: dict[str, Any], before: int) -> Iterator[_Resource]:
+        """The resources of ``bundle``, each numbered by its entry, after ``before`` entries of the same
+        file's earlier Bundles."""
         # a Bundle of any type labels what had records withheld (only a collection has the notice too)
         self.withheld = self.withheld or _labelled_redacted(bundle)
         if not isinstance(bundle.get("entry", []), list):
-            self.errors.append(RowError(1, "Bundle.entry", "type", f"{name}: a list of entries"))
+            self.errors.append(RowError(before + 1, "Bundle.entry", "type", f"{name}: a list of entries"))
             return
         for error in self._schema.errors(bundle, entries=False):  # the entries' resources one by one, below
             entry = re.match(r"\$\.entry\[(\d+)\]", error.path)
-            row = 1 if entry is None else int(entry.group(1)) + 1
+            row = before + (1 if entry is None else int(entry.group(1)) + 1)
             self.errors.append(RowError(row, f"Bundle{error.path[1:]}", error.rule, name))
-        for i, entry in enumerate(bundle.get("entry", []), start=1):
+        for i, entry in enumerate(bundle.get("entry", []), start=before + 1):
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and isinstance(entry.get("fullUrl"), str):
                 self._full_urls[entry["fullUrl"]] = (
@@ -349,7 +367,9 @@ class FhirSource(ClientResponseReading):
             self.errors.append(RowError(line, "resourceType", "enum", message))
             self.refused.add(data, None, self._target)
             return
-        if kind not in READ_TYPES:
+        if kind in READ_TYPES:
+            self._seen[kind] += 1
+        else:
             self.ignored[kind] += 1
             self.withheld = self.withheld or _says_withheld(data)
             return
@@ -379,6 +399,7 @@ class FhirSource(ClientResponseReading):
         self.errors.clear()
         self.notes.clear()
         self.refused.clear()
+        self._seen.clear()
         self.withheld = False
         joined = _Joined()
         read = 0
@@ -410,14 +431,20 @@ class FhirSource(ClientResponseReading):
                 if first is not None:
                     field = f"{first.data['resourceType']}.extension[workflow-episodeOfCare]"
                     self._error(first, field, "reference", "no such EpisodeOfCare in the source")
-        if (read or self.ignored) and not joined.episodes and not self.errors and not self.withheld:
+        # a line or Bundle that could not be read at all may have been an EpisodeOfCare: its error stands
+        unread = any(e.field in ("$", "resourceType") or e.field.startswith("Bundle") for e in self.errors)
+        if (read or self.ignored) and not self._seen["EpisodeOfCare"] and not self.withheld and not unread:
             # FHIR, but not an export of episodes (another system's resources, a wrong file): not a success;
-            # a source with no resource at all (an empty practice's export) has nothing to import
+            # a source with no resource at all (an empty practice's export) has nothing to import. What its
+            # other resources lack (a response's Encounter, say) follows from that: this error alone says it
             message = f"no EpisodeOfCare in {self.path.name}: not an export of episodes, nothing to import"
+            seen = ", ".join(f"{kind} {n}" for kind, n in sorted(self._seen.items()) if n)
+            if seen:
+                message += f" (found: {seen})"
             if self.ignored:
                 left = ", ".join(f"{kind} {n}" for kind, n in sorted(self.ignored.items()))
                 message += f" (left alone: {left})"
-            self.errors.append(RowError(1, "EpisodeOfCare", "required", message))
+            self.errors[:] = [RowError(1, "EpisodeOfCare", "required", message)]
         if self.errors:
             return
         yield from (unit for unit in made if unit is not None)
@@ -926,6 +953,13 @@ class FhirSource(ClientResponseReading):
         except ValueError:
             self._error(res, "QuestionnaireResponse.extension", "enum", "alliancekit's timing and rater")
             return None
+        if data.get("status") not in READ_STATUSES:
+            # a response entered in error never happened, one in progress or stopped was not finished:
+            # scored as given, each would put a score in the record that the source does not stand by
+            self._error(
+                res, "QuestionnaireResponse.status", "not-completed", "only completed or amended is read"
+            )
+            return None
         answers: dict[str, float | None] = {}
         # answers are the record itself: one of the wrong shape is refused, never read as left blank
         if not isinstance(data.get("item", []), list):
@@ -939,9 +973,24 @@ class FhirSource(ClientResponseReading):
             if not isinstance(item.get("answer", []), list):
                 self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a list of answers")
                 return None
+            if link in answers:  # the later one would replace the earlier, unseen
+                self._error(res, f"QuestionnaireResponse.item[{link}]", "unique", "an item may appear once")
+                return None
+            if "item" in item:
+                # the export's items are flat: answers nested in a group would be read as no answer at all
+                self._error(
+                    res, f"QuestionnaireResponse.item[{link}].item", "nested", "items are not grouped"
+                )
+                return None
             values = [
                 v for a in item.get("answer", []) for k, v in as_dict(a).items() if k.startswith("value")
             ]
+            if len(values) > 1:
+                # an item has one response: keeping the first of several would score an answer at random
+                self._error(
+                    res, f"QuestionnaireResponse.item[{link}].answer", "maximum", "one answer per item"
+                )
+                return None
             value = values[0] if values else None
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                 self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a number")
@@ -972,5 +1021,9 @@ class FhirSource(ClientResponseReading):
             )
         except (AlliancekitError, ValidationError) as exc:
             field = str(getattr(exc, "field", "")).replace("$.answers.", "QuestionnaireResponse.item:")
-            self._error(res, field or "QuestionnaireResponse", str(getattr(exc, "rule", "invalid")))
+            if field == "$.answers":  # an item missing, or one the measure does not have
+                field = "QuestionnaireResponse.item"
+            # the detail names the measure's own items and rules, never an answer (ValidationError's contract)
+            detail = str(getattr(exc, "detail", "") or "")
+            self._error(res, field or "QuestionnaireResponse", str(getattr(exc, "rule", "invalid")), detail)
             return None

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 from alliancekit.errors import ValidationError
-from alliancekit.fhir.codes import LOINC
+from alliancekit.fhir.codes import LOINC, loinc_item_answers
 from alliancekit.fhir.questionnaire import canonical
 from alliancekit.fhir.sdc import answer_system, sdc_questionnaire
 from alliancekit.measures.definition import AnswerConvention, Measure
@@ -74,6 +74,9 @@ def _from_response(measure: Measure, qr: Any) -> dict[str, Any]:
         raise ValidationError(
             f"{field}.questionnaire", "mismatch", "the Questionnaire of the request's measure"
         )
+    if qr.get("status", "completed") not in ("completed", "amended"):
+        # a form saved in progress, stopped or entered in error is not the client's answer to record
+        raise ValidationError(f"{field}.status", "not-completed", "a completed response")
     answers: dict[str, Any] = {}
     _collect(qr.get("item", []), f"{field}.item", item_codes(measure), answers)
     return answers
@@ -102,10 +105,10 @@ class _ItemCodes:
         for item in measure.items:
             named: dict[tuple[str, str], Any] = {}
             if item.integral:
+                coded = loinc_item_answers(measure.id, item.key, {c: p for p, c in loinc.items()})
                 for position in range(int(item.min), int(item.max) + 1):
                     named[(own, str(position))] = position
-                    if position in loinc:
-                        named[(LOINC, loinc[position])] = position
+                named.update({(LOINC, code): p for code, p in coded.items() if item.min <= p <= item.max})
             if item.allows_na:
                 named[(own, NOT_APPLICABLE)] = NOT_APPLICABLE
             codes[item.key] = MappingProxyType(named)
