@@ -240,14 +240,14 @@ def test_another_clinics_reader_is_refused_before_any_definition_is_read(tmp_pat
     auditors = [Actor("aud", Role.ADMINISTRATOR, clinic) for clinic in (CLINIC, "clinic-2")]
     with open_practice(db, clock=later, plugins=WITHOUT) as p:
         definitions = chart_measures(p)
-        with pytest.raises(AccessDenied):
+        with pytest.raises(NotFoundError):  # as an unknown id: another clinic's ids are not disclosed
             progress_chart(p, Actor("clin-9", Role.CLINICIAN, "clinic-2"), ep, definitions=definitions)
         assert not definitions.read
         entries = [e for auditor in auditors for e in p.audit_entries(auditor)]
         # the check can fail: the treating clinician's chart reads them
         progress_chart(p, CLINICIAN, ep, definitions=definitions)
         assert definitions.read
-    assert [(e.record_type, e.action) for e in entries if e.outcome == "refused"] == [
+    assert [(e.record_type, e.action) for e in entries if e.outcome == "not-found"] == [
         ("episode", "read-episode")
     ]
     assert "measure-definitions" not in {e.record_type for e in entries}

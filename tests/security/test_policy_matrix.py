@@ -32,7 +32,7 @@ from alliancekit.domain import (
     Session,
 )
 from alliancekit.domain.vocab import RepairStrategy, RuptureCause, RuptureKind, RuptureMarker
-from alliancekit.errors import AccessDenied, AlliancekitError
+from alliancekit.errors import AccessDenied, AlliancekitError, NotFoundError
 from alliancekit.feedback.reports import attention_list, practice_outcomes, progress_chart, render_report
 from alliancekit.fhir import episode_bundle, export_ndjson
 from alliancekit.imports import ImportCheckpoint
@@ -533,7 +533,7 @@ def _consultation() -> Consultation:
 
 
 def _refusals(p: Practice) -> list[Any]:
-    return [r for r in p.store.audit_records() if r.outcome == "refused"]
+    return [r for r in p.store.audit_records() if r.outcome in ("refused", "not-found")]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -557,6 +557,19 @@ def test_role_operation_matrix(operation: str, kind: str) -> None:
         except AlliancekitError:
             pass  # allowed by the policy, then refused by a lifecycle or input rule
         assert len(_refusals(p)) == before
+    elif who is not None and who.clinic_id != CLINIC:
+        # Refused as it is refused on an id that names no episode: no one learns which ids another clinic
+        # holds (a reach into another clinic's episode is a NotFoundError, as on a store of one clinic).
+        with pytest.raises((AccessDenied, NotFoundError)) as refused:
+            call(p, who, setup)
+        refusals = _refusals(p)
+        assert len(refusals) == before + 1, f"{kind} refused {operation} without an audit entry"
+        assert refusals[-1].actor_id == who.id
+        # filed in the actor's clinic's log, which must not name this clinic's client
+        assert (refusals[-1].clinic_id, refusals[-1].client_ref) == (who.clinic_id, "")
+        with pytest.raises(AlliancekitError) as unknown:
+            call(p, who, attrs.evolve(setup, episode_id="0" * 32))
+        assert (type(refused.value), str(refused.value)) == (type(unknown.value), str(unknown.value))
     else:
         with pytest.raises(AccessDenied) as refused:
             call(p, who, setup)
@@ -564,9 +577,6 @@ def test_role_operation_matrix(operation: str, kind: str) -> None:
         assert len(refusals) == before + 1, f"{kind} refused {operation} without an audit entry"
         assert refusals[-1].actor_id == (who.id if who is not None else "(none)")
         assert refusals[-1].action == refused.value.action
-        if who is not None and who.clinic_id != CLINIC:
-            # filed in the actor's clinic's log, which must not name this clinic's client
-            assert refusals[-1].client_ref == ""
 
 
 #: The outbox worker's calls take no actor: they run in the host's delivery worker, read and write only outbox

@@ -116,13 +116,28 @@ class Guard:
         clinics: frozenset[str] | None = None,
     ) -> Decision:
         """Ask the policy; a refusal is audited (as ``audit_as``, by default the action, naming
-        ``recipient`` for an export, in the actor's clinic) and raised as :class:`AccessDenied`."""
+        ``recipient`` for an export, in the actor's clinic) and raised as :class:`AccessDenied`.
+
+        A refused reach into another clinic's episode is answered as an id that names no episode is (a
+        ``not-found`` entry, :class:`NotFoundError`), so that no one learns which ids another clinic holds:
+        on a store scoped to one clinic (PostgreSQL's row-level security) such an id is not found either.
+        """
         request = AccessRequest(
             actor, action, record_type, record_id, episode, clinician_id, reason, group_session_id, clinics
         )
         decision = self.decide(request)
         if not isinstance(decision, Decision):  # a plugin's policy is not type-checked with us
             decision = Decision.refuse("the access policy gave no decision")
+        if not decision.allowed and episode is not None and episode.clinic_id != actor.clinic_id:
+            self.audit(
+                actor,
+                audit_as or action,
+                "episode",
+                episode.episode_id,
+                outcome=NOT_FOUND,
+                recipient=recipient,
+            )
+            raise NotFoundError("episode", episode.episode_id)
         if not decision.allowed:
             self.audit(
                 actor,

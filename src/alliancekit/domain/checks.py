@@ -26,6 +26,10 @@ rule broken, and never the value (which may be a client's words). The rules, sha
     ``+11:39:04``): ISO 8601 and FHIR cannot write it, and an export would carry an invalid ``dateTime``.
 ``time-zone``
     A time zone that is not an IANA name known to :mod:`zoneinfo` (``"Pacific/Auckland"``).
+``encrypted-prefix``
+    Text or an id beginning with ``ak:enc:v1:``, the mark of a field encrypted at rest: the event hash reads
+    every string so marked as a ciphertext (so that key rotation keeps the hash), so a plain value so marked
+    could be changed in the database without breaking the chain, and it would read back as encrypted.
 ``required``, ``max-length``, ``max-items``, ``range``, ``enum``
     Blank where text is required; too long; too many items; a number or date outside its bounds; a value
     outside a closed vocabulary.
@@ -124,6 +128,9 @@ E = TypeVar("E", bound=Enum)
 #: What free text may not hold: NUL, the C0 controls but tab, line feed and carriage return, lone surrogates.
 _TEXT_REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: The mark of a ciphertext (``alliancekit.security.encryption.PREFIX``, which this module must not import):
+#: no plain value may begin with it (rule ``encrypted-prefix``, see the module docstring).
+ENCRYPTED_PREFIX = "ak:enc:v1:"
 #: Why a set is refused where a list is taken: the order a set's items come in changes with the process's
 #: string hash seed, so what is stored, and a keyed command's request hash, would differ between processes.
 _UNORDERED = "a list expected (a set's order changes from one process to the next)"
@@ -162,6 +169,8 @@ def check_text(field: str, value: object, *, required: bool = False, max_len: in
         raise ValidationError(field, "max-length", f"at most {max_len} characters")
     if (bad := _TEXT_REFUSED.search(plain)) is not None:
         _refuse_characters(field, bad.group())
+    if plain.startswith(ENCRYPTED_PREFIX):
+        raise _encrypted_prefix(field)
     if required and not plain.strip():
         raise ValidationError(field, "required")
     return plain
@@ -181,9 +190,14 @@ def check_ref(field: str, value: object) -> str:
         and plain[0] != " "
         and plain[-1] != " "
         and (plain.isascii() or unicodedata.is_normalized("NFC", plain))
+        and not plain.startswith(ENCRYPTED_PREFIX)
     ):
         return plain
     raise _id_error(field, plain)
+
+
+def _encrypted_prefix(field: str) -> ValidationError:
+    return ValidationError(field, "encrypted-prefix", f"no text or id beginning with {ENCRYPTED_PREFIX}")
 
 
 #: The clinic an audit entry of a call made without an actor is filed under, and whose audit chains hold such
@@ -214,6 +228,8 @@ def _id_error(field: str, plain: str) -> ValidationError:
         return ValidationError(field, "whitespace", "no space at the start or end of an id")
     if not unicodedata.is_normalized("NFC", plain):
         return ValidationError(field, "unicode-nfc", "an id in Unicode normalization form NFC")
+    if plain.startswith(ENCRYPTED_PREFIX):
+        return _encrypted_prefix(field)
     return ValidationError(field, "reference", f"a non-empty printable id of at most {MAX_ID} characters")
 
 

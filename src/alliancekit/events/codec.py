@@ -31,6 +31,23 @@ from alliancekit.store.protocol import StoredEvent
 #: the day the ending was planned, the episode's own protocol; 5: the episode's norm population).
 SNAPSHOT_VERSION = 5
 _VERSION_KEY = "_v"
+#: How a string beginning with the ciphertext mark starts in a payload's JSON.
+_MARKED = f'"{encryption.PREFIX}'
+
+
+def _refuse_marked(data: Any, where: str) -> None:
+    """Refuse the first string (a value or a key) of ``data`` that begins with the ciphertext mark."""
+    if isinstance(data, str):
+        if data.startswith(encryption.PREFIX):
+            rule = f"no text or id beginning with {encryption.PREFIX}"
+            raise ValidationError(where, "encrypted-prefix", rule)
+    elif isinstance(data, Mapping):
+        for key, value in data.items():
+            _refuse_marked(key, where)
+            _refuse_marked(value, f"{where}.{key}")
+    elif isinstance(data, list | tuple):
+        for i, value in enumerate(data):
+            _refuse_marked(value, f"{where}[{i}]")
 
 
 def _alerts_raised_on(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, Any]:
@@ -112,8 +129,17 @@ class Codec:
         self.cipher = cipher
 
     def encode(self, event: Event, event_id: str) -> str:
+        """The payload JSON of ``event`` as stored (its free text encrypted with the practice's cipher).
+
+        :raises ValidationError: a string in it begins with the ciphertext mark (rule ``encrypted-prefix``):
+            the event hash reads such a string as a ciphertext, so a plain one could be changed unseen. The
+            domain's checks refuse it on input; this refuses whatever path reached a payload without them.
+        """
+        plain = converter.dumps_payload(event)
+        if _MARKED in plain:  # a JSON string that begins with the mark (or, rarely, text quoting one)
+            _refuse_marked(converter.unstructure(event), "payload")
         if self.cipher is None:
-            return converter.dumps_payload(event)
+            return plain
         return self.cipher.encode(event, event_id)
 
     def decode(self, stored: StoredEvent) -> Event:

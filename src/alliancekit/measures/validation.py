@@ -34,7 +34,7 @@ import referencing.exceptions
 from referencing.jsonschema import DRAFT202012
 
 from alliancekit.errors import MeasureDefinitionError, ResponseError, ValidationError
-from alliancekit.security.bounded_json import unstorable_rule
+from alliancekit.security.bounded_json import unique_keys, unstorable_rule
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.measures.definition import Measure
@@ -94,7 +94,9 @@ def load_json(document: bytes | str, limits: Limits, error: type[ValidationError
         else:
             depth -= 1
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=unique_keys)
+    except ValidationError as exc:  # a key named twice: JSON leaves its meaning open
+        raise error("$", exc.rule, exc.detail) from None
     except (ValueError, RecursionError) as exc:
         # json's message quotes the document around the fault: keep only the position
         pos = getattr(exc, "pos", None)

@@ -36,7 +36,8 @@ def loads(
     """Parse ``text`` as JSON, refusing anything out of bounds with a :class:`ValidationError`.
 
     Numbers must be finite; ``NaN`` and ``Infinity`` are refused; strings and keys may hold neither NUL nor
-    a lone surrogate. The error names the rule broken, never the content.
+    a lone surrogate; an object may not name a key twice (rule ``duplicate-key``). The error names the rule
+    broken, never the content.
     """
     if isinstance(text, bytes):
         if len(text) > max_bytes:
@@ -57,6 +58,7 @@ def loads(
             parse_int=_number(int),
             parse_float=_number(float),
             parse_constant=_no_constant,
+            object_pairs_hook=unique_keys,
         )
     except RecursionError:
         raise ValidationError("json", "max-depth", f"at most {max_depth} levels") from None
@@ -78,6 +80,19 @@ def _number(kind: type) -> Any:
         return value
 
     return parse
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members as a dict, refusing a key named twice (``json``'s ``object_pairs_hook``).
+
+    JSON leaves a repeated key's meaning open and ``json`` silently keeps the last value, while a proxy,
+    another parser or a reviewer may read the first: ``{"q9": 2, "q9": 0}`` would pass a risk item endorsed
+    as not endorsed. Refused instead, naming no key (a key may be a client's words).
+    """
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValidationError("json", "duplicate-key", "an object names each key once")
+    return data
 
 
 def _no_constant(name: str) -> Any:
