@@ -54,6 +54,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "imports"
 #: of recent episodes and fill up over the first thousands, so a long import's peak grows until they are
 #: full and is flat after (measured 2026-11-30: 7.8 MiB at 1,600 clients, 9.9 at 3,200, 10.8 at 6,400).
 MEMORY_SIZES = (3200, 6400)
+#: The same for ``import csv`` (``IMPORT_SESSIONS`` sessions a client): past the caches' filling, the peak
+#: must not follow the number of episodes read (until 2026-12-02 it did, about 0.7 KB an episode).
+CSV_MEMORY_SIZES = (10000, 40000)
 #: The clients imported one command per durable commit, beside the batch path (a fifth: that path is slower).
 ONE_BY_ONE_CLIENTS = max(1, CLIENTS // 5)
 _TABLES = ("episodes", "events", "audit", "commands", "outbox")
@@ -214,10 +217,23 @@ def _budget(path: str, commands: int, seconds: float, raw: float, floor: float) 
 
 
 def _peak(directory: Path, clients: int) -> float:
-    """The traced memory peak (MiB) of an import of ``clients`` clients."""
+    """The traced memory peak (MiB) of an import of ``clients`` clients through the batch path."""
     tracemalloc.start()
     try:
         _import(str(directory / f"memory-{clients}.sqlite"), clients)
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def _csv_peak(directory: Path, clients: int) -> float:
+    """The traced memory peak (MiB) of ``import csv`` of a history of ``clients`` clients (the CSV written
+    before tracing starts): the importer remembers every episode it has read, on disk, not in a dict."""
+    source = directory / f"memory-{clients}.csv"
+    _history(source, clients, IMPORT_SESSIONS)
+    tracemalloc.start()
+    try:
+        _import_csv(str(directory / f"memory-csv-{clients}.sqlite"), source)
         return tracemalloc.get_traced_memory()[1] / 2**20
     finally:
         tracemalloc.stop()
@@ -272,6 +288,12 @@ def run() -> dict[str, float]:
         figures[f"memory peak ratio ({MEMORY_SIZES[1]} / {MEMORY_SIZES[0]} clients; flat: near 1)"] = (
             large / small
         )
+        small, large = (_csv_peak(directory, n) for n in CSV_MEMORY_SIZES)
+        figures[f"import csv memory peak MiB ({CSV_MEMORY_SIZES[0]} clients)"] = small
+        figures[f"import csv memory peak MiB ({CSV_MEMORY_SIZES[1]} clients)"] = large
+        figures[
+            f"import csv memory peak ratio ({CSV_MEMORY_SIZES[1]} / {CSV_MEMORY_SIZES[0]}; flat: near 1)"
+        ] = large / small
     return figures
 
 

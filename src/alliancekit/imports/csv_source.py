@@ -44,6 +44,7 @@ from alliancekit.imports.mapping import (
 )
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
+from alliancekit.store.scratch import ScratchMap
 
 #: The episode reference of a client's rows when the mapping names no episode column or default.
 DEFAULT_EPISODE = "1"
@@ -97,6 +98,26 @@ class _Row:
     """(measure, timing) of each administration: a second one in the same session is a duplicate row."""
     specs: tuple[MeasureColumns, ...] = ()
     """The columns each administration was read from."""
+
+
+@attrs.frozen
+class _Opening:
+    """An episode as its first session's row opened it: what every later unit of the episode opens it with."""
+
+    opened_on: date
+    modality: Modality
+    population: str | None
+
+    def written(self, last: date) -> str:
+        """The text kept for the episode (:class:`~alliancekit.store.scratch.ScratchMap`), with the date of
+        the last session read: dates, a code and a population's name, nothing of the client."""
+        opened, modality = self.opened_on.isoformat(), self.modality.value
+        return json.dumps([opened, modality, self.population, last.isoformat()])
+
+    @classmethod
+    def read(cls, text: str) -> tuple[_Opening, date]:
+        opened_on, modality, population, last = json.loads(text)
+        return cls(date.fromisoformat(opened_on), Modality(modality), population), date.fromisoformat(last)
 
 
 class CsvSource:
@@ -413,16 +434,20 @@ class CsvSource:
         re-run of the fixed file could not complete (its idempotency key is taken).
         """
         self.errors.clear()  # a second pass (a restart) reports afresh
-        firsts: dict[tuple[str, str], EpisodeRef] = {}  # each episode as its first session's row has it
-        last_dates: dict[tuple[str, str], date] = {}
+        with ScratchMap() as seen:  # each episode read: its first row's opening, its last session's date
+            yield from self._grouped(seen)
+
+    def _grouped(self, seen: ScratchMap) -> Iterator[Unit]:
         group: list[_Row] = []
+        opening: _Opening | None = None  # the open session's episode as its first row had it
         errors_before = 0  # the errors found before the open session began
         for number, cells in self._records():
             row = self._row(number, cells)
             if row is None:
                 continue
             ep = (row.episode.client_ref, row.episode.episode_ref)
-            first = firsts.get(ep)
+            known = seen.get(ep)
+            first, last = _Opening.read(known) if known is not None else (None, None)
             if first is not None and row.episode.population not in (None, first.population):
                 # the episode opened with its first row's population: a later row cannot change it
                 self.errors.append(
@@ -438,13 +463,12 @@ class CsvSource:
                 *ep,
                 row.held_on,
             ):
-                seen = {m for r in group for m in r.measures}
-                if seen & set(row.measures) or not row.measures:
+                in_group = {m for r in group for m in r.measures}
+                if in_group & set(row.measures) or not row.measures:
                     self.errors.append(RowError(number, "row", "duplicate", f"of row {group[0].number}"))
                     continue
                 group.append(row)
                 continue
-            last = last_dates.get(ep)
             if last is not None and row.held_on < last:
                 self.errors.append(
                     RowError(
@@ -457,24 +481,23 @@ class CsvSource:
                     RowError(number, "row", "duplicate", "a session on this date was read earlier")
                 )
                 continue
-            if group:
-                yield self._unit(group, firsts, errors_before)
+            if group and opening is not None:
+                yield self._unit(group, opening, errors_before)
+            opening = first or _Opening(row.episode.opened_on, row.episode.modality, row.episode.population)
             group, errors_before = [row], len(self.errors)
-            last_dates[ep] = row.held_on
-            firsts.setdefault(ep, row.episode)
-        if group:
-            yield self._unit(group, firsts, errors_before)
+            seen.put(ep, opening.written(row.held_on))
+        if group and opening is not None:
+            yield self._unit(group, opening, errors_before)
 
-    def _unit(
-        self, rows: list[_Row], firsts: Mapping[tuple[str, str], EpisodeRef], errors_before: int
-    ) -> Unit:
+    def _unit(self, rows: list[_Row], opening: _Opening, errors_before: int) -> Unit:
         head = rows[0]
-        ep = head.episode
         # The episode opens on its first session's date and in its modality, whichever unit opens it: a run
         # resumed (or raced) after that unit opens it again with the same request, which its keys answer.
-        first = firsts[(ep.client_ref, ep.episode_ref)]
         episode = attrs.evolve(
-            ep, opened_on=first.opened_on, modality=first.modality, population=first.population
+            head.episode,
+            opened_on=opening.opened_on,
+            modality=opening.modality,
+            population=opening.population,
         )
         session = Session(
             head.held_on,

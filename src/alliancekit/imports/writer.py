@@ -31,6 +31,7 @@ from alliancekit.errors import (
 )
 from alliancekit.imports.checkpoint import ImportCheckpoint
 from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, RowError, Step, Unit
+from alliancekit.store.scratch import ScratchMap
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.practice import Practice
@@ -133,14 +134,15 @@ def import_actor(clinic_id: str) -> Actor:
 
 class _Episodes:
     """Opens each source episode once (start, consultation, fit to proceed), all with idempotency keys, and
-    remembers its id: on a re-run the keys return the episode made before."""
+    remembers its id: on a re-run the keys return the episode made before. The ids are kept on disk
+    (:class:`~alliancekit.store.scratch.ScratchMap`): a long import's memory does not grow with them."""
 
     def __init__(self, clinic_id: str, populations: Collection[str] = ()) -> None:
         self.clinic_id = clinic_id
         self.populations = sorted(populations)
         """The norm populations an episode may name (the registered measures'): what
         :meth:`_reused` tries."""
-        self._ids: dict[tuple[str, str], str] = {}
+        self._ids = ScratchMap()
         self._actors: dict[str, Actor] = {}
 
     def _start(self, target: Any, actor: Actor, ref: EpisodeRef, population: str | None) -> str:
@@ -201,11 +203,14 @@ class _Episodes:
                     idempotency_key=ref.key("fit"),
                 )
             )
-        self._ids[(ref.client_ref, ref.episode_ref)] = episode_id
+        self._ids.put((ref.client_ref, ref.episode_ref), episode_id)
         return episode_id
 
     def forget(self) -> None:
         self._ids.clear()
+
+    def close(self) -> None:
+        self._ids.close()
 
 
 def _changed_population(
@@ -390,6 +395,13 @@ class _Run:
         self.practice.save_import_checkpoint(self.system, self.source_id, self.last)
         self._report(tail.last_row)
 
+    def finished(self) -> ImportResult:
+        """:meth:`run`, then the run's scratch memory released, whatever happened."""
+        try:
+            return self.run()
+        finally:
+            self.episodes.close()
+
     def run(self) -> ImportResult:
         errors = self.source.errors
         read = 0  # the last row of the last unit read
@@ -528,9 +540,9 @@ def run_import(
     every write is idempotent, so what is already stored is recognised, not doubled.
     """
     run = _Run(practice, source, clinic_id, source_id, batch_size, progress, dry_run)
-    result = run.run()
+    result = run.finished()
     if run.restart:
         if not dry_run:
             practice.save_import_checkpoint(run.system, source_id, ImportCheckpoint(0, ""))
-        result = _Run(practice, source, clinic_id, source_id, batch_size, progress, dry_run, True).run()
+        result = _Run(practice, source, clinic_id, source_id, batch_size, progress, dry_run, True).finished()
     return result
