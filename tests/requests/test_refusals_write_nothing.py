@@ -69,7 +69,7 @@ T0 = datetime(2026, 6, 1, 14, 0, tzinfo=UTC)
 DAY = T0.date()
 SOUTH, NORTH = "south", "north"
 ME = Actor("clin-s", Role.CLINICIAN, SOUTH)
-OTHER = Actor("clin-n", Role.CLINICIAN, NORTH)  # another clinic's clinician: the policy refuses them
+OTHER = Actor("clin-n", Role.CLINICIAN, NORTH)  # another clinic's clinician: answered as for an unknown id
 LOW = {f"q{i}": 1 for i in range(1, 9)} | {"q9": 0}
 PROBE_ANSWERS = {"q1": 3, "q2": 3, "q3": 3}
 PHQ9 = Administration("phq-9", "1.0", AdministrationTiming.START, LOW)
@@ -298,7 +298,13 @@ def _both_requests() -> dict[str, dict[str, Case]]:
     for name in ("request_administration", "kiosk_code"):
         cases[name] = {
             "no actor": (MissingActor, NO_ACTOR, False, True, _request(name, actor=None)),
-            "another clinic's clinician": (AccessDenied, POLICY, False, True, _request(name, actor=OTHER)),
+            "another clinic's clinician": (
+                NotFoundError,
+                UNKNOWN_EPISODE,
+                False,
+                True,
+                _request(name, actor=OTHER),
+            ),
             "unknown episode": (
                 NotFoundError,
                 UNKNOWN_EPISODE,
@@ -377,7 +383,7 @@ CASES: dict[str, dict[str, Case]] = {
     **_both_requests(),
     "revoke_request": {
         "no actor": (MissingActor, NO_ACTOR, False, True, _revoke(actor=None)),
-        "another clinic's clinician": (AccessDenied, POLICY, False, True, _revoke(actor=OTHER)),
+        "another clinic's clinician": (NotFoundError, UNKNOWN_EPISODE, False, True, _revoke(actor=OTHER)),
         "unknown episode": (NotFoundError, UNKNOWN_EPISODE, False, True, _revoke(episode="ep-none")),
         "unknown request": (LifecycleError, NOTHING, False, True, _revoke(request_id="r-none")),
         "key reused for another request": (
@@ -390,7 +396,13 @@ CASES: dict[str, dict[str, Case]] = {
     },
     "record_client_response": {
         "no actor": (MissingActor, NO_ACTOR, False, True, _client_response(actor=None)),
-        "another clinic's clinician": (AccessDenied, POLICY, False, True, _client_response(actor=OTHER)),
+        "another clinic's clinician": (
+            NotFoundError,
+            UNKNOWN_EPISODE,
+            False,
+            True,
+            _client_response(actor=OTHER),
+        ),
         "unknown episode": (NotFoundError, UNKNOWN_EPISODE, False, True, _client_response(episode="ep-none")),
         "closed episode": (
             LifecycleError,
