@@ -10,11 +10,11 @@ from alliancekit.store.scratch import CACHE_KIB, ScratchMap
 def test_it_keeps_replaces_and_forgets_values() -> None:
     with ScratchMap() as seen:
         assert seen.get(("client-1", "episode-1")) is None
-        seen.put(("client-1", "episode-1"), "first")
-        seen.put(("client-2", "episode-1"), "other")
-        assert seen.get(("client-1", "episode-1")) == "first"
-        seen.put(("client-1", "episode-1"), "second")
-        assert seen.get(("client-1", "episode-1")) == "second"
+        seen.put(("client-1", "episode-1"), ("first",))
+        seen.put(("client-2", "episode-1"), ("other",))
+        assert seen.get(("client-1", "episode-1")) == ("first",)
+        seen.put(("client-1", "episode-1"), ("second",))
+        assert seen.get(("client-1", "episode-1")) == ("second",)
         assert len(seen) == 2
         seen.clear()
         assert len(seen) == 0
@@ -33,22 +33,22 @@ def test_it_keeps_replaces_and_forgets_values() -> None:
 )
 def test_keys_are_told_apart_exactly(one: tuple[str, ...], other: tuple[str, ...]) -> None:
     with ScratchMap() as seen:
-        seen.put(one, "one")
+        seen.put(one, ("one",))
         assert seen.get(other) is None
-        seen.put(other, "other")
-        assert (seen.get(one), seen.get(other)) == ("one", "other")
+        seen.put(other, ("other",))
+        assert (seen.get(one), seen.get(other)) == (("one",), ("other",))
 
 
 def test_the_database_holds_no_client_reference() -> None:
     reference = "Synthetic Client 0042"
     with ScratchMap() as seen:
-        seen.put((reference, "episode-7"), "2025-01-06")
+        seen.put((reference, "episode-7"), ("2025-01-06", None))
         rows = seen._conn().execute("SELECT key, value FROM scratch").fetchall()
     assert len(rows) == 1
     key, value = rows[0]
     assert reference.encode() not in key
     assert b"episode-7" not in key
-    assert value == "2025-01-06"
+    assert value == '["2025-01-06", null]'
 
 
 def test_two_maps_hash_one_key_differently() -> None:
@@ -67,7 +67,7 @@ def test_its_memory_is_a_bounded_page_cache() -> None:
 
 def test_a_closed_map_refuses_use_and_closes_again_quietly() -> None:
     seen = ScratchMap()
-    seen.put(("a",), "1")
+    seen.put(("a",), ("1",))
     seen.close()
     seen.close()
     assert repr(seen) == "<ScratchMap closed>"

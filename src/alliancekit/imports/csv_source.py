@@ -44,7 +44,7 @@ from alliancekit.imports.mapping import (
 )
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
-from alliancekit.store.scratch import ScratchMap
+from alliancekit.store.scratch import ScratchMap, Value
 
 #: The episode reference of a client's rows when the mapping names no episode column or default.
 DEFAULT_EPISODE = "1"
@@ -108,16 +108,16 @@ class _Opening:
     modality: Modality
     population: str | None
 
-    def written(self, last: date) -> str:
-        """The text kept for the episode (:class:`~alliancekit.store.scratch.ScratchMap`), with the date of
+    def kept(self, last: date) -> Value:
+        """What is kept of the episode (:class:`~alliancekit.store.scratch.ScratchMap`), with the date of
         the last session read: dates, a code and a population's name, nothing of the client."""
-        opened, modality = self.opened_on.isoformat(), self.modality.value
-        return json.dumps([opened, modality, self.population, last.isoformat()])
+        return (self.opened_on.isoformat(), self.modality.value, self.population, last.isoformat())
 
     @classmethod
-    def read(cls, text: str) -> tuple[_Opening, date]:
-        opened_on, modality, population, last = json.loads(text)
-        return cls(date.fromisoformat(opened_on), Modality(modality), population), date.fromisoformat(last)
+    def read(cls, kept: Value) -> tuple[_Opening, date]:
+        opened_on, modality, population, last = kept  # as kept above: only the population may be None
+        opening = cls(date.fromisoformat(str(opened_on)), Modality(str(modality)), population)
+        return opening, date.fromisoformat(str(last))
 
 
 class CsvSource:
@@ -485,7 +485,7 @@ class CsvSource:
                 yield self._unit(group, opening, errors_before)
             opening = first or _Opening(row.episode.opened_on, row.episode.modality, row.episode.population)
             group, errors_before = [row], len(self.errors)
-            seen.put(ep, opening.written(row.held_on))
+            seen.put(ep, opening.kept(row.held_on))
         if group and opening is not None:
             yield self._unit(group, opening, errors_before)
 

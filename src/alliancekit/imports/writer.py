@@ -177,8 +177,8 @@ class _Episodes:
         first time; the consultation's and fit decision's results are added to ``results``."""
         ref = unit.episode
         known = self._ids.get((ref.client_ref, ref.episode_ref))
-        if known is not None:
-            return known
+        if known is not None and known[0] is not None:
+            return known[0]
         actor = self.actor(ref)
         opened: date = ref.opened_on
         try:
@@ -203,7 +203,7 @@ class _Episodes:
                     idempotency_key=ref.key("fit"),
                 )
             )
-        self._ids.put((ref.client_ref, ref.episode_ref), episode_id)
+        self._ids.put((ref.client_ref, ref.episode_ref), (episode_id,))
         return episode_id
 
     def forget(self) -> None:

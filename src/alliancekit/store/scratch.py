@@ -9,7 +9,8 @@ memory stays flat however long the source is. A lookup costs a few microseconds,
 command it serves.
 
 The keys are hashed with a key made for this map alone (keyed BLAKE2b), so the temporary file holds no
-client reference; the values are the caller's text (dates, codes and the library's ids, never client data).
+client reference; the values are the caller's few texts (dates, codes and the library's ids, never client
+data), kept as a JSON list.
 This is not a practice's store: nothing of a practice is read or written here.
 """
 
@@ -25,8 +26,12 @@ from collections.abc import Sequence
 CACHE_KIB = 2048
 
 
+#: What a key names: a few texts (``None`` for one that is absent).
+Value = tuple[str | None, ...]
+
+
 class ScratchMap:
-    """Text values by keys of text, in a private temporary database removed when the map is closed.
+    """Values of a few texts by keys of text, in a private temporary database removed when it is closed.
 
     Keys are sequences of strings (a client reference and an episode reference, say), told apart exactly:
     ``("a", "b")`` and ``("a\\x1fb",)`` are different keys.
@@ -53,17 +58,17 @@ class ScratchMap:
             raise RuntimeError("the scratch map is closed")
         return self._db
 
-    def get(self, key: Sequence[str]) -> str | None:
+    def get(self, key: Sequence[str]) -> Value | None:
         """The value kept under ``key``, or ``None``."""
         row = self._conn().execute("SELECT value FROM scratch WHERE key = ?", (self._key(key),)).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else tuple(json.loads(row[0]))  # the map's own text, written below
 
-    def put(self, key: Sequence[str], value: str) -> None:
+    def put(self, key: Sequence[str], value: Value) -> None:
         """Keep ``value`` under ``key``, replacing what was kept."""
         self._conn().execute(
             "INSERT INTO scratch (key, value) VALUES (?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (self._key(key), value),
+            (self._key(key), json.dumps(value, ensure_ascii=False)),
         )
 
     def clear(self) -> None:
