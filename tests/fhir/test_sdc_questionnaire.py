@@ -169,9 +169,9 @@ def test_a_response_reads_back_to_its_answers(name: str) -> None:
         (
             {"linkId": "q1", "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA1-1"}}]},
             None,
-            "enum",
+            "unknown-code",
         ),
-        ({"linkId": "q1", "answer": [{"valueCoding": {"system": "x", "code": "1"}}]}, None, "enum"),
+        ({"linkId": "q1", "answer": [{"valueCoding": {"system": "x", "code": "1"}}]}, None, "system"),
         ({"linkId": "q1", "answer": ["1"]}, "$.item[0].answer[0]", "type"),
         (
             {"linkId": "q1", "answer": [{"valueCoding": {}}, {"valueCoding": {}}]},
@@ -215,12 +215,13 @@ def test_gad7_item_2_coded_from_loincs_own_answer_list_is_read(version: str) -> 
     items[1]["answer"] = [{"valueCoding": {"system": LOINC, "code": "LA18938-3"}}]
     assert answers_from_response(gad7, {"item": items}) == {f"q{n}": n % 4 for n in range(1, 8)} | {"q2": 2}
     # only on item 2, and only in the GAD-7: anywhere else it is still no answer of the item's
-    for measure, index in ((gad7, 0), (gad7, 2), (MEASURES["phq-9-1.0"], 1)):
+    cases = ((gad7, 0, "other-item"), (gad7, 2, "other-item"), (MEASURES["phq-9-1.0"], 1, "unknown-code"))
+    for measure, index, rule in cases:
         link = f"q{index + 1}"
         coded = [{"linkId": link, "answer": [{"valueCoding": {"system": LOINC, "code": "LA18938-3"}}]}]
         with pytest.raises(ResponseError) as caught:
             answers_from_response(measure, {"item": coded})
-        assert caught.value.rule == "enum"
+        assert caught.value.rule == rule
 
 
 def test_an_item_answered_twice_is_refused() -> None:
@@ -239,4 +240,46 @@ def test_a_position_outside_the_item_is_refused() -> None:
     assert (
         answers_from_response(MEASURES["core-10-1.0"], {"item": [{"linkId": "q1", "answer": [inside]}]})["q1"]
         == 4
+    )
+
+
+def test_a_number_and_a_coding_for_one_item_is_refused() -> None:
+    # the coding was read and the number dropped, unseen
+    phq9 = MEASURES["phq-9-1.0"]
+    coding = {"system": LOINC, "code": "LA6569-3"}
+    for answer, rule in (
+        ({"valueCoding": coding}, None),
+        ({"valueCoding": coding, "valueInteger": 3}, "one-value"),
+    ):
+        response = {"item": [{"linkId": "q1", "answer": [answer]}]}
+        if rule is None:
+            assert answers_from_response(phq9, response)["q1"] == 1
+            continue
+        with pytest.raises(ResponseError) as caught:
+            answers_from_response(phq9, response)
+        assert (caught.value.field, caught.value.rule) == ("$.item[0].answer[0]", rule)
+
+
+def test_a_coding_for_a_measure_without_answer_codes_is_refused_by_that_rule() -> None:
+    # ORS's items are marks on a line, with no LOINC answers: it said "answered with valueDecimal" only
+    ors = MEASURES["ors-1.0"]
+    assert answers_from_response(
+        ors, {"item": [{"linkId": "overall", "answer": [{"valueDecimal": 6.5}]}]}
+    ) == {key: 6.5 if key == "overall" else None for key in ors.item_keys}
+    coded = {
+        "item": [{"linkId": "overall", "answer": [{"valueCoding": {"system": LOINC, "code": "LA6569-3"}}]}]
+    }
+    with pytest.raises(ResponseError) as caught:
+        answers_from_response(ors, coded)
+    assert (caught.value.field, caught.value.rule) == ("$.item[0].answer[0]", "not-coded")
+    assert "LA6569" not in str(caught.value)
+
+
+def test_the_display_of_a_loinc_coding_is_not_checked() -> None:
+    coding = {"system": LOINC, "code": "LA6571-9", "display": "Not at all"}  # LA6571-9 is "Nearly every day"
+    assert (
+        answers_from_response(
+            MEASURES["phq-9-1.0"], {"item": [{"linkId": "q1", "answer": [{"valueCoding": coding}]}]}
+        )["q1"]
+        == 3
     )

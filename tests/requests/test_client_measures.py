@@ -315,6 +315,94 @@ def test_loinc_answer_codes_alone_are_read_as_their_responses(clinic: Clinic) ->
     assert clinic.p.submit_response(clinic.token(), questionnaire_response=_response(items)).total == 11.0
 
 
+PHQ_CODES = ("LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9")
+
+
+def _coded(answers: dict[str, int], **coding: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "linkId": k,
+            "answer": [{"valueCoding": {"system": "http://loinc.org", "code": PHQ_CODES[v], **coding}}],
+        }
+        for k, v in answers.items()
+    ]
+
+
+def test_a_loinc_coded_response_scores_as_the_numeric_one_whatever_its_display(clinic: Clinic) -> None:
+    answers = LOW | {"q1": 3, "q2": 2}
+    numeric = clinic.p.submit_response(clinic.token(), questionnaire_response=_response(_items(answers)))
+    # the display is not checked: the code is the answer, whatever wording the form filler shows
+    coded = _response(_coded(answers, display="synthetic wording"))
+    assert (
+        clinic.p.submit_response(clinic.token(), questionnaire_response=coded).total == numeric.total == 11.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("index", "answer", "rule"),
+    [
+        # a code of another system was read by its number: it may mean anything there
+        (2, {"valueCoding": {"system": "http://snomed.info/sct", "code": "2"}}, "system"),
+        (2, {"valueCoding": {"system": "http://loinc.org", "code": "LA9999-0"}}, "unknown-code"),
+        # a number and a coding for one item: which did the client mean?
+        (
+            2,
+            {"valueInteger": 1, "valueCoding": {"system": "http://loinc.org", "code": "LA6569-3"}},
+            "one-value",
+        ),
+    ],
+    ids=["another system", "an unknown code", "a number and a coding"],
+)
+def test_a_coding_the_phq9_cannot_read_is_refused_by_its_rule(
+    clinic: Clinic, index: int, answer: dict[str, Any], rule: str
+) -> None:
+    token = clinic.token()
+    items = _coded(LOW)
+    items[index] = {"linkId": f"q{index + 1}", "answer": [answer]}
+    before = clinic.written()
+    with pytest.raises(ValidationError) as caught:
+        clinic.p.submit_response(token, questionnaire_response=_response(items))
+    path = f"questionnaire_response.item[{index}].answer[0]"
+    assert (caught.value.field, caught.value.rule) == (
+        path if rule == "one-value" else f"{path}.valueCoding",
+        rule,
+    )
+    assert "LA" not in str(caught.value)
+    assert "snomed" not in str(caught.value)
+    assert clinic.written() == before
+    assert clinic.p.submit_response(token, questionnaire_response=_response(_coded(LOW))).total == 8.0
+
+
+def test_gad7_item_2s_own_code_is_another_items_answer_on_item_1(clinic: Clinic) -> None:
+    made = clinic.p.request_administration(ME, clinic.ep, measure="gad-7")
+    assert made.token is not None
+    items = _coded({f"q{n}": 1 for n in range(1, 8)})
+    items[0]["answer"][0]["valueCoding"]["code"] = "LA18938-3"
+    with pytest.raises(ValidationError) as caught:
+        clinic.p.submit_response(made.token, questionnaire_response=_response(items))
+    assert (caught.value.field, caught.value.rule) == (
+        "questionnaire_response.item[0].answer[0].valueCoding",
+        "other-item",
+    )
+
+
+@pytest.mark.parametrize("measure", ["ors", "core-10"])
+def test_a_loinc_coding_for_a_measure_without_answer_codes_is_refused(clinic: Clinic, measure: str) -> None:
+    # ORS and CORE-10 have no LOINC answers: a LOINC code cannot name a response of theirs
+    made = clinic.p.request_administration(ME, clinic.ep, measure=measure)
+    assert made.token is not None
+    link = clinic.p.plugins.measures().get(measure).item_keys[0]
+    items = [
+        {"linkId": link, "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA6569-3"}}]}
+    ]
+    with pytest.raises(ValidationError) as caught:
+        clinic.p.submit_response(made.token, questionnaire_response=_response(items))
+    assert (caught.value.field, caught.value.rule) == (
+        "questionnaire_response.item[0].answer[0].valueCoding",
+        "not-coded",
+    )
+
+
 @pytest.mark.parametrize("status", ["in-progress", "stopped", "entered-in-error"])
 def test_a_response_not_completed_is_refused_and_nothing_is_written(clinic: Clinic, status: str) -> None:
     # a form a renderer saved half-done (or marked entered in error) was recorded as the client's answers
@@ -353,7 +441,7 @@ def test_a_loinc_code_outside_the_items_answers_is_refused(clinic: Clinic) -> No
         clinic.p.submit_response(token, questionnaire_response=_response(items))
     assert (caught.value.field, caught.value.rule) == (
         "questionnaire_response.item[1].answer[0].valueCoding",
-        "answer-type",
+        "unknown-code",
     )
     assert "LA18938" not in str(caught.value)
     assert clinic.written() == before

@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from alliancekit.errors import ResponseError
+from alliancekit.errors import ResponseError, ValidationError
+from alliancekit.fhir.coded_answers import ONE_VALUE, coded_answer
 from alliancekit.fhir.codes import (
     CANONICAL_BASE,
     LOINC,
@@ -318,8 +319,11 @@ def _answer_value(
 ) -> float | str:
     if not isinstance(answer, Mapping):
         raise ResponseError(path, "type", "an answer must be an object")
+    if sum(1 for key in answer if key.startswith("value")) > 1:
+        # a number and a coding (or two of either) for one item: reading one would drop the other unseen
+        raise ResponseError(path, ONE_VALUE, "one value per answer: a number or a coding, not both")
+    value = answer.get("valueCoding")
     if _choice(item):
-        value = answer.get("valueCoding")
         if not isinstance(value, Mapping):
             raise ResponseError(path, "type", "a choice item is answered with valueCoding")
         system, code = value.get("system"), value.get("code")
@@ -330,7 +334,13 @@ def _answer_value(
                 return NOT_APPLICABLE
             if code.isdigit() and int(code) in _positions(item):
                 return int(code)
-        raise ResponseError(path, "enum", "not one of the item's answer options")
+            raise ResponseError(path, "enum", "not one of the item's answer options")
+    if value is not None:
+        # LOINC's codes (or none, for a measure without them) say why: another system, another item's list
+        try:
+            return coded_answer(measure, item, value, path)
+        except ValidationError as exc:
+            raise ResponseError(exc.field, exc.rule, exc.detail) from None
     for key in ("valueDecimal", "valueInteger"):
         value = answer.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):

@@ -68,6 +68,7 @@ from alliancekit.domain.vocab import (
     Rater,
 )
 from alliancekit.errors import AlliancekitError, ValidationError
+from alliancekit.fhir.coded_answers import ONE_VALUE, coded_answer
 from alliancekit.fhir.codes import (
     ADMINISTRATION_TIMING,
     ATTENDANCE,
@@ -922,6 +923,22 @@ class FhirSource(ClientResponseReading):
             group_session_id=group if isinstance(group, str) else None,
         )
 
+    def _coded(self, res: _Resource, measure: str, version: str, link: str, coding: Any) -> Any:
+        """The response position a LOINC-coded answer names (an EHR's PHQ-9 or GAD-7), by the definition's
+        answer codes; ``None`` when it is refused (and reported). A link the measure lacks keeps the coding,
+        for the measure's own validation to name."""
+        defined = self.registry.get(measure, version)
+        item = next((item for item in defined.items if item.key == link), None)
+        if item is None:
+            return coding
+        try:
+            return coded_answer(
+                defined, item, coding, f"QuestionnaireResponse.item[{link}].answer.valueCoding"
+            )
+        except ValidationError as exc:
+            self._error(res, exc.field, exc.rule, exc.detail)
+            return None
+
     def _administration(
         self, res: _Resource, totals: Mapping[str, float], clinician: str | None = None
     ) -> Administration | None:
@@ -982,16 +999,23 @@ class FhirSource(ClientResponseReading):
                     res, f"QuestionnaireResponse.item[{link}].item", "nested", "items are not grouped"
                 )
                 return None
-            values = [
-                v for a in item.get("answer", []) for k, v in as_dict(a).items() if k.startswith("value")
-            ]
+            given = [as_dict(a) for a in item.get("answer", [])]
+            values = [(k, v) for a in given for k, v in a.items() if k.startswith("value")]
             if len(values) > 1:
                 # an item has one response: keeping the first of several would score an answer at random
-                self._error(
-                    res, f"QuestionnaireResponse.item[{link}].answer", "maximum", "one answer per item"
+                both = any(sum(k.startswith("value") for k in a) > 1 for a in given)
+                rule, said = (
+                    (ONE_VALUE, "a number or a coding, not both")
+                    if both
+                    else ("maximum", "one answer per item")
                 )
+                self._error(res, f"QuestionnaireResponse.item[{link}].answer", rule, said)
                 return None
-            value = values[0] if values else None
+            kind, value = values[0] if values else (None, None)
+            if kind == "valueCoding":
+                value = self._coded(res, measure, version, link, value)
+                if value is None:
+                    return None
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                 self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a number")
                 return None

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 
 from alliancekit.errors import ValidationError
+from alliancekit.fhir.coded_answers import ONE_VALUE, coded_answer
 from alliancekit.fhir.codes import LOINC, loinc_item_answers
 from alliancekit.fhir.questionnaire import canonical
 from alliancekit.fhir.sdc import answer_system, sdc_questionnaire
@@ -96,6 +97,7 @@ class _ItemCodes:
     codes: Mapping[str, Mapping[tuple[str, str], Any]]
     """Read-only: one instance serves every submission of its definition, from any thread."""
     flips: Mapping[str, float]
+    measure: Measure
 
     @classmethod
     def of(cls, measure: Measure) -> _ItemCodes:
@@ -118,7 +120,7 @@ class _ItemCodes:
             for item in measure.items
             if reversed_here and item.key in measure.reverse_keyed
         }
-        return cls(MappingProxyType(codes), MappingProxyType(flips))
+        return cls(MappingProxyType(codes), MappingProxyType(flips), measure)
 
 
 #: How many definitions' item codes are kept: a clinic's forms use a handful of measures (one entry per id and
@@ -172,7 +174,10 @@ def _collect(items: Any, path: str, codes: _ItemCodes, answers: dict[str, Any]) 
 
 def _value(answer: Mapping[str, Any], path: str, codes: _ItemCodes, link: str) -> Any:
     present = [k for k in _VALUE_KEYS if k in answer]
-    if len(present) != 1:
+    if len(present) > 1:
+        # a number and a coding for one item: which one the client meant is not ours to pick
+        raise ValidationError(path, ONE_VALUE, "one value per answer: a number or a coding, not both")
+    if not present:
         raise ValidationError(path, "answer-type", "one of valueInteger, valueDecimal or valueCoding")
     kind = present[0]
     value = answer[kind]
@@ -186,11 +191,19 @@ def _value(answer: Mapping[str, Any], path: str, codes: _ItemCodes, link: str) -
 
 
 def _coded(coding: Mapping[str, Any], path: str, codes: _ItemCodes, link: str) -> Any:
-    """The response a coding names: one of the form's answer codes (LOINC or the measure's own), else its
-    ordinal value turned back into a position, else its code as a number (or ``na``)."""
+    """The response a coding names: one of the form's answer codes (LOINC or the measure's own); a coding of
+    another system is refused (:func:`~alliancekit.fhir.coded_answers.coded_answer` names the rule). A coding
+    of the measure's own system or of none is read by its ordinal value turned back into a position, else by
+    its code as a number (or ``na``)."""
     system, code = coding.get("system"), coding.get("code")
     if isinstance(system, str) and isinstance(code, str) and (system, code) in codes.codes[link]:
         return codes.codes[link][(system, code)]
+    measure = codes.measure
+    if system is not None and system != answer_system(measure.id):
+        # LOINC's codes decide (another item's list, an unknown code; none for ORS, SRS ...), and a code of
+        # another system is not read by its ordinal or as a number: it may mean anything
+        item = next(item for item in measure.items if item.key == link)
+        return coded_answer(measure, item, coding, f"{path}.valueCoding")
     for extension in coding.get("extension", []) if isinstance(coding.get("extension"), list) else []:
         if isinstance(extension, Mapping) and str(extension.get("url", "")).endswith("ordinalValue"):
             value = extension.get("valueDecimal")
