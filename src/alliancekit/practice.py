@@ -1312,7 +1312,15 @@ class Practice:
         since: date | None = None,
         until: date | None = None,
     ) -> list[AuditRecord]:
-        """Audit entries about one client, by one actor, or in a period (``since``/``until`` inclusive)."""
+        """Audit entries about one client, by one actor, or in a period (``since``/``until`` inclusive).
+
+        A stated reason (``detail`` of a break-glass read or a lockbox override) is stored encrypted when the
+        practice has a cipher; it is returned decrypted, or as
+        :data:`~alliancekit.security.encryption.REDACTED` without the key. The entry's ``hash`` is the
+        stored one, over the ciphertext.
+
+        :raises ~alliancekit.security.encryption.DecryptionError: a stored reason was altered or moved.
+        """
         return self._read.audit_entries(
             actor, client_ref=client_ref, actor_id=actor_id, since=since, until=until
         )

@@ -18,6 +18,7 @@ from alliancekit.domain.vocab import Purpose, Role
 from alliancekit.errors import AccessDenied, MissingActor, NotFoundError, PluginCall
 from alliancekit.integrity.chain import make_checkpoint, shard_of
 from alliancekit.lifecycle.state import EpisodeState
+from alliancekit.security.encryption import FieldCipher, seal_reason
 from alliancekit.security.lockbox import directives_apply, directives_of, summary_withheld
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Action, Decision
 from alliancekit.store.group_commit import AuditBatch, GroupCommit
@@ -50,6 +51,7 @@ class Guard:
         audit_key: bytes | None,
         checkpoint_every: int,
         policy_supplier: str | None = None,
+        cipher: FieldCipher | None = None,
     ) -> None:
         self._store = store
         self._reader = reader
@@ -59,6 +61,8 @@ class Guard:
         self._clock = clock
         self._ids = ids
         self._audit_key = audit_key
+        #: the practice's cipher: an entry's stated reason is the actor's words, encrypted like an event's
+        self._cipher = cipher
         self.checkpoint_every = checkpoint_every
         self._since_checkpoint = 0
         self._lock = threading.Lock()
@@ -191,11 +195,12 @@ class Guard:
             self.audit(actor, action, "episode", episode_id, outcome=NOT_FOUND, recipient=recipient)
             raise
 
-    def read_episode(self, actor: Actor, action: str, episode_id: str, *, detail: str = "") -> EpisodeState:
-        """Authorise a read of the episode on its current state and audit it before anything returns."""
+    def read_episode(self, actor: Actor, action: str, episode_id: str, *, reason: str = "") -> EpisodeState:
+        """Authorise a read of the episode on its current state and audit it (with the stated ``reason``, if
+        any) before anything returns."""
         state, _ = self.state(actor, action, episode_id)
-        decision = self.allow(actor, action, "episode", episode_id, state, reason=detail or None)
-        self.audit(actor, action, "episode", episode_id, state, outcome=decision.outcome, detail=detail)
+        decision = self.allow(actor, action, "episode", episode_id, state, reason=reason or None)
+        self.audit(actor, action, "episode", episode_id, state, outcome=decision.outcome, reason=reason)
         return state
 
     @staticmethod
@@ -250,6 +255,7 @@ class Guard:
         *,
         outcome: str = "allowed",
         detail: str = "",
+        reason: str = "",
         writes: str = "",
         at: datetime | None = None,
         recipient: str = "",
@@ -261,7 +267,10 @@ class Guard:
         ``recipient`` is whom an export or a share goes to (its id, checked by the caller, or
         ``(unnamed)``: :func:`~alliancekit.security.lockbox.audited_recipient`); empty for other calls.
         ``clinic`` is the clinic whose log the entry goes into, by default the actor's: a backup copying
-        several clinics' records is entered in each of their logs.
+        several clinics' records is entered in each of their logs. ``detail`` is a fixed word of the
+        library's (why a request was refused); ``reason`` is what the actor typed (a break-glass read, a
+        lockbox override), kept in ``detail`` too, but encrypted with the practice's cipher when it has one
+        (:func:`~alliancekit.security.encryption.seal_reason`): it may name the client.
         """
         log_clinic = actor.clinic_id if clinic is None else clinic
         entry_id = self._ids("audit")
@@ -279,7 +288,7 @@ class Guard:
             # an entry is filed in the actor's clinic: another clinic's client (a refused reach across
             # clinics) is not named in this clinic's log
             client_ref=state.client_ref if state is not None and state.clinic_id == log_clinic else "",
-            detail=detail,
+            detail=seal_reason(self._cipher, entry_id, reason) if reason else detail,
             writes=writes,
             # A command's entry goes to its episode's shard (one writer of an episode at a time); reads
             # spread over every shard, so readers and writers of a clinic do not queue on one chain head.
@@ -297,11 +306,20 @@ class Guard:
         *,
         outcome: str = "allowed",
         detail: str = "",
+        reason: str = "",
         recipient: str = "",
     ) -> None:
         """Write one entry on its own (a read, a refusal); a failure here fails the call."""
         entry = self.entry(
-            actor, action, record_type, record_id, state, outcome=outcome, detail=detail, recipient=recipient
+            actor,
+            action,
+            record_type,
+            record_id,
+            state,
+            outcome=outcome,
+            detail=detail,
+            reason=reason,
+            recipient=recipient,
         )
         self.record([entry])
 

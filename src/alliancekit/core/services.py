@@ -316,6 +316,7 @@ def build_services(
         audit_key=key,
         checkpoint_every=every,
         policy_supplier=supplier,
+        cipher=codec.cipher,
     )
     return Services(
         store=store,

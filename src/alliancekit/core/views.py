@@ -253,7 +253,7 @@ class Views:
             state.episode_id,
             state,
             outcome=decision.outcome,
-            detail=reason or "",
+            reason=reason or "",
             recipient=audited,
         )
         reader = participant_reader(a.role, a.id, state) if reason is None else None
@@ -281,7 +281,7 @@ class Views:
         a = guard.require_actor(actor, Action.BREAK_GLASS, "episode", episode_id)
         ep = check_ref("episode_id", episode_id)
         why = check_text("reason", reason, required=True)
-        state = guard.read_episode(a, Action.BREAK_GLASS, ep, detail=why)
+        state = guard.read_episode(a, Action.BREAK_GLASS, ep, reason=why)
         return self._timeline(state.episode_id, a.id, lockbox=True)
 
     # -- many episodes --------------------------------------------------------------------------------
@@ -443,6 +443,15 @@ class Views:
             and (by is None or r.actor_id == by)
             and (first is None or r.at.astimezone(zone).date() >= first)
             and (last is None or r.at.astimezone(zone).date() <= last)
+        ]
+        # the auditor reads a stated reason as it was typed (as [encrypted] without the practice's key);
+        # the entry's hash stays the stored one, over the ciphertext
+        cipher = self.s.codec.cipher
+        entries = [
+            attrs.evolve(r, detail=encryption.open_reason(cipher, r.entry_id, r.detail))
+            if r.detail.startswith(encryption.PREFIX)
+            else r
+            for r in entries
         ]
         return sorted(entries, key=lambda r: (r.at, r.shard, r.position))
 

@@ -207,6 +207,42 @@ class FieldCipher:
         return value[len(PREFIX) :].partition(":")[0] in self._ciphers
 
 
+# ------------------------------------------------------------------------------- audit entries' reasons
+
+#: The "field path" of an audit entry's stated reason in the associated data: no event field's path has a
+#: colon, so a ciphertext of an event cannot be passed off as an entry's reason, nor one the other way.
+AUDIT_REASON = "audit:detail"
+
+
+def seal_reason(cipher: FieldCipher | None, entry_id: str, reason: str) -> str:
+    """The ``detail`` an audit entry stores for a stated reason: encrypted, bound to the entry's id, when the
+    practice has a cipher; as it is without one. A cipher without keys cannot write it (``no-key``), as it
+    cannot write an event's free text: it is refused rather than stored in clear.
+
+    The entry's hash covers what is stored (the ciphertext): audit entries are never rewritten, so
+    :func:`rotate` leaves them under the key they were written with.
+    """
+    if cipher is None or not reason:
+        return reason
+    return cipher.encrypt(entry_id, AUDIT_REASON, reason)
+
+
+def open_reason(cipher: FieldCipher | None, entry_id: str, detail: str) -> str:
+    """An audit entry's ``detail`` as its reader sees it: decrypted with the practice's cipher, or
+    :data:`REDACTED` without it (or without its key); plain detail as it is.
+
+    :raises DecryptionError: the stored ciphertext was altered or moved from another entry.
+    """
+    if not detail.startswith(PREFIX):
+        return detail
+    if cipher is None:
+        return REDACTED
+    try:
+        return cipher.decrypt(entry_id, AUDIT_REASON, detail)
+    except DecryptionError:
+        raise DecryptionError(f"audit entry {entry_id}: its reason does not decrypt") from None
+
+
 def redact(stored: StoredEvent) -> Event:
     """Decode a stored event without any key: every encrypted field reads as :data:`REDACTED`."""
     cls = event_class(stored.type)

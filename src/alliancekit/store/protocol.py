@@ -258,7 +258,9 @@ class AuditRecord:
     client_ref: str = attrs.field(default="", repr=hidden)
     """The host's reference of the client whose record it is, when there is one (for access requests)."""
     detail: str = attrs.field(default="", repr=False)
-    """A stated reason (break-glass, lockbox override); the actor's words, never shown in a repr."""
+    """A stated reason (break-glass, lockbox override), the actor's words, never shown in a repr: stored
+    encrypted when the practice has a cipher (:func:`alliancekit.security.encryption.seal_reason`); or a
+    fixed word of the library's (why a request was refused)."""
     writes: str = ""
     """``<version>:<head hash>`` of the episode stream the entry's command wrote; empty for reads."""
     shard: int = 0
