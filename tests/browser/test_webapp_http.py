@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -743,3 +744,103 @@ def test_a_request_for_a_measure_whose_plugin_is_gone_is_refused_like_any_other(
     assert len(said) == 3
     assert all("no measure with id probe version 1.0" in line for line in said), said
     assert not any("client-web-gone" in line for line in said)
+
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+
+@pytest.mark.parametrize(
+    ("again", "before"),
+    [
+        (("item-9", "0"), False),
+        (("item-1", "1"), False),
+        (("token", "forged-token"), True),
+        (("language", "zz-marker-value"), False),
+    ],
+    ids=["risk-item-other-value", "same-value", "token", "hidden-field"],
+)
+def test_an_answer_form_naming_a_field_twice_is_refused_and_the_link_still_works(
+    webapp: tuple[Server, Path], again: tuple[str, str], before: bool
+) -> None:
+    """``item-9=1&item-9=0`` was read as its last value: PHQ-9's risk item, endorsed on the page, recorded as
+    not endorsed, with no crisis page and no alert. A form naming any field twice (whatever the values) is
+    refused unread with the one refusal page, echoing nothing and recording nothing; the link still works,
+    and the same answers sent once each are recorded (the crisis page)."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9")
+    forged = call(f"{server.url}/r/forged-token-0000000000000000")
+    page = call(f"{server.url}/r/{made.token}")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    form = _filled(page, made.token, "link") | {"language": "en"}  # item 9 endorsed
+    twice = urlencode([again, *form.items()] if before else [*form.items(), again]).encode()
+    reply = call(f"{server.url}/respond", method="POST", body=twice, headers=jar | FORM)
+    assert (reply.status, reply.body) == (forged.status, forged.body)
+    assert "ak_csrf" not in reply.cookies
+    with open_practice(path) as practice:
+        row = next(r for r in practice.caseload(CLINICIAN) if r.episode_id == episode_id)
+    assert row.sessions_attended == 2  # seed's two: nothing recorded
+    assert call(f"{server.url}/r/{made.token}").status == 200
+    sent = call(f"{server.url}/respond", method="POST", form=form, headers=jar)
+    assert sent.status == 200
+    assert CRISIS_INFORMATION in sent.body
+
+
+def test_a_kiosk_code_or_sign_in_form_naming_a_field_twice_is_refused_and_nothing_is_used_up(
+    webapp: tuple[Server, Path],
+) -> None:
+    """The kiosk's code, the sign-in's clinician id and a link's measure, each named twice: the refusal each
+    form's bad body gets (the refusal page; "Not found"), the code not spent, no session, no link made."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        code = practice.kiosk_code(CLINICIAN, episode_id, measure="gad-7").code
+    forged = call(f"{server.url}/r/forged-token-0000000000000000")
+    page = call(f"{server.url}/kiosk")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    fields = [("csrf", csrf_of(page)), ("lang", "en"), ("code", code)]
+    twice = urlencode([*fields, ("code", code)]).encode()
+    reply = call(f"{server.url}/kiosk", method="POST", body=twice, headers=jar | FORM)
+    assert (reply.status, reply.body) == (forged.status, forged.body)
+    opened = call(f"{server.url}/kiosk", method="POST", form=dict(fields), headers=jar)
+    assert opened.status == 200
+    assert opened.body.count("<fieldset") == 7  # GAD-7: the code was still good
+
+    sign_in = call(f"{server.url}/clinician/sign-in")
+    jar = {"cookie": f"ak_csrf={sign_in.cookies['ak_csrf']}"}
+    fields = [("csrf", csrf_of(sign_in)), ("user", CLINICIAN.id), ("passphrase", PASSPHRASE)]
+    twice = urlencode([*fields, ("user", CLINICIAN.id)]).encode()
+    reply = call(f"{server.url}/clinician/sign-in", method="POST", body=twice, headers=jar | FORM)
+    assert reply.status == 404
+    assert "Not found" in reply.body
+    assert "ak_session" not in reply.cookies
+
+    cookie = signed_in(server)
+    episode = call(f"{server.url}/clinician/episodes/{episode_id}", headers={"cookie": cookie})
+    choice = [("csrf", csrf_of(episode)), ("measure", "phq-9"), ("language", "en")]
+    url = f"{server.url}/clinician/episodes/{episode_id}/requests"
+    twice = urlencode([*choice, ("measure", "gad-7")]).encode()
+    reply = call(url, method="POST", body=twice, headers={"cookie": cookie} | FORM)
+    assert reply.status == 404
+    assert 'id="link"' not in reply.body
+    assert 'id="link"' in call(url, method="POST", form=dict(choice), headers={"cookie": cookie}).body
+
+
+def test_a_link_or_kiosk_address_naming_a_parameter_twice_is_refused(webapp: tuple[Server, Path]) -> None:
+    """``?lang=es&lang=fr`` was read as its last value; any parameter named twice now gets the refusal page
+    (a link's token is not spent by it: the link opens after)."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9")
+    forged = call(f"{server.url}/r/forged-token-0000000000000000")
+    for url in (
+        f"/r/{made.token}?lang=es&lang=fr",
+        f"/r/{made.token}?lang=fr&lang=fr",
+        "/kiosk?lang=es&lang=fr",
+    ):
+        reply = call(server.url + url)
+        assert (reply.status, reply.body) == (forged.status, forged.body), url
+    assert '<html lang="fr">' in call(f"{server.url}/r/{made.token}?lang=fr").body
+    assert '<html lang="es">' in call(f"{server.url}/kiosk?lang=es").body

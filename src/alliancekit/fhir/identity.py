@@ -25,6 +25,9 @@ KINDS: dict[str, str] = {
 related to the identified client (FHIR R4 lets a RelatedPerson, not a Patient, take part in an Encounter)."""
 
 #: Used when the host configures no system: a URN that says "the host's own ids", not a global namespace.
+#: A placeholder (``alliancekit`` is no registered URN namespace, and every host's default is the same),
+#: kept as it is because a server that loaded earlier exports matches references against it; a host sets
+#: its own (docs/guides/fhir.md, "The host's identities").
 DEFAULT_SYSTEM_BASE = "urn:alliancekit:host"
 
 

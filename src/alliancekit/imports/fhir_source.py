@@ -21,7 +21,8 @@ records happened (see :mod:`~alliancekit.imports.fhir_records` for the records b
   ``QuestionnaireResponse`` s as administrations (measure and version from ``questionnaire``, timing and
   rater from the extensions, whom it is about from ``subject``, a named rater from ``author``, the answers
   by ``linkId``); one with no answers is total-only, its total read from the score ``Observation`` derived
-  from it; scores are computed again by the library (the same definitions give the same scores);
+  from it; scores are computed again by the library (the same definitions give the same scores), and a
+  score Observation that disagrees is a note of the report (:mod:`.fhir_scores`);
 * each measure the client filled in themselves, as a client response (:mod:`.fhir_client_responses`);
 * goals and revisions, reviews, ruptures and repairs, the handling of alerts (the rules raise the alerts
   again), holds, the ending planned and the ending with its maintenance plan.
@@ -115,6 +116,7 @@ from alliancekit.imports.fhir_records import (
     Refused,
     in_order,
 )
+from alliancekit.imports.fhir_scores import TOTAL, ScoreObservations
 from alliancekit.imports.units import EpisodeRef, RowError, Step, Unit
 from alliancekit.measures.registry import MeasureRegistry
 from alliancekit.security import bounded_json
@@ -238,10 +240,12 @@ class FhirSource(ClientResponseReading):
         self.refused = Refused()
         """The resources refused before they were read (reported by their own errors)."""
         self.notes: list[str] = []
-        """Episodes read but not imported, and why."""
+        """Episodes read but not imported, and why; scores of the source that differ from the library's."""
         self.ignored: dict[str, int] = defaultdict(int)
         """Resources of types the import does not read, by type (for the report)."""
         self._total_codes: set[tuple[str, str]] | None = None
+        self.scores = ScoreObservations()
+        """The source's score Observations, to note where one disagrees with the library's score."""
         self._seen: dict[str, int] = defaultdict(int)
         """Resources of the types the import reads, by type, refused or not."""
         self.withheld = False
@@ -400,6 +404,7 @@ class FhirSource(ClientResponseReading):
         self.errors.clear()
         self.notes.clear()
         self.refused.clear()
+        self.scores.clear()
         self._seen.clear()
         self.withheld = False
         joined = _Joined()
@@ -534,8 +539,12 @@ class FhirSource(ClientResponseReading):
         code = _coding(data.get("code"), MEASURE_SCORES)
         value = as_dict(data.get("valueQuantity")).get("value")
         total = (code is not None and code.endswith("-total")) or self._total_coded(data.get("code"))
-        if response is not None and total and isinstance(value, int | float):
+        if response is None or not isinstance(value, int | float):
+            return
+        if total:
             joined.totals[response] = float(value)
+        if total or code is not None:  # compared with the score computed again from the answers, if any
+            self.scores.add(response, code or TOTAL, float(value), res)
 
     def _total_coded(self, concept: Any) -> bool:
         """Whether ``concept`` has the code the export gives a registered measure's total
@@ -1027,7 +1036,8 @@ class FhirSource(ClientResponseReading):
             rater_ref = None  # the rater is the one rated, or the clinician of record: no one to name
         try:
             if any(v is not None for v in answers.values()):
-                self.registry.score(measure, version, answers)
+                score = self.registry.score(measure, version, answers)
+                self.notes.extend(self.scores.disagreeing(data["id"], score))
                 return Administration(
                     measure, version, timing, answers, rater=rater, about=about, rater_ref=rater_ref
                 )

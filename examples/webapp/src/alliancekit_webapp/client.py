@@ -35,7 +35,8 @@ from alliancekit_webapp.security import (
     LINK_PREFIX,
     LINK_SCOPE_KEY,
     REDACTED,
-    FormTooLarge,
+    BadForm,
+    query,
     read_form,
 )
 from alliancekit_webapp.state import AppState, state
@@ -106,7 +107,10 @@ async def link(request: Request) -> Response:
     """GET /r/<token>: the measure in the language the request was made for (or ``?lang=``)."""
     app = state(request)
     token = request.scope.get(LINK_SCOPE_KEY, "")  # never from the path: TokenOutOfPath took it out
-    language = request.query_params.get("lang") or None
+    params = query(request)
+    if params is None:  # a parameter named twice: refused, as a form that names a field twice is
+        return refused()
+    language = params.get("lang") or None
     try:
         form = await run_in_threadpool(lambda: app.practice.open_request(token, language=language))
     except REFUSALS as error:
@@ -117,8 +121,11 @@ async def link(request: Request) -> Response:
 async def kiosk(request: Request) -> Response:
     """GET /kiosk: the code form shown on the clinic's tablet."""
     app = state(request)
+    params = query(request)
+    if params is None:
+        return refused()
     csrf, new = app.signer.csrf_cookie(request)
-    response = HTMLResponse(kiosk_page(app.signer.csrf_field(csrf), request.query_params.get("lang")))
+    response = HTMLResponse(kiosk_page(app.signer.csrf_field(csrf), params.get("lang")))
     if new:
         app.signer.set_cookie(response, request, CSRF_COOKIE, csrf, None)
     return response
@@ -130,7 +137,7 @@ async def kiosk_code(request: Request) -> Response:
     app = state(request)
     try:
         posted = await read_form(request)
-    except FormTooLarge:
+    except BadForm:
         return refused()
     # the kiosk page's language (its hidden field) for the pages that answer this post; the measure
     # itself comes in the language the clinician chose for the request
@@ -161,7 +168,7 @@ async def respond(request: Request) -> Response:
     app = state(request)
     try:
         posted = await read_form(request)
-    except FormTooLarge:
+    except BadForm:
         return refused()
     token = posted.get("token", "")
     if not token:

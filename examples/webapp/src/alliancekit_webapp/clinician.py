@@ -33,7 +33,7 @@ from alliancekit_webapp.security import (
     CSRF_COOKIE,
     SESSION_COOKIE,
     SESSION_SECONDS,
-    FormTooLarge,
+    BadForm,
     check_passphrase,
     read_form,
     svg_policy,
@@ -110,7 +110,7 @@ async def sign_in(request: Request) -> Response:
     app = state(request)
     try:
         posted = await read_form(request)
-    except FormTooLarge:
+    except BadForm:
         return _page(request, app, "Not found", NOT_FOUND, None, 404)
     field, _ = _csrf(request, app)
     if not app.signer.csrf_ok(request, posted):
@@ -154,7 +154,7 @@ async def sign_out(request: Request) -> Response:
     app = state(request)
     try:
         posted = await read_form(request)
-    except FormTooLarge:
+    except BadForm:
         posted = {}
     actor = _actor(request, app)
     if actor is not None and not app.signer.csrf_ok(request, posted):
@@ -372,7 +372,7 @@ async def _posted_choice(request: Request, app: AppState) -> tuple[Actor, str, s
         return _signed_out()
     try:
         posted = await read_form(request)
-    except FormTooLarge:
+    except BadForm:
         return _page(request, app, "Not found", NOT_FOUND, actor, 404)
     if not app.signer.csrf_ok(request, posted):
         return _page(request, app, "Not found", NOT_FOUND, actor, 403)

@@ -1,5 +1,6 @@
 """The app's web security: response headers, CSRF tokens, the clinician's signed session cookie, passphrase
-hashing and a size-capped form reader. Standard library only (hmac, hashlib, secrets).
+hashing, and a form reader that refuses a body too large or a field named twice. Standard library only
+(hmac, hashlib, secrets).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -138,32 +139,52 @@ class TokenOutOfPath:
         await self.app(scope, receive, send)
 
 
-class FormTooLarge(Exception):
-    """A posted body over :data:`MAX_FORM_BYTES`, or not a urlencoded form."""
+class BadForm(Exception):
+    """A posted body the app will not read: over :data:`MAX_FORM_BYTES`, not a urlencoded form, not UTF-8,
+    more fields than any form of ours has, or a field named twice."""
+
+
+def once_each(pairs: Sequence[tuple[str, str]]) -> dict[str, str] | None:
+    """``pairs`` by name, or ``None`` when a name comes twice. No form or link of the app repeats a name, and
+    keeping either value would let a crafted request record what the page never showed (``item-9=2&item-9=0``
+    read as 0: an endorsed risk item as not endorsed), so such a request is refused, never read."""
+    found = dict(pairs)
+    return found if len(found) == len(pairs) else None
+
+
+def query(request: Request) -> dict[str, str] | None:
+    """The request's query parameters, or ``None`` when one is named twice (:func:`once_each`)."""
+    return once_each(request.query_params.multi_items())
 
 
 async def read_form(request: Request) -> dict[str, str]:
-    """The posted ``application/x-www-form-urlencoded`` fields (the last value of a repeated name), reading
-    no more than :data:`MAX_FORM_BYTES`."""
+    """The posted ``application/x-www-form-urlencoded`` fields, reading no more than :data:`MAX_FORM_BYTES`.
+
+    :raises BadForm: the body is too large, not such a form, or names a field twice (:func:`once_each`).
+    """
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
-        raise FormTooLarge("not a urlencoded form")
+        raise BadForm("not a urlencoded form")
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > MAX_FORM_BYTES):
-        raise FormTooLarge("body too large")
+        raise BadForm("body too large")
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > MAX_FORM_BYTES:
-            raise FormTooLarge("body too large")
+            raise BadForm("body too large")
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise FormTooLarge("not UTF-8") from error
+        raise BadForm("not UTF-8") from error
     try:
-        return dict(parse_qsl(text, keep_blank_values=True, max_num_fields=200))
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=200)
     except ValueError as error:  # more fields than any form of ours has
-        raise FormTooLarge("too many fields") from error
+        raise BadForm("too many fields") from error
+    posted = once_each(pairs)
+    if posted is None:
+        raise BadForm("a field named twice")  # not which: the name is the sender's
+    return posted
 
 
 class Signer:

@@ -1,0 +1,59 @@
+"""The score ``Observation`` s of a FHIR source set beside the scores the library computes again.
+
+An administration with answers is scored again from them by the measure's definition, and that score is
+what is imported; the source's own score Observations (its total, and one per subscale) are not read into
+the record. A source whose score disagrees (another system's scoring, an edited file) would otherwise go
+unnoticed, so each such Observation becomes a note of the import's report: where it is (file and line, or
+Bundle entry) and the rule, never either value, which is the client's.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from alliancekit.imports.fhir_json import Resource
+from alliancekit.measures.scoring import Score
+
+#: The rule of a note, by what the Observation scores.
+TOTAL_MISMATCH = "total-mismatch"
+SUBSCALE_MISMATCH = "subscale-mismatch"
+#: How far a source's score may be from the library's and still be the same score: half the last decimal
+#: place the export writes (it rounds a score to 4 places), and a little for binary fractions. A score written
+#: as the export writes it, or more precisely, agrees; one that differs by 0.0001 or more does not.
+SAME = 0.5e-4 + 1e-9
+#: The key of a total Observation coded by another system's code (LOINC's for PHQ-9 and GAD-7).
+TOTAL = "total"
+
+
+class ScoreObservations:
+    """The score Observations of a source, by the QuestionnaireResponse each is ``derivedFrom``."""
+
+    def __init__(self) -> None:
+        self._found: defaultdict[str, list[tuple[str, float, Resource]]] = defaultdict(list)
+
+    def clear(self) -> None:
+        self._found.clear()
+
+    def add(self, response_id: str, key: str, value: float, res: Resource) -> None:
+        """``res`` gives ``value`` for the score ``key`` (:data:`TOTAL`, or its ``measure-scores`` code:
+        ``wai-sr-bond``) of the response ``response_id``."""
+        self._found[response_id].append((key, value, res))
+
+    def disagreeing(self, response_id: str, score: Score) -> list[str]:
+        """A note for each Observation of ``response_id`` whose value is not ``score``'s (the response
+        scored again), within :data:`SAME` (the export's rounding never makes a disagreement). An
+        Observation of a score the measure does not have is left alone, as before."""
+        expected = {f"{score.measure_id}-{k}": (v, SUBSCALE_MISMATCH) for k, v in score.subscales.items()}
+        expected[TOTAL] = expected[f"{score.measure_id}-total"] = (score.total, TOTAL_MISMATCH)
+        notes = []
+        for key, value, res in self._found.get(response_id, ()):
+            if key not in expected:
+                continue
+            computed, rule = expected[key]
+            if abs(computed - value) <= SAME:
+                continue
+            notes.append(
+                f"{res.file} line {res.line}: Observation.valueQuantity.value: {rule} (the source's score "
+                "differs from the one the library computes from the answers; the library's is imported)"
+            )
+        return notes
