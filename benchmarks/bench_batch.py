@@ -37,6 +37,7 @@ import sqlite3
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -216,14 +217,19 @@ def _budget(path: str, commands: int, seconds: float, raw: float, floor: float) 
     }
 
 
-def _peak(directory: Path, clients: int) -> float:
-    """The traced memory peak (MiB) of an import of ``clients`` clients through the batch path."""
+def _traced_peak(work: Callable[[], object]) -> float:
+    """The traced memory peak (MiB) of ``work``."""
     tracemalloc.start()
     try:
-        _import(str(directory / f"memory-{clients}.sqlite"), clients)
+        work()
         return tracemalloc.get_traced_memory()[1] / 2**20
     finally:
         tracemalloc.stop()
+
+
+def _peak(directory: Path, clients: int) -> float:
+    """The traced memory peak (MiB) of an import of ``clients`` clients through the batch path."""
+    return _traced_peak(lambda: _import(str(directory / f"memory-{clients}.sqlite"), clients))
 
 
 def _csv_peak(directory: Path, clients: int) -> float:
@@ -231,12 +237,7 @@ def _csv_peak(directory: Path, clients: int) -> float:
     before tracing starts): the importer remembers every episode it has read, on disk, not in a dict."""
     source = directory / f"memory-{clients}.csv"
     _history(source, clients, IMPORT_SESSIONS)
-    tracemalloc.start()
-    try:
-        _import_csv(str(directory / f"memory-csv-{clients}.sqlite"), source)
-        return tracemalloc.get_traced_memory()[1] / 2**20
-    finally:
-        tracemalloc.stop()
+    return _traced_peak(lambda: _import_csv(str(directory / f"memory-csv-{clients}.sqlite"), source))
 
 
 def _import_side_by_side(directory: Path) -> dict[str, float]:
