@@ -132,28 +132,15 @@ class Guard:
         decision = self.decide(request)
         if not isinstance(decision, Decision):  # a plugin's policy is not type-checked with us
             decision = Decision.refuse("the access policy gave no decision")
-        if not decision.allowed and episode is not None and episode.clinic_id != actor.clinic_id:
-            self.audit(
-                actor,
-                audit_as or action,
-                "episode",
-                episode.episode_id,
-                outcome=NOT_FOUND,
-                recipient=recipient,
-            )
+        if decision.allowed:
+            return decision
+        audited = audit_as or action
+        if episode is not None and episode.clinic_id != actor.clinic_id:
+            # entered as an unknown id is (see `state`), naming no other clinic's client
+            self.audit(actor, audited, "episode", episode.episode_id, outcome=NOT_FOUND, recipient=recipient)
             raise NotFoundError("episode", episode.episode_id)
-        if not decision.allowed:
-            self.audit(
-                actor,
-                audit_as or action,
-                record_type,
-                record_id,
-                episode,
-                outcome="refused",
-                recipient=recipient,
-            )
-            raise AccessDenied(audit_as or action, decision.reason)
-        return decision
+        self.audit(actor, audited, record_type, record_id, episode, outcome="refused", recipient=recipient)
+        raise AccessDenied(audited, decision.reason)
 
     def permits(
         self, actor: Actor, action: str, episode: EpisodeState, group_session_id: str | None = None
