@@ -191,6 +191,13 @@ def test_a_stopped_command_run_with_json_prints_its_json_error_object(
     ]
 
 
+#: The stopped import's history: clients of four sessions each, in batches of ``BATCH`` rows. The signal is
+#: sent at the first progress line, which follows the first checkpoint, and is acted on by the next one at
+#: the latest, so ten batches leave the first run unfinished; more rows would only lengthen the resume.
+CLIENTS, BATCH = 300, 120
+ROWS = CLIENTS * 4
+
+
 @pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_stopped_import_resumes_from_its_checkpoint(
@@ -198,7 +205,7 @@ def test_a_stopped_import_resumes_from_its_checkpoint(
 ) -> None:
     history = tmp_path / "history.csv"
     made = subprocess.run(
-        [sys.executable, str(EXAMPLES / "make_history.py"), "3000", "4", str(history)], check=False
+        [sys.executable, str(EXAMPLES / "make_history.py"), str(CLIENTS), "4", str(history)], check=False
     )
     assert made.returncode == 0
     env = None
@@ -207,6 +214,7 @@ def test_a_stopped_import_resumes_from_its_checkpoint(
         pg = request.getfixturevalue("pg")
         db, env = pg.location(pg.new_schema(), "north"), with_postgres()
     argv = ["import", "csv", "--db", db, "--create", "--mapping", str(EXAMPLES / "openfit-style.toml")]
+    argv += ["--batch-size", str(BATCH)]
     code, shown = stopped([*CLI, *argv, str(history)], signum, env)
     assert_stopped_cleanly(code, shown, signum)
     verified = cli("verify", "--db", db, env=env)
@@ -214,9 +222,9 @@ def test_a_stopped_import_resumes_from_its_checkpoint(
     resumed = cli(*argv, str(history), env=env)
     assert resumed.returncode == 0, resumed.stderr
     written, kept = resumed.stdout.split(": ")[1].split(",")[:2]
-    assert int(written.split()[0]) < 12_000  # the first run's checkpoint was kept: only the rest is written
-    assert int(written.split()[0]) + int(kept.split()[0]) == 12_000
-    assert resumed.stdout.rstrip().endswith("checkpoint at row 12001")
+    assert int(written.split()[0]) < ROWS  # the first run's checkpoint was kept: only the rest is written
+    assert int(written.split()[0]) + int(kept.split()[0]) == ROWS
+    assert resumed.stdout.rstrip().endswith(f"checkpoint at row {ROWS + 1}")
 
 
 def test_an_interrupt_lost_in_a_weakref_callback_is_raised_at_the_next_progress_report(
