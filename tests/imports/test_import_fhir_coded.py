@@ -188,3 +188,28 @@ def test_the_display_is_not_checked(exported: Path, tmp_path: Path) -> None:
     _recode(exported, wrong_display)
     result, as_codes = _import(exported, tmp_path / "codes.sqlite")
     assert (result.errors, as_codes) == ((), as_numbers)
+
+
+@pytest.mark.parametrize("third", ["LA18938-3", "LA6570-1"])
+def test_gad_7_1_2_item_2_imports_its_own_code_and_the_common_one(tmp_path: Path, third: str) -> None:
+    """GAD-7 1.2 writes LA18938-3 (LOINC's list for 68509-9) on item 2; a response coded the way alliancekit
+    did before 1.2, and forms built on the publisher's one-list form do, with LA6570-1 there, still imports:
+    both codes name "More than half the days", so it scores as the numbers do."""
+    with _practice(tmp_path / "p.sqlite") as p:
+        ep = p.start_episode(ME, client_ref="client-1", clinician_id=ME.id, opened_on=DAY)
+        p.record_consultation(ME, ep, Consultation(DAY, "video", Consent(True, True)))
+        p.decide_fit(ME, ep, FitDecision("proceed", DAY))
+        given = (Administration("gad-7", "1.2", "start", GAD7_Q2_TWO),)
+        p.record_session(ME, ep, Session(DAY, "video", "attended", administrations=given))
+        export_ndjson(p, READER, tmp_path / "export", purpose="treatment")
+
+    def coded(measure: str, link: str, answer: dict[str, Any]) -> dict[str, Any]:
+        code = PHQ_CODES[answer["valueInteger"]]
+        return _coding(LOINC, third if link == "q2" and code == "LA6570-1" else code)
+
+    _, as_numbers = _import(tmp_path / "export", tmp_path / "numbers.sqlite")
+    _recode(tmp_path / "export", coded)
+    result, as_codes = _import(tmp_path / "export", tmp_path / "codes.sqlite")
+    assert result.errors == ()
+    assert as_codes == as_numbers
+    assert [(r[0], r[1], r[2]["q2"]) for r in as_codes] == [("gad-7", "1.2", 2)]

@@ -77,4 +77,5 @@ def test_an_unconfirmed_number_is_listed_as_unconfirmed(source_root: Path, measu
 def test_every_loinc_code_is_listed(source_root: Path, measure: Measure) -> None:
     cells = [value for m, value, _, _ in _rows(source_root) if m == measure.id]
     codes = [code.code for code in measure.codes] + [o.loinc for o in measure.answer_options if o.loinc]
+    codes += [code for item in measure.items for code in item.loinc_answers]  # an item's own list (GAD-7 1.2)
     assert [code for code in codes if not any(code in cell for cell in cells)] == []

@@ -20,7 +20,7 @@ from alliancekit.measures.registry import MeasureRegistry
 def test_list_text_and_json(registry: MeasureRegistry) -> None:
     text = list_measures(registry, as_json=False)
     assert text.splitlines()[0].startswith("ID")
-    assert len(text.splitlines()) == 10  # a header, then one line per measure and version
+    assert len(text.splitlines()) == 11  # a header, then one line per measure and version
     assert "Patient Health Questionnaire-9" in text
     rows = json.loads(list_measures(registry, as_json=True))
     assert [(r["id"], r["version"]) for r in rows] == [
@@ -28,6 +28,7 @@ def test_list_text_and_json(registry: MeasureRegistry) -> None:
         ("cors", "1.0"),
         ("gad-7", "1.0"),
         ("gad-7", "1.1"),
+        ("gad-7", "1.2"),
         ("gsrs", "1.0"),
         ("ors", "1.0"),
         ("phq-9", "1.0"),

@@ -26,8 +26,9 @@ def test_every_builtin_measure_registers_through_the_hook(registry: MeasureRegis
     assert list(registry) == [
         ("core-10", "1.0"),
         ("cors", "1.0"),
-        ("gad-7", "1.0"),  # kept beside 1.1: administrations and exports of 1.0 stay valid
+        ("gad-7", "1.0"),  # kept beside 1.1 and 1.2: administrations and exports of 1.0 stay valid
         ("gad-7", "1.1"),
+        ("gad-7", "1.2"),
         ("gsrs", "1.0"),
         ("ors", "1.0"),
         ("phq-9", "1.0"),
@@ -129,7 +130,8 @@ def test_loinc_codes(registry: MeasureRegistry) -> None:
     assert gad_1_1 == gad_1_0 | {("item", "q1", "69725-0"), ("item", "q2", "68509-9")}
     item_codes = sorted(item for target, item, _ in gad_1_1 if target == "item")
     assert item_codes == list(registry.get("gad-7", "1.1").item_keys)  # one code for each item, no more
-    assert registry.latest_version("gad-7") == "1.1"
+    assert registry.get("gad-7", "1.2").codes == registry.get("gad-7", "1.1").codes
+    assert registry.latest_version("gad-7") == "1.2"
 
 
 def test_gad_7_1_1_is_1_0_with_its_version_and_the_two_item_codes(
@@ -148,6 +150,24 @@ def test_gad_7_1_1_is_1_0_with_its_version_and_the_two_item_codes(
     assert {k: v for k, v in new.items() if k not in ("version", "codes")} == {
         k: v for k, v in old.items() if k not in ("version", "codes")
     }
+
+
+def test_gad_7_1_2_is_1_1_with_its_version_and_item_2s_own_answer_codes(
+    definition: Callable[[str], dict[str, Any]],
+) -> None:
+    """1.2 adds item 2's LOINC answer list (and says where it comes from) and nothing else, so a score is
+    the same whichever version a response names; 1.1 stays as published."""
+    old, new = definition("gad-7-1.1"), definition("gad-7-1.2")
+    assert (old["version"], new["version"]) == ("1.1", "1.2")
+    assert [item.get("loinc_answers") for item in new["items"]] == [
+        None,
+        ["LA6568-5", "LA6569-3", "LA18938-3", "LA6571-9"],  # HL7 pco-ig Questionnaire 69737-5, 68509-9
+        *[None] * 5,
+    ]
+    assert new["references"]["loinc"].startswith(old["references"]["loinc"])
+    same = {"items", "version", "references"}
+    assert {k: v for k, v in new.items() if k not in same} == {k: v for k, v in old.items() if k not in same}
+    assert [{k: v for k, v in i.items() if k != "loinc_answers"} for i in new["items"]] == old["items"]
 
 
 @pytest.mark.parametrize(
@@ -291,6 +311,7 @@ PUBLISHED = {
     "phq-9-1.0": "f244add29b16e32e4c8136f92ec5db9a0d0e4897dd860e73d2c22dc69f059f09",
     "gad-7-1.0": "f4a983dd321a374680d3be332fcc04354d56ce2aea88bf47d22f73ff85ee0c1a",
     "gad-7-1.1": "be80bf429b6f6b413a1403c6607e07b0eed9b4926e0fafd7a76d3cd5258c9e22",
+    "gad-7-1.2": "67328f1812e0cfba0752e9f4c0a928e8d2853a77580bf058fc4f74ec3c5644cc",
     "core-10-1.0": "263de9987ef8552113b242d2b3588cfc2d2333e759b765ff95d32f5b8901b7b8",
     "cors-1.0": "b876f43dcac5bd10e26da7876824d12f9c164fb32e11c971bae1c8545cff8f21",
     "gsrs-1.0": "52c7b9bc1889c3cce4aac92f4dbcdef220889a6ecf523cf296e86eab4f50cc02",
@@ -322,3 +343,74 @@ def test_measure_registry_names_an_object_plugin_as_the_plugin_host_does() -> No
         measure_registry(_RegistersADuplicateKey())
     assert refused.value.plugin == f"{__name__}._RegistersADuplicateKey"
     assert f"plugin '{__name__}._RegistersADuplicateKey'" in str(refused.value)
+
+
+_GAD_7_ITEM_2 = ["LA6568-5", "LA6569-3", "LA18938-3", "LA6571-9"]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field", "rule"),
+    [
+        (lambda d: d["items"][1].update(loinc_answers=[]), "$.items[1].loinc_answers", "minItems"),
+        (
+            lambda d: d["items"][1].update(loinc_answers=["LA6568-5", "LA6569-3", "LA18938", "LA6571-9"]),
+            "$.items[1].loinc_answers[2]",
+            "pattern",
+        ),
+        (
+            lambda d: d["items"][1].update(loinc_answers=["LA6568-5", "LA6568-5", "LA18938-3", "LA6571-9"]),
+            "$.items[1].loinc_answers",
+            "uniqueItems",
+        ),
+        (  # one short: which answer would the last option be coded with?
+            lambda d: d["items"][1].update(loinc_answers=_GAD_7_ITEM_2[:3]),
+            "$.items[1].loinc_answers",
+            "count",
+        ),
+        (  # one over, as well
+            lambda d: d["items"][1].update(loinc_answers=[*_GAD_7_ITEM_2, "LA6572-7"]),
+            "$.items[1].loinc_answers",
+            "count",
+        ),
+        (  # the measure's own answers uncoded: an item's list would code one item only
+            lambda d: d["answer_options"][3].pop("loinc"),
+            "$.items[1].loinc_answers",
+            "coded",
+        ),
+        (
+            lambda d: d["items"][1].update(loinc_answers=["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"]),
+            "$.items[1].loinc_answers",
+            "differs",
+        ),
+        (  # LA6570-1 is the measure's third answer: on item 2 it would name the second
+            lambda d: d["items"][1].update(loinc_answers=["LA6568-5", "LA6570-1", "LA18938-3", "LA6571-9"]),
+            "$.items[1].loinc_answers[1]",
+            "position",
+        ),
+        (  # LA18938-3 is item 2's third answer: on item 3 it may not name the second
+            lambda d: d["items"][2].update(loinc_answers=["LA6568-5", "LA18938-3", "LA6570-1", "LA6571-9"]),
+            "$.items[2].loinc_answers[1]",
+            "position",
+        ),
+        (  # a misspelt name is no list at all: refused, not ignored
+            lambda d: d["items"][1].update(loinc_answer=_GAD_7_ITEM_2),
+            "$.items[1].loinc_answer",
+            "additionalProperties",
+        ),
+    ],
+)
+def test_a_malformed_item_answer_list_is_refused_with_path_and_rule(
+    definition: Any, mutate: Any, field: str, rule: str
+) -> None:
+    d = definition("gad-7-1.2")
+    mutate(d)
+    with pytest.raises(MeasureDefinitionError) as caught:
+        MeasureRegistry().add(d, "test")
+    assert (caught.value.field, caught.value.rule) == (field, rule)
+
+
+def test_an_item_answer_list_is_read_onto_its_item(registry: MeasureRegistry) -> None:
+    items = registry.get("gad-7", "1.2").items
+    assert [item.loinc_answers for item in items] == [(), tuple(_GAD_7_ITEM_2), (), (), (), (), ()]
+    others = [item for m, v in registry if m != "gad-7" for item in registry.get(m, v).items]
+    assert not any(item.loinc_answers for item in others)

@@ -1,11 +1,21 @@
-"""Reading a LOINC-coded answer (``valueCoding`` from ``http://loinc.org``) as the item's response position.
+"""LOINC answer codes item by item: which code is written for a response, and which codes are read as one.
 
 An EHR or an SDC form filler answers PHQ-9 and GAD-7 with LOINC answer codes (``LA...``) rather than numbers.
-The measure's definition says which code is which response (``answer_options[].loinc``); GAD-7 item 2's own
-LOINC answer, ``LA18938-3``, is read as the answer it stands for
-(:func:`~alliancekit.fhir.codes.loinc_item_answers`).
-One reader serves ``alliancekit import fhir``, :func:`~alliancekit.fhir.sdc.answers_from_response` and a
-client's form, so that they agree on what a code means and on what is refused.
+The measure's definition says which code is which response: ``answer_options[].loinc`` for every item, and
+an item's own list (``items[].loinc_answers``) where its LOINC term's answer list differs. GAD-7 1.2 gives
+item 2 (68509-9) its own list, whose third answer is ``LA18938-3`` "More days than not", as LOINC's GAD-7
+panel (69737-5) has it.
+
+This module is the one place that decides, for the writers (:func:`~alliancekit.fhir.sdc.sdc_questionnaire`,
+:func:`~alliancekit.fhir.sdc.sdc_response`) and the readers (``alliancekit import fhir``,
+:func:`~alliancekit.fhir.sdc.answers_from_response`, a client's form): :func:`written_answer_codes` is
+what an item is answered with, :func:`item_answer_codes` what is read on it, and they agree, so a round
+trip is exact. Reading is wider than writing: on every item the measure's own codes are read as well
+(``LA6570-1`` on GAD-7 item 2, as alliancekit wrote it before 1.2 and as forms built on the publisher's
+one-list form send it), and on a definition published before items had lists of their own (GAD-7 1.0 and
+1.1) an item's LOINC code is read where :data:`~alliancekit.fhir.codes.LOINC_ITEM_ANSWER_ALIASES` lists it.
+A code names one response position throughout a measure (the definition is refused otherwise), so the
+wider reading never reads one code as two answers.
 
 The ``display`` is not checked: the code is the answer, and a form filler's wording of it varies by language
 and version. Errors name the rule, never the code or the display (client data).
@@ -33,10 +43,22 @@ def has_answer_codes(measure: Measure) -> bool:
     return any(option.loinc for option in measure.answer_options)
 
 
+def written_answer_codes(measure: Measure, item: Item) -> dict[float, str]:
+    """The LOINC answer code written for each response position of ``item``: the item's own list where the
+    definition gives one, else the measure's (empty: the measure has no LOINC answer codes)."""
+    options = measure.answer_options
+    if item.loinc_answers:  # the definition checked: one per option, in order, every option coded
+        return dict(zip((option.value for option in options), item.loinc_answers, strict=True))
+    return {option.value: option.loinc for option in options if option.loinc}
+
+
 def item_answer_codes(measure: Measure, item: Item) -> dict[str, float]:
-    """The LOINC answer codes ``item`` accepts, each with the response position it names."""
-    codes = {option.loinc: option.value for option in measure.answer_options if option.loinc}
-    read = loinc_item_answers(measure.id, item.key, codes)
+    """The LOINC answer codes read on ``item``, each with the response position it names: those written for
+    it (:func:`written_answer_codes`), the measure's own codes, and the item's LOINC codes that a definition
+    published without an item list leaves out (:data:`~alliancekit.fhir.codes.LOINC_ITEM_ANSWER_ALIASES`)."""
+    measure_codes = {option.loinc: option.value for option in measure.answer_options if option.loinc}
+    read = loinc_item_answers(measure.id, item.key, measure_codes)
+    read.update({code: value for value, code in written_answer_codes(measure, item).items()})
     return {code: value for code, value in read.items() if item.min <= value <= item.max}
 
 

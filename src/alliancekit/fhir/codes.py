@@ -136,11 +136,13 @@ LOINC_DISPLAY: dict[str, str] = {
 }
 
 #: LOINC answer codes that an item's own LOINC term lists where the measure's answer list has another code,
-#: by measure id and item key: each is read as the measure's answer whose LOINC code it maps to (and never
-#: written). GAD-7 item 2's term, 68509-9, has its own answer list: LOINC's GAD-7 panel (69737-5, as HL7's
-#: Person-Centered Outcomes IG publishes it) answers it LA6568-5, LA6569-3, LA18938-3 "More days than not",
-#: LA6571-9, where the publisher's form, and alliancekit, have LA6570-1 "More than half the days" third. A
-#: response coded from LOINC's panel (an EHR, LHC-Forms' GAD-7) is read, not refused.
+#: by measure id and item key, for definitions published before an item could carry its own list
+#: (``items[].loinc_answers``): each is read as the measure's answer whose LOINC code it maps to, and never
+#: written (:mod:`alliancekit.fhir.coded_answers` reads it; nothing else does). GAD-7 item 2's term, 68509-9,
+#: has its own answer list: LOINC's GAD-7 panel (69737-5, as HL7's Person-Centered Outcomes IG publishes it)
+#: answers it LA6568-5, LA6569-3, LA18938-3 "More days than not", LA6571-9, where the publisher's form, and
+#: GAD-7 1.0 and 1.1, have LA6570-1 "More than half the days" third. GAD-7 1.2 lists it on the item itself
+#: and writes it; 1.0 and 1.1 are published and never edited, so for them it is read here.
 LOINC_ITEM_ANSWER_ALIASES: dict[tuple[str, str], dict[str, str]] = {
     ("gad-7", "q2"): {"LA18938-3": "LA6570-1"},
 }

@@ -3,10 +3,12 @@
 What the form carries (the FHIR guide's SDC section explains each for host developers):
 
 * items with a fixed set of responses are ``choice`` items whose ``answerOption`` is a ``valueCoding`` (the
-  LOINC answer code where the definition gives one, else the position in the measure's own answer code
-  system) with the item's score as the ``ordinalValue`` extension, on the option and on its coding (so
-  FHIRPath's ``weight()`` finds it in R4 renderers) and as ``itemWeight`` (R5 renderers). A reverse-keyed
-  item (CORE-10 items 2 and 3) keeps its positions but weighs them reversed, so the weights are the scores;
+  item's LOINC answer code where the definition gives one, as
+  :func:`~alliancekit.fhir.coded_answers.written_answer_codes` decides, else the position in the measure's
+  own answer code system) with the item's score as the ``ordinalValue`` extension, on the option and on its
+  coding (so FHIRPath's ``weight()`` finds it in R4 renderers) and as ``itemWeight`` (R5 renderers). A
+  reverse-keyed item (CORE-10 items 2 and 3) keeps its positions but weighs them reversed, so the weights
+  are the scores;
 * visual-analogue items (ORS, SRS: a mark on a line read as 0-10 to one decimal) are ``decimal`` items with
   ``minValue``/``maxValue`` and ``maxDecimalPlaces``;
 * ``required`` on every item unless the measure's missing-data rule scores a response without it;
@@ -26,7 +28,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from alliancekit.errors import ResponseError, ValidationError
-from alliancekit.fhir.coded_answers import ONE_VALUE, coded_answer
+from alliancekit.fhir.coded_answers import (
+    ONE_VALUE,
+    coded_answer,
+    item_answer_codes,
+    written_answer_codes,
+)
 from alliancekit.fhir.codes import (
     CANONICAL_BASE,
     LOINC,
@@ -34,7 +41,6 @@ from alliancekit.fhir.codes import (
     MEASURE_SCORES,
     MIN_VALUE,
     coding,
-    loinc_item_answers,
     questionnaire_url,
 )
 from alliancekit.fhir.questionnaire import computable_name, questionnaire_id
@@ -116,7 +122,7 @@ def _required(measure: Measure) -> bool:
 def _options(
     measure: Measure, item: Item, labels: Mapping[float, str], language: str
 ) -> list[dict[str, Any]]:
-    loinc = {option.value: option.loinc for option in measure.answer_options}
+    loinc = written_answer_codes(measure, item)
     out = []
     for position in _positions(item):
         weight = _score(measure, item, position)
@@ -255,7 +261,6 @@ def sdc_questionnaire(measure: Measure, *, language: str | None = None) -> dict[
 def sdc_response(measure: Measure, answers: Mapping[str, float | str | None]) -> dict[str, Any]:
     """A QuestionnaireResponse to :func:`sdc_questionnaire`'s form holding ``answers`` (response positions,
     as :meth:`Practice.record_session` takes them); the inverse of :func:`answers_from_response`."""
-    loinc = {option.value: option.loinc for option in measure.answer_options if option.loinc}
     items = []
     for item in measure.items:
         value = answers.get(item.key)
@@ -263,7 +268,7 @@ def sdc_response(measure: Measure, answers: Mapping[str, float | str | None]) ->
         if value == NOT_APPLICABLE:
             entry["answer"] = [{"valueCoding": coding(answer_system(measure.id), NA_CODE)}]
         elif isinstance(value, int | float) and _choice(item):
-            code = loinc.get(value)
+            code = written_answer_codes(measure, item).get(value)
             system, code = (LOINC, code) if code else (answer_system(measure.id), str(int(value)))
             entry["answer"] = [{"valueCoding": coding(system, code)}]
         elif isinstance(value, int | float):
@@ -292,7 +297,6 @@ def answers_from_response(measure: Measure, response: Mapping[str, Any]) -> dict
         raise ResponseError("$.status", "not-completed", "a completed response")
     items = {item.key: item for item in measure.items}
     skip = {total_link_id(measure), INSTRUCTIONS, f"{measure.id}-{INSTRUCTIONS}"} - set(items)
-    loinc = {option.loinc: option.value for option in measure.answer_options if option.loinc}
     found: dict[str, float | str | None] = dict.fromkeys(items)
     seen: set[str] = set()
     for i, entry in enumerate(response.get("item") or ()):
@@ -309,8 +313,9 @@ def answers_from_response(measure: Measure, response: Mapping[str, Any]) -> dict
         if len(answers) > 1:
             raise ResponseError(f"{path}.answer", "maxItems", "one answer per item")
         if answers:
-            codes = loinc_item_answers(measure.id, link, loinc)
-            found[link] = _answer_value(measure, items[link], answers[0], codes, f"{path}.answer[0]")
+            item = items[link]
+            codes = item_answer_codes(measure, item)
+            found[link] = _answer_value(measure, item, answers[0], codes, f"{path}.answer[0]")
     return found
 
 

@@ -21,6 +21,7 @@ BUILTIN_MEASURES: tuple[str, ...] = (
     "phq-9-1.0",
     "gad-7-1.0",
     "gad-7-1.1",
+    "gad-7-1.2",
     "core-10-1.0",
     "cors-1.0",
     "gsrs-1.0",

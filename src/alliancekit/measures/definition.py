@@ -3,7 +3,8 @@
 A definition arrives as a mapping in the format of ``schemas/measure-definition.schema.json``.
 :func:`parse_definition` checks it against that meta-schema, then checks what JSON Schema cannot say
 (keys unique, referenced items exist, bands contiguous, citations resolve, item text only where the licence
-allows it, "not applicable" only where the missing-data rule can score without the item) and returns a
+allows it, "not applicable" only where the missing-data rule can score without the item, an item's own LOINC
+answer list one code per answer option and each code one answer throughout) and returns a
 :class:`Measure`. Every error is a :class:`MeasureDefinitionError` whose ``field`` is the JSON path of the
 offending part.
 """
@@ -109,6 +110,10 @@ class Item:
     text: str | None = None
     allows_na: bool = False
     """The item may be answered :data:`NOT_APPLICABLE`."""
+    loinc_answers: tuple[str, ...] = ()
+    """The item's own LOINC answer codes, one per :attr:`Measure.answer_options` entry in order, where its
+    LOINC term's answer list differs from the measure's (empty: the measure's codes). What reads and writes
+    them is :mod:`alliancekit.fhir.coded_answers`."""
 
     @property
     def integral(self) -> bool:
@@ -444,6 +449,7 @@ def _build(d: Mapping[str, Any]) -> Measure:
                 raw["step"],
                 raw.get("text"),
                 raw.get("allows_na", False),
+                tuple(raw.get("loinc_answers", ())),
             )
         )
 
@@ -586,6 +592,7 @@ def _build(d: Mapping[str, Any]) -> Measure:
         AnswerOption(raw["value"], raw["label"], raw.get("loinc")) for raw in d.get("answer_options", [])
     )
     _check_answer_options(options, items)
+    _check_item_answer_codes(options, items)
 
     examples = []
     for raw in d.get("examples", []):
@@ -689,6 +696,27 @@ def _check_answer_options(options: tuple[AnswerOption, ...], items: list[Item]) 
             steps = (option.value - item.min) / item.step
             if not math.isclose(steps, round(steps), abs_tol=1e-9):
                 raise _err(path, "step", f"not on the step of item {item.key}")
+
+
+def _check_item_answer_codes(options: tuple[AnswerOption, ...], items: list[Item]) -> None:
+    """An item's own LOINC answer list (``items[].loinc_answers``) replaces the measure's codes one for one,
+    so it needs every answer option coded and one code per option; it must differ from the measure's list
+    (else it says nothing); and a code names one response position throughout the measure, so that a
+    response coded from either list, or from another item's, reads as one answer, never as two."""
+    position: dict[str, float] = {o.loinc: o.value for o in options if o.loinc}
+    for i, item in enumerate(items):
+        if not item.loinc_answers:
+            continue
+        path = f"$.items[{i}].loinc_answers"
+        if not options or any(o.loinc is None for o in options):
+            raise _err(path, "coded", "an item's own answer codes need every answer option's loinc code")
+        if len(item.loinc_answers) != len(options):
+            raise _err(path, "count", "one code for each of answer_options, in order")
+        if list(item.loinc_answers) == [o.loinc for o in options]:
+            raise _err(path, "differs", "the same codes as answer_options: leave it out")
+        for j, (code, option) in enumerate(zip(item.loinc_answers, options, strict=True)):
+            if position.setdefault(code, option.value) != option.value:
+                raise _err(f"{path}[{j}]", "position", "a code that names another answer elsewhere")
 
 
 def _translations(

@@ -17,8 +17,8 @@ from typing import Any
 import attrs
 
 from alliancekit.errors import ValidationError
-from alliancekit.fhir.coded_answers import ONE_VALUE, coded_answer
-from alliancekit.fhir.codes import LOINC, loinc_item_answers
+from alliancekit.fhir.coded_answers import ONE_VALUE, coded_answer, item_answer_codes
+from alliancekit.fhir.codes import LOINC
 from alliancekit.fhir.questionnaire import canonical
 from alliancekit.fhir.sdc import answer_system, sdc_questionnaire
 from alliancekit.measures.definition import AnswerConvention, Measure
@@ -87,7 +87,8 @@ def _from_response(measure: Measure, qr: Any) -> dict[str, Any]:
 class _ItemCodes:
     """Per item, the response each answer coding of the measure's SDC form names, and how to undo a weight.
 
-    The form codes a response by the LOINC answer code where the definition gives one, else by its position
+    The form codes a response by the item's LOINC answer code where the definition gives one
+    (:mod:`alliancekit.fhir.coded_answers` decides which codes are read), else by its position
     in the measure's answer code system (:func:`~alliancekit.fhir.sdc.sdc_questionnaire`). Its
     ``ordinalValue`` is the item's *score* for the response, which for a reverse-keyed item taken as a
     response position (CORE-10 items 2 and 3) is the position reversed, so it is turned back into the
@@ -101,16 +102,15 @@ class _ItemCodes:
 
     @classmethod
     def of(cls, measure: Measure) -> _ItemCodes:
-        loinc = {option.value: option.loinc for option in measure.answer_options if option.loinc}
         own = answer_system(measure.id)
         codes: dict[str, Mapping[tuple[str, str], Any]] = {}
         for item in measure.items:
             named: dict[tuple[str, str], Any] = {}
             if item.integral:
-                coded = loinc_item_answers(measure.id, item.key, {c: p for p, c in loinc.items()})
                 for position in range(int(item.min), int(item.max) + 1):
                     named[(own, str(position))] = position
-                named.update({(LOINC, code): p for code, p in coded.items() if item.min <= p <= item.max})
+                coded = item_answer_codes(measure, item)  # the one table of LOINC codes read on the item
+                named.update({(LOINC, code): position for code, position in coded.items()})
             if item.allows_na:
                 named[(own, NOT_APPLICABLE)] = NOT_APPLICABLE
             codes[item.key] = MappingProxyType(named)
