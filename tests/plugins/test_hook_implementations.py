@@ -79,6 +79,20 @@ def test_a_hook_function_without_hookimpl_is_refused() -> None:
     assert "defines alliancekit_register_measures without @alliancekit.hookimpl" in str(error)
 
 
+def test_a_plugin_implementing_no_hook_is_refused() -> None:
+    """An entry point naming a hook function (or the definition loader) instead of the module holding the
+    hooks registered a plugin pluggy never calls: the measure was silently missing ("no measure with id")."""
+
+    @hookimpl
+    def alliancekit_register_measures(register: Any) -> None:
+        return None
+
+    for plugin in (alliancekit_register_measures, types.ModuleType("probeplug"), object()):
+        error = refusal(plugin)
+        assert "implements no alliancekit hook (nothing in it is marked @alliancekit.hookimpl" in str(error)
+        assert error.hook == "load"
+
+
 def test_an_installed_plugin_with_a_misspelt_hook_is_named_with_its_distribution(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -283,6 +283,10 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) 
     as written (pluggy's own refusal names neither the plugin's name nor its distribution, and a hook it
     does not know is only found after every plugin is registered)."""
     problem = _hookimpl_problem(pm, plugin)
+    if problem is None and not any(pm.parse_hookimpl_opts(plugin, attr) is not None for attr in dir(plugin)):
+        # pluggy registers such a plugin and never calls it: an entry point naming a hook function, or
+        # the definition loader, rather than the module that holds the hooks, was silently a no-op.
+        problem = ("", _NO_HOOK)
     if problem is None:
         try:
             pm.register(plugin, name=name)
@@ -295,6 +299,12 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) 
         "alliancekit.plugins.hookspecs) or leave it out"
     ).attributed(hook or "load", name)
 
+
+#: What is wrong with a plugin in which nothing is marked as a hook implementation.
+_NO_HOOK = (
+    "implements no alliancekit hook (nothing in it is marked @alliancekit.hookimpl: name the module or "
+    "object that holds the hook implementations, not one of its functions)"
+)
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
