@@ -204,6 +204,19 @@ class _WhileTheHookRuns:
                 f"plugin {self.plugin!r} called the register of {self.hook_name} after the hook returned: "
                 "register everything while the hook runs"
             ).attributed(self.hook_name, self.plugin)
+        try:
+            signature = inspect.signature(self.register)
+        except (TypeError, ValueError):  # no signature to read: the call says what is wrong
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError:  # a wrong call, else a bare TypeError "failed in ...", which says nothing
+                takes = ", ".join(signature.parameters) or "no arguments"
+                raise PluginError(
+                    f"plugin {self.plugin!r} called the register of {self.hook_name} with arguments it does "
+                    f"not take (it takes: {takes}); see alliancekit.plugins.hookspecs.{self.hook_name}"
+                ).attributed(self.hook_name, self.plugin) from None
         return self.register(*args, **kwargs)
 
 
