@@ -18,6 +18,8 @@ from typing import Any
 import jsonschema
 import pytest
 
+from alliancekit.measures.commands import checked_definition
+
 GUIDE = "docs/guides/writing-a-measure-plugin.md"
 PIP_OFFLINE = ("--quiet", "--no-deps", "--no-index", "--no-build-isolation")
 
@@ -197,3 +199,21 @@ def test_every_json_example_of_a_definition_part_is_valid(source_root: Path) -> 
         validator = jsonschema.Draft202012Validator(against)
         wrong += [f"{GUIDE}:{line}: {e.json_path}: {e.message}" for e in validator.iter_errors(example)]
     assert wrong == []
+
+
+def test_the_guides_norms_raters_subscales_and_response_schema_register(source_root: Path) -> None:
+    """Beyond the meta-schema, the registry's own rules (cutoff within the range and on the worse side,
+    samples in order, a response schema that resolves and accepts the examples): the norms and raters on the
+    K10 (a higher-is-worse 10-50 scale, as the example says), the subscales and response schema on the
+    synthetic 0-4 measure."""
+    guide = (source_root / GUIDE).read_text(encoding="utf-8")
+    parts = {tuple(sorted(example)): example for _line, example in _json_examples(guide)}
+    k10_file = source_root / "plugins/alliancekit-measure-k10/src/alliancekit_measure_k10/k10-1.0.json"
+    k10 = json.loads(k10_file.read_text(encoding="utf-8"))
+    k10["references"] |= {"validation": "Synthetic.", "manual": "Synthetic."}
+    k10 |= parts[("norms",)] | parts[("raters",)]
+    assert len(checked_definition(json.dumps(k10)).items) == 10
+    subscales = next(e for _line, e in _json_examples(guide) if "subscales" in e.get("scoring", {}))
+    synthetic = {**SYNTHETIC, **subscales, **parts[("response_schema",)]}
+    synthetic["references"] = {**SYNTHETIC["references"], "manual": "Synthetic."}
+    assert len(checked_definition(json.dumps(synthetic)).items) == 5

@@ -344,6 +344,11 @@ def _hookimpl_problem(pm: pluggy.PluginManager, plugin: object) -> tuple[str, st
         except (TypeError, ValueError):  # no signature to read: leave it to pluggy
             continue
         if parameters and parameters[0].name == "self" and "." in getattr(function, "__qualname__", ""):
+            if inspect.isclass(plugin):  # pluggy would call the method without an instance: a TypeError
+                return hook, (
+                    f"is a class whose {hook} is a method: register an instance of it "
+                    f"({plugin.__name__}()), not the class; an entry point names a module or an instance"
+                )
             parameters = parameters[1:]  # a method of a class registered as such: pluggy skips it too
         for parameter in parameters:
             defaulted = parameter.default is not parameter.empty
