@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import alliancekit.testing
 from alliancekit.lifecycle.rules import transition_table_markdown
 from alliancekit.plugins import hookspecs
 
@@ -131,3 +132,17 @@ def test_every_error_class_is_in_the_errors_reference() -> None:
         if isinstance(obj, type) and issubclass(obj, BaseException) and obj.__module__ == errors.__name__
     }
     assert sorted(defined - set(errors.__all__)) == []
+
+
+def test_every_contract_suite_is_in_the_plugin_guide(source_root: Path) -> None:
+    """A plugin author learns which suites to pass from the guide's "Testing a plugin": a store plugin's
+    author was not told of ``RequestStoreContract``, which every store must pass too."""
+    guide = (source_root / "docs" / "guides" / "plugins.md").read_text(encoding="utf-8")
+    section = guide.split("## Testing a plugin", 1)[1].split("\n## ", 1)[0]
+    missing = [
+        name
+        for name in alliancekit.testing.__all__
+        if name.endswith("Contract")
+        and f"`{getattr(alliancekit.testing, name).__module__}.{name}`" not in section
+    ]
+    assert missing == []

@@ -122,6 +122,32 @@ def test_docs_example_runs_as_it_stands(example: Example) -> None:
         exec(compile(example.code, example.where, "exec"), {"__name__": "docs_example"})  # noqa: S102
 
 
+#: Blocks that define a contract test class (``class TestMyStore(StoreContract):``): running them as above
+#: only defines the class, so they also run under pytest, as a reader's test module. The measure-plugin
+#: guide's run in tests/plugins/test_measure_plugin_guide.py, against the plugin built from the guide.
+CONTRACT_DOCS = [
+    e
+    for e in examples(SOURCE_ROOT)
+    if re.search(r"^class Test\w+\(", e.code, re.M)
+    and not e.skipped
+    and e.page != "docs/guides/writing-a-measure-plugin.md"
+]
+
+
+@pytest.mark.parametrize("example", CONTRACT_DOCS, ids=[e.where for e in CONTRACT_DOCS])
+def test_docs_contract_tests_pass_under_pytest(example: Example, tmp_path: Path) -> None:
+    (tmp_path / "test_example.py").write_text(example.code, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-x"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert re.search(r"\d+ passed", done.stdout)
+
+
 def test_examples_left_out_say_why(source_root: Path) -> None:
     """``% not-runnable`` needs its colon and a reason; a misspelt marker would leave a block running."""
     unexplained = [

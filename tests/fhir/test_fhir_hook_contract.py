@@ -138,8 +138,10 @@ def test_ids_that_change_between_exports_fail(tmp_path_factory: pytest.TempPathF
 
 
 def test_a_plugin_adding_nothing_fails(tmp_path_factory: pytest.TempPathFactory) -> None:
-    class Nothing:
-        pass
+    class Nothing:  # a hook, so that the host registers it, but none that adds to an export
+        @hookimpl
+        def alliancekit_register_protocols(self, register: Any) -> None:
+            return None
 
     assert "no FHIR hook" in _fails(Nothing(), "test_plugin_adds_to_the_export", tmp_path_factory)
 

@@ -79,6 +79,39 @@ def test_a_hook_function_without_hookimpl_is_refused() -> None:
     assert "defines alliancekit_register_measures without @alliancekit.hookimpl" in str(error)
 
 
+def test_a_plugin_implementing_no_hook_is_refused() -> None:
+    """An entry point naming a hook function (or the definition loader) instead of the module holding the
+    hooks registered a plugin pluggy never calls: the measure was silently missing ("no measure with id")."""
+
+    @hookimpl
+    def alliancekit_register_measures(register: Any) -> None:
+        return None
+
+    for plugin in (alliancekit_register_measures, types.ModuleType("probeplug"), object()):
+        error = refusal(plugin)
+        assert "implements no alliancekit hook (nothing in it is marked @alliancekit.hookimpl" in str(error)
+        assert error.hook == "load"
+
+
+def test_a_class_registered_instead_of_its_instance_is_refused() -> None:
+    """Before: registered, then ``failed in alliancekit_register_measures: TypeError`` when pluggy called the
+    method without an instance (an entry point naming the class, ``pkg:MyPlugin``)."""
+
+    class MyPlugin:
+        @hookimpl
+        def alliancekit_register_measures(self, register: Any) -> None:
+            return None
+
+    error = refusal(MyPlugin)
+    assert str(error) == (
+        "plugin 'MyPlugin' is a class whose alliancekit_register_measures is a method: register an instance "
+        "of it (MyPlugin()), not the class; an entry point names a module or an instance; fix the plugin "
+        "(hooks and their parameters: alliancekit.plugins.hookspecs) or leave it out"
+    )
+    assert error.hook == "alliancekit_register_measures"
+    assert make_plugin_host(load_entry_points=False, extra_plugins=[MyPlugin()]).measures()
+
+
 def test_an_installed_plugin_with_a_misspelt_hook_is_named_with_its_distribution(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -86,6 +86,12 @@ def test_a_plugin_that_fails_to_import_is_named_with_its_distribution_and_the_wa
     assert manager.make_plugin_host(allow=["other"]).pm.get_plugin("failing") is None  # left out: no error
 
 
+#: A plugin module's source with one hook (a plugin implementing none is refused on its own account).
+A_HOOK = (
+    "import alliancekit\n\n\n@alliancekit.hookimpl\ndef alliancekit_register_protocols(register):\n    pass\n"
+)
+
+
 def install(site: Path, distribution: str, version: str, entry_points: dict[str, str]) -> None:
     """A distribution's dist-info on ``site``, declaring ``entry_points`` (name -> module) in our group."""
     info = site / f"{distribution.replace('-', '_')}-{version}.dist-info"
@@ -98,8 +104,8 @@ def install(site: Path, distribution: str, version: str, entry_points: dict[str,
 def test_two_distributions_declaring_one_plugin_name_are_an_error_naming_both(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "first_plugin.py").write_text("")
-    (tmp_path / "second_plugin.py").write_text("")
+    (tmp_path / "first_plugin.py").write_text(A_HOOK)
+    (tmp_path / "second_plugin.py").write_text(A_HOOK)
     install(tmp_path, "first-dist", "1.0", {"same": "first_plugin"})
     install(tmp_path, "second-dist", "2.0", {"same": "second_plugin"})
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -117,7 +123,7 @@ def test_two_distributions_declaring_one_plugin_name_are_an_error_naming_both(
 def test_an_installed_plugin_taking_a_builtin_name_is_an_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "impostor_plugin.py").write_text("")
+    (tmp_path / "impostor_plugin.py").write_text(A_HOOK)
     install(tmp_path, "impostor-dist", "0.1", {"alliancekit.measures.builtin": "impostor_plugin"})
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delenv(manager.DISABLE_AUTOLOAD_ENV, raising=False)

@@ -11,10 +11,14 @@ import re
 import subprocess
 import sys
 import tomllib
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+
+from alliancekit.measures.commands import checked_definition
 
 GUIDE = "docs/guides/writing-a-measure-plugin.md"
 PIP_OFFLINE = ("--quiet", "--no-deps", "--no-index", "--no-build-isolation")
@@ -124,3 +128,92 @@ def test_the_guides_tests_pass_against_the_installed_plugin(installed: tuple[Pat
     assert ran.returncode == 0, ran.stdout[-3000:]
     summary = ran.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"\d+ passed in [\d.]+s", summary), summary  # nothing skipped, nothing failed
+
+
+def _json_examples(guide: str) -> list[tuple[int, Any]]:
+    """Every ``json`` block of the guide (indented ones under a definition list too), parsed; a fragment such
+    as ``"stem": "..."`` is read as the object it is a member of."""
+    found = []
+    for match in re.finditer(r"^( *)```json\n(.*?)^\1```$", guide, re.S | re.M):
+        block = match[2]
+        try:
+            parsed = json.loads(block)
+        except json.JSONDecodeError:
+            parsed = json.loads("{" + block + "}")
+        found.append((guide.count("\n", 0, match.start()) + 1, parsed))
+    return found
+
+
+def _keys(value: Any) -> set[str]:
+    if isinstance(value, dict):
+        return set(value).union(*(_keys(v) for v in value.values()))
+    if isinstance(value, list):
+        return set().union(*(_keys(v) for v in value))
+    return set()
+
+
+def _defined(schema: Any) -> set[str]:
+    """Every property name the meta-schema defines, at any depth."""
+    if isinstance(schema, list):
+        return set().union(*(_defined(v) for v in schema))
+    if not isinstance(schema, dict):
+        return set()
+    named = set(schema["properties"]) if isinstance(schema.get("properties"), dict) else set()
+    return named.union(
+        *(_defined(v) for v in schema.get("properties", {}).values()),
+        *(_defined(v) for k, v in schema.items() if k != "properties"),
+    )
+
+
+def _meta_schema() -> dict[str, Any]:
+    text = (files("alliancekit") / "schemas" / "measure-definition.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def test_every_part_of_the_definition_format_has_a_json_example(source_root: Path) -> None:
+    """A plugin author writes a definition from the guide's examples: the norms (cutoff, reliable change,
+    samples), raters, subscales and a custom response schema had none (the K10's norms are empty), and the
+    prose led to ``"reliability": 0.85`` where the format asks for ``{"value": 0.85, "cite": ...}``."""
+    guide = (source_root / GUIDE).read_text(encoding="utf-8")
+    shown = set().union(*(_keys(example) for _line, example in _json_examples(guide)))
+    schema = _meta_schema()
+    assert sorted(_defined(schema) - shown) == []
+
+
+def test_every_json_example_of_a_definition_part_is_valid(source_root: Path) -> None:
+    """Each example holding parts of a definition passes the meta-schema (its ``required`` aside, since an
+    example shows a part, not a whole definition), so a reader copying one gets no schema error."""
+    guide = (source_root / GUIDE).read_text(encoding="utf-8")
+    schema = _meta_schema()
+    parts = {**schema, "required": []}
+    item = {**schema["$defs"]["item"], "$defs": schema["$defs"]}
+    wrong = []
+    for line, example in _json_examples(guide):
+        if set(example) <= set(schema["properties"]):
+            against = parts
+        elif "key" in example:
+            against = item
+        else:
+            continue  # a response, not a definition
+        validator = jsonschema.Draft202012Validator(against)
+        wrong += [f"{GUIDE}:{line}: {e.json_path}: {e.message}" for e in validator.iter_errors(example)]
+    assert wrong == []
+
+
+def test_the_guides_norms_raters_subscales_and_response_schema_register(source_root: Path) -> None:
+    """Beyond the meta-schema, the registry's own rules (cutoff within the range and on the worse side,
+    samples in order, a response schema that resolves and accepts the examples): the norms and raters on the
+    K10 (a higher-is-worse 10-50 scale, as the example says), the subscales and response schema on the
+    synthetic 0-4 measure."""
+    guide = (source_root / GUIDE).read_text(encoding="utf-8")
+    parts = {tuple(sorted(example)): example for _line, example in _json_examples(guide)}
+    k10_file = source_root / "plugins/alliancekit-measure-k10/src/alliancekit_measure_k10/k10-1.0.json"
+    k10 = json.loads(k10_file.read_text(encoding="utf-8"))
+    k10["references"] |= {"validation": "Synthetic.", "manual": "Synthetic."}
+    k10 |= parts[("norms",)] | parts[("raters",)]
+    assert len(checked_definition(json.dumps(k10)).items) == 10
+    subscales = next(e for _line, e in _json_examples(guide) if "subscales" in e.get("scoring", {}))
+    synthetic = {**SYNTHETIC, **subscales, **parts[("response_schema",)]}
+    synthetic["references"] = {**SYNTHETIC["references"], "manual": "Synthetic."}
+    assert len(checked_definition(json.dumps(synthetic)).items) == 5

@@ -133,3 +133,27 @@ def test_returning_contributions_instead_of_registering_them_is_refused() -> Non
         "plugin 'returner' returned from alliancekit_register_measures something other than None "
         "(register each contribution with register)"
     )
+
+
+@pytest.mark.parametrize(
+    ("hook", "wrong", "takes"),
+    [
+        ("alliancekit_register_measures", lambda register: register(DEFINITION, "1.0"), "definition"),
+        ("alliancekit_register_measures", lambda register: register(), "definition"),
+        ("alliancekit_register_stores", lambda register: register("probe_store"), "scheme, opener"),
+    ],
+)
+def test_a_register_called_with_wrong_arguments_says_what_it_takes(
+    hook: str, wrong: Callable[[Any], Any], takes: str
+) -> None:
+    """Before: ``plugin 'wrongcall' failed in alliancekit_register_measures: TypeError``, which said neither
+    that the plugin called register wrongly nor what register takes."""
+    host = host_with(plugin("wrongcall", hook, wrong))
+    build = host.measures if hook == "alliancekit_register_measures" else host.stores
+    with pytest.raises(PluginError) as caught:
+        build()
+    assert str(caught.value) == (
+        f"plugin 'wrongcall' called the register of {hook} with arguments it does not take (it takes: "
+        f"{takes}); see alliancekit.plugins.hookspecs.{hook}"
+    )
+    assert (caught.value.plugin, caught.value.hook) == ("wrongcall", hook)

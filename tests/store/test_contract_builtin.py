@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 
 from alliancekit.errors import StoreError
 from alliancekit.store.memory import MemoryStore
@@ -103,3 +105,23 @@ class TestSQLiteStore(StoreContract):
             for name in names:
                 admin.execute(f"DROP TRIGGER IF EXISTS {name}")
             admin.close()
+
+
+def test_a_create_store_that_reopens_one_database_is_told_so(tmp_path: Path) -> None:
+    """A plugin author's create_store on one fixed file: the batch test failed with a ConflictError from deep
+    in the store ("expected version 0, found 8"), not with what create_store must do."""
+
+    class OneFile(StoreContract):
+        def create_store(self) -> Store:
+            return SQLiteStore(self.tmp_path / "db.sqlite")
+
+    contract = OneFile()
+    contract.tmp_path, contract._opened = tmp_path, []
+    try:
+        with pytest.raises(AssertionError, match=r"create_store\(\) returned a store that already holds"):
+            contract.test_a_batch_through_the_facade_writes_what_one_by_one_writes(
+                contract._track(contract.create_store())
+            )
+    finally:
+        for store in contract._opened:
+            store.close()

@@ -204,6 +204,19 @@ class _WhileTheHookRuns:
                 f"plugin {self.plugin!r} called the register of {self.hook_name} after the hook returned: "
                 "register everything while the hook runs"
             ).attributed(self.hook_name, self.plugin)
+        try:
+            signature = inspect.signature(self.register)
+        except (TypeError, ValueError):  # no signature to read: the call says what is wrong
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError:  # a wrong call, else a bare TypeError "failed in ...", which says nothing
+                takes = ", ".join(signature.parameters) or "no arguments"
+                raise PluginError(
+                    f"plugin {self.plugin!r} called the register of {self.hook_name} with arguments it does "
+                    f"not take (it takes: {takes}); see alliancekit.plugins.hookspecs.{self.hook_name}"
+                ).attributed(self.hook_name, self.plugin) from None
         return self.register(*args, **kwargs)
 
 
@@ -283,6 +296,10 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) 
     as written (pluggy's own refusal names neither the plugin's name nor its distribution, and a hook it
     does not know is only found after every plugin is registered)."""
     problem = _hookimpl_problem(pm, plugin)
+    if problem is None and not any(pm.parse_hookimpl_opts(plugin, attr) is not None for attr in dir(plugin)):
+        # pluggy registers such a plugin and never calls it: an entry point naming a hook function, or
+        # the definition loader, rather than the module that holds the hooks, was silently a no-op.
+        problem = ("", _NO_HOOK)
     if problem is None:
         try:
             pm.register(plugin, name=name)
@@ -295,6 +312,12 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) 
         "alliancekit.plugins.hookspecs) or leave it out"
     ).attributed(hook or "load", name)
 
+
+#: What is wrong with a plugin in which nothing is marked as a hook implementation.
+_NO_HOOK = (
+    "implements no alliancekit hook (nothing in it is marked @alliancekit.hookimpl: name the module or "
+    "object that holds the hook implementations, not one of its functions)"
+)
 
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
 
@@ -321,6 +344,11 @@ def _hookimpl_problem(pm: pluggy.PluginManager, plugin: object) -> tuple[str, st
         except (TypeError, ValueError):  # no signature to read: leave it to pluggy
             continue
         if parameters and parameters[0].name == "self" and "." in getattr(function, "__qualname__", ""):
+            if inspect.isclass(plugin):  # pluggy would call the method without an instance: a TypeError
+                return hook, (
+                    f"is a class whose {hook} is a method: register an instance of it "
+                    f"({plugin.__name__}()), not the class; an entry point names a module or an instance"
+                )
             parameters = parameters[1:]  # a method of a class registered as such: pluggy skips it too
         for parameter in parameters:
             defaulted = parameter.default is not parameter.empty
