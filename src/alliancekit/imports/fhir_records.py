@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -118,6 +118,12 @@ Target = Callable[[Any, str], "str | None"]
 """The id of the resource of a type a reference names (``Type/id``, or a Bundle entry's full URL)."""
 
 
+class Observations(Protocol):
+    """The source's Observations by id (the last of an id)."""
+
+    def get(self, observation: str, /) -> Resource | None: ...
+
+
 @attrs.frozen
 class Dated:
     """A command and the day it happened."""
@@ -190,7 +196,7 @@ class EpisodeReader:
         self,
         ref: EpisodeRef,
         linked: Linked,
-        observations: Mapping[str, Resource],
+        observations: Observations,
         recorded: RecordedAt,
         error: Error,
         target: Target,
