@@ -1,6 +1,6 @@
 """An episode's clinical records read back from FHIR as dated facade commands, in the order they happened.
 
-:mod:`~alliancekit.imports.fhir_source` joins the source and reads the episode, its consultation and its
+:mod:`~alliancekit.imports.fhir_episode` reads the episode, its consultation and (:mod:`.fhir_sessions`) its
 sessions; this module reads the rest of what the export writes about the episode: the clinicians of record
 (transfers), holds and resumptions (``statusHistory``), goals and their revisions (Goal, and the Provenance
 of each version), reviews with each goal's progress, ruptures and their repair attempts, alerts acknowledged

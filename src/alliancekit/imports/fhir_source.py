@@ -134,7 +134,12 @@ class FhirSource(SourceFiles, SourceJoining, EpisodeReading, ClientResponseReadi
     def units(self) -> Iterator[Unit]:
         """One unit per episode, in the order of the ``EpisodeOfCare`` resources; none when any resource
         has a problem (every problem is in ``errors``). The join is kept on disk for as long as the units
-        are read, and removed when they are all read (or the reading stops)."""
+        are read, and removed when they are all read (or the reading stops).
+
+        :raises ValidationError: ``source: changed``: a resource read again for its unit is no longer the
+            one the first pass checked (the source changed during the import); the units before it were
+            yielded, none after.
+        """
         self.errors.clear()
         self.notes.clear()
         self.refused.clear()
