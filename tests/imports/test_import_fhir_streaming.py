@@ -162,3 +162,14 @@ def test_lines_start_where_the_offset_says(tmp_path: Path) -> None:
     with io.BytesIO(data) as f:
         f.seek(3)
         assert list(lines_of(f, 3)) == [(3, b"{}"), (7, b""), (8, b'{"a": 1}')]
+
+
+def test_a_source_read_again_gives_the_same_units(export: Path) -> None:
+    # a run that finds the source changed before its checkpoint reads it again from its start: a new join
+    source = FhirSource(export, _registry())
+    first, notes = list(source.units()), list(source.notes)
+    assert source._joined is None
+    again = list(source.units())
+    assert again == first
+    assert len(first) > 10
+    assert (source.notes, source.errors) == (notes, [])  # the second pass's notes are not said twice
