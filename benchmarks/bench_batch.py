@@ -24,6 +24,11 @@ SRS totals, ``IMPORT_SESSIONS`` sessions per client) through ``alliancekit impor
 ``run_import`` (reading, mapping, idempotency keys, checkpoints, on the batch path), against
 ``executemany`` of the rows it wrote (one transaction per batch of units the importer commits).
 
+The same comparison for ``alliancekit import fhir``: the FHIR export of a demo practice (``simulate_practice``
+with ``FHIR_MEMORY_SIZES`` clients, ``export_ndjson``, written before tracing starts) through its own
+``FhirSource`` and ``run_import``, committing every ``FHIR_BATCH`` episodes (a FHIR unit is a whole episode,
+and a batch holds its units until its commit: the default of 500 would hold both sizes whole).
+
 Run: ``python benchmarks/run.py batch``; ``ALLIANCEKIT_BENCH_BATCH_CLIENTS`` changes the size (issue 14
 names 10,000 clients x 20 sessions; the default is smaller, for a shared machine), and
 ``ALLIANCEKIT_BENCH_IMPORT_CLIENTS`` the import's (issue 14: 10,000 clients x 3 sessions).
@@ -58,6 +63,11 @@ MEMORY_SIZES = (3200, 6400)
 #: The same for ``import csv`` (``IMPORT_SESSIONS`` sessions a client): past the caches' filling, the peak
 #: must not follow the number of episodes read (until 2026-12-02 it did, about 0.7 KB an episode).
 CSV_MEMORY_SIZES = (10000, 40000)
+#: The same for ``import fhir`` (demo clients: about 1.02 episodes and 85 resources a client): until
+#: 2026-12-03 it read and joined its whole source in memory, about 6 KB a resource.
+FHIR_MEMORY_SIZES = (100, 400)
+#: Episodes per commit in that comparison: well below both sizes, so that the batch is not what is compared.
+FHIR_BATCH = 25
 #: The clients imported one command per durable commit, beside the batch path (a fifth: that path is slower).
 ONE_BY_ONE_CLIENTS = max(1, CLIENTS // 5)
 _TABLES = ("episodes", "events", "audit", "commands", "outbox")
@@ -240,6 +250,35 @@ def _csv_peak(directory: Path, clients: int) -> float:
     return _traced_peak(lambda: _import_csv(str(directory / f"memory-csv-{clients}.sqlite"), source))
 
 
+def _fhir_peak(directory: Path, clients: int) -> float:
+    """The traced memory peak (MiB) of ``import fhir`` of the FHIR export of a demo of ``clients`` clients
+    (made and exported before tracing starts): the join of the source is kept on disk, and one episode is
+    read at a time."""
+    from alliancekit import Actor, Purpose, Role, open_practice
+    from alliancekit.demo import simulate_practice
+    from alliancekit.fhir import export_ndjson
+    from alliancekit.fhir.validate import packaged_schema
+    from alliancekit.imports.fhir_source import FhirSource
+    from alliancekit.imports.writer import run_import
+
+    demo, exported = directory / f"fhir-demo-{clients}.sqlite", directory / f"fhir-{clients}"
+    simulate_practice(demo, clients=clients, seed=7, today=date(2026, 11, 30))
+    with open_practice(demo) as practice:
+        actor = Actor("bench-exporter", Role.SUPERVISOR, "demo-clinic", Purpose.OPERATIONS)
+        export_ndjson(practice, actor, exported, purpose="treatment")
+
+    packaged_schema()  # loaded once per process (the first size would count it, the second not)
+
+    def work() -> None:
+        with open_practice(directory / f"memory-fhir-{clients}.sqlite") as practice:
+            source = FhirSource(exported, practice.plugins.measures())
+            result = run_import(practice, source, clinic_id=CLINIC, source_id="bench", batch_size=FHIR_BATCH)
+        assert not result.errors, result.to_json()
+        assert result.written == result.units, result.to_json()
+
+    return _traced_peak(work)
+
+
 def _import_side_by_side(directory: Path) -> dict[str, float]:
     """The importer's rate against raw ``executemany`` of the rows it wrote, in commands/s."""
     source = directory / "history.csv"
@@ -294,6 +333,12 @@ def run() -> dict[str, float]:
         figures[f"import csv memory peak MiB ({CSV_MEMORY_SIZES[1]} clients)"] = large
         figures[
             f"import csv memory peak ratio ({CSV_MEMORY_SIZES[1]} / {CSV_MEMORY_SIZES[0]}; flat: near 1)"
+        ] = large / small
+        small, large = (_fhir_peak(directory, n) for n in FHIR_MEMORY_SIZES)
+        figures[f"import fhir memory peak MiB ({FHIR_MEMORY_SIZES[0]} demo clients)"] = small
+        figures[f"import fhir memory peak MiB ({FHIR_MEMORY_SIZES[1]} demo clients)"] = large
+        figures[
+            f"import fhir memory peak ratio ({FHIR_MEMORY_SIZES[1]} / {FHIR_MEMORY_SIZES[0]}; flat: near 1)"
         ] = large / small
     return figures
 

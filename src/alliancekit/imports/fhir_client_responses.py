@@ -22,7 +22,7 @@ from alliancekit.fhir.client_response import (
 )
 from alliancekit.fhir.codes import WORKFLOW_EPISODE_OF_CARE
 from alliancekit.imports.fhir_json import Resource as _Resource
-from alliancekit.imports.fhir_json import as_list, coding_of, extension_value, ref_id
+from alliancekit.imports.fhir_json import as_list, coding_of, extension_value
 from alliancekit.imports.fhir_provenance import RecordedAt
 from alliancekit.imports.fhir_records import RANK, Dated
 from alliancekit.imports.units import EpisodeRef, Ref, Step
@@ -30,6 +30,7 @@ from alliancekit.imports.units import EpisodeRef, Ref, Step
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.domain.records import Administration, Session
     from alliancekit.imports.fhir_records import Refused
+    from alliancekit.imports.fhir_sessions import TotalsOf
 
 
 def is_client_response(data: Mapping[str, Any]) -> bool:
@@ -43,16 +44,17 @@ class ClientResponseReading:
     """The part of :class:`~alliancekit.imports.fhir_source.FhirSource` that reads client responses."""
 
     if TYPE_CHECKING:  # pragma: no cover - what FhirSource provides
-        _full_urls: dict[str, tuple[str, str]]
         refused: Refused
+
+        def _target(self, reference: Any, rtype: str) -> str | None: ...
 
         def _error(self, res: _Resource | None, field: str, rule: str, message: str = "") -> None: ...
 
-        def _administration(self, res: _Resource, totals: Mapping[str, float]) -> Administration | None: ...
+        def _administration(self, res: _Resource, totals: TotalsOf) -> Administration | None: ...
 
     def _response_episode(self, res: _Resource) -> str | None:
         """The EpisodeOfCare a client response names (reported when it names none)."""
-        found = ref_id(extension_value(res.data, WORKFLOW_EPISODE_OF_CARE), "EpisodeOfCare", self._full_urls)
+        found = self._target(extension_value(res.data, WORKFLOW_EPISODE_OF_CARE), "EpisodeOfCare")
         if found is None:
             self._error(
                 res, "QuestionnaireResponse.extension[episodeOfCare]", "reference", "no EpisodeOfCare"
@@ -65,7 +67,7 @@ class ClientResponseReading:
         sessions: Sequence[tuple[str, Session]],
         keys: Mapping[str, str],
         found: Sequence[_Resource],
-        totals: Mapping[str, float],
+        totals: TotalsOf,
         recorded: RecordedAt,
     ) -> list[Dated]:
         """A dated step for each client response in ``found``, falling among the unit's ``sessions``
@@ -92,7 +94,7 @@ class ClientResponseReading:
         return dated
 
     def _client_response(
-        self, res: _Resource, sessions: Mapping[str, tuple[int, str]], totals: Mapping[str, float]
+        self, res: _Resource, sessions: Mapping[str, tuple[int, str]], totals: TotalsOf
     ) -> tuple[int, dict[str, Any]] | None:
         """The step arguments of one client response, and how many of the unit's sessions come before it."""
         data = res.data
@@ -117,7 +119,7 @@ class ClientResponseReading:
         if responded_at is None or responded_at.tzinfo is None:
             self._error(res, "QuestionnaireResponse.authored", "datetime", "a date and time with its zone")
             return None
-        encounter = ref_id(data.get("encounter"), "Encounter", self._full_urls)
+        encounter = self._target(data.get("encounter"), "Encounter")
         if encounter is not None and encounter not in sessions:
             if f"Encounter/{encounter}" in self.refused:
                 return None  # refused by the schema, and reported

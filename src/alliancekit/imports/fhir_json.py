@@ -4,16 +4,28 @@ that is not there, or not in the expected shape, reads as ``None``)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
+
+#: Where a resource is in its source, to read it again: the file's number, the offset and length of its
+#: line (or Bundle), its entry in that Bundle (-1: none), its row for errors, and a keyed digest of the bytes.
+Place = tuple[int, int, int, int, int, str]
 
 
 class Resource:
-    """One resource of the source, and where it was read (for row errors)."""
+    """One resource of the source, and where it was read (for row errors, and to read it again)."""
 
-    __slots__ = ("data", "file", "line")
+    __slots__ = ("at", "data", "file", "line")
 
-    def __init__(self, data: dict[str, Any], file: str, line: int) -> None:
-        self.data, self.file, self.line = data, file, line
+    def __init__(self, data: dict[str, Any], file: str, line: int, at: Place | None = None) -> None:
+        self.data, self.file, self.line, self.at = data, file, line, at
+
+
+class UrlTable(Protocol):
+    """The full URLs of a Bundle's entries: ``fullUrl`` -> (resource type, id)."""
+
+    def __contains__(self, url: object) -> bool: ...
+
+    def __getitem__(self, url: str) -> tuple[str, str]: ...
 
 
 def coding_of(concepts: Any, system: str) -> str | None:
@@ -31,14 +43,15 @@ def extension_of(resource: Mapping[str, Any], url: str, system: str) -> str | No
     return None
 
 
-def ref_id(reference: Any, rtype: str, full_urls: Mapping[str, tuple[str, str]]) -> str | None:
+def ref_id(reference: Any, rtype: str, full_urls: UrlTable) -> str | None:
     """The id a reference names: ``Type/id`` (NDJSON), or a Bundle entry's ``fullUrl``."""
     if isinstance(reference, dict):
         ref = reference.get("reference")
         if isinstance(ref, str) and ref.startswith(f"{rtype}/"):
             return ref.split("/", 1)[1]
-        if isinstance(ref, str) and ref in full_urls and full_urls[ref][0] == rtype:
-            return full_urls[ref][1]
+        if isinstance(ref, str) and ref in full_urls:
+            kind, rid = full_urls[ref]
+            return rid if kind == rtype else None
     return None
 
 

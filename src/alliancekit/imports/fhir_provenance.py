@@ -16,18 +16,23 @@ fall back to the Goal's ``statusDate``.
 Events stored at one instant (a clock that did not tell commands apart, as the demo's) are told apart by
 where their Provenance stands in the source: the export writes an episode's Provenance in the order its
 events were stored (:class:`Stamp`).
+
+The events are kept on disk (:class:`~alliancekit.store.scratch.ScratchLists`: instants, numbers and days,
+under hashed keys), so a large source's Provenance costs no memory; an episode's are looked up as it is read.
 """
 
 from __future__ import annotations
 
-from bisect import insort
-from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from alliancekit.fhir.codes import EVENT_TYPE
 from alliancekit.imports.fhir_json import Resource, as_list, coding_of
+
+if TYPE_CHECKING:  # pragma: no cover
+    from alliancekit.imports.fhir_joined import FullUrls
+    from alliancekit.store.scratch import ScratchLists
 
 Error = Callable[[Resource, str, str, str], None]
 
@@ -54,11 +59,18 @@ def _stamp(stored: Stored) -> Stamp:
     return stored.stamp
 
 
-class RecordedAt:
-    """The events of the source by the resource they targeted and the event's type, in the order stored."""
+#: The ``ScratchLists`` list of the events, keyed by (target as the source names it, event type).
+EVENTS = "events"
 
-    def __init__(self) -> None:
-        self._events: defaultdict[tuple[str, str], list[Stored]] = defaultdict(list)
+
+class RecordedAt:
+    """The events of the source by the resource they targeted and the event's type, in the order stored.
+
+    A Bundle's Provenance names its targets by their entries' full URLs (``urls``): an event is found under
+    ``Type/id`` whichever way the source named it."""
+
+    def __init__(self, scratch: ScratchLists, urls: FullUrls) -> None:
+        self._scratch, self._urls = scratch, urls
         self._read = 0
 
     def add(self, res: Resource, error: Error) -> None:
@@ -83,23 +95,29 @@ class RecordedAt:
         except ValueError:
             error(res, "Provenance.occurredDateTime", "date", "a date, or a date and time")
             return
+        item = (at.isoformat(), read, None if on is None else on.isoformat())
         for target in as_list(data.get("target")):
             reference = target.get("reference") if isinstance(target, dict) else None
             if isinstance(reference, str):
-                found = self._events[(reference.split("/_history/")[0], event)]
-                insort(found, Stored(Stamp(at, read), on), key=_stamp)
+                self._scratch.append(EVENTS, (reference.split("/_history/")[0], event), item)
 
-    def resolve(self, full_urls: Mapping[str, tuple[str, str]]) -> None:
-        """Name the targets of a Bundle's Provenance (its entries' full URLs) as ``Type/id``."""
-        for reference, event in [key for key in self._events if key[0] in full_urls]:
-            rtype, rid = full_urls[reference]
-            for stored in self._events.pop((reference, event)):
-                insort(self._events[(f"{rtype}/{rid}", event)], stored, key=_stamp)
+    def _stored(self, named: str, event: str) -> list[Stored]:
+        return [
+            Stored(
+                Stamp(datetime.fromisoformat(str(at)), int(str(read))),
+                None if on is None else date.fromisoformat(str(on)),
+            )
+            for at, read, on in self._scratch.items(EVENTS, (named, event))
+        ]
 
     def event(self, target: str, event: str, index: int = 0) -> Stored | None:
         """The ``index`` th event of type ``event`` targeting ``target`` (``Type/id``), in the order they
-        were stored (``-1``: the last); ``None`` when the source does not say."""
-        found = self._events.get((target, event), [])
+        were stored (``-1``: the last); ``None`` when the source does not say. A reference that is a full
+        URL of the source names the entry's resource, never itself."""
+        found = [] if target in self._urls else self._stored(target, event)
+        for url in self._urls.naming(target):
+            found += self._stored(url, event)
+        found.sort(key=_stamp)
         return found[index] if -len(found) <= index < len(found) else None
 
     def at(self, target: str, event: str, index: int = 0) -> Stamp | None:

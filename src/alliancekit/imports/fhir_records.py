@@ -1,6 +1,6 @@
 """An episode's clinical records read back from FHIR as dated facade commands, in the order they happened.
 
-:mod:`~alliancekit.imports.fhir_source` joins the source and reads the episode, its consultation and its
+:mod:`~alliancekit.imports.fhir_episode` reads the episode, its consultation and (:mod:`.fhir_sessions`) its
 sessions; this module reads the rest of what the export writes about the episode: the clinicians of record
 (transfers), holds and resumptions (``statusHistory``), goals and their revisions (Goal, and the Provenance
 of each version), reviews with each goal's progress, ruptures and their repair attempts, alerts acknowledged
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -118,6 +118,12 @@ Target = Callable[[Any, str], "str | None"]
 """The id of the resource of a type a reference names (``Type/id``, or a Bundle entry's full URL)."""
 
 
+class Observations(Protocol):
+    """The source's Observations by id (the last of an id)."""
+
+    def get(self, observation: str, /) -> Resource | None: ...
+
+
 @attrs.frozen
 class Dated:
     """A command and the day it happened."""
@@ -190,7 +196,7 @@ class EpisodeReader:
         self,
         ref: EpisodeRef,
         linked: Linked,
-        observations: Mapping[str, Resource],
+        observations: Observations,
         recorded: RecordedAt,
         error: Error,
         target: Target,

@@ -9,7 +9,7 @@ Bundle entry) and the rule, never either value, which is the client's.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Callable
 
 from alliancekit.imports.fhir_json import Resource
 from alliancekit.measures.scoring import Score
@@ -25,19 +25,17 @@ SAME = 0.5e-4 + 1e-9
 TOTAL = "total"
 
 
+#: The score Observations of a response: each one's score key (:data:`TOTAL`, or its ``measure-scores`` code:
+#: ``wai-sr-bond``), value, resource, and whether it gives the total.
+Found = Callable[[str], list[tuple[str, float, Resource, bool]]]
+
+
 class ScoreObservations:
-    """The score Observations of a source, by the QuestionnaireResponse each is ``derivedFrom``."""
+    """The score Observations of a source, by the QuestionnaireResponse each is ``derivedFrom`` (``found``:
+    looked up where the source's join keeps them)."""
 
-    def __init__(self) -> None:
-        self._found: defaultdict[str, list[tuple[str, float, Resource]]] = defaultdict(list)
-
-    def clear(self) -> None:
-        self._found.clear()
-
-    def add(self, response_id: str, key: str, value: float, res: Resource) -> None:
-        """``res`` gives ``value`` for the score ``key`` (:data:`TOTAL`, or its ``measure-scores`` code:
-        ``wai-sr-bond``) of the response ``response_id``."""
-        self._found[response_id].append((key, value, res))
+    def __init__(self, found: Found | None = None) -> None:
+        self._lookup = found
 
     def disagreeing(self, response_id: str, score: Score) -> list[str]:
         """A note for each Observation of ``response_id`` whose value is not ``score``'s (the response
@@ -46,7 +44,7 @@ class ScoreObservations:
         expected = {f"{score.measure_id}-{k}": (v, SUBSCALE_MISMATCH) for k, v in score.subscales.items()}
         expected[TOTAL] = expected[f"{score.measure_id}-total"] = (score.total, TOTAL_MISMATCH)
         notes = []
-        for key, value, res in self._found.get(response_id, ()):
+        for key, value, res, _ in self._lookup(response_id) if self._lookup is not None else ():
             if key not in expected:
                 continue
             computed, rule = expected[key]
