@@ -124,6 +124,7 @@ OWN_DATA = {
     "feedback/reports/attention.py": "caseload rows' open alerts",
     "fhir/validate.py": "the packaged (or host-named) FHIR schema",
     "imports/checkpoint.py": "a stored import checkpoint",
+    "imports/fhir_files.py": "a source's bytes read again, equal (keyed digest) to those bounded_json took",
     "integrity/chain.py": "stored payloads, for hashing",
     "integrity/verify.py": "stored rows, for verifying",
     "measures/builtin.py": "packaged measure definitions",
