@@ -27,7 +27,7 @@ from alliancekit.cli import (
     report,
     verify,
 )
-from alliancekit.cli.common import UsageError, command_parser, in_options
+from alliancekit.cli.common import UsageError, command_parser, in_options, os_error_text
 from alliancekit.cli.main import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, json_error
 from alliancekit.cli.progress import end_open_line
 from alliancekit.errors import AccessDenied, AlliancekitError, StoreError, ValidationError
@@ -125,9 +125,8 @@ def run(argv: Sequence[str] | None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as exc:
-        # A file the user named cannot be read or written: the system's reason, no traceback.
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(f"{where}{exc.strerror or type(exc).__name__}", "file", as_json=as_json)
+        # A file cannot be read or written: the argument that named it and the system's reason, no traceback.
+        return _fail(os_error_text(command_parser(parser, args), args, exc), "file", as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - the last resort: what Python would print, less the message
         if as_json:
             json_error("internal", f"internal error: {type(exc).__name__}")

@@ -21,7 +21,17 @@ from pathlib import Path
 import attrs
 
 from alliancekit import Actor, Purpose, Role, open_practice
-from alliancekit.cli.common import STDOUT, UsageError, add_json, db_refused, iso_date, note, output, shown
+from alliancekit.cli.common import (
+    STDOUT,
+    UsageError,
+    add_json,
+    check_output,
+    db_refused,
+    iso_date,
+    note,
+    output,
+    shown,
+)
 from alliancekit.cli.progress import Progress
 from alliancekit.cli.signals import Interrupted, signal_of
 from alliancekit.demo import simulate_practice
@@ -96,6 +106,8 @@ def _check_out(out: str | None) -> None:
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
+    for name in ("summary.json", "report.html"):
+        check_output("--out", str(path / name))
 
 
 def _make_out(out: str | None) -> list[Path]:

@@ -22,6 +22,7 @@ from alliancekit.cli.common import (
     add_clinic,
     add_db,
     add_json,
+    check_output,
     cli_actor,
     existing_practice,
     input_file,
@@ -437,6 +438,8 @@ def run_fhir(args: argparse.Namespace) -> int:
         check_base_url("base_url", args.base_url)
     if args.request is not None:
         check_base_url("request", args.request, query=True)
+    if args.episode is not None:
+        check_output("--out", args.out)
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.episode is not None:  # "" is a blank id, refused, not a request for every episode

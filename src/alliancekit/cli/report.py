@@ -11,6 +11,7 @@ from alliancekit.cli.common import (
     add_clinic,
     add_db,
     add_json,
+    check_output,
     cli_actor,
     existing_practice,
     iso_date,
@@ -60,6 +61,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.out != STDOUT and out.exists() and not out.is_dir():  # before the reads the report audits
         raise UsageError(f"--out {args.out}: exists and is not a directory")
+    if args.out != STDOUT:
+        check_output("--out", str(out / "report.html"))
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.out == STDOUT:
