@@ -9,6 +9,7 @@ exists`` for ``--out afile/sub``), unlike the paths the library checks (``--out:
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -147,3 +148,29 @@ def test_an_earlier_bundle_is_still_replaced(
     code, _, said = run(capsys, "export fhir --episode", practice, tmp_path, str(earlier))
     assert code == 0, said
     assert json.loads(earlier.read_text())["entry"]
+
+
+@pytest.mark.parametrize("blank", ["", " "])
+@pytest.mark.parametrize("way", list(WRITES))
+def test_a_blank_output_path_is_refused_and_nothing_is_written(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    practice: Path,
+    tmp_path: Path,
+    way: str,
+    blank: str,
+) -> None:
+    """Before, ``report --out ""`` and ``demo --out ""`` wrote into the current directory, and ``--out " "``
+    made a file named by a space."""
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    try:
+        code, _, said = run(capsys, way, practice, tmp_path, blank)
+    except SystemExit as exited:  # argparse's own usage error
+        code, said = int(str(exited.code)), capsys.readouterr().err
+    assert code == 2, said
+    argument = "PATH" if way == "backup" else "--out"
+    assert re.search(rf"error: (argument )?{argument}: empty; name ", said), said
+    assert list(work.iterdir()) == []
+    assert not (tmp_path / "new.sqlite").exists()

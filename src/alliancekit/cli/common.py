@@ -99,7 +99,8 @@ def argument_of(
     parser: argparse.ArgumentParser, args: argparse.Namespace, name: str
 ) -> tuple[str, str] | None:
     """The argument of ``parser`` whose path ``name`` is, lies under (``--out DIR``'s ``DIR/report.html``) or
-    lies on the way to (``--out a/b``'s ``a``): its name as :func:`option_for` gives it, and the path given.
+    blocks as a file on the way to (``--out a/b``'s file ``a``): its name as :func:`option_for` gives it, and
+    the path given.
     None when no argument's value is such a path (a file the command chose itself)."""
     target = os.path.abspath(name)
     found: tuple[str, str] | None = None
@@ -113,7 +114,9 @@ def argument_of(
             continue
         if target == given or target.startswith(given.rstrip(os.sep) + os.sep):
             return option, value  # the path itself, or a file in it: the closest match
-        if found is None and given.startswith(target.rstrip(os.sep) + os.sep):
+        # a file on the way to the path, where a directory must be: no other argument's path can be under it
+        blocking = os.path.lexists(target) and not os.path.isdir(target)
+        if found is None and blocking and given.startswith(target.rstrip(os.sep) + os.sep):
             found = option, value
     return found
 
@@ -131,9 +134,7 @@ def os_error_text(parser: argparse.ArgumentParser, args: argparse.Namespace, exc
         target, given = os.path.abspath(name), os.path.abspath(value)
         if target == given or target.startswith(given.rstrip(os.sep) + os.sep):
             return f"{option} {name}: {reason}"
-        if os.path.lexists(name) and not os.path.isdir(name):  # a file where a directory must be made
-            reason = "not a directory"
-        return f"{option} {value}: {name}: {reason}"
+        return f"{option} {value}: {name}: not a directory"  # a file where a directory must be made
     return f"{names[-1]}: {reason}" if names else reason
 
 
@@ -145,6 +146,15 @@ def in_options(parser: argparse.ArgumentParser, error: ValidationError) -> str:
     if option is None or not message.startswith(f"{error.field}: "):
         return message
     return f"{option}{message[len(error.field) :]}"
+
+
+def output_path(value: str) -> str:
+    """An argparse type for an argument naming where a command writes (its metavar is ``DIR`` or ``PATH``):
+    not blank. A blank one was taken for the current directory (``report --out ""`` wrote ``./report.html``)
+    or made a file named by spaces."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty; name a file or directory, or - for standard output")
+    return value
 
 
 def input_file(value: str) -> str:

@@ -30,6 +30,7 @@ from alliancekit.cli.common import (
     iso_date,
     note,
     output,
+    output_path,
     shown,
 )
 from alliancekit.cli.progress import Progress
@@ -92,6 +93,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--out",
+        type=output_path,
         metavar="DIR",
         help="also write summary.json and report.html into DIR (- prints summary.json)",
     )

@@ -29,6 +29,7 @@ from alliancekit.cli.common import (
     not_with,
     note,
     output,
+    output_path,
     print_json,
     read_key_file,
     reading,
@@ -134,6 +135,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     fhir.add_argument(
         "--out",
+        type=output_path,
         required=True,
         metavar="PATH",
         help="the Bundle file, or the NDJSON directory (new or empty; published only once complete); "
@@ -227,6 +229,7 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_clinic(table)
     table.add_argument(
         "--out",
+        type=output_path,
         required=True,
         metavar="DIR",
         help="the directory (new or empty; published only once complete); - writes one table (--table) "

@@ -17,6 +17,7 @@ from alliancekit.cli.common import (
     iso_date,
     not_with,
     output,
+    output_path,
     print_json,
 )
 from alliancekit.feedback.reports import render_report, write_report
@@ -32,7 +33,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_db(parser)
     add_clinic(parser)
     parser.add_argument(
-        "--out", required=True, metavar="DIR", help="directory to write report.html into, or - for stdout"
+        "--out",
+        type=output_path,
+        required=True,
+        metavar="DIR",
+        help="directory to write report.html into, or - for stdout",
     )
     parser.add_argument(
         "--today",
