@@ -7,6 +7,7 @@ Enumerated from the parser where a rule holds for every option, so that a new op
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
@@ -476,3 +477,39 @@ def test_a_fhir_directory_without_ndjson_is_a_usage_error(
     code, out, err = run(capsys, *argv, str(source))
     assert code == 0, err
     assert "0 units" in out
+
+
+# -- an option given before the command's name ---------------------------------------------------------
+
+
+def test_every_option_given_before_its_command_is_named_as_misplaced(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``alliancekit --json caseload`` was refused as ``caseload: unrecognized arguments: --json`` (caseload
+    has --json), ``alliancekit --db x caseload`` as an invalid command ``x``, and ``alliancekit --bogus`` as a
+    missing command. Every option of every command, typed before it, is now said to belong after it (with
+    ``--json`` anywhere, as a JSON error object too); an option of no command is named as unrecognized."""
+    for name, _, action in options():
+        for option in set(action.option_strings) - {"--version"}:  # alliancekit's own (measures show has one)
+            argv = [option, *(["x"] if action.nargs != 0 else []), *name.split(), "--json"]
+            with pytest.raises(SystemExit) as exited:
+                main(argv)
+            out, err = capsys.readouterr()
+            assert exited.value.code == 2, argv
+            says = (
+                f"{option}: an option of a command; give it after the command (alliancekit COMMAND {option})"
+            )
+            assert err.splitlines()[-1] == f"alliancekit: error: {says}", argv
+            assert out == json.dumps({"error": {"kind": "usage", "message": says}}) + "\n", argv
+    with pytest.raises(SystemExit) as exited:
+        main(["--bogus", "caseload"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == "alliancekit: error: unrecognized arguments: --bogus"
+
+
+def test_the_top_level_options_still_work_before_the_command(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--version"], ["--vers"], ["--help"], ["-h", "caseload"]):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 0, argv
+        assert capsys.readouterr().out.startswith(("alliancekit 0", "usage: alliancekit [-h]")), argv

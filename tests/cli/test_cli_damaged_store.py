@@ -99,6 +99,32 @@ def test_verify_finds_a_damaged_page_its_walk_does_not_read(demo: Path, tmp_path
     assert done.stdout.startswith(f"record damaged: index-page.sqlite {DAMAGED}")
 
 
+def test_a_stored_text_that_is_not_utf8_is_damage_not_a_bare_read_failure(demo: Path, tmp_path: Path) -> None:
+    """Bytes changed inside a stored text (a disk fault, an edit outside alliancekit) leave the pages sound:
+    SQLite's integrity check passes, and Python refuses the text when it is read. ``verify`` said
+    ``alliancekit: error: SQLite read failed: OperationalError`` (exit 2, no file named); the file is now
+    named damaged (exit 1), and Python's message, which quotes the text, is never shown."""
+    db = tmp_path / "bad-text.sqlite"
+    shutil.copy(demo, db)
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            "UPDATE episodes SET state = CAST(? AS TEXT) WHERE rowid = (SELECT min(rowid) FROM episodes)",
+            (b'{"client_ref": "CANARY-5521 \xff"}',),
+        )
+        assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    done = cli("verify", "--db", str(db))
+    assert done.returncode == 1, done.stderr
+    assert done.stdout == (
+        "record damaged: bad-text.sqlite is damaged: a stored text is not valid UTF-8 (a torn copy, a "
+        "truncated file, a disk fault or a change outside alliancekit); restore it from a backup\n"
+    )
+    exported = cli("export", "fhir", "--all", "--db", str(db), "--out", str(tmp_path / "bulk"))
+    assert exported.returncode == 2
+    assert exported.stderr.startswith("alliancekit: error: bad-text.sqlite is damaged: a stored text")
+    assert not (tmp_path / "bulk").exists()
+    assert "CANARY" not in done.stdout + done.stderr + exported.stdout + exported.stderr
+
+
 def test_the_sound_demo_still_verifies(demo: Path) -> None:
     done = cli("verify", "--db", str(demo))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -93,7 +93,7 @@ def test_an_output_that_fills_the_disk_is_named_and_not_left_half_written(
     }[command]
     done = cli(*command.split()[: 2 if command.startswith("export") else 1], "--db", str(db), *args)
     named = out / "report.html" if command == "report" else out
-    assert_refused(done, f"{named}: {FULL}")
+    assert_refused(done, f"--out {named}: {FULL}")  # named by the argument that gave it
     assert left_files(full) == []
     assert cli("verify", "--db", str(db)).returncode == 0
 

@@ -68,7 +68,7 @@ def plant_link(link: Path, target: Path) -> None:
 
 def assert_refused(done: subprocess.CompletedProcess[str], path: Path, what: str) -> None:
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith(f"alliancekit: error: {path}: {what}"), done.stderr
+    assert done.stderr.startswith(f"alliancekit: error: --out {path}: {what}"), done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -14,6 +14,7 @@ import gc
 import json
 import os
 import pty
+import re
 import select
 import signal
 import subprocess
@@ -216,7 +217,14 @@ def test_a_stopped_import_resumes_from_its_checkpoint(
     argv = ["import", "csv", "--db", db, "--create", "--mapping", str(EXAMPLES / "openfit-style.toml")]
     argv += ["--batch-size", str(BATCH)]
     code, shown = stopped([*CLI, *argv, str(history)], signum, env)
-    assert_stopped_cleanly(code, shown, signum)
+    line = assert_stopped_cleanly(code, shown, signum)
+    # the line says what was kept (before, it said "interrupted" alone, and left the user to guess)
+    said = re.fullmatch(
+        rf"alliancekit: {WORD[signum]}; imported up to the checkpoint at row (\d+); "
+        "the same command resumes there",
+        line,
+    )
+    assert said, line
     verified = cli("verify", "--db", db, env=env)
     assert verified.returncode == 0, verified.stdout
     resumed = cli(*argv, str(history), env=env)
@@ -224,6 +232,7 @@ def test_a_stopped_import_resumes_from_its_checkpoint(
     written, kept = resumed.stdout.split(": ")[1].split(",")[:2]
     assert int(written.split()[0]) < ROWS  # the first run's checkpoint was kept: only the rest is written
     assert int(written.split()[0]) + int(kept.split()[0]) == ROWS
+    assert int(kept.split()[0]) == int(said[1]) - 1  # the rows before the checkpoint row (1 is the header)
     assert resumed.stdout.rstrip().endswith(f"checkpoint at row {ROWS + 1}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import traceback
@@ -133,3 +134,33 @@ def test_an_installed_plugin_taking_a_builtin_name_is_an_error(
         "plugin name 'alliancekit.measures.builtin' of distribution impostor-dist 0.1 is taken by a builtin "
         "plugin: only one plugin can have a name; rename its entry point in the alliancekit group"
     )
+
+
+def test_an_allow_list_name_no_installed_plugin_has_is_named_by_alliancekit_plugins(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo in ALLIANCEKIT_PLUGINS loaded nothing under that name, and nothing said so: ``alliancekit
+    plugins`` (where one looks) now warns on stderr, its list (and JSON) on stdout unchanged."""
+    from importlib.metadata import entry_points
+
+    from alliancekit.cli.main import main
+
+    installed = sorted(ep.name for ep in entry_points(group=manager.ENTRY_POINT_GROUP))
+    monkeypatch.setenv(manager.DISABLE_AUTOLOAD_ENV, "1")  # nothing loads: only the names are compared
+    monkeypatch.setenv(manager.ALLOW_LIST_ENV, ",".join(["no-such-plugin", *installed, " no-such-plugin"]))
+    manager.reset_plugin_host()
+    try:
+        assert manager.allowed_but_not_installed() == ["no-such-plugin"]
+        assert main(["plugins", "--json"]) == 0
+    finally:
+        manager.reset_plugin_host()
+    out, err = capsys.readouterr()
+    assert json.loads(out)
+    assert err == (
+        "alliancekit: warning: ALLIANCEKIT_PLUGINS names 'no-such-plugin', which no installed plugin is "
+        "called: nothing loads under that name\n"
+    )
+    monkeypatch.setenv(manager.ALLOW_LIST_ENV, ",".join(installed))
+    assert manager.allowed_but_not_installed() == []
+    monkeypatch.delenv(manager.ALLOW_LIST_ENV)
+    assert manager.allowed_but_not_installed() == []

@@ -27,7 +27,14 @@ from alliancekit.cli import (
     report,
     verify,
 )
-from alliancekit.cli.common import UsageError, command_parser, in_options
+from alliancekit.cli.common import (
+    UsageError,
+    command_parser,
+    in_options,
+    is_subcommands,
+    os_error_text,
+    parser_actions,
+)
 from alliancekit.cli.main import EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, json_error
 from alliancekit.cli.progress import end_open_line
 from alliancekit.errors import AccessDenied, AlliancekitError, StoreError, ValidationError
@@ -78,6 +85,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _options_below(parser: argparse.ArgumentParser) -> set[str]:
+    """The option strings of every command under ``parser``."""
+    found: set[str] = set()
+    for action in parser_actions(parser):
+        if is_subcommands(action):
+            assert isinstance(action.choices, dict)  # noqa: S101 - a subparsers action maps names to parsers
+            for sub in action.choices.values():
+                found |= {o for a in parser_actions(sub) for o in a.option_strings} | _options_below(sub)
+    return found
+
+
+def _before_the_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """What is wrong with an option given before the command's name (``alliancekit --json caseload``), where
+    argparse would report it misleadingly: as unknown to the command, which has it, or, for an option taking
+    a value, the value as an invalid command, or a missing command for an unknown option. None when the
+    command comes first, or argparse's own handling is right (``-h``, ``--version``)."""
+    own = {o for a in parser_actions(parser) for o in a.option_strings}
+    for token in argv:
+        if not token.startswith("-") or token in ("-", "--"):
+            return None  # the command (or a stray word argparse names as an invalid choice)
+        option = token.split("=", 1)[0]
+        if option in own or any(o.startswith(option) for o in own if option.startswith("--")):
+            continue  # argparse's (an abbreviation like --vers too)
+        if option in _options_below(parser):
+            return (
+                f"{option}: an option of a command; give it after the command (alliancekit COMMAND {option})"
+            )
+        return f"unrecognized arguments: {token}"
+    return None
+
+
 def _kind(exc: BaseException) -> str:
     """The ``kind`` of a failure in its JSON error object: a fixed word a script can branch on."""
     if isinstance(exc, AccessDenied):
@@ -106,6 +144,9 @@ def run(argv: Sequence[str] | None) -> int:
     # known before parsing, so that a usage error argparse finds is reported as JSON too
     _Parser.json_errors = "--json" in (sys.argv[1:] if argv is None else list(argv))
     try:
+        misplaced = _before_the_command(parser, sys.argv[1:] if argv is None else list(argv))
+        if misplaced:
+            parser.error(misplaced)
         args, extra = parser.parse_known_args(argv)
         if extra:  # refused with the usage of the command they were given to, not the top level's
             command_parser(parser, args).error(f"unrecognized arguments: {' '.join(extra)}")
@@ -125,9 +166,8 @@ def run(argv: Sequence[str] | None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
     except OSError as exc:
-        # A file the user named cannot be read or written: the system's reason, no traceback.
-        where = f"{exc.filename}: " if exc.filename else ""
-        return _fail(f"{where}{exc.strerror or type(exc).__name__}", "file", as_json=as_json)
+        # A file cannot be read or written: the argument that named it and the system's reason, no traceback.
+        return _fail(os_error_text(command_parser(parser, args), args, exc), "file", as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - the last resort: what Python would print, less the message
         if as_json:
             json_error("internal", f"internal error: {type(exc).__name__}")

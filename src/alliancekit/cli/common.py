@@ -95,6 +95,49 @@ def option_for(parser: argparse.ArgumentParser, field: str) -> str | None:
     return None
 
 
+def argument_of(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, name: str
+) -> tuple[str, str] | None:
+    """The argument of ``parser`` whose path ``name`` is, lies under (``--out DIR``'s ``DIR/report.html``) or
+    blocks as a file on the way to (``--out a/b``'s file ``a``): its name as :func:`option_for` gives it, and
+    the path given.
+    None when no argument's value is such a path (a file the command chose itself)."""
+    target = os.path.abspath(name)
+    found: tuple[str, str] | None = None
+    for action in parser_actions(parser):
+        value = getattr(args, action.dest, None)
+        if action.nargs == 0 or is_subcommands(action) or not isinstance(value, str) or value in ("", STDOUT):
+            continue
+        option = option_for(parser, action.dest)
+        given = os.path.abspath(value)
+        if option is None or "://" in value:
+            continue
+        if target == given or target.startswith(given.rstrip(os.sep) + os.sep):
+            return option, value  # the path itself, or a file in it: the closest match
+        # a file on the way to the path, where a directory must be: no other argument's path can be under it
+        blocking = os.path.lexists(target) and not os.path.isdir(target)
+        if found is None and blocking and given.startswith(target.rstrip(os.sep) + os.sep):
+            found = option, value
+    return found
+
+
+def os_error_text(parser: argparse.ArgumentParser, args: argparse.Namespace, exc: OSError) -> str:
+    """A file the command could not read or write, in one line naming the argument it came from (``--out
+    a/b: a is not a directory``) and the system's reason; the path alone when no argument gave it."""
+    reason = exc.strerror or type(exc).__name__
+    names = [str(n) for n in (exc.filename2, exc.filename) if n is not None]
+    for name in names:
+        found = argument_of(parser, args, name)
+        if found is None:
+            continue
+        option, value = found
+        target, given = os.path.abspath(name), os.path.abspath(value)
+        if target == given or target.startswith(given.rstrip(os.sep) + os.sep):
+            return f"{option} {name}: {reason}"
+        return f"{option} {value}: {name}: not a directory"  # a file where a directory must be made
+    return f"{names[-1]}: {reason}" if names else reason
+
+
 def in_options(parser: argparse.ArgumentParser, error: ValidationError) -> str:
     """A library error as the CLI says it: the option (or positional) the user typed in place of the
     library's field."""
@@ -103,6 +146,15 @@ def in_options(parser: argparse.ArgumentParser, error: ValidationError) -> str:
     if option is None or not message.startswith(f"{error.field}: "):
         return message
     return f"{option}{message[len(error.field) :]}"
+
+
+def output_path(value: str) -> str:
+    """An argparse type for an argument naming where a command writes (its metavar is ``DIR`` or ``PATH``):
+    not blank. A blank one was taken for the current directory (``report --out ""`` wrote ``./report.html``)
+    or made a file named by spaces."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty; name a file or directory, or - for standard output")
+    return value
 
 
 def input_file(value: str) -> str:
@@ -389,10 +441,37 @@ def _stdout_writer() -> Callable[[str], None]:
     return write
 
 
+#: The first bytes of every SQLite database file (https://www.sqlite.org/fileformat.html, section 1.3).
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def check_output(option: str, name: str) -> None:
+    """Refuse an output file ``name`` (given as ``option``) that would replace an SQLite database: a practice
+    (the one the command reads, as ``--out`` typed for ``--db`` names it), a backup copy. An earlier output
+    is replaced; a database never is: the command's text would destroy it. Called before the practice is
+    read, so that a refused command writes nothing, not even an audit entry."""
+    if name == STDOUT:
+        return
+    try:
+        # not blocking on a pipe planted at the name; only a regular file's first bytes are read
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return  # nothing there, or nothing readable: the write itself says what is wrong
+    try:
+        is_database = stat.S_ISREG(os.fstat(fd).st_mode) and os.read(fd, len(SQLITE_HEADER)) == SQLITE_HEADER
+    finally:
+        os.close(fd)
+    if is_database:
+        raise UsageError(
+            f"{option} {name}: an SQLite database, never replaced by an output; name another one"
+        )
+
+
 @contextlib.contextmanager
-def output(name: str) -> Iterator[IO[str]]:
+def output(name: str, option: str = "--out") -> Iterator[IO[str]]:
     """The file ``name`` opened for writing text (its directory created; the file published whole or not at
-    all), or standard output for ``-``.
+    all), or standard output for ``-``. A file there is replaced, unless it is a database
+    (:func:`check_output`).
 
     Both take UTF-8 whatever the locale (the HTML report and JSON say they are UTF-8); standard output is
     flushed, never closed.
@@ -409,6 +488,7 @@ def output(name: str) -> Iterator[IO[str]]:
             stream.flush()
             stream.detach()  # leaves sys.stdout's buffer open
         return
+    check_output(option, name)
     path = Path(name)
     # a full disk or Ctrl-C leaves no half-written file, nor the directories made for it
     with private_files.directory_for(path.parent), private_files.replacing(path) as handle:

@@ -21,7 +21,18 @@ from pathlib import Path
 import attrs
 
 from alliancekit import Actor, Purpose, Role, open_practice
-from alliancekit.cli.common import STDOUT, UsageError, add_json, db_refused, iso_date, note, output, shown
+from alliancekit.cli.common import (
+    STDOUT,
+    UsageError,
+    add_json,
+    check_output,
+    db_refused,
+    iso_date,
+    note,
+    output,
+    output_path,
+    shown,
+)
 from alliancekit.cli.progress import Progress
 from alliancekit.cli.signals import Interrupted, signal_of
 from alliancekit.demo import simulate_practice
@@ -82,6 +93,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--out",
+        type=output_path,
         metavar="DIR",
         help="also write summary.json and report.html into DIR (- prints summary.json)",
     )
@@ -96,6 +108,8 @@ def _check_out(out: str | None) -> None:
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
+    for name in ("summary.json", "report.html"):
+        check_output("--out", str(path / name))
 
 
 def _make_out(out: str | None) -> list[Path]:

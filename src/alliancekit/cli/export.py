@@ -22,12 +22,14 @@ from alliancekit.cli.common import (
     add_clinic,
     add_db,
     add_json,
+    check_output,
     cli_actor,
     existing_practice,
     input_file,
     not_with,
     note,
     output,
+    output_path,
     print_json,
     read_key_file,
     reading,
@@ -133,6 +135,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     fhir.add_argument(
         "--out",
+        type=output_path,
         required=True,
         metavar="PATH",
         help="the Bundle file, or the NDJSON directory (new or empty; published only once complete); "
@@ -226,6 +229,7 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add_clinic(table)
     table.add_argument(
         "--out",
+        type=output_path,
         required=True,
         metavar="DIR",
         help="the directory (new or empty; published only once complete); - writes one table (--table) "
@@ -437,6 +441,8 @@ def run_fhir(args: argparse.Namespace) -> int:
         check_base_url("base_url", args.base_url)
     if args.request is not None:
         check_base_url("request", args.request, query=True)
+    if args.episode is not None:
+        check_output("--out", args.out)
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.episode is not None:  # "" is a blank id, refused, not a request for every episode

@@ -133,10 +133,14 @@ class _Progress:
         """Whether the terminal's line is shown and not yet ended (the last one ends itself)."""
         self.committed = False
         """Whether a batch was committed (an import reports after each checkpoint; a dry run commits none)."""
+        self.checkpoint = 0
+        """The row of the last checkpoint this run committed (0: none)."""
         self.dry_run = dry_run
 
     def __call__(self, p: ImportProgress) -> None:
         self.committed = self.committed or not self.dry_run  # first: a Ctrl-C below comes after the commit
+        if not self.dry_run:
+            self.checkpoint = p.rows
         signals.check()  # after each checkpoint: a lost Ctrl-C stops the import here, its checkpoint saved
         if self.terminal.enabled and p.total_rows:
             done = p.rows - p.resumed_after
@@ -252,8 +256,13 @@ def _run(args: argparse.Namespace, make_source: Any) -> int:
             if result.errors and not result.written:
                 discarded += _discard_made(practice, args, progress)
     except KeyboardInterrupt as stop:
-        if created is None or progress.committed:
-            raise  # the checkpoint is kept: the same command resumes
+        if progress.committed:  # the checkpoint is kept: say so, as an import's error does
+            kept = (
+                f"imported up to the checkpoint at row {progress.checkpoint}; the same command resumes there"
+            )
+            raise signals.Interrupted(signals.signal_of(stop), kept) from None
+        if created is None:
+            raise
         raise signals.Interrupted(signals.signal_of(stop), _removed(created)) from None
     except StoreError as exc:  # a full disk, say
         if created is None or progress.committed:

@@ -64,6 +64,11 @@ clinic far from UTC sees UTC's day, and an import of its morning sessions is ref
   --json` `{"ok": true, "measure": ...}`; an invalid response or definition (exit 1) is `{"ok": false,
   "invalid": {"field": ..., "rule": ..., "message": ...}}`, never the value. (Without `--json`, `measures
   validate` prints the scored result as JSON too, and `measures check` one line.)
+- A file at an output path (`export fhir --episode --out FILE`, `report.html` and `summary.json` in an
+  `--out` directory) is replaced, published whole once written; an SQLite database there (the practice
+  itself, a backup copy) never is: the command is refused with exit 2 and writes nothing, not even an audit
+  entry. A directory export and `backup` refuse any existing output unless given `--replace`. A path that
+  cannot be written is named with the argument that gave it (`--out a/b: a: not a directory`).
 - Large outputs are streamed: `audit show --json` writes `{"entries": [...]}` a few entries at a time, and
   `audit show --ndjson` writes one JSON object per line (NDJSON), for `jq -c` or a log shipper. A stop is
   taken between two writes: the NDJSON ends with a whole line.

@@ -11,11 +11,13 @@ from alliancekit.cli.common import (
     add_clinic,
     add_db,
     add_json,
+    check_output,
     cli_actor,
     existing_practice,
     iso_date,
     not_with,
     output,
+    output_path,
     print_json,
 )
 from alliancekit.feedback.reports import render_report, write_report
@@ -31,7 +33,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_db(parser)
     add_clinic(parser)
     parser.add_argument(
-        "--out", required=True, metavar="DIR", help="directory to write report.html into, or - for stdout"
+        "--out",
+        type=output_path,
+        required=True,
+        metavar="DIR",
+        help="directory to write report.html into, or - for stdout",
     )
     parser.add_argument(
         "--today",
@@ -60,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if args.out != STDOUT and out.exists() and not out.is_dir():  # before the reads the report audits
         raise UsageError(f"--out {args.out}: exists and is not a directory")
+    if args.out != STDOUT:
+        check_output("--out", str(out / "report.html"))
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.out == STDOUT:

@@ -248,6 +248,14 @@ def _selected_entry_points(allow: Iterable[str] | None) -> list[Any]:
     return [ep for ep in eps if ep.name in wanted]
 
 
+def allowed_but_not_installed() -> list[str]:
+    """The names ``ALLIANCEKIT_PLUGINS`` lists that no installed entry point has (a typo, or a plugin not
+    installed in this environment): such a name loads nothing, silently. Empty when the variable is unset."""
+    listed = [name.strip() for name in os.environ.get(ALLOW_LIST_ENV, "").split(",") if name.strip()]
+    installed = {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return [name for name in dict.fromkeys(listed) if name not in installed]
+
+
 def make_plugin_host(
     *,
     load_entry_points: bool | None = None,

@@ -979,11 +979,11 @@ class SQLiteStore:
         why = _DISK_PROBLEMS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
         return None if why is None else f"cannot write {self.path}: {why}"
 
-    def _damaged(self) -> StoreCorrupt:
+    def _damaged(self, what: str = "SQLite finds the database file malformed") -> StoreCorrupt:
         """The file is malformed: said as such, not as someone else's file, and never in SQLite's words."""
         return StoreCorrupt(
-            f"{self.path.name} is damaged: SQLite finds the database file malformed (a torn copy, a "
-            "truncated file, a disk fault or a change outside alliancekit); restore it from a backup"
+            f"{self.path.name} is damaged: {what} (a torn copy, a truncated file, a disk fault or a change "
+            "outside alliancekit); restore it from a backup"
         )
 
     def _busy_error(self) -> StoreBusy:
@@ -997,6 +997,8 @@ class SQLiteStore:
         quote a value): a damaged file, a lock held too long, the disk, else SQLite's exception type."""
         if _code(exc) == _SQLITE_CORRUPT:
             return self._damaged()
+        if _undecodable(exc):
+            return self._damaged("a stored text is not valid UTF-8")
         if _code(exc) in _BUSY:
             return self._busy_error()
         if doing == "write":
@@ -1746,6 +1748,13 @@ _DISK_PROBLEMS = {
 _SQLITE_CORRUPT = 11
 #: SQLITE_BUSY and SQLITE_LOCKED: another connection held the lock past the busy timeout.
 _BUSY = (5, 6)
+
+
+def _undecodable(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` is Python's refusal of a stored text that is not UTF-8 (bytes changed on disk where a
+    page's checksum-free structure still holds: SQLite's integrity check passes). Its message quotes the
+    text, so it is recognised by its fixed beginning and never shown."""
+    return isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("Could not decode to UTF-8")
 
 
 def _code(exc: sqlite3.Error) -> int:
