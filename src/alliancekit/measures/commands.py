@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from alliancekit.errors import AlliancekitError, MeasureDefinitionError
+from alliancekit.errors import AlliancekitError, MeasureDefinitionError, ResponseError
 from alliancekit.measures.definition import Measure, parse_definition
 from alliancekit.measures.norms import Citation
 from alliancekit.measures.registry import MeasureRegistry, check_examples
@@ -137,7 +137,9 @@ def validate_response(
     try:
         score = scored_response(registry, measure_id, document, version)
     except AlliancekitError as exc:
-        return 1, f"error: {exc}"
+        return 1, "\n".join(
+            f"error: {problem}" for problem in response_refusals(registry, measure_id, document, version, exc)
+        )
     return 0, json.dumps(score.to_json(), indent=2)
 
 
@@ -150,6 +152,21 @@ def scored_response(
     """
     entry = registry.entry(measure_id, version)
     return registry.score_json(entry.measure.id, entry.measure.version, document)
+
+
+def response_refusals(
+    registry: MeasureRegistry,
+    measure_id: str,
+    document: bytes | str,
+    version: str | None,
+    refusal: AlliancekitError,
+) -> tuple[AlliancekitError, ...]:
+    """Every problem of a response :func:`scored_response` refused with ``refusal``: the registry's list
+    (:meth:`MeasureRegistry.response_problems`) when it is a response's refusal, else ``refusal`` alone."""
+    if not isinstance(refusal, ResponseError):
+        return (refusal,)
+    measure = registry.get(measure_id, version)
+    return registry.response_problems(measure.id, measure.version, document) or (refusal,)
 
 
 def check_definition(document: bytes | str) -> tuple[int, str]:
