@@ -85,3 +85,23 @@ def test_a_valid_response_and_an_unknown_measure_keep_their_exit_codes(
     assert json.loads(capsys.readouterr().out)["score"]["total"] == 20
     assert main(["measures", "validate", "nope", _write(tmp_path, TWO)]) == 2
     assert str(CANARY) not in "".join(capsys.readouterr())
+
+
+def test_check_json_lists_every_meta_schema_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alliancekit.plugins.manager import get_plugin_host
+
+    definition = json.loads(json.dumps(get_plugin_host().measures().get("gad-7").definition))
+    definition["direction"] = WORD
+    definition["items"][0]["min"] = WORD
+    path = tmp_path / "definition.json"
+    path.write_text(json.dumps(definition), encoding="utf-8")
+    assert main(["measures", "check", str(path), "--json"]) == 1
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    found = [(p["field"], p["rule"]) for p in report["problems"]]
+    assert found == [("$.direction", "enum"), ("$.items[0].min", "type")]
+    assert report["invalid"] == report["problems"][0]
+    assert err == "".join(f"error: {p['message']}\n" for p in report["problems"])
+    assert WORD not in out + err

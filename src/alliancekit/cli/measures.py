@@ -81,14 +81,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     validate.set_defaults(run=run_validate)
     check = msub.add_parser(
-        "check", help="check a measure definition", description="Check a measure definition you are writing."
+        "check",
+        help="check a measure definition",
+        description="Check a measure definition you are writing (exit 1 when it is invalid, listing every "
+        "meta-schema failure, each by its JSON path and rule).",
     )
     check.add_argument("definition", metavar="DEFINITION.json", help="the definition, or - for stdin")
     add_json(
         check,
         'print {"ok": true, "measure": {"id", "version", "items", "examples"}} as JSON, or {"ok": false, '
-        '"invalid": {"field", "rule", "message"}, "problems": [the same]} for the first error (a '
-        "definition is checked up to its first error)",
+        '"invalid": {"field", "rule", "message"}, "problems": [...]} for an invalid definition, '
+        '"problems" listing every meta-schema failure (a definition that passes the meta-schema is refused '
+        "by the first consistency rule or example it breaks)",
     )
     check.set_defaults(run=run_check)
 
@@ -194,7 +198,7 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         measure = commands.checked_definition(document)
     except AlliancekitError as exc:
-        return _invalid(exc)
+        return _invalid(exc, commands.definition_refusals(document, exc))
     summary: dict[str, Any] = {
         "id": measure.id,
         "version": measure.version,

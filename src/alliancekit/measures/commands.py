@@ -19,6 +19,7 @@ from alliancekit.measures.validation import (
     DEFINITION_LIMITS,
     generate_response_schema,
     load_json,
+    meta_schema_problems,
 )
 
 
@@ -174,7 +175,7 @@ def check_definition(document: bytes | str) -> tuple[int, str]:
     try:
         measure = checked_definition(document)
     except AlliancekitError as exc:
-        return 1, f"error: {exc}"
+        return 1, "\n".join(f"error: {problem}" for problem in definition_refusals(document, exc))
     return (
         0,
         f"ok: {measure.id} {measure.version} ({len(measure.items)} items, {len(measure.examples)} examples)",
@@ -193,6 +194,21 @@ def checked_definition(document: bytes | str) -> Measure:
     registry.add(definition, "check")
     check_examples(registry, measure)
     return measure
+
+
+def definition_refusals(document: bytes | str, refusal: AlliancekitError) -> tuple[AlliancekitError, ...]:
+    """Every problem of a definition :func:`checked_definition` refused with ``refusal``: every meta-schema
+    failure when ``refusal`` is one of them; else ``refusal`` alone (the document's bounds are checked
+    before the meta-schema, and the consistency rules and the examples only on a definition it passes)."""
+    if not isinstance(refusal, MeasureDefinitionError):
+        return (refusal,)
+    try:
+        definition = load_json(document, DEFINITION_LIMITS, MeasureDefinitionError)
+    except MeasureDefinitionError:
+        return (refusal,)  # not JSON, or past a bound: that is its one problem
+    problems = meta_schema_problems(definition)
+    found = {(problem.field, problem.rule) for problem in problems}
+    return problems if (refusal.field, refusal.rule) in found else (refusal,)
 
 
 def refusal_json(exc: AlliancekitError) -> dict[str, Any]:

@@ -304,6 +304,18 @@ def check_against_meta_schema(definition: Any) -> None:
             _PASSED.add(digest)
 
 
+def meta_schema_problems(definition: Any) -> tuple[MeasureDefinitionError, ...]:
+    """Every meta-schema failure of ``definition`` (parsed JSON), not only the one
+    :func:`check_against_meta_schema` refuses it for: each by JSON path, keyword and a detail said from the
+    meta-schema, never the definition's value, in the meta-schema's order, each once. For a failure among
+    alternatives (``oneOf``), the most relevant of its causes, as that check picks it."""
+    listed: dict[tuple[str, str, str], None] = {}
+    for failure in _meta_validator().iter_errors(definition):
+        error = jsonschema.exceptions.best_match([failure]) or failure
+        listed.setdefault((_meta_path(error), str(error.validator), _meta_detail(error)), None)
+    return tuple(MeasureDefinitionError(*problem) for problem in listed)
+
+
 #: Keywords whose values are data, not subschemas: a ``"$ref"`` key inside them refers to nothing.
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 
