@@ -108,7 +108,11 @@ def test_validate_scores_a_valid_response(registry: MeasureRegistry) -> None:
         (
             "ors",
             {"answers": {"individually": "seven"}},
-            "error: $.answers: required (item interpersonally is missing)",
+            # every problem, not only the first the scorer met
+            (
+                "error: $.answers.individually: type (must be number)\n"
+                "error: $.answers: required (items interpersonally, socially, overall are missing)"
+            ),
         ),
         ("nope", {"answers": {}}, "error: no measure with id nope"),
     ],

@@ -65,8 +65,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     validate = msub.add_parser(
         "validate",
         help="validate and score a response",
-        description="Validate and score a response (exit 1 when it is invalid), by an installed plugin's "
-        "measure or, with a practice, by a definition its data stored.",
+        description="Validate and score a response (exit 1 when it is invalid, listing every problem found, "
+        "each by its JSON path and rule), by an installed plugin's measure or, with a practice, by a "
+        "definition its data stored.",
     )
     validate.add_argument("measure_id", metavar="ID", help="the measure's id (see `measures list`)")
     validate.add_argument("response", metavar="RESPONSE.json", help="the response document, or - for stdin")
@@ -75,17 +76,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_json(
         validate,
         'print {"ok": true, "score": {...}} as JSON, or {"ok": false, "invalid": {"field", "rule", '
-        '"message"}} for an invalid response (without it the scored result is printed as JSON too)',
+        '"message"}, "problems": [...]} for an invalid response, "problems" listing every problem found '
+        "(without it the scored result is printed as JSON too, or each problem on a line of its own)",
     )
     validate.set_defaults(run=run_validate)
     check = msub.add_parser(
-        "check", help="check a measure definition", description="Check a measure definition you are writing."
+        "check",
+        help="check a measure definition",
+        description="Check a measure definition you are writing (exit 1 when it is invalid, listing every "
+        "meta-schema failure, each by its JSON path and rule).",
     )
     check.add_argument("definition", metavar="DEFINITION.json", help="the definition, or - for stdin")
     add_json(
         check,
         'print {"ok": true, "measure": {"id", "version", "items", "examples"}} as JSON, or {"ok": false, '
-        '"invalid": {"field", "rule", "message"}} for the first error',
+        '"invalid": {"field", "rule", "message"}, "problems": [...]} for an invalid definition, '
+        '"problems" listing every meta-schema failure (a definition that passes the meta-schema is refused '
+        "by the first consistency rule or example it breaks)",
     )
     check.set_defaults(run=run_check)
 
@@ -136,10 +143,20 @@ def _emit(code: int, text: str) -> int:
     return code
 
 
-def _invalid(exc: AlliancekitError) -> int:
-    """A finding with ``--json``: its document on stdout, its line on stderr (as without), exit 1."""
-    print_json({"ok": False, "invalid": commands.refusal_json(exc)})
-    print(f"error: {exc}", file=sys.stderr)
+def _invalid(exc: AlliancekitError, problems: tuple[AlliancekitError, ...] = ()) -> int:
+    """A finding with ``--json``: its document on stdout, its lines on stderr (as without), exit 1.
+
+    ``invalid`` is the first problem (as it always was), ``problems`` every one, ``invalid`` first."""
+    problems = problems or (exc,)
+    print_json(
+        {
+            "ok": False,
+            "invalid": commands.refusal_json(problems[0]),
+            "problems": [commands.refusal_json(problem) for problem in problems],
+        }
+    )
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
     return 1
 
 
@@ -168,7 +185,8 @@ def run_validate(args: argparse.Namespace) -> int:
     try:
         score = commands.scored_response(registry, args.measure_id, document, args.measure_version)
     except AlliancekitError as exc:
-        return _invalid(exc)
+        refusals = commands.response_refusals(registry, args.measure_id, document, args.measure_version, exc)
+        return _invalid(exc, refusals)
     print_json({"ok": True, "score": score.to_json()})
     return 0
 
@@ -180,7 +198,7 @@ def run_check(args: argparse.Namespace) -> int:
     try:
         measure = commands.checked_definition(document)
     except AlliancekitError as exc:
-        return _invalid(exc)
+        return _invalid(exc, commands.definition_refusals(document, exc))
     summary: dict[str, Any] = {
         "id": measure.id,
         "version": measure.version,

@@ -62,8 +62,11 @@ clinic far from UTC sees UTC's day, and an import of its morning sessions is ref
   standard error), `report` the file it wrote. Where `--out -` writes the export or the report itself,
   `--json` is refused. `measures validate --json` prints `{"ok": true, "score": ...}` and `measures check
   --json` `{"ok": true, "measure": ...}`; an invalid response or definition (exit 1) is `{"ok": false,
-  "invalid": {"field": ..., "rule": ..., "message": ...}}`, never the value. (Without `--json`, `measures
-  validate` prints the scored result as JSON too, and `measures check` one line.)
+  "invalid": {"field": ..., "rule": ..., "message": ...}, "problems": [...]}`, never the value:
+  `problems` lists every problem `measures validate` found in the response, and every meta-schema failure
+  of a definition for `measures check` (`invalid` is the first of them). (Without `--json`, `measures
+  validate` prints the scored result as JSON too, and `measures check` one line; each problem of an
+  invalid one is a line of standard error.)
 - A file at an output path (`export fhir --episode --out FILE`, `report.html` and `summary.json` in an
   `--out` directory) is replaced, published whole once written; an SQLite database there (the practice
   itself, a backup copy) never is: the command is refused with exit 2 and writes nothing, not even an audit

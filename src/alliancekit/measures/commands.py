@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from alliancekit.errors import AlliancekitError, MeasureDefinitionError
+from alliancekit.errors import AlliancekitError, MeasureDefinitionError, ResponseError
 from alliancekit.measures.definition import Measure, parse_definition
 from alliancekit.measures.norms import Citation
 from alliancekit.measures.registry import MeasureRegistry, check_examples
@@ -19,6 +19,7 @@ from alliancekit.measures.validation import (
     DEFINITION_LIMITS,
     generate_response_schema,
     load_json,
+    meta_schema_problems,
 )
 
 
@@ -137,7 +138,9 @@ def validate_response(
     try:
         score = scored_response(registry, measure_id, document, version)
     except AlliancekitError as exc:
-        return 1, f"error: {exc}"
+        return 1, "\n".join(
+            f"error: {problem}" for problem in response_refusals(registry, measure_id, document, version, exc)
+        )
     return 0, json.dumps(score.to_json(), indent=2)
 
 
@@ -152,12 +155,27 @@ def scored_response(
     return registry.score_json(entry.measure.id, entry.measure.version, document)
 
 
+def response_refusals(
+    registry: MeasureRegistry,
+    measure_id: str,
+    document: bytes | str,
+    version: str | None,
+    refusal: AlliancekitError,
+) -> tuple[AlliancekitError, ...]:
+    """Every problem of a response :func:`scored_response` refused with ``refusal``: the registry's list
+    (:meth:`MeasureRegistry.response_problems`) when it is a response's refusal, else ``refusal`` alone."""
+    if not isinstance(refusal, ResponseError):
+        return (refusal,)
+    measure = registry.get(measure_id, version)
+    return registry.response_problems(measure.id, measure.version, document) or (refusal,)
+
+
 def check_definition(document: bytes | str) -> tuple[int, str]:
     """``alliancekit measures check DEFINITION.json``: ``(0, summary)`` or ``(1, error with JSON path)``."""
     try:
         measure = checked_definition(document)
     except AlliancekitError as exc:
-        return 1, f"error: {exc}"
+        return 1, "\n".join(f"error: {problem}" for problem in definition_refusals(document, exc))
     return (
         0,
         f"ok: {measure.id} {measure.version} ({len(measure.items)} items, {len(measure.examples)} examples)",
@@ -176,6 +194,21 @@ def checked_definition(document: bytes | str) -> Measure:
     registry.add(definition, "check")
     check_examples(registry, measure)
     return measure
+
+
+def definition_refusals(document: bytes | str, refusal: AlliancekitError) -> tuple[AlliancekitError, ...]:
+    """Every problem of a definition :func:`checked_definition` refused with ``refusal``: every meta-schema
+    failure when ``refusal`` is one of them; else ``refusal`` alone (the document's bounds are checked
+    before the meta-schema, and the consistency rules and the examples only on a definition it passes)."""
+    if not isinstance(refusal, MeasureDefinitionError):
+        return (refusal,)
+    try:
+        definition = load_json(document, DEFINITION_LIMITS, MeasureDefinitionError)
+    except MeasureDefinitionError:
+        return (refusal,)  # not JSON, or past a bound: that is its one problem
+    problems = meta_schema_problems(definition)
+    found = {(problem.field, problem.rule) for problem in problems}
+    return problems if (refusal.field, refusal.rule) in found else (refusal,)
 
 
 def refusal_json(exc: AlliancekitError) -> dict[str, Any]:

@@ -4,8 +4,9 @@ INTERFACE CONTRACT (used by the core): ``MeasureRegistry.score(measure_id, versi
 validates and scores one response, raising ``UnknownMeasure`` or ``ResponseError``; ``get(measure_id,
 version=None)`` returns the :class:`~alliancekit.measures.definition.Measure` (its ``definition`` is the
 mapping); ``latest_version(measure_id)``; ``supplier(measure_id, version)``; iteration yields
-``(measure_id, version)`` pairs. ``build_measure_registry(host)`` builds it from the
-``alliancekit_register_measures`` hook.
+``(measure_id, version)`` pairs. ``response_problems(measure_id, version, document)`` lists every problem
+of a response document (for validators; scoring stops at the first). ``build_measure_registry(host)``
+builds it from the ``alliancekit_register_measures`` hook.
 
 Validators and scorers are compiled once, when a measure is registered.
 """
@@ -21,6 +22,7 @@ from alliancekit.errors import (
     AlliancekitError,
     MeasureDefinitionError,
     PluginError,
+    ResponseError,
     UnknownMeasure,
     ValidationError,
 )
@@ -35,6 +37,7 @@ from alliancekit.measures.validation import (
     load_json,
     reference_validate,
     reference_validator,
+    response_problems,
     response_schema,
 )
 
@@ -207,6 +210,33 @@ class MeasureRegistry:
         return self.score_document(
             entry.measure.id, entry.measure.version, load_json(document, RESPONSE_LIMITS)
         )
+
+    def response_problems(
+        self, measure_id: str, version: str, document: bytes | str
+    ) -> tuple[ResponseError, ...]:
+        """Every problem :meth:`score_json` would refuse ``document`` for, not only its first (empty when it
+        scores): each a :class:`ResponseError` naming a JSON path and a rule, never a value, in a stable
+        order (the response schema's). For a validator to list; scoring still stops at the first.
+
+        A document that cannot be read (too big, not JSON) has that one problem. The list is the reference
+        engine's; a refusal it does not see (the missing-items rule, which is scoring's, or a custom schema
+        looser than the items' ranges) is the one problem listed when it finds none.
+
+        :raises UnknownMeasure: no such measure and version.
+        """
+        entry = self.entry(measure_id, version)
+        try:
+            parsed = load_json(document, RESPONSE_LIMITS)
+        except ResponseError as exc:
+            return (exc,)
+        problems = response_problems(entry.reference, parsed)
+        if problems:
+            return problems
+        try:
+            self.score_document(entry.measure.id, entry.measure.version, parsed)
+        except ResponseError as exc:
+            return (exc,)
+        return ()
 
 
 def build_measure_registry(host: PluginHost) -> MeasureRegistry:

@@ -304,6 +304,18 @@ def check_against_meta_schema(definition: Any) -> None:
             _PASSED.add(digest)
 
 
+def meta_schema_problems(definition: Any) -> tuple[MeasureDefinitionError, ...]:
+    """Every meta-schema failure of ``definition`` (parsed JSON), not only the one
+    :func:`check_against_meta_schema` refuses it for: each by JSON path, keyword and a detail said from the
+    meta-schema, never the definition's value, in the meta-schema's order, each once. For a failure among
+    alternatives (``oneOf``), the most relevant of its causes, as that check picks it."""
+    listed: dict[tuple[str, str, str], None] = {}
+    for failure in _meta_validator().iter_errors(definition):
+        error = jsonschema.exceptions.best_match([failure]) or failure
+        listed.setdefault((_meta_path(error), str(error.validator), _meta_detail(error)), None)
+    return tuple(MeasureDefinitionError(*problem) for problem in listed)
+
+
 #: Keywords whose values are data, not subschemas: a ``"$ref"`` key inside them refers to nothing.
 _DATA_KEYWORDS = frozenset({"const", "enum", "default", "examples"})
 
@@ -427,6 +439,34 @@ def reference_validate(validator: jsonschema.protocols.Validator, document: Any)
         ) from None
     if error is not None:
         raise ResponseError(_json_path(error), str(error.validator))
+
+
+def response_problems(validator: jsonschema.protocols.Validator, document: Any) -> tuple[ResponseError, ...]:
+    """Every way ``document`` fails the response schema (empty when it passes), by the reference engine:
+    each a :class:`ResponseError` with its JSON path, keyword and a detail said from the schema, never the
+    value. The order is the schema's (the measure's items in the definition's order), whatever the order of
+    the document's keys; a problem jsonschema reports twice (``required``, once per absent item) is listed
+    once, its detail naming every absent item."""
+    listed: dict[tuple[str, str, str], None] = {}
+    try:
+        for error in validator.iter_errors(document):
+            listed.setdefault((_json_path(error), str(error.validator), _response_detail(error)), None)
+    except referencing.exceptions.Unresolvable:
+        return (ResponseError("$", "$ref", "the response schema refers to a schema that is not available"),)
+    return tuple(ResponseError(*problem) for problem in listed)
+
+
+def _response_detail(error: jsonschema.ValidationError) -> str:
+    """A response failure's detail: bounds said as the compiled engine says them, the rest from the schema."""
+    bound = error.validator_value
+    if error.validator == "required" and isinstance(error.instance, Mapping) and isinstance(bound, list):
+        absent = [str(name) for name in bound if name not in error.instance]  # the schema's names
+        if len(absent) == 1:
+            return f"item {absent[0]} is missing"  # as the compiled engine says it
+        return f"items {', '.join(absent)} are missing"
+    if error.validator in ("minimum", "maximum") and type(bound) in (int, float):
+        return (_at_least if error.validator == "minimum" else _at_most)(float(bound))  # type: ignore[arg-type]
+    return _meta_detail(error)
 
 
 # ---------------------------------------------------------------------------------- the compiled engine
