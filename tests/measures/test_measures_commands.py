@@ -110,7 +110,7 @@ def test_validate_scores_a_valid_response(registry: MeasureRegistry) -> None:
             {"answers": {"individually": "seven"}},
             # every problem, not only the first the scorer met
             (
-                "error: $.answers.individually: type (must be number)\n"
+                "error: $.answers.individually: type (must be a number)\n"
                 "error: $.answers: required (items interpersonally, socially, overall are missing)"
             ),
         ),

@@ -143,7 +143,7 @@ def test_a_plugin_registering_an_undefined_property_is_told_which(
         (  # an example's answer that is neither a number, null nor "na": the forms, not the value
             lambda d: d["examples"][0]["answers"].update(q1="a client's words"),
             "$.examples[0].answers.q1",
-            'anyOf (must be number or null, or "na")',
+            'anyOf (must be a number or null, or "na")',
         ),
         (  # a response schema that is not a JSON Schema: said like a definition's own failure
             lambda d: d.update(response_schema={"type": "object", "minProperties": -1}),

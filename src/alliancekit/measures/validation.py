@@ -190,11 +190,24 @@ def _first_error(
     return error
 
 
+#: A JSON Schema type as a sentence names it ("must be a number", as the compiled validator says it).
+_TYPES = {
+    "number": "a number",
+    "integer": "a whole number",
+    "string": "a string",
+    "object": "an object",
+    "array": "a list",
+    "boolean": "true or false",
+}
+
+
 #: What the meta-schema's keyword asks for, said from the schema's own value (never the definition's).
 _META_RULES: dict[str, Callable[[Any], str]] = {
     "enum": lambda allowed: "one of " + ", ".join(json.dumps(v) for v in allowed),
     "const": lambda wanted: f"must be {json.dumps(wanted)}",
-    "type": lambda kind: "must be " + (kind if isinstance(kind, str) else " or ".join(kind)),
+    "type": lambda kind: (
+        "must be " + " or ".join(_TYPES.get(k, k) for k in ([kind] if isinstance(kind, str) else kind))
+    ),
     "pattern": lambda pattern: f"must match {pattern}",
     "minimum": lambda bound: f"at least {bound}",
     "maximum": lambda bound: f"at most {bound}",
