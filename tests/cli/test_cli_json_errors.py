@@ -122,7 +122,7 @@ def test_a_sound_definition_with_json(tmp_path: Path, capsys: pytest.CaptureFixt
     out, err = capsys.readouterr()
     assert err == ""
     summary = {"id": "gad-7", "version": gad7.version, "items": 7, "examples": len(gad7.examples)}
-    assert json.loads(out) == {"ok": True, "measure": summary}
+    assert json.loads(out) == {"ok": True, "measure": summary, "warnings": []}
 
 
 def test_an_invalid_response_with_json_is_one_document(

@@ -133,20 +133,21 @@ def test_validate_refuses_garbage_without_echo(registry: MeasureRegistry) -> Non
 
 
 def test_check_accepts_a_good_definition(definition: Any) -> None:
-    code, text = check_definition(json.dumps(definition("wai-sr-1.0")))
-    assert (code, text) == (0, "ok: wai-sr 1.0 (12 items, 1 examples)")
+    code, text, advice = check_definition(json.dumps(definition("wai-sr-1.0")))
+    assert (code, text) == (0, "ok: wai-sr 1.0 (12 items, 1 example)")
+    assert [(a.field, a.rule) for a in advice] == [("$.norms", "clinical-cutoff")]
 
 
 def test_check_reports_the_json_path(definition: Any) -> None:
     d = definition("gad-7-1.0")
     d["norms"][0]["clinical_cutoff"]["clinical_if"] = "sideways"
-    code, text = check_definition(json.dumps(d))
-    assert (code, text) == (
+    assert check_definition(json.dumps(d)) == (
         1,
         (
             "error: $.norms[0].clinical_cutoff.clinical_if: enum "
             '(one of "below", "at-or-below", "above", "at-or-above")'
         ),
+        (),
     )
 
 
@@ -156,10 +157,11 @@ def test_check_reports_an_example_that_scores_differently(definition: Any) -> No
     assert check_definition(json.dumps(d)) == (
         1,
         "error: $.examples[1].total: example (scored total differs)",
+        (),
     )
 
 
 def test_check_refuses_non_json() -> None:
-    code, text = check_definition(b"\x00\x01")
+    code, text, _ = check_definition(b"\x00\x01")
     assert code == 1
     assert "$: json" in text

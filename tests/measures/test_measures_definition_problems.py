@@ -22,7 +22,7 @@ def test_three_meta_schema_failures_are_each_listed_once(definition: Callable[..
     broken["direction"] = CANARY
     broken["items"][2]["max"] = CANARY
     del broken["title"]
-    code, text = check_definition(json.dumps(broken))
+    code, text, _ = check_definition(json.dumps(broken))
     assert code == 1
     assert _lines(text) == [("$", "required"), ("$.direction", "enum"), ("$.items[2].max", "type")]
     assert CANARY not in text
@@ -41,13 +41,13 @@ def test_the_order_does_not_follow_the_documents_key_order(definition: Callable[
 def test_a_refusal_past_the_meta_schema_is_listed_alone(definition: Callable[..., dict[str, Any]]) -> None:
     broken = definition()
     broken["examples"][0]["total"] += 1  # the meta-schema passes; the example's total is wrong
-    code, text = check_definition(json.dumps(broken))
+    code, text, _ = check_definition(json.dumps(broken))
     assert code == 1
     assert _lines(text) == [("$.examples[0].total", "example")]
 
 
 def test_a_document_that_is_not_json_is_one_problem() -> None:
-    code, text = check_definition(b'{"id": ' + CANARY.encode())
+    code, text, _ = check_definition(b'{"id": ' + CANARY.encode())
     assert code == 1
     assert _lines(text) == [("$", "json")]
     assert CANARY not in text

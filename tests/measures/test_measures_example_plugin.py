@@ -37,7 +37,8 @@ print(json.dumps({
 
 def test_the_example_definition_passes_check() -> None:
     text = (PLUGIN / "src" / "alliancekit_measure_k10" / "k10-1.0.json").read_bytes()
-    assert check_definition(text) == (0, "ok: k10 1.0 (10 items, 4 examples)")
+    code, summary, _ = check_definition(text)
+    assert (code, summary) == (0, "ok: k10 1.0 (10 items, 4 examples)")
 
 
 @pytest.mark.slow

@@ -212,8 +212,8 @@ def test_the_guides_norms_raters_subscales_and_response_schema_register(source_r
     k10 = json.loads(k10_file.read_text(encoding="utf-8"))
     k10["references"] |= {"validation": "Synthetic.", "manual": "Synthetic."}
     k10 |= parts[("norms",)] | parts[("raters",)]
-    assert len(checked_definition(json.dumps(k10)).items) == 10
+    assert len(checked_definition(json.dumps(k10))[0].items) == 10
     subscales = next(e for _line, e in _json_examples(guide) if "subscales" in e.get("scoring", {}))
     synthetic = {**SYNTHETIC, **subscales, **parts[("response_schema",)]}
     synthetic["references"] = {**SYNTHETIC["references"], "manual": "Synthetic."}
-    assert len(checked_definition(json.dumps(synthetic)).items) == 5
+    assert len(checked_definition(json.dumps(synthetic))[0].items) == 5

@@ -24,6 +24,7 @@ from alliancekit.cli.common import (
 )
 from alliancekit.errors import AlliancekitError, ValidationError
 from alliancekit.measures import commands
+from alliancekit.measures.advice import Advice
 from alliancekit.measures.registry import MeasureRegistry
 from alliancekit.plugins.manager import get_plugin_host
 from alliancekit.practice import REPORT_KIND
@@ -84,13 +85,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "check",
         help="check a measure definition",
         description="Check a measure definition you are writing (exit 1 when it is invalid, listing every "
-        "meta-schema failure, each by its JSON path and rule).",
+        "meta-schema failure, each by its JSON path and rule). A valid definition may still get warnings, on "
+        "standard error, for what it leaves out.",
     )
     check.add_argument("definition", metavar="DEFINITION.json", help="the definition, or - for stdin")
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 on a warning too: a valid definition without worked examples, without the default "
+        "population's reliable-change figure or clinical cutoff, or with a citation marked unconfirmed",
+    )
     add_json(
         check,
-        'print {"ok": true, "measure": {"id", "version", "items", "examples"}} as JSON, or {"ok": false, '
-        '"invalid": {"field", "rule", "message"}, "problems": [...]} for an invalid definition, '
+        'print {"ok": true, "measure": {"id", "version", "items", "examples"}, "warnings": [...]} as JSON '
+        '("ok" false with --strict when there are warnings), or {"ok": false, "invalid": {"field", "rule", '
+        '"message"}, "problems": [...]} for an invalid definition, '
         '"problems" listing every meta-schema failure (a definition that passes the meta-schema is refused '
         "by the first consistency rule or example it breaks)",
     )
@@ -194,9 +203,13 @@ def run_validate(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     document = _read(args.definition)
     if not args.json:
-        return _emit(*commands.check_definition(document))
+        code, text, advice = commands.check_definition(document, strict=args.strict)
+        # the summary of a valid definition on stdout (even when --strict fails it), error lines on stderr
+        print(text, file=sys.stdout if code == 0 or advice else sys.stderr)
+        _warn(advice)
+        return code
     try:
-        measure = commands.checked_definition(document)
+        measure, advice = commands.checked_definition(document)
     except AlliancekitError as exc:
         return _invalid(exc, commands.definition_refusals(document, exc))
     summary: dict[str, Any] = {
@@ -205,5 +218,14 @@ def run_check(args: argparse.Namespace) -> int:
         "items": len(measure.items),
         "examples": len(measure.examples),
     }
-    print_json({"ok": True, "measure": summary})
-    return 0
+    failed = bool(args.strict and advice)
+    print_json(
+        {"ok": not failed, "measure": summary, "warnings": [commands.refusal_json(item) for item in advice]}
+    )
+    _warn(advice)
+    return 1 if failed else 0
+
+
+def _warn(advice: tuple[Advice, ...]) -> None:
+    for item in advice:
+        print(f"warning: {item}", file=sys.stderr)

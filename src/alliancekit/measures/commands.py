@@ -7,10 +7,12 @@ are tested without a terminal. Error texts come from the library's errors: path 
 from __future__ import annotations
 
 import json
+from collections.abc import Sized
 from pathlib import Path
 from typing import Any
 
 from alliancekit.errors import AlliancekitError, MeasureDefinitionError, ResponseError
+from alliancekit.measures.advice import Advice, definition_advice
 from alliancekit.measures.definition import Measure, parse_definition
 from alliancekit.measures.norms import Citation
 from alliancekit.measures.registry import MeasureRegistry, check_examples
@@ -170,20 +172,28 @@ def response_refusals(
     return registry.response_problems(measure.id, measure.version, document) or (refusal,)
 
 
-def check_definition(document: bytes | str) -> tuple[int, str]:
-    """``alliancekit measures check DEFINITION.json``: ``(0, summary)`` or ``(1, error with JSON path)``."""
+def check_definition(document: bytes | str, *, strict: bool = False) -> tuple[int, str, tuple[Advice, ...]]:
+    """``alliancekit measures check DEFINITION.json``: ``(0, summary, advice)``, or ``(1, error lines, ())``.
+
+    ``advice`` is what the valid definition leaves out (:mod:`alliancekit.measures.advice`); with ``strict``
+    any advice makes the code 1.
+    """
     try:
-        measure = checked_definition(document)
+        measure, advice = checked_definition(document)
     except AlliancekitError as exc:
-        return 1, "\n".join(f"error: {problem}" for problem in definition_refusals(document, exc))
-    return (
-        0,
-        f"ok: {measure.id} {measure.version} ({len(measure.items)} items, {len(measure.examples)} examples)",
-    )
+        return 1, "\n".join(f"error: {problem}" for problem in definition_refusals(document, exc)), ()
+    counts = f"{_count(measure.items, 'item')}, {_count(measure.examples, 'example')}"
+    summary = f"ok: {measure.id} {measure.version} ({counts})"
+    return (1 if strict and advice else 0), summary, advice
 
 
-def checked_definition(document: bytes | str) -> Measure:
-    """The definition ``document`` parsed and checked as a registry checks a plugin's, its examples scored.
+def _count(things: Sized, noun: str) -> str:
+    return f"{len(things)} {noun}" + ("" if len(things) == 1 else "s")
+
+
+def checked_definition(document: bytes | str) -> tuple[Measure, tuple[Advice, ...]]:
+    """The definition ``document`` parsed and checked as a registry checks a plugin's, its examples scored,
+    with the advice for what it leaves out.
 
     :raises AlliancekitError: the first thing wrong with it (its JSON path and rule).
     """
@@ -193,7 +203,7 @@ def checked_definition(document: bytes | str) -> Measure:
     registry = MeasureRegistry()
     registry.add(definition, "check")
     check_examples(registry, measure)
-    return measure
+    return measure, definition_advice(measure, definition)
 
 
 def definition_refusals(document: bytes | str, refusal: AlliancekitError) -> tuple[AlliancekitError, ...]:
@@ -211,9 +221,9 @@ def definition_refusals(document: bytes | str, refusal: AlliancekitError) -> tup
     return problems if (refusal.field, refusal.rule) in found else (refusal,)
 
 
-def refusal_json(exc: AlliancekitError) -> dict[str, Any]:
-    """Why a response or a definition is invalid, for ``--json``: its path and rule where it has them, and
-    the message (which names them, never a value)."""
+def refusal_json(exc: AlliancekitError | Advice) -> dict[str, Any]:
+    """Why a response or a definition is invalid, or what a valid definition leaves out, for ``--json``: its
+    path and rule where it has them, and the message (which names them, never a value)."""
     return {"field": getattr(exc, "field", None), "rule": getattr(exc, "rule", None), "message": str(exc)}
 
 
