@@ -101,7 +101,12 @@ The same for every command:
 - **130**: interrupted (Ctrl-C); **143**: terminated (SIGTERM, as `docker stop` or systemd send). Either
   way the command stops as on an error, with one line on stderr: an export is published whole or not at all
   (its staging copy is removed), an import keeps its last checkpoint (the same command resumes it), and an
-  unfinished demo database is removed (in a store at a URL, what the demo made there).
+  unfinished demo database is removed (in a store at a URL, what the demo made there). A stop that comes
+  once the command has finished its work, while its last words are still being written, exits the same way
+  with the line `alliancekit: terminated; the command had already finished, and what it did stands` (and,
+  with `--json`, no error object after the command's whole document). Only a stop in the last instant, once
+  the command has given the signals back (its output flushed), ends the process as Python ends any program:
+  the shell still reports 130 or 143, and nothing is lost or half-done.
 - **70**: an internal error: a bug (in alliancekit or a plugin), or a record changed outside alliancekit.
   Standard error names the exception's type and the lines it was raised through, never its message: one of
   Python's own quotes the value it choked on, which may be a client's data.
