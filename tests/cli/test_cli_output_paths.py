@@ -278,3 +278,15 @@ def test_a_blank_output_path_is_refused_and_nothing_is_written(
     assert re.search(rf"error: (argument )?{argument}: empty; name ", said), said
     assert list(work.iterdir()) == []
     assert not (tmp_path / "new.sqlite").exists()
+
+
+def test_demo_replace_without_out_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``--replace`` replaces what ``--out`` names; alone it would be ignored (the demo's own database is
+    governed by ``--force``)."""
+    db = tmp_path / "new.sqlite"
+    code = main(["demo", "--db", str(db), "--clients", "12", "-q", "--replace"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "alliancekit: error: --replace: only with --out (it replaces the files --out names)\n"
+    )
+    assert not db.exists()
