@@ -69,7 +69,7 @@ def test_backup_writes_an_owner_only_copy_that_verifies(demo: Path, tmp_path: Pa
     again = cli("backup", "--db", str(live), str(copy))
     assert (again.returncode, again.stderr) == (
         2,
-        f"alliancekit: error: PATH {copy}: exists; pass --replace to replace an earlier copy\n",
+        f"alliancekit: error: PATH {copy}: exists; pass --replace to replace it\n",
     )
     assert cli("backup", "--db", str(live), str(copy), "--replace").returncode == 0
 

@@ -7,6 +7,7 @@ Enumerated from the parser where a rule holds for every option, so that a new op
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 from pathlib import Path
@@ -244,7 +245,7 @@ def test_every_kind_of_value_has_one_metavar() -> None:
             continue  # a flag, or a choice argparse lists itself
         assert action.metavar in METAVARS, where
         assert (action.type is iso_date) == (action.metavar == "YYYY-MM-DD"), where
-        assert (action.type is input_file) == (action.metavar == "FILE"), where
+        assert (inspect.unwrap(action.type) is input_file) == (action.metavar == "FILE"), where
         if action.type is int:
             assert action.metavar in ("N", "YYYY"), where
         if action.metavar == "YYYY":
@@ -257,7 +258,7 @@ def test_options_that_name_a_file_to_read_are_files() -> None:
     reading = {"--key-file", "--mapping", "--schema", "--exclusions"}
     for name, _, action in options():
         if long_form(action) in reading:
-            assert (action.metavar, action.type) == ("FILE", input_file), name
+            assert (action.metavar, inspect.unwrap(action.type)) == ("FILE", input_file), name
 
 
 def test_a_blank_file_name_is_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:

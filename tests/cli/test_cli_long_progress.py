@@ -164,7 +164,7 @@ def test_an_export_refused_its_directory_shows_no_progress_and_audits_nothing(
     (target / "other.txt").write_text("not an export\n")
     code, _, shown = on_a_terminal(argv)
     assert code == 2
-    assert "error: --out: exists" in shown
+    assert f"error: --out {target}: exists and is not empty; pass --replace" in shown
     assert "exporting episodes" not in shown
     assert _cli_entries(copy) == before
 

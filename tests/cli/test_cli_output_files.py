@@ -192,7 +192,9 @@ def test_a_device_is_written_in_place_and_a_link_keeps_pointing_at_the_new_file(
     real.chmod(0o640)
     link = tmp_path / "link.json"
     link.symlink_to(real)
-    through_link = cli("export", "fhir", "--episode", episode, "--db", str(db), "--out", str(link))
+    through_link = cli(
+        "export", "fhir", "--episode", episode, "--db", str(db), "--out", str(link), "--replace"
+    )
     assert through_link.returncode == 0, through_link.stderr
     assert link.is_symlink()
     assert json.loads(real.read_text())["resourceType"] == "Bundle"

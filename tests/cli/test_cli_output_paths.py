@@ -139,15 +139,119 @@ def test_a_database_at_a_file_written_into_the_out_directory_is_never_replaced(
     assert not (tmp_path / "new.sqlite").exists()  # the demo stopped before it made its practice
 
 
-def test_an_earlier_bundle_is_still_replaced(
+def test_an_earlier_bundle_is_replaced_with_replace(
     capsys: pytest.CaptureFixture[str], practice: Path, tmp_path: Path
 ) -> None:
-    """The other side of the rule: a file that is not a database (an earlier export) is replaced."""
+    """The other side of the rule: a file that is not a database (an earlier export) is replaced when
+    ``--replace`` says so."""
     earlier = tmp_path / "bundle.json"
     earlier.write_text('{"resourceType": "Bundle"}\n')
-    code, _, said = run(capsys, "export fhir --episode", practice, tmp_path, str(earlier))
+    code, _, said = run(capsys, "export fhir --episode", practice, tmp_path, str(earlier), "--replace")
     assert code == 0, said
     assert json.loads(earlier.read_text())["entry"]
+
+
+def test_every_command_that_writes_a_path_takes_replace() -> None:
+    """One rule for every output (docs/reference/cli.md, "Output"): a command that writes a file or a folder
+    has ``--replace``, so a new command cannot write over what is there without it."""
+    for command, parser in commands().items():
+        if command not in output_arguments():
+            continue
+        options = {o for a in parser_actions(parser) for o in a.option_strings}
+        assert "--replace" in options, command
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    """What is at ``path``: a file's bytes, or every file under a directory by its relative name."""
+    if path.is_file():
+        return {"": path.read_bytes()}
+    return {str(f.relative_to(path)): f.read_bytes() for f in sorted(path.rglob("*")) if f.is_file()}
+
+
+@pytest.mark.parametrize("way", list(WRITES))
+def test_an_existing_output_is_refused_without_replace_and_replaced_with_it(
+    capsys: pytest.CaptureFixture[str], practice: Path, tmp_path: Path, way: str
+) -> None:
+    """The rule for every way a command writes, enumerated from the parser: the output of an earlier run
+    (a file, or a non-empty directory) is refused without ``--replace`` (exit 2, one line saying so, nothing
+    changed), and replaced with it."""
+    out = tmp_path / "out"
+    code, _, said = run(capsys, way, practice, tmp_path, str(out))
+    assert code == 0, said
+    before = snapshot(out)
+    assert before
+    argument = "PATH" if way == "backup" else "--out"
+    code, _, said = run(capsys, way, practice, tmp_path, str(out))
+    assert code == 2, said
+    assert said.startswith(f"alliancekit: error: {argument} {out}"), said
+    assert said.endswith("; pass --replace to replace it\n") or "pass --replace to replace a previous" in said
+    assert len(said.splitlines()) == 1, said
+    assert snapshot(out) == before
+    code, _, said = run(capsys, way, practice, tmp_path, str(out), "--replace")
+    assert code == 0, said
+    assert snapshot(out)
+
+
+#: The ways that can write to standard output instead (``--out -``).
+TO_STDOUT = [way for way in WRITES if way != "backup"]
+
+
+@pytest.mark.parametrize("way", TO_STDOUT)
+def test_replace_with_standard_output_is_refused_naming_both(
+    capsys: pytest.CaptureFixture[str], practice: Path, tmp_path: Path, way: str
+) -> None:
+    code, shown, said = run(capsys, way, practice, tmp_path, "-", "--replace")
+    assert code == 2, said
+    nothing = "standard output has nothing to replace"
+    assert said == f"alliancekit: error: --replace: not with --out - ({nothing})\n"
+    assert shown == ""
+
+
+def test_a_backup_to_standard_output_is_refused_saying_why(
+    capsys: pytest.CaptureFixture[str], practice: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, ``backup -`` wrote the copy to a file called ``-``."""
+    monkeypatch.chdir(tmp_path)
+    code, _, said = run(capsys, "backup", practice, tmp_path, "-")
+    assert code == 2, said
+    assert said == (
+        "alliancekit: error: PATH -: not standard output: the copy is an SQLite file, verified before it is "
+        "published under its name; name a file\n"
+    )
+    assert not (tmp_path / "-").exists()
+
+
+@pytest.mark.parametrize("way", ["export fhir --episode", "backup"])
+def test_a_directory_at_a_file_output_is_refused_even_with_replace(
+    capsys: pytest.CaptureFixture[str], practice: Path, tmp_path: Path, way: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    argument = "PATH" if way == "backup" else "--out"
+    for extra in ((), ("--replace",)):
+        code, _, said = run(capsys, way, practice, tmp_path, str(out), *extra)
+        assert code == 2, said
+        assert said == f"alliancekit: error: {argument} {out}: a directory; name a file\n"
+        assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("way", ["export fhir --all", "export csv"])
+def test_an_empty_directory_is_a_new_directory_output(
+    capsys: pytest.CaptureFixture[str], practice: Path, tmp_path: Path, way: str
+) -> None:
+    """The boundary of "non-empty": an empty directory is written without ``--replace``; one holding a single
+    file of the user's is refused, and keeps it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    code, _, said = run(capsys, way, practice, tmp_path, str(out))
+    assert code == 0, said
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine\n")
+    code, _, said = run(capsys, way, practice, tmp_path, str(other))
+    assert code == 2, said
+    assert "exists and is not empty; pass --replace" in said
+    assert snapshot(other) == {"notes.txt": b"mine\n"}
 
 
 @pytest.mark.parametrize("blank", ["", " "])
@@ -174,3 +278,15 @@ def test_a_blank_output_path_is_refused_and_nothing_is_written(
     assert re.search(rf"error: (argument )?{argument}: empty; name ", said), said
     assert list(work.iterdir()) == []
     assert not (tmp_path / "new.sqlite").exists()
+
+
+def test_demo_replace_without_out_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """``--replace`` replaces what ``--out`` names; alone it would be ignored (the demo's own database is
+    governed by ``--force``)."""
+    db = tmp_path / "new.sqlite"
+    code = main(["demo", "--db", str(db), "--clients", "12", "-q", "--replace"])
+    assert code == 2
+    assert capsys.readouterr().err == (
+        "alliancekit: error: --replace: only with --out (it replaces the files --out names)\n"
+    )
+    assert not db.exists()

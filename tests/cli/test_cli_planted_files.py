@@ -94,7 +94,7 @@ def test_a_dangling_link_another_user_planted_makes_no_file_where_it_leads(
     db, episode = practice
     out = shared / "bundle.json"
     plant_link(out, theirs / "bundle.json")
-    done = cli("export", "fhir", "--episode", episode, "--db", str(db), "--out", str(out))
+    done = cli("export", "fhir", "--episode", episode, "--db", str(db), "--out", str(out), "--replace")
     assert_refused(done, out, "a symbolic link another user made")
     assert list(theirs.iterdir()) == []
 
@@ -140,7 +140,7 @@ def test_a_file_another_user_left_at_the_name_lends_the_output_no_mode(
     out.write_text("theirs")
     out.chmod(0o666)
     os.chown(out, NOBODY, NOBODY)
-    done = cli("export", "fhir", "--episode", episode, "--db", str(db), "--out", str(out))
+    done = cli("export", "fhir", "--episode", episode, "--db", str(db), "--out", str(out), "--replace")
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text())["resourceType"] == "Bundle"
     assert out.stat().st_uid == os.geteuid()
@@ -154,7 +154,7 @@ def test_a_link_of_ones_own_is_still_followed(
     real = tmp_path / "mine.json"
     link = shared / "bundle.json"
     link.symlink_to(real)  # the user's own link, in a shared directory
-    done = cli("export", "fhir", "--episode", episode, "--db", str(db), "--out", str(link))
+    done = cli("export", "fhir", "--episode", episode, "--db", str(db), "--out", str(link), "--replace")
     assert done.returncode == 0, done.stderr
     assert json.loads(real.read_text())["resourceType"] == "Bundle"
     assert real.stat().st_mode & 0o777 == 0o600

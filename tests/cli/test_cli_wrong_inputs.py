@@ -128,7 +128,7 @@ def test_report_out_that_is_a_file_is_refused_before_anything_is_read(
     assert afile.read_text() == "mine"
     with open_practice(db) as practice:
         assert len(practice.store.audit_records()) == before  # no report's reads were audited
-    code, out, _ = run(capsys, "report", "--db", str(db), "--out", str(tmp_path))  # a directory: written
+    code, out, _ = run(capsys, "report", "--db", str(db), "--out", str(tmp_path), "--replace")  # a directory
     assert code == 0
     assert (tmp_path / "report.html").read_text() != "mine"
 

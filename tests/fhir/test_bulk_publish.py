@@ -328,7 +328,8 @@ def test_integration_practice_export_is_published_atomically_and_audited(
 
     cli = ["export", "fhir", "--db", str(tmp_path / "practice.sqlite"), "--all", "--out", str(target)]
     assert main(cli) == 2  # an input error: the directory is not empty
-    assert "error: --out: exists" in capsys.readouterr().err  # named by the option typed
+    said = capsys.readouterr().err  # named by the option typed, refused before the practice is read
+    assert f"error: --out {target}: exists and is not empty; pass --replace" in said
     assert main([*cli, "--replace"]) == 0
     assert "of 1 episodes" in capsys.readouterr().out
     assert hidden(tmp_path) == []

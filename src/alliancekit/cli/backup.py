@@ -19,12 +19,15 @@ from typing import Any
 
 from alliancekit import Actor, open_practice
 from alliancekit.cli.common import (
+    KEY_FILE_NAMED,
     UsageError,
     add_db,
     add_json,
+    add_replace,
+    check_target,
     existing_practice,
-    input_file,
     location_of,
+    named_file,
     print_json,
     shown,
 )
@@ -43,6 +46,10 @@ TOO_OLD = (
     "upgrades what it copies: copy it with the alliancekit release that wrote it, or copy the file (with "
     "its -wal and -shm files, if any) while nothing writes to it"
 )
+
+
+#: Why ``PATH`` cannot be ``-``: a backup is a database, published only once it verifies.
+BACKUP_NOT_STDOUT = "the copy is an SQLite file, verified before it is published under its name"
 
 
 class CopyFailedVerification(Exception):
@@ -64,9 +71,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_db(parser, help="the practice to copy")
     parser.add_argument("copy", metavar="PATH", help="the copy to write (a new file)")
-    parser.add_argument("--replace", action="store_true", help="replace an earlier copy at PATH")
+    add_replace(parser, "an earlier copy at PATH")
     parser.add_argument(
-        "--key-file", metavar="FILE", type=input_file, help="file holding the host's audit checkpoint key"
+        "--key-file",
+        metavar="FILE",
+        type=named_file(KEY_FILE_NAMED),
+        help="file holding the host's audit checkpoint key",
     )
     add_json(
         parser,
@@ -87,10 +97,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.copy)
     if not args.copy.strip():
         raise UsageError("PATH: empty; name the copy's file")
-    if out.is_dir():
-        raise UsageError(f"PATH {args.copy}: a directory; name the copy's file")
-    if out.exists() and not args.replace:
-        raise UsageError(f"PATH {args.copy}: exists; pass --replace to replace an earlier copy")
+    check_target("PATH", args.copy, replace=args.replace, database=True, stdout=BACKUP_NOT_STDOUT)
     if out.resolve() == source.resolve():
         raise UsageError(f"PATH {args.copy}: the practice itself; name another file")
     if not out.parent.is_dir():  # before the practice is opened (and the backup audited)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import enum
+import functools
 import io
 import json
 import os
@@ -158,10 +159,35 @@ def output_path(value: str) -> str:
 
 
 def input_file(value: str) -> str:
-    """An argparse type for an option naming a file to read (its metavar is ``FILE``): not blank."""
+    """An argparse type for an option naming a file to read (its metavar is ``FILE``): not blank. ``-`` is
+    taken as it is, for an option that reads standard input; any other uses :func:`named_file`."""
     if not value.strip():
         raise argparse.ArgumentTypeError("empty; name a file")
     return value
+
+
+#: What ``-`` means for an input that reads standard input (``measures validate -``, ``--exclusions -``).
+STDIN = "-"
+
+
+def named_file(why: str) -> Callable[[str], str]:
+    """An argparse type for an argument naming a file standard input cannot stand in for: not blank, and
+    ``-`` refused saying ``why`` (argparse names the argument; exit 2), rather than read as a file called
+    ``-`` or reported as missing. A file called ``-`` is named ``./-``."""
+
+    @functools.wraps(input_file)  # a file name all the same (``inspect.unwrap`` finds input_file)
+    def named(value: str) -> str:
+        if value == STDIN:
+            raise argparse.ArgumentTypeError(
+                f"- (standard input) is not read here: {why}; name a file (./- for a file called -)"
+            )
+        return input_file(value)
+
+    return named
+
+
+#: Why ``--key-file -`` is refused, for every command that takes a key.
+KEY_FILE_NAMED = "a key is kept in a file only its owner can read, and the file's mode is checked"
 
 
 @contextlib.contextmanager
@@ -467,11 +493,89 @@ def check_output(option: str, name: str) -> None:
         )
 
 
+#: The option that lets a command replace what is at its output (see :func:`check_target`).
+REPLACE = "--replace"
+
+
+def add_replace(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--replace``, which every command that writes files or folders takes (:func:`check_target`)."""
+    parser.add_argument(
+        REPLACE, action="store_true", help=f"replace {what} (without it, an existing one is refused)"
+    )
+
+
+def check_target(
+    option: str,
+    name: str,
+    *,
+    replace: bool,
+    directory: bool = False,
+    database: bool = False,
+    stdout: str | None = None,
+) -> None:
+    """The one rule for what a command writes, checked before the practice is opened (a refused command
+    writes nothing, not even an audit entry); docs/reference/cli.md, "Output", says it for the user.
+
+    An output that exists is refused (exit 2) unless ``--replace`` is given: a regular file at a file output
+    (``directory=False``; a device or a pipe, ``/dev/stdout``, is written in place and replaces nothing), a
+    non-empty directory at a directory output (an empty one is used as a new one). A directory at a file
+    output, or a file at a directory output, is refused even so. An SQLite database is never replaced
+    (:func:`check_output`) but by a command whose output is one (``database=True``: ``backup``). ``-`` is
+    standard output where the command writes one there (``stdout`` is None), else refused saying ``stdout``
+    (why not); with ``--replace`` it is a mistake (nothing to replace). Written, an output is published by
+    renaming it into place once whole, and a link another user planted at its name is refused
+    (:mod:`alliancekit.security.private_files`, :mod:`alliancekit.exports.publish`).
+    """
+    if name == STDOUT:
+        if stdout is not None:
+            raise UsageError(f"{option} -: not standard output: {stdout}; name a file")
+        if replace:
+            raise not_with(REPLACE, f"{option} -", "standard output has nothing to replace")
+        return
+    if directory:
+        if os.path.lexists(name) and not os.path.isdir(name):
+            raise UsageError(f"{option} {name}: exists and is not a directory")
+        if os.path.isdir(name) and not replace and _holds_files(name):
+            raise UsageError(
+                f"{option} {name}: exists and is not empty; pass {REPLACE} to replace a previous export"
+            )
+        return
+    try:  # a link or FIFO another user planted is refused first (PermissionError), as the write would be
+        found = private_files.landing(Path(name))
+    except PermissionError:
+        raise
+    except OSError:  # a file on the way to it, say: the command's own checks, or the write, say what
+        found = None
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        raise UsageError(f"{option} {name}: a directory; name a file")
+    if not database:
+        check_output(option, name)
+    if found is not None and stat.S_ISREG(found.st_mode) and not replace:
+        raise UsageError(f"{option} {name}: exists; pass {REPLACE} to replace it")
+
+
+def _holds_files(directory: str) -> bool:
+    with os.scandir(directory) as entries:
+        return any(entries)
+
+
+def check_files_in(option: str, name: str, files: Iterable[str], *, replace: bool) -> None:
+    """:func:`check_target` for the files a command writes into the directory ``name`` (``report.html``):
+    each is an output; what else the directory holds is left as it is. ``-`` is standard output."""
+    if name == STDOUT:
+        check_target(option, name, replace=replace)
+        return
+    if os.path.lexists(name) and not os.path.isdir(name):
+        raise UsageError(f"{option} {name}: exists and is not a directory")
+    for file in files:
+        check_target(option, os.path.join(name, file), replace=replace)
+
+
 @contextlib.contextmanager
 def output(name: str, option: str = "--out") -> Iterator[IO[str]]:
     """The file ``name`` opened for writing text (its directory created; the file published whole or not at
-    all), or standard output for ``-``. A file there is replaced, unless it is a database
-    (:func:`check_output`).
+    all), or standard output for ``-``. Whether a file there may be replaced is decided before
+    (:func:`check_target`); a database is refused here too (:func:`check_output`).
 
     Both take UTF-8 whatever the locale (the HTML report and JSON say they are UTF-8); standard output is
     flushed, never closed.

@@ -25,7 +25,8 @@ from alliancekit.cli.common import (
     STDOUT,
     UsageError,
     add_json,
-    check_output,
+    add_replace,
+    check_files_in,
     db_refused,
     iso_date,
     note,
@@ -97,19 +98,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="DIR",
         help="also write summary.json and report.html into DIR (- prints summary.json)",
     )
+    add_replace(parser, "summary.json and report.html in --out")
     add_json(parser, "print the summary as JSON")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     parser.set_defaults(run=run)
 
 
-def _check_out(out: str | None) -> None:
-    if out is None or out == STDOUT:
+def _check_out(out: str | None, replace: bool) -> None:
+    if out is None:
+        if replace:
+            raise UsageError("--replace: only with --out (it replaces the files --out names)")
         return
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
-    for name in ("summary.json", "report.html"):
-        check_output("--out", str(path / name))
+    check_files_in("--out", out, ("summary.json", "report.html"), replace=replace)
 
 
 def _make_out(out: str | None) -> list[Path]:
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
             f"--today: from {FIRST_TODAY} to {LAST_TODAY} (the demo records dates from {before} days before "
             f"it to {after} days after it)"
         )
-    _check_out(args.out)
+    _check_out(args.out, args.replace)
     doomed = _replaceable(location, args.force)
     made = _make_out(args.out)  # last of the checks: a directory that cannot be made stops the demo first
     written: list[Path] = []  # the --out files this run created (not those it replaced)

@@ -17,15 +17,17 @@ from typing import Any
 
 from alliancekit import Actor, Practice
 from alliancekit.cli.common import (
+    KEY_FILE_NAMED,
     STDOUT,
     UsageError,
     add_clinic,
     add_db,
     add_json,
-    check_output,
+    add_replace,
+    check_target,
     cli_actor,
     existing_practice,
-    input_file,
+    named_file,
     not_with,
     note,
     output,
@@ -141,10 +143,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="the Bundle file, or the NDJSON directory (new or empty; published only once complete); "
         "- writes the Bundle, or every resource as NDJSON lines, to stdout",
     )
-    fhir.add_argument(
-        "--replace",
-        action="store_true",
-        help="with --all: replace the previous export in a non-empty --out directory",
+    add_replace(
+        fhir, "the Bundle file (--episode), or a previous export in a non-empty --out directory (--all)"
     )
     _add_purpose(fhir, Purpose.TREATMENT)
     _add_recipient(fhir)
@@ -189,7 +189,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fhir.add_argument(
         "--schema",
         metavar="FILE",
-        type=input_file,
+        type=named_file("the FHIR R4 schema is loaded from its file, the packaged copy by default"),
         help="with --validate: the FHIR R4 JSON Schema (default: the packaged copy)",
     )
     add_json(fhir, SUMMARY_HELP)
@@ -240,7 +240,7 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     naming.add_argument(
         "--key-file",
         metavar="FILE",
-        type=input_file,
+        type=named_file(KEY_FILE_NAMED),
         help=f"file holding the pseudonym key (default: ${KEY_ENV})",
     )
     naming.add_argument(
@@ -259,9 +259,7 @@ def register_csv(esub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     _add_purpose(table, Purpose.QUALITY_IMPROVEMENT)
     _add_recipient(table)
-    table.add_argument(
-        "--replace", action="store_true", help="replace the previous export in a non-empty --out directory"
-    )
+    add_replace(table, "a previous export in a non-empty --out directory")
     add_json(table, SUMMARY_HELP)
     table.set_defaults(run=run_csv)
 
@@ -280,8 +278,7 @@ def run_csv(args: argparse.Namespace) -> int:
     _no_json_on_stdout(args)
     if to_stdout and args.format != "csv":
         raise ValidationError("format", "stdout", "--out - writes CSV only")
-    if to_stdout and args.replace:
-        raise not_with("--replace", "--out -", "standard output has no previous export to replace")
+    check_target("--out", args.out, replace=args.replace, directory=True)
     if not to_stdout and args.table is not None:
         raise UsageError("--table: only with --out - (a directory gets every table)")
     args.table = args.table or "administrations"  # its default, once known to be wanted
@@ -383,7 +380,6 @@ def _bulk_to_stdout(
 
 #: Options shaping the NDJSON directory ``--all`` writes: with a Bundle, or on stdout, they would be ignored.
 DIRECTORY_OPTIONS = {
-    "--replace": "replace",
     "--base-url": "base_url",
     "--request": "request",
     "--requires-access-token": "requires_access_token",
@@ -441,8 +437,7 @@ def run_fhir(args: argparse.Namespace) -> int:
         check_base_url("base_url", args.base_url)
     if args.request is not None:
         check_base_url("request", args.request, query=True)
-    if args.episode is not None:
-        check_output("--out", args.out)
+    check_target("--out", args.out, replace=args.replace, directory=args.all)
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.episode is not None:  # "" is a blank id, refused, not a request for every episode

@@ -23,8 +23,8 @@ from alliancekit.cli.common import (
     default_clinic,
     existing_practice,
     given_clinic,
-    input_file,
     location_of,
+    named_file,
     print_json,
     reading,
     unknown_clinic,
@@ -47,6 +47,10 @@ from alliancekit.imports.writer import (
 from alliancekit.plugins.manager import get_plugin_host
 from alliancekit.practice import practice_file, remove_practice_files
 
+#: How each import reads its source, which standard input could not serve (``import csv -`` is refused).
+CSV_READ = "a CSV source is read more than once (its encoding and header checked before its rows)"
+FHIR_READ = "a FHIR source is read twice (checked whole, then imported)"
+
 #: Row errors printed before the rest are only counted.
 MAX_PRINTED_ERRORS = 50
 
@@ -63,7 +67,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "see the importing guide).",
     )
     csv_parser.add_argument(
-        "--mapping", required=True, metavar="FILE", type=input_file, help="the column-mapping file"
+        "--mapping",
+        required=True,
+        metavar="FILE",
+        type=named_file("the mapping's format is told by its file name (.toml or .json)"),
+        help="the column-mapping file",
     )
     fhir_parser = isub.add_parser(
         "fhir",
@@ -71,7 +79,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Import episodes, sessions, goals and scores from FHIR R4: a Bulk Data directory (or one "
         "NDJSON file), or a Bundle file, in the shape alliancekit export fhir writes.",
     )
-    for p in (csv_parser, fhir_parser):
+    for p, read in ((csv_parser, CSV_READ), (fhir_parser, FHIR_READ)):
         add_db(p, "the practice to import into")
         p.add_argument(
             "--create",
@@ -91,7 +99,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help="let --clinic name a clinic the practice does not hold yet (without it, such a name is "
             "taken for a typo and refused)",
         )
-        p.add_argument("source", metavar="SOURCE", help="the file (or, for FHIR, directory) to import")
+        p.add_argument(
+            "source",
+            metavar="SOURCE",
+            type=named_file(f"{read}, and an import is resumed from its checkpoint by reading it again"),
+            help="the file (or, for FHIR, directory) to import",
+        )
         p.add_argument(
             "--source-id",
             metavar="NAME",

@@ -13,7 +13,8 @@ Exit codes, the same for every command:
 * 130: interrupted (Ctrl-C, SIGINT); 143: terminated (SIGTERM, as a container stop sends). The command stops
   as on an error: a staged export is removed, never published; an import keeps its last checkpoint and the
   same command resumes it. With ``--json`` its JSON error object (kind ``stopped``) is on standard output,
-  as a failed command's is.
+  as a failed command's is. A stop that comes once the command has finished (its work done, its output
+  flushed) exits the same way, its line saying so, and no JSON object follows the command's whole document.
 * 70: an internal error: a bug (in alliancekit or a plugin), or a record changed outside alliancekit. Standard
   error names the exception's type and where it was raised, never its message: a message of Python's own
   (``Invalid isoformat string: '...'``, a ``KeyError``'s key) quotes the value it choked on, which may be a
@@ -76,7 +77,7 @@ def main(argv: "Sequence[str] | None" = None) -> int:
     try:
         # Python raises a Ctrl-C as KeyboardInterrupt from here on: it stops the command like one later, also
         # while the signal handling, the commands and the library (a second or more) are imported.
-        from alliancekit.cli.signals import stopping_cleanly
+        from alliancekit.cli.signals import finishing, stopping_cleanly
 
         with stopping_cleanly():
             if lost:
@@ -85,9 +86,11 @@ def main(argv: "Sequence[str] | None" = None) -> int:
             try:
                 from alliancekit.cli.app import run
 
-                return run(argv)
+                code = run(argv)
             finally:
                 _restore_library_logs(previous)
+            finishing()  # a stop from now on is said as one after the command finished (exit 130 or 143)
+        return code
     except KeyboardInterrupt as exc:  # also a stop that came while parsing, or while reporting an error
         return stopped(exc, argv)
     finally:
@@ -99,11 +102,13 @@ def stopped(exc: KeyboardInterrupt, argv: "Sequence[str] | None") -> int:
     """Report the stop ``exc`` (its stderr line, and its JSON object when the command was run with
     ``--json``) and return its exit code."""
     from alliancekit.cli.progress import end_open_line
-    from alliancekit.cli.signals import signal_of, stopped_line
+    from alliancekit.cli.signals import Interrupted, signal_of, stopped_line
 
     line = stopped_line(exc)
+    # a finished command's document is whole on standard output already: no second one after it
+    finished = isinstance(exc, Interrupted) and exc.finished
     # the same test as for a usage error: the stop may come before the arguments are parsed
-    if "--json" in (sys.argv[1:] if argv is None else list(argv)):
+    if not finished and "--json" in (sys.argv[1:] if argv is None else list(argv)):
         json_error("stopped", line.removeprefix("alliancekit: "))
     end_open_line()
     print(line, file=sys.stderr)

@@ -4,9 +4,11 @@ Therapies, the measurement-based-care summary) as a table, or as JSON with ``--j
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from alliancekit.cli.common import (
+    STDIN,
     UsageError,
     add_clinic,
     add_db,
@@ -45,18 +47,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--exclusions",
         metavar="FILE",
         type=input_file,
-        help="JSON object: client reference -> denominator exclusion the host's record shows",
+        help="JSON object: client reference -> denominator exclusion the host's record shows; - reads it "
+        "from stdin",
     )
     add_json(parser, "print JSON instead of a table")
     parser.set_defaults(run=run)
+
+
+def _read(path: str) -> bytes:
+    """The file's bytes, or standard input's for ``-`` (read once): no more than the bound, of any size."""
+    if path == STDIN:
+        return sys.stdin.buffer.read(MAX_EXCLUSIONS_BYTES + 1)
+    with Path(path).open("rb") as handle:
+        return handle.read(MAX_EXCLUSIONS_BYTES + 1)
 
 
 def _exclusions(path: str | None) -> dict[str, str] | None:
     if path is None:
         return None
     try:
-        with Path(path).open("rb") as handle:  # no more than the bound is read of a file of any size
-            data = bounded_json.loads(handle.read(MAX_EXCLUSIONS_BYTES + 1), max_bytes=MAX_EXCLUSIONS_BYTES)
+        data = bounded_json.loads(_read(path), max_bytes=MAX_EXCLUSIONS_BYTES)
     except OSError as exc:
         raise UsageError(f"--exclusions {path}: {exc.strerror or 'cannot be read'}") from None
     except ValidationError as exc:  # not JSON, or out of bounds: the rule, never the content

@@ -51,8 +51,15 @@ clinic far from UTC sees UTC's day, and an import of its morning sessions is ref
 ## Output
 
 - `--out -` writes to standard output, for every command that has `--out`: the HTML report, a FHIR Bundle,
-  a bulk FHIR export as NDJSON lines (every resource, one type after the other), the demo's summary. Messages
-  meant for a person then go to standard error.
+  a bulk FHIR export as NDJSON lines (every resource, one type after the other), a CSV export's table, the
+  demo's summary. Messages meant for a person then go to standard error. `backup -` is refused (the copy is
+  an SQLite file, verified before it is published under its name).
+- `-` for a file to read is standard input where the command reads it once: `measures validate` and
+  `measures check` (the response or definition), `quality --exclusions`. Anywhere else (`import csv -`,
+  `import fhir -`, `--mapping -`, `--key-file -`, `--schema -`) it is refused by the parser (exit 2) in one
+  line naming the argument and why: an import reads its source more than once, and resumes from its
+  checkpoint by reading it again, which standard input cannot be; a mapping's format is told by its file
+  name; a key's file mode is checked. Save the input to a file; a file called `-` is named `./-`.
 - `--json` prints data as JSON: times and dates in ISO 8601, no JSON inside strings (caseload rows carry
   `latest_scores`, `alerts` and `lockbox` as objects), counts as numbers. Every command that prints data, or
   a summary of what it did, has it: the exports print what they wrote (`out`, the counts, the files, what
@@ -67,11 +74,21 @@ clinic far from UTC sees UTC's day, and an import of its morning sessions is ref
   of a definition for `measures check` (`invalid` is the first of them). (Without `--json`, `measures
   validate` prints the scored result as JSON too, and `measures check` one line; each problem of an
   invalid one is a line of standard error.)
-- A file at an output path (`export fhir --episode --out FILE`, `report.html` and `summary.json` in an
-  `--out` directory) is replaced, published whole once written; an SQLite database there (the practice
-  itself, a backup copy) never is: the command is refused with exit 2 and writes nothing, not even an audit
-  entry. A directory export and `backup` refuse any existing output unless given `--replace`. A path that
-  cannot be written is named with the argument that gave it (`--out a/b: a: not a directory`).
+- **One rule for every output** (`demo --out`, `report --out`, `export fhir --out`, `export csv --out`,
+  `backup PATH`): what is already there is refused unless `--replace` is given, with exit 2, before the
+  practice is opened (nothing is written, not even an audit entry). For a file output (`export fhir
+  --episode --out FILE`, `backup PATH`, and `report.html` and `summary.json` in the `--out` directory of
+  `report` and `demo`, whose other files are left alone) that is an existing file; for a directory output
+  (`export fhir --all`, `export csv`) a directory that is not empty: an empty one is used as a new one, and
+  `--replace` replaces only a previous export (one holding its manifest or data dictionary), never a
+  directory of other files. A directory where a file is written, or a file where a directory is, is refused
+  even with `--replace`; so is `--replace` with `--out -` (standard output has nothing to replace). An SQLite
+  database (the practice itself, a backup copy) is never replaced by an output, with or without
+  `--replace`, but by `backup --replace`'s new copy. Whatever is written is published whole: into a hidden
+  file or folder beside its name, renamed into place once complete. A device or a pipe (`--out /dev/stdout`)
+  is written in place and replaces nothing; a symbolic link or FIFO another user planted at the name is
+  refused, never written through; a link of the user's own is followed. A path that cannot be written is
+  named with the argument that gave it (`--out a/b: a: not a directory`).
 - Large outputs are streamed: `audit show --json` writes `{"entries": [...]}` a few entries at a time, and
   `audit show --ndjson` writes one JSON object per line (NDJSON), for `jq -c` or a log shipper. A stop is
   taken between two writes: the NDJSON ends with a whole line.
@@ -101,7 +118,12 @@ The same for every command:
 - **130**: interrupted (Ctrl-C); **143**: terminated (SIGTERM, as `docker stop` or systemd send). Either
   way the command stops as on an error, with one line on stderr: an export is published whole or not at all
   (its staging copy is removed), an import keeps its last checkpoint (the same command resumes it), and an
-  unfinished demo database is removed (in a store at a URL, what the demo made there).
+  unfinished demo database is removed (in a store at a URL, what the demo made there). A stop that comes
+  once the command has finished its work, while its last words are still being written, exits the same way
+  with the line `alliancekit: terminated; the command had already finished, and what it did stands` (and,
+  with `--json`, no error object after the command's whole document). Only a stop in the last instant, once
+  the command has given the signals back (its output flushed), ends the process as Python ends any program:
+  the shell still reports 130 or 143, and nothing is lost or half-done.
 - **70**: an internal error: a bug (in alliancekit or a plugin), or a record changed outside alliancekit.
   Standard error names the exception's type and the lines it was raised through, never its message: one of
   Python's own quotes the value it choked on, which may be a client's data.

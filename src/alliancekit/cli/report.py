@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from alliancekit.cli.common import (
     STDOUT,
-    UsageError,
     add_clinic,
     add_db,
     add_json,
-    check_output,
+    add_replace,
+    check_files_in,
     cli_actor,
     existing_practice,
     iso_date,
@@ -21,6 +20,9 @@ from alliancekit.cli.common import (
     print_json,
 )
 from alliancekit.feedback.reports import render_report, write_report
+
+#: The file the report writes into its ``--out`` directory.
+REPORT = "report.html"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,6 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="progress charts at most (default: %(default)s)",
     )
+    add_replace(parser, "report.html in --out")
     add_json(
         parser,
         'print {"ok": true, "out": DIR, "file": DIR/report.html} as JSON (not with --out -, where standard '
@@ -63,11 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.json and args.out == STDOUT:
         raise not_with("--json", "--out -", "standard output is the report itself")
-    out = Path(args.out)
-    if args.out != STDOUT and out.exists() and not out.is_dir():  # before the reads the report audits
-        raise UsageError(f"--out {args.out}: exists and is not a directory")
-    if args.out != STDOUT:
-        check_output("--out", str(out / "report.html"))
+    check_files_in("--out", args.out, [REPORT], replace=args.replace)  # before the reads the report audits
     with existing_practice(args) as practice:
         actor = cli_actor(practice, args)
         if args.out == STDOUT:

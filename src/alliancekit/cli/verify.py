@@ -15,12 +15,13 @@ from contextlib import closing
 from typing import Any
 
 from alliancekit.cli.common import (
+    KEY_FILE_NAMED,
     add_db,
     add_json,
     default_clinic,
     existing_practice,
     given_clinic,
-    input_file,
+    named_file,
     print_json,
     read_key_file,
     unknown_clinic,
@@ -56,7 +57,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def add_verify_arguments(parser: argparse.ArgumentParser) -> None:
     add_db(parser)
     parser.add_argument(
-        "--key-file", metavar="FILE", type=input_file, help="file holding the host's audit checkpoint key"
+        "--key-file",
+        metavar="FILE",
+        type=named_file(KEY_FILE_NAMED),
+        help="file holding the host's audit checkpoint key",
     )
     parser.add_argument(
         "--clinic", metavar="ID", help="verify this clinic only (default: every clinic with episodes)"

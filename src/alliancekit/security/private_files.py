@@ -105,6 +105,14 @@ def _replaced(path: Path, newline: str | None) -> Iterator[TextIO]:
         raise
 
 
+def landing(path: Path) -> os.stat_result | None:
+    """What writing ``path`` with :func:`replacing` would replace: ``None`` for nothing (a new file, also
+    where a link of this user's leads nowhere yet), else what is there, through links as it follows them.
+    A link or FIFO another user planted is refused as :func:`replacing` refuses it (a
+    :class:`PermissionError` naming ``path``), before anything is written."""
+    return _followed(path)[1]
+
+
 #: Links followed from one name at most, as the kernel's own limit (``ELOOP``).
 _MAX_LINKS = 40
 
