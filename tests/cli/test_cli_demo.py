@@ -78,6 +78,45 @@ def test_an_earlier_demo_is_replaced_without_force(
         assert practice.clinics() == ["demo-clinic"]
 
 
+def test_the_same_demo_command_runs_again_over_its_own_out_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first command, run a second time: the earlier demo's database and the files it wrote
+    into --out are replaced alike, without --replace."""
+    db, out = tmp_path / "demo.sqlite", tmp_path / "demo-out"
+    argv = ["demo", "--db", str(db), "--out", str(out), "--clients", "12", "-q"]
+    assert run(capsys, *argv, "--seed", "1")[0] == 0
+    first = _digest(out / "summary.json")
+    assert run(capsys, *argv, "--seed", "2")[0] == 0
+    assert _digest(out / "summary.json") != first
+    assert (out / "report.html").is_file()
+
+
+@pytest.mark.parametrize("written_by", ["another demo", "no summary"])
+def test_out_files_the_earlier_demo_did_not_write_need_replace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], written_by: str
+) -> None:
+    """An earlier demo at --db lets the demo replace only what that demo wrote into --out: the summary of
+    another practice's demo, or a report.html without its summary, stays unless --replace is given."""
+    db, out = tmp_path / "demo.sqlite", tmp_path / "out"
+    assert run(capsys, "demo", "--db", str(db), "--clients", "12", "-q")[0] == 0
+    if written_by == "another demo":
+        other = tmp_path / "other.sqlite"
+        assert run(capsys, "demo", "--db", str(other), "--out", str(out), "--clients", "12", "-q")[0] == 0
+        kept = out / "summary.json"
+    else:
+        out.mkdir()
+        kept = out / "report.html"
+        kept.write_text("<p>a report of the host's own</p>", encoding="utf-8")
+    before, demo = _digest(kept), _digest(db)
+    again = ["demo", "--db", str(db), "--out", str(out), "--clients", "12", "-q"]
+    code, err = run(capsys, *again)
+    assert (code, err) == (2, f"alliancekit: error: --out {kept}: exists; pass --replace to replace it\n")
+    assert (_digest(kept), _digest(db)) == (before, demo)
+    assert run(capsys, *again, "--replace")[0] == 0
+    assert _digest(kept) != before
+
+
 def test_a_real_practice_whose_clinic_is_called_demo_clinic_is_refused_without_force(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -19,6 +19,7 @@ import pytest
 from alliancekit.cli.common import is_subcommands, parser_actions
 from alliancekit.cli.main import main
 from alliancekit.cli.reference import commands
+from alliancekit.practice import remove_practice_files
 
 #: The metavars of the arguments naming what a command writes.
 OUTPUT_METAVARS = {"DIR", "PATH"}
@@ -180,6 +181,8 @@ def test_an_existing_output_is_refused_without_replace_and_replaced_with_it(
     assert code == 0, said
     before = snapshot(out)
     assert before
+    if way == "demo":  # over its own earlier practice the demo replaces its own out files (test_cli_demo)
+        remove_practice_files(tmp_path / "new.sqlite")
     argument = "PATH" if way == "backup" else "--out"
     code, _, said = run(capsys, way, practice, tmp_path, str(out))
     assert code == 2, said

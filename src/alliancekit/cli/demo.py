@@ -48,7 +48,7 @@ from alliancekit.errors import (
 )
 from alliancekit.feedback.reports import write_report
 from alliancekit.practice import practice_file, practice_files, practice_in_memory, remove_practice_files
-from alliancekit.security import private_files
+from alliancekit.security import bounded_json, private_files
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -109,7 +109,7 @@ def _check_out(out: str | None, replace: bool) -> None:
         if replace:
             raise UsageError("--replace: only with --out (it replaces the files --out names)")
         return
-    check_files_in("--out", out, ("summary.json", "report.html"), replace=replace)
+    check_files_in("--out", out, (SUMMARY, "report.html"), replace=replace)
 
 
 def _make_out(out: str | None) -> list[Path]:
@@ -123,8 +123,28 @@ def _make_out(out: str | None) -> list[Path]:
         raise UsageError(f"--out {out}: the directory cannot be made ({exc.strerror})") from None
 
 
-def _replaceable(location: str, force: bool) -> Path | None:
-    """The SQLite file to remove before the demo writes (``None``: nothing to remove); refuses the rest."""
+SUMMARY = "summary.json"
+MAX_SUMMARY_BYTES = 1 << 20  # a demo's summary is a few KB
+
+
+def _out_of(out: str | None, location: str) -> bool:
+    """Whether ``--out`` holds the summary an earlier demo of the practice at ``location`` wrote."""
+    if out is None or out == STDOUT:
+        return False
+    summary = Path(out) / SUMMARY
+    if summary.is_symlink() or not summary.is_file():
+        return False
+    try:
+        with summary.open("rb") as file:
+            written = bounded_json.loads(file.read(MAX_SUMMARY_BYTES + 1), max_bytes=MAX_SUMMARY_BYTES)
+    except (OSError, ValidationError):
+        return False  # not the demo's: --replace decides
+    return isinstance(written, dict) and written.get("location") == location
+
+
+def _replaceable(location: str, force: bool) -> tuple[Path | None, bool]:
+    """The SQLite file to remove before the demo writes (``None``: nothing to remove), and whether it is an
+    earlier demo's; refuses the rest."""
     if practice_in_memory(location):
         raise UsageError(
             f"--db: {location} is a store in memory, gone when the demo ends; name an SQLite file "
@@ -132,7 +152,7 @@ def _replaceable(location: str, force: bool) -> Path | None:
         )
     path = practice_file(location)
     if path is not None and (not path.exists() or (path.is_file() and path.stat().st_size == 0)):
-        return None  # nothing there, or an empty file: nothing to protect
+        return None, False  # nothing there, or an empty file: nothing to protect
     if path is not None and not path.is_file():
         raise UsageError(f"--db {location}: not a file")
     try:
@@ -140,7 +160,7 @@ def _replaceable(location: str, force: bool) -> Path | None:
             clinics, demo = existing.clinics(), existing.is_demo()
     except NotAnAlliancekitStore:
         if path is None:
-            return None  # an empty store: the demo creates its schema
+            return None, False  # an empty store: the demo creates its schema
         raise UsageError(
             f"--db {location}: not an alliancekit database; the demo never replaces other files"
         ) from None
@@ -156,7 +176,7 @@ def _replaceable(location: str, force: bool) -> Path | None:
             "empty store"
         )
     if demo or force:
-        return path
+        return path, demo
     raise UsageError(
         f"--db {location}: an alliancekit practice the demo did not make ({why}); it is left as it is. "
         "Pass --force to replace it"
@@ -201,8 +221,10 @@ def run(args: argparse.Namespace) -> int:
             f"--today: from {FIRST_TODAY} to {LAST_TODAY} (the demo records dates from {before} days before "
             f"it to {after} days after it)"
         )
-    _check_out(args.out, args.replace)
-    doomed = _replaceable(location, args.force)
+    doomed, earlier_demo = _replaceable(location, args.force)
+    # The demo run again over its own practice replaces that run's --out files as it replaces its database
+    # (so its README command works a second time); any other file there needs --replace.
+    _check_out(args.out, args.replace or (earlier_demo and _out_of(args.out, location)))
     made = _make_out(args.out)  # last of the checks: a directory that cannot be made stops the demo first
     written: list[Path] = []  # the --out files this run created (not those it replaced)
     try:
@@ -249,7 +271,7 @@ def _run(args: argparse.Namespace, location: str, doomed: Path | None, written: 
     if args.out not in (None, STDOUT):
         directory = Path(args.out)
         summary_file = _write_out(
-            directory, "summary.json", lambda path: private_files.write_text(path, text), written
+            directory, SUMMARY, lambda path: private_files.write_text(path, text), written
         )
         lines.append(f"  wrote {summary_file}")
         report = _write_out(

@@ -88,7 +88,9 @@ clinic far from UTC sees UTC's day, and an import of its morning sessions is ref
   file or folder beside its name, renamed into place once complete. A device or a pipe (`--out /dev/stdout`)
   is written in place and replaces nothing; a symbolic link or FIFO another user planted at the name is
   refused, never written through; a link of the user's own is followed. A path that cannot be written is
-  named with the argument that gave it (`--out a/b: a: not a directory`).
+  named with the argument that gave it (`--out a/b: a: not a directory`). One exception, so that the same
+  `demo` command can be run again: over its own earlier practice at `--db` (which it replaces), `demo`
+  replaces the `summary.json` and `report.html` that practice's demo wrote into `--out`.
 - Large outputs are streamed: `audit show --json` writes `{"entries": [...]}` a few entries at a time, and
   `audit show --ndjson` writes one JSON object per line (NDJSON), for `jq -c` or a log shipper. A stop is
   taken between two writes: the NDJSON ends with a whole line.
