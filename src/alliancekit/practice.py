@@ -1361,7 +1361,8 @@ class Practice:
         would be refused). Decided as the command itself is: whether a key holds a request confirms or not
         a guess at the record, so only whoever the policy lets make the command (the clinician an import
         writes as), or who made it, is answered; anyone else gets
-        :class:`~alliancekit.errors.AccessDenied`, audited. An answer is not audited (an episode id at
+        :class:`~alliancekit.errors.AccessDenied`, audited (on a practice opened read-only, which can write
+        no entry, raised without one: it answers nothing). An answer is not audited (an episode id at
         most); an ``episode_id`` that names no episode, or another clinic's, is audited as not found and
         raises :class:`~alliancekit.errors.NotFoundError`, as every call naming an episode does."""
         name = check_ref("command", command)

@@ -10,11 +10,14 @@ audited, and another clinic's episode is not found, exactly as an unknown id.
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import pytest
 
-from alliancekit import Practice
+from alliancekit import Practice, open_practice
+from alliancekit.cli.main import main
 from alliancekit.domain import Actor, Administration, Role, Session
 from alliancekit.errors import AccessDenied, IdempotencyKeyReused, NotFoundError
 from alliancekit.store.memory import MemoryStore
@@ -122,3 +125,61 @@ def test_a_start_is_answered_only_to_whoever_may_start_the_episode() -> None:
     for kind in ("admin", "system", "clin_other"):
         with pytest.raises(AccessDenied):
             p.imported_command(actor(kind), "start_episode", args, idempotency_key="start-key")  # type: ignore[arg-type]
+
+
+def test_on_a_read_only_practice_a_refusal_answers_nothing_and_writes_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "p.sqlite"
+    with open_practice(db) as p:
+        setup = active_episode(p)
+        _stored(p, setup.episode_id)
+        entries = len(p.store.audit_records())  # type: ignore[attr-defined]
+    with open_practice(db, read_only=True) as p:
+        for guess in (2, 3):
+            with pytest.raises(AccessDenied):
+                _ask(p, actor("admin"), setup.episode_id, guess)
+        assert _ask(p, actor("clin_own"), setup.episode_id, 3) == setup.episode_id
+    with open_practice(db) as p:
+        assert len(p.store.audit_records()) == entries  # type: ignore[attr-defined]
+
+
+MAPPING = """
+[columns]
+client = "Client"
+episode = "Episode"
+session_date = "Date"
+
+[defaults]
+clinician = "clin-a"
+modality = "video"
+attendance = "attended"
+
+[[measures]]
+measure = "phq-9"
+timing = "start"
+total = "PHQ9"
+"""
+
+
+def test_a_dry_run_reports_a_session_the_import_would_be_refused_as_the_import_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An episode transferred since it was imported: its next session is refused to the clinician the
+    source names. The dry run (read-only) says so by its row, as the import then does."""
+    db, mapping, source = tmp_path / "p.sqlite", tmp_path / "map.toml", tmp_path / "history.csv"
+    mapping.write_text(MAPPING, encoding="utf-8")
+    source.write_text("Client,Episode,Date,PHQ9\nc-1,1,2026-01-05,5\n", encoding="utf-8")
+    assert main(["import", "csv", "--mapping", str(mapping), "--db", str(db), "--create", str(source)]) == 0
+    with open_practice(db) as p:
+        clin_a = Actor("clin-a", Role.CLINICIAN, "default")
+        (row,) = p.caseload(clin_a)
+        p.transfer(clin_a, row.episode_id, to_clinician_id="clin-b", on=date(2026, 1, 6), reason="leave")
+    source.write_text("Client,Episode,Date,PHQ9\nc-1,1,2026-01-05,5\nc-1,1,2026-01-12,6\n", encoding="utf-8")
+    capsys.readouterr()
+    reports = []
+    for dry in (["--dry-run"], []):
+        argv = ["import", "csv", "--mapping", str(mapping), "--db", str(db), str(source), "--json", *dry]
+        assert main(argv) == 1
+        reports.append(json.loads(capsys.readouterr().out)["errors"])
+    refused = [{"row": 3, "field": "record_session", "rule": "AccessDenied"}]
+    for errors in reports:
+        assert [{k: e[k] for k in ("row", "field", "rule")} for e in errors] == refused

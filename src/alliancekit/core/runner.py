@@ -438,9 +438,10 @@ class Runner:
         would. Decided as the command itself is (:meth:`_run`, :meth:`_start`): whether a key holds a given
         request is an answer about the record (a guess at a session's answers confirmed or not), so it is
         given only to whoever the policy lets make the command, or who made it; anyone else's question is
-        refused and audited, and another clinic's episode is not found, as on every path naming one. An
-        answer is not audited (an id at most, never a record, on a practice that may be read-only). The
-        request is checked and hashed as the command does it."""
+        refused and audited (on a read-only practice, a dry run's, refused without an entry: none can be
+        written, and nothing is answered), and another clinic's episode is not found, as on every path
+        naming one. An answer is not audited (an id at most, never a record, on a practice that may be
+        read-only). The request is checked and hashed as the command does it."""
         guard = self.s.guard
         checked_key = check_ref("idempotency_key", key)
         episode = "" if spec.returns is Returns.EPISODE_ID else check_ref("episode_id", episode_id)
@@ -456,15 +457,23 @@ class Runner:
             )
         checked = {name: check(name, args.get(name)) for name, check in spec.checks.items()}
         request = _request_hash(spec.action, episode, checked)
+        # a dry run's practice is read-only: a refusal there answers nothing and can write no entry (the
+        # import it checks would be refused, and audited, when it runs)
+        audited = not getattr(self.s.store, "read_only", False)
         if state is None:
-            guard.allow(a, spec.action, "episode", "(new)", None, clinician_id=checked["clinician_id"])
+            clinician = checked["clinician_id"]
+            guard.allow(
+                a, spec.action, "episode", "(new)", None, clinician_id=clinician, audit_refusal=audited
+            )
         else:
             group = spec.group_session(Context(self.s, a, spec, episode, checked_key), checked)
             if not guard.permits(a, spec.action, state, group):
                 mine = self.repeat(a, spec, checked_key, request)
                 if mine is not None:
                     return mine.episode_id
-                guard.allow(a, spec.action, "episode", episode, state, group_session_id=group)
+                guard.allow(
+                    a, spec.action, "episode", episode, state, group_session_id=group, audit_refusal=audited
+                )
         found = self._done(a, spec, checked_key, request)
         return None if found is None else found.episode_id
 
