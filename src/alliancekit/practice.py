@@ -1358,10 +1358,13 @@ class Practice:
         dry run asks of a practice opened read-only. Returns the episode the same request wrote under
         ``idempotency_key``, ``None`` when the key is unused; raises
         :class:`~alliancekit.errors.IdempotencyKeyReused` when the key holds another request (the command
-        would be refused). An administrator or the system actor may ask; not audited (it answers only
-        about the caller's own key and request, with an episode id at most), but an ``episode_id`` that
-        names no episode is audited as not found and raises :class:`~alliancekit.errors.NotFoundError`, as
-        every call naming an episode does."""
+        would be refused). Decided as the command itself is: whether a key holds a request confirms or not
+        a guess at the record, so only whoever the policy lets make the command (the clinician an import
+        writes as), or who made it, is answered; anyone else gets
+        :class:`~alliancekit.errors.AccessDenied`, audited (on a practice opened read-only, which can write
+        no entry, raised without one: it answers nothing). An answer is not audited (an episode id at
+        most); an ``episode_id`` that names no episode, or another clinic's, is audited as not found and
+        raises :class:`~alliancekit.errors.NotFoundError`, as every call naming an episode does."""
         name = check_ref("command", command)
         spec = _C.get(name)
         if spec is None or spec.returns is Returns.OWN:

@@ -153,6 +153,21 @@ FHIR_CHANGES: dict[str, Callable[[Path], None]] = {
         d, "QuestionnaireResponse.ndjson", lambda r: _first_item(r, answer=[{"valueInteger": C}])
     ),
     "link-id": lambda d: _edit_line(d, "QuestionnaireResponse.ndjson", lambda r: _first_item(r, linkId=C)),
+    # a linkId the measure lacks, with an answer refused for its shape: the item is named by its place
+    "link-id-twice": lambda d: _edit_line(
+        d, "QuestionnaireResponse.ndjson", lambda r: {**r, "item": [{**r["item"][0], "linkId": C}] * 2}
+    ),
+    "link-id-grouped": lambda d: _edit_line(
+        d, "QuestionnaireResponse.ndjson", lambda r: _first_item(r, linkId=C, item=[])
+    ),
+    "link-id-two-answers": lambda d: _edit_line(
+        d,
+        "QuestionnaireResponse.ndjson",
+        lambda r: _first_item(r, linkId=C, answer=[{"valueInteger": 1}, {"valueInteger": 2}]),
+    ),
+    "link-id-not-a-number": lambda d: _edit_line(
+        d, "QuestionnaireResponse.ndjson", lambda r: _first_item(r, linkId=C, answer=[{"valueString": "x"}])
+    ),
     "score": lambda d: _edit_line(d, "Observation.ndjson", lambda r: {**r, "valueQuantity": {"value": C}}),
     "control-character": lambda d: _edit_line(d, "EpisodeOfCare.ndjson", lambda r: {**r, "id": C + "\x00"}),
     "flag": lambda d: _edit_line(d, "Flag.ndjson", lambda r: {**r, "id": C, "code": {"text": C}}),

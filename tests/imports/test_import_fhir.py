@@ -520,7 +520,7 @@ BAD_FHIR = {
     "answers nested in a group": (
         "QuestionnaireResponse",
         lambda r: {**r, "item": [{"linkId": "group", "item": r["item"]}]},
-        "QuestionnaireResponse.item[group].item",
+        "QuestionnaireResponse.item[0].item",  # a linkId the measure lacks is named by its place
         "nested",
     ),
     # named before by the library's internal path ("$.answers"), without saying what was wrong

@@ -95,7 +95,7 @@ NOT_CONTENT = {
     "measure_definitions": "published measure definitions kept with the data, no record",
     "import_checkpoint": "a source row and a key: where an import got to",
     "save_import_checkpoint": "a write of where an import got to, no record",
-    "imported_command": "whether a key holds the caller's own request: an episode id at most, no record",
+    "imported_command": "whether a key holds a request (decided as the command): an episode id, no record",
     "clinic_today": "a date: the clock in the clinic's configured time zone",
     "now": "an instant: the practice's clock",
     "batched_reads": "a scope: the reads made in it are decided and withheld as everywhere else",

@@ -387,8 +387,9 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         lambda p, a, s: p.import_checkpoint(a, "history.csv"),
         {"admin", "system"},
     ),
+    # whether a key holds a request is an answer about the record: decided as the command itself
     "imported_command": (
-        "import-key",
+        "episode",
         lambda p, a, s: p.imported_command(
             a,
             "record_session",
@@ -396,7 +397,7 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
             idempotency_key="import-key",
             episode_id=s.episode_id,
         ),
-        {"admin", "system"},
+        CLIN,
     ),
     "save_import_checkpoint": (
         "import-checkpoint",

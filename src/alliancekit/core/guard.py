@@ -118,6 +118,7 @@ class Guard:
         group_session_id: str | None = None,
         recipient: str = "",
         clinics: frozenset[str] | None = None,
+        audit_refusal: bool = True,
     ) -> Decision:
         """Ask the policy; a refusal is audited (as ``audit_as``, by default the action, naming
         ``recipient`` for an export, in the actor's clinic) and raised as :class:`AccessDenied`.
@@ -125,6 +126,8 @@ class Guard:
         A refused reach into another clinic's episode is answered as an id that names no episode is (a
         ``not-found`` entry, :class:`NotFoundError`), so that no one learns which ids another clinic holds:
         on a store scoped to one clinic (PostgreSQL's row-level security) such an id is not found either.
+        ``audit_refusal=False`` is for a question that answers nothing when refused, asked of a store opened
+        read-only (which can write no entry): the refusal is raised without one.
         """
         request = AccessRequest(
             actor, action, record_type, record_id, episode, clinician_id, reason, group_session_id, clinics
@@ -137,9 +140,15 @@ class Guard:
         audited = audit_as or action
         if episode is not None and episode.clinic_id != actor.clinic_id:
             # entered as an unknown id is (see `state`), naming no other clinic's client
-            self.audit(actor, audited, "episode", episode.episode_id, outcome=NOT_FOUND, recipient=recipient)
+            if audit_refusal:
+                self.audit(
+                    actor, audited, "episode", episode.episode_id, outcome=NOT_FOUND, recipient=recipient
+                )
             raise NotFoundError("episode", episode.episode_id)
-        self.audit(actor, audited, record_type, record_id, episode, outcome="refused", recipient=recipient)
+        if audit_refusal:
+            self.audit(
+                actor, audited, record_type, record_id, episode, outcome="refused", recipient=recipient
+            )
         raise AccessDenied(audited, decision.reason)
 
     def permits(

@@ -57,7 +57,6 @@ from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.notify.outbox import messages_for
 from alliancekit.protocols.definition import MeasurementProtocol
 from alliancekit.protocols.registry import resolve_protocol
-from alliancekit.security.policy import Action
 from alliancekit.store.protocol import (
     AuditRecord,
     CaseloadRow,
@@ -436,25 +435,46 @@ class Runner:
         """Whether the keyed command is stored, writing nothing (an import's dry run): the episode it wrote
         when ``key`` holds this very request, ``None`` when the key is unused; raises
         :class:`~alliancekit.errors.IdempotencyKeyReused` when it holds another request, as the command
-        would. Decided as an import (not audited: it answers about the caller's own key and request with an
-        id at most, never with a record; an unknown episode is audited as not found, as everywhere), and the
-        request is checked and hashed as the command does it."""
+        would. Decided as the command itself is (:meth:`_run`, :meth:`_start`): whether a key holds a given
+        request is an answer about the record (a guess at a session's answers confirmed or not), so it is
+        given only to whoever the policy lets make the command, or who made it; anyone else's question is
+        refused and audited (on a read-only practice, a dry run's, refused without an entry: none can be
+        written, and nothing is answered), and another clinic's episode is not found, as on every path
+        naming one. An answer is not audited (an id at most, never a record, on a practice that may be
+        read-only). The request is checked and hashed as the command does it."""
         guard = self.s.guard
         checked_key = check_ref("idempotency_key", key)
-        a = guard.require_actor(actor, Action.IMPORT, "import-key", checked_key)
-        guard.allow(a, Action.IMPORT, "import-key", checked_key, None)
         episode = "" if spec.returns is Returns.EPISODE_ID else check_ref("episode_id", episode_id)
+        a = guard.require_actor(actor, spec.action, "episode", episode or "(new)")
         if not isinstance(args, Mapping):
             raise ValidationError("args", "type", "a mapping of the command's arguments expected")
-        if episode:  # an unknown episode is audited as not found and raised, as on every path naming one
-            guard.state(a, Action.IMPORT, episode)
+        # an unknown episode is audited as not found and raised, as on every path naming one
+        state = guard.state(a, spec.action, episode)[0] if episode else None
         unknown = set(args) - set(spec.checks)
         if unknown:
             raise ValidationError(
                 "args", "unknown-key", f"{len(unknown)} argument(s) the command does not take"
             )
         checked = {name: check(name, args.get(name)) for name, check in spec.checks.items()}
-        found = self._done(a, spec, checked_key, _request_hash(spec.action, episode, checked))
+        request = _request_hash(spec.action, episode, checked)
+        # a dry run's practice is read-only: a refusal there answers nothing and can write no entry (the
+        # import it checks would be refused, and audited, when it runs)
+        audited = not getattr(self.s.store, "read_only", False)
+        if state is None:
+            clinician = checked["clinician_id"]
+            guard.allow(
+                a, spec.action, "episode", "(new)", None, clinician_id=clinician, audit_refusal=audited
+            )
+        else:
+            group = spec.group_session(Context(self.s, a, spec, episode, checked_key), checked)
+            if not guard.permits(a, spec.action, state, group):
+                mine = self.repeat(a, spec, checked_key, request)
+                if mine is not None:
+                    return mine.episode_id
+                guard.allow(
+                    a, spec.action, "episode", episode, state, group_session_id=group, audit_refusal=audited
+                )
+        found = self._done(a, spec, checked_key, request)
         return None if found is None else found.episode_id
 
     def _done(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> CommandRecord | None:

@@ -201,22 +201,24 @@ class SessionReading:
         if not isinstance(data.get("item", []), list):
             self._error(res, "QuestionnaireResponse.item", "type", "a list of items")
             return None
+        keys = frozenset(self.registry.get(measure, version).item_keys)
         for i, item in enumerate(data.get("item", [])):
             link = item.get("linkId") if isinstance(item, dict) else None
             if not isinstance(link, str):
                 self._error(res, f"QuestionnaireResponse.item[{i}].linkId", "required")
                 return None
+            # named by the measure's item key, else by its place: a linkId the measure lacks is the source's
+            # text, which an error never echoes
+            at = f"QuestionnaireResponse.item[{link if link in keys else i}]"
             if not isinstance(item.get("answer", []), list):
-                self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a list of answers")
+                self._error(res, f"{at}.answer", "type", "a list of answers")
                 return None
             if link in answers:  # the later one would replace the earlier, unseen
-                self._error(res, f"QuestionnaireResponse.item[{link}]", "unique", "an item may appear once")
+                self._error(res, at, "unique", "an item may appear once")
                 return None
             if "item" in item:
                 # the export's items are flat: answers nested in a group would be read as no answer at all
-                self._error(
-                    res, f"QuestionnaireResponse.item[{link}].item", "nested", "items are not grouped"
-                )
+                self._error(res, f"{at}.item", "nested", "items are not grouped")
                 return None
             given = [as_dict(a) for a in item.get("answer", [])]
             values = [(k, v) for a in given for k, v in a.items() if k.startswith("value")]
@@ -228,7 +230,7 @@ class SessionReading:
                     if both
                     else ("maximum", "one answer per item")
                 )
-                self._error(res, f"QuestionnaireResponse.item[{link}].answer", rule, said)
+                self._error(res, f"{at}.answer", rule, said)
                 return None
             kind, value = values[0] if values else (None, None)
             if kind == "valueCoding":
@@ -236,7 +238,7 @@ class SessionReading:
                 if value is None:
                     return None
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-                self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a number")
+                self._error(res, f"{at}.answer", "type", "a number")
                 return None
             answers[link] = value
         subject, author = as_dict(data.get("subject")), as_dict(data.get("author"))

@@ -443,8 +443,9 @@ class _Run:
         are answered from their keys: the import would write nothing of it), ``False`` when it would be
         written, or the row error of the import's refusal (the episode was imported before with another
         population; a key that holds another request). A unit is committed whole, so its session (else,
-        for a unit that is a whole episode, its start) tells whether it was."""
-        ref, system = unit.episode, self.system
+        for a unit that is a whole episode, its start) tells whether it was. Each is asked as the clinician
+        the import would make the command as: whether a key holds a request is theirs to be told."""
+        ref, episodes = unit.episode, self.episodes
 
         def start(population: str | None) -> str | None:
             args = {
@@ -454,7 +455,7 @@ class _Run:
                 "population": population,
             }
             return self.practice.imported_command(
-                system, "start_episode", args, idempotency_key=ref.key("episode")
+                episodes.actor(ref), "start_episode", args, idempotency_key=ref.key("episode")
             )
 
         command = "start_episode"
@@ -462,7 +463,7 @@ class _Run:
             try:
                 episode_id = start(ref.population)
             except IdempotencyKeyReused as reused:
-                raise _changed_population(ref, self.episodes.populations, start, reused) from None
+                raise _changed_population(ref, episodes.populations, start, reused) from None
             if episode_id is None:
                 return False
             # a session's arguments are the source's own values (no Ref to resolve at write time)
@@ -470,8 +471,9 @@ class _Run:
             if step is None:
                 return True
             command = step.method
+            by = episodes.actor(ref, step.by)
             stored = self.practice.imported_command(
-                system, command, step.args, idempotency_key=step.key, episode_id=episode_id
+                by, command, step.args, idempotency_key=step.key, episode_id=episode_id
             )
             return stored is not None
         except StoreError:
