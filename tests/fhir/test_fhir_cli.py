@@ -192,10 +192,11 @@ def test_transactions_split_with_max_entries_are_ndjson_bundles(
 ) -> None:
     out = tmp_path / "t.ndjson"
     episode = _first_episode(demo_db)
-    code, _, err = export_fhir(
-        capsys, demo_db, "--type", "transaction", "--max-entries", "8", episode=episode, out=out
+    code, stdout, err = export_fhir(
+        capsys, demo_db, "--type", "transaction", "--max-entries", "8", "--validate", episode=episode, out=out
     )
     assert code == 0, err
+    assert "valid: every resource passes the FHIR R4 schema" in stdout  # each Bundle of the split, checked
     bundles = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(bundles) > 1
     assert all(b["type"] == "transaction" and 1 <= len(b["entry"]) <= 8 for b in bundles)
