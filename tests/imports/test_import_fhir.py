@@ -636,6 +636,50 @@ BAD_RECORDS: dict[str, tuple[str, Any, Any, str, str]] = {
         "Observation.component[salience]",
         "required",
     ),
+    # an element left out is "required", one holding no code alliancekit has "enum" (left out, it was "enum")
+    "a rupture without its likely cause": (
+        "Observation",
+        lambda r: _code(r) == "alliance-rupture",
+        _without_component("likely-cause"),
+        "Observation.component[likely-cause]",
+        "required",
+    ),
+    "a rupture whose likely cause is coded elsewhere": (
+        "Observation",
+        lambda r: _code(r) == "alliance-rupture",
+        lambda r: {
+            **r,
+            "component": [
+                {**c, "valueCodeableConcept": {"coding": [{"system": "x", "code": "y"}]}}
+                if _code(c) == "likely-cause"
+                else c
+                for c in r["component"]
+            ],
+        },
+        "Observation.component[likely-cause]",
+        "enum",
+    ),
+    "a rupture without its kind": (
+        "Observation",
+        lambda r: _code(r) == "alliance-rupture",
+        lambda r: {k: v for k, v in r.items() if k != "valueCodeableConcept"},
+        "Observation.valueCodeableConcept",
+        "required",
+    ),
+    "a review without its decision": (
+        "Observation",
+        lambda r: _code(r) == "review",
+        lambda r: {k: v for k, v in r.items() if k != "valueCodeableConcept"},
+        "Observation.valueCodeableConcept",
+        "required",
+    ),
+    "a goal's progress without its value": (
+        "Observation",
+        lambda r: _code(r) == "goal-progress",
+        lambda r: {k: v for k, v in r.items() if k != "valueCodeableConcept"},
+        "Observation.valueCodeableConcept",
+        "required",
+    ),
     "a repair attempt without its outcome": (
         "Observation",
         lambda r: _code(r) == "repair-attempt",
