@@ -469,24 +469,6 @@ BAD_FHIR = {
         "QuestionnaireResponse.item:",
         "maximum",
     ),
-    "a client reference with a trailing space": (
-        "EpisodeOfCare",
-        lambda r: {
-            **r,
-            "patient": {**r["patient"], "identifier": {**r["patient"]["identifier"], "value": "c1 "}},
-        },
-        "client_ref",  # refused by the library as the unit is written
-        "whitespace",
-    ),
-    "a client reference not in NFC": (
-        "EpisodeOfCare",
-        lambda r: {
-            **r,
-            "patient": {**r["patient"], "identifier": {**r["patient"]["identifier"], "value": "rene\u0301e"}},
-        },
-        "client_ref",  # refused by the library as the unit is written
-        "unicode-nfc",
-    ),
     # each of these was imported as if completed, and scored: a response entered in error, one never
     # finished, two answers to one item (the first was kept), one item twice (the last was kept), answers
     # nested in a group (read as none: the administration became total-only)
@@ -680,6 +662,37 @@ BAD_RECORDS: dict[str, tuple[str, Any, Any, str, str]] = {
         "Observation.valueCodeableConcept",
         "required",
     ),
+    # another system's record of someone else, under this episode: refused, not read as the client's
+    "a session about another client": (
+        "Encounter",
+        lambda r: r["type"][0]["coding"][0]["code"] == "session",
+        lambda r: {
+            **r,
+            "subject": {**r["subject"], "identifier": {**r["subject"]["identifier"], "value": "x"}},
+        },
+        "Encounter.subject",
+        "episode-client",
+    ),
+    "a consultation about another client": (
+        "Encounter",
+        lambda r: r["type"][0]["coding"][0]["code"] == "consultation",
+        lambda r: {
+            **r,
+            "subject": {**r["subject"], "identifier": {**r["subject"]["identifier"], "value": "x"}},
+        },
+        "Encounter.subject",
+        "episode-client",
+    ),
+    "a response about another client": (
+        "QuestionnaireResponse",
+        lambda r: r["subject"]["type"] == "Patient" and "request-point" not in json.dumps(r),
+        lambda r: {
+            **r,
+            "subject": {**r["subject"], "identifier": {**r["subject"]["identifier"], "value": "x"}},
+        },
+        "QuestionnaireResponse.subject",
+        "episode-client",
+    ),
     "a repair attempt without its outcome": (
         "Observation",
         lambda r: _code(r) == "repair-attempt",
@@ -783,6 +796,25 @@ def test_invalid_fhir_and_fhir_of_other_systems_are_named_and_nothing_is_written
     _spoil(small_export, rtype, change, index)
     errors = _spoiled(small_export, tmp_path, capsys)
     assert any(f", {field}" in line and f": {rule}" in line for line in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [("c1 ", "whitespace"), ("rene\u0301e", "unicode-nfc")],
+    ids=["trailing space", "not NFC"],
+)
+def test_a_client_reference_the_library_refuses_is_named_and_nothing_is_written(
+    value: str, rule: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first episode's client reference, throughout the source (its Encounters and responses name the
+    same Patient), is one the library refuses as the unit is written."""
+    client = _client(next(_lines(small_export, "EpisodeOfCare"))["patient"])
+    for path in small_export.glob("*.ndjson"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace(f'"{client}"', json.dumps(value)), encoding="utf-8")
+    errors = _spoiled(small_export, tmp_path, capsys)
+    assert any(", client_ref" in line and f": {rule}" in line for line in errors), errors
+    assert not any("episode-client" in line for line in errors), errors
 
 
 @pytest.mark.parametrize(

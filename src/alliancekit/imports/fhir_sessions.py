@@ -88,7 +88,9 @@ class SessionReading:
             given[name] = value
         return Consent(given["treatment"], given["measures"], given["data-sharing"])
 
-    def _consultation(self, enc: Resource) -> Consultation | None:
+    def _consultation(self, enc: Resource, client: str | None = None) -> Consultation | None:
+        if self._other_client(enc, "Encounter.subject", enc.data.get("subject"), client):
+            return None
         held_on = self._date(enc, "Encounter.period.start", as_dict(enc.data.get("period")).get("start"))
         modality = self._modality(enc)
         consent = self._consent(enc, enc.data, "Encounter.extension[consent]")
@@ -111,8 +113,22 @@ class SessionReading:
             self._error(enc, "Encounter.type", "enum", "a modality of alliancekit's code system")
             return None
 
-    def _session(self, enc: Resource, found: list[Resource], totals: TotalsOf) -> Session | None:
+    def _other_client(self, res: Resource, field: str, reference: Any, client: str | None) -> bool:
+        """Whether ``reference`` is a Patient other than the episode's ``client`` (reported, rule
+        ``episode-client``): another system's record of someone else is never read into this episode. A
+        Patient named without an identifier cannot be compared, and another participant is a
+        RelatedPerson."""
+        ref = as_dict(reference)
+        other = client is not None and ref.get("type") == "Patient" and _identifier(ref) not in (None, client)
+        if other:
+            self._error(res, field, "episode-client", "the episode's client, EpisodeOfCare.patient")
+        return other
+
+    def _session(
+        self, enc: Resource, found: list[Resource], totals: TotalsOf, client: str | None = None
+    ) -> Session | None:
         before = len(self.errors)
+        self._other_client(enc, "Encounter.subject", enc.data.get("subject"), client)
         held_on = self._date(enc, "Encounter.period.start", as_dict(enc.data.get("period")).get("start"))
         modality = self._modality(enc)
         code = _extension(enc.data, EXT_ATTENDANCE, ATTENDANCE)
@@ -130,7 +146,7 @@ class SessionReading:
             and (ref := _identifier(p.get("individual"))) is not None
         )
         group = extension_value(enc.data, EXT_GROUP_SESSION)
-        administrations = [self._administration(r, totals, clinician) for r in found]
+        administrations = [self._administration(r, totals, clinician, client) for r in found]
         if len(self.errors) > before or held_on is None or modality is None or attendance is None:
             return None
         return Session(
@@ -159,9 +175,11 @@ class SessionReading:
             return None
 
     def _administration(
-        self, res: Resource, totals: TotalsOf, clinician: str | None = None
+        self, res: Resource, totals: TotalsOf, clinician: str | None = None, client: str | None = None
     ) -> Administration | None:
         data = res.data
+        if self._other_client(res, "QuestionnaireResponse.subject", data.get("subject"), client):
+            return None
         canonical = str(data.get("questionnaire", ""))
         url, _, version = canonical.partition("|")
         measure = url.rsplit("/", 1)[-1]
