@@ -466,7 +466,7 @@ BAD_FHIR = {
                 for item in r["item"]
             ],
         },
-        "QuestionnaireResponse.item:",
+        "QuestionnaireResponse.item[",  # the item by its linkId, as every item error names it
         "maximum",
     ),
     # each of these was imported as if completed, and scored: a response entered in error, one never

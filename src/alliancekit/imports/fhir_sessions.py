@@ -282,9 +282,11 @@ class SessionReading:
                 measure, version, timing, rater=rater, about=about, rater_ref=rater_ref, total=total
             )
         except (AlliancekitError, ValidationError) as exc:
-            field = str(getattr(exc, "field", "")).replace("$.answers.", "QuestionnaireResponse.item:")
+            field = str(getattr(exc, "field", ""))
             if field == "$.answers":  # an item missing, or one the measure does not have
                 field = "QuestionnaireResponse.item"
+            elif field.startswith("$.answers."):  # one item's answer, named by linkId as elsewhere
+                field = f"QuestionnaireResponse.item[{field.removeprefix('$.answers.')}]"
             # the detail names the measure's own items and rules, never an answer (ValidationError's contract)
             detail = str(getattr(exc, "detail", "") or "")
             self._error(res, field or "QuestionnaireResponse", str(getattr(exc, "rule", "invalid")), detail)
