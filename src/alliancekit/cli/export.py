@@ -182,7 +182,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fhir.add_argument(
         "--identifier-system",
         metavar="URL",
-        help="base URL of the host's identifier systems for clients, practitioners and the organisation",
+        help=(
+            "base URL of the host's identifier systems for clients, practitioners and the organisation; "
+            "without it, the placeholder systems urn:alliancekit:host:<kind>, the same for every host "
+            "(a warning on stderr; set it before loading an EHR)"
+        ),
     )
     fhir.add_argument(
         "--validate", action="store_true", help="check every resource against the FHIR R4 schema"
