@@ -844,6 +844,36 @@ def test_a_measure_not_registered_here_is_named_when_the_canonical_is_allianceki
     assert "Jane" not in "\n".join(errors)
 
 
+@pytest.mark.parametrize(
+    ("canonical", "rule", "says"),
+    [
+        (  # a registered measure's canonical without "|version", as an EHR may keep it: which versions
+            "https://alliancekit.dev/fhir/Questionnaire/gad-7",
+            "version",
+            "measure gad-7 named without its version (url|version; registered: 1.0, 1.1, 1.2)",
+        ),
+        ("https://alliancekit.dev/fhir/Questionnaire/phq4", "unknown-measure", "not a registered measure"),
+        ("https://alliancekit.dev/fhir/Questionnaire/JaneDoe", "unknown-measure", "not a registered measure"),
+    ],
+    ids=["registered", "not-registered", "id-words"],
+)
+def test_a_canonical_without_its_version_says_so_when_the_measure_is_registered(
+    canonical: str,
+    rule: str,
+    says: str,
+    small_export: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Before, a registered measure's canonical without its version was "not a registered measure" too.
+    _spoil(small_export, "QuestionnaireResponse", lambda r: {**r, "questionnaire": canonical}, 0)
+    errors = _spoiled(small_export, tmp_path, capsys)
+    line = next(e for e in errors if "QuestionnaireResponse.questionnaire: " in e)
+    assert f"QuestionnaireResponse.questionnaire: {rule} (" in line, line
+    assert says in line, line
+    assert "Jane" not in "\n".join(errors)
+
+
 #: Elements of the wrong JSON type (an object for a list, text for an object, null for a coding): each is
 #: named by path and rule, as a missing element would be, never a TypeError or AttributeError traceback.
 BAD_SHAPES = {

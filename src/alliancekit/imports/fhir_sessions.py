@@ -184,8 +184,16 @@ class SessionReading:
         url, _, version = canonical.partition("|")
         measure = url.rsplit("/", 1)[-1]
         if not version or url != questionnaire_url(measure) or (measure, version) not in self.registry:
-            said = "not a registered measure"
-            if (
+            said, rule = "not a registered measure", "unknown-measure"
+            versions = (
+                [v for m, v in self.registry if m == measure] if url == questionnaire_url(measure) else []
+            )
+            if not version and versions:
+                # alliancekit's own canonical without its version: which form was answered is not said
+                listed = ", ".join(versions)
+                said = f"measure {measure} named without its version (url|version; registered: {listed})"
+                rule = "version"
+            elif (
                 url == questionnaire_url(measure)
                 and len(measure) <= 64  # the format's own bounds on an id and a version
                 and len(version) <= 32
@@ -197,7 +205,7 @@ class SessionReading:
                     f"measure {measure} version {version} is not registered here (is the plugin that "
                     "supplies it installed? see alliancekit measures list)"
                 )
-            self._error(res, "QuestionnaireResponse.questionnaire", "unknown-measure", said)
+            self._error(res, "QuestionnaireResponse.questionnaire", rule, said)
             return None
         try:
             timing = AdministrationTiming(
