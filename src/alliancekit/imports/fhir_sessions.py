@@ -34,6 +34,7 @@ from alliancekit.fhir.codes import (
     V3_PARTICIPATION_TYPE,
     questionnaire_url,
 )
+from alliancekit.fhir.sdc import form_answer, form_only_links
 from alliancekit.imports.fhir_json import Resource, as_dict, as_list, extension_value, sub_extensions
 from alliancekit.imports.fhir_json import coding_of as _coding
 from alliancekit.imports.fhir_json import extension_of as _extension
@@ -166,10 +167,11 @@ class SessionReading:
         item = next((item for item in defined.items if item.key == link), None)
         if item is None:
             return coding
+        path = f"QuestionnaireResponse.item[{link}].answer.valueCoding"
         try:
-            return coded_answer(
-                defined, item, coding, f"QuestionnaireResponse.item[{link}].answer.valueCoding"
-            )
+            # a coding of alliancekit's own SDC form (its answer system), then LOINC's, as a form's reader
+            position = form_answer(defined, item, as_dict(coding), path)
+            return position if position is not None else coded_answer(defined, item, coding, path)
         except ValidationError as exc:
             self._error(res, exc.field, exc.rule, exc.detail)
             return None
@@ -227,11 +229,14 @@ class SessionReading:
         if not isinstance(data.get("item", []), list):
             self._error(res, "QuestionnaireResponse.item", "type", "a list of items")
             return None
+        skip = form_only_links(self.registry.get(measure, version))
         for i, item in enumerate(data.get("item", [])):
             link = item.get("linkId") if isinstance(item, dict) else None
             if not isinstance(link, str):
                 self._error(res, f"QuestionnaireResponse.item[{i}].linkId", "required")
                 return None
+            if link in skip:  # the SDC form's calculated total or instructions: nothing to score
+                continue
             if not isinstance(item.get("answer", []), list):
                 self._error(res, f"QuestionnaireResponse.item[{link}].answer", "type", "a list of answers")
                 return None
