@@ -86,6 +86,7 @@ def test_a_bundle_export_s_summary(demo_db: Path, tmp_path: Path, capsys: pytest
         "bundle_type": "collection",
         "bundles": 1,
         "missing_questionnaires": [],
+        "placeholder_identifiers": True,  # no --identifier-system given
         "schema": None,
         "ok": True,
     }

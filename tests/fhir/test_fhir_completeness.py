@@ -62,7 +62,8 @@ def test_an_export_naming_a_questionnaire_it_cannot_contain_warns_and_exits_1(tm
     # As a store from before definitions were kept, whose K10 plugin was gone when it was upgraded.
     with sqlite3.connect(db) as conn:
         conn.execute("DELETE FROM measure_definitions WHERE measure_id = 'k10'")
-    common = ("export", "fhir", "--db", str(db), "--clinic", CLINIC, "--all")
+    own_system = ("--identifier-system", "https://clinic.example.org/ids")  # no placeholder warning
+    common = ("export", "fhir", "--db", str(db), "--clinic", CLINIC, "--all", *own_system)
     whole = cli_with_k10(*common, "--out", str(tmp_path / "with"), autoload=True)
     assert whole.returncode == 0, whole.stderr
     assert "warning" not in whole.stderr

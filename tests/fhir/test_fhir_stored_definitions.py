@@ -120,7 +120,8 @@ def test_questionnaires_asked_for_before_any_episode_read_them_audited_as_the_ex
 def test_an_export_without_the_plugin_is_complete_and_equal(tmp_path: Path) -> None:
     db = tmp_path / "practice.sqlite"
     _with_k10(db)
-    common = ("export", "fhir", "--db", str(db), "--clinic", CLINIC, "--all")
+    own_system = ("--identifier-system", "https://clinic.example.org/ids")  # no placeholder warning
+    common = ("export", "fhir", "--db", str(db), "--clinic", CLINIC, "--all", *own_system)
     whole = cli_with_k10(*common, "--out", str(tmp_path / "with"), autoload=True)
     assert whole.returncode == 0, whole.stderr
     without = cli_with_k10(*common, "--out", str(tmp_path / "without"), autoload=False)

@@ -157,8 +157,13 @@ def test_responses_in_a_session_and_before_a_later_one_keep_their_place(tmp_path
             "QuestionnaireResponse.extension[episodeOfCare]",
             "reference",
         ),
+        (
+            lambda r: r["subject"]["identifier"].update(value="another-client"),
+            "QuestionnaireResponse.subject",
+            "episode-client",
+        ),
     ],
-    ids=["no session number", "a date without a time", "no episode"],
+    ids=["no session number", "a date without a time", "no episode", "about another client"],
 )
 def test_a_response_the_import_cannot_place_is_named_and_nothing_is_written(
     tmp_path: Path, change: Any, field: str, rule: str

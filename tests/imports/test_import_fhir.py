@@ -466,26 +466,8 @@ BAD_FHIR = {
                 for item in r["item"]
             ],
         },
-        "QuestionnaireResponse.item:",
+        "QuestionnaireResponse.item[",  # the item by its linkId, as every item error names it
         "maximum",
-    ),
-    "a client reference with a trailing space": (
-        "EpisodeOfCare",
-        lambda r: {
-            **r,
-            "patient": {**r["patient"], "identifier": {**r["patient"]["identifier"], "value": "c1 "}},
-        },
-        "client_ref",  # refused by the library as the unit is written
-        "whitespace",
-    ),
-    "a client reference not in NFC": (
-        "EpisodeOfCare",
-        lambda r: {
-            **r,
-            "patient": {**r["patient"], "identifier": {**r["patient"]["identifier"], "value": "rene\u0301e"}},
-        },
-        "client_ref",  # refused by the library as the unit is written
-        "unicode-nfc",
     ),
     # each of these was imported as if completed, and scored: a response entered in error, one never
     # finished, two answers to one item (the first was kept), one item twice (the last was kept), answers
@@ -636,6 +618,81 @@ BAD_RECORDS: dict[str, tuple[str, Any, Any, str, str]] = {
         "Observation.component[salience]",
         "required",
     ),
+    # an element left out is "required", one holding no code alliancekit has "enum" (left out, it was "enum")
+    "a rupture without its likely cause": (
+        "Observation",
+        lambda r: _code(r) == "alliance-rupture",
+        _without_component("likely-cause"),
+        "Observation.component[likely-cause]",
+        "required",
+    ),
+    "a rupture whose likely cause is coded elsewhere": (
+        "Observation",
+        lambda r: _code(r) == "alliance-rupture",
+        lambda r: {
+            **r,
+            "component": [
+                {**c, "valueCodeableConcept": {"coding": [{"system": "x", "code": "y"}]}}
+                if _code(c) == "likely-cause"
+                else c
+                for c in r["component"]
+            ],
+        },
+        "Observation.component[likely-cause]",
+        "enum",
+    ),
+    "a rupture without its kind": (
+        "Observation",
+        lambda r: _code(r) == "alliance-rupture",
+        lambda r: {k: v for k, v in r.items() if k != "valueCodeableConcept"},
+        "Observation.valueCodeableConcept",
+        "required",
+    ),
+    "a review without its decision": (
+        "Observation",
+        lambda r: _code(r) == "review",
+        lambda r: {k: v for k, v in r.items() if k != "valueCodeableConcept"},
+        "Observation.valueCodeableConcept",
+        "required",
+    ),
+    "a goal's progress without its value": (
+        "Observation",
+        lambda r: _code(r) == "goal-progress",
+        lambda r: {k: v for k, v in r.items() if k != "valueCodeableConcept"},
+        "Observation.valueCodeableConcept",
+        "required",
+    ),
+    # another system's record of someone else, under this episode: refused, not read as the client's
+    "a session about another client": (
+        "Encounter",
+        lambda r: r["type"][0]["coding"][0]["code"] == "session",
+        lambda r: {
+            **r,
+            "subject": {**r["subject"], "identifier": {**r["subject"]["identifier"], "value": "x"}},
+        },
+        "Encounter.subject",
+        "episode-client",
+    ),
+    "a consultation about another client": (
+        "Encounter",
+        lambda r: r["type"][0]["coding"][0]["code"] == "consultation",
+        lambda r: {
+            **r,
+            "subject": {**r["subject"], "identifier": {**r["subject"]["identifier"], "value": "x"}},
+        },
+        "Encounter.subject",
+        "episode-client",
+    ),
+    "a response about another client": (
+        "QuestionnaireResponse",
+        lambda r: r["subject"]["type"] == "Patient" and "request-point" not in json.dumps(r),
+        lambda r: {
+            **r,
+            "subject": {**r["subject"], "identifier": {**r["subject"]["identifier"], "value": "x"}},
+        },
+        "QuestionnaireResponse.subject",
+        "episode-client",
+    ),
     "a repair attempt without its outcome": (
         "Observation",
         lambda r: _code(r) == "repair-attempt",
@@ -742,6 +799,25 @@ def test_invalid_fhir_and_fhir_of_other_systems_are_named_and_nothing_is_written
 
 
 @pytest.mark.parametrize(
+    ("value", "rule"),
+    [("c1 ", "whitespace"), ("rene\u0301e", "unicode-nfc")],
+    ids=["trailing space", "not NFC"],
+)
+def test_a_client_reference_the_library_refuses_is_named_and_nothing_is_written(
+    value: str, rule: str, small_export: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first episode's client reference, throughout the source (its Encounters and responses name the
+    same Patient), is one the library refuses as the unit is written."""
+    client = _client(next(_lines(small_export, "EpisodeOfCare"))["patient"])
+    for path in small_export.glob("*.ndjson"):
+        text = path.read_text(encoding="utf-8")
+        path.write_text(text.replace(f'"{client}"', json.dumps(value)), encoding="utf-8")
+    errors = _spoiled(small_export, tmp_path, capsys)
+    assert any(", client_ref" in line and f": {rule}" in line for line in errors), errors
+    assert not any("episode-client" in line for line in errors), errors
+
+
+@pytest.mark.parametrize(
     ("canonical", "says"),
     [
         (  # alliancekit's canonical of a measure whose plugin is not installed here: named, with the way out
@@ -764,6 +840,36 @@ def test_a_measure_not_registered_here_is_named_when_the_canonical_is_allianceki
     _spoil(small_export, "QuestionnaireResponse", lambda r: {**r, "questionnaire": canonical}, 0)
     errors = _spoiled(small_export, tmp_path, capsys)
     line = next(e for e in errors if "QuestionnaireResponse.questionnaire: unknown-measure" in e)
+    assert says in line, line
+    assert "Jane" not in "\n".join(errors)
+
+
+@pytest.mark.parametrize(
+    ("canonical", "rule", "says"),
+    [
+        (  # a registered measure's canonical without "|version", as an EHR may keep it: which versions
+            "https://alliancekit.dev/fhir/Questionnaire/gad-7",
+            "version",
+            "measure gad-7 named without its version (url|version; registered: 1.0, 1.1, 1.2)",
+        ),
+        ("https://alliancekit.dev/fhir/Questionnaire/phq4", "unknown-measure", "not a registered measure"),
+        ("https://alliancekit.dev/fhir/Questionnaire/JaneDoe", "unknown-measure", "not a registered measure"),
+    ],
+    ids=["registered", "not-registered", "id-words"],
+)
+def test_a_canonical_without_its_version_says_so_when_the_measure_is_registered(
+    canonical: str,
+    rule: str,
+    says: str,
+    small_export: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Before, a registered measure's canonical without its version was "not a registered measure" too.
+    _spoil(small_export, "QuestionnaireResponse", lambda r: {**r, "questionnaire": canonical}, 0)
+    errors = _spoiled(small_export, tmp_path, capsys)
+    line = next(e for e in errors if "QuestionnaireResponse.questionnaire: " in e)
+    assert f"QuestionnaireResponse.questionnaire: {rule} (" in line, line
     assert says in line, line
     assert "Jane" not in "\n".join(errors)
 

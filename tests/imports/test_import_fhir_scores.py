@@ -171,3 +171,46 @@ def test_a_score_that_differs_by_the_smallest_step_is_noted_and_the_import_goes_
     assert result.notes == (said,)
     assert str(quantity["value"]) not in result.notes[0]
     assert _latest(tmp_path / "back.sqlite") == _latest(tmp_path / "from.sqlite")
+
+
+def _as_integer(observation: dict[str, Any], value: int) -> None:
+    """Write ``observation``'s score as ``valueInteger``, as other systems write a whole-number total."""
+    del observation["valueQuantity"]
+    observation["valueInteger"] = value
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+@pytest.mark.parametrize("step", [0, 1])
+def test_a_total_written_as_value_integer_is_compared_too(form: str, step: int, tmp_path: Path) -> None:
+    """A PHQ-9 total in ``valueInteger`` (a whole-number score as another system writes it) is the source's
+    score like one in ``valueQuantity``: the same as the library's, no note; one off, a note naming
+    ``Observation.valueInteger``. Before, it was not read at all, so a disagreement went unnoticed."""
+    source, rows, write = _export(tmp_path, "ndjson" if form == "ndjson" else "bundle")
+    index = _index(rows, "44261-6")
+    _as_integer(rows[index], int(rows[index]["valueQuantity"]["value"]) + step)
+    write(rows)
+    result = _import(source, tmp_path / "back.sqlite")
+    assert (result.errors, result.written) == ((), 1)
+    where = "Observation.ndjson" if form == "ndjson" else "episode.json"
+    said = (
+        f"{where} line {index + 1}: Observation.valueInteger: total-mismatch (the source's score differs"
+        " from the one the library computes from the answers; the library's is imported)"
+    )
+    assert result.notes == ((said,) if step else ())
+
+
+def test_a_total_only_response_reads_its_total_from_value_integer(tmp_path: Path) -> None:
+    """A PHQ-9 response without answers whose total Observation has ``valueInteger``: imported with that
+    total. Before, the import refused it, naming the response (``QuestionnaireResponse.item: required``, no
+    answers and no total Observation) although the source had the total."""
+    source, entries, write = _export(tmp_path, "bundle")
+    response = next(
+        r for r in entries if r["resourceType"] == "QuestionnaireResponse" and "/phq-9|" in r["questionnaire"]
+    )
+    del response["item"]
+    _as_integer(entries[_index(entries, "44261-6")], 7)
+    write(entries)
+    result = _import(source, tmp_path / "back.sqlite")
+    assert (result.errors, result.written) == ((), 1)
+    assert _latest(tmp_path / "back.sqlite")["phq-9"] == 7
+    assert _latest(tmp_path / "from.sqlite")["phq-9"] != 7  # the total read, not the one first recorded

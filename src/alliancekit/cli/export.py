@@ -58,6 +58,7 @@ from alliancekit.fhir.bundle import (
     missing_questionnaires,
 )
 from alliancekit.fhir.context import EXPORT_PURPOSES, ExportOptions
+from alliancekit.fhir.identity import DEFAULT_SYSTEM_BASE, placeholder_identifiers
 from alliancekit.fhir.records import NOT_EXPORTED_REASONS
 from alliancekit.fhir.validate import R4Schema, SchemaError
 
@@ -181,7 +182,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     fhir.add_argument(
         "--identifier-system",
         metavar="URL",
-        help="base URL of the host's identifier systems for clients, practitioners and the organisation",
+        help=(
+            "base URL of the host's identifier systems for clients, practitioners and the organisation; "
+            "without it, the placeholder systems urn:alliancekit:host:<kind>, the same for every host "
+            "(a warning on stderr; set it before loading an EHR)"
+        ),
     )
     fhir.add_argument(
         "--validate", action="store_true", help="check every resource against the FHIR R4 schema"
@@ -474,6 +479,7 @@ def run_fhir(args: argparse.Namespace) -> int:
             if not args.json:
                 note(f"wrote {what} of {entries} resources to {args.out}", to_stderr=to_stdout)
             missing = missing_questionnaires(bundles)
+            placeholder = placeholder_identifiers(bundles)
         elif to_stdout:
             with closing(_Episodes(practice, actor)) as episodes:
                 result = _bulk_to_stdout(
@@ -517,6 +523,9 @@ def run_fhir(args: argparse.Namespace) -> int:
             if not args.json:
                 _report_not_exported(result.not_exported)
             missing = list(result.missing_questionnaires)
+            placeholder = result.placeholder_identifiers
+    if placeholder:
+        _warn_placeholder()
     for canonical in missing:
         print(
             f"alliancekit: warning: the export names Questionnaire {canonical} but cannot contain it: that "
@@ -531,6 +540,7 @@ def run_fhir(args: argparse.Namespace) -> int:
     code = 1 if missing or error_count else 0
     if args.json:
         summary["missing_questionnaires"] = missing
+        summary["placeholder_identifiers"] = placeholder
         summary["schema"] = None if schema is None else _schema_summary(errors, error_count)
         summary["ok"] = code == 0
         print_json(summary)
@@ -558,6 +568,18 @@ def _schema_summary(errors: list[SchemaError], count: int) -> dict[str, Any]:
         "error_count": count,
         "errors": [{"resource": e.resource, "path": e.path, "rule": e.rule or "schema"} for e in errors],
     }
+
+
+def _warn_placeholder() -> None:
+    """The references are in the placeholder systems: fine to try the export out, wrong to load beside
+    another host's export (the same client reference would be the same client). A warning, not a failure:
+    the export is complete and valid, and the demo and first trials are made this way."""
+    print(
+        f"alliancekit: warning: no --identifier-system given: clients, practitioners and the organisation "
+        f"are identified in the placeholder systems {DEFAULT_SYSTEM_BASE}:<kind>, the same for every host; "
+        "set --identifier-system to a URL your organisation controls before loading the export into an EHR",
+        file=sys.stderr,
+    )
 
 
 def _report_not_exported(counts: dict[str, int]) -> None:

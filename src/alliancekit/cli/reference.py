@@ -63,8 +63,9 @@ clinic far from UTC sees UTC's day, and an import of its morning sessions is ref
 - `--json` prints data as JSON: times and dates in ISO 8601, no JSON inside strings (caseload rows carry
   `latest_scores`, `alerts` and `lockbox` as objects), counts as numbers. Every command that prints data, or
   a summary of what it did, has it: the exports print what they wrote (`out`, the counts, the files, what
-  was not exported and why, the Questionnaires an export names but cannot contain, `--validate`'s `schema`
-  outcome) with `"ok"` saying whether the exit code is 0, `backup` the copy's reports as `verify` does, an
+  was not exported and why, the Questionnaires an export names but cannot contain, whether a FHIR export's
+  identifiers are in the placeholder systems (`placeholder_identifiers`), `--validate`'s `schema` outcome)
+  with `"ok"` saying whether the exit code is 0, `backup` the copy's reports as `verify` does, an
   import its counts, errors, notes and `hint` (what to do about its first error, as the text says it on
   standard error), `report` the file it wrote. Where `--out -` writes the export or the report itself,
   `--json` is refused. `measures validate --json` prints `{"ok": true, "score": ...}` and `measures check

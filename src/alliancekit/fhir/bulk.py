@@ -71,6 +71,11 @@ class BulkResult:
     """Canonicals (``url|version``) that exported QuestionnaireResponses name but the export lacks, because
     the measure's definition is neither registered nor stored with the data. Not empty: the export is
     incomplete (``alliancekit export fhir`` warns and exits 1)."""
+    placeholder_identifiers: bool = False
+    """Whether references are in the placeholder systems ``urn:alliancekit:host:<kind>``: no
+    ``ExportOptions.identifier_system`` was set and no plugin supplied identities. Such an export must not
+    be loaded beside another host's (their clients would share identifiers); ``alliancekit export fhir``
+    warns, and exits 0: the export itself is complete and valid."""
 
 
 class _Writer:
@@ -312,4 +317,5 @@ def export_ndjson(
         result,
         not_exported=dict(sorted(not_exported.items())),
         missing_questionnaires=tuple(canonical(m, v) for m, v in exporter.missing),
+        placeholder_identifiers=exporter.placeholder_identifiers,
     )

@@ -25,7 +25,7 @@ from alliancekit.domain.checks import check_optional_recipient
 from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import PluginCall, PluginError, ValidationError
 from alliancekit.fhir.context import ExportContext, ExportOptions, check_purpose
-from alliancekit.fhir.identity import FhirIdentity
+from alliancekit.fhir.identity import FhirIdentity, is_placeholder
 from alliancekit.fhir.mappers import MapperRegistry, mapper_registry
 from alliancekit.fhir.output_check import BUILTIN, WANTED, unfit
 from alliancekit.fhir.privacy import Withhold, label_redacted
@@ -102,6 +102,9 @@ class Exporter:
         """``(measure_id, version)`` of administrations whose definition is neither registered nor stored
         (a plugin removed before its definition was kept): their QuestionnaireResponses name a
         Questionnaire the export cannot contain."""
+        self.placeholder_identifiers = False
+        """An episode was exported with the default identity and no ``identifier_system`` configured: its
+        references are in the placeholder systems (:data:`~alliancekit.fhir.identity.DEFAULT_SYSTEM_BASE`)."""
 
     # -- contexts ---------------------------------------------------------------------------------------
 
@@ -247,6 +250,7 @@ class Exporter:
         state = shared.state
         assert state is not None  # noqa: S101 - a record whose opening is shared carries its state
         ctx = self.context(state.clinic_id, state)
+        self.placeholder_identifiers |= is_placeholder(ctx.identity)
         assembled = assemble(state, shared.entries)
         reason = self.withheld_by(assembled.episode, ctx)
         if reason is not None:

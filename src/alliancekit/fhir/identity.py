@@ -9,6 +9,7 @@ no name, no birth date, no display text.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -29,6 +30,9 @@ related to the identified client (FHIR R4 lets a RelatedPerson, not a Patient, t
 #: kept as it is because a server that loaded earlier exports matches references against it; a host sets
 #: its own (docs/guides/fhir.md, "The host's identities").
 DEFAULT_SYSTEM_BASE = "urn:alliancekit:host"
+
+#: What a host sets so that its exports do not use :data:`DEFAULT_SYSTEM_BASE` (named by the warnings).
+SYSTEM_SETTING = "ExportOptions.identifier_system (alliancekit export fhir --identifier-system URL)"
 
 
 @runtime_checkable
@@ -56,6 +60,29 @@ class SystemIdentity:
 
     def reference(self, kind: str, local_id: str) -> dict[str, Any]:
         return {"type": KINDS[kind], "identifier": {"system": self.system(kind), "value": local_id}}
+
+
+def is_placeholder(identity: object) -> bool:
+    """Whether ``identity`` is the default one with no system configured (:data:`DEFAULT_SYSTEM_BASE`)."""
+    return isinstance(identity, SystemIdentity) and identity.base == DEFAULT_SYSTEM_BASE
+
+
+def placeholder_identifiers(resources: Iterable[dict[str, Any]]) -> bool:
+    """Whether any identifier in ``resources`` (Bundles too: their entries are walked) is in a placeholder
+    system (``urn:alliancekit:host:<kind>``): the export must not leave the host as it is, since every
+    host's clients would share those systems. Set :data:`SYSTEM_SETTING`."""
+    return any(_has_placeholder(resource) for resource in resources)
+
+
+def _has_placeholder(node: object) -> bool:
+    if isinstance(node, dict):
+        system = node.get("system")
+        if isinstance(system, str) and system.startswith(f"{DEFAULT_SYSTEM_BASE}:"):
+            return True
+        return any(_has_placeholder(value) for value in node.values())
+    if isinstance(node, list):
+        return any(_has_placeholder(item) for item in node)
+    return False
 
 
 def actor_kind(role: str) -> str:

@@ -96,6 +96,32 @@ def total_link_id(measure: Measure) -> str:
     return "total" if "total" not in keys else f"{measure.id}-total"
 
 
+def form_only_links(measure: Measure) -> frozenset[str]:
+    """The ``linkId`` s of the form's items that hold nothing to score: its calculated total and its
+    instructions. A response may carry them (a renderer fills the total in); every reader ignores them,
+    since alliancekit scores the answers itself."""
+    return frozenset({total_link_id(measure), INSTRUCTIONS, f"{measure.id}-{INSTRUCTIONS}"}) - set(
+        measure.item_keys
+    )
+
+
+def form_answer(measure: Measure, item: Item, coding: Mapping[str, Any], path: str) -> float | str | None:
+    """The response position a coding of the form's own answer system (:func:`answer_system`) names on a
+    choice item, or ``None`` when the coding is of another system (LOINC's, say: see
+    :func:`~alliancekit.fhir.coded_answers.coded_answer`).
+
+    :raises ResponseError: ``enum`` at ``path``: the form's system, but none of the item's options.
+    """
+    code = coding.get("code")
+    if not _choice(item) or coding.get("system") != answer_system(measure.id) or not isinstance(code, str):
+        return None
+    if code == NA_CODE and item.allows_na:
+        return NOT_APPLICABLE
+    if code.isdigit() and int(code) in _positions(item):
+        return int(code)
+    raise ResponseError(path, "enum", "not one of the item's answer options")
+
+
 def _choice(item: Item) -> bool:
     return item.integral
 
@@ -296,7 +322,7 @@ def answers_from_response(measure: Measure, response: Mapping[str, Any]) -> dict
         # read, as before)
         raise ResponseError("$.status", "not-completed", "a completed response")
     items = {item.key: item for item in measure.items}
-    skip = {total_link_id(measure), INSTRUCTIONS, f"{measure.id}-{INSTRUCTIONS}"} - set(items)
+    skip = form_only_links(measure)
     found: dict[str, float | str | None] = dict.fromkeys(items)
     seen: set[str] = set()
     for i, entry in enumerate(response.get("item") or ()):
@@ -334,12 +360,9 @@ def _answer_value(
         system, code = value.get("system"), value.get("code")
         if system == LOINC and isinstance(code, str) and code in loinc:
             return _number(loinc[code])
-        if system == answer_system(measure.id) and isinstance(code, str):
-            if code == NA_CODE and item.allows_na:
-                return NOT_APPLICABLE
-            if code.isdigit() and int(code) in _positions(item):
-                return int(code)
-            raise ResponseError(path, "enum", "not one of the item's answer options")
+        position = form_answer(measure, item, value, path)
+        if position is not None:
+            return position
     if value is not None:
         # LOINC's codes (or none, for a measure without them) say why: another system, another item's list
         try:

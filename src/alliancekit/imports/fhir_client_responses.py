@@ -50,7 +50,13 @@ class ClientResponseReading:
 
         def _error(self, res: _Resource | None, field: str, rule: str, message: str = "") -> None: ...
 
-        def _administration(self, res: _Resource, totals: TotalsOf) -> Administration | None: ...
+        def _administration(
+            self,
+            res: _Resource,
+            totals: TotalsOf,
+            clinician: str | None = None,
+            client: str | None = None,
+        ) -> Administration | None: ...
 
     def _response_episode(self, res: _Resource) -> str | None:
         """The EpisodeOfCare a client response names (reported when it names none)."""
@@ -79,7 +85,7 @@ class ClientResponseReading:
         days = [session.held_on for _, session in sessions]
         dated: list[Dated] = []
         for res in found:
-            made = self._client_response(res, places, totals)
+            made = self._client_response(res, places, totals, ref.client_ref)
             if made is None:
                 continue
             position, args = made
@@ -94,11 +100,11 @@ class ClientResponseReading:
         return dated
 
     def _client_response(
-        self, res: _Resource, sessions: Mapping[str, tuple[int, str]], totals: TotalsOf
+        self, res: _Resource, sessions: Mapping[str, tuple[int, str]], totals: TotalsOf, client: str
     ) -> tuple[int, dict[str, Any]] | None:
         """The step arguments of one client response, and how many of the unit's sessions come before it."""
         data = res.data
-        administration = self._administration(res, totals)
+        administration = self._administration(res, totals, client=client)
         try:
             point = RequestPoint(
                 coding_of({"coding": [extension_value(data, EXT_REQUEST_POINT)]}, REQUEST_POINT) or ""

@@ -110,7 +110,7 @@ class EpisodeReading(SessionReading):
         if status not in ("planned", "active", "onhold", "finished", "cancelled"):
             self._error(res, "EpisodeOfCare.status", "enum", "planned, active, onhold, finished or cancelled")
         totals = Totals(joined)
-        consulted, held, sessions = self._encounters(res, joined, totals)
+        consulted, held, sessions = self._encounters(res, joined, totals, client)
         history = self._history(res)
         population = self._population(res)
         if len(self.errors) > before or opened is None or client is None or not clinicians or history is None:
@@ -195,10 +195,11 @@ class EpisodeReading(SessionReading):
             return None
 
     def _encounters(
-        self, res: Resource, joined: Joined, totals: Totals
+        self, res: Resource, joined: Joined, totals: Totals, client: str | None
     ) -> tuple[bool, Consultation | None, list[tuple[str, Session]]]:
         """Whether the episode's consultation is in the source, what it says, and each session by its
-        Encounter's id, in date order."""
+        Encounter's id, in date order (a session or response about a Patient other than ``client``, the
+        episode's, is an error)."""
         mine = sorted(
             joined.encounters(res.data["id"]),
             key=lambda r: str(as_dict(r.data.get("period")).get("start")),
@@ -206,12 +207,12 @@ class EpisodeReading(SessionReading):
         consultation = next(
             (r for r in mine if _coding(r.data.get("type"), ENCOUNTER_KIND) == "consultation"), None
         )
-        held = None if consultation is None else self._consultation(consultation)
+        held = None if consultation is None else self._consultation(consultation, client)
         sessions = []
         for enc in mine:
             kind = _coding(enc.data.get("type"), ENCOUNTER_KIND)
             if kind == "session":
-                session = self._session(enc, joined.responses(enc.data["id"]), totals)
+                session = self._session(enc, joined.responses(enc.data["id"]), totals, client)
                 if session is not None:
                     sessions.append((enc.data["id"], session))
             elif kind != "consultation":

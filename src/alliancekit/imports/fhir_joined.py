@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from typing import Any, cast
 
 from alliancekit.imports.fhir_files import SourcePlaces
-from alliancekit.imports.fhir_json import Place, Resource, as_dict
+from alliancekit.imports.fhir_json import Place, Resource
 from alliancekit.imports.fhir_records import Linked
+from alliancekit.imports.fhir_scores import score_value
 from alliancekit.store.scratch import Item, ScratchLists
 
 #: The lists the join keeps (``ScratchLists`` names), and what each is keyed by.
@@ -175,8 +176,8 @@ class Joined:
         out = []
         for item in self.scratch.items(SCORES, (response,)):
             res = self.load(item)
-            value: float = as_dict(res.data.get("valueQuantity"))["value"]  # a number: filed only if so
-            out.append((str(item[6]), float(value), res, bool(item[7])))
+            value = score_value(res.data)  # a number: filed only if so
+            out.append((str(item[6]), float(cast(float, value)), res, bool(item[7])))
         return out
 
     def withheld(self, episode: str, notice: bool) -> bool:

@@ -40,7 +40,7 @@ from alliancekit.imports.fhir_json import (
     extension_value,
     identifier_of,
 )
-from alliancekit.imports.fhir_scores import TOTAL
+from alliancekit.imports.fhir_scores import TOTAL, score_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.imports.fhir_provenance import RecordedAt
@@ -144,9 +144,9 @@ class SourceJoining:
             return
         response = self._target(next(iter(as_list(data.get("derivedFrom"))), None), "QuestionnaireResponse")
         code = coding_of(data.get("code"), MEASURE_SCORES)
-        value = as_dict(data.get("valueQuantity")).get("value")
+        value = score_value(data)
         total = (code is not None and code.endswith("-total")) or self._total_coded(data.get("code"))
-        if response is None or not isinstance(value, int | float):
+        if response is None or value is None:
             return
         if total or code is not None:  # a total, and compared with the score computed again from the answers
             joined.add(SCORES, response, res, code or TOTAL, int(total))

@@ -217,11 +217,14 @@ class EpisodeReader:
             self.error(res, field, "date", "a date expected")
             return None
 
-    def enum(self, res: Resource, field: str, kind: Any, code: str | None) -> Any:
+    def enum(self, res: Resource, field: str, kind: Any, code: str | None, *, absent: bool = False) -> Any:
+        """The ``kind`` member ``code`` names; else an error, ``required`` when the element that would hold
+        the code is ``absent`` from the source, ``enum`` when it holds no code of ``kind``."""
         try:
             return kind(code or "")
         except ValueError:
-            self.error(res, field, "enum", f"a code of {kind.__name__}")
+            rule = "required" if absent and code is None else "enum"
+            self.error(res, field, rule, f"a code of {kind.__name__}")
             return None
 
     def components(self, res: Resource) -> dict[str, list[dict[str, Any]]]:
@@ -326,7 +329,8 @@ class EpisodeReader:
             data = res.data
             held_on = self.day(res, "Observation.effectiveDateTime", data.get("effectiveDateTime"))
             code = coding_of(data.get("valueCodeableConcept"), REVIEW_DECISION)
-            decision = self.enum(res, "Observation.valueCodeableConcept", ReviewDecision, code)
+            absent = "valueCodeableConcept" not in data
+            decision = self.enum(res, "Observation.valueCodeableConcept", ReviewDecision, code, absent=absent)
             progress = []
             for i, member in enumerate(as_list(data.get("hasMember"))):
                 note = self.progress(res, i, member)
@@ -359,7 +363,8 @@ class EpisodeReader:
                 self.error(res, "Observation.focus", "reference", "no Goal of the episode in the source")
             return None
         code = coding_of(res.data.get("valueCodeableConcept"), GOAL_ACHIEVEMENT)
-        progress = self.enum(res, "Observation.valueCodeableConcept", GoalProgress, code)
+        absent = "valueCodeableConcept" not in res.data
+        progress = self.enum(res, "Observation.valueCodeableConcept", GoalProgress, code, absent=absent)
         if progress is None:
             return None
         return Build(
@@ -382,6 +387,7 @@ class EpisodeReader:
                 "Observation.valueCodeableConcept",
                 RuptureKind,
                 coding_of(data.get("valueCodeableConcept"), RUPTURE_KIND),
+                absent="valueCodeableConcept" not in data,
             )
             markers = [
                 self.enum(
@@ -400,6 +406,7 @@ class EpisodeReader:
                     as_dict(next(iter(parts.get("likely-cause", [])), None)).get("valueCodeableConcept"),
                     RUPTURE_CAUSE,
                 ),
+                absent="likely-cause" not in parts,
             )
             salience = (parts.get("salience") or [{}])[0].get("valueInteger")
             if not isinstance(salience, int) or isinstance(salience, bool):

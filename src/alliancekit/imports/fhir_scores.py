@@ -9,9 +9,10 @@ Bundle entry) and the rule, never either value, which is the client's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from alliancekit.imports.fhir_json import Resource
+from alliancekit.imports.fhir_json import Resource, as_dict
 from alliancekit.measures.scoring import Score
 
 #: The rule of a note, by what the Observation scores.
@@ -23,6 +24,24 @@ SUBSCALE_MISMATCH = "subscale-mismatch"
 SAME = 0.5e-4 + 1e-9
 #: The key of a total Observation coded by another system's code (LOINC's for PHQ-9 and GAD-7).
 TOTAL = "total"
+
+
+#: Where a score Observation's number is: ``valueQuantity.value``, as the export writes it with the unit
+#: ``{score}``, or ``valueInteger``, as other systems write a whole-number score (a PHQ-9 total, say).
+SCORE_ELEMENTS = ("Observation.valueQuantity.value", "Observation.valueInteger")
+
+
+def score_value(data: Mapping[str, Any]) -> float | None:
+    """The number a score Observation gives (see :data:`SCORE_ELEMENTS`), or ``None`` when it gives none."""
+    for value in (as_dict(data.get("valueQuantity")).get("value"), data.get("valueInteger")):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def score_element(data: Mapping[str, Any]) -> str:
+    """The element of :data:`SCORE_ELEMENTS` that gives an Observation's score (named by a note)."""
+    return SCORE_ELEMENTS[1] if "valueInteger" in data else SCORE_ELEMENTS[0]
 
 
 #: The score Observations of a response: each one's score key (:data:`TOTAL`, or its ``measure-scores`` code:
@@ -51,7 +70,7 @@ class ScoreObservations:
             if abs(computed - value) <= SAME:
                 continue
             notes.append(
-                f"{res.file} line {res.line}: Observation.valueQuantity.value: {rule} (the source's score "
+                f"{res.file} line {res.line}: {score_element(res.data)}: {rule} (the source's score "
                 "differs from the one the library computes from the answers; the library's is imported)"
             )
         return notes

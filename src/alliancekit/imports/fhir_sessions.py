@@ -34,6 +34,7 @@ from alliancekit.fhir.codes import (
     V3_PARTICIPATION_TYPE,
     questionnaire_url,
 )
+from alliancekit.fhir.sdc import form_answer, form_only_links
 from alliancekit.imports.fhir_json import Resource, as_dict, as_list, extension_value, sub_extensions
 from alliancekit.imports.fhir_json import coding_of as _coding
 from alliancekit.imports.fhir_json import extension_of as _extension
@@ -88,7 +89,9 @@ class SessionReading:
             given[name] = value
         return Consent(given["treatment"], given["measures"], given["data-sharing"])
 
-    def _consultation(self, enc: Resource) -> Consultation | None:
+    def _consultation(self, enc: Resource, client: str | None = None) -> Consultation | None:
+        if self._other_client(enc, "Encounter.subject", enc.data.get("subject"), client):
+            return None
         held_on = self._date(enc, "Encounter.period.start", as_dict(enc.data.get("period")).get("start"))
         modality = self._modality(enc)
         consent = self._consent(enc, enc.data, "Encounter.extension[consent]")
@@ -111,8 +114,22 @@ class SessionReading:
             self._error(enc, "Encounter.type", "enum", "a modality of alliancekit's code system")
             return None
 
-    def _session(self, enc: Resource, found: list[Resource], totals: TotalsOf) -> Session | None:
+    def _other_client(self, res: Resource, field: str, reference: Any, client: str | None) -> bool:
+        """Whether ``reference`` is a Patient other than the episode's ``client`` (reported, rule
+        ``episode-client``): another system's record of someone else is never read into this episode. A
+        Patient named without an identifier cannot be compared, and another participant is a
+        RelatedPerson."""
+        ref = as_dict(reference)
+        other = client is not None and ref.get("type") == "Patient" and _identifier(ref) not in (None, client)
+        if other:
+            self._error(res, field, "episode-client", "the episode's client, EpisodeOfCare.patient")
+        return other
+
+    def _session(
+        self, enc: Resource, found: list[Resource], totals: TotalsOf, client: str | None = None
+    ) -> Session | None:
         before = len(self.errors)
+        self._other_client(enc, "Encounter.subject", enc.data.get("subject"), client)
         held_on = self._date(enc, "Encounter.period.start", as_dict(enc.data.get("period")).get("start"))
         modality = self._modality(enc)
         code = _extension(enc.data, EXT_ATTENDANCE, ATTENDANCE)
@@ -130,7 +147,7 @@ class SessionReading:
             and (ref := _identifier(p.get("individual"))) is not None
         )
         group = extension_value(enc.data, EXT_GROUP_SESSION)
-        administrations = [self._administration(r, totals, clinician) for r in found]
+        administrations = [self._administration(r, totals, clinician, client) for r in found]
         if len(self.errors) > before or held_on is None or modality is None or attendance is None:
             return None
         return Session(
@@ -150,24 +167,35 @@ class SessionReading:
         item = next((item for item in defined.items if item.key == link), None)
         if item is None:
             return coding
+        path = f"QuestionnaireResponse.item[{link}].answer.valueCoding"
         try:
-            return coded_answer(
-                defined, item, coding, f"QuestionnaireResponse.item[{link}].answer.valueCoding"
-            )
+            # a coding of alliancekit's own SDC form (its answer system), then LOINC's, as a form's reader
+            position = form_answer(defined, item, as_dict(coding), path)
+            return position if position is not None else coded_answer(defined, item, coding, path)
         except ValidationError as exc:
             self._error(res, exc.field, exc.rule, exc.detail)
             return None
 
     def _administration(
-        self, res: Resource, totals: TotalsOf, clinician: str | None = None
+        self, res: Resource, totals: TotalsOf, clinician: str | None = None, client: str | None = None
     ) -> Administration | None:
         data = res.data
+        if self._other_client(res, "QuestionnaireResponse.subject", data.get("subject"), client):
+            return None
         canonical = str(data.get("questionnaire", ""))
         url, _, version = canonical.partition("|")
         measure = url.rsplit("/", 1)[-1]
         if not version or url != questionnaire_url(measure) or (measure, version) not in self.registry:
-            said = "not a registered measure"
-            if (
+            said, rule = "not a registered measure", "unknown-measure"
+            versions = (
+                [v for m, v in self.registry if m == measure] if url == questionnaire_url(measure) else []
+            )
+            if not version and versions:
+                # alliancekit's own canonical without its version: which form was answered is not said
+                listed = ", ".join(versions)
+                said = f"measure {measure} named without its version (url|version; registered: {listed})"
+                rule = "version"
+            elif (
                 url == questionnaire_url(measure)
                 and len(measure) <= 64  # the format's own bounds on an id and a version
                 and len(version) <= 32
@@ -179,7 +207,7 @@ class SessionReading:
                     f"measure {measure} version {version} is not registered here (is the plugin that "
                     "supplies it installed? see alliancekit measures list)"
                 )
-            self._error(res, "QuestionnaireResponse.questionnaire", "unknown-measure", said)
+            self._error(res, "QuestionnaireResponse.questionnaire", rule, said)
             return None
         try:
             timing = AdministrationTiming(
@@ -202,11 +230,14 @@ class SessionReading:
             self._error(res, "QuestionnaireResponse.item", "type", "a list of items")
             return None
         keys = frozenset(self.registry.get(measure, version).item_keys)
+        skip = form_only_links(self.registry.get(measure, version))
         for i, item in enumerate(data.get("item", [])):
             link = item.get("linkId") if isinstance(item, dict) else None
             if not isinstance(link, str):
                 self._error(res, f"QuestionnaireResponse.item[{i}].linkId", "required")
                 return None
+            if link in skip:  # the SDC form's calculated total or instructions: nothing to score
+                continue
             # named by the measure's item key, else by its place: a linkId the measure lacks is the source's
             # text, which an error never echoes
             at = f"QuestionnaireResponse.item[{link if link in keys else i}]"
@@ -266,9 +297,11 @@ class SessionReading:
                 measure, version, timing, rater=rater, about=about, rater_ref=rater_ref, total=total
             )
         except (AlliancekitError, ValidationError) as exc:
-            field = str(getattr(exc, "field", "")).replace("$.answers.", "QuestionnaireResponse.item:")
+            field = str(getattr(exc, "field", ""))
             if field == "$.answers":  # an item missing, or one the measure does not have
                 field = "QuestionnaireResponse.item"
+            elif field.startswith("$.answers."):  # one item's answer, named by linkId as elsewhere
+                field = f"QuestionnaireResponse.item[{field.removeprefix('$.answers.')}]"
             # the detail names the measure's own items and rules, never an answer (ValidationError's contract)
             detail = str(getattr(exc, "detail", "") or "")
             self._error(res, field or "QuestionnaireResponse", str(getattr(exc, "rule", "invalid")), detail)
