@@ -104,6 +104,27 @@ def _edit_line(folder: Path, name: str, change: Callable[[dict[str, Any]], Any],
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def _rename_client(folder: Path) -> None:
+    """The first episode's client identified by the canary (system and value) in every resource about them,
+    as another system's export would name its client throughout."""
+    episode = json.loads((folder / "EpisodeOfCare.ndjson").read_text(encoding="utf-8").splitlines()[0])
+    value = episode["patient"]["identifier"]["value"]
+
+    def renamed(node: Any) -> Any:
+        if isinstance(node, dict):
+            named = node.get("identifier")
+            if isinstance(named, dict) and named.get("value") == value:
+                return {**node, "identifier": {"system": C, "value": C}}
+            return {key: renamed(item) for key, item in node.items()}
+        return [renamed(item) for item in node] if isinstance(node, list) else node
+
+    for path in folder.glob("*.ndjson"):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        path.write_text(
+            "".join(json.dumps(renamed(json.loads(line))) + "\n" for line in lines), encoding="utf-8"
+        )
+
+
 def _first_item(r: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {**r, "item": [{**r["item"][0], **changes}, *r["item"][1:]]}
 
@@ -118,11 +139,7 @@ FHIR_CHANGES: dict[str, Callable[[Path], None]] = {
     "provenance-target": lambda d: _edit_line(
         d, "Provenance.ndjson", lambda r: {**r, "target": [{"reference": f"Encounter/{C}"}]}
     ),
-    "identifier": lambda d: _edit_line(
-        d,
-        "EpisodeOfCare.ndjson",
-        lambda r: {**r, "patient": {"type": "Patient", "identifier": {"system": C, "value": C}}},
-    ),
+    "identifier": lambda d: _rename_client(d),
     "extension-value": lambda d: _edit_line(
         d,
         "EpisodeOfCare.ndjson",
