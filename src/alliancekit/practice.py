@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 from zoneinfo import ZoneInfo
 
 from alliancekit.core.command_table import COMMANDS, Returns
@@ -96,6 +96,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DEFAULT_CONFLICT_RETRIES",
     "Practice",
+    "PracticeOptions",
     "Recorded",
     "RecordedWithId",
     "TimelineEntry",
@@ -125,6 +126,28 @@ EXPORT_KINDS = ("fhir", "fhir-bulk", "csv")
 #: (the library's reports take them with their guarded read: ``Timeline.measure_definitions``).
 REPORT_KIND = "report"
 REPORT_READ = "read-report"
+
+
+class PracticeOptions(TypedDict, total=False):
+    """The keyword options :func:`open_practice` passes on to :class:`Practice`, each as its constructor
+    documents it: typed, so that a type checker catches a misspelt or mistyped option in the host's code."""
+
+    clock: Callable[[], datetime] | None
+    ids: Callable[[str], str] | None
+    review_every: int | None
+    conflict_retries: int
+    policy: AccessPolicy | None
+    audit_key: bytes | None
+    checkpoint_every: int
+    cipher: encryption.FieldCipher | None
+    feedback: FeedbackConfig | None
+    subscriptions: Subscriptions | None
+    dispatch_policy: DispatchPolicy | None
+    time_zone: str | ZoneInfo
+    clinic_time_zones: Mapping[str, str | ZoneInfo] | None
+    requests: RequestConfig | None
+    protocols: Mapping[str, MeasurementProtocol | str] | None
+    default_protocol: MeasurementProtocol | str | None
 
 
 class Practice:
@@ -1539,7 +1562,7 @@ def open_practice(
     plugins: PluginHost | None = None,
     read_only: bool = False,
     create: bool = True,
-    **options: Any,
+    **options: Unpack[PracticeOptions],
 ) -> Practice:
     """Open a practice on a store.
 
@@ -1552,7 +1575,7 @@ def open_practice(
         empty or foreign database is an error; every write is refused). For verification and inspection.
     :param create: with ``False``, open an existing store for writing but never create one: a missing,
         empty or foreign database is :class:`~alliancekit.errors.NotAnAlliancekitStore`, as read-only.
-    :param options: passed to :class:`Practice`.
+    :param options: passed to :class:`Practice` (see :class:`PracticeOptions`).
     """
     host = check_instance("plugins", plugins, PluginHost) if plugins is not None else get_plugin_host()
     if isinstance(location, str | os.PathLike):
