@@ -314,6 +314,7 @@ class Practice:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called: every call but this one is then refused (``PracticeClosed``)."""
         return self._closed
 
     def _open(self) -> Services:
@@ -362,14 +363,17 @@ class Practice:
 
     @property
     def plugins(self) -> PluginHost:
+        """The plugin host the practice was opened with (its measures, stores, rules and channels)."""
         return self._s.plugins
 
     @property
     def feedback(self) -> FeedbackConfig:
+        """The feedback settings: review cadence and alert thresholds."""
         return self._s.feedback
 
     @property
     def review_every(self) -> int:
+        """Attended sessions between scheduled progress reviews."""
         return self._s.feedback.review_every
 
     @property
@@ -383,10 +387,12 @@ class Practice:
 
     @property
     def policy(self) -> AccessPolicy:
+        """The access policy that decides every call."""
         return self._s.guard.policy
 
     @property
     def cipher(self) -> encryption.FieldCipher | None:
+        """What encrypts free text at rest, or ``None`` when it is stored in clear."""
         return self._s.codec.cipher
 
     @property

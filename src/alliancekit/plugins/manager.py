@@ -149,6 +149,7 @@ class PluginHost:
             guarded.closed = True
 
     def cached(self, key: str, build: Any) -> Any:
+        """What ``build()`` returns, built once per host for ``key`` (the registries made from hooks)."""
         found = self._cache.get(key)
         if found is not None:  # built: a dict read needs no lock (every command asks for the measures)
             return found

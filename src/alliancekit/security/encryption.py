@@ -161,6 +161,7 @@ class FieldCipher:
         return f"alliancekit\x1f{event_id}\x1f{path}\x1f{key_id}".encode()
 
     def encrypt(self, event_id: str, path: str, text: str) -> str:
+        """``text`` sealed under the keyring's primary key, bound to its event and field ``path``."""
         if self.keyring is None:
             raise ValidationError("cipher", "no-key", "a cipher without keys cannot write free text")
         key_id = self.keyring.primary
@@ -169,6 +170,9 @@ class FieldCipher:
         return f"{PREFIX}{key_id}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
 
     def decrypt(self, event_id: str, path: str, value: str) -> str:
+        """The plain text of ``value`` (as it is when written before encryption was turned on), or
+        :data:`REDACTED` when this cipher does not hold its key; ``DecryptionError`` when it does not
+        decrypt."""
         if not value.startswith(PREFIX):
             return value  # written before encryption was turned on
         key_id, _, body = value[len(PREFIX) :].partition(":")
@@ -196,6 +200,7 @@ class FieldCipher:
         return converter.structure(data, cls)
 
     def needs_rotation(self, value: str) -> bool:
+        """Whether ``value`` is not yet encrypted under the keyring's primary key."""
         if self.keyring is None:
             return False
         return not value.startswith(f"{PREFIX}{self.keyring.primary}:")
