@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 
 from alliancekit.domain.checks import is_free_text
-from alliancekit.errors import AlliancekitError, ValidationError
+from alliancekit.errors import DecryptionError, ValidationError
 from alliancekit.events import converter
 from alliancekit.events.types import Event, event_class
 from alliancekit.store.protocol import StoredEvent
@@ -38,13 +38,6 @@ PREFIX = "ak:enc:v1:"
 #: What a free-text field reads as when its key is not held.
 REDACTED = "[encrypted]"
 _NONCE = 12
-
-
-class DecryptionError(AlliancekitError):
-    """A ciphertext did not decrypt: it was altered, moved to another record or field, or the key is wrong.
-
-    The message names the event and field path, never the text.
-    """
 
 
 def _aesgcm(key: bytes) -> Any:
