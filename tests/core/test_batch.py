@@ -69,6 +69,17 @@ def test_a_batch_has_every_command_of_the_table_as_the_facade_has_it() -> None:
     assert set(COMMANDS) > FACADE_ONLY
 
 
+def test_the_embedding_guide_names_each_command_a_batch_lacks(source_root: Path) -> None:
+    """The guide said a batch had "the same command methods as Practice"; a host calling
+    ``batch.kiosk_code`` met an ``AttributeError``. Each facade command a batch lacks is named there."""
+    guide = (source_root / "docs" / "guides" / "embedding.md").read_text(encoding="utf-8")
+    section = guide.split("## Many commands at once: the batch path", 1)[1].split("\n## ", 1)[0]
+    commands = {*COMMANDS, "record_group_session"}
+    lacking = {name for name in commands if not hasattr(Batch, name)}
+    assert lacking == FACADE_ONLY | {"record_group_session"}
+    assert sorted(name for name in lacking if f"`{name}`" not in section) == []
+
+
 @pytest.mark.parametrize(
     ("commands", "commits"), [(4, [4]), (5, [5]), (6, [5, 1]), (10, [5, 5]), (11, [5, 5, 1])]
 )
