@@ -196,3 +196,43 @@ def test_every_public_method_and_property_of_the_public_classes_has_a_docstring(
             if not member.startswith("_") and inspect.isfunction(function) and not function.__doc__:
                 missing.append(f"{name}.{member}")
     assert missing == []
+
+
+def test_a_plugin_hosts_registries_are_typed_for_a_type_checker(tmp_path: Path) -> None:
+    """``make_plugin_host().measures()`` (the FHIR guide's way to a measure) returned ``Any``, so nothing a
+    host did with a measure was checked."""
+    host = tmp_path / "host.py"
+    host.write_text(
+        "from alliancekit.plugins import make_plugin_host\n"
+        "plugins = make_plugin_host()\n"
+        "reveal_type(plugins.measures())\n"
+        "reveal_type(plugins.stores())\n"
+        "reveal_type(plugins.notifiers())\n"
+        "reveal_type(plugins.protocols())\n"
+        'plugins.measures().get("phq-9").no_such_attribute\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-error-summary",
+            "--cache-dir",
+            str(tmp_path / ".c"),
+            "host.py",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    said = [line.split(": ", 2)[-1] for line in done.stdout.splitlines()]
+    assert said == [
+        'Revealed type is "alliancekit.measures.registry.MeasureRegistry"',
+        'Revealed type is "alliancekit.store.registry.StoreRegistry"',
+        'Revealed type is "alliancekit.notify.channels.NotifierRegistry"',
+        'Revealed type is "alliancekit.protocols.registry.ProtocolRegistry"',
+        '"Measure" has no attribute "no_such_attribute"  [attr-defined]',
+    ], done.stdout
