@@ -1348,7 +1348,7 @@ class Practice:
         :data:`~alliancekit.security.encryption.REDACTED` without the key. The entry's ``hash`` is the
         stored one, over the ciphertext.
 
-        :raises ~alliancekit.security.encryption.DecryptionError: a stored reason was altered or moved.
+        :raises ~alliancekit.errors.DecryptionError: a stored reason was altered or moved.
         """
         return self._read.audit_entries(
             actor, client_ref=client_ref, actor_id=actor_id, since=since, until=until
