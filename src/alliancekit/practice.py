@@ -177,6 +177,14 @@ class Practice:
         default_protocol: MeasurementProtocol | str | None = None,
     ) -> None:
         """
+        :param store: the store to write to, closed with the practice (:func:`open_practice` opens one from a
+            path or location, and leaves a store object it is handed open).
+        :param plugins: the plugin host (measures, stores, alert rules, channels); the process-wide one by
+            default.
+        :param review_every: attended sessions between scheduled progress reviews (1 to 1000); overrides
+            ``feedback.review_every``.
+        :param conflict_retries: how many times a command is decided again after a concurrent writer moved
+            its episode on (0 to 100), before :class:`~alliancekit.errors.ConflictError` is raised.
         :param policy: decides every call (see :mod:`alliancekit.security.policy`); by default the policy a
             plugin supplies through ``alliancekit_access_policy``, else the default policy.
         :param audit_key: the host-held HMAC key for checkpoints (at least 32 bytes); without it no
@@ -189,6 +197,12 @@ class Practice:
             checked as every id is (non-empty printable text of at most 200 characters), and one that
             is not is refused (:class:`~alliancekit.errors.ValidationError` for ``ids``) before it is
             written. Random ids by default.
+        :param feedback: the alert rules' thresholds, the review cadence and the expected-response settings
+            (:class:`~alliancekit.feedback.config.FeedbackConfig`); its defaults by default.
+        :param subscriptions: which notification channels receive which kinds of message
+            (:class:`~alliancekit.notify.outbox.Subscriptions`); by default every channel its own kinds.
+        :param dispatch_policy: how hard and how fast the outbox dispatcher tries
+            (:class:`~alliancekit.notify.dispatcher.DispatchPolicy`).
         :param time_zone: the IANA time zone (``"Europe/Berlin"``) of the practice's clinics: a clinic's
             "today" (the default date of a command, days since a session, the report's date) and the days
             of an audit query are its calendar days. Times are stored in UTC whatever the zone.
