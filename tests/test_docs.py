@@ -134,6 +134,31 @@ def test_every_error_class_is_in_the_errors_reference() -> None:
     assert sorted(defined - set(errors.__all__)) == []
 
 
+def test_every_error_alliancekit_raises_is_defined_in_alliancekit_errors() -> None:
+    """A host catches by importing from ``alliancekit.errors`` (the embedding guide's "Errors"):
+    ``DecryptionError``, which ``Practice.audit_entries`` raises, was defined in
+    ``alliancekit.security.encryption`` and could not be imported from there."""
+    import importlib
+    import pkgutil
+
+    import alliancekit
+    import alliancekit.errors as errors
+
+    elsewhere = set()
+    for found in pkgutil.walk_packages(alliancekit.__path__, "alliancekit."):
+        if found.name == errors.__name__ or found.name.split(".")[1] in INTERNAL_MODULES - {"core"}:
+            continue
+        module = importlib.import_module(found.name)
+        elsewhere |= {
+            f"{found.name}.{name}"
+            for name, obj in vars(module).items()
+            if isinstance(obj, type)
+            and issubclass(obj, errors.AlliancekitError)
+            and obj.__module__ == found.name
+        }
+    assert sorted(elsewhere) == []
+
+
 def test_every_contract_suite_is_in_the_plugin_guide(source_root: Path) -> None:
     """A plugin author learns which suites to pass from the guide's "Testing a plugin": a store plugin's
     author was not told of ``RequestStoreContract``, which every store must pass too."""

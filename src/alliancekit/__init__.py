@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from alliancekit.notify.outbox import Subscriptions
     from alliancekit.plugins.hookspecs import hookimpl
     from alliancekit.plugins.manager import PluginHost
-    from alliancekit.practice import Practice, open_practice
+    from alliancekit.practice import Practice, PracticeOptions, open_practice
     from alliancekit.protocols import DueMeasure, MeasurementProtocol, ScheduleEntry
     from alliancekit.requests import AdministrationRequest, KioskCode, RequestConfig, RequestForm, Submission
     from alliancekit.security.encryption import FieldCipher, Keyring
@@ -134,6 +134,7 @@ __all__ = [
     "ParticipantRole",
     "PluginHost",
     "Practice",
+    "PracticeOptions",
     "Preferences",
     "ProcessNote",
     "Purpose",
@@ -218,6 +219,7 @@ _DEFINED_IN = {
     "ParticipantRole": "alliancekit.domain",
     "PluginHost": "alliancekit.plugins.manager",
     "Practice": "alliancekit.practice",
+    "PracticeOptions": "alliancekit.practice",
     "Preferences": "alliancekit.domain",
     "ProcessNote": "alliancekit.security.views",
     "Purpose": "alliancekit.domain",

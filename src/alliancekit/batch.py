@@ -8,6 +8,7 @@ the commit differs (:mod:`alliancekit.core.batch`): one store transaction per ``
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
@@ -64,6 +65,19 @@ class Batch:
 
     def __enter__(self) -> Batch:
         return self
+
+    def __del__(self) -> None:
+        # A batch used without ``with`` and dropped unflushed loses what it holds: commands answered at their
+        # call but never written, and its reads' audit entries. Said as an unclosed Practice is, not written
+        # here: the store may be in use by another thread, or closed, when the collector runs.
+        batch = getattr(self, "_batch", None)
+        if batch is not None and batch.holds_anything:
+            warnings.warn(
+                f"{self!r} dropped before its block ended or flush(): what it held was not written",
+                ResourceWarning,
+                stacklevel=2,
+                source=self,
+            )
 
     def __exit__(self, kind: object, *exc: object) -> None:
         batch, self._batch = self._batch, None

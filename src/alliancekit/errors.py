@@ -46,6 +46,7 @@ __all__ = [
     "InvalidToken",
     "TooManyAttempts",
     "BatchClosed",
+    "DecryptionError",
 ]
 
 
@@ -410,3 +411,11 @@ class BatchClosed(AlliancekitError):
 
     def __init__(self) -> None:
         super().__init__("this batch is closed")
+
+
+class DecryptionError(AlliancekitError):
+    """A ciphertext did not decrypt: it was altered, moved to another record or field, or the key is wrong.
+
+    The message names the event (or audit entry) and field path, never the text. Also importable from
+    :mod:`alliancekit.security.encryption`, where it was defined before.
+    """

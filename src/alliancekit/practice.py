@@ -17,7 +17,7 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack, cast
 from zoneinfo import ZoneInfo
 
 from alliancekit.core.command_table import COMMANDS, Returns
@@ -96,6 +96,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DEFAULT_CONFLICT_RETRIES",
     "Practice",
+    "PracticeOptions",
     "Recorded",
     "RecordedWithId",
     "TimelineEntry",
@@ -127,6 +128,28 @@ REPORT_KIND = "report"
 REPORT_READ = "read-report"
 
 
+class PracticeOptions(TypedDict, total=False):
+    """The keyword options :func:`open_practice` passes on to :class:`Practice`, each as its constructor
+    documents it: typed, so that a type checker catches a misspelt or mistyped option in the host's code."""
+
+    clock: Callable[[], datetime] | None
+    ids: Callable[[str], str] | None
+    review_every: int | None
+    conflict_retries: int
+    policy: AccessPolicy | None
+    audit_key: bytes | None
+    checkpoint_every: int
+    cipher: encryption.FieldCipher | None
+    feedback: FeedbackConfig | None
+    subscriptions: Subscriptions | None
+    dispatch_policy: DispatchPolicy | None
+    time_zone: str | ZoneInfo
+    clinic_time_zones: Mapping[str, str | ZoneInfo] | None
+    requests: RequestConfig | None
+    protocols: Mapping[str, MeasurementProtocol | str] | None
+    default_protocol: MeasurementProtocol | str | None
+
+
 class Practice:
     """One practice's records in one store. Create it with :func:`open_practice`; close it when done
     (or use it as a context manager). Safe to share between threads."""
@@ -154,6 +177,14 @@ class Practice:
         default_protocol: MeasurementProtocol | str | None = None,
     ) -> None:
         """
+        :param store: the store to write to, closed with the practice (:func:`open_practice` opens one from a
+            path or location, and leaves a store object it is handed open).
+        :param plugins: the plugin host (measures, stores, alert rules, channels); the process-wide one by
+            default.
+        :param review_every: attended sessions between scheduled progress reviews (1 to 1000); overrides
+            ``feedback.review_every``.
+        :param conflict_retries: how many times a command is decided again after a concurrent writer moved
+            its episode on (0 to 100), before :class:`~alliancekit.errors.ConflictError` is raised.
         :param policy: decides every call (see :mod:`alliancekit.security.policy`); by default the policy a
             plugin supplies through ``alliancekit_access_policy``, else the default policy.
         :param audit_key: the host-held HMAC key for checkpoints (at least 32 bytes); without it no
@@ -166,6 +197,12 @@ class Practice:
             checked as every id is (non-empty printable text of at most 200 characters), and one that
             is not is refused (:class:`~alliancekit.errors.ValidationError` for ``ids``) before it is
             written. Random ids by default.
+        :param feedback: the alert rules' thresholds, the review cadence and the expected-response settings
+            (:class:`~alliancekit.feedback.config.FeedbackConfig`); its defaults by default.
+        :param subscriptions: which notification channels receive which kinds of message
+            (:class:`~alliancekit.notify.outbox.Subscriptions`); by default every channel its own kinds.
+        :param dispatch_policy: how hard and how fast the outbox dispatcher tries
+            (:class:`~alliancekit.notify.dispatcher.DispatchPolicy`).
         :param time_zone: the IANA time zone (``"Europe/Berlin"``) of the practice's clinics: a clinic's
             "today" (the default date of a command, days since a session, the report's date) and the days
             of an audit query are its calendar days. Times are stored in UTC whatever the zone.
@@ -291,6 +328,7 @@ class Practice:
 
     @property
     def closed(self) -> bool:
+        """Whether :meth:`close` was called: every call but this one is then refused (``PracticeClosed``)."""
         return self._closed
 
     def _open(self) -> Services:
@@ -339,14 +377,17 @@ class Practice:
 
     @property
     def plugins(self) -> PluginHost:
+        """The plugin host the practice was opened with (its measures, stores, rules and channels)."""
         return self._s.plugins
 
     @property
     def feedback(self) -> FeedbackConfig:
+        """The feedback settings: review cadence and alert thresholds."""
         return self._s.feedback
 
     @property
     def review_every(self) -> int:
+        """Attended sessions between scheduled progress reviews."""
         return self._s.feedback.review_every
 
     @property
@@ -360,10 +401,12 @@ class Practice:
 
     @property
     def policy(self) -> AccessPolicy:
+        """The access policy that decides every call."""
         return self._s.guard.policy
 
     @property
     def cipher(self) -> encryption.FieldCipher | None:
+        """What encrypts free text at rest, or ``None`` when it is stored in clear."""
         return self._s.codec.cipher
 
     @property
@@ -1319,7 +1362,7 @@ class Practice:
         :data:`~alliancekit.security.encryption.REDACTED` without the key. The entry's ``hash`` is the
         stored one, over the ciphertext.
 
-        :raises ~alliancekit.security.encryption.DecryptionError: a stored reason was altered or moved.
+        :raises ~alliancekit.errors.DecryptionError: a stored reason was altered or moved.
         """
         return self._read.audit_entries(
             actor, client_ref=client_ref, actor_id=actor_id, since=since, until=until
@@ -1542,7 +1585,7 @@ def open_practice(
     plugins: PluginHost | None = None,
     read_only: bool = False,
     create: bool = True,
-    **options: Any,
+    **options: Unpack[PracticeOptions],
 ) -> Practice:
     """Open a practice on a store.
 
@@ -1555,7 +1598,7 @@ def open_practice(
         empty or foreign database is an error; every write is refused). For verification and inspection.
     :param create: with ``False``, open an existing store for writing but never create one: a missing,
         empty or foreign database is :class:`~alliancekit.errors.NotAnAlliancekitStore`, as read-only.
-    :param options: passed to :class:`Practice`.
+    :param options: passed to :class:`Practice` (see :class:`PracticeOptions`).
     """
     host = check_instance("plugins", plugins, PluginHost) if plugins is not None else get_plugin_host()
     if isinstance(location, str | os.PathLike):

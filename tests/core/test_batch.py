@@ -5,9 +5,12 @@ plugin runs the contract suite's batch tests)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import subprocess
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,17 @@ def test_a_batch_has_every_command_of_the_table_as_the_facade_has_it() -> None:
     commands = {n for n, f in vars(Batch).items() if inspect.isfunction(f) and not n.startswith("_")}
     assert commands - {"flush", "episode", "alerts"} == set(COMMANDS) - FACADE_ONLY
     assert set(COMMANDS) > FACADE_ONLY
+
+
+def test_the_embedding_guide_names_each_command_a_batch_lacks(source_root: Path) -> None:
+    """The guide said a batch had "the same command methods as Practice"; a host calling
+    ``batch.kiosk_code`` met an ``AttributeError``. Each facade command a batch lacks is named there."""
+    guide = (source_root / "docs" / "guides" / "embedding.md").read_text(encoding="utf-8")
+    section = guide.split("## Many commands at once: the batch path", 1)[1].split("\n## ", 1)[0]
+    commands = {*COMMANDS, "record_group_session"}
+    lacking = {name for name in commands if not hasattr(Batch, name)}
+    assert lacking == FACADE_ONLY | {"record_group_session"}
+    assert sorted(name for name in lacking if f"`{name}`" not in section) == []
 
 
 @pytest.mark.parametrize(
@@ -412,3 +426,46 @@ def test_on_commit_is_typed_with_what_it_gets(tmp_path: Path) -> None:
     errors = done.stdout.splitlines()
     assert len(errors) == 1, done.stdout + done.stderr
     assert errors[0].startswith('host.py:9: error: Argument "on_commit"')
+
+
+def _dropped_warnings(practice: Practice, use: Callable[[Batch], object]) -> list[str]:
+    """The ResourceWarnings said when a batch made outside ``with``, then ``use``d, is dropped."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        batch = practice.batch()
+        use(batch)
+        del batch
+        gc.collect()
+    return [str(w.message) for w in said if issubclass(w.category, ResourceWarning)]
+
+
+def test_a_batch_dropped_holding_a_command_says_so(practice: Practice, actor: Actor) -> None:
+    """Used without ``with`` and never flushed, a batch's commands were dropped without a word: the host had
+    its results (an episode id) but nothing was written."""
+    said = _dropped_warnings(
+        practice, lambda b: b.start_episode(actor, client_ref="c-1", clinician_id=actor.id, opened_on=DAY0)
+    )
+    assert said == [
+        "Batch(size=500, pending=1) dropped before its block ended or flush(): what it held was not written"
+    ]
+    assert list(practice.store.episode_ids()) == []
+
+
+def test_a_batch_dropped_holding_a_reads_audit_entry_says_so(practice: Practice, actor: Actor) -> None:
+    ep = practice.start_episode(actor, client_ref="c-1", clinician_id=actor.id, opened_on=DAY0)
+    assert len(_dropped_warnings(practice, lambda b: b.episode(actor, ep))) == 1
+
+
+def test_a_batch_that_holds_nothing_is_dropped_silently(practice: Practice, actor: Actor) -> None:
+    def flushed(batch: Batch) -> None:
+        batch.start_episode(actor, client_ref="c-1", clinician_id=actor.id, opened_on=DAY0)
+        batch.flush()
+
+    def ended(batch: Batch) -> None:
+        with batch:
+            batch.start_episode(actor, client_ref="c-2", clinician_id=actor.id, opened_on=DAY0)
+
+    assert _dropped_warnings(practice, flushed) == []
+    assert _dropped_warnings(practice, ended) == []
+    assert _dropped_warnings(practice, lambda b: None) == []
+    assert len(list(practice.store.episode_ids())) == 2

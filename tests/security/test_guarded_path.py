@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from alliancekit import Practice, open_practice
-from alliancekit.domain import Actor, Ending, Purpose, Role, Session
+from alliancekit.domain import Actor, Ending, Purpose, Review, Role, Session
 from alliancekit.domain.vocab import EndingReason
 from alliancekit.errors import (
     AccessDenied,
@@ -242,6 +242,20 @@ def test_a_key_used_in_another_clinic_opens_a_new_episode() -> None:
         north, client_ref="c-1", clinician_id="clin-a", opened_on=D, idempotency_key="open-1"
     )
     assert again == ep_north
+
+
+def test_a_key_given_to_another_command_is_another_key() -> None:
+    """Keys are scoped to the clinic and the command (as the embedding guide says): a host that reuses an
+    id across endpoints gets each command made once, and a repeat of each answered from its own key."""
+    setup = active_episode()
+    p, ep = setup.practice, setup.episode_id
+    session = Session(held_on=D, modality="video", attendance="attended")
+    recorded = p.record_session(OWN, ep, session, idempotency_key="req-1")
+    review = p.record_review(OWN, ep, Review(held_on=D, decision="continue"), idempotency_key="req-1")
+    assert (review.duplicate, review.record_id != recorded.record_id) == (False, True)
+    assert p.episode(OWN, ep).reviews == 1
+    again = p.record_session(OWN, ep, session, idempotency_key="req-1")
+    assert (again.duplicate, again.record_id, again.version) == (True, recorded.record_id, recorded.version)
 
 
 def test_the_same_key_with_another_request_is_refused() -> None:

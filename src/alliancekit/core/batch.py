@@ -125,6 +125,11 @@ class BatchRunner:
         """Commands held for the next commit."""
         return len(self._held.results)
 
+    @property
+    def holds_anything(self) -> bool:
+        """Whether commands or the audit entries of reads are held, not written yet."""
+        return bool(self._held.results or self._held.reads)
+
     def run(
         self,
         spec: CommandSpec,

@@ -21,10 +21,13 @@ class ImportCheckpoint:
     """Units committed so far (for the report)."""
 
     def to_json(self) -> str:
+        """The checkpoint as the JSON text the store keeps."""
         return json.dumps({"row": self.row, "key": self.key, "units": self.units})
 
     @classmethod
     def from_json(cls, text: str) -> ImportCheckpoint:
+        """The checkpoint :meth:`to_json` wrote (JSON of another shape is a
+        :class:`~alliancekit.errors.ValidationError`)."""
         data = json.loads(text)
         if not isinstance(data, dict) or not isinstance(data.get("row"), int):
             raise ValidationError("import-checkpoint", "type", "a stored checkpoint of another shape")

@@ -248,14 +248,26 @@ def _revise(state: EpisodeState, cmd: c.ReviseGoal) -> list[Event]:
 
 #: The rule of a reference to someone who does not take part in the episode.
 NOT_A_PARTICIPANT = "participant-not-in-episode"
+#: Why a session's second administration of a measure is refused (rule ``unique``).
+ONCE_PER_SESSION = "a measure is given once per session for each person, rater and timing"
 
 
 def check_participants(state: EpisodeState, session: Session) -> None:
-    """Everyone a session names (present, rated, rating) takes part in the episode, and everyone a measure
-    is about consented to measures."""
+    """Everyone a session names (present, rated, rating) takes part in the episode, everyone a measure
+    is about consented to measures, and no measure is given twice to the same person, by the same rater, at
+    the same point of the session."""
     for i, ref in enumerate(session.attended_by):
         if not state.has_participant(ref):
             raise ValidationError(f"session.attended_by[{i}]", NOT_A_PARTICIPANT)
+    # A measure given twice (a form sent twice, a row imported twice) would make one session both the
+    # intake and the latest score: a change never measured, in the alerts and the outcomes. Checked here, on
+    # the way in, not on the records: sessions stored before the check must still read.
+    given: set[tuple[object, ...]] = set()
+    for i, admin in enumerate(session.administrations):
+        key = (admin.measure_id, admin.about, admin.rater, admin.rater_ref, admin.timing)
+        if key in given:
+            raise ValidationError(f"session.administrations[{i}]", "unique", ONCE_PER_SESSION)
+        given.add(key)
     for i, admin in enumerate(session.administrations):
         about = admin.about
         if about is None:

@@ -107,6 +107,7 @@ class AlertState:
 
     @property
     def key(self) -> str:
+        """The rule, measure and participant the alert is raised for: one open alert per key."""
         return alert_key(self.rule_id, self.measure_id, self.participant)
 
 
@@ -233,6 +234,7 @@ class EpisodeState:
 
     @property
     def is_open(self) -> bool:
+        """Whether the episode is in any stage but closed."""
         return self.stage is not Stage.CLOSED
 
     @property
@@ -241,6 +243,7 @@ class EpisodeState:
         return (self.client_ref, *self.participants)
 
     def has_participant(self, client_ref: str) -> bool:
+        """Whether ``client_ref`` is the identified client's or another participant's reference."""
         return client_ref == self.client_ref or client_ref in self.participants
 
     def __attrs_post_init__(self) -> None:

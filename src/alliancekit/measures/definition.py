@@ -292,10 +292,12 @@ class Measure:
 
     @property
     def higher_is_better(self) -> bool:
+        """Whether a higher total means the client is doing better."""
         return self.direction is Direction.HIGHER_IS_BETTER
 
     @property
     def item_keys(self) -> tuple[str, ...]:
+        """The items' keys, in the definition's order."""
         return tuple(item.key for item in self.items)
 
     @property
@@ -305,6 +307,7 @@ class Measure:
 
     @property
     def default_norm(self) -> Norm | None:
+        """The norm marked as the default (read when an episode names no population), if any."""
         for norm in self.norms:
             if norm.default:
                 return norm

@@ -126,6 +126,7 @@ class DispatchSummary:
     """Failures not recorded because another dispatcher had taken the message over (its lease ran out)."""
 
     def add(self, other: DispatchSummary) -> None:
+        """Add ``other``'s counts to these (the summary of several passes)."""
         for field in attrs.fields(DispatchSummary):
             setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
 

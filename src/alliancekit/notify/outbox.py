@@ -109,6 +109,7 @@ class Subscriptions:
         return cls({kind: tuple(names) for kind, names in by_kind.items()})
 
     def channels(self, kind: str) -> tuple[str, ...]:
+        """The channels subscribed to messages of ``kind`` (none when no one is)."""
         return tuple(self.channels_by_kind.get(kind, ()))
 
     def __bool__(self) -> bool:

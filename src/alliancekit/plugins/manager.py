@@ -24,18 +24,20 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import entry_points
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 import pluggy
 
 from alliancekit._version import __version__
 from alliancekit.errors import PluginCall, PluginError
-from alliancekit.measures.registry import build_measure_registry
-from alliancekit.notify.channels import build_notifier_registry
+from alliancekit.measures.registry import MeasureRegistry, build_measure_registry
+from alliancekit.notify.channels import NotifierRegistry, build_notifier_registry
 from alliancekit.plugins import hookspecs
-from alliancekit.protocols.registry import build_protocol_registry
-from alliancekit.store.registry import build_store_registry
+from alliancekit.protocols.registry import ProtocolRegistry, build_protocol_registry
+from alliancekit.store.registry import StoreRegistry, build_store_registry
+
+_T = TypeVar("_T")
 
 ENTRY_POINT_GROUP = "alliancekit"
 DISABLE_AUTOLOAD_ENV = "ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD"
@@ -148,34 +150,35 @@ class PluginHost:
         finally:
             guarded.closed = True
 
-    def cached(self, key: str, build: Any) -> Any:
+    def cached(self, key: str, build: Callable[[], _T]) -> _T:
+        """What ``build()`` returns, built once per host for ``key`` (the registries made from hooks)."""
         found = self._cache.get(key)
         if found is not None:  # built: a dict read needs no lock (every command asks for the measures)
-            return found
+            return cast(_T, found)  # the key names what was built for it
         with self._lock:
             if key not in self._cache:
                 self._cache[key] = build()
-            return self._cache[key]
+            return cast(_T, self._cache[key])
 
     # -- typed access ----------------------------------------------------------------------------------
 
-    def stores(self) -> Any:
+    def stores(self) -> StoreRegistry:
         """The :class:`~alliancekit.store.registry.StoreRegistry` built from every plugin."""
         return self.cached("stores", lambda: build_store_registry(self))
 
-    def measures(self) -> Any:
+    def measures(self) -> MeasureRegistry:
         """The :class:`~alliancekit.measures.registry.MeasureRegistry` built from every plugin."""
         # Every command asks (scoring, alert rules): a bound method, not a new lambda on every call.
         return self.cached("measures", self._build_measures)
 
-    def _build_measures(self) -> Any:
+    def _build_measures(self) -> MeasureRegistry:
         return build_measure_registry(self)
 
-    def notifiers(self) -> Any:
+    def notifiers(self) -> NotifierRegistry:
         """The :class:`~alliancekit.notify.channels.NotifierRegistry` built from every plugin."""
         return self.cached("notifiers", lambda: build_notifier_registry(self))
 
-    def protocols(self) -> Any:
+    def protocols(self) -> ProtocolRegistry:
         """The :class:`~alliancekit.protocols.registry.ProtocolRegistry` built from every plugin."""
         return self.cached("protocols", lambda: build_protocol_registry(self))
 

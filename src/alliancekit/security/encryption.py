@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 
 from alliancekit.domain.checks import is_free_text
-from alliancekit.errors import AlliancekitError, ValidationError
+from alliancekit.errors import DecryptionError, ValidationError
 from alliancekit.events import converter
 from alliancekit.events.types import Event, event_class
 from alliancekit.store.protocol import StoredEvent
@@ -38,13 +38,6 @@ PREFIX = "ak:enc:v1:"
 #: What a free-text field reads as when its key is not held.
 REDACTED = "[encrypted]"
 _NONCE = 12
-
-
-class DecryptionError(AlliancekitError):
-    """A ciphertext did not decrypt: it was altered, moved to another record or field, or the key is wrong.
-
-    The message names the event and field path, never the text.
-    """
 
 
 def _aesgcm(key: bytes) -> Any:
@@ -161,6 +154,7 @@ class FieldCipher:
         return f"alliancekit\x1f{event_id}\x1f{path}\x1f{key_id}".encode()
 
     def encrypt(self, event_id: str, path: str, text: str) -> str:
+        """``text`` sealed under the keyring's primary key, bound to its event and field ``path``."""
         if self.keyring is None:
             raise ValidationError("cipher", "no-key", "a cipher without keys cannot write free text")
         key_id = self.keyring.primary
@@ -169,6 +163,9 @@ class FieldCipher:
         return f"{PREFIX}{key_id}:{base64.urlsafe_b64encode(nonce + sealed).decode('ascii')}"
 
     def decrypt(self, event_id: str, path: str, value: str) -> str:
+        """The plain text of ``value`` (as it is when written before encryption was turned on), or
+        :data:`REDACTED` when this cipher does not hold its key; ``DecryptionError`` when it does not
+        decrypt."""
         if not value.startswith(PREFIX):
             return value  # written before encryption was turned on
         key_id, _, body = value[len(PREFIX) :].partition(":")
@@ -196,6 +193,7 @@ class FieldCipher:
         return converter.structure(data, cls)
 
     def needs_rotation(self, value: str) -> bool:
+        """Whether ``value`` is not yet encrypted under the keyring's primary key."""
         if self.keyring is None:
             return False
         return not value.startswith(f"{PREFIX}{self.keyring.primary}:")

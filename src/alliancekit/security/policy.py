@@ -207,10 +207,12 @@ class Decision:
 
     @classmethod
     def allow(cls, outcome: str = "allowed") -> Decision:
+        """The call may go ahead; ``outcome`` is how its audit entry names it."""
         return cls(True, "", outcome)
 
     @classmethod
     def refuse(cls, reason: str) -> Decision:
+        """The call is refused with ``reason``, a fixed phrase (never client data)."""
         return cls(False, reason, "refused")
 
 
@@ -218,7 +220,12 @@ class Decision:
 class AccessPolicy(Protocol):
     """Anything with a ``decide(request) -> Decision`` method."""
 
-    def decide(self, request: AccessRequest) -> Decision: ...
+    def decide(self, request: AccessRequest) -> Decision:
+        """Allow or refuse ``request`` (the actor, the action, the record and the episode's state).
+
+        Called for every read, write and export; a refusal's ``reason`` is a fixed phrase, never client data.
+        """
+        ...
 
 
 @attrs.frozen

@@ -26,6 +26,7 @@ class AuditBatch:
         self._entries: list[AuditRecord] = []
 
     def add(self, entries: Sequence[AuditRecord]) -> None:
+        """Hold ``entries``, writing the held ones once a batch's worth has gathered."""
         self._entries += entries
         if len(self._entries) >= AUDIT_BATCH:
             self.flush()

@@ -158,6 +158,7 @@ class ClosedOutcome(NamedTuple):
 
     @classmethod
     def of(cls, row: CaseloadRow) -> ClosedOutcome:
+        """The outcome columns of a closed episode's caseload row."""
         assert row.closed_on is not None  # noqa: S101 - only closed rows are converted
         return cls(
             row.clinician_id,
