@@ -9,6 +9,7 @@ The checkpoint is saved after the batch of units it covers is committed, so a re
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import date
@@ -30,7 +31,7 @@ from alliancekit.errors import (
     ValidationError,
 )
 from alliancekit.imports.checkpoint import ImportCheckpoint
-from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, RowError, Step, Unit
+from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, RowError, Unit
 from alliancekit.store.scratch import ScratchMap
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -147,12 +148,7 @@ class _Episodes:
 
     def _start(self, target: Any, actor: Actor, ref: EpisodeRef, population: str | None) -> str:
         started: str = target.start_episode(
-            actor,
-            client_ref=ref.client_ref,
-            clinician_id=ref.clinician_id,
-            opened_on=ref.opened_on,
-            population=population,
-            idempotency_key=ref.key("episode"),
+            actor, **_start_args(ref, population), idempotency_key=ref.key("episode")
         )
         return started
 
@@ -211,6 +207,16 @@ class _Episodes:
 
     def close(self) -> None:
         self._ids.close()
+
+
+def _start_args(ref: EpisodeRef, population: str | None) -> dict[str, Any]:
+    """The arguments of the episode's keyed start (``start_episode``), with ``population``."""
+    return {
+        "client_ref": ref.client_ref,
+        "clinician_id": ref.clinician_id,
+        "opened_on": ref.opened_on,
+        "population": population,
+    }
 
 
 def _changed_population(
@@ -283,13 +289,60 @@ def _resolved(value: Any, made: dict[str, Any], alerts: Callable[[], Any]) -> An
     return value
 
 
-def _run_step(
-    target: Any, episodes: _Episodes, unit: Unit, episode_id: str, step: Step, made: dict[str, Any]
-) -> None:
-    actor = episodes.actor(unit.episode, step.by)
+class _Reader:
+    """Who reads a unit's episode to find the open alert a step names (:class:`OpenAlert`): the clinician
+    of record the stored episode has when the step runs, as the policy lets only them read it.
+
+    On a first import that is the step's own clinician: the unit is written whole, in source order. A
+    re-run (under another source id, or from the start after the source changed) finds the episode stored
+    to the end of its story already, handed over by the source's transfers to another clinician: a step
+    made before a transfer is then read for as the clinician that transfer (or a later one stored too)
+    handed over to. Which transfers are stored is asked of the idempotency record, through the guarded
+    path (:meth:`Practice.imported_command <alliancekit.Practice.imported_command>`, as each transfer's
+    maker, writing nothing), and only for an episode stored before this run and a step a transfer
+    follows."""
+
+    def __init__(self, practice: Practice, episodes: _Episodes, unit: Unit, episode_id: str) -> None:
+        self.practice, self.episodes, self.unit, self.episode_id = practice, episodes, unit, episode_id
+
+    def actor(self, index: int) -> Actor:
+        """Who reads for the unit's ``index``-th step."""
+        ref, step = self.unit.episode, self.unit.steps[index]
+        handed = None
+        if any(s.method == "transfer" for s in self.unit.steps[index + 1 :]):
+            handed = self._handed
+        if handed is not None and handed[0] > index:
+            return self.episodes.actor(ref, handed[1])
+        return self.episodes.actor(ref, step.by)
+
+    @functools.cached_property
+    def _handed(self) -> tuple[int, str] | None:
+        """The index of the unit's last transfer stored already, and who it handed over to (``None``: none
+        is). Stored transfers are the first of the unit's: a stored story is the start of the source's."""
+        ref, episodes = self.unit.episode, self.episodes
+        stored = self.practice.imported_command
+        opened = _start_args(ref, ref.population)
+        # an episode this run opens (held in its batch, not stored yet) has no transfer stored
+        if stored(episodes.actor(ref), "start_episode", opened, idempotency_key=ref.key("episode")) is None:
+            return None
+        last = None
+        for index, step in enumerate(self.unit.steps):
+            if step.method != "transfer":
+                continue
+            maker, where = episodes.actor(ref, step.by), self.episode_id
+            if stored(maker, step.method, step.args, idempotency_key=step.key, episode_id=where) is None:
+                break  # the stored story ends before this transfer
+            last = (index, str(step.args["to_clinician_id"]))
+        return last
+
+
+def _run_step(target: Any, reader: _Reader, index: int, made: dict[str, Any]) -> None:
+    unit, episode_id = reader.unit, reader.episode_id
+    step = unit.steps[index]
+    actor = reader.episodes.actor(unit.episode, step.by)
     try:
         args = {
-            k: _resolved(v, made, lambda: target.episode(actor, episode_id).alerts)
+            k: _resolved(v, made, lambda: target.episode(reader.actor(index), episode_id).alerts)
             for k, v in step.args.items()
         }
     except _Missing:
@@ -297,7 +350,7 @@ def _run_step(
     made[step.key] = getattr(target, step.method)(actor, episode_id, **args, idempotency_key=step.key)
 
 
-def _write(target: Any, episodes: _Episodes, unit: Unit) -> bool:
+def _write(practice: Practice, target: Any, episodes: _Episodes, unit: Unit) -> bool:
     """Write ``unit``'s commands; whether it was stored already (every command that says so was answered
     from its key: a unit is committed whole, so an earlier run, or a crash after its commit, wrote it)."""
     command = "start_episode"
@@ -305,9 +358,10 @@ def _write(target: Any, episodes: _Episodes, unit: Unit) -> bool:
         results: list[Any] = []
         episode_id = episodes.ensure(target, unit, results)
         made: dict[str, Any] = {}
-        for step in unit.steps:
+        reader = _Reader(practice, episodes, unit, episode_id)
+        for index, step in enumerate(unit.steps):
             command = step.method
-            _run_step(target, episodes, unit, episode_id, step, made)
+            _run_step(target, reader, index, made)
     except (StoreError, ConflictError, DuplicateCommand):
         raise  # the store failed (a lost connection, ...) or another writer won a race: not the unit's fault
     except AlliancekitError as exc:
@@ -374,7 +428,7 @@ class _Run:
                 found = 0
                 with self.practice.batch(size=MAX_BATCH_SIZE) as batch:
                     for unit in units:  # a loop, not a comprehension: a refusal names ``unit``
-                        found += _write(batch, self.episodes, unit)
+                        found += _write(self.practice, batch, self.episodes, unit)
                 break
             except _Refused as refused:
                 self.refused.append(refused.row_error(unit, unit.withheld))
@@ -448,14 +502,11 @@ class _Run:
         ref, episodes = unit.episode, self.episodes
 
         def start(population: str | None) -> str | None:
-            args = {
-                "client_ref": ref.client_ref,
-                "clinician_id": ref.clinician_id,
-                "opened_on": ref.opened_on,
-                "population": population,
-            }
             return self.practice.imported_command(
-                episodes.actor(ref), "start_episode", args, idempotency_key=ref.key("episode")
+                episodes.actor(ref),
+                "start_episode",
+                _start_args(ref, population),
+                idempotency_key=ref.key("episode"),
             )
 
         command = "start_episode"
