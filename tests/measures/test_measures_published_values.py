@@ -8,8 +8,9 @@ are written out by hand from the sources (audit of 2026-12):
 * PHQ-9: Kroenke, Spitzer & Williams 2001, abstract: a score of 10 or more (sensitivity and specificity
   88 %); "scores of 5, 10, 15, and 20 represented mild, moderate, moderately severe, and severe depression".
   Reliable improvement 6 or more (IAPT convention).
-* GAD-7: Spitzer et al. 2006: cut point 10 (sensitivity 89 %, specificity 82 %); 5, 10 and 15 for mild,
-  moderate and severe. IAPT caseness 8 or more, reliable improvement 4 or more.
+* GAD-7: Spitzer et al. 2006: cut point 10 (sensitivity 89 %, specificity 82 %, the abstract; the value 10
+  is in the body, as secondary sources quote it); 5, 10 and 15 for mild, moderate and severe (the body, as
+  quoted). IAPT caseness 8 or more, reliable improvement 4 or more.
 * CORE-10: Barkham et al. 2013, abstract: clinical cut-off 11.0, "reliable change index (90% CI) of 6".
   Bands as the CORE-OM's (secondary sources; see the definition's citation).
 * ORS: adults 25, children (6-12) 32 (OpenFIT KA-01031); below the cutoff is clinical, at it is not
@@ -181,3 +182,65 @@ def test_reliable_change_is_the_published_threshold_and_exactly_it_counts(
             assert exact.change_class in (ChangeClass.IMPROVED, ChangeClass.RECOVERED)
         else:
             assert exact.change_class is ChangeClass.DETERIORATED
+
+
+# Items, their scale and the total's range, as the sources give them (fourth audit, 2026-12): PHQ-9 from
+# Kroenke et al. 2001's abstract (9 criteria scored 0-3); GAD-7 7 items (Spitzer et al. 2006's abstract),
+# 0-3 and 0-21 (secondary); CORE-10 0-4, 0-40 (Barkham et al. 2013; CORE System Trust), items 2 and 3
+# reversed (NovoPsych; the form); ORS, SRS, CORS, GSRS four 10 cm lines read to the millimetre; WAI-SR 12
+# items 1-5, 12-60 (Blueprint's and Rivet's scoring pages); K10 10 items 1-5, 10-50 (ABS 4363.0).
+@pytest.mark.parametrize(
+    ("measure_id", "items", "item_min", "item_max", "step", "total", "reversed_"),
+    [
+        ("phq-9", 9, 0, 3, 1, (0, 27), set()),
+        ("gad-7", 7, 0, 3, 1, (0, 21), set()),
+        ("core-10", 10, 0, 4, 1, (0, 40), {"q2", "q3"}),
+        ("ors", 4, 0, 10, 0.1, (0, 40), set()),
+        ("srs", 4, 0, 10, 0.1, (0, 40), set()),
+        ("cors", 4, 0, 10, 0.1, (0, 40), set()),
+        ("gsrs", 4, 0, 10, 0.1, (0, 40), set()),
+        ("wai-sr", 12, 1, 5, 1, (12, 60), set()),
+        ("k10", 10, 1, 5, 1, (10, 50), set()),
+    ],
+)
+def test_items_and_range_are_the_published_ones(
+    measure_id: str,
+    items: int,
+    item_min: int,
+    item_max: int,
+    step: float,
+    total: tuple[int, int],
+    reversed_: set[str],
+) -> None:
+    m = REGISTRY.get(measure_id)
+    assert len(m.items) == items
+    assert {(i.min, i.max, i.step) for i in m.items} == {(item_min, item_max, step)}
+    assert (m.range_min, m.range_max) == total
+    assert m.reverse_keyed == reversed_
+
+
+def test_wai_sr_subscales_are_the_published_ones() -> None:
+    # Task 1, 2, 10, 12; Bond 3, 5, 7, 9; Goal 4, 6, 8, 11 (Blueprint's and Rivet's WAI-SR scoring pages)
+    m = REGISTRY.get("wai-sr")
+    assert {s.key: s.items for s in m.subscales} == {
+        "task": ("q1", "q2", "q10", "q12"),
+        "bond": ("q3", "q5", "q7", "q9"),
+        "goal": ("q4", "q6", "q8", "q11"),
+    }
+    # each item raised alone from 1 to 2 moves its own subscale, and only it
+    base = {item.key: 1.0 for item in m.items}
+    for sub in m.subscales:
+        for key in sub.items:
+            score = REGISTRY.score("wai-sr", "1.0", {**base, key: 2.0})
+            assert dict(score.subscales) == {s.key: 5 if s.key == sub.key else 4 for s in m.subscales}
+
+
+@pytest.mark.parametrize(("measure_id", "item"), [("phq-9", "q9"), ("core-10", "q6")])
+def test_the_risk_item_is_endorsed_from_its_first_answer_above_none(measure_id: str, item: str) -> None:
+    # PHQ-9 item 9 and CORE-10 item 6 (the form's risk item) raise the risk alert at 1, not at 0
+    m = REGISTRY.get(measure_id)
+    assert [(r.item, r.threshold) for r in m.risk_items] == [(item, 1)]
+    positions = dict.fromkeys(m.reverse_keyed, 4.0)  # reversed items at their healthiest position
+    base = {i.key: positions.get(i.key, i.min) for i in m.items}
+    assert REGISTRY.score(measure_id, "1.0", {**base, item: 0}).risk_items == ()
+    assert REGISTRY.score(measure_id, "1.0", {**base, item: 1}).risk_items == (item,)
