@@ -155,7 +155,8 @@ def test_a_group_session_measuring_a_member_who_declined_writes_nothing_for_anyo
             MemberAttendance(no, "attended", (srs(practice),)),
         ),
     )
-    refused(practice, (yes, no), lambda: practice.record_group_session(actor, "group-1", both))
+    error = refused(practice, (yes, no), lambda: practice.record_group_session(actor, "group-1", both))
+    assert error.field == "session.members[1].administrations[0].about"
     # measured only where consented: recorded for both
     fair = GroupSession(
         day(7),
