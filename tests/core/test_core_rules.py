@@ -95,6 +95,7 @@ def state(stage: Stage = Stage.ACTIVE, **changes: Any) -> EpisodeState:
             base,
             consultation_on=day(0),
             treatment_consent=True,
+            measures_consent=True,
             fit=FitOutcome.PROCEED,
             fit_on=day(1),
         )

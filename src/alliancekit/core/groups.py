@@ -40,6 +40,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _GROUP_NAMESPACE = uuid.UUID("0b6c9e52-8f4d-4a3e-9a55-67a1c0de17a1")
 
+#: Where a part's refused measure is named by the lifecycle rules (the part is the caller's member's).
+_PART_MEASURES = "session.administrations["
+
 #: The rule of attendance given for an episode that is not in the group.
 NOT_A_MEMBER = "not-a-group-member"
 
@@ -76,10 +79,14 @@ def record_group_session(
         s.guard.allow(a, spec.action, "episode", state.episode_id, state, group_session_id=group_session_id)
         if state.group_id != group:
             raise ValidationError(where, NOT_A_MEMBER)
-        decide(
-            state,
-            c.RecordSession("", part, s.score(part.administrations, state.client_ref, state.population)),
-        )
+        command = c.RecordSession("", part, s.score(part.administrations, state.client_ref, state.population))
+        try:
+            decide(state, command)
+        except ValidationError as error:  # name the member's measure, not a part the caller never wrote
+            if not error.field.startswith(_PART_MEASURES):
+                raise
+            field = f"session.members[{i}].{error.field.removeprefix('session.')}"
+            raise ValidationError(field, error.rule, error.detail) from None
     recorded = tuple(
         runner.run(
             spec,

@@ -28,8 +28,9 @@ from alliancekit.store.protocol import StoredEvent
 #: The shape of :class:`EpisodeState` that snapshots are written in. Raise it when the state gains a field
 #: that older snapshots cannot default correctly (2: the lockbox directives in force; 3: each open alert's
 #: raised date and message; 4: what a measurement protocol counts from: each measure's last administration,
-#: the day the ending was planned, the episode's own protocol; 5: the episode's norm population).
-SNAPSHOT_VERSION = 5
+#: the day the ending was planned, the episode's own protocol; 5: the episode's norm population; 6: the
+#: identified client's consent to measures).
+SNAPSHOT_VERSION = 6
 _VERSION_KEY = "_v"
 #: How a string beginning with the ciphertext mark starts in a payload's JSON.
 _MARKED = f'"{encryption.PREFIX}'
@@ -112,6 +113,17 @@ def _default_population(state: dict[str, Any], events: Sequence[StoredEvent]) ->
     return state
 
 
+def _measures_consent(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, Any]:
+    """Shape 5 to 6: the client's consent to measures, as given in the episode's ``consultation-recorded``
+    event (its consent is never encrypted); ``False`` while none is recorded, as the fold has it."""
+    consent = False
+    for event in events:
+        if event.type == "consultation-recorded":
+            consent = json.loads(event.payload_json)["consultation"]["consent"]["measures"]
+    state["measures_consent"] = consent
+    return state
+
+
 SnapshotUpcaster = Callable[[dict[str, Any], Sequence[StoredEvent]], dict[str, Any]]
 #: ``shape -> function`` taking a snapshot of that shape (and the episode's stored events) to the next
 #: shape. Shape 1 has none: schema migration 2 rewrote those snapshots (:mod:`alliancekit.store.upgrade`).
@@ -119,6 +131,7 @@ SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {
     2: _alerts_raised_on,
     3: _shape_3,
     4: _default_population,
+    5: _measures_consent,
 }
 
 

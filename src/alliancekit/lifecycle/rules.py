@@ -252,10 +252,27 @@ NOT_A_PARTICIPANT = "participant-not-in-episode"
 ONCE_PER_SESSION = "a measure is given once per session for each person, rater and timing"
 
 
+#: The rule of a measure about someone who has not consented to measures.
+CONSENT_MEASURES = "consent-measures"
+
+
+def check_client_consent(state: EpisodeState, about: str | None, field: str) -> None:
+    """Refuse a measure about the identified client (``about`` ``None`` or their reference) unless they
+    consented to measures at the consultation: before it is recorded there is no consent to rely on (an
+    imported history records its consultation first)."""
+    if (about is None or about == state.client_ref) and not state.measures_consent:
+        detail = (
+            "the client has not consented to measures"
+            if state.consultation_on is not None
+            else "the client's consent to measures is given at the consultation, not yet recorded"
+        )
+        raise ValidationError(field, CONSENT_MEASURES, detail)
+
+
 def check_participants(state: EpisodeState, session: Session) -> None:
     """Everyone a session names (present, rated, rating) takes part in the episode, everyone a measure
-    is about consented to measures, and no measure is given twice to the same person, by the same rater, at
-    the same point of the session."""
+    is about (the identified client too) consented to measures, and no measure is given twice to the same
+    person, by the same rater, at the same point of the session."""
     for i, ref in enumerate(session.attended_by):
         if not state.has_participant(ref):
             raise ValidationError(f"session.attended_by[{i}]", NOT_A_PARTICIPANT)
@@ -270,13 +287,13 @@ def check_participants(state: EpisodeState, session: Session) -> None:
         given.add(key)
     for i, admin in enumerate(session.administrations):
         about = admin.about
-        if about is None:
+        check_client_consent(state, about, f"session.administrations[{i}].about")
+        if about is None or about == state.client_ref:
             continue
         if not state.has_participant(about):
             raise ValidationError(f"session.administrations[{i}].about", NOT_A_PARTICIPANT)
-        joined = state.participants.get(about)
-        if joined is not None and not joined.measures_consent:
-            raise _refuse("consent-measures", "that participant has not consented to measures")
+        if not state.participants[about].measures_consent:
+            raise _refuse(CONSENT_MEASURES, "that participant has not consented to measures")
 
 
 def _session(state: EpisodeState, cmd: c.RecordSession) -> list[Event]:
@@ -509,6 +526,7 @@ def _resolve(state: EpisodeState, cmd: c.ResolveAlert) -> list[Event]:
 
 
 def _request(state: EpisodeState, cmd: c.RequestAdministration) -> list[Event]:
+    check_client_consent(state, None, "measure")  # a request asks the client about themselves
     if cmd.session_id is not None and not cmd.session_known:
         raise NotFoundError("session", cmd.session_id)
     return [
@@ -532,6 +550,7 @@ def _revoke_request(state: EpisodeState, cmd: c.RevokeRequest) -> list[Event]:
 
 
 def _client_response(state: EpisodeState, cmd: c.RecordClientResponse) -> list[Event]:
+    check_client_consent(state, cmd.administration.about, "administration.about")
     return [
         ClientResponseRecorded(
             cmd.request_id,

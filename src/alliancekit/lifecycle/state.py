@@ -179,6 +179,9 @@ class EpisodeState:
     closed_on: date | None = None
     consultation_on: date | None = None
     treatment_consent: bool = False
+    measures_consent: bool = False
+    """Whether the identified client consented to measures at the consultation (``False`` until it is
+    recorded: consent is given there and cannot yet be changed later)."""
     fit: FitOutcome | None = attrs.field(default=None, repr=hidden)
     fit_on: date | None = None
     goals: Mapping[str, GoalState] = attrs.field(default=EMPTY)
@@ -331,6 +334,7 @@ def _(event: ConsultationRecorded, state: EpisodeState) -> EpisodeState:
         consultation.held_on,
         consultation_on=consultation.held_on,
         treatment_consent=consultation.consent.treatment,
+        measures_consent=consultation.consent.measures,
     )
 
 
