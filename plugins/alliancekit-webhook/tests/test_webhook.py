@@ -254,3 +254,31 @@ def test_a_config_repr_shows_the_receivers_origin_not_a_token_in_its_path_or_que
     assert "https://hooks.clinic.test:8443/" in shown
     assert "tok-path-123" not in shown
     assert "tok-query-456" not in shown
+
+
+@pytest.mark.parametrize(
+    ("stamp", "reason"),
+    [
+        (b"\xb2\xb3", "bad-timestamp"),  # superscript two and three in Latin-1: str.isdigit, not int()
+        (b"\xb9" + str(int(time.time()))[1:].encode(), "bad-timestamp"),
+        (str(int(time.time())).encode(), "bad-signature"),  # the ASCII digits: read, then the signature
+    ],
+)
+def test_a_timestamp_of_non_ascii_digits_is_refused_as_a_bad_timestamp(
+    receiver: LocalWebhookReceiver, stamp: bytes, reason: str
+) -> None:
+    """HTTP header bytes are read as Latin-1, whose superscript digits pass ``str.isdigit``; ``int`` refuses
+    them. A forged request must get the documented ``InvalidSignature``, not a ``ValueError`` that breaks
+    the receiver's handler (here the real receiver: it answers 401, not a dropped connection)."""
+    body = b'{"idempotency_key":"k1"}'
+    head = (
+        b"POST /alliancekit/hook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"webhook-id: k1\r\nwebhook-timestamp: " + stamp + b"\r\nwebhook-signature: v1,AAAA\r\n"
+        b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as conn:
+        conn.sendall(head + body)
+        answer = conn.makefile("rb").readline()
+    assert answer.split()[1:2] == [b"401"]
+    assert receiver.rejected == [reason]
+    assert receiver.accepted == []

@@ -237,7 +237,8 @@ def _any_matches(offered: Sequence[str], expected: Sequence[str]) -> bool:
 
 
 def _timestamp(stamp: str, tolerance: float, now: float | None) -> int:
-    if not stamp.isdigit() or len(stamp) > 12:
+    # ASCII digits only: str.isdigit also takes superscripts (Latin-1 bytes in a header) that int() refuses
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
         raise InvalidSignature("bad-timestamp")
     timestamp = int(stamp)
     current = time.time() if now is None else now
