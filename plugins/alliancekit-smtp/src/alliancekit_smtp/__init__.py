@@ -232,7 +232,13 @@ class _BoundedSMTP(smtplib.SMTP):
 
     def getreply(self) -> tuple[int, bytes]:
         with self._deadline.reply(self.sock):
-            return super().getreply()
+            reply = super().getreply()
+        # What the client does next outside a reply (the STARTTLS handshake above all) is bounded by the
+        # socket's timeout: what is left of the budget, not a fresh ``timeout``, or a server slow to greet
+        # and then to shake hands keeps the delivery past the dispatcher's call limit.
+        if self.sock is not None:
+            self.sock.settimeout(self._deadline.left())
+        return reply
 
 
 class _BoundedSMTPSSL(_BoundedSMTP, smtplib.SMTP_SSL):
