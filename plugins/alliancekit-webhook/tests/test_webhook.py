@@ -282,3 +282,25 @@ def test_a_timestamp_of_non_ascii_digits_is_refused_as_a_bad_timestamp(
     assert answer.split()[1:2] == [b"401"]
     assert receiver.rejected == [reason]
     assert receiver.accepted == []
+
+
+@pytest.mark.filterwarnings("ignore:the Alliancekit-Signature format is deprecated:DeprecationWarning")
+def test_a_first_release_sender_is_deduplicated_by_its_idempotency_key(receiver: LocalWebhookReceiver) -> None:
+    """A sender of the first release sends no ``webhook-id``: the receiver (and the README's handler) keys
+    its requests by the ``Idempotency-Key`` that ``verify_signature`` checked against the signed body, not
+    by an empty id under which every such message after the first was dropped as a repeat."""
+    import http.client
+
+    def post(key: str) -> int:
+        body = json.dumps({"idempotency_key": key}).encode()
+        headers = _signed(body, int(time.time()), key=key) | {"Content-Type": "application/json"}
+        connection = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+        try:
+            connection.request("POST", "/alliancekit/hook", body=body, headers=headers)
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    assert [post("k1"), post("k2"), post("k1")] == [200, 200, 200]
+    assert sorted(receiver.processed) == ["k1", "k2"]
+    assert receiver.duplicates == 1
