@@ -285,7 +285,7 @@ def test_a_timestamp_of_non_ascii_digits_is_refused_as_a_bad_timestamp(
 
 
 @pytest.mark.filterwarnings("ignore:the Alliancekit-Signature format is deprecated:DeprecationWarning")
-def test_a_first_release_sender_is_deduplicated_by_its_idempotency_key(receiver: LocalWebhookReceiver) -> None:
+def test_a_first_release_sender_is_keyed_by_its_idempotency_key(receiver: LocalWebhookReceiver) -> None:
     """A sender of the first release sends no ``webhook-id``: the receiver (and the README's handler) keys
     its requests by the ``Idempotency-Key`` that ``verify_signature`` checked against the signed body, not
     by an empty id under which every such message after the first was dropped as a repeat."""
@@ -304,3 +304,30 @@ def test_a_first_release_sender_is_deduplicated_by_its_idempotency_key(receiver:
     assert [post("k1"), post("k2"), post("k1")] == [200, 200, 200]
     assert sorted(receiver.processed) == ["k1", "k2"]
     assert receiver.duplicates == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reported"),
+    [
+        ("TIMEOUT", "eight-x1", "ALLIANCEKIT_WEBHOOK_TIMEOUT: number"),
+        ("URL", "ftp://hooks.clinic.test/x1", "WebhookConfig.url: scheme (an http(s) URL with a host)"),
+        ("SECRET", "whsec_not-base64-x1", "WebhookConfig.secret: base64 (a whsec_ secret is base64)"),
+    ],
+)
+def test_a_refused_setting_is_named_in_the_report_without_its_value(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reported: str
+) -> None:
+    from alliancekit_webhook import plugin
+
+    from alliancekit.plugins.manager import make_plugin_host
+
+    monkeypatch.setenv("ALLIANCEKIT_WEBHOOK_URL", "https://hooks.clinic.test/alliancekit")
+    monkeypatch.setenv("ALLIANCEKIT_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv(f"ALLIANCEKIT_WEBHOOK_{variable}", value)
+    registry = make_plugin_host(load_entry_points=False, extra_plugins=[plugin]).notifiers()
+    assert registry.names() == []
+    assert [what for _, what in registry.problems] == [
+        f"raised ValidationError while registering: {reported}"
+    ]
+    assert "x1" not in repr(registry.problems)
+    assert SECRET not in repr(registry.problems)

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from alliancekit._callables import refuses
 from alliancekit._logging import logger
+from alliancekit.errors import ValidationError
 from alliancekit.notify.outbox import ALL_KINDS, DEFAULT_KINDS, Notification, Subscriptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -166,5 +167,8 @@ def build_notifier_registry(host: PluginHost) -> NotifierRegistry:
                 host.call_hook(hook, plugin=plugin, register=register)
         except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
             raised = getattr(exc, "plugin_exception", None) or exc
-            registry.report(plugin, f"raised {type(raised).__name__} while registering")
+            what = f"raised {type(raised).__name__} while registering"
+            # a ValidationError's text is its field, rule and a fixed hint (safe to show): it says which
+            # setting is wrong; any other exception's text may echo a value, so only its class is named
+            registry.report(plugin, f"{what}: {raised}" if isinstance(raised, ValidationError) else what)
     return registry
