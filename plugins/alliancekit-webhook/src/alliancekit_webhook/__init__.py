@@ -268,7 +268,10 @@ def verify_signature(
     :param tolerance: seconds the timestamp may differ from ``now`` either way.
     :raises InvalidSignature: with ``reason`` ``missing-header``, ``bad-timestamp``, ``stale-timestamp``,
         ``bad-signature`` or ``key-mismatch``.
+    :raises alliancekit.errors.ValidationError: for a ``tolerance`` that is negative or not a number.
     """
+    if not tolerance >= 0:  # NaN compares false with everything: every timestamp, however old, would pass
+        raise ValidationError("tolerance", "minimum", "0 or more seconds")
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     secrets_ = [secret] if isinstance(secret, str | bytes) else list(secret)
     webhook_id = lowered.get(WEBHOOK_ID_HEADER)
