@@ -174,3 +174,47 @@ def test_a_channel_whose_deliver_cannot_take_the_message_is_reported_when_it_reg
     practice = open_practice(MemoryStore(), plugins=host)
     kit.no_show(practice, kit.active_episode(practice))
     assert practice.outbox_status().pending == 4  # one message for each channel kept, none for the refused
+
+
+class _AsyncChannel:
+    """A chat channel written the way an asyncio host writes one."""
+
+    name = "chat"
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def deliver(self, message: Any) -> None:
+        self.sent.append(message.message_id)
+
+
+def test_an_async_deliver_is_reported_when_it_registers(kit: SimpleNamespace) -> None:
+    """Called from a worker thread, ``async def deliver`` returned a coroutine at once, never awaited: every
+    message was recorded delivered and none was sent (an alert lost without a word)."""
+    chat, right = _AsyncChannel(), RecordingChannel("right")
+    plugin = ChannelPlugin(chat, right)
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin])
+    registry = host.notifiers()
+    assert registry.names() == ["right"]
+    says = "deliver must be a plain method that returns once the message is handed over, not async"
+    assert registry.problems == [(host.pm.get_name(plugin), f"channel 'chat': {says}")]
+    practice = open_practice(MemoryStore(), plugins=host)
+    kit.no_show(practice, kit.active_episode(practice))
+    assert {m.channel for m in practice.store.outbox_records()} == {"right"}
+
+
+def test_a_deliver_that_returns_an_awaitable_is_dead_not_delivered(
+    practice_for: Any, kit: SimpleNamespace
+) -> None:
+    """A plain ``deliver`` handing back an async call's coroutine (the registry cannot see it) sent nothing:
+    the attempt is a permanent failure, dead at once for ``outbox retry`` once the channel is fixed, never a
+    delivery."""
+    inner = _AsyncChannel()
+    wrapped = _Flexible("chat", lambda message: inner.deliver(message))
+    practice = practice_for(wrapped)
+    kit.no_show(practice, kit.active_episode(practice))
+    summary = practice.dispatch_pending()
+    assert (summary.delivered, summary.failed, summary.dead) == (0, 0, 1)
+    assert inner.sent == []
+    dead = practice.store.outbox_records()
+    assert [(m.state.value, m.last_error) for m in dead] == [("dead", "deliver-returned-awaitable")]

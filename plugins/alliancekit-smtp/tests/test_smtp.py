@@ -209,4 +209,38 @@ def test_a_misconfigured_entry_point_is_reported_not_raised(monkeypatch: pytest.
         load_entry_points=False, extra_plugins=[plugin, ChannelPlugin(other)]
     ).notifiers()
     assert registry.names() == ["pager"]
-    assert [what for _, what in registry.problems] == ["raised ValueError while registering"]
+    # the setting that is wrong, by the config's field and rule (a ValidationError's text echoes no value)
+    assert [what for _, what in registry.problems] == [
+        "raised ValidationError while registering: SMTPConfig.sender: required"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reported"),
+    [
+        ("PORT", "smtp-port-x1", "ALLIANCEKIT_SMTP_PORT: integer"),
+        ("TIMEOUT", "eight-x1", "ALLIANCEKIT_SMTP_TIMEOUT: number"),
+        ("TIMEOUT", "0", "SMTPConfig.timeout: minimum (a number of seconds greater than 0)"),
+        ("SECURITY", "STARTTLS-x1", "SMTPConfig.security: enum (starttls, tls or none)"),
+    ],
+)
+def test_a_refused_setting_is_named_in_the_report_without_its_value(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reported: str
+) -> None:
+    """An operator is told which setting is wrong (before: ``raised ValueError while registering``, and
+    nothing more), and never its value: ``int()``'s own error would have echoed it."""
+    from alliancekit_smtp import plugin
+
+    from alliancekit.plugins.manager import make_plugin_host
+
+    monkeypatch.setenv("ALLIANCEKIT_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("ALLIANCEKIT_SMTP_FROM", "alerts@clinic.test")
+    monkeypatch.setenv("ALLIANCEKIT_SMTP_TO", "oncall@clinic.test")
+    monkeypatch.setenv("ALLIANCEKIT_SMTP_PASSWORD", "pw-for-tests-x1")
+    monkeypatch.setenv(f"ALLIANCEKIT_SMTP_{variable}", value)
+    registry = make_plugin_host(load_entry_points=False, extra_plugins=[plugin]).notifiers()
+    assert registry.names() == []
+    assert [what for _, what in registry.problems] == [
+        f"raised ValidationError while registering: {reported}"
+    ]
+    assert "x1" not in repr(registry.problems)

@@ -222,7 +222,7 @@ def test_a_login_over_a_plain_connection_is_refused_unless_allowed(scripted: typ
     """smtplib logs in over a plain connection without a word: the password would cross the network in clear.
     The config refuses it; ``allow_plaintext_login`` is for a relay on the same host."""
     login = {"username": "alerts", "password": "pw-for-tests"}
-    with pytest.raises(ValueError, match=r"SMTPConfig\.username .* in clear") as refused:
+    with pytest.raises(ValueError, match=r"SMTPConfig\.username: plaintext-login .* in clear") as refused:
         _channel(1025, **login)
     assert "pw-for-tests" not in str(refused.value)
     env = {"ALLIANCEKIT_SMTP_HOST": "127.0.0.1", "ALLIANCEKIT_SMTP_FROM": "alerts@clinic.test"}
@@ -292,3 +292,47 @@ def test_a_dropped_connection_is_transient() -> None:
         with pytest.raises(ConnectionRefusedError) as caught:
             _channel(bound.getsockname()[1]).deliver(_note())
     assert getattr(caught.value, "permanent", False) is False
+
+
+def test_a_slow_greeting_and_a_stalled_starttls_handshake_stay_within_one_budget() -> None:
+    """The greeting takes most of a 2 s budget; the server then accepts STARTTLS and never answers the
+    handshake. The handshake read outside any SMTP reply, under a fresh 2 s socket timeout, so the delivery
+    ran about 3.6 s, past the dispatcher's 3 s call limit: abandoned as stuck (``timed_out``), its thread
+    left running. Bounded by what is left of the budget, it fails by itself, a retried TimeoutError."""
+    from alliancekit import open_practice
+    from alliancekit.domain import Actor, Role
+    from alliancekit.notify import DispatchPolicy
+    from alliancekit.plugins.manager import make_plugin_host
+    from alliancekit.store.memory import MemoryStore
+    from alliancekit.testing.notifier import episode_with_notifications
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as lines:
+            done.wait(1.6)  # most of the budget gone before the greeting
+            conn.sendall(GREETING.encode() + b"\r\n")
+            lines.readline()
+            conn.sendall(b"250-scripted.test\r\n250 STARTTLS\r\n")
+            lines.readline()
+            conn.sendall(b"220 go ahead\r\n")
+            done.wait(30)  # the ClientHello is never answered
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = listener.getsockname()[1]
+    channel = _channel(port, security="starttls", timeout=2.0, kinds=("episode-closed",))
+    practice = open_practice(
+        MemoryStore(),
+        plugins=make_plugin_host(load_entry_points=False, extra_plugins=[channel]),
+        dispatch_policy=DispatchPolicy(call_timeout=3.0),
+    )
+    try:
+        episode_with_notifications(practice, Actor("clin-b", Role.CLINICIAN, "clinic-a"))
+        summary = practice.dispatch_pending()
+    finally:
+        done.set()
+        listener.close()
+    assert (summary.claimed, summary.failed, summary.timed_out) == (1, 1, 0)
+    assert [record.last_error for record in practice.store.outbox_records()] == ["TimeoutError"]

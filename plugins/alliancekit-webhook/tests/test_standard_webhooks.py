@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +30,7 @@ from alliancekit_webhook import (
 )
 from standardwebhooks import Webhook, WebhookVerificationError
 
+from alliancekit.errors import ValidationError
 from alliancekit.notify import Notification
 
 WHSEC = "whsec_" + base64.b64encode(bytes(range(32))).decode()  # a fixed test key, 32 bytes
@@ -223,3 +225,20 @@ def test_a_whsec_secret_outside_24_to_64_bytes_is_refused(secret: str) -> None:
 def test_a_whsec_secret_of_24_or_64_bytes_is_accepted(size: int) -> None:
     secret = "whsec_" + base64.b64encode(bytes(range(size))).decode()
     assert WebhookConfig(url="https://hooks.clinic.test/x", secret=secret).secret == secret
+
+
+@pytest.mark.parametrize("tolerance", [math.nan, -1.0, -0.001])
+def test_a_tolerance_that_is_not_a_number_or_negative_is_refused(tolerance: float) -> None:
+    """``abs(now - timestamp) > nan`` is false for every timestamp: a NaN tolerance (a receiver's setting
+    read with ``float()``) accepted a replay of any age as fresh."""
+    with pytest.raises(ValidationError, match="tolerance: minimum"):
+        verify_signature(WHSEC, _standard(BODY, at=NOW - 10**6), BODY, tolerance, now=NOW)
+
+
+@pytest.mark.parametrize("offset", [0, 1])
+def test_a_zero_tolerance_accepts_the_same_second_only(offset: int) -> None:
+    if offset:
+        with pytest.raises(InvalidSignature, match="stale-timestamp"):
+            verify_signature(WHSEC, _standard(BODY, at=NOW - offset), BODY, 0.0, now=NOW)
+    else:
+        verify_signature(WHSEC, _standard(BODY, at=NOW), BODY, 0.0, now=NOW)

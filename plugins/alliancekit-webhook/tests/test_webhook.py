@@ -254,3 +254,80 @@ def test_a_config_repr_shows_the_receivers_origin_not_a_token_in_its_path_or_que
     assert "https://hooks.clinic.test:8443/" in shown
     assert "tok-path-123" not in shown
     assert "tok-query-456" not in shown
+
+
+@pytest.mark.parametrize(
+    ("stamp", "reason"),
+    [
+        (b"\xb2\xb3", "bad-timestamp"),  # superscript two and three in Latin-1: str.isdigit, not int()
+        (b"\xb9" + str(int(time.time()))[1:].encode(), "bad-timestamp"),
+        (str(int(time.time())).encode(), "bad-signature"),  # the ASCII digits: read, then the signature
+    ],
+)
+def test_a_timestamp_of_non_ascii_digits_is_refused_as_a_bad_timestamp(
+    receiver: LocalWebhookReceiver, stamp: bytes, reason: str
+) -> None:
+    """HTTP header bytes are read as Latin-1, whose superscript digits pass ``str.isdigit``; ``int`` refuses
+    them. A forged request must get the documented ``InvalidSignature``, not a ``ValueError`` that breaks
+    the receiver's handler (here the real receiver: it answers 401, not a dropped connection)."""
+    body = b'{"idempotency_key":"k1"}'
+    head = (
+        b"POST /alliancekit/hook HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"webhook-id: k1\r\nwebhook-timestamp: " + stamp + b"\r\nwebhook-signature: v1,AAAA\r\n"
+        b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", receiver.port), timeout=10) as conn:
+        conn.sendall(head + body)
+        answer = conn.makefile("rb").readline()
+    assert answer.split()[1:2] == [b"401"]
+    assert receiver.rejected == [reason]
+    assert receiver.accepted == []
+
+
+@pytest.mark.filterwarnings("ignore:the Alliancekit-Signature format is deprecated:DeprecationWarning")
+def test_a_first_release_sender_is_keyed_by_its_idempotency_key(receiver: LocalWebhookReceiver) -> None:
+    """A sender of the first release sends no ``webhook-id``: the receiver (and the README's handler) keys
+    its requests by the ``Idempotency-Key`` that ``verify_signature`` checked against the signed body, not
+    by an empty id under which every such message after the first was dropped as a repeat."""
+    import http.client
+
+    def post(key: str) -> int:
+        body = json.dumps({"idempotency_key": key}).encode()
+        headers = _signed(body, int(time.time()), key=key) | {"Content-Type": "application/json"}
+        connection = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+        try:
+            connection.request("POST", "/alliancekit/hook", body=body, headers=headers)
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    assert [post("k1"), post("k2"), post("k1")] == [200, 200, 200]
+    assert sorted(receiver.processed) == ["k1", "k2"]
+    assert receiver.duplicates == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reported"),
+    [
+        ("TIMEOUT", "eight-x1", "ALLIANCEKIT_WEBHOOK_TIMEOUT: number"),
+        ("URL", "ftp://hooks.clinic.test/x1", "WebhookConfig.url: scheme (an http(s) URL with a host)"),
+        ("SECRET", "whsec_not-base64-x1", "WebhookConfig.secret: base64 (a whsec_ secret is base64)"),
+    ],
+)
+def test_a_refused_setting_is_named_in_the_report_without_its_value(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, reported: str
+) -> None:
+    from alliancekit_webhook import plugin
+
+    from alliancekit.plugins.manager import make_plugin_host
+
+    monkeypatch.setenv("ALLIANCEKIT_WEBHOOK_URL", "https://hooks.clinic.test/alliancekit")
+    monkeypatch.setenv("ALLIANCEKIT_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv(f"ALLIANCEKIT_WEBHOOK_{variable}", value)
+    registry = make_plugin_host(load_entry_points=False, extra_plugins=[plugin]).notifiers()
+    assert registry.names() == []
+    assert [what for _, what in registry.problems] == [
+        f"raised ValidationError while registering: {reported}"
+    ]
+    assert "x1" not in repr(registry.problems)
+    assert SECRET not in repr(registry.problems)

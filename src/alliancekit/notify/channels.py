@@ -2,7 +2,8 @@
 
 A channel is any object with a ``name`` (the channel name outbox messages are addressed to) and
 ``deliver(message: Notification) -> None`` that returns once the message is handed over and raises when it
-was not. ``deliver`` is called from dispatcher worker threads (several at once) under a time limit, so it must
+was not (a plain method: an ``async`` one is refused, since nothing awaits it). ``deliver`` is called from
+dispatcher worker threads (several at once) under a time limit, so it must
 be thread-safe and should set its own I/O timeouts. A channel may declare ``kinds`` (the message kinds it
 wants when the host gives no explicit subscriptions), and ``timeout``, the most seconds one ``deliver`` takes
 in all: the dispatcher warns when that is not below its ``call_timeout``.
@@ -20,12 +21,14 @@ other plugins' channels still register (a notification plugin never breaks the h
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from alliancekit._callables import refuses
 from alliancekit._logging import logger
+from alliancekit.errors import ValidationError
 from alliancekit.notify.outbox import ALL_KINDS, DEFAULT_KINDS, Notification, Subscriptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -77,9 +80,14 @@ def failure_hints(exc: BaseException) -> tuple[bool, float | None]:
 def _deliver_problem(channel: Channel) -> str | None:
     """What is wrong with how ``deliver`` is called (``deliver(message)``), or ``None``: a ``deliver`` that
     cannot take the message fails every attempt with a ``TypeError`` the outbox records as a transient
-    failure, so every message would be retried to its death without a word at registration."""
+    failure, so every message would be retried to its death without a word at registration; an ``async``
+    one returns a coroutine at once, which would count as a delivery of a message never sent."""
     if refuses(channel.deliver, None):
         return "deliver must take the message as its one argument: deliver(message)"
+    if inspect.iscoroutinefunction(channel.deliver) or inspect.isasyncgenfunction(channel.deliver):
+        # called from a worker thread and never awaited: it would return at once, unsent, and every message
+        # be recorded delivered
+        return "deliver must be a plain method that returns once the message is handed over, not async"
     return None
 
 
@@ -166,5 +174,8 @@ def build_notifier_registry(host: PluginHost) -> NotifierRegistry:
                 host.call_hook(hook, plugin=plugin, register=register)
         except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
             raised = getattr(exc, "plugin_exception", None) or exc
-            registry.report(plugin, f"raised {type(raised).__name__} while registering")
+            what = f"raised {type(raised).__name__} while registering"
+            # a ValidationError's text is its field, rule and a fixed hint (safe to show): it says which
+            # setting is wrong; any other exception's text may echo a value, so only its class is named
+            registry.report(plugin, f"{what}: {raised}" if isinstance(raised, ValidationError) else what)
     return registry

@@ -25,6 +25,7 @@ How it keeps its promises:
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import queue
@@ -289,14 +290,23 @@ class Dispatcher:
     ) -> threading.Thread:
         def call() -> None:
             try:
-                channel.deliver(message)
+                # typed to return None; a plugin's may not (an async deliver the registry could not see)
+                deliver: Callable[[Notification], object] = channel.deliver
+                returned = deliver(message)
             except BaseException as exc:  # noqa: BLE001 - any failure of a plugin is a failed attempt
                 permanent, retry_after = failure_hints(exc)
                 results.put(
                     (record.message_id, (type(exc).__name__[:100] or "error", permanent, retry_after))
                 )
             else:
-                results.put((record.message_id, None))
+                if inspect.isawaitable(returned):
+                    # an async deliver the registry could not see (wrapped): nothing was sent, and no retry of
+                    # the same code can send it; dead at once, for ``outbox retry`` once the channel is fixed
+                    if inspect.iscoroutine(returned):
+                        returned.close()  # never awaited: closed, without the "never awaited" warning
+                    results.put((record.message_id, ("deliver-returned-awaitable", True, None)))
+                else:
+                    results.put((record.message_id, None))
 
         thread = threading.Thread(target=call, name=f"alliancekit-deliver-{record.channel}", daemon=True)
         thread.start()

@@ -198,7 +198,8 @@ def alliancekit_register_notifiers(register: ChannelRegistrar) -> None:
         (:data:`alliancekit.notify.DEFAULT_KINDS` otherwise). A name already registered by another plugin
         is refused (reported in ``problems``, the first registration kept), and so is a channel whose
         ``kinds`` names a kind that does not exist or is one string rather than a collection, or whose
-        ``deliver`` cannot be called with the message as its one argument.
+        ``deliver`` cannot be called with the message as its one argument or is ``async`` (it is called from
+        a worker thread and not awaited).
     :return: nothing; registrations go through ``register``.
     """
 

@@ -33,6 +33,7 @@ from typing import Any, Literal
 import attrs
 
 from alliancekit import hookimpl
+from alliancekit.errors import ValidationError
 from alliancekit.notify import CHANNEL_TIMEOUT, DEFAULT_KINDS, Notification
 from alliancekit.notify.channels import ChannelRegistrar
 from alliancekit.notify.deadline import ReplyDeadline
@@ -45,13 +46,13 @@ ENV_PREFIX = "ALLIANCEKIT_SMTP_"
 
 def _non_empty(instance: object, attribute: Any, value: Any) -> None:
     if not value:
-        raise ValueError(f"SMTPConfig.{attribute.name} is required")
+        raise ValidationError(f"SMTPConfig.{attribute.name}", "required")
 
 
 def _addresses(value: Any) -> tuple[str, ...]:
     # a lone string would become a tuple of its characters, one "recipient" each
     if isinstance(value, str):
-        raise ValueError("SMTPConfig.recipients must be a sequence of addresses, not one string")
+        raise ValidationError("SMTPConfig.recipients", "type", "a sequence of addresses, not one string")
     return tuple(value)
 
 
@@ -68,21 +69,37 @@ def _check_link(instance: object, attribute: Any, value: str | None) -> None:
     except ValueError:
         fields = {""}
     if not fields <= LINK_FIELDS:
-        raise ValueError("SMTPConfig.link may use only {episode_id} and {clinic_id}")
+        raise ValidationError("SMTPConfig.link", "fields", "only {episode_id} and {clinic_id}")
 
 
 def _check_timeout(instance: object, attribute: Any, value: object) -> None:
     # checked here: a zero, negative or NaN timeout would fail every delivery until its messages are dead
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError("SMTPConfig.timeout must be a number of seconds greater than 0")
+        raise ValidationError("SMTPConfig.timeout", "minimum", "a number of seconds greater than 0")
+
+
+def _check_security(instance: object, attribute: Any, value: object) -> None:
+    if value not in ("starttls", "tls", "none"):
+        raise ValidationError("SMTPConfig.security", "enum", "starttls, tls or none")
+
+
+def _number(text: str, kind: type[int] | type[float], variable: str) -> Any:
+    # int()'s and float()'s own errors echo the value; a plugin's error names the variable and the rule
+    try:
+        return kind(text)
+    except ValueError:
+        rule = "integer" if kind is int else "number"
+        raise ValidationError(ENV_PREFIX + variable, rule) from None
 
 
 def _check_login(instance: SMTPConfig, attribute: Any, value: str | None) -> None:
     # smtplib logs in over a plain connection without a word: the password would cross the network in clear
     if value and instance.security == "none" and not instance.allow_plaintext_login:
-        raise ValueError(
-            "SMTPConfig.username with security 'none' would send the password in clear: use starttls or "
-            "tls (set allow_plaintext_login for a relay on the same host)"
+        raise ValidationError(
+            "SMTPConfig.username",
+            "plaintext-login",
+            "with security 'none' the password would cross in clear: use starttls or tls "
+            "(set allow_plaintext_login for a relay on the same host)",
         )
 
 
@@ -95,9 +112,7 @@ class SMTPConfig:
     recipients: tuple[str, ...] = attrs.field(converter=_addresses, validator=_non_empty)
     port: int | None = None
     """Default: 465 for ``tls``, 587 for ``starttls``, 25 for ``none``."""
-    security: Security = attrs.field(
-        default="starttls", validator=attrs.validators.in_(("starttls", "tls", "none"))
-    )
+    security: Security = attrs.field(default="starttls", validator=_check_security)
     username: str | None = attrs.field(default=None, validator=_check_login)
     password: str | None = attrs.field(default=None, repr=False)
     timeout: float = attrs.field(default=CHANNEL_TIMEOUT, validator=_check_timeout)
@@ -146,9 +161,9 @@ class SMTPConfig:
             "recipients": tuple(r.strip() for r in (get("TO") or "").split(",") if r.strip()),
         }
         if port := get("PORT"):
-            options["port"] = int(port)
+            options["port"] = _number(port, int, "PORT")
         if timeout := get("TIMEOUT"):
-            options["timeout"] = float(timeout)
+            options["timeout"] = _number(timeout, float, "TIMEOUT")
         if kinds := get("KINDS"):
             options["kinds"] = tuple(k.strip() for k in kinds.split(",") if k.strip())
         for key, name in (
@@ -232,7 +247,13 @@ class _BoundedSMTP(smtplib.SMTP):
 
     def getreply(self) -> tuple[int, bytes]:
         with self._deadline.reply(self.sock):
-            return super().getreply()
+            reply = super().getreply()
+        # What the client does next outside a reply (the STARTTLS handshake above all) is bounded by the
+        # socket's timeout: what is left of the budget, not a fresh ``timeout``, or a server slow to greet
+        # and then to shake hands keeps the delivery past the dispatcher's call limit.
+        if self.sock is not None:
+            self.sock.settimeout(self._deadline.left())
+        return reply
 
 
 class _BoundedSMTPSSL(_BoundedSMTP, smtplib.SMTP_SSL):

@@ -55,6 +55,7 @@ from typing import Any
 import attrs
 
 from alliancekit import hookimpl
+from alliancekit.errors import ValidationError
 from alliancekit.notify import CHANNEL_TIMEOUT, DEFAULT_KINDS, DeliveryError, Notification
 from alliancekit.notify.channels import ChannelRegistrar
 from alliancekit.notify.deadline import ReplyDeadline
@@ -209,7 +210,7 @@ def _key(secret: str | bytes) -> bytes:
         try:
             return base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
         except binascii.Error:
-            raise ValueError("a whsec_ secret must be base64") from None
+            raise ValidationError("WebhookConfig.secret", "base64", "a whsec_ secret is base64") from None
     return _legacy_key(secret)
 
 
@@ -237,7 +238,8 @@ def _any_matches(offered: Sequence[str], expected: Sequence[str]) -> bool:
 
 
 def _timestamp(stamp: str, tolerance: float, now: float | None) -> int:
-    if not stamp.isdigit() or len(stamp) > 12:
+    # ASCII digits only: str.isdigit also takes superscripts (Latin-1 bytes in a header) that int() refuses
+    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 12:
         raise InvalidSignature("bad-timestamp")
     timestamp = int(stamp)
     current = time.time() if now is None else now
@@ -266,7 +268,10 @@ def verify_signature(
     :param tolerance: seconds the timestamp may differ from ``now`` either way.
     :raises InvalidSignature: with ``reason`` ``missing-header``, ``bad-timestamp``, ``stale-timestamp``,
         ``bad-signature`` or ``key-mismatch``.
+    :raises alliancekit.errors.ValidationError: for a ``tolerance`` that is negative or not a number.
     """
+    if not tolerance >= 0:  # NaN compares false with everything: every timestamp, however old, would pass
+        raise ValidationError("tolerance", "minimum", "0 or more seconds")
     lowered = {str(k).lower(): str(v) for k, v in headers.items()}
     secrets_ = [secret] if isinstance(secret, str | bytes) else list(secret)
     webhook_id = lowered.get(WEBHOOK_ID_HEADER)
@@ -305,11 +310,11 @@ def verify_signature(
 def _check_url(instance: WebhookConfig, attribute: Any, value: str) -> None:
     parts = urllib.parse.urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("WebhookConfig.url must be an http(s) URL")
+        raise ValidationError("WebhookConfig.url", "scheme", "an http(s) URL with a host")
     if parts.scheme == "http" and not instance.allow_http:
-        raise ValueError("WebhookConfig.url must be https (set allow_http for a trusted local network)")
+        raise ValidationError("WebhookConfig.url", "https", "set allow_http for a trusted local network")
     if parts.username or parts.password:
-        raise ValueError("WebhookConfig.url must not carry credentials")
+        raise ValidationError("WebhookConfig.url", "credentials", "a URL must not carry credentials")
 
 
 def _origin(url: str) -> str:
@@ -321,17 +326,19 @@ def _origin(url: str) -> str:
 def _check_timeout(instance: object, attribute: Any, value: object) -> None:
     # checked here: a zero, negative or NaN timeout would fail every delivery until its messages are dead
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError("WebhookConfig.timeout must be a number of seconds greater than 0")
+        raise ValidationError("WebhookConfig.timeout", "minimum", "a number of seconds greater than 0")
 
 
 def _check_secret(instance: object, attribute: Any, value: str | bytes) -> None:
     if isinstance(value, str) and value.startswith(SECRET_PREFIX):
         if not MIN_KEY_BYTES <= len(_key(value)) <= MAX_KEY_BYTES:
-            raise ValueError(
-                f"WebhookConfig.secret: a whsec_ secret is base64 of {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes"
+            raise ValidationError(
+                "WebhookConfig.secret",
+                "length",
+                f"a whsec_ secret is base64 of {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes",
             )
     elif len(value) < MIN_SECRET_LENGTH:
-        raise ValueError(f"WebhookConfig.secret must be at least {MIN_SECRET_LENGTH} characters")
+        raise ValidationError("WebhookConfig.secret", "length", f"at least {MIN_SECRET_LENGTH} characters")
 
 
 @attrs.frozen
@@ -373,7 +380,10 @@ class WebhookConfig:
             "allow_http": get("ALLOW_HTTP") in ("1", "true", "yes"),
         }
         if timeout := get("TIMEOUT"):
-            options["timeout"] = float(timeout)
+            try:
+                options["timeout"] = float(timeout)
+            except ValueError:  # float()'s own error echoes the value
+                raise ValidationError(ENV_PREFIX + "TIMEOUT", "number") from None
         if channel := get("CHANNEL"):
             options["channel"] = channel
         if kinds := get("KINDS"):

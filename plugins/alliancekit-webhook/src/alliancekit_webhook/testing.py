@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from alliancekit_webhook import WEBHOOK_ID_HEADER, InvalidSignature, verify_signature
+from alliancekit_webhook import IDEMPOTENCY_HEADER, WEBHOOK_ID_HEADER, InvalidSignature, verify_signature
 
 __all__ = ["Delivery", "LocalWebhookReceiver", "read_request"]
 
@@ -103,7 +103,10 @@ class LocalWebhookReceiver:
             with self._lock:
                 self.rejected.append(exc.reason)
             return 401
-        key = next((v for k, v in headers.items() if k.lower() == WEBHOOK_ID_HEADER), "")
+        lowered = {k.lower(): v for k, v in headers.items()}
+        # a sender of the first release has no webhook-id: its key is the Idempotency-Key verify_signature
+        # checked against the signed body
+        key = lowered.get(WEBHOOK_ID_HEADER) or lowered.get(IDEMPOTENCY_HEADER.lower(), "")
         delivery = Delivery(key, body, headers)
         with self._lock:
             self.accepted.append(delivery)
