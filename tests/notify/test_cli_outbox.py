@@ -248,7 +248,10 @@ def test_outbox_dispatch_names_the_plugin_whose_settings_were_refused(
     assert main(["outbox", "dispatch", "--db", str(db)]) == 2
     err = capsys.readouterr().err
     assert "no notification channel is registered here" in err
-    assert "alliancekit_webhook.plugin: raised ValueError while registering" in err
+    assert (
+        "alliancekit_webhook.plugin: raised ValidationError while registering: "
+        "ALLIANCEKIT_WEBHOOK_SECRET: length" in err
+    )
     assert "install and configure" not in err
     assert SHORT_SECRET not in err
 
@@ -260,7 +263,10 @@ def test_outbox_dispatch_warns_of_a_refused_plugin_and_delivers_through_the_othe
     _with_misconfigured_webhook(monkeypatch, email)
     assert main(["outbox", "dispatch", "--db", str(db)]) == 0
     captured = capsys.readouterr()
-    assert "warning: notification plugin alliancekit_webhook.plugin: raised ValueError" in captured.err
+    assert (
+        "warning: notification plugin alliancekit_webhook.plugin: raised ValidationError while registering: "
+        "ALLIANCEKIT_WEBHOOK_SECRET: length"
+    ) in captured.err
     assert SHORT_SECRET not in captured.err + captured.out
     assert len(email.delivered) == 2
 

@@ -14,7 +14,9 @@ retries; ``retry_after`` (seconds) is the earliest the receiver wants the next a
 honours up to :attr:`~alliancekit.notify.DispatchPolicy.max_delay`.
 
 A plugin that raises while registering is reported in :attr:`NotifierRegistry.problems` and left out; the
-other plugins' channels still register (a notification plugin never breaks the host or the others).
+other plugins' channels still register (a notification plugin never breaks the host or the others). The
+report names the exception's type only, except for a :class:`~alliancekit.errors.ValidationError`, whose
+words (the setting and its rule, never a value) are shown too, so the operator can tell what to fix.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from alliancekit._callables import refuses
 from alliancekit._logging import logger
+from alliancekit.errors import ValidationError
 from alliancekit.notify.outbox import ALL_KINDS, DEFAULT_KINDS, Notification, Subscriptions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -166,5 +169,8 @@ def build_notifier_registry(host: PluginHost) -> NotifierRegistry:
                 host.call_hook(hook, plugin=plugin, register=register)
         except Exception as exc:  # noqa: BLE001 - one plugin's failure must not stop the others
             raised = getattr(exc, "plugin_exception", None) or exc
-            registry.report(plugin, f"raised {type(raised).__name__} while registering")
+            what = f"raised {type(raised).__name__} while registering"
+            if isinstance(raised, ValidationError):  # names a setting and its rule, never a value: shown
+                what = f"{what}: {raised}"
+            registry.report(plugin, what)
     return registry

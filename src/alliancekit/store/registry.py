@@ -7,6 +7,7 @@ written as a file URL, ``sqlite:///abs/path/clinic.db`` (percent-encoded, no hos
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from pathlib import Path
@@ -88,10 +89,9 @@ class StoreRegistry:
             elif _takes_create(opener):
                 store = opener(text, read_only=False, create=False)  # type: ignore[call-arg]
             else:  # judged read-only (which never creates), then opened again to write
-                try:
+                # a store too old to read as it stands is still ours: opening it to write migrates it
+                with contextlib.suppress(StoreNeedsMigration):
                     _checked(opener(text, read_only=True), scheme, supplier).close()
-                except StoreNeedsMigration:
-                    pass  # an existing store too old to read as it stands: opening it to write migrates it
                 store = opener(text, read_only=False)
         return _checked(store, scheme, supplier)
 

@@ -25,7 +25,7 @@ import os
 import smtplib
 import ssl
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate
 from typing import Any, Literal
@@ -33,6 +33,7 @@ from typing import Any, Literal
 import attrs
 
 from alliancekit import hookimpl
+from alliancekit.errors import ValidationError
 from alliancekit.notify import CHANNEL_TIMEOUT, DEFAULT_KINDS, Notification
 from alliancekit.notify.channels import ChannelRegistrar
 from alliancekit.notify.deadline import ReplyDeadline
@@ -43,15 +44,19 @@ Security = Literal["starttls", "tls", "none"]
 ENV_PREFIX = "ALLIANCEKIT_SMTP_"
 
 
+# Each refusal is a ValidationError (a ValueError) naming the field and rule, never the value: from_env
+# renames the field to the setting it came from, and the registry shows those words to the operator.
+
+
 def _non_empty(instance: object, attribute: Any, value: Any) -> None:
     if not value:
-        raise ValueError(f"SMTPConfig.{attribute.name} is required")
+        raise ValidationError(f"SMTPConfig.{attribute.name}", "required")
 
 
 def _addresses(value: Any) -> tuple[str, ...]:
     # a lone string would become a tuple of its characters, one "recipient" each
     if isinstance(value, str):
-        raise ValueError("SMTPConfig.recipients must be a sequence of addresses, not one string")
+        raise ValidationError("SMTPConfig.recipients", "sequence", "a sequence of addresses, not one string")
     return tuple(value)
 
 
@@ -68,22 +73,29 @@ def _check_link(instance: object, attribute: Any, value: str | None) -> None:
     except ValueError:
         fields = {""}
     if not fields <= LINK_FIELDS:
-        raise ValueError("SMTPConfig.link may use only {episode_id} and {clinic_id}")
+        raise ValidationError("SMTPConfig.link", "fields", "it may use only {episode_id} and {clinic_id}")
 
 
 def _check_timeout(instance: object, attribute: Any, value: object) -> None:
     # checked here: a zero, negative or NaN timeout would fail every delivery until its messages are dead
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValueError("SMTPConfig.timeout must be a number of seconds greater than 0")
+        raise ValidationError("SMTPConfig.timeout", "positive", "a number of seconds greater than 0")
 
 
 def _check_login(instance: SMTPConfig, attribute: Any, value: str | None) -> None:
     # smtplib logs in over a plain connection without a word: the password would cross the network in clear
     if value and instance.security == "none" and not instance.allow_plaintext_login:
-        raise ValueError(
-            "SMTPConfig.username with security 'none' would send the password in clear: use starttls or "
-            "tls (set allow_plaintext_login for a relay on the same host)"
+        raise ValidationError(
+            "SMTPConfig.username",
+            "plaintext-login",
+            "a login with security 'none' would send the password in clear: use starttls or tls (set "
+            "allow_plaintext_login for a relay on the same host)",
         )
+
+
+def _check_security(instance: object, attribute: Any, value: object) -> None:
+    if value not in ("starttls", "tls", "none"):
+        raise ValidationError("SMTPConfig.security", "enum", "starttls, tls or none")
 
 
 @attrs.frozen
@@ -95,9 +107,7 @@ class SMTPConfig:
     recipients: tuple[str, ...] = attrs.field(converter=_addresses, validator=_non_empty)
     port: int | None = None
     """Default: 465 for ``tls``, 587 for ``starttls``, 25 for ``none``."""
-    security: Security = attrs.field(
-        default="starttls", validator=attrs.validators.in_(("starttls", "tls", "none"))
-    )
+    security: Security = attrs.field(default="starttls", validator=_check_security)
     username: str | None = attrs.field(default=None, validator=_check_login)
     password: str | None = attrs.field(default=None, repr=False)
     timeout: float = attrs.field(default=CHANNEL_TIMEOUT, validator=_check_timeout)
@@ -140,31 +150,58 @@ class SMTPConfig:
         host = get("HOST")
         if host is None:
             return None
-        options: dict[str, Any] = {
-            "host": host,
-            "sender": get("FROM") or "",
-            "recipients": tuple(r.strip() for r in (get("TO") or "").split(",") if r.strip()),
-        }
-        if port := get("PORT"):
+        try:
+            return cls(**_options_from_env(host, get))
+        except ValidationError as exc:  # named by the setting the operator gave, not by the attribute
+            field = exc.field.removeprefix("SMTPConfig.")
+            setting = ENV_PREFIX + ENV_NAMES.get(field, field.upper())
+            raise ValidationError(setting, exc.rule, exc.detail) from None
+
+
+#: The ``ALLIANCEKIT_SMTP_*`` setting of each ``SMTPConfig`` attribute whose name differs.
+ENV_NAMES = {"sender": "FROM", "recipients": "TO", "ssl_context": "CA_FILE"}
+
+
+def _options_from_env(host: str, get: Callable[[str], str | None]) -> dict[str, Any]:
+    """:meth:`SMTPConfig.from_env`'s arguments; a setting that cannot be read is refused by its field."""
+    options: dict[str, Any] = {
+        "host": host,
+        "sender": get("FROM") or "",
+        "recipients": tuple(r.strip() for r in (get("TO") or "").split(",") if r.strip()),
+    }
+    if port := get("PORT"):
+        try:
             options["port"] = int(port)
-        if timeout := get("TIMEOUT"):
+        except ValueError:
+            raise ValidationError("SMTPConfig.port", "integer", "a port number") from None
+    if timeout := get("TIMEOUT"):
+        try:
             options["timeout"] = float(timeout)
-        if kinds := get("KINDS"):
-            options["kinds"] = tuple(k.strip() for k in kinds.split(",") if k.strip())
-        for key, name in (
-            ("security", "SECURITY"),
-            ("username", "USERNAME"),
-            ("password", "PASSWORD"),
-            ("channel", "CHANNEL"),
-            ("link", "LINK"),
-            ("message_id_domain", "MESSAGE_ID_DOMAIN"),
-        ):
-            if (value := get(name)) is not None:
-                options[key] = value
-        if cafile := get("CA_FILE"):
+        except ValueError:
+            raise ValidationError(
+                "SMTPConfig.timeout", "positive", "a number of seconds greater than 0"
+            ) from None
+    if kinds := get("KINDS"):
+        options["kinds"] = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    for key, name in (
+        ("security", "SECURITY"),
+        ("username", "USERNAME"),
+        ("password", "PASSWORD"),
+        ("channel", "CHANNEL"),
+        ("link", "LINK"),
+        ("message_id_domain", "MESSAGE_ID_DOMAIN"),
+    ):
+        if (value := get(name)) is not None:
+            options[key] = value
+    if cafile := get("CA_FILE"):
+        try:
             options["ssl_context"] = ssl.create_default_context(cafile=cafile)
-        options["allow_plaintext_login"] = get("ALLOW_PLAINTEXT_LOGIN") in ("1", "true", "yes")
-        return cls(**options)
+        except (OSError, ssl.SSLError):
+            raise ValidationError(
+                "SMTPConfig.ssl_context", "ca-file", "a readable file of CA certificates"
+            ) from None
+    options["allow_plaintext_login"] = get("ALLOW_PLAINTEXT_LOGIN") in ("1", "true", "yes")
+    return options
 
 
 def compose(config: SMTPConfig, message: Notification) -> EmailMessage:
