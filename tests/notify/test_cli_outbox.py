@@ -250,8 +250,8 @@ def test_outbox_dispatch_names_the_plugin_whose_settings_were_refused(
     assert "no notification channel is registered here" in err
     assert (
         "alliancekit_webhook.plugin: raised ValidationError while registering: "
-        "WebhookConfig.secret: length (at least 16 characters)"
-    ) in err
+        "ALLIANCEKIT_WEBHOOK_SECRET: length" in err
+    )
     assert "install and configure" not in err
     assert SHORT_SECRET not in err
 
@@ -265,7 +265,7 @@ def test_outbox_dispatch_warns_of_a_refused_plugin_and_delivers_through_the_othe
     captured = capsys.readouterr()
     assert (
         "warning: notification plugin alliancekit_webhook.plugin: raised ValidationError while registering: "
-        "WebhookConfig.secret: length"
+        "ALLIANCEKIT_WEBHOOK_SECRET: length"
     ) in captured.err
     assert SHORT_SECRET not in captured.err + captured.out
     assert len(email.delivered) == 2

@@ -175,3 +175,27 @@ def test_keyrings_are_checked() -> None:
         Keyring({"k:1": K1}, "k:1")
     assert "1111" not in repr(Keyring({"k1": K1}, "k1"))
     assert "1111" not in repr(_cipher())
+
+
+def test_rotation_without_an_old_key_names_the_key_to_put_back(tmp_path: Path) -> None:
+    """An operator who rotates with a keyring that lost the old key is told which key id is missing (a label
+    the host chose, not key material), and nothing under that key is rewritten."""
+    path = tmp_path / "enc.sqlite"
+    practice = _practice(path, _cipher("2026-01", **{"2026-01": K1}))
+    active_episode(practice, text=WORDS)
+    practice.close()
+    before = _payloads(path)
+
+    lost = _practice(path, _cipher("2026-07", **{"2026-07": K2}))
+    with pytest.raises(DecryptionError) as refused:
+        lost.rotate_encryption(actor("admin"))
+    lost.close()
+    message = str(refused.value)
+    assert "under key '2026-01', which the keyring does not hold" in message
+    assert WORDS not in message
+    assert K1.decode() not in message
+    assert _payloads(path) == before
+
+    both = _practice(path, _cipher("2026-07", **{"2026-01": K1, "2026-07": K2}))
+    assert both.rotate_encryption(actor("admin")) > 0
+    both.close()

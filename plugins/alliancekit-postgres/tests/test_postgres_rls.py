@@ -295,3 +295,23 @@ def test_a_call_without_an_actor_is_refused_as_missing_and_audited_in_the_stores
         .verify(Actor("n-admin", Role.ADMINISTRATOR, NORTH))
         .ok
     )
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_role_that_may_not_use_the_schema_is_told_that_not_to_create_it(pg, read_only: bool) -> None:  # type: ignore[no-untyped-def]
+    """A role without USAGE on an existing schema (an auditor's role for `alliancekit verify`, say) was told
+    to open the store with migrate=False or be given CREATE on the database: neither lets it in."""
+    schema = pg.new_schema(owned_by_app=False)
+    migrate(pg.admin_dsn, schema=schema)  # made by its owner, with nothing granted to the application
+    with pytest.raises(StoreError) as refused:
+        PostgresStore(pg.app_dsn, clinic_id=NORTH, schema=schema, read_only=read_only)
+    said = str(refused.value)
+    assert said.startswith(
+        "PostgreSQL schema check failed: InsufficientPrivilege (the role may not use the schema"
+    )
+    assert "grant_to=ROLE" in said
+    assert "GRANT USAGE ON SCHEMA" in said
+    assert "migrate=False" not in said
+    assert "CREATE on the database" not in said
+    assert pg.app_role not in said
+    assert schema not in said

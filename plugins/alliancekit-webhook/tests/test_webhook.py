@@ -309,9 +309,13 @@ def test_a_first_release_sender_is_keyed_by_its_idempotency_key(receiver: LocalW
 @pytest.mark.parametrize(
     ("variable", "value", "reported"),
     [
-        ("TIMEOUT", "eight-x1", "ALLIANCEKIT_WEBHOOK_TIMEOUT: number"),
-        ("URL", "ftp://hooks.clinic.test/x1", "WebhookConfig.url: scheme (an http(s) URL with a host)"),
-        ("SECRET", "whsec_not-base64-x1", "WebhookConfig.secret: base64 (a whsec_ secret is base64)"),
+        ("TIMEOUT", "eight-x1", "ALLIANCEKIT_WEBHOOK_TIMEOUT: positive (a number of seconds greater than 0)"),
+        ("URL", "ftp://hooks.clinic.test/x1", "ALLIANCEKIT_WEBHOOK_URL: url (an http(s) URL)"),
+        (
+            "SECRET",
+            "whsec_not-base64-x1",
+            "ALLIANCEKIT_WEBHOOK_SECRET: base64 (a whsec_ secret is base64 of 24 to 64 bytes)",
+        ),
     ],
 )
 def test_a_refused_setting_is_named_in_the_report_without_its_value(

@@ -487,6 +487,13 @@ def _expected_chain(checkpoints: Sequence[AuditCheckpoint], expected_head: Audit
     return expected_head.chain
 
 
+#: The first seal of a chain failing its MAC: the commonest cause is a key other than the practice's.
+_WRONG_KEY_OR_CHANGED = (
+    "seal is not valid: the key given is not the one the practice sealed with (check the key), or the"
+    " checkpoint was changed"
+)
+
+
 def _check_seals(
     walk: _AuditWalk,
     checkpoints: Sequence[AuditCheckpoint],
@@ -506,7 +513,8 @@ def _check_seals(
                     first.add("seals", at, "its root does not match the heads it lists")
                     return
                 if not hmac.compare_digest(cp.mac, seal_mac(key, cp.seq, cp.root, previous_mac)):
-                    first.add("seals", at, "seal is not valid")
+                    # a wrong key fails the first seal: say so, lest the operator restore a sound database
+                    first.add("seals", at, _WRONG_KEY_OR_CHANGED if index == 1 else "seal is not valid")
                     return
                 previous_mac = cp.mac
     for name, cp in _claimed(checkpoints, expected_head):

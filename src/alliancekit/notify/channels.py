@@ -15,7 +15,9 @@ retries; ``retry_after`` (seconds) is the earliest the receiver wants the next a
 honours up to :attr:`~alliancekit.notify.DispatchPolicy.max_delay`.
 
 A plugin that raises while registering is reported in :attr:`NotifierRegistry.problems` and left out; the
-other plugins' channels still register (a notification plugin never breaks the host or the others).
+other plugins' channels still register (a notification plugin never breaks the host or the others). The
+report names the exception's type only, except for a :class:`~alliancekit.errors.ValidationError`, whose
+words (the setting and its rule, never a value) are shown too, so the operator can tell what to fix.
 """
 
 from __future__ import annotations

@@ -289,7 +289,13 @@ def rotate(
             if not cipher.needs_rotation(value):
                 return value
             if not cipher.holds_key_of(value):
-                raise DecryptionError(f"event {stored.event_id}: field {path} is under a key not held")
+                # the key's id (a host's label, never key material) says which key to put back in the keyring
+                key_id = value[len(PREFIX) :].partition(":")[0]
+                raise DecryptionError(
+                    f"event {stored.event_id}: field {path} is under key {key_id!r}, which the keyring does "
+                    "not hold: add it to the Keyring and run the rotation again (what it already rewrote "
+                    "stays)"
+                )
             plain = cipher.decrypt(stored.event_id, path, value)
             changed += 1
             return cipher.encrypt(stored.event_id, path, plain)

@@ -7,6 +7,7 @@ written as a file URL, ``sqlite:///abs/path/clinic.db`` (percent-encoded, no hos
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
 from alliancekit._callables import refuses
-from alliancekit.errors import PluginCall, PluginError, ValidationError
+from alliancekit.errors import PluginCall, PluginError, StoreNeedsMigration, ValidationError
 from alliancekit.store.protocol import Store
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,7 +33,8 @@ class StoreOpener(Protocol):
     An opener may also take ``create``: with ``create=False`` it opens an existing store for writing but
     never creates one (a missing, empty or foreign database is
     :class:`~alliancekit.errors.NotAnAlliancekitStore`, as read-only), in one opening. An opener without it
-    is opened read-only first, then again for writing.
+    is opened read-only first, then again for writing (which migrates a store the read-only open found too
+    old to read as it stands: :class:`~alliancekit.errors.StoreNeedsMigration` means it exists and is ours).
     """
 
     def __call__(self, location: str, *, read_only: bool = False) -> Store: ...
@@ -87,7 +89,9 @@ class StoreRegistry:
             elif _takes_create(opener):
                 store = opener(text, read_only=False, create=False)  # type: ignore[call-arg]
             else:  # judged read-only (which never creates), then opened again to write
-                _checked(opener(text, read_only=True), scheme, supplier).close()
+                # a store too old to read as it stands is still ours: opening it to write migrates it
+                with contextlib.suppress(StoreNeedsMigration):
+                    _checked(opener(text, read_only=True), scheme, supplier).close()
                 store = opener(text, read_only=False)
         return _checked(store, scheme, supplier)
 

@@ -1600,12 +1600,13 @@ class SQLiteStore:
         (mode 0600: it holds the same records), in rollback-journal mode (so that a read-only open of it
         makes no side files; the first open for writing turns it back to WAL), synced, checked with
         :meth:`check_file` and then with ``check(staged_path)`` (which raises to refuse it), and only then
-        renamed onto ``target``. With ``clinics`` (those whose records the backup was decided and audited
-        for), a copy holding another clinic's rows (one that wrote its first record meanwhile) is refused
-        with :class:`~alliancekit.errors.StoreError`: take the backup again. On any error (a full disk, a
-        damaged source, Ctrl-C) the sibling is removed and ``target`` is left as it was. Raises
-        :class:`~alliancekit.errors.StoreError` (the disk), :class:`~alliancekit.errors.StoreCorrupt` (this
-        database or the copy is damaged)."""
+        renamed onto ``target`` (never onto a database with a ``-wal`` or ``-journal`` file beside it, which
+        SQLite would apply to the copy: :class:`~alliancekit.errors.StoreError`). With ``clinics`` (those
+        whose records the backup was decided and audited for), a copy holding another clinic's rows (one
+        that wrote its first record meanwhile) is refused with :class:`~alliancekit.errors.StoreError`: take
+        the backup again. On any error (a full disk, a damaged source, Ctrl-C) the sibling is removed and
+        ``target`` is left as it was. Raises :class:`~alliancekit.errors.StoreError` (the disk),
+        :class:`~alliancekit.errors.StoreCorrupt` (this database or the copy is damaged)."""
         target = Path(target)
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.partial-", dir=target.parent)  # mode 0600
         os.close(fd)
@@ -1633,6 +1634,13 @@ class SQLiteStore:
                 copied.close()
             if check is not None:
                 check(str(staged))
+            if (
+                journal := journal_beside(target)
+            ) is not None:  # checked last: it may have appeared meanwhile
+                raise StoreError(
+                    f"cannot replace {target}: {journal.name} is beside it (a database in use, or not closed "
+                    "cleanly), which SQLite would apply to the copy; name another file"
+                )
             os.replace(staged, target)
         except BaseException:
             for side in database_files(staged):
@@ -1732,6 +1740,16 @@ SIDE_FILES = ("-wal", "-shm", "-journal", "-writer")
 def database_files(path: Path) -> tuple[Path, ...]:
     """The database file and the files kept beside it: what removing the database removes."""
     return (path, *(path.with_name(path.name + suffix) for suffix in SIDE_FILES))
+
+
+def journal_beside(path: Path) -> Path | None:
+    """A ``-wal`` or ``-journal`` file beside ``path`` (a database in use, or not closed cleanly), else
+    ``None``. SQLite applies such a file to whatever database is next opened at ``path``: a copy renamed
+    onto it would be read with another database's pages."""
+    for side in database_files(path)[1:]:
+        if side.name.endswith(("-wal", "-journal")) and side.exists():
+            return side
+    return None
 
 
 #: SQLite's primary result codes about the file or the disk rather than the data, in a user's words.

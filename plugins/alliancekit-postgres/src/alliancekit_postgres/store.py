@@ -1471,7 +1471,14 @@ def _failed(what: str, exc: psycopg.Error) -> StoreError:
     """A failed schema check or migration, by the error's type (its message may quote names and values);
     a missing privilege says what the role needs, the commonest cause when a practice is first opened."""
     hint = ""
-    if isinstance(exc, pg_errors.InsufficientPrivilege):
+    if isinstance(exc, pg_errors.InsufficientPrivilege) and what == "schema check":
+        # before anything is created or migrated: the role may not even look into the schema, which
+        # neither migrate=False nor CREATE on the database helps (a read-only open, as verify's, included)
+        hint = (
+            " (the role may not use the schema: let its owner grant what the application needs with"
+            " alliancekit_postgres.migrate(..., grant_to=ROLE), or GRANT USAGE ON SCHEMA to the role)"
+        )
+    elif isinstance(exc, pg_errors.InsufficientPrivilege):
         hint = (
             " (the role lacks a privilege: let the schema's owner run alliancekit_postgres.migrate(...,"
             " grant_to=ROLE) and open the store with migrate=False, or let this role create the schema:"

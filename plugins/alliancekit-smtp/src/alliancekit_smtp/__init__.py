@@ -25,7 +25,7 @@ import os
 import smtplib
 import ssl
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from email.message import EmailMessage
 from email.utils import format_datetime, formatdate
 from typing import Any, Literal
@@ -44,6 +44,10 @@ Security = Literal["starttls", "tls", "none"]
 ENV_PREFIX = "ALLIANCEKIT_SMTP_"
 
 
+# Each refusal is a ValidationError (a ValueError) naming the field and rule, never the value: from_env
+# renames the field to the setting it came from, and the registry shows those words to the operator.
+
+
 def _non_empty(instance: object, attribute: Any, value: Any) -> None:
     if not value:
         raise ValidationError(f"SMTPConfig.{attribute.name}", "required")
@@ -52,7 +56,7 @@ def _non_empty(instance: object, attribute: Any, value: Any) -> None:
 def _addresses(value: Any) -> tuple[str, ...]:
     # a lone string would become a tuple of its characters, one "recipient" each
     if isinstance(value, str):
-        raise ValidationError("SMTPConfig.recipients", "type", "a sequence of addresses, not one string")
+        raise ValidationError("SMTPConfig.recipients", "sequence", "a sequence of addresses, not one string")
     return tuple(value)
 
 
@@ -69,27 +73,18 @@ def _check_link(instance: object, attribute: Any, value: str | None) -> None:
     except ValueError:
         fields = {""}
     if not fields <= LINK_FIELDS:
-        raise ValidationError("SMTPConfig.link", "fields", "only {episode_id} and {clinic_id}")
+        raise ValidationError("SMTPConfig.link", "fields", "it may use only {episode_id} and {clinic_id}")
 
 
 def _check_timeout(instance: object, attribute: Any, value: object) -> None:
     # checked here: a zero, negative or NaN timeout would fail every delivery until its messages are dead
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValidationError("SMTPConfig.timeout", "minimum", "a number of seconds greater than 0")
+        raise ValidationError("SMTPConfig.timeout", "positive", "a number of seconds greater than 0")
 
 
 def _check_security(instance: object, attribute: Any, value: object) -> None:
     if value not in ("starttls", "tls", "none"):
         raise ValidationError("SMTPConfig.security", "enum", "starttls, tls or none")
-
-
-def _number(text: str, kind: type[int] | type[float], variable: str) -> Any:
-    # int()'s and float()'s own errors echo the value; a plugin's error names the variable and the rule
-    try:
-        return kind(text)
-    except ValueError:
-        rule = "integer" if kind is int else "number"
-        raise ValidationError(ENV_PREFIX + variable, rule) from None
 
 
 def _check_login(instance: SMTPConfig, attribute: Any, value: str | None) -> None:
@@ -98,8 +93,8 @@ def _check_login(instance: SMTPConfig, attribute: Any, value: str | None) -> Non
         raise ValidationError(
             "SMTPConfig.username",
             "plaintext-login",
-            "with security 'none' the password would cross in clear: use starttls or tls "
-            "(set allow_plaintext_login for a relay on the same host)",
+            "a login with security 'none' would send the password in clear: use starttls or tls (set "
+            "allow_plaintext_login for a relay on the same host)",
         )
 
 
@@ -155,31 +150,58 @@ class SMTPConfig:
         host = get("HOST")
         if host is None:
             return None
-        options: dict[str, Any] = {
-            "host": host,
-            "sender": get("FROM") or "",
-            "recipients": tuple(r.strip() for r in (get("TO") or "").split(",") if r.strip()),
-        }
-        if port := get("PORT"):
-            options["port"] = _number(port, int, "PORT")
-        if timeout := get("TIMEOUT"):
-            options["timeout"] = _number(timeout, float, "TIMEOUT")
-        if kinds := get("KINDS"):
-            options["kinds"] = tuple(k.strip() for k in kinds.split(",") if k.strip())
-        for key, name in (
-            ("security", "SECURITY"),
-            ("username", "USERNAME"),
-            ("password", "PASSWORD"),
-            ("channel", "CHANNEL"),
-            ("link", "LINK"),
-            ("message_id_domain", "MESSAGE_ID_DOMAIN"),
-        ):
-            if (value := get(name)) is not None:
-                options[key] = value
-        if cafile := get("CA_FILE"):
+        try:
+            return cls(**_options_from_env(host, get))
+        except ValidationError as exc:  # named by the setting the operator gave, not by the attribute
+            field = exc.field.removeprefix("SMTPConfig.")
+            setting = ENV_PREFIX + ENV_NAMES.get(field, field.upper())
+            raise ValidationError(setting, exc.rule, exc.detail) from None
+
+
+#: The ``ALLIANCEKIT_SMTP_*`` setting of each ``SMTPConfig`` attribute whose name differs.
+ENV_NAMES = {"sender": "FROM", "recipients": "TO", "ssl_context": "CA_FILE"}
+
+
+def _options_from_env(host: str, get: Callable[[str], str | None]) -> dict[str, Any]:
+    """:meth:`SMTPConfig.from_env`'s arguments; a setting that cannot be read is refused by its field."""
+    options: dict[str, Any] = {
+        "host": host,
+        "sender": get("FROM") or "",
+        "recipients": tuple(r.strip() for r in (get("TO") or "").split(",") if r.strip()),
+    }
+    if port := get("PORT"):
+        try:
+            options["port"] = int(port)
+        except ValueError:
+            raise ValidationError("SMTPConfig.port", "integer", "a port number") from None
+    if timeout := get("TIMEOUT"):
+        try:
+            options["timeout"] = float(timeout)
+        except ValueError:
+            raise ValidationError(
+                "SMTPConfig.timeout", "positive", "a number of seconds greater than 0"
+            ) from None
+    if kinds := get("KINDS"):
+        options["kinds"] = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    for key, name in (
+        ("security", "SECURITY"),
+        ("username", "USERNAME"),
+        ("password", "PASSWORD"),
+        ("channel", "CHANNEL"),
+        ("link", "LINK"),
+        ("message_id_domain", "MESSAGE_ID_DOMAIN"),
+    ):
+        if (value := get(name)) is not None:
+            options[key] = value
+    if cafile := get("CA_FILE"):
+        try:
             options["ssl_context"] = ssl.create_default_context(cafile=cafile)
-        options["allow_plaintext_login"] = get("ALLOW_PLAINTEXT_LOGIN") in ("1", "true", "yes")
-        return cls(**options)
+        except (OSError, ssl.SSLError):
+            raise ValidationError(
+                "SMTPConfig.ssl_context", "ca-file", "a readable file of CA certificates"
+            ) from None
+    options["allow_plaintext_login"] = get("ALLOW_PLAINTEXT_LOGIN") in ("1", "true", "yes")
+    return options
 
 
 def compose(config: SMTPConfig, message: Notification) -> EmailMessage:

@@ -48,7 +48,7 @@ import ssl
 import time
 import urllib.parse
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -307,14 +307,22 @@ def verify_signature(
             raise InvalidSignature("key-mismatch")
 
 
+# Each refusal of a setting is a ValidationError (a ValueError) naming the field and rule, never the value:
+# from_env renames the field to the setting it came from, and the registry shows those words to the operator.
+
+
 def _check_url(instance: WebhookConfig, attribute: Any, value: str) -> None:
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValidationError("WebhookConfig.url", "scheme", "an http(s) URL with a host")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:  # a bracketed host that is not an address, an unbalanced bracket
+        hostname = None
+    if hostname is None or parts.scheme not in ("https", "http"):
+        raise ValidationError("WebhookConfig.url", "url", "an http(s) URL")
     if parts.scheme == "http" and not instance.allow_http:
         raise ValidationError("WebhookConfig.url", "https", "set allow_http for a trusted local network")
     if parts.username or parts.password:
-        raise ValidationError("WebhookConfig.url", "credentials", "a URL must not carry credentials")
+        raise ValidationError("WebhookConfig.url", "credentials", "a URL without a user or password in it")
 
 
 def _origin(url: str) -> str:
@@ -326,19 +334,22 @@ def _origin(url: str) -> str:
 def _check_timeout(instance: object, attribute: Any, value: object) -> None:
     # checked here: a zero, negative or NaN timeout would fail every delivery until its messages are dead
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
-        raise ValidationError("WebhookConfig.timeout", "minimum", "a number of seconds greater than 0")
+        raise ValidationError("WebhookConfig.timeout", "positive", "a number of seconds greater than 0")
 
 
 def _check_secret(instance: object, attribute: Any, value: str | bytes) -> None:
+    whsec = f"a whsec_ secret is base64 of {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes"
     if isinstance(value, str) and value.startswith(SECRET_PREFIX):
-        if not MIN_KEY_BYTES <= len(_key(value)) <= MAX_KEY_BYTES:
-            raise ValidationError(
-                "WebhookConfig.secret",
-                "length",
-                f"a whsec_ secret is base64 of {MIN_KEY_BYTES} to {MAX_KEY_BYTES} bytes",
-            )
+        try:
+            key = _key(value)
+        except ValueError:
+            raise ValidationError("WebhookConfig.secret", "base64", whsec) from None
+        if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+            raise ValidationError("WebhookConfig.secret", "length", whsec)
     elif len(value) < MIN_SECRET_LENGTH:
-        raise ValidationError("WebhookConfig.secret", "length", f"at least {MIN_SECRET_LENGTH} characters")
+        raise ValidationError(
+            "WebhookConfig.secret", "length", f"at least {MIN_SECRET_LENGTH} characters, or {whsec}"
+        )
 
 
 @attrs.frozen
@@ -374,23 +385,44 @@ class WebhookConfig:
         url = get("URL")
         if url is None:
             return None
-        options: dict[str, Any] = {
-            "url": url,
-            "secret": get("SECRET") or "",
-            "allow_http": get("ALLOW_HTTP") in ("1", "true", "yes"),
-        }
-        if timeout := get("TIMEOUT"):
-            try:
-                options["timeout"] = float(timeout)
-            except ValueError:  # float()'s own error echoes the value
-                raise ValidationError(ENV_PREFIX + "TIMEOUT", "number") from None
-        if channel := get("CHANNEL"):
-            options["channel"] = channel
-        if kinds := get("KINDS"):
-            options["kinds"] = tuple(k.strip() for k in kinds.split(",") if k.strip())
-        if cafile := get("CA_FILE"):
+        try:
+            return cls(**_options_from_env(url, get))
+        except ValidationError as exc:  # named by the setting the operator gave, not by the attribute
+            field = exc.field.removeprefix("WebhookConfig.")
+            setting = ENV_PREFIX + ENV_NAMES.get(field, field.upper())
+            raise ValidationError(setting, exc.rule, exc.detail) from None
+
+
+#: The ``ALLIANCEKIT_WEBHOOK_*`` setting of each ``WebhookConfig`` attribute whose name differs.
+ENV_NAMES = {"ssl_context": "CA_FILE"}
+
+
+def _options_from_env(url: str, get: Callable[[str], str | None]) -> dict[str, Any]:
+    """:meth:`WebhookConfig.from_env`'s arguments; a setting that cannot be read is refused by its field."""
+    options: dict[str, Any] = {
+        "url": url,
+        "secret": get("SECRET") or "",
+        "allow_http": get("ALLOW_HTTP") in ("1", "true", "yes"),
+    }
+    if timeout := get("TIMEOUT"):
+        try:
+            options["timeout"] = float(timeout)
+        except ValueError:
+            raise ValidationError(
+                "WebhookConfig.timeout", "positive", "a number of seconds greater than 0"
+            ) from None
+    if channel := get("CHANNEL"):
+        options["channel"] = channel
+    if kinds := get("KINDS"):
+        options["kinds"] = tuple(k.strip() for k in kinds.split(",") if k.strip())
+    if cafile := get("CA_FILE"):
+        try:
             options["ssl_context"] = ssl.create_default_context(cafile=cafile)
-        return cls(**options)
+        except OSError:  # ssl.SSLError among them
+            raise ValidationError(
+                "WebhookConfig.ssl_context", "ca-file", "a readable file of CA certificates"
+            ) from None
+    return options
 
 
 class _FinalResponse(http.client.HTTPResponse):
