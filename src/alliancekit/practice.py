@@ -88,7 +88,7 @@ from alliancekit.store.protocol import (
 )
 from alliancekit.store.registry import shown_location as _shown_location
 from alliancekit.store.registry import split_location, sqlite_file
-from alliancekit.store.sqlite import database_files
+from alliancekit.store.sqlite import database_files, journal_beside
 
 if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.batch import Batch
@@ -1540,6 +1540,13 @@ def practice_files(path: Path) -> tuple[Path, ...]:
     """An SQLite practice's file and the files kept beside it (journals, the writers' lock): what removing
     the practice removes. Names files only: it opens nothing."""
     return database_files(path)
+
+
+def practice_journal(path: Path) -> Path | None:
+    """A ``-wal`` or ``-journal`` file beside the SQLite file ``path`` (a practice in use, or not closed
+    cleanly), else ``None``: SQLite would apply it to whatever database is next opened there. Names files
+    only: it opens nothing."""
+    return journal_beside(path)
 
 
 def remove_practice_files(path: Path) -> None:

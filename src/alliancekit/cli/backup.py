@@ -36,8 +36,7 @@ from alliancekit.cli.verify import read_key, verifier
 from alliancekit.domain.vocab import Purpose, Role
 from alliancekit.errors import StoreCorrupt
 from alliancekit.integrity.verify import IntegrityReport
-from alliancekit.practice import practice_file, practice_in_memory
-from alliancekit.store.sqlite import journal_beside
+from alliancekit.practice import practice_file, practice_in_memory, practice_journal
 
 #: Why a file too old to read as it stands is not backed up, and how to keep its copy: the store's advice
 #: (open it for writing once, which upgrades it) would lose the copy of the file as the older release left
@@ -101,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     check_target("PATH", args.copy, replace=args.replace, database=True, stdout=BACKUP_NOT_STDOUT)
     if out.resolve() == source.resolve():
         raise UsageError(f"PATH {args.copy}: the practice itself; name another file")
-    if args.replace and (journal := journal_beside(out)) is not None:  # before the backup is audited
+    if args.replace and (journal := practice_journal(out)) is not None:  # before the backup is audited
         raise UsageError(
             f"PATH {args.copy}: {journal.name} is beside it: a database in use (or not closed cleanly) is "
             "never replaced, since SQLite would apply that file to the copy; name another file"
