@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import attrs
+import pytest
 
 from alliancekit.domain import Actor, Consent, Participant, Role
 from alliancekit.feedback.reports.quality import episode_records, quality_reports
@@ -91,4 +92,29 @@ def test_a_response_in_a_withheld_session_stays_withheld(tmp_path: Path) -> None
         (3, date(2026, 1, 19)),
         (4, date(2026, 1, 20)),
     ]
+    c.p.close()
+
+
+@pytest.mark.parametrize(("days_to_session", "indexed"), [(7, True), (8, False)])
+def test_a_phq9_filled_in_before_a_session_is_the_cms159_index_up_to_7_days_before_it(
+    tmp_path: Path, days_to_session: int, indexed: bool
+) -> None:
+    """CMS159 links the index PHQ-9 to an encounter on its day or up to 7 days after it. The client answers a
+    PHQ-9 of 15 by a link on 2026-01-14 (sessions give only a 3): with the next session 7 days later it is the
+    index (on its own day), with the next session 8 days later nobody is indexed for 2027."""
+    c = make_clinic(tmp_path)
+    ep = c.episode()
+    c.session(ep, phq9(3))  # 2026-01-12
+    answered = datetime(2026, 1, 14, 12, 0, tzinfo=UTC)
+    c.p.record_client_response(CLINICIAN, ep, phq9(15), responded_at=answered)
+    c.session(ep, phq9(3), days=2 + days_to_session)
+
+    q = quality_reports(c.p, CLINICIAN, today=date(2027, 6, 1), year=2027)
+
+    if indexed:
+        (client,) = q.cms159.clients
+        assert (client.index_on, client.index_score) == (date(2026, 1, 14), 15)
+    else:
+        assert q.cms159.clients == ()
+        assert "no client had a PHQ-9 above 9" in q.cms159.unavailable[-1].reason
     c.p.close()

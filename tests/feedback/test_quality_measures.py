@@ -18,7 +18,7 @@ from alliancekit.feedback.reports.quality import (
     whole_points,
 )
 from alliancekit.feedback.reports.quality.cms159 import Cms159Status, assessment_window, identification_period
-from alliancekit.feedback.reports.quality.hedis import assessment_periods
+from alliancekit.feedback.reports.quality.hedis import assessment_periods, rolling_intake
 from alliancekit.feedback.reports.quality.mbc import episode_mbc
 from alliancekit.feedback.reports.quality.records import (
     AlertRecord,
@@ -128,6 +128,61 @@ def test_cms159_on_a_practice_computed_by_hand() -> None:
     assert not result.unavailable
 
 
+def seen(ref: str, scores: tuple[tuple[str, int, date], ...], attended: tuple[date, ...]) -> EpisodeRecord:
+    """An episode of ``ref`` whose attended sessions are ``attended``, whatever the days of its scores (a
+    PHQ-9 the client filled in by a link need not fall on a session's day)."""
+    return attrs.evolve(client(ref, *scores), attended=tuple(sorted(attended)))
+
+
+def test_cms159_index_needs_a_session_in_the_period_on_its_day_or_up_to_7_days_after() -> None:
+    """CMS159's CQL: the index PHQ-9 is assessed during [encounter - 7 days, encounter], and the encounter
+    ends in the identification period (2024-11-01..2025-10-31 for 2026); the index date is the PHQ-9's day."""
+    march = date(2025, 3, 1)
+    episodes = [
+        # a PHQ-9 7 days before a session: the index, on the PHQ-9's day
+        seen("A", (phq(15, march),), (march + timedelta(days=7),)),
+        # 8 days before the only session: no index
+        seen("B", (phq(15, march),), (march + timedelta(days=8),)),
+        # a PHQ-9 the day after the session: not linked to it (no index)
+        seen("C", (phq(15, march + timedelta(days=1)),), (march,)),
+        # 7 days before the period's first day, linked to a session on that day: the index
+        seen("D", (phq(15, date(2024, 10, 25)),), (date(2024, 11, 1),)),
+        # on the period's last day, but its session is the day after the period: no index
+        seen("E", (phq(15, date(2025, 10, 31)),), (date(2025, 11, 1),)),
+        # a session on the period's last day, the PHQ-9 that day: the index
+        seen("F", (phq(15, date(2025, 10, 31)),), (date(2025, 10, 31),)),
+        # a PHQ-9 of 20 without a session is passed over; the later one at a session (12) is the index
+        seen("G", (phq(20, date(2025, 1, 2)), phq(12, date(2025, 2, 1))), (date(2025, 2, 1),)),
+    ]
+    result = cms159(episodes, year=2026, today=date(2026, 6, 1))
+    index = {c.client_ref: (c.index_on, c.index_score) for c in result.clients}
+    assert index == {
+        "A": (march, 15),
+        "D": (date(2024, 10, 25), 15),
+        "F": (date(2025, 10, 31), 15),
+        "G": (date(2025, 2, 1), 12),
+    }
+    d = next(c for c in result.clients if c.client_ref == "D")
+    assert (d.window_start, d.window_end) == (date(2025, 8, 26), date(2025, 12, 24))
+    assert result.remission.denominator == 4
+
+
+def test_cms159_window_edges_and_the_period_edges_one_day_outside() -> None:
+    """The window of an index on 2025-06-01 is 2026-04-02..2026-07-31: a 4 one day before it is not counted;
+    a PHQ-9 above 9 at a session the day after the identification period (2025-11-01) is no index."""
+    episodes = [
+        client("A", phq(20, date(2025, 6, 1)), phq(4, date(2026, 4, 1))),
+        client("B", phq(20, date(2025, 6, 1)), phq(4, date(2026, 4, 1)), phq(4, date(2026, 4, 2))),
+        client("C", phq(20, date(2025, 11, 1)), phq(1, date(2026, 11, 1))),
+    ]
+    result = cms159(episodes, year=2026, today=date(2027, 1, 1))
+    status = {c.client_ref: (c.status, c.follow_up_on) for c in result.clients}
+    assert status == {
+        "A": (Cms159Status.NO_FOLLOW_UP, None),
+        "B": (Cms159Status.REMISSION, date(2026, 4, 2)),
+    }
+
+
 def test_cms159_window_open_until_its_last_day_passes() -> None:
     episodes = [client("A", phq(14, date(2025, 1, 15)), phq(4, date(2026, 1, 15)))]
     _, end = assessment_window(date(2025, 1, 15))
@@ -150,7 +205,10 @@ def test_cms159_says_what_it_could_not_compute() -> None:
     no_phq = cms159([client("A", gad(12, date(2025, 1, 1)))], year=2026, today=date(2026, 6, 1))
     assert "no PHQ-9 is recorded" in no_phq.unavailable[0].reason
     no_index = cms159([client("A", phq(9, date(2025, 1, 1)))], year=2026, today=date(2026, 6, 1))
-    assert "no client had a PHQ-9 above 9 between 2024-11-01 and 2025-10-31" in no_index.unavailable[0].reason
+    assert no_index.unavailable[0].reason == (
+        "no client had a PHQ-9 above 9 on the day of an attended session between 2024-11-01 and 2025-10-31 "
+        "(the denominator identification period of 2026) or up to 7 days before it"
+    )
     assert no_index.to_json()["remission"] == {"numerator": 0, "denominator": 0, "value": None}
 
 
@@ -199,6 +257,21 @@ def test_drr_e_response_is_exactly_half_or_lower() -> None:
         [client("A", phq(15, day0), phq(5, later))], intake=(day0, day0), today=date(2026, 1, 1)
     )
     assert (remission.remission.numerator, no_remission.remission.numerator) == (1, 0)
+
+
+def test_drr_e_intake_period_edges_on_both_sides() -> None:
+    """An elevated PHQ-9 on the intake period's first and last day is an index; one day outside is not. The
+    default rolling period ends 240 days before the report date and spans 12 calendar months."""
+    intake = (date(2025, 1, 1), date(2025, 1, 31))
+    episodes = [
+        client("A", phq(12, date(2024, 12, 31))),
+        client("B", phq(12, date(2025, 1, 1))),
+        client("C", phq(12, date(2025, 1, 31))),
+        client("D", phq(12, date(2025, 2, 1))),
+    ]
+    result = drr_e(episodes, intake=intake, today=date(2026, 1, 1))
+    assert [c.client_ref for c in result.clients] == ["B", "C"]
+    assert rolling_intake(date(2026, 1, 1)) == (date(2024, 5, 7), date(2025, 5, 6))
 
 
 def test_drr_e_says_what_it_could_not_compute() -> None:

@@ -1,21 +1,26 @@
 """CMS159 (MIPS Quality ID 370, CBE 0710e): Depression Remission at Twelve Months.
 
 Specification: eCQI Resource Center, CMS159v12 (2024), v13 (2025), v14 (2026 performance period); MN
-Community Measurement, steward. A patient-based proportion, as this module computes it:
+Community Measurement, steward. The rules below were checked against the measure's CQL for the 2026
+measurement period (CMS159FHIR 0.3.000, cqframework/ecqm-content-qicore-2025). A patient-based proportion,
+as this module computes it:
 
 * **Measurement period**: a calendar year.
 * **Denominator identification period**: from the start of the measurement period minus 14 months to the
-  start minus 2 months (``Interval[start - 14 months, start - 2 months)``, as the eCQI issue tracker states
-  it for CMS159, CQM-3410), i.e. 1 November two years before to 31 October of the year before.
-* **Index event**: the client's first PHQ-9 total **greater than 9** in that period.
-* **Measure assessment period**: 12 months after the index event, plus or minus 60 days.
-* **Numerator**: the **most recent** PHQ-9 total in that window is **less than 5**.
+  start minus 2 months (``Interval[start - 14 months, start - 2 months)``), i.e. 1 November two years
+  before to 31 October of the year before.
+* **Index event**: the client's first PHQ-9 total **greater than 9** given on the day of an attended session
+  in that period or up to **7 days before** it (the CQL links the assessment to an encounter that ends in
+  the period); the index date is the PHQ-9's day.
+* **Measure assessment period**: the index date plus 12 months, plus or minus 60 days (both ends included).
+* **Numerator**: the **most recent** PHQ-9 total in that window is **less than 5** (any PHQ-9, with or
+  without a session).
 * **Denominator exclusions** (death, hospice or palliative care, bipolar disorder, personality disorder
   emotionally labile, schizophrenia or psychotic disorder, pervasive developmental disorder): a therapy
   record holds none of these facts, so the host passes them as ``exclusions`` (client -> reason).
 
-What the record cannot say (the diagnosis of major depression or dysthymia, the age strata 12-17 and 18+,
-PHQ-9M, a PHQ-9 taken up to 7 days before the encounter) is listed in docs/guides/quality-reports.md.
+What the record cannot say (the diagnosis of major depression or dysthymia on the encounter, the age of 12
+or more and the strata 12-17 and 18+, PHQ-9M) is listed in docs/guides/quality-reports.md.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from alliancekit.domain.reprs import hidden
 from alliancekit.feedback.reports.outcomes import Rate
 from alliancekit.feedback.reports.quality.records import (
     EpisodeRecord,
+    ScoreRecord,
     Unavailable,
     add_months,
+    attended_by_client,
     no_phq9,
     phq9_by_client,
     rate_json,
@@ -43,6 +50,8 @@ SPECIFICATION = "CMS159v12/v13/v14 (eCQI Resource Center; MIPS Quality ID 370; C
 INDEX_ABOVE = 9
 REMISSION_BELOW = 5
 WINDOW_DAYS = 60
+#: the index PHQ-9 may be given on the day of the encounter or up to this many days before it
+ENCOUNTER_LOOKBACK_DAYS = 7
 
 
 class Cms159Status:
@@ -126,6 +135,29 @@ def assessment_window(index_on: date) -> tuple[date, date]:
     return target - timedelta(days=WINDOW_DAYS), target + timedelta(days=WINDOW_DAYS)
 
 
+def index_event(
+    scores: Iterable[ScoreRecord], attended: Iterable[date], first: date, last: date
+) -> ScoreRecord | None:
+    """The client's index PHQ-9: the first total above 9 given on the day of an attended session that falls
+    in the identification period ``[first, last]``, or up to 7 days before that session.
+
+    It is the session, not the PHQ-9, that must fall in the period (CMS159's CQL: the encounter "ends
+    during" the period, the assessment during ``[encounter - 7 days, encounter]``), so a PHQ-9 the client
+    filled in a few days before the period's first session counts, and one with no session on or within
+    7 days after its day does not.
+    """
+    encounters = [day for day in attended if first <= day <= last]
+    return next(
+        (
+            s
+            for s in scores
+            if s.total > INDEX_ABOVE
+            and any(0 <= (day - s.on).days <= ENCOUNTER_LOOKBACK_DAYS for day in encounters)
+        ),
+        None,
+    )
+
+
 def cms159(
     episodes: Iterable[EpisodeRecord],
     *,
@@ -142,10 +174,11 @@ def cms159(
     first, last = identification_period(year)
     episodes = list(episodes)
     by_client = phq9_by_client(episodes)
+    attended = attended_by_client(episodes)
     unavailable = no_phq9(by_client)
     clients: list[Cms159Client] = []
     for client_ref, scores in sorted(by_client.items()):
-        index = next((s for s in scores if first <= s.on <= last and s.total > INDEX_ABOVE), None)
+        index = index_event(scores, attended[client_ref], first, last)
         if index is None:
             continue
         start, end = assessment_window(index.on)
@@ -178,8 +211,9 @@ def cms159(
         unavailable.append(
             Unavailable(
                 "practice",
-                f"no client had a PHQ-9 above {INDEX_ABOVE} between {first.isoformat()} and "
-                f"{last.isoformat()} (the denominator identification period of {year})",
+                f"no client had a PHQ-9 above {INDEX_ABOVE} on the day of an attended session between "
+                f"{first.isoformat()} and {last.isoformat()} (the denominator identification period of "
+                f"{year}) or up to {ENCOUNTER_LOOKBACK_DAYS} days before it",
             )
         )
     denominator = [c for c in clients if c.status != Cms159Status.EXCLUDED]

@@ -22,7 +22,6 @@ total recorded in the same period.
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
@@ -35,6 +34,7 @@ from alliancekit.feedback.reports.quality.records import (
     EpisodeRecord,
     Unavailable,
     add_months,
+    attended_by_client,
     no_phq9,
     phq9_by_client,
     rate_json,
@@ -218,9 +218,7 @@ def dms(
     """DMS for measurement ``year``: per assessment period, clients seen and clients with a PHQ-9."""
     exclusions = exclusions or {}
     episodes = [e for e in episodes if e.client_ref not in exclusions]
-    seen: dict[str, list[date]] = defaultdict(list)
-    for episode in episodes:
-        seen[episode.client_ref].extend(episode.attended)
+    seen = attended_by_client(episodes)
     by_client = phq9_by_client(episodes)
     unavailable = no_phq9(by_client)
     periods = []

@@ -45,8 +45,9 @@ def quality_section(q: QualityReports) -> str:
 
     parts.append("<h3>CMS159: depression remission at twelve months</h3>" + _source(c.specification))
     parts.append(
-        f"<p>Measurement year {c.year}; index PHQ-9 above 9 between {c.identification_start} and "
-        f"{c.identification_end}; remission: the most recent PHQ-9 12 months (+/- 60 days) later below 5. "
+        f"<p>Measurement year {c.year}; index PHQ-9 above 9 on the day of, or up to 7 days before, a "
+        f"session between {c.identification_start} and {c.identification_end}; remission: the most recent "
+        f"PHQ-9 12 months (+/- 60 days) later below 5. "
         f"{c.excluded} excluded by the host; {c.pending} with the window still open"
         f"{' (provisional)' if c.pending else ''}.</p>"
     )

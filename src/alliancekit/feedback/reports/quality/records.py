@@ -146,6 +146,16 @@ def phq9_by_client(episodes: Iterable[EpisodeRecord]) -> dict[str, list[ScoreRec
     return by_client
 
 
+def attended_by_client(episodes: Iterable[EpisodeRecord]) -> dict[str, list[date]]:
+    """Every client's attended-session days over all their episodes, in time order."""
+    seen: dict[str, list[date]] = defaultdict(list)
+    for episode in episodes:
+        seen[episode.client_ref].extend(episode.attended)
+    for days in seen.values():
+        days.sort()
+    return seen
+
+
 def no_phq9(by_client: Mapping[str, list[ScoreRecord]]) -> list[Unavailable]:
     """Why a PHQ-9 measure has nothing to compute on: no episodes, or no PHQ-9 at all."""
     if not by_client:
