@@ -19,10 +19,13 @@ import pytest
 
 from alliancekit import open_practice
 from alliancekit.cli.main import main
-from alliancekit.domain import Actor, Consent, Role
+from alliancekit.domain import Actor, Consent, Purpose, Role
 from alliancekit.errors import ConflictError, LifecycleError, ValidationError
 from alliancekit.events.codec import SNAPSHOT_VERSION, Codec
 from alliancekit.events.types import MeasuresConsentChanged
+from alliancekit.fhir import export_ndjson
+from alliancekit.fhir.codes import EXT_CONSENT
+from alliancekit.fhir.records import NOT_EXPORTED_REASONS
 from alliancekit.practice import Practice
 
 from .conftest import (
@@ -306,3 +309,31 @@ def test_the_readable_timeline_names_the_change(
     assert main(["episode", "show", "--db", str(path), ep]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "consent to measures" in line]
     assert [("withdrawn" in line, "given" in line) for line in lines] == [(True, False), (False, True)]
+
+
+# -- the FHIR export: not mapped, and said so ---------------------------------------------------------------
+
+
+def test_the_fhir_export_counts_the_change_as_not_exported(tmp_path: Path, actor: Actor) -> None:
+    path = tmp_path / "p.sqlite"
+    records = Actor("records", Role.SUPERVISOR, "clinic-1", Purpose.TREATMENT)
+    with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as p:
+        ep = treated(p, actor, measures=False)
+        p.change_measures_consent(actor, ep, True, on=day(3))
+        p.record_session(actor, ep, attended(day(7), ors(p)))
+        result = export_ndjson(p, records, tmp_path / "bulk")
+    assert result.not_exported == {"measures-consent-changed": 1}
+    assert "measures-consent-changed" in NOT_EXPORTED_REASONS
+    # the consultation Encounter still says what was given there
+    encounters = [
+        json.loads(line) for line in (tmp_path / "bulk" / "Encounter.ndjson").read_text().splitlines()
+    ]
+    given = [
+        part["valueBoolean"]
+        for encounter in encounters
+        for extension in encounter.get("extension", ())
+        if extension["url"] == EXT_CONSENT
+        for part in extension["extension"]
+        if part["url"] == "measures"
+    ]
+    assert given == [False]
