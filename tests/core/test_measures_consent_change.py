@@ -337,3 +337,16 @@ def test_the_fhir_export_counts_the_change_as_not_exported(tmp_path: Path, actor
         if part["url"] == "measures"
     ]
     assert given == [False]
+
+
+@pytest.mark.parametrize(("classes", "shared"), [(["consultation"], False), (["sessions"], True)])
+def test_a_lockbox_on_the_consultation_withholds_the_change(
+    practice: Practice, actor: Actor, classes: list[str], shared: bool
+) -> None:
+    ep = treated(practice, actor, measures=True)
+    practice.change_measures_consent(actor, ep, False, on=day(3))
+    client = Actor("client-1", Role.CLIENT, "clinic-1")
+    practice.set_lockbox(client, ep, scope="class", classes=classes, on=day(4))
+    record = practice.shared_record(actor, ep, recipient="hospital")
+    types = {entry.type for entry in record.entries}
+    assert ("measures-consent-changed" in types, "consultation-recorded" in types) == (shared, shared)
