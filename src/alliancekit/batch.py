@@ -165,5 +165,6 @@ class Batch:
     lift_lockbox = _same_as(Practice.lift_lockbox)
     set_protocol = _same_as(Practice.set_protocol)
     change_population = _same_as(Practice.change_population)
+    change_measures_consent = _same_as(Practice.change_measures_consent)
     revoke_request = _same_as(Practice.revoke_request)
     record_client_response = _same_as(Practice.record_client_response)

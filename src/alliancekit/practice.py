@@ -1007,6 +1007,31 @@ class Practice:
             expected_version=expected_version,
         )
 
+    def change_measures_consent(
+        self,
+        actor: Actor,
+        episode_id: str,
+        measures: bool,
+        *,
+        on: date,
+        idempotency_key: str | None = None,
+        expected_version: int | None = None,
+    ) -> Recorded:
+        """Record that the client gave (``measures=True``) or withdrew (``False``) their consent to measures
+        on ``on``, after the consultation (rule ``consultation-missing`` before it; not dated before it or
+        the last change: ``date-order``; a change to what is in force: ``same-consent``). Given, a measure
+        about them is taken on and after ``on``, never dated before it; withdrawn, none is taken from then
+        on (rule ``consent-measures``), and what was recorded before stays."""
+        return self._recorded(
+            "change_measures_consent",
+            actor,
+            episode_id,
+            measures=measures,
+            on=on,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+
     def set_protocol(
         self,
         actor: Actor,

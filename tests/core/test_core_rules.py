@@ -174,6 +174,7 @@ SAMPLES: dict[type[c.Command], c.Command] = {
     c.JoinGroup: c.JoinGroup("group-1", ("clin-1",), day(3)),
     c.SetProtocol: c.SetProtocol(None, day(3)),
     c.ChangePopulation: c.ChangePopulation("adolescent", day(3)),
+    c.ChangeMeasuresConsent: c.ChangeMeasuresConsent(False, day(3)),
     c.RequestAdministration: c.RequestAdministration(
         "request-1",
         "phq-9",

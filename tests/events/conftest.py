@@ -130,6 +130,8 @@ def full_lifecycle(practice: Practice, actor: Actor) -> str:
     )
     practice.set_protocol(actor, ep, "fit", on=day(3))
     practice.change_population(actor, ep, "adolescent", on=day(3))
+    practice.change_measures_consent(actor, ep, False, on=day(3))  # withdrawn, then given again
+    practice.change_measures_consent(actor, ep, True, on=day(4))
     first = practice.record_session(actor, ep, attended(7))
     practice.record_session(actor, ep, Session(held_on=day(14), modality="phone", attendance="no-show"))
     practice.record_session(actor, ep, attended(21, measures=False))

@@ -119,6 +119,8 @@ EXAMPLES: list[tuple[str, t.Event]] = [
     ("protocol-cleared", t.ProtocolSet(None, D)),
     ("population-changed", t.PopulationChanged("adolescent", D)),
     ("population-cleared", t.PopulationChanged(None, D)),
+    ("measures-consent-given", t.MeasuresConsentChanged(True, D)),
+    ("measures-consent-withdrawn", t.MeasuresConsentChanged(False, D)),
     (
         "protocol-set",
         t.ProtocolSet(

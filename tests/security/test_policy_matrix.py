@@ -266,6 +266,11 @@ OPERATIONS: dict[str, tuple[str, Op, set[str]]] = {
         lambda p, a, s: p.change_population(a, s.episode_id, "adolescent", on=D),
         CLIN,
     ),
+    "change_measures_consent": (
+        "episode",
+        lambda p, a, s: p.change_measures_consent(a, s.episode_id, False, on=D),
+        CLIN,
+    ),
     "due_measures": ("episode", lambda p, a, s: p.due_measures(a, s.episode_id), READERS),
     "episode": ("episode", lambda p, a, s: p.episode(a, s.episode_id), READERS),
     "timeline": ("episode", lambda p, a, s: p.timeline(a, s.episode_id), READERS),

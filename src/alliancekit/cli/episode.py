@@ -27,6 +27,7 @@ from alliancekit.events.types import (
     Event,
     FitDecided,
     GoalRevised,
+    MeasuresConsentChanged,
     PopulationChanged,
     ReviewRecorded,
     RuptureNoted,
@@ -92,6 +93,8 @@ def describe(event: Event) -> str:
         case AlertRaised():
             on = f" on {event.measure_id}" if event.measure_id else ""
             return f"alert raised: {event.rule_id}{on} ({event.severity.value})"
+        case MeasuresConsentChanged():
+            return "consent to measures " + ("given" if event.measures else "withdrawn")
         case PopulationChanged():
             return "norm population changed to " + (event.population or "each measure's default")
         case ClinicianTransferred():

@@ -23,6 +23,7 @@ from alliancekit.core.request_commands import (
 )
 from alliancekit.domain.checks import (
     check_aware_datetime,
+    check_bool,
     check_choice,
     check_date,
     check_instance,
@@ -471,6 +472,13 @@ COMMANDS: Mapping[str, CommandSpec] = {
             Action.CHANGE_POPULATION,
             {"population": optional(check_ref), "on": check_date},
             lambda ctx, a: c.ChangePopulation(ctx.population(a["population"]), a["on"]),
+        ),
+        # The client's consent to measures given or withdrawn after the consultation.
+        _spec(
+            "change_measures_consent",
+            Action.CHANGE_MEASURES_CONSENT,
+            {"measures": check_bool, "on": check_date},
+            lambda ctx, a: c.ChangeMeasuresConsent(a["measures"], a["on"]),
         ),
     )
 }

@@ -29,8 +29,8 @@ from alliancekit.store.protocol import StoredEvent
 #: that older snapshots cannot default correctly (2: the lockbox directives in force; 3: each open alert's
 #: raised date and message; 4: what a measurement protocol counts from: each measure's last administration,
 #: the day the ending was planned, the episode's own protocol; 5: the episode's norm population; 6: the
-#: identified client's consent to measures).
-SNAPSHOT_VERSION = 6
+#: identified client's consent to measures; 7: the day that consent was last changed).
+SNAPSHOT_VERSION = 7
 _VERSION_KEY = "_v"
 #: How a string beginning with the ciphertext mark starts in a payload's JSON.
 _MARKED = f'"{encryption.PREFIX}'
@@ -124,6 +124,13 @@ def _measures_consent(state: dict[str, Any], events: Sequence[StoredEvent]) -> d
     return state
 
 
+def _consent_unchanged(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, Any]:
+    """Shape 6 to 7: the day the client's consent to measures was last changed, ``None`` (as given at the
+    consultation): no alliancekit that wrote shape 6 could record a change."""
+    state["measures_consent_changed_on"] = None
+    return state
+
+
 SnapshotUpcaster = Callable[[dict[str, Any], Sequence[StoredEvent]], dict[str, Any]]
 #: ``shape -> function`` taking a snapshot of that shape (and the episode's stored events) to the next
 #: shape. Shape 1 has none: schema migration 2 rewrote those snapshots (:mod:`alliancekit.store.upgrade`).
@@ -132,6 +139,7 @@ SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {
     3: _shape_3,
     4: _default_population,
     5: _measures_consent,
+    6: _consent_unchanged,
 }
 
 

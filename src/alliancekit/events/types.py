@@ -426,6 +426,16 @@ class PopulationChanged(Event):
     changed_on: date
 
 
+@event("measures-consent-changed")
+class MeasuresConsentChanged(Event):
+    """The identified client's consent to measures changed after the consultation, from ``changed_on`` on:
+    ``measures`` true, they agreed (a measure about them is taken on and after that day, never before it);
+    false, they withdrew it (no measure about them is taken from then on). What was recorded before stays."""
+
+    measures: bool
+    changed_on: date
+
+
 def event_class(name: str) -> type[Event]:
     try:
         return EVENT_TYPES[name]

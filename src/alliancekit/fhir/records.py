@@ -545,6 +545,9 @@ NOT_EXPORTED_REASONS: dict[str, str] = {
     "not mapped (a CarePlan activity could carry it)",
     "population-changed": "the norm population in force is the EpisodeOfCare's norm-population extension; "
     "the change itself is not mapped",
+    "measures-consent-changed": "the consent given at the consultation is the consultation Encounter's "
+    "consent extension; a later change of consent to measures is not mapped yet (a FHIR Consent resource "
+    "would carry it)",
 }
 
 

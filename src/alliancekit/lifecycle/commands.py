@@ -253,6 +253,14 @@ class ChangePopulation(Command):
 
 
 @attrs.frozen
+class ChangeMeasuresConsent(Command):
+    """Record the client's consent to measures given (``measures`` true) or withdrawn, from ``on``."""
+
+    measures: bool
+    on: date
+
+
+@attrs.frozen
 class SetProtocol(Command):
     """Give the episode its own measurement protocol (``None``: back to its clinic's)."""
 

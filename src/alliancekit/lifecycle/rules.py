@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from alliancekit.domain.records import Session
+from alliancekit.domain.records import Administration, Session
 from alliancekit.domain.vocab import (
     CONFRONTATION_MARKERS,
     WITHDRAWAL_MARKERS,
@@ -48,6 +48,7 @@ from alliancekit.events.types import (
     GroupJoined,
     LockboxLifted,
     LockboxSet,
+    MeasuresConsentChanged,
     ParticipantAdded,
     PopulationChanged,
     ProcessNoteRecorded,
@@ -155,6 +156,7 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(c.ResolveAlert, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.SetProtocol, OPEN, "(stays)", "a closed episode cannot be changed"),
     Transition(c.ChangePopulation, OPEN, "(stays)", "a closed episode cannot be changed"),
+    Transition(c.ChangeMeasuresConsent, OPEN, "(stays)", "a closed episode cannot be changed"),
 )
 
 _BY_COMMAND = {t.command: t for t in TRANSITIONS}
@@ -256,23 +258,33 @@ ONCE_PER_SESSION = "a measure is given once per session for each person, rater a
 CONSENT_MEASURES = "consent-measures"
 
 
-def check_client_consent(state: EpisodeState, about: str | None, field: str) -> None:
-    """Refuse a measure about the identified client (``about`` ``None`` or their reference) unless they
-    consented to measures at the consultation: before it is recorded there is no consent to rely on (an
-    imported history records its consultation first)."""
-    if (about is None or about == state.client_ref) and not state.measures_consent:
-        detail = (
-            "the client has not consented to measures"
-            if state.consultation_on is not None
-            else "the client's consent to measures is given at the consultation, not yet recorded"
-        )
+def check_client_consent(state: EpisodeState, about: str | None, field: str, on: date | None = None) -> None:
+    """Refuse a measure about the identified client (``about`` ``None`` or their reference) unless their
+    consent to measures is in force: given at the consultation (before it is recorded there is no consent to
+    rely on; an imported history records its consultation first) and not withdrawn since, or given later,
+    when the measure (dated ``on``; ``None``: today) is not dated before the day they agreed."""
+    if about is not None and about != state.client_ref:
+        return
+    if not state.measures_consent:
+        if state.consultation_on is None:
+            detail = "the client's consent to measures is given at the consultation, not yet recorded"
+        elif state.measures_consent_changed_on is not None:
+            detail = "the client has withdrawn their consent to measures"
+        else:
+            detail = "the client has not consented to measures"
         raise ValidationError(field, CONSENT_MEASURES, detail)
+    agreed_on = state.measures_consent_changed_on
+    if on is not None and agreed_on is not None and on < agreed_on:
+        raise ValidationError(
+            field, CONSENT_MEASURES, "the measure is dated before the client consented to measures"
+        )
 
 
-def check_participants(state: EpisodeState, session: Session) -> None:
+def check_participants(state: EpisodeState, session: Session, kept: Sequence[Administration] = ()) -> None:
     """Everyone a session names (present, rated, rating) takes part in the episode, everyone a measure
     is about (the identified client too) consented to measures, and no measure is given twice to the same
-    person, by the same rater, at the same point of the session."""
+    person, by the same rater, at the same point of the session. ``kept``: a corrected session's measures
+    as they stand, recorded with the client's consent; a correction may keep them after it is withdrawn."""
     for i, ref in enumerate(session.attended_by):
         if not state.has_participant(ref):
             raise ValidationError(f"session.attended_by[{i}]", NOT_A_PARTICIPANT)
@@ -287,7 +299,8 @@ def check_participants(state: EpisodeState, session: Session) -> None:
         given.add(key)
     for i, admin in enumerate(session.administrations):
         about = admin.about
-        check_client_consent(state, about, f"session.administrations[{i}].about")
+        if admin not in kept:
+            check_client_consent(state, about, f"session.administrations[{i}].about", session.held_on)
         if about is None or about == state.client_ref:
             continue
         if not state.has_participant(about):
@@ -326,10 +339,19 @@ def _correct(state: EpisodeState, cmd: c.CorrectSession) -> list[Event]:
             "correction-attendance", "a correction cannot change attendance: record it as a new fact"
         )
     _not_before(cmd.session.held_on, state.consultation_on, "a session", "the consultation")
-    check_participants(state, cmd.session)
+    check_participants(state, cmd.session, _standing(cmd))
     # what the correction makes of the episode's scores, from the stream (the state alone cannot say)
     points = scores_as_corrected(state.client_ref, cmd.scored, cmd.session_id, cmd.session, cmd.scores)
     return [SessionCorrected(cmd.session_id, original.number, cmd.session, cmd.scores, cmd.reason, points)]
+
+
+def _standing(cmd: c.CorrectSession) -> tuple[Administration, ...]:
+    """The measures of the corrected session as it stands (as recorded or last corrected)."""
+    standing: tuple[Administration, ...] = ()
+    for event in cmd.scored:
+        if isinstance(event, SessionRecorded | SessionCorrected) and event.session_id == cmd.session_id:
+            standing = event.session.administrations
+    return standing
 
 
 def _review(state: EpisodeState, cmd: c.RecordReview) -> list[Event]:
@@ -508,6 +530,18 @@ def _population(state: EpisodeState, cmd: c.ChangePopulation) -> list[Event]:
     return [PopulationChanged(cmd.population, cmd.on)]
 
 
+def _measures_consent(state: EpisodeState, cmd: c.ChangeMeasuresConsent) -> list[Event]:
+    if state.consultation_on is None:
+        raise _refuse(
+            "consultation-missing", "the client's consent to measures is first given at the consultation"
+        )
+    _not_before(cmd.on, state.consultation_on, "a change of consent to measures", "the consultation")
+    _not_before(cmd.on, state.measures_consent_changed_on, "a change of consent to measures", "the last one")
+    if cmd.measures == state.measures_consent:
+        raise _refuse("same-consent", "the client's consent to measures is already as recorded")
+    return [MeasuresConsentChanged(cmd.measures, cmd.on)]
+
+
 def _acknowledge(state: EpisodeState, cmd: c.AcknowledgeAlert) -> list[Event]:
     alert = state.alerts.get(cmd.alert_id)
     if alert is None:
@@ -550,7 +584,7 @@ def _revoke_request(state: EpisodeState, cmd: c.RevokeRequest) -> list[Event]:
 
 
 def _client_response(state: EpisodeState, cmd: c.RecordClientResponse) -> list[Event]:
-    check_client_consent(state, cmd.administration.about, "administration.about")
+    check_client_consent(state, cmd.administration.about, "administration.about", cmd.responded_on)
     return [
         ClientResponseRecorded(
             cmd.request_id,
@@ -590,6 +624,7 @@ _DECIDERS: dict[type[c.Command], Callable[[EpisodeState, Any], Sequence[Event]]]
     c.AcknowledgeAlert: _acknowledge,
     c.SetProtocol: _protocol,
     c.ChangePopulation: _population,
+    c.ChangeMeasuresConsent: _measures_consent,
     c.ResolveAlert: _resolve,
     c.RequestAdministration: _request,
     c.RevokeRequest: _revoke_request,

@@ -52,6 +52,7 @@ from alliancekit.events.types import (
     GroupJoined,
     LockboxLifted,
     LockboxSet,
+    MeasuresConsentChanged,
     ParticipantAdded,
     PopulationChanged,
     ProcessNoteRecorded,
@@ -180,8 +181,11 @@ class EpisodeState:
     consultation_on: date | None = None
     treatment_consent: bool = False
     measures_consent: bool = False
-    """Whether the identified client consented to measures at the consultation (``False`` until it is
-    recorded: consent is given there and cannot yet be changed later)."""
+    """Whether the identified client consents to measures: as given at the consultation (``False`` until it
+    is recorded), then as last changed (``measures-consent-changed``)."""
+    measures_consent_changed_on: date | None = None
+    """The day the client's consent to measures was last changed after the consultation (``None``: as given
+    there). A measure about them dated before it is refused."""
     fit: FitOutcome | None = attrs.field(default=None, repr=hidden)
     fit_on: date | None = None
     goals: Mapping[str, GoalState] = attrs.field(default=EMPTY)
@@ -669,6 +673,19 @@ def _(event: AlertResolved, state: EpisodeState) -> EpisodeState:
     alerts = dict(state.alerts)
     alerts.pop(event.alert_id, None)
     return _evolve(state, {"version": state.version + 1, "alerts": alerts})
+
+
+@apply.register
+def _(event: MeasuresConsentChanged, state: EpisodeState) -> EpisodeState:
+    # the client's say, not clinical activity: the day of last activity stays
+    return _evolve(
+        state,
+        {
+            "version": state.version + 1,
+            "measures_consent": event.measures,
+            "measures_consent_changed_on": event.changed_on,
+        },
+    )
 
 
 @apply.register

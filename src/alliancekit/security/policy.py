@@ -87,6 +87,9 @@ class Action:
     """Give an episode its own measurement protocol (the treating clinician's decision)."""
     CHANGE_POPULATION = "change-population"
     """Read an episode's scores against another norm population (the treating clinician's decision)."""
+    CHANGE_MEASURES_CONSENT = "change-measures-consent"
+    """Record the client's consent to measures given or withdrawn after the consultation (the clinician of
+    record, who hears it, as they record the consultation)."""
     READ_DUE_MEASURES = "read-due-measures"
     """Which measures an episode's protocol makes due, and which it missed."""
     IMPORT = "import"
@@ -120,6 +123,7 @@ CLINICAL_WRITES = frozenset(
         Action.RECORD_CLIENT_RESPONSE,
         Action.SET_PROTOCOL,
         Action.CHANGE_POPULATION,
+        Action.CHANGE_MEASURES_CONSENT,
     }
 )
 #: What a group's co-facilitator may do in a member's episode besides its clinician of record: to a part of
