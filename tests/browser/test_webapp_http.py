@@ -419,6 +419,43 @@ def test_the_kiosk_page_answers_in_its_own_language_after_a_post(
     assert f'<html lang="{language}">' in wrong.body
 
 
+def test_a_link_opened_in_another_language_answers_in_it_after_the_post(webapp: tuple[Server, Path]) -> None:
+    """A request made in English, opened with ``?lang=es``: the page sent back with an error and the crisis
+    page after it come in Spanish too (they came in the request's English before), and a language the
+    library refuses in the address or the form is dropped for the request's own, not a refusal."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="en")
+    page = call(f"{server.url}/r/{made.token}?lang=es")
+    assert '<html lang="es">' in page.body
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    empty = call(f"{server.url}/respond", method="POST", form=_hidden(page), headers=jar)
+    assert empty.status == 422
+    assert '<html lang="es">' in empty.body
+    assert "Hay un problema" in empty.body
+    for odd in ("%3Cx%3E", "a" * 41):
+        shown = call(f"{server.url}/r/{made.token}?lang={odd}")
+        assert shown.status == 200
+        assert '<html lang="en">' in shown.body
+    odd_field = call(
+        f"{server.url}/respond", method="POST", form=_hidden(page) | {"language": "<x>"}, headers=jar
+    )
+    assert odd_field.status == 422
+    assert '<html lang="en">' in odd_field.body
+    sent = call(
+        f"{server.url}/respond",
+        method="POST",
+        form=_filled(page, made.token, "link") | {"language": "es"},
+        headers=jar,
+    )
+    assert sent.status == 200
+    assert '<html lang="es">' in sent.body
+    assert CRISIS_INFORMATION in sent.body
+    assert _h1(sent).startswith("Sus respuestas se han enviado")
+    assert call(f"{server.url}/r/{made.token}?lang=%3Cx%3E").status == 404  # used: refused as before
+
+
 def test_a_links_token_never_reaches_the_servers_access_log(tmp_path: Path) -> None:
     """An integrator may run the app under uvicorn with its access log on (the default), and that log prints
     each request's path: the link's token must not be in it, whatever the answer."""

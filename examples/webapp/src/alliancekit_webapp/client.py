@@ -103,6 +103,18 @@ def _form_response(
     return response
 
 
+async def _open(app: AppState, token: str, language: str | None) -> RequestForm:
+    """The request's form in ``language``; a language the library refuses (not a language tag) is dropped
+    for the request's own, so an odd ``?lang=`` or ``language`` field does not make a good link look
+    unusable. A token that cannot be used is refused as always."""
+    try:
+        return await run_in_threadpool(lambda: app.practice.open_request(token, language=language))
+    except ValidationError as error:
+        if language is None or error.field != "language":
+            raise
+    return await run_in_threadpool(lambda: app.practice.open_request(token))
+
+
 async def link(request: Request) -> Response:
     """GET /r/<token>: the measure in the language the request was made for (or ``?lang=``)."""
     app = state(request)
@@ -112,7 +124,7 @@ async def link(request: Request) -> Response:
         return refused()
     language = params.get("lang") or None
     try:
-        form = await run_in_threadpool(lambda: app.practice.open_request(token, language=language))
+        form = await _open(app, token, language)
     except REFUSALS as error:
         return refused(language, error)
     return _form_response(request, app, token, form, kiosk=False)
@@ -186,7 +198,9 @@ async def _respond(request: Request, app: AppState, posted: dict[str, str], toke
         if outcome is not None:
             return _outcome_page(outcome)
     try:
-        form = await run_in_threadpool(lambda: app.practice.open_request(token))
+        # in the language the form was shown in (its hidden field), so the errors, the thank-you page and
+        # the crisis information come in the language the client was reading, not the request's
+        form = await _open(app, token, posted.get("language") or None)
     except REFUSALS as error:
         return refused(None, error)
     except StoreError as error:
