@@ -393,6 +393,51 @@ def test_on_the_kiosk_only_the_post_in_flight_sees_the_outcome_again(webapp: tup
     assert CRISIS_INFORMATION not in reload.body
 
 
+def test_a_kiosk_code_posted_twice_at_once_opens_the_measure_for_both_posts(
+    webapp: tuple[Server, Path],
+) -> None:
+    """A double click on Continue: the browser shows the answer to the second post, which was the refusal
+    (the first had used the code up). Both posts, and a reload, now get the form with the same one-use
+    token; another browser posting the code, or this one once the answers are sent, gets the refusal."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        code = practice.kiosk_code(CLINICIAN, episode_id, measure="phq-9").code
+    page = call(f"{server.url}/kiosk")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    form = _hidden(page) | {"code": code}
+    replies: list[Reply] = []
+    posts = [
+        threading.Thread(
+            target=lambda: replies.append(call(f"{server.url}/kiosk", method="POST", form=form, headers=jar))
+        )
+        for _ in range(2)
+    ]
+    for post in posts:
+        post.start()
+    for post in posts:
+        post.join()
+    reload = call(f"{server.url}/kiosk", method="POST", form=form, headers=jar)
+    assert [r.status for r in [*replies, reload]] == [200] * 3
+    tokens = {_hidden(r)["token"] for r in [*replies, reload]}
+    assert len(tokens) == 1
+    other = call(f"{server.url}/kiosk")
+    elsewhere = call(
+        f"{server.url}/kiosk",
+        method="POST",
+        form=_hidden(other) | {"code": code},
+        headers={"cookie": f"ak_csrf={other.cookies['ak_csrf']}"},
+    )
+    assert elsewhere.status == 404
+    sent = call(
+        f"{server.url}/respond", method="POST", form=_filled(reload, tokens.pop(), "kiosk"), headers=jar
+    )
+    assert CRISIS_INFORMATION in sent.body
+    for cookie in (sent.cookies["ak_csrf"], page.cookies["ak_csrf"]):  # the next client; the old cookie
+        again = call(f"{server.url}/kiosk", method="POST", form=form, headers={"cookie": f"ak_csrf={cookie}"})
+        assert again.status == 404
+
+
 def _hidden(reply: Reply) -> dict[str, str]:
     """The hidden fields of the page's form, as a browser would post them."""
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', reply.body))

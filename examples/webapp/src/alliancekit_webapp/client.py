@@ -161,16 +161,27 @@ async def kiosk_code(request: Request) -> Response:
         csrf, _ = app.signer.csrf_cookie(request)
         page = kiosk_page(app.signer.csrf_field(csrf), language, missing=True)
         return HTMLResponse(page, status_code=422)
-    source = request.client.host if request.client else "unknown"
-    try:
-        form = await run_in_threadpool(
-            lambda: app.practice.redeem_kiosk_code(app.settings.clinic_id, code, source=source)
-        )
-    except REFUSALS as error:
-        return refused(language, error)
-    if form.token is None:  # a redeemed code always carries its one-use token
-        return refused(language)
-    return _form_response(request, app, form.token, form, kiosk=True)
+    cookie, _ = app.signer.csrf_cookie(request)
+    key = app.signer.mac("kiosk", f"{app.signer.mac('browser', cookie)}\0{code}")
+    async with app.submitted.claim(key):
+        token = app.redeemed.recall(key)
+        if token is not None:  # this browser posted this code a moment ago: its token, if still good
+            try:
+                form = await _open(app, token, None)
+            except REFUSALS as error:
+                return refused(language, error)
+            return _form_response(request, app, token, form, kiosk=True)
+        source = request.client.host if request.client else "unknown"
+        try:
+            form = await run_in_threadpool(
+                lambda: app.practice.redeem_kiosk_code(app.settings.clinic_id, code, source=source)
+            )
+        except REFUSALS as error:
+            return refused(language, error)
+        if form.token is None:  # a redeemed code always carries its one-use token
+            return refused(language)
+        app.redeemed.remember(key, form.token)
+        return _form_response(request, app, form.token, form, kiosk=True)
 
 
 async def respond(request: Request) -> Response:
