@@ -352,6 +352,21 @@ def test_behind_a_tls_proxy_every_cookie_is_secure_when_the_public_url_is_https(
         assert _SECURE.search(out.set_cookies[name]), name
 
 
+def test_an_https_public_url_asks_browsers_for_https_only_and_a_loopback_http_one_does_not(
+    webapp: tuple[Server, Path], tmp_path: Path
+) -> None:
+    """No Strict-Transport-Security was sent, so a client who once typed the clinic's address without
+    https could be sent to plain http again, link token and all."""
+    server, _ = webapp
+    for url in ("/kiosk", "/r/forged-token", "/static/app.css", "/clinician/sign-in"):
+        assert call(f"{server.url}{url}", headers=UPSTREAM).headers["strict-transport-security"] == (
+            "max-age=31536000"
+        )
+    seed(tmp_path / "practice.sqlite")
+    with serve(tmp_path / "practice.sqlite") as loopback:
+        assert "strict-transport-security" not in call(f"{loopback.url}/kiosk").headers
+
+
 @pytest.mark.parametrize(
     ("url", "origin"),
     [
