@@ -499,6 +499,10 @@ def test_a_link_opened_in_another_language_answers_in_it_after_the_post(webapp: 
     assert CRISIS_INFORMATION in sent.body
     assert _h1(sent).startswith("Sus respuestas se han enviado")
     assert call(f"{server.url}/r/{made.token}?lang=%3Cx%3E").status == 404  # used: refused as before
+    again = call(f"{server.url}/respond", method="POST", form=_hidden(page), headers={"cookie": "ak_csrf=x"})
+    assert again.status == 404  # the token used up (another browser: no outcome to show again)
+    assert '<html lang="es">' in again.body
+    assert "Este enlace o código no se puede usar" in again.body
 
 
 def test_a_links_token_never_reaches_the_servers_access_log(tmp_path: Path) -> None:

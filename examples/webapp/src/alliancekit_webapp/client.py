@@ -195,7 +195,7 @@ async def respond(request: Request) -> Response:
         return refused()
     token = posted.get("token", "")
     if not token:
-        return refused()
+        return refused(posted.get("language") or None)
     key = app.signer.mac("token", token)
     async with app.submitted.claim(key):
         return await _respond(request, app, posted, token, key)
@@ -212,8 +212,8 @@ async def _respond(request: Request, app: AppState, posted: dict[str, str], toke
         # in the language the form was shown in (its hidden field), so the errors, the thank-you page and
         # the crisis information come in the language the client was reading, not the request's
         form = await _open(app, token, posted.get("language") or None)
-    except REFUSALS as error:
-        return refused(None, error)
+    except REFUSALS as error:  # (expired while the client was answering, say): in their language too
+        return refused(posted.get("language") or None, error)
     except StoreError as error:
         return _not_saved(posted, error)
     language = form.language or None
