@@ -505,6 +505,36 @@ def test_a_link_opened_in_another_language_answers_in_it_after_the_post(webapp: 
     assert "Este enlace o código no se puede usar" in again.body
 
 
+def test_the_apps_words_and_the_measures_are_each_marked_with_their_own_language(
+    webapp: tuple[Server, Path],
+) -> None:
+    """PHQ-9 asked for in Spanish is in English (the form marked ``lang="en"``): the app's Spanish words
+    inside the form (the required marker, the errors, the button) were marked English with it, and the
+    English questions inside the Spanish error sentences were not marked at all (WCAG 3.1.2)."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="es")
+        english = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="en")
+    page = call(f"{server.url}/r/{made.token}")
+    assert '<form method="post" action="/respond" novalidate lang="en">' in page.body
+    assert page.body.count('<span class="req" lang="es">(obligatoria)</span>') == 9
+    assert '<button type="submit" lang="es">' in page.body
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    empty = call(f"{server.url}/respond", method="POST", form=_hidden(page), headers=jar)
+    assert empty.status == 422
+    question = '<span lang="en">Little interest or pleasure in doing things</span>'
+    assert f'<p class="field-error" id="item-1-error" lang="es">Elija una respuesta para: {question}</p>' in (
+        empty.body
+    )
+    assert f'<a href="#item-1-0">Elija una respuesta para: {question}</a>' in empty.body
+    same = call(f"{server.url}/r/{english.token}")  # one language: nothing to mark
+    jar = {"cookie": f"ak_csrf={same.cookies['ak_csrf']}"}
+    empty = call(f"{server.url}/respond", method="POST", form=_hidden(same), headers=jar)
+    assert '<span class="req">(required)</span>' in empty.body
+    assert '<p class="field-error" id="item-1-error">Choose an answer for: <span>Little' in empty.body
+
+
 def test_a_links_token_never_reaches_the_servers_access_log(tmp_path: Path) -> None:
     """An integrator may run the app under uvicorn with its access log on (the default), and that log prints
     each request's path: the link's token must not be in it, whatever the answer."""

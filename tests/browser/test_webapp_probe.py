@@ -164,7 +164,7 @@ def test_answers_the_library_refuses_come_back_in_the_form_by_their_questions_an
     assert re.findall(r'<li><a href="#([^"]+)">', reply.body) == ["item-9-0", "item-10-0"]
     for n in (9, 10):
         assert f'aria-describedby="item-{n}-error"' in reply.body
-        assert f'<p class="field-error" id="item-{n}-error">' in reply.body
+        assert f'<p class="field-error" id="item-{n}-error" lang="fr">' in reply.body
     for n in range(1, 9):  # the answers given are kept
         assert re.search(f'id="item-{n}-1" name="item-{n}" value="1" checked', reply.body)
     # the same token, the form as it came back, now complete: recorded
