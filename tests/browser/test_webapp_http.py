@@ -535,6 +535,20 @@ def test_the_apps_words_and_the_measures_are_each_marked_with_their_own_language
     assert '<p class="field-error" id="item-1-error">Choose an answer for: <span>Little' in empty.body
 
 
+def test_a_number_left_out_asks_for_a_number_not_a_choice(webapp: tuple[Server, Path]) -> None:
+    """ORS sent empty: each of its number boxes said "Choose an answer for", as if it were a list."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="ors")
+    page = call(f"{server.url}/r/{made.token}")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    empty = call(f"{server.url}/respond", method="POST", form=_hidden(page), headers=jar)
+    assert empty.status == 422
+    assert '<a href="#item-1">Enter a number from 0 to 10 for: <span>Individually</span></a>' in empty.body
+    assert "Choose an answer" not in empty.body
+
+
 def test_a_links_token_never_reaches_the_servers_access_log(tmp_path: Path) -> None:
     """An integrator may run the app under uvicorn with its access log on (the default), and that log prints
     each request's path: the link's token must not be in it, whatever the answer."""

@@ -127,6 +127,11 @@ class Answered:
     """(question, the error's kind: ``missing`` or ``number``), in the form's order."""
 
 
+def _left_out(q: Question) -> str:
+    """The error for a question left out: a number box asks for a number (its bounds), not a choice."""
+    return "number" if not q.options and q.type in NUMBER_TYPES else "missing"
+
+
 def read_answers(parts: list[Part], posted: Mapping[str, str]) -> Answered:
     """Match the posted fields to the questions. A missing required answer or a number out of its bounds is
     an error shown next to its question; the library validates everything again on submission."""
@@ -138,7 +143,7 @@ def read_answers(parts: list[Part], posted: Mapping[str, str]) -> Answered:
         chosen[q.field] = raw
         if not raw:
             if q.required:
-                errors.append((q, "missing"))
+                errors.append((q, _left_out(q)))
             continue
         if q.options:
             # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a server error)
@@ -178,7 +183,7 @@ def refused_by_library(
     elif error.field.startswith("questionnaire_response.item["):
         link = _link_at(response, error.field)
     elif error.field == _ANSWERS:
-        left_out = [(q, "missing") for q in asked if q.field not in answered.answers]
+        left_out = [(q, _left_out(q)) for q in asked if q.field not in answered.answers]
         return attrs.evolve(answered, errors=left_out)
     return attrs.evolve(answered, errors=[(q, "refused") for q in asked if q.link_id == link])
 

@@ -3,7 +3,8 @@ post of the same form (a double click on a slow server, a second tab, a reload o
 shows the page the first one earned, crisis information included, instead of the refusal a used token
 gets. Held in memory, for one process; nothing kept names the token or the browser (both are MACs).
 Likewise for each kiosk code just redeemed (:class:`Redeemed`), so that a double click on Continue shows
-the measure rather than the refusal a redeemed code gets.
+the measure rather than the refusal a redeemed code gets; that one does keep the one-use token (by a MAC
+of the browser and the code), since it must show the same form again.
 """
 
 from __future__ import annotations
