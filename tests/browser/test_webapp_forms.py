@@ -74,3 +74,14 @@ def test_a_remembered_outcome_does_not_say_in_its_repr_whether_a_risk_item_was_e
     shown = repr(Outcome(True, "Synthetic crisis line", "en", False, frozenset({"mac"}), "field", 1.0))
     assert "crisis" not in shown
     assert "True" not in shown
+
+
+def test_a_redeemed_kiosk_tokens_repr_does_not_show_it() -> None:
+    app_module()
+    from alliancekit_webapp.submitted import Redeemed
+
+    redeemed = Redeemed()
+    redeemed.remember("key", "synthetic-one-use-token")
+    assert redeemed.recall("key") == "synthetic-one-use-token"
+    assert redeemed.recall("other") is None
+    assert "synthetic-one-use-token" not in repr(redeemed)
