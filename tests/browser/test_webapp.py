@@ -7,8 +7,10 @@ the crisis page; axe-core finds no serious or critical violation on any page."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 from alliancekit import open_practice
 
 from .harness import Browser, blocking
-from .webapp_server import CLINICIAN, CRISIS_INFORMATION, PASSPHRASE, Server, app_module, seed, serve
+from .webapp_server import CLINICIAN, CRISIS_INFORMATION, PASSPHRASE, Server, app_module, call, seed, serve
 
 PHONE = (375, 667)
 DESKTOP = (1280, 900)
@@ -395,3 +397,58 @@ def test_after_sending_back_shows_no_answers_and_a_second_tab_sees_the_same_outc
         browser.driver.switch_to.window(second)
         browser.driver.close()
         browser.driver.switch_to.window(first)
+
+
+def test_every_refusal_is_one_accessible_page_in_the_clients_language(
+    browser: Browser, axe_source: str, tmp_path: Path
+) -> None:
+    """The refusals the other tests do not reach, in Spanish on a phone: an expired, a used, a revoked and a
+    forged link, and a kiosk code past the attempt limit (its own practice, so its count is its own), are
+    one page, word for word, and axe-core finds nothing serious on it; a form whose CSRF cookie is gone
+    comes back with its notice, accessible too."""
+    path = tmp_path / "practice.sqlite"
+    episode_id = seed(path)
+    five_days_ago = datetime.now(UTC) - timedelta(days=5)
+    with open_practice(path, clock=lambda: five_days_ago) as practice:
+        expired = practice.request_administration(CLINICIAN, episode_id, measure="gad-7")
+    with open_practice(path) as practice:
+        used = practice.request_administration(CLINICIAN, episode_id, measure="gad-7")
+        practice.submit_response(used.token, answers={f"q{n}": 0 for n in range(1, 8)})
+        revoked = practice.request_administration(CLINICIAN, episode_id, measure="gad-7")
+        practice.revoke_request(CLINICIAN, episode_id, revoked.request_id)
+        live = practice.request_administration(CLINICIAN, episode_id, measure="gad-7")
+    with serve(path) as server:
+        pages = []
+        for token in (expired.token, used.token, revoked.token, "forged-token-0000000000000000"):
+            visit(browser, f"{server.url}/r/{token}?lang=es", *PHONE)
+            assert browser.script("return document.documentElement.lang;") == "es"
+            pages.append(browser.driver.find_element(_by("TAG_NAME"), "main").text)
+            check_page(browser, axe_source, PHONE[0])
+        for _ in range(5):  # the limit's worth of wrong codes from this address (the browser's too)
+            page = call(f"{server.url}/kiosk")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.body)
+            assert csrf is not None
+            wrong = call(
+                f"{server.url}/kiosk",
+                method="POST",
+                form={"csrf": csrf.group(1), "code": "ZZZZZZZZ"},
+                headers={"cookie": f"ak_csrf={page.cookies['ak_csrf']}"},
+            )
+            assert wrong.status == 404
+        with open_practice(path) as practice:
+            code = practice.kiosk_code(CLINICIAN, episode_id, measure="phq-9").code
+        visit(browser, f"{server.url}/kiosk?lang=es", *PHONE)
+        browser.driver.find_element(_by("ID"), "code").send_keys(code)  # the right code, past the limit
+        click_through(browser, "main button")
+        pages.append(browser.driver.find_element(_by("TAG_NAME"), "main").text)
+        check_page(browser, axe_source, PHONE[0])
+        assert pages[0].startswith("Este enlace o código no se puede usar")
+        assert pages == [pages[0]] * 5
+
+        visit(browser, f"{server.url}/r/{live.token}?lang=es", *PHONE)
+        browser.driver.delete_all_cookies()  # the CSRF cookie gone: the form is stale
+        click(browser, "label[for='item-1-0']")
+        click_through(browser, "form button[type=submit]")
+        assert browser.driver.find_elements(_by("CSS_SELECTOR"), ".error-summary")
+        assert browser.script("return document.querySelectorAll('input:checked').length;") == 1
+        check_page(browser, axe_source, PHONE[0])

@@ -63,7 +63,7 @@ def test_a_required_question_left_out_or_a_number_out_of_range_is_an_error_by_it
     posted = {first.field: str(first.high), second.field: str((second.high or 0) + 0.1)}
     errors = read_answers(parts, posted).errors
     assert [(q.field, kind) for q, kind in errors][:1] == [(second.field, "number")]
-    assert all(kind == "missing" for _, kind in errors[1:])
+    assert all(kind == "number" for _, kind in errors[1:])  # number boxes left out: a number is asked for
     assert len(errors) == len(questions(parts)) - 1
 
 
@@ -74,3 +74,14 @@ def test_a_remembered_outcome_does_not_say_in_its_repr_whether_a_risk_item_was_e
     shown = repr(Outcome(True, "Synthetic crisis line", "en", False, frozenset({"mac"}), "field", 1.0))
     assert "crisis" not in shown
     assert "True" not in shown
+
+
+def test_a_redeemed_kiosk_tokens_repr_does_not_show_it() -> None:
+    app_module()
+    from alliancekit_webapp.submitted import Redeemed
+
+    redeemed = Redeemed()
+    redeemed.remember("key", "synthetic-one-use-token")
+    assert redeemed.recall("key") == "synthetic-one-use-token"
+    assert redeemed.recall("other") is None
+    assert "synthetic-one-use-token" not in repr(redeemed)

@@ -393,6 +393,51 @@ def test_on_the_kiosk_only_the_post_in_flight_sees_the_outcome_again(webapp: tup
     assert CRISIS_INFORMATION not in reload.body
 
 
+def test_a_kiosk_code_posted_twice_at_once_opens_the_measure_for_both_posts(
+    webapp: tuple[Server, Path],
+) -> None:
+    """A double click on Continue: the browser shows the answer to the second post, which was the refusal
+    (the first had used the code up). Both posts, and a reload, now get the form with the same one-use
+    token; another browser posting the code, or this one once the answers are sent, gets the refusal."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        code = practice.kiosk_code(CLINICIAN, episode_id, measure="phq-9").code
+    page = call(f"{server.url}/kiosk")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    form = _hidden(page) | {"code": code}
+    replies: list[Reply] = []
+    posts = [
+        threading.Thread(
+            target=lambda: replies.append(call(f"{server.url}/kiosk", method="POST", form=form, headers=jar))
+        )
+        for _ in range(2)
+    ]
+    for post in posts:
+        post.start()
+    for post in posts:
+        post.join()
+    reload = call(f"{server.url}/kiosk", method="POST", form=form, headers=jar)
+    assert [r.status for r in [*replies, reload]] == [200] * 3
+    tokens = {_hidden(r)["token"] for r in [*replies, reload]}
+    assert len(tokens) == 1
+    other = call(f"{server.url}/kiosk")
+    elsewhere = call(
+        f"{server.url}/kiosk",
+        method="POST",
+        form=_hidden(other) | {"code": code},
+        headers={"cookie": f"ak_csrf={other.cookies['ak_csrf']}"},
+    )
+    assert elsewhere.status == 404
+    sent = call(
+        f"{server.url}/respond", method="POST", form=_filled(reload, tokens.pop(), "kiosk"), headers=jar
+    )
+    assert CRISIS_INFORMATION in sent.body
+    for cookie in (sent.cookies["ak_csrf"], page.cookies["ak_csrf"]):  # the next client; the old cookie
+        again = call(f"{server.url}/kiosk", method="POST", form=form, headers={"cookie": f"ak_csrf={cookie}"})
+        assert again.status == 404
+
+
 def _hidden(reply: Reply) -> dict[str, str]:
     """The hidden fields of the page's form, as a browser would post them."""
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', reply.body))
@@ -417,6 +462,91 @@ def test_the_kiosk_page_answers_in_its_own_language_after_a_post(
     )
     assert wrong.status == 404
     assert f'<html lang="{language}">' in wrong.body
+
+
+def test_a_link_opened_in_another_language_answers_in_it_after_the_post(webapp: tuple[Server, Path]) -> None:
+    """A request made in English, opened with ``?lang=es``: the page sent back with an error and the crisis
+    page after it come in Spanish too (they came in the request's English before), and a language the
+    library refuses in the address or the form is dropped for the request's own, not a refusal."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="en")
+    page = call(f"{server.url}/r/{made.token}?lang=es")
+    assert '<html lang="es">' in page.body
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    empty = call(f"{server.url}/respond", method="POST", form=_hidden(page), headers=jar)
+    assert empty.status == 422
+    assert '<html lang="es">' in empty.body
+    assert "Hay un problema" in empty.body
+    for odd in ("%3Cx%3E", "a" * 41):
+        shown = call(f"{server.url}/r/{made.token}?lang={odd}")
+        assert shown.status == 200
+        assert '<html lang="en">' in shown.body
+    odd_field = call(
+        f"{server.url}/respond", method="POST", form=_hidden(page) | {"language": "<x>"}, headers=jar
+    )
+    assert odd_field.status == 422
+    assert '<html lang="en">' in odd_field.body
+    sent = call(
+        f"{server.url}/respond",
+        method="POST",
+        form=_filled(page, made.token, "link") | {"language": "es"},
+        headers=jar,
+    )
+    assert sent.status == 200
+    assert '<html lang="es">' in sent.body
+    assert CRISIS_INFORMATION in sent.body
+    assert _h1(sent).startswith("Sus respuestas se han enviado")
+    assert call(f"{server.url}/r/{made.token}?lang=%3Cx%3E").status == 404  # used: refused as before
+    again = call(f"{server.url}/respond", method="POST", form=_hidden(page), headers={"cookie": "ak_csrf=x"})
+    assert again.status == 404  # the token used up (another browser: no outcome to show again)
+    assert '<html lang="es">' in again.body
+    assert "Este enlace o código no se puede usar" in again.body
+
+
+def test_the_apps_words_and_the_measures_are_each_marked_with_their_own_language(
+    webapp: tuple[Server, Path],
+) -> None:
+    """PHQ-9 asked for in Spanish is in English (the form marked ``lang="en"``): the app's Spanish words
+    inside the form (the required marker, the errors, the button) were marked English with it, and the
+    English questions inside the Spanish error sentences were not marked at all (WCAG 3.1.2)."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="es")
+        english = practice.request_administration(CLINICIAN, episode_id, measure="phq-9", language="en")
+    page = call(f"{server.url}/r/{made.token}")
+    assert '<form method="post" action="/respond" novalidate lang="en">' in page.body
+    assert page.body.count('<span class="req" lang="es">(obligatoria)</span>') == 9
+    assert '<button type="submit" lang="es">' in page.body
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    empty = call(f"{server.url}/respond", method="POST", form=_hidden(page), headers=jar)
+    assert empty.status == 422
+    question = '<span lang="en">Little interest or pleasure in doing things</span>'
+    assert f'<p class="field-error" id="item-1-error" lang="es">Elija una respuesta para: {question}</p>' in (
+        empty.body
+    )
+    assert f'<a href="#item-1-0">Elija una respuesta para: {question}</a>' in empty.body
+    same = call(f"{server.url}/r/{english.token}")  # one language: nothing to mark
+    jar = {"cookie": f"ak_csrf={same.cookies['ak_csrf']}"}
+    empty = call(f"{server.url}/respond", method="POST", form=_hidden(same), headers=jar)
+    assert '<span class="req">(required)</span>' in empty.body
+    assert '<p class="field-error" id="item-1-error">Choose an answer for: <span>Little' in empty.body
+
+
+def test_a_number_left_out_asks_for_a_number_not_a_choice(webapp: tuple[Server, Path]) -> None:
+    """ORS sent empty: each of its number boxes said "Choose an answer for", as if it were a list."""
+    server, path = webapp
+    episode_id = seed(path)
+    with open_practice(path) as practice:
+        made = practice.request_administration(CLINICIAN, episode_id, measure="ors")
+    page = call(f"{server.url}/r/{made.token}")
+    jar = {"cookie": f"ak_csrf={page.cookies['ak_csrf']}"}
+    empty = call(f"{server.url}/respond", method="POST", form=_hidden(page), headers=jar)
+    assert empty.status == 422
+    assert '<a href="#item-1">Enter a number from 0 to 10 for: <span>Individually</span></a>' in empty.body
+    assert "Choose an answer" not in empty.body
 
 
 def test_a_links_token_never_reaches_the_servers_access_log(tmp_path: Path) -> None:

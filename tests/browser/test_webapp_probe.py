@@ -164,7 +164,7 @@ def test_answers_the_library_refuses_come_back_in_the_form_by_their_questions_an
     assert re.findall(r'<li><a href="#([^"]+)">', reply.body) == ["item-9-0", "item-10-0"]
     for n in (9, 10):
         assert f'aria-describedby="item-{n}-error"' in reply.body
-        assert f'<p class="field-error" id="item-{n}-error">' in reply.body
+        assert f'<p class="field-error" id="item-{n}-error" lang="fr">' in reply.body
     for n in range(1, 9):  # the answers given are kept
         assert re.search(f'id="item-{n}-1" name="item-{n}" value="1" checked', reply.body)
     # the same token, the form as it came back, now complete: recorded
@@ -350,6 +350,21 @@ def test_behind_a_tls_proxy_every_cookie_is_secure_when_the_public_url_is_https(
     assert out.status == 303
     for name in ("ak_session", "ak_csrf"):
         assert _SECURE.search(out.set_cookies[name]), name
+
+
+def test_an_https_public_url_asks_browsers_for_https_only_and_a_loopback_http_one_does_not(
+    webapp: tuple[Server, Path], tmp_path: Path
+) -> None:
+    """No Strict-Transport-Security was sent, so a client who once typed the clinic's address without
+    https could be sent to plain http again, link token and all."""
+    server, _ = webapp
+    for url in ("/kiosk", "/r/forged-token", "/static/app.css", "/clinician/sign-in"):
+        assert call(f"{server.url}{url}", headers=UPSTREAM).headers["strict-transport-security"] == (
+            "max-age=31536000"
+        )
+    seed(tmp_path / "practice.sqlite")
+    with serve(tmp_path / "practice.sqlite") as loopback:
+        assert "strict-transport-security" not in call(f"{loopback.url}/kiosk").headers
 
 
 @pytest.mark.parametrize(

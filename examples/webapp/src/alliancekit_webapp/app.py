@@ -40,6 +40,9 @@ def create_app(location: str | os.PathLike[str], settings: Settings, **practice_
             yield
 
     routes = [Route("/static/app.css", stylesheet), *client.routes, *clinician.routes]
+    https = settings.public_origin.startswith("https:")
     return Starlette(
-        routes=routes, middleware=[Middleware(TokenOutOfPath), Middleware(SecurityHeaders)], lifespan=lifespan
+        routes=routes,
+        middleware=[Middleware(TokenOutOfPath), Middleware(SecurityHeaders, https=https)],
+        lifespan=lifespan,
     )

@@ -103,6 +103,18 @@ def _form_response(
     return response
 
 
+async def _open(app: AppState, token: str, language: str | None) -> RequestForm:
+    """The request's form in ``language``; a language the library refuses (not a language tag) is dropped
+    for the request's own, so an odd ``?lang=`` or ``language`` field does not make a good link look
+    unusable. A token that cannot be used is refused as always."""
+    try:
+        return await run_in_threadpool(lambda: app.practice.open_request(token, language=language))
+    except ValidationError as error:
+        if language is None or error.field != "language":
+            raise
+    return await run_in_threadpool(lambda: app.practice.open_request(token))
+
+
 async def link(request: Request) -> Response:
     """GET /r/<token>: the measure in the language the request was made for (or ``?lang=``)."""
     app = state(request)
@@ -112,7 +124,7 @@ async def link(request: Request) -> Response:
         return refused()
     language = params.get("lang") or None
     try:
-        form = await run_in_threadpool(lambda: app.practice.open_request(token, language=language))
+        form = await _open(app, token, language)
     except REFUSALS as error:
         return refused(language, error)
     return _form_response(request, app, token, form, kiosk=False)
@@ -149,16 +161,27 @@ async def kiosk_code(request: Request) -> Response:
         csrf, _ = app.signer.csrf_cookie(request)
         page = kiosk_page(app.signer.csrf_field(csrf), language, missing=True)
         return HTMLResponse(page, status_code=422)
-    source = request.client.host if request.client else "unknown"
-    try:
-        form = await run_in_threadpool(
-            lambda: app.practice.redeem_kiosk_code(app.settings.clinic_id, code, source=source)
-        )
-    except REFUSALS as error:
-        return refused(language, error)
-    if form.token is None:  # a redeemed code always carries its one-use token
-        return refused(language)
-    return _form_response(request, app, form.token, form, kiosk=True)
+    cookie, _ = app.signer.csrf_cookie(request)
+    key = app.signer.mac("kiosk", f"{app.signer.mac('browser', cookie)}\0{code}")
+    async with app.submitted.claim(key):
+        token = app.redeemed.recall(key)
+        if token is not None:  # this browser posted this code a moment ago: its token, if still good
+            try:
+                form = await _open(app, token, None)
+            except REFUSALS as error:
+                return refused(language, error)
+            return _form_response(request, app, token, form, kiosk=True)
+        source = request.client.host if request.client else "unknown"
+        try:
+            form = await run_in_threadpool(
+                lambda: app.practice.redeem_kiosk_code(app.settings.clinic_id, code, source=source)
+            )
+        except REFUSALS as error:
+            return refused(language, error)
+        if form.token is None:  # a redeemed code always carries its one-use token
+            return refused(language)
+        app.redeemed.remember(key, form.token)
+        return _form_response(request, app, form.token, form, kiosk=True)
 
 
 async def respond(request: Request) -> Response:
@@ -172,7 +195,7 @@ async def respond(request: Request) -> Response:
         return refused()
     token = posted.get("token", "")
     if not token:
-        return refused()
+        return refused(posted.get("language") or None)
     key = app.signer.mac("token", token)
     async with app.submitted.claim(key):
         return await _respond(request, app, posted, token, key)
@@ -186,9 +209,11 @@ async def _respond(request: Request, app: AppState, posted: dict[str, str], toke
         if outcome is not None:
             return _outcome_page(outcome)
     try:
-        form = await run_in_threadpool(lambda: app.practice.open_request(token))
-    except REFUSALS as error:
-        return refused(None, error)
+        # in the language the form was shown in (its hidden field), so the errors, the thank-you page and
+        # the crisis information come in the language the client was reading, not the request's
+        form = await _open(app, token, posted.get("language") or None)
+    except REFUSALS as error:  # (expired while the client was answering, say): in their language too
+        return refused(posted.get("language") or None, error)
     except StoreError as error:
         return _not_saved(posted, error)
     language = form.language or None

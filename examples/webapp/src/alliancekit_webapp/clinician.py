@@ -87,7 +87,7 @@ TOO_MANY_FOR_ID = "Too many wrong sign-ins for this clinician id. Wait {minutes}
 
 
 def _sign_in_form(field: str, failed: bool, problem: str = WRONG) -> str:
-    error = error_summary("There is a problem", [("user", problem)]) if failed else ""
+    error = error_summary("There is a problem", [("user", escape(problem))]) if failed else ""
     return (
         f"<h1>Clinician sign-in</h1>{error}"
         '<p class="muted">The example\'s own sign-in: a host signs its staff in its own way.</p>'

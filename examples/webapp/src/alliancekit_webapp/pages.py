@@ -12,6 +12,7 @@ from alliancekit_webapp.questionnaire import (
     Part,
     error_message,
     first_input_id,
+    lang_attribute,
     questions,
     render_question,
 )
@@ -42,10 +43,8 @@ def page(
 
 def error_summary(title: str, links: list[tuple[str, str]], notice: str | None = None) -> str:
     """The error summary at the top of a form sent back: focused when the page loads, announced, one link
-    per problem to the field it is about (``(target id, message)``)."""
-    items = "".join(
-        f'<li><a href="#{escape(target)}">{escape(message)}</a></li>' for target, message in links
-    )
+    per problem to the field it is about (``(target id, message as HTML)``)."""
+    items = "".join(f'<li><a href="#{escape(target)}">{message}</a></li>' for target, message in links)
     extra = f"<p>{escape(notice)}</p>" if notice else ""
     return (
         '<div class="error-summary" role="alert" aria-labelledby="error-summary-title" tabindex="-1"'
@@ -75,7 +74,14 @@ def questionnaire_page(
     in its own language."""
     text = words(language)
     chosen = answered.chosen if answered else {}
-    errors = {q.field: error_message(q, kind, text) for q, kind in (answered.errors if answered else [])}
+    # the app's words inside the form (marked with the measure's language) and the measure's words inside
+    # the app's sentences are each marked with their own language when the two differ
+    own = page_language(language)
+    mixed = own != content_language
+    errors = {
+        q.field: error_message(q, kind, text, content_language if mixed else None)
+        for q, kind in (answered.errors if answered else [])
+    }
     # the page's own words fall back to English; the measure's title and form keep their language
     out = [f'<h1 lang="{escape(content_language)}">{escape(title)}</h1>']
     if errors or notice:
@@ -94,8 +100,11 @@ def questionnaire_page(
             out.append(f"<p>{escape(part.text)}</p>")
         elif part.question is not None:
             q = part.question
-            out.append(render_question(q, chosen.get(q.field, ""), errors.get(q.field), text))
-    out.append(f'<button type="submit">{escape(text["submit"])}</button></form>')
+            out.append(
+                render_question(q, chosen.get(q.field, ""), errors.get(q.field), text, own if mixed else None)
+            )
+    button_lang = lang_attribute(own if mixed else None)
+    out.append(f'<button type="submit"{button_lang}>{escape(text["submit"])}</button></form>')
     return client_page(title, "".join(out), page_language(language))
 
 
@@ -161,7 +170,7 @@ def kiosk_page(csrf: str, language: str | None = None, *, missing: bool = False)
     error = ""
     described = "kiosk-hint"
     if missing:
-        error = error_summary(text["errors_title"], [("code", text["kiosk_missing"])])
+        error = error_summary(text["errors_title"], [("code", escape(text["kiosk_missing"]))])
         described = "kiosk-hint code-error"
     field_error = (
         f'<p class="field-error" id="code-error">{escape(text["kiosk_missing"])}</p>' if missing else ""

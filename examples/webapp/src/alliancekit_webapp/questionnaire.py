@@ -127,6 +127,11 @@ class Answered:
     """(question, the error's kind: ``missing`` or ``number``), in the form's order."""
 
 
+def _left_out(q: Question) -> str:
+    """The error for a question left out: a number box asks for a number (its bounds), not a choice."""
+    return "number" if not q.options and q.type in NUMBER_TYPES else "missing"
+
+
 def read_answers(parts: list[Part], posted: Mapping[str, str]) -> Answered:
     """Match the posted fields to the questions. A missing required answer or a number out of its bounds is
     an error shown next to its question; the library validates everything again on submission."""
@@ -138,7 +143,7 @@ def read_answers(parts: list[Part], posted: Mapping[str, str]) -> Answered:
         chosen[q.field] = raw
         if not raw:
             if q.required:
-                errors.append((q, "missing"))
+                errors.append((q, _left_out(q)))
             continue
         if q.options:
             # ASCII digits only: str.isdigit() also takes "²", which int() refuses (a server error)
@@ -178,7 +183,7 @@ def refused_by_library(
     elif error.field.startswith("questionnaire_response.item["):
         link = _link_at(response, error.field)
     elif error.field == _ANSWERS:
-        left_out = [(q, "missing") for q in asked if q.field not in answered.answers]
+        left_out = [(q, _left_out(q)) for q in asked if q.field not in answered.answers]
         return attrs.evolve(answered, errors=left_out)
     return attrs.evolve(answered, errors=[(q, "refused") for q in asked if q.link_id == link])
 
@@ -256,13 +261,24 @@ def first_input_id(q: Question) -> str:
     return f"{q.field}-0" if q.options else q.field
 
 
-def render_question(q: Question, chosen: str, error: str | None, text: Mapping[str, str]) -> str:
+def lang_attribute(language: str | None) -> str:
+    """`` lang="..."`` for a part in another language than what holds it, or nothing."""
+    return f' lang="{escape(language)}"' if language else ""
+
+
+def render_question(
+    q: Question, chosen: str, error: str | None, text: Mapping[str, str], own_language: str | None = None
+) -> str:
+    """The question as a fieldset; ``error`` is HTML (:func:`error_message`). The app's own words in it (the
+    required marker, the error) are marked ``own_language`` when given: the form around them is marked
+    with the measure's language, which may differ."""
     described = f' aria-describedby="{_error_id(q)}"' if error else ""
     classes = "question error" if error else "question"
-    marker = f' <span class="req">({escape(text["required"])})</span>' if q.required else ""
+    own = lang_attribute(own_language)
+    marker = f' <span class="req"{own}>({escape(text["required"])})</span>' if q.required else ""
     out = [f'<fieldset class="{classes}"{described}>', f"<legend>{escape(q.text)}{marker}</legend>"]
     if error:
-        out.append(f'<p class="field-error" id="{_error_id(q)}">{escape(error)}</p>')
+        out.append(f'<p class="field-error" id="{_error_id(q)}"{own}>{error}</p>')
     if q.options:
         required = " required" if q.required else ""
         for k, (label, _value) in enumerate(q.options):
@@ -286,11 +302,13 @@ def render_question(q: Question, chosen: str, error: str | None, text: Mapping[s
     return "".join(out)
 
 
-def error_message(q: Question, kind: str, text: Mapping[str, str]) -> str:
-    if kind == "number":
-        low = "" if q.low is None else f"{q.low:g}"
-        high = "" if q.high is None else f"{q.high:g}"
-        return text["number_invalid"].format(low=low, high=high, question=q.text)
-    if kind == "refused":
-        return text["answer_refused"].format(question=q.text)
-    return text["answer_missing"].format(question=q.text)
+def error_message(
+    q: Question, kind: str, text: Mapping[str, str], question_language: str | None = None
+) -> str:
+    """The error as HTML: the app's sentence, escaped, with the question's text in it marked
+    ``question_language`` when given (the measure's language, when the page's words are in another)."""
+    low = "" if q.low is None else f"{q.low:g}"
+    high = "" if q.high is None else f"{q.high:g}"
+    template = {"number": "number_invalid", "refused": "answer_refused"}.get(kind, "answer_missing")
+    sentence = escape(text[template].format(low=low, high=high, question="\0"))
+    return sentence.replace("\0", f"<span{lang_attribute(question_language)}>{escape(q.text)}</span>", 1)

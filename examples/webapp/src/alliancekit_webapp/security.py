@@ -54,6 +54,10 @@ HEADERS = {
     "permissions-policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
 }
 
+#: One year, Helmet's default since https://github.com/helmetjs/helmet/issues/457; not ``includeSubDomains``:
+#: the app cannot know that every other name under its host is served over https.
+HSTS = "max-age=31536000"
+
 #: A form is small: a measure's answers and two hidden fields. Anything larger is refused unread.
 MAX_FORM_BYTES = 16 * 1024
 
@@ -65,10 +69,13 @@ SESSION_SECONDS = 8 * 3600
 class SecurityHeaders:
     """ASGI middleware: the headers above on every response, and ``Cache-Control: no-store`` on everything
     but the stylesheet (the pages hold tokens, answers or clinical data; none may be kept by a cache); an
-    error no handler caught becomes the app's own 500 page, with these headers."""
+    error no handler caught becomes the app's own 500 page, with these headers. When the public URL is https
+    (``https``), also ``Strict-Transport-Security`` (:data:`HSTS`), so a browser that has been there once
+    never asks for a page over plain http again, where the link's token would travel in clear."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool = False) -> None:
         self.app = app
+        self.headers = {**HEADERS, "strict-transport-security": HSTS} if https else HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -79,7 +86,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
                 present = {k.lower() for k, _ in headers}
-                for name, value in HEADERS.items():
+                for name, value in self.headers.items():
                     if name.encode() not in present:
                         headers.append((name.encode(), value.encode()))
                 static = scope["path"].startswith("/static/")

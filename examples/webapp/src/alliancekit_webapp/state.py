@@ -13,7 +13,7 @@ from starlette.requests import Request
 from alliancekit import Practice
 from alliancekit.errors import ValidationError
 from alliancekit_webapp.security import SignedOut, Signer
-from alliancekit_webapp.submitted import Submitted
+from alliancekit_webapp.submitted import Redeemed, Submitted
 from alliancekit_webapp.throttle import Throttle
 
 
@@ -114,6 +114,7 @@ class AppState:
     signer: Signer
     practice: Practice
     submitted: Submitted = field(default_factory=Submitted)
+    redeemed: Redeemed = field(default_factory=Redeemed)
     signed_out: SignedOut = field(default_factory=SignedOut)
     throttle: Throttle = field(init=False)
     """Wrong sign-ins per source address."""
