@@ -161,22 +161,7 @@ def test_a_type_checker_refuses_a_misspelt_or_mistyped_option_of_open_practice(t
         'open_practice("memory:", conflict_retries="3").close()\n',
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-error-summary",
-            "--cache-dir",
-            str(tmp_path / ".c"),
-            "host.py",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _mypy_strict(host)
     errors = [line for line in done.stdout.splitlines() if ": error:" in line]
     assert [line.split(":")[1] for line in errors] == ["3", "4"], done.stdout
     assert '"time_zon"' in errors[0]
@@ -213,22 +198,7 @@ def test_a_plugin_hosts_registries_are_typed_for_a_type_checker(tmp_path: Path) 
         'plugins.measures().get("phq-9").no_such_attribute\n',
         encoding="utf-8",
     )
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-error-summary",
-            "--cache-dir",
-            str(tmp_path / ".c"),
-            "host.py",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = _mypy_strict(host)
     said = [line.split(": ", 2)[-1] for line in done.stdout.splitlines()]
     assert said == [
         'Revealed type is "alliancekit.measures.registry.MeasureRegistry"',
@@ -246,3 +216,14 @@ def test_every_option_of_practice_is_documented_in_its_constructor() -> None:
     documented = set(re.findall(r":param (\w+):", Practice.__init__.__doc__ or ""))
     parameters = set(inspect.signature(Practice.__init__).parameters) - {"self"}
     assert sorted(parameters - documented) == []
+
+
+def _mypy_strict(host: Path) -> subprocess.CompletedProcess[str]:
+    """``mypy --strict`` run on a host's script, as a host's CI would, in the script's own folder."""
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir", ".c", host.name],
+        cwd=host.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
