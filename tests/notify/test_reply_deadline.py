@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 from alliancekit.notify.deadline import ReplyDeadline
 
@@ -82,3 +83,17 @@ def test_with_a_total_every_reply_ends_by_then_however_quick_each_one_is() -> No
         sender.join()
         ours.close()
         theirs.close()
+
+
+def test_a_used_up_total_has_run_out_whichever_timer_fired_first() -> None:
+    """A socket given ``left()`` as its timeout can time out a moment before the watchdog cuts it (under
+    load, the watchdog's thread waits its turn): the caller must read that as the limit too, not as a
+    server that hung up (an SMTP delivery then raised a bare ``SMTPServerDisconnected``, not the
+    ``TimeoutError`` it promises). No reply is open here, so the watchdog never marks ``expired``."""
+    with ReplyDeadline(60.0, total=60.0) as deadline:
+        assert not deadline.ran_out()
+    with ReplyDeadline(0.01, total=0.01) as deadline:
+        time.sleep(0.05)
+        assert not deadline.expired
+        assert deadline.ran_out()
+        assert deadline.left() == 0.001

@@ -23,8 +23,9 @@ __all__ = ["ReplyDeadline"]
 class ReplyDeadline:
     """``with ReplyDeadline(seconds) as deadline:`` then ``with deadline.reply(sock):`` around each read.
 
-    ``expired`` tells, after a failure, whether the limit cut the connection. ``left()`` is what remains
-    of ``total`` (for a connect timeout).
+    ``expired`` tells, after a failure, whether the limit cut the connection, ``ran_out()`` whether the limit
+    or a socket timeout set from ``left()`` did. ``left()`` is what remains of ``total`` (for a socket's
+    timeout).
     """
 
     def __init__(self, seconds: float, *, total: float | None = None) -> None:
@@ -59,6 +60,12 @@ class ReplyDeadline:
         finally:
             with self._wake:
                 self._sock, self._until = None, None
+
+    def ran_out(self) -> bool:
+        """Whether the limit cut the connection, or ``total`` is used up: a socket given :meth:`left` as its
+        timeout may time out a moment before the watchdog, and that too is the limit (the socket's timeout
+        never fires before its time, so past ``total`` is the only way it got there)."""
+        return self.expired or (self._end is not None and time.monotonic() >= self._end)
 
     def left(self) -> float:
         """Seconds left of ``total`` (``seconds`` without one); a little more than 0 once it has run out, so

@@ -310,7 +310,7 @@ class SMTPChannel:
             try:
                 refused = self._send(mail, deadline, context)
             except OSError as exc:  # smtplib's exceptions are OSErrors too
-                if deadline.expired:
+                if deadline.ran_out():  # the watchdog, or the socket's timeout set from what was left
                     raise TimeoutError("the SMTP conversation took longer than the timeout") from exc
                 _marked(exc)
                 raise
