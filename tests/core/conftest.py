@@ -7,12 +7,15 @@ item keys from the definition), so these tests do not depend on the placeholder 
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from alliancekit import open_practice
@@ -247,3 +250,26 @@ class AllowAll:
         from alliancekit.security.policy import Decision
 
         return Decision.allow()
+
+
+def treated(practice: Practice, actor: Actor, *, measures: bool, client: str = "client-1") -> str:
+    """An active episode whose client consented to treatment, and to measures or not, on day 0."""
+    ep = new_episode(practice, actor, client=client)
+    given = attrs.evolve(consultation(day(0)), consent=Consent(treatment=True, measures=measures))
+    practice.record_consultation(actor, ep, given)
+    practice.decide_fit(actor, ep, proceed(day(1)))
+    practice.agree_goals(actor, ep, goals(1), agreed_on=day(2))
+    return ep
+
+
+def rewrite_snapshot(path: Path, episode_id: str, shape: int, dropped: str) -> None:
+    """Rewrite an SQLite practice's snapshot of ``episode_id`` as an older ``shape`` wrote it: without the
+    field ``dropped`` that shape did not have (what a store written by an earlier release holds)."""
+    conn = sqlite3.connect(path)
+    (text,) = conn.execute("SELECT state FROM episodes WHERE episode_id = ?", (episode_id,)).fetchone()
+    state = json.loads(text)
+    del state[dropped]
+    state["_v"] = shape
+    conn.execute("UPDATE episodes SET state = ? WHERE episode_id = ?", (json.dumps(state), episode_id))
+    conn.commit()
+    conn.close()

@@ -8,7 +8,6 @@ other side), and a client who declined still has sessions without measures."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -41,25 +40,16 @@ from .conftest import (
     day,
     fixed_clock,
     footprint,
-    goals,
     new_episode,
     ors,
     proceed,
+    rewrite_snapshot,
     srs,
+    treated,
 )
 
 RULE = "consent-measures"
 RESPONDED_AT = datetime(2026, 1, 20, 10, 0, tzinfo=UTC)
-
-
-def treated(practice: Practice, actor: Actor, *, measures: bool, client: str = "client-1") -> str:
-    """An active episode whose client consented to treatment, and to measures or not."""
-    ep = new_episode(practice, actor, client=client)
-    declined = attrs.evolve(consultation(day(0)), consent=Consent(treatment=True, measures=measures))
-    practice.record_consultation(actor, ep, declined)
-    practice.decide_fit(actor, ep, proceed(day(1)))
-    practice.agree_goals(actor, ep, goals(1), agreed_on=day(2))
-    return ep
 
 
 def refused(practice: Practice, episodes: tuple[str, ...], call: Any) -> ValidationError:
@@ -253,18 +243,6 @@ def test_the_batch_refuses_the_clients_measures_and_goes_on(practice: Practice, 
 # -- snapshots written before the consent was kept (shape 5) ---------------------------------------------
 
 
-def _as_shape_5(path: Path, episode_id: str) -> None:
-    """Rewrite the episode's snapshot as shape 5 wrote it: no ``measures_consent``."""
-    conn = sqlite3.connect(path)
-    (text,) = conn.execute("SELECT state FROM episodes WHERE episode_id = ?", (episode_id,)).fetchone()
-    state = json.loads(text)
-    del state["measures_consent"]
-    state["_v"] = 5
-    conn.execute("UPDATE episodes SET state = ? WHERE episode_id = ?", (json.dumps(state), episode_id))
-    conn.commit()
-    conn.close()
-
-
 def test_a_shape_5_snapshot_upcasts_to_the_consent_given_at_the_consultation(
     tmp_path: Path, actor: Actor
 ) -> None:
@@ -276,7 +254,7 @@ def test_a_shape_5_snapshot_upcasts_to_the_consent_given_at_the_consultation(
         unconsulted = new_episode(p, actor, client="client-4")
     episodes = {yes: True, no: False, unconsulted: False}
     for ep in episodes:
-        _as_shape_5(path, ep)
+        rewrite_snapshot(path, ep, 5, "measures_consent")
     with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as p:
         for ep, consent in episodes.items():
             stored = p.store.load_snapshot(ep)

@@ -9,7 +9,6 @@ nothing."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -36,26 +35,17 @@ from .conftest import (
     day,
     fixed_clock,
     footprint,
-    goals,
     new_episode,
     ors,
     proceed,
+    rewrite_snapshot,
     srs,
+    treated,
     unplanned_ending,
 )
 
 RULE = "consent-measures"
 ADMIN = Actor("admin-1", Role.ADMINISTRATOR, "clinic-1")
-
-
-def treated(practice: Practice, actor: Actor, *, measures: bool) -> str:
-    """An active episode whose client consented to treatment, and to measures or not, on day 0."""
-    ep = new_episode(practice, actor)
-    given = attrs.evolve(consultation(day(0)), consent=Consent(treatment=True, measures=measures))
-    practice.record_consultation(actor, ep, given)
-    practice.decide_fit(actor, ep, proceed(day(1)))
-    practice.agree_goals(actor, ep, goals(1), agreed_on=day(2))
-    return ep
 
 
 def at(on: date) -> datetime:
@@ -275,14 +265,7 @@ def test_a_shape_6_snapshot_upcasts_to_no_change(tmp_path: Path, actor: Actor) -
     path = tmp_path / "p.sqlite"
     with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as p:
         ep = treated(p, actor, measures=False)
-    conn = sqlite3.connect(path)
-    (text,) = conn.execute("SELECT state FROM episodes WHERE episode_id = ?", (ep,)).fetchone()
-    state = json.loads(text)
-    del state["measures_consent_changed_on"]
-    state["_v"] = 6
-    conn.execute("UPDATE episodes SET state = ? WHERE episode_id = ?", (json.dumps(state), ep))
-    conn.commit()
-    conn.close()
+    rewrite_snapshot(path, ep, 6, "measures_consent_changed_on")
     with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as p:
         stored = p.store.load_snapshot(ep)
         assert stored is not None
