@@ -686,7 +686,7 @@ def test_a_date_after_today_is_a_row_error_and_its_batch_is_not_written(
     code, out, err = import_csv(capsys, db, mapping, source, "--batch-size", "2")
     assert code == 1
     assert _errors(err) == ['error: row 4, column "Date" (opened_on): future (refused by the library)']
-    assert "2099" not in err
+    assert "2099" not in err.replace(str(tmp_path), "TMP")  # not in pytest's numbered folder either
     assert "checkpoint at row 3" in out
     assert sorted(sessions(db)) == ["c-1", "c-2"]  # c-4, in the refused unit's batch, is not written either
 
@@ -732,8 +732,9 @@ def test_an_openfit_style_row_error_names_the_column_to_fix(
     source = write_csv(tmp_path, rows, header=_OPENFIT_HEADER)
     code, _, err = import_csv(capsys, tmp_path / "p.sqlite", _OPENFIT, source)
     assert (code, _errors(err)) == (1, [expected])
-    assert "2099" not in err  # the values are never shown
-    assert "41" not in err
+    shown = err.replace(str(tmp_path), "TMP")  # pytest numbers its folders: /tmp/pytest-of-root/pytest-415/
+    assert "2099" not in shown  # the values are never shown
+    assert "41" not in shown
     code, out, _ = import_csv(capsys, tmp_path / "p.sqlite", _OPENFIT, source, "--json")
     [error] = json.loads(out)["errors"]
     assert code == 1
