@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from alliancekit_smtp import SMTPChannel, SMTPConfig, compose
+from alliancekit_smtp import SMTPChannel, SMTPConfig, SMTPSetupError, compose
 from alliancekit_smtp.testing import LocalSMTPServer, key_of, self_signed_certificate, text_of
 
 from alliancekit.notify import Notification
@@ -125,12 +125,17 @@ def test_starttls_with_login(certificate: tuple[str, str]) -> None:
         )
         SMTPChannel(config).deliver(_note())
         assert len(server.messages()) == 1
-        # the same server refuses a wrong password, and a client that does not trust its certificate
-        with pytest.raises(smtplib.SMTPAuthenticationError):
+        # the same server refuses a wrong password (535), and a client that does not trust its certificate:
+        # both for good, naming the setting to check
+        with pytest.raises(SMTPSetupError, match=r"^login-refused; check ALLIANCEKIT_SMTP_USERNAME") as wrong:
             SMTPChannel(_config(server.port, security="starttls", ssl_context=trusting, username="alerts",
                                 password=PASSWORD[::-1])).deliver(_note())  # fmt: skip
-        with pytest.raises(ssl.SSLCertVerificationError):
+        assert isinstance(wrong.value.__cause__, smtplib.SMTPAuthenticationError)
+        assert wrong.value.__cause__.smtp_code == 535
+        with pytest.raises(SMTPSetupError, match=r"^certificate-untrusted") as untrusted:
             SMTPChannel(_config(server.port, security="starttls")).deliver(_note())
+        assert isinstance(untrusted.value.__cause__, ssl.SSLCertVerificationError)
+        assert wrong.value.permanent is untrusted.value.permanent is True
         assert len(server.messages()) == 1
         assert PASSWORD not in repr(config)
 

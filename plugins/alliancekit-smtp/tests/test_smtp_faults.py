@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from alliancekit_smtp import SMTPChannel, SMTPConfig
+from alliancekit_smtp import SMTPChannel, SMTPConfig, SMTPSetupError
 
 from alliancekit.notify import Notification
 
@@ -199,22 +199,57 @@ def test_recipients_given_as_one_string_are_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "replies",
+    ("replies", "permanent"),
     [
-        {},  # STARTTLS not offered
-        {"EHLO": "250-scripted.test\r\n250 STARTTLS", "STARTTLS": "454 4.7.0 TLS not available"},
+        # STARTTLS not offered: the server (or the security setting) is wrong until someone fixes it
+        ({}, True),
+        # RFC 3207: 454 is "TLS not available due to temporary reason"
+        ({"EHLO": "250-scripted.test\r\n250 STARTTLS", "STARTTLS": "454 4.7.0 TLS not available"}, False),
+        ({"EHLO": "250-scripted.test\r\n250 STARTTLS", "STARTTLS": "501 5.5.4 syntax error"}, True),
     ],
 )
 def test_where_starttls_is_required_and_denied_nothing_is_sent_in_clear(
-    scripted: type[ScriptedSMTP], replies: dict[str, str]
+    scripted: type[ScriptedSMTP], replies: dict[str, str], permanent: bool
 ) -> None:
     """Neither the password nor the message crosses a connection that did not become encrypted."""
     server = scripted(replies)
     channel = _channel(server.port, security="starttls", username="alerts", password="pw-for-tests")  # noqa: S106 - a test credential
-    with pytest.raises(smtplib.SMTPException):
+    with pytest.raises(smtplib.SMTPException) as caught:
         channel.deliver(_note())
     verbs = {c.split(" ", 1)[0].upper() for c in server.commands}
     assert verbs.isdisjoint({"AUTH", "MAIL", "RCPT", "DATA"})
+    assert server.messages == []
+    assert getattr(caught.value, "permanent", False) is permanent
+
+
+def test_starttls_not_offered_names_the_settings_to_check(scripted: type[ScriptedSMTP]) -> None:
+    server = scripted()
+    with pytest.raises(SMTPSetupError) as caught:
+        _channel(server.port, security="starttls").deliver(_note())
+    assert caught.value.reason == (
+        "starttls-not-offered; check ALLIANCEKIT_SMTP_SECURITY and ALLIANCEKIT_SMTP_PORT"
+    )
+    assert "clinic.test" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("ehlo", "reason"),
+    [
+        ("250 scripted.test", "auth-not-offered"),  # no AUTH at all
+        ("250-scripted.test\r\n250 AUTH GSSAPI", "auth-not-offered"),  # none smtplib can do
+    ],
+)
+def test_a_login_the_server_does_not_offer_is_permanent(
+    scripted: type[ScriptedSMTP], ehlo: str, reason: str
+) -> None:
+    server = scripted({"EHLO": ehlo})
+    login = {"username": "alerts", "password": "pw-for-tests", "allow_plaintext_login": True}
+    with pytest.raises(SMTPSetupError) as caught:
+        _channel(server.port, **login).deliver(_note())
+    assert caught.value.permanent is True
+    assert caught.value.reason is not None
+    assert caught.value.reason.startswith(reason + " ")
+    assert "ALLIANCEKIT_SMTP_USERNAME" in caught.value.reason
     assert server.messages == []
 
 

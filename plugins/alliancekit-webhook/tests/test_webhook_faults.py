@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from alliancekit_webhook import WebhookChannel, WebhookConfig, WebhookRejected
+from alliancekit_webhook import WebhookChannel, WebhookConfig, WebhookRejected, WebhookSetupError
 from alliancekit_webhook.testing import read_request
 
 from alliancekit.notify import Notification
@@ -184,23 +184,33 @@ def test_a_2xx_whose_body_stalls_or_is_broken_is_a_delivery(then: str) -> None:
         receiver.close()
 
 
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
-    """``(certfile, keyfile)``: a throwaway certificate for 127.0.0.1 (needs the ``openssl`` command)."""
+def _self_signed(folder: Any, names: str) -> tuple[str, str]:
+    """``(certfile, keyfile)``: a throwaway certificate for ``names`` (needs the ``openssl`` command)."""
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("openssl is not installed")
-    folder = tmp_path_factory.mktemp("tls")
     cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
     subprocess.run(
         [
             openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-            "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
+            "-addext", f"subjectAltName={names}", "-keyout", key, "-out", cert,
         ],
         check=True,
         capture_output=True,
     )  # fmt: skip
     return cert, key
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A throwaway certificate for 127.0.0.1."""
+    return _self_signed(tmp_path_factory.mktemp("tls"), "IP:127.0.0.1")
+
+
+@pytest.fixture(scope="module")
+def misnamed_certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A throwaway certificate for another name than 127.0.0.1."""
+    return _self_signed(tmp_path_factory.mktemp("misnamed"), "DNS:elsewhere.test")
 
 
 def _https_receiver(
@@ -231,8 +241,15 @@ def test_https_delivers_to_a_trusted_certificate_and_sends_nothing_to_an_untrust
     server = _https_receiver(certificate, posts)
     url = f"https://127.0.0.1:{server.server_address[1]}/hook"
     try:
-        with pytest.raises(ssl.SSLCertVerificationError):  # the system's CAs do not know it
+        with pytest.raises(WebhookSetupError) as untrusted:  # the system's CAs do not know it
             WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=3.0)).deliver(_note())
+        # permanent: a retry cannot make the certificate valid, and is what a machine in the middle wants
+        assert untrusted.value.permanent is True
+        assert untrusted.value.reason == (
+            "certificate-untrusted (unknown issuer, self-signed or expired); "
+            "check ALLIANCEKIT_WEBHOOK_CA_FILE (ssl_context)"
+        )
+        assert isinstance(untrusted.value.__cause__, ssl.SSLCertVerificationError)
         assert posts == []
         trusting = ssl.create_default_context(cafile=certificate[0])
         WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=3.0, ssl_context=trusting)).deliver(
@@ -303,3 +320,99 @@ def test_the_timeout_bounds_the_tls_handshake_and_the_answer_together(certificat
         relay.close()
         server.shutdown()
         server.server_close()
+
+
+def test_a_certificate_for_another_name_is_permanent_and_nothing_is_sent(
+    misnamed_certificate: tuple[str, str],
+) -> None:
+    posts: list[bytes] = []
+    server = _https_receiver(misnamed_certificate, posts)
+    url = f"https://127.0.0.1:{server.server_address[1]}/hook"
+    trusting = ssl.create_default_context(cafile=misnamed_certificate[0])  # its issuer is trusted
+    try:
+        with pytest.raises(WebhookSetupError) as caught:
+            WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=3.0, ssl_context=trusting)).deliver(
+                _note()
+            )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert caught.value.permanent is True
+    assert caught.value.reason is not None
+    assert caught.value.reason.startswith("certificate-name ")
+    assert "ALLIANCEKIT_WEBHOOK_URL" in caught.value.reason
+    assert posts == []
+
+
+def test_https_to_a_port_that_does_not_speak_tls_is_permanent() -> None:
+    """An https URL whose port answers in plain HTTP: the configuration is wrong, not the network."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)  # the ClientHello, read as a request line would be
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    server = threading.Thread(target=answer, daemon=True)
+    server.start()
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/hook"
+    try:
+        with pytest.raises(WebhookSetupError, match=r"^not-tls .*check ALLIANCEKIT_WEBHOOK_URL$") as caught:
+            WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=3.0)).deliver(_note())
+    finally:
+        server.join()
+        listener.close()
+    assert caught.value.permanent is True
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_refused_connection_is_transient(scheme: str) -> None:
+    # bound, not listening: every connection is refused, and no other server can take the port meanwhile
+    with socket.socket() as bound:
+        bound.bind(("127.0.0.1", 0))
+        url = f"{scheme}://127.0.0.1:{bound.getsockname()[1]}/hook"
+        with pytest.raises(ConnectionRefusedError) as caught:
+            _channel(url, timeout=3.0).deliver(_note())
+    assert getattr(caught.value, "permanent", False) is False
+
+
+class ObservingContext(ssl.SSLContext):
+    """A client context that notes the socket timeout each TLS handshake starts with."""
+
+    handshake_timeouts: list[float | None]
+
+    def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:  # type: ignore[override]
+        self.handshake_timeouts.append(sock.gettimeout())
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+def test_the_tls_handshake_starts_with_what_is_left_of_the_budget() -> None:
+    """http.client connected, then shook hands, each under the full ``timeout``: a slow connect and a
+    stalled handshake took up to twice the budget, past the dispatcher's call limit. The handshake now starts
+    with what is left (less than ``timeout``), and one never answered is a TimeoutError, retried."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def silent() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            done.wait(30)  # the ClientHello is never answered
+
+    threading.Thread(target=silent, daemon=True).start()
+    context = ObservingContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.load_default_certs()
+    context.handshake_timeouts = []
+    url = f"https://127.0.0.1:{listener.getsockname()[1]}/hook"
+    try:
+        with pytest.raises(TimeoutError) as caught:
+            WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=0.5, ssl_context=context)).deliver(
+                _note()
+            )
+    finally:
+        done.set()
+        listener.close()
+    assert getattr(caught.value, "permanent", False) is False
+    (started_with,) = context.handshake_timeouts
+    assert started_with is not None
+    assert 0 < started_with < 0.5

@@ -12,7 +12,9 @@ An exception raised by ``deliver`` may tell the dispatcher more (read as attribu
 :class:`DeliveryError` or mark any exception): ``permanent = True`` says that repeating the same delivery
 cannot succeed (the receiver refused it for good), so the message is dead at once instead of spending its
 retries; ``retry_after`` (seconds) is the earliest the receiver wants the next attempt, which the dispatcher
-honours up to :attr:`~alliancekit.notify.DispatchPolicy.max_delay`.
+honours up to :attr:`~alliancekit.notify.DispatchPolicy.max_delay`. Only the exception's class name is
+recorded, never its text, except a :class:`DeliveryError`'s ``reason``: a fixed text the channel chose (say,
+the setting to check), recorded after the class name.
 
 A plugin that raises while registering is reported in :attr:`NotifierRegistry.problems` and left out; the
 other plugins' channels still register (a notification plugin never breaks the host or the others). The
@@ -56,13 +58,37 @@ ChannelRegistrar = Callable[[Channel], None]
 class DeliveryError(Exception):
     """A failed delivery that says whether to retry it (see the module docstring).
 
-    Its text must not echo the message or the receiver's answer: only its class name is recorded.
+    Its text must not echo the message or the receiver's answer: only its class name is recorded, and its
+    ``reason``, which must be fixed text (never built from the message, an address or the receiver's answer).
     """
 
-    def __init__(self, what: str, *, permanent: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        reason: str | None = None,
+    ) -> None:
         super().__init__(what)
         self.permanent = permanent
         self.retry_after = retry_after
+        self.reason = reason
+
+
+#: The longest failure recorded: a class name and a reason.
+MAX_FAILURE_LENGTH = 300
+
+
+def failure_name(exc: BaseException) -> str:
+    """What the outbox records of a failed attempt: the exception's class name and, for a
+    :class:`DeliveryError` only, its ``reason`` (other exceptions' ``reason`` attributes, as on
+    :class:`ssl.SSLError` or :class:`urllib.error.URLError`, may quote a host or a receiver's words)."""
+    name = type(exc).__name__[:100] or "error"
+    reason = exc.reason if isinstance(exc, DeliveryError) else None
+    if isinstance(reason, str) and reason:
+        name = f"{name}: {reason}"
+    return name[:MAX_FAILURE_LENGTH]
 
 
 def failure_hints(exc: BaseException) -> tuple[bool, float | None]:

@@ -5,8 +5,9 @@ How it keeps its promises:
 * **No blocked record.** Delivery happens after the commit, from the outbox, never inside a command.
 * **A bad channel affects only its own messages.** Each ``deliver`` runs in its own worker thread with a
   deadline. A call that raises is a failed attempt (only the exception's class name is kept, never its
-  text, which may echo content). A call still running at its deadline is a failed attempt of kind
-  ``timeout``; its thread is abandoned (a daemon) and the message retried later. A channel with
+  text, which may echo content; a :class:`~alliancekit.notify.DeliveryError`'s fixed ``reason`` too). A
+  call still running at its deadline is a failed attempt of kind ``timeout``; its thread is abandoned (a
+  daemon) and the message retried later. A channel with
   ``max_hung_per_channel`` calls still stuck is not called again until one returns (``channel-saturated``).
 * **Back-off and dead letters.** After a failed attempt the message is due again after
   ``base_delay * 2 ** (attempts - 1)`` seconds (capped at ``max_delay``), less a random part of up to
@@ -44,7 +45,7 @@ import attrs
 from alliancekit._logging import logger
 from alliancekit.domain.checks import check_aware_datetime
 from alliancekit.errors import AlliancekitError, ValidationError
-from alliancekit.notify.channels import Channel, NotifierRegistry, failure_hints
+from alliancekit.notify.channels import Channel, NotifierRegistry, failure_hints, failure_name
 from alliancekit.notify.outbox import Notification
 from alliancekit.store.protocol import OutboxRecord, Store
 
@@ -295,9 +296,7 @@ class Dispatcher:
                 returned = deliver(message)
             except BaseException as exc:  # noqa: BLE001 - any failure of a plugin is a failed attempt
                 permanent, retry_after = failure_hints(exc)
-                results.put(
-                    (record.message_id, (type(exc).__name__[:100] or "error", permanent, retry_after))
-                )
+                results.put((record.message_id, (failure_name(exc), permanent, retry_after)))
             else:
                 if inspect.isawaitable(returned):
                     # an async deliver the registry could not see (wrapped): nothing was sent, and no retry of

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import smtplib
+import socket
 import ssl
 import string
 from collections.abc import Callable, Mapping
@@ -34,11 +35,12 @@ import attrs
 
 from alliancekit import hookimpl
 from alliancekit.errors import ValidationError
-from alliancekit.notify import CHANNEL_TIMEOUT, DEFAULT_KINDS, Notification
+from alliancekit.notify import CHANNEL_TIMEOUT, DEFAULT_KINDS, DeliveryError, Notification
 from alliancekit.notify.channels import ChannelRegistrar
 from alliancekit.notify.deadline import ReplyDeadline
+from alliancekit.notify.tls import tls_refusal
 
-__all__ = ["SMTPChannel", "SMTPConfig", "compose", "is_permanent"]
+__all__ = ["SMTPChannel", "SMTPConfig", "SMTPSetupError", "compose", "is_permanent"]
 
 Security = Literal["starttls", "tls", "none"]
 ENV_PREFIX = "ALLIANCEKIT_SMTP_"
@@ -253,6 +255,46 @@ def is_permanent(exc: BaseException) -> bool:
     return False
 
 
+class SMTPSetupError(DeliveryError, smtplib.SMTPException):
+    """A failure that no retry can mend, because a setting (or the server's own) is wrong: always
+    ``permanent``. ``reason`` (recorded in the outbox) says what happened and names the setting to check,
+    never a value, the message or an address."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, permanent=True, reason=reason)
+
+
+#: The reasons of :class:`SMTPSetupError`, each naming the settings to check (the ``ALLIANCEKIT_SMTP_*``
+#: variable; in code, the :class:`SMTPConfig` field of the same meaning).
+SETUP_REASONS = {
+    "starttls-not-offered": "starttls-not-offered; check ALLIANCEKIT_SMTP_SECURITY and ALLIANCEKIT_SMTP_PORT",
+    "not-tls": "not-tls (the server does not speak TLS on this port); check ALLIANCEKIT_SMTP_SECURITY and "
+    "ALLIANCEKIT_SMTP_PORT",
+    "certificate-name": "certificate-name (the server's certificate is for another name); check "
+    "ALLIANCEKIT_SMTP_HOST",
+    "certificate-untrusted": "certificate-untrusted (unknown issuer, self-signed or expired); check "
+    "ALLIANCEKIT_SMTP_CA_FILE (ssl_context)",
+    "auth-not-offered": "auth-not-offered (no login the server and client share); check "
+    "ALLIANCEKIT_SMTP_USERNAME",
+    "login-refused": "login-refused; check ALLIANCEKIT_SMTP_USERNAME and ALLIANCEKIT_SMTP_PASSWORD",
+}
+
+
+def _login(client: smtplib.SMTP, username: str, password: str) -> None:
+    try:
+        client.login(username, password)
+    except smtplib.SMTPNotSupportedError as exc:  # AUTH not offered, even over the encrypted connection
+        raise SMTPSetupError(SETUP_REASONS["auth-not-offered"]) from exc
+    except smtplib.SMTPAuthenticationError as exc:
+        if 500 <= exc.smtp_code < 600:  # 535 and the like: the credentials; a 454 is tried again
+            raise SMTPSetupError(SETUP_REASONS["login-refused"]) from exc
+        raise
+    except smtplib.SMTPException as exc:
+        if type(exc) is smtplib.SMTPException:  # "No suitable authentication method found."
+            raise SMTPSetupError(SETUP_REASONS["auth-not-offered"]) from exc
+        raise
+
+
 def _marked(exc: OSError) -> OSError:
     # the dispatcher reads ``permanent`` off the exception; smtplib's own class is kept for ``last_error``
     if is_permanent(exc):
@@ -277,9 +319,25 @@ class _BoundedSMTP(smtplib.SMTP):
             self.sock.settimeout(self._deadline.left())
         return reply
 
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # connecting, too, within what is left of the budget (smtplib hands it the full ``timeout``)
+        return super()._get_socket(host, port, self._deadline.left())
+
 
 class _BoundedSMTPSSL(_BoundedSMTP, smtplib.SMTP_SSL):
     """:class:`smtplib.SMTP_SSL` (TLS from the first byte) with the same bound on every reply."""
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # smtplib.SMTP_SSL shakes hands under the socket's timeout as set before connecting: a fresh
+        # ``timeout`` after a slow connect. The handshake gets what is left, and the watchdog as a reply does.
+        sock = smtplib.SMTP._get_socket(self, host, port, self._deadline.left())  # noqa: SLF001 - TCP only
+        try:
+            sock.settimeout(self._deadline.left())
+            with self._deadline.reply(sock):
+                return self.context.wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
 
 
 class SMTPChannel:
@@ -300,8 +358,10 @@ class SMTPChannel:
         It is sent only when every recipient was accepted: a refused one (4xx or 5xx at ``RCPT``) raises
         :class:`smtplib.SMTPRecipientsRefused`, and the retry goes to all of them again under the same
         Message-ID. A 5yz refusal is marked ``permanent`` (:func:`is_permanent`): the dispatcher makes the
-        message dead at once. The whole conversation must be done within ``timeout`` seconds, however
-        slowly the replies trickle in (:class:`TimeoutError` otherwise).
+        message dead at once. So is :class:`SMTPSetupError` (an SMTPException): STARTTLS or a login not
+        offered, a login refused with 5yz, a certificate that fails verification, a port without TLS. The
+        whole conversation, connecting and any TLS handshake included, must be done within ``timeout``
+        seconds, however slowly the replies trickle in (:class:`TimeoutError` otherwise).
         """
         config = self.config
         mail = compose(config, message)
@@ -312,6 +372,10 @@ class SMTPChannel:
             except OSError as exc:  # smtplib's exceptions are OSErrors too
                 if deadline.ran_out():  # the watchdog, or the socket's timeout set from what was left
                     raise TimeoutError("the SMTP conversation took longer than the timeout") from exc
+                # A certificate that fails verification, or a port that does not speak TLS, fails the same
+                # way every time (and a retry is what a machine in the middle wants): permanent.
+                if (refusal := tls_refusal(exc)) is not None:
+                    raise SMTPSetupError(SETUP_REASONS[refusal]) from exc
                 _marked(exc)
                 raise
         if refused:
@@ -325,9 +389,12 @@ class SMTPChannel:
         client = self._connect(deadline, context)
         try:
             if config.security == "starttls":
-                client.starttls(context=context)
+                try:
+                    client.starttls(context=context)
+                except smtplib.SMTPNotSupportedError as exc:  # a 454 reply to STARTTLS is tried again
+                    raise SMTPSetupError(SETUP_REASONS["starttls-not-offered"]) from exc
             if config.username:
-                client.login(config.username, config.password or "")
+                _login(client, config.username, config.password or "")
             refused = client.send_message(mail)
         except BaseException:
             client.close()

@@ -154,8 +154,9 @@ def text_of(message: EmailMessage) -> bytes:
     return (headers + "\n" + str(content)).encode()
 
 
-def self_signed_certificate(directory: Any) -> tuple[str, str]:
-    """``(certfile, keyfile)`` for 127.0.0.1 and localhost, made with the ``openssl`` command."""
+def self_signed_certificate(directory: Any, names: str = "IP:127.0.0.1,DNS:localhost") -> tuple[str, str]:
+    """``(certfile, keyfile)`` for ``names`` (a subjectAltName: 127.0.0.1 and localhost by default), made
+    with the ``openssl`` command; a different ``directory`` for each certificate."""
     import shutil
     import subprocess
     from pathlib import Path
@@ -167,7 +168,7 @@ def self_signed_certificate(directory: Any) -> tuple[str, str]:
     subprocess.run(  # noqa: S603 - fixed arguments, the openssl found on PATH
         [
             openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-subj", "/CN=localhost", "-addext", f"subjectAltName={names}",
             "-keyout", str(key), "-out", str(cert),
         ],
         check=True,

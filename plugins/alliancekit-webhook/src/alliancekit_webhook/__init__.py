@@ -44,6 +44,7 @@ import math
 import os
 import re
 import secrets
+import socket
 import ssl
 import time
 import urllib.parse
@@ -59,6 +60,7 @@ from alliancekit.errors import ValidationError
 from alliancekit.notify import CHANNEL_TIMEOUT, DEFAULT_KINDS, DeliveryError, Notification
 from alliancekit.notify.channels import ChannelRegistrar
 from alliancekit.notify.deadline import ReplyDeadline
+from alliancekit.notify.tls import tls_refusal
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -71,6 +73,7 @@ __all__ = [
     "WebhookChannel",
     "WebhookConfig",
     "WebhookRejected",
+    "WebhookSetupError",
     "generate_secret",
     "is_permanent",
     "retry_after_seconds",
@@ -121,6 +124,26 @@ class WebhookRejected(DeliveryError):
             retry_after=None if permanent else retry_after,
         )
         self.status = status
+
+
+class WebhookSetupError(DeliveryError, OSError):
+    """A connection that no retry can mend, because a setting is wrong or the receiver is not the one
+    configured: always ``permanent``. ``reason`` (recorded in the outbox) names the setting to check."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, permanent=True, reason=reason)
+
+
+#: The reasons of :class:`WebhookSetupError`, by :func:`alliancekit.notify.tls.tls_refusal`'s verdict, each
+#: naming the setting to check (the ``ALLIANCEKIT_WEBHOOK_*`` variable; in code, the :class:`WebhookConfig`
+#: field of the same meaning).
+SETUP_REASONS = {
+    "not-tls": "not-tls (the receiver does not speak TLS on this port); check ALLIANCEKIT_WEBHOOK_URL",
+    "certificate-name": "certificate-name (the receiver's certificate is for another name); check the host "
+    "in ALLIANCEKIT_WEBHOOK_URL",
+    "certificate-untrusted": "certificate-untrusted (unknown issuer, self-signed or expired); check "
+    "ALLIANCEKIT_WEBHOOK_CA_FILE (ssl_context)",
+}
 
 
 #: Answers that repeating the same request cannot change (RFC 9110 section 15): the request or its
@@ -437,6 +460,30 @@ class _FinalResponse(http.client.HTTPResponse):
         return version, status, reason
 
 
+class _Connection(http.client.HTTPConnection):
+    """One delivery's connection, http or https: connecting and the TLS handshake take what is left of the
+    delivery's budget, not a fresh ``timeout`` each (http.client gives each step the full timeout), and the
+    handshake is cut by the deadline's watchdog like a reply."""
+
+    response_class = _FinalResponse
+
+    def __init__(self, host: str, port: int | None, deadline: ReplyDeadline, tls: ssl.SSLContext | None):
+        self.default_port = http.client.HTTPS_PORT if tls is not None else http.client.HTTP_PORT
+        super().__init__(host, port, timeout=deadline.left())
+        self._deadline = deadline
+        self._tls = tls
+
+    def connect(self) -> None:
+        self.timeout = self._deadline.left()
+        super().connect()
+        sock: socket.socket = self.sock
+        if self._tls is not None:
+            sock.settimeout(self._deadline.left())
+            with self._deadline.reply(sock):
+                self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+        self.sock.settimeout(self._deadline.left())
+
+
 class WebhookChannel:
     """An alliancekit notification channel that POSTs signed JSON. Also a plugin registering itself."""
 
@@ -460,9 +507,10 @@ class WebhookChannel:
     def deliver(self, message: Notification) -> None:
         """POST one message; raise :class:`WebhookRejected` on a non-2xx answer, OSError if unreachable.
 
-        Connecting, sending and the answer's status and headers must all be done within ``timeout``
-        seconds, however slowly they trickle in (:class:`TimeoutError` otherwise); the answer's body is not
-        waited for.
+        Connecting, the TLS handshake, sending and the answer's status and headers must all be done within
+        ``timeout`` seconds, however slowly they trickle in (:class:`TimeoutError` otherwise); the answer's
+        body is not waited for. A certificate that fails verification, or an https URL whose port does not
+        speak TLS, raises :class:`WebhookSetupError` (an OSError), ``permanent``.
         """
         body = self.body(message)
         timestamp = int(time.time())
@@ -479,28 +527,18 @@ class WebhookChannel:
             TIMESTAMP_HEADER: str(timestamp),
             SIGNATURE_HEADER: sign(self.config.secret, timestamp, body),
         }
-        connection: http.client.HTTPConnection
-        if self._https:
-            context = self.config.ssl_context or ssl.create_default_context()
-            connection = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self.config.timeout, context=context
-            )
-        else:
-            connection = http.client.HTTPConnection(self._host, self._port, timeout=self.config.timeout)
-        connection.response_class = _FinalResponse
-        try:
-            status, retry_after = self._post(connection, body, headers)
-        finally:
-            connection.close()
+        context = (self.config.ssl_context or ssl.create_default_context()) if self._https else None
+        status, retry_after = self._post(context, body, headers)
         if not 200 <= status < 300:
             raise WebhookRejected(status, retry_after=retry_after_seconds(retry_after, time.time()))
 
     def _post(
-        self, connection: http.client.HTTPConnection, body: bytes, headers: dict[str, str]
+        self, context: ssl.SSLContext | None, body: bytes, headers: dict[str, str]
     ) -> tuple[int, str | None]:
         """The answer's status and ``Retry-After``; :class:`TimeoutError` when the delivery took too long."""
         late = TimeoutError("the webhook's answer took longer than the timeout")
         with ReplyDeadline(self.config.timeout, total=self.config.timeout) as deadline:
+            connection = _Connection(self._host, self._port, deadline, context)
             try:
                 connection.connect()
                 # a receiver that answers a byte at a time must not hold the delivery past the timeout
@@ -513,9 +551,15 @@ class WebhookChannel:
                     with contextlib.suppress(OSError, http.client.HTTPException):
                         response.read(64 * 1024)
             except (OSError, http.client.HTTPException) as exc:
-                if deadline.expired:
+                if deadline.ran_out():  # the watchdog, or a socket's timeout set from what was left
                     raise late from exc
+                # A certificate that fails verification, or a port without TLS, fails the same way every
+                # time (and a retry is what a machine in the middle wants): permanent.
+                if (refusal := tls_refusal(exc)) is not None:
+                    raise WebhookSetupError(SETUP_REASONS[refusal]) from exc
                 raise
+            finally:
+                connection.close()
         if not answered:
             raise late
         return response.status, response.getheader("Retry-After")
