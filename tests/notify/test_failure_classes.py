@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from alliancekit.notify import CHANNEL_TIMEOUT, DeliveryError, DispatchPolicy, Notification
+from alliancekit.notify.channels import MAX_FAILURE_LENGTH
 from alliancekit.store.protocol import OutboxState
 
 
@@ -204,3 +205,98 @@ def test_an_unreadable_message_is_dead_at_once(practice_for: Any, kit: SimpleNam
     assert (summary.failed, summary.dead) == (0, 1)
     (dead,) = practice.store.outbox_records(OutboxState.DEAD)
     assert (dead.attempts, dead.last_error) == (1, "unreadable-message")
+
+
+class _Quoting(Exception):
+    """An exception of some library whose ``reason`` quotes what it was given (like URLError's)."""
+
+    def __init__(self) -> None:
+        super().__init__("client words")
+        self.reason = "client words"
+
+
+@pytest.mark.parametrize(
+    ("raised", "recorded"),
+    [
+        (
+            DeliveryError("x", reason="tls-refused; check THE_SETTING"),
+            "DeliveryError: tls-refused; check THE_SETTING",
+        ),
+        (DeliveryError("x", reason=""), "DeliveryError"),
+        (DeliveryError("x"), "DeliveryError"),
+        (_Quoting(), "_Quoting"),  # only a DeliveryError's reason is the channel's own fixed text
+    ],
+)
+def test_a_delivery_errors_reason_is_recorded_after_its_class(
+    practice_for: Any, kit: SimpleNamespace, raised: Exception, recorded: str
+) -> None:
+    class Failing:
+        name = "hook"
+
+        def deliver(self, message: Notification) -> None:
+            raise raised
+
+    practice = practice_for(Failing(), base_delay=10, jitter=0)
+    _one_message(practice, kit)
+    assert practice.dispatch_pending().failed == 1
+    (pending,) = practice.store.outbox_records(OutboxState.PENDING)
+    assert pending.last_error == recorded
+
+
+def test_a_long_reason_is_cut_to_the_recorded_length(practice_for: Any, kit: SimpleNamespace) -> None:
+    practice = practice_for(Refusing(reason="r" * 400), base_delay=10, jitter=0)
+    _one_message(practice, kit)
+    practice.dispatch_pending()
+    (pending,) = practice.store.outbox_records(OutboxState.PENDING)
+    assert pending.last_error == ("DeliveryError: " + "r" * 400)[:MAX_FAILURE_LENGTH]
+
+
+@pytest.mark.parametrize("offered", [False, True])
+def test_an_smtp_server_without_starttls_is_a_dead_letter_naming_the_setting(
+    practice_for: Any, kit: SimpleNamespace, offered: bool
+) -> None:
+    """Required TLS the server does not offer will not appear between retries: dead at once, and the
+    record says what to check, never an address or the message."""
+    import shutil
+    import ssl
+
+    from alliancekit_smtp import SMTPChannel, SMTPConfig
+    from alliancekit_smtp.testing import LocalSMTPServer, self_signed_certificate
+
+    options: dict[str, Any] = {}
+    trust: dict[str, Any] = {}
+    if offered:  # the other side of the boundary: offered and trusted, it is a delivery
+        if shutil.which("openssl") is None:
+            pytest.skip("openssl is not installed")
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            cert, key = self_signed_certificate(folder)
+            server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            server_context.load_cert_chain(cert, key)
+            trust["ssl_context"] = ssl.create_default_context(cafile=cert)
+        options = {"tls_context": server_context, "require_starttls": True}
+    with LocalSMTPServer(**options) as server:
+        config = SMTPConfig(
+            host="127.0.0.1",
+            port=server.port,
+            sender="alerts@clinic.test",
+            recipients=("oncall@clinic.test",),
+            security="starttls",
+            timeout=1.5,
+            channel="hook",
+            **trust,
+        )
+        practice = practice_for(SMTPChannel(config), base_delay=10, jitter=0, max_attempts=8)
+        _one_message(practice, kit)
+        summary = practice.dispatch_pending()
+        received = len(server.messages())
+    if offered:
+        assert (summary.delivered, summary.dead, received) == (1, 0, 1)
+        return
+    assert (summary.failed, summary.dead, received) == (0, 1, 0)
+    (dead,) = practice.store.outbox_records(OutboxState.DEAD)
+    assert (dead.attempts, dead.last_error) == (
+        1,
+        "SMTPSetupError: starttls-not-offered; check ALLIANCEKIT_SMTP_SECURITY and ALLIANCEKIT_SMTP_PORT",
+    )

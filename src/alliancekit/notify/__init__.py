@@ -6,7 +6,8 @@
 * :mod:`alliancekit.notify.dispatcher` claims due messages, calls the channels with a time limit, and
   records the outcome with back-off and a dead-letter state;
 * :mod:`alliancekit.notify.deadline` bounds a whole reply of a channel's server, for channels that talk
-  over a socket.
+  over a socket;
+* :mod:`alliancekit.notify.tls` tells a TLS failure that a setting causes (permanent) from the rest.
 """
 
 from alliancekit.notify.channels import Channel, ChannelRegistrar, DeliveryError, NotifierRegistry

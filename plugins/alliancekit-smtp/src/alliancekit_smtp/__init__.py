@@ -321,7 +321,8 @@ class _BoundedSMTP(smtplib.SMTP):
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         # connecting, too, within what is left of the budget (smtplib hands it the full ``timeout``)
-        return super()._get_socket(host, port, self._deadline.left())
+        tcp: socket.socket = super()._get_socket(host, port, self._deadline.left())  # type: ignore[misc]  # not in the stubs
+        return tcp
 
 
 class _BoundedSMTPSSL(_BoundedSMTP, smtplib.SMTP_SSL):
@@ -330,7 +331,8 @@ class _BoundedSMTPSSL(_BoundedSMTP, smtplib.SMTP_SSL):
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         # smtplib.SMTP_SSL shakes hands under the socket's timeout as set before connecting: a fresh
         # ``timeout`` after a slow connect. The handshake gets what is left, and the watchdog as a reply does.
-        sock = smtplib.SMTP._get_socket(self, host, port, self._deadline.left())  # noqa: SLF001 - TCP only
+        # smtplib.SMTP's own: the TCP connection only (not in the stubs)
+        sock: socket.socket = smtplib.SMTP._get_socket(self, host, port, self._deadline.left())  # type: ignore[attr-defined]  # noqa: SLF001
         try:
             sock.settimeout(self._deadline.left())
             with self._deadline.reply(sock):
