@@ -253,7 +253,7 @@ def test_a_long_reason_is_cut_to_the_recorded_length(practice_for: Any, kit: Sim
 
 @pytest.mark.parametrize("offered", [False, True])
 def test_an_smtp_server_without_starttls_is_a_dead_letter_naming_the_setting(
-    practice_for: Any, kit: SimpleNamespace, offered: bool
+    practice_for: Any, kit: SimpleNamespace, tmp_path: Any, offered: bool
 ) -> None:
     """Required TLS the server does not offer will not appear between retries: dead at once, and the
     record says what to check, never an address or the message."""
@@ -268,13 +268,10 @@ def test_an_smtp_server_without_starttls_is_a_dead_letter_naming_the_setting(
     if offered:  # the other side of the boundary: offered and trusted, it is a delivery
         if shutil.which("openssl") is None:
             pytest.skip("openssl is not installed")
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as folder:
-            cert, key = self_signed_certificate(folder)
-            server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            server_context.load_cert_chain(cert, key)
-            trust["ssl_context"] = ssl.create_default_context(cafile=cert)
+        cert, key = self_signed_certificate(tmp_path)
+        server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server_context.load_cert_chain(cert, key)
+        trust["ssl_context"] = ssl.create_default_context(cafile=cert)
         options = {"tls_context": server_context, "require_starttls": True}
     with LocalSMTPServer(**options) as server:
         config = SMTPConfig(
@@ -283,11 +280,16 @@ def test_an_smtp_server_without_starttls_is_a_dead_letter_naming_the_setting(
             sender="alerts@clinic.test",
             recipients=("oncall@clinic.test",),
             security="starttls",
-            timeout=1.5,
             channel="hook",
             **trust,
         )
-        practice = practice_for(SMTPChannel(config), base_delay=10, jitter=0, max_attempts=8)
+        policy = {
+            "base_delay": 10,
+            "jitter": 0,
+            "max_attempts": 8,
+            "call_timeout": 10.0,
+        }  # the defaults' room
+        practice = practice_for(SMTPChannel(config), **policy)
         _one_message(practice, kit)
         summary = practice.dispatch_pending()
         received = len(server.messages())
