@@ -156,8 +156,8 @@ def test_implicit_tls_shakes_hands_within_what_is_left_of_the_budget(silent_tls:
     context.load_default_certs()
     context.handshake_timeouts = []
     with pytest.raises(TimeoutError) as caught:
-        _channel(silent_tls, security="tls", ssl_context=context, timeout=1.0).deliver(_note())
+        _channel(silent_tls, security="tls", ssl_context=context, timeout=3.0).deliver(_note())
     assert getattr(caught.value, "permanent", False) is False
     (started_with,) = context.handshake_timeouts
     assert started_with is not None
-    assert 0 < started_with < 1.0
+    assert 0 < started_with < 3.0  # 3 s: room for a loaded machine before the handshake

@@ -406,7 +406,7 @@ def test_the_tls_handshake_starts_with_what_is_left_of_the_budget() -> None:
     url = f"https://127.0.0.1:{listener.getsockname()[1]}/hook"
     try:
         with pytest.raises(TimeoutError) as caught:
-            WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=1.0, ssl_context=context)).deliver(
+            WebhookChannel(WebhookConfig(url=url, secret=SECRET, timeout=3.0, ssl_context=context)).deliver(
                 _note()
             )
     finally:
@@ -415,4 +415,4 @@ def test_the_tls_handshake_starts_with_what_is_left_of_the_budget() -> None:
     assert getattr(caught.value, "permanent", False) is False
     (started_with,) = context.handshake_timeouts
     assert started_with is not None
-    assert 0 < started_with < 1.0
+    assert 0 < started_with < 3.0  # 3 s: room for a loaded machine before the handshake
