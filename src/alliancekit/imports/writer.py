@@ -352,7 +352,7 @@ def _run_step(target: Any, reader: _Reader, index: int, made: dict[str, Any]) ->
     unit, episode_id = reader.unit, reader.episode_id
     step = unit.steps[index]
     actor = reader.episodes.actor(unit.episode, step.by)
-    if not _plain(step.args) and _alerted(step.args) and reader.done(index):
+    if _alerted(step.args) and reader.done(index):
         return  # run with the story stored before: its alert was resolved then (or was not open)
     try:
         args = {
