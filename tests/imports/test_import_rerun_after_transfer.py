@@ -32,10 +32,11 @@ def _scored(p: Practice, ep: str, by: Actor, day: int, level: float) -> None:
     p.record_session(by, ep, Session(_day(day), Modality.VIDEO, Attendance.ATTENDED, scores))
 
 
-def _source(folder: Path, *, resolved_by_review: bool) -> Path:
+def _source(folder: Path, *, resolved_by_review: bool, session_last: bool = False) -> Path:
     """One episode whose first clinician sees alerts raised and resolves some (by hand, or the review-due
     one by recording a review) before transferring it; the second clinician then records a session and
-    resolves an alert of their own. Exported as NDJSON."""
+    resolves an alert of their own (and, with ``session_last``, records one more session). Exported as
+    NDJSON."""
     clock = Clock()
     with open_practice(folder / "source.sqlite", clock=clock) as p:
         ep = _episode(p)
@@ -53,6 +54,8 @@ def _source(folder: Path, *, resolved_by_review: bool) -> Path:
         _scored(p, ep, OTHER, 28, 0.1)
         still_open = sorted(p.episode(OTHER, ep).alerts)
         p.resolve_alert(OTHER, ep, still_open[0], note="synthetic", on=_day(29))
+        if session_last:
+            _scored(p, ep, OTHER, 35, 0.1)
         return _exported(p, folder / "export", "ndjson")
 
 
@@ -183,3 +186,76 @@ def test_a_csv_rerun_after_the_episode_was_transferred_writes_nothing(
         assert len(p.timeline(supervisor, entry.episode_id)) == events
         after = Counter(e.outcome for e in p.audit_entries(auditor))
     assert after["refused"] == before["refused"] == 0
+
+
+THIRD = Actor("clin-3", Role.CLINICIAN, CLINIC)
+
+
+def _transferred_in_practice(db: Path, holder: Actor, day: int) -> None:
+    """The practice hands the imported episode over to a clinician the source never names."""
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(db, clock=later) as p:
+        (entry,) = p.caseload(READER)
+        p.transfer(holder, entry.episode_id, to_clinician_id=THIRD.id, on=_day(day), reason="synthetic")
+
+
+def _untransferred_source(folder: Path) -> Path:
+    """One episode whose clinician resolves alerts between sessions and records a session after the last
+    resolution (the last step of its story is a session), never transferring it."""
+    clock = Clock()
+    with open_practice(folder / "source.sqlite", clock=clock) as p:
+        ep = _episode(p)
+        clock.to(_day(60))
+        for day, level in ((7, 0.6), (14, 0.2), (21, 0.1)):
+            _scored(p, ep, ME, day, level)
+        raised = sorted(p.episode(ME, ep).alerts)
+        assert len(raised) >= 2
+        for alert_id in raised[:2]:
+            p.resolve_alert(ME, ep, alert_id, note="synthetic", on=_day(22))
+        _scored(p, ep, ME, 28, 0.1)
+        return _exported(p, folder / "export", "ndjson")
+
+
+@pytest.mark.parametrize("with_source_transfer", [False, True], ids=["no transfer", "and one in the source"])
+def test_a_rerun_after_a_transfer_made_in_the_practice_writes_nothing_and_is_refused_nothing(
+    with_source_transfer: bool, tmp_path: Path
+) -> None:
+    """A re-run before the practice's transfer and one after it: both write nothing, and neither looks an
+    alert up as a clinician who no longer holds the episode (no refused audit entry)."""
+    if with_source_transfer:
+        source, holder = _source(tmp_path, resolved_by_review=False, session_last=True), OTHER
+    else:
+        source, holder = _untransferred_source(tmp_path), ME
+    db = tmp_path / "imported.sqlite"
+    assert _run(db, source, "first") == (1, 0, ())
+    assert _run(db, source, "before") == (0, 1, ())
+    episodes, events, audit = _held(db)
+    assert _refused(audit) == 0
+    _transferred_in_practice(db, holder, day=40)
+    held = _held(db)
+    assert held[1] == events + 1  # the practice's transfer
+    assert _run(db, source, "after") == (0, 1, ())
+    again = _held(db)
+    assert again[:2] == (episodes, events + 1)
+    assert _refused(again[2]) == 0
+    assert again[2][("allowed", "resolve-alert")] == audit[("allowed", "resolve-alert")]
+    with open_practice(db) as p:
+        (entry,) = p.caseload(READER)
+        assert entry.clinician_id == THIRD.id  # the re-run handed nothing back
+
+
+def test_the_cli_reruns_an_export_after_a_transfer_made_in_the_practice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, db = _untransferred_source(tmp_path), tmp_path / "cli.sqlite"
+    common = ("import", "fhir", str(source), "--db", str(db), "--create", "--clinic", CLINIC, "--new-clinic")
+    assert run(capsys, *common)[0] == 0
+    _transferred_in_practice(db, ME, day=40)
+    episodes, events, _ = _held(db)
+    code, out, err = run(capsys, *common, "--source-id", "other")
+    assert (code, err) == (0, "")
+    assert out.startswith("imported 1 units: 0 written, 1 already imported")
+    again = _held(db)
+    assert again[:2] == (episodes, events)
+    assert _refused(again[2]) == 0

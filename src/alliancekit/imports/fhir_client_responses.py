@@ -22,7 +22,7 @@ from alliancekit.fhir.client_response import (
 )
 from alliancekit.fhir.codes import WORKFLOW_EPISODE_OF_CARE
 from alliancekit.imports.fhir_json import Resource as _Resource
-from alliancekit.imports.fhir_json import as_list, coding_of, extension_value
+from alliancekit.imports.fhir_json import as_list, coding_of, extension_value, key_id
 from alliancekit.imports.fhir_provenance import RecordedAt
 from alliancekit.imports.fhir_records import RANK, Dated
 from alliancekit.imports.units import EpisodeRef, Ref, Step
@@ -89,7 +89,7 @@ class ClientResponseReading:
             if made is None:
                 continue
             position, args = made
-            step = Step("record_client_response", args, ref.key(f"response:{res.data['id']}"))
+            step = Step("record_client_response", args, ref.key(f"response:{key_id(res.data)}"))
             on, rank = args["responded_at"].date(), RANK["record_session"]  # after a session that day
             if position > 0:
                 on = max(on, days[position - 1])

@@ -32,7 +32,7 @@ from alliancekit.fhir.codes import (
     PARTICIPANT_ROLE,
 )
 from alliancekit.imports.fhir_joined import Joined, Totals
-from alliancekit.imports.fhir_json import Resource, as_dict, as_list, extension_value, sub_extensions
+from alliancekit.imports.fhir_json import Resource, as_dict, as_list, extension_value, key_id, sub_extensions
 from alliancekit.imports.fhir_json import coding_of as _coding
 from alliancekit.imports.fhir_json import identifier_of as _identifier
 from alliancekit.imports.fhir_provenance import EpisodeEvents, RecordedAt
@@ -110,14 +110,14 @@ class EpisodeReading(SessionReading):
         if status not in ("planned", "active", "onhold", "finished", "cancelled"):
             self._error(res, "EpisodeOfCare.status", "enum", "planned, active, onhold, finished or cancelled")
         totals = Totals(joined)
-        consulted, held, sessions = self._encounters(res, joined, totals, client)
+        consulted, held, sessions, named = self._encounters(res, joined, totals, client)
         history = self._history(res)
         population = self._population(res)
         if len(self.errors) > before or opened is None or client is None or not clinicians or history is None:
             return None
         modality = Modality.IN_PERSON if held is None else held.modality
-        ref = EpisodeRef(client, data["id"], clinicians[0][0], opened, modality, population)
-        keys = {eid: ref.key(f"session:{eid}") for eid, _ in sessions}
+        ref = EpisodeRef(client, key_id(data), clinicians[0][0], opened, modality, population)
+        keys = {eid: ref.key(f"session:{named[eid]}") for eid, _ in sessions}
         dated = [
             Dated(
                 s.held_on,
@@ -196,7 +196,7 @@ class EpisodeReading(SessionReading):
 
     def _encounters(
         self, res: Resource, joined: Joined, totals: Totals, client: str | None
-    ) -> tuple[bool, Consultation | None, list[tuple[str, Session]]]:
+    ) -> tuple[bool, Consultation | None, list[tuple[str, Session]], dict[str, str]]:
         """Whether the episode's consultation is in the source, what it says, and each session by its
         Encounter's id, in date order (a session or response about a Patient other than ``client``, the
         episode's, is an error)."""
@@ -219,7 +219,8 @@ class EpisodeReading(SessionReading):
                 self._error(
                     enc, "Encounter.type", "unknown-kind", "not an alliancekit consultation or session"
                 )
-        return consultation is not None, held, sessions
+        named = {enc.data["id"]: key_id(enc.data) for enc in mine}  # what each session is keyed on
+        return consultation is not None, held, sessions, named
 
     @staticmethod
     def _transfers(

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+from alliancekit.fhir.codes import RESOURCE_ID_SYSTEM
+
 #: Where a resource is in its source, to read it again: the file's number, the offset and length of its
 #: line (or Bundle), its entry in that Bundle (-1: none), its row for errors, and a keyed digest of the bytes.
 Place = tuple[int, int, int, int, int, str]
@@ -60,6 +62,19 @@ def identifier_of(reference: Any) -> str | None:
         value = reference["identifier"].get("value")
         return value if isinstance(value, str) and value else None
     return None
+
+
+def key_id(resource: Mapping[str, Any]) -> str:
+    """What an import keys the records of ``resource`` on: the value of its one identifier in the system
+    alliancekit's export names every resource in (:data:`~alliancekit.fhir.codes.RESOURCE_ID_SYSTEM`), which
+    a FHIR server keeps when it gives the resource a logical id of its own; else (no such identifier, one in
+    another system, or two that differ) its logical ``id``, as before identifiers were read. The export
+    writes its id as that value: its own resources are keyed as they always were."""
+    named = as_list(resource.get("identifier")) or [resource.get("identifier")]  # a list, or one
+    values = [i.get("value") for i in named if isinstance(i, dict) and i.get("system") == RESOURCE_ID_SYSTEM]
+    if values and all(isinstance(v, str) and v for v in values) and len(set(values)) == 1:
+        return str(values[0])
+    return str(resource["id"])
 
 
 def as_dict(value: Any) -> dict[str, Any]:

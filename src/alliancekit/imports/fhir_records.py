@@ -70,6 +70,7 @@ from alliancekit.imports.fhir_json import (
     coding_of,
     extension_value,
     identifier_of,
+    key_id,
     notes,
     sub_extensions,
 )
@@ -318,7 +319,7 @@ class EpisodeReader:
                     return []
             final = n == last and status is not GoalStatus.ACTIVE
             revision = Build(GoalRevision, {"goal_id": goal, "status": status if final else None})
-            key = self.ref.key(f"goal:{data['id']}:{n}")
+            key = self.ref.key(f"goal:{key_id(data)}:{n}")
             step = Step("revise_goal", {"revision": revision, "revised_on": on}, key)
             out.append(Dated(on, step, at=None if stored is None else stored.stamp))
         return out
@@ -342,7 +343,7 @@ class EpisodeReader:
             review = Build(
                 Review, {"held_on": held_on, "decision": decision, "goal_progress": tuple(progress)}
             )
-            key = self.ref.key(f"review:{data['id']}")
+            key = self.ref.key(f"review:{key_id(data)}")
             at = self.recorded.at(f"Observation/{data['id']}", "review-recorded")
             out.append(Dated(held_on, Step("record_review", {"review": review}, key), at=at))
         return out
@@ -437,7 +438,7 @@ class EpisodeReader:
                     "client_view": views[0] if views else "",
                 },
             )
-            key = self.ref.key(f"rupture:{data['id']}")
+            key = self.ref.key(f"rupture:{key_id(data)}")
             noted = f"Observation/{data['id']}"
             out.append(
                 Dated(
@@ -467,7 +468,7 @@ class EpisodeReader:
         views = [
             t.removeprefix("Client's view: ") for t in notes(res.data) if t.startswith("Client's view: ")
         ]
-        return res.data["id"], RepairAttempt(on, strategies, resolved, views[0] if views else "")
+        return key_id(res.data), RepairAttempt(on, strategies, resolved, views[0] if views else "")
 
     def alerts(self) -> list[Dated]:
         """The acknowledgement and resolution of each alert (raised again by the rules, never imported)."""
@@ -498,7 +499,7 @@ class EpisodeReader:
             about = identifier_of(extension_value(data, EXT_ALERT_ABOUT))
             if ack_on is not None:
                 args = {"alert_id": OpenAlert(rule, raised, measure, about), "on": ack_on}
-                step = Step("acknowledge_alert", args, self.ref.key(f"ack:{data['id']}"))
+                step = Step("acknowledge_alert", args, self.ref.key(f"ack:{key_id(data)}"))
                 at = self.recorded.at(f"Flag/{data['id']}", "alert-acknowledged")
                 out.append(Dated(ack_on, step, EARLIER_ALERT if raised < ack_on else None, at))
             if end is not None:
@@ -507,7 +508,7 @@ class EpisodeReader:
                     "note": IMPORTED_NOTE,
                     "on": end,
                 }
-                step = Step("resolve_alert", args, self.ref.key(f"resolve:{data['id']}"))
+                step = Step("resolve_alert", args, self.ref.key(f"resolve:{key_id(data)}"))
                 at = self.recorded.at(f"Flag/{data['id']}", "alert-resolved")
                 out.append(Dated(end, step, EARLIER_ALERT if raised < end else None, at))
         return out

@@ -290,56 +290,70 @@ def _resolved(value: Any, made: dict[str, Any], alerts: Callable[[], Any]) -> An
 
 
 class _Reader:
-    """Who reads a unit's episode to find the open alert a step names (:class:`OpenAlert`): the clinician
-    of record the stored episode has when the step runs, as the policy lets only them read it.
+    """Who reads a unit's episode to find the open alert a step names (:class:`OpenAlert`), and whether it
+    needs to: the clinician of record the stored episode has when the step runs, as the policy lets only
+    them read it.
 
     On a first import that is the step's own clinician: the unit is written whole, in source order. A
-    re-run (under another source id, or from the start after the source changed) finds the episode stored
-    to the end of its story already, handed over by the source's transfers to another clinician: a step
-    made before a transfer is then read for as the clinician that transfer (or a later one stored too)
-    handed over to. Which transfers are stored is asked of the idempotency record, through the guarded
-    path (:meth:`Practice.imported_command <alliancekit.Practice.imported_command>`, as each transfer's
-    maker, writing nothing), and only for an episode stored before this run and a step a transfer
-    follows."""
+    re-run (under another source id, or from the start after the source changed) finds the episode stored,
+    to the end of its story or of an earlier export's. A step a later stored step follows was run when that
+    story was written (a unit is committed whole, in order): its alert was resolved then, or was not open,
+    and it reads nothing now. That holds however the practice moved the episode on since: a transfer made
+    there after the import is no step of the source's, and who holds the episode now is no answer the
+    import needs. A step after the stored story (a longer export) reads as the clinician the source's last
+    stored transfer handed over to, else as its own clinician.
+
+    Which steps are stored is asked of the idempotency record, through the guarded path
+    (:meth:`Practice.imported_command <alliancekit.Practice.imported_command>`, as each step's maker, who is
+    answered about a command they made: writing nothing), in source order until the first step not stored,
+    and only for an episode stored before this run. Only steps whose arguments are the source's own are
+    asked (an alert step's are resolved at write time; a step that found its alert not open wrote nothing)."""
 
     def __init__(self, practice: Practice, episodes: _Episodes, unit: Unit, episode_id: str) -> None:
         self.practice, self.episodes, self.unit, self.episode_id = practice, episodes, unit, episode_id
 
+    def done(self, index: int) -> bool:
+        """Whether the unit's ``index``-th step ran when an earlier run wrote the story it is part of."""
+        return index < self._stored[0]
+
     def actor(self, index: int) -> Actor:
         """Who reads for the unit's ``index``-th step."""
         ref, step = self.unit.episode, self.unit.steps[index]
-        handed = None
-        if any(s.method == "transfer" for s in self.unit.steps[index + 1 :]):
-            handed = self._handed
+        handed = self._stored[1]
         if handed is not None and handed[0] > index:
             return self.episodes.actor(ref, handed[1])
         return self.episodes.actor(ref, step.by)
 
     @functools.cached_property
-    def _handed(self) -> tuple[int, str] | None:
-        """The index of the unit's last transfer stored already, and who it handed over to (``None``: none
-        is). Stored transfers are the first of the unit's: a stored story is the start of the source's."""
+    def _stored(self) -> tuple[int, tuple[int, str] | None]:
+        """The index of the unit's last stored step of the source's own arguments (-1: none), and of its
+        last stored transfer with who it handed over to (``None``: none is). Stored steps are the first of
+        the unit's: a stored story is the start of the source's."""
         ref, episodes = self.unit.episode, self.episodes
         stored = self.practice.imported_command
         opened = _start_args(ref, ref.population)
-        # an episode this run opens (held in its batch, not stored yet) has no transfer stored
+        # an episode this run opens (held in its batch, not stored yet) has no step stored
         if stored(episodes.actor(ref), "start_episode", opened, idempotency_key=ref.key("episode")) is None:
-            return None
-        last = None
+            return -1, None
+        last, handed = -1, None
         for index, step in enumerate(self.unit.steps):
-            if step.method != "transfer":
+            if not _plain(step.args):
                 continue
             maker, where = episodes.actor(ref, step.by), self.episode_id
             if stored(maker, step.method, step.args, idempotency_key=step.key, episode_id=where) is None:
-                break  # the stored story ends before this transfer
-            last = (index, str(step.args["to_clinician_id"]))
-        return last
+                break  # the stored story ends before this step
+            last = index
+            if step.method == "transfer":
+                handed = (index, str(step.args["to_clinician_id"]))
+        return last, handed
 
 
 def _run_step(target: Any, reader: _Reader, index: int, made: dict[str, Any]) -> None:
     unit, episode_id = reader.unit, reader.episode_id
     step = unit.steps[index]
     actor = reader.episodes.actor(unit.episode, step.by)
+    if _alerted(step.args) and reader.done(index):
+        return  # run with the story stored before: its alert was resolved then (or was not open)
     try:
         args = {
             k: _resolved(v, made, lambda: target.episode(reader.actor(index), episode_id).alerts)
@@ -555,6 +569,19 @@ class _Run:
         self.checked += 1
         if self.checked % self.batch_size == 0:
             self._report(unit.last_row)
+
+
+def _alerted(value: Any) -> bool:
+    """Whether ``value`` holds an :class:`OpenAlert` (found by reading the episode at write time)."""
+    if isinstance(value, OpenAlert):
+        return True
+    if isinstance(value, Build):
+        return any(_alerted(v) for v in value.fields.values())
+    if isinstance(value, Mapping):
+        return any(_alerted(v) for v in value.values())
+    if isinstance(value, tuple | list):
+        return any(_alerted(v) for v in value)
+    return False
 
 
 def _plain(value: Any) -> bool:
