@@ -294,20 +294,23 @@ def test_the_readable_timeline_names_the_change(
     assert [("withdrawn" in line, "given" in line) for line in lines] == [(True, False), (False, True)]
 
 
-# -- the FHIR export: not mapped, and said so ---------------------------------------------------------------
+# -- the FHIR export: a Consent per change --------------------------------------------------------------
 
 
-def test_the_fhir_export_counts_the_change_as_not_exported(tmp_path: Path, actor: Actor) -> None:
+def test_the_fhir_export_writes_each_change_as_a_consent(tmp_path: Path, actor: Actor) -> None:
+    """The consultation Encounter still says what was given there; each later change is a Consent (the
+    one in force ``active``, the one it replaced ``inactive`` with its period ended), and is no longer
+    counted as not exported."""
     path = tmp_path / "p.sqlite"
     records = Actor("records", Role.SUPERVISOR, "clinic-1", Purpose.TREATMENT)
     with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as p:
         ep = treated(p, actor, measures=False)
         p.change_measures_consent(actor, ep, True, on=day(3))
         p.record_session(actor, ep, attended(day(7), ors(p)))
+        p.change_measures_consent(actor, ep, False, on=day(8))
         result = export_ndjson(p, records, tmp_path / "bulk")
-    assert result.not_exported == {"measures-consent-changed": 1}
-    assert "measures-consent-changed" in NOT_EXPORTED_REASONS
-    # the consultation Encounter still says what was given there
+    assert result.not_exported == {}
+    assert "measures-consent-changed" not in NOT_EXPORTED_REASONS
     encounters = [
         json.loads(line) for line in (tmp_path / "bulk" / "Encounter.ndjson").read_text().splitlines()
     ]
@@ -320,6 +323,13 @@ def test_the_fhir_export_counts_the_change_as_not_exported(tmp_path: Path, actor
         if part["url"] == "measures"
     ]
     assert given == [False]
+    consents = [json.loads(line) for line in (tmp_path / "bulk" / "Consent.ndjson").read_text().splitlines()]
+    told = [(c["status"], c["provision"]["type"], c["provision"]["period"], c["dateTime"]) for c in consents]
+    assert told == [
+        ("inactive", "permit", {"start": day(3).isoformat(), "end": day(8).isoformat()}, day(3).isoformat()),
+        ("active", "deny", {"start": day(8).isoformat()}, day(8).isoformat()),
+    ]
+    assert {o["type"]: o["count"] for o in result.manifest["output"]}["Consent"] == 2
 
 
 @pytest.mark.parametrize(("classes", "shared"), [(["consultation"], False), (["sessions"], True)])

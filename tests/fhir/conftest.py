@@ -171,6 +171,20 @@ def small_practice(path: Path) -> tuple[Practice, Actor, str]:
     return practice, actor, ep
 
 
+#: The days of :func:`consent_changes`: the client withdraws consent to measures, agrees again, withdraws.
+CONSENT_CHANGES = (("2025-01-22", False), ("2025-02-03", True), ("2025-02-10", False))
+
+
+def consent_changes(path: Path) -> tuple[Practice, Actor, str]:
+    """:func:`small_practice`, then each change of :data:`CONSENT_CHANGES` (a Consent each in an export)."""
+    from datetime import date
+
+    practice, actor, ep = small_practice(path)
+    for day, measures in CONSENT_CHANGES:
+        practice.change_measures_consent(actor, ep, measures, on=date.fromisoformat(day))
+    return practice, actor, ep
+
+
 def cli_with_k10(*args: str, autoload: bool) -> subprocess.CompletedProcess[str]:
     """``alliancekit ARGS`` in a process of its own with the K10 plugin named, and (``autoload=False``)
     every measure plugin switched off, as if uninstalled."""

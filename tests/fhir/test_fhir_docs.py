@@ -17,6 +17,7 @@ def test_fhir_guide_names_every_mapped_record_kind(source_root: Path) -> None:
         "Observation",
         "Flag",
         "CarePlan",
+        "Consent",
         "Provenance",
     ):
         assert f"| {resource} |" in table or f"| {resource} (" in table

@@ -20,6 +20,8 @@ from alliancekit.domain import Actor, Role
 from alliancekit.fhir import export_ndjson
 from alliancekit.fhir.codes import WORKFLOW_EPISODE_OF_CARE
 
+from .conftest import consent_changes
+
 ANY = None
 #: (resource type, element path) -> the types R4 allows there (``ANY``: Reference(Any)).
 TARGETS: dict[tuple[str, str], frozenset[str] | None] = {
@@ -81,6 +83,11 @@ TARGETS: dict[tuple[str, str], frozenset[str] | None] = {
     ),
     ("CarePlan", "supportingInfo"): ANY,
     ("CarePlan", "goal"): frozenset({"Goal"}),
+    ("Consent", "patient"): frozenset({"Patient"}),
+    ("Consent", "performer"): frozenset(
+        {"Organization", "Patient", "Practitioner", "RelatedPerson", "PractitionerRole"}
+    ),
+    ("Consent", "provision.data.reference"): ANY,
     ("Provenance", "target"): ANY,
     ("Provenance", "agent.who"): frozenset(
         {"Practitioner", "PractitionerRole", "RelatedPerson", "Patient", "Device", "Organization"}
@@ -124,8 +131,8 @@ def exported(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> list[di
     ]
 
 
-def test_every_reference_names_a_type_r4_allows_there(exported: list[dict[str, Any]]) -> None:
-    checked: set[tuple[str, str]] = set()
+def _wrong_targets(exported: list[dict[str, Any]], checked: set[tuple[str, str]]) -> list[str]:
+    """Each reference of ``exported`` to a type R4 does not allow there (``checked``: what was seen)."""
     wrong = []
     for resource in exported:
         contained = {f"#{c['id']}": c["resourceType"] for c in resource.get("contained", [])}
@@ -142,10 +149,30 @@ def test_every_reference_names_a_type_r4_allows_there(exported: list[dict[str, A
                     found = _target(extension["valueReference"], contained)
                     if found not in EXTENSION_TARGETS[extension["url"]]:
                         wrong.append(f"{kind}.extension[{extension['url']}] -> {found}")
-    assert sorted(set(wrong)) == []
+    return sorted(set(wrong))
+
+
+def test_every_reference_names_a_type_r4_allows_there(exported: list[dict[str, Any]]) -> None:
+    checked: set[tuple[str, str]] = set()
+    assert _wrong_targets(exported, checked) == []
     # the demo exercises the elements that matter: a partner's scores, a parent's rating, reviews, plans
     assert {("Observation", "focus"), ("Observation", "performer"), ("Observation", "hasMember")} <= checked
     assert {("CareTeam", "participant.member"), ("CarePlan", "goal"), ("Provenance", "agent.who")} <= checked
+
+
+def test_a_consents_references_name_types_r4_allows_there(tmp_path: Path) -> None:
+    """The demo changes no one's consent: the Consents of an episode that does."""
+    practice, _, _ = consent_changes(tmp_path / "p.sqlite")
+    with practice:
+        export_ndjson(practice, Actor("exporter", Role.SUPERVISOR, "demo-clinic"), tmp_path / "out")
+    consents = [json.loads(line) for line in (tmp_path / "out" / "Consent.ndjson").read_text().splitlines()]
+    checked: set[tuple[str, str]] = set()
+    assert _wrong_targets(consents, checked) == []
+    assert checked == {
+        ("Consent", "patient"),
+        ("Consent", "performer"),
+        ("Consent", "provision.data.reference"),
+    }
 
 
 def test_the_check_sees_a_wrong_target(exported: list[dict[str, Any]]) -> None:

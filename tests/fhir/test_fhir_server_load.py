@@ -24,6 +24,8 @@ from alliancekit.domain import Actor
 from alliancekit.fhir import episode_bundle, episode_bundles, export_ndjson
 from alliancekit.testing.fhir import references
 
+from .conftest import CONSENT_CHANGES, consent_changes
+
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ROOT / ".cache" / "npm" / "node_modules"
 SERVER = Path(__file__).parent / "server" / "medplum_server.cjs"
@@ -151,6 +153,26 @@ def test_batch_bundles_load_twice_without_duplicates(
     second = _load(medplum, bundles)
     assert second["201"] == 0  # nothing created again...
     _check_server_holds(medplum, expected)  # ...and nothing twice
+
+
+def test_an_episodes_changes_of_consent_load_twice_as_consents_without_duplicates(
+    medplum: str, exporter_actor: Actor, tmp_path: Path
+) -> None:
+    """The demo changes no one's consent: an episode that does, its batch Bundle loaded twice; the server
+    holds one Consent per change, created once (matched by identifier the second time), and finds the one
+    in force by its status as an integrator would."""
+    practice, _, ep = consent_changes(tmp_path / "p.sqlite")
+    with practice:
+        batch = [episode_bundle(practice, exporter_actor, ep, bundle_type="batch")]
+    expected = _expected(batch)
+    assert expected["Consent"] == len(CONSENT_CHANGES)
+    assert _load(medplum, batch)["201"] >= sum(expected.values()) - expected["Provenance"]
+    _check_server_holds(medplum, expected)
+    assert _load(medplum, batch)["201"] == 0
+    _check_server_holds(medplum, expected)
+    found = _call(medplum, "GET", "Consent?status=active")
+    (active,) = [e["resource"] for e in found.get("entry", [])]
+    assert (active["dateTime"], active["provision"]["type"]) == (CONSENT_CHANGES[-1][0], "deny")
 
 
 def test_transactions_load_twice_without_duplicates(

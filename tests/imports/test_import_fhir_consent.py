@@ -2,19 +2,36 @@
 extension is recorded as given, so the scores of a client whose export says they declined measures are
 refused (rule ``consent-measures``, a row error naming the field): the import stops at that episode, as at
 any unit the library refuses, and writes nothing of it. A history whose client consented comes back with
-its scores."""
+its scores.
+
+Each later change of consent to measures is a Consent of the export, replayed through
+``change_measures_consent`` in the order it was stored (by day, where the source does not say): the episode
+comes back with the consent in force and every change, and a measure the source dates while consent was
+withdrawn is refused as it would be live. A Consent another system wrote badly is a row error naming field
+and rule, never its value."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from alliancekit import open_practice
+from alliancekit import Practice, open_practice
+from alliancekit.domain import Attendance, Modality, Session
+from alliancekit.errors import ValidationError
+from alliancekit.events.types import MeasuresConsentChanged
 from alliancekit.fhir import episode_bundle
 from alliancekit.fhir.codes import EXT_CONSENT
+from alliancekit.imports.fhir_source import FhirSource
+from alliancekit.imports.writer import run_import
 
+from .test_import_fhir_order import CLINIC as CLINIC_O
+from .test_import_fhir_order import ME, READER, Clock, _day, _episode, _exported, _held, _imported
+from .test_import_fhir_round_trip import START, _administration
 from .test_import_fhir_scores import CLINICIAN, EXPORTER, _import, _latest, _practice
 
 
@@ -55,3 +72,229 @@ def test_an_imported_history_keeps_its_scores_only_with_consent(tmp_path: Path, 
     assert result.written == 0
     with open_practice(tmp_path / "to.sqlite") as practice:
         assert practice.caseload(CLINICIAN) == []
+
+
+# -- a change of consent after the consultation: a Consent per change, replayed in order ------------------
+
+#: A value a bad Consent holds, that no error may echo.
+CANARY = "canary-consent-3c9e"
+
+
+def _changed(p: Practice, ep: str) -> None:
+    """A session with ORS, the client withdrawing, agreeing again, a second session, withdrawing again."""
+    p.record_session(ME, ep, _scored(p, _day(3)))
+    p.change_measures_consent(ME, ep, False, on=_day(5))
+    p.change_measures_consent(ME, ep, True, on=_day(9))
+    p.record_session(ME, ep, _scored(p, _day(10)))
+    p.change_measures_consent(ME, ep, False, on=_day(12))
+
+
+def _scored(p: Practice, on: date) -> Session:
+    return Session(on, Modality.VIDEO, Attendance.ATTENDED, (_administration(p, "ors", START, 0.4),))
+
+
+def _source(tmp_path: Path, form: str, history: Callable[[Practice, str], None] = _changed) -> Path:
+    clock = Clock()
+    with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
+        ep = _episode(source)
+        clock.to(_day(20))
+        history(source, ep)
+        return _exported(source, tmp_path / "export", form)
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+def test_a_withdrawal_comes_back_in_force_with_the_history_of_changes(form: str, tmp_path: Path) -> None:
+    clock = Clock()
+    with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
+        ep = _episode(source)
+        clock.to(_day(20))
+        _changed(source, ep)
+        before = _held(source)
+        exported = _exported(source, tmp_path / "export", form)
+    after = _imported(exported, tmp_path)
+    assert (after[0]["measures_consent"], after[0]["measures_consent_changed_on"]) == (False, _day(12))
+    assert [kind for kind, _ in after[1]].count("measures-consent-changed") == 3
+    assert after == before
+    with open_practice(tmp_path / "imported.sqlite") as imported:
+        (row,) = imported.caseload(READER)
+        changes = [
+            (e.event.measures, e.event.changed_on)
+            for e in imported.timeline(READER, row.episode_id)
+            if isinstance(e.event, MeasuresConsentChanged)
+        ]
+        assert changes == [(False, _day(5)), (True, _day(9)), (False, _day(12))]
+        # withdrawn in the imported episode as it was in the source: no measure about the client now
+        with pytest.raises(ValidationError) as refused:
+            imported.record_session(ME, row.episode_id, _scored(imported, _day(21)))
+        assert refused.value.rule == "consent-measures"
+
+
+def _late_withdrawal(p: Practice, ep: str) -> None:
+    """A session on day 8, then a withdrawal dated day 6, recorded after it (allowed live: the session was
+    recorded while consent was in force)."""
+    p.record_session(ME, ep, _scored(p, _day(8)))
+    p.change_measures_consent(ME, ep, False, on=_day(6))
+
+
+def _without_provenance(source: Path) -> None:
+    """The source as another system would write it: no Provenance, so records run by day."""
+    if source.is_dir():
+        (source / "Provenance.ndjson").unlink()
+        manifest = json.loads((source / "manifest.json").read_text("utf-8"))
+        manifest["output"] = [o for o in manifest["output"] if o["type"] != "Provenance"]
+        (source / "manifest.json").write_text(json.dumps(manifest), "utf-8")
+        return
+    bundle = json.loads(source.read_text("utf-8"))
+    bundle["entry"] = [e for e in bundle["entry"] if e["resource"]["resourceType"] != "Provenance"]
+    source.write_text(json.dumps(bundle), "utf-8")
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+def test_a_withdrawal_recorded_after_a_later_session_keeps_that_sessions_measures(
+    form: str, tmp_path: Path
+) -> None:
+    """The order stored is the order replayed: the session came first, as it did live."""
+    clock = Clock()
+    with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
+        ep = _episode(source)
+        clock.to(_day(20))
+        _late_withdrawal(source, ep)
+        before = _held(source)
+        exported = _exported(source, tmp_path / "export", form)
+    assert _imported(exported, tmp_path) == before
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+def test_a_measure_dated_while_consent_was_withdrawn_is_refused_as_it_would_be_live(
+    form: str, tmp_path: Path
+) -> None:
+    """The same records from a source that does not say when each was stored: by day, the withdrawal
+    (day 6) comes before the session (day 8), whose measure the rules then refuse, as they would live;
+    nothing of the episode is written."""
+    source = _source(tmp_path, form, _late_withdrawal)
+    _without_provenance(source)
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
+        result = run_import(
+            practice, FhirSource(source, practice.plugins.measures()), clinic_id=CLINIC_O, source_id="x"
+        )
+        (error,) = result.errors
+        assert (error.field, error.rule) == ("session.administrations[0].about", "consent-measures")
+        assert result.written == 0
+        assert practice.caseload(READER, include_closed=True) == []
+
+
+def test_a_second_import_of_the_changes_writes_nothing(tmp_path: Path) -> None:
+    source = _source(tmp_path, "ndjson")
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
+        first = run_import(
+            practice, FhirSource(source, practice.plugins.measures()), clinic_id=CLINIC_O, source_id="x"
+        )
+        (row,) = practice.caseload(READER)
+        version = practice.episode(READER, row.episode_id).version
+        for source_id in ("x", "another-name"):  # the checkpoint, then the keys alone
+            again = run_import(
+                practice,
+                FhirSource(source, practice.plugins.measures()),
+                clinic_id=CLINIC_O,
+                source_id=source_id,
+            )
+            assert (again.errors, again.written, again.skipped) == ((), 0, first.written)
+        assert practice.episode(READER, row.episode_id).version == version
+
+
+def _consents(source: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (source / "Consent.ndjson").read_text("utf-8").splitlines()]
+
+
+def _provision(change: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    return lambda r: {**r, "provision": {**r["provision"], **change}}
+
+
+#: A Consent another system could write, what the import says of it: (change, field, rule).
+BAD_CONSENTS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str, str]] = {
+    "consent to something else": (
+        lambda r: {**r, "policyRule": {"coding": [{"system": "http://elsewhere.example", "code": CANARY}]}},
+        "Consent.policyRule",
+        "required",
+    ),
+    "a proposed consent, never in force": (lambda r: {**r, "status": "proposed"}, "Consent.status", "enum"),
+    "neither given nor withdrawn": (
+        lambda r: {**r, "provision": {k: v for k, v in r["provision"].items() if k != "type"}},
+        "Consent.provision.type",
+        "required",
+    ),
+    "on no day": (_provision({"period": {"start": "2026-02-30"}}), "Consent.provision.period.start", "date"),
+    "on no day at all": (
+        lambda r: {
+            **{k: v for k, v in r.items() if k != "dateTime"},
+            "provision": {k: v for k, v in r["provision"].items() if k != "period"},
+        },
+        "Consent.provision.period.start",
+        "required",
+    ),
+    "someone else's": (
+        lambda r: {**r, "patient": {"type": "Patient", "identifier": {"system": "urn:x", "value": CANARY}}},
+        "Consent.patient",
+        "episode-client",
+    ),
+    "of no episode in the source": (
+        lambda r: {
+            **r,
+            "extension": [{**r["extension"][0], "valueReference": {"reference": f"EpisodeOfCare/{CANARY}"}}],
+        },
+        "Consent.extension[workflow-episodeOfCare]",
+        "reference",
+    ),
+    "the consent already in force": (  # the rules refuse it, as they would live
+        lambda r: {**r, "provision": {**r["provision"], "type": "permit"}},
+        "change_measures_consent",
+        "same-consent",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CONSENTS))
+def test_a_bad_consent_is_a_row_error_naming_field_and_rule_never_its_value(
+    case: str, tmp_path: Path
+) -> None:
+    change, field, rule = BAD_CONSENTS[case]
+    source = _source(tmp_path, "ndjson")
+    consents = _consents(source)
+    consents[0] = change(consents[0])  # the first change: a withdrawal
+    (source / "Consent.ndjson").write_text("".join(json.dumps(c) + "\n" for c in consents), "utf-8")
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
+        result = run_import(
+            practice, FhirSource(source, practice.plugins.measures()), clinic_id=CLINIC_O, source_id="x"
+        )
+        assert [(e.field, e.rule) for e in result.errors] == [(field, rule)]
+        (error,) = result.errors
+        if rule != "same-consent":  # a refusal of the library is at the episode's row
+            assert (error.row, error.message.split(":")[0]) == (1, "Consent.ndjson line 1")
+        assert CANARY not in str(error)
+        assert "client-1" not in str(error)
+        assert result.written == 0
+        assert practice.caseload(READER, include_closed=True) == []
+
+
+def test_a_consent_naming_its_episode_only_in_its_provision_is_read(tmp_path: Path) -> None:
+    """Another system's Consent without the workflow-episodeOfCare extension: the episode its provision is
+    about is the one it belongs to."""
+    source = _source(tmp_path, "ndjson")
+    consents = [{k: v for k, v in c.items() if k != "extension"} for c in _consents(source)]
+    (source / "Consent.ndjson").write_text("".join(json.dumps(c) + "\n" for c in consents), "utf-8")
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
+        result = run_import(
+            practice, FhirSource(source, practice.plugins.measures()), clinic_id=CLINIC_O, source_id="x"
+        )
+        assert result.errors == ()
+        (row,) = practice.caseload(READER)
+        state = practice.episode(READER, row.episode_id)
+        assert (state.measures_consent, state.measures_consent_changed_on) == (False, _day(12))

@@ -64,6 +64,7 @@ from alliancekit.events.types import (
     EpisodeResumed,
     GoalAgreed,
     GoalRevised,
+    MeasuresConsentChanged,
     ParticipantAdded,
     ReviewRecorded,
     RuptureNoted,
@@ -245,8 +246,10 @@ def test_the_alerts_a_review_and_the_ending_resolve_come_back_resolved_by_them(
 
 # -- the property ---------------------------------------------------------------------------------------
 
-#: What a step does, the likelier ones more often. Addenda are recorded but not compared (below); lockbox
-#: directives are not made, since an export applies them and withholds what they name.
+#: What a step does, the likelier ones more often (a change of consent: the client withdrawing, or agreeing
+#: again, so that later measures about them are refused, or taken again). Addenda are recorded but not
+#: compared (below); lockbox directives are not made, since an export applies them and withholds what they
+#: name.
 KINDS = (
     *("session",) * 4,
     "total-only",
@@ -259,6 +262,7 @@ KINDS = (
     "correct",
     "addendum",
     "plan",
+    "consent",
 )
 #: How long after the morning of the day it names a record is stored (never before the record stored
 #: before it): the same morning, later that day, or two days later.
@@ -422,6 +426,11 @@ class _History:
         joining = Participant(f"partner-{which}", ParticipantRole.PARTNER, Consent(True, level > 0.3))
         self.p.add_participant(by, self.ep, joining, added_on=on)
 
+    def consent(self, by: Actor, on: date, which: int, level: float) -> None:
+        """The client withdraws their consent to measures, or gives it again."""
+        now = self.p.episode(READER, self.ep).measures_consent
+        self.p.change_measures_consent(by, self.ep, not now, on=on)
+
     def acknowledge(self, by: Actor, on: date, which: int, level: float) -> None:
         self.p.acknowledge_alert(by, self.ep, self.alert(which), on=on)
 
@@ -541,6 +550,8 @@ def _facts(
             return (event.closing_reason, event.on, how)
         case ParticipantAdded():
             return (event.participant, event.added_on)
+        case MeasuresConsentChanged():
+            return (event.measures, event.changed_on)
     return ()
 
 

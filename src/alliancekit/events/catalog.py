@@ -94,8 +94,8 @@ _DECLARED: dict[str, tuple[Sharing, str | None, bool, Callable[[Any], str | None
     # Which norms the scores are read against, as episode-opened names them: part of the episode's frame.
     "population-changed": (Sharing.FRAME, None, False, None),
     # The client's consent to measures changed after the consultation: withheld with the consultation, where
-    # it was first given. Not exported (see NOT_EXPORTED_REASONS in alliancekit.fhir.records).
-    "measures-consent-changed": _classed("consultation", exported=False),
+    # it was first given; exported as a FHIR Consent per change.
+    "measures-consent-changed": _classed("consultation"),
     "process-note-recorded": (Sharing.NEVER, None, False, None),
     "lockbox-set": (Sharing.NEVER, None, False, None),
     "lockbox-lifted": (Sharing.NEVER, None, False, None),

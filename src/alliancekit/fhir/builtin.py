@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alliancekit.fhir.care_plan import map_maintenance_plan
 from alliancekit.fhir.client_response import map_client_response
+from alliancekit.fhir.consent import map_consent
 from alliancekit.fhir.context import ExportOptions
 from alliancekit.fhir.encounter import map_consultation, map_session
 from alliancekit.fhir.episode_of_care import map_episode
@@ -32,6 +33,7 @@ BUILTIN_MAPPERS: dict[str, Mapper] = {
     "review": map_review,
     "rupture": map_rupture,
     "alert": map_alert,
+    "consent": map_consent,
     "maintenance-plan": map_maintenance_plan,
     "measure": map_measure,
     "provenance": map_provenance,

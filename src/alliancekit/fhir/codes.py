@@ -2,8 +2,8 @@
 
 The project's own code systems live under :data:`CANONICAL_BASE`. They cover what no published terminology
 does: scores of measures without LOINC codes (ORS, SRS, WAI-SR, CORE-10), severity bands, rupture kinds,
-markers, causes and repair strategies (3RS), alert rules, attendance, modality, maintenance activities and
-the types of the stored events (a Provenance's).
+markers, causes and repair strategies (3RS), alert rules, attendance, modality, maintenance activities, what
+a Consent is consent to, and the types of the stored events (a Provenance's).
 Every code is the value of the matching enum in :mod:`alliancekit.domain.vocab`, so the codes are as stable
 as the stored events.
 """
@@ -65,6 +65,8 @@ FIT_OUTCOME = code_system("fit-outcome")
 REVIEW = code_system("review")
 """``goal-progress``: a goal's progress judged at a review (an Observation about the Goal)."""
 REVIEW_DECISION = code_system("review-decision")
+CONSENT_POLICY = code_system("consent-policy")
+"""``measures``: what a Consent is consent to (its ``policyRule``): the client being asked for measures."""
 EVENT_TYPE = code_system("event-type")
 """The type of the stored event a Provenance describes (``episode-put-on-hold``, ``goal-revised``, ...): the
 second coding of its ``activity``, which tells apart the events that target one resource."""
@@ -101,7 +103,7 @@ consent given. Complex: ``treatment``, ``measures``, ``data-sharing`` (valueBool
 DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 WORKFLOW_EPISODE_OF_CARE = "http://hl7.org/fhir/StructureDefinition/workflow-episodeOfCare"
 """HL7's extension naming the EpisodeOfCare a resource belongs to: on a Goal, a review's or a rupture's
-Observations and a Flag, none of which has an element for it in R4."""
+Observations, a Flag and a Consent, none of which has an element for it in R4."""
 
 # -- published systems ----------------------------------------------------------------------------------
 LOINC = "http://loinc.org"
@@ -114,6 +116,9 @@ V3_DATA_OPERATION = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 GOAL_ACHIEVEMENT = "http://terminology.hl7.org/CodeSystem/goal-achievement"
 FLAG_CATEGORY = "http://terminology.hl7.org/CodeSystem/flag-category"
+CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
+CONSENT_ACTION = "http://terminology.hl7.org/CodeSystem/consentaction"
+RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 PROVENANCE_PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 V3_PARTICIPATION_TYPE = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 MIN_VALUE = "http://hl7.org/fhir/StructureDefinition/minValue"

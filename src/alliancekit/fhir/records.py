@@ -48,6 +48,7 @@ from alliancekit.events.types import (
     GoalAgreed,
     GoalRevised,
     GroupJoined,
+    MeasuresConsentChanged,
     ParticipantAdded,
     RecordedScore,
     ReviewRecorded,
@@ -214,6 +215,20 @@ class GoalRecord(Record):
 
 
 @attrs.frozen
+class ConsentRecord(Record):
+    """One change of the client's consent to measures after the consultation: a FHIR Consent."""
+
+    KIND = "consent"
+    number: int
+    """Its place among the episode's changes (1: the first), what its resource's id derives from."""
+    measures: bool = attrs.field(repr=hidden)
+    """Given (``True``) or withdrawn (``False``)."""
+    changed_on: date
+    until: date | None = None
+    """The day the next change took its place (``None``: the consent in force)."""
+
+
+@attrs.frozen
 class ReviewRecord(Record):
     """A review: an Observation of its decision, with one of each goal's progress judged at it."""
 
@@ -314,6 +329,7 @@ class _Assembly:
         self.facilitators: tuple[str, ...] = ()
         self.group_joined_on: date | None = None
         self.responses: list[tuple[ClientResponseRecorded, Envelope, str]] = []
+        self.consents: list[tuple[MeasuresConsentChanged, Envelope]] = []
 
     @property
     def clinician(self) -> str:
@@ -419,6 +435,10 @@ def _client_response(a: _Assembly, e: ClientResponseRecorded, env: Envelope) -> 
     a.responses.append((e, env, a.clinician))
 
 
+def _consent_changed(a: _Assembly, e: MeasuresConsentChanged, env: Envelope) -> None:
+    a.consents.append((e, env))
+
+
 def _rupture(a: _Assembly, e: RuptureNoted, env: Envelope) -> None:
     a.ruptures[e.rupture_id] = {
         "note": e.note,
@@ -510,6 +530,7 @@ ASSEMBLERS: dict[str, Handler] = {
     SessionRecorded.TYPE: _session,
     SessionCorrected.TYPE: _session_corrected,
     ClientResponseRecorded.TYPE: _client_response,
+    MeasuresConsentChanged.TYPE: _consent_changed,
     RuptureNoted.TYPE: _rupture,
     RuptureRepairRecorded.TYPE: _repair,
     EpisodePutOnHold.TYPE: _on_hold,
@@ -545,9 +566,6 @@ NOT_EXPORTED_REASONS: dict[str, str] = {
     "not mapped (a CarePlan activity could carry it)",
     "population-changed": "the norm population in force is the EpisodeOfCare's norm-population extension; "
     "the change itself is not mapped",
-    "measures-consent-changed": "the consent given at the consultation is the consultation Encounter's "
-    "consent extension; a later change of consent to measures is not mapped yet (a FHIR Consent resource "
-    "would carry it)",
 }
 
 
@@ -656,6 +674,9 @@ def _records(a: _Assembly) -> EpisodeRecords:
             )
         )
     records += a.reviews
+    for number, (e, env) in enumerate(a.consents, start=1):
+        until = a.consents[number][0].changed_on if number < len(a.consents) else None  # the next change's
+        records.append(ConsentRecord(ep, (env,), number, e.measures, e.changed_on, until))
     for rupture_id, r in a.ruptures.items():
         records.append(
             RuptureRecord(

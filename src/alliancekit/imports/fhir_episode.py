@@ -8,8 +8,9 @@ unit: the episode rebuilt through the facade's commands, in the order its record
   CareTeam;
 * each session ``Encounter`` with its administrations (:mod:`.fhir_sessions`);
 * each measure the client filled in themselves, as a client response (:mod:`.fhir_client_responses`);
-* goals and revisions, reviews, ruptures and repairs, the handling of alerts, holds, the ending planned and
-  the ending with its maintenance plan (:mod:`.fhir_records`).
+* goals and revisions, reviews, ruptures and repairs, the handling of alerts, each change of the client's
+  consent to measures, holds, the ending planned and the ending with its maintenance plan
+  (:mod:`.fhir_records`).
 """
 
 from __future__ import annotations
@@ -140,6 +141,7 @@ class EpisodeReading(SessionReading):
         episode = EpisodeEvents(recorded, f"EpisodeOfCare/{data['id']}")
         dated += self._team(res, ref, episode)
         dated += reader.goals() + reader.reviews() + reader.ruptures(keys) + reader.alerts()
+        dated += reader.consents()
         end = self._date(res, "EpisodeOfCare.period.end", period.get("end")) if period.get("end") else None
         planning, ending = reader.ending(res, end)
         dated += planning + self._transfers(ref, clinicians, episode)

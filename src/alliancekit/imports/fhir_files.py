@@ -52,6 +52,7 @@ READ_TYPES = (
     "Goal",
     "Flag",
     "CarePlan",
+    "Consent",
     "Provenance",
 )
 

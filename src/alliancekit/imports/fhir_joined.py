@@ -30,13 +30,13 @@ RESPONSES = "responses"  # (encounter id,): the QuestionnaireResponses of a sess
 CLIENT_RESPONSES = "client-responses"  # (episode id,)
 OBSERVATIONS = "observations"  # (observation id,)
 SCORES = "scores"  # (response id,): score Observations, with their score's key and whether a total
-LINKED = "linked"  # (episode id,): Goal, Flag, review, rupture, repair, CarePlan, with its bucket
+LINKED = "linked"  # (episode id,): Goal, Flag, review, rupture, repair, CarePlan, Consent, with its bucket
 UNNAMED = "unnamed"  # (): resources that name no episode, with their bucket
 URLS = "urls"  # (full URL,): a Bundle entry's resource type and id
 URLS_OF = "urls-of"  # ("Type/id",): the full URLs naming it
 
 #: The order in which a linked episode's first resource is looked for, to name it in an error.
-FIRST_LINKED = ("goals", "reviews", "ruptures", "flags")
+FIRST_LINKED = ("goals", "reviews", "ruptures", "flags", "consents")
 
 
 def _place(item: Item) -> Place:
@@ -193,8 +193,8 @@ class Joined:
             yield [self.load(item) for item in items]
 
     def unknown_linked(self) -> Iterator[Resource]:
-        """For each episode that Goals, reviews, ruptures or Flags name and the source does not have, the
-        first of them (Goals first, then reviews, ruptures, Flags)."""
+        """For each episode that Goals, reviews, ruptures, Flags or Consents name and the source does not
+        have, the first of them (Goals first, then reviews, ruptures, Flags, Consents)."""
         for items in self.scratch.keys_without(LINKED, KNOWN):
             for bucket in FIRST_LINKED:
                 first = next((item for item in items if item[6] == bucket), None)

@@ -5,9 +5,11 @@ episodes the source does not have.
 An Encounter names its episode (``episodeOfCare``), a session's QuestionnaireResponse its Encounter, a
 client response its episode (the ``workflow-episodeOfCare`` extension), a score Observation the response
 it is ``derivedFrom``, a Goal, Flag, review, rupture or repair its episode (the same extension), a CarePlan
-its episode (``supportingInfo``) and a Provenance what its event made (:mod:`.fhir_provenance`). A Goal,
-Flag or Observation without the extension (an export written before it had one) belongs to its subject's
-episode when the source has only one (:meth:`SourceJoining._link_unnamed`).
+its episode (``supportingInfo``), a Consent its episode (the workflow-episodeOfCare extension, else the
+EpisodeOfCare its ``provision.data`` names) and a Provenance what its event made (:mod:`.fhir_provenance`).
+A Goal, Flag, Observation or Consent without either (an export written before it had one, another system's)
+belongs to its subject's (a Consent's patient's) episode when the source has only one
+(:meth:`SourceJoining._link_unnamed`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.imports.fhir_records import Refused
     from alliancekit.imports.units import RowError
     from alliancekit.measures.registry import MeasureRegistry
+
+
+#: The element naming whom a resource is about, where it is not ``subject``.
+SUBJECT = {"consents": "patient"}
 
 
 class SourceJoining:
@@ -91,8 +97,8 @@ class SourceJoining:
             joined.add(RESPONSES, encounter, res)
         elif kind == "Observation":
             self._observation(res, joined)
-        elif kind in ("Goal", "Flag"):
-            self._link(res, joined, "goals" if kind == "Goal" else "flags")
+        elif kind in ("Goal", "Flag", "Consent"):
+            self._link(res, joined, {"Goal": "goals", "Flag": "flags", "Consent": "consents"}[kind])
         elif kind == "CarePlan":
             episode = self._target(next(iter(as_list(data.get("supportingInfo"))), None), "EpisodeOfCare")
             if (
@@ -108,6 +114,9 @@ class SourceJoining:
         names; one without the extension (an export written before it had one) waits for
         :meth:`_link_unnamed`."""
         named = extension_value(res.data, WORKFLOW_EPISODE_OF_CARE)
+        if named is None and bucket == "consents":  # else the episode the provision is about, if it names one
+            data = as_list(as_dict(res.data.get("provision")).get("data"))
+            named = next((d.get("reference") for d in data if self._names_episode(d)), None)
         if named is None:
             joined.unnamed(res, bucket)
             return
@@ -120,13 +129,17 @@ class SourceJoining:
             return
         joined.link(episode, bucket, res)
 
+    def _names_episode(self, data: Any) -> bool:
+        """Whether a Consent's ``provision.data`` item is about an EpisodeOfCare."""
+        return isinstance(data, dict) and self._target(data.get("reference"), "EpisodeOfCare") is not None
+
     def _link_unnamed(self, joined: Joined) -> None:
         """A resource that names no episode belongs to its subject's episode when the source has one only;
         otherwise it is not imported (and the report says so)."""
         if not joined.any_unnamed:
             return
         for res, bucket in joined.unnamed_resources():
-            found = joined.episodes_of(identifier_of(res.data.get("subject")))
+            found = joined.episodes_of(identifier_of(res.data.get(SUBJECT.get(bucket, "subject"))))
             if len(found) == 1:
                 joined.link(found[0], bucket, res)
             else:
@@ -166,8 +179,8 @@ class SourceJoining:
 
     def _unknown_episodes(self, joined: Joined) -> None:
         """Report what names an episode the source does not have: a client response, an Encounter, a Goal,
-        review, rupture or Flag (an episode refused before it was read is reported by its own errors, not
-        by what refers to it)."""
+        review, rupture, Flag or Consent (an episode refused before it was read is reported by its own
+        errors, not by what refers to it)."""
         for ref in self.refused.typed:
             if ref.startswith("EpisodeOfCare/"):
                 joined.known(ref.partition("/")[2])

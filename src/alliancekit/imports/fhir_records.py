@@ -4,7 +4,8 @@
 sessions; this module reads the rest of what the export writes about the episode: the clinicians of record
 (transfers), holds and resumptions (``statusHistory``), goals and their revisions (Goal, and the Provenance
 of each version), reviews with each goal's progress, ruptures and their repair attempts, alerts acknowledged
-and resolved (Flag), the ending planned and the ending itself with its maintenance plan (CarePlan).
+and resolved (Flag), each change of the client's consent to measures (Consent), the ending planned and the
+ending itself with its maintenance plan (CarePlan).
 
 Each command is dated, and the commands run in the order they were stored, which the Provenance of the event
 that made each record says (``recorded``, :mod:`.fhir_provenance`), whatever days they name; where the
@@ -46,6 +47,7 @@ from alliancekit.domain.vocab import (
 )
 from alliancekit.fhir.codes import (
     ALERT_RULE,
+    CONSENT_POLICY,
     DATA_ABSENT_REASON,
     ENDING_REASON,
     EXT_ALERT_ABOUT,
@@ -80,13 +82,15 @@ from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, Step
 #: A required text the source does not carry (a hold's or a transfer's reason, a goal whose wording was
 #: not exported, a resolution note): never the client's words, which are not invented.
 IMPORTED_NOTE = "imported: the source does not say"
-#: How one day's commands are ordered when the source does not say when each was stored: a resumption opens
-#: the day, goals are agreed before the session, what is noted about a session follows it, a review,
-#: revisions and the handling of that day's alerts come after, and a transfer, a hold, planning the ending
-#: and the ending close it. An alert raised on an earlier day is handled first (:data:`EARLIER_ALERT`): it
-#: was open when the day began, and had it been resolved after the day's session, that session could not
-#: have raised the same alert again.
+#: How one day's commands are ordered when the source does not say when each was stored: a change of consent
+#: to measures and a resumption open the day (a withdrawal that day refuses that day's measures, as it would
+#: have had it come first), goals are agreed before the session, what is noted about a session follows it,
+#: a review, revisions and the handling of that day's alerts come after, and a transfer, a hold, planning
+#: the ending and the ending close it. An alert raised on an earlier day is handled first
+#: (:data:`EARLIER_ALERT`): it was open when the day began, and had it been resolved after the day's session,
+#: that session could not have raised the same alert again.
 RANK = {
+    "change_measures_consent": 0,
     "add_participant": 0,
     "join_group": 0,
     "resume": 0,
@@ -188,6 +192,7 @@ class Linked:
     repairs: list[Resource] = attrs.Factory(list)
     flags: list[Resource] = attrs.Factory(list)
     care_plans: list[Resource] = attrs.Factory(list)
+    consents: list[Resource] = attrs.Factory(list)
 
 
 class EpisodeReader:
@@ -511,6 +516,53 @@ class EpisodeReader:
                 step = Step("resolve_alert", args, self.ref.key(f"resolve:{key_id(data)}"))
                 at = self.recorded.at(f"Flag/{data['id']}", "alert-resolved")
                 out.append(Dated(end, step, EARLIER_ALERT if raised < end else None, at))
+        return out
+
+    def consents(self) -> list[Dated]:
+        """Each change of the client's consent to measures (a Consent whose ``policyRule`` is alliancekit's
+        ``consent-policy`` ``measures``): given (``provision.type`` ``permit``) or withdrawn (``deny``) on
+        the day ``provision.period.start`` names (else ``dateTime``), replayed through
+        ``change_measures_consent`` like any command, so the rules refuse what they would refuse live."""
+        out = []
+        for res in self.linked.consents:
+            data = res.data
+            provision = as_dict(data.get("provision"))
+            if coding_of(data.get("policyRule"), CONSENT_POLICY) != "measures":
+                self.error(
+                    res, "Consent.policyRule", "required", "alliancekit's consent-policy code measures"
+                )
+                continue
+            patient = as_dict(data.get("patient"))
+            if identifier_of(patient) not in (None, self.ref.client_ref):
+                self.error(
+                    res, "Consent.patient", "episode-client", "the episode's client, EpisodeOfCare.patient"
+                )
+                continue
+            if data.get("status") not in ("active", "inactive"):
+                self.error(res, "Consent.status", "enum", "active or inactive (a consent that was in force)")
+                continue
+            kind = provision.get("type")
+            if kind not in ("permit", "deny"):
+                rule = "required" if kind is None else "enum"
+                self.error(res, "Consent.provision.type", rule, "permit (given) or deny (withdrawn)")
+                continue
+            start = as_dict(provision.get("period")).get("start")
+            field, value = ("Consent.provision.period.start", start)
+            if start is None:
+                field, value = ("Consent.dateTime", data.get("dateTime"))
+            if value is None:
+                self.error(
+                    res, "Consent.provision.period.start", "required", "the day the change took effect"
+                )
+                continue
+            on = self.day(res, field, value)
+            if on is None:
+                continue
+            args = {"measures": kind == "permit", "on": on}
+            step = Step("change_measures_consent", args, self.ref.key(f"consent:{data['id']}"))
+            out.append(
+                Dated(on, step, at=self.recorded.at(f"Consent/{data['id']}", "measures-consent-changed"))
+            )
         return out
 
     def ending(self, episode: Resource, ended_on: date | None) -> tuple[list[Dated], Ending | None]:

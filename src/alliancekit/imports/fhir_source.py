@@ -26,7 +26,9 @@ the sessions):
   score Observation that disagrees is a note of the report (:mod:`.fhir_scores`);
 * each measure the client filled in themselves, as a client response (:mod:`.fhir_client_responses`);
 * goals and revisions, reviews, ruptures and repairs, the handling of alerts (the rules raise the alerts
-  again), holds, the ending planned and the ending with its maintenance plan.
+  again), each change of the client's consent to measures (a Consent, replayed in order, so a measure
+  dated while consent was withdrawn is refused as it would be live), holds, the ending planned and the
+  ending with its maintenance plan.
 
 Required words the source lacks are :data:`~alliancekit.imports.fhir_records.IMPORTED_NOTE` (a hold's or a
 transfer's reason, an alert's resolution note, a goal exported without its wording, a referral's target, why

@@ -231,8 +231,9 @@ def alliancekit_fhir_mappers(register: MapperRegistrar) -> None:
     """Add or replace the FHIR mapping of a record kind.
 
     Called once, when the first export needs the mappers. The builtin plugin registers the kinds
-    ``episode``, ``consultation``, ``session``, ``administration``, ``goal``, ``rupture``, ``alert``,
-    ``maintenance-plan``, ``measure`` and ``provenance`` (see ``docs/guides/fhir.md``).
+    ``episode``, ``consultation``, ``session``, ``administration``, ``client-response``, ``goal``,
+    ``review``, ``rupture``, ``alert``, ``consent``, ``maintenance-plan``, ``measure`` and ``provenance``
+    (see ``docs/guides/fhir.md``).
 
     :param register: call ``register(kind, mapper)``; ``mapper(record, context)`` returns the list of
         resources (JSON-ready dicts) for one record of that kind. Registering a builtin kind replaces the
