@@ -29,6 +29,7 @@ from alliancekit.fhir.codes import EXT_CONSENT
 from alliancekit.imports.fhir_source import FhirSource
 from alliancekit.imports.writer import run_import
 
+from .fhir_served import as_a_server_exports
 from .test_import_fhir_order import CLINIC as CLINIC_O
 from .test_import_fhir_order import ME, READER, Clock, _day, _episode, _exported, _held, _imported
 from .test_import_fhir_round_trip import START, _administration
@@ -203,6 +204,28 @@ def test_a_second_import_of_the_changes_writes_nothing(tmp_path: Path) -> None:
                 source_id=source_id,
             )
             assert (again.errors, again.written, again.skipped) == ((), 0, first.written)
+        assert practice.episode(READER, row.episode_id).version == version
+
+
+def test_a_servers_export_of_the_changes_writes_nothing_twice(tmp_path: Path) -> None:
+    """A FHIR server gives every Consent a logical id of its own and keeps its identifier: the changes are
+    recognised by the identifier, so the replay neither writes a change twice nor meets the consent already
+    in force (``same-consent``)."""
+    source = _source(tmp_path, "ndjson")
+    served = as_a_server_exports(source, tmp_path / "served")
+    assert {c["id"] for c in _consents(served)}.isdisjoint(c["id"] for c in _consents(source))
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
+        first = run_import(
+            practice, FhirSource(source, practice.plugins.measures()), clinic_id=CLINIC_O, source_id="ours"
+        )
+        (row,) = practice.caseload(READER)
+        version = practice.episode(READER, row.episode_id).version
+        again = run_import(
+            practice, FhirSource(served, practice.plugins.measures()), clinic_id=CLINIC_O, source_id="server"
+        )
+        assert (again.errors, again.written, again.skipped) == ((), 0, first.written)
         assert practice.episode(READER, row.episode_id).version == version
 
 

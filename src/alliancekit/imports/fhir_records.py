@@ -559,7 +559,7 @@ class EpisodeReader:
             if on is None:
                 continue
             args = {"measures": kind == "permit", "on": on}
-            step = Step("change_measures_consent", args, self.ref.key(f"consent:{data['id']}"))
+            step = Step("change_measures_consent", args, self.ref.key(f"consent:{key_id(data)}"))
             out.append(
                 Dated(on, step, at=self.recorded.at(f"Consent/{data['id']}", "measures-consent-changed"))
             )
