@@ -81,7 +81,8 @@ READS: dict[str, Read] = {
 }
 #: Public methods that are not reads of client content, and why.
 NOT_CONTENT = {
-    "client_view": "the client's own view: their lockbox is about sharing with others",
+    "client_view": "the client's own view: their lockbox is about sharing with others (anyone else the "
+    "policy lets read it reads it withheld: see test_the_client_view_is_withheld_from_its_clinician_...)",
     "verify": "returns findings about hashes and positions, never content",
     "verify_audit": "the same as verify",
     "audit_checkpoint": "returns a seal",
@@ -202,6 +203,45 @@ def test_a_locked_record_reaches_no_non_treating_reader(
     assert CANARY not in text
     assert SCORE not in text
     assert [mark for mark in ALERT_MARKS if mark in text] == []
+    p.close()
+
+
+@pytest.mark.parametrize("purpose", sorted(set(Purpose) - {Purpose.TREATMENT}))
+def test_the_client_view_is_withheld_from_its_clinician_reading_for_another_purpose(
+    purpose: Purpose, locked: tuple[Practice, str]
+) -> None:
+    """The policy lets the clinician of record read the client-facing view for any purpose; only acting for
+    treatment spares them the lockbox, so for another purpose the view shows what their timeline shows."""
+    p, ep = locked
+    treating = _text(p.client_view(OWN, ep))
+    assert CANARY in treating  # the goal agreed: the check below can fail
+    assert SCORE in treating
+    view = p.client_view(attrs.evolve(OWN, purpose=purpose), ep)
+    assert view.goals == ()
+    assert view.scores == ()
+    assert view.maintenance_plan is None
+    p.close()
+
+
+def test_a_reader_a_host_policy_lets_read_the_client_view_reads_it_withheld(tmp_path: Path) -> None:
+    """The lockbox is applied on the guarded path whatever the policy allows: a host's policy that lets a
+    supervisor read client views does not open the view past the client's directive."""
+    from alliancekit.security.policy import AccessRequest, Decision, DefaultPolicy
+
+    class ClientViews:
+        def decide(self, request: AccessRequest) -> Decision:
+            if request.actor.role is Role.SUPERVISOR and request.action == "read-client-view":
+                return Decision.allow()
+            return DefaultPolicy().decide(request)
+
+    p = open_practice(tmp_path / "p.sqlite", clock=Clock(), policy=ClientViews())
+    ep = active_episode(p, text=CANARY).episode_id
+    supervisor = READERS["supervisor"]
+    assert CANARY in _text(p.client_view(supervisor, ep))  # allowed, and nothing withheld yet
+    p.set_lockbox(OWN, ep, scope="class", classes=["goals"], on=D)
+    view = p.client_view(supervisor, ep)
+    assert view.goals == ()
+    assert view.scores  # only the class withheld is left out
     p.close()
 
 
