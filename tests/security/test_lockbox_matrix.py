@@ -477,6 +477,31 @@ def test_a_participants_own_lockbox_choice_does_not_bind_them(
     assert p.export_record(Actor(A_REF, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS), ep).withheld is True
 
 
+@pytest.mark.parametrize("read", sorted(set(PARTICIPANT_READS) - {"client_view"}))
+def test_another_participants_directive_for_a_recipient_binds_a_participants_share(
+    read: str, couple: tuple[Practice, str, dict[str, str]]
+) -> None:
+    """A withholds the goals from hospital-x: B's export to hospital-x, or to no one named (it could go
+    anywhere), leaves them out as anyone else's would; B's export to another recipient and B's own view
+    keep them, and so does A's own export (their choice is about others)."""
+    p, ep, _ = couple
+    a, b = (Actor(ref, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS) for ref in (A_REF, B_REF))
+    p.set_lockbox(a, ep, scope="class", classes=["goals"], recipients=[TARGET], on=D)
+
+    def share(actor: Actor, to: str | None) -> str:
+        if read == "fhir_bundle":
+            return _text(episode_bundle(p, actor, ep, purpose="client-access", recipient=to))
+        return _text(getattr(p, read)(actor, ep, recipient=to))
+
+    goal = "a goal of both"
+    assert goal in share(b, OTHER)  # the check below can fail
+    assert goal in _text(p.client_view(b, ep))
+    assert goal in share(a, TARGET)
+    assert goal not in share(b, TARGET)
+    assert goal not in share(b, None)
+    p.close()
+
+
 def test_someone_outside_the_episode_reads_nothing(couple: tuple[Practice, str, dict[str, str]]) -> None:
     p, ep, _ = couple
     stranger = Actor("client-9", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)

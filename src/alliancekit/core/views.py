@@ -263,7 +263,7 @@ class Views:
         reader = participant_reader(a.role, a.id, state) if reason is None else None
         if reader is not None:
             # a participant's right of access: the shared record, without what is another participant's
-            kept, withheld = visible_entries(self.s.reader.entries(state.episode_id), state, reader)
+            kept, withheld = visible_entries(self.s.reader.entries(state.episode_id), state, reader, to)
             entries = Timeline(kept)
             entries.withheld = withheld
             shared = shared_state(state, entries, withheld)
