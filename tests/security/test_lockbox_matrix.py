@@ -641,6 +641,21 @@ def test_an_export_is_withheld_for_its_recipient_and_one_naming_none_for_every_r
     p.close()
 
 
+@pytest.mark.parametrize("export", sorted(e for e in EXPORTS if not e.startswith("cli_")))
+def test_an_export_is_withheld_for_whoever_makes_it_too(
+    export: str, withheld_from_target: tuple[Practice, str, Path], tmp_path: Path
+) -> None:
+    """What is withheld from the supervisor is withheld from what they export, to whomever they name: the
+    export comes back to them, so naming another recipient must not open what their own reads withhold."""
+    p, ep, db = withheld_from_target
+    assert SCORE in _INSTANT.sub("<instant>", EXPORTS[export](p, ep, db, tmp_path / "1", OTHER))  # can fail
+    p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], recipients=[EXPORTER.id], on=D)
+    assert SCORE not in _text(p.timeline(EXPORTER, ep))
+    text = _INSTANT.sub("<instant>", EXPORTS[export](p, ep, db, tmp_path / "2", OTHER))
+    assert SCORE not in text
+    p.close()
+
+
 @pytest.mark.parametrize("recipient", [None, TARGET])
 @pytest.mark.parametrize("export", sorted(EXPORTS))
 def test_the_audit_entry_of_every_export_names_its_recipient(

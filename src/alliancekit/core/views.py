@@ -270,10 +270,17 @@ class Views:
             summary = None if shared is None else summary_for(shared, reader)
         else:
             lockbox = reason is None and not guard.own_record(a, state)
-            entries = self._timeline(state.episode_id, to, lockbox=lockbox)
+            # whoever shares reads what they share: a directive withholding from them binds it as one
+            # withholding from the recipient does (else naming another recipient would open the record to
+            # the reader it was withheld from), all but the treating clinician's, who reads it whole
+            maker = None if guard.treating(a, state) else a.id
+            entries = self._timeline(state.episode_id, to, lockbox=lockbox, maker=maker)
             # the summary is shared as the entries are: for the recipient, whoever shares (the treating
-            # clinician's own reads are not shares)
-            withhold = lockbox and summary_withheld(state.lockbox, to)
+            # clinician's own reads are not shares), and for the one sharing
+            withhold = lockbox and (
+                summary_withheld(state.lockbox, to)
+                or (maker is not None and summary_withheld(state.lockbox, maker))
+            )
             shared = shared_state(state, entries, entries.withheld)
             summary = _withheld_summary(shared) if withhold and shared is not None else shared
         return self._carrying(
@@ -691,7 +698,11 @@ class Views:
             review_due=row.next_review_at is not None and row.sessions_attended >= row.next_review_at,
         )
 
-    def _timeline(self, episode_id: str, recipient: Recipient, *, lockbox: bool) -> Timeline:
+    def _timeline(
+        self, episode_id: str, recipient: Recipient, *, lockbox: bool, maker: str | None = None
+    ) -> Timeline:
+        """The episode's entries, under ``lockbox`` those the directives applying to ``recipient`` leave
+        (and those applying to ``maker``, the reader who makes a share, when one is named)."""
         entries = self.s.reader.entries(episode_id)
         if not entries:
             raise NotFoundError("episode", episode_id)
@@ -700,6 +711,9 @@ class Views:
             directives = active_directives(
                 (e.event_id, e.event) for e in entries if e.type in (LockboxSet.TYPE, LockboxLifted.TYPE)
             )
+            if maker is not None:
+                directives = [d for d in directives if d.applies_to(recipient) or d.applies_to(maker)]
+                recipient = UNNAMED  # every directive kept applies
             kept, out.withheld = apply_lockbox(entries, directives, recipient)
             out.extend(kept)
         else:
