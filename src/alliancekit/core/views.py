@@ -578,11 +578,20 @@ class Views:
             raise ValidationError("batch_size", "range", "a whole number from 1 to 100000")
         if progress is not None and not callable(progress):  # else a TypeError after the first batch
             raise ValidationError("progress", "type", "a function taking the fields rewritten so far")
-        decision = guard.allow(a, Action.ROTATE_KEYS, "keys", "(all)", None)  # a refusal is audited
+        # decided on the clinics whose records it rewrites, as a backup is on those the copy holds
+        clinics = frozenset(self.s.reader.clinics())
+        # a refusal is audited
+        decision = guard.allow(a, Action.ROTATE_KEYS, "keys", "(all)", None, clinics=clinics)
         cipher = self.s.codec.cipher
         if cipher is None:  # refused before the rotation is audited as allowed: nothing is written
             raise ValidationError("cipher", "required", "the practice was opened without a cipher")
-        guard.audit(a, Action.ROTATE_KEYS, "keys", "(all)", outcome=decision.outcome)
+        # one transaction: each clinic whose records are rewritten has the entry in its own log
+        guard.record(
+            [
+                guard.entry(a, Action.ROTATE_KEYS, "keys", "(all)", outcome=decision.outcome, clinic=c)
+                for c in sorted(clinics) or [a.clinic_id]
+            ]
+        )
         events = (e for ep in self.s.reader.episode_ids() for e in self.s.reader.stored_events(ep))
         return encryption.rotate(
             events, self.s.store.replace_payloads, cipher, batch_size=batch_size, progress=progress
