@@ -81,7 +81,8 @@ READS: dict[str, Read] = {
 }
 #: Public methods that are not reads of client content, and why.
 NOT_CONTENT = {
-    "client_view": "the client's own view: their lockbox is about sharing with others",
+    "client_view": "the client's own view: their lockbox is about sharing with others (anyone else the "
+    "policy lets read it reads it withheld: see test_the_client_view_is_withheld_from_its_clinician_...)",
     "verify": "returns findings about hashes and positions, never content",
     "verify_audit": "the same as verify",
     "audit_checkpoint": "returns a seal",
@@ -202,6 +203,45 @@ def test_a_locked_record_reaches_no_non_treating_reader(
     assert CANARY not in text
     assert SCORE not in text
     assert [mark for mark in ALERT_MARKS if mark in text] == []
+    p.close()
+
+
+@pytest.mark.parametrize("purpose", sorted(set(Purpose) - {Purpose.TREATMENT}))
+def test_the_client_view_is_withheld_from_its_clinician_reading_for_another_purpose(
+    purpose: Purpose, locked: tuple[Practice, str]
+) -> None:
+    """The policy lets the clinician of record read the client-facing view for any purpose; only acting for
+    treatment spares them the lockbox, so for another purpose the view shows what their timeline shows."""
+    p, ep = locked
+    treating = _text(p.client_view(OWN, ep))
+    assert CANARY in treating  # the goal agreed: the check below can fail
+    assert SCORE in treating
+    view = p.client_view(attrs.evolve(OWN, purpose=purpose), ep)
+    assert view.goals == ()
+    assert view.scores == ()
+    assert view.maintenance_plan is None
+    p.close()
+
+
+def test_a_reader_a_host_policy_lets_read_the_client_view_reads_it_withheld(tmp_path: Path) -> None:
+    """The lockbox is applied on the guarded path whatever the policy allows: a host's policy that lets a
+    supervisor read client views does not open the view past the client's directive."""
+    from alliancekit.security.policy import AccessRequest, Decision, DefaultPolicy
+
+    class ClientViews:
+        def decide(self, request: AccessRequest) -> Decision:
+            if request.actor.role is Role.SUPERVISOR and request.action == "read-client-view":
+                return Decision.allow()
+            return DefaultPolicy().decide(request)
+
+    p = open_practice(tmp_path / "p.sqlite", clock=Clock(), policy=ClientViews())
+    ep = active_episode(p, text=CANARY).episode_id
+    supervisor = READERS["supervisor"]
+    assert CANARY in _text(p.client_view(supervisor, ep))  # allowed, and nothing withheld yet
+    p.set_lockbox(OWN, ep, scope="class", classes=["goals"], on=D)
+    view = p.client_view(supervisor, ep)
+    assert view.goals == ()
+    assert view.scores  # only the class withheld is left out
     p.close()
 
 
@@ -437,6 +477,31 @@ def test_a_participants_own_lockbox_choice_does_not_bind_them(
     assert p.export_record(Actor(A_REF, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS), ep).withheld is True
 
 
+@pytest.mark.parametrize("read", sorted(set(PARTICIPANT_READS) - {"client_view"}))
+def test_another_participants_directive_for_a_recipient_binds_a_participants_share(
+    read: str, couple: tuple[Practice, str, dict[str, str]]
+) -> None:
+    """A withholds the goals from hospital-x: B's export to hospital-x, or to no one named (it could go
+    anywhere), leaves them out as anyone else's would; B's export to another recipient and B's own view
+    keep them, and so does A's own export (their choice is about others)."""
+    p, ep, _ = couple
+    a, b = (Actor(ref, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS) for ref in (A_REF, B_REF))
+    p.set_lockbox(a, ep, scope="class", classes=["goals"], recipients=[TARGET], on=D)
+
+    def share(actor: Actor, to: str | None) -> str:
+        if read == "fhir_bundle":
+            return _text(episode_bundle(p, actor, ep, purpose="client-access", recipient=to))
+        return _text(getattr(p, read)(actor, ep, recipient=to))
+
+    goal = "a goal of both"
+    assert goal in share(b, OTHER)  # the check below can fail
+    assert goal in _text(p.client_view(b, ep))
+    assert goal in share(a, TARGET)
+    assert goal not in share(b, TARGET)
+    assert goal not in share(b, None)
+    p.close()
+
+
 def test_someone_outside_the_episode_reads_nothing(couple: tuple[Practice, str, dict[str, str]]) -> None:
     p, ep, _ = couple
     stranger = Actor("client-9", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)
@@ -573,6 +638,21 @@ def test_an_export_is_withheld_for_its_recipient_and_one_naming_none_for_every_r
         assert SCORE in text  # the directive is not theirs: the score is exported (and the check can fail)
     else:
         assert SCORE not in text
+    p.close()
+
+
+@pytest.mark.parametrize("export", sorted(e for e in EXPORTS if not e.startswith("cli_")))
+def test_an_export_is_withheld_for_whoever_makes_it_too(
+    export: str, withheld_from_target: tuple[Practice, str, Path], tmp_path: Path
+) -> None:
+    """What is withheld from the supervisor is withheld from what they export, to whomever they name: the
+    export comes back to them, so naming another recipient must not open what their own reads withhold."""
+    p, ep, db = withheld_from_target
+    assert SCORE in _INSTANT.sub("<instant>", EXPORTS[export](p, ep, db, tmp_path / "1", OTHER))  # can fail
+    p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], recipients=[EXPORTER.id], on=D)
+    assert SCORE not in _text(p.timeline(EXPORTER, ep))
+    text = _INSTANT.sub("<instant>", EXPORTS[export](p, ep, db, tmp_path / "2", OTHER))
+    assert SCORE not in text
     p.close()
 
 

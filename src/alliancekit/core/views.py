@@ -177,7 +177,11 @@ class Views:
         if reader is not None:
             entries, _ = visible_entries(self.s.reader.entries(state.episode_id), state, reader)
         else:
-            entries = self._timeline(state.episode_id, None, lockbox=False)
+            # the lockbox spares only the client's own view and the treating clinician: whoever else the
+            # policy lets read it (the clinician of record for another purpose, a host's reader) reads it
+            # as their timeline shows it
+            exempt = self.s.guard.treating(a, state) or self.s.guard.own_record(a, state)
+            entries = self._timeline(state.episode_id, None if exempt else a.id, lockbox=not exempt)
         for entry in entries:
             event = entry.event
             if isinstance(event, GoalAgreed):
@@ -259,17 +263,24 @@ class Views:
         reader = participant_reader(a.role, a.id, state) if reason is None else None
         if reader is not None:
             # a participant's right of access: the shared record, without what is another participant's
-            kept, withheld = visible_entries(self.s.reader.entries(state.episode_id), state, reader)
+            kept, withheld = visible_entries(self.s.reader.entries(state.episode_id), state, reader, to)
             entries = Timeline(kept)
             entries.withheld = withheld
             shared = shared_state(state, entries, withheld)
             summary = None if shared is None else summary_for(shared, reader)
         else:
             lockbox = reason is None and not guard.own_record(a, state)
-            entries = self._timeline(state.episode_id, to, lockbox=lockbox)
+            # whoever shares reads what they share: a directive withholding from them binds it as one
+            # withholding from the recipient does (else naming another recipient would open the record to
+            # the reader it was withheld from), all but the treating clinician's, who reads it whole
+            maker = None if guard.treating(a, state) else a.id
+            entries = self._timeline(state.episode_id, to, lockbox=lockbox, maker=maker)
             # the summary is shared as the entries are: for the recipient, whoever shares (the treating
-            # clinician's own reads are not shares)
-            withhold = lockbox and summary_withheld(state.lockbox, to)
+            # clinician's own reads are not shares), and for the one sharing
+            withhold = lockbox and (
+                summary_withheld(state.lockbox, to)
+                or (maker is not None and summary_withheld(state.lockbox, maker))
+            )
             shared = shared_state(state, entries, entries.withheld)
             summary = _withheld_summary(shared) if withhold and shared is not None else shared
         return self._carrying(
@@ -567,11 +578,20 @@ class Views:
             raise ValidationError("batch_size", "range", "a whole number from 1 to 100000")
         if progress is not None and not callable(progress):  # else a TypeError after the first batch
             raise ValidationError("progress", "type", "a function taking the fields rewritten so far")
-        decision = guard.allow(a, Action.ROTATE_KEYS, "keys", "(all)", None)  # a refusal is audited
+        # decided on the clinics whose records it rewrites, as a backup is on those the copy holds
+        clinics = frozenset(self.s.reader.clinics())
+        # a refusal is audited
+        decision = guard.allow(a, Action.ROTATE_KEYS, "keys", "(all)", None, clinics=clinics)
         cipher = self.s.codec.cipher
         if cipher is None:  # refused before the rotation is audited as allowed: nothing is written
             raise ValidationError("cipher", "required", "the practice was opened without a cipher")
-        guard.audit(a, Action.ROTATE_KEYS, "keys", "(all)", outcome=decision.outcome)
+        # one transaction: each clinic whose records are rewritten has the entry in its own log
+        guard.record(
+            [
+                guard.entry(a, Action.ROTATE_KEYS, "keys", "(all)", outcome=decision.outcome, clinic=c)
+                for c in sorted(clinics) or [a.clinic_id]
+            ]
+        )
         events = (e for ep in self.s.reader.episode_ids() for e in self.s.reader.stored_events(ep))
         return encryption.rotate(
             events, self.s.store.replace_payloads, cipher, batch_size=batch_size, progress=progress
@@ -687,7 +707,11 @@ class Views:
             review_due=row.next_review_at is not None and row.sessions_attended >= row.next_review_at,
         )
 
-    def _timeline(self, episode_id: str, recipient: Recipient, *, lockbox: bool) -> Timeline:
+    def _timeline(
+        self, episode_id: str, recipient: Recipient, *, lockbox: bool, maker: str | None = None
+    ) -> Timeline:
+        """The episode's entries, under ``lockbox`` those the directives applying to ``recipient`` leave
+        (and those applying to ``maker``, the reader who makes a share, when one is named)."""
         entries = self.s.reader.entries(episode_id)
         if not entries:
             raise NotFoundError("episode", episode_id)
@@ -696,6 +720,9 @@ class Views:
             directives = active_directives(
                 (e.event_id, e.event) for e in entries if e.type in (LockboxSet.TYPE, LockboxLifted.TYPE)
             )
+            if maker is not None:
+                directives = [d for d in directives if d.applies_to(recipient) or d.applies_to(maker)]
+                recipient = UNNAMED  # every directive kept applies
             kept, out.withheld = apply_lockbox(entries, directives, recipient)
             out.extend(kept)
         else:

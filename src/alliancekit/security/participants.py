@@ -32,7 +32,7 @@ from alliancekit.events.types import (
 )
 from alliancekit.lifecycle.corrected_scores import corrections_as_shared
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.security.lockbox import Directive, active_directives, apply_lockbox
+from alliancekit.security.lockbox import UNNAMED, Directive, Recipient, active_directives, apply_lockbox
 
 #: Alerts about the participants together (they compare one participant's ratings with another's): shown
 #: to no participant.
@@ -91,9 +91,22 @@ def directives_for(entries: Sequence[Any], reader: str) -> list[Directive]:
     return [d for d in directives if setters.get(d.directive_id) != reader]
 
 
-def visible_entries(entries: Sequence[Any], state: EpisodeState, reader: str) -> tuple[list[Any], bool]:
-    """The timeline entries ``reader`` may see, and whether anything was withheld by a lockbox."""
-    kept, withheld = apply_lockbox(entries, directives_for(entries, reader), reader)
+def visible_entries(
+    entries: Sequence[Any], state: EpisodeState, reader: str, to: Recipient = None
+) -> tuple[list[Any], bool]:
+    """The timeline entries ``reader`` may see, and whether anything was withheld by a lockbox.
+
+    ``to`` is whom the reader shares them with (``None``: a read of their own; :data:`UNNAMED`: an export
+    naming no recipient). Another's directive binds the share as it binds the reader: one withholding from
+    that recipient applies too (from anyone, for an unnamed one), or a participant could pass on what the
+    others withheld from the recipient.
+    """
+    binding = [
+        d
+        for d in directives_for(entries, reader)
+        if d.applies_to(reader) or (to is not None and d.applies_to(to))
+    ]
+    kept, withheld = apply_lockbox(entries, binding, UNNAMED)  # every one in ``binding`` applies
     hidden_alerts: set[str] = set()
     out = []
     for entry in kept:

@@ -197,7 +197,8 @@ class AccessRequest:
     session and for every other action, so a policy may trust it."""
     clinics: frozenset[str] | None = None
     """For a backup (``back-up``): every clinic whose records the store holds, so the copy would hold
-    (an episode, a command, an audit entry of theirs); ``None`` for every other action."""
+    (an episode, a command, an audit entry of theirs); for a key rotation (``rotate-keys``): every clinic
+    with episodes, whose free text it re-encrypts; ``None`` for every other action."""
 
 
 @attrs.frozen
@@ -244,9 +245,9 @@ class DefaultPolicy:
       correction that turns one into a group session part or back;
     * a **supervisor** reads the episodes of their team (``teams[supervisor_id]``, or the whole clinic when
       no teams are configured) and acknowledges alerts; writes nothing clinical;
-    * an **administrator** reads and checkpoints the audit log and rotates keys; sees no clinical content;
-      backs up a store whose records are all their clinic's (one holding another clinic's is the system
-      actor's to back up);
+    * an **administrator** reads and checkpoints the audit log; sees no clinical content; rotates the keys
+      of, and backs up, a store whose records are all their clinic's (one holding another clinic's is the
+      system actor's to re-encrypt or back up);
     * a **client** (``actor.id`` is the episode's ``client_ref``, or another participant's) reads their
       client-facing view, answers measures (through a request's token, the library acts as the request's
       client and for nothing else: it opens that request, redeems its kiosk code and submits its answers),
@@ -279,8 +280,11 @@ class DefaultPolicy:
         if role is Role.SUPERVISOR:
             return self._supervisor(request)
         if role is Role.ADMINISTRATOR:
-            if action == Action.BACK_UP and not (request.clinics or frozenset()) <= {actor.clinic_id}:
+            elsewhere = not (request.clinics or frozenset()) <= {actor.clinic_id}
+            if action == Action.BACK_UP and elsewhere:
                 return Decision.refuse("a store holding another clinic's records is backed up by the system")
+            if action == Action.ROTATE_KEYS and elsewhere:
+                return Decision.refuse("a store holding another clinic's records is re-keyed by the system")
             if action in ADMIN_ACTIONS:
                 return Decision.allow()
             return Decision.refuse("an administrator sees no clinical content")
