@@ -1014,20 +1014,24 @@ class Practice:
         measures: bool,
         *,
         on: date,
+        participant: str | None = None,
         idempotency_key: str | None = None,
         expected_version: int | None = None,
     ) -> Recorded:
-        """Record that the client gave (``measures=True``) or withdrew (``False``) their consent to measures
-        on ``on``, after the consultation (rule ``consultation-missing`` before it; not dated before it or
-        the last change: ``date-order``; a change to what is in force: ``same-consent``). Given, a measure
+        """Record that the client, or another participant (``participant``, their reference), gave
+        (``measures=True``) or withdrew (``False``) their consent to measures on ``on``. Given, a measure
         about them is taken on and after ``on``, never dated before it; withdrawn, none is taken from then
-        on (rule ``consent-measures``), and what was recorded before stays."""
+        on (rule ``consent-measures``), and what was recorded before stays. The client's is changed after
+        the consultation (rule ``consultation-missing`` before it; not dated before it), another
+        participant's after they joined (one who does not take part: ``participant-not-in-episode``); never
+        dated before the last change (``date-order``), nor to the consent in force (``same-consent``)."""
         return self._recorded(
             "change_measures_consent",
             actor,
             episode_id,
             measures=measures,
             on=on,
+            participant=participant,
             idempotency_key=idempotency_key,
             expected_version=expected_version,
         )

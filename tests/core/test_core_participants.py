@@ -109,10 +109,11 @@ def test_a_participant_without_consent_to_measures_is_not_measured(practice: Pra
     practice.add_participant(actor, ep, Participant(PARTNER, "partner", no), added_on=day(2))
     session = attended(day(7), attrs.evolve(ors(practice), about=PARTNER))
     error = refused_writes_nothing(
-        practice, ep, lambda: practice.record_session(actor, ep, session), LifecycleError
+        practice, ep, lambda: practice.record_session(actor, ep, session), ValidationError
     )
-    assert isinstance(error, LifecycleError)
-    assert error.rule == "consent-measures"
+    assert isinstance(error, ValidationError)  # as the identified client's: one rule, one error
+    assert (error.field, error.rule) == ("session.administrations[0].about", "consent-measures")
+    assert PARTNER not in str(error)
 
 
 @pytest.mark.parametrize(

@@ -132,6 +132,9 @@ def full_lifecycle(practice: Practice, actor: Actor) -> str:
     practice.change_population(actor, ep, "adolescent", on=day(3))
     practice.change_measures_consent(actor, ep, False, on=day(3))  # withdrawn, then given again
     practice.change_measures_consent(actor, ep, True, on=day(4))
+    # and the partner's, withdrawn and given again (version 2 of the event names them)
+    practice.change_measures_consent(actor, ep, False, on=day(3), participant="client-0003")
+    practice.change_measures_consent(actor, ep, True, on=day(4), participant="client-0003")
     first = practice.record_session(actor, ep, attended(7))
     practice.record_session(actor, ep, Session(held_on=day(14), modality="phone", attendance="no-show"))
     practice.record_session(actor, ep, attended(21, measures=False))

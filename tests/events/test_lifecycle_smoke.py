@@ -44,13 +44,13 @@ def test_full_lifecycle_snapshot_equals_fold(
         )
     state = sqlite_practice.episode(actor, ep)
     assert state.stage is Stage.CLOSED
-    # 38 events of the lifecycle (a partner and a group among them, two requests of which one revoked and
+    # 40 events of the lifecycle (a partner and a group among them, two requests of which one revoked and
     # one answered by the client, the episode's own protocol, a change of norm population, the client's
-    # consent to measures withdrawn and given again), and the alert still open at the ending resolved in the
-    # closing commit
-    assert state.version == len(sqlite_practice.store.load_events(ep)) == 39
+    # and the partner's consent to measures withdrawn and given again), and the alert still open at the
+    # ending resolved in the closing commit
+    assert state.version == len(sqlite_practice.store.load_events(ep)) == 41
     resolved = [e for e in sqlite_practice.timeline(actor, ep) if e.type == "alert-resolved"]
-    assert resolved[-1].seq == 38
+    assert resolved[-1].seq == 40
     assert not state.alerts
     assert (state.sessions_scheduled, state.sessions_attended) == (4, 3)
     assert sqlite_practice.episode(actor, other).stage is Stage.CLOSED

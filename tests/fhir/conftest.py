@@ -185,6 +185,31 @@ def consent_changes(path: Path) -> tuple[Practice, Actor, str]:
     return practice, actor, ep
 
 
+#: The days of :func:`participant_consent_changes`, whose consent changed (``None``: the client) and to what.
+PARTICIPANT_CONSENT_CHANGES = (
+    ("2025-01-22", "partner-ref-9b4e", False),
+    ("2025-01-24", None, False),
+    ("2025-02-03", "partner-ref-9b4e", True),
+)
+
+
+def participant_consent_changes(path: Path) -> tuple[Practice, Actor, str]:
+    """:func:`small_practice` with a partner who joined consenting to measures, then each change of
+    :data:`PARTICIPANT_CONSENT_CHANGES` (the partner's and the client's interleaved)."""
+    from datetime import date
+
+    from alliancekit.domain import Consent, Participant
+
+    practice, actor, ep = small_practice(path)
+    partner = Participant("partner-ref-9b4e", "partner", Consent(treatment=True, measures=True))
+    practice.add_participant(actor, ep, partner, added_on=date(2025, 1, 13))
+    for day, participant, measures in PARTICIPANT_CONSENT_CHANGES:
+        practice.change_measures_consent(
+            actor, ep, measures, on=date.fromisoformat(day), participant=participant
+        )
+    return practice, actor, ep
+
+
 def cli_with_k10(*args: str, autoload: bool) -> subprocess.CompletedProcess[str]:
     """``alliancekit ARGS`` in a process of its own with the K10 plugin named, and (``autoload=False``)
     every measure plugin switched off, as if uninstalled."""

@@ -18,9 +18,9 @@ import pytest
 from alliancekit import open_practice
 from alliancekit.domain import Actor, Role
 from alliancekit.fhir import export_ndjson
-from alliancekit.fhir.codes import WORKFLOW_EPISODE_OF_CARE
+from alliancekit.fhir.codes import EXT_CONSENT_ABOUT, WORKFLOW_EPISODE_OF_CARE
 
-from .conftest import consent_changes
+from .conftest import consent_changes, participant_consent_changes
 
 ANY = None
 #: (resource type, element path) -> the types R4 allows there (``ANY``: Reference(Any)).
@@ -94,7 +94,10 @@ TARGETS: dict[tuple[str, str], frozenset[str] | None] = {
     ),
 }
 #: HL7's workflow-episodeOfCare extension: Reference(EpisodeOfCare).
-EXTENSION_TARGETS = {WORKFLOW_EPISODE_OF_CARE: frozenset({"EpisodeOfCare"})}
+EXTENSION_TARGETS = {
+    WORKFLOW_EPISODE_OF_CARE: frozenset({"EpisodeOfCare"}),
+    EXT_CONSENT_ABOUT: frozenset({"RelatedPerson"}),  # ours: whose consent, when not the Patient's
+}
 
 
 def _references(node: Any, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -173,6 +176,20 @@ def test_a_consents_references_name_types_r4_allows_there(tmp_path: Path) -> Non
         ("Consent", "performer"),
         ("Consent", "provision.data.reference"),
     }
+
+
+def test_a_participants_consent_names_them_as_a_related_person(tmp_path: Path) -> None:
+    """R4's ``Consent.patient`` takes a Patient only: a partner's Consent keeps the client there and names
+    the partner (a RelatedPerson) as performer and in the consent-about extension."""
+    practice, _, _ = participant_consent_changes(tmp_path / "p.sqlite")
+    with practice:
+        export_ndjson(practice, Actor("exporter", Role.SUPERVISOR, "demo-clinic"), tmp_path / "out")
+    consents = [json.loads(line) for line in (tmp_path / "out" / "Consent.ndjson").read_text().splitlines()]
+    checked: set[tuple[str, str]] = set()
+    assert _wrong_targets(consents, checked) == []
+    performers = [_target(c["performer"][0], {}) for c in consents]
+    assert performers == ["RelatedPerson", "Patient", "RelatedPerson"]
+    assert [_target(c["patient"], {}) for c in consents] == ["Patient"] * 3
 
 
 def test_the_check_sees_a_wrong_target(exported: list[dict[str, Any]]) -> None:

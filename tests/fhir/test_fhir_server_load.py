@@ -24,7 +24,12 @@ from alliancekit.domain import Actor
 from alliancekit.fhir import episode_bundle, episode_bundles, export_ndjson
 from alliancekit.testing.fhir import references
 
-from .conftest import CONSENT_CHANGES, consent_changes
+from .conftest import (
+    CONSENT_CHANGES,
+    PARTICIPANT_CONSENT_CHANGES,
+    consent_changes,
+    participant_consent_changes,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ROOT / ".cache" / "npm" / "node_modules"
@@ -173,6 +178,25 @@ def test_an_episodes_changes_of_consent_load_twice_as_consents_without_duplicate
     found = _call(medplum, "GET", "Consent?status=active")
     (active,) = [e["resource"] for e in found.get("entry", [])]
     assert (active["dateTime"], active["provision"]["type"]) == (CONSENT_CHANGES[-1][0], "deny")
+
+
+def test_a_participants_changes_of_consent_load_twice_without_duplicates(
+    medplum: str, exporter_actor: Actor, tmp_path: Path
+) -> None:
+    """A partner's changes of consent with the client's: one Consent per change, created once; the ones in
+    force are the client's and the partner's last."""
+    practice, _, ep = participant_consent_changes(tmp_path / "p.sqlite")
+    with practice:
+        batch = [episode_bundle(practice, exporter_actor, ep, bundle_type="batch")]
+    expected = _expected(batch)
+    assert expected["Consent"] == len(PARTICIPANT_CONSENT_CHANGES)
+    assert _load(medplum, batch)["201"] >= sum(expected.values()) - expected["Provenance"]
+    _check_server_holds(medplum, expected)
+    assert _load(medplum, batch)["201"] == 0
+    _check_server_holds(medplum, expected)
+    found = _call(medplum, "GET", "Consent?status=active")
+    active = sorted(e["resource"]["dateTime"] for e in found.get("entry", []))
+    assert active == [PARTICIPANT_CONSENT_CHANGES[1][0], PARTICIPANT_CONSENT_CHANGES[2][0]]
 
 
 def test_transactions_load_twice_without_duplicates(

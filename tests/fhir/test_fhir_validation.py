@@ -17,7 +17,13 @@ from alliancekit.fhir import episode_bundle, export_ndjson
 from alliancekit.fhir.validate import R4Schema, packaged_schema_path
 from alliancekit.testing.fhir import references
 
-from .conftest import CONSENT_CHANGES, DATA, consent_changes
+from .conftest import (
+    CONSENT_CHANGES,
+    DATA,
+    PARTICIPANT_CONSENT_CHANGES,
+    consent_changes,
+    participant_consent_changes,
+)
 
 
 def _parse(resource: dict[str, Any]) -> None:
@@ -148,6 +154,37 @@ def test_each_change_of_consent_is_a_valid_consent_in_every_form(
     for bundle in bundles:
         assert [str(e) for e in r4_schema.errors(bundle)] == []
     assert {o["type"]: o["count"] for o in result.manifest["output"]}["Consent"] == len(CONSENT_CHANGES)
+
+
+def test_a_participants_change_of_consent_is_a_valid_consent_in_every_form(
+    exporter_actor: Actor, r4_schema: R4Schema, tmp_path: Path
+) -> None:
+    """A partner's changes interleaved with the client's: every resource valid and parsed, one Consent per
+    change, each person's changes chained on their own (the partner's first one inactive, the client's
+    and the partner's last one active)."""
+    practice, _, ep = participant_consent_changes(tmp_path / "p.sqlite")
+    with practice:
+        bundles = [
+            episode_bundle(practice, exporter_actor, ep, bundle_type=kind)
+            for kind in ("collection", "batch", "transaction")
+        ]
+        result = export_ndjson(practice, exporter_actor, tmp_path / "bulk")
+    lines = [
+        json.loads(line)
+        for output in result.manifest["output"]
+        for line in (tmp_path / "bulk" / output["url"].rsplit("/", 1)[1]).read_text("utf-8").splitlines()
+    ]
+    for resources in [[e["resource"] for e in b["entry"]] for b in bundles] + [lines]:
+        for resource in resources:
+            assert [str(e) for e in r4_schema.errors(resource)] == []
+            _parse(resource)
+        consents = [r for r in resources if r["resourceType"] == "Consent"]
+        assert [(c["dateTime"], c["provision"]["type"] == "permit") for c in consents] == [
+            (day, measures) for day, _, measures in PARTICIPANT_CONSENT_CHANGES
+        ]
+        assert [c["status"] for c in consents] == ["inactive", "active", "active"]
+    for bundle in bundles:
+        assert [str(e) for e in r4_schema.errors(bundle)] == []
 
 
 @pytest.mark.parametrize("text", ["root:x:0:0:root:/root:/bin/bash\n", "{}", "[]", '{"definitions": 5}', ""])

@@ -246,10 +246,10 @@ def test_the_alerts_a_review_and_the_ending_resolve_come_back_resolved_by_them(
 
 # -- the property ---------------------------------------------------------------------------------------
 
-#: What a step does, the likelier ones more often (a change of consent: the client withdrawing, or agreeing
-#: again, so that later measures about them are refused, or taken again). Addenda are recorded but not
-#: compared (below); lockbox directives are not made, since an export applies them and withholds what they
-#: name.
+#: What a step does, the likelier ones more often (a change of consent: the client or another participant
+#: withdrawing, or agreeing again, so that later measures about them are refused, or taken again). Addenda
+#: are recorded but not compared (below); lockbox directives are not made, since an export applies them and
+#: withholds what they name.
 KINDS = (
     *("session",) * 4,
     "total-only",
@@ -427,9 +427,16 @@ class _History:
         self.p.add_participant(by, self.ep, joining, added_on=on)
 
     def consent(self, by: Actor, on: date, which: int, level: float) -> None:
-        """The client withdraws their consent to measures, or gives it again."""
-        now = self.p.episode(READER, self.ep).measures_consent
-        self.p.change_measures_consent(by, self.ep, not now, on=on)
+        """The client, or in an episode with others one of them, withdraws their consent to measures, or
+        gives it again."""
+        state = self.p.episode(READER, self.ep)
+        others = list(state.participants)
+        if others and which % 2:
+            whose = self.pick(others, which)
+            now = state.participants[whose].measures_consent
+            self.p.change_measures_consent(by, self.ep, not now, on=on, participant=whose)
+            return
+        self.p.change_measures_consent(by, self.ep, not state.measures_consent, on=on)
 
     def acknowledge(self, by: Actor, on: date, which: int, level: float) -> None:
         self.p.acknowledge_alert(by, self.ep, self.alert(which), on=on)
@@ -551,7 +558,7 @@ def _facts(
         case ParticipantAdded():
             return (event.participant, event.added_on)
         case MeasuresConsentChanged():
-            return (event.measures, event.changed_on)
+            return (event.measures, event.changed_on, event.participant)
     return ()
 
 

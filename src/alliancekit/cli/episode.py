@@ -94,7 +94,8 @@ def describe(event: Event) -> str:
             on = f" on {event.measure_id}" if event.measure_id else ""
             return f"alert raised: {event.rule_id}{on} ({event.severity.value})"
         case MeasuresConsentChanged():
-            return "consent to measures " + ("given" if event.measures else "withdrawn")
+            whose = "a participant's " if event.participant is not None else ""  # never their reference
+            return whose + "consent to measures " + ("given" if event.measures else "withdrawn")
         case PopulationChanged():
             return "norm population changed to " + (event.population or "each measure's default")
         case ClinicianTransferred():

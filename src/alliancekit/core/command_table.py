@@ -473,12 +473,13 @@ COMMANDS: Mapping[str, CommandSpec] = {
             {"population": optional(check_ref), "on": check_date},
             lambda ctx, a: c.ChangePopulation(ctx.population(a["population"]), a["on"]),
         ),
-        # The client's consent to measures given or withdrawn after the consultation.
+        # A participant's consent to measures given or withdrawn after it was first given: the identified
+        # client's (at the consultation) or another participant's (when they joined).
         _spec(
             "change_measures_consent",
             Action.CHANGE_MEASURES_CONSENT,
-            {"measures": check_bool, "on": check_date},
-            lambda ctx, a: c.ChangeMeasuresConsent(a["measures"], a["on"]),
+            {"measures": check_bool, "on": check_date, "participant": optional(check_ref)},
+            lambda ctx, a: c.ChangeMeasuresConsent(a["measures"], a["on"], a["participant"]),
         ),
     )
 }

@@ -93,8 +93,8 @@ _DECLARED: dict[str, tuple[Sharing, str | None, bool, Callable[[Any], str | None
     "protocol-set": _classed("administrative", exported=False),
     # Which norms the scores are read against, as episode-opened names them: part of the episode's frame.
     "population-changed": (Sharing.FRAME, None, False, None),
-    # The client's consent to measures changed after the consultation: withheld with the consultation, where
-    # it was first given; exported as a FHIR Consent per change.
+    # A participant's consent to measures changed after it was first given (the client's at the
+    # consultation, another's when they joined): withheld with the consultation; a FHIR Consent per change.
     "measures-consent-changed": _classed("consultation"),
     "process-note-recorded": (Sharing.NEVER, None, False, None),
     "lockbox-set": (Sharing.NEVER, None, False, None),

@@ -29,8 +29,9 @@ from alliancekit.store.protocol import StoredEvent
 #: that older snapshots cannot default correctly (2: the lockbox directives in force; 3: each open alert's
 #: raised date and message; 4: what a measurement protocol counts from: each measure's last administration,
 #: the day the ending was planned, the episode's own protocol; 5: the episode's norm population; 6: the
-#: identified client's consent to measures; 7: the day that consent was last changed).
-SNAPSHOT_VERSION = 7
+#: identified client's consent to measures; 7: the day that consent was last changed; 8: the day each other
+#: participant's consent to measures was last changed).
+SNAPSHOT_VERSION = 8
 _VERSION_KEY = "_v"
 #: How a string beginning with the ciphertext mark starts in a payload's JSON.
 _MARKED = f'"{encryption.PREFIX}'
@@ -131,6 +132,14 @@ def _consent_unchanged(state: dict[str, Any], events: Sequence[StoredEvent]) -> 
     return state
 
 
+def _participants_unchanged(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, Any]:
+    """Shape 7 to 8: the day each other participant's consent to measures was last changed, ``None`` (as
+    given when they joined): no alliancekit that wrote shape 7 could record a change of it."""
+    for participant in state.get("participants", {}).values():
+        participant["measures_consent_changed_on"] = None
+    return state
+
+
 SnapshotUpcaster = Callable[[dict[str, Any], Sequence[StoredEvent]], dict[str, Any]]
 #: ``shape -> function`` taking a snapshot of that shape (and the episode's stored events) to the next
 #: shape. Shape 1 has none: schema migration 2 rewrote those snapshots (:mod:`alliancekit.store.upgrade`).
@@ -140,6 +149,7 @@ SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {
     4: _default_population,
     5: _measures_consent,
     6: _consent_unchanged,
+    7: _participants_unchanged,
 }
 
 

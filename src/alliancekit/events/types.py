@@ -426,14 +426,17 @@ class PopulationChanged(Event):
     changed_on: date
 
 
-@event("measures-consent-changed")
+@event("measures-consent-changed", version=2)
 class MeasuresConsentChanged(Event):
-    """The identified client's consent to measures changed after the consultation, from ``changed_on`` on:
-    ``measures`` true, they agreed (a measure about them is taken on and after that day, never before it);
-    false, they withdrew it (no measure about them is taken from then on). What was recorded before stays."""
+    """A participant's consent to measures changed after it was first given (the identified client's at the
+    consultation, another participant's when they joined), from ``changed_on`` on: ``measures`` true, they
+    agreed (a measure about them is taken on and after that day, never before it); false, they withdrew it
+    (no measure about them is taken from then on). What was recorded before stays."""
 
     measures: bool
     changed_on: date
+    participant: str | None = attrs.field(default=None, repr=hidden)
+    """Whose consent: another participant's reference; ``None``: the identified client's."""
 
 
 def event_class(name: str) -> type[Event]:

@@ -14,6 +14,8 @@ Version 4 of ``session-recorded`` says whether its group session was made by ``r
 before it nothing told a made id from one given by hand, so none is taken to be made.
 Version 2 of ``episode-opened`` names the norm population the episode's scores are read against; every
 episode opened before it was read against each measure's default population, which ``None`` means.
+Version 2 of ``measures-consent-changed`` says whose consent changed; before it only the identified
+client's could, which ``None`` means.
 """
 
 from __future__ import annotations
@@ -80,6 +82,11 @@ def episode_opened_v1(data: Payload) -> Payload:
     return {**data, "population": None}
 
 
+def measures_consent_changed_v1(data: Payload) -> Payload:
+    """``measures-consent-changed`` v1 -> v2: the identified client's consent."""
+    return {**data, "participant": None}
+
+
 #: ``(event type, schema version) -> function`` taking that version's payload to the next version's.
 UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("session-recorded", 1): session_event_v1,
@@ -91,4 +98,5 @@ UPCASTERS: Mapping[tuple[str, int], Upcaster] = {
     ("session-corrected", 3): session_corrected_v3,
     ("client-response-recorded", 1): client_response_v1,
     ("episode-opened", 1): episode_opened_v1,
+    ("measures-consent-changed", 1): measures_consent_changed_v1,
 }

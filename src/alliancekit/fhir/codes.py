@@ -81,6 +81,10 @@ EXT_ALERT_MEASURE = extension_url("alert-measure")
 EXT_ALERT_ABOUT = extension_url("alert-about")
 """On Flag: the other participant the alert is about (``valueReference``, a RelatedPerson); the Flag's
 ``subject`` stays the identified client, whose record it is in."""
+EXT_CONSENT_ABOUT = extension_url("consent-about")
+"""On Consent: the other participant whose consent to measures it is (``valueReference``, a RelatedPerson,
+also its ``performer``); the Consent's ``patient`` stays the identified client, as R4 takes a Patient only.
+Absent: the identified client's own consent."""
 EXT_RATER = extension_url("rater")
 EXT_GROUP_SESSION = extension_url("group-session")
 EXT_GOAL_STATUS = extension_url("goal-status")

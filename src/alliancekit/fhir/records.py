@@ -216,16 +216,19 @@ class GoalRecord(Record):
 
 @attrs.frozen
 class ConsentRecord(Record):
-    """One change of the client's consent to measures after the consultation: a FHIR Consent."""
+    """One change of a participant's consent to measures after it was first given: a FHIR Consent."""
 
     KIND = "consent"
     number: int
-    """Its place among the episode's changes (1: the first), what its resource's id derives from."""
+    """Its place among the changes of the same participant's consent (1: the first), what its resource's id
+    derives from."""
     measures: bool = attrs.field(repr=hidden)
     """Given (``True``) or withdrawn (``False``)."""
     changed_on: date
     until: date | None = None
-    """The day the next change took its place (``None``: the consent in force)."""
+    """The day the same participant's next change took its place (``None``: the consent in force)."""
+    participant: str | None = attrs.field(default=None, repr=hidden)
+    """Whose consent: another participant's reference; ``None``: the identified client's."""
 
 
 @attrs.frozen
@@ -595,6 +598,21 @@ def _history(a: _Assembly) -> tuple[StatusPeriod, ...]:
     return tuple(periods)
 
 
+def _consents(ep: str, changes: list[tuple[MeasuresConsentChanged, Envelope]]) -> list[ConsentRecord]:
+    """Each change of consent, in stored order, numbered among the changes of the same participant's
+    consent (the client's as they always were) and ended by that participant's next change."""
+    by_whom: dict[str | None, list[tuple[MeasuresConsentChanged, Envelope]]] = {}
+    for change in changes:
+        by_whom.setdefault(change[0].participant, []).append(change)
+    out, numbers = [], dict.fromkeys(by_whom, 0)
+    for e, env in changes:
+        own = by_whom[e.participant]
+        numbers[e.participant] = number = numbers[e.participant] + 1
+        until = own[number][0].changed_on if number < len(own) else None  # the next change's
+        out.append(ConsentRecord(ep, (env,), number, e.measures, e.changed_on, until, e.participant))
+    return out
+
+
 def _records(a: _Assembly) -> EpisodeRecords:
     ep = a.episode_id
     records: list[Record] = []
@@ -674,9 +692,7 @@ def _records(a: _Assembly) -> EpisodeRecords:
             )
         )
     records += a.reviews
-    for number, (e, env) in enumerate(a.consents, start=1):
-        until = a.consents[number][0].changed_on if number < len(a.consents) else None  # the next change's
-        records.append(ConsentRecord(ep, (env,), number, e.measures, e.changed_on, until))
+    records += _consents(ep, a.consents)
     for rupture_id, r in a.ruptures.items():
         records.append(
             RuptureRecord(

@@ -53,6 +53,7 @@ from alliancekit.fhir.codes import (
     EXT_ALERT_ABOUT,
     EXT_ALERT_ACKNOWLEDGED,
     EXT_ALERT_MEASURE,
+    EXT_CONSENT_ABOUT,
     EXT_ENDING,
     EXT_GOAL_STATUS,
     GOAL_ACHIEVEMENT,
@@ -519,10 +520,12 @@ class EpisodeReader:
         return out
 
     def consents(self) -> list[Dated]:
-        """Each change of the client's consent to measures (a Consent whose ``policyRule`` is alliancekit's
-        ``consent-policy`` ``measures``): given (``provision.type`` ``permit``) or withdrawn (``deny``) on
+        """Each change of a participant's consent to measures (a Consent whose ``policyRule`` is
+        alliancekit's ``consent-policy`` ``measures``): the client's, or the other participant its
+        ``consent-about`` extension names; given (``provision.type`` ``permit``) or withdrawn (``deny``) on
         the day ``provision.period.start`` names (else ``dateTime``), replayed through
-        ``change_measures_consent`` like any command, so the rules refuse what they would refuse live."""
+        ``change_measures_consent`` like any command, so the rules refuse what they would refuse live (a
+        participant the episode does not have among them)."""
         out = []
         for res in self.linked.consents:
             data = res.data
@@ -559,6 +562,18 @@ class EpisodeReader:
             if on is None:
                 continue
             args = {"measures": kind == "permit", "on": on}
+            about = extension_value(data, EXT_CONSENT_ABOUT)
+            if about is not None:
+                participant = identifier_of(about)
+                if participant is None:
+                    self.error(
+                        res,
+                        "Consent.extension[consent-about]",
+                        "reference",
+                        "a participant of the episode, as a RelatedPerson with its identifier",
+                    )
+                    continue
+                args["participant"] = participant
             step = Step("change_measures_consent", args, self.ref.key(f"consent:{key_id(data)}"))
             out.append(
                 Dated(on, step, at=self.recorded.at(f"Consent/{data['id']}", "measures-consent-changed"))

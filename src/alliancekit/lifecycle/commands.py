@@ -254,10 +254,12 @@ class ChangePopulation(Command):
 
 @attrs.frozen
 class ChangeMeasuresConsent(Command):
-    """Record the client's consent to measures given (``measures`` true) or withdrawn, from ``on``."""
+    """Record a participant's consent to measures given (``measures`` true) or withdrawn, from ``on``:
+    another participant's (``participant``, their reference), else the identified client's."""
 
     measures: bool
     on: date
+    participant: str | None = None
 
 
 @attrs.frozen

@@ -273,18 +273,37 @@ def check_client_consent(state: EpisodeState, about: str | None, field: str, on:
         else:
             detail = "the client has not consented to measures"
         raise ValidationError(field, CONSENT_MEASURES, detail)
-    agreed_on = state.measures_consent_changed_on
+    _not_before_consent(on, state.measures_consent_changed_on, field, "the client")
+
+
+def check_participant_consent(state: EpisodeState, about: str, field: str, on: date | None = None) -> None:
+    """Refuse a measure about another participant (``about``, one of the episode's) unless their consent
+    to measures is in force: given when they joined and not withdrawn since, or given later, when the
+    measure (dated ``on``) is not dated before the day they agreed. The same rule and error as the
+    client's: the measure is not allowed for this person, whatever the episode's stage."""
+    participant = state.participants[about]
+    if not participant.measures_consent:
+        detail = (
+            "that participant has withdrawn their consent to measures"
+            if participant.measures_consent_changed_on is not None
+            else "that participant has not consented to measures"
+        )
+        raise ValidationError(field, CONSENT_MEASURES, detail)
+    _not_before_consent(on, participant.measures_consent_changed_on, field, "that participant")
+
+
+def _not_before_consent(on: date | None, agreed_on: date | None, field: str, who: str) -> None:
     if on is not None and agreed_on is not None and on < agreed_on:
         raise ValidationError(
-            field, CONSENT_MEASURES, "the measure is dated before the client consented to measures"
+            field, CONSENT_MEASURES, f"the measure is dated before {who} consented to measures"
         )
 
 
 def check_participants(state: EpisodeState, session: Session, kept: Sequence[Administration] = ()) -> None:
     """Everyone a session names (present, rated, rating) takes part in the episode, everyone a measure
-    is about (the identified client too) consented to measures, and no measure is given twice to the same
+    is about (the identified client too) consents to measures, and no measure is given twice to the same
     person, by the same rater, at the same point of the session. ``kept``: a corrected session's measures
-    as they stand, recorded with the client's consent; a correction may keep them after it is withdrawn."""
+    as they stand, recorded with consent; a correction may keep them after it is withdrawn."""
     for i, ref in enumerate(session.attended_by):
         if not state.has_participant(ref):
             raise ValidationError(f"session.attended_by[{i}]", NOT_A_PARTICIPANT)
@@ -298,15 +317,15 @@ def check_participants(state: EpisodeState, session: Session, kept: Sequence[Adm
             raise ValidationError(f"session.administrations[{i}]", "unique", ONCE_PER_SESSION)
         given.add(key)
     for i, admin in enumerate(session.administrations):
-        about = admin.about
-        if admin not in kept:
-            check_client_consent(state, about, f"session.administrations[{i}].about", session.held_on)
+        about, field = admin.about, f"session.administrations[{i}].about"
         if about is None or about == state.client_ref:
+            if admin not in kept:
+                check_client_consent(state, about, field, session.held_on)
             continue
         if not state.has_participant(about):
-            raise ValidationError(f"session.administrations[{i}].about", NOT_A_PARTICIPANT)
-        if not state.participants[about].measures_consent:
-            raise _refuse(CONSENT_MEASURES, "that participant has not consented to measures")
+            raise ValidationError(field, NOT_A_PARTICIPANT)
+        if admin not in kept:
+            check_participant_consent(state, about, field, session.held_on)
 
 
 def _session(state: EpisodeState, cmd: c.RecordSession) -> list[Event]:
@@ -531,12 +550,23 @@ def _population(state: EpisodeState, cmd: c.ChangePopulation) -> list[Event]:
 
 
 def _measures_consent(state: EpisodeState, cmd: c.ChangeMeasuresConsent) -> list[Event]:
+    what = "a change of consent to measures"
+    if cmd.participant is not None and cmd.participant != state.client_ref:
+        # another participant's consent, first given when they joined (before or after the consultation)
+        participant = state.participants.get(cmd.participant)
+        if participant is None:
+            raise ValidationError("participant", NOT_A_PARTICIPANT)
+        _not_before(cmd.on, state.opened_on, what, "the episode opened")
+        _not_before(cmd.on, participant.measures_consent_changed_on, what, "the last one")
+        if cmd.measures == participant.measures_consent:
+            raise _refuse("same-consent", "that participant's consent to measures is already as recorded")
+        return [MeasuresConsentChanged(cmd.measures, cmd.on, cmd.participant)]
     if state.consultation_on is None:
         raise _refuse(
             "consultation-missing", "the client's consent to measures is first given at the consultation"
         )
-    _not_before(cmd.on, state.consultation_on, "a change of consent to measures", "the consultation")
-    _not_before(cmd.on, state.measures_consent_changed_on, "a change of consent to measures", "the last one")
+    _not_before(cmd.on, state.consultation_on, what, "the consultation")
+    _not_before(cmd.on, state.measures_consent_changed_on, what, "the last one")
     if cmd.measures == state.measures_consent:
         raise _refuse("same-consent", "the client's consent to measures is already as recorded")
     return [MeasuresConsentChanged(cmd.measures, cmd.on)]

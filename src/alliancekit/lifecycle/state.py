@@ -120,10 +120,14 @@ def alert_key(rule_id: str, measure_id: str | None, participant: str | None = No
 
 @attrs.frozen
 class ParticipantState:
-    """A participant other than the identified client: their role and whether they consented to measures."""
+    """A participant other than the identified client: their role and whether they consent to measures (as
+    given when they joined, then as last changed)."""
 
     role: ParticipantRole
     measures_consent: bool
+    measures_consent_changed_on: date | None = None
+    """The day their consent to measures was last changed (``None``: as given when they joined). A measure
+    about them dated before it is refused."""
 
 
 @attrs.frozen
@@ -677,7 +681,15 @@ def _(event: AlertResolved, state: EpisodeState) -> EpisodeState:
 
 @apply.register
 def _(event: MeasuresConsentChanged, state: EpisodeState) -> EpisodeState:
-    # the client's say, not clinical activity: the day of last activity stays
+    # the participant's say, not clinical activity: the day of last activity stays
+    if event.participant is not None:
+        changed = attrs.evolve(
+            state.participants[event.participant],
+            measures_consent=event.measures,
+            measures_consent_changed_on=event.changed_on,
+        )
+        participants = {**state.participants, event.participant: changed}
+        return _evolve(state, {"version": state.version + 1, "participants": participants})
     return _evolve(
         state,
         {

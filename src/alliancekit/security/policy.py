@@ -88,8 +88,8 @@ class Action:
     CHANGE_POPULATION = "change-population"
     """Read an episode's scores against another norm population (the treating clinician's decision)."""
     CHANGE_MEASURES_CONSENT = "change-measures-consent"
-    """Record the client's consent to measures given or withdrawn after the consultation (the clinician of
-    record, who hears it, as they record the consultation)."""
+    """Record the client's, or another participant's, consent to measures given or withdrawn after it was
+    first given (the clinician of record, who hears it, as they record the consultation)."""
     READ_DUE_MEASURES = "read-due-measures"
     """Which measures an episode's protocol makes due, and which it missed."""
     IMPORT = "import"

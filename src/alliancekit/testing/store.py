@@ -1667,6 +1667,8 @@ def _full_lifecycle(practice: Practice, actor: Actor) -> str:
     practice.change_population(actor, ep, "adolescent", on=_DAY)
     practice.change_measures_consent(actor, ep, False, on=_DAY)  # withdrawn, then given again
     practice.change_measures_consent(actor, ep, True, on=_DAY)
+    practice.change_measures_consent(actor, ep, False, on=_DAY, participant="client-8")  # the partner's
+    practice.change_measures_consent(actor, ep, True, on=_DAY, participant="client-8")
     first = practice.record_session(actor, ep, _session(1, helpful="the diary"))
     assert first.record_id is not None
     practice.record_session(actor, ep, _session(2, attendance=Attendance.NO_SHOW))
