@@ -176,7 +176,7 @@ ARGS: dict[str, Callable[[_Setup, date, datetime], dict[str, Any]]] = {
     },
     "set_protocol": lambda s, d, at: {"protocol": "fit", "on": d},
     "change_population": lambda s, d, at: {"population": "adolescent", "on": d},
-    "change_measures_consent": lambda s, d, at: {"measures": False, "on": d},
+    "change_measures_consent": lambda s, d, at: {"measures": False, "on": d, "participant": None},
 }
 
 #: Dates that name a day to come, which the rule leaves alone (each is checked to be accepted below).
