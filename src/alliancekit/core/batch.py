@@ -30,7 +30,7 @@ from alliancekit.core.runner import (
 from alliancekit.core.views import Views
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import check_ref
-from alliancekit.errors import ConflictError, DuplicateCommand, IdempotencyKeyReused
+from alliancekit.errors import AlliancekitError, ConflictError, DuplicateCommand, IdempotencyKeyReused
 from alliancekit.events.catalog import NEVER_SHARED
 from alliancekit.events.types import EpisodeOpened, Event, SessionCorrected, SessionRecorded
 from alliancekit.integrity.chain import GENESIS
@@ -103,10 +103,20 @@ class _BatchContext(Context):
         return (*self._stored_scored(held[0][0].seq - 1), *decided)
 
     def shared_event(self, event_id: str) -> bool:
-        return super().shared_event(event_id) or any(
-            stored.event_id == event_id and stored.type not in NEVER_SHARED
-            for stored, _ in self._held.events.get(self.episode_id, ())
+        return super().shared_event(event_id) or (
+            any(
+                stored.event_id == event_id and stored.type not in NEVER_SHARED
+                for stored, _ in self._held.events.get(self.episode_id, ())
+            )
+            and event_id not in self.hidden.events
         )
+
+    def timeline(self) -> list[Any]:
+        # the batch's own events of the episode follow those stored (a directive set in this batch binds)
+        held = [
+            self.services.reader.entry(stored) for stored, _ in self._held.events.get(self.episode_id, ())
+        ]
+        return [*super().timeline(), *held]
 
 
 class BatchRunner:
@@ -188,6 +198,7 @@ class BatchRunner:
         # access first, as the runner decides it: a stored result and the version are answers too, for
         # those the policy allows and for whoever made the command
         found = None
+        ctx.state = state  # the group session is looked up in what the actor's view shows
         group = spec.group_session(ctx, args)
         if not self.s.guard.permits(actor, spec.action, state, group):
             found = self._repeat(actor, spec, key, request)
@@ -201,7 +212,11 @@ class BatchRunner:
         if expected is not None and state.version != expected:
             raise ConflictError(episode_id, expected, state.version)
         ctx.state = state
-        events = decide(state, spec.build(ctx, args))
+        try:
+            events = decide(state, spec.build(ctx, args))
+        except AlliancekitError as refused:
+            self.runner.unknown_named(ctx, refused)
+            raise
         corrects = spec.corrects(ctx, args)
         commit, after = self.runner.prepare(ctx, state, head, events, request, corrects, project=False)
         result = _recorded(spec, ctx, args, episode_id, commit.new_version)

@@ -26,7 +26,7 @@ import attrs
 from alliancekit.core.clinical_dates import refuse_future
 from alliancekit.core.command_table import CommandSpec, Returns
 from alliancekit.core.definitions import DefinitionLedger, record_registered
-from alliancekit.core.guard import REPLAYED
+from alliancekit.core.guard import NOT_FOUND, REPLAYED
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import check_optional_int, check_optional_ref, check_ref
 from alliancekit.domain.records import Administration
@@ -35,6 +35,7 @@ from alliancekit.errors import (
     ConflictError,
     DuplicateCommand,
     IdempotencyKeyReused,
+    NotFoundError,
     ValidationError,
 )
 from alliancekit.events import converter
@@ -57,6 +58,7 @@ from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.notify.outbox import messages_for
 from alliancekit.protocols.definition import MeasurementProtocol
 from alliancekit.protocols.registry import resolve_protocol
+from alliancekit.security.lockbox import Hidden
 from alliancekit.store.protocol import (
     AuditRecord,
     CaseloadRow,
@@ -120,6 +122,7 @@ class Context:
         self.state: EpisodeState = None  # type: ignore[assignment] # set before each decision
         self._sessions: dict[str, SessionRef | None] | None = None
         self._shared: set[str] | None = None
+        self._hidden: tuple[int, Hidden] | None = None
         self._made: dict[tuple[str, int], str] = {}
         self.private: Mapping[str, Any] = {}
         """What the caller gave the builder outside the idempotency hash (a new secret, the time)."""
@@ -202,14 +205,38 @@ class Context:
         return tuple(entry.event for entry in entries if entry.seq <= upto)
 
     def shared_event(self, event_id: str) -> bool:
-        """Whether ``event_id`` is an event of this episode that a statement may point at."""
+        """Whether ``event_id`` is an event of this episode that a statement may point at, and that the
+        actor's own view shows (one it leaves out is answered as an unknown id)."""
         if self._shared is None:
             self._shared = {
                 e.event_id
                 for e in self._services.reader.stored_events(self.episode_id)
                 if e.type not in NEVER_SHARED
             }
-        return event_id in self._shared
+        return event_id in self._shared and event_id not in self.hidden.events
+
+    @property
+    def hidden(self) -> Hidden:
+        """What the actor's own view of the episode leaves out (:meth:`Guard.hidden`), on the state the
+        command is decided on: an id the command names there is answered as an unknown one, so that the
+        answer does not confirm that it exists."""
+        if self._hidden is None or self._hidden[0] != self.state.version:
+            found = self._services.guard.hidden(self.actor, self.state, self.timeline)
+            self._hidden = (self.state.version, found)
+        return self._hidden[1]
+
+    def timeline(self) -> list[Any]:
+        """The episode's timeline entries, in order (read only when a lockbox or another participant's
+        privacy may leave some out of the actor's view)."""
+        return self._services.reader.entries(self.episode_id)
+
+    def named_session(self, session_id: str) -> SessionRef | None:
+        """:meth:`session` for a session the caller names: ``None`` when their view leaves it out."""
+        return None if session_id in self.hidden.records else self.session(session_id)
+
+    def seen(self, record_id: str) -> bool:
+        """Whether the actor's view shows the record (an alert, a rupture) a command of theirs names."""
+        return record_id not in self.hidden.records
 
 
 #: The events a session lookup reads: the recordings, and the corrections that may move a session into or
@@ -317,6 +344,7 @@ class Runner:
                 # Access first: a key's stored result and the episode's version are answers about the
                 # record, for those the policy lets make the command only (a refusal is audited), and
                 # for whoever made it (they were answered once: a transfer since does not undo that).
+                ctx.state = state  # the group session is looked up in what the actor's view shows
                 group = spec.group_session(ctx, args)
                 if guessing:
                     if not guard.permits(actor, spec.action, state, group):
@@ -342,9 +370,10 @@ class Runner:
                 try:
                     ctx.request, ctx.messages = None, []
                     events = decide(state, spec.build(ctx, args))
-                except AlliancekitError:
+                except AlliancekitError as refused:
                     if guessing:
                         continue
+                    self.unknown_named(ctx, refused)
                     raise
                 try:
                     version = self._commit(ctx, state, head, events, request, spec.corrects(ctx, args))
@@ -400,6 +429,22 @@ class Runner:
                     raise
                 continue
             return episode_id
+
+    def unknown_named(self, ctx: Context, refused: AlliancekitError) -> None:
+        """Audit a command refused for naming a record of the episode that its actor does not know of (an
+        unknown id, or one their view of the episode leaves out: answered alike) as ``not-found``, with
+        the kind of record, as a probe for an episode's id is: on the facade and in a batch."""
+        if isinstance(refused, NotFoundError):
+            entry = self.s.guard.entry(
+                ctx.actor,
+                ctx.spec.action,
+                "episode",
+                ctx.episode_id,
+                ctx.state,
+                outcome=NOT_FOUND,
+                detail=refused.kind,
+            )
+            self.s.guard.record([entry])
 
     def replay_entry(
         self, actor: Actor, spec: CommandSpec, episode_id: str, state: EpisodeState | None
@@ -466,7 +511,9 @@ class Runner:
                 a, spec.action, "episode", "(new)", None, clinician_id=clinician, audit_refusal=audited
             )
         else:
-            group = spec.group_session(Context(self.s, a, spec, episode, checked_key), checked)
+            ctx = Context(self.s, a, spec, episode, checked_key)
+            ctx.state = state
+            group = spec.group_session(ctx, checked)
             if not guard.permits(a, spec.action, state, group):
                 mine = self.repeat(a, spec, checked_key, request)
                 if mine is not None:
