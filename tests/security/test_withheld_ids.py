@@ -1,6 +1,7 @@
 """A command naming an event or record that the actor's own view of the episode leaves out (the lockbox, or
-another participant's privacy) is answered exactly as one naming an unknown id: the same error, message and
-audit entry, nothing written. On the memory store and an SQLite file, on the facade and in a batch.
+another participant's privacy) is answered exactly as one naming an unknown id: the same error and message,
+no audit entry (a rule's refusal writes none), nothing written. On the memory store and an SQLite file, on
+the facade and in a batch.
 
 Before it, a partner the client's lockbox withheld the sessions from attached a statement of disagreement to
 a session's event and was answered ``allowed``, where an unknown id is not found: the answer confirmed that
@@ -131,8 +132,8 @@ def test_a_withheld_event_is_not_found_for_a_statement(practice: Practice, path:
     assert withheld == unknown
     kind, _message, fields, entries = withheld
     assert (kind.__name__, fields[0]) == ("NotFoundError", "event")
-    # audited as a probe is: one not-found entry in the clinic's log, naming the kind of record only
-    assert entries == [(PARTNER, "attach-disagreement", "episode", ep, "not-found", "event", "client-1", "")]
+    # as a rule's refusal: no entry (only a reach for an unknown episode, or one the policy refuses, has one)
+    assert entries == []
     # the other side of the boundary: an event B's view shows takes the statement
     goals = next(e for e in p.timeline(OWN, ep) if e.type == "goal-agreed")
     assert attach(p, goals.event_id).record_id is not None  # type: ignore[attr-defined]
@@ -229,11 +230,10 @@ def test_a_withheld_session_or_rupture_answers_as_an_unknown_one(practice: Pract
     call = SESSION_CALLS[command](OWN_FOR_OPERATIONS, ep, setup)
     withheld = _answer(p, ep, call, named)
     assert withheld == _answer(p, ep, call, UNKNOWN)
-    if withheld[0].__name__ == "NotFoundError":
-        assert withheld[3] == [
-            ("clin-a", COMMANDS[command].action, "episode", ep, "not-found", "session", "client-1", "")
-        ]
+    if command == "record_repair":
+        assert (withheld[0].__name__, withheld[2][1]) == ("LifecycleError", "rupture-not-open")
     else:
-        assert (withheld[2][1], withheld[3]) == ("rupture-not-open", [])  # as every lifecycle refusal
+        assert (withheld[0].__name__, withheld[2][0]) == ("NotFoundError", "session")
+    assert withheld[3] == []  # as every refusal by a rule: no entry
     # acting for treatment, the lockbox does not apply: the same call is made
     assert SESSION_CALLS[command](OWN, ep, setup)(p, named)

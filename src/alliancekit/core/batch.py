@@ -30,7 +30,7 @@ from alliancekit.core.runner import (
 from alliancekit.core.views import Views
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import check_ref
-from alliancekit.errors import AlliancekitError, ConflictError, DuplicateCommand, IdempotencyKeyReused
+from alliancekit.errors import ConflictError, DuplicateCommand, IdempotencyKeyReused
 from alliancekit.events.catalog import NEVER_SHARED
 from alliancekit.events.types import EpisodeOpened, Event, SessionCorrected, SessionRecorded
 from alliancekit.integrity.chain import GENESIS
@@ -212,11 +212,7 @@ class BatchRunner:
         if expected is not None and state.version != expected:
             raise ConflictError(episode_id, expected, state.version)
         ctx.state = state
-        try:
-            events = decide(state, spec.build(ctx, args))
-        except AlliancekitError as refused:
-            self.runner.unknown_named(ctx, refused)
-            raise
+        events = decide(state, spec.build(ctx, args))
         corrects = spec.corrects(ctx, args)
         commit, after = self.runner.prepare(ctx, state, head, events, request, corrects, project=False)
         result = _recorded(spec, ctx, args, episode_id, commit.new_version)

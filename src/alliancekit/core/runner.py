@@ -26,7 +26,7 @@ import attrs
 from alliancekit.core.clinical_dates import refuse_future
 from alliancekit.core.command_table import CommandSpec, Returns
 from alliancekit.core.definitions import DefinitionLedger, record_registered
-from alliancekit.core.guard import NOT_FOUND, REPLAYED
+from alliancekit.core.guard import REPLAYED
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import check_optional_int, check_optional_ref, check_ref
 from alliancekit.domain.records import Administration
@@ -35,7 +35,6 @@ from alliancekit.errors import (
     ConflictError,
     DuplicateCommand,
     IdempotencyKeyReused,
-    NotFoundError,
     ValidationError,
 )
 from alliancekit.events import converter
@@ -370,10 +369,9 @@ class Runner:
                 try:
                     ctx.request, ctx.messages = None, []
                     events = decide(state, spec.build(ctx, args))
-                except AlliancekitError as refused:
+                except AlliancekitError:
                     if guessing:
                         continue
-                    self.unknown_named(ctx, refused)
                     raise
                 try:
                     version = self._commit(ctx, state, head, events, request, spec.corrects(ctx, args))
@@ -429,22 +427,6 @@ class Runner:
                     raise
                 continue
             return episode_id
-
-    def unknown_named(self, ctx: Context, refused: AlliancekitError) -> None:
-        """Audit a command refused for naming a record of the episode that its actor does not know of (an
-        unknown id, or one their view of the episode leaves out: answered alike) as ``not-found``, with
-        the kind of record, as a probe for an episode's id is: on the facade and in a batch."""
-        if isinstance(refused, NotFoundError):
-            entry = self.s.guard.entry(
-                ctx.actor,
-                ctx.spec.action,
-                "episode",
-                ctx.episode_id,
-                ctx.state,
-                outcome=NOT_FOUND,
-                detail=refused.kind,
-            )
-            self.s.guard.record([entry])
 
     def replay_entry(
         self, actor: Actor, spec: CommandSpec, episode_id: str, state: EpisodeState | None
