@@ -103,10 +103,20 @@ class _BatchContext(Context):
         return (*self._stored_scored(held[0][0].seq - 1), *decided)
 
     def shared_event(self, event_id: str) -> bool:
-        return super().shared_event(event_id) or any(
-            stored.event_id == event_id and stored.type not in NEVER_SHARED
-            for stored, _ in self._held.events.get(self.episode_id, ())
+        return super().shared_event(event_id) or (
+            any(
+                stored.event_id == event_id and stored.type not in NEVER_SHARED
+                for stored, _ in self._held.events.get(self.episode_id, ())
+            )
+            and event_id not in self.hidden.events
         )
+
+    def timeline(self) -> list[Any]:
+        # the batch's own events of the episode follow those stored (a directive set in this batch binds)
+        held = [
+            self.services.reader.entry(stored) for stored, _ in self._held.events.get(self.episode_id, ())
+        ]
+        return [*super().timeline(), *held]
 
 
 class BatchRunner:
@@ -188,6 +198,7 @@ class BatchRunner:
         # access first, as the runner decides it: a stored result and the version are answers too, for
         # those the policy allows and for whoever made the command
         found = None
+        ctx.state = state  # the group session is looked up in what the actor's view shows
         group = spec.group_session(ctx, args)
         if not self.s.guard.permits(actor, spec.action, state, group):
             found = self._repeat(actor, spec, key, request)

@@ -159,7 +159,7 @@ def _made(kind: str) -> Callable[[Context, Args], str]:
 
 
 def _original_event(ctx: Context, a: Args) -> str | None:
-    found = ctx.session(a["session_id"])
+    found = ctx.named_session(a["session_id"])
     return found.event_id if found is not None else None
 
 
@@ -187,7 +187,7 @@ def _corrected_group_session(ctx: Context, a: Args) -> str | None:
     plain ``record_session`` before such ids were refused to them, which is also how every part recorded
     before version 4 reads) gives no other co-facilitator a right: the clinician of record, and whoever
     recorded the session, may still correct it."""
-    found = ctx.session(a["session_id"])
+    found = ctx.named_session(a["session_id"])
     if found is None or found.group_session_id is None:
         return None
     if found.group_session_id != a["session"].group_session_id:
@@ -261,7 +261,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
             {"session_id": check_ref, "session": instance(Session), "reason": required_text},
             lambda ctx, a: c.CorrectSession(
                 a["session_id"],
-                ctx.session(a["session_id"]),
+                ctx.named_session(a["session_id"]),
                 a["session"],
                 ctx.score(a["session"].administrations),
                 a["reason"],
@@ -287,7 +287,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
             lambda ctx, a: c.NoteRupture(
                 ctx.new_id("rupture"),
                 a["note"],
-                a["note"].session_id is not None and ctx.session(a["note"].session_id) is not None,
+                a["note"].session_id is not None and ctx.named_session(a["note"].session_id) is not None,
             ),
             record_id=_made("rupture"),
         ),
@@ -295,7 +295,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
             "record_repair",
             Action.RECORD_REPAIR,
             {"rupture_id": check_ref, "attempt": instance(RepairAttempt)},
-            lambda ctx, a: c.RecordRepair(a["rupture_id"], a["attempt"]),
+            lambda ctx, a: c.RecordRepair(a["rupture_id"], a["attempt"], seen=ctx.seen(a["rupture_id"])),
             record_id=lambda ctx, a: a["rupture_id"],
         ),
         _spec(
@@ -328,14 +328,16 @@ COMMANDS: Mapping[str, CommandSpec] = {
             "acknowledge_alert",
             Action.ACKNOWLEDGE_ALERT,
             {"alert_id": check_ref, "on": optional(check_date)},
-            lambda ctx, a: c.AcknowledgeAlert(a["alert_id"], ctx.day(a["on"])),
+            lambda ctx, a: c.AcknowledgeAlert(a["alert_id"], ctx.day(a["on"]), seen=ctx.seen(a["alert_id"])),
             record_id=lambda ctx, a: a["alert_id"],
         ),
         _spec(
             "resolve_alert",
             Action.RESOLVE_ALERT,
             {"alert_id": check_ref, "note": any_text, "on": optional(check_date)},
-            lambda ctx, a: c.ResolveAlert(a["alert_id"], ctx.day(a["on"]), a["note"]),
+            lambda ctx, a: c.ResolveAlert(
+                a["alert_id"], ctx.day(a["on"]), a["note"], seen=ctx.seen(a["alert_id"])
+            ),
             record_id=lambda ctx, a: a["alert_id"],
         ),
         _spec(
@@ -365,7 +367,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
             {"session_id": check_ref, "text": required_text, "reason": required_text, "added_on": check_date},
             lambda ctx, a: c.AddAddendum(
                 a["session_id"],
-                ctx.session(a["session_id"]),
+                ctx.named_session(a["session_id"]),
                 ctx.new_id("addendum"),
                 a["added_on"],
                 a["text"],

@@ -11,6 +11,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import NO_CLINIC
@@ -19,7 +20,17 @@ from alliancekit.errors import AccessDenied, MissingActor, NotFoundError, Plugin
 from alliancekit.integrity.chain import make_checkpoint, shard_of
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security.encryption import FieldCipher, seal_reason
-from alliancekit.security.lockbox import directives_apply, directives_of, summary_withheld
+from alliancekit.security.lockbox import (
+    NOTHING_HIDDEN,
+    Hidden,
+    active_directives,
+    apply_lockbox,
+    directives_apply,
+    directives_of,
+    hidden_from,
+    summary_withheld,
+)
+from alliancekit.security.participants import participant_reader, visible_entries
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Action, Decision
 from alliancekit.store.group_commit import AuditBatch, GroupCommit
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
@@ -224,6 +235,22 @@ class Guard:
             and directives_apply(directives_of(lockbox_json), actor.id)
         )
 
+    def hidden(self, actor: Actor, state: EpisodeState, entries: Callable[[], Sequence[Any]]) -> Hidden:
+        """What ``actor``'s own view of the episode leaves out (a participant's, or a reader's under the
+        directives that apply to them, as their timeline shows it): a command of theirs naming one of those
+        events or records is answered as one naming an unknown id. ``entries`` gives the episode's timeline
+        entries in order, called only when something may be left out."""
+        reader = participant_reader(actor.role, actor.id, state)
+        if reader is None and not self.lockbox_applies(actor, state):
+            return NOTHING_HIDDEN
+        timeline = entries()
+        if reader is not None:
+            kept, _ = visible_entries(timeline, state, reader)
+        else:
+            directives = active_directives((e.event_id, e.event) for e in timeline)
+            kept, _ = apply_lockbox(timeline, directives, actor.id)
+        return hidden_from(timeline, kept)
+
     def summary_withheld(self, actor: Actor, state: EpisodeState) -> bool:
         """Whether the episode's scores and alerts must be withheld from ``actor`` in a summary."""
         return not _exempt(actor, state.clinician_id, state.client_ref) and summary_withheld(
@@ -318,6 +345,26 @@ class Guard:
             recipient=recipient,
         )
         self.record([entry])
+
+    def audit_across(
+        self,
+        actor: Actor,
+        action: str,
+        record_type: str,
+        record_id: str,
+        clinics: frozenset[str],
+        *,
+        outcome: str,
+    ) -> None:
+        """Enter a call that reaches several clinics' records (a backup, a key rotation, a refit: decided
+        on ``clinics`` with :meth:`allow`) in each of their logs, in one transaction: every clinic's log
+        has the entry, or none has. With no clinic reached, in the actor's."""
+        self.record(
+            [
+                self.entry(actor, action, record_type, record_id, outcome=outcome, clinic=clinic)
+                for clinic in sorted(clinics) or [actor.clinic_id]
+            ]
+        )
 
     def record(self, entries: Sequence[AuditRecord]) -> None:
         """Write entries that belong to no commit; return once they are durable.

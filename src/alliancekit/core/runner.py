@@ -57,6 +57,7 @@ from alliancekit.lifecycle.state import EpisodeState, SessionRef, fold, start
 from alliancekit.notify.outbox import messages_for
 from alliancekit.protocols.definition import MeasurementProtocol
 from alliancekit.protocols.registry import resolve_protocol
+from alliancekit.security.lockbox import Hidden
 from alliancekit.store.protocol import (
     AuditRecord,
     CaseloadRow,
@@ -120,6 +121,7 @@ class Context:
         self.state: EpisodeState = None  # type: ignore[assignment] # set before each decision
         self._sessions: dict[str, SessionRef | None] | None = None
         self._shared: set[str] | None = None
+        self._hidden: tuple[int, Hidden] | None = None
         self._made: dict[tuple[str, int], str] = {}
         self.private: Mapping[str, Any] = {}
         """What the caller gave the builder outside the idempotency hash (a new secret, the time)."""
@@ -202,14 +204,38 @@ class Context:
         return tuple(entry.event for entry in entries if entry.seq <= upto)
 
     def shared_event(self, event_id: str) -> bool:
-        """Whether ``event_id`` is an event of this episode that a statement may point at."""
+        """Whether ``event_id`` is an event of this episode that a statement may point at, and that the
+        actor's own view shows (one it leaves out is answered as an unknown id)."""
         if self._shared is None:
             self._shared = {
                 e.event_id
                 for e in self._services.reader.stored_events(self.episode_id)
                 if e.type not in NEVER_SHARED
             }
-        return event_id in self._shared
+        return event_id in self._shared and event_id not in self.hidden.events
+
+    @property
+    def hidden(self) -> Hidden:
+        """What the actor's own view of the episode leaves out (:meth:`Guard.hidden`), on the state the
+        command is decided on: an id the command names there is answered as an unknown one, so that the
+        answer does not confirm that it exists."""
+        if self._hidden is None or self._hidden[0] != self.state.version:
+            found = self._services.guard.hidden(self.actor, self.state, self.timeline)
+            self._hidden = (self.state.version, found)
+        return self._hidden[1]
+
+    def timeline(self) -> list[Any]:
+        """The episode's timeline entries, in order (read only when a lockbox or another participant's
+        privacy may leave some out of the actor's view)."""
+        return self._services.reader.entries(self.episode_id)
+
+    def named_session(self, session_id: str) -> SessionRef | None:
+        """:meth:`session` for a session the caller names: ``None`` when their view leaves it out."""
+        return None if session_id in self.hidden.records else self.session(session_id)
+
+    def seen(self, record_id: str) -> bool:
+        """Whether the actor's view shows the record (an alert, a rupture) a command of theirs names."""
+        return record_id not in self.hidden.records
 
 
 #: The events a session lookup reads: the recordings, and the corrections that may move a session into or
@@ -317,6 +343,7 @@ class Runner:
                 # Access first: a key's stored result and the episode's version are answers about the
                 # record, for those the policy lets make the command only (a refusal is audited), and
                 # for whoever made it (they were answered once: a transfer since does not undo that).
+                ctx.state = state  # the group session is looked up in what the actor's view shows
                 group = spec.group_session(ctx, args)
                 if guessing:
                     if not guard.permits(actor, spec.action, state, group):
@@ -466,7 +493,9 @@ class Runner:
                 a, spec.action, "episode", "(new)", None, clinician_id=clinician, audit_refusal=audited
             )
         else:
-            group = spec.group_session(Context(self.s, a, spec, episode, checked_key), checked)
+            ctx = Context(self.s, a, spec, episode, checked_key)
+            ctx.state = state
+            group = spec.group_session(ctx, checked)
             if not guard.permits(a, spec.action, state, group):
                 mine = self.repeat(a, spec, checked_key, request)
                 if mine is not None:

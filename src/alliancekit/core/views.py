@@ -494,10 +494,13 @@ class Views:
 
     def refit_expectations(self, actor: object) -> ExpectationFit:
         """Fit the expected-response model from the closed episodes, outside any command."""
-        guard = self.s.guard
-        a = guard.require_actor(actor, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)")
-        decision = guard.allow(a, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)", None)
-        guard.audit(a, Action.REFIT_EXPECTATIONS, "expectation-model", "(practice)", outcome=decision.outcome)
+        guard, action = self.s.guard, Action.REFIT_EXPECTATIONS
+        a = guard.require_actor(actor, action, "expectation-model", "(practice)")
+        # decided on the clinics it reaches, as a key rotation is: every clinic with episodes has its closed
+        # outcomes read into the model and its feedback read against it (a refusal is audited)
+        clinics = frozenset(self.s.reader.clinics())
+        decision = guard.allow(a, action, "expectation-model", "(practice)", None, clinics=clinics)
+        guard.audit_across(a, action, "expectation-model", "(practice)", clinics, outcome=decision.outcome)
         # A measure whose plugin is gone is fitted by its latest stored definition, as the installed one
         # would be: read (only then) under this decided and audited call's entry, as a report's are.
         # Stored before it is put in use: a practice opened later (any process) reads this fit.
@@ -586,12 +589,7 @@ class Views:
         if cipher is None:  # refused before the rotation is audited as allowed: nothing is written
             raise ValidationError("cipher", "required", "the practice was opened without a cipher")
         # one transaction: each clinic whose records are rewritten has the entry in its own log
-        guard.record(
-            [
-                guard.entry(a, Action.ROTATE_KEYS, "keys", "(all)", outcome=decision.outcome, clinic=c)
-                for c in sorted(clinics) or [a.clinic_id]
-            ]
-        )
+        guard.audit_across(a, Action.ROTATE_KEYS, "keys", "(all)", clinics, outcome=decision.outcome)
         events = (e for ep in self.s.reader.episode_ids() for e in self.s.reader.stored_events(ep))
         return encryption.rotate(
             events, self.s.store.replace_payloads, cipher, batch_size=batch_size, progress=progress
@@ -630,15 +628,10 @@ class Views:
             )
         # one transaction: every clinic's log has the entry, or none has (and nothing is copied); an empty
         # store's in the actor's clinic
-        logs = sorted(clinics) or [a.clinic_id]
         if not as_it_is:
-            entries = [
-                guard.entry(a, Action.BACK_UP, "store", "(all)", outcome=decision.outcome, clinic=c)
-                for c in logs
-            ]
-            guard.record(entries)
+            guard.audit_across(a, Action.BACK_UP, "store", "(all)", clinics, outcome=decision.outcome)
         # a clinic that writes its first record between the decision and the copy is not copied unaudited
-        back_up(Path(path), check=check, clinics=frozenset(logs))
+        back_up(Path(path), check=check, clinics=clinics or frozenset({a.clinic_id}))
 
     # -- internals ------------------------------------------------------------------------------------
 

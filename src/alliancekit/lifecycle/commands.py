@@ -95,6 +95,8 @@ class NoteRupture(Command):
 class RecordRepair(Command):
     rupture_id: str
     attempt: RepairAttempt
+    seen: bool = attrs.field(default=True, kw_only=True)
+    """Whether the actor's view shows the rupture: one it leaves out is refused as a rupture not open."""
 
 
 @attrs.frozen
@@ -176,6 +178,8 @@ class AcknowledgeAlert(Command):
 
     alert_id: str
     on: date
+    seen: bool = attrs.field(default=True, kw_only=True)
+    """Whether the actor's view shows the alert: one it leaves out is refused as an alert not open."""
 
 
 @attrs.frozen
@@ -183,6 +187,8 @@ class ResolveAlert(Command):
     alert_id: str
     on: date
     note: str = attrs.field(repr=False)
+    seen: bool = attrs.field(default=True, kw_only=True)
+    """As :attr:`AcknowledgeAlert.seen`."""
 
 
 @attrs.frozen

@@ -406,7 +406,8 @@ def _rupture(state: EpisodeState, cmd: c.NoteRupture) -> list[Event]:
 
 
 def _repair(state: EpisodeState, cmd: c.RecordRepair) -> list[Event]:
-    if cmd.rupture_id not in state.open_ruptures:
+    # one the actor's view leaves out is answered as an unknown id: the answer confirms nothing
+    if not cmd.seen or cmd.rupture_id not in state.open_ruptures:
         raise _refuse("rupture-not-open", "that rupture is not open: it was resolved or never noted")
     _not_before(
         cmd.attempt.attempted_on, state.open_rupture_dates.get(cmd.rupture_id), "a repair", "the rupture"
@@ -573,7 +574,8 @@ def _measures_consent(state: EpisodeState, cmd: c.ChangeMeasuresConsent) -> list
 
 
 def _acknowledge(state: EpisodeState, cmd: c.AcknowledgeAlert) -> list[Event]:
-    alert = state.alerts.get(cmd.alert_id)
+    # one the actor's view leaves out is answered as an unknown id: the answer confirms nothing
+    alert = state.alerts.get(cmd.alert_id) if cmd.seen else None
     if alert is None:
         raise _refuse("alert-not-open", "that alert is not open: it was resolved or never raised")
     if alert.status is AlertStatus.ACKNOWLEDGED:
@@ -582,7 +584,7 @@ def _acknowledge(state: EpisodeState, cmd: c.AcknowledgeAlert) -> list[Event]:
 
 
 def _resolve(state: EpisodeState, cmd: c.ResolveAlert) -> list[Event]:
-    if cmd.alert_id not in state.alerts:
+    if not cmd.seen or cmd.alert_id not in state.alerts:
         raise _refuse("alert-not-open", "that alert is not open: it was resolved or never raised")
     if not cmd.note.strip():
         raise _refuse("resolution-note", "resolving an alert needs a note saying what was done")

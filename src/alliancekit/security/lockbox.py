@@ -53,10 +53,12 @@ __all__ = [
     "SCOPES",
     "UNNAMED",
     "Directive",
+    "Hidden",
     "Recipient",
     "active_directives",
     "audited_recipient",
     "apply_lockbox",
+    "hidden_from",
     "seen_state",
     "shared_state",
 ]
@@ -249,6 +251,37 @@ def apply_lockbox(
     if withheld:  # a correction's points of other sessions: only those the shared sessions give
         kept = corrections_as_shared(kept)
     return kept, withheld
+
+
+@attrs.frozen
+class Hidden:
+    """What a reader's view of an episode leaves out: the events, and the records (sessions, alerts,
+    ruptures, goals, reviews) no entry they see is about. A command naming one of them is answered as one
+    naming an unknown id, so that the answer does not confirm it exists."""
+
+    events: frozenset[str] = frozenset()
+    records: frozenset[object] = frozenset()
+
+
+#: Nothing left out (the treating clinician, a reader no directive applies to).
+NOTHING_HIDDEN = Hidden()
+
+
+def hidden_from(entries: Sequence[Any], kept: Sequence[Any]) -> Hidden:
+    """What ``kept`` (the entries a reader sees, as :func:`apply_lockbox` or a participant's view leaves
+    them) leaves out of ``entries``: a record continued by a seen event (a session whose correction alone is
+    withheld) is not hidden."""
+    seen = {e.event_id for e in kept}
+    seen_records: set[object] = set()
+    for entry in kept:
+        seen_records |= _record_ids(entry.event)
+    events: set[str] = set()
+    records: set[object] = set()
+    for entry in entries:
+        if entry.event_id not in seen:
+            events.add(entry.event_id)
+            records |= _record_ids(entry.event)
+    return Hidden(frozenset(events), frozenset(records - seen_records))
 
 
 def _comes_with(entries: Sequence[Any]) -> dict[str, str]:

@@ -171,6 +171,15 @@ ADMIN_ACTIONS = frozenset(
 )
 
 
+#: Maintenance that reaches the records of every clinic in the store, with the default policy's refusal of
+#: an administrator when it reaches another clinic's (:attr:`AccessRequest.clinics`): the system actor's then.
+ACROSS_CLINICS: Mapping[str, str] = {
+    Action.BACK_UP: "a store holding another clinic's records is backed up by the system",
+    Action.ROTATE_KEYS: "a store holding another clinic's records is re-keyed by the system",
+    Action.REFIT_EXPECTATIONS: "a model fitted from another clinic's records is refitted by the system",
+}
+
+
 @attrs.frozen
 class AccessRequest:
     """What the facade asks the policy. ``episode`` is ``None`` for calls not about one episode."""
@@ -198,7 +207,9 @@ class AccessRequest:
     clinics: frozenset[str] | None = None
     """For a backup (``back-up``): every clinic whose records the store holds, so the copy would hold
     (an episode, a command, an audit entry of theirs); for a key rotation (``rotate-keys``): every clinic
-    with episodes, whose free text it re-encrypts; ``None`` for every other action."""
+    with episodes, whose free text it re-encrypts; for a refit of the expected-response model
+    (``refit-expectations``): every clinic with episodes, whose closed outcomes it is fitted from and whose
+    feedback reads it; ``None`` for every other action."""
 
 
 @attrs.frozen
@@ -246,8 +257,9 @@ class DefaultPolicy:
     * a **supervisor** reads the episodes of their team (``teams[supervisor_id]``, or the whole clinic when
       no teams are configured) and acknowledges alerts; writes nothing clinical;
     * an **administrator** reads and checkpoints the audit log; sees no clinical content; rotates the keys
-      of, and backs up, a store whose records are all their clinic's (one holding another clinic's is the
-      system actor's to re-encrypt or back up);
+      of, backs up, and refits the expected-response model of a store whose records are all their clinic's
+      (one holding another clinic's is the system actor's to re-encrypt, back up or refit:
+      :data:`ACROSS_CLINICS`);
     * a **client** (``actor.id`` is the episode's ``client_ref``, or another participant's) reads their
       client-facing view, answers measures (through a request's token, the library acts as the request's
       client and for nothing else: it opens that request, redeems its kiosk code and submits its answers),
@@ -280,11 +292,9 @@ class DefaultPolicy:
         if role is Role.SUPERVISOR:
             return self._supervisor(request)
         if role is Role.ADMINISTRATOR:
-            elsewhere = not (request.clinics or frozenset()) <= {actor.clinic_id}
-            if action == Action.BACK_UP and elsewhere:
-                return Decision.refuse("a store holding another clinic's records is backed up by the system")
-            if action == Action.ROTATE_KEYS and elsewhere:
-                return Decision.refuse("a store holding another clinic's records is re-keyed by the system")
+            across = ACROSS_CLINICS.get(action)
+            if across is not None and not (request.clinics or frozenset()) <= {actor.clinic_id}:
+                return Decision.refuse(across)
             if action in ADMIN_ACTIONS:
                 return Decision.allow()
             return Decision.refuse("an administrator sees no clinical content")

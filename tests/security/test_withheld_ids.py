@@ -1,0 +1,239 @@
+"""A command naming an event or record that the actor's own view of the episode leaves out (the lockbox, or
+another participant's privacy) is answered exactly as one naming an unknown id: the same error and message,
+no audit entry (a rule's refusal writes none), nothing written. On the memory store and an SQLite file, on
+the facade and in a batch.
+
+Before it, a partner the client's lockbox withheld the sessions from attached a statement of disagreement to
+a session's event and was answered ``allowed``, where an unknown id is not found: the answer confirmed that
+the withheld event exists (and the statement was recorded against it). A supervisor the sessions were
+withheld from acknowledged their alerts the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from alliancekit import Practice, open_practice
+from alliancekit.core.command_table import COMMANDS
+from alliancekit.domain import (
+    Actor,
+    Administration,
+    Consent,
+    Participant,
+    Purpose,
+    RepairAttempt,
+    Role,
+    RuptureNote,
+    Session,
+)
+from alliancekit.domain.vocab import RepairStrategy, RuptureCause, RuptureKind, RuptureMarker
+from alliancekit.errors import AlliancekitError
+from alliancekit.store.memory import MemoryStore
+
+from .helpers import CLINIC, PARTNER, Clock, Setup, active_episode
+
+D = date(2026, 1, 19)
+OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
+#: The clinician of record acting for another purpose than treatment: the lockbox applies to them.
+OWN_FOR_OPERATIONS = Actor("clin-a", Role.CLINICIAN, CLINIC, Purpose.OPERATIONS)
+SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, CLINIC)
+B = Actor(PARTNER, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)
+UNKNOWN = "no-such-record-0f3a"
+
+#: Every input of a command that names a record of the episode, and the test that covers it (or why none
+#: needs to): a new one must be added here, or test_every_named_record_is_covered fails.
+NAMED = {
+    ("attach_disagreement", "target_event_id"): "test_a_withheld_event_is_not_found_for_a_statement",
+    ("correct_session", "session_id"): "test_a_withheld_session_or_rupture_answers_as_an_unknown_one",
+    ("add_addendum", "session_id"): "test_a_withheld_session_or_rupture_answers_as_an_unknown_one",
+    ("record_repair", "rupture_id"): "test_a_withheld_session_or_rupture_answers_as_an_unknown_one",
+    ("acknowledge_alert", "alert_id"): "test_a_withheld_alert_answers_as_an_unknown_one",
+    ("resolve_alert", "alert_id"): "test_a_withheld_alert_answers_as_an_unknown_one",
+    # (a rupture note's session, inside the RuptureNote, is covered with the sessions)
+    ("lift_lockbox", "directive_id"): "not covered: directives are never shared, so no one but the client "
+    "and their clinician learns an id (a partner lifting another's directive is left as a finding)",
+    ("revoke_request", "request_id"): "the clinician of record's: a request is the treating work of the "
+    "episode, named by the id its own call returned",
+    ("request_administration", "session_id"): "the clinician of record's, as revoke_request",
+    ("kiosk_code", "session_id"): "the clinician of record's, as revoke_request",
+    ("record_client_response", "session_id"): "the clinician of record's, as revoke_request",
+    ("transfer", "to_clinician_id"): "a clinician, not a record of the episode",
+    ("join_group", "group_id"): "a group, not a record of the episode",
+}
+
+
+def test_every_named_record_is_covered() -> None:
+    named = {
+        (spec.name, field)
+        for spec in COMMANDS.values()
+        for field in spec.checks
+        if field.endswith("_id") and field not in ("clinician_id",)
+    }
+    assert named == set(NAMED)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
+    if request.param == "memory":
+        p = Practice(MemoryStore(), clock=Clock())
+    else:
+        p = open_practice(tmp_path / "p.sqlite", clock=Clock())
+    yield p
+    p.close()
+
+
+Call = Callable[[Practice, str], object]
+
+
+def _answer(p: Practice, ep: str, call: Call, named: str) -> tuple[Any, ...]:
+    """What a call naming ``named`` is answered: the error's class, message and fields, the audit entries
+    it wrote (without their ids and times), and whether the episode moved on."""
+    before_audit = len(p.store.audit_records())
+    before = p.store.load_events(ep)
+    with pytest.raises(AlliancekitError) as refused:
+        call(p, named)
+    entries = [
+        (r.actor_id, r.action, r.record_type, r.record_id, r.outcome, r.detail, r.client_ref, r.writes)
+        for r in p.store.audit_records()[before_audit:]
+    ]
+    assert p.store.load_events(ep) == before  # nothing written
+    error = refused.value
+    fields = (getattr(error, "kind", None), getattr(error, "rule", None))
+    assert named not in str(error)
+    return type(error), str(error), fields, entries
+
+
+def _partner(setup: Setup) -> None:
+    consent = Consent(treatment=True, measures=True)
+    partner = Participant(PARTNER, "partner", consent)
+    setup.practice.add_participant(OWN, setup.episode_id, partner, added_on=D)
+
+
+@pytest.mark.parametrize("path", ["facade", "batch"])
+def test_a_withheld_event_is_not_found_for_a_statement(practice: Practice, path: str) -> None:
+    setup = active_episode(practice)
+    p, ep = practice, setup.episode_id
+    _partner(setup)
+    p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], recipients=[PARTNER], on=D)
+
+    def attach(p: Practice, target: str) -> object:
+        if path == "facade":
+            return p.attach_disagreement(B, ep, target_event_id=target, statement="not so", received_on=D)
+        with p.batch() as batch:
+            return batch.attach_disagreement(B, ep, target_event_id=target, statement="not so", received_on=D)
+
+    withheld = _answer(p, ep, attach, setup.session_event_id)
+    unknown = _answer(p, ep, attach, UNKNOWN)
+    assert withheld == unknown
+    kind, _message, fields, entries = withheld
+    assert (kind.__name__, fields[0]) == ("NotFoundError", "event")
+    # as a rule's refusal: no entry (only a reach for an unknown episode, or one the policy refuses, has one)
+    assert entries == []
+    # the other side of the boundary: an event B's view shows takes the statement
+    goals = next(e for e in p.timeline(OWN, ep) if e.type == "goal-agreed")
+    assert attach(p, goals.event_id).record_id is not None  # type: ignore[attr-defined]
+
+
+def test_another_participants_statement_is_not_found_for_a_statement(practice: Practice) -> None:
+    setup = active_episode(practice)
+    p, ep = practice, setup.episode_id
+    _partner(setup)
+    a = Actor("client-1", Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)
+    made = p.attach_disagreement(a, ep, target_event_id=setup.session_event_id, statement="x", received_on=D)
+    statement = next(e for e in p.timeline(OWN, ep) if e.type == "disagreement-attached")
+    assert made.record_id is not None
+
+    def attach(p: Practice, target: str) -> object:
+        return p.attach_disagreement(B, ep, target_event_id=target, statement="y", received_on=D)
+
+    assert _answer(p, ep, attach, statement.event_id) == _answer(p, ep, attach, UNKNOWN)
+    # the client's own statement is theirs to answer
+    assert p.attach_disagreement(a, ep, target_event_id=statement.event_id, statement="z", received_on=D)
+
+
+def _alerted(p: Practice) -> tuple[str, str]:
+    setup = active_episode(p)
+    # a PHQ-9 with its risk item endorsed raises an alert
+    phq9 = Administration("phq-9", "1.0", "start", {**{f"q{i}": 1 for i in range(1, 9)}, "q9": 2})
+    session = Session(held_on=D, modality="video", attendance="attended", administrations=(phq9,))
+    p.record_session(OWN, setup.episode_id, session)
+    alerts = p.alerts(OWN, setup.episode_id)
+    return setup.episode_id, next(k for k, a in alerts.items() if a.rule_id == "risk-item-endorsed")
+
+
+@pytest.mark.parametrize("command", ["acknowledge_alert", "resolve_alert"])
+def test_a_withheld_alert_answers_as_an_unknown_one(practice: Practice, command: str) -> None:
+    p = practice
+    ep, alert_id = _alerted(p)
+    # a directive for someone else: the supervisor sees the alert, and acts on it (the other side)
+    p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], recipients=["someone-else"], on=D)
+    directive = p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], recipients=["sup-1"], on=D)
+
+    def act(p: Practice, alert: str) -> object:
+        if command == "acknowledge_alert":
+            return p.acknowledge_alert(SUPERVISOR, ep, alert, on=D)
+        return p.resolve_alert(SUPERVISOR, ep, alert, note="called the client", on=D)
+
+    withheld = _answer(p, ep, act, alert_id)
+    unknown = _answer(p, ep, act, UNKNOWN)
+    assert withheld == unknown
+    assert withheld[0].__name__ == "LifecycleError"
+    assert withheld[2][1] == "alert-not-open"
+    p.lift_lockbox(OWN, ep, directive.record_id, on=D)
+    assert act(p, alert_id).record_id == alert_id  # type: ignore[attr-defined]
+
+
+def _phone() -> Session:
+    return Session(held_on=date(2026, 1, 12), modality="phone", attendance="attended")
+
+
+def _repair() -> RepairAttempt:
+    return RepairAttempt(attempted_on=D, strategies=(RepairStrategy.GIVE_RATIONALE,), resolved=True)
+
+
+SESSION_CALLS: dict[str, Callable[[Actor, str, Setup], Call]] = {
+    "add_addendum": lambda who, ep, s: (
+        lambda p, named: p.add_addendum(who, ep, named, text="later", reason="recalled", added_on=D)
+    ),
+    "correct_session": lambda who, ep, s: (
+        lambda p, named: p.correct_session(who, ep, named, _phone(), reason="r")
+    ),
+    "note_rupture": lambda who, ep, s: (
+        lambda p, named: p.note_rupture(
+            who,
+            ep,
+            RuptureNote(
+                noted_on=D,
+                kind=RuptureKind.WITHDRAWAL,
+                markers=(RuptureMarker.TOPIC_SHIFT,),
+                likely_cause=RuptureCause.OTHER,
+                session_id=named,
+            ),
+        )
+    ),
+    "record_repair": lambda who, ep, s: lambda p, named: p.record_repair(who, ep, named, _repair()),
+}
+
+
+@pytest.mark.parametrize("command", sorted(SESSION_CALLS))
+def test_a_withheld_session_or_rupture_answers_as_an_unknown_one(practice: Practice, command: str) -> None:
+    setup = active_episode(practice)
+    p, ep = practice, setup.episode_id
+    named = setup.rupture_id if command == "record_repair" else setup.session_id
+    p.set_lockbox(OWN, ep, scope="class", classes=["sessions", "ruptures"], on=D)
+    # the clinician of record acting for another purpose reads the record withheld, so writes against it so
+    call = SESSION_CALLS[command](OWN_FOR_OPERATIONS, ep, setup)
+    withheld = _answer(p, ep, call, named)
+    assert withheld == _answer(p, ep, call, UNKNOWN)
+    if command == "record_repair":
+        assert (withheld[0].__name__, withheld[2][1]) == ("LifecycleError", "rupture-not-open")
+    else:
+        assert (withheld[0].__name__, withheld[2][0]) == ("NotFoundError", "session")
+    assert withheld[3] == []  # as every refusal by a rule: no entry
+    # acting for treatment, the lockbox does not apply: the same call is made
+    assert SESSION_CALLS[command](OWN, ep, setup)(p, named)
