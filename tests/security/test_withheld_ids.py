@@ -6,7 +6,9 @@ the facade and in a batch.
 Before it, a partner the client's lockbox withheld the sessions from attached a statement of disagreement to
 a session's event and was answered ``allowed``, where an unknown id is not found: the answer confirmed that
 the withheld event exists (and the statement was recorded against it). A supervisor the sessions were
-withheld from acknowledged their alerts the same way.
+withheld from acknowledged their alerts the same way. And a partner lifted the directive the client had
+set against them (its id guessed: one made with an idempotency key derives from the clinic, the command and
+the key), and so read what it withheld; a directive another set is now answered as one never set.
 """
 
 from __future__ import annotations
@@ -32,10 +34,10 @@ from alliancekit.domain import (
     Session,
 )
 from alliancekit.domain.vocab import RepairStrategy, RuptureCause, RuptureKind, RuptureMarker
-from alliancekit.errors import AlliancekitError
+from alliancekit.errors import AlliancekitError, NotFoundError
 from alliancekit.store.memory import MemoryStore
 
-from .helpers import CLINIC, PARTNER, Clock, Setup, active_episode
+from .helpers import CLIENT, CLINIC, PARTNER, Clock, Setup, active_episode
 
 D = date(2026, 1, 19)
 OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
@@ -55,8 +57,7 @@ NAMED = {
     ("acknowledge_alert", "alert_id"): "test_a_withheld_alert_answers_as_an_unknown_one",
     ("resolve_alert", "alert_id"): "test_a_withheld_alert_answers_as_an_unknown_one",
     # (a rupture note's session, inside the RuptureNote, is covered with the sessions)
-    ("lift_lockbox", "directive_id"): "not covered: directives are never shared, so no one but the client "
-    "and their clinician learns an id (a partner lifting another's directive is left as a finding)",
+    ("lift_lockbox", "directive_id"): "test_a_participant_lifts_only_their_own_directive",
     ("revoke_request", "request_id"): "the clinician of record's: a request is the treating work of the "
     "episode, named by the id its own call returned",
     ("request_administration", "session_id"): "the clinician of record's, as revoke_request",
@@ -237,3 +238,96 @@ def test_a_withheld_session_or_rupture_answers_as_an_unknown_one(practice: Pract
     assert withheld[3] == []  # as every refusal by a rule: no entry
     # acting for treatment, the lockbox does not apply: the same call is made
     assert SESSION_CALLS[command](OWN, ep, setup)(p, named)
+
+
+A = Actor(CLIENT, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)
+
+
+def _lift(who: Actor, ep: str, path: str = "facade") -> Call:
+    def lift(p: Practice, directive: str) -> object:
+        if path == "facade":
+            return p.lift_lockbox(who, ep, directive, on=D)
+        with p.batch() as batch:
+            return batch.lift_lockbox(who, ep, directive, on=D)
+
+    return lift
+
+
+def _sessions_of(p: Practice, reader: Actor, ep: str) -> list[str]:
+    return [e.type for e in p.shared_record(reader, ep).entries if e.type == "session-recorded"]
+
+
+@pytest.mark.parametrize("path", ["facade", "batch"])
+def test_a_participant_lifts_only_their_own_directive(practice: Practice, path: str) -> None:
+    setup = active_episode(practice)
+    p, ep = practice, setup.episode_id
+    _partner(setup)
+    # A's directive, its id derived from a key B could guess
+    mine = p.set_lockbox(
+        A, ep, scope="class", classes=["sessions"], recipients=[PARTNER], on=D, idempotency_key="k1"
+    )
+    assert _sessions_of(p, B, ep) == []
+    other = _answer(p, ep, _lift(B, ep, path), mine.record_id)
+    assert other == _answer(p, ep, _lift(B, ep, path), UNKNOWN)
+    assert (other[0].__name__, other[2][0], other[3]) == ("NotFoundError", "lockbox directive", [])
+    assert mine.record_id in p.episode(OWN, ep).lockbox
+    assert _sessions_of(p, B, ep) == []  # still withheld from B
+    # the other side: each lifts their own, B's own read of the record opens once A lifts theirs
+    theirs = p.set_lockbox(B, ep, scope="class", classes=["goals"], recipients=[CLIENT], on=D)
+    assert _lift(B, ep, path)(p, theirs.record_id).record_id == theirs.record_id  # type: ignore[attr-defined]
+    assert _lift(A, ep, path)(p, mine.record_id).record_id == mine.record_id  # type: ignore[attr-defined]
+    assert p.episode(OWN, ep).lockbox == {}
+    assert _sessions_of(p, B, ep) == ["session-recorded"]
+
+
+def test_a_directive_set_in_the_batch_is_lifted_by_its_setter_alone(practice: Practice) -> None:
+    setup = active_episode(practice)
+    p, ep = practice, setup.episode_id
+    _partner(setup)
+    with p.batch() as batch:
+        mine = batch.set_lockbox(A, ep, scope="record", recipients=[PARTNER], on=D)
+        with pytest.raises(NotFoundError):
+            batch.lift_lockbox(B, ep, mine.record_id, on=D)
+        assert batch.lift_lockbox(A, ep, mine.record_id, on=D).record_id == mine.record_id
+    assert p.episode(OWN, ep).lockbox == {}
+
+
+def test_the_clinicians_directive_binds_every_participant_and_only_the_clinician_lifts_it(
+    practice: Practice,
+) -> None:
+    setup = active_episode(practice)
+    p, ep = practice, setup.episode_id
+    _partner(setup)
+    theirs = p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], on=D)
+    mine = p.set_lockbox(A, ep, scope="class", classes=["sessions"], recipients=[PARTNER], on=D)
+    for who in (A, B):  # set on someone's behalf, it binds both: neither may open it
+        refused = _answer(p, ep, _lift(who, ep), theirs.record_id)
+        assert refused == _answer(p, ep, _lift(who, ep), UNKNOWN)
+    # the clinician of record lifts any directive, a participant's too (as before)
+    assert p.lift_lockbox(OWN, ep, mine.record_id, on=D).record_id == mine.record_id
+    assert p.lift_lockbox(OWN, ep, theirs.record_id, on=D).record_id == theirs.record_id
+    assert p.episode(OWN, ep).lockbox == {}
+
+
+def test_the_client_of_a_one_person_episode_lifts_any_directive(practice: Practice) -> None:
+    setup = active_episode(practice)
+    p, ep = practice, setup.episode_id
+    # the clinician's directive is set on the client's behalf: theirs to lift (their reads are not bound)
+    theirs = p.set_lockbox(OWN, ep, scope="record", on=D)
+    mine = p.set_lockbox(A, ep, scope="class", classes=["sessions"], on=D)
+    assert p.lift_lockbox(A, ep, theirs.record_id, on=D).record_id == theirs.record_id
+    assert p.lift_lockbox(A, ep, mine.record_id, on=D).record_id == mine.record_id
+    assert p.episode(OWN, ep).lockbox == {}
+    refused = _answer(p, ep, _lift(A, ep), mine.record_id)  # lifted: no longer in force
+    assert refused == _answer(p, ep, _lift(A, ep), UNKNOWN)
+
+
+def test_a_clinician_whose_id_is_a_participants_reference_is_not_that_participant(practice: Practice) -> None:
+    p = practice
+    clinician = Actor(PARTNER, Role.CLINICIAN, CLINIC)  # ids of clinicians and clients' references may meet
+    ep = p.start_episode(clinician, client_ref=CLIENT, clinician_id=PARTNER, opened_on=D)
+    consent = Consent(treatment=True, measures=True)
+    p.add_participant(clinician, ep, Participant(PARTNER, "partner", consent), added_on=D)
+    theirs = p.set_lockbox(clinician, ep, scope="class", classes=["sessions"], on=D)
+    assert _answer(p, ep, _lift(B, ep), theirs.record_id) == _answer(p, ep, _lift(B, ep), UNKNOWN)
+    assert p.lift_lockbox(clinician, ep, theirs.record_id, on=D).record_id == theirs.record_id

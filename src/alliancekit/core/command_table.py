@@ -414,7 +414,7 @@ COMMANDS: Mapping[str, CommandSpec] = {
             "lift_lockbox",
             Action.LIFT_LOCKBOX,
             {"directive_id": check_ref, "on": check_date},
-            lambda ctx, a: c.LiftLockbox(a["directive_id"], a["directive_id"] in ctx.state.lockbox, a["on"]),
+            lambda ctx, a: c.LiftLockbox(a["directive_id"], ctx.liftable(a["directive_id"]), a["on"]),
             record_id=lambda ctx, a: a["directive_id"],
         ),
         _spec(

@@ -30,7 +30,7 @@ from alliancekit.security.lockbox import (
     hidden_from,
     summary_withheld,
 )
-from alliancekit.security.participants import participant_reader, visible_entries
+from alliancekit.security.participants import participant_reader, set_by_client, visible_entries
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Action, Decision
 from alliancekit.store.group_commit import AuditBatch, GroupCommit
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
@@ -250,6 +250,22 @@ class Guard:
             directives = active_directives((e.event_id, e.event) for e in timeline)
             kept, _ = apply_lockbox(timeline, directives, actor.id)
         return hidden_from(timeline, kept)
+
+    @staticmethod
+    def may_lift(
+        actor: Actor, state: EpisodeState, directive_id: str, entries: Callable[[], Sequence[Any]]
+    ) -> bool:
+        """Whether ``actor`` (allowed by the policy to lift directives) may lift ``directive_id``: one in
+        force that is theirs to lift. A participant of an episode with several lifts only a directive they
+        set: one another participant or the clinician set binds them, and lifting it would show them what it
+        withholds, so it is answered as an id never set. The clinician of record lifts any, and so does the
+        client of a one-person episode (the clinician's are set on their behalf, and their own reads are
+        not bound). ``entries`` gives the episode's timeline entries, called only for a participant."""
+        if directive_id not in state.lockbox:
+            return False
+        if participant_reader(actor.role, actor.id, state) is None:
+            return True
+        return set_by_client(entries()).get(directive_id) == actor.id
 
     def summary_withheld(self, actor: Actor, state: EpisodeState) -> bool:
         """Whether the episode's scores and alerts must be withheld from ``actor`` in a summary."""

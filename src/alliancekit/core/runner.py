@@ -233,6 +233,11 @@ class Context:
         """:meth:`session` for a session the caller names: ``None`` when their view leaves it out."""
         return None if session_id in self.hidden.records else self.session(session_id)
 
+    def liftable(self, directive_id: str) -> bool:
+        """Whether the lockbox directive is in force and the actor may lift it (:meth:`Guard.may_lift`):
+        one they may not is answered as an unknown id."""
+        return self._services.guard.may_lift(self.actor, self.state, directive_id, self.timeline)
+
     def seen(self, record_id: str) -> bool:
         """Whether the actor's view shows the record (an alert, a rupture) a command of theirs names."""
         return record_id not in self.hidden.records

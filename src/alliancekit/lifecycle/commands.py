@@ -169,6 +169,7 @@ class SetLockbox(Command):
 class LiftLockbox(Command):
     directive_id: str
     known: bool
+    """In force, and the actor's to lift (the guard decides): otherwise refused as an unknown id."""
     lifted_on: date
 
 

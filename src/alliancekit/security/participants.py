@@ -81,10 +81,21 @@ def _alert_visible(event: AlertRaised, state: EpisodeState, reader: str) -> bool
     return event.participant == reader
 
 
+def set_by_client(entries: Sequence[Any]) -> dict[str, str | None]:
+    """Who set each lockbox directive of the timeline ``entries``, by the latest ``lockbox-set`` with its id
+    (the one that put it in force): the client's id, or ``None`` for anyone else (the clinician), whose id
+    may equal a client's reference."""
+    return {
+        e.event.directive_id: e.actor_id if e.actor_role == Role.CLIENT.value else None
+        for e in entries
+        if isinstance(e.event, LockboxSet)
+    }
+
+
 def directives_for(entries: Sequence[Any], reader: str) -> list[Directive]:
     """The lockbox directives in force that the reader did not set themselves: another participant's
     choices (and the clinician's) bind them; their own choices are about sharing with others."""
-    setters = {e.event.directive_id: e.actor_id for e in entries if isinstance(e.event, LockboxSet)}
+    setters = set_by_client(entries)
     directives = active_directives(
         (e.event_id, e.event) for e in entries if isinstance(e.event, LockboxSet | LockboxLifted)
     )
