@@ -125,34 +125,45 @@ def test_bulk_ndjson_is_valid_line_by_line(
     )
 
 
+def _consents_in_every_form(
+    practice: Practice, actor: Actor, ep: str, r4_schema: R4Schema, tmp_path: Path
+) -> tuple[list[list[dict[str, Any]]], Any]:
+    """The episode exported as each Bundle type and as NDJSON, every Bundle and resource checked valid under
+    the schema and parsed by fhir.resources: the Consents of each form, and the bulk export's result."""
+    with practice:
+        bundles = [
+            episode_bundle(practice, actor, ep, bundle_type=kind)
+            for kind in ("collection", "batch", "transaction")
+        ]
+        result = export_ndjson(practice, actor, tmp_path / "bulk")
+    for bundle in bundles:
+        assert [str(e) for e in r4_schema.errors(bundle)] == []
+    lines = [
+        json.loads(line)
+        for output in result.manifest["output"]
+        for line in (tmp_path / "bulk" / output["url"].rsplit("/", 1)[1]).read_text("utf-8").splitlines()
+    ]
+    found = []
+    for resources in [[e["resource"] for e in b["entry"]] for b in bundles] + [lines]:
+        for resource in resources:
+            assert [str(e) for e in r4_schema.errors(resource)] == []
+            _parse(resource)
+        found.append([r for r in resources if r["resourceType"] == "Consent"])
+    return found, result
+
+
 def test_each_change_of_consent_is_a_valid_consent_in_every_form(
     exporter_actor: Actor, r4_schema: R4Schema, tmp_path: Path
 ) -> None:
     """The demo changes no one's consent: an episode that does, exported as each Bundle type and as NDJSON,
     every resource valid under the schema and parsed by fhir.resources; one Consent per change."""
     practice, _, ep = consent_changes(tmp_path / "p.sqlite")
-    with practice:
-        bundles = [
-            episode_bundle(practice, exporter_actor, ep, bundle_type=kind)
-            for kind in ("collection", "batch", "transaction")
-        ]
-        result = export_ndjson(practice, exporter_actor, tmp_path / "bulk")
-    lines = [
-        json.loads(line)
-        for output in result.manifest["output"]
-        for line in (tmp_path / "bulk" / output["url"].rsplit("/", 1)[1]).read_text("utf-8").splitlines()
-    ]
-    for resources in [[e["resource"] for e in b["entry"]] for b in bundles] + [lines]:
-        for resource in resources:
-            assert [str(e) for e in r4_schema.errors(resource)] == []
-            _parse(resource)
-        consents = [r for r in resources if r["resourceType"] == "Consent"]
+    consents_by_form, result = _consents_in_every_form(practice, exporter_actor, ep, r4_schema, tmp_path)
+    for consents in consents_by_form:
         assert [(c["dateTime"], c["provision"]["type"] == "permit") for c in consents] == list(
             CONSENT_CHANGES
         )
         assert [c["status"] for c in consents] == ["inactive", "inactive", "active"]
-    for bundle in bundles:
-        assert [str(e) for e in r4_schema.errors(bundle)] == []
     assert {o["type"]: o["count"] for o in result.manifest["output"]}["Consent"] == len(CONSENT_CHANGES)
 
 
@@ -163,28 +174,12 @@ def test_a_participants_change_of_consent_is_a_valid_consent_in_every_form(
     change, each person's changes chained on their own (the partner's first one inactive, the client's
     and the partner's last one active)."""
     practice, _, ep = participant_consent_changes(tmp_path / "p.sqlite")
-    with practice:
-        bundles = [
-            episode_bundle(practice, exporter_actor, ep, bundle_type=kind)
-            for kind in ("collection", "batch", "transaction")
-        ]
-        result = export_ndjson(practice, exporter_actor, tmp_path / "bulk")
-    lines = [
-        json.loads(line)
-        for output in result.manifest["output"]
-        for line in (tmp_path / "bulk" / output["url"].rsplit("/", 1)[1]).read_text("utf-8").splitlines()
-    ]
-    for resources in [[e["resource"] for e in b["entry"]] for b in bundles] + [lines]:
-        for resource in resources:
-            assert [str(e) for e in r4_schema.errors(resource)] == []
-            _parse(resource)
-        consents = [r for r in resources if r["resourceType"] == "Consent"]
+    consents_by_form, _ = _consents_in_every_form(practice, exporter_actor, ep, r4_schema, tmp_path)
+    for consents in consents_by_form:
         assert [(c["dateTime"], c["provision"]["type"] == "permit") for c in consents] == [
             (day, measures) for day, _, measures in PARTICIPANT_CONSENT_CHANGES
         ]
         assert [c["status"] for c in consents] == ["inactive", "active", "active"]
-    for bundle in bundles:
-        assert [str(e) for e in r4_schema.errors(bundle)] == []
 
 
 @pytest.mark.parametrize("text", ["root:x:0:0:root:/root:/bin/bash\n", "{}", "[]", '{"definitions": 5}', ""])

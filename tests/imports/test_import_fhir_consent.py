@@ -186,8 +186,9 @@ def test_a_measure_dated_while_consent_was_withdrawn_is_refused_as_it_would_be_l
         assert practice.caseload(READER, include_closed=True) == []
 
 
-def test_a_second_import_of_the_changes_writes_nothing(tmp_path: Path) -> None:
-    source = _source(tmp_path, "ndjson")
+def _imported_again(tmp_path: Path, source: Path, again: list[tuple[Path, str]]) -> None:
+    """Import ``source`` (source id ``x``), then each of ``again`` (folder, source id) into the same
+    practice: each writes nothing, refuses nothing, and leaves the episode's version as it was."""
     later = Clock()
     later.to(_day(100))
     with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
@@ -196,15 +197,20 @@ def test_a_second_import_of_the_changes_writes_nothing(tmp_path: Path) -> None:
         )
         (row,) = practice.caseload(READER)
         version = practice.episode(READER, row.episode_id).version
-        for source_id in ("x", "another-name"):  # the checkpoint, then the keys alone
-            again = run_import(
+        for folder, source_id in again:
+            rerun = run_import(
                 practice,
-                FhirSource(source, practice.plugins.measures()),
+                FhirSource(folder, practice.plugins.measures()),
                 clinic_id=CLINIC_O,
                 source_id=source_id,
             )
-            assert (again.errors, again.written, again.skipped) == ((), 0, first.written)
+            assert (rerun.errors, rerun.written, rerun.skipped) == ((), 0, first.written)
         assert practice.episode(READER, row.episode_id).version == version
+
+
+def test_a_second_import_of_the_changes_writes_nothing(tmp_path: Path) -> None:
+    source = _source(tmp_path, "ndjson")
+    _imported_again(tmp_path, source, [(source, "x"), (source, "another-name")])  # the checkpoint, the keys
 
 
 def test_a_servers_export_of_the_changes_writes_nothing_twice(tmp_path: Path) -> None:
@@ -214,19 +220,7 @@ def test_a_servers_export_of_the_changes_writes_nothing_twice(tmp_path: Path) ->
     source = _source(tmp_path, "ndjson")
     served = as_a_server_exports(source, tmp_path / "served")
     assert {c["id"] for c in _consents(served)}.isdisjoint(c["id"] for c in _consents(source))
-    later = Clock()
-    later.to(_day(100))
-    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
-        first = run_import(
-            practice, FhirSource(source, practice.plugins.measures()), clinic_id=CLINIC_O, source_id="ours"
-        )
-        (row,) = practice.caseload(READER)
-        version = practice.episode(READER, row.episode_id).version
-        again = run_import(
-            practice, FhirSource(served, practice.plugins.measures()), clinic_id=CLINIC_O, source_id="server"
-        )
-        assert (again.errors, again.written, again.skipped) == ((), 0, first.written)
-        assert practice.episode(READER, row.episode_id).version == version
+    _imported_again(tmp_path, source, [(served, "server")])
 
 
 def _consents(source: Path) -> list[dict[str, Any]]:
