@@ -1,10 +1,13 @@
 """Shared fixtures: the source tree (for tests that read README, docs, schemas), plugin isolation, a
-PostgreSQL server of the run's own (for the tests that run on every store)."""
+PostgreSQL server of the run's own (for the tests that run on every store), and where the run's files live
+(in memory unless a test's subject is the disk)."""
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,59 @@ import pytest
 
 # Installed third-party plugins must not leak into the library's own tests.
 os.environ.setdefault("ALLIANCEKIT_DISABLE_PLUGIN_AUTOLOAD", "1")
+
+# Where the run's files live. Every command and audited read is an SQLite commit, and the store runs
+# ``synchronous=FULL``: each commit waits for the disk to flush. That wait is nothing on one machine and
+# about 5 ms on another (CI's shared disks): the same suite took 457 s on one and 1,353 s on another. So the
+# run's temporary folder (``tmp_path``, ``tempfile``, the commands the tests start) is in memory (tmpfs,
+# ``/dev/shm``) where the machine has it: the same SQLite, files, locks and processes, only no flush to wait
+# for. A test whose subject is what reaches the disk takes ``disk_path``. ``ALLIANCEKIT_TEST_ON_DISK=1`` puts
+# every file on the disk. The first process sets it (pytest, or the xdist controller); its workers and the
+# commands they start inherit it.
+MEMORY_ROOT = "/dev/shm"
+_DISK_TEMP = "ALLIANCEKIT_TEST_DISK_TMPDIR"  # the temporary folder the run found, before it moved
+os.environ.setdefault(_DISK_TEMP, tempfile.gettempdir())
+
+
+def _own_folder_in_memory() -> str | None:
+    """``/dev/shm/alliancekit-tests-<uid>``, made private to this user, or None where it cannot be."""
+    if not os.path.isdir(MEMORY_ROOT) or not os.access(MEMORY_ROOT, os.W_OK):
+        return None
+    folder = os.path.join(MEMORY_ROOT, f"alliancekit-tests-{os.getuid()}")
+    try:
+        os.mkdir(folder, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    found = os.lstat(folder)  # not a link, nor a folder another user made for us to write into
+    if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or stat.S_IMODE(found.st_mode) != 0o700:
+        return None
+    return folder
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Move the temporary folder into memory before pytest makes its base folder (``tmp_path``'s)."""
+    if os.environ.get("ALLIANCEKIT_TEST_ON_DISK") == "1":
+        return
+    folder = _own_folder_in_memory()
+    if folder is not None:
+        os.environ["TMPDIR"] = folder
+        tempfile.tempdir = None  # forget the folder tempfile already chose
+
+
+@pytest.fixture
+def disk_path() -> Iterator[Path]:
+    """A fresh folder on the disk (the temporary folder the run started with), removed afterwards: for the
+    tests whose subject is what a commit leaves on the disk, with the store's flushes as they ship."""
+    import shutil
+
+    folder = Path(tempfile.mkdtemp(prefix="alliancekit-disk-", dir=os.environ[_DISK_TEMP]))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _looks_like_source_root(path: Path) -> bool:

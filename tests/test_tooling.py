@@ -5,6 +5,7 @@ from __future__ import annotations
 import configparser
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,18 @@ def test_classifiers_and_tox_name_every_supported_python(root: Path) -> None:
     assert minors == {str(m) for m in range(int(floor.group(1)), 14)}
     tox = (root / "tox.ini").read_text(encoding="utf-8")
     assert all(f"py3{m}" in tox for m in minors)
+
+
+def test_the_runs_files_are_in_memory_and_disk_path_is_on_the_disk(tmp_path: Path, disk_path: Path) -> None:
+    """tests/conftest.py moves the run's temporary folder into tmpfs where the machine has one (a commit
+    waits for no flush there): a change that stops it doing so shows here, not as a CI run three times
+    slower on a machine with a slow disk. ``disk_path`` stays on the disk the run started with."""
+    in_memory = os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
+    if os.environ.get("ALLIANCEKIT_TEST_ON_DISK") == "1" or not in_memory:
+        pytest.skip("this run keeps its files on the disk (ALLIANCEKIT_TEST_ON_DISK=1, or no /dev/shm)")
+    memory = Path("/dev/shm").resolve()
+    assert tmp_path.resolve().is_relative_to(memory)
+    assert Path(tempfile.mkdtemp(dir=tmp_path)).resolve().is_relative_to(memory)
+    assert Path(tempfile.gettempdir()).resolve().is_relative_to(memory)
+    assert Path(os.environ["TMPDIR"]).resolve().is_relative_to(memory)  # the commands the tests start too
+    assert not disk_path.resolve().is_relative_to(memory)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -34,12 +33,6 @@ from alliancekit.domain import (
 from alliancekit.events.codec import Codec
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.practice import Practice
-
-#: A directory in memory (tmpfs) where the machine has one, else None (the system's temporary directory):
-#: for SQLite files of tests whose subject is not durability. SQLite's fsync at every commit (the store
-#: runs ``synchronous=FULL``) costs about 5 ms on this project's CI disk and almost nothing in tmpfs; what a
-#: commit writes, and what every read returns, is the same.
-RAM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 #: Put into every free-text field of test records: no error message may ever contain it.
 CANARY = "CANARY-7f3a-client-words"

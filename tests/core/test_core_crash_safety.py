@@ -104,8 +104,9 @@ def _check(db: Path, returned: dict[str, int], checked: Checked) -> int:
         store.close()
 
 
-def test_sigkill_at_random_moments_loses_no_returned_command(tmp_path: Path) -> None:
-    db = tmp_path / "crash.sqlite"
+def test_sigkill_at_random_moments_loses_no_returned_command(disk_path: Path) -> None:
+    # on the disk, not in memory with the rest of the suite: the store's flushes as they ship
+    db = disk_path / "crash.sqlite"
     seed = int(os.environ.get("CRASH_SEED", random.SystemRandom().randrange(1 << 30)))
     rng = random.Random(seed)
     returned: dict[str, int] = {}

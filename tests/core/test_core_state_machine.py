@@ -46,7 +46,6 @@ from alliancekit.practice import Practice, Recorded
 from .conftest import (
     CANARY,
     DAY0,
-    RAM_DIR,
     AllowAll,
     clinician,
     counter_ids,
@@ -69,7 +68,7 @@ KEYS = st.one_of(st.none(), st.none(), st.none(), st.sampled_from(["key-a", "key
 class BothStores(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
-        self.tmp = Path(tempfile.mkdtemp(prefix="ak-sm-", dir=RAM_DIR))  # its subject is agreement, not fsync
+        self.tmp = Path(tempfile.mkdtemp(prefix="ak-sm-"))
         self.practices: list[Practice] = [
             open_practice("memory:", ids=counter_ids(), clock=fixed_clock(), policy=AllowAll()),
             open_practice(self.tmp / "sm.sqlite", ids=counter_ids(), clock=fixed_clock(), policy=AllowAll()),

@@ -29,7 +29,6 @@ from alliancekit.store.protocol import StoredEvent
 
 from .conftest import (
     CANARY,
-    RAM_DIR,
     active_episode,
     attended,
     clinician,
@@ -141,7 +140,7 @@ def _run(folder: Path, name: str, steps: Iterable[tuple[Any, ...]], *, corrected
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=STEPS)
 def test_the_state_equals_a_replay_of_the_sessions_as_corrected(steps: list[tuple[Any, ...]]) -> None:
-    with tempfile.TemporaryDirectory(dir=RAM_DIR) as folder:  # its subject is the fold, not fsync
+    with tempfile.TemporaryDirectory() as folder:
         with_corrections = _run(Path(folder), "corrected.sqlite", steps, corrected=True)
         as_corrected = _run(Path(folder), "as-corrected.sqlite", steps, corrected=False)
     assert scores_of(with_corrections) == scores_of(as_corrected)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -584,12 +583,6 @@ def _round_trip(plan: list[HistoryStep], form: str, folder: Path) -> None:
     assert after[1] == before[1]
 
 
-#: tmpfs where the machine has it (as tests/core/conftest.py's RAM_DIR), for each example's files: every
-#: command and audited read is an SQLite commit, and an export fsyncs its files, about 5 ms each on CI's
-#: shared disk and almost nothing in tmpfs; what is written and read back is the same.
-RAM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
-
-
 @settings(
     max_examples=60,
     deadline=None,
@@ -599,5 +592,5 @@ RAM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W
 )
 @given(plan=histories, form=st.sampled_from(["ndjson", "bundle"]))
 def test_any_history_comes_back_from_fhir_as_it_was(plan: list[HistoryStep], form: str) -> None:
-    with tempfile.TemporaryDirectory(dir=RAM_DIR) as folder:
+    with tempfile.TemporaryDirectory() as folder:
         _round_trip(plan, form, Path(folder))

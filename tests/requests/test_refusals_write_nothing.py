@@ -31,7 +31,6 @@ import attrs
 import pytest
 from tests.feedback.test_chart_stored_definition import probe
 from tests.feedback.test_stored_definition_rows_and_alerts import HOSTS
-from tests.security.helpers import RAM_DIR
 
 from alliancekit import Practice, open_practice
 from alliancekit.core import request_commands
@@ -199,7 +198,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> World:
 @pytest.fixture
 def world(template: World) -> Iterator[World]:
     """A copy of the template's file for one case (a refusal that wrote would change the next one's)."""
-    with tempfile.TemporaryDirectory(dir=RAM_DIR) as folder:
+    with tempfile.TemporaryDirectory() as folder:
         copy = Path(shutil.copytree(template.path.parent, Path(folder) / "w"))
         yield attrs.evolve(template, path=copy / template.path.name)
 

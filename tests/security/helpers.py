@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -23,12 +22,6 @@ from alliancekit.domain import (
 )
 from alliancekit.domain.vocab import RuptureCause, RuptureKind, RuptureMarker
 from alliancekit.store.memory import MemoryStore
-
-#: tmpfs where the machine has it (as tests/core/conftest.py's RAM_DIR), else None (the system's temporary
-#: directory): for the SQLite files of tests whose subject is not durability. Every command and audited read
-#: is a commit whose fsync costs about 5 ms on CI's shared disk and almost nothing in tmpfs; what is written
-#: and read back is the same.
-RAM_DIR = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
 
 CLINIC = "c1"
 CLIENT = "client-1"

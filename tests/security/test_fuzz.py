@@ -28,7 +28,7 @@ from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.plugins.manager import PluginHost, make_plugin_host
 from alliancekit.security import bounded_json
 
-from .helpers import RAM_DIR, Setup, active_episode, actor
+from .helpers import Setup, active_episode, actor
 
 JSON = st.recursive(
     st.none()
@@ -84,9 +84,8 @@ def test_random_text_into_bounded_json(text: str) -> None:
 
 @pytest.fixture(scope="module")
 def scratch_dir() -> Iterator[Path]:
-    """A working directory for location strings that name relative files, removed after the module; in
-    tmpfs (``RAM_DIR``): every location that opens makes a new SQLite file, whose schema commits fsync."""
-    path = Path(tempfile.mkdtemp(prefix="ak-locations-", dir=RAM_DIR))
+    """A working directory for location strings that name relative files, removed after the module."""
+    path = Path(tempfile.mkdtemp(prefix="ak-locations-"))
     old = Path.cwd()
     os.chdir(path)
     try:

@@ -21,7 +21,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from tests.imports.test_import_fhir_order import CLINIC, Clock
-from tests.imports.test_import_fhir_round_trip import RAM_DIR, HistoryStep, _History, histories
+from tests.imports.test_import_fhir_round_trip import HistoryStep, _History, histories
 
 from alliancekit import Actor, Practice, Role, open_practice
 from alliancekit.core.views import _withheld_summary
@@ -177,7 +177,7 @@ def _check_exports(p: Practice, ep: str, treating: Actor, out: Path) -> None:
 def test_any_lockbox_over_any_history_is_shared_safely(
     plan: list[HistoryStep], drawn: list[Drawn], to: str | None
 ) -> None:
-    with tempfile.TemporaryDirectory(dir=RAM_DIR) as folder:  # its subject is sharing, not fsync
+    with tempfile.TemporaryDirectory() as folder:
         clock = Clock()
         with open_practice(Path(folder) / "p.sqlite", clock=clock) as p:
             history = _History(p, clock)

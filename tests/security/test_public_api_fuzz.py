@@ -61,7 +61,7 @@ from alliancekit.domain import (
 from alliancekit.domain import checks as ck
 from alliancekit.errors import AlliancekitError, ValidationError
 
-from .helpers import CLIENT, CLINIC, RAM_DIR, Clock, active_episode
+from .helpers import CLIENT, CLINIC, Clock, active_episode
 
 MEMBERS = sorted(name for name, _ in inspect.getmembers(Practice) if not name.startswith("_"))
 #: Members that take arguments: each runs this many examples, at least 10,000 in all. The others (``close``,
@@ -198,7 +198,7 @@ def worlds() -> Iterator[Callable[[str], World]]:
     def get(member: str) -> World:
         if member not in made:
             # in tmpfs: every fuzzed call is audited, a commit (the subject is what calls raise and change)
-            made[member] = _make_world(Path(tempfile.mkdtemp(prefix=f"fuzz-{member}-", dir=RAM_DIR)))
+            made[member] = _make_world(Path(tempfile.mkdtemp(prefix=f"fuzz-{member}-")))
         return made[member]
 
     yield get

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from alliancekit_postgres import PostgresStore, open_postgres, parse_location
 from alliancekit_postgres.schema import LATEST_VERSION
@@ -315,3 +316,13 @@ def test_retries_are_bounded_then_store_busy(flaky, sqlstate: str) -> None:  # t
     assert arm.attempts() == 4  # the first try and three retries
     assert store.load_events("ep-1") == []
     assert store.load_snapshot("ep-1") is None
+
+
+# ------------------------------------------------------------------------------------------- the test server
+
+
+def test_the_test_servers_database_does_not_wait_for_the_disk_at_commit(pg) -> None:  # type: ignore[no-untyped-def]
+    """alliancekit_postgres.testing: the run's database commits without waiting for its log to be flushed,
+    for every session, the application role's included (what the tests run as)."""
+    with psycopg.connect(pg.app_dsn) as conn:
+        assert conn.execute("SHOW synchronous_commit").fetchone() == ("off",)

@@ -3,6 +3,11 @@
 For this plugin's tests and for hosts testing their own code against the store. ``ALLIANCEKIT_TEST_PG_DSN``
 names a superuser connection (default: the local server). Without a reachable server :func:`test_server`
 skips the test with a one-line reason, except under ``CI=true``, where that is a failure.
+
+The run's database has ``synchronous_commit = off``: a commit returns before the server's write-ahead log
+reaches the disk, which takes from nothing to several milliseconds a commit, machine by machine. A server
+crash could lose the last commits, never corrupt the database; what every session reads and writes, its
+locks and isolation, are as they ship.
 """
 
 from __future__ import annotations
@@ -47,6 +52,8 @@ class PgServer:
     def create(self) -> None:
         with psycopg.connect(self.server_admin_dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
+            no_flush_wait = sql.SQL("ALTER DATABASE {} SET synchronous_commit = off")
+            conn.execute(no_flush_wait.format(sql.Identifier(self.database)))
             conn.execute(
                 sql.SQL("CREATE ROLE {} LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE").format(
                     sql.Identifier(self.app_role)
