@@ -8,13 +8,16 @@ a session's event and was answered ``allowed``, where an unknown id is not found
 the withheld event exists (and the statement was recorded against it). A supervisor the sessions were
 withheld from acknowledged their alerts the same way. And a partner lifted the directive the client had
 set against them (its id guessed: one made with an idempotency key derives from the clinic, the command and
-the key), and so read what it withheld; a directive another set is now answered as one never set.
+the key), and so read what it withheld; a directive another set is now answered as one never set. The
+clinician of record acting for another purpose than treatment (the lockbox binds them, the default policy
+lets them make and revoke requests) named a withheld session in a request or a client's response, and
+revoked a withheld request, and was answered as for a visible one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,7 @@ from alliancekit.domain import (
 )
 from alliancekit.domain.vocab import RepairStrategy, RuptureCause, RuptureKind, RuptureMarker
 from alliancekit.errors import AlliancekitError, NotFoundError
+from alliancekit.security.policy import AccessRequest, Action, Decision, DefaultPolicy
 from alliancekit.store.memory import MemoryStore
 
 from .helpers import CLIENT, CLINIC, PARTNER, Clock, Setup, active_episode
@@ -47,8 +51,9 @@ SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, CLINIC)
 B = Actor(PARTNER, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)
 UNKNOWN = "no-such-record-0f3a"
 
-#: Every input of a command that names a record of the episode, and the test that covers it (or why none
-#: needs to): a new one must be added here, or test_every_named_record_is_covered fails.
+#: Every input of a command that names a record of the episode, and the test that shows a withheld one is
+#: answered as an unknown one: a new one must be added here (or to NOT_RECORDS), or
+#: test_every_named_record_is_covered fails.
 NAMED = {
     ("attach_disagreement", "target_event_id"): "test_a_withheld_event_is_not_found_for_a_statement",
     ("correct_session", "session_id"): "test_a_withheld_session_or_rupture_answers_as_an_unknown_one",
@@ -58,11 +63,13 @@ NAMED = {
     ("resolve_alert", "alert_id"): "test_a_withheld_alert_answers_as_an_unknown_one",
     # (a rupture note's session, inside the RuptureNote, is covered with the sessions)
     ("lift_lockbox", "directive_id"): "test_a_participant_lifts_only_their_own_directive",
-    ("revoke_request", "request_id"): "the clinician of record's: a request is the treating work of the "
-    "episode, named by the id its own call returned",
-    ("request_administration", "session_id"): "the clinician of record's, as revoke_request",
-    ("kiosk_code", "session_id"): "the clinician of record's, as revoke_request",
-    ("record_client_response", "session_id"): "the clinician of record's, as revoke_request",
+    ("revoke_request", "request_id"): "test_a_withheld_request_is_revoked_as_an_unknown_one",
+    ("request_administration", "session_id"): "test_a_withheld_session_of_a_request_is_an_unknown_one",
+    ("kiosk_code", "session_id"): "test_a_withheld_session_of_a_request_is_an_unknown_one",
+    ("record_client_response", "session_id"): "test_a_withheld_session_of_a_request_is_an_unknown_one",
+}
+#: The id inputs that name no record of the episode, and why.
+NOT_RECORDS = {
     ("transfer", "to_clinician_id"): "a clinician, not a record of the episode",
     ("join_group", "group_id"): "a group, not a record of the episode",
 }
@@ -75,15 +82,21 @@ def test_every_named_record_is_covered() -> None:
         for field in spec.checks
         if field.endswith("_id") and field not in ("clinician_id",)
     }
-    assert named == set(NAMED)
+    assert named == set(NAMED) | set(NOT_RECORDS)
+    assert not set(NAMED) & set(NOT_RECORDS)
+    # each named input's classification is a test of this module, not a reason to leave it out
+    assert all(callable(globals().get(test)) for test in NAMED.values())
+
+
+def _open(kind: str, tmp_path: Path, **options: Any) -> Practice:
+    if kind == "memory":
+        return Practice(MemoryStore(), clock=Clock(), **options)
+    return open_practice(tmp_path / "p.sqlite", clock=Clock(), **options)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
 def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    if request.param == "memory":
-        p = Practice(MemoryStore(), clock=Clock())
-    else:
-        p = open_practice(tmp_path / "p.sqlite", clock=Clock())
+    p = _open(request.param, tmp_path)
     yield p
     p.close()
 
@@ -95,18 +108,24 @@ def _answer(p: Practice, ep: str, call: Call, named: str) -> tuple[Any, ...]:
     """What a call naming ``named`` is answered: the error's class, message and fields, the audit entries
     it wrote (without their ids and times), and whether the episode moved on."""
     before_audit = len(p.store.audit_records())
-    before = p.store.load_events(ep)
+    before = _stored(p, ep)
     with pytest.raises(AlliancekitError) as refused:
         call(p, named)
     entries = [
         (r.actor_id, r.action, r.record_type, r.record_id, r.outcome, r.detail, r.client_ref, r.writes)
         for r in p.store.audit_records()[before_audit:]
     ]
-    assert p.store.load_events(ep) == before  # nothing written
+    assert _stored(p, ep) == before  # nothing written
     error = refused.value
-    fields = (getattr(error, "kind", None), getattr(error, "rule", None))
+    fields = (getattr(error, "kind", None), getattr(error, "rule", None), getattr(error, "field", None))
     assert named not in str(error)
     return type(error), str(error), fields, entries
+
+
+def _stored(p: Practice, ep: str) -> tuple[Any, ...]:
+    """The episode's events, and the practice's administration requests and outbox messages."""
+    store: Any = p.store  # the memory and SQLite stores list their requests (for verification)
+    return p.store.load_events(ep), store.request_records(), p.store.outbox_records()
 
 
 def _partner(setup: Setup) -> None:
@@ -331,3 +350,134 @@ def test_a_clinician_whose_id_is_a_participants_reference_is_not_that_participan
     theirs = p.set_lockbox(clinician, ep, scope="class", classes=["sessions"], on=D)
     assert _answer(p, ep, _lift(B, ep), theirs.record_id) == _answer(p, ep, _lift(B, ep), UNKNOWN)
     assert p.lift_lockbox(clinician, ep, theirs.record_id, on=D).record_id == theirs.record_id
+
+
+# -- administration requests: a request's session, a client response's session, a request revoked ----------
+
+#: The evening after the session: when the client filled the form in at home.
+ANSWERED = datetime(2026, 1, 12, 18, 0, tzinfo=UTC)
+
+
+def _phq9() -> Administration:
+    return Administration("phq-9", "1.0", "start", {f"q{i}": 0 for i in range(1, 10)})
+
+
+def _respond(who: Actor, ep: str, path: str) -> Call:
+    def respond(p: Practice, named: str) -> object:
+        if path == "facade":
+            return p.record_client_response(who, ep, _phq9(), responded_at=ANSWERED, session_id=named)
+        with p.batch() as batch:
+            return batch.record_client_response(who, ep, _phq9(), responded_at=ANSWERED, session_id=named)
+
+    return respond
+
+
+#: The calls that name a session for a request or a response (a request and a kiosk code are facade-only).
+REQUEST_CALLS: dict[str, Callable[[Actor, str], Call]] = {
+    "request_administration": lambda who, ep: (
+        lambda p, named: p.request_administration(who, ep, measure="phq-9", session_id=named)
+    ),
+    "kiosk_code": lambda who, ep: lambda p, named: p.kiosk_code(who, ep, measure="phq-9", session_id=named),
+    "record_client_response": lambda who, ep: _respond(who, ep, "facade"),
+    "record_client_response in a batch": lambda who, ep: _respond(who, ep, "batch"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(REQUEST_CALLS))
+def test_a_withheld_session_of_a_request_is_an_unknown_one(practice: Practice, command: str) -> None:
+    setup = active_episode(practice)
+    p, ep = practice, setup.episode_id
+    # withheld from the clinician of record by name: binding when they act for another purpose than treatment
+    directive = p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], recipients=["clin-a"], on=D)
+    call = REQUEST_CALLS[command](OWN_FOR_OPERATIONS, ep)
+    withheld = _answer(p, ep, call, setup.session_id)
+    assert withheld == _answer(p, ep, call, UNKNOWN)
+    kind, _message, (record, rule, field), entries = withheld
+    if command.startswith("record_client_response"):
+        assert (kind.__name__, rule, field) == ("ValidationError", "unknown-session", "session_id")
+    else:
+        assert (kind.__name__, record) == ("NotFoundError", "session")
+    assert entries == []  # as every refusal by a rule: no entry
+    # the other side: acting for treatment the lockbox does not apply, and once lifted it binds no one
+    assert REQUEST_CALLS[command](OWN, ep)(p, setup.session_id)
+    p.lift_lockbox(OWN, ep, directive.record_id, on=D)
+    assert call(p, setup.session_id)
+
+
+def _revoke(who: Actor, ep: str, path: str = "facade") -> Call:
+    def revoke(p: Practice, request_id: str) -> object:
+        if path == "facade":
+            return p.revoke_request(who, ep, request_id)
+        with p.batch() as batch:
+            return batch.revoke_request(who, ep, request_id)
+
+    return revoke
+
+
+def _request_event(p: Practice, ep: str, request_id: str) -> str:
+    return next(
+        e.event_id
+        for e in p.timeline(OWN, ep)
+        if e.type == "administration-requested" and e.event.request_id == request_id
+    )
+
+
+@pytest.mark.parametrize("path", ["facade", "batch"])
+@pytest.mark.parametrize("scope", ["class", "item"])
+def test_a_withheld_request_is_revoked_as_an_unknown_one(practice: Practice, scope: str, path: str) -> None:
+    setup = active_episode(practice)
+    p, ep = practice, setup.episode_id
+    made = p.request_administration(OWN, ep, measure="phq-9")
+    # a directive for someone else leaves the request in view of the clinician acting for operations
+    p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], recipients=["someone-else"], on=D)
+    if scope == "class":
+        directive = p.set_lockbox(OWN, ep, scope="class", classes=["sessions"], on=D)
+    else:
+        withheld_event = _request_event(p, ep, made.request_id)
+        directive = p.set_lockbox(OWN, ep, scope="item", event_ids=[withheld_event], on=D)
+    revoke = _revoke(OWN_FOR_OPERATIONS, ep, path)
+    withheld = _answer(p, ep, revoke, made.request_id)
+    assert withheld == _answer(p, ep, revoke, UNKNOWN)
+    kind, _message, (_, rule, _), entries = withheld
+    assert (kind.__name__, rule, entries) == ("LifecycleError", "request-not-open", [])
+    assert made.token is not None  # still usable: the store is unchanged (checked by _answer)
+    # the other side: once the directive is lifted, the same actor revokes it
+    p.lift_lockbox(OWN, ep, directive.record_id, on=D)
+    assert revoke(p, made.request_id).record_id == made.request_id  # type: ignore[attr-defined]
+    # and the treating clinician revokes one whatever is withheld
+    other = p.request_administration(OWN, ep, measure="phq-9")
+    p.set_lockbox(OWN, ep, scope="record", on=D)
+    assert _revoke(OWN, ep, path)(p, other.request_id).record_id == other.request_id  # type: ignore[attr-defined]
+
+
+class _ParticipantsRevoke:
+    """A host's policy that lets each participant of an episode revoke its requests as well."""
+
+    def decide(self, request: AccessRequest) -> Decision:
+        episode, actor = request.episode, request.actor
+        if request.action == Action.REVOKE_REQUEST and actor.role is Role.CLIENT and episode is not None:
+            return Decision.allow() if episode.has_participant(actor.id) else Decision.refuse("not theirs")
+        return DefaultPolicy().decide(request)
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_a_request_another_participant_withheld_is_unknown(store: str, tmp_path: Path) -> None:
+    p = _open(store, tmp_path, policy=_ParticipantsRevoke())
+    try:
+        setup = active_episode(p)
+        ep = setup.episode_id
+        _partner(setup)
+        made = p.request_administration(OWN, ep, measure="phq-9")
+        mine = p.set_lockbox(A, ep, scope="class", classes=["sessions"], recipients=[PARTNER], on=D)
+        # withheld from B by A's directive: B's view leaves the request out
+        withheld = _answer(p, ep, _revoke(B, ep), made.request_id)
+        assert withheld == _answer(p, ep, _revoke(B, ep), UNKNOWN)
+        kind, _message, (_, rule, _), entries = withheld
+        assert (kind.__name__, rule, entries) == ("LifecycleError", "request-not-open", [])
+        # the other side: A's own directive does not bind A, and once lifted B's view shows it
+        assert _revoke(A, ep)(p, made.request_id).record_id == made.request_id  # type: ignore[attr-defined]
+        other = p.request_administration(OWN, ep, measure="phq-9")
+        p.lift_lockbox(A, ep, mine.record_id, on=D)
+        assert _revoke(B, ep)(p, other.request_id).record_id == other.request_id  # type: ignore[attr-defined]
+    finally:
+        p.close()

@@ -53,7 +53,8 @@ def build_request(channel: str) -> Any:
         day = now.astimezone(zone).date()
         request_id = ctx.new_id("request")
         session_id = a["session_id"]
-        known = session_id is None or ctx.session(session_id) is not None
+        # a session the actor's view leaves out is answered as an unknown one (Context.named_session)
+        known = session_id is None or ctx.named_session(session_id) is not None
         remind: datetime | None = None
         if channel == "kiosk":
             expires = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
@@ -147,6 +148,8 @@ def build_revoke(ctx: Context, a: Mapping[str, Any]) -> c.Command:
         and found.episode_id == ctx.episode_id
         and found.used_at is None
         and found.revoked_at is None
+        # one the actor's view leaves out (a lockbox on the sessions) is answered as one never made
+        and ctx.seen(a["request_id"])
     )
     if revocable:
         ctx.request = RequestWrite(
@@ -206,7 +209,7 @@ def build_recorded_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
     responded_at: datetime = a["responded_at"]  # not after today: refused with the inputs' checks
     responded_on = responded_at.astimezone(s.zone(ctx.actor.clinic_id)).date()
     session_id = a["session_id"]
-    if session_id is not None and ctx.session(session_id) is None:
+    if session_id is not None and ctx.named_session(session_id) is None:
         raise ValidationError("session_id", "unknown-session", "a session recorded in this episode")
     start = administration.timing is AdministrationTiming.START
     point = a["point"] or (

@@ -24,6 +24,7 @@ from alliancekit.errors import NotFoundError
 from alliancekit.events.catalog import FRAME, LOCKBOX_CLASSES, NEVER_SHARED
 from alliancekit.events.types import (
     AdministrationRequested,
+    AdministrationRequestRevoked,
     AlertRaised,
     AlertResolved,
     ClientResponseRecorded,
@@ -184,6 +185,20 @@ def _record_ids(event: Event) -> set[object]:
     return ids
 
 
+#: Events about an administration request (making, revoking or answering it). A request is no record of its
+#: own to the lockbox (its class, sessions, withholds all three), but a command names it by its id.
+_ABOUT_REQUEST = (AdministrationRequested, AdministrationRequestRevoked, ClientResponseRecorded)
+
+
+def _named_ids(event: Event) -> set[object]:
+    """The ids a command may name an event's records by: :func:`_record_ids`, and the administration
+    request the event makes, revokes or answers."""
+    ids = _record_ids(event)
+    if isinstance(event, _ABOUT_REQUEST) and event.request_id is not None:
+        ids.add(event.request_id)
+    return ids
+
+
 def _refers_to(event: Event) -> set[object]:
     """The records an event points at without continuing them: the session a rupture was noted in or a
     client's response was given in, the goals a review notes progress on. Shared, it would name them: it
@@ -256,8 +271,8 @@ def apply_lockbox(
 @attrs.frozen
 class Hidden:
     """What a reader's view of an episode leaves out: the events, and the records (sessions, alerts,
-    ruptures, goals, reviews) no entry they see is about. A command naming one of them is answered as one
-    naming an unknown id, so that the answer does not confirm it exists."""
+    ruptures, goals, reviews, administration requests) no entry they see is about. A command naming one of
+    them is answered as one naming an unknown id, so that the answer does not confirm it exists."""
 
     events: frozenset[str] = frozenset()
     records: frozenset[object] = frozenset()
@@ -274,13 +289,13 @@ def hidden_from(entries: Sequence[Any], kept: Sequence[Any]) -> Hidden:
     seen = {e.event_id for e in kept}
     seen_records: set[object] = set()
     for entry in kept:
-        seen_records |= _record_ids(entry.event)
+        seen_records |= _named_ids(entry.event)
     events: set[str] = set()
     records: set[object] = set()
     for entry in entries:
         if entry.event_id not in seen:
             events.add(entry.event_id)
-            records |= _record_ids(entry.event)
+            records |= _named_ids(entry.event)
     return Hidden(frozenset(events), frozenset(records - seen_records))
 
 
