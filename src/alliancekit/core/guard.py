@@ -23,14 +23,14 @@ from alliancekit.security.encryption import FieldCipher, seal_reason
 from alliancekit.security.lockbox import (
     NOTHING_HIDDEN,
     Hidden,
-    active_directives,
-    apply_lockbox,
     directives_apply,
     directives_of,
     hidden_from,
+    lockbox_view,
+    set_by_client,
     summary_withheld,
 )
-from alliancekit.security.participants import participant_reader, set_by_client, visible_entries
+from alliancekit.security.participants import participant_reader, visible_entries
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Action, Decision
 from alliancekit.store.group_commit import AuditBatch, GroupCommit
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
@@ -247,8 +247,7 @@ class Guard:
         if reader is not None:
             kept, _ = visible_entries(timeline, state, reader)
         else:
-            directives = active_directives((e.event_id, e.event) for e in timeline)
-            kept, _ = apply_lockbox(timeline, directives, actor.id)
+            kept, _ = lockbox_view(timeline, reader=actor.id)
         return hidden_from(timeline, kept)
 
     @staticmethod

@@ -27,14 +27,11 @@ from alliancekit.domain.checks import (
 from alliancekit.domain.records import MaintenancePlan
 from alliancekit.domain.vocab import Purpose, Role
 from alliancekit.errors import NotFoundError, StoreError, ValidationError
-from alliancekit.events.catalog import NEVER_SHARED
 from alliancekit.events.types import (
     DisagreementAttached,
     EpisodeClosed,
     GoalAgreed,
     GoalRevised,
-    LockboxLifted,
-    LockboxSet,
     ProcessNoteRecorded,
     SessionAddendumAdded,
     SessionCorrected,
@@ -51,11 +48,14 @@ from alliancekit.protocols.schedule import due_measures
 from alliancekit.security import encryption
 from alliancekit.security.lockbox import (
     UNNAMED,
+    Directive,
     Recipient,
-    active_directives,
     apply_lockbox,
     audited_recipient,
+    binding_directives,
     directives_of,
+    lockbox_view,
+    scores_withheld,
     seen_state,
     shared_state,
     summary_withheld,
@@ -73,6 +73,7 @@ from alliancekit.security.views import (
     SessionHistory,
     SharedRecord,
     Timeline,
+    TimelineEntry,
 )
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, ClosedOutcome
 from alliancekit.store.scan import scan_store
@@ -127,14 +128,14 @@ class Views:
         a, state = self._read(actor, Action.READ_TIMELINE, episode_id)
         treating = self.s.guard.treating(a, state)
         # decided and audited: the report drawing it reads the stored definitions under this entry
-        entries = self._timeline(state.episode_id, None if treating else a.id, lockbox=not treating)
+        entries = self._timeline(state.episode_id, reader=None if treating else a.id)
         return self._carrying(entries)
 
     def session_history(self, actor: object, episode_id: object, session_id: object) -> SessionHistory:
         a, state = self._read(actor, Action.READ_SESSION_HISTORY, episode_id, session_id=session_id)
         session_id = check_ref("session_id", session_id)
         treating = self.s.guard.treating(a, state)
-        entries = self._timeline(state.episode_id, None if treating else a.id, lockbox=not treating)
+        entries = self._timeline(state.episode_id, reader=None if treating else a.id)
         original = next(
             (e for e in entries if isinstance(e.event, SessionRecorded) and e.event.session_id == session_id),
             None,
@@ -181,7 +182,7 @@ class Views:
             # policy lets read it (the clinician of record for another purpose, a host's reader) reads it
             # as their timeline shows it
             exempt = self.s.guard.treating(a, state) or self.s.guard.own_record(a, state)
-            entries = self._timeline(state.episode_id, None if exempt else a.id, lockbox=not exempt)
+            entries = self._timeline(state.episode_id, reader=None if exempt else a.id)
         for entry in entries:
             event = entry.event
             if isinstance(event, GoalAgreed):
@@ -263,26 +264,23 @@ class Views:
         reader = participant_reader(a.role, a.id, state) if reason is None else None
         if reader is not None:
             # a participant's right of access: the shared record, without what is another participant's
-            kept, withheld = visible_entries(self.s.reader.entries(state.episode_id), state, reader, to)
-            entries = Timeline(kept)
-            entries.withheld = withheld
-            shared = shared_state(state, entries, withheld)
+            found = self.s.reader.entries(state.episode_id)
+            entries = _as_timeline(*visible_entries(found, state, reader, to))
+            shared = shared_state(state, entries, entries.withheld)
             summary = None if shared is None else summary_for(shared, reader)
         else:
-            lockbox = reason is None and not guard.own_record(a, state)
-            # whoever shares reads what they share: a directive withholding from them binds it as one
-            # withholding from the recipient does (else naming another recipient would open the record to
-            # the reader it was withheld from), all but the treating clinician's, who reads it whole
-            maker = None if guard.treating(a, state) else a.id
-            entries = self._timeline(state.episode_id, to, lockbox=lockbox, maker=maker)
-            # the summary is shared as the entries are: for the recipient, whoever shares (the treating
-            # clinician's own reads are not shares), and for the one sharing
-            withhold = lockbox and (
-                summary_withheld(state.lockbox, to)
-                or (maker is not None and summary_withheld(state.lockbox, maker))
-            )
+            found = self._entries(state.episode_id)
+            binding: list[Directive] = []
+            if reason is None and not guard.own_record(a, state):
+                # whoever shares reads what they share, so the directives binding them bind the share (else
+                # naming another recipient would open the record to the reader it was withheld from), all
+                # but the treating clinician, who reads it whole
+                maker = None if guard.treating(a, state) else a.id
+                binding = binding_directives(found, reader=maker, recipient=to)
+            entries = _as_timeline(*apply_lockbox(found, binding))
+            # the summary is shared as the entries are, under the same directives
             shared = shared_state(state, entries, entries.withheld)
-            summary = _withheld_summary(shared) if withhold and shared is not None else shared
+            summary = _withheld_summary(shared) if shared is not None and scores_withheld(binding) else shared
         return self._carrying(
             SharedRecord(state.episode_id, state.client_ref, tuple(entries), entries.withheld, state=summary)
         )
@@ -293,7 +291,7 @@ class Views:
         ep = check_ref("episode_id", episode_id)
         why = check_text("reason", reason, required=True)
         state = guard.read_episode(a, Action.BREAK_GLASS, ep, reason=why)
-        return self._timeline(state.episode_id, a.id, lockbox=True)
+        return self._timeline(state.episode_id, reader=a.id)
 
     # -- many episodes --------------------------------------------------------------------------------
 
@@ -701,26 +699,25 @@ class Views:
         )
 
     def _timeline(
-        self, episode_id: str, recipient: Recipient, *, lockbox: bool, maker: str | None = None
+        self, episode_id: str, *, reader: str | None = None, recipient: Recipient = None
     ) -> Timeline:
-        """The episode's entries, under ``lockbox`` those the directives applying to ``recipient`` leave
-        (and those applying to ``maker``, the reader who makes a share, when one is named)."""
+        """The episode's entries that the directives binding a read by ``reader``, or a share it makes with
+        ``recipient``, leave (:func:`~alliancekit.security.lockbox.binding_directives`); with neither, all
+        but what is never shared (the treating clinician's read, the client's own)."""
+        return _as_timeline(*lockbox_view(self._entries(episode_id), reader=reader, recipient=recipient))
+
+    def _entries(self, episode_id: str) -> list[TimelineEntry]:
+        """The episode's timeline entries, in order (an episode without any is not found)."""
         entries = self.s.reader.entries(episode_id)
         if not entries:
             raise NotFoundError("episode", episode_id)
-        out = Timeline()
-        if lockbox:
-            directives = active_directives(
-                (e.event_id, e.event) for e in entries if e.type in (LockboxSet.TYPE, LockboxLifted.TYPE)
-            )
-            if maker is not None:
-                directives = [d for d in directives if d.applies_to(recipient) or d.applies_to(maker)]
-                recipient = UNNAMED  # every directive kept applies
-            kept, out.withheld = apply_lockbox(entries, directives, recipient)
-            out.extend(kept)
-        else:
-            out.extend(e for e in entries if e.type not in NEVER_SHARED)
-        return out
+        return entries
+
+
+def _as_timeline(kept: list[TimelineEntry], withheld: bool) -> Timeline:
+    timeline = Timeline(kept)
+    timeline.withheld = withheld
+    return timeline
 
 
 def _withheld_summary(state: EpisodeState) -> EpisodeState:

@@ -2,13 +2,15 @@
 
 A directive withholds the whole record, one or more classes of items (sessions, ruptures, ...), or named
 items (events by id), from everyone or from named recipients. Reads for any purpose other than the treating
-clinician's, and every export, pass the record through :func:`apply_lockbox`, which drops what is withheld
-(and everything that corrects, adds to or comments on it) and says *that* something was withheld, never
-what. An export or share is withheld for the recipient it names; one naming none, whatever any directive
-withholds from anyone (:data:`UNNAMED`: where it goes is not known). Process notes and the directives
-themselves are never shared at all. What a share says of the episode as a whole (its stage, clinician of
-record, fit, closing) is the fold of the shared events alone (:func:`shared_state`), so it withholds what
-the entries withhold.
+clinician's, and every export, pass the record through :func:`lockbox_view`, which drops what the
+directives binding the reader or the share withhold (and everything that corrects, adds to or comments on
+it) and says *that* something was withheld, never what. Which directives bind is decided in one place,
+:func:`binding_directives`: those applying to the reader, and for a share also those applying to its
+recipient; one naming none, whatever any directive withholds from anyone (:data:`UNNAMED`: where it goes
+is not known). A participant's own directives bind neither their reads nor their shares. Process notes and
+the directives themselves are never shared at all. What a share says of the episode as a whole (its stage,
+clinician of record, fit, closing) is the fold of the shared events alone (:func:`shared_state`), so it
+withholds what the entries withhold.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from alliancekit.domain.vocab import Role
 from alliancekit.errors import NotFoundError
 from alliancekit.events.catalog import FRAME, LOCKBOX_CLASSES, NEVER_SHARED
 from alliancekit.events.types import (
@@ -59,8 +62,12 @@ __all__ = [
     "active_directives",
     "audited_recipient",
     "apply_lockbox",
+    "binding_directives",
     "hidden_from",
+    "lockbox_view",
+    "scores_withheld",
     "seen_state",
+    "set_by_client",
     "shared_state",
 ]
 
@@ -103,12 +110,13 @@ def summary_withheld(directives: Mapping[str, LockboxState], recipient: Recipien
     Summaries (the episode's state, a caseload row, a closed outcome) cannot say which session a score came
     from, so any directive on the record, on sessions or on named items withholds them: the safe side.
     """
-    for directive in directives.values():
-        if not _names(directive.recipients, recipient):
-            continue
-        if directive.scope != "class" or "sessions" in directive.classes:
-            return True
-    return False
+    return scores_withheld(d for d in directives.values() if _names(d.recipients, recipient))
+
+
+def scores_withheld(directives: Iterable[Directive | LockboxState]) -> bool:
+    """Whether any of ``directives`` (those binding a read or share) keeps the episode's scores and alerts
+    from a summary: one on the record, on sessions or on named items (see :func:`summary_withheld`)."""
+    return any(d.scope != "class" or "sessions" in d.classes for d in directives)
 
 
 def directives_apply(directives: Mapping[str, LockboxState], recipient: Recipient) -> bool:
@@ -162,6 +170,53 @@ def active_directives(events: Iterable[tuple[str, Event]]) -> list[Directive]:
     return list(active.values())
 
 
+def set_by_client(entries: Sequence[Any]) -> dict[str, str | None]:
+    """Who set each lockbox directive of the timeline ``entries``, by the latest ``lockbox-set`` with its id
+    (the one that put it in force): the client's id, or ``None`` for anyone else (the clinician), whose id
+    may equal a client's reference."""
+    return {
+        e.event.directive_id: e.actor_id if e.actor_role == Role.CLIENT.value else None
+        for e in entries
+        if isinstance(e.event, LockboxSet)
+    }
+
+
+def binding_directives(
+    entries: Sequence[Any], *, reader: str | None, recipient: Recipient = None, own: str | None = None
+) -> list[Directive]:
+    """The directives in force that bind a read by ``reader``, or a share ``reader`` makes with
+    ``recipient``: the one decision every read, share, export and command's view of an episode takes.
+
+    ``entries`` are the episode's timeline entries, in stream order. A directive binds when it applies to
+    ``reader`` (``None``: a reader no directive binds, the treating clinician) or to ``recipient``
+    (``None``: a read, no share; :data:`UNNAMED`: a share that may go anywhere, which every directive
+    applies to): whoever shares reads what they share, and could otherwise pass on what was withheld from
+    them or from the recipient. Those ``own`` set (a participant of an episode with several, by
+    :func:`set_by_client`) bind neither: their own choices are about sharing with others.
+    """
+    if reader is None and recipient is None:
+        return []  # a read no directive binds
+    setters = set_by_client(entries) if own is not None else {}
+    return [
+        d
+        for d in active_directives((e.event_id, e.event) for e in entries)
+        if (own is None or setters.get(d.directive_id) != own)
+        and (
+            (reader is not None and d.applies_to(reader))
+            or (recipient is not None and d.applies_to(recipient))
+        )
+    ]
+
+
+def lockbox_view(
+    entries: Sequence[Any], *, reader: str | None, recipient: Recipient = None, own: str | None = None
+) -> tuple[list[Any], bool]:
+    """The ``entries`` left by the :func:`binding_directives` (:func:`apply_lockbox`), and whether anything
+    was withheld."""
+    binding = binding_directives(entries, reader=reader, recipient=recipient, own=own)
+    return apply_lockbox(entries, binding)
+
+
 #: The ids that make an event part of a record (the record itself, or what continues it).
 _RECORD_NAMES = ("session_id", "rupture_id", "goal_id", "review_id", "alert_id")
 #: Events that name a session without being part of its record: a request for a measure in it, a client's
@@ -213,13 +268,9 @@ def _refers_to(event: Event) -> set[object]:
     return set()
 
 
-def apply_lockbox(
-    entries: Sequence[Any], directives: Sequence[Directive], recipient: Recipient
-) -> tuple[list[Any], bool]:
-    """The entries that may be shared with ``recipient``, and whether anything was withheld.
-
-    ``recipient`` is whom the directives are matched against: an id, :data:`UNNAMED` for a share or an
-    export that names no recipient (every directive applies), or ``None`` (only those naming nobody).
+def apply_lockbox(entries: Sequence[Any], directives: Sequence[Directive]) -> tuple[list[Any], bool]:
+    """The entries that ``directives`` (those binding the read or share, :func:`binding_directives`) leave,
+    and whether anything was withheld.
 
     ``entries`` are timeline entries (anything with ``type``, ``event_id``, ``corrects`` and ``event``),
     in stream order. Whatever corrects, adds to, comments on, continues or names a withheld item is withheld
@@ -227,9 +278,9 @@ def apply_lockbox(
     resolutions the library wrote for a withheld closing or review (dated by it), and a progress review
     with scores after a withheld event with scores (its intake and latest scores may be that event's).
     """
-    applying = [d for d in directives if d.applies_to(recipient)]
-    # with no directive applying nothing is withheld, so nothing comes with a withheld event: not worked out
-    comes_with = _comes_with(entries) if applying else {}
+    if not directives:  # nothing is withheld (the treating clinician's read): only what is never shared
+        return [e for e in entries if e.type not in NEVER_SHARED], False
+    comes_with = _comes_with(entries)
     kept: list[Any] = []
     withheld_events: set[str] = set()
     withheld_records: set[object] = set()
@@ -241,10 +292,10 @@ def apply_lockbox(
         event = entry.event
         records = _record_ids(event)
         target = event.target_event_id if isinstance(event, DisagreementAttached) else None
-        hide = any(d.scope == "record" for d in applying) or (
+        hide = any(d.scope == "record" for d in directives) or (
             entry.type not in FRAME
             and (
-                any(d.covers(entry.type, entry.event_id) for d in applying)
+                any(d.covers(entry.type, entry.event_id) for d in directives)
                 or (entry.corrects is not None and entry.corrects in withheld_events)
                 or (target is not None and target in withheld_events)
                 or bool((records | _refers_to(event)) & withheld_records)
@@ -342,9 +393,10 @@ def shared_state(state: EpisodeState, entries: Sequence[Any], withheld: bool) ->
     return fold(start(state.episode_id, state.clinic_id, opened), (e.event for e in entries[1:]))
 
 
-def seen_state(state: EpisodeState, entries: Sequence[Any], recipient: str | None) -> EpisodeState:
+def seen_state(state: EpisodeState, entries: Sequence[Any], reader: str) -> EpisodeState:
     """What a reader inside the clinic who is not treating (a supervisor, an administrator) sees of the
-    episode as a whole, under the directives in force for ``recipient``: the decision a share makes.
+    episode as a whole, under the directives binding them (:func:`binding_directives`): the decision a
+    share makes.
 
     ``entries`` are the episode's timeline entries, in stream order. Nothing withheld: ``state`` itself.
     Otherwise the fold of the shared entries (:func:`shared_state`), so a summary, a caseload row or a closed
@@ -360,10 +412,7 @@ def seen_state(state: EpisodeState, entries: Sequence[Any], recipient: str | Non
     The stream position (``version``, which a command's expected version names) and the directives in force
     (which the projection row carries for every reader) are kept: neither says what was withheld.
     """
-    directives = active_directives(
-        (e.event_id, e.event) for e in entries if e.type in (LockboxSet.TYPE, LockboxLifted.TYPE)
-    )
-    kept, withheld = apply_lockbox(entries, directives, recipient)
+    kept, withheld = lockbox_view(entries, reader=reader)
     if not withheld:
         return state
     shared = shared_state(state, kept, withheld)

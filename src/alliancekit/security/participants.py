@@ -23,8 +23,6 @@ from alliancekit.events.types import (
     AlertRaised,
     AlertResolved,
     DisagreementAttached,
-    LockboxLifted,
-    LockboxSet,
     RecordedScore,
     ReviewRecorded,
     SessionCorrected,
@@ -32,7 +30,7 @@ from alliancekit.events.types import (
 )
 from alliancekit.lifecycle.corrected_scores import corrections_as_shared
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.security.lockbox import UNNAMED, Directive, Recipient, active_directives, apply_lockbox
+from alliancekit.security.lockbox import Recipient, lockbox_view
 
 #: Alerts about the participants together (they compare one participant's ratings with another's): shown
 #: to no participant.
@@ -81,43 +79,17 @@ def _alert_visible(event: AlertRaised, state: EpisodeState, reader: str) -> bool
     return event.participant == reader
 
 
-def set_by_client(entries: Sequence[Any]) -> dict[str, str | None]:
-    """Who set each lockbox directive of the timeline ``entries``, by the latest ``lockbox-set`` with its id
-    (the one that put it in force): the client's id, or ``None`` for anyone else (the clinician), whose id
-    may equal a client's reference."""
-    return {
-        e.event.directive_id: e.actor_id if e.actor_role == Role.CLIENT.value else None
-        for e in entries
-        if isinstance(e.event, LockboxSet)
-    }
-
-
-def directives_for(entries: Sequence[Any], reader: str) -> list[Directive]:
-    """The lockbox directives in force that the reader did not set themselves: another participant's
-    choices (and the clinician's) bind them; their own choices are about sharing with others."""
-    setters = set_by_client(entries)
-    directives = active_directives(
-        (e.event_id, e.event) for e in entries if isinstance(e.event, LockboxSet | LockboxLifted)
-    )
-    return [d for d in directives if setters.get(d.directive_id) != reader]
-
-
 def visible_entries(
     entries: Sequence[Any], state: EpisodeState, reader: str, to: Recipient = None
 ) -> tuple[list[Any], bool]:
     """The timeline entries ``reader`` may see, and whether anything was withheld by a lockbox.
 
-    ``to`` is whom the reader shares them with (``None``: a read of their own; :data:`UNNAMED`: an export
-    naming no recipient). Another's directive binds the share as it binds the reader: one withholding from
-    that recipient applies too (from anyone, for an unnamed one), or a participant could pass on what the
-    others withheld from the recipient.
+    ``to`` is whom the reader shares them with (``None``: a read of their own;
+    :data:`~alliancekit.security.lockbox.UNNAMED`: an export naming no recipient). The directives another
+    participant or the clinician set bind the reader, and the share for its recipient
+    (:func:`~alliancekit.security.lockbox.binding_directives`); the reader's own do not.
     """
-    binding = [
-        d
-        for d in directives_for(entries, reader)
-        if d.applies_to(reader) or (to is not None and d.applies_to(to))
-    ]
-    kept, withheld = apply_lockbox(entries, binding, UNNAMED)  # every one in ``binding`` applies
+    kept, withheld = lockbox_view(entries, reader=reader, recipient=to, own=reader)
     hidden_alerts: set[str] = set()
     out = []
     for entry in kept:
