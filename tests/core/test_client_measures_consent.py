@@ -270,5 +270,5 @@ def test_a_shape_5_snapshot_upcasts_to_the_consent_given_at_the_consultation(
         p.record_session(actor, yes, attended(day(7), ors(p)))
         stored = p.store.load_snapshot(yes)
         assert stored is not None
-        assert json.loads(stored.state_json)["_v"] == SNAPSHOT_VERSION == 8
+        assert json.loads(stored.state_json)["_v"] == SNAPSHOT_VERSION == 9
         assert p.verify(admin).ok

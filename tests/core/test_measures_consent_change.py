@@ -272,7 +272,7 @@ def test_a_shape_6_snapshot_upcasts_to_no_change(tmp_path: Path, actor: Actor) -
         assert Codec.decode_state(stored.state_json) is None
         upcast = json.loads(Codec.upcast_state(stored.state_json, p.store.load_events(ep)))
         assert (upcast["_v"], upcast["measures_consent_changed_on"]) == (SNAPSHOT_VERSION, None)
-        assert SNAPSHOT_VERSION == 8
+        assert SNAPSHOT_VERSION == 9
         assert p.verify(ADMIN).ok
         p.change_measures_consent(actor, ep, True, on=day(4))
         stored = p.store.load_snapshot(ep)

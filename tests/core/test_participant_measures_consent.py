@@ -257,8 +257,9 @@ def test_the_identified_clients_reference_changes_the_clients_consent(
         (True, None, 5, "same-consent"),  # already in force, as given when they joined
         (False, 6, 5, "date-order"),  # before the last change
         (False, None, -1, "date-order"),  # before the episode opened
+        (False, None, 1, "date-order"),  # before they joined (day 2), after the episode opened
         (False, 6, 6, None),  # the day of the last change: taken
-        (False, None, 0, None),  # the day the episode opened: taken
+        (False, None, 2, None),  # the day they joined: taken
     ],
 )
 def test_a_change_of_a_participants_consent_is_checked(
@@ -346,12 +347,13 @@ def test_the_change_is_audited_and_idempotent(practice: Practice, actor: Actor) 
 # -- stores written before a participant's change could be recorded (snapshot shape 7) ---------------------
 
 
-def test_a_shape_7_snapshot_upcasts_to_no_change_of_any_participant(tmp_path: Path, actor: Actor) -> None:
+def test_a_shape_7_snapshot_upcasts_to_no_change_and_their_join_day(tmp_path: Path, actor: Actor) -> None:
     path = tmp_path / "p.sqlite"
     with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as p:
         ep = partnered(p, actor, measures=False)
     conn_state = _snapshot(path, ep)
     del conn_state["participants"][PARTNER]["measures_consent_changed_on"]
+    del conn_state["participants"][PARTNER]["joined_on"]  # shape 9
     conn_state["_v"] = 7
     _write_snapshot(path, ep, conn_state)
     with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as p:
@@ -359,11 +361,12 @@ def test_a_shape_7_snapshot_upcasts_to_no_change_of_any_participant(tmp_path: Pa
         assert stored is not None
         assert Codec.decode_state(stored.state_json) is None
         upcast = json.loads(Codec.upcast_state(stored.state_json, p.store.load_events(ep)))
-        assert upcast["_v"] == SNAPSHOT_VERSION == 8
+        assert upcast["_v"] == SNAPSHOT_VERSION == 9
         assert upcast["participants"][PARTNER] == {
             "role": "partner",
             "measures_consent": False,
             "measures_consent_changed_on": None,
+            "joined_on": day(2).isoformat(),
         }
         assert p.verify(ADMIN).ok
         p.change_measures_consent(actor, ep, True, on=day(4), participant=PARTNER)
@@ -377,6 +380,7 @@ def test_a_shape_6_snapshot_with_a_participant_runs_through_shape_7(tmp_path: Pa
         ep = partnered(p, actor, measures=True)
     state = _snapshot(path, ep)
     del state["participants"][PARTNER]["measures_consent_changed_on"]
+    del state["participants"][PARTNER]["joined_on"]
     _write_snapshot(path, ep, state)
     rewrite_snapshot(path, ep, 6, "measures_consent_changed_on")
     with open_practice(path, ids=counter_ids(), clock=fixed_clock()) as p:

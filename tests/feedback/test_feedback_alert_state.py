@@ -105,7 +105,7 @@ def test_a_shape_2_snapshot_loads_verifies_and_is_rewritten(tmp_path: Path) -> N
         p.acknowledge_alert(CLINICIAN, ep, next(iter(alerts)), on=held_on)
         stored = p.store.load_snapshot(ep)
         assert stored is not None
-        assert json.loads(stored.state_json)["_v"] == SNAPSHOT_VERSION == 8
+        assert json.loads(stored.state_json)["_v"] == SNAPSHOT_VERSION == 9
         assert p.verify(ADMIN).ok
 
 

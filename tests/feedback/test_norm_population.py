@@ -212,7 +212,7 @@ def test_an_episode_opened_before_populations_reads_as_the_default(tmp_path: Pat
         c.session(ep, ors(24.9))
         snapshot = p.store.load_snapshot(ep)
         assert snapshot is not None
-        assert json.loads(snapshot.state_json)["_v"] == SNAPSHOT_VERSION == 8
+        assert json.loads(snapshot.state_json)["_v"] == SNAPSHOT_VERSION == 9
         assert _recorded_clinical(c, ep, "ors") == [False, True]
 
 

@@ -30,8 +30,8 @@ from alliancekit.store.protocol import StoredEvent
 #: raised date and message; 4: what a measurement protocol counts from: each measure's last administration,
 #: the day the ending was planned, the episode's own protocol; 5: the episode's norm population; 6: the
 #: identified client's consent to measures; 7: the day that consent was last changed; 8: the day each other
-#: participant's consent to measures was last changed).
-SNAPSHOT_VERSION = 8
+#: participant's consent to measures was last changed; 9: the day each other participant joined).
+SNAPSHOT_VERSION = 9
 _VERSION_KEY = "_v"
 #: How a string beginning with the ciphertext mark starts in a payload's JSON.
 _MARKED = f'"{encryption.PREFIX}'
@@ -140,6 +140,19 @@ def _participants_unchanged(state: dict[str, Any], events: Sequence[StoredEvent]
     return state
 
 
+def _participants_joined(state: dict[str, Any], events: Sequence[StoredEvent]) -> dict[str, Any]:
+    """Shape 8 to 9: the day each other participant joined, from their ``participant-added`` event (its
+    reference and day are never encrypted)."""
+    joined = {}
+    for event in events:
+        if event.type == "participant-added":
+            payload = json.loads(event.payload_json)
+            joined[payload["participant"]["client_ref"]] = payload["added_on"]
+    for ref, participant in state.get("participants", {}).items():
+        participant["joined_on"] = joined.get(ref)
+    return state
+
+
 SnapshotUpcaster = Callable[[dict[str, Any], Sequence[StoredEvent]], dict[str, Any]]
 #: ``shape -> function`` taking a snapshot of that shape (and the episode's stored events) to the next
 #: shape. Shape 1 has none: schema migration 2 rewrote those snapshots (:mod:`alliancekit.store.upgrade`).
@@ -150,6 +163,7 @@ SNAPSHOT_UPCASTERS: Mapping[int, SnapshotUpcaster] = {
     5: _measures_consent,
     6: _consent_unchanged,
     7: _participants_unchanged,
+    8: _participants_joined,
 }
 
 

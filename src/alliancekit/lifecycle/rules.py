@@ -276,6 +276,14 @@ def check_client_consent(state: EpisodeState, about: str | None, field: str, on:
     _not_before_consent(on, state.measures_consent_changed_on, field, "the client")
 
 
+def check_participant_joined(state: EpisodeState, about: str, field: str, on: date) -> None:
+    """Refuse a measure about another participant (``about``, one of the episode's) dated before the day
+    they joined: their consent to measures was given then, so the refusal is the one of a measure dated
+    before their consent (rule ``consent-measures``, naming the field, never them)."""
+    joined_on = state.participants[about].joined_on
+    _not_before_consent(on, joined_on, field, "that participant", "joined the episode")
+
+
 def check_participant_consent(state: EpisodeState, about: str, field: str, on: date | None = None) -> None:
     """Refuse a measure about another participant (``about``, one of the episode's) unless their consent
     to measures is in force: given when they joined and not withdrawn since, or given later, when the
@@ -292,18 +300,19 @@ def check_participant_consent(state: EpisodeState, about: str, field: str, on: d
     _not_before_consent(on, participant.measures_consent_changed_on, field, "that participant")
 
 
-def _not_before_consent(on: date | None, agreed_on: date | None, field: str, who: str) -> None:
+def _not_before_consent(
+    on: date | None, agreed_on: date | None, field: str, who: str, since: str = "consented to measures"
+) -> None:
     if on is not None and agreed_on is not None and on < agreed_on:
-        raise ValidationError(
-            field, CONSENT_MEASURES, f"the measure is dated before {who} consented to measures"
-        )
+        raise ValidationError(field, CONSENT_MEASURES, f"the measure is dated before {who} {since}")
 
 
 def check_participants(state: EpisodeState, session: Session, kept: Sequence[Administration] = ()) -> None:
     """Everyone a session names (present, rated, rating) takes part in the episode, everyone a measure
-    is about (the identified client too) consents to measures, and no measure is given twice to the same
-    person, by the same rater, at the same point of the session. ``kept``: a corrected session's measures
-    as they stand, recorded with consent; a correction may keep them after it is withdrawn."""
+    is about (the identified client too) consents to measures, none is about another participant on a day
+    before they joined, and no measure is given twice to the same person, by the same rater, at the same
+    point of the session. ``kept``: a corrected session's measures as they stand, recorded with consent; a
+    correction may keep them after it is withdrawn (not on a day before the participant joined)."""
     for i, ref in enumerate(session.attended_by):
         if not state.has_participant(ref):
             raise ValidationError(f"session.attended_by[{i}]", NOT_A_PARTICIPANT)
@@ -324,6 +333,9 @@ def check_participants(state: EpisodeState, session: Session, kept: Sequence[Adm
             continue
         if not state.has_participant(about):
             raise ValidationError(field, NOT_A_PARTICIPANT)
+        # a kept measure too: one dated before they joined was never taken with their consent, and a
+        # correction may move the session's day
+        check_participant_joined(state, about, field, session.held_on)
         if admin not in kept:
             check_participant_consent(state, about, field, session.held_on)
 
@@ -557,7 +569,8 @@ def _measures_consent(state: EpisodeState, cmd: c.ChangeMeasuresConsent) -> list
         participant = state.participants.get(cmd.participant)
         if participant is None:
             raise ValidationError("participant", NOT_A_PARTICIPANT)
-        _not_before(cmd.on, state.opened_on, what, "the episode opened")
+        # they joined on or after the opening (which stands in only for a state that cannot say when)
+        _not_before(cmd.on, participant.joined_on or state.opened_on, what, "that participant joined")
         _not_before(cmd.on, participant.measures_consent_changed_on, what, "the last one")
         if cmd.measures == participant.measures_consent:
             raise _refuse("same-consent", "that participant's consent to measures is already as recorded")

@@ -120,14 +120,18 @@ def alert_key(rule_id: str, measure_id: str | None, participant: str | None = No
 
 @attrs.frozen
 class ParticipantState:
-    """A participant other than the identified client: their role and whether they consent to measures (as
-    given when they joined, then as last changed)."""
+    """A participant other than the identified client: their role, the day they joined and whether they
+    consent to measures (as given when they joined, then as last changed)."""
 
     role: ParticipantRole
     measures_consent: bool
     measures_consent_changed_on: date | None = None
     """The day their consent to measures was last changed (``None``: as given when they joined). A measure
     about them dated before it is refused."""
+    joined_on: date | None = None
+    """The day they joined the episode (``participant-added``): a measure about them, or a change of their
+    consent, dated before it is refused. ``None`` only in a snapshot written before it was kept (an older
+    shape, which the library folds from the events instead)."""
 
 
 @attrs.frozen
@@ -603,7 +607,7 @@ def _(event: EpisodeClosed, state: EpisodeState) -> EpisodeState:
 @apply.register
 def _(event: ParticipantAdded, state: EpisodeState) -> EpisodeState:
     p = event.participant
-    joined = ParticipantState(p.role, p.consent.measures)
+    joined = ParticipantState(p.role, p.consent.measures, joined_on=event.added_on)
     return _touch(state, event.added_on, participants={**state.participants, p.client_ref: joined})
 
 
