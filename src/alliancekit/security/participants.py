@@ -1,8 +1,9 @@
 """Privacy between the participants of one episode (a couple, a family).
 
 Each participant may read the shared record (their client view, their right-of-access export), but not
-what is another participant's own: the measures another participant completed, or that are about them,
-the alerts about them, their statements of disagreement, and whatever they withheld with their lockbox.
+what is another participant's own: the measures another participant completed, or that are about them (in
+a session, or answered by the client themselves through a request), the alerts about them, their statements
+of disagreement, and whatever they withheld with their lockbox.
 Process notes and lockbox directives are never shared with any client at all (see :mod:`.lockbox`).
 
 An episode with one client is unchanged by all of this: :func:`several` is false for it and the views
@@ -22,8 +23,8 @@ from alliancekit.events.types import (
     AlertAcknowledged,
     AlertRaised,
     AlertResolved,
+    ClientResponseRecorded,
     DisagreementAttached,
-    RecordedScore,
     ReviewRecorded,
     SessionCorrected,
     SessionRecorded,
@@ -53,11 +54,12 @@ def _subject(about: str | None, state: EpisodeState) -> str:
     return about if about is not None else state.client_ref
 
 
-def _own_rating(admin: Administration, score: RecordedScore, state: EpisodeState, reader: str) -> bool:
+def _own_rating(admin: Administration, state: EpisodeState, reader: str) -> bool:
     """A measure is the reader's when they rated themselves, or they are the collateral rater named."""
     if admin.rater_ref is not None:
         return admin.rater_ref == reader
-    return score.rater is Rater.CLIENT and _subject(score.about, state) == reader
+    # the administration's rater and subject: its score carries the same (scoring copies them)
+    return admin.rater is Rater.CLIENT and _subject(admin.about, state) == reader
 
 
 def _session_for(event: Any, state: EpisodeState, reader: str) -> Any:
@@ -65,7 +67,7 @@ def _session_for(event: Any, state: EpisodeState, reader: str) -> Any:
     pairs = list(zip(session.administrations, event.scores, strict=False))
     if not pairs and not session.administrations:
         return event
-    kept = [(a, s) for a, s in pairs if _own_rating(a, s, state, reader)]
+    kept = [(a, s) for a, s in pairs if _own_rating(a, state, reader)]
     if len(kept) == len(session.administrations) == len(event.scores):
         return event
     trimmed = attrs.evolve(session, administrations=tuple(a for a, _ in kept))
@@ -97,6 +99,10 @@ def visible_entries(
         if isinstance(event, SessionRecorded | SessionCorrected):
             trimmed = _session_for(event, state, reader)
             out.append(entry if trimmed is event else attrs.evolve(entry, event=trimmed))
+        elif isinstance(event, ClientResponseRecorded):
+            # one administration, wholly its rater's: left out, as a session leaves out another's measure
+            if _own_rating(event.administration, state, reader):
+                out.append(entry)
         elif isinstance(event, ReviewRecorded):
             # a review's scores against expectation are the identified client's own
             if reader == state.client_ref or not event.scores:
