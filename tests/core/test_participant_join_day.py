@@ -4,8 +4,10 @@ about them dated earlier is refused as one dated before their consent to measure
 when they joined: ``ValidationError``, rule ``consent-measures``, naming the field, never them), on every path
 a measure about them comes in (a session, a correction, a group session's part, the batch); a change of
 their consent dated earlier is refused as one dated before the episode opened (``date-order``). The join
-day itself is taken. Each refusal writes nothing. A snapshot written before the join day was kept (shape 8)
-is folded again from the events, so it neither refuses nor takes a measure wrongly."""
+day itself is taken. A session naming them present (``attended_by``) dated earlier is refused as naming
+someone not in the episode that day (rule ``participant-not-in-episode``). Each refusal writes nothing.
+A snapshot written before the join day was kept (shape 8) is folded again from the events, so it neither
+refuses nor takes a measure wrongly."""
 
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ import attrs
 import pytest
 
 from alliancekit import open_practice
-from alliancekit.domain import Actor, Consent, GroupSession, MemberAttendance, Participant, Role
+from alliancekit.domain import Actor, Consent, GroupSession, MemberAttendance, Participant, Role, Session
 from alliancekit.errors import LifecycleError, ValidationError
 from alliancekit.events.codec import SNAPSHOT_VERSION, Codec
+from alliancekit.lifecycle.rules import NOT_A_PARTICIPANT
 from alliancekit.practice import Practice
 
 from .conftest import attended, counter_ids, day, fixed_clock, ors, srs, treated
@@ -128,6 +131,58 @@ def test_the_batch_refuses_a_measure_before_the_participant_joined_and_goes_on(
         batch.record_session(actor, ep, attended(day(JOINED), theirs(practice)))
     state = practice.episode(actor, ep)
     assert (state.sessions_attended, set(state.tracks)) == (1, {f"ors|{PARTNER}|client"})
+
+
+def present(on: int, *refs: str) -> Session:
+    """An attended session on day ``on`` whose ``attended_by`` names ``refs``."""
+    return attrs.evolve(attended(day(on)), attended_by=refs)
+
+
+def test_a_session_cannot_name_a_participant_present_before_they_joined(
+    practice: Practice, actor: Actor
+) -> None:
+    ep = joined_late(practice, actor)
+    error = refused(practice, (ep,), lambda: practice.record_session(actor, ep, present(JOINED - 1, PARTNER)))
+    assert (error.field, error.rule) == ("session.attended_by[0]", NOT_A_PARTICIPANT)
+    assert "joined" in str(error)
+    # the client was there that day; the partner from the day they joined
+    practice.record_session(actor, ep, present(JOINED - 1, "client-1"))
+    practice.record_session(actor, ep, present(JOINED, "client-1", PARTNER))
+    assert practice.episode(actor, ep).sessions_attended == 2
+
+
+def test_a_correction_cannot_name_a_participant_present_before_they_joined(
+    practice: Practice, actor: Actor
+) -> None:
+    """Neither by adding them to an earlier session nor by moving the day of a session they attended."""
+    ep = joined_late(practice, actor)
+    earlier = practice.record_session(actor, ep, present(JOINED - 1, "client-1")).record_id
+    on_the_day = practice.record_session(actor, ep, present(JOINED, "client-1", PARTNER)).record_id
+    assert earlier is not None
+    assert on_the_day is not None
+    for session_id in (earlier, on_the_day):
+        error = refused(
+            practice,
+            (ep,),
+            lambda s=session_id: practice.correct_session(
+                actor, ep, s, present(JOINED - 1, "client-1", PARTNER), reason="a typo"
+            ),
+        )
+        assert (error.field, error.rule) == ("session.attended_by[1]", NOT_A_PARTICIPANT)
+    practice.correct_session(actor, ep, earlier, present(JOINED, PARTNER), reason="a typo")
+
+
+def test_the_batch_refuses_a_participant_present_before_they_joined_and_goes_on(
+    practice: Practice, actor: Actor
+) -> None:
+    ep = joined_late(practice, actor)
+    with practice.batch(size=100) as batch:
+        with pytest.raises(ValidationError) as raised:
+            batch.record_session(actor, ep, present(JOINED - 1, PARTNER))
+        assert (raised.value.field, raised.value.rule) == ("session.attended_by[0]", NOT_A_PARTICIPANT)
+        assert PARTNER not in str(raised.value)
+        batch.record_session(actor, ep, present(JOINED, PARTNER))
+    assert practice.episode(actor, ep).sessions_attended == 1
 
 
 @pytest.mark.parametrize(("on", "taken"), [(JOINED - 1, False), (JOINED, True)])

@@ -1,7 +1,8 @@
 """``alliancekit import fhir`` and the day another participant joined (their CareTeam entry's
 ``period.start``): the source's records are replayed through the same rules as live ones, so a measure
 about a partner dated before the day the source says they joined is refused as it would be live
-(``ValidationError``, rule ``consent-measures``, naming the field, never them), as is a change of their
+(``ValidationError``, rule ``consent-measures``, naming the field, never them), as is a session naming
+them present (``participant-not-in-episode``) and a change of their
 consent dated before it (``date-order``), and nothing of the episode is written; on the day they joined,
 both are taken."""
 
@@ -11,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from alliancekit import Practice
@@ -23,10 +25,18 @@ from .test_import_fhir_participant_consent import PARTNER, _run, _session, _sour
 
 
 def _measured(p: Practice, ep: str) -> None:
-    """The partner joins on day 1 consenting to measures, and is measured on day 3."""
+    """The partner joins on day 1 consenting to measures, and is measured on day 3 (named present)."""
     yes = Consent(treatment=True, measures=True)
     p.add_participant(CLINICIAN, ep, Participant(PARTNER, "partner", yes), added_on=_day(1))
     p.record_session(CLINICIAN, ep, _session(p, _day(3), partner=True))
+
+
+def _measured_not_present(p: Practice, ep: str) -> None:
+    """As :func:`_measured`, the session naming only the client present."""
+    yes = Consent(treatment=True, measures=True)
+    p.add_participant(CLINICIAN, ep, Participant(PARTNER, "partner", yes), added_on=_day(1))
+    session = attrs.evolve(_session(p, _day(3), partner=True), attended_by=("client-1",))
+    p.record_session(CLINICIAN, ep, session)
 
 
 def _withdrawn(p: Practice, ep: str) -> None:
@@ -59,7 +69,13 @@ def _joined_on(source: Path, day: int) -> None:
 
 
 CASES = {
-    "a session measuring them": (_measured, "session.administrations[1].about", "consent-measures"),
+    # the export names the other participants present, not the client (the Encounter's subject)
+    "a session they attended": (_measured, "session.attended_by[0]", "participant-not-in-episode"),
+    "a session measuring them": (
+        _measured_not_present,
+        "session.administrations[1].about",
+        "consent-measures",
+    ),
     "a change of their consent": (_withdrawn, None, "date-order"),
 }
 
@@ -108,3 +124,24 @@ def test_without_provenance_a_session_before_the_joining_names_no_participant_ye
         assert error.rule == "participant-not-in-episode"
         assert PARTNER not in str(error)
         assert result.written == 0
+
+
+def _late_entry(p: Practice, ep: str) -> None:
+    """The partner joins on day 4; a session of day 3, the client's alone, naming no one present, is entered
+    after."""
+    yes = Consent(treatment=True, measures=True)
+    p.add_participant(CLINICIAN, ep, Participant(PARTNER, "partner", yes), added_on=_day(4))
+    session = attrs.evolve(_session(p, _day(3), partner=False), attended_by=())
+    p.record_session(CLINICIAN, ep, session)
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+def test_a_session_before_the_partner_joined_naming_no_one_comes_back(form: str, tmp_path: Path) -> None:
+    """The export names everyone present at a session that names no one; not a participant who joined after
+    its day, which the import would refuse."""
+    exported, _ = _source(tmp_path, form, _late_entry)
+    practice, result = _run(exported, tmp_path)
+    with practice:
+        assert result.errors == ()
+        (row,) = practice.caseload(READER)
+        assert practice.episode(READER, row.episode_id).sessions_attended == 1

@@ -613,6 +613,12 @@ def _consents(ep: str, changes: list[tuple[MeasuresConsentChanged, Envelope]]) -
     return out
 
 
+def _joined_by(a: _Assembly, participants: tuple[str, ...], held_on: date) -> tuple[str, ...]:
+    """The participants who had joined by a session's day (as it stands): a session entered after someone
+    joined may be dated before, and naming them present there would be refused on import."""
+    return tuple(ref for ref in participants if a.joined[ref][0] <= held_on)
+
+
 def _records(a: _Assembly) -> EpisodeRecords:
     ep = a.episode_id
     records: list[Record] = []
@@ -632,7 +638,7 @@ def _records(a: _Assembly) -> EpisodeRecords:
                 s["scores"],
                 s["corrected"],
                 s["clinician"],
-                s["participants"],
+                _joined_by(a, s["participants"], s["session"].held_on),
                 s["facilitators"],
             )
         )

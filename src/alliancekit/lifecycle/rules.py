@@ -280,8 +280,16 @@ def check_participant_joined(state: EpisodeState, about: str, field: str, on: da
     """Refuse a measure about another participant (``about``, one of the episode's) dated before the day
     they joined: their consent to measures was given then, so the refusal is the one of a measure dated
     before their consent (rule ``consent-measures``, naming the field, never them)."""
-    joined_on = state.participants[about].joined_on
-    _not_before_consent(on, joined_on, field, "that participant", "joined the episode")
+    if not _joined_by(state, about, on):
+        detail = "the measure is dated before that participant joined the episode"
+        raise ValidationError(field, CONSENT_MEASURES, detail)
+
+
+def _joined_by(state: EpisodeState, ref: str, on: date) -> bool:
+    """Whether another participant (``ref``, one of the episode's) had joined it by ``on``: not when ``on``
+    is before their join day (unknown only in a snapshot of an older shape, which is folded again)."""
+    joined_on = state.participants[ref].joined_on
+    return joined_on is None or on >= joined_on
 
 
 def check_participant_consent(state: EpisodeState, about: str, field: str, on: date | None = None) -> None:
@@ -300,22 +308,26 @@ def check_participant_consent(state: EpisodeState, about: str, field: str, on: d
     _not_before_consent(on, participant.measures_consent_changed_on, field, "that participant")
 
 
-def _not_before_consent(
-    on: date | None, agreed_on: date | None, field: str, who: str, since: str = "consented to measures"
-) -> None:
+def _not_before_consent(on: date | None, agreed_on: date | None, field: str, who: str) -> None:
     if on is not None and agreed_on is not None and on < agreed_on:
-        raise ValidationError(field, CONSENT_MEASURES, f"the measure is dated before {who} {since}")
+        raise ValidationError(
+            field, CONSENT_MEASURES, f"the measure is dated before {who} consented to measures"
+        )
 
 
 def check_participants(state: EpisodeState, session: Session, kept: Sequence[Administration] = ()) -> None:
-    """Everyone a session names (present, rated, rating) takes part in the episode, everyone a measure
-    is about (the identified client too) consents to measures, none is about another participant on a day
-    before they joined, and no measure is given twice to the same person, by the same rater, at the same
+    """Everyone a session names (present, rated, rating) takes part in the episode, none is present or
+    measured on a day before they joined, everyone a measure is about (the identified client too) consents
+    to measures, and no measure is given twice to the same person, by the same rater, at the same
     point of the session. ``kept``: a corrected session's measures as they stand, recorded with consent; a
     correction may keep them after it is withdrawn (not on a day before the participant joined)."""
     for i, ref in enumerate(session.attended_by):
         if not state.has_participant(ref):
             raise ValidationError(f"session.attended_by[{i}]", NOT_A_PARTICIPANT)
+        # present at a session before they joined: not in the episode on that day
+        if ref in state.participants and not _joined_by(state, ref, session.held_on):
+            detail = "the session is dated before that participant joined the episode"
+            raise ValidationError(f"session.attended_by[{i}]", NOT_A_PARTICIPANT, detail)
     # A measure given twice (a form sent twice, a row imported twice) would make one session both the
     # intake and the latest score: a change never measured, in the alerts and the outcomes. Checked here, on
     # the way in, not on the records: sessions stored before the check must still read.
