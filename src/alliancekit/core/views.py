@@ -60,7 +60,12 @@ from alliancekit.security.lockbox import (
     shared_state,
     summary_withheld,
 )
-from alliancekit.security.participants import participant_reader, summary_for, visible_entries
+from alliancekit.security.participants import (
+    participant_binding,
+    participant_reader,
+    summary_for,
+    visible_entries,
+)
 from alliancekit.security.policy import Action
 from alliancekit.security.views import (
     CarriesDefinitions,
@@ -262,15 +267,14 @@ class Views:
             recipient=audited,
         )
         reader = participant_reader(a.role, a.id, state) if reason is None else None
+        binding: list[Directive] = []
         if reader is not None:
             # a participant's right of access: the shared record, without what is another participant's
             found = self.s.reader.entries(state.episode_id)
-            entries = _as_timeline(*visible_entries(found, state, reader, to))
-            shared = shared_state(state, entries, entries.withheld)
-            summary = None if shared is None else summary_for(shared, reader)
+            binding = participant_binding(found, reader, to)
+            entries = _as_timeline(*visible_entries(found, state, reader, binding))
         else:
             found = self._entries(state.episode_id)
-            binding: list[Directive] = []
             if reason is None and not guard.own_record(a, state):
                 # whoever shares reads what they share, so the directives binding them bind the share (else
                 # naming another recipient would open the record to the reader it was withheld from), all
@@ -278,9 +282,11 @@ class Views:
                 maker = None if guard.treating(a, state) else a.id
                 binding = binding_directives(found, reader=maker, recipient=to)
             entries = _as_timeline(*apply_lockbox(found, binding))
-            # the summary is shared as the entries are, under the same directives
-            shared = shared_state(state, entries, entries.withheld)
-            summary = _withheld_summary(shared) if shared is not None and scores_withheld(binding) else shared
+        # the summary is shared as the entries are, under the same directives: a participant's, their own
+        shared = shared_state(state, entries, entries.withheld)
+        if shared is not None and reader is not None:
+            shared = summary_for(shared, reader)
+        summary = _withheld_summary(shared) if shared is not None and scores_withheld(binding) else shared
         return self._carrying(
             SharedRecord(state.episode_id, state.client_ref, tuple(entries), entries.withheld, state=summary)
         )

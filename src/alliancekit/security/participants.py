@@ -31,7 +31,7 @@ from alliancekit.events.types import (
 )
 from alliancekit.lifecycle.corrected_scores import corrections_as_shared
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.security.lockbox import Recipient, lockbox_view
+from alliancekit.security.lockbox import Directive, Recipient, apply_lockbox, binding_directives
 
 #: Alerts about the participants together (they compare one participant's ratings with another's): shown
 #: to no participant.
@@ -81,17 +81,24 @@ def _alert_visible(event: AlertRaised, state: EpisodeState, reader: str) -> bool
     return event.participant == reader
 
 
+def participant_binding(entries: Sequence[Any], reader: str, to: Recipient = None) -> list[Directive]:
+    """The directives binding ``reader``'s read of the entries, or their share of them with ``to``
+    (``None``: a read of their own; :data:`~alliancekit.security.lockbox.UNNAMED`: an export naming no
+    recipient): those another participant or the clinician set
+    (:func:`~alliancekit.security.lockbox.binding_directives`); the reader's own do not."""
+    return binding_directives(entries, reader=reader, recipient=to, own=reader)
+
+
 def visible_entries(
-    entries: Sequence[Any], state: EpisodeState, reader: str, to: Recipient = None
+    entries: Sequence[Any], state: EpisodeState, reader: str, binding: Sequence[Directive] | None = None
 ) -> tuple[list[Any], bool]:
     """The timeline entries ``reader`` may see, and whether anything was withheld by a lockbox.
 
-    ``to`` is whom the reader shares them with (``None``: a read of their own;
-    :data:`~alliancekit.security.lockbox.UNNAMED`: an export naming no recipient). The directives another
-    participant or the clinician set bind the reader, and the share for its recipient
-    (:func:`~alliancekit.security.lockbox.binding_directives`); the reader's own do not.
+    ``binding`` are the directives binding the read or share (:func:`participant_binding`; ``None``: those
+    binding a read of their own).
     """
-    kept, withheld = lockbox_view(entries, reader=reader, recipient=to, own=reader)
+    found = participant_binding(entries, reader) if binding is None else binding
+    kept, withheld = apply_lockbox(entries, found)
     hidden_alerts: set[str] = set()
     out = []
     for entry in kept:
