@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
 
-from alliancekit import Practice
+from alliancekit import Practice, open_practice
 from alliancekit.domain import (
     Actor,
     Administration,
@@ -58,6 +59,14 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+def open_on(store: str, folder: Path, **options: Any) -> Practice:
+    """A practice with the tests' clock on the builtin ``store`` named (``memory``, or ``sqlite``: a file in
+    ``folder``), for the fixtures that run a test on each."""
+    if store == "memory":
+        return Practice(MemoryStore(), clock=Clock(), **options)
+    return open_practice(folder / "p.sqlite", clock=Clock(), **options)
 
 
 @attrs.define

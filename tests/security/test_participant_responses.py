@@ -16,15 +16,14 @@ from typing import Any
 
 import pytest
 
-from alliancekit import Practice, RequestConfig, open_practice
+from alliancekit import Practice, RequestConfig
 from alliancekit.domain import Actor, Consent, Participant, Purpose, Role
 from alliancekit.errors import NotFoundError
 from alliancekit.events.types import ClientResponseRecorded
 from alliancekit.fhir.bundle import episode_bundle
 from alliancekit.fhir.questionnaire import canonical
-from alliancekit.store.memory import MemoryStore
 
-from .helpers import CLIENT, CLINIC, PARTNER, Clock, active_episode
+from .helpers import CLIENT, CLINIC, PARTNER, active_episode, open_on
 
 D = date(2026, 1, 19)
 OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
@@ -39,10 +38,7 @@ REQUESTS = RequestConfig(link_template="https://clinic.example/m/{token}")
 
 @pytest.fixture(params=["memory", "sqlite"])
 def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    if request.param == "memory":
-        p = Practice(MemoryStore(), clock=Clock(), requests=REQUESTS)
-    else:
-        p = open_practice(tmp_path / "p.sqlite", clock=Clock(), requests=REQUESTS)
+    p = open_on(request.param, tmp_path, requests=REQUESTS)
     yield p
     p.close()
 

@@ -19,12 +19,11 @@ from pathlib import Path
 import attrs
 import pytest
 
-from alliancekit import Practice, open_practice
+from alliancekit import Practice
 from alliancekit.domain import Actor, Consent, Participant, Purpose, Role, Session
 from alliancekit.lifecycle.state import EpisodeState
-from alliancekit.store.memory import MemoryStore
 
-from .helpers import CLIENT, CLINIC, PARTNER, Clock, active_episode, ors
+from .helpers import CLIENT, CLINIC, PARTNER, active_episode, open_on, ors
 
 D = date(2026, 1, 19)
 TREATING = Actor("clin-a", Role.CLINICIAN, CLINIC)
@@ -37,10 +36,7 @@ BINDING = (((PARTNER,), None), ((PARTNER,), NAMED), ((NAMED,), NAMED), ((NAMED,)
 
 @pytest.fixture(params=["memory", "sqlite"])
 def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    if request.param == "memory":
-        p = Practice(MemoryStore(), clock=Clock())
-    else:
-        p = open_practice(tmp_path / "p.sqlite", clock=Clock())
+    p = open_on(request.param, tmp_path)
     yield p
     p.close()
 

@@ -19,9 +19,8 @@ from alliancekit.domain import Purpose, Role
 from alliancekit.errors import AccessDenied
 from alliancekit.feedback.expectation import FIT_KEY
 from alliancekit.security.policy import ACROSS_CLINICS, AccessRequest, Action, DefaultPolicy
-from alliancekit.store.memory import MemoryStore
 
-from .helpers import Clock
+from .helpers import Clock, open_on
 
 D = date(2026, 1, 5)
 SYSTEM = Actor("refitter", Role.SYSTEM, clinic_id="ops", purpose=Purpose.OPERATIONS)
@@ -33,10 +32,7 @@ def _admin(clinic: str) -> Actor:
 
 @pytest.fixture(params=["memory", "sqlite"])
 def opened(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    if request.param == "memory":
-        p = Practice(MemoryStore(), clock=Clock())
-    else:
-        p = open_practice(tmp_path / "p.sqlite", clock=Clock())
+    p = open_on(request.param, tmp_path)
     yield p
     p.close()
 

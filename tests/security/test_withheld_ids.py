@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from alliancekit import Practice, open_practice
+from alliancekit import Practice
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.domain import (
     Actor,
@@ -39,9 +39,8 @@ from alliancekit.domain import (
 from alliancekit.domain.vocab import RepairStrategy, RuptureCause, RuptureKind, RuptureMarker
 from alliancekit.errors import AlliancekitError, NotFoundError
 from alliancekit.security.policy import AccessRequest, Action, Decision, DefaultPolicy
-from alliancekit.store.memory import MemoryStore
 
-from .helpers import CLIENT, CLINIC, PARTNER, Clock, Setup, active_episode
+from .helpers import CLIENT, CLINIC, PARTNER, Setup, active_episode, open_on
 
 D = date(2026, 1, 19)
 OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
@@ -88,15 +87,9 @@ def test_every_named_record_is_covered() -> None:
     assert all(callable(globals().get(test)) for test in NAMED.values())
 
 
-def _open(kind: str, tmp_path: Path, **options: Any) -> Practice:
-    if kind == "memory":
-        return Practice(MemoryStore(), clock=Clock(), **options)
-    return open_practice(tmp_path / "p.sqlite", clock=Clock(), **options)
-
-
 @pytest.fixture(params=["memory", "sqlite"])
 def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    p = _open(request.param, tmp_path)
+    p = open_on(request.param, tmp_path)
     yield p
     p.close()
 
@@ -462,7 +455,7 @@ class _ParticipantsRevoke:
 
 @pytest.mark.parametrize("store", ["memory", "sqlite"])
 def test_a_request_another_participant_withheld_is_unknown(store: str, tmp_path: Path) -> None:
-    p = _open(store, tmp_path, policy=_ParticipantsRevoke())
+    p = open_on(store, tmp_path, policy=_ParticipantsRevoke())
     try:
         setup = active_episode(p)
         ep = setup.episode_id
