@@ -1199,8 +1199,10 @@ class Practice:
     def timeline(self, actor: Actor, episode_id: str) -> Timeline:
         """Every event of the episode in order, with who recorded it and when.
 
-        Process notes are never in it. For anyone but the clinician of record acting for treatment, the
-        client's lockbox applies, and ``Timeline.withheld`` says that something was left out.
+        Process notes are never in it. For anyone but the clinician of record acting for treatment and the
+        client reading their own record, the client's lockbox applies, and ``Timeline.withheld`` says that
+        something was left out; a participant of an episode with several reads it without what is another
+        participant's, as their :meth:`client_view` (the default policy lets no client read it).
         ``Timeline.measure_definitions()`` reads the measure definitions stored with the data (what the
         progress chart draws a measure by once its plugin is gone) under this read's audit entry.
         """
@@ -1211,7 +1213,8 @@ class Practice:
         return self._read.rebuild_state(actor, episode_id)
 
     def session_history(self, actor: Actor, episode_id: str, session_id: str) -> SessionHistory:
-        """A session as signed, with its corrections, addenda and the client's statements of disagreement."""
+        """A session as signed, with its corrections, addenda and the client's statements of disagreement,
+        from the entries the reader's :meth:`timeline` shows."""
         return self._read.session_history(actor, episode_id, session_id)
 
     def process_notes(self, actor: Actor, episode_id: str) -> list[ProcessNote]:
@@ -1311,7 +1314,8 @@ class Practice:
 
     def break_glass(self, actor: Actor, episode_id: str, *, reason: str) -> Timeline:
         """An emergency read of an episode outside one's caseload: needs ``Purpose.EMERGENCY`` and a
-        reason, and is always audited (with the reason). The client's lockbox still applies."""
+        reason, and is always audited (with the reason). The client's lockbox still applies: the entries
+        are those the reader's :meth:`timeline` shows."""
         return self._read.break_glass(actor, episode_id, reason=reason)
 
     def caseload(

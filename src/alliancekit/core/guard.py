@@ -235,19 +235,32 @@ class Guard:
             and directives_apply(directives_of(lockbox_json), actor.id)
         )
 
-    def hidden(self, actor: Actor, state: EpisodeState, entries: Callable[[], Sequence[Any]]) -> Hidden:
-        """What ``actor``'s own view of the episode leaves out (a participant's, or a reader's under the
-        directives that apply to them, as their timeline shows it): a command of theirs naming one of those
-        events or records is answered as one naming an unknown id. ``entries`` gives the episode's timeline
-        entries in order, called only when something may be left out."""
+    def own_view(self, actor: Actor, state: EpisodeState, entries: Sequence[Any]) -> tuple[list[Any], bool]:
+        """The timeline ``entries`` (the episode's, in order) that ``actor``'s own view of the episode shows,
+        and whether a directive withheld any: the one decision of every read of entries by the reader
+        themselves (their timeline, a session's history, a break-glass read, their client view) and of
+        what a command of theirs may name (:meth:`hidden`).
+
+        A participant of an episode with several reads without what is another participant's, under the
+        directives another participant or the clinician set (:func:`visible_entries`); the treating
+        clinician and the client of a one-person episode read it whole, what is never shared aside (a
+        directive is about sharing the record with others); anyone else under the directives applying to
+        them (:func:`lockbox_view`).
+        """
         reader = participant_reader(actor.role, actor.id, state)
-        if reader is None and not self.lockbox_applies(actor, state):
+        if reader is not None:
+            return visible_entries(entries, state, reader)
+        exempt = _exempt(actor, state.clinician_id, state.client_ref)
+        return lockbox_view(entries, reader=None if exempt else actor.id)
+
+    def hidden(self, actor: Actor, state: EpisodeState, entries: Callable[[], Sequence[Any]]) -> Hidden:
+        """What ``actor``'s own view of the episode (:meth:`own_view`) leaves out: a command of theirs
+        naming one of those events or records is answered as one naming an unknown id. ``entries`` gives
+        the episode's timeline entries in order, called only when something may be left out."""
+        if participant_reader(actor.role, actor.id, state) is None and not self.lockbox_applies(actor, state):
             return NOTHING_HIDDEN
         timeline = entries()
-        if reader is not None:
-            kept, _ = visible_entries(timeline, state, reader)
-        else:
-            kept, _ = lockbox_view(timeline, reader=actor.id)
+        kept, _ = self.own_view(actor, state, timeline)
         return hidden_from(timeline, kept)
 
     @staticmethod

@@ -1,7 +1,9 @@
 """The queries of the facade. Each asks the guard first and audits before it returns; for everyone but
-the treating clinician, the client's lockbox applies, in summaries (the episode's state, caseload rows,
-closed outcomes: what the reader's timeline shows, see :func:`~alliancekit.security.lockbox.seen_state`)
-as in timelines.
+the treating clinician (and the client reading their own record), the client's lockbox applies, in summaries
+(the episode's state, caseload rows, closed outcomes: what the reader's timeline shows, see
+:func:`~alliancekit.security.lockbox.seen_state`) as in timelines. Every read of entries by the reader
+themselves (timeline, session history, break-glass read, client view) takes them from one decision,
+:meth:`~alliancekit.core.guard.Guard.own_view`.
 """
 
 from __future__ import annotations
@@ -54,7 +56,6 @@ from alliancekit.security.lockbox import (
     audited_recipient,
     binding_directives,
     directives_of,
-    lockbox_view,
     scores_withheld,
     seen_state,
     shared_state,
@@ -131,16 +132,13 @@ class Views:
 
     def timeline(self, actor: object, episode_id: object) -> Timeline:
         a, state = self._read(actor, Action.READ_TIMELINE, episode_id)
-        treating = self.s.guard.treating(a, state)
         # decided and audited: the report drawing it reads the stored definitions under this entry
-        entries = self._timeline(state.episode_id, reader=None if treating else a.id)
-        return self._carrying(entries)
+        return self._carrying(self._own_timeline(a, state))
 
     def session_history(self, actor: object, episode_id: object, session_id: object) -> SessionHistory:
         a, state = self._read(actor, Action.READ_SESSION_HISTORY, episode_id, session_id=session_id)
         session_id = check_ref("session_id", session_id)
-        treating = self.s.guard.treating(a, state)
-        entries = self._timeline(state.episode_id, reader=None if treating else a.id)
+        entries = self._own_timeline(a, state)
         original = next(
             (e for e in entries if isinstance(e.event, SessionRecorded) and e.event.session_id == session_id),
             None,
@@ -179,16 +177,9 @@ class Views:
         goals: dict[str, ClientGoal] = {}
         scores: dict[tuple[str, int], ClientScore] = {}
         plan: MaintenancePlan | None = None
-        reader = participant_reader(a.role, a.id, state)
-        if reader is not None:
-            entries, _ = visible_entries(self.s.reader.entries(state.episode_id), state, reader)
-        else:
-            # the lockbox spares only the client's own view and the treating clinician: whoever else the
-            # policy lets read it (the clinician of record for another purpose, a host's reader) reads it
-            # as their timeline shows it
-            exempt = self.s.guard.treating(a, state) or self.s.guard.own_record(a, state)
-            entries = self._timeline(state.episode_id, reader=None if exempt else a.id)
-        for entry in entries:
+        # as their timeline shows it (a participant's without what is another's; whoever else the policy
+        # lets read it, the clinician of record for another purpose say, under the directives binding them)
+        for entry in self._own_timeline(a, state):
             event = entry.event
             if isinstance(event, GoalAgreed):
                 goals[event.goal_id] = ClientGoal(event.goal_id, "active", event.description)
@@ -297,7 +288,7 @@ class Views:
         ep = check_ref("episode_id", episode_id)
         why = check_text("reason", reason, required=True)
         state = guard.read_episode(a, Action.BREAK_GLASS, ep, reason=why)
-        return self._timeline(state.episode_id, reader=a.id)
+        return self._own_timeline(a, state)
 
     # -- many episodes --------------------------------------------------------------------------------
 
@@ -704,13 +695,10 @@ class Views:
             review_due=row.next_review_at is not None and row.sessions_attended >= row.next_review_at,
         )
 
-    def _timeline(
-        self, episode_id: str, *, reader: str | None = None, recipient: Recipient = None
-    ) -> Timeline:
-        """The episode's entries that the directives binding a read by ``reader``, or a share it makes with
-        ``recipient``, leave (:func:`~alliancekit.security.lockbox.binding_directives`); with neither, all
-        but what is never shared (the treating clinician's read, the client's own)."""
-        return _as_timeline(*lockbox_view(self._entries(episode_id), reader=reader, recipient=recipient))
+    def _own_timeline(self, actor: Actor, state: EpisodeState) -> Timeline:
+        """The episode's entries as ``actor``'s own view shows them (:meth:`Guard.own_view`): every read of
+        entries by the reader themselves takes this one decision."""
+        return _as_timeline(*self.s.guard.own_view(actor, state, self._entries(state.episode_id)))
 
     def _entries(self, episode_id: str) -> list[TimelineEntry]:
         """The episode's timeline entries, in order (an episode without any is not found)."""
