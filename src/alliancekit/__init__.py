@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from alliancekit.practice import Practice, PracticeOptions, open_practice
     from alliancekit.protocols import DueMeasure, MeasurementProtocol, ScheduleEntry
     from alliancekit.requests import AdministrationRequest, KioskCode, RequestConfig, RequestForm, Submission
-    from alliancekit.security.encryption import FieldCipher, Keyring
+    from alliancekit.security.encryption import FieldCipher, Keyring, RotationReport
     from alliancekit.security.policy import AccessPolicy, AccessRequest, Decision
     from alliancekit.security.views import (
         Caseload,
@@ -147,6 +147,7 @@ __all__ = [
     "RequestPoint",
     "Review",
     "Role",
+    "RotationReport",
     "RuptureNote",
     "ScheduleEntry",
     "Session",
@@ -232,6 +233,7 @@ _DEFINED_IN = {
     "RequestPoint": "alliancekit.domain",
     "Review": "alliancekit.domain",
     "Role": "alliancekit.domain",
+    "RotationReport": "alliancekit.security.encryption",
     "RuptureNote": "alliancekit.domain",
     "ScheduleEntry": "alliancekit.protocols",
     "Session": "alliancekit.domain",

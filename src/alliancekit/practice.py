@@ -66,6 +66,7 @@ from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.protocols import DueMeasure, MeasurementProtocol
 from alliancekit.requests import AdministrationRequest, KioskCode, RequestConfig, RequestForm, Submission
 from alliancekit.security import encryption, private_files
+from alliancekit.security.encryption import RotationReport
 from alliancekit.security.policy import AccessPolicy
 from alliancekit.security.views import (
     Caseload,
@@ -1499,11 +1500,13 @@ class Practice:
 
     def rotate_encryption(
         self, actor: Actor, *, batch_size: int = 200, progress: Callable[[int], None] | None = None
-    ) -> int:
-        """Re-encrypt every free-text field under the cipher's primary key; returns the fields rewritten.
+    ) -> RotationReport:
+        """Re-encrypt every free-text field of the record under the cipher's primary key.
 
         Safe to interrupt: each batch is committed on its own, and running it again carries on where it
-        stopped (fields already under the primary key are left alone).
+        stopped (fields already under the primary key are left alone). Audit entries' stated reasons are
+        never rewritten (the log is append-only): the report counts the fields rewritten and, by key id,
+        the reasons left under other keys, which must stay in the keyring for those reasons to be read.
         """
         return self._read.rotate_encryption(actor, batch_size=batch_size, progress=progress)
 

@@ -149,8 +149,8 @@ def test_interrupted_rotation_resumes_with_every_record_readable(tmp_path: Path)
         rotating.timeline(actor("clin_own"), ep)
 
     remaining = rotating.rotate_encryption(admin, batch_size=5)
-    assert remaining > 0
-    assert rotating.rotate_encryption(admin, batch_size=5) == 0  # nothing left to do
+    assert remaining.rewritten > 0
+    assert rotating.rotate_encryption(admin, batch_size=5).rewritten == 0  # nothing left to do
     payloads = " ".join(p for *_, p in _payloads(path))
     assert f"{PREFIX}k1:" not in payloads
     assert "PLAIN" not in payloads
@@ -197,5 +197,5 @@ def test_rotation_without_an_old_key_names_the_key_to_put_back(tmp_path: Path) -
     assert _payloads(path) == before
 
     both = _practice(path, _cipher("2026-07", **{"2026-01": K1, "2026-07": K2}))
-    assert both.rotate_encryption(actor("admin")) > 0
+    assert both.rotate_encryption(actor("admin")).rewritten > 0
     both.close()

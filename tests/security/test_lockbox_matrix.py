@@ -86,7 +86,7 @@ NOT_CONTENT = {
     "verify": "returns findings about hashes and positions, never content",
     "verify_audit": "the same as verify",
     "audit_checkpoint": "returns a seal",
-    "rotate_encryption": "returns a count",
+    "rotate_encryption": "returns counts, and the ids (host's labels) of the keys audit reasons are under",
     "back_up": "a copy of the store's file for the host's backup (free text stays encrypted), shown to no "
     "reader; decided (administrators, the system actor) and audited (tests/security/test_policy_matrix.py)",
     "refit_expectations": "returns per-band counts and spreads over the whole practice, no client's record",

@@ -60,7 +60,7 @@ def _rotations(path: Path) -> list[tuple[str, str, str, str]]:
 def test_an_administrator_rotates_the_keys_of_a_store_of_their_own_clinic(tmp_path: Path) -> None:
     live = _practice(tmp_path / "north.sqlite", "north")
     with open_practice(live, cipher=_cipher("k2")) as practice:
-        assert practice.rotate_encryption(_admin("north")) > 0
+        assert practice.rotate_encryption(_admin("north")).rewritten > 0
     assert _rotations(live) == [("north", "it-north", "administrator", "allowed")]
 
 
@@ -73,7 +73,7 @@ def test_an_administrator_of_one_clinic_is_refused_a_store_of_several_and_nothin
             practice.rotate_encryption(_admin("north"))
         # still all under k1: the system actor finds every field to rewrite
         assert _rotations(live) == [("north", "it-north", "administrator", "refused")]
-        rewritten = practice.rotate_encryption(SYSTEM)
+        rewritten = practice.rotate_encryption(SYSTEM).rewritten
     assert rewritten == 2  # one presenting concern in each clinic's episode
     # each clinic whose records were rewritten sees it in its own log, in its own chains
     assert _rotations(live) == [

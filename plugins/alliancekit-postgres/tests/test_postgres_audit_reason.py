@@ -1,8 +1,12 @@
 """A break-glass or lockbox-override reason on PostgreSQL: stored encrypted when the practice has a cipher
 (its hash computed by the database over the ciphertext, as written), read back decrypted by the auditor,
-masked without the key, and a changed ciphertext found by ``verify``."""
+masked without the key, a changed ciphertext found by ``verify``, and left under its key by a
+rotation, which reports the key (the entry is never rewritten)."""
 
 from __future__ import annotations
+
+import re
+from datetime import date
 
 import pytest
 from alliancekit_postgres import PostgresStore
@@ -23,6 +27,7 @@ EMERGENCY = Actor("clin-b", Role.CLINICIAN, CLINIC, Purpose.EMERGENCY)
 ADMIN = Actor("adm-1", Role.ADMINISTRATOR, CLINIC, Purpose.OPERATIONS)
 GLASS = "GLASS-MARKER client said she would harm herself"
 OVERRIDE = "OVERRIDE-MARKER court order about Jane Roe"
+NOTE = "NOTE-MARKER the client's words"
 CIPHER = FieldCipher(Keyring({"k1": b"1" * 32}, "k1"))
 
 
@@ -83,3 +88,48 @@ def test_a_changed_encrypted_reason_is_found(pg) -> None:  # type: ignore[no-unt
         report = reading.verify(ADMIN)
     assert not report.ok
     assert report.finding("audit") is not None, report.describe()
+
+
+def _keys_in(pg, schema: str, table: str, column: str) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """How many ciphertexts of each key id the raw rows hold."""
+    with pg.admin() as conn:
+        query = sql.SQL("SELECT {} FROM {}.{}").format(
+            sql.Identifier(column), sql.Identifier(schema), sql.Identifier(table)
+        )
+        texts = [str(text) for (text,) in conn.execute(query).fetchall()]
+    found: dict[str, int] = {}
+    for text in texts:
+        for key_id in re.findall(re.escape(PREFIX) + r"([^:\"]+):", text):
+            found[key_id] = found.get(key_id, 0) + 1
+    return found
+
+
+def test_a_rotation_leaves_the_reasons_under_their_key_and_reports_it(pg) -> None:  # type: ignore[no-untyped-def]
+    """The rotation re-encrypts the events' free text, not an audit entry's reason (its hash covers the
+    ciphertext): before, it returned a bare count, and a host that then retired the old key lost the
+    reasons."""
+    schema = pg.new_schema()
+    with _practice(pg, schema, CIPHER) as practice:
+        ep = active_episode(practice, OWN)
+        practice.record_process_note(OWN, ep, written_on=date(2026, 1, 20), text=NOTE)
+        practice.break_glass(EMERGENCY, ep, reason=GLASS)
+        practice.shared_record(OWN, ep, override_reason=OVERRIDE)
+    both = FieldCipher(Keyring({"k1": b"1" * 32, "k2": b"2" * 32}, "k2"))
+    with _practice(pg, schema, both) as rotating:
+        report = rotating.rotate_encryption(ADMIN)
+        assert report.rewritten > 0
+        assert report.reasons_kept == {"k1": 2}
+        again = rotating.rotate_encryption(ADMIN)
+        assert (again.rewritten, dict(again.reasons_kept)) == (0, {"k1": 2})
+    assert _keys_in(pg, schema, "events", "payload") == {"k2": report.rewritten}
+    assert _keys_in(pg, schema, "audit", "detail") == {"k1": 2}
+    retired = FieldCipher(Keyring({"k2": b"2" * 32}, "k2"))
+    with _practice(pg, schema, retired) as reading:
+        assert _reasons(reading) == {"break-glass-read": REDACTED, "override-lockbox": REDACTED}
+        assert [n.text for n in reading.process_notes(OWN, ep)] == [NOTE]
+        assert reading.rotate_encryption(ADMIN).reasons_kept == {"k1": 2}
+    with _practice(pg, schema, retired, read_only=True) as verifying:
+        report_ok = verifying.verify(ADMIN)
+    assert report_ok.ok, report_ok.describe()
+    with _practice(pg, schema, both) as kept:
+        assert _reasons(kept) == {"break-glass-read": GLASS, "override-lockbox": OVERRIDE}

@@ -569,7 +569,7 @@ class Views:
 
     def rotate_encryption(
         self, actor: object, *, batch_size: object = 200, progress: Callable[[int], None] | None = None
-    ) -> int:
+    ) -> encryption.RotationReport:
         guard = self.s.guard
         a = guard.require_actor(actor, Action.ROTATE_KEYS, "keys", "(all)")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 100_000:
@@ -586,9 +586,13 @@ class Views:
         # one transaction: each clinic whose records are rewritten has the entry in its own log
         guard.audit_across(a, Action.ROTATE_KEYS, "keys", "(all)", clinics, outcome=decision.outcome)
         events = (e for ep in self.s.reader.episode_ids() for e in self.s.reader.stored_events(ep))
-        return encryption.rotate(
+        rewritten = encryption.rotate(
             events, self.s.store.replace_payloads, cipher, batch_size=batch_size, progress=progress
         )
+        # the audit log is append-only (an entry's hash covers its ciphertext): its reasons are not rewritten,
+        # so the report names the keys they still need rather than let the host retire them unknowing
+        details = (r.detail for r in self.s.reader.iter_audit_records())
+        return encryption.RotationReport(rewritten, encryption.reasons_kept(details, cipher))
 
     def back_up(self, actor: object, target: object, check: Callable[[str], None] | None) -> None:
         """The store copied to ``target`` by its own backup, decided on the clinics whose records it

@@ -11,8 +11,10 @@ text inside the stored payload JSON. The associated data is the event id, the fi
 and the key id: a ciphertext copied to another row or another field does not decrypt.
 
 Several keys can be held at once (:class:`Keyring`); new text is encrypted under the primary key, and
-:func:`rotate` re-encrypts everything else under it, batch by batch, so that it can be interrupted and run
-again. ``cryptography`` is an optional dependency: ``pip install alliancekit[encryption]``.
+:func:`rotate` re-encrypts the events' text under it, batch by batch, so that it can be interrupted and run
+again. Audit entries' stated reasons stay under the key they were written with (the log is append-only):
+:func:`reasons_kept` counts them by key, for the :class:`RotationReport`. ``cryptography`` is an optional
+dependency: ``pip install alliancekit[encryption]``.
 """
 
 from __future__ import annotations
@@ -66,6 +68,14 @@ class Keyring:
                 raise ValidationError("keys", "key-id", "printable ids without ':' of at most 64 characters")
             if not isinstance(given, bytes) or len(given) != 32:
                 raise ValidationError("keys", "key-length", "each key is 32 bytes")
+
+
+def key_id_of(value: str) -> str | None:
+    """The id of the key ``value`` is encrypted under (a host's label, never key material); ``None`` for plain
+    text."""
+    if not value.startswith(PREFIX):
+        return None
+    return value[len(PREFIX) :].partition(":")[0]
 
 
 # -------------------------------------------------------------------------------- which fields are text
@@ -200,9 +210,8 @@ class FieldCipher:
 
     def holds_key_of(self, value: str) -> bool:
         """Whether ``value`` is plaintext or encrypted under a key this cipher holds."""
-        if not value.startswith(PREFIX):
-            return True
-        return value[len(PREFIX) :].partition(":")[0] in self._ciphers
+        key_id = key_id_of(value)
+        return key_id is None or key_id in self._ciphers
 
 
 # ------------------------------------------------------------------------------- audit entries' reasons
@@ -218,7 +227,8 @@ def seal_reason(cipher: FieldCipher | None, entry_id: str, reason: str) -> str:
     cannot write an event's free text: it is refused rather than stored in clear.
 
     The entry's hash covers what is stored (the ciphertext): audit entries are never rewritten, so
-    :func:`rotate` leaves them under the key they were written with.
+    :func:`rotate` leaves them under the key they were written with, and the :class:`RotationReport` counts
+    them by key (:func:`reasons_kept`).
     """
     if cipher is None or not reason:
         return reason
@@ -290,11 +300,10 @@ def rotate(
                 return value
             if not cipher.holds_key_of(value):
                 # the key's id (a host's label, never key material) says which key to put back in the keyring
-                key_id = value[len(PREFIX) :].partition(":")[0]
                 raise DecryptionError(
-                    f"event {stored.event_id}: field {path} is under key {key_id!r}, which the keyring does "
-                    "not hold: add it to the Keyring and run the rotation again (what it already rewrote "
-                    "stays)"
+                    f"event {stored.event_id}: field {path} is under key {key_id_of(value)!r}, which the "
+                    "keyring does not hold: add it to the Keyring and run the rotation again (what it already "
+                    "rewrote stays)"
                 )
             plain = cipher.decrypt(stored.event_id, path, value)
             changed += 1
@@ -309,3 +318,42 @@ def rotate(
                 flush()
     flush()
     return rewritten
+
+
+# ------------------------------------------------------------------------------------ what a rotation left
+
+
+def reasons_kept(details: Iterable[str], cipher: FieldCipher) -> dict[str, int]:
+    """How many of ``details`` (audit entries' stored ``detail``) are encrypted under each key other than the
+    keyring's primary, by key id: the reasons :func:`rotate` cannot re-encrypt."""
+    primary = None if cipher.keyring is None else cipher.keyring.primary
+    kept: dict[str, int] = {}
+    for detail in details:
+        key_id = key_id_of(detail)
+        if key_id is not None and key_id != primary:
+            kept[key_id] = kept.get(key_id, 0) + 1
+    return kept
+
+
+def _frozen_counts(counts: Mapping[str, int]) -> Mapping[str, int]:
+    return types.MappingProxyType(dict(sorted(counts.items())))
+
+
+@attrs.frozen
+class RotationReport:
+    """What a key rotation (:meth:`~alliancekit.Practice.rotate_encryption`) rewrote, and which old keys the
+    record still needs.
+
+    ``rewritten`` is how many free-text fields of events this run re-encrypted under the primary key (0 when
+    none was left). ``reasons_kept`` counts, by key id, the audit entries' stated reasons (break-glass reads,
+    lockbox overrides) encrypted under a key other than the primary: an entry's hash covers its ciphertext
+    and the log is append-only, so a rotation never rewrites them. A key it names must stay in the keyring
+    for as long as those reasons must be read (without it they read as :data:`REDACTED`, and still verify);
+    a key it does not name protects nothing in the store any more. Key ids are the host's labels, never key
+    material.
+    """
+
+    rewritten: int
+    reasons_kept: Mapping[str, int] = attrs.field(
+        converter=_frozen_counts, repr=lambda kept: repr(dict(kept))
+    )

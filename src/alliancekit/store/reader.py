@@ -187,6 +187,12 @@ class RecordReader:
     def audit_records(self) -> list[AuditRecord]:
         return self.store.audit_records()
 
+    def iter_audit_records(self) -> Iterator[AuditRecord]:
+        """Every audit entry, a page at a time from a store that reads so (SQLite, PostgreSQL), so a log of
+        millions is walked without holding it; in no particular order."""
+        stream = getattr(self.store, "iter_audit_records", None)
+        return iter(stream() if callable(stream) else self.store.audit_records())
+
     def clinic_audit_records(self, clinic_id: str) -> list[AuditRecord]:
         """The entries an auditor of ``clinic_id`` sees: the clinic's and those of calls made without an
         actor (:data:`~alliancekit.domain.checks.NO_CLINIC`), in the order the store lists them.
