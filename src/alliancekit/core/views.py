@@ -131,16 +131,13 @@ class Views:
 
     def timeline(self, actor: object, episode_id: object) -> Timeline:
         a, state = self._read(actor, Action.READ_TIMELINE, episode_id)
-        treating = self.s.guard.treating(a, state)
         # decided and audited: the report drawing it reads the stored definitions under this entry
-        entries = self._timeline(state.episode_id, reader=None if treating else a.id)
-        return self._carrying(entries)
+        return self._carrying(self._read_entries(a, state))
 
     def session_history(self, actor: object, episode_id: object, session_id: object) -> SessionHistory:
         a, state = self._read(actor, Action.READ_SESSION_HISTORY, episode_id, session_id=session_id)
         session_id = check_ref("session_id", session_id)
-        treating = self.s.guard.treating(a, state)
-        entries = self._timeline(state.episode_id, reader=None if treating else a.id)
+        entries = self._read_entries(a, state)
         original = next(
             (e for e in entries if isinstance(e.event, SessionRecorded) and e.event.session_id == session_id),
             None,
@@ -703,6 +700,17 @@ class Views:
             # due by the sessions attended only: a review a red or urgent alert asked for tells of the alert
             review_due=row.next_review_at is not None and row.sessions_attended >= row.next_review_at,
         )
+
+    def _read_entries(self, actor: Actor, state: EpisodeState) -> Timeline:
+        """The entries ``actor``'s read of the episode shows (where the policy lets them read it): a
+        participant's of an episode with several, without what is another's
+        (:func:`~alliancekit.security.participants.visible_entries`); anyone else's, under the directives
+        binding them (none bind the treating clinician)."""
+        reader = participant_reader(actor.role, actor.id, state)
+        if reader is not None:
+            return _as_timeline(*visible_entries(self._entries(state.episode_id), state, reader))
+        treating = self.s.guard.treating(actor, state)
+        return self._timeline(state.episode_id, reader=None if treating else actor.id)
 
     def _timeline(
         self, episode_id: str, *, reader: str | None = None, recipient: Recipient = None
