@@ -454,23 +454,28 @@ class _ParticipantsRevoke:
 
 
 @pytest.mark.parametrize("store", ["memory", "sqlite"])
-def test_a_request_another_participant_withheld_is_unknown(store: str, tmp_path: Path) -> None:
+def test_a_request_for_another_participant_is_unknown(store: str, tmp_path: Path) -> None:
     p = open_on(store, tmp_path, policy=_ParticipantsRevoke())
     try:
         setup = active_episode(p)
         ep = setup.episode_id
         _partner(setup)
         made = p.request_administration(OWN, ep, measure="phq-9")
-        mine = p.set_lockbox(A, ep, scope="class", classes=["sessions"], recipients=[PARTNER], on=D)
-        # withheld from B by A's directive: B's view leaves the request out
-        withheld = _answer(p, ep, _revoke(B, ep), made.request_id)
-        assert withheld == _answer(p, ep, _revoke(B, ep), UNKNOWN)
-        kind, _message, (_, rule, _), entries = withheld
+
+        def answered_to_b() -> tuple[Any, ...]:
+            withheld = _answer(p, ep, _revoke(B, ep), made.request_id)
+            assert withheld == _answer(p, ep, _revoke(B, ep), UNKNOWN)
+            return withheld
+
+        # a request is the identified client's (A's): B's view leaves it out, with no directive at all
+        kind, _message, (_, rule, _), entries = answered_to_b()
         assert (kind.__name__, rule, entries) == ("LifecycleError", "request-not-open", [])
-        # the other side: A's own directive does not bind A, and once lifted B's view shows it
-        assert _revoke(A, ep)(p, made.request_id).record_id == made.request_id  # type: ignore[attr-defined]
-        other = p.request_administration(OWN, ep, measure="phq-9")
+        # A's directive withholding the sessions from B changes nothing of that, set or lifted
+        mine = p.set_lockbox(A, ep, scope="class", classes=["sessions"], recipients=[PARTNER], on=D)
+        answered_to_b()
         p.lift_lockbox(A, ep, mine.record_id, on=D)
-        assert _revoke(B, ep)(p, other.request_id).record_id == other.request_id  # type: ignore[attr-defined]
+        answered_to_b()
+        # the other side: A revokes their own request
+        assert _revoke(A, ep)(p, made.request_id).record_id == made.request_id  # type: ignore[attr-defined]
     finally:
         p.close()

@@ -553,6 +553,10 @@ def check_directive(scope: str, classes: Sequence[str], event_ids: Sequence[str]
 
 def _lockbox(state: EpisodeState, cmd: c.SetLockbox) -> list[Event]:
     check_directive(cmd.scope, cmd.classes, cmd.event_ids)
+    if cmd.directive_id in state.lockbox:
+        # a host's id maker that repeats itself: the new directive would replace the one in force (its
+        # setter too, who may then lift it), not add to it
+        raise ValidationError("ids", "directive-in-force", "a new directive's id names none in force")
     return [LockboxSet(cmd.directive_id, cmd.scope, cmd.classes, cmd.event_ids, cmd.recipients, cmd.set_on)]
 
 

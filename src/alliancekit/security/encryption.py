@@ -302,8 +302,8 @@ def rotate(
                 # the key's id (a host's label, never key material) says which key to put back in the keyring
                 raise DecryptionError(
                     f"event {stored.event_id}: field {path} is under key {key_id_of(value)!r}, which the "
-                    "keyring does not hold: add it to the Keyring and run the rotation again (what it already "
-                    "rewrote stays)"
+                    "keyring does not hold: add it to the Keyring and run the rotation again (what it "
+                    "already rewrote stays)"
                 )
             plain = cipher.decrypt(stored.event_id, path, value)
             changed += 1

@@ -240,8 +240,9 @@ def _record_ids(event: Event) -> set[object]:
     return ids
 
 
-#: Events about an administration request (making, revoking or answering it). A request is no record of its
-#: own to the lockbox (its class, sessions, withholds all three), but a command names it by its id.
+#: Events about an administration request (making, revoking or answering it). A request is no record of a
+#: class of its own to the lockbox (its class, sessions, withholds all three), but a command names it by its
+#: id, and its revocation and its answers continue it: they are withheld with it (:func:`apply_lockbox`).
 _ABOUT_REQUEST = (AdministrationRequested, AdministrationRequestRevoked, ClientResponseRecorded)
 
 
@@ -274,9 +275,10 @@ def apply_lockbox(entries: Sequence[Any], directives: Sequence[Directive]) -> tu
 
     ``entries`` are timeline entries (anything with ``type``, ``event_id``, ``corrects`` and ``event``),
     in stream order. Whatever corrects, adds to, comments on, continues or names a withheld item is withheld
-    too, and so are the alerts a withheld event raised (dated by it, about its scores), the alert
-    resolutions the library wrote for a withheld closing or review (dated by it), and a progress review
-    with scores after a withheld event with scores (its intake and latest scores may be that event's).
+    too (a request's revocation and the answers to it, with the request), and so are the alerts a withheld
+    event raised (dated by it, about its scores), the alert resolutions the library wrote for a withheld
+    closing or review (dated by it), and a progress review with scores after a withheld event with scores
+    (its intake and latest scores may be that event's).
     """
     if not directives:  # nothing is withheld (the treating clinician's read): only what is never shared
         return [e for e in entries if e.type not in NEVER_SHARED], False
@@ -290,7 +292,7 @@ def apply_lockbox(entries: Sequence[Any], directives: Sequence[Directive]) -> tu
         if entry.type in NEVER_SHARED:
             continue
         event = entry.event
-        records = _record_ids(event)
+        records = _named_ids(event)  # a request's id too: withheld, its revocation and answers go with it
         target = event.target_event_id if isinstance(event, DisagreementAttached) else None
         hide = any(d.scope == "record" for d in directives) or (
             entry.type not in FRAME

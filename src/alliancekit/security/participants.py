@@ -2,8 +2,9 @@
 
 Each participant may read the shared record (their client view, their right-of-access export), but not
 what is another participant's own: the measures another participant completed, or that are about them (in
-a session, or answered by the client themselves through a request), the alerts about them, their statements
-of disagreement, and whatever they withheld with their lockbox.
+a session, or answered by the client themselves through a request), the requests for measures addressed to
+them (made and revoked), the alerts about them, their statements of disagreement, and whatever they withheld
+with their lockbox.
 Process notes and lockbox directives are never shared with any client at all (see :mod:`.lockbox`).
 
 An episode with one client is unchanged by all of this: :func:`several` is false for it and the views
@@ -20,6 +21,8 @@ import attrs
 from alliancekit.domain.records import Administration
 from alliancekit.domain.vocab import Rater, Role
 from alliancekit.events.types import (
+    AdministrationRequested,
+    AdministrationRequestRevoked,
     AlertAcknowledged,
     AlertRaised,
     AlertResolved,
@@ -109,6 +112,11 @@ def visible_entries(
         elif isinstance(event, ClientResponseRecorded):
             # one administration, wholly its rater's: left out, as a session leaves out another's measure
             if _own_rating(event.administration, state, reader):
+                out.append(entry)
+        elif isinstance(event, AdministrationRequested | AdministrationRequestRevoked):
+            # that a measure was asked of someone, and when, is theirs: a request is the identified client's
+            # (its link or kiosk code is answered as them), and so is its revocation
+            if reader == state.client_ref:
                 out.append(entry)
         elif isinstance(event, ReviewRecorded):
             # a review's scores against expectation are the identified client's own
