@@ -123,13 +123,15 @@ class NotFoundError(AlliancekitError, LookupError):
 
     The message names the kind of record, never the id asked for: an id from outside may be anything (a
     client's reference typed where an episode id goes, a message key built from client data). The id is
-    :attr:`ident`, for the caller that gave it. ``named`` is for the published names of definitions (a
-    measure's id, an event schema's type), which the message may show.
+    :attr:`ident`, for the caller that gave it. ``named`` (kept as :attr:`named`) is for the published
+    names of definitions (a measure's id, an event schema's type), which the message may show: not records,
+    so not a failed lookup the audit log enters.
     """
 
     def __init__(self, kind: str, ident: str, *, named: bool = False) -> None:
         self.kind = kind
         self.ident = ident
+        self.named = named
         super().__init__(f"no {kind} with id {ident}" if named else f"no {kind} with that id")
 
 

@@ -869,10 +869,12 @@ def test_correction_points_at_the_original_and_keeps_it(practice: Practice, acto
 def test_correction_of_unknown_session_through_the_facade(practice: Practice, actor: Any) -> None:
 
     ep, _ = active_episode(practice, actor)
-    before = footprint(practice, ep)
+    snapshot, events, entries, caseload = footprint(practice, ep)
     with pytest.raises(NotFoundError):
         practice.correct_session(actor, ep, "no-such-session", attended(day(3)), reason=CANARY)
-    assert footprint(practice, ep) == before
+    # nothing written but the failed lookup's audit entry
+    assert footprint(practice, ep) == (snapshot, events, entries + 1, caseload)
+    assert practice.store.audit_records()[-1].outcome == "not-found"
 
 
 def test_correction_cannot_change_attendance_through_the_facade(practice: Practice, actor: Any) -> None:

@@ -222,6 +222,7 @@ NOTHING: tuple[tuple[str, str, str], ...] = ()
 NO_ACTOR = (("refused", "episode", ""),)
 POLICY = (("refused", "episode", ""),)
 UNKNOWN_EPISODE = (("not-found", "episode", ""),)
+UNKNOWN_SESSION = (("not-found", "session", ""),)
 
 
 def token_refused(reason: str) -> tuple[tuple[str, str, str], ...]:
@@ -320,7 +321,13 @@ def _both_requests() -> dict[str, dict[str, Case]]:
             ),
             "unknown measure": (UnknownMeasure, NOTHING, False, True, _request(name, measure="no-such")),
             "measure's plugin gone": (UnknownMeasure, NOTHING, False, False, _request(name, measure="probe")),
-            "unknown session": (NotFoundError, NOTHING, False, True, _request(name, session_id="s-none")),
+            "unknown session": (
+                NotFoundError,
+                UNKNOWN_SESSION,
+                False,
+                True,
+                _request(name, session_id="s-none"),
+            ),
             "wrong language": (ValidationError, NOTHING, False, True, _request(name, language="not a tag")),
             "wrong point": (ValidationError, NOTHING, False, True, _request(name, point="later")),
         }

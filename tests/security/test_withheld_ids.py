@@ -1,7 +1,7 @@
 """A command naming an event or record that the actor's own view of the episode leaves out (the lockbox, or
 another participant's privacy) is answered exactly as one naming an unknown id: the same error and message,
-no audit entry (a rule's refusal writes none), nothing written. On the memory store and an SQLite file, on
-the facade and in a batch.
+the same audit entry (a record not found: ``not-found``, naming the id asked for; a rule's other refusals
+write none), nothing written. On the memory store and an SQLite file, on the facade and in a batch.
 
 Before it, a partner the client's lockbox withheld the sessions from attached a statement of disagreement to
 a session's event and was answered ``allowed``, where an unknown id is not found: the answer confirmed that
@@ -49,6 +49,8 @@ OWN_FOR_OPERATIONS = Actor("clin-a", Role.CLINICIAN, CLINIC, Purpose.OPERATIONS)
 SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, CLINIC)
 B = Actor(PARTNER, Role.CLIENT, CLINIC, Purpose.CLIENT_ACCESS)
 UNKNOWN = "no-such-record-0f3a"
+#: How an answer's audit entry names the id the call named, withheld or unknown alike.
+NAMED_ID = "(the id named)"
 
 #: Every input of a command that names a record of the episode, and the test that shows a withheld one is
 #: answered as an unknown one: a new one must be added here (or to NOT_RECORDS), or
@@ -105,7 +107,16 @@ def _answer(p: Practice, ep: str, call: Call, named: str) -> tuple[Any, ...]:
     with pytest.raises(AlliancekitError) as refused:
         call(p, named)
     entries = [
-        (r.actor_id, r.action, r.record_type, r.record_id, r.outcome, r.detail, r.client_ref, r.writes)
+        (
+            r.actor_id,
+            r.action,
+            r.record_type,
+            NAMED_ID if r.record_id == named else r.record_id,
+            r.outcome,
+            r.detail,
+            r.client_ref,
+            r.writes,
+        )
         for r in p.store.audit_records()[before_audit:]
     ]
     assert _stored(p, ep) == before  # nothing written
@@ -113,6 +124,11 @@ def _answer(p: Practice, ep: str, call: Call, named: str) -> tuple[Any, ...]:
     fields = (getattr(error, "kind", None), getattr(error, "rule", None), getattr(error, "field", None))
     assert named not in str(error)
     return type(error), str(error), fields, entries
+
+
+def _not_found(who: Actor, command: str, kind: str) -> list[tuple[str, ...]]:
+    """The one entry of a call naming a record not found: its kind and the id named, no client."""
+    return [(who.id, COMMANDS[command].action, kind, NAMED_ID, "not-found", "", "", "")]
 
 
 def _stored(p: Practice, ep: str) -> tuple[Any, ...]:
@@ -145,8 +161,8 @@ def test_a_withheld_event_is_not_found_for_a_statement(practice: Practice, path:
     assert withheld == unknown
     kind, _message, fields, entries = withheld
     assert (kind.__name__, fields[0]) == ("NotFoundError", "event")
-    # as a rule's refusal: no entry (only a reach for an unknown episode, or one the policy refuses, has one)
-    assert entries == []
+    # a record not found, as an unknown episode: one entry naming the id asked for, no client
+    assert entries == _not_found(B, "attach_disagreement", "event")
     # the other side of the boundary: an event B's view shows takes the statement
     goals = next(e for e in p.timeline(OWN, ep) if e.type == "goal-agreed")
     assert attach(p, goals.event_id).record_id is not None  # type: ignore[attr-defined]
@@ -245,9 +261,10 @@ def test_a_withheld_session_or_rupture_answers_as_an_unknown_one(practice: Pract
     assert withheld == _answer(p, ep, call, UNKNOWN)
     if command == "record_repair":
         assert (withheld[0].__name__, withheld[2][1]) == ("LifecycleError", "rupture-not-open")
+        assert withheld[3] == []  # as every other refusal by a rule: no entry
     else:
         assert (withheld[0].__name__, withheld[2][0]) == ("NotFoundError", "session")
-    assert withheld[3] == []  # as every refusal by a rule: no entry
+        assert withheld[3] == _not_found(OWN_FOR_OPERATIONS, command, "session")
     # acting for treatment, the lockbox does not apply: the same call is made
     assert SESSION_CALLS[command](OWN, ep, setup)(p, named)
 
@@ -281,7 +298,8 @@ def test_a_participant_lifts_only_their_own_directive(practice: Practice, path: 
     assert _sessions_of(p, B, ep) == []
     other = _answer(p, ep, _lift(B, ep, path), mine.record_id)
     assert other == _answer(p, ep, _lift(B, ep, path), UNKNOWN)
-    assert (other[0].__name__, other[2][0], other[3]) == ("NotFoundError", "lockbox directive", [])
+    assert (other[0].__name__, other[2][0]) == ("NotFoundError", "lockbox directive")
+    assert other[3] == _not_found(B, "lift_lockbox", "lockbox directive")
     assert mine.record_id in p.episode(OWN, ep).lockbox
     assert _sessions_of(p, B, ep) == []  # still withheld from B
     # the other side: each lifts their own, B's own read of the record opens once A lifts theirs
@@ -388,9 +406,10 @@ def test_a_withheld_session_of_a_request_is_an_unknown_one(practice: Practice, c
     kind, _message, (record, rule, field), entries = withheld
     if command.startswith("record_client_response"):
         assert (kind.__name__, rule, field) == ("ValidationError", "unknown-session", "session_id")
+        assert entries == []  # as every refusal of an input: no entry
     else:
         assert (kind.__name__, record) == ("NotFoundError", "session")
-    assert entries == []  # as every refusal by a rule: no entry
+        assert entries == _not_found(OWN_FOR_OPERATIONS, command, "session")
     # the other side: acting for treatment the lockbox does not apply, and once lifted it binds no one
     assert REQUEST_CALLS[command](OWN, ep)(p, setup.session_id)
     p.lift_lockbox(OWN, ep, directive.record_id, on=D)

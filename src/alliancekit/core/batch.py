@@ -36,7 +36,6 @@ from alliancekit.events.types import EpisodeOpened, Event, SessionCorrected, Ses
 from alliancekit.integrity.chain import GENESIS
 from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.corrected_scores import SCORED_TYPES
-from alliancekit.lifecycle.rules import decide
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, start
 from alliancekit.security.policy import Action
 from alliancekit.store.definitions import of_commits
@@ -212,7 +211,7 @@ class BatchRunner:
         if expected is not None and state.version != expected:
             raise ConflictError(episode_id, expected, state.version)
         ctx.state = state
-        events = decide(state, spec.build(ctx, args))
+        events = self.runner.decided(spec, ctx, args)
         corrects = spec.corrects(ctx, args)
         commit, after = self.runner.prepare(ctx, state, head, events, request, corrects, project=False)
         result = _recorded(spec, ctx, args, episode_id, commit.new_version)

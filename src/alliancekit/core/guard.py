@@ -36,8 +36,8 @@ from alliancekit.store.group_commit import AuditBatch, GroupCommit
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
 from alliancekit.store.reader import RecordReader
 
-#: The outcome of an entry whose call named an episode that does not exist (a failed access attempt: probing
-#: for ids is in the log of the prober's clinic).
+#: The outcome of an entry whose call named an episode, or a record of one, that does not exist (a failed
+#: access attempt: probing for ids is in the log of the prober's clinic).
 NOT_FOUND = "not-found"
 #: The outcome of an entry whose keyed command was answered again with its first result (nothing written).
 REPLAYED = "replayed"
@@ -152,9 +152,7 @@ class Guard:
         if episode is not None and episode.clinic_id != actor.clinic_id:
             # entered as an unknown id is (see `state`), naming no other clinic's client
             if audit_refusal:
-                self.audit(
-                    actor, audited, "episode", episode.episode_id, outcome=NOT_FOUND, recipient=recipient
-                )
+                self.not_found(actor, audited, "episode", episode.episode_id, recipient=recipient)
             raise NotFoundError("episode", episode.episode_id)
         if audit_refusal:
             self.audit(
@@ -199,16 +197,32 @@ class Guard:
         try:
             return self._reader.state(episode_id)
         except NotFoundError:
-            self.audit(actor, action, "episode", episode_id, outcome=NOT_FOUND, recipient=recipient)
+            self.not_found(actor, action, "episode", episode_id, recipient=recipient)
             raise
+
+    def not_found(self, actor: Actor, action: str, kind: str, ident: str, *, recipient: str = "") -> None:
+        """Audit a call that named a record that does not exist, before its :class:`NotFoundError` is raised:
+        an episode (:meth:`state`), or a record of one the actor may act on (a session, a goal, an event, a
+        lockbox directive: one their view leaves out is answered alike). One ``not-found`` entry in the
+        actor's clinic's log, naming the kind of record and the id asked for, never a client; an export's
+        names its ``recipient``. The one decision of how a failed lookup is audited, on every path."""
+        self.audit(actor, action, kind, ident, outcome=NOT_FOUND, recipient=recipient)
 
     def read_episode(self, actor: Actor, action: str, episode_id: str, *, reason: str = "") -> EpisodeState:
         """Authorise a read of the episode on its current state and audit it (with the stated ``reason``, if
         any) before anything returns."""
+        state, outcome = self.decide_read(actor, action, episode_id, reason=reason)
+        self.audit(actor, action, "episode", episode_id, state, outcome=outcome, reason=reason)
+        return state
+
+    def decide_read(
+        self, actor: Actor, action: str, episode_id: str, *, reason: str = ""
+    ) -> tuple[EpisodeState, str]:
+        """:meth:`read_episode` but its entry: the state and the outcome to audit the read with, for a read
+        that names a record of the episode too and audits that one's absence instead (:meth:`not_found`)."""
         state, _ = self.state(actor, action, episode_id)
         decision = self.allow(actor, action, "episode", episode_id, state, reason=reason or None)
-        self.audit(actor, action, "episode", episode_id, state, outcome=decision.outcome, reason=reason)
-        return state
+        return state, decision.outcome
 
     @staticmethod
     def treating(actor: Actor, state: EpisodeState) -> bool:

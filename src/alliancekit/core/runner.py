@@ -35,6 +35,7 @@ from alliancekit.errors import (
     ConflictError,
     DuplicateCommand,
     IdempotencyKeyReused,
+    NotFoundError,
     ValidationError,
 )
 from alliancekit.events import converter
@@ -372,8 +373,7 @@ class Runner:
                     raise ConflictError(episode_id, expected_version, state.version)
                 ctx.state = state
                 try:
-                    ctx.request, ctx.messages = None, []
-                    events = decide(state, spec.build(ctx, args))
+                    events = self.decided(spec, ctx, args, audited=not guessing)
                 except AlliancekitError:
                     if guessing:
                         continue
@@ -400,6 +400,22 @@ class Runner:
                 except DuplicateCommand:
                     continue  # the same keyed command landed meanwhile: report it from its record
                 return _recorded(spec, ctx, args, episode_id, version)
+
+    def decided(
+        self, spec: CommandSpec, ctx: Context, args: Mapping[str, Any], *, audited: bool = True
+    ) -> list[Event]:
+        """The events of the command on ``ctx.state``, decided by the lifecycle rules, on the facade and in a
+        batch. A record it names that the episode does not have (or that the actor's view leaves out, answered
+        alike) is a failed lookup, audited as an unknown episode is (:meth:`Guard.not_found`) unless the state
+        is only a guess (``audited`` false: decided again on a fresh read); a measure that is not installed
+        is bad input, a definition's name (``named``), not a record of the episode."""
+        ctx.request, ctx.messages = None, []
+        try:
+            return decide(ctx.state, spec.build(ctx, args))
+        except NotFoundError as missing:
+            if audited and not missing.named:
+                self.s.guard.not_found(ctx.actor, spec.action, missing.kind, missing.ident)
+            raise
 
     def _after_conflict(self, conflicts: int) -> contextlib.AbstractContextManager[None]:
         """Where a try runs: after a lost race, under the store's writers' lock if it has one

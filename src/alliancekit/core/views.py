@@ -136,15 +136,19 @@ class Views:
         return self._carrying(self._own_timeline(a, state))
 
     def session_history(self, actor: object, episode_id: object, session_id: object) -> SessionHistory:
-        a, state = self._read(actor, Action.READ_SESSION_HISTORY, episode_id, session_id=session_id)
-        session_id = check_ref("session_id", session_id)
+        guard, action = self.s.guard, Action.READ_SESSION_HISTORY
+        a = guard.require_actor(actor, action, "episode", episode_id)
+        checked, session = check_ref("episode_id", episode_id), check_ref("session_id", session_id)
+        state, outcome = guard.decide_read(a, action, checked)
         entries = self._own_timeline(a, state)
         original = next(
-            (e for e in entries if isinstance(e.event, SessionRecorded) and e.event.session_id == session_id),
+            (e for e in entries if isinstance(e.event, SessionRecorded) and e.event.session_id == session),
             None,
         )
-        if original is None:
-            raise NotFoundError("session", str(session_id))
+        if original is None:  # unknown, or left out of the reader's view: audited alike, instead of the read
+            guard.not_found(a, action, "session", session)
+            raise NotFoundError("session", session)
+        guard.audit(a, action, "episode", checked, state, outcome=outcome)
         about = {original.event_id}
         corrections, addenda, disagreements = [], [], []
         for entry in entries:
@@ -158,9 +162,7 @@ class Views:
                 about.add(entry.event_id)
             elif isinstance(entry.event, DisagreementAttached):
                 disagreements.append(entry)
-        return SessionHistory(
-            str(session_id), original, tuple(corrections), tuple(addenda), tuple(disagreements)
-        )
+        return SessionHistory(session, original, tuple(corrections), tuple(addenda), tuple(disagreements))
 
     def process_notes(self, actor: object, episode_id: object) -> list[ProcessNote]:
         a, state = self._read(actor, Action.READ_PROCESS_NOTES, episode_id)

@@ -253,8 +253,9 @@ class AuditRecord:
     record_id: str
     outcome: str
     """``allowed`` (or how the policy names an allowed call: ``break-glass``, ``lockbox-override``),
-    ``refused`` (the policy, or a call without an actor), ``not-found`` (the call named an episode that does
-    not exist: a failed access attempt, filed in the actor's clinic and naming no client) or ``replayed`` (a
+    ``refused`` (the policy, or a call without an actor), ``not-found`` (the call named an episode, or a
+    record of one, that does not exist: a failed access attempt, filed in the actor's clinic, naming the
+    kind of record and the id asked for, and no client) or ``replayed`` (a
     keyed command answered again with its first result, writing nothing else)."""
     client_ref: str = attrs.field(default="", repr=hidden)
     """The host's reference of the client whose record it is, when there is one (for access requests)."""
