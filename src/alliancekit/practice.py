@@ -1223,7 +1223,8 @@ class Practice:
         return self._read.process_notes(actor, episode_id)
 
     def client_view(self, actor: Actor, episode_id: str) -> ClientView:
-        """The client-facing record: agreed goals as they stand, scores over time, the maintenance plan."""
+        """The client-facing record: agreed goals as they stand, scores over time (the sessions' and those of
+        the measures the client answered themselves), the maintenance plan."""
         return self._read.client_view(actor, episode_id)
 
     def shared_record(

@@ -9,7 +9,8 @@ themselves (timeline, session history, break-glass read, client view) takes them
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
@@ -27,9 +28,10 @@ from alliancekit.domain.checks import (
     check_text,
 )
 from alliancekit.domain.records import MaintenancePlan
-from alliancekit.domain.vocab import Purpose, Role
+from alliancekit.domain.vocab import Purpose, RequestPoint, Role
 from alliancekit.errors import NotFoundError, StoreError, ValidationError
 from alliancekit.events.types import (
+    ClientResponseRecorded,
     DisagreementAttached,
     EpisodeClosed,
     GoalAgreed,
@@ -178,9 +180,11 @@ class Views:
         a, state = self._read(actor, Action.READ_CLIENT_VIEW, episode_id)
         goals: dict[str, ClientGoal] = {}
         scores: dict[tuple[str, int], ClientScore] = {}
+        answered: list[tuple[RequestPoint, ClientScore]] = []
         plan: MaintenancePlan | None = None
-        # as their timeline shows it (a participant's without what is another's; whoever else the policy
-        # lets read it, the clinician of record for another purpose say, under the directives binding them)
+        # as their timeline shows it (a participant's without what is another's, the identified client's
+        # own answers among them; whoever else the policy lets read it, the clinician of record for another
+        # purpose say, under the directives binding them): a response withheld takes its scores with it
         for entry in self._own_timeline(a, state):
             event = entry.event
             if isinstance(event, GoalAgreed):
@@ -195,17 +199,27 @@ class Views:
             elif isinstance(event, SessionRecorded):
                 for score in event.scores:
                     scores[(score.measure_id, event.number)] = ClientScore(
-                        score.measure_id, event.session.held_on, score.total
+                        score.measure_id, event.session.held_on, score.total, at_session=event.number
                     )
             elif isinstance(event, SessionCorrected):
                 for score in event.scores:
                     key = (score.measure_id, event.number)
                     if key in scores:
                         scores[key] = attrs.evolve(scores[key], total=score.total)
+            elif isinstance(event, ClientResponseRecorded):
+                # its scores only: the answers to the items stay in the record
+                for score in event.scores:
+                    given = ClientScore(
+                        score.measure_id,
+                        event.responded_on,
+                        score.total,
+                        at_session=event.at_session,
+                        client_reported=True,
+                    )
+                    answered.append((event.point, given))
             elif isinstance(event, EpisodeClosed) and event.ending is not None:
                 plan = event.ending.maintenance_plan
-        ordered = tuple(scores[k] for k in sorted(scores, key=lambda k: (k[1], k[0])))
-        return ClientView(state.episode_id, tuple(goals.values()), ordered, plan)
+        return ClientView(state.episode_id, tuple(goals.values()), _in_order(scores.values(), answered), plan)
 
     def shared_record(
         self,
@@ -712,6 +726,20 @@ class Views:
         if not entries:
             raise NotFoundError("episode", episode_id)
         return entries
+
+
+def _in_order(
+    sessions: Iterable[ClientScore], answered: list[tuple[RequestPoint, ClientScore]]
+) -> tuple[ClientScore, ...]:
+    """The client view's scores in the order they were given: by the session they count at, a session's
+    own by measure, the client's answers for its start before them and any other after them (between
+    sessions, by the day they were answered; on one day, as recorded)."""
+    keyed = [((score.at_session, 1, date.min, score.measure_id), score) for score in sessions]
+    keyed += [
+        ((score.at_session, 0 if point is RequestPoint.START else 2, score.held_on, ""), score)
+        for point, score in answered
+    ]
+    return tuple(score for _, score in sorted(keyed, key=lambda pair: pair[0]))
 
 
 def _as_timeline(kept: list[TimelineEntry], withheld: bool) -> Timeline:

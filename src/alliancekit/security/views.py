@@ -135,14 +135,27 @@ class ClientGoal:
 
 @attrs.frozen
 class ClientScore:
+    """A measure's total as the client view shows it: given in a session, or answered by the client
+    themselves (a request's link, a kiosk code, a form recorded for them from paper)."""
+
     measure_id: str
     held_on: date
+    """The session's day; for a measure the client answered themselves, the day they answered it."""
     total: float = attrs.field(repr=False)
+    at_session: int = 0
+    """The number of the session the score counts at: its session's; for the client's own answers, the
+    session they were given in, else the next one's for a start of session, else the last one's (0 before
+    any), as :attr:`~alliancekit.events.types.ClientResponseRecorded.at_session`."""
+    client_reported: bool = False
+    """True for a measure the client answered themselves (``client-response-recorded``), false for a
+    session's score."""
 
 
 @attrs.frozen
 class ClientView:
-    """The client-facing record: goals, scores and the maintenance plan. No notes of the clinician's."""
+    """The client-facing record: goals, scores (the sessions' and the measures the client answered
+    themselves, in the order they were given) and the maintenance plan. No notes of the clinician's, no
+    answers to a measure's items."""
 
     episode_id: str
     goals: tuple[ClientGoal, ...]
