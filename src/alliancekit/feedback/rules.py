@@ -132,18 +132,12 @@ class RuleContext:
         self, measure_id: str, participant: str | None, rater: Rater = Rater.CLIENT
     ) -> tuple[ScorePoint | None, ScorePoint | None]:
         """(first, latest) of a measure for a participant (``None``: the identified client's own)."""
-        if participant is None and rater is Rater.CLIENT:
-            return self.after.first_scores.get(measure_id), self.after.latest_scores.get(measure_id)
-        track = self.after.tracks.get(track_key(measure_id, participant or self.after.client_ref, rater))
-        return (None, None) if track is None else (track.first, track.latest)
+        first, _, latest = track_of(self.after, measure_id, participant, rater)
+        return first, latest
 
     def previous(self, score: RecordedScore) -> ScorePoint | None:
         """The point before the latest of the measure, rater and participant of ``score``."""
-        if score.own:
-            return self.after.previous_scores.get(score.measure_id)
-        about = score.about or self.after.client_ref
-        track = self.after.tracks.get(track_key(score.measure_id, about, score.rater))
-        return None if track is None else track.previous
+        return track_of(self.after, score.measure_id, score.about, score.rater)[1]
 
     def new_scores(self) -> Iterator[tuple[Event, RecordedScore]]:
         """Scores recorded or corrected by this command, with the event that carries each (events of the
@@ -164,6 +158,22 @@ class RuleContext:
         for event in self.events:
             if isinstance(event, SessionRecorded):
                 yield event
+
+
+def track_of(
+    state: EpisodeState, measure_id: str, participant: str | None, rater: Rater = Rater.CLIENT
+) -> tuple[ScorePoint | None, ScorePoint | None, ScorePoint | None]:
+    """(first, previous, latest) of a measure as ``rater`` rated ``participant`` (``None``: the identified
+    client) in ``state``: what the rules compare a new score with (the identified client's own ratings are
+    the state's first, previous and latest scores; anyone else's, their track)."""
+    if participant is None and rater is Rater.CLIENT:
+        return (
+            state.first_scores.get(measure_id),
+            state.previous_scores.get(measure_id),
+            state.latest_scores.get(measure_id),
+        )
+    track = state.tracks.get(track_key(measure_id, participant or state.client_ref, rater))
+    return (None, None, None) if track is None else (track.first, track.previous, track.latest)
 
 
 #: The event types :meth:`RuleContext.new_scores` (and so ``scored_measures``) reads.
