@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sqlite3
 from contextlib import closing
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from alliancekit import Practice
+from alliancekit.cli.main import main
 from alliancekit.domain import RepairAttempt
 from alliancekit.errors import AlliancekitError
 from alliancekit.events import converter
@@ -126,6 +129,7 @@ def test_interrupted_rotation_resumes_with_every_record_readable(tmp_path: Path)
     # an unencrypted row from before encryption was turned on is picked up as well
     plain = Practice(SQLiteStore(path))
     plain.record_process_note(actor("clin_own"), episodes[0], written_on=date(2026, 2, 1), text="PLAIN")
+    plain_note = plain.store.load_events(episodes[0])[-1].event_id
     plain.close()
 
     both = FieldCipher(Keyring({"k1": K1, "k2": K2}, "k2"))
@@ -144,13 +148,17 @@ def test_interrupted_rotation_resumes_with_every_record_readable(tmp_path: Path)
     assert f"{PREFIX}k1:" in payloads
     assert f"{PREFIX}k2:" in payloads  # half done
 
-    # mid-rotation every record is readable with both keys
+    # mid-rotation every record is readable with both keys, and verifies (the note encrypted from clear, if
+    # its batch was written, with its attestation, written in the same transaction)
     for ep in episodes:
         rotating.timeline(actor("clin_own"), ep)
+    assert rotating.verify(admin).ok
 
     remaining = rotating.rotate_encryption(admin, batch_size=5)
     assert remaining.rewritten > 0
-    assert rotating.rotate_encryption(admin, batch_size=5).rewritten == 0  # nothing left to do
+    again = rotating.rotate_encryption(admin, batch_size=5)
+    assert (again.rewritten, again.from_clear) == (0, 0)  # nothing left to do
+    assert rotating.verify(admin).ok
     payloads = " ".join(p for *_, p in _payloads(path))
     assert f"{PREFIX}k1:" not in payloads
     assert "PLAIN" not in payloads
@@ -163,7 +171,12 @@ def test_interrupted_rotation_resumes_with_every_record_readable(tmp_path: Path)
         assert notes[0] == f"{WORDS}-{i}"
     assert "PLAIN" in [n.text for n in only_new.process_notes(actor("clin_own"), episodes[0])]
     rotation = [r for r in only_new.store.audit_records() if r.action == "rotate-keys"]
-    assert len(rotation) == 3
+    assert len([r for r in rotation if r.record_type == "keys"]) == 3
+    # the one event written in clear is attested once, whichever run encrypted it
+    assert [r.record_id for r in rotation if r.record_type == "event"] == [plain_note]
+    assert only_new.verify(admin).ok
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["verify", "--db", str(path)]) == 0  # the CLI holds no key
 
 
 def test_keyrings_are_checked() -> None:

@@ -17,7 +17,7 @@ from alliancekit.domain.actors import Actor
 from alliancekit.domain.checks import NO_CLINIC
 from alliancekit.domain.vocab import Purpose, Role
 from alliancekit.errors import AccessDenied, MissingActor, NotFoundError, PluginCall
-from alliancekit.integrity.chain import make_checkpoint, shard_of
+from alliancekit.integrity.chain import REHASH_RECORD, make_checkpoint, rehashed, shard_of
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.security.encryption import FieldCipher, seal_reason
 from alliancekit.security.lockbox import (
@@ -33,7 +33,7 @@ from alliancekit.security.lockbox import (
 from alliancekit.security.participants import participant_reader, visible_entries
 from alliancekit.security.policy import AccessPolicy, AccessRequest, Action, Decision
 from alliancekit.store.group_commit import AuditBatch, GroupCommit
-from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store
+from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, Store, StoredEvent
 from alliancekit.store.reader import RecordReader
 
 #: The outcome of an entry whose call named an episode, or a record of one, that does not exist (a failed
@@ -407,6 +407,27 @@ class Guard:
                 for clinic in sorted(clinics) or [actor.clinic_id]
             ]
         )
+
+    def rehash_entries(self, actor: Actor, rewrites: Sequence[tuple[StoredEvent, str]]) -> list[AuditRecord]:
+        """A key rotation's attestations for ``rewrites`` (stored events, each with its new payload): an
+        entry, in the event's clinic's log, for each event whose hash the rewrite changes (text encrypted
+        from clear), naming the event's id and the digest it now hashes to
+        (:func:`~alliancekit.integrity.chain.rehashed`): ids and digests, never its content. The store
+        writes them in the rewrite's transaction (``replace_payloads``)."""
+        entries = []
+        for event, payload in rewrites:
+            digest = rehashed(event, payload)
+            if digest is not None:
+                entry = self.entry(
+                    actor,
+                    Action.ROTATE_KEYS,
+                    REHASH_RECORD,
+                    event.event_id,
+                    detail=digest,
+                    clinic=event.clinic_id,
+                )
+                entries.append(entry)
+        return entries
 
     def record(self, entries: Sequence[AuditRecord]) -> None:
         """Write entries that belong to no commit; return once they are durable.

@@ -83,7 +83,7 @@ from alliancekit.security.views import (
     Timeline,
     TimelineEntry,
 )
-from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, ClosedOutcome
+from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow, ClosedOutcome, StoredEvent
 from alliancekit.store.scan import scan_store
 
 C = TypeVar("C", bound=CarriesDefinitions)
@@ -602,13 +602,20 @@ class Views:
         # one transaction: each clinic whose records are rewritten has the entry in its own log
         guard.audit_across(a, Action.ROTATE_KEYS, "keys", "(all)", clinics, outcome=decision.outcome)
         events = (e for ep in self.s.reader.episode_ids() for e in self.s.reader.stored_events(ep))
-        rewritten = encryption.rotate(
-            events, self.s.store.replace_payloads, cipher, batch_size=batch_size, progress=progress
-        )
+
+        def replace(batch: list[tuple[StoredEvent, str]]) -> None:
+            # each batch with its attestations, in one transaction: a rotation stopped midway leaves no event
+            # encrypted from clear without the entry that lets it verify
+            entries = guard.rehash_entries(a, batch)
+            self.s.store.replace_payloads([(e.episode_id, e.seq, p) for e, p in batch], audit=entries)
+            guard.committed(len(entries))
+
+        done = encryption.rotate(events, replace, cipher, batch_size=batch_size, progress=progress)
         # the audit log is append-only (an entry's hash covers its ciphertext): its reasons are not rewritten,
         # so the report names the keys they still need rather than let the host retire them unknowing
         details = (r.detail for r in self.s.reader.iter_audit_records())
-        return encryption.RotationReport(rewritten, encryption.reasons_kept(details, cipher))
+        kept = encryption.reasons_kept(details, cipher)
+        return encryption.RotationReport(done.rewritten, kept, from_clear=done.from_clear)
 
     def back_up(self, actor: object, target: object, check: Callable[[str], None] | None) -> None:
         """The store copied to ``target`` by its own backup, decided on the clinics whose records it

@@ -4,7 +4,11 @@ Three layers, each anchoring the one below it:
 
 * **Event chains.** Every episode's events are hash-chained: each event's ``hash`` is SHA-256 over its
   envelope, its canonical payload and the ``prev_hash`` of the event before it (:data:`GENESIS` for the
-  first). The episode's snapshot row keeps the stream *head* (the last event's hash).
+  first). The episode's snapshot row keeps the stream *head* (the last event's hash). Ciphertexts are
+  masked in the payload hashed, so a key rotation re-encrypting text leaves the hashes alone; text written
+  in clear and encrypted later changes what its event hashes to, and the rotation attests the new digest
+  in the audit log (:func:`rehashed`) instead of rewriting a hash the chain, the snapshot and the audit
+  log name.
 * **Audit shard chains.** Each clinic's audit entries are spread over :data:`AUDIT_SHARDS` independent hash
   chains of its own, so writers of one clinic do not queue behind one chain head and no clinic's entries
   are in another's chains. An entry written by a command names the stream head it wrote (``writes``), which
@@ -26,6 +30,8 @@ import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
+
+import attrs
 
 from alliancekit.events.identity_cache import IdentityCache
 from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, ShardHead, StoredEvent
@@ -113,6 +119,30 @@ def event_hash(event: StoredEvent, prev_hash: str, *, is_canonical: bool = False
         time_text(e.recorded_at), e.actor_id, e.actor_role, e.clinic_id, e.corrects,
         canonical_payload(e.payload_json, is_canonical=is_canonical),
     )  # fmt: skip
+
+
+#: The audit entry a key rotation writes for an event whose hash its rewrite changed: the rotation's action
+#: (:attr:`alliancekit.security.policy.Action.ROTATE_KEYS`) and this record type; its record id is the
+#: event's id, its detail the digest :func:`rehashed` gives (see :mod:`alliancekit.integrity.verify`).
+REHASH_ACTION = "rotate-keys"
+REHASH_RECORD = "event"
+
+
+def rehashed(event: StoredEvent, payload_json: str) -> str | None:
+    """The digest ``event`` hashes to once its payload is rewritten to ``payload_json`` (its stored
+    ``prev_hash`` kept), when that differs from its stored hash: for the rotation to attest in the audit
+    log. ``None`` when the rewrite leaves its hash as it is (a ciphertext re-encrypted: masked alike), and
+    when the event did not match its hash before (changed outside alliancekit: a rewrite must not attest,
+    and so hide, that change).
+
+    Text written before encryption was turned on is hashed as it is; once a rotation encrypts it, the
+    event hashes to its masked form instead, which only the attestation vouches for.
+    """
+    before = event_hash(event, event.prev_hash)
+    after = event_hash(attrs.evolve(event, payload_json=payload_json), event.prev_hash)
+    if after == before or before != event.hash:
+        return None
+    return after
 
 
 def chain_events(events: Sequence[StoredEvent], head: str) -> list[StoredEvent]:

@@ -10,7 +10,13 @@ definition of a measure version), because they belong to the core and its plugin
 What a check failing means, from the bottom up:
 
 * **events**: an episode's stream is not a consecutive, hash-linked chain from :data:`~.chain.GENESIS`
-  whose hashes recompute, or its snapshot does not name the last event (version and head);
+  whose hashes recompute, or its snapshot does not name the last event (version and head). An event whose
+  free text was written in clear and later encrypted by a key rotation no longer hashes to its stored hash
+  (hashes mask ciphertexts, and it was hashed over the text): it passes only with the rotation's
+  attestation (:func:`~.chain.rehashed`), an entry of its clinic's audit log, in a chain sound up to it,
+  naming the event and the digest it now recomputes to exactly; the stream goes on from its stored hash.
+  Any other change to it fails, as to any event. What an attestation cannot stop is the limit the audit
+  log has anyway: one forged and appended after the last seal (see below);
 * **snapshots**: the snapshot is not what the events fold into;
 * **projections**: the caseload row is not what the snapshot projects to;
 * **audit**: a shard is not a consecutive, hash-linked chain whose hashes recompute;
@@ -93,7 +99,15 @@ import attrs
 
 from alliancekit.domain.checks import NO_CLINIC
 from alliancekit.errors import ValidationError
-from alliancekit.integrity.chain import GENESIS, entry_hash, event_hash, merkle_root, seal_mac
+from alliancekit.integrity.chain import (
+    GENESIS,
+    REHASH_ACTION,
+    REHASH_RECORD,
+    entry_hash,
+    event_hash,
+    merkle_root,
+    seal_mac,
+)
 from alliancekit.store.definitions import BACKFILL_ACTION, BACKFILL_KEY, load_stored
 from alliancekit.store.protocol import (
     AuditCheckpoint,
@@ -290,7 +304,7 @@ def _parse_writes(writes: str) -> tuple[int, str] | None:
     return int(version), head
 
 
-def _check_events(episode: EpisodeRecord, first: _First) -> None:
+def _check_events(episode: EpisodeRecord, first: _First, attested: _Attested) -> None:
     where = f"episode {episode.episode_id}"
     prev = GENESIS
     for index, event in enumerate(episode.events, start=1):
@@ -305,7 +319,8 @@ def _check_events(episode: EpisodeRecord, first: _First) -> None:
             digest = event_hash(event, prev)
         except (TypeError, ValueError):  # a payload that is not JSON has no hash to match
             digest = ""
-        if digest != event.hash:
+        vouched = attested.get((event.clinic_id, event.event_id), ())
+        if digest != event.hash and _compact(digest) not in vouched:
             first.add("events", at, "content does not match its hash")
             return
         prev = event.hash
@@ -363,6 +378,9 @@ def _check_state(
         )
 
 
+#: The digests the audit log attests events were rehashed to (a key rotation that encrypted text written in
+#: clear, :func:`~alliancekit.integrity.chain.rehashed`), by the event's clinic and id.
+_Attested = dict[tuple[str, str], set[str | bytes]]
 #: One audit chain of a shard: (chain, shard) (:attr:`~alliancekit.store.protocol.AuditRecord.chain`).
 _Key = tuple[str, int]
 #: What an audit entry says a command wrote: (version, head, chain and shard, position, whether it is the
@@ -404,6 +422,8 @@ class _AuditWalk:
         self.shared = False
         #: the report's entries recording the backfill mark (a migration's, see DefinitionsRecord)
         self.marks = 0
+        #: what the rotations' attestations vouch for, from entries whose chain is sound up to them
+        self.attested: _Attested = {}
         self.chains: set[str] = set()
 
     def add(self, record: AuditRecord) -> None:
@@ -425,6 +445,7 @@ class _AuditWalk:
                 self.broken[key] = (index, "content does not match its hash")
             else:
                 self.prev[key] = record.hash
+                self._attest(record)
         mine = self.own(record)
         self.entries += mine
         self.shared = self.shared or not mine
@@ -439,6 +460,11 @@ class _AuditWalk:
             return
         claim = (parsed[0], _compact(parsed[1]), key, record.position, mine)
         self.named.setdefault(record.record_id, []).append(claim)
+
+    def _attest(self, record: AuditRecord) -> None:
+        """Keep what ``record`` attests, if it is a rotation's attestation of an event's new hash."""
+        if record.action == REHASH_ACTION and record.record_type == REHASH_RECORD and _digest(record.detail):
+            self.attested.setdefault((record.clinic_id, record.record_id), set()).add(_compact(record.detail))
 
     def chain_name(self, chain: str) -> str:
         """How a finding names ``chain`` (before ``audit shard``, ``checkpoint``): nothing for the report's
@@ -766,7 +792,7 @@ def verify_record(
             )
             named.pop(episode.episode_id, None)  # what the audit log says it wrote cannot be compared
             continue
-        _check_events(episode, first)
+        _check_events(episode, first, walk.attested)
         _check_state(episode, first, fold, project, upcast)
         if definitions is not None and episode.events:
             try:

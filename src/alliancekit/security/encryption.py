@@ -26,7 +26,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
@@ -263,26 +263,36 @@ def redact(stored: StoredEvent) -> Event:
     return converter.structure(data, cls)
 
 
+class Rotated(NamedTuple):
+    """What :func:`rotate` rewrote: free-text fields, and how many of them were in clear before."""
+
+    rewritten: int
+    from_clear: int
+
+
 def rotate(
     events: Iterable[StoredEvent],
-    replace: Callable[[list[tuple[str, int, str]]], None],
+    replace: Callable[[list[tuple[StoredEvent, str]]], None],
     cipher: FieldCipher,
     *,
     batch_size: int = 200,
     progress: Callable[[int], None] | None = None,
-) -> int:
+) -> Rotated:
     """Re-encrypt every free-text field of ``events`` not under the primary key (plaintext included).
 
-    ``replace`` writes one batch of ``(episode_id, seq, payload_json)`` in one transaction (the store's
-    ``replace_payloads``), then ``progress(fields so far)`` is called. If the run stops (a crash, an
-    exception from ``progress``), running it again carries on: fields already under the primary key are
-    left alone. Returns how many fields this run rewrote. The event hashes do not change: they mask
-    ciphertexts (:func:`alliancekit.integrity.chain.canonical_payload`).
+    ``replace`` writes one batch of ``(stored event, new payload JSON)`` in one transaction (the store's
+    ``replace_payloads``, with the audit entries attesting the events whose hash the rewrite changes), then
+    ``progress(fields so far)`` is called. If the run stops (a crash, an exception from ``progress``),
+    running it again carries on: fields already under the primary key are left alone. Returns how many
+    fields this run rewrote, and how many of those were in clear. A ciphertext re-encrypted leaves its
+    event's hash as it was (hashes mask ciphertexts,
+    :func:`alliancekit.integrity.chain.canonical_payload`); text encrypted from clear does not, which is
+    what the attestations are for (:func:`alliancekit.integrity.chain.rehashed`).
     """
     if cipher.keyring is None:
         raise ValidationError("cipher", "no-key", "rotation needs the keys")
-    rewritten = 0
-    batch: list[tuple[str, int, str]] = []
+    rewritten = from_clear = 0
+    batch: list[tuple[StoredEvent, str]] = []
 
     def flush() -> None:
         if batch:
@@ -292,10 +302,10 @@ def rotate(
                 progress(rewritten)
 
     for stored in events:
-        changed = 0
+        changed = clear = 0
 
         def renew(path: str, value: str, stored: StoredEvent = stored) -> str:
-            nonlocal changed
+            nonlocal changed, clear
             if not cipher.needs_rotation(value):
                 return value
             if not cipher.holds_key_of(value):
@@ -307,17 +317,18 @@ def rotate(
                 )
             plain = cipher.decrypt(stored.event_id, path, value)
             changed += 1
+            clear += not value.startswith(PREFIX)
             return cipher.encrypt(stored.event_id, path, plain)
 
         data = _walk(event_class(stored.type), json.loads(stored.payload_json), "", renew)
         if changed:
             rewritten += changed
-            payload = converter.encode_payload(data)
-            batch.append((stored.episode_id, stored.seq, payload))
+            from_clear += clear
+            batch.append((stored, converter.encode_payload(data)))
             if len(batch) >= batch_size:
                 flush()
     flush()
-    return rewritten
+    return Rotated(rewritten, from_clear)
 
 
 # ------------------------------------------------------------------------------------ what a rotation left
@@ -350,10 +361,13 @@ class RotationReport:
     and the log is append-only, so a rotation never rewrites them. A key it names must stay in the keyring
     for as long as those reasons must be read (without it they read as :data:`REDACTED`, and still verify);
     a key it does not name protects nothing in the store any more. Key ids are the host's labels, never key
-    material.
+    material. ``from_clear`` is how many of the ``rewritten`` fields were in clear (written before
+    encryption was turned on): each event holding one has its new hash attested in its clinic's audit log,
+    so that the record still verifies (:func:`alliancekit.integrity.chain.rehashed`).
     """
 
     rewritten: int
     reasons_kept: Mapping[str, int] = attrs.field(
         converter=_frozen_counts, repr=lambda kept: repr(dict(kept))
     )
+    from_clear: int = 0

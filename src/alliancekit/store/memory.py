@@ -380,14 +380,18 @@ class MemoryStore:
     def append_audit(self, records: Sequence[AuditRecord]) -> None:
         self._writable()
         with self._lock:
-            heads = dict(self._heads)
-            size = len(self._audit)
-            try:
-                self._write_audit(records)
-            except BaseException:
-                del self._audit[size:]
-                self._heads = heads
-                raise
+            self._write_audit_whole(records)
+
+    def _write_audit_whole(self, records: Sequence[AuditRecord]) -> None:
+        """:meth:`_write_audit`, or nothing when it fails midway; the caller holds the lock."""
+        heads = dict(self._heads)
+        size = len(self._audit)
+        try:
+            self._write_audit(records)
+        except BaseException:
+            del self._audit[size:]
+            self._heads = heads
+            raise
 
     #: The audit log is chained, and sealed, per clinic (as the SQLite store's): ``seal`` takes a clinic, and
     #: the audit reads the chains to read (:func:`alliancekit.store.scan.scan_record`).
@@ -426,12 +430,19 @@ class MemoryStore:
             found = [c for c in self._checkpoints if chains is None or c.chain in chains]
         return sorted(found, key=lambda c: (c.chain, c.seq))
 
-    def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
+    def replace_payloads(
+        self, updates: Sequence[tuple[str, int, str]], *, audit: Sequence[AuditRecord] = ()
+    ) -> None:
         self._writable()
         with self._lock:
-            for episode_id, seq, payload in updates:
-                events = self._events[episode_id]
-                index = next(i for i, e in enumerate(events) if e.seq == seq)
+            # every event found before anything changes, then the entries (put back if linking fails), then
+            # the payloads (which cannot fail): all or nothing, as the other stores' transaction
+            found = [
+                (events, next(i for i, e in enumerate(events) if e.seq == seq), payload)
+                for events, seq, payload in ((self._events[ep], seq, p) for ep, seq, p in updates)
+            ]
+            self._write_audit_whole(audit)
+            for events, index, payload in found:
                 events[index] = attrs.evolve(events[index], payload_json=payload)
 
     def audit_records(

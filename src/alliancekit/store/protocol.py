@@ -532,10 +532,15 @@ class Store(Protocol):
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
         """Every checkpoint, in ``seq`` order."""
 
-    def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
-        """Rewrite the payload JSON of events ``(episode_id, seq, payload_json)`` in one transaction.
+    def replace_payloads(
+        self, updates: Sequence[tuple[str, int, str]], *, audit: Sequence[AuditRecord] = ()
+    ) -> None:
+        """Rewrite the payload JSON of events ``(episode_id, seq, payload_json)`` and append the audit
+        entries ``audit`` (as :meth:`append_audit` does), in one transaction: all or nothing.
 
-        Only for re-encrypting free text under a new key (the plaintext does not change).
+        Only for re-encrypting free text under a new key (the plaintext does not change); the entries are
+        the rotation's attestations of the events whose hash the rewrite changes (text encrypted from clear,
+        :func:`alliancekit.integrity.chain.rehashed`), which must never be written without them.
         """
 
     # -- outbox delivery (used by :mod:`alliancekit.notify.dispatcher`) -----------------------------------

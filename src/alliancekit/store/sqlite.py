@@ -1078,13 +1078,17 @@ class SQLiteStore:
         result: AuditCheckpoint | None = self._write(work)
         return result
 
-    def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
-        self._write(
-            lambda conn: conn.executemany(
+    def replace_payloads(
+        self, updates: Sequence[tuple[str, int, str]], *, audit: Sequence[AuditRecord] = ()
+    ) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany(
                 "UPDATE events SET payload = ? WHERE episode_id = ? AND seq = ?",
                 [(payload, episode_id, seq) for episode_id, seq, payload in updates],
             )
-        )
+            _write_audit(conn, audit)
+
+        self._write(work)
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -1270,6 +1270,28 @@ class StoreContract(ContractSuite, DefinitionStoreTests):
         ]
         assert [_json(e.payload_json) for e in store.load_events("ep-2")] == [{"n": 1, "x": "y"}]
 
+    def test_replace_payloads_appends_the_rotation_s_entries_with_the_rewrite(self, store: Store) -> None:
+        """A key rotation's attestations of the events it rehashed are appended, chained as
+        ``append_audit`` chains entries, in the rewrite's transaction."""
+        store.append(self.commit("ep-1", 0, 2))
+        before = store.audit_records()
+        entries = [
+            AuditRecord(
+                f"attest-{seq}", _T0, "adm-1", "administrator", self.CLINIC, "operations", "rotate-keys",
+                "event", f"ep-1-e{seq}", "allowed", detail=f"{seq:064x}", shard=seq,
+            )
+            for seq in (1, 2)
+        ]  # fmt: skip
+        store.replace_payloads([("ep-1", 2, '{"n": 2, "rewritten": true}')], audit=entries)
+        assert [_json(e.payload_json) for e in store.load_events("ep-1")] == [
+            {"n": 1, "tag": ""},
+            {"n": 2, "rewritten": True},
+        ]
+        after = store.audit_records()
+        added = [r for r in after if r not in before]
+        assert sorted(map(_audit_value, added), key=str) == sorted(map(_audit_value, entries), key=str)
+        assert _shard_chains_problem(after) is None
+
     # ---------------------------------------------------------------------------- practice metadata
 
     def test_practice_metadata_round_trips_and_is_replaced(self, store: Store) -> None:

@@ -1052,15 +1052,26 @@ class PostgresStore:
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
         return [_checkpoint(r) for r in self._read("audit_checkpoints", (self.clinic_id,))]
 
-    def replace_payloads(self, updates: Sequence[tuple[str, int, str]]) -> None:
-        """Rewrite event payloads (re-encryption under a new key) in one transaction."""
+    def replace_payloads(
+        self, updates: Sequence[tuple[str, int, str]], *, audit: Sequence[AuditRecord] = ()
+    ) -> None:
+        """Rewrite event payloads (re-encryption under a new key) and append the rotation's audit entries,
+        in one transaction."""
         self._writable("replace_payloads")
         objects = _json_array(
             _with_raw({"episode_id": episode_id, "seq": seq}, "payload", payload)
             for episode_id, seq, payload in updates
         )
         query = self._db.sql["replace_payloads"]
-        self._run("payload rewrite", lambda conn: conn.execute(query, (self.clinic_id, objects)))
+        entries = audit_array(_by_shard(audit)) if audit else None
+
+        def write(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                conn.execute(query, (self.clinic_id, objects))
+                if entries is not None:
+                    conn.execute(self._db.sql["append_audit"], (self.clinic_id, entries))
+
+        self._run("payload rewrite", write)
 
     # -- outbox delivery (alliancekit.notify.dispatcher) -------------------------------------------------
 
