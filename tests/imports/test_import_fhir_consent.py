@@ -7,8 +7,9 @@ its scores.
 Each later change of consent to measures is a Consent of the export, replayed through
 ``change_measures_consent`` in the order it was stored (by day, where the source does not say): the episode
 comes back with the consent in force and every change, and a measure the source dates while consent was
-withdrawn is refused as it would be live. A Consent another system wrote badly is a row error naming field
-and rule, never its value."""
+withdrawn is refused as it would be live. A Consent written badly is a row error naming field and rule,
+never its value (another system's Consent, of a policy not alliancekit's, is left alone:
+``test_import_fhir_foreign_consent``)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from alliancekit.domain import Attendance, Modality, Session
 from alliancekit.errors import ValidationError
 from alliancekit.events.types import MeasuresConsentChanged
 from alliancekit.fhir import episode_bundle
-from alliancekit.fhir.codes import EXT_CONSENT
+from alliancekit.fhir.codes import CONSENT_POLICY, EXT_CONSENT
 from alliancekit.imports.fhir_source import FhirSource
 from alliancekit.imports.writer import run_import
 
@@ -233,10 +234,10 @@ def _provision(change: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, A
 
 #: A Consent another system could write, what the import says of it: (change, field, rule).
 BAD_CONSENTS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str, str]] = {
-    "consent to something else": (
-        lambda r: {**r, "policyRule": {"coding": [{"system": "http://elsewhere.example", "code": CANARY}]}},
+    "consent to something alliancekit's policy does not have": (  # another system's is left alone
+        lambda r: {**r, "policyRule": {"coding": [{"system": CONSENT_POLICY, "code": CANARY}]}},
         "Consent.policyRule",
-        "required",
+        "enum",
     ),
     "a proposed consent, never in force": (lambda r: {**r, "status": "proposed"}, "Consent.status", "enum"),
     "neither given nor withdrawn": (
