@@ -9,7 +9,9 @@ Each later change of consent to measures is a Consent of the export, replayed th
 comes back with the consent in force and every change, and a measure the source dates while consent was
 withdrawn is refused as it would be live. A Consent written badly is a row error naming field and rule,
 never its value (another system's Consent, of a policy not alliancekit's, is left alone:
-``test_import_fhir_foreign_consent``)."""
+``test_import_fhir_foreign_consent``). A session a correction moved to a day before consent was given
+again comes back: the export says the day it was first recorded on, and the import records it then and
+corrects it."""
 
 from __future__ import annotations
 
@@ -392,3 +394,34 @@ def test_a_first_day_that_is_no_later_day_is_an_error(first: str, rule: str, tmp
             (i + 1, "Encounter.extension[first-held-on]", rule)
         ]
         assert result.written == 0
+
+
+def test_an_episode_imported_before_the_extension_is_refused_an_export_with_it_writing_nothing(
+    tmp_path: Path,
+) -> None:
+    """An earlier release imported a session a correction moved earlier as it reads now, under the key the
+    import now records its first day under: an export with the extension is refused at its row (the key
+    holds another request), writing nothing; one without it imports as before (documented as breaking)."""
+
+    def moved(p: Practice, ep: str) -> None:
+        session = p.record_session(ME, ep, _scored(p, _day(10))).record_id
+        p.correct_session(ME, ep, session, _scored(p, _day(7)), reason="synthetic")
+
+    source = _source(tmp_path, "ndjson", moved)
+    before = tmp_path / "before"  # the same export as an earlier release wrote it
+    before.mkdir()
+    for file in source.iterdir():
+        (before / file.name).write_bytes(file.read_bytes())
+    encounters = _encounters(before)
+    for encounter in encounters:
+        encounter["extension"] = [e for e in encounter["extension"] if e["url"] != FIRST_HELD_ON]
+    (before / "Encounter.ndjson").write_text("".join(json.dumps(e) + "\n" for e in encounters), "utf-8")
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
+        done = []
+        for folder, source_id in ((before, "before"), (source, "now"), (before, "before-again")):
+            found = FhirSource(folder, practice.plugins.measures())
+            result = run_import(practice, found, clinic_id=CLINIC_O, source_id=source_id)
+            done.append((result.written, result.skipped, [(e.row, e.field, e.rule) for e in result.errors]))
+        assert done == [(1, 0, []), (0, 0, [(1, "idempotency_key", "reused")]), (0, 1, [])]
