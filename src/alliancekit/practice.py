@@ -1430,15 +1430,19 @@ class Practice:
         *,
         idempotency_key: str,
         episode_id: str | None = None,
+        any_request: bool = False,
     ) -> str | None:
         """Whether the keyed ``command`` (a facade command's name, with the arguments it would be called
         with, and its episode but for ``start_episode``) is already stored, writing nothing: what an import's
         dry run asks of a practice opened read-only. Returns the episode the same request wrote under
         ``idempotency_key``, ``None`` when the key is unused; raises
         :class:`~alliancekit.errors.IdempotencyKeyReused` when the key holds another request (the command
-        would be refused). Decided as the command itself is: whether a key holds a request confirms or not
-        a guess at the record, so only whoever the policy lets make the command (the clinician an import
-        writes as), or who made it, is answered; anyone else gets
+        would be refused). With ``any_request`` (a command on ``episode_id``; ``args`` are not read), whether
+        the key holds a request of that command on that episode, whatever its arguments: what an import
+        asks of a step whose arguments it learns only by reading the episode (an alert's id); no more than
+        its maker, or whoever may make the command, could learn anyway. Decided as the command itself is:
+        whether a key holds a request confirms or not a guess at the record, so only whoever the policy lets
+        make the command (the clinician an import writes as), or who made it, is answered; anyone else gets
         :class:`~alliancekit.errors.AccessDenied`, audited (on a practice opened read-only, which can write
         no entry, raised without one: it answers nothing). An answer is not audited (an episode id at
         most); an ``episode_id`` that names no episode, or another clinic's, is audited as not found and
@@ -1451,7 +1455,12 @@ class Practice:
             raise ValidationError("args", "type", "a mapping of the command's arguments expected")
         # the arguments left out are the facade method's defaults, as a call of it would hash them
         return self._runner_open().stored(
-            spec, actor, episode_id, {**_defaults(name), **args}, idempotency_key
+            spec,
+            actor,
+            episode_id,
+            {**_defaults(name), **args},
+            idempotency_key,
+            any_request=check_bool("any_request", any_request),
         )
 
     def is_demo(self) -> bool:

@@ -7,14 +7,17 @@ its scores.
 Each later change of consent to measures is a Consent of the export, replayed through
 ``change_measures_consent`` in the order it was stored (by day, where the source does not say): the episode
 comes back with the consent in force and every change, and a measure the source dates while consent was
-withdrawn is refused as it would be live. A Consent another system wrote badly is a row error naming field
-and rule, never its value."""
+withdrawn is refused as it would be live. A Consent written badly is a row error naming field and rule,
+never its value (another system's Consent, of a policy not alliancekit's, is left alone:
+``test_import_fhir_foreign_consent``). A session a correction moved to a day before consent was given
+again comes back: the export says the day it was first recorded on, and the import records it then and
+corrects it."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +28,7 @@ from alliancekit.domain import Attendance, Modality, Session
 from alliancekit.errors import ValidationError
 from alliancekit.events.types import MeasuresConsentChanged
 from alliancekit.fhir import episode_bundle
-from alliancekit.fhir.codes import EXT_CONSENT
+from alliancekit.fhir.codes import CONSENT_POLICY, EXT_CONSENT, extension_url
 from alliancekit.imports.fhir_source import FhirSource
 from alliancekit.imports.writer import run_import
 
@@ -233,10 +236,10 @@ def _provision(change: dict[str, Any]) -> Callable[[dict[str, Any]], dict[str, A
 
 #: A Consent another system could write, what the import says of it: (change, field, rule).
 BAD_CONSENTS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str, str]] = {
-    "consent to something else": (
-        lambda r: {**r, "policyRule": {"coding": [{"system": "http://elsewhere.example", "code": CANARY}]}},
+    "consent to something alliancekit's policy does not have": (  # another system's is left alone
+        lambda r: {**r, "policyRule": {"coding": [{"system": CONSENT_POLICY, "code": CANARY}]}},
         "Consent.policyRule",
-        "required",
+        "enum",
     ),
     "a proposed consent, never in force": (lambda r: {**r, "status": "proposed"}, "Consent.status", "enum"),
     "neither given nor withdrawn": (
@@ -315,3 +318,110 @@ def test_a_consent_naming_its_episode_only_in_its_provision_is_read(tmp_path: Pa
         (row,) = practice.caseload(READER)
         state = practice.episode(READER, row.episode_id)
         assert (state.measures_consent, state.measures_consent_changed_on) == (False, _day(12))
+
+
+def _corrected_to_before_consent_again(p: Practice, ep: str) -> None:
+    """The client withdraws (day 5) and agrees again (day 9); a session recorded on day 10 is corrected to
+    day 7, which the library allows, keeping the measures taken with consent."""
+    p.change_measures_consent(ME, ep, False, on=_day(5))
+    p.change_measures_consent(ME, ep, True, on=_day(9))
+    session = p.record_session(ME, ep, _scored(p, _day(10))).record_id
+    p.correct_session(ME, ep, session, _scored(p, _day(7)), reason="synthetic")
+
+
+@pytest.mark.parametrize("form", ["ndjson", "bundle"])
+def test_a_session_corrected_to_before_consent_was_given_again_comes_back(form: str, tmp_path: Path) -> None:
+    """The export carries the day the session was first recorded on (the first-held-on extension): the
+    import records it on that day and corrects it, as it happened, and the episode comes back the same."""
+    clock = Clock()
+    with open_practice(tmp_path / "source.sqlite", clock=clock) as source:
+        ep = _episode(source)
+        clock.to(_day(20))
+        _corrected_to_before_consent_again(source, ep)
+        before = _held(source)
+        exported = _exported(source, tmp_path / "export", form)
+    assert _imported(exported, tmp_path) == before
+    (tmp_path / "again").mkdir()
+    _imported_again(tmp_path / "again", exported, [(exported, "again")])  # written once, refused nothing
+
+
+#: The extension that says the day a session a correction moved earlier was first recorded on.
+FIRST_HELD_ON = extension_url("first-held-on")
+
+
+def _encounters(source: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (source / "Encounter.ndjson").read_text("utf-8").splitlines()]
+
+
+def _first_held_on(encounter: dict[str, Any]) -> list[Any]:
+    return [e["valueDate"] for e in encounter.get("extension", ()) if e["url"] == FIRST_HELD_ON]
+
+
+@pytest.mark.parametrize("moved", [-3, -1, 0, 1])
+def test_only_a_session_a_correction_moved_earlier_says_its_first_day(moved: int, tmp_path: Path) -> None:
+    def history(p: Practice, ep: str) -> None:
+        session = p.record_session(ME, ep, _scored(p, _day(10))).record_id
+        p.correct_session(ME, ep, session, _scored(p, _day(10 + moved)), reason="synthetic")
+
+    source = _source(tmp_path, "ndjson", history)
+    (session,) = [e for e in _encounters(source) if e["period"]["start"] != _day(0).isoformat()]
+    assert session["period"]["start"] == _day(10 + moved).isoformat()
+    assert _first_held_on(session) == ([_day(10).isoformat()] if moved < 0 else [])
+
+
+@pytest.mark.parametrize(
+    ("first", "rule"), [("2026-02-30", "date"), ("same day", "date-order"), ("day before", "date-order")]
+)
+def test_a_first_day_that_is_no_later_day_is_an_error(first: str, rule: str, tmp_path: Path) -> None:
+    source = _source(tmp_path, "ndjson", _corrected_to_before_consent_again)
+    encounters = _encounters(source)
+    (i, moved) = next((i, e) for i, e in enumerate(encounters) if _first_held_on(e))
+    day = date.fromisoformat(moved["period"]["start"])
+    value = {"same day": day.isoformat(), "day before": (day - timedelta(days=1)).isoformat()}.get(
+        first, first
+    )
+    moved["extension"] = [
+        {**e, "valueDate": value} if e["url"] == FIRST_HELD_ON else e for e in moved["extension"]
+    ]
+    (source / "Encounter.ndjson").write_text("".join(json.dumps(e) + "\n" for e in encounters), "utf-8")
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
+        result = run_import(
+            practice, FhirSource(source, practice.plugins.measures()), clinic_id=CLINIC_O, source_id="x"
+        )
+        assert [(e.row, e.field, e.rule) for e in result.errors] == [
+            (i + 1, "Encounter.extension[first-held-on]", rule)
+        ]
+        assert result.written == 0
+
+
+def test_an_episode_imported_before_the_extension_is_refused_an_export_with_it_writing_nothing(
+    tmp_path: Path,
+) -> None:
+    """An earlier release imported a session a correction moved earlier as it reads now, under the key the
+    import now records its first day under: an export with the extension is refused at its row (the key
+    holds another request), writing nothing; one without it imports as before (documented as breaking)."""
+
+    def moved(p: Practice, ep: str) -> None:
+        session = p.record_session(ME, ep, _scored(p, _day(10))).record_id
+        p.correct_session(ME, ep, session, _scored(p, _day(7)), reason="synthetic")
+
+    source = _source(tmp_path, "ndjson", moved)
+    before = tmp_path / "before"  # the same export as an earlier release wrote it
+    before.mkdir()
+    for file in source.iterdir():
+        (before / file.name).write_bytes(file.read_bytes())
+    encounters = _encounters(before)
+    for encounter in encounters:
+        encounter["extension"] = [e for e in encounter["extension"] if e["url"] != FIRST_HELD_ON]
+    (before / "Encounter.ndjson").write_text("".join(json.dumps(e) + "\n" for e in encounters), "utf-8")
+    later = Clock()
+    later.to(_day(100))
+    with open_practice(tmp_path / "imported.sqlite", clock=later) as practice:
+        done = []
+        for folder, source_id in ((before, "before"), (source, "now"), (before, "before-again")):
+            found = FhirSource(folder, practice.plugins.measures())
+            result = run_import(practice, found, clinic_id=CLINIC_O, source_id=source_id)
+            done.append((result.written, result.skipped, [(e.row, e.field, e.rule) for e in result.errors]))
+        assert done == [(1, 0, []), (0, 0, [(1, "idempotency_key", "reused")]), (0, 1, [])]

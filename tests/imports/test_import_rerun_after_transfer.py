@@ -259,3 +259,68 @@ def test_the_cli_reruns_an_export_after_a_transfer_made_in_the_practice(
     again = _held(db)
     assert again[:2] == (episodes, events)
     assert _refused(again[2]) == 0
+
+
+def _ending_with_alert_steps(folder: Path, *, with_source_transfer: bool) -> tuple[Path, Actor]:
+    """One episode whose story ends with alerts resolved and acknowledged (no session after them), with or
+    without a transfer in the source; and the clinician of record it ends with."""
+    if with_source_transfer:
+        return _source(folder, resolved_by_review=False), OTHER  # ends with the second clinician's resolution
+    clock = Clock()
+    with open_practice(folder / "source.sqlite", clock=clock) as p:
+        ep = _episode(p)
+        clock.to(_day(60))
+        for day, level in ((7, 0.6), (14, 0.2), (21, 0.1)):
+            _scored(p, ep, ME, day, level)
+        raised = sorted(p.episode(ME, ep).alerts)
+        assert len(raised) >= 2
+        p.acknowledge_alert(ME, ep, raised[0], on=_day(22))
+        p.resolve_alert(ME, ep, raised[1], note="synthetic", on=_day(22))
+        return _exported(p, folder / "export", "ndjson"), ME
+
+
+@pytest.mark.parametrize("with_source_transfer", [False, True], ids=["no transfer", "and one in the source"])
+def test_a_rerun_of_a_story_ending_with_alert_steps_after_a_transfer_in_the_practice_writes_nothing(
+    with_source_transfer: bool, tmp_path: Path
+) -> None:
+    """The last steps of the source are an alert's handling: the re-run finds each stored by its key, as its
+    maker (who is answered about a command they made), and does not look its alert up as a clinician who no
+    longer holds the episode."""
+    source, holder = _ending_with_alert_steps(tmp_path, with_source_transfer=with_source_transfer)
+    db = tmp_path / "imported.sqlite"
+    assert _run(db, source, "first") == (1, 0, ())
+    episodes, events, audit = _held(db)
+    _transferred_in_practice(db, holder, day=40)
+    assert _run(db, source, "after") == (0, 1, ())
+    again = _held(db)
+    assert again[:2] == (episodes, events + 1)  # the practice's transfer only
+    assert _refused(again[2]) == 0
+    assert again[2][("allowed", "resolve-alert")] == audit[("allowed", "resolve-alert")]
+    with open_practice(db) as p:
+        (entry,) = p.caseload(READER)
+        assert entry.clinician_id == THIRD.id
+
+
+def test_an_alert_step_a_later_export_adds_after_a_transfer_in_the_practice_is_still_refused(
+    tmp_path: Path,
+) -> None:
+    """What the earlier import never wrote is a new record, made as the clinician who no longer holds the
+    episode: refused, as any new record of theirs is (the re-run's answer is not taken for it)."""
+    clock = Clock()
+    with open_practice(tmp_path / "source.sqlite", clock=clock) as p:
+        ep = _episode(p)
+        clock.to(_day(60))
+        for day, level in ((7, 0.6), (14, 0.2), (21, 0.1)):
+            _scored(p, ep, ME, day, level)
+        raised = sorted(p.episode(ME, ep).alerts)
+        p.resolve_alert(ME, ep, raised[0], note="synthetic", on=_day(22))
+        early = _exported(p, tmp_path / "early", "ndjson")
+        p.resolve_alert(ME, ep, raised[1], note="synthetic", on=_day(23))
+        late = _exported(p, tmp_path / "late", "ndjson")
+    db = tmp_path / "imported.sqlite"
+    assert _run(db, early, "early") == (1, 0, ())
+    _transferred_in_practice(db, ME, day=40)
+    written, skipped, errors = _run(db, late, "late")
+    assert (written, skipped) == (0, 0)
+    (error,) = errors
+    assert "AccessDenied" in error

@@ -19,7 +19,7 @@ import pytest
 from alliancekit import Practice, open_practice
 from alliancekit.cli.main import main
 from alliancekit.domain import Actor, Administration, Role, Session
-from alliancekit.errors import AccessDenied, IdempotencyKeyReused, NotFoundError
+from alliancekit.errors import AccessDenied, IdempotencyKeyReused, NotFoundError, ValidationError
 from alliancekit.store.memory import MemoryStore
 
 from .helpers import CLINIC, Clock, active_episode, actor
@@ -183,3 +183,77 @@ def test_a_dry_run_reports_a_session_the_import_would_be_refused_as_the_import_d
     refused = [{"row": 3, "field": "record_session", "rule": "AccessDenied"}]
     for errors in reports:
         assert [{k: e[k] for k in ("row", "field", "rule")} for e in errors] == refused
+
+
+# -- any_request: whether a key holds a request of the command on the episode, whatever its arguments ------
+
+
+def _any(p: Practice, who: Actor | None, episode_id: str, key: str = KEY) -> str | None:
+    return p.imported_command(
+        who,  # type: ignore[arg-type]
+        "record_session",
+        {},
+        idempotency_key=key,
+        episode_id=episode_id,
+        any_request=True,
+    )
+
+
+@pytest.mark.parametrize("kind", ["admin", "system", "supervisor", "clin_other", "client_own"])
+def test_no_one_the_policy_refuses_the_command_learns_whether_a_key_is_used(kind: str) -> None:
+    setup = active_episode()
+    p = setup.practice
+    _stored(p, setup.episode_id)
+    for key in (KEY, "an-unused-key"):  # used or not: refused alike, and audited
+        before = _entries(p, "refused")
+        with pytest.raises(AccessDenied):
+            _any(p, actor(kind), setup.episode_id, key)
+        assert _entries(p, "refused") == before + 1
+
+
+def test_the_clinician_of_record_learns_whether_a_key_is_used_on_the_episode() -> None:
+    setup = active_episode()
+    p = setup.practice
+    _stored(p, setup.episode_id)
+    assert _any(p, actor("clin_own"), setup.episode_id) == setup.episode_id
+    assert _any(p, actor("clin_own"), setup.episode_id, "an-unused-key") is None
+    other = active_episode(p).episode_id  # clin-a's too: the key holds a request on another episode
+    with pytest.raises(IdempotencyKeyReused):  # as asking with the arguments says, naming no episode
+        _any(p, actor("clin_own"), other)
+
+
+def test_whoever_made_the_command_learns_only_of_their_own_key_after_a_transfer() -> None:
+    setup = active_episode()
+    p = setup.practice
+    _stored(p, setup.episode_id)
+    p.transfer(
+        actor("clin_own"),  # type: ignore[arg-type]
+        setup.episode_id,
+        to_clinician_id="clin-b",
+        on=HELD_ON,
+        reason="synthetic",
+    )
+    assert _any(p, actor("clin_own"), setup.episode_id) == setup.episode_id
+    before = _entries(p, "refused")
+    with pytest.raises(AccessDenied):  # a key clin-a never used: nothing said of it
+        _any(p, actor("clin_own"), setup.episode_id, "an-unused-key")
+    assert _entries(p, "refused") == before + 1
+
+
+def test_any_request_is_for_a_command_on_an_episode_and_a_bool() -> None:
+    setup = active_episode()
+    p = setup.practice
+    own = actor("clin_own")
+    with pytest.raises(ValidationError) as start:
+        p.imported_command(own, "start_episode", {}, idempotency_key="k", any_request=True)  # type: ignore[arg-type]
+    assert (start.value.field, start.value.rule) == ("any_request", "episode-command")
+    with pytest.raises(ValidationError) as flag:
+        p.imported_command(
+            own,  # type: ignore[arg-type]
+            "record_session",
+            {},
+            idempotency_key=KEY,
+            episode_id=setup.episode_id,
+            any_request=1,  # type: ignore[arg-type]
+        )
+    assert (flag.value.field, flag.value.rule) == ("any_request", "type")

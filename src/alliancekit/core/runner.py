@@ -468,28 +468,45 @@ class Runner:
         self.s.guard.record([self.replay_entry(ctx.actor, spec, found.episode_id, state)])
         return _recorded(spec, ctx, args, found.episode_id, found.version, duplicate=True)
 
-    def repeat(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> CommandRecord | None:
-        """The stored result of this very request under ``key`` when ``actor`` made it; ``None`` otherwise,
-        saying nothing of the key (for an actor the policy refuses)."""
+    def repeat(
+        self, actor: Actor, spec: CommandSpec, key: str, request: str | None, episode_id: str = ""
+    ) -> CommandRecord | None:
+        """The stored result of this very request under ``key`` when ``actor`` made it (``request``
+        ``None``: any request of theirs on ``episode_id``); ``None`` otherwise, saying nothing of the key (for
+        an actor the policy refuses)."""
         found = self.s.reader.find_command(actor.clinic_id, spec.action, key)
-        if found is None or found.request_hash != request:
+        if found is None:
+            return None
+        other = found.episode_id != episode_id if request is None else found.request_hash != request
+        if other:
             return None
         made_by = self.s.reader.written_by(found.episode_id, found.version)
         return found if made_by == (actor.id, actor.role.value) else None
 
     def stored(
-        self, spec: CommandSpec, actor: object, episode_id: object, args: Mapping[str, Any], key: object
+        self,
+        spec: CommandSpec,
+        actor: object,
+        episode_id: object,
+        args: Mapping[str, Any],
+        key: object,
+        *,
+        any_request: bool = False,
     ) -> str | None:
         """Whether the keyed command is stored, writing nothing (an import's dry run): the episode it wrote
         when ``key`` holds this very request, ``None`` when the key is unused; raises
         :class:`~alliancekit.errors.IdempotencyKeyReused` when it holds another request, as the command
-        would. Decided as the command itself is (:meth:`_run`, :meth:`_start`): whether a key holds a given
-        request is an answer about the record (a guess at a session's answers confirmed or not), so it is
-        given only to whoever the policy lets make the command, or who made it; anyone else's question is
-        refused and audited (on a read-only practice, a dry run's, refused without an entry: none can be
-        written, and nothing is answered), and another clinic's episode is not found, as on every path
-        naming one. An answer is not audited (an id at most, never a record, on a practice that may be
-        read-only). The request is checked and hashed as the command does it."""
+        would. With ``any_request`` (a command on an episode; ``args`` are not read), whether ``key`` holds a
+        request of the command on that episode, whatever its arguments: what an import asks of a step whose
+        arguments it learns only by reading the episode (an alert's id), and what a key's maker, or whoever
+        may make the command, could learn anyway (the latter from ``IdempotencyKeyReused``); no group
+        session is looked up for it. Decided as the command itself is (:meth:`_run`, :meth:`_start`):
+        whether a key holds a given request is an answer about the record (a guess at a session's answers
+        confirmed or not), so it is given only to whoever the policy lets make the command, or who made it;
+        anyone else's question is refused and audited (on a read-only practice, a dry run's, refused
+        without an entry: none can be written, and nothing is answered), and another clinic's episode is not
+        found, as on every path naming one. An answer is not audited (an id at most, never a record, on a
+        practice that may be read-only). The request is checked and hashed as the command does it."""
         guard = self.s.guard
         checked_key = check_ref("idempotency_key", key)
         episode = "" if spec.returns is Returns.EPISODE_ID else check_ref("episode_id", episode_id)
@@ -497,14 +514,18 @@ class Runner:
         if not isinstance(args, Mapping):
             raise ValidationError("args", "type", "a mapping of the command's arguments expected")
         # an unknown episode is audited as not found and raised, as on every path naming one
+        if any_request and not episode:
+            raise ValidationError("any_request", "episode-command", "a command on an episode")
         state = guard.state(a, spec.action, episode)[0] if episode else None
-        unknown = set(args) - set(spec.checks)
-        if unknown:
-            raise ValidationError(
-                "args", "unknown-key", f"{len(unknown)} argument(s) the command does not take"
-            )
-        checked = {name: check(name, args.get(name)) for name, check in spec.checks.items()}
-        request = _request_hash(spec.action, episode, checked)
+        checked, request = {}, None
+        if not any_request:
+            unknown = set(args) - set(spec.checks)
+            if unknown:
+                raise ValidationError(
+                    "args", "unknown-key", f"{len(unknown)} argument(s) the command does not take"
+                )
+            checked = {name: check(name, args.get(name)) for name, check in spec.checks.items()}
+            request = _request_hash(spec.action, episode, checked)
         # a dry run's practice is read-only: a refusal there answers nothing and can write no entry (the
         # import it checks would be refused, and audited, when it runs)
         audited = not getattr(self.s.store, "read_only", False)
@@ -516,21 +537,29 @@ class Runner:
         else:
             ctx = Context(self.s, a, spec, episode, checked_key)
             ctx.state = state
-            group = spec.group_session(ctx, checked)
+            group = None if request is None else spec.group_session(ctx, checked)
             if not guard.permits(a, spec.action, state, group):
-                mine = self.repeat(a, spec, checked_key, request)
+                mine = self.repeat(a, spec, checked_key, request, episode)
                 if mine is not None:
                     return mine.episode_id
                 guard.allow(
                     a, spec.action, "episode", episode, state, group_session_id=group, audit_refusal=audited
                 )
-        found = self._done(a, spec, checked_key, request)
+        found = self._done(a, spec, checked_key, request, episode)
         return None if found is None else found.episode_id
 
-    def _done(self, actor: Actor, spec: CommandSpec, key: str, request: str) -> CommandRecord | None:
+    def _done(
+        self, actor: Actor, spec: CommandSpec, key: str, request: str | None, episode_id: str = ""
+    ) -> CommandRecord | None:
+        """The command stored under ``key`` when it holds ``request`` (``None``: any request on
+        ``episode_id``); ``None`` when the key is unused; :class:`IdempotencyKeyReused` otherwise."""
         found = self.s.reader.find_command(actor.clinic_id, spec.action, key)
         if found is None:
             return None
+        if request is None:
+            if found.episode_id != episode_id:
+                raise IdempotencyKeyReused(spec.action)
+            return found
         if found.request_hash != request:
             raise IdempotencyKeyReused(spec.action)
         return found

@@ -87,6 +87,11 @@ also its ``performer``); the Consent's ``patient`` stays the identified client, 
 Absent: the identified client's own consent."""
 EXT_RATER = extension_url("rater")
 EXT_GROUP_SESSION = extension_url("group-session")
+EXT_FIRST_HELD_ON = extension_url("first-held-on")
+"""On a session's Encounter: the day it was held as first recorded (``valueDate``), when a correction moved
+it earlier (``period`` is the day as corrected), so that ``alliancekit import fhir`` records it as it was and
+corrects it: the rules judge a measure by its day, and one taken with consent stays valid when corrected to a
+day before consent was given again."""
 EXT_GOAL_STATUS = extension_url("goal-status")
 """On Goal: the goal's own status, which ``lifecycleStatus`` cannot keep once the episode has closed."""
 EXT_ENDING = extension_url("ending")

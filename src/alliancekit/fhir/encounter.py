@@ -14,7 +14,8 @@
 * ``participant``: the clinician of record; in an episode with several clients, the others present
   (``PART``, as RelatedPerson: the identified client is the ``subject``); in a group session, the
   co-facilitator (``SPRF``). A group session's id is in the group-session extension, the same in every
-  member's export.
+  member's export. A session a correction moved to an earlier day carries the day it was first recorded on
+  in the first-held-on extension (``period`` is the day as corrected).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from alliancekit.fhir.codes import (
     ATTENDANCE,
     ENCOUNTER_KIND,
     EXT_ATTENDANCE,
+    EXT_FIRST_HELD_ON,
     EXT_GROUP_SESSION,
     MODALITY,
     V3_ACT_CODE,
@@ -108,6 +110,8 @@ def map_session(record: SessionRecord, ctx: ExportContext) -> list[dict[str, Any
     extension = [attendance]
     if s.group_session_id is not None:
         extension.append({"url": EXT_GROUP_SESSION, "valueString": s.group_session_id})
+    if record.first_held_on is not None:
+        extension.append({"url": EXT_FIRST_HELD_ON, "valueDate": record.first_held_on.isoformat()})
     return [
         _encounter(
             rid,

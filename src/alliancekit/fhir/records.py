@@ -146,6 +146,8 @@ class SessionRecord(Record):
     """The episode's other participants when the session was held (host references)."""
     facilitators: tuple[str, ...] = ()
     """The group's facilitators, for a group session."""
+    first_held_on: date | None = None
+    """The day it was held as first recorded, when a correction moved it earlier (else ``None``)."""
 
     @property
     def present(self) -> tuple[str, ...]:
@@ -417,6 +419,7 @@ def _session(a: _Assembly, e: SessionRecorded, env: Envelope) -> None:
     a.sessions[e.session_id] = {
         "number": e.number,
         "session": e.session,
+        "first_held_on": e.session.held_on,
         "scores": e.scores,
         "corrected": False,
         "clinician": a.clinician,
@@ -640,6 +643,7 @@ def _records(a: _Assembly) -> EpisodeRecords:
                 s["clinician"],
                 _joined_by(a, s["participants"], s["session"].held_on),
                 s["facilitators"],
+                s["first_held_on"] if s["first_held_on"] > s["session"].held_on else None,
             )
         )
         scores = s["scores"]

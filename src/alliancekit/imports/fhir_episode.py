@@ -6,7 +6,8 @@ unit: the episode rebuilt through the facade's commands, in the order its record
   care beginning, on that day, see :func:`care_began`; refer or not proceed from the ``fit-outcome``
   extension when ``cancelled``), each transfer, the other participants and the group of its contained
   CareTeam;
-* each session ``Encounter`` with its administrations (:mod:`.fhir_sessions`);
+* each session ``Encounter`` with its administrations (:mod:`.fhir_sessions`); one a correction moved
+  earlier is recorded on its first day and corrected (:func:`_recorded`);
 * each measure the client filled in themselves, as a client response (:mod:`.fhir_client_responses`);
 * goals and revisions, reviews, ruptures and repairs, the handling of alerts, each change of the client's
   consent to measures, holds, the ending planned and the ending with its maintenance plan
@@ -39,7 +40,7 @@ from alliancekit.imports.fhir_json import identifier_of as _identifier
 from alliancekit.imports.fhir_provenance import EpisodeEvents, RecordedAt
 from alliancekit.imports.fhir_records import IMPORTED_NOTE, RANK, Dated, EpisodeReader, in_order
 from alliancekit.imports.fhir_sessions import SessionReading
-from alliancekit.imports.units import EpisodeRef, Step, Unit
+from alliancekit.imports.units import EpisodeRef, Ref, Step, Unit
 
 if TYPE_CHECKING:  # pragma: no cover
     from collections.abc import Mapping, Sequence
@@ -73,6 +74,27 @@ def care_began(status: Any, history: list[tuple[str, date, date | None]]) -> tup
     if status == "active" and history and history[-1][0] == "planned":
         return True, history[-1][2]
     return False, None
+
+
+def _recorded(
+    ref: EpisodeRef, encounter: tuple[str, str], session: Session, first: date | None, recorded: RecordedAt
+) -> list[Dated]:
+    """Recording the session of ``encounter`` (its id, and what it is keyed on). One a correction moved
+    earlier (``first``: the day it was first recorded on) is recorded on that day, then corrected, as it
+    happened: its measures were taken with consent on that day, which the rules ask of a measure by the day
+    it names, and a correction keeps."""
+    eid, named = encounter
+    key = ref.key(f"session:{named}")
+    at = recorded.at(f"Encounter/{eid}", "session-recorded")
+    if first is None:
+        return [Dated(session.held_on, Step("record_session", {"session": session}, key), at=at)]
+    args = {"session_id": Ref(key), "session": session, "reason": IMPORTED_NOTE}
+    correction = Step("correct_session", args, ref.key(f"correction:{named}"))
+    as_first = attrs.evolve(session, held_on=first)
+    return [
+        Dated(first, Step("record_session", {"session": as_first}, key), at=at),
+        Dated(first, correction, at=recorded.at(f"Encounter/{eid}", "session-corrected", -1)),
+    ]
 
 
 class EpisodeReading(SessionReading):
@@ -111,7 +133,7 @@ class EpisodeReading(SessionReading):
         if status not in ("planned", "active", "onhold", "finished", "cancelled"):
             self._error(res, "EpisodeOfCare.status", "enum", "planned, active, onhold, finished or cancelled")
         totals = Totals(joined)
-        consulted, held, sessions, named = self._encounters(res, joined, totals, client)
+        consulted, held, sessions, named, moved = self._encounters(res, joined, totals, client)
         history = self._history(res)
         population = self._population(res)
         if len(self.errors) > before or opened is None or client is None or not clinicians or history is None:
@@ -120,12 +142,7 @@ class EpisodeReading(SessionReading):
         ref = EpisodeRef(client, key_id(data), clinicians[0][0], opened, modality, population)
         keys = {eid: ref.key(f"session:{named[eid]}") for eid, _ in sessions}
         dated = [
-            Dated(
-                s.held_on,
-                Step("record_session", {"session": s}, keys[eid]),
-                at=recorded.at(f"Encounter/{eid}", "session-recorded"),
-            )
-            for eid, s in sessions
+            d for eid, s in sessions for d in _recorded(ref, (eid, named[eid]), s, moved.get(eid), recorded)
         ]
         responses = joined.client_responses(data["id"])
         dated += self._client_responses(ref, sessions, keys, responses, totals, recorded)
@@ -198,10 +215,10 @@ class EpisodeReading(SessionReading):
 
     def _encounters(
         self, res: Resource, joined: Joined, totals: Totals, client: str | None
-    ) -> tuple[bool, Consultation | None, list[tuple[str, Session]], dict[str, str]]:
-        """Whether the episode's consultation is in the source, what it says, and each session by its
+    ) -> tuple[bool, Consultation | None, list[tuple[str, Session]], dict[str, str], dict[str, date]]:
+        """Whether the episode's consultation is in the source, what it says, each session by its
         Encounter's id, in date order (a session or response about a Patient other than ``client``, the
-        episode's, is an error)."""
+        episode's, is an error), what each is keyed on, and the first day of each a correction moved."""
         mine = sorted(
             joined.encounters(res.data["id"]),
             key=lambda r: str(as_dict(r.data.get("period")).get("start")),
@@ -211,18 +228,21 @@ class EpisodeReading(SessionReading):
         )
         held = None if consultation is None else self._consultation(consultation, client)
         sessions = []
+        moved: dict[str, date] = {}
         for enc in mine:
             kind = _coding(enc.data.get("type"), ENCOUNTER_KIND)
             if kind == "session":
                 session = self._session(enc, joined.responses(enc.data["id"]), totals, client)
                 if session is not None:
                     sessions.append((enc.data["id"], session))
+                    if (first := self._first_held_on(enc, session)) is not None:
+                        moved[enc.data["id"]] = first
             elif kind != "consultation":
                 self._error(
                     enc, "Encounter.type", "unknown-kind", "not an alliancekit consultation or session"
                 )
         named = {enc.data["id"]: key_id(enc.data) for enc in mine}  # what each session is keyed on
-        return consultation is not None, held, sessions, named
+        return consultation is not None, held, sessions, named, moved
 
     @staticmethod
     def _transfers(

@@ -6,7 +6,8 @@ An Encounter names its episode (``episodeOfCare``), a session's QuestionnaireRes
 client response its episode (the ``workflow-episodeOfCare`` extension), a score Observation the response
 it is ``derivedFrom``, a Goal, Flag, review, rupture or repair its episode (the same extension), a CarePlan
 its episode (``supportingInfo``), a Consent its episode (the workflow-episodeOfCare extension, else the
-EpisodeOfCare its ``provision.data`` names) and a Provenance what its event made (:mod:`.fhir_provenance`).
+EpisodeOfCare its ``provision.data`` names; another system's Consent, of a policy not alliancekit's, is left
+alone and noted) and a Provenance what its event made (:mod:`.fhir_provenance`).
 A Goal, Flag, Observation or Consent without either (an export written before it had one, another system's)
 belongs to its subject's (a Consent's patient's) episode when the source has only one
 (:meth:`SourceJoining._link_unnamed`).
@@ -42,6 +43,7 @@ from alliancekit.imports.fhir_json import (
     extension_value,
     identifier_of,
 )
+from alliancekit.imports.fhir_records import OTHER_POLICY, other_systems_consent
 from alliancekit.imports.fhir_scores import TOTAL, score_value
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -97,6 +99,11 @@ class SourceJoining:
             joined.add(RESPONSES, encounter, res)
         elif kind == "Observation":
             self._observation(res, joined)
+        elif kind == "Consent" and other_systems_consent(data):
+            self.notes.append(
+                f"{res.file} line {res.line}: Consent.policyRule: {OTHER_POLICY} (another system's consent, "
+                "not alliancekit's consent to measures: left alone)"
+            )
         elif kind in ("Goal", "Flag", "Consent"):
             self._link(res, joined, {"Goal": "goals", "Flag": "flags", "Consent": "consents"}[kind])
         elif kind == "CarePlan":

@@ -111,6 +111,8 @@ RANK = {
 }
 #: Where the acknowledgement or resolution of an alert raised on an earlier day falls in its day.
 EARLIER_ALERT = 0
+#: The rule of the report's note on another system's Consent (:func:`other_systems_consent`).
+OTHER_POLICY = "other-policy"
 #: What ``Goal.lifecycleStatus`` says of a goal when the goal-status extension is absent.
 LIFECYCLE_STATUS = {
     "active": GoalStatus.ACTIVE,
@@ -120,6 +122,16 @@ LIFECYCLE_STATUS = {
 }
 
 Error = Callable[[Resource, str, str, str], None]
+
+
+def other_systems_consent(data: Mapping[str, Any]) -> bool:
+    """Whether a Consent is another system's: its ``policyRule`` has no code of alliancekit's
+    ``consent-policy`` (a research or treatment consent, one naming its policy by ``policy`` only). It is
+    no consent to measures, so it is left alone, as every resource the import does not map is, and the
+    report notes it (rule :data:`OTHER_POLICY`); one claiming that code system is read, and checked."""
+    return coding_of(data.get("policyRule"), CONSENT_POLICY) is None
+
+
 Target = Callable[[Any, str], "str | None"]
 """The id of the resource of a type a reference names (``Type/id``, or a Bundle entry's full URL)."""
 
@@ -521,7 +533,8 @@ class EpisodeReader:
 
     def consents(self) -> list[Dated]:
         """Each change of a participant's consent to measures (a Consent whose ``policyRule`` is
-        alliancekit's ``consent-policy`` ``measures``): the client's, or the other participant its
+        alliancekit's ``consent-policy`` ``measures``; another system's is not filed here, see
+        :func:`other_systems_consent`): the client's, or the other participant its
         ``consent-about`` extension names; given (``provision.type`` ``permit``) or withdrawn (``deny``) on
         the day ``provision.period.start`` names (else ``dateTime``), replayed through
         ``change_measures_consent`` like any command, so the rules refuse what they would refuse live (a
@@ -531,9 +544,8 @@ class EpisodeReader:
             data = res.data
             provision = as_dict(data.get("provision"))
             if coding_of(data.get("policyRule"), CONSENT_POLICY) != "measures":
-                self.error(
-                    res, "Consent.policyRule", "required", "alliancekit's consent-policy code measures"
-                )
+                # another system's was left alone when joined: this one claims alliancekit's code system
+                self.error(res, "Consent.policyRule", "enum", "alliancekit's consent-policy code measures")
                 continue
             patient = as_dict(data.get("patient"))
             if identifier_of(patient) not in (None, self.ref.client_ref):

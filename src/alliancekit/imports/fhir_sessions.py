@@ -27,6 +27,7 @@ from alliancekit.fhir.codes import (
     EXT_ADMINISTRATION_TIMING,
     EXT_ATTENDANCE,
     EXT_CONSENT,
+    EXT_FIRST_HELD_ON,
     EXT_GROUP_SESSION,
     EXT_RATER,
     MODALITY,
@@ -158,6 +159,20 @@ class SessionReading:
             attended_by=present,
             group_session_id=group if isinstance(group, str) else None,
         )
+
+    def _first_held_on(self, enc: Resource, session: Session) -> date | None:
+        """The day a session was held as first recorded, when a correction moved it earlier (the
+        first-held-on extension; ``None``: it was not moved, or the source does not say). One that is not
+        a date (``date``) or not after the day as corrected (``date-order``) is an error."""
+        value = extension_value(enc.data, EXT_FIRST_HELD_ON)
+        if value is None:
+            return None
+        field = "Encounter.extension[first-held-on]"
+        first = self._date(enc, field, value)
+        if first is not None and first <= session.held_on:
+            self._error(enc, field, "date-order", "after the session's day as corrected")
+            return None
+        return first
 
     def _coded(self, res: Resource, measure: str, version: str, link: str, coding: Any) -> Any:
         """The response position a LOINC-coded answer names (an EHR's PHQ-9 or GAD-7), by the definition's

@@ -31,14 +31,15 @@ the sessions):
   ending with its maintenance plan.
 
 Required words the source lacks are :data:`~alliancekit.imports.fhir_records.IMPORTED_NOTE` (a hold's or a
-transfer's reason, an alert's resolution note, a goal exported without its wording, a referral's target, why
-a planned ending has no maintenance plan); nothing else is invented. Not carried (the export has no element
-for them, or the record is not the importer's to make again): which request a client response answered,
-the first version of a corrected session (it is imported as it reads now, so the scores it set and the
-correction left, the alerts they raised, and the counts and dates a correction keeps as first recorded
-can differ), earlier wordings and statuses of a revised goal (the Goal is its current version), a review's
-narrative, process notes, addenda, statements of disagreement, lockbox directives, the measurement
-protocol, and the audit log.
+transfer's reason, the reason for correcting a session moved earlier, an alert's resolution note, a goal
+exported without its wording, a referral's target, why a planned ending has no maintenance plan); nothing
+else is invented. Not carried (the export has no element for them, or the record is not the importer's to
+make again): which request a client response answered, the first version of a corrected session (it is
+imported as it reads now, recorded on the day it was first recorded on and corrected when a correction
+moved it earlier, so the scores it set and the correction left, the alerts they raised, and the counts and
+dates a correction keeps as first recorded can differ), earlier wordings and statuses of a revised goal
+(the Goal is its current version), a review's narrative, process notes, addenda, statements of
+disagreement, lockbox directives, the measurement protocol, and the audit log.
 """
 
 from __future__ import annotations

@@ -306,15 +306,17 @@ class _Reader:
     Which steps are stored is asked of the idempotency record, through the guarded path
     (:meth:`Practice.imported_command <alliancekit.Practice.imported_command>`, as each step's maker, who is
     answered about a command they made: writing nothing), in source order until the first step not stored,
-    and only for an episode stored before this run. Only steps whose arguments are the source's own are
-    asked (an alert step's are resolved at write time; a step that found its alert not open wrote nothing)."""
+    and only for an episode stored before this run. Steps whose arguments are the source's own are asked
+    with them; the handling of alerts right after the last of those stored (its alert's id is resolved at
+    write time) by its key alone, so a story that ends with alerts handled is found stored to its end, and a
+    re-run after the practice transferred the episode reads nothing."""
 
     def __init__(self, practice: Practice, episodes: _Episodes, unit: Unit, episode_id: str) -> None:
         self.practice, self.episodes, self.unit, self.episode_id = practice, episodes, unit, episode_id
 
     def done(self, index: int) -> bool:
         """Whether the unit's ``index``-th step ran when an earlier run wrote the story it is part of."""
-        return index < self._stored[0]
+        return index <= self._stored[0]
 
     def actor(self, index: int) -> Actor:
         """Who reads for the unit's ``index``-th step."""
@@ -326,9 +328,11 @@ class _Reader:
 
     @functools.cached_property
     def _stored(self) -> tuple[int, tuple[int, str] | None]:
-        """The index of the unit's last stored step of the source's own arguments (-1: none), and of its
-        last stored transfer with who it handed over to (``None``: none is). Stored steps are the first of
-        the unit's: a stored story is the start of the source's."""
+        """The index of the unit's last stored step (-1: none), and of its last stored transfer with who it
+        handed over to (``None``: none is). Stored steps are the first of the unit's: a stored story is the
+        start of the source's. The handling of an alert right after the last stored step of the source's
+        own arguments is asked by its key alone (its alert's id is learnt only by reading the episode); one
+        not stored does not end the story (it found its alert not open and wrote nothing)."""
         ref, episodes = self.unit.episode, self.episodes
         stored = self.practice.imported_command
         opened = _start_args(ref, ref.population)
@@ -336,15 +340,25 @@ class _Reader:
         if stored(episodes.actor(ref), "start_episode", opened, idempotency_key=ref.key("episode")) is None:
             return -1, None
         last, handed = -1, None
-        for index, step in enumerate(self.unit.steps):
+        steps, where = self.unit.steps, self.episode_id
+        for index, step in enumerate(steps):
             if not _plain(step.args):
                 continue
-            maker, where = episodes.actor(ref, step.by), self.episode_id
+            maker = episodes.actor(ref, step.by)
             if stored(maker, step.method, step.args, idempotency_key=step.key, episode_id=where) is None:
                 break  # the stored story ends before this step
             last = index
             if step.method == "transfer":
                 handed = (index, str(step.args["to_clinician_id"]))
+        # the alerts handled right after it (at the end of the story, say) are asked by their keys alone
+        for index in range(last + 1, len(steps)):
+            step = steps[index]
+            if not _alerted(step.args):
+                break
+            maker = episodes.actor(ref, step.by)
+            key = step.key
+            if stored(maker, step.method, {}, idempotency_key=key, episode_id=where, any_request=True):
+                last = index
         return last, handed
 
 
