@@ -9,7 +9,17 @@ points are decided from the stream. A rule reads the first, previous and latest 
 its command, and those points are the fold of the episode's scored events alone (sessions, their
 corrections, the client's responses): folding those before the alert gives the points it compared.
 
-Which point each built-in rule compares is declared here (:data:`COMPARED`, one entry per rule: a test
+Other rules compare no score but read what earlier events left: the ruptures still open (an alert about
+an unresolved rupture does not name it), the sessions since the last one attended and the latest
+session's date (missed sessions, a long gap), the sessions attended and the red or urgent alerts since the
+last review (a review due), the measurement protocol's schedule (a measure missed). Shared, such an alert
+says something of what a withheld event there was (that a rupture exists, that a session was held or
+missed), so it is withheld when a withheld event lies in the span its rule read, decided from the stream
+as the lockbox goes (:class:`WithheldSoFar`): a withheld event before the span (a session before the last
+review) leaves it shared. Where the span cannot be told (the schedule reads counts since the protocol was
+set, since the last review and since each measure was given), it fails closed.
+
+Which of these each built-in rule reads is declared here (:data:`COMPARED`, one entry per rule: a test
 holds them equal). A plugin's rule is not known at read time (no rule registry reaches a read), so its
 alert fails closed: it is withheld when any withheld event carried a score of its measure (of any measure,
 for an alert about none).
@@ -19,14 +29,21 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
-from alliancekit.domain.vocab import Rater
+from alliancekit.domain.vocab import AlertSeverity, Attendance, Rater
 from alliancekit.events.types import (
     AlertRaised,
     ClientResponseRecorded,
+    EndingPlanned,
+    EpisodeClosed,
     EpisodeOpened,
     Event,
+    ProtocolSet,
+    ReviewRecorded,
+    RuptureNoted,
+    RuptureRepairRecorded,
     SessionCorrected,
     SessionRecorded,
 )
@@ -34,7 +51,7 @@ from alliancekit.feedback import builtin
 from alliancekit.feedback.rules import SCORED_EVENTS, track_of
 from alliancekit.lifecycle.state import EpisodeState, fold, start
 
-__all__ = ["COMPARED", "Compared", "ScoresSoFar", "compared_withheld", "points_of"]
+__all__ = ["COMPARED", "SCORE_KINDS", "Compared", "ScoresSoFar", "WithheldSoFar", "points_of"]
 
 #: A measure's score at a session, by the session's number (as a ``ScorePoint`` numbers it).
 Point = tuple[str, int]
@@ -50,6 +67,19 @@ class Compared(enum.Enum):
     PREVIOUS = "previous"
     """The score before the latest of the measure about the participant (``RuleContext.previous``); the
     alert does not name the rater, so every rater's."""
+    OPEN_RUPTURES = "open-ruptures"
+    """The ruptures noted and not yet resolved when the alert was raised: the alert does not name the one
+    that reached its threshold (nor is the threshold of the day known at read time), so every one."""
+    SINCE_ATTENDED = "since-attended"
+    """The sessions since the last one attended, that one included (the no-shows in a row), and the
+    latest session's date before the new one (the gap)."""
+    SINCE_REVIEW = "since-review"
+    """The sessions attended and the red or urgent alerts raised (which ask for a review) since the last
+    review, that review included."""
+    SCHEDULE = "schedule"
+    """What the measurement protocol's schedule reads: counts since the protocol was set, since the last
+    review and since each measure was given, the dates of the last session and score, the ending. No one
+    span: any withheld event of those before the alert withholds it (fail closed)."""
 
 
 COMPARED: Mapping[str, Compared] = {
@@ -61,12 +91,25 @@ COMPARED: Mapping[str, Compared] = {
     builtin.ALLIANCE_BELOW_CUTOFF: Compared.NOTHING,  # against the measure's cutoff
     builtin.ALLIANCE_DROPPED: Compared.PREVIOUS,
     builtin.SPLIT_ALLIANCE: Compared.NOTHING,  # the participants' ratings of the one session
-    builtin.RUPTURE_UNRESOLVED: Compared.NOTHING,
-    builtin.MISSED_SESSIONS: Compared.NOTHING,
-    builtin.MEASURE_MISSED: Compared.NOTHING,
-    builtin.REVIEW_DUE: Compared.NOTHING,
+    builtin.RUPTURE_UNRESOLVED: Compared.OPEN_RUPTURES,
+    builtin.MISSED_SESSIONS: Compared.SINCE_ATTENDED,
+    builtin.MEASURE_MISSED: Compared.SCHEDULE,
+    builtin.REVIEW_DUE: Compared.SINCE_REVIEW,
 }
-"""The earlier score each built-in rule compares (see :mod:`alliancekit.feedback.builtin`)."""
+"""What each built-in rule read besides its command's new scores: an earlier score, or a span of earlier
+events (see :mod:`alliancekit.feedback.builtin`)."""
+#: The kinds that compare an earlier score (the others read a span of events: :class:`WithheldSoFar`).
+SCORE_KINDS = frozenset({Compared.INTAKE, Compared.PREVIOUS})
+#: The events the measurement protocol's schedule is folded from (:data:`Compared.SCHEDULE`).
+_SCHEDULED = (
+    SessionRecorded,
+    SessionCorrected,
+    ClientResponseRecorded,
+    ReviewRecorded,
+    ProtocolSet,
+    EndingPlanned,
+    EpisodeClosed,
+)
 
 
 def points_of(event: Event) -> set[Point]:
@@ -123,12 +166,80 @@ def _compared_points(alert: AlertRaised, compared: Compared, state: EpisodeState
     return found
 
 
-def compared_withheld(alert: AlertRaised, scores: ScoresSoFar, index: int, withheld: set[Point]) -> bool:
+class WithheldSoFar:
+    """What the entries withheld so far gave that a later alert may have read: their score points, and
+    whether one lies in the span each counting rule reads (:class:`Compared`). The lockbox tells it of
+    every entry it decides, in stream order (:meth:`decided`), and asks it of each alert
+    (:meth:`alert_withheld`): the one decision stays the lockbox's."""
+
+    def __init__(self, entries: Sequence[Any]) -> None:
+        self._scores = ScoresSoFar(entries)
+        self._points: set[Point] = set()  # the score points withheld events carried (points_of)
+        self._any = False
+        self._open_ruptures: dict[str, bool] = {}  # open rupture -> whether its note was withheld
+        self._since_attended = False  # a withheld session since the last attended one (that one included)
+        self._at_session = False  # ... as it stood before the latest session (what its alerts read)
+        self._shared_on: date | None = None  # the latest date of a shared session, and of a withheld one
+        self._withheld_on: date | None = None
+        self._since_review = False
+        self._schedule = False
+
+    def decided(self, event: Event, hidden: bool) -> None:
+        """Note ``event`` as shared or withheld (``hidden``)."""
+        self._any = self._any or hidden
+        if hidden:
+            self._points |= points_of(event)
+            self._schedule = self._schedule or isinstance(event, _SCHEDULED)
+        if isinstance(event, SessionRecorded):
+            self._session(event, hidden)
+        elif isinstance(event, RuptureNoted) and not event.note.resolved:
+            self._open_ruptures[event.rupture_id] = hidden
+        elif isinstance(event, RuptureRepairRecorded) and event.attempt.resolved:
+            self._open_ruptures.pop(event.rupture_id, None)
+        elif isinstance(event, ReviewRecorded):
+            self._since_review = hidden  # the span starts again at a review: withheld, it is in it
+        elif isinstance(event, AlertRaised) and event.severity in (AlertSeverity.RED, AlertSeverity.URGENT):
+            self._since_review = self._since_review or hidden  # it asked for a review
+
+    def _session(self, event: SessionRecorded, hidden: bool) -> None:
+        held_on = event.session.held_on
+        # the gap is from the latest date before the session (sessions may be recorded out of date order)
+        last_withheld = self._withheld_on is not None and (
+            self._shared_on is None or self._withheld_on > self._shared_on
+        )
+        self._at_session = self._since_attended or last_withheld
+        attended = event.session.attendance is Attendance.ATTENDED
+        self._since_attended = hidden or (self._since_attended and not attended)
+        self._since_review = self._since_review or (hidden and attended)
+        if hidden:
+            self._withheld_on = held_on if self._withheld_on is None else max(self._withheld_on, held_on)
+        else:
+            self._shared_on = held_on if self._shared_on is None else max(self._shared_on, held_on)
+
+    def alert_withheld(self, alert: AlertRaised, index: int) -> bool:
+        """Whether ``alert`` (``entries[index]``, raised by a shared event) read something of a withheld
+        event: a score it compared, or a withheld event in the span its rule counts."""
+        if not self._any:
+            return False
+        compared = COMPARED.get(alert.rule_id)
+        if compared is Compared.OPEN_RUPTURES:
+            return any(self._open_ruptures.values())
+        if compared is Compared.SINCE_ATTENDED:
+            return self._at_session
+        if compared is Compared.SINCE_REVIEW:
+            return self._since_review
+        if compared is Compared.SCHEDULE:
+            return self._schedule
+        return _scores_withheld(alert, compared, self._scores, index, self._points)
+
+
+def _scores_withheld(
+    alert: AlertRaised, compared: Compared | None, scores: ScoresSoFar, index: int, withheld: set[Point]
+) -> bool:
     """Whether ``alert`` (``entries[index]``) was computed from a score of a withheld event, whose points
     are ``withheld`` (:func:`points_of`)."""
     if not withheld:
         return False
-    compared = COMPARED.get(alert.rule_id)
     if compared is Compared.NOTHING or (compared is not None and alert.measure_id is None):
         return False
     state = None if compared is None else scores.before(index)

@@ -42,7 +42,7 @@ from alliancekit.events.types import (
     ReviewRecorded,
     RuptureNoted,
 )
-from alliancekit.feedback.compared import ScoresSoFar, compared_withheld, points_of
+from alliancekit.feedback.compared import WithheldSoFar
 from alliancekit.feedback.engine import REVIEW_RESOLUTION_NOTE
 from alliancekit.lifecycle.corrected_scores import corrections_as_shared
 from alliancekit.lifecycle.rules import CLOSING_NOTE, SCOPES
@@ -280,8 +280,10 @@ def apply_lockbox(entries: Sequence[Any], directives: Sequence[Directive]) -> tu
     event raised (dated by it, about its scores), the alert resolutions the library wrote for a withheld
     closing or review (dated by it), and a progress review with scores after a withheld event with scores
     (its intake and latest scores may be that event's). An alert a later, shared event raised is withheld
-    too when a score it compared was a withheld event's (a reliable deterioration from a withheld intake, an
-    alliance drop from a withheld session before): see :mod:`alliancekit.feedback.compared`.
+    too when it read a withheld event: a score it compared (a reliable deterioration from a withheld intake,
+    an alliance drop from a withheld session before), or one in the span its rule counts (an unresolved
+    rupture withheld, a withheld session since the last attended one or since the last review): see
+    :mod:`alliancekit.feedback.compared`.
     """
     if not directives:  # nothing is withheld (the treating clinician's read): only what is never shared
         return [e for e in entries if e.type not in NEVER_SHARED], False
@@ -291,8 +293,7 @@ def apply_lockbox(entries: Sequence[Any], directives: Sequence[Directive]) -> tu
     withheld_records: set[object] = set()
     withheld = False
     scores_withheld = False  # a withheld event carried scores: a later review's scores may be theirs
-    withheld_points: set[tuple[str, int]] = set()  # the scores withheld events carried, by session number
-    scores = ScoresSoFar(entries)
+    so_far = WithheldSoFar(entries)  # what the withheld events gave that a later alert may have read
     for index, entry in enumerate(entries):
         if entry.type in NEVER_SHARED:
             continue
@@ -309,12 +310,10 @@ def apply_lockbox(entries: Sequence[Any], directives: Sequence[Directive]) -> tu
                 or comes_with.get(entry.event_id) in withheld_events
                 # a review states the intake and latest scores of the sessions before it (another class)
                 or (scores_withheld and isinstance(event, ReviewRecorded) and bool(event.scores))
-                # an alert raised against an earlier score (the intake, the session before) a withheld
-                # event carried: shared, it would say something of that score
-                or (
-                    isinstance(event, AlertRaised)
-                    and compared_withheld(event, scores, index, withheld_points)
-                )
+                # an alert that read a withheld event: an earlier score it compared (the intake, the
+                # session before), or one in the span its rule counts (the open ruptures, the sessions
+                # since the last attended, since the last review): shared, it would say something of it
+                or (isinstance(event, AlertRaised) and so_far.alert_withheld(event, index))
             )
         )
         if hide:
@@ -322,8 +321,9 @@ def apply_lockbox(entries: Sequence[Any], directives: Sequence[Directive]) -> tu
             withheld_events.add(entry.event_id)
             withheld_records |= records
             scores_withheld = scores_withheld or bool(getattr(event, "scores", ()))
-            withheld_points |= points_of(event)
+            so_far.decided(event, hidden=True)
             continue
+        so_far.decided(event, hidden=False)
         kept.append(entry)
     if withheld and comes_with:
         # what comes with a later event (a closing's resolutions, written before it) is known only now
