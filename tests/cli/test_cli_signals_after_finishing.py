@@ -144,3 +144,32 @@ def test_a_finished_command_not_stopped_exits_as_it_said(practice: Path, tmp_pat
     assert process.stderr.read() == b""
     process.stderr.close()
     assert shown[filled:] == f"wrote {out / 'report.html'}\n".encode()
+
+
+#: The command, with a SIGINT sent to itself the moment it has finished (``finishing`` has run): the window
+#: a Ctrl-C from outside meets only by chance (``test_cli_signals_startup``), here every time.
+SIGINT_ONCE_FINISHED = """
+import os, signal, sys
+from alliancekit.cli import signals
+finished = signals.finishing
+def finishing():
+    finished()
+    os.kill(os.getpid(), signal.SIGINT)
+signals.finishing = finishing
+from alliancekit.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_stop_once_a_usage_error_is_reported_leaves_that_error_whole(tmp_path: Path) -> None:
+    """A command ended by its own usage error (no such database: exit 2) has finished too: a stop then exits
+    130 with the error's line and the finished line on stderr, and the error's JSON object alone on stdout."""
+    argv = ["verify", "--db", str(tmp_path / "missing.sqlite"), "--json"]
+    shown = subprocess.run(
+        [sys.executable, "-c", SIGINT_ONCE_FINISHED, *argv], capture_output=True, text=True, timeout=HANG
+    )
+    assert shown.returncode == 130, shown.stderr
+    usage, finished = shown.stderr.splitlines(keepends=True)
+    assert usage.startswith("alliancekit: error: no alliancekit database at "), shown.stderr
+    assert finished == f"alliancekit: interrupted; {AFTER_FINISHING}\n"
+    assert json.loads(shown.stdout)["error"]["kind"] == "usage"

@@ -25,6 +25,7 @@ import pytest
 
 import alliancekit
 from alliancekit.cli.main import main
+from alliancekit.cli.signals import AFTER_FINISHING
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -213,10 +214,12 @@ def python_start_up_only(stderr: str) -> bool:
 def test_a_ctrl_c_sent_right_after_spawning_ends_the_command_an_allowed_way(
     tmp_path: Path, how: str, entry: list[str], delay: float
 ) -> None:
-    """Whichever phase the SIGINT lands in: the command's own stop (130, its line, its JSON object), the
-    command's own end when the signal came after it (its usage error, and exit 2, or a death by SIGINT when
-    the signal came while Python ended the process) or was lost in a callback of Python's start-up, or
-    Python's start-up, before alliancekit's code ran (killed by SIGINT, or exit 1 when Python could not load
+    """Whichever phase the SIGINT lands in: the command's own stop (130, its line, its JSON object); a stop
+    once the command had reported its usage error and was ending (130, that error whole, then the line saying
+    the command had finished, and no stop object: see ``test_cli_signals_after_finishing``); the command's
+    own end when the signal came after it (its usage error, and exit 2, or a death by SIGINT when the signal
+    came while Python ended the process) or was lost in a callback of Python's start-up; or Python's
+    start-up, before alliancekit's code ran (killed by SIGINT, or exit 1 when Python could not load
     ``runpy``)."""
     with subprocess.Popen(
         command(entry, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -228,7 +231,15 @@ def test_a_ctrl_c_sent_right_after_spawning_ends_the_command_an_allowed_way(
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=HANG)
     code = process.returncode
-    if code == 130:
+    finished = f"alliancekit: interrupted; {AFTER_FINISHING}\n"
+    if code == 130 and err.endswith(finished):
+        # the stop came once the command had reported its own usage error, before its handlers were restored
+        # (signals.finishing): that error stands whole, one line each, and no stop object follows it
+        usage = err.removesuffix(finished)
+        assert usage.startswith("alliancekit: error: no alliancekit database at "), err
+        assert usage.count("\n") == 1, err
+        assert json.loads(out)["error"]["kind"] == "usage"
+    elif code == 130:
         # the stop is reported last; a signal landing while the command reported its own error (between
         # its stdout and stderr lines) leaves that error's lines before the stop's
         assert err.endswith("alliancekit: interrupted\n"), err
