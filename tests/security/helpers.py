@@ -132,3 +132,16 @@ def active_episode(practice: Practice | None = None, text: str = "synthetic text
     assert recorded.record_id is not None
     assert rupture.record_id is not None
     return Setup(p, ep, recorded.record_id, session_event.event_id, rupture.record_id, goal_id)
+
+
+def footprint(p: Practice, episode_id: str) -> tuple[Any, ...]:
+    """What a refused call must leave as it was, everything but the audit log: the episodes, the real one's
+    events, snapshot and row, the outbox."""
+    store = p.store
+    return (
+        sorted(store.episode_ids()),
+        [e.event_id for e in store.load_events(episode_id)],
+        store.load_snapshot(episode_id),
+        store.caseload(open_only=False),
+        store.outbox_records(),
+    )

@@ -22,7 +22,7 @@ from alliancekit.domain.vocab import Purpose
 from alliancekit.errors import NotFoundError
 from alliancekit.store.protocol import AuditRecord
 
-from .helpers import CLINIC, Setup, active_episode, actor
+from .helpers import CLINIC, Setup, active_episode, actor, footprint
 from .test_policy_matrix import OPERATIONS, Op
 
 UNKNOWN = "no-such-episode"
@@ -82,28 +82,16 @@ def _actor_for(operation: str) -> Actor:
     return found
 
 
-def _footprint(p: Practice, episode_id: str) -> tuple[Any, ...]:
-    """Everything but the audit log: the episodes, the real one's events, snapshot and row, the outbox."""
-    store = p.store
-    return (
-        sorted(store.episode_ids()),
-        [e.event_id for e in store.load_events(episode_id)],
-        store.load_snapshot(episode_id),
-        store.caseload(open_only=False),
-        store.outbox_records(),
-    )
-
-
 def _probe(target: Any, call: Op, who: Actor, setup: Setup) -> set[AuditRecord]:
     """Call ``call`` naming the unknown episode; return the audit entries it wrote."""
     p = setup.practice
-    before, footprint = set(p.store.audit_records()), _footprint(p, setup.episode_id)
+    before, left = set(p.store.audit_records()), footprint(p, setup.episode_id)
     with pytest.raises(NotFoundError) as caught:
         call(target, who, attrs.evolve(setup, episode_id=UNKNOWN))
     assert (caught.value.kind, caught.value.ident) == ("episode", UNKNOWN)
     # the id asked for may be anything (a client's reference in the wrong place): kept, never in the message
     assert UNKNOWN not in str(caught.value) + repr(caught.value)
-    assert _footprint(p, setup.episode_id) == footprint  # nothing but the entry
+    assert footprint(p, setup.episode_id) == left  # nothing but the entry
     return set(p.store.audit_records()) - before
 
 

@@ -31,7 +31,7 @@ from alliancekit.errors import NotFoundError
 from alliancekit.security.policy import Action
 from alliancekit.store.protocol import AuditRecord
 
-from .helpers import CLIENT, Setup, active_episode, actor
+from .helpers import CLIENT, Setup, active_episode, actor, footprint
 from .test_unknown_episode_audit import UNKNOWN as UNKNOWN_EPISODE
 
 UNKNOWN = "no-such-record"
@@ -160,28 +160,16 @@ def test_every_call_taking_an_id_is_probed_or_names_no_record_it_looks_up() -> N
         assert ids <= NOT_LOOKED_UP, name
 
 
-def _footprint(p: Practice, episode_id: str) -> tuple[Any, ...]:
-    """Everything but the audit log: the episodes, the real one's events, snapshot and row, the outbox."""
-    store = p.store
-    return (
-        sorted(store.episode_ids()),
-        [e.event_id for e in store.load_events(episode_id)],
-        store.load_snapshot(episode_id),
-        store.caseload(open_only=False),
-        store.outbox_records(),
-    )
-
-
 def _probe(target: Any, name: str, who: Actor, setup: Setup) -> set[AuditRecord]:
     """Call ``name`` naming an unknown record of the real episode; return the audit entries it wrote."""
     kind, call = PROBES[name]
     p = setup.practice
-    before, footprint = set(p.store.audit_records()), _footprint(p, setup.episode_id)
+    before, left = set(p.store.audit_records()), footprint(p, setup.episode_id)
     with pytest.raises(NotFoundError) as caught:
         call(target, who, setup)
     assert (caught.value.kind, caught.value.ident) == (kind, UNKNOWN)
     assert UNKNOWN not in str(caught.value) + repr(caught.value)
-    assert _footprint(p, setup.episode_id) == footprint  # nothing but the entry
+    assert footprint(p, setup.episode_id) == left  # nothing but the entry
     return set(p.store.audit_records()) - before
 
 
