@@ -2,7 +2,9 @@
 
 For this plugin's tests and for hosts testing their own code against the store. ``ALLIANCEKIT_TEST_PG_DSN``
 names a superuser connection (default: the local server). Without a reachable server :func:`test_server`
-skips the test with a one-line reason, except under ``CI=true``, where that is a failure.
+skips the test with a one-line reason, except under ``CI=true``, where that is a failure. A server that is
+there but slow to answer (a loaded machine) is waited for, up to :data:`CONNECT_TIMEOUT`: only one that
+refuses, or does not answer in that time, is taken for absent.
 
 The run's database has ``synchronous_commit = off``: a commit returns before the server's write-ahead log
 reaches the disk, which takes from nothing to several milliseconds a commit, machine by machine. A server
@@ -24,6 +26,11 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+#: Seconds the run's own connections to the server wait for it to answer. A server that is not there
+#: refuses a connection at once, so this only bounds the wait for one that is there and busy: on a machine
+#: loaded by the rest of the run that has taken more than 3 seconds, and the run must not take such a
+#: server for absent (a session fixture's failure fails every test of the process that asked for it).
+CONNECT_TIMEOUT = 60
 
 
 def _with_database(dsn: str, database: str, user: str | None = None) -> str:
@@ -50,7 +57,7 @@ class PgServer:
         self._schemas = 0
 
     def create(self) -> None:
-        with psycopg.connect(self.server_admin_dsn, autocommit=True) as conn:
+        with psycopg.connect(self.server_admin_dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
             no_flush_wait = sql.SQL("ALTER DATABASE {} SET synchronous_commit = off")
             conn.execute(no_flush_wait.format(sql.Identifier(self.database)))
@@ -61,14 +68,14 @@ class PgServer:
             )
 
     def drop(self) -> None:
-        with psycopg.connect(self.server_admin_dsn, autocommit=True) as conn:
+        with psycopg.connect(self.server_admin_dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
             conn.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database))
             )
             conn.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(self.app_role)))
 
     def admin(self) -> psycopg.Connection:
-        return psycopg.connect(self.admin_dsn, autocommit=True)
+        return psycopg.connect(self.admin_dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
 
     def new_schema(self, *, owned_by_app: bool = True) -> str:
         """An empty schema for one test; the application role owns it unless told otherwise."""
@@ -102,7 +109,7 @@ def test_server() -> Iterator[PgServer]:
 
     dsn = os.environ.get("ALLIANCEKIT_TEST_PG_DSN", DEFAULT_DSN)
     try:
-        with psycopg.connect(dsn, connect_timeout=3) as conn:
+        with psycopg.connect(dsn, connect_timeout=CONNECT_TIMEOUT) as conn:
             conn.execute("SELECT 1")
     except psycopg.Error as exc:
         reason = f"PostgreSQL not reachable at {_server(dsn)} ({type(exc).__name__})"
