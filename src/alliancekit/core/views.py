@@ -28,7 +28,7 @@ from alliancekit.domain.checks import (
     check_text,
 )
 from alliancekit.domain.records import MaintenancePlan
-from alliancekit.domain.vocab import Purpose, RequestPoint, Role
+from alliancekit.domain.vocab import Purpose, Rater, RequestPoint, Role
 from alliancekit.errors import NotFoundError, StoreError, ValidationError
 from alliancekit.events.types import (
     ClientResponseRecorded,
@@ -37,6 +37,7 @@ from alliancekit.events.types import (
     GoalAgreed,
     GoalRevised,
     ProcessNoteRecorded,
+    RecordedScore,
     SessionAddendumAdded,
     SessionCorrected,
     SessionRecorded,
@@ -179,7 +180,7 @@ class Views:
     def client_view(self, actor: object, episode_id: object) -> ClientView:
         a, state = self._read(actor, Action.READ_CLIENT_VIEW, episode_id)
         goals: dict[str, ClientGoal] = {}
-        scores: dict[tuple[str, int], ClientScore] = {}
+        scores: dict[_ScoreKey, ClientScore] = {}
         answered: list[tuple[RequestPoint, ClientScore]] = []
         plan: MaintenancePlan | None = None
         # as their timeline shows it (a participant's without what is another's, the identified client's
@@ -197,25 +198,16 @@ class Views:
                     rev.description if rev.description is not None else old.description,
                 )
             elif isinstance(event, SessionRecorded):
-                for score in event.scores:
-                    scores[(score.measure_id, event.number)] = ClientScore(
-                        score.measure_id, event.session.held_on, score.total, at_session=event.number
-                    )
+                for key, score in _session_scores(event.number, event.scores):
+                    scores[key] = _client_score(score, event.session.held_on, event.number)
             elif isinstance(event, SessionCorrected):
-                for score in event.scores:
-                    key = (score.measure_id, event.number)
+                for key, score in _session_scores(event.number, event.scores):
                     if key in scores:
                         scores[key] = attrs.evolve(scores[key], total=score.total)
             elif isinstance(event, ClientResponseRecorded):
                 # its scores only: the answers to the items stay in the record
                 for score in event.scores:
-                    given = ClientScore(
-                        score.measure_id,
-                        event.responded_on,
-                        score.total,
-                        at_session=event.at_session,
-                        client_reported=True,
-                    )
+                    given = _client_score(score, event.responded_on, event.at_session, client_reported=True)
                     answered.append((event.point, given))
             elif isinstance(event, EpisodeClosed) and event.ending is not None:
                 plan = event.ending.maintenance_plan
@@ -735,12 +727,47 @@ class Views:
         return entries
 
 
+#: A session's score in the client view: its measure, the session's number, whom it is about, who rated it,
+#: and how many of the session's scores with all four the same come before it (the same measure given at the
+#: start and at the end, or by two parents, which a score does not tell apart).
+_ScoreKey = tuple[str, int, str | None, Rater, int]
+
+
+def _session_scores(number: int, recorded: Iterable[RecordedScore]) -> list[tuple[_ScoreKey, RecordedScore]]:
+    """The scores of session ``number`` (as recorded or as corrected), each with its key: a correction
+    replaces the score with the same key, so one participant's or rater's score never takes another's."""
+    seen: dict[tuple[str, str | None, Rater], int] = {}
+    keyed = []
+    for score in recorded:
+        whose = (score.measure_id, score.about, score.rater)
+        before = seen.get(whose, 0)
+        seen[whose] = before + 1
+        keyed.append(((score.measure_id, number, score.about, score.rater, before), score))
+    return keyed
+
+
+def _client_score(
+    score: RecordedScore, held_on: date, at_session: int, *, client_reported: bool = False
+) -> ClientScore:
+    """``score`` as the client view shows it: its total, never its answers, and whose it is."""
+    return ClientScore(
+        score.measure_id,
+        held_on,
+        score.total,
+        at_session=at_session,
+        client_reported=client_reported,
+        about=score.about,
+        rater=score.rater,
+    )
+
+
 def _in_order(
     sessions: Iterable[ClientScore], answered: list[tuple[RequestPoint, ClientScore]]
 ) -> tuple[ClientScore, ...]:
     """The client view's scores in the order they were given: by the session they count at, a session's
-    own by measure, the client's answers for its start before them and any other after them (between
-    sessions, by the day they were answered; on one day, as recorded)."""
+    own by measure (one measure's as the session lists them), the client's answers for its start before
+    them and any other after them (between sessions, by the day they were answered; on one day, as
+    recorded)."""
     keyed = [((score.at_session, 1, date.min, score.measure_id), score) for score in sessions]
     keyed += [
         ((score.at_session, 0 if point is RequestPoint.START else 2, score.held_on, ""), score)
