@@ -114,7 +114,7 @@ def test_a_correction_of_one_participants_rating_changes_that_one_only(practice:
 
 def test_one_measure_given_at_the_start_and_at_the_end_of_a_session_shows_both(practice: Practice) -> None:
     """The same person, rater and measure twice in a session (at its start and at its end) is allowed: each
-    is a score of its own, in the order the session lists them, and a correction matches them by that
+    is a score of its own, in the order the session lists them, and a correction replaces them in that
     order."""
     ep = active_episode(practice).episode_id
     recorded = practice.record_session(OWN, ep, _session(ors(3.0), attrs.evolve(ors(4.0), timing="end")))
@@ -130,3 +130,25 @@ def test_the_repr_hides_whom_a_score_is_about() -> None:
     assert "client-secret-ref" not in shown
     assert "about=<hidden>" in shown
     assert "rater=<Rater.PARENT: 'parent'>" in shown
+
+
+def test_a_correction_replaces_the_sessions_scores_and_day(practice: Practice) -> None:
+    """A correction replaces a session's content: a score it takes out leaves the view, one it adds comes
+    into it, and its scores are shown on the corrected day."""
+    ep = active_episode(practice).episode_id
+    recorded = practice.record_session(OWN, ep, _session(ors(3.0), attrs.evolve(ors(4.0), rater="parent")))
+    assert recorded.record_id is not None
+    later = D.replace(day=D.day + 1)
+    corrected = attrs.evolve(_session(ors(2.5)), held_on=later)  # the parent's rating was never given
+    practice.correct_session(OWN, ep, recorded.record_id, corrected, reason="the parent was not there")
+    assert practice.client_view(CLIENT_ACTOR, ep).scores == (
+        SESSION_ONE,
+        ClientScore("ors", later, 10.0, at_session=2),
+    )
+    again = attrs.evolve(_session(ors(2.5), attrs.evolve(ors(1.0), rater="parent")), held_on=later)
+    practice.correct_session(OWN, ep, recorded.record_id, again, reason="the parent came late")
+    assert practice.client_view(CLIENT_ACTOR, ep).scores == (
+        SESSION_ONE,
+        ClientScore("ors", later, 10.0, at_session=2),
+        ClientScore("ors", later, 4.0, at_session=2, rater=Rater.PARENT),
+    )

@@ -8,6 +8,7 @@ themselves (timeline, session history, break-glass read, client view) takes them
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -28,7 +29,7 @@ from alliancekit.domain.checks import (
     check_text,
 )
 from alliancekit.domain.records import MaintenancePlan
-from alliancekit.domain.vocab import Purpose, Rater, RequestPoint, Role
+from alliancekit.domain.vocab import Purpose, RequestPoint, Role
 from alliancekit.errors import NotFoundError, StoreError, ValidationError
 from alliancekit.events.types import (
     ClientResponseRecorded,
@@ -180,7 +181,7 @@ class Views:
     def client_view(self, actor: object, episode_id: object) -> ClientView:
         a, state = self._read(actor, Action.READ_CLIENT_VIEW, episode_id)
         goals: dict[str, ClientGoal] = {}
-        scores: dict[_ScoreKey, ClientScore] = {}
+        sessions: dict[int, list[ClientScore]] = {}
         answered: list[tuple[RequestPoint, ClientScore]] = []
         plan: MaintenancePlan | None = None
         # as their timeline shows it (a participant's without what is another's, the identified client's
@@ -197,13 +198,12 @@ class Views:
                     rev.status.value if rev.status else old.status,
                     rev.description if rev.description is not None else old.description,
                 )
-            elif isinstance(event, SessionRecorded):
-                for key, score in _session_scores(event.number, event.scores):
-                    scores[key] = _client_score(score, event.session.held_on, event.number)
-            elif isinstance(event, SessionCorrected):
-                for key, score in _session_scores(event.number, event.scores):
-                    if key in scores:
-                        scores[key] = attrs.evolve(scores[key], total=score.total)
+            elif isinstance(event, SessionRecorded | SessionCorrected):
+                # a correction replaces the session's content: its scores (one taken out goes, one added
+                # comes) and its day; every score stays apart, whomever it is about and whoever rated it
+                sessions[event.number] = [
+                    _client_score(score, event.session.held_on, event.number) for score in event.scores
+                ]
             elif isinstance(event, ClientResponseRecorded):
                 # its scores only: the answers to the items stay in the record
                 for score in event.scores:
@@ -211,7 +211,8 @@ class Views:
                     answered.append((event.point, given))
             elif isinstance(event, EpisodeClosed) and event.ending is not None:
                 plan = event.ending.maintenance_plan
-        return ClientView(state.episode_id, tuple(goals.values()), _in_order(scores.values(), answered), plan)
+        scores = _in_order(itertools.chain.from_iterable(sessions.values()), answered)
+        return ClientView(state.episode_id, tuple(goals.values()), scores, plan)
 
     def shared_record(
         self,
@@ -725,25 +726,6 @@ class Views:
         if not entries:
             raise NotFoundError("episode", episode_id)
         return entries
-
-
-#: A session's score in the client view: its measure, the session's number, whom it is about, who rated it,
-#: and how many of the session's scores with all four the same come before it (the same measure given at the
-#: start and at the end, or by two parents, which a score does not tell apart).
-_ScoreKey = tuple[str, int, str | None, Rater, int]
-
-
-def _session_scores(number: int, recorded: Iterable[RecordedScore]) -> list[tuple[_ScoreKey, RecordedScore]]:
-    """The scores of session ``number`` (as recorded or as corrected), each with its key: a correction
-    replaces the score with the same key, so one participant's or rater's score never takes another's."""
-    seen: dict[tuple[str, str | None, Rater], int] = {}
-    keyed = []
-    for score in recorded:
-        whose = (score.measure_id, score.about, score.rater)
-        before = seen.get(whose, 0)
-        seen[whose] = before + 1
-        keyed.append(((score.measure_id, number, score.about, score.rater, before), score))
-    return keyed
 
 
 def _client_score(
