@@ -8,6 +8,7 @@ themselves (timeline, session history, break-glass read, client view) takes them
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterable
 from datetime import date
@@ -37,6 +38,7 @@ from alliancekit.events.types import (
     GoalAgreed,
     GoalRevised,
     ProcessNoteRecorded,
+    RecordedScore,
     SessionAddendumAdded,
     SessionCorrected,
     SessionRecorded,
@@ -179,7 +181,7 @@ class Views:
     def client_view(self, actor: object, episode_id: object) -> ClientView:
         a, state = self._read(actor, Action.READ_CLIENT_VIEW, episode_id)
         goals: dict[str, ClientGoal] = {}
-        scores: dict[tuple[str, int], ClientScore] = {}
+        sessions: dict[int, list[ClientScore]] = {}
         answered: list[tuple[RequestPoint, ClientScore]] = []
         plan: MaintenancePlan | None = None
         # as their timeline shows it (a participant's without what is another's, the identified client's
@@ -196,30 +198,21 @@ class Views:
                     rev.status.value if rev.status else old.status,
                     rev.description if rev.description is not None else old.description,
                 )
-            elif isinstance(event, SessionRecorded):
-                for score in event.scores:
-                    scores[(score.measure_id, event.number)] = ClientScore(
-                        score.measure_id, event.session.held_on, score.total, at_session=event.number
-                    )
-            elif isinstance(event, SessionCorrected):
-                for score in event.scores:
-                    key = (score.measure_id, event.number)
-                    if key in scores:
-                        scores[key] = attrs.evolve(scores[key], total=score.total)
+            elif isinstance(event, SessionRecorded | SessionCorrected):
+                # a correction replaces the session's content: its scores (one taken out goes, one added
+                # comes) and its day; every score stays apart, whomever it is about and whoever rated it
+                sessions[event.number] = [
+                    _client_score(score, event.session.held_on, event.number) for score in event.scores
+                ]
             elif isinstance(event, ClientResponseRecorded):
                 # its scores only: the answers to the items stay in the record
                 for score in event.scores:
-                    given = ClientScore(
-                        score.measure_id,
-                        event.responded_on,
-                        score.total,
-                        at_session=event.at_session,
-                        client_reported=True,
-                    )
+                    given = _client_score(score, event.responded_on, event.at_session, client_reported=True)
                     answered.append((event.point, given))
             elif isinstance(event, EpisodeClosed) and event.ending is not None:
                 plan = event.ending.maintenance_plan
-        return ClientView(state.episode_id, tuple(goals.values()), _in_order(scores.values(), answered), plan)
+        scores = _in_order(itertools.chain.from_iterable(sessions.values()), answered)
+        return ClientView(state.episode_id, tuple(goals.values()), scores, plan)
 
     def shared_record(
         self,
@@ -735,12 +728,28 @@ class Views:
         return entries
 
 
+def _client_score(
+    score: RecordedScore, held_on: date, at_session: int, *, client_reported: bool = False
+) -> ClientScore:
+    """``score`` as the client view shows it: its total, never its answers, and whose it is."""
+    return ClientScore(
+        score.measure_id,
+        held_on,
+        score.total,
+        at_session=at_session,
+        client_reported=client_reported,
+        about=score.about,
+        rater=score.rater,
+    )
+
+
 def _in_order(
     sessions: Iterable[ClientScore], answered: list[tuple[RequestPoint, ClientScore]]
 ) -> tuple[ClientScore, ...]:
     """The client view's scores in the order they were given: by the session they count at, a session's
-    own by measure, the client's answers for its start before them and any other after them (between
-    sessions, by the day they were answered; on one day, as recorded)."""
+    own by measure (one measure's as the session lists them), the client's answers for its start before
+    them and any other after them (between sessions, by the day they were answered; on one day, as
+    recorded)."""
     keyed = [((score.at_session, 1, date.min, score.measure_id), score) for score in sessions]
     keyed += [
         ((score.at_session, 0 if point is RequestPoint.START else 2, score.held_on, ""), score)

@@ -11,6 +11,7 @@ import attrs
 
 from alliancekit.domain.records import MaintenancePlan
 from alliancekit.domain.reprs import hidden, without_client_ids
+from alliancekit.domain.vocab import Rater
 from alliancekit.events.types import Event
 from alliancekit.lifecycle.state import EpisodeState
 from alliancekit.store.protocol import CaseloadRow, ClosedOutcome
@@ -135,8 +136,8 @@ class ClientGoal:
 
 @attrs.frozen
 class ClientScore:
-    """A measure's total as the client view shows it: given in a session, or answered by the client
-    themselves (a request's link, a kiosk code, a form recorded for them from paper)."""
+    """A measure's total as the client view shows it, and whose it is: given in a session, or answered by
+    the client themselves (a request's link, a kiosk code, a form recorded for them from paper)."""
 
     measure_id: str
     held_on: date
@@ -149,6 +150,12 @@ class ClientScore:
     client_reported: bool = False
     """True for a measure the client answered themselves (``client-response-recorded``), false for a
     session's score."""
+    about: str | None = attrs.field(default=None, repr=hidden)
+    """The participant the score is about (their host reference); ``None``: the episode's identified client,
+    as :attr:`~alliancekit.events.types.RecordedScore.about`."""
+    rater: Rater = Rater.CLIENT
+    """Who rated: the participant themselves, or a collateral rater (a parent, a partner, a teacher). With
+    :attr:`about`, what tells apart the scores of one measure in one session."""
 
 
 @attrs.frozen
