@@ -424,7 +424,13 @@ CASES: dict[str, dict[str, Case]] = {
             False,
             _client_response(administration=probe(3)),
         ),
-        "unknown session": (ValidationError, NOTHING, False, True, _client_response(session_id="s-none")),
+        "unknown session": (
+            NotFoundError,
+            UNKNOWN_SESSION,
+            False,
+            True,
+            _client_response(session_id="s-none"),
+        ),
         "a future time": (
             ValidationError,
             NOTHING,

@@ -8,35 +8,43 @@ it looks up, or to answer an unknown id otherwise (and why); on the facade and i
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from alliancekit import Practice
+from alliancekit import Practice, open_practice
 from alliancekit.batch import FACADE_ONLY
 from alliancekit.core.command_table import COMMANDS, Returns
 from alliancekit.core.guard import NOT_FOUND
 from alliancekit.domain import (
     Actor,
+    Administration,
     GoalProgressNote,
     GoalRevision,
     Review,
     RuptureNote,
     Session,
 )
-from alliancekit.domain.vocab import RuptureCause, RuptureKind, RuptureMarker
-from alliancekit.errors import NotFoundError
+from alliancekit.domain.vocab import Purpose, RuptureCause, RuptureKind, RuptureMarker
+from alliancekit.errors import NotFoundError, ValidationError
 from alliancekit.security.policy import Action
 from alliancekit.store.protocol import AuditRecord
 
-from .helpers import CLIENT, Setup, active_episode, actor, footprint
+from .helpers import CLIENT, CLINIC, Clock, Setup, active_episode, actor, footprint
 from .test_unknown_episode_audit import UNKNOWN as UNKNOWN_EPISODE
 
 UNKNOWN = "no-such-record"
 D = date(2026, 1, 19)
+RESPONDED_AT = datetime(2026, 1, 19, 9, 0, tzinfo=UTC)
 Call = Callable[[Any, Actor, Setup], object]
+
+
+def _phq9() -> Administration:
+    """The client's answers to a measure they filled in elsewhere, for ``record_client_response``."""
+    return Administration("phq-9", "1.0", "start", {f"q{i}": 0 for i in range(1, 10)})
 
 
 def _rupture(session_id: str) -> RuptureNote:
@@ -86,6 +94,12 @@ PROBES: dict[str, tuple[str, Call]] = {
         "session",
         lambda p, a, s: p.kiosk_code(a, s.episode_id, measure="phq-9", session_id=UNKNOWN),
     ),
+    "record_client_response": (
+        "session",
+        lambda p, a, s: p.record_client_response(
+            a, s.episode_id, _phq9(), responded_at=RESPONDED_AT, session_id=UNKNOWN
+        ),
+    ),
     "session_history": ("session", lambda p, a, s: p.session_history(a, s.episode_id, UNKNOWN)),
 }
 
@@ -98,8 +112,8 @@ ANSWERED_OTHERWISE = {
     "resolve_alert": "alert-not-open",
     "record_repair": "rupture-not-open",
     "revoke_request": "request-not-open",
-    # input checks against the episode's state: ValidationError naming the field and rule
-    "record_client_response": "session_id: unknown-session",
+    # input checks against the episode's state: ValidationError naming the field and rule (a person, or a
+    # group the store keeps no list of: no record of the episode is looked up)
     "change_measures_consent": "participant: participant-not-in-episode",
     "record_group_session": "session.members[i].episode_id: not-a-group-member (no list of groups is kept)",
     # a token or a kiosk code names no clinic until it is found: one InvalidToken, a wrong kiosk code
@@ -251,3 +265,97 @@ def test_an_unknown_episode_is_still_named_as_the_episode() -> None:
         p.session_history(who, UNKNOWN_EPISODE, UNKNOWN)
     [entry] = set(p.store.audit_records()) - before
     assert (entry.outcome, entry.record_type, entry.record_id) == (NOT_FOUND, "episode", UNKNOWN_EPISODE)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
+    """A practice on a real store: an SQLite file, or a schema of its own on the PostgreSQL server."""
+    if request.param == "sqlite":
+        p = open_practice(tmp_path / "p.sqlite", clock=Clock())
+    else:
+        pg: Any = request.getfixturevalue("pg")
+        from alliancekit_postgres import PostgresStore
+
+        store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=2)
+        p = Practice(store, clock=Clock())
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def _respond(p: Practice, path: str, who: Actor, episode_id: str, session_id: str) -> object:
+    if path == "facade":
+        return p.record_client_response(
+            who, episode_id, _phq9(), responded_at=RESPONDED_AT, session_id=session_id
+        )
+    with p.batch() as batch:
+        return batch.record_client_response(
+            who, episode_id, _phq9(), responded_at=RESPONDED_AT, session_id=session_id
+        )
+
+
+def _refused_response(p: Practice, path: str, who: Actor, episode_id: str, named: str) -> tuple[Any, ...]:
+    """The answer to a response naming the session ``named``: the error and the one entry (its id aside)."""
+    before, left = set(p.store.audit_records()), footprint(p, episode_id)
+    with pytest.raises(NotFoundError) as caught:
+        _respond(p, path, who, episode_id, named)
+    assert footprint(p, episode_id) == left  # no response, no row, no message: nothing but the entry
+    [entry] = set(p.store.audit_records()) - before
+    assert entry.record_id == named
+    shown = (entry.actor_id, entry.action, entry.outcome, entry.record_type, entry.clinic_id)
+    return (type(caught.value), caught.value.kind, str(caught.value), shown, entry.client_ref, entry.detail)
+
+
+@pytest.mark.parametrize("path", ["facade", "batch"])
+def test_a_response_in_a_withheld_session_is_answered_as_in_an_unknown_one(
+    stored: Practice, path: str
+) -> None:
+    """On each real store: a recorded response naming a session the episode does not have, or one the
+    actor's view leaves out, is one ``not-found`` entry naming the session and nothing else, the two alike;
+    once the directive is lifted the same session takes the response."""
+    setup = active_episode(stored)
+    p, ep = stored, setup.episode_id
+    own = actor("clin_own")
+    assert own is not None
+    # withheld from the clinician of record by name: binding when they act for another purpose than treatment
+    directive = p.set_lockbox(
+        actor("client_own"), ep, scope="class", classes=["sessions"], recipients=[own.id], on=D
+    )
+    for_operations = Actor(own.id, own.role, own.clinic_id, Purpose.OPERATIONS)
+    unknown = _refused_response(p, path, for_operations, ep, UNKNOWN)
+    assert unknown == (
+        NotFoundError,
+        "session",
+        str(NotFoundError("session", UNKNOWN)),
+        (own.id, Action.RECORD_CLIENT_RESPONSE, NOT_FOUND, "session", CLINIC),
+        "",
+        "",
+    )
+    assert _refused_response(p, path, for_operations, ep, setup.session_id) == unknown
+    # the other side: the same session, once no directive binds the actor, takes the response
+    p.lift_lockbox(actor("client_own"), ep, directive.record_id, on=D)
+    assert _respond(p, path, for_operations, ep, setup.session_id)
+
+
+#: Calls naming a session by an id that could name nothing (a space at its end).
+MALFORMED: dict[str, Call] = {
+    "record_client_response": lambda p, a, s: _respond(p, "facade", a, s.episode_id, f"{s.session_id} "),
+    "request_administration": lambda p, a, s: p.request_administration(
+        a, s.episode_id, measure="phq-9", session_id=f"{s.session_id} "
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MALFORMED))
+def test_a_malformed_session_id_is_bad_input_not_a_failed_lookup(name: str) -> None:
+    """A malformed id is refused by its check before any lookup: ``ValidationError`` naming the field and
+    rule, and nothing written, not even an entry."""
+    setup = active_episode()
+    p, who = setup.practice, actor("clin_own")
+    assert who is not None
+    before, left = set(p.store.audit_records()), footprint(p, setup.episode_id)
+    with pytest.raises(ValidationError) as caught:
+        MALFORMED[name](p, who, setup)
+    assert (caught.value.field, caught.value.rule) == ("session_id", "whitespace")
+    assert (set(p.store.audit_records()), footprint(p, setup.episode_id)) == (before, left)

@@ -53,8 +53,7 @@ def build_request(channel: str) -> Any:
         day = now.astimezone(zone).date()
         request_id = ctx.new_id("request")
         session_id = a["session_id"]
-        # a session the actor's view leaves out is answered as an unknown one (Context.named_session)
-        known = session_id is None or ctx.named_session(session_id) is not None
+        known = session_known(ctx, session_id)
         remind: datetime | None = None
         if channel == "kiosk":
             expires = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
@@ -158,6 +157,12 @@ def build_revoke(ctx: Context, a: Mapping[str, Any]) -> c.Command:
     return c.RevokeRequest(a["request_id"], now.astimezone(s.zone(clinic)).date(), revocable)
 
 
+def session_known(ctx: Context, session_id: str | None) -> bool:
+    """Whether the session a caller names (if any) is one their view of the episode shows: one it leaves out
+    is answered as an unknown one (:meth:`Context.named_session`), by the lifecycle rule, as not found."""
+    return session_id is None or ctx.named_session(session_id) is not None
+
+
 def _at_session(ctx: Context, point: RequestPoint, session_id: str | None) -> int:
     """The session a response counts at: the named session's, else the next one's for the start of a
     session, else the last one's (0 before any)."""
@@ -195,8 +200,9 @@ def build_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
 def build_recorded_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
     """A measure the client filled in elsewhere (on paper, in another system), recorded for them by a
     clinician: the same event as an answer through a request, so scores, alerts and due measures treat it
-    the same. Checked here: it is the client's own answers, to a measure clients complete, given in a
-    session of this episode when one is named, at a point its timing allows."""
+    the same. Checked here: it is the client's own answers, to a measure clients complete, at a point its
+    timing allows; a named session the episode does not have (or the actor's view leaves out) is a failed
+    lookup, refused by the lifecycle rule as a request's is."""
     s = ctx.services
     administration: Administration = a["administration"]
     if administration.rater is not Rater.CLIENT or administration.about is not None:
@@ -209,8 +215,6 @@ def build_recorded_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
     responded_at: datetime = a["responded_at"]  # not after today: refused with the inputs' checks
     responded_on = responded_at.astimezone(s.zone(ctx.actor.clinic_id)).date()
     session_id = a["session_id"]
-    if session_id is not None and ctx.named_session(session_id) is None:
-        raise ValidationError("session_id", "unknown-session", "a session recorded in this episode")
     start = administration.timing is AdministrationTiming.START
     point = a["point"] or (
         RequestPoint.START if start else RequestPoint.END if session_id is not None else RequestPoint.BETWEEN
@@ -226,4 +230,5 @@ def build_recorded_response(ctx: Context, a: Mapping[str, Any]) -> c.Command:
         ctx.score([administration]),
         session_id,
         responded_at,
+        session_known(ctx, session_id),
     )

@@ -249,6 +249,9 @@ class RecordClientResponse(Command):
     scores: tuple[RecordedScore, ...]
     session_id: str | None
     responded_at: datetime | None = None
+    session_known: bool = True
+    """Whether ``session_id`` (when given) names a session the actor's view of the episode shows; a link's
+    or kiosk code's answer names its request's own session, found when the request was made."""
 
 
 @attrs.frozen

@@ -622,8 +622,7 @@ def _resolve(state: EpisodeState, cmd: c.ResolveAlert) -> list[Event]:
 
 def _request(state: EpisodeState, cmd: c.RequestAdministration) -> list[Event]:
     check_client_consent(state, None, "measure")  # a request asks the client about themselves
-    if cmd.session_id is not None and not cmd.session_known:
-        raise NotFoundError("session", cmd.session_id)
+    _session_found(cmd.session_id, cmd.session_known)
     return [
         AdministrationRequested(
             cmd.request_id,
@@ -638,6 +637,13 @@ def _request(state: EpisodeState, cmd: c.RequestAdministration) -> list[Event]:
     ]
 
 
+def _session_found(session_id: str | None, known: bool) -> None:
+    """A session a request or a response names must be one the episode has (and the actor's view shows):
+    else a failed lookup, audited by the runner as not found."""
+    if session_id is not None and not known:
+        raise NotFoundError("session", session_id)
+
+
 def _revoke_request(state: EpisodeState, cmd: c.RevokeRequest) -> list[Event]:
     if not cmd.revocable:
         raise _refuse("request-not-open", "that request is not open: it was used, revoked or never made")
@@ -646,6 +652,7 @@ def _revoke_request(state: EpisodeState, cmd: c.RevokeRequest) -> list[Event]:
 
 def _client_response(state: EpisodeState, cmd: c.RecordClientResponse) -> list[Event]:
     check_client_consent(state, cmd.administration.about, "administration.about", cmd.responded_on)
+    _session_found(cmd.session_id, cmd.session_known)
     return [
         ClientResponseRecorded(
             cmd.request_id,
