@@ -61,7 +61,7 @@ from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.lifecycle.state import AlertState, EpisodeState
 from alliancekit.measures.definition import Measure
 from alliancekit.notify.dispatcher import Dispatcher, DispatchPolicy, DispatchSummary
-from alliancekit.notify.outbox import Subscriptions
+from alliancekit.notify.outbox import Subscriptions, shown_record
 from alliancekit.plugins.manager import PluginHost, get_plugin_host
 from alliancekit.protocols import DueMeasure, MeasurementProtocol
 from alliancekit.requests import AdministrationRequest, KioskCode, RequestConfig, RequestForm, Submission
@@ -1554,13 +1554,18 @@ class Practice:
     def outbox_records(
         self, state: OutboxState | None = None, *, limit: int = 1000, after: str | None = None
     ) -> list[OutboxRecord]:
-        """Outbox messages (in one state, or all), oldest first: references and codes only. ``after`` (the
-        last message id of a page) gives the next page."""
+        """Outbox messages (in one state, or all, of every clinic), oldest first. ``after`` (the last message
+        id of a page) gives the next page.
+
+        A worker call: no actor, no audit entry, so each body holds references and codes only. A request's
+        link carries the client's token and is left out (``has_link`` in the body says there was one); only
+        the dispatcher hands it to the channel. See :func:`alliancekit.notify.outbox.shown_record`.
+        """
         state = check_optional_choice("state", state, OutboxState)
         limit = check_int("limit", limit, lo=1, hi=1_000_000)
         if after is not None:
             check_ref("after", after)
-        return self._open().reader.outbox_records(state, limit, after)
+        return [shown_record(r) for r in self._open().reader.outbox_records(state, limit, after)]
 
     def retry_message(self, message_id: str) -> bool:
         """Put a dead message back to pending, due now; False when there is no dead message with that id."""

@@ -30,7 +30,8 @@ Argv = Callable[[Path, Path, str], list[str]]
 
 #: command path -> (how the practice is touched, the arguments after the command path)
 #: audited: reads clinical content through the facade; read-only: opens the file read-only;
-#: none: no practice database; worker: outbox rows only; writes: creates or rewrites the database
+#: none: no practice database; worker: outbox rows only, references and codes (never a request's link:
+#: tests/notify/test_outbox_links.py), of every clinic, unaudited; writes: creates or rewrites the database
 COMMANDS: dict[str, tuple[str, Argv]] = {
     "caseload": ("audited", lambda db, tmp, ep: ["--db", str(db), "--all"]),
     "episode show": ("audited", lambda db, tmp, ep: ["--db", str(db), ep[:10], "--json"]),
@@ -160,3 +161,12 @@ def test_cli_command_on_a_locked_record(
         assert _audit_rows(db) == before_audit
     elif kind in ("none", "worker"):
         assert _audit_rows(db) == before_audit
+
+
+def test_the_worker_commands_are_the_ones_the_security_page_exempts() -> None:
+    """docs/reference/security.md names the outbox commands that take no actor: this table's workers."""
+    text = (Path(__file__).parents[2] / "docs" / "reference" / "security.md").read_text(encoding="utf-8")
+    start = text.index("- **The outbox worker's calls take no actor")
+    bullet = text[start : text.index("\n- ", start + 1)]
+    workers = {command for command, (kind, _) in COMMANDS.items() if kind == "worker"}
+    assert workers == set(re.findall(r"`(outbox \w+)`", bullet))

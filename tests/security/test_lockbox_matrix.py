@@ -102,7 +102,7 @@ NOT_CONTENT = {
     "batched_reads": "a scope: the reads made in it are decided and withheld as everywhere else",
     "batch": "a scope: the commands made in it are decided as on the facade",
     "outbox_status": "counts",
-    "outbox_records": "references and codes only",
+    "outbox_records": "references and codes only, never a request's link (tests/notify/test_outbox_links.py)",
     "dispatcher": "the delivery worker",
     "dispatch_pending": "the delivery worker",
     "run_dispatcher": "the delivery worker",

@@ -592,8 +592,10 @@ def test_role_operation_matrix(operation: str, kind: str) -> None:
         assert refusals[-1].action == refused.value.action
 
 
-#: The outbox worker's calls take no actor: they run in the host's delivery worker, read and write only outbox
-#: rows (references and alert codes, never clinical content: tests/notify/test_canary.py) and no episode.
+#: The outbox worker's calls take no actor, write no audit entry and are practice-wide: they run in the host's
+#: delivery worker, read and write only outbox rows and no episode, and return references and alert codes,
+#: never clinical content (tests/notify/test_canary.py) nor a request's link, token or kiosk code
+#: (tests/notify/test_outbox_links.py); docs/reference/security.md states the exemption.
 OUTBOX_WORKER_CALLS = {
     "dispatch_pending",
     "run_dispatcher",
@@ -632,6 +634,23 @@ def test_every_public_call_is_in_the_matrix() -> None:
     covered = {name.removesuffix("_of_another").removesuffix("_override") for name in OPERATIONS}
     covered -= EXPORTS_AND_REPORTS
     assert public <= covered, public - covered
+
+
+#: The bullet of docs/reference/security.md that states the worker exemption.
+WORKER_BULLET = "- **The outbox worker's calls take no actor and show references and codes only.**"
+
+
+def worker_exemption_text() -> str:
+    """That bullet's text: the exemption and the calls it names."""
+    text = (Path(__file__).parents[2] / "docs" / "reference" / "security.md").read_text(encoding="utf-8")
+    start = text.index(WORKER_BULLET)
+    return text[start : text.index("\n- ", start + 1)]
+
+
+def test_the_worker_exemption_names_every_worker_call() -> None:
+    bullet = worker_exemption_text()
+    assert all(f"`{name}`" in bullet for name in OUTBOX_WORKER_CALLS), bullet
+    assert "return no link, token or kiosk code" in " ".join(bullet.split())
 
 
 def test_every_command_of_the_command_table_is_in_the_matrix() -> None:

@@ -86,18 +86,11 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
-#: What a dead request's link is shown as: the link holds the client's token, a bearer secret (whoever has
-#: it may answer as the client), which the channel needs and an operator does not.
-LINK_WITHHELD = "(withheld: it holds the client's token)"
-
-
 def _as_json(m: OutboxRecord) -> dict[str, Any]:
-    """A message as a JSON object; its body decoded (references and codes only), not a string of JSON."""
+    """A message as a JSON object, its body decoded: as ``Practice.outbox_records`` shows it, without a
+    request's link (``has_link`` says there was one)."""
     data = attrs.asdict(m)
-    body = json.loads(data.pop("body_json"))
-    if body.get("link") is not None:
-        body["link"] = LINK_WITHHELD
-    data["body"] = body
+    data["body"] = json.loads(data.pop("body_json"))
     return data
 
 

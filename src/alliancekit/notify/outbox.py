@@ -124,6 +124,37 @@ def message_id(event_id: str, kind: str, channel: str) -> str:
     return uuid.uuid5(_MESSAGE_NAMESPACE, f"{event_id}:{kind}:{channel}").hex
 
 
+#: The body fields a worker call (``Practice.outbox_records``) shows: references and codes. Not the link,
+#: whose token is a bearer secret (whoever holds it answers as the client): only the dispatcher reads a
+#: message's whole body, to hand it to its channel. A field a later body adds stays hidden until named here.
+SHOWN_FIELDS: tuple[str, ...] = (
+    "message_id",
+    "v",
+    "kind",
+    "episode_id",
+    "clinic_id",
+    "clinician_id",
+    "occurred_at",
+    *_ALERT_FIELDS,
+    "request_id",
+    "expires_at",
+)
+
+
+def shown_record(record: OutboxRecord) -> OutboxRecord:
+    """``record`` as a worker call returns it: its body has only :data:`SHOWN_FIELDS`, and ``has_link``
+    (a boolean) in place of a link. A body that is not a JSON object shows as ``{"has_link": false}``."""
+    try:
+        body = json.loads(record.body_json)
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    shown = {name: body[name] for name in SHOWN_FIELDS if name in body}
+    shown["has_link"] = body.get("link") is not None
+    return attrs.evolve(record, body_json=json.dumps(shown, separators=(",", ":")))
+
+
 def messages_for(
     events: Sequence[tuple[StoredEvent, Event]],
     state: EpisodeState,

@@ -194,8 +194,10 @@ class OutboxRecord:
 
     ``message_id`` is unique and doubles as the idempotency key a receiver uses to drop a repeated delivery.
     ``body_json`` holds the minimum necessary (references and codes, never client words or scores); see
-    :mod:`alliancekit.notify.outbox`. The delivery fields after ``created_at`` are kept by the store: a new
-    record is written pending, with no attempts, due at ``next_attempt_at`` (``created_at`` when ``None``).
+    :mod:`alliancekit.notify.outbox`. A request's message also holds the client's link, which only the
+    dispatcher reads (``Practice.outbox_records`` returns the body without it). The delivery fields after
+    ``created_at`` are kept by the store: a new record is written pending, with no attempts, due at
+    ``next_attempt_at`` (``created_at`` when ``None``).
 
     A message due at its ``created_at`` is due at once, and a failed one is due a delay after its failure:
     the store keeps when such a wait began, so that a clock stepped back (or a dispatcher's clock behind
