@@ -12,6 +12,7 @@ command that fails its checks raises at its call and holds nothing. Results are 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -38,8 +39,10 @@ from alliancekit.lifecycle import commands as c
 from alliancekit.lifecycle.corrected_scores import SCORED_TYPES
 from alliancekit.lifecycle.state import EpisodeState, SessionRef, start
 from alliancekit.security.policy import Action
+from alliancekit.security.views import TimelineEntry
 from alliancekit.store.definitions import of_commits
 from alliancekit.store.protocol import AuditRecord, Commit, StoredEvent
+from alliancekit.store.reader import RecordReader
 
 #: Commands per store transaction when the host does not say.
 DEFAULT_BATCH_SIZE = 500
@@ -69,6 +72,13 @@ class _Held:
         self.tentative: set[str] = set()
         """The ids of the entries in ``reads`` of repeats answered by a command held here: they say the
         command was made, so they are written with it or not at all."""
+
+    def timeline(self, reader: RecordReader, episode_id: str) -> list[TimelineEntry]:
+        """The episode's timeline entries as the batch sees them: those stored, then its own (a few dozen at
+        most). What the lockbox decides on, for the batch's commands and its reads alike: a directive
+        held here binds, and what is held is withheld or shown as it will be once written."""
+        held = [reader.entry(stored) for stored, _ in self.events.get(episode_id, ())]
+        return [*reader.entries(episode_id), *held]
 
     def written_alone(self) -> list[AuditRecord]:
         """The entries to write when the commit is not: the reads made (they happened), not the repeats of
@@ -111,11 +121,7 @@ class _BatchContext(Context):
         )
 
     def timeline(self) -> list[Any]:
-        # the batch's own events of the episode follow those stored (a directive set in this batch binds)
-        held = [
-            self.services.reader.entry(stored) for stored, _ in self._held.events.get(self.episode_id, ())
-        ]
-        return [*super().timeline(), *held]
+        return self._held.timeline(self.services.reader, self.episode_id)
 
 
 class BatchRunner:
@@ -292,7 +298,9 @@ class BatchRunner:
         state = held[0] if held is not None else guard.state(a, action, checked)[0]
         decision = guard.allow(a, action, "episode", checked, state)
         self._held.reads.append(guard.entry(a, action, "episode", checked, state, outcome=decision.outcome))
-        return self._views._summary(a, state)  # noqa: SLF001 - the facade's own lockbox summary
+        # the lockbox decided on the entries the batch sees, as after the commit (not the stored alone)
+        timeline = functools.partial(self._held.timeline, self.s.reader, checked)  # read only if it applies
+        return self._views._summary(a, state, timeline)  # noqa: SLF001 - the facade's own lockbox summary
 
     def flush(self) -> None:
         """Commit what is held in one transaction, then acknowledge it; nothing held, nothing written.

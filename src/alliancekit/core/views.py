@@ -89,6 +89,8 @@ from alliancekit.store.protocol import AuditCheckpoint, AuditRecord, CaseloadRow
 from alliancekit.store.scan import scan_store
 
 C = TypeVar("C", bound=CarriesDefinitions)
+#: The episode's timeline entries in order, read when asked for (see :meth:`Views._seen`).
+Entries = Callable[[], list[TimelineEntry]]
 
 #: The practice-metadata key of the demo mark.
 DEMO_KEY = "demo"
@@ -667,22 +669,27 @@ class Views:
         read.carry_definitions(self.s.stored_measures)
         return read
 
-    def _summary(self, actor: Actor, state: EpisodeState) -> EpisodeState:
+    def _summary(self, actor: Actor, state: EpisodeState, timeline: Entries | None = None) -> EpisodeState:
         """``state`` as ``actor`` may see it: under directives that apply to them, what their timeline shows
         (:func:`~alliancekit.security.lockbox.seen_state`), its scores and alerts withheld where the
-        directives say so; for a participant of an episode with several, without what is another's."""
+        directives say so; for a participant of an episode with several, without what is another's.
+        ``timeline`` gives the entries ``state`` was folded from when those stored are not all of them (a
+        batch's, see :meth:`_seen`)."""
         reader = participant_reader(actor.role, actor.id, state)
         if reader is not None:
             return summary_for(state, reader)
-        seen = self._seen(actor, state)
+        seen = self._seen(actor, state, timeline)
         return _withheld_summary(seen) if self.s.guard.summary_withheld(actor, state) else seen
 
-    def _seen(self, actor: Actor, state: EpisodeState) -> EpisodeState:
+    def _seen(self, actor: Actor, state: EpisodeState, timeline: Entries | None = None) -> EpisodeState:
         """The episode as a whole as ``actor`` may see it (:func:`~alliancekit.security.lockbox.seen_state`);
-        ``state`` itself, with no events read, when no directive applies to them."""
+        ``state`` itself, with no events read, when no directive applies to them. The lockbox decides on
+        the entries ``state`` was folded from: those stored, or what ``timeline`` gives (a batch's reads:
+        the stored entries and those it holds, so a directive or a closing held there counts)."""
         if not self.s.guard.lockbox_applies(actor, state):
             return state
-        return seen_state(state, self.s.reader.entries(state.episode_id), actor.id)
+        entries = self.s.reader.entries(state.episode_id) if timeline is None else timeline()
+        return seen_state(state, entries, actor.id)
 
     def _seen_row(self, actor: Actor, row: CaseloadRow) -> CaseloadRow:
         """``row`` made again from what ``actor`` may see of its episode, when that differs from the state
