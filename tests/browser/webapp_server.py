@@ -86,10 +86,18 @@ def seed(path: Path, client_ref: str = "client-web-1") -> str:
 
 class Server:
     """uvicorn serving ``app_for(url)`` on a free port of 127.0.0.1 until :meth:`stop` (the app is made once
-    its address is known, which its settings name)."""
+    its address is known, which its settings name), with the options ``python -m alliancekit_webapp`` gives
+    it for ``trusted_proxies`` (its ``--trusted-proxy``)."""
 
-    def __init__(self, app_for: Callable[[str], Any], *, access_log: bool = False) -> None:
+    def __init__(
+        self,
+        app_for: Callable[[str], Any],
+        *,
+        access_log: bool = False,
+        trusted_proxies: tuple[str, ...] = (),
+    ) -> None:
         import uvicorn
+        from alliancekit_webapp import server_options
 
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -103,7 +111,9 @@ class Server:
             self._socket.close()
             raise
         level = "info" if access_log else "warning"  # uvicorn writes its access log at info
-        config = uvicorn.Config(app, log_level=level, access_log=access_log, lifespan="on")
+        config = uvicorn.Config(
+            app, log_level=level, access_log=access_log, lifespan="on", **server_options(trusted_proxies)
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
@@ -128,10 +138,11 @@ def serve(
     *,
     access_log: bool = False,
     settings_options: Mapping[str, Any] | None = None,
+    trusted_proxies: tuple[str, ...] = (),
 ) -> Iterator[Server]:
     """The app over the practice at ``path``, with :data:`CLINICIAN` able to sign in (``settings_options``
     go to its ``Settings``, whose ``public_url`` is the server's own unless given; uvicorn's access log is
-    on if asked)."""
+    on if asked; ``trusted_proxies`` as ``--trusted-proxy``)."""
     module = app_module()
     from alliancekit_webapp.security import hash_passphrase
 
@@ -145,7 +156,7 @@ def serve(
         )
         return module.create_app(path, settings, requests=requests)
 
-    server = Server(app_for, access_log=access_log)
+    server = Server(app_for, access_log=access_log, trusted_proxies=trusted_proxies)
     try:
         yield server
     finally:

@@ -129,7 +129,7 @@ def test_a_receiver_that_never_answers_times_out() -> None:
         assert time.monotonic() - started < 5
 
 
-def _signed(body: bytes, at: int, secret: str = SECRET, key: str | None = None) -> dict[str, str]:
+def _signed(body: bytes, at: int, secret: str = SECRET, key: str | None = "k1") -> dict[str, str]:
     headers = {TIMESTAMP_HEADER: str(at), SIGNATURE_HEADER: sign(secret, at, body)}
     if key is not None:
         headers[IDEMPOTENCY_HEADER] = key
@@ -140,12 +140,20 @@ def _signed(body: bytes, at: int, secret: str = SECRET, key: str | None = None) 
     ("headers", "body", "reason"),
     [
         ({}, b"{}", "missing-header"),
-        ({TIMESTAMP_HEADER: "soon", SIGNATURE_HEADER: "v1=00"}, b"{}", "bad-timestamp"),
+        (
+            {TIMESTAMP_HEADER: "soon", SIGNATURE_HEADER: "v1=00", IDEMPOTENCY_HEADER: "k1"},
+            b"{}",
+            "bad-timestamp",
+        ),
         (_signed(b"{}", 1_000_000), b"{}", "stale-timestamp"),
         (_signed(b"{}", 2_000_000_000 + 301), b"{}", "stale-timestamp"),
         (_signed(b'{"a":1}', 2_000_000_000), b'{"a":2}', "bad-signature"),
         (_signed(b"{}", 2_000_000_000, secret=SECRET.upper()), b"{}", "bad-signature"),
-        ({TIMESTAMP_HEADER: "2000000000", SIGNATURE_HEADER: "sha1=abc"}, b"{}", "bad-signature"),
+        (
+            {TIMESTAMP_HEADER: "2000000000", SIGNATURE_HEADER: "sha1=abc", IDEMPOTENCY_HEADER: "k1"},
+            b"{}",
+            "bad-signature",
+        ),
         (
             _signed(b'{"idempotency_key":"k1"}', 2_000_000_000, key="k2"),
             b'{"idempotency_key":"k1"}',
@@ -307,6 +315,49 @@ def test_a_first_release_sender_is_keyed_by_its_idempotency_key(receiver: LocalW
 
     assert [post("k1"), post("k2"), post("k1")] == [200, 200, 200]
     assert sorted(receiver.processed) == ["k1", "k2"]
+    assert receiver.duplicates == 1
+
+
+@pytest.mark.parametrize("key", [None, ""])
+def test_the_deprecated_format_without_an_idempotency_key_is_refused(key: str | None) -> None:
+    """Its signature covers the timestamp and body, not an id: the id a receiver drops repeats by is the
+    Idempotency-Key, so a genuine, fresh request without one (or with an empty one) is refused."""
+    body = json.dumps({"idempotency_key": "k1"}).encode()
+    headers = _signed(body, 2_000_000_000, key=key)
+    with pytest.raises(InvalidSignature) as caught:
+        verify_signature(SECRET, headers, body, now=2_000_000_000)
+    assert caught.value.reason == "missing-header"
+
+
+@pytest.mark.filterwarnings("ignore:the Alliancekit-Signature format is deprecated:DeprecationWarning")
+def test_a_captured_delivery_replayed_without_its_ids_is_refused(receiver: LocalWebhookReceiver) -> None:
+    """A real delivery, replayed within the tolerance with only the first release's signature: without the
+    Idempotency-Key (or with another one) it is refused; with its own it is the repeat it is."""
+    import http.client
+
+    _channel(receiver.url).deliver(_note("a" * 32))
+    (first,) = receiver.accepted
+    legacy = {
+        k: v
+        for k, v in first.headers.items()
+        if k.lower() in (TIMESTAMP_HEADER.lower(), SIGNATURE_HEADER.lower(), "content-type")
+    }
+    assert len(legacy) == 3
+
+    def replay(extra: dict[str, str]) -> int:
+        connection = http.client.HTTPConnection("127.0.0.1", receiver.port, timeout=10)
+        try:
+            connection.request("POST", "/alliancekit/hook", body=first.body, headers=legacy | extra)
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    assert replay({}) == 401
+    assert replay({IDEMPOTENCY_HEADER: ""}) == 401
+    assert replay({IDEMPOTENCY_HEADER: "b" * 32}) == 401
+    assert receiver.rejected == ["missing-header", "missing-header", "key-mismatch"]
+    assert replay({IDEMPOTENCY_HEADER: "a" * 32}) == 200
+    assert list(receiver.processed) == ["a" * 32]
     assert receiver.duplicates == 1
 
 

@@ -3,6 +3,7 @@ code; a clinician sees the attention list, an episode's scores, alerts and progr
 """
 
 from alliancekit_webapp.app import create_app
+from alliancekit_webapp.proxies import server_options
 from alliancekit_webapp.state import Settings
 
-__all__ = ["Settings", "create_app"]
+__all__ = ["Settings", "create_app", "server_options"]

@@ -4,6 +4,10 @@ clinicians named, the example's sign-in); the secret key from ``ALLIANCEKIT_WEBA
 or more) or a new random one each start (signing everyone out). ``--public-url`` is where clients reach
 it (the links clinicians send start with it): ``https``, or ``http`` on a loopback address; by default
 ``http://<host>:<port>``, which is refused unless ``--host`` is a loopback address.
+
+A request's source address (what the per-address sign-in and kiosk-code limits count) is the TCP peer.
+Behind a reverse proxy, ``--trusted-proxy ADDRESS`` (repeatable; an IP address or network) names the proxy:
+then, for a request from it, the source is the nearest ``X-Forwarded-For`` entry not itself a trusted proxy.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import uvicorn
 from alliancekit.errors import ValidationError
 from alliancekit.requests import RequestConfig
 from alliancekit_webapp.app import create_app
+from alliancekit_webapp.proxies import server_options
 from alliancekit_webapp.security import hash_passphrase
 from alliancekit_webapp.state import Settings
 
@@ -38,6 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         "--public-url",
         help="where clients reach the app, e.g. https://measures.clinic.example (default http://HOST:PORT)",
     )
+    parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        help="a reverse proxy's IP address or network whose X-Forwarded-For is believed (repeatable; "
+        "default none: the source is the TCP peer)",
+    )
     args = parser.parse_args(argv)
     passphrase = os.environ.get("ALLIANCEKIT_WEBAPP_PASSPHRASE", "")
     if args.clinician and not passphrase:
@@ -48,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     stored = hash_passphrase(passphrase) if passphrase else ""
     host = f"[{args.host}]" if ":" in args.host else args.host
     try:
+        served = server_options(args.trusted_proxy)
         settings = Settings(
             clinic_id=args.clinic,
             secret_key=key,
@@ -60,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     crisis = {args.clinic: args.crisis_information} if args.crisis_information else {}
     app = create_app(args.db, settings, requests=RequestConfig(crisis_information=crisis))
     # access_log=False: nothing about requests is logged (the app keeps a link's token out of the path too)
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False)
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, **served)
     return 0
 
 

@@ -20,7 +20,9 @@ that project's libraries or with :func:`verify_signature`:
 **Deprecated, removed in the next release:** the first release's own format, ``Alliancekit-Timestamp``
 and ``Alliancekit-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>">``. This release still sends
 those two headers beside the standard ones and :func:`verify_signature` still accepts a request that has
-only them (with a :class:`DeprecationWarning`), so senders and receivers can be upgraded in any order.
+only them and ``Idempotency-Key`` (with a :class:`DeprecationWarning`), so senders and receivers can be
+upgraded in any order. That signature does not cover an id, so such a request without ``Idempotency-Key``
+(which every sender sends) is refused: a captured delivery stripped of its ids is not taken for a new one.
 
 Receivers check a request with :func:`verify_signature`, which rejects a missing, malformed or wrong
 signature, a timestamp outside the tolerance (a replay), and an ``Idempotency-Key`` header that does not
@@ -282,7 +284,9 @@ def verify_signature(
     """Check a received webhook request; return ``None`` when it is genuine, raise otherwise.
 
     A request with the Standard Webhooks headers is checked by them; one with only the first release's
-    headers is checked by those, with a :class:`DeprecationWarning` (accepted for this release only).
+    headers is checked by those, with a :class:`DeprecationWarning` (accepted for this release only), and
+    must carry an ``Idempotency-Key`` (the id its receiver drops repeats by, which that signature does not
+    cover): it is checked against the signed body.
 
     :param secret: the shared secret, or several (any may match) while rotating secrets.
     :param headers: the request headers (any mapping; names compared case-insensitively, so
@@ -307,7 +311,10 @@ def verify_signature(
         expected = [sign_webhook(s, webhook_id, timestamp, body) for s in secrets_]
     else:
         stamp, signatures = lowered.get(TIMESTAMP_HEADER.lower()), lowered.get(SIGNATURE_HEADER.lower())
-        if not stamp or not signatures:
+        # This signature covers the timestamp and body only, not an id: a receiver drops repeats by the
+        # Idempotency-Key (checked against the signed body below), which every sender has always sent.
+        # Without it a captured request, its other ids stripped, would be processed again as new.
+        if not stamp or not signatures or not lowered.get(IDEMPOTENCY_HEADER.lower()):
             raise InvalidSignature("missing-header")
         warnings.warn(
             "the Alliancekit-Signature format is deprecated and will not be accepted after this release: "

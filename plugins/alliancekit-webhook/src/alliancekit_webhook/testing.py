@@ -105,8 +105,8 @@ class LocalWebhookReceiver:
             return 401
         lowered = {k.lower(): v for k, v in headers.items()}
         # a sender of the first release has no webhook-id: its key is the Idempotency-Key verify_signature
-        # checked against the signed body
-        key = lowered.get(WEBHOOK_ID_HEADER) or lowered.get(IDEMPOTENCY_HEADER.lower(), "")
+        # required and checked against the signed body (never an empty key that every such request shares)
+        key = lowered.get(WEBHOOK_ID_HEADER) or lowered[IDEMPOTENCY_HEADER.lower()]
         delivery = Delivery(key, body, headers)
         with self._lock:
             self.accepted.append(delivery)
