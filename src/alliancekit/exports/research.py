@@ -19,6 +19,11 @@ De-identified (the default):
 
 ``identified=True`` (``--identified``) writes the host's own references and the dates instead, for the
 practice's own service evaluation; it needs no key. Free text is never written either way.
+
+In the CSV files, a text cell (a column of type ``string``) that begins with ``=``, ``+``, ``-``, ``@``, a
+tab, a carriage return or ``'`` is written with one ``'`` before it, so a spreadsheet reads it as text rather
+than running it as a formula (OWASP: CSV injection); a reader strips one leading ``'`` from those columns
+to get the value back. Numbers, dates and Parquet's typed columns are written as they are.
 """
 
 from __future__ import annotations
@@ -54,10 +59,12 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "DICTIONARY",
+    "FORMULA_STARTS",
     "KEY_ENV",
     "MIN_KEY_BYTES",
     "Column",
     "ResearchExport",
+    "TEXT_MARK",
     "export_research",
     "load_key",
     "trim_key",
@@ -71,6 +78,11 @@ MIN_KEY_BYTES = 16
 #: The file that marks a directory as a research export (written last): ``replace=True`` replaces only those.
 DICTIONARY_FILE = "data-dictionary"
 FORMATS = ("csv", "parquet")
+#: What a spreadsheet takes as the start of a formula (OWASP, CSV injection), and the quote that marks text:
+#: a text cell beginning with one of them is written with :data:`TEXT_MARK` before it. The mark itself is
+#: among them, so stripping one leading mark from every such column gives every value back unambiguously.
+TEXT_MARK = "'"
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", TEXT_MARK)
 
 
 @attrs.frozen
@@ -83,6 +95,12 @@ class Column:
     description: str
     identifying: bool = False
     """Pseudonymised or coarsened unless the export is identified."""
+
+    @property
+    def escaped(self) -> bool:
+        """Text: a CSV cell of it that begins like a formula (:data:`FORMULA_STARTS`) has a ``'`` before it.
+        Decided by the declared type, never by the value (a negative score stays a number)."""
+        return self.type == "string"
 
 
 def _c(file: str, name: str, kind: str, description: str, identifying: bool = False) -> Column:
@@ -366,28 +384,41 @@ def _columns(file: str) -> list[str]:
 class _CsvSink:
     def __init__(self, directory: Path) -> None:
         self.handles: list[IO[str]] = []
+        # per table: the writer, one quoting every field, and the columns whose cells are text
         self.writers = {name: self._open(directory, name) for name in TABLES}
+        self.text = {
+            name: frozenset(c.name for c in DICTIONARY if c.file == name and c.escaped) for name in TABLES
+        }
 
-    def _open(self, directory: Path, name: str) -> Any:
+    def _open(self, directory: Path, name: str) -> tuple[Any, Any]:
         handle = (directory / f"{name}.csv").open("w", encoding="utf-8", newline="")
         self.handles.append(handle)
         writer = csv.DictWriter(handle, fieldnames=_columns(name), lineterminator="\n")
         writer.writeheader()
-        return writer
+        quoted = csv.DictWriter(handle, fieldnames=_columns(name), lineterminator="\n", quoting=csv.QUOTE_ALL)
+        return writer, quoted
 
     def write(self, name: str, rows: Sequence[Row]) -> None:
-        self.writers[name].writerows({k: _cell(v) for k, v in row.items()} for row in rows)
+        text, (writer, quoted) = self.text[name], self.writers[name]
+        for row in rows:
+            cells = {k: _cell(v, k in text) for k, v in row.items()}
+            # Python's csv (3.11) leaves a lone carriage return unquoted when the line ends with "\n", and a
+            # reader would split the row there: such a row has every field quoted (valid CSV either way)
+            carriage = any(isinstance(v, str) and "\r" in v for v in cells.values())
+            (quoted if carriage else writer).writerow(cells)
 
     def close(self) -> None:
         for handle in self.handles:
             handle.close()
 
 
-def _cell(value: Any) -> Any:
+def _cell(value: Any, text: bool) -> Any:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if text and str(value).startswith(FORMULA_STARTS):  # read as text by a spreadsheet, not run
+        return TEXT_MARK + str(value)
     return value
 
 
@@ -441,9 +472,10 @@ def parquet_available() -> bool:
 def _write_dictionary(directory: Path) -> None:
     with (directory / f"{DICTIONARY_FILE}.csv").open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["file", "column", "type", "identifying", "description"])
+        writer.writerow(["file", "column", "type", "identifying", "description", "csv_escaped"])
         for c in DICTIONARY:
-            writer.writerow([c.file, c.name, c.type, "true" if c.identifying else "false", c.description])
+            rest = ["true" if c.identifying else "false", c.description, "true" if c.escaped else "false"]
+            writer.writerow([c.file, c.name, c.type, *rest])
 
 
 def export_research(
