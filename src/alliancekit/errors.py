@@ -31,6 +31,7 @@ __all__ = [
     "StoreBusy",
     "StoreCorrupt",
     "UnreadableRecord",
+    "UnreadableRow",
     "PluginError",
     "MeasureError",
     "UnknownMeasure",
@@ -170,6 +171,26 @@ class UnreadableRecord(StoreError):
             "alliancekit or written by a newer one; `alliancekit verify` reports every damaged part"
         )
         self.episode_id, self.seq, self.rule = episode_id, seq, rule
+
+
+class UnreadableRow(StoreError):
+    """A stored row other than an event or snapshot (a caseload row, an audit entry, a checkpoint, a request,
+    an idempotency record, a measure definition) cannot be read: a value in it was changed outside
+    alliancekit.
+
+    ``table`` and ``key`` say which row (its key columns, never its content; ``(key not readable)`` when a
+    key column was changed too); ``rule`` says what is wrong: ``value`` (a time, date, number or JSON that
+    is not one) or ``type`` (a value of another type than its column's, or NULL where one is needed).
+    ``clinic``: the clinic the row's clinic column names, when that is readable, else ``None``.
+    ``alliancekit verify`` reports it as a finding.
+    """
+
+    def __init__(self, table: str, key: str, rule: str, *, clinic: str | None = None) -> None:
+        super().__init__(
+            f"{table} row {key}: cannot be read ({rule}): it was changed outside alliancekit; "
+            "`alliancekit verify` reports every damaged part"
+        )
+        self.table, self.key, self.rule, self.clinic = table, key, rule, clinic
 
 
 class StoreTooNew(StoreError):

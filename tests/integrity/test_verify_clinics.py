@@ -11,7 +11,7 @@ import pytest
 from alliancekit import Practice
 from alliancekit.cli.main import main
 from alliancekit.domain import Actor, Consent, Consultation, Modality, Role
-from alliancekit.integrity.verify import IntegrityReport
+from alliancekit.integrity.verify import Finding, IntegrityReport
 from alliancekit.store.sqlite import SQLiteStore
 
 from .conftest import DAY, HOST, KEY, Record, practice_on
@@ -249,4 +249,20 @@ def test_an_episode_whose_clinic_cannot_be_read_is_a_finding_without_its_id(reco
     assert finding is not None
     assert (finding.where, finding.problem) == ("an episode of unknown clinic", "its clinic cannot be read")
     assert report.episodes == 2
+    assert ep not in finding.where
+    # the caseload row's clinic column still reads as north: north's report names the row that cannot be read
+    assert report.finding("projections") == Finding(
+        "projections",
+        f"episodes row episode {ep}",
+        "a value in it is not what its column holds (a time, date, number or JSON that is not one)"
+        " (changed outside alliancekit)",
+    )
+
+
+def test_a_row_whose_clinic_cannot_be_read_either_is_named_to_no_clinic(record: Record) -> None:
+    ep = record.episodes["ep1"]
+    record.sql("UPDATE episodes SET opened_on = 'not-a-date', clinic_id = 7 WHERE episode_id = ?", (ep,))
+    record.sql("UPDATE events SET recorded_at = 'not-a-time' WHERE episode_id = ? AND seq = 1", (ep,))
+    report = record.verify()
+    assert report.finding("projections") is not None
     assert ep not in _text(report)

@@ -103,8 +103,10 @@ def test_a_command_version_is_checked_at_both_ends_of_the_stream(db: Path) -> No
     assert verify_path(db).ok
     _sql(db, "UPDATE commands SET version = 0")
     assert _only(verify_path(db), "commands")[1].startswith("names a version")
-    _sql(db, "UPDATE commands SET version = 'three'")  # SQLite keeps what it is given
-    assert _only(verify_path(db), "commands")[1].startswith("names a version")
+    _sql(db, "UPDATE commands SET version = 'three'")  # SQLite keeps what it is given: no number
+    where, problem = _only(verify_path(db), "commands")
+    assert where == "commands row command record-session of clinic north"
+    assert problem.startswith("a value in it is not of its column's type (or is NULL where one is needed)")
     assert episode not in where
 
 

@@ -32,7 +32,7 @@ from alliancekit.cli.common import (
     shown,
 )
 from alliancekit.cli.progress import Progress
-from alliancekit.cli.verify import read_key, verifier
+from alliancekit.cli.verify import read_key, reportable, verifier
 from alliancekit.domain.vocab import Purpose, Role
 from alliancekit.errors import StoreCorrupt
 from alliancekit.integrity.verify import IntegrityReport
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
     def verified(staged: str) -> None:
         with open_practice(staged, read_only=True, audit_key=key) as copy:
-            for clinic in copy.clinics() or ["default"]:
+            for clinic in reportable(list(copy.clinics())) or ["default"]:
                 with closing(Progress(f"verifying the copy, clinic {clinic}", unit="episodes")) as progress:
                     reports.append(copy.verify(verifier(clinic), progress=progress))
         if not all(report.ok for report in reports):

@@ -28,7 +28,8 @@ from alliancekit.cli.common import (
 )
 from alliancekit.cli.progress import Progress
 from alliancekit.domain import Actor, Purpose, Role
-from alliancekit.errors import StoreCorrupt
+from alliancekit.domain.checks import check_clinic
+from alliancekit.errors import StoreCorrupt, ValidationError
 from alliancekit.integrity.verify import IntegrityReport
 
 #: The audit checkpoint key's least length.
@@ -101,10 +102,24 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def reportable(known: list[object]) -> list[str]:
+    """The clinics a report can be made for among ``known`` (as the caseload rows name them): those that are
+    clinic ids. A row whose clinic was changed outside alliancekit into something else names no clinic of
+    its own: its episode's events still name its clinic, whose report finds the row."""
+    ids = []
+    for clinic in known:
+        try:
+            ids.append(check_clinic("clinic", clinic))
+        except ValidationError:
+            continue
+    return ids
+
+
 def _clinics(known: list[str], chosen: str | None, default: str) -> list[str]:
     """The clinics to verify: every clinic with episodes, or the one named (a practice without episodes is
     verified as clinic ``default``, its store's own clinic for a clinic-scoped store: its audit chains and
     checkpoints are still checked)."""
+    known = reportable(list(known))
     if chosen is None:
         return known or [default]
     if chosen not in known:

@@ -559,6 +559,7 @@ class Views:
                 scan.audit,
                 scan.checkpoints,
                 unreadable=scan.unreadable,
+                unreadable_rows=scan.unreadable_rows,
                 key=guard.audit_key,
                 expected_head=expected_head,
                 fold=lambda events: self.s.fold_json(events, decode),

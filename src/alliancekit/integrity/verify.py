@@ -92,7 +92,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -141,6 +141,12 @@ _UNREADABLE_PARTS = {
     "definitions": ("definitions", "measure definitions"),
     "commands": ("commands", "idempotency records"),
     "requests": ("requests", "administration requests"),
+}
+
+#: What an unreadable row's rule (:class:`~alliancekit.errors.UnreadableRow`) means, as a finding says it.
+_UNREADABLE_RULES = {
+    "value": "a value in it is not what its column holds (a time, date, number or JSON that is not one)",
+    "type": "a value in it is not of its column's type (or is NULL where one is needed)",
 }
 
 #: A SHA-256 digest as the stores keep one: 64 lowercase hexadecimal digits.
@@ -330,9 +336,9 @@ def _check_events(episode: EpisodeRecord, first: _First, attested: _Attested) ->
         if count:
             first.add("events", f"{where} snapshot", "the episode has events but no snapshot")
     elif snapshot.version != count:
-        first.add(
-            "events", f"{where} snapshot", f"snapshot is at version {snapshot.version}, stream at {count}"
-        )
+        # a version that is no number (changed outside alliancekit) is not shown: it could be anything
+        version = snapshot.version if type(snapshot.version) is int else "(not a number)"
+        first.add("events", f"{where} snapshot", f"snapshot is at version {version}, stream at {count}")
     elif snapshot.head != prev:
         first.add("events", f"{where} snapshot", "snapshot head is not the last event's hash")
 
@@ -717,6 +723,7 @@ def verify_record(
     project: Callable[[str], CaseloadRow],
     upcast: Callable[[str, Sequence[StoredEvent]], str] = lambda text, _events: text,
     unreadable: Sequence[str] = (),
+    unreadable_rows: Mapping[str, tuple[str, str]] | None = None,
     clinic: str | None = None,
     definitions: DefinitionsRecord | None = None,
     administered: Callable[[Sequence[StoredEvent]], Iterable[tuple[str, str]]] = lambda _events: (),
@@ -738,6 +745,8 @@ def verify_record(
     :param unreadable: the parts the store could not read (``"audit"``, ``"checkpoints"``, ``"caseload"``,
         ``"definitions"``, see :func:`alliancekit.store.scan.scan_record`), each a finding of its check;
         read after the audit entries (a store streaming them finds an unreadable one on the way).
+    :param unreadable_rows: for such a part, the row the store named and the rule it breaks
+        (``("<table> row <key>", rule)``, ``Scan.unreadable_rows``): its finding names them.
     :param clinic: report on this clinic only (see the module docstring); ``None``: the whole record.
     :param definitions: the measure definitions the store keeps (``scan_record``'s); ``None``: not checked
         (``definitions`` is then 0 and never a finding).
@@ -766,7 +775,11 @@ def verify_record(
         walk = _AuditWalk(sealed, own, clinic)
     for name in unreadable:  # first: what reads as missing there is not what is wrong
         check, where = _UNREADABLE_PARTS[name]
-        first.add(check, where, "a row cannot be read (changed outside alliancekit)")
+        problem = "a row cannot be read (changed outside alliancekit)"
+        if name in (unreadable_rows or {}):
+            where, rule = (unreadable_rows or {})[name]
+            problem = f"{_UNREADABLE_RULES.get(rule, rule)} (changed outside alliancekit)"
+        first.add(check, where, problem)
     walk.check(first)
     named, bad_refs = walk.named, walk.bad_refs
     episode_count = event_count = 0

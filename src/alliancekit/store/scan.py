@@ -27,18 +27,20 @@ structure first and raises :class:`~alliancekit.errors.StoreCorrupt` when it is 
 walk would not read (an index's, a free page) must not let a torn backup verify as sound.
 
 A row changed outside alliancekit may not even be readable (a time that is not a time): the part it is in is
-reported as unreadable, for verification to name, instead of ending the scan.
+reported as unreadable, for verification to name (by the row's table and key, when the store's decoder names
+it: :class:`~alliancekit.errors.UnreadableRow`), instead of ending the scan.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
 import attrs
 
 from alliancekit.domain.checks import NO_CLINIC
+from alliancekit.errors import UnreadableRow
 from alliancekit.integrity.verify import DefinitionsRecord, EpisodeRecord
 from alliancekit.store.definitions import BACKFILL_KEY
 from alliancekit.store.protocol import (
@@ -51,10 +53,12 @@ from alliancekit.store.protocol import (
     Store,
     StoredEvent,
 )
+from alliancekit.store.rows import UNDECODABLE
 
 T = TypeVar("T")
-#: What decoding a row changed outside alliancekit raises (a time, a number or JSON that is not one).
-_UNREADABLE = (ValueError, TypeError, KeyError, IndexError)
+#: What decoding a row changed outside alliancekit raises: a store's UnreadableRow names the row; another
+#: store's decoder may raise what a time, a number or JSON that is not one raises.
+_UNREADABLE = (UnreadableRow, *UNDECODABLE)
 
 
 def scan_record(
@@ -81,6 +85,9 @@ class Scan:
     """Every keyed command's record (``command_records()``); ``None``: the store cannot list them."""
     requests: Sequence[RequestRecord] | None = None
     """Every administration request (``request_records()``); ``None``: the store cannot list them."""
+    unreadable_rows: Mapping[str, tuple[str, str]] = attrs.field(factory=dict)
+    """For an unreadable part whose store named the row (:class:`~alliancekit.errors.UnreadableRow`):
+    ``(<table> row <key>, rule)``, by part."""
 
 
 def scan_store(
@@ -112,13 +119,13 @@ def scan_store(
         check()
     stack = contextlib.ExitStack()
     hold = getattr(store, "read_transaction", None)
-    unreadable: list[str] = []
+    unreadable = _Unread(clinic)
 
     def part(name: str, read: Callable[[], list[T]]) -> list[T]:
         try:
             return read()
-        except _UNREADABLE:
-            unreadable.append(name)
+        except _UNREADABLE as exc:
+            unreadable.add(name, exc)
             return []
 
     # A store keeping chains per clinic in one database (SQLite) gives a clinic's report the clinic's own
@@ -189,10 +196,28 @@ def scan_store(
             report(done, done)
 
     walked = episodes() if progress is None else counted(progress)
-    return Scan(walked, audit, checkpoints, definitions, unreadable, commands, requests)
+    return Scan(
+        walked, audit, checkpoints, definitions, unreadable.parts, commands, requests, unreadable.rows
+    )
 
 
-def _listed(store: Store, method: str, name: str, unreadable: list[str]) -> list[T] | None:
+class _Unread:
+    """The parts that could not be read, and the row that could not, where the store named it."""
+
+    def __init__(self, clinic: str | None) -> None:
+        self.clinic = clinic
+        self.parts: list[str] = []
+        self.rows: dict[str, tuple[str, str]] = {}
+
+    def add(self, name: str, exc: Exception) -> None:
+        self.parts.append(name)
+        # named to the reader whose row it is (any row for the whole record): another clinic's key, or a
+        # row whose clinic cannot be read, is not a clinic's to learn, and its finding names the part only
+        if isinstance(exc, UnreadableRow) and (self.clinic is None or exc.clinic in (self.clinic, NO_CLINIC)):
+            self.rows.setdefault(name, (f"{exc.table} row {exc.key}", exc.rule))
+
+
+def _listed(store: Store, method: str, name: str, unreadable: _Unread) -> list[T] | None:
     """The rows ``store.<method>()`` lists; ``None`` when the store has no such method or cannot list them
     (a read-only open of an older schema); empty, with ``name`` added to ``unreadable``, when a row cannot
     be read."""
@@ -201,8 +226,8 @@ def _listed(store: Store, method: str, name: str, unreadable: list[str]) -> list
         return None
     try:
         return read()
-    except _UNREADABLE:
-        unreadable.append(name)
+    except _UNREADABLE as exc:
+        unreadable.add(name, exc)
         return []
 
 
@@ -212,13 +237,13 @@ def _marked(store: Store) -> bool:
     return store.load_meta(BACKFILL_KEY) is not None
 
 
-def _streamed(stream: Callable[[], Iterable[AuditRecord]], unreadable: list[str]) -> Iterator[AuditRecord]:
+def _streamed(stream: Callable[[], Iterable[AuditRecord]], unreadable: _Unread) -> Iterator[AuditRecord]:
     """The entries ``stream`` yields; one that cannot be read ends them and marks the audit log unreadable
     (verification then reads it as empty, as when the whole list cannot be read)."""
     try:
         yield from stream()
-    except _UNREADABLE:
-        unreadable.append("audit")
+    except _UNREADABLE as exc:
+        unreadable.add("audit", exc)
 
 
 def _clinics(row: CaseloadRow | None, events: Sequence[StoredEvent]) -> frozenset[str]:

@@ -81,6 +81,7 @@ from alliancekit.store.protocol import (
 )
 from alliancekit.store.registry import StoreRegistrar, sqlite_file
 from alliancekit.store.request_rows import REQUEST_COLUMNS, request_fields, request_from_row
+from alliancekit.store.rows import decoded, number, part
 from alliancekit.store.sqlite_checkpoint import WalCheckpointer
 from alliancekit.store.sqlite_schema import (
     APPLICATION_ID,
@@ -295,7 +296,7 @@ def _audit_row(a: AuditRecord, position: int, prev_hash: str, digest: str) -> tu
     )
 
 
-def _audit_from_row(r: Sequence[Any]) -> AuditRecord:
+def _audit_record(r: Sequence[Any]) -> AuditRecord:
     return AuditRecord(
         shard=r[0],
         position=r[1],
@@ -421,7 +422,7 @@ _REQUEST_COLUMNS = ", ".join(REQUEST_COLUMNS)
 _REDEEMABLE = "token_hash IS NULL AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?"
 
 
-def _request_from_row(row: Sequence[Any]) -> RequestRecord:
+def _request_record(row: Sequence[Any]) -> RequestRecord:
     return request_from_row(row, lambda us: _EPOCH + us * _MICROSECOND)
 
 
@@ -509,7 +510,7 @@ def _checkpoint_row(c: AuditCheckpoint) -> tuple[Any, ...]:
     return (c.chain, c.seq, heads, c.root, c.mac, c.at.isoformat())
 
 
-def _checkpoint_from_row(r: Sequence[Any]) -> AuditCheckpoint:
+def _checkpoint_record(r: Sequence[Any]) -> AuditCheckpoint:
     heads = tuple(ShardHead(int(s), int(p), str(h), str(r[0])) for s, p, h in json.loads(r[2]))
     return AuditCheckpoint(
         seq=r[1], heads=heads, root=r[3], mac=r[4], at=datetime.fromisoformat(r[5]), chain=r[0]
@@ -634,7 +635,7 @@ def _write_episode(conn: sqlite3.Connection, commit: Commit) -> None:
     raise ConflictError(commit.episode_id, commit.expected_version, 0 if row is None else row[0])
 
 
-def _caseload_from_row(r: Sequence[Any]) -> CaseloadRow:
+def _caseload_record(r: Sequence[Any]) -> CaseloadRow:
     return CaseloadRow(
         episode_id=r[0],
         clinic_id=r[1],
@@ -694,6 +695,39 @@ def _outbox_record(r: Any) -> OutboxRecord:
         lease_expires_at=_from_micros(r[10]),
         last_error=r[11],
     )
+
+
+# Each row decoded through one check (alliancekit.store.rows): a value changed outside alliancekit is
+# UnreadableRow, named by the row's key, never its content.
+_audit_from_row = decoded(
+    "audit",
+    lambda r: f"shard {number(r[0])} position {number(r[1])}" + (f" of chain {part(r[18])}" if r[18] else ""),
+    _audit_record,
+    clinic=6,
+)
+_caseload_from_row = decoded("episodes", lambda r: f"episode {part(r[0])}", _caseload_record, clinic=1)
+_checkpoint_from_row = decoded(
+    "audit_checkpoints",
+    lambda r: f"checkpoint {number(r[1])}" + (f" of chain {part(r[0])}" if r[0] else ""),
+    _checkpoint_record,
+    clinic=0,
+)
+_request_from_row = decoded(
+    "administration_requests", lambda r: f"request {part(r[1])}", _request_record, clinic=0
+)
+# by clinic and command, never by key (a host may derive keys from what it has)
+_command_from_row = decoded(
+    "commands",
+    lambda r: f"command {part(r[1])} of clinic {part(r[0])}",
+    lambda r: CommandRecord(*r),
+    clinic=0,
+)
+_definition_from_row = decoded(
+    "measure_definitions",
+    lambda r: f"measure {part(r[0])} version {part(r[1])}",
+    lambda r: StoredDefinition(*r),
+    shared=True,
+)
 
 
 class SQLiteStore:
@@ -952,6 +986,16 @@ class SQLiteStore:
         why = _DISK_PROBLEMS.get(getattr(exc, "sqlite_errorcode", -1) & 0xFF)
         if why is None:
             return None
+        journal = journal_beside(self.path)
+        if self.read_only and _code(exc) == _READONLY and journal is not None:
+            # SQLite must roll an unfinished transaction back (a hot journal) before it may read the file,
+            # and a read-only open cannot: the file is not read-only, the open is
+            return (
+                f"cannot open {self.path} read-only: {journal.name} is beside it, the journal of a "
+                "transaction that was not finished (a writer stopped mid-write), which SQLite must roll back "
+                "before the file can be read, and a read-only open never writes; open the file (or a copy of "
+                "both files) for writing once, which rolls it back"
+            )
         if not _on_read_only_filesystem(self.path):
             if _directory_locked(self.path):
                 return (
@@ -1350,6 +1394,11 @@ class SQLiteStore:
     def episode_ids(self) -> Iterator[str]:
         return iter([r[0] for r in self._read("SELECT episode_id FROM episodes ORDER BY episode_id", ())])
 
+    def episode_clinics(self) -> list[str]:
+        """The clinics named by the caseload rows, as stored: read without decoding a row (one changed
+        outside alliancekit must not stop the choice of whose record to verify)."""
+        return [r[0] for r in self._read("SELECT DISTINCT clinic_id FROM episodes ORDER BY clinic_id", ())]
+
     def find_command(self, clinic_id: str, command: str, key: str) -> CommandRecord | None:
         rows = self._read(
             "SELECT request_hash, episode_id, version FROM commands"
@@ -1367,7 +1416,7 @@ class SQLiteStore:
             " ORDER BY clinic_id, command, key",
             (),
         )
-        return [CommandRecord(*row) for row in rows]
+        return [_command_from_row(row) for row in rows]
 
     @property
     def _audit_columns(self) -> str:
@@ -1540,7 +1589,7 @@ class SQLiteStore:
             " ORDER BY measure_id, version",
             (),
         )
-        return [StoredDefinition(*row) for row in rows]
+        return [_definition_from_row(row) for row in rows]
 
     def save_definitions(self, definitions: Sequence[StoredDefinition]) -> None:
         self._write(lambda conn: _write_definitions(conn, definitions))
@@ -1766,6 +1815,8 @@ _DISK_PROBLEMS = {
 }
 
 
+#: SQLite's primary result code for a file it may not write (SQLITE_READONLY).
+_READONLY = 8
 #: SQLite's primary result code for a malformed database file (SQLITE_CORRUPT).
 _SQLITE_CORRUPT = 11
 #: SQLITE_BUSY and SQLITE_LOCKED: another connection held the lock past the busy timeout.
