@@ -369,6 +369,15 @@ def _hint(result: ImportResult, source_errors: list[RowError], *, fhir: bool) ->
     return f"{where}: this run imported nothing; fix the file and run the same command again"
 
 
+def _rechecked_line(result: ImportResult) -> str:
+    """What a run says when the source did not match its checkpoint (it read every row again)."""
+    what = "would be" if result.dry_run else "was"
+    return (
+        f"the checkpoint at row {result.rechecked} does not match the source (shorter, or changed before "
+        f"that row): the whole source {what} checked, each unit by its keys"
+    )
+
+
 def _report(result: ImportResult, as_json: bool, hint: str | None = None, removed: str | None = None) -> int:
     """The result: as text (the errors and notes on stderr), or as one JSON document carrying what the text
     says, ``hint`` (what to do about the first error) and ``removed`` (the new database removed) included;
@@ -388,6 +397,8 @@ def _report(result: ImportResult, as_json: bool, hint: str | None = None, remove
             print(f"error: {error}", file=sys.stderr)
         if len(result.errors) > MAX_PRINTED_ERRORS:
             print(f"... and {len(result.errors) - MAX_PRINTED_ERRORS} more", file=sys.stderr)
+    if result.rechecked:
+        print(f"alliancekit: {_rechecked_line(result)}", file=sys.stderr)
     if hint is not None:
         print(f"alliancekit: {hint}", file=sys.stderr)
     if removed is not None:

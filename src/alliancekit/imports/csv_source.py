@@ -57,6 +57,49 @@ _NUMBER = {
 _SEPARATOR_NAME = {".": "point", ",": "comma"}
 #: Why the CSV reader stopped: its only error on a file read without ``strict``.
 _TOO_LONG = f"a field of more than {csv.field_size_limit():,} characters"
+#: The longest record read, in characters with its line breaks (a quoted field over several lines makes
+#: one record of them all), the header's line too: each is read no further than this, so a file that is
+#: one endless line costs no more memory than this bound (the FHIR import bounds a line alike).
+MAX_RECORD_CHARS = 16 * 1024 * 1024
+_MAX_RECORD = f"a record of more than {MAX_RECORD_CHARS:,} characters"
+
+
+class _RecordTooLong(Exception):
+    """A record read past :data:`MAX_RECORD_CHARS`."""
+
+
+class _Lines:
+    """The lines of a text file for the CSV reader, each read no further than what is left of its record's
+    bound (:meth:`record` starts a record): ``readline`` would read a whole line, however long."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self.handle = handle
+        self.left = MAX_RECORD_CHARS
+
+    def record(self) -> None:
+        self.left = MAX_RECORD_CHARS
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        """:raises _RecordTooLong: the record goes on past its bound."""
+        line = self.handle.readline(self.left + 1)
+        if not line:
+            raise StopIteration
+        if len(line) > self.left:
+            raise _RecordTooLong()
+        self.left -= len(line)
+        return line
+
+
+def _header_line(handle: IO[str]) -> str | None:
+    """The file's first line, ``None`` when it is longer than :data:`MAX_RECORD_CHARS` (read no further)."""
+    lines = _Lines(handle)
+    try:
+        return next(lines, "")
+    except _RecordTooLong:
+        return None
 
 
 def _encoding(head: bytes, declared: str) -> tuple[str, str]:
@@ -150,7 +193,9 @@ class CsvSource:
         if self.path.is_dir():
             raise IsADirectoryError(errno.EISDIR, "not a file", str(self.path))
         with self._open() as handle:
-            header_line = handle.readline()
+            header_line = _header_line(handle)
+        if header_line is None:
+            return  # the file stops at row 1: reported as the import reads it
         header = self._header(header_line)
         missing = [] if header is None else self._missing(header, header_line)
         if missing:
@@ -172,7 +217,10 @@ class CsvSource:
         """``(row number, cells by column)``; the header is row 1. Header problems stop the file, and so does
         a row the CSV reader cannot read (a field past its limit: an unclosed quote, or not CSV at all)."""
         with self._open() as handle:
-            header_line = handle.readline()
+            header_line = _header_line(handle)
+            if header_line is None:
+                self.errors.append(RowError(1, "row", "max-size", _MAX_RECORD))
+                return
             delimiter = self._delimiter(header_line)
             header = self._header(header_line)
             if header is None:
@@ -192,15 +240,20 @@ class CsvSource:
                     RowError(1, c, "duplicate-column", "named twice in the header") for c in doubled
                 ]
                 return
-            reader = csv.reader(handle, delimiter=delimiter)
+            lines = _Lines(handle)
+            reader = csv.reader(lines, delimiter=delimiter)
             number = 1
             while True:
+                lines.record()
                 try:
                     cells = next(reader)
                 except StopIteration:
                     return
                 except csv.Error:
                     self.errors.append(RowError(number + 1, "row", "not-csv", _TOO_LONG))
+                    return
+                except _RecordTooLong:
+                    self.errors.append(RowError(number + 1, "row", "max-size", _MAX_RECORD))
                     return
                 number += 1
                 if not any(cell.strip() for cell in cells):

@@ -8,7 +8,9 @@ resumes after it. Every write carries an idempotency key derived from the source
 
 from __future__ import annotations
 
+import enum
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -161,3 +163,34 @@ def idempotency_key(*parts: str) -> str:
     """A key from the source identity of a record (a hash: the client reference never appears in it)."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
     return f"import-{digest[:40]}"
+
+
+def chained(digest: str, unit: Unit) -> str:
+    """The digest of the units read up to ``unit``, from ``digest`` (those before it; ``""`` before the
+    first): of their rows and of everything they ask to write, so two sources give one digest only when
+    they hold the same units on the same rows, in the same order."""
+    text = json.dumps(_plain_form(unit), ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(f"{digest}\x1f{text}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _plain_form(value: Any) -> Any:
+    """``value`` as JSON can hold it, each record with its type's name and every field (hidden in reprs or
+    not), so that the JSON text tells any two different values apart."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, enum.Enum):
+        return [type(value).__qualname__, _plain_form(value.value)]
+    if isinstance(value, date):
+        return [type(value).__qualname__, value.isoformat()]
+    if isinstance(value, type):
+        return f"{value.__module__}.{value.__qualname__}"
+    if attrs.has(type(value)):
+        fields = [[f.name, _plain_form(getattr(value, f.name))] for f in attrs.fields(type(value))]
+        return [type(value).__qualname__, fields]
+    if isinstance(value, Mapping):
+        return ["{}", [[_plain_form(k), _plain_form(v)] for k, v in value.items()]]
+    if isinstance(value, tuple | list | frozenset | set):
+        items = [_plain_form(v) for v in value]
+        return ["[]", sorted(items, key=repr) if isinstance(value, frozenset | set) else items]
+    # anything else by its type and repr (a repr that differs run to run only makes a re-run read it all)
+    return [type(value).__qualname__, repr(value)]

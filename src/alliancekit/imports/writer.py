@@ -31,7 +31,7 @@ from alliancekit.errors import (
     ValidationError,
 )
 from alliancekit.imports.checkpoint import ImportCheckpoint
-from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, RowError, Unit
+from alliancekit.imports.units import Build, EpisodeRef, OpenAlert, Ref, RowError, Unit, chained
 from alliancekit.store.scratch import ScratchMap
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -114,6 +114,9 @@ class ImportResult:
     to_write: int = 0
     """A dry run: the units the import would write now (after the checkpoint and before the first row with
     an error, where it would stop), counted as :attr:`written` counts them. 0 for an import."""
+    rechecked: int = 0
+    """The row of an earlier checkpoint the source no longer matched (the units up to it are not the ones
+    committed then), so every unit was read again and looked up by its keys; 0: none, or it matched."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -125,6 +128,7 @@ class ImportResult:
             "dry_run": self.dry_run,
             "errors": [e.to_json() for e in self.errors],
             "notes": list(self.notes),
+            "rechecked": self.rechecked,
         }
 
 
@@ -435,6 +439,8 @@ class _Run:
         self.pending: list[Unit] = []
         self.refused: list[RowError] = []
         self.restart = False
+        self.prefix = ""
+        """The digest of the units read so far (:func:`~alliancekit.imports.units.chained`)."""
 
     def _report(self, row: int) -> None:
         if self.progress is not None:
@@ -473,7 +479,9 @@ class _Run:
         self.written += len(units) - found
         self.present += found
         tail = units[-1]
-        self.last = ImportCheckpoint(tail.last_row, tail.key, self.written + self.skipped + self.present)
+        # the batch ends with the last unit read, so the digest so far is the digest up to its tail
+        done = self.written + self.skipped + self.present
+        self.last = ImportCheckpoint(tail.last_row, tail.key, done, self.prefix)
         self.practice.save_import_checkpoint(self.system, self.source_id, self.last)
         self._report(tail.last_row)
 
@@ -487,23 +495,33 @@ class _Run:
     def run(self) -> ImportResult:
         errors = self.source.errors
         read = 0  # the last row of the last unit read
+        # the units up to the checkpoint are skipped only once the digest of them all is the checkpoint's
+        proof = "" if self.saved is None else self.saved.prefix
+        unproven = self.after > 0
         for unit in self.source.units():
             if (not self.dry_run and self._stops_at(unit)) or self.refused:
                 break  # a row of this unit or before it is wrong: stop, keep what is before it
             self.units += 1
             read = unit.last_row
-            if unit.last_row <= self.after:
-                self.skipped += 1
-                if self.saved is not None and unit.last_row == self.after and unit.key != self.saved.key:
-                    self.restart = True
-                    break
-                continue
+            self.prefix = chained(self.prefix, unit)
+            if unproven:
+                if unit.last_row < self.after:
+                    self.skipped += 1
+                    continue
+                if unit.last_row == self.after and self.prefix == proof:
+                    self.skipped += 1
+                    unproven = False
+                    continue
+                break  # not the units committed up to the checkpoint (or a unit no longer ends on its row)
             if self.dry_run:
                 self._check(unit)
                 continue
             self.pending.append(unit)
             if len(self.pending) >= self.batch_size:
                 self.commit()
+        # a source that does not prove the checkpoint (shorter, changed or moved before its row) is read
+        # again from its start: its keys recognise what is stored, and what is new is written
+        self.restart = unproven
         if not self.dry_run and not self.restart:
             self.commit()
         elif self.dry_run and not self.restart and self.checked % self.batch_size:
@@ -629,9 +647,11 @@ def run_import(
     would do from the checkpoint (``skipped``, ``to_write``), looking each unit up by its keys
     (:meth:`Practice.imported_command <alliancekit.Practice.imported_command>`): stored, to write, or
     refused as the import would refuse it (``population-changed``); it does not run the library's other
-    rules, so the import may still stop at a unit the library refuses. When the source
-    changed before the checkpoint (the unit there is another record), it is read again from its start:
-    every write is idempotent, so what is already stored is recognised, not doubled.
+    rules, so the import may still stop at a unit the library refuses. The units up to the checkpoint are
+    skipped only when the digest of them (their rows and what they write, in order) is the checkpoint's:
+    a source that is shorter than the checkpoint's row, or changed before it, is read again from its start
+    (``rechecked`` says so): every write is idempotent, so what is already stored is recognised, not
+    doubled, and what is new is written.
     """
     run = _Run(practice, source, clinic_id, source_id, batch_size, progress, dry_run)
     result = run.finished()
@@ -639,4 +659,5 @@ def run_import(
         if not dry_run:
             practice.save_import_checkpoint(run.system, source_id, ImportCheckpoint(0, ""))
         result = _Run(practice, source, clinic_id, source_id, batch_size, progress, dry_run, True).finished()
+        result = attrs.evolve(result, rechecked=run.after)
     return result
