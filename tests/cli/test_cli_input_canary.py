@@ -104,9 +104,10 @@ def _edit_line(folder: Path, name: str, change: Callable[[dict[str, Any]], Any],
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _rename_client(folder: Path) -> None:
-    """The first episode's client identified by the canary (system and value) in every resource about them,
-    as another system's export would name its client throughout."""
+def _rename_client(folder: Path, *, system: bool = False) -> None:
+    """The first episode's client identified by the canary in every resource about them: its value, in the
+    host's system (read as data), or (``system``) its system and value too, as another organisation's
+    export would name its client throughout (refused: ``other-system``)."""
     episode = json.loads((folder / "EpisodeOfCare.ndjson").read_text(encoding="utf-8").splitlines()[0])
     value = episode["patient"]["identifier"]["value"]
 
@@ -114,7 +115,7 @@ def _rename_client(folder: Path) -> None:
         if isinstance(node, dict):
             named = node.get("identifier")
             if isinstance(named, dict) and named.get("value") == value:
-                return {**node, "identifier": {"system": C, "value": C}}
+                return {**node, "identifier": {"system": C if system else named.get("system"), "value": C}}
             return {key: renamed(item) for key, item in node.items()}
         return [renamed(item) for item in node] if isinstance(node, list) else node
 
@@ -140,6 +141,7 @@ FHIR_CHANGES: dict[str, Callable[[Path], None]] = {
         d, "Provenance.ndjson", lambda r: {**r, "target": [{"reference": f"Encounter/{C}"}]}
     ),
     "identifier": lambda d: _rename_client(d),
+    "identifier-system": lambda d: _rename_client(d, system=True),
     "extension-value": lambda d: _edit_line(
         d,
         "EpisodeOfCare.ndjson",

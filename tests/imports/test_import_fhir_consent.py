@@ -256,8 +256,19 @@ BAD_CONSENTS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], str, s
         "Consent.provision.period.start",
         "required",
     ),
-    "someone else's": (
+    "another system's client": (
         lambda r: {**r, "patient": {"type": "Patient", "identifier": {"system": "urn:x", "value": CANARY}}},
+        "Consent.patient.identifier.system",
+        "other-system",
+    ),
+    "someone else's": (
+        lambda r: {
+            **r,
+            "patient": {
+                "type": "Patient",
+                "identifier": {"system": "urn:alliancekit:host:client", "value": CANARY},
+            },
+        },
         "Consent.patient",
         "episode-client",
     ),

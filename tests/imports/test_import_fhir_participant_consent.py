@@ -167,7 +167,10 @@ BAD = {
             [
                 {
                     "url": EXT_CONSENT_ABOUT,
-                    "valueReference": {"identifier": {"system": "urn:x", "value": CANARY}},
+                    # in the host's system (one in another system is refused before: other-system)
+                    "valueReference": {
+                        "identifier": {"system": "urn:alliancekit:host:participant", "value": CANARY}
+                    },
                 }
             ]
         ),

@@ -33,6 +33,7 @@ from alliancekit.cli.common import (
 from alliancekit.cli.progress import Progress
 from alliancekit.errors import NotAnAlliancekitStore, StoreError, ValidationError
 from alliancekit.imports.csv_source import CsvSource
+from alliancekit.imports.fhir_joining import OTHER_SYSTEM
 from alliancekit.imports.fhir_source import FhirSource
 from alliancekit.imports.mapping import load_mapping
 from alliancekit.imports.units import RowError
@@ -129,6 +130,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help="report progress on stderr even when it is not a terminal (one line per checkpoint)",
         )
         add_json(p, "print the result and the row errors as JSON")
+    fhir_parser.add_argument(
+        "--identifier-system",
+        metavar="URL",
+        help="base URL of the identifier systems the source's clients, practitioners and other participants "
+        "are in: what export fhir --identifier-system was given (default: the placeholder systems "
+        "urn:alliancekit:host:<kind>); a party identified in any other system is an error (other-system)",
+    )
     csv_parser.set_defaults(run=run_csv)
     fhir_parser.set_defaults(run=run_fhir)
 
@@ -324,6 +332,7 @@ def _hint(result: ImportResult, source_errors: list[RowError], *, fhir: bool) ->
     resumes only after a checkpoint of committed rows, and only a row a user can fix is worth fixing:
 
     * a FHIR source with no EpisodeOfCare is not an export of episodes: nothing to fix or resume;
+    * a party in another identifier system: the base the export used, or another organisation's source;
     * any other error in a FHIR source: a FHIR source is imported only when all of it reads, so nothing was
       written (its errors are all listed);
     * a CSV header that does not fit the mapping (row 1): nothing was written;
@@ -340,6 +349,13 @@ def _hint(result: ImportResult, source_errors: list[RowError], *, fhir: bool) ->
             return (
                 f"{nothing}: the source holds no episodes; name an export of episodes, as `alliancekit "
                 "export fhir` writes"
+            )
+        if any(e.rule == OTHER_SYSTEM for e in source_errors):
+            return (
+                f"{nothing}: the source names clients or clinicians in identifier systems other than "
+                "--identifier-system gives (default urn:alliancekit:host); if it is this practice's own "
+                "export, give the --identifier-system the export was made with; another organisation's "
+                "people are not this practice's"
             )
         return (
             f"{nothing}: a FHIR source is imported only when every resource in it reads; fix "
@@ -422,7 +438,7 @@ def run_csv(args: argparse.Namespace) -> int:
 
 def run_fhir(args: argparse.Namespace) -> int:
     def source(registry: Any) -> FhirSource:
-        made = FhirSource(args.source, registry)
+        made = FhirSource(args.source, registry, args.identifier_system)
         made.check()
         return made
 

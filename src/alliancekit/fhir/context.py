@@ -28,6 +28,12 @@ _ABSOLUTE_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s?#]+\Z")
 
 
 def _check_system(_instance: object, _attribute: attrs.Attribute[Any], value: object) -> None:
+    check_identifier_system(value)
+
+
+def check_identifier_system(value: object) -> None:
+    """Refuse an identifier system base (``--identifier-system``, of an export or an import) that is not
+    an absolute URI without query or fragment; ``None`` (the placeholder systems) passes."""
     if value is None:
         return
     if not isinstance(value, str):

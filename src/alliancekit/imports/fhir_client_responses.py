@@ -11,7 +11,6 @@ before the session its score counts at), so that it counts at the same session a
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from alliancekit.domain.vocab import RequestPoint
@@ -21,6 +20,7 @@ from alliancekit.fhir.client_response import (
     REQUEST_POINT,
 )
 from alliancekit.fhir.codes import WORKFLOW_EPISODE_OF_CARE
+from alliancekit.imports.fhir_checked import read_instant
 from alliancekit.imports.fhir_json import Resource as _Resource
 from alliancekit.imports.fhir_json import as_list, coding_of, extension_value, key_id
 from alliancekit.imports.fhir_provenance import RecordedAt
@@ -118,12 +118,8 @@ class ClientResponseReading:
         if isinstance(at_session, bool) or not isinstance(at_session, int) or at_session < 0:
             self._error(res, "QuestionnaireResponse.extension[at-session]", "required", "a session number")
             return None
-        try:
-            responded_at: datetime | None = datetime.fromisoformat(str(data.get("authored")))
-        except ValueError:
-            responded_at = None
-        if responded_at is None or responded_at.tzinfo is None:
-            self._error(res, "QuestionnaireResponse.authored", "datetime", "a date and time with its zone")
+        responded_at = read_instant(self._error, res, "QuestionnaireResponse.authored", data.get("authored"))
+        if responded_at is None:
             return None
         encounter = self._target(data.get("encounter"), "Encounter")
         if encounter is not None and encounter not in sessions:
@@ -138,6 +134,15 @@ class ClientResponseReading:
             position, session_id = index + 1, Ref(key)
         else:  # before the session its score counts at: the next one for the start of a session
             position, session_id = max(0, at_session - (point is RequestPoint.START)), None
+            if position > len(sessions):
+                # past the episode's last session (or one of its session Encounters filed elsewhere)
+                self._error(
+                    res,
+                    "QuestionnaireResponse.extension[at-session]",
+                    "range",
+                    "at most the episode's sessions",
+                )
+                return None
         args = {
             "administration": administration,
             "responded_at": responded_at,

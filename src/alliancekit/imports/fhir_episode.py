@@ -33,6 +33,7 @@ from alliancekit.fhir.codes import (
     GROUP_ID_SYSTEM,
     PARTICIPANT_ROLE,
 )
+from alliancekit.imports.fhir_checked import build
 from alliancekit.imports.fhir_joined import Joined, Totals
 from alliancekit.imports.fhir_json import Resource, as_dict, as_list, extension_value, key_id, sub_extensions
 from alliancekit.imports.fhir_json import coding_of as _coding
@@ -167,6 +168,8 @@ class EpisodeReading(SessionReading):
             return None
         last_day = max([opened, *(d.on for d in dated)])
         dated += self._outcome(res, ref, status, history, end or last_day, ending, episode)
+        if len(self.errors) > before:  # a record of the outcome refused a value
+            return None
         steps = by_clinician_of_record([d.step for d in in_order(dated)], clinicians[0][0])
         proceed, fit_on = care_began(status, history)
         return Unit(
@@ -304,16 +307,37 @@ class EpisodeReading(SessionReading):
             step = Step("put_on_hold", {"on": since, "reason": IMPORTED_NOTE}, ref.key("hold"))
             return [Dated(since, step, at=episode.at("episode-put-on-hold", -1))]
         if status == "finished":
-            ending = ending or Ending(
-                end, planned=False, reason=EndingReason.WITHDRAWAL, reflection=IMPORTED_NOTE
+            ending = ending or build(
+                self._error,
+                res,
+                {"": "EpisodeOfCare.period.end"},
+                Ending,
+                end,
+                planned=False,
+                reason=EndingReason.WITHDRAWAL,
+                reflection=IMPORTED_NOTE,
             )
+            if ending is None:
+                return []
             step = Step("close_episode", {"ending": ending}, ref.key("close"))
             return [Dated(ending.ended_on, step, at=episode.at("episode-closed"))]
         if status == "cancelled":
             outcome = self._fit_outcome(res)
             on = end if res.data.get("period", {}).get("end") else ref.opened_on
             referred = IMPORTED_NOTE if outcome is FitOutcome.REFER else None
-            fit = FitDecision(outcome, on, rationale=IMPORTED_NOTE, referred_to=referred)
+            fields = {"": "EpisodeOfCare.period.end"}
+            fit = build(
+                self._error,
+                res,
+                fields,
+                FitDecision,
+                outcome,
+                on,
+                rationale=IMPORTED_NOTE,
+                referred_to=referred,
+            )
+            if fit is None:
+                return []
             return [Dated(on, Step("decide_fit", {"decision": fit}, ref.key("fit")))]
         return []
 
@@ -343,8 +367,10 @@ class EpisodeReading(SessionReading):
             on = None if since is None else self._date(res, f"{field}.period.start", since)
             if role == ParticipantRole.CLIENT.value:
                 continue
-            if who is None or on is None:
+            if who is None or since is None:
                 self._error(res, f"{field}.member" if who is None else f"{field}.period.start", "required")
+                continue
+            if on is None:  # not a date, or out of range: reported
                 continue
             if role == "facilitator":
                 facilitators.append(who)
@@ -357,7 +383,10 @@ class EpisodeReading(SessionReading):
                 continue
             if consent is None:
                 continue
-            participant = Participant(who, kind, consent)
+            fields = {"": f"{field}.member", "consent": f"{field}.extension[consent]"}
+            participant = build(self._error, res, fields, Participant, who, kind, consent)
+            if participant is None:
+                continue
             step = Step(
                 "add_participant", {"participant": participant, "added_on": on}, ref.key(f"joined:{who}")
             )

@@ -42,6 +42,7 @@ from alliancekit.imports.fhir_json import (
     coding_of,
     extension_value,
     identifier_of,
+    other_system,
 )
 from alliancekit.imports.fhir_records import OTHER_POLICY, other_systems_consent
 from alliancekit.imports.fhir_scores import TOTAL, score_value
@@ -53,6 +54,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from alliancekit.measures.registry import MeasureRegistry
 
 
+#: The rule of the error on a party named by an identifier in another system than the import's.
+OTHER_SYSTEM = "other-system"
+
 #: The element naming whom a resource is about, where it is not ``subject``.
 SUBJECT = {"consents": "patient"}
 
@@ -61,6 +65,10 @@ class SourceJoining:
     """The part of :class:`~alliancekit.imports.fhir_source.FhirSource` that joins the source."""
 
     registry: MeasureRegistry
+    systems: dict[str, str]
+    """The identifier system of each kind of party (``Patient`` -> the clients' system, ...)."""
+    base: str
+    """The base of those systems (``--identifier-system``)."""
     notes: list[str]
     withheld: bool
     refused: Refused
@@ -78,6 +86,12 @@ class SourceJoining:
     def _join(self, res: Resource, joined: Joined, recorded: RecordedAt) -> None:
         data = res.data
         kind = data["resourceType"]
+        if (field := other_system(data, self.systems)) is not None:
+            # another organisation's C-1042 is not this practice's: never filed under the local client
+            self._error(
+                res, field, OTHER_SYSTEM, f"the identifier system --identifier-system names ({self.base})"
+            )
+            return
         if kind == "EpisodeOfCare":
             labelled = labelled_redacted(data)
             joined.add_episode(res, identifier_of(data.get("patient")), labelled)

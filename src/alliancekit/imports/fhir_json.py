@@ -57,6 +57,35 @@ def ref_id(reference: Any, rtype: str, full_urls: UrlTable) -> str | None:
     return None
 
 
+#: The parties whose identifiers the import reads (a client, a clinician, another participant), by the
+#: resource type a reference names them as: ``kind`` of :data:`~alliancekit.fhir.identity.KINDS`.
+PARTIES = {"Patient": "client", "Practitioner": "practitioner", "RelatedPerson": "participant"}
+
+
+def other_system(data: Mapping[str, Any], systems: Mapping[str, str]) -> str | None:
+    """The path of the first reference of ``data`` (a resource) naming a party by an identifier in a
+    system other than its kind's in ``systems`` (``Patient`` -> the client system, ...; an untyped one, in
+    none of them); ``None`` when there is none. The import reads an identifier only in its own system: the
+    same value in another organisation's system is another person."""
+
+    def walk(node: Any, path: str) -> str | None:
+        if isinstance(node, list):
+            return next((f for n in node if (f := walk(n, path)) is not None), None)
+        if not isinstance(node, dict):
+            return None
+        identifier, kind = node.get("identifier"), node.get("type")
+        party = kind if isinstance(kind, str) and kind in systems else None
+        if isinstance(identifier, dict) and (party is not None or kind is None):
+            allowed = [systems[party]] if party is not None else list(systems.values())
+            if identifier.get("system") not in allowed:
+                return f"{path}.identifier.system"
+        return next((f for k, v in node.items() if (f := walk(v, f"{path}.{k}")) is not None), None)
+
+    kind = str(data.get("resourceType"))
+    # the resource's own identifier (a QuestionnaireResponse's one) names the record, not a party
+    return next((f for k, v in data.items() if k != "identifier" and (f := walk(v, f"{kind}.{k}"))), None)
+
+
 def identifier_of(reference: Any) -> str | None:
     if isinstance(reference, dict) and isinstance(reference.get("identifier"), dict):
         value = reference["identifier"].get("value")

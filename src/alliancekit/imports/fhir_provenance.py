@@ -28,6 +28,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, NamedTuple
 
 from alliancekit.fhir.codes import EVENT_TYPE
+from alliancekit.imports.fhir_checked import read_day, read_instant
 from alliancekit.imports.fhir_json import Resource, as_list, coding_of
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -82,18 +83,12 @@ class RecordedAt:
         recorded = data.get("recorded")
         if event is None or recorded is None:
             return
-        try:
-            at: datetime | None = datetime.fromisoformat(str(recorded))
-        except ValueError:
-            at = None
-        if at is None or at.tzinfo is None:
-            error(res, "Provenance.recorded", "datetime", "a date and time with its zone")
+        at = read_instant(error, res, "Provenance.recorded", recorded)
+        if at is None:
             return
         occurred = data.get("occurredDateTime")
-        try:
-            on = None if occurred is None else date.fromisoformat(str(occurred)[:10])
-        except ValueError:
-            error(res, "Provenance.occurredDateTime", "date", "a date, or a date and time")
+        on = None if occurred is None else read_day(error, res, "Provenance.occurredDateTime", occurred)
+        if occurred is not None and on is None:
             return
         item = (at.isoformat(), read, None if on is None else on.isoformat())
         for target in as_list(data.get("target")):

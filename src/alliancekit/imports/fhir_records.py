@@ -66,6 +66,7 @@ from alliancekit.fhir.codes import (
     RUPTURE_KIND,
     RUPTURE_MARKER,
 )
+from alliancekit.imports.fhir_checked import build, read_day
 from alliancekit.imports.fhir_json import (
     Resource,
     as_dict,
@@ -230,11 +231,7 @@ class EpisodeReader:
     # -- values ------------------------------------------------------------------------------------------
 
     def day(self, res: Resource, field: str, value: Any) -> date | None:
-        try:
-            return date.fromisoformat(str(value)[:10])
-        except ValueError:
-            self.error(res, field, "date", "a date expected")
-            return None
+        return read_day(self.error, res, field, value)
 
     def enum(self, res: Resource, field: str, kind: Any, code: str | None, *, absent: bool = False) -> Any:
         """The ``kind`` member ``code`` names; else an error, ``required`` when the element that would hold
@@ -292,7 +289,12 @@ class EpisodeReader:
                 n.removeprefix("Agreed task: ") for n in notes(data) if n.startswith("Agreed task: ")
             )
             if start is not None:
-                draft = GoalDraft(IMPORTED_NOTE if masked else str(text), tasks)
+                fields = {"description": "Goal.description.text", "tasks": "Goal.note", "": "Goal"}
+                draft = build(
+                    self.error, res, fields, GoalDraft, IMPORTED_NOTE if masked else str(text), tasks
+                )
+                if draft is None:
+                    continue
                 stamp = self.recorded.at(f"Goal/{data['id']}", "goal-agreed")
                 agreement = (start, None if stamp is None else stamp.at)
                 agreements.setdefault(agreement, []).append((res, draft))
@@ -486,7 +488,17 @@ class EpisodeReader:
         views = [
             t.removeprefix("Client's view: ") for t in notes(res.data) if t.startswith("Client's view: ")
         ]
-        return key_id(res.data), RepairAttempt(on, strategies, resolved, views[0] if views else "")
+        fields = {
+            "attempted_on": "Observation.effectiveDateTime",
+            "strategies": "Observation.component[repair-strategy]",
+            "resolved": "Observation.component[resolved]",
+            "client_view": "Observation.note",
+            "": "Observation",
+        }
+        attempt = build(
+            self.error, res, fields, RepairAttempt, on, strategies, resolved, views[0] if views else ""
+        )
+        return None if attempt is None else (key_id(res.data), attempt)
 
     def alerts(self) -> list[Dated]:
         """The acknowledgement and resolution of each alert (raised again by the rules, never imported)."""
@@ -619,7 +631,14 @@ class EpisodeReader:
         texts = {name: parts.get(name, {}).get("valueString") for name in ("reflection", "no-plan-reason")}
         plan = self.maintenance_plan()
         no_plan = texts["no-plan-reason"] or (IMPORTED_NOTE if planned and plan is None else None)
-        return out, Ending(ended_on, planned, reason, texts["reflection"] or "", plan, no_plan)
+        fields = {
+            "ended_on": "EpisodeOfCare.period.end",
+            "reflection": f"{field}.reflection",
+            "no_plan_reason": f"{field}.no-plan-reason",
+            "": field,
+        }
+        made = (ended_on, planned, reason, texts["reflection"] or "", plan, no_plan)
+        return out, build(self.error, episode, fields, Ending, *made)
 
     def maintenance_plan(self) -> MaintenancePlan | None:
         if not self.linked.care_plans:
@@ -650,7 +669,17 @@ class EpisodeReader:
         ]
         back = "When and how to come back: "
         return_plan = next((t.removeprefix(back) for t in texts if t.startswith(back)), "")
-        return MaintenancePlan(
+        fields = {
+            "booster_sessions": "CarePlan.activity.detail.scheduledPeriod.start",
+            "coping_strategies": "CarePlan.activity.detail.description",
+            "supports": "CarePlan.activity.detail.description",
+            "": "CarePlan.note",
+        }
+        return build(
+            self.error,
+            res,
+            fields,
+            MaintenancePlan,
             tuple(signs),
             tuple(kinds.get("coping-strategy", [])),
             tuple(kinds.get("support", [])),

@@ -36,6 +36,7 @@ from alliancekit.fhir.codes import (
     questionnaire_url,
 )
 from alliancekit.fhir.sdc import form_answer, form_only_links
+from alliancekit.imports.fhir_checked import build, read_day
 from alliancekit.imports.fhir_json import Resource, as_dict, as_list, extension_value, sub_extensions
 from alliancekit.imports.fhir_json import coding_of as _coding
 from alliancekit.imports.fhir_json import extension_of as _extension
@@ -88,7 +89,7 @@ class SessionReading:
                 self._error(res, f"{field}.{name}", "required", "a boolean")
                 return None
             given[name] = value
-        return Consent(given["treatment"], given["measures"], given["data-sharing"])
+        return build(self._error, res, {"": field}, Consent, *given.values())
 
     def _consultation(self, enc: Resource, client: str | None = None) -> Consultation | None:
         if self._other_client(enc, "Encounter.subject", enc.data.get("subject"), client):
@@ -98,14 +99,11 @@ class SessionReading:
         consent = self._consent(enc, enc.data, "Encounter.extension[consent]")
         if held_on is None or modality is None or consent is None:
             return None
-        return Consultation(held_on, modality, consent)
+        fields = {"held_on": "Encounter.period.start", "": "Encounter"}
+        return build(self._error, enc, fields, Consultation, held_on, modality, consent)
 
     def _date(self, res: Resource, field: str, value: Any) -> date | None:
-        try:
-            return date.fromisoformat(str(value)[:10])
-        except ValueError:
-            self._error(res, field, "date", "a date expected")
-            return None
+        return read_day(self._error, res, field, value)
 
     def _modality(self, enc: Resource) -> Modality | None:
         code = _coding(enc.data.get("type"), MODALITY)
@@ -151,7 +149,17 @@ class SessionReading:
         administrations = [self._administration(r, totals, clinician, client) for r in found]
         if len(self.errors) > before or held_on is None or modality is None or attendance is None:
             return None
-        return Session(
+        fields = {
+            "held_on": "Encounter.period.start",
+            "attended_by": "Encounter.participant",
+            "group_session_id": "Encounter.extension[group-session]",
+            "": "Encounter",
+        }
+        return build(
+            self._error,
+            enc,
+            fields,
+            Session,
             held_on,
             modality,
             attendance,

@@ -50,13 +50,15 @@ from pathlib import Path
 from typing import Any
 
 from alliancekit.errors import ValidationError
+from alliancekit.fhir.context import check_identifier_system
+from alliancekit.fhir.identity import DEFAULT_SYSTEM_BASE, SystemIdentity
 from alliancekit.fhir.validate import packaged_schema
 from alliancekit.imports.fhir_client_responses import ClientResponseReading
 from alliancekit.imports.fhir_episode import EpisodeReading
 from alliancekit.imports.fhir_files import SourceFiles, SourcePlaces, source_files
 from alliancekit.imports.fhir_joined import Joined
 from alliancekit.imports.fhir_joining import SourceJoining
-from alliancekit.imports.fhir_json import ref_id
+from alliancekit.imports.fhir_json import PARTIES, ref_id
 from alliancekit.imports.fhir_provenance import RecordedAt
 from alliancekit.imports.fhir_records import Refused
 from alliancekit.imports.fhir_scores import ScoreObservations
@@ -74,9 +76,21 @@ WITHHELD_NOTE = (
 class FhirSource(SourceFiles, SourceJoining, EpisodeReading, ClientResponseReading):
     """The units of a FHIR source; problems found while reading it go to ``errors``."""
 
-    def __init__(self, path: str | Path, registry: MeasureRegistry) -> None:
+    def __init__(
+        self, path: str | Path, registry: MeasureRegistry, identifier_system: str | None = None
+    ) -> None:
+        """``identifier_system``: the base of the systems the source's clients, clinicians and other
+        participants are identified in (what ``export fhir --identifier-system`` was given; ``None``: the
+        placeholder systems). A party named in any other system is an error (rule ``other-system``).
+
+        :raises ValidationError: ``identifier_system: absolute-uri``: not an absolute URI.
+        """
+        check_identifier_system(identifier_system)
         self.path = Path(path)
         self.registry = registry
+        identity = SystemIdentity(identifier_system or DEFAULT_SYSTEM_BASE)
+        self.base = identity.base
+        self.systems = {rtype: identity.system(kind) for rtype, kind in PARTIES.items()}
         self.errors: list[RowError] = []
         self._schema = packaged_schema()
         self._joined: Joined | None = None
