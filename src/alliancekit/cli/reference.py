@@ -127,9 +127,11 @@ The same for every command:
   with `--json`, no error object after the command's whole document). Only a stop in the last instant, once
   the command has given the signals back (its output flushed), ends the process as Python ends any program:
   the shell still reports 130 or 143, and nothing is lost or half-done.
-- **70**: an internal error: a bug (in alliancekit or a plugin), or a record changed outside alliancekit.
-  Standard error names the exception's type and the lines it was raised through, never its message: one of
-  Python's own quotes the value it choked on, which may be a client's data.
+- **70**: an internal error: a bug (in alliancekit or a plugin), or a record changed outside alliancekit in a
+  way no check caught. A stored row that cannot be read (changed outside alliancekit) is exit 2 naming its
+  table and key, and a finding (exit 1) of `verify` and `backup`. Standard error names the exception's type
+  and the lines it was raised through, never its message: one of Python's own quotes the value it choked
+  on, which may be a client's data.
 
 A full disk or an unwritable path is exit 2 naming the path, and leaves no half-written file: every output
 file is written beside its name and renamed into place once whole. A reader that stops reading early
