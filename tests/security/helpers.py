@@ -69,6 +69,22 @@ def open_on(store: str, folder: Path, **options: Any) -> Practice:
     return open_practice(folder / "p.sqlite", clock=Clock(), **options)
 
 
+#: The real stores a fixture parametrised with :func:`on_real_store` runs its tests on.
+REAL_STORES = ("sqlite", "postgresql")
+
+
+def on_real_store(request: Any, folder: Path, **options: Any) -> Practice:
+    """A practice with the tests' clock on the real store ``request.param`` names: an SQLite file in
+    ``folder``, or a schema of its own on the run's PostgreSQL server (the ``pg`` fixture)."""
+    if request.param == "sqlite":
+        return open_on("sqlite", folder, **options)
+    pg: Any = request.getfixturevalue("pg")
+    from alliancekit_postgres import PostgresStore
+
+    store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=2)
+    return Practice(store, clock=Clock(), **options)
+
+
 @attrs.define
 class Setup:
     practice: Practice

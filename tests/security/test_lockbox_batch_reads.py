@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from alliancekit import Practice, open_practice
+from alliancekit import Practice
 from alliancekit.batch import Batch
 from alliancekit.core.command_table import COMMANDS
 from alliancekit.domain import Actor, Consent, Consultation, Ending, Role, RuptureNote, Session
 from alliancekit.domain.vocab import RuptureCause, RuptureKind, RuptureMarker
 
-from .helpers import CLINIC, Clock, active_episode, ors
+from .helpers import CLINIC, REAL_STORES, active_episode, on_real_store, ors
 
 OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
 READERS = {
@@ -92,17 +92,9 @@ CASES: dict[str, tuple[Callable[[Any, str], None], Callable[[Any, str], None]]] 
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=REAL_STORES)
 def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    if request.param == "sqlite":
-        p = open_practice(tmp_path / "p.sqlite", clock=Clock())
-    else:
-        pg: Any = request.getfixturevalue("pg")
-        from alliancekit_postgres import PostgresStore
-
-        p = Practice(
-            PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=2), clock=Clock()
-        )
+    p = on_real_store(request, tmp_path)
     try:
         yield p
     finally:

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from alliancekit import Practice, open_practice
+from alliancekit import Practice
 from alliancekit.domain import Actor, Ending, Role
 from alliancekit.errors import AccessDenied
 from alliancekit.security.policy import AccessRequest, Decision, DefaultPolicy
 from alliancekit.store.protocol import CaseloadRow
 
-from .helpers import CLINIC, Clock, active_episode
+from .helpers import CLINIC, REAL_STORES, active_episode, on_real_store
 
 OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
 NEW = Actor("clin-b", Role.CLINICIAN, CLINIC)
@@ -47,16 +47,9 @@ class Policy:
 POLICY = Policy()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=REAL_STORES)
 def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    if request.param == "sqlite":
-        p = open_practice(tmp_path / "p.sqlite", clock=Clock(), policy=POLICY)
-    else:
-        pg: Any = request.getfixturevalue("pg")
-        from alliancekit_postgres import PostgresStore
-
-        store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=2)
-        p = Practice(store, clock=Clock(), policy=POLICY)
+    p = on_real_store(request, tmp_path, policy=POLICY)
     try:
         yield p
     finally:

@@ -19,24 +19,16 @@ from alliancekit.cli.main import main
 from alliancekit.domain import Actor, Ending, Role
 from alliancekit.store.protocol import CaseloadRow
 
-from .helpers import CLINIC, Clock, active_episode
+from .helpers import CLINIC, REAL_STORES, Clock, active_episode, on_real_store
 
 OWN = Actor("clin-a", Role.CLINICIAN, CLINIC)
 SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, CLINIC)
 ENDED = date(2026, 3, 2)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=REAL_STORES)
 def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    if request.param == "sqlite":
-        p = open_practice(tmp_path / "p.sqlite", clock=Clock())
-    else:
-        pg: Any = request.getfixturevalue("pg")
-        from alliancekit_postgres import PostgresStore
-
-        p = Practice(
-            PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=2), clock=Clock()
-        )
+    p = on_real_store(request, tmp_path)
     try:
         yield p
     finally:

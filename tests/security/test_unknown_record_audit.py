@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from alliancekit import Practice, open_practice
+from alliancekit import Practice
 from alliancekit.batch import FACADE_ONLY
 from alliancekit.core.command_table import COMMANDS, Returns
 from alliancekit.core.guard import NOT_FOUND
@@ -33,7 +33,16 @@ from alliancekit.errors import NotFoundError, ValidationError
 from alliancekit.security.policy import Action
 from alliancekit.store.protocol import AuditRecord
 
-from .helpers import CLIENT, CLINIC, Clock, Setup, active_episode, actor, footprint
+from .helpers import (
+    CLIENT,
+    CLINIC,
+    REAL_STORES,
+    Setup,
+    active_episode,
+    actor,
+    footprint,
+    on_real_store,
+)
 from .test_unknown_episode_audit import UNKNOWN as UNKNOWN_EPISODE
 
 UNKNOWN = "no-such-record"
@@ -267,17 +276,10 @@ def test_an_unknown_episode_is_still_named_as_the_episode() -> None:
     assert (entry.outcome, entry.record_type, entry.record_id) == (NOT_FOUND, "episode", UNKNOWN_EPISODE)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=REAL_STORES)
 def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
     """A practice on a real store: an SQLite file, or a schema of its own on the PostgreSQL server."""
-    if request.param == "sqlite":
-        p = open_practice(tmp_path / "p.sqlite", clock=Clock())
-    else:
-        pg: Any = request.getfixturevalue("pg")
-        from alliancekit_postgres import PostgresStore
-
-        store = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=pg.new_schema(), pool_max=2)
-        p = Practice(store, clock=Clock())
+    p = on_real_store(request, tmp_path)
     try:
         yield p
     finally:
