@@ -48,12 +48,20 @@ def assert_internal(done: subprocess.CompletedProcess[str], kind: str, client_re
     assert "  File '" in done.stderr  # where it was raised, for the bug report
 
 
-def test_an_audit_time_holding_a_client_reference_is_not_quoted(
+def test_an_audit_time_holding_a_client_reference_is_named_by_its_row_not_quoted(
     made: tuple[Path, str, str], tmp_path: Path
 ) -> None:
+    """Not an internal error any more: a stored row whose value its column cannot hold is refused naming
+    the table, the row's key and the rule (exit 2), and the value is not quoted either."""
     client_ref = made[2]
     db = damaged(made, tmp_path, "UPDATE audit SET at = ? WHERE position = 2", f"2026-11-30 {client_ref}")
-    assert_internal(cli("audit", "show", "--json", "--db", str(db)), "ValueError", client_ref)
+    done = cli("audit", "show", "--json", "--db", str(db))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert client_ref not in done.stderr + done.stdout
+    said = done.stderr.splitlines()[-1]
+    assert said.startswith("alliancekit: error: audit row shard 0 position 2 of chain "), done.stderr
+    assert "cannot be read (value): it was changed outside alliancekit" in done.stderr
 
 
 def test_a_damaged_caseload_row_ends_caseload_without_a_traceback(
