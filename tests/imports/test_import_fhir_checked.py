@@ -71,6 +71,14 @@ def _write(path: Path, resources: list[dict[str, Any]]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in resources), "utf-8")
 
 
+def _dry_then_real(capsys: Any, db: Path, source: Path) -> Iterator[tuple[int, str]]:
+    """``import fhir --create`` of ``source`` into a new ``db``, as a dry run then for real: each run's exit
+    code and standard error."""
+    for dry in (["--dry-run"], []):
+        code, _, err = run(capsys, "import", "fhir", "--db", str(db), "--create", *dry, str(source))
+        yield code, err
+
+
 def _dates(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
     """The path of every string in ``node`` that starts with a date."""
     if isinstance(node, dict):
@@ -184,17 +192,7 @@ def test_the_cli_reports_an_out_of_range_date_as_a_row_error_with_and_without_dr
     assert f'"{element}": "2026' in text or f'"{element}":"2026' in text
     file.write_text(re.sub(rf'("{element}": ?")2026', r"\g<1>1850", text), "utf-8")
     db = tmp_path / "p.sqlite"
-    for dry in (["--dry-run"], []):
-        code, _, err = run(
-            capsys,
-            "import",
-            "fhir",
-            "--db",
-            str(db),
-            "--create",
-            *dry,
-            str(source),
-        )
+    for code, err in _dry_then_real(capsys, db, source):
         assert code == 1, err
         assert re.search(r"error: row \d+, [A-Za-z]+\.[^:]*: range", err), err
         if field is not None:
@@ -240,17 +238,7 @@ def test_a_client_response_past_the_last_session_is_a_row_error(
     assert edited
     _write(file, resources)
     db = tmp_path / "p.sqlite"
-    for dry in (["--dry-run"], []):
-        code, _, err = run(
-            capsys,
-            "import",
-            "fhir",
-            "--db",
-            str(db),
-            "--create",
-            *dry,
-            str(source),
-        )
+    for code, err in _dry_then_real(capsys, db, source):
         assert code == 1, err
         assert "QuestionnaireResponse.extension[at-session]: range" in err
         assert "internal error" not in err

@@ -94,11 +94,8 @@ CASES: dict[str, tuple[Callable[[Any, str], None], Callable[[Any, str], None]]] 
 
 @pytest.fixture(params=REAL_STORES)
 def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    p = on_real_store(request, tmp_path)
-    try:
+    with on_real_store(request, tmp_path) as p:
         yield p
-    finally:
-        p.close()
 
 
 def test_the_reads_compared_are_every_read_a_batch_offers() -> None:

@@ -49,11 +49,8 @@ POLICY = Policy()
 
 @pytest.fixture(params=REAL_STORES)
 def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    p = on_real_store(request, tmp_path, policy=POLICY)
-    try:
+    with on_real_store(request, tmp_path, policy=POLICY) as p:
         yield p
-    finally:
-        p.close()
 
 
 def _transferred(p: Practice, *, closed: bool = False) -> str:

@@ -28,11 +28,8 @@ ENDED = date(2026, 3, 2)
 
 @pytest.fixture(params=REAL_STORES)
 def practice(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
-    p = on_real_store(request, tmp_path)
-    try:
+    with on_real_store(request, tmp_path) as p:
         yield p
-    finally:
-        p.close()
 
 
 def _closed(p: Practice) -> str:

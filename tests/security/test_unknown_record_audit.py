@@ -279,11 +279,8 @@ def test_an_unknown_episode_is_still_named_as_the_episode() -> None:
 @pytest.fixture(params=REAL_STORES)
 def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Practice]:
     """A practice on a real store: an SQLite file, or a schema of its own on the PostgreSQL server."""
-    p = on_real_store(request, tmp_path)
-    try:
+    with on_real_store(request, tmp_path) as p:
         yield p
-    finally:
-        p.close()
 
 
 def _respond(p: Practice, path: str, who: Actor, episode_id: str, session_id: str) -> object:
