@@ -45,7 +45,7 @@ def test_readme_test_command_runs_the_default_tox_environments(root: Path) -> No
     tox = configparser.ConfigParser(interpolation=None)
     tox.read(root / "tox.ini", encoding="utf-8")
     env_list = {e.strip() for e in tox["tox"]["env_list"].split(",")}
-    match = re.search(r"tox run -e (\S+)", test_command)
+    match = re.search(r"tox run(?:-parallel)? -e (\S+)", test_command)
     assert match is not None
     assert set(match.group(1).split(",")) == env_list
 
