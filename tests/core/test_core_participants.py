@@ -283,6 +283,23 @@ def test_the_split_alliance_gap_is_configurable(
         assert bool(split) is raised
 
 
+def test_the_wai_sr_never_splits(practice: Practice, actor: Actor) -> None:
+    """The four-point default was chosen for the 0-40 SRS and GSRS: participants' WAI-SR ratings (12-60, no
+    published threshold) twenty points apart raise nothing, while the SRS of the same session does."""
+    ep = couple(practice, actor)
+
+    def wai_sr(each: int, about: str | None = None) -> Administration:
+        return Administration("wai-sr", "1.0", "end", {f"q{i}": each for i in range(1, 13)}, about=about)
+
+    practice.record_session(actor, ep, attended(day(7), wai_sr(5), wai_sr(3, PARTNER)))
+    assert "split-alliance" not in {a.rule_id for a in practice.alerts(actor, ep).values()}
+    practice.record_session(
+        actor, ep, attended(day(14), srs_at(practice, 40.0), srs_at(practice, 36.0, PARTNER))
+    )
+    split = [a.measure_id for a in practice.alerts(actor, ep).values() if a.rule_id == "split-alliance"]
+    assert split == ["srs"]
+
+
 def test_a_single_rating_never_splits(practice: Practice, actor: Actor) -> None:
     ep = couple(practice, actor)
     practice.record_session(actor, ep, attended(day(7), srs_at(practice, 20.0, PARTNER)))

@@ -146,9 +146,9 @@ def test_practice_outcomes_rates_carry_counts_and_groups(tmp_path: Path) -> None
     by_clinician = {g.key: g for g in outcomes.by_clinician}
     assert by_clinician["clin-ada"].saes == pytest.approx((3.25 + (7.8678 - 4.0132) / 2) / 4.3493, abs=1e-4)
     assert by_clinician["clin-bea"].saes == pytest.approx((3.25 + (0.3965 - 4.2511) / 2) / 4.3493, abs=1e-4)
-    assert by_clinician["clin-ada"].saes_bucket == "highly effective (0.8 and above)"  # 1.19
-    assert o.saes_bucket == "effective (0.5 to below 0.8)"  # 0.747
-    assert by_clinician["clin-bea"].saes_bucket == "below 0.5 (no published label)"  # 0.304
+    assert by_clinician["clin-ada"].saes_bucket == "highly effective (above 0.8)"  # 1.19
+    assert o.saes_bucket == "effective (above 0.5 up to 0.8)"  # 0.747
+    assert by_clinician["clin-bea"].saes_bucket == "0.5 or below (no published label)"  # 0.304
     assert outcomes.notes == (
         (
             "1 ended episode(s) have no intake and later score on an outcome measure: they are counted as "
@@ -159,13 +159,20 @@ def test_practice_outcomes_rates_carry_counts_and_groups(tmp_path: Path) -> None
     assert [g.key for g in outcomes.by_period] == [f"{c.day.year}-Q{(c.day.month - 1) // 3 + 1}"]
     assert str(o.dropout) == "40% (2 of 5)"
     assert str(Rate(0, 0)) == "- (0 of 0)"
-    assert [saes_bucket(v) for v in (0.8, 0.79, 0.5, 0.49, None)] == [
-        "highly effective (0.8 and above)",
-        "effective (0.5 to below 0.8)",
-        "effective (0.5 to below 0.8)",
-        "below 0.5 (no published label)",
-        "-",
-    ]
+    assert saes_bucket(None) == "-"
+
+
+@pytest.mark.parametrize(
+    ("saes", "label"),
+    [
+        (0.81, "highly effective (above 0.8)"),
+        (0.8, "effective (above 0.5 up to 0.8)"),  # ACE: "greater than 0.8" is highly effective
+        (0.51, "effective (above 0.5 up to 0.8)"),
+        (0.5, "0.5 or below (no published label)"),  # ACE's criteria: effective "exceeds .5"
+    ],
+)
+def test_saes_bands_are_exceeded_strictly(saes: float, label: str) -> None:
+    assert saes_bucket(saes) == label
 
 
 def test_progress_chart_marks_reviews_ruptures_missed_sessions_and_alerts(clinic: Clinic) -> None:

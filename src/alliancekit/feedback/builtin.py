@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from alliancekit.domain.vocab import AlertSeverity, Attendance, Rater
-from alliancekit.events.types import Event, RecordedScore, SessionRecorded
+from alliancekit.events.types import ClientResponseRecorded, Event, RecordedScore, SessionRecorded
 from alliancekit.feedback.expectation import Zone
 from alliancekit.feedback.rules import (
     SCORED_EVENTS,
@@ -81,9 +81,19 @@ def _alliance_below_cutoff(ctx: RuleContext) -> Iterator[Target]:
             yield _target(measure, score)
 
 
+def _rated_anew(event: Event) -> bool:
+    """Whether ``event`` carries new ratings (a session's, or a response the client gave in or between
+    sessions, through a link or recorded for them), not a correction: a correction fixes what an earlier
+    rating was, which is no fall, or split, reported by the client since the session before."""
+    return isinstance(event, SessionRecorded | ClientResponseRecorded)
+
+
 def _alliance_dropped(ctx: RuleContext) -> Iterator[Target]:
+    """A new rating of a measure in ``alliance_drop_measures`` that fell ``alliance_drop`` or more since
+    the one before it (the state's previous point: one order for session and client-response scores)."""
+    measures = ctx.config.alliance_drop_measures
     for event, score, measure in _alliance_scores(ctx):
-        if not isinstance(event, SessionRecorded):
+        if measure.id not in measures or not _rated_anew(event):
             continue
         previous = ctx.previous(score)
         if previous is None:
@@ -98,10 +108,12 @@ def _alliance_dropped(ctx: RuleContext) -> Iterator[Target]:
 
 
 def _split_alliance(ctx: RuleContext) -> Iterator[str]:
-    """Participants' own alliance ratings of one session that lie ``split_alliance_gap`` or more apart."""
+    """Participants' own ratings of a measure in ``split_alliance_measures`` that this command records
+    (one session's record) ``split_alliance_gap`` or more apart."""
+    measures = ctx.config.split_alliance_measures
     by_measure: dict[str, list[float]] = {}
     for event, score, measure in _alliance_scores(ctx):
-        if isinstance(event, SessionRecorded) and score.rater is Rater.CLIENT:
+        if measure.id in measures and _rated_anew(event) and score.rater is Rater.CLIENT:
             by_measure.setdefault(measure.id, []).append(score.total)
     for measure_id, totals in by_measure.items():
         if len(totals) > 1 and at_least(change(min(totals), max(totals)), ctx.config.split_alliance_gap):

@@ -30,6 +30,16 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: object) 
         raise ValidationError(f"feedback.{attribute.name}", "positive", "a positive number is required")
 
 
+def _as_set(value: object) -> object:
+    """A collection as a frozenset (anything else, a bare string too, is left for :func:`_measure_ids`)."""
+    return frozenset(value) if isinstance(value, set | tuple | list) else value
+
+
+def _measure_ids(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, frozenset) or not all(isinstance(item, str) and item.strip() for item in value):
+        raise ValidationError(f"feedback.{attribute.name}", "type", "a set of measure ids is required")
+
+
 def _flag(instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, bool):
         raise ValidationError(f"feedback.{attribute.name}", "type", "true or false expected")
@@ -45,6 +55,14 @@ class FeedbackConfig:
     alliance_drop: float = attrs.field(default=1.0, validator=_positive)
     """A fall of this many points or more since the previous session raises the alliance-drop alert
     (OpenFIT alert table: one point or more; measures.md, SRS)."""
+    alliance_drop_measures: frozenset[str] = attrs.field(
+        default=frozenset({"srs"}), converter=_as_set, validator=_measure_ids
+    )
+    """The alliance measures the alliance-drop alert reads: the SRS, the one the one-point fall was
+    published for (OpenFIT alert table; measures.md, SRS). measures.md gives no fall for the WAI-SR ("no
+    validated clinical cutoff: report scores and change only") nor any fact for the GSRS (its definition
+    borrows only the SRS's below-36 cutoff, *unconfirmed*): a practice that wants the alert on another
+    measure adds its id, with a threshold it has checked."""
     no_change_by_session: int = attrs.field(default=6, validator=_positive)
     """No reliable change on an outcome measure by this attended session raises an alert (issue 4 default;
     a project default, *unconfirmed*)."""
@@ -60,6 +78,12 @@ class FeedbackConfig:
     split-alliance alert. Split alliances predict dropout in couple and family therapy (Friedlander et al.
     2011; Muñiz de la Peña, Friedlander & Escudero 2009), but no threshold on the SRS or GSRS is published:
     four points (one point per item on average) is a project default, *unconfirmed*."""
+    split_alliance_measures: frozenset[str] = attrs.field(
+        default=frozenset({"srs", "gsrs"}), converter=_as_set, validator=_measure_ids
+    )
+    """The alliance measures the split-alliance alert reads: the four-item, 0-40 SRS and GSRS, the scales
+    the four-point default was chosen for (*unconfirmed*, above). On a scale of another range (the WAI-SR's
+    12-60) those points mean something else, and nothing is published for it: no alert."""
     rupture_unresolved_after: int = attrs.field(default=3, validator=_positive)
     """A rupture still open this many scheduled sessions after it was noted raises an alert. A project
     default, *unconfirmed*."""

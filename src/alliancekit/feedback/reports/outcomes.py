@@ -14,8 +14,8 @@
   reference sample's intake scores. A group's SAES is the mean over its clients. The reference sample here
   is this practice's closed episodes on the same measure (ACORN uses its whole database, and its model also
   adjusts for diagnosis, the session of the first assessment and questionnaire type, which this record
-  does not carry). The SD is the sample SD (n - 1): the sources do not say which. Bands: 0.8 and above
-  "highly effective", 0.5 to below 0.8 "effective" (ACE); the sources give no label below 0.5.
+  does not carry). The SD is the sample SD (n - 1): the sources do not say which. Bands: above 0.8
+  "highly effective", above 0.5 up to 0.8 "effective" (ACE); the sources give no label at or below 0.5.
 
 * **Norms**: each episode is read against the norm of the population it names
   (``Measure.norm_for(row.population)``, the caseload projection carries it): a child's ORS intake of 30 is
@@ -77,19 +77,22 @@ class Rate:
         return f"{value:.0%} ({self.numerator} of {self.denominator})"
 
 
-#: ACE's benchmarks for a clinician's or practice's SAES (ACORN's effect-size page: "0.8 or larger").
+#: ACE's benchmarks for a clinician's or practice's SAES, both exceeded strictly (psychoutcomes.org, "ACE
+#: Treatment Outcomes Evaluation Method": "greater than 0.8 ... highly effective", "between 0.5 and 0.8 ...
+#: effective"; its criteria page, "ACORN Criteria for Effectiveness": "exceeds .5 effect size (.8 effect size
+#: for highly effective)"; measures.md, SAES: "above 0.8").
 HIGHLY_EFFECTIVE, EFFECTIVE = 0.8, 0.5
 
 
 def saes_bucket(value: float | None) -> str:
-    """ACE's label for a group's SAES; below 0.5 the sources publish none."""
+    """ACE's label for a group's SAES; at or below 0.5 the sources publish none."""
     if value is None:
         return "-"
-    if value >= HIGHLY_EFFECTIVE:
-        return "highly effective (0.8 and above)"
-    if value >= EFFECTIVE:
-        return "effective (0.5 to below 0.8)"
-    return "below 0.5 (no published label)"
+    if value > HIGHLY_EFFECTIVE:
+        return "highly effective (above 0.8)"
+    if value > EFFECTIVE:
+        return "effective (above 0.5 up to 0.8)"
+    return "0.5 or below (no published label)"
 
 
 @attrs.frozen
