@@ -85,7 +85,7 @@ def test_order_of_answers_changes_nothing(
 def test_core10_takes_response_positions() -> None:
     core = REGISTRY.get("core-10")
     assert core.answers is AnswerConvention.RESPONSE_POSITION
-    # item 2 ("a source of support", printed 4..0) ticked in the last column, "most or all of the time":
+    # item 2 (positively worded, printed 4..0) ticked in the last column:
     # position 4, which scores 0 distress; every other item at position 1
     positions = {f"q{i}": 1 for i in range(1, 11)} | {"q2": 4}
     score = REGISTRY.score("core-10", "1.0", positions)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -138,3 +139,93 @@ def test_score_repr_holds_no_client_data(registry: MeasureRegistry) -> None:
     score = registry.score("phq-9", "1.0", phq(q1=3, q9=2))
     assert "3" not in repr(score).replace("phq-9", "")
     assert "q9" not in repr(score)
+
+
+# -- totals recorded on their own, and the six decimal places scores carry (measures.exact) ------------
+
+ORS_ITEMS = ("individually", "interpersonally", "socially", "overall")
+
+
+def core10_one_missing() -> dict[str, Any]:
+    # positions: items 2 and 3 reverse-keyed (4 - 2 = 2), so the nine answered score 3 + 8 * 2 = 19
+    return {f"q{i}": 2 for i in range(1, 10)} | {"q1": 3, "q10": None}
+
+
+def test_only_a_measure_that_never_prorates_has_whole_totals(registry: MeasureRegistry) -> None:
+    assert registry.get("phq-9", "1.0").whole_totals
+    assert not registry.get("core-10", "1.0").whole_totals  # whole items, but one may be prorated
+    assert registry.get("core-10", "1.0").integral_total  # complete responses still are (bands meet at max+1)
+    assert not registry.get("ors", "1.0").whole_totals  # items step 0.1
+
+
+def test_a_prorated_total_is_accepted_on_its_own_as_scored(registry: MeasureRegistry) -> None:
+    # CORE-10 prorates one missing item as sum * 10 / 9 (CORE System Trust, measure-numbers.md):
+    # 19 * 10 / 9 = 21.111111, moderate-to-severe (20-24) and clinical (11 or more; Barkham et al. 2013)
+    items = registry.score("core-10", "1.0", core10_one_missing())
+    assert (items.total, items.prorated) == (21.111111, True)
+    alone = registry.score_total("core-10", "1.0", items.total)
+    assert (alone.total, alone.band, alone.clinical) == (21.111111, items.band, items.clinical)
+    assert registry.score_total("core-10", "1.0", 21.1).total == 21.1  # rounded by the system it came from
+
+
+@pytest.mark.parametrize(
+    ("total", "band", "clinical"),
+    [(0, "healthy", False), (10.999999, "low", False), (11, "mild", True), (40, "severe", True)],
+)
+def test_prorated_totals_at_the_range_and_cutoff_edges(
+    registry: MeasureRegistry, total: float, band: str, clinical: bool
+) -> None:
+    # cutoff 11 or more (Barkham et al. 2013); a total between two bands goes to the lower one
+    score = registry.score_total("core-10", "1.0", total)
+    assert (score.total, score.band, score.clinical) == (total, band, clinical)
+
+
+@pytest.mark.parametrize(("total", "rule"), [(-0.000001, "minimum"), (40.000001, "maximum")])
+def test_a_prorated_total_just_outside_the_range_is_refused(
+    registry: MeasureRegistry, total: float, rule: str
+) -> None:
+    with pytest.raises(ResponseError) as caught:
+        registry.score_total("core-10", "1.0", total)
+    assert (caught.value.field, caught.value.rule) == ("$.total", rule)
+
+
+def test_a_measure_that_never_prorates_still_takes_whole_totals_only(registry: MeasureRegistry) -> None:
+    assert registry.score_total("phq-9", "1.0", 14.0).total == 14
+    with pytest.raises(ResponseError) as caught:
+        registry.score_total("phq-9", "1.0", 14.000001)
+    assert (caught.value.field, caught.value.rule) == ("$.total", "type")
+
+
+def test_answers_with_six_decimal_places_are_scored_exactly(registry: MeasureRegistry) -> None:
+    # ORS: clinical below 25 (Miller et al. 2003, measure-numbers.md); 4 x 6.249999 = 24.999996
+    score = registry.score("ors", "1.0", dict.fromkeys(ORS_ITEMS, 6.249999))
+    assert (score.total, score.clinical) == (24.999996, True)
+
+
+@pytest.mark.parametrize("key", ORS_ITEMS)
+def test_an_answer_with_seven_decimal_places_is_refused_not_rounded(
+    registry: MeasureRegistry, key: str
+) -> None:
+    # 3 x 6.25 + 6.2499999 = 24.9999999, clinical; rounded to micro-points first it was 25, not clinical
+    with pytest.raises(ResponseError) as caught:
+        registry.score("ors", "1.0", dict.fromkeys(ORS_ITEMS, 6.25) | {key: 6.2499999})
+    assert (caught.value.field, caught.value.rule) == (f"$.answers.{key}", "precision")
+    assert "6.2499999" not in str(caught.value)
+
+
+def test_a_seven_place_answer_is_the_one_problem_a_validator_lists(registry: MeasureRegistry) -> None:
+    document = json.dumps(
+        {"answers": {"individually": 10, "interpersonally": 10, "socially": 4.9999996, "overall": 0}}
+    )
+    problems = registry.response_problems("ors", "1.0", document)
+    assert [(p.field, p.rule) for p in problems] == [("$.answers.socially", "precision")]
+
+
+def test_a_total_with_seven_decimal_places_is_refused(registry: MeasureRegistry) -> None:
+    assert registry.score_total("ors", "1.0", 24.999999).clinical is True
+    assert registry.score_total("core-10", "1.0", 21.111111).total == 21.111111
+    for measure, total in (("ors", 24.9999999), ("core-10", 21.1111111)):
+        with pytest.raises(ResponseError) as caught:
+            registry.score_total(measure, "1.0", total)
+        assert (caught.value.field, caught.value.rule) == ("$.total", "precision")
+        assert str(total) not in str(caught.value)

@@ -201,7 +201,7 @@ def total_expressions(measure: Measure) -> tuple[str, str]:
         total = f"%scores.sum() * {n} / %scores.count()"
     else:
         total = "%scores.sum()"
-    if not measure.integral_total or needed < n:
+    if not measure.whole_totals:
         total = f"({total}).round(6)"  # alliancekit carries scores to six places (measures.exact)
     return scores, f"iif(%scores.count() >= {needed}, {total})"
 
@@ -214,7 +214,6 @@ def _expression(expression: str, name: str | None = None) -> dict[str, Any]:
 def _total_item(measure: Measure, language: str) -> dict[str, Any]:
     scores, total = total_expressions(measure)
     codes = [coding(c.system, c.code, c.display) for c in measure.codes if c.target is CodeTarget.TOTAL]
-    integral = measure.integral_total and measure.missing_policy is MissingPolicy.REFUSE
     return {
         "extension": [
             {"url": VARIABLE, "valueExpression": _expression(scores, "scores")},
@@ -223,7 +222,7 @@ def _total_item(measure: Measure, language: str) -> dict[str, Any]:
         "linkId": total_link_id(measure),
         "code": codes or [coding(MEASURE_SCORES, f"{measure.id}-total")],
         "text": translate(_TOTAL_LABEL, language),
-        "type": "integer" if integral else "decimal",
+        "type": "integer" if measure.whole_totals else "decimal",
         "readOnly": True,
     }
 

@@ -368,6 +368,14 @@ class Measure:
         """Totals of complete responses are whole numbers, so bands meet at ``max + 1``."""
         return self.method is ScoringMethod.SUM and all(item.integral for item in self.items)
 
+    @property
+    def whole_totals(self) -> bool:
+        """Every total is a whole number: a sum of whole-number items that never prorates (a prorated sum,
+        ``sum * items / answered``, is carried to six places: a CORE-10 with one item missing may be
+        21.111111). What a total recorded on its own (:func:`~alliancekit.measures.scoring.
+        compile_total_scorer`) and the SDC total item's type follow."""
+        return self.integral_total and self.missing_policy is MissingPolicy.REFUSE
+
     def band_for(self, total: float) -> Band | None:
         """The band whose range holds ``total``; a prorated total between two bands goes to the lower one."""
         found: Band | None = None

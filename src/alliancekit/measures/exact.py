@@ -29,6 +29,13 @@ def points(micro: int) -> float:
     return micro / SCALE
 
 
+def within_precision(value: float) -> bool:
+    """Whether ``value`` is a decimal of at most six places (the float nearest one), so :func:`units` is
+    exact for it. A finer answer or total is refused, not rounded: rounding 24.9999996 to 25 would move it
+    across a cutoff."""
+    return points(units(value)) == value
+
+
 def divide(numerator: int, denominator: int) -> int:
     """``numerator / denominator`` rounded to the nearest whole number, halves to even (``round``)."""
     quotient, remainder = divmod(numerator, denominator)

@@ -17,7 +17,7 @@ from alliancekit.measures.definition import (
     MissingPolicy,
     ScoringMethod,
 )
-from alliancekit.measures.exact import SCALE, divide, points, units
+from alliancekit.measures.exact import SCALE, divide, points, units, within_precision
 
 
 @attrs.frozen(repr=False)
@@ -60,6 +60,11 @@ class Score:
 
 
 Scorer = Callable[[Mapping[str, Any]], Score]
+
+#: Scores are exact to six decimal places (measures.exact). The response schemas cannot refuse finer
+#: answers (a decimal ``multipleOf`` is unreliable in JSON Schema engines), so scoring does, where numbers
+#: become micro-points.
+_PRECISION = "at most six decimal places"
 
 
 def positions_from_item_scores(
@@ -112,6 +117,8 @@ def compile_scorer(measure: Measure) -> Scorer:
             value = answers.get(key)
             if value is None or (na_items and value == NOT_APPLICABLE):  # both left to the missing rule
                 continue
+            if not within_precision(value):  # rounding it to micro-points could cross a cutoff
+                raise ResponseError(f"$.answers.{key}", "precision", _PRECISION)
             micro = round(value * SCALE)
             if reverse:
                 micro = flip - micro
@@ -153,11 +160,13 @@ TotalScorer = Callable[[Any], Score]
 def compile_total_scorer(measure: Measure) -> TotalScorer:
     """Build the scoring function of a total recorded without its items (a total-only administration).
 
-    The total must be a finite number in the measure's range, and a whole number where every total of the
-    measure is one (a sum of whole-number items). Band and clinical status follow from the total; subscales
-    and risk items cannot, so the score has none.
+    The total must be a finite number in the measure's range with at most six decimal places, and a whole
+    number where every total of the measure is one (:attr:`Measure.whole_totals`). A measure that prorates
+    takes any such number, not only those prorating yields: a total computed elsewhere may be rounded to
+    fewer places. Band and clinical status follow from the total; subscales and risk items cannot, so the
+    score has none.
     """
-    lo, hi, whole = measure.range_min, measure.range_max, measure.integral_total
+    lo, hi, whole = measure.range_min, measure.range_max, measure.whole_totals
     norm = measure.norm_for(None)
     cutoff = None if norm is None else norm.clinical_cutoff
     band_for, has_bands = measure.band_for, bool(measure.bands)
@@ -174,6 +183,8 @@ def compile_total_scorer(measure: Measure) -> TotalScorer:
             raise ResponseError("$.total", "minimum", f"below the measure's range ({lo:g}-{hi:g})")
         if total > hi:
             raise ResponseError("$.total", "maximum", f"above the measure's range ({lo:g}-{hi:g})")
+        if not within_precision(total):  # after the range: a huge float has no micro-points
+            raise ResponseError("$.total", "precision", _PRECISION)
         value = float(total)
         band = band_for(value) if has_bands else None
         return Score(
