@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,52 @@ def plugin_registering(definition: Any, name: str = "brokenplug") -> types.Modul
 def test_the_valid_definition_registers() -> None:
     host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin_registering(DEFINITION)])
     assert host.measures().supplier("probe", "1.0") == "brokenplug"
+
+
+class Frozen(Mapping[str, Any]):
+    """A read-only mapping that is neither a dict nor a MappingProxyType."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def _proxied(value: Any) -> Any:
+    """``value`` with every object, at any depth, a MappingProxyType."""
+    if isinstance(value, dict):
+        return types.MappingProxyType({key: _proxied(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [_proxied(item) for item in value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [types.MappingProxyType, _proxied, Frozen],
+    ids=["a MappingProxyType", "proxies at every depth", "a Mapping of its own"],
+)
+def test_a_definition_in_any_mapping_registers_as_plain_json(wrap: Callable[[Any], Any]) -> None:
+    # Before: refused as "$: type (must be an object)", though the hook takes a mapping.
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin_registering(wrap(DEFINITION))])
+    measure = host.measures().get("probe", "1.0")
+    assert json.loads(json.dumps(measure.definition)) == DEFINITION
+    assert host.measures().score("probe", "1.0", {"q1": 5, "q2": 5, "q3": 5}).total == 15
+
+
+def test_a_mapping_still_has_to_be_a_valid_definition() -> None:
+    broken = _proxied(changed(lambda d: d.pop("items")))
+    host = make_plugin_host(load_entry_points=False, extra_plugins=[plugin_registering(broken)])
+    with pytest.raises(MeasureDefinitionError) as caught:
+        host.measures()
+    assert (caught.value.field, caught.value.rule, caught.value.plugin) == ("$", "required", "brokenplug")
 
 
 CASES: list[tuple[str, Callable[[dict[str, Any]], object], str, str, str]] = [

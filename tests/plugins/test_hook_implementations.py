@@ -12,6 +12,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from alliancekit import hookimpl
@@ -110,6 +111,43 @@ def test_a_class_registered_instead_of_its_instance_is_refused() -> None:
     )
     assert error.hook == "alliancekit_register_measures"
     assert make_plugin_host(load_entry_points=False, extra_plugins=[MyPlugin()]).measures()
+
+
+@attrs.define(eq=True)
+class Unhashable:
+    """A plugin class whose ``__eq__`` takes away ``__hash__`` (attrs, like dataclasses, does that)."""
+
+    tag: str = "x"
+
+    @hookimpl
+    def alliancekit_register_measures(self, register: Any) -> None:
+        return None
+
+
+@attrs.frozen
+class Hashable:
+    tag: str = "x"
+
+    @hookimpl
+    def alliancekit_register_measures(self, register: Any) -> None:
+        return None
+
+
+def test_an_unhashable_plugin_is_refused_when_registered() -> None:
+    """Before: registered, then every hook call failed with a bare ``TypeError: unhashable type`` from
+    pluggy (it keeps the plugins in a set), naming no plugin."""
+
+    @hookimpl
+    def alliancekit_register_measures(register: Any) -> None:
+        return None
+
+    namespace = types.SimpleNamespace(alliancekit_register_measures=alliancekit_register_measures)
+    for plugin, name in ((namespace, "types.SimpleNamespace"), (Unhashable(), f"{__name__}.Unhashable")):
+        error = refusal(plugin)
+        assert str(error).startswith(f"plugin {name!r} cannot be hashed, which pluggy needs of a plugin")
+        assert (error.plugin, error.hook) == (name, "load")
+    # the same plugin, hashable: registers and is called
+    assert make_plugin_host(load_entry_points=False, extra_plugins=[Hashable()]).measures()
 
 
 def test_an_installed_plugin_with_a_misspelt_hook_is_named_with_its_distribution(

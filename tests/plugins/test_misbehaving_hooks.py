@@ -251,8 +251,10 @@ def test_a_read_only_definition_still_reads_and_copies_as_json() -> None:
         [{"id": "x"}],
         [{"resourceType": "Basic", "x": {1}}],
         [{"resourceType": "Basic", "x": NAN}],
+        [{"resourceType": "NotAType"}],
+        [{"resourceType": "Resource"}],
     ],
-    ids=["strings", "no resourceType", "a set", "NaN"],
+    ids=["strings", "no resourceType", "a set", "NaN", "no FHIR type", "an abstract type"],
 )
 def test_a_fhir_mapper_making_no_resources_fails_the_export_named(
     made: list[Any], practice_file: tuple[Path, str], tmp_path: Path
@@ -269,6 +271,16 @@ def test_a_fhir_mapper_making_no_resources_fails_the_export_named(
     )
 
 
+def test_a_fhir_mapper_making_any_r4_type_exports_it(practice_file: tuple[Path, str]) -> None:
+    @hookimpl(specname="alliancekit_fhir_mappers")
+    def implementation(register: Any) -> None:
+        register("session", lambda record, context: [{"resourceType": "Basic", "id": "b-1"}])
+
+    path, episode_id = practice_file
+    export(path, episode_id, host_with(plugin(implementation)))
+    assert (path.with_name("export") / "Basic.ndjson").read_text().count('"Basic"') == 1
+
+
 ESCAPED = "escaped-by-a-plugin"
 
 
@@ -278,8 +290,10 @@ ESCAPED = "escaped-by-a-plugin"
         lambda resource: resource.clear(),
         lambda resource: resource.update(extension=[object()]),
         lambda resource: resource.update(resourceType=f"../../{ESCAPED}"),
+        lambda resource: resource.update(resourceType="NotAType"),
+        lambda resource: resource.update(resourceType="encounter"),
     ],
-    ids=["cleared", "not JSON", "a path for a type"],
+    ids=["cleared", "not JSON", "a path for a type", "no FHIR type", "a type in lower case"],
 )
 def test_a_resource_hook_spoiling_a_resource_fails_the_export_named_among_others(
     spoil: Any, practice_file: tuple[Path, str], tmp_path: Path

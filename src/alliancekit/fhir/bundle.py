@@ -12,11 +12,14 @@ server, again and again without duplicates).
   second load updates in place. A transaction with conditional entries needs the server's strict isolation,
   which servers bound (Medplum refuses more than 8 such entries); plain updates need none, so an episode is
   split into transactions of at most ``max_entries`` entries (:data:`TRANSACTION_MAX_ENTRIES` by default)
-  whose references stay relative (``Encounter/<id>``) and therefore hold across them. Load them in order.
+  whose references stay relative (``Encounter/<id>``) and therefore hold across them. Load them in order:
+  a transaction's entries come after the resources they refer to (a review's ``hasMember`` after the
+  goal-progress Observations it names), so no part refers to a resource only a later one creates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -137,17 +140,111 @@ def missing_questionnaires(bundles: list[dict[str, Any]]) -> list[str]:
 
 def split_bundle(bundle: dict[str, Any], max_entries: int | None) -> list[dict[str, Any]]:
     """A transaction Bundle as transactions of at most ``max_entries`` entries, in order (ids ``<id>``,
-    ``<id>-2``, ...); any other Bundle, or one that fits, unchanged."""
+    ``<id>-2``, ...); any other Bundle, or one that fits, unchanged.
+
+    The entries are put in reference order first (each after what it refers to) and a cut never falls inside a
+    cycle of references, so every reference is to a resource of the same or an earlier part.
+
+    :raises ValidationError: ``max_entries: cycle``: more resources than ``max_entries`` refer to each other
+        in a cycle (only a plugin's resources can), which no split into parts loaded in order can keep.
+    """
     entries = bundle.get("entry", [])
     if bundle["type"] != "transaction" or max_entries is None or len(entries) <= max_entries:
         return [bundle]
+    chunks: list[list[dict[str, Any]]] = [[]]
+    for group in _reference_groups(entries):
+        if len(group) > max_entries:
+            raise ValidationError(
+                "max_entries",
+                "cycle",
+                f"at least {len(group)} for this episode: that many resources refer to each other in a "
+                "cycle, and a transaction referring to one a later transaction creates would be refused",
+            )
+        if len(chunks[-1]) + len(group) > max_entries:
+            chunks.append([])
+        chunks[-1].extend(group)
     parts = []
-    for n, start in enumerate(range(0, len(entries), max_entries), start=1):
-        part = {**bundle, "entry": entries[start : start + max_entries]}
+    for n, chunk in enumerate(chunks, start=1):
+        part = {**bundle, "entry": chunk}
         if n > 1:
             part["id"] = f"{bundle['id']}-{n}"
         parts.append(part)
     return parts
+
+
+def _reference_groups(entries: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The entries in reference order: groups each after every group its entries refer to, a group being one
+    entry or, where references form a cycle, all the entries of the cycle (in their given order).
+
+    The order is that of a depth-first walk in the given order (Tarjan's strongly connected components), so
+    each entry moves only to come after what it refers to, and entries already in reference order keep their
+    order. References to resources not in ``entries`` (and a resource's reference to itself) are ignored.
+    """
+    position = {_key(entry["resource"]): i for i, entry in enumerate(entries)}
+    targets = [
+        sorted({position[ref] for ref in _references(entry["resource"]) if ref in position} - {i})
+        for i, entry in enumerate(entries)
+    ]
+    # Tarjan's algorithm, iterative (a long chain of references would exceed Python's recursion limit)
+    number = [-1] * len(entries)
+    low = [0] * len(entries)
+    on_stack = [False] * len(entries)
+    stack: list[int] = []
+    groups: list[list[dict[str, Any]]] = []
+    counter = 0
+    for root in range(len(entries)):
+        if number[root] >= 0:
+            continue
+        number[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        walk = [(root, 0)]
+        while walk:
+            node, k = walk[-1]
+            if k < len(targets[node]):
+                walk[-1] = (node, k + 1)
+                target = targets[node][k]
+                if number[target] < 0:
+                    number[target] = low[target] = counter
+                    counter += 1
+                    stack.append(target)
+                    on_stack[target] = True
+                    walk.append((target, 0))
+                elif on_stack[target]:
+                    low[node] = min(low[node], number[target])
+                continue
+            walk.pop()
+            if walk:
+                parent = walk[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == number[node]:  # the root of a group: it and everything above it on the stack
+                members = []
+                while True:
+                    member = stack.pop()
+                    on_stack[member] = False
+                    members.append(member)
+                    if member == node:
+                        break
+                groups.append([entries[i] for i in sorted(members)])
+    return groups
+
+
+def _key(resource: Resource) -> str:
+    return f"{resource['resourceType']}/{resource.get('id')}"
+
+
+def _references(node: Any) -> Iterator[str]:
+    """Every reference in ``node`` as ``<type>/<id>`` (a versioned one without its version)."""
+    if isinstance(node, dict):
+        ref = node.get("reference")
+        if isinstance(ref, str):
+            yield "/".join(ref.split("/")[:2])
+        for value in node.values():
+            yield from _references(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _references(item)
 
 
 def make_bundle(
@@ -191,6 +288,8 @@ def make_bundle(
             ids.resource_id("OperationOutcome", exported.episode_id, "withheld"), exported.withheld
         )
         entries.append({"fullUrl": f"urn:uuid:{notice['id']}", "resource": notice})
+    if bundle_type == "transaction":  # loaded in order when split: each entry after what it refers to
+        entries = [entry for group in _reference_groups(entries) for entry in group]
     if entries:
         bundle["entry"] = entries
     return bundle

@@ -2,16 +2,16 @@
 
 A resource's ``resourceType`` names its NDJSON file, and the resource is written as JSON: a mapper or an
 ``alliancekit_fhir_resource`` implementation that leaves anything else would fail the export later, blamed
-on nobody, or (a ``resourceType`` of ``../x``) write outside the export directory.
+on nobody, or (a ``resourceType`` of ``../x``) write outside the export directory. A name of the right
+shape is not enough: ``NotAType`` would be exported as a file and a manifest entry no FHIR server reads, so
+the name must be one of R4's resource types, as the packaged FHIR R4 schema lists them.
 """
 
 from __future__ import annotations
 
 import json
-import re
 
-#: A FHIR resource type name: letters, an upper-case first one (R4's are at most 40 long).
-_RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{0,63}")
+from alliancekit.fhir.validate import packaged_schema
 
 WANTED = "FHIR resources (JSON objects whose resourceType is a FHIR type name)"
 #: The plugin that supplies the builtin mappers and identity: its output is JSON by construction.
@@ -35,6 +35,7 @@ def unfit(resource: object, *, as_json: bool) -> bool:
     if not isinstance(resource, dict):
         return True
     kind = resource.get("resourceType")
-    if not isinstance(kind, str) or _RESOURCE_TYPE.fullmatch(kind) is None:
+    # the packaged schema is read once per process, and only when an export first checks a resource
+    if not isinstance(kind, str) or kind not in packaged_schema().resource_types:
         return True
     return as_json and not json_object(resource)

@@ -408,7 +408,7 @@ def _derive_norm(own: Norm, default: Norm | None) -> Norm:
 
 def parse_definition(definition: Mapping[str, Any]) -> Measure:
     """Validate ``definition`` (meta-schema, then consistency) and build a :class:`Measure`."""
-    check_against_meta_schema(definition)
+    definition = check_against_meta_schema(definition)  # any mapping, as plain dicts
     try:
         # a private, JSON-only copy: the plugin cannot change a registered measure behind our back
         private = json.loads(json.dumps(definition, allow_nan=False))

@@ -279,12 +279,17 @@ def _meta_path(error: jsonschema.ValidationError) -> str:
     return at
 
 
-def check_against_meta_schema(definition: Any) -> None:
-    """Raise :class:`MeasureDefinitionError` (JSON path, keyword) if ``definition`` fails the meta-schema."""
+def check_against_meta_schema(definition: Any) -> Mapping[str, Any]:
+    """Raise :class:`MeasureDefinitionError` (JSON path, keyword) if ``definition`` fails the meta-schema;
+    return it with every mapping in it a plain ``dict`` (what was checked, and what to keep)."""
     if not isinstance(definition, Mapping):
         raise MeasureDefinitionError("$", "type", "a definition is a JSON object")
     # A plugin hands data, not text, so load_json's depth check never saw it; the validator recurses.
     _check_depth(definition, DEFINITION_LIMITS.max_depth)
+    # Any mapping is a JSON object to the hook's contract, but only a dict is one to jsonschema (and to
+    # json.dumps): a read-only MappingProxyType would be refused as "$: type". Bounded by the depth check.
+    plain: dict[str, Any] = _dicts(definition)
+    definition = plain
     _check_strings(definition, DEFINITION_LIMITS.max_string, "$", MeasureDefinitionError)
     # The bound a definition file has (load_json), for the data a plugin hands over: else a plugin's huge
     # definition costs seconds at every start and is stored with the data, where a file like it is refused.
@@ -297,7 +302,7 @@ def check_against_meta_schema(definition: Any) -> None:
     # meta-schema check was most of what building its measures cost; plain JSON is judged by its encoding.
     digest = hashlib.sha256(encoded.encode("utf-8")).digest() if _plain_json(definition) else None
     if digest is not None and digest in _PASSED:
-        return
+        return plain
     error = _first_error(_meta_validator(), definition)
     if error is not None:
         raise MeasureDefinitionError(_meta_path(error), str(error.validator), _meta_detail(error))
@@ -315,6 +320,16 @@ def check_against_meta_schema(definition: Any) -> None:
             if len(_PASSED) >= _PASSED_MAX:  # bounded: a host that makes definitions up as it goes
                 _PASSED.clear()
             _PASSED.add(digest)
+    return plain
+
+
+def _dicts(value: Any) -> Any:
+    """``value`` with every mapping (at any depth, in lists too) a ``dict``; anything else as it is."""
+    if isinstance(value, Mapping):
+        return {key: _dicts(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_dicts(item) for item in value]
+    return value
 
 
 def meta_schema_problems(definition: Any) -> tuple[MeasureDefinitionError, ...]:

@@ -251,8 +251,8 @@ def alliancekit_fhir_resource(resource: dict[str, Any], record: Any, context: Ex
     in a Bundle or an NDJSON file. Every implementation is called (most recently registered first), each
     seeing the changes of the ones before, so several integrations compose. Keep the resource valid: the
     export's ``--validate`` checks it against the FHIR R4 schema afterwards. A resource left as anything
-    but JSON data with a FHIR type name as ``resourceType`` fails the export with a
-    :class:`~alliancekit.errors.PluginError` naming the plugin.
+    but JSON data with an R4 resource type as ``resourceType`` (one the FHIR R4 schema lists) fails the
+    export with a :class:`~alliancekit.errors.PluginError` naming the plugin.
 
     :param resource: the resource as a JSON-ready dict; change it in place.
     :param record: the record it was made from (``record.KIND`` names its kind; see

@@ -306,7 +306,7 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) 
     """Register ``plugin`` under ``name``, refusing one with a hook implementation alliancekit would not call
     as written (pluggy's own refusal names neither the plugin's name nor its distribution, and a hook it
     does not know is only found after every plugin is registered)."""
-    problem = _hookimpl_problem(pm, plugin)
+    problem = _unhashable(plugin) or _hookimpl_problem(pm, plugin)
     if problem is None and not any(pm.parse_hookimpl_opts(plugin, attr) is not None for attr in dir(plugin)):
         # pluggy registers such a plugin and never calls it: an entry point naming a hook function, or
         # the definition loader, rather than the module that holds the hooks, was silently a no-op.
@@ -322,6 +322,20 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str, origin: str) 
         f"plugin {name!r}{origin} {what}; fix the plugin (hooks and their parameters: "
         "alliancekit.plugins.hookspecs) or leave it out"
     ).attributed(hook or "load", name)
+
+
+def _unhashable(plugin: object) -> tuple[str, str] | None:
+    """``("", what is wrong)`` for a plugin that cannot be hashed: pluggy registers it, then keeps the
+    plugins in a set on every hook call, so each call would fail with a bare TypeError naming nobody."""
+    try:
+        hash(plugin)
+    except Exception:  # noqa: BLE001 - whatever a __hash__ raises, pluggy's every later call would raise it
+        return "", (
+            "cannot be hashed, which pluggy needs of a plugin (a SimpleNamespace, or a class defining __eq__ "
+            "without __hash__, such as a dataclass with eq and not frozen): register a module or an instance "
+            "of a hashable class"
+        )
+    return None
 
 
 #: What is wrong with a plugin in which nothing is marked as a hook implementation.
