@@ -70,7 +70,8 @@ def _verify(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         ),
         pytest.param(
             "UPDATE episodes SET latest_scores = :deep WHERE episode_id = :episode",
-            "projections: episode {episode} caseload row: caseload row differs from the snapshot's projection",
+            "projections: episode {episode} caseload row: caseload row differs from the snapshot's"
+            " projection",
             id="episodes.latest_scores",
         ),
         pytest.param(
@@ -102,7 +103,8 @@ def test_a_checkpoint_head_beyond_a_float_is_a_finding(
     path = _planted(
         demo,
         tmp_path,
-        f"UPDATE audit_checkpoints SET heads = '[[0,{number},\"ab\"]]' WHERE seq = 1 AND :episode IS NOT NULL",
+        f"UPDATE audit_checkpoints SET heads = '[[0,{number},\"ab\"]]'"  # noqa: S608 - constants only
+        " WHERE seq = 1 AND :episode IS NOT NULL",
     )
     code, out = _verify(path, capsys)
     assert code == 1, out
