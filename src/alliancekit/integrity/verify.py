@@ -120,6 +120,7 @@ from alliancekit.store.protocol import (
     StoredDefinition,
     StoredEvent,
 )
+from alliancekit.store.rows import UNDECODABLE
 
 CHECKS = (
     "events",
@@ -283,7 +284,7 @@ class _First:
 def _json_value(text: str) -> Any:
     try:
         return json.loads(text)
-    except (TypeError, ValueError):
+    except UNDECODABLE:  # not JSON, or nested deeper than the stack: a finding, never a crash
         return _Unparsable(text)
 
 
@@ -323,7 +324,7 @@ def _check_events(episode: EpisodeRecord, first: _First, attested: _Attested) ->
             return
         try:
             digest = event_hash(event, prev)
-        except (TypeError, ValueError):  # a payload that is not JSON has no hash to match
+        except UNDECODABLE:  # a payload that is not JSON (or nested past the stack) has no hash to match
             digest = ""
         vouched = attested.get((event.clinic_id, event.event_id), ())
         if digest != event.hash and _compact(digest) not in vouched:

@@ -21,8 +21,10 @@ from alliancekit.domain.checks import MAX_ID, NO_CLINIC
 from alliancekit.errors import UnreadableRow
 
 T = TypeVar("T")
-#: What a decoder raises on a value its column cannot hold (a time, a number or JSON that is not one).
-UNDECODABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError)
+#: What a decoder raises on a value its column cannot hold (a time, a number or JSON that is not one; JSON
+#: nested deeper than the stack, RecursionError; a number too large for a float where an int is expected,
+#: OverflowError).
+UNDECODABLE = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError)
 #: The plain types checked; a field of another annotation (a tuple of heads, an enum) is left to its decoder.
 _PLAIN: dict[Any, tuple[type, ...]] = {
     str: (str,),

@@ -78,6 +78,7 @@ import attrs
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.adapt import Loader
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -94,6 +95,7 @@ from alliancekit.errors import (
     StoreError,
     StoreNeedsMigration,
     StoreTooNew,
+    UnreadableRow,
     ValidationError,
 )
 from alliancekit.integrity.chain import AUDIT_SHARDS
@@ -116,6 +118,7 @@ from alliancekit.store.protocol import (
 )
 from alliancekit.store.registry import shown_location
 from alliancekit.store.request_rows import request_fields, request_from_row
+from alliancekit.store.rows import decoded, number, part
 from alliancekit_postgres.schema import (
     AUDIT_RECIPIENT_FROM,
     BACKFILL_AUDITED_FROM,
@@ -814,7 +817,7 @@ class PostgresStore:
         query = self._db.sql[name]
 
         def read(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
-            return conn.execute(query, params).fetchall()
+            return _fetch(conn, name, query, params)
 
         try:
             try:
@@ -834,25 +837,7 @@ class PostgresStore:
 
     def load_events(self, episode_id: str, after: int = 0) -> list[StoredEvent]:
         rows = self._read("events", (self.clinic_id, episode_id, after))
-        return [
-            StoredEvent(
-                episode_id=r[0],
-                seq=r[1],
-                event_id=r[2],
-                type=r[3],
-                schema_version=r[4],
-                occurred_at=r[5],
-                recorded_at=r[6],
-                actor_id=r[7],
-                actor_role=r[8],
-                clinic_id=r[9],
-                payload_json=r[10],
-                corrects=r[11],
-                prev_hash=r[12],
-                hash=r[13],
-            )
-            for r in rows
-        ]
+        return [_event_from_row(r) for r in rows]
 
     def caseload(
         self,
@@ -897,38 +882,16 @@ class PostgresStore:
         return None if population is None else str(population)
 
     def _caseload_rows(self, statement: str, params: tuple[Any, ...]) -> list[CaseloadRow]:
-        rows = self._read(statement, params)
-        return [
-            CaseloadRow(
-                episode_id=r[0],
-                clinic_id=r[1],
-                clinician_id=r[2],
-                client_ref=r[3],
-                stage=r[4],
-                version=r[5],
-                opened_on=r[6],
-                last_session_on=r[7],
-                sessions_attended=r[8],
-                latest_scores_json=r[9],
-                open_alerts=r[10],
-                next_review_at=r[11],
-                review_due=r[12],
-                closed_on=r[13],
-                open_alerts_json=r[14],
-                highest_severity=r[15],
-                outcome_measure=r[16],
-                first_outcome=r[17],
-                latest_outcome=r[18],
-                outcome_sessions=r[19],
-                modality=r[20],
-                ending_reason=r[21],
-                lockbox_json=r[22],
-                # a read-only store on a schema from before the column: none missed
-                missed_measures_json=r[23] if len(r) > 23 else "[]",
-                population=r[24] if len(r) > 24 else None,
-            )
-            for r in rows
-        ]
+        return [_caseload_from_row(r) for r in self._read(statement, params)]
+
+    def episode_ids(self) -> Iterator[str]:
+        return iter([r[0] for r in self._read("episode_ids", (self.clinic_id,))])
+
+    def episode_clinics(self) -> list[str]:
+        """The clinics named by the caseload rows: this store's clinic when it has one (row-level security
+        shows it no other), read without decoding a row (one changed outside alliancekit must not stop the
+        choice of whose record to verify)."""
+        return [self.clinic_id] if self._read("episode_ids", (self.clinic_id,)) else []
 
     def closed_outcomes(self, *, clinic_id: str | None = None) -> list[ClosedOutcome]:
         """Closed episodes' outcome columns (the practice-outcomes report), from a covering index."""
@@ -937,9 +900,6 @@ class PostgresStore:
         if self._db.version < POPULATION_FROM:  # a read-only store on an older schema: the snapshots'
             return [ClosedOutcome.of(r) for r in self.caseload(open_only=False) if r.closed_on is not None]
         return [ClosedOutcome(*r) for r in self._read("closed_outcomes", (self.clinic_id,))]
-
-    def episode_ids(self) -> Iterator[str]:
-        return iter([r[0] for r in self._read("episode_ids", (self.clinic_id,))])
 
     def find_command(self, clinic_id: str, command: str, key: str) -> CommandRecord | None:
         if clinic_id != self.clinic_id:
@@ -969,7 +929,7 @@ class PostgresStore:
     def audit_records(self) -> list[AuditRecord]:
         """This clinic's audit entries, by shard then position (each clinic has its own shard chains)."""
         reader = "audit" if self._db.version >= AUDIT_RECIPIENT_FROM else "audit_no_recipient"
-        return [_audit_record(r) for r in self._read(reader, (self.clinic_id,))]
+        return [_audit_from_row(r) for r in self._read(reader, (self.clinic_id,))]
 
     def iter_audit_records(self) -> Iterator[AuditRecord]:
         """This clinic's audit entries by shard then position, a page at a time: verification walks a log
@@ -985,7 +945,7 @@ class PostgresStore:
                 def read(conn: psycopg.Connection[Any]) -> list[tuple[Any, ...]]:
                     # The clinic again before each page: another view's read in between may have set its own.
                     conn.execute(sql_["set_clinic"], (self.clinic_id,))
-                    return conn.execute(sql_[name], params).fetchall()
+                    return _fetch(conn, name, sql_[name], params)
 
                 return self._run("read", read)  # never sent again elsewhere: that would be another snapshot
 
@@ -993,7 +953,7 @@ class PostgresStore:
             older = "" if self._db.version >= AUDIT_RECIPIENT_FROM else "_no_recipient"
             rows = page("audit_page" + older, (self.clinic_id, _AUDIT_PAGE_ROWS))
             while rows:
-                yield from (_audit_record(r) for r in rows)
+                yield from (_audit_from_row(r) for r in rows)
                 if len(rows) < _AUDIT_PAGE_ROWS:
                     return
                 last = rows[-1]
@@ -1028,8 +988,8 @@ class PostgresStore:
                     ShardHead(int(r[0]), int(r[1]), str(r[2]))
                     for r in conn.execute(sql_["seal_heads"], (scope,)).fetchall()
                 ]
-                row = conn.execute(sql_["seal_last"], (scope,)).fetchone()
-                last = None if row is None else _checkpoint(row)
+                rows = _fetch(conn, "seal_last", sql_["seal_last"], (scope,))
+                last = None if not rows else _checkpoint_from_row((scope, *rows[0]))
                 made = make(heads, last)
                 if made is None:
                     return None
@@ -1050,7 +1010,8 @@ class PostgresStore:
         return self._run("seal", run)
 
     def audit_checkpoints(self) -> list[AuditCheckpoint]:
-        return [_checkpoint(r) for r in self._read("audit_checkpoints", (self.clinic_id,))]
+        rows = self._read("audit_checkpoints", (self.clinic_id,))
+        return [_checkpoint_from_row((self.clinic_id, *r)) for r in rows]
 
     def replace_payloads(
         self, updates: Sequence[tuple[str, int, str]], *, audit: Sequence[AuditRecord] = ()
@@ -1138,7 +1099,7 @@ class PostgresStore:
     def _requests(self, name: str, params: tuple[Any, ...]) -> list[RequestRecord]:
         if self._db.version < 4:  # a read-only store on an older schema: no requests table yet
             return []
-        return [request_from_row(r) for r in self._read(name, (self.clinic_id, *params))]
+        return [_request_from_row(r) for r in self._read(name, (self.clinic_id, *params))]
 
     def find_request(self, token_hash: str) -> RequestRecord | None:
         found = self._requests("find_request", (token_hash,))
@@ -1232,7 +1193,7 @@ class PostgresStore:
             self._db.pool.close()
 
 
-def _audit_record(r: tuple[Any, ...]) -> AuditRecord:
+def _audit_record(r: Sequence[Any]) -> AuditRecord:
     return AuditRecord(
         entry_id=r[0],
         at=r[1],
@@ -1255,9 +1216,157 @@ def _audit_record(r: tuple[Any, ...]) -> AuditRecord:
     )
 
 
-def _checkpoint(r: tuple[Any, ...]) -> AuditCheckpoint:
+def _caseload_record(r: Sequence[Any]) -> CaseloadRow:
+    return CaseloadRow(
+        episode_id=r[0],
+        clinic_id=r[1],
+        clinician_id=r[2],
+        client_ref=r[3],
+        stage=r[4],
+        version=r[5],
+        opened_on=r[6],
+        last_session_on=r[7],
+        sessions_attended=r[8],
+        latest_scores_json=r[9],
+        open_alerts=r[10],
+        next_review_at=r[11],
+        review_due=r[12],
+        closed_on=r[13],
+        open_alerts_json=r[14],
+        highest_severity=r[15],
+        outcome_measure=r[16],
+        first_outcome=r[17],
+        latest_outcome=r[18],
+        outcome_sessions=r[19],
+        modality=r[20],
+        ending_reason=r[21],
+        lockbox_json=r[22],
+        # a read-only store on a schema from before the column: none missed
+        missed_measures_json=r[23] if len(r) > 23 else "[]",
+        population=r[24] if len(r) > 24 else None,
+    )
+
+
+def _checkpoint(r: Sequence[Any]) -> AuditCheckpoint:
     heads = tuple(ShardHead(int(h[0]), int(h[1]), str(h[2])) for h in json.loads(r[1]))
     return AuditCheckpoint(seq=int(r[0]), heads=heads, root=str(r[2]), mac=str(r[3]), at=r[4])
+
+
+def _event_record(r: Sequence[Any]) -> StoredEvent:
+    return StoredEvent(
+        episode_id=r[0],
+        seq=r[1],
+        event_id=r[2],
+        type=r[3],
+        schema_version=r[4],
+        occurred_at=r[5],
+        recorded_at=r[6],
+        actor_id=r[7],
+        actor_role=r[8],
+        clinic_id=r[9],
+        payload_json=r[10],
+        corrects=r[11],
+        prev_hash=r[12],
+        hash=r[13],
+    )
+
+
+class _OutOfRange:
+    """A date or time PostgreSQL holds and Python cannot ('infinity', a year past 9999), as read."""
+
+    def __repr__(self) -> str:
+        return "<out of range>"
+
+
+_OUT_OF_RANGE = _OutOfRange()
+
+
+def _tolerant(type_name: str) -> type[Loader]:
+    """A loader of ``type_name`` (text format, the results'), psycopg's own, that reads a value psycopg cannot
+    load as :data:`_OUT_OF_RANGE` instead of failing the whole result: the row's decoder then names it."""
+    oid = psycopg.adapters.types[type_name].oid
+    found = psycopg.adapters.get_loader(oid, psycopg.pq.Format.TEXT)
+    assert found is not None  # noqa: S101 - psycopg loads every date and time type
+    inner = found
+
+    class Tolerant(Loader):
+        def __init__(self, oid: int, context: Any = None) -> None:
+            super().__init__(oid, context)
+            # Wrapped, not subclassed: psycopg's C loaders are called past any Python override.
+            self._load = inner(oid, context).load
+
+        def load(self, data: Any) -> Any:
+            try:
+                return self._load(data)
+            except psycopg.DataError:
+                return _OUT_OF_RANGE
+
+    return Tolerant
+
+
+_TOLERANT = {name: _tolerant(name) for name in ("date", "timestamptz")}
+#: The reads whose rows go through a decoder of :func:`_rows`, which names an out-of-range value's row by
+#: table and key: they read such a value as :data:`_OUT_OF_RANGE`.
+_DECODED_READS = frozenset(
+    {
+        "events", "caseload", "caseload_others", "caseload_lockbox", "audit", "audit_no_recipient",
+        "audit_page", "audit_page_after", "audit_page_no_recipient", "audit_page_after_no_recipient",
+        "audit_checkpoints", "seal_last", "request_records", "find_request", "get_request", "find_code",
+    }
+)  # fmt: skip
+#: The table of another read's rows, for the error naming it (a read not listed is named by its statement).
+_READ_TABLES = {
+    "closed_outcomes": "episodes",
+    "outbox_status": "outbox",
+    "outbox_status_due": "outbox",
+    "outbox_records": "outbox",
+    "outbox_records_after": "outbox",
+}
+
+
+def _fetch(
+    conn: psycopg.Connection[Any], name: str, query: str, params: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    """The rows of read statement ``name``. A value psycopg cannot load is a row changed outside alliancekit:
+    :class:`UnreadableRow` (never the write error, a DataError from ``_run``), named by key where the rows
+    are decoded (:data:`_DECODED_READS`), else by table only."""
+    cursor = conn.cursor()
+    if name in _DECODED_READS:
+        for type_name, loader in _TOLERANT.items():
+            cursor.adapters.register_loader(type_name, loader)
+    cursor.execute(query, params)
+    try:  # loading happens here, not in execute: a DataError of the statement itself is not caught
+        return cursor.fetchall()
+    except psycopg.DataError:
+        raise UnreadableRow(_READ_TABLES.get(name, name), "(key not readable)", "value") from None
+
+
+def _rows(
+    table: str, key: Callable[[Sequence[Any]], str], decode: Callable[[Sequence[Any]], T], clinic: int
+) -> Callable[[Sequence[Any]], T]:
+    """:func:`~alliancekit.store.rows.decoded` of ``decode``, a value read as :data:`_OUT_OF_RANGE`
+    failing it as a time that is not one fails SQLite's."""
+
+    def in_range(row: Sequence[Any]) -> T:
+        if any(value is _OUT_OF_RANGE for value in row):
+            raise ValueError("out of range")
+        return decode(row)
+
+    return decoded(table, key, in_range, clinic)
+
+
+# Each row decoded through one check (alliancekit.store.rows), as the SQLite store's: a value changed outside
+# alliancekit is UnreadableRow, named by the row's table and key, never its content.
+_event_from_row = _rows("events", lambda r: f"episode {part(r[0])} event {number(r[1])}", _event_record, 9)
+_caseload_from_row = _rows("episodes", lambda r: f"episode {part(r[0])}", _caseload_record, 1)
+_audit_from_row = _rows(
+    "audit", lambda r: f"shard {number(r[13])} position {number(r[14])}", _audit_record, 4
+)
+#: Of ``(clinic, *row)``: a checkpoint row names no clinic, and is the store's.
+_checkpoint_from_row = _rows(
+    "audit_checkpoints", lambda r: f"checkpoint {number(r[1])}", lambda r: _checkpoint(r[1:]), 0
+)
+_request_from_row = _rows("administration_requests", lambda r: f"request {part(r[1])}", request_from_row, 0)
 
 
 def _stored_checkpoint(made: object, last: AuditCheckpoint | None) -> AuditCheckpoint:
