@@ -311,6 +311,21 @@ def test_a_file_an_older_release_wrote_is_copied_as_it_is_not_upgraded(tmp_path:
     assert version(copy) == 10  # verify reads it as it is
 
 
+def test_a_file_whose_version_was_lowered_by_hand_is_not_published(demo: Path, tmp_path: Path) -> None:
+    """A file stating an older schema version than its tables (``user_version`` lowered outside alliancekit)
+    is copied as an older release's would be, and its copy then fails the ``schema`` check: no copy."""
+    lowered = tmp_path / "lowered.sqlite"
+    shutil.copy(demo, lowered)
+    with closing(sqlite3.connect(lowered)) as conn:
+        conn.execute("PRAGMA user_version = 5")
+    out = tmp_path / "out"
+    out.mkdir()
+    done = cli("backup", "--db", str(lowered), str(out / "copy.sqlite"))
+    assert done.returncode == 1, done.stderr
+    assert "schema: the store's schema: version 5 is lower than its structure" in done.stdout
+    assert list(out.iterdir()) == []
+
+
 def test_a_file_too_old_to_read_as_it_stands_is_refused_with_how_to_keep_its_copy(tmp_path: Path) -> None:
     """A schema-1 file cannot be opened read-only: before, the refusal gave the store's advice, "open it
     for writing once to migrate it", which upgrades the file, and so loses the pre-upgrade copy the

@@ -151,3 +151,19 @@ def record(_pristine: tuple[Path, dict[str, str]], tmp_path: Path) -> Record:
     copy = tmp_path / "copy.sqlite"
     shutil.copy(source, copy)
     return Record(copy, episodes)
+
+
+#: The audit tables as the schema before chains per clinic kept them (every entry in the shared part): what
+#: the tests that fake an older file run after the later versions' own changes, so that the file's structure
+#: is the older version's, as a read-only open and verification check (:mod:`alliancekit.store.structure`).
+BEFORE_CLINIC_CHAINS = """
+    CREATE TABLE audit_v12 AS SELECT shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose,
+        action, record_type, record_id, outcome, client_ref, detail, writes, prev_hash, hash, recipient
+        FROM audit ORDER BY rowid;
+    DROP TABLE audit;
+    ALTER TABLE audit_v12 RENAME TO audit;
+    CREATE TABLE audit_checkpoints_v12 AS SELECT seq, heads, root, mac, at FROM audit_checkpoints
+        ORDER BY seq;
+    DROP TABLE audit_checkpoints;
+    ALTER TABLE audit_checkpoints_v12 RENAME TO audit_checkpoints;
+"""

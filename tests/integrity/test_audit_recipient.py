@@ -17,7 +17,16 @@ from alliancekit.store.protocol import AuditRecord
 from alliancekit.store.sqlite import SQLiteStore
 from alliancekit.store.sqlite_schema import AUDIT_RECIPIENT_FROM, LATEST_VERSION
 
-from .conftest import ADMIN, KEY, Record, build_record, clinician, practice_on, verify_path
+from .conftest import (
+    ADMIN,
+    BEFORE_CLINIC_CHAINS,
+    KEY,
+    Record,
+    build_record,
+    clinician,
+    practice_on,
+    verify_path,
+)
 
 ENTRY = AuditRecord(
     entry_id="e-1",
@@ -111,8 +120,12 @@ def test_a_recipient_added_to_an_entry_that_named_none_is_found(record: Record) 
 
 
 def _as_before_the_column(path: Path) -> None:
-    """The file as the migration before the column left it: no recipient column, the version one lower."""
+    """The file as the migration before the column left it: no recipient column, nor the later versions'
+    population column and chains per clinic, the version one lower."""
     conn = sqlite3.connect(path)
+    conn.executescript(BEFORE_CLINIC_CHAINS)
+    conn.execute("DROP INDEX episodes_closed_outcomes")
+    conn.execute("ALTER TABLE episodes DROP COLUMN population")
     conn.execute("ALTER TABLE audit DROP COLUMN recipient")
     conn.execute(f"PRAGMA user_version = {AUDIT_RECIPIENT_FROM - 1}")
     conn.commit()

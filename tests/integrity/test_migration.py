@@ -12,7 +12,18 @@ from alliancekit.integrity import chain
 from alliancekit.store.sqlite import SQLiteStore
 from alliancekit.store.sqlite_schema import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
 
-from .conftest import ADMIN, CLINIC, DAY, HOST, KEY, build_record, clinician, practice_on, verify_path
+from .conftest import (
+    ADMIN,
+    BEFORE_CLINIC_CHAINS,
+    CLINIC,
+    DAY,
+    HOST,
+    KEY,
+    build_record,
+    clinician,
+    practice_on,
+    verify_path,
+)
 
 _V1_EVENTS = (
     "episode_id, seq, event_id, type, schema_version, occurred_at, recorded_at, actor_id, actor_role,"
@@ -95,6 +106,11 @@ def _as_version_2(source: Path, target: Path) -> None:
     conn.execute("ALTER TABLE outbox DROP COLUMN wait_began_at")
     conn.execute("DROP INDEX outbox_leases")  # and migration 9's
     conn.execute("ALTER TABLE outbox DROP COLUMN lease_began_at")
+    conn.execute("DROP INDEX episodes_under_lockbox")  # and migration 7's
+    conn.executescript(BEFORE_CLINIC_CHAINS)  # and migration 13's, 12's and 10's
+    conn.execute("DROP INDEX episodes_closed_outcomes")
+    conn.execute("ALTER TABLE episodes DROP COLUMN population")
+    conn.execute("ALTER TABLE audit DROP COLUMN recipient")
     conn.execute("PRAGMA user_version = 2")
     conn.close()
 

@@ -18,6 +18,7 @@ from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.store.definitions import BACKFILL_ACTION, BACKFILL_KEY
 from alliancekit.store.sqlite import SQLiteStore
 from alliancekit.store.sqlite_schema import LATEST_VERSION
+from alliancekit.store.structure import SchemaFound
 
 from .conftest import HOST
 
@@ -307,3 +308,28 @@ def test_a_tamper_made_before_the_upgrade_is_still_found_in_every_report(
             f"shared audit shard {shard} entry {position}",
             "content does not match its hash",
         )
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        p.name.removesuffix(".sql.gz") for p in OLD_STORES.glob("*.sql.gz") if not p.name.startswith("v1-")
+    ),
+)
+def test_every_older_database_states_the_version_its_structure_has(tmp_path: Path, name: str) -> None:
+    """Each fixture, as an older alliancekit left it, reads and verifies as the version it states: its tables
+    are that version's (no ``schema`` finding), and the report shows that version. (v1 is never read
+    read-only: it must migrate first.)"""
+    path = _restore(name, tmp_path / "old.sqlite")
+    version = _shapes_and_version(path)[1]
+    assert version == int(name.split("-")[0][1:])  # the fixture's name says the version it was made at
+    store = SQLiteStore(path, read_only=True)
+    try:
+        assert store.schema_found() == SchemaFound(version, version)
+        assert store.schema_version() == version
+    finally:
+        store.close()
+    report = _verify(path)
+    assert report.finding("schema") is None, report.describe()
+    assert report.schema_version == version
+    assert f"; schema version {version}" in report.describe()

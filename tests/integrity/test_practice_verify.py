@@ -29,6 +29,7 @@ from alliancekit.domain import (
 from alliancekit.errors import AccessDenied, ValidationError
 from alliancekit.store.memory import MemoryStore
 from alliancekit.store.sqlite import SQLiteStore
+from alliancekit.store.sqlite_schema import LATEST_VERSION
 
 from .conftest import ADMIN, CLINIC, DAY, KEY, T0, Record, clinician, verify_path
 
@@ -139,7 +140,7 @@ def test_cli_audit_verify_with_a_key_but_nothing_sealed_claims_no_seal(
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert out.startswith("clinic north: record ok:")
-    assert out.rstrip().endswith("0 checkpoints; no seals yet")
+    assert out.rstrip().endswith(f"0 checkpoints; no seals yet; schema version {LATEST_VERSION}")
     assert main([*argv, "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     [report] = result["reports"]

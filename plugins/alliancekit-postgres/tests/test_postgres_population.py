@@ -6,20 +6,17 @@ a new schema."""
 
 from __future__ import annotations
 
-import contextlib
-
-import psycopg
 from alliancekit_postgres import PostgresStore
-from alliancekit_postgres import schema as pg_schema
 from alliancekit_postgres.schema import LATEST_VERSION, POPULATION_FROM
 from alliancekit_postgres.testing import PgServer
-from psycopg import sql
 
 from alliancekit import Practice
 from alliancekit.domain import Actor, Purpose, Role
 from alliancekit.feedback.reports import Rate, practice_outcomes
 from alliancekit.testing.store import closed_ors_episode
 from alliancekit.testing.suite import builtin_plugins
+
+from .older_schema import as_migration_13_left_it
 
 CLINIC = "clinic-a"
 SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, CLINIC, Purpose.TREATMENT)
@@ -28,38 +25,6 @@ EPISODES = [("clin-child", "child", 30.0), ("clin-adult", None, 30.0), ("clin-te
 POPULATIONS = {"clin-child": "child", "clin-adult": None, "clin-teen": "adolescent"}
 # 30 is clinical for a child (below 32), not for an adult (25); 27.9 for an adolescent (below 28)
 RECOVERY = {"clin-child": Rate(1, 1), "clin-adult": Rate(0, 0), "clin-teen": Rate(1, 1)}
-
-# The schema as migration 13 left it: the column and its place in the covering index gone, append_commit of
-# 36 parameters and the readers without the population (migrations 2, 5, 7 and 8 made them; those of 5, 7
-# and 8 run again safely).
-_INDEX_2 = """CREATE INDEX episodes_closed_outcomes ON {s}.episodes (clinic_id, episode_id)
-    INCLUDE (clinician_id, closed_on, outcome_measure, first_outcome, latest_outcome, outcome_sessions,
-             modality, ending_reason, lockbox)
-    WHERE closed_on IS NOT NULL"""
-_APPEND_COMMIT_14 = """DROP FUNCTION {s}.append_commit(text, text, text, text, text, text, integer, text,
-    integer, integer, text, jsonb, text, text, text, date, date, integer, text, integer, integer, boolean,
-    date, text, text, text, double precision, double precision, integer, text, text, text, jsonb, jsonb,
-    jsonb, text, text)"""
-(_CLOSED_OUTCOMES_2,) = [spec for spec in pg_schema._READERS_V2 if spec[0] == "closed_outcomes"]
-
-
-def _as_migration_13_left_it(pg: PgServer, schema: str) -> None:
-    s = sql.Identifier(schema)
-    with contextlib.closing(psycopg.connect(pg.app_dsn, autocommit=True)) as owner:
-        owner.execute(sql.SQL("ALTER TABLE {}.episodes DROP COLUMN population CASCADE").format(s))
-        owner.execute(sql.SQL(_INDEX_2).format(s=s))
-        owner.execute(sql.SQL(_APPEND_COMMIT_14).format(s=s))
-        owner.execute(sql.SQL("DROP FUNCTION {}.closed_outcomes(text)").format(s))
-        for text in (
-            pg_schema._MIGRATION_MISSED,
-            pg_schema._MIGRATION_CASELOAD_LOCKBOX,
-            pg_schema._MIGRATION_OTHERS_UNDER_LOCKBOX,
-            pg_schema._reader(*_CLOSED_OUTCOMES_2),
-        ):
-            owner.execute(sql.SQL(text).format(s=s))
-        owner.execute(
-            sql.SQL("DELETE FROM {}.schema_migrations WHERE version >= %s").format(s), (POPULATION_FROM,)
-        )
 
 
 def _read(practice: Practice) -> tuple[dict[str, str | None], dict[str, Rate]]:
@@ -76,7 +41,7 @@ def test_a_schema_from_before_the_population_fills_it_from_the_events(pg: PgServ
         for clinician, population, intake in EPISODES:
             closed_ors_episode(p, Actor(clinician, Role.CLINICIAN, CLINIC), population, (intake, intake + 6))
         assert _read(p) == (POPULATIONS, RECOVERY)
-    _as_migration_13_left_it(pg, schema)
+    as_migration_13_left_it(pg, schema)
     reader = PostgresStore(pg.app_dsn, clinic_id=CLINIC, schema=schema, pool_max=1, read_only=True)
     with Practice(reader, plugins=builtin_plugins()) as verifier:  # never migrates: the snapshots'
         assert reader.schema_version() == POPULATION_FROM - 1

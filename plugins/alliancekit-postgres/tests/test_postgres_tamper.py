@@ -11,7 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 from alliancekit_postgres import PostgresStore
-from alliancekit_postgres.schema import BACKFILL_AUDITED_FROM
 from psycopg import sql
 
 from alliancekit import Practice
@@ -19,6 +18,8 @@ from alliancekit.domain import Actor, Administration, Role, Session
 from alliancekit.integrity.verify import IntegrityReport
 from alliancekit.plugins.manager import make_plugin_host
 from alliancekit.testing.concurrency import active_episode
+
+from .older_schema import as_migration_12_left_it
 
 CLINIC = "clinic-a"
 KEY = b"postgres-tamper-test-seal-key-" + b"k" * 8
@@ -314,12 +315,9 @@ def test_a_backfill_mark_left_by_an_earlier_release_verifies_read_only_and_migra
             s,
             CLINIC,
         )
-        # the schema as that release left it: no migration from the one that records the mark on (those after
-        # it run again safely)
-        conn.execute(
-            sql.SQL("DELETE FROM {}.schema_migrations WHERE version >= %s").format(s),
-            (BACKFILL_AUDITED_FROM,),
-        )
+    # the schema as that release left it: no migration from the one that records the mark on (those after it
+    # run again safely)
+    as_migration_12_left_it(pg, schema)
     report = _verify(pg, schema)
     assert report.ok, report.describe()
     assert report.definitions_missing == 1

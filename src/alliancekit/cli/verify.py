@@ -1,5 +1,5 @@
-"""``alliancekit verify``: check the whole record (event chains, snapshots, projections, audit chains, seals,
-the measure definitions kept with the data).
+"""``alliancekit verify``: check the whole record (the schema version against the structure, event chains,
+snapshots, projections, audit chains, seals, the measure definitions kept with the data).
 
 Opens the database read-only: a missing, empty or foreign file is an error, and nothing is created,
 migrated or converted (a copy under investigation stays byte for byte as it was found).

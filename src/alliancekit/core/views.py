@@ -571,6 +571,7 @@ class Views:
                 installed=installed_digests(self.s.plugins.measures()),
                 commands=scan.commands,
                 requests=scan.requests,
+                schema=scan.schema,
             )
         finally:
             # Stopped midway (Ctrl-C), the scan is ended now, while the store is open: left to the garbage

@@ -1,5 +1,5 @@
-"""Verification of the whole record: event chains, snapshots, projections, audit shards, references, seals,
-and the measure definitions kept with the data.
+"""Verification of the whole record: the stated schema version against the structure, event chains,
+snapshots, projections, audit shards, references, seals, and the measure definitions kept with the data.
 
 Pure: :func:`verify_record` reads nothing from a store. :func:`alliancekit.store.scan.scan_record` is the
 one place that reads a store for it; the caller supplies ``fold`` (the state JSON folded from an episode's
@@ -9,6 +9,13 @@ definition of a measure version), because they belong to the core and its plugin
 
 What a check failing means, from the bottom up:
 
+* **schema**: the structure disagrees with the schema version the store states (a table, column, index or
+  routine a later version adds is there: the version was lowered by hand; or one that a version at or below
+  it adds is missing: dropped, or the version raised). A read-only open reads the store as the newest
+  version whose markers are all there, whatever it states (:mod:`alliancekit.store.structure`), so lowering
+  it hides none of the checks below (a read of an older schema would skip the definitions, the backfill
+  mark's entry, the commands and the requests); a migration that adds nothing to tell it by (SQLite's 11)
+  cannot be told from the one before it;
 * **events**: an episode's stream is not a consecutive, hash-linked chain from :data:`~.chain.GENESIS`
   whose hashes recompute, or its snapshot does not name the last event (version and head). An event whose
   free text was written in clear and later encrypted by a key rotation no longer hashes to its stored hash
@@ -121,8 +128,10 @@ from alliancekit.store.protocol import (
     StoredEvent,
 )
 from alliancekit.store.rows import UNDECODABLE
+from alliancekit.store.structure import SchemaFound
 
 CHECKS = (
+    "schema",
     "events",
     "snapshots",
     "projections",
@@ -231,6 +240,9 @@ class IntegrityReport:
     requests: int = 0
     """The clinic's administration requests checked (links and kiosk codes; 0 when the store cannot list
     them)."""
+    schema_version: int | None = None
+    """The schema version the store states (``None``: a store that states none); a finding of ``schema``
+    when its structure is another version's."""
 
     def finding(self, check: str) -> Finding | None:
         """The finding of ``check``, if it failed."""
@@ -260,6 +272,8 @@ class IntegrityReport:
                 f"; {self.definitions_missing} measure versions administered without a stored definition"
                 " (not a finding: the store did not keep definitions from its first administration)"
             )
+        if self.schema_version is not None:
+            seals += f"; schema version {self.schema_version}"
         if self.ok:
             return f"record ok: {counts}; {seals}"
         failed = ", ".join(f.check for f in self.findings)
@@ -731,6 +745,7 @@ def verify_record(
     installed: Callable[[str, str], str | None] = lambda _measure, _version: None,
     commands: Sequence[CommandRecord] | None = None,
     requests: Sequence[RequestRecord] | None = None,
+    schema: SchemaFound | None = None,
 ) -> IntegrityReport:
     """Check the whole record (see the module docstring); reads nothing but its arguments.
 
@@ -759,12 +774,17 @@ def verify_record(
     :param commands: the store's idempotency records (:func:`alliancekit.store.scan.scan_store`'s), the
         report's clinic's checked; ``None``: not checked.
     :param requests: the store's administration requests, likewise.
+    :param schema: the schema version the store states and what its structure says of it
+        (:func:`alliancekit.store.scan.scan_store`'s); a stated version the structure does not fit is a
+        finding of ``schema``. ``None``: not checked.
     """
     if key is not None and not isinstance(key, bytes):
         raise ValidationError("key", "type", "bytes expected")
     if expected_head is not None and not isinstance(expected_head, AuditCheckpoint):
         raise ValidationError("expected_head", "type", "an AuditCheckpoint expected")
     first = _First()
+    if schema is not None and schema.problem is not None:
+        first.add("schema", "the store's schema", schema.problem)
     own = _own_entries(clinic)
     # One pass over the entries (a store may stream them): the checkpoints, read first, say which hashes
     # to keep. The chains are checked whole: a shared chain is only trusted when all of it checks out.
@@ -868,6 +888,7 @@ def verify_record(
         definitions_missing=missing,
         commands=len(mine_commands),
         requests=len(mine_requests),
+        schema_version=None if schema is None else schema.stated,
     )
 
 

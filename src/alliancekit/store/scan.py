@@ -22,6 +22,11 @@ read-only open of an older file), nor when its migration marked it as holding ad
 schema records that mark in the audit log (``audits_backfill_mark``; true unless a read-only open of an older
 file) says so, and verification then asks for the mark's entry.
 
+A backend that offers ``schema_found()`` (the SQLite and PostgreSQL stores do) says which schema version it
+states and whether its structure agrees (:mod:`alliancekit.store.structure`), for verification to report a
+stated version the structure disagrees with: a version lowered by hand, which would hide the later tables'
+checks (a read-only open reads the tables there, whatever the version says).
+
 A backend that offers ``check_file()`` (the SQLite store: SQLite's ``PRAGMA quick_check``) checks the file's
 structure first and raises :class:`~alliancekit.errors.StoreCorrupt` when it is malformed: a damaged page the
 walk would not read (an index's, a free page) must not let a torn backup verify as sound.
@@ -54,6 +59,7 @@ from alliancekit.store.protocol import (
     StoredEvent,
 )
 from alliancekit.store.rows import UNDECODABLE
+from alliancekit.store.structure import SchemaFound
 
 T = TypeVar("T")
 #: What decoding a row changed outside alliancekit raises: a store's UnreadableRow names the row; another
@@ -88,6 +94,9 @@ class Scan:
     unreadable_rows: Mapping[str, tuple[str, str]] = attrs.field(factory=dict)
     """For an unreadable part whose store named the row (:class:`~alliancekit.errors.UnreadableRow`):
     ``(<table> row <key>, rule)``, by part."""
+    schema: SchemaFound | None = None
+    """The schema version the store states and what its structure says of it (``schema_found()``);
+    ``None``: the store states none."""
 
 
 def scan_store(
@@ -157,6 +166,8 @@ def scan_store(
             )
         commands: list[CommandRecord] | None = _listed(store, "command_records", "commands", unreadable)
         requests: list[RequestRecord] | None = _listed(store, "request_records", "requests", unreadable)
+        schema_found = getattr(store, "schema_found", None)
+        schema: SchemaFound | None = None if schema_found is None else schema_found()
     except BaseException:
         stack.close()
         raise
@@ -197,7 +208,7 @@ def scan_store(
 
     walked = episodes() if progress is None else counted(progress)
     return Scan(
-        walked, audit, checkpoints, definitions, unreadable.parts, commands, requests, unreadable.rows
+        walked, audit, checkpoints, definitions, unreadable.parts, commands, requests, unreadable.rows, schema
     )
 
 

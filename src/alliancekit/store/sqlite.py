@@ -61,6 +61,7 @@ from alliancekit.errors import (
 from alliancekit.integrity import chain
 from alliancekit.plugins.hookspecs import hookimpl
 from alliancekit.security import private_files
+from alliancekit.store import structure
 from alliancekit.store.definitions import BACKFILL_KEY, absent, of_commits
 from alliancekit.store.protocol import (
     AuditCheckpoint,
@@ -95,8 +96,10 @@ from alliancekit.store.sqlite_schema import (
     OUTBOX_WAITS_FROM,
     POPULATION_FROM,
     READABLE_FROM,
+    STRUCTURE,
     UNDER_LOCKBOX_FROM,
 )
+from alliancekit.store.structure import SchemaFound
 from alliancekit.store.upgrade import adoption_entry, backfill_mark_entry, snapshot_v2
 
 if sys.platform != "win32":  # POSIX: writers of every process queue on one file lock
@@ -891,7 +894,12 @@ class SQLiteStore:
         if problem is not None:
             self.close()
             raise problem
-        self._version = version
+        try:
+            # the tables there, not the version stated alone: lowering it must not hide later tables' checks
+            self._version = self._structure(conn, version).read_as
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise self._failed(exc, "read") from exc
 
     def _writable(self) -> None:
         if self.read_only:
@@ -1058,13 +1066,36 @@ class SQLiteStore:
         return int(app_id), int(version)
 
     def schema_versions(self) -> tuple[int, int]:
-        """The file's schema version as opened, and this alliancekit's: the first is lower only on a
-        read-only open of a file an older release wrote (an open for writing migrates it first)."""
-        return self._version, LATEST_VERSION
+        """The schema version the file states, and this alliancekit's: the first is lower only on a
+        read-only open of a file an older release wrote (an open for writing migrates it first), or whose
+        version was lowered by hand (read as its tables are, :meth:`schema_found`, and a backup copied as it
+        stands then fails verification's ``schema`` check rather than being upgraded)."""
+        return self.schema_version(), LATEST_VERSION
 
     def schema_version(self) -> int:
         with self._held() as conn:
             return self._identity(conn)[1]
+
+    def schema_found(self) -> SchemaFound:
+        """The ``user_version`` the file states and what its tables say of it (verification compares
+        them, :mod:`alliancekit.store.structure`)."""
+        with self._held() as conn:
+            try:
+                return self._structure(conn, self._identity(conn)[1])
+            except sqlite3.DatabaseError as exc:
+                raise self._failed(exc, "read") from exc
+
+    @staticmethod
+    def _structure(conn: sqlite3.Connection, stated: int) -> SchemaFound:
+        """What the file's tables, their columns and its indexes say of its ``stated`` version."""
+        names = conn.execute(
+            "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'index')"
+        ).fetchall()
+        present = {str(name) for name, _type in names}
+        for table in [str(name) for name, kind in names if kind == "table"]:
+            quoted = table.replace('"', '""')
+            present.update(f"{table}.{row[1]}" for row in conn.execute(f'PRAGMA table_info("{quoted}")'))
+        return structure.found(stated, STRUCTURE, present, LATEST_VERSION)
 
     # -- writes --------------------------------------------------------------------------------------------
 

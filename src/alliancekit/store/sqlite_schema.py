@@ -406,3 +406,22 @@ CLINIC_CHAINS_FROM = next(i + 1 for i, m in enumerate(MIGRATIONS) if "CREATE TAB
 #: The oldest schema version a read-only open reads: migration 3 only added ``practice_meta``, which reads
 #: as empty on a version-2 database (a read-only open never migrates).
 READABLE_FROM = 2
+
+#: What each version's migration adds that a database at an older version lacks (a table, ``table.column``
+#: or an index): its *marker*, by version. A read-only open reads the file as the newest version whose own
+#: and earlier markers are all there, whatever its ``user_version`` states, and verification reports a
+#: stated version they disagree with (:mod:`alliancekit.store.structure`). Migration 11 added nothing to tell
+#: it by.
+STRUCTURE: dict[int, str] = {
+    2: "events.hash",
+    3: "practice_meta",
+    4: "administration_requests",
+    MISSED_MEASURES_FROM: "episodes.missed_measures",
+    DEFINITIONS_FROM: "measure_definitions",
+    UNDER_LOCKBOX_FROM: "episodes_under_lockbox",
+    OUTBOX_WAITS_FROM: "outbox.wait_began_at",
+    OUTBOX_LEASES_FROM: "outbox.lease_began_at",
+    AUDIT_RECIPIENT_FROM: "audit.recipient",
+    POPULATION_FROM: "episodes.population",
+    CLINIC_CHAINS_FROM: "audit.chain",
+}

@@ -26,8 +26,10 @@ from psycopg import Connection, sql
 
 from alliancekit.errors import NotAnAlliancekitStore, StoreTooNew
 from alliancekit.integrity import chain
+from alliancekit.store import structure
 from alliancekit.store.definitions import BACKFILL_KEY
 from alliancekit.store.protocol import AuditRecord, StoredEvent
+from alliancekit.store.structure import SchemaFound
 from alliancekit.store.upgrade import adoption_entry, backfill_mark_entry, snapshot_v2
 
 #: The session setting the policies read; set transaction-locally by the store before every statement.
@@ -1753,6 +1755,28 @@ POPULATION_FROM = MIGRATIONS.index(_MIGRATION_POPULATION) + 1
 #: ``request_records`` instead.
 FIND_CODE_FROM = MIGRATIONS.index(_MIGRATION_FIND_CODE) + 1
 
+#: What each version's migration adds that a schema at an older version lacks (a table, ``table.column``, an
+#: index or ``routine()``): its *marker*, by version. A read-only store reads the schema as the newest version
+#: whose own and earlier markers are all there, whatever its ``schema_migrations`` rows state, and
+#: verification reports a stated version they disagree with (:mod:`alliancekit.store.structure`,
+#: :func:`structure_found`).
+STRUCTURE: dict[int, str] = {
+    2: "commands.command",
+    3: "practice_meta",
+    4: "administration_requests",
+    5: "episodes.missed_measures",
+    DEFINITIONS_FROM: "measure_definitions",
+    CASELOAD_LOCKBOX_FROM: "caseload_open_or_lockbox()",
+    OTHERS_UNDER_LOCKBOX_FROM: "caseload_with_others_under_lockbox()",
+    OUTBOX_WAITS_FROM: "outbox.wait_began_at",
+    OUTBOX_LEASES_FROM: "outbox.lease_began_at",
+    OUTBOX_DUE_FROM: "outbox_status_due()",
+    AUDIT_RECIPIENT_FROM: "audit.recipient",
+    BACKFILL_AUDITED_FROM: "command_records()",
+    POPULATION_FROM: "episodes.population",
+    FIND_CODE_FROM: "find_code()",
+}
+
 
 def utc(at: datetime) -> datetime:
     """``at`` as an aware UTC time (a naive one is taken as UTC), as PostgreSQL gives it back."""
@@ -1913,6 +1937,24 @@ def current_version(conn: Connection[object], schema: str) -> int | None:
         sql.SQL("SELECT coalesce(max(version), 0) FROM {}.schema_migrations").format(sql.Identifier(schema))
     ).fetchone()
     return int(row[0]) if row is not None else 0  # type: ignore[index]
+
+
+#: The schema's tables and indexes, its tables' columns (``table.column``) and its routines (``name()``).
+_STRUCTURE_NAMES = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %(n)s AND c.relkind IN ('r', 'p', 'i')"
+    " UNION ALL SELECT c.relname || '.' || a.attname FROM pg_attribute a"
+    " JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname = %(n)s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped"
+    " UNION ALL SELECT p.proname || '()' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace"
+    " WHERE n.nspname = %(n)s"
+)
+
+
+def structure_found(conn: Connection[object], schema: str, stated: int) -> SchemaFound:
+    """What ``schema``'s structure says of its ``stated`` version (:data:`STRUCTURE`)."""
+    present = {str(row[0]) for row in _rows(conn, _STRUCTURE_NAMES, {"n": schema})}
+    return structure.found(stated, STRUCTURE, present, LATEST_VERSION)
 
 
 @attrs.frozen

@@ -119,6 +119,7 @@ from alliancekit.store.protocol import (
 from alliancekit.store.registry import shown_location
 from alliancekit.store.request_rows import request_fields, request_from_row
 from alliancekit.store.rows import decoded, number, part
+from alliancekit.store.structure import SchemaFound
 from alliancekit_postgres.schema import (
     AUDIT_RECIPIENT_FROM,
     BACKFILL_AUDITED_FROM,
@@ -138,6 +139,7 @@ from alliancekit_postgres.schema import (
     current_version,
     discard_creation,
     migrate_connection,
+    structure_found,
     utc,
 )
 
@@ -424,6 +426,11 @@ class PostgresStore:
                 raise StoreError("the database's encoding is not UTF8: create it with ENCODING 'UTF8'")
             try:
                 version = current_version(conn, self._db.schema)
+                if self._db.read_only and version is not None and READABLE_FROM <= version <= LATEST_VERSION:
+                    # the structure there, not the version stated alone: deleting schema_migrations rows
+                    # must not hide the later tables, and the checks they carry, from a read-only store
+                    self._db.version = structure_found(conn, self._db.schema, version).read_as
+                    return
             except psycopg.Error as exc:
                 raise _failed("schema check", exc) from exc
             if version == LATEST_VERSION:
@@ -431,9 +438,6 @@ class PostgresStore:
             if not create and (version is None or version < READABLE_FROM or version > LATEST_VERSION):
                 self._refuse_read_only(version)  # what a read-only open refuses, a store that must exist does
             if self._db.read_only:
-                if version is not None and READABLE_FROM <= version < LATEST_VERSION:
-                    self._db.version = version
-                    return
                 self._refuse_read_only(version)
             if not migrate and (version or 0) < LATEST_VERSION:
                 raise StoreError(
@@ -485,6 +489,16 @@ class PostgresStore:
     def schema_version(self) -> int:
         with self._connection() as conn:
             return current_version(conn, self._db.schema) or 0
+
+    def schema_found(self) -> SchemaFound:
+        """The version the schema's ``schema_migrations`` rows state and what its structure says of it
+        (verification compares them, :mod:`alliancekit.store.structure`)."""
+        try:
+            with self._connection() as conn:
+                stated = current_version(conn, self._db.schema) or 0
+                return structure_found(conn, self._db.schema, stated)
+        except psycopg.Error as exc:
+            raise _failed("schema check", exc) from exc
 
     def _connection(self) -> Any:
         if self._db.closed:
