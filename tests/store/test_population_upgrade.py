@@ -8,6 +8,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from tests.integrity.conftest import BEFORE_CLINIC_CHAINS
+
 from alliancekit import Practice
 from alliancekit.domain import Actor, Purpose, Role
 from alliancekit.feedback.reports import Rate, practice_outcomes
@@ -21,18 +23,6 @@ SUPERVISOR = Actor("sup-1", Role.SUPERVISOR, CLINIC, Purpose.TREATMENT)
 #: (clinician, population, intake); every episode improves by 6 points.
 EPISODES = [("clin-child", "child", 30.0), ("clin-adult", None, 30.0), ("clin-teen", "adolescent", 27.9)]
 #: The index of closed outcomes as migration 2 made it (before the population was in it).
-#: Migration 13 undone: the audit tables without their ``chain`` column (every entry in the shared part).
-_BEFORE_CLINIC_CHAINS = """
-    CREATE TABLE audit_v12 AS SELECT shard, position, entry_id, at, actor_id, actor_role, clinic_id, purpose,
-        action, record_type, record_id, outcome, client_ref, detail, writes, prev_hash, hash, recipient
-        FROM audit ORDER BY rowid;
-    DROP TABLE audit;
-    ALTER TABLE audit_v12 RENAME TO audit;
-    CREATE TABLE audit_checkpoints_v12 AS SELECT seq, heads, root, mac, at FROM audit_checkpoints
-        ORDER BY seq;
-    DROP TABLE audit_checkpoints;
-    ALTER TABLE audit_checkpoints_v12 RENAME TO audit_checkpoints;
-"""
 _INDEX_2 = (
     "CREATE INDEX episodes_closed_outcomes ON episodes (clinic_id, episode_id, clinician_id, closed_on,"
     " outcome_measure, first_outcome, latest_outcome, outcome_sessions, modality, ending_reason, lockbox)"
@@ -66,7 +56,7 @@ def test_an_older_database_reads_and_then_keeps_each_episodes_population(tmp_pat
             closed_ors_episode(practice, actor, population, (intake, intake + 6))
         assert _read(practice) == EXPECTED
     with sqlite3.connect(path) as conn:  # the database as migration 11 left it: nor migration 13's chains
-        conn.executescript(_BEFORE_CLINIC_CHAINS)
+        conn.executescript(BEFORE_CLINIC_CHAINS)
         conn.execute("DROP INDEX episodes_closed_outcomes")
         conn.execute("ALTER TABLE episodes DROP COLUMN population")
         conn.execute(_INDEX_2)
